@@ -1,0 +1,132 @@
+// Package activities holds every step of a dealsync run that touches the
+// outside world or may fail: mapping, validation and the ERP calls. Each is a
+// Temporal activity, so it is retried durably and recorded in the run's
+// history; errors are classified for Temporal in one place (errors.go).
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+)
+
+// Connection is what the activities need of a configured connection.
+type Connection struct {
+	Mapper mapping.Mapper
+	Target connectors.Target
+}
+
+// Resolver finds a connection by name. It is consulted at each activity, so
+// a reloaded config applies to steps that have not run yet.
+type Resolver interface {
+	Resolve(name string) (Connection, bool)
+}
+
+// Activities are the run steps; register a *Activities with the worker.
+type Activities struct {
+	Connections Resolver
+}
+
+// MapInput is the input of MapDeal.
+type MapInput struct {
+	Connection string          `json:"connection"`
+	Event      model.DealEvent `json:"event"`
+}
+
+// MapResult is the mapped invoice and the exact mapping version used.
+type MapResult struct {
+	Invoice     model.Invoice   `json:"invoice"`
+	Mapping     string          `json:"mapping"`
+	MappingHash string          `json:"mapping_hash"`
+	Tolerance   decimal.Decimal `json:"tolerance"`
+}
+
+// MapDeal evaluates the connection's mapping on the event. The result is
+// recorded, so the run keeps this version of the mapping to its end.
+func (a *Activities) MapDeal(ctx context.Context, in MapInput) (MapResult, error) {
+	conn, err := a.resolve(in.Connection)
+	if err != nil {
+		return MapResult{}, err
+	}
+	inv, err := conn.Mapper.Map(in.Event)
+	if err != nil {
+		return MapResult{}, temporalError(err)
+	}
+	return MapResult{Invoice: inv, Mapping: conn.Mapper.Name(), MappingHash: conn.Mapper.Hash(), Tolerance: conn.Mapper.Tolerance()}, nil
+}
+
+// ValidateInput is the input of ValidateInvoice.
+type ValidateInput struct {
+	Connection string              `json:"connection"`
+	Invoice    model.Invoice       `json:"invoice"`
+	DealAmount decimal.NullDecimal `json:"deal_amount"`
+	Tolerance  decimal.Decimal     `json:"tolerance"`
+}
+
+// ValidateInvoice computes the totals and checks the invoice. A problem is
+// a non-retryable failure that names every offending field.
+func (a *Activities) ValidateInvoice(ctx context.Context, in ValidateInput) (model.Invoice, error) {
+	inv := in.Invoice
+	inv.ComputeTotals()
+	if err := inv.Validate(model.ValidateOptions{DealAmount: in.DealAmount, Tolerance: in.Tolerance}); err != nil {
+		return model.Invoice{}, temporalError(err)
+	}
+	return inv, nil
+}
+
+// CustomerInput is the input of FindOrCreateCustomer.
+type CustomerInput struct {
+	Connection     string         `json:"connection"`
+	Customer       model.Customer `json:"customer"`
+	IdempotencyKey string         `json:"idempotency_key"`
+}
+
+// FindOrCreateCustomer returns the ERP's customer for the invoice.
+func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (connectors.CustomerRef, error) {
+	conn, err := a.resolve(in.Connection)
+	if err != nil {
+		return connectors.CustomerRef{}, err
+	}
+	ref, err := conn.Target.FindOrCreateCustomer(ctx, in.Customer, in.IdempotencyKey)
+	if err != nil {
+		return connectors.CustomerRef{}, temporalError(fmt.Errorf("connection %q: %w", in.Connection, err))
+	}
+	return ref, nil
+}
+
+// CreateInvoiceInput is the input of CreateInvoice.
+type CreateInvoiceInput struct {
+	Connection     string                 `json:"connection"`
+	Invoice        model.Invoice          `json:"invoice"`
+	Customer       connectors.CustomerRef `json:"customer"`
+	IdempotencyKey string                 `json:"idempotency_key"`
+}
+
+// CreateInvoice creates the invoice in the ERP exactly once: the key is the
+// same on every attempt, so a retry after a lost response is a replay.
+func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (connectors.InvoiceResult, error) {
+	conn, err := a.resolve(in.Connection)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	res, err := conn.Target.CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
+	if err != nil {
+		return connectors.InvoiceResult{}, temporalError(fmt.Errorf("connection %q: %w", in.Connection, err))
+	}
+	return res, nil
+}
+
+func (a *Activities) resolve(name string) (Connection, error) {
+	conn, ok := a.Connections.Resolve(name)
+	if !ok {
+		// Retryable: a worker with an older config may pick the task up
+		// before its config is updated; another worker (or a reload) can do it.
+		return Connection{}, fmt.Errorf("connection %q is not configured on this worker", name)
+	}
+	return conn, nil
+}

@@ -1,0 +1,147 @@
+// Package app wires dealsync's parts into runnable processes: the intake
+// server (`dealsync serve`), the worker (`dealsync worker`) and the
+// all-in-one development stack (`dealsync dev`), from one config.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"google.golang.org/grpc"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
+	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// NewLogger builds the process logger from the config's log section.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(c.Format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// ClientOptions are the Temporal client options of the config: address,
+// namespace, TLS or mTLS, API key; plus the interceptor the intake needs.
+func ClientOptions(c config.Temporal, logger *slog.Logger) (client.Options, error) {
+	opts := client.Options{
+		HostPort:  c.Address,
+		Namespace: c.Namespace,
+		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal-client")),
+		ConnectionOptions: client.ConnectionOptions{
+			DialOptions: []grpc.DialOption{intake.StartProbeInterceptor()},
+		},
+	}
+	if c.TLS.Enabled || c.TLS.CAFile != "" || c.TLS.CertFile != "" {
+		tc := &tls.Config{ServerName: c.TLS.ServerName, MinVersion: tls.VersionTLS12}
+		if c.TLS.CAFile != "" {
+			pem, err := os.ReadFile(c.TLS.CAFile)
+			if err != nil {
+				return opts, fmt.Errorf("temporal.tls.ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return opts, errors.New("temporal.tls.ca_file: no PEM certificate found")
+			}
+			tc.RootCAs = pool
+		}
+		if c.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+			if err != nil {
+				return opts, fmt.Errorf("temporal.tls.cert_file/key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	if !c.APIKey.IsZero() {
+		key, err := c.APIKey.Reveal()
+		if err != nil {
+			return opts, fmt.Errorf("temporal.api_key: %w", err)
+		}
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+		if opts.ConnectionOptions.TLS == nil {
+			opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+	}
+	return opts, nil
+}
+
+// Starter is the intake's Temporal starter for the config.
+func Starter(cfg *config.Config, c client.Client, eager bool) *intake.TemporalStarter {
+	r := cfg.Workflow.Retry
+	return &intake.TemporalStarter{
+		Client:    c,
+		TaskQueue: cfg.Temporal.TaskQueue,
+		Retry: workflows.RetryPolicy{
+			InitialInterval:    r.InitialInterval,
+			BackoffCoefficient: r.BackoffCoefficient,
+			MaximumInterval:    r.MaximumInterval,
+			MaximumAttempts:    int32(r.MaximumAttempts),
+		},
+		ActivityTimeout: cfg.Workflow.ActivityTimeout,
+		RunTimeout:      cfg.Workflow.RunTimeout,
+		EagerStart:      eager,
+	}
+}
+
+// BuildConnections instantiates the config's connections.
+func BuildConnections(cfg *config.Config, logger *slog.Logger) (*connections.Set, error) {
+	return connections.Build(cfg, connectors.Env{
+		HTTPClient: &http.Client{Timeout: 60 * time.Second},
+		Logger:     logger,
+	})
+}
+
+// Activities returns the activities bound to a connection set.
+func Activities(set *connections.Set) *activities.Activities {
+	return &activities.Activities{Connections: set}
+}
+
+// IntakeHandler is the HTTP intake for the config.
+func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Starter, logger *slog.Logger) *intake.Handler {
+	return intake.New(intake.Options{
+		Connections:   set,
+		Starter:       starter,
+		Logger:        logger.With("component", "intake"),
+		MaxBodyBytes:  cfg.Intake.MaxBodyBytes,
+		PublicBaseURL: cfg.Intake.PublicBaseURL,
+		StartTimeout:  cfg.Intake.StartTimeout,
+	})
+}
+
+// Serve runs an HTTP server on l until ctx ends, then drains it.
+func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	}
+}

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/worker"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// DevOptions adjust the dev stack for tests and benchmarks.
+type DevOptions struct {
+	// InMemory keeps Temporal's data in memory instead of cfg.Dev.DataDir.
+	InMemory bool
+	// FrontendPort and UIPort override the config when non-zero
+	// (UIPort < 0 disables the Web UI).
+	FrontendPort, UIPort int
+	// WorkerOptions tune the embedded worker.
+	WorkerOptions sdkworker.Options
+}
+
+// Dev is the running all-in-one stack of `dealsync dev`: an embedded
+// Temporal server with its Web UI, the worker, the intake and the sandbox
+// ERP, in one process.
+type Dev struct {
+	Temporal    *devserver.Server
+	Sandbox     *sandbox.Server
+	Client      client.Client
+	Connections *connections.Set
+	IntakeURL   string
+	SandboxURL  string
+	UIURL       string
+
+	worker  sdkworker.Worker
+	cancel  context.CancelFunc
+	servers []chan error
+}
+
+// StartDev starts everything and returns once the intake accepts webhooks.
+func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o DevOptions) (_ *Dev, err error) {
+	d := &Dev{}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+
+	sandboxL, err := net.Listen("tcp", cfg.Dev.SandboxListen)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox ERP listen %s: %w", cfg.Dev.SandboxListen, err)
+	}
+	intakeL, err := net.Listen("tcp", cfg.Intake.Listen)
+	if err != nil {
+		sandboxL.Close()
+		return nil, fmt.Errorf("intake listen %s: %w", cfg.Intake.Listen, err)
+	}
+	d.Sandbox = sandbox.New(sandbox.Options{
+		Faults: sandbox.Faults{
+			ErrorRate:     cfg.Sandbox.ErrorRate,
+			RateLimitRate: cfg.Sandbox.RateLimitRate,
+			RetryAfter:    cfg.Sandbox.RetryAfter,
+			Latency:       cfg.Sandbox.Latency,
+		},
+		Logger: logger.With("component", "sandbox-erp"),
+	})
+	d.SandboxURL = "http://" + sandboxL.Addr().String()
+	d.serve(runCtx, sandboxL, d.Sandbox.Handler())
+
+	srvOpts := devserver.Options{
+		FrontendPort:     cfg.Dev.FrontendPort,
+		UIPort:           cfg.Dev.UIPort,
+		Namespace:        cfg.Temporal.Namespace,
+		Retention:        cfg.Dev.Retention,
+		SearchAttributes: workflows.SearchAttributeTypes(),
+		Logger:           logger.With("component", "temporal"),
+		DynamicConfig: map[string]any{
+			"system.enableEagerWorkflowStart": true,
+		},
+	}
+	if o.FrontendPort != 0 {
+		srvOpts.FrontendPort = o.FrontendPort
+	}
+	if o.UIPort != 0 {
+		srvOpts.UIPort = o.UIPort
+	}
+	if !o.InMemory {
+		srvOpts.DatabaseFile = filepath.Join(cfg.Dev.DataDir, "temporal.db")
+	}
+	if d.Temporal, err = devserver.Start(ctx, srvOpts); err != nil {
+		intakeL.Close()
+		return nil, err
+	}
+	if addr := d.Temporal.UIAddress(); addr != "" {
+		d.UIURL = "http://" + addr
+	}
+
+	devCfg := *cfg
+	devCfg.Temporal.Address = d.Temporal.FrontendAddress()
+	copts, err := ClientOptions(devCfg.Temporal, logger)
+	if err != nil {
+		intakeL.Close()
+		return nil, err
+	}
+	if d.Client, err = client.DialContext(ctx, copts); err != nil {
+		intakeL.Close()
+		return nil, fmt.Errorf("connecting to the embedded Temporal server: %w", err)
+	}
+	if d.Connections, err = BuildConnections(cfg, logger); err != nil {
+		intakeL.Close()
+		return nil, err
+	}
+	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections), o.WorkerOptions)
+	if err := d.worker.Start(); err != nil {
+		intakeL.Close()
+		return nil, fmt.Errorf("starting worker: %w", err)
+	}
+	d.IntakeURL = "http://" + intakeL.Addr().String()
+	d.serve(runCtx, intakeL, IntakeHandler(cfg, d.Connections, Starter(cfg, d.Client, true), logger))
+	return d, nil
+}
+
+func (d *Dev) serve(ctx context.Context, l net.Listener, h http.Handler) {
+	errc := make(chan error, 1)
+	d.servers = append(d.servers, errc)
+	go func() {
+		err := Serve(ctx, l, h)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+}
+
+// Close stops the intake first (no new work), then the worker, the
+// server and the sandbox.
+func (d *Dev) Close() {
+	if d.cancel != nil {
+		d.cancel()
+		for _, c := range d.servers {
+			<-c
+		}
+	}
+	if d.worker != nil {
+		d.worker.Stop()
+	}
+	if d.Client != nil {
+		d.Client.Close()
+	}
+	if d.Temporal != nil {
+		d.Temporal.Stop()
+	}
+}

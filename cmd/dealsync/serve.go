@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/worker"
+	sdkworker "go.temporal.io/sdk/worker"
+)
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the webhook intake only, against the Temporal frontend of the config",
+		Long: `serve runs the stateless webhook intake. It starts even when Temporal is not
+reachable (webhooks then get 503 and /readyz fails until it is), so run as
+many replicas as you like behind a load balancer.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			logger := app.NewLogger(cfg.Log, os.Stderr)
+			set, err := app.BuildConnections(cfg, logger)
+			if err != nil {
+				return err
+			}
+			copts, err := app.ClientOptions(cfg.Temporal, logger)
+			if err != nil {
+				return err
+			}
+			c, err := client.NewLazyClient(copts)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			l, err := net.Listen("tcp", cfg.Intake.Listen)
+			if err != nil {
+				return err
+			}
+			logger.Info("intake listening", "addr", l.Addr().String(), "temporal", cfg.Temporal.Address, "connections", set.Names())
+			return app.Serve(cmd.Context(), l, app.IntakeHandler(cfg, set, app.Starter(cfg, c, false), logger))
+		},
+	}
+}
+
+func newWorkerCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker only (workflows and activities), against the frontend of the config",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			logger := app.NewLogger(cfg.Log, os.Stderr)
+			set, err := app.BuildConnections(cfg, logger)
+			if err != nil {
+				return err
+			}
+			copts, err := app.ClientOptions(cfg.Temporal, logger)
+			if err != nil {
+				return err
+			}
+			c, err := client.DialContext(cmd.Context(), copts)
+			if err != nil {
+				return fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
+			}
+			defer c.Close()
+			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set), sdkworker.Options{})
+			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
+			return w.Run(sdkworker.InterruptCh())
+		},
+	}
+}

@@ -1,0 +1,339 @@
+// Package config loads, defaults and validates dealsync's configuration:
+// a YAML file (optional), built-in defaults and DEALSYNC_* environment
+// overrides, merged by viper, decoded with mapstructure and checked with
+// go-playground/validator. Source and target blocks are decoded into the
+// config struct their connector type registered (see package connectors).
+//
+// Every problem found is reported at once, as a *Error listing each dotted
+// key path as written in the YAML file. Secrets (secret.Secret) are never
+// part of an error message or of the printed configuration.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/dealsync/dealsync/secret"
+)
+
+// EnvPrefix prefixes every environment override: intake.listen is
+// overridden by DEALSYNC_INTAKE_LISTEN, connections.demo.source.secret by
+// DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET.
+const EnvPrefix = "DEALSYNC"
+
+// DevSecret is the webhook signing secret of the built-in `demo` connection
+// that WithDevDefaults adds. It is PUBLIC (it is in the source code and the
+// docs) and exists only so that `dealsync dev` works out of the box: never
+// use it for a connection reachable from outside your machine.
+const DevSecret = "whsec_ZGVhbHN5bmMtZGV2LXNlY3JldC1ub3QtZm9yLXByb2Q="
+
+// DefaultWonStages are the deal stages that start a sync when a connection
+// does not list its own trigger.won_stages.
+var DefaultWonStages = []string{"closed_won", "closedwon", "won"}
+
+// Config is dealsync's whole configuration.
+type Config struct {
+	Log      Log      `mapstructure:"log"`
+	Temporal Temporal `mapstructure:"temporal"`
+	Intake   Intake   `mapstructure:"intake"`
+	Workflow Workflow `mapstructure:"workflow"`
+	Dev      Dev      `mapstructure:"dev"`
+	Sandbox  Sandbox  `mapstructure:"sandbox"`
+	// Targets are the ERP targets by name; connections refer to them.
+	Targets map[string]Component `mapstructure:"targets" validate:"dive"`
+	// Connections are the CRM→ERP connections by name. The name appears in
+	// the webhook URL (/webhooks/<name>) and in workflow IDs.
+	Connections map[string]Connection `mapstructure:"connections" validate:"dive"`
+}
+
+// Log configures the process log.
+type Log struct {
+	Level  string `mapstructure:"level" validate:"oneof=debug info warn error"`
+	Format string `mapstructure:"format" validate:"oneof=text json"`
+}
+
+// Temporal says how to reach the Temporal frontend.
+type Temporal struct {
+	Address   string        `mapstructure:"address" validate:"required,hostport"`
+	Namespace string        `mapstructure:"namespace" validate:"required"`
+	TaskQueue string        `mapstructure:"task_queue" validate:"required"`
+	APIKey    secret.Secret `mapstructure:"api_key"`
+	TLS       TLS           `mapstructure:"tls"`
+}
+
+// TLS configures the client side of the Temporal connection.
+type TLS struct {
+	Enabled    bool   `mapstructure:"enabled"`
+	CAFile     string `mapstructure:"ca_file" validate:"omitempty,file"`
+	CertFile   string `mapstructure:"cert_file" validate:"omitempty,file"`
+	KeyFile    string `mapstructure:"key_file" validate:"omitempty,file"`
+	ServerName string `mapstructure:"server_name"`
+}
+
+// Intake configures the webhook HTTP server.
+type Intake struct {
+	Listen       string `mapstructure:"listen" validate:"required,hostport"`
+	MaxBodyBytes int64  `mapstructure:"max_body_bytes" validate:"min=1024"`
+	// PublicBaseURL is the URL the CRMs call, used by signatures that
+	// cover the URL. Empty: the request's own URL.
+	PublicBaseURL string `mapstructure:"public_base_url" validate:"omitempty,http_url"`
+	// StartTimeout is how long the intake waits for Temporal to accept a
+	// workflow start before answering 503.
+	StartTimeout time.Duration `mapstructure:"start_timeout" validate:"gt=0"`
+}
+
+// Workflow configures the sync workflow.
+type Workflow struct {
+	Retry RetryPolicy `mapstructure:"retry"`
+	// ActivityTimeout is the start-to-close timeout of one ERP call.
+	ActivityTimeout time.Duration `mapstructure:"activity_timeout" validate:"gt=0"`
+	// RunTimeout bounds a whole run; a run that cannot finish within it fails.
+	RunTimeout time.Duration `mapstructure:"run_timeout" validate:"gt=0"`
+}
+
+// RetryPolicy is the activity retry policy. MaximumAttempts 0 = unlimited.
+type RetryPolicy struct {
+	InitialInterval    time.Duration `mapstructure:"initial_interval" validate:"gt=0"`
+	BackoffCoefficient float64       `mapstructure:"backoff_coefficient" validate:"gte=1"`
+	MaximumInterval    time.Duration `mapstructure:"maximum_interval" validate:"gt=0"`
+	MaximumAttempts    int           `mapstructure:"maximum_attempts" validate:"gte=0"`
+}
+
+// Dev configures `dealsync dev` (embedded Temporal, sandbox ERP).
+type Dev struct {
+	DataDir       string        `mapstructure:"data_dir" validate:"required"`
+	FrontendPort  int           `mapstructure:"frontend_port" validate:"min=1,max=65535"`
+	UIPort        int           `mapstructure:"ui_port" validate:"min=1,max=65535"`
+	SandboxListen string        `mapstructure:"sandbox_listen" validate:"required,hostport"`
+	Retention     time.Duration `mapstructure:"retention" validate:"gt=0"`
+}
+
+// Sandbox configures fault injection of the sandbox ERP.
+type Sandbox struct {
+	// ErrorRate is the share of requests answered with a 500 (0..1).
+	ErrorRate float64 `mapstructure:"error_rate" validate:"min=0,max=1"`
+	// RateLimitRate is the share answered with a 429 (0..1); the sum with
+	// ErrorRate must not exceed 1.
+	RateLimitRate float64 `mapstructure:"rate_limit_rate" validate:"min=0,max=1"`
+	// RetryAfter is the Retry-After of the 429 answers.
+	RetryAfter time.Duration `mapstructure:"retry_after" validate:"gte=0"`
+	// Latency is added to every answer.
+	Latency time.Duration `mapstructure:"latency" validate:"gte=0"`
+}
+
+// Component is a source or target block: `type` plus type-specific keys.
+//
+// After a successful Load, Spec holds the pointer returned by the registered
+// type's NewConfig(), with Options decoded into it and validated; pass it to
+// the spec's Build. Options keeps the raw keys (other than type) as merged
+// from file, defaults and environment; they may contain secrets in clear,
+// so Component masks them when formatted or marshalled.
+type Component struct {
+	Type    string         `mapstructure:"type" validate:"required"`
+	Options map[string]any `mapstructure:",remain" validate:"-"`
+	Spec    any            `mapstructure:"-" validate:"-"`
+}
+
+// Connection ties a CRM source to an ERP target.
+type Connection struct {
+	Source Component `mapstructure:"source"`
+	// Target names an entry of Config.Targets.
+	Target  string  `mapstructure:"target" validate:"required"`
+	Trigger Trigger `mapstructure:"trigger"`
+	// Mapping names the field mapping to use (empty: the default mapping).
+	Mapping string `mapstructure:"mapping"`
+}
+
+// Trigger says which deal events start a sync.
+type Trigger struct {
+	// WonStages are the deal stages (compared case-insensitively by the
+	// intake) that count as closed-won.
+	WonStages []string `mapstructure:"won_stages" validate:"min=1,dive,required"`
+}
+
+// Option changes how Load works.
+type Option func(*options)
+
+type options struct {
+	dev bool
+}
+
+// WithDevDefaults adds the built-in `sandbox` target (type http, base_url
+// pointing at dev.sandbox_listen) and the `demo` connection (generic source
+// signed with DevSecret, target sandbox). They are defaults: the file and
+// the environment may override single keys (e.g. only
+// connections.demo.source.secret), and a file entry that sets its own
+// `type` (targets.sandbox.type, connections.demo.source.type) replaces the
+// built-in one wholesale. Only `dealsync dev` uses it.
+func WithDevDefaults() Option { return func(o *options) { o.dev = true } }
+
+// Load reads the YAML file at path ("" = no file: defaults and environment
+// only), applies DEALSYNC_* environment overrides and validates the result.
+// A file that cannot be read or parsed is a plain error; a configuration
+// that is not valid is a *Error listing every problem.
+func Load(path string, opts ...Option) (*Config, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+
+	v := viper.New()
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	setDefaults(v)
+
+	if path != "" {
+		v.SetConfigFile(path)
+		if filepath.Ext(path) == "" {
+			v.SetConfigType("yaml")
+		}
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config: reading %s: %w", path, err)
+		}
+	}
+	if o.dev {
+		setDevDefaults(v)
+	}
+	// Per-connection defaults, now that the connection names are known.
+	for _, name := range connectionNames(v) {
+		v.SetDefault("connections."+name+".trigger.won_stages", append([]string(nil), DefaultWonStages...))
+	}
+
+	// AllSettings calls Get for every known key (file or default), which is
+	// where AutomaticEnv is consulted: environment values win over both.
+	return build(v.AllSettings(), path)
+}
+
+func setDefaults(v *viper.Viper) {
+	for k, val := range map[string]any{
+		"log.level":  "info",
+		"log.format": "text",
+
+		"temporal.address":                   "127.0.0.1:7233",
+		"temporal.namespace":                 "default",
+		"temporal.task_queue":                "dealsync",
+		"temporal.api_key":                   "",
+		"temporal.tls.enabled":               false,
+		"temporal.tls.ca_file":               "",
+		"temporal.tls.cert_file":             "",
+		"temporal.tls.key_file":              "",
+		"temporal.tls.server_name":           "",
+		"intake.listen":                      "127.0.0.1:8080",
+		"intake.max_body_bytes":              1 << 20,
+		"intake.public_base_url":             "",
+		"intake.start_timeout":               "5s",
+		"workflow.retry.initial_interval":    "1s",
+		"workflow.retry.backoff_coefficient": 2.0,
+		"workflow.retry.maximum_interval":    "1m",
+		"workflow.retry.maximum_attempts":    0,
+		"workflow.activity_timeout":          "30s",
+		"workflow.run_timeout":               "24h",
+
+		"dev.data_dir":       "./.dealsync",
+		"dev.frontend_port":  7233,
+		"dev.ui_port":        8233,
+		"dev.sandbox_listen": "127.0.0.1:8090",
+		"dev.retention":      "720h",
+
+		"sandbox.error_rate":      0.0,
+		"sandbox.rate_limit_rate": 0.0,
+		"sandbox.retry_after":     "1s",
+		"sandbox.latency":         "0s",
+	} {
+		v.SetDefault(k, val)
+	}
+}
+
+// setDevDefaults adds the dev entries as defaults, so that the file and
+// the environment can override any of their keys. A file entry that sets
+// its own type is taken as a whole: no built-in key is mixed into it.
+func setDevDefaults(v *viper.Viper) {
+	if !v.InConfig("targets.sandbox.type") {
+		v.SetDefault("targets.sandbox.type", "http")
+		v.SetDefault("targets.sandbox.base_url", "http://"+dialAddr(v.GetString("dev.sandbox_listen")))
+	}
+	if !v.InConfig("connections.demo.source.type") {
+		v.SetDefault("connections.demo.source.type", "generic")
+		v.SetDefault("connections.demo.source.secret", DevSecret)
+	}
+	v.SetDefault("connections.demo.target", "sandbox")
+}
+
+// dialAddr turns a listen address into one a client on this machine can
+// dial (":8090" and "0.0.0.0:8090" become "127.0.0.1:8090").
+func dialAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "127.0.0.1:8090"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// connectionNames lists the connections known from file and defaults.
+func connectionNames(v *viper.Viper) []string {
+	seen := map[string]bool{}
+	for _, k := range v.AllKeys() {
+		parts := strings.SplitN(k, ".", 3)
+		if len(parts) >= 2 && parts[0] == "connections" {
+			seen[parts[1]] = true
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Format prints the component without its raw options (which may hold
+// secrets): the decoded Spec when there is one (its secret.Secret fields
+// mask themselves), else only the option names.
+func (c Component) Format(f fmt.State, verb rune) {
+	var spec any = c.Spec
+	if spec == nil {
+		spec = c.optionNames()
+	}
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		fmt.Fprintf(f, "config.Component{Type:%q, Spec:%#v}", c.Type, spec)
+	case verb == 'v' && f.Flag('+'):
+		fmt.Fprintf(f, "{Type:%s Spec:%+v}", c.Type, spec)
+	default:
+		fmt.Fprintf(f, "{%s %v}", c.Type, spec)
+	}
+}
+
+// String is the %v form (see Format).
+func (c Component) String() string { return fmt.Sprintf("%v", c) }
+
+// MarshalJSON writes the type and the decoded Spec, never the raw options.
+func (c Component) MarshalJSON() ([]byte, error) {
+	out := map[string]any{"type": c.Type}
+	if c.Spec != nil {
+		out["spec"] = c.Spec
+	} else if len(c.Options) > 0 {
+		out["options"] = c.optionNames()
+	}
+	return json.Marshal(out)
+}
+
+func (c Component) optionNames() []string {
+	names := make([]string, 0, len(c.Options))
+	for k := range c.Options {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

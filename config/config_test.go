@@ -1,0 +1,662 @@
+package config_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Test specs. "test-source" and "test-target" are fakes for these tests.
+//
+// "generic" and "http" are STAND-INS for the real connector packages, with
+// their exact key names (generic: type, secret, tolerance; http: type,
+// base_url, auth_header, auth_value, idempotency_header, customers_path,
+// invoices_path, timeout), so that the dev defaults and
+// examples/dealsync.yaml can be loaded end to end. This is only possible
+// because this test binary does not import the real packages (package
+// config does not import them); registering a name twice panics.
+
+type testSource struct {
+	Secret  secret.Secret `mapstructure:"secret" validate:"required"`
+	Account string        `mapstructure:"account"`
+	Limit   int           `mapstructure:"limit" validate:"gte=1,lte=10"`
+}
+
+type testTarget struct {
+	BaseURL string        `mapstructure:"base_url" validate:"required,http_url"`
+	Token   secret.Secret `mapstructure:"token"`
+	Timeout time.Duration `mapstructure:"timeout" validate:"gt=0"`
+	Headers []string      `mapstructure:"headers"`
+}
+
+type genericStandIn struct {
+	Secret    secret.Secret `mapstructure:"secret" validate:"required"`
+	Tolerance time.Duration `mapstructure:"tolerance" validate:"gt=0"`
+}
+
+type httpStandIn struct {
+	BaseURL           string        `mapstructure:"base_url" validate:"required,http_url"`
+	AuthHeader        string        `mapstructure:"auth_header"`
+	AuthValue         secret.Secret `mapstructure:"auth_value"`
+	IdempotencyHeader string        `mapstructure:"idempotency_header" validate:"required"`
+	CustomersPath     string        `mapstructure:"customers_path" validate:"required"`
+	InvoicesPath      string        `mapstructure:"invoices_path" validate:"required"`
+	Timeout           time.Duration `mapstructure:"timeout" validate:"gt=0"`
+}
+
+func init() {
+	connectors.RegisterSource(connectors.SourceSpec{
+		Name:      "test-source",
+		NewConfig: func() any { return &testSource{Limit: 5} },
+	})
+	connectors.RegisterTarget(connectors.TargetSpec{
+		Name:      "test-target",
+		NewConfig: func() any { return &testTarget{Timeout: 10 * time.Second} },
+	})
+	connectors.RegisterSource(connectors.SourceSpec{
+		Name:      "generic",
+		NewConfig: func() any { return &genericStandIn{Tolerance: 5 * time.Minute} },
+	})
+	connectors.RegisterTarget(connectors.TargetSpec{
+		Name: "http",
+		NewConfig: func() any {
+			return &httpStandIn{
+				IdempotencyHeader: "Idempotency-Key",
+				CustomersPath:     "/customers",
+				InvoicesPath:      "/invoices",
+				Timeout:           10 * time.Second,
+			}
+		},
+	})
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func mustLoad(t *testing.T, path string, opts ...config.Option) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(path, opts...)
+	if err != nil {
+		t.Fatalf("Load(%q): %v", path, err)
+	}
+	return cfg
+}
+
+func reveal(t *testing.T, s secret.Secret) string {
+	t.Helper()
+	v, err := s.Reveal()
+	if err != nil {
+		t.Fatalf("Reveal: %v", err)
+	}
+	return v
+}
+
+func equal[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg := mustLoad(t, "")
+
+	equal(t, "log", cfg.Log, config.Log{Level: "info", Format: "text"})
+	equal(t, "temporal.address", cfg.Temporal.Address, "127.0.0.1:7233")
+	equal(t, "temporal.namespace", cfg.Temporal.Namespace, "default")
+	equal(t, "temporal.task_queue", cfg.Temporal.TaskQueue, "dealsync")
+	equal(t, "temporal.api_key set", cfg.Temporal.APIKey.IsZero(), true)
+	equal(t, "temporal.tls", cfg.Temporal.TLS, config.TLS{})
+	equal(t, "intake", cfg.Intake, config.Intake{
+		Listen:       "127.0.0.1:8080",
+		MaxBodyBytes: 1 << 20,
+		StartTimeout: 5 * time.Second,
+	})
+	equal(t, "workflow", cfg.Workflow, config.Workflow{
+		Retry: config.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2.0,
+			MaximumInterval:    time.Minute,
+			MaximumAttempts:    0,
+		},
+		ActivityTimeout: 30 * time.Second,
+		RunTimeout:      24 * time.Hour,
+	})
+	equal(t, "dev", cfg.Dev, config.Dev{
+		DataDir:       "./.dealsync",
+		FrontendPort:  7233,
+		UIPort:        8233,
+		SandboxListen: "127.0.0.1:8090",
+		Retention:     720 * time.Hour,
+	})
+	equal(t, "sandbox", cfg.Sandbox, config.Sandbox{RetryAfter: time.Second})
+	equal(t, "number of targets", len(cfg.Targets), 0)
+	equal(t, "number of connections", len(cfg.Connections), 0)
+}
+
+const fileYAML = `
+log:
+  level: debug
+  format: json
+temporal:
+  address: temporal.internal:7233
+  namespace: prod
+  api_key: tk-literal-key
+intake:
+  listen: ":9090"
+  max_body_bytes: 4096
+  public_base_url: https://hooks.example.com/
+  start_timeout: 2s
+workflow:
+  retry:
+    initial_interval: 500ms
+    backoff_coefficient: 1.5
+    maximum_interval: 30s
+    maximum_attempts: 7
+  run_timeout: 1h
+sandbox:
+  error_rate: 0.25
+  rate_limit_rate: 0.5
+  latency: 150ms
+targets:
+  erp:
+    type: test-target
+    base_url: https://erp.example.com
+    timeout: 3s
+connections:
+  shop:
+    source:
+      type: test-source
+      secret: shop-literal-secret
+      account: acme
+    target: erp
+    mapping: standard
+  crm-2:
+    source:
+      type: test-source
+      secret: other-literal-secret
+      limit: 9
+    target: erp
+    trigger:
+      won_stages: [Won, Signed]
+`
+
+func TestFileOverrides(t *testing.T) {
+	cfg := mustLoad(t, writeFile(t, fileYAML))
+
+	equal(t, "log", cfg.Log, config.Log{Level: "debug", Format: "json"})
+	equal(t, "temporal.address", cfg.Temporal.Address, "temporal.internal:7233")
+	equal(t, "temporal.namespace", cfg.Temporal.Namespace, "prod")
+	equal(t, "temporal.task_queue (default kept)", cfg.Temporal.TaskQueue, "dealsync")
+	equal(t, "temporal.api_key", reveal(t, cfg.Temporal.APIKey), "tk-literal-key")
+	equal(t, "intake", cfg.Intake, config.Intake{
+		Listen:        ":9090",
+		MaxBodyBytes:  4096,
+		PublicBaseURL: "https://hooks.example.com/",
+		StartTimeout:  2 * time.Second,
+	})
+	equal(t, "workflow.retry", cfg.Workflow.Retry, config.RetryPolicy{
+		InitialInterval:    500 * time.Millisecond,
+		BackoffCoefficient: 1.5,
+		MaximumInterval:    30 * time.Second,
+		MaximumAttempts:    7,
+	})
+	equal(t, "workflow.activity_timeout (default kept)", cfg.Workflow.ActivityTimeout, 30*time.Second)
+	equal(t, "workflow.run_timeout", cfg.Workflow.RunTimeout, time.Hour)
+	equal(t, "sandbox", cfg.Sandbox, config.Sandbox{
+		ErrorRate: 0.25, RateLimitRate: 0.5, RetryAfter: time.Second, Latency: 150 * time.Millisecond,
+	})
+
+	erp, ok := cfg.Targets["erp"]
+	if !ok {
+		t.Fatalf("targets.erp missing: %v", cfg.Targets)
+	}
+	equal(t, "targets.erp.type", erp.Type, "test-target")
+	equal(t, "targets.erp spec", erp.Spec, any(&testTarget{
+		BaseURL: "https://erp.example.com",
+		Timeout: 3 * time.Second,
+	}))
+
+	shop := cfg.Connections["shop"]
+	equal(t, "connections.shop.target", shop.Target, "erp")
+	equal(t, "connections.shop.mapping", shop.Mapping, "standard")
+	equal(t, "connections.shop.trigger (default)", shop.Trigger.WonStages, []string{"closed_won", "closedwon", "won"})
+	equal(t, "connections.shop.source.type", shop.Source.Type, "test-source")
+	src, ok := shop.Source.Spec.(*testSource)
+	if !ok {
+		t.Fatalf("connections.shop.source.Spec is %T, want *testSource", shop.Source.Spec)
+	}
+	equal(t, "connections.shop.source.secret", reveal(t, src.Secret), "shop-literal-secret")
+	equal(t, "connections.shop.source.account", src.Account, "acme")
+	equal(t, "connections.shop.source.limit (spec default kept)", src.Limit, 5)
+
+	crm := cfg.Connections["crm-2"]
+	equal(t, "connections.crm-2.trigger.won_stages", crm.Trigger.WonStages, []string{"Won", "Signed"})
+	equal(t, "connections.crm-2.source.limit", crm.Source.Spec.(*testSource).Limit, 9)
+	equal(t, "connections", sortedKeys(cfg.Connections), []string{"crm-2", "shop"})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestEnvOverrides(t *testing.T) {
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", "0.0.0.0:8181")                      // in file
+	t.Setenv("DEALSYNC_TEMPORAL_TASK_QUEUE", "from-env")                    // default only
+	t.Setenv("DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS", "3")               // nested, number
+	t.Setenv("DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT", "45s")                   // duration
+	t.Setenv("DEALSYNC_TEMPORAL_TLS_ENABLED", "true")                       // bool
+	t.Setenv("DEALSYNC_SANDBOX_ERROR_RATE", "0.1")                          // float
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET", "env:SHOP_SECRET")  // map entry, secret
+	t.Setenv("SHOP_SECRET", "resolved-from-env")                            // what it refers to
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_TRIGGER_WON_STAGES", "won, paid ,") // list (default only)
+	t.Setenv("DEALSYNC_TARGETS_ERP_TIMEOUT", "90s")                         // component option
+	t.Setenv("DEALSYNC_TARGETS_ERP_HEADERS", "X-A,X-B")                     // list inside a spec, not in file: unknown to viper
+
+	cfg := mustLoad(t, writeFile(t, fileYAML))
+
+	equal(t, "intake.listen", cfg.Intake.Listen, "0.0.0.0:8181")
+	equal(t, "intake.max_body_bytes (file)", cfg.Intake.MaxBodyBytes, int64(4096))
+	equal(t, "temporal.task_queue", cfg.Temporal.TaskQueue, "from-env")
+	equal(t, "workflow.retry.maximum_attempts", cfg.Workflow.Retry.MaximumAttempts, 3)
+	equal(t, "workflow.activity_timeout", cfg.Workflow.ActivityTimeout, 45*time.Second)
+	equal(t, "temporal.tls.enabled", cfg.Temporal.TLS.Enabled, true)
+	equal(t, "sandbox.error_rate", cfg.Sandbox.ErrorRate, 0.1)
+
+	shop := cfg.Connections["shop"]
+	equal(t, "connections.shop.source.secret", reveal(t, shop.Source.Spec.(*testSource).Secret), "resolved-from-env")
+	equal(t, "connections.shop.source.account (file)", shop.Source.Spec.(*testSource).Account, "acme")
+	equal(t, "connections.shop.trigger.won_stages", shop.Trigger.WonStages, []string{"won", "paid"})
+
+	erp := cfg.Targets["erp"].Spec.(*testTarget)
+	equal(t, "targets.erp.timeout", erp.Timeout, 90*time.Second)
+	// Known limitation: the environment only overrides keys that exist in
+	// the file or the defaults; targets.erp.headers exists in neither.
+	equal(t, "targets.erp.headers", erp.Headers, []string(nil))
+}
+
+func TestEnvOverridesFileList(t *testing.T) {
+	t.Setenv("DEALSYNC_LOG_LEVEL", "warn")
+	path := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com", headers: [X-File]}
+connections:
+  shop:
+    source: {type: test-source, secret: s}
+    target: erp
+    trigger: {won_stages: [won]}
+`)
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_TRIGGER_WON_STAGES", "closed,done")
+	t.Setenv("DEALSYNC_TARGETS_ERP_HEADERS", "X-A, X-B")
+	cfg := mustLoad(t, path)
+	equal(t, "log.level", cfg.Log.Level, "warn")
+	equal(t, "connections.shop.trigger.won_stages", cfg.Connections["shop"].Trigger.WonStages, []string{"closed", "done"})
+	equal(t, "targets.erp.headers", cfg.Targets["erp"].Spec.(*testTarget).Headers, []string{"X-A", "X-B"})
+}
+
+func TestEveryProblemAtOnce(t *testing.T) {
+	const leaked = "sk_live_SHOULD_NEVER_BE_PRINTED"
+	t.Setenv("DEALSYNC_TEST_SURELY_UNSET", "")
+	os.Unsetenv("DEALSYNC_TEST_SURELY_UNSET")
+	path := writeFile(t, `
+log:
+  level: verbose
+intake:
+  listn: 127.0.0.1:8080
+  max_body_bytes: 10
+  start_timeout: "5 mins"
+  public_base_url: ftp://example.com
+workflow:
+  activity_timeout: 30
+  retry:
+    backoff_coefficient: 0.5
+    maximum_interval: 100ms
+sandbox:
+  error_rate: 0.7
+  rate_limit_rate: 0.6
+temporal:
+  address: "no-port"
+  tls:
+    cert_file: `+filepath.Join(t.TempDir(), "missing.pem")+`
+targets:
+  erp:
+    type: test-target
+    base_url: not-a-url
+    timeout: soon
+    tokne: `+leaked+`
+  odd:
+    type: carrier-pigeon
+    wings: 2
+connections:
+  shop:
+    source:
+      type: test-source
+      secret: env:DEALSYNC_TEST_SURELY_UNSET
+      limit: 11
+    target: missing
+    trigger:
+      won_stages: []
+  crm:
+    source:
+      type: hubspot
+      secret: `+leaked+`
+    target: erp
+  -bad:
+    source:
+      type: test-source
+      secret: ok
+      limit: `+leaked+`
+    target: erp
+    color: blue
+`)
+	_, err := config.Load(path)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load: got %T %v, want *config.Error", err, err)
+	}
+	equal(t, "Error.File", cerr.File, path)
+
+	want := map[string]string{
+		"log.level":                           "must be one of: debug, info, warn, error",
+		"intake.listn":                        "unknown key",
+		"intake.max_body_bytes":               "must be at least 1024",
+		"intake.start_timeout":                "invalid duration",
+		"intake.public_base_url":              "http",
+		"workflow.activity_timeout":           "needs a unit",
+		"workflow.retry.backoff_coefficient":  "must be at least 1",
+		"workflow.retry.maximum_interval":     "must not be less than workflow.retry.initial_interval",
+		"sandbox.rate_limit_rate":             "must not exceed 1",
+		"temporal.address":                    "host:port",
+		"temporal.tls.cert_file":              "existing file",
+		"temporal.tls.key_file":               "is required when cert_file is set",
+		"targets.erp.base_url":                "http",
+		"targets.erp.timeout":                 "invalid duration",
+		"targets.erp.tokne":                   "unknown key",
+		"targets.odd.type":                    `unknown target type "carrier-pigeon" (registered target types: http, test-target)`,
+		"connections.shop.source.secret":      "environment variable DEALSYNC_TEST_SURELY_UNSET is not set",
+		"connections.shop.source.limit":       "must be at most 10",
+		"connections.shop.target":             `target "missing" is not defined under targets (defined: erp, odd)`,
+		"connections.shop.trigger.won_stages": "must have at least 1 entries",
+		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-source)`,
+		"connections.-bad":                    "connection name must match",
+		"connections.-bad.color":              "unknown key",
+		"connections.-bad.source.limit":       "must be a whole number",
+	}
+	got := map[string]string{}
+	for _, p := range cerr.Problems {
+		if prev, dup := got[p.Key]; dup {
+			t.Errorf("two problems at %s: %q and %q", p.Key, prev, p.Message)
+		}
+		got[p.Key] = p.Message
+	}
+	for key, frag := range want {
+		msg, ok := got[key]
+		if !ok {
+			t.Errorf("no problem reported at %s (want one containing %q)", key, frag)
+			continue
+		}
+		if !strings.Contains(msg, frag) {
+			t.Errorf("%s: message %q does not contain %q", key, msg, frag)
+		}
+	}
+	for key, msg := range got {
+		if _, ok := want[key]; !ok {
+			t.Errorf("unexpected problem %s: %s", key, msg)
+		}
+	}
+
+	text := err.Error()
+	if strings.Contains(text, leaked) {
+		t.Errorf("error message contains a secret value:\n%s", text)
+	}
+	lines := strings.Split(text, "\n")
+	if !strings.Contains(lines[0], path) || !strings.Contains(lines[0], fmt.Sprintf("%d problems", len(want))) {
+		t.Errorf("first line %q should name the file and count the problems", lines[0])
+	}
+	body := lines[1:]
+	equal(t, "number of problem lines", len(body), len(want))
+	var keys []string
+	for _, l := range body {
+		k, _, _ := strings.Cut(strings.TrimSpace(l), ": ")
+		keys = append(keys, k)
+	}
+	if !slices.IsSorted(keys) {
+		t.Errorf("problem lines not sorted by key:\n%s", strings.Join(body, "\n"))
+	}
+	if !strings.Contains(text, "\n  intake.listn: unknown key\n") {
+		t.Errorf("want one `key: message` line per problem, got:\n%s", text)
+	}
+}
+
+func TestSecretNeverInErrors(t *testing.T) {
+	// A secret resolved from a file that does not exist, and literal
+	// secrets next to other mistakes: the messages explain, never reveal.
+	const value = "whsec_top_secret_value"
+	path := writeFile(t, `
+temporal:
+  api_key: file:/nonexistent/dealsync/api-key
+targets:
+  erp: {type: test-target, base_url: "https://erp", token: `+value+`, timeout: `+value+`}
+connections:
+  shop:
+    source: {type: test-source, secret: `+value+`, account: [`+value+`]}
+    target: erp
+`)
+	_, err := config.Load(path)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load: got %v, want *config.Error", err)
+	}
+	if strings.Contains(err.Error(), value) {
+		t.Fatalf("error message contains the secret:\n%s", err)
+	}
+	for _, key := range []string{"temporal.api_key", "targets.erp.timeout", "connections.shop.source.account"} {
+		if !cerr.Has(key) {
+			t.Errorf("no problem at %s:\n%s", key, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "temporal.api_key: secret file:/nonexistent/dealsync/api-key cannot be resolved") {
+		t.Errorf("api_key problem should say how the secret is given and why it fails:\n%s", err)
+	}
+}
+
+func TestDevDefaults(t *testing.T) {
+	plain := mustLoad(t, "")
+	if len(plain.Connections) != 0 || len(plain.Targets) != 0 {
+		t.Fatalf("without WithDevDefaults: connections %v, targets %v; want none", plain.Connections, plain.Targets)
+	}
+
+	cfg := mustLoad(t, "", config.WithDevDefaults())
+	equal(t, "targets", sortedKeys(cfg.Targets), []string{"sandbox"})
+	equal(t, "connections", sortedKeys(cfg.Connections), []string{"demo"})
+
+	sandbox := cfg.Targets["sandbox"]
+	equal(t, "targets.sandbox.type", sandbox.Type, "http")
+	equal(t, "targets.sandbox.options", sandbox.Options, map[string]any{"base_url": "http://127.0.0.1:8090"})
+	equal(t, "targets.sandbox.base_url", sandbox.Spec.(*httpStandIn).BaseURL, "http://127.0.0.1:8090")
+
+	demo := cfg.Connections["demo"]
+	equal(t, "connections.demo.source.type", demo.Source.Type, "generic")
+	equal(t, "connections.demo.target", demo.Target, "sandbox")
+	equal(t, "connections.demo.trigger.won_stages", demo.Trigger.WonStages, config.DefaultWonStages)
+	equal(t, "connections.demo.source.secret", reveal(t, demo.Source.Spec.(*genericStandIn).Secret), config.DevSecret)
+
+	// The sandbox target follows dev.sandbox_listen; env overrides the demo.
+	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", ":9999")
+	t.Setenv("DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET", "env:DEMO_SECRET_FOR_TEST")
+	t.Setenv("DEMO_SECRET_FOR_TEST", "from-the-environment")
+	cfg = mustLoad(t, "", config.WithDevDefaults())
+	equal(t, "targets.sandbox.base_url", cfg.Targets["sandbox"].Spec.(*httpStandIn).BaseURL, "http://127.0.0.1:9999")
+	equal(t, "connections.demo.source.secret", reveal(t, cfg.Connections["demo"].Source.Spec.(*genericStandIn).Secret), "from-the-environment")
+}
+
+func TestDevDefaultsAndFileEntries(t *testing.T) {
+	// A file that defines its own `demo` connection and `sandbox` target
+	// (with their own types) gets none of the built-in keys mixed in.
+	path := writeFile(t, `
+targets:
+  sandbox: {type: test-target, base_url: "https://erp.example.com"}
+connections:
+  demo:
+    source: {type: test-source, secret: mine}
+    target: sandbox
+`)
+	cfg := mustLoad(t, path, config.WithDevDefaults())
+	equal(t, "targets.sandbox.type", cfg.Targets["sandbox"].Type, "test-target")
+	equal(t, "connections.demo.source.type", cfg.Connections["demo"].Source.Type, "test-source")
+	equal(t, "connections.demo.source.secret", reveal(t, cfg.Connections["demo"].Source.Spec.(*testSource).Secret), "mine")
+
+	// Without its own type, a file entry overrides single built-in keys.
+	t.Setenv("MY_DEMO_SECRET", "from-my-env")
+	path = writeFile(t, `
+connections:
+  demo:
+    source: {secret: env:MY_DEMO_SECRET}
+    trigger: {won_stages: [done]}
+`)
+	cfg = mustLoad(t, path, config.WithDevDefaults())
+	demo := cfg.Connections["demo"]
+	equal(t, "connections.demo.source.type", demo.Source.Type, "generic")
+	equal(t, "connections.demo.target", demo.Target, "sandbox")
+	equal(t, "connections.demo.trigger.won_stages", demo.Trigger.WonStages, []string{"done"})
+	equal(t, "connections.demo.source.secret", reveal(t, demo.Source.Spec.(*genericStandIn).Secret), "from-my-env")
+	equal(t, "targets.sandbox.type", cfg.Targets["sandbox"].Type, "http")
+}
+
+func TestSecretsMaskedWhenPrinted(t *testing.T) {
+	const (
+		apiKey = "tk-literal-key"
+		shop   = "shop-literal-secret"
+		other  = "other-literal-secret"
+		token  = "erp-token-literal"
+	)
+	path := writeFile(t, strings.Replace(fileYAML, "    timeout: 3s\n", "    timeout: 3s\n    token: "+token+"\n", 1))
+	cfg := mustLoad(t, path)
+	equal(t, "targets.erp.token", reveal(t, cfg.Targets["erp"].Spec.(*testTarget).Token), token)
+
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{
+		fmt.Sprintf("%v", cfg),
+		fmt.Sprintf("%+v", cfg),
+		fmt.Sprintf("%+v", *cfg),
+		fmt.Sprintf("%#v", cfg),
+		fmt.Sprintf("%s", cfg.Connections["shop"].Source),
+		cfg.Targets["erp"].String(),
+		string(js),
+	} {
+		for _, s := range []string{apiKey, shop, other, token} {
+			if strings.Contains(out, s) {
+				t.Errorf("printed config contains secret %q:\n%s", s, out)
+			}
+		}
+	}
+	// The non-secret parts are still there.
+	out := fmt.Sprintf("%+v", cfg)
+	for _, s := range []string{"temporal.internal:7233", "Type:test-source", "Account:acme", "https://erp.example.com", "********"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("%%+v output lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+func TestExampleFile(t *testing.T) {
+	// Loaded with the generic/http stand-ins registered above (same key
+	// names as the real connector packages), so this checks the example's
+	// structure, its values and that every key is known.
+	const example = "../examples/dealsync.yaml"
+	cfg := mustLoad(t, example)
+	def := mustLoad(t, "")
+	// Every scalar section of the example restates the defaults.
+	equal(t, "log", cfg.Log, def.Log)
+	equal(t, "temporal", cfg.Temporal, def.Temporal)
+	equal(t, "intake", cfg.Intake, def.Intake)
+	equal(t, "workflow", cfg.Workflow, def.Workflow)
+	equal(t, "dev", cfg.Dev, def.Dev)
+	equal(t, "sandbox", cfg.Sandbox, def.Sandbox)
+
+	demo := cfg.Connections["demo"]
+	equal(t, "connections.demo.target", demo.Target, "sandbox")
+	equal(t, "connections.demo.source.secret", reveal(t, demo.Source.Spec.(*genericStandIn).Secret), config.DevSecret)
+	equal(t, "connections.demo.trigger.won_stages", demo.Trigger.WonStages, config.DefaultWonStages)
+	equal(t, "targets.sandbox", cfg.Targets["sandbox"].Spec, any(&httpStandIn{
+		BaseURL:           "http://127.0.0.1:8090",
+		IdempotencyHeader: "Idempotency-Key",
+		CustomersPath:     "/customers",
+		InvoicesPath:      "/invoices",
+		Timeout:           10 * time.Second,
+	}))
+
+	// The same file under `dealsync dev` is also valid.
+	mustLoad(t, example, config.WithDevDefaults())
+
+	// The documented env overrides of keys that are present work.
+	t.Setenv("DEALSYNC_TARGETS_SANDBOX_AUTH_VALUE", "env:ERP_TOKEN_FOR_TEST")
+	t.Setenv("ERP_TOKEN_FOR_TEST", "tok")
+	cfg = mustLoad(t, example)
+	equal(t, "targets.sandbox.auth_value", reveal(t, cfg.Targets["sandbox"].Spec.(*httpStandIn).AuthValue), "tok")
+}
+
+func TestUnreadableFile(t *testing.T) {
+	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil {
+		t.Fatal("Load of a missing file succeeded")
+	}
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		t.Errorf("a missing file should be a plain error, got *config.Error %v", err)
+	}
+
+	_, err = config.Load(writeFile(t, "intake: [unclosed"))
+	if err == nil {
+		t.Fatal("Load of invalid YAML succeeded")
+	}
+}
+
+func TestWrongShapes(t *testing.T) {
+	path := writeFile(t, `
+intake: 3
+log: {level: [debug]}
+connections:
+  shop: 5
+  crm: {source: just-a-string, target: erp}
+`)
+	_, err := config.Load(path)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load: got %v, want *config.Error", err)
+	}
+	want := []config.Problem{
+		{Key: "connections.crm.source", Message: "must be a mapping of keys"},
+		{Key: "connections.crm.target", Message: `target "erp" is not defined under targets (defined: none)`},
+		{Key: "connections.shop", Message: "must be a mapping of keys"},
+		{Key: "intake", Message: "must be a mapping of keys"},
+		{Key: "log.level", Message: "must be a string, not a list"},
+	}
+	equal(t, "problems", cerr.Problems, want)
+}

@@ -1,0 +1,378 @@
+package config
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/dealsync/dealsync/secret"
+)
+
+var (
+	durationType        = reflect.TypeFor[time.Duration]()
+	secretType          = reflect.TypeFor[secret.Secret]()
+	componentType       = reflect.TypeFor[Component]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// errBadDuration and errDurationUnit never quote the value: it could be a
+// secret typed into the wrong key.
+var (
+	errBadDuration  = errors.New("invalid duration (use a number with a unit: 500ms, 30s, 5m, 1h30m)")
+	errDurationUnit = errors.New("a duration needs a unit (e.g. 30s, 5m, 24h)")
+)
+
+// decodeHook converts what YAML and environment variables give into the
+// config's types: strings (or bare numbers) into secret.Secret, strings into
+// time.Duration, comma-separated strings (environment overrides) into
+// slices; then any other encoding.TextUnmarshaler from a string.
+func decodeHook() mapstructure.DecodeHookFunc {
+	return mapstructure.ComposeDecodeHookFunc(
+		func(from, to reflect.Type, data any) (any, error) {
+			switch {
+			case to == secretType:
+				switch d := data.(type) {
+				case string:
+					return secret.New(d), nil
+				case int, int64, uint64, float64, bool:
+					return secret.New(fmt.Sprint(d)), nil
+				}
+			case to == durationType:
+				switch d := data.(type) {
+				case string:
+					dur, err := time.ParseDuration(strings.TrimSpace(d))
+					if err != nil {
+						return nil, errBadDuration
+					}
+					return dur, nil
+				case int, int64, uint64, float64:
+					if reflect.ValueOf(d).IsZero() {
+						return time.Duration(0), nil
+					}
+					return nil, errDurationUnit
+				}
+			case from.Kind() == reflect.String && to.Kind() == reflect.Slice:
+				var out []string
+				for _, part := range strings.Split(data.(string), ",") {
+					if part = strings.TrimSpace(part); part != "" {
+						out = append(out, part)
+					}
+				}
+				return out, nil
+			}
+			return data, nil
+		},
+		mapstructure.TextUnmarshallerHookFunc(),
+	)
+}
+
+// decode decodes input into out (a pointer) with the config's hooks.
+// Unknown keys are not its business (see checkKeys). Each failure is
+// reported at prefix + its key path.
+func decode(input any, out any, prefix string, ps *problems) {
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook:       decodeHook(),
+		WeaklyTypedInput: true, // environment values are strings
+		Result:           out,
+		TagName:          "mapstructure",
+	})
+	if err != nil {
+		ps.add(prefix, err.Error())
+		return
+	}
+	t := reflect.TypeOf(out)
+	eachDecodeError(d.Decode(input), func(name string, err error) {
+		ps.addFailed(joinKey(prefix, keyPath(t, name)), decodeMessage(err))
+	})
+}
+
+// eachDecodeError calls fn for every leaf of a mapstructure error tree.
+func eachDecodeError(err error, fn func(name string, err error)) {
+	if err == nil {
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			eachDecodeError(e, fn)
+		}
+		return
+	}
+	// Not errors.As: it would stop at the first DecodeError of a tree.
+	if de, ok := err.(*mapstructure.DecodeError); ok {
+		inner := de.Unwrap()
+		if _, joined := inner.(interface{ Unwrap() []error }); joined {
+			eachDecodeError(inner, fn)
+			return
+		}
+		fn(de.Name(), inner)
+		return
+	}
+	if u := errors.Unwrap(err); u != nil {
+		eachDecodeError(u, fn)
+		return
+	}
+	fn("", err)
+}
+
+// decodeMessage words a mapstructure failure without the offending value
+// (mapstructure's own messages already leave it out).
+func decodeMessage(err error) string {
+	var pe *mapstructure.ParseError
+	if errors.As(err, &pe) {
+		return "must be " + typeWord(pe.Expected.Type())
+	}
+	var ue *mapstructure.UnconvertibleTypeError
+	if errors.As(err, &ue) {
+		return fmt.Sprintf("must be %s, not %s", typeWord(ue.Expected.Type()), valueWord(ue.Value))
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "expected a map") {
+		return "must be a mapping of keys"
+	}
+	return msg
+}
+
+func typeWord(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "a duration (e.g. 30s)"
+	case t == secretType:
+		return "a string (a secret, env:NAME or file:PATH)"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping of keys"
+	}
+	return t.String()
+}
+
+func valueWord(v any) string {
+	if v == nil {
+		return "empty"
+	}
+	return typeWord(reflect.TypeOf(v))
+}
+
+// checkKeys reports every key of m that the struct type t (or a pointer to
+// it) does not have, recursively, at its dotted key path. A struct with a
+// ",remain" field accepts any key.
+func checkKeys(m map[string]any, t reflect.Type, path string, ps *problems) {
+	t = deref(t)
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	fields, remain := fieldsOf(t)
+	for k, val := range m {
+		key := joinKey(path, k)
+		ft, ok := fields[strings.ToLower(k)]
+		if !ok {
+			if !remain {
+				ps.add(key, "unknown key")
+			}
+			continue
+		}
+		checkValue(val, ft, key, ps)
+	}
+}
+
+func checkValue(val any, t reflect.Type, key string, ps *problems) {
+	t = deref(t)
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) || t == durationType {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if sub, ok := asMap(val); ok {
+			checkKeys(sub, t, key, ps)
+		}
+	case reflect.Map:
+		if sub, ok := asMap(val); ok {
+			for k, v := range sub {
+				checkValue(v, t.Elem(), joinKey(key, k), ps)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if list, ok := val.([]any); ok {
+			for i, v := range list {
+				checkValue(v, t.Elem(), key+"["+strconv.Itoa(i)+"]", ps)
+			}
+		}
+	}
+}
+
+// fieldsOf maps the lower-cased mapstructure names of t's fields to their
+// types, following ",squash"; remain says whether t has a ",remain" field.
+func fieldsOf(t reflect.Type) (fields map[string]reflect.Type, remain bool) {
+	fields = map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts := tagName(f)
+		switch {
+		case name == "-":
+			continue
+		case hasOpt(opts, "remain"):
+			remain = true
+		case hasOpt(opts, "squash") && deref(f.Type).Kind() == reflect.Struct:
+			sub, r := fieldsOf(deref(f.Type))
+			for k, v := range sub {
+				fields[k] = v
+			}
+			remain = remain || r
+		default:
+			fields[strings.ToLower(name)] = f.Type
+		}
+	}
+	return fields, remain
+}
+
+// tagName is a field's mapstructure name (its Go name when untagged) and
+// its tag options.
+func tagName(f reflect.StructField) (name string, opts []string) {
+	parts := strings.Split(f.Tag.Get("mapstructure"), ",")
+	name, opts = parts[0], parts[1:]
+	if name == "" {
+		name = f.Name
+	}
+	return name, opts
+}
+
+func hasOpt(opts []string, o string) bool {
+	for _, x := range opts {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldByKey finds the field of struct type t that key decodes into.
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts := tagName(f)
+		if hasOpt(opts, "squash") && deref(f.Type).Kind() == reflect.Struct {
+			if sf, ok := fieldByKey(deref(f.Type), key); ok {
+				return sf, true
+			}
+			continue
+		}
+		if name != "-" && strings.EqualFold(name, key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// keyPath turns a mapstructure or validator name such as
+// "connections[demo].trigger.won_stages[0]" (relative to type t) into the
+// YAML key path "connections.demo.trigger.won_stages[0]": map entries are
+// dotted, list elements keep their index.
+func keyPath(t reflect.Type, name string) string {
+	var b strings.Builder
+	for name != "" {
+		var tok string
+		bracket := name[0] == '['
+		if bracket {
+			end := strings.IndexByte(name, ']')
+			if end < 0 {
+				end = len(name) - 1
+			}
+			tok, name = name[1:end], name[end+1:]
+		} else {
+			end := strings.IndexAny(name, ".[")
+			if end < 0 {
+				end = len(name)
+			}
+			tok, name = name[:end], name[end:]
+		}
+		name = strings.TrimPrefix(name, ".")
+		if t != nil {
+			t = deref(t)
+		}
+		switch {
+		case bracket && t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+			b.WriteString("[" + tok + "]")
+			t = t.Elem()
+		case bracket:
+			writeKey(&b, tok)
+			if t != nil && t.Kind() == reflect.Map {
+				t = t.Elem()
+			} else {
+				t = nil
+			}
+		default:
+			writeKey(&b, tok)
+			if t != nil && t.Kind() == reflect.Struct {
+				if f, ok := fieldByKey(t, tok); ok {
+					t = f.Type
+					break
+				}
+			}
+			t = nil
+		}
+	}
+	return b.String()
+}
+
+func writeKey(b *strings.Builder, k string) {
+	if b.Len() > 0 {
+		b.WriteByte('.')
+	}
+	b.WriteString(k)
+}
+
+func joinKey(prefix, key string) string {
+	switch {
+	case prefix == "":
+		return key
+	case key == "":
+		return prefix
+	case key[0] == '[':
+		return prefix + key
+	}
+	return prefix + "." + key
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+func asMap(v any) (map[string]any, bool) {
+	switch m := v.(type) {
+	case map[string]any:
+		return m, true
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			out[fmt.Sprint(k)] = v
+		}
+		return out, true
+	}
+	return nil, false
+}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Problem is one thing wrong with the configuration.
+type Problem struct {
+	// Key is the dotted key path as written in the YAML file, e.g.
+	// "connections.demo.source.secret" or "intake.max_body_bytes".
+	Key string
+	// Message says what is wrong. It never contains a secret's value.
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Key == "" {
+		return p.Message
+	}
+	return p.Key + ": " + p.Message
+}
+
+// Error lists every problem found in a configuration.
+type Error struct {
+	// File is the configuration file ("" when there was none).
+	File     string
+	Problems []Problem
+}
+
+// Error lists the problems one per line, sorted by key.
+func (e *Error) Error() string {
+	ps := append([]Problem(nil), e.Problems...)
+	sortProblems(ps)
+	var b strings.Builder
+	b.WriteString("invalid configuration")
+	if e.File != "" {
+		fmt.Fprintf(&b, " in %s", e.File)
+	}
+	n := len(ps)
+	if n == 1 {
+		b.WriteString(" (1 problem):")
+	} else {
+		fmt.Fprintf(&b, " (%d problems):", n)
+	}
+	for _, p := range ps {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Has reports whether a problem was found at key.
+func (e *Error) Has(key string) bool {
+	for _, p := range e.Problems {
+		if p.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func sortProblems(ps []Problem) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Key != ps[j].Key {
+			return ps[i].Key < ps[j].Key
+		}
+		return ps[i].Message < ps[j].Message
+	})
+}
+
+// problems collects Problems, at most one identical message per key, and
+// remembers which keys failed to decode so that validation does not report
+// them a second time.
+type problems struct {
+	list   []Problem
+	failed map[string]bool
+}
+
+func (ps *problems) add(key, msg string) {
+	for _, p := range ps.list {
+		if p.Key == key && p.Message == msg {
+			return
+		}
+	}
+	ps.list = append(ps.list, Problem{Key: key, Message: msg})
+}
+
+// addFailed records a problem that makes the value at key unusable.
+func (ps *problems) addFailed(key, msg string) {
+	if ps.failed == nil {
+		ps.failed = map[string]bool{}
+	}
+	ps.failed[key] = true
+	ps.add(key, msg)
+}
+
+// isFailed reports whether key or one of its parents failed to decode.
+func (ps *problems) isFailed(key string) bool {
+	for k := key; ; {
+		if ps.failed[k] {
+			return true
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			return false
+		}
+		k = k[:i]
+	}
+}

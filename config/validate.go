@@ -1,0 +1,341 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// connectionName is what a connection may be called: it appears in webhook
+// URLs and workflow IDs.
+var connectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+var hostnameRE = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$`)
+
+// validate is shared by the config structs and the connectors' specs.
+var validate = newValidator()
+
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _ := tagName(f)
+		if name == "-" {
+			return ""
+		}
+		return name
+	})
+	// hostport: host:port with a port in 1..65535 and a host that is
+	// empty (all interfaces), an IP or a DNS name.
+	if err := v.RegisterValidation("hostport", func(fl validator.FieldLevel) bool {
+		host, port, err := net.SplitHostPort(fl.Field().String())
+		if err != nil {
+			return false
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+		return host == "" || net.ParseIP(host) != nil || hostnameRE.MatchString(host)
+	}); err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// build decodes the merged settings and checks everything, collecting
+// every problem.
+func build(settings map[string]any, file string) (*Config, error) {
+	ps := &problems{}
+	cfg := &Config{}
+
+	checkKeys(settings, reflect.TypeOf(cfg), "", ps)
+	// The named entries are decoded one by one, and kept even when partly
+	// wrong, so that the checks below still see (and report on) them.
+	top := make(map[string]any, len(settings))
+	for k, v := range settings {
+		if k != "targets" && k != "connections" {
+			top[k] = v
+		}
+	}
+	decode(top, cfg, "", ps)
+	cfg.Targets = decodeEntries[Component](settings["targets"], "targets", ps)
+	cfg.Connections = decodeEntries[Connection](settings["connections"], "connections", ps)
+	validateStruct(cfg, "", ps)
+	crossCheck(cfg, ps)
+
+	for name, t := range cfg.Targets {
+		t.Spec = component(t, "target", "targets."+name, ps)
+		cfg.Targets[name] = t
+	}
+	for name, c := range cfg.Connections {
+		c.Source.Spec = component(c.Source, "source", "connections."+name+".source", ps)
+		cfg.Connections[name] = c
+	}
+
+	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
+		if s.IsZero() || ps.isFailed(key) {
+			return
+		}
+		if err := s.Check(); err != nil {
+			ps.add(key, fmt.Sprintf("secret %s cannot be resolved: %v", s.Describe(), err))
+		}
+	})
+
+	if len(ps.list) > 0 {
+		sortProblems(ps.list)
+		return nil, &Error{File: file, Problems: ps.list}
+	}
+	return cfg, nil
+}
+
+// decodeEntries decodes a mapping of names to T entry by entry.
+func decodeEntries[T any](raw any, key string, ps *problems) map[string]T {
+	if raw == nil {
+		return nil
+	}
+	m, ok := asMap(raw)
+	if !ok {
+		ps.addFailed(key, "must be a mapping of names to entries")
+		return nil
+	}
+	out := make(map[string]T, len(m))
+	for name, v := range m {
+		var e T
+		decode(v, &e, key+"."+name, ps)
+		out[name] = e
+	}
+	return out
+}
+
+// validateStruct runs the validator on s (a pointer to a struct) and
+// reports each failure at prefix + its key path, except for keys that
+// already failed to decode.
+func validateStruct(s any, prefix string, ps *problems) {
+	err := validate.Struct(s)
+	if err == nil {
+		return
+	}
+	var ves validator.ValidationErrors
+	if !errors.As(err, &ves) {
+		ps.add(prefix, err.Error())
+		return
+	}
+	t := reflect.TypeOf(s)
+	for _, fe := range ves {
+		ns := fe.Namespace()
+		// Drop the root struct's type name: "Config.intake.listen".
+		if i := strings.IndexAny(ns, ".["); i >= 0 {
+			ns = strings.TrimPrefix(ns[i:], ".")
+		} else {
+			ns = ""
+		}
+		key := joinKey(prefix, keyPath(t, ns))
+		if ps.isFailed(key) {
+			continue
+		}
+		ps.add(key, fieldMessage(fe))
+	}
+}
+
+// fieldMessage words a validator failure. It never includes the value.
+func fieldMessage(fe validator.FieldError) string {
+	p := fe.Param()
+	k := fe.Kind()
+	size := func(cmp string) string {
+		switch k {
+		case reflect.String:
+			return fmt.Sprintf("must be %s %s characters long", cmp, p)
+		case reflect.Slice, reflect.Array, reflect.Map:
+			return fmt.Sprintf("must have %s %s entries", cmp, p)
+		}
+		return fmt.Sprintf("must be %s %s", cmp, p)
+	}
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "oneof":
+		return "must be one of: " + strings.Join(strings.Fields(p), ", ")
+	case "min", "gte":
+		return size("at least")
+	case "max", "lte":
+		return size("at most")
+	case "gt":
+		return size("more than")
+	case "lt":
+		return size("less than")
+	case "len":
+		return size("exactly")
+	case "hostport":
+		return "must be host:port (e.g. 127.0.0.1:8080)"
+	case "http_url":
+		return "must be an absolute http:// or https:// URL"
+	case "url":
+		return "must be an absolute URL"
+	case "file":
+		return "must name an existing file"
+	case "dir":
+		return "must name an existing directory"
+	}
+	if p != "" {
+		return fmt.Sprintf("fails the %s=%s check", fe.Tag(), p)
+	}
+	return fmt.Sprintf("fails the %s check", fe.Tag())
+}
+
+// crossCheck checks what involves more than one field.
+func crossCheck(cfg *Config, ps *problems) {
+	tls := cfg.Temporal.TLS
+	if tls.CertFile != "" && tls.KeyFile == "" {
+		ps.add("temporal.tls.key_file", "is required when cert_file is set")
+	}
+	if tls.KeyFile != "" && tls.CertFile == "" {
+		ps.add("temporal.tls.cert_file", "is required when key_file is set")
+	}
+
+	r := cfg.Workflow.Retry
+	if r.MaximumInterval > 0 && r.InitialInterval > 0 && r.MaximumInterval < r.InitialInterval &&
+		!ps.isFailed("workflow.retry.maximum_interval") && !ps.isFailed("workflow.retry.initial_interval") {
+		ps.add("workflow.retry.maximum_interval", "must not be less than workflow.retry.initial_interval")
+	}
+
+	s := cfg.Sandbox
+	if s.ErrorRate >= 0 && s.RateLimitRate >= 0 && s.ErrorRate+s.RateLimitRate > 1 &&
+		!ps.isFailed("sandbox.error_rate") && !ps.isFailed("sandbox.rate_limit_rate") {
+		ps.add("sandbox.rate_limit_rate", "error_rate + rate_limit_rate must not exceed 1")
+	}
+
+	for name, c := range cfg.Connections {
+		key := "connections." + name
+		if !connectionName.MatchString(name) {
+			ps.add(key, "connection name must match "+connectionName.String()+
+				" (lower-case letters, digits, _ and -: it appears in URLs and workflow IDs)")
+		}
+		if c.Target == "" {
+			continue // reported as required
+		}
+		if _, ok := cfg.Targets[c.Target]; !ok {
+			ps.add(key+".target", fmt.Sprintf("target %q is not defined under targets (defined: %s)",
+				c.Target, listOrNone(sortedNames(cfg.Targets))))
+		}
+	}
+}
+
+// component looks up c's type and decodes and validates its options into
+// the type's config struct, which it returns (nil when it cannot).
+func component(c Component, kind, key string, ps *problems) any {
+	if c.Type == "" {
+		return nil // reported as required
+	}
+	var (
+		newConfig func() any
+		names     []string
+		found     bool
+	)
+	if kind == "source" {
+		spec, ok := connectors.LookupSource(c.Type)
+		newConfig, found, names = spec.NewConfig, ok, connectors.SourceNames()
+	} else {
+		spec, ok := connectors.LookupTarget(c.Type)
+		newConfig, found, names = spec.NewConfig, ok, connectors.TargetNames()
+	}
+	if !found {
+		ps.addFailed(key+".type", fmt.Sprintf("unknown %s type %q (registered %s types: %s)",
+			kind, c.Type, kind, listOrNone(names)))
+		return nil
+	}
+	if newConfig == nil {
+		for k := range c.Options {
+			ps.add(joinKey(key, k), "unknown key")
+		}
+		return nil
+	}
+	cfg := newConfig()
+	if rv := reflect.ValueOf(cfg); !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() {
+		ps.add(key+".type", fmt.Sprintf("%s type %q: NewConfig must return a non-nil pointer", kind, c.Type))
+		return nil
+	}
+	opts := c.Options
+	if opts == nil {
+		opts = map[string]any{}
+	}
+	checkKeys(opts, reflect.TypeOf(cfg), key, ps)
+	decode(opts, cfg, key, ps)
+	if deref(reflect.TypeOf(cfg)).Kind() == reflect.Struct {
+		validateStruct(cfg, key, ps)
+	}
+	return cfg
+}
+
+// walkSecrets calls fn for every secret.Secret in v, with its key path.
+// A Component's Spec is walked at the component's own path; its raw
+// Options are not (they were decoded into Spec).
+func walkSecrets(v reflect.Value, path string, fn func(key string, s secret.Secret)) {
+	if !v.IsValid() {
+		return
+	}
+	if v.Type() == secretType {
+		fn(path, v.Interface().(secret.Secret))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walkSecrets(v.Elem(), path, fn)
+		}
+	case reflect.Struct:
+		if v.Type() == componentType {
+			walkSecrets(v.FieldByName("Spec"), path, fn)
+			return
+		}
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, opts := tagName(f)
+			switch {
+			case name == "-" || hasOpt(opts, "remain"):
+			case hasOpt(opts, "squash"):
+				walkSecrets(v.Field(i), path, fn)
+			default:
+				walkSecrets(v.Field(i), joinKey(path, name), fn)
+			}
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			walkSecrets(v.MapIndex(k), joinKey(path, fmt.Sprint(k.Interface())), fn)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			walkSecrets(v.Index(i), path+"["+strconv.Itoa(i)+"]", fn)
+		}
+	}
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}

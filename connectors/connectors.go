@@ -1,0 +1,133 @@
+// Package connectors defines what a CRM source and an ERP target must do and
+// keeps the registry through which each connector package makes itself
+// available by name ("generic", "http", ...) together with its config spec.
+// Connectors are plain Go: no Temporal in here or below.
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// Webhook is one HTTP delivery exactly as received, before any parsing.
+type Webhook struct {
+	Method string
+	// URL is the public URL the sender called, query included. Behind a
+	// proxy it is the configured public base URL plus the request URI.
+	URL      string
+	Header   http.Header
+	Body     []byte
+	Received time.Time
+}
+
+// Sentinel errors a Source wraps so the intake can pick the status code.
+var (
+	// ErrUnauthorized: missing, wrong or stale signature/credentials → 401.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrMalformed: the body is not what the source type expects → 400.
+	ErrMalformed = errors.New("malformed payload")
+	// ErrUnknownAccount: a verified event from a CRM account this
+	// connection is not configured for → 403.
+	ErrUnknownAccount = errors.New("account not configured")
+)
+
+// Source is the webhook side of a CRM connector.
+type Source interface {
+	// Verify authenticates the delivery over its raw bytes, before parsing.
+	// Errors wrap ErrUnauthorized.
+	Verify(w *Webhook) error
+	// Parse turns a verified delivery into its deal events (one or a batch).
+	// Errors wrap ErrMalformed.
+	Parse(w *Webhook) ([]model.DealEvent, error)
+}
+
+// Acknowledger is implemented by sources whose vendor expects a particular
+// reply body (Salesforce wants a SOAP Ack, or a fault to retry). Sources
+// without it get dealsync's JSON reply.
+type Acknowledger interface {
+	// Acknowledge writes the reply for a delivery whose events were all
+	// durably recorded (or needed no run).
+	Acknowledge(w http.ResponseWriter, status int, reply Reply)
+	// Refuse writes the reply for a delivery that was not (or not wholly)
+	// recorded, so that the sender retries or gives up as status says.
+	Refuse(w http.ResponseWriter, status int, message string)
+}
+
+// Reply is the intake's answer to one delivery.
+type Reply struct {
+	Results []EventResult `json:"results"`
+}
+
+// EventResult says what happened to one event of a delivery.
+type EventResult struct {
+	EventID    string `json:"event_id"`
+	DealID     string `json:"deal_id,omitempty"`
+	WorkflowID string `json:"workflow_id,omitempty"`
+	RunID      string `json:"run_id,omitempty"`
+	Duplicate  bool   `json:"duplicate"`
+	// Skipped gives the reason an event started no run (e.g. not closed-won).
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// DealFetcher is implemented by sources whose events are thin: the full
+// deal (company, line items) is read from the CRM's API.
+type DealFetcher interface {
+	FetchDeal(ctx context.Context, account, dealID string) (model.Deal, error)
+}
+
+// WriteBacker is implemented by sources that record the invoice on the deal.
+type WriteBacker interface {
+	WriteBack(ctx context.Context, account, dealID string, result InvoiceResult) error
+}
+
+// Target is the ERP side: it creates customers and invoices exactly once.
+// key is an idempotency key stable across retries of the same step.
+type Target interface {
+	FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (CustomerRef, error)
+	CreateInvoice(ctx context.Context, inv model.Invoice, customer CustomerRef, key string) (InvoiceResult, error)
+	// PlanInvoice returns the request CreateInvoice would send, with secrets
+	// masked. It sends nothing (dry runs, `dealsync mapping test`).
+	PlanInvoice(inv model.Invoice, customer CustomerRef, key string) (Request, error)
+}
+
+// CustomerRef is the ERP's customer for an invoice.
+type CustomerRef struct {
+	ID      string `json:"id"`
+	Created bool   `json:"created"`
+}
+
+// InvoiceResult is the ERP's record of a created invoice.
+type InvoiceResult struct {
+	InvoiceID string `json:"invoice_id"`
+	Number    string `json:"number,omitempty"`
+	URL       string `json:"url,omitempty"`
+	// Replayed is true when the ERP answered from an earlier identical
+	// request (idempotency) instead of creating a new invoice.
+	Replayed bool `json:"replayed"`
+}
+
+// Request describes an HTTP request a target would send.
+type Request struct {
+	Method string          `json:"method"`
+	URL    string          `json:"url"`
+	Header http.Header     `json:"headers"`
+	Body   json.RawMessage `json:"body,omitempty"`
+}
+
+// Env is what the process gives every connector it builds.
+type Env struct {
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// MediaTyper is implemented by sources whose deliveries are not JSON
+// (Salesforce sends SOAP as text/xml). Others accept application/json.
+type MediaTyper interface {
+	MediaTypes() []string
+}

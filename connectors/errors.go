@@ -1,0 +1,90 @@
+package connectors
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIError is a failed call to a CRM or ERP API, carrying what is needed to
+// decide on a retry. Connectors return it (wrapped or not) for every non-2xx
+// answer; the activities turn it into a Temporal error in one place.
+type APIError struct {
+	Service    string // "sandbox", "xero", ...
+	Op         string // "create invoice", ...
+	StatusCode int
+	// Message is the vendor's own error text; Field the element it names, if any.
+	Message string
+	Field   string
+	// RetryAfter is the delay the vendor asked for (429/503), 0 if none.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: HTTP %d", e.Service, e.Op, e.StatusCode)
+	if e.Field != "" {
+		fmt.Fprintf(&b, " on %s", e.Field)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+// Class is how a failure should be handled.
+type Class int
+
+const (
+	// Retry with the usual backoff: 5xx, timeouts, connection errors.
+	Retry Class = iota
+	// RetryAfter: the vendor rate-limited us and said when to come back.
+	RetryAfter
+	// Permanent: retrying cannot help (400, 404, 409, 422, ...).
+	Permanent
+	// Unauthorized: credentials rejected (401/403) even after a refresh.
+	Unauthorized
+)
+
+// Classify decides how err should be retried. Errors that are not APIErrors
+// (network, timeouts, decode failures of a truncated answer) are retried.
+func Classify(err error) (Class, time.Duration) {
+	var api *APIError
+	if !errors.As(err, &api) {
+		return Retry, 0
+	}
+	switch {
+	case api.StatusCode == http.StatusTooManyRequests:
+		if api.RetryAfter > 0 {
+			return RetryAfter, api.RetryAfter
+		}
+		return Retry, 0
+	case api.StatusCode >= 500 || api.StatusCode == http.StatusRequestTimeout:
+		if api.RetryAfter > 0 {
+			return RetryAfter, api.RetryAfter
+		}
+		return Retry, 0
+	case api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden:
+		return Unauthorized, 0
+	default:
+		return Permanent, 0
+	}
+}
+
+// ParseRetryAfter reads a Retry-After header: delta seconds or an HTTP date.
+func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

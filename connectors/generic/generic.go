@@ -1,0 +1,142 @@
+// Package generic is the `generic` source: dealsync's own JSON deal event
+// signed with the Standard Webhooks scheme.
+//
+// A delivery is one event object or a JSON array of at most MaxBatch of them:
+//
+//	{"event_id":"evt_1","occurred_at":"2026-11-20T10:00:00Z",
+//	 "deal":{"id":"D-1001","name":"Acme annual","stage":"closed_won",
+//	   "previous_stage":"negotiation","amount":"12000.00","currency":"EUR",
+//	   "close_date":"2026-11-20","owner":"jane",
+//	   "company":{"id":"C-1","name":"Acme GmbH","email":"ap@acme.example","tax_id":"DE123",
+//	     "address":{"line1":"...","line2":"...","city":"...","region":"...","postal_code":"...","country":"DE"}},
+//	   "line_items":[{"sku":"PRO-1Y","description":"Pro plan, 1 year","quantity":"1",
+//	     "unit_price":"12000.00","discount":"0","discount_percent":"0"}]}}
+//
+// deal.id and deal.stage are required. Amounts and quantities are JSON
+// strings or numbers and are read as exact decimals, never as floats. Ids
+// (event_id, deal.id, company.id, sku), stage, previous_stage and owner may
+// also be JSON numbers, kept digit for digit. When event_id is absent, the
+// webhook-id header stands in ("<id>#<index>" for array elements after the
+// first). Unknown fields are ignored; every top-level deal field is kept in
+// Deal.Raw.
+//
+// The signature is checked by Verify (see Sign, Verify and SignRequest for the
+// scheme). The source has no Acknowledger: the intake's JSON reply is used.
+package generic
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Config is a generic source's `source:` block.
+type Config struct {
+	// Secret is the Standard Webhooks secret, "whsec_<base64>" (the prefix is
+	// optional), given literally or as env:NAME / file:PATH.
+	Secret secret.Secret `mapstructure:"secret" validate:"required"`
+	// Tolerance is how far webhook-timestamp may be from the receiver's clock,
+	// either way. 0 means DefaultTolerance (5m).
+	Tolerance time.Duration `mapstructure:"tolerance" validate:"gte=0"`
+}
+
+func init() {
+	connectors.RegisterSource(connectors.SourceSpec{
+		Name:      "generic",
+		Summary:   "dealsync's own JSON deal event (one or a batch of up to 100), signed with Standard Webhooks (webhook-id/-timestamp/-signature, also svix-*)",
+		NewConfig: func() any { return &Config{Tolerance: DefaultTolerance} },
+		Build:     build,
+	})
+}
+
+func build(cfg any, _ connectors.Env) (connectors.Source, error) {
+	var c Config
+	switch v := cfg.(type) {
+	case *Config:
+		if v == nil {
+			return nil, errors.New("generic source: no config")
+		}
+		c = *v
+	case Config:
+		c = v
+	default:
+		return nil, fmt.Errorf("generic source: config is %T, want *generic.Config", cfg)
+	}
+	s, err := New(c)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Source verifies and parses generic deliveries. It is safe for concurrent
+// use once built.
+type Source struct {
+	key       []byte
+	tolerance time.Duration
+
+	// Now is the clock Verify uses when a Webhook has no Received time;
+	// nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+var _ connectors.Source = (*Source)(nil)
+
+// New resolves the configured secret once and returns a Source. Errors name
+// what is wrong with the secret but never contain it.
+func New(cfg Config) (*Source, error) {
+	if cfg.Secret.IsZero() {
+		return nil, errors.New("generic source: secret is required")
+	}
+	if cfg.Tolerance < 0 {
+		return nil, fmt.Errorf("generic source: tolerance %s is negative", cfg.Tolerance)
+	}
+	value, err := cfg.Secret.Reveal()
+	if err != nil {
+		return nil, fmt.Errorf("generic source: secret (%s): %w", cfg.Secret.Describe(), err)
+	}
+	key, err := decodeSecret(value)
+	if err != nil {
+		return nil, fmt.Errorf("generic source: secret (%s): %w", cfg.Secret.Describe(), err)
+	}
+	tol := cfg.Tolerance
+	if tol == 0 {
+		tol = DefaultTolerance
+	}
+	return &Source{key: key, tolerance: tol}, nil
+}
+
+// Tolerance is the timestamp tolerance in effect.
+func (s *Source) Tolerance() time.Duration { return s.tolerance }
+
+// Verify checks the delivery's Standard Webhooks signature against the raw
+// body, using w.Received as the current time when it is set. Errors wrap
+// connectors.ErrUnauthorized.
+func (s *Source) Verify(w *connectors.Webhook) error {
+	if w == nil {
+		return fmt.Errorf("%w: no delivery", connectors.ErrUnauthorized)
+	}
+	now := w.Received
+	if now.IsZero() {
+		if s.Now != nil {
+			now = s.Now()
+		} else {
+			now = time.Now()
+		}
+	}
+	return verifyWithKey(s.key, w.Header, w.Body, now, s.tolerance)
+}
+
+// Parse turns a verified delivery into its deal events, in body order. Errors
+// wrap connectors.ErrMalformed and name every offending field by its JSON
+// path ("[2].deal.line_items[0].quantity" within a batch).
+func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
+	if w == nil {
+		return nil, fmt.Errorf("%w: no delivery", connectors.ErrMalformed)
+	}
+	return ParseEvents(w.Body, messageID(w.Header))
+}

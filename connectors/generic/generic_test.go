@@ -1,0 +1,527 @@
+package generic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// issueExample is the event of the issue that introduced the generic source.
+const issueExample = `{"event_id":"evt_1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D-1001","name":"Acme annual","stage":"closed_won","previous_stage":"negotiation","amount":"12000.00","currency":"EUR","close_date":"2026-11-20","owner":"jane","company":{"id":"C-1","name":"Acme GmbH","email":"ap@acme.example","tax_id":"DE123","address":{"line1":"...","city":"...","postal_code":"...","country":"DE"}},"line_items":[{"sku":"PRO-1Y","description":"Pro plan, 1 year","quantity":"1","unit_price":"12000.00","discount":"0","discount_percent":"0"}]}}`
+
+func newTestSource(t testing.TB) *Source {
+	t.Helper()
+	s, err := New(Config{Secret: secret.New(vecSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// signedWebhook is a delivery of body signed with the vector secret at ts.
+func signedWebhook(t testing.TB, msgID string, ts time.Time, body string) *connectors.Webhook {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "https://sync.example.com/webhooks/generic", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := SignRequest(req, vecSecret, msgID, ts, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	return &connectors.Webhook{Method: req.Method, URL: req.URL.String(), Header: req.Header, Body: []byte(body), Received: ts}
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func wantMalformed(t *testing.T, err error, fragments ...string) {
+	t.Helper()
+	if !errors.Is(err, connectors.ErrMalformed) {
+		t.Fatalf("err = %v, want an error wrapping ErrMalformed", err)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(err.Error(), f) {
+			t.Errorf("err = %q, want it to contain %q", err, f)
+		}
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	spec, ok := connectors.LookupSource("generic")
+	if !ok {
+		t.Fatal(`source "generic" is not registered`)
+	}
+	if spec.Summary == "" {
+		t.Error("empty Summary")
+	}
+	cfg, ok := spec.NewConfig().(*Config)
+	if !ok {
+		t.Fatalf("NewConfig() is %T, want *Config", spec.NewConfig())
+	}
+	if cfg.Tolerance != 5*time.Minute || !cfg.Secret.IsZero() {
+		t.Fatalf("NewConfig() = %+v, want tolerance 5m and no secret", cfg)
+	}
+
+	cfg.Secret = secret.New(vecSecret)
+	src, err := spec.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := src.(*Source); !ok {
+		t.Fatalf("Build returned %T, want *Source", src)
+	}
+	if _, ok := src.(connectors.Acknowledger); ok {
+		t.Error("the generic source must not implement Acknowledger")
+	}
+	w := signedWebhook(t, vecMsgID, vecTime, vecBody)
+	if err := src.Verify(w); err != nil {
+		t.Fatalf("built source Verify: %v", err)
+	}
+
+	// Build failures are returned as a nil Source, never a typed nil.
+	if src, err := spec.Build("nope", connectors.Env{}); err == nil || src != nil {
+		t.Errorf("Build(string) = %v, %v", src, err)
+	}
+}
+
+func TestNewErrorsDoNotLeakTheSecret(t *testing.T) {
+	const notBase64 = "whsec_this-is-not-base64!!"
+	t.Setenv("DEALSYNC_GENERIC_TEST_SECRET", notBase64)
+	cases := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "secret is required"},
+		{Config{Secret: secret.New(notBase64)}, "not a Standard Webhooks secret"},
+		{Config{Secret: secret.New("env:DEALSYNC_GENERIC_TEST_SECRET")}, "env:DEALSYNC_GENERIC_TEST_SECRET"},
+		{Config{Secret: secret.New("env:DEALSYNC_GENERIC_TEST_UNSET")}, "DEALSYNC_GENERIC_TEST_UNSET is not set"},
+		{Config{Secret: secret.New(vecSecret), Tolerance: -time.Second}, "negative"},
+	}
+	for _, c := range cases {
+		s, err := New(c.cfg)
+		if err == nil || s != nil {
+			t.Errorf("New(%v) = %v, %v; want an error", c.cfg, s, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("New(%v) = %q, want it to contain %q", c.cfg, err, c.want)
+		}
+		if strings.Contains(err.Error(), "this-is-not-base64") || strings.Contains(err.Error(), strings.TrimPrefix(vecSecret, "whsec_")) {
+			t.Errorf("New error %q contains the secret", err)
+		}
+	}
+}
+
+func TestSourceVerify(t *testing.T) {
+	s := newTestSource(t)
+	if s.Tolerance() != DefaultTolerance {
+		t.Fatalf("Tolerance() = %v, want the default", s.Tolerance())
+	}
+	w := signedWebhook(t, vecMsgID, vecTime, vecBody)
+	if got := w.Header.Get("webhook-signature"); got != vecSig {
+		t.Fatalf("test setup: signature %q, want the published %q", got, vecSig)
+	}
+	if err := s.Verify(w); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+
+	// Received is the clock: six minutes later the delivery is stale.
+	w.Received = vecTime.Add(6 * time.Minute)
+	if err := s.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "timestamp too old") {
+		t.Fatalf("Verify(stale) = %v", err)
+	}
+	// Without Received, Now is used.
+	w.Received = time.Time{}
+	s.Now = func() time.Time { return vecTime.Add(-6 * time.Minute) }
+	if err := s.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "timestamp too new") {
+		t.Fatalf("Verify(future, Now) = %v", err)
+	}
+	s.Now = func() time.Time { return vecTime.Add(time.Minute) }
+	if err := s.Verify(w); err != nil {
+		t.Fatalf("Verify(Now) = %v", err)
+	}
+	// Without either, the wall clock rejects a 2021 timestamp.
+	s.Now = nil
+	if err := s.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("Verify(wall clock) = %v", err)
+	}
+
+	// The configured tolerance is used.
+	wide, err := New(Config{Secret: secret.New(vecSecret), Tolerance: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Received = vecTime.Add(6 * time.Minute)
+	if err := wide.Verify(w); err != nil {
+		t.Fatalf("Verify with tolerance 10m: %v", err)
+	}
+
+	// A different secret rejects.
+	other, err := New(Config{Secret: secret.New("whsec_" + strings.Repeat("QUJD", 8))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Received = vecTime
+	if err := other.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("Verify(other secret) = %v", err)
+	}
+	if err := s.Verify(nil); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("Verify(nil) = %v", err)
+	}
+}
+
+func TestParseIssueExample(t *testing.T) {
+	s := newTestSource(t)
+	w := signedWebhook(t, "msg_1", vecTime, issueExample)
+	events, err := s.Parse(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 {
+		t.Fatalf("%d events, want 1", len(events))
+	}
+	ev := events[0]
+	if ev.EventID != "evt_1" || ev.Account != "" || ev.Thin {
+		t.Errorf("event id/account/thin = %q/%q/%v", ev.EventID, ev.Account, ev.Thin)
+	}
+	if want := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC); !ev.OccurredAt.Equal(want) {
+		t.Errorf("OccurredAt = %v, want %v", ev.OccurredAt, want)
+	}
+	d := ev.Deal
+	if d.ID != "D-1001" || d.Name != "Acme annual" || d.Stage != "closed_won" || d.PreviousStage != "negotiation" ||
+		d.Currency != "EUR" || d.Owner != "jane" {
+		t.Errorf("deal scalars = %+v", d)
+	}
+	if !d.Amount.Valid || !d.Amount.Decimal.Equal(dec("12000")) || d.Amount.Decimal.StringFixed(2) != "12000.00" {
+		t.Errorf("Amount = %+v", d.Amount)
+	}
+	if d.CloseDate != model.NewDate(2026, time.November, 20) {
+		t.Errorf("CloseDate = %v", d.CloseDate)
+	}
+	wantCompany := model.Company{ID: "C-1", Name: "Acme GmbH", Email: "ap@acme.example", TaxID: "DE123",
+		Address: model.Address{Line1: "...", City: "...", PostalCode: "...", Country: "DE"}}
+	if d.Company != wantCompany {
+		t.Errorf("Company = %+v, want %+v", d.Company, wantCompany)
+	}
+	if len(d.LineItems) != 1 {
+		t.Fatalf("%d line items, want 1", len(d.LineItems))
+	}
+	li := d.LineItems[0]
+	if li.SKU != "PRO-1Y" || li.Description != "Pro plan, 1 year" || !li.Quantity.Equal(dec("1")) ||
+		!li.UnitPrice.Equal(dec("12000")) || !li.Discount.IsZero() || !li.DiscountPercent.IsZero() {
+		t.Errorf("line item = %+v", li)
+	}
+	for _, k := range []string{"id", "name", "stage", "previous_stage", "amount", "currency", "close_date", "owner", "company", "line_items"} {
+		if _, ok := d.Raw[k]; !ok {
+			t.Errorf("Raw has no %q", k)
+		}
+	}
+	if string(d.Raw["amount"]) != `"12000.00"` || string(d.Raw["id"]) != `"D-1001"` {
+		t.Errorf("Raw amount/id = %s/%s", d.Raw["amount"], d.Raw["id"])
+	}
+	// The parsed event survives the model's own JSON round trip.
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back model.DealEvent
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Deal.ID != "D-1001" || !back.Deal.LineItems[0].UnitPrice.Equal(dec("12000")) {
+		t.Errorf("round trip = %+v", back)
+	}
+}
+
+func TestParseBatch(t *testing.T) {
+	body := `[
+  {"event_id":"evt_a","deal":{"id":"D-1","stage":"closed_won","amount":100}},
+  {"event_id":"evt_b","deal":{"id":"D-2","stage":"negotiation","currency":"usd"}},
+  {"event_id":"evt_c","deal":{"id":"D-3","stage":"closed_lost","line_items":[]}}
+]`
+	events, err := ParseEvents([]byte(body), "msg_batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 3 {
+		t.Fatalf("%d events, want 3", len(events))
+	}
+	for i, want := range []struct{ event, deal, stage string }{
+		{"evt_a", "D-1", "closed_won"}, {"evt_b", "D-2", "negotiation"}, {"evt_c", "D-3", "closed_lost"},
+	} {
+		ev := events[i]
+		if ev.EventID != want.event || ev.Deal.ID != want.deal || ev.Deal.Stage != want.stage {
+			t.Errorf("event %d = %s %s %s, want %+v", i, ev.EventID, ev.Deal.ID, ev.Deal.Stage, want)
+		}
+		if !ev.OccurredAt.IsZero() {
+			t.Errorf("event %d OccurredAt = %v, want zero (absent)", i, ev.OccurredAt)
+		}
+	}
+	if !events[0].Deal.Amount.Valid || !events[0].Deal.Amount.Decimal.Equal(dec("100")) {
+		t.Errorf("amount = %+v", events[0].Deal.Amount)
+	}
+	// Currency is passed through as given; none is fine too.
+	if events[1].Deal.Currency != "usd" || events[0].Deal.Currency != "" || events[1].Deal.Amount.Valid {
+		t.Errorf("currency/amount pass-through: %q %q %+v", events[1].Deal.Currency, events[0].Deal.Currency, events[1].Deal.Amount)
+	}
+}
+
+func TestParseExactDecimals(t *testing.T) {
+	body := `{"event_id":"e","deal":{"id":"D","stage":"won",
+	  "amount": 12345678901234567.89,
+	  "line_items":[
+	    {"description":"a","quantity":3,"unit_price":0.1,"discount":0.30000000000000004},
+	    {"description":"b","quantity":"1.5","unit_price":0.2,"discount_percent":12.5},
+	    {"description":"c","quantity":1e3,"unit_price":"12000.00","discount":""}
+	  ]}}`
+	events, err := ParseEvents([]byte(body), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := events[0].Deal
+	if got := d.Amount.Decimal.String(); got != "12345678901234567.89" {
+		t.Errorf("amount = %s, want the exact digits 12345678901234567.89", got)
+	}
+	a, b, c := d.LineItems[0], d.LineItems[1], d.LineItems[2]
+	if sum := a.UnitPrice.Add(b.UnitPrice); !sum.Equal(dec("0.3")) {
+		t.Errorf("0.1 + 0.2 = %s, want exactly 0.3", sum)
+	}
+	if got := a.Discount.String(); got != "0.30000000000000004" {
+		t.Errorf("discount = %s, want the digits as sent", got)
+	}
+	if !a.Quantity.Equal(dec("3")) || !b.Quantity.Equal(dec("1.5")) || !b.DiscountPercent.Equal(dec("12.5")) {
+		t.Errorf("quantities = %s %s, percent %s", a.Quantity, b.Quantity, b.DiscountPercent)
+	}
+	if !c.Quantity.Equal(dec("1000")) || c.UnitPrice.String() != "12000" || c.UnitPrice.Exponent() != -2 || !c.Discount.IsZero() {
+		t.Errorf("line c = %+v (exp %d)", c, c.UnitPrice.Exponent())
+	}
+}
+
+func TestParseRequiredFields(t *testing.T) {
+	cases := []struct{ body, want string }{
+		{`{"event_id":"e","deal":{"stage":"won"}}`, "deal.id: is required"},
+		{`{"event_id":"e","deal":{"id":"","stage":"won"}}`, "deal.id: is required"},
+		{`{"event_id":"e","deal":{"id":"D"}}`, "deal.stage: is required"},
+		{`{"event_id":"e","deal":{"id":"D","stage":"  "}}`, "deal.stage: is required"},
+		{`{"event_id":"e"}`, "deal: is required"},
+		{`{"event_id":"e","deal":null}`, "deal: is required"},
+		{`{"event_id":"e","deal":"D-1"}`, "deal: want an object, got string"},
+		{`[{"event_id":"a","deal":{"id":"D","stage":"won"}},{"event_id":"b","deal":{"stage":"won"}}]`, "[1].deal.id: is required"},
+		{`[{"event_id":"a","deal":{"id":"D","stage":"won"}},"x"]`, "[1]: want an object, got string"},
+		{`[null]`, "[0]: want an event object, got null"},
+	}
+	for _, c := range cases {
+		_, err := ParseEvents([]byte(c.body), "msg_1")
+		t.Run(c.want, func(t *testing.T) { wantMalformed(t, err, c.want) })
+	}
+	// Both problems are named at once.
+	_, err := ParseEvents([]byte(`{"deal":{"name":"x"}}`), "msg_1")
+	wantMalformed(t, err, "deal.id: is required", "deal.stage: is required")
+}
+
+func TestParseBadValues(t *testing.T) {
+	cases := []struct{ body, want string }{
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{"quantity":"abc"}]}}`,
+			`deal.line_items[0].quantity: "abc" is not a decimal`},
+		{`[{"event_id":"a","deal":{"id":"D","stage":"won"}},{"event_id":"b","deal":{"id":"D","stage":"won","amount":true}}]`,
+			`[1].deal.amount: true is not a decimal`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":"1,200.00"}}`, `deal.amount: "1,200.00" is not a decimal`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":"NaN"}}`, `deal.amount: "NaN" is not a decimal`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":{"value":1}}}`, `deal.amount: {"value":1} is not a decimal`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":1e999}}`, `deal.amount: 1e999 is out of range`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{},{"unit_price":"12,5"}]}}`,
+			`deal.line_items[1].unit_price: "12,5" is not a decimal`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":{"sku":"x"}}}`, `deal.line_items: want an array, got object`},
+		{`{"event_id":"e","occurred_at":"20 Nov 2026","deal":{"id":"D","stage":"won"}}`, `occurred_at: "20 Nov 2026" is not an RFC 3339 timestamp`},
+		{`{"event_id":"e","occurred_at":1763632800,"deal":{"id":"D","stage":"won"}}`, `occurred_at: want a string, got number`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","close_date":"20.11.2026"}}`, `deal.close_date: "20.11.2026" is not a date`},
+		{`{"event_id":"e","deal":{"id":"D","stage":{"id":3}}}`, `deal.stage: want a string or a number, got object`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","name":42}}`, `deal.name: want a string, got number`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","company":{"address":{"country":["DE"]}}}}`, `deal.company.address.country: want a string, got array`},
+		{`{"event_id":["e"],"deal":{"id":"D","stage":"won"}}`, `event_id: want a string or a number, got array`},
+		{`[{"event_id":"e","deal":{"id":"D","stage":"won"}},{"event_id":"e","deal":{"id":"D","stage":"won"}}]`, `[1].event_id: "e" repeats the id of [0]`},
+	}
+	for _, c := range cases {
+		_, err := ParseEvents([]byte(c.body), "msg_1")
+		t.Run(c.want, func(t *testing.T) { wantMalformed(t, err, c.want) })
+	}
+}
+
+func TestParseNotJSON(t *testing.T) {
+	cases := []struct{ body, want string }{
+		{``, "empty body"},
+		{" \n\t", "empty body"},
+		{`not json`, "not JSON: invalid character 'o' in literal null (expecting 'u') at byte offset 2 (line 1, column 2)"},
+		{`{"event_id":"e",`, "not JSON: unexpected end of JSON input at byte offset 16"},
+		{"{\n  \"a\": 1,\n  \"b\" 2\n}", "(line 3, column 7)"},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won"}} trailing`, "not JSON: invalid character 't' after top-level value"},
+		{`[{"event_id":"e"`, "not JSON: unexpected end of JSON input"},
+		{`42`, "body is a JSON number"},
+		{`"{}"`, "body is a JSON string"},
+		{`[]`, "empty array"},
+	}
+	for _, c := range cases {
+		_, err := ParseEvents([]byte(c.body), "msg_1")
+		t.Run(c.body, func(t *testing.T) { wantMalformed(t, err, c.want) })
+	}
+	// Through the Source, too.
+	s := newTestSource(t)
+	_, err := s.Parse(&connectors.Webhook{Body: []byte("<xml/>")})
+	wantMalformed(t, err, "not JSON")
+	_, err = s.Parse(nil)
+	wantMalformed(t, err)
+}
+
+func batchOf(n int) []byte {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"event_id":"evt_%d","deal":{"id":"D-%d","stage":"closed_won","amount":"%d.50"}}`, i, i, i)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
+}
+
+func TestParseBatchLimit(t *testing.T) {
+	events, err := ParseEvents(batchOf(MaxBatch), "")
+	if err != nil {
+		t.Fatalf("%d events: %v", MaxBatch, err)
+	}
+	if len(events) != 100 || events[99].EventID != "evt_99" || events[99].Deal.Amount.Decimal.String() != "99.5" {
+		t.Fatalf("got %d events, last %+v", len(events), events[len(events)-1])
+	}
+	_, err = ParseEvents(batchOf(MaxBatch+1), "")
+	wantMalformed(t, err, "101 events in one delivery, at most 100 allowed")
+}
+
+func TestParseEventIDFallback(t *testing.T) {
+	s := newTestSource(t)
+	single := `{"deal":{"id":"D-1","stage":"closed_won"}}`
+	events, err := s.Parse(signedWebhook(t, "msg_abc", vecTime, single))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events[0].EventID != "msg_abc" {
+		t.Errorf("single event id = %q, want the webhook-id", events[0].EventID)
+	}
+
+	batch := `[{"deal":{"id":"D-1","stage":"won"}},{"event_id":"evt_own","deal":{"id":"D-2","stage":"won"}},{"event_id":"","deal":{"id":"D-3","stage":"won"}}]`
+	events, err = s.Parse(signedWebhook(t, "msg_abc", vecTime, batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ev := range events {
+		ids = append(ids, ev.EventID)
+	}
+	if got, want := strings.Join(ids, " "), "msg_abc evt_own msg_abc#2"; got != want {
+		t.Errorf("event ids = %s, want %s", got, want)
+	}
+	// The same delivery retried gives the same ids.
+	again, err := s.Parse(signedWebhook(t, "msg_abc", vecTime.Add(time.Minute), batch))
+	if err != nil || again[2].EventID != "msg_abc#2" {
+		t.Errorf("retry ids = %+v, %v", again, err)
+	}
+
+	// svix-id stands in as well.
+	h := http.Header{}
+	h.Set("svix-id", "msg_svix")
+	events, err = s.Parse(&connectors.Webhook{Header: h, Body: []byte(single)})
+	if err != nil || events[0].EventID != "msg_svix" {
+		t.Errorf("svix fallback = %+v, %v", events, err)
+	}
+
+	// Numeric event ids keep their digits.
+	events, err = ParseEvents([]byte(`{"event_id":98765432109876543210,"deal":{"id":12345678901,"stage":3}}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := events[0]; ev.EventID != "98765432109876543210" || ev.Deal.ID != "12345678901" || ev.Deal.Stage != "3" {
+		t.Errorf("numeric ids = %q %q %q", ev.EventID, ev.Deal.ID, ev.Deal.Stage)
+	}
+
+	// No event_id and no webhook-id: nothing to deduplicate on.
+	_, err = s.Parse(&connectors.Webhook{Header: http.Header{}, Body: []byte(single)})
+	wantMalformed(t, err, "event_id: is required")
+}
+
+func TestParseExtraFields(t *testing.T) {
+	body := `{"event_id":"evt_x","schema":"dealsync.v1","source":{"crm":"in-house"},
+	  "deal":{"id":"D-9","stage":"closed_won","hubspot_owner":{"id":17,"email":"x@example.com"},
+	    "custom_po_number":"PO-4711","probability":0.95,
+	    "company":{"id":"C-9","industry":"robots","address":{"country":"AT","planet":"earth"}},
+	    "line_items":[{"sku":"X","quantity":"2","unit_price":"5","tax_code":"S"}]}}`
+	events, err := ParseEvents([]byte(body), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := events[0].Deal
+	if d.ID != "D-9" || d.Company.ID != "C-9" || d.Company.Address.Country != "AT" || len(d.LineItems) != 1 ||
+		!d.LineItems[0].Quantity.Equal(dec("2")) {
+		t.Errorf("deal = %+v", d)
+	}
+	for k, want := range map[string]string{
+		"hubspot_owner":    `{"id":17,"email":"x@example.com"}`,
+		"custom_po_number": `"PO-4711"`,
+		"probability":      `0.95`,
+		"stage":            `"closed_won"`,
+	} {
+		if got := string(d.Raw[k]); got != want {
+			t.Errorf("Raw[%q] = %s, want %s", k, got, want)
+		}
+	}
+	if !strings.Contains(string(d.Raw["company"]), `"industry":"robots"`) {
+		t.Errorf("Raw company = %s", d.Raw["company"])
+	}
+	if len(d.Raw) != 7 {
+		t.Errorf("Raw has %d keys, want the 7 top-level deal keys: %v", len(d.Raw), d.Raw)
+	}
+	// Raw does not alias the body.
+	b := []byte(body)
+	events, _ = ParseEvents(b, "")
+	for i := range b {
+		b[i] = ' '
+	}
+	if got := string(events[0].Deal.Raw["custom_po_number"]); got != `"PO-4711"` {
+		t.Errorf("Raw changed with the body: %q", got)
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	s := newTestSource(b)
+	w := signedWebhook(b, "msg_bench", vecTime, issueExample)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(w.Body)))
+	for b.Loop() {
+		if err := s.Verify(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	s := newTestSource(b)
+	w := signedWebhook(b, "msg_bench", vecTime, issueExample)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(w.Body)))
+	for b.Loop() {
+		events, err := s.Parse(w)
+		if err != nil || len(events) != 1 {
+			b.Fatal(len(events), err)
+		}
+	}
+}

@@ -1,0 +1,413 @@
+package generic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// MaxBatch is the most events one delivery may carry.
+const MaxBatch = 100
+
+// maxProblems caps how many field problems one error lists.
+const maxProblems = 10
+
+// maxExponent bounds the decimal exponent of amounts and quantities, so that
+// a value like 1e9999 cannot make later arithmetic or formatting explode.
+const maxExponent = 64
+
+// ParseEvents parses a generic body (one event object or an array of at most
+// MaxBatch) without verifying anything. webhookID is the delivery's
+// webhook-id, used for events without an event_id ("" if there is none).
+// Errors wrap connectors.ErrMalformed.
+func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%w: empty body: want a JSON event object or an array of them", connectors.ErrMalformed)
+	}
+
+	var elems []json.RawMessage
+	batch := false
+	switch trimmed[0] {
+	case '[':
+		batch = true
+		if err := json.Unmarshal(body, &elems); err != nil {
+			return nil, jsonError(body, err)
+		}
+		if len(elems) == 0 {
+			return nil, fmt.Errorf("%w: empty array: no events", connectors.ErrMalformed)
+		}
+		if len(elems) > MaxBatch {
+			return nil, fmt.Errorf("%w: %d events in one delivery, at most %d allowed", connectors.ErrMalformed, len(elems), MaxBatch)
+		}
+	case '{':
+		var one json.RawMessage
+		if err := json.Unmarshal(body, &one); err != nil {
+			return nil, jsonError(body, err)
+		}
+		elems = []json.RawMessage{one}
+	default:
+		var v json.RawMessage
+		if err := json.Unmarshal(body, &v); err != nil {
+			return nil, jsonError(body, err)
+		}
+		return nil, fmt.Errorf("%w: body is a JSON %s: want an event object or an array of them", connectors.ErrMalformed, kindOf(v))
+	}
+
+	p := &problems{}
+	events := make([]model.DealEvent, len(elems))
+	seen := make(map[string]int, len(elems))
+	for i, raw := range elems {
+		base := ""
+		if batch {
+			base = "[" + strconv.Itoa(i) + "]"
+		}
+		ev := p.event(base, raw)
+		if ev.EventID == "" {
+			if webhookID == "" {
+				p.add(join(base, "event_id"), "is required (and the delivery has no webhook-id header)")
+			} else {
+				ev.EventID = webhookID
+				if i > 0 {
+					ev.EventID += "#" + strconv.Itoa(i)
+				}
+			}
+		}
+		if ev.EventID != "" {
+			if j, dup := seen[ev.EventID]; dup {
+				p.add(join(base, "event_id"), fmt.Sprintf("%s repeats the id of [%d]", quoteShort(ev.EventID), j))
+			} else {
+				seen[ev.EventID] = i
+			}
+		}
+		events[i] = ev
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// jsonError reports a JSON decoding failure with its position.
+func jsonError(body []byte, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := position(body, se.Offset)
+		return fmt.Errorf("%w: not JSON: %s at byte offset %d (line %d, column %d)",
+			connectors.ErrMalformed, se.Error(), se.Offset, line, col)
+	}
+	return fmt.Errorf("%w: not JSON: %v", connectors.ErrMalformed, err)
+}
+
+// position turns a byte offset into a 1-based line and column.
+func position(body []byte, offset int64) (line, col int) {
+	if offset > int64(len(body)) {
+		offset = int64(len(body))
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	before := body[:offset]
+	line = bytes.Count(before, []byte{'\n'}) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col == 0 {
+		col = 1
+	}
+	return line, col
+}
+
+// problems collects field errors so that one reply names all of them.
+type problems struct {
+	list  []string
+	extra int
+}
+
+func (p *problems) add(field, msg string) {
+	if len(p.list) >= maxProblems {
+		p.extra++
+		return
+	}
+	if field == "" {
+		p.list = append(p.list, msg)
+		return
+	}
+	p.list = append(p.list, field+": "+msg)
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	msg := strings.Join(p.list, "; ")
+	if p.extra > 0 {
+		msg += fmt.Sprintf("; and %d more", p.extra)
+	}
+	return fmt.Errorf("%w: %s", connectors.ErrMalformed, msg)
+}
+
+func join(base, field string) string {
+	if base == "" {
+		return field
+	}
+	return base + "." + field
+}
+
+// kindOf names the JSON type of a valid raw value.
+func kindOf(raw json.RawMessage) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
+}
+
+func isNull(raw json.RawMessage) bool {
+	return raw == nil || kindOf(raw) == "null"
+}
+
+// object decodes raw into a field map. Absent or null gives nil, false
+// without a problem; any other non-object is a problem.
+func (p *problems) object(path string, raw json.RawMessage) (map[string]json.RawMessage, bool) {
+	if isNull(raw) {
+		return nil, false
+	}
+	if k := kindOf(raw); k != "object" {
+		p.add(path, "want an object, got "+k)
+		return nil, false
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil { // cannot fail: raw is a valid object
+		p.add(path, err.Error())
+		return nil, false
+	}
+	return m, true
+}
+
+// str reads a JSON string (null or absent: "").
+func (p *problems) str(path string, raw json.RawMessage) string {
+	if isNull(raw) {
+		return ""
+	}
+	if k := kindOf(raw); k != "string" {
+		p.add(path, "want a string, got "+k)
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		p.add(path, err.Error())
+	}
+	return s
+}
+
+// ident reads an id-like value: a JSON string, or a JSON number kept exactly
+// as written.
+func (p *problems) ident(path string, raw json.RawMessage) string {
+	if isNull(raw) {
+		return ""
+	}
+	switch k := kindOf(raw); k {
+	case "string":
+		return p.str(path, raw)
+	case "number":
+		return string(bytes.TrimSpace(raw))
+	default:
+		p.add(path, "want a string or a number, got "+k)
+		return ""
+	}
+}
+
+// dec reads an exact decimal from a JSON string or number. Absent, null and
+// "" give ok == false without a problem.
+func (p *problems) dec(path string, raw json.RawMessage) (d decimal.Decimal, ok bool) {
+	if isNull(raw) {
+		return decimal.Zero, false
+	}
+	var text, shown string
+	switch k := kindOf(raw); k {
+	case "string":
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			p.add(path, err.Error())
+			return decimal.Zero, false
+		}
+		text = strings.TrimSpace(s)
+		if text == "" {
+			return decimal.Zero, false
+		}
+		shown = quoteShort(s)
+	case "number":
+		text = string(bytes.TrimSpace(raw))
+		shown = text
+		if len(shown) > 40 {
+			shown = shown[:40] + "..."
+		}
+	default:
+		shown = string(bytes.TrimSpace(raw))
+		if len(shown) > 40 {
+			shown = shown[:40] + "..."
+		}
+		p.add(path, shown+" is not a decimal")
+		return decimal.Zero, false
+	}
+	d, err := decimal.NewFromString(text)
+	if err != nil {
+		p.add(path, shown+" is not a decimal")
+		return decimal.Zero, false
+	}
+	if e := d.Exponent(); e > maxExponent || e < -maxExponent {
+		p.add(path, shown+" is out of range")
+		return decimal.Zero, false
+	}
+	return d, true
+}
+
+// event decodes one event object; problems are recorded in p.
+func (p *problems) event(base string, raw json.RawMessage) model.DealEvent {
+	var ev model.DealEvent
+	m, ok := p.object(base, raw)
+	if !ok {
+		if isNull(raw) {
+			p.add(base, "want an event object, got null")
+		}
+		return ev
+	}
+	ev.EventID = strings.TrimSpace(p.ident(join(base, "event_id"), m["event_id"]))
+	if s := p.str(join(base, "occurred_at"), m["occurred_at"]); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			p.add(join(base, "occurred_at"), quoteShort(s)+" is not an RFC 3339 timestamp")
+		} else {
+			ev.OccurredAt = t
+		}
+	}
+	dealPath := join(base, "deal")
+	if isNull(m["deal"]) {
+		p.add(dealPath, "is required")
+		return ev
+	}
+	ev.Deal = p.deal(dealPath, m["deal"])
+	return ev
+}
+
+func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
+	var d model.Deal
+	m, ok := p.object(path, raw)
+	if !ok {
+		return d
+	}
+	f := func(name string) string { return path + "." + name }
+
+	d.ID = p.ident(f("id"), m["id"])
+	if strings.TrimSpace(d.ID) == "" {
+		p.add(f("id"), "is required")
+	}
+	d.Name = p.str(f("name"), m["name"])
+	d.Stage = p.ident(f("stage"), m["stage"])
+	if strings.TrimSpace(d.Stage) == "" {
+		p.add(f("stage"), "is required")
+	}
+	d.PreviousStage = p.ident(f("previous_stage"), m["previous_stage"])
+	if amount, ok := p.dec(f("amount"), m["amount"]); ok {
+		d.Amount = decimal.NewNullDecimal(amount)
+	}
+	d.Currency = p.str(f("currency"), m["currency"])
+	if s := p.str(f("close_date"), m["close_date"]); s != "" {
+		date, err := model.ParseDate(s)
+		if err != nil {
+			p.add(f("close_date"), err.Error())
+		} else {
+			d.CloseDate = date
+		}
+	}
+	d.Owner = p.ident(f("owner"), m["owner"])
+	d.Company = p.company(f("company"), m["company"])
+	d.LineItems = p.lineItems(f("line_items"), m["line_items"])
+	d.Raw = m
+	return d
+}
+
+func (p *problems) company(path string, raw json.RawMessage) model.Company {
+	var c model.Company
+	m, ok := p.object(path, raw)
+	if !ok {
+		return c
+	}
+	f := func(name string) string { return path + "." + name }
+	c.ID = p.ident(f("id"), m["id"])
+	c.Name = p.str(f("name"), m["name"])
+	c.Email = p.str(f("email"), m["email"])
+	c.TaxID = p.str(f("tax_id"), m["tax_id"])
+	if a, ok := p.object(f("address"), m["address"]); ok {
+		g := func(name string) string { return f("address") + "." + name }
+		c.Address = model.Address{
+			Line1:      p.str(g("line1"), a["line1"]),
+			Line2:      p.str(g("line2"), a["line2"]),
+			City:       p.str(g("city"), a["city"]),
+			Region:     p.str(g("region"), a["region"]),
+			PostalCode: p.str(g("postal_code"), a["postal_code"]),
+			Country:    p.str(g("country"), a["country"]),
+		}
+	}
+	return c
+}
+
+func (p *problems) lineItems(path string, raw json.RawMessage) []model.LineItem {
+	if isNull(raw) {
+		return nil
+	}
+	if k := kindOf(raw); k != "array" {
+		p.add(path, "want an array, got "+k)
+		return nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		p.add(path, err.Error())
+		return nil
+	}
+	if len(elems) == 0 {
+		return nil
+	}
+	items := make([]model.LineItem, 0, len(elems))
+	for i, e := range elems {
+		ip := path + "[" + strconv.Itoa(i) + "]"
+		m, ok := p.object(ip, e)
+		if !ok {
+			if isNull(e) {
+				p.add(ip, "want an object, got null")
+			}
+			continue
+		}
+		f := func(name string) string { return ip + "." + name }
+		var li model.LineItem
+		li.SKU = p.ident(f("sku"), m["sku"])
+		li.Description = p.str(f("description"), m["description"])
+		li.Quantity, _ = p.dec(f("quantity"), m["quantity"])
+		li.UnitPrice, _ = p.dec(f("unit_price"), m["unit_price"])
+		li.Discount, _ = p.dec(f("discount"), m["discount"])
+		li.DiscountPercent, _ = p.dec(f("discount_percent"), m["discount_percent"])
+		items = append(items, li)
+	}
+	return items
+}

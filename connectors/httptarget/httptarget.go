@@ -1,0 +1,448 @@
+// Package httptarget is the "http" ERP target: it sends a JSON invoice (and,
+// optionally, a JSON customer) to any REST API, with configurable auth and
+// idempotency headers. The sandbox ERP (package connectors/sandbox) is one
+// such API.
+//
+// Wire protocol (paths configurable, amounts as decimal strings, see
+// InvoiceBody):
+//
+//	GET  {customers_path}?external_id=X  → 2xx {"customers":[{"id":...}, ...]}
+//	POST {customers_path}                 → 2xx {"id":...}                        (CustomerBody)
+//	POST {invoices_path}                  → 2xx {"id":...,"number":...,"url":...} (InvoiceBody)
+//
+// Both POSTs carry the step's idempotency key in the idempotency header. A
+// 2xx answer with "Idempotent-Replayed: true" is reported as
+// InvoiceResult.Replayed. Every non-2xx answer is a *connectors.APIError.
+package httptarget
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Defaults of Config.
+const (
+	DefaultAuthHeader        = "Authorization"
+	DefaultIdempotencyHeader = "Idempotency-Key"
+	DefaultCustomersPath     = "/customers"
+	DefaultInvoicesPath      = "/invoices"
+	DefaultTimeout           = 10 * time.Second
+
+	// NoCustomers as CustomersPath says the API has no customer resource:
+	// the invoice's customer_id is the CRM company id (Customer.ExternalID).
+	NoCustomers = "none"
+
+	// ReplayedHeader is set to "true" by an API answering from an earlier
+	// request with the same idempotency key.
+	ReplayedHeader = "Idempotent-Replayed"
+
+	// Mask replaces the auth header's value in PlanInvoice.
+	Mask = "********"
+
+	userAgent       = "dealsync"
+	maxResponse     = 4 << 20
+	maxErrorMessage = 512
+)
+
+// ErrNoExternalID is returned by FindOrCreateCustomer when customers_path is
+// "none" and the customer has no external (CRM company) id to invoice.
+var ErrNoExternalID = errors.New("customers_path is none but the customer has no external_id (CRM company id)")
+
+// Config is the `target:` block of a connection whose type is "http".
+type Config struct {
+	BaseURL string `mapstructure:"base_url" validate:"required,url"`
+	// AuthHeader carries AuthValue; default "Authorization".
+	AuthHeader string `mapstructure:"auth_header"`
+	// AuthValue is the header's whole value, e.g. "Bearer ..." or
+	// env:ERP_TOKEN; unset sends no auth header.
+	AuthValue secret.Secret `mapstructure:"auth_value"`
+	// IdempotencyHeader carries the step's key; default "Idempotency-Key".
+	IdempotencyHeader string `mapstructure:"idempotency_header"`
+	// CustomersPath defaults to "/customers"; "none" means the API has no
+	// customers and the invoice's customer_id is the CRM company id.
+	CustomersPath string `mapstructure:"customers_path"`
+	// InvoicesPath defaults to "/invoices".
+	InvoicesPath string `mapstructure:"invoices_path"`
+	// Timeout bounds each request; 0 means the default, 10s.
+	Timeout time.Duration `mapstructure:"timeout" validate:"gte=0"`
+	// Name is the service name in APIError.Service; "http" when empty.
+	Name string `mapstructure:"-"`
+}
+
+// DefaultConfig is a Config with every default filled in but BaseURL.
+func DefaultConfig() Config {
+	return Config{
+		AuthHeader:        DefaultAuthHeader,
+		IdempotencyHeader: DefaultIdempotencyHeader,
+		CustomersPath:     DefaultCustomersPath,
+		InvoicesPath:      DefaultInvoicesPath,
+		Timeout:           DefaultTimeout,
+	}
+}
+
+func init() {
+	connectors.RegisterTarget(connectors.TargetSpec{
+		Name:    "http",
+		Summary: "any REST API that takes a JSON invoice, with configurable auth and idempotency headers (the sandbox ERP is one)",
+		NewConfig: func() any {
+			c := DefaultConfig()
+			return &c
+		},
+		Build: build,
+	})
+}
+
+func build(cfg any, env connectors.Env) (connectors.Target, error) {
+	var c Config
+	switch v := cfg.(type) {
+	case *Config:
+		if v == nil {
+			return nil, errors.New("httptarget: nil config")
+		}
+		c = *v
+	case Config:
+		c = v
+	default:
+		return nil, fmt.Errorf("httptarget: config is %T, want *httptarget.Config", cfg)
+	}
+	return New(c, env.HTTPClient)
+}
+
+// Target is the http ERP target. It is safe for concurrent use.
+type Target struct {
+	service      string
+	client       *http.Client
+	timeout      time.Duration
+	authHeader   string
+	auth         string // revealed once by New; "" = no auth header
+	idemHeader   string
+	customersURL string // "" when CustomersPath is "none"
+	invoicesURL  string
+}
+
+var _ connectors.Target = (*Target)(nil)
+
+// New makes a Target. Empty fields of cfg take their defaults; AuthValue is
+// resolved here, once. A nil client means a plain &http.Client{} (the
+// per-request Timeout applies either way).
+func New(cfg Config, client *http.Client) (*Target, error) {
+	d := DefaultConfig()
+	if cfg.AuthHeader == "" {
+		cfg.AuthHeader = d.AuthHeader
+	}
+	if cfg.IdempotencyHeader == "" {
+		cfg.IdempotencyHeader = d.IdempotencyHeader
+	}
+	if cfg.CustomersPath == "" {
+		cfg.CustomersPath = d.CustomersPath
+	}
+	if cfg.InvoicesPath == "" {
+		cfg.InvoicesPath = d.InvoicesPath
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("httptarget: timeout %v is negative", cfg.Timeout)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = d.Timeout
+	}
+	if cfg.Name == "" {
+		cfg.Name = "http"
+	}
+
+	base, err := url.Parse(strings.TrimSpace(cfg.BaseURL))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("httptarget: base_url: %w", err)
+	case base.Scheme != "http" && base.Scheme != "https":
+		return nil, fmt.Errorf("httptarget: base_url %q: scheme must be http or https", cfg.BaseURL)
+	case base.Host == "":
+		return nil, fmt.Errorf("httptarget: base_url %q has no host", cfg.BaseURL)
+	case base.RawQuery != "" || base.Fragment != "" || base.User != nil:
+		return nil, fmt.Errorf("httptarget: base_url %q must not have a query, fragment or user info", cfg.BaseURL)
+	}
+	for _, h := range [...]struct{ name, value string }{
+		{"auth_header", cfg.AuthHeader}, {"idempotency_header", cfg.IdempotencyHeader},
+	} {
+		if !validHeaderName(h.value) {
+			return nil, fmt.Errorf("httptarget: %s %q is not a valid HTTP header name", h.name, h.value)
+		}
+	}
+
+	t := &Target{
+		service:     cfg.Name,
+		client:      client,
+		timeout:     cfg.Timeout,
+		authHeader:  http.CanonicalHeaderKey(cfg.AuthHeader),
+		idemHeader:  http.CanonicalHeaderKey(cfg.IdempotencyHeader),
+		invoicesURL: joinURL(base, cfg.InvoicesPath),
+	}
+	if t.client == nil {
+		t.client = &http.Client{}
+	}
+	if cfg.CustomersPath != NoCustomers {
+		t.customersURL = joinURL(base, cfg.CustomersPath)
+	}
+	if !cfg.AuthValue.IsZero() {
+		v, err := cfg.AuthValue.Reveal()
+		if err != nil {
+			return nil, fmt.Errorf("httptarget: auth_value (%s): %w", cfg.AuthValue.Describe(), err)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return nil, fmt.Errorf("httptarget: auth_value (%s) contains a line break", cfg.AuthValue.Describe())
+		}
+		t.auth = v
+	}
+	return t, nil
+}
+
+func joinURL(base *url.URL, path string) string {
+	return strings.TrimRight(base.String(), "/") + "/" + strings.TrimLeft(path, "/")
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// FindOrCreateCustomer looks the customer up by external id (the first
+// match wins) and creates it, under key, when there is none or it has no
+// external id. With customers_path "none" it sends nothing and returns the
+// external id.
+//
+// The look-up and the creation are two calls: two different keys racing for
+// the same new company can create it twice, unless the API itself enforces
+// unique external ids (the sandbox does not).
+func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
+	if t.customersURL == "" {
+		if c.ExternalID == "" {
+			return connectors.CustomerRef{}, fmt.Errorf("%s find customer: %w", t.service, ErrNoExternalID)
+		}
+		return connectors.CustomerRef{ID: c.ExternalID}, nil
+	}
+	ctx, cancel := t.withTimeout(ctx)
+	defer cancel()
+
+	if c.ExternalID != "" {
+		u := t.customersURL
+		if strings.Contains(u, "?") {
+			u += "&"
+		} else {
+			u += "?"
+		}
+		u += "external_id=" + url.QueryEscape(c.ExternalID)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return connectors.CustomerRef{}, fmt.Errorf("%s find customer: %w", t.service, err)
+		}
+		t.setCommonHeaders(req.Header, "")
+		const op = "find customer"
+		_, body, err := t.send(req, op)
+		if err != nil {
+			return connectors.CustomerRef{}, err
+		}
+		var list CustomerList
+		if err := json.Unmarshal(body, &list); err != nil {
+			return connectors.CustomerRef{}, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+		}
+		for _, found := range list.Customers {
+			if found.ID != "" {
+				return connectors.CustomerRef{ID: found.ID}, nil
+			}
+		}
+	}
+
+	const op = "create customer"
+	payload, err := json.Marshal(NewCustomerBody(c))
+	if err != nil {
+		return connectors.CustomerRef{}, fmt.Errorf("%s %s: %w", t.service, op, err)
+	}
+	req, err := t.newPost(ctx, t.customersURL, payload, key)
+	if err != nil {
+		return connectors.CustomerRef{}, fmt.Errorf("%s %s: %w", t.service, op, err)
+	}
+	_, body, err := t.send(req, op)
+	if err != nil {
+		return connectors.CustomerRef{}, err
+	}
+	var created CustomerCreated
+	if err := json.Unmarshal(body, &created); err != nil {
+		return connectors.CustomerRef{}, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+	}
+	if created.ID == "" {
+		return connectors.CustomerRef{}, fmt.Errorf("%s %s: answer has no id", t.service, op)
+	}
+	return connectors.CustomerRef{ID: created.ID, Created: true}, nil
+}
+
+// CreateInvoice posts the invoice under key.
+func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
+	const op = "create invoice"
+	ctx, cancel := t.withTimeout(ctx)
+	defer cancel()
+	req, _, err := t.invoiceRequest(ctx, inv, customer, key)
+	if err != nil {
+		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, err)
+	}
+	header, body, err := t.send(req, op)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	var created InvoiceCreated
+	if err := json.Unmarshal(body, &created); err != nil {
+		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+	}
+	if created.ID == "" {
+		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: answer has no id", t.service, op)
+	}
+	return connectors.InvoiceResult{
+		InvoiceID: created.ID,
+		Number:    created.Number,
+		URL:       created.URL,
+		Replayed:  strings.EqualFold(strings.TrimSpace(header.Get(ReplayedHeader)), "true"),
+	}, nil
+}
+
+// PlanInvoice returns the request CreateInvoice would send, built by the
+// same code, with the auth header's value replaced by Mask.
+func (t *Target) PlanInvoice(inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.Request, error) {
+	req, payload, err := t.invoiceRequest(context.Background(), inv, customer, key)
+	if err != nil {
+		return connectors.Request{}, fmt.Errorf("%s plan invoice: %w", t.service, err)
+	}
+	h := req.Header.Clone()
+	if _, ok := h[t.authHeader]; ok {
+		h[t.authHeader] = []string{Mask}
+	}
+	return connectors.Request{Method: req.Method, URL: req.URL.String(), Header: h, Body: payload}, nil
+}
+
+// invoiceRequest is the one place the invoice request is built, for both
+// CreateInvoice and PlanInvoice.
+func (t *Target) invoiceRequest(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (*http.Request, []byte, error) {
+	payload, err := json.Marshal(NewInvoiceBody(inv, customer.ID))
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := t.newPost(ctx, t.invoicesURL, payload, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return req, payload, nil
+}
+
+func (t *Target) newPost(ctx context.Context, u string, payload []byte, key string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	t.setCommonHeaders(req.Header, key)
+	return req, nil
+}
+
+func (t *Target) setCommonHeaders(h http.Header, key string) {
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", userAgent)
+	if t.auth != "" {
+		h.Set(t.authHeader, t.auth)
+	}
+	if key != "" {
+		h.Set(t.idemHeader, key)
+	}
+}
+
+func (t *Target) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t.timeout > 0 {
+		return context.WithTimeout(ctx, t.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// send does the request and reads the answer. A non-2xx answer is an
+// *connectors.APIError; a failure to send or to read is wrapped as is.
+func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error) {
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
+	}
+	defer resp.Body.Close()
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The status alone decides the retry; a body cut short only costs
+		// the message.
+		return nil, nil, t.apiError(op, resp, body)
+	}
+	if readErr != nil {
+		return nil, nil, fmt.Errorf("%s %s: reading answer: %w", t.service, op, readErr)
+	}
+	if len(body) > maxResponse {
+		return nil, nil, fmt.Errorf("%s %s: answer larger than %d bytes", t.service, op, maxResponse)
+	}
+	return resp.Header, body, nil
+}
+
+func (t *Target) apiError(op string, resp *http.Response, body []byte) *connectors.APIError {
+	msg, field := vendorMessage(body)
+	return &connectors.APIError{
+		Service:    t.service,
+		Op:         op,
+		StatusCode: resp.StatusCode,
+		Message:    msg,
+		Field:      field,
+		RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now()),
+	}
+}
+
+// vendorMessage reads {"error":{"message","field"}} and, failing that,
+// {"error":"..."} or {"message","field"}; otherwise the body's first 512
+// bytes are the message.
+func vendorMessage(body []byte) (msg, field string) {
+	var shaped struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+		Field   string          `json:"field"`
+	}
+	if json.Unmarshal(body, &shaped) == nil {
+		if len(shaped.Error) > 0 {
+			var d ErrorDetail
+			if json.Unmarshal(shaped.Error, &d) == nil && d.Message != "" {
+				return truncate(d.Message), d.Field
+			}
+			var s string
+			if json.Unmarshal(shaped.Error, &s) == nil && s != "" {
+				return truncate(s), shaped.Field
+			}
+		}
+		if shaped.Message != "" {
+			return truncate(shaped.Message), shaped.Field
+		}
+	}
+	return truncate(string(body)), ""
+}
+
+func truncate(s string) string {
+	if len(s) > maxErrorMessage {
+		s = s[:maxErrorMessage] // a rune cut in half is dropped below
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, ""))
+}

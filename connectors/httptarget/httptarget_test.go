@@ -1,0 +1,458 @@
+package httptarget_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/httptarget"
+	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+const token = "sbx-token-3f9a1c"
+
+func startSandbox(t *testing.T, o sandbox.Options) (*sandbox.Server, *httptest.Server, *httptarget.Target) {
+	t.Helper()
+	o.AuthToken = token
+	sb := sandbox.New(o)
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{
+		BaseURL:   srv.URL,
+		AuthValue: secret.New("Bearer " + token),
+		Name:      "sandbox",
+	}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb, srv, tg
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func testInvoice() model.Invoice {
+	inv := model.Invoice{
+		Reference: "HS-DEAL-42",
+		Customer:  model.Customer{ExternalID: "hub-7", Name: "Acme GmbH", Email: "ap@acme.example", Address: model.Address{City: "Berlin", Country: "DE"}},
+		Currency:  "EUR",
+		IssueDate: model.NewDate(2025, time.March, 1),
+		DueDate:   model.NewDate(2025, time.March, 31),
+		Memo:      "Won deal 42",
+		Lines: []model.InvoiceLine{
+			{ItemCode: "LIC", Description: "Licence", Quantity: dec("2"), UnitPrice: dec("6000"), TaxRate: dec("19"), AccountCode: "8400"},
+			{ItemCode: "SUP", Description: "Support", Quantity: dec("3"), UnitPrice: dec("33.333"), Discount: dec("10"), TaxRate: dec("0")},
+		},
+	}
+	inv.ComputeTotals()
+	return inv
+}
+
+func apiError(t *testing.T, err error) *connectors.APIError {
+	t.Helper()
+	var api *connectors.APIError
+	if !errors.As(err, &api) {
+		t.Fatalf("error %v (%T) is not an *APIError", err, err)
+	}
+	return api
+}
+
+func TestFindOrCreateCustomer(t *testing.T) {
+	sb, _, tg := startSandbox(t, sandbox.Options{})
+	ctx := context.Background()
+	c := testInvoice().Customer
+
+	first, err := tg.FindOrCreateCustomer(ctx, c, "cus-key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Created || first.ID == "" {
+		t.Errorf("first = %+v, want created", first)
+	}
+	second, err := tg.FindOrCreateCustomer(ctx, c, "cus-key-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second != (connectors.CustomerRef{ID: first.ID}) {
+		t.Errorf("second = %+v, want found %s", second, first.ID)
+	}
+	got := sb.Customers()
+	if len(got) != 1 {
+		t.Fatalf("%d customers, want 1", len(got))
+	}
+	if got[0].ExternalID != "hub-7" || got[0].Name != "Acme GmbH" || got[0].Address.City != "Berlin" {
+		t.Errorf("stored customer = %+v", got[0])
+	}
+
+	// No external id: always created, idempotently under its key.
+	anon := model.Customer{Name: "Walk-in"}
+	a, err := tg.FindOrCreateCustomer(ctx, anon, "anon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tg.FindOrCreateCustomer(ctx, anon, "anon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != b.ID || a.ID == first.ID || len(sb.Customers()) != 2 {
+		t.Errorf("anon %+v then %+v, %d customers", a, b, len(sb.Customers()))
+	}
+
+	_, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-8"}, "no-name")
+	if api := apiError(t, err); api.StatusCode != 422 || api.Field != "name" || api.Op != "create customer" || api.Service != "sandbox" {
+		t.Errorf("customer without name: %+v", api)
+	}
+}
+
+func TestCreateInvoiceAndReplay(t *testing.T) {
+	sb, srv, tg := startSandbox(t, sandbox.Options{})
+	ctx := context.Background()
+	inv := testInvoice()
+	cus, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "cus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, cus, "inv-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.InvoiceID == "" || res.Number != "SBX-000001" || res.URL != srv.URL+"/invoices/"+res.InvoiceID || res.Replayed {
+		t.Errorf("result = %+v", res)
+	}
+	stored := sb.Invoices()
+	if len(stored) != 1 {
+		t.Fatalf("%d invoices", len(stored))
+	}
+	s := stored[0]
+	if s.CustomerID != cus.ID || s.Reference != "HS-DEAL-42" || s.Currency != "EUR" ||
+		s.IssueDate != "2025-03-01" || s.DueDate != "2025-03-31" || s.Memo != "Won deal 42" ||
+		s.Subtotal != "12090.00" || s.TaxTotal != "2280.00" || s.Total != "14370.00" {
+		t.Errorf("stored invoice = %+v", s)
+	}
+	l := s.Lines[1]
+	if l.Quantity != "3" || l.UnitPrice != "33.333" || l.Discount != "10.00" || l.Amount != "90.00" || l.TaxRate != "0" || l.TaxAmount != "0.00" {
+		t.Errorf("line 1 on the wire = %+v", l)
+	}
+
+	again, err := tg.CreateInvoice(ctx, inv, cus, "inv-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Replayed || again.InvoiceID != res.InvoiceID || again.Number != res.Number {
+		t.Errorf("replay = %+v, want replay of %+v", again, res)
+	}
+	if n := len(sb.Invoices()); n != 1 {
+		t.Errorf("%d invoices after the replay", n)
+	}
+}
+
+func TestLostResponseIsRecoveredByReplay(t *testing.T) {
+	sb, _, tg := startSandbox(t, sandbox.Options{})
+	ctx := context.Background()
+	inv := testInvoice()
+	cus, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "cus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.SetFaults(sandbox.Faults{LostResponseRate: 1})
+	_, err = tg.CreateInvoice(ctx, inv, cus, "k")
+	if api := apiError(t, err); api.StatusCode != 502 {
+		t.Errorf("lost response: %+v", api)
+	}
+	if c, _ := connectors.Classify(err); c != connectors.Retry {
+		t.Errorf("502 classified %v, want Retry", c)
+	}
+	sb.SetFaults(sandbox.Faults{})
+	res, err := tg.CreateInvoice(ctx, inv, cus, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := sb.Invoices()
+	if len(stored) != 1 || !res.Replayed || res.InvoiceID != stored[0].ID {
+		t.Errorf("retry %+v; invoices %d", res, len(stored))
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	sb, srv, tg := startSandbox(t, sandbox.Options{})
+	ctx := context.Background()
+	inv := testInvoice()
+	cus, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "cus")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("422", func(t *testing.T) {
+		_, err := tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "CUS-9999"}, "k422")
+		api := apiError(t, err)
+		if api.StatusCode != 422 || api.Field != "customer_id" || !strings.Contains(api.Message, "CUS-9999") ||
+			api.Service != "sandbox" || api.Op != "create invoice" {
+			t.Errorf("%+v", api)
+		}
+		if c, _ := connectors.Classify(err); c != connectors.Permanent {
+			t.Errorf("classified %v", c)
+		}
+		if !strings.Contains(err.Error(), "HTTP 422 on customer_id") {
+			t.Errorf("Error() = %q", err)
+		}
+	})
+	t.Run("429", func(t *testing.T) {
+		sb.SetFaults(sandbox.Faults{Script: []int{429}, RetryAfter: 3 * time.Second})
+		_, err := tg.CreateInvoice(ctx, inv, cus, "k429")
+		api := apiError(t, err)
+		if api.StatusCode != 429 || api.RetryAfter != 3*time.Second || api.Message == "" {
+			t.Errorf("%+v", api)
+		}
+		if c, d := connectors.Classify(err); c != connectors.RetryAfter || d != 3*time.Second {
+			t.Errorf("classified %v %v", c, d)
+		}
+	})
+	t.Run("503", func(t *testing.T) {
+		sb.SetFaults(sandbox.Faults{Script: []int{503}})
+		_, err := tg.CreateInvoice(ctx, inv, cus, "k503")
+		if api := apiError(t, err); api.StatusCode != 503 {
+			t.Errorf("%+v", api)
+		}
+		if c, _ := connectors.Classify(err); c != connectors.Retry {
+			t.Errorf("classified %v", c)
+		}
+	})
+	t.Run("400", func(t *testing.T) {
+		_, err := tg.CreateInvoice(ctx, inv, cus, "") // no key: the sandbox refuses
+		api := apiError(t, err)
+		if api.StatusCode != 400 || !strings.Contains(api.Message, "Idempotency-Key") {
+			t.Errorf("%+v", api)
+		}
+		if c, _ := connectors.Classify(err); c != connectors.Permanent {
+			t.Errorf("classified %v", c)
+		}
+	})
+	t.Run("401", func(t *testing.T) {
+		bad, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, AuthValue: secret.New("Bearer wrong")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = bad.FindOrCreateCustomer(ctx, inv.Customer, "k")
+		api := apiError(t, err)
+		if api.StatusCode != 401 || api.Service != "http" || api.Op != "find customer" {
+			t.Errorf("%+v", api)
+		}
+		if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
+			t.Errorf("classified %v", c)
+		}
+	})
+	if n := len(sb.Invoices()); n != 0 {
+		t.Errorf("failed calls created %d invoices", n)
+	}
+}
+
+func TestNonJSONErrorBody(t *testing.T) {
+	long := strings.Repeat("é", 400) // 800 bytes
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		http.Error(w, long, http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/api/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
+	api := apiError(t, err)
+	if api.StatusCode != 502 || api.Message != strings.Repeat("é", 256) || api.RetryAfter != 7*time.Second {
+		t.Errorf("status %d, RetryAfter %v, message of %d bytes", api.StatusCode, api.RetryAfter, len(api.Message))
+	}
+}
+
+func TestNetworkErrorsAndContext(t *testing.T) {
+	sb, srv, tg := startSandbox(t, sandbox.Options{})
+	inv := testInvoice()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	sb.SetFaults(sandbox.Faults{Latency: 5 * time.Second})
+	t0 := time.Now()
+	_, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "k")
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) > 2*time.Second {
+		t.Errorf("after %v: %v, want the context's deadline", time.Since(t0), err)
+	}
+
+	// The configured per-request timeout applies too.
+	short, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, AuthValue: secret.New("Bearer " + token), Timeout: 50 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := short.CreateInvoice(context.Background(), inv, connectors.CustomerRef{ID: "x"}, "k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("timeout: %v", err)
+	}
+
+	srv.Close()
+	_, err = tg.CreateInvoice(context.Background(), inv, connectors.CustomerRef{ID: "x"}, "k")
+	var api *connectors.APIError
+	if err == nil || errors.As(err, &api) {
+		t.Fatalf("closed server: %v", err)
+	}
+	if c, _ := connectors.Classify(err); c != connectors.Retry {
+		t.Errorf("network error classified %v", c)
+	}
+}
+
+type captured struct {
+	method, uri string
+	header      http.Header
+	body        []byte
+}
+
+func TestPlanInvoiceIsWhatIsSent(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []captured
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, captured{r.Method, r.RequestURI, r.Header.Clone(), b})
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"id":"77","number":"F-77"}`)
+	}))
+	defer srv.Close()
+
+	const secretValue = "k3y-never-printed"
+	t.Setenv("HTTPTARGET_TEST_KEY", secretValue)
+	tg, err := httptarget.New(httptarget.Config{
+		BaseURL:           srv.URL + "/erp/v2/",
+		AuthHeader:        "x-api-key",
+		AuthValue:         secret.New("env:HTTPTARGET_TEST_KEY"),
+		IdempotencyHeader: "X-Request-Id",
+		InvoicesPath:      "bills",
+	}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := testInvoice()
+	cus := connectors.CustomerRef{ID: "CUS-1"}
+	plan, err := tg.PlanInvoice(inv, cus, "idem-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(context.Background(), inv, cus, "idem-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (connectors.InvoiceResult{InvoiceID: "77", Number: "F-77"}) {
+		t.Errorf("result = %+v", res)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d requests received", len(got))
+	}
+	recv := got[0]
+
+	if plan.Method != recv.method || plan.URL != srv.URL+recv.uri || recv.uri != "/erp/v2/bills" {
+		t.Errorf("plan %s %s, received %s %s", plan.Method, plan.URL, recv.method, recv.uri)
+	}
+	if string(plan.Body) != string(recv.body) {
+		t.Errorf("bodies differ:\nplan %s\nsent %s", plan.Body, recv.body)
+	}
+	for name, vals := range plan.Header {
+		want := recv.header.Values(name)
+		if name == "X-Api-Key" {
+			if len(vals) != 1 || vals[0] != httptarget.Mask || len(want) != 1 || want[0] != secretValue {
+				t.Errorf("auth header: plan %q, sent %q", vals, want)
+			}
+			continue
+		}
+		if strings.Join(vals, ",") != strings.Join(want, ",") {
+			t.Errorf("header %s: plan %q, sent %q", name, vals, want)
+		}
+	}
+	for _, name := range []string{"Content-Type", "Accept", "X-Request-Id", "X-Api-Key"} {
+		if plan.Header.Get(name) == "" {
+			t.Errorf("plan has no %s header", name)
+		}
+	}
+	if plan.Header.Get("X-Request-Id") != "idem-1" || plan.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("plan headers %v", plan.Header)
+	}
+
+	js, err := json.Marshal(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(js), secretValue) {
+		t.Errorf("the auth value leaks into the plan: %s", js)
+	}
+	var body httptarget.InvoiceBody
+	if err := json.Unmarshal(plan.Body, &body); err != nil || body.Total != "14370.00" || body.CustomerID != "CUS-1" {
+		t.Errorf("plan body %+v (%v)", body, err)
+	}
+}
+
+func TestCustomersPathNone(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("unexpected request %s %s", r.Method, r.URL)
+	}))
+	defer srv.Close()
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, CustomersPath: httptarget.NoCustomers}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7", Name: "Acme"}, "k")
+	if err != nil || ref != (connectors.CustomerRef{ID: "hub-7"}) {
+		t.Errorf("ref %+v, %v", ref, err)
+	}
+	if _, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{Name: "Acme"}, "k"); !errors.Is(err, httptarget.ErrNoExternalID) {
+		t.Errorf("no external id: %v", err)
+	}
+}
+
+func TestRegistryAndConfig(t *testing.T) {
+	spec, ok := connectors.LookupTarget("http")
+	if !ok {
+		t.Fatal(`target "http" not registered`)
+	}
+	cfg, ok := spec.NewConfig().(*httptarget.Config)
+	if !ok {
+		t.Fatalf("NewConfig() is %T", spec.NewConfig())
+	}
+	if *cfg != httptarget.DefaultConfig() || cfg.AuthHeader != "Authorization" || cfg.IdempotencyHeader != "Idempotency-Key" ||
+		cfg.CustomersPath != "/customers" || cfg.InvoicesPath != "/invoices" || cfg.Timeout != 10*time.Second {
+		t.Errorf("defaults = %+v", cfg)
+	}
+	cfg.BaseURL = "http://127.0.0.1:8090"
+	tg, err := spec.Build(cfg, connectors.Env{})
+	if err != nil || tg == nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if _, err := spec.Build(struct{}{}, connectors.Env{}); err == nil {
+		t.Errorf("Build accepted a foreign config")
+	}
+
+	for name, c := range map[string]httptarget.Config{
+		"no url":        {},
+		"relative url":  {BaseURL: "/api"},
+		"ftp":           {BaseURL: "ftp://erp.example"},
+		"query":         {BaseURL: "https://erp.example/?a=b"},
+		"header name":   {BaseURL: "https://erp.example", AuthHeader: "X Key"},
+		"missing env":   {BaseURL: "https://erp.example", AuthValue: secret.New("env:HTTPTARGET_TEST_UNSET")},
+		"newline value": {BaseURL: "https://erp.example", AuthValue: secret.New("Bearer a\r\nX-Evil: 1")},
+		"neg timeout":   {BaseURL: "https://erp.example", Timeout: -time.Second},
+	} {
+		if _, err := httptarget.New(c, nil); err == nil {
+			t.Errorf("%s: New accepted %+v", name, c)
+		} else if strings.Contains(err.Error(), "X-Evil") {
+			t.Errorf("%s: error shows the secret: %v", name, err)
+		}
+	}
+}

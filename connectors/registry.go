@@ -1,0 +1,93 @@
+package connectors
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// SourceSpec describes a source type to the registry.
+type SourceSpec struct {
+	Name    string
+	Summary string
+	// NewConfig returns a pointer to a fresh, defaulted config struct. Its
+	// fields carry `mapstructure` names and go-playground `validate` tags;
+	// the config package decodes a connection's `source:` block into it.
+	NewConfig func() any
+	// Build makes a Source from a decoded, validated config.
+	Build func(cfg any, env Env) (Source, error)
+}
+
+// TargetSpec describes a target type to the registry.
+type TargetSpec struct {
+	Name      string
+	Summary   string
+	NewConfig func() any
+	Build     func(cfg any, env Env) (Target, error)
+}
+
+var (
+	mu      sync.RWMutex
+	sources = map[string]SourceSpec{}
+	targets = map[string]TargetSpec{}
+)
+
+// RegisterSource makes a source type available by name. Connector packages
+// call it from init; registering a name twice panics.
+func RegisterSource(s SourceSpec) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := sources[s.Name]; dup {
+		panic(fmt.Sprintf("connectors: source %q registered twice", s.Name))
+	}
+	sources[s.Name] = s
+}
+
+// RegisterTarget makes a target type available by name.
+func RegisterTarget(t TargetSpec) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := targets[t.Name]; dup {
+		panic(fmt.Sprintf("connectors: target %q registered twice", t.Name))
+	}
+	targets[t.Name] = t
+}
+
+// LookupSource finds a registered source type.
+func LookupSource(name string) (SourceSpec, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	s, ok := sources[name]
+	return s, ok
+}
+
+// LookupTarget finds a registered target type.
+func LookupTarget(name string) (TargetSpec, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	t, ok := targets[name]
+	return t, ok
+}
+
+// SourceNames lists the registered source types, sorted.
+func SourceNames() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return sortedKeys(sources)
+}
+
+// TargetNames lists the registered target types, sorted.
+func TargetNames() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return sortedKeys(targets)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,559 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/connectors/httptarget"
+	"github.com/dealsync/dealsync/model"
+)
+
+const (
+	maxBody        = 1 << 20
+	maxKeyLen      = 255
+	idemHeader     = "Idempotency-Key"
+	replayedHeader = httptarget.ReplayedHeader
+	dateLayout     = "2006-01-02"
+)
+
+// idemEntry is one remembered idempotency key. done is closed when the
+// request that owns the key has finished; stored says it succeeded and
+// status and body are its answer.
+type idemEntry struct {
+	hash   [sha256.Size]byte
+	done   chan struct{}
+	stored bool
+	status int
+	body   []byte
+}
+
+type route struct {
+	handle    http.HandlerFunc
+	faultable bool // ErrorRate, RateLimitRate, Latency
+	scripted  bool // Faults.Script (POST /invoices)
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.stats.Requests++
+	s.mu.Unlock()
+
+	if r.URL.Path == "/healthz" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed", "")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	}
+
+	routes, allow := s.routes(r.URL.Path)
+	if routes == nil {
+		writeError(w, http.StatusNotFound, "no such resource: "+r.URL.Path, "")
+		return
+	}
+	rt, ok := routes[r.Method]
+	if !ok {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path, "")
+		return
+	}
+	if s.token != "" && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sandbox"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token", "")
+		return
+	}
+	if r.Method == http.MethodPost {
+		// Read the body before the faults: besides the size limit, a
+		// handler whose request body is consumed learns of a client that
+		// hangs up (r.Context() is cancelled), which Latency relies on.
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody), "")
+				return
+			}
+			writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+	}
+	if rt.faultable && s.injectFault(w, r, rt.scripted) {
+		return
+	}
+	rt.handle(w, r)
+}
+
+func (s *Server) routes(path string) (map[string]route, string) {
+	switch {
+	case path == "/customers":
+		return map[string]route{
+			http.MethodGet:  {handle: s.listCustomers, faultable: true},
+			http.MethodPost: {handle: s.postCustomer, faultable: true},
+		}, "GET, POST"
+	case path == "/invoices":
+		return map[string]route{
+			http.MethodGet:  {handle: s.listInvoices},
+			http.MethodPost: {handle: s.postInvoice, faultable: true, scripted: true},
+		}, "GET, POST"
+	}
+	if id, ok := member(path, "/customers/"); ok {
+		return map[string]route{
+			http.MethodGet: {handle: func(w http.ResponseWriter, r *http.Request) { s.getCustomer(w, id) }, faultable: true},
+		}, "GET"
+	}
+	if id, ok := member(path, "/invoices/"); ok {
+		return map[string]route{
+			http.MethodGet: {handle: func(w http.ResponseWriter, r *http.Request) { s.getInvoice(w, id) }},
+		}, "GET"
+	}
+	return nil, ""
+}
+
+// member returns the id of "/collection/{id}".
+func member(path, prefix string) (string, bool) {
+	id, ok := strings.CutPrefix(path, prefix)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.token)) == 1
+}
+
+// injectFault applies latency and decides on a fault before any processing.
+// It reports whether it answered the request.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, scripted bool) bool {
+	s.mu.Lock()
+	f := s.faults
+	status, decided := 0, false
+	if scripted && s.scriptPos < len(f.Script) {
+		status, decided = f.Script[s.scriptPos], true
+		s.scriptPos++
+	}
+	if !decided && (f.ErrorRate > 0 || f.RateLimitRate > 0) {
+		switch x := s.rng.Float64(); {
+		case x < f.ErrorRate:
+			status = http.StatusServiceUnavailable
+		case x < f.ErrorRate+f.RateLimitRate:
+			status = http.StatusTooManyRequests
+		}
+	}
+	if status < 400 || status > 599 {
+		status = 0
+	}
+	if status != 0 {
+		s.stats.Faults[status]++
+	}
+	s.mu.Unlock()
+
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true // the client is gone
+		}
+	}
+	if status == 0 {
+		return false
+	}
+	s.log.Info("sandbox: injected fault", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status))
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(f.RetryAfter)))
+	}
+	writeError(w, status, "sandbox: injected fault: "+http.StatusText(status), "")
+	return true
+}
+
+func retryAfterSeconds(d time.Duration) int {
+	secs := int(math.Ceil(d.Seconds()))
+	return max(secs, 1)
+}
+
+// lostResponse decides whether a processed POST's answer is "lost".
+func (s *Server) lostResponse() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rate := s.faults.LostResponseRate
+	if rate <= 0 || s.rng.Float64() >= rate {
+		return false
+	}
+	s.stats.Faults[http.StatusBadGateway]++
+	return true
+}
+
+// post is the common path of the POST endpoints: checks, strict decoding
+// into dst, idempotency, process, lost-response fault.
+func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst any, process func() (int, []byte)) {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", "")
+		return
+	}
+	raw, err := io.ReadAll(r.Body) // buffered by serveHTTP
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "")
+		return
+	}
+	key := strings.TrimSpace(r.Header.Get(idemHeader))
+	switch {
+	case key == "":
+		writeError(w, http.StatusBadRequest, idemHeader+" header is required", "")
+		return
+	case len(key) > maxKeyLen:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s longer than %d bytes", idemHeader, maxKeyLen), "")
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error(), "")
+		return
+	}
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: data after the object", "")
+		return
+	}
+	// Hash the decoded body re-encoded, so that a retry differing only in
+	// whitespace or key order counts as the same request.
+	canon, err := json.Marshal(dst)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error(), "")
+		return
+	}
+
+	status, body, replayed, err := s.idempotent(r.Context(), scope+"\x00"+key, sha256.Sum256(canon), process)
+	if err != nil {
+		return // the client went away while waiting for the key
+	}
+	if s.lostResponse() {
+		s.log.Info("sandbox: injected fault: response lost after processing", slog.String("path", r.URL.Path), slog.Int("status", status))
+		writeError(w, http.StatusBadGateway, "sandbox: injected fault: response lost after processing", "")
+		return
+	}
+	if replayed {
+		s.log.Info("sandbox: idempotent replay", slog.String("path", r.URL.Path), slog.String("key", key))
+		w.Header().Set(replayedHeader, "true")
+	}
+	writeRaw(w, status, body)
+}
+
+// idempotent runs process at most once per key and body; see the package
+// documentation.
+func (s *Server) idempotent(ctx context.Context, k string, hash [sha256.Size]byte, process func() (int, []byte)) (status int, body []byte, replayed bool, err error) {
+	var e *idemEntry
+	for {
+		s.mu.Lock()
+		cur, ok := s.idem[k]
+		if !ok {
+			e = &idemEntry{hash: hash, done: make(chan struct{})}
+			s.idem[k] = e
+			s.mu.Unlock()
+			break
+		}
+		if cur.hash != hash {
+			s.mu.Unlock()
+			return http.StatusUnprocessableEntity,
+				errorJSON("Idempotency-Key reused with a different request body", ""), false, nil
+		}
+		if cur.stored {
+			s.stats.IdempotentReplays++
+			status, body := cur.status, cur.body
+			s.mu.Unlock()
+			return status, body, true, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-cur.done: // stored, or released after a failure: look again
+		case <-ctx.Done():
+			return 0, nil, false, ctx.Err()
+		}
+	}
+
+	ok := false
+	defer func() {
+		s.mu.Lock()
+		if ok && status >= 200 && status <= 299 {
+			e.stored, e.status, e.body = true, status, body
+		} else {
+			delete(s.idem, k)
+		}
+		s.mu.Unlock()
+		close(e.done)
+	}()
+	if s.slowProcess > 0 {
+		time.Sleep(s.slowProcess)
+	}
+	status, body = process()
+	ok = true
+	return status, body, false, nil
+}
+
+func (s *Server) postCustomer(w http.ResponseWriter, r *http.Request) {
+	var b httptarget.CustomerBody
+	s.post(w, r, "/customers", &b, func() (int, []byte) { return s.createCustomer(b) })
+}
+
+func (s *Server) postInvoice(w http.ResponseWriter, r *http.Request) {
+	var b httptarget.InvoiceBody
+	base := "http://" + r.Host
+	if r.TLS != nil {
+		base = "https://" + r.Host
+	}
+	s.post(w, r, "/invoices", &b, func() (int, []byte) { return s.createInvoice(b, base) })
+}
+
+func (s *Server) createCustomer(b httptarget.CustomerBody) (int, []byte) {
+	if strings.TrimSpace(b.Name) == "" {
+		return http.StatusUnprocessableEntity, errorJSON("name is required", "name")
+	}
+	s.mu.Lock()
+	c := &Customer{
+		ID:           fmt.Sprintf("CUS-%04d", len(s.customers)+1),
+		CustomerBody: b,
+		CreatedAt:    time.Now().UTC(),
+	}
+	s.customers = append(s.customers, c)
+	s.custByID[c.ID] = c
+	s.stats.CustomersCreated++
+	s.mu.Unlock()
+	s.log.Info("sandbox: customer created", slog.String("id", c.ID), slog.String("external_id", c.ExternalID), slog.String("name", c.Name))
+	return http.StatusCreated, mustJSON(c)
+}
+
+func (s *Server) createInvoice(b httptarget.InvoiceBody, base string) (int, []byte) {
+	s.mu.Lock()
+	if field, msg := s.validateInvoice(b); field != "" {
+		s.mu.Unlock()
+		return http.StatusUnprocessableEntity, errorJSON(field+" "+msg, field)
+	}
+	n := len(s.invoices) + 1
+	id := fmt.Sprintf("INV-%04d", n)
+	inv := &Invoice{
+		ID:          id,
+		Number:      fmt.Sprintf("SBX-%06d", n),
+		URL:         base + "/invoices/" + id,
+		InvoiceBody: b,
+		CreatedAt:   time.Now().UTC(),
+	}
+	s.invoices = append(s.invoices, inv)
+	s.invByID[id] = inv
+	s.stats.InvoicesCreated++
+	s.mu.Unlock()
+	s.log.Info("sandbox: invoice created", slog.String("id", id), slog.String("number", inv.Number),
+		slog.String("reference", inv.Reference), slog.String("total", inv.Total+" "+inv.Currency))
+	return http.StatusCreated, mustJSON(inv)
+}
+
+// validateInvoice names the first offending field and what is wrong with
+// it, or returns "". s.mu is held.
+func (s *Server) validateInvoice(b httptarget.InvoiceBody) (field, msg string) {
+	if strings.TrimSpace(b.CustomerID) == "" {
+		return "customer_id", "is required"
+	}
+	if _, ok := s.custByID[b.CustomerID]; !ok {
+		return "customer_id", fmt.Sprintf("names no customer (%q)", b.CustomerID)
+	}
+	cur, err := model.ParseCurrency(b.Currency)
+	if err != nil {
+		return "currency", fmt.Sprintf("is not an ISO 4217 currency code (%q)", b.Currency)
+	}
+	issue, err := time.Parse(dateLayout, b.IssueDate)
+	if err != nil {
+		return "issue_date", fmt.Sprintf("must be a date YYYY-MM-DD (%q)", b.IssueDate)
+	}
+	due, err := time.Parse(dateLayout, b.DueDate)
+	if err != nil {
+		return "due_date", fmt.Sprintf("must be a date YYYY-MM-DD (%q)", b.DueDate)
+	}
+	if due.Before(issue) {
+		return "due_date", fmt.Sprintf("%s is before issue_date %s", b.DueDate, b.IssueDate)
+	}
+	if len(b.Lines) == 0 {
+		return "lines", "must have at least one line"
+	}
+	minor := cur.MinorUnits()
+	sum := decimal.Zero
+	for i, l := range b.Lines {
+		f := fmt.Sprintf("lines[%d].", i)
+		q, field, msg := number(f+"quantity", l.Quantity, true, -1)
+		if field != "" {
+			return field, msg
+		}
+		up, field, msg := number(f+"unit_price", l.UnitPrice, true, -1)
+		if field != "" {
+			return field, msg
+		}
+		disc, field, msg := number(f+"discount", l.Discount, false, -1)
+		if field != "" {
+			return field, msg
+		}
+		if _, field, msg := number(f+"tax_rate", l.TaxRate, false, -1); field != "" {
+			return field, msg
+		}
+		if _, field, msg := number(f+"tax_amount", l.TaxAmount, false, minor); field != "" {
+			return field, msg
+		}
+		amt, field, msg := number(f+"amount", l.Amount, true, minor)
+		if field != "" {
+			return field, msg
+		}
+		if want := cur.Round(q.Mul(up).Sub(disc)); !amt.Equal(want) {
+			return f + "amount", fmt.Sprintf("is %s but quantity × unit_price − discount is %s", l.Amount, cur.Format(want))
+		}
+		sum = sum.Add(amt)
+	}
+	subtotal, field, msg := number("subtotal", b.Subtotal, true, minor)
+	if field != "" {
+		return field, msg
+	}
+	if !subtotal.Equal(sum) {
+		return "subtotal", fmt.Sprintf("is %s but the line amounts add up to %s", b.Subtotal, cur.Format(sum))
+	}
+	tax, field, msg := number("tax_total", b.TaxTotal, true, minor)
+	if field != "" {
+		return field, msg
+	}
+	total, field, msg := number("total", b.Total, true, minor)
+	if field != "" {
+		return field, msg
+	}
+	if want := subtotal.Add(tax); !total.Equal(want) {
+		return "total", fmt.Sprintf("is %s but subtotal + tax_total is %s", b.Total, cur.Format(want))
+	}
+	return "", ""
+}
+
+// number parses a decimal string. An optional empty value is zero; places
+// >= 0 refuses more significant decimal places than that.
+func number(field, v string, required bool, places int32) (decimal.Decimal, string, string) {
+	if strings.TrimSpace(v) == "" {
+		if required {
+			return decimal.Zero, field, "is required"
+		}
+		return decimal.Zero, "", ""
+	}
+	d, err := decimal.NewFromString(v)
+	if err != nil {
+		return decimal.Zero, field, fmt.Sprintf("is not a decimal number (%q)", v)
+	}
+	if places >= 0 && !d.Equal(d.Round(places)) {
+		return decimal.Zero, field, fmt.Sprintf("has more than %d decimal places (%q)", places, v)
+	}
+	return d, "", ""
+}
+
+func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	filter, want := q.Has("external_id"), q.Get("external_id")
+	s.mu.Lock()
+	out := make([]Customer, 0, len(s.customers))
+	for _, c := range s.customers {
+		if !filter || c.ExternalID == want {
+			out = append(out, *c)
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string][]Customer{"customers": out})
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	c, ok := s.custByID[id]
+	var out Customer
+	if ok {
+		out = *c
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "no customer "+id, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	filter, want := q.Has("reference"), q.Get("reference")
+	s.mu.Lock()
+	out := make([]Invoice, 0, len(s.invoices))
+	for _, inv := range s.invoices {
+		if !filter || inv.Reference == want {
+			out = append(out, copyInvoice(inv))
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string][]Invoice{"invoices": out})
+}
+
+func (s *Server) getInvoice(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	inv, ok := s.invByID[id]
+	var out Invoice
+	if ok {
+		out = copyInvoice(inv)
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "no invoice "+id, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+func errorJSON(msg, field string) []byte {
+	return mustJSON(httptarget.ErrorBody{Error: httptarget.ErrorDetail{Message: msg, Field: field}})
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("sandbox: encoding %T: %v", v, err))
+	}
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) { writeRaw(w, status, mustJSON(v)) }
+
+func writeError(w http.ResponseWriter, status int, msg, field string) {
+	writeRaw(w, status, errorJSON(msg, field))
+}
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	_, _ = w.Write([]byte("\n"))
+}

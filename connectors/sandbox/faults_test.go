@@ -1,0 +1,232 @@
+package sandbox
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestScriptThenSuccess(t *testing.T) {
+	h := start(t, Options{Faults: Faults{Script: []int{503, 429}, RetryAfter: 1500 * time.Millisecond}})
+	cus := h.customer("c1") // POST /customers does not consume the script
+	a := h.call("POST", "/invoices", "k", invoice(cus))
+	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") != "" {
+		t.Errorf("1st: %d Retry-After=%q", a.status, a.header.Get("Retry-After"))
+	}
+	a = h.call("POST", "/invoices", "k", invoice(cus))
+	if a.status != http.StatusTooManyRequests {
+		t.Errorf("2nd: %d", a.status)
+	}
+	if got := a.header.Get("Retry-After"); got != "2" {
+		t.Errorf("Retry-After = %q, want 2 (1.5s rounded up)", got)
+	}
+	if a.errorDetail(t).Message == "" {
+		t.Errorf("fault without message: %s", a.body)
+	}
+	if n := len(h.s.Invoices()); n != 0 {
+		t.Errorf("faults created %d invoices", n)
+	}
+	a = h.call("POST", "/invoices", "k", invoice(cus))
+	if a.status != http.StatusCreated || a.header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("3rd: %d replayed=%q %s", a.status, a.header.Get("Idempotent-Replayed"), a.body)
+	}
+	st := h.s.Stats()
+	if st.Faults[503] != 1 || st.Faults[429] != 1 || st.InvoicesCreated != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+	// SetFaults restarts the script.
+	h.s.SetFaults(Faults{Script: []int{0, 503}})
+	if a := h.call("POST", "/invoices", "k", invoice(cus)); a.status != http.StatusCreated {
+		t.Errorf("script entry 0 must pass: %d", a.status)
+	}
+	if a := h.call("POST", "/invoices", "k", invoice(cus)); a.status != http.StatusServiceUnavailable {
+		t.Errorf("after SetFaults: %d", a.status)
+	}
+}
+
+func TestRetryAfterMinimumOneSecond(t *testing.T) {
+	h := start(t, Options{Faults: Faults{RateLimitRate: 1}})
+	a := h.call("POST", "/customers", "k", map[string]string{"name": "x"})
+	if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") != "1" {
+		t.Errorf("%d Retry-After=%q", a.status, a.header.Get("Retry-After"))
+	}
+	if n := len(h.s.Customers()); n != 0 {
+		t.Errorf("fault created %d customers", n)
+	}
+}
+
+func TestLostResponseThenReplay(t *testing.T) {
+	h := start(t, Options{})
+	cus := h.customer("c1")
+	h.s.SetFaults(Faults{LostResponseRate: 1})
+	a := h.call("POST", "/invoices", "k", invoice(cus))
+	if a.status != http.StatusBadGateway {
+		t.Fatalf("lost: %d %s", a.status, a.body)
+	}
+	created := h.s.Invoices()
+	if len(created) != 1 {
+		t.Fatalf("the lost request must still create the invoice: %d invoices", len(created))
+	}
+	h.s.SetFaults(Faults{})
+	a = h.call("POST", "/invoices", "k", invoice(cus))
+	if a.status != http.StatusCreated || a.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry: %d replayed=%q %s", a.status, a.header.Get("Idempotent-Replayed"), a.body)
+	}
+	var inv Invoice
+	a.decode(t, &inv)
+	if inv.ID != created[0].ID {
+		t.Errorf("replay answered %s, created %s", inv.ID, created[0].ID)
+	}
+	if n := len(h.s.Invoices()); n != 1 {
+		t.Errorf("%d invoices after the retry, want 1", n)
+	}
+	if st := h.s.Stats(); st.Faults[502] != 1 || st.IdempotentReplays != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestWhichCallsAreFaulted(t *testing.T) {
+	h := start(t, Options{Faults: Faults{ErrorRate: 1}})
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/invoices", 200},
+		{"GET", "/invoices/INV-0001", 404},
+		{"GET", "/healthz", 200},
+		{"GET", "/customers?external_id=x", 503},
+		{"GET", "/customers/CUS-0001", 503},
+		{"POST", "/customers", 503},
+		{"POST", "/invoices", 503},
+	} {
+		var body any
+		if c.method == "POST" {
+			body = map[string]string{}
+		}
+		if a := h.call(c.method, c.path, "k", body); a.status != c.want {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, a.status, c.want)
+		}
+	}
+}
+
+func TestRatesAreSeeded(t *testing.T) {
+	run := func() []int {
+		h := start(t, Options{Seed: 42, Faults: Faults{ErrorRate: 0.3, RateLimitRate: 0.3}})
+		var got []int
+		for range 40 {
+			got = append(got, h.call("GET", "/customers", "", nil).status)
+		}
+		return got
+	}
+	a, b := run(), run()
+	counts := map[int]int{}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed, different faults:\n%v\n%v", a, b)
+		}
+		counts[a[i]]++
+	}
+	if counts[200] == 0 || counts[503] == 0 || counts[429] == 0 {
+		t.Errorf("statuses %v: want a mix of 200, 503 and 429", counts)
+	}
+}
+
+func TestLatency(t *testing.T) {
+	h := start(t, Options{Faults: Faults{Latency: 80 * time.Millisecond}})
+	t0 := time.Now()
+	h.call("GET", "/customers", "", nil)
+	if d := time.Since(t0); d < 80*time.Millisecond {
+		t.Errorf("GET /customers took %v, want >= 80ms", d)
+	}
+	t0 = time.Now()
+	h.call("GET", "/invoices", "", nil)
+	if d := time.Since(t0); d >= 80*time.Millisecond {
+		t.Errorf("GET /invoices took %v: it must not be delayed", d)
+	}
+}
+
+func TestHTTPEdges(t *testing.T) {
+	h := start(t, Options{})
+	cases := []struct {
+		name   string
+		method string
+		path   string
+		key    string
+		body   any
+		hdr    []string
+		want   int
+	}{
+		{"unknown path", "GET", "/nope", "", nil, nil, 404},
+		{"trailing slash", "GET", "/invoices/", "", nil, nil, 404},
+		{"wrong method", "DELETE", "/invoices", "", nil, nil, 405},
+		{"wrong method on member", "POST", "/customers/CUS-0001", "", nil, nil, 405},
+		{"missing key", "POST", "/invoices", "", map[string]string{}, nil, 400},
+		{"missing key customers", "POST", "/customers", "", map[string]string{"name": "x"}, nil, 400},
+		{"not json", "POST", "/customers", "k", "name=x", []string{"Content-Type", "application/x-www-form-urlencoded"}, 415},
+		{"malformed", "POST", "/customers", "k", `{"name":`, nil, 400},
+		{"unknown field", "POST", "/customers", "k", `{"name":"x","nmae":"y"}`, nil, 400},
+		{"trailing data", "POST", "/customers", "k", `{"name":"x"} {}`, nil, 400},
+		{"too large", "POST", "/customers", "k", `{"name":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 413},
+		{"json with charset", "POST", "/customers", "k2", `{"name":"x"}`, []string{"Content-Type", "application/json; charset=utf-8"}, 201},
+		{"healthz", "GET", "/healthz", "", nil, nil, 200},
+	}
+	for _, c := range cases {
+		a := h.call(c.method, c.path, c.key, c.body, c.hdr...)
+		if a.status != c.want {
+			t.Errorf("%s: %d, want %d (%s)", c.name, a.status, c.want, a.body)
+			continue
+		}
+		if ct := a.header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: Content-Type %q", c.name, ct)
+		}
+		if c.want >= 400 && a.errorDetail(t).Message == "" {
+			t.Errorf("%s: no error message in %s", c.name, a.body)
+		}
+		if c.want == 405 && a.header.Get("Allow") == "" {
+			t.Errorf("%s: no Allow header", c.name)
+		}
+	}
+}
+
+func TestCustomerLookup(t *testing.T) {
+	h := start(t, Options{})
+	id := h.customer("hub-1")
+	h.customer("hub-2")
+	var list struct{ Customers []Customer }
+	h.call("GET", "/customers?external_id=hub-1", "", nil).decode(t, &list)
+	if len(list.Customers) != 1 || list.Customers[0].ID != id || list.Customers[0].Name != "Acme hub-1" {
+		t.Errorf("lookup hub-1 = %+v", list.Customers)
+	}
+	h.call("GET", "/customers?external_id=hub", "", nil).decode(t, &list)
+	if len(list.Customers) != 0 {
+		t.Errorf("lookup must be exact: %+v", list.Customers)
+	}
+	var c Customer
+	h.call("GET", "/customers/"+id, "", nil).decode(t, &c)
+	if c.ID != id || c.ExternalID != "hub-1" {
+		t.Errorf("GET /customers/%s = %+v", id, c)
+	}
+	if a := h.call("GET", "/customers/CUS-9999", "", nil); a.status != 404 {
+		t.Errorf("unknown customer: %d", a.status)
+	}
+	if got := h.s.Customers(); len(got) != 2 || got[0].ID != id {
+		t.Errorf("Customers() = %+v", got)
+	}
+}
+
+func TestAuthToken(t *testing.T) {
+	h := start(t, Options{AuthToken: "tok"})
+	if a := h.call("GET", "/healthz", "", nil); a.status != 200 {
+		t.Errorf("healthz needs no token: %d", a.status)
+	}
+	if a := h.call("GET", "/invoices", "", nil); a.status != 401 || a.header.Get("WWW-Authenticate") == "" {
+		t.Errorf("no token: %d", a.status)
+	}
+	if a := h.call("GET", "/invoices", "", nil, "Authorization", "Bearer nope"); a.status != 401 {
+		t.Errorf("wrong token: %d", a.status)
+	}
+	if a := h.call("GET", "/invoices", "", nil, "Authorization", "Bearer tok"); a.status != 200 {
+		t.Errorf("right token: %d", a.status)
+	}
+}

@@ -1,0 +1,219 @@
+// Package sandbox is a small in-memory ERP with customers and invoices.
+// dealsync reaches it through the "http" target (package
+// connectors/httptarget) like any real ERP; it honours Idempotency-Key and
+// can inject faults (errors, rate limits, latency, lost responses) so that
+// retries and exactly-once delivery can be seen working. `dealsync dev`
+// serves it on 127.0.0.1:8090 and the tests start it with httptest.
+//
+// # API
+//
+// JSON in and out; errors are {"error":{"message":"...","field":"..."}}.
+// Amounts are decimal strings (see httptarget.InvoiceBody).
+//
+//	POST /customers                 201 customer       (Idempotency-Key required)
+//	GET  /customers?external_id=X   200 {"customers":[...]}, exact match, creation order
+//	GET  /customers/{id}            200 customer | 404
+//	POST /invoices                  201 invoice        (Idempotency-Key required)
+//	GET  /invoices[?reference=R]    200 {"invoices":[...]}, creation order
+//	GET  /invoices/{id}             200 invoice | 404
+//	GET  /healthz                   200
+//
+// Wrong methods get 405, unknown paths 404, a POST whose Content-Type is not
+// JSON 415, a body over 1 MiB 413, malformed JSON or unknown fields 400.
+// With Options.AuthToken set, every path but /healthz requires
+// "Authorization: Bearer <token>" (401 otherwise).
+//
+// # Idempotency
+//
+// As in Stripe's API and the IETF Idempotency-Key draft: a key is
+// remembered, per path (/customers and /invoices are separate scopes), with
+// a hash of the request body and the answer. Sending the key again with the
+// same body answers the stored status and body with "Idempotent-Replayed:
+// true" and creates nothing; with a different body it answers 422. Only
+// successful (2xx) answers are stored: a request refused by validation
+// releases its key, as Stripe does, so it is evaluated afresh next time.
+//
+// Concurrent requests with one key create at most one resource: a request
+// that finds its key in flight WAITS for the first to finish (never 409),
+// then gets the replay, or is processed itself if the first one failed. A
+// different body under an in-flight key is refused with 422 at once.
+//
+// # Faults
+//
+// Faults are decided before any processing, so nothing is created when one
+// is answered. Script applies to POST /invoices only; ErrorRate,
+// RateLimitRate and Latency apply to every POST and to GET /customers[/{id}];
+// LostResponseRate applies to POSTs. GET /invoices[/{id}] and /healthz are
+// never faulted: they are how people and tests inspect the ERP.
+package sandbox
+
+import (
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors/httptarget"
+)
+
+// Faults are the failures the sandbox injects.
+type Faults struct {
+	// ErrorRate is the fraction of API calls answered 503.
+	ErrorRate float64
+	// RateLimitRate is the fraction answered 429 with Retry-After.
+	RateLimitRate float64
+	// RetryAfter is the value of Retry-After on 429 (whole seconds, rounded
+	// up, at least 1).
+	RetryAfter time.Duration
+	// Latency is added to every faultable API call.
+	Latency time.Duration
+	// Script forces the status of the first len(Script) POST /invoices
+	// calls (e.g. []int{503, 429}) before the rates apply; deterministic
+	// tests use it. An entry outside 400-599 (e.g. 0) lets that call through
+	// unfaulted.
+	// SetFaults restarts the script.
+	Script []int
+	// LostResponseRate is the fraction of POST calls that are processed
+	// (the invoice is created and its idempotency key stored) but answered
+	// 502, as when a proxy loses the answer. Only the client's retry with
+	// the same key, answered by the idempotent replay, avoids a duplicate.
+	LostResponseRate float64
+}
+
+// Options configure a Server.
+type Options struct {
+	Faults Faults
+	// Seed makes the random fault decisions reproducible: the same seed
+	// and the same sequence of calls give the same faults.
+	Seed   int64
+	Logger *slog.Logger // nil discards
+	// AuthToken, if set, is required as "Authorization: Bearer <token>".
+	AuthToken string
+}
+
+// Customer is a customer as the sandbox stores and answers it.
+type Customer struct {
+	ID string `json:"id"`
+	httptarget.CustomerBody
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Invoice is an invoice as the sandbox stores and answers it: the request
+// body plus the ERP's id, number, link and creation time.
+type Invoice struct {
+	ID     string `json:"id"`
+	Number string `json:"number"`
+	URL    string `json:"url"`
+	httptarget.InvoiceBody
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Stats are the sandbox's counters since New.
+type Stats struct {
+	// Requests counts every HTTP request received.
+	Requests int
+	// Faults counts injected faults by status: 503, 429, scripted statuses,
+	// and 502 for lost responses.
+	Faults            map[int]int
+	CustomersCreated  int
+	InvoicesCreated   int
+	IdempotentReplays int
+}
+
+// Server is the sandbox ERP. Its methods are safe for concurrent use.
+type Server struct {
+	log   *slog.Logger
+	token string
+
+	mu        sync.Mutex
+	faults    Faults
+	scriptPos int
+	rng       *rand.Rand
+
+	customers []*Customer
+	custByID  map[string]*Customer
+	invoices  []*Invoice
+	invByID   map[string]*Invoice
+	idem      map[string]*idemEntry // scope + "\x00" + key
+	stats     Stats
+
+	// slowProcess, set by tests before use, widens the window in which
+	// requests with the same key overlap.
+	slowProcess time.Duration
+}
+
+// New makes a sandbox with no data.
+func New(o Options) *Server {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	seed := uint64(o.Seed)
+	return &Server{
+		log:      log,
+		token:    o.AuthToken,
+		faults:   cloneFaults(o.Faults),
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		custByID: map[string]*Customer{},
+		invByID:  map[string]*Invoice{},
+		idem:     map[string]*idemEntry{},
+		stats:    Stats{Faults: map[int]int{}},
+	}
+}
+
+// Handler serves the sandbox's HTTP API.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// SetFaults replaces the faults to inject from the next call on and
+// restarts the script.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = cloneFaults(f)
+	s.scriptPos = 0
+}
+
+// Invoices is a snapshot of the invoices, in creation order.
+func (s *Server) Invoices() []Invoice {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Invoice, len(s.invoices))
+	for i, inv := range s.invoices {
+		out[i] = copyInvoice(inv)
+	}
+	return out
+}
+
+// Customers is a snapshot of the customers, in creation order.
+func (s *Server) Customers() []Customer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Customer, len(s.customers))
+	for i, c := range s.customers {
+		out[i] = *c
+	}
+	return out
+}
+
+// Stats is a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Faults = maps.Clone(s.stats.Faults)
+	return st
+}
+
+func cloneFaults(f Faults) Faults {
+	f.Script = slices.Clone(f.Script)
+	return f
+}
+
+func copyInvoice(inv *Invoice) Invoice {
+	c := *inv
+	c.Lines = slices.Clone(inv.Lines)
+	return c
+}

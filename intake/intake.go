@@ -1,0 +1,267 @@
+// Package intake is dealsync's HTTP front door: it receives CRM webhooks,
+// checks them (size, media type, signature, shape), decides which events
+// trigger a run and starts one Temporal workflow per triggering event,
+// answering 2xx only once Temporal has durably recorded every start.
+// It keeps no state, so any number of replicas can run behind a balancer.
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// Connections finds a connection by name (a *connections.Set, or a live,
+// reloadable view of one).
+type Connections interface {
+	Get(name string) (*connections.Connection, bool)
+}
+
+// Starter durably starts (or finds) the run for one event.
+type Starter interface {
+	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
+	// Ready reports whether runs can be started now.
+	Ready(ctx context.Context) error
+}
+
+// ErrUnavailable marks start failures where the engine could not be
+// reached; the intake answers 503 so that the sender retries.
+var ErrUnavailable = errors.New("workflow engine unavailable")
+
+// Options configure the intake.
+type Options struct {
+	Connections Connections
+	Starter     Starter
+	Logger      *slog.Logger
+	// MaxBodyBytes bounds a delivery (default 1 MiB); larger → 413.
+	MaxBodyBytes int64
+	// PublicBaseURL is the scheme://host[:port] the CRMs call, for sources
+	// whose signature covers the URL; empty means what the request says.
+	PublicBaseURL string
+	// StartTimeout bounds how long a delivery waits for the engine.
+	StartTimeout time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Handler serves POST /webhooks/{connection}, GET /healthz and GET /readyz.
+type Handler struct {
+	opts Options
+	mux  *http.ServeMux
+}
+
+// New builds the intake handler.
+func New(o Options) *Handler {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	h := &Handler{opts: o, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /webhooks/{connection}", h.webhook)
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	h.mux.HandleFunc("GET /readyz", h.ready)
+	return h
+}
+
+// ServeHTTP implements http.Handler, with one access-log line per request
+// (never a body or a header value).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	h.mux.ServeHTTP(rec, r)
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelWarn
+	}
+	h.opts.Logger.LogAttrs(r.Context(), level, "http request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes_in", r.ContentLength),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", r.RemoteAddr),
+	)
+}
+
+func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
+	defer cancel()
+	if err := h.opts.Starter.Ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("connection")
+	conn, ok := h.opts.Connections.Get(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown connection %q", name))
+		return
+	}
+	reply := replier(conn.Source)
+	log := h.opts.Logger.With("connection", name)
+
+	if !mediaTypeAccepted(conn.Source, r.Header.Get("Content-Type")) {
+		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q not accepted; send %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes(conn.Source), " or ")))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			reply.Refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes))
+			return
+		}
+		reply.Refuse(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return
+	}
+	hook := &connectors.Webhook{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: body, Received: h.opts.Now()}
+	if err := conn.Source.Verify(hook); err != nil {
+		log.Info("webhook rejected", "reason", err.Error())
+		reply.Refuse(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	events, err := conn.Source.Parse(hook)
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, connectors.ErrUnknownAccount) {
+			status = http.StatusForbidden
+		}
+		log.Info("webhook refused", "status", status, "reason", err.Error())
+		reply.Refuse(w, status, err.Error())
+		return
+	}
+
+	results, err := h.startAll(r.Context(), conn, events)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, ErrUnavailable) {
+			status = http.StatusServiceUnavailable
+		}
+		log.Warn("webhook not recorded; sender must retry", "status", status, "error", err.Error())
+		reply.Refuse(w, status, err.Error())
+		return
+	}
+	status := http.StatusOK
+	for _, res := range results {
+		if res.Skipped == "" {
+			status = http.StatusAccepted
+		}
+	}
+	reply.Acknowledge(w, status, connectors.Reply{Results: results})
+}
+
+// startAll evaluates the trigger of each event and starts the runs, a few
+// at a time. Any failed start fails the whole delivery: the sender retries
+// it, and the starts that did succeed come back as duplicates.
+func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, events []model.DealEvent) ([]connectors.EventResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.StartTimeout)
+	defer cancel()
+	results := make([]connectors.EventResult, len(events))
+	errs := make([]error, len(events))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, ev := range events {
+		if ok, reason := conn.Trigger.Evaluate(ev); !ok {
+			results[i] = connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, Skipped: reason}
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i], errs[i] = h.opts.Starter.Start(ctx, conn, ev)
+		}()
+	}
+	wg.Wait()
+	return results, errors.Join(errs...)
+}
+
+func (h *Handler) publicURL(r *http.Request) string {
+	if h.opts.PublicBaseURL != "" {
+		return strings.TrimRight(h.opts.PublicBaseURL, "/") + r.URL.RequestURI()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}
+
+func mediaTypes(src connectors.Source) []string {
+	if mt, ok := src.(connectors.MediaTyper); ok {
+		return mt.MediaTypes()
+	}
+	return []string{"application/json"}
+}
+
+func mediaTypeAccepted(src connectors.Source, header string) bool {
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return false
+	}
+	return slices.Contains(mediaTypes(src), strings.ToLower(mt))
+}
+
+// replier picks the source's own acknowledgement format, or JSON.
+func replier(src connectors.Source) connectors.Acknowledger {
+	if a, ok := src.(connectors.Acknowledger); ok {
+		return a
+	}
+	return jsonReplier{}
+}
+
+type jsonReplier struct{}
+
+func (jsonReplier) Acknowledge(w http.ResponseWriter, status int, reply connectors.Reply) {
+	writeJSON(w, status, reply)
+}
+
+func (jsonReplier) Refuse(w http.ResponseWriter, status int, message string) {
+	writeError(w, status, message)
+}
+
+func writeError(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{"status": status, "message": message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,88 @@
+package mapping
+
+import (
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// Default is the built-in field-for-field mapping used when a connection
+// names no mapping: the deal's company becomes the customer, its line items
+// the lines (or one line for the deal amount when it has none), the invoice
+// is dated on the close date and due PaymentTermsDays later.
+type Default struct {
+	PaymentTermsDays int
+}
+
+// DefaultName is the name runs record when the default mapping was used.
+const DefaultName = "default"
+
+// Name implements Mapper.
+func (d Default) Name() string { return DefaultName }
+
+// Hash implements Mapper: the built-in mapping is versioned by its settings.
+func (d Default) Hash() string {
+	return HashOf(fmt.Appendf(nil, "default/v1/terms=%d", d.PaymentTermsDays))
+}
+
+// Tolerance implements Mapper: lines must add up to the deal amount exactly.
+func (d Default) Tolerance() decimal.Decimal { return decimal.Zero }
+
+// Map implements Mapper.
+func (d Default) Map(ev model.DealEvent) (model.Invoice, error) {
+	deal := ev.Deal
+	inv := model.Invoice{
+		Reference:    deal.ID,
+		SourceDealID: deal.ID,
+		Currency:     model.Currency(deal.Currency),
+		Memo:         deal.Name,
+		Customer: model.Customer{
+			ExternalID: deal.Company.ID,
+			Name:       deal.Company.Name,
+			Email:      deal.Company.Email,
+			TaxID:      deal.Company.TaxID,
+			Address:    deal.Company.Address,
+		},
+	}
+	if deal.Currency != "" {
+		cur, err := model.ParseCurrency(deal.Currency)
+		if err != nil {
+			return model.Invoice{}, &Error{Mapping: d.Name(), Field: "currency", Value: deal.Currency, Message: "deal.currency is not an ISO 4217 code"}
+		}
+		inv.Currency = cur
+	}
+	inv.IssueDate = deal.CloseDate
+	if inv.IssueDate.IsZero() && !ev.OccurredAt.IsZero() {
+		inv.IssueDate = model.DateOf(ev.OccurredAt.UTC())
+	}
+	if !inv.IssueDate.IsZero() {
+		inv.DueDate = inv.IssueDate.AddDays(d.PaymentTermsDays)
+	}
+	for _, li := range deal.LineItems {
+		desc := li.Description
+		if desc == "" {
+			desc = li.SKU
+		}
+		discount := li.Discount
+		if li.DiscountPercent.IsPositive() {
+			discount = discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Div(decimal.NewFromInt(100)))
+		}
+		inv.Lines = append(inv.Lines, model.InvoiceLine{
+			ItemCode:    li.SKU,
+			Description: desc,
+			Quantity:    li.Quantity,
+			UnitPrice:   li.UnitPrice,
+			Discount:    discount,
+		})
+	}
+	if len(inv.Lines) == 0 && deal.Amount.Valid {
+		desc := deal.Name
+		if desc == "" {
+			desc = "Deal " + deal.ID
+		}
+		inv.Lines = []model.InvoiceLine{{Description: desc, Quantity: decimal.NewFromInt(1), UnitPrice: deal.Amount.Decimal}}
+	}
+	return inv, nil
+}

@@ -1,0 +1,68 @@
+package model
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Deal is a CRM opportunity in dealsync's vendor-neutral shape.
+type Deal struct {
+	ID            string              `json:"id"`
+	Name          string              `json:"name,omitempty"`
+	Stage         string              `json:"stage"`
+	PreviousStage string              `json:"previous_stage,omitempty"` // "" when the source does not say
+	Amount        decimal.NullDecimal `json:"amount"`
+	Currency      string              `json:"currency,omitempty"` // ISO 4217 as sent; validated when mapped
+	CloseDate     Date                `json:"close_date"`
+	Company       Company             `json:"company"`
+	LineItems     []LineItem          `json:"line_items,omitempty"`
+	Owner         string              `json:"owner,omitempty"`
+	// Raw keeps the source's own fields, untouched, for mappings that need them.
+	Raw map[string]json.RawMessage `json:"raw,omitempty"`
+}
+
+// Company is the customer organisation of a deal.
+type Company struct {
+	ID      string  `json:"id,omitempty"`
+	Name    string  `json:"name,omitempty"`
+	Email   string  `json:"email,omitempty"`
+	TaxID   string  `json:"tax_id,omitempty"`
+	Address Address `json:"address"`
+}
+
+// Address is a postal address; Country is ISO 3166-1 alpha-2 when known.
+type Address struct {
+	Line1      string `json:"line1,omitempty"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city,omitempty"`
+	Region     string `json:"region,omitempty"`
+	PostalCode string `json:"postal_code,omitempty"`
+	Country    string `json:"country,omitempty"`
+}
+
+// LineItem is one product line of a deal. Discount is an amount off the
+// line (not per unit); DiscountPercent a percentage of quantity × unit price.
+type LineItem struct {
+	SKU             string          `json:"sku,omitempty"`
+	Description     string          `json:"description,omitempty"`
+	Quantity        decimal.Decimal `json:"quantity"`
+	UnitPrice       decimal.Decimal `json:"unit_price"`
+	Discount        decimal.Decimal `json:"discount"`
+	DiscountPercent decimal.Decimal `json:"discount_percent"`
+}
+
+// DealEvent is one change of a deal as a source reports it.
+type DealEvent struct {
+	// EventID is the CRM's id of this delivery's event, stable across its retries.
+	EventID    string    `json:"event_id"`
+	OccurredAt time.Time `json:"occurred_at"`
+	// Account is the CRM account the event belongs to (HubSpot portal,
+	// Salesforce org); "" for single-account sources.
+	Account string `json:"account,omitempty"`
+	// Deal holds what the event carries. When Thin is set, only Deal.ID and
+	// the stage fields are known and the rest must be fetched from the CRM.
+	Deal Deal `json:"deal"`
+	Thin bool `json:"thin,omitempty"`
+}

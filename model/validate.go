@@ -1,0 +1,110 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// FieldError is one problem with one field, named by its JSON path
+// (e.g. "invoice.lines[0].quantity").
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+	Value   string `json:"value,omitempty"`
+}
+
+func (e FieldError) Error() string {
+	if e.Value != "" {
+		return fmt.Sprintf("%s: %s (got %q)", e.Field, e.Message, e.Value)
+	}
+	return e.Field + ": " + e.Message
+}
+
+// ValidationError lists every problem found in an invoice.
+type ValidationError struct {
+	Problems []FieldError `json:"problems"`
+}
+
+func (e *ValidationError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Error()
+	}
+	return "invalid invoice: " + strings.Join(msgs, "; ")
+}
+
+// ValidateOptions tune Validate.
+type ValidateOptions struct {
+	// DealAmount, when valid, must equal the invoice subtotal within Tolerance.
+	DealAmount decimal.NullDecimal
+	Tolerance  decimal.Decimal
+}
+
+// Validate checks an invoice whose totals have been computed. It returns a
+// *ValidationError naming every offending field, or nil.
+func (inv *Invoice) Validate(o ValidateOptions) error {
+	var ps []FieldError
+	add := func(field, msg, value string) {
+		ps = append(ps, FieldError{Field: "invoice." + field, Message: msg, Value: value})
+	}
+	if strings.TrimSpace(inv.Reference) == "" {
+		add("reference", "is required", "")
+	}
+	if strings.TrimSpace(inv.Customer.Name) == "" {
+		add("customer.name", "is required", "")
+	}
+	if inv.Currency == "" {
+		add("currency", "is required (the deal has no currency and the mapping sets no default)", "")
+	} else if _, err := ParseCurrency(string(inv.Currency)); err != nil {
+		add("currency", "is not an ISO 4217 code", string(inv.Currency))
+	}
+	if inv.IssueDate.IsZero() {
+		add("issue_date", "is required", "")
+	}
+	if inv.DueDate.IsZero() {
+		add("due_date", "is required", "")
+	} else if !inv.IssueDate.IsZero() && inv.DueDate.Before(inv.IssueDate) {
+		add("due_date", "is before issue_date "+inv.IssueDate.String(), inv.DueDate.String())
+	}
+	if len(inv.Lines) == 0 {
+		add("lines", "at least one line is required (the deal has no line items and no amount)", "")
+	}
+	minor := inv.Currency.MinorUnits()
+	for i, l := range inv.Lines {
+		f := fmt.Sprintf("lines[%d].", i)
+		if strings.TrimSpace(l.Description) == "" {
+			add(f+"description", "is required", "")
+		}
+		if !l.Quantity.IsPositive() {
+			add(f+"quantity", "must be greater than 0", l.Quantity.String())
+		}
+		if l.UnitPrice.IsNegative() {
+			add(f+"unit_price", "must not be negative", l.UnitPrice.String())
+		}
+		if l.Discount.IsNegative() {
+			add(f+"discount", "must not be negative", l.Discount.String())
+		}
+		if l.Amount.IsNegative() {
+			add(f+"amount", "is negative: the discount exceeds the line", l.Amount.String())
+		}
+		if l.TaxRate.IsNegative() {
+			add(f+"tax_rate", "must not be negative", l.TaxRate.String())
+		}
+		if inv.Currency != "" && l.UnitPrice.Exponent() < -minor-4 {
+			add(f+"unit_price", fmt.Sprintf("has more than %d decimal places", minor+4), l.UnitPrice.String())
+		}
+	}
+	if o.DealAmount.Valid && len(inv.Lines) > 0 {
+		diff := inv.Subtotal.Sub(o.DealAmount.Decimal).Abs()
+		if diff.GreaterThan(o.Tolerance) {
+			add("subtotal", fmt.Sprintf("lines add up to %s but the deal amount is %s (tolerance %s)",
+				inv.Subtotal.String(), o.DealAmount.Decimal.String(), o.Tolerance.String()), inv.Subtotal.String())
+		}
+	}
+	if len(ps) > 0 {
+		return &ValidationError{Problems: ps}
+	}
+	return nil
+}

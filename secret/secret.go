@@ -1,0 +1,86 @@
+// Package secret holds configuration values that must never be printed:
+// given literally or by reference (env:NAME, file:PATH), resolved on use,
+// and masked whenever formatted, logged or marshalled.
+package secret
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Secret is a configured secret: a literal, "env:NAME" or "file:PATH".
+// Formatting it in any way prints a mask, never the value.
+type Secret struct{ ref string }
+
+// New wraps a literal or a reference.
+func New(ref string) Secret { return Secret{ref: ref} }
+
+// IsZero reports whether nothing was configured.
+func (s Secret) IsZero() bool { return s.ref == "" }
+
+// Reveal resolves the secret to its value. A file's trailing newline is dropped.
+func (s Secret) Reveal() (string, error) {
+	switch {
+	case strings.HasPrefix(s.ref, "env:"):
+		name := strings.TrimPrefix(s.ref, "env:")
+		v, ok := os.LookupEnv(name)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		return v, nil
+	case strings.HasPrefix(s.ref, "file:"):
+		path := strings.TrimPrefix(s.ref, "file:")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("reading secret file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	default:
+		return s.ref, nil
+	}
+}
+
+// Check resolves the secret and reports why it cannot be, without the value.
+func (s Secret) Check() error {
+	_, err := s.Reveal()
+	return err
+}
+
+// Describe says how the secret is given, without its value: "env:NAME",
+// "file:PATH", "literal" or "unset".
+func (s Secret) Describe() string {
+	switch {
+	case s.ref == "":
+		return "unset"
+	case strings.HasPrefix(s.ref, "env:"), strings.HasPrefix(s.ref, "file:"):
+		return s.ref
+	default:
+		return "literal"
+	}
+}
+
+const mask = "********"
+
+func (s Secret) String() string   { return mask }
+func (s Secret) GoString() string { return "secret.Secret(" + mask + ")" }
+
+// Format masks the secret for every fmt verb.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(mask)) }
+
+// LogValue masks the secret in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(mask) }
+
+// MarshalJSON masks the secret.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(mask) }
+
+// MarshalText masks the secret (YAML and other text encoders).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(mask), nil }
+
+// UnmarshalText reads a literal or a reference.
+func (s *Secret) UnmarshalText(b []byte) error {
+	s.ref = string(b)
+	return nil
+}

@@ -1,0 +1,55 @@
+package secret
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRevealReferences(t *testing.T) {
+	t.Setenv("DEALSYNC_TEST_SECRET", "from-env")
+	file := filepath.Join(t.TempDir(), "s")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{
+		"literal-value":            "literal-value",
+		"env:DEALSYNC_TEST_SECRET": "from-env",
+		"file:" + file:             "from-file",
+	} {
+		got, err := New(ref).Reveal()
+		if err != nil || got != want {
+			t.Errorf("Reveal(%q) = %q, %v; want %q", ref, got, err, want)
+		}
+	}
+	if _, err := New("env:DEALSYNC_TEST_MISSING").Reveal(); err == nil {
+		t.Error("missing env var: want error")
+	}
+	if _, err := New("file:" + file + ".nope").Reveal(); err == nil {
+		t.Error("missing file: want error")
+	}
+}
+
+func TestNeverPrinted(t *testing.T) {
+	s := New("hunter2-value")
+	var logBuf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("cfg", "secret", s)
+	js, _ := json.Marshal(struct{ S Secret }{s})
+	txt, _ := s.MarshalText()
+	for name, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", s), "%s": fmt.Sprintf("%s", s), "%+v": fmt.Sprintf("%+v", struct{ S Secret }{s}),
+		"%#v": fmt.Sprintf("%#v", s), "%q": fmt.Sprintf("%q", s), "json": string(js), "text": string(txt), "slog": logBuf.String(),
+	} {
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("%s leaks the secret: %s", name, out)
+		}
+		if !strings.Contains(out, mask) {
+			t.Errorf("%s does not show the mask: %s", name, out)
+		}
+	}
+}

@@ -1,0 +1,42 @@
+package workflows
+
+import (
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Custom search attributes an operator filters runs by in the Web UI, e.g.
+// `SyncStatus = "failed" AND Connection = "demo"`. None holds personal data:
+// search attributes are not encrypted by a payload codec.
+var (
+	DealIDKey       = temporal.NewSearchAttributeKeyKeyword("DealId")
+	ConnectionKey   = temporal.NewSearchAttributeKeyKeyword("Connection")
+	AmountKey       = temporal.NewSearchAttributeKeyFloat64("Amount")
+	CurrencyKey     = temporal.NewSearchAttributeKeyKeyword("Currency")
+	ErpInvoiceIDKey = temporal.NewSearchAttributeKeyKeyword("ErpInvoiceId")
+	SyncStatusKey   = temporal.NewSearchAttributeKeyKeyword("SyncStatus")
+	// ChangedAfterInvoiceKey is set when a deal that was already invoiced
+	// changed again: no second invoice is made, the operator can look.
+	ChangedAfterInvoiceKey = temporal.NewSearchAttributeKeyBool("ChangedAfterInvoice")
+)
+
+// Values of SyncStatus.
+const (
+	StatusPending  = "pending"
+	StatusInvoiced = "invoiced"
+	StatusFailed   = "failed"
+)
+
+// SearchAttributeTypes lists the custom search attributes to register on a
+// namespace (`dealsync dev` does it; on a cluster see the README).
+func SearchAttributeTypes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		DealIDKey.GetName():              enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		ConnectionKey.GetName():          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		AmountKey.GetName():              enumspb.INDEXED_VALUE_TYPE_DOUBLE,
+		CurrencyKey.GetName():            enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		ErpInvoiceIDKey.GetName():        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SyncStatusKey.GetName():          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		ChangedAfterInvoiceKey.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
+	}
+}
