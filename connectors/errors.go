@@ -35,6 +35,11 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
+// ErrPermanent marks a failure that retrying cannot fix (a request that
+// cannot be built from the invoice, an answer that breaks the contract).
+// Connectors wrap it; Classify reports such errors as Permanent.
+var ErrPermanent = errors.New("permanent failure")
+
 // Class is how a failure should be handled.
 type Class int
 
@@ -52,6 +57,9 @@ const (
 // Classify decides how err should be retried. Errors that are not APIErrors
 // (network, timeouts, decode failures of a truncated answer) are retried.
 func Classify(err error) (Class, time.Duration) {
+	if errors.Is(err, ErrPermanent) {
+		return Permanent, 0
+	}
 	var api *APIError
 	if !errors.As(err, &api) {
 		return Retry, 0

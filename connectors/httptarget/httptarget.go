@@ -58,7 +58,7 @@ const (
 
 // ErrNoExternalID is returned by FindOrCreateCustomer when customers_path is
 // "none" and the customer has no external (CRM company) id to invoice.
-var ErrNoExternalID = errors.New("customers_path is none but the customer has no external_id (CRM company id)")
+var ErrNoExternalID = fmt.Errorf("customers_path is none but the customer has no external_id (CRM company id): %w", connectors.ErrPermanent)
 
 // Config is the `target:` block of a connection whose type is "http".
 type Config struct {
