@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -43,9 +44,10 @@ type Dev struct {
 	SandboxURL  string
 	UIURL       string
 
-	worker  sdkworker.Worker
-	cancel  context.CancelFunc
-	servers []chan error
+	worker    sdkworker.Worker
+	cancel    context.CancelFunc
+	servers   []chan error
+	closeOnce sync.Once
 }
 
 // StartDev starts everything and returns once the intake accepts webhooks.
@@ -147,7 +149,9 @@ func (d *Dev) serve(ctx context.Context, l net.Listener, h http.Handler) {
 
 // Close stops the intake first (no new work), then the worker, the
 // server and the sandbox.
-func (d *Dev) Close() {
+func (d *Dev) Close() { d.closeOnce.Do(d.close) }
+
+func (d *Dev) close() {
 	if d.cancel != nil {
 		d.cancel()
 		for _, c := range d.servers {

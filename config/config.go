@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/viper"
 
+	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -46,6 +47,8 @@ type Config struct {
 	Workflow Workflow `mapstructure:"workflow"`
 	Dev      Dev      `mapstructure:"dev"`
 	Sandbox  Sandbox  `mapstructure:"sandbox"`
+	// Mappings says where the mapping files are (see docs/mappings.md).
+	Mappings Mappings `mapstructure:"mappings"`
 	// Targets are the ERP targets by name; connections refer to them.
 	Targets map[string]Component `mapstructure:"targets" validate:"dive"`
 	// Connections are the CRM→ERP connections by name. The name appears in
@@ -128,6 +131,25 @@ type Sandbox struct {
 	Latency time.Duration `mapstructure:"latency" validate:"gte=0"`
 }
 
+// Mappings configures the mapping files connections refer to by name.
+type Mappings struct {
+	// Files are mapping files; relative paths are relative to the
+	// directory of the config file.
+	Files []string `mapstructure:"files" validate:"dive,required"`
+	// Dir is a directory whose *.yaml and *.yml files are all mapping
+	// files (relative to the config file's directory).
+	Dir string `mapstructure:"dir"`
+	// ReloadInterval is how often the files are checked for changes; a
+	// changed set applies to new runs. 0 disables reloading.
+	ReloadInterval time.Duration `mapstructure:"reload_interval" validate:"gte=0"`
+
+	// Sources are Files and Dir resolved against the config file's
+	// directory (set by Load).
+	Sources mapping.Sources `mapstructure:"-" validate:"-" json:"-"`
+	// Loaded are the compiled mappings (set by a successful Load).
+	Loaded *mapping.Set `mapstructure:"-" validate:"-" json:"-"`
+}
+
 // Component is a source or target block: `type` plus type-specific keys.
 //
 // After a successful Load, Spec holds the pointer returned by the registered
@@ -147,7 +169,8 @@ type Connection struct {
 	// Target names an entry of Config.Targets.
 	Target  string  `mapstructure:"target" validate:"required"`
 	Trigger Trigger `mapstructure:"trigger"`
-	// Mapping names the field mapping to use (empty: the default mapping).
+	// Mapping names the mapping to use: a mapping file's name, or empty
+	// (or "default") for the built-in mapping.
 	Mapping string `mapstructure:"mapping"`
 }
 
@@ -247,6 +270,10 @@ func setDefaults(v *viper.Viper) {
 		"sandbox.rate_limit_rate": 0.0,
 		"sandbox.retry_after":     "1s",
 		"sandbox.latency":         "0s",
+
+		"mappings.files":           []string{},
+		"mappings.dir":             "",
+		"mappings.reload_interval": "2s",
 	} {
 		v.SetDefault(k, val)
 	}

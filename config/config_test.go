@@ -188,7 +188,7 @@ connections:
       secret: shop-literal-secret
       account: acme
     target: erp
-    mapping: standard
+    mapping: default
   crm-2:
     source:
       type: test-source
@@ -237,7 +237,7 @@ func TestFileOverrides(t *testing.T) {
 
 	shop := cfg.Connections["shop"]
 	equal(t, "connections.shop.target", shop.Target, "erp")
-	equal(t, "connections.shop.mapping", shop.Mapping, "standard")
+	equal(t, "connections.shop.mapping", shop.Mapping, "default")
 	equal(t, "connections.shop.trigger (default)", shop.Trigger.WonStages, []string{"closed_won", "closedwon", "won"})
 	equal(t, "connections.shop.source.type", shop.Source.Type, "test-source")
 	src, ok := shop.Source.Spec.(*testSource)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -13,6 +15,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -80,6 +83,7 @@ func build(settings map[string]any, file string) (*Config, error) {
 		c.Source.Spec = component(c.Source, "source", "connections."+name+".source", ps)
 		cfg.Connections[name] = c
 	}
+	loadMappings(cfg, file, ps)
 
 	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
 		if s.IsZero() || ps.isFailed(key) {
@@ -226,6 +230,64 @@ func crossCheck(cfg *Config, ps *problems) {
 			ps.add(key+".target", fmt.Sprintf("target %q is not defined under targets (defined: %s)",
 				c.Target, listOrNone(sortedNames(cfg.Targets))))
 		}
+	}
+}
+
+// loadMappings resolves the mapping sources, compiles every mapping file
+// (each problem is reported at the key that names its file, with the
+// file's position) and checks the connections' mapping names.
+func loadMappings(cfg *Config, file string, ps *problems) {
+	mc := &cfg.Mappings
+	base := "."
+	if file != "" {
+		base = filepath.Dir(file)
+	}
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	src := mapping.Sources{Dir: abs(mc.Dir)}
+	keyOf := map[string]string{}
+	for i, f := range mc.Files {
+		p := abs(f)
+		src.Files = append(src.Files, p)
+		keyOf[p] = fmt.Sprintf("mappings.files[%d]", i)
+	}
+	mc.Sources = src
+	if src.Dir != "" && !ps.isFailed("mappings.dir") {
+		if st, err := os.Stat(src.Dir); err != nil || !st.IsDir() {
+			ps.addFailed("mappings.dir", "must name an existing directory")
+			src.Dir = ""
+		}
+	}
+	set, err := mapping.Load(src)
+	var le *mapping.LoadError
+	switch {
+	case errors.As(err, &le):
+		for _, p := range le.Problems {
+			key, ok := keyOf[p.File]
+			if !ok {
+				key = "mappings.dir"
+			}
+			ps.add(key, p.String())
+		}
+	case err != nil:
+		ps.add("mappings", err.Error())
+	default:
+		mc.Loaded = set
+	}
+	for name, c := range cfg.Connections {
+		if _, ok := set.Mapper(c.Mapping); ok {
+			continue
+		}
+		msg := fmt.Sprintf("mapping %q is not defined (defined: %s)", c.Mapping,
+			listOrNone(append([]string{mapping.DefaultName}, set.Names()...)))
+		if err != nil {
+			msg += "; some mapping files did not load, see mappings"
+		}
+		ps.add("connections."+name+".mapping", msg)
 	}
 }
 

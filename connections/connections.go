@@ -6,7 +6,10 @@ package connections
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/config"
@@ -14,20 +17,36 @@ import (
 	"github.com/dealsync/dealsync/mapping"
 )
 
-// Connection is one configured CRM → ERP pipe.
+// Connection is one configured CRM → ERP pipe. A *Connection is an
+// immutable snapshot: when the mapping files are reloaded, the Set hands
+// out new Connections, so Trigger and Mapper always belong to the same
+// mapping version.
 type Connection struct {
 	Name       string
 	SourceType string
 	Source     connectors.Source
-	Trigger    mapping.StageTrigger
-	Mapper     mapping.Mapper
-	TargetName string
-	Target     connectors.Target
+	// Trigger decides which events start a run: the connection's mapping's
+	// trigger over its won stages.
+	Trigger mapping.Trigger
+	// MappingName is the connection's mapping as configured ("" = default).
+	MappingName string
+	WonStages   []string
+	Mapper      mapping.Mapper
+	TargetName  string
+	Target      connectors.Target
 }
 
-// Set is every connection of a config, by name.
+// Set is every connection of a config, by name. It is safe for concurrent
+// use; when the config has mapping files and a reload interval, Get and
+// Resolve pick up changed mapping files (for new runs) at most once per
+// interval, keeping the previous version when the new one does not load.
 type Set struct {
-	byName map[string]*Connection
+	cur    atomic.Pointer[map[string]*Connection]
+	store  *mapping.Store // nil: no mapping files
+	reload bool
+
+	mu      sync.Mutex                  // serialises rebuilds
+	builtOn atomic.Pointer[mapping.Set] // the mapping set cur was built from
 }
 
 // Build instantiates every connection's source and target through the
@@ -49,7 +68,27 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 		}
 		targets[name] = t
 	}
-	s := &Set{byName: map[string]*Connection{}}
+	s := &Set{}
+	var mappings *mapping.Set
+	if !cfg.Mappings.Sources.IsZero() {
+		var required []string
+		for _, cc := range cfg.Connections {
+			required = append(required, cc.Mapping)
+		}
+		logger := env.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		store, err := mapping.NewStore(cfg.Mappings.Sources, mapping.StoreOptions{
+			Required: required, Interval: cfg.Mappings.ReloadInterval, Logger: logger.With("component", "mappings"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("mappings: %w", err)
+		}
+		s.store, s.reload = store, cfg.Mappings.ReloadInterval > 0
+		mappings = store.Current()
+	}
+	byName := map[string]*Connection{}
 	for name, cc := range cfg.Connections {
 		spec, ok := connectors.LookupSource(cc.Source.Type)
 		if !ok {
@@ -66,41 +105,110 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			errs = append(errs, fmt.Errorf("connections.%s.target: no usable target %q", name, cc.Target))
 			continue
 		}
-		s.byName[name] = &Connection{
-			Name:       name,
-			SourceType: cc.Source.Type,
-			Source:     src,
-			Trigger:    mapping.StageTrigger{WonStages: cc.Trigger.WonStages},
-			Mapper:     mapping.Default{PaymentTermsDays: 30},
-			TargetName: cc.Target,
-			Target:     target,
+		c := &Connection{
+			Name:        name,
+			SourceType:  cc.Source.Type,
+			Source:      src,
+			MappingName: cc.Mapping,
+			WonStages:   cc.Trigger.WonStages,
+			TargetName:  cc.Target,
+			Target:      target,
 		}
+		if err := bind(c, mappings); err != nil {
+			errs = append(errs, fmt.Errorf("connections.%s.mapping: %w", name, err))
+			continue
+		}
+		byName[name] = c
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	s.cur.Store(&byName)
+	s.builtOn.Store(mappings)
 	return s, nil
 }
 
-// Get returns the named connection.
+// bind sets c's Mapper and Trigger from the mapping set.
+func bind(c *Connection, mappings *mapping.Set) error {
+	m, ok := mappings.Mapper(c.MappingName)
+	if !ok {
+		return fmt.Errorf("mapping %q is not defined", c.MappingName)
+	}
+	t, _ := mappings.Trigger(c.MappingName, c.WonStages)
+	c.Mapper, c.Trigger = m, t
+	return nil
+}
+
+// refresh picks up reloaded mappings: when the store's current set is not
+// the one the connections were built from, every connection is rebound
+// and the whole map swapped at once.
+func (s *Set) refresh() map[string]*Connection {
+	if s.store == nil {
+		return *s.cur.Load()
+	}
+	if s.reload {
+		s.store.MaybeReload()
+	}
+	if s.store.Current() == s.builtOn.Load() {
+		return *s.cur.Load() // fast path: cur is stored before builtOn
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := *s.cur.Load()
+	mappings := s.store.Current()
+	if mappings == s.builtOn.Load() {
+		return cur
+	}
+	next := make(map[string]*Connection, len(cur))
+	for name, c := range cur {
+		nc := *c
+		if err := bind(&nc, mappings); err != nil {
+			return cur // the store only accepts sets with every required mapping
+		}
+		next[name] = &nc
+	}
+	s.cur.Store(&next)
+	s.builtOn.Store(mappings)
+	return next
+}
+
+// ReloadMappings reads the mapping files again now. On failure the
+// previous mappings stay in use and the *mapping.LoadError is returned.
+func (s *Set) ReloadMappings() error {
+	if s.store == nil {
+		return nil
+	}
+	if err := s.store.Reload(); err != nil {
+		return err
+	}
+	s.refresh()
+	return nil
+}
+
+// Mappings is the store of the mapping files (nil when the config has none).
+func (s *Set) Mappings() *mapping.Store { return s.store }
+
+// Get returns the named connection, as of the current mappings.
 func (s *Set) Get(name string) (*Connection, bool) {
-	c, ok := s.byName[name]
+	c, ok := s.refresh()[name]
 	return c, ok
 }
 
 // Names lists the connections, sorted.
 func (s *Set) Names() []string {
-	out := make([]string, 0, len(s.byName))
-	for n := range s.byName {
+	cur := *s.cur.Load()
+	out := make([]string, 0, len(cur))
+	for n := range cur {
 		out = append(out, n)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// Resolve implements activities.Resolver.
+// Resolve implements activities.Resolver: the connection's target and the
+// current version of its mapping (the activity records which one it used).
 func (s *Set) Resolve(name string) (activities.Connection, bool) {
-	c, ok := s.byName[name]
+	c, ok := s.refresh()[name]
 	if !ok {
 		return activities.Connection{}, false
 	}

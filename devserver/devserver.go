@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,7 @@ type Server struct {
 	level    *atomic.Int64
 	frontend string
 	uiAddr   string
+	stopOnce sync.Once
 }
 
 // FrontendAddress is host:port of the gRPC frontend.
@@ -119,11 +121,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	dyn := dynamicconfig.StaticClient{
-		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
-		dynamicconfig.FrontendPersistenceMaxQPS.Key():               10000,
-		dynamicconfig.HistoryPersistenceMaxQPS.Key():                45000,
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
+		dynamicconfig.FrontendPersistenceMaxQPS.Key():                    10000,
+		dynamicconfig.HistoryPersistenceMaxQPS.Key():                     45000,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
-		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():            8096,
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
 	}
 	for k, v := range o.DynamicConfig {
 		dyn[dynamicconfig.MakeKey(k)] = v
@@ -218,7 +220,9 @@ func (s *Server) finishNamespace(ctx context.Context) error {
 
 // Stop shuts the UI and the server down. Logs below error are silenced first:
 // a stopping server logs a burst of harmless poll warnings.
-func (s *Server) Stop() {
+func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
+
+func (s *Server) stop() {
 	s.level.Store(int64(slog.LevelError))
 	if s.ui != nil {
 		s.ui.Stop()
@@ -247,7 +251,9 @@ func (o Options) sqlConfig() (*config.SQL, error) {
 			return nil, fmt.Errorf("creating data dir: %w", err)
 		}
 	}
-	if _, err := os.Stat(o.DatabaseFile); o.DatabaseFile == "" || errors.Is(err, os.ErrNotExist) {
+	// The sqlite plugin creates the schema of an in-memory database itself;
+	// a new file needs it created.
+	if _, err := os.Stat(o.DatabaseFile); o.DatabaseFile != "" && errors.Is(err, os.ErrNotExist) {
 		if err := sqliteschema.SetupSchema(conf); err != nil {
 			return nil, fmt.Errorf("creating temporal schema: %w", err)
 		}

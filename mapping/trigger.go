@@ -2,26 +2,34 @@ package mapping
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/dealsync/dealsync/model"
 )
 
+// Trigger decides whether a deal event starts a run. The intake calls it
+// for every event of a delivery.
+type Trigger interface {
+	// Evaluate reports whether ev should start a run, and if not, why.
+	Evaluate(ev model.DealEvent) (bool, string)
+}
+
 // StageTrigger starts a run when a deal's stage becomes one of the won
-// stages: the new stage is won and the previous one is not. When the source
-// does not know the previous stage, a won stage triggers; the deterministic
-// workflow ID then keeps a deal from being invoiced twice.
+// stages (compared ignoring case): the new stage is won and the previous
+// one is not. When the source does not know the previous stage, a won
+// stage triggers; the deterministic workflow ID then keeps a deal from
+// being invoiced twice. It is the trigger of the built-in mapping and of
+// mapping files without a `trigger` expression (DefaultTrigger).
 type StageTrigger struct {
 	WonStages []string
 }
 
-// Evaluate reports whether ev should start a run, and if not, why.
+// Evaluate implements Trigger.
 func (t StageTrigger) Evaluate(ev model.DealEvent) (bool, string) {
 	d := ev.Deal
-	if !slices.Contains(t.WonStages, d.Stage) {
+	if !isWon(t.WonStages, d.Stage) {
 		return false, fmt.Sprintf("stage %q is not a won stage", d.Stage)
 	}
-	if d.PreviousStage != "" && slices.Contains(t.WonStages, d.PreviousStage) {
+	if isWon(t.WonStages, d.PreviousStage) {
 		return false, fmt.Sprintf("deal was already won (previous stage %q)", d.PreviousStage)
 	}
 	return true, ""

@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// BaselineTaskQueue is the task queue of the baseline workflows: apart
+// from dealsync's, so the two never share pollers or slots.
+const BaselineTaskQueue = "dealsync-bench-baseline"
+
+// Baseline variants: the same number of calls to the outside as
+// InvoiceDeal, as no-ops, in the forms Temporal offers.
+const (
+	// BaselineFull is InvoiceDeal's shape: 2 local activities (map,
+	// validate) then 2 activities (customer, invoice).
+	BaselineFull = "full"
+	// BaselineActivities is the 2 ERP calls as activities only.
+	BaselineActivities = "acts"
+	// BaselineLocal is all 4 calls as local activities (still retried and
+	// recorded; the fastest form Temporal has).
+	BaselineLocal = "local"
+)
+
+var baselineSteps = map[string]struct{ local, remote int }{
+	BaselineFull:       {2, 2},
+	BaselineActivities: {0, 2},
+	BaselineLocal:      {4, 0},
+}
+
+// baselineInput is what a baseline run gets: how many steps of each kind.
+type baselineInput struct {
+	Local, Remote int
+}
+
+// BaselineWorkflow is the bare workflow: Local no-op local activities,
+// then Remote no-op activities, with the retry policies InvoiceDeal uses.
+func BaselineWorkflow(ctx workflow.Context, in baselineInput) error {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	last := in.Local + in.Remote - 1
+	for i := range in.Local {
+		if err := workflow.ExecuteLocalActivity(lctx, noopName, i == last).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	for i := range in.Remote {
+		if err := workflow.ExecuteActivity(actx, noopName, in.Local+i == last).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const (
+	baselineWorkflowName = "DealsyncBenchBaseline"
+	noopName             = "DealsyncBenchNoop"
+)
+
+// noop stands for one external call; the last call of a run records that
+// the run's work is done (the analogue of "the invoice is in the ERP").
+type noop struct {
+	done atomic.Int64
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (n *noop) Noop(_ context.Context, last bool) error {
+	if last {
+		n.done.Add(1)
+		n.mu.Lock()
+		n.last = time.Now()
+		n.mu.Unlock()
+	}
+	return nil
+}
+
+func (n *noop) reset() {
+	n.done.Store(0)
+	n.mu.Lock()
+	n.last = time.Time{}
+	n.mu.Unlock()
+}
+
+func (n *noop) lastDone() time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.last
+}
+
+// baseline runs the baseline variants on c's server.
+type baseline struct {
+	c    client.Client
+	w    sdkworker.Worker
+	noop *noop
+}
+
+func startBaseline(c client.Client, opts sdkworker.Options) (*baseline, error) {
+	b := &baseline{c: c, noop: &noop{}}
+	b.w = sdkworker.New(c, BaselineTaskQueue, opts)
+	b.w.RegisterWorkflowWithOptions(BaselineWorkflow, workflow.RegisterOptions{Name: baselineWorkflowName})
+	b.w.RegisterActivityWithOptions(b.noop.Noop, activity.RegisterOptions{Name: noopName})
+	if err := b.w.Start(); err != nil {
+		return nil, fmt.Errorf("baseline worker: %w", err)
+	}
+	return b, nil
+}
+
+func (b *baseline) stop() { b.w.Stop() }
+
+// baselineRun is what one variant measured.
+type baselineRun struct {
+	first, lastStart, lastDone time.Time
+	done                       int64
+	startLatencies             []time.Duration
+	startErrors                int
+}
+
+// run starts n runs of the variant at the given concurrency with eager
+// start, and waits until the last step of every run has executed.
+func (b *baseline) run(ctx context.Context, runID, variant string, n, concurrency int) (*baselineRun, error) {
+	steps, ok := baselineSteps[variant]
+	if !ok {
+		return nil, fmt.Errorf("unknown baseline variant %q (want %s, %s or %s)", variant, BaselineFull, BaselineActivities, BaselineLocal)
+	}
+	b.noop.reset()
+	in := baselineInput{Local: steps.local, Remote: steps.remote}
+	ids := make(chan int)
+	res := &baselineRun{first: time.Now()}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ids {
+				t0 := time.Now()
+				_, err := b.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+					ID:               fmt.Sprintf("bench/%s/%s/%06d", runID, variant, i),
+					TaskQueue:        BaselineTaskQueue,
+					EnableEagerStart: true,
+				}, baselineWorkflowName, in)
+				d := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					res.startErrors++
+				} else {
+					res.startLatencies = append(res.startLatencies, d)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case <-ctx.Done():
+			break feed
+		case ids <- i:
+		}
+	}
+	close(ids)
+	wg.Wait()
+	res.lastStart = time.Now()
+	want := int64(n - res.startErrors)
+	for b.noop.done.Load() < want && ctx.Err() == nil {
+		sleep(ctx, 20*time.Millisecond)
+	}
+	res.done = b.noop.done.Load()
+	res.lastDone = b.noop.lastDone()
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,300 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is everything a run measured. Durations are in milliseconds or
+// seconds as their names say; memory in bytes.
+type Report struct {
+	Date           string            `json:"date"`
+	RunID          string            `json:"run_id"`
+	Mode           string            `json:"mode"` // in-process | external
+	Machine        Machine           `json:"machine"`
+	Options        map[string]string `json:"options"`
+	StartupSeconds float64           `json:"startup_seconds,omitempty"`
+	DataDir        string            `json:"data_dir,omitempty"`
+
+	// IdleRSS is the process's RSS 2 s after start-up, before any load;
+	// IdleRSSAfter 2 s after the last phase; PeakRSS is VmHWM at the end.
+	IdleRSS      int64 `json:"idle_rss_bytes,omitempty"`
+	IdleRSSAfter int64 `json:"idle_rss_after_bytes,omitempty"`
+	PeakRSS      int64 `json:"peak_rss_bytes,omitempty"`
+
+	Dealsync  *DealsyncResult   `json:"dealsync,omitempty"`
+	Baselines []*BaselineResult `json:"baselines,omitempty"`
+	Notes     []string          `json:"notes,omitempty"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	NumCPU     int    `json:"num_cpu"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	CPUModel   string `json:"cpu_model"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+}
+
+// Latency is a latency distribution in milliseconds.
+type Latency struct {
+	N    int     `json:"n"`
+	P50  float64 `json:"p50_ms"`
+	P95  float64 `json:"p95_ms"`
+	P99  float64 `json:"p99_ms"`
+	Max  float64 `json:"max_ms"`
+	Mean float64 `json:"mean_ms"`
+}
+
+// DealsyncResult is the dealsync phase.
+type DealsyncResult struct {
+	Webhooks          int            `json:"webhooks"` // deliveries sent (closed-won + non-triggering)
+	Deals             int            `json:"deals"`    // closed-won deliveries
+	Accepted          int            `json:"accepted"` // answered 2xx
+	Failed            int            `json:"failed"`   // never answered 2xx
+	Attempts          int            `json:"attempts"`
+	Late              int            `json:"late_sends,omitempty"`
+	Statuses          map[string]int `json:"statuses"`
+	SendSeconds       float64        `json:"send_seconds"`
+	AcceptedPerSecond float64        `json:"accepted_per_second"`
+	Ack               Latency        `json:"ack_latency"`
+
+	Invoices          int     `json:"invoices"`   // distinct closed-won deals invoiced
+	Lost              int     `json:"lost"`       // acknowledged closed-won deals without invoice
+	Duplicated        int     `json:"duplicated"` // invoices beyond the first per deal
+	Unexpected        int     `json:"unexpected"` // invoices of non-triggering deliveries
+	FailedRuns        int     `json:"failed_runs"`
+	EndToEndSeconds   float64 `json:"end_to_end_seconds"` // first send → last invoice created
+	InvoicesPerSecond float64 `json:"invoices_per_second"`
+	AllClosedSeconds  float64 `json:"all_closed_seconds,omitempty"` // first send → no run running
+
+	CPUSeconds      float64 `json:"cpu_seconds,omitempty"`
+	CPUPerInvoiceMS float64 `json:"cpu_per_invoice_ms,omitempty"`
+	PeakRSS         int64   `json:"peak_rss_bytes,omitempty"` // highest sampled VmRSS during the phase
+
+	ERPRequests int           `json:"erp_requests,omitempty"`
+	ERPFaults   map[int]int   `json:"erp_faults,omitempty"`
+	ERPReplays  int           `json:"erp_idempotent_replays,omitempty"`
+	History     *HistoryStats `json:"history,omitempty"`
+
+	// LogWarnings counts WARN/ERROR lines of the in-process stack's log.
+	LogWarnings       int    `json:"log_warnings,omitempty"`
+	LogWarningExample string `json:"log_warning_example,omitempty"`
+
+	ackedDeals map[string]bool
+}
+
+// BaselineResult is one baseline variant.
+type BaselineResult struct {
+	Variant          string        `json:"variant"`
+	LocalActivities  int           `json:"local_activities"`
+	Activities       int           `json:"activities"`
+	Runs             int           `json:"runs"`
+	Done             int           `json:"done"`
+	StartErrors      int           `json:"start_errors,omitempty"`
+	Start            Latency       `json:"start_latency"`
+	Seconds          float64       `json:"seconds"` // first start → last step of the last run
+	PerSecond        float64       `json:"per_second"`
+	AllClosedSeconds float64       `json:"all_closed_seconds,omitempty"`
+	CPUSeconds       float64       `json:"cpu_seconds,omitempty"`
+	CPUPerRunMS      float64       `json:"cpu_per_run_ms,omitempty"`
+	PeakRSS          int64         `json:"peak_rss_bytes,omitempty"`
+	History          *HistoryStats `json:"history,omitempty"`
+	// Ratio is dealsync's invoices/s over this variant's runs/s.
+	Ratio float64 `json:"ratio,omitempty"`
+}
+
+// HistoryStats summarise the histories of sampled runs.
+type HistoryStats struct {
+	Sampled           int     `json:"sampled"`
+	Errors            int     `json:"errors,omitempty"`
+	MeanEvents        float64 `json:"mean_events"`
+	Min               int     `json:"min_events"`
+	Max               int     `json:"max_events"`
+	MeanWorkflowTasks float64 `json:"mean_workflow_tasks"`
+	MeanActivityTasks float64 `json:"mean_activity_tasks"`
+	MeanMarkers       float64 `json:"mean_markers"` // local activities (and other markers)
+	// MeanTaskTimeouts counts WorkflowTaskTimedOut events: a workflow task
+	// that waited too long (e.g. on the sticky queue of a busy worker).
+	MeanTaskTimeouts float64  `json:"mean_workflow_task_timeouts"`
+	Example          []string `json:"example_event_types,omitempty"`
+}
+
+func reportOptions(o Options) map[string]string {
+	m := map[string]string{
+		"n":           strconv.Itoa(o.N),
+		"concurrency": strconv.Itoa(o.Concurrency),
+		"non_trigger": strconv.FormatFloat(o.NonTriggerShare, 'g', -1, 64),
+		"timeout":     o.Timeout.String(),
+	}
+	if o.Rate > 0 {
+		m["rate"] = strconv.FormatFloat(o.Rate, 'g', -1, 64)
+	}
+	if o.ErrorRate > 0 {
+		m["error_rate"] = strconv.FormatFloat(o.ErrorRate, 'g', -1, 64)
+	}
+	if o.RateLimitRate > 0 {
+		m["rate_limit_rate"] = strconv.FormatFloat(o.RateLimitRate, 'g', -1, 64)
+		m["retry_after"] = o.RetryAfter.String()
+	}
+	if len(o.Baselines) > 0 {
+		m["baselines"] = strings.Join(o.Baselines, ",")
+		m["baseline_n"] = strconv.Itoa(o.BaselineN)
+	}
+	return m
+}
+
+func statusMap(m map[int]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		key := strconv.Itoa(k)
+		if k == 0 {
+			key = "transport_error"
+		}
+		out[key] = v
+	}
+	return out
+}
+
+func latencyOf(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return Latency{
+		N:    len(s),
+		P50:  ms(percentile(s, 50)),
+		P95:  ms(percentile(s, 95)),
+		P99:  ms(percentile(s, 99)),
+		Max:  ms(s[len(s)-1]),
+		Mean: ms(sum / time.Duration(len(s))),
+	}
+}
+
+// percentile is the nearest-rank percentile of sorted s.
+func percentile(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(len(s))+0.999999) - 1
+	return s[max(0, min(rank, len(s)-1))]
+}
+
+func mb(b int64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f MB", float64(b)/(1<<20))
+}
+
+func (l Latency) String() string {
+	if l.N == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f / %.1f / %.1f / %.1f ms", l.P50, l.P95, l.P99, l.Max)
+}
+
+// WriteTable prints the report for people.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "\ndealsync bench  %s  run %s  (%s)\n", r.Date, r.RunID, r.Mode)
+	fmt.Fprintf(w, "machine: %d CPUs (GOMAXPROCS %d), %s, %s %s\n", r.Machine.NumCPU, r.Machine.GOMAXPROCS, r.Machine.CPUModel, r.Machine.GoVersion, r.Machine.OS)
+	keys := make([]string, 0, len(r.Options))
+	for k := range r.Options {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var opts []string
+	for _, k := range keys {
+		opts = append(opts, k+"="+r.Options[k])
+	}
+	fmt.Fprintf(w, "options: %s\n\n", strings.Join(opts, " "))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k string, format string, args ...any) {
+		fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, args...)...)
+	}
+	if d := r.Dealsync; d != nil {
+		fmt.Fprintln(tw, "dealsync")
+		row("webhooks sent (closed-won + other)", "%d (%d + %d)", d.Webhooks, d.Deals, d.Webhooks-d.Deals)
+		row("acknowledged 2xx / failed / attempts", "%d / %d / %d   (statuses %s)", d.Accepted, d.Failed, d.Attempts, counts(d.Statuses))
+		if d.Late > 0 {
+			row("paced sends that left late", "%d", d.Late)
+		}
+		row("webhook acceptance throughput", "%.1f webhooks/s (%.1f s)", d.AcceptedPerSecond, d.SendSeconds)
+		row("ack latency p50 / p95 / p99 / max", "%s", d.Ack)
+		row("end-to-end invoices/s", "%.1f  (%d invoices, first send → last invoice %.1f s)", d.InvoicesPerSecond, d.Invoices, d.EndToEndSeconds)
+		row("invoices lost / duplicated / unexpected", "%d / %d / %d", d.Lost, d.Duplicated, d.Unexpected)
+		if d.AllClosedSeconds > 0 {
+			row("all runs closed after", "%.1f s (failed runs: %d)", d.AllClosedSeconds, d.FailedRuns)
+		}
+		if h := d.History; h != nil && h.Sampled > 0 {
+			row("history events per invoice", "%.1f (min %d, max %d; %d runs sampled)", h.MeanEvents, h.Min, h.Max, h.Sampled)
+			row("  workflow tasks / activity tasks / markers / task timeouts", "%.1f / %.1f / %.1f / %.2f", h.MeanWorkflowTasks, h.MeanActivityTasks, h.MeanMarkers, h.MeanTaskTimeouts)
+		}
+		if d.CPUSeconds > 0 {
+			row("CPU per invoice", "%.1f ms (%.1f s total%s)", d.CPUPerInvoiceMS, d.CPUSeconds, inProcessNote(r.Mode))
+		}
+		row("RSS idle (after start-up) / peak in phase", "%s / %s", mb(r.IdleRSS), mb(d.PeakRSS))
+		if d.LogWarnings > 0 {
+			row("log lines at WARN/ERROR", "%d, first: %s", d.LogWarnings, d.LogWarningExample)
+		}
+		if d.ERPRequests > 0 {
+			row("ERP requests / faults injected / idempotent replays", "%d / %s / %d", d.ERPRequests, counts(d.ERPFaults), d.ERPReplays)
+		}
+	}
+	if len(r.Baselines) > 0 {
+		fmt.Fprintln(tw, "\nbaseline (bare workflow, no-op steps, eager start, same server)")
+		for _, b := range r.Baselines {
+			row(fmt.Sprintf("%s: %d local + %d activities", b.Variant, b.LocalActivities, b.Activities), "%.1f runs/s (%d/%d in %.1f s)  start p50/p99 %.1f/%.1f ms  CPU %.1f ms/run  events %s  peak RSS %s",
+				b.PerSecond, b.Done, b.Runs, b.Seconds, b.Start.P50, b.Start.P99, b.CPUPerRunMS, histEvents(b.History), mb(b.PeakRSS))
+			if b.Ratio > 0 {
+				row(fmt.Sprintf("  dealsync / %s", b.Variant), "%.2f", b.Ratio)
+			}
+		}
+	}
+	fmt.Fprintln(tw)
+	row("process RSS idle after run / VmHWM", "%s / %s", mb(r.IdleRSSAfter), mb(r.PeakRSS))
+	tw.Flush()
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	fmt.Fprintln(w)
+}
+
+func inProcessNote(mode string) string {
+	if mode == "in-process" {
+		return "; in-process: includes the load generator"
+	}
+	return ""
+}
+
+func histEvents(h *HistoryStats) string {
+	if h == nil || h.Sampled == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f (task timeouts %.2f)", h.MeanEvents, h.MeanTaskTimeouts)
+}
+
+// counts formats a status histogram as "200×10 202×100".
+func counts[K comparable](m map[K]int) string {
+	parts := make([]string, 0, len(m))
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%v×%d", k, v))
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}

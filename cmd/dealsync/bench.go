@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dealsync/dealsync/bench"
+	"github.com/dealsync/dealsync/config"
+)
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	var (
+		o         bench.Options
+		baselines string
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure webhook acknowledgement, invoices/s, exactly-once, memory and CPU",
+		Long: `bench starts the dev stack in this process on a fresh temporary data dir
+(SQLite file, free ports, no Web UI), sends N distinct signed closed-won
+webhooks (plus a share of non-triggering ones) at the given concurrency or
+rate, waits for the invoices in the sandbox ERP and reports: acknowledgement
+throughput and latency, end-to-end invoices/s, invoices lost and duplicated
+(both must be 0), history events per invoice, RSS and CPU per invoice.
+
+In the same run it drives a bare workflow with the same number of no-op
+external calls on the same Temporal server (eager start) and reports
+dealsync's throughput as a ratio of it.
+
+With --intake-url and --sandbox-url it targets a running dealsync instead
+(--pid for its memory and CPU, --temporal-address for history sizes and the
+baseline). Every wait is bounded: the run stops by itself within --timeout.`,
+		Example: `  dealsync bench                          # N=2000, concurrency 50, baselines full+acts
+  dealsync bench -n 500 --rate 100        # acknowledgement latency at 100 webhooks/s
+  dealsync bench --error-rate 0.05 --rate-limit-rate 0.05
+  dealsync bench --cpuprofile /tmp/cpu.out && go tool pprof -top /tmp/dealsync-bench /tmp/cpu.out`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.IntakeURL == "" && o.SandboxURL == "" {
+				cfg, err := g.load(config.WithDevDefaults())
+				if err != nil {
+					return err
+				}
+				o.Config = cfg
+			}
+			switch {
+			case baselines == "none" || baselines == "":
+			case baselines == "auto":
+				if o.Rate <= 0 {
+					o.Baselines = []string{bench.BaselineFull, bench.BaselineActivities}
+				}
+			default:
+				o.Baselines = strings.Split(baselines, ",")
+			}
+			o.Progress = os.Stderr
+			rep, err := bench.Run(cmd.Context(), o)
+			if rep != nil {
+				if asJSON {
+					enc := json.NewEncoder(os.Stdout)
+					enc.SetIndent("", "  ")
+					_ = enc.Encode(rep)
+				} else {
+					rep.WriteTable(os.Stdout)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if d := rep.Dealsync; d != nil && (d.Lost > 0 || d.Duplicated > 0 || d.Unexpected > 0) {
+				return &exitError{code: 1, err: fmt.Errorf("exactly-once violated: %d lost, %d duplicated, %d unexpected", d.Lost, d.Duplicated, d.Unexpected)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&o.N, "deals", "n", 2000, "closed-won deals to send (each must become exactly one invoice)")
+	f.IntVarP(&o.Concurrency, "concurrency", "c", 50, "webhooks in flight at most (and baseline starts in flight)")
+	f.Float64Var(&o.NonTriggerShare, "non-trigger", 0.1, "extra share of non-triggering webhooks (0.1 = 10% of N)")
+	f.Float64Var(&o.Rate, "rate", 0, "send at this many webhooks/s (0 = as fast as --concurrency allows); latency counts from each send's slot")
+	f.DurationVar(&o.Timeout, "timeout", 4*time.Minute, "bound on the whole run")
+	f.DurationVar(&o.Settle, "settle", 60*time.Second, "stop waiting for invoices after this long without a new one")
+	f.IntVar(&o.Retries, "retries", 3, "retries of a webhook answered 5xx/429 or not at all (same webhook-id, as a CRM does)")
+	f.StringVar(&o.LogLevel, "log-level", "", "log level of the in-process stack (default: the config's); the log goes to dealsync.log in the data dir")
+	f.BoolVar(&o.KeepDataDir, "keep", false, "keep the temporary data dir (SQLite file and log)")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the dealsync phase (in-process) to this file")
+	f.StringVar(&o.IntakeURL, "intake-url", "", "intake of a running dealsync (e.g. http://127.0.0.1:8080) instead of the in-process stack")
+	f.StringVar(&o.SandboxURL, "sandbox-url", "", "its sandbox ERP (e.g. http://127.0.0.1:8090)")
+	f.IntVar(&o.PID, "pid", 0, "pid of the running dealsync, for its RSS and CPU")
+	f.StringVar(&o.TemporalAddress, "temporal-address", "", "its Temporal frontend, for history sizes, run completion and the baseline")
+	f.StringVar(&o.Namespace, "namespace", "default", "Temporal namespace of --temporal-address")
+	f.StringVar(&o.TaskQueue, "task-queue", "dealsync", "dealsync's task queue on --temporal-address")
+	f.StringVar(&o.Connection, "connection", "demo", "connection to send to")
+	f.StringVar(&o.Secret, "secret", config.DevSecret, "the connection's Standard Webhooks secret")
+	f.Float64Var(&o.ErrorRate, "error-rate", 0, "fraction of ERP calls the sandbox answers 503 (in-process)")
+	f.Float64Var(&o.RateLimitRate, "rate-limit-rate", 0, "fraction of ERP calls the sandbox answers 429 (in-process)")
+	f.DurationVar(&o.RetryAfter, "retry-after", time.Second, "Retry-After of the sandbox's 429 answers")
+	f.StringVar(&baselines, "baseline", "auto", "baseline variants, comma-separated: full (2 local + 2 activities), acts (2 activities), local (4 local activities); none; auto = full,acts unless --rate")
+	f.IntVar(&o.BaselineN, "baseline-n", 0, "runs per baseline variant (default min(N, 1000))")
+	f.IntVar(&o.HistorySample, "history-sample", 200, "runs whose history is read for the events-per-invoice figure (0 = none)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}

@@ -1,0 +1,429 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
+	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// PlaceholderCustomerID stands for the ERP customer id in planned
+// requests: the customer is found or created at run time.
+const PlaceholderCustomerID = "<customer-id>"
+
+func newMappingCmd(g *globalFlags) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mapping",
+		Short: "Check and dry-run mappings (nothing is ever sent)",
+		Long: `mapping works with the mapping files of the config (mappings.files,
+mappings.dir). See docs/mappings.md.
+
+Exit status: 0 success, 1 mapping or validation errors (or golden
+mismatches), 2 usage or configuration errors.`,
+	}
+	root.AddCommand(newMappingTestCmd(g), newMappingLintCmd(g))
+	return root
+}
+
+type mappingTestFlags struct {
+	mapping, file, deal, dir, target, connection string
+	json, update                                 bool
+}
+
+func newMappingTestCmd(g *globalFlags) *cobra.Command {
+	f := &mappingTestFlags{}
+	cmd := &cobra.Command{
+		Use:   "test (--mapping NAME | --file PATH) (--deal FILE | --dir DIR)",
+		Short: "Evaluate the trigger and the mapping on a sample deal event and print the invoice and the exact ERP request",
+		Long: `test evaluates a mapping offline. With --deal it evaluates the trigger and
+the mapping on one deal event (JSON, as the source produces it), computes
+and validates the invoice exactly as a run does, and prints the invoice
+and the request the target would receive (method, URL, headers with
+secrets masked, body). With --dir it runs every golden case of DIR:
+NAME.deal.json with NAME.invoice.json (the expected invoice) or
+NAME.error.txt (lines the expected error must contain), and shows a diff
+for each mismatch; --update rewrites the expected files instead.
+Nothing is sent anywhere.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runMappingTest(cmd.OutOrStdout(), g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.mapping, "mapping", "", "mapping name (a mapping file of the config, or \"default\")")
+	fl.StringVar(&f.file, "file", "", "mapping file to test instead of a mapping of the config")
+	fl.StringVar(&f.deal, "deal", "", "deal event JSON file")
+	fl.StringVar(&f.dir, "dir", "", "golden folder: NAME.deal.json + NAME.invoice.json (or NAME.error.txt)")
+	fl.StringVar(&f.target, "target", "", "target whose request to print (default: the connection's target, or the only/sandbox target)")
+	fl.StringVar(&f.connection, "connection", "", "connection whose won stages and target to use (default: the first using the mapping)")
+	fl.BoolVar(&f.json, "json", false, "machine-readable output")
+	fl.BoolVar(&f.update, "update", false, "with --dir: rewrite the expected files from the current output")
+	return cmd
+}
+
+func usage(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// loadForMappings loads the config (with the dev defaults, so that the
+// sandbox target exists without a file). A config whose only problems are
+// in mapping files is a mapping error (exit 1), printed with positions.
+func loadForMappings(g *globalFlags) (*config.Config, error) {
+	cfg, err := config.Load(g.configPath, config.WithDevDefaults())
+	if err == nil {
+		return cfg, nil
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		onlyMappings := true
+		for _, p := range ce.Problems {
+			if !strings.HasPrefix(p.Key, "mappings") {
+				onlyMappings = false
+			}
+		}
+		if onlyMappings {
+			return nil, &exitError{code: 1, err: err}
+		}
+	}
+	return nil, &exitError{code: 2, err: err}
+}
+
+func runMappingTest(out io.Writer, g *globalFlags, f *mappingTestFlags) error {
+	if (f.deal == "") == (f.dir == "") {
+		return usage("give exactly one of --deal FILE and --dir DIR")
+	}
+	if f.mapping != "" && f.file != "" {
+		return usage("give --mapping or --file, not both")
+	}
+	if f.update && f.dir == "" {
+		return usage("--update works with --dir")
+	}
+	cfg, err := loadForMappings(g)
+	if err != nil {
+		return err
+	}
+	var m mapping.Mapper
+	switch {
+	case f.file != "":
+		data, err := os.ReadFile(f.file)
+		if err != nil {
+			return usage("%v", err)
+		}
+		pm, err := mapping.Parse(f.file, data)
+		if err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		m = pm
+	default:
+		name := f.mapping
+		if name == "" && f.connection != "" {
+			name = cfg.Connections[f.connection].Mapping
+		}
+		if name == "" && f.connection == "" {
+			return usage("give --mapping NAME (defined: %s) or --file PATH", strings.Join(append([]string{mapping.DefaultName}, cfg.Mappings.Loaded.Names()...), ", "))
+		}
+		mm, ok := cfg.Mappings.Loaded.Mapper(name)
+		if !ok {
+			return usage("no mapping %q in the config (defined: %s)", name, strings.Join(append([]string{mapping.DefaultName}, cfg.Mappings.Loaded.Names()...), ", "))
+		}
+		m = mm
+	}
+	connName, won, targetName, err := pickConnection(cfg, f, m.Name())
+	if err != nil {
+		return err
+	}
+
+	if f.dir != "" {
+		results, err := mapping.RunGolden(f.dir, m, f.update)
+		if err != nil {
+			return usage("%v", err)
+		}
+		failed := 0
+		for _, r := range results {
+			if !r.OK {
+				failed++
+			}
+		}
+		if f.json {
+			writeJSON(out, map[string]any{"mapping": m.Name(), "hash": m.Hash(), "cases": results, "failed": failed})
+		} else {
+			for _, r := range results {
+				switch {
+				case r.Updated:
+					fmt.Fprintf(out, "updated %s\n", r.Name)
+				case r.OK:
+					fmt.Fprintf(out, "ok      %s\n", r.Name)
+				default:
+					fmt.Fprintf(out, "FAIL    %s\n%s\n", r.Name, indent(r.Diff))
+				}
+			}
+			fmt.Fprintf(out, "%d cases, %d failed (mapping %s, hash %s)\n", len(results), failed, m.Name(), m.Hash())
+		}
+		if failed > 0 {
+			return &exitError{code: 1}
+		}
+		return nil
+	}
+
+	ev, err := mapping.ReadEvent(f.deal)
+	if err != nil {
+		return usage("%v", err)
+	}
+	var trigger mapping.Trigger = mapping.StageTrigger{WonStages: won}
+	if fm, ok := m.(*mapping.File); ok {
+		trigger = fm.Trigger(won)
+	}
+	triggered, reason := trigger.Evaluate(ev)
+	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, Triggered: triggered, Skipped: reason}
+	inv, aerr := mapping.Apply(m, ev)
+	if aerr == nil {
+		res.Invoice = &inv
+		if targetName != "" {
+			req, err := planRequest(cfg, targetName, inv, workflows.WorkflowID(connName, ev.Deal.ID)+"/invoice")
+			if err != nil {
+				return usage("target %s: %v", targetName, err)
+			}
+			res.Target, res.Request = targetName, req
+		}
+	} else {
+		res.Error = describeError(aerr)
+	}
+	if f.json {
+		writeJSON(out, res)
+	} else {
+		printTestResult(out, res)
+	}
+	if aerr != nil {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+type testResult struct {
+	Mapping    string              `json:"mapping"`
+	Hash       string              `json:"hash"`
+	Connection string              `json:"connection"`
+	Triggered  bool                `json:"triggered"`
+	Skipped    string              `json:"skipped,omitempty"`
+	Invoice    *model.Invoice      `json:"invoice,omitempty"`
+	Target     string              `json:"target,omitempty"`
+	Request    *connectors.Request `json:"request,omitempty"`
+	Error      *errorReport        `json:"error,omitempty"`
+}
+
+type errorReport struct {
+	Type    string             `json:"type"` // mapping | validation
+	Message string             `json:"message"`
+	Mapping *mapping.Error     `json:"mapping,omitempty"`
+	Fields  []model.FieldError `json:"problems,omitempty"`
+}
+
+func describeError(err error) *errorReport {
+	var me *mapping.Error
+	if errors.As(err, &me) {
+		return &errorReport{Type: "mapping", Message: err.Error(), Mapping: me}
+	}
+	var ve *model.ValidationError
+	if errors.As(err, &ve) {
+		return &errorReport{Type: "validation", Message: err.Error(), Fields: ve.Problems}
+	}
+	return &errorReport{Type: "other", Message: err.Error()}
+}
+
+// pickConnection chooses the connection (for won stages, target and the
+// idempotency key) and the target.
+func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string) (conn string, won []string, target string, err error) {
+	conn, won, target = f.connection, config.DefaultWonStages, f.target
+	if conn == "" {
+		names := make([]string, 0, len(cfg.Connections))
+		for n, c := range cfg.Connections {
+			if c.Mapping == mappingName || (mappingName == mapping.DefaultName && c.Mapping == "") {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		if len(names) > 0 {
+			conn = names[0]
+		}
+	}
+	if conn != "" {
+		c, ok := cfg.Connections[conn]
+		if !ok {
+			return "", nil, "", usage("no connection %q in the config", conn)
+		}
+		won = c.Trigger.WonStages
+		if target == "" {
+			target = c.Target
+		}
+	} else {
+		conn = "test"
+	}
+	if target == "" {
+		if _, ok := cfg.Targets["sandbox"]; ok {
+			target = "sandbox"
+		} else if len(cfg.Targets) == 1 {
+			for n := range cfg.Targets {
+				target = n
+			}
+		}
+	}
+	if target != "" {
+		if _, ok := cfg.Targets[target]; !ok {
+			return "", nil, "", usage("no target %q in the config", target)
+		}
+	}
+	return conn, won, target, nil
+}
+
+func planRequest(cfg *config.Config, name string, inv model.Invoice, key string) (*connectors.Request, error) {
+	tc := cfg.Targets[name]
+	spec, ok := connectors.LookupTarget(tc.Type)
+	if !ok {
+		return nil, fmt.Errorf("unknown target type %q", tc.Type)
+	}
+	t, err := spec.Build(tc.Spec, connectors.Env{
+		HTTPClient: &http.Client{Timeout: time.Second},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	req, err := t.PlanInvoice(inv, connectors.CustomerRef{ID: PlaceholderCustomerID}, key)
+	if err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
+func printTestResult(out io.Writer, r testResult) {
+	fmt.Fprintf(out, "mapping:    %s (hash %s)\n", r.Mapping, r.Hash)
+	fmt.Fprintf(out, "connection: %s\n", r.Connection)
+	if r.Triggered {
+		fmt.Fprintf(out, "trigger:    a run would start\n")
+	} else {
+		fmt.Fprintf(out, "trigger:    no run would start: %s\n", r.Skipped)
+	}
+	if r.Error != nil {
+		fmt.Fprintf(out, "\n%s error:\n", r.Error.Type)
+		switch {
+		case r.Error.Mapping != nil:
+			me := r.Error.Mapping
+			fmt.Fprintf(out, "  mapping:    %s\n  field:      %s\n", me.Mapping, me.Field)
+			if me.Expression != "" {
+				fmt.Fprintf(out, "  expression: %s\n", me.Expression)
+			}
+			if me.Value != "" {
+				fmt.Fprintf(out, "  value:      %q\n", me.Value)
+			}
+			fmt.Fprintf(out, "  message:    %s\n", me.Message)
+		case len(r.Error.Fields) > 0:
+			for _, p := range r.Error.Fields {
+				fmt.Fprintf(out, "  %s\n", p.Error())
+			}
+		default:
+			fmt.Fprintf(out, "  %s\n", r.Error.Message)
+		}
+		return
+	}
+	fmt.Fprintf(out, "\ninvoice:\n")
+	b, _ := json.MarshalIndent(r.Invoice, "  ", "  ")
+	fmt.Fprintf(out, "  %s\n", b)
+	if r.Request == nil {
+		fmt.Fprintf(out, "\n(no target: no request to show)\n")
+		return
+	}
+	fmt.Fprintf(out, "\nrequest to target %s (NOT sent; customer id is found or created at run time):\n", r.Target)
+	fmt.Fprintf(out, "  %s %s\n", r.Request.Method, r.Request.URL)
+	keys := make([]string, 0, len(r.Request.Header))
+	for k := range r.Request.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range r.Request.Header[k] {
+			fmt.Fprintf(out, "  %s: %s\n", k, v)
+		}
+	}
+	var body bytes.Buffer
+	if json.Indent(&body, r.Request.Body, "  ", "  ") == nil {
+		fmt.Fprintf(out, "\n  %s\n", body.Bytes())
+	} else if len(r.Request.Body) > 0 {
+		fmt.Fprintf(out, "\n  %s\n", r.Request.Body)
+	}
+}
+
+func writeJSON(out io.Writer, v any) {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return "    " + strings.Join(lines, "\n    ")
+}
+
+func newMappingLintCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "lint [FILE...]",
+		Short: "Compile and type-check every mapping of the config (or the given files)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			var names []string
+			if len(args) > 0 {
+				set, err := mapping.Load(mapping.Sources{Files: args})
+				if err != nil {
+					var le *mapping.LoadError
+					if !errors.As(err, &le) {
+						return usage("%v", err)
+					}
+					if asJSON {
+						writeJSON(out, map[string]any{"ok": false, "problems": le.Problems})
+					} else {
+						for _, p := range le.Problems {
+							fmt.Fprintln(out, p.String())
+						}
+					}
+					return &exitError{code: 1}
+				}
+				names = set.Names()
+			} else {
+				cfg, err := loadForMappings(g)
+				if err != nil {
+					var ee *exitError
+					if asJSON && errors.As(err, &ee) && ee.code == 1 {
+						writeJSON(out, map[string]any{"ok": false, "error": ee.err.Error()})
+						return &exitError{code: 1}
+					}
+					return err
+				}
+				names = cfg.Mappings.Loaded.Names()
+			}
+			if asJSON {
+				writeJSON(out, map[string]any{"ok": true, "mappings": names})
+			} else {
+				fmt.Fprintf(out, "ok: %d mapping(s): %s\n", len(names), strings.Join(names, ", "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	return cmd
+}

@@ -1,0 +1,194 @@
+package erpkit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// Mask replaces credentials in planned requests.
+const Mask = "********"
+
+const (
+	maxResponse     = 8 << 20
+	maxErrorMessage = 1024
+)
+
+// Tokens gives access tokens. *RefreshingSource and oauth2's sources fit.
+type Tokens interface {
+	Token(ctx context.Context) (*oauth2.Token, error)
+}
+
+// invalidator is implemented by token sources that can be told a token was
+// rejected (RefreshingSource, CachedSource).
+type invalidator interface{ Invalidate(accessToken string) }
+
+// Client sends one vendor's API calls. Every call carries a bearer token;
+// a 401 is answered by one refresh and one retry, and a second 401 is an
+// *connectors.APIError (Unauthorized, not retried) naming the connection.
+// Every other non-2xx answer is an *connectors.APIError with the vendor's
+// own message and element (ErrorDetail) and the advertised Retry-After.
+type Client struct {
+	Service    string // "xero", ...
+	Connection string // says which account, for people: `tenant "…"`
+	HTTP       *http.Client
+	Tokens     Tokens
+	Timeout    time.Duration
+	// Header is added to every call (xero-tenant-id, Accept, ...).
+	Header http.Header
+	// ErrorDetail reads the vendor's message and element from an error
+	// answer; nil keeps the body's first bytes as the message.
+	ErrorDetail func(status int, h http.Header, body []byte) (msg, field string)
+	// RetryAfter reads the delay from a 429/503 answer; nil means the
+	// Retry-After header only.
+	RetryAfter func(h http.Header) time.Duration
+}
+
+// Call is one request.
+type Call struct {
+	Op     string // "create invoice", for errors
+	Method string
+	URL    string
+	Header http.Header
+	Body   []byte // JSON, sent with Content-Type application/json
+}
+
+// Response is a 2xx answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Decode unmarshals the answer's JSON body into v.
+func (r *Response) Decode(service, op string, v any) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return fmt.Errorf("%s %s: decoding answer: %w", service, op, err)
+	}
+	return nil
+}
+
+func (c *Client) request(ctx context.Context, call Call) (*http.Request, error) {
+	var body io.Reader
+	if call.Body != nil {
+		body = bytes.NewReader(call.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, call.Method, call.URL, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range c.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	for k, vs := range call.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	if call.Body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("User-Agent", "dealsync")
+	return req, nil
+}
+
+// Plan is the request Do would send, with the bearer token masked.
+func (c *Client) Plan(call Call) (connectors.Request, error) {
+	req, err := c.request(context.Background(), call)
+	if err != nil {
+		return connectors.Request{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+Mask)
+	return connectors.Request{Method: req.Method, URL: req.URL.String(), Header: req.Header, Body: call.Body}, nil
+}
+
+// Do sends the call.
+func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	for attempt := 0; ; attempt++ {
+		tok, err := c.Tokens.Token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		req, err := c.request(ctx, call)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", c.Service, call.Op, err)
+		}
+		tok.SetAuthHeader(req)
+		hc := c.HTTP
+		if hc == nil {
+			hc = http.DefaultClient
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", c.Service, call.Op, err) // network: retried
+		}
+		body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			if inv, ok := c.Tokens.(invalidator); ok {
+				inv.Invalidate(tok.AccessToken)
+				continue
+			}
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return nil, c.apiError(call.Op, resp, body, attempt > 0)
+		}
+		if readErr != nil {
+			return nil, fmt.Errorf("%s %s: reading answer: %w", c.Service, call.Op, readErr)
+		}
+		if len(body) > maxResponse {
+			return nil, fmt.Errorf("%s %s: answer larger than %d bytes", c.Service, call.Op, maxResponse)
+		}
+		return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+	}
+}
+
+func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed bool) *connectors.APIError {
+	var msg, field string
+	if c.ErrorDetail != nil {
+		msg, field = c.ErrorDetail(resp.StatusCode, resp.Header, body)
+	}
+	if msg == "" {
+		msg = Truncate(string(body))
+	}
+	var delay time.Duration
+	if c.RetryAfter != nil {
+		delay = c.RetryAfter(resp.Header)
+	} else {
+		delay = connectors.ParseRetryAfter(resp.Header, time.Now())
+	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		why := "the access token was rejected"
+		if refreshed {
+			why = "the access token was rejected even after a refresh"
+		}
+		msg = fmt.Sprintf("%s for %s: re-authorize the connection (%s)", why, c.Connection, msg)
+	case http.StatusForbidden:
+		msg = fmt.Sprintf("access denied for %s: check the app's scopes and that it is still connected (%s)", c.Connection, msg)
+	}
+	return &connectors.APIError{Service: c.Service, Op: op, StatusCode: resp.StatusCode, Message: msg, Field: field, RetryAfter: delay}
+}
+
+// Truncate shortens a vendor message for errors and keeps it valid UTF-8.
+func Truncate(s string) string {
+	if len(s) > maxErrorMessage {
+		s = s[:maxErrorMessage]
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, ""))
+}

@@ -1,0 +1,156 @@
+// Package speccheck helps contract tests find the vendors' specs in the
+// shared folder beside the repository (../shared/specs) and run Prism as a
+// validating mock. Everything it needs that is absent makes the test skip:
+// the specs are read in place, never copied into the repository.
+package speccheck
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Specs returns the shared specs folder (the repository's parent +
+// /shared/specs), skipping the test when it is absent.
+func Specs(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Skipf("no working directory: %v", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("repository root (go.mod) not found")
+		}
+		dir = parent
+	}
+	specs := filepath.Join(filepath.Dir(dir), "shared", "specs")
+	if _, err := os.Stat(specs); err != nil {
+		t.Skipf("shared specs not available (%s): %v", specs, err)
+	}
+	return specs
+}
+
+// File returns a file of the specs folder, skipping when it is absent.
+func File(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join(Specs(t), rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s not available: %v", rel, err)
+	}
+	return p
+}
+
+// PrismBin is $PRISM_BIN or prism on PATH; the test skips without one.
+// CI installs it with
+//
+//	npm install --prefix DIR @stoplight/prism-cli@5.16.0
+//	export PRISM_BIN=DIR/node_modules/.bin/prism
+func PrismBin(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("PRISM_BIN"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		t.Skipf("PRISM_BIN=%s does not exist", p)
+	}
+	p, err := exec.LookPath("prism")
+	if err != nil {
+		t.Skip("prism not installed (set PRISM_BIN or put prism on PATH)")
+	}
+	return p
+}
+
+// Prism starts `prism mock --errors` on spec at a free local port and
+// returns its base URL; it is stopped when the test ends. A Prism that
+// does not come up within startup fails the test (the full Xero spec is
+// slow to load; derived specs are quick).
+func Prism(t testing.TB, spec string, startup time.Duration) string {
+	t.Helper()
+	bin := PrismBin(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "mock", "--errors", "-h", "127.0.0.1", "-p", fmt.Sprint(port), spec)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Skipf("cannot start prism: %v", err)
+	}
+	var logMu sync.Mutex
+	var log strings.Builder
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := sync.Once{}
+		for sc.Scan() {
+			logMu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
+			if strings.Contains(sc.Text(), "Prism is listening") {
+				once.Do(func() { close(ready) })
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	select {
+	case <-ready:
+	case <-time.After(startup):
+		logMu.Lock()
+		defer logMu.Unlock()
+		t.Fatalf("prism did not start within %v:\n%s", startup, log.String())
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// Client is an HTTP client with a timeout: Prism never answers a body that
+// is not JSON (see PRISM.md), so no request may wait forever.
+var Client = &http.Client{Timeout: 60 * time.Second}
+
+// Derive runs specs/tools/trim_spec.py to derive a Prism-ready spec with
+// only ops (e.g. "PUT /Contacts") and their request schemas inlined,
+// written under dir. The test skips without python3 and PyYAML.
+func Derive(t testing.TB, src, dir string, ops ...string) string {
+	t.Helper()
+	tool := File(t, "tools/trim_spec.py")
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed: cannot derive the spec")
+	}
+	if err := exec.Command(py, "-c", "import yaml").Run(); err != nil {
+		t.Skip("PyYAML not installed: cannot derive the spec")
+	}
+	dst := filepath.Join(dir, "derived.prism.yaml")
+	args := append([]string{tool, src, dst}, ops...)
+	args = append(args, "--inline-request-schema", "--max-ref-depth=4")
+	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
+		t.Fatalf("trim_spec.py: %v\n%s", err, out)
+	}
+	return dst
+}

@@ -1,0 +1,295 @@
+// Package erpkit holds what the ERP connectors (xero, quickbooks, netsuite)
+// share: durable OAuth 2.0 token storage with refresh-token rotation, a
+// durable CRM company → ERP customer link store, the derivation of
+// vendor-legal idempotency values from dealsync's step keys, and an HTTP
+// client that refreshes once on a 401 and turns every other non-2xx answer
+// into a *connectors.APIError. Like every connector package it knows
+// nothing of Temporal.
+package erpkit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// ErrNoToken is returned by TokenStore.Load when nothing was stored yet.
+var ErrNoToken = errors.New("no token stored")
+
+// TokenStore keeps a connection's OAuth token (access token, expiry and the
+// current refresh token) durably. Save must not return before the token is
+// on stable storage: vendors that rotate refresh tokens (Xero, QuickBooks)
+// invalidate the previous one, so a token that is lost after being issued
+// strands the connection until someone re-authorizes it.
+type TokenStore interface {
+	Load(ctx context.Context) (*oauth2.Token, error)
+	Save(ctx context.Context, tok *oauth2.Token) error
+}
+
+// Locker is implemented by stores that several processes may share: the
+// refresh happens under the lock, so two workers never spend the same
+// refresh token (the second would get invalid_grant).
+type Locker interface {
+	Lock(ctx context.Context) (unlock func(), err error)
+}
+
+// FileTokenStore keeps the token as JSON in one file (mode 0600). Save
+// writes a temporary file in the same directory, fsyncs it, renames it over
+// the old one and fsyncs the directory, so the file always holds either the
+// old or the new token, whole. Lock takes an advisory flock(2) on PATH.lock
+// (a no-op where flock is unavailable).
+type FileTokenStore struct {
+	Path string
+	mu   sync.Mutex
+}
+
+var _ TokenStore = (*FileTokenStore)(nil)
+var _ Locker = (*FileTokenStore)(nil)
+
+// storedToken is the file format: oauth2.Token's own JSON fields.
+type storedToken struct {
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token"`
+	Expiry       time.Time `json:"expiry,omitempty"`
+	SavedAt      time.Time `json:"saved_at"`
+}
+
+// Load reads the stored token; ErrNoToken when the file does not exist.
+func (s *FileTokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	b, err := os.ReadFile(s.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("token store: %w", err)
+	}
+	var st storedToken
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("token store %s: not a token file: %w", s.Path, err)
+	}
+	if st.RefreshToken == "" && st.AccessToken == "" {
+		return nil, ErrNoToken
+	}
+	return &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType, RefreshToken: st.RefreshToken, Expiry: st.Expiry}, nil
+}
+
+// Save replaces the stored token atomically and durably.
+func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := json.MarshalIndent(storedToken{
+		AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken,
+		Expiry: tok.Expiry, SavedAt: time.Now().UTC(),
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(s.Path, b, 0o600); err != nil {
+		return fmt.Errorf("token store: %w", err)
+	}
+	return nil
+}
+
+// Lock serialises refreshes across processes sharing the file.
+func (s *FileTokenStore) Lock(ctx context.Context) (func(), error) {
+	return lockFile(s.Path + ".lock")
+}
+
+// WriteFileAtomic replaces path with data: temp file in the same directory,
+// fsync, rename, fsync of the directory.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		_ = d.Close()
+		if err != nil {
+			return fmt.Errorf("syncing %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// RefreshingSource is an oauth2.TokenSource for the refresh-token grant
+// with rotation. Every token the vendor issues is saved to the store
+// before it is handed out, so no request ever uses a token whose refresh
+// token is not yet durable. It is safe for concurrent use.
+type RefreshingSource struct {
+	// Config is the vendor's OAuth client (ClientID, ClientSecret,
+	// Endpoint.TokenURL); AuthStyle should be set explicitly.
+	Config *oauth2.Config
+	Store  TokenStore
+	// Seed is the refresh token from the consent flow, used only while the
+	// store holds nothing.
+	Seed string
+	// HTTPClient makes the token requests (nil: http.DefaultClient).
+	HTTPClient *http.Client
+	// Service and Connection name the vendor and the connection in errors.
+	Service, Connection string
+
+	mu      sync.Mutex
+	tok     *oauth2.Token
+	pending *oauth2.Token // issued by the vendor but not yet saved
+}
+
+// expiryDelta: a token this close to its expiry is refreshed first.
+const expiryDelta = 60 * time.Second
+
+func usable(t *oauth2.Token) bool {
+	return t != nil && t.AccessToken != "" && !t.Expiry.IsZero() && time.Until(t.Expiry) > expiryDelta
+}
+
+// Token returns a usable access token, refreshing (and saving) first when
+// needed. A refresh token the vendor rejects is reported as a 401
+// *connectors.APIError naming the connection (not retryable).
+func (s *RefreshingSource) Token(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending != nil {
+		if err := s.Store.Save(ctx, s.pending); err != nil {
+			return nil, fmt.Errorf("%s: saving the rotated refresh token (kept in memory, retrying): %w", s.Service, err)
+		}
+		s.tok, s.pending = s.pending, nil
+	}
+	if s.tok == nil {
+		tok, err := s.Store.Load(ctx)
+		switch {
+		case errors.Is(err, ErrNoToken):
+			if s.Seed == "" {
+				return nil, s.unauthorized("no token stored and no refresh_token configured: authorize the connection first")
+			}
+			s.tok = &oauth2.Token{RefreshToken: s.Seed}
+		case err != nil:
+			return nil, err
+		default:
+			s.tok = tok
+		}
+	}
+	if usable(s.tok) {
+		return s.tok, nil
+	}
+	return s.refresh(ctx)
+}
+
+// Invalidate marks accessToken as rejected (the API answered 401), so the
+// next Token refreshes, unless the token was replaced meanwhile.
+func (s *RefreshingSource) Invalidate(accessToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok != nil && s.tok.AccessToken == accessToken {
+		t := *s.tok
+		t.Expiry = time.Unix(1, 0)
+		s.tok = &t
+	}
+}
+
+func (s *RefreshingSource) refresh(ctx context.Context) (*oauth2.Token, error) {
+	if l, ok := s.Store.(Locker); ok {
+		unlock, err := l.Lock(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: locking the token store: %w", s.Service, err)
+		}
+		defer unlock()
+	}
+	// Another process (or an earlier Target of a reloaded config) may have
+	// refreshed already: its token is the current one.
+	if stored, err := s.Store.Load(ctx); err == nil && stored.RefreshToken != "" && stored.RefreshToken != s.tok.RefreshToken {
+		s.tok = stored
+		if usable(stored) {
+			return stored, nil
+		}
+	} else if err != nil && !errors.Is(err, ErrNoToken) {
+		return nil, err
+	}
+	if s.tok.RefreshToken == "" {
+		return nil, s.unauthorized("the stored token has no refresh token: authorize the connection again")
+	}
+	hc := s.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	octx := context.WithValue(ctx, oauth2.HTTPClient, hc)
+	nt, err := s.Config.TokenSource(octx, &oauth2.Token{RefreshToken: s.tok.RefreshToken}).Token()
+	if err != nil {
+		return nil, s.refreshError(err)
+	}
+	if nt.RefreshToken == "" { // no rotation: the old one stays valid
+		nt.RefreshToken = s.tok.RefreshToken
+	}
+	if nt.Expiry.IsZero() {
+		nt.Expiry = time.Now().Add(30 * time.Minute)
+	}
+	if err := s.Store.Save(ctx, nt); err != nil {
+		s.pending = nt
+		return nil, fmt.Errorf("%s: saving the rotated refresh token (kept in memory, retrying): %w", s.Service, err)
+	}
+	s.tok = nt
+	return nt, nil
+}
+
+func (s *RefreshingSource) refreshError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		code := re.Response.StatusCode
+		// invalid_grant / invalid_client: only a person can fix it.
+		if code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden {
+			msg := re.ErrorCode
+			if re.ErrorDescription != "" {
+				msg += ": " + re.ErrorDescription
+			}
+			if msg == "" {
+				msg = Truncate(string(re.Body))
+			}
+			return s.unauthorized("the token endpoint rejected the refresh token (" + msg + "): authorize the connection again")
+		}
+		return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: code,
+			Message: Truncate(string(re.Body)), RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
+	}
+	return fmt.Errorf("%s refresh token: %w", s.Service, err) // network: retried
+}
+
+func (s *RefreshingSource) unauthorized(msg string) error {
+	return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: http.StatusUnauthorized,
+		Message: s.Connection + ": " + msg}
+}

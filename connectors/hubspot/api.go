@@ -1,0 +1,473 @@
+package hubspot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+const service = "hubspot"
+
+// maxResponse bounds how much of an API answer is read.
+const maxResponse = 8 << 20
+
+// batchSize is the most ids one batch read takes.
+const batchSize = 100
+
+// Properties read by FetchDeal besides the configured ones.
+var (
+	dealProperties     = []string{"dealname", "dealstage", "pipeline", "amount", "closedate", "hubspot_owner_id", "hs_is_closed_won"}
+	companyProperties  = []string{"name", "domain", "address", "address2", "city", "state", "zip", "country"}
+	lineItemProperties = []string{"name", "description", "hs_sku", "quantity", "price", "discount", "hs_discount_percentage", "amount", "hs_product_id"}
+)
+
+// object is a CRM object as the v3 API returns it. Property values are
+// strings or null.
+type object struct {
+	ID           string                     `json:"id"`
+	Properties   map[string]*string         `json:"properties"`
+	Associations map[string]associationList `json:"associations"`
+}
+
+type associationList struct {
+	Results []struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	} `json:"results"`
+	Paging *struct {
+		Next *struct {
+			After string `json:"after"`
+		} `json:"next"`
+	} `json:"paging"`
+}
+
+type batchReadResult struct {
+	Status  string   `json:"status"`
+	Results []object `json:"results"`
+}
+
+func (o *object) prop(name string) string {
+	if name == "" || o.Properties == nil {
+		return ""
+	}
+	if v := o.Properties[name]; v != nil {
+		return strings.TrimSpace(*v)
+	}
+	return ""
+}
+
+// FetchDeal reads the deal with its primary company and its line items
+// (GET /crm/v3/objects/deals/{id} with associations, then batch reads of the
+// company and line items). Amounts are read as exact decimals. HubSpot's
+// line item `discount` is a unit discount: LineItem.Discount is it times the
+// quantity. API failures are *connectors.APIError; a deal the answer cannot
+// be mapped from wraps connectors.ErrPermanent.
+func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model.Deal, error) {
+	acc, err := s.account(accountID)
+	if err != nil {
+		return model.Deal{}, err
+	}
+	if !isDigits(dealID) {
+		return model.Deal{}, fmt.Errorf("%w: hubspot: deal id %q is not a HubSpot object id", connectors.ErrPermanent, dealID)
+	}
+	props := append([]string{}, dealProperties...)
+	if p := s.fetch.CurrencyProperty; p != "" {
+		props = append(props, p)
+	}
+	props = append(props, s.fetch.ExtraDealProperties...)
+	q := url.Values{}
+	q.Set("properties", strings.Join(props, ","))
+	q.Set("associations", "companies,line_items")
+	q.Set("archived", "false")
+	var deal object
+	if err := s.call(ctx, acc, "fetch deal", http.MethodGet, "/crm/v3/objects/deals/"+dealID+"?"+q.Encode(), nil, &deal); err != nil {
+		return model.Deal{}, err
+	}
+
+	d := model.Deal{
+		ID:       dealID,
+		Name:     deal.prop("dealname"),
+		Currency: strings.ToUpper(deal.prop(s.fetch.CurrencyProperty)),
+		Owner:    deal.prop("hubspot_owner_id"),
+		Raw:      make(map[string]json.RawMessage, len(deal.Properties)),
+	}
+	for k, v := range deal.Properties {
+		if v != nil {
+			d.Raw[k] = jsonString(*v)
+		}
+	}
+	stage := deal.prop("dealstage")
+	if s.wonStages[stage] || acc.wonStages[stage] {
+		stage = StageWon
+	}
+	d.Stage = stage
+	if a := deal.prop("amount"); a != "" {
+		v, err := decimal.NewFromString(a)
+		if err != nil {
+			return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s amount %q is not a decimal", connectors.ErrPermanent, dealID, a)
+		}
+		d.Amount = decimal.NewNullDecimal(v)
+	}
+	if cd := deal.prop("closedate"); cd != "" {
+		date, err := parseHubSpotDate(cd)
+		if err != nil {
+			return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s closedate: %v", connectors.ErrPermanent, dealID, err)
+		}
+		d.CloseDate = date
+	}
+
+	companies, err := associated(deal.Associations, dealID, "companies")
+	if err != nil {
+		return model.Deal{}, err
+	}
+	if id := primaryCompany(companies); id != "" {
+		cprops := append([]string{}, companyProperties...)
+		for _, p := range []string{s.fetch.CompanyEmailProperty, s.fetch.CompanyTaxIDProperty} {
+			if p != "" {
+				cprops = append(cprops, p)
+			}
+		}
+		got, err := s.batchRead(ctx, acc, "companies", []string{id}, cprops)
+		if err != nil {
+			return model.Deal{}, err
+		}
+		c, ok := got[id]
+		if !ok {
+			return model.Deal{}, fmt.Errorf("%w: hubspot: company %s of deal %s was not returned by the batch read", connectors.ErrPermanent, id, dealID)
+		}
+		d.Company = model.Company{
+			ID:    id,
+			Name:  c.prop("name"),
+			Email: c.prop(s.fetch.CompanyEmailProperty),
+			TaxID: c.prop(s.fetch.CompanyTaxIDProperty),
+			Address: model.Address{
+				Line1:      c.prop("address"),
+				Line2:      c.prop("address2"),
+				City:       c.prop("city"),
+				Region:     c.prop("state"),
+				PostalCode: c.prop("zip"),
+				Country:    c.prop("country"),
+			},
+		}
+	}
+
+	items, err := associated(deal.Associations, dealID, "line_items", "line items")
+	if err != nil {
+		return model.Deal{}, err
+	}
+	ids := uniqueIDs(items)
+	if len(ids) > 0 {
+		got, err := s.batchRead(ctx, acc, "line_items", ids, lineItemProperties)
+		if err != nil {
+			return model.Deal{}, err
+		}
+		for _, id := range ids {
+			li, ok := got[id]
+			if !ok {
+				return model.Deal{}, fmt.Errorf("%w: hubspot: line item %s of deal %s was not returned by the batch read", connectors.ErrPermanent, id, dealID)
+			}
+			item, err := lineItem(li)
+			if err != nil {
+				return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s line item %s: %v", connectors.ErrPermanent, dealID, id, err)
+			}
+			d.LineItems = append(d.LineItems, item)
+		}
+	}
+	return d, nil
+}
+
+type assoc = struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+}
+
+// associated returns the associations of one kind (the v3 API names line
+// items "line items" in some answers). More than one page is refused rather
+// than silently invoicing part of a deal.
+func associated(all map[string]associationList, dealID string, names ...string) ([]assoc, error) {
+	for _, n := range names {
+		l, ok := all[n]
+		if !ok {
+			continue
+		}
+		if l.Paging != nil && l.Paging.Next != nil {
+			return nil, fmt.Errorf("%w: hubspot: deal %s has more associated %s than one page of the API", connectors.ErrPermanent, dealID, names[0])
+		}
+		out := make([]assoc, len(l.Results))
+		for i, r := range l.Results {
+			out[i] = assoc{ID: r.ID, Type: r.Type}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// primaryCompany picks the company with the primary association
+// ("deal_to_company"), else the first one.
+func primaryCompany(list []assoc) string {
+	for _, a := range list {
+		if a.Type == "deal_to_company" {
+			return a.ID
+		}
+	}
+	if len(list) > 0 {
+		return list[0].ID
+	}
+	return ""
+}
+
+func uniqueIDs(list []assoc) []string {
+	seen := make(map[string]bool, len(list))
+	var out []string
+	for _, a := range list {
+		if a.ID != "" && !seen[a.ID] {
+			seen[a.ID] = true
+			out = append(out, a.ID)
+		}
+	}
+	return out
+}
+
+func lineItem(o object) (model.LineItem, error) {
+	li := model.LineItem{SKU: o.prop("hs_sku"), Description: o.prop("name")}
+	if li.Description == "" {
+		li.Description = o.prop("description")
+	}
+	var err error
+	dec := func(name string) decimal.Decimal {
+		v := o.prop(name)
+		if v == "" || err != nil {
+			return decimal.Zero
+		}
+		d, e := decimal.NewFromString(v)
+		if e != nil {
+			err = fmt.Errorf("%s %q is not a decimal", name, v)
+		}
+		return d
+	}
+	li.Quantity = dec("quantity")
+	li.UnitPrice = dec("price")
+	unitDiscount := dec("discount")
+	li.DiscountPercent = dec("hs_discount_percentage")
+	if err != nil {
+		return model.LineItem{}, err
+	}
+	li.Discount = unitDiscount.Mul(li.Quantity)
+	return li, nil
+}
+
+// parseHubSpotDate reads a date property: an ISO date or timestamp, or Unix
+// milliseconds.
+func parseHubSpotDate(v string) (model.Date, error) {
+	if isDigits(v) {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return model.Date{}, err
+		}
+		return model.DateOf(time.UnixMilli(ms).UTC()), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return model.DateOf(t.UTC()), nil
+	}
+	return model.ParseDate(v)
+}
+
+// batchRead reads objects by id in batches of 100, keyed by id.
+func (s *Source) batchRead(ctx context.Context, acc *account, objectType string, ids, props []string) (map[string]object, error) {
+	out := make(map[string]object, len(ids))
+	for start := 0; start < len(ids); start += batchSize {
+		end := min(start+batchSize, len(ids))
+		inputs := make([]map[string]string, 0, end-start)
+		for _, id := range ids[start:end] {
+			inputs = append(inputs, map[string]string{"id": id})
+		}
+		body := map[string]any{"properties": props, "propertiesWithHistory": []string{}, "inputs": inputs}
+		var res batchReadResult
+		if err := s.call(ctx, acc, "read "+strings.ReplaceAll(objectType, "_", " "), http.MethodPost,
+			"/crm/v3/objects/"+objectType+"/batch/read?archived=false", body, &res); err != nil {
+			return nil, err
+		}
+		for _, o := range res.Results {
+			out[o.ID] = o
+		}
+	}
+	return out, nil
+}
+
+// WriteBackBody is the PATCH body WriteBack sends: the configured deal
+// properties, all as strings (HubSpot property values are strings). Empty
+// values are left out rather than clearing the property.
+func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
+	props := map[string]string{}
+	set := func(name, value string) {
+		if name != "" && value != "" {
+			props[name] = value
+		}
+	}
+	set(s.write.InvoiceIDProperty, result.InvoiceID)
+	set(s.write.InvoiceNumberProperty, result.Number)
+	set(s.write.InvoiceURLProperty, result.URL)
+	set(s.write.StatusProperty, s.write.StatusValue)
+	return map[string]any{"properties": props}
+}
+
+// WriteBack records the invoice on the deal: PATCH
+// /crm/v3/objects/deals/{id} with the configured properties (see
+// WriteBackBody). With no property configured it does nothing.
+func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result connectors.InvoiceResult) error {
+	acc, err := s.account(accountID)
+	if err != nil {
+		return err
+	}
+	if !isDigits(dealID) {
+		return fmt.Errorf("%w: hubspot: deal id %q is not a HubSpot object id", connectors.ErrPermanent, dealID)
+	}
+	body := s.WriteBackBody(result)
+	if len(body["properties"].(map[string]string)) == 0 {
+		return nil
+	}
+	return s.call(ctx, acc, "write back", http.MethodPatch, "/crm/v3/objects/deals/"+dealID, body, nil)
+}
+
+// call sends one API request with the account's token and decodes a 2xx
+// answer into out (when not nil). Non-2xx answers are *connectors.APIError.
+func (s *Source) call(ctx context.Context, acc *account, op, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%w: hubspot %s: encoding request: %v", connectors.ErrPermanent, op, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.baseURL+path, body)
+	if err != nil {
+		return fmt.Errorf("%w: hubspot %s: %v", connectors.ErrPermanent, op, err)
+	}
+	tok, err := acc.token.Token()
+	if err != nil {
+		return tokenError(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("hubspot %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("hubspot %s: reading answer: %w", op, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return apiError(op, resp, data)
+	}
+	if out == nil {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(out); err != nil {
+		return fmt.Errorf("hubspot %s: decoding answer: %w", op, err)
+	}
+	return nil
+}
+
+// tokenError turns a failed OAuth refresh into an APIError when the token
+// endpoint answered.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		msg := re.ErrorDescription
+		if msg == "" {
+			msg = re.ErrorCode
+		}
+		if msg == "" {
+			msg = short(string(re.Body))
+		}
+		return &connectors.APIError{Service: service, Op: "oauth token", StatusCode: re.Response.StatusCode, Message: msg,
+			RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
+	}
+	return fmt.Errorf("hubspot oauth token: %w", err)
+}
+
+// errorBody is HubSpot's error answer.
+type errorBody struct {
+	Message  string              `json:"message"`
+	Category string              `json:"category"`
+	Context  map[string][]string `json:"context"`
+	Errors   []struct {
+		Message string              `json:"message"`
+		In      string              `json:"in"`
+		Context map[string][]string `json:"context"`
+	} `json:"errors"`
+}
+
+// propertyName finds the property a validation message names, e.g. in
+// `Property values were not valid: [{"isValid":false,...,"name":"erp_x"}]`.
+var propertyName = regexp.MustCompile(`"name"\s*:\s*"([^"]+)"`)
+
+func apiError(op string, resp *http.Response, data []byte) *connectors.APIError {
+	e := &connectors.APIError{Service: service, Op: op, StatusCode: resp.StatusCode,
+		RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now())}
+	var eb errorBody
+	if json.Unmarshal(data, &eb) == nil && (eb.Message != "" || eb.Category != "") {
+		e.Message = eb.Message
+		if eb.Category != "" && !strings.Contains(e.Message, eb.Category) {
+			e.Message = eb.Category + ": " + e.Message
+		}
+		for _, d := range eb.Errors {
+			if d.In != "" {
+				e.Field = d.In
+				break
+			}
+			if v := d.Context["propertyName"]; len(v) > 0 {
+				e.Field = v[0]
+				break
+			}
+		}
+		if e.Field == "" {
+			if v := eb.Context["propertyName"]; len(v) > 0 {
+				e.Field = v[0]
+			} else if m := propertyName.FindStringSubmatch(eb.Message); m != nil {
+				e.Field = m[1]
+			}
+		}
+	} else {
+		e.Message = short(string(data))
+	}
+	if e.StatusCode == http.StatusTooManyRequests && e.RetryAfter == 0 {
+		// HubSpot's rolling limits say how long their window is.
+		if ms, err := strconv.Atoi(resp.Header.Get("X-HubSpot-RateLimit-Interval-Milliseconds")); err == nil && ms > 0 &&
+			resp.Header.Get("X-HubSpot-RateLimit-Remaining") == "0" {
+			e.RetryAfter = time.Duration(ms) * time.Millisecond
+		}
+	}
+	return e
+}
+
+func short(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}

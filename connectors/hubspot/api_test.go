@@ -1,0 +1,468 @@
+package hubspot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
+	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Answers shaped as in HubSpot's CRM v3 docs and deals spec.
+const (
+	dealAnswer = `{"id":"1234567890","properties":{"amount":"12000.10","closedate":"2026-11-20T23:15:00.000Z",
+ "createdate":"2026-10-01T08:00:00.000Z","deal_currency_code":"eur","dealname":"Acme annual","dealstage":"98765432",
+ "hs_is_closed_won":"true","hs_lastmodifieddate":"2026-11-20T23:15:01.000Z","hs_object_id":"1234567890",
+ "hubspot_owner_id":"910","pipeline":"75e28846-ad0d-4be2-a027-5e1da6590b98","custom_po":null},
+ "createdAt":"2026-10-01T08:00:00.000Z","updatedAt":"2026-11-20T23:15:01.000Z","archived":false,
+ "associations":{"companies":{"results":[{"id":"555","type":"deal_to_company_unlabeled"},{"id":"444","type":"deal_to_company"}]},
+  "line items":{"results":[{"id":"9001","type":"deal_to_line_item"},{"id":"9002","type":"deal_to_line_item"},{"id":"9001","type":"deal_to_line_item"}]}}}`
+	companyAnswer = `{"status":"COMPLETE","results":[{"id":"444","properties":{"address":"Hauptstr. 1","address2":"3. OG",
+ "city":"Berlin","country":"DE","createdate":"2026-01-01T00:00:00Z","domain":"acme.example","hs_object_id":"444",
+ "name":"Acme GmbH","state":"Berlin","zip":"10115","billing_email":"ap@acme.example","vat_id":"DE123456789"},
+ "createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false}],
+ "startedAt":"2026-11-20T23:15:02.000Z","completedAt":"2026-11-20T23:15:02.050Z"}`
+	// Results in another order than asked for.
+	lineItemsAnswer = `{"status":"COMPLETE","results":[
+ {"id":"9002","properties":{"name":"Onboarding","hs_sku":"ONB","quantity":"3","price":"0.1","discount":null,"hs_discount_percentage":"12.5","amount":"0.2625"},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false},
+ {"id":"9001","properties":{"name":"Pro plan, 1 year","hs_sku":"PRO-1Y","quantity":"2","price":"6000.05","discount":"5.00","hs_discount_percentage":null,"amount":"11990.10"},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false}],
+ "startedAt":"2026-11-20T23:15:02.000Z","completedAt":"2026-11-20T23:15:02.050Z"}`
+	notFoundAnswer    = `{"status":"error","message":"Object not found.  objectId are usually numeric.","correlationId":"aeb5f871-7f07-4993-9211-075dc63e7cbf","context":{"id":["1"]},"category":"OBJECT_NOT_FOUND"}`
+	badPropertyAnswer = `{"status":"error","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"erp_invoice_url\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"erp_invoice_url\",\"localizedErrorMessage\":\"Property \\\"erp_invoice_url\\\" does not exist\"}]","correlationId":"3a1f0d7e-0000-4000-8000-000000000000","category":"VALIDATION_ERROR"}`
+)
+
+type recorded struct {
+	method, path, query, auth string
+	body                      map[string]any
+}
+
+// fakeHubSpot serves the documented endpoints and records every request.
+func fakeHubSpot(t *testing.T, token string) (*httptest.Server, *[]recorded) {
+	t.Helper()
+	var log []recorded
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := recorded{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, auth: r.Header.Get("Authorization")}
+		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
+			if err := json.Unmarshal(b, &rec.body); err != nil {
+				t.Errorf("%s %s: body is not JSON: %s", r.Method, r.URL.Path, b)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("%s %s: Content-Type %q", r.Method, r.URL.Path, ct)
+			}
+		}
+		log = append(log, rec)
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		if rec.auth != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"status":"error","message":"Authentication credentials not found.","correlationId":"x","category":"INVALID_AUTHENTICATION"}`)
+			return
+		}
+		switch {
+		case r.Method == "GET" && r.URL.Path == "/crm/v3/objects/deals/1234567890":
+			_, _ = io.WriteString(w, dealAnswer)
+		case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/crm/v3/objects/deals/"):
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, notFoundAnswer)
+		case r.Method == "POST" && r.URL.Path == "/crm/v3/objects/companies/batch/read":
+			_, _ = io.WriteString(w, companyAnswer)
+		case r.Method == "POST" && r.URL.Path == "/crm/v3/objects/line_items/batch/read":
+			_, _ = io.WriteString(w, lineItemsAnswer)
+		case r.Method == "PATCH" && r.URL.Path == "/crm/v3/objects/deals/1234567890":
+			_, _ = io.WriteString(w, `{"id":"1234567890","properties":{"erp_invoice_number":"INV-0007"},"createdAt":"2026-10-01T08:00:00.000Z","updatedAt":"2026-11-20T23:16:00.000Z","archived":false}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"status":"error","message":"unexpected request","correlationId":"x","category":"OBJECT_NOT_FOUND"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &log
+}
+
+func apiSource(t *testing.T, baseURL string, mutate func(*Config)) *Source {
+	return testSource(t, func(c *Config) {
+		c.BaseURL = baseURL
+		c.WonStages = []string{"98765432"}
+		c.Fetch.CompanyEmailProperty = "billing_email"
+		c.Fetch.CompanyTaxIDProperty = "vat_id"
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+func TestFetchDeal(t *testing.T) {
+	srv, log := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, srv.URL, nil)
+	d, err := s.FetchDeal(context.Background(), "62515", "1234567890")
+	if err != nil {
+		t.Fatalf("FetchDeal: %v", err)
+	}
+	if d.ID != "1234567890" || d.Name != "Acme annual" || d.Stage != StageWon || d.Currency != "EUR" || d.Owner != "910" {
+		t.Errorf("deal header: %+v", d)
+	}
+	if !d.Amount.Valid || d.Amount.Decimal.String() != "12000.1" || d.CloseDate.String() != "2026-11-20" {
+		t.Errorf("amount %v close %s", d.Amount, d.CloseDate)
+	}
+	if string(d.Raw["dealstage"]) != `"98765432"` || string(d.Raw["pipeline"]) != `"75e28846-ad0d-4be2-a027-5e1da6590b98"` {
+		t.Errorf("Raw: %v", d.Raw)
+	}
+	c := d.Company
+	if c.ID != "444" || c.Name != "Acme GmbH" || c.Email != "ap@acme.example" || c.TaxID != "DE123456789" ||
+		c.Address.Line1 != "Hauptstr. 1" || c.Address.Line2 != "3. OG" || c.Address.City != "Berlin" ||
+		c.Address.Region != "Berlin" || c.Address.PostalCode != "10115" || c.Address.Country != "DE" {
+		t.Errorf("company: %+v", c)
+	}
+	if len(d.LineItems) != 2 {
+		t.Fatalf("line items: %+v", d.LineItems)
+	}
+	l0, l1 := d.LineItems[0], d.LineItems[1]
+	if l0.SKU != "PRO-1Y" || l0.Description != "Pro plan, 1 year" || l0.Quantity.String() != "2" ||
+		l0.UnitPrice.String() != "6000.05" || l0.Discount.String() != "10" || !l0.DiscountPercent.IsZero() {
+		t.Errorf("line 0 (unit discount 5.00 x 2): %+v", l0)
+	}
+	if l1.SKU != "ONB" || l1.Quantity.String() != "3" || l1.UnitPrice.String() != "0.1" ||
+		!l1.Discount.IsZero() || l1.DiscountPercent.String() != "12.5" {
+		t.Errorf("line 1: %+v", l1)
+	}
+	// Exact: 3 x 0.1 is 0.3, not 0.30000000000000004.
+	if got := l1.Quantity.Mul(l1.UnitPrice).String(); got != "0.3" {
+		t.Errorf("3 x 0.1 = %s", got)
+	}
+
+	if len(*log) != 3 {
+		t.Fatalf("requests: %+v", *log)
+	}
+	get := (*log)[0]
+	q, _ := url.ParseQuery(get.query)
+	props := strings.Split(q.Get("properties"), ",")
+	for _, p := range []string{"dealname", "dealstage", "amount", "closedate", "deal_currency_code", "hubspot_owner_id"} {
+		if !contains(props, p) {
+			t.Errorf("properties= lacks %s: %v", p, props)
+		}
+	}
+	if q.Get("associations") != "companies,line_items" {
+		t.Errorf("associations = %q", q.Get("associations"))
+	}
+	comp := (*log)[1]
+	if comp.path != "/crm/v3/objects/companies/batch/read" || !reflect.DeepEqual(comp.body["inputs"], []any{map[string]any{"id": "444"}}) {
+		t.Errorf("company batch read: %+v", comp)
+	}
+	if _, ok := comp.body["propertiesWithHistory"]; !ok {
+		t.Errorf("batch read without propertiesWithHistory (required by the spec): %v", comp.body)
+	}
+	if !contains(toStrings(comp.body["properties"]), "billing_email") || !contains(toStrings(comp.body["properties"]), "vat_id") {
+		t.Errorf("company properties: %v", comp.body["properties"])
+	}
+	li := (*log)[2]
+	if li.path != "/crm/v3/objects/line_items/batch/read" ||
+		!reflect.DeepEqual(li.body["inputs"], []any{map[string]any{"id": "9001"}, map[string]any{"id": "9002"}}) {
+		t.Errorf("line item batch read (deduplicated ids): %+v", li)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func toStrings(v any) []string {
+	var out []string
+	if l, ok := v.([]any); ok {
+		for _, e := range l {
+			s, _ := e.(string)
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestFetchDealErrors(t *testing.T) {
+	srv, _ := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, srv.URL, nil)
+	ctx := context.Background()
+
+	_, err := s.FetchDeal(ctx, "62515", "1")
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.StatusCode != 404 || api.Service != "hubspot" ||
+		!strings.Contains(api.Message, "Object not found") || !strings.Contains(api.Message, "OBJECT_NOT_FOUND") {
+		t.Fatalf("404: got %#v", err)
+	}
+	if c, _ := connectors.Classify(err); c != connectors.Permanent {
+		t.Errorf("404 classified %v", c)
+	}
+	if _, err := s.FetchDeal(ctx, "777", "1234567890"); !errors.Is(err, connectors.ErrUnknownAccount) {
+		t.Errorf("unknown portal: got %v", err)
+	}
+	if _, err := s.FetchDeal(ctx, "62515", "12/../34"); !errors.Is(err, connectors.ErrPermanent) {
+		t.Errorf("bad deal id: got %v", err)
+	}
+	// The other portal's token is not accepted by this fake: 401.
+	_, err = s.FetchDeal(ctx, "5799819", "1234567890")
+	if !errors.As(err, &api) || api.StatusCode != 401 {
+		t.Fatalf("401: got %v", err)
+	}
+	if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
+		t.Errorf("401 classified %v", c)
+	}
+}
+
+func TestFetchDealRefusesPagedAssociations(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"id":"1","properties":{"dealstage":"closedwon"},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false,
+ "associations":{"line_items":{"results":[{"id":"1","type":"deal_to_line_item"}],"paging":{"next":{"after":"MQ==","link":"x"}}}}}`)
+	}))
+	defer srv.Close()
+	s := apiSource(t, srv.URL, nil)
+	if _, err := s.FetchDeal(context.Background(), "62515", "1"); !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("got %v, want a permanent error rather than a partial invoice", err)
+	}
+}
+
+func TestWriteBack(t *testing.T) {
+	srv, log := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, srv.URL, nil)
+	res := connectors.InvoiceResult{InvoiceID: "ed255415-e141-4150-aab7-89c3bbbb851c", Number: "INV-0007", URL: "https://erp.example/invoices/7"}
+	if err := s.WriteBack(context.Background(), "62515", "1234567890", res); err != nil {
+		t.Fatalf("WriteBack: %v", err)
+	}
+	if len(*log) != 1 {
+		t.Fatalf("requests: %+v", *log)
+	}
+	got := (*log)[0]
+	want := map[string]any{"properties": map[string]any{
+		"erp_invoice_id":     "ed255415-e141-4150-aab7-89c3bbbb851c",
+		"erp_invoice_number": "INV-0007",
+		"erp_invoice_url":    "https://erp.example/invoices/7",
+		"erp_sync_status":    "synced",
+	}}
+	if got.method != "PATCH" || got.path != "/crm/v3/objects/deals/1234567890" || !reflect.DeepEqual(got.body, want) {
+		t.Fatalf("got %s %s %v", got.method, got.path, got.body)
+	}
+
+	// Configured names; empty values and empty names are left out.
+	s = apiSource(t, srv.URL, func(c *Config) {
+		c.WriteBack = WriteBackConfig{InvoiceNumberProperty: "invoice_no", StatusProperty: "sync", StatusValue: "done"}
+	})
+	*log = nil
+	if err := s.WriteBack(context.Background(), "62515", "1234567890", connectors.InvoiceResult{InvoiceID: "x", Number: "7"}); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]any{"properties": map[string]any{"invoice_no": "7", "sync": "done"}}
+	if !reflect.DeepEqual((*log)[0].body, want) {
+		t.Fatalf("configured names: %v", (*log)[0].body)
+	}
+	// Nothing configured: no request.
+	s = apiSource(t, srv.URL, func(c *Config) { c.WriteBack = WriteBackConfig{} })
+	*log = nil
+	if err := s.WriteBack(context.Background(), "62515", "1234567890", res); err != nil || len(*log) != 0 {
+		t.Fatalf("no properties: err %v, %d requests", err, len(*log))
+	}
+}
+
+func TestWriteBackErrors(t *testing.T) {
+	var answer atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch answer.Load() {
+		case 0:
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, badPropertyAnswer)
+		case 1:
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"SECONDLY","category":"RATE_LIMITS"}`)
+		case 2:
+			w.Header().Set("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+			w.Header().Set("X-HubSpot-RateLimit-Remaining", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"TEN_SECONDLY_ROLLING","category":"RATE_LIMITS"}`)
+		default:
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = io.WriteString(w, `<html>bad gateway</html>`)
+		}
+	}))
+	defer srv.Close()
+	s := apiSource(t, srv.URL, nil)
+	res := connectors.InvoiceResult{InvoiceID: "i", Number: "n"}
+	write := func() *connectors.APIError {
+		t.Helper()
+		err := s.WriteBack(context.Background(), "62515", "1234567890", res)
+		var api *connectors.APIError
+		if !errors.As(err, &api) {
+			t.Fatalf("got %v, want *APIError", err)
+		}
+		return api
+	}
+
+	api := write()
+	if api.StatusCode != 400 || api.Field != "erp_invoice_url" || !strings.Contains(api.Message, "does not exist") || api.Op != "write back" {
+		t.Errorf("400: %#v", api)
+	}
+	if c, _ := connectors.Classify(api); c != connectors.Permanent {
+		t.Errorf("400 classified %v", c)
+	}
+	answer.Store(1)
+	api = write()
+	if c, d := connectors.Classify(api); c != connectors.RetryAfter || d != 3*time.Second {
+		t.Errorf("429 Retry-After: %v %v (%#v)", c, d, api)
+	}
+	answer.Store(2)
+	api = write()
+	if c, d := connectors.Classify(api); c != connectors.RetryAfter || d != 10*time.Second || !strings.Contains(api.Message, "RATE_LIMITS") {
+		t.Errorf("429 rolling window: %v %v (%#v)", c, d, api)
+	}
+	answer.Store(3)
+	api = write()
+	if c, _ := connectors.Classify(api); c != connectors.Retry || api.StatusCode != 502 || !strings.Contains(api.Message, "bad gateway") {
+		t.Errorf("502: %v (%#v)", c, api)
+	}
+}
+
+func TestOAuthRefreshToken(t *testing.T) {
+	var tokenCalls atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /oauth/v1/token", func(w http.ResponseWriter, r *http.Request) {
+		tokenCalls.Add(1)
+		_ = r.ParseForm()
+		f := r.PostForm
+		if f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != "rt-1" || f.Get("client_id") != "cid" || f.Get("client_secret") != "csec" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"status":"BAD_REFRESH_TOKEN","message":"missing or invalid refresh token","correlationId":"x"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		_, _ = io.WriteString(w, `{"token_type":"bearer","refresh_token":"rt-1","access_token":"oauth-at-1","expires_in":1800}`)
+	})
+	mux.HandleFunc("PATCH /crm/v3/objects/deals/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer oauth-at-1" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"1","properties":{},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	mk := func(refresh string) *Source {
+		return apiSource(t, srv.URL, func(c *Config) {
+			c.TokenURL = srv.URL + "/oauth/v1/token"
+			c.Accounts = map[string]Account{"62515": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New(refresh)}}}
+		})
+	}
+	s := mk("rt-1")
+	for range 3 {
+		if err := s.WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"}); err != nil {
+			t.Fatalf("WriteBack with OAuth: %v", err)
+		}
+	}
+	if n := tokenCalls.Load(); n != 1 {
+		t.Errorf("token endpoint called %d times for 3 requests, want 1 (cached)", n)
+	}
+	err := mk("revoked").WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"})
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "BAD_REFRESH_TOKEN") {
+		t.Fatalf("revoked refresh token: got %v", err)
+	}
+}
+
+func TestRegisteredAndLoadedFromConfig(t *testing.T) {
+	spec, ok := connectors.LookupSource("hubspot")
+	if !ok {
+		t.Fatal("hubspot is not registered")
+	}
+	dir := t.TempDir()
+	t.Setenv("DEALSYNC_TEST_HUBSPOT_SECRET", "from-env")
+	yaml := `
+targets:
+  erp:
+    type: http
+    base_url: http://127.0.0.1:9/
+connections:
+  crm:
+    target: erp
+    trigger:
+      won_stages: [closedwon]
+    source:
+      type: hubspot
+      client_secret: env:DEALSYNC_TEST_HUBSPOT_SECRET
+      won_stages: ["98765432"]
+      legacy_signatures: [v2]
+      fetch:
+        company_email_property: billing_email
+      write_back:
+        invoice_url_property: ""
+        status_value: done
+      accounts:
+        "62515":
+          access_token: pat-na1-secret-token
+          won_stages: [1f4f1ec1-8174-49f3-a112-4eaa4748e38e]
+        "4294967297":
+          oauth:
+            client_id: cid
+            client_secret: csec
+            refresh_token: rt
+`
+	path := filepath.Join(dir, "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	c, ok := cfg.Connections["crm"].Source.Spec.(*Config)
+	if !ok {
+		t.Fatalf("Spec is %T", cfg.Connections["crm"].Source.Spec)
+	}
+	if c.Tolerance != DefaultTolerance || c.BaseURL != DefaultBaseURL || c.WriteBack.InvoiceNumberProperty != "erp_invoice_number" ||
+		c.WriteBack.InvoiceURLProperty != "" || c.WriteBack.StatusValue != "done" || c.Fetch.CompanyEmailProperty != "billing_email" ||
+		c.Fetch.CurrencyProperty != "deal_currency_code" || len(c.Accounts) != 2 || c.Accounts["4294967297"].OAuth == nil ||
+		!reflect.DeepEqual(c.LegacySignatures, []string{"v2"}) {
+		t.Fatalf("decoded config: %+v", c)
+	}
+	src, err := spec.Build(c, connectors.Env{})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	s := src.(*Source)
+	evs, err := s.Parse(&connectors.Webhook{Body: []byte(capturedDealstage)})
+	if !errors.Is(err, connectors.ErrUnknownAccount) {
+		t.Fatalf("portal 5799819 is not configured: got %v %v", evs, err)
+	}
+	body := strings.Replace(capturedDealstage, `"portalId":5799819`, `"portalId":62515`, 1)
+	if evs, err := s.Parse(&connectors.Webhook{Body: []byte(body)}); err != nil || evs[0].Deal.Stage != StageWon {
+		t.Fatalf("account won_stages from YAML: %v %+v", err, evs)
+	}
+
+	// Validation at load: a bad legacy scheme and a missing oauth key.
+	bad := strings.Replace(yaml, "legacy_signatures: [v2]", "legacy_signatures: [v3]", 1)
+	bad = strings.Replace(bad, "            refresh_token: rt\n", "", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Load(path)
+	if err == nil || !strings.Contains(err.Error(), "legacy_signatures") || !strings.Contains(err.Error(), "refresh_token") {
+		t.Fatalf("invalid config: got %v", err)
+	}
+	if strings.Contains(err.Error(), "pat-na1-secret-token") {
+		t.Fatalf("config error leaks a token: %v", err)
+	}
+}

@@ -1,0 +1,363 @@
+// Package hubspot is the `hubspot` source: HubSpot app webhooks (signature
+// v3, optionally v1/v2), deals fetched through the CRM v3 API and the
+// invoice written back onto the deal as properties.
+//
+// A delivery is a JSON array of up to MaxBatch events:
+//
+//	[{"eventId":1718190532,"subscriptionId":2881778,"portalId":62515,"appId":54321,
+//	  "occurredAt":1716900000000,"subscriptionType":"deal.propertyChange","attemptNumber":0,
+//	  "objectId":1234567890,"propertyName":"dealstage","propertyValue":"closedwon",
+//	  "changeSource":"CRM_UI","sourceId":"userId:1234567"}]
+//
+// Events are thin (DealEvent.Thin): Parse fills EventID (eventId), Account
+// (portalId, decimal), OccurredAt, Deal.ID (objectId) and, for a change of
+// dealstage, Deal.Stage. The rest is read by FetchDeal.
+//
+// Which events become DealEvents:
+//   - deal.* events and object.* events with objectTypeId "0-3" (deals) are
+//     returned, one DealEvent each. Only a propertyChange of dealstage sets
+//     Deal.Stage; the others (deal.creation, a change of amount, ...) are
+//     returned with an empty Stage, which the stage trigger skips ("stage ""
+//     is not a won stage"), so that they show up in the intake's reply and a
+//     running deal can be told about them.
+//   - Events about other objects (contact.*, company.*, object.* of another
+//     type) and unknown subscription types are dropped: they are not an error
+//     and produce no DealEvent.
+//
+// Stage ids: HubSpot sends the pipeline stage id ("closedwon" in the default
+// pipeline, a number or UUID in custom pipelines). A stage id listed in the
+// account's won_stages (or the connection's) is reported as StageWon
+// ("closedwon"), so one trigger `won_stages: [closedwon]` serves every
+// portal and pipeline; any other id is reported as sent. The id as sent is
+// always kept in Deal.Raw["dealstage"].
+package hubspot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Defaults.
+const (
+	DefaultBaseURL   = "https://api.hubapi.com"
+	DefaultTokenURL  = "https://api.hubapi.com/oauth/v1/token"
+	DefaultTolerance = 5 * time.Minute
+	// StageWon is the stage a configured won stage id is reported as; it is
+	// also the default pipeline's closed-won stage id.
+	StageWon = "closedwon"
+	// MaxBatch is the most events HubSpot puts in one delivery.
+	MaxBatch = 100
+)
+
+// Config is a hubspot source's `source:` block.
+type Config struct {
+	// ClientSecret is the app's client secret (public or OAuth app), the key
+	// of the v3 signature. Accounts on private apps give their own instead.
+	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	// LegacySignatures lists the older schemes also accepted when a delivery
+	// has no v3 signature: "v1", "v2". Default none. They carry no
+	// timestamp, so a captured delivery can be replayed.
+	LegacySignatures []string `mapstructure:"legacy_signatures" validate:"dive,oneof=v1 v2"`
+	// Tolerance is the largest allowed difference between
+	// X-HubSpot-Request-Timestamp and the receiver's clock. 0: 5m.
+	Tolerance time.Duration `mapstructure:"tolerance" validate:"gte=0"`
+	// WonStages are the stage ids that mean closed-won for every account
+	// (accounts may add their own). Default: [closedwon].
+	WonStages []string `mapstructure:"won_stages" validate:"dive,required"`
+	// BaseURL of the API (tests, proxies). Default https://api.hubapi.com.
+	BaseURL string `mapstructure:"base_url" validate:"omitempty,url"`
+	// TokenURL of the OAuth token endpoint. Default .../oauth/v1/token.
+	TokenURL string `mapstructure:"token_url" validate:"omitempty,url"`
+	// Fetch names the properties read from the deal, company and line items.
+	Fetch FetchConfig `mapstructure:"fetch"`
+	// WriteBack names the deal properties the invoice is written to.
+	WriteBack WriteBackConfig `mapstructure:"write_back"`
+	// Accounts maps a portal id (decimal) to its credentials.
+	Accounts map[string]Account `mapstructure:"accounts" validate:"required,min=1,dive"`
+}
+
+// Account is one HubSpot portal of a connection. Give exactly one of
+// AccessToken (private app) and OAuth.
+type Account struct {
+	// AccessToken is a private app's access token (pat-...).
+	AccessToken secret.Secret `mapstructure:"access_token"`
+	// OAuth is an installed public app's refresh token.
+	OAuth *OAuth `mapstructure:"oauth"`
+	// ClientSecret is this portal's private app client secret: deliveries
+	// signed with it may only carry this portal's events.
+	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	// WonStages adds stage ids of this portal's pipelines that mean won.
+	WonStages []string `mapstructure:"won_stages" validate:"dive,required"`
+}
+
+// OAuth is the refresh-token grant of an OAuth 2.0 app install.
+type OAuth struct {
+	ClientID     string        `mapstructure:"client_id" validate:"required"`
+	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required"`
+	RefreshToken secret.Secret `mapstructure:"refresh_token" validate:"required"`
+}
+
+// FetchConfig lists property names read by FetchDeal. Empty names are not read.
+type FetchConfig struct {
+	// CurrencyProperty of the deal. Default deal_currency_code.
+	CurrencyProperty string `mapstructure:"currency_property"`
+	// CompanyEmailProperty and CompanyTaxIDProperty of the company
+	// (HubSpot has no standard ones). Default unset.
+	CompanyEmailProperty string `mapstructure:"company_email_property"`
+	CompanyTaxIDProperty string `mapstructure:"company_tax_id_property"`
+	// ExtraDealProperties are also read and kept in Deal.Raw.
+	ExtraDealProperties []string `mapstructure:"extra_deal_properties"`
+}
+
+// WriteBackConfig names the deal properties WriteBack sets. An empty name
+// is not written. The properties must exist in the portal (custom deal
+// properties of type single-line text).
+type WriteBackConfig struct {
+	InvoiceIDProperty     string `mapstructure:"invoice_id_property"`
+	InvoiceNumberProperty string `mapstructure:"invoice_number_property"`
+	InvoiceURLProperty    string `mapstructure:"invoice_url_property"`
+	StatusProperty        string `mapstructure:"status_property"`
+	// StatusValue is written to StatusProperty. Default "synced".
+	StatusValue string `mapstructure:"status_value"`
+}
+
+// DefaultConfig is what NewConfig returns before the options are decoded.
+func DefaultConfig() Config {
+	return Config{
+		Tolerance: DefaultTolerance,
+		BaseURL:   DefaultBaseURL,
+		TokenURL:  DefaultTokenURL,
+		Fetch:     FetchConfig{CurrencyProperty: "deal_currency_code"},
+		WriteBack: WriteBackConfig{
+			InvoiceIDProperty:     "erp_invoice_id",
+			InvoiceNumberProperty: "erp_invoice_number",
+			InvoiceURLProperty:    "erp_invoice_url",
+			StatusProperty:        "erp_sync_status",
+			StatusValue:           "synced",
+		},
+	}
+}
+
+func init() {
+	connectors.RegisterSource(connectors.SourceSpec{
+		Name:    "hubspot",
+		Summary: "HubSpot deal webhooks (X-HubSpot-Signature-v3, batches of up to 100 thin events), deals read through CRM v3, invoice written back as deal properties",
+		NewConfig: func() any {
+			c := DefaultConfig()
+			return &c
+		},
+		Build: build,
+	})
+}
+
+func build(cfg any, env connectors.Env) (connectors.Source, error) {
+	switch v := cfg.(type) {
+	case *Config:
+		if v == nil {
+			return nil, errors.New("hubspot source: no config")
+		}
+		return New(*v, env)
+	case Config:
+		return New(v, env)
+	default:
+		return nil, fmt.Errorf("hubspot source: config is %T, want *hubspot.Config", cfg)
+	}
+}
+
+// Source is a built hubspot source: a connectors.Source, DealFetcher and
+// WriteBacker. It is safe for concurrent use.
+type Source struct {
+	appSecret []byte
+	legacyV1  bool
+	legacyV2  bool
+	tolerance time.Duration
+	wonStages map[string]bool
+	accounts  map[string]*account
+	// anyAccountSecret is set when some account has its own client secret.
+	anyAccountSecret bool
+
+	baseURL string
+	client  *http.Client
+	fetch   FetchConfig
+	write   WriteBackConfig
+	log     *slog.Logger
+
+	// Now is the clock Verify uses when a Webhook has no Received time;
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+type account struct {
+	id        string
+	secret    []byte
+	wonStages map[string]bool
+	token     oauth2.TokenSource
+}
+
+var (
+	_ connectors.Source      = (*Source)(nil)
+	_ connectors.DealFetcher = (*Source)(nil)
+	_ connectors.WriteBacker = (*Source)(nil)
+)
+
+// New checks cfg, resolves its secrets once and returns a Source. Errors
+// name the offending key, never a secret's value.
+func New(cfg Config, env connectors.Env) (*Source, error) {
+	def := DefaultConfig()
+	if cfg.Tolerance < 0 {
+		return nil, fmt.Errorf("hubspot source: tolerance %s is negative", cfg.Tolerance)
+	}
+	if cfg.Tolerance == 0 {
+		cfg.Tolerance = def.Tolerance
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = def.BaseURL
+	}
+	if cfg.TokenURL == "" {
+		cfg.TokenURL = def.TokenURL
+	}
+	if cfg.WriteBack.StatusValue == "" {
+		cfg.WriteBack.StatusValue = def.WriteBack.StatusValue
+	}
+	if len(cfg.Accounts) == 0 {
+		return nil, errors.New("hubspot source: accounts: at least one portal is required")
+	}
+	client := env.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Source{
+		tolerance: cfg.Tolerance,
+		wonStages: stageSet(cfg.WonStages, StageWon),
+		accounts:  make(map[string]*account, len(cfg.Accounts)),
+		baseURL:   strings.TrimRight(cfg.BaseURL, "/"),
+		client:    client,
+		fetch:     cfg.Fetch,
+		write:     cfg.WriteBack,
+		log:       logger,
+	}
+	for _, v := range cfg.LegacySignatures {
+		switch v {
+		case "v1":
+			s.legacyV1 = true
+		case "v2":
+			s.legacyV2 = true
+		default:
+			return nil, fmt.Errorf("hubspot source: legacy_signatures: %q is not v1 or v2", v)
+		}
+	}
+	if !cfg.ClientSecret.IsZero() {
+		v, err := cfg.ClientSecret.Reveal()
+		if err != nil {
+			return nil, fmt.Errorf("hubspot source: client_secret (%s): %w", cfg.ClientSecret.Describe(), err)
+		}
+		s.appSecret = []byte(v)
+	}
+	// The OAuth token requests go through the process's HTTP client.
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
+	for id, a := range cfg.Accounts {
+		key := "hubspot source: accounts." + id
+		if !isDigits(id) {
+			return nil, fmt.Errorf("%s: the key must be the portal id (digits)", key)
+		}
+		acc := &account{id: id, wonStages: stageSet(a.WonStages)}
+		if !a.ClientSecret.IsZero() {
+			v, err := a.ClientSecret.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.client_secret (%s): %w", key, a.ClientSecret.Describe(), err)
+			}
+			acc.secret = []byte(v)
+			s.anyAccountSecret = true
+		} else if len(s.appSecret) == 0 {
+			return nil, fmt.Errorf("%s: no client_secret to verify its webhooks (set client_secret on the source or on the account)", key)
+		}
+		switch {
+		case !a.AccessToken.IsZero() && a.OAuth != nil:
+			return nil, fmt.Errorf("%s: give access_token or oauth, not both", key)
+		case !a.AccessToken.IsZero():
+			v, err := a.AccessToken.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.access_token (%s): %w", key, a.AccessToken.Describe(), err)
+			}
+			acc.token = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: v, TokenType: "Bearer"})
+		case a.OAuth != nil:
+			csec, err := a.OAuth.ClientSecret.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.oauth.client_secret (%s): %w", key, a.OAuth.ClientSecret.Describe(), err)
+			}
+			rt, err := a.OAuth.RefreshToken.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.oauth.refresh_token (%s): %w", key, a.OAuth.RefreshToken.Describe(), err)
+			}
+			if a.OAuth.ClientID == "" {
+				return nil, fmt.Errorf("%s.oauth.client_id is required", key)
+			}
+			oc := &oauth2.Config{
+				ClientID:     a.OAuth.ClientID,
+				ClientSecret: csec,
+				// HubSpot wants client_id and client_secret in the form body.
+				Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
+			}
+			acc.token = oauth2.ReuseTokenSource(nil, oc.TokenSource(tokenCtx, &oauth2.Token{RefreshToken: rt}))
+		default:
+			return nil, fmt.Errorf("%s: access_token (private app) or oauth is required", key)
+		}
+		s.accounts[id] = acc
+	}
+	return s, nil
+}
+
+func stageSet(list []string, extra ...string) map[string]bool {
+	m := make(map[string]bool, len(list)+len(extra))
+	for _, l := range [][]string{list, extra} {
+		for _, v := range l {
+			if v = strings.TrimSpace(v); v != "" {
+				m[v] = true
+			}
+		}
+	}
+	return m
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Accounts lists the configured portal ids (unsorted).
+func (s *Source) Accounts() []string {
+	out := make([]string, 0, len(s.accounts))
+	for id := range s.accounts {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (s *Source) account(id string) (*account, error) {
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: HubSpot portal %s", connectors.ErrUnknownAccount, id)
+	}
+	return a, nil
+}

@@ -1,0 +1,195 @@
+package hubspot
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// Event is one element of a HubSpot webhook delivery. Ids are JSON numbers
+// that may exceed 2^31 (and, for ids, 2^53): they are kept as json.Number.
+type Event struct {
+	EventID          json.Number     `json:"eventId"`
+	SubscriptionID   json.Number     `json:"subscriptionId"`
+	PortalID         json.Number     `json:"portalId"`
+	AppID            json.Number     `json:"appId"`
+	OccurredAt       json.Number     `json:"occurredAt"`
+	SubscriptionType string          `json:"subscriptionType"`
+	AttemptNumber    json.Number     `json:"attemptNumber"`
+	ObjectID         json.Number     `json:"objectId"`
+	ObjectTypeID     string          `json:"objectTypeId"`
+	PropertyName     string          `json:"propertyName"`
+	PropertyValue    json.RawMessage `json:"propertyValue"`
+	ChangeSource     string          `json:"changeSource"`
+	SourceID         string          `json:"sourceId"`
+}
+
+// DealObjectTypeID is the object type id of deals in object.* subscriptions.
+const DealObjectTypeID = "0-3"
+
+// IsDeal reports whether the event is about a deal.
+func (e *Event) IsDeal() bool {
+	typ := e.SubscriptionType
+	switch {
+	case strings.HasPrefix(typ, "deal."):
+		return true
+	case strings.HasPrefix(typ, "object."):
+		return e.ObjectTypeID == DealObjectTypeID
+	}
+	return false
+}
+
+// IsStageChange reports whether the event is a change of the deal stage.
+func (e *Event) IsStageChange() bool {
+	return strings.HasSuffix(e.SubscriptionType, ".propertyChange") && e.PropertyName == "dealstage"
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: hubspot: "+format, append([]any{connectors.ErrMalformed}, args...)...)
+}
+
+// Parse turns a verified delivery into its deal events, in body order
+// (events about other objects and unknown subscription types are dropped;
+// see the package doc). An event of a portal that is not configured fails
+// the delivery with an error wrapping connectors.ErrUnknownAccount; a body
+// that is not a batch of HubSpot events wraps connectors.ErrMalformed.
+func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
+	if w == nil {
+		return nil, malformed("no delivery")
+	}
+	evs, err := DecodeEvents(w.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.DealEvent, 0, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		portal := e.PortalID.String()
+		acc, err := s.account(portal)
+		if err != nil {
+			return nil, fmt.Errorf("event [%d] (eventId %s): %w", i, e.EventID, err)
+		}
+		if !e.IsDeal() {
+			continue
+		}
+		ev, err := s.dealEvent(i, e, acc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// DecodeEvents reads a delivery body: a JSON array of 1 to MaxBatch event
+// objects, each with an integer eventId and portalId. Errors wrap
+// connectors.ErrMalformed.
+func DecodeEvents(body []byte) ([]Event, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, malformed("empty body: want a JSON array of events")
+	}
+	if trimmed[0] != '[' {
+		return nil, malformed("body is not a JSON array: HubSpot sends an array of events")
+	}
+	var evs []Event
+	if err := json.Unmarshal(body, &evs); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, malformed("field %s: JSON %s where a %s was expected", te.Field, te.Value, te.Type)
+		}
+		return nil, malformed("not JSON: %v", err)
+	}
+	switch {
+	case len(evs) == 0:
+		return nil, malformed("empty array: no events")
+	case len(evs) > MaxBatch:
+		return nil, malformed("%d events in one delivery, at most %d allowed", len(evs), MaxBatch)
+	}
+	for i := range evs {
+		e := &evs[i]
+		if !isDigits(e.EventID.String()) {
+			return nil, malformed("[%d].eventId: want a non-negative integer, got %q", i, e.EventID)
+		}
+		if !isDigits(e.PortalID.String()) {
+			return nil, malformed("[%d].portalId: want a non-negative integer, got %q", i, e.PortalID)
+		}
+	}
+	return evs, nil
+}
+
+func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, error) {
+	id := e.ObjectID.String()
+	if !isDigits(id) {
+		return model.DealEvent{}, malformed("[%d].objectId: want the deal id (an integer), got %q", i, id)
+	}
+	ev := model.DealEvent{
+		EventID: e.EventID.String(),
+		Account: e.PortalID.String(),
+		Thin:    true,
+		Deal:    model.Deal{ID: id},
+	}
+	if ms := e.OccurredAt.String(); ms != "" {
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if err != nil {
+			return model.DealEvent{}, malformed("[%d].occurredAt: want Unix milliseconds, got %q", i, ms)
+		}
+		ev.OccurredAt = time.UnixMilli(n).UTC()
+	}
+	raw := map[string]json.RawMessage{
+		"subscriptionType": jsonString(e.SubscriptionType),
+	}
+	if e.PropertyName != "" {
+		raw["propertyName"] = jsonString(e.PropertyName)
+		if len(e.PropertyValue) > 0 {
+			raw["propertyValue"] = e.PropertyValue
+		}
+	}
+	if e.ChangeSource != "" {
+		raw["changeSource"] = jsonString(e.ChangeSource)
+	}
+	if e.IsStageChange() {
+		stage, err := valueString(e.PropertyValue)
+		if err != nil {
+			return model.DealEvent{}, malformed("[%d].propertyValue: %v", i, err)
+		}
+		raw["dealstage"] = jsonString(stage)
+		if s.wonStages[stage] || acc.wonStages[stage] {
+			stage = StageWon
+		}
+		ev.Deal.Stage = stage
+	}
+	ev.Deal.Raw = raw
+	return ev, nil
+}
+
+// valueString reads propertyValue: a string, or a number kept as written.
+func valueString(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(s), nil
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return string(raw), nil
+	}
+	return "", errors.New("want a string")
+}
+
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}

@@ -1,0 +1,212 @@
+package hubspot
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+func parse(t *testing.T, s *Source, body string) []model.DealEvent {
+	t.Helper()
+	evs, err := s.Parse(&connectors.Webhook{Method: "POST", URL: oursURI, Body: []byte(body)})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return evs
+}
+
+func TestParseDefaultPipelineClosedWon(t *testing.T) {
+	evs := parse(t, testSource(t, nil), constructedClosedwon)
+	if len(evs) != 1 {
+		t.Fatalf("got %d events", len(evs))
+	}
+	ev := evs[0]
+	want := model.DealEvent{EventID: "1718190532", Account: "62515", Thin: true,
+		OccurredAt: time.Date(2024, 5, 28, 12, 40, 0, 0, time.UTC),
+		Deal:       model.Deal{ID: "1234567890", Stage: "closedwon"}}
+	if ev.EventID != want.EventID || ev.Account != want.Account || !ev.Thin || !ev.OccurredAt.Equal(want.OccurredAt) ||
+		ev.Deal.ID != want.Deal.ID || ev.Deal.Stage != want.Deal.Stage || ev.Deal.PreviousStage != "" {
+		t.Fatalf("got %+v\nwant %+v", ev, want)
+	}
+	if got := string(ev.Deal.Raw["dealstage"]); got != `"closedwon"` {
+		t.Errorf("Raw[dealstage] = %s", got)
+	}
+	if got := string(ev.Deal.Raw["subscriptionType"]); got != `"deal.propertyChange"` {
+		t.Errorf("Raw[subscriptionType] = %s", got)
+	}
+}
+
+func TestParseCustomPipelineStageID(t *testing.T) {
+	const uuid = "1f4f1ec1-8174-49f3-a112-4eaa4748e38e"
+	// Not configured as won: the stage id comes through as sent.
+	evs := parse(t, testSource(t, nil), capturedDealstage)
+	if len(evs) != 1 || evs[0].Deal.Stage != uuid || evs[0].Deal.ID != "697680835" || evs[0].Account != "5799819" || evs[0].EventID != "802835955" {
+		t.Fatalf("got %+v", evs)
+	}
+	// Configured on the account: reported as closedwon, id kept in Raw.
+	s := testSource(t, func(c *Config) {
+		a := c.Accounts["5799819"]
+		a.WonStages = []string{uuid, "12345678"}
+		c.Accounts["5799819"] = a
+	})
+	evs = parse(t, s, capturedDealstage)
+	if evs[0].Deal.Stage != StageWon || string(evs[0].Deal.Raw["dealstage"]) != `"`+uuid+`"` {
+		t.Fatalf("got stage %q raw %s", evs[0].Deal.Stage, evs[0].Deal.Raw["dealstage"])
+	}
+	// Another portal does not inherit that account's stage set.
+	other := strings.Replace(capturedDealstage, `"portalId":5799819`, `"portalId":62515`, 1)
+	if evs := parse(t, s, other); evs[0].Deal.Stage != uuid {
+		t.Fatalf("portal 62515 got stage %q", evs[0].Deal.Stage)
+	}
+	// Numeric stage ids of custom pipelines, set for the whole connection.
+	s = testSource(t, func(c *Config) { c.WonStages = []string{"98765432"} })
+	num := strings.Replace(constructedClosedwon, `"propertyValue":"closedwon"`, `"propertyValue":"98765432"`, 1)
+	if evs := parse(t, s, num); evs[0].Deal.Stage != StageWon {
+		t.Fatalf("numeric won stage: got %q", evs[0].Deal.Stage)
+	}
+	// The default pipeline's closedwon still counts when won_stages is set.
+	if evs := parse(t, s, constructedClosedwon); evs[0].Deal.Stage != StageWon {
+		t.Fatalf("closedwon with won_stages set: got %q", evs[0].Deal.Stage)
+	}
+}
+
+func TestParseSharedSamples(t *testing.T) {
+	s := testSource(t, nil)
+	for file, want := range map[string]string{
+		"hubspot-deal-propertychange-dealstage.captured.json":    capturedDealstage,
+		"hubspot-deal-propertychange-closedwon.constructed.json": constructedClosedwon,
+	} {
+		body := sharedFile(t, file)
+		if string(body) != want {
+			t.Fatalf("%s differs from the inlined copy", file)
+		}
+		evs, err := s.Parse(&connectors.Webhook{Body: body})
+		if err != nil || len(evs) != 1 || !evs[0].Thin {
+			t.Errorf("%s: %v %+v", file, err, evs)
+		}
+	}
+	// The v1 docs body is a contact event: no deal events, no error.
+	evs, err := s.Parse(&connectors.Webhook{Body: sharedFile(t, "hubspot-v1-docs-body.json")})
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("contact.creation: got %v, %+v", err, evs)
+	}
+}
+
+// A burst as HubSpot sends it: several properties of one deal, other
+// objects, generic object.* subscriptions, and ids beyond 2^53.
+const burst = `[
+ {"eventId":100,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1234567890,"propertyName":"amount","propertyValue":"12000.50","changeSource":"CRM_UI"},
+ {"eventId":101,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000002,"subscriptionType":"deal.propertyChange","attemptNumber":1,"objectId":1234567890,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"},
+ {"eventId":102,"subscriptionId":2,"portalId":62515,"appId":9,"occurredAt":1716900000003,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":77,"changeSource":"CRM"},
+ {"eventId":103,"subscriptionId":3,"portalId":62515,"appId":9,"occurredAt":1716900000004,"subscriptionType":"deal.creation","attemptNumber":0,"objectId":99000000001,"changeSource":"CRM"},
+ {"eventId":104,"subscriptionId":4,"portalId":62515,"appId":9,"occurredAt":1716900000005,"subscriptionType":"object.propertyChange","objectTypeId":"0-3","attemptNumber":0,"objectId":9007199254740993,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"API"},
+ {"eventId":105,"subscriptionId":5,"portalId":62515,"appId":9,"occurredAt":1716900000006,"subscriptionType":"object.propertyChange","objectTypeId":"0-1","attemptNumber":0,"objectId":5,"propertyName":"email","propertyValue":"a@b.c"},
+ {"eventId":106,"subscriptionId":6,"portalId":62515,"appId":9,"occurredAt":1716900000007,"subscriptionType":"conversation.newMessage","attemptNumber":0,"objectId":6},
+ {"eventId":9223372036854775807,"subscriptionId":7,"portalId":62515,"appId":9,"occurredAt":1716900000008,"subscriptionType":"deal.deletion","attemptNumber":0,"objectId":1234567891}
+]`
+
+func TestParseBatchWithUnknownTypes(t *testing.T) {
+	evs := parse(t, testSource(t, nil), burst)
+	type row struct{ id, deal, stage string }
+	var got []row
+	for _, e := range evs {
+		got = append(got, row{e.EventID, e.Deal.ID, e.Deal.Stage})
+		if !e.Thin || e.Account != "62515" {
+			t.Errorf("event %s: thin=%v account=%q", e.EventID, e.Thin, e.Account)
+		}
+	}
+	want := []row{
+		{"100", "1234567890", ""},
+		{"101", "1234567890", "closedwon"},
+		{"103", "99000000001", ""},
+		{"104", "9007199254740993", "closedwon"}, // beyond 2^53, digit for digit
+		{"9223372036854775807", "1234567891", ""},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events:\n got %v\nwant %v", got, want)
+	}
+	if string(evs[0].Deal.Raw["propertyName"]) != `"amount"` || string(evs[0].Deal.Raw["propertyValue"]) != `"12000.50"` {
+		t.Errorf("amount change Raw = %v", evs[0].Deal.Raw)
+	}
+}
+
+func TestParseLargePortalID(t *testing.T) {
+	const big = "4294967297" // > 2^32
+	s := testSource(t, func(c *Config) { c.Accounts[big] = Account{AccessToken: secret.New("pat")} })
+	body := strings.Replace(constructedClosedwon, `"portalId":62515`, `"portalId":`+big, 1)
+	if evs := parse(t, s, body); evs[0].Account != big {
+		t.Fatalf("Account = %q", evs[0].Account)
+	}
+}
+
+func TestParseUnknownAccount(t *testing.T) {
+	s := testSource(t, func(c *Config) { delete(c.Accounts, "5799819") })
+	mixed := "[" + strings.Trim(constructedClosedwon, "[]") + "," + strings.Trim(capturedDealstage, "[]") + "]"
+	_, err := s.Parse(&connectors.Webhook{Body: []byte(mixed)})
+	if !errors.Is(err, connectors.ErrUnknownAccount) || !strings.Contains(err.Error(), "5799819") {
+		t.Fatalf("got %v", err)
+	}
+	// Also for events that would be dropped: the portal is not ours.
+	contact := `[{"eventId":1,"portalId":111,"subscriptionType":"contact.creation","objectId":1}]`
+	if _, err := s.Parse(&connectors.Webhook{Body: []byte(contact)}); !errors.Is(err, connectors.ErrUnknownAccount) {
+		t.Fatalf("contact event of unknown portal: got %v", err)
+	}
+}
+
+func TestParseMalformed(t *testing.T) {
+	s := testSource(t, nil)
+	many := "[" + strings.Repeat(strings.Trim(constructedClosedwon, "[]")+",", 100) + strings.Trim(constructedClosedwon, "[]") + "]"
+	for name, body := range map[string]string{
+		"empty":            "",
+		"object":           strings.Trim(constructedClosedwon, "[]"),
+		"not json":         "[{",
+		"empty array":      "[]",
+		"101 events":       many,
+		"eventId string":   `[{"eventId":"abc","portalId":62515,"subscriptionType":"deal.creation","objectId":1}]`,
+		"no portalId":      `[{"eventId":1,"subscriptionType":"deal.creation","objectId":1}]`,
+		"no objectId":      `[{"eventId":1,"portalId":62515,"subscriptionType":"deal.creation"}]`,
+		"negative eventId": `[{"eventId":-1,"portalId":62515,"subscriptionType":"deal.creation","objectId":1}]`,
+		"stage an object":  `[{"eventId":1,"portalId":62515,"subscriptionType":"deal.propertyChange","objectId":1,"propertyName":"dealstage","propertyValue":{}}]`,
+		"element a string": `["x"]`,
+	} {
+		if _, err := s.Parse(&connectors.Webhook{Body: []byte(body)}); !errors.Is(err, connectors.ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+	// 100 events is fine.
+	hundred := "[" + strings.Repeat(strings.Trim(constructedClosedwon, "[]")+",", 99) + strings.Trim(constructedClosedwon, "[]") + "]"
+	if evs := parse(t, s, hundred); len(evs) != 100 {
+		t.Fatalf("100 events: got %d", len(evs))
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	s := testSource(b, nil)
+	w := &connectors.Webhook{Body: []byte(burst)}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(w.Body)))
+	for b.Loop() {
+		if _, err := s.Parse(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseBatch100(b *testing.B) {
+	s := testSource(b, nil)
+	one := strings.Trim(constructedClosedwon, "[]")
+	w := &connectors.Webhook{Body: []byte("[" + strings.Repeat(one+",", 99) + one + "]")}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(w.Body)))
+	for b.Loop() {
+		if _, err := s.Parse(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

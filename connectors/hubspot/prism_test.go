@@ -1,0 +1,164 @@
+package hubspot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// Write-back bodies checked against HubSpot's own deals spec through Prism
+// (../shared/specs/PRISM.md): the normalized spec answers 200 to a valid
+// PATCH and 422 with an sl-violations header to an invalid one.
+//
+// Needs the prism CLI: $DEALSYNC_PRISM, `prism` on PATH, or
+// /tmp/prism-hs/node_modules/.bin/prism (npm install @stoplight/prism-cli@5.16.0).
+// Skipped when it or ../shared/specs is absent.
+
+func prismBinary() string {
+	if p := os.Getenv("DEALSYNC_PRISM"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("prism"); err == nil {
+		return p
+	}
+	if p := "/tmp/prism-hs/node_modules/.bin/prism"; fileExists(p) {
+		return p
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// startPrism runs `prism mock --errors` on spec and returns its base URL.
+func startPrism(t *testing.T, spec string) string {
+	t.Helper()
+	bin := prismBinary()
+	if bin == "" {
+		t.Skip("prism not installed (npm install -g @stoplight/prism-cli@5.16.0, or set DEALSYNC_PRISM)")
+	}
+	if !fileExists(spec) {
+		t.Skipf("spec not available: %s", spec)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "mock", "--errors", "-h", "127.0.0.1", "-p", fmt.Sprint(port), spec)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Skipf("cannot start prism: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("prism output:\n%s", out.String())
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.After(90 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("prism exited before listening (%v); is the install complete?", err)
+		case <-deadline:
+			t.Fatalf("prism did not listen within 90s")
+		case <-time.After(200 * time.Millisecond):
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			_ = c.Close()
+			return base
+		}
+	}
+}
+
+func TestWriteBackAgainstHubSpotSpec(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts prism")
+	}
+	spec := filepath.Join("..", "..", "..", "shared", "specs", "prism-ready", "hubspot-deals-v3.prism.json")
+	base := startPrism(t, spec)
+	client := &http.Client{Timeout: 20 * time.Second}
+
+	// Control: the spec really is enforced on this server.
+	for name, body := range map[string]string{
+		"no properties":     `{"props":{"erp_invoice_id":"x"}}`,
+		"non-string values": `{"properties":{"amount":12000,"erp_synced":true,"closedate":null}}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPatch, base+"/crm/v3/objects/deals/1234567890", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer pat-na1-test")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("control %s: %v", name, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 422 || resp.Header.Get("sl-violations") == "" {
+			t.Fatalf("control %s: status %d, sl-violations %q: prism is not validating", name, resp.StatusCode, resp.Header.Get("sl-violations"))
+		}
+	}
+
+	// dealsync's write-backs, default and configured property names, with
+	// every InvoiceResult shape.
+	results := []connectors.InvoiceResult{
+		{InvoiceID: "ed255415-e141-4150-aab7-89c3bbbb851c", Number: "INV-0007", URL: "https://erp.example/invoices/7"},
+		{InvoiceID: "42"},
+		{InvoiceID: "42", Number: "2026-0001", Replayed: true},
+	}
+	for _, mutate := range []func(*Config){
+		nil,
+		func(c *Config) {
+			c.WriteBack = WriteBackConfig{InvoiceNumberProperty: "invoice_no", StatusProperty: "sync", StatusValue: "ok"}
+		},
+	} {
+		s := apiSource(t, base, mutate)
+		s.client = &http.Client{Transport: &violationCheck{t: t}, Timeout: 20 * time.Second}
+		for _, r := range results {
+			if err := s.WriteBack(context.Background(), "62515", "1234567890", r); err != nil {
+				var api *connectors.APIError
+				if errors.As(err, &api) {
+					t.Errorf("WriteBack(%+v) rejected by the spec: %v", r, api)
+				} else {
+					t.Errorf("WriteBack(%+v): %v", r, err)
+				}
+			}
+		}
+	}
+}
+
+// violationCheck fails the test if Prism reports any violation, even one
+// that does not change the status.
+type violationCheck struct{ t *testing.T }
+
+func (v *violationCheck) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		if h := resp.Header.Get("sl-violations"); h != "" {
+			v.t.Errorf("%s %s: sl-violations %s", r.Method, r.URL.Path, h)
+		}
+	}
+	return resp, err
+}

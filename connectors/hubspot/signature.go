@@ -1,0 +1,305 @@
+package hubspot
+
+// HubSpot request signatures:
+//
+//	v3: X-HubSpot-Signature-v3 = base64(HMAC-SHA256(client secret,
+//	        method + uri + body + timestamp)), with
+//	    X-HubSpot-Request-Timestamp in Unix milliseconds (5-minute window).
+//	v2: X-HubSpot-Signature = hex(SHA-256(client secret + method + uri + body))
+//	v1: X-HubSpot-Signature = hex(SHA-256(client secret + body))
+//	    (X-HubSpot-Signature-Version says v1 or v2)
+//
+// uri is the full URL HubSpot called (https://host/path?query), which behind
+// a proxy is not what the server sees: the intake builds it from
+// intake.public_base_url.
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// Header names.
+const (
+	HeaderSignatureV3 = "X-HubSpot-Signature-v3"
+	HeaderTimestamp   = "X-HubSpot-Request-Timestamp"
+	HeaderSignature   = "X-HubSpot-Signature"
+	HeaderVersion     = "X-HubSpot-Signature-Version"
+)
+
+// SignV3 returns the X-HubSpot-Signature-v3 value for a request, with ts
+// being the X-HubSpot-Request-Timestamp value as sent (milliseconds).
+func SignV3(clientSecret, method, uri string, body []byte, ts string) string {
+	return base64.StdEncoding.EncodeToString(macV3([]byte(clientSecret), method, uri, body, ts))
+}
+
+// SignRequestV3 sets the v3 signature and timestamp headers of req for body
+// sent to uri (the public URL) at time ts. It does not touch req.Body.
+func SignRequestV3(req *http.Request, clientSecret, uri string, body []byte, ts time.Time) {
+	t := strconv.FormatInt(ts.UnixMilli(), 10)
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set(HeaderTimestamp, t)
+	req.Header.Set(HeaderSignatureV3, SignV3(clientSecret, req.Method, uri, body, t))
+}
+
+// SignV2 returns the legacy v2 X-HubSpot-Signature value.
+func SignV2(clientSecret, method, uri string, body []byte) string {
+	return hex.EncodeToString(sumV2([]byte(clientSecret), method, uri, body))
+}
+
+// SignV1 returns the legacy v1 X-HubSpot-Signature value.
+func SignV1(clientSecret string, body []byte) string {
+	return hex.EncodeToString(sumV1([]byte(clientSecret), body))
+}
+
+func macV3(key []byte, method, uri string, body []byte, ts string) []byte {
+	m := hmac.New(sha256.New, key)
+	writeAll(m, method, uri, body, ts)
+	return m.Sum(nil)
+}
+
+func sumV2(key []byte, method, uri string, body []byte) []byte {
+	h := sha256.New()
+	_, _ = h.Write(key)
+	writeAll(h, method, uri, body, "")
+	return h.Sum(nil)
+}
+
+func sumV1(key []byte, body []byte) []byte {
+	h := sha256.New()
+	_, _ = h.Write(key)
+	_, _ = h.Write(body)
+	return h.Sum(nil)
+}
+
+func writeAll(h hash.Hash, method, uri string, body []byte, ts string) {
+	_, _ = io.WriteString(h, method)
+	_, _ = io.WriteString(h, uri)
+	_, _ = h.Write(body)
+	_, _ = io.WriteString(h, ts)
+}
+
+// decodedURI applies the decoding HubSpot's docs ask for before hashing:
+// %3A : %2F / %3F ? %40 @ %21 ! %24 $ %27 ' %28 ( %29 ) %2A * %2C , %3B ;
+// (any hex case). It returns uri and false when there is nothing to decode.
+func decodedURI(uri string) (string, bool) {
+	if !strings.Contains(uri, "%") {
+		return uri, false
+	}
+	var b strings.Builder
+	changed := false
+	for i := 0; i < len(uri); i++ {
+		if uri[i] == '%' && i+2 < len(uri) {
+			if c, ok := decodable[strings.ToUpper(uri[i+1:i+3])]; ok {
+				b.WriteByte(c)
+				i += 2
+				changed = true
+				continue
+			}
+		}
+		b.WriteByte(uri[i])
+	}
+	return b.String(), changed
+}
+
+var decodable = map[string]byte{
+	"3A": ':', "2F": '/', "3F": '?', "40": '@', "21": '!', "24": '$',
+	"27": '\'', "28": '(', "29": ')', "2A": '*', "2C": ',', "3B": ';',
+}
+
+func unauthorized(format string, args ...any) error {
+	return fmt.Errorf("%w: hubspot: "+format, append([]any{connectors.ErrUnauthorized}, args...)...)
+}
+
+// candidate is a key a delivery may be signed with; only, when set, is the
+// one portal whose events that key may sign.
+type candidate struct {
+	key  []byte
+	only string
+}
+
+// Verify authenticates a delivery: the v3 signature when present (rejecting
+// a timestamp outside the tolerance), else v1/v2 if configured. The key is
+// the connection's client_secret, or the client_secret of the account the
+// events name (a private app), in which case every event must be of that
+// account. w.URL must be the public URL HubSpot called. Errors wrap
+// connectors.ErrUnauthorized.
+func (s *Source) Verify(w *connectors.Webhook) error {
+	if w == nil {
+		return unauthorized("no delivery")
+	}
+	now := w.Received
+	if now.IsZero() {
+		if s.Now != nil {
+			now = s.Now()
+		} else {
+			now = time.Now()
+		}
+	}
+	keys := s.candidates(w.Body)
+	if len(keys) == 0 {
+		return unauthorized("no client secret for the portals of this delivery")
+	}
+	var (
+		match func(key []byte) bool
+		what  string
+	)
+	if sig := strings.TrimSpace(header(w.Header, HeaderSignatureV3)); sig != "" {
+		tsText := strings.TrimSpace(header(w.Header, HeaderTimestamp))
+		if tsText == "" {
+			return unauthorized("missing %s header", HeaderTimestamp)
+		}
+		ms, err := strconv.ParseInt(tsText, 10, 64)
+		if err != nil || ms < 0 || ms > 253402300799999 {
+			return unauthorized("invalid %s header: want Unix milliseconds", HeaderTimestamp)
+		}
+		age := now.Sub(time.UnixMilli(ms))
+		switch {
+		case age > s.tolerance:
+			return unauthorized("timestamp too old: %s before now (tolerance %s)", age.Round(time.Second), s.tolerance)
+		case age < -s.tolerance:
+			return unauthorized("timestamp too new: %s ahead of now (tolerance %s)", (-age).Round(time.Second), s.tolerance)
+		}
+		got, err := base64.StdEncoding.DecodeString(sig)
+		if err != nil {
+			return unauthorized("%s is not base64", HeaderSignatureV3)
+		}
+		decoded, hasDecoded := decodedURI(w.URL)
+		what = "v3"
+		match = func(key []byte) bool {
+			if hmac.Equal(got, macV3(key, w.Method, w.URL, w.Body, tsText)) {
+				return true
+			}
+			return hasDecoded && hmac.Equal(got, macV3(key, w.Method, decoded, w.Body, tsText))
+		}
+	} else {
+		sig := strings.TrimSpace(header(w.Header, HeaderSignature))
+		version := strings.ToLower(strings.TrimSpace(header(w.Header, HeaderVersion)))
+		if sig == "" {
+			return unauthorized("missing %s header", HeaderSignatureV3)
+		}
+		got, err := hex.DecodeString(sig)
+		if err != nil {
+			return unauthorized("%s is not hex", HeaderSignature)
+		}
+		switch {
+		case version == "v1" && s.legacyV1:
+			what = "v1"
+			match = func(key []byte) bool { return hmac.Equal(got, sumV1(key, w.Body)) }
+		case version == "v2" && s.legacyV2:
+			what = "v2"
+			match = func(key []byte) bool { return hmac.Equal(got, sumV2(key, w.Method, w.URL, w.Body)) }
+		case version == "v1" || version == "v2":
+			return unauthorized("%s signatures are not accepted (no %s header; enable legacy_signatures: [%s] to accept them)", version, HeaderSignatureV3, version)
+		default:
+			return unauthorized("missing %s header", HeaderSignatureV3)
+		}
+	}
+	for _, c := range keys {
+		if !match(c.key) {
+			continue
+		}
+		if c.only != "" {
+			if p, ok := otherPortal(w.Body, c.only); ok {
+				return unauthorized("signed with portal %s's private app secret but carries an event of portal %s", c.only, p)
+			}
+		}
+		return nil
+	}
+	return unauthorized("%s signature does not match (is the public URL %q what HubSpot calls?)", what, stripQuery(w.URL))
+}
+
+func stripQuery(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// portalOnly is the one field Verify peeks at before the signature is known
+// to be good: only to choose a private app's key.
+type portalOnly struct {
+	PortalID json.Number `json:"portalId"`
+}
+
+func peekPortals(body []byte) []string {
+	var evs []portalOnly
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if err := d.Decode(&evs); err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range evs {
+		p := e.PortalID.String()
+		if p != "" && (len(out) == 0 || out[len(out)-1] != p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// otherPortal reports a portal in body other than want (or an unreadable body).
+func otherPortal(body []byte, want string) (string, bool) {
+	var evs []portalOnly
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if err := d.Decode(&evs); err != nil {
+		return "(unreadable body)", true
+	}
+	for _, e := range evs {
+		if e.PortalID.String() != want {
+			return e.PortalID.String(), true
+		}
+	}
+	return "", false
+}
+
+func (s *Source) candidates(body []byte) []candidate {
+	var out []candidate
+	if len(s.appSecret) > 0 {
+		out = append(out, candidate{key: s.appSecret})
+	}
+	if !s.anyAccountSecret {
+		return out
+	}
+	seen := map[string]bool{}
+	for _, p := range peekPortals(body) {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if a, ok := s.accounts[p]; ok && len(a.secret) > 0 {
+			out = append(out, candidate{key: a.secret, only: p})
+		}
+	}
+	return out
+}
+
+// header reads a header whatever the case of its name in h (a Webhook built
+// by hand may not have canonical keys).
+func header(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, vs := range h {
+		if len(vs) > 0 && strings.EqualFold(k, name) {
+			return vs[0]
+		}
+	}
+	return ""
+}

@@ -1,0 +1,324 @@
+package hubspot
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Published vectors (../shared/webhooks/README.md §1), inlined.
+const (
+	docSecret = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+	docURI    = "https://www.example.com/webhook_uri"
+	// HubSpot Python SDK test: the body has single quotes, exactly.
+	pyBody = "{'example_field':'example_value'}"
+	pyTS   = "15000000"
+	pyV3   = "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw="
+	// v2 docs (GET, empty body) and Node SDK (POST) vectors.
+	docV2GET   = "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
+	nodeBody   = `{"example_field":"example_value"}`
+	nodeV2POST = "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"
+	pyV1       = "69fc6631a867edd4f9e9e627fc5c1148e3fbdd8b21837b6d2b8901c1fa57f750"
+	pyV2       = "4fe4e3a7d3cf09db53be39d0a58130e2aaba074ec123a9e355b876a689a1c383"
+	// v1 docs vector over the docs body (hubspot-v1-docs-body.json).
+	docV1Body = `[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]`
+	docV1     = "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
+
+	// The README's own v3 vectors over the saved payloads (not HubSpot's;
+	// computed with @hubspot/api-client and re-derived in Python).
+	oursSecret = "test-client-secret-0000"
+	oursURI    = "https://sync.example.com/webhooks/hubspot"
+	oursTS     = "1716900001234"
+)
+
+// The saved payloads, inlined byte for byte (no trailing newline).
+const (
+	capturedDealstage      = `[{"objectId":697680835,"propertyName":"dealstage","propertyValue":"1f4f1ec1-8174-49f3-a112-4eaa4748e38e","changeSource":"CRM_UI","eventId":802835955,"subscriptionId":92894,"portalId":5799819,"appId":186886,"occurredAt":1556094637139,"subscriptionType":"deal.propertyChange","attemptNumber":0}]`
+	constructedClosedwon   = `[{"eventId":1718190532,"subscriptionId":2881778,"portalId":62515,"appId":54321,"occurredAt":1716900000000,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1234567890,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI","sourceId":"userId:1234567"}]`
+	capturedDealstageV3    = "G01FGvHYxMd78L+4b6hC4EC7YDDRL0IuyiSddikyRWo="
+	constructedClosedwonV3 = "PSCOZPQmNhSioGldVhiuOfybk6/PeIW+kPyBQxJyfP0="
+)
+
+// sharedFile reads a file of ../shared/webhooks, skipping when absent.
+func sharedFile(t testing.TB, name string) []byte {
+	t.Helper()
+	path := filepath.Join("..", "..", "..", "shared", "webhooks", name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("shared samples not available: %s", path)
+	}
+	return b
+}
+
+func testSource(t testing.TB, mutate func(*Config)) *Source {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.ClientSecret = secret.New(oursSecret)
+	cfg.Accounts = map[string]Account{
+		"62515":   {AccessToken: secret.New("pat-na1-62515")},
+		"5799819": {AccessToken: secret.New("pat-na1-5799819")},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+func hook(method, uri, body string, h map[string]string, received time.Time) *connectors.Webhook {
+	hdr := http.Header{}
+	for k, v := range h {
+		hdr.Set(k, v)
+	}
+	return &connectors.Webhook{Method: method, URL: uri, Header: hdr, Body: []byte(body), Received: received}
+}
+
+func msTime(ts string) time.Time {
+	n, _ := strconv.ParseInt(ts, 10, 64)
+	return time.UnixMilli(n)
+}
+
+func TestSignPublishedVectors(t *testing.T) {
+	cases := []struct{ name, got, want string }{
+		{"v3 python sdk", SignV3(docSecret, "POST", docURI, []byte(pyBody), pyTS), pyV3},
+		{"v2 docs GET", SignV2(docSecret, "GET", docURI, nil), docV2GET},
+		{"v2 node sdk POST", SignV2(docSecret, "POST", docURI, []byte(nodeBody)), nodeV2POST},
+		{"v2 python sdk", SignV2(docSecret, "POST", docURI, []byte(pyBody)), pyV2},
+		{"v1 python sdk", SignV1(docSecret, []byte(pyBody)), pyV1},
+		{"v1 docs", SignV1(docSecret, []byte(docV1Body)), docV1},
+		{"v3 ours dealstage", SignV3(oursSecret, "POST", oursURI, []byte(capturedDealstage), oursTS), capturedDealstageV3},
+		{"v3 ours closedwon", SignV3(oursSecret, "POST", oursURI, []byte(constructedClosedwon), oursTS), constructedClosedwonV3},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestVerifyPublishedV3Vector(t *testing.T) {
+	s := testSource(t, func(c *Config) { c.ClientSecret = secret.New(docSecret) })
+	w := hook("POST", docURI, pyBody, map[string]string{HeaderSignatureV3: pyV3, HeaderTimestamp: pyTS}, msTime(pyTS).Add(time.Minute))
+	if err := s.Verify(w); err != nil {
+		t.Fatalf("Verify(published v3 vector): %v", err)
+	}
+	// The same vector five minutes and one millisecond later is stale.
+	w.Received = msTime(pyTS).Add(5*time.Minute + time.Millisecond)
+	if err := s.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "too old") {
+		t.Fatalf("stale: got %v", err)
+	}
+	// ...and exactly five minutes is still accepted.
+	w.Received = msTime(pyTS).Add(5 * time.Minute)
+	if err := s.Verify(w); err != nil {
+		t.Fatalf("at the boundary: %v", err)
+	}
+}
+
+func TestVerifyPublishedLegacyVectors(t *testing.T) {
+	s := testSource(t, func(c *Config) {
+		c.ClientSecret = secret.New(docSecret)
+		c.LegacySignatures = []string{"v1", "v2"}
+	})
+	now := time.Now()
+	for name, w := range map[string]*connectors.Webhook{
+		"v1 docs":   hook("POST", docURI, docV1Body, map[string]string{HeaderSignature: docV1, HeaderVersion: "v1"}, now),
+		"v2 docs":   hook("GET", docURI, "", map[string]string{HeaderSignature: docV2GET, HeaderVersion: "v2"}, now),
+		"v2 node":   hook("POST", docURI, nodeBody, map[string]string{HeaderSignature: nodeV2POST, HeaderVersion: "v2"}, now),
+		"v2 python": hook("POST", docURI, pyBody, map[string]string{HeaderSignature: pyV2, HeaderVersion: "v2"}, now),
+	} {
+		if err := s.Verify(w); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Not configured: refused even though the signature is right.
+	strict := testSource(t, func(c *Config) { c.ClientSecret = secret.New(docSecret) })
+	err := strict.Verify(hook("POST", docURI, docV1Body, map[string]string{HeaderSignature: docV1, HeaderVersion: "v1"}, now))
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "legacy_signatures") {
+		t.Fatalf("v1 without legacy_signatures: got %v", err)
+	}
+	// v2 signs the URI: another URI fails.
+	err = s.Verify(hook("POST", docURI+"?x=1", nodeBody, map[string]string{HeaderSignature: nodeV2POST, HeaderVersion: "v2"}, now))
+	if !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("v2 with another URI: got %v", err)
+	}
+}
+
+func TestVerifySharedSamples(t *testing.T) {
+	s := testSource(t, nil)
+	for file, sig := range map[string]string{
+		"hubspot-deal-propertychange-dealstage.captured.json":    capturedDealstageV3,
+		"hubspot-deal-propertychange-closedwon.constructed.json": constructedClosedwonV3,
+	} {
+		body := sharedFile(t, file)
+		w := &connectors.Webhook{Method: "POST", URL: oursURI, Body: body, Received: msTime(oursTS).Add(2 * time.Second),
+			Header: http.Header{HeaderSignatureV3: {sig}, HeaderTimestamp: {oursTS}}}
+		if err := s.Verify(w); err != nil {
+			t.Errorf("%s: %v", file, err)
+		}
+	}
+	legacy := testSource(t, func(c *Config) {
+		c.ClientSecret = secret.New(docSecret)
+		c.LegacySignatures = []string{"v1"}
+	})
+	body := sharedFile(t, "hubspot-v1-docs-body.json")
+	if string(body) != docV1Body {
+		t.Fatalf("shared v1 body differs from the inlined one: %q", body)
+	}
+	w := &connectors.Webhook{Method: "POST", URL: docURI, Body: body, Received: time.Now(),
+		Header: http.Header{HeaderSignature: {docV1}, HeaderVersion: {"v1"}}}
+	if err := legacy.Verify(w); err != nil {
+		t.Errorf("v1 docs body: %v", err)
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	s := testSource(t, nil)
+	now := msTime(oursTS).Add(time.Second)
+	good := map[string]string{HeaderSignatureV3: constructedClosedwonV3, HeaderTimestamp: oursTS}
+	if err := s.Verify(hook("POST", oursURI, constructedClosedwon, good, now)); err != nil {
+		t.Fatalf("good delivery: %v", err)
+	}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range good {
+			m[a] = b
+		}
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	cases := []struct {
+		name string
+		w    *connectors.Webhook
+		want string
+	}{
+		{"tampered body", hook("POST", oursURI, strings.Replace(constructedClosedwon, "1234567890", "1234567891", 1), good, now), "does not match"},
+		{"internal URL instead of public", hook("POST", "http://10.0.0.7:8080/webhooks/hubspot", constructedClosedwon, good, now), "does not match"},
+		{"other method", hook("PUT", oursURI, constructedClosedwon, good, now), "does not match"},
+		{"timestamp in seconds", hook("POST", oursURI, constructedClosedwon, with(HeaderTimestamp, "1716900001"), now), "too old"},
+		{"future", hook("POST", oursURI, constructedClosedwon, good, now.Add(-6*time.Minute)), "too new"},
+		{"no timestamp", hook("POST", oursURI, constructedClosedwon, with(HeaderTimestamp, ""), now), "missing X-HubSpot-Request-Timestamp"},
+		{"bad timestamp", hook("POST", oursURI, constructedClosedwon, with(HeaderTimestamp, "soon"), now), "invalid"},
+		{"no signature", hook("POST", oursURI, constructedClosedwon, with(HeaderSignatureV3, ""), now), "missing X-HubSpot-Signature-v3"},
+		{"not base64", hook("POST", oursURI, constructedClosedwon, with(HeaderSignatureV3, "!!"), now), "not base64"},
+		{"other secret's signature", hook("POST", oursURI, constructedClosedwon,
+			with(HeaderSignatureV3, SignV3("other", "POST", oursURI, []byte(constructedClosedwon), oursTS)), now), "does not match"},
+	}
+	for _, c := range cases {
+		err := s.Verify(c.w)
+		if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want ErrUnauthorized containing %q", c.name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), oursSecret) {
+			t.Errorf("%s: error leaks the secret", c.name)
+		}
+	}
+	// Header names are case-insensitive (-V3 spelling).
+	w := hook("POST", oursURI, constructedClosedwon, nil, now)
+	w.Header.Set("x-hubspot-signature-V3", constructedClosedwonV3)
+	w.Header.Set("x-hubspot-request-timestamp", oursTS)
+	if err := s.Verify(w); err != nil {
+		t.Errorf("lower-case header names: %v", err)
+	}
+}
+
+func TestVerifyQueryAndDecodedURI(t *testing.T) {
+	s := testSource(t, nil)
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	// A URL with a query string, signed as is (what the SDKs do).
+	uri := "https://sync.example.com/webhooks/hubspot?tenant=acme&x=1"
+	sig := SignV3(oursSecret, "POST", uri, []byte(constructedClosedwon), ts)
+	if err := s.Verify(hook("POST", uri, constructedClosedwon, map[string]string{HeaderSignatureV3: sig, HeaderTimestamp: ts}, now)); err != nil {
+		t.Fatalf("query string: %v", err)
+	}
+	// Reordered query parameters are another URI.
+	reordered := "https://sync.example.com/webhooks/hubspot?x=1&tenant=acme"
+	if err := s.Verify(hook("POST", reordered, constructedClosedwon, map[string]string{HeaderSignatureV3: sig, HeaderTimestamp: ts}, now)); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("reordered query: got %v", err)
+	}
+	// HubSpot's docs: %3A, %2F, ... are decoded before hashing.
+	encoded := "https://sync.example.com/webhooks/hubspot?next=%2Fdeals%3Fid%3D1&at=a%40b%2c"
+	decoded := "https://sync.example.com/webhooks/hubspot?next=/deals?id%3D1&at=a@b," // %3D is not in the list
+	sig = SignV3(oursSecret, "POST", decoded, []byte(constructedClosedwon), ts)
+	if err := s.Verify(hook("POST", encoded, constructedClosedwon, map[string]string{HeaderSignatureV3: sig, HeaderTimestamp: ts}, now)); err != nil {
+		t.Fatalf("signature over the decoded URI: %v", err)
+	}
+	if got, _ := decodedURI(encoded); got != decoded {
+		t.Fatalf("decodedURI = %q, want %q", got, decoded)
+	}
+	// %20 is not in the list and stays encoded.
+	if got, changed := decodedURI("https://h/a%20b"); changed || got != "https://h/a%20b" {
+		t.Fatalf("decodedURI(%%20) = %q, %v", got, changed)
+	}
+}
+
+func TestVerifyPrivateAppSecrets(t *testing.T) {
+	s := testSource(t, func(c *Config) {
+		c.ClientSecret = secret.Secret{}
+		c.Accounts = map[string]Account{
+			"62515":   {AccessToken: secret.New("pat-a"), ClientSecret: secret.New("secret-a")},
+			"5799819": {AccessToken: secret.New("pat-b"), ClientSecret: secret.New("secret-b")},
+		}
+	})
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	sign := func(sec, body string) map[string]string {
+		return map[string]string{HeaderSignatureV3: SignV3(sec, "POST", oursURI, []byte(body), ts), HeaderTimestamp: ts}
+	}
+	if err := s.Verify(hook("POST", oursURI, constructedClosedwon, sign("secret-a", constructedClosedwon), now)); err != nil {
+		t.Fatalf("portal 62515 with its own secret: %v", err)
+	}
+	if err := s.Verify(hook("POST", oursURI, constructedClosedwon, sign("secret-b", constructedClosedwon), now)); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("portal 62515's event signed with 5799819's secret: got %v", err)
+	}
+	mixed := "[" + strings.Trim(constructedClosedwon, "[]") + "," + strings.Trim(capturedDealstage, "[]") + "]"
+	err := s.Verify(hook("POST", oursURI, mixed, sign("secret-a", mixed), now))
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "portal 5799819") {
+		t.Fatalf("one tenant signing another's event: got %v", err)
+	}
+}
+
+func TestNewRequiresASecretAndCredentials(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no accounts":           {ClientSecret: secret.New("x")},
+		"no secret at all":      {Accounts: map[string]Account{"1": {AccessToken: secret.New("t")}}},
+		"no credentials":        {ClientSecret: secret.New("x"), Accounts: map[string]Account{"1": {}}},
+		"portal id not digits":  {ClientSecret: secret.New("x"), Accounts: map[string]Account{"acme": {AccessToken: secret.New("t")}}},
+		"token and oauth":       {ClientSecret: secret.New("x"), Accounts: map[string]Account{"1": {AccessToken: secret.New("t"), OAuth: &OAuth{ClientID: "c", ClientSecret: secret.New("s"), RefreshToken: secret.New("r")}}}},
+		"unresolvable token":    {ClientSecret: secret.New("x"), Accounts: map[string]Account{"1": {AccessToken: secret.New("env:DEALSYNC_TEST_UNSET_HUBSPOT_TOKEN")}}},
+		"bad legacy signatures": {ClientSecret: secret.New("x"), LegacySignatures: []string{"v9"}, Accounts: map[string]Account{"1": {AccessToken: secret.New("t")}}},
+	} {
+		if _, err := New(cfg, connectors.Env{}); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		} else if strings.Contains(err.Error(), "pat-") {
+			t.Errorf("%s: error leaks a secret: %v", name, err)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	s := testSource(b, nil)
+	w := hook("POST", oursURI, constructedClosedwon, map[string]string{HeaderSignatureV3: constructedClosedwonV3, HeaderTimestamp: oursTS}, msTime(oursTS))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(w.Body)))
+	for b.Loop() {
+		if err := s.Verify(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,451 @@
+package pipedrive
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+const service = "pipedrive"
+
+const maxResponse = 8 << 20
+
+// maxPages bounds the product pages read for one deal.
+const maxPages = 20
+
+type envelope struct {
+	Success        bool            `json:"success"`
+	Data           json.RawMessage `json:"data"`
+	Error          string          `json:"error"`
+	ErrorInfo      string          `json:"error_info"`
+	AdditionalData struct {
+		NextCursor *string `json:"next_cursor"`
+	} `json:"additional_data"`
+}
+
+type pdDeal struct {
+	ID                Ident                      `json:"id"`
+	Title             string                     `json:"title"`
+	Value             json.Number                `json:"value"`
+	Currency          string                     `json:"currency"`
+	Status            string                     `json:"status"`
+	StageID           Ident                      `json:"stage_id"`
+	PipelineID        Ident                      `json:"pipeline_id"`
+	OrgID             Ident                      `json:"org_id"`
+	OwnerID           Ident                      `json:"owner_id"`
+	ExpectedCloseDate *string                    `json:"expected_close_date"`
+	WonTime           *string                    `json:"won_time"`
+	CloseTime         *string                    `json:"close_time"`
+	CustomFields      map[string]json.RawMessage `json:"custom_fields"`
+}
+
+type pdOrg struct {
+	ID      Ident  `json:"id"`
+	Name    string `json:"name"`
+	Address *struct {
+		Value           string `json:"value"`
+		Country         string `json:"country"`
+		AdminAreaLevel1 string `json:"admin_area_level_1"`
+		Locality        string `json:"locality"`
+		Route           string `json:"route"`
+		StreetNumber    string `json:"street_number"`
+		Subpremise      string `json:"subpremise"`
+		PostalCode      string `json:"postal_code"`
+	} `json:"address"`
+	CustomFields map[string]json.RawMessage `json:"custom_fields"`
+}
+
+type pdDealProduct struct {
+	ID           Ident       `json:"id"`
+	ProductID    Ident       `json:"product_id"`
+	Name         string      `json:"name"`
+	ItemPrice    json.Number `json:"item_price"`
+	Quantity     json.Number `json:"quantity"`
+	Discount     json.Number `json:"discount"`
+	DiscountType string      `json:"discount_type"`
+	Comments     *string     `json:"comments"`
+	IsEnabled    *bool       `json:"is_enabled"`
+}
+
+type pdProduct struct {
+	ID   Ident   `json:"id"`
+	Code *string `json:"code"`
+}
+
+func permanent(format string, args ...any) error {
+	return fmt.Errorf("%w: pipedrive: "+format, append([]any{connectors.ErrPermanent}, args...)...)
+}
+
+// FetchDeal reads the deal (GET /api/v2/deals/{id}), its organization
+// (GET /api/v2/organizations/{id}), its products (GET
+// /api/v2/deals/{id}/products, all pages) and their codes (GET
+// /api/v2/products?ids=...). Numbers are read as exact decimals. A product
+// discount of discount_type "percentage" becomes DiscountPercent, of type
+// "amount" Discount (an amount off the line). Disabled products
+// (is_enabled false) are left out.
+func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model.Deal, error) {
+	acc, err := s.account(accountID)
+	if err != nil {
+		return model.Deal{}, err
+	}
+	if !isDigits(dealID) {
+		return model.Deal{}, permanent("deal id %q is not a Pipedrive id", dealID)
+	}
+	var pd pdDeal
+	if _, err := s.call(ctx, acc, "fetch deal", http.MethodGet, "/api/v2/deals/"+dealID, nil, &pd); err != nil {
+		return model.Deal{}, err
+	}
+	d := model.Deal{
+		ID:       dealID,
+		Name:     pd.Title,
+		Stage:    pd.Status,
+		Currency: strings.ToUpper(pd.Currency),
+		Owner:    string(pd.OwnerID),
+		Raw:      map[string]json.RawMessage{},
+	}
+	for k, v := range map[string]Ident{"stage_id": pd.StageID, "pipeline_id": pd.PipelineID, "org_id": pd.OrgID} {
+		if v != "" {
+			d.Raw[k] = jsonString(string(v))
+		}
+	}
+	if len(pd.CustomFields) > 0 {
+		b, _ := json.Marshal(pd.CustomFields)
+		d.Raw["custom_fields"] = b
+	}
+	if pd.Value != "" {
+		v, err := decimal.NewFromString(pd.Value.String())
+		if err != nil {
+			return model.Deal{}, permanent("deal %s value %q is not a decimal", dealID, pd.Value)
+		}
+		d.Amount = decimal.NewNullDecimal(v)
+	}
+	for _, t := range []*string{pd.WonTime, pd.ExpectedCloseDate, pd.CloseTime} {
+		if t == nil || strings.TrimSpace(*t) == "" {
+			continue
+		}
+		date, err := parseDate(*t)
+		if err != nil {
+			return model.Deal{}, permanent("deal %s: %v", dealID, err)
+		}
+		d.CloseDate = date
+		break
+	}
+
+	if pd.OrgID != "" && pd.OrgID != "0" {
+		var org pdOrg
+		if _, err := s.call(ctx, acc, "fetch organization", http.MethodGet, "/api/v2/organizations/"+url.PathEscape(string(pd.OrgID)), nil, &org); err != nil {
+			return model.Deal{}, err
+		}
+		d.Company = model.Company{
+			ID:    string(org.ID),
+			Name:  org.Name,
+			Email: customText(org.CustomFields, s.fetch.OrganizationEmailField),
+			TaxID: customText(org.CustomFields, s.fetch.OrganizationTaxIDField),
+		}
+		if a := org.Address; a != nil {
+			line1 := strings.TrimSpace(a.Route + " " + a.StreetNumber)
+			if line1 == "" && a.Locality == "" && a.PostalCode == "" {
+				line1 = a.Value // only the free-text address is known
+			}
+			d.Company.Address = model.Address{Line1: line1, Line2: a.Subpremise, City: a.Locality,
+				Region: a.AdminAreaLevel1, PostalCode: a.PostalCode, Country: a.Country}
+		}
+	}
+
+	products, err := s.dealProducts(ctx, acc, dealID)
+	if err != nil {
+		return model.Deal{}, err
+	}
+	codes, err := s.productCodes(ctx, acc, products)
+	if err != nil {
+		return model.Deal{}, err
+	}
+	for _, p := range products {
+		li := model.LineItem{SKU: codes[string(p.ProductID)], Description: p.Name}
+		var bad string
+		dec := func(name string, n json.Number) decimal.Decimal {
+			if n == "" || bad != "" {
+				return decimal.Zero
+			}
+			v, err := decimal.NewFromString(n.String())
+			if err != nil {
+				bad = fmt.Sprintf("%s %q is not a decimal", name, n)
+			}
+			return v
+		}
+		li.Quantity = dec("quantity", p.Quantity)
+		li.UnitPrice = dec("item_price", p.ItemPrice)
+		disc := dec("discount", p.Discount)
+		if bad != "" {
+			return model.Deal{}, permanent("deal %s product %s: %s", dealID, p.ID, bad)
+		}
+		switch p.DiscountType {
+		case "amount":
+			li.Discount = disc
+		case "percentage", "":
+			li.DiscountPercent = disc
+		default:
+			return model.Deal{}, permanent("deal %s product %s: unknown discount_type %q", dealID, p.ID, p.DiscountType)
+		}
+		d.LineItems = append(d.LineItems, li)
+	}
+	return d, nil
+}
+
+func (s *Source) dealProducts(ctx context.Context, acc *account, dealID string) ([]pdDealProduct, error) {
+	var out []pdDealProduct
+	cursor := ""
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return nil, permanent("deal %s has more than %d pages of products", dealID, maxPages)
+		}
+		q := url.Values{"limit": {"500"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var items []pdDealProduct
+		env, err := s.call(ctx, acc, "fetch deal products", http.MethodGet, "/api/v2/deals/"+dealID+"/products?"+q.Encode(), nil, &items)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range items {
+			if p.IsEnabled == nil || *p.IsEnabled {
+				out = append(out, p)
+			}
+		}
+		if env.AdditionalData.NextCursor == nil || *env.AdditionalData.NextCursor == "" {
+			return out, nil
+		}
+		cursor = *env.AdditionalData.NextCursor
+	}
+}
+
+// productCodes reads the catalogue codes of the products, 100 ids a call.
+func (s *Source) productCodes(ctx context.Context, acc *account, items []pdDealProduct) (map[string]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, p := range items {
+		if id := string(p.ProductID); id != "" && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	codes := make(map[string]string, len(ids))
+	for start := 0; start < len(ids); start += 100 {
+		end := min(start+100, len(ids))
+		q := url.Values{"ids": {strings.Join(ids[start:end], ",")}, "limit": {"100"}}
+		var prods []pdProduct
+		if _, err := s.call(ctx, acc, "fetch products", http.MethodGet, "/api/v2/products?"+q.Encode(), nil, &prods); err != nil {
+			return nil, err
+		}
+		for _, p := range prods {
+			if p.Code != nil {
+				codes[string(p.ID)] = strings.TrimSpace(*p.Code)
+			}
+		}
+	}
+	return codes, nil
+}
+
+// customText reads a text custom field: a bare string (REST v2) or a typed
+// object with a value (webhooks v2).
+func customText(fields map[string]json.RawMessage, key string) string {
+	if key == "" || fields == nil {
+		return ""
+	}
+	raw := bytes.TrimSpace(fields[key])
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	var typed struct {
+		Value json.RawMessage `json:"value"`
+	}
+	if json.Unmarshal(raw, &typed) == nil && json.Unmarshal(typed.Value, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	return ""
+}
+
+func parseDate(v string) (model.Date, error) {
+	v = strings.TrimSpace(v)
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return model.DateOf(t.UTC()), nil
+	}
+	if t, err := time.Parse("2006-01-02 15:04:05", v); err == nil {
+		return model.DateOf(t), nil
+	}
+	return model.ParseDate(v)
+}
+
+// WriteBackBody is the PATCH body WriteBack sends: the configured custom
+// fields in "custom_fields" (API v2). Empty values are left out.
+func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
+	fields := map[string]string{}
+	set := func(key, value string) {
+		if key != "" && value != "" {
+			fields[key] = value
+		}
+	}
+	set(s.write.InvoiceIDField, result.InvoiceID)
+	set(s.write.InvoiceNumberField, result.Number)
+	set(s.write.InvoiceURLField, result.URL)
+	set(s.write.StatusField, s.write.StatusValue)
+	return map[string]any{"custom_fields": fields}
+}
+
+// WriteBack sets the configured deal custom fields: PATCH /api/v2/deals/{id}.
+// With no field configured it does nothing.
+func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result connectors.InvoiceResult) error {
+	acc, err := s.account(accountID)
+	if err != nil {
+		return err
+	}
+	if !isDigits(dealID) {
+		return permanent("deal id %q is not a Pipedrive id", dealID)
+	}
+	body := s.WriteBackBody(result)
+	if len(body["custom_fields"].(map[string]string)) == 0 {
+		return nil
+	}
+	_, err = s.call(ctx, acc, "write back", http.MethodPatch, "/api/v2/deals/"+dealID, body, nil)
+	return err
+}
+
+// call sends one API request and decodes the envelope's data into out.
+func (s *Source) call(ctx context.Context, acc *account, op, method, path string, in, out any) (*envelope, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, permanent("%s: encoding request: %v", op, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	base := acc.baseURL
+	var bearer string
+	if acc.token != nil {
+		tok, err := acc.token.Token()
+		if err != nil {
+			return nil, tokenError(err)
+		}
+		bearer = tok.AccessToken
+		if base == "" {
+			if d, ok := tok.Extra("api_domain").(string); ok && d != "" {
+				base = strings.TrimRight(d, "/")
+			} else {
+				base = DefaultBaseURL
+			}
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	if err != nil {
+		return nil, permanent("%s: %v", op, err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	} else {
+		req.Header.Set("x-api-token", acc.apiKey)
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("pipedrive %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, fmt.Errorf("pipedrive %s: reading answer: %w", op, err)
+	}
+	var env envelope
+	envErr := json.Unmarshal(data, &env)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := &connectors.APIError{Service: service, Op: op, StatusCode: resp.StatusCode,
+			RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now())}
+		if envErr == nil && env.Error != "" {
+			e.Message = env.Error
+			e.Field = fieldOf(env.Error, env.ErrorInfo)
+		} else {
+			e.Message = short(string(data))
+		}
+		if e.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
+			if n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Reset")); err == nil && n > 0 {
+				e.RetryAfter = time.Duration(n) * time.Second
+			}
+		}
+		return nil, e
+	}
+	if envErr != nil {
+		return nil, fmt.Errorf("pipedrive %s: decoding answer: %w", op, envErr)
+	}
+	if !env.Success {
+		return nil, &connectors.APIError{Service: service, Op: op, StatusCode: resp.StatusCode, Message: "success false: " + env.Error}
+	}
+	if out != nil {
+		d := json.NewDecoder(bytes.NewReader(env.Data))
+		d.UseNumber()
+		if err := d.Decode(out); err != nil {
+			return nil, fmt.Errorf("pipedrive %s: decoding data: %w", op, err)
+		}
+	}
+	return &env, nil
+}
+
+// fieldOf picks the field an error message names, as in
+// "Invalid custom field value: 'abc…' ..." or "... field `value` ...".
+func fieldOf(msgs ...string) string {
+	for _, m := range msgs {
+		for _, q := range []string{"`", "'", "\""} {
+			if i := strings.Index(m, q); i >= 0 {
+				if j := strings.Index(m[i+1:], q); j > 0 {
+					return m[i+1 : i+1+j]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		msg := re.ErrorDescription
+		if msg == "" {
+			msg = re.ErrorCode
+		}
+		if msg == "" {
+			msg = short(string(re.Body))
+		}
+		return &connectors.APIError{Service: service, Op: "oauth token", StatusCode: re.Response.StatusCode, Message: msg,
+			RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
+	}
+	return fmt.Errorf("pipedrive oauth token: %w", err)
+}
+
+func short(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}

@@ -1,0 +1,335 @@
+package pipedrive
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
+	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Answers shaped as in Pipedrive's API v2 reference (openapi-v2.yaml).
+const (
+	dealAnswer = `{"success":true,"data":{"id":213973,"title":"Acme annual","owner_id":12597982,"person_id":176578,"org_id":5063,
+ "pipeline_id":50,"stage_id":428,"value":12000.1,"currency":"eur","add_time":"2026-01-01T10:00:00Z","update_time":"2026-01-14T18:16:56Z",
+ "stage_change_time":"2026-01-14T18:16:56Z","is_deleted":false,"is_archived":false,"status":"won","probability":null,"lost_reason":null,
+ "visible_to":3,"close_time":"2026-01-14T18:16:56Z","won_time":"2026-01-14T23:30:00Z","lost_time":null,"expected_close_date":"2026-01-31",
+ "label_ids":[],"origin":"ManuallyCreated","origin_id":null,"channel":null,"channel_id":null,"custom_fields":{"d1f0aa3f0c5e4b2a9c8e7d6c5b4a3f2e1d0c9b8a":"PO-77"}}}`
+	orgAnswer = `{"success":true,"data":{"id":5063,"name":"Acme GmbH","owner_id":1,"add_time":"2026-01-01T10:00:00Z","update_time":"2026-01-01T10:00:00Z",
+ "is_deleted":false,"visible_to":3,"address":{"value":"Hauptstr. 1, 10115 Berlin, Germany","country":"DE","admin_area_level_1":"Berlin",
+ "admin_area_level_2":null,"locality":"Berlin","sublocality":null,"route":"Hauptstr.","street_number":"1","subpremise":"3. OG","postal_code":"10115"},
+ "label_ids":[],"custom_fields":{"aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11":"ap@acme.example","bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22":"DE123456789"}}}`
+	productsPage1 = `{"success":true,"data":[
+ {"id":1,"sum":11990.1,"tax":19,"deal_id":213973,"name":"Pro plan, 1 year","product_id":501,"product_variation_id":null,"order_nr":1,
+  "add_time":"2026-01-01 10:00:00","update_time":"2026-01-01 10:00:00","comments":"","currency":"EUR","discount":10,"discount_type":"amount",
+  "quantity":2,"item_price":6000.05,"tax_method":"exclusive","is_enabled":true,"billing_frequency":"one-time","billing_frequency_cycles":null,"billing_start_date":null}],
+ "additional_data":{"next_cursor":"eyJpZCI6MX0"}}`
+	productsPage2 = `{"success":true,"data":[
+ {"id":2,"sum":0.2625,"tax":0,"deal_id":213973,"name":"Onboarding","product_id":502,"order_nr":2,"comments":null,"currency":"EUR",
+  "discount":12.5,"discount_type":"percentage","quantity":3,"item_price":0.1,"tax_method":"none","is_enabled":true},
+ {"id":3,"sum":100,"tax":0,"deal_id":213973,"name":"Disabled add-on","product_id":503,"order_nr":3,"currency":"EUR",
+  "discount":0,"discount_type":"percentage","quantity":1,"item_price":100,"tax_method":"none","is_enabled":false}],
+ "additional_data":{"next_cursor":null}}`
+	productCatalogue = `{"success":true,"data":[{"id":502,"name":"Onboarding","code":"ONB","unit":"h","tax":0,"is_deleted":false},
+ {"id":501,"name":"Pro plan","code":"PRO-1Y","unit":"","tax":19,"is_deleted":false}],"additional_data":{"next_cursor":null}}`
+	notFound = `{"success":false,"error":"Deal not found","error_info":"Please check developers.pipedrive.com for more information about Pipedrive API.","data":null,"additional_data":null}`
+)
+
+type recorded struct {
+	method, path, query, token, auth string
+	body                             map[string]any
+}
+
+func fakePipedrive(t *testing.T, token string) (*httptest.Server, *[]recorded) {
+	t.Helper()
+	var log []recorded
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := recorded{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, token: r.Header.Get("x-api-token"), auth: r.Header.Get("Authorization")}
+		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
+			if err := json.Unmarshal(b, &rec.body); err != nil {
+				t.Errorf("body not JSON: %s", b)
+			}
+		}
+		log = append(log, rec)
+		w.Header().Set("Content-Type", "application/json")
+		if rec.token != token && rec.auth != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"success":false,"error":"unauthorized access","errorCode":401,"error_info":"Please check developers.pipedrive.com"}`)
+			return
+		}
+		switch {
+		case r.Method == "GET" && r.URL.Path == "/api/v2/deals/213973":
+			_, _ = io.WriteString(w, dealAnswer)
+		case r.Method == "GET" && r.URL.Path == "/api/v2/organizations/5063":
+			_, _ = io.WriteString(w, orgAnswer)
+		case r.Method == "GET" && r.URL.Path == "/api/v2/deals/213973/products":
+			if r.URL.Query().Get("cursor") == "eyJpZCI6MX0" {
+				_, _ = io.WriteString(w, productsPage2)
+			} else {
+				_, _ = io.WriteString(w, productsPage1)
+			}
+		case r.Method == "GET" && r.URL.Path == "/api/v2/products":
+			_, _ = io.WriteString(w, productCatalogue)
+		case r.Method == "PATCH" && r.URL.Path == "/api/v2/deals/213973":
+			_, _ = io.WriteString(w, dealAnswer)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, notFound)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &log
+}
+
+func apiSource(t *testing.T, base string, mutate func(*Config)) *Source {
+	return testSource(t, func(c *Config) {
+		c.BaseURL = base
+		c.Fetch = FetchConfig{OrganizationEmailField: "aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11", OrganizationTaxIDField: "bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22"}
+		c.WriteBack = WriteBackConfig{InvoiceIDField: "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1", InvoiceNumberField: "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2",
+			InvoiceURLField: "f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3", StatusField: "f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4", StatusValue: "synced"}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+func TestFetchDeal(t *testing.T) {
+	srv, log := fakePipedrive(t, "token-6083095")
+	s := apiSource(t, srv.URL, nil)
+	d, err := s.FetchDeal(context.Background(), "6083095", "213973")
+	if err != nil {
+		t.Fatalf("FetchDeal: %v", err)
+	}
+	if d.ID != "213973" || d.Name != "Acme annual" || d.Stage != "won" || d.Currency != "EUR" || d.Owner != "12597982" ||
+		d.Amount.Decimal.String() != "12000.1" || d.CloseDate.String() != "2026-01-14" {
+		t.Errorf("deal: %+v", d)
+	}
+	if string(d.Raw["stage_id"]) != `"428"` || !strings.Contains(string(d.Raw["custom_fields"]), "PO-77") {
+		t.Errorf("Raw: %v", d.Raw)
+	}
+	c := d.Company
+	if c.ID != "5063" || c.Name != "Acme GmbH" || c.Email != "ap@acme.example" || c.TaxID != "DE123456789" ||
+		c.Address.Line1 != "Hauptstr. 1" || c.Address.Line2 != "3. OG" || c.Address.City != "Berlin" || c.Address.PostalCode != "10115" ||
+		c.Address.Region != "Berlin" || c.Address.Country != "DE" {
+		t.Errorf("company: %+v", c)
+	}
+	if len(d.LineItems) != 2 {
+		t.Fatalf("line items (disabled one left out): %+v", d.LineItems)
+	}
+	l0, l1 := d.LineItems[0], d.LineItems[1]
+	if l0.SKU != "PRO-1Y" || l0.Description != "Pro plan, 1 year" || l0.Quantity.String() != "2" || l0.UnitPrice.String() != "6000.05" ||
+		l0.Discount.String() != "10" || !l0.DiscountPercent.IsZero() {
+		t.Errorf("line 0 (amount discount): %+v", l0)
+	}
+	if l1.SKU != "ONB" || l1.Quantity.String() != "3" || l1.UnitPrice.String() != "0.1" || !l1.Discount.IsZero() || l1.DiscountPercent.String() != "12.5" {
+		t.Errorf("line 1 (percentage discount): %+v", l1)
+	}
+	var paths []string
+	for _, r := range *log {
+		paths = append(paths, r.method+" "+r.path+"?"+r.query)
+		if r.token != "token-6083095" {
+			t.Errorf("%s without x-api-token", r.path)
+		}
+	}
+	want := []string{
+		"GET /api/v2/deals/213973?",
+		"GET /api/v2/organizations/5063?",
+		"GET /api/v2/deals/213973/products?limit=500",
+		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6MX0&limit=500",
+		"GET /api/v2/products?ids=501%2C502&limit=100",
+	}
+	if !reflect.DeepEqual(paths, want) {
+		t.Errorf("requests:\n got %q\nwant %q", paths, want)
+	}
+}
+
+func TestFetchDealErrors(t *testing.T) {
+	srv, _ := fakePipedrive(t, "token-6083095")
+	s := apiSource(t, srv.URL, nil)
+	_, err := s.FetchDeal(context.Background(), "6083095", "1")
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.StatusCode != 404 || api.Message != "Deal not found" || api.Service != "pipedrive" {
+		t.Fatalf("404: %#v", err)
+	}
+	if _, err := s.FetchDeal(context.Background(), "15747575", "213973"); !errors.As(err, &api) || api.StatusCode != 401 || api.Message != "unauthorized access" {
+		t.Fatalf("401: %v", err)
+	}
+	if _, err := s.FetchDeal(context.Background(), "42", "213973"); !errors.Is(err, connectors.ErrUnknownAccount) {
+		t.Fatalf("unknown company: %v", err)
+	}
+	if _, err := s.FetchDeal(context.Background(), "6083095", "../users"); !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("bad id: %v", err)
+	}
+}
+
+func TestWriteBack(t *testing.T) {
+	srv, log := fakePipedrive(t, "token-6083095")
+	s := apiSource(t, srv.URL, nil)
+	res := connectors.InvoiceResult{InvoiceID: "inv-9", Number: "INV-0007", URL: "https://erp.example/i/9"}
+	if err := s.WriteBack(context.Background(), "6083095", "213973", res); err != nil {
+		t.Fatalf("WriteBack: %v", err)
+	}
+	got := (*log)[0]
+	want := map[string]any{"custom_fields": map[string]any{
+		"f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1": "inv-9",
+		"f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2": "INV-0007",
+		"f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3": "https://erp.example/i/9",
+		"f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4": "synced",
+	}}
+	if got.method != "PATCH" || got.path != "/api/v2/deals/213973" || !reflect.DeepEqual(got.body, want) {
+		t.Fatalf("got %s %s %v", got.method, got.path, got.body)
+	}
+	// No field configured: nothing sent.
+	s = apiSource(t, srv.URL, func(c *Config) { c.WriteBack = WriteBackConfig{} })
+	*log = nil
+	if err := s.WriteBack(context.Background(), "6083095", "213973", res); err != nil || len(*log) != 0 {
+		t.Fatalf("nothing configured: %v, %d requests", err, len(*log))
+	}
+}
+
+func TestWriteBackErrors(t *testing.T) {
+	var answer atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch answer.Load() {
+		case 0:
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"success":false,"error":"Invalid custom field value for 'f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3'","error_info":"Please check developers.pipedrive.com for more information about Pipedrive API.","data":null,"additional_data":null}`)
+		case 1:
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"success":false,"error":"Request over limit","error_info":"Please check developers.pipedrive.com"}`)
+		case 2:
+			w.Header().Set("X-RateLimit-Reset", "7")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"success":false,"error":"Request over limit"}`)
+		default:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `upstream unavailable`)
+		}
+	}))
+	defer srv.Close()
+	s := apiSource(t, srv.URL, nil)
+	write := func() *connectors.APIError {
+		t.Helper()
+		var api *connectors.APIError
+		if err := s.WriteBack(context.Background(), "6083095", "213973", connectors.InvoiceResult{InvoiceID: "i"}); !errors.As(err, &api) {
+			t.Fatalf("got %v", err)
+		}
+		return api
+	}
+	if api := write(); api.StatusCode != 400 || api.Field != "f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3" || !strings.Contains(api.Message, "Invalid custom field") {
+		t.Errorf("400: %#v", api)
+	}
+	answer.Store(1)
+	if c, d := connectors.Classify(write()); c != connectors.RetryAfter || d != 2*time.Second {
+		t.Errorf("429 Retry-After: %v %v", c, d)
+	}
+	answer.Store(2)
+	if c, d := connectors.Classify(write()); c != connectors.RetryAfter || d != 7*time.Second {
+		t.Errorf("429 X-RateLimit-Reset: %v %v", c, d)
+	}
+	answer.Store(3)
+	if api := write(); api.StatusCode != 503 || api.Message != "upstream unavailable" {
+		t.Errorf("503: %#v", api)
+	} else if c, _ := connectors.Classify(api); c != connectors.Retry {
+		t.Errorf("503 classified %v", c)
+	}
+}
+
+func TestOAuthUsesAPIDomain(t *testing.T) {
+	srv, log := fakePipedrive(t, "oauth-at")
+	var tokenCalls atomic.Int32
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokenCalls.Add(1)
+		user, pass, ok := r.BasicAuth()
+		_ = r.ParseForm()
+		if !ok || user != "cid" || pass != "csec" || r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != "rt" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"success":false,"message":"Invalid client credentials","error":"unauthorized"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"oauth-at","token_type":"Bearer","refresh_token":"rt","scope":"deals:full,base","expires_in":3599,"api_domain":"`+srv.URL+`"}`)
+	}))
+	defer tokens.Close()
+	s := testSource(t, func(c *Config) {
+		c.BaseURL = "http://127.0.0.1:9" // not used for OAuth accounts
+		c.TokenURL = tokens.URL
+		c.WriteBack = WriteBackConfig{InvoiceNumberField: "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2", StatusValue: "synced"}
+		c.Accounts = map[string]Account{"6083095": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt")}}}
+	})
+	for range 2 {
+		if err := s.WriteBack(context.Background(), "6083095", "213973", connectors.InvoiceResult{Number: "7"}); err != nil {
+			t.Fatalf("WriteBack: %v", err)
+		}
+	}
+	if tokenCalls.Load() != 1 || len(*log) != 2 || (*log)[0].auth != "Bearer oauth-at" || (*log)[0].token != "" {
+		t.Fatalf("token calls %d, requests %+v", tokenCalls.Load(), *log)
+	}
+}
+
+func TestRegisteredAndLoadedFromConfig(t *testing.T) {
+	spec, ok := connectors.LookupSource("pipedrive")
+	if !ok {
+		t.Fatal("pipedrive is not registered")
+	}
+	yaml := `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:9/"}
+connections:
+  pd:
+    target: erp
+    trigger: {won_stages: [won]}
+    source:
+      type: pipedrive
+      webhook_user: dealsync
+      webhook_password: env:DEALSYNC_TEST_PD_PASS
+      write_back:
+        invoice_number_field: f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2
+      accounts:
+        "6083095":
+          api_token: env:DEALSYNC_TEST_PD_TOKEN
+`
+	t.Setenv("DEALSYNC_TEST_PD_PASS", hookPass)
+	t.Setenv("DEALSYNC_TEST_PD_TOKEN", "tok")
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	src, err := spec.Build(cfg.Connections["pd"].Source.Spec, connectors.Env{})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if err := src.Verify(delivery(changeStage, basic(hookUser, hookPass))); err != nil {
+		t.Fatalf("Verify with the loaded credentials: %v", err)
+	}
+	if got := src.(*Source).write.StatusValue; got != "synced" {
+		t.Errorf("default status value %q", got)
+	}
+	bad := strings.Replace(yaml, "          api_token: env:DEALSYNC_TEST_PD_TOKEN\n", "          api_tokn: x\n", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "api_tokn") {
+		t.Fatalf("typo in key: got %v", err)
+	}
+}

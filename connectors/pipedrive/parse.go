@@ -1,0 +1,243 @@
+package pipedrive
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// Delivery is a webhooks v2 body.
+type Delivery struct {
+	Meta     Meta            `json:"meta"`
+	Data     json.RawMessage `json:"data"`
+	Previous json.RawMessage `json:"previous"`
+}
+
+// Meta is the webhooks v2 meta block. Ids are strings in real deliveries and
+// numbers in some examples: Ident accepts both.
+type Meta struct {
+	Action        string `json:"action"`
+	Entity        string `json:"entity"`
+	EntityID      Ident  `json:"entity_id"`
+	ID            Ident  `json:"id"`
+	CorrelationID Ident  `json:"correlation_id"`
+	CompanyID     Ident  `json:"company_id"`
+	UserID        Ident  `json:"user_id"`
+	WebhookID     Ident  `json:"webhook_id"`
+	Version       Ident  `json:"version"`
+	Timestamp     Ident  `json:"timestamp"`
+	ChangeSource  string `json:"change_source"`
+	IsBulkEdit    bool   `json:"is_bulk_edit"`
+	Attempt       Ident  `json:"attempt"`
+}
+
+// Ident is an id-like value given as a JSON string or number, kept as
+// written.
+type Ident string
+
+// UnmarshalJSON accepts a string, a number or null.
+func (i *Ident) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*i = ""
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*i = Ident(strings.TrimSpace(s))
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return err
+		}
+		*i = Ident(n)
+	default:
+		return errors.New("want a string or a number")
+	}
+	return nil
+}
+
+// dealState is the part of data/previous Parse reads.
+type dealState struct {
+	ID         Ident   `json:"id"`
+	Status     *string `json:"status"`
+	StageID    Ident   `json:"stage_id"`
+	PipelineID Ident   `json:"pipeline_id"`
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: pipedrive: "+format, append([]any{connectors.ErrMalformed}, args...)...)
+}
+
+// DecodeDelivery reads a webhooks v2 body. Errors wrap connectors.ErrMalformed.
+func DecodeDelivery(body []byte) (*Delivery, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, malformed("body is not a JSON object: want a webhooks v2 delivery {meta, data, previous}")
+	}
+	var d Delivery
+	if err := json.Unmarshal(body, &d); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, malformed("field %s: JSON %s where a %s was expected", te.Field, te.Value, te.Type)
+		}
+		return nil, malformed("not JSON: %v", err)
+	}
+	if d.Meta.Action == "" && d.Meta.Entity == "" {
+		return nil, malformed("no meta.action/meta.entity: not a webhooks v2 delivery (create the webhook with version 2.0)")
+	}
+	if v := string(d.Meta.Version); v != "" && !strings.HasPrefix(v, "2") {
+		return nil, malformed("meta.version %q: only webhooks v2 are supported", v)
+	}
+	return &d, nil
+}
+
+// peekCompany reads meta.company_id (Verify, to bind account credentials).
+func peekCompany(body []byte) (string, error) {
+	var d struct {
+		Meta struct {
+			CompanyID Ident `json:"company_id"`
+		} `json:"meta"`
+	}
+	if err := json.Unmarshal(body, &d); err != nil {
+		return "", err
+	}
+	return string(d.Meta.CompanyID), nil
+}
+
+// Parse turns a verified delivery into at most one deal event (see the
+// package doc). A company that is not configured gives an error wrapping
+// connectors.ErrUnknownAccount.
+func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
+	if w == nil {
+		return nil, malformed("no delivery")
+	}
+	d, err := DecodeDelivery(w.Body)
+	if err != nil {
+		return nil, err
+	}
+	m := &d.Meta
+	company := string(m.CompanyID)
+	if company == "" {
+		return nil, malformed("meta.company_id is missing")
+	}
+	if _, err := s.account(company); err != nil {
+		return nil, err
+	}
+	if m.Entity != "deal" || isNull(d.Data) || m.Action == "delete" {
+		return nil, nil
+	}
+	var cur dealState
+	if err := json.Unmarshal(d.Data, &cur); err != nil {
+		return nil, malformed("data: %v", err)
+	}
+	var prev *dealState
+	if !isNull(d.Previous) {
+		prev = &dealState{}
+		if err := json.Unmarshal(d.Previous, prev); err != nil {
+			return nil, malformed("previous: %v", err)
+		}
+	}
+	dealID := string(m.EntityID)
+	if dealID == "" {
+		dealID = string(cur.ID)
+	}
+	if !isDigits(dealID) {
+		return nil, malformed("meta.entity_id: want the deal id (an integer), got %q", dealID)
+	}
+	eventID := string(m.ID)
+	if eventID == "" {
+		if m.CorrelationID == "" {
+			return nil, malformed("meta.id and meta.correlation_id are missing: no event id")
+		}
+		eventID = string(m.CorrelationID) + "#" + dealID
+	}
+	ev := model.DealEvent{EventID: eventID, Account: company, Thin: true, Deal: model.Deal{ID: dealID}}
+	if ts := string(m.Timestamp); ts != "" {
+		t, err := parseTimestamp(ts)
+		if err != nil {
+			return nil, malformed("meta.timestamp: %v", err)
+		}
+		ev.OccurredAt = t
+	}
+	if cur.Status != nil {
+		ev.Deal.Stage = strings.TrimSpace(*cur.Status)
+	}
+	if prev != nil {
+		if prev.Status != nil {
+			ev.Deal.PreviousStage = strings.TrimSpace(*prev.Status)
+		} else {
+			ev.Deal.PreviousStage = ev.Deal.Stage // the status did not change
+		}
+	}
+	raw := map[string]json.RawMessage{"action": jsonString(m.Action)}
+	if cur.StageID != "" {
+		raw["stage_id"] = json.RawMessage(cur.StageID)
+	}
+	if cur.PipelineID != "" {
+		raw["pipeline_id"] = json.RawMessage(cur.PipelineID)
+	}
+	if prev != nil && prev.StageID != "" {
+		raw["previous_stage_id"] = json.RawMessage(prev.StageID)
+	}
+	for k, v := range raw {
+		if k != "action" && !isDigits(string(v)) {
+			raw[k] = jsonString(string(v))
+		}
+	}
+	ev.Deal.Raw = raw
+	return []model.DealEvent{ev}, nil
+}
+
+// parseTimestamp reads an ISO-8601 time (real deliveries) or Unix seconds
+// or milliseconds (the guide's "10 character timestamp").
+func parseTimestamp(s string) (time.Time, error) {
+	if isDigits(s) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if len(s) > 11 {
+			return time.UnixMilli(n).UTC(), nil
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02 15:04:05", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a timestamp", s)
+}
+
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}

@@ -1,0 +1,320 @@
+// Package pipedrive is the `pipedrive` source: Pipedrive webhooks v2
+// protected by HTTP Basic auth, deals fetched through API v2 and the
+// invoice written back into deal custom fields.
+//
+// A delivery is one JSON object {"meta":{...},"data":{...},"previous":{...}}
+// (see ../shared/webhooks/README.md §4). Only meta.entity "deal" with a
+// data object gives a DealEvent; other entities and deletions (data null)
+// are dropped without error.
+//
+// The event is thin (DealEvent.Thin): EventID is meta.id (falling back to
+// meta.correlation_id#entity_id), Account is meta.company_id, Deal.ID is
+// meta.entity_id. The "stage" dealsync compares is the deal's status:
+// Deal.Stage = data.status ("open", "won", "lost") and Deal.PreviousStage
+// = previous.status when the status changed, data.status when previous
+// exists without a status (the status did not change), and "" on create.
+// With trigger `won_stages: [won]` a change to won starts a run, a change of
+// some other field of an already won deal does not, and a deal created won
+// does. The stage and pipeline ids are kept in Deal.Raw.
+package pipedrive
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Defaults.
+const (
+	DefaultBaseURL  = "https://api.pipedrive.com"
+	DefaultTokenURL = "https://oauth.pipedrive.com/oauth/token"
+	// StatusWon is data.status of a won deal.
+	StatusWon = "won"
+)
+
+// Config is a pipedrive source's `source:` block.
+type Config struct {
+	// WebhookUser and WebhookPassword are the http_auth_user and
+	// http_auth_password given when the webhook was created. Accounts may
+	// have their own instead.
+	WebhookUser     string        `mapstructure:"webhook_user"`
+	WebhookPassword secret.Secret `mapstructure:"webhook_password"`
+	// BaseURL of the API for API-token accounts. Default https://api.pipedrive.com.
+	BaseURL string `mapstructure:"base_url" validate:"omitempty,url"`
+	// TokenURL of the OAuth token endpoint.
+	TokenURL string `mapstructure:"token_url" validate:"omitempty,url"`
+	// Fetch names custom fields read from the organization.
+	Fetch FetchConfig `mapstructure:"fetch"`
+	// WriteBack names the deal custom fields the invoice is written to.
+	WriteBack WriteBackConfig `mapstructure:"write_back"`
+	// Accounts maps a Pipedrive company id (meta.company_id) to credentials.
+	Accounts map[string]Account `mapstructure:"accounts" validate:"required,min=1,dive"`
+}
+
+// Account is one Pipedrive company. Give exactly one of APIToken and OAuth.
+type Account struct {
+	APIToken secret.Secret `mapstructure:"api_token"`
+	OAuth    *OAuth        `mapstructure:"oauth"`
+	// BaseURL overrides the API base URL (an OAuth app's api_domain, e.g.
+	// https://acme.pipedrive.com). For OAuth it defaults to the api_domain
+	// of the token answer.
+	BaseURL string `mapstructure:"base_url" validate:"omitempty,url"`
+	// WebhookUser/WebhookPassword: this company's own Basic credentials;
+	// deliveries authenticated with them may only be about this company.
+	WebhookUser     string        `mapstructure:"webhook_user"`
+	WebhookPassword secret.Secret `mapstructure:"webhook_password"`
+}
+
+// OAuth is the refresh-token grant of an installed Marketplace app.
+type OAuth struct {
+	ClientID     string        `mapstructure:"client_id" validate:"required"`
+	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required"`
+	RefreshToken secret.Secret `mapstructure:"refresh_token" validate:"required"`
+}
+
+// FetchConfig names custom fields (their 40-character keys) of the
+// organization read by FetchDeal. Empty: not read.
+type FetchConfig struct {
+	OrganizationEmailField string `mapstructure:"organization_email_field"`
+	OrganizationTaxIDField string `mapstructure:"organization_tax_id_field"`
+}
+
+// WriteBackConfig names the deal custom fields (40-character keys) that
+// WriteBack sets; empty: not written. Use text fields (a URL field for the link).
+type WriteBackConfig struct {
+	InvoiceIDField     string `mapstructure:"invoice_id_field"`
+	InvoiceNumberField string `mapstructure:"invoice_number_field"`
+	InvoiceURLField    string `mapstructure:"invoice_url_field"`
+	StatusField        string `mapstructure:"status_field"`
+	// StatusValue is written to StatusField. Default "synced".
+	StatusValue string `mapstructure:"status_value"`
+}
+
+// DefaultConfig is what NewConfig returns before the options are decoded.
+func DefaultConfig() Config {
+	return Config{BaseURL: DefaultBaseURL, TokenURL: DefaultTokenURL, WriteBack: WriteBackConfig{StatusValue: "synced"}}
+}
+
+func init() {
+	connectors.RegisterSource(connectors.SourceSpec{
+		Name:    "pipedrive",
+		Summary: "Pipedrive webhooks v2 (meta/data/previous) behind HTTP Basic auth, deals read through API v2, invoice written back to deal custom fields",
+		NewConfig: func() any {
+			c := DefaultConfig()
+			return &c
+		},
+		Build: build,
+	})
+}
+
+func build(cfg any, env connectors.Env) (connectors.Source, error) {
+	switch v := cfg.(type) {
+	case *Config:
+		if v == nil {
+			return nil, errors.New("pipedrive source: no config")
+		}
+		return New(*v, env)
+	case Config:
+		return New(v, env)
+	default:
+		return nil, fmt.Errorf("pipedrive source: config is %T, want *pipedrive.Config", cfg)
+	}
+}
+
+// Source is a built pipedrive source: a connectors.Source, DealFetcher and
+// WriteBacker, safe for concurrent use.
+type Source struct {
+	creds    []credential
+	accounts map[string]*account
+	client   *http.Client
+	fetch    FetchConfig
+	write    WriteBackConfig
+	log      *slog.Logger
+}
+
+// credential is a Basic user/password pair as SHA-256 digests (compared in
+// constant time whatever the lengths); only limits it to one company.
+type credential struct {
+	user, pass [32]byte
+	only       string
+}
+
+type account struct {
+	id      string
+	baseURL string // "" for OAuth: from the token's api_domain
+	apiKey  string
+	token   oauth2.TokenSource
+}
+
+var (
+	_ connectors.Source      = (*Source)(nil)
+	_ connectors.DealFetcher = (*Source)(nil)
+	_ connectors.WriteBacker = (*Source)(nil)
+)
+
+// New checks cfg, resolves the secrets once and returns a Source. Errors
+// never contain a secret's value.
+func New(cfg Config, env connectors.Env) (*Source, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	if cfg.TokenURL == "" {
+		cfg.TokenURL = DefaultTokenURL
+	}
+	if cfg.WriteBack.StatusValue == "" {
+		cfg.WriteBack.StatusValue = "synced"
+	}
+	if len(cfg.Accounts) == 0 {
+		return nil, errors.New("pipedrive source: accounts: at least one company is required")
+	}
+	client := env.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Source{accounts: map[string]*account{}, client: client, fetch: cfg.Fetch, write: cfg.WriteBack, log: logger}
+	if c, ok, err := newCredential("pipedrive source: ", cfg.WebhookUser, cfg.WebhookPassword, ""); err != nil {
+		return nil, err
+	} else if ok {
+		s.creds = append(s.creds, c)
+	}
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
+	for id, a := range cfg.Accounts {
+		key := "pipedrive source: accounts." + id
+		acc := &account{id: id, baseURL: strings.TrimRight(a.BaseURL, "/")}
+		c, ok, err := newCredential(key+".", a.WebhookUser, a.WebhookPassword, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			s.creds = append(s.creds, c)
+		} else if cfg.WebhookUser == "" {
+			return nil, fmt.Errorf("%s: no webhook_user/webhook_password to authenticate its webhooks (set them on the source or the account)", key)
+		}
+		switch {
+		case !a.APIToken.IsZero() && a.OAuth != nil:
+			return nil, fmt.Errorf("%s: give api_token or oauth, not both", key)
+		case !a.APIToken.IsZero():
+			v, err := a.APIToken.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.api_token (%s): %w", key, a.APIToken.Describe(), err)
+			}
+			acc.apiKey = v
+			if acc.baseURL == "" {
+				acc.baseURL = strings.TrimRight(cfg.BaseURL, "/")
+			}
+		case a.OAuth != nil:
+			if a.OAuth.ClientID == "" {
+				return nil, fmt.Errorf("%s.oauth.client_id is required", key)
+			}
+			csec, err := a.OAuth.ClientSecret.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.oauth.client_secret (%s): %w", key, a.OAuth.ClientSecret.Describe(), err)
+			}
+			rt, err := a.OAuth.RefreshToken.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.oauth.refresh_token (%s): %w", key, a.OAuth.RefreshToken.Describe(), err)
+			}
+			oc := &oauth2.Config{ClientID: a.OAuth.ClientID, ClientSecret: csec,
+				Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
+			acc.token = oauth2.ReuseTokenSource(nil, oc.TokenSource(tokenCtx, &oauth2.Token{RefreshToken: rt}))
+		default:
+			return nil, fmt.Errorf("%s: api_token or oauth is required", key)
+		}
+		s.accounts[id] = acc
+	}
+	return s, nil
+}
+
+func newCredential(key, user string, pass secret.Secret, only string) (credential, bool, error) {
+	if user == "" && pass.IsZero() {
+		return credential{}, false, nil
+	}
+	if user == "" || pass.IsZero() {
+		return credential{}, false, fmt.Errorf("%swebhook_user and webhook_password go together", key)
+	}
+	p, err := pass.Reveal()
+	if err != nil {
+		return credential{}, false, fmt.Errorf("%swebhook_password (%s): %w", key, pass.Describe(), err)
+	}
+	return credential{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(p)), only: only}, true, nil
+}
+
+func unauthorized(format string, args ...any) error {
+	return fmt.Errorf("%w: pipedrive: "+format, append([]any{connectors.ErrUnauthorized}, args...)...)
+}
+
+// Verify checks the HTTP Basic credentials of the delivery in constant time.
+// Credentials of one account only admit deliveries about that company.
+// Errors wrap connectors.ErrUnauthorized.
+func (s *Source) Verify(w *connectors.Webhook) error {
+	if w == nil {
+		return unauthorized("no delivery")
+	}
+	h := w.Header.Get("Authorization")
+	scheme, enc, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if h == "" {
+		return unauthorized("missing Authorization header (set http_auth_user/http_auth_password on the webhook)")
+	}
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return unauthorized("Authorization is not Basic")
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+	if err != nil {
+		return unauthorized("Authorization Basic value is not base64")
+	}
+	user, pass, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return unauthorized("Authorization Basic value has no user:password")
+	}
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	matched := -1
+	for i := range s.creds {
+		c := &s.creds[i]
+		if subtle.ConstantTimeCompare(u[:], c.user[:])&subtle.ConstantTimeCompare(p[:], c.pass[:]) == 1 && matched < 0 {
+			matched = i
+		}
+	}
+	if matched < 0 {
+		return unauthorized("wrong webhook user or password")
+	}
+	if only := s.creds[matched].only; only != "" {
+		company, err := peekCompany(w.Body)
+		if err != nil || company != only {
+			return unauthorized("credentials of company %s used for a delivery of company %q", only, company)
+		}
+	}
+	return nil
+}
+
+// Accounts lists the configured company ids (unsorted).
+func (s *Source) Accounts() []string {
+	out := make([]string, 0, len(s.accounts))
+	for id := range s.accounts {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (s *Source) account(id string) (*account, error) {
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: Pipedrive company %s", connectors.ErrUnknownAccount, id)
+	}
+	return a, nil
+}

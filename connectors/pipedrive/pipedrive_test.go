@@ -1,0 +1,284 @@
+package pipedrive
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// The real change.deal delivery of ../shared/webhooks (trimmed there),
+// inlined; the status did not change (stage 427 -> 428).
+const changeStage = `{
+  "data": {
+    "custom_fields": {
+      "ba4ef52ee7f02f22ba933da067b00d9c9ec807ea": { "currency": "BRL", "type": "monetary", "value": 13 },
+      "145c0d27deafcc3bf3298867ee88db1d770050da": null
+    },
+    "expected_close_date": "2025-12-23", "first_won_time": "2026-01-14T17:08:04Z", "id": 213973,
+    "org_id": 5063, "owner_id": 12597982, "person_id": 176578, "pipeline_id": 50, "probability": 1,
+    "stage_change_time": "2026-01-14T18:16:56Z", "stage_id": 428, "status": "open", "title": "TESTEMORANGO001",
+    "update_time": "2026-01-14T18:16:56Z", "value": 112, "won_time": null
+  },
+  "previous": { "stage_id": 427 },
+  "meta": {
+    "action": "change", "company_id": "6083095", "correlation_id": "bc60674a-2e3d-404c-a268-42945daf16fc",
+    "entity_id": "213973", "entity": "deal", "id": "6ba407fc-006d-4556-9804-8298e584a288", "is_bulk_edit": false,
+    "timestamp": "2026-01-14T18:16:56.057Z", "type": "general", "user_id": "12941358", "version": "2.0",
+    "webhook_id": "1828483", "webhook_owner_id": "16219013", "change_source": "app",
+    "permitted_user_ids": ["9251590", "12597982", "12941358", "16219013"], "attempt": 1, "host": "seazone-fd92b9.pipedrive.com"
+  }
+}`
+
+// The same deal marked won: previous carries the old status.
+var wonNow = strings.NewReplacer(`"status": "open"`, `"status": "won"`, `"previous": { "stage_id": 427 }`, `"previous": { "status": "open", "won_time": null }`,
+	`"id": "6ba407fc-006d-4556-9804-8298e584a288"`, `"id": "7c1e0000-0000-4000-8000-000000000001"`).Replace(changeStage)
+
+const (
+	hookUser = "dealsync"
+	hookPass = "correct horse battery staple"
+)
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+func testSource(t testing.TB, mutate func(*Config)) *Source {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.WebhookUser = hookUser
+	cfg.WebhookPassword = secret.New(hookPass)
+	cfg.Accounts = map[string]Account{
+		"6083095":  {APIToken: secret.New("token-6083095")},
+		"15747575": {APIToken: secret.New("token-15747575")},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+func delivery(body, auth string) *connectors.Webhook {
+	h := http.Header{}
+	if auth != "" {
+		h.Set("Authorization", auth)
+	}
+	return &connectors.Webhook{Method: "POST", URL: "https://sync.example.com/webhooks/pd", Header: h, Body: []byte(body), Received: time.Now()}
+}
+
+func sharedFile(t testing.TB, name string) []byte {
+	t.Helper()
+	path := filepath.Join("..", "..", "..", "shared", "webhooks", name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("shared samples not available: %s", path)
+	}
+	return b
+}
+
+func TestVerifyBasicAuth(t *testing.T) {
+	s := testSource(t, nil)
+	if err := s.Verify(delivery(changeStage, basic(hookUser, hookPass))); err != nil {
+		t.Fatalf("right credentials: %v", err)
+	}
+	for name, auth := range map[string]string{
+		"missing":         "",
+		"wrong password":  basic(hookUser, hookPass+"x"),
+		"wrong user":      basic("admin", hookPass),
+		"empty password":  basic(hookUser, ""),
+		"bearer":          "Bearer " + hookPass,
+		"not base64":      "Basic %%%",
+		"no colon":        "Basic " + base64.StdEncoding.EncodeToString([]byte(hookUser+hookPass)),
+		"password prefix": basic(hookUser, hookPass[:5]),
+		"swapped":         basic(hookPass, hookUser),
+	} {
+		err := s.Verify(delivery(changeStage, auth))
+		if !errors.Is(err, connectors.ErrUnauthorized) {
+			t.Errorf("%s: got %v", name, err)
+		} else if strings.Contains(err.Error(), hookPass) {
+			t.Errorf("%s: error leaks the password", name)
+		}
+	}
+	// Scheme name is case-insensitive (RFC 7617).
+	if err := s.Verify(delivery(changeStage, "basic "+strings.TrimPrefix(basic(hookUser, hookPass), "Basic "))); err != nil {
+		t.Errorf("lower-case scheme: %v", err)
+	}
+}
+
+func TestVerifyAccountCredentialsAreBound(t *testing.T) {
+	s := testSource(t, func(c *Config) {
+		c.WebhookUser, c.WebhookPassword = "", secret.Secret{}
+		c.Accounts = map[string]Account{
+			"6083095":  {APIToken: secret.New("t1"), WebhookUser: "a", WebhookPassword: secret.New("pa")},
+			"15747575": {APIToken: secret.New("t2"), WebhookUser: "b", WebhookPassword: secret.New("pb")},
+		}
+	})
+	if err := s.Verify(delivery(changeStage, basic("a", "pa"))); err != nil {
+		t.Fatalf("own credentials: %v", err)
+	}
+	err := s.Verify(delivery(changeStage, basic("b", "pb")))
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "company 15747575") {
+		t.Fatalf("company 15747575's credentials on 6083095's delivery: got %v", err)
+	}
+}
+
+func TestParseTransitions(t *testing.T) {
+	s := testSource(t, nil)
+	trigger := mapping.StageTrigger{WonStages: []string{StatusWon}}
+	cases := []struct {
+		name, body, stage, prev string
+		triggers                bool
+	}{
+		{"stage change, still open", changeStage, "open", "open", false},
+		{"open -> won", wonNow, "won", "open", true},
+		{"won deal, other field changed", strings.Replace(changeStage, `"status": "open"`, `"status": "won"`, 1), "won", "won", false},
+		{"created won", strings.Replace(strings.Replace(changeStage, `"status": "open"`, `"status": "won"`, 1), `"previous": { "stage_id": 427 }`, `"previous": null`, 1), "won", "", true},
+		{"won -> lost", strings.Replace(wonNow, `"status": "won"`, `"status": "lost"`, 1), "lost", "open", false},
+		{"reopened", strings.Replace(strings.Replace(changeStage, `"previous": { "stage_id": 427 }`, `"previous": { "status": "won" }`, 1), `"status": "open"`, `"status": "open"`, 1), "open", "won", false},
+	}
+	for _, c := range cases {
+		evs, err := s.Parse(delivery(c.body, ""))
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %v %+v", c.name, err, evs)
+		}
+		d := evs[0].Deal
+		if d.Stage != c.stage || d.PreviousStage != c.prev {
+			t.Errorf("%s: stage %q previous %q, want %q %q", c.name, d.Stage, d.PreviousStage, c.stage, c.prev)
+		}
+		if ok, why := trigger.Evaluate(evs[0]); ok != c.triggers {
+			t.Errorf("%s: trigger %v (%s), want %v", c.name, ok, why, c.triggers)
+		}
+	}
+}
+
+func TestParseRealChangeDelivery(t *testing.T) {
+	s := testSource(t, nil)
+	evs, err := s.Parse(delivery(changeStage, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := evs[0]
+	if ev.EventID != "6ba407fc-006d-4556-9804-8298e584a288" || ev.Account != "6083095" || !ev.Thin || ev.Deal.ID != "213973" ||
+		!ev.OccurredAt.Equal(time.Date(2026, 1, 14, 18, 16, 56, 57e6, time.UTC)) {
+		t.Fatalf("event: %+v", ev)
+	}
+	if string(ev.Deal.Raw["stage_id"]) != "428" || string(ev.Deal.Raw["previous_stage_id"]) != "427" || string(ev.Deal.Raw["pipeline_id"]) != "50" {
+		t.Errorf("Raw: %v", ev.Deal.Raw)
+	}
+}
+
+func TestParseSharedSamples(t *testing.T) {
+	s := testSource(t, nil)
+	evs, err := s.Parse(delivery(string(sharedFile(t, "pipedrive-v2-change-deal-stage.captured-trimmed.json")), ""))
+	if err != nil || len(evs) != 1 || evs[0].Deal.ID != "213973" || evs[0].Deal.Stage != "open" || evs[0].Deal.PreviousStage != "open" ||
+		evs[0].EventID != "6ba407fc-006d-4556-9804-8298e584a288" || evs[0].Account != "6083095" {
+		t.Fatalf("change sample: %v %+v", err, evs)
+	}
+	evs, err = s.Parse(delivery(string(sharedFile(t, "pipedrive-v2-create-deal.captured.json")), ""))
+	if err != nil || len(evs) != 1 || evs[0].Deal.ID != "178" || evs[0].Deal.Stage != "open" || evs[0].Deal.PreviousStage != "" ||
+		evs[0].Account != "15747575" || evs[0].EventID != "8818e477-972e-4ddb-8d8e-cb61a933db4e" {
+		t.Fatalf("create sample: %v %+v", err, evs)
+	}
+}
+
+func TestParseSkipsAndRejects(t *testing.T) {
+	s := testSource(t, nil)
+	person := strings.Replace(changeStage, `"entity": "deal"`, `"entity": "person"`, 1)
+	deleted := strings.Replace(strings.Replace(changeStage, `"action": "change"`, `"action": "delete"`, 1), `"data": {`, `"data": null, "x": {`, 1)
+	for name, body := range map[string]string{"person": person, "deleted deal": deleted} {
+		evs, err := s.Parse(delivery(body, ""))
+		if err != nil || len(evs) != 0 {
+			t.Errorf("%s: got %v %+v, want no events and no error", name, err, evs)
+		}
+	}
+	unknown := strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": "999"`, 1)
+	if _, err := s.Parse(delivery(unknown, "")); !errors.Is(err, connectors.ErrUnknownAccount) || !strings.Contains(err.Error(), "999") {
+		t.Errorf("unknown company: got %v", err)
+	}
+	for name, body := range map[string]string{
+		"array":       "[" + changeStage + "]",
+		"empty":       "",
+		"no meta":     `{"data":{"id":1,"status":"won"}}`,
+		"v1":          strings.Replace(changeStage, `"version": "2.0"`, `"version": "1.0"`, 1),
+		"no company":  strings.Replace(changeStage, `"company_id": "6083095",`, ``, 1),
+		"bad id":      strings.Replace(changeStage, `"entity_id": "213973"`, `"entity_id": "21x"`, 1),
+		"bad time":    strings.Replace(changeStage, `"2026-01-14T18:16:56.057Z"`, `"yesterday"`, 1),
+		"status num":  strings.Replace(changeStage, `"status": "open"`, `"status": 1`, 1),
+		"meta object": strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": {}`, 1),
+	} {
+		if _, err := s.Parse(delivery(body, "")); !errors.Is(err, connectors.ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+func TestParseNumericMetaAndFallbackID(t *testing.T) {
+	s := testSource(t, nil)
+	body := strings.NewReplacer(`"company_id": "6083095"`, `"company_id": 6083095`, `"entity_id": "213973"`, `"entity_id": 213973`,
+		`"id": "6ba407fc-006d-4556-9804-8298e584a288", `, ``, `"timestamp": "2026-01-14T18:16:56.057Z"`, `"timestamp": 1768414616`).Replace(changeStage)
+	evs, err := s.Parse(delivery(body, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := evs[0]
+	if ev.Account != "6083095" || ev.Deal.ID != "213973" || ev.EventID != "bc60674a-2e3d-404c-a268-42945daf16fc#213973" ||
+		!ev.OccurredAt.Equal(time.Unix(1768414616, 0)) {
+		t.Fatalf("got %+v", ev)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no accounts":       {WebhookUser: "u", WebhookPassword: secret.New("p")},
+		"no webhook creds":  {Accounts: map[string]Account{"1": {APIToken: secret.New("t")}}},
+		"user without pass": {WebhookUser: "u", Accounts: map[string]Account{"1": {APIToken: secret.New("t")}}},
+		"no api creds":      {WebhookUser: "u", WebhookPassword: secret.New("p"), Accounts: map[string]Account{"1": {}}},
+		"token and oauth": {WebhookUser: "u", WebhookPassword: secret.New("p"), Accounts: map[string]Account{"1": {APIToken: secret.New("t"),
+			OAuth: &OAuth{ClientID: "c", ClientSecret: secret.New("s"), RefreshToken: secret.New("r")}}}},
+	} {
+		if _, err := New(cfg, connectors.Env{}); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	s := testSource(b, nil)
+	w := delivery(changeStage, basic(hookUser, hookPass))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Verify(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	s := testSource(b, nil)
+	w := delivery(wonNow, "")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(w.Body)))
+	var evs []model.DealEvent
+	for b.Loop() {
+		var err error
+		if evs, err = s.Parse(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if evs[0].Deal.Stage != "won" {
+		b.Fatal(evs)
+	}
+}

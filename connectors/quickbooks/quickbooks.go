@@ -1,0 +1,361 @@
+// Package quickbooks is the "quickbooks" ERP target: QuickBooks Online's
+// Accounting API v3.
+//
+//	GET  /v3/company/{realm}/query?query=select … from Customer where DisplayName = '…'
+//	POST /v3/company/{realm}/customer?minorversion=N&requestid=…
+//	GET  /v3/company/{realm}/query?query=select … from Invoice where DocNumber = '…'
+//	POST /v3/company/{realm}/invoice?minorversion=N&requestid=…
+//
+// QBO has no idempotency header: requestid makes a retried POST return the
+// first answer (Intuit keeps it for a limited time), and the invoice is
+// looked up by DocNumber (the invoice reference) before it is created, so a
+// re-run after the requestid is forgotten does not invoice twice. OAuth 2.0
+// refresh-token grant; Intuit rotates refresh tokens, so each new one is
+// saved (erpkit.FileTokenStore) before the access token is used.
+package quickbooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Defaults of Config.
+const (
+	DefaultBaseURL      = "https://quickbooks.api.intuit.com"
+	SandboxBaseURL      = "https://sandbox-quickbooks.api.intuit.com"
+	DefaultTokenURL     = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+	DefaultMinorVersion = 75
+	DefaultTimeout      = 30 * time.Second
+)
+
+// Config is the `targets.<name>` block of a target whose type is "quickbooks".
+type Config struct {
+	// RealmID is the company id (shown as realmId after the consent flow).
+	RealmID      string        `mapstructure:"realm_id" validate:"required"`
+	ClientID     string        `mapstructure:"client_id" validate:"required"`
+	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	// RefreshToken seeds TokenFile the first time.
+	RefreshToken secret.Secret `mapstructure:"refresh_token"`
+	TokenFile    string        `mapstructure:"token_file" validate:"required"`
+	// LinkFile keeps CRM company → QBO customer Id links. QBO customers
+	// have no external-id field, so this file is how a company is
+	// recognised after a rename; without it only the exact DisplayName matches.
+	LinkFile string `mapstructure:"link_file" validate:"required"`
+	// DefaultItemID is the QBO Item Id of lines whose mapping sets no item_code.
+	DefaultItemID  string `mapstructure:"default_item_id"`
+	DefaultTaxCode string `mapstructure:"default_tax_code"`
+	// MultiCurrency sends CurrencyRef (only for companies with multicurrency on).
+	MultiCurrency bool          `mapstructure:"multi_currency"`
+	MinorVersion  int           `mapstructure:"minor_version" validate:"gte=1"`
+	BaseURL       string        `mapstructure:"base_url" validate:"required,url"`
+	TokenURL      string        `mapstructure:"token_url" validate:"required,url"`
+	Timeout       time.Duration `mapstructure:"timeout" validate:"gte=0"`
+}
+
+// DefaultConfig has every default filled in.
+func DefaultConfig() Config {
+	return Config{MinorVersion: DefaultMinorVersion, BaseURL: DefaultBaseURL, TokenURL: DefaultTokenURL, Timeout: DefaultTimeout}
+}
+
+func init() {
+	connectors.RegisterTarget(connectors.TargetSpec{
+		Name:    "quickbooks",
+		Summary: "QuickBooks Online Accounting API v3 (OAuth 2.0 with refresh-token rotation, requestid + DocNumber check)",
+		NewConfig: func() any {
+			c := DefaultConfig()
+			return &c
+		},
+		Build: func(cfg any, env connectors.Env) (connectors.Target, error) {
+			c, ok := cfg.(*Config)
+			if !ok || c == nil {
+				return nil, fmt.Errorf("quickbooks: config is %T, want *quickbooks.Config", cfg)
+			}
+			return New(*c, Deps{HTTPClient: env.HTTPClient})
+		},
+	})
+}
+
+// Deps are the Target's collaborators; zero values take the config's.
+type Deps struct {
+	HTTPClient *http.Client
+	Tokens     erpkit.TokenStore
+	Links      erpkit.LinkStore
+}
+
+// Target is the QuickBooks Online target. It is safe for concurrent use.
+type Target struct {
+	cfg    Config
+	base   string // …/v3/company/{realm}
+	client *erpkit.Client
+	links  erpkit.LinkStore
+	opts   Options
+}
+
+var _ connectors.Target = (*Target)(nil)
+
+// New makes a Target.
+func New(cfg Config, deps Deps) (*Target, error) {
+	d := DefaultConfig()
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = d.BaseURL
+	}
+	if cfg.TokenURL == "" {
+		cfg.TokenURL = d.TokenURL
+	}
+	if cfg.MinorVersion == 0 {
+		cfg.MinorVersion = d.MinorVersion
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = d.Timeout
+	}
+	if cfg.RealmID == "" || cfg.ClientID == "" || cfg.ClientSecret.IsZero() {
+		return nil, errors.New("quickbooks: realm_id, client_id and client_secret are required")
+	}
+	clientSecret, err := cfg.ClientSecret.Reveal()
+	if err != nil {
+		return nil, fmt.Errorf("quickbooks: client_secret (%s): %w", cfg.ClientSecret.Describe(), err)
+	}
+	seed := ""
+	if !cfg.RefreshToken.IsZero() {
+		if seed, err = cfg.RefreshToken.Reveal(); err != nil {
+			return nil, fmt.Errorf("quickbooks: refresh_token (%s): %w", cfg.RefreshToken.Describe(), err)
+		}
+	}
+	store := deps.Tokens
+	if store == nil {
+		if cfg.TokenFile == "" {
+			return nil, errors.New("quickbooks: token_file is required")
+		}
+		store = &erpkit.FileTokenStore{Path: cfg.TokenFile}
+	}
+	links := deps.Links
+	if links == nil {
+		if cfg.LinkFile == "" {
+			return nil, errors.New("quickbooks: link_file is required (QBO customers have no external-id field)")
+		}
+		links = &erpkit.FileLinkStore{Path: cfg.LinkFile}
+	}
+	hc := deps.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	conn := "QuickBooks company " + cfg.RealmID
+	tokens := &erpkit.RefreshingSource{
+		Config: &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: clientSecret,
+			Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}},
+		Store: store, Seed: seed, HTTPClient: hc, Service: "quickbooks", Connection: conn,
+	}
+	return &Target{
+		cfg:   cfg,
+		base:  strings.TrimRight(cfg.BaseURL, "/") + "/v3/company/" + url.PathEscape(cfg.RealmID),
+		links: links,
+		opts:  Options{DefaultItemID: cfg.DefaultItemID, DefaultTaxCode: cfg.DefaultTaxCode, SetCurrency: cfg.MultiCurrency},
+		client: &erpkit.Client{Service: "quickbooks", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
+			ErrorDetail: errorDetail, RetryAfter: retryAfter},
+	}, nil
+}
+
+// RequestID is the requestid QBO gets for a step key: a UUID derived from
+// it (QBO wants a short unique string per request).
+func RequestID(key string) string { return erpkit.UUIDFromKey(key) }
+
+func (t *Target) linkKey(externalID string) string {
+	return "quickbooks/" + t.cfg.RealmID + "/" + externalID
+}
+
+func (t *Target) query(ctx context.Context, op, q string) (*QueryResponse, error) {
+	v := url.Values{"query": {q}, "minorversion": {fmt.Sprint(t.cfg.MinorVersion)}}
+	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/query?" + v.Encode()})
+	if err != nil {
+		return nil, err
+	}
+	var qr QueryResponse
+	if err := resp.Decode("quickbooks", op, &qr); err != nil {
+		return nil, err
+	}
+	return &qr, nil
+}
+
+// quote makes a string literal of QBO's query language.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// FindOrCreateCustomer: the stored link (CRM company id), then the exact
+// DisplayName (unique in QBO), else a new customer under the step's key.
+// QBO cannot be searched by tax id (PrimaryTaxIdentifier is write-only and
+// masked), so the tax-id rule does not apply here.
+func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
+	name := strings.TrimSpace(c.Name)
+	if name == "" {
+		return connectors.CustomerRef{}, fmt.Errorf("quickbooks find customer: the customer has no name: %w", connectors.ErrPermanent)
+	}
+	if c.ExternalID != "" {
+		if id, ok, err := t.links.Get(ctx, t.linkKey(c.ExternalID)); err != nil {
+			return connectors.CustomerRef{}, err
+		} else if ok {
+			return connectors.CustomerRef{ID: id}, nil
+		}
+	}
+	if id, err := t.findByName(ctx, name); err != nil {
+		return connectors.CustomerRef{}, err
+	} else if id != "" {
+		return t.linked(ctx, c, connectors.CustomerRef{ID: id})
+	}
+	const op = "create customer"
+	body, err := json.Marshal(NewCustomer(c))
+	if err != nil {
+		return connectors.CustomerRef{}, err
+	}
+	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}, "requestid": {RequestID(key)}}
+	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodPost, URL: t.base + "/customer?" + v.Encode(), Body: body})
+	if err != nil {
+		return connectors.CustomerRef{}, err
+	}
+	var created struct{ Customer Customer }
+	if err := resp.Decode("quickbooks", op, &created); err != nil {
+		return connectors.CustomerRef{}, err
+	}
+	if created.Customer.Id == "" {
+		return connectors.CustomerRef{}, fmt.Errorf("quickbooks %s: answer has no Id", op)
+	}
+	return t.linked(ctx, c, connectors.CustomerRef{ID: created.Customer.Id, Created: true})
+}
+
+func (t *Target) findByName(ctx context.Context, name string) (string, error) {
+	qr, err := t.query(ctx, "find customer", "select Id, DisplayName, Active from Customer where DisplayName = "+quote(name))
+	if err != nil {
+		return "", err
+	}
+	for _, cu := range qr.QueryResponse.Customer {
+		if cu.DisplayName == name && cu.Id != "" {
+			return cu.Id, nil
+		}
+	}
+	return "", nil
+}
+
+func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.CustomerRef) (connectors.CustomerRef, error) {
+	if c.ExternalID != "" {
+		if err := t.links.Put(ctx, t.linkKey(c.ExternalID), ref.ID); err != nil {
+			return connectors.CustomerRef{}, err
+		}
+	}
+	return ref, nil
+}
+
+// CreateInvoice checks for an invoice with the same DocNumber and
+// otherwise creates it with requestid derived from key.
+func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
+	const op = "create invoice"
+	call, err := t.invoiceCall(inv, customer, key)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	doc := DocNumber(inv.Reference)
+	if doc != "" {
+		qr, err := t.query(ctx, "find invoice", "select Id, DocNumber from Invoice where DocNumber = "+quote(doc))
+		if err != nil {
+			return connectors.InvoiceResult{}, err
+		}
+		for _, got := range qr.QueryResponse.Invoice {
+			if got.DocNumber == doc && got.Id != "" {
+				return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true}, nil
+			}
+		}
+	}
+	resp, err := t.client.Do(ctx, call)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	var created struct {
+		Invoice struct{ Id, DocNumber string }
+	}
+	if err := resp.Decode("quickbooks", op, &created); err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	if created.Invoice.Id == "" {
+		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: answer has no Id", op)
+	}
+	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id)}, nil
+}
+
+func (t *Target) link(id string) string {
+	host := "https://app.qbo.intuit.com"
+	if strings.Contains(t.cfg.BaseURL, "sandbox") {
+		host = "https://app.sandbox.qbo.intuit.com"
+	}
+	return host + "/app/invoice?txnId=" + url.QueryEscape(id)
+}
+
+// PlanInvoice returns the POST CreateInvoice would send (token masked).
+func (t *Target) PlanInvoice(inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.Request, error) {
+	call, err := t.invoiceCall(inv, customer, key)
+	if err != nil {
+		return connectors.Request{}, err
+	}
+	return t.client.Plan(call)
+}
+
+func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef, key string) (erpkit.Call, error) {
+	q, err := NewInvoice(inv, customer.ID, t.opts)
+	if err != nil {
+		return erpkit.Call{}, fmt.Errorf("quickbooks create invoice: %v: %w", err, connectors.ErrPermanent)
+	}
+	body, err := json.Marshal(q)
+	if err != nil {
+		return erpkit.Call{}, err
+	}
+	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}, "requestid": {RequestID(key)}}
+	return erpkit.Call{Op: "create invoice", Method: http.MethodPost, URL: t.base + "/invoice?" + v.Encode(), Body: body}, nil
+}
+
+// errorDetail reads QBO's Fault: Message, Detail and the element named.
+func errorDetail(status int, h http.Header, body []byte) (msg, field string) {
+	var f Fault
+	if json.Unmarshal(body, &f) != nil || len(f.Fault.Error) == 0 {
+		return "", ""
+	}
+	var msgs []string
+	for _, e := range f.Fault.Error {
+		m := e.Message
+		if e.Detail != "" && e.Detail != e.Message {
+			m += ": " + e.Detail
+		}
+		if e.Code != "" {
+			m += " (code " + e.Code + ")"
+		}
+		msgs = append(msgs, m)
+		if field == "" {
+			field = e.Element
+		}
+	}
+	msg = strings.Join(msgs, "; ")
+	if f.Fault.Type != "" {
+		msg = f.Fault.Type + ": " + msg
+	}
+	return erpkit.Truncate(msg), field
+}
+
+// retryAfter is the Retry-After header when QBO sends one. QBO's
+// throttling (per company and minute) usually answers 429 without it; such
+// a 429 is retried with the policy's backoff.
+func retryAfter(h http.Header) time.Duration {
+	if d := connectors.ParseRetryAfter(h, time.Now()); d > 0 {
+		return d
+	}
+	return 0
+}

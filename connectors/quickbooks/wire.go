@@ -1,0 +1,209 @@
+package quickbooks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// The JSON below is QuickBooks Online's v3 entities; its field names and
+// types are those of Intuit's XSD (Finance.xsd, namespace
+// http://schema.intuit.com/finance/v3), which the contract test checks.
+// Amounts are json.Number written from the exact decimal.
+
+// Ref is QBO's ReferenceType: {"value": id}.
+type Ref struct {
+	Value string `json:"value"`
+	Name  string `json:"name,omitempty"`
+}
+
+// EmailAddress is QBO's EmailAddress.
+type EmailAddress struct {
+	Address string `json:"Address"`
+}
+
+// PhysicalAddress is QBO's PhysicalAddress.
+type PhysicalAddress struct {
+	Line1                  string `json:"Line1,omitempty"`
+	Line2                  string `json:"Line2,omitempty"`
+	City                   string `json:"City,omitempty"`
+	CountrySubDivisionCode string `json:"CountrySubDivisionCode,omitempty"`
+	PostalCode             string `json:"PostalCode,omitempty"`
+	Country                string `json:"Country,omitempty"`
+}
+
+// Customer is the part of QBO's Customer dealsync writes and reads.
+type Customer struct {
+	Id               string           `json:"Id,omitempty"`
+	DisplayName      string           `json:"DisplayName"`
+	CompanyName      string           `json:"CompanyName,omitempty"`
+	PrimaryEmailAddr *EmailAddress    `json:"PrimaryEmailAddr,omitempty"`
+	BillAddr         *PhysicalAddress `json:"BillAddr,omitempty"`
+	Notes            string           `json:"Notes,omitempty"`
+	Active           *bool            `json:"Active,omitempty"`
+}
+
+// Invoice is the part of QBO's Invoice dealsync writes.
+type Invoice struct {
+	CustomerRef  Ref    `json:"CustomerRef"`
+	DocNumber    string `json:"DocNumber,omitempty"`
+	TxnDate      string `json:"TxnDate"`
+	DueDate      string `json:"DueDate"`
+	CurrencyRef  *Ref   `json:"CurrencyRef,omitempty"`
+	PrivateNote  string `json:"PrivateNote,omitempty"`
+	CustomerMemo *Ref   `json:"CustomerMemo,omitempty"`
+	Line         []Line `json:"Line"`
+}
+
+// Line is a SalesItemLineDetail or DiscountLineDetail line.
+type Line struct {
+	DetailType          string               `json:"DetailType"`
+	Amount              json.Number          `json:"Amount"`
+	Description         string               `json:"Description,omitempty"`
+	SalesItemLineDetail *SalesItemLineDetail `json:"SalesItemLineDetail,omitempty"`
+	DiscountLineDetail  *DiscountLineDetail  `json:"DiscountLineDetail,omitempty"`
+}
+
+// SalesItemLineDetail names the item (by its QBO Id), quantity, price and tax code.
+type SalesItemLineDetail struct {
+	ItemRef    *Ref        `json:"ItemRef,omitempty"`
+	Qty        json.Number `json:"Qty"`
+	UnitPrice  json.Number `json:"UnitPrice"`
+	TaxCodeRef *Ref        `json:"TaxCodeRef,omitempty"`
+}
+
+// DiscountLineDetail is an amount off the invoice.
+type DiscountLineDetail struct {
+	PercentBased bool `json:"PercentBased"`
+}
+
+// QueryResponse is the answer of the query endpoint.
+type QueryResponse struct {
+	QueryResponse struct {
+		Customer []Customer `json:"Customer"`
+		Invoice  []struct {
+			Id        string `json:"Id"`
+			DocNumber string `json:"DocNumber"`
+		} `json:"Invoice"`
+	} `json:"QueryResponse"`
+}
+
+// Fault is QBO's error answer. encoding/json matches names without
+// regard to case, so it reads both {"Fault":{"Error":[...]}} (API) and
+// {"fault":{"error":[...]}} (authentication).
+type Fault struct {
+	Fault struct {
+		Error []struct {
+			Message string `json:"Message"`
+			Detail  string `json:"Detail"`
+			Code    string `json:"code"`
+			Element string `json:"element"`
+		} `json:"Error"`
+		Type string `json:"type"`
+	} `json:"Fault"`
+}
+
+// Options are the connection's invoice defaults.
+type Options struct {
+	DefaultItemID  string
+	DefaultTaxCode string
+	SetCurrency    bool
+}
+
+// DocNumber is the DocNumber (21 characters at most) for a reference: the
+// reference itself when it fits, else a deterministic short form.
+func DocNumber(reference string) string {
+	reference = strings.TrimSpace(reference)
+	if len(reference) <= 21 {
+		return reference
+	}
+	sum := sha256.Sum256([]byte(reference))
+	return reference[:8] + "-" + hex.EncodeToString(sum[:6])
+}
+
+// NewInvoice is QBO's invoice for inv, billed to customerID. A line's
+// ItemCode is the QBO Item Id (ItemRef), its TaxCode the TaxCodeRef; a
+// line discount becomes a DiscountLineDetail line (QBO checks Amount ==
+// Qty × UnitPrice on sales lines, so a discount cannot go inside one).
+func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error) {
+	if len(inv.Lines) == 0 {
+		return Invoice{}, fmt.Errorf("the invoice has no lines")
+	}
+	cur := inv.Currency
+	out := Invoice{
+		CustomerRef: Ref{Value: customerID},
+		DocNumber:   DocNumber(inv.Reference),
+		TxnDate:     inv.IssueDate.String(),
+		DueDate:     inv.DueDate.String(),
+		PrivateNote: strings.TrimSpace("dealsync " + inv.SourceDealID),
+	}
+	if o.SetCurrency {
+		out.CurrencyRef = &Ref{Value: string(cur)}
+	}
+	if inv.Memo != "" {
+		out.CustomerMemo = &Ref{Value: inv.Memo}
+	}
+	discount := decimal.Zero
+	for _, l := range inv.Lines {
+		d := SalesItemLineDetail{
+			Qty:       json.Number(exact(l.Quantity)),
+			UnitPrice: json.Number(exact(l.UnitPrice)),
+		}
+		if item := firstNonEmpty(l.ItemCode, o.DefaultItemID); item != "" {
+			d.ItemRef = &Ref{Value: item}
+		}
+		if tax := firstNonEmpty(l.TaxCode, o.DefaultTaxCode); tax != "" {
+			d.TaxCodeRef = &Ref{Value: tax}
+		}
+		out.Line = append(out.Line, Line{
+			DetailType: "SalesItemLineDetail", Description: l.Description,
+			Amount:              json.Number(cur.Format(cur.Round(l.Quantity.Mul(l.UnitPrice)))),
+			SalesItemLineDetail: &d,
+		})
+		discount = discount.Add(l.Discount)
+	}
+	if discount.IsPositive() {
+		out.Line = append(out.Line, Line{DetailType: "DiscountLineDetail", Amount: json.Number(cur.Format(discount)),
+			DiscountLineDetail: &DiscountLineDetail{PercentBased: false}})
+	}
+	return out, nil
+}
+
+// NewCustomer is QBO's customer for c. QBO has no external-id field on
+// customers; the CRM company id goes into Notes for people, and into the
+// link store for dealsync.
+func NewCustomer(c model.Customer) Customer {
+	out := Customer{DisplayName: strings.TrimSpace(c.Name), CompanyName: strings.TrimSpace(c.Name)}
+	if c.Email != "" {
+		out.PrimaryEmailAddr = &EmailAddress{Address: c.Email}
+	}
+	if a := c.Address; a != (model.Address{}) {
+		out.BillAddr = &PhysicalAddress{Line1: a.Line1, Line2: a.Line2, City: a.City,
+			CountrySubDivisionCode: a.Region, PostalCode: a.PostalCode, Country: a.Country}
+	}
+	if c.ExternalID != "" {
+		out.Notes = "CRM company " + c.ExternalID
+	}
+	return out
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func exact(d decimal.Decimal) string {
+	if d.Exponent() >= 0 {
+		return d.StringFixed(0)
+	}
+	s := strings.TrimRight(d.StringFixed(-d.Exponent()), "0")
+	return strings.TrimSuffix(s, ".")
+}

@@ -1,0 +1,396 @@
+package salesforce
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+const service = "salesforce"
+
+const maxResponse = 8 << 20
+
+// maxPages bounds the query pages read for one deal.
+const maxPages = 20
+
+func permanent(format string, args ...any) error {
+	return fmt.Errorf("%w: salesforce: "+format, append([]any{connectors.ErrPermanent}, args...)...)
+}
+
+// resettable is a cached token source that can be dropped after a 401:
+// Salesforce tokens carry no expiry, so a session that timed out is only
+// noticed by the API.
+type resettable struct {
+	mu   sync.Mutex
+	make func() oauth2.TokenSource
+	ts   oauth2.TokenSource
+}
+
+func newResettable(mk func() oauth2.TokenSource) *resettable {
+	return &resettable{make: mk, ts: oauth2.ReuseTokenSource(nil, mk())}
+}
+
+func (r *resettable) Token() (*oauth2.Token, error) {
+	r.mu.Lock()
+	ts := r.ts
+	r.mu.Unlock()
+	return ts.Token()
+}
+
+func (r *resettable) reset() {
+	r.mu.Lock()
+	r.ts = oauth2.ReuseTokenSource(nil, r.make())
+	r.mu.Unlock()
+}
+
+type queryResult struct {
+	TotalSize      int              `json:"totalSize"`
+	Done           bool             `json:"done"`
+	NextRecordsURL string           `json:"nextRecordsUrl"`
+	Records        []map[string]any `json:"records"`
+}
+
+// field reads a dotted path ("Account.Name") of a record.
+func field(rec map[string]any, path string) any {
+	var cur any = rec
+	for _, p := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+func text(rec map[string]any, path string) string {
+	if path == "" {
+		return ""
+	}
+	switch v := field(rec, path).(type) {
+	case string:
+		return strings.TrimSpace(v)
+	case json.Number:
+		return v.String()
+	case bool:
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+func number(rec map[string]any, path string) (decimal.Decimal, bool, error) {
+	switch v := field(rec, path).(type) {
+	case nil:
+		return decimal.Zero, false, nil
+	case json.Number:
+		d, err := decimal.NewFromString(v.String())
+		return d, err == nil, err
+	case string:
+		d, err := decimal.NewFromString(v)
+		return d, err == nil, err
+	default:
+		return decimal.Zero, false, fmt.Errorf("%s is a %T, not a number", path, v)
+	}
+}
+
+func accountField(f string) string {
+	if f == "" || strings.HasPrefix(f, "Account.") {
+		return f
+	}
+	return "Account." + f
+}
+
+// FetchDeal reads the Opportunity with its Account (one SOQL query with the
+// Account relationship) and its OpportunityLineItems (a second query, all
+// pages). OpportunityLineItem.Discount is a percentage (DiscountPercent).
+func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model.Deal, error) {
+	acc, err := s.account(accountID)
+	if err != nil {
+		return model.Deal{}, err
+	}
+	if !recordID.MatchString(dealID) {
+		return model.Deal{}, permanent("%q is not a Salesforce record id", dealID)
+	}
+	fields := []string{"Id", "Name", "StageName", "IsWon", "Amount", "CloseDate", "OwnerId", "AccountId",
+		"Account.Name", "Account.BillingStreet", "Account.BillingCity", "Account.BillingState",
+		"Account.BillingPostalCode", "Account.BillingCountry"}
+	email, tax := accountField(s.fetch.AccountEmailField), accountField(s.fetch.AccountTaxIDField)
+	for _, f := range []string{email, tax, s.fetch.CurrencyField} {
+		if f != "" {
+			fields = append(fields, f)
+		}
+	}
+	opps, err := s.query(ctx, acc, "fetch opportunity",
+		"SELECT "+strings.Join(fields, ", ")+" FROM Opportunity WHERE Id = '"+dealID+"'")
+	if err != nil {
+		return model.Deal{}, err
+	}
+	if len(opps) == 0 {
+		return model.Deal{}, &connectors.APIError{Service: service, Op: "fetch opportunity", StatusCode: http.StatusNotFound,
+			Message: "no Opportunity with Id " + dealID + " (deleted, or not visible to the integration user)"}
+	}
+	o := opps[0]
+	d := model.Deal{
+		ID:       dealID,
+		Name:     text(o, "Name"),
+		Owner:    text(o, "OwnerId"),
+		Currency: strings.ToUpper(text(o, s.fetch.CurrencyField)),
+		Raw:      map[string]json.RawMessage{},
+	}
+	if d.Currency == "" {
+		d.Currency = strings.ToUpper(s.fetch.DefaultCurrency)
+	}
+	stage := text(o, "StageName")
+	if text(o, "IsWon") == "true" || s.wonStages[strings.ToLower(stage)] || acc.wonStages[strings.ToLower(stage)] {
+		stage = StageWon
+	}
+	d.Stage = stage
+	for k, v := range o {
+		if k == "attributes" {
+			continue
+		}
+		if b, err := json.Marshal(v); err == nil {
+			d.Raw[k] = b
+		}
+	}
+	amount, ok, err := number(o, "Amount")
+	if err != nil {
+		return model.Deal{}, permanent("opportunity %s Amount: %v", dealID, err)
+	}
+	if ok {
+		d.Amount = decimal.NewNullDecimal(amount)
+	}
+	if cd := text(o, "CloseDate"); cd != "" {
+		if d.CloseDate, err = model.ParseDate(cd); err != nil {
+			return model.Deal{}, permanent("opportunity %s CloseDate: %v", dealID, err)
+		}
+	}
+	if id := text(o, "AccountId"); id != "" {
+		line1, line2, _ := strings.Cut(strings.ReplaceAll(text(o, "Account.BillingStreet"), "\r\n", "\n"), "\n")
+		d.Company = model.Company{
+			ID:    id,
+			Name:  text(o, "Account.Name"),
+			Email: text(o, email),
+			TaxID: text(o, tax),
+			Address: model.Address{
+				Line1: strings.TrimSpace(line1), Line2: strings.TrimSpace(strings.ReplaceAll(line2, "\n", ", ")),
+				City: text(o, "Account.BillingCity"), Region: text(o, "Account.BillingState"),
+				PostalCode: text(o, "Account.BillingPostalCode"), Country: text(o, "Account.BillingCountry"),
+			},
+		}
+	}
+
+	lines, err := s.query(ctx, acc, "fetch opportunity line items",
+		"SELECT Id, Quantity, UnitPrice, Discount, Description, SortOrder, Product2.ProductCode, Product2.Name"+
+			" FROM OpportunityLineItem WHERE OpportunityId = '"+dealID+"' ORDER BY SortOrder NULLS LAST, Id")
+	if err != nil {
+		return model.Deal{}, err
+	}
+	for _, l := range lines {
+		li := model.LineItem{SKU: text(l, "Product2.ProductCode"), Description: text(l, "Description")}
+		if li.Description == "" {
+			li.Description = text(l, "Product2.Name")
+		}
+		var errs []error
+		get := func(name string) decimal.Decimal {
+			v, _, err := number(l, name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+			return v
+		}
+		li.Quantity, li.UnitPrice, li.DiscountPercent = get("Quantity"), get("UnitPrice"), get("Discount")
+		if len(errs) > 0 {
+			return model.Deal{}, permanent("opportunity %s line item %s: %v", dealID, text(l, "Id"), errors.Join(errs...))
+		}
+		d.LineItems = append(d.LineItems, li)
+	}
+	return d, nil
+}
+
+// query runs a SOQL query and follows nextRecordsUrl.
+func (s *Source) query(ctx context.Context, acc *account, op, soql string) ([]map[string]any, error) {
+	path := "/services/data/" + s.apiVersion + "/query?" + url.Values{"q": {soql}}.Encode()
+	var out []map[string]any
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return nil, permanent("%s: more than %d pages", op, maxPages)
+		}
+		var res queryResult
+		if err := s.call(ctx, acc, op, http.MethodGet, path, nil, &res); err != nil {
+			return nil, err
+		}
+		out = append(out, res.Records...)
+		if res.Done || res.NextRecordsURL == "" {
+			return out, nil
+		}
+		if !strings.HasPrefix(res.NextRecordsURL, "/services/data/") {
+			return nil, permanent("%s: unexpected nextRecordsUrl %q", op, res.NextRecordsURL)
+		}
+		path = res.NextRecordsURL
+	}
+}
+
+// WriteBackBody is the PATCH body WriteBack sends: the configured
+// Opportunity fields. Empty values are left out.
+func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]string {
+	body := map[string]string{}
+	set := func(name, value string) {
+		if name != "" && value != "" {
+			body[name] = value
+		}
+	}
+	set(s.write.InvoiceIDField, result.InvoiceID)
+	set(s.write.InvoiceNumberField, result.Number)
+	set(s.write.InvoiceURLField, result.URL)
+	set(s.write.StatusField, s.write.StatusValue)
+	return body
+}
+
+// WriteBack updates the Opportunity: PATCH
+// /services/data/vXX.X/sobjects/Opportunity/{id} (204 No Content). With no
+// field configured it does nothing.
+func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result connectors.InvoiceResult) error {
+	acc, err := s.account(accountID)
+	if err != nil {
+		return err
+	}
+	if !recordID.MatchString(dealID) {
+		return permanent("%q is not a Salesforce record id", dealID)
+	}
+	body := s.WriteBackBody(result)
+	if len(body) == 0 {
+		return nil
+	}
+	return s.call(ctx, acc, "write back", http.MethodPatch, "/services/data/"+s.apiVersion+"/sobjects/Opportunity/"+dealID, body, nil)
+}
+
+// call sends one request; on a 401 it drops the cached token and tries once
+// more with a new one.
+func (s *Source) call(ctx context.Context, acc *account, op, method, path string, in, out any) error {
+	var payload []byte
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return permanent("%s: encoding request: %v", op, err)
+		}
+		payload = b
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.send(ctx, acc, op, method, path, payload, out)
+		var api *connectors.APIError
+		if attempt == 0 && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized && api.Op == op {
+			acc.token.reset()
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Source) send(ctx context.Context, acc *account, op, method, path string, payload []byte, out any) error {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, acc.instanceURL+path, body)
+	if err != nil {
+		return permanent("%s: %v", op, err)
+	}
+	tok, err := acc.token.Token()
+	if err != nil {
+		return tokenError(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("salesforce %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("salesforce %s: reading answer: %w", op, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return apiError(op, resp, data)
+	}
+	if out == nil || len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(out); err != nil {
+		return fmt.Errorf("salesforce %s: decoding answer: %w", op, err)
+	}
+	return nil
+}
+
+// restError is one element of the REST API's error array.
+type restError struct {
+	Message   string   `json:"message"`
+	ErrorCode string   `json:"errorCode"`
+	Fields    []string `json:"fields"`
+}
+
+func apiError(op string, resp *http.Response, data []byte) *connectors.APIError {
+	e := &connectors.APIError{Service: service, Op: op, StatusCode: resp.StatusCode,
+		RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now())}
+	var list []restError
+	if json.Unmarshal(data, &list) == nil && len(list) > 0 {
+		first := list[0]
+		e.Message = first.ErrorCode + ": " + first.Message
+		if len(first.Fields) > 0 {
+			e.Field = first.Fields[0]
+		}
+		// The org's API request limit is answered 403; it is a rate limit,
+		// not a credentials problem.
+		if first.ErrorCode == "REQUEST_LIMIT_EXCEEDED" {
+			e.StatusCode = http.StatusTooManyRequests
+			e.Message = "HTTP 403 " + e.Message
+		}
+	} else {
+		e.Message = short(string(data))
+	}
+	return e
+}
+
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		msg := re.ErrorCode
+		if re.ErrorDescription != "" {
+			msg += ": " + re.ErrorDescription
+		}
+		if msg == "" {
+			msg = short(string(re.Body))
+		}
+		return &connectors.APIError{Service: service, Op: "oauth token", StatusCode: re.Response.StatusCode, Message: msg,
+			RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
+	}
+	return fmt.Errorf("salesforce oauth token: %w", err)
+}
+
+func short(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}

@@ -1,0 +1,375 @@
+package salesforce
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
+	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Answers shaped as in the REST API Developer Guide (query, sObject rows,
+// error arrays, OAuth token responses).
+const (
+	oppRecords = `{"totalSize":1,"done":true,"records":[{"attributes":{"type":"Opportunity","url":"/services/data/v62.0/sobjects/Opportunity/0065w000023STAmAAO"},
+ "Id":"0065w000023STAmAAO","Name":"Backpackers, Inc.","StageName":"Signed","IsWon":true,"Amount":45000.10,"CloseDate":"2020-07-11",
+ "OwnerId":"0055w00000BhqR0AAJ","AccountId":"0015w00002BFDeLAAX","CurrencyIsoCode":"eur",
+ "Account":{"attributes":{"type":"Account","url":"/services/data/v62.0/sobjects/Account/0015w00002BFDeLAAX"},"Name":"Backpackers, Inc.",
+  "BillingStreet":"Hauptstr. 1\nHinterhaus\n3. OG","BillingCity":"Berlin","BillingState":"Berlin","BillingPostalCode":"10115","BillingCountry":"DE",
+  "Billing_Email__c":"ap@backpackers.example","VAT_Id__c":"DE123456789"}}]}`
+	linesPage1 = `{"totalSize":3,"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gD0000002HU6KIAW-2000","records":[
+ {"attributes":{"type":"OpportunityLineItem","url":"/services/data/v62.0/sobjects/OpportunityLineItem/00k5w000001"},"Id":"00k5w0000010001AAA",
+  "Quantity":2.00,"UnitPrice":6000.05,"Discount":null,"Description":null,"SortOrder":1,
+  "Product2":{"attributes":{"type":"Product2","url":"/services/data/v62.0/sobjects/Product2/01t"},"ProductCode":"PRO-1Y","Name":"Pro plan, 1 year"}}]}`
+	linesPage2 = `{"totalSize":3,"done":true,"records":[
+ {"attributes":{"type":"OpportunityLineItem","url":"/x"},"Id":"00k5w0000010002AAA","Quantity":3,"UnitPrice":0.1,"Discount":12.5,
+  "Description":"Onboarding (remote)","SortOrder":2,"Product2":{"attributes":{"type":"Product2","url":"/y"},"ProductCode":"ONB","Name":"Onboarding"}},
+ {"attributes":{"type":"OpportunityLineItem","url":"/z"},"Id":"00k5w0000010003AAA","Quantity":1,"UnitPrice":0,"Discount":null,
+  "Description":null,"SortOrder":null,"Product2":null}]}`
+)
+
+type fakeOrg struct {
+	srv         *httptest.Server
+	tokenCalls  atomic.Int32
+	queries     []string
+	patches     []map[string]any
+	patchPaths  []string
+	expireAfter int32 // answer 401 INVALID_SESSION_ID to the first token after this many API calls
+	apiCalls    atomic.Int32
+}
+
+func newFakeOrg(t *testing.T) *fakeOrg {
+	f := &fakeOrg{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /services/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
+		n := f.tokenCalls.Add(1)
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("client_id") != "cid-a" || r.PostForm.Get("client_secret") != "cs-a" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"invalid client credentials"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"access_token":"00D5w000004qGTO!tok`+string(rune('0'+n))+`","signature":"x","scope":"api","instance_url":"`+f.srv.URL+`","id":"https://login.salesforce.com/id/00D/005","token_type":"Bearer","issued_at":"1716900000000"}`)
+	})
+	mux.HandleFunc("/services/data/v62.0/", func(w http.ResponseWriter, r *http.Request) {
+		calls := f.apiCalls.Add(1)
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		auth := r.Header.Get("Authorization")
+		if !strings.HasPrefix(auth, "Bearer 00D5w000004qGTO!tok") || (f.expireAfter > 0 && calls > f.expireAfter && auth == "Bearer 00D5w000004qGTO!tok1") {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`)
+			return
+		}
+		switch {
+		case r.Method == "GET" && r.URL.Path == "/services/data/v62.0/query":
+			q := r.URL.Query().Get("q")
+			f.queries = append(f.queries, q)
+			switch {
+			case strings.Contains(q, "FROM Opportunity WHERE Id = '0065w000023STAmAAO'"):
+				_, _ = io.WriteString(w, oppRecords)
+			case strings.Contains(q, "FROM OpportunityLineItem"):
+				_, _ = io.WriteString(w, linesPage1)
+			case strings.Contains(q, "FROM Opportunity"):
+				_, _ = io.WriteString(w, `{"totalSize":0,"done":true,"records":[]}`)
+			default:
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `[{"message":"unexpected query","errorCode":"MALFORMED_QUERY"}]`)
+			}
+		case r.Method == "GET" && r.URL.Path == "/services/data/v62.0/query/01gD0000002HU6KIAW-2000":
+			_, _ = io.WriteString(w, linesPage2)
+		case r.Method == "PATCH" && strings.HasPrefix(r.URL.Path, "/services/data/v62.0/sobjects/Opportunity/"):
+			var body map[string]any
+			b, _ := io.ReadAll(r.Body)
+			if err := json.Unmarshal(b, &body); err != nil {
+				t.Errorf("PATCH body not JSON: %s", b)
+			}
+			f.patches = append(f.patches, body)
+			f.patchPaths = append(f.patchPaths, r.URL.Path)
+			if _, bad := body["Missing__c"]; bad {
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `[{"message":"No such column 'Missing__c' on sobject of type Opportunity","errorCode":"INVALID_FIELD","fields":["Missing__c"]}]`)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]`)
+		}
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func apiSource(t *testing.T, f *fakeOrg, mutate func(*Config)) *Source {
+	return testSource(t, func(c *Config) {
+		c.Accounts = map[string]Account{orgA: {InstanceURL: f.srv.URL, ClientID: "cid-a", ClientSecret: secret.New("cs-a"), WonStages: []string{"Signed"}}}
+		c.Fetch = FetchConfig{CurrencyField: "CurrencyIsoCode", AccountEmailField: "Billing_Email__c", AccountTaxIDField: "Account.VAT_Id__c"}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+func TestFetchDeal(t *testing.T) {
+	f := newFakeOrg(t)
+	s := apiSource(t, f, nil)
+	d, err := s.FetchDeal(context.Background(), orgA, "0065w000023STAmAAO")
+	if err != nil {
+		t.Fatalf("FetchDeal: %v", err)
+	}
+	if d.ID != "0065w000023STAmAAO" || d.Name != "Backpackers, Inc." || d.Stage != StageWon || d.Currency != "EUR" ||
+		d.Amount.Decimal.String() != "45000.1" || d.CloseDate.String() != "2020-07-11" || d.Owner != "0055w00000BhqR0AAJ" {
+		t.Errorf("deal: %+v", d)
+	}
+	if string(d.Raw["StageName"]) != `"Signed"` {
+		t.Errorf("Raw StageName %s", d.Raw["StageName"])
+	}
+	c := d.Company
+	if c.ID != "0015w00002BFDeLAAX" || c.Name != "Backpackers, Inc." || c.Email != "ap@backpackers.example" || c.TaxID != "DE123456789" ||
+		c.Address.Line1 != "Hauptstr. 1" || c.Address.Line2 != "Hinterhaus, 3. OG" || c.Address.City != "Berlin" ||
+		c.Address.PostalCode != "10115" || c.Address.Country != "DE" {
+		t.Errorf("company: %+v", c)
+	}
+	if len(d.LineItems) != 3 {
+		t.Fatalf("line items over two pages: %+v", d.LineItems)
+	}
+	l0, l1 := d.LineItems[0], d.LineItems[1]
+	if l0.SKU != "PRO-1Y" || l0.Description != "Pro plan, 1 year" || l0.Quantity.String() != "2" || l0.UnitPrice.String() != "6000.05" || !l0.DiscountPercent.IsZero() {
+		t.Errorf("line 0: %+v", l0)
+	}
+	if l1.SKU != "ONB" || l1.Description != "Onboarding (remote)" || l1.Quantity.Mul(l1.UnitPrice).String() != "0.3" || l1.DiscountPercent.String() != "12.5" {
+		t.Errorf("line 1: %+v", l1)
+	}
+	if len(f.queries) != 2 {
+		t.Fatalf("queries: %q", f.queries)
+	}
+	for _, want := range []string{"Account.Billing_Email__c", "Account.VAT_Id__c", "CurrencyIsoCode", "Account.BillingPostalCode", "IsWon"} {
+		if !strings.Contains(f.queries[0], want) {
+			t.Errorf("opportunity query lacks %s: %s", want, f.queries[0])
+		}
+	}
+	if !strings.Contains(f.queries[1], "FROM OpportunityLineItem WHERE OpportunityId = '0065w000023STAmAAO'") {
+		t.Errorf("line item query: %s", f.queries[1])
+	}
+	if f.tokenCalls.Load() != 1 {
+		t.Errorf("token calls %d for 3 API calls, want 1", f.tokenCalls.Load())
+	}
+}
+
+func TestFetchDealErrorsAndSessionExpiry(t *testing.T) {
+	f := newFakeOrg(t)
+	s := apiSource(t, f, nil)
+	ctx := context.Background()
+	_, err := s.FetchDeal(ctx, orgA, "0065w000023XXXXAAO")
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.StatusCode != 404 {
+		t.Fatalf("unknown opportunity: %v", err)
+	}
+	if _, err := s.FetchDeal(ctx, "00D000000000001AAA", "0065w000023STAmAAO"); !errors.Is(err, connectors.ErrUnknownAccount) {
+		t.Fatalf("unknown org: %v", err)
+	}
+	if _, err := s.FetchDeal(ctx, orgA, "x' OR Name != '"); !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("SOQL injection attempt: %v", err)
+	}
+	// The session times out: the first token is refused, a new one is got
+	// and the call succeeds.
+	f.expireAfter = f.apiCalls.Load()
+	if _, err := s.FetchDeal(ctx, orgA, "0065w000023STAmAAO"); err != nil {
+		t.Fatalf("after session expiry: %v", err)
+	}
+	if f.tokenCalls.Load() != 2 {
+		t.Errorf("token calls %d, want 2", f.tokenCalls.Load())
+	}
+	// Wrong client secret: the token endpoint's error is an APIError.
+	bad := apiSource(t, f, func(c *Config) {
+		c.Accounts = map[string]Account{orgA: {InstanceURL: f.srv.URL, ClientID: "cid-a", ClientSecret: secret.New("wrong")}}
+	})
+	_, err = bad.FetchDeal(ctx, orgA, "0065w000023STAmAAO")
+	if !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "invalid_client") {
+		t.Fatalf("bad client secret: %v", err)
+	}
+}
+
+func TestWriteBack(t *testing.T) {
+	f := newFakeOrg(t)
+	s := apiSource(t, f, nil)
+	res := connectors.InvoiceResult{InvoiceID: "inv-1", Number: "INV-0007", URL: "https://erp.example/i/1"}
+	if err := s.WriteBack(context.Background(), strings.ToLower(orgA), "0065w000023STAmAAO", res); err != nil {
+		t.Fatalf("WriteBack: %v", err)
+	}
+	want := map[string]any{"ERP_Invoice_Id__c": "inv-1", "ERP_Invoice_Number__c": "INV-0007", "ERP_Invoice_URL__c": "https://erp.example/i/1", "ERP_Sync_Status__c": "synced"}
+	if len(f.patches) != 1 || !reflect.DeepEqual(f.patches[0], want) || f.patchPaths[0] != "/services/data/v62.0/sobjects/Opportunity/0065w000023STAmAAO" {
+		t.Fatalf("PATCH %v %v", f.patchPaths, f.patches)
+	}
+	s = apiSource(t, f, func(c *Config) { c.WriteBack = WriteBackConfig{InvoiceNumberField: "Missing__c"} })
+	err := s.WriteBack(context.Background(), orgA, "0065w000023STAmAAO", res)
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.StatusCode != 400 || api.Field != "Missing__c" || !strings.HasPrefix(api.Message, "INVALID_FIELD: No such column") {
+		t.Fatalf("invalid field: %#v", err)
+	}
+	if c, _ := connectors.Classify(err); c != connectors.Permanent {
+		t.Errorf("classified %v", c)
+	}
+	if _, err := New(Config{WriteBack: WriteBackConfig{StatusField: "X__c; DELETE"}, Accounts: map[string]Account{orgA: {InstanceURL: "https://a", ClientID: "c", ClientSecret: secret.New("s")}}}, connectors.Env{}); err == nil {
+		t.Error("a field name that is not an API name was accepted")
+	}
+}
+
+func TestRequestLimitIsARateLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/services/oauth2/token" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"access_token":"t","token_type":"Bearer","instance_url":"x"}`)
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`)
+	}))
+	defer srv.Close()
+	s := testSource(t, func(c *Config) {
+		c.Accounts = map[string]Account{orgA: {InstanceURL: srv.URL, ClientID: "c", ClientSecret: secret.New("s")}}
+	})
+	err := s.WriteBack(context.Background(), orgA, "0065w000023STAmAAO", connectors.InvoiceResult{InvoiceID: "i"})
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "REQUEST_LIMIT_EXCEEDED") {
+		t.Fatalf("got %v (class %v)", err, c)
+	}
+}
+
+func TestJWTBearer(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	var claims map[string]any
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /services/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, `{"error":"unsupported_grant_type","error_description":"grant type not supported"}`)
+			return
+		}
+		parts := strings.Split(r.PostForm.Get("assertion"), ".")
+		if len(parts) != 3 {
+			w.WriteHeader(400)
+			return
+		}
+		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+		sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+		if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, `{"error":"invalid_grant","error_description":"invalid assertion"}`)
+			return
+		}
+		hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+		if !strings.Contains(string(hdr), `"RS256"`) {
+			t.Errorf("JWT header %s", hdr)
+		}
+		body, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		_ = json.Unmarshal(body, &claims)
+		_, _ = io.WriteString(w, `{"access_token":"jwt-at","scope":"api","instance_url":"https://x","id":"y","token_type":"Bearer"}`)
+	})
+	mux.HandleFunc("PATCH /services/data/v62.0/sobjects/Opportunity/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer jwt-at" {
+			w.WriteHeader(401)
+			return
+		}
+		w.WriteHeader(204)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	s := testSource(t, func(c *Config) {
+		c.Accounts = map[string]Account{orgA: {InstanceURL: srv.URL, ClientID: "3MVG9-consumer-key",
+			JWT: &JWT{Username: "integration@acme.example", PrivateKey: secret.New(keyPEM)}}}
+	})
+	if err := s.WriteBack(context.Background(), orgA, "0065w000023STAmAAO", connectors.InvoiceResult{InvoiceID: "i"}); err != nil {
+		t.Fatalf("WriteBack with JWT bearer: %v", err)
+	}
+	exp, _ := claims["exp"].(float64)
+	if claims["iss"] != "3MVG9-consumer-key" || claims["sub"] != "integration@acme.example" || claims["aud"] != DefaultAudience ||
+		time.Until(time.Unix(int64(exp), 0)) > 4*time.Minute || time.Until(time.Unix(int64(exp), 0)) < time.Minute {
+		t.Fatalf("claims: %v", claims)
+	}
+	if _, err := New(Config{Accounts: map[string]Account{orgA: {InstanceURL: srv.URL, ClientID: "c", JWT: &JWT{Username: "u", PrivateKey: secret.New("not a key")}}}}, connectors.Env{}); err == nil {
+		t.Fatal("an unusable private key was accepted")
+	}
+}
+
+func TestRegisteredAndLoadedFromConfig(t *testing.T) {
+	spec, ok := connectors.LookupSource("salesforce")
+	if !ok {
+		t.Fatal("salesforce is not registered")
+	}
+	yaml := `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:9/"}
+connections:
+  sf:
+    target: erp
+    trigger: {won_stages: [Closed Won]}
+    source:
+      type: salesforce
+      endpoint_token: env:DEALSYNC_TEST_SF_TOKEN
+      fetch: {default_currency: EUR}
+      accounts:
+        00D5w000004qGTOEA2:
+          instance_url: https://acme.my.salesforce.com
+          client_id: 3MVG9-key
+          client_secret: env:DEALSYNC_TEST_SF_SECRET
+          won_stages: [Signed]
+`
+	t.Setenv("DEALSYNC_TEST_SF_TOKEN", "tok")
+	t.Setenv("DEALSYNC_TEST_SF_SECRET", "sec")
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	src, err := spec.Build(cfg.Connections["sf"].Source.Spec, connectors.Env{})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	// The org id key was lower-cased by the loader; the payload's form matches.
+	evs, err := src.Parse(&connectors.Webhook{Body: []byte(captured)})
+	if err != nil || len(evs) != 1 || evs[0].Account != orgA {
+		t.Fatalf("Parse with the loaded config: %v %+v", err, evs)
+	}
+	if err := src.Verify(&connectors.Webhook{URL: "https://h/webhooks/sf?token=tok"}); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(yaml, "          instance_url: https://acme.my.salesforce.com\n", "", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "instance_url") {
+		t.Fatalf("missing instance_url: %v", err)
+	}
+}

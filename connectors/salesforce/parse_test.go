@@ -1,0 +1,329 @@
+package salesforce
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// The two real captures of ../shared/webhooks, inlined.
+const captured = `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>00D5w000004qGTOEA2</OrganizationId>
+   <ActionId>04k5w000000TSwMAAW</ActionId>
+   <SessionId>...</SessionId>
+   <EnterpriseUrl>...</EnterpriseUrl>
+   <PartnerUrl>...</PartnerUrl>
+   <Notification>
+    <Id>04l5w00005286hAAAQ</Id>
+    <sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>0065w000023STAmAAO</sf:Id>
+     <sf:AccountId>0015w00002BFDeLAAX</sf:AccountId>
+     <sf:Amount>45000.0</sf:Amount>
+     <sf:CloseDate>2020-07-11</sf:CloseDate>
+     <sf:ContactId>0035w000035gg9GAAQ</sf:ContactId>
+     <sf:CreatedById>0055w00000BhqR0AAJ</sf:CreatedById>
+     <sf:CreatedDate>2020-05-08T13:40:22.000Z</sf:CreatedDate>
+     <sf:FiscalQuarter>3</sf:FiscalQuarter>
+     <sf:FiscalYear>2020</sf:FiscalYear>
+     <sf:Follow_Up__c>false</sf:Follow_Up__c>
+     <sf:HasOpenActivity>false</sf:HasOpenActivity>
+     <sf:HasOpportunityLineItem>false</sf:HasOpportunityLineItem>
+     <sf:HasOverdueTask>false</sf:HasOverdueTask>
+     <sf:IsClosed>false</sf:IsClosed>
+     <sf:IsDeleted>false</sf:IsDeleted>
+     <sf:IsWon>false</sf:IsWon>
+     <sf:LastModifiedById>0055w00000BhqR0AAJ</sf:LastModifiedById>
+     <sf:LastModifiedDate>2020-05-09T03:04:32.000Z</sf:LastModifiedDate>
+     <sf:LastReferencedDate>2020-05-09T03:06:37.000Z</sf:LastReferencedDate>
+     <sf:LastViewedDate>2020-05-09T03:06:37.000Z</sf:LastViewedDate>
+     <sf:LeadSource>External Referral</sf:LeadSource>
+     <sf:Name>Backpackers, Inc. (Sample)</sf:Name>
+     <sf:OwnerId>0055w00000BhqR0AAJ</sf:OwnerId>
+     <sf:Probability>80.0</sf:Probability>
+     <sf:StageName>Negotiation/Review</sf:StageName>
+     <sf:SystemModstamp>2020-05-09T03:04:32.000Z</sf:SystemModstamp>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body> 
+</soapenv:Envelope>
+`
+
+const minified = `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>00D7F00000107XsUAI</OrganizationId><ActionId>04k7F0000008V3hQAE</ActionId><SessionId xsi:nil="true"/><EnterpriseUrl>https://ap5.salesforce.com/services/Soap/c/47.0/00D7F00000107Xs</EnterpriseUrl><PartnerUrl>https://ap5.salesforce.com/services/Soap/u/47.0/00D7F00000107Xs</PartnerUrl><Notification><Id>04l7F000008aeAyQAI</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0067F000003pmdWQAQ</sf:Id><sf:AccountId>0017F000007ydJmQAI</sf:AccountId><sf:Amount>120000.0</sf:Amount><sf:CloseDate>2017-04-03</sf:CloseDate><sf:LeadSource>Phone Inquiry</sf:LeadSource><sf:Name>Express Logistics SLA</sf:Name><sf:StageName>Perception Analysis</sf:StageName></sObject></Notification></notifications></soapenv:Body></soapenv:Envelope>`
+
+const (
+	orgA = "00D5w000004qGTOEA2"
+	orgB = "00D7F00000107XsUAI"
+)
+
+func testSource(t testing.TB, mutate func(*Config)) *Source {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Accounts = map[string]Account{
+		// Lower-cased, as the config loader delivers map keys.
+		strings.ToLower(orgA): {InstanceURL: "https://a.my.salesforce.com", ClientID: "cid-a", ClientSecret: secret.New("cs-a")},
+		orgB:                  {InstanceURL: "https://b.my.salesforce.com", ClientID: "cid-b", ClientSecret: secret.New("cs-b")},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+func sharedFile(t testing.TB, name string) []byte {
+	t.Helper()
+	path := filepath.Join("..", "..", "..", "shared", "webhooks", name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("shared samples not available: %s", path)
+	}
+	return b
+}
+
+func parse(t *testing.T, s *Source, body string) []model.DealEvent {
+	t.Helper()
+	evs, err := s.Parse(&connectors.Webhook{Body: []byte(body)})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return evs
+}
+
+func TestParseCaptured(t *testing.T) {
+	s := testSource(t, nil)
+	evs := parse(t, s, captured)
+	if len(evs) != 1 {
+		t.Fatalf("events: %+v", evs)
+	}
+	ev := evs[0]
+	if ev.EventID != "04l5w00005286hAAAQ" || ev.Account != orgA || !ev.Thin || ev.Deal.ID != "0065w000023STAmAAO" ||
+		ev.Deal.Name != "Backpackers, Inc. (Sample)" || ev.Deal.Stage != "Negotiation/Review" || ev.Deal.PreviousStage != "" ||
+		ev.OccurredAt.Format("2006-01-02T15:04:05Z") != "2020-05-09T03:04:32Z" {
+		t.Fatalf("event: %+v", ev)
+	}
+	if string(ev.Deal.Raw["Amount"]) != `"45000.0"` || string(ev.Deal.Raw["Follow_Up__c"]) != `"false"` || len(ev.Deal.Raw) != 26 {
+		t.Errorf("Raw (%d fields): %v", len(ev.Deal.Raw), ev.Deal.Raw)
+	}
+	evs = parse(t, s, minified)
+	if len(evs) != 1 || evs[0].Account != orgB || evs[0].Deal.ID != "0067F000003pmdWQAQ" || evs[0].EventID != "04l7F000008aeAyQAI" ||
+		evs[0].Deal.Stage != "Perception Analysis" || !evs[0].OccurredAt.IsZero() {
+		t.Fatalf("minified: %+v", evs)
+	}
+}
+
+func TestParseSharedSamples(t *testing.T) {
+	s := testSource(t, nil)
+	for file, want := range map[string]string{
+		"salesforce-outbound-opportunity.captured.xml":          "0065w000023STAmAAO",
+		"salesforce-outbound-opportunity-minified.captured.xml": "0067F000003pmdWQAQ",
+	} {
+		evs, err := s.Parse(&connectors.Webhook{Body: sharedFile(t, file)})
+		if err != nil || len(evs) != 1 || evs[0].Deal.ID != want {
+			t.Errorf("%s: %v %+v", file, err, evs)
+		}
+	}
+	// Our Ack has the same meaning as the documented one.
+	var doc, ours struct {
+		Ack string `xml:"Body>notificationsResponse>Ack"`
+	}
+	if err := xml.Unmarshal(sharedFile(t, "salesforce-outbound-ack.xml"), &doc); err != nil || doc.Ack != "true" {
+		t.Fatalf("shared ack: %v %q", err, doc.Ack)
+	}
+	if err := xml.Unmarshal([]byte(AckBody), &ours); err != nil || ours.Ack != doc.Ack {
+		t.Fatalf("our ack: %v %q", err, ours.Ack)
+	}
+}
+
+// batch builds a message of n Opportunity notifications plus extra XML.
+func batch(org string, n int, stage func(i int) string, extra string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound">`)
+	fmt.Fprintf(&b, `<OrganizationId>%s</OrganizationId><ActionId>04k5w000000TSwMAAW</ActionId><SessionId xsi:nil="true"/>`, org)
+	for i := range n {
+		fmt.Fprintf(&b, `<Notification><Id>04l5w000052%04dAAQ</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0065w000023%04dAAO</sf:Id><sf:Amount>%d.5</sf:Amount><sf:IsWon>false</sf:IsWon><sf:StageName>%s</sf:StageName></sObject></Notification>`, i, i, i, stage(i))
+	}
+	b.WriteString(extra)
+	b.WriteString(`</notifications></soapenv:Body></soapenv:Envelope>`)
+	return b.String()
+}
+
+func TestParseBatchAndStages(t *testing.T) {
+	s := testSource(t, func(c *Config) {
+		c.WonStages = []string{"Gewonnen"}
+		a := c.Accounts[strings.ToLower(orgA)]
+		a.WonStages = []string{"Signed"}
+		c.Accounts[strings.ToLower(orgA)] = a
+	})
+	stages := []string{"Closed Won", "closed won", "Gewonnen", "Signed", "Negotiation/Review"}
+	account := `<Notification><Id>04l5w00005289999AQ</Id><sObject xsi:type="sf:Account" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0015w00002BFDeLAAX</sf:Id></sObject></Notification>`
+	isWon := `<Notification><Id>04l5w00005288888AQ</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0065w000023S8888AO</sf:Id><sf:IsWon>true</sf:IsWon><sf:StageName>Unterschrieben</sf:StageName><sf:Description xsi:nil="true"/></sObject></Notification>`
+	evs := parse(t, s, batch(orgA, len(stages), func(i int) string { return stages[i] }, account+isWon))
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Deal.ID+"="+e.Deal.Stage)
+	}
+	want := []string{"0065w0000230000AAO=Closed Won", "0065w0000230001AAO=Closed Won", "0065w0000230002AAO=Closed Won",
+		"0065w0000230003AAO=Closed Won", "0065w0000230004AAO=Negotiation/Review", "0065w000023S8888AO=Closed Won"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stages (Account notification dropped):\n got %v\nwant %v", got, want)
+	}
+	if string(evs[5].Deal.Raw["Description"]) != "null" || string(evs[0].Deal.Raw["StageName"]) != `"Closed Won"` {
+		t.Errorf("Raw: %v / %v", evs[5].Deal.Raw, evs[0].Deal.Raw)
+	}
+	// Org B does not have org A's "Signed".
+	evs = parse(t, s, batch(orgB, 1, func(int) string { return "Signed" }, ""))
+	if evs[0].Deal.Stage != "Signed" {
+		t.Fatalf("org B Signed: %q", evs[0].Deal.Stage)
+	}
+	// 100 notifications are fine, 101 are not.
+	if evs := parse(t, s, batch(orgA, 100, func(int) string { return "Closed Won" }, "")); len(evs) != 100 {
+		t.Fatalf("100: got %d", len(evs))
+	}
+	if _, err := s.Parse(&connectors.Webhook{Body: []byte(batch(orgA, 101, func(int) string { return "x" }, ""))}); !errors.Is(err, connectors.ErrMalformed) {
+		t.Fatalf("101: got %v", err)
+	}
+}
+
+func TestParseOrgIDForms(t *testing.T) {
+	s := testSource(t, nil)
+	// The 15-character form of a configured 18-character org id.
+	if evs := parse(t, s, strings.Replace(minified, orgB, orgB[:15], 1)); evs[0].Account != orgB[:15] {
+		t.Fatalf("15-char org: %+v", evs)
+	}
+	for _, org := range []string{"00D5w000004qGTPEA2", "00Dxx0000000001AAA"} {
+		_, err := s.Parse(&connectors.Webhook{Body: []byte(strings.Replace(captured, orgA, org, 1))})
+		if !errors.Is(err, connectors.ErrUnknownAccount) || !strings.Contains(err.Error(), org) {
+			t.Errorf("org %s: got %v", org, err)
+		}
+	}
+}
+
+func TestParseMalformed(t *testing.T) {
+	s := testSource(t, nil)
+	for name, body := range map[string]string{
+		"empty":          "",
+		"json":           `{"OrganizationId":"00D5w000004qGTOEA2"}`,
+		"truncated":      captured[:400],
+		"no envelope":    `<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>x</OrganizationId></notifications>`,
+		"wrong ns":       strings.Replace(captured, "http://soap.sforce.com/2005/09/outbound", "urn:other", 1),
+		"no org":         strings.Replace(captured, "<OrganizationId>00D5w000004qGTOEA2</OrganizationId>", "", 1),
+		"no notifs":      batch(orgA, 0, nil, ""),
+		"no record id":   strings.Replace(captured, "<sf:Id>0065w000023STAmAAO</sf:Id>", "", 1),
+		"bad record id":  strings.Replace(captured, "0065w000023STAmAAO", "0065w0000'; DROP", 1),
+		"no notif id":    strings.Replace(captured, "<Id>04l5w00005286hAAAQ</Id>", "", 1),
+		"latin1 charset": strings.Replace(captured, `encoding="UTF-8"`, `encoding="ISO-8859-1"`, 1),
+	} {
+		if _, err := s.Parse(&connectors.Webhook{Body: []byte(body)}); !errors.Is(err, connectors.ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+func TestVerifyEndpointToken(t *testing.T) {
+	open := testSource(t, nil)
+	if err := open.Verify(&connectors.Webhook{URL: "https://sync.example.com/webhooks/sf", Body: []byte(captured)}); err != nil {
+		t.Fatalf("no token configured: %v", err)
+	}
+	s := testSource(t, func(c *Config) { c.EndpointToken = secret.New("s3cr3t-t0ken") })
+	if err := s.Verify(&connectors.Webhook{URL: "https://sync.example.com/webhooks/sf?token=s3cr3t-t0ken"}); err != nil {
+		t.Fatalf("right token: %v", err)
+	}
+	for _, u := range []string{"https://sync.example.com/webhooks/sf", "https://sync.example.com/webhooks/sf?token=s3cr3t", "https://sync.example.com/webhooks/sf?tok=s3cr3t-t0ken"} {
+		err := s.Verify(&connectors.Webhook{URL: u})
+		if !errors.Is(err, connectors.ErrUnauthorized) || strings.Contains(err.Error(), "s3cr3t-t0ken") {
+			t.Errorf("%s: got %v", u, err)
+		}
+	}
+}
+
+func TestAcknowledgeAndRefuse(t *testing.T) {
+	s := testSource(t, nil)
+	if mt := s.MediaTypes(); len(mt) != 1 || mt[0] != "text/xml" {
+		t.Fatalf("MediaTypes = %v", mt)
+	}
+	rec := httptest.NewRecorder()
+	s.Acknowledge(rec, http.StatusAccepted, connectors.Reply{Results: []connectors.EventResult{{EventID: "04l5w00005286hAAAQ"}}})
+	var ack struct {
+		XMLName xml.Name
+		Body    struct {
+			Resp struct {
+				XMLName xml.Name
+				Ack     string `xml:"Ack"`
+			} `xml:"notificationsResponse"`
+		} `xml:"Body"`
+	}
+	if err := xml.Unmarshal(rec.Body.Bytes(), &ack); err != nil {
+		t.Fatalf("ack is not XML: %v\n%s", err, rec.Body)
+	}
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/xml") || ack.Body.Resp.Ack != "true" ||
+		ack.XMLName.Space != "http://schemas.xmlsoap.org/soap/envelope/" || ack.Body.Resp.XMLName.Space != "http://soap.sforce.com/2005/09/outbound" {
+		t.Fatalf("ack: %d %q %+v\n%s", rec.Code, rec.Header().Get("Content-Type"), ack, rec.Body)
+	}
+	for status, code := range map[int]string{403: "soapenv:Client", 503: "soapenv:Server", 500: "soapenv:Server"} {
+		rec := httptest.NewRecorder()
+		s.Refuse(rec, status, `org 00Dxx <not> configured & "rejected"`)
+		var fault struct {
+			Code   string `xml:"Body>Fault>faultcode"`
+			String string `xml:"Body>Fault>faultstring"`
+			Ack    string `xml:"Body>notificationsResponse>Ack"`
+		}
+		if err := xml.Unmarshal(rec.Body.Bytes(), &fault); err != nil {
+			t.Fatalf("fault is not XML: %v\n%s", err, rec.Body)
+		}
+		if rec.Code != status || fault.Code != code || fault.String != `org 00Dxx <not> configured & "rejected"` || fault.Ack != "" {
+			t.Errorf("Refuse(%d): %d %+v", status, rec.Code, fault)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	s := testSource(b, func(c *Config) { c.EndpointToken = secret.New("s3cr3t-t0ken") })
+	w := &connectors.Webhook{URL: "https://sync.example.com/webhooks/sf?token=s3cr3t-t0ken", Body: []byte(captured)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Verify(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	s := testSource(b, nil)
+	w := &connectors.Webhook{Body: []byte(captured)}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(w.Body)))
+	for b.Loop() {
+		if _, err := s.Parse(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseBatch100(b *testing.B) {
+	s := testSource(b, nil)
+	w := &connectors.Webhook{Body: []byte(batch(orgA, 100, func(int) string { return "Closed Won" }, ""))}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(w.Body)))
+	for b.Loop() {
+		if _, err := s.Parse(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+// Package salesforce is the `salesforce` source: Outbound Messages (SOAP
+// `notifications`, up to 100 Opportunity notifications each), deals read
+// through the REST API (SOQL) and the invoice written back by a PATCH of
+// the sObject.
+//
+// Outbound messages are not signed. Verify checks the optional endpoint
+// token (a `token` query parameter of the endpoint URL configured in
+// Salesforce, compared in constant time); Parse checks OrganizationId
+// against the configured orgs (an unknown org is connectors.ErrUnknownAccount,
+// 403). Put mutual TLS or an IP allowlist in front as well where you can.
+//
+// Each Notification with an sf:Opportunity gives one thin DealEvent:
+// EventID is the notification Id, Account the OrganizationId as sent,
+// Deal.ID the Opportunity Id, Deal.Name its Name and Deal.Stage its
+// StageName, reported as StageWon ("Closed Won") when IsWon is true or the
+// stage is in won_stages (so that one trigger `won_stages: ["Closed Won"]`
+// serves orgs with their own won stage labels). PreviousStage is unknown
+// (""). Notifications of other sObject types are dropped without error.
+// All selected fields are kept in Deal.Raw (as JSON strings; nil fields as
+// null).
+//
+// The source is an Acknowledger: success is answered with the SOAP
+// notificationsResponse <Ack>true</Ack> (HTTP 200, whatever status the
+// intake chose), and anything else with a SOAP fault, so Salesforce retries.
+package salesforce
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/oauth2/jwt"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Defaults.
+const (
+	DefaultAPIVersion = "v62.0"
+	DefaultAudience   = "https://login.salesforce.com"
+	// StageWon is what a won stage is reported as.
+	StageWon = "Closed Won"
+	// MaxBatch is the most notifications of one message.
+	MaxBatch = 100
+)
+
+// Config is a salesforce source's `source:` block.
+type Config struct {
+	// EndpointToken, when set, must be given as ?token=... in the endpoint
+	// URL of the outbound message. Recommended.
+	EndpointToken secret.Secret `mapstructure:"endpoint_token"`
+	// APIVersion of the REST API. Default v62.0.
+	APIVersion string `mapstructure:"api_version"`
+	// WonStages are StageName values that mean won (besides IsWon true and
+	// "Closed Won"), for every org.
+	WonStages []string        `mapstructure:"won_stages" validate:"dive,required"`
+	Fetch     FetchConfig     `mapstructure:"fetch"`
+	WriteBack WriteBackConfig `mapstructure:"write_back"`
+	// Accounts maps an org id (the 18-character form) to its API access.
+	Accounts map[string]Account `mapstructure:"accounts" validate:"required,min=1,dive"`
+}
+
+// Account is one Salesforce org. Give ClientSecret (client credentials
+// flow) or JWT (JWT bearer flow).
+type Account struct {
+	// InstanceURL is the org's My Domain URL, https://acme.my.salesforce.com.
+	InstanceURL string `mapstructure:"instance_url" validate:"required,url"`
+	// TokenURL defaults to InstanceURL + /services/oauth2/token.
+	TokenURL string `mapstructure:"token_url" validate:"omitempty,url"`
+	// ClientID is the connected app's consumer key.
+	ClientID     string        `mapstructure:"client_id" validate:"required"`
+	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	JWT          *JWT          `mapstructure:"jwt"`
+	// WonStages adds this org's won StageName values.
+	WonStages []string `mapstructure:"won_stages" validate:"dive,required"`
+}
+
+// JWT is the OAuth 2.0 JWT bearer flow.
+type JWT struct {
+	// Username of the integration user the token is issued for.
+	Username string `mapstructure:"username" validate:"required"`
+	// PrivateKey is the PEM RSA key whose certificate is on the connected app.
+	PrivateKey secret.Secret `mapstructure:"private_key" validate:"required"`
+	// Audience: https://login.salesforce.com (default) or https://test.salesforce.com.
+	Audience string `mapstructure:"audience" validate:"omitempty,url"`
+}
+
+// FetchConfig names optional fields read by FetchDeal. Field names are
+// checked to be API names (letters, digits, _ and . for relationships).
+type FetchConfig struct {
+	// CurrencyField of the Opportunity (CurrencyIsoCode in multi-currency
+	// orgs). Empty: DefaultCurrency is used.
+	CurrencyField   string `mapstructure:"currency_field"`
+	DefaultCurrency string `mapstructure:"default_currency"`
+	// AccountEmailField and AccountTaxIDField of the Account (custom fields).
+	AccountEmailField string `mapstructure:"account_email_field"`
+	AccountTaxIDField string `mapstructure:"account_tax_id_field"`
+}
+
+// WriteBackConfig names the Opportunity fields WriteBack sets; empty: not written.
+type WriteBackConfig struct {
+	InvoiceIDField     string `mapstructure:"invoice_id_field"`
+	InvoiceNumberField string `mapstructure:"invoice_number_field"`
+	InvoiceURLField    string `mapstructure:"invoice_url_field"`
+	StatusField        string `mapstructure:"status_field"`
+	// StatusValue is written to StatusField. Default "synced".
+	StatusValue string `mapstructure:"status_value"`
+}
+
+// DefaultConfig is what NewConfig returns before the options are decoded.
+func DefaultConfig() Config {
+	return Config{
+		APIVersion: DefaultAPIVersion,
+		WriteBack: WriteBackConfig{
+			InvoiceIDField:     "ERP_Invoice_Id__c",
+			InvoiceNumberField: "ERP_Invoice_Number__c",
+			InvoiceURLField:    "ERP_Invoice_URL__c",
+			StatusField:        "ERP_Sync_Status__c",
+			StatusValue:        "synced",
+		},
+	}
+}
+
+func init() {
+	connectors.RegisterSource(connectors.SourceSpec{
+		Name:    "salesforce",
+		Summary: "Salesforce Outbound Messages (SOAP notifications of Opportunities, up to 100), org id checked, deals read through REST SOQL, invoice written back by an sObject PATCH",
+		NewConfig: func() any {
+			c := DefaultConfig()
+			return &c
+		},
+		Build: build,
+	})
+}
+
+func build(cfg any, env connectors.Env) (connectors.Source, error) {
+	switch v := cfg.(type) {
+	case *Config:
+		if v == nil {
+			return nil, errors.New("salesforce source: no config")
+		}
+		return New(*v, env)
+	case Config:
+		return New(v, env)
+	default:
+		return nil, fmt.Errorf("salesforce source: config is %T, want *salesforce.Config", cfg)
+	}
+}
+
+// Source is a built salesforce source: a connectors.Source, Acknowledger,
+// MediaTyper, DealFetcher and WriteBacker, safe for concurrent use.
+type Source struct {
+	token      []byte
+	apiVersion string
+	wonStages  map[string]bool
+	accounts   map[string]*account // by lower-cased org id
+	client     *http.Client
+	fetch      FetchConfig
+	write      WriteBackConfig
+	log        *slog.Logger
+}
+
+type account struct {
+	id          string
+	instanceURL string
+	wonStages   map[string]bool
+	token       *resettable
+}
+
+var (
+	_ connectors.Source       = (*Source)(nil)
+	_ connectors.Acknowledger = (*Source)(nil)
+	_ connectors.MediaTyper   = (*Source)(nil)
+	_ connectors.DealFetcher  = (*Source)(nil)
+	_ connectors.WriteBacker  = (*Source)(nil)
+)
+
+var (
+	orgIDPattern   = regexp.MustCompile(`^(?i)00D[a-z0-9]{12}([a-z0-9]{3})?$`)
+	recordID       = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
+	apiName        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
+	apiVersionForm = regexp.MustCompile(`^v\d+\.\d$`)
+)
+
+// New checks cfg, resolves the secrets once and returns a Source.
+func New(cfg Config, env connectors.Env) (*Source, error) {
+	if cfg.APIVersion == "" {
+		cfg.APIVersion = DefaultAPIVersion
+	}
+	if !apiVersionForm.MatchString(cfg.APIVersion) {
+		return nil, fmt.Errorf("salesforce source: api_version %q: want vNN.N", cfg.APIVersion)
+	}
+	if cfg.WriteBack.StatusValue == "" {
+		cfg.WriteBack.StatusValue = "synced"
+	}
+	for key, f := range map[string]string{
+		"fetch.currency_field": cfg.Fetch.CurrencyField, "fetch.account_email_field": cfg.Fetch.AccountEmailField,
+		"fetch.account_tax_id_field": cfg.Fetch.AccountTaxIDField, "write_back.invoice_id_field": cfg.WriteBack.InvoiceIDField,
+		"write_back.invoice_number_field": cfg.WriteBack.InvoiceNumberField, "write_back.invoice_url_field": cfg.WriteBack.InvoiceURLField,
+		"write_back.status_field": cfg.WriteBack.StatusField,
+	} {
+		if f != "" && !apiName.MatchString(f) {
+			return nil, fmt.Errorf("salesforce source: %s %q is not a field API name", key, f)
+		}
+	}
+	if len(cfg.Accounts) == 0 {
+		return nil, errors.New("salesforce source: accounts: at least one org is required")
+	}
+	client := env.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Source{
+		apiVersion: cfg.APIVersion,
+		wonStages:  stageSet(cfg.WonStages, StageWon),
+		accounts:   map[string]*account{},
+		client:     client,
+		fetch:      cfg.Fetch,
+		write:      cfg.WriteBack,
+		log:        logger,
+	}
+	if !cfg.EndpointToken.IsZero() {
+		v, err := cfg.EndpointToken.Reveal()
+		if err != nil {
+			return nil, fmt.Errorf("salesforce source: endpoint_token (%s): %w", cfg.EndpointToken.Describe(), err)
+		}
+		s.token = []byte(v)
+	}
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
+	for id, a := range cfg.Accounts {
+		key := "salesforce source: accounts." + id
+		if !orgIDPattern.MatchString(id) {
+			return nil, fmt.Errorf("%s: the key must be the org id (00D..., 15 or 18 characters)", key)
+		}
+		u, err := url.Parse(a.InstanceURL)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("%s.instance_url %q is not a URL", key, a.InstanceURL)
+		}
+		acc := &account{id: id, instanceURL: strings.TrimRight(a.InstanceURL, "/"), wonStages: stageSet(a.WonStages)}
+		tokenURL := a.TokenURL
+		if tokenURL == "" {
+			tokenURL = acc.instanceURL + "/services/oauth2/token"
+		}
+		if a.ClientID == "" {
+			return nil, fmt.Errorf("%s.client_id is required", key)
+		}
+		switch {
+		case !a.ClientSecret.IsZero() && a.JWT != nil:
+			return nil, fmt.Errorf("%s: give client_secret or jwt, not both", key)
+		case !a.ClientSecret.IsZero():
+			v, err := a.ClientSecret.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.client_secret (%s): %w", key, a.ClientSecret.Describe(), err)
+			}
+			cc := &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: v, TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}
+			acc.token = newResettable(func() oauth2.TokenSource { return cc.TokenSource(tokenCtx) })
+		case a.JWT != nil:
+			pem, err := a.JWT.PrivateKey.Reveal()
+			if err != nil {
+				return nil, fmt.Errorf("%s.jwt.private_key (%s): %w", key, a.JWT.PrivateKey.Describe(), err)
+			}
+			aud := a.JWT.Audience
+			if aud == "" {
+				aud = DefaultAudience
+			}
+			jc := &jwt.Config{Email: a.ClientID, Subject: a.JWT.Username, PrivateKey: []byte(pem), TokenURL: tokenURL,
+				Audience: aud, Expires: 3 * time.Minute}
+			// Fail at start, not at the first deal, on an unusable key.
+			if _, err := parseRSAKey([]byte(pem)); err != nil {
+				return nil, fmt.Errorf("%s.jwt.private_key: %v", key, err)
+			}
+			acc.token = newResettable(func() oauth2.TokenSource { return jc.TokenSource(tokenCtx) })
+		default:
+			return nil, fmt.Errorf("%s: client_secret (client credentials) or jwt is required", key)
+		}
+		s.accounts[strings.ToLower(id)] = acc
+	}
+	return s, nil
+}
+
+func stageSet(list []string, extra ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range [][]string{list, extra} {
+		for _, v := range l {
+			if v = strings.TrimSpace(v); v != "" {
+				m[strings.ToLower(v)] = true
+			}
+		}
+	}
+	return m
+}
+
+// account finds an org by id, 15 or 18 characters, in any letter case
+// (configuration keys arrive lower-cased; the 18-character form exists to
+// be compared case-insensitively).
+func (s *Source) account(id string) (*account, error) {
+	id = strings.TrimSpace(id)
+	if a, ok := s.accounts[strings.ToLower(id)]; ok {
+		return a, nil
+	}
+	if len(id) >= 15 {
+		for k, a := range s.accounts {
+			if len(k) >= 15 && strings.EqualFold(k[:15], id[:15]) {
+				return a, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: Salesforce org %s", connectors.ErrUnknownAccount, id)
+}
+
+// Accounts lists the configured org ids (lower-cased, unsorted).
+func (s *Source) Accounts() []string {
+	out := make([]string, 0, len(s.accounts))
+	for id := range s.accounts {
+		out = append(out, id)
+	}
+	return out
+}
+
+// MediaTypes: Outbound Messages are SOAP 1.1.
+func (s *Source) MediaTypes() []string { return []string{"text/xml"} }
+
+// Verify checks the endpoint token when one is configured. Errors wrap
+// connectors.ErrUnauthorized.
+func (s *Source) Verify(w *connectors.Webhook) error {
+	if w == nil {
+		return fmt.Errorf("%w: salesforce: no delivery", connectors.ErrUnauthorized)
+	}
+	if len(s.token) == 0 {
+		return nil
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return fmt.Errorf("%w: salesforce: unreadable URL", connectors.ErrUnauthorized)
+	}
+	got := u.Query().Get("token")
+	if got == "" {
+		return fmt.Errorf("%w: salesforce: missing token query parameter in the endpoint URL", connectors.ErrUnauthorized)
+	}
+	if subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
+		return fmt.Errorf("%w: salesforce: wrong endpoint token", connectors.ErrUnauthorized)
+	}
+	return nil
+}

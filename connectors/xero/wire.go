@@ -1,0 +1,224 @@
+package xero
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// The JSON below is Xero's Accounting API as published in its OpenAPI
+// document (XeroAPI/Xero-OpenAPI, xero_accounting.yaml). Amounts are JSON
+// numbers there; they are written as json.Number from the exact decimal,
+// so no amount ever passes through a float.
+
+// InvoicesBody is the body of PUT /Invoices.
+type InvoicesBody struct {
+	Invoices []Invoice `json:"Invoices"`
+}
+
+// Invoice is the part of Xero's Invoice dealsync writes (readOnly fields
+// such as SubTotal and Total are Xero's to compute).
+type Invoice struct {
+	Type            string     `json:"Type"`
+	Contact         ContactRef `json:"Contact"`
+	Date            string     `json:"Date"`
+	DueDate         string     `json:"DueDate"`
+	LineAmountTypes string     `json:"LineAmountTypes"`
+	Reference       string     `json:"Reference,omitempty"`
+	CurrencyCode    string     `json:"CurrencyCode"`
+	Status          string     `json:"Status"`
+	BrandingThemeID string     `json:"BrandingThemeID,omitempty"`
+	LineItems       []LineItem `json:"LineItems"`
+}
+
+// ContactRef names the invoice's contact by its ContactID.
+type ContactRef struct {
+	ContactID string `json:"ContactID"`
+}
+
+// LineItem is one invoice line.
+type LineItem struct {
+	Description    string      `json:"Description"`
+	Quantity       json.Number `json:"Quantity"`
+	UnitAmount     json.Number `json:"UnitAmount"`
+	ItemCode       string      `json:"ItemCode,omitempty"`
+	AccountCode    string      `json:"AccountCode,omitempty"`
+	TaxType        string      `json:"TaxType,omitempty"`
+	DiscountAmount json.Number `json:"DiscountAmount,omitempty"`
+}
+
+// ContactsBody is the body of PUT /Contacts and the answer of GET /Contacts.
+type ContactsBody struct {
+	Contacts []Contact `json:"Contacts"`
+}
+
+// Contact is the part of Xero's Contact dealsync writes and reads.
+type Contact struct {
+	ContactID     string    `json:"ContactID,omitempty"`
+	ContactNumber string    `json:"ContactNumber,omitempty"`
+	ContactStatus string    `json:"ContactStatus,omitempty"`
+	Name          string    `json:"Name"`
+	EmailAddress  string    `json:"EmailAddress,omitempty"`
+	TaxNumber     string    `json:"TaxNumber,omitempty"`
+	Addresses     []Address `json:"Addresses,omitempty"`
+}
+
+// Address is a contact's address; POBOX is the one Xero prints on invoices.
+type Address struct {
+	AddressType  string `json:"AddressType"`
+	AddressLine1 string `json:"AddressLine1,omitempty"`
+	AddressLine2 string `json:"AddressLine2,omitempty"`
+	City         string `json:"City,omitempty"`
+	Region       string `json:"Region,omitempty"`
+	PostalCode   string `json:"PostalCode,omitempty"`
+	Country      string `json:"Country,omitempty"`
+}
+
+// InvoiceAnswer is what dealsync reads of Xero's invoice answers.
+type InvoiceAnswer struct {
+	Invoices []struct {
+		InvoiceID        string            `json:"InvoiceID"`
+		InvoiceNumber    string            `json:"InvoiceNumber"`
+		Reference        string            `json:"Reference"`
+		Type             string            `json:"Type"`
+		Status           string            `json:"Status"`
+		HasErrors        bool              `json:"HasErrors"`
+		ValidationErrors []ValidationError `json:"ValidationErrors"`
+		Contact          struct {
+			ContactID string `json:"ContactID"`
+		} `json:"Contact"`
+	} `json:"Invoices"`
+}
+
+// ValidationError is one of Xero's validation messages.
+type ValidationError struct {
+	Message string `json:"Message"`
+}
+
+// ErrorBody is Xero's error answer: the API's Error schema (400
+// ValidationException with Elements[].ValidationErrors) and the identity
+// layer's problem shape (401/403: Title, Detail).
+type ErrorBody struct {
+	ErrorNumber int    `json:"ErrorNumber"`
+	Type        string `json:"Type"`
+	Message     string `json:"Message"`
+	Elements    []struct {
+		ValidationErrors []ValidationError `json:"ValidationErrors"`
+		LineItems        []struct {
+			ValidationErrors []ValidationError `json:"ValidationErrors"`
+		} `json:"LineItems"`
+	} `json:"Elements"`
+	Title  string `json:"Title"`
+	Detail string `json:"Detail"`
+}
+
+// Options are the connection's invoice defaults.
+type Options struct {
+	Status             string
+	LineAmountTypes    string
+	DefaultAccountCode string
+	DefaultTaxType     string
+	BrandingThemeID    string
+}
+
+// NewInvoice is Xero's invoice for inv, billed to contactID. Lines keep the
+// mapping's ItemCode, AccountCode and TaxCode (as TaxType), falling back to
+// the connection's defaults; Xero computes tax and totals from them.
+func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error) {
+	if len(inv.Lines) == 0 {
+		return Invoice{}, fmt.Errorf("the invoice has no lines")
+	}
+	cur := inv.Currency
+	lines := make([]LineItem, len(inv.Lines))
+	for i, l := range inv.Lines {
+		li := LineItem{
+			Description: l.Description,
+			Quantity:    json.Number(exact(l.Quantity)),
+			UnitAmount:  json.Number(atLeast(l.UnitPrice, cur.MinorUnits())),
+			ItemCode:    l.ItemCode,
+			AccountCode: firstNonEmpty(l.AccountCode, o.DefaultAccountCode),
+			TaxType:     firstNonEmpty(l.TaxCode, o.DefaultTaxType),
+		}
+		if l.Discount.IsPositive() {
+			li.DiscountAmount = json.Number(cur.Format(l.Discount))
+		}
+		if li.ItemCode == "" && li.AccountCode == "" {
+			return Invoice{}, fmt.Errorf("lines[%d]: Xero needs an item code or an account code (map account_code, or set default_account_code)", i)
+		}
+		lines[i] = li
+	}
+	return Invoice{
+		Type:            "ACCREC",
+		Contact:         ContactRef{ContactID: contactID},
+		Date:            inv.IssueDate.String(),
+		DueDate:         inv.DueDate.String(),
+		LineAmountTypes: o.LineAmountTypes,
+		Reference:       inv.Reference,
+		CurrencyCode:    string(cur),
+		Status:          o.Status,
+		BrandingThemeID: o.BrandingThemeID,
+		LineItems:       lines,
+	}, nil
+}
+
+// NewContact is Xero's contact for c. ContactNumber carries the CRM
+// company id ("used to identify contacts in external systems", 50
+// characters at most), so the contact is found by it next time.
+func NewContact(c model.Customer) Contact {
+	ct := Contact{
+		Name:         strings.TrimSpace(c.Name),
+		EmailAddress: c.Email,
+		TaxNumber:    c.TaxID,
+	}
+	if n := contactNumber(c.ExternalID); n != "" {
+		ct.ContactNumber = n
+	}
+	a := c.Address
+	if a != (model.Address{}) {
+		ct.Addresses = []Address{{
+			AddressType: "POBOX", AddressLine1: a.Line1, AddressLine2: a.Line2,
+			City: a.City, Region: a.Region, PostalCode: a.PostalCode, Country: a.Country,
+		}}
+	}
+	return ct
+}
+
+// contactNumber is the ContactNumber for an external id, "" when it does
+// not fit Xero's 50 characters (such a company is matched by the link
+// store, its tax number or its exact name only).
+func contactNumber(externalID string) string {
+	externalID = strings.TrimSpace(externalID)
+	if len(externalID) > 50 {
+		return ""
+	}
+	return externalID
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// exact renders d with all its significant digits and no exponent.
+func exact(d decimal.Decimal) string {
+	if d.Exponent() >= 0 {
+		return d.StringFixed(0)
+	}
+	s := strings.TrimRight(d.StringFixed(-d.Exponent()), "0")
+	return strings.TrimSuffix(s, ".")
+}
+
+// atLeast renders d with at least places decimals, more when significant.
+func atLeast(d decimal.Decimal, places int32) string {
+	s := exact(d)
+	if dot := strings.IndexByte(s, '.'); dot >= 0 && int32(len(s)-dot-1) > places {
+		return s
+	}
+	return d.StringFixed(places)
+}

@@ -1,0 +1,526 @@
+// Package xero is the "xero" ERP target: Xero's Accounting API.
+//
+//	GET /Contacts?where=ContactNumber=="…"   find the customer (then TaxNumber, then exact Name)
+//	PUT /Contacts                            create it, Idempotency-Key
+//	GET /Invoices?where=…Reference=="…"      check before create (re-runs after Xero forgot the key)
+//	PUT /Invoices?unitdp=4                   create the invoice, Idempotency-Key
+//
+// Every call carries xero-tenant-id and an OAuth 2.0 bearer token from the
+// refresh-token grant; Xero rotates the refresh token on every refresh and
+// invalidates the old one, so the new one is saved (erpkit.FileTokenStore)
+// before the access token is used.
+package xero
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Defaults of Config.
+const (
+	DefaultBaseURL  = "https://api.xero.com/api.xro/2.0"
+	DefaultTokenURL = "https://identity.xero.com/connect/token"
+	DefaultTimeout  = 30 * time.Second
+	// DeepLink is where a person opens an invoice in Xero.
+	DeepLink = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID="
+	// maxIdempotencyKey is Xero's limit ("128 character max").
+	maxIdempotencyKey = 128
+)
+
+// Config is the `targets.<name>` block of a target whose type is "xero".
+type Config struct {
+	// TenantID is the organisation (xero-tenant-id), from GET /connections.
+	TenantID string `mapstructure:"tenant_id" validate:"required"`
+	// ClientID and ClientSecret are the app's, from developer.xero.com.
+	ClientID     string        `mapstructure:"client_id" validate:"required"`
+	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	// RefreshToken seeds TokenFile the first time (from the consent flow);
+	// after that the rotated token in TokenFile is the one used.
+	RefreshToken secret.Secret `mapstructure:"refresh_token"`
+	// TokenFile keeps the current token durably (mode 0600).
+	TokenFile string `mapstructure:"token_file" validate:"required"`
+	// LinkFile, when set, keeps CRM company → ContactID links so repeat
+	// invoices need no contact search.
+	LinkFile string `mapstructure:"link_file"`
+	// Status of new invoices: DRAFT (default), SUBMITTED or AUTHORISED.
+	Status string `mapstructure:"status" validate:"oneof=DRAFT SUBMITTED AUTHORISED"`
+	// LineAmountTypes: Exclusive (default: unit prices are net), Inclusive or NoTax.
+	LineAmountTypes string `mapstructure:"line_amount_types" validate:"oneof=Exclusive Inclusive NoTax"`
+	// DefaultAccountCode and DefaultTaxType apply to lines whose mapping
+	// sets no account_code / tax_code.
+	DefaultAccountCode string `mapstructure:"default_account_code"`
+	DefaultTaxType     string `mapstructure:"default_tax_type"`
+	BrandingThemeID    string `mapstructure:"branding_theme_id" validate:"omitempty,uuid"`
+	// CheckReference looks for an invoice with the same Reference before
+	// creating one (default true).
+	CheckReference bool `mapstructure:"check_reference"`
+	// BaseURL and TokenURL are Xero's; change them for a mock.
+	BaseURL  string        `mapstructure:"base_url" validate:"required,url"`
+	TokenURL string        `mapstructure:"token_url" validate:"required,url"`
+	Timeout  time.Duration `mapstructure:"timeout" validate:"gte=0"`
+}
+
+// DefaultConfig has every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		Status: "DRAFT", LineAmountTypes: "Exclusive", CheckReference: true,
+		BaseURL: DefaultBaseURL, TokenURL: DefaultTokenURL, Timeout: DefaultTimeout,
+	}
+}
+
+func init() {
+	connectors.RegisterTarget(connectors.TargetSpec{
+		Name:    "xero",
+		Summary: "Xero Accounting API (OAuth 2.0 with refresh-token rotation, Idempotency-Key)",
+		NewConfig: func() any {
+			c := DefaultConfig()
+			return &c
+		},
+		Build: func(cfg any, env connectors.Env) (connectors.Target, error) {
+			c, ok := cfg.(*Config)
+			if !ok || c == nil {
+				return nil, fmt.Errorf("xero: config is %T, want *xero.Config", cfg)
+			}
+			return New(*c, Deps{HTTPClient: env.HTTPClient})
+		},
+	})
+}
+
+// Deps are the Target's collaborators; zero values take the config's.
+type Deps struct {
+	HTTPClient *http.Client
+	Tokens     erpkit.TokenStore // default: FileTokenStore{cfg.TokenFile}
+	Links      erpkit.LinkStore  // default: FileLinkStore{cfg.LinkFile} or none
+}
+
+// Target is the Xero target. It is safe for concurrent use.
+type Target struct {
+	cfg    Config
+	base   string
+	client *erpkit.Client
+	links  erpkit.LinkStore
+	opts   Options
+}
+
+var _ connectors.Target = (*Target)(nil)
+
+// New makes a Target. The client secret is resolved here, once.
+func New(cfg Config, deps Deps) (*Target, error) {
+	d := DefaultConfig()
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = d.BaseURL
+	}
+	if cfg.TokenURL == "" {
+		cfg.TokenURL = d.TokenURL
+	}
+	if cfg.Status == "" {
+		cfg.Status = d.Status
+	}
+	if cfg.LineAmountTypes == "" {
+		cfg.LineAmountTypes = d.LineAmountTypes
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = d.Timeout
+	}
+	if cfg.TenantID == "" || cfg.ClientID == "" {
+		return nil, errors.New("xero: tenant_id and client_id are required")
+	}
+	if cfg.ClientSecret.IsZero() {
+		return nil, errors.New("xero: client_secret is required")
+	}
+	clientSecret, err := cfg.ClientSecret.Reveal()
+	if err != nil {
+		return nil, fmt.Errorf("xero: client_secret (%s): %w", cfg.ClientSecret.Describe(), err)
+	}
+	seed := ""
+	if !cfg.RefreshToken.IsZero() {
+		if seed, err = cfg.RefreshToken.Reveal(); err != nil {
+			return nil, fmt.Errorf("xero: refresh_token (%s): %w", cfg.RefreshToken.Describe(), err)
+		}
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("xero: base_url %q is not an http(s) URL", cfg.BaseURL)
+	}
+	store := deps.Tokens
+	if store == nil {
+		if cfg.TokenFile == "" {
+			return nil, errors.New("xero: token_file is required")
+		}
+		store = &erpkit.FileTokenStore{Path: cfg.TokenFile}
+	}
+	links := deps.Links
+	if links == nil {
+		if cfg.LinkFile != "" {
+			links = &erpkit.FileLinkStore{Path: cfg.LinkFile}
+		} else {
+			links = erpkit.NoLinks{}
+		}
+	}
+	hc := deps.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	conn := fmt.Sprintf("Xero tenant %s", cfg.TenantID)
+	tokens := &erpkit.RefreshingSource{
+		Config: &oauth2.Config{
+			ClientID: cfg.ClientID, ClientSecret: clientSecret,
+			Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+		},
+		Store: store, Seed: seed, HTTPClient: hc, Service: "xero", Connection: conn,
+	}
+	t := &Target{
+		cfg:   cfg,
+		base:  strings.TrimRight(cfg.BaseURL, "/"),
+		links: links,
+		opts: Options{Status: cfg.Status, LineAmountTypes: cfg.LineAmountTypes,
+			DefaultAccountCode: cfg.DefaultAccountCode, DefaultTaxType: cfg.DefaultTaxType, BrandingThemeID: cfg.BrandingThemeID},
+	}
+	t.client = &erpkit.Client{
+		Service: "xero", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
+		Header:      http.Header{"Xero-Tenant-Id": {cfg.TenantID}},
+		ErrorDetail: errorDetail,
+		RetryAfter:  retryAfter,
+	}
+	return t, nil
+}
+
+// IdempotencyKey is the Idempotency-Key Xero gets for a step key: the key
+// itself when it fits 128 visible ASCII characters, else a hash-suffixed
+// form of it (erpkit.LegalKey).
+func IdempotencyKey(key string) string {
+	return erpkit.LegalKey(key, maxIdempotencyKey, erpkit.PrintableASCII)
+}
+
+func (t *Target) linkKey(externalID string) string {
+	return "xero/" + t.cfg.TenantID + "/" + externalID
+}
+
+// FindOrCreateCustomer finds the contact, deterministically and never
+// fuzzily: the stored link, then ContactNumber == CRM company id, then
+// TaxNumber == tax id, then Name == name exactly (Xero contact names are
+// unique). A tax-number or name match that carries another company's
+// ContactNumber is not taken. When none matches, the contact is created
+// under the step's key, with the company id as ContactNumber.
+func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
+	if strings.TrimSpace(c.Name) == "" {
+		return connectors.CustomerRef{}, fmt.Errorf("xero find customer: the customer has no name: %w", connectors.ErrPermanent)
+	}
+	if c.ExternalID != "" {
+		if id, ok, err := t.links.Get(ctx, t.linkKey(c.ExternalID)); err != nil {
+			return connectors.CustomerRef{}, err
+		} else if ok {
+			return connectors.CustomerRef{ID: id}, nil
+		}
+	}
+	found, err := t.findContact(ctx, c)
+	if err != nil {
+		return connectors.CustomerRef{}, err
+	}
+	if found != "" {
+		return t.linked(ctx, c, connectors.CustomerRef{ID: found})
+	}
+
+	const op = "create contact"
+	body, err := json.Marshal(ContactsBody{Contacts: []Contact{NewContact(c)}})
+	if err != nil {
+		return connectors.CustomerRef{}, fmt.Errorf("xero %s: %w", op, err)
+	}
+	resp, err := t.client.Do(ctx, erpkit.Call{
+		Op: op, Method: http.MethodPut, URL: t.base + "/Contacts",
+		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key)}}, Body: body,
+	})
+	if err != nil {
+		// Another run may have created the same company meanwhile (Xero
+		// names are unique, so the loser gets a 400): take its contact.
+		var api *connectors.APIError
+		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest {
+			if again, ferr := t.findContact(ctx, c); ferr == nil && again != "" {
+				return t.linked(ctx, c, connectors.CustomerRef{ID: again})
+			}
+		}
+		return connectors.CustomerRef{}, err
+	}
+	var created ContactsBody
+	if err := resp.Decode("xero", op, &created); err != nil {
+		return connectors.CustomerRef{}, err
+	}
+	if len(created.Contacts) == 0 || created.Contacts[0].ContactID == "" {
+		return connectors.CustomerRef{}, fmt.Errorf("xero %s: answer has no ContactID", op)
+	}
+	return t.linked(ctx, c, connectors.CustomerRef{ID: created.Contacts[0].ContactID, Created: true})
+}
+
+func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.CustomerRef) (connectors.CustomerRef, error) {
+	if c.ExternalID != "" {
+		if err := t.links.Put(ctx, t.linkKey(c.ExternalID), ref.ID); err != nil {
+			return connectors.CustomerRef{}, err
+		}
+	}
+	return ref, nil
+}
+
+// findContact applies the matching rules in order; "" when none matches.
+func (t *Target) findContact(ctx context.Context, c model.Customer) (string, error) {
+	number := contactNumber(c.ExternalID)
+	if number != "" {
+		cs, err := t.contacts(ctx, `ContactNumber==`+quote(number))
+		if err != nil {
+			return "", err
+		}
+		for _, ct := range cs {
+			if ct.ContactNumber == number {
+				return ct.ContactID, nil
+			}
+		}
+	}
+	// A contact another CRM company claims (its ContactNumber) is not ours.
+	free := func(ct Contact) bool { return ct.ContactNumber == "" || ct.ContactNumber == number }
+	if tax := strings.TrimSpace(c.TaxID); tax != "" {
+		cs, err := t.contacts(ctx, `TaxNumber==`+quote(tax))
+		if err != nil {
+			return "", err
+		}
+		var ids []string
+		for _, ct := range cs {
+			if ct.TaxNumber == tax && free(ct) {
+				ids = append(ids, ct.ContactID)
+			}
+		}
+		switch len(ids) {
+		case 0:
+		case 1:
+			return ids[0], nil
+		default:
+			return "", fmt.Errorf("xero find contact: %d contacts have TaxNumber %q (%s); set the right one's ContactNumber to %q: %w",
+				len(ids), tax, strings.Join(ids, ", "), number, connectors.ErrPermanent)
+		}
+	}
+	name := strings.TrimSpace(c.Name)
+	cs, err := t.contacts(ctx, `Name==`+quote(name))
+	if err != nil {
+		return "", err
+	}
+	for _, ct := range cs {
+		if ct.Name != name {
+			continue
+		}
+		if !free(ct) {
+			return "", fmt.Errorf("xero find contact: the contact named %q (%s) belongs to CRM company %q, not %q, and Xero contact names are unique: %w",
+				name, ct.ContactID, ct.ContactNumber, c.ExternalID, connectors.ErrPermanent)
+		}
+		return ct.ContactID, nil
+	}
+	return "", nil
+}
+
+// contacts lists the active contacts matching a where clause.
+func (t *Target) contacts(ctx context.Context, where string) ([]Contact, error) {
+	const op = "find contact"
+	q := url.Values{"where": {where}}
+	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts?" + q.Encode()})
+	if err != nil {
+		return nil, err
+	}
+	var list ContactsBody
+	if err := resp.Decode("xero", op, &list); err != nil {
+		return nil, err
+	}
+	out := list.Contacts[:0]
+	for _, ct := range list.Contacts {
+		if ct.ContactID != "" && (ct.ContactStatus == "" || ct.ContactStatus == "ACTIVE") {
+			out = append(out, ct)
+		}
+	}
+	return out, nil
+}
+
+// quote makes a string literal of Xero's where syntax.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// CreateInvoice creates the invoice exactly once. The PUT carries the
+// Idempotency-Key derived from key, so a retry after a lost answer is
+// answered from Xero's record of the first request. Because Xero keeps
+// idempotency keys for a limited time, an existing ACCREC invoice of the
+// same contact with the same Reference is looked for first (check_reference)
+// and returned as Replayed: a re-run of a failed workflow days later does
+// not invoice twice either.
+func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
+	const op = "create invoice"
+	call, err := t.invoiceCall(inv, customer, key)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	if t.cfg.CheckReference && strings.TrimSpace(inv.Reference) != "" {
+		if res, ok, err := t.existing(ctx, inv.Reference, customer.ID); err != nil {
+			return connectors.InvoiceResult{}, err
+		} else if ok {
+			return res, nil
+		}
+	}
+	resp, err := t.client.Do(ctx, call)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	var ans InvoiceAnswer
+	if err := resp.Decode("xero", op, &ans); err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	if len(ans.Invoices) == 0 {
+		return connectors.InvoiceResult{}, fmt.Errorf("xero %s: answer has no invoice", op)
+	}
+	got := ans.Invoices[0]
+	if got.HasErrors || len(got.ValidationErrors) > 0 {
+		return connectors.InvoiceResult{}, &connectors.APIError{Service: "xero", Op: op, StatusCode: http.StatusBadRequest,
+			Message: joinMessages(got.ValidationErrors), Field: "Invoices[0]"}
+	}
+	if got.InvoiceID == "" {
+		return connectors.InvoiceResult{}, fmt.Errorf("xero %s: answer has no InvoiceID", op)
+	}
+	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID}, nil
+}
+
+func (t *Target) existing(ctx context.Context, reference, contactID string) (connectors.InvoiceResult, bool, error) {
+	const op = "find invoice"
+	q := url.Values{
+		"where":    {`Type=="ACCREC" AND Reference==` + quote(reference)},
+		"Statuses": {"DRAFT,SUBMITTED,AUTHORISED,PAID"},
+	}
+	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Invoices?" + q.Encode()})
+	if err != nil {
+		return connectors.InvoiceResult{}, false, err
+	}
+	var ans InvoiceAnswer
+	if err := resp.Decode("xero", op, &ans); err != nil {
+		return connectors.InvoiceResult{}, false, err
+	}
+	for _, got := range ans.Invoices {
+		if got.InvoiceID != "" && got.Reference == reference && (got.Type == "" || got.Type == "ACCREC") &&
+			(contactID == "" || got.Contact.ContactID == "" || got.Contact.ContactID == contactID) {
+			return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID, Replayed: true}, true, nil
+		}
+	}
+	return connectors.InvoiceResult{}, false, nil
+}
+
+// PlanInvoice returns the PUT /Invoices CreateInvoice would send, with the
+// bearer token masked. It sends nothing.
+func (t *Target) PlanInvoice(inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.Request, error) {
+	call, err := t.invoiceCall(inv, customer, key)
+	if err != nil {
+		return connectors.Request{}, err
+	}
+	return t.client.Plan(call)
+}
+
+func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef, key string) (erpkit.Call, error) {
+	x, err := NewInvoice(inv, customer.ID, t.opts)
+	if err != nil {
+		return erpkit.Call{}, fmt.Errorf("xero create invoice: %v: %w", err, connectors.ErrPermanent)
+	}
+	body, err := json.Marshal(InvoicesBody{Invoices: []Invoice{x}})
+	if err != nil {
+		return erpkit.Call{}, fmt.Errorf("xero create invoice: %w", err)
+	}
+	return erpkit.Call{
+		Op: "create invoice", Method: http.MethodPut, URL: t.base + "/Invoices?unitdp=4",
+		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key)}}, Body: body,
+	}, nil
+}
+
+// errorDetail reads Xero's error answers: the ValidationException's
+// messages (and which element: Elements[i] or Elements[i].LineItems[j]),
+// the identity layer's Title/Detail, or the Message.
+func errorDetail(status int, h http.Header, body []byte) (msg, field string) {
+	var e ErrorBody
+	if json.Unmarshal(body, &e) == nil {
+		var msgs []string
+		for i, el := range e.Elements {
+			if len(el.ValidationErrors) > 0 && field == "" {
+				field = fmt.Sprintf("Elements[%d]", i)
+			}
+			for _, v := range el.ValidationErrors {
+				msgs = append(msgs, v.Message)
+			}
+			for j, li := range el.LineItems {
+				if len(li.ValidationErrors) > 0 && field == "" {
+					field = fmt.Sprintf("Elements[%d].LineItems[%d]", i, j)
+				}
+				for _, v := range li.ValidationErrors {
+					msgs = append(msgs, v.Message)
+				}
+			}
+		}
+		switch {
+		case len(msgs) > 0:
+			msg = strings.Join(msgs, "; ")
+		case e.Detail != "" || e.Title != "":
+			msg = strings.TrimSpace(e.Title + " " + e.Detail)
+		case e.Message != "":
+			msg = e.Message
+		}
+		if e.Type != "" && msg != "" && e.Type != "null" {
+			msg = e.Type + ": " + msg
+		}
+	}
+	if status == http.StatusTooManyRequests {
+		msg = strings.TrimSpace(rateLimitNote(h) + " " + msg)
+	}
+	return erpkit.Truncate(msg), field
+}
+
+// rateLimitNote says which of Xero's limits was hit and what remains.
+func rateLimitNote(h http.Header) string {
+	var parts []string
+	if p := h.Get("X-Rate-Limit-Problem"); p != "" {
+		parts = append(parts, "rate limit hit: "+p)
+	}
+	for _, k := range []string{"X-DayLimit-Remaining", "X-MinLimit-Remaining", "X-AppMinLimit-Remaining"} {
+		if v := h.Get(k); v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// retryAfter is Xero's Retry-After (seconds). When a 429 has none, the
+// limit named by X-Rate-Limit-Problem says how long to wait: the minute
+// limits reset within 60 s; the day limit's delay is left to backoff.
+func retryAfter(h http.Header) time.Duration {
+	if d := connectors.ParseRetryAfter(h, time.Now()); d > 0 {
+		return d
+	}
+	switch strings.ToLower(h.Get("X-Rate-Limit-Problem")) {
+	case "minute", "appminute":
+		return 60 * time.Second
+	case "concurrent":
+		return time.Second
+	}
+	return 0
+}
+
+func joinMessages(vs []ValidationError) string {
+	msgs := make([]string, 0, len(vs))
+	for _, v := range vs {
+		msgs = append(msgs, v.Message)
+	}
+	if len(msgs) == 0 {
+		return "Xero reported errors on the invoice"
+	}
+	return strings.Join(msgs, "; ")
+}

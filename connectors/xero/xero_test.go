@@ -1,0 +1,490 @@
+package xero_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
+	_ "github.com/dealsync/dealsync/connectors/generic" // source "generic" for the config test
+	"github.com/dealsync/dealsync/connectors/xero"
+	"github.com/dealsync/dealsync/connectors/xero/xerofake"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+const tenant = "11111111-2222-3333-4444-555555555555"
+
+type env struct {
+	fake      *xerofake.Server
+	target    *xero.Target
+	tokenFile string
+	linkFile  string
+	cfg       xero.Config
+}
+
+func setup(t *testing.T, mod func(*xero.Config)) *env {
+	t.Helper()
+	fake := xerofake.New(tenant, "seed-refresh")
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	cfg := xero.DefaultConfig()
+	cfg.TenantID = tenant
+	cfg.ClientID = fake.ClientID
+	cfg.ClientSecret = secret.New(fake.ClientSecret)
+	cfg.RefreshToken = secret.New("seed-refresh")
+	cfg.TokenFile = filepath.Join(dir, "xero-token.json")
+	cfg.BaseURL = fake.URL
+	cfg.TokenURL = fake.TokenURL()
+	if mod != nil {
+		mod(&cfg)
+	}
+	tg, err := xero.New(cfg, xero.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{fake: fake, target: tg, tokenFile: cfg.TokenFile, linkFile: cfg.LinkFile, cfg: cfg}
+}
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func exampleInvoice() model.Invoice {
+	inv := model.Invoice{
+		Reference: "D-1001",
+		Customer:  model.Customer{ExternalID: "C-1", Name: "Acme GmbH", Email: "ap@acme.example", TaxID: "DE123456789"},
+		Currency:  "EUR",
+		IssueDate: model.NewDate(2026, 11, 20),
+		DueDate:   model.NewDate(2026, 12, 20),
+		Lines: []model.InvoiceLine{
+			{ItemCode: "PRO-1Y", Description: "Pro plan, 1 year", Quantity: d("1"), UnitPrice: d("12000.00"), AccountCode: "200", TaxCode: "OUTPUT2", TaxRate: d("19")},
+			{Description: "Onboarding", Quantity: d("2.5"), UnitPrice: d("99.1234"), Discount: d("10"), AccountCode: "200"},
+		},
+	}
+	inv.ComputeTotals()
+	return inv
+}
+
+func TestFindOrCreateThenInvoiceOnce(t *testing.T) {
+	e := setup(t, func(c *xero.Config) { c.LinkFile = filepath.Join(filepath.Dir(c.TokenFile), "links.json") })
+	ctx := context.Background()
+	inv := exampleInvoice()
+	key := "invoice/demo/D-1001"
+
+	ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, key+"/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ref.Created || ref.ID == "" {
+		t.Fatalf("ref = %+v, want a created contact", ref)
+	}
+	res, err := e.target.CreateInvoice(ctx, inv, ref, key+"/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.InvoiceID == "" || res.Number != "INV-0001" || res.Replayed || !strings.Contains(res.URL, res.InvoiceID) {
+		t.Fatalf("res = %+v", res)
+	}
+
+	// The same deal again (a re-run): no new contact, no new invoice.
+	ref2, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, key+"/customer")
+	if err != nil || ref2.ID != ref.ID || ref2.Created {
+		t.Fatalf("second find = %+v, %v; want %s found", ref2, err, ref.ID)
+	}
+	res2, err := e.target.CreateInvoice(ctx, inv, ref2, key+"/invoice")
+	if err != nil || res2.InvoiceID != res.InvoiceID || !res2.Replayed {
+		t.Fatalf("second create = %+v, %v", res2, err)
+	}
+	if c, i := e.fake.Counts(); c != 1 || i != 1 {
+		t.Fatalf("fake has %d contacts, %d invoices; want 1, 1", c, i)
+	}
+	// The link file made the second find search nothing.
+	if n := e.fake.Calls("GET /Contacts"); n != 3 {
+		t.Errorf("GET /Contacts calls = %d, want 3 (number, tax, name on the first find only)", n)
+	}
+
+	// The body Xero got: vendor fields from the canonical invoice.
+	var got xero.InvoicesBody
+	if err := json.Unmarshal(e.fake.Invoices[0].Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	x := got.Invoices[0]
+	if x.Type != "ACCREC" || x.Contact.ContactID != ref.ID || x.CurrencyCode != "EUR" || x.Date != "2026-11-20" ||
+		x.DueDate != "2026-12-20" || x.Reference != "D-1001" || x.Status != "DRAFT" || x.LineAmountTypes != "Exclusive" {
+		t.Errorf("invoice header = %+v", x)
+	}
+	l0, l1 := x.LineItems[0], x.LineItems[1]
+	if l0.ItemCode != "PRO-1Y" || l0.AccountCode != "200" || l0.TaxType != "OUTPUT2" || l0.UnitAmount != "12000.00" || l0.Quantity != "1" {
+		t.Errorf("line 0 = %+v", l0)
+	}
+	if l1.Quantity != "2.5" || l1.UnitAmount != "99.1234" || l1.DiscountAmount != "10.00" || l1.ItemCode != "" {
+		t.Errorf("line 1 = %+v", l1)
+	}
+}
+
+func TestContactMatchingRules(t *testing.T) {
+	ctx := context.Background()
+	t.Run("contact number first", func(t *testing.T) {
+		e := setup(t, nil)
+		want := e.fake.AddContact(xerofake.Contact{ContactNumber: "C-1", Name: "Acme (renamed in Xero)"})
+		e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH", TaxNumber: "DE123456789"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || ref.ID != want || ref.Created {
+			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+	})
+	t.Run("then tax number", func(t *testing.T) {
+		e := setup(t, nil)
+		e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+		want := e.fake.AddContact(xerofake.Contact{Name: "ACME Deutschland", TaxNumber: "DE123456789"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || ref.ID != want {
+			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+	})
+	t.Run("then exact name, never fuzzy", func(t *testing.T) {
+		e := setup(t, nil)
+		e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH & Co"})
+		want := e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+		c := exampleInvoice().Customer
+		c.TaxID = ""
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || ref.ID != want {
+			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+	})
+	t.Run("a name another company claims is not taken", func(t *testing.T) {
+		e := setup(t, nil)
+		e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH", ContactNumber: "C-999"})
+		c := exampleInvoice().Customer
+		c.TaxID = ""
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "C-999") {
+			t.Fatalf("err = %v; want a permanent error naming C-999", err)
+		}
+	})
+	t.Run("ambiguous tax number", func(t *testing.T) {
+		e := setup(t, nil)
+		e.fake.AddContact(xerofake.Contact{Name: "A", TaxNumber: "DE123456789"})
+		e.fake.AddContact(xerofake.Contact{Name: "B", TaxNumber: "DE123456789"})
+		_, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+			t.Fatalf("err = %v; want permanent", err)
+		}
+	})
+	t.Run("archived contacts are ignored", func(t *testing.T) {
+		e := setup(t, nil)
+		e.fake.AddContact(xerofake.Contact{Name: "Old", ContactNumber: "C-1", ContactStatus: "ARCHIVED"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || !ref.Created {
+			t.Fatalf("got %+v, %v; want a new contact", ref, err)
+		}
+	})
+}
+
+func TestLostAnswersAreReplayedByIdempotencyKey(t *testing.T) {
+	// check_reference off: only Xero's Idempotency-Key prevents the duplicate.
+	e := setup(t, func(c *xero.Config) { c.CheckReference = false })
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fake.Fail("PUT /Invoices", xerofake.Fault{Status: http.StatusBadGateway, AfterWork: true})
+	_, err = e.target.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if cl, _ := connectors.Classify(err); cl != connectors.Retry {
+		t.Fatalf("lost answer: err = %v (class %v), want retryable", err, cl)
+	}
+	res, err := e.target.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil || res.InvoiceID != e.fake.LastInvoiceID {
+		t.Fatalf("retry = %+v, %v", res, err)
+	}
+	if _, n := e.fake.Counts(); n != 1 {
+		t.Fatalf("%d invoices, want 1", n)
+	}
+	if e.fake.InvoicePuts != 1 {
+		t.Fatalf("Xero processed %d PUTs, want 1 (the retry is a replay)", e.fake.InvoicePuts)
+	}
+}
+
+func TestReRunAfterKeyExpiryFindsInvoiceByReference(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, _ := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	first, err := e.target.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A different key (as if Xero had forgotten the first): the Reference
+	// check still finds the invoice.
+	again, err := e.target.CreateInvoice(ctx, inv, ref, "wf/invoice-other-key")
+	if err != nil || again.InvoiceID != first.InvoiceID || !again.Replayed {
+		t.Fatalf("again = %+v, %v", again, err)
+	}
+}
+
+func TestRateLimitCarriesRetryAfterAndProblem(t *testing.T) {
+	e := setup(t, nil)
+	e.fake.Fail("GET /Contacts", xerofake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "7", Problem: "minute"})
+	_, err := e.target.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
+	cl, delay := connectors.Classify(err)
+	if cl != connectors.RetryAfter || delay != 7*time.Second {
+		t.Fatalf("Classify = %v, %v; want RetryAfter 7s (err %v)", cl, delay, err)
+	}
+	if !strings.Contains(err.Error(), "rate limit hit: minute") || !strings.Contains(err.Error(), "X-DayLimit-Remaining=4321") {
+		t.Errorf("message %q does not say which limit", err)
+	}
+	// Without Retry-After, the minute limit's reset is the delay.
+	e.fake.Fail("GET /Contacts", xerofake.Fault{Status: http.StatusTooManyRequests, Problem: "minute"})
+	_, err = e.target.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
+	if cl, delay := connectors.Classify(err); cl != connectors.RetryAfter || delay != time.Minute {
+		t.Fatalf("Classify = %v, %v; want RetryAfter 1m", cl, delay)
+	}
+	// 5xx: plain retry.
+	e.fake.Fail("GET /Contacts", xerofake.Fault{Status: http.StatusServiceUnavailable})
+	_, err = e.target.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
+	if cl, _ := connectors.Classify(err); cl != connectors.Retry {
+		t.Fatalf("503: class %v, want Retry", cl)
+	}
+}
+
+func TestValidationErrorCarriesXeroMessage(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Lines[0].AccountCode = "999"
+	ref, _ := e.target.FindOrCreateCustomer(ctx, inv.Customer, "k/customer")
+	_, err := e.target.CreateInvoice(ctx, inv, ref, "k/invoice")
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.StatusCode != 400 {
+		t.Fatalf("err = %v, want a 400 APIError", err)
+	}
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+		t.Errorf("class %v, want Permanent", cl)
+	}
+	if !strings.Contains(api.Message, "Account code '999' is not a valid code") || api.Field != "Elements[0]" {
+		t.Errorf("message %q field %q", api.Message, api.Field)
+	}
+}
+
+func TestNoAccountOrItemCodeIsPermanentBeforeSending(t *testing.T) {
+	e := setup(t, nil)
+	inv := exampleInvoice()
+	inv.Lines[1].AccountCode = ""
+	_, err := e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k")
+	if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), "default_account_code") {
+		t.Fatalf("err = %v", err)
+	}
+	e2 := setup(t, func(c *xero.Config) { c.DefaultAccountCode = "200" })
+	if _, err := e2.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k"); err != nil {
+		t.Fatalf("with default_account_code: %v", err)
+	}
+}
+
+func TestTokenRotationIsStoredBeforeUse(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	if _, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k"); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := (&erpkit.FileTokenStore{Path: e.tokenFile}).Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.RefreshToken != e.fake.RefreshToken() || stored.RefreshToken == "seed-refresh" {
+		t.Fatalf("stored refresh token %q, Xero's current one %q", stored.RefreshToken, e.fake.RefreshToken())
+	}
+	if fi, err := os.Stat(e.tokenFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode: %v %v", fi, err)
+	}
+	// A new process (new Target, same token file) uses the stored token,
+	// not the now-dead seed: no refresh needed while it is valid.
+	before := e.fake.Refreshes
+	t2, err := xero.New(e.cfg, xero.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := t2.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if e.fake.Refreshes != before {
+		t.Errorf("a valid stored token was refreshed again")
+	}
+}
+
+func TestUnauthorizedRefreshesOnceThenNamesTheConnection(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	c := exampleInvoice().Customer
+	if _, err := e.target.FindOrCreateCustomer(ctx, c, "k"); err != nil {
+		t.Fatal(err)
+	}
+	// Xero revokes the access token early: one refresh, then success.
+	e.fake.RevokeAccessTokens()
+	before := e.fake.Refreshes
+	if _, err := e.target.FindOrCreateCustomer(ctx, c, "k"); err != nil {
+		t.Fatalf("after revocation: %v", err)
+	}
+	if e.fake.Refreshes != before+1 {
+		t.Fatalf("refreshes = %d, want %d", e.fake.Refreshes, before+1)
+	}
+	// The app is disconnected: the refresh token is dead too.
+	e.fake.RevokeAccessTokens()
+	setDead(t, e)
+	_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized {
+		t.Fatalf("err = %v (class %v), want Unauthorized", err, cl)
+	}
+	if !strings.Contains(err.Error(), tenant) || !strings.Contains(err.Error(), "authorize the connection again") {
+		t.Errorf("message %q does not name the connection and the fix", err)
+	}
+}
+
+// setDead spends Xero's current refresh token from outside, as another
+// installation would, so the target's one is rejected (invalid_grant).
+func setDead(t *testing.T, e *env) {
+	t.Helper()
+	cfg := &oauth2.Config{ClientID: e.fake.ClientID, ClientSecret: e.fake.ClientSecret,
+		Endpoint: oauth2.Endpoint{TokenURL: e.fake.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader}}
+	if _, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: e.fake.RefreshToken()}).Token(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type failingStore struct {
+	erpkit.TokenStore
+	fail  bool
+	saves int
+}
+
+func (f *failingStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	if f.fail {
+		return errors.New("disk full")
+	}
+	f.saves++
+	return f.TokenStore.Save(ctx, tok)
+}
+
+func TestTokenNotUsedUntilSaved(t *testing.T) {
+	fake := xerofake.New(tenant, "seed-refresh")
+	defer fake.Close()
+	store := &failingStore{TokenStore: &erpkit.FileTokenStore{Path: filepath.Join(t.TempDir(), "tok.json")}, fail: true}
+	cfg := xero.DefaultConfig()
+	cfg.TenantID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = tenant, fake.ClientID, secret.New(fake.ClientSecret), secret.New("seed-refresh")
+	cfg.BaseURL, cfg.TokenURL = fake.URL, fake.TokenURL()
+	tg, err := xero.New(cfg, xero.Deps{Tokens: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v, want the save failure", err)
+	}
+	if cl, _ := connectors.Classify(err); cl != connectors.Retry {
+		t.Errorf("save failure class %v, want Retry", cl)
+	}
+	if n := len(fake.Requests); n != 0 {
+		t.Fatalf("%d API calls made with an unsaved token", n)
+	}
+	// The disk recovers: the rotated token kept in memory is saved and
+	// used; no second refresh (the seed is dead by now).
+	store.fail = false
+	if _, err := tg.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if fake.Refreshes != 1 || store.saves != 1 {
+		t.Fatalf("refreshes %d saves %d, want 1 and 1", fake.Refreshes, store.saves)
+	}
+}
+
+func TestPlanInvoiceMasksTokenAndDerivesKey(t *testing.T) {
+	e := setup(t, nil)
+	inv := exampleInvoice()
+	req, err := e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "a3675fc4-f8dd-4f03-ba5b-f1870566bcd7"}, "invoice/demo/D-1001/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Method != "PUT" || req.URL != e.fake.URL+"/Invoices?unitdp=4" {
+		t.Errorf("request %s %s", req.Method, req.URL)
+	}
+	if req.Header.Get("Authorization") != "Bearer "+erpkit.Mask || req.Header.Get("Xero-Tenant-Id") != tenant ||
+		req.Header.Get("Idempotency-Key") != "invoice/demo/D-1001/invoice" {
+		t.Errorf("headers %v", req.Header)
+	}
+	if e.fake.Refreshes != 0 || len(e.fake.Requests) != 0 {
+		t.Errorf("PlanInvoice sent something")
+	}
+	long := "invoice/" + strings.Repeat("very-long-connection-name", 6) + "/D-1/invoice"
+	k := xero.IdempotencyKey(long)
+	if len(k) > 128 || k == long || k != xero.IdempotencyKey(long) {
+		t.Errorf("derived key %q (%d)", k, len(k))
+	}
+	if xero.IdempotencyKey(long+"x") == k {
+		t.Errorf("different keys derive the same value")
+	}
+}
+
+func TestRegisteredWithDefaults(t *testing.T) {
+	spec, ok := connectors.LookupTarget("xero")
+	if !ok {
+		t.Fatal("xero is not registered")
+	}
+	cfg, ok := spec.NewConfig().(*xero.Config)
+	if !ok || cfg.BaseURL != xero.DefaultBaseURL || cfg.Status != "DRAFT" || !cfg.CheckReference {
+		t.Fatalf("NewConfig = %#v", spec.NewConfig())
+	}
+	if _, err := spec.Build(cfg, connectors.Env{}); err == nil {
+		t.Error("Build without tenant_id/client_id: want an error")
+	}
+}
+
+func TestConfigFileSelectsXero(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XERO_TEST_SECRET", "s3cret")
+	file := filepath.Join(dir, "dealsync.yaml")
+	yaml := `
+targets:
+  books:
+    type: xero
+    tenant_id: ` + tenant + `
+    client_id: abc
+    client_secret: env:XERO_TEST_SECRET
+    token_file: ` + filepath.Join(dir, "tok.json") + `
+    status: AUTHORISED
+    default_account_code: "200"
+connections:
+  demo:
+    source: {type: generic, secret: whsec_ZGVhbHN5bmMtZGV2LXNlY3JldC1ub3QtZm9yLXByb2Q=}
+    target: books
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	xc, ok := cfg.Targets["books"].Spec.(*xero.Config)
+	if !ok || xc.Status != "AUTHORISED" || xc.DefaultAccountCode != "200" || xc.BaseURL != xero.DefaultBaseURL {
+		t.Fatalf("spec = %#v", cfg.Targets["books"].Spec)
+	}
+	bad := strings.Replace(yaml, "status: AUTHORISED", "status: OPEN", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(file); err == nil || !strings.Contains(err.Error(), "targets.books.status") {
+		t.Fatalf("bad status: %v", err)
+	}
+}

@@ -1,0 +1,403 @@
+// Package xerofake is a local stand-in for Xero's Accounting API and its
+// identity server, following Xero's documented behaviour closely enough to
+// test the xero target against: bearer tokens and xero-tenant-id checked
+// on every call; the refresh-token grant rotating the refresh token and
+// invalidating the old one; Idempotency-Key replays; unique contact names;
+// 400 ValidationException bodies; and injectable faults (429 with
+// Retry-After and X-Rate-Limit-Problem, 5xx, answers lost after the work
+// was done, revoked access tokens).
+package xerofake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Fault is an answer injected instead of (or after) the normal one.
+type Fault struct {
+	Status     int
+	RetryAfter string // Retry-After header
+	Problem    string // X-Rate-Limit-Problem header
+	// AfterWork: the request is processed, then Status is answered (the
+	// client sees a failure although the work was done).
+	AfterWork bool
+}
+
+// Server is a fake Xero. Its zero value is not usable: call New.
+type Server struct {
+	*httptest.Server
+	Tenant       string
+	ClientID     string
+	ClientSecret string
+
+	mu            sync.Mutex
+	refresh       string          // the one valid refresh token
+	access        map[string]bool // valid access tokens
+	seq           int
+	Contacts      []Contact
+	Invoices      []Invoice
+	idem          map[string][]byte // Idempotency-Key → answer
+	faults        map[string][]Fault
+	Requests      []string // "METHOD /path" of every API call
+	Refreshes     int
+	InvoicePuts   int
+	LastInvoiceID string
+}
+
+// Contact and Invoice are what the fake stores.
+type Contact struct {
+	ContactID, ContactNumber, Name, TaxNumber, EmailAddress, ContactStatus string
+}
+
+type Invoice struct {
+	InvoiceID, InvoiceNumber, Reference, ContactID, Status string
+	Body                                                   json.RawMessage
+}
+
+// New starts a fake Xero whose current refresh token is refreshToken.
+func New(tenant, refreshToken string) *Server {
+	s := &Server{Tenant: tenant, ClientID: "client-id", ClientSecret: "client-secret",
+		refresh: refreshToken, access: map[string]bool{}, idem: map[string][]byte{}, faults: map[string][]Fault{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /connect/token", s.token)
+	mux.HandleFunc("GET /Contacts", s.api(s.getContacts))
+	mux.HandleFunc("PUT /Contacts", s.api(s.putContacts))
+	mux.HandleFunc("GET /Invoices", s.api(s.getInvoices))
+	mux.HandleFunc("PUT /Invoices", s.api(s.putInvoices))
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// TokenURL is the fake identity server's token endpoint.
+func (s *Server) TokenURL() string { return s.URL + "/connect/token" }
+
+// RefreshToken is the currently valid refresh token.
+func (s *Server) RefreshToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refresh
+}
+
+// RevokeAccessTokens makes every issued access token invalid (401).
+func (s *Server) RevokeAccessTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.access = map[string]bool{}
+}
+
+// Fail queues faults for "METHOD /path" (e.g. "PUT /Invoices").
+func (s *Server) Fail(route string, fs ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[route] = append(s.faults[route], fs...)
+}
+
+// AddContact stores a contact as if made in Xero's UI.
+func (s *Server) AddContact(c Contact) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.ContactID == "" {
+		c.ContactID = s.uuid()
+	}
+	if c.ContactStatus == "" {
+		c.ContactStatus = "ACTIVE"
+	}
+	s.Contacts = append(s.Contacts, c)
+	return c.ContactID
+}
+
+// Counts returns how many contacts and invoices exist.
+func (s *Server) Counts() (contacts, invoices int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.Contacts), len(s.Invoices)
+}
+
+// Calls counts the API calls made to route so far.
+func (s *Server) Calls(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.Requests {
+		if r == route {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Server) uuid() string {
+	s.seq++
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", s.seq)
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	id, secret, ok := r.BasicAuth()
+	if err := r.ParseForm(); err != nil || !ok || id != s.ClientID || secret != s.ClientSecret {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != s.refresh {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	s.Refreshes++
+	s.seq++
+	// Rotation: the old refresh token is dead from now on.
+	s.refresh = fmt.Sprintf("refresh-%d", s.seq)
+	access := fmt.Sprintf("access-%d", s.seq)
+	s.access[access] = true
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": access, "token_type": "Bearer", "expires_in": 1800, "refresh_token": s.refresh,
+		"scope": "accounting.transactions accounting.contacts offline_access",
+	})
+}
+
+// api wraps a handler with Xero's auth and tenant checks and the faults.
+func (s *Server) api(h func(r *http.Request) (int, any)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		route := r.Method + " " + r.URL.Path
+		s.mu.Lock()
+		s.Requests = append(s.Requests, route)
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		authorized := s.access[tok]
+		var fault *Fault
+		if fs := s.faults[route]; len(fs) > 0 {
+			fault, s.faults[route] = &fs[0], fs[1:]
+		}
+		s.mu.Unlock()
+		if !authorized {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"Type": nil, "Title": "Unauthorized", "Status": 401, "Detail": "AuthenticationUnsuccessful"})
+			return
+		}
+		if r.Header.Get("Xero-Tenant-Id") != s.Tenant {
+			writeJSON(w, http.StatusForbidden, map[string]any{"Type": nil, "Title": "Forbidden", "Status": 403, "Detail": "AuthorizationUnsuccessful"})
+			return
+		}
+		if fault != nil && !fault.AfterWork {
+			s.writeFault(w, *fault)
+			return
+		}
+		status, body := h(r)
+		if fault != nil {
+			s.writeFault(w, *fault)
+			return
+		}
+		if raw, ok := body.([]byte); ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write(raw)
+			return
+		}
+		writeJSON(w, status, body)
+	}
+}
+
+func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if f.Problem != "" {
+		w.Header().Set("X-Rate-Limit-Problem", f.Problem)
+		w.Header().Set("X-MinLimit-Remaining", "0")
+		w.Header().Set("X-DayLimit-Remaining", "4321")
+	}
+	w.WriteHeader(f.Status)
+}
+
+var whereRe = regexp.MustCompile(`^(\w+)=="((?:[^"\\]|\\.)*)"$`)
+
+// matches evaluates the subset of Xero's where syntax the target uses:
+// Field=="value" clauses joined by AND.
+func matches(where string, field func(string) string) bool {
+	for _, clause := range strings.Split(where, " AND ") {
+		m := whereRe.FindStringSubmatch(strings.TrimSpace(clause))
+		if m == nil {
+			return false
+		}
+		want := strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(m[2])
+		// Xero compares strings case-insensitively.
+		if !strings.EqualFold(field(m[1]), want) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) getContacts(r *http.Request) (int, any) {
+	where := r.URL.Query().Get("where")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]string{}
+	for _, c := range s.Contacts {
+		if c.ContactStatus != "ACTIVE" {
+			continue // includeArchived defaults to false
+		}
+		f := map[string]string{"ContactNumber": c.ContactNumber, "Name": c.Name, "TaxNumber": c.TaxNumber}
+		if where == "" || matches(where, func(k string) string { return f[k] }) {
+			out = append(out, contactJSON(c))
+		}
+	}
+	return http.StatusOK, map[string]any{"Contacts": out}
+}
+
+func contactJSON(c Contact) map[string]string {
+	return map[string]string{"ContactID": c.ContactID, "ContactNumber": c.ContactNumber, "Name": c.Name,
+		"TaxNumber": c.TaxNumber, "EmailAddress": c.EmailAddress, "ContactStatus": c.ContactStatus}
+}
+
+func validation(msgs ...string) (int, any) {
+	ve := make([]map[string]string, len(msgs))
+	for i, m := range msgs {
+		ve[i] = map[string]string{"Message": m}
+	}
+	return http.StatusBadRequest, map[string]any{"ErrorNumber": 10, "Type": "ValidationException",
+		"Message": "A validation exception occurred", "Elements": []map[string]any{{"ValidationErrors": ve}}}
+}
+
+// idempotent answers a repeated Idempotency-Key with the first answer.
+func (s *Server) idempotent(r *http.Request, h func() (int, any)) (int, any) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 128 {
+		return validation("Idempotency-Key must be 128 characters or fewer")
+	}
+	if key != "" {
+		s.mu.Lock()
+		prev, ok := s.idem[key]
+		s.mu.Unlock()
+		if ok {
+			return http.StatusOK, prev
+		}
+	}
+	status, body := h()
+	if key != "" && status == http.StatusOK {
+		b, _ := json.Marshal(body)
+		s.mu.Lock()
+		s.idem[key] = b
+		s.mu.Unlock()
+	}
+	return status, body
+}
+
+func (s *Server) putContacts(r *http.Request) (int, any) {
+	var in struct {
+		Contacts []struct {
+			Name, ContactNumber, TaxNumber, EmailAddress string
+		}
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.Contacts) != 1 {
+		return validation("The request body could not be read")
+	}
+	return s.idempotent(r, func() (int, any) {
+		c := in.Contacts[0]
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if strings.TrimSpace(c.Name) == "" {
+			return validation("The contact name must be specified.")
+		}
+		for _, e := range s.Contacts {
+			if e.ContactStatus == "ACTIVE" && strings.EqualFold(e.Name, c.Name) {
+				return validation(fmt.Sprintf("The contact name %s is already assigned to another contact. The contact name must be unique across all active contacts.", c.Name))
+			}
+		}
+		nc := Contact{ContactID: s.uuid(), ContactNumber: c.ContactNumber, Name: c.Name, TaxNumber: c.TaxNumber,
+			EmailAddress: c.EmailAddress, ContactStatus: "ACTIVE"}
+		s.Contacts = append(s.Contacts, nc)
+		return http.StatusOK, map[string]any{"Contacts": []map[string]string{contactJSON(nc)}}
+	})
+}
+
+func (s *Server) getInvoices(r *http.Request) (int, any) {
+	q := r.URL.Query()
+	statuses := map[string]bool{}
+	for _, st := range strings.Split(q.Get("Statuses"), ",") {
+		if st != "" {
+			statuses[st] = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []any{}
+	for _, inv := range s.Invoices {
+		if len(statuses) > 0 && !statuses[inv.Status] {
+			continue
+		}
+		f := map[string]string{"Type": "ACCREC", "Reference": inv.Reference}
+		if matches(q.Get("where"), func(k string) string { return f[k] }) {
+			out = append(out, invoiceJSON(inv))
+		}
+	}
+	return http.StatusOK, map[string]any{"Invoices": out}
+}
+
+func invoiceJSON(inv Invoice) map[string]any {
+	return map[string]any{"InvoiceID": inv.InvoiceID, "InvoiceNumber": inv.InvoiceNumber, "Type": "ACCREC",
+		"Reference": inv.Reference, "Status": inv.Status, "Contact": map[string]string{"ContactID": inv.ContactID}}
+}
+
+func (s *Server) putInvoices(r *http.Request) (int, any) {
+	var in struct {
+		Invoices []struct {
+			Type      string
+			Contact   struct{ ContactID string }
+			Reference string
+			Status    string
+			LineItems []struct {
+				Description, ItemCode, AccountCode string
+				Quantity, UnitAmount               json.Number
+			}
+		}
+	}
+	raw := json.RawMessage{}
+	if err := json.NewDecoder(r.Body).Decode(&raw); err != nil || json.Unmarshal(raw, &in) != nil || len(in.Invoices) != 1 {
+		return validation("The request body could not be read")
+	}
+	return s.idempotent(r, func() (int, any) {
+		x := in.Invoices[0]
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.InvoicePuts++
+		var msgs []string
+		found := false
+		for _, c := range s.Contacts {
+			if c.ContactID == x.Contact.ContactID && c.ContactStatus == "ACTIVE" {
+				found = true
+			}
+		}
+		if !found {
+			msgs = append(msgs, "The Contact field is mandatory / the contact does not exist or is archived.")
+		}
+		if x.Type != "ACCREC" {
+			msgs = append(msgs, "Invoice Type must be specified.")
+		}
+		for _, li := range x.LineItems {
+			if li.AccountCode == "" && li.ItemCode == "" {
+				msgs = append(msgs, "Account code must be specified.")
+			}
+			if li.AccountCode == "999" {
+				msgs = append(msgs, "Account code '999' is not a valid code for this document.")
+			}
+		}
+		if len(msgs) > 0 {
+			return validation(msgs...)
+		}
+		inv := Invoice{InvoiceID: s.uuid(), InvoiceNumber: fmt.Sprintf("INV-%04d", len(s.Invoices)+1),
+			Reference: x.Reference, ContactID: x.Contact.ContactID, Status: x.Status, Body: raw}
+		s.Invoices = append(s.Invoices, inv)
+		s.LastInvoiceID = inv.InvoiceID
+		return http.StatusOK, map[string]any{"Invoices": []any{invoiceJSON(inv)}}
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,321 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// The core path, one stack for the happy-path and rejection cases.
+func TestCorePath(t *testing.T) {
+	s := startStack(t, stackOptions{})
+
+	t.Run("same event delivered 3 times makes one run and one invoice", func(t *testing.T) {
+		body := event("evt_dup", "D-DUP", nil)
+		first := s.send(t, delivery{body: body, msgID: "msg_dup"})
+		if first.status != http.StatusAccepted {
+			t.Fatalf("first delivery: %d %s", first.status, first.body)
+		}
+		res := first.parsed.Results
+		if len(res) != 1 || res[0].Duplicate || res[0].WorkflowID != workflows.WorkflowID("demo", "D-DUP") || res[0].RunID == "" {
+			t.Fatalf("first delivery results: %+v", res)
+		}
+		var out workflows.InvoiceDealResult
+		if err := s.waitRun(t, res[0].WorkflowID, &out); err != nil {
+			t.Fatalf("run failed: %v", err)
+		}
+		if out.InvoiceID == "" || out.Number == "" || out.CustomerID == "" {
+			t.Fatalf("run result lacks the ERP ids: %+v", out)
+		}
+		// Two retries of the same delivery after the run completed.
+		for i := 0; i < 2; i++ {
+			again := s.send(t, delivery{body: body, msgID: "msg_dup"})
+			if again.status != http.StatusAccepted {
+				t.Fatalf("repeat %d: %d %s", i, again.status, again.body)
+			}
+			r := again.parsed.Results[0]
+			if !r.Duplicate || r.RunID != res[0].RunID {
+				t.Fatalf("repeat %d should be a duplicate of run %s: %+v", i, res[0].RunID, r)
+			}
+		}
+		if n := s.invoicesFor("D-DUP"); n != 1 {
+			t.Fatalf("sandbox ERP has %d invoices for D-DUP, want 1", n)
+		}
+		if n := s.countRuns(t, `DealId = "D-DUP"`, 1); n != 1 {
+			t.Fatalf("%d runs for D-DUP, want 1", n)
+		}
+		if n := s.countRuns(t, `DealId = "D-DUP" AND SyncStatus = "invoiced" AND ErpInvoiceId = "`+out.InvoiceID+`"`, 1); n != 1 {
+			t.Fatalf("search attributes not set on the run (count %d)", n)
+		}
+	})
+
+	t.Run("a burst of concurrent deliveries of one deal makes one run", func(t *testing.T) {
+		var wg sync.WaitGroup
+		replies := make([]reply, 3)
+		for i := range replies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				replies[i] = s.send(t, delivery{body: event(fmt.Sprintf("evt_burst_%d", i), "D-BURST", nil)})
+			}()
+		}
+		wg.Wait()
+		runIDs := map[string]bool{}
+		fresh := 0
+		for _, r := range replies {
+			if r.status != http.StatusAccepted {
+				t.Fatalf("burst delivery: %d %s", r.status, r.body)
+			}
+			runIDs[r.parsed.Results[0].RunID] = true
+			if !r.parsed.Results[0].Duplicate {
+				fresh++
+			}
+		}
+		if len(runIDs) != 1 || fresh != 1 {
+			t.Fatalf("want 1 run reported fresh once, got runs %v, fresh %d", runIDs, fresh)
+		}
+		if err := s.waitRun(t, workflows.WorkflowID("demo", "D-BURST"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.invoicesFor("D-BURST"); n != 1 {
+			t.Fatalf("%d invoices for D-BURST, want 1", n)
+		}
+	})
+
+	t.Run("forged signature is 401 and starts nothing", func(t *testing.T) {
+		r := s.send(t, delivery{body: event("evt_forged", "D-FORGED", nil), secret: "whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3JnZWQtc2VjcmV0"})
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("forged: %d %s", r.status, r.body)
+		}
+		if s.runExists(t, workflows.WorkflowID("demo", "D-FORGED")) {
+			t.Fatal("a forged delivery started a run")
+		}
+		r = s.send(t, delivery{body: event("evt_unsigned", "D-FORGED", nil), unsigned: true})
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("unsigned: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("stale timestamp is 401", func(t *testing.T) {
+		r := s.send(t, delivery{body: event("evt_stale", "D-STALE", nil), timestamp: time.Now().Add(-6 * time.Minute)})
+		if r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "timestamp") {
+			t.Fatalf("stale: %d %s", r.status, r.body)
+		}
+		if s.runExists(t, workflows.WorkflowID("demo", "D-STALE")) {
+			t.Fatal("a stale delivery started a run")
+		}
+	})
+
+	t.Run("a stage change that is not closed-won is 200 and starts nothing", func(t *testing.T) {
+		r := s.send(t, delivery{body: event("evt_neg", "D-NEG", func(d map[string]any) {
+			d["stage"], d["previous_stage"] = "negotiation", "qualified"
+		})})
+		if r.status != http.StatusOK || len(r.parsed.Results) != 1 || r.parsed.Results[0].Skipped == "" {
+			t.Fatalf("not won: %d %s", r.status, r.body)
+		}
+		if s.runExists(t, workflows.WorkflowID("demo", "D-NEG")) {
+			t.Fatal("a non-triggering event started a run")
+		}
+	})
+
+	t.Run("bad requests get the right status", func(t *testing.T) {
+		cases := []struct {
+			name string
+			d    delivery
+			want int
+		}{
+			{"malformed JSON", delivery{body: []byte(`{"event_id":`)}, http.StatusBadRequest},
+			{"no deal id", delivery{body: []byte(`{"event_id":"e","deal":{"stage":"closed_won"}}`)}, http.StatusBadRequest},
+			{"unknown connection", delivery{connection: "nope", body: event("e", "D", nil)}, http.StatusNotFound},
+			{"wrong method", delivery{method: http.MethodGet, body: nil}, http.StatusMethodNotAllowed},
+			{"not JSON", delivery{contentType: "text/plain", body: event("e", "D", nil)}, http.StatusUnsupportedMediaType},
+			{"too large", delivery{body: []byte(`{"pad":"` + strings.Repeat("x", 1<<20) + `"}`)}, http.StatusRequestEntityTooLarge},
+		}
+		for _, c := range cases {
+			if r := s.send(t, c.d); r.status != c.want {
+				t.Errorf("%s: got %d %s, want %d", c.name, r.status, r.body, c.want)
+			}
+		}
+	})
+
+	t.Run("a deal without currency fails without retrying, naming the field", func(t *testing.T) {
+		r := s.send(t, delivery{body: event("evt_nocur", "D-NOCUR", func(d map[string]any) { delete(d, "currency") })})
+		if r.status != http.StatusAccepted {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		err := s.waitRun(t, workflows.WorkflowID("demo", "D-NOCUR"), nil)
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) {
+			t.Fatalf("want an application error, got %v", err)
+		}
+		if !appErr.NonRetryable() || appErr.Type() != activities.ErrTypeValidation || !strings.Contains(appErr.Error(), "invoice.currency") {
+			t.Fatalf("failure should be a non-retryable validation error naming invoice.currency: type=%s nonretryable=%v msg=%s",
+				appErr.Type(), appErr.NonRetryable(), appErr.Error())
+		}
+		desc, derr := s.Client.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("demo", "D-NOCUR"), "")
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
+			t.Fatalf("status %v, want FAILED", st)
+		}
+		if n := s.countRuns(t, `DealId = "D-NOCUR" AND SyncStatus = "failed"`, 1); n != 1 {
+			t.Fatalf("SyncStatus=failed not visible (count %d)", n)
+		}
+		if n := s.invoicesFor("D-NOCUR"); n != 0 {
+			t.Fatalf("%d invoices for an invalid deal", n)
+		}
+		// A failed run may be triggered again by a later webhook (reuse
+		// policy ALLOW_DUPLICATE_FAILED_ONLY): the fixed deal is invoiced.
+		r = s.send(t, delivery{body: event("evt_nocur_fixed", "D-NOCUR", nil)})
+		if r.status != http.StatusAccepted || r.parsed.Results[0].Duplicate {
+			t.Fatalf("retrigger after failure: %d %s", r.status, r.body)
+		}
+		if err := s.waitRun(t, workflows.WorkflowID("demo", "D-NOCUR"), nil); err != nil {
+			t.Fatalf("re-run: %v", err)
+		}
+		if n := s.invoicesFor("D-NOCUR"); n != 1 {
+			t.Fatalf("%d invoices after the re-run, want 1", n)
+		}
+	})
+
+	t.Run("ERP answering 503 then 429 still yields exactly one invoice", func(t *testing.T) {
+		s.Sandbox.SetFaults(sandbox.Faults{Script: []int{503, 429}, RetryAfter: time.Second})
+		defer s.Sandbox.SetFaults(sandbox.Faults{})
+		before := s.Sandbox.Stats()
+		r := s.send(t, delivery{body: event("evt_faults", "D-FAULTS", nil)})
+		if r.status != http.StatusAccepted {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if err := s.waitRun(t, workflows.WorkflowID("demo", "D-FAULTS"), nil); err != nil {
+			t.Fatalf("run failed despite retryable faults: %v", err)
+		}
+		after := s.Sandbox.Stats()
+		if after.Faults[503]-before.Faults[503] != 1 || after.Faults[429]-before.Faults[429] != 1 {
+			t.Fatalf("faults not injected as scripted: before %+v after %+v", before.Faults, after.Faults)
+		}
+		if n := s.invoicesFor("D-FAULTS"); n != 1 {
+			t.Fatalf("%d invoices, want 1", n)
+		}
+		if attempts := lastAttempt(t, s, workflows.WorkflowID("demo", "D-FAULTS"), "CreateInvoice"); attempts != 3 {
+			t.Fatalf("CreateInvoice completed on attempt %d, want 3 (503, 429, success)", attempts)
+		}
+	})
+
+	t.Run("a response lost after the ERP created the invoice is replayed, not duplicated", func(t *testing.T) {
+		s.Sandbox.SetFaults(sandbox.Faults{LostResponseRate: 1})
+		r := s.send(t, delivery{body: event("evt_lost", "D-LOST", nil)})
+		if r.status != http.StatusAccepted {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		// Let the first attempts be lost, then heal the network.
+		deadline := time.Now().Add(20 * time.Second)
+		for s.invoicesFor("D-LOST") == 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		s.Sandbox.SetFaults(sandbox.Faults{})
+		if err := s.waitRun(t, workflows.WorkflowID("demo", "D-LOST"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.invoicesFor("D-LOST"); n != 1 {
+			t.Fatalf("%d invoices, want 1", n)
+		}
+		if s.Sandbox.Stats().IdempotentReplays == 0 {
+			t.Fatal("the retry was not an idempotent replay")
+		}
+	})
+}
+
+// lastAttempt returns the attempt number of the activity's started event.
+func lastAttempt(t *testing.T, s *stack, workflowID, activityType string) int32 {
+	t.Helper()
+	iter := s.Client.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	scheduled := map[int64]string{}
+	var attempt int32
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == activityType {
+			attempt = a.GetAttempt()
+		}
+	}
+	return attempt
+}
+
+func TestTemporalUnreachableIs503(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	ready, err := http.Get(s.IntakeURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.Body.Close()
+	if ready.StatusCode != http.StatusOK {
+		t.Fatalf("readyz with Temporal up: %d", ready.StatusCode)
+	}
+	s.Temporal.Stop()
+	r := s.send(t, delivery{body: event("evt_down", "D-DOWN", nil)})
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("with Temporal stopped: %d %s, want 503", r.status, r.body)
+	}
+	ready, err = http.Get(s.IntakeURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.Body.Close()
+	if ready.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with Temporal down: %d", ready.StatusCode)
+	}
+	health, err := http.Get(s.IntakeURL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health.Body.Close()
+	if health.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %d", health.StatusCode)
+	}
+}
+
+// Runs survive a restart of `dealsync dev` on the same data dir, and the
+// deterministic workflow ID still deduplicates across the restart.
+func TestRunsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startStack(t, stackOptions{dataDir: dir})
+	r := s.send(t, delivery{body: event("evt_persist", "D-PERSIST", nil)})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, workflows.WorkflowID("demo", "D-PERSIST"), nil); err != nil {
+		t.Fatal(err)
+	}
+	runID := r.parsed.Results[0].RunID
+	s.Close()
+
+	s2 := startStack(t, stackOptions{dataDir: dir})
+	if !s2.runExists(t, workflows.WorkflowID("demo", "D-PERSIST")) {
+		t.Fatal("run lost across restart")
+	}
+	again := s2.send(t, delivery{body: event("evt_persist", "D-PERSIST", nil)})
+	if again.status != http.StatusAccepted || !again.parsed.Results[0].Duplicate || again.parsed.Results[0].RunID != runID {
+		t.Fatalf("redelivery after restart: %d %s", again.status, again.body)
+	}
+	if n := s2.countRuns(t, `DealId = "D-PERSIST"`, 1); n != 1 {
+		t.Fatalf("%d runs, want 1", n)
+	}
+}

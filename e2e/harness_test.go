@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/generic"
+)
+
+// stack is a running dev stack for one test.
+type stack struct {
+	*app.Dev
+	cfg *config.Config
+}
+
+// stackOptions adjust startStack.
+type stackOptions struct {
+	// env is applied (t.Setenv) before the config loads.
+	env map[string]string
+	// configFile is an optional YAML config.
+	configFile string
+	// mutate edits the loaded config before the stack starts.
+	mutate func(*config.Config)
+	// dataDir keeps Temporal's data in a file there instead of in memory.
+	dataDir string
+}
+
+// startStack loads the dev config (plus opts) on free ports and starts the
+// whole stack in-process; it is closed when the test ends.
+func startStack(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", freeAddr(t))
+	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", freeAddr(t))
+	// Fast retries keep fault tests short; the policy itself is what is tested.
+	t.Setenv("DEALSYNC_WORKFLOW_RETRY_INITIAL_INTERVAL", "100ms")
+	t.Setenv("DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL", "1s")
+	t.Setenv("DEALSYNC_INTAKE_START_TIMEOUT", "3s")
+	for k, v := range opts.env {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(opts.configFile, config.WithDevDefaults())
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	if opts.mutate != nil {
+		opts.mutate(cfg)
+	}
+	devOpts := app.DevOptions{InMemory: true, FrontendPort: freePort(t), UIPort: -1}
+	if opts.dataDir != "" {
+		cfg.Dev.DataDir = opts.dataDir
+		devOpts.InMemory = false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := app.StartDev(ctx, cfg, testLogger(t), devOpts)
+	if err != nil {
+		t.Fatalf("starting dev stack: %v", err)
+	}
+	t.Cleanup(d.Close)
+	return &stack{Dev: d, cfg: cfg}
+}
+
+// testLogger sends warnings and errors to the test log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
+
+// delivery is one webhook POST.
+type delivery struct {
+	connection  string
+	body        []byte
+	msgID       string
+	timestamp   time.Time
+	secret      string // default config.DevSecret
+	contentType string // default application/json
+	unsigned    bool
+	method      string
+}
+
+// reply is the intake's answer.
+type reply struct {
+	status int
+	body   []byte
+	parsed connectors.Reply
+}
+
+func (s *stack) send(t *testing.T, d delivery) reply {
+	t.Helper()
+	if d.connection == "" {
+		d.connection = "demo"
+	}
+	if d.secret == "" {
+		d.secret = config.DevSecret
+	}
+	if d.timestamp.IsZero() {
+		d.timestamp = time.Now()
+	}
+	if d.msgID == "" {
+		d.msgID = fmt.Sprintf("msg_%d", time.Now().UnixNano())
+	}
+	if d.contentType == "" {
+		d.contentType = "application/json"
+	}
+	if d.method == "" {
+		d.method = http.MethodPost
+	}
+	req, err := http.NewRequest(d.method, s.IntakeURL+"/webhooks/"+d.connection, bytes.NewReader(d.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", d.contentType)
+	if !d.unsigned {
+		if err := generic.SignRequest(req, d.secret, d.msgID, d.timestamp, d.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST webhook: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, body: body}
+	if resp.StatusCode < 300 {
+		if err := json.Unmarshal(body, &r.parsed); err != nil {
+			t.Fatalf("reply %d is not the JSON results shape: %v\n%s", resp.StatusCode, err, body)
+		}
+	}
+	return r
+}
+
+// event builds a generic event; mutate edits the deal map before encoding.
+func event(eventID, dealID string, mutate func(deal map[string]any)) []byte {
+	deal := map[string]any{
+		"id":             dealID,
+		"name":           "Deal " + dealID,
+		"stage":          "closed_won",
+		"previous_stage": "negotiation",
+		"amount":         "12000.00",
+		"currency":       "EUR",
+		"close_date":     "2026-11-20",
+		"company":        map[string]any{"id": "C-" + dealID, "name": "Acme GmbH", "email": "ap@acme.example"},
+		"line_items": []any{
+			map[string]any{"sku": "PRO-1Y", "description": "Pro plan, 1 year", "quantity": "1", "unit_price": "12000.00"},
+		},
+	}
+	if mutate != nil {
+		mutate(deal)
+	}
+	b, err := json.Marshal(map[string]any{"event_id": eventID, "occurred_at": "2026-11-20T10:00:00Z", "deal": deal})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// waitRun waits for a run to close and returns its error (nil on success).
+func (s *stack) waitRun(t *testing.T, workflowID string, result any) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return s.Client.GetWorkflow(ctx, workflowID, "").Get(ctx, result)
+}
+
+// runExists reports whether any run has workflowID.
+func (s *stack) runExists(t *testing.T, workflowID string) bool {
+	t.Helper()
+	_, err := s.Client.DescribeWorkflowExecution(context.Background(), workflowID, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("describe %s: %v", workflowID, err)
+	}
+	return true
+}
+
+// countRuns counts runs matching a visibility query, waiting for the
+// (eventually consistent) visibility store to reach want or the deadline.
+func (s *stack) countRuns(t *testing.T, query string, want int64) int64 {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := s.Client.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatalf("count %q: %v", query, err)
+		}
+		if resp.GetCount() == want || time.Now().After(deadline) {
+			return resp.GetCount()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// invoicesFor lists the sandbox ERP's invoices for a deal (reference).
+func (s *stack) invoicesFor(reference string) int {
+	n := 0
+	for _, inv := range s.Sandbox.Invoices() {
+		if inv.Reference == reference {
+			n++
+		}
+	}
+	return n
+}

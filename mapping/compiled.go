@@ -1,0 +1,267 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr/vm"
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// File is a compiled mapping file: a Mapper whose every expression was
+// parsed and type-checked when it was loaded. It is immutable and safe for
+// concurrent use.
+type File struct {
+	name          string
+	file          string
+	hash          string
+	tolerance     decimal.Decimal
+	defaults      DefaultsEnv
+	lookups       map[string]*lookupTable
+	trigger       compiled
+	customTrigger bool
+	header        []compiled
+	lines         []compiled
+	amountLine    []compiled
+}
+
+// Name implements Mapper.
+func (m *File) Name() string { return m.name }
+
+// Hash implements Mapper: the content hash of the file.
+func (m *File) Hash() string { return m.hash }
+
+// Tolerance implements Mapper: the file's `tolerance`.
+func (m *File) Tolerance() decimal.Decimal { return m.tolerance }
+
+// Path is the file the mapping was loaded from.
+func (m *File) Path() string { return m.file }
+
+// Map implements Mapper. A failing expression is a *Error naming the
+// mapping, the field, the expression and the value.
+func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
+	env := &Env{Deal: newDealEnv(ev.Deal), Event: newEventEnv(ev), Defaults: m.defaults}
+	var machine vm.VM
+	ie := &env.Invoice
+	for i := range m.header {
+		c := &m.header[i]
+		v, err := m.eval(&machine, c, env, c.spec.key)
+		if err != nil {
+			return model.Invoice{}, err
+		}
+		setHeader(ie, c.spec.key, v)
+	}
+	if ie.Currency == "" {
+		ie.Currency = m.defaults.Currency
+	}
+	inv := model.Invoice{
+		Reference:    ie.Reference,
+		SourceDealID: ev.Deal.ID,
+		Customer: model.Customer{
+			ExternalID: ie.Customer.ExternalID, Name: ie.Customer.Name, Email: ie.Customer.Email,
+			TaxID: ie.Customer.TaxID, Address: model.Address(ie.Customer.Address),
+		},
+		IssueDate: ie.IssueDate,
+		DueDate:   ie.DueDate,
+		Memo:      ie.Memo,
+	}
+	if ie.Currency != "" {
+		cur, err := model.ParseCurrency(ie.Currency)
+		if err != nil {
+			return model.Invoice{}, &Error{Mapping: m.name, Field: "currency", Expression: m.header[fieldIndex(m.header, "currency")].src,
+				Value: ie.Currency, Message: "is not an ISO 4217 currency code"}
+		}
+		inv.Currency = cur
+	}
+	if len(ev.Deal.LineItems) > 0 {
+		le := &LineEnv{Env: *env}
+		inv.Lines = make([]model.InvoiceLine, len(ev.Deal.LineItems))
+		for i := range ev.Deal.LineItems {
+			le.Item, le.Index = env.Deal.LineItems[i], i
+			if err := m.mapLine(&machine, m.lines, le, i, &inv.Lines[i]); err != nil {
+				return model.Invoice{}, err
+			}
+		}
+	} else if ev.Deal.Amount.Valid {
+		inv.Lines = make([]model.InvoiceLine, 1)
+		if err := m.mapLine(&machine, m.amountLine, env, 0, &inv.Lines[0]); err != nil {
+			return model.Invoice{}, err
+		}
+	}
+	return inv, nil
+}
+
+func fieldIndex(cs []compiled, key string) int {
+	for i := range cs {
+		if cs[i].spec.key == key {
+			return i
+		}
+	}
+	return 0
+}
+
+func (m *File) mapLine(machine *vm.VM, cs []compiled, env any, i int, l *model.InvoiceLine) error {
+	for j := range cs {
+		c := &cs[j]
+		v, err := m.eval(machine, c, env, fmt.Sprintf("lines[%d].%s", i, c.spec.key))
+		if err != nil {
+			return err
+		}
+		switch c.spec.key {
+		case "item_code":
+			l.ItemCode = v.(string)
+		case "description":
+			l.Description = v.(string)
+		case "quantity":
+			l.Quantity = v.(decimal.Decimal)
+		case "unit_price":
+			l.UnitPrice = v.(decimal.Decimal)
+		case "discount":
+			l.Discount = v.(decimal.Decimal)
+		case "account_code":
+			l.AccountCode = v.(string)
+		case "tax_code":
+			l.TaxCode = v.(string)
+		case "tax_rate":
+			l.TaxRate = v.(decimal.Decimal)
+		}
+	}
+	if l.AccountCode == "" {
+		l.AccountCode = m.defaults.AccountCode
+	}
+	if l.TaxCode == "" {
+		l.TaxCode = m.defaults.TaxCode
+	}
+	return nil
+}
+
+func setHeader(ie *InvoiceEnv, key string, v any) {
+	switch key {
+	case "reference":
+		ie.Reference = v.(string)
+	case "customer.external_id":
+		ie.Customer.ExternalID = v.(string)
+	case "customer.name":
+		ie.Customer.Name = v.(string)
+	case "customer.email":
+		ie.Customer.Email = v.(string)
+	case "customer.tax_id":
+		ie.Customer.TaxID = v.(string)
+	case "customer.address.line1":
+		ie.Customer.Address.Line1 = v.(string)
+	case "customer.address.line2":
+		ie.Customer.Address.Line2 = v.(string)
+	case "customer.address.city":
+		ie.Customer.Address.City = v.(string)
+	case "customer.address.region":
+		ie.Customer.Address.Region = v.(string)
+	case "customer.address.postal_code":
+		ie.Customer.Address.PostalCode = v.(string)
+	case "customer.address.country":
+		ie.Customer.Address.Country = v.(string)
+	case "currency":
+		ie.Currency = strings.ToUpper(strings.TrimSpace(v.(string)))
+	case "issue_date":
+		ie.IssueDate = v.(model.Date)
+	case "due_date":
+		ie.DueDate = v.(model.Date)
+	case "memo":
+		ie.Memo = v.(string)
+	}
+}
+
+// zero values of each kind, for unmapped fields.
+func (k kind) zero() any {
+	switch k {
+	case kDecimal:
+		return decimal.Zero
+	case kDate:
+		return model.Date{}
+	case kBool:
+		return false
+	}
+	return ""
+}
+
+// eval runs one compiled expression and converts its result to the field's
+// type; field is the invoice field path used in errors.
+func (m *File) eval(machine *vm.VM, c *compiled, env any, field string) (any, error) {
+	if c.prog == nil {
+		return c.spec.kind.zero(), nil
+	}
+	out, err := machine.Run(c.prog, env)
+	if err != nil {
+		me := &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Message: runtimeMessage(err)}
+		var miss *lookupMiss
+		if errors.As(err, &miss) {
+			me.Value = miss.Key
+			me.Message = miss.Error()
+		}
+		return nil, me
+	}
+	v, ok := c.spec.kind.convert(out)
+	if !ok {
+		return nil, &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Value: fmt.Sprint(out),
+			Message: fmt.Sprintf("expression gave %T, but this field needs %s", out, c.spec.kind)}
+	}
+	return v, nil
+}
+
+// runtimeMessage is expr's message without its source snippet (the
+// expression is reported separately).
+func runtimeMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\n"); i >= 0 {
+		msg = msg[:i]
+	}
+	return strings.TrimSpace(msg)
+}
+
+// Trigger returns the trigger of this mapping for a connection whose won
+// stages are wonStages.
+func (m *File) Trigger(wonStages []string) Trigger {
+	if !m.customTrigger {
+		return StageTrigger{WonStages: wonStages}
+	}
+	return fileTrigger{m: m, won: wonStages}
+}
+
+// TriggerExpression is the trigger's source text.
+func (m *File) TriggerExpression() string { return m.trigger.src }
+
+type fileTrigger struct {
+	m   *File
+	won []string
+}
+
+func (t fileTrigger) Evaluate(ev model.DealEvent) (bool, string) {
+	env := &TriggerEnv{
+		Deal: newDealEnv(ev.Deal), Event: newEventEnv(ev), WonStages: t.won,
+		IsWon: func(s string) bool { return isWon(t.won, s) },
+	}
+	var machine vm.VM
+	v, err := t.m.eval(&machine, &t.m.trigger, env, "trigger")
+	if err != nil {
+		return false, "trigger failed: " + err.Error()
+	}
+	if !v.(bool) {
+		return false, fmt.Sprintf("trigger of mapping %q is false (stage %q, previous stage %q): %s",
+			t.m.name, ev.Deal.Stage, ev.Deal.PreviousStage, oneLine(t.m.trigger.src))
+	}
+	return true, ""
+}
+
+func isWon(won []string, s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, w := range won {
+		if strings.EqualFold(w, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,353 @@
+package mapping
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// The types below are what mapping expressions see. Field names are the
+// snake_case JSON names of the canonical model; money is decimal.Decimal
+// (exact) and dates are model.Date, both only handled through the typed
+// operators and functions registered in exprOptions, never as floats.
+
+// DealEnv is `deal` in an expression.
+type DealEnv struct {
+	ID            string `expr:"id"`
+	Name          string `expr:"name"`
+	Stage         string `expr:"stage"`
+	PreviousStage string `expr:"previous_stage"`
+	// Amount is the deal amount (0 when the deal has none: see HasAmount).
+	Amount    decimal.Decimal `expr:"amount"`
+	HasAmount bool            `expr:"has_amount"`
+	Currency  string          `expr:"currency"`
+	CloseDate model.Date      `expr:"close_date"`
+	Company   CompanyEnv      `expr:"company"`
+	LineItems []LineItemEnv   `expr:"line_items"`
+	Owner     string          `expr:"owner"`
+	// Raw holds the source's own fields: a JSON string as its text, any
+	// other JSON value as its JSON text; a missing key gives "".
+	Raw map[string]string `expr:"raw"`
+}
+
+// CompanyEnv is `deal.company`.
+type CompanyEnv struct {
+	ID      string     `expr:"id"`
+	Name    string     `expr:"name"`
+	Email   string     `expr:"email"`
+	TaxID   string     `expr:"tax_id"`
+	Address AddressEnv `expr:"address"`
+}
+
+// AddressEnv is `deal.company.address` and `invoice.customer.address`.
+type AddressEnv struct {
+	Line1      string `expr:"line1"`
+	Line2      string `expr:"line2"`
+	City       string `expr:"city"`
+	Region     string `expr:"region"`
+	PostalCode string `expr:"postal_code"`
+	Country    string `expr:"country"`
+}
+
+// LineItemEnv is one element of `deal.line_items`, and `item` in the
+// expressions of `invoice.lines`.
+type LineItemEnv struct {
+	SKU             string          `expr:"sku"`
+	Description     string          `expr:"description"`
+	Quantity        decimal.Decimal `expr:"quantity"`
+	UnitPrice       decimal.Decimal `expr:"unit_price"`
+	Discount        decimal.Decimal `expr:"discount"`
+	DiscountPercent decimal.Decimal `expr:"discount_percent"`
+}
+
+// EventEnv is `event`.
+type EventEnv struct {
+	ID         string     `expr:"id"`
+	Account    string     `expr:"account"`
+	OccurredOn model.Date `expr:"occurred_on"` // UTC date of occurred_at
+}
+
+// DefaultsEnv is `defaults`: the mapping file's defaults section.
+type DefaultsEnv struct {
+	Currency         string          `expr:"currency"`
+	PaymentTermsDays int             `expr:"payment_terms_days"`
+	AccountCode      string          `expr:"account_code"`
+	TaxCode          string          `expr:"tax_code"`
+	TaxRate          decimal.Decimal `expr:"tax_rate"`
+	ItemCode         string          `expr:"item_code"`
+}
+
+// InvoiceEnv is `invoice`: the header fields mapped so far. They are
+// evaluated in this order: reference, customer, currency, issue_date,
+// due_date, memo, then the lines; an expression sees the fields before it.
+type InvoiceEnv struct {
+	Reference string      `expr:"reference"`
+	Customer  CustomerEnv `expr:"customer"`
+	Currency  string      `expr:"currency"`
+	IssueDate model.Date  `expr:"issue_date"`
+	DueDate   model.Date  `expr:"due_date"`
+	Memo      string      `expr:"memo"`
+}
+
+// CustomerEnv is `invoice.customer`.
+type CustomerEnv struct {
+	ExternalID string     `expr:"external_id"`
+	Name       string     `expr:"name"`
+	Email      string     `expr:"email"`
+	TaxID      string     `expr:"tax_id"`
+	Address    AddressEnv `expr:"address"`
+}
+
+// Env is the environment of the invoice header expressions.
+type Env struct {
+	Deal     DealEnv     `expr:"deal"`
+	Event    EventEnv    `expr:"event"`
+	Defaults DefaultsEnv `expr:"defaults"`
+	Invoice  InvoiceEnv  `expr:"invoice"`
+}
+
+// LineEnv is the environment of the `invoice.lines` expressions: Env plus
+// the deal line item being mapped and its 0-based index.
+type LineEnv struct {
+	Env
+	Item  LineItemEnv `expr:"item"`
+	Index int         `expr:"index"`
+}
+
+// TriggerEnv is the environment of the trigger expression.
+type TriggerEnv struct {
+	Deal  DealEnv  `expr:"deal"`
+	Event EventEnv `expr:"event"`
+	// WonStages are the connection's won stages, as configured.
+	WonStages []string `expr:"won_stages"`
+	// IsWon reports whether a stage is one of WonStages (ignoring case).
+	IsWon func(stage string) bool `expr:"is_won"`
+}
+
+func newDealEnv(d model.Deal) DealEnv {
+	e := DealEnv{
+		ID: d.ID, Name: d.Name, Stage: d.Stage, PreviousStage: d.PreviousStage,
+		Amount: d.Amount.Decimal, HasAmount: d.Amount.Valid, Currency: d.Currency,
+		CloseDate: d.CloseDate, Owner: d.Owner,
+		Company: CompanyEnv{
+			ID: d.Company.ID, Name: d.Company.Name, Email: d.Company.Email, TaxID: d.Company.TaxID,
+			Address: addressEnv(d.Company.Address),
+		},
+	}
+	if !d.Amount.Valid {
+		e.Amount = decimal.Zero
+	}
+	if len(d.LineItems) > 0 {
+		e.LineItems = make([]LineItemEnv, len(d.LineItems))
+		for i, li := range d.LineItems {
+			e.LineItems[i] = lineItemEnv(li)
+		}
+	}
+	if len(d.Raw) > 0 {
+		e.Raw = make(map[string]string, len(d.Raw))
+		for k, v := range d.Raw {
+			e.Raw[k] = rawText(v)
+		}
+	}
+	return e
+}
+
+func lineItemEnv(li model.LineItem) LineItemEnv {
+	return LineItemEnv{
+		SKU: li.SKU, Description: li.Description, Quantity: li.Quantity, UnitPrice: li.UnitPrice,
+		Discount: li.Discount, DiscountPercent: li.DiscountPercent,
+	}
+}
+
+func addressEnv(a model.Address) AddressEnv {
+	return AddressEnv(a)
+}
+
+func rawText(v json.RawMessage) string {
+	var s string
+	if err := json.Unmarshal(v, &s); err == nil {
+		return s
+	}
+	t := strings.TrimSpace(string(v))
+	if t == "null" {
+		return ""
+	}
+	return t
+}
+
+func newEventEnv(ev model.DealEvent) EventEnv {
+	e := EventEnv{ID: ev.EventID, Account: ev.Account}
+	if !ev.OccurredAt.IsZero() {
+		e.OccurredOn = model.DateOf(ev.OccurredAt.UTC())
+	}
+	return e
+}
+
+// lookupMiss is the runtime error of a lookup with no entry and a declared
+// error.
+type lookupMiss struct {
+	Table, Key string
+}
+
+func (e *lookupMiss) Error() string {
+	return fmt.Sprintf("lookup table %q has no entry for %q (the table declares missing keys an error)", e.Table, e.Key)
+}
+
+var hundred = decimal.NewFromInt(100)
+
+// Types of the typed functions, shared by every compile.
+var (
+	decT  = decimal.Decimal{}
+	dateT = model.Date{}
+)
+
+func asDec(v any) decimal.Decimal {
+	switch x := v.(type) {
+	case decimal.Decimal:
+		return x
+	case int:
+		return decimal.NewFromInt(int64(x))
+	}
+	panic(fmt.Sprintf("not a decimal: %T", v)) // unreachable: type-checked
+}
+
+func decOp(f func(a, b decimal.Decimal) any) func(params ...any) (any, error) {
+	return func(p ...any) (any, error) { return f(asDec(p[0]), asDec(p[1])), nil }
+}
+
+var decOverloads = []any{
+	new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal),
+	new(func(decimal.Decimal, int) decimal.Decimal),
+	new(func(int, decimal.Decimal) decimal.Decimal),
+}
+
+var decCmpOverloads = []any{
+	new(func(decimal.Decimal, decimal.Decimal) bool),
+	new(func(decimal.Decimal, int) bool),
+	new(func(int, decimal.Decimal) bool),
+}
+
+var errDivZero = errors.New("division by zero")
+
+// baseOptions are the functions and operators every expression can use.
+func baseOptions() []expr.Option {
+	_ = decT
+	_ = dateT
+	opts := []expr.Option{
+		// Exact decimal arithmetic and comparison.
+		expr.Function("_dec_add", decOp(func(a, b decimal.Decimal) any { return a.Add(b) }), decOverloads...),
+		expr.Function("_dec_sub", decOp(func(a, b decimal.Decimal) any { return a.Sub(b) }), decOverloads...),
+		expr.Function("_dec_mul", decOp(func(a, b decimal.Decimal) any { return a.Mul(b) }), decOverloads...),
+		expr.Function("_dec_div", func(p ...any) (any, error) {
+			b := asDec(p[1])
+			if b.IsZero() {
+				return nil, errDivZero
+			}
+			return asDec(p[0]).Div(b), nil
+		}, decOverloads...),
+		expr.Function("_dec_eq", decOp(func(a, b decimal.Decimal) any { return a.Equal(b) }), decCmpOverloads...),
+		expr.Function("_dec_ne", decOp(func(a, b decimal.Decimal) any { return !a.Equal(b) }), decCmpOverloads...),
+		expr.Function("_dec_lt", decOp(func(a, b decimal.Decimal) any { return a.LessThan(b) }), decCmpOverloads...),
+		expr.Function("_dec_le", decOp(func(a, b decimal.Decimal) any { return a.LessThanOrEqual(b) }), decCmpOverloads...),
+		expr.Function("_dec_gt", decOp(func(a, b decimal.Decimal) any { return a.GreaterThan(b) }), decCmpOverloads...),
+		expr.Function("_dec_ge", decOp(func(a, b decimal.Decimal) any { return a.GreaterThanOrEqual(b) }), decCmpOverloads...),
+		expr.Operator("+", "_dec_add"),
+		expr.Operator("-", "_dec_sub"),
+		expr.Operator("*", "_dec_mul"),
+		expr.Operator("/", "_dec_div"),
+		expr.Operator("==", "_dec_eq"),
+		expr.Operator("!=", "_dec_ne"),
+		expr.Operator("<", "_dec_lt"),
+		expr.Operator("<=", "_dec_le"),
+		expr.Operator(">", "_dec_gt"),
+		expr.Operator(">=", "_dec_ge"),
+
+		// dec("12.50") / dec(3): an exact decimal.
+		expr.Function("dec", func(p ...any) (any, error) {
+			switch x := p[0].(type) {
+			case int:
+				return decimal.NewFromInt(int64(x)), nil
+			case decimal.Decimal:
+				return x, nil
+			case string:
+				d, err := decimal.NewFromString(strings.TrimSpace(x))
+				if err != nil {
+					return nil, fmt.Errorf("dec: %q is not a decimal number", x)
+				}
+				return d, nil
+			}
+			return nil, fmt.Errorf("dec: unexpected %T", p[0])
+		}, new(func(string) decimal.Decimal), new(func(int) decimal.Decimal), new(func(decimal.Decimal) decimal.Decimal)),
+		// round(x, places): half away from zero.
+		expr.Function("round_to", func(p ...any) (any, error) {
+			return asDec(p[0]).Round(int32(p[1].(int))), nil
+		}, new(func(decimal.Decimal, int) decimal.Decimal)),
+		// round_currency(x, "JPY"): to the currency's minor units.
+		expr.Function("round_currency", func(p ...any) (any, error) {
+			cur, err := model.ParseCurrency(p[1].(string))
+			if err != nil {
+				return nil, err
+			}
+			return cur.Round(asDec(p[0])), nil
+		}, new(func(decimal.Decimal, string) decimal.Decimal)),
+		// percent(x, p) = x × p / 100.
+		expr.Function("percent", func(p ...any) (any, error) {
+			return asDec(p[0]).Mul(asDec(p[1])).Div(hundred), nil
+		}, new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal), new(func(decimal.Decimal, int) decimal.Decimal)),
+		expr.Function("min_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Min(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
+		expr.Function("max_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Max(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
+
+		// Dates.
+		expr.Function("date", func(p ...any) (any, error) {
+			return model.ParseDate(p[0].(string))
+		}, new(func(string) model.Date)),
+		expr.Function("add_days", func(p ...any) (any, error) {
+			d := p[0].(model.Date)
+			if d.IsZero() {
+				return d, nil
+			}
+			return d.AddDays(p[1].(int)), nil
+		}, new(func(model.Date, int) model.Date)),
+		expr.Function("end_of_month", func(p ...any) (any, error) {
+			d := p[0].(model.Date)
+			if d.IsZero() {
+				return d, nil
+			}
+			t := d.Time()
+			return model.DateOf(time.Date(t.Year(), t.Month()+1, 0, 0, 0, 0, 0, time.UTC)), nil
+		}, new(func(model.Date) model.Date)),
+		expr.Function("is_set", func(p ...any) (any, error) {
+			switch x := p[0].(type) {
+			case model.Date:
+				return !x.IsZero(), nil
+			case string:
+				return strings.TrimSpace(x) != "", nil
+			}
+			return p[0] != nil, nil
+		}, new(func(model.Date) bool), new(func(string) bool)),
+		// coalesce(a, b, ...): the first non-blank string / set date.
+		expr.Function("coalesce", func(p ...any) (any, error) {
+			for _, v := range p {
+				switch x := v.(type) {
+				case string:
+					if strings.TrimSpace(x) != "" {
+						return x, nil
+					}
+				case model.Date:
+					if !x.IsZero() {
+						return x, nil
+					}
+				}
+			}
+			return p[len(p)-1], nil
+		}, new(func(...string) string), new(func(model.Date, ...model.Date) model.Date)),
+	}
+	return opts
+}

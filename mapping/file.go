@@ -1,0 +1,687 @@
+package mapping
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"github.com/shopspring/decimal"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// Problem is one thing wrong with a mapping file, at its position.
+type Problem struct {
+	File   string `json:"file"`
+	Line   int    `json:"line,omitempty"`   // 1-based; 0 when unknown
+	Column int    `json:"column,omitempty"` // 1-based; 0 when unknown
+	// Key is the YAML key path of the offending entry, e.g.
+	// "invoice.lines.item_code".
+	Key     string `json:"key,omitempty"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+		if p.Column > 0 {
+			fmt.Fprintf(&b, ":%d", p.Column)
+		}
+	}
+	b.WriteString(": ")
+	if p.Key != "" {
+		b.WriteString(p.Key + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// LoadError lists every problem found while loading mapping files.
+type LoadError struct {
+	Problems []Problem `json:"problems"`
+}
+
+func (e *LoadError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	if len(lines) == 1 {
+		return "mapping: " + lines[0]
+	}
+	return fmt.Sprintf("mapping: %d problems:\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// kind is the type an expression must produce.
+type kind int
+
+const (
+	kString kind = iota
+	kDecimal
+	kDate
+	kBool
+)
+
+var (
+	stringType  = reflect.TypeFor[string]()
+	decimalType = reflect.TypeFor[decimal.Decimal]()
+	dateType    = reflect.TypeFor[model.Date]()
+	boolType    = reflect.TypeFor[bool]()
+	intType     = reflect.TypeFor[int]()
+)
+
+func (k kind) String() string {
+	switch k {
+	case kDecimal:
+		return "a decimal"
+	case kDate:
+		return "a date"
+	case kBool:
+		return "a bool"
+	}
+	return "a string"
+}
+
+func (k kind) accepts(t reflect.Type) bool {
+	if t == nil || t.Kind() == reflect.Interface {
+		return true // checked when evaluated
+	}
+	switch k {
+	case kDecimal:
+		return t == decimalType || t == intType
+	case kDate:
+		return t == dateType
+	case kBool:
+		return t == boolType
+	}
+	return t == stringType
+}
+
+func (k kind) hint(t reflect.Type) string {
+	switch {
+	case k == kDecimal && t.Kind() == reflect.Float64:
+		return `: money never goes through floats, write dec("19.5") instead of 19.5`
+	case k == kDecimal && t == stringType:
+		return `: convert with dec(...)`
+	case k == kDate && t == stringType:
+		return `: convert with date("YYYY-MM-DD")`
+	case k == kString && (t == decimalType || t == intType || t == dateType):
+		return ": convert with string(...)"
+	}
+	return ""
+}
+
+// convert turns an evaluated value into k's Go type.
+func (k kind) convert(v any) (any, bool) {
+	switch k {
+	case kString:
+		if v == nil {
+			return "", true
+		}
+		s, ok := v.(string)
+		return s, ok
+	case kDecimal:
+		switch x := v.(type) {
+		case decimal.Decimal:
+			return x, true
+		case int:
+			return decimal.NewFromInt(int64(x)), true
+		}
+	case kDate:
+		if v == nil {
+			return model.Date{}, true
+		}
+		d, ok := v.(model.Date)
+		return d, ok
+	case kBool:
+		b, ok := v.(bool)
+		return b, ok
+	}
+	return nil, false
+}
+
+// envKind selects the environment an expression is compiled against.
+type envKind int
+
+const (
+	envHeader envKind = iota
+	envLine
+	envTrigger
+)
+
+// fieldSpec is one mappable invoice field.
+type fieldSpec struct {
+	key     string // YAML key under invoice (or amount_line/lines)
+	kind    kind
+	builtin string // expression used when the file gives none
+}
+
+var headerSpecs = []fieldSpec{
+	{"reference", kString, `deal.id`},
+	{"customer.external_id", kString, `deal.company.id`},
+	{"customer.name", kString, `deal.company.name`},
+	{"customer.email", kString, `deal.company.email`},
+	{"customer.tax_id", kString, `deal.company.tax_id`},
+	{"customer.address.line1", kString, `deal.company.address.line1`},
+	{"customer.address.line2", kString, `deal.company.address.line2`},
+	{"customer.address.city", kString, `deal.company.address.city`},
+	{"customer.address.region", kString, `deal.company.address.region`},
+	{"customer.address.postal_code", kString, `deal.company.address.postal_code`},
+	{"customer.address.country", kString, `deal.company.address.country`},
+	{"currency", kString, `coalesce(deal.currency, defaults.currency)`},
+	{"issue_date", kDate, `coalesce(deal.close_date, event.occurred_on)`},
+	{"due_date", kDate, `add_days(invoice.issue_date, defaults.payment_terms_days)`},
+	{"memo", kString, `deal.name`},
+}
+
+var lineSpecs = []fieldSpec{
+	{"item_code", kString, `coalesce(item.sku, defaults.item_code)`},
+	{"description", kString, `coalesce(item.description, item.sku)`},
+	{"quantity", kDecimal, `item.quantity`},
+	{"unit_price", kDecimal, `item.unit_price`},
+	{"discount", kDecimal, `item.discount + percent(item.quantity * item.unit_price, item.discount_percent)`},
+	{"account_code", kString, `defaults.account_code`},
+	{"tax_code", kString, `defaults.tax_code`},
+	{"tax_rate", kDecimal, `defaults.tax_rate`},
+}
+
+var amountLineSpecs = []fieldSpec{
+	{"item_code", kString, `defaults.item_code`},
+	{"description", kString, `coalesce(deal.name, "Deal " + deal.id)`},
+	{"quantity", kDecimal, `1`},
+	{"unit_price", kDecimal, `deal.amount`},
+	{"discount", kDecimal, `0`},
+	{"account_code", kString, `defaults.account_code`},
+	{"tax_code", kString, `defaults.tax_code`},
+	{"tax_rate", kDecimal, `defaults.tax_rate`},
+}
+
+// DefaultTrigger is the trigger of a mapping file that declares none: the
+// deal's stage became one of the connection's won stages.
+const DefaultTrigger = `is_won(deal.stage) && !is_won(deal.previous_stage)`
+
+// compiled is one compiled expression.
+type compiled struct {
+	key  string // YAML key path, e.g. "invoice.lines.quantity"
+	spec fieldSpec
+	src  string
+	prog *vm.Program // nil: the field is not mapped (zero value)
+}
+
+// lookupTable is a declared lookup table.
+type lookupTable struct {
+	entries    map[string]string
+	def        string
+	hasDefault bool
+	ignoreCase bool
+}
+
+func (t *lookupTable) get(name, key string) (string, error) {
+	k := key
+	if t.ignoreCase {
+		k = strings.ToLower(k)
+	}
+	if v, ok := t.entries[k]; ok {
+		return v, nil
+	}
+	if t.hasDefault {
+		return t.def, nil
+	}
+	return "", &lookupMiss{Table: name, Key: key}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// parser holds the state of loading one file.
+type parser struct {
+	file     string
+	lines    []string
+	problems []Problem
+	m        *File
+}
+
+func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
+	pr := Problem{File: p.file, Key: key, Message: fmt.Sprintf(format, args...)}
+	if n != nil {
+		pr.Line, pr.Column = n.Line, n.Column
+	}
+	p.problems = append(p.problems, pr)
+}
+
+// Parse compiles one mapping file. file names it in problems; data is its
+// content. Every problem is reported, as a *LoadError.
+func Parse(file string, data []byte) (*File, error) {
+	p := &parser{file: file, lines: strings.Split(string(data), "\n")}
+	p.m = &File{file: file, hash: HashOf(data), lookups: map[string]*lookupTable{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line := 0
+		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		p.problems = append(p.problems, Problem{File: file, Line: line, Message: strings.TrimPrefix(err.Error(), "yaml: ")})
+		return nil, &LoadError{Problems: p.problems}
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		p.at(&doc, "", "a mapping file must be a YAML mapping with at least a `name`")
+		return nil, &LoadError{Problems: p.problems}
+	}
+	p.parse(doc.Content[0])
+	if len(p.problems) > 0 {
+		sort.SliceStable(p.problems, func(i, j int) bool {
+			a, b := p.problems[i], p.problems[j]
+			if a.Line != b.Line {
+				return a.Line < b.Line
+			}
+			return a.Column < b.Column
+		})
+		return nil, &LoadError{Problems: p.problems}
+	}
+	return p.m, nil
+}
+
+// entries returns the key/value pairs of a YAML mapping, reporting unknown
+// and duplicate keys (known == nil accepts any key).
+func (p *parser) entries(n *yaml.Node, path string, known ...string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	if n == nil {
+		return out
+	}
+	if n.Kind != yaml.MappingNode {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return out
+		}
+		p.at(n, path, "must be a mapping of keys")
+		return out
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := joinKey(path, k.Value)
+		if _, dup := out[k.Value]; dup {
+			p.at(k, key, "duplicate key")
+			continue
+		}
+		if known != nil && !contains(known, k.Value) {
+			p.at(k, key, "unknown key (known keys: %s)", strings.Join(known, ", "))
+			continue
+		}
+		out[k.Value] = v
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func joinKey(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		p.at(n, key, "must be a single value")
+		return "", false
+	}
+	if n.Tag == "!!null" {
+		return "", true
+	}
+	return n.Value, true
+}
+
+func (p *parser) parse(root *yaml.Node) {
+	top := p.entries(root, "", "name", "description", "trigger", "tolerance", "defaults", "lookups", "invoice")
+	m := p.m
+	if n, ok := top["name"]; ok {
+		name, _ := p.scalar(n, "name")
+		switch {
+		case name == DefaultName:
+			p.at(n, "name", "%q is the built-in mapping's name; choose another", name)
+		case !nameRE.MatchString(name):
+			p.at(n, "name", "must match %s", nameRE)
+		}
+		m.name = name
+	} else {
+		p.at(root, "name", "is required")
+	}
+	m.tolerance = decimal.Zero
+	if n, ok := top["tolerance"]; ok {
+		if s, ok := p.scalar(n, "tolerance"); ok && s != "" {
+			d, err := decimal.NewFromString(s)
+			switch {
+			case err != nil:
+				p.at(n, "tolerance", "must be a decimal number such as 0.01")
+			case d.IsNegative():
+				p.at(n, "tolerance", "must not be negative")
+			default:
+				m.tolerance = d
+			}
+		}
+	}
+	p.parseDefaults(top["defaults"])
+	p.parseLookups(top["lookups"])
+
+	// Trigger.
+	src := DefaultTrigger
+	var tn *yaml.Node
+	if n, ok := top["trigger"]; ok {
+		if s, ok := p.scalar(n, "trigger"); ok && strings.TrimSpace(s) != "" {
+			src, tn = s, n
+			m.customTrigger = true
+		}
+	}
+	m.trigger = p.compile(tn, "trigger", src, fieldSpec{key: "trigger", kind: kBool}, envTrigger)
+
+	inv := p.entries(top["invoice"], "invoice", "reference", "customer", "currency", "issue_date", "due_date", "memo", "lines", "amount_line")
+	cust := p.entries(inv["customer"], "invoice.customer", "external_id", "name", "email", "tax_id", "address")
+	addr := p.entries(cust["address"], "invoice.customer.address", "line1", "line2", "city", "region", "postal_code", "country")
+	given := map[string]*yaml.Node{}
+	for k, v := range inv {
+		if k != "customer" && k != "lines" && k != "amount_line" {
+			given[k] = v
+		}
+	}
+	for k, v := range cust {
+		if k != "address" {
+			given["customer."+k] = v
+		}
+	}
+	for k, v := range addr {
+		given["customer.address."+k] = v
+	}
+	for _, s := range headerSpecs {
+		m.header = append(m.header, p.field(given[s.key], "invoice."+s.key, s, envHeader))
+	}
+	lineKeys := make([]string, len(lineSpecs))
+	for i, s := range lineSpecs {
+		lineKeys[i] = s.key
+	}
+	lines := p.entries(inv["lines"], "invoice.lines", lineKeys...)
+	for _, s := range lineSpecs {
+		m.lines = append(m.lines, p.field(lines[s.key], "invoice.lines."+s.key, s, envLine))
+	}
+	al := p.entries(inv["amount_line"], "invoice.amount_line", lineKeys...)
+	for _, s := range amountLineSpecs {
+		m.amountLine = append(m.amountLine, p.field(al[s.key], "invoice.amount_line."+s.key, s, envHeader))
+	}
+}
+
+func (p *parser) parseDefaults(n *yaml.Node) {
+	d := &p.m.defaults
+	d.PaymentTermsDays = 30
+	d.TaxRate = decimal.Zero
+	for k, v := range p.entries(n, "defaults", "currency", "payment_terms_days", "account_code", "tax_code", "tax_rate", "item_code") {
+		key := "defaults." + k
+		s, ok := p.scalar(v, key)
+		if !ok {
+			continue
+		}
+		switch k {
+		case "currency":
+			if s == "" {
+				continue
+			}
+			c, err := model.ParseCurrency(s)
+			if err != nil {
+				p.at(v, key, "%q is not an ISO 4217 currency code", s)
+				continue
+			}
+			d.Currency = string(c)
+		case "payment_terms_days":
+			days, err := strconv.Atoi(s)
+			if err != nil || days < 0 {
+				p.at(v, key, "must be a whole number of days, 0 or more")
+				continue
+			}
+			d.PaymentTermsDays = days
+		case "tax_rate":
+			r, err := decimal.NewFromString(s)
+			if err != nil || r.IsNegative() {
+				p.at(v, key, "must be a percentage such as 19 or 7.5, not negative")
+				continue
+			}
+			d.TaxRate = r
+		case "account_code":
+			d.AccountCode = s
+		case "tax_code":
+			d.TaxCode = s
+		case "item_code":
+			d.ItemCode = s
+		}
+	}
+}
+
+func (p *parser) parseLookups(n *yaml.Node) {
+	for name, v := range p.entries(n, "lookups") {
+		key := "lookups." + name
+		e := p.entries(v, key, "entries", "default", "missing", "ignore_case")
+		t := &lookupTable{entries: map[string]string{}}
+		if ic, ok := e["ignore_case"]; ok {
+			s, _ := p.scalar(ic, key+".ignore_case")
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				p.at(ic, key+".ignore_case", "must be true or false")
+			}
+			t.ignoreCase = b
+		}
+		for k, val := range p.entries(e["entries"], key+".entries") {
+			s, ok := p.scalar(val, key+".entries."+k)
+			if !ok {
+				continue
+			}
+			if t.ignoreCase {
+				k = strings.ToLower(k)
+			}
+			t.entries[k] = s
+		}
+		def, hasDef := e["default"]
+		miss, hasMiss := e["missing"]
+		switch {
+		case hasDef && hasMiss:
+			p.at(miss, key+".missing", "declare either a default or `missing: error`, not both")
+		case hasDef:
+			t.def, _ = p.scalar(def, key+".default")
+			t.hasDefault = true
+		case hasMiss:
+			if s, _ := p.scalar(miss, key+".missing"); s != "error" {
+				p.at(miss, key+".missing", "must be `error` (or declare a `default` instead)")
+			}
+		default:
+			p.at(v, key, "declare what a missing key gives: `default: VALUE` or `missing: error`")
+		}
+		p.m.lookups[name] = t
+	}
+}
+
+func (p *parser) field(n *yaml.Node, key string, s fieldSpec, env envKind) compiled {
+	src := s.builtin
+	if n != nil {
+		v, ok := p.scalar(n, key)
+		if !ok {
+			return compiled{key: key, spec: s}
+		}
+		if strings.TrimSpace(v) == "" {
+			return compiled{key: key, spec: s} // explicitly unmapped
+		}
+		src = v
+	} else {
+		n = nil
+	}
+	return p.compile(n, key, src, s, env)
+}
+
+// compile compiles and type-checks one expression. n is its YAML node
+// (nil for built-in expressions, which are correct by construction).
+func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind) compiled {
+	c := compiled{key: key, spec: s, src: src}
+	prog, err := expr.Compile(src, p.m.options(env)...)
+	if err != nil {
+		line, col := 1, 0
+		msg := err.Error()
+		if fe, ok := err.(*file.Error); ok {
+			line, col, msg = fe.Line, fe.Column, fe.Message
+		}
+		p.exprProblem(n, key, src, line, col, msg)
+		return c
+	}
+	c.prog = prog
+	if t := prog.Node().Type(); !s.kind.accepts(t) {
+		p.exprProblem(n, key, src, 1, 0, fmt.Sprintf("expression gives %s, but this field needs %s%s", t, s.kind, s.kind.hint(t)))
+	}
+	// Every lookup must name a declared table, as a literal.
+	root := prog.Node()
+	ast.Walk(&root, visitor(func(node ast.Node) {
+		call, ok := node.(*ast.CallNode)
+		if !ok {
+			return
+		}
+		id, ok := call.Callee.(*ast.IdentifierNode)
+		if !ok || id.Value != "lookup" || len(call.Arguments) == 0 {
+			return
+		}
+		line, col := position(src, call.Arguments[0].Location().From)
+		str, ok := call.Arguments[0].(*ast.StringNode)
+		if !ok {
+			p.exprProblem(n, key, src, line, col, "the table of lookup(...) must be a literal name such as \"item_codes\"")
+			return
+		}
+		if _, ok := p.m.lookups[str.Value]; !ok {
+			p.exprProblem(n, key, src, line, col, fmt.Sprintf("lookup table %q is not declared under lookups (declared: %s)", str.Value, listOrNone(p.m.lookupNames())))
+		}
+	}))
+	return c
+}
+
+// typeNames words expr's type names as an expression author knows them.
+var typeNames = strings.NewReplacer(
+	"mapping.DealEnv", "deal", "mapping.CompanyEnv", "company", "mapping.AddressEnv", "address",
+	"mapping.LineItemEnv", "line item", "mapping.EventEnv", "event", "mapping.DefaultsEnv", "defaults",
+	"mapping.InvoiceEnv", "invoice", "mapping.CustomerEnv", "customer", "mapping.LineEnv", "environment",
+	"mapping.Env", "environment", "mapping.TriggerEnv", "environment",
+	"decimal.Decimal", "decimal", "model.Date", "date",
+)
+
+type visitor func(ast.Node)
+
+func (v visitor) Visit(n *ast.Node) { v(*n) }
+
+// position turns a rune offset in src into a 1-based line and 0-based column.
+func position(src string, offset int) (line, col int) {
+	line = 1
+	i := 0
+	for _, r := range src {
+		if i == offset {
+			break
+		}
+		if r == '\n' {
+			line++
+			col = 0
+		} else {
+			col++
+		}
+		i++
+	}
+	return line, col
+}
+
+// exprProblem reports a problem at line/col (1-based line, 0-based column)
+// of the expression held by YAML node n, translated to a file position.
+func (p *parser) exprProblem(n *yaml.Node, key, src string, line, col int, msg string) {
+	pr := Problem{File: p.file, Key: key, Message: msg}
+	if n == nil {
+		pr.Message = "built-in expression `" + src + "`: " + msg
+		p.problems = append(p.problems, pr)
+		return
+	}
+	pr.Line, pr.Column = n.Line, n.Column
+	switch {
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		// The text starts on the line after the indicator.
+		fl := n.Line + line
+		if n.Style&yaml.FoldedStyle != 0 {
+			fl = n.Line + 1 // folded lines are joined: only the first line is exact
+		}
+		// The block's indentation is that of its first line.
+		indent := 0
+		if n.Line < len(p.lines) {
+			l := p.lines[n.Line]
+			indent = len(l) - len(strings.TrimLeft(l, " "))
+		}
+		pr.Line, pr.Column = fl, indent+col+1
+	case n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0:
+		pr.Column = n.Column + 1 + col
+	default:
+		if line > 1 {
+			pr.Line = n.Line + line - 1
+			pr.Column = col + 1
+		} else {
+			pr.Column = n.Column + col
+		}
+	}
+	pr.Message = fmt.Sprintf("%s (in `%s`)", typeNames.Replace(msg), oneLine(src))
+	p.problems = append(p.problems, pr)
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+func (m *File) lookupNames() []string {
+	out := make([]string, 0, len(m.lookups))
+	for k := range m.lookups {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// options are the compile options of an expression of this mapping.
+func (m *File) options(env envKind) []expr.Option {
+	opts := baseOptions()
+	switch env {
+	case envLine:
+		opts = append(opts, expr.Env(LineEnv{}))
+	case envTrigger:
+		opts = append(opts, expr.Env(TriggerEnv{}))
+	default:
+		opts = append(opts, expr.Env(Env{}))
+	}
+	opts = append(opts,
+		expr.DisableBuiltin("now"), expr.DisableBuiltin("date"), expr.DisableBuiltin("duration"),
+		expr.DisableBuiltin("float"), expr.DisableBuiltin("timezone"),
+		expr.Function("lookup", func(params ...any) (any, error) {
+			name, key := params[0].(string), params[1].(string)
+			t, ok := m.lookups[name]
+			if !ok {
+				return nil, fmt.Errorf("lookup table %q is not declared", name) // caught at load
+			}
+			return t.get(name, key)
+		}, new(func(string, string) string)),
+	)
+	return opts
+}

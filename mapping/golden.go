@@ -1,0 +1,197 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// Apply maps ev with m and computes and validates the invoice exactly as a
+// run does (activities MapDeal then ValidateInvoice): totals rounded per
+// currency, lines checked against the deal amount within m.Tolerance().
+// Errors are *Error (mapping) or *model.ValidationError.
+func Apply(m Mapper, ev model.DealEvent) (model.Invoice, error) {
+	inv, err := m.Map(ev)
+	if err != nil {
+		return model.Invoice{}, err
+	}
+	inv.ComputeTotals()
+	if err := inv.Validate(model.ValidateOptions{DealAmount: ev.Deal.Amount, Tolerance: m.Tolerance()}); err != nil {
+		return inv, err
+	}
+	return inv, nil
+}
+
+// GoldenResult is the outcome of one golden case.
+type GoldenResult struct {
+	// Name is the case name: NAME of NAME.deal.json.
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Diff shows expected (-) against got (+) when the case failed.
+	Diff string `json:"diff,omitempty"`
+	// Error is the mapping or validation error, when there was one.
+	Error   string `json:"error,omitempty"`
+	Updated bool   `json:"updated,omitempty"`
+}
+
+// RunGolden runs every case of dir with m. A case is NAME.deal.json (a
+// deal event, as the source produces it) with either NAME.invoice.json,
+// the expected invoice (totals computed), or NAME.error.txt, whose every
+// non-blank line must appear in the expected mapping or validation error.
+// With update, NAME.invoice.json (or NAME.error.txt, for a case that
+// fails) is rewritten from what m produces.
+func RunGolden(dir string, m Mapper, update bool) ([]GoldenResult, error) {
+	deals, err := filepath.Glob(filepath.Join(dir, "*.deal.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(deals) == 0 {
+		return nil, fmt.Errorf("%s: no golden cases (NAME.deal.json with NAME.invoice.json or NAME.error.txt)", dir)
+	}
+	sort.Strings(deals)
+	var out []GoldenResult
+	for _, dealPath := range deals {
+		name := strings.TrimSuffix(filepath.Base(dealPath), ".deal.json")
+		r, err := runGoldenCase(dir, name, dealPath, m, update)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func runGoldenCase(dir, name, dealPath string, m Mapper, update bool) (GoldenResult, error) {
+	r := GoldenResult{Name: name}
+	ev, err := ReadEvent(dealPath)
+	if err != nil {
+		return r, err
+	}
+	invPath := filepath.Join(dir, name+".invoice.json")
+	errPath := filepath.Join(dir, name+".error.txt")
+	inv, aerr := Apply(m, ev)
+	if aerr != nil {
+		r.Error = aerr.Error()
+	}
+	if update {
+		r.OK, r.Updated = true, true
+		if aerr != nil {
+			_ = os.Remove(invPath)
+			return r, os.WriteFile(errPath, []byte(aerr.Error()+"\n"), 0o644)
+		}
+		_ = os.Remove(errPath)
+		return r, os.WriteFile(invPath, canonical(inv), 0o644)
+	}
+	if want, err := os.ReadFile(errPath); err == nil {
+		if aerr == nil {
+			r.Diff = "expected an error containing:\n" + string(want) + "got the invoice:\n" + string(canonical(inv))
+			return r, nil
+		}
+		var missing []string
+		for _, line := range strings.Split(string(want), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.Contains(aerr.Error(), line) {
+				missing = append(missing, "- "+line)
+			}
+		}
+		if len(missing) > 0 {
+			r.Diff = "the error does not contain:\n" + strings.Join(missing, "\n") + "\nerror:\n+ " + aerr.Error() + "\n"
+			return r, nil
+		}
+		r.OK = true
+		return r, nil
+	}
+	want, err := os.ReadFile(invPath)
+	if err != nil {
+		return r, fmt.Errorf("golden case %s: neither %s nor %s can be read", name, filepath.Base(invPath), filepath.Base(errPath))
+	}
+	if aerr != nil {
+		r.Diff = "expected the invoice of " + filepath.Base(invPath) + ", got an error"
+		return r, nil
+	}
+	var expected model.Invoice
+	if err := json.Unmarshal(want, &expected); err != nil {
+		return r, fmt.Errorf("%s: %w", invPath, err)
+	}
+	w, g := canonical(expected), canonical(inv)
+	if bytes.Equal(w, g) {
+		r.OK = true
+		return r, nil
+	}
+	r.Diff = LineDiff(string(w), string(g))
+	return r, nil
+}
+
+// ReadEvent reads a deal event from a JSON file.
+func ReadEvent(path string) (model.DealEvent, error) {
+	var ev model.DealEvent
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ev, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return ev, fmt.Errorf("%s: not a deal event: %w", path, err)
+	}
+	return ev, nil
+}
+
+// canonical is the invoice's indented JSON: two invoices are equal when
+// these are (decimals compare by their text, so 12000 and 12000.00 match
+// once both went through model.Invoice).
+func canonical(inv model.Invoice) []byte {
+	b, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		return []byte(err.Error())
+	}
+	return append(b, '\n')
+}
+
+// LineDiff is a minimal line diff of want (-) and got (+), with unchanged
+// lines indented by two spaces.
+func LineDiff(want, got string) string {
+	a, b := strings.Split(strings.TrimRight(want, "\n"), "\n"), strings.Split(strings.TrimRight(got, "\n"), "\n")
+	// Longest common subsequence table.
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var sb strings.Builder
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			sb.WriteString("  " + a[i] + "\n")
+			i, j = i+1, j+1
+		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
+			sb.WriteString("+ " + b[j] + "\n")
+			j++
+		default:
+			sb.WriteString("- " + a[i] + "\n")
+			i++
+		}
+	}
+	return sb.String()
+}
+
+// IsValidationError reports whether err is (or wraps) a *model.ValidationError.
+func IsValidationError(err error) bool {
+	var ve *model.ValidationError
+	return errors.As(err, &ve)
+}

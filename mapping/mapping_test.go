@@ -1,0 +1,390 @@
+package mapping_test
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of examples/mappings")
+
+func parse(t *testing.T, src string) *mapping.File {
+	t.Helper()
+	m, err := mapping.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return m
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func wonEvent(stage, previous string) model.DealEvent {
+	return model.DealEvent{
+		EventID:    "evt_1",
+		OccurredAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC),
+		Deal: model.Deal{
+			ID: "D-1", Name: "Acme annual", Stage: stage, PreviousStage: previous,
+			Amount:    decimal.NewNullDecimal(dec("12000.00")),
+			Currency:  "EUR",
+			CloseDate: model.NewDate(2026, 11, 20),
+			Company:   model.Company{ID: "C-1", Name: "Acme GmbH", Address: model.Address{Country: "DE"}},
+			LineItems: []model.LineItem{{SKU: "PRO-1Y", Description: "Pro", Quantity: dec("1"), UnitPrice: dec("12000.00")}},
+		},
+	}
+}
+
+func TestTriggerSemantics(t *testing.T) {
+	won := []string{"closedwon", "Closed_Won", "123456"} // HubSpot default and a custom pipeline's numeric id
+	custom := parse(t, "name: t\ntrigger: is_won(deal.stage) && !is_won(deal.previous_stage)\n")
+	implicit := parse(t, "name: t\n")
+	for _, tc := range []struct {
+		name, stage, prev string
+		want              bool
+	}{
+		{"transition into won", "closedwon", "contractsent", true},
+		{"custom pipeline id", "123456", "123455", true},
+		{"case-insensitive", "CLOSED_WON", "negotiation", true},
+		{"already won", "closedwon", "closed_won", false},
+		{"not a won stage", "closedlost", "closedwon", false},
+		// won → lost → won: the second transition into won triggers again;
+		// the deterministic workflow ID keeps it from invoicing twice.
+		{"won→lost→won: into lost", "closedlost", "closedwon", false},
+		{"won→lost→won: back to won", "closedwon", "closedlost", true},
+		{"unknown previous stage", "closedwon", "", true},
+	} {
+		for _, tr := range []struct {
+			kind string
+			tr   mapping.Trigger
+		}{{"expression", custom.Trigger(won)}, {"default", implicit.Trigger(won)}, {"stage", mapping.StageTrigger{WonStages: won}}} {
+			got, reason := tr.tr.Evaluate(wonEvent(tc.stage, tc.prev))
+			if got != tc.want {
+				t.Errorf("%s (%s trigger): got %v (%s), want %v", tc.name, tr.kind, got, reason, tc.want)
+			}
+			if !got && reason == "" {
+				t.Errorf("%s (%s trigger): no reason for not triggering", tc.name, tr.kind)
+			}
+		}
+	}
+
+	// A trigger can look at anything of the event.
+	big := parse(t, "name: t\ntrigger: is_won(deal.stage) && deal.amount >= 10000 && deal.company.address.country in [\"DE\", \"AT\"]\n")
+	if ok, r := big.Trigger(won).Evaluate(wonEvent("closedwon", "")); !ok {
+		t.Errorf("big DE deal: not triggered: %s", r)
+	}
+	small := wonEvent("closedwon", "")
+	small.Deal.Amount = decimal.NewNullDecimal(dec("9999.99"))
+	if ok, r := big.Trigger(won).Evaluate(small); ok || !strings.Contains(r, "is false") {
+		t.Errorf("small deal: got %v %q, want not triggered with the expression's reason", ok, r)
+	}
+}
+
+const lookupsYAML = `
+name: lk
+lookups:
+  items:
+    default: MISC
+    entries: {PRO-1Y: ITEM-PRO}
+  tax:
+    missing: error
+    ignore_case: true
+    entries: {de: DE19}
+invoice:
+  lines:
+    item_code: lookup("items", item.sku)
+    tax_code: lookup("tax", deal.company.address.country)
+`
+
+func TestLookups(t *testing.T) {
+	m := parse(t, lookupsYAML)
+	ev := wonEvent("closedwon", "")
+	ev.Deal.LineItems = append(ev.Deal.LineItems, model.LineItem{SKU: "OTHER", Description: "x", Quantity: dec("1"), UnitPrice: dec("0")})
+	inv, err := m.Map(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inv.Lines[0].ItemCode; got != "ITEM-PRO" {
+		t.Errorf("hit: item code %q, want ITEM-PRO", got)
+	}
+	if got := inv.Lines[1].ItemCode; got != "MISC" {
+		t.Errorf("default: item code %q, want MISC", got)
+	}
+	if got := inv.Lines[0].TaxCode; got != "DE19" {
+		t.Errorf("ignore_case hit: tax code %q, want DE19", got)
+	}
+
+	ev.Deal.Company.Address.Country = "CH"
+	_, err = m.Map(ev)
+	var me *mapping.Error
+	if !errors.As(err, &me) {
+		t.Fatalf("declared error: got %v, want *mapping.Error", err)
+	}
+	want := mapping.Error{Mapping: "lk", Field: "lines[0].tax_code", Expression: `lookup("tax", deal.company.address.country)`, Value: "CH"}
+	if me.Mapping != want.Mapping || me.Field != want.Field || me.Expression != want.Expression || me.Value != want.Value {
+		t.Errorf("error = %+v, want %+v", *me, want)
+	}
+	if !strings.Contains(me.Error(), `lookup table "tax" has no entry for "CH"`) {
+		t.Errorf("message %q does not say which table and key", me.Error())
+	}
+}
+
+func TestRoundingPerCurrency(t *testing.T) {
+	// 3 × 10.7605 = 32.2815: each line amount (and its tax) is rounded to
+	// the currency's minor units, half away from zero, and the totals are
+	// sums of the rounded amounts.
+	m := parse(t, `
+name: r
+tolerance: "1"
+invoice:
+  currency: deal.currency
+  lines:
+    tax_rate: dec("19")
+`)
+	for _, tc := range []struct{ cur, amount, tax string }{
+		{"JPY", "32", "6"},         // 0 places; 32 × 19 % = 6.08 → 6
+		{"EUR", "32.28", "6.13"},   // 2 places; 6.1332 → 6.13
+		{"KWD", "32.282", "6.134"}, // 3 places, half away from zero; 6.13358 → 6.134
+	} {
+		ev := wonEvent("closedwon", "")
+		ev.Deal.Currency = tc.cur
+		ev.Deal.Amount = decimal.NewNullDecimal(dec("32.28"))
+		ev.Deal.LineItems = []model.LineItem{{Description: "x", Quantity: dec("3"), UnitPrice: dec("10.7605")}}
+		inv, err := mapping.Apply(m, ev)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.cur, err)
+		}
+		l := inv.Lines[0]
+		if !l.Amount.Equal(dec(tc.amount)) || !l.TaxAmount.Equal(dec(tc.tax)) {
+			t.Errorf("%s: amount %s tax %s, want %s and %s", tc.cur, l.Amount, l.TaxAmount, tc.amount, tc.tax)
+		}
+		if !inv.Total.Equal(dec(tc.amount).Add(dec(tc.tax))) {
+			t.Errorf("%s: total %s", tc.cur, inv.Total)
+		}
+	}
+	// round_currency in an expression rounds the same way.
+	rc := parse(t, "name: rc\ninvoice:\n  lines:\n    unit_price: round_currency(item.unit_price * dec(\"1.0005\"), deal.currency)\n")
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Currency = "KWD"
+	ev.Deal.LineItems = []model.LineItem{{Description: "x", Quantity: dec("1"), UnitPrice: dec("10.0005")}}
+	inv, err := rc.Map(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inv.Lines[0].UnitPrice; !got.Equal(dec("10.006")) { // 10.00550025 → 10.006
+		t.Errorf("round_currency KWD: %s, want 10.006", got)
+	}
+}
+
+func TestToleranceIsAValidationError(t *testing.T) {
+	m := parse(t, "name: tol\ntolerance: \"0.05\"\n")
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Amount = decimal.NewNullDecimal(dec("12000.04"))
+	if _, err := mapping.Apply(m, ev); err != nil {
+		t.Errorf("within tolerance: %v", err)
+	}
+	ev.Deal.Amount = decimal.NewNullDecimal(dec("12000.06"))
+	_, err := mapping.Apply(m, ev)
+	var ve *model.ValidationError
+	if !errors.As(err, &ve) || ve.Problems[0].Field != "invoice.subtotal" {
+		t.Fatalf("beyond tolerance: got %v, want a validation error on invoice.subtotal", err)
+	}
+	if !m.Tolerance().Equal(dec("0.05")) {
+		t.Errorf("Tolerance() = %s", m.Tolerance())
+	}
+}
+
+func TestLoadErrorsHavePositions(t *testing.T) {
+	src := `name: bad
+lookups:
+  items: {default: X}
+invoice:
+  memo: deal.compnay.name
+  customer:
+    name: 'deal.company.name + 1'
+  due_date: add_days(invoice.issue_date, "30")
+  lines:
+    quantity: 2.5
+    unit_price: item.unit_price * 1.19
+    item_code: lookup("itmes", item.sku)
+    colour: red
+  issue_date: |
+    coalesce(
+      deal.close_date,
+      deal.stage)
+`
+	_, err := mapping.Parse("bad.yaml", []byte(src))
+	var le *mapping.LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("got %v, want *LoadError", err)
+	}
+	type pos struct {
+		line, col int
+		key, frag string
+	}
+	want := []pos{
+		{5, 14, "invoice.memo", "has no field compnay"},
+		{7, 30, "invoice.customer.name", "mismatched types string and int"},
+		{8, 42, "invoice.due_date", "add_days"},
+		{10, 15, "invoice.lines.quantity", `dec("19.5")`},
+		{11, 33, "invoice.lines.unit_price", "mismatched types decimal and float64"},
+		{12, 23, "invoice.lines.item_code", `lookup table "itmes" is not declared under lookups (declared: items)`},
+		{13, 5, "invoice.lines.colour", "unknown key"},
+		{17, 12, "invoice.issue_date", "cannot use string as argument (type date) to call coalesce"},
+	}
+	if len(le.Problems) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(le.Problems), len(want), err)
+	}
+	for i, w := range want {
+		p := le.Problems[i]
+		if p.File != "bad.yaml" || p.Line != w.line || p.Column != w.col || p.Key != w.key || !strings.Contains(p.Message, w.frag) {
+			t.Errorf("problem %d = %s\nwant bad.yaml:%d:%d: %s: ...%s...", i, p, w.line, w.col, w.key, w.frag)
+		}
+	}
+	if !strings.HasPrefix(le.Problems[0].String(), "bad.yaml:5:14: invoice.memo: ") {
+		t.Errorf("problem text %q should start with file:line:col: key:", le.Problems[0])
+	}
+}
+
+func TestLoadErrorsInDeclarations(t *testing.T) {
+	_, err := mapping.Parse("d.yaml", []byte(`name: default
+tolerance: lots
+defaults: {currency: EURO, payment_terms_days: -1}
+lookups:
+  a: {entries: {x: y}}
+  b: {default: z, missing: error}
+`))
+	for _, frag := range []string{
+		`d.yaml:1:7: name: "default" is the built-in`,
+		"d.yaml:2:12: tolerance: must be a decimal",
+		`d.yaml:3:22: defaults.currency: "EURO" is not an ISO 4217`,
+		"d.yaml:3:48: defaults.payment_terms_days",
+		"d.yaml:5:6: lookups.a: declare what a missing key gives",
+		"d.yaml:6:28: lookups.b.missing: declare either",
+	} {
+		if err == nil || !strings.Contains(err.Error(), frag) {
+			t.Errorf("error does not contain %q:\n%v", frag, err)
+		}
+	}
+}
+
+func TestRuntimeErrorNamesFieldExpressionValue(t *testing.T) {
+	m := parse(t, "name: rt\ninvoice:\n  lines:\n    unit_price: dec(deal.raw[\"list_price\"])\n")
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Raw = map[string]json.RawMessage{"list_price": json.RawMessage(`"12,000"`)}
+	_, err := m.Map(ev)
+	var me *mapping.Error
+	if !errors.As(err, &me) || me.Field != "lines[0].unit_price" || me.Expression != `dec(deal.raw["list_price"])` || !strings.Contains(me.Message, `"12,000" is not a decimal`) {
+		t.Fatalf("got %#v", err)
+	}
+	ev.Deal.Raw = map[string]json.RawMessage{"list_price": json.RawMessage(`12000.5`)}
+	inv, err := m.Map(ev)
+	if err != nil || !inv.Lines[0].UnitPrice.Equal(dec("12000.5")) {
+		t.Fatalf("raw number: %v %v", inv.Lines, err)
+	}
+}
+
+func TestDefaultsAndBuiltins(t *testing.T) {
+	m := parse(t, `
+name: d
+defaults: {currency: usd, payment_terms_days: 14, account_code: "4000", tax_code: T0, item_code: GEN}
+invoice:
+  due_date: end_of_month(add_days(invoice.issue_date, defaults.payment_terms_days))
+`)
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Currency = ""
+	ev.Deal.CloseDate = model.Date{}
+	ev.Deal.LineItems = nil
+	inv, err := mapping.Apply(m, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Currency != "USD" || inv.IssueDate != model.NewDate(2026, 11, 20) || inv.DueDate != model.NewDate(2026, 12, 31) {
+		t.Errorf("currency %s issue %s due %s", inv.Currency, inv.IssueDate, inv.DueDate)
+	}
+	l := inv.Lines[0]
+	if len(inv.Lines) != 1 || l.Description != "Acme annual" || !l.UnitPrice.Equal(dec("12000")) || l.ItemCode != "GEN" || l.AccountCode != "4000" || l.TaxCode != "T0" {
+		t.Errorf("amount line: %+v", inv.Lines)
+	}
+}
+
+// The built-in mapping and a mapping file with no invoice section agree.
+func TestEmptyFileMatchesDefault(t *testing.T) {
+	m := parse(t, "name: same\n")
+	ev := wonEvent("closedwon", "")
+	ev.Deal.LineItems[0].DiscountPercent = dec("10")
+	a, err1 := mapping.Apply(m, ev)
+	b, err2 := mapping.Apply(mapping.Default{PaymentTermsDays: 30}, ev)
+	if err1 == nil || err2 == nil {
+		t.Fatalf("both should fail the amount check (discounted lines): %v / %v", err1, err2)
+	}
+	ev.Deal.Amount = decimal.NewNullDecimal(dec("10800"))
+	a, _ = mapping.Apply(m, ev)
+	b, _ = mapping.Apply(mapping.Default{PaymentTermsDays: 30}, ev)
+	if string(mustJSON(t, a)) != string(mustJSON(t, b)) {
+		t.Errorf("file:\n%s\ndefault:\n%s", mustJSON(t, a), mustJSON(t, b))
+	}
+}
+
+func TestGoldenExamples(t *testing.T) {
+	files, _ := filepath.Glob("../examples/mappings/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no example mappings")
+	}
+	for _, f := range files {
+		set, err := mapping.Load(mapping.Sources{Files: []string{f}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := set.Get(set.Names()[0])
+		dir := strings.TrimSuffix(f, filepath.Ext(f))
+		results, err := mapping.RunGolden(dir, m, *update)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if !r.OK {
+				t.Errorf("%s/%s:\n%s", filepath.Base(dir), r.Name, r.Diff)
+			}
+		}
+	}
+}
+
+func TestGoldenShowsDiff(t *testing.T) {
+	dir := t.TempDir()
+	deal, _ := os.ReadFile("../examples/mappings/generic-standard/won-de-two-lines.deal.json")
+	want, _ := os.ReadFile("../examples/mappings/generic-standard/won-de-two-lines.invoice.json")
+	os.WriteFile(filepath.Join(dir, "c.deal.json"), deal, 0o644)
+	os.WriteFile(filepath.Join(dir, "c.invoice.json"), []byte(strings.Replace(string(want), `"PRO-ANNUAL"`, `"PRO-1Y"`, 1)), 0o644)
+	set, err := mapping.Load(mapping.Sources{Files: []string{"../examples/mappings/generic-standard.yaml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := set.Get("generic-standard")
+	results, err := mapping.RunGolden(dir, m, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].OK || !strings.Contains(results[0].Diff, `-       "item_code": "PRO-1Y",`) ||
+		!strings.Contains(results[0].Diff, `+       "item_code": "PRO-ANNUAL",`) {
+		t.Fatalf("want a failing case with a diff, got %+v", results)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
