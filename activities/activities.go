@@ -19,6 +19,20 @@ import (
 type Connection struct {
 	Mapper mapping.Mapper
 	Target connectors.Target
+	// AccountTargets overrides Target for some CRM accounts (multi-tenant).
+	AccountTargets map[string]connectors.Target
+	// Fetcher reads full deals from the CRM (nil for sources whose events
+	// carry the whole deal); WriteBacker records the invoice on the deal.
+	Fetcher     connectors.DealFetcher
+	WriteBacker connectors.WriteBacker
+}
+
+// TargetFor is the ERP target of a CRM account.
+func (c Connection) TargetFor(account string) connectors.Target {
+	if t, ok := c.AccountTargets[account]; ok {
+		return t
+	}
+	return c.Target
 }
 
 // Resolver finds a connection by name. It is consulted at each activity, so
@@ -82,6 +96,7 @@ func (a *Activities) ValidateInvoice(ctx context.Context, in ValidateInput) (mod
 // CustomerInput is the input of FindOrCreateCustomer.
 type CustomerInput struct {
 	Connection     string         `json:"connection"`
+	Account        string         `json:"account,omitempty"`
 	Customer       model.Customer `json:"customer"`
 	IdempotencyKey string         `json:"idempotency_key"`
 }
@@ -92,7 +107,7 @@ func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput)
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
-	ref, err := conn.Target.FindOrCreateCustomer(ctx, in.Customer, in.IdempotencyKey)
+	ref, err := conn.TargetFor(in.Account).FindOrCreateCustomer(ctx, in.Customer, in.IdempotencyKey)
 	if err != nil {
 		return connectors.CustomerRef{}, temporalError(fmt.Errorf("connection %q: %w", in.Connection, err))
 	}
@@ -102,6 +117,7 @@ func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput)
 // CreateInvoiceInput is the input of CreateInvoice.
 type CreateInvoiceInput struct {
 	Connection     string                 `json:"connection"`
+	Account        string                 `json:"account,omitempty"`
 	Invoice        model.Invoice          `json:"invoice"`
 	Customer       connectors.CustomerRef `json:"customer"`
 	IdempotencyKey string                 `json:"idempotency_key"`
@@ -114,11 +130,59 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	if err != nil {
 		return connectors.InvoiceResult{}, err
 	}
-	res, err := conn.Target.CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
+	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err != nil {
 		return connectors.InvoiceResult{}, temporalError(fmt.Errorf("connection %q: %w", in.Connection, err))
 	}
 	return res, nil
+}
+
+// FetchInput is the input of FetchDeal.
+type FetchInput struct {
+	Connection string `json:"connection"`
+	Account    string `json:"account,omitempty"`
+	DealID     string `json:"deal_id"`
+}
+
+// FetchDeal reads the deal's current state (company, line items) from the
+// CRM, for sources whose webhooks only say that something changed.
+func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (model.Deal, error) {
+	conn, err := a.resolve(in.Connection)
+	if err != nil {
+		return model.Deal{}, err
+	}
+	if conn.Fetcher == nil {
+		return model.Deal{}, temporalError(fmt.Errorf("connection %q: its source cannot fetch deals: %w", in.Connection, connectors.ErrPermanent))
+	}
+	deal, err := conn.Fetcher.FetchDeal(ctx, in.Account, in.DealID)
+	if err != nil {
+		return model.Deal{}, temporalError(fmt.Errorf("connection %q: fetching deal %s: %w", in.Connection, in.DealID, err))
+	}
+	return deal, nil
+}
+
+// WriteBackInput is the input of WriteBack.
+type WriteBackInput struct {
+	Connection string                   `json:"connection"`
+	Account    string                   `json:"account,omitempty"`
+	DealID     string                   `json:"deal_id"`
+	Result     connectors.InvoiceResult `json:"result"`
+}
+
+// WriteBack records the invoice on the CRM deal. It is its own step: when
+// it fails, only it is retried, never the invoice.
+func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) error {
+	conn, err := a.resolve(in.Connection)
+	if err != nil {
+		return err
+	}
+	if conn.WriteBacker == nil {
+		return nil
+	}
+	if err := conn.WriteBacker.WriteBack(ctx, in.Account, in.DealID, in.Result); err != nil {
+		return temporalError(fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
+	}
+	return nil
 }
 
 func (a *Activities) resolve(name string) (Connection, error) {

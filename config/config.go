@@ -172,6 +172,22 @@ type Connection struct {
 	// Mapping names the mapping to use: a mapping file's name, or empty
 	// (or "default") for the built-in mapping.
 	Mapping string `mapstructure:"mapping"`
+	// AccountTargets routes the events of one CRM account (HubSpot portal
+	// id, Salesforce org id, Pipedrive company id) to its own ERP target, so
+	// one deployment serves several companies. Accounts not listed use
+	// Target; the source itself rejects accounts it is not configured for.
+	AccountTargets map[string]string `mapstructure:"account_targets"`
+	// SettleTime is how long a run waits for more events of the same deal
+	// before it reads the deal and invoices its final state (CRMs send a
+	// stage, an amount and a close date as separate events). 0 means the
+	// source's default: 5s for sources whose events must be fetched, none
+	// for the generic source.
+	SettleTime time.Duration `mapstructure:"settle_time" validate:"gte=0"`
+	// Linger keeps an invoiced run open this long to notice later changes of
+	// the deal (ChangedAfterInvoice) without invoicing it twice. 0 means the
+	// source's default: 15m for sources whose events must be fetched, none
+	// for the generic source.
+	Linger time.Duration `mapstructure:"linger" validate:"gte=0"`
 }
 
 // Trigger says which deal events start a sync.

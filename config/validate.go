@@ -223,6 +223,12 @@ func crossCheck(cfg *Config, ps *problems) {
 			ps.add(key, "connection name must match "+connectionName.String()+
 				" (lower-case letters, digits, _ and -: it appears in URLs and workflow IDs)")
 		}
+		for account, target := range c.AccountTargets {
+			if _, ok := cfg.Targets[target]; !ok {
+				ps.add(key+".account_targets."+account, fmt.Sprintf("target %q is not defined under targets (defined: %s)",
+					target, listOrNone(sortedNames(cfg.Targets))))
+			}
+		}
 		if c.Target == "" {
 			continue // reported as required
 		}

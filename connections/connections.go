@@ -10,11 +10,18 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
+)
+
+// Defaults for sources whose events are thin and must be fetched.
+const (
+	DefaultFetchSettleTime = 5 * time.Second
+	DefaultFetchLinger     = 15 * time.Minute
 )
 
 // Connection is one configured CRM → ERP pipe. A *Connection is an
@@ -34,6 +41,14 @@ type Connection struct {
 	Mapper      mapping.Mapper
 	TargetName  string
 	Target      connectors.Target
+	// AccountTargets routes CRM accounts to their own ERP targets.
+	AccountTargets map[string]connectors.Target
+	// Fetcher and WriteBacker are the source's CRM API side, when it has one.
+	Fetcher     connectors.DealFetcher
+	WriteBacker connectors.WriteBacker
+	// SettleTime and Linger shape the run (see config.Connection).
+	SettleTime time.Duration
+	Linger     time.Duration
 }
 
 // Set is every connection of a config, by name. It is safe for concurrent
@@ -113,6 +128,29 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			WonStages:   cc.Trigger.WonStages,
 			TargetName:  cc.Target,
 			Target:      target,
+			SettleTime:  cc.SettleTime,
+			Linger:      cc.Linger,
+		}
+		c.Fetcher, _ = src.(connectors.DealFetcher)
+		c.WriteBacker, _ = src.(connectors.WriteBacker)
+		if c.Fetcher != nil {
+			if c.SettleTime == 0 {
+				c.SettleTime = DefaultFetchSettleTime
+			}
+			if c.Linger == 0 {
+				c.Linger = DefaultFetchLinger
+			}
+		}
+		for account, tn := range cc.AccountTargets {
+			t, ok := targets[tn]
+			if !ok {
+				errs = append(errs, fmt.Errorf("connections.%s.account_targets.%s: no usable target %q", name, account, tn))
+				continue
+			}
+			if c.AccountTargets == nil {
+				c.AccountTargets = map[string]connectors.Target{}
+			}
+			c.AccountTargets[account] = t
 		}
 		if err := bind(c, mappings); err != nil {
 			errs = append(errs, fmt.Errorf("connections.%s.mapping: %w", name, err))
@@ -212,5 +250,8 @@ func (s *Set) Resolve(name string) (activities.Connection, bool) {
 	if !ok {
 		return activities.Connection{}, false
 	}
-	return activities.Connection{Mapper: c.Mapper, Target: c.Target}, true
+	return activities.Connection{
+		Mapper: c.Mapper, Target: c.Target, AccountTargets: c.AccountTargets,
+		Fetcher: c.Fetcher, WriteBacker: c.WriteBacker,
+	}, true
 }

@@ -33,6 +33,9 @@ type Connections interface {
 // Starter durably starts (or finds) the run for one event.
 type Starter interface {
 	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
+	// Notify delivers a non-triggering event to the deal's running run, if
+	// there is one (delivered reports whether there was).
+	Notify(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (res connectors.EventResult, delivered bool, err error)
 	// Ready reports whether runs can be started now.
 	Ready(ctx context.Context) error
 }
@@ -187,7 +190,8 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for i, ev := range events {
-		if ok, reason := conn.Trigger.Evaluate(ev); !ok {
+		ok, reason := conn.Trigger.Evaluate(ev)
+		if !ok && !ev.Thin {
 			results[i] = connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, Skipped: reason}
 			continue
 		}
@@ -195,7 +199,17 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i], errs[i] = h.opts.Starter.Start(ctx, conn, ev)
+			if ok {
+				results[i], errs[i] = h.opts.Starter.Start(ctx, conn, ev)
+				return
+			}
+			// A thin event that does not trigger (an amount change, say)
+			// still belongs to the deal's running run, if there is one.
+			res, delivered, err := h.opts.Starter.Notify(ctx, conn, ev)
+			if err == nil && !delivered {
+				res.WorkflowID, res.Skipped = "", reason+"; no run in progress for this deal"
+			}
+			results[i], errs[i] = res, err
 		}()
 	}
 	wg.Wait()

@@ -30,6 +30,10 @@ func (benchStarter) Start(_ context.Context, conn *connections.Connection, ev mo
 	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "invoice/" + conn.Name + "/" + ev.Deal.ID, RunID: "0195f3c2-7d1e-7c55-9d0e-6f1a3c2b7d10"}, nil
 }
 
+func (benchStarter) Notify(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID}, false, nil
+}
+
 func (benchStarter) Ready(context.Context) error { return nil }
 
 type benchConnections map[string]*connections.Connection

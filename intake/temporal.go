@@ -38,10 +38,21 @@ type TemporalStarter struct {
 	EagerStart bool
 }
 
-// Start implements Starter.
-func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
-	id := workflows.WorkflowID(conn.Name, ev.Deal.ID)
-	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: id}
+func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput {
+	return workflows.InvoiceDealInput{
+		Connection:      conn.Name,
+		Event:           ev,
+		Retry:           s.Retry,
+		ActivityTimeout: s.ActivityTimeout,
+		SettleTime:      conn.SettleTime,
+		Linger:          conn.Linger,
+		Fetch:           conn.Fetcher != nil && ev.Thin,
+		WonStages:       conn.WonStages,
+		WriteBack:       conn.WriteBacker != nil,
+	}
+}
+
+func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEvent) client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{
 		workflows.DealIDKey.ValueSet(ev.Deal.ID),
 		workflows.ConnectionKey.ValueSet(conn.Name),
@@ -53,24 +64,36 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 	if ev.Deal.Currency != "" {
 		attrs = append(attrs, workflows.CurrencyKey.ValueSet(ev.Deal.Currency))
 	}
-	probe := &startProbe{}
-	run, err := s.Client.ExecuteWorkflow(withStartProbe(ctx, probe), client.StartWorkflowOptions{
-		ID:                       id,
+	return client.StartWorkflowOptions{
+		ID:                       workflows.WorkflowID(conn.Name, ev.Deal.ID),
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowExecutionTimeout: s.RunTimeout,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-		EnableEagerStart:         s.EagerStart,
 		// Report a completed run as an error instead of returning it as if
 		// it had been started: that is how a duplicate is told apart.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-	}, workflows.InvoiceDealName, workflows.InvoiceDealInput{
-		Connection:      conn.Name,
-		Event:           ev,
-		Retry:           s.Retry,
-		ActivityTimeout: s.ActivityTimeout,
-	})
+	}
+}
+
+// Start implements Starter. Events that carry the whole deal start the run
+// with it (eagerly when a worker shares this process); thin events, whose
+// deal is fetched after a settle time, are signalled with start, so that a
+// burst of events for one deal all reach its one run.
+func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	opts := s.options(conn, ev)
+	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: opts.ID}
+	probe := &startProbe{}
+	ctx = withStartProbe(ctx, probe)
+	var run client.WorkflowRun
+	var err error
+	if ev.Thin {
+		run, err = s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.DealEventSignal, ev, opts, workflows.InvoiceDealName, s.input(conn, ev))
+	} else {
+		opts.EnableEagerStart = s.EagerStart
+		run, err = s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, s.input(conn, ev))
+	}
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
@@ -78,11 +101,27 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 			res.RunID, res.Duplicate = started.RunId, true
 			return res, nil
 		}
-		return res, classifyStartError(id, err)
+		return res, classifyStartError(opts.ID, err)
 	}
 	res.RunID = run.GetRunID()
 	res.Duplicate = probe.seen && !probe.started
 	return res, nil
+}
+
+// Notify implements Starter: it delivers an event that does not trigger a
+// run (an amount or close-date change) to the deal's running run, if any.
+func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
+	id := workflows.WorkflowID(conn.Name, ev.Deal.ID)
+	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: id}
+	err := s.Client.SignalWorkflow(ctx, id, "", workflows.DealEventSignal, ev)
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return res, false, nil
+		}
+		return res, false, classifyStartError(id, err)
+	}
+	return res, true, nil
 }
 
 // Ready implements Starter.

@@ -5,6 +5,7 @@ package workflows
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -33,22 +34,43 @@ type RetryPolicy struct {
 	MaximumAttempts    int32         `json:"maximum_attempts"`
 }
 
+// DealEventSignal delivers a later event of the same deal to its run.
+const DealEventSignal = "deal-event"
+
 // InvoiceDealInput starts an InvoiceDeal run.
 type InvoiceDealInput struct {
 	Connection      string          `json:"connection"`
 	Event           model.DealEvent `json:"event"`
 	Retry           RetryPolicy     `json:"retry"`
 	ActivityTimeout time.Duration   `json:"activity_timeout"`
+	// SettleTime: wait this long for more events of the deal before reading
+	// it, so the run invoices the deal's final state.
+	SettleTime time.Duration `json:"settle_time,omitempty"`
+	// Linger: after invoicing, keep listening this long; later changes are
+	// recorded (ChangedAfterInvoice) and never invoiced again.
+	Linger time.Duration `json:"linger,omitempty"`
+	// Fetch: the events are thin; read the deal from the CRM. WonStages then
+	// re-checks that the fetched deal is still won.
+	Fetch     bool     `json:"fetch,omitempty"`
+	WonStages []string `json:"won_stages,omitempty"`
+	// WriteBack: record the invoice on the CRM deal, as its own step.
+	WriteBack bool `json:"write_back,omitempty"`
 }
 
 // InvoiceDealResult is the run's result: what the ERP recorded.
 type InvoiceDealResult struct {
-	CustomerID  string `json:"customer_id"`
-	InvoiceID   string `json:"invoice_id"`
+	CustomerID  string `json:"customer_id,omitempty"`
+	InvoiceID   string `json:"invoice_id,omitempty"`
 	Number      string `json:"number,omitempty"`
 	URL         string `json:"url,omitempty"`
-	Mapping     string `json:"mapping"`
-	MappingHash string `json:"mapping_hash"`
+	Mapping     string `json:"mapping,omitempty"`
+	MappingHash string `json:"mapping_hash,omitempty"`
+	// Skipped says why no invoice was made (the fetched deal is no longer won).
+	Skipped string `json:"skipped,omitempty"`
+	// Events are the distinct CRM event ids the run received.
+	Events []string `json:"events"`
+	// ChangedAfterInvoice lists events that arrived after the invoice.
+	ChangedAfterInvoice []string `json:"changed_after_invoice,omitempty"`
 }
 
 // Memo keys recorded on every run.
@@ -57,30 +79,80 @@ const (
 	MemoMappingHash = "mapping_hash"
 )
 
+// Status values of SyncStatus beyond pending/invoiced/failed.
+const (
+	StatusSkipped         = "skipped"
+	StatusWriteBackFailed = "writeback_failed"
+)
+
+// dealEvents keeps the distinct events a run has seen, deduplicated by the
+// CRM's event id, and the newest of them by occurrence time (deliveries
+// can arrive out of order).
+type dealEvents struct {
+	seen     map[string]bool
+	ids      []string
+	latest   model.DealEvent
+	invoiced bool
+	changed  []string
+}
+
+func (d *dealEvents) add(ev model.DealEvent) (fresh bool) {
+	if d.seen[ev.EventID] {
+		return false
+	}
+	d.seen[ev.EventID] = true
+	d.ids = append(d.ids, ev.EventID)
+	if !ev.OccurredAt.Before(d.latest.OccurredAt) {
+		d.latest = ev
+	}
+	return true
+}
+
 // InvoiceDeal turns one won deal into exactly one ERP invoice:
-// map → validate (local activities: pure, fast, still recorded) → find or
-// create the customer → create the invoice (activities with durable retries
-// and idempotency keys derived from the workflow ID, so they are stable
-// across retries and across a re-run of a failed workflow).
+// [settle] → [fetch the deal] → map → validate (local activities: pure,
+// fast, still recorded) → find or create the customer → create the invoice
+// → [write back to the CRM] → [linger]. ERP steps are activities with
+// durable retries and idempotency keys derived from the workflow ID, so they
+// are stable across retries and across a re-run of a failed workflow.
 func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, error) {
 	var a *activities.Activities
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
-
-	pure := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
-	})
-	var mapped activities.MapResult
-	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: in.Event}).Get(ctx, &mapped); err != nil {
-		return fail(ctx, err)
+	events := &dealEvents{seen: map[string]bool{}, latest: in.Event}
+	events.add(in.Event)
+	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
+	receive := func(ev model.DealEvent) {
+		if !events.add(ev) || !events.invoiced {
+			return
+		}
+		events.changed = append(events.changed, ev.EventID)
+		if len(events.changed) == 1 {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, ChangedAfterInvoiceKey.ValueSet(true))
+		}
 	}
-	_ = workflow.UpsertMemo(ctx, map[string]any{MemoMapping: mapped.Mapping, MemoMappingHash: mapped.MappingHash})
-
-	var invoice model.Invoice
-	if err := workflow.ExecuteLocalActivity(pure, a.ValidateInvoice, activities.ValidateInput{
-		Connection: in.Connection, Invoice: mapped.Invoice, DealAmount: in.Event.Deal.Amount, Tolerance: mapped.Tolerance,
-	}).Get(ctx, &invoice); err != nil {
-		return fail(ctx, err)
+	// listen receives events until d has passed (or only drains when d <= 0).
+	listen := func(d time.Duration) {
+		if d > 0 {
+			done := false
+			timer := workflow.NewTimer(ctx, d)
+			for !done {
+				sel := workflow.NewSelector(ctx)
+				sel.AddFuture(timer, func(workflow.Future) { done = true })
+				sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+					var ev model.DealEvent
+					c.Receive(ctx, &ev)
+					receive(ev)
+				})
+				sel.Select(ctx)
+			}
+		}
+		var ev model.DealEvent
+		for signals.ReceiveAsync(&ev) {
+			receive(ev)
+			ev = model.DealEvent{}
+		}
+	}
+	result := func() InvoiceDealResult {
+		return InvoiceDealResult{Events: events.ids, ChangedAfterInvoice: events.changed}
 	}
 
 	erp := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -92,32 +164,106 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			MaximumAttempts:    in.Retry.MaximumAttempts,
 		},
 	})
+
+	listen(in.SettleTime)
+	ev := events.latest
+	if in.Fetch {
+		var deal model.Deal
+		if err := workflow.ExecuteActivity(erp, a.FetchDeal, activities.FetchInput{
+			Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
+		}).Get(ctx, &deal); err != nil {
+			return fail(ctx, result(), err)
+		}
+		if len(in.WonStages) > 0 && !containsFold(in.WonStages, deal.Stage) {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
+			r := result()
+			r.Skipped = "the deal's stage is now " + deal.Stage + ", not a won stage"
+			return r, nil
+		}
+		if deal.PreviousStage == "" {
+			deal.PreviousStage = ev.Deal.PreviousStage
+		}
+		ev.Deal = deal
+		ev.Thin = false
+	}
+
+	pure := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+	var mapped activities.MapResult
+	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev}).Get(ctx, &mapped); err != nil {
+		return fail(ctx, result(), err)
+	}
+	_ = workflow.UpsertMemo(ctx, map[string]any{MemoMapping: mapped.Mapping, MemoMappingHash: mapped.MappingHash})
+
+	var invoice model.Invoice
+	if err := workflow.ExecuteLocalActivity(pure, a.ValidateInvoice, activities.ValidateInput{
+		Connection: in.Connection, Invoice: mapped.Invoice, DealAmount: ev.Deal.Amount, Tolerance: mapped.Tolerance,
+	}).Get(ctx, &invoice); err != nil {
+		return fail(ctx, result(), err)
+	}
+
 	var customer connectors.CustomerRef
 	if err := workflow.ExecuteActivity(erp, a.FindOrCreateCustomer, activities.CustomerInput{
-		Connection: in.Connection, Customer: invoice.Customer, IdempotencyKey: wfID + "/customer",
+		Connection: in.Connection, Account: ev.Account, Customer: invoice.Customer, IdempotencyKey: wfID + "/customer",
 	}).Get(ctx, &customer); err != nil {
-		return fail(ctx, err)
+		return fail(ctx, result(), err)
 	}
 	var created connectors.InvoiceResult
 	if err := workflow.ExecuteActivity(erp, a.CreateInvoice, activities.CreateInvoiceInput{
-		Connection: in.Connection, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
+		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
 	}).Get(ctx, &created); err != nil {
-		return fail(ctx, err)
+		return fail(ctx, result(), err)
 	}
+	events.invoiced = true
+	r := result()
+	r.CustomerID, r.InvoiceID, r.Number, r.URL = customer.ID, created.InvoiceID, created.Number, created.URL
+	r.Mapping, r.MappingHash = mapped.Mapping, mapped.MappingHash
 	_ = workflow.UpsertTypedSearchAttributes(ctx,
 		ErpInvoiceIDKey.ValueSet(created.InvoiceID),
 		SyncStatusKey.ValueSet(StatusInvoiced),
 	)
-	return InvoiceDealResult{
-		CustomerID: customer.ID, InvoiceID: created.InvoiceID, Number: created.Number, URL: created.URL,
-		Mapping: mapped.Mapping, MappingHash: mapped.MappingHash,
-	}, nil
+
+	if in.WriteBack {
+		// Its own step: a failing write-back is retried on its own and never
+		// re-creates the invoice.
+		if err := workflow.ExecuteActivity(erp, a.WriteBack, activities.WriteBackInput{
+			Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID, Result: created,
+		}).Get(ctx, nil); err != nil {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
+			return r, temporal.NewNonRetryableApplicationError(
+				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage(err),
+				"WriteBackFailed", err)
+		}
+	}
+
+	listen(in.Linger)
+	r.Events, r.ChangedAfterInvoice = events.ids, events.changed
+	return r, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func rootMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Error()
+	}
+	return err.Error()
 }
 
 // fail marks the run failed for operators and ends it with the step's own
 // message (not the SDK's "activity error" wrapper), so the Web UI shows
 // what went wrong in the run's failure.
-func fail(ctx workflow.Context, err error) (InvoiceDealResult, error) {
+func fail(ctx workflow.Context, r InvoiceDealResult, err error) (InvoiceDealResult, error) {
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusFailed))
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
@@ -125,7 +271,7 @@ func fail(ctx workflow.Context, err error) (InvoiceDealResult, error) {
 		if appErr.HasDetails() {
 			_ = appErr.Details(&details)
 		}
-		return InvoiceDealResult{}, temporal.NewNonRetryableApplicationError(appErr.Error(), appErr.Type(), err, details)
+		return r, temporal.NewNonRetryableApplicationError(appErr.Error(), appErr.Type(), err, details)
 	}
-	return InvoiceDealResult{}, err
+	return r, err
 }

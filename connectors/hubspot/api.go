@@ -73,7 +73,8 @@ func (o *object) prop(name string) string {
 
 // FetchDeal reads the deal with its primary company and its line items
 // (GET /crm/v3/objects/deals/{id} with associations, then batch reads of the
-// company and line items). Amounts are read as exact decimals. HubSpot's
+// company and line items; associations beyond the first page through the v4
+// associations API). Amounts are read as exact decimals. HubSpot's
 // line item `discount` is a unit discount: LineItem.Discount is it times the
 // quantity. API failures are *connectors.APIError; a deal the answer cannot
 // be mapped from wraps connectors.ErrPermanent.
@@ -131,7 +132,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		d.CloseDate = date
 	}
 
-	companies, err := associated(deal.Associations, dealID, "companies")
+	companies, err := s.associated(ctx, acc, deal.Associations, dealID, "companies", "companies")
 	if err != nil {
 		return model.Deal{}, err
 	}
@@ -166,7 +167,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		}
 	}
 
-	items, err := associated(deal.Associations, dealID, "line_items", "line items")
+	items, err := s.associated(ctx, acc, deal.Associations, dealID, "line_items", "line_items", "line items")
 	if err != nil {
 		return model.Deal{}, err
 	}
@@ -196,17 +197,17 @@ type assoc = struct {
 	Type string `json:"type"`
 }
 
-// associated returns the associations of one kind (the v3 API names line
-// items "line items" in some answers). More than one page is refused rather
-// than silently invoicing part of a deal.
-func associated(all map[string]associationList, dealID string, names ...string) ([]assoc, error) {
+// associated returns the deal's associations of one kind (the v3 API
+// names line items "line items" in some answers). When the embedded list
+// has more pages, all of them are read through the v4 associations API.
+func (s *Source) associated(ctx context.Context, acc *account, all map[string]associationList, dealID, toType string, names ...string) ([]assoc, error) {
 	for _, n := range names {
 		l, ok := all[n]
 		if !ok {
 			continue
 		}
 		if l.Paging != nil && l.Paging.Next != nil {
-			return nil, fmt.Errorf("%w: hubspot: deal %s has more associated %s than one page of the API", connectors.ErrPermanent, dealID, names[0])
+			return s.allAssociations(ctx, acc, dealID, toType)
 		}
 		out := make([]assoc, len(l.Results))
 		for i, r := range l.Results {
@@ -215,6 +216,61 @@ func associated(all map[string]associationList, dealID string, names ...string) 
 		return out, nil
 	}
 	return nil, nil
+}
+
+// v4Associations is a page of GET /crm/v4/objects/deals/{id}/associations/{type}.
+type v4Associations struct {
+	Results []struct {
+		ToObjectID       json.Number `json:"toObjectId"`
+		AssociationTypes []struct {
+			Category string `json:"category"`
+			TypeID   int    `json:"typeId"`
+		} `json:"associationTypes"`
+	} `json:"results"`
+	Paging *struct {
+		Next *struct {
+			After string `json:"after"`
+		} `json:"next"`
+	} `json:"paging"`
+}
+
+// primaryCompanyTypeID is HubSpot's "Primary" deal-to-company association.
+const primaryCompanyTypeID = 5
+
+// maxAssociationPages bounds the pages read (500 associations each).
+const maxAssociationPages = 20
+
+func (s *Source) allAssociations(ctx context.Context, acc *account, dealID, toType string) ([]assoc, error) {
+	var out []assoc
+	after := ""
+	for page := 0; page < maxAssociationPages; page++ {
+		q := url.Values{"limit": {"500"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var res v4Associations
+		if err := s.call(ctx, acc, "read "+strings.ReplaceAll(toType, "_", " ")+" associations", http.MethodGet,
+			"/crm/v4/objects/deals/"+dealID+"/associations/"+toType+"?"+q.Encode(), nil, &res); err != nil {
+			return nil, err
+		}
+		for _, r := range res.Results {
+			a := assoc{ID: r.ToObjectID.String(), Type: "deal_to_" + strings.TrimSuffix(toType, "s")}
+			if toType == "companies" {
+				a.Type = "deal_to_company_unlabeled"
+				for _, t := range r.AssociationTypes {
+					if t.Category == "HUBSPOT_DEFINED" && t.TypeID == primaryCompanyTypeID {
+						a.Type = "deal_to_company"
+					}
+				}
+			}
+			out = append(out, a)
+		}
+		if res.Paging == nil || res.Paging.Next == nil || res.Paging.Next.After == "" {
+			return out, nil
+		}
+		after = res.Paging.Next.After
+	}
+	return nil, fmt.Errorf("%w: hubspot: deal %s has more than %d pages of %s", connectors.ErrPermanent, dealID, maxAssociationPages, toType)
 }
 
 // primaryCompany picks the company with the primary association

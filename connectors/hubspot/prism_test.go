@@ -147,6 +147,23 @@ func TestWriteBackAgainstHubSpotSpec(t *testing.T) {
 			}
 		}
 	}
+	// The read side: our batch read body passes the spec's
+	// BatchReadInputSimplePublicObjectId (the deals spec has the batch read
+	// of deals; companies and line items take the same input), and the
+	// spec's example answers decode into what FetchDeal reads.
+	s := apiSource(t, base, nil)
+	s.client = &http.Client{Transport: &violationCheck{t: t}, Timeout: 20 * time.Second}
+	acc := s.accounts["62515"]
+	if _, err := s.batchRead(context.Background(), acc, "deals", []string{"1", "2"}, dealProperties); err != nil {
+		t.Errorf("batch read rejected by the spec: %v", err)
+	}
+	var deal object
+	if err := s.call(context.Background(), acc, "fetch deal", http.MethodGet,
+		"/crm/v3/objects/deals/1234567890?properties=dealname&associations=companies,line_items&archived=false", nil, &deal); err != nil {
+		t.Errorf("GET deal: %v", err)
+	} else if deal.ID == "" || len(deal.Properties) == 0 {
+		t.Errorf("GET deal example did not decode: %+v", deal)
+	}
 }
 
 // violationCheck fails the test if Prism reports any violation, even one

@@ -1,0 +1,241 @@
+package netsuite
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/model"
+)
+
+// The JSON below is NetSuite's REST record service (record/v1) as its
+// documentation and REST API Browser describe it: references are
+// {"id": internalId}, sublists are {"items": [...]}, amounts are numbers
+// (written as json.Number from the exact decimal, never through a float).
+// There is no machine-readable NetSuite schema in this repository, so no
+// contract test checks these bodies; the fake in netsuitefake checks the
+// fields dealsync relies on.
+
+// Ref names a record by its internal id.
+type Ref struct {
+	ID string `json:"id"`
+}
+
+func ref(id string) *Ref {
+	if id == "" {
+		return nil
+	}
+	return &Ref{ID: id}
+}
+
+// Sublist is the REST shape of a sublist.
+type Sublist[T any] struct {
+	Items []T `json:"items"`
+}
+
+// Customer is the part of the customer record dealsync writes: a company
+// (isPerson false). The external id is not in the body: it is in the URL
+// of the upsert (PUT /customer/eid:…).
+type Customer struct {
+	IsPerson    bool   `json:"isPerson"`
+	CompanyName string `json:"companyName"`
+	Email       string `json:"email,omitempty"`
+	Subsidiary  *Ref   `json:"subsidiary,omitempty"`
+}
+
+// Invoice is the part of the invoice record dealsync writes.
+type Invoice struct {
+	Entity      Ref                  `json:"entity"`
+	TranDate    string               `json:"tranDate"`
+	DueDate     string               `json:"dueDate,omitempty"`
+	Currency    *Ref                 `json:"currency,omitempty"`
+	OtherRefNum string               `json:"otherRefNum,omitempty"`
+	Memo        string               `json:"memo,omitempty"`
+	Location    *Ref                 `json:"location,omitempty"`
+	Item        Sublist[InvoiceItem] `json:"item"`
+}
+
+// InvoiceItem is one line of the invoice's item sublist. NetSuite computes
+// amount = quantity × rate and the tax from taxCode.
+type InvoiceItem struct {
+	Item        Ref         `json:"item"`
+	Description string      `json:"description,omitempty"`
+	Quantity    json.Number `json:"quantity,omitempty"`
+	Rate        json.Number `json:"rate"`
+	TaxCode     *Ref        `json:"taxCode,omitempty"`
+}
+
+// Record is what dealsync reads of a GET /customer/… or /invoice/… answer.
+type Record struct {
+	ID          string `json:"id"`
+	ExternalID  string `json:"externalId"`
+	TranID      string `json:"tranId"`
+	CompanyName string `json:"companyName"`
+	IsInactive  bool   `json:"isInactive"`
+	Entity      *Ref   `json:"entity"`
+}
+
+// SuiteQLRequest is the body of POST /services/rest/query/v1/suiteql.
+type SuiteQLRequest struct {
+	Q string `json:"q"`
+}
+
+// SuiteQLResponse is a SuiteQL answer. Column names come back in lower
+// case and every value as a string.
+type SuiteQLResponse struct {
+	Count        int                 `json:"count"`
+	HasMore      bool                `json:"hasMore"`
+	Offset       int                 `json:"offset"`
+	TotalResults int                 `json:"totalResults"`
+	Items        []map[string]string `json:"items"`
+}
+
+// ErrorBody is NetSuite's REST error answer.
+type ErrorBody struct {
+	Type         string        `json:"type"`
+	Title        string        `json:"title"`
+	Status       int           `json:"status"`
+	ErrorDetails []ErrorDetail `json:"o:errorDetails"`
+}
+
+// ErrorDetail is one entry of o:errorDetails.
+type ErrorDetail struct {
+	Detail     string `json:"detail"`
+	ErrorCode  string `json:"o:errorCode"`
+	ErrorPath  string `json:"o:errorPath,omitempty"`
+	URLPath    string `json:"o:errorUrl,omitempty"`
+	Header     string `json:"o:errorHeader,omitempty"`
+	QueryParam string `json:"o:errorQueryParam,omitempty"`
+}
+
+// errorDetail reads o:errorDetails: every detail (with its o:errorCode)
+// as the message, the first o:errorPath (or header / query parameter) as
+// the element.
+func errorDetail(status int, h http.Header, body []byte) (msg, field string) {
+	var e ErrorBody
+	if json.Unmarshal(body, &e) != nil {
+		return "", ""
+	}
+	var msgs []string
+	for _, d := range e.ErrorDetails {
+		m := d.Detail
+		if d.ErrorCode != "" {
+			m += " (" + d.ErrorCode + ")"
+		}
+		msgs = append(msgs, strings.TrimSpace(m))
+		if field == "" {
+			switch {
+			case d.ErrorPath != "":
+				field = d.ErrorPath
+			case d.Header != "":
+				field = "header " + d.Header
+			case d.QueryParam != "":
+				field = "query parameter " + d.QueryParam
+			}
+		}
+	}
+	msg = strings.Join(msgs, "; ")
+	if msg == "" {
+		msg = e.Title
+	}
+	return erpkit.Truncate(msg), field
+}
+
+// Options are the connection's invoice defaults.
+type Options struct {
+	DefaultItemID    string
+	DiscountItemID   string
+	DefaultTaxCodeID string
+	LocationID       string
+	// CurrencyIDs maps ISO codes to currency internal ids; empty sends no
+	// currency (the customer's currency applies).
+	CurrencyIDs map[string]string
+}
+
+// NewInvoice is NetSuite's invoice for inv, billed to customerID. A line's
+// item_code is the NetSuite item's internal id, its tax_code the tax code's
+// internal id. A line discount becomes a line of the discount item right
+// after it (NetSuite applies a discount item to the line above), with the
+// discount as a negative rate.
+func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error) {
+	if len(inv.Lines) == 0 {
+		return Invoice{}, fmt.Errorf("the invoice has no lines")
+	}
+	if customerID == "" {
+		return Invoice{}, fmt.Errorf("no customer")
+	}
+	cur := inv.Currency
+	out := Invoice{
+		Entity:      Ref{ID: customerID},
+		TranDate:    inv.IssueDate.String(),
+		OtherRefNum: strings.TrimSpace(inv.Reference),
+		Memo:        strings.TrimSpace(inv.Memo),
+		Location:    ref(o.LocationID),
+	}
+	if !inv.DueDate.IsZero() {
+		out.DueDate = inv.DueDate.String()
+	}
+	if out.Memo == "" && inv.SourceDealID != "" {
+		out.Memo = "dealsync " + inv.SourceDealID
+	}
+	if len(o.CurrencyIDs) > 0 {
+		id, ok := o.CurrencyIDs[string(cur)]
+		if !ok {
+			return Invoice{}, fmt.Errorf("currency %s has no entry in currency_ids", cur)
+		}
+		out.Currency = ref(id)
+	}
+	for i, l := range inv.Lines {
+		item := firstNonEmpty(l.ItemCode, o.DefaultItemID)
+		if item == "" {
+			return Invoice{}, fmt.Errorf("lines[%d]: NetSuite needs an item (map item_code to an item's internal id, or set default_item_id)", i)
+		}
+		out.Item.Items = append(out.Item.Items, InvoiceItem{
+			Item:        Ref{ID: item},
+			Description: l.Description,
+			Quantity:    json.Number(exact(l.Quantity)),
+			Rate:        json.Number(exact(l.UnitPrice)),
+			TaxCode:     ref(firstNonEmpty(l.TaxCode, o.DefaultTaxCodeID)),
+		})
+		if l.Discount.IsPositive() {
+			if o.DiscountItemID == "" {
+				return Invoice{}, fmt.Errorf("lines[%d] has a discount: set discount_item_id to a discount item's internal id", i)
+			}
+			out.Item.Items = append(out.Item.Items, InvoiceItem{
+				Item: Ref{ID: o.DiscountItemID}, Description: "Discount",
+				Rate: json.Number(cur.Format(l.Discount.Neg())),
+			})
+		}
+	}
+	return out, nil
+}
+
+// NewCustomer is NetSuite's customer (a company) for c.
+func NewCustomer(c model.Customer, subsidiaryID string) Customer {
+	return Customer{
+		IsPerson:    false,
+		CompanyName: strings.TrimSpace(c.Name),
+		Email:       strings.TrimSpace(c.Email),
+		Subsidiary:  ref(subsidiaryID),
+	}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// exact renders d with all its significant digits and no exponent.
+func exact(d decimal.Decimal) string {
+	if d.Exponent() >= 0 {
+		return d.StringFixed(0)
+	}
+	s := strings.TrimRight(d.StringFixed(-d.Exponent()), "0")
+	return strings.TrimSuffix(s, ".")
+}

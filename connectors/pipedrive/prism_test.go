@@ -1,0 +1,186 @@
+package pipedrive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// The API v2 calls checked against Pipedrive's own OpenAPI v2 document
+// (../shared/specs/pipedrive) through Prism: the write-back body must pass
+// request validation, and the spec's example answers must decode into what
+// FetchDeal reads. Prism serves the spec's paths at "/", without the
+// server's /api/v2 prefix, so a small proxy strips it.
+//
+// Needs the prism CLI ($DEALSYNC_PRISM, `prism` on PATH, or
+// /tmp/prism-hs/node_modules/.bin/prism); skipped when it or the spec is absent.
+
+func prismBinary() string {
+	if p := os.Getenv("DEALSYNC_PRISM"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("prism"); err == nil {
+		return p
+	}
+	if p := "/tmp/prism-hs/node_modules/.bin/prism"; fileExists(p) {
+		return p
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// startPrism runs `prism mock --errors` on spec and returns its base URL.
+func startPrism(t *testing.T, spec string) string {
+	t.Helper()
+	bin := prismBinary()
+	if bin == "" {
+		t.Skip("prism not installed (npm install -g @stoplight/prism-cli@5.16.0, or set DEALSYNC_PRISM)")
+	}
+	if !fileExists(spec) {
+		t.Skipf("spec not available: %s", spec)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "mock", "--errors", "-h", "127.0.0.1", "-p", fmt.Sprint(port), spec)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Skipf("cannot start prism: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("prism output:\n%s", out.String())
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.After(90 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("prism exited before listening (%v); is the install complete?", err)
+		case <-deadline:
+			t.Fatalf("prism did not listen within 90s")
+		case <-time.After(200 * time.Millisecond):
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			_ = c.Close()
+			return base
+		}
+	}
+}
+
+func TestAPIAgainstPipedriveSpec(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts prism")
+	}
+	spec := filepath.Join("..", "..", "..", "shared", "specs", "pipedrive", "pipedrive-openapi-v2.yaml")
+	prism := startPrism(t, spec)
+	target, _ := url.Parse(prism)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := r.Header.Get("x-api-token"); h == "" {
+			t.Errorf("%s %s without x-api-token", r.Method, r.URL.Path)
+		}
+		r.URL.Path = strings.TrimPrefix(r.URL.Path, "/api/v2")
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	client := &http.Client{Timeout: 30 * time.Second}
+
+	// Control: the request schema is enforced.
+	req, _ := http.NewRequest(http.MethodPatch, front.URL+"/api/v2/deals/213973", strings.NewReader(`{"value":"abc"}`))
+	req.Header.Set("x-api-token", "t")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	// The spec declares no error response for this operation, so Prism
+	// answers with its own problem document naming the violation.
+	if resp.StatusCode != 422 || !strings.Contains(string(body)+resp.Header.Get("sl-violations"), "value must be number") {
+		t.Fatalf("control: status %d, body %s: prism is not validating", resp.StatusCode, body)
+	}
+
+	s := apiSource(t, front.URL, nil)
+	s.client = &http.Client{Transport: &violationCheck{t: t}, Timeout: 30 * time.Second}
+	ctx := context.Background()
+	for _, r := range []connectors.InvoiceResult{
+		{InvoiceID: "inv-9", Number: "INV-0007", URL: "https://erp.example/i/9"},
+		{InvoiceID: "42"},
+	} {
+		if err := s.WriteBack(ctx, "6083095", "213973", r); err != nil {
+			var api *connectors.APIError
+			if errors.As(err, &api) {
+				t.Errorf("WriteBack(%+v) rejected by the spec: %v", r, api)
+			} else {
+				t.Errorf("WriteBack(%+v): %v", r, err)
+			}
+		}
+	}
+
+	// The spec's example answers decode into what FetchDeal reads.
+	acc := s.accounts["6083095"]
+	var deal pdDeal
+	if _, err := s.call(ctx, acc, "fetch deal", http.MethodGet, "/api/v2/deals/213973", nil, &deal); err != nil || deal.ID == "" || deal.Title == "" || deal.Value == "" || deal.OrgID == "" {
+		t.Errorf("deal example: %v %+v", err, deal)
+	}
+	var org pdOrg
+	if _, err := s.call(ctx, acc, "fetch organization", http.MethodGet, "/api/v2/organizations/1", nil, &org); err != nil || org.Name == "" || org.Address == nil || org.Address.PostalCode == "" {
+		t.Errorf("organization example: %v %+v", err, org)
+	}
+	var items []pdDealProduct
+	env, err := s.call(ctx, acc, "fetch deal products", http.MethodGet, "/api/v2/deals/213973/products?limit=500", nil, &items)
+	if err != nil || len(items) == 0 || items[0].ItemPrice == "" || items[0].Quantity == "" || items[0].DiscountType == "" || env.AdditionalData.NextCursor == nil {
+		t.Errorf("deal products example: %v %+v", err, items)
+	}
+	var prods []pdProduct
+	if _, err := s.call(ctx, acc, "fetch products", http.MethodGet, "/api/v2/products?ids=1&limit=100", nil, &prods); err != nil || len(prods) == 0 || prods[0].ID == "" {
+		t.Errorf("products example: %v %+v", err, prods)
+	}
+}
+
+// violationCheck fails the test if Prism reports any violation.
+type violationCheck struct{ t *testing.T }
+
+func (v *violationCheck) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		if h := resp.Header.Get("sl-violations"); h != "" {
+			v.t.Errorf("%s %s: sl-violations %s", r.Method, r.URL.Path, h)
+		}
+	}
+	return resp, err
+}
