@@ -224,15 +224,58 @@ func TestFetchDealErrors(t *testing.T) {
 	}
 }
 
-func TestFetchDealRefusesPagedAssociations(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func TestFetchDealFollowsPagedAssociations(t *testing.T) {
+	var v4Calls []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /crm/v3/objects/deals/{id}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"id":"1","properties":{"dealstage":"closedwon"},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false,
- "associations":{"line_items":{"results":[{"id":"1","type":"deal_to_line_item"}],"paging":{"next":{"after":"MQ==","link":"x"}}}}}`)
-	}))
+ "associations":{"companies":{"results":[{"id":"444","type":"deal_to_company_unlabeled"}],"paging":{"next":{"after":"MQ==","link":"?after=MQ=="}}},
+  "line items":{"results":[{"id":"9001","type":"deal_to_line_item"}],"paging":{"next":{"after":"MQ==","link":"?after=MQ=="}}}}}`)
+	})
+	mux.HandleFunc("GET /crm/v4/objects/deals/1/associations/{type}", func(w http.ResponseWriter, r *http.Request) {
+		v4Calls = append(v4Calls, r.PathValue("type")+"?"+r.URL.RawQuery)
+		switch r.PathValue("type") + "/" + r.URL.Query().Get("after") {
+		case "companies/":
+			_, _ = io.WriteString(w, `{"results":[{"toObjectId":444,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":341,"label":null}]},
+ {"toObjectId":9007199254740993,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":341,"label":null},{"category":"HUBSPOT_DEFINED","typeId":5,"label":"Primary"}]}]}`)
+		case "line_items/":
+			_, _ = io.WriteString(w, `{"results":[{"toObjectId":9001,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":19,"label":null}]}],
+ "paging":{"next":{"after":"OTAwMQ==","link":"https://api.hubapi.com/crm/v4/objects/deals/1/associations/line_items?after=OTAwMQ=="}}}`)
+		case "line_items/OTAwMQ==":
+			_, _ = io.WriteString(w, `{"results":[{"toObjectId":9002,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":19,"label":null}]}]}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	var companyIDs, itemIDs any
+	mux.HandleFunc("POST /crm/v3/objects/{type}/batch/read", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if r.PathValue("type") == "companies" {
+			companyIDs = body["inputs"]
+			_, _ = io.WriteString(w, `{"status":"COMPLETE","results":[{"id":"9007199254740993","properties":{"name":"Primary Co"}}]}`)
+			return
+		}
+		itemIDs = body["inputs"]
+		_, _ = io.WriteString(w, `{"status":"COMPLETE","results":[{"id":"9001","properties":{"quantity":"1","price":"1"}},{"id":"9002","properties":{"quantity":"2","price":"3"}}]}`)
+	})
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	s := apiSource(t, srv.URL, nil)
-	if _, err := s.FetchDeal(context.Background(), "62515", "1"); !errors.Is(err, connectors.ErrPermanent) {
-		t.Fatalf("got %v, want a permanent error rather than a partial invoice", err)
+	d, err := s.FetchDeal(context.Background(), "62515", "1")
+	if err != nil {
+		t.Fatalf("FetchDeal: %v", err)
+	}
+	if d.Company.ID != "9007199254740993" || d.Company.Name != "Primary Co" || len(d.LineItems) != 2 {
+		t.Fatalf("deal: %+v", d)
+	}
+	if !reflect.DeepEqual(companyIDs, []any{map[string]any{"id": "9007199254740993"}}) ||
+		!reflect.DeepEqual(itemIDs, []any{map[string]any{"id": "9001"}, map[string]any{"id": "9002"}}) {
+		t.Fatalf("batch inputs: %v / %v", companyIDs, itemIDs)
+	}
+	want := []string{"companies?limit=500", "line_items?limit=500", "line_items?after=OTAwMQ%3D%3D&limit=500"}
+	if !reflect.DeepEqual(v4Calls, want) {
+		t.Fatalf("v4 calls %q, want %q", v4Calls, want)
 	}
 }
 

@@ -87,11 +87,32 @@ type SuiteQLRequest struct {
 // SuiteQLResponse is a SuiteQL answer. Column names come back in lower
 // case and every value as a string.
 type SuiteQLResponse struct {
-	Count        int                 `json:"count"`
-	HasMore      bool                `json:"hasMore"`
-	Offset       int                 `json:"offset"`
-	TotalResults int                 `json:"totalResults"`
-	Items        []map[string]string `json:"items"`
+	Count        int                          `json:"count"`
+	HasMore      bool                         `json:"hasMore"`
+	Offset       int                          `json:"offset"`
+	TotalResults int                          `json:"totalResults"`
+	Items        []map[string]json.RawMessage `json:"items"`
+}
+
+// Rows returns the items as column → value, leaving out "links" and any
+// value that is not a string or a number.
+func (r SuiteQLResponse) Rows() []map[string]string {
+	out := make([]map[string]string, 0, len(r.Items))
+	for _, it := range r.Items {
+		row := map[string]string{}
+		for k, raw := range it {
+			var s string
+			var n json.Number
+			switch {
+			case json.Unmarshal(raw, &s) == nil:
+				row[strings.ToLower(k)] = s
+			case json.Unmarshal(raw, &n) == nil:
+				row[strings.ToLower(k)] = n.String()
+			}
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 // ErrorBody is NetSuite's REST error answer.

@@ -92,8 +92,8 @@ func DecodeDelivery(body []byte) (*Delivery, error) {
 		}
 		return nil, malformed("not JSON: %v", err)
 	}
-	if d.Meta.Action == "" && d.Meta.Entity == "" {
-		return nil, malformed("no meta.action/meta.entity: not a webhooks v2 delivery (create the webhook with version 2.0)")
+	if d.Meta.Action == "" || d.Meta.Entity == "" {
+		return nil, malformed("no meta.action or meta.entity: not a webhooks v2 delivery (create the webhook with version 2.0)")
 	}
 	if v := string(d.Meta.Version); v != "" && !strings.HasPrefix(v, "2") {
 		return nil, malformed("meta.version %q: only webhooks v2 are supported", v)

@@ -213,6 +213,7 @@ func TestParseSkipsAndRejects(t *testing.T) {
 		"empty":       "",
 		"no meta":     `{"data":{"id":1,"status":"won"}}`,
 		"v1":          strings.Replace(changeStage, `"version": "2.0"`, `"version": "1.0"`, 1),
+		"v1 shape":    `{"v":1,"matches_filters":{"current":[]},"meta":{"v":1,"action":"updated","object":"deal","id":213973,"company_id":6083095},"current":{"id":213973,"status":"won"},"previous":{"status":"open"},"event":"updated.deal"}`,
 		"no company":  strings.Replace(changeStage, `"company_id": "6083095",`, ``, 1),
 		"bad id":      strings.Replace(changeStage, `"entity_id": "213973"`, `"entity_id": "21x"`, 1),
 		"bad time":    strings.Replace(changeStage, `"2026-01-14T18:16:56.057Z"`, `"yesterday"`, 1),

@@ -1,0 +1,218 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+)
+
+// fakeTarget is an in-memory ERP that counts what it is asked to do.
+type fakeTarget struct {
+	customers, invoices int
+	keys                map[string]bool
+	failInvoice         []error
+}
+
+func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
+	f.customers++
+	return connectors.CustomerRef{ID: "CUS-" + c.ExternalID}, nil
+}
+
+func (f *fakeTarget) CreateInvoice(_ context.Context, inv model.Invoice, _ connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
+	if len(f.failInvoice) > 0 {
+		err := f.failInvoice[0]
+		f.failInvoice = f.failInvoice[1:]
+		return connectors.InvoiceResult{}, err
+	}
+	if f.keys[key] {
+		return connectors.InvoiceResult{InvoiceID: "INV-" + inv.Reference, Replayed: true}, nil
+	}
+	f.keys[key] = true
+	f.invoices++
+	return connectors.InvoiceResult{InvoiceID: "INV-" + inv.Reference, Number: "N-1"}, nil
+}
+
+func (f *fakeTarget) PlanInvoice(model.Invoice, connectors.CustomerRef, string) (connectors.Request, error) {
+	return connectors.Request{}, nil
+}
+
+// fakeCRM serves fetches and write-backs.
+type fakeCRM struct {
+	deal          model.Deal
+	fetches       int
+	writeBacks    int
+	failWriteBack int
+}
+
+func (f *fakeCRM) FetchDeal(_ context.Context, account, dealID string) (model.Deal, error) {
+	f.fetches++
+	d := f.deal
+	d.ID = dealID
+	return d, nil
+}
+
+func (f *fakeCRM) WriteBack(_ context.Context, account, dealID string, r connectors.InvoiceResult) error {
+	if f.failWriteBack > 0 {
+		f.failWriteBack--
+		return &connectors.APIError{Service: "crm", Op: "write back", StatusCode: 503}
+	}
+	f.writeBacks++
+	return nil
+}
+
+type resolver struct{ conn activities.Connection }
+
+func (r resolver) Resolve(string) (activities.Connection, bool) { return r.conn, true }
+
+func wonDeal(id string, amount string) model.Deal {
+	return model.Deal{
+		ID: id, Name: "Deal " + id, Stage: "closedwon", Currency: "EUR",
+		Amount:    decimal.NewNullDecimal(decimal.RequireFromString(amount)),
+		CloseDate: model.NewDate(2026, 11, 20),
+		Company:   model.Company{ID: "C-1", Name: "Acme GmbH"},
+	}
+}
+
+func newEnv(t *testing.T, conn activities.Connection) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+	env.RegisterActivityWithOptions(&activities.Activities{Connections: resolver{conn}}, activity.RegisterOptions{})
+	return env
+}
+
+func input(ev model.DealEvent) InvoiceDealInput {
+	return InvoiceDealInput{
+		Connection: "c", Event: ev, ActivityTimeout: 10 * time.Second,
+		Retry: RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
+	}
+}
+
+func TestInvoiceDealHappyPath(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{PaymentTermsDays: 30}, Target: erp})
+	env.ExecuteWorkflow(InvoiceDeal, input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-1", "100.00")}))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r InvoiceDealResult
+	if err := env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.InvoiceID != "INV-D-1" || r.CustomerID != "CUS-C-1" || r.Mapping != mapping.DefaultName || r.MappingHash == "" {
+		t.Fatalf("result %+v", r)
+	}
+	if erp.invoices != 1 || erp.customers != 1 {
+		t.Fatalf("ERP saw %d invoices, %d customer calls", erp.invoices, erp.customers)
+	}
+}
+
+func TestInvoiceDealRetriesRateLimitAfterAdvertisedDelay(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+		&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: 7 * time.Second},
+		&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503},
+	}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	var attempts []int32
+	env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, err error) {
+		if info.ActivityType.Name == "CreateInvoice" {
+			attempts = append(attempts, info.Attempt)
+		}
+	})
+	env.ExecuteWorkflow(InvoiceDeal, input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-2", "100.00")}))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if erp.invoices != 1 {
+		t.Fatalf("%d invoices", erp.invoices)
+	}
+	// The listener sees the successful completion: on attempt 3, after the
+	// 429 and the 503 were retried.
+	if len(attempts) == 0 || attempts[len(attempts)-1] != 3 {
+		t.Fatalf("CreateInvoice succeeded on attempts %v, want 3", attempts)
+	}
+}
+
+func TestInvoiceDealERPRejectionIsNotRetried(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+		&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 422, Message: "AccountCode 999 is not valid", Field: "lines[0].account_code"},
+	}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	env.ExecuteWorkflow(InvoiceDeal, input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-3", "100.00")}))
+	err := env.GetWorkflowError()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeERPRejected || !strings.Contains(appErr.Error(), "AccountCode 999 is not valid") {
+		t.Fatalf("want a non-retryable ERPRejected error with the vendor message, got %v", err)
+	}
+	if len(erp.failInvoice) != 0 || erp.invoices != 0 {
+		t.Fatal("rejection was retried or an invoice was made")
+	}
+}
+
+// A burst of thin events for one deal: the run settles, fetches the final
+// state once, invoices once, writes back, and events after the invoice
+// are recorded as changes, not invoiced again.
+func TestInvoiceDealSettlesFetchesWritesBackAndRecordsLateChanges(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	crm := &fakeCRM{deal: wonDeal("", "250.00"), failWriteBack: 2}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+	in := input(model.DealEvent{EventID: "e1", Thin: true, Account: "42", Deal: model.Deal{ID: "D-4", Stage: "closedwon"}})
+	in.Fetch, in.WriteBack, in.WonStages = true, true, []string{"closedwon"}
+	in.SettleTime, in.Linger = 10*time.Second, time.Hour
+	signal := func(after time.Duration, id string) {
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: id, Thin: true, Account: "42", Deal: model.Deal{ID: "D-4"}})
+		}, after)
+	}
+	signal(2*time.Second, "e2")  // amount change during settle
+	signal(3*time.Second, "e1")  // duplicate delivery
+	signal(30*time.Minute, "e3") // a change after the invoice
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r InvoiceDealResult
+	if err := env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	if crm.fetches != 1 || erp.invoices != 1 || crm.writeBacks != 1 {
+		t.Fatalf("fetches %d invoices %d write-backs %d, want 1 each", crm.fetches, erp.invoices, crm.writeBacks)
+	}
+	if strings.Join(r.Events, ",") != "e1,e2,e3" || strings.Join(r.ChangedAfterInvoice, ",") != "e3" {
+		t.Fatalf("events %v changed-after %v", r.Events, r.ChangedAfterInvoice)
+	}
+	if r.InvoiceID == "" {
+		t.Fatalf("no invoice in result %+v", r)
+	}
+}
+
+func TestInvoiceDealSkipsDealNoLongerWon(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	crm := &fakeCRM{deal: wonDeal("", "250.00")}
+	crm.deal.Stage = "closedlost"
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+	in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-5", Stage: "closedwon"}})
+	in.Fetch, in.WonStages = true, []string{"closedwon"}
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var r InvoiceDealResult
+	if err := env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Skipped == "" || erp.invoices != 0 {
+		t.Fatalf("a lost deal was invoiced: %+v", r)
+	}
+}
