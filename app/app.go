@@ -102,6 +102,7 @@ func Starter(cfg *config.Config, c client.Client, eager bool) *intake.TemporalSt
 		ActivityTimeout: cfg.Workflow.ActivityTimeout,
 		RunTimeout:      cfg.Workflow.RunTimeout,
 		EagerStart:      eager,
+		LocalCalls:      cfg.Workflow.ExternalCalls == "local",
 	}
 }
 

@@ -99,6 +99,12 @@ type Workflow struct {
 	ActivityTimeout time.Duration `mapstructure:"activity_timeout" validate:"gt=0"`
 	// RunTimeout bounds a whole run; a run that cannot finish within it fails.
 	RunTimeout time.Duration `mapstructure:"run_timeout" validate:"gt=0"`
+	// ExternalCalls says how the calls to ERPs and CRMs run: "local" (local
+	// activities: executed by the worker that runs the workflow, recorded as
+	// markers, retried with the same policy, long back-offs become server
+	// timers; about three times the throughput) or "activity" (regular
+	// activities: each call is its own task any worker can pick up).
+	ExternalCalls string `mapstructure:"external_calls" validate:"oneof=local activity"`
 }
 
 // RetryPolicy is the activity retry policy. MaximumAttempts 0 = unlimited.
@@ -274,6 +280,7 @@ func setDefaults(v *viper.Viper) {
 		"workflow.retry.maximum_interval":    "1m",
 		"workflow.retry.maximum_attempts":    0,
 		"workflow.activity_timeout":          "30s",
+		"workflow.external_calls":            "local",
 		"workflow.run_timeout":               "24h",
 
 		"dev.data_dir":       "./.dealsync",

@@ -139,6 +139,7 @@ func TestDefaults(t *testing.T) {
 		},
 		ActivityTimeout: 30 * time.Second,
 		RunTimeout:      24 * time.Hour,
+		ExternalCalls:   "local",
 	})
 	equal(t, "dev", cfg.Dev, config.Dev{
 		DataDir:       "./.dealsync",

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,9 +19,17 @@ import (
 	"github.com/dealsync/dealsync/workflows"
 )
 
-// The core path, one stack for the happy-path and rejection cases.
+// The core path, one stack for the happy-path and rejection cases, with
+// the ERP calls as local activities (the default) and as regular ones.
 func TestCorePath(t *testing.T) {
-	s := startStack(t, stackOptions{})
+	for _, mode := range []string{"local", "activity"} {
+		t.Run(mode, func(t *testing.T) {
+			testCorePath(t, startStack(t, stackOptions{env: map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": mode}}))
+		})
+	}
+}
+
+func testCorePath(t *testing.T, s *stack) {
 
 	t.Run("same event delivered 3 times makes one run and one invoice", func(t *testing.T) {
 		body := event("evt_dup", "D-DUP", nil)
@@ -254,6 +263,21 @@ func lastAttempt(t *testing.T, s *stack, workflowID, activityType string) int32 
 		}
 		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == activityType {
 			attempt = a.GetAttempt()
+		}
+		// Local activities are recorded as markers carrying their attempt.
+		if m := ev.GetMarkerRecordedEventAttributes(); m != nil && m.GetMarkerName() == "LocalActivity" {
+			var data struct {
+				ActivityType string
+				Attempt      int32
+			}
+			if p := m.GetDetails()["data"].GetPayloads(); len(p) > 0 {
+				if err := json.Unmarshal(p[0].GetData(), &data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if data.ActivityType == activityType {
+				attempt = data.Attempt
+			}
 		}
 	}
 	return attempt

@@ -36,6 +36,8 @@ type TemporalStarter struct {
 	// EagerStart hands the first workflow task straight to a worker in this
 	// process, saving a round trip (only `dealsync dev` has one).
 	EagerStart bool
+	// LocalCalls runs the ERP and CRM calls as local activities.
+	LocalCalls bool
 }
 
 func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput {
@@ -49,6 +51,7 @@ func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent
 		Fetch:           conn.Fetcher != nil && ev.Thin,
 		WonStages:       conn.WonStages,
 		WriteBack:       conn.WriteBacker != nil,
+		LocalCalls:      s.LocalCalls,
 	}
 }
 

@@ -55,6 +55,10 @@ type InvoiceDealInput struct {
 	WonStages []string `json:"won_stages,omitempty"`
 	// WriteBack: record the invoice on the CRM deal, as its own step.
 	WriteBack bool `json:"write_back,omitempty"`
+	// LocalCalls runs the calls to the ERP and the CRM as local activities
+	// (recorded as markers, retried with the same policy, long back-offs as
+	// server timers) instead of regular activities.
+	LocalCalls bool `json:"local_calls,omitempty"`
 }
 
 // InvoiceDealResult is the run's result: what the ERP recorded.
@@ -155,21 +159,29 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		return InvoiceDealResult{Events: events.ids, ChangedAfterInvoice: events.changed}
 	}
 
-	erp := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: in.ActivityTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    in.Retry.InitialInterval,
-			BackoffCoefficient: in.Retry.BackoffCoefficient,
-			MaximumInterval:    in.Retry.MaximumInterval,
-			MaximumAttempts:    in.Retry.MaximumAttempts,
-		},
-	})
+	retry := &temporal.RetryPolicy{
+		InitialInterval:    in.Retry.InitialInterval,
+		BackoffCoefficient: in.Retry.BackoffCoefficient,
+		MaximumInterval:    in.Retry.MaximumInterval,
+		MaximumAttempts:    in.Retry.MaximumAttempts,
+	}
+	// call runs one step that talks to the outside world.
+	call := func(fn, arg any) workflow.Future {
+		if in.LocalCalls {
+			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+				StartToCloseTimeout: in.ActivityTimeout, RetryPolicy: retry,
+			}), fn, arg)
+		}
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: in.ActivityTimeout, RetryPolicy: retry,
+		}), fn, arg)
+	}
 
 	listen(in.SettleTime)
 	ev := events.latest
 	if in.Fetch {
 		var deal model.Deal
-		if err := workflow.ExecuteActivity(erp, a.FetchDeal, activities.FetchInput{
+		if err := call(a.FetchDeal, activities.FetchInput{
 			Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
 		}).Get(ctx, &deal); err != nil {
 			return fail(ctx, result(), err)
@@ -205,13 +217,13 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}
 
 	var customer connectors.CustomerRef
-	if err := workflow.ExecuteActivity(erp, a.FindOrCreateCustomer, activities.CustomerInput{
+	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
 		Connection: in.Connection, Account: ev.Account, Customer: invoice.Customer, IdempotencyKey: wfID + "/customer",
 	}).Get(ctx, &customer); err != nil {
 		return fail(ctx, result(), err)
 	}
 	var created connectors.InvoiceResult
-	if err := workflow.ExecuteActivity(erp, a.CreateInvoice, activities.CreateInvoiceInput{
+	if err := call(a.CreateInvoice, activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
 	}).Get(ctx, &created); err != nil {
 		return fail(ctx, result(), err)
@@ -228,7 +240,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if in.WriteBack {
 		// Its own step: a failing write-back is retried on its own and never
 		// re-creates the invoice.
-		if err := workflow.ExecuteActivity(erp, a.WriteBack, activities.WriteBackInput{
+		if err := call(a.WriteBack, activities.WriteBackInput{
 			Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID, Result: created,
 		}).Get(ctx, nil); err != nil {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))

@@ -358,8 +358,13 @@ connections:
 		t.Fatalf("Build: %v", err)
 	}
 	// The org id key was lower-cased by the loader; the payload's form matches.
+	var key string
+	for k := range cfg.Connections["sf"].Source.Spec.(*Config).Accounts {
+		key = k
+	}
+	// Account is the key as the loader delivers it, as account_targets keys are.
 	evs, err := src.Parse(&connectors.Webhook{Body: []byte(captured)})
-	if err != nil || len(evs) != 1 || evs[0].Account != orgA {
+	if err != nil || len(evs) != 1 || evs[0].Account != key || !strings.EqualFold(key, orgA) {
 		t.Fatalf("Parse with the loaded config: %v %+v", err, evs)
 	}
 	if err := src.Verify(&connectors.Webhook{URL: "https://h/webhooks/sf?token=tok"}); err != nil {

@@ -150,7 +150,9 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		if !recordID.MatchString(id) {
 			return nil, malformed("Notification[%d] (%s): sf:Id %q is not a record id", i, nid, id)
 		}
-		ev := model.DealEvent{EventID: nid, Account: org, Thin: true, Deal: model.Deal{ID: id}}
+		// Account is the org's key in the configuration (not the payload's
+		// spelling), so that it matches account_targets and FetchDeal.
+		ev := model.DealEvent{EventID: nid, Account: acc.id, Thin: true, Deal: model.Deal{ID: id}}
 		ev.Deal.Name, _ = n.SObject.Get("Name")
 		stage, _ := n.SObject.Get("StageName")
 		isWon, _ := n.SObject.Get("IsWon")

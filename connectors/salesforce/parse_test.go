@@ -113,7 +113,9 @@ func TestParseCaptured(t *testing.T) {
 		t.Fatalf("events: %+v", evs)
 	}
 	ev := evs[0]
-	if ev.EventID != "04l5w00005286hAAAQ" || ev.Account != orgA || !ev.Thin || ev.Deal.ID != "0065w000023STAmAAO" ||
+	// Account is the configured key (lower-cased here, as the config loader
+	// delivers it), not the payload's spelling: it must match account_targets.
+	if ev.EventID != "04l5w00005286hAAAQ" || ev.Account != strings.ToLower(orgA) || !ev.Thin || ev.Deal.ID != "0065w000023STAmAAO" ||
 		ev.Deal.Name != "Backpackers, Inc. (Sample)" || ev.Deal.Stage != "Negotiation/Review" || ev.Deal.PreviousStage != "" ||
 		ev.OccurredAt.Format("2006-01-02T15:04:05Z") != "2020-05-09T03:04:32Z" {
 		t.Fatalf("event: %+v", ev)
@@ -204,7 +206,7 @@ func TestParseBatchAndStages(t *testing.T) {
 func TestParseOrgIDForms(t *testing.T) {
 	s := testSource(t, nil)
 	// The 15-character form of a configured 18-character org id.
-	if evs := parse(t, s, strings.Replace(minified, orgB, orgB[:15], 1)); evs[0].Account != orgB[:15] {
+	if evs := parse(t, s, strings.Replace(minified, orgB, orgB[:15], 1)); evs[0].Account != orgB {
 		t.Fatalf("15-char org: %+v", evs)
 	}
 	for _, org := range []string{"00D5w000004qGTPEA2", "00Dxx0000000001AAA"} {

@@ -10,7 +10,9 @@
 // 403). Put mutual TLS or an IP allowlist in front as well where you can.
 //
 // Each Notification with an sf:Opportunity gives one thin DealEvent:
-// EventID is the notification Id, Account the OrganizationId as sent,
+// EventID is the notification Id, Account the org id as configured (the key
+// under accounts, which the config loader lower-cases; it is also the key
+// to use under the connection's account_targets),
 // Deal.ID the Opportunity Id, Deal.Name its Name and Deal.Stage its
 // StageName, reported as StageWon ("Closed Won") when IsWon is true or the
 // stage is in won_stages (so that one trigger `won_stages: ["Closed Won"]`

@@ -1,0 +1,493 @@
+package netsuite_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/netsuite"
+	"github.com/dealsync/dealsync/connectors/netsuite/netsuitefake"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/secret"
+)
+
+const (
+	account = "1234567_SB1"
+	client  = "c0ffee-client-id"
+	certID  = "cert-Xy12"
+)
+
+var (
+	rsaOnce sync.Once
+	rsaKey  *rsa.PrivateKey
+)
+
+// testRSAKey is one 2048-bit key for the whole package (key generation is slow).
+func testRSAKey(t *testing.T) *rsa.PrivateKey {
+	rsaOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		rsaKey = k
+	})
+	return rsaKey
+}
+
+// writeKey stores key as a PKCS#8 PEM file, as openssl writes it.
+func writeKey(t *testing.T, key crypto.Signer) string {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "private.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func setup(t *testing.T, key crypto.Signer, edit func(*netsuite.Config)) (*netsuitefake.Server, *netsuite.Target) {
+	t.Helper()
+	fake := netsuitefake.New(account, client, certID, key.Public())
+	t.Cleanup(fake.Close)
+	cfg := netsuite.DefaultConfig()
+	cfg.AccountID, cfg.ClientID, cfg.CertificateID = account, client, certID
+	cfg.PrivateKey = secret.New("file:" + writeKey(t, key))
+	cfg.BaseURL, cfg.TokenURL, cfg.AppURL = fake.URL, fake.TokenURL(), "https://1234567-sb1.app.netsuite.com"
+	cfg.LinkFile = filepath.Join(t.TempDir(), "links.json")
+	cfg.DefaultItemID, cfg.DiscountItemID = "5", "9"
+	if edit != nil {
+		edit(&cfg)
+	}
+	tg, err := netsuite.New(cfg, netsuite.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fake, tg
+}
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func exampleInvoice() model.Invoice {
+	inv := model.Invoice{
+		Reference: "D-1001", SourceDealID: "D-1001", Memo: "Acme annual",
+		Customer:  model.Customer{ExternalID: "C-1", Name: "Acme GmbH", Email: "ap@acme.example", TaxID: "DE123456789"},
+		Currency:  "EUR",
+		IssueDate: model.NewDate(2026, 11, 20), DueDate: model.NewDate(2026, 12, 20),
+		Lines: []model.InvoiceLine{
+			{ItemCode: "17", Description: "Pro plan, 1 year", Quantity: d("1"), UnitPrice: d("12000.00"), TaxCode: "8"},
+			{Description: "Onboarding", Quantity: d("2.5"), UnitPrice: d("99.50"), Discount: d("10")},
+		},
+	}
+	inv.ComputeTotals()
+	return inv
+}
+
+func class(err error) connectors.Class {
+	c, _ := connectors.Classify(err)
+	return c
+}
+
+func TestCustomerAndInvoiceExactlyOnce(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil || !ref.Created || ref.ID == "" {
+		t.Fatalf("create customer: %+v %v", ref, err)
+	}
+	cs := fake.Customers()
+	if len(cs) != 1 || cs[0].ExternalID != "C-1" || cs[0].CompanyName != "Acme GmbH" || cs[0].Email != "ap@acme.example" || cs[0].ID != ref.ID {
+		t.Fatalf("customers %+v", cs)
+	}
+
+	// The invoice upsert is rate-limited, then done but its answer lost.
+	fake.Fail("PUT invoice",
+		netsuitefake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "7"},
+		netsuitefake.Fault{Status: http.StatusBadGateway, AfterWork: true})
+	const key = "invoice/demo/D-1001/invoice"
+	_, err = tg.CreateInvoice(ctx, inv, ref, key)
+	if c, delay := connectors.Classify(err); c != connectors.RetryAfter || delay != 7*time.Second {
+		t.Fatalf("429: %v (class %v, delay %v)", err, c, delay)
+	}
+	var api *connectors.APIError
+	if !errors.As(err, &api) || !strings.Contains(api.Message, "CONCURRENCY_LIMIT_EXCEEDED") {
+		t.Errorf("429 message: %v", err)
+	}
+	_, err = tg.CreateInvoice(ctx, inv, ref, key)
+	if class(err) != connectors.Retry {
+		t.Fatalf("lost answer: %v", err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, ref, key)
+	if err != nil || !res.Replayed {
+		t.Fatalf("retry: %+v %v", res, err)
+	}
+	invs := fake.Invoices()
+	if len(invs) != 1 || fake.InvoiceUpserts() != 1 {
+		t.Fatalf("NetSuite has %d invoices after %d upserts, want 1 and 1", len(invs), fake.InvoiceUpserts())
+	}
+	got := invs[0]
+	if res.InvoiceID != got.ID || res.Number != got.TranID || got.ExternalID != netsuite.InvoiceExternalID(key) || got.Lines != 3 ||
+		res.URL != "https://1234567-sb1.app.netsuite.com/app/accounting/transactions/custinvc.nl?id="+got.ID {
+		t.Errorf("result %+v, invoice %+v", res, got)
+	}
+	var body netsuite.Invoice
+	if err := json.Unmarshal(got.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	items := body.Item.Items
+	if body.Entity.ID != ref.ID || body.TranDate != "2026-11-20" || body.DueDate != "2026-12-20" || body.OtherRefNum != "D-1001" ||
+		body.Memo != "Acme annual" || body.Currency != nil || len(items) != 3 ||
+		items[0].Item.ID != "17" || items[0].Rate != "12000" || items[0].Quantity != "1" || items[0].TaxCode == nil || items[0].TaxCode.ID != "8" ||
+		items[1].Item.ID != "5" || items[1].Quantity != "2.5" || items[1].Rate != "99.5" || items[1].TaxCode != nil ||
+		items[2].Item.ID != "9" || items[2].Rate != "-10.00" || items[2].Quantity != "" {
+		t.Errorf("body %s", got.Body)
+	}
+
+	// A fresh attempt with the same key (a re-run of the workflow) finds
+	// the invoice by its external id and does not upsert again.
+	res2, err := tg.CreateInvoice(ctx, inv, ref, key)
+	if err != nil || !res2.Replayed || res2.InvoiceID != got.ID || res2.Number != got.TranID || fake.InvoiceUpserts() != 1 {
+		t.Fatalf("re-run: %+v %v, upserts %d", res2, err, fake.InvoiceUpserts())
+	}
+	// One token for all of it.
+	if n := fake.TokenRequests(); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// NetSuite's upsert is idempotent by itself: the same PUT twice leaves one
+// record, answered 204 with the same Location.
+func TestFakeUpsertIsIdempotent(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-9", Name: "Nine Ltd"}, "k/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make a token for raw calls through the target's own client: plan
+	// the request, then send it twice with a fresh token.
+	req, err := tg.PlanInvoice(exampleInvoice(), ref, "k/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := rawToken(t, fake)
+	var locs []string
+	for i := 0; i < 2; i++ {
+		hr, _ := http.NewRequest(req.Method, req.URL, strings.NewReader(string(req.Body)))
+		hr.Header = req.Header.Clone()
+		hr.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("upsert %d: %d", i, resp.StatusCode)
+		}
+		locs = append(locs, resp.Header.Get("Location"))
+	}
+	if _, n := fake.Counts(); n != 1 || locs[0] != locs[1] || !strings.Contains(locs[0], "/services/rest/record/v1/invoice/") {
+		t.Fatalf("%d invoices, locations %q", n, locs)
+	}
+}
+
+// rawToken gets an access token from the fake with a correct assertion.
+func rawToken(t *testing.T, fake *netsuitefake.Server) string {
+	t.Helper()
+	now := time.Now()
+	jwt, err := netsuite.SignAssertion(netsuite.Assertion{Issuer: client, Scope: "rest_webservices", Audience: fake.TokenURL(),
+		IssuedAt: now.Unix(), Expires: now.Add(time.Minute).Unix()}, "PS256", certID, testRSAKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(fake.TokenURL(), map[string][]string{"grant_type": {"client_credentials"},
+		"client_assertion_type": {netsuite.ClientAssertionType}, "client_assertion": {jwt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil || raw["access_token"] == "" || raw["expires_in"] != "3600" {
+		t.Fatalf("token answer %v %v", raw, err)
+	}
+	return raw["access_token"]
+}
+
+func TestMatchingRules(t *testing.T) {
+	ctx := context.Background()
+	t.Run("external id", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		id := fake.AddCustomer(netsuitefake.Customer{ExternalID: "C-1", CompanyName: "Acme (renamed)"})
+		ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
+		if err != nil || ref.ID != id || ref.Created {
+			t.Fatalf("%+v %v", ref, err)
+		}
+		if fake.Calls("POST suiteql") != 0 {
+			t.Error("searched although the external id matched")
+		}
+	})
+	t.Run("prefix", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), func(c *netsuite.Config) { c.CustomerExternalIDPrefix = "hubspot-" })
+		ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "4711", Name: "Prefixed AG"}, "k")
+		if err != nil || !ref.Created || fake.Customers()[0].ExternalID != "hubspot-4711" {
+			t.Fatalf("%+v %v %+v", ref, err, fake.Customers())
+		}
+	})
+	t.Run("tax id", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH", TaxNumber: "DE999", ExternalID: "other-system-1"})
+		id := fake.AddCustomer(netsuitefake.Customer{CompanyName: "ACME Germany", TaxNumber: "DE123456789"})
+		ref, err := tg.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || ref.ID != id || ref.Created {
+			t.Fatalf("%+v %v", ref, err)
+		}
+	})
+	t.Run("two with the tax id", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		fake.AddCustomer(netsuitefake.Customer{CompanyName: "A", TaxNumber: "DE123456789"})
+		fake.AddCustomer(netsuitefake.Customer{CompanyName: "B", TaxNumber: "DE123456789"})
+		_, err := tg.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if class(err) != connectors.Permanent || !strings.Contains(err.Error(), "2 customers") {
+			t.Fatalf("%v", err)
+		}
+	})
+	t.Run("exact name only", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		fake.AddCustomer(netsuitefake.Customer{CompanyName: "acme gmbh"})
+		fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH & Co. KG"})
+		fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH", Inactive: true})
+		id := fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH"})
+		ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
+		if err != nil || ref.ID != id || ref.Created {
+			t.Fatalf("%+v %v", ref, err)
+		}
+	})
+	t.Run("name of another company", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		fake.AddCustomer(netsuitefake.Customer{CompanyName: "O'Brien & Sons", ExternalID: "C-77"})
+		_, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "O'Brien & Sons"}, "k")
+		if class(err) != connectors.Permanent || !strings.Contains(err.Error(), "C-77") {
+			t.Fatalf("%v", err)
+		}
+		if c, _ := fake.Counts(); c != 1 {
+			t.Errorf("%d customers, want no new one", c)
+		}
+	})
+	t.Run("link store", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-5", Name: "Five"}, "k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := fake.Calls("GET customer")
+		again, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-5", Name: "Five"}, "k2")
+		if err != nil || again.ID != ref.ID || fake.Calls("GET customer") != before {
+			t.Fatalf("%+v %v", again, err)
+		}
+	})
+	t.Run("no company id", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		// The create's answer is lost; the retry with the same key finds it.
+		fake.Fail("PUT customer", netsuitefake.Fault{Status: http.StatusInternalServerError, AfterWork: true})
+		c := model.Customer{Name: "Walk-in Customer"}
+		if _, err := tg.FindOrCreateCustomer(ctx, c, "wf/customer"); class(err) != connectors.Retry {
+			t.Fatalf("lost answer: %v", err)
+		}
+		ref, err := tg.FindOrCreateCustomer(ctx, c, "wf/customer")
+		if n, _ := fake.Counts(); err != nil || n != 1 || ref.ID != fake.Customers()[0].ID {
+			t.Fatalf("%+v %v, %d customers", ref, err, n)
+		}
+	})
+}
+
+func TestErrors(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+
+	// Validation: the vendor's message and element, not retried.
+	_, err := tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "4040"}, "k/invoice")
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.StatusCode != 400 || api.Field != "entity" ||
+		!strings.Contains(api.Message, "Invalid value for the resource or sub-resource field 'entity'") || !strings.Contains(api.Message, "INVALID_VALUE") {
+		t.Fatalf("validation: %v", err)
+	}
+	if class(err) != connectors.Permanent {
+		t.Errorf("validation class %v", class(err))
+	}
+	fake.Items = map[string]bool{"17": true}
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "k/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.CreateInvoice(ctx, inv, ref, "k/invoice")
+	if !errors.As(err, &api) || api.Field != "item.items[1].item" || class(err) != connectors.Permanent {
+		t.Fatalf("bad item: %v", err)
+	}
+	fake.Items = nil
+
+	// 5xx: retried with backoff.
+	fake.Fail("POST suiteql", netsuitefake.Fault{Status: http.StatusServiceUnavailable})
+	_, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-2", Name: "Two"}, "k2")
+	if class(err) != connectors.Retry || !errors.As(err, &api) || api.StatusCode != 503 {
+		t.Fatalf("503: %v", err)
+	}
+
+	// A mapping that cannot become a NetSuite invoice: permanent, nothing sent.
+	bad := inv
+	bad.Lines = []model.InvoiceLine{{Description: "x", Quantity: d("1"), UnitPrice: d("1"), Discount: d("1")}}
+	tg2 := func() *netsuite.Target {
+		_, t2 := setup(t, testRSAKey(t), func(c *netsuite.Config) { c.DiscountItemID = "" })
+		return t2
+	}()
+	if _, err := tg2.CreateInvoice(ctx, bad, ref, "k3"); class(err) != connectors.Permanent || !strings.Contains(err.Error(), "discount_item_id") {
+		t.Fatalf("unmappable: %v", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	c := model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}
+	if _, err := tg.FindOrCreateCustomer(ctx, c, "k"); err != nil {
+		t.Fatal(err)
+	}
+	// The access token expires (or is revoked): one new token, then on.
+	fake.ExpireAccessTokens()
+	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-2", Name: "Two"}, "k2"); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	if n := fake.TokenRequests(); n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
+	// The certificate is revoked: a clear, non-retryable error naming the account.
+	fake.RevokeCertificate()
+	fake.ExpireAccessTokens()
+	_, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-3", Name: "Three"}, "k3")
+	if class(err) != connectors.Unauthorized || !strings.Contains(err.Error(), "NetSuite account "+account) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("revoked: %v", err)
+	}
+	// The token endpoint is overloaded: retried, not a credentials problem.
+	fake2, tg2 := setup(t, testRSAKey(t), nil)
+	fake2.Fail("POST token", netsuitefake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "3"})
+	_, err = tg2.FindOrCreateCustomer(ctx, c, "k")
+	if cl, delay := connectors.Classify(err); cl != connectors.RetryAfter || delay != 3*time.Second {
+		t.Fatalf("token 429: %v", err)
+	}
+	if _, err := tg2.FindOrCreateCustomer(ctx, c, "k"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A token the API keeps refusing after a new one (the role lost its
+// login permission, say): exactly one new token, then Unauthorized naming
+// the account.
+func TestUnauthorizedAfterNewToken(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "A"}, "k"); err != nil {
+		t.Fatal(err)
+	}
+	fake.RefuseLogins()
+	_, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-2", Name: "B"}, "k2")
+	if class(err) != connectors.Unauthorized || !strings.Contains(err.Error(), "NetSuite account "+account) ||
+		!strings.Contains(err.Error(), "INVALID_LOGIN") {
+		t.Fatalf("%v", err)
+	}
+	if n := fake.TokenRequests(); n != 2 {
+		t.Errorf("%d token requests, want 2 (one new token, no more)", n)
+	}
+}
+
+func TestES256(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake, tg := setup(t, key, nil)
+	if _, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "EC"}, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if fake.TokenRequests() != 1 {
+		t.Fatal("no token")
+	}
+	// An RSA-only algorithm with an EC key is refused at start.
+	cfg := netsuite.DefaultConfig()
+	cfg.AccountID, cfg.ClientID, cfg.CertificateID, cfg.Algorithm = account, client, certID, "PS256"
+	cfg.PrivateKey = secret.New("file:" + writeKey(t, key))
+	if _, err := netsuite.New(cfg, netsuite.Deps{}); err == nil || !strings.Contains(err.Error(), "PS256") {
+		t.Fatalf("PS256 with an EC key: %v", err)
+	}
+}
+
+func TestPlanInvoiceMasksSecrets(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	req, err := tg.PlanInvoice(exampleInvoice(), connectors.CustomerRef{ID: "42"}, "invoice/demo/D-1001/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Method != http.MethodPut || req.URL != fake.URL+"/services/rest/record/v1/invoice/eid:"+netsuite.InvoiceExternalID("invoice/demo/D-1001/invoice") {
+		t.Errorf("request %s %s", req.Method, req.URL)
+	}
+	if req.Header.Get("Authorization") != "Bearer ********" {
+		t.Errorf("authorization %q", req.Header.Get("Authorization"))
+	}
+	all, _ := json.Marshal(req)
+	if strings.Contains(string(all), "PRIVATE KEY") || strings.Contains(string(all), "ns-access") {
+		t.Errorf("plan leaks a secret: %s", all)
+	}
+	if fake.TokenRequests() != 0 || fake.Calls("PUT invoice") != 0 {
+		t.Error("planning sent requests")
+	}
+}
+
+func TestExternalIDs(t *testing.T) {
+	key := "invoice/demo/D-1001/invoice"
+	eid := netsuite.InvoiceExternalID(key)
+	if eid != netsuite.InvoiceExternalID(key) || eid == netsuite.InvoiceExternalID("invoice/demo/D-1002/invoice") || len(eid) > netsuite.MaxExternalID {
+		t.Fatalf("InvoiceExternalID(%q) = %q", key, eid)
+	}
+	for _, r := range eid {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			t.Fatalf("%q has %q", eid, r)
+		}
+	}
+	long := strings.Repeat("x", 100) + "/invoice"
+	if e := netsuite.InvoiceExternalID(long); len(e) > netsuite.MaxExternalID || e == netsuite.InvoiceExternalID(strings.Repeat("x", 100)+"/customer") {
+		t.Errorf("long key: %q", e)
+	}
+	if netsuite.ExternalID("C-1") != "C-1" {
+		t.Error("a legal company id is not kept as it is")
+	}
+	if netsuite.AccountHost("1234567_SB1") != "1234567-sb1" {
+		t.Error("AccountHost")
+	}
+	spec, ok := connectors.LookupTarget("netsuite")
+	if !ok {
+		t.Fatal("not registered")
+	}
+	if _, ok := spec.NewConfig().(*netsuite.Config); !ok {
+		t.Error("NewConfig")
+	}
+}
