@@ -108,8 +108,14 @@ func Starter(cfg *config.Config, c client.Client, eager bool) *intake.TemporalSt
 
 // BuildConnections instantiates the config's connections.
 func BuildConnections(cfg *config.Config, logger *slog.Logger) (*connections.Set, error) {
+	// Keep connections to each ERP/CRM host alive across concurrent runs:
+	// the default of 2 idle connections per host makes a busy worker open
+	// (and close) a TCP connection for most calls.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConns = 256
+	transport.MaxIdleConnsPerHost = 64
 	return connections.Build(cfg, connectors.Env{
-		HTTPClient: &http.Client{Timeout: 60 * time.Second},
+		HTTPClient: &http.Client{Timeout: 60 * time.Second, Transport: transport},
 		Logger:     logger,
 	})
 }

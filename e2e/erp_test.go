@@ -1,11 +1,20 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors/netsuite"
+	"github.com/dealsync/dealsync/connectors/netsuite/netsuitefake"
+	"github.com/dealsync/dealsync/connectors/quickbooks"
+	"github.com/dealsync/dealsync/connectors/quickbooks/qbofake"
 	"github.com/dealsync/dealsync/connectors/xero"
 	"github.com/dealsync/dealsync/connectors/xero/xerofake"
 	"github.com/dealsync/dealsync/secret"
@@ -86,5 +95,135 @@ func TestXeroEndToEnd(t *testing.T) {
 	}
 	if contacts, invoices := fake.Counts(); contacts != 1 || invoices != 2 || out2.CustomerID != out.CustomerID {
 		t.Fatalf("after the second deal: %d contacts, %d invoices, customer %s vs %s", contacts, invoices, out2.CustomerID, out.CustomerID)
+	}
+}
+
+// netsuiteKey makes an RSA key and writes it as the PEM file NetSuite's
+// setup guide has openssl write; the fake gets the certificate's public key.
+func netsuiteKey(t *testing.T) (*rsa.PrivateKey, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "netsuite-private.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return key, path
+}
+
+// One deal through the whole stack into a fake NetSuite that rate-limits
+// the invoice upsert and then loses the answer of the one that worked:
+// one customer and one invoice, however often the deal is delivered; a
+// second deal of the same company reuses the customer.
+func TestNetSuiteEndToEnd(t *testing.T) {
+	const account, clientID, certID = "1234567_SB1", "ns-client-id", "ns-cert-1"
+	key, keyFile := netsuiteKey(t)
+	fake := netsuitefake.New(account, clientID, certID, key.Public())
+	t.Cleanup(fake.Close)
+	nc := netsuite.DefaultConfig()
+	nc.AccountID, nc.ClientID, nc.CertificateID = account, clientID, certID
+	nc.PrivateKey = secret.New("file:" + keyFile)
+	nc.BaseURL, nc.TokenURL = fake.URL, fake.TokenURL()
+	nc.LinkFile = filepath.Join(t.TempDir(), "netsuite-links.json")
+	s := startStack(t, stackOptions{mutate: useTarget("netsuite", "netsuite", &nc)})
+
+	fake.Fail("PUT invoice",
+		netsuitefake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"},
+		netsuitefake.Fault{Status: http.StatusBadGateway, AfterWork: true})
+
+	body := event("evt_n1", "D-N1", nil)
+	var first string
+	for i := 0; i < 3; i++ {
+		r := s.send(t, delivery{body: body, msgID: "msg_n1"})
+		if r.status != http.StatusAccepted || len(r.parsed.Results) != 1 {
+			t.Fatalf("delivery %d: %d %s", i, r.status, r.body)
+		}
+		if i == 0 {
+			first = r.parsed.Results[0].WorkflowID
+		} else if r.parsed.Results[0].WorkflowID != first {
+			t.Fatalf("delivery %d went to %q, not %q", i, r.parsed.Results[0].WorkflowID, first)
+		}
+	}
+	var out workflows.InvoiceDealResult
+	if err := s.waitRun(t, first, &out); err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	customers, invoices := fake.Customers(), fake.Invoices()
+	if len(customers) != 1 || len(invoices) != 1 {
+		t.Fatalf("NetSuite has %d customers and %d invoices, want 1 and 1", len(customers), len(invoices))
+	}
+	if n := fake.Calls("PUT invoice"); n != 2 || fake.InvoiceUpserts() != 1 {
+		t.Fatalf("%d invoice upserts sent and %d processed, want 2 (429, lost answer) and 1", n, fake.InvoiceUpserts())
+	}
+	inv, cu := invoices[0], customers[0]
+	if out.InvoiceID != inv.ID || out.CustomerID != cu.ID || inv.Entity != cu.ID || cu.ExternalID != "C-D-N1" || inv.OtherRefNum == "" {
+		t.Fatalf("result %+v; customer %+v; invoice %+v", out, cu, inv)
+	}
+
+	body2 := event("evt_n2", "D-N2", func(deal map[string]any) {
+		deal["company"] = map[string]any{"id": "C-D-N1", "name": "Acme GmbH", "email": "ap@acme.example"}
+	})
+	r := s.send(t, delivery{body: body2, msgID: "msg_n2"})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("second deal: %d %s", r.status, r.body)
+	}
+	var out2 workflows.InvoiceDealResult
+	if err := s.waitRun(t, r.parsed.Results[0].WorkflowID, &out2); err != nil {
+		t.Fatalf("second run failed: %v", err)
+	}
+	if c, n := fake.Counts(); c != 1 || n != 2 || out2.CustomerID != out.CustomerID || out2.InvoiceID == out.InvoiceID {
+		t.Fatalf("after the second deal: %d customers, %d invoices, %+v vs %+v", c, n, out2, out)
+	}
+}
+
+// The same for QuickBooks Online: a 429, then an invoice POST whose answer
+// is lost; requestid and the DocNumber check keep it to one invoice.
+func TestQuickBooksEndToEnd(t *testing.T) {
+	const realm = "9130355555555555"
+	fake := qbofake.New(realm, "seed-refresh")
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	qc := quickbooks.DefaultConfig()
+	qc.RealmID, qc.ClientID, qc.ClientSecret = realm, fake.ClientID, secret.New(fake.ClientSecret)
+	qc.RefreshToken = secret.New("seed-refresh")
+	qc.TokenFile = filepath.Join(dir, "qbo-token.json")
+	qc.LinkFile = filepath.Join(dir, "qbo-links.json")
+	qc.BaseURL, qc.TokenURL = fake.URL, fake.TokenURL()
+	qc.DefaultItemID = "1"
+	s := startStack(t, stackOptions{mutate: useTarget("qbo", "quickbooks", &qc)})
+
+	fake.Fail("POST /invoice",
+		qbofake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"},
+		qbofake.Fault{Status: http.StatusBadGateway, AfterWork: true})
+
+	body := event("evt_q1", "D-Q1", nil)
+	var first string
+	for i := 0; i < 3; i++ {
+		r := s.send(t, delivery{body: body, msgID: "msg_q1"})
+		if r.status != http.StatusAccepted || len(r.parsed.Results) != 1 {
+			t.Fatalf("delivery %d: %d %s", i, r.status, r.body)
+		}
+		if i == 0 {
+			first = r.parsed.Results[0].WorkflowID
+		}
+	}
+	var out workflows.InvoiceDealResult
+	if err := s.waitRun(t, first, &out); err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if customers, invoices := fake.Counts(); customers != 1 || invoices != 1 {
+		t.Fatalf("QBO has %d customers and %d invoices, want 1 and 1", customers, invoices)
+	}
+	if n := fake.Calls("POST /invoice"); n != 2 || fake.InvoicePosts() != 1 {
+		t.Fatalf("%d invoice POSTs sent and %d processed, want 2 (429, lost answer) and 1", n, fake.InvoicePosts())
+	}
+	if _, ok := fake.Invoices()[out.InvoiceID]; !ok || out.CustomerID == "" {
+		t.Fatalf("result %+v, QBO's invoices %v", out, fake.Invoices())
 	}
 }

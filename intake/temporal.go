@@ -52,6 +52,8 @@ func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent
 		WonStages:       conn.WonStages,
 		WriteBack:       conn.WriteBacker != nil,
 		LocalCalls:      s.LocalCalls,
+		Mapping:         conn.Mapper.Name(),
+		MappingHash:     conn.Mapper.Hash(),
 	}
 }
 
@@ -74,6 +76,7 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowExecutionTimeout: s.RunTimeout,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
+		Memo:                     map[string]any{workflows.MemoMapping: conn.Mapper.Name(), workflows.MemoMappingHash: conn.Mapper.Hash()},
 		// Report a completed run as an error instead of returning it as if
 		// it had been started: that is how a duplicate is told apart.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,

@@ -59,6 +59,10 @@ type InvoiceDealInput struct {
 	// (recorded as markers, retried with the same policy, long back-offs as
 	// server timers) instead of regular activities.
 	LocalCalls bool `json:"local_calls,omitempty"`
+	// Mapping and MappingHash are the mapping version the intake wrote into
+	// the memo at start.
+	Mapping     string `json:"mapping,omitempty"`
+	MappingHash string `json:"mapping_hash,omitempty"`
 }
 
 // InvoiceDealResult is the run's result: what the ERP recorded.
@@ -207,7 +211,12 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev}).Get(ctx, &mapped); err != nil {
 		return fail(ctx, result(), err)
 	}
-	_ = workflow.UpsertMemo(ctx, map[string]any{MemoMapping: mapped.Mapping, MemoMappingHash: mapped.MappingHash})
+	// The intake records the mapping version it expects in the memo at
+	// start; upsert only when the run used another one (a reload in
+	// between), which saves a visibility write per run.
+	if mapped.Mapping != in.Mapping || mapped.MappingHash != in.MappingHash {
+		_ = workflow.UpsertMemo(ctx, map[string]any{MemoMapping: mapped.Mapping, MemoMappingHash: mapped.MappingHash})
+	}
 
 	var invoice model.Invoice
 	if err := workflow.ExecuteLocalActivity(pure, a.ValidateInvoice, activities.ValidateInput{

@@ -19,77 +19,40 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
+	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/secret"
 )
 
-// Answers shaped as in HubSpot's CRM v3 docs and deals spec.
-const (
-	dealAnswer = `{"id":"1234567890","properties":{"amount":"12000.10","closedate":"2026-11-20T23:15:00.000Z",
- "createdate":"2026-10-01T08:00:00.000Z","deal_currency_code":"eur","dealname":"Acme annual","dealstage":"98765432",
- "hs_is_closed_won":"true","hs_lastmodifieddate":"2026-11-20T23:15:01.000Z","hs_object_id":"1234567890",
- "hubspot_owner_id":"910","pipeline":"75e28846-ad0d-4be2-a027-5e1da6590b98","custom_po":null},
- "createdAt":"2026-10-01T08:00:00.000Z","updatedAt":"2026-11-20T23:15:01.000Z","archived":false,
- "associations":{"companies":{"results":[{"id":"555","type":"deal_to_company_unlabeled"},{"id":"444","type":"deal_to_company"}]},
-  "line items":{"results":[{"id":"9001","type":"deal_to_line_item"},{"id":"9002","type":"deal_to_line_item"},{"id":"9001","type":"deal_to_line_item"}]}}}`
-	companyAnswer = `{"status":"COMPLETE","results":[{"id":"444","properties":{"address":"Hauptstr. 1","address2":"3. OG",
- "city":"Berlin","country":"DE","createdate":"2026-01-01T00:00:00Z","domain":"acme.example","hs_object_id":"444",
- "name":"Acme GmbH","state":"Berlin","zip":"10115","billing_email":"ap@acme.example","vat_id":"DE123456789"},
- "createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false}],
- "startedAt":"2026-11-20T23:15:02.000Z","completedAt":"2026-11-20T23:15:02.050Z"}`
-	// Results in another order than asked for.
-	lineItemsAnswer = `{"status":"COMPLETE","results":[
- {"id":"9002","properties":{"name":"Onboarding","hs_sku":"ONB","quantity":"3","price":"0.1","discount":null,"hs_discount_percentage":"12.5","amount":"0.2625"},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false},
- {"id":"9001","properties":{"name":"Pro plan, 1 year","hs_sku":"PRO-1Y","quantity":"2","price":"6000.05","discount":"5.00","hs_discount_percentage":null,"amount":"11990.10"},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false}],
- "startedAt":"2026-11-20T23:15:02.000Z","completedAt":"2026-11-20T23:15:02.050Z"}`
-	notFoundAnswer    = `{"status":"error","message":"Object not found.  objectId are usually numeric.","correlationId":"aeb5f871-7f07-4993-9211-075dc63e7cbf","context":{"id":["1"]},"category":"OBJECT_NOT_FOUND"}`
-	badPropertyAnswer = `{"status":"error","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"erp_invoice_url\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"erp_invoice_url\",\"localizedErrorMessage\":\"Property \\\"erp_invoice_url\\\" does not exist\"}]","correlationId":"3a1f0d7e-0000-4000-8000-000000000000","category":"VALIDATION_ERROR"}`
-)
+// badPropertyAnswer is HubSpot's 400 for a property the portal lacks.
+const badPropertyAnswer = `{"status":"error","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"erp_invoice_url\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"erp_invoice_url\",\"localizedErrorMessage\":\"Property \\\"erp_invoice_url\\\" does not exist\"}]","correlationId":"3a1f0d7e-0000-4000-8000-000000000000","category":"VALIDATION_ERROR"}`
 
-type recorded struct {
-	method, path, query, auth string
-	body                      map[string]any
-}
-
-// fakeHubSpot serves the documented endpoints and records every request.
-func fakeHubSpot(t *testing.T, token string) (*httptest.Server, *[]recorded) {
+// fakeHubSpot starts hubspotfake with portal 62515 (token) holding the
+// deal of HubSpot's docs: a custom-pipeline stage, an unlabeled and a
+// primary company, a line item listed twice, a null property.
+func fakeHubSpot(t *testing.T, token string) *hubspotfake.Server {
 	t.Helper()
-	var log []recorded
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := recorded{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, auth: r.Header.Get("Authorization")}
-		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
-			if err := json.Unmarshal(b, &rec.body); err != nil {
-				t.Errorf("%s %s: body is not JSON: %s", r.Method, r.URL.Path, b)
-			}
-			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-				t.Errorf("%s %s: Content-Type %q", r.Method, r.URL.Path, ct)
-			}
-		}
-		log = append(log, rec)
-		w.Header().Set("Content-Type", "application/json;charset=utf-8")
-		if rec.auth != "Bearer "+token {
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `{"status":"error","message":"Authentication credentials not found.","correlationId":"x","category":"INVALID_AUTHENTICATION"}`)
-			return
-		}
-		switch {
-		case r.Method == "GET" && r.URL.Path == "/crm/v3/objects/deals/1234567890":
-			_, _ = io.WriteString(w, dealAnswer)
-		case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/crm/v3/objects/deals/"):
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, notFoundAnswer)
-		case r.Method == "POST" && r.URL.Path == "/crm/v3/objects/companies/batch/read":
-			_, _ = io.WriteString(w, companyAnswer)
-		case r.Method == "POST" && r.URL.Path == "/crm/v3/objects/line_items/batch/read":
-			_, _ = io.WriteString(w, lineItemsAnswer)
-		case r.Method == "PATCH" && r.URL.Path == "/crm/v3/objects/deals/1234567890":
-			_, _ = io.WriteString(w, `{"id":"1234567890","properties":{"erp_invoice_number":"INV-0007"},"createdAt":"2026-10-01T08:00:00.000Z","updatedAt":"2026-11-20T23:16:00.000Z","archived":false}`)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, `{"status":"error","message":"unexpected request","correlationId":"x","category":"OBJECT_NOT_FOUND"}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &log
+	f := hubspotfake.New()
+	t.Cleanup(f.Close)
+	f.AddPortal("62515", token)
+	props := hubspotfake.Props("amount", "12000.10", "closedate", "2026-11-20T23:15:00.000Z",
+		"createdate", "2026-10-01T08:00:00.000Z", "deal_currency_code", "eur", "dealname", "Acme annual", "dealstage", "98765432",
+		"hs_is_closed_won", "true", "hs_lastmodifieddate", "2026-11-20T23:15:01.000Z",
+		"hubspot_owner_id", "910", "pipeline", "75e28846-ad0d-4be2-a027-5e1da6590b98")
+	props["custom_po"] = nil
+	f.PutDeal("62515", hubspotfake.Deal{ID: "1234567890", Properties: props,
+		Companies: []hubspotfake.Association{{ID: "555", Type: "deal_to_company_unlabeled"}, {ID: "444", Type: "deal_to_company"}},
+		LineItems: []hubspotfake.Association{{ID: "9001", Type: "deal_to_line_item"}, {ID: "9002", Type: "deal_to_line_item"}, {ID: "9001", Type: "deal_to_line_item"}},
+	})
+	f.PutCompany("62515", hubspotfake.Object{ID: "444", Properties: hubspotfake.Props("address", "Hauptstr. 1", "address2", "3. OG",
+		"city", "Berlin", "country", "DE", "createdate", "2026-01-01T00:00:00Z", "domain", "acme.example",
+		"name", "Acme GmbH", "state", "Berlin", "zip", "10115", "billing_email", "ap@acme.example", "vat_id", "DE123456789")})
+	f.PutCompany("62515", hubspotfake.Object{ID: "555", Properties: hubspotfake.Props("name", "Not the primary one")})
+	f.PutLineItem("62515", hubspotfake.Object{ID: "9001", Properties: hubspotfake.Props("name", "Pro plan, 1 year", "hs_sku", "PRO-1Y",
+		"quantity", "2", "price", "6000.05", "discount", "5.00", "amount", "11990.10")})
+	nine := hubspotfake.Props("name", "Onboarding", "hs_sku", "ONB", "quantity", "3", "price", "0.1", "hs_discount_percentage", "12.5", "amount", "0.2625")
+	nine["discount"] = nil
+	f.PutLineItem("62515", hubspotfake.Object{ID: "9002", Properties: nine})
+	return f
 }
 
 func apiSource(t *testing.T, baseURL string, mutate func(*Config)) *Source {
@@ -105,8 +68,8 @@ func apiSource(t *testing.T, baseURL string, mutate func(*Config)) *Source {
 }
 
 func TestFetchDeal(t *testing.T) {
-	srv, log := fakeHubSpot(t, "pat-na1-62515")
-	s := apiSource(t, srv.URL, nil)
+	f := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, f.URL, nil)
 	d, err := s.FetchDeal(context.Background(), "62515", "1234567890")
 	if err != nil {
 		t.Fatalf("FetchDeal: %v", err)
@@ -143,11 +106,20 @@ func TestFetchDeal(t *testing.T) {
 		t.Errorf("3 x 0.1 = %s", got)
 	}
 
-	if len(*log) != 3 {
-		t.Fatalf("requests: %+v", *log)
+	log := f.Requests()
+	if len(log) != 3 {
+		t.Fatalf("requests: %+v", log)
 	}
-	get := (*log)[0]
-	q, _ := url.ParseQuery(get.query)
+	for _, r := range log {
+		if r.Auth != "Bearer pat-na1-62515" {
+			t.Errorf("%s %s: Authorization %q", r.Method, r.Path, r.Auth)
+		}
+		if len(r.Body) > 0 && r.ContentType != "application/json" {
+			t.Errorf("%s %s: Content-Type %q", r.Method, r.Path, r.ContentType)
+		}
+	}
+	get := log[0]
+	q, _ := url.ParseQuery(get.Query)
 	props := strings.Split(q.Get("properties"), ",")
 	for _, p := range []string{"dealname", "dealstage", "amount", "closedate", "deal_currency_code", "hubspot_owner_id"} {
 		if !contains(props, p) {
@@ -157,19 +129,19 @@ func TestFetchDeal(t *testing.T) {
 	if q.Get("associations") != "companies,line_items" {
 		t.Errorf("associations = %q", q.Get("associations"))
 	}
-	comp := (*log)[1]
-	if comp.path != "/crm/v3/objects/companies/batch/read" || !reflect.DeepEqual(comp.body["inputs"], []any{map[string]any{"id": "444"}}) {
+	comp := log[1]
+	if comp.Path != "/crm/v3/objects/companies/batch/read" || !reflect.DeepEqual(comp.JSON()["inputs"], []any{map[string]any{"id": "444"}}) {
 		t.Errorf("company batch read: %+v", comp)
 	}
-	if _, ok := comp.body["propertiesWithHistory"]; !ok {
-		t.Errorf("batch read without propertiesWithHistory (required by the spec): %v", comp.body)
+	if _, ok := comp.JSON()["propertiesWithHistory"]; !ok {
+		t.Errorf("batch read without propertiesWithHistory (required by the spec): %s", comp.Body)
 	}
-	if !contains(toStrings(comp.body["properties"]), "billing_email") || !contains(toStrings(comp.body["properties"]), "vat_id") {
-		t.Errorf("company properties: %v", comp.body["properties"])
+	if cp := toStrings(comp.JSON()["properties"]); !contains(cp, "billing_email") || !contains(cp, "vat_id") {
+		t.Errorf("company properties: %v", cp)
 	}
-	li := (*log)[2]
-	if li.path != "/crm/v3/objects/line_items/batch/read" ||
-		!reflect.DeepEqual(li.body["inputs"], []any{map[string]any{"id": "9001"}, map[string]any{"id": "9002"}}) {
+	li := log[2]
+	if li.Path != "/crm/v3/objects/line_items/batch/read" ||
+		!reflect.DeepEqual(li.JSON()["inputs"], []any{map[string]any{"id": "9001"}, map[string]any{"id": "9002"}}) {
 		t.Errorf("line item batch read (deduplicated ids): %+v", li)
 	}
 }
@@ -195,8 +167,8 @@ func toStrings(v any) []string {
 }
 
 func TestFetchDealErrors(t *testing.T) {
-	srv, _ := fakeHubSpot(t, "pat-na1-62515")
-	s := apiSource(t, srv.URL, nil)
+	f := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, f.URL, nil)
 	ctx := context.Background()
 
 	_, err := s.FetchDeal(ctx, "62515", "1")
@@ -280,43 +252,54 @@ func TestFetchDealFollowsPagedAssociations(t *testing.T) {
 }
 
 func TestWriteBack(t *testing.T) {
-	srv, log := fakeHubSpot(t, "pat-na1-62515")
-	s := apiSource(t, srv.URL, nil)
+	f := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, f.URL, nil)
 	res := connectors.InvoiceResult{InvoiceID: "ed255415-e141-4150-aab7-89c3bbbb851c", Number: "INV-0007", URL: "https://erp.example/invoices/7"}
 	if err := s.WriteBack(context.Background(), "62515", "1234567890", res); err != nil {
 		t.Fatalf("WriteBack: %v", err)
 	}
-	if len(*log) != 1 {
-		t.Fatalf("requests: %+v", *log)
+	log := f.Requests()
+	if len(log) != 1 {
+		t.Fatalf("requests: %+v", log)
 	}
-	got := (*log)[0]
+	got := log[0]
 	want := map[string]any{"properties": map[string]any{
 		"erp_invoice_id":     "ed255415-e141-4150-aab7-89c3bbbb851c",
 		"erp_invoice_number": "INV-0007",
 		"erp_invoice_url":    "https://erp.example/invoices/7",
 		"erp_sync_status":    "synced",
 	}}
-	if got.method != "PATCH" || got.path != "/crm/v3/objects/deals/1234567890" || !reflect.DeepEqual(got.body, want) {
-		t.Fatalf("got %s %s %v", got.method, got.path, got.body)
+	if got.Method != "PATCH" || got.Path != "/crm/v3/objects/deals/1234567890" || !reflect.DeepEqual(got.JSON(), want) || got.ContentType != "application/json" {
+		t.Fatalf("got %s %s %s (%s)", got.Method, got.Path, got.Body, got.ContentType)
+	}
+	if d, _ := f.Deal("62515", "1234567890"); f.WriteBacks("62515", "1234567890") != 1 || *d.Properties["erp_invoice_number"] != "INV-0007" {
+		t.Fatalf("the fake did not record the write-back: %d", f.WriteBacks("62515", "1234567890"))
 	}
 
 	// Configured names; empty values and empty names are left out.
-	s = apiSource(t, srv.URL, func(c *Config) {
+	f.AddDealProperties("62515", "invoice_no", "sync")
+	s = apiSource(t, f.URL, func(c *Config) {
 		c.WriteBack = WriteBackConfig{InvoiceNumberProperty: "invoice_no", StatusProperty: "sync", StatusValue: "done"}
 	})
-	*log = nil
+	f.ResetRequests()
 	if err := s.WriteBack(context.Background(), "62515", "1234567890", connectors.InvoiceResult{InvoiceID: "x", Number: "7"}); err != nil {
 		t.Fatal(err)
 	}
 	want = map[string]any{"properties": map[string]any{"invoice_no": "7", "sync": "done"}}
-	if !reflect.DeepEqual((*log)[0].body, want) {
-		t.Fatalf("configured names: %v", (*log)[0].body)
+	if log := f.Requests(); len(log) != 1 || !reflect.DeepEqual(log[0].JSON(), want) {
+		t.Fatalf("configured names: %+v", log)
 	}
 	// Nothing configured: no request.
-	s = apiSource(t, srv.URL, func(c *Config) { c.WriteBack = WriteBackConfig{} })
-	*log = nil
-	if err := s.WriteBack(context.Background(), "62515", "1234567890", res); err != nil || len(*log) != 0 {
-		t.Fatalf("no properties: err %v, %d requests", err, len(*log))
+	s = apiSource(t, f.URL, func(c *Config) { c.WriteBack = WriteBackConfig{} })
+	f.ResetRequests()
+	if err := s.WriteBack(context.Background(), "62515", "1234567890", res); err != nil || len(f.Requests()) != 0 {
+		t.Fatalf("no properties: err %v, %d requests", err, len(f.Requests()))
+	}
+	// A property the portal does not have: HubSpot's 400, with its name.
+	s = apiSource(t, f.URL, func(c *Config) { c.WriteBack = WriteBackConfig{InvoiceURLProperty: "erp_link"} })
+	var api *connectors.APIError
+	if err := s.WriteBack(context.Background(), "62515", "1234567890", res); !errors.As(err, &api) || api.StatusCode != 400 || api.Field != "erp_link" {
+		t.Fatalf("unknown property: %v", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package pipedrive
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -18,80 +17,51 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
+	"github.com/dealsync/dealsync/connectors/pipedrive/pipedrivefake"
 	"github.com/dealsync/dealsync/secret"
 )
 
-// Answers shaped as in Pipedrive's API v2 reference (openapi-v2.yaml).
+// Records shaped as in Pipedrive's API v2 reference (openapi-v2.yaml).
 const (
-	dealAnswer = `{"success":true,"data":{"id":213973,"title":"Acme annual","owner_id":12597982,"person_id":176578,"org_id":5063,
+	dealRecord = `{"id":213973,"title":"Acme annual","owner_id":12597982,"person_id":176578,"org_id":5063,
  "pipeline_id":50,"stage_id":428,"value":12000.1,"currency":"eur","add_time":"2026-01-01T10:00:00Z","update_time":"2026-01-14T18:16:56Z",
  "stage_change_time":"2026-01-14T18:16:56Z","is_deleted":false,"is_archived":false,"status":"won","probability":null,"lost_reason":null,
  "visible_to":3,"close_time":"2026-01-14T18:16:56Z","won_time":"2026-01-14T23:30:00Z","lost_time":null,"expected_close_date":"2026-01-31",
- "label_ids":[],"origin":"ManuallyCreated","origin_id":null,"channel":null,"channel_id":null,"custom_fields":{"d1f0aa3f0c5e4b2a9c8e7d6c5b4a3f2e1d0c9b8a":"PO-77"}}}`
-	orgAnswer = `{"success":true,"data":{"id":5063,"name":"Acme GmbH","owner_id":1,"add_time":"2026-01-01T10:00:00Z","update_time":"2026-01-01T10:00:00Z",
+ "label_ids":[],"origin":"ManuallyCreated","origin_id":null,"channel":null,"channel_id":null,"custom_fields":{"d1f0aa3f0c5e4b2a9c8e7d6c5b4a3f2e1d0c9b8a":"PO-77"}}`
+	orgRecord = `{"id":5063,"name":"Acme GmbH","owner_id":1,"add_time":"2026-01-01T10:00:00Z","update_time":"2026-01-01T10:00:00Z",
  "is_deleted":false,"visible_to":3,"address":{"value":"Hauptstr. 1, 10115 Berlin, Germany","country":"DE","admin_area_level_1":"Berlin",
  "admin_area_level_2":null,"locality":"Berlin","sublocality":null,"route":"Hauptstr.","street_number":"1","subpremise":"3. OG","postal_code":"10115"},
- "label_ids":[],"custom_fields":{"aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11":"ap@acme.example","bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22":"DE123456789"}}}`
-	productsPage1 = `{"success":true,"data":[
- {"id":1,"sum":11990.1,"tax":19,"deal_id":213973,"name":"Pro plan, 1 year","product_id":501,"product_variation_id":null,"order_nr":1,
+ "label_ids":[],"custom_fields":{"aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11":"ap@acme.example","bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22":"DE123456789"}}`
+	product1 = `{"id":1,"sum":11990.1,"tax":19,"deal_id":213973,"name":"Pro plan, 1 year","product_id":501,"product_variation_id":null,"order_nr":1,
   "add_time":"2026-01-01 10:00:00","update_time":"2026-01-01 10:00:00","comments":"","currency":"EUR","discount":10,"discount_type":"amount",
-  "quantity":2,"item_price":6000.05,"tax_method":"exclusive","is_enabled":true,"billing_frequency":"one-time","billing_frequency_cycles":null,"billing_start_date":null}],
- "additional_data":{"next_cursor":"eyJpZCI6MX0"}}`
-	productsPage2 = `{"success":true,"data":[
- {"id":2,"sum":0.2625,"tax":0,"deal_id":213973,"name":"Onboarding","product_id":502,"order_nr":2,"comments":null,"currency":"EUR",
-  "discount":12.5,"discount_type":"percentage","quantity":3,"item_price":0.1,"tax_method":"none","is_enabled":true},
- {"id":3,"sum":100,"tax":0,"deal_id":213973,"name":"Disabled add-on","product_id":503,"order_nr":3,"currency":"EUR",
-  "discount":0,"discount_type":"percentage","quantity":1,"item_price":100,"tax_method":"none","is_enabled":false}],
- "additional_data":{"next_cursor":null}}`
-	productCatalogue = `{"success":true,"data":[{"id":502,"name":"Onboarding","code":"ONB","unit":"h","tax":0,"is_deleted":false},
- {"id":501,"name":"Pro plan","code":"PRO-1Y","unit":"","tax":19,"is_deleted":false}],"additional_data":{"next_cursor":null}}`
-	notFound = `{"success":false,"error":"Deal not found","error_info":"Please check developers.pipedrive.com for more information about Pipedrive API.","data":null,"additional_data":null}`
+  "quantity":2,"item_price":6000.05,"tax_method":"exclusive","is_enabled":true,"billing_frequency":"one-time","billing_frequency_cycles":null,"billing_start_date":null}`
+	product2 = `{"id":2,"sum":0.2625,"tax":0,"deal_id":213973,"name":"Onboarding","product_id":502,"order_nr":2,"comments":null,"currency":"EUR",
+  "discount":12.5,"discount_type":"percentage","quantity":3,"item_price":0.1,"tax_method":"none","is_enabled":true}`
+	product3 = `{"id":3,"sum":100,"tax":0,"deal_id":213973,"name":"Disabled add-on","product_id":503,"order_nr":3,"currency":"EUR",
+  "discount":0,"discount_type":"percentage","quantity":1,"item_price":100,"tax_method":"none","is_enabled":false}`
 )
 
-type recorded struct {
-	method, path, query, token, auth string
-	body                             map[string]any
-}
+// Write-back custom field keys.
+var writeBackFields = []string{"f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1", "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2",
+	"f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3", "f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4"}
 
-func fakePipedrive(t *testing.T, token string) (*httptest.Server, *[]recorded) {
+// fakePipedrive starts pipedrivefake with company 6083095 (token) holding
+// the reference's deal, organization and products; its products come in
+// two pages.
+func fakePipedrive(t *testing.T, token string) *pipedrivefake.Server {
 	t.Helper()
-	var log []recorded
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := recorded{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, token: r.Header.Get("x-api-token"), auth: r.Header.Get("Authorization")}
-		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
-			if err := json.Unmarshal(b, &rec.body); err != nil {
-				t.Errorf("body not JSON: %s", b)
-			}
-		}
-		log = append(log, rec)
-		w.Header().Set("Content-Type", "application/json")
-		if rec.token != token && rec.auth != "Bearer "+token {
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `{"success":false,"error":"unauthorized access","errorCode":401,"error_info":"Please check developers.pipedrive.com"}`)
-			return
-		}
-		switch {
-		case r.Method == "GET" && r.URL.Path == "/api/v2/deals/213973":
-			_, _ = io.WriteString(w, dealAnswer)
-		case r.Method == "GET" && r.URL.Path == "/api/v2/organizations/5063":
-			_, _ = io.WriteString(w, orgAnswer)
-		case r.Method == "GET" && r.URL.Path == "/api/v2/deals/213973/products":
-			if r.URL.Query().Get("cursor") == "eyJpZCI6MX0" {
-				_, _ = io.WriteString(w, productsPage2)
-			} else {
-				_, _ = io.WriteString(w, productsPage1)
-			}
-		case r.Method == "GET" && r.URL.Path == "/api/v2/products":
-			_, _ = io.WriteString(w, productCatalogue)
-		case r.Method == "PATCH" && r.URL.Path == "/api/v2/deals/213973":
-			_, _ = io.WriteString(w, dealAnswer)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, notFound)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &log
+	f := pipedrivefake.New()
+	t.Cleanup(f.Close)
+	f.ProductsPageSize = 1
+	const c = "6083095"
+	f.AddCompany(c, token)
+	f.AddDealFields(c, writeBackFields...)
+	f.PutDeal(c, pipedrivefake.ParseRecord(dealRecord))
+	f.PutOrganization(c, pipedrivefake.ParseRecord(orgRecord))
+	f.PutDealProducts(c, "213973", pipedrivefake.ParseRecord(product1), pipedrivefake.ParseRecord(product2), pipedrivefake.ParseRecord(product3))
+	f.PutProducts(c, pipedrivefake.ParseRecord(`{"id":502,"name":"Onboarding","code":"ONB","unit":"h","tax":0,"is_deleted":false}`),
+		pipedrivefake.ParseRecord(`{"id":501,"name":"Pro plan","code":"PRO-1Y","unit":"","tax":19,"is_deleted":false}`))
+	return f
 }
 
 func apiSource(t *testing.T, base string, mutate func(*Config)) *Source {
@@ -107,8 +77,8 @@ func apiSource(t *testing.T, base string, mutate func(*Config)) *Source {
 }
 
 func TestFetchDeal(t *testing.T) {
-	srv, log := fakePipedrive(t, "token-6083095")
-	s := apiSource(t, srv.URL, nil)
+	f := fakePipedrive(t, "token-6083095")
+	s := apiSource(t, f.URL, nil)
 	d, err := s.FetchDeal(context.Background(), "6083095", "213973")
 	if err != nil {
 		t.Fatalf("FetchDeal: %v", err)
@@ -138,10 +108,10 @@ func TestFetchDeal(t *testing.T) {
 		t.Errorf("line 1 (percentage discount): %+v", l1)
 	}
 	var paths []string
-	for _, r := range *log {
-		paths = append(paths, r.method+" "+r.path+"?"+r.query)
-		if r.token != "token-6083095" {
-			t.Errorf("%s without x-api-token", r.path)
+	for _, r := range f.Requests() {
+		paths = append(paths, r.Method+" "+r.Path+"?"+r.Query)
+		if r.Token != "token-6083095" {
+			t.Errorf("%s without x-api-token", r.Path)
 		}
 	}
 	want := []string{
@@ -149,6 +119,7 @@ func TestFetchDeal(t *testing.T) {
 		"GET /api/v2/organizations/5063?",
 		"GET /api/v2/deals/213973/products?limit=500",
 		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6MX0&limit=500",
+		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6Mn0&limit=500",
 		"GET /api/v2/products?ids=501%2C502&limit=100",
 	}
 	if !reflect.DeepEqual(paths, want) {
@@ -157,8 +128,8 @@ func TestFetchDeal(t *testing.T) {
 }
 
 func TestFetchDealErrors(t *testing.T) {
-	srv, _ := fakePipedrive(t, "token-6083095")
-	s := apiSource(t, srv.URL, nil)
+	f := fakePipedrive(t, "token-6083095")
+	s := apiSource(t, f.URL, nil)
 	_, err := s.FetchDeal(context.Background(), "6083095", "1")
 	var api *connectors.APIError
 	if !errors.As(err, &api) || api.StatusCode != 404 || api.Message != "Deal not found" || api.Service != "pipedrive" {
@@ -176,27 +147,31 @@ func TestFetchDealErrors(t *testing.T) {
 }
 
 func TestWriteBack(t *testing.T) {
-	srv, log := fakePipedrive(t, "token-6083095")
-	s := apiSource(t, srv.URL, nil)
+	f := fakePipedrive(t, "token-6083095")
+	s := apiSource(t, f.URL, nil)
 	res := connectors.InvoiceResult{InvoiceID: "inv-9", Number: "INV-0007", URL: "https://erp.example/i/9"}
 	if err := s.WriteBack(context.Background(), "6083095", "213973", res); err != nil {
 		t.Fatalf("WriteBack: %v", err)
 	}
-	got := (*log)[0]
+	got := f.Requests()[0]
 	want := map[string]any{"custom_fields": map[string]any{
 		"f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1": "inv-9",
 		"f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2": "INV-0007",
 		"f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3": "https://erp.example/i/9",
 		"f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4": "synced",
 	}}
-	if got.method != "PATCH" || got.path != "/api/v2/deals/213973" || !reflect.DeepEqual(got.body, want) {
-		t.Fatalf("got %s %s %v", got.method, got.path, got.body)
+	if got.Method != "PATCH" || got.Path != "/api/v2/deals/213973" || !reflect.DeepEqual(got.JSON(), want) {
+		t.Fatalf("got %s %s %s", got.Method, got.Path, got.Body)
+	}
+	if d, _ := f.Deal("6083095", "213973"); f.WriteBacks("6083095", "213973") != 1 ||
+		d["custom_fields"].(map[string]any)["f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2"] != "INV-0007" {
+		t.Fatalf("the fake did not record the write-back: %v", d)
 	}
 	// No field configured: nothing sent.
-	s = apiSource(t, srv.URL, func(c *Config) { c.WriteBack = WriteBackConfig{} })
-	*log = nil
-	if err := s.WriteBack(context.Background(), "6083095", "213973", res); err != nil || len(*log) != 0 {
-		t.Fatalf("nothing configured: %v, %d requests", err, len(*log))
+	s = apiSource(t, f.URL, func(c *Config) { c.WriteBack = WriteBackConfig{} })
+	f.ResetRequests()
+	if err := s.WriteBack(context.Background(), "6083095", "213973", res); err != nil || len(f.Requests()) != 0 {
+		t.Fatalf("nothing configured: %v, %d requests", err, len(f.Requests()))
 	}
 }
 
@@ -251,7 +226,7 @@ func TestWriteBackErrors(t *testing.T) {
 }
 
 func TestOAuthUsesAPIDomain(t *testing.T) {
-	srv, log := fakePipedrive(t, "oauth-at")
+	f := fakePipedrive(t, "oauth-at")
 	var tokenCalls atomic.Int32
 	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tokenCalls.Add(1)
@@ -264,7 +239,7 @@ func TestOAuthUsesAPIDomain(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"access_token":"oauth-at","token_type":"Bearer","refresh_token":"rt","scope":"deals:full,base","expires_in":3599,"api_domain":"`+srv.URL+`"}`)
+		_, _ = io.WriteString(w, `{"access_token":"oauth-at","token_type":"Bearer","refresh_token":"rt","scope":"deals:full,base","expires_in":3599,"api_domain":"`+f.URL+`"}`)
 	}))
 	defer tokens.Close()
 	s := testSource(t, func(c *Config) {
@@ -278,8 +253,8 @@ func TestOAuthUsesAPIDomain(t *testing.T) {
 			t.Fatalf("WriteBack: %v", err)
 		}
 	}
-	if tokenCalls.Load() != 1 || len(*log) != 2 || (*log)[0].auth != "Bearer oauth-at" || (*log)[0].token != "" {
-		t.Fatalf("token calls %d, requests %+v", tokenCalls.Load(), *log)
+	if log := f.Requests(); tokenCalls.Load() != 1 || len(log) != 2 || log[0].Auth != "Bearer oauth-at" || log[0].Token != "" {
+		t.Fatalf("token calls %d, requests %+v", tokenCalls.Load(), log)
 	}
 }
 

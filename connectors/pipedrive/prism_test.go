@@ -1,24 +1,19 @@
 package pipedrive
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit/speccheck"
 )
 
 // The API v2 calls checked against Pipedrive's own OpenAPI v2 document
@@ -27,85 +22,15 @@ import (
 // FetchDeal reads. Prism serves the spec's paths at "/", without the
 // server's /api/v2 prefix, so a small proxy strips it.
 //
-// Needs the prism CLI ($DEALSYNC_PRISM, `prism` on PATH, or
-// /tmp/prism-hs/node_modules/.bin/prism); skipped when it or the spec is absent.
-
-func prismBinary() string {
-	if p := os.Getenv("DEALSYNC_PRISM"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("prism"); err == nil {
-		return p
-	}
-	if p := "/tmp/prism-hs/node_modules/.bin/prism"; fileExists(p) {
-		return p
-	}
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// startPrism runs `prism mock --errors` on spec and returns its base URL.
-func startPrism(t *testing.T, spec string) string {
-	t.Helper()
-	bin := prismBinary()
-	if bin == "" {
-		t.Skip("prism not installed (npm install -g @stoplight/prism-cli@5.16.0, or set DEALSYNC_PRISM)")
-	}
-	if !fileExists(spec) {
-		t.Skipf("spec not available: %s", spec)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "mock", "--errors", "-h", "127.0.0.1", "-p", fmt.Sprint(port), spec)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Skipf("cannot start prism: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("prism output:\n%s", out.String())
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.After(90 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("prism exited before listening (%v); is the install complete?", err)
-		case <-deadline:
-			t.Fatalf("prism did not listen within 90s")
-		case <-time.After(200 * time.Millisecond):
-		}
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			_ = c.Close()
-			return base
-		}
-	}
-}
+// Needs the prism CLI ($PRISM_BIN or `prism` on PATH, see
+// speccheck.PrismBin); skipped when it or the spec is absent.
 
 func TestAPIAgainstPipedriveSpec(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts prism")
 	}
-	spec := filepath.Join("..", "..", "..", "shared", "specs", "pipedrive", "pipedrive-openapi-v2.yaml")
-	prism := startPrism(t, spec)
+	spec := speccheck.File(t, "pipedrive/pipedrive-openapi-v2.yaml")
+	prism := speccheck.Prism(t, spec, 90*time.Second)
 	target, _ := url.Parse(prism)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

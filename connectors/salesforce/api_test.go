@@ -18,113 +18,46 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
+	"github.com/dealsync/dealsync/connectors/salesforce/salesforcefake"
 	"github.com/dealsync/dealsync/secret"
 )
 
 // Answers shaped as in the REST API Developer Guide (query, sObject rows,
 // error arrays, OAuth token responses).
 const (
-	oppRecords = `{"totalSize":1,"done":true,"records":[{"attributes":{"type":"Opportunity","url":"/services/data/v62.0/sobjects/Opportunity/0065w000023STAmAAO"},
+	oppRecord = `{"attributes":{"type":"Opportunity","url":"/services/data/v62.0/sobjects/Opportunity/0065w000023STAmAAO"},
  "Id":"0065w000023STAmAAO","Name":"Backpackers, Inc.","StageName":"Signed","IsWon":true,"Amount":45000.10,"CloseDate":"2020-07-11",
  "OwnerId":"0055w00000BhqR0AAJ","AccountId":"0015w00002BFDeLAAX","CurrencyIsoCode":"eur",
  "Account":{"attributes":{"type":"Account","url":"/services/data/v62.0/sobjects/Account/0015w00002BFDeLAAX"},"Name":"Backpackers, Inc.",
   "BillingStreet":"Hauptstr. 1\nHinterhaus\n3. OG","BillingCity":"Berlin","BillingState":"Berlin","BillingPostalCode":"10115","BillingCountry":"DE",
-  "Billing_Email__c":"ap@backpackers.example","VAT_Id__c":"DE123456789"}}]}`
-	linesPage1 = `{"totalSize":3,"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gD0000002HU6KIAW-2000","records":[
- {"attributes":{"type":"OpportunityLineItem","url":"/services/data/v62.0/sobjects/OpportunityLineItem/00k5w000001"},"Id":"00k5w0000010001AAA",
+  "Billing_Email__c":"ap@backpackers.example","VAT_Id__c":"DE123456789"}}`
+	line1 = `{"attributes":{"type":"OpportunityLineItem","url":"/services/data/v62.0/sobjects/OpportunityLineItem/00k5w000001"},"Id":"00k5w0000010001AAA",
   "Quantity":2.00,"UnitPrice":6000.05,"Discount":null,"Description":null,"SortOrder":1,
-  "Product2":{"attributes":{"type":"Product2","url":"/services/data/v62.0/sobjects/Product2/01t"},"ProductCode":"PRO-1Y","Name":"Pro plan, 1 year"}}]}`
-	linesPage2 = `{"totalSize":3,"done":true,"records":[
- {"attributes":{"type":"OpportunityLineItem","url":"/x"},"Id":"00k5w0000010002AAA","Quantity":3,"UnitPrice":0.1,"Discount":12.5,
-  "Description":"Onboarding (remote)","SortOrder":2,"Product2":{"attributes":{"type":"Product2","url":"/y"},"ProductCode":"ONB","Name":"Onboarding"}},
- {"attributes":{"type":"OpportunityLineItem","url":"/z"},"Id":"00k5w0000010003AAA","Quantity":1,"UnitPrice":0,"Discount":null,
-  "Description":null,"SortOrder":null,"Product2":null}]}`
+  "Product2":{"attributes":{"type":"Product2","url":"/services/data/v62.0/sobjects/Product2/01t"},"ProductCode":"PRO-1Y","Name":"Pro plan, 1 year"}}`
+	line2 = `{"Id":"00k5w0000010002AAA","Quantity":3,"UnitPrice":0.1,"Discount":12.5,
+  "Description":"Onboarding (remote)","SortOrder":2,"Product2":{"attributes":{"type":"Product2","url":"/y"},"ProductCode":"ONB","Name":"Onboarding"}}`
+	line3 = `{"Id":"00k5w0000010003AAA","Quantity":1,"UnitPrice":0,"Discount":null,"Description":null,"SortOrder":null,"Product2":null}`
 )
 
-type fakeOrg struct {
-	srv         *httptest.Server
-	tokenCalls  atomic.Int32
-	queries     []string
-	patches     []map[string]any
-	patchPaths  []string
-	expireAfter int32 // answer 401 INVALID_SESSION_ID to the first token after this many API calls
-	apiCalls    atomic.Int32
-}
-
-func newFakeOrg(t *testing.T) *fakeOrg {
-	f := &fakeOrg{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /services/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
-		n := f.tokenCalls.Add(1)
-		_ = r.ParseForm()
-		w.Header().Set("Content-Type", "application/json")
-		if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("client_id") != "cid-a" || r.PostForm.Get("client_secret") != "cs-a" {
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"invalid client credentials"}`)
-			return
-		}
-		_, _ = io.WriteString(w, `{"access_token":"00D5w000004qGTO!tok`+string(rune('0'+n))+`","signature":"x","scope":"api","instance_url":"`+f.srv.URL+`","id":"https://login.salesforce.com/id/00D/005","token_type":"Bearer","issued_at":"1716900000000"}`)
-	})
-	mux.HandleFunc("/services/data/v62.0/", func(w http.ResponseWriter, r *http.Request) {
-		calls := f.apiCalls.Add(1)
-		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-		auth := r.Header.Get("Authorization")
-		if !strings.HasPrefix(auth, "Bearer 00D5w000004qGTO!tok") || (f.expireAfter > 0 && calls > f.expireAfter && auth == "Bearer 00D5w000004qGTO!tok1") {
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`)
-			return
-		}
-		switch {
-		case r.Method == "GET" && r.URL.Path == "/services/data/v62.0/query":
-			q := r.URL.Query().Get("q")
-			f.queries = append(f.queries, q)
-			switch {
-			case strings.Contains(q, "FROM Opportunity WHERE Id = '0065w000023STAmAAO'"):
-				_, _ = io.WriteString(w, oppRecords)
-			case strings.Contains(q, "FROM OpportunityLineItem"):
-				_, _ = io.WriteString(w, linesPage1)
-			case strings.Contains(q, "FROM Opportunity"):
-				_, _ = io.WriteString(w, `{"totalSize":0,"done":true,"records":[]}`)
-			default:
-				w.WriteHeader(http.StatusBadRequest)
-				_, _ = io.WriteString(w, `[{"message":"unexpected query","errorCode":"MALFORMED_QUERY"}]`)
-			}
-		case r.Method == "GET" && r.URL.Path == "/services/data/v62.0/query/01gD0000002HU6KIAW-2000":
-			_, _ = io.WriteString(w, linesPage2)
-		case r.Method == "PATCH" && strings.HasPrefix(r.URL.Path, "/services/data/v62.0/sobjects/Opportunity/"):
-			var body map[string]any
-			b, _ := io.ReadAll(r.Body)
-			if err := json.Unmarshal(b, &body); err != nil {
-				t.Errorf("PATCH body not JSON: %s", b)
-			}
-			f.patches = append(f.patches, body)
-			f.patchPaths = append(f.patchPaths, r.URL.Path)
-			if _, bad := body["Missing__c"]; bad {
-				w.WriteHeader(http.StatusBadRequest)
-				_, _ = io.WriteString(w, `[{"message":"No such column 'Missing__c' on sobject of type Opportunity","errorCode":"INVALID_FIELD","fields":["Missing__c"]}]`)
-				return
-			}
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, `[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]`)
-		}
-	})
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+func newFakeOrg(t *testing.T) *salesforcefake.Server {
+	f := salesforcefake.New(orgA, "cid-a", "cs-a")
+	t.Cleanup(f.Close)
+	// Two pages of line items, as for a large opportunity.
+	f.LineItemPageSize = 1
+	f.PutOpportunity(salesforcefake.ParseRecord(oppRecord))
+	f.PutLineItems("0065w000023STAmAAO", salesforcefake.ParseRecord(line1), salesforcefake.ParseRecord(line2), salesforcefake.ParseRecord(line3))
 	return f
 }
 
-func apiSource(t *testing.T, f *fakeOrg, mutate func(*Config)) *Source {
+func apiSource(t *testing.T, f *salesforcefake.Server, mutate func(*Config)) *Source {
 	return testSource(t, func(c *Config) {
-		c.Accounts = map[string]Account{orgA: {InstanceURL: f.srv.URL, ClientID: "cid-a", ClientSecret: secret.New("cs-a"), WonStages: []string{"Signed"}}}
+		c.Accounts = map[string]Account{orgA: {InstanceURL: f.URL, ClientID: "cid-a", ClientSecret: secret.New("cs-a"), WonStages: []string{"Signed"}}}
 		c.Fetch = FetchConfig{CurrencyField: "CurrencyIsoCode", AccountEmailField: "Billing_Email__c", AccountTaxIDField: "Account.VAT_Id__c"}
 		if mutate != nil {
 			mutate(c)
@@ -162,19 +95,23 @@ func TestFetchDeal(t *testing.T) {
 	if l1.SKU != "ONB" || l1.Description != "Onboarding (remote)" || l1.Quantity.Mul(l1.UnitPrice).String() != "0.3" || l1.DiscountPercent.String() != "12.5" {
 		t.Errorf("line 1: %+v", l1)
 	}
-	if len(f.queries) != 2 {
-		t.Fatalf("queries: %q", f.queries)
+	queries := f.Queries()
+	if len(queries) != 2 {
+		t.Fatalf("queries: %q", queries)
 	}
 	for _, want := range []string{"Account.Billing_Email__c", "Account.VAT_Id__c", "CurrencyIsoCode", "Account.BillingPostalCode", "IsWon"} {
-		if !strings.Contains(f.queries[0], want) {
-			t.Errorf("opportunity query lacks %s: %s", want, f.queries[0])
+		if !strings.Contains(queries[0], want) {
+			t.Errorf("opportunity query lacks %s: %s", want, queries[0])
 		}
 	}
-	if !strings.Contains(f.queries[1], "FROM OpportunityLineItem WHERE OpportunityId = '0065w000023STAmAAO'") {
-		t.Errorf("line item query: %s", f.queries[1])
+	if !strings.Contains(queries[1], "FROM OpportunityLineItem WHERE OpportunityId = '0065w000023STAmAAO'") {
+		t.Errorf("line item query: %s", queries[1])
 	}
-	if f.tokenCalls.Load() != 1 {
-		t.Errorf("token calls %d for 3 API calls, want 1", f.tokenCalls.Load())
+	if n := len(f.Requests()); n != 5 {
+		t.Errorf("%d requests, want a token, 2 queries and 2 more pages", n)
+	}
+	if f.TokenCalls() != 1 {
+		t.Errorf("token calls %d for 4 API calls, want 1", f.TokenCalls())
 	}
 }
 
@@ -195,16 +132,16 @@ func TestFetchDealErrorsAndSessionExpiry(t *testing.T) {
 	}
 	// The session times out: the first token is refused, a new one is got
 	// and the call succeeds.
-	f.expireAfter = f.apiCalls.Load()
+	f.ExpireSessions()
 	if _, err := s.FetchDeal(ctx, orgA, "0065w000023STAmAAO"); err != nil {
 		t.Fatalf("after session expiry: %v", err)
 	}
-	if f.tokenCalls.Load() != 2 {
-		t.Errorf("token calls %d, want 2", f.tokenCalls.Load())
+	if f.TokenCalls() != 2 {
+		t.Errorf("token calls %d, want 2", f.TokenCalls())
 	}
 	// Wrong client secret: the token endpoint's error is an APIError.
 	bad := apiSource(t, f, func(c *Config) {
-		c.Accounts = map[string]Account{orgA: {InstanceURL: f.srv.URL, ClientID: "cid-a", ClientSecret: secret.New("wrong")}}
+		c.Accounts = map[string]Account{orgA: {InstanceURL: f.URL, ClientID: "cid-a", ClientSecret: secret.New("wrong")}}
 	})
 	_, err = bad.FetchDeal(ctx, orgA, "0065w000023STAmAAO")
 	if !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "invalid_client") {
@@ -220,8 +157,12 @@ func TestWriteBack(t *testing.T) {
 		t.Fatalf("WriteBack: %v", err)
 	}
 	want := map[string]any{"ERP_Invoice_Id__c": "inv-1", "ERP_Invoice_Number__c": "INV-0007", "ERP_Invoice_URL__c": "https://erp.example/i/1", "ERP_Sync_Status__c": "synced"}
-	if len(f.patches) != 1 || !reflect.DeepEqual(f.patches[0], want) || f.patchPaths[0] != "/services/data/v62.0/sobjects/Opportunity/0065w000023STAmAAO" {
-		t.Fatalf("PATCH %v %v", f.patchPaths, f.patches)
+	patches := f.Patches("0065w000023STAmAAO")
+	if len(patches) != 1 || !reflect.DeepEqual(patches[0], want) || f.WriteBacks("0065w000023STAmAAO") != 1 {
+		t.Fatalf("PATCH %v", patches)
+	}
+	if o, _ := f.Opportunity("0065w000023STAmAAO"); o["ERP_Invoice_Number__c"] != "INV-0007" {
+		t.Fatalf("opportunity after the write-back: %v", o)
 	}
 	s = apiSource(t, f, func(c *Config) { c.WriteBack = WriteBackConfig{InvoiceNumberField: "Missing__c"} })
 	err := s.WriteBack(context.Background(), orgA, "0065w000023STAmAAO", res)

@@ -1,0 +1,527 @@
+// Package hubspotfake is a local stand-in for the parts of HubSpot's CRM
+// API that the hubspot source uses, following HubSpot's documented
+// answers: private-app bearer tokens per portal (401
+// INVALID_AUTHENTICATION otherwise), GET /crm/v3/objects/deals/{id} with
+// embedded associations, POST /crm/v3/objects/{companies,line_items}/batch/read,
+// the v4 associations API, and PATCH /crm/v3/objects/deals/{id}, which
+// updates the stored deal (400 PROPERTY_DOESNT_EXIST for a property the
+// portal does not have). Unknown objects are 404 OBJECT_NOT_FOUND.
+//
+// Tests seed portals, deals, companies and line items, inject failures of
+// the write-backs and read what was asked and written. It is safe for
+// concurrent use; the package tests and the end-to-end tests share it.
+package hubspotfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// DefaultWriteBackProperties are the deal properties a new portal has
+// besides HubSpot's own: the hubspot source's default write-back names.
+var DefaultWriteBackProperties = []string{"erp_invoice_id", "erp_invoice_number", "erp_invoice_url", "erp_sync_status"}
+
+// Association is one associated object as embedded in a deal answer.
+// Type is HubSpot's label: "deal_to_company" for the primary company,
+// "deal_to_company_unlabeled" for others, "deal_to_line_item".
+type Association struct {
+	ID   string
+	Type string
+}
+
+// Deal is a deal as the fake stores it. A property set to nil is answered
+// as JSON null.
+type Deal struct {
+	ID         string
+	Properties map[string]*string
+	Companies  []Association
+	LineItems  []Association
+}
+
+// Object is a company or line item.
+type Object struct {
+	ID         string
+	Properties map[string]*string
+}
+
+// Props builds a property map of strings.
+func Props(kv ...string) map[string]*string {
+	m := make(map[string]*string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		v := kv[i+1]
+		m[kv[i]] = &v
+	}
+	return m
+}
+
+// Request is one API request as received.
+type Request struct {
+	Portal      string // the portal the token belongs to ("" if none)
+	Method      string
+	Path        string
+	Query       string
+	Auth        string
+	ContentType string
+	Body        []byte
+}
+
+// JSON decodes the body into a map (nil when there is none or it is not JSON).
+func (r Request) JSON() map[string]any {
+	var m map[string]any
+	if json.Unmarshal(r.Body, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// Fault is an answer given instead of the normal one.
+type Fault struct {
+	Status     int
+	RetryAfter string // Retry-After header
+	Body       string // default: a HubSpot error body for Status
+}
+
+type portal struct {
+	deals     map[string]*Deal
+	companies map[string]*Object
+	items     map[string]*Object
+	// writable are the deal properties a PATCH may set.
+	writable map[string]bool
+}
+
+// Server is a fake HubSpot API. Create it with New.
+type Server struct {
+	*httptest.Server
+
+	mu       sync.Mutex
+	tokens   map[string]string // access token → portal id
+	portals  map[string]*portal
+	requests []Request
+	// writes counts successful write-backs per deal (portal/deal).
+	writes   map[string]int
+	attempts map[string]int
+	wbFaults []Fault
+}
+
+// New starts a fake HubSpot with no portals.
+func New() *Server {
+	s := &Server{
+		tokens:   map[string]string{},
+		portals:  map[string]*portal{},
+		writes:   map[string]int{},
+		attempts: map[string]int{},
+	}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// AddPortal adds a portal reached with the private-app token.
+func (s *Server) AddPortal(portalID, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = portalID
+	s.portal(portalID)
+}
+
+func (s *Server) portal(id string) *portal {
+	p, ok := s.portals[id]
+	if !ok {
+		p = &portal{deals: map[string]*Deal{}, companies: map[string]*Object{}, items: map[string]*Object{}, writable: map[string]bool{}}
+		for _, n := range DefaultWriteBackProperties {
+			p.writable[n] = true
+		}
+		s.portals[id] = p
+	}
+	return p
+}
+
+// AddDealProperties makes custom deal properties writable in a portal.
+func (s *Server) AddDealProperties(portalID string, names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.portal(portalID)
+	for _, n := range names {
+		p.writable[n] = true
+	}
+}
+
+// PutDeal stores (or replaces) a deal of a portal.
+func (s *Server) PutDeal(portalID string, d Deal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := cloneDeal(d)
+	s.portal(portalID).deals[d.ID] = &c
+}
+
+// SetDealProperty changes one property of a stored deal (a user edit).
+func (s *Server) SetDealProperty(portalID, dealID, name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.portal(portalID).deals[dealID]
+	if !ok {
+		panic("hubspotfake: no deal " + dealID + " in portal " + portalID)
+	}
+	d.Properties[name] = &value
+}
+
+// Deal returns a copy of a stored deal.
+func (s *Server) Deal(portalID, dealID string) (Deal, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.portal(portalID).deals[dealID]
+	if !ok {
+		return Deal{}, false
+	}
+	return cloneDeal(*d), true
+}
+
+// PutCompany and PutLineItem store objects of a portal.
+func (s *Server) PutCompany(portalID string, o Object) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := cloneObject(o)
+	s.portal(portalID).companies[o.ID] = &c
+}
+
+func (s *Server) PutLineItem(portalID string, o Object) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := cloneObject(o)
+	s.portal(portalID).items[o.ID] = &c
+}
+
+// FailWriteBacks answers the next len(faults) deal PATCHes (of any deal)
+// with the faults, in order; the deal is not changed by them.
+func (s *Server) FailWriteBacks(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wbFaults = append(s.wbFaults, faults...)
+}
+
+// WriteBacks counts the successful write-backs (PATCHes) of a deal.
+func (s *Server) WriteBacks(portalID, dealID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes[portalID+"/"+dealID]
+}
+
+// WriteBackAttempts counts every PATCH of a deal, failed ones included.
+func (s *Server) WriteBackAttempts(portalID, dealID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts[portalID+"/"+dealID]
+}
+
+// TotalWriteBacks counts the successful write-backs of every deal.
+func (s *Server) TotalWriteBacks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.writes {
+		n += v
+	}
+	return n
+}
+
+// Requests returns the requests received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// ResetRequests forgets the recorded requests.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// Count counts recorded requests with method whose path starts with prefix.
+func (s *Server) Count(method, prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if r.Method == method && strings.HasPrefix(r.Path, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func cloneProps(m map[string]*string) map[string]*string {
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		if v != nil {
+			c := *v
+			v = &c
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func cloneDeal(d Deal) Deal {
+	d.Properties = cloneProps(d.Properties)
+	d.Companies = slices.Clone(d.Companies)
+	d.LineItems = slices.Clone(d.LineItems)
+	return d
+}
+
+func cloneObject(o Object) Object {
+	o.Properties = cloneProps(o.Properties)
+	return o
+}
+
+const timestamp = "2026-01-01T00:00:00.000Z"
+
+// objectJSON is an object as the v3 API answers it.
+func objectJSON(id string, props map[string]*string, only []string) map[string]any {
+	p := map[string]any{}
+	for k, v := range props {
+		if only != nil && !slices.Contains(only, k) {
+			continue
+		}
+		if v == nil {
+			p[k] = nil
+		} else {
+			p[k] = *v
+		}
+	}
+	p["hs_object_id"] = id
+	return map[string]any{"id": id, "properties": p, "createdAt": timestamp, "updatedAt": timestamp, "archived": false}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, category, message string) {
+	writeJSON(w, status, map[string]any{"status": "error", "message": message,
+		"correlationId": "3a1f0d7e-0000-4000-8000-000000000000", "category": category})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	auth := r.Header.Get("Authorization")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	portalID := s.tokens[strings.TrimPrefix(auth, "Bearer ")]
+	if !strings.HasPrefix(auth, "Bearer ") {
+		portalID = ""
+	}
+	s.requests = append(s.requests, Request{Portal: portalID, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		Auth: auth, ContentType: r.Header.Get("Content-Type"), Body: body})
+	if portalID == "" {
+		writeError(w, http.StatusUnauthorized, "INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports OAuth 2.0 authentication.")
+		return
+	}
+	p := s.portals[portalID]
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case r.Method == http.MethodGet && len(parts) == 5 && parts[0] == "crm" && parts[1] == "v3" && parts[3] == "deals":
+		s.getDeal(w, r, p, parts[4])
+	case r.Method == http.MethodPost && len(parts) == 6 && parts[1] == "v3" && parts[5] == "read" && parts[4] == "batch":
+		s.batchRead(w, p, parts[3], body)
+	case r.Method == http.MethodGet && len(parts) == 7 && parts[1] == "v4" && parts[3] == "deals" && parts[5] == "associations":
+		s.v4Associations(w, r, p, parts[4], parts[6])
+	case r.Method == http.MethodPatch && len(parts) == 5 && parts[1] == "v3" && parts[3] == "deals":
+		s.patchDeal(w, p, portalID, parts[4], body)
+	default:
+		writeError(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "unexpected request "+r.Method+" "+r.URL.Path)
+	}
+}
+
+func notFound(w http.ResponseWriter, id string) {
+	writeJSON(w, http.StatusNotFound, map[string]any{"status": "error", "message": "Object not found.  objectId are usually numeric.",
+		"correlationId": "aeb5f871-7f07-4993-9211-075dc63e7cbf", "context": map[string]any{"id": []string{id}}, "category": "OBJECT_NOT_FOUND"})
+}
+
+func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, p *portal, id string) {
+	d, ok := p.deals[id]
+	if !ok {
+		notFound(w, id)
+		return
+	}
+	var only []string
+	if v := r.URL.Query().Get("properties"); v != "" {
+		only = strings.Split(v, ",")
+	}
+	out := objectJSON(d.ID, d.Properties, only)
+	assocs := map[string]any{}
+	for _, want := range strings.Split(r.URL.Query().Get("associations"), ",") {
+		var list []Association
+		name := want
+		switch want {
+		case "companies":
+			list = d.Companies
+		case "line_items":
+			// The v3 API names this association "line items" in its answer.
+			list, name = d.LineItems, "line items"
+		default:
+			continue
+		}
+		if len(list) == 0 {
+			continue
+		}
+		results := make([]map[string]string, len(list))
+		for i, a := range list {
+			results[i] = map[string]string{"id": a.ID, "type": a.Type}
+		}
+		assocs[name] = map[string]any{"results": results}
+	}
+	if len(assocs) > 0 {
+		out["associations"] = assocs
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) batchRead(w http.ResponseWriter, p *portal, typ string, body []byte) {
+	var in struct {
+		Properties            []string            `json:"properties"`
+		PropertiesWithHistory *[]string           `json:"propertiesWithHistory"`
+		Inputs                []map[string]string `json:"inputs"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.PropertiesWithHistory == nil || in.Inputs == nil {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON: inputs, properties and propertiesWithHistory are required")
+		return
+	}
+	var store map[string]*Object
+	switch typ {
+	case "companies":
+		store = p.companies
+	case "line_items":
+		store = p.items
+	case "deals":
+		store = map[string]*Object{}
+		for id, d := range p.deals {
+			store[id] = &Object{ID: id, Properties: d.Properties}
+		}
+	default:
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Unable to infer object type from: "+typ)
+		return
+	}
+	// HubSpot does not keep the order of the inputs: answer in reverse.
+	results := []any{}
+	var missing []string
+	for i := len(in.Inputs) - 1; i >= 0; i-- {
+		id := in.Inputs[i]["id"]
+		o, ok := store[id]
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		results = append(results, objectJSON(o.ID, o.Properties, in.Properties))
+	}
+	out := map[string]any{"status": "COMPLETE", "results": results,
+		"startedAt": "2026-11-20T23:15:02.000Z", "completedAt": "2026-11-20T23:15:02.050Z"}
+	status := http.StatusOK
+	if len(missing) > 0 {
+		status = http.StatusMultiStatus
+		out["numErrors"] = 1
+		out["errors"] = []any{map[string]any{"status": "error", "category": "OBJECT_NOT_FOUND",
+			"message": "Could not get some " + typ + " objects, they may be deleted or not exist.", "context": map[string]any{"ids": missing}}}
+	}
+	writeJSON(w, status, out)
+}
+
+// v4Associations answers every association on one page.
+func (s *Server) v4Associations(w http.ResponseWriter, _ *http.Request, p *portal, dealID, typ string) {
+	d, ok := p.deals[dealID]
+	if !ok {
+		notFound(w, dealID)
+		return
+	}
+	var list []Association
+	switch typ {
+	case "companies":
+		list = d.Companies
+	case "line_items":
+		list = d.LineItems
+	default:
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "unknown object type "+typ)
+		return
+	}
+	results := []any{}
+	for _, a := range list {
+		types := []any{map[string]any{"category": "HUBSPOT_DEFINED", "typeId": typeID(a.Type), "label": nil}}
+		if a.Type == "deal_to_company" {
+			types = append(types, map[string]any{"category": "HUBSPOT_DEFINED", "typeId": 5, "label": "Primary"})
+		}
+		n, _ := strconv.ParseInt(a.ID, 10, 64)
+		results = append(results, map[string]any{"toObjectId": n, "associationTypes": types})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
+func typeID(t string) int {
+	if strings.HasPrefix(t, "deal_to_company") {
+		return 341
+	}
+	return 19
+}
+
+func (s *Server) patchDeal(w http.ResponseWriter, p *portal, portalID, id string, body []byte) {
+	key := portalID + "/" + id
+	s.attempts[key]++
+	if len(s.wbFaults) > 0 {
+		f := s.wbFaults[0]
+		s.wbFaults = s.wbFaults[1:]
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Body != "" {
+			w.Header().Set("Content-Type", "application/json;charset=utf-8")
+			w.WriteHeader(f.Status)
+			_, _ = io.WriteString(w, f.Body)
+			return
+		}
+		writeError(w, f.Status, "INTERNAL_ERROR", fmt.Sprintf("injected fault %d", f.Status))
+		return
+	}
+	d, ok := p.deals[id]
+	if !ok {
+		notFound(w, id)
+		return
+	}
+	var in struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.Properties == nil {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON: properties is required")
+		return
+	}
+	names := make([]string, 0, len(in.Properties))
+	for k := range in.Properties {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if _, known := d.Properties[k]; !known && !p.writable[k] {
+			msg := fmt.Sprintf(`Property values were not valid: [{"isValid":false,"message":"Property \"%s\" does not exist","error":"PROPERTY_DOESNT_EXIST","name":"%s","localizedErrorMessage":"Property \"%s\" does not exist"}]`, k, k, k)
+			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", msg)
+			return
+		}
+		if _, isString := in.Properties[k].(string); !isString {
+			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("Property values were not valid: property %q must be a string", k))
+			return
+		}
+	}
+	for _, k := range names {
+		v := in.Properties[k].(string)
+		d.Properties[k] = &v
+	}
+	s.writes[key]++
+	writeJSON(w, http.StatusOK, objectJSON(d.ID, d.Properties, nil))
+}

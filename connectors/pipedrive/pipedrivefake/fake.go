@@ -1,0 +1,424 @@
+// Package pipedrivefake is a local stand-in for the parts of Pipedrive's
+// API v2 that the pipedrive source uses, following Pipedrive's reference:
+// an API token per company (x-api-token header, or an OAuth bearer token;
+// 401 "unauthorized access" otherwise), GET /api/v2/deals/{id},
+// GET /api/v2/organizations/{id}, GET /api/v2/deals/{id}/products (cursor
+// paging), GET /api/v2/products?ids=..., and PATCH /api/v2/deals/{id},
+// which updates the stored deal's custom fields (400 for a custom field key
+// the company does not have). Answers use the {"success", "data",
+// "additional_data"} envelope; unknown objects are 404.
+//
+// Tests seed companies, deals, organizations and products, inject
+// write-back failures and read what was asked and written. It is safe for
+// concurrent use.
+package pipedrivefake
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Record is an object as the API answers it in "data".
+type Record = map[string]any
+
+// ParseRecord decodes a JSON object (numbers kept exact); it panics on
+// invalid JSON, for literals in tests.
+func ParseRecord(s string) Record {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var r Record
+	if err := d.Decode(&r); err != nil {
+		panic("pipedrivefake: " + err.Error())
+	}
+	return r
+}
+
+// Request is one API request as received.
+type Request struct {
+	Company                          string // whose token was used ("" if none)
+	Method, Path, Query, Token, Auth string
+	Body                             []byte
+}
+
+// JSON decodes the body into a map (nil when there is none or it is not JSON).
+func (r Request) JSON() map[string]any {
+	var m map[string]any
+	if json.Unmarshal(r.Body, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// Fault is an answer given instead of the normal one.
+type Fault struct {
+	Status     int
+	RetryAfter string
+	Body       string // default: a Pipedrive error envelope
+}
+
+type company struct {
+	deals    map[string]Record
+	orgs     map[string]Record
+	items    map[string][]Record // deal id → deal products
+	products map[string]Record
+	fields   map[string]bool // deal custom field keys
+}
+
+// Server is a fake Pipedrive API. Create it with New.
+type Server struct {
+	*httptest.Server
+	// ProductsPageSize is the most deal products per page (default 100).
+	ProductsPageSize int
+
+	mu        sync.Mutex
+	tokens    map[string]string // token → company id
+	companies map[string]*company
+	requests  []Request
+	writes    map[string]int
+	attempts  map[string]int
+	wbFaults  []Fault
+}
+
+// New starts a fake Pipedrive with no companies.
+func New() *Server {
+	s := &Server{ProductsPageSize: 100, tokens: map[string]string{}, companies: map[string]*company{},
+		writes: map[string]int{}, attempts: map[string]int{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+func (s *Server) company(id string) *company {
+	c, ok := s.companies[id]
+	if !ok {
+		c = &company{deals: map[string]Record{}, orgs: map[string]Record{}, items: map[string][]Record{},
+			products: map[string]Record{}, fields: map[string]bool{}}
+		s.companies[id] = c
+	}
+	return c
+}
+
+// AddCompany adds a company reached with token (an API token or an OAuth
+// access token).
+func (s *Server) AddCompany(companyID, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = companyID
+	s.company(companyID)
+}
+
+// AddDealFields creates deal custom fields (their 40-character keys).
+func (s *Server) AddDealFields(companyID string, keys ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.company(companyID)
+	for _, k := range keys {
+		c.fields[k] = true
+	}
+}
+
+func idOf(r Record) string {
+	switch v := r["id"].(type) {
+	case json.Number:
+		return v.String()
+	case string:
+		return v
+	case int:
+		return strconv.Itoa(v)
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	panic(fmt.Sprintf("pipedrivefake: record without id: %v", r))
+}
+
+// PutDeal stores (or replaces) a deal.
+func (s *Server) PutDeal(companyID string, r Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.company(companyID).deals[idOf(r)] = clone(r)
+}
+
+// SetDealField changes a field of a stored deal (a user edit).
+func (s *Server) SetDealField(companyID, dealID, field string, v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.company(companyID).deals[dealID]
+	if !ok {
+		panic("pipedrivefake: no deal " + dealID)
+	}
+	d[field] = v
+}
+
+// Deal returns a copy of a stored deal.
+func (s *Server) Deal(companyID, dealID string) (Record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.company(companyID).deals[dealID]
+	return clone(d), ok
+}
+
+// PutOrganization stores an organization.
+func (s *Server) PutOrganization(companyID string, r Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.company(companyID).orgs[idOf(r)] = clone(r)
+}
+
+// PutDealProducts replaces the products attached to a deal.
+func (s *Server) PutDealProducts(companyID, dealID string, items ...Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Record, len(items))
+	for i, r := range items {
+		out[i] = clone(r)
+	}
+	s.company(companyID).items[dealID] = out
+}
+
+// PutProducts stores catalogue products.
+func (s *Server) PutProducts(companyID string, products ...Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.company(companyID)
+	for _, p := range products {
+		c.products[idOf(p)] = clone(p)
+	}
+}
+
+// FailWriteBacks answers the next len(faults) deal PATCHes with the
+// faults, in order, without changing the deal.
+func (s *Server) FailWriteBacks(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wbFaults = append(s.wbFaults, faults...)
+}
+
+// WriteBacks counts the successful write-backs of a deal.
+func (s *Server) WriteBacks(companyID, dealID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes[companyID+"/"+dealID]
+}
+
+// WriteBackAttempts counts every PATCH of a deal, failed ones included.
+func (s *Server) WriteBackAttempts(companyID, dealID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts[companyID+"/"+dealID]
+}
+
+// TotalWriteBacks counts the successful write-backs of every deal.
+func (s *Server) TotalWriteBacks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.writes {
+		n += v
+	}
+	return n
+}
+
+// Requests returns the requests received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// ResetRequests forgets the recorded requests.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+func clone(r Record) Record {
+	if r == nil {
+		return nil
+	}
+	b, _ := json.Marshal(r)
+	return ParseRecord(string(b))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, map[string]any{"success": false, "error": message,
+		"error_info": "Please check developers.pipedrive.com for more information about Pipedrive API.", "data": nil, "additional_data": nil})
+}
+
+func ok(w http.ResponseWriter, data any) {
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": data})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	token, auth := r.Header.Get("x-api-token"), r.Header.Get("Authorization")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	companyID := ""
+	if token != "" {
+		companyID = s.tokens[token]
+	} else if t, found := strings.CutPrefix(auth, "Bearer "); found {
+		companyID = s.tokens[t]
+	}
+	s.requests = append(s.requests, Request{Company: companyID, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		Token: token, Auth: auth, Body: body})
+	if companyID == "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"success": false, "error": "unauthorized access", "errorCode": 401,
+			"error_info": "Please check developers.pipedrive.com for more information about Pipedrive API."})
+		return
+	}
+	c := s.companies[companyID]
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) < 3 || parts[0] != "api" || parts[1] != "v2" {
+		writeError(w, http.StatusNotFound, "Unknown method .")
+		return
+	}
+	parts = parts[2:]
+	switch {
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "deals":
+		if d, found := c.deals[parts[1]]; found {
+			ok(w, d)
+		} else {
+			writeError(w, http.StatusNotFound, "Deal not found")
+		}
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "organizations":
+		if o, found := c.orgs[parts[1]]; found {
+			ok(w, o)
+		} else {
+			writeError(w, http.StatusNotFound, "Organization not found")
+		}
+	case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "deals" && parts[2] == "products":
+		s.dealProducts(w, r, c, parts[1])
+	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "products":
+		var out []any
+		for _, id := range strings.Split(r.URL.Query().Get("ids"), ",") {
+			if p, found := c.products[id]; found {
+				out = append(out, p)
+			}
+		}
+		if out == nil {
+			out = []any{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": out, "additional_data": map[string]any{"next_cursor": nil}})
+	case r.Method == http.MethodPatch && len(parts) == 2 && parts[0] == "deals":
+		s.patchDeal(w, c, companyID, parts[1], body)
+	default:
+		writeError(w, http.StatusNotFound, "Unknown method .")
+	}
+}
+
+// Cursors are base64url of {"id":<offset>}.
+func cursorAt(off int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"id":%d}`, off)))
+}
+
+func offsetOf(cursor string) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return 0, false
+	}
+	var v struct {
+		ID int `json:"id"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.ID < 0 {
+		return 0, false
+	}
+	return v.ID, true
+}
+
+func (s *Server) dealProducts(w http.ResponseWriter, r *http.Request, c *company, dealID string) {
+	if _, found := c.deals[dealID]; !found {
+		writeError(w, http.StatusNotFound, "Deal not found")
+		return
+	}
+	size := s.ProductsPageSize
+	if l, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && l > 0 && l < size {
+		size = l
+	}
+	off := 0
+	if cur := r.URL.Query().Get("cursor"); cur != "" {
+		o, valid := offsetOf(cur)
+		if !valid {
+			writeError(w, http.StatusBadRequest, "Invalid cursor")
+			return
+		}
+		off = o
+	}
+	all := c.items[dealID]
+	end := min(len(all), off+size)
+	page := []any{}
+	for _, it := range all[min(off, len(all)):end] {
+		page = append(page, it)
+	}
+	var next *string
+	if end < len(all) {
+		n := cursorAt(end)
+		next = &n
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": page, "additional_data": map[string]any{"next_cursor": next}})
+}
+
+func (s *Server) patchDeal(w http.ResponseWriter, c *company, companyID, dealID string, body []byte) {
+	key := companyID + "/" + dealID
+	s.attempts[key]++
+	if len(s.wbFaults) > 0 {
+		f := s.wbFaults[0]
+		s.wbFaults = s.wbFaults[1:]
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Body != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(f.Status)
+			_, _ = io.WriteString(w, f.Body)
+			return
+		}
+		writeError(w, f.Status, fmt.Sprintf("injected fault %d", f.Status))
+		return
+	}
+	d, found := c.deals[dealID]
+	if !found {
+		writeError(w, http.StatusNotFound, "Deal not found")
+		return
+	}
+	var in map[string]any
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeError(w, http.StatusBadRequest, "Invalid JSON body")
+		return
+	}
+	cf, _ := in["custom_fields"].(map[string]any)
+	existing, _ := d["custom_fields"].(map[string]any)
+	for k := range cf {
+		if _, known := existing[k]; !known && !c.fields[k] {
+			writeError(w, http.StatusBadRequest, "Invalid custom field value for '"+k+"'")
+			return
+		}
+	}
+	if existing == nil {
+		existing = map[string]any{}
+	}
+	for k, v := range cf {
+		existing[k] = v
+	}
+	d["custom_fields"] = existing
+	for k, v := range in {
+		if k != "custom_fields" {
+			d[k] = v
+		}
+	}
+	s.writes[key]++
+	ok(w, d)
+}

@@ -1,0 +1,308 @@
+// Package qbofake is a local stand-in for QuickBooks Online's Accounting
+// API v3 and Intuit's token endpoint, following QBO's documented behaviour
+// closely enough to test the quickbooks target against: bearer tokens; the
+// refresh-token grant rotating the refresh token (the old one stops
+// working); requestid replays of customer and invoice POSTs; the query
+// endpoint (… where Field = '…'); unique DisplayNames; Fault bodies with
+// the element named; and injectable faults (429/5xx before the work, or
+// answers lost after it).
+package qbofake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Fault is an answer injected instead of (or after) the normal one.
+type Fault struct {
+	Status     int
+	RetryAfter string // Retry-After header
+	// AfterWork: the request is processed, then Status is answered (the
+	// client sees a failure although the work was done).
+	AfterWork bool
+}
+
+// Server is a fake QBO company. Its zero value is not usable: call New.
+type Server struct {
+	*httptest.Server
+	Realm        string
+	ClientID     string
+	ClientSecret string
+
+	mu        sync.Mutex
+	refresh   string
+	access    map[string]bool
+	seq       int
+	customers map[string]string // Id → DisplayName
+	invoices  map[string]string // Id → DocNumber
+	bodies    [][]byte          // invoice POST bodies processed
+	requests  map[string][]byte // requestid → answer
+	faults    map[string][]Fault
+	calls     []string
+	posts     int
+	refreshes int
+}
+
+// New starts a fake company realm whose current refresh token is refreshToken.
+func New(realm, refreshToken string) *Server {
+	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken,
+		access: map[string]bool{}, customers: map[string]string{}, invoices: map[string]string{},
+		requests: map[string][]byte{}, faults: map[string][]Fault{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.token)
+	mux.HandleFunc("/v3/company/"+realm+"/", s.api)
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// TokenURL is the fake token endpoint.
+func (s *Server) TokenURL() string { return s.URL + "/oauth2/v1/tokens/bearer" }
+
+// Fail queues faults for a route: "GET /query", "POST /customer" or
+// "POST /invoice".
+func (s *Server) Fail(route string, fs ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[route] = append(s.faults[route], fs...)
+}
+
+// RevokeAccessTokens makes every issued access token invalid (401).
+func (s *Server) RevokeAccessTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.access = map[string]bool{}
+}
+
+// RevokeRefreshToken makes the current refresh token invalid too
+// (invalid_grant): the connection must be authorized again.
+func (s *Server) RevokeRefreshToken() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refresh = "revoked-" + s.refresh
+}
+
+// RenameCustomer changes a customer's DisplayName, as a person would in QBO.
+func (s *Server) RenameCustomer(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.customers[id] = name
+}
+
+// Counts returns how many customers and invoices exist.
+func (s *Server) Counts() (customers, invoices int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.customers), len(s.invoices)
+}
+
+// InvoicePosts counts the invoice POSTs QBO processed (requestid replays
+// and faults answered before the work do not count).
+func (s *Server) InvoicePosts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.posts
+}
+
+// InvoiceBodies returns the bodies of the processed invoice POSTs.
+func (s *Server) InvoiceBodies() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.bodies...)
+}
+
+// Invoices returns Id → DocNumber of the stored invoices.
+func (s *Server) Invoices() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.invoices))
+	for k, v := range s.invoices {
+		out[k] = v
+	}
+	return out
+}
+
+// Calls counts the API calls made to route so far, faulted ones included.
+func (s *Server) Calls(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c == route {
+			n++
+		}
+	}
+	return n
+}
+
+// Refreshes counts the successful refresh-token grants.
+func (s *Server) Refreshes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, sec, ok := r.BasicAuth(); !ok || id != s.ClientID || sec != s.ClientSecret || r.PostForm.Get("refresh_token") != s.refresh {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+		return
+	}
+	s.seq++
+	s.refreshes++
+	s.refresh = fmt.Sprintf("rt-%d", s.seq)
+	at := fmt.Sprintf("at-%d", s.seq)
+	s.access[at] = true
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": at, "refresh_token": s.refresh, "token_type": "bearer",
+		"expires_in": 3600, "x_refresh_token_expires_in": 8726400})
+}
+
+func fault(w http.ResponseWriter, status int, typ, msg, detail, element string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"Fault": map[string]any{"Error": []any{map[string]string{
+		"Message": msg, "Detail": detail, "code": "6000", "element": element}}, "type": typ}, "time": "2026-11-27T04:00:00.000-08:00"})
+}
+
+func writeFault(w http.ResponseWriter, f Fault) {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if f.Status == http.StatusTooManyRequests {
+		fault(w, f.Status, "SERVICE", "Throttle exceeded", "message=ThrottleExceeded; errorCode=003001; statusCode=429", "")
+		return
+	}
+	w.WriteHeader(f.Status)
+}
+
+var whereEq = regexp.MustCompile(`where (\w+) = '((?:[^'\\]|\\.)*)'$`)
+
+func (s *Server) api(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/v3/company/"+s.Realm)
+	route := r.Method + " " + path
+	s.mu.Lock()
+	s.calls = append(s.calls, route)
+	ok := s.access[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	var f *Fault
+	if fs := s.faults[route]; len(fs) > 0 {
+		f, s.faults[route] = &fs[0], fs[1:]
+	}
+	s.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"fault":{"error":[{"message":"message=AuthenticationFailed; errorCode=003200; statusCode=401","detail":"Token expired","code":"3200"}],"type":"AUTHENTICATION"}}`))
+		return
+	}
+	if f != nil && !f.AfterWork {
+		writeFault(w, *f)
+		return
+	}
+	if r.URL.Query().Get("minorversion") == "" {
+		fault(w, 400, "ValidationFault", "minorversion missing", "", "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method == "GET" && path == "/query":
+		s.query(w, r)
+	case r.Method == "POST" && (path == "/customer" || path == "/invoice"):
+		answer, ok := s.create(w, r, path)
+		if !ok {
+			return
+		}
+		if f != nil {
+			writeFault(w, *f)
+			return
+		}
+		_, _ = w.Write(answer)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("query")
+	m := whereEq.FindStringSubmatch(q)
+	if m == nil {
+		fault(w, 400, "ValidationFault", "QueryParserError", "bad query", "")
+		return
+	}
+	val := strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(m[2])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := map[string]any{}
+	if strings.Contains(q, "from Customer") {
+		var out []map[string]string
+		for id, n := range s.customers {
+			if strings.EqualFold(n, val) {
+				out = append(out, map[string]string{"Id": id, "DisplayName": n})
+			}
+		}
+		if out != nil {
+			resp["Customer"] = out
+		}
+	} else {
+		var out []map[string]string
+		for id, n := range s.invoices {
+			if n == val {
+				out = append(out, map[string]string{"Id": id, "DocNumber": n})
+			}
+		}
+		if out != nil {
+			resp["Invoice"] = out
+		}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"QueryResponse": resp})
+}
+
+// create processes a POST; ok is false when it already answered (a fault).
+func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]byte, bool) {
+	rid := r.URL.Query().Get("requestid")
+	raw := json.RawMessage{}
+	_ = json.NewDecoder(r.Body).Decode(&raw)
+	var body map[string]any
+	_ = json.Unmarshal(raw, &body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.requests[rid]; ok && rid != "" {
+		return prev, true
+	}
+	s.seq++
+	id := fmt.Sprint(s.seq)
+	var answer []byte
+	if path == "/customer" {
+		name, _ := body["DisplayName"].(string)
+		for _, n := range s.customers {
+			if strings.EqualFold(n, name) {
+				fault(w, 400, "ValidationFault", "Duplicate Name Exists Error", "The name supplied already exists. : Another customer, vendor or employee is already using this name.", "")
+				return nil, false
+			}
+		}
+		s.customers[id] = name
+		answer, _ = json.Marshal(map[string]any{"Customer": map[string]string{"Id": id, "DisplayName": name}})
+	} else {
+		s.posts++
+		cref, _ := body["CustomerRef"].(map[string]any)
+		if _, ok := s.customers[fmt.Sprint(cref["value"])]; !ok {
+			fault(w, 400, "ValidationFault", "Invalid Reference Id", "Invalid Reference Id : Customer assigned to this transaction has been deleted.", "CustomerRef")
+			return nil, false
+		}
+		doc, _ := body["DocNumber"].(string)
+		s.invoices[id] = doc
+		s.bodies = append(s.bodies, raw)
+		answer, _ = json.Marshal(map[string]any{"Invoice": map[string]string{"Id": id, "DocNumber": doc}})
+	}
+	if rid != "" {
+		s.requests[rid] = answer
+	}
+	return answer, true
+}

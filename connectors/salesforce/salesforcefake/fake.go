@@ -1,0 +1,398 @@
+// Package salesforcefake is a local stand-in for one Salesforce org's REST
+// API as the salesforce source uses it, following the REST API Developer
+// Guide: the OAuth 2.0 client credentials grant at /services/oauth2/token,
+// bearer sessions that can expire (401 INVALID_SESSION_ID), SOQL queries of
+// an Opportunity (with its Account) and of its OpportunityLineItems through
+// GET /services/data/vXX.X/query (paged with nextRecordsUrl), and PATCH of
+// /sobjects/Opportunity/{id} (204; 400 INVALID_FIELD for a field the org
+// does not have; 404 NOT_FOUND for an unknown record).
+//
+// Tests seed records, inject write-back failures and read what was queried
+// and written. It is safe for concurrent use.
+package salesforcefake
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// DefaultWriteBackFields are the custom Opportunity fields a new org has:
+// the salesforce source's default write-back names.
+var DefaultWriteBackFields = []string{"ERP_Invoice_Id__c", "ERP_Invoice_Number__c", "ERP_Invoice_URL__c", "ERP_Sync_Status__c"}
+
+// Record is an sObject row as the query endpoint answers it.
+type Record = map[string]any
+
+// ParseRecord decodes a JSON record (numbers kept exact); it panics on
+// invalid JSON, for literals in tests.
+func ParseRecord(s string) Record {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var r Record
+	if err := d.Decode(&r); err != nil {
+		panic("salesforcefake: " + err.Error())
+	}
+	return r
+}
+
+// Request is one request as received.
+type Request struct {
+	Method, Path, Query, Auth string
+	Body                      []byte
+}
+
+// Fault is an answer given instead of the normal one.
+type Fault struct {
+	Status int
+	Body   string // default: an error array for Status
+}
+
+// Server is a fake Salesforce org. Create it with New.
+type Server struct {
+	*httptest.Server
+	OrgID, ClientID, ClientSecret string
+	APIVersion                    string
+	// LineItemPageSize is the most line items per query page (default 2000,
+	// Salesforce's default batch size).
+	LineItemPageSize int
+
+	mu         sync.Mutex
+	tokens     map[string]bool // valid access tokens
+	tokenCalls int
+	opps       map[string]Record
+	lines      map[string][]Record
+	writable   map[string]bool
+	requests   []Request
+	queries    []string
+	patches    map[string][]map[string]any
+	writes     map[string]int
+	attempts   map[string]int
+	wbFaults   []Fault
+}
+
+// New starts a fake org accepting the client credentials.
+func New(orgID, clientID, clientSecret string) *Server {
+	s := &Server{
+		OrgID: orgID, ClientID: clientID, ClientSecret: clientSecret, APIVersion: "v62.0",
+		LineItemPageSize: 2000,
+		tokens:           map[string]bool{},
+		opps:             map[string]Record{},
+		lines:            map[string][]Record{},
+		writable:         map[string]bool{},
+		patches:          map[string][]map[string]any{},
+		writes:           map[string]int{},
+		attempts:         map[string]int{},
+	}
+	for _, f := range DefaultWriteBackFields {
+		s.writable[f] = true
+	}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// TokenURL is the org's token endpoint.
+func (s *Server) TokenURL() string { return s.URL + "/services/oauth2/token" }
+
+// PutOpportunity stores an Opportunity row (with "Id"; a nested "Account"
+// is answered as the relationship).
+func (s *Server) PutOpportunity(r Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, _ := r["Id"].(string)
+	if id == "" {
+		panic("salesforcefake: opportunity without Id")
+	}
+	s.opps[id] = clone(r)
+}
+
+// SetOpportunityField changes a field of a stored Opportunity (a user edit).
+func (s *Server) SetOpportunityField(id, field string, v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.opps[id]
+	if !ok {
+		panic("salesforcefake: no opportunity " + id)
+	}
+	o[field] = v
+}
+
+// Opportunity returns a copy of a stored Opportunity.
+func (s *Server) Opportunity(id string) (Record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.opps[id]
+	return clone(o), ok
+}
+
+// PutLineItems replaces an Opportunity's line items, in query order.
+func (s *Server) PutLineItems(oppID string, items ...Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Record, len(items))
+	for i, r := range items {
+		out[i] = clone(r)
+	}
+	s.lines[oppID] = out
+}
+
+// AddFields makes custom Opportunity fields writable.
+func (s *Server) AddFields(names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range names {
+		s.writable[n] = true
+	}
+}
+
+// ExpireSessions invalidates every access token issued so far.
+func (s *Server) ExpireSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = map[string]bool{}
+}
+
+// FailWriteBacks answers the next len(faults) Opportunity PATCHes with the
+// faults, in order, without changing the record.
+func (s *Server) FailWriteBacks(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wbFaults = append(s.wbFaults, faults...)
+}
+
+// WriteBacks counts the successful write-backs of an Opportunity.
+func (s *Server) WriteBacks(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes[id]
+}
+
+// WriteBackAttempts counts every PATCH of an Opportunity, failed ones included.
+func (s *Server) WriteBackAttempts(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts[id]
+}
+
+// TotalWriteBacks counts the successful write-backs of every Opportunity.
+func (s *Server) TotalWriteBacks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.writes {
+		n += v
+	}
+	return n
+}
+
+// Patches returns the bodies of the successful PATCHes of an Opportunity.
+func (s *Server) Patches(id string) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.patches[id])
+}
+
+// TokenCalls counts the token requests.
+func (s *Server) TokenCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenCalls
+}
+
+// Queries returns the SOQL queries received (not the follow-up pages).
+func (s *Server) Queries() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.queries)
+}
+
+// Requests returns every request received.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+func clone(r Record) Record {
+	if r == nil {
+		return nil
+	}
+	b, _ := json.Marshal(r)
+	return ParseRecord(string(b))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErrors(w http.ResponseWriter, status int, code, message string, fields ...string) {
+	e := map[string]any{"message": message, "errorCode": code}
+	if len(fields) > 0 {
+		e["fields"] = fields
+	}
+	writeJSON(w, status, []any{e})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Auth: r.Header.Get("Authorization"), Body: body})
+	if r.URL.Path == "/services/oauth2/token" && r.Method == http.MethodPost {
+		s.token(w, r)
+		return
+	}
+	prefix := "/services/data/" + s.APIVersion + "/"
+	if !strings.HasPrefix(r.URL.Path, prefix) {
+		writeErrors(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
+		return
+	}
+	auth := r.Header.Get("Authorization")
+	if !strings.HasPrefix(auth, "Bearer ") || !s.tokens[strings.TrimPrefix(auth, "Bearer ")] {
+		writeErrors(w, http.StatusUnauthorized, "INVALID_SESSION_ID", "Session expired or invalid")
+		return
+	}
+	rest := strings.TrimPrefix(r.URL.Path, prefix)
+	switch {
+	case r.Method == http.MethodGet && rest == "query":
+		q := r.URL.Query().Get("q")
+		s.queries = append(s.queries, q)
+		s.query(w, q)
+	case r.Method == http.MethodGet && strings.HasPrefix(rest, "query/"):
+		s.nextPage(w, strings.TrimPrefix(rest, "query/"))
+	case r.Method == http.MethodPatch && strings.HasPrefix(rest, "sobjects/Opportunity/"):
+		s.patch(w, strings.TrimPrefix(rest, "sobjects/Opportunity/"), body)
+	default:
+		writeErrors(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
+	}
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	s.tokenCalls++
+	_ = r.ParseForm()
+	id, sec, ok := r.BasicAuth()
+	if !ok {
+		id, sec = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if r.PostForm.Get("grant_type") != "client_credentials" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type", "error_description": "grant type not supported"})
+		return
+	}
+	if id != s.ClientID || sec != s.ClientSecret {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client", "error_description": "invalid client credentials"})
+		return
+	}
+	tok := s.OrgID[:min(15, len(s.OrgID))] + "!tok" + strconv.Itoa(s.tokenCalls)
+	s.tokens[tok] = true
+	writeJSON(w, http.StatusOK, map[string]string{"access_token": tok, "signature": "x", "scope": "api", "instance_url": s.URL,
+		"id": "https://login.salesforce.com/id/" + s.OrgID + "/005000000000001", "token_type": "Bearer", "issued_at": "1716900000000"})
+}
+
+var (
+	oppQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE Id = '([A-Za-z0-9]+)'`)
+	linesQuery = regexp.MustCompile(`\bFROM OpportunityLineItem WHERE OpportunityId = '([A-Za-z0-9]+)'`)
+)
+
+func (s *Server) withAttributes(typ string, r Record) Record {
+	r = clone(r)
+	if _, ok := r["attributes"]; !ok {
+		id, _ := r["Id"].(string)
+		r["attributes"] = map[string]any{"type": typ, "url": "/services/data/" + s.APIVersion + "/sobjects/" + typ + "/" + id}
+	}
+	return r
+}
+
+func (s *Server) query(w http.ResponseWriter, q string) {
+	if m := linesQuery.FindStringSubmatch(q); m != nil {
+		s.linesPage(w, m[1], 0)
+		return
+	}
+	if m := oppQuery.FindStringSubmatch(q); m != nil {
+		records := []any{}
+		if o, ok := s.opps[m[1]]; ok {
+			records = append(records, s.withAttributes("Opportunity", o))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"totalSize": len(records), "done": true, "records": records})
+		return
+	}
+	writeErrors(w, http.StatusBadRequest, "MALFORMED_QUERY", "unexpected query: "+q)
+}
+
+// Query locators are "01gFAKE<opportunity id>-<offset>".
+func (s *Server) linesPage(w http.ResponseWriter, oppID string, offset int) {
+	all := s.lines[oppID]
+	end := min(len(all), offset+s.LineItemPageSize)
+	records := []any{}
+	for _, r := range all[min(offset, len(all)):end] {
+		records = append(records, s.withAttributes("OpportunityLineItem", r))
+	}
+	out := map[string]any{"totalSize": len(all), "done": end >= len(all), "records": records}
+	if end < len(all) {
+		out["nextRecordsUrl"] = fmt.Sprintf("/services/data/%s/query/01gFAKE%s-%d", s.APIVersion, oppID, end)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) nextPage(w http.ResponseWriter, locator string) {
+	rest, ok := strings.CutPrefix(locator, "01gFAKE")
+	i := strings.LastIndex(rest, "-")
+	if !ok || i < 0 {
+		writeErrors(w, http.StatusBadRequest, "INVALID_QUERY_LOCATOR", "invalid query locator")
+		return
+	}
+	off, err := strconv.Atoi(rest[i+1:])
+	if err != nil {
+		writeErrors(w, http.StatusBadRequest, "INVALID_QUERY_LOCATOR", "invalid query locator")
+		return
+	}
+	s.linesPage(w, rest[:i], off)
+}
+
+func (s *Server) patch(w http.ResponseWriter, id string, body []byte) {
+	s.attempts[id]++
+	if len(s.wbFaults) > 0 {
+		f := s.wbFaults[0]
+		s.wbFaults = s.wbFaults[1:]
+		if f.Body != "" {
+			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+			w.WriteHeader(f.Status)
+			_, _ = io.WriteString(w, f.Body)
+			return
+		}
+		writeErrors(w, f.Status, "SERVER_UNAVAILABLE", fmt.Sprintf("injected fault %d", f.Status))
+		return
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(body, &fields); err != nil {
+		writeErrors(w, http.StatusBadRequest, "JSON_PARSER_ERROR", "The request body is not valid JSON")
+		return
+	}
+	o, ok := s.opps[id]
+	if !ok {
+		writeErrors(w, http.StatusNotFound, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: "+id)
+		return
+	}
+	for k := range fields {
+		if _, known := o[k]; !known && !s.writable[k] {
+			writeErrors(w, http.StatusBadRequest, "INVALID_FIELD", "No such column '"+k+"' on sobject of type Opportunity", k)
+			return
+		}
+	}
+	for k, v := range fields {
+		o[k] = v
+	}
+	s.patches[id] = append(s.patches[id], fields)
+	s.writes[id]++
+	w.WriteHeader(http.StatusNoContent)
+}
