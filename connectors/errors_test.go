@@ -1,0 +1,70 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestClassify(t *testing.T) {
+	api := func(status int, retryAfter time.Duration) error {
+		return fmt.Errorf("wrapped: %w", &APIError{Service: "erp", Op: "create invoice", StatusCode: status, RetryAfter: retryAfter})
+	}
+	cases := []struct {
+		name  string
+		err   error
+		class Class
+		delay time.Duration
+	}{
+		{"400", api(400, 0), Permanent, 0},
+		{"422", api(422, 0), Permanent, 0},
+		{"404", api(404, 0), Permanent, 0},
+		{"401", api(401, 0), Unauthorized, 0},
+		{"403", api(403, 0), Unauthorized, 0},
+		{"429 with Retry-After", api(429, 7*time.Second), RetryAfter, 7 * time.Second},
+		{"429 without Retry-After", api(429, 0), Retry, 0},
+		{"503 with Retry-After", api(503, 2*time.Second), RetryAfter, 2 * time.Second},
+		{"500", api(500, 0), Retry, 0},
+		{"408", api(408, 0), Retry, 0},
+		{"timeout", context.DeadlineExceeded, Retry, 0},
+		{"connection refused", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), Retry, 0},
+		{"permanent sentinel", fmt.Errorf("bad request body: %w", ErrPermanent), Permanent, 0},
+	}
+	for _, c := range cases {
+		class, delay := Classify(c.err)
+		if class != c.class || delay != c.delay {
+			t.Errorf("%s: got %v %v, want %v %v", c.name, class, delay, c.class, c.delay)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	h := http.Header{}
+	if got := ParseRetryAfter(h, now); got != 0 {
+		t.Errorf("absent: %v", got)
+	}
+	h.Set("Retry-After", "30")
+	if got := ParseRetryAfter(h, now); got != 30*time.Second {
+		t.Errorf("seconds: %v", got)
+	}
+	h.Set("Retry-After", now.Add(90*time.Second).Format(http.TimeFormat))
+	if got := ParseRetryAfter(h, now); got != 90*time.Second {
+		t.Errorf("HTTP date: %v", got)
+	}
+	h.Set("Retry-After", "soon")
+	if got := ParseRetryAfter(h, now); got != 0 {
+		t.Errorf("garbage: %v", got)
+	}
+}
+
+func TestAPIErrorMessageCarriesVendorText(t *testing.T) {
+	err := &APIError{Service: "xero", Op: "create invoice", StatusCode: 400, Message: "Account code '999' is not a valid code", Field: "LineItems[0].AccountCode"}
+	want := "xero create invoice: HTTP 400 on LineItems[0].AccountCode: Account code '999' is not a valid code"
+	if err.Error() != want {
+		t.Fatalf("got %q", err.Error())
+	}
+}

@@ -1,0 +1,188 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+)
+
+// listSource accepts any delivery with the header X-Ok and parses a JSON
+// array of deal events; it records the URL it was shown.
+type listSource struct{ seenURL string }
+
+func (s *listSource) Verify(w *connectors.Webhook) error {
+	s.seenURL = w.URL
+	if w.Header.Get("X-Ok") == "" {
+		return fmt.Errorf("no X-Ok: %w", connectors.ErrUnauthorized)
+	}
+	return nil
+}
+
+func (s *listSource) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
+	var evs []model.DealEvent
+	if err := json.Unmarshal(w.Body, &evs); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, connectors.ErrMalformed)
+	}
+	for _, ev := range evs {
+		if ev.Account == "stranger" {
+			return nil, fmt.Errorf("account %q: %w", ev.Account, connectors.ErrUnknownAccount)
+		}
+	}
+	return evs, nil
+}
+
+type fakeStarter struct {
+	mu       sync.Mutex
+	started  []string
+	notified []string
+	failDeal string
+	failWith error
+	running  map[string]bool
+}
+
+func (f *fakeStarter) Start(_ context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ev.Deal.ID == f.failDeal {
+		return connectors.EventResult{}, f.failWith
+	}
+	f.started = append(f.started, ev.Deal.ID)
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID, RunID: "r"}, nil
+}
+
+func (f *fakeStarter) Notify(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.running[ev.Deal.ID] {
+		return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID}, false, nil
+	}
+	f.notified = append(f.notified, ev.Deal.ID)
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID}, true, nil
+}
+
+func (f *fakeStarter) Ready(context.Context) error { return f.failWith }
+
+type conns map[string]*connections.Connection
+
+func (c conns) Get(name string) (*connections.Connection, bool) { v, ok := c[name]; return v, ok }
+
+func setup(t *testing.T, public string) (*httptest.Server, *fakeStarter, *listSource) {
+	src := &listSource{}
+	st := &fakeStarter{running: map[string]bool{}}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, PublicBaseURL: public, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, st, src
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("X-Ok", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+const batch = `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},
+ {"event_id":"e2","deal":{"id":"B","stage":"open"}},
+ {"event_id":"e3","deal":{"id":"C","stage":"won"}}]`
+
+func TestBatchStartsTriggeringEventsOnly(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	status, body := post(t, srv.URL+"/webhooks/crm", batch)
+	if status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, body)
+	}
+	var reply connectors.Reply
+	if err := json.Unmarshal([]byte(body), &reply); err != nil {
+		t.Fatal(err)
+	}
+	if len(reply.Results) != 3 || reply.Results[1].Skipped == "" || reply.Results[0].WorkflowID != "wf/A" || reply.Results[2].WorkflowID != "wf/C" {
+		t.Fatalf("results %+v", reply.Results)
+	}
+	if len(st.started) != 2 {
+		t.Fatalf("started %v", st.started)
+	}
+}
+
+func TestAnyFailedStartFailsTheDelivery(t *testing.T) {
+	srv2, st2, _ := setup(t, "")
+	st2.failDeal, st2.failWith = "C", fmt.Errorf("%w: frontend down", ErrUnavailable)
+	if status, body := post(t, srv2.URL+"/webhooks/crm", batch); status != http.StatusServiceUnavailable {
+		t.Fatalf("one start failing: %d %s, want 503", status, body)
+	}
+	st2.failWith = errors.New("search attribute not registered")
+	if status, _ := post(t, srv2.URL+"/webhooks/crm", batch); status != http.StatusInternalServerError {
+		t.Fatalf("other start failure: %d, want 500 (still not 2xx)", status)
+	}
+	resp, err := http.Get(srv2.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz: %d", resp.StatusCode)
+	}
+}
+
+func TestThinNonTriggeringEventsGoToRunningRuns(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	st.running["A"] = true
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","thin":true,"deal":{"id":"A","stage":""}},{"event_id":"e2","thin":true,"deal":{"id":"B","stage":""}}]`)
+	// A's event was durably delivered to its run: accepted.
+	if status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, body)
+	}
+	if len(st.notified) != 1 || st.notified[0] != "A" || len(st.started) != 0 {
+		t.Fatalf("notified %v started %v", st.notified, st.started)
+	}
+	if !strings.Contains(body, "no run in progress") {
+		t.Fatalf("B should be reported skipped: %s", body)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	srv, _, src := setup(t, "https://hooks.example.com/")
+	if status, _ := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e","account":"stranger","deal":{"id":"X","stage":"won"}}]`); status != http.StatusForbidden {
+		t.Fatalf("unknown account: %d, want 403", status)
+	}
+	if src.seenURL != "https://hooks.example.com/webhooks/crm" {
+		t.Fatalf("signature URL %q does not use the public base URL", src.seenURL)
+	}
+	if status, _ := post(t, srv.URL+"/webhooks/crm", `[`+strings.Repeat(" ", 5000)+`]`); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("too large: %d", status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader("[]"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unsigned: %d", resp.StatusCode)
+	}
+}

@@ -1,0 +1,141 @@
+package model
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func TestCurrencyMinorUnitsAndRounding(t *testing.T) {
+	cases := []struct {
+		cur    Currency
+		minor  int32
+		in     string
+		round  string
+		format string
+	}{
+		{"JPY", 0, "1234.5", "1235", "1235"},
+		{"EUR", 2, "10.005", "10.01", "10.01"},
+		{"EUR", 2, "-10.005", "-10.01", "-10.01"}, // half away from zero
+		{"EUR", 2, "12000", "12000", "12000.00"},
+		{"KWD", 3, "1.2345", "1.235", "1.235"},
+		{"USD", 2, "0.1", "0.1", "0.10"},
+	}
+	for _, c := range cases {
+		if got := c.cur.MinorUnits(); got != c.minor {
+			t.Errorf("%s minor units %d, want %d", c.cur, got, c.minor)
+		}
+		if got := c.cur.Round(d(c.in)); !got.Equal(d(c.round)) {
+			t.Errorf("%s round(%s) = %s, want %s", c.cur, c.in, got, c.round)
+		}
+		if got := c.cur.Format(d(c.in)); got != c.format {
+			t.Errorf("%s format(%s) = %s, want %s", c.cur, c.in, got, c.format)
+		}
+	}
+}
+
+func TestParseCurrency(t *testing.T) {
+	if c, err := ParseCurrency("eur"); err != nil || c != "EUR" {
+		t.Fatalf("ParseCurrency(eur) = %q, %v", c, err)
+	}
+	for _, bad := range []string{"", "EURO", "XYZ1", "€"} {
+		if _, err := ParseCurrency(bad); err == nil {
+			t.Errorf("ParseCurrency(%q): want error", bad)
+		}
+	}
+}
+
+// Totals are exact sums of the rounded line amounts: no float drift, no
+// cent lost or invented.
+func TestComputeTotalsExact(t *testing.T) {
+	inv := Invoice{Currency: "EUR", Lines: []InvoiceLine{
+		{Quantity: d("3"), UnitPrice: d("0.1"), TaxRate: d("19")},                         // 0.30, tax 0.057 → 0.06
+		{Quantity: d("1"), UnitPrice: d("0.2"), TaxRate: d("19")},                         // 0.20, tax 0.038 → 0.04
+		{Quantity: d("7"), UnitPrice: d("33.333"), Discount: d("0.331"), TaxRate: d("7")}, // 233.331-0.331 = 233.00, tax 16.31
+	}}
+	inv.ComputeTotals()
+	want := []struct{ amount, tax string }{{"0.30", "0.06"}, {"0.20", "0.04"}, {"233.00", "16.31"}}
+	for i, w := range want {
+		if !inv.Lines[i].Amount.Equal(d(w.amount)) || !inv.Lines[i].TaxAmount.Equal(d(w.tax)) {
+			t.Errorf("line %d: amount %s tax %s, want %s %s", i, inv.Lines[i].Amount, inv.Lines[i].TaxAmount, w.amount, w.tax)
+		}
+	}
+	if !inv.Subtotal.Equal(d("233.50")) || !inv.TaxTotal.Equal(d("16.41")) || !inv.Total.Equal(d("249.91")) {
+		t.Fatalf("totals %s + %s = %s", inv.Subtotal, inv.TaxTotal, inv.Total)
+	}
+	jpy := Invoice{Currency: "JPY", Lines: []InvoiceLine{{Quantity: d("3"), UnitPrice: d("333.5")}}}
+	jpy.ComputeTotals()
+	if !jpy.Total.Equal(d("1001")) { // 1000.5 → 1001
+		t.Fatalf("JPY total %s", jpy.Total)
+	}
+}
+
+func validInvoice() Invoice {
+	inv := Invoice{
+		Reference: "D-1", Currency: "EUR", Customer: Customer{Name: "Acme"},
+		IssueDate: NewDate(2026, 11, 20), DueDate: NewDate(2026, 12, 20),
+		Lines: []InvoiceLine{{Description: "Pro", Quantity: d("1"), UnitPrice: d("100")}},
+	}
+	inv.ComputeTotals()
+	return inv
+}
+
+func TestValidateNamesEveryField(t *testing.T) {
+	if err := (&Invoice{}).Validate(ValidateOptions{}); err == nil {
+		t.Fatal("empty invoice validated")
+	} else {
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			t.Fatalf("want *ValidationError, got %T", err)
+		}
+		for _, f := range []string{"invoice.reference", "invoice.customer.name", "invoice.currency", "invoice.issue_date", "invoice.due_date", "invoice.lines"} {
+			if !strings.Contains(err.Error(), f) {
+				t.Errorf("message does not name %s: %v", f, err)
+			}
+		}
+	}
+	inv := validInvoice()
+	if err := inv.Validate(ValidateOptions{}); err != nil {
+		t.Fatalf("valid invoice: %v", err)
+	}
+	inv.Lines[0].Quantity = d("0")
+	inv.DueDate = NewDate(2026, 1, 1)
+	err := inv.Validate(ValidateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "invoice.lines[0].quantity") || !strings.Contains(err.Error(), "invoice.due_date") {
+		t.Fatalf("want quantity and due date problems, got %v", err)
+	}
+}
+
+func TestValidateDealAmountTolerance(t *testing.T) {
+	inv := validInvoice() // subtotal 100.00
+	amount := func(s string) decimal.NullDecimal { return decimal.NewNullDecimal(d(s)) }
+	if err := inv.Validate(ValidateOptions{DealAmount: amount("100.00")}); err != nil {
+		t.Fatalf("exact match: %v", err)
+	}
+	if err := inv.Validate(ValidateOptions{DealAmount: amount("100.01")}); err == nil || !strings.Contains(err.Error(), "invoice.subtotal") {
+		t.Fatalf("a cent off with zero tolerance must fail naming the subtotal, got %v", err)
+	}
+	if err := inv.Validate(ValidateOptions{DealAmount: amount("100.01"), Tolerance: d("0.01")}); err != nil {
+		t.Fatalf("within tolerance: %v", err)
+	}
+}
+
+func TestDateJSON(t *testing.T) {
+	var dt Date
+	if err := dt.UnmarshalJSON([]byte(`"2026-11-20"`)); err != nil || dt.String() != "2026-11-20" {
+		t.Fatalf("%v %v", dt, err)
+	}
+	if err := dt.UnmarshalJSON([]byte(`"2026-11-20T23:30:00Z"`)); err != nil || dt.String() != "2026-11-20" {
+		t.Fatalf("%v %v", dt, err)
+	}
+	if err := dt.UnmarshalJSON([]byte(`"20/11/2026"`)); err == nil {
+		t.Fatal("bad date accepted")
+	}
+	if b, _ := NewDate(2026, 2, 28).AddDays(1).MarshalJSON(); string(b) != `"2026-03-01"` {
+		t.Fatalf("AddDays: %s", b)
+	}
+}
