@@ -73,8 +73,13 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			}
 			defer c.Close()
 			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set), sdkworker.Options{})
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("starting worker: %w", err)
+			}
 			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
-			return w.Run(sdkworker.InterruptCh())
+			<-cmd.Context().Done()
+			w.Stop() // waits for running activities up to the worker's stop timeout
+			return nil
 		},
 	}
 }

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// run executes the CLI with args until ctx ends or the command returns.
+func run(ctx context.Context, args ...string) error {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(&bytes.Buffer{})
+	return root.ExecuteContext(ctx)
+}
+
+// The production shape, with no code change: a Temporal server that is not
+// ours (here an embedded one standing in for a cluster), two stateless
+// intake replicas (`serve`) and two workers (`worker`) from the same binary,
+// and `webhook send` delivering the same event to both replicas.
+func TestServeAndWorkersAgainstAnExternalTemporal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	erp := sandbox.New(sandbox.Options{})
+	erpSrv := httptest.NewServer(erp.Handler())
+	defer erpSrv.Close()
+
+	dir := t.TempDir()
+	intakes := []string{freeAddr(t), freeAddr(t)}
+	var files []string
+	for i, listen := range intakes {
+		f := filepath.Join(dir, fmt.Sprintf("dealsync-%d.yaml", i))
+		yaml := fmt.Sprintf(`
+log: {level: warn}
+temporal: {address: %q}
+intake: {listen: %q}
+workflow:
+  retry: {initial_interval: 100ms, maximum_interval: 1s}
+targets:
+  erp: {type: http, base_url: %q}
+connections:
+  shop:
+    source: {type: generic, secret: env:SHOP_SECRET}
+    target: erp
+`, srv.FrontendAddress(), listen, erpSrv.URL)
+		if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	t.Setenv("SHOP_SECRET", config.DevSecret)
+
+	runCtx, stop := context.WithCancel(ctx)
+	errs := make(chan error, 4)
+	for _, f := range files {
+		go func() { errs <- run(runCtx, "--config", f, "serve") }()
+		go func() { errs <- run(runCtx, "--config", f, "worker") }()
+	}
+	defer func() {
+		stop()
+		for range 4 {
+			if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("command: %v", err)
+			}
+		}
+	}()
+	for _, addr := range intakes {
+		waitReady(t, "http://"+addr+"/readyz")
+	}
+
+	event := filepath.Join(dir, "deal.json")
+	if err := os.WriteFile(event, []byte(`{"event_id":"evt_cli","deal":{"id":"D-CLI","name":"CLI deal","stage":"closed_won","previous_stage":"proposal","amount":"99.50","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-CLI","name":"Cli AG"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range intakes {
+		if err := run(ctx, "--config", files[0], "webhook", "send", "--connection", "shop", "--id", "msg_cli",
+			"--url", "http://"+addr+"/webhooks/shop", event); err != nil {
+			t.Fatalf("webhook send to %s: %v", addr, err)
+		}
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var result workflows.InvoiceDealResult
+	if err := c.GetWorkflow(ctx, workflows.WorkflowID("shop", "D-CLI"), "").Get(ctx, &result); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	invs := erp.Invoices()
+	if len(invs) != 1 || invs[0].Reference != "D-CLI" || invs[0].Total != "99.50" {
+		t.Fatalf("want exactly one invoice for D-CLI of 99.50, got %+v", invs)
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never became ready", url)
+}
+
+func TestInvalidConfigStopsBeforeStartingAndListsEveryProblem(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(f, []byte(`
+intake: {listn: ":8080", max_body_bytes: 10}
+connections:
+  shop:
+    source: {type: generic, secret: env:DEALSYNC_TEST_UNSET_SECRET}
+    target: nowhere
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), "--config", f, "serve")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Fatalf("want exit code 2, got %v", err)
+	}
+	for _, key := range []string{"intake.listn", "intake.max_body_bytes", "connections.shop.target", "connections.shop.source.secret"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %s:\n%v", key, err)
+		}
+	}
+}
