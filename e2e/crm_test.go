@@ -19,7 +19,6 @@ import (
 	"github.com/dealsync/dealsync/connectors/hubspot"
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/connectors/pipedrive/pipedrivefake"
-	"github.com/dealsync/dealsync/connectors/salesforce"
 	"github.com/dealsync/dealsync/connectors/salesforce/salesforcefake"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/workflows"
@@ -773,6 +772,40 @@ connections:
 		}
 		if w, a := f.WriteBacks(pdCompany, "1301"), f.WriteBackAttempts(pdCompany, "1301"); w != 1 || a != 3 {
 			t.Fatalf("write-backs %d of %d attempts, want 1 of 3", w, a)
+		}
+	})
+
+	// Pipedrive deal ids are per company: two companies of one connection
+	// both have a deal 1501. They are two deals, two runs, two invoices.
+	t.Run("the same deal id in two companies is two deals", func(t *testing.T) {
+		seedPipedriveDeal(f, pdCompany, "1501", "15")
+		seedPipedriveDeal(f, pdCompanyB, "1501", "16")
+		a := pdOK(t, s, won("e-a-1501", "1501", 65))
+		ev := won("e-b-1501", "1501", 65)
+		ev.company = pdCompanyB
+		b := pdOK(t, s, ev)
+		idA, idB := a.Results[0].WorkflowID, b.Results[0].WorkflowID
+		if idA == "" || idA == idB || a.Results[0].Skipped != "" || b.Results[0].Skipped != "" {
+			t.Fatalf("two companies' deals met one run: %+v / %+v", a.Results, b.Results)
+		}
+		for _, id := range []string{idA, idB} {
+			var out workflows.InvoiceDealResult
+			if err := s.waitRun(t, id, &out); err != nil {
+				t.Fatalf("run %s: %v", id, err)
+			}
+		}
+		var totals []string
+		for _, inv := range s.Sandbox.Invoices() {
+			if inv.Reference == "1501" {
+				totals = append(totals, inv.Total)
+			}
+		}
+		slices.Sort(totals)
+		if !slices.Equal(totals, []string{"15.00", "16.00"}) {
+			t.Fatalf("invoices for deal 1501: %v, want one per company (15.00, 16.00)", totals)
+		}
+		if f.WriteBacks(pdCompany, "1501") != 1 || f.WriteBacks(pdCompanyB, "1501") != 1 {
+			t.Fatalf("write-backs: %d, %d", f.WriteBacks(pdCompany, "1501"), f.WriteBacks(pdCompanyB, "1501"))
 		}
 	})
 
