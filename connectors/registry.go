@@ -91,3 +91,58 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// RegisterSourceType registers a source type whose config struct is C:
+// the config package decodes a connection's `source:` block into a copy of
+// defaults() and build receives it. It saves every connector the same
+// type switch.
+func RegisterSourceType[C any, S Source](name, summary string, defaults func() C, build func(C, Env) (S, error)) {
+	RegisterSource(SourceSpec{
+		Name:      name,
+		Summary:   summary,
+		NewConfig: func() any { c := defaults(); return &c },
+		Build: func(cfg any, env Env) (Source, error) {
+			c, err := configOf[C](name, cfg)
+			if err != nil {
+				return nil, err
+			}
+			s, err := build(*c, env)
+			if err != nil {
+				return nil, err // not a typed nil in an interface
+			}
+			return s, nil
+		},
+	})
+}
+
+// RegisterTargetType registers a target type whose config struct is C.
+func RegisterTargetType[C any, T Target](name, summary string, defaults func() C, build func(C, Env) (T, error)) {
+	RegisterTarget(TargetSpec{
+		Name:      name,
+		Summary:   summary,
+		NewConfig: func() any { c := defaults(); return &c },
+		Build: func(cfg any, env Env) (Target, error) {
+			c, err := configOf[C](name, cfg)
+			if err != nil {
+				return nil, err
+			}
+			t, err := build(*c, env)
+			if err != nil {
+				return nil, err
+			}
+			return t, nil
+		},
+	})
+}
+
+func configOf[C any](name string, cfg any) (*C, error) {
+	switch v := cfg.(type) {
+	case *C:
+		if v != nil {
+			return v, nil
+		}
+	case C:
+		return &v, nil
+	}
+	return nil, fmt.Errorf("%s: config is %T, want %T", name, cfg, new(C))
+}

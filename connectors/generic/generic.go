@@ -45,32 +45,10 @@ type Config struct {
 }
 
 func init() {
-	connectors.RegisterSource(connectors.SourceSpec{
-		Name:      "generic",
-		Summary:   "dealsync's own JSON deal event (one or a batch of up to 100), signed with Standard Webhooks (webhook-id/-timestamp/-signature, also svix-*)",
-		NewConfig: func() any { return &Config{Tolerance: DefaultTolerance} },
-		Build:     build,
-	})
-}
-
-func build(cfg any, _ connectors.Env) (connectors.Source, error) {
-	var c Config
-	switch v := cfg.(type) {
-	case *Config:
-		if v == nil {
-			return nil, errors.New("generic source: no config")
-		}
-		c = *v
-	case Config:
-		c = v
-	default:
-		return nil, fmt.Errorf("generic source: config is %T, want *generic.Config", cfg)
-	}
-	s, err := New(c)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	connectors.RegisterSourceType("generic",
+		"dealsync's own JSON deal event (one or a batch of up to 100), signed with Standard Webhooks (webhook-id/-timestamp/-signature, also svix-*)",
+		func() Config { return Config{Tolerance: DefaultTolerance} },
+		func(c Config, _ connectors.Env) (*Source, error) { return New(c) })
 }
 
 // Source verifies and parses generic deliveries. It is safe for concurrent

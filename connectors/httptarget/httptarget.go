@@ -19,7 +19,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,31 +92,10 @@ func DefaultConfig() Config {
 }
 
 func init() {
-	connectors.RegisterTarget(connectors.TargetSpec{
-		Name:    "http",
-		Summary: "any REST API that takes a JSON invoice, with configurable auth and idempotency headers (the sandbox ERP is one)",
-		NewConfig: func() any {
-			c := DefaultConfig()
-			return &c
-		},
-		Build: build,
-	})
-}
-
-func build(cfg any, env connectors.Env) (connectors.Target, error) {
-	var c Config
-	switch v := cfg.(type) {
-	case *Config:
-		if v == nil {
-			return nil, errors.New("httptarget: nil config")
-		}
-		c = *v
-	case Config:
-		c = v
-	default:
-		return nil, fmt.Errorf("httptarget: config is %T, want *httptarget.Config", cfg)
-	}
-	return New(c, env.HTTPClient)
+	connectors.RegisterTargetType("http",
+		"any REST API that takes a JSON invoice, with configurable auth and idempotency headers (the sandbox ERP is one)",
+		DefaultConfig,
+		func(c Config, env connectors.Env) (*Target, error) { return New(c, env.HTTPClient) })
 }
 
 // Target is the http ERP target. It is safe for concurrent use.

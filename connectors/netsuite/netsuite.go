@@ -108,21 +108,8 @@ func AccountHost(accountID string) string {
 }
 
 func init() {
-	connectors.RegisterTarget(connectors.TargetSpec{
-		Name:    "netsuite",
-		Summary: "NetSuite REST web services (OAuth 2.0 client credentials with a certificate, upsert by external id)",
-		NewConfig: func() any {
-			c := DefaultConfig()
-			return &c
-		},
-		Build: func(cfg any, env connectors.Env) (connectors.Target, error) {
-			c, ok := cfg.(*Config)
-			if !ok || c == nil {
-				return nil, fmt.Errorf("netsuite: config is %T, want *netsuite.Config", cfg)
-			}
-			return New(*c, Deps{HTTPClient: env.HTTPClient})
-		},
-	})
+	connectors.RegisterTargetType("netsuite", "NetSuite REST web services (OAuth 2.0 client credentials with a certificate, upsert by external id)", DefaultConfig,
+		func(c Config, env connectors.Env) (*Target, error) { return New(c, Deps{HTTPClient: env.HTTPClient}) })
 }
 
 // Deps are the Target's collaborators; zero values take the config's.

@@ -71,21 +71,8 @@ func DefaultConfig() Config {
 }
 
 func init() {
-	connectors.RegisterTarget(connectors.TargetSpec{
-		Name:    "quickbooks",
-		Summary: "QuickBooks Online Accounting API v3 (OAuth 2.0 with refresh-token rotation, requestid + DocNumber check)",
-		NewConfig: func() any {
-			c := DefaultConfig()
-			return &c
-		},
-		Build: func(cfg any, env connectors.Env) (connectors.Target, error) {
-			c, ok := cfg.(*Config)
-			if !ok || c == nil {
-				return nil, fmt.Errorf("quickbooks: config is %T, want *quickbooks.Config", cfg)
-			}
-			return New(*c, Deps{HTTPClient: env.HTTPClient})
-		},
-	})
+	connectors.RegisterTargetType("quickbooks", "QuickBooks Online Accounting API v3 (OAuth 2.0 with refresh-token rotation, requestid + DocNumber check)", DefaultConfig,
+		func(c Config, env connectors.Env) (*Target, error) { return New(c, Deps{HTTPClient: env.HTTPClient}) })
 }
 
 // Deps are the Target's collaborators; zero values take the config's.

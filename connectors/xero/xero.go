@@ -82,21 +82,8 @@ func DefaultConfig() Config {
 }
 
 func init() {
-	connectors.RegisterTarget(connectors.TargetSpec{
-		Name:    "xero",
-		Summary: "Xero Accounting API (OAuth 2.0 with refresh-token rotation, Idempotency-Key)",
-		NewConfig: func() any {
-			c := DefaultConfig()
-			return &c
-		},
-		Build: func(cfg any, env connectors.Env) (connectors.Target, error) {
-			c, ok := cfg.(*Config)
-			if !ok || c == nil {
-				return nil, fmt.Errorf("xero: config is %T, want *xero.Config", cfg)
-			}
-			return New(*c, Deps{HTTPClient: env.HTTPClient})
-		},
-	})
+	connectors.RegisterTargetType("xero", "Xero Accounting API (OAuth 2.0 with refresh-token rotation, Idempotency-Key)", DefaultConfig,
+		func(c Config, env connectors.Env) (*Target, error) { return New(c, Deps{HTTPClient: env.HTTPClient}) })
 }
 
 // Deps are the Target's collaborators; zero values take the config's.
