@@ -79,10 +79,10 @@ func jsonReply(t *testing.T, status int, body []byte) connectors.Reply {
 }
 
 // completed waits for the deal's run to complete successfully.
-func (s *stack) completed(t *testing.T, connection, dealID string) workflows.InvoiceDealResult {
+func (s *stack) completed(t *testing.T, connection, account, dealID string) workflows.InvoiceDealResult {
 	t.Helper()
 	var out workflows.InvoiceDealResult
-	if err := s.waitRun(t, workflows.WorkflowID(connection, dealID), &out); err != nil {
+	if err := s.waitRun(t, workflows.DealWorkflowID(connection, account, dealID), &out); err != nil {
 		t.Fatalf("run of deal %s: %v", dealID, err)
 	}
 	return out
@@ -119,6 +119,15 @@ func checkDelivered(t *testing.T, results []connectors.EventResult, runs map[str
 		if n := countOf(out.Events, r.EventID); n != 1 {
 			t.Errorf("event %s of deal %s: %d times among the run's events %v, want 1", r.EventID, r.DealID, n, out.Events)
 		}
+	}
+}
+
+// noRunFor fails the test when any run exists for the deal (by its
+// DealId search attribute, whatever the account).
+func (s *stack) noRunFor(t *testing.T, dealID string) {
+	t.Helper()
+	if n := s.countRuns(t, `DealId = "`+dealID+`"`, 0); n != 0 {
+		t.Fatalf("%d runs exist for deal %s, want none", n, dealID)
 	}
 }
 
@@ -269,7 +278,7 @@ connections:
 		}
 		runs := map[string]workflows.InvoiceDealResult{}
 		for _, d := range []string{"101", "102", "103"} {
-			runs[d] = s.completed(t, "hs", d)
+			runs[d] = s.completed(t, "hs", hsPortal, d)
 			inv := invoiceIn(t, s.Sandbox, d)
 			if want := "1000." + d[2:]; !strings.HasPrefix(inv.Total, want) {
 				t.Errorf("deal %s invoiced %s, want %s", d, inv.Total, want)
@@ -324,7 +333,7 @@ connections:
 		if r1.Results[0].WorkflowID == "" || r2.Results[0].WorkflowID != r1.Results[0].WorkflowID || r2.Results[0].Skipped != "" {
 			t.Fatalf("the amount event did not reach the deal's run: %+v / %+v", r1.Results, r2.Results)
 		}
-		out := s.completed(t, "hs", "201")
+		out := s.completed(t, "hs", hsPortal, "201")
 		if !slices.Contains(out.Events, "21") || !slices.Contains(out.Events, "22") {
 			t.Errorf("run events %v, want 21 and 22", out.Events)
 		}
@@ -352,16 +361,17 @@ connections:
 		if st, b := post(t, s.IntakeURL+"/webhooks/hs", "application/json", nil, body); st != http.StatusUnauthorized {
 			t.Fatalf("unsigned: %d %s", st, b)
 		}
-		if s.runExists(t, workflows.WorkflowID("hs", "301")) {
+		if s.runExists(t, workflows.DealWorkflowID("hs", hsPortal, "301")) {
 			t.Fatal("a rejected delivery started a run")
 		}
+		s.noRunFor(t, "301")
 	})
 
 	t.Run("a failing write-back is retried alone", func(t *testing.T) {
 		seedHubSpotDeal(f, hsPortal, "401", "400.00")
 		f.FailWriteBacks(hubspotfake.Fault{Status: http.StatusServiceUnavailable}, hubspotfake.Fault{Status: http.StatusBadGateway})
 		hsOK(t, s, hsBody(stageWon("41", "401", at(60))))
-		out := s.completed(t, "hs", "401")
+		out := s.completed(t, "hs", hsPortal, "401")
 		inv := invoiceIn(t, s.Sandbox, "401")
 		if out.InvoiceID != inv.ID {
 			t.Errorf("run result %s, ERP invoice %s", out.InvoiceID, inv.ID)
@@ -380,9 +390,10 @@ connections:
 		if st != http.StatusForbidden || !strings.Contains(string(b), "7999999") {
 			t.Fatalf("unknown portal: %d %s", st, b)
 		}
-		if s.runExists(t, workflows.WorkflowID("hs", "501")) {
+		if s.runExists(t, workflows.DealWorkflowID("hs", "7999999", "501")) {
 			t.Fatal("an unknown portal's event started a run")
 		}
+		s.noRunFor(t, "501")
 	})
 
 	t.Run("account_targets route each portal to its own ERP", func(t *testing.T) {
@@ -392,8 +403,8 @@ connections:
 		hsOK(t, s, hsBody(
 			hsEvent{id: "61", deal: "601", portal: hsPortalB, prop: "dealstage", value: "closedwon", at: at(80)},
 			stageWon("62", "602", at(80))))
-		s.completed(t, "hs", "601")
-		s.completed(t, "hs", "602")
+		s.completed(t, "hs", hsPortalB, "601")
+		s.completed(t, "hs", hsPortal, "602")
 		if inv := invoiceIn(t, erpB, "601"); inv.Total != "601.00" {
 			t.Errorf("portal B's invoice total %s", inv.Total)
 		}
@@ -417,6 +428,10 @@ const (
 	sfOtherOrg = "00D7F00000107XsUAI"
 	sfToken    = "sf-endpoint-token-e2e"
 )
+
+// sfAccount is the org's key as the config loader delivers it (lower-cased),
+// which is what events carry as their account.
+var sfAccount = strings.ToLower(sfOrg)
 
 type sfNote struct {
 	id, opp, stage string
@@ -527,7 +542,7 @@ connections:
 			sfOK(t, s, m)
 		}
 		for i, o := range []string{a, b, c} {
-			out := s.completed(t, "sf", o)
+			out := s.completed(t, "sf", sfAccount, o)
 			inv := invoiceIn(t, s.Sandbox, o)
 			if want := fmt.Sprintf("%d000.50", i+1); inv.Total != want || out.InvoiceID != inv.ID {
 				t.Errorf("opportunity %s: invoice %s total %s, want %s (run %+v)", o, inv.ID, inv.Total, want, out)
@@ -542,7 +557,7 @@ connections:
 		if n := len(s.Sandbox.Invoices()); n != 3 || f.TotalWriteBacks() != 3 {
 			t.Fatalf("%d invoices and %d write-backs, want 3 and 3", n, f.TotalWriteBacks())
 		}
-		if out := s.completed(t, "sf", a); countOf(out.Events, "04l5w00005286h0001") != 1 {
+		if out := s.completed(t, "sf", sfAccount, a); countOf(out.Events, "04l5w00005286h0001") != 1 {
 			t.Errorf("run of %s events %v", a, out.Events)
 		}
 	})
@@ -556,7 +571,7 @@ connections:
 		}
 		seedOpportunity(f, o, "175.25")
 		sfOK(t, s, sfMessage(sfOrg, sfWon("04l5w00005286h0022", o, at(41))))
-		out := s.completed(t, "sf", o)
+		out := s.completed(t, "sf", sfAccount, o)
 		if !slices.Contains(out.Events, "04l5w00005286h0021") || !slices.Contains(out.Events, "04l5w00005286h0022") {
 			t.Errorf("run events %v", out.Events)
 		}
@@ -577,9 +592,12 @@ connections:
 		if st != http.StatusUnauthorized || !strings.Contains(body, "<soapenv:Fault>") {
 			t.Fatalf("wrong endpoint token: %d %s", st, body)
 		}
-		if s.runExists(t, workflows.WorkflowID("sf", o)) {
-			t.Fatal("a rejected message started a run")
+		for _, id := range []string{workflows.DealWorkflowID("sf", sfAccount, o), workflows.DealWorkflowID("sf", strings.ToLower(sfOtherOrg), o)} {
+			if s.runExists(t, id) {
+				t.Fatal("a rejected message started a run")
+			}
 		}
+		s.noRunFor(t, o)
 	})
 
 	t.Run("a failing write-back is retried alone", func(t *testing.T) {
@@ -587,7 +605,7 @@ connections:
 		seedOpportunity(f, o, "400.00")
 		f.FailWriteBacks(salesforcefake.Fault{Status: http.StatusServiceUnavailable}, salesforcefake.Fault{Status: http.StatusServiceUnavailable})
 		sfOK(t, s, sfMessage(sfOrg, sfWon("04l5w00005286h0041", o, at(60))))
-		out := s.completed(t, "sf", o)
+		out := s.completed(t, "sf", sfAccount, o)
 		if inv := invoiceIn(t, s.Sandbox, o); inv.ID != out.InvoiceID {
 			t.Errorf("run %s, ERP %s", out.InvoiceID, inv.ID)
 		}
@@ -714,7 +732,7 @@ connections:
 		}
 		runs := map[string]workflows.InvoiceDealResult{}
 		for _, d := range []string{"1001", "1002", "1003"} {
-			runs[d] = s.completed(t, "pd", d)
+			runs[d] = s.completed(t, "pd", pdCompany, d)
 			if inv := invoiceIn(t, s.Sandbox, d); inv.Total != d+".10" {
 				t.Errorf("deal %s invoiced %s", d, inv.Total)
 			}
@@ -741,7 +759,7 @@ connections:
 		if r2.Results[0].WorkflowID != r1.Results[0].WorkflowID || r2.Results[0].Skipped != "" {
 			t.Fatalf("the value event did not reach the run: %+v / %+v", r1.Results, r2.Results)
 		}
-		out := s.completed(t, "pd", "1101")
+		out := s.completed(t, "pd", pdCompany, "1101")
 		if !slices.Contains(out.Events, "e-1101-value") {
 			t.Errorf("run events %v", out.Events)
 		}
@@ -757,16 +775,17 @@ connections:
 				t.Fatalf("credentials %q: %d %s", cred, st, b)
 			}
 		}
-		if s.runExists(t, workflows.WorkflowID("pd", "1201")) {
+		if s.runExists(t, workflows.DealWorkflowID("pd", pdCompany, "1201")) {
 			t.Fatal("a rejected delivery started a run")
 		}
+		s.noRunFor(t, "1201")
 	})
 
 	t.Run("a failing write-back is retried alone", func(t *testing.T) {
 		seedPipedriveDeal(f, pdCompany, "1301", "130")
 		f.FailWriteBacks(pipedrivefake.Fault{Status: http.StatusServiceUnavailable}, pipedrivefake.Fault{Status: http.StatusServiceUnavailable})
 		pdOK(t, s, won("e-1301", "1301", 60))
-		out := s.completed(t, "pd", "1301")
+		out := s.completed(t, "pd", pdCompany, "1301")
 		if inv := invoiceIn(t, s.Sandbox, "1301"); inv.ID != out.InvoiceID {
 			t.Errorf("run %s, ERP %s", out.InvoiceID, inv.ID)
 		}
@@ -814,8 +833,9 @@ connections:
 		if st != http.StatusForbidden || !strings.Contains(string(b), "424242") {
 			t.Fatalf("unknown company: %d %s", st, b)
 		}
-		if s.runExists(t, workflows.WorkflowID("pd", "1401")) {
+		if s.runExists(t, workflows.DealWorkflowID("pd", "424242", "1401")) {
 			t.Fatal("an unknown company's event started a run")
 		}
+		s.noRunFor(t, "1401")
 	})
 }

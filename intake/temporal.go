@@ -70,7 +70,7 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 		attrs = append(attrs, workflows.CurrencyKey.ValueSet(ev.Deal.Currency))
 	}
 	return client.StartWorkflowOptions{
-		ID:                       workflows.WorkflowID(conn.Name, ev.Deal.ID),
+		ID:                       workflows.DealWorkflowID(conn.Name, ev.Account, ev.Deal.ID),
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
@@ -117,7 +117,7 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 // Notify implements Starter: it delivers an event that does not trigger a
 // run (an amount or close-date change) to the deal's running run, if any.
 func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
-	id := workflows.WorkflowID(conn.Name, ev.Deal.ID)
+	id := workflows.DealWorkflowID(conn.Name, ev.Account, ev.Deal.ID)
 	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: id}
 	err := s.Client.SignalWorkflow(ctx, id, "", workflows.DealEventSignal, ev)
 	if err != nil {

@@ -25,6 +25,18 @@ func WorkflowID(connection, dealID string) string {
 	return "invoice/" + connection + "/" + dealID
 }
 
+// DealWorkflowID is the ID of the run that invoices a deal of one CRM
+// account (HubSpot portal, Salesforce org, Pipedrive company). A
+// connection can serve several accounts, and deal ids are only unique
+// within an account (Pipedrive numbers deals per company), so the account
+// is part of the ID; events without an account keep WorkflowID.
+func DealWorkflowID(connection, account, dealID string) string {
+	if account == "" {
+		return WorkflowID(connection, dealID)
+	}
+	return "invoice/" + connection + "/" + account + "/" + dealID
+}
+
 // RetryPolicy is the retry policy of the ERP steps, fixed at start so the
 // run behaves the same whatever the workers' config says later.
 type RetryPolicy struct {
