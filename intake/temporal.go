@@ -69,6 +69,9 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 	if ev.Deal.Currency != "" {
 		attrs = append(attrs, workflows.CurrencyKey.ValueSet(ev.Deal.Currency))
 	}
+	if ev.Account != "" {
+		attrs = append(attrs, workflows.CrmAccountKey.ValueSet(ev.Account))
+	}
 	return client.StartWorkflowOptions{
 		ID:                       workflows.DealWorkflowID(conn.Name, ev.Account, ev.Deal.ID),
 		TaskQueue:                s.TaskQueue,
@@ -178,9 +181,14 @@ func withStartProbe(ctx context.Context, p *startProbe) context.Context {
 func StartProbeInterceptor() grpc.DialOption {
 	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		err := invoker(ctx, method, req, reply, cc, opts...)
-		if resp, ok := reply.(*workflowservice.StartWorkflowExecutionResponse); ok && err == nil {
+		if err == nil {
 			if p, ok := ctx.Value(startProbeKey{}).(*startProbe); ok {
-				p.seen, p.started = true, resp.GetStarted()
+				switch resp := reply.(type) {
+				case *workflowservice.StartWorkflowExecutionResponse:
+					p.seen, p.started = true, resp.GetStarted()
+				case *workflowservice.SignalWithStartWorkflowExecutionResponse:
+					p.seen, p.started = true, resp.GetStarted()
+				}
 			}
 		}
 		return err

@@ -15,6 +15,9 @@ var (
 	CurrencyKey     = temporal.NewSearchAttributeKeyKeyword("Currency")
 	ErpInvoiceIDKey = temporal.NewSearchAttributeKeyKeyword("ErpInvoiceId")
 	SyncStatusKey   = temporal.NewSearchAttributeKeyKeyword("SyncStatus")
+	// CrmAccountKey is the CRM account (HubSpot portal, Salesforce org,
+	// Pipedrive company) of a connection that serves several.
+	CrmAccountKey = temporal.NewSearchAttributeKeyKeyword("CrmAccount")
 	// ChangedAfterInvoiceKey is set when a deal that was already invoiced
 	// changed again: no second invoice is made, the operator can look.
 	ChangedAfterInvoiceKey = temporal.NewSearchAttributeKeyBool("ChangedAfterInvoice")
@@ -37,6 +40,7 @@ func SearchAttributeTypes() map[string]enumspb.IndexedValueType {
 		CurrencyKey.GetName():            enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		ErpInvoiceIDKey.GetName():        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		SyncStatusKey.GetName():          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		CrmAccountKey.GetName():          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		ChangedAfterInvoiceKey.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
 	}
 }

@@ -195,7 +195,7 @@ func runMappingTest(out io.Writer, g *globalFlags, f *mappingTestFlags) error {
 	if aerr == nil {
 		res.Invoice = &inv
 		if targetName != "" {
-			req, err := planRequest(cfg, targetName, inv, workflows.WorkflowID(connName, ev.Deal.ID)+"/invoice")
+			req, err := planRequest(cfg, targetName, inv, workflows.DealWorkflowID(connName, ev.Account, ev.Deal.ID)+"/invoice")
 			if err != nil {
 				return usage("target %s: %v", targetName, err)
 			}
