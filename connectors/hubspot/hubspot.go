@@ -149,29 +149,7 @@ func DefaultConfig() Config {
 }
 
 func init() {
-	connectors.RegisterSource(connectors.SourceSpec{
-		Name:    "hubspot",
-		Summary: "HubSpot deal webhooks (X-HubSpot-Signature-v3, batches of up to 100 thin events), deals read through CRM v3, invoice written back as deal properties",
-		NewConfig: func() any {
-			c := DefaultConfig()
-			return &c
-		},
-		Build: build,
-	})
-}
-
-func build(cfg any, env connectors.Env) (connectors.Source, error) {
-	switch v := cfg.(type) {
-	case *Config:
-		if v == nil {
-			return nil, errors.New("hubspot source: no config")
-		}
-		return New(*v, env)
-	case Config:
-		return New(v, env)
-	default:
-		return nil, fmt.Errorf("hubspot source: config is %T, want *hubspot.Config", cfg)
-	}
+	connectors.RegisterSourceType("hubspot", "HubSpot deal webhooks (X-HubSpot-Signature-v3, batches of up to 100 thin events), deals read through CRM v3, invoice written back as deal properties", DefaultConfig, New)
 }
 
 // Source is a built hubspot source: a connectors.Source, DealFetcher and

@@ -108,29 +108,7 @@ func DefaultConfig() Config {
 }
 
 func init() {
-	connectors.RegisterSource(connectors.SourceSpec{
-		Name:    "pipedrive",
-		Summary: "Pipedrive webhooks v2 (meta/data/previous) behind HTTP Basic auth, deals read through API v2, invoice written back to deal custom fields",
-		NewConfig: func() any {
-			c := DefaultConfig()
-			return &c
-		},
-		Build: build,
-	})
-}
-
-func build(cfg any, env connectors.Env) (connectors.Source, error) {
-	switch v := cfg.(type) {
-	case *Config:
-		if v == nil {
-			return nil, errors.New("pipedrive source: no config")
-		}
-		return New(*v, env)
-	case Config:
-		return New(v, env)
-	default:
-		return nil, fmt.Errorf("pipedrive source: config is %T, want *pipedrive.Config", cfg)
-	}
+	connectors.RegisterSourceType("pipedrive", "Pipedrive webhooks v2 (meta/data/previous) behind HTTP Basic auth, deals read through API v2, invoice written back to deal custom fields", DefaultConfig, New)
 }
 
 // Source is a built pipedrive source: a connectors.Source, DealFetcher and

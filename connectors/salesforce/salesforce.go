@@ -134,29 +134,7 @@ func DefaultConfig() Config {
 }
 
 func init() {
-	connectors.RegisterSource(connectors.SourceSpec{
-		Name:    "salesforce",
-		Summary: "Salesforce Outbound Messages (SOAP notifications of Opportunities, up to 100), org id checked, deals read through REST SOQL, invoice written back by an sObject PATCH",
-		NewConfig: func() any {
-			c := DefaultConfig()
-			return &c
-		},
-		Build: build,
-	})
-}
-
-func build(cfg any, env connectors.Env) (connectors.Source, error) {
-	switch v := cfg.(type) {
-	case *Config:
-		if v == nil {
-			return nil, errors.New("salesforce source: no config")
-		}
-		return New(*v, env)
-	case Config:
-		return New(v, env)
-	default:
-		return nil, fmt.Errorf("salesforce source: config is %T, want *salesforce.Config", cfg)
-	}
+	connectors.RegisterSourceType("salesforce", "Salesforce Outbound Messages (SOAP notifications of Opportunities, up to 100), org id checked, deals read through REST SOQL, invoice written back by an sObject PATCH", DefaultConfig, New)
 }
 
 // Source is a built salesforce source: a connectors.Source, Acknowledger,
