@@ -839,3 +839,49 @@ connections:
 		s.noRunFor(t, "1401")
 	})
 }
+
+// A deal that changes after it was invoiced is not invoiced again; its run
+// (still lingering) records the change where an operator can filter on it.
+func TestCRMHubSpotChangeAfterInvoice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	f := hubspotfake.New()
+	t.Cleanup(f.Close)
+	f.AddPortal(hsPortal, "pat-na1-e2e-1")
+	s := startCRMStack(t, fmt.Sprintf(`
+intake:
+  public_base_url: %s
+connections:
+  hs:
+    target: sandbox
+    settle_time: 200ms
+    linger: 10m
+    trigger:
+      won_stages: [closedwon]
+    source:
+      type: hubspot
+      client_secret: %s
+      base_url: %s
+      accounts:
+        "%s":
+          access_token: pat-na1-e2e-1
+`, hsPublicURL, hsSecret, f.URL, hsPortal))
+	seedHubSpotDeal(f, hsPortal, "301", "500")
+	now := time.Now()
+	hsOK(t, s, hsBody(stageWon("30101", "301", now)))
+	if n := s.countRuns(t, `DealId = "301" AND SyncStatus = "invoiced" AND ExecutionStatus = "Running"`, 1); n != 1 {
+		t.Fatalf("the run did not invoice and linger (count %d)", n)
+	}
+	reply := hsOK(t, s, hsBody(hsEvent{id: "30102", deal: "301", prop: "amount", value: "650", at: now.Add(time.Second)}))
+	if len(reply.Results) != 1 || reply.Results[0].Skipped != "" || reply.Results[0].WorkflowID == "" {
+		t.Fatalf("the change was not delivered to the lingering run: %+v", reply.Results)
+	}
+	if n := s.countRuns(t, `DealId = "301" AND ChangedAfterInvoice = true`, 1); n != 1 {
+		t.Fatalf("ChangedAfterInvoice not recorded (count %d)", n)
+	}
+	invoiceIn(t, s.Sandbox, "301")
+	if got := f.TotalWriteBacks(); got != 1 {
+		t.Fatalf("%d write-backs, want 1", got)
+	}
+}
