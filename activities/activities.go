@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
@@ -50,6 +51,9 @@ type Activities struct {
 type MapInput struct {
 	Connection string          `json:"connection"`
 	Event      model.DealEvent `json:"event"`
+	// Snapshot pins the mapping file version the run started with (nil for
+	// the built-in mapping).
+	Snapshot *mapping.Snapshot `json:"snapshot,omitempty"`
 }
 
 // MapResult is the mapped invoice and the exact mapping version used.
@@ -67,11 +71,18 @@ func (a *Activities) MapDeal(ctx context.Context, in MapInput) (MapResult, error
 	if err != nil {
 		return MapResult{}, err
 	}
-	inv, err := conn.Mapper.Map(in.Event)
+	mapper := conn.Mapper
+	if in.Snapshot != nil && in.Snapshot.Hash != mapper.Hash() {
+		// The file changed since the run started: use the run's version.
+		if mapper, err = mapping.FromSnapshot(in.Snapshot); err != nil {
+			return MapResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMapping, nil)
+		}
+	}
+	inv, err := mapper.Map(in.Event)
 	if err != nil {
 		return MapResult{}, temporalError(err)
 	}
-	return MapResult{Invoice: inv, Mapping: conn.Mapper.Name(), MappingHash: conn.Mapper.Hash(), Tolerance: conn.Mapper.Tolerance()}, nil
+	return MapResult{Invoice: inv, Mapping: mapper.Name(), MappingHash: mapper.Hash(), Tolerance: mapper.Tolerance()}, nil
 }
 
 // ValidateInput is the input of ValidateInvoice.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -41,7 +42,12 @@ type TemporalStarter struct {
 }
 
 func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput {
+	var snapshot *mapping.Snapshot
+	if sn, ok := conn.Mapper.(mapping.Snapshotter); ok {
+		snapshot = sn.Snapshot()
+	}
 	return workflows.InvoiceDealInput{
+		MappingSnapshot: snapshot,
 		Connection:      conn.Name,
 		Event:           ev,
 		Retry:           s.Retry,

@@ -26,6 +26,12 @@ type File struct {
 	header        []compiled
 	lines         []compiled
 	amountLine    []compiled
+	source        []byte // the file's content, for Snapshot
+}
+
+// Snapshot implements Snapshotter: the file's name, path, hash and content.
+func (m *File) Snapshot() *Snapshot {
+	return &Snapshot{Name: m.name, Hash: m.hash, Path: m.file, Source: m.source}
 }
 
 // Name implements Mapper.

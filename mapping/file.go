@@ -262,7 +262,7 @@ func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
 // content. Every problem is reported, as a *LoadError.
 func Parse(file string, data []byte) (*File, error) {
 	p := &parser{file: file, lines: strings.Split(string(data), "\n")}
-	p.m = &File{file: file, hash: HashOf(data), lookups: map[string]*lookupTable{}}
+	p.m = &File{file: file, hash: HashOf(data), source: append([]byte(nil), data...), lookups: map[string]*lookupTable{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line := 0

@@ -102,3 +102,68 @@ func TestRunIsPinnedToItsMappingVersion(t *testing.T) {
 	}
 	_ = os.Remove(path)
 }
+
+// recordingTarget records the invoices it is asked to create.
+type recordingTarget struct{ created []model.Invoice }
+
+func (r *recordingTarget) FindOrCreateCustomer(context.Context, model.Customer, string) (connectors.CustomerRef, error) {
+	return connectors.CustomerRef{ID: "CUST-1"}, nil
+}
+
+func (r *recordingTarget) CreateInvoice(_ context.Context, inv model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
+	r.created = append(r.created, inv)
+	return connectors.InvoiceResult{InvoiceID: "INV-1"}, nil
+}
+
+func (r *recordingTarget) PlanInvoice(model.Invoice, connectors.CustomerRef, string) (connectors.Request, error) {
+	return connectors.Request{}, nil
+}
+
+// The file changes after the run started but before it maps (during the
+// settle time): the run still maps with the version it started with,
+// carried in its input as a snapshot, while the worker's current mapping
+// is already the new one.
+func TestRunMapsWithTheVersionItStartedWith(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "live.yaml")
+	writeMapping(t, path, `"v1"`)
+	store, err := mapping.NewStore(mapping.Sources{Files: []string{path}}, mapping.StoreOptions{Required: []string{"live"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, _ := store.Current().Get("live")
+	target := &recordingTarget{}
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	worker.Register(env, &activities.Activities{Connections: storeResolver{store: store, target: target}})
+	env.RegisterDelayedCallback(func() {
+		writeMapping(t, path, `"v2"`)
+		if err := store.Reload(); err != nil {
+			t.Errorf("reload: %v", err)
+		}
+	}, time.Second)
+	env.ExecuteWorkflow(workflows.InvoiceDealName, workflows.InvoiceDealInput{
+		Connection:      "demo",
+		Event:           wonEvent("closedwon", "negotiation"),
+		Retry:           workflows.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 1},
+		ActivityTimeout: time.Minute,
+		SettleTime:      5 * time.Second,
+		Mapping:         v1.Name(),
+		MappingHash:     v1.Hash(),
+		MappingSnapshot: v1.Snapshot(),
+	})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	var res workflows.InvoiceDealResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := store.Current().Get("live"); cur.Hash() == v1.Hash() {
+		t.Fatal("the file was not edited before the run mapped")
+	}
+	if res.MappingHash != v1.Hash() || len(target.created) != 1 || target.created[0].Memo != "v1" {
+		t.Fatalf("run mapped with %s (invoice %+v), want v1 %s", res.MappingHash, target.created, v1.Hash())
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -75,6 +76,9 @@ type InvoiceDealInput struct {
 	// the memo at start.
 	Mapping     string `json:"mapping,omitempty"`
 	MappingHash string `json:"mapping_hash,omitempty"`
+	// MappingSnapshot is that mapping file's content (nil for the built-in
+	// mapping): the run maps with it whatever the file says later.
+	MappingSnapshot *mapping.Snapshot `json:"mapping_snapshot,omitempty"`
 }
 
 // InvoiceDealResult is the run's result: what the ERP recorded.
@@ -98,6 +102,9 @@ const (
 	MemoMapping     = "mapping"
 	MemoMappingHash = "mapping_hash"
 )
+
+// ErrTypeDealNotWon ends a run whose fetched deal is no longer won.
+const ErrTypeDealNotWon = "DealNotWon"
 
 // Status values of SyncStatus beyond pending/invoiced/failed.
 const (
@@ -203,10 +210,13 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			return fail(ctx, result(), err)
 		}
 		if len(in.WonStages) > 0 && !containsFold(in.WonStages, deal.Stage) {
+			// End as a failure, not a completion: the reuse policy lets only
+			// a failed run be started again, so when the deal is won again
+			// later, its webhook starts a new run instead of meeting this one.
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
 			r := result()
-			r.Skipped = "the deal's stage is now " + deal.Stage + ", not a won stage"
-			return r, nil
+			r.Skipped = "the deal's stage is now " + deal.Stage + ", not a won stage; nothing was invoiced"
+			return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil)
 		}
 		if deal.PreviousStage == "" {
 			deal.PreviousStage = ev.Deal.PreviousStage
@@ -220,7 +230,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
 	var mapped activities.MapResult
-	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev}).Get(ctx, &mapped); err != nil {
+	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev, Snapshot: in.MappingSnapshot}).Get(ctx, &mapped); err != nil {
 		return fail(ctx, result(), err)
 	}
 	// The intake records the mapping version it expects in the memo at

@@ -77,6 +77,8 @@ func testSource(t testing.TB, mutate func(*Config)) *Source {
 		strings.ToLower(orgA): {InstanceURL: "https://a.my.salesforce.com", ClientID: "cid-a", ClientSecret: secret.New("cs-a")},
 		orgB:                  {InstanceURL: "https://b.my.salesforce.com", ClientID: "cid-b", ClientSecret: secret.New("cs-b")},
 	}
+	// Most tests exercise parsing; TestVerifyEndpointToken covers the token.
+	cfg.AllowUnauthenticated = true
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -241,7 +243,11 @@ func TestParseMalformed(t *testing.T) {
 func TestVerifyEndpointToken(t *testing.T) {
 	open := testSource(t, nil)
 	if err := open.Verify(&connectors.Webhook{URL: "https://sync.example.com/webhooks/sf", Body: []byte(captured)}); err != nil {
-		t.Fatalf("no token configured: %v", err)
+		t.Fatalf("no token configured, allow_unauthenticated: %v", err)
+	}
+	if _, err := New(Config{Accounts: map[string]Account{"00d": {InstanceURL: "https://a.my.salesforce.com", ClientID: "c", ClientSecret: secret.New("s")}}}, connectors.Env{}); err == nil ||
+		!strings.Contains(err.Error(), "endpoint_token is required") {
+		t.Fatalf("no token and not allow_unauthenticated: want a config error, got %v", err)
 	}
 	s := testSource(t, func(c *Config) { c.EndpointToken = secret.New("s3cr3t-t0ken") })
 	if err := s.Verify(&connectors.Webhook{URL: "https://sync.example.com/webhooks/sf?token=s3cr3t-t0ken"}); err != nil {

@@ -58,9 +58,16 @@ const (
 
 // Config is a salesforce source's `source:` block.
 type Config struct {
-	// EndpointToken, when set, must be given as ?token=... in the endpoint
-	// URL of the outbound message. Recommended.
+	// EndpointToken must be given as ?token=... in the endpoint URL of the
+	// outbound message: Salesforce does not sign outbound messages, so this
+	// (with the org id check) is what tells a real delivery from a forged
+	// one. Required unless AllowUnauthenticated is set.
 	EndpointToken secret.Secret `mapstructure:"endpoint_token"`
+	// AllowUnauthenticated accepts deliveries without an endpoint token, for
+	// deployments where a proxy in front of dealsync authenticates
+	// Salesforce (mutual TLS with Salesforce's client certificate, or an IP
+	// allowlist). Default false.
+	AllowUnauthenticated bool `mapstructure:"allow_unauthenticated"`
 	// APIVersion of the REST API. Default v62.0.
 	APIVersion string `mapstructure:"api_version"`
 	// WonStages are StageName values that mean won (besides IsWon true and
@@ -212,6 +219,10 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		fetch:      cfg.Fetch,
 		write:      cfg.WriteBack,
 		log:        logger,
+	}
+	if cfg.EndpointToken.IsZero() && !cfg.AllowUnauthenticated {
+		return nil, errors.New("salesforce source: endpoint_token is required (Salesforce does not sign outbound messages); " +
+			"set allow_unauthenticated: true only when a proxy authenticates Salesforce (mutual TLS, IP allowlist)")
 	}
 	if !cfg.EndpointToken.IsZero() {
 		v, err := cfg.EndpointToken.Reveal()
