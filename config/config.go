@@ -251,6 +251,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 	for _, name := range connectionNames(v) {
 		v.SetDefault("connections."+name+".trigger.won_stages", append([]string(nil), DefaultWonStages...))
 	}
+	bindEntryKeys(v)
 
 	// AllSettings calls Get for every known key (file or default), which is
 	// where AutomaticEnv is consulted: environment values win over both.

@@ -1,0 +1,105 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// bindEntryKeys makes every key of every connection and target entry known
+// to viper, with the entry type's own default, so that an environment
+// variable can override it even when neither the file nor the built-in
+// defaults mention it (viper consults the environment only for keys it
+// knows). Map-valued keys (e.g. a source's `accounts`) stay file-only: their
+// keys are data, not names; so do lists without a default.
+func bindEntryKeys(v *viper.Viper) {
+	// Keys the file or a default already gives (AllKeys, unlike IsSet,
+	// does not count AutomaticEnv: a variable set for a key viper does not
+	// know is exactly what this is for).
+	known := map[string]bool{}
+	for _, k := range v.AllKeys() {
+		known[k] = true
+	}
+	for _, name := range entryNames(v, "connections") {
+		prefix := "connections." + name
+		bindStruct(v, known, prefix, reflect.ValueOf(Connection{}), map[string]bool{"source": true, "trigger": true})
+		if spec, ok := connectors.LookupSource(v.GetString(prefix + ".source.type")); ok {
+			bindStruct(v, known, prefix+".source", reflect.ValueOf(spec.NewConfig()), nil)
+		}
+	}
+	for _, name := range entryNames(v, "targets") {
+		prefix := "targets." + name
+		if spec, ok := connectors.LookupTarget(v.GetString(prefix + ".type")); ok {
+			bindStruct(v, known, prefix, reflect.ValueOf(spec.NewConfig()), nil)
+		}
+	}
+}
+
+// bindStruct sets a default for each scalar field of a mapstructure-tagged
+// struct (recursing into nested structs), unless skip names it.
+func bindStruct(v *viper.Viper, known map[string]bool, prefix string, val reflect.Value, skip map[string]bool) {
+	for val.Kind() == reflect.Pointer {
+		if val.IsNil() {
+			return
+		}
+		val = val.Elem()
+	}
+	if val.Kind() != reflect.Struct {
+		return
+	}
+	t := val.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if tag == "" || tag == "-" || skip[tag] {
+			continue
+		}
+		key := prefix + "." + tag
+		fv := val.Field(i)
+		nested := f.Type != secretType && (f.Type.Kind() == reflect.Struct ||
+			f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct)
+		if !nested && known[key] {
+			continue // the file, the environment or a built-in default has it
+		}
+		switch {
+		case f.Type == secretType:
+			if fv.Interface().(secret.Secret).IsZero() {
+				v.SetDefault(key, "")
+			}
+		case f.Type == durationType:
+			v.SetDefault(key, fv.Interface().(time.Duration).String())
+		case f.Type.Kind() == reflect.Struct:
+			bindStruct(v, known, key, fv, nil)
+		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
+			bindStruct(v, known, key, fv, nil)
+		case f.Type.Kind() == reflect.Map, f.Type.Kind() == reflect.Interface:
+			// data keys: file only
+		case f.Type.Kind() == reflect.Slice && fv.IsNil():
+			// no default to give: an empty list would change what decodes
+		default:
+			v.SetDefault(key, fv.Interface())
+		}
+	}
+}
+
+// entryNames lists the names of the entries under a map section.
+func entryNames(v *viper.Viper, section string) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, k := range v.AllKeys() {
+		parts := strings.SplitN(k, ".", 3)
+		if len(parts) >= 2 && parts[0] == section && !seen[parts[1]] {
+			seen[parts[1]] = true
+			names = append(names, parts[1])
+		}
+	}
+	return names
+}
