@@ -1,7 +1,8 @@
 // Package activities holds every step of a dealsync run that touches the
-// outside world or may fail: mapping, validation and the ERP calls. Each is a
-// Temporal activity, so it is retried durably and recorded in the run's
-// history; errors are classified for Temporal in one place (errors.go).
+// outside world or may fail: mapping, validation, the CRM and the ERP calls.
+// Each runs as a Temporal activity (local or regular, as the workflow
+// chooses), so it is retried durably and recorded in the run's history;
+// errors are classified for Temporal in one place (errors.go).
 package activities
 
 import (

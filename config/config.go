@@ -126,7 +126,7 @@ type Dev struct {
 
 // Sandbox configures fault injection of the sandbox ERP.
 type Sandbox struct {
-	// ErrorRate is the share of requests answered with a 500 (0..1).
+	// ErrorRate is the share of requests answered with a 503 (0..1).
 	ErrorRate float64 `mapstructure:"error_rate" validate:"min=0,max=1"`
 	// RateLimitRate is the share answered with a 429 (0..1); the sum with
 	// ErrorRate must not exceed 1.
@@ -309,7 +309,7 @@ func setDefaults(v *viper.Viper) {
 func setDevDefaults(v *viper.Viper) {
 	if !v.InConfig("targets.sandbox.type") {
 		v.SetDefault("targets.sandbox.type", "http")
-		v.SetDefault("targets.sandbox.base_url", "http://"+dialAddr(v.GetString("dev.sandbox_listen")))
+		v.SetDefault("targets.sandbox.base_url", "http://"+DialAddr(v.GetString("dev.sandbox_listen")))
 	}
 	if !v.InConfig("connections.demo.source.type") {
 		v.SetDefault("connections.demo.source.type", "generic")
@@ -318,12 +318,12 @@ func setDevDefaults(v *viper.Viper) {
 	v.SetDefault("connections.demo.target", "sandbox")
 }
 
-// dialAddr turns a listen address into one a client on this machine can
+// DialAddr turns a listen address into one a client on this machine can
 // dial (":8090" and "0.0.0.0:8090" become "127.0.0.1:8090").
-func dialAddr(listen string) string {
+func DialAddr(listen string) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "127.0.0.1:8090"
+		return listen
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"

@@ -12,7 +12,10 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connectors/sandbox"
@@ -341,5 +344,43 @@ func TestRunsSurviveRestart(t *testing.T) {
 	}
 	if n := s2.countRuns(t, `DealId = "D-PERSIST"`, 1); n != 1 {
 		t.Fatalf("%d runs, want 1", n)
+	}
+}
+
+// Every history the core path produced replays against today's workflow
+// code without a non-determinism error: what a change to workflows/ must
+// keep true for runs in flight.
+func TestHistoriesReplay(t *testing.T) {
+	for _, mode := range []string{"local", "activity"} {
+		t.Run(mode, func(t *testing.T) {
+			s := startStack(t, stackOptions{env: map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": mode}})
+			s.Sandbox.SetFaults(sandbox.Faults{Script: []int{503, 429}, RetryAfter: time.Second})
+			deals := map[string]func(map[string]any){
+				"D-R-OK":    nil,
+				"D-R-NOCUR": func(d map[string]any) { delete(d, "currency") },
+			}
+			for id, mutate := range deals {
+				if r := s.send(t, delivery{body: event("evt_"+id, id, mutate)}); r.status != http.StatusAccepted {
+					t.Fatalf("%s: %d %s", id, r.status, r.body)
+				}
+				_ = s.waitRun(t, workflows.WorkflowID("demo", id), nil)
+			}
+			replayer := worker.NewWorkflowReplayer()
+			replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+			for id := range deals {
+				iter := s.Client.GetWorkflowHistory(context.Background(), workflows.WorkflowID("demo", id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+				var events []*historypb.HistoryEvent
+				for iter.HasNext() {
+					ev, err := iter.Next()
+					if err != nil {
+						t.Fatal(err)
+					}
+					events = append(events, ev)
+				}
+				if err := replayer.ReplayWorkflowHistory(nil, &historypb.History{Events: events}); err != nil {
+					t.Errorf("%s does not replay: %v", id, err)
+				}
+			}
+		})
 	}
 }

@@ -190,10 +190,12 @@ func StartProbeInterceptor() grpc.DialOption {
 		if err == nil {
 			if p, ok := ctx.Value(startProbeKey{}).(*startProbe); ok {
 				switch resp := reply.(type) {
+				// Sticky: when the SDK retries a start whose answer was lost,
+				// the retry meets the run the first attempt created.
 				case *workflowservice.StartWorkflowExecutionResponse:
-					p.seen, p.started = true, resp.GetStarted()
+					p.seen, p.started = true, p.started || resp.GetStarted()
 				case *workflowservice.SignalWithStartWorkflowExecutionResponse:
-					p.seen, p.started = true, resp.GetStarted()
+					p.seen, p.started = true, p.started || resp.GetStarted()
 				}
 			}
 		}

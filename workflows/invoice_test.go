@@ -128,6 +128,12 @@ func TestInvoiceDealRetriesRateLimitAfterAdvertisedDelay(t *testing.T) {
 	}}
 	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
 	var attempts []int32
+	var startedAt []time.Time // the test environment's clock, which skips waits
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "CreateInvoice" {
+			startedAt = append(startedAt, env.Now())
+		}
+	})
 	env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, err error) {
 		if info.ActivityType.Name == "CreateInvoice" {
 			attempts = append(attempts, info.Attempt)
@@ -144,6 +150,17 @@ func TestInvoiceDealRetriesRateLimitAfterAdvertisedDelay(t *testing.T) {
 	// 429 and the 503 were retried.
 	if len(attempts) == 0 || attempts[len(attempts)-1] != 3 {
 		t.Fatalf("CreateInvoice succeeded on attempts %v, want 3", attempts)
+	}
+	// The retry after the 429 waited the advertised 7 s (NextRetryDelay),
+	// not the policy's 1 s; the one after the 503 used the policy (1 s × 2).
+	if len(startedAt) != 3 {
+		t.Fatalf("CreateInvoice started %d times, want 3", len(startedAt))
+	}
+	if gap := startedAt[1].Sub(startedAt[0]); gap < 7*time.Second || gap >= 8*time.Second {
+		t.Errorf("retry after 429 came %v after the first attempt, want 7s", gap)
+	}
+	if gap := startedAt[2].Sub(startedAt[1]); gap < 2*time.Second || gap >= 7*time.Second {
+		t.Errorf("retry after 503 came %v after the second attempt, want the policy's backoff (2s)", gap)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Command dealsync is the dealsync CLI: `dev` runs everything in one
 // process, `serve` and `worker` run the intake and the worker against a
-// Temporal cluster, `webhook send` signs and posts a test delivery.
+// Temporal cluster, `webhook send` signs and posts a test delivery,
+// `mapping test|lint` dry-runs mappings and `bench` measures throughput.
 package main
 
 import (

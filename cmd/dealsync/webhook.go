@@ -45,7 +45,7 @@ func newWebhookCmd(g *globalFlags) *cobra.Command {
 				return &exitError{code: 2, err: err}
 			}
 			if url == "" {
-				url = "http://" + cfg.Intake.Listen + "/webhooks/" + connection
+				url = "http://" + config.DialAddr(cfg.Intake.Listen) + "/webhooks/" + connection
 			}
 			if msgID == "" {
 				var b [8]byte

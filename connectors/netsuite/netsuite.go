@@ -60,7 +60,7 @@ type Config struct {
 	CertificateID string `mapstructure:"certificate_id" validate:"required"`
 	// PrivateKey is the certificate's private key, PEM (normally
 	// file:/path/private.pem).
-	PrivateKey secret.Secret `mapstructure:"private_key"`
+	PrivateKey secret.Secret `mapstructure:"private_key" validate:"required"`
 	// Algorithm signs the assertion: PS256 (RSA key, default), PS384,
 	// PS512, ES256, ES384 or ES512 (EC key; default from its curve).
 	Algorithm string `mapstructure:"algorithm" validate:"omitempty,oneof=PS256 PS384 PS512 ES256 ES384 ES512"`

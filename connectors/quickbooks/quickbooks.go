@@ -46,7 +46,7 @@ type Config struct {
 	// RealmID is the company id (shown as realmId after the consent flow).
 	RealmID      string        `mapstructure:"realm_id" validate:"required"`
 	ClientID     string        `mapstructure:"client_id" validate:"required"`
-	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required"`
 	// RefreshToken seeds TokenFile the first time.
 	RefreshToken secret.Secret `mapstructure:"refresh_token"`
 	TokenFile    string        `mapstructure:"token_file" validate:"required"`

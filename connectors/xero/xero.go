@@ -46,7 +46,7 @@ type Config struct {
 	TenantID string `mapstructure:"tenant_id" validate:"required"`
 	// ClientID and ClientSecret are the app's, from developer.xero.com.
 	ClientID     string        `mapstructure:"client_id" validate:"required"`
-	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required"`
 	// RefreshToken seeds TokenFile the first time (from the consent flow);
 	// after that the rotated token in TokenFile is the one used.
 	RefreshToken secret.Secret `mapstructure:"refresh_token"`
