@@ -93,7 +93,9 @@ type InvoiceDealResult struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Events are the distinct CRM event ids the run received.
 	Events []string `json:"events"`
-	// ChangedAfterInvoice lists events that arrived after the invoice.
+	// ChangedAfterInvoice lists events that arrived after the deal's state
+	// for the invoice was taken (after the settle time): they are recorded,
+	// never invoiced.
 	ChangedAfterInvoice []string `json:"changed_after_invoice,omitempty"`
 }
 
@@ -116,11 +118,11 @@ const (
 // CRM's event id, and the newest of them by occurrence time (deliveries
 // can arrive out of order).
 type dealEvents struct {
-	seen     map[string]bool
-	ids      []string
-	latest   model.DealEvent
-	invoiced bool
-	changed  []string
+	seen    map[string]bool
+	ids     []string
+	latest  model.DealEvent
+	settled bool // the deal's state for the invoice has been taken
+	changed []string
 }
 
 func (d *dealEvents) add(ev model.DealEvent) (fresh bool) {
@@ -148,7 +150,10 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	events.add(in.Event)
 	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
 	receive := func(ev model.DealEvent) {
-		if !events.add(ev) || !events.invoiced {
+		// After the deal was read (or mapped), a new event can no longer
+		// change this run's invoice: record it as a change the operator
+		// should look at, never as a reason to invoice again.
+		if !events.add(ev) || !events.settled {
 			return
 		}
 		events.changed = append(events.changed, ev.EventID)
@@ -202,6 +207,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 
 	listen(in.SettleTime)
 	ev := events.latest
+	events.settled = true
 	if in.Fetch {
 		var deal model.Deal
 		if err := call(a.FetchDeal, activities.FetchInput{
@@ -259,7 +265,6 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}).Get(ctx, &created); err != nil {
 		return fail(ctx, result(), err)
 	}
-	events.invoiced = true
 	r := result()
 	r.CustomerID, r.InvoiceID, r.Number, r.URL = customer.ID, created.InvoiceID, created.Number, created.URL
 	r.Mapping, r.MappingHash = mapped.Mapping, mapped.MappingHash
