@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 
@@ -9,9 +10,31 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/worker"
 	sdkworker "go.temporal.io/sdk/worker"
 )
+
+// clusterSetup is what `serve` and `worker` share: the config (no
+// built-in connections), the logger, the connections and the options of a
+// client of the configured Temporal frontend.
+func (g *globalFlags) clusterSetup() (*config.Config, *slog.Logger, *connections.Set, client.Options, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, nil, nil, client.Options{}, err
+	}
+	logger := app.NewLogger(cfg.Log, os.Stderr)
+	set, err := app.BuildConnections(cfg, logger)
+	if err != nil {
+		return nil, nil, nil, client.Options{}, err
+	}
+	copts, err := app.ClientOptions(cfg.Temporal, logger)
+	if err != nil {
+		return nil, nil, nil, client.Options{}, err
+	}
+	return cfg, logger, set, copts, nil
+}
 
 func newServeCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
@@ -21,16 +44,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 reachable (webhooks then get 503 and /readyz fails until it is), so run as
 many replicas as you like behind a load balancer.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			logger := app.NewLogger(cfg.Log, os.Stderr)
-			set, err := app.BuildConnections(cfg, logger)
-			if err != nil {
-				return err
-			}
-			copts, err := app.ClientOptions(cfg.Temporal, logger)
+			cfg, logger, set, copts, err := g.clusterSetup()
 			if err != nil {
 				return err
 			}
@@ -54,16 +68,7 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 		Use:   "worker",
 		Short: "Run the Temporal worker only (workflows and activities), against the frontend of the config",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			logger := app.NewLogger(cfg.Log, os.Stderr)
-			set, err := app.BuildConnections(cfg, logger)
-			if err != nil {
-				return err
-			}
-			copts, err := app.ClientOptions(cfg.Temporal, logger)
+			cfg, logger, set, copts, err := g.clusterSetup()
 			if err != nil {
 				return err
 			}
