@@ -42,3 +42,16 @@ func (c Currency) Round(d decimal.Decimal) decimal.Decimal {
 func (c Currency) Format(d decimal.Decimal) string {
 	return d.StringFixed(c.MinorUnits())
 }
+
+// ExactString renders d with all its significant digits and no exponent
+// ("1.5E3" → "1500", "1.50" → "1.5", "-0.0700" → "-0.07"), whatever
+// decimal's package-level formatting switches say. Connectors use it for
+// quantities, unit prices and rates that must reach the vendor unrounded.
+func ExactString(d decimal.Decimal) string {
+	e := d.Exponent()
+	if e >= 0 {
+		return d.StringFixed(0)
+	}
+	s := strings.TrimRight(d.StringFixed(-e), "0")
+	return strings.TrimSuffix(s, ".")
+}
