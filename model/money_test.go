@@ -139,3 +139,18 @@ func TestDateJSON(t *testing.T) {
 		t.Fatalf("AddDays: %s", b)
 	}
 }
+
+func TestExactString(t *testing.T) {
+	for in, want := range map[string]string{
+		"1.5E3": "1500", "1.50": "1.5", "-0.0700": "-0.07", "0.00": "0", "12000": "12000", "0.1234": "0.1234",
+	} {
+		if got := ExactString(d(in)); got != want {
+			t.Errorf("ExactString(%s) = %q, want %q", in, got, want)
+		}
+	}
+	decimal.UseScientificNotation = true
+	defer func() { decimal.UseScientificNotation = false }()
+	if got := ExactString(d("1500")); got != "1500" {
+		t.Errorf("ExactString(1500) with scientific notation on = %q", got)
+	}
+}

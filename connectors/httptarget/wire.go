@@ -124,12 +124,12 @@ func NewInvoiceBody(inv model.Invoice, customerID string) InvoiceBody {
 		lines[i] = LineBody{
 			ItemCode:    l.ItemCode,
 			Description: l.Description,
-			Quantity:    exact(l.Quantity),
+			Quantity:    model.ExactString(l.Quantity),
 			UnitPrice:   atLeastMinor(cur, l.UnitPrice),
 			Discount:    atLeastMinor(cur, l.Discount),
 			AccountCode: l.AccountCode,
 			TaxCode:     l.TaxCode,
-			TaxRate:     exact(l.TaxRate),
+			TaxRate:     model.ExactString(l.TaxRate),
 			Amount:      cur.Format(l.Amount),
 			TaxAmount:   cur.Format(l.TaxAmount),
 		}
@@ -148,18 +148,6 @@ func NewInvoiceBody(inv model.Invoice, customerID string) InvoiceBody {
 	}
 }
 
-// exact renders d with all its significant digits and no exponent,
-// whatever decimal's package-level formatting switches say.
-func exact(d decimal.Decimal) string {
-	e := d.Exponent()
-	if e >= 0 {
-		return d.StringFixed(0)
-	}
-	s := d.StringFixed(-e)
-	s = strings.TrimRight(s, "0")
-	return strings.TrimSuffix(s, ".")
-}
-
 // atLeastMinor renders d with the currency's minor units, or with more
 // places when d has more significant digits (a unit price of 0.1234 EUR),
 // so that nothing is rounded away before the ERP computes the line.
@@ -167,7 +155,7 @@ func atLeastMinor(cur model.Currency, d decimal.Decimal) string {
 	places := cur.MinorUnits()
 	if e := d.Exponent(); e < 0 && -e > places {
 		// Keep the extra places only when they are significant.
-		trimmed := exact(d)
+		trimmed := model.ExactString(d)
 		if dot := strings.IndexByte(trimmed, '.'); dot >= 0 && int32(len(trimmed)-dot-1) > places {
 			return trimmed
 		}

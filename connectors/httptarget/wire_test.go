@@ -27,9 +27,9 @@ func TestNumberFormats(t *testing.T) {
 		{"EUR", "0.1200", atLeastMinor, "0.12"},
 		{"EUR", "5", atLeastMinor, "5.00"},
 		{"JPY", "333", atLeastMinor, "333"},
-		{"EUR", "1.5E3", func(_ model.Currency, x decimal.Decimal) string { return exact(x) }, "1500"},
-		{"EUR", "1.50", func(_ model.Currency, x decimal.Decimal) string { return exact(x) }, "1.5"},
-		{"EUR", "-0.0700", func(_ model.Currency, x decimal.Decimal) string { return exact(x) }, "-0.07"},
+		{"EUR", "1.5E3", func(_ model.Currency, x decimal.Decimal) string { return model.ExactString(x) }, "1500"},
+		{"EUR", "1.50", func(_ model.Currency, x decimal.Decimal) string { return model.ExactString(x) }, "1.5"},
+		{"EUR", "-0.0700", func(_ model.Currency, x decimal.Decimal) string { return model.ExactString(x) }, "-0.07"},
 	} {
 		if got := c.fn(c.cur, d(c.in)); got != c.want {
 			t.Errorf("%s %s → %q, want %q", c.cur, c.in, got, c.want)
@@ -38,8 +38,8 @@ func TestNumberFormats(t *testing.T) {
 	// Package-level switches of decimal do not change the wire.
 	decimal.UseScientificNotation = true
 	defer func() { decimal.UseScientificNotation = false }()
-	if got := exact(d("1500")); got != "1500" {
-		t.Errorf("exact(1500) with scientific notation on = %q", got)
+	if got := model.ExactString(d("1500")); got != "1500" {
+		t.Errorf("model.ExactString(1500) with scientific notation on = %q", got)
 	}
 }
 

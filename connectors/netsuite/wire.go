@@ -1,12 +1,11 @@
 package netsuite
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
@@ -211,16 +210,16 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		out.Currency = ref(id)
 	}
 	for i, l := range inv.Lines {
-		item := firstNonEmpty(l.ItemCode, o.DefaultItemID)
+		item := cmp.Or(l.ItemCode, o.DefaultItemID)
 		if item == "" {
 			return Invoice{}, fmt.Errorf("lines[%d]: NetSuite needs an item (map item_code to an item's internal id, or set default_item_id)", i)
 		}
 		out.Item.Items = append(out.Item.Items, InvoiceItem{
 			Item:        Ref{ID: item},
 			Description: l.Description,
-			Quantity:    json.Number(exact(l.Quantity)),
-			Rate:        json.Number(exact(l.UnitPrice)),
-			TaxCode:     ref(firstNonEmpty(l.TaxCode, o.DefaultTaxCodeID)),
+			Quantity:    json.Number(model.ExactString(l.Quantity)),
+			Rate:        json.Number(model.ExactString(l.UnitPrice)),
+			TaxCode:     ref(cmp.Or(l.TaxCode, o.DefaultTaxCodeID)),
 		})
 		if l.Discount.IsPositive() {
 			if o.DiscountItemID == "" {
@@ -243,20 +242,4 @@ func NewCustomer(c model.Customer, subsidiaryID string) Customer {
 		Email:       strings.TrimSpace(c.Email),
 		Subsidiary:  ref(subsidiaryID),
 	}
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// exact renders d with all its significant digits and no exponent.
-func exact(d decimal.Decimal) string {
-	if d.Exponent() >= 0 {
-		return d.StringFixed(0)
-	}
-	s := strings.TrimRight(d.StringFixed(-d.Exponent()), "0")
-	return strings.TrimSuffix(s, ".")
 }

@@ -1,6 +1,7 @@
 package quickbooks
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -152,13 +153,13 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 	discount := decimal.Zero
 	for _, l := range inv.Lines {
 		d := SalesItemLineDetail{
-			Qty:       json.Number(exact(l.Quantity)),
-			UnitPrice: json.Number(exact(l.UnitPrice)),
+			Qty:       json.Number(model.ExactString(l.Quantity)),
+			UnitPrice: json.Number(model.ExactString(l.UnitPrice)),
 		}
-		if item := firstNonEmpty(l.ItemCode, o.DefaultItemID); item != "" {
+		if item := cmp.Or(l.ItemCode, o.DefaultItemID); item != "" {
 			d.ItemRef = &Ref{Value: item}
 		}
-		if tax := firstNonEmpty(l.TaxCode, o.DefaultTaxCode); tax != "" {
+		if tax := cmp.Or(l.TaxCode, o.DefaultTaxCode); tax != "" {
 			d.TaxCodeRef = &Ref{Value: tax}
 		}
 		out.Line = append(out.Line, Line{
@@ -191,19 +192,4 @@ func NewCustomer(c model.Customer) Customer {
 		out.Notes = "CRM company " + c.ExternalID
 	}
 	return out
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func exact(d decimal.Decimal) string {
-	if d.Exponent() >= 0 {
-		return d.StringFixed(0)
-	}
-	s := strings.TrimRight(d.StringFixed(-d.Exponent()), "0")
-	return strings.TrimSuffix(s, ".")
 }

@@ -1,6 +1,7 @@
 package xero
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -137,11 +138,11 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 	for i, l := range inv.Lines {
 		li := LineItem{
 			Description: l.Description,
-			Quantity:    json.Number(exact(l.Quantity)),
+			Quantity:    json.Number(model.ExactString(l.Quantity)),
 			UnitAmount:  json.Number(atLeast(l.UnitPrice, cur.MinorUnits())),
 			ItemCode:    l.ItemCode,
-			AccountCode: firstNonEmpty(l.AccountCode, o.DefaultAccountCode),
-			TaxType:     firstNonEmpty(l.TaxCode, o.DefaultTaxType),
+			AccountCode: cmp.Or(l.AccountCode, o.DefaultAccountCode),
+			TaxType:     cmp.Or(l.TaxCode, o.DefaultTaxType),
 		}
 		if l.Discount.IsPositive() {
 			li.DiscountAmount = json.Number(cur.Format(l.Discount))
@@ -198,25 +199,9 @@ func contactNumber(externalID string) string {
 	return externalID
 }
 
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// exact renders d with all its significant digits and no exponent.
-func exact(d decimal.Decimal) string {
-	if d.Exponent() >= 0 {
-		return d.StringFixed(0)
-	}
-	s := strings.TrimRight(d.StringFixed(-d.Exponent()), "0")
-	return strings.TrimSuffix(s, ".")
-}
-
 // atLeast renders d with at least places decimals, more when significant.
 func atLeast(d decimal.Decimal, places int32) string {
-	s := exact(d)
+	s := model.ExactString(d)
 	if dot := strings.IndexByte(s, '.'); dot >= 0 && int32(len(s)-dot-1) > places {
 		return s
 	}
