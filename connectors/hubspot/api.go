@@ -1,12 +1,9 @@
 package hubspot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,16 +12,13 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/model"
 )
 
 const service = "hubspot"
-
-// maxResponse bounds how much of an API answer is read.
-const maxResponse = 8 << 20
 
 // batchSize is the most ids one batch read takes.
 const batchSize = 100
@@ -83,7 +77,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if err != nil {
 		return model.Deal{}, err
 	}
-	if !isDigits(dealID) {
+	if !crmkit.IsDigits(dealID) {
 		return model.Deal{}, fmt.Errorf("%w: hubspot: deal id %q is not a HubSpot object id", connectors.ErrPermanent, dealID)
 	}
 	props := append([]string{}, dealProperties...)
@@ -109,7 +103,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	}
 	for k, v := range deal.Properties {
 		if v != nil {
-			d.Raw[k] = jsonString(*v)
+			d.Raw[k] = crmkit.JSONString(*v)
 		}
 	}
 	stage := deal.prop("dealstage")
@@ -330,7 +324,7 @@ func lineItem(o object) (model.LineItem, error) {
 // parseHubSpotDate reads a date property: an ISO date or timestamp, or Unix
 // milliseconds.
 func parseHubSpotDate(v string) (model.Date, error) {
-	if isDigits(v) {
+	if crmkit.IsDigits(v) {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return model.Date{}, err
@@ -390,7 +384,7 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 	if err != nil {
 		return err
 	}
-	if !isDigits(dealID) {
+	if !crmkit.IsDigits(dealID) {
 		return fmt.Errorf("%w: hubspot: deal id %q is not a HubSpot object id", connectors.ErrPermanent, dealID)
 	}
 	body := s.WriteBackBody(result)
@@ -403,66 +397,26 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 // call sends one API request with the account's token and decodes a 2xx
 // answer into out (when not nil). Non-2xx answers are *connectors.APIError.
 func (s *Source) call(ctx context.Context, acc *account, op, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("%w: hubspot %s: encoding request: %v", connectors.ErrPermanent, op, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.baseURL+path, body)
+	api := s.api()
+	body, err := api.Encode(op, in)
 	if err != nil {
-		return fmt.Errorf("%w: hubspot %s: %v", connectors.ErrPermanent, op, err)
+		return err
 	}
-	tok, err := acc.token.Token()
+	resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: s.baseURL + path, Body: body, Token: acc.token})
 	if err != nil {
-		return tokenError(err)
+		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("hubspot %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return fmt.Errorf("hubspot %s: reading answer: %w", op, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(op, resp, data)
-	}
-	if out == nil {
-		return nil
-	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	if err := d.Decode(out); err != nil {
-		return fmt.Errorf("hubspot %s: decoding answer: %w", op, err)
-	}
-	return nil
+	return api.Decode(op, resp.Body, out)
 }
 
-// tokenError turns a failed OAuth refresh into an APIError when the token
-// endpoint answered.
-func tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		msg := re.ErrorDescription
-		if msg == "" {
-			msg = re.ErrorCode
-		}
-		if msg == "" {
-			msg = short(string(re.Body))
-		}
-		return &connectors.APIError{Service: service, Op: "oauth token", StatusCode: re.Response.StatusCode, Message: msg,
-			RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
-	}
-	return fmt.Errorf("hubspot oauth token: %w", err)
+// api is the HubSpot API as crmkit sees it.
+func (s *Source) api() *crmkit.Client {
+	return &crmkit.Client{Service: service, HTTP: s.client, Permanent: permanent, APIError: apiError}
+}
+
+// permanent wraps connectors.ErrPermanent: "hubspot <format>".
+func permanent(format string, args ...any) error {
+	return fmt.Errorf("%w: hubspot "+format, append([]any{connectors.ErrPermanent}, args...)...)
 }
 
 // errorBody is HubSpot's error answer.
@@ -508,7 +462,7 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 			}
 		}
 	} else {
-		e.Message = short(string(data))
+		e.Message = crmkit.Short(string(data))
 	}
 	if e.StatusCode == http.StatusTooManyRequests && e.RetryAfter == 0 {
 		// HubSpot's rolling limits say how long their window is.
@@ -518,12 +472,4 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 		}
 	}
 	return e
-}
-
-func short(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		return s[:300] + "..."
-	}
-	return s
 }

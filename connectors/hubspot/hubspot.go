@@ -44,6 +44,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -220,7 +221,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	s := &Source{
 		tolerance: cfg.Tolerance,
-		wonStages: stageSet(cfg.WonStages, StageWon),
+		wonStages: crmkit.StageSet(cfg.WonStages, []string{StageWon}),
 		accounts:  make(map[string]*account, len(cfg.Accounts)),
 		baseURL:   strings.TrimRight(cfg.BaseURL, "/"),
 		client:    client,
@@ -249,10 +250,10 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
 	for id, a := range cfg.Accounts {
 		key := "hubspot source: accounts." + id
-		if !isDigits(id) {
+		if !crmkit.IsDigits(id) {
 			return nil, fmt.Errorf("%s: the key must be the portal id (digits)", key)
 		}
-		acc := &account{id: id, wonStages: stageSet(a.WonStages)}
+		acc := &account{id: id, wonStages: crmkit.StageSet(a.WonStages)}
 		if !a.ClientSecret.IsZero() {
 			v, err := a.ClientSecret.Reveal()
 			if err != nil {
@@ -297,30 +298,6 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		s.accounts[id] = acc
 	}
 	return s, nil
-}
-
-func stageSet(list []string, extra ...string) map[string]bool {
-	m := make(map[string]bool, len(list)+len(extra))
-	for _, l := range [][]string{list, extra} {
-		for _, v := range l {
-			if v = strings.TrimSpace(v); v != "" {
-				m[v] = true
-			}
-		}
-	}
-	return m
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // Accounts lists the configured portal ids (unsorted).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -115,10 +116,10 @@ func DecodeEvents(body []byte) ([]Event, error) {
 	}
 	for i := range evs {
 		e := &evs[i]
-		if !isDigits(e.EventID.String()) {
+		if !crmkit.IsDigits(e.EventID.String()) {
 			return nil, malformed("[%d].eventId: want a non-negative integer, got %q", i, e.EventID)
 		}
-		if !isDigits(e.PortalID.String()) {
+		if !crmkit.IsDigits(e.PortalID.String()) {
 			return nil, malformed("[%d].portalId: want a non-negative integer, got %q", i, e.PortalID)
 		}
 	}
@@ -127,7 +128,7 @@ func DecodeEvents(body []byte) ([]Event, error) {
 
 func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, error) {
 	id := e.ObjectID.String()
-	if !isDigits(id) {
+	if !crmkit.IsDigits(id) {
 		return model.DealEvent{}, malformed("[%d].objectId: want the deal id (an integer), got %q", i, id)
 	}
 	ev := model.DealEvent{
@@ -144,23 +145,23 @@ func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, erro
 		ev.OccurredAt = time.UnixMilli(n).UTC()
 	}
 	raw := map[string]json.RawMessage{
-		"subscriptionType": jsonString(e.SubscriptionType),
+		"subscriptionType": crmkit.JSONString(e.SubscriptionType),
 	}
 	if e.PropertyName != "" {
-		raw["propertyName"] = jsonString(e.PropertyName)
+		raw["propertyName"] = crmkit.JSONString(e.PropertyName)
 		if len(e.PropertyValue) > 0 {
 			raw["propertyValue"] = e.PropertyValue
 		}
 	}
 	if e.ChangeSource != "" {
-		raw["changeSource"] = jsonString(e.ChangeSource)
+		raw["changeSource"] = crmkit.JSONString(e.ChangeSource)
 	}
 	if e.IsStageChange() {
 		stage, err := valueString(e.PropertyValue)
 		if err != nil {
 			return model.DealEvent{}, malformed("[%d].propertyValue: %v", i, err)
 		}
-		raw["dealstage"] = jsonString(stage)
+		raw["dealstage"] = crmkit.JSONString(stage)
 		if s.wonStages[stage] || acc.wonStages[stage] {
 			stage = StageWon
 		}
@@ -187,9 +188,4 @@ func valueString(raw json.RawMessage) (string, error) {
 		return string(raw), nil
 	}
 	return "", errors.New("want a string")
-}
-
-func jsonString(s string) json.RawMessage {
-	b, _ := json.Marshal(s)
-	return b
 }

@@ -20,7 +20,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"hash"
 	"io"
 	"net/http"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 )
 
 // Header names.
@@ -121,10 +121,6 @@ var decodable = map[string]byte{
 	"27": '\'', "28": '(', "29": ')', "2A": '*', "2C": ',', "3B": ';',
 }
 
-func unauthorized(format string, args ...any) error {
-	return fmt.Errorf("%w: hubspot: "+format, append([]any{connectors.ErrUnauthorized}, args...)...)
-}
-
 // candidate is a key a delivery may be signed with; only, when set, is the
 // one portal whose events that key may sign.
 type candidate struct {
@@ -140,7 +136,7 @@ type candidate struct {
 // connectors.ErrUnauthorized.
 func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
-		return unauthorized("no delivery")
+		return crmkit.Unauthorized(service, "no delivery")
 	}
 	now := w.Received
 	if now.IsZero() {
@@ -152,7 +148,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	}
 	keys := s.candidates(w.Body)
 	if len(keys) == 0 {
-		return unauthorized("no client secret for the portals of this delivery")
+		return crmkit.Unauthorized(service, "no client secret for the portals of this delivery")
 	}
 	var (
 		match func(key []byte) bool
@@ -161,22 +157,22 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if sig := strings.TrimSpace(header(w.Header, HeaderSignatureV3)); sig != "" {
 		tsText := strings.TrimSpace(header(w.Header, HeaderTimestamp))
 		if tsText == "" {
-			return unauthorized("missing %s header", HeaderTimestamp)
+			return crmkit.Unauthorized(service, "missing %s header", HeaderTimestamp)
 		}
 		ms, err := strconv.ParseInt(tsText, 10, 64)
 		if err != nil || ms < 0 || ms > 253402300799999 {
-			return unauthorized("invalid %s header: want Unix milliseconds", HeaderTimestamp)
+			return crmkit.Unauthorized(service, "invalid %s header: want Unix milliseconds", HeaderTimestamp)
 		}
 		age := now.Sub(time.UnixMilli(ms))
 		switch {
 		case age > s.tolerance:
-			return unauthorized("timestamp too old: %s before now (tolerance %s)", age.Round(time.Second), s.tolerance)
+			return crmkit.Unauthorized(service, "timestamp too old: %s before now (tolerance %s)", age.Round(time.Second), s.tolerance)
 		case age < -s.tolerance:
-			return unauthorized("timestamp too new: %s ahead of now (tolerance %s)", (-age).Round(time.Second), s.tolerance)
+			return crmkit.Unauthorized(service, "timestamp too new: %s ahead of now (tolerance %s)", (-age).Round(time.Second), s.tolerance)
 		}
 		got, err := base64.StdEncoding.DecodeString(sig)
 		if err != nil {
-			return unauthorized("%s is not base64", HeaderSignatureV3)
+			return crmkit.Unauthorized(service, "%s is not base64", HeaderSignatureV3)
 		}
 		decoded, hasDecoded := decodedURI(w.URL)
 		what = "v3"
@@ -190,11 +186,11 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		sig := strings.TrimSpace(header(w.Header, HeaderSignature))
 		version := strings.ToLower(strings.TrimSpace(header(w.Header, HeaderVersion)))
 		if sig == "" {
-			return unauthorized("missing %s header", HeaderSignatureV3)
+			return crmkit.Unauthorized(service, "missing %s header", HeaderSignatureV3)
 		}
 		got, err := hex.DecodeString(sig)
 		if err != nil {
-			return unauthorized("%s is not hex", HeaderSignature)
+			return crmkit.Unauthorized(service, "%s is not hex", HeaderSignature)
 		}
 		switch {
 		case version == "v1" && s.legacyV1:
@@ -204,9 +200,9 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 			what = "v2"
 			match = func(key []byte) bool { return hmac.Equal(got, sumV2(key, w.Method, w.URL, w.Body)) }
 		case version == "v1" || version == "v2":
-			return unauthorized("%s signatures are not accepted (no %s header; enable legacy_signatures: [%s] to accept them)", version, HeaderSignatureV3, version)
+			return crmkit.Unauthorized(service, "%s signatures are not accepted (no %s header; enable legacy_signatures: [%s] to accept them)", version, HeaderSignatureV3, version)
 		default:
-			return unauthorized("missing %s header", HeaderSignatureV3)
+			return crmkit.Unauthorized(service, "missing %s header", HeaderSignatureV3)
 		}
 	}
 	for _, c := range keys {
@@ -215,12 +211,12 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		}
 		if c.only != "" {
 			if p, ok := otherPortal(w.Body, c.only); ok {
-				return unauthorized("signed with portal %s's private app secret but carries an event of portal %s", c.only, p)
+				return crmkit.Unauthorized(service, "signed with portal %s's private app secret but carries an event of portal %s", c.only, p)
 			}
 		}
 		return nil
 	}
-	return unauthorized("%s signature does not match (is the public URL %q what HubSpot calls?)", what, stripQuery(w.URL))
+	return crmkit.Unauthorized(service, "%s signature does not match (is the public URL %q what HubSpot calls?)", what, stripQuery(w.URL))
 }
 
 func stripQuery(u string) string {

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,15 +12,13 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/model"
 )
 
 const service = "pipedrive"
-
-const maxResponse = 8 << 20
 
 // maxPages bounds the product pages read for one deal.
 const maxPages = 20
@@ -102,7 +98,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if err != nil {
 		return model.Deal{}, err
 	}
-	if !isDigits(dealID) {
+	if !crmkit.IsDigits(dealID) {
 		return model.Deal{}, permanent("deal id %q is not a Pipedrive id", dealID)
 	}
 	var pd pdDeal
@@ -119,7 +115,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	}
 	for k, v := range map[string]Ident{"stage_id": pd.StageID, "pipeline_id": pd.PipelineID, "org_id": pd.OrgID} {
 		if v != "" {
-			d.Raw[k] = jsonString(string(v))
+			d.Raw[k] = crmkit.JSONString(string(v))
 		}
 	}
 	if len(pd.CustomFields) > 0 {
@@ -318,7 +314,7 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 	if err != nil {
 		return err
 	}
-	if !isDigits(dealID) {
+	if !crmkit.IsDigits(dealID) {
 		return permanent("deal id %q is not a Pipedrive id", dealID)
 	}
 	body := s.WriteBackBody(result)
@@ -331,20 +327,17 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 
 // call sends one API request and decodes the envelope's data into out.
 func (s *Source) call(ctx context.Context, acc *account, op, method, path string, in, out any) (*envelope, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, permanent("%s: encoding request: %v", op, err)
-		}
-		body = bytes.NewReader(b)
+	api := s.api()
+	body, err := api.Encode(op, in)
+	if err != nil {
+		return nil, err
 	}
 	base := acc.baseURL
 	var bearer string
 	if acc.token != nil {
 		tok, err := acc.token.Token()
 		if err != nil {
-			return nil, tokenError(err)
+			return nil, api.TokenError(err)
 		}
 		bearer = tok.AccessToken
 		if base == "" {
@@ -355,60 +348,54 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 			}
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
-	if err != nil {
-		return nil, permanent("%s: %v", op, err)
-	}
+	h := http.Header{}
 	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+		h.Set("Authorization", "Bearer "+bearer)
 	} else {
-		req.Header.Set("x-api-token", acc.apiKey)
+		h.Set("x-api-token", acc.apiKey)
 	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.client.Do(req)
+	resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: base + path, Body: body, Header: h})
 	if err != nil {
-		return nil, fmt.Errorf("pipedrive %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return nil, fmt.Errorf("pipedrive %s: reading answer: %w", op, err)
+		return nil, err
 	}
 	var env envelope
-	envErr := json.Unmarshal(data, &env)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := &connectors.APIError{Service: service, Op: op, StatusCode: resp.StatusCode,
-			RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now())}
-		if envErr == nil && env.Error != "" {
-			e.Message = env.Error
-			e.Field = fieldOf(env.Error, env.ErrorInfo)
-		} else {
-			e.Message = short(string(data))
-		}
-		if e.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
-			if n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Reset")); err == nil && n > 0 {
-				e.RetryAfter = time.Duration(n) * time.Second
-			}
-		}
-		return nil, e
-	}
-	if envErr != nil {
-		return nil, fmt.Errorf("pipedrive %s: decoding answer: %w", op, envErr)
+	if err := json.Unmarshal(resp.Body, &env); err != nil {
+		return nil, fmt.Errorf("pipedrive %s: decoding answer: %w", op, err)
 	}
 	if !env.Success {
-		return nil, &connectors.APIError{Service: service, Op: op, StatusCode: resp.StatusCode, Message: "success false: " + env.Error}
+		return nil, &connectors.APIError{Service: service, Op: op, StatusCode: resp.Status, Message: "success false: " + env.Error}
 	}
 	if out != nil {
-		d := json.NewDecoder(bytes.NewReader(env.Data))
-		d.UseNumber()
-		if err := d.Decode(out); err != nil {
+		if err := crmkit.DecodeNumbers(env.Data, out); err != nil {
 			return nil, fmt.Errorf("pipedrive %s: decoding data: %w", op, err)
 		}
 	}
 	return &env, nil
+}
+
+// api is the Pipedrive API as crmkit sees it.
+func (s *Source) api() *crmkit.Client {
+	return &crmkit.Client{Service: service, HTTP: s.client, Permanent: permanent, APIError: apiError}
+}
+
+// apiError reads Pipedrive's error envelope ({"success":false,"error":...,
+// "error_info":...}) and its X-RateLimit-Reset.
+func apiError(op string, resp *http.Response, data []byte) *connectors.APIError {
+	e := &connectors.APIError{Service: service, Op: op, StatusCode: resp.StatusCode,
+		RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now())}
+	var env envelope
+	if json.Unmarshal(data, &env) == nil && env.Error != "" {
+		e.Message = env.Error
+		e.Field = fieldOf(env.Error, env.ErrorInfo)
+	} else {
+		e.Message = crmkit.Short(string(data))
+	}
+	if e.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
+		if n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Reset")); err == nil && n > 0 {
+			e.RetryAfter = time.Duration(n) * time.Second
+		}
+	}
+	return e
 }
 
 // fieldOf picks the field an error message names, as in
@@ -424,28 +411,4 @@ func fieldOf(msgs ...string) string {
 		}
 	}
 	return ""
-}
-
-func tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		msg := re.ErrorDescription
-		if msg == "" {
-			msg = re.ErrorCode
-		}
-		if msg == "" {
-			msg = short(string(re.Body))
-		}
-		return &connectors.APIError{Service: service, Op: "oauth token", StatusCode: re.Response.StatusCode, Message: msg,
-			RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
-	}
-	return fmt.Errorf("pipedrive oauth token: %w", err)
-}
-
-func short(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		return s[:300] + "..."
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -151,7 +152,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if dealID == "" {
 		dealID = string(cur.ID)
 	}
-	if !isDigits(dealID) {
+	if !crmkit.IsDigits(dealID) {
 		return nil, malformed("meta.entity_id: want the deal id (an integer), got %q", dealID)
 	}
 	eventID := string(m.ID)
@@ -179,7 +180,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			ev.Deal.PreviousStage = ev.Deal.Stage // the status did not change
 		}
 	}
-	raw := map[string]json.RawMessage{"action": jsonString(m.Action)}
+	raw := map[string]json.RawMessage{"action": crmkit.JSONString(m.Action)}
 	if cur.StageID != "" {
 		raw["stage_id"] = json.RawMessage(cur.StageID)
 	}
@@ -190,8 +191,8 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		raw["previous_stage_id"] = json.RawMessage(prev.StageID)
 	}
 	for k, v := range raw {
-		if k != "action" && !isDigits(string(v)) {
-			raw[k] = jsonString(string(v))
+		if k != "action" && !crmkit.IsDigits(string(v)) {
+			raw[k] = crmkit.JSONString(string(v))
 		}
 	}
 	ev.Deal.Raw = raw
@@ -201,7 +202,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 // parseTimestamp reads an ISO-8601 time (real deliveries) or Unix seconds
 // or milliseconds (the guide's "10 character timestamp").
 func parseTimestamp(s string) (time.Time, error) {
-	if isDigits(s) {
+	if crmkit.IsDigits(s) {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return time.Time{}, err
@@ -223,21 +224,4 @@ func parseTimestamp(s string) (time.Time, error) {
 func isNull(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) == 0 || string(raw) == "null"
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func jsonString(s string) json.RawMessage {
-	b, _ := json.Marshal(s)
-	return b
 }

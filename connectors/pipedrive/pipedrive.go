@@ -33,6 +33,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -233,32 +234,28 @@ func newCredential(key, user string, pass secret.Secret, only string) (credentia
 	return credential{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(p)), only: only}, true, nil
 }
 
-func unauthorized(format string, args ...any) error {
-	return fmt.Errorf("%w: pipedrive: "+format, append([]any{connectors.ErrUnauthorized}, args...)...)
-}
-
 // Verify checks the HTTP Basic credentials of the delivery in constant time.
 // Credentials of one account only admit deliveries about that company.
 // Errors wrap connectors.ErrUnauthorized.
 func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
-		return unauthorized("no delivery")
+		return crmkit.Unauthorized(service, "no delivery")
 	}
 	h := w.Header.Get("Authorization")
 	scheme, enc, ok := strings.Cut(strings.TrimSpace(h), " ")
 	if h == "" {
-		return unauthorized("missing Authorization header (set http_auth_user/http_auth_password on the webhook)")
+		return crmkit.Unauthorized(service, "missing Authorization header (set http_auth_user/http_auth_password on the webhook)")
 	}
 	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return unauthorized("Authorization is not Basic")
+		return crmkit.Unauthorized(service, "Authorization is not Basic")
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
 	if err != nil {
-		return unauthorized("Authorization Basic value is not base64")
+		return crmkit.Unauthorized(service, "Authorization Basic value is not base64")
 	}
 	user, pass, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return unauthorized("Authorization Basic value has no user:password")
+		return crmkit.Unauthorized(service, "Authorization Basic value has no user:password")
 	}
 	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 	matched := -1
@@ -269,12 +266,12 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		}
 	}
 	if matched < 0 {
-		return unauthorized("wrong webhook user or password")
+		return crmkit.Unauthorized(service, "wrong webhook user or password")
 	}
 	if only := s.creds[matched].only; only != "" {
 		company, err := peekCompany(w.Body)
 		if err != nil || company != only {
-			return unauthorized("credentials of company %s used for a delivery of company %q", only, company)
+			return crmkit.Unauthorized(service, "credentials of company %s used for a delivery of company %q", only, company)
 		}
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,12 +16,11 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/model"
 )
 
 const service = "salesforce"
-
-const maxResponse = 8 << 20
 
 // maxPages bounds the query pages read for one deal.
 const maxPages = 20
@@ -282,18 +280,15 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 // call sends one request; on a 401 it drops the cached token and tries once
 // more with a new one.
 func (s *Source) call(ctx context.Context, acc *account, op, method, path string, in, out any) error {
-	var payload []byte
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return permanent("%s: encoding request: %v", op, err)
-		}
-		payload = b
+	api := s.api()
+	payload, err := api.Encode(op, in)
+	if err != nil {
+		return err
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.send(ctx, acc, op, method, path, payload, out)
-		var api *connectors.APIError
-		if attempt == 0 && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized && api.Op == op {
+		err := s.send(ctx, api, acc, op, method, path, payload, out)
+		var apiErr *connectors.APIError
+		if attempt == 0 && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Op == op {
 			acc.token.reset()
 			continue
 		}
@@ -301,45 +296,20 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 	}
 }
 
-func (s *Source) send(ctx context.Context, acc *account, op, method, path string, payload []byte, out any) error {
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, acc.instanceURL+path, body)
+func (s *Source) send(ctx context.Context, api *crmkit.Client, acc *account, op, method, path string, payload []byte, out any) error {
+	resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: acc.instanceURL + path, Body: payload, Token: acc.token})
 	if err != nil {
-		return permanent("%s: %v", op, err)
+		return err
 	}
-	tok, err := acc.token.Token()
-	if err != nil {
-		return tokenError(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set("Accept", "application/json")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("salesforce %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return fmt.Errorf("salesforce %s: reading answer: %w", op, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(op, resp, data)
-	}
-	if out == nil || len(bytes.TrimSpace(data)) == 0 {
+	if len(bytes.TrimSpace(resp.Body)) == 0 {
 		return nil
 	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	if err := d.Decode(out); err != nil {
-		return fmt.Errorf("salesforce %s: decoding answer: %w", op, err)
-	}
-	return nil
+	return api.Decode(op, resp.Body, out)
+}
+
+// api is the Salesforce REST API as crmkit sees it.
+func (s *Source) api() *crmkit.Client {
+	return &crmkit.Client{Service: service, HTTP: s.client, Permanent: permanent, APIError: apiError, TokenMessage: tokenMessage}
 }
 
 // restError is one element of the REST API's error array.
@@ -366,31 +336,17 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 			e.Message = "HTTP 403 " + e.Message
 		}
 	} else {
-		e.Message = short(string(data))
+		e.Message = crmkit.Short(string(data))
 	}
 	return e
 }
 
-func tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		msg := re.ErrorCode
-		if re.ErrorDescription != "" {
-			msg += ": " + re.ErrorDescription
-		}
-		if msg == "" {
-			msg = short(string(re.Body))
-		}
-		return &connectors.APIError{Service: service, Op: "oauth token", StatusCode: re.Response.StatusCode, Message: msg,
-			RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
+// tokenMessage is the message of a token endpoint's error answer:
+// "error: error_description".
+func tokenMessage(re *oauth2.RetrieveError) string {
+	msg := re.ErrorCode
+	if re.ErrorDescription != "" {
+		msg += ": " + re.ErrorDescription
 	}
-	return fmt.Errorf("salesforce oauth token: %w", err)
-}
-
-func short(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		return s[:300] + "..."
-	}
-	return s
+	return msg
 }

@@ -43,6 +43,7 @@ import (
 	"golang.org/x/oauth2/jwt"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -213,7 +214,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	s := &Source{
 		apiVersion: cfg.APIVersion,
-		wonStages:  stageSet(cfg.WonStages, StageWon),
+		wonStages:  crmkit.StageSetFold(cfg.WonStages, []string{StageWon}),
 		accounts:   map[string]*account{},
 		client:     client,
 		fetch:      cfg.Fetch,
@@ -241,7 +242,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		if err != nil || u.Scheme == "" || u.Host == "" {
 			return nil, fmt.Errorf("%s.instance_url %q is not a URL", key, a.InstanceURL)
 		}
-		acc := &account{id: id, instanceURL: strings.TrimRight(a.InstanceURL, "/"), wonStages: stageSet(a.WonStages)}
+		acc := &account{id: id, instanceURL: strings.TrimRight(a.InstanceURL, "/"), wonStages: crmkit.StageSetFold(a.WonStages)}
 		tokenURL := a.TokenURL
 		if tokenURL == "" {
 			tokenURL = acc.instanceURL + "/services/oauth2/token"
@@ -281,18 +282,6 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		s.accounts[strings.ToLower(id)] = acc
 	}
 	return s, nil
-}
-
-func stageSet(list []string, extra ...string) map[string]bool {
-	m := map[string]bool{}
-	for _, l := range [][]string{list, extra} {
-		for _, v := range l {
-			if v = strings.TrimSpace(v); v != "" {
-				m[strings.ToLower(v)] = true
-			}
-		}
-	}
-	return m
 }
 
 // account finds an org by id, 15 or 18 characters, in any letter case

@@ -1,0 +1,109 @@
+package crmkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+func testClient(hc *http.Client) *Client {
+	return &Client{
+		Service: "vendor",
+		HTTP:    hc,
+		Permanent: func(format string, args ...any) error {
+			return fmt.Errorf("%w: vendor: "+format, append([]any{connectors.ErrPermanent}, args...)...)
+		},
+		APIError: func(op string, resp *http.Response, body []byte) *connectors.APIError {
+			return &connectors.APIError{Service: "vendor", Op: op, StatusCode: resp.StatusCode, Message: Short(string(body))}
+		},
+	}
+}
+
+func TestDo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Authorization") != "Bearer tok" || r.Header.Get("Accept") != "application/json" ||
+			r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Extra") != "1" || string(b) != `{"a":"b"}` {
+			http.Error(w, "bad request "+r.Header.Get("Authorization"), http.StatusBadRequest)
+			return
+		}
+		if r.URL.Path == "/fail" {
+			http.Error(w, "  nope  ", http.StatusConflict)
+			return
+		}
+		_, _ = w.Write([]byte(`{"n":1.10}`))
+	}))
+	defer srv.Close()
+	c := testClient(srv.Client())
+	body, err := c.Encode("op", map[string]string{"a": "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := Call{Op: "op", Method: http.MethodPost, URL: srv.URL + "/ok", Body: body,
+		Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}), Header: http.Header{"X-Extra": {"1"}}}
+	resp, err := c.Do(context.Background(), call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := c.Decode("op", resp.Body, &out); err != nil || out["n"].(interface{ String() string }).String() != "1.10" {
+		t.Fatalf("decode: %v %v", out, err)
+	}
+	call.URL = srv.URL + "/fail"
+	_, err = c.Do(context.Background(), call)
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.StatusCode != http.StatusConflict || api.Message != "nope" || api.Op != "op" {
+		t.Fatalf("non-2xx: %v", err)
+	}
+	call.URL = "://bad"
+	if _, err := c.Do(context.Background(), call); !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("bad URL: %v", err)
+	}
+}
+
+func TestTokenError(t *testing.T) {
+	c := testClient(nil)
+	re := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 400, Header: http.Header{}}, ErrorCode: "invalid_grant", ErrorDescription: "expired"}
+	var api *connectors.APIError
+	if err := c.TokenError(re); !errors.As(err, &api) || api.Message != "expired" || api.Op != "oauth token" || api.StatusCode != 400 {
+		t.Errorf("default message: %v", err)
+	}
+	c.TokenMessage = func(re *oauth2.RetrieveError) string { return re.ErrorCode + ": " + re.ErrorDescription }
+	if err := c.TokenError(re); !errors.As(err, &api) || api.Message != "invalid_grant: expired" {
+		t.Errorf("own message: %v", err)
+	}
+	if err := c.TokenError(io.ErrUnexpectedEOF); errors.As(err, &api) || err.Error() != "vendor oauth token: unexpected EOF" {
+		t.Errorf("network: %v", err)
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	if !IsDigits("0123") || IsDigits("") || IsDigits("12a") {
+		t.Error("IsDigits")
+	}
+	if m := StageSet([]string{" Won ", ""}, []string{"closedwon"}); len(m) != 2 || !m["Won"] || !m["closedwon"] {
+		t.Errorf("StageSet %v", m)
+	}
+	if m := StageSetFold([]string{" Closed Won "}); len(m) != 1 || !m["closed won"] {
+		t.Errorf("StageSetFold %v", m)
+	}
+	if err := Unauthorized("vendor", "missing %s header", "X"); !errors.Is(err, connectors.ErrUnauthorized) ||
+		!strings.HasSuffix(err.Error(), ": vendor: missing X header") {
+		t.Errorf("Unauthorized %v", err)
+	}
+	if s := Short(strings.Repeat("x", 400)); len(s) != 303 {
+		t.Errorf("Short len %d", len(s))
+	}
+	if string(JSONString(`a"b`)) != `"a\"b"` {
+		t.Error("JSONString")
+	}
+}

@@ -1,0 +1,63 @@
+package crmkit
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// IsDigits reports whether s is a non-empty run of ASCII digits (a HubSpot
+// or Pipedrive object id).
+func IsDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// StageSet is the set of the stages in the lists, trimmed; blank ones are
+// left out.
+func StageSet(lists ...[]string) map[string]bool {
+	return stageSet(func(s string) string { return s }, lists)
+}
+
+// StageSetFold is StageSet with the stages lower-cased, for vendors whose
+// stage names compare case-insensitively (look them up lower-cased).
+func StageSetFold(lists ...[]string) map[string]bool {
+	return stageSet(strings.ToLower, lists)
+}
+
+func stageSet(norm func(string) string, lists [][]string) map[string]bool {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	m := make(map[string]bool, n)
+	for _, l := range lists {
+		for _, v := range l {
+			if v = strings.TrimSpace(v); v != "" {
+				m[norm(v)] = true
+			}
+		}
+	}
+	return m
+}
+
+// Unauthorized is a webhook verification failure of the service, wrapping
+// connectors.ErrUnauthorized: "<ErrUnauthorized>: hubspot: <message>".
+func Unauthorized(service, format string, args ...any) error {
+	return fmt.Errorf("%w: "+service+": "+format, append([]any{connectors.ErrUnauthorized}, args...)...)
+}
+
+// JSONString is s as a JSON string, for Deal.Raw.
+func JSONString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
