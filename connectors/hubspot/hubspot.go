@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,8 +163,8 @@ type Source struct {
 	tolerance time.Duration
 	wonStages map[string]bool
 	accounts  map[string]*account
-	// anyAccountSecret is set when some account has its own client secret.
-	anyAccountSecret bool
+	// secretPortals lists, sorted, the portals with their own client secret.
+	secretPortals []string
 
 	baseURL string
 	client  *http.Client
@@ -260,7 +261,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 				return nil, fmt.Errorf("%s.client_secret (%s): %w", key, a.ClientSecret.Describe(), err)
 			}
 			acc.secret = []byte(v)
-			s.anyAccountSecret = true
+			s.secretPortals = append(s.secretPortals, id)
 		} else if len(s.appSecret) == 0 {
 			return nil, fmt.Errorf("%s: no client_secret to verify its webhooks (set client_secret on the source or on the account)", key)
 		}
@@ -297,6 +298,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		}
 		s.accounts[id] = acc
 	}
+	slices.Sort(s.secretPortals)
 	return s, nil
 }
 

@@ -146,7 +146,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 			now = time.Now()
 		}
 	}
-	keys := s.candidates(w.Body)
+	keys := s.candidates()
 	if len(keys) == 0 {
 		return crmkit.Unauthorized(service, "no client secret for the portals of this delivery")
 	}
@@ -226,27 +226,10 @@ func stripQuery(u string) string {
 	return u
 }
 
-// portalOnly is the one field Verify peeks at before the signature is known
-// to be good: only to choose a private app's key.
+// portalOnly is what Verify reads of a body signed with a portal's own
+// key, after the signature matched: that every event is that portal's.
 type portalOnly struct {
 	PortalID json.Number `json:"portalId"`
-}
-
-func peekPortals(body []byte) []string {
-	var evs []portalOnly
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	if err := d.Decode(&evs); err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range evs {
-		p := e.PortalID.String()
-		if p != "" && (len(out) == 0 || out[len(out)-1] != p) {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // otherPortal reports a portal in body other than want (or an unreadable body).
@@ -265,23 +248,16 @@ func otherPortal(body []byte, want string) (string, bool) {
 	return "", false
 }
 
-func (s *Source) candidates(body []byte) []candidate {
+func (s *Source) candidates() []candidate {
 	var out []candidate
 	if len(s.appSecret) > 0 {
 		out = append(out, candidate{key: s.appSecret})
 	}
-	if !s.anyAccountSecret {
-		return out
-	}
-	seen := map[string]bool{}
-	for _, p := range peekPortals(body) {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		if a, ok := s.accounts[p]; ok && len(a.secret) > 0 {
-			out = append(out, candidate{key: a.secret, only: p})
-		}
+	// Every portal's own secret is tried, in a fixed order: the body is not
+	// read before the signature is verified (a portal-bound key then only
+	// admits that portal's events, checked by Parse).
+	for _, p := range s.secretPortals {
+		out = append(out, candidate{key: s.accounts[p].secret, only: p})
 	}
 	return out
 }
