@@ -240,7 +240,7 @@ targets:
 connections:
   hs:
     target: sandbox
-    settle_time: 1s
+    settle_time: 2s
     linger: 1s
     account_targets:
       "%s": erp-b
@@ -510,7 +510,7 @@ func TestCRMSalesforce(t *testing.T) {
 connections:
   sf:
     target: sandbox
-    settle_time: 300ms
+    settle_time: 2s
     linger: 1s
     trigger:
       won_stages: [Closed Won]
@@ -689,7 +689,7 @@ func TestCRMPipedrive(t *testing.T) {
 connections:
   pd:
     target: sandbox
-    settle_time: 300ms
+    settle_time: 2s
     linger: 1s
     trigger:
       won_stages: [won]
