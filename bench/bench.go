@@ -504,34 +504,9 @@ func runDealsync(ctx context.Context, o Options, t *target, runID string, rep *R
 	if err != nil {
 		return res, fmt.Errorf("listing the sandbox ERP's invoices: %w", err)
 	}
-	byRef := map[string]int{}
-	var lastCreated time.Time
-	for _, inv := range invs {
-		if !strings.HasPrefix(inv.Reference, prefix) {
-			continue
-		}
-		byRef[inv.Reference]++
-		if inv.CreatedAt.After(lastCreated) {
-			lastCreated = inv.CreatedAt
-		}
-	}
-	trigger := map[string]bool{}
-	for _, ev := range evs {
-		trigger[ev.dealID] = ev.trigger
-	}
-	for ref, n := range byRef {
-		if !trigger[ref] {
-			res.Unexpected += n
-			continue
-		}
-		res.Invoices++
-		res.Duplicated += n - 1
-	}
-	for deal := range sent.ackedDeals {
-		if byRef[deal] == 0 {
-			res.Lost++
-		}
-	}
+	ex := reconcile(invs, prefix, evs, sent.ackedDeals)
+	res.Invoices, res.Duplicated, res.Unexpected, res.Lost = ex.invoices, ex.duplicated, ex.unexpected, ex.lost
+	lastCreated := ex.lastCreated
 	if res.Invoices > 0 && lastCreated.After(sent.first) {
 		res.EndToEndSeconds = lastCreated.Sub(sent.first).Seconds()
 		res.InvoicesPerSecond = float64(res.Invoices) / res.EndToEndSeconds
@@ -757,4 +732,47 @@ func scanLog(path string) (int, string) {
 		}
 	}
 	return n, first
+}
+
+// exactlyOnce is the comparison of the ERP's invoices with the deliveries.
+type exactlyOnce struct {
+	invoices    int // triggering deals with at least one invoice
+	duplicated  int // invoices beyond the first per deal
+	unexpected  int // invoices for deals that must not have one
+	lost        int // acknowledged triggering deals without an invoice
+	lastCreated time.Time
+}
+
+// reconcile compares the ERP's invoices of this run (reference = deal id,
+// with the run's prefix) with the events sent and the deals acknowledged.
+func reconcile(invs []invoiceInfo, prefix string, evs []event, acked map[string]bool) exactlyOnce {
+	var ex exactlyOnce
+	byRef := map[string]int{}
+	for _, inv := range invs {
+		if !strings.HasPrefix(inv.Reference, prefix) {
+			continue
+		}
+		byRef[inv.Reference]++
+		if inv.CreatedAt.After(ex.lastCreated) {
+			ex.lastCreated = inv.CreatedAt
+		}
+	}
+	trigger := map[string]bool{}
+	for _, ev := range evs {
+		trigger[ev.dealID] = ev.trigger
+	}
+	for ref, n := range byRef {
+		if !trigger[ref] {
+			ex.unexpected += n
+			continue
+		}
+		ex.invoices++
+		ex.duplicated += n - 1
+	}
+	for deal := range acked {
+		if trigger[deal] && byRef[deal] == 0 {
+			ex.lost++
+		}
+	}
+	return ex
 }
