@@ -57,16 +57,7 @@ func TestXeroEndToEnd(t *testing.T) {
 		xerofake.Fault{Status: http.StatusBadGateway, AfterWork: true})
 
 	body := event("evt_x1", "D-X1", nil)
-	var first string
-	for i := 0; i < 3; i++ {
-		r := s.send(t, delivery{body: body, msgID: "msg_x1"})
-		if r.status != http.StatusAccepted || len(r.parsed.Results) != 1 {
-			t.Fatalf("delivery %d: %d %s", i, r.status, r.body)
-		}
-		if i == 0 {
-			first = r.parsed.Results[0].WorkflowID
-		}
-	}
+	first := s.deliverTimes(t, delivery{body: body, msgID: "msg_x1"}, 3)
 	if first != workflows.WorkflowID("demo", "D-X1") {
 		t.Fatalf("workflow id %q", first)
 	}
@@ -85,14 +76,7 @@ func TestXeroEndToEnd(t *testing.T) {
 	body2 := event("evt_x2", "D-X2", func(deal map[string]any) {
 		deal["company"] = map[string]any{"id": "C-D-X1", "name": "Acme GmbH", "email": "ap@acme.example"}
 	})
-	r := s.send(t, delivery{body: body2, msgID: "msg_x2"})
-	if r.status != http.StatusAccepted {
-		t.Fatalf("second deal: %d %s", r.status, r.body)
-	}
-	var out2 workflows.InvoiceDealResult
-	if err := s.waitRun(t, r.parsed.Results[0].WorkflowID, &out2); err != nil {
-		t.Fatalf("second run failed: %v", err)
-	}
+	out2 := s.invoiceDeal(t, delivery{body: body2, msgID: "msg_x2"})
 	if contacts, invoices := fake.Counts(); contacts != 1 || invoices != 2 || out2.CustomerID != out.CustomerID {
 		t.Fatalf("after the second deal: %d contacts, %d invoices, customer %s vs %s", contacts, invoices, out2.CustomerID, out.CustomerID)
 	}
@@ -138,18 +122,7 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 		netsuitefake.Fault{Status: http.StatusBadGateway, AfterWork: true})
 
 	body := event("evt_n1", "D-N1", nil)
-	var first string
-	for i := 0; i < 3; i++ {
-		r := s.send(t, delivery{body: body, msgID: "msg_n1"})
-		if r.status != http.StatusAccepted || len(r.parsed.Results) != 1 {
-			t.Fatalf("delivery %d: %d %s", i, r.status, r.body)
-		}
-		if i == 0 {
-			first = r.parsed.Results[0].WorkflowID
-		} else if r.parsed.Results[0].WorkflowID != first {
-			t.Fatalf("delivery %d went to %q, not %q", i, r.parsed.Results[0].WorkflowID, first)
-		}
-	}
+	first := s.deliverTimes(t, delivery{body: body, msgID: "msg_n1"}, 3)
 	var out workflows.InvoiceDealResult
 	if err := s.waitRun(t, first, &out); err != nil {
 		t.Fatalf("run failed: %v", err)
@@ -169,14 +142,7 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 	body2 := event("evt_n2", "D-N2", func(deal map[string]any) {
 		deal["company"] = map[string]any{"id": "C-D-N1", "name": "Acme GmbH", "email": "ap@acme.example"}
 	})
-	r := s.send(t, delivery{body: body2, msgID: "msg_n2"})
-	if r.status != http.StatusAccepted {
-		t.Fatalf("second deal: %d %s", r.status, r.body)
-	}
-	var out2 workflows.InvoiceDealResult
-	if err := s.waitRun(t, r.parsed.Results[0].WorkflowID, &out2); err != nil {
-		t.Fatalf("second run failed: %v", err)
-	}
+	out2 := s.invoiceDeal(t, delivery{body: body2, msgID: "msg_n2"})
 	if c, n := fake.Counts(); c != 1 || n != 2 || out2.CustomerID != out.CustomerID || out2.InvoiceID == out.InvoiceID {
 		t.Fatalf("after the second deal: %d customers, %d invoices, %+v vs %+v", c, n, out2, out)
 	}
@@ -203,16 +169,7 @@ func TestQuickBooksEndToEnd(t *testing.T) {
 		qbofake.Fault{Status: http.StatusBadGateway, AfterWork: true})
 
 	body := event("evt_q1", "D-Q1", nil)
-	var first string
-	for i := 0; i < 3; i++ {
-		r := s.send(t, delivery{body: body, msgID: "msg_q1"})
-		if r.status != http.StatusAccepted || len(r.parsed.Results) != 1 {
-			t.Fatalf("delivery %d: %d %s", i, r.status, r.body)
-		}
-		if i == 0 {
-			first = r.parsed.Results[0].WorkflowID
-		}
-	}
+	first := s.deliverTimes(t, delivery{body: body, msgID: "msg_q1"}, 3)
 	var out workflows.InvoiceDealResult
 	if err := s.waitRun(t, first, &out); err != nil {
 		t.Fatalf("run failed: %v", err)

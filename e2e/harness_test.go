@@ -21,6 +21,7 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/workflows"
 )
 
 // stack is a running dev stack for one test.
@@ -240,4 +241,34 @@ func (s *stack) invoicesFor(reference string) int {
 		}
 	}
 	return n
+}
+
+// deliverTimes sends the same delivery n times (a CRM retrying it) and
+// returns the one workflow ID every reply names.
+func (s *stack) deliverTimes(t *testing.T, d delivery, n int) string {
+	t.Helper()
+	var first string
+	for i := 0; i < n; i++ {
+		r := s.send(t, d)
+		if r.status != http.StatusAccepted || len(r.parsed.Results) != 1 {
+			t.Fatalf("delivery %d: %d %s", i, r.status, r.body)
+		}
+		if id := r.parsed.Results[0].WorkflowID; i == 0 {
+			first = id
+		} else if id != first {
+			t.Fatalf("delivery %d went to %q, not %q", i, id, first)
+		}
+	}
+	return first
+}
+
+// invoiceDeal delivers one event and returns the result of its run.
+func (s *stack) invoiceDeal(t *testing.T, d delivery) workflows.InvoiceDealResult {
+	t.Helper()
+	id := s.deliverTimes(t, d, 1)
+	var out workflows.InvoiceDealResult
+	if err := s.waitRun(t, id, &out); err != nil {
+		t.Fatalf("run %s failed: %v", id, err)
+	}
+	return out
 }
