@@ -61,3 +61,28 @@ func JSONString(s string) json.RawMessage {
 	b, _ := json.Marshal(s)
 	return b
 }
+
+// WriteBackNames are the CRM fields (HubSpot properties, Salesforce or
+// Pipedrive fields) an invoice is written to; an empty name is not written.
+type WriteBackNames struct {
+	InvoiceID, InvoiceNumber, InvoiceURL, Status string
+	// StatusValue is what Status is set to.
+	StatusValue string
+}
+
+// Values maps each configured field to its value for result, leaving out
+// empty names and empty values (rather than clearing the field).
+func (n WriteBackNames) Values(result connectors.InvoiceResult) map[string]string {
+	out := map[string]string{}
+	for _, kv := range [][2]string{
+		{n.InvoiceID, result.InvoiceID},
+		{n.InvoiceNumber, result.Number},
+		{n.InvoiceURL, result.URL},
+		{n.Status, n.StatusValue},
+	} {
+		if kv[0] != "" && kv[1] != "" {
+			out[kv[0]] = kv[1]
+		}
+	}
+	return out
+}

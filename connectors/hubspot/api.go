@@ -363,17 +363,10 @@ func (s *Source) batchRead(ctx context.Context, acc *account, objectType string,
 // properties, all as strings (HubSpot property values are strings). Empty
 // values are left out rather than clearing the property.
 func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
-	props := map[string]string{}
-	set := func(name, value string) {
-		if name != "" && value != "" {
-			props[name] = value
-		}
-	}
-	set(s.write.InvoiceIDProperty, result.InvoiceID)
-	set(s.write.InvoiceNumberProperty, result.Number)
-	set(s.write.InvoiceURLProperty, result.URL)
-	set(s.write.StatusProperty, s.write.StatusValue)
-	return map[string]any{"properties": props}
+	return map[string]any{"properties": crmkit.WriteBackNames{
+		InvoiceID: s.write.InvoiceIDProperty, InvoiceNumber: s.write.InvoiceNumberProperty,
+		InvoiceURL: s.write.InvoiceURLProperty, Status: s.write.StatusProperty, StatusValue: s.write.StatusValue,
+	}.Values(result)}
 }
 
 // WriteBack records the invoice on the deal: PATCH

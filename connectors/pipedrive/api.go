@@ -294,17 +294,10 @@ func parseDate(v string) (model.Date, error) {
 // WriteBackBody is the PATCH body WriteBack sends: the configured custom
 // fields in "custom_fields" (API v2). Empty values are left out.
 func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
-	fields := map[string]string{}
-	set := func(key, value string) {
-		if key != "" && value != "" {
-			fields[key] = value
-		}
-	}
-	set(s.write.InvoiceIDField, result.InvoiceID)
-	set(s.write.InvoiceNumberField, result.Number)
-	set(s.write.InvoiceURLField, result.URL)
-	set(s.write.StatusField, s.write.StatusValue)
-	return map[string]any{"custom_fields": fields}
+	return map[string]any{"custom_fields": crmkit.WriteBackNames{
+		InvoiceID: s.write.InvoiceIDField, InvoiceNumber: s.write.InvoiceNumberField,
+		InvoiceURL: s.write.InvoiceURLField, Status: s.write.StatusField, StatusValue: s.write.StatusValue,
+	}.Values(result)}
 }
 
 // WriteBack sets the configured deal custom fields: PATCH /api/v2/deals/{id}.

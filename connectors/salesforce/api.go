@@ -246,17 +246,10 @@ func (s *Source) query(ctx context.Context, acc *account, op, soql string) ([]ma
 // WriteBackBody is the PATCH body WriteBack sends: the configured
 // Opportunity fields. Empty values are left out.
 func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]string {
-	body := map[string]string{}
-	set := func(name, value string) {
-		if name != "" && value != "" {
-			body[name] = value
-		}
-	}
-	set(s.write.InvoiceIDField, result.InvoiceID)
-	set(s.write.InvoiceNumberField, result.Number)
-	set(s.write.InvoiceURLField, result.URL)
-	set(s.write.StatusField, s.write.StatusValue)
-	return body
+	return crmkit.WriteBackNames{
+		InvoiceID: s.write.InvoiceIDField, InvoiceNumber: s.write.InvoiceNumberField,
+		InvoiceURL: s.write.InvoiceURLField, Status: s.write.StatusField, StatusValue: s.write.StatusValue,
+	}.Values(result)
 }
 
 // WriteBack updates the Opportunity: PATCH
