@@ -52,6 +52,9 @@ func ClientOptions(c config.Temporal, logger *slog.Logger) (client.Options, erro
 			DialOptions: []grpc.DialOption{intake.StartProbeInterceptor()},
 		},
 	}
+	if c.Compression == "none" {
+		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+	}
 	if c.TLS.Enabled || c.TLS.CAFile != "" || c.TLS.CertFile != "" {
 		tc := &tls.Config{ServerName: c.TLS.ServerName, MinVersion: tls.VersionTLS12}
 		if c.TLS.CAFile != "" {

@@ -112,6 +112,9 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 
 	devCfg := *cfg
 	devCfg.Temporal.Address = d.Temporal.FrontendAddress()
+	// Loopback to a server in this process: compressing costs CPU on both
+	// ends and saves nothing.
+	devCfg.Temporal.Compression = "none"
 	copts, err := ClientOptions(devCfg.Temporal, logger)
 	if err != nil {
 		intakeL.Close()

@@ -243,26 +243,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		t.sb.SetFaults(sandbox.Faults{ErrorRate: o.ErrorRate, RateLimitRate: o.RateLimitRate, RetryAfter: o.RetryAfter})
 	}
 	logf("dealsync: sending %d closed-won + %.0f%% non-triggering webhooks, concurrency %d%s", o.N, o.NonTriggerShare*100, o.Concurrency, rateNote(o.Rate))
-	var stopProfile func()
-	if o.CPUProfile != "" {
-		if rep.Mode != "in-process" {
-			rep.Notes = append(rep.Notes, "--cpuprofile profiles this process only: ignored for an external target")
-		} else {
-			f, err := os.Create(o.CPUProfile)
-			if err != nil {
-				return nil, err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				f.Close()
-				return nil, err
-			}
-			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
-		}
+	profiling := o.CPUProfile != ""
+	if profiling && rep.Mode != "in-process" {
+		rep.Notes = append(rep.Notes, "--cpuprofile profiles this process only: ignored for an external target")
+		profiling = false
+	}
+	stopProfile, err := startProfile(profiling, o.CPUProfile)
+	if err != nil {
+		return nil, err
 	}
 	ds, err := runDealsync(ctx, o, t, runID, rep, logf)
-	if stopProfile != nil {
-		stopProfile()
-	}
+	stopProfile()
 	if err != nil {
 		return rep, err
 	}
@@ -302,7 +293,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 					break
 				}
 				logf("baseline %q: %d runs, concurrency %d, eager start", v, o.BaselineN, o.Concurrency)
+				stopProfile, err := startProfile(profiling, o.CPUProfile+".baseline-"+v)
+				if err != nil {
+					return rep, err
+				}
 				br, err := runBaseline(ctx, o, t, bl, runID, v)
+				stopProfile()
 				if err != nil {
 					return rep, err
 				}
@@ -332,6 +328,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("stopped by the --timeout of %s: figures are partial", o.Timeout))
 	}
 	return rep, nil
+}
+
+// startProfile writes a CPU profile of this process to file until the
+// returned function is called (a no-op when !enabled).
+func startProfile(enabled bool, file string) (stop func(), err error) {
+	if !enabled {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func rateNote(r float64) string {

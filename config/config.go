@@ -69,6 +69,10 @@ type Temporal struct {
 	TaskQueue string        `mapstructure:"task_queue" validate:"required"`
 	APIKey    secret.Secret `mapstructure:"api_key"`
 	TLS       TLS           `mapstructure:"tls"`
+	// Compression of the gRPC requests to the frontend: "gzip" (the SDK's
+	// default: less traffic to a remote cluster) or "none" (less CPU on
+	// both ends; `dealsync dev` always uses none for its embedded server).
+	Compression string `mapstructure:"compression" validate:"oneof=gzip none"`
 }
 
 // TLS configures the client side of the Temporal connection.
@@ -272,6 +276,7 @@ func setDefaults(v *viper.Viper) {
 		"temporal.tls.cert_file":             "",
 		"temporal.tls.key_file":              "",
 		"temporal.tls.server_name":           "",
+		"temporal.compression":               "gzip",
 		"intake.listen":                      "127.0.0.1:8080",
 		"intake.max_body_bytes":              1 << 20,
 		"intake.public_base_url":             "",

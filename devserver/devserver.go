@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,11 @@ type Options struct {
 	// UIPort serves the Web UI; 0 picks a free one, negative disables the UI.
 	UIPort int
 	// DatabaseFile is the SQLite file; empty keeps everything in memory.
+	// Visibility records (the run list the Web UI searches) go to a second
+	// file beside it, VisibilityFile(DatabaseFile): each file has its own
+	// connection, so visibility writes no longer queue behind history
+	// writes on SQLite's single writer. A data dir created before that
+	// split keeps using the one file.
 	DatabaseFile string
 	// Namespace to create (default "default").
 	Namespace string
@@ -112,16 +119,15 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	level.Store(int64(o.LogLevel))
 	s := &Server{opts: o, level: level, frontend: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))}
 
-	sqlConf, err := o.sqlConfig()
+	sqlConf, visConf, err := o.sqlConfigs()
 	if err != nil {
 		return nil, err
 	}
-	conf, err := o.serverConfig(sqlConf, httpPort)
+	conf, err := o.serverConfig(sqlConf, visConf, httpPort)
 	if err != nil {
 		return nil, err
 	}
 	dyn := dynamicconfig.StaticClient{
-		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
 		dynamicconfig.FrontendPersistenceMaxQPS.Key():                    10000,
 		dynamicconfig.HistoryPersistenceMaxQPS.Key():                     45000,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
@@ -130,6 +136,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	for k, v := range o.DynamicConfig {
 		dyn[dynamicconfig.MakeKey(k)] = v
 	}
+	dynClient := &devDynamicConfig{static: dyn}
+	dynClient.forceSARefreshUntil.Store(math.MaxInt64) // until the namespace is finished
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for name, svc := range conf.Services {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(svc.RPC.GRPCPort)))
@@ -139,7 +147,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(slogLogger{log: o.Logger, level: level}),
-		temporal.WithDynamicConfigClient(dyn),
+		temporal.WithDynamicConfigClient(dynClient),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("building temporal server: %w", err)
@@ -172,24 +180,65 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			}
 		}()
 	}
-	if err := s.finishNamespace(ctx); err != nil {
+	added, err := s.finishNamespace(ctx)
+	if err != nil {
 		s.Stop()
 		return nil, err
+	}
+	if added {
+		// A service that cached the search attributes before they were
+		// added keeps that cache for up to a minute: refresh on every
+		// read until then.
+		dynClient.forceSARefreshUntil.Store(time.Now().Add(saCacheRefreshInterval).UnixNano())
+	} else {
+		dynClient.forceSARefreshUntil.Store(0)
 	}
 	return s, nil
 }
 
+// saCacheRefreshInterval is a little more than how long the server's
+// services keep their search-attribute cache (a minute).
+const saCacheRefreshInterval = 61 * time.Second
+
+// devDynamicConfig is the server's dynamic config: fixed values, except
+// that search attributes are re-read from the database on every read
+// while they may be changing (start-up, and a minute after registering
+// new ones on an existing database). Forcing it for good would cost a
+// database read per workflow start and visibility write.
+type devDynamicConfig struct {
+	static              dynamicconfig.StaticClient
+	forceSARefreshUntil atomic.Int64 // unix nanoseconds
+}
+
+var (
+	forceSARefreshKey = dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key()
+	// The server caches conversions per returned slice: return the same ones.
+	forceSARefreshOn  = []dynamicconfig.ConstrainedValue{{Value: true}}
+	forceSARefreshOff = []dynamicconfig.ConstrainedValue{{Value: false}}
+)
+
+func (d *devDynamicConfig) GetValue(key dynamicconfig.Key) []dynamicconfig.ConstrainedValue {
+	if key == forceSARefreshKey {
+		if time.Now().UnixNano() < d.forceSARefreshUntil.Load() {
+			return forceSARefreshOn
+		}
+		return forceSARefreshOff
+	}
+	return d.static.GetValue(key)
+}
+
 // finishNamespace registers search attributes that an existing database
-// does not have yet and applies the retention.
-func (s *Server) finishNamespace(ctx context.Context) error {
+// does not have yet and applies the retention. added says whether it
+// registered any.
+func (s *Server) finishNamespace(ctx context.Context) (added bool, err error) {
 	c, err := client.DialContext(ctx, client.Options{HostPort: s.frontend, Namespace: s.opts.Namespace, Logger: quietSDKLogger()})
 	if err != nil {
-		return fmt.Errorf("dialing embedded frontend: %w", err)
+		return false, fmt.Errorf("dialing embedded frontend: %w", err)
 	}
 	defer c.Close()
 	existing, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.opts.Namespace})
 	if err != nil {
-		return fmt.Errorf("listing search attributes: %w", err)
+		return false, fmt.Errorf("listing search attributes: %w", err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
 	for name, typ := range s.opts.SearchAttributes {
@@ -203,7 +252,7 @@ func (s *Server) finishNamespace(ctx context.Context) error {
 			SearchAttributes: missing,
 		})
 		if err != nil {
-			return fmt.Errorf("registering search attributes: %w", err)
+			return false, fmt.Errorf("registering search attributes: %w", err)
 		}
 	}
 	if s.opts.Retention > 0 {
@@ -212,10 +261,10 @@ func (s *Server) finishNamespace(ctx context.Context) error {
 			Config:    &namespacepb.NamespaceConfig{WorkflowExecutionRetentionTtl: durationpb.New(s.opts.Retention)},
 		})
 		if err != nil {
-			return fmt.Errorf("setting namespace retention: %w", err)
+			return len(missing) > 0, fmt.Errorf("setting namespace retention: %w", err)
 		}
 	}
-	return nil
+	return len(missing) > 0, nil
 }
 
 // Stop shuts the UI and the server down. Logs below error are silenced first:
@@ -232,50 +281,95 @@ func (s *Server) stop() {
 	}
 }
 
-func (o Options) sqlConfig() (*config.SQL, error) {
-	conf := &config.SQL{PluginName: sqliteplugin.PluginName, ConnectAttributes: map[string]string{}}
-	if o.DatabaseFile == "" {
-		conf.ConnectAttributes["mode"] = "memory"
-		conf.ConnectAttributes["cache"] = "shared"
-		conf.DatabaseName = "dealsync-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	} else {
-		conf.ConnectAttributes["mode"] = "rwc"
-		conf.ConnectAttributes["journal_mode"] = "wal"
-		conf.ConnectAttributes["synchronous"] = "normal"
-		conf.DatabaseName = o.DatabaseFile
-	}
-	conf.MaxConns = 1
-	conf.MaxIdleConns = 1
-	if o.DatabaseFile != "" {
-		if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o755); err != nil {
-			return nil, fmt.Errorf("creating data dir: %w", err)
-		}
-	}
-	// The sqlite plugin creates the schema of an in-memory database itself;
-	// a new file needs it created.
-	if _, err := os.Stat(o.DatabaseFile); o.DatabaseFile != "" && errors.Is(err, os.ErrNotExist) {
-		if err := sqliteschema.SetupSchema(conf); err != nil {
-			return nil, fmt.Errorf("creating temporal schema: %w", err)
-		}
-	}
-	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
-	if err != nil {
-		return nil, fmt.Errorf("namespace config: %w", err)
-	}
-	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
-		return nil, fmt.Errorf("creating namespace: %w", err)
-	}
-	return conf, nil
+// VisibilityFile is where the visibility store of a file-backed server
+// lives: "temporal.db" → "temporal-visibility.db".
+func VisibilityFile(databaseFile string) string {
+	ext := filepath.Ext(databaseFile)
+	return strings.TrimSuffix(databaseFile, ext) + "-visibility" + ext
 }
 
-func (o Options) serverConfig(sqlConf *config.SQL, httpPort int) (*config.Config, error) {
+// sqlConfigs builds the SQLite configs of the default store and the
+// visibility store (the same one in memory and for a legacy single-file
+// data dir), creating schemas and the namespace as needed.
+func (o Options) sqlConfigs() (main, visibility *config.SQL, err error) {
+	if o.DatabaseFile == "" {
+		main = &config.SQL{PluginName: sqliteplugin.PluginName, ConnectAttributes: map[string]string{
+			"mode": "memory", "cache": "shared",
+		}}
+		main.DatabaseName = "dealsync-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		main.MaxConns, main.MaxIdleConns = 1, 1
+		// The sqlite plugin creates the schema of an in-memory database itself.
+		return main, main, o.createNamespace(main)
+	}
+	if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o755); err != nil {
+		return nil, nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	mainExisted := fileExists(o.DatabaseFile)
+	visFile := VisibilityFile(o.DatabaseFile)
+	main = fileSQLConfig(o.DatabaseFile)
+	visibility = main
+	if !mainExisted || fileExists(visFile) {
+		visibility = fileSQLConfig(visFile)
+	}
+	// The plugin has no call that creates the visibility tables alone: the
+	// execution tables of the visibility file stay empty.
+	for _, c := range []*config.SQL{main, visibility} {
+		if !fileExists(c.DatabaseName) {
+			if err := sqliteschema.SetupSchema(c); err != nil {
+				return nil, nil, fmt.Errorf("creating temporal schema in %s: %w", c.DatabaseName, err)
+			}
+		}
+	}
+	return main, visibility, o.createNamespace(main)
+}
+
+// fileSQLConfig is a file-backed SQLite store with its own connection.
+// WAL lets readers (the Web UI's queries) run beside the writer;
+// synchronous=normal is durable across a process crash (the WAL is
+// fsynced at checkpoints), the setting SQLite recommends with WAL. A
+// larger page cache and memory-mapped reads save reads of hot pages
+// (history branches, task queues) as the file grows.
+func fileSQLConfig(file string) *config.SQL {
+	return &config.SQL{
+		PluginName:   sqliteplugin.PluginName,
+		DatabaseName: file,
+		MaxConns:     1,
+		MaxIdleConns: 1,
+		ConnectAttributes: map[string]string{
+			"mode":         "rwc",
+			"journal_mode": "wal",
+			"synchronous":  "normal",
+		},
+	}
+}
+
+func (o Options) createNamespace(conf *config.SQL) error {
+	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return fmt.Errorf("namespace config: %w", err)
+	}
+	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+		return fmt.Errorf("creating namespace: %w", err)
+	}
+	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, os.ErrNotExist)
+}
+
+func (o Options) serverConfig(sqlConf, visConf *config.SQL, httpPort int) (*config.Config, error) {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = o.IP
 	conf.Persistence.DefaultStore = "sqlite-default"
-	conf.Persistence.VisibilityStore = "sqlite-default"
+	conf.Persistence.VisibilityStore = "sqlite-visibility"
 	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite-default": {SQL: sqlConf}}
+	conf.Persistence.DataStores = map[string]config.DataStore{
+		"sqlite-default":    {SQL: sqlConf},
+		"sqlite-visibility": {SQL: visConf},
+	}
 	conf.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
 		FailoverVersionIncrement: 10,

@@ -88,7 +88,7 @@ baseline). Every wait is bounded: the run stops by itself within --timeout.`,
 	f.IntVar(&o.Retries, "retries", 3, "retries of a webhook answered 5xx/429 or not at all (same webhook-id, as a CRM does)")
 	f.StringVar(&o.LogLevel, "log-level", "", "log level of the in-process stack (default: the config's); the log goes to dealsync.log in the data dir")
 	f.BoolVar(&o.KeepDataDir, "keep", false, "keep the temporary data dir (SQLite file and log)")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the dealsync phase (in-process) to this file")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the dealsync phase (in-process) to this file, and of each baseline to FILE.baseline-<variant>")
 	f.StringVar(&o.IntakeURL, "intake-url", "", "intake of a running dealsync (e.g. http://127.0.0.1:8080) instead of the in-process stack")
 	f.StringVar(&o.SandboxURL, "sandbox-url", "", "its sandbox ERP (e.g. http://127.0.0.1:8090)")
 	f.IntVar(&o.PID, "pid", 0, "pid of the running dealsync, for its RSS and CPU")

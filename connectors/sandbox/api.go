@@ -338,6 +338,7 @@ func (s *Server) createCustomer(b httptarget.CustomerBody) (int, []byte) {
 	}
 	s.customers = append(s.customers, c)
 	s.custByID[c.ID] = c
+	s.custByExt[c.ExternalID] = append(s.custByExt[c.ExternalID], c)
 	s.stats.CustomersCreated++
 	s.mu.Unlock()
 	s.log.Info("sandbox: customer created", slog.String("id", c.ID), slog.String("external_id", c.ExternalID), slog.String("name", c.Name))
@@ -470,11 +471,13 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	filter, want := q.Has("external_id"), q.Get("external_id")
 	s.mu.Lock()
-	out := make([]Customer, 0, len(s.customers))
-	for _, c := range s.customers {
-		if !filter || c.ExternalID == want {
-			out = append(out, *c)
-		}
+	list := s.customers
+	if filter {
+		list = s.custByExt[want]
+	}
+	out := make([]Customer, 0, len(list))
+	for _, c := range list {
+		out = append(out, *c)
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string][]Customer{"customers": out})

@@ -135,6 +135,7 @@ type Server struct {
 
 	customers []*Customer
 	custByID  map[string]*Customer
+	custByExt map[string][]*Customer // external_id → customers, in creation order
 	invoices  []*Invoice
 	invByID   map[string]*Invoice
 	idem      map[string]*idemEntry // scope + "\x00" + key
@@ -153,14 +154,15 @@ func New(o Options) *Server {
 	}
 	seed := uint64(o.Seed)
 	return &Server{
-		log:      log,
-		token:    o.AuthToken,
-		faults:   cloneFaults(o.Faults),
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		custByID: map[string]*Customer{},
-		invByID:  map[string]*Invoice{},
-		idem:     map[string]*idemEntry{},
-		stats:    Stats{Faults: map[int]int{}},
+		log:       log,
+		token:     o.AuthToken,
+		faults:    cloneFaults(o.Faults),
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		custByID:  map[string]*Customer{},
+		custByExt: map[string][]*Customer{},
+		invByID:   map[string]*Invoice{},
+		idem:      map[string]*idemEntry{},
+		stats:     Stats{Faults: map[int]int{}},
 	}
 }
 
