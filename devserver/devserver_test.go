@@ -1,0 +1,151 @@
+package devserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/dynamicconfig"
+)
+
+func TestVisibilityFile(t *testing.T) {
+	for in, want := range map[string]string{
+		"/data/temporal.db": "/data/temporal-visibility.db",
+		"/data/temporal":    "/data/temporal-visibility",
+		"a.b/t.sqlite":      "a.b/t-visibility.sqlite",
+	} {
+		if got := VisibilityFile(in); got != want {
+			t.Errorf("VisibilityFile(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSearchAttributeRefreshIsForcedOnlyUntilTheDeadline(t *testing.T) {
+	d := &devDynamicConfig{static: dynamicconfig.StaticClient{
+		dynamicconfig.FrontendPersistenceMaxQPS.Key(): 10000,
+	}}
+	value := func() any {
+		cvs := d.GetValue(forceSARefreshKey)
+		if len(cvs) != 1 {
+			t.Fatalf("GetValue(%s) = %v, want one value", forceSARefreshKey, cvs)
+		}
+		return cvs[0].Value
+	}
+	d.forceSARefreshUntil.Store(time.Now().Add(time.Hour).UnixNano())
+	if v := value(); v != true {
+		t.Errorf("before the deadline: %v, want true", v)
+	}
+	d.forceSARefreshUntil.Store(time.Now().Add(-time.Second).UnixNano())
+	if v := value(); v != false {
+		t.Errorf("after the deadline: %v, want false", v)
+	}
+	if cvs := d.GetValue(dynamicconfig.FrontendPersistenceMaxQPS.Key()); len(cvs) != 1 || cvs[0].Value != 10000 {
+		t.Errorf("other keys come from the static values: got %v", cvs)
+	}
+}
+
+// A new data dir keeps visibility in its own file; a data dir made before
+// that split (no visibility file beside the database) keeps using the one
+// file, and its runs stay listed.
+func TestVisibilityStoreLayout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts embedded Temporal servers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "temporal.db")
+	vis := VisibilityFile(db)
+
+	s := startFileServer(ctx, t, db)
+	startRun(ctx, t, s, "first")
+	waitListed(ctx, t, s, "first")
+	s.Stop()
+	if !exists(vis) {
+		t.Fatalf("a new data dir has no %s", vis)
+	}
+
+	// The same data dir again: the runs are still listed.
+	s = startFileServer(ctx, t, db)
+	waitListed(ctx, t, s, "first")
+	s.Stop()
+
+	// A legacy data dir: only the database file.
+	for _, f := range []string{vis, vis + "-wal", vis + "-shm"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	s = startFileServer(ctx, t, db)
+	defer s.Stop()
+	startRun(ctx, t, s, "legacy")
+	waitListed(ctx, t, s, "legacy")
+	if exists(vis) {
+		t.Errorf("a legacy data dir got a separate visibility file %s", vis)
+	}
+}
+
+func startFileServer(ctx context.Context, t *testing.T, db string) *Server {
+	t.Helper()
+	s, err := Start(ctx, Options{
+		DatabaseFile:     db,
+		UIPort:           -1,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LogLevel:         slog.LevelError,
+		SearchAttributes: map[string]enumspb.IndexedValueType{"DealId": enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+	})
+	if err != nil {
+		t.Fatalf("starting the server on %s: %v", db, err)
+	}
+	return s
+}
+
+func dial(ctx context.Context, t *testing.T, s *Server) client.Client {
+	t.Helper()
+	c, err := client.DialContext(ctx, client.Options{HostPort: s.FrontendAddress(), Namespace: s.Namespace(), Logger: quietSDKLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// startRun starts a run no worker serves: it stays running and listed.
+func startRun(ctx context.Context, t *testing.T, s *Server, id string) {
+	t.Helper()
+	_, err := dial(ctx, t, s).ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "nobody"}, "Nothing")
+	if err != nil {
+		t.Fatalf("starting %s: %v", id, err)
+	}
+}
+
+// waitListed waits until visibility lists the run (it is written
+// asynchronously), bounded by ctx.
+func waitListed(ctx context.Context, t *testing.T, s *Server, id string) {
+	t.Helper()
+	c := dial(ctx, t, s)
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowId = '" + id + "'"})
+		if err == nil && len(resp.GetExecutions()) == 1 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("run %s never listed (last error %v)", id, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
