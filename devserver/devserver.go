@@ -56,6 +56,9 @@ type Options struct {
 	// writes on SQLite's single writer. A data dir created before that
 	// split keeps using the one file.
 	DatabaseFile string
+	// Postgres, when set, stores everything in PostgreSQL instead (the
+	// tests of the production shape use it); DatabaseFile is then unused.
+	Postgres *Postgres
 	// Namespace to create (default "default").
 	Namespace string
 	// Retention of closed runs in Namespace. It is also the window within
@@ -119,7 +122,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	level.Store(int64(o.LogLevel))
 	s := &Server{opts: o, level: level, frontend: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))}
 
-	sqlConf, visConf, err := o.sqlConfigs()
+	sqlConfigs := o.sqlConfigs
+	if o.Postgres != nil {
+		sqlConfigs = o.postgresConfigs
+	}
+	sqlConf, visConf, err := sqlConfigs()
 	if err != nil {
 		return nil, err
 	}

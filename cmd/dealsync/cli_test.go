@@ -10,10 +10,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/config"
@@ -55,6 +57,57 @@ func TestServeAndWorkersAgainstAnExternalTemporal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
+	testProductionShape(ctx, t, srv)
+}
+
+// The same on a Temporal server whose stores are PostgreSQL, as in a
+// production cluster (docker-compose.yml): the search attributes, the
+// deduplication and the operators' queries hold there too. It needs a
+// PostgreSQL server (DEALSYNC_TEST_POSTGRES_ADDR, default 127.0.0.1:5432,
+// user DEALSYNC_TEST_POSTGRES_USER or postgres, password
+// DEALSYNC_TEST_POSTGRES_PASSWORD) and skips without one.
+func TestServeAndWorkersAgainstAPostgresBackedTemporal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	pg := &devserver.Postgres{
+		Addr:     envOr("DEALSYNC_TEST_POSTGRES_ADDR", "127.0.0.1:5432"),
+		User:     envOr("DEALSYNC_TEST_POSTGRES_USER", "postgres"),
+		Password: os.Getenv("DEALSYNC_TEST_POSTGRES_PASSWORD"),
+	}
+	if !devserver.PostgresReachable(pg.Addr) {
+		t.Skipf("no PostgreSQL server on %s", pg.Addr)
+	}
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	pg.Database, pg.VisibilityDatabase = "dealsync_test_"+suffix, "dealsync_test_"+suffix+"_visibility"
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Postgres: pg, SearchAttributes: workflows.SearchAttributeTypes()})
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		_ = pg.Drop()
+		t.Fatalf("starting a PostgreSQL-backed Temporal server on %s: %v", pg.Addr, err)
+	}
+	defer func() {
+		srv.Stop()
+		if err := pg.Drop(); err != nil {
+			t.Errorf("cleaning up: %v", err)
+		}
+	}()
+	testProductionShape(ctx, t, srv)
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func testProductionShape(ctx context.Context, t *testing.T, srv *devserver.Server) {
+	t.Helper()
 	erp := sandbox.New(sandbox.Options{})
 	erpSrv := httptest.NewServer(erp.Handler())
 	defer erpSrv.Close()
@@ -124,6 +177,19 @@ connections:
 	invs := erp.Invoices()
 	if len(invs) != 1 || invs[0].Reference != "D-CLI" || invs[0].Total != "99.50" {
 		t.Fatalf("want exactly one invoice for D-CLI of 99.50, got %+v", invs)
+	}
+	// What an operator types in the Web UI finds the run (visibility is
+	// written asynchronously: wait for it, bounded by ctx).
+	query := `SyncStatus = "invoiced" AND DealId = "D-CLI" AND ErpInvoiceId = "` + invs[0].ID + `"`
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err == nil && len(resp.GetExecutions()) == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("query %s never found the run (last error %v, %d runs)", query, err, len(resp.GetExecutions()))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
