@@ -70,15 +70,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		sandboxL.Close()
 		return nil, fmt.Errorf("intake listen %s: %w", cfg.Intake.Listen, err)
 	}
-	d.Sandbox = sandbox.New(sandbox.Options{
-		Faults: sandbox.Faults{
-			ErrorRate:     cfg.Sandbox.ErrorRate,
-			RateLimitRate: cfg.Sandbox.RateLimitRate,
-			RetryAfter:    cfg.Sandbox.RetryAfter,
-			Latency:       cfg.Sandbox.Latency,
-		},
-		Logger: logger.With("component", "sandbox-erp"),
-	})
+	d.Sandbox = NewSandbox(cfg, logger)
 	d.SandboxURL = "http://" + sandboxL.Addr().String()
 	d.serve(runCtx, sandboxL, d.Sandbox.Handler())
 
@@ -170,4 +162,18 @@ func (d *Dev) close() {
 	if d.Temporal != nil {
 		d.Temporal.Stop()
 	}
+}
+
+// NewSandbox makes the sandbox ERP with the faults of the config's
+// `sandbox` block (`dealsync dev` and `dealsync sandbox`).
+func NewSandbox(cfg *config.Config, logger *slog.Logger) *sandbox.Server {
+	return sandbox.New(sandbox.Options{
+		Faults: sandbox.Faults{
+			ErrorRate:     cfg.Sandbox.ErrorRate,
+			RateLimitRate: cfg.Sandbox.RateLimitRate,
+			RetryAfter:    cfg.Sandbox.RetryAfter,
+			Latency:       cfg.Sandbox.Latency,
+		},
+		Logger: logger.With("component", "sandbox-erp"),
+	})
 }

@@ -231,3 +231,45 @@ connections:
 		}
 	}
 }
+
+// `dealsync sandbox` serves the sandbox ERP alone (docker-compose.yml's
+// sandbox-erp), with the faults of the config's sandbox block.
+func TestSandboxCommandServesTheSandboxERP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(f, []byte("log: {level: warn}\nsandbox: {rate_limit_rate: 1, retry_after: 7s}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, "--config", f, "sandbox", "--listen", addr) }()
+	var err error
+	for ctx.Err() == nil {
+		var resp *http.Response
+		if resp, err = http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("the sandbox never answered: %v", err)
+	}
+	// Calls to the ERP API are refused with 429 by the configured faults.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/customers", strings.NewReader(`{"name":"Acme","external_id":"C-1"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "k1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "7" {
+		t.Errorf("POST /customers: %d, Retry-After %q; want 429 with the config's Retry-After 7", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("sandbox: %v", err)
+	}
+}

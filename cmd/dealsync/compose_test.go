@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/connectors/httptarget"
+)
+
+// composeService is the part of a docker-compose service this test reads.
+type composeService struct {
+	Build       string            `yaml:"build"`
+	Command     []string          `yaml:"command"`
+	Environment map[string]string `yaml:"environment"`
+	Volumes     []string          `yaml:"volumes"`
+	Ports       []string          `yaml:"ports"`
+	DependsOn   []string          `yaml:"depends_on"`
+}
+
+// No Docker engine runs where the tests run, so docker-compose.yml cannot
+// be brought up here. This checks that it and the config it mounts agree:
+// the dealsync services run real subcommands, the config file they name is
+// mounted with the mapping files beside it, every DEALSYNC_* variable is a
+// config key that changes something, and the addresses point at services
+// of the file. The config then loads and builds its connections exactly as
+// the containers would.
+func TestComposeFileAgreesWithTheConfig(t *testing.T) {
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]composeService `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	services := compose.Services
+	var dealsync []string
+	for name, svc := range services {
+		if svc.Build != "" {
+			dealsync = append(dealsync, name)
+		}
+		for _, dep := range svc.DependsOn {
+			if _, ok := services[dep]; !ok {
+				t.Errorf("%s depends on %s, which is not a service", name, dep)
+			}
+		}
+	}
+	slices.Sort(dealsync)
+	if want := []string{"intake", "sandbox-erp", "worker"}; !slices.Equal(dealsync, want) {
+		t.Fatalf("services built from this repository: %v, want %v", dealsync, want)
+	}
+
+	const mountDir = "/etc/dealsync"
+	hostConfig := ""
+	for _, name := range dealsync {
+		svc := services[name]
+		sub, _, err := newRoot().Find(svc.Command[:1])
+		if err != nil || sub.Name() != svc.Command[0] {
+			t.Errorf("%s runs `dealsync %s`, which is not a command", name, svc.Command[0])
+		}
+		cfgPath := flagValue(svc.Command, "--config")
+		host := hostPathOf(svc.Volumes, cfgPath)
+		if host == "" {
+			t.Errorf("%s: --config %q is not in a mounted folder (volumes %v)", name, cfgPath, svc.Volumes)
+			continue
+		}
+		if !strings.HasPrefix(cfgPath, mountDir+"/") || !slices.Contains(svc.Volumes, "./examples:"+mountDir+":ro") {
+			t.Errorf("%s must mount ./examples at %s (the config refers to mapping files beside it): %v", name, mountDir, svc.Volumes)
+		}
+		hostConfig = host
+	}
+	if !reflect.DeepEqual(services["intake"].Environment, services["worker"].Environment) {
+		t.Errorf("intake and worker must share one environment")
+	}
+
+	env := services["worker"].Environment
+	const secretVar = "DEALSYNC_DEMO_SECRET" // referenced by env:, not a config key
+	testSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("compose-test-secret"))
+	required := regexp.MustCompile(`^\$\{` + secretVar + `:\?[^}]*\}$`)
+	if !required.MatchString(env[secretVar]) {
+		t.Errorf("%s must be required from .env (${%s:?...}), got %q", secretVar, secretVar, env[secretVar])
+	}
+	setAll := func(except string) {
+		for k, v := range env {
+			if k == except {
+				os.Unsetenv(k)
+				continue
+			}
+			if k == secretVar {
+				v = testSecret
+			}
+			t.Setenv(k, v)
+		}
+	}
+	path := filepath.Join("../..", hostConfig)
+	setAll("")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("the config the containers load does not load: %v", err)
+	}
+	// Control: the same environment loads the same config, so a difference
+	// below is the variable's doing.
+	if again, err := config.Load(path); err != nil || !sameConfig(again, cfg) {
+		t.Fatalf("loading the same config twice gives different results (%v): cannot tell what a variable changes", err)
+	}
+	for k := range env {
+		if k == secretVar || !strings.HasPrefix(k, "DEALSYNC_") {
+			continue
+		}
+		setAll(k)
+		without, err := config.Load(path)
+		if err == nil && sameConfig(without, cfg) {
+			t.Errorf("%s changes nothing in the config: not a config key, or the file already says the same", k)
+		}
+	}
+	setAll("")
+
+	// Addresses point at services of the file.
+	host, port, _ := net.SplitHostPort(cfg.Temporal.Address)
+	if _, ok := services[host]; !ok || port != "7233" {
+		t.Errorf("temporal.address %s is not the temporal service's frontend", cfg.Temporal.Address)
+	}
+	target, ok := cfg.Targets["sandbox"].Spec.(*httptarget.Config)
+	if !ok {
+		t.Fatalf("targets.sandbox is not an http target: %T", cfg.Targets["sandbox"].Spec)
+	}
+	if want := "http://sandbox-erp:" + listenPort(t, flagValue(services["sandbox-erp"].Command, "--listen")); target.BaseURL != want {
+		t.Errorf("targets.sandbox.base_url = %s, want the sandbox-erp service %s", target.BaseURL, want)
+	}
+	_, intakePort, _ := net.SplitHostPort(cfg.Intake.Listen)
+	for _, p := range services["intake"].Ports {
+		if !strings.HasSuffix(p, ":"+intakePort) {
+			t.Errorf("intake publishes %s, but listens on %s", p, cfg.Intake.Listen)
+		}
+	}
+	src, ok := cfg.Connections["demo"].Source.Spec.(*generic.Config)
+	if !ok {
+		t.Fatalf("connections.demo.source is not generic: %T", cfg.Connections["demo"].Source.Spec)
+	}
+	if got, err := src.Secret.Reveal(); err != nil || got != testSecret {
+		t.Errorf("the demo connection's secret is not the one of .env (%v)", err)
+	}
+	set, err := app.BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("building the connections as the containers do: %v", err)
+	}
+	if names := set.Names(); !slices.Contains(names, "demo") {
+		t.Errorf("connections %v, want demo", names)
+	}
+}
+
+// sameConfig compares two loaded configs by their settings (the compiled
+// mappings hold functions, which never compare equal; their files do).
+func sameConfig(a, b *config.Config) bool {
+	ac, bc := *a, *b
+	ac.Mappings.Loaded, bc.Mappings.Loaded = nil, nil
+	return reflect.DeepEqual(ac, bc)
+}
+
+// flagValue is the value after flag in args ("" when absent).
+func flagValue(args []string, flag string) string {
+	i := slices.Index(args, flag)
+	if i < 0 || i+1 >= len(args) {
+		return ""
+	}
+	return args[i+1]
+}
+
+// hostPathOf maps a container path to the host path of the volume that
+// holds it ("" when none does).
+func hostPathOf(volumes []string, containerPath string) string {
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || !strings.HasPrefix(parts[0], ".") {
+			continue
+		}
+		if rel, err := filepath.Rel(parts[1], containerPath); err == nil && !strings.HasPrefix(rel, "..") {
+			return filepath.Join(parts[0], rel)
+		}
+	}
+	return ""
+}
+
+func listenPort(t *testing.T, listen string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		t.Fatalf("sandbox-erp --listen %q: %v", listen, err)
+	}
+	return port
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+)
+
+func newSandboxCmd(g *globalFlags) *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run the sandbox ERP alone (the target of `serve` and `worker` when no real ERP is at hand)",
+		Long: `sandbox serves the in-memory sandbox ERP of ` + "`dealsync dev`" + ` on its own, with the
+faults of the config's sandbox block, so that ` + "`serve`" + ` and ` + "`worker`" + ` against a real
+Temporal cluster (docker-compose.yml) have an ERP to invoice. Its data lives in
+memory: a restart forgets it.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load(config.WithDevDefaults())
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("listen") {
+				listen = cfg.Dev.SandboxListen
+			}
+			logger := app.NewLogger(cfg.Log, os.Stderr)
+			l, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			logger.Info("sandbox ERP listening", "addr", l.Addr().String())
+			return app.Serve(cmd.Context(), l, app.NewSandbox(cfg, logger).Handler())
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: dev.sandbox_listen, 127.0.0.1:8090)")
+	return cmd
+}
