@@ -1,5 +1,6 @@
 // Package erpkit holds what the ERP connectors (xero, quickbooks, netsuite)
-// share: durable OAuth 2.0 token storage with refresh-token rotation, a
+// share: durable OAuth 2.0 token storage with refresh-token rotation (also
+// used by the pipedrive CRM source, whose tokens must survive a restart), a
 // durable CRM company → ERP customer link store, the derivation of
 // vendor-legal idempotency values from dealsync's step keys, and an HTTP
 // client that refreshes once on a 401 and turns every other non-2xx answer
@@ -50,7 +51,11 @@ type Locker interface {
 // (a no-op where flock is unavailable).
 type FileTokenStore struct {
 	Path string
-	mu   sync.Mutex
+	// ExtraKeys are fields of the token answer beyond the standard ones to
+	// keep with the token (Pipedrive's api_domain), read back with
+	// oauth2.Token.Extra.
+	ExtraKeys []string
+	mu        sync.Mutex
 }
 
 var _ TokenStore = (*FileTokenStore)(nil)
@@ -58,11 +63,12 @@ var _ Locker = (*FileTokenStore)(nil)
 
 // storedToken is the file format: oauth2.Token's own JSON fields.
 type storedToken struct {
-	AccessToken  string    `json:"access_token"`
-	TokenType    string    `json:"token_type,omitempty"`
-	RefreshToken string    `json:"refresh_token"`
-	Expiry       time.Time `json:"expiry,omitempty"`
-	SavedAt      time.Time `json:"saved_at"`
+	AccessToken  string         `json:"access_token"`
+	TokenType    string         `json:"token_type,omitempty"`
+	RefreshToken string         `json:"refresh_token"`
+	Expiry       time.Time      `json:"expiry,omitempty"`
+	Extra        map[string]any `json:"extra,omitempty"`
+	SavedAt      time.Time      `json:"saved_at"`
 }
 
 // Load reads the stored token; ErrNoToken when the file does not exist.
@@ -81,17 +87,30 @@ func (s *FileTokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	if st.RefreshToken == "" && st.AccessToken == "" {
 		return nil, ErrNoToken
 	}
-	return &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType, RefreshToken: st.RefreshToken, Expiry: st.Expiry}, nil
+	tok := &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType, RefreshToken: st.RefreshToken, Expiry: st.Expiry}
+	if len(st.Extra) > 0 {
+		tok = tok.WithExtra(st.Extra)
+	}
+	return tok, nil
 }
 
 // Save replaces the stored token atomically and durably.
 func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := json.MarshalIndent(storedToken{
+	st := storedToken{
 		AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken,
 		Expiry: tok.Expiry, SavedAt: time.Now().UTC(),
-	}, "", "  ")
+	}
+	for _, k := range s.ExtraKeys {
+		if v := tok.Extra(k); v != nil {
+			if st.Extra == nil {
+				st.Extra = map[string]any{}
+			}
+			st.Extra[k] = v
+		}
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -167,6 +186,10 @@ type RefreshingSource struct {
 	HTTPClient *http.Client
 	// Service and Connection name the vendor and the connection in errors.
 	Service, Connection string
+	// Message, if set, picks the message of the token endpoint's error
+	// answer (for vendors whose errors are not RFC 6749's); the default
+	// reads error and error_description.
+	Message func(*oauth2.RetrieveError) string
 
 	mu      sync.Mutex
 	tok     *oauth2.Token
@@ -277,6 +300,9 @@ func (s *RefreshingSource) refreshError(err error) error {
 			msg := re.ErrorCode
 			if re.ErrorDescription != "" {
 				msg += ": " + re.ErrorDescription
+			}
+			if s.Message != nil {
+				msg = s.Message(re)
 			}
 			if msg == "" {
 				msg = Truncate(string(re.Body))

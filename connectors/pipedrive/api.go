@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
@@ -325,29 +327,7 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 	if err != nil {
 		return nil, err
 	}
-	base := acc.baseURL
-	var bearer string
-	if acc.token != nil {
-		tok, err := acc.token.Token()
-		if err != nil {
-			return nil, api.TokenError(err)
-		}
-		bearer = tok.AccessToken
-		if base == "" {
-			if d, ok := tok.Extra("api_domain").(string); ok && d != "" {
-				base = strings.TrimRight(d, "/")
-			} else {
-				base = DefaultBaseURL
-			}
-		}
-	}
-	h := http.Header{}
-	if bearer != "" {
-		h.Set("Authorization", "Bearer "+bearer)
-	} else {
-		h.Set("x-api-token", acc.apiKey)
-	}
-	resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: base + path, Body: body, Header: h})
+	resp, err := s.send(ctx, api, acc, op, method, path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -367,6 +347,56 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 }
 
 // api is the Pipedrive API as crmkit sees it.
+// send makes the request with the account's credentials. With OAuth, an
+// access token the API rejects (401: revoked or expired early) is
+// refreshed and the request sent once more.
+func (s *Source) send(ctx context.Context, api *crmkit.Client, acc *account, op, method, path string, body []byte) (*crmkit.Response, error) {
+	for attempt := 0; ; attempt++ {
+		base := acc.baseURL
+		h := http.Header{}
+		var bearer string
+		if acc.oauth == nil {
+			h.Set("x-api-token", acc.apiKey)
+		} else {
+			tok, err := acc.oauth.Token(ctx)
+			if err != nil {
+				return nil, err
+			}
+			bearer = tok.AccessToken
+			h.Set("Authorization", "Bearer "+bearer)
+			if base == "" {
+				base = DefaultBaseURL
+				if d, ok := tok.Extra("api_domain").(string); ok && d != "" {
+					base = strings.TrimRight(d, "/")
+				}
+			}
+		}
+		resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: base + path, Body: body, Header: h})
+		var apiErr *connectors.APIError
+		if acc.oauth != nil && attempt == 0 && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized {
+			acc.oauth.Invalidate(bearer)
+			continue
+		}
+		return resp, err
+	}
+}
+
+// tokenMessage reads Pipedrive's token endpoint errors ({"success":false,
+// "message":"Invalid client credentials","error":"unauthorized"}).
+func tokenMessage(re *oauth2.RetrieveError) string {
+	var body struct {
+		Message string `json:"message"`
+		Error   string `json:"error"`
+	}
+	if json.Unmarshal(re.Body, &body) == nil && body.Message != "" {
+		return body.Message
+	}
+	if re.ErrorDescription != "" {
+		return re.ErrorDescription
+	}
+	return re.ErrorCode
+}
+
 func (s *Source) api() *crmkit.Client {
 	return &crmkit.Client{Service: service, HTTP: s.client, Permanent: permanent, APIError: apiError}
 }

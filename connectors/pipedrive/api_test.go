@@ -3,13 +3,16 @@ package pipedrive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,7 +249,8 @@ func TestOAuthUsesAPIDomain(t *testing.T) {
 		c.BaseURL = "http://127.0.0.1:9" // not used for OAuth accounts
 		c.TokenURL = tokens.URL
 		c.WriteBack = WriteBackConfig{InvoiceNumberField: "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2", StatusValue: "synced"}
-		c.Accounts = map[string]Account{"6083095": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt")}}}
+		c.Accounts = map[string]Account{"6083095": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt"),
+			TokenFile: filepath.Join(t.TempDir(), "pd-token.json")}}}
 	})
 	for range 2 {
 		if err := s.WriteBack(context.Background(), "6083095", "213973", connectors.InvoiceResult{Number: "7"}); err != nil {
@@ -255,6 +259,111 @@ func TestOAuthUsesAPIDomain(t *testing.T) {
 	}
 	if log := f.Requests(); tokenCalls.Load() != 1 || len(log) != 2 || log[0].Auth != "Bearer oauth-at" || log[0].Token != "" {
 		t.Fatalf("token calls %d, requests %+v", tokenCalls.Load(), log)
+	}
+}
+
+// rotatingTokens is a token endpoint that replaces the refresh token on
+// every refresh and refuses a spent one (invalid_grant), in Pipedrive's
+// answer format.
+type rotatingTokens struct {
+	*httptest.Server
+	mu    sync.Mutex
+	next  map[string]int // live refresh token → generation
+	calls int
+}
+
+func newRotatingTokens(t *testing.T, seed, apiDomain string) *rotatingTokens {
+	rt := &rotatingTokens{next: map[string]int{seed: 1}}
+	rt.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		rt.calls++
+		w.Header().Set("Content-Type", "application/json")
+		gen, ok := rt.next[r.PostForm.Get("refresh_token")]
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"success":false,"message":"Invalid grant: refresh token is invalid","error":"invalid_grant"}`)
+			return
+		}
+		delete(rt.next, r.PostForm.Get("refresh_token"))
+		rt.next[fmt.Sprintf("rt%d", gen+1)] = gen + 1
+		_, _ = fmt.Fprintf(w, `{"access_token":"at%d","token_type":"Bearer","refresh_token":"rt%d","expires_in":3599,"api_domain":%q}`, gen, gen+1, apiDomain)
+	}))
+	t.Cleanup(rt.Close)
+	return rt
+}
+
+func (rt *rotatingTokens) callCount() int {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.calls
+}
+
+// The token (and the company's api_domain) is kept in token_file: a
+// restarted process, whose config still holds the install's refresh token
+// that the endpoint has since replaced, goes on with the stored one; a
+// token the API revokes early is refreshed and the request sent again.
+func TestOAuthTokenSurvivesARestartAndARevocation(t *testing.T) {
+	f := fakePipedrive(t, "at1")
+	tokens := newRotatingTokens(t, "rt-install", f.URL)
+	file := filepath.Join(t.TempDir(), "pd-token.json")
+	newSource := func() *Source {
+		return testSource(t, func(c *Config) {
+			c.BaseURL = "http://127.0.0.1:9" // not used for OAuth accounts
+			c.TokenURL = tokens.URL
+			c.WriteBack = WriteBackConfig{InvoiceNumberField: "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2", StatusValue: "synced"}
+			c.Accounts = map[string]Account{"6083095": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"),
+				RefreshToken: secret.New("rt-install"), TokenFile: file}}}
+		})
+	}
+	write := func(s *Source) error {
+		return s.WriteBack(context.Background(), "6083095", "213973", connectors.InvoiceResult{Number: "7"})
+	}
+	if err := write(newSource()); err != nil {
+		t.Fatalf("first process: %v", err)
+	}
+	if n := tokens.callCount(); n != 1 {
+		t.Fatalf("token calls after the first write-back: %d, want 1", n)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil || !strings.Contains(string(raw), `"rt2"`) || !strings.Contains(string(raw), f.URL) {
+		t.Fatalf("token file after the first refresh: %s (%v); want refresh token rt2 and the api_domain", raw, err)
+	}
+
+	restarted := newSource()
+	if err := write(restarted); err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	if n := tokens.callCount(); n != 1 {
+		t.Errorf("a restart refreshed again (%d token calls): the stored access token is still valid", n)
+	}
+
+	f.RevokeToken("at1")
+	f.AddCompany("6083095", "at2")
+	if err := write(restarted); err != nil {
+		t.Fatalf("after the access token was revoked: %v", err)
+	}
+	if n := tokens.callCount(); n != 2 {
+		t.Errorf("token calls: %d, want 2 (one refresh with the stored rt2)", n)
+	}
+	var auths []string
+	for _, r := range f.Requests() {
+		auths = append(auths, r.Auth)
+	}
+	if want := []string{"Bearer at1", "Bearer at1", "Bearer at1", "Bearer at2"}; !slices.Equal(auths, want) {
+		t.Errorf("API requests authorized with %v, want %v (the revoked token's 401, then the retry)", auths, want)
+	}
+
+	// The install's refresh token was spent long ago: a process without the
+	// file gets the endpoint's refusal, named, not a retry loop.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	err = write(newSource())
+	var apiErr *connectors.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized || !strings.Contains(apiErr.Message, "Invalid grant") {
+		t.Fatalf("with a spent refresh token: %v; want a 401 naming the endpoint's message", err)
 	}
 }
 

@@ -19,7 +19,6 @@
 package pipedrive
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -82,7 +82,14 @@ type Account struct {
 type OAuth struct {
 	ClientID     string        `mapstructure:"client_id" validate:"required"`
 	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required"`
+	// RefreshToken (from the install) seeds TokenFile the first time; after
+	// that the token in TokenFile is the one used.
 	RefreshToken secret.Secret `mapstructure:"refresh_token" validate:"required"`
+	// TokenFile keeps the current token (with the company's api_domain)
+	// durably, mode 0600, so that a restart neither loses a refresh token
+	// the token endpoint replaced nor spends the install's one again.
+	// Processes sharing it lock it while refreshing.
+	TokenFile string `mapstructure:"token_file" validate:"required"`
 }
 
 // FetchConfig names custom fields (their 40-character keys) of the
@@ -134,7 +141,7 @@ type account struct {
 	id      string
 	baseURL string // "" for OAuth: from the token's api_domain
 	apiKey  string
-	token   oauth2.TokenSource
+	oauth   *erpkit.RefreshingSource
 }
 
 var (
@@ -172,7 +179,6 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	} else if ok {
 		s.creds = append(s.creds, c)
 	}
-	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
 	for id, a := range cfg.Accounts {
 		key := "pipedrive source: accounts." + id
 		acc := &account{id: id, baseURL: strings.TrimRight(a.BaseURL, "/")}
@@ -209,9 +215,19 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s.oauth.refresh_token (%s): %w", key, a.OAuth.RefreshToken.Describe(), err)
 			}
-			oc := &oauth2.Config{ClientID: a.OAuth.ClientID, ClientSecret: csec,
-				Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
-			acc.token = oauth2.ReuseTokenSource(nil, oc.TokenSource(tokenCtx, &oauth2.Token{RefreshToken: rt}))
+			if a.OAuth.TokenFile == "" {
+				return nil, fmt.Errorf("%s.oauth.token_file is required", key)
+			}
+			acc.oauth = &erpkit.RefreshingSource{
+				Config: &oauth2.Config{ClientID: a.OAuth.ClientID, ClientSecret: csec,
+					Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}},
+				Store:      &erpkit.FileTokenStore{Path: a.OAuth.TokenFile, ExtraKeys: []string{"api_domain"}},
+				Seed:       rt,
+				HTTPClient: client,
+				Service:    service,
+				Connection: key,
+				Message:    tokenMessage,
+			}
 		default:
 			return nil, fmt.Errorf("%s: api_token or oauth is required", key)
 		}

@@ -249,6 +249,8 @@ func TestNewValidates(t *testing.T) {
 		"no api creds":      {WebhookUser: "u", WebhookPassword: secret.New("p"), Accounts: map[string]Account{"1": {}}},
 		"token and oauth": {WebhookUser: "u", WebhookPassword: secret.New("p"), Accounts: map[string]Account{"1": {APIToken: secret.New("t"),
 			OAuth: &OAuth{ClientID: "c", ClientSecret: secret.New("s"), RefreshToken: secret.New("r")}}}},
+		"oauth without token_file": {WebhookUser: "u", WebhookPassword: secret.New("p"), Accounts: map[string]Account{"1": {
+			OAuth: &OAuth{ClientID: "c", ClientSecret: secret.New("s"), RefreshToken: secret.New("r")}}}},
 	} {
 		if _, err := New(cfg, connectors.Env{}); err == nil {
 			t.Errorf("%s: New succeeded", name)

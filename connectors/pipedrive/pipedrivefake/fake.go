@@ -114,6 +114,14 @@ func (s *Server) AddCompany(companyID, token string) {
 	s.company(companyID)
 }
 
+// RevokeToken makes the API refuse token (401) from now on, as after an
+// app uninstall or a token revoked before its expiry.
+func (s *Server) RevokeToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tokens, token)
+}
+
 // AddDealFields creates deal custom fields (their 40-character keys).
 func (s *Server) AddDealFields(companyID string, keys ...string) {
 	s.mu.Lock()
