@@ -7,13 +7,16 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -67,7 +70,8 @@ type MapResult struct {
 
 // MapDeal evaluates the connection's mapping on the event. The result is
 // recorded, so the run keeps this version of the mapping to its end.
-func (a *Activities) MapDeal(ctx context.Context, in MapInput) (MapResult, error) {
+func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err error) {
+	defer observe("map", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return MapResult{}, err
@@ -96,7 +100,8 @@ type ValidateInput struct {
 
 // ValidateInvoice computes the totals and checks the invoice. A problem is
 // a non-retryable failure that names every offending field.
-func (a *Activities) ValidateInvoice(ctx context.Context, in ValidateInput) (model.Invoice, error) {
+func (a *Activities) ValidateInvoice(ctx context.Context, in ValidateInput) (_ model.Invoice, err error) {
+	defer observe("validate", in.Connection, time.Now(), &err)
 	inv := in.Invoice
 	inv.ComputeTotals()
 	if err := inv.Validate(model.ValidateOptions{DealAmount: in.DealAmount, Tolerance: in.Tolerance}); err != nil {
@@ -114,7 +119,8 @@ type CustomerInput struct {
 }
 
 // FindOrCreateCustomer returns the ERP's customer for the invoice.
-func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (connectors.CustomerRef, error) {
+func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (_ connectors.CustomerRef, err error) {
+	defer observe("customer", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.CustomerRef{}, err
@@ -137,7 +143,8 @@ type CreateInvoiceInput struct {
 
 // CreateInvoice creates the invoice in the ERP exactly once: the key is the
 // same on every attempt, so a retry after a lost response is a replay.
-func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (connectors.InvoiceResult, error) {
+func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (_ connectors.InvoiceResult, err error) {
+	defer observe("invoice", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.InvoiceResult{}, err
@@ -158,7 +165,8 @@ type FetchInput struct {
 
 // FetchDeal reads the deal's current state (company, line items) from the
 // CRM, for sources whose webhooks only say that something changed.
-func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (model.Deal, error) {
+func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal, err error) {
+	defer observe("fetch_deal", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return model.Deal{}, err
@@ -183,7 +191,8 @@ type WriteBackInput struct {
 
 // WriteBack records the invoice on the CRM deal. It is its own step: when
 // it fails, only it is retried, never the invoice.
-func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) error {
+func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (err error) {
+	defer observe("write_back", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return err
@@ -195,6 +204,20 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) error {
 		return temporalError(fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
 	}
 	return nil
+}
+
+// observe records one attempt of a step in the metrics: ok, or the type
+// of the failure as the Web UI shows it (ERPRateLimited, MappingError, ...).
+func observe(step, connection string, start time.Time, err *error) {
+	outcome := metrics.StepOK
+	if *err != nil {
+		outcome = "Error" // not classified (e.g. a connection this worker lacks): retried
+		var appErr *temporal.ApplicationError
+		if errors.As(*err, &appErr) && appErr.Type() != "" {
+			outcome = appErr.Type()
+		}
+	}
+	metrics.Step(step, connection, outcome, time.Since(start))
 }
 
 func (a *Activities) resolve(name string) (Connection, error) {

@@ -27,6 +27,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
 	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -138,6 +139,27 @@ func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Star
 		PublicBaseURL: cfg.Intake.PublicBaseURL,
 		StartTimeout:  cfg.Intake.StartTimeout,
 	})
+}
+
+// ServeMetrics serves GET /metrics on cfg's metrics.listen until ctx ends;
+// without that setting it does nothing. It returns once listening, with
+// the address (for logs and banners).
+func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger) (string, error) {
+	if cfg.Metrics.Listen == "" {
+		return "", nil
+	}
+	l, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		return "", fmt.Errorf("metrics.listen %s: %w", cfg.Metrics.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
+	go func() {
+		if err := Serve(ctx, l, mux); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics server stopped", "error", err)
+		}
+	}()
+	return l.Addr().String(), nil
 }
 
 // Serve runs an HTTP server on l until ctx ends, then drains it.

@@ -43,6 +43,8 @@ type Dev struct {
 	IntakeURL   string
 	SandboxURL  string
 	UIURL       string
+	// MetricsURL serves GET /metrics ("" without metrics.listen).
+	MetricsURL string
 
 	worker    sdkworker.Worker
 	cancel    context.CancelFunc
@@ -124,6 +126,14 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	if err := d.worker.Start(); err != nil {
 		intakeL.Close()
 		return nil, fmt.Errorf("starting worker: %w", err)
+	}
+	addr, err := ServeMetrics(runCtx, cfg, logger)
+	if err != nil {
+		intakeL.Close()
+		return nil, err
+	}
+	if addr != "" {
+		d.MetricsURL = "http://" + addr + "/metrics"
 	}
 	d.IntakeURL = "http://" + intakeL.Addr().String()
 	d.serve(runCtx, intakeL, IntakeHandler(cfg, d.Connections, Starter(cfg, d.Client, true), logger))

@@ -47,6 +47,7 @@ type Config struct {
 	Workflow Workflow `mapstructure:"workflow"`
 	Dev      Dev      `mapstructure:"dev"`
 	Sandbox  Sandbox  `mapstructure:"sandbox"`
+	Metrics  Metrics  `mapstructure:"metrics"`
 	// Mappings says where the mapping files are (see docs/mappings.md).
 	Mappings Mappings `mapstructure:"mappings"`
 	// Targets are the ERP targets by name; connections refer to them.
@@ -54,6 +55,13 @@ type Config struct {
 	// Connections are the CRM→ERP connections by name. The name appears in
 	// the webhook URL (/webhooks/<name>) and in workflow IDs.
 	Connections map[string]Connection `mapstructure:"connections" validate:"dive"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the address of a separate HTTP server answering GET
+	// /metrics (webhooks, run steps, Go runtime, process). Empty: none.
+	Listen string `mapstructure:"listen" validate:"omitempty,hostport"`
 }
 
 // Log configures the process log.
@@ -277,6 +285,7 @@ func setDefaults(v *viper.Viper) {
 		"temporal.tls.key_file":              "",
 		"temporal.tls.server_name":           "",
 		"temporal.compression":               "gzip",
+		"metrics.listen":                     "",
 		"intake.listen":                      "127.0.0.1:8080",
 		"intake.max_body_bytes":              1 << 20,
 		"intake.public_base_url":             "",

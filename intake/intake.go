@@ -21,6 +21,7 @@ import (
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -81,7 +82,7 @@ func New(o Options) *Handler {
 		o.Now = time.Now
 	}
 	h := &Handler{opts: o, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST /webhooks/{connection}", h.webhook)
+	h.mux.HandleFunc(webhookPattern, h.webhook)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -89,12 +90,21 @@ func New(o Options) *Handler {
 	return h
 }
 
+const webhookPattern = "POST /webhooks/{connection}"
+
 // ServeHTTP implements http.Handler, with one access-log line per request
-// (never a body or a header value).
+// (never a body or a header value) and the webhook metrics.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	h.mux.ServeHTTP(rec, r)
+	if r.Pattern == webhookPattern {
+		name := r.PathValue("connection")
+		if _, ok := h.opts.Connections.Get(name); !ok {
+			name = "" // not configured: no label per made-up name
+		}
+		metrics.Webhook(name, rec.status, time.Since(start))
+	}
 	level := slog.LevelInfo
 	if rec.status >= 500 {
 		level = slog.LevelWarn
@@ -160,7 +170,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	results, err := h.startAll(r.Context(), conn, events)
+	results, outcomes, err := h.startAll(r.Context(), conn, events)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, ErrUnavailable) {
@@ -177,15 +187,20 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	reply.Acknowledge(w, status, connectors.Reply{Results: results})
+	for _, o := range outcomes {
+		metrics.Event(name, o)
+	}
 }
 
 // startAll evaluates the trigger of each event and starts the runs, a few
 // at a time. Any failed start fails the whole delivery: the sender retries
-// it, and the starts that did succeed come back as duplicates.
-func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, events []model.DealEvent) ([]connectors.EventResult, error) {
+// it, and the starts that did succeed come back as duplicates. outcomes
+// are the events' metrics.Event* outcomes.
+func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, events []model.DealEvent) (results []connectors.EventResult, outcomes []string, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.StartTimeout)
 	defer cancel()
-	results := make([]connectors.EventResult, len(events))
+	results = make([]connectors.EventResult, len(events))
+	outcomes = make([]string, len(events))
 	errs := make([]error, len(events))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -193,6 +208,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		ok, reason := conn.Trigger.Evaluate(ev)
 		if !ok && !ev.Thin {
 			results[i] = connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, Skipped: reason}
+			outcomes[i] = metrics.EventIgnored
 			continue
 		}
 		wg.Add(1)
@@ -201,19 +217,25 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			defer func() { <-sem; wg.Done() }()
 			if ok {
 				results[i], errs[i] = h.opts.Starter.Start(ctx, conn, ev)
+				outcomes[i] = metrics.EventStarted
+				if results[i].Duplicate {
+					outcomes[i] = metrics.EventDuplicate
+				}
 				return
 			}
 			// A thin event that does not trigger (an amount change, say)
 			// still belongs to the deal's running run, if there is one.
 			res, delivered, err := h.opts.Starter.Notify(ctx, conn, ev)
+			outcomes[i] = metrics.EventNotified
 			if err == nil && !delivered {
 				res.WorkflowID, res.Skipped = "", reason+"; no run in progress for this deal"
+				outcomes[i] = metrics.EventIgnored
 			}
 			results[i], errs[i] = res, err
 		}()
 	}
 	wg.Wait()
-	return results, errors.Join(errs...)
+	return results, outcomes, errors.Join(errs...)
 }
 
 func (h *Handler) publicURL(r *http.Request) string {

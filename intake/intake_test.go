@@ -16,6 +16,7 @@ import (
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -184,5 +185,52 @@ func TestRejections(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unsigned: %d", resp.StatusCode)
+	}
+}
+
+func TestWebhooksAndEventsAreCounted(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	st.running["D"] = true
+	read := func(name string, labels ...string) float64 { return metrics.Read(name, labels...) }
+	before := map[string]float64{
+		"202":       read("dealsync_webhooks_total", "connection", "crm", "code", "202"),
+		"503":       read("dealsync_webhooks_total", "connection", "crm", "code", "503"),
+		"404":       read("dealsync_webhooks_total", "connection", "", "code", "404"),
+		"started":   read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventStarted),
+		"ignored":   read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventIgnored),
+		"notified":  read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventNotified),
+		"latencies": read("dealsync_webhook_duration_seconds", "connection", "crm"),
+	}
+	if status, body := post(t, srv.URL+"/webhooks/crm", batch); status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, body)
+	}
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e4","thin":true,"deal":{"id":"D","stage":""}}]`); status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, body)
+	}
+	st.failDeal, st.failWith = "A", fmt.Errorf("%w: frontend down", ErrUnavailable)
+	if status, _ := post(t, srv.URL+"/webhooks/crm", batch); status != http.StatusServiceUnavailable {
+		t.Fatalf("want 503, got %d", status)
+	}
+	if status, _ := post(t, srv.URL+"/webhooks/made-up-name", batch); status != http.StatusNotFound {
+		t.Fatalf("want 404, got %d", status)
+	}
+	for key, want := range map[string]float64{"202": 2, "503": 1, "404": 1, "started": 2, "ignored": 1, "notified": 1, "latencies": 3} {
+		var got float64
+		switch key {
+		case "202", "503":
+			got = read("dealsync_webhooks_total", "connection", "crm", "code", key)
+		case "404":
+			got = read("dealsync_webhooks_total", "connection", "", "code", key)
+		case "latencies":
+			got = read("dealsync_webhook_duration_seconds", "connection", "crm")
+		default:
+			got = read("dealsync_webhook_events_total", "connection", "crm", "outcome", key)
+		}
+		if got-before[key] != want {
+			t.Errorf("%s: counted %v, want %v (events of a refused delivery are not counted)", key, got-before[key], want)
+		}
+	}
+	if got := read("dealsync_webhooks_total", "connection", "made-up-name", "code", "404"); got != 0 {
+		t.Errorf("an unknown connection got its own series")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -114,13 +115,25 @@ func testProductionShape(ctx context.Context, t *testing.T, srv *devserver.Serve
 
 	dir := t.TempDir()
 	intakes := []string{freeAddr(t), freeAddr(t)}
+	// Replica 0 of each command also serves /metrics on its own port.
+	serveMetrics, workerMetrics := freeAddr(t), freeAddr(t)
+	type command struct{ name, file string }
+	var commands []command
 	var files []string
 	for i, listen := range intakes {
-		f := filepath.Join(dir, fmt.Sprintf("dealsync-%d.yaml", i))
-		yaml := fmt.Sprintf(`
+		for _, name := range []string{"serve", "worker"} {
+			metricsListen := ""
+			if i == 0 && name == "serve" {
+				metricsListen = serveMetrics
+			} else if i == 0 {
+				metricsListen = workerMetrics
+			}
+			f := filepath.Join(dir, fmt.Sprintf("dealsync-%s-%d.yaml", name, i))
+			yaml := fmt.Sprintf(`
 log: {level: warn}
 temporal: {address: %q}
 intake: {listen: %q}
+metrics: {listen: %q}
 workflow:
   retry: {initial_interval: 100ms, maximum_interval: 1s}
 targets:
@@ -129,23 +142,26 @@ connections:
   shop:
     source: {type: generic, secret: env:SHOP_SECRET}
     target: erp
-`, srv.FrontendAddress(), listen, erpSrv.URL)
-		if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
+`, srv.FrontendAddress(), listen, metricsListen, erpSrv.URL)
+			if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			commands = append(commands, command{name, f})
+			if name == "serve" {
+				files = append(files, f)
+			}
 		}
-		files = append(files, f)
 	}
 	t.Setenv("SHOP_SECRET", config.DevSecret)
 
 	runCtx, stop := context.WithCancel(ctx)
-	errs := make(chan error, 4)
-	for _, f := range files {
-		go func() { errs <- run(runCtx, "--config", f, "serve") }()
-		go func() { errs <- run(runCtx, "--config", f, "worker") }()
+	errs := make(chan error, len(commands))
+	for _, c := range commands {
+		go func() { errs <- run(runCtx, "--config", c.file, c.name) }()
 	}
 	defer func() {
 		stop()
-		for range 4 {
+		for range commands {
 			if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
 				t.Errorf("command: %v", err)
 			}
@@ -178,6 +194,20 @@ connections:
 	if len(invs) != 1 || invs[0].Reference != "D-CLI" || invs[0].Total != "99.50" {
 		t.Fatalf("want exactly one invoice for D-CLI of 99.50, got %+v", invs)
 	}
+	// Both metrics endpoints answer; the process's registry has counted
+	// the deliveries (one run started, one duplicate) and the invoice.
+	for _, addr := range []string{serveMetrics, workerMetrics} {
+		body := get(t, "http://"+addr+"/metrics")
+		for _, want := range []string{
+			`dealsync_webhook_events_total{connection="shop",outcome="started"}`,
+			`dealsync_webhook_events_total{connection="shop",outcome="duplicate"}`,
+			`dealsync_steps_total{connection="shop",outcome="ok",step="invoice"}`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s/metrics lacks %s", addr, want)
+			}
+		}
+	}
 	// What an operator types in the Web UI finds the run (visibility is
 	// written asynchronously: wait for it, bounded by ctx).
 	query := `SyncStatus = "invoiced" AND DealId = "D-CLI" AND ErpInvoiceId = "` + invs[0].ID + `"`
@@ -191,6 +221,20 @@ connections:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 func waitReady(t *testing.T, url string) {

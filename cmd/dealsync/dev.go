@@ -50,6 +50,9 @@ func banner(cfg *config.Config, d *app.Dev) string {
 	fmt.Fprintf(&b, "  Temporal Web UI  %s/namespaces/%s/workflows\n", d.UIURL, cfg.Temporal.Namespace)
 	fmt.Fprintf(&b, "  Temporal gRPC    %s   (namespace %s, task queue %s)\n", d.Temporal.FrontendAddress(), cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 	fmt.Fprintf(&b, "  Sandbox ERP      %s/invoices\n", d.SandboxURL)
+	if d.MetricsURL != "" {
+		fmt.Fprintf(&b, "  Metrics          %s\n", d.MetricsURL)
+	}
 	fmt.Fprintf(&b, "  Data             %s\n\n", cfg.Dev.DataDir)
 	fmt.Fprintf(&b, "Try it:\n  go run ./cmd/dealsync webhook send --connection demo examples/closed-won.json\n  curl -s %s/invoices\n\n", d.SandboxURL)
 	return b.String()

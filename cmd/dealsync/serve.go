@@ -57,6 +57,12 @@ many replicas as you like behind a load balancer.`,
 			if err != nil {
 				return err
 			}
+			if addr, err := app.ServeMetrics(cmd.Context(), cfg, logger); err != nil {
+				l.Close()
+				return err
+			} else if addr != "" {
+				logger.Info("metrics listening", "addr", addr)
+			}
 			logger.Info("intake listening", "addr", l.Addr().String(), "temporal", cfg.Temporal.Address, "connections", set.Names())
 			return app.Serve(cmd.Context(), l, app.IntakeHandler(cfg, set, app.Starter(cfg, c, false), logger))
 		},
@@ -77,6 +83,11 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
 			}
 			defer c.Close()
+			if addr, err := app.ServeMetrics(cmd.Context(), cfg, logger); err != nil {
+				return err
+			} else if addr != "" {
+				logger.Info("metrics listening", "addr", addr)
+			}
 			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set), sdkworker.Options{})
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("starting worker: %w", err)

@@ -1,0 +1,60 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/metrics"
+	"github.com/dealsync/dealsync/model"
+)
+
+// rateLimitedERP finds customers and answers every invoice with 429.
+type rateLimitedERP struct{}
+
+func (rateLimitedERP) FindOrCreateCustomer(context.Context, model.Customer, string) (connectors.CustomerRef, error) {
+	return connectors.CustomerRef{ID: "CUS-1"}, nil
+}
+
+func (rateLimitedERP) CreateInvoice(context.Context, model.Invoice, connectors.CustomerRef, string) (connectors.InvoiceResult, error) {
+	return connectors.InvoiceResult{}, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Second}
+}
+
+func (rateLimitedERP) PlanInvoice(model.Invoice, connectors.CustomerRef, string) (connectors.Request, error) {
+	return connectors.Request{}, nil
+}
+
+type oneConnection map[string]Connection
+
+func (c oneConnection) Resolve(name string) (Connection, bool) { v, ok := c[name]; return v, ok }
+
+func TestStepsAreCountedByOutcome(t *testing.T) {
+	a := &Activities{Connections: oneConnection{"m": {Target: rateLimitedERP{}}}}
+	read := func(step, conn, outcome string) float64 {
+		return metrics.Read("dealsync_steps_total", "step", step, "connection", conn, "outcome", outcome)
+	}
+	customerOK, invoice429, unknown := read("customer", "m", metrics.StepOK), read("invoice", "m", ErrTypeERPRateLimited), read("invoice", "nowhere", "Error")
+	ctx := context.Background()
+	if _, err := a.FindOrCreateCustomer(ctx, CustomerInput{Connection: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateInvoice(ctx, CreateInvoiceInput{Connection: "m"}); err == nil {
+		t.Fatal("want the 429")
+	}
+	if _, err := a.CreateInvoice(ctx, CreateInvoiceInput{Connection: "nowhere"}); err == nil {
+		t.Fatal("want an error for a connection the worker lacks")
+	}
+	if got := read("customer", "m", metrics.StepOK) - customerOK; got != 1 {
+		t.Errorf("customer ok: %v, want 1", got)
+	}
+	if got := read("invoice", "m", ErrTypeERPRateLimited) - invoice429; got != 1 {
+		t.Errorf("invoice ERPRateLimited: %v, want 1", got)
+	}
+	if got := read("invoice", "nowhere", "Error") - unknown; got != 1 {
+		t.Errorf("invoice on an unknown connection: %v, want 1", got)
+	}
+	if got := metrics.Read("dealsync_step_duration_seconds", "step", "invoice", "connection", "m"); got < 1 {
+		t.Errorf("no duration sample for the invoice step")
+	}
+}

@@ -1,0 +1,136 @@
+// Package metrics holds dealsync's Prometheus metrics: the webhooks the
+// intake answers and the events in them, and the run steps (mapping,
+// validation, calls to CRMs and ERPs) the worker executes, with the Go
+// runtime's and the process's own; Handler serves them for scraping.
+//
+// Labels are bounded: connection names come from the config (a webhook to
+// an unknown connection is counted under ""), steps and outcomes from the
+// fixed lists below.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Registry holds every dealsync metric (one per process).
+var Registry = prometheus.NewRegistry()
+
+// Outcomes of an event in an acknowledged delivery.
+const (
+	EventStarted   = "started"   // a new run
+	EventDuplicate = "duplicate" // met the deal's existing run
+	EventNotified  = "notified"  // delivered to the deal's running run
+	EventIgnored   = "ignored"   // does not trigger; no run
+)
+
+// Outcome of a step that succeeded; failures are counted under their
+// error type (activities.ErrType*: MappingError, ERPRateLimited, ...).
+const StepOK = "ok"
+
+var (
+	webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dealsync_webhooks_total",
+		Help: "Webhook deliveries answered by the intake, by connection and HTTP status code (2xx: recorded durably; 401/400/413: refused; 503: Temporal unreachable, the CRM retries).",
+	}, []string{"connection", "code"})
+	webhookSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "dealsync_webhook_duration_seconds",
+		Help:    "Time the intake took to answer a webhook delivery (the CRM's acknowledgement latency), by connection.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"connection"})
+	events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dealsync_webhook_events_total",
+		Help: "Deal events in acknowledged deliveries, by connection and outcome: started (a new run), duplicate (met the deal's run), notified (delivered to the deal's running run), ignored (not triggering).",
+	}, []string{"connection", "outcome"})
+	steps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dealsync_steps_total",
+		Help: "Attempts of run steps (map, validate, fetch_deal, customer, invoice, write_back), by step, connection and outcome: ok or the error type shown in the Web UI (MappingError, ValidationError, ERPRejected, ERPUnauthorized, ERPRateLimited, ERPUnavailable).",
+	}, []string{"step", "connection", "outcome"})
+	stepSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "dealsync_step_duration_seconds",
+		Help:    "Duration of one attempt of a run step, by step and connection.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"step", "connection"})
+)
+
+func init() {
+	Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		webhooks, webhookSeconds, events, steps, stepSeconds,
+	)
+}
+
+// Handler serves the registry in Prometheus's text format.
+func Handler() http.Handler {
+	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry})
+}
+
+// Webhook records one answered delivery.
+func Webhook(connection string, code int, took time.Duration) {
+	webhooks.WithLabelValues(connection, statusCode(code)).Inc()
+	webhookSeconds.WithLabelValues(connection).Observe(took.Seconds())
+}
+
+// Event records the outcome of one event of an acknowledged delivery.
+func Event(connection, outcome string) {
+	events.WithLabelValues(connection, outcome).Inc()
+}
+
+// Step records one attempt of a run step.
+func Step(step, connection, outcome string, took time.Duration) {
+	steps.WithLabelValues(step, connection, outcome).Inc()
+	stepSeconds.WithLabelValues(step, connection).Observe(took.Seconds())
+}
+
+func statusCode(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code)
+}
+
+// Read returns the value of one series of a counter, or the sample count
+// of a histogram, in Registry (0 when absent): for tests and diagnostics.
+// labels are name, value pairs and must name every label of the series.
+func Read(name string, labels ...string) float64 {
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	families, err := Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(want) {
+				continue
+			}
+			match := true
+			for _, l := range m.GetLabel() {
+				if want[l.GetName()] != l.GetValue() {
+					match = false
+				}
+			}
+			if !match {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			if h := m.GetHistogram(); h != nil {
+				return float64(h.GetSampleCount())
+			}
+		}
+	}
+	return 0
+}
