@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/server/common/dynamicconfig"
 )
 
@@ -148,4 +149,52 @@ func waitListed(ctx context.Context, t *testing.T, s *Server, id string) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// A search attribute added to an existing database is usable at once: the
+// services' caches of the attributes are refreshed from the database until
+// every cache loaded before the addition has expired.
+func TestSearchAttributeAddedToAnExistingDatabaseIsUsableAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts embedded Temporal servers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := filepath.Join(t.TempDir(), "temporal.db")
+	s := startFileServer(ctx, t, db)
+	startRun(ctx, t, s, "before")
+	s.Stop()
+
+	s, err := Start(ctx, Options{
+		DatabaseFile: db, UIPort: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: slog.LevelError,
+		SearchAttributes: map[string]enumspb.IndexedValueType{
+			"DealId":     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+			"SyncStatus": enumspb.INDEXED_VALUE_TYPE_KEYWORD, // new
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	c := dial(ctx, t, s)
+	syncStatus := temporal.NewSearchAttributeKeyKeyword("SyncStatus")
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "after", TaskQueue: "nobody",
+		TypedSearchAttributes: temporal.NewSearchAttributes(syncStatus.ValueSet("pending")),
+	}, "Nothing")
+	if err != nil {
+		t.Fatalf("starting a run with the new search attribute right after start-up: %v", err)
+	}
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: `SyncStatus = "pending"`})
+		if err == nil && len(resp.GetExecutions()) == 1 && resp.GetExecutions()[0].GetExecution().GetWorkflowId() == "after" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the run was never found by its new search attribute (last error %v)", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
