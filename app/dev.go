@@ -26,7 +26,7 @@ type DevOptions struct {
 	// InMemory keeps Temporal's data in memory instead of cfg.Dev.DataDir.
 	InMemory bool
 	// FrontendPort and UIPort override the config when non-zero
-	// (UIPort < 0 disables the Web UI).
+	// (FrontendPort < 0 picks a free port; UIPort < 0 disables the Web UI).
 	FrontendPort, UIPort int
 	// WorkerOptions tune the embedded worker.
 	WorkerOptions sdkworker.Options
@@ -87,8 +87,11 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 			"system.enableEagerWorkflowStart": true,
 		},
 	}
-	if o.FrontendPort != 0 {
+	switch {
+	case o.FrontendPort > 0:
 		srvOpts.FrontendPort = o.FrontendPort
+	case o.FrontendPort < 0:
+		srvOpts.FrontendPort = 0 // the server picks a free one
 	}
 	if o.UIPort != 0 {
 		srvOpts.UIPort = o.UIPort

@@ -369,9 +369,8 @@ func startStack(ctx context.Context, o Options) (*app.Dev, func(), string, error
 	}
 	cfg.Dev.DataDir = dir
 	cfg.Intake.Listen = "127.0.0.1:0"
-	sbPort, err1 := freePort()
-	fePort, err2 := freePort()
-	if err := errors.Join(err1, err2); err != nil {
+	sbPort, err := freePort()
+	if err != nil {
 		cleanupDir()
 		return nil, nil, "", err
 	}
@@ -396,7 +395,7 @@ func startStack(ctx context.Context, o Options) (*app.Dev, func(), string, error
 		return nil, nil, "", err
 	}
 	logger := app.NewLogger(cfg.Log, logFile)
-	d, err := app.StartDev(ctx, &cfg, logger, app.DevOptions{FrontendPort: fePort, UIPort: -1})
+	d, err := app.StartDev(ctx, &cfg, logger, app.DevOptions{FrontendPort: -1, UIPort: -1})
 	if err != nil {
 		logFile.Close()
 		cleanupDir()

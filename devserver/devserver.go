@@ -108,29 +108,14 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.LogLevel == 0 {
 		o.LogLevel = slog.LevelWarn
 	}
-	var err error
-	if o.FrontendPort == 0 {
-		if o.FrontendPort, err = freePort(o.IP); err != nil {
-			return nil, err
-		}
-	}
-	httpPort, err := freePort(o.IP)
-	if err != nil {
-		return nil, err
-	}
 	level := &atomic.Int64{}
 	level.Store(int64(o.LogLevel))
-	s := &Server{opts: o, level: level, frontend: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))}
 
 	sqlConfigs := o.sqlConfigs
 	if o.Postgres != nil {
 		sqlConfigs = o.postgresConfigs
 	}
 	sqlConf, visConf, err := sqlConfigs()
-	if err != nil {
-		return nil, err
-	}
-	conf, err := o.serverConfig(sqlConf, visConf, httpPort)
 	if err != nil {
 		return nil, err
 	}
@@ -149,23 +134,52 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	dynClient := &devDynamicConfig{static: dyn}
 	dynClient.forceSARefreshUntil.Store(math.MaxInt64) // until the namespace is finished
-	hosts := map[primitives.ServiceName]static.Hosts{}
-	for name, svc := range conf.Services {
-		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(svc.RPC.GRPCPort)))
+	// The ports are picked free just before the server binds them, so
+	// another process can take one in between: then the server fails (its
+	// frontend even panics on the missing listener), and it is built again
+	// on other ports. A port given in Options is kept.
+	var srv temporal.Server
+	frontendPort := o.FrontendPort
+	for attempt := 1; ; attempt++ {
+		if o.FrontendPort == 0 {
+			if frontendPort, err = freePort(o.IP); err != nil {
+				return nil, err
+			}
+		}
+		httpPort, err := freePort(o.IP)
+		if err != nil {
+			return nil, err
+		}
+		withPort := o
+		withPort.FrontendPort = frontendPort
+		conf, err := withPort.serverConfig(sqlConf, visConf, httpPort)
+		if err != nil {
+			return nil, err
+		}
+		hosts := map[primitives.ServiceName]static.Hosts{}
+		for name, svc := range conf.Services {
+			hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(svc.RPC.GRPCPort)))
+		}
+		srv, err = startTemporal(
+			temporal.WithConfig(conf),
+			temporal.ForServices(temporal.DefaultServices),
+			temporal.WithStaticHosts(hosts),
+			temporal.WithLogger(slogLogger{log: o.Logger, level: level}),
+			temporal.WithDynamicConfigClient(dynClient),
+		)
+		if err == nil {
+			break
+		}
+		if attempt == startAttempts {
+			if o.FrontendPort != 0 {
+				return nil, fmt.Errorf("%w (is port %d free?)", err, o.FrontendPort)
+			}
+			return nil, err
+		}
+		o.Logger.Warn("temporal server did not start; retrying on other ports", "attempt", attempt, "error", err)
 	}
-	srv, err := temporal.NewServer(
-		temporal.WithConfig(conf),
-		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithStaticHosts(hosts),
-		temporal.WithLogger(slogLogger{log: o.Logger, level: level}),
-		temporal.WithDynamicConfigClient(dynClient),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("building temporal server: %w", err)
-	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("starting temporal server: %w", err)
-	}
+	o.FrontendPort = frontendPort
+	s := &Server{opts: o, level: level, frontend: net.JoinHostPort(o.IP, strconv.Itoa(frontendPort))}
 	s.server = srv
 
 	if o.UIPort >= 0 {
@@ -205,6 +219,27 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		dynClient.forceSARefreshUntil.Store(0)
 	}
 	return s, nil
+}
+
+// startAttempts bounds how often Start builds the server on fresh ports.
+const startAttempts = 3
+
+// startTemporal builds and starts a server, turning a panic while it does
+// (the frontend dereferences a listener that failed to bind) into an error.
+func startTemporal(opts ...temporal.ServerOption) (srv temporal.Server, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			srv, err = nil, fmt.Errorf("temporal server failed while starting (a port taken meanwhile?): %v", r)
+		}
+	}()
+	srv, err = temporal.NewServer(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("building temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("starting temporal server: %w", err)
+	}
+	return srv, nil
 }
 
 // saCacheRefreshInterval is a little more than how long the server's

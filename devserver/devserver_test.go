@@ -3,10 +3,13 @@ package devserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +199,31 @@ func TestSearchAttributeAddedToAnExistingDatabaseIsUsableAtOnce(t *testing.T) {
 			t.Fatalf("the run was never found by its new search attribute (last error %v)", err)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// A frontend port taken by another process is an error that says so, not
+// a crash (the server's frontend panics on a listener that failed to bind).
+func TestTakenFrontendPortIsAnError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts embedded Temporal servers")
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{FrontendPort: port, UIPort: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: slog.LevelError})
+	if err == nil {
+		s.Stop()
+		t.Fatalf("started on a taken port %d", port)
+	}
+	t.Logf("error: %v", err)
+	if !strings.Contains(err.Error(), fmt.Sprintf("is port %d free?", port)) {
+		t.Errorf("the error does not name the port: %v", err)
 	}
 }

@@ -65,7 +65,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	if opts.mutate != nil {
 		opts.mutate(cfg)
 	}
-	devOpts := app.DevOptions{InMemory: true, FrontendPort: freePort(t), UIPort: -1}
+	devOpts := app.DevOptions{InMemory: true, FrontendPort: -1, UIPort: -1}
 	if opts.dataDir != "" {
 		cfg.Dev.DataDir = opts.dataDir
 		devOpts.InMemory = false
