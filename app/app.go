@@ -43,8 +43,10 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 // ClientOptions are the Temporal client options of the config: address,
-// namespace, TLS or mTLS, API key; plus the interceptor the intake needs.
-func ClientOptions(c config.Temporal, logger *slog.Logger) (client.Options, error) {
+// namespace, TLS or mTLS, API key, compression; plus the interceptor the
+// intake needs, and the SDK's metrics when metrics.listen is set.
+func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, error) {
+	c := cfg.Temporal
 	opts := client.Options{
 		HostPort:  c.Address,
 		Namespace: c.Namespace,
@@ -52,6 +54,9 @@ func ClientOptions(c config.Temporal, logger *slog.Logger) (client.Options, erro
 		ConnectionOptions: client.ConnectionOptions{
 			DialOptions: []grpc.DialOption{intake.StartProbeInterceptor()},
 		},
+	}
+	if cfg.Metrics.Listen != "" {
+		opts.MetricsHandler = metrics.TemporalSDK()
 	}
 	if c.Compression == "none" {
 		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}

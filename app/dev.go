@@ -112,7 +112,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	// Loopback to a server in this process: compressing costs CPU on both
 	// ends and saves nothing.
 	devCfg.Temporal.Compression = "none"
-	copts, err := ClientOptions(devCfg.Temporal, logger)
+	copts, err := ClientOptions(&devCfg, logger)
 	if err != nil {
 		intakeL.Close()
 		return nil, err

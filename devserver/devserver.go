@@ -139,20 +139,23 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// frontend even panics on the missing listener), and it is built again
 	// on other ports. A port given in Options is kept.
 	var srv temporal.Server
-	frontendPort := o.FrontendPort
+	frontendPort, uiPort := o.FrontendPort, o.UIPort
 	for attempt := 1; ; attempt++ {
-		if o.FrontendPort == 0 {
-			if frontendPort, err = freePort(o.IP); err != nil {
-				return nil, err
-			}
-		}
-		httpPort, err := freePort(o.IP)
+		// frontend HTTP, history, matching, worker; then the frontend's
+		// and the UI's when they are to be picked.
+		ports, err := freePorts(o.IP, 6)
 		if err != nil {
 			return nil, err
 		}
+		if o.FrontendPort == 0 {
+			frontendPort = ports[4]
+		}
+		if o.UIPort == 0 {
+			uiPort = ports[5]
+		}
 		withPort := o
 		withPort.FrontendPort = frontendPort
-		conf, err := withPort.serverConfig(sqlConf, visConf, httpPort)
+		conf, err := withPort.serverConfig(sqlConf, visConf, ports[:4])
 		if err != nil {
 			return nil, err
 		}
@@ -178,17 +181,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		o.Logger.Warn("temporal server did not start; retrying on other ports", "attempt", attempt, "error", err)
 	}
-	o.FrontendPort = frontendPort
+	o.FrontendPort, o.UIPort = frontendPort, uiPort
 	s := &Server{opts: o, level: level, frontend: net.JoinHostPort(o.IP, strconv.Itoa(frontendPort))}
 	s.server = srv
 
 	if o.UIPort >= 0 {
-		if o.UIPort == 0 {
-			if o.UIPort, err = freePort(o.IP); err != nil {
-				s.Stop()
-				return nil, err
-			}
-		}
 		s.uiAddr = net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort))
 		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
 			Host:                o.IP,
@@ -405,7 +402,10 @@ func fileExists(path string) bool {
 	return !errors.Is(err, os.ErrNotExist)
 }
 
-func (o Options) serverConfig(sqlConf, visConf *config.SQL, httpPort int) (*config.Config, error) {
+// serverConfig is the server's config; ports are the HTTP port of the
+// frontend, then the gRPC ports of history, matching and worker.
+func (o Options) serverConfig(sqlConf, visConf *config.SQL, ports []int) (*config.Config, error) {
+	httpPort := ports[0]
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = o.IP
@@ -433,18 +433,14 @@ func (o Options) serverConfig(sqlConf, visConf *config.SQL, httpPort int) (*conf
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"
 	conf.Services = map[string]config.Service{}
-	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+	for i, name := range []string{"frontend", "history", "matching", "worker"} {
 		var svc config.Service
 		svc.RPC.BindOnIP = o.IP
 		if name == "frontend" {
 			svc.RPC.GRPCPort = o.FrontendPort
 			svc.RPC.HTTPPort = httpPort
 		} else {
-			p, err := freePort(o.IP)
-			if err != nil {
-				return nil, err
-			}
-			svc.RPC.GRPCPort = p
+			svc.RPC.GRPCPort = ports[i]
 		}
 		conf.Services[name] = svc
 	}
@@ -456,11 +452,18 @@ func (o Options) serverConfig(sqlConf, visConf *config.SQL, httpPort int) (*conf
 	return &conf, nil
 }
 
-func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
+// freePorts returns n distinct free ports. Each listener stays open until
+// all are picked: closed one at a time, the system may hand the same port
+// out twice.
+func freePorts(ip string, n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }

@@ -49,8 +49,9 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	t.Setenv("DEALSYNC_INTAKE_LISTEN", freeAddr(t))
-	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", freeAddr(t))
+	addrs := freeAddrs(t, 2)
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", addrs[0])
+	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", addrs[1])
 	// Fast retries keep fault tests short; the policy itself is what is tested.
 	t.Setenv("DEALSYNC_WORKFLOW_RETRY_INITIAL_INTERVAL", "100ms")
 	t.Setenv("DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL", "1s")
@@ -92,17 +93,23 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freeAddr(t *testing.T) string { return freeAddrs(t, 1)[0] }
 
-func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
+// freeAddrs returns n distinct free loopback addresses: the listeners stay
+// open until all are picked, or the system may hand one port out twice.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs
+}
 
 // delivery is one webhook POST.
 type delivery struct {

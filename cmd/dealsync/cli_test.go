@@ -25,14 +25,22 @@ import (
 	"github.com/dealsync/dealsync/workflows"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t *testing.T) string { return freeAddrs(t, 1)[0] }
+
+// freeAddrs returns n distinct free loopback addresses: the listeners stay
+// open until all are picked, or the system may hand one port out twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // run executes the CLI with args until ctx ends or the command returns.
@@ -114,20 +122,18 @@ func testProductionShape(ctx context.Context, t *testing.T, srv *devserver.Serve
 	defer erpSrv.Close()
 
 	dir := t.TempDir()
-	intakes := []string{freeAddr(t), freeAddr(t)}
-	// Replica 0 of each command also serves /metrics on its own port.
-	serveMetrics, workerMetrics := freeAddr(t), freeAddr(t)
+	free := freeAddrs(t, 6) // 2 intakes, then a metrics port per command
+	intakes := free[:2]
+	// Every command also serves /metrics, each on its own port (and so
+	// records the SDK's metrics of whichever worker runs the workflow).
+	var metricsAddrs []string
 	type command struct{ name, file string }
 	var commands []command
 	var files []string
 	for i, listen := range intakes {
 		for _, name := range []string{"serve", "worker"} {
-			metricsListen := ""
-			if i == 0 && name == "serve" {
-				metricsListen = serveMetrics
-			} else if i == 0 {
-				metricsListen = workerMetrics
-			}
+			metricsListen := free[2+len(metricsAddrs)]
+			metricsAddrs = append(metricsAddrs, metricsListen)
 			f := filepath.Join(dir, fmt.Sprintf("dealsync-%s-%d.yaml", name, i))
 			yaml := fmt.Sprintf(`
 log: {level: warn}
@@ -194,17 +200,23 @@ connections:
 	if len(invs) != 1 || invs[0].Reference != "D-CLI" || invs[0].Total != "99.50" {
 		t.Fatalf("want exactly one invoice for D-CLI of 99.50, got %+v", invs)
 	}
-	// Both metrics endpoints answer; the process's registry has counted
-	// the deliveries (one run started, one duplicate) and the invoice.
-	for _, addr := range []string{serveMetrics, workerMetrics} {
-		body := get(t, "http://"+addr+"/metrics")
+	// Every metrics endpoint answers; the process's registry has counted
+	// the deliveries (one run started, one duplicate), the invoice step and
+	// the SDK's own metrics (some recorded just after the run closed: wait,
+	// bounded by ctx).
+	for _, addr := range metricsAddrs {
 		for _, want := range []string{
 			`dealsync_webhook_events_total{connection="shop",outcome="started"}`,
 			`dealsync_webhook_events_total{connection="shop",outcome="duplicate"}`,
 			`dealsync_steps_total{connection="shop",outcome="ok",step="invoice"}`,
+			"temporal_workflow_completed{",
+			"temporal_local_activity_execution_latency_seconds_bucket{",
 		} {
-			if !strings.Contains(body, want) {
-				t.Errorf("%s/metrics lacks %s", addr, want)
+			for !strings.Contains(get(t, "http://"+addr+"/metrics"), want) {
+				if ctx.Err() != nil {
+					t.Fatalf("%s/metrics never showed %s", addr, want)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 		}
 	}

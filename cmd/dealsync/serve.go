@@ -29,7 +29,7 @@ func (g *globalFlags) clusterSetup() (*config.Config, *slog.Logger, *connections
 	if err != nil {
 		return nil, nil, nil, client.Options{}, err
 	}
-	copts, err := app.ClientOptions(cfg.Temporal, logger)
+	copts, err := app.ClientOptions(cfg, logger)
 	if err != nil {
 		return nil, nil, nil, client.Options{}, err
 	}
