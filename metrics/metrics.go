@@ -1,7 +1,8 @@
 // Package metrics holds dealsync's Prometheus metrics: the webhooks the
 // intake answers and the events in them, and the run steps (mapping,
 // validation, calls to CRMs and ERPs) the worker executes, with the Go
-// runtime's and the process's own; Handler serves them for scraping.
+// runtime's and the process's own, and the Temporal SDK's (TemporalSDK);
+// Handler serves them for scraping.
 //
 // Labels are bounded: connection names come from the config (a webhook to
 // an unknown connection is counted under ""), steps and outcomes from the
