@@ -283,12 +283,36 @@ func (s *RefreshingSource) refresh(ctx context.Context) (*oauth2.Token, error) {
 	if nt.Expiry.IsZero() {
 		nt.Expiry = time.Now().Add(30 * time.Minute)
 	}
-	if err := s.Store.Save(ctx, nt); err != nil {
+	// The vendor may have invalidated the old refresh token already: until
+	// the new one is saved, another process sharing the store would spend
+	// the old one and be refused. Retry a transient failure while holding
+	// the lock; after that, keep the token in memory and save it first
+	// thing on the next call.
+	if err := saveRetrying(ctx, s.Store, nt); err != nil {
 		s.pending = nt
 		return nil, fmt.Errorf("%s: saving the rotated refresh token (kept in memory, retrying): %w", s.Service, err)
 	}
 	s.tok = nt
 	return nt, nil
+}
+
+// saveBackoff are the waits between the attempts to save a new token.
+var saveBackoff = []time.Duration{100 * time.Millisecond, 400 * time.Millisecond}
+
+func saveRetrying(ctx context.Context, store TokenStore, tok *oauth2.Token) error {
+	err := store.Save(ctx, tok)
+	for _, wait := range saveBackoff {
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		err = store.Save(ctx, tok)
+	}
+	return err
 }
 
 func (s *RefreshingSource) refreshError(err error) error {

@@ -365,16 +365,42 @@ func setDead(t *testing.T, e *env) {
 
 type failingStore struct {
 	erpkit.TokenStore
-	fail  bool
-	saves int
+	fail      bool
+	failTimes int // fail this many saves, then succeed
+	saves     int
 }
 
 func (f *failingStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	if f.fail {
 		return errors.New("disk full")
 	}
+	if f.failTimes > 0 {
+		f.failTimes--
+		return errors.New("disk busy")
+	}
 	f.saves++
 	return f.TokenStore.Save(ctx, tok)
+}
+
+// A save that fails once is retried at once, under the refresh lock, so
+// the rotated token is on disk before anyone else refreshes.
+func TestTransientSaveFailureIsRetried(t *testing.T) {
+	fake := xerofake.New(tenant, "seed-refresh")
+	defer fake.Close()
+	store := &failingStore{TokenStore: &erpkit.FileTokenStore{Path: filepath.Join(t.TempDir(), "tok.json")}, failTimes: 1}
+	cfg := xero.DefaultConfig()
+	cfg.TenantID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = tenant, fake.ClientID, secret.New(fake.ClientSecret), secret.New("seed-refresh")
+	cfg.BaseURL, cfg.TokenURL = fake.URL, fake.TokenURL()
+	tg, err := xero.New(cfg, xero.Deps{Tokens: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k"); err != nil {
+		t.Fatalf("one failed save should not fail the call: %v", err)
+	}
+	if fake.Refreshes != 1 || store.saves != 1 || store.failTimes != 0 {
+		t.Fatalf("refreshes %d saves %d failures left %d, want 1, 1, 0", fake.Refreshes, store.saves, store.failTimes)
+	}
 }
 
 func TestTokenNotUsedUntilSaved(t *testing.T) {
