@@ -42,6 +42,7 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -369,13 +370,13 @@ func startStack(ctx context.Context, o Options) (*app.Dev, func(), string, error
 	}
 	cfg.Dev.DataDir = dir
 	cfg.Intake.Listen = "127.0.0.1:0"
-	sbPort, err := freePort()
+	ports, err := devserver.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		cleanupDir()
 		return nil, nil, "", err
 	}
 	oldSandbox := cfg.Dev.SandboxListen
-	cfg.Dev.SandboxListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(sbPort))
+	cfg.Dev.SandboxListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	// The built-in sandbox target points at dev.sandbox_listen: follow it.
 	cfg.Targets = maps.Clone(cfg.Targets)
 	for name, tc := range cfg.Targets {
@@ -414,15 +415,6 @@ func sameHostPort(baseURL, listen string) bool {
 		return false
 	}
 	return strings.HasSuffix(strings.TrimRight(baseURL, "/"), ":"+port)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func newRunID() string {

@@ -143,7 +143,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	for attempt := 1; ; attempt++ {
 		// frontend HTTP, history, matching, worker; then the frontend's
 		// and the UI's when they are to be picked.
-		ports, err := freePorts(o.IP, 6)
+		ports, err := FreePorts(o.IP, 6)
 		if err != nil {
 			return nil, err
 		}
@@ -452,10 +452,11 @@ func (o Options) serverConfig(sqlConf, visConf *config.SQL, ports []int) (*confi
 	return &conf, nil
 }
 
-// freePorts returns n distinct free ports. Each listener stays open until
-// all are picked: closed one at a time, the system may hand the same port
-// out twice.
-func freePorts(ip string, n int) ([]int, error) {
+// FreePorts returns n distinct free TCP ports on ip (for servers that need
+// their port before they bind it). Each listener stays open until all are
+// picked: closed one at a time, the system may hand the same port out
+// twice. Another process can still take one before it is bound.
+func FreePorts(ip string, n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))

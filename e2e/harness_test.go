@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -95,18 +97,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func freeAddr(t *testing.T) string { return freeAddrs(t, 1)[0] }
 
-// freeAddrs returns n distinct free loopback addresses: the listeners stay
-// open until all are picked, or the system may hand one port out twice.
+// freeAddrs returns n distinct free loopback addresses.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	addrs := make([]string, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
+	ports, err := devserver.FreePorts("127.0.0.1", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := make([]string, n)
+	for i, p := range ports {
+		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
 	return addrs
 }
