@@ -388,13 +388,7 @@ func TestTransientSaveFailureIsRetried(t *testing.T) {
 	fake := xerofake.New(tenant, "seed-refresh")
 	defer fake.Close()
 	store := &failingStore{TokenStore: &erpkit.FileTokenStore{Path: filepath.Join(t.TempDir(), "tok.json")}, failTimes: 1}
-	cfg := xero.DefaultConfig()
-	cfg.TenantID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = tenant, fake.ClientID, secret.New(fake.ClientSecret), secret.New("seed-refresh")
-	cfg.BaseURL, cfg.TokenURL = fake.URL, fake.TokenURL()
-	tg, err := xero.New(cfg, xero.Deps{Tokens: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := targetWithStore(t, fake, store)
 	if _, err := tg.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k"); err != nil {
 		t.Fatalf("one failed save should not fail the call: %v", err)
 	}
@@ -403,10 +397,10 @@ func TestTransientSaveFailureIsRetried(t *testing.T) {
 	}
 }
 
-func TestTokenNotUsedUntilSaved(t *testing.T) {
-	fake := xerofake.New(tenant, "seed-refresh")
-	defer fake.Close()
-	store := &failingStore{TokenStore: &erpkit.FileTokenStore{Path: filepath.Join(t.TempDir(), "tok.json")}, fail: true}
+// targetWithStore is a Xero target of fake, seeded with its refresh token
+// "seed-refresh", keeping its tokens in store.
+func targetWithStore(t *testing.T, fake *xerofake.Server, store erpkit.TokenStore) *xero.Target {
+	t.Helper()
 	cfg := xero.DefaultConfig()
 	cfg.TenantID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = tenant, fake.ClientID, secret.New(fake.ClientSecret), secret.New("seed-refresh")
 	cfg.BaseURL, cfg.TokenURL = fake.URL, fake.TokenURL()
@@ -414,7 +408,15 @@ func TestTokenNotUsedUntilSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tg.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
+	return tg
+}
+
+func TestTokenNotUsedUntilSaved(t *testing.T) {
+	fake := xerofake.New(tenant, "seed-refresh")
+	defer fake.Close()
+	store := &failingStore{TokenStore: &erpkit.FileTokenStore{Path: filepath.Join(t.TempDir(), "tok.json")}, fail: true}
+	tg := targetWithStore(t, fake, store)
+	_, err := tg.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v, want the save failure", err)
 	}
