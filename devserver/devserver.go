@@ -452,6 +452,19 @@ func (o Options) serverConfig(sqlConf, visConf *config.SQL, ports []int) (*confi
 	return &conf, nil
 }
 
+// FreeAddrs is FreePorts as host:port addresses.
+func FreeAddrs(ip string, n int) ([]string, error) {
+	ports, err := FreePorts(ip, n)
+	if err != nil {
+		return nil, err
+	}
+	addrs := make([]string, n)
+	for i, p := range ports {
+		addrs[i] = net.JoinHostPort(ip, strconv.Itoa(p))
+	}
+	return addrs, nil
+}
+
 // FreePorts returns n distinct free TCP ports on ip (for servers that need
 // their port before they bind it). Each listener stays open until all are
 // picked: closed one at a time, the system may hand the same port out

@@ -73,7 +73,7 @@ func TestVisibilityStoreLayout(t *testing.T) {
 	startRun(ctx, t, s, "first")
 	waitListed(ctx, t, s, "first")
 	s.Stop()
-	if !exists(vis) {
+	if !fileExists(vis) {
 		t.Fatalf("a new data dir has no %s", vis)
 	}
 
@@ -92,7 +92,7 @@ func TestVisibilityStoreLayout(t *testing.T) {
 	defer s.Stop()
 	startRun(ctx, t, s, "legacy")
 	waitListed(ctx, t, s, "legacy")
-	if exists(vis) {
+	if fileExists(vis) {
 		t.Errorf("a legacy data dir got a separate visibility file %s", vis)
 	}
 }
@@ -147,11 +147,6 @@ func waitListed(ctx context.Context, t *testing.T, s *Server, id string) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // A search attribute added to an existing database is usable at once: the

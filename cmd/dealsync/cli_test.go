@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,13 +29,9 @@ func freeAddr(t *testing.T) string { return freeAddrs(t, 1)[0] }
 // freeAddrs returns n distinct free loopback addresses.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ports, err := devserver.FreePorts("127.0.0.1", n)
+	addrs, err := devserver.FreeAddrs("127.0.0.1", n)
 	if err != nil {
 		t.Fatal(err)
-	}
-	addrs := make([]string, n)
-	for i, p := range ports {
-		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
 	return addrs
 }

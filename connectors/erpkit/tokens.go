@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/secret"
 )
 
 // ErrNoToken is returned by TokenStore.Load when nothing was stored yet.
@@ -194,6 +195,46 @@ type RefreshingSource struct {
 	mu      sync.Mutex
 	tok     *oauth2.Token
 	pending *oauth2.Token // issued by the vendor but not yet saved
+}
+
+// RefreshGrant is a connection's refresh-token grant as its config gives
+// it; NewRefreshingSource resolves its secrets once.
+type RefreshGrant struct {
+	// Service and Connection name the vendor and the connection in errors.
+	Service, Connection string
+	// Key prefixes configuration errors ("xero: ",
+	// "pipedrive source: accounts.1.oauth.").
+	Key          string
+	ClientID     string
+	ClientSecret secret.Secret
+	// RefreshToken from the consent flow (optional once Store holds one).
+	RefreshToken secret.Secret
+	TokenURL     string
+	Store        TokenStore
+	HTTPClient   *http.Client
+	// Message, if set, reads the token endpoint's error answers.
+	Message func(*oauth2.RetrieveError) string
+}
+
+// NewRefreshingSource makes the token source of g, with the client
+// credentials sent as HTTP Basic authentication.
+func NewRefreshingSource(g RefreshGrant) (*RefreshingSource, error) {
+	clientSecret, err := g.ClientSecret.Reveal()
+	if err != nil {
+		return nil, fmt.Errorf("%sclient_secret (%s): %w", g.Key, g.ClientSecret.Describe(), err)
+	}
+	seed := ""
+	if !g.RefreshToken.IsZero() {
+		if seed, err = g.RefreshToken.Reveal(); err != nil {
+			return nil, fmt.Errorf("%srefresh_token (%s): %w", g.Key, g.RefreshToken.Describe(), err)
+		}
+	}
+	return &RefreshingSource{
+		Config: &oauth2.Config{ClientID: g.ClientID, ClientSecret: clientSecret,
+			Endpoint: oauth2.Endpoint{TokenURL: g.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}},
+		Store: g.Store, Seed: seed, HTTPClient: g.HTTPClient,
+		Service: g.Service, Connection: g.Connection, Message: g.Message,
+	}, nil
 }
 
 // expiryDelta: a token this close to its expiry is refreshed first.

@@ -29,8 +29,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/connectors/erpkit"
@@ -207,26 +205,18 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			if a.OAuth.ClientID == "" {
 				return nil, fmt.Errorf("%s.oauth.client_id is required", key)
 			}
-			csec, err := a.OAuth.ClientSecret.Reveal()
-			if err != nil {
-				return nil, fmt.Errorf("%s.oauth.client_secret (%s): %w", key, a.OAuth.ClientSecret.Describe(), err)
-			}
-			rt, err := a.OAuth.RefreshToken.Reveal()
-			if err != nil {
-				return nil, fmt.Errorf("%s.oauth.refresh_token (%s): %w", key, a.OAuth.RefreshToken.Describe(), err)
-			}
 			if a.OAuth.TokenFile == "" {
 				return nil, fmt.Errorf("%s.oauth.token_file is required", key)
 			}
-			acc.oauth = &erpkit.RefreshingSource{
-				Config: &oauth2.Config{ClientID: a.OAuth.ClientID, ClientSecret: csec,
-					Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}},
+			if acc.oauth, err = erpkit.NewRefreshingSource(erpkit.RefreshGrant{
+				Service: service, Connection: key, Key: key + ".oauth.",
+				ClientID: a.OAuth.ClientID, ClientSecret: a.OAuth.ClientSecret, RefreshToken: a.OAuth.RefreshToken,
+				TokenURL:   cfg.TokenURL,
 				Store:      &erpkit.FileTokenStore{Path: a.OAuth.TokenFile, ExtraKeys: []string{"api_domain"}},
-				Seed:       rt,
 				HTTPClient: client,
-				Service:    service,
-				Connection: key,
 				Message:    tokenMessage,
+			}); err != nil {
+				return nil, err
 			}
 		default:
 			return nil, fmt.Errorf("%s: api_token or oauth is required", key)

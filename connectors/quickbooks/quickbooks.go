@@ -24,8 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
@@ -111,16 +109,6 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if cfg.RealmID == "" || cfg.ClientID == "" || cfg.ClientSecret.IsZero() {
 		return nil, errors.New("quickbooks: realm_id, client_id and client_secret are required")
 	}
-	clientSecret, err := cfg.ClientSecret.Reveal()
-	if err != nil {
-		return nil, fmt.Errorf("quickbooks: client_secret (%s): %w", cfg.ClientSecret.Describe(), err)
-	}
-	seed := ""
-	if !cfg.RefreshToken.IsZero() {
-		if seed, err = cfg.RefreshToken.Reveal(); err != nil {
-			return nil, fmt.Errorf("quickbooks: refresh_token (%s): %w", cfg.RefreshToken.Describe(), err)
-		}
-	}
 	store := deps.Tokens
 	if store == nil {
 		if cfg.TokenFile == "" {
@@ -140,10 +128,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		hc = &http.Client{}
 	}
 	conn := "QuickBooks company " + cfg.RealmID
-	tokens := &erpkit.RefreshingSource{
-		Config: &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: clientSecret,
-			Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}},
-		Store: store, Seed: seed, HTTPClient: hc, Service: "quickbooks", Connection: conn,
+	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
+		Service: "quickbooks", Connection: conn, Key: "quickbooks: ",
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,
+		TokenURL: cfg.TokenURL, Store: store, HTTPClient: hc,
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &Target{
 		cfg:   cfg,

@@ -21,8 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
@@ -128,16 +126,6 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if cfg.ClientSecret.IsZero() {
 		return nil, errors.New("xero: client_secret is required")
 	}
-	clientSecret, err := cfg.ClientSecret.Reveal()
-	if err != nil {
-		return nil, fmt.Errorf("xero: client_secret (%s): %w", cfg.ClientSecret.Describe(), err)
-	}
-	seed := ""
-	if !cfg.RefreshToken.IsZero() {
-		if seed, err = cfg.RefreshToken.Reveal(); err != nil {
-			return nil, fmt.Errorf("xero: refresh_token (%s): %w", cfg.RefreshToken.Describe(), err)
-		}
-	}
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("xero: base_url %q is not an http(s) URL", cfg.BaseURL)
@@ -162,12 +150,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		hc = &http.Client{}
 	}
 	conn := fmt.Sprintf("Xero tenant %s", cfg.TenantID)
-	tokens := &erpkit.RefreshingSource{
-		Config: &oauth2.Config{
-			ClientID: cfg.ClientID, ClientSecret: clientSecret,
-			Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
-		},
-		Store: store, Seed: seed, HTTPClient: hc, Service: "xero", Connection: conn,
+	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
+		Service: "xero", Connection: conn, Key: "xero: ",
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,
+		TokenURL: cfg.TokenURL, Store: store, HTTPClient: hc,
+	})
+	if err != nil {
+		return nil, err
 	}
 	t := &Target{
 		cfg:   cfg,
