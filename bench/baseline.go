@@ -151,7 +151,7 @@ func (b *baseline) run(ctx context.Context, runID, variant string, n, concurrenc
 			for i := range ids {
 				t0 := time.Now()
 				_, err := b.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-					ID:               fmt.Sprintf("bench/%s/%s/%06d", runID, variant, i),
+					ID:               baselineWorkflowID(runID, variant, i),
 					TaskQueue:        BaselineTaskQueue,
 					EnableEagerStart: true,
 				}, baselineWorkflowName, in)
@@ -184,6 +184,11 @@ feed:
 	res.done = b.noop.done.Load()
 	res.lastDone = b.noop.lastDone()
 	return res, nil
+}
+
+// baselineWorkflowID is the ID of the i-th run of a variant in a round.
+func baselineWorkflowID(runID, variant string, i int) string {
+	return fmt.Sprintf("bench/%s/%s/%06d", runID, variant, i)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

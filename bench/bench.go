@@ -37,6 +37,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
@@ -74,7 +75,9 @@ type Options struct {
 	LogLevel string
 	// KeepDataDir keeps the temporary data dir (and its log).
 	KeepDataDir bool
-	// CPUProfile writes a CPU profile of the dealsync phase (in-process).
+	// CPUProfile writes a CPU profile of the dealsync phase (in-process),
+	// and of each baseline to CPUProfile.baseline-<variant>; rounds after
+	// the first add .r<N>.
 	CPUProfile string
 
 	// External target: IntakeURL and SandboxURL of a running dealsync.
@@ -99,6 +102,10 @@ type Options struct {
 	BaselineN int
 	// HistorySample is how many runs' histories are read (0: none).
 	HistorySample int
+	// Rounds splits N and BaselineN into this many rounds of a dealsync
+	// phase followed by each baseline (default 3; 1 with Rate, which has
+	// no baseline by default).
+	Rounds int
 
 	// Progress, if set, receives one line per phase.
 	Progress io.Writer
@@ -124,10 +131,18 @@ func (o *Options) defaults() {
 		o.Secret = config.DevSecret
 	}
 	if o.BaselineN <= 0 {
-		// Enough for a steady rate; keeps the default run within Timeout
-		// on a busy 2-core machine.
-		o.BaselineN = min(o.N, 1000)
+		// As many runs as deals: a phase's cost per run depends on its
+		// length (the visibility queue lags behind and catches up after
+		// it), so only phases of the same size compare.
+		o.BaselineN = o.N
 	}
+	if o.Rounds <= 0 {
+		o.Rounds = 3
+		if o.Rate > 0 {
+			o.Rounds = 1
+		}
+	}
+	o.Rounds = min(o.Rounds, o.N, o.BaselineN)
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
@@ -239,28 +254,85 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Notes = append(rep.Notes, "memory and CPU not measured: give --pid of the dealsync process")
 	}
 
-	// dealsync phase.
+	// The phases, interleaved in rounds: dealsync, then each baseline,
+	// Rounds times, so that a slow spell of a shared machine weighs on
+	// both sides of the ratio instead of on one phase.
 	if t.sb != nil && (o.ErrorRate > 0 || o.RateLimitRate > 0) {
 		t.sb.SetFaults(sandbox.Faults{ErrorRate: o.ErrorRate, RateLimitRate: o.RateLimitRate, RetryAfter: o.RetryAfter})
 	}
-	logf("dealsync: sending %d closed-won + %.0f%% non-triggering webhooks, concurrency %d%s", o.N, o.NonTriggerShare*100, o.Concurrency, rateNote(o.Rate))
 	profiling := o.CPUProfile != ""
 	if profiling && rep.Mode != "in-process" {
 		rep.Notes = append(rep.Notes, "--cpuprofile profiles this process only: ignored for an external target")
 		profiling = false
 	}
-	stopProfile, err := startProfile(profiling, o.CPUProfile)
-	if err != nil {
-		return nil, err
+	var bl *baseline
+	if len(o.Baselines) > 0 {
+		if t.c == nil {
+			rep.Notes = append(rep.Notes, "baseline skipped: no Temporal client (give --temporal-address)")
+		} else {
+			b, err := startBaseline(t.c, sdkworker.Options{})
+			if err != nil {
+				return rep, err
+			}
+			closeAll = append(closeAll, b.stop)
+			bl = b
+		}
 	}
-	ds, err := runDealsync(ctx, o, t, runID, rep, logf)
-	stopProfile()
-	if err != nil {
-		return rep, err
+	var dsRounds []*DealsyncResult
+	blRounds := map[string][]*BaselineResult{}
+	roundIDs := make([]string, 0, o.Rounds)
+	for r := range o.Rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		roundID, label := runID, "dealsync"
+		if o.Rounds > 1 {
+			roundID, label = fmt.Sprintf("%s%d", runID, r+1), fmt.Sprintf("round %d/%d: dealsync", r+1, o.Rounds)
+		}
+		roundIDs = append(roundIDs, roundID)
+		n := share(o.N, o.Rounds, r)
+		logf("%s: sending %d closed-won + %.0f%% non-triggering webhooks, concurrency %d%s", label, n, o.NonTriggerShare*100, o.Concurrency, rateNote(o.Rate))
+		stopProfile, err := startProfile(profiling, profileFile(o.CPUProfile, "", r))
+		if err != nil {
+			return nil, err
+		}
+		ds, err := runDealsync(ctx, o, t, roundID, n, rep, label, logf)
+		stopProfile()
+		if err != nil {
+			return rep, err
+		}
+		if sampler != nil {
+			ds.PeakRSS = sampler.takePeak()
+		}
+		dsRounds = append(dsRounds, ds)
+		if bl == nil {
+			continue
+		}
+		bn := share(o.BaselineN, o.Rounds, r)
+		for _, v := range o.Baselines {
+			if ctx.Err() != nil {
+				break
+			}
+			logf("%sbaseline %q: %d runs, concurrency %d, eager start", strings.TrimSuffix(label, "dealsync"), v, bn, o.Concurrency)
+			stopProfile, err := startProfile(profiling, profileFile(o.CPUProfile, ".baseline-"+v, r))
+			if err != nil {
+				return rep, err
+			}
+			br, err := runBaseline(ctx, o, t, bl, roundID, v, bn)
+			stopProfile()
+			if err != nil {
+				return rep, err
+			}
+			if sampler != nil {
+				br.PeakRSS = sampler.takePeak()
+			}
+			blRounds[v] = append(blRounds[v], br)
+		}
 	}
-	if sampler != nil {
-		ds.PeakRSS = sampler.takePeak()
+	if len(dsRounds) == 0 {
+		return rep, ctx.Err()
 	}
+	ds := mergeDealsync(dsRounds)
 	rep.Dealsync = ds
 	if t.sb != nil {
 		t.sb.SetFaults(sandbox.Faults{})
@@ -278,46 +350,51 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.HistorySample > 0 && t.c != nil {
 		ds.History = sampleHistories(ctx, t.c, dealWorkflowIDs(o.Connection, ds.ackedDeals, o.HistorySample))
 	}
-
-	// Baseline phase.
-	if len(o.Baselines) > 0 {
-		if t.c == nil {
-			rep.Notes = append(rep.Notes, "baseline skipped: no Temporal client (give --temporal-address)")
-		} else if ctx.Err() == nil {
-			bl, err := startBaseline(t.c, sdkworker.Options{})
-			if err != nil {
-				return rep, err
-			}
-			closeAll = append(closeAll, bl.stop)
-			for _, v := range o.Baselines {
-				if ctx.Err() != nil {
-					break
-				}
-				logf("baseline %q: %d runs, concurrency %d, eager start", v, o.BaselineN, o.Concurrency)
-				stopProfile, err := startProfile(profiling, o.CPUProfile+".baseline-"+v)
-				if err != nil {
-					return rep, err
-				}
-				br, err := runBaseline(ctx, o, t, bl, runID, v)
-				stopProfile()
-				if err != nil {
-					return rep, err
-				}
-				if sampler != nil {
-					br.PeakRSS = sampler.takePeak()
-				}
-				if br.PerSecond > 0 && ds.InvoicesPerSecond > 0 {
-					br.Ratio = ds.InvoicesPerSecond / br.PerSecond
-				}
-				rep.Baselines = append(rep.Baselines, br)
-			}
-			if o.Rate > 0 {
-				rep.Notes = append(rep.Notes, "paced run (--rate): dealsync's invoices/s is capped by the send rate, so the ratio to the baseline says nothing about capacity")
-			}
-			if t.sb == nil {
-				rep.Notes = append(rep.Notes, "external target: the baseline worker runs in the bench process, not in the dealsync process")
+	for _, v := range o.Baselines {
+		rounds := blRounds[v]
+		if len(rounds) == 0 {
+			continue
+		}
+		br := mergeBaseline(rounds)
+		if br.PerSecond > 0 && ds.InvoicesPerSecond > 0 {
+			br.Ratio = ds.InvoicesPerSecond / br.PerSecond
+		}
+		var ratios []float64
+		for i, b := range rounds {
+			if b.PerSecond > 0 && dsRounds[i].InvoicesPerSecond > 0 {
+				ratios = append(ratios, dsRounds[i].InvoicesPerSecond/b.PerSecond)
 			}
 		}
+		br.RoundRatios, br.RatioMedian = ratios, median(ratios)
+		if o.HistorySample > 0 {
+			n := min(o.HistorySample, 20, rounds[0].Done)
+			ids := make([]string, 0, n)
+			for i := range n {
+				ids = append(ids, baselineWorkflowID(roundIDs[0], v, i*rounds[0].Runs/max(n, 1)))
+			}
+			br.History = sampleHistories(ctx, t.c, ids)
+		}
+		rep.Baselines = append(rep.Baselines, br)
+	}
+	if bl != nil && o.Rate > 0 {
+		rep.Notes = append(rep.Notes, "paced run (--rate): dealsync's invoices/s is capped by the send rate, so the ratio to the baseline says nothing about capacity")
+	}
+	if bl != nil && t.sb == nil {
+		rep.Notes = append(rep.Notes, "external target: the baseline worker runs in the bench process, not in the dealsync process")
+	}
+	for i, d := range dsRounds {
+		rr := Round{Round: i + 1, Deals: d.Deals, Invoices: d.Invoices, InvoicesPerSecond: d.InvoicesPerSecond, CPUPerInvoiceMS: d.CPUPerInvoiceMS}
+		for _, v := range o.Baselines {
+			if i < len(blRounds[v]) {
+				b := blRounds[v][i]
+				rb := RoundBaseline{Variant: v, PerSecond: b.PerSecond, CPUPerRunMS: b.CPUPerRunMS}
+				if b.PerSecond > 0 {
+					rb.Ratio = d.InvoicesPerSecond / b.PerSecond
+				}
+				rr.Baselines = append(rr.Baselines, rb)
+			}
+		}
+		rep.Rounds = append(rep.Rounds, rr)
 	}
 
 	if t.measured {
@@ -428,9 +505,9 @@ func quietLogger() sdklog.Logger {
 }
 
 // runDealsync sends the webhooks and waits for the invoices.
-func runDealsync(ctx context.Context, o Options, t *target, runID string, rep *Report, logf func(string, ...any)) (*DealsyncResult, error) {
-	evs := makeEvents(runID, o.N, o.NonTriggerShare, time.Now())
-	res := &DealsyncResult{Webhooks: len(evs), Deals: o.N}
+func runDealsync(ctx context.Context, o Options, t *target, runID string, n int, rep *Report, label string, logf func(string, ...any)) (*DealsyncResult, error) {
+	evs := makeEvents(runID, n, o.NonTriggerShare, time.Now())
+	res := &DealsyncResult{Webhooks: len(evs), Deals: n}
 	prefix := "B-" + runID + "-"
 
 	base := 0
@@ -445,11 +522,12 @@ func runDealsync(ctx context.Context, o Options, t *target, runID string, rep *R
 	res.Attempts = sent.attempts
 	res.Statuses = statusMap(sent.statuses)
 	res.Ack = latencyOf(sent.latencies)
+	res.ackLatencies = sent.latencies
 	if el := sent.last.Sub(sent.first).Seconds(); el > 0 {
 		res.AcceptedPerSecond = float64(sent.accepted) / el
 		res.SendSeconds = el
 	}
-	logf("dealsync: %d/%d webhooks acknowledged in %.1fs; waiting for %d invoices", sent.accepted, len(evs), res.SendSeconds, sent.acceptedTrg)
+	logf("%s: %d/%d webhooks acknowledged in %.1fs; waiting for %d invoices", label, sent.accepted, len(evs), res.SendSeconds, sent.acceptedTrg)
 
 	// Wait for the invoices: until every acknowledged deal has one, the
 	// count stalls for Settle, or the run times out.
@@ -519,17 +597,18 @@ func runDealsync(ctx context.Context, o Options, t *target, runID string, rep *R
 		res.CPUSeconds = (cpu1 - cpu0).Seconds()
 		res.CPUPerInvoiceMS = res.CPUSeconds * 1000 / float64(res.Invoices)
 	}
-	logf("dealsync: %d invoices, %.1f/s end to end; %d lost, %d duplicated", res.Invoices, res.InvoicesPerSecond, res.Lost, res.Duplicated)
+	logf("%s: %d invoices, %.1f/s end to end; %d lost, %d duplicated", label, res.Invoices, res.InvoicesPerSecond, res.Lost, res.Duplicated)
 	return res, nil
 }
 
-func runBaseline(ctx context.Context, o Options, t *target, bl *baseline, runID, variant string) (*BaselineResult, error) {
+func runBaseline(ctx context.Context, o Options, t *target, bl *baseline, runID, variant string, n int) (*BaselineResult, error) {
 	cpu0, _ := t.cpu()
-	r, err := bl.run(ctx, runID, variant, o.BaselineN, o.Concurrency)
+	r, err := bl.run(ctx, runID, variant, n, o.Concurrency)
 	if err != nil {
 		return nil, err
 	}
-	br := &BaselineResult{Variant: variant, Runs: o.BaselineN, Done: int(r.done), StartErrors: r.startErrors, Start: latencyOf(r.startLatencies)}
+	br := &BaselineResult{Variant: variant, Runs: n, Done: int(r.done), StartErrors: r.startErrors, Start: latencyOf(r.startLatencies)}
+	br.startLatencies = r.startLatencies
 	steps := baselineSteps[variant]
 	br.LocalActivities, br.Activities = steps.local, steps.remote
 	if r.done > 0 && r.lastDone.After(r.first) {
@@ -544,15 +623,26 @@ func runBaseline(ctx context.Context, o Options, t *target, bl *baseline, runID,
 		br.CPUSeconds = (cpu1 - cpu0).Seconds()
 		br.CPUPerRunMS = br.CPUSeconds * 1000 / float64(r.done)
 	}
-	if o.HistorySample > 0 {
-		n := min(o.HistorySample, 20, int(r.done))
-		ids := make([]string, 0, n)
-		for i := range n {
-			ids = append(ids, fmt.Sprintf("bench/%s/%s/%06d", runID, variant, i*o.BaselineN/max(n, 1)))
-		}
-		br.History = sampleHistories(ctx, t.c, ids)
-	}
 	return br, nil
+}
+
+// share is round r's part of n split over rounds (the first rounds take
+// the remainder).
+func share(n, rounds, r int) int {
+	s := n / rounds
+	if r < n%rounds {
+		s++
+	}
+	return s
+}
+
+// profileFile names the CPU profile of a phase: base+suffix for the first
+// round, base+suffix+".r<N>" for the others (go tool pprof merges several).
+func profileFile(base, suffix string, round int) string {
+	if round == 0 {
+		return base + suffix
+	}
+	return fmt.Sprintf("%s%s.r%d", base, suffix, round+1)
 }
 
 func (t *target) cpu() (time.Duration, error) {
@@ -655,7 +745,7 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 	ctx = context.WithoutCancel(ctx) // after the timed phase: finish the sample
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var total, wfts, acts, las, tos int
+	var total, wfts, acts, las, tos, size int
 	for _, id := range ids {
 		it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		var n, wt, at, la, to int
@@ -667,6 +757,7 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 				break
 			}
 			n++
+			size += proto.Size(ev)
 			types = append(types, strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_"))
 			switch ev.GetEventType() {
 			case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
@@ -698,6 +789,7 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 		hs.MeanActivityTasks = float64(acts) / f
 		hs.MeanMarkers = float64(las) / f
 		hs.MeanTaskTimeouts = float64(tos) / f
+		hs.MeanBytes = float64(size) / f
 	}
 	return hs
 }

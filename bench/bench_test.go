@@ -49,3 +49,64 @@ func TestPercentileNearestRank(t *testing.T) {
 		t.Errorf("p99 of one sample = %v", got)
 	}
 }
+
+// Rounds split the deals and baseline runs; the remainder goes to the
+// first rounds, and nothing is lost or counted twice.
+func TestShareSplitsEveryDealOnce(t *testing.T) {
+	for _, c := range []struct{ n, rounds int }{{2000, 3}, {10, 3}, {3, 3}, {7, 1}, {5, 4}} {
+		total := 0
+		for r := range c.rounds {
+			s := share(c.n, c.rounds, r)
+			if s < c.n/c.rounds || s > c.n/c.rounds+1 {
+				t.Errorf("share(%d, %d, %d) = %d", c.n, c.rounds, r, s)
+			}
+			total += s
+		}
+		if total != c.n {
+			t.Errorf("%d deals over %d rounds add up to %d", c.n, c.rounds, total)
+		}
+	}
+}
+
+// The totals of several rounds are sums of counts and seconds, rates are
+// recomputed from them (not averaged), latencies come from all samples.
+func TestMergeRoundsSumsCountsAndRecomputesRates(t *testing.T) {
+	ms := func(n ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range n {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	a := &DealsyncResult{Deals: 100, Webhooks: 110, Accepted: 110, Invoices: 100, Lost: 1, EndToEndSeconds: 1, SendSeconds: 1, CPUSeconds: 1,
+		Statuses: map[string]int{"202": 100, "200": 10}, ackLatencies: ms(1, 2, 3), ackedDeals: map[string]bool{"a": true}, PeakRSS: 10, FailedRuns: 1}
+	b := &DealsyncResult{Deals: 300, Webhooks: 330, Accepted: 330, Invoices: 300, Duplicated: 2, EndToEndSeconds: 3, SendSeconds: 2, CPUSeconds: 2,
+		Statuses: map[string]int{"202": 300, "200": 30}, ackLatencies: ms(4, 100), ackedDeals: map[string]bool{"b": true}, PeakRSS: 30, FailedRuns: 1}
+	m := mergeDealsync([]*DealsyncResult{a, b})
+	if m.Deals != 400 || m.Invoices != 400 || m.Lost != 1 || m.Duplicated != 2 || m.Statuses["202"] != 400 || len(m.ackedDeals) != 2 {
+		t.Fatalf("counts not summed: %+v", m)
+	}
+	if m.InvoicesPerSecond != 100 { // 400 invoices in 1 s + 3 s
+		t.Errorf("invoices/s = %v, want 100", m.InvoicesPerSecond)
+	}
+	if m.AcceptedPerSecond != 440.0/3 || m.CPUPerInvoiceMS != 7.5 {
+		t.Errorf("accepted/s %v, CPU/invoice %v ms", m.AcceptedPerSecond, m.CPUPerInvoiceMS)
+	}
+	if m.Ack.N != 5 || m.Ack.Max != 100 || m.PeakRSS != 30 || m.FailedRuns != 1 {
+		t.Errorf("ack %+v, peak %d, failed runs %d", m.Ack, m.PeakRSS, m.FailedRuns)
+	}
+	// Rates are weighted by time: a fast short round does not count as much
+	// as a slow long one.
+	fast := &BaselineResult{Variant: "local", Runs: 100, Done: 100, Seconds: 0.5, CPUSeconds: 0.5, startLatencies: ms(1)}
+	slow := &BaselineResult{Variant: "local", Runs: 100, Done: 100, Seconds: 1.5, CPUSeconds: 1, startLatencies: ms(2)}
+	mb := mergeBaseline([]*BaselineResult{fast, slow})
+	if mb.Done != 200 || mb.PerSecond != 100 || mb.CPUPerRunMS != 7.5 || mb.Start.N != 2 { // not (200+66.7)/2 runs/s
+		t.Errorf("baseline merged to %+v", mb)
+	}
+	if got := median([]float64{0.9, 0.7, 0.8}); got != 0.8 {
+		t.Errorf("median of 3 = %v", got)
+	}
+	if got := median([]float64{0.9, 0.7}); got != 0.8 {
+		t.Errorf("median of 2 = %v", got)
+	}
+}

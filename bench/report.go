@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +30,9 @@ type Report struct {
 
 	Dealsync  *DealsyncResult   `json:"dealsync,omitempty"`
 	Baselines []*BaselineResult `json:"baselines,omitempty"`
-	Notes     []string          `json:"notes,omitempty"`
+	// Rounds are the interleaved rounds the totals above sum up.
+	Rounds []Round  `json:"rounds,omitempty"`
+	Notes  []string `json:"notes,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -86,7 +89,8 @@ type DealsyncResult struct {
 	LogWarnings       int    `json:"log_warnings,omitempty"`
 	LogWarningExample string `json:"log_warning_example,omitempty"`
 
-	ackedDeals map[string]bool
+	ackedDeals   map[string]bool
+	ackLatencies []time.Duration
 }
 
 // BaselineResult is one baseline variant.
@@ -105,8 +109,116 @@ type BaselineResult struct {
 	CPUPerRunMS      float64       `json:"cpu_per_run_ms,omitempty"`
 	PeakRSS          int64         `json:"peak_rss_bytes,omitempty"`
 	History          *HistoryStats `json:"history,omitempty"`
-	// Ratio is dealsync's invoices/s over this variant's runs/s.
+	// Ratio is dealsync's invoices/s over this variant's runs/s, each
+	// summed over all rounds (runs / seconds of all rounds).
 	Ratio float64 `json:"ratio,omitempty"`
+	// RoundRatios are the same ratio within each round, RatioMedian their
+	// median: the figure least moved by a slow spell of a shared machine.
+	RoundRatios []float64 `json:"round_ratios,omitempty"`
+	RatioMedian float64   `json:"ratio_median,omitempty"`
+
+	startLatencies []time.Duration
+}
+
+// Round is one round: a dealsync phase, then each baseline.
+type Round struct {
+	Round             int             `json:"round"`
+	Deals             int             `json:"deals"`
+	Invoices          int             `json:"invoices"`
+	InvoicesPerSecond float64         `json:"invoices_per_second"`
+	CPUPerInvoiceMS   float64         `json:"cpu_per_invoice_ms,omitempty"`
+	Baselines         []RoundBaseline `json:"baselines,omitempty"`
+}
+
+// RoundBaseline is one baseline variant within a round.
+type RoundBaseline struct {
+	Variant     string  `json:"variant"`
+	PerSecond   float64 `json:"per_second"`
+	CPUPerRunMS float64 `json:"cpu_per_run_ms,omitempty"`
+	Ratio       float64 `json:"ratio,omitempty"` // dealsync's invoices/s in the round over this
+}
+
+// mergeDealsync sums up the rounds of the dealsync phase: counts and
+// seconds add up, rates are recomputed from the sums, latencies from all
+// samples, peaks are the highest.
+func mergeDealsync(rounds []*DealsyncResult) *DealsyncResult {
+	if len(rounds) == 1 {
+		return rounds[0]
+	}
+	m := &DealsyncResult{Statuses: map[string]int{}, ackedDeals: map[string]bool{}}
+	for _, r := range rounds {
+		m.Webhooks += r.Webhooks
+		m.Deals += r.Deals
+		m.Accepted += r.Accepted
+		m.Failed += r.Failed
+		m.Attempts += r.Attempts
+		m.Late += r.Late
+		for k, v := range r.Statuses {
+			m.Statuses[k] += v
+		}
+		m.SendSeconds += r.SendSeconds
+		m.ackLatencies = append(m.ackLatencies, r.ackLatencies...)
+		m.Invoices += r.Invoices
+		m.Lost += r.Lost
+		m.Duplicated += r.Duplicated
+		m.Unexpected += r.Unexpected
+		m.FailedRuns = max(m.FailedRuns, r.FailedRuns) // counted over the task queue: cumulative
+		m.EndToEndSeconds += r.EndToEndSeconds
+		m.AllClosedSeconds += r.AllClosedSeconds
+		m.CPUSeconds += r.CPUSeconds
+		m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
+		maps.Copy(m.ackedDeals, r.ackedDeals)
+	}
+	m.Ack = latencyOf(m.ackLatencies)
+	if m.SendSeconds > 0 {
+		m.AcceptedPerSecond = float64(m.Accepted) / m.SendSeconds
+	}
+	if m.EndToEndSeconds > 0 {
+		m.InvoicesPerSecond = float64(m.Invoices) / m.EndToEndSeconds
+	}
+	if m.Invoices > 0 && m.CPUSeconds > 0 {
+		m.CPUPerInvoiceMS = m.CPUSeconds * 1000 / float64(m.Invoices)
+	}
+	return m
+}
+
+// mergeBaseline sums up the rounds of one baseline variant.
+func mergeBaseline(rounds []*BaselineResult) *BaselineResult {
+	if len(rounds) == 1 {
+		return rounds[0]
+	}
+	m := &BaselineResult{Variant: rounds[0].Variant, LocalActivities: rounds[0].LocalActivities, Activities: rounds[0].Activities}
+	for _, r := range rounds {
+		m.Runs += r.Runs
+		m.Done += r.Done
+		m.StartErrors += r.StartErrors
+		m.startLatencies = append(m.startLatencies, r.startLatencies...)
+		m.Seconds += r.Seconds
+		m.AllClosedSeconds += r.AllClosedSeconds
+		m.CPUSeconds += r.CPUSeconds
+		m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
+	}
+	m.Start = latencyOf(m.startLatencies)
+	if m.Seconds > 0 {
+		m.PerSecond = float64(m.Done) / m.Seconds
+	}
+	if m.Done > 0 && m.CPUSeconds > 0 {
+		m.CPUPerRunMS = m.CPUSeconds * 1000 / float64(m.Done)
+	}
+	return m
+}
+
+// median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // HistoryStats summarise the histories of sampled runs.
@@ -119,6 +231,9 @@ type HistoryStats struct {
 	MeanWorkflowTasks float64 `json:"mean_workflow_tasks"`
 	MeanActivityTasks float64 `json:"mean_activity_tasks"`
 	MeanMarkers       float64 `json:"mean_markers"` // local activities (and other markers)
+	// MeanBytes is the encoded size of a run's history (the events as
+	// protobuf): what the server writes and reads back per run.
+	MeanBytes float64 `json:"mean_bytes"`
 	// MeanTaskTimeouts counts WorkflowTaskTimedOut events: a workflow task
 	// that waited too long (e.g. on the sticky queue of a busy worker).
 	MeanTaskTimeouts float64  `json:"mean_workflow_task_timeouts"`
@@ -131,6 +246,7 @@ func reportOptions(o Options) map[string]string {
 		"concurrency": strconv.Itoa(o.Concurrency),
 		"non_trigger": strconv.FormatFloat(o.NonTriggerShare, 'g', -1, 64),
 		"timeout":     o.Timeout.String(),
+		"rounds":      strconv.Itoa(o.Rounds),
 	}
 	if o.Rate > 0 {
 		m["rate"] = strconv.FormatFloat(o.Rate, 'g', -1, 64)
@@ -233,7 +349,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		row("webhook acceptance throughput", "%.1f webhooks/s (%.1f s)", d.AcceptedPerSecond, d.SendSeconds)
 		row("ack latency p50 / p95 / p99 / max", "%s", d.Ack)
-		row("end-to-end invoices/s", "%.1f  (%d invoices, first send → last invoice %.1f s)", d.InvoicesPerSecond, d.Invoices, d.EndToEndSeconds)
+		row("end-to-end invoices/s", "%.1f  (%d invoices, first send → last invoice %.1f s%s)", d.InvoicesPerSecond, d.Invoices, d.EndToEndSeconds, roundsNote(len(r.Rounds)))
 		row("invoices lost / duplicated / unexpected", "%d / %d / %d", d.Lost, d.Duplicated, d.Unexpected)
 		if d.AllClosedSeconds > 0 {
 			row("all runs closed after", "%.1f s (failed runs: %d)", d.AllClosedSeconds, d.FailedRuns)
@@ -241,6 +357,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		if h := d.History; h != nil && h.Sampled > 0 {
 			row("history events per invoice", "%.1f (min %d, max %d; %d runs sampled)", h.MeanEvents, h.Min, h.Max, h.Sampled)
 			row("  workflow tasks / activity tasks / markers / task timeouts", "%.1f / %.1f / %.1f / %.2f", h.MeanWorkflowTasks, h.MeanActivityTasks, h.MeanMarkers, h.MeanTaskTimeouts)
+			row("history size per invoice", "%.1f KB", h.MeanBytes/1000)
 		}
 		if d.CPUSeconds > 0 {
 			row("CPU per invoice", "%.1f ms (%.1f s total%s)", d.CPUPerInvoiceMS, d.CPUSeconds, inProcessNote(r.Mode))
@@ -259,8 +376,18 @@ func (r *Report) WriteTable(w io.Writer) {
 			row(fmt.Sprintf("%s: %d local + %d activities", b.Variant, b.LocalActivities, b.Activities), "%.1f runs/s (%d/%d in %.1f s)  start p50/p99 %.1f/%.1f ms  CPU %.1f ms/run  events %s  peak RSS %s",
 				b.PerSecond, b.Done, b.Runs, b.Seconds, b.Start.P50, b.Start.P99, b.CPUPerRunMS, histEvents(b.History), mb(b.PeakRSS))
 			if b.Ratio > 0 {
-				row(fmt.Sprintf("  dealsync / %s", b.Variant), "%.2f", b.Ratio)
+				row(fmt.Sprintf("  dealsync / %s", b.Variant), "%.2f%s", b.Ratio, ratioNote(b))
 			}
+		}
+	}
+	if len(r.Rounds) > 1 {
+		fmt.Fprintln(tw, "\nrounds (invoices/s or runs/s; dealsync's ratio to each baseline)")
+		for _, rr := range r.Rounds {
+			line := fmt.Sprintf("dealsync %.1f (CPU %.1f ms)", rr.InvoicesPerSecond, rr.CPUPerInvoiceMS)
+			for _, b := range rr.Baselines {
+				line += fmt.Sprintf("   %s %.1f (CPU %.1f ms) → %.2f", b.Variant, b.PerSecond, b.CPUPerRunMS, b.Ratio)
+			}
+			row(fmt.Sprintf("round %d: %d deals", rr.Round, rr.Deals), "%s", line)
 		}
 	}
 	fmt.Fprintln(tw)
@@ -270,6 +397,24 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	fmt.Fprintln(w)
+}
+
+func roundsNote(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(", summed over %d rounds", n)
+}
+
+func ratioNote(b *BaselineResult) string {
+	if len(b.RoundRatios) <= 1 {
+		return ""
+	}
+	parts := make([]string, len(b.RoundRatios))
+	for i, x := range b.RoundRatios {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return fmt.Sprintf(" over all rounds; per round %s, median %.2f", strings.Join(parts, " "), b.RatioMedian)
 }
 
 func inProcessNote(mode string) string {
@@ -283,7 +428,7 @@ func histEvents(h *HistoryStats) string {
 	if h == nil || h.Sampled == 0 {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.1f (task timeouts %.2f)", h.MeanEvents, h.MeanTaskTimeouts)
+	return fmt.Sprintf("%.1f, %.1f KB (task timeouts %.2f)", h.MeanEvents, h.MeanBytes/1000, h.MeanTaskTimeouts)
 }
 
 // counts formats a status histogram as "200×10 202×100".

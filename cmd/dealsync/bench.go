@@ -92,7 +92,7 @@ baseline). Every wait is bounded: the run stops by itself within --timeout.`,
 	f.IntVar(&o.Retries, "retries", 3, "retries of a webhook answered 5xx/429 or not at all (same webhook-id, as a CRM does)")
 	f.StringVar(&o.LogLevel, "log-level", "", "log level of the in-process stack (default: the config's); the log goes to dealsync.log in the data dir")
 	f.BoolVar(&o.KeepDataDir, "keep", false, "keep the temporary data dir (SQLite file and log)")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the dealsync phase (in-process) to this file, and of each baseline to FILE.baseline-<variant>")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the dealsync phase (in-process) to this file, and of each baseline to FILE.baseline-<variant>; later rounds add .r<N> (give go tool pprof all of them)")
 	f.StringVar(&o.IntakeURL, "intake-url", "", "intake of a running dealsync (e.g. http://127.0.0.1:8080) instead of the in-process stack")
 	f.StringVar(&o.SandboxURL, "sandbox-url", "", "its sandbox ERP (e.g. http://127.0.0.1:8090)")
 	f.IntVar(&o.PID, "pid", 0, "pid of the running dealsync, for its RSS and CPU")
@@ -105,7 +105,8 @@ baseline). Every wait is bounded: the run stops by itself within --timeout.`,
 	f.Float64Var(&o.RateLimitRate, "rate-limit-rate", 0, "fraction of ERP calls the sandbox answers 429 (in-process)")
 	f.DurationVar(&o.RetryAfter, "retry-after", time.Second, "Retry-After of the sandbox's 429 answers")
 	f.StringVar(&baselines, "baseline", "auto", "baseline variants, comma-separated: full (2 local + 2 activities), acts (2 activities), local (4 local activities); none; auto = local,full unless --rate")
-	f.IntVar(&o.BaselineN, "baseline-n", 0, "runs per baseline variant (default min(N, 1000))")
+	f.IntVar(&o.BaselineN, "baseline-n", 0, "runs per baseline variant (default N: only phases of the same size compare)")
+	f.IntVar(&o.Rounds, "rounds", 0, "split N and --baseline-n into this many rounds of dealsync then each baseline, interleaved (default 3; 1 with --rate)")
 	f.IntVar(&o.HistorySample, "history-sample", 200, "runs whose history is read for the events-per-invoice figure (0 = none)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
