@@ -35,6 +35,10 @@ var (
 	// ErrUnknownAccount: a verified event from a CRM account this
 	// connection is not configured for → 403.
 	ErrUnknownAccount = errors.New("account not configured")
+	// ErrCRMUnavailable: the delivery could not be judged because the
+	// CRM's API did not answer (an EventResolver's look-up) → 503, so the
+	// CRM delivers it again later.
+	ErrCRMUnavailable = errors.New("CRM API unavailable")
 )
 
 // Source is the webhook side of a CRM connector.
@@ -45,6 +49,16 @@ type Source interface {
 	// Parse turns a verified delivery into its deal events (one or a batch).
 	// Errors wrap ErrMalformed.
 	Parse(w *Webhook) ([]model.DealEvent, error)
+}
+
+// EventResolver is implemented by sources whose parsed events need the
+// CRM's API before the trigger can judge them: HubSpot sends a custom
+// pipeline's stage as an id, and only its pipelines API says whether that
+// stage is won. The intake calls Resolve after Parse and before the
+// trigger; it may rewrite the events (their stage) in place. Errors wrap
+// ErrCRMUnavailable when asking again later may succeed.
+type EventResolver interface {
+	Resolve(ctx context.Context, events []model.DealEvent) error
 }
 
 // Acknowledger is implemented by sources whose vendor expects a particular

@@ -419,6 +419,40 @@ connections:
 			t.Errorf("write-backs: B/601 %d, A/602 %d", f.WriteBacks(hsPortalB, "601"), f.WriteBacks(hsPortal, "602"))
 		}
 	})
+
+	t.Run("a custom pipeline's won stage is found through the pipelines API", func(t *testing.T) {
+		// The trigger says [closedwon] only; the portal's Renewals
+		// pipeline has its own won and lost stages, listed nowhere in the
+		// config.
+		f.AddPipeline(hsPortal, hubspotfake.Pipeline{ID: "renewals", Label: "Renewals", Stages: []hubspotfake.Stage{
+			{ID: "71000001", Label: "Renewal due", IsClosed: "false", Probability: "0.5"},
+			{ID: "71000002", Label: "Renewed", IsClosed: "true", Probability: "1.0"},
+			{ID: "71000003", Label: "Churned", IsClosed: "true", Probability: "0.0"},
+		}})
+		seedHubSpotDeal(f, hsPortal, "701", "701.00")
+		f.SetDealProperty(hsPortal, "701", "dealstage", "71000002")
+		seedHubSpotDeal(f, hsPortal, "702", "702.00")
+		f.SetDealProperty(hsPortal, "702", "dealstage", "71000003")
+		r := hsOK(t, s, hsBody(
+			hsEvent{id: "71", deal: "701", prop: "dealstage", value: "71000002", at: at(90)},
+			hsEvent{id: "72", deal: "702", prop: "dealstage", value: "71000003", at: at(90)}))
+		if len(r.Results) != 2 || r.Results[0].WorkflowID == "" || r.Results[1].Skipped == "" {
+			t.Fatalf("results %+v", r.Results)
+		}
+		run := s.completed(t, "hs", hsPortal, "701")
+		if inv := invoiceIn(t, s.Sandbox, "701"); inv.Total != "701.00" || inv.ID != run.InvoiceID {
+			t.Errorf("invoice %+v, run %+v", inv, run)
+		}
+		s.noRunFor(t, "702")
+
+		// HubSpot down: a stage it never described cannot be judged, so
+		// the delivery is refused with a 503 and HubSpot sends it again.
+		f.FailPipelines(hubspotfake.Fault{Status: http.StatusServiceUnavailable})
+		if st, b := sendHubSpot(t, s, hsSecret, "", hsBody(hsEvent{id: "73", deal: "703", prop: "dealstage", value: "79999999", at: at(95)})); st != http.StatusServiceUnavailable {
+			t.Errorf("pipelines API down: %d %s", st, b)
+		}
+		s.noRunFor(t, "703")
+	})
 }
 
 // ---- Salesforce ----

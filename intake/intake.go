@@ -169,6 +169,23 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, status, err.Error())
 		return
 	}
+	if res, ok := conn.Source.(connectors.EventResolver); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
+		err := res.Resolve(ctx, events)
+		cancel()
+		if err != nil {
+			status := http.StatusInternalServerError
+			switch {
+			case errors.Is(err, connectors.ErrCRMUnavailable):
+				status = http.StatusServiceUnavailable
+			case errors.Is(err, connectors.ErrUnknownAccount):
+				status = http.StatusForbidden
+			}
+			log.Warn("webhook not judged; sender must retry", "status", status, "error", err.Error())
+			reply.Refuse(w, status, err.Error())
+			return
+		}
+	}
 
 	results, outcomes, err := h.startAll(r.Context(), conn, events)
 	if err != nil {

@@ -234,3 +234,53 @@ func TestWebhooksAndEventsAreCounted(t *testing.T) {
 		t.Errorf("an unknown connection got its own series")
 	}
 }
+
+// resolvingSource judges stage "custom-7" won through a look-up that can
+// fail, like HubSpot's pipelines API.
+type resolvingSource struct {
+	listSource
+	failWith error
+}
+
+func (s *resolvingSource) Resolve(_ context.Context, evs []model.DealEvent) error {
+	if s.failWith != nil {
+		return s.failWith
+	}
+	for i := range evs {
+		if evs[i].Deal.Stage == "custom-7" {
+			evs[i].Deal.Stage = "won"
+		}
+	}
+	return nil
+}
+
+// A source's look-up runs between parsing and the trigger; when the CRM
+// cannot be asked, nothing starts and the answer makes the CRM retry.
+func TestEventResolverRunsBeforeTheTrigger(t *testing.T) {
+	src := &resolvingSource{}
+	st := &fakeStarter{running: map[string]bool{}}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	body := `[{"event_id":"e1","deal":{"id":"A","stage":"custom-7"}},{"event_id":"e2","deal":{"id":"B","stage":"custom-8"}}]`
+
+	src.failWith = fmt.Errorf("pipelines: %w", connectors.ErrCRMUnavailable)
+	if status, reply := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusServiceUnavailable || !strings.Contains(reply, "pipelines") {
+		t.Errorf("CRM API down: %d %s", status, reply)
+	}
+	src.failWith = fmt.Errorf("portal 9: %w", connectors.ErrUnknownAccount)
+	if status, _ := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusForbidden {
+		t.Errorf("unknown account found by the look-up: %d", status)
+	}
+	if len(st.started) != 0 {
+		t.Fatalf("started %v while the look-up failed", st.started)
+	}
+	src.failWith = nil
+	if status, reply := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusAccepted || len(st.started) != 1 || st.started[0] != "A" {
+		t.Errorf("after the look-up: %d %s, started %v", status, reply, st.started)
+	}
+}

@@ -107,7 +107,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		}
 	}
 	stage := deal.prop("dealstage")
-	if s.wonStages[stage] || acc.wonStages[stage] {
+	won, err := s.won(ctx, acc, stage)
+	if err != nil {
+		return model.Deal{}, err
+	}
+	if won {
 		stage = StageWon
 	}
 	d.Stage = stage

@@ -27,9 +27,12 @@
 // Stage ids: HubSpot sends the pipeline stage id ("closedwon" in the default
 // pipeline, a number or UUID in custom pipelines). A stage id listed in the
 // account's won_stages (or the connection's) is reported as StageWon
-// ("closedwon"), so one trigger `won_stages: [closedwon]` serves every
-// portal and pipeline; any other id is reported as sent. The id as sent is
-// always kept in Deal.Raw["dealstage"].
+// ("closedwon") by Parse; any other id is judged by Resolve (and FetchDeal)
+// through the portal's pipelines API, unless stage_lookup is "none": a
+// closed stage with probability 1 of any pipeline is closed won and is
+// reported as StageWon too. So one trigger `won_stages: [closedwon]` serves
+// every portal and pipeline. The id as sent is always kept in
+// Deal.Raw["dealstage"].
 package hubspot
 
 import (
@@ -76,6 +79,11 @@ type Config struct {
 	// WonStages are the stage ids that mean closed-won for every account
 	// (accounts may add their own). Default: [closedwon].
 	WonStages []string `mapstructure:"won_stages" validate:"dive,required"`
+	// StageLookup says how a stage id not in won_stages is judged:
+	// "pipelines" (default) asks the portal's pipelines API whether it is a
+	// closed stage with probability 1 (closed won, in any pipeline);
+	// "none" treats it as not won.
+	StageLookup string `mapstructure:"stage_lookup" validate:"omitempty,oneof=pipelines none"`
 	// BaseURL of the API (tests, proxies). Default https://api.hubapi.com.
 	BaseURL string `mapstructure:"base_url" validate:"omitempty,url"`
 	// TokenURL of the OAuth token endpoint. Default .../oauth/v1/token.
@@ -136,10 +144,11 @@ type WriteBackConfig struct {
 // DefaultConfig is what NewConfig returns before the options are decoded.
 func DefaultConfig() Config {
 	return Config{
-		Tolerance: DefaultTolerance,
-		BaseURL:   DefaultBaseURL,
-		TokenURL:  DefaultTokenURL,
-		Fetch:     FetchConfig{CurrencyProperty: "deal_currency_code"},
+		Tolerance:   DefaultTolerance,
+		StageLookup: StageLookupPipelines,
+		BaseURL:     DefaultBaseURL,
+		TokenURL:    DefaultTokenURL,
+		Fetch:       FetchConfig{CurrencyProperty: "deal_currency_code"},
 		WriteBack: WriteBackConfig{
 			InvoiceIDProperty:     "erp_invoice_id",
 			InvoiceNumberProperty: "erp_invoice_number",
@@ -162,7 +171,9 @@ type Source struct {
 	legacyV2  bool
 	tolerance time.Duration
 	wonStages map[string]bool
-	accounts  map[string]*account
+	// stageLookup is StageLookupPipelines or StageLookupNone.
+	stageLookup string
+	accounts    map[string]*account
 	// secretPortals lists, sorted, the portals with their own client secret.
 	secretPortals []string
 
@@ -172,8 +183,8 @@ type Source struct {
 	write   WriteBackConfig
 	log     *slog.Logger
 
-	// Now is the clock Verify uses when a Webhook has no Received time;
-	// nil means time.Now.
+	// Now is the clock Verify uses when a Webhook has no Received time, and
+	// the age of the stages read from the pipelines API; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -182,12 +193,14 @@ type account struct {
 	secret    []byte
 	wonStages map[string]bool
 	token     oauth2.TokenSource
+	stages    stageCache
 }
 
 var (
-	_ connectors.Source      = (*Source)(nil)
-	_ connectors.DealFetcher = (*Source)(nil)
-	_ connectors.WriteBacker = (*Source)(nil)
+	_ connectors.Source        = (*Source)(nil)
+	_ connectors.EventResolver = (*Source)(nil)
+	_ connectors.DealFetcher   = (*Source)(nil)
+	_ connectors.WriteBacker   = (*Source)(nil)
 )
 
 // New checks cfg, resolves its secrets once and returns a Source. Errors
@@ -209,6 +222,13 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if cfg.WriteBack.StatusValue == "" {
 		cfg.WriteBack.StatusValue = def.WriteBack.StatusValue
 	}
+	switch cfg.StageLookup {
+	case "":
+		cfg.StageLookup = def.StageLookup
+	case StageLookupPipelines, StageLookupNone:
+	default:
+		return nil, fmt.Errorf("hubspot source: stage_lookup %q is not %s or %s", cfg.StageLookup, StageLookupPipelines, StageLookupNone)
+	}
 	if len(cfg.Accounts) == 0 {
 		return nil, errors.New("hubspot source: accounts: at least one portal is required")
 	}
@@ -221,14 +241,15 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		logger = slog.Default()
 	}
 	s := &Source{
-		tolerance: cfg.Tolerance,
-		wonStages: crmkit.StageSet(cfg.WonStages, []string{StageWon}),
-		accounts:  make(map[string]*account, len(cfg.Accounts)),
-		baseURL:   strings.TrimRight(cfg.BaseURL, "/"),
-		client:    client,
-		fetch:     cfg.Fetch,
-		write:     cfg.WriteBack,
-		log:       logger,
+		tolerance:   cfg.Tolerance,
+		wonStages:   crmkit.StageSet(cfg.WonStages, []string{StageWon}),
+		stageLookup: cfg.StageLookup,
+		accounts:    make(map[string]*account, len(cfg.Accounts)),
+		baseURL:     strings.TrimRight(cfg.BaseURL, "/"),
+		client:      client,
+		fetch:       cfg.Fetch,
+		write:       cfg.WriteBack,
+		log:         logger,
 	}
 	for _, v := range cfg.LegacySignatures {
 		switch v {

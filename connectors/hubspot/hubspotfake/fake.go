@@ -3,7 +3,8 @@
 // answers: private-app bearer tokens per portal (401
 // INVALID_AUTHENTICATION otherwise), GET /crm/v3/objects/deals/{id} with
 // embedded associations, POST /crm/v3/objects/{companies,line_items}/batch/read,
-// the v4 associations API, and PATCH /crm/v3/objects/deals/{id}, which
+// the v4 associations API, GET /crm/v3/pipelines/deals (a new portal has
+// HubSpot's default "Sales Pipeline"), and PATCH /crm/v3/objects/deals/{id}, which
 // updates the stored deal (400 PROPERTY_DOESNT_EXIST for a property the
 // portal does not have). Unknown objects are 404 OBJECT_NOT_FOUND.
 //
@@ -62,6 +63,31 @@ func Props(kv ...string) map[string]*string {
 	return m
 }
 
+// Pipeline is a deal pipeline as GET /crm/v3/pipelines/deals answers it.
+type Pipeline struct {
+	ID     string
+	Label  string
+	Stages []Stage
+}
+
+// Stage is a pipeline stage; HubSpot gives its metadata as strings:
+// IsClosed "true"/"false", Probability "0.0" to "1.0".
+type Stage struct {
+	ID, Label             string
+	IsClosed, Probability string
+}
+
+// DefaultPipeline is the pipeline every portal starts with.
+var DefaultPipeline = Pipeline{ID: "default", Label: "Sales Pipeline", Stages: []Stage{
+	{"appointmentscheduled", "Appointment Scheduled", "false", "0.2"},
+	{"qualifiedtobuy", "Qualified To Buy", "false", "0.4"},
+	{"presentationscheduled", "Presentation Scheduled", "false", "0.6"},
+	{"decisionmakerboughtin", "Decision Maker Bought-In", "false", "0.8"},
+	{"contractsent", "Contract Sent", "false", "0.9"},
+	{"closedwon", "Closed Won", "true", "1.0"},
+	{"closedlost", "Closed Lost", "true", "0.0"},
+}}
+
 // Request is one API request as received.
 type Request struct {
 	Portal      string // the portal the token belongs to ("" if none)
@@ -94,7 +120,8 @@ type portal struct {
 	companies map[string]*Object
 	items     map[string]*Object
 	// writable are the deal properties a PATCH may set.
-	writable map[string]bool
+	writable  map[string]bool
+	pipelines []Pipeline
 }
 
 // Server is a fake HubSpot API. Create it with New.
@@ -109,6 +136,7 @@ type Server struct {
 	writes   map[string]int
 	attempts map[string]int
 	wbFaults []Fault
+	plFaults []Fault
 }
 
 // New starts a fake HubSpot with no portals.
@@ -134,7 +162,8 @@ func (s *Server) AddPortal(portalID, token string) {
 func (s *Server) portal(id string) *portal {
 	p, ok := s.portals[id]
 	if !ok {
-		p = &portal{deals: map[string]*Deal{}, companies: map[string]*Object{}, items: map[string]*Object{}, writable: map[string]bool{}}
+		p = &portal{deals: map[string]*Deal{}, companies: map[string]*Object{}, items: map[string]*Object{}, writable: map[string]bool{},
+			pipelines: []Pipeline{DefaultPipeline}}
 		for _, n := range DefaultWriteBackProperties {
 			p.writable[n] = true
 		}
@@ -196,6 +225,22 @@ func (s *Server) PutLineItem(portalID string, o Object) {
 	defer s.mu.Unlock()
 	c := cloneObject(o)
 	s.portal(portalID).items[o.ID] = &c
+}
+
+// AddPipeline adds a deal pipeline (a custom one) to a portal.
+func (s *Server) AddPipeline(portalID string, pl Pipeline) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.portal(portalID)
+	p.pipelines = append(p.pipelines, pl)
+}
+
+// FailPipelines answers the next len(faults) pipeline reads with the
+// faults, in order.
+func (s *Server) FailPipelines(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plFaults = append(s.plFaults, faults...)
 }
 
 // FailWriteBacks answers the next len(faults) deal PATCHes (of any deal)
@@ -338,6 +383,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.v4Associations(w, r, p, parts[4], parts[6])
 	case r.Method == http.MethodPatch && len(parts) == 5 && parts[1] == "v3" && parts[3] == "deals":
 		s.patchDeal(w, p, portalID, parts[4], body)
+	case r.Method == http.MethodGet && r.URL.Path == "/crm/v3/pipelines/deals":
+		s.pipelines(w, p)
 	default:
 		writeError(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "unexpected request "+r.Method+" "+r.URL.Path)
 	}
@@ -472,22 +519,49 @@ func typeID(t string) int {
 	return 19
 }
 
+// fail answers with the next of faults, if any, and reports whether it did.
+func fail(w http.ResponseWriter, faults *[]Fault) bool {
+	if len(*faults) == 0 {
+		return false
+	}
+	f := (*faults)[0]
+	*faults = (*faults)[1:]
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if f.Body != "" {
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		w.WriteHeader(f.Status)
+		_, _ = io.WriteString(w, f.Body)
+		return true
+	}
+	writeError(w, f.Status, "INTERNAL_ERROR", fmt.Sprintf("injected fault %d", f.Status))
+	return true
+}
+
+// pipelines answers GET /crm/v3/pipelines/deals as HubSpot documents it.
+func (s *Server) pipelines(w http.ResponseWriter, p *portal) {
+	if fail(w, &s.plFaults) {
+		return
+	}
+	results := make([]map[string]any, 0, len(p.pipelines))
+	for i, pl := range p.pipelines {
+		stages := make([]map[string]any, 0, len(pl.Stages))
+		for j, st := range pl.Stages {
+			stages = append(stages, map[string]any{"id": st.ID, "label": st.Label, "displayOrder": j,
+				"metadata":  map[string]string{"isClosed": st.IsClosed, "probability": st.Probability},
+				"createdAt": "2026-01-05T10:00:00Z", "updatedAt": "2026-01-05T10:00:00Z", "archived": false})
+		}
+		results = append(results, map[string]any{"id": pl.ID, "label": pl.Label, "displayOrder": i, "stages": stages,
+			"createdAt": "2026-01-05T10:00:00Z", "updatedAt": "2026-01-05T10:00:00Z", "archived": false})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
 func (s *Server) patchDeal(w http.ResponseWriter, p *portal, portalID, id string, body []byte) {
 	key := portalID + "/" + id
 	s.attempts[key]++
-	if len(s.wbFaults) > 0 {
-		f := s.wbFaults[0]
-		s.wbFaults = s.wbFaults[1:]
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		if f.Body != "" {
-			w.Header().Set("Content-Type", "application/json;charset=utf-8")
-			w.WriteHeader(f.Status)
-			_, _ = io.WriteString(w, f.Body)
-			return
-		}
-		writeError(w, f.Status, "INTERNAL_ERROR", fmt.Sprintf("injected fault %d", f.Status))
+	if fail(w, &s.wbFaults) {
 		return
 	}
 	d, ok := p.deals[id]

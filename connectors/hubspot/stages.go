@@ -1,0 +1,152 @@
+package hubspot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// Stage look-up modes (Config.StageLookup).
+const (
+	// StageLookupPipelines asks the portal's pipelines API which stage ids
+	// are won, for ids not listed in won_stages.
+	StageLookupPipelines = "pipelines"
+	// StageLookupNone trusts won_stages alone.
+	StageLookupNone = "none"
+)
+
+// stagesTTL is how long a portal's stages are trusted before they are
+// read again (an admin may change a stage's probability).
+const stagesTTL = 10 * time.Minute
+
+// pipelinesAnswer is GET /crm/v3/pipelines/deals.
+type pipelinesAnswer struct {
+	Results []struct {
+		ID     string `json:"id"`
+		Stages []struct {
+			ID       string `json:"id"`
+			Metadata struct {
+				IsClosed    string `json:"isClosed"`
+				Probability string `json:"probability"`
+			} `json:"metadata"`
+		} `json:"stages"`
+	} `json:"results"`
+}
+
+// stageWon is HubSpot's own rule (the one behind hs_is_closed_won): a
+// closed stage with probability 1 is closed won; closed with 0 is lost.
+func stageWon(isClosed, probability string) bool {
+	p, err := strconv.ParseFloat(probability, 64)
+	return isClosed == "true" && err == nil && p >= 1
+}
+
+// stageCache is one portal's stage ids and whether each is won, as the
+// pipelines API last said.
+type stageCache struct {
+	mu      sync.Mutex // held during a read of the API: one read at a time
+	won     map[string]bool
+	fetched time.Time
+}
+
+// won reports whether a portal's stage id means closed won: listed in
+// won_stages, or (with the pipelines look-up) a won stage of one of the
+// portal's pipelines. Known stages are trusted for stagesTTL; an id the
+// last read did not know (a stage created since) causes a new read, unless
+// one started since this call (or its delivery) began, and is not won if
+// that read does not know it either. When the API fails, the stages of the
+// last read are used if they know the id; else the error wraps
+// connectors.ErrCRMUnavailable, so that the delivery is refused and sent
+// again rather than judged not won.
+func (s *Source) won(ctx context.Context, acc *account, stage string) (bool, error) {
+	return s.wonSince(ctx, acc, stage, s.now())
+}
+
+// wonSince is won where a read started at or after asked counts as fresh
+// for ids it does not know (Resolve: one read per delivery at most).
+func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked time.Time) (bool, error) {
+	switch {
+	case stage == "":
+		return false, nil
+	case stage == StageWon || s.wonStages[stage] || acc.wonStages[stage]:
+		return true, nil
+	case s.stageLookup != StageLookupPipelines:
+		return false, nil
+	}
+	c := &acc.stages
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.now()
+	won, known := c.won[stage]
+	if (known && now.Sub(c.fetched) < stagesTTL) || (!known && !c.fetched.Before(asked)) {
+		return won, nil
+	}
+	fresh, err := s.readStages(ctx, acc)
+	if err != nil {
+		if known {
+			s.log.Warn("hubspot: reading the deal pipelines failed; using the stages read before",
+				"portal", acc.id, "stage", stage, "read_at", c.fetched, "error", err)
+			return won, nil
+		}
+		return false, fmt.Errorf("%w: is HubSpot stage %q of portal %s won? %w", connectors.ErrCRMUnavailable, stage, acc.id, err)
+	}
+	c.won, c.fetched = fresh, now
+	return fresh[stage], nil
+}
+
+// readStages reads every deal pipeline of the portal.
+func (s *Source) readStages(ctx context.Context, acc *account) (map[string]bool, error) {
+	var ans pipelinesAnswer
+	if err := s.call(ctx, acc, "read deal pipelines", http.MethodGet, "/crm/v3/pipelines/deals", nil, &ans); err != nil {
+		return nil, err
+	}
+	won := map[string]bool{}
+	for _, p := range ans.Results {
+		for _, st := range p.Stages {
+			won[st.ID] = stageWon(st.Metadata.IsClosed, st.Metadata.Probability)
+		}
+	}
+	if len(won) == 0 {
+		return nil, errors.New("the portal has no deal pipeline stages")
+	}
+	return won, nil
+}
+
+// Resolve implements connectors.EventResolver: a stage change to a stage
+// id that is a won stage of the portal's pipelines is reported as StageWon,
+// like one listed in won_stages (the id as sent stays in
+// Deal.Raw["dealstage"]).
+func (s *Source) Resolve(ctx context.Context, events []model.DealEvent) error {
+	asked := s.now()
+	for i := range events {
+		ev := &events[i]
+		if ev.Deal.Stage == "" || ev.Deal.Stage == StageWon {
+			continue
+		}
+		acc, err := s.account(ev.Account)
+		if err != nil {
+			return err
+		}
+		won, err := s.wonSince(ctx, acc, ev.Deal.Stage, asked)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", ev.EventID, err)
+		}
+		if won {
+			ev.Deal.Stage = StageWon
+		}
+	}
+	return nil
+}
+
+func (s *Source) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,213 @@
+package hubspot
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
+	"github.com/dealsync/dealsync/model"
+)
+
+// renewals is a custom pipeline: numeric stage ids, its own won and lost.
+var renewals = hubspotfake.Pipeline{ID: "75e28846-ad0d-4be2-a027-5e1da6590b98", Label: "Renewals", Stages: []hubspotfake.Stage{
+	{ID: "98765430", Label: "Renewal due", IsClosed: "false", Probability: "0.5"},
+	{ID: "98765431", Label: "Renewed", IsClosed: "true", Probability: "1.0"},
+	{ID: "98765432", Label: "Churned", IsClosed: "true", Probability: "0.0"},
+	// Probability 1 but still open: not won until it is closed.
+	{ID: "98765433", Label: "Verbal yes", IsClosed: "false", Probability: "1.0"},
+}}
+
+// stageEvents are stage changes of portal 62515 to the given stage ids.
+func stageEvents(stages ...string) []model.DealEvent {
+	evs := make([]model.DealEvent, len(stages))
+	for i, st := range stages {
+		evs[i] = model.DealEvent{EventID: "e" + st, Account: "62515", Thin: true, Deal: model.Deal{ID: "1", Stage: st}}
+	}
+	return evs
+}
+
+func stagesOf(evs []model.DealEvent) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Deal.Stage
+	}
+	return out
+}
+
+// A custom pipeline's won stage is recognised through the pipelines API,
+// without listing it in won_stages; lost, open and unknown ones are not.
+func TestResolveReadsWonStagesFromThePipelines(t *testing.T) {
+	f := hubspotfake.New()
+	defer f.Close()
+	f.AddPortal("62515", "pat-na1-62515")
+	f.AddPipeline("62515", renewals)
+	s := testSource(t, func(c *Config) { c.BaseURL = f.URL })
+
+	evs := stageEvents("98765431", "98765432", "98765433", "98765430", "closedlost", "closedwon", "4242", "")
+	if err := s.Resolve(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{StageWon, "98765432", "98765433", "98765430", "closedlost", StageWon, "4242", ""}
+	if got := stagesOf(evs); !equal(got, want) {
+		t.Errorf("stages %v, want %v", got, want)
+	}
+	if n := f.Count(http.MethodGet, "/crm/v3/pipelines/deals"); n != 1 {
+		t.Errorf("%d reads of the pipelines for one delivery, want 1", n)
+	}
+	for _, r := range f.Requests() {
+		if r.Auth != "Bearer pat-na1-62515" {
+			t.Errorf("pipelines read with %q", r.Auth)
+		}
+	}
+}
+
+// Stages are read once and trusted for a while; an id the last read did
+// not know (a stage created since) causes a new read at once.
+func TestResolveCachesThePipelines(t *testing.T) {
+	f := hubspotfake.New()
+	defer f.Close()
+	f.AddPortal("62515", "pat-na1-62515")
+	s := testSource(t, func(c *Config) { c.BaseURL = f.URL })
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	s.Now = func() time.Time { return now }
+	ctx := context.Background()
+	reads := func() int { return f.Count(http.MethodGet, "/crm/v3/pipelines/deals") }
+
+	resolve := func(stage string) string {
+		t.Helper()
+		evs := stageEvents(stage)
+		if err := s.Resolve(ctx, evs); err != nil {
+			t.Fatalf("Resolve(%s): %v", stage, err)
+		}
+		return evs[0].Deal.Stage
+	}
+	resolve("contractsent")
+	now = now.Add(time.Second)
+	resolve("closedlost")
+	if reads() != 1 {
+		t.Fatalf("%d reads for two known stages", reads())
+	}
+	// The admin adds the Renewals pipeline and a deal is won in it a
+	// second later: its stage is new, so the pipelines are read again.
+	f.AddPipeline("62515", renewals)
+	now = now.Add(time.Second)
+	if got := resolve("98765431"); got != StageWon || reads() != 2 {
+		t.Errorf("a new stage: %s after %d reads", got, reads())
+	}
+	// An id no pipeline has (a deleted stage) is read for, then not won.
+	now = now.Add(time.Second)
+	if got := resolve("4242"); got != "4242" || reads() != 3 {
+		t.Errorf("an id of no pipeline: %s after %d reads", got, reads())
+	}
+	now = now.Add(5 * time.Minute)
+	resolve("98765430")
+	if reads() != 3 {
+		t.Errorf("known stages within 10 minutes: %d reads", reads())
+	}
+	now = now.Add(6 * time.Minute)
+	resolve("98765430")
+	if reads() != 4 {
+		t.Errorf("known stages after 10 minutes are read again: %d reads", reads())
+	}
+}
+
+// When HubSpot does not answer, a stage never read cannot be judged: the
+// delivery must be refused as unavailable (the intake answers 503 and
+// HubSpot delivers it again), never treated as not won. A stage read
+// before keeps its last known answer.
+func TestResolveWhenThePipelinesAPIFails(t *testing.T) {
+	f := hubspotfake.New()
+	defer f.Close()
+	f.AddPortal("62515", "pat-na1-62515")
+	f.AddPipeline("62515", renewals)
+	s := testSource(t, func(c *Config) { c.BaseURL = f.URL })
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	s.Now = func() time.Time { return now }
+	ctx := context.Background()
+
+	f.FailPipelines(hubspotfake.Fault{Status: http.StatusBadGateway})
+	err := s.Resolve(ctx, stageEvents("98765431"))
+	if !errors.Is(err, connectors.ErrCRMUnavailable) {
+		t.Fatalf("Resolve with HubSpot down: %v, want ErrCRMUnavailable", err)
+	}
+	var apiErr *connectors.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway {
+		t.Errorf("the vendor's answer is lost: %v", err)
+	}
+
+	evs := stageEvents("98765431")
+	if err := s.Resolve(ctx, evs); err != nil || evs[0].Deal.Stage != StageWon {
+		t.Fatalf("after HubSpot is back: %v, %s", err, evs[0].Deal.Stage)
+	}
+	now = now.Add(time.Hour)
+	f.FailPipelines(hubspotfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10"}, hubspotfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10"})
+	evs = stageEvents("98765431")
+	if err := s.Resolve(ctx, evs); err != nil || evs[0].Deal.Stage != StageWon {
+		t.Errorf("a stale but known stage is used while HubSpot refuses: %v, %s", err, evs[0].Deal.Stage)
+	}
+	if err := s.Resolve(ctx, stageEvents("11111111")); !errors.Is(err, connectors.ErrCRMUnavailable) {
+		t.Errorf("an unknown stage while HubSpot refuses: %v", err)
+	}
+}
+
+// stage_lookup: none trusts won_stages alone and never calls HubSpot.
+func TestResolveWithoutLookup(t *testing.T) {
+	f := hubspotfake.New()
+	defer f.Close()
+	f.AddPortal("62515", "pat-na1-62515")
+	f.AddPipeline("62515", renewals)
+	s := testSource(t, func(c *Config) {
+		c.BaseURL = f.URL
+		c.StageLookup = StageLookupNone
+		c.Accounts["62515"] = Account{AccessToken: c.Accounts["62515"].AccessToken, WonStages: []string{"98765430"}}
+	})
+	evs := stageEvents("98765431", "98765430")
+	if err := s.Resolve(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if got := stagesOf(evs); !equal(got, []string{"98765431", StageWon}) {
+		t.Errorf("stages %v", got)
+	}
+	if n := len(f.Requests()); n != 0 {
+		t.Errorf("%d requests to HubSpot", n)
+	}
+	cfg := DefaultConfig()
+	cfg.StageLookup = "guess"
+	cfg.Accounts = map[string]Account{"1": {}}
+	if _, err := New(cfg, connectors.Env{}); err == nil {
+		t.Error("stage_lookup guess accepted")
+	}
+}
+
+// FetchDeal judges the deal's current stage the same way, so the run's
+// re-check after its settle time agrees with the intake.
+func TestFetchDealResolvesTheStage(t *testing.T) {
+	f := fakeHubSpot(t, "pat-na1-62515")
+	f.AddPipeline("62515", renewals)
+	s := apiSource(t, f.URL, func(c *Config) { c.WonStages = nil })
+	ctx := context.Background()
+	f.SetDealProperty("62515", "1234567890", "dealstage", "98765431")
+	if d, err := s.FetchDeal(ctx, "62515", "1234567890"); err != nil || d.Stage != StageWon || string(d.Raw["dealstage"]) != `"98765431"` {
+		t.Errorf("won stage of a custom pipeline: %v, %q, raw %s", err, d.Stage, d.Raw["dealstage"])
+	}
+	f.SetDealProperty("62515", "1234567890", "dealstage", "98765432")
+	if d, err := s.FetchDeal(ctx, "62515", "1234567890"); err != nil || d.Stage != "98765432" {
+		t.Errorf("lost stage: %v, %q", err, d.Stage)
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
