@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,6 +21,23 @@ var renewals = hubspotfake.Pipeline{ID: "75e28846-ad0d-4be2-a027-5e1da6590b98", 
 	// Probability 1 but still open: not won until it is closed.
 	{ID: "98765433", Label: "Verbal yes", IsClosed: "false", Probability: "1.0"},
 }}
+
+// renewalsPortal is a fake HubSpot with portal 62515 holding the default
+// pipeline and Renewals, and a source reading it (mutate may change its
+// config).
+func renewalsPortal(t *testing.T, mutate func(*Config)) (*hubspotfake.Server, *Source) {
+	t.Helper()
+	f := hubspotfake.New()
+	t.Cleanup(f.Close)
+	f.AddPortal("62515", "pat-na1-62515")
+	f.AddPipeline("62515", renewals)
+	return f, testSource(t, func(c *Config) {
+		c.BaseURL = f.URL
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
 
 // stageEvents are stage changes of portal 62515 to the given stage ids.
 func stageEvents(stages ...string) []model.DealEvent {
@@ -41,18 +59,14 @@ func stagesOf(evs []model.DealEvent) []string {
 // A custom pipeline's won stage is recognised through the pipelines API,
 // without listing it in won_stages; lost, open and unknown ones are not.
 func TestResolveReadsWonStagesFromThePipelines(t *testing.T) {
-	f := hubspotfake.New()
-	defer f.Close()
-	f.AddPortal("62515", "pat-na1-62515")
-	f.AddPipeline("62515", renewals)
-	s := testSource(t, func(c *Config) { c.BaseURL = f.URL })
+	f, s := renewalsPortal(t, nil)
 
 	evs := stageEvents("98765431", "98765432", "98765433", "98765430", "closedlost", "closedwon", "4242", "")
 	if err := s.Resolve(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{StageWon, "98765432", "98765433", "98765430", "closedlost", StageWon, "4242", ""}
-	if got := stagesOf(evs); !equal(got, want) {
+	if got := stagesOf(evs); !slices.Equal(got, want) {
 		t.Errorf("stages %v, want %v", got, want)
 	}
 	if n := f.Count(http.MethodGet, "/crm/v3/pipelines/deals"); n != 1 {
@@ -120,11 +134,7 @@ func TestResolveCachesThePipelines(t *testing.T) {
 // HubSpot delivers it again), never treated as not won. A stage read
 // before keeps its last known answer.
 func TestResolveWhenThePipelinesAPIFails(t *testing.T) {
-	f := hubspotfake.New()
-	defer f.Close()
-	f.AddPortal("62515", "pat-na1-62515")
-	f.AddPipeline("62515", renewals)
-	s := testSource(t, func(c *Config) { c.BaseURL = f.URL })
+	f, s := renewalsPortal(t, nil)
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	s.Now = func() time.Time { return now }
 	ctx := context.Background()
@@ -156,12 +166,7 @@ func TestResolveWhenThePipelinesAPIFails(t *testing.T) {
 
 // stage_lookup: none trusts won_stages alone and never calls HubSpot.
 func TestResolveWithoutLookup(t *testing.T) {
-	f := hubspotfake.New()
-	defer f.Close()
-	f.AddPortal("62515", "pat-na1-62515")
-	f.AddPipeline("62515", renewals)
-	s := testSource(t, func(c *Config) {
-		c.BaseURL = f.URL
+	f, s := renewalsPortal(t, func(c *Config) {
 		c.StageLookup = StageLookupNone
 		c.Accounts["62515"] = Account{AccessToken: c.Accounts["62515"].AccessToken, WonStages: []string{"98765430"}}
 	})
@@ -169,7 +174,7 @@ func TestResolveWithoutLookup(t *testing.T) {
 	if err := s.Resolve(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
-	if got := stagesOf(evs); !equal(got, []string{"98765431", StageWon}) {
+	if got := stagesOf(evs); !slices.Equal(got, []string{"98765431", StageWon}) {
 		t.Errorf("stages %v", got)
 	}
 	if n := len(f.Requests()); n != 0 {
@@ -198,16 +203,4 @@ func TestFetchDealResolvesTheStage(t *testing.T) {
 	if d, err := s.FetchDeal(ctx, "62515", "1234567890"); err != nil || d.Stage != "98765432" {
 		t.Errorf("lost stage: %v, %q", err, d.Stage)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
