@@ -39,6 +39,9 @@ type TemporalStarter struct {
 	EagerStart bool
 	// LocalCalls runs the ERP and CRM calls as local activities.
 	LocalCalls bool
+	// Check, if set, is a further readiness check once Temporal answers
+	// (the namespace has dealsync's search attributes).
+	Check func(context.Context) error
 }
 
 func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput {
@@ -143,6 +146,9 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 func (s *TemporalStarter) Ready(ctx context.Context) error {
 	if _, err := s.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if s.Check != nil {
+		return s.Check(ctx)
 	}
 	return nil
 }

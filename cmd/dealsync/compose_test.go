@@ -28,7 +28,36 @@ type composeService struct {
 	Environment map[string]string `yaml:"environment"`
 	Volumes     []string          `yaml:"volumes"`
 	Ports       []string          `yaml:"ports"`
-	DependsOn   []string          `yaml:"depends_on"`
+	DependsOn   dependsOn         `yaml:"depends_on"`
+	Restart     string            `yaml:"restart"`
+}
+
+// dependsOn is a service's depends_on in either of compose's forms: a list
+// of services, or services with a condition.
+type dependsOn map[string]string // service → condition ("" in the list form)
+
+func (d *dependsOn) UnmarshalYAML(n *yaml.Node) error {
+	*d = dependsOn{}
+	if n.Kind == yaml.SequenceNode {
+		var list []string
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		for _, s := range list {
+			(*d)[s] = ""
+		}
+		return nil
+	}
+	var long map[string]struct {
+		Condition string `yaml:"condition"`
+	}
+	if err := n.Decode(&long); err != nil {
+		return err
+	}
+	for s, c := range long {
+		(*d)[s] = c.Condition
+	}
+	return nil
 }
 
 // No Docker engine runs where the tests run, so docker-compose.yml cannot
@@ -55,7 +84,7 @@ func TestComposeFileAgreesWithTheConfig(t *testing.T) {
 		if svc.Build != "" {
 			dealsync = append(dealsync, name)
 		}
-		for _, dep := range svc.DependsOn {
+		for dep := range svc.DependsOn {
 			if _, ok := services[dep]; !ok {
 				t.Errorf("%s depends on %s, which is not a service", name, dep)
 			}
@@ -64,6 +93,12 @@ func TestComposeFileAgreesWithTheConfig(t *testing.T) {
 	slices.Sort(dealsync)
 	if want := []string{"intake", "sandbox-erp", "worker"}; !slices.Equal(dealsync, want) {
 		t.Fatalf("services built from this repository: %v, want %v", dealsync, want)
+	}
+	// `dealsync worker` stops on a namespace without the search attributes
+	// (and when Temporal is not up yet): it must start after their
+	// registration has finished, and again when it stops.
+	if w := services["worker"]; w.DependsOn["search-attributes"] != "service_completed_successfully" || w.Restart != "on-failure" {
+		t.Errorf("worker: depends_on %v, restart %q; want search-attributes completed and restart on-failure", w.DependsOn, w.Restart)
 	}
 
 	const mountDir = "/etc/dealsync"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -83,6 +84,15 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
 			}
 			defer c.Close()
+			// Without dealsync's search attributes every run would fail
+			// its first workflow task: stop here and say how to add them.
+			if err := app.CheckSearchAttributes(cmd.Context(), c, cfg.Temporal.Namespace); err != nil {
+				var sae *app.SearchAttributeError
+				if errors.As(err, &sae) {
+					return err
+				}
+				logger.Warn("could not check the namespace's search attributes; starting anyway", "error", err)
+			}
 			if addr, err := app.ServeMetrics(cmd.Context(), cfg, logger); err != nil {
 				return err
 			} else if addr != "" {

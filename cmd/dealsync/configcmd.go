@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
+)
+
+func newConfigCmd(g *globalFlags) *cobra.Command {
+	root := &cobra.Command{Use: "config", Short: "Check a config before going live"}
+	var dev, withTemporal bool
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the config, build every connection and, with --temporal, check the Temporal namespace",
+		Long: `check does what serve and worker do before they start, without starting
+anything: it loads the config (file and DEALSYNC_* overrides) and validates it,
+resolves every secret, builds every source and target and compiles the
+mappings. Nothing is sent to a CRM or an ERP. It prints what the config
+describes: connections, their target, trigger and mapping, and the Temporal
+frontend.
+
+With --temporal it also connects to that frontend and checks that the
+namespace has dealsync's search attributes (without them every start fails),
+printing the commands that register the missing ones.
+
+Exit status: 0 all good; 2 the config is invalid (every problem listed with its
+key, mapping files that do not compile with file:line:col); 1 anything else: a
+source or target that cannot be built from a valid config, Temporal not
+reachable, or its namespace lacks the search attributes.`,
+		Example: `  dealsync config check --config dealsync.yaml
+  dealsync config check --config dealsync.yaml --temporal
+  dealsync config check --dev            # the config as ` + "`dealsync dev`" + ` sees it`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var opts []config.Option
+			if dev {
+				opts = append(opts, config.WithDevDefaults())
+			}
+			cfg, err := g.load(opts...)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+			set, err := app.BuildConnections(cfg, quiet)
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("the config is valid, but: %w", err)}
+			}
+			describe(out, cfg, set)
+			if withTemporal {
+				if err := checkTemporal(cmd.Context(), out, cfg, quiet); err != nil {
+					return &exitError{code: 1, err: err}
+				}
+			}
+			fmt.Fprintln(out, "ok")
+			return nil
+		},
+	}
+	check.Flags().BoolVar(&dev, "dev", false, "check the config as `dealsync dev` sees it (with its built-in demo connection and sandbox target)")
+	check.Flags().BoolVar(&withTemporal, "temporal", false, "also connect to temporal.address and check the namespace's search attributes")
+	root.AddCommand(check)
+	return root
+}
+
+// describe prints what the config sets up.
+func describe(w io.Writer, cfg *config.Config, set *connections.Set) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	t := cfg.Temporal
+	fmt.Fprintf(tw, "temporal\t%s, namespace %s, task queue %s\n", t.Address, t.Namespace, t.TaskQueue)
+	public := cfg.Intake.PublicBaseURL
+	if public == "" {
+		public = "http://" + config.DialAddr(cfg.Intake.Listen)
+	}
+	fmt.Fprintf(tw, "intake\tlistens on %s; webhooks at %s/webhooks/<connection>\n", cfg.Intake.Listen, strings.TrimRight(public, "/"))
+	fmt.Fprintf(tw, "external calls\t%s activities, retried from %s up to %s apart\n", cfg.Workflow.ExternalCalls, cfg.Workflow.Retry.InitialInterval, cfg.Workflow.Retry.MaximumInterval)
+	names := make([]string, 0, len(cfg.Targets))
+	for name := range cfg.Targets {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fmt.Fprintf(tw, "target %s\t%s\n", name, cfg.Targets[name].Type)
+	}
+	for _, name := range set.Names() {
+		c, _ := set.Get(name)
+		mapping := "built-in"
+		if c.MappingName != "" && c.MappingName != "default" {
+			mapping = c.MappingName
+		}
+		line := fmt.Sprintf("%s source → target %s; won stages %s; mapping %s (%s)",
+			c.SourceType, c.TargetName, strings.Join(c.WonStages, ", "), mapping, short(c.Mapper.Hash()))
+		if len(c.AccountTargets) > 0 {
+			line += fmt.Sprintf("; %d accounts with their own target", len(c.AccountTargets))
+		}
+		if c.Fetcher != nil {
+			line += fmt.Sprintf("; deals fetched after %s", c.SettleTime)
+		}
+		if c.WriteBacker != nil {
+			line += "; result written back"
+		}
+		fmt.Fprintf(tw, "connection %s\t%s\n", name, line)
+	}
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// checkTemporal connects to the configured frontend and checks the
+// namespace's search attributes.
+func checkTemporal(ctx context.Context, w io.Writer, cfg *config.Config, logger *slog.Logger) error {
+	copts, err := app.ClientOptions(cfg, logger)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, copts)
+	if err != nil {
+		return fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
+	}
+	defer c.Close()
+	if err := app.CheckSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "temporal: %s answers; namespace %s has dealsync's search attributes\n", cfg.Temporal.Address, cfg.Temporal.Namespace)
+	return nil
+}

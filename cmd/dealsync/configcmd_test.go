@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// runOut executes the CLI with args and returns what it printed.
+func runOut(ctx context.Context, args ...string) (string, error) {
+	root := newRoot()
+	root.SetArgs(args)
+	var out bytes.Buffer
+	root.SetOut(&out)
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return 1
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// `config check` builds what serve and worker would, says what the config
+// sets up, and exits 0, 1 (a part cannot be built) or 2 (invalid config).
+func TestConfigCheck(t *testing.T) {
+	ctx := context.Background()
+	mappings := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mappings, "net14.yaml"), []byte("name: net14\ninvoice:\n  due_date: add_days(invoice.issue_date, 14)\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ=")
+	good := writeConfig(t, fmt.Sprintf(`
+temporal: {address: "temporal.internal:7233", namespace: sales}
+intake: {public_base_url: "https://hooks.example.com"}
+mappings: {dir: %q}
+targets:
+  erp: {type: http, base_url: "https://erp.example.com/api"}
+connections:
+  shop:
+    source: {type: generic, secret: env:SHOP_SECRET}
+    target: erp
+    mapping: net14
+    trigger: {won_stages: [won]}
+`, mappings))
+	out, err := runOut(ctx, "--config", good, "config", "check")
+	if err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"temporal.internal:7233, namespace sales, task queue dealsync",
+		"https://hooks.example.com/webhooks/<connection>",
+		"target erp", "connection shop", "generic source → target erp; won stages won; mapping net14 (",
+		"\nok\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// A mapping file that does not compile makes the config invalid: exit
+	// 2, with the file, line and column.
+	if err := os.WriteFile(filepath.Join(mappings, "net14.yaml"), []byte("name: net14\ninvoice:\n  due_date: add_days(invoice.issue_date, \"x\")\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runOut(ctx, "--config", good, "config", "check")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "net14.yaml:3:") || strings.Contains(out, "\nok\n") {
+		t.Errorf("a mapping that does not compile: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+
+	bad := writeConfig(t, "connections:\n  shop:\n    source: {type: generic, secret: env:DEALSYNC_TEST_UNSET_SECRET}\n    target: nowhere\n")
+	if _, err := runOut(ctx, "--config", bad, "config", "check"); exitCode(err) != 2 || !strings.Contains(err.Error(), "connections.shop.target") {
+		t.Errorf("an invalid config: exit %d, %v", exitCode(err), err)
+	}
+
+	out, err = runOut(ctx, "config", "check", "--dev")
+	if err != nil || !strings.Contains(out, "connection demo") || !strings.Contains(out, "target sandbox") {
+		t.Errorf("--dev: %v\n%s", err, out)
+	}
+}
+
+// A namespace without dealsync's search attributes is caught before any
+// webhook fails on it: `config check --temporal` and `worker` stop with
+// the commands that register them, the intake is not ready and says why;
+// once they are registered, all three go ahead.
+func TestNamespaceWithoutSearchAttributes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1}) // no search attributes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	listen := freeAddr(t)
+	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ=")
+	f := writeConfig(t, fmt.Sprintf(`
+log: {level: error}
+temporal: {address: %q}
+intake: {listen: %q}
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:9"}
+connections:
+  shop:
+    source: {type: generic, secret: env:SHOP_SECRET}
+    target: erp
+`, srv.FrontendAddress(), listen))
+
+	_, err = runOut(ctx, "--config", f, "config", "check", "--temporal")
+	const register = "temporal operator search-attribute create --namespace default --name DealId --type Keyword"
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), register) || !strings.Contains(err.Error(), "Amount (Double)") {
+		t.Fatalf("config check --temporal: exit %d, %v", exitCode(err), err)
+	}
+	if err := run(ctx, "--config", f, "worker"); err == nil || !strings.Contains(err.Error(), register) {
+		t.Fatalf("worker started on a namespace without the search attributes: %v", err)
+	}
+
+	serveCtx, stopServe := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- run(serveCtx, "--config", f, "serve") }()
+	defer func() {
+		stopServe()
+		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	readyz := func() (int, string) {
+		for ctx.Err() == nil {
+			resp, err := http.Get("http://" + listen + "/readyz")
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, string(b)
+		}
+		t.Fatal("the intake never answered")
+		return 0, ""
+	}
+	if status, body := readyz(); status != http.StatusServiceUnavailable || !strings.Contains(body, "DealId") {
+		t.Errorf("readyz without the search attributes: %d %s", status, body)
+	}
+
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: "default", SearchAttributes: workflows.SearchAttributeTypes(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The frontend's search-attribute cache refreshes on its own schedule:
+	// wait for the check to pass, bounded by ctx.
+	for {
+		out, err := runOut(ctx, "--config", f, "config", "check", "--temporal")
+		if err == nil && strings.Contains(out, "namespace default has dealsync's search attributes") {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("config check --temporal after registering: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if status, body := readyz(); status != http.StatusOK {
+		t.Errorf("readyz after registering: %d %s", status, body)
+	}
+}
