@@ -51,6 +51,13 @@ type Source interface {
 	Parse(w *Webhook) ([]model.DealEvent, error)
 }
 
+// AccountLister is implemented by sources whose connection serves
+// configured CRM accounts (HubSpot portals, Salesforce orgs, Pipedrive
+// companies): their ids, unsorted.
+type AccountLister interface {
+	Accounts() []string
+}
+
 // EventResolver is implemented by sources whose parsed events need the
 // CRM's API before the trigger can judge them: HubSpot sends a custom
 // pipeline's stage as an id, and only its pipelines API says whether that

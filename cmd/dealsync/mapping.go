@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
@@ -43,13 +45,14 @@ mismatches), 2 usage or configuration errors.`,
 
 type mappingTestFlags struct {
 	mapping, file, deal, dir, target, connection string
+	fetch, account, save                         string
 	json, update                                 bool
 }
 
 func newMappingTestCmd(g *globalFlags) *cobra.Command {
 	f := &mappingTestFlags{}
 	cmd := &cobra.Command{
-		Use:   "test (--mapping NAME | --file PATH) (--deal FILE | --dir DIR)",
+		Use:   "test (--mapping NAME | --file PATH) (--deal FILE | --dir DIR | --connection NAME --fetch DEAL_ID)",
 		Short: "Evaluate the trigger and the mapping on a sample deal event and print the invoice and the exact ERP request",
 		Long: `test evaluates a mapping offline. With --deal it evaluates the trigger and
 the mapping on one deal event (JSON, as the source produces it), computes
@@ -59,10 +62,18 @@ secrets masked, body). With --dir it runs every golden case of DIR:
 NAME.deal.json with NAME.invoice.json (the expected invoice) or
 NAME.error.txt (lines the expected error must contain), and shows a diff
 for each mismatch; --update rewrites the expected files instead.
-Nothing is sent anywhere.`,
+
+With --fetch it reads a real deal from the CRM of --connection (a hubspot,
+salesforce or pipedrive source; --account picks the portal, org or company
+when the connection serves several) exactly as a run does after its settle
+time, and tests the mapping on it; --save FILE writes that deal event, e.g.
+as NAME.deal.json of a golden folder. Only GET requests (and the query of
+the CRM's API) are made.
+
+Nothing is ever written: not to the ERP, not to the CRM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runMappingTest(cmd.OutOrStdout(), g, f)
+			return runMappingTest(cmd.Context(), cmd.OutOrStdout(), g, f)
 		},
 	}
 	fl := cmd.Flags()
@@ -70,6 +81,9 @@ Nothing is sent anywhere.`,
 	fl.StringVar(&f.file, "file", "", "mapping file to test instead of a mapping of the config")
 	fl.StringVar(&f.deal, "deal", "", "deal event JSON file")
 	fl.StringVar(&f.dir, "dir", "", "golden folder: NAME.deal.json + NAME.invoice.json (or NAME.error.txt)")
+	fl.StringVar(&f.fetch, "fetch", "", "id of a deal to read from the CRM of --connection (read-only)")
+	fl.StringVar(&f.account, "account", "", "with --fetch: the CRM account (HubSpot portal id, Salesforce org id, Pipedrive company id) of the deal")
+	fl.StringVar(&f.save, "save", "", "with --fetch: write the fetched deal event to this file")
 	fl.StringVar(&f.target, "target", "", "target whose request to print (default: the connection's target, or the only/sandbox target)")
 	fl.StringVar(&f.connection, "connection", "", "connection whose won stages and target to use (default: the first using the mapping)")
 	fl.BoolVar(&f.json, "json", false, "machine-readable output")
@@ -104,9 +118,21 @@ func loadForMappings(g *globalFlags) (*config.Config, error) {
 	return nil, &exitError{code: 2, err: err}
 }
 
-func runMappingTest(out io.Writer, g *globalFlags, f *mappingTestFlags) error {
-	if (f.deal == "") == (f.dir == "") {
-		return usage("give exactly one of --deal FILE and --dir DIR")
+func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappingTestFlags) error {
+	given := 0
+	for _, v := range []string{f.deal, f.dir, f.fetch} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return usage("give exactly one of --deal FILE, --dir DIR and --fetch DEAL_ID")
+	}
+	if f.fetch != "" && f.connection == "" {
+		return usage("--fetch needs --connection: the connection whose CRM the deal is read from")
+	}
+	if (f.account != "" || f.save != "") && f.fetch == "" {
+		return usage("--account and --save work with --fetch")
 	}
 	if f.mapping != "" && f.file != "" {
 		return usage("give --mapping or --file, not both")
@@ -181,8 +207,12 @@ func runMappingTest(out io.Writer, g *globalFlags, f *mappingTestFlags) error {
 		return nil
 	}
 
-	ev, err := mapping.ReadEvent(f.deal)
-	if err != nil {
+	var ev model.DealEvent
+	if f.fetch != "" {
+		if ev, err = fetchEvent(ctx, cfg, f); err != nil {
+			return err
+		}
+	} else if ev, err = mapping.ReadEvent(f.deal); err != nil {
 		return usage("%v", err)
 	}
 	var trigger mapping.Trigger = mapping.StageTrigger{WonStages: won}
@@ -213,6 +243,49 @@ func runMappingTest(out io.Writer, g *globalFlags, f *mappingTestFlags) error {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// fetchEvent reads deal f.fetch through the CRM API of connection
+// f.connection, as a run does after its settle time, and makes it the
+// event of a closed-won delivery; with f.save it writes the event there.
+func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (model.DealEvent, error) {
+	if _, ok := cfg.Connections[f.connection]; !ok {
+		return model.DealEvent{}, usage("no connection %q in the config", f.connection)
+	}
+	set, err := app.BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return model.DealEvent{}, &exitError{code: 1, err: err}
+	}
+	conn, _ := set.Get(f.connection)
+	if conn.Fetcher == nil {
+		return model.DealEvent{}, usage("connection %q: its %s source carries whole deals in its webhooks and has no CRM API to read from; use --deal", f.connection, conn.SourceType)
+	}
+	account := f.account
+	if al, ok := conn.Source.(connectors.AccountLister); ok && account == "" {
+		accounts := al.Accounts()
+		sort.Strings(accounts)
+		if len(accounts) != 1 {
+			return model.DealEvent{}, usage("connection %q serves the accounts %s: say which with --account", f.connection, strings.Join(accounts, ", "))
+		}
+		account = accounts[0]
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	deal, err := conn.Fetcher.FetchDeal(ctx, account, f.fetch)
+	if err != nil {
+		return model.DealEvent{}, &exitError{code: 1, err: fmt.Errorf("reading deal %s from the CRM of connection %s: %w", f.fetch, f.connection, err)}
+	}
+	ev := model.DealEvent{EventID: "fetched-" + f.fetch, OccurredAt: time.Now().UTC().Truncate(time.Second), Account: account, Deal: deal}
+	if f.save != "" {
+		b, err := json.MarshalIndent(ev, "", "  ")
+		if err == nil {
+			err = os.WriteFile(f.save, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			return model.DealEvent{}, &exitError{code: 1, err: fmt.Errorf("--save: %w", err)}
+		}
+	}
+	return ev, nil
 }
 
 type testResult struct {

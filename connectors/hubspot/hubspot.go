@@ -198,6 +198,7 @@ type account struct {
 
 var (
 	_ connectors.Source        = (*Source)(nil)
+	_ connectors.AccountLister = (*Source)(nil)
 	_ connectors.EventResolver = (*Source)(nil)
 	_ connectors.DealFetcher   = (*Source)(nil)
 	_ connectors.WriteBacker   = (*Source)(nil)

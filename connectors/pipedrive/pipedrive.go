@@ -143,9 +143,10 @@ type account struct {
 }
 
 var (
-	_ connectors.Source      = (*Source)(nil)
-	_ connectors.DealFetcher = (*Source)(nil)
-	_ connectors.WriteBacker = (*Source)(nil)
+	_ connectors.Source        = (*Source)(nil)
+	_ connectors.AccountLister = (*Source)(nil)
+	_ connectors.DealFetcher   = (*Source)(nil)
+	_ connectors.WriteBacker   = (*Source)(nil)
 )
 
 // New checks cfg, resolves the secrets once and returns a Source. Errors

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
+	"github.com/dealsync/dealsync/mapping"
+)
+
+// mappingTestReport is the part of `mapping test --json` these tests read.
+type mappingTestReport struct {
+	Mapping   string `json:"mapping"`
+	Triggered bool   `json:"triggered"`
+	Invoice   *struct {
+		Reference string `json:"reference"`
+		Total     string `json:"total"`
+		Customer  struct {
+			ExternalID string `json:"external_id"`
+			Name       string `json:"name"`
+		} `json:"customer"`
+		Lines []struct {
+			ItemCode string `json:"item_code"`
+		} `json:"lines"`
+	} `json:"invoice"`
+	Request *struct {
+		Method string `json:"method"`
+		URL    string `json:"url"`
+	} `json:"request"`
+	Error *struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func mappingTest(t *testing.T, args ...string) (mappingTestReport, error) {
+	t.Helper()
+	out, err := runOut(context.Background(), append([]string{"mapping", "test", "--json"}, args...)...)
+	var r mappingTestReport
+	if out != "" {
+		if jerr := json.Unmarshal([]byte(out), &r); jerr != nil {
+			t.Fatalf("--json printed %v:\n%s", jerr, out)
+		}
+	}
+	return r, err
+}
+
+// The README's dry run: the example deal through the example mapping.
+func TestMappingTestOnASampleDeal(t *testing.T) {
+	r, err := mappingTest(t, "--config", "../../examples/dealsync.yaml", "--mapping", "generic-standard", "--deal", "../../examples/closed-won.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Triggered || r.Invoice == nil || r.Invoice.Reference != "DS-D-1001" || r.Invoice.Total != "12000" ||
+		len(r.Invoice.Lines) != 1 || r.Invoice.Lines[0].ItemCode != "PRO-ANNUAL" {
+		t.Errorf("report %+v", r)
+	}
+	if r.Request == nil || r.Request.Method != http.MethodPost || !strings.HasSuffix(r.Request.URL, "/invoices") {
+		t.Errorf("planned request %+v", r.Request)
+	}
+	if _, err := runOut(context.Background(), "mapping", "test", "--mapping", "generic-standard", "--deal", "x.json", "--dir", "d"); exitCode(err) != 2 {
+		t.Errorf("--deal with --dir: exit %d", exitCode(err))
+	}
+}
+
+// --fetch reads a real deal from the connection's CRM (here HubSpot's
+// fake: GETs only) and tests the mapping on it; --save keeps it as a
+// golden case.
+func TestMappingTestOnAFetchedDeal(t *testing.T) {
+	f := hubspotfake.New()
+	defer f.Close()
+	f.AddPortal("62515", "pat-na1-62515")
+	f.AddPipeline("62515", hubspotfake.Pipeline{ID: "renewals", Label: "Renewals", Stages: []hubspotfake.Stage{
+		{ID: "71000002", Label: "Renewed", IsClosed: "true", Probability: "1.0"},
+	}})
+	f.PutDeal("62515", hubspotfake.Deal{ID: "4711",
+		Properties: hubspotfake.Props("dealname", "Renewal 2027", "dealstage", "71000002", "amount", "480.00",
+			"closedate", "2026-11-20T10:00:00.000Z", "deal_currency_code", "EUR"),
+		Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
+		LineItems: []hubspotfake.Association{{ID: "9471", Type: "deal_to_line_item"}},
+	})
+	// A German customer: the mapping adds 19 % VAT (480 + 91.20).
+	f.PutCompany("62515", hubspotfake.Object{ID: "5471", Properties: hubspotfake.Props("name", "Renew GmbH", "country", "DE")})
+	f.PutLineItem("62515", hubspotfake.Object{ID: "9471", Properties: hubspotfake.Props("name", "Pro plan, 1 year", "hs_sku", "PRO-1Y", "quantity", "1", "price", "480.00")})
+
+	dir := t.TempDir()
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	t.Setenv("HS_TOKEN", "pat-na1-62515")
+	cfg := writeConfig(t, fmt.Sprintf(`
+mappings: {files: [%q]}
+connections:
+  hs:
+    target: sandbox
+    mapping: generic-standard
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      base_url: %s
+      accounts:
+        "62515": {access_token: env:HS_TOKEN}
+`, mustAbs(t, "../../examples/mappings/generic-standard.yaml"), f.URL))
+	saved := filepath.Join(dir, "renewal.deal.json")
+
+	r, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "4711", "--save", saved)
+	if err != nil {
+		t.Fatalf("mapping test --fetch: %v (%+v)", err, r)
+	}
+	if !r.Triggered || r.Invoice == nil || r.Invoice.Total != "571.2" || r.Invoice.Customer.ExternalID != "5471" ||
+		r.Invoice.Customer.Name != "Renew GmbH" || r.Invoice.Reference != "DS-4711" {
+		t.Errorf("report %+v, invoice %+v", r, r.Invoice)
+	}
+	for _, req := range f.Requests() {
+		if req.Method != http.MethodGet && !strings.HasSuffix(req.Path, "/batch/read") {
+			t.Errorf("--fetch sent %s %s to the CRM", req.Method, req.Path)
+		}
+	}
+	ev, err := mapping.ReadEvent(saved)
+	if err != nil || ev.Account != "62515" || ev.Deal.ID != "4711" || ev.Deal.Stage != "closedwon" || len(ev.Deal.LineItems) != 1 {
+		t.Fatalf("saved event %+v: %v", ev, err)
+	}
+	// The saved deal is a deal event like any other: --deal reads it back.
+	again, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--deal", saved)
+	if err != nil || again.Invoice == nil || again.Invoice.Total != "571.2" {
+		t.Errorf("--deal of the saved event: %v, %+v", err, again)
+	}
+
+	if _, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "999"); exitCode(err) != 1 || !strings.Contains(err.Error(), "999") {
+		t.Errorf("a deal the CRM does not have: exit %d, %v", exitCode(err), err)
+	}
+	if _, err := mappingTest(t, "--config", cfg, "--mapping", "generic-standard", "--fetch", "4711"); exitCode(err) != 2 {
+		t.Errorf("--fetch without --connection: exit %d, %v", exitCode(err), err)
+	}
+	if _, err := mappingTest(t, "--config", cfg, "--connection", "demo", "--fetch", "4711"); exitCode(err) != 2 || !strings.Contains(err.Error(), "--deal") {
+		t.Errorf("--fetch on a source without a CRM API: exit %d, %v", exitCode(err), err)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
