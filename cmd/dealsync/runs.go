@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/rerun"
+)
+
+func newRunsCmd(g *globalFlags) *cobra.Command {
+	root := &cobra.Command{Use: "runs", Short: "Work with the runs of a Temporal namespace"}
+	var o rerun.Options
+	var dev, asJSON bool
+	retry := &cobra.Command{
+		Use:   "retry [--query FILTER] [--dry-run]",
+		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
+		Long: `retry starts a new run for each failed run of dealsync's task queue that
+failed before any invoice was made (SyncStatus "failed": a mapping,
+validation or ERP error), from the failed run's own deal event, exactly as
+the intake would start it now: with the current mapping, won stages and
+retry policy. The new run has the same workflow ID, so its ERP writes keep
+their idempotency keys; thin CRM events fetch the deal again.
+
+A reset in the Temporal Web UI replays the run's own input instead, which
+pins the mapping file the run started with: a run that failed on its
+mapping fails again.
+
+Skipped: runs that are not the latest of their workflow ID (a later webhook
+started another), and runs of connections no longer in the config. Runs
+that created an invoice and then failed (SyncStatus "writeback_failed") and
+runs of deals that were no longer won ("skipped") are never selected.
+
+Exit status: 0 every selected run was started (or none was selected), 1 some
+could not be, 2 the config is invalid.`,
+		Example: `  dealsync runs retry --config dealsync.yaml --dry-run
+  dealsync runs retry --config dealsync.yaml --query 'Connection = "shop"'
+  dealsync runs retry --dev          # against ` + "`dealsync dev`" + `'s server`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var opts []config.Option
+			if dev {
+				opts = append(opts, config.WithDevDefaults())
+			}
+			cfg, err := g.load(opts...)
+			if err != nil {
+				return err
+			}
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			set, err := app.BuildConnections(cfg, logger)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			copts, err := app.ClientOptions(cfg, logger)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			c, err := client.DialContext(cmd.Context(), copts)
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)}
+			}
+			defer c.Close()
+			o.TaskQueue = cfg.Temporal.TaskQueue
+			results, err := rerun.Failed(cmd.Context(), c, set, app.Starter(cfg, c, false), o)
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(map[string]any{"query": rerun.Query(o.TaskQueue, o.Query), "runs": results})
+			} else {
+				printRetries(out, o, results)
+			}
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			for _, r := range results {
+				if r.Error != "" {
+					return &exitError{code: 1, err: fmt.Errorf("%s: %s", r.WorkflowID, r.Error)}
+				}
+			}
+			return nil
+		},
+	}
+	f := retry.Flags()
+	f.StringVar(&o.Query, "query", "", "Temporal list filter narrowing the failed runs, e.g. 'Connection = \"shop\"'")
+	f.IntVar(&o.Limit, "limit", 0, "retry at most this many runs (0: all)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
+	f.BoolVar(&dev, "dev", false, "use `dealsync dev`'s config defaults (its demo connection and sandbox target)")
+	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	root.AddCommand(retry)
+	return root
+}
+
+func printRetries(w io.Writer, o rerun.Options, results []rerun.Result) {
+	fmt.Fprintf(w, "failed runs: %s\n", rerun.Query(o.TaskQueue, o.Query))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	started := 0
+	for _, r := range results {
+		what := "started run " + r.NewRun
+		switch {
+		case r.Error != "":
+			what = "ERROR " + r.Error
+		case r.Skipped != "":
+			what = "skipped: " + r.Skipped
+		default:
+			started++
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", r.WorkflowID, what)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d failed runs, %d started again\n", len(results), started)
+}

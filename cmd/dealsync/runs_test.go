@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/rerun"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// A deal whose run failed on its mapping (a country the tax table lacks)
+// is invoiced by `runs retry` once the mapping is fixed, without the CRM
+// sending it again: a new run of the same workflow ID with the current
+// mapping. A second retry finds nothing left to do.
+func TestRunsRetryStartsFailedRunsWithTheFixedMapping(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	erp := sandbox.New(sandbox.Options{})
+	erpSrv := httptest.NewServer(erp.Handler())
+	defer erpSrv.Close()
+
+	dir := t.TempDir()
+	original, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mappingFile := filepath.Join(dir, "mappings", "generic-standard.yaml")
+	if err := os.MkdirAll(filepath.Dir(mappingFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mappingFile, original, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ=")
+	cfg := writeConfig(t, fmt.Sprintf(`
+log: {level: error}
+temporal: {address: %q}
+intake: {listen: %q}
+mappings: {dir: %q, reload_interval: 100ms}
+workflow:
+  retry: {initial_interval: 100ms, maximum_interval: 1s}
+targets:
+  erp: {type: http, base_url: %q}
+connections:
+  shop:
+    source: {type: generic, secret: env:SHOP_SECRET}
+    target: erp
+    mapping: generic-standard
+`, srv.FrontendAddress(), listen, filepath.Dir(mappingFile), erpSrv.URL))
+
+	runCtx, stop := context.WithCancel(ctx)
+	errs := make(chan error, 2)
+	for _, name := range []string{"serve", "worker"} {
+		go func() { errs <- run(runCtx, "--config", cfg, name) }()
+	}
+	defer func() {
+		stop()
+		for range 2 {
+			if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("command: %v", err)
+			}
+		}
+	}()
+	waitReady(t, "http://"+listen+"/readyz")
+
+	event := filepath.Join(dir, "deal.json")
+	if err := os.WriteFile(event, []byte(`{"event_id":"evt_ch","deal":{"id":"D-CH","name":"Swiss deal","stage":"closed_won","previous_stage":"proposal","amount":"500.00","currency":"CHF","close_date":"2026-11-20","company":{"id":"C-CH","name":"Zurich AG","address":{"country":"CH"}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", event); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := workflows.WorkflowID("shop", "D-CH")
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "CH") {
+		t.Fatalf("the run should fail on the tax table: %v", err)
+	}
+
+	retry := func(args ...string) []rerun.Result {
+		t.Helper()
+		out, err := runOut(ctx, append([]string{"--config", cfg, "runs", "retry", "--json"}, args...)...)
+		if err != nil {
+			t.Fatalf("runs retry %v: %v\n%s", args, err, out)
+		}
+		var rep struct{ Runs []rerun.Result }
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		return rep.Runs
+	}
+	// Visibility is written asynchronously: wait for the failed run to be
+	// listed (bounded by ctx). A dry run starts nothing.
+	var dry []rerun.Result
+	for len(dry) == 0 && ctx.Err() == nil {
+		dry = retry("--dry-run")
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(dry) != 1 || dry[0].WorkflowID != id || dry[0].DealID != "D-CH" || dry[0].Skipped != "dry run" || dry[0].NewRun != "" {
+		t.Fatalf("dry run: %+v", dry)
+	}
+
+	fixed := strings.Replace(string(original), "      US: EXEMPT\n", "      US: EXEMPT\n      CH: EXEMPT\n", 1)
+	if fixed == string(original) {
+		t.Fatal("the example mapping changed: fix the test's edit")
+	}
+	if err := os.WriteFile(mappingFile, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := retry()
+	if len(res) != 1 || res[0].NewRun == "" || res[0].NewRun == res[0].FailedRun {
+		t.Fatalf("retry: %+v", res)
+	}
+	var result workflows.InvoiceDealResult
+	if err := c.GetWorkflow(ctx, id, res[0].NewRun).Get(ctx, &result); err != nil {
+		t.Fatalf("the new run: %v", err)
+	}
+	invs := erp.Invoices()
+	if len(invs) != 1 || invs[0].ID != result.InvoiceID || invs[0].Total != "500.00" {
+		t.Fatalf("invoices %+v, run %+v", invs, result)
+	}
+	// The failed run stays listed as failed, but is no longer the latest.
+	again := retry()
+	if len(again) != 1 || again[0].NewRun != "" || !strings.Contains(again[0].Skipped, "later run") {
+		t.Errorf("second retry: %+v", again)
+	}
+	if len(erp.Invoices()) != 1 {
+		t.Errorf("%d invoices after the second retry", len(erp.Invoices()))
+	}
+}

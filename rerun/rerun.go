@@ -1,0 +1,160 @@
+// Package rerun starts failed InvoiceDeal runs again with the current
+// config: after a mapping, a lookup table or an ERP setting was fixed,
+// the deals whose runs failed on it are invoiced without waiting for the
+// CRM to send them again.
+//
+// A reset in the Temporal Web UI is not the same: it replays the run's own
+// input, which pins the mapping file the run started with, so a run that
+// failed on a mapping fails again. A re-run is a new run of the same
+// workflow ID (the ID reuse policy allows it after a failure), started
+// from the failed run's deal event exactly as the intake would start it
+// now: the current mapping, won stages and retry policy. Its ERP writes
+// keep the idempotency keys of that workflow ID.
+package rerun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// Starter starts a deal's run as the intake does (intake.TemporalStarter).
+type Starter interface {
+	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
+}
+
+// Options select the runs.
+type Options struct {
+	// TaskQueue is dealsync's task queue: only its runs are considered.
+	TaskQueue string
+	// Query narrows the selection (a Temporal list filter, e.g.
+	// `Connection = "shop" AND CloseTime > "2026-11-01T00:00:00Z"`).
+	Query string
+	// Limit stops after this many runs (0: no limit).
+	Limit int
+	// DryRun lists what would be started, and starts nothing.
+	DryRun bool
+}
+
+// Result is what happened to one failed run.
+type Result struct {
+	WorkflowID string `json:"workflow_id"`
+	FailedRun  string `json:"failed_run_id"`
+	Connection string `json:"connection,omitempty"`
+	DealID     string `json:"deal_id,omitempty"`
+	// NewRun is the run started (empty when skipped or on a dry run).
+	NewRun string `json:"new_run_id,omitempty"`
+	// Skipped says why no run was started.
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Query is the list filter of the runs Failed considers: dealsync's runs
+// that failed before any invoice was made (SyncStatus "failed": a mapping,
+// validation or ERP error), narrowed by extra.
+func Query(taskQueue, extra string) string {
+	q := fmt.Sprintf(`TaskQueue = %q AND ExecutionStatus = "Failed" AND SyncStatus = %q`, taskQueue, workflows.StatusFailed)
+	if extra != "" {
+		q += " AND (" + extra + ")"
+	}
+	return q
+}
+
+// Failed starts the selected failed runs again. Runs that are no longer
+// the latest of their workflow ID (a later webhook started a new one) and
+// runs of connections that are no longer configured are skipped. An error
+// means the selection could not be listed; failures of single runs are in
+// their Result.
+func Failed(ctx context.Context, c client.Client, set *connections.Set, starter Starter, o Options) ([]Result, error) {
+	var results []Result
+	var token []byte
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: Query(o.TaskQueue, o.Query), NextPageToken: token, PageSize: 100,
+		})
+		if err != nil {
+			return results, fmt.Errorf("listing failed runs: %w", err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			if o.Limit > 0 && len(results) >= o.Limit {
+				return results, nil
+			}
+			id, runID := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
+			results = append(results, one(ctx, c, set, starter, id, runID, o.DryRun))
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			return results, nil
+		}
+	}
+}
+
+func one(ctx context.Context, c client.Client, set *connections.Set, starter Starter, id, runID string, dryRun bool) Result {
+	r := Result{WorkflowID: id, FailedRun: runID}
+	latest, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		r.Error = "describing the workflow: " + err.Error()
+		return r
+	}
+	if info := latest.GetWorkflowExecutionInfo(); info.GetExecution().GetRunId() != runID {
+		r.Skipped = fmt.Sprintf("a later run %s (%s) exists", info.GetExecution().GetRunId(), info.GetStatus())
+		return r
+	}
+	in, err := input(ctx, c, id, runID)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Connection, r.DealID = in.Connection, in.Event.Deal.ID
+	conn, ok := set.Get(in.Connection)
+	if !ok {
+		r.Skipped = fmt.Sprintf("connection %q is no longer configured", in.Connection)
+		return r
+	}
+	if dryRun {
+		r.Skipped = "dry run"
+		return r
+	}
+	res, err := starter.Start(ctx, conn, in.Event)
+	switch {
+	case err != nil:
+		r.Error = err.Error()
+	case res.Duplicate:
+		r.Skipped = "another run started meanwhile: " + res.RunID
+	default:
+		r.NewRun = res.RunID
+	}
+	return r
+}
+
+// input reads the run's InvoiceDealInput from its first history event
+// (dealsync's payloads use the SDK's default data converter).
+func input(ctx context.Context, c client.Client, id, runID string) (workflows.InvoiceDealInput, error) {
+	var in workflows.InvoiceDealInput
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return in, errors.New("the run has no history (past the namespace's retention?)")
+	}
+	ev, err := it.Next()
+	if err != nil {
+		return in, fmt.Errorf("reading the run's history: %w", err)
+	}
+	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.InvoiceDealName {
+		return in, errors.New("not an InvoiceDeal run")
+	}
+	if err := converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in); err != nil {
+		return in, fmt.Errorf("decoding the run's input: %w", err)
+	}
+	return in, nil
+}
