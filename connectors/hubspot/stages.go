@@ -23,8 +23,14 @@ const (
 )
 
 // stagesTTL is how long a portal's stages are trusted before they are
-// read again (an admin may change a stage's probability).
-const stagesTTL = 10 * time.Minute
+// read again (an admin may change a stage's probability); after a failed
+// read, the API is not asked again for stagesRetry (the stages read before
+// serve meanwhile, and webhooks of unknown stages are refused at once
+// instead of each waiting on a slow or failing API).
+const (
+	stagesTTL   = 10 * time.Minute
+	stagesRetry = 30 * time.Second
+)
 
 // pipelinesAnswer is GET /crm/v3/pipelines/deals.
 type pipelinesAnswer struct {
@@ -53,6 +59,9 @@ type stageCache struct {
 	mu      sync.Mutex // held during a read of the API: one read at a time
 	won     map[string]bool
 	fetched time.Time
+	// failed is the last failed read's error, retryAt when to try again.
+	failed  error
+	retryAt time.Time
 }
 
 // won reports whether a portal's stage id means closed won: listed in
@@ -63,7 +72,8 @@ type stageCache struct {
 // that read does not know it either. When the API fails, the stages of the
 // last read are used if they know the id; else the error wraps
 // connectors.ErrCRMUnavailable, so that the delivery is refused and sent
-// again rather than judged not won.
+// again rather than judged not won. A failed read is not repeated for
+// stagesRetry.
 func (s *Source) won(ctx context.Context, acc *account, stage string) (bool, error) {
 	return s.wonSince(ctx, acc, stage, s.now())
 }
@@ -87,17 +97,23 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 	if (known && now.Sub(c.fetched) < stagesTTL) || (!known && !c.fetched.Before(asked)) {
 		return won, nil
 	}
-	fresh, err := s.readStages(ctx, acc)
-	if err != nil {
-		if known {
-			s.log.Warn("hubspot: reading the deal pipelines failed; using the stages read before",
-				"portal", acc.id, "stage", stage, "read_at", c.fetched, "error", err)
-			return won, nil
+	err := c.failed
+	if now.Before(c.retryAt) {
+		err = fmt.Errorf("%w (not asked again before %s)", err, c.retryAt.Format(time.RFC3339))
+	} else {
+		var fresh map[string]bool
+		if fresh, err = s.readStages(ctx, acc); err == nil {
+			c.won, c.fetched, c.failed = fresh, now, nil
+			return fresh[stage], nil
 		}
-		return false, fmt.Errorf("%w: is HubSpot stage %q of portal %s won? %w", connectors.ErrCRMUnavailable, stage, acc.id, err)
+		c.failed, c.retryAt = err, now.Add(stagesRetry)
+		s.log.Warn("hubspot: reading the deal pipelines failed", "portal", acc.id, "stage", stage,
+			"stages_read_at", c.fetched, "retry_after", stagesRetry, "error", err)
 	}
-	c.won, c.fetched = fresh, now
-	return fresh[stage], nil
+	if known {
+		return won, nil // the stages read before
+	}
+	return false, fmt.Errorf("%w: is HubSpot stage %q of portal %s won? %w", connectors.ErrCRMUnavailable, stage, acc.id, err)
 }
 
 // readStages reads every deal pipeline of the portal.

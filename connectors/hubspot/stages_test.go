@@ -132,12 +132,14 @@ func TestResolveCachesThePipelines(t *testing.T) {
 // When HubSpot does not answer, a stage never read cannot be judged: the
 // delivery must be refused as unavailable (the intake answers 503 and
 // HubSpot delivers it again), never treated as not won. A stage read
-// before keeps its last known answer.
+// before keeps its last known answer. A failed read is not repeated for
+// 30 s: webhooks do not each wait on a failing API.
 func TestResolveWhenThePipelinesAPIFails(t *testing.T) {
 	f, s := renewalsPortal(t, nil)
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	s.Now = func() time.Time { return now }
 	ctx := context.Background()
+	reads := func() int { return f.Count(http.MethodGet, "/crm/v3/pipelines/deals") }
 
 	f.FailPipelines(hubspotfake.Fault{Status: http.StatusBadGateway})
 	err := s.Resolve(ctx, stageEvents("98765431"))
@@ -148,19 +150,29 @@ func TestResolveWhenThePipelinesAPIFails(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway {
 		t.Errorf("the vendor's answer is lost: %v", err)
 	}
+	now = now.Add(20 * time.Second)
+	if err := s.Resolve(ctx, stageEvents("98765431")); !errors.Is(err, connectors.ErrCRMUnavailable) || reads() != 1 {
+		t.Errorf("20 s after a failed read: %v after %d reads, want a refusal without asking", err, reads())
+	}
 
+	now = now.Add(15 * time.Second)
 	evs := stageEvents("98765431")
-	if err := s.Resolve(ctx, evs); err != nil || evs[0].Deal.Stage != StageWon {
-		t.Fatalf("after HubSpot is back: %v, %s", err, evs[0].Deal.Stage)
+	if err := s.Resolve(ctx, evs); err != nil || evs[0].Deal.Stage != StageWon || reads() != 2 {
+		t.Fatalf("after HubSpot is back: %v, %s after %d reads", err, evs[0].Deal.Stage, reads())
 	}
 	now = now.Add(time.Hour)
-	f.FailPipelines(hubspotfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10"}, hubspotfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10"})
+	f.FailPipelines(hubspotfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10"})
 	evs = stageEvents("98765431")
 	if err := s.Resolve(ctx, evs); err != nil || evs[0].Deal.Stage != StageWon {
 		t.Errorf("a stale but known stage is used while HubSpot refuses: %v, %s", err, evs[0].Deal.Stage)
 	}
-	if err := s.Resolve(ctx, stageEvents("11111111")); !errors.Is(err, connectors.ErrCRMUnavailable) {
-		t.Errorf("an unknown stage while HubSpot refuses: %v", err)
+	now = now.Add(time.Second)
+	if err := s.Resolve(ctx, stageEvents("11111111")); !errors.Is(err, connectors.ErrCRMUnavailable) || reads() != 3 {
+		t.Errorf("an unknown stage while HubSpot refuses: %v after %d reads", err, reads())
+	}
+	evs = stageEvents("98765432")
+	if err := s.Resolve(ctx, evs); err != nil || evs[0].Deal.Stage != "98765432" || reads() != 3 {
+		t.Errorf("a known lost stage meanwhile: %v, %s after %d reads", err, evs[0].Deal.Stage, reads())
 	}
 }
 
