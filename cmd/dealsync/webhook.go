@@ -4,25 +4,49 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/connectors/hubspot"
+	"github.com/dealsync/dealsync/connectors/pipedrive"
+	"github.com/dealsync/dealsync/connectors/salesforce"
+	"github.com/dealsync/dealsync/secret"
 )
 
 func newWebhookCmd(g *globalFlags) *cobra.Command {
 	root := &cobra.Command{Use: "webhook", Short: "Work with webhook deliveries"}
-	var connection, url, msgID string
+	var connection, target, msgID string
 	send := &cobra.Command{
 		Use:   "send --connection NAME FILE",
-		Short: "Sign FILE with the connection's secret (Standard Webhooks) and POST it to the intake",
-		Args:  cobra.ExactArgs(1),
+		Short: "POST FILE to the intake as the connection's CRM would: signed or authenticated with the connection's own secret",
+		Long: `send posts FILE (a delivery body: the generic source's event, a HubSpot
+batch, a Pipedrive v2 webhook, a Salesforce Outbound Message) to the intake
+the way the connection's CRM sends it, with the credentials of the config:
+
+  generic     Standard Webhooks signature (webhook-id, webhook-timestamp,
+              webhook-signature) with the source's secret
+  hubspot     X-HubSpot-Signature-v3 over method, URL, body and timestamp,
+              with the app's client secret (or the portal's, for a private
+              app); the URL signed is the one the intake sees
+              (intake.public_base_url when set)
+  pipedrive   HTTP Basic auth with the webhook user and password (the
+              source's, or those of the company in meta.company_id)
+  salesforce  the endpoint token as the token query parameter, text/xml
+
+Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a staging intake.`,
+		Example: `  dealsync webhook send --connection demo examples/closed-won.json
+  dealsync webhook send --connection demo --id msg_1 examples/closed-won.json   # again: a retried delivery
+  dealsync webhook send --config dealsync.yaml --connection hubspot-eu captured-batch.json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.load(config.WithDevDefaults())
 			if err != nil {
@@ -32,50 +56,133 @@ func newWebhookCmd(g *globalFlags) *cobra.Command {
 			if !ok {
 				return &exitError{code: 2, err: fmt.Errorf("no connection %q in the config", connection)}
 			}
-			spec, ok := conn.Source.Spec.(*generic.Config)
-			if !ok {
-				return &exitError{code: 2, err: fmt.Errorf("connection %q has source type %q: webhook send signs generic deliveries only", connection, conn.Source.Type)}
-			}
-			key, err := spec.Secret.Reveal()
-			if err != nil {
-				return err
-			}
 			body, err := os.ReadFile(args[0])
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			if url == "" {
-				url = "http://" + config.DialAddr(cfg.Intake.Listen) + "/webhooks/" + connection
+			if target == "" {
+				target = "http://" + config.DialAddr(cfg.Intake.Listen) + "/webhooks/" + connection
 			}
-			if msgID == "" {
-				var b [8]byte
-				_, _ = rand.Read(b[:])
-				msgID = "msg_" + hex.EncodeToString(b[:])
-			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url, bytes.NewReader(body))
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, target, bytes.NewReader(body))
 			if err != nil {
-				return err
+				return &exitError{code: 2, err: err}
 			}
-			req.Header.Set("Content-Type", "application/json")
-			if err := generic.SignRequest(req, key, msgID, time.Now(), body); err != nil {
-				return err
+			d := delivery{req: req, body: body, now: time.Now(), msgID: msgID, public: cfg.Intake.PublicBaseURL}
+			if err := d.prepare(conn.Source); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("connection %q: %w", connection, err)}
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := http.DefaultClient.Do(d.req)
 			if err != nil {
-				return fmt.Errorf("posting to %s: %w", url, err)
+				return fmt.Errorf("posting to %s: %w", d.req.URL.Redacted(), err)
 			}
 			defer resp.Body.Close()
 			reply, _ := io.ReadAll(resp.Body)
-			fmt.Printf("%s %s\n%s", resp.Proto, resp.Status, reply)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n%s", resp.Proto, resp.Status, reply)
 			if resp.StatusCode >= 300 {
 				return &exitError{code: 1, err: nil}
 			}
 			return nil
 		},
 	}
-	send.Flags().StringVar(&connection, "connection", "demo", "connection whose secret signs the delivery")
-	send.Flags().StringVar(&url, "url", "", "intake URL (default http://<intake.listen>/webhooks/<connection>)")
-	send.Flags().StringVar(&msgID, "id", "", "webhook-id (default random; reuse one to simulate a retried delivery)")
+	send.Flags().StringVar(&connection, "connection", "demo", "connection whose CRM the delivery comes from (its secret signs it)")
+	send.Flags().StringVar(&target, "url", "", "intake URL (default http://<intake.listen>/webhooks/<connection>)")
+	send.Flags().StringVar(&msgID, "id", "", "generic source: webhook-id (default random; reuse one to simulate a retried delivery)")
 	root.AddCommand(send)
 	return root
+}
+
+// delivery is one request being made to look like its CRM's.
+type delivery struct {
+	req    *http.Request
+	body   []byte
+	now    time.Time
+	msgID  string
+	public string // intake.public_base_url
+}
+
+func (d *delivery) prepare(src config.Component) error {
+	h := d.req.Header
+	switch spec := src.Spec.(type) {
+	case *generic.Config:
+		key, err := reveal("source.secret", spec.Secret)
+		if err != nil {
+			return err
+		}
+		if d.msgID == "" {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			d.msgID = "msg_" + hex.EncodeToString(b[:])
+		}
+		h.Set("Content-Type", "application/json")
+		return generic.SignRequest(d.req, key, d.msgID, d.now, d.body)
+	case *hubspot.Config:
+		ref, name := spec.ClientSecret, "source.client_secret"
+		if ref.IsZero() {
+			evs, err := hubspot.DecodeEvents(d.body)
+			if err != nil {
+				return err
+			}
+			portal := evs[0].PortalID.String()
+			ref, name = spec.Accounts[portal].ClientSecret, "source.accounts."+portal+".client_secret"
+		}
+		key, err := reveal(name, ref)
+		if err != nil {
+			return err
+		}
+		// HubSpot signs the URL it calls: the one the intake rebuilds.
+		uri := d.req.URL.String()
+		if d.public != "" {
+			uri = strings.TrimRight(d.public, "/") + d.req.URL.RequestURI()
+		}
+		h.Set("Content-Type", "application/json")
+		hubspot.SignRequestV3(d.req, key, uri, d.body, d.now)
+		return nil
+	case *pipedrive.Config:
+		user, pass, name := spec.WebhookUser, spec.WebhookPassword, "source.webhook_password"
+		if user == "" {
+			var m struct {
+				Meta struct {
+					CompanyID pipedrive.Ident `json:"company_id"`
+				} `json:"meta"`
+			}
+			if err := json.Unmarshal(d.body, &m); err != nil {
+				return fmt.Errorf("not a Pipedrive webhook: %w", err)
+			}
+			company := string(m.Meta.CompanyID)
+			acc := spec.Accounts[company]
+			user, pass, name = acc.WebhookUser, acc.WebhookPassword, "source.accounts."+company+".webhook_password"
+		}
+		if user == "" {
+			return fmt.Errorf("no webhook_user for this delivery's company")
+		}
+		p, err := reveal(name, pass)
+		if err != nil {
+			return err
+		}
+		h.Set("Content-Type", "application/json")
+		d.req.SetBasicAuth(user, p)
+		return nil
+	case *salesforce.Config:
+		if !spec.EndpointToken.IsZero() {
+			tok, err := reveal("source.endpoint_token", spec.EndpointToken)
+			if err != nil {
+				return err
+			}
+			q := d.req.URL.Query()
+			q.Set("token", tok)
+			d.req.URL.RawQuery = q.Encode()
+		}
+		h.Set("Content-Type", "text/xml; charset=utf-8")
+		h.Set("SOAPAction", `""`)
+		return nil
+	}
+	return fmt.Errorf("source type %q: webhook send does not know how its CRM sends", src.Type)
+}
+
+func reveal(key string, s secret.Secret) (string, error) {
+	v, err := s.Reveal()
+	if err != nil {
+		return "", fmt.Errorf("%s (%s): %w", key, s.Describe(), err)
+	}
+	return v, nil
 }

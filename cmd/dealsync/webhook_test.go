@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// recordingStarter stands for Temporal: it records the events the intake
+// would start runs for.
+type recordingStarter struct {
+	mu     sync.Mutex
+	events []string // connection/deal
+}
+
+func (r *recordingStarter) Start(_ context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, conn.Name+"/"+ev.Deal.ID)
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf", RunID: "run"}, nil
+}
+
+func (r *recordingStarter) Notify(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID}, false, nil
+}
+
+func (r *recordingStarter) Ready(context.Context) error { return nil }
+
+// `webhook send` makes a delivery look like each CRM's: the real intake,
+// with the real sources built from the config, verifies and accepts it;
+// with another secret in the config, the intake refuses it (401).
+func TestWebhookSendAsEachCRM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const org = "00D5w000004qGTOEA2"
+	configFor := func(secret string) string {
+		return fmt.Sprintf(`
+log: {level: error}
+intake: {public_base_url: "https://hooks.example.com"}
+connections:
+  shop:
+    source: {type: generic, secret: %q}
+    target: sandbox
+  hs:
+    target: sandbox
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: hs-%[2]s
+      base_url: http://127.0.0.1:9
+      accounts:
+        "62515": {access_token: pat-na1-62515}
+  hs-private:
+    target: sandbox
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      base_url: http://127.0.0.1:9
+      accounts:
+        "77777": {access_token: pat-na1-77777, client_secret: portal-%[2]s}
+  pd:
+    target: sandbox
+    trigger: {won_stages: [won]}
+    source:
+      type: pipedrive
+      base_url: http://127.0.0.1:9
+      accounts:
+        "7654321": {api_token: pd-token, webhook_user: dealsync, webhook_password: pd-%[2]s}
+  sf:
+    target: sandbox
+    trigger: {won_stages: [Closed Won]}
+    source:
+      type: salesforce
+      endpoint_token: sf-%[2]s
+      accounts:
+        %[3]s: {instance_url: "http://127.0.0.1:9", client_id: c, client_secret: s}
+`, "whsec_"+secretB64(secret), secret, org)
+	}
+	good := writeConfig(t, configFor("right"))
+	cfg, err := config.Load(good, config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	set, err := app.BuildConnections(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	starter := &recordingStarter{}
+	srv := httptest.NewServer(app.IntakeHandler(cfg, set, starter, logger))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	file := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ms := time.Now().UnixMilli()
+	deliveries := map[string]string{
+		"shop":       file("generic.json", `{"event_id":"e1","deal":{"id":"G-1","stage":"closed_won","previous_stage":"proposal","amount":"10.00","currency":"EUR"}}`),
+		"hs":         file("hubspot.json", fmt.Sprintf(`[{"eventId":101,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4711,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, ms)),
+		"hs-private": file("hubspot-private.json", fmt.Sprintf(`[{"eventId":102,"subscriptionId":1,"portalId":77777,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4712,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, ms)),
+		"pd":         file("pipedrive.json", `{"data":{"id":88,"status":"won","stage_id":4,"pipeline_id":1,"value":100,"currency":"EUR","org_id":5,"title":"Deal 88"},"previous":{"status":"open"},"meta":{"action":"change","entity":"deal","entity_id":"88","id":"m-1","company_id":7654321,"correlation_id":"c-1","timestamp":"2026-11-27T10:00:00.000Z","type":"general","user_id":"1","version":"2.0","webhook_id":"1","attempt":1}}`),
+		"sf": file("salesforce.xml", `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>`+org+`</OrganizationId>
+   <ActionId>04k5w000000TSwMAAW</ActionId>
+   <Notification>
+    <Id>04l5w00005286h0001</Id>
+    <sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>0065w00001Abc01AAA</sf:Id>
+     <sf:IsWon>true</sf:IsWon>
+     <sf:LastModifiedDate>2026-11-27T10:00:00.000Z</sf:LastModifiedDate>
+     <sf:StageName>Closed Won</sf:StageName>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>
+`),
+	}
+	for conn, body := range deliveries {
+		out, err := runOut(ctx, "--config", good, "webhook", "send", "--connection", conn, "--url", srv.URL+"/webhooks/"+conn, body)
+		if err != nil || !strings.Contains(out, " 20") {
+			t.Errorf("%s: %v\n%s", conn, err, out)
+		}
+	}
+	starter.mu.Lock()
+	got := strings.Join(starter.events, " ")
+	starter.mu.Unlock()
+	for _, want := range []string{"shop/G-1", "hs/4711", "hs-private/4712", "pd/88", "sf/0065w00001Abc01AAA"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no run for %s (runs: %s)", want, got)
+		}
+	}
+
+	// The same deliveries made with other secrets are refused.
+	wrong := writeConfig(t, configFor("wrong"))
+	for conn, body := range deliveries {
+		out, err := runOut(ctx, "--config", wrong, "webhook", "send", "--connection", conn, "--url", srv.URL+"/webhooks/"+conn, body)
+		if exitCode(err) != 1 || !strings.Contains(out, "401") {
+			t.Errorf("%s with the wrong secret: exit %d\n%s", conn, exitCode(err), out)
+		}
+	}
+}
+
+// secretB64 is a Standard Webhooks secret's base64 part for a word.
+func secretB64(word string) string {
+	return base64.StdEncoding.EncodeToString([]byte("dealsync-test-" + word + "-secret"))
+}
