@@ -36,6 +36,23 @@ func freeAddrs(t *testing.T, n int) []string {
 	return addrs
 }
 
+// startTemporal starts an embedded Temporal server standing in for a
+// cluster, stopped at the end of the test; its namespace has dealsync's
+// search attributes unless bare.
+func startTemporal(ctx context.Context, t *testing.T, bare bool) *devserver.Server {
+	t.Helper()
+	opts := devserver.Options{UIPort: -1}
+	if !bare {
+		opts.SearchAttributes = workflows.SearchAttributeTypes()
+	}
+	srv, err := devserver.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
 // run executes the CLI with args until ctx ends or the command returns.
 func run(ctx context.Context, args ...string) error {
 	root := newRoot()
@@ -54,12 +71,7 @@ func TestServeAndWorkersAgainstAnExternalTemporal(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	testProductionShape(ctx, t, srv)
+	testProductionShape(ctx, t, startTemporal(ctx, t, false))
 }
 
 // The same on a Temporal server whose stores are PostgreSQL, as in a

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
@@ -44,20 +43,11 @@ reachable, or its namespace lacks the search attributes.`,
   dealsync config check --dev            # the config as ` + "`dealsync dev`" + ` sees it`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var opts []config.Option
-			if dev {
-				opts = append(opts, config.WithDevDefaults())
-			}
-			cfg, err := g.load(opts...)
+			cfg, set, quiet, err := g.loadAndBuild(dev)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-			set, err := app.BuildConnections(cfg, quiet)
-			if err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("the config is valid, but: %w", err)}
-			}
 			describe(out, cfg, set)
 			if withTemporal {
 				if err := checkTemporal(cmd.Context(), out, cfg, quiet); err != nil {
@@ -125,15 +115,11 @@ func short(hash string) string {
 // checkTemporal connects to the configured frontend and checks the
 // namespace's search attributes.
 func checkTemporal(ctx context.Context, w io.Writer, cfg *config.Config, logger *slog.Logger) error {
-	copts, err := app.ClientOptions(cfg, logger)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	c, err := client.DialContext(ctx, copts)
+	c, err := dial(ctx, cfg, logger)
 	if err != nil {
-		return fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
+		return err
 	}
 	defer c.Close()
 	if err := app.CheckSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {

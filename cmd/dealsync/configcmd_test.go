@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -118,11 +117,7 @@ func TestNamespaceWithoutSearchAttributes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1}) // no search attributes
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := startTemporal(ctx, t, true) // no search attributes
 	listen := freeAddr(t)
 	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ=")
 	f := writeConfig(t, fmt.Sprintf(`
@@ -137,7 +132,7 @@ connections:
     target: erp
 `, srv.FrontendAddress(), listen))
 
-	_, err = runOut(ctx, "--config", f, "config", "check", "--temporal")
+	_, err := runOut(ctx, "--config", f, "config", "check", "--temporal")
 	const register = "temporal operator search-attribute create --namespace default --name DealId --type Keyword"
 	if exitCode(err) != 1 || !strings.Contains(err.Error(), register) || !strings.Contains(err.Error(), "Amount (Double)") {
 		t.Fatalf("config check --temporal: exit %d, %v", exitCode(err), err)

@@ -8,13 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
+	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
 )
 
 // exitError carries a process exit code through cobra.
@@ -63,6 +68,39 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "YAML config file (default: built-in defaults; every key can also be set with DEALSYNC_<KEY_PATH>)")
 	root.AddCommand(newDevCmd(g), newServeCmd(g), newWorkerCmd(g), newWebhookCmd(g), newBenchCmd(g), newMappingCmd(g), newSandboxCmd(g), newConfigCmd(g), newRunsCmd(g))
 	return root
+}
+
+// loadAndBuild is what the commands that start nothing of their own need:
+// the config (with `dealsync dev`'s defaults when dev) and its connections,
+// built with a silent logger. A connection that cannot be built is exit 1.
+func (g *globalFlags) loadAndBuild(dev bool) (*config.Config, *connections.Set, *slog.Logger, error) {
+	var opts []config.Option
+	if dev {
+		opts = append(opts, config.WithDevDefaults())
+	}
+	cfg, err := g.load(opts...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	set, err := app.BuildConnections(cfg, quiet)
+	if err != nil {
+		return nil, nil, nil, &exitError{code: 1, err: fmt.Errorf("the config is valid, but: %w", err)}
+	}
+	return cfg, set, quiet, nil
+}
+
+// dial connects to the config's Temporal frontend.
+func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
+	copts, err := app.ClientOptions(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, copts)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
+	}
+	return c, nil
 }
 
 // load reads the config; an invalid one stops the command before anything

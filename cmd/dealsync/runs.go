@@ -4,14 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/app"
-	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/rerun"
 )
 
@@ -45,26 +42,13 @@ could not be, 2 the config is invalid.`,
   dealsync runs retry --dev          # against ` + "`dealsync dev`" + `'s server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var opts []config.Option
-			if dev {
-				opts = append(opts, config.WithDevDefaults())
-			}
-			cfg, err := g.load(opts...)
+			cfg, set, quiet, err := g.loadAndBuild(dev)
 			if err != nil {
 				return err
 			}
-			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-			set, err := app.BuildConnections(cfg, logger)
+			c, err := dial(cmd.Context(), cfg, quiet)
 			if err != nil {
 				return &exitError{code: 1, err: err}
-			}
-			copts, err := app.ClientOptions(cfg, logger)
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
-			c, err := client.DialContext(cmd.Context(), copts)
-			if err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)}
 			}
 			defer c.Close()
 			o.TaskQueue = cfg.Temporal.TaskQueue

@@ -15,7 +15,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/connectors/sandbox"
-	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -30,11 +29,7 @@ func TestRunsRetryStartsFailedRunsWithTheFixedMapping(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := startTemporal(ctx, t, false)
 	erp := sandbox.New(sandbox.Options{})
 	erpSrv := httptest.NewServer(erp.Handler())
 	defer erpSrv.Close()
