@@ -73,7 +73,7 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			}
 			resp, err := http.DefaultClient.Do(d.req)
 			if err != nil {
-				return fmt.Errorf("posting to %s: %w", d.req.URL.Redacted(), err)
+				return fmt.Errorf("posting to %s: %w", target, err) // not the URL with a Salesforce endpoint token
 			}
 			defer resp.Body.Close()
 			reply, _ := io.ReadAll(resp.Body)
