@@ -86,6 +86,10 @@ connections:
 		}
 	}
 
+	if strings.Contains(out, "warning") {
+		t.Errorf("a warning without a HubSpot connection:\n%s", out)
+	}
+
 	// A mapping file that does not compile makes the config invalid: exit
 	// 2, with the file, line and column.
 	if err := os.WriteFile(filepath.Join(mappings, "net14.yaml"), []byte("name: net14\ninvoice:\n  due_date: add_days(invoice.issue_date, \"x\")\n"), 0o600); err != nil {
@@ -99,6 +103,23 @@ connections:
 	bad := writeConfig(t, "connections:\n  shop:\n    source: {type: generic, secret: env:DEALSYNC_TEST_UNSET_SECRET}\n    target: nowhere\n")
 	if _, err := runOut(ctx, "--config", bad, "config", "check"); exitCode(err) != 2 || !strings.Contains(err.Error(), "connections.shop.target") {
 		t.Errorf("an invalid config: exit %d, %v", exitCode(err), err)
+	}
+
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	hs := writeConfig(t, `
+connections:
+  hs:
+    target: sandbox
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      accounts:
+        "62515": {access_token: env:HS_SECRET}
+`)
+	out, err = runOut(ctx, "--config", hs, "config", "check", "--dev")
+	if err != nil || !strings.Contains(out, "intake.public_base_url is not set") {
+		t.Errorf("a HubSpot connection without public_base_url: %v\n%s", err, out)
 	}
 
 	out, err = runOut(ctx, "config", "check", "--dev")
