@@ -172,11 +172,11 @@ func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal
 		return model.Deal{}, err
 	}
 	if conn.Fetcher == nil {
-		return model.Deal{}, temporalError(fmt.Errorf("connection %q: its source cannot fetch deals: %w", in.Connection, connectors.ErrPermanent))
+		return model.Deal{}, crmError(fmt.Errorf("connection %q: its source cannot fetch deals: %w", in.Connection, connectors.ErrPermanent))
 	}
 	deal, err := conn.Fetcher.FetchDeal(ctx, in.Account, in.DealID)
 	if err != nil {
-		return model.Deal{}, temporalError(fmt.Errorf("connection %q: fetching deal %s: %w", in.Connection, in.DealID, err))
+		return model.Deal{}, crmError(fmt.Errorf("connection %q: fetching deal %s: %w", in.Connection, in.DealID, err))
 	}
 	return deal, nil
 }
@@ -201,7 +201,7 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (err erro
 		return nil
 	}
 	if err := conn.WriteBacker.WriteBack(ctx, in.Account, in.DealID, in.Result); err != nil {
-		return temporalError(fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
+		return crmError(fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
 	}
 	return nil
 }

@@ -19,15 +19,35 @@ const (
 	ErrTypeERPUnauthorized = "ERPUnauthorized"
 	ErrTypeERPRateLimited  = "ERPRateLimited"
 	ErrTypeERPUnavailable  = "ERPUnavailable"
+	// The same four for the calls to the CRM (fetching the deal, writing
+	// the result back), so that an operator looks at the right system.
+	ErrTypeCRMRejected     = "CRMRejected"
+	ErrTypeCRMUnauthorized = "CRMUnauthorized"
+	ErrTypeCRMRateLimited  = "CRMRateLimited"
+	ErrTypeCRMUnavailable  = "CRMUnavailable"
+)
+
+// apiErrorTypes are the four error types of one side's API calls.
+type apiErrorTypes struct{ rejected, unauthorized, rateLimited, unavailable string }
+
+var (
+	erpTypes = apiErrorTypes{ErrTypeERPRejected, ErrTypeERPUnauthorized, ErrTypeERPRateLimited, ErrTypeERPUnavailable}
+	crmTypes = apiErrorTypes{ErrTypeCRMRejected, ErrTypeCRMUnauthorized, ErrTypeCRMRateLimited, ErrTypeCRMUnavailable}
 )
 
 // temporalError is the one place where failures are classified for
 // Temporal: mapping and validation problems and ERP rejections (400/422,
-// 401/403) end the run without retrying and carry the vendor's message;
+// 401/403) end the run without retrying and carry the vendor's message
+// (crmError gives the CRM calls the same classes with CRM* types);
 // 429 retries exactly after the advertised delay (NextRetryDelay, a server
 // timer: no worker is held while waiting); 5xx, timeouts and connection
 // errors retry with the policy's backoff.
-func temporalError(err error) error {
+func temporalError(err error) error { return classify(err, erpTypes) }
+
+// crmError is temporalError for the calls to the CRM.
+func crmError(err error) error { return classify(err, crmTypes) }
+
+func classify(err error, types apiErrorTypes) error {
 	var me *mapping.Error
 	if errors.As(err, &me) {
 		return temporal.NewNonRetryableApplicationError(me.Error(), ErrTypeMapping, nil, me)
@@ -39,12 +59,12 @@ func temporalError(err error) error {
 	class, delay := connectors.Classify(err)
 	switch class {
 	case connectors.Permanent:
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeERPRejected, nil)
+		return temporal.NewNonRetryableApplicationError(err.Error(), types.rejected, nil)
 	case connectors.Unauthorized:
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeERPUnauthorized, nil)
+		return temporal.NewNonRetryableApplicationError(err.Error(), types.unauthorized, nil)
 	case connectors.RetryAfter:
-		return temporal.NewApplicationErrorWithOptions(err.Error(), ErrTypeERPRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: delay})
+		return temporal.NewApplicationErrorWithOptions(err.Error(), types.rateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: delay})
 	default:
-		return temporal.NewApplicationError(err.Error(), ErrTypeERPUnavailable)
+		return temporal.NewApplicationError(err.Error(), types.unavailable)
 	}
 }

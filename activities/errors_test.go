@@ -40,4 +40,19 @@ func TestTemporalErrorClassification(t *testing.T) {
 			t.Errorf("%s: type %s nonretryable %v delay %v msg %q", c.name, appErr.Type(), appErr.NonRetryable(), appErr.NextRetryDelay(), appErr.Error())
 		}
 	}
+	// The CRM's calls (fetching the deal, writing back) fail in the same
+	// classes with CRM* types: an operator looks at the right system.
+	for status, want := range map[int]string{422: ErrTypeCRMRejected, 401: ErrTypeCRMUnauthorized, 429: ErrTypeCRMRateLimited, 502: ErrTypeCRMUnavailable} {
+		api := &connectors.APIError{Service: "hubspot", Op: "fetch deal", StatusCode: status}
+		if status == 429 {
+			api.RetryAfter = time.Second
+		}
+		var appErr *temporal.ApplicationError
+		if !errors.As(crmError(fmt.Errorf("connection %q: %w", "hs", api)), &appErr) || appErr.Type() != want {
+			t.Errorf("CRM %d: %v, want %s", status, appErr, want)
+		}
+		if erp := temporalError(api); errors.As(erp, &appErr) && appErr.Type() == want {
+			t.Errorf("ERP %d typed as the CRM's %s", status, want)
+		}
+	}
 }
