@@ -42,6 +42,9 @@ type Options struct {
 	Query string
 	// Limit stops after this many runs (0: no limit).
 	Limit int
+	// TimedOut also selects runs that timed out (workflow.run_timeout)
+	// before their invoice was made: an ERP or CRM that stayed down longer.
+	TimedOut bool
 	// DryRun lists what would be started, and starts nothing.
 	DryRun bool
 }
@@ -61,9 +64,14 @@ type Result struct {
 
 // Query is the list filter of the runs Failed considers: dealsync's runs
 // that failed before any invoice was made (SyncStatus "failed": a mapping,
-// validation or ERP error), narrowed by extra.
-func Query(taskQueue, extra string) string {
-	q := fmt.Sprintf(`TaskQueue = %q AND ExecutionStatus = "Failed" AND SyncStatus = %q`, taskQueue, workflows.StatusFailed)
+// validation, ERP or CRM error), with timedOut also those that timed out
+// before (SyncStatus still "pending"), narrowed by extra.
+func Query(taskQueue, extra string, timedOut bool) string {
+	sel := fmt.Sprintf(`ExecutionStatus = "Failed" AND SyncStatus = %q`, workflows.StatusFailed)
+	if timedOut {
+		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = "TimedOut" AND SyncStatus = %q)`, sel, workflows.StatusPending)
+	}
+	q := fmt.Sprintf(`TaskQueue = %q AND (%s)`, taskQueue, sel)
 	if extra != "" {
 		q += " AND (" + extra + ")"
 	}
@@ -80,7 +88,7 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	var token []byte
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: Query(o.TaskQueue, o.Query), NextPageToken: token, PageSize: 100,
+			Query: Query(o.TaskQueue, o.Query, o.TimedOut), NextPageToken: token, PageSize: 100,
 		})
 		if err != nil {
 			return results, fmt.Errorf("listing failed runs: %w", err)

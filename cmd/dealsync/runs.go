@@ -30,6 +30,14 @@ A reset in the Temporal Web UI replays the run's own input instead, which
 pins the mapping file the run started with: a run that failed on its
 mapping fails again.
 
+With --timed-out it also selects runs that timed out (workflow.run_timeout,
+e.g. an ERP down for longer) while still "pending". Such a run may have had
+its invoice created without hearing back: the new run's ERP writes keep
+their idempotency keys, and the xero, quickbooks and netsuite targets look
+the invoice up first (by Reference, DocNumber, external id), so the new run
+finds that invoice instead of making a second one; with the http target that
+depends on the ERP honouring its idempotency header that long.
+
 Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another), and runs of connections no longer in the config. Runs
 that created an invoice and then failed (SyncStatus "writeback_failed") and
@@ -57,7 +65,7 @@ could not be, 2 the config is invalid.`,
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				_ = enc.Encode(map[string]any{"query": rerun.Query(o.TaskQueue, o.Query), "runs": results})
+				_ = enc.Encode(map[string]any{"query": rerun.Query(o.TaskQueue, o.Query, o.TimedOut), "runs": results})
 			} else {
 				printRetries(out, o, results)
 			}
@@ -76,6 +84,7 @@ could not be, 2 the config is invalid.`,
 	f.StringVar(&o.Query, "query", "", "Temporal list filter narrowing the failed runs, e.g. 'Connection = \"shop\"'")
 	f.IntVar(&o.Limit, "limit", 0, "retry at most this many runs (0: all)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
+	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout) before making their invoice, e.g. after a long ERP outage")
 	f.BoolVar(&dev, "dev", false, "use `dealsync dev`'s config defaults (its demo connection and sandbox target)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	root.AddCommand(retry)
@@ -83,7 +92,7 @@ could not be, 2 the config is invalid.`,
 }
 
 func printRetries(w io.Writer, o rerun.Options, results []rerun.Result) {
-	fmt.Fprintf(w, "failed runs: %s\n", rerun.Query(o.TaskQueue, o.Query))
+	fmt.Fprintf(w, "failed runs: %s\n", rerun.Query(o.TaskQueue, o.Query, o.TimedOut))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	started := 0
 	for _, r := range results {

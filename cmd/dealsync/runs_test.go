@@ -22,7 +22,8 @@ import (
 // A deal whose run failed on its mapping (a country the tax table lacks)
 // is invoiced by `runs retry` once the mapping is fixed, without the CRM
 // sending it again: a new run of the same workflow ID with the current
-// mapping. A second retry finds nothing left to do.
+// mapping. A second retry finds nothing left to do. A run that timed out
+// while the ERP was down is retried with --timed-out.
 func TestRunsRetryStartsFailedRunsWithTheFixedMapping(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -54,7 +55,8 @@ temporal: {address: %q}
 intake: {listen: %q}
 mappings: {dir: %q, reload_interval: 100ms}
 workflow:
-  retry: {initial_interval: 100ms, maximum_interval: 1s}
+  retry: {initial_interval: 100ms, maximum_interval: 500ms}
+  run_timeout: 4s
 targets:
   erp: {type: http, base_url: %q}
 connections:
@@ -145,5 +147,49 @@ connections:
 	}
 	if len(erp.Invoices()) != 1 {
 		t.Errorf("%d invoices after the second retry", len(erp.Invoices()))
+	}
+
+	// An ERP down for longer than run_timeout: the run times out while
+	// "pending". Only --timed-out selects it; once the ERP is back, its
+	// retry invoices the deal.
+	erp.SetFaults(sandbox.Faults{ErrorRate: 1})
+	down := filepath.Join(dir, "down.json")
+	if err := os.WriteFile(down, []byte(`{"event_id":"evt_down","deal":{"id":"D-DOWN","name":"Outage deal","stage":"closed_won","previous_stage":"proposal","amount":"70.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-DOWN","name":"Down GmbH","address":{"country":"DE"}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", down); err != nil {
+		t.Fatal(err)
+	}
+	downID := workflows.WorkflowID("shop", "D-DOWN")
+	if err := c.GetWorkflow(ctx, downID, "").Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
+		t.Fatalf("the run should time out while the ERP is down: %v", err)
+	}
+	erp.SetFaults(sandbox.Faults{})
+	var timedOut []rerun.Result
+	for ctx.Err() == nil {
+		if timedOut = retry("--timed-out", "--dry-run"); len(timedOut) == 2 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, r := range retry("--dry-run") {
+		if r.WorkflowID == downID {
+			t.Errorf("a timed-out run selected without --timed-out: %+v", r)
+		}
+	}
+	var started []rerun.Result
+	for _, r := range retry("--timed-out") {
+		if r.NewRun != "" {
+			started = append(started, r)
+		}
+	}
+	if len(started) != 1 || started[0].WorkflowID != downID {
+		t.Fatalf("--timed-out started %+v (listed %+v)", started, timedOut)
+	}
+	if err := c.GetWorkflow(ctx, downID, started[0].NewRun).Get(ctx, &result); err != nil {
+		t.Fatalf("the retried run: %v", err)
+	}
+	if n := len(erp.Invoices()); n != 2 {
+		t.Errorf("%d invoices, want 2", n)
 	}
 }
