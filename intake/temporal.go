@@ -101,17 +101,34 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 // burst of events for one deal all reach its one run.
 func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
 	opts := s.options(conn, ev)
-	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: opts.ID}
-	probe := &startProbe{}
-	ctx = withStartProbe(ctx, probe)
-	var run client.WorkflowRun
-	var err error
-	if ev.Thin {
-		run, err = s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.DealEventSignal, ev, opts, workflows.InvoiceDealName, s.input(conn, ev))
-	} else {
+	return s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
+		if ev.Thin {
+			return s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.DealEventSignal, ev, opts, workflows.InvoiceDealName, s.input(conn, ev))
+		}
 		opts.EnableEagerStart = s.EagerStart
-		run, err = s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, s.input(conn, ev))
-	}
+		return s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, s.input(conn, ev))
+	})
+}
+
+// StartWriteBack starts a run of the deal that only writes its existing
+// invoice back to the CRM deal: the re-run of a run whose write-back
+// failed (package rerun). It has the deal's workflow ID, so it meets a run
+// started meanwhile as a duplicate.
+func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult) (connectors.EventResult, error) {
+	opts := s.options(conn, ev)
+	in := s.input(conn, ev)
+	in.Invoiced = &invoiced
+	return s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
+		return s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, in)
+	})
+}
+
+// start sends a start request (begin) of workflow id and reports what it
+// did: a new run, or a duplicate that met the running or completed one.
+func (s *TemporalStarter) start(ctx context.Context, id string, ev model.DealEvent, begin func(context.Context) (client.WorkflowRun, error)) (connectors.EventResult, error) {
+	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: id}
+	probe := &startProbe{}
+	run, err := begin(withStartProbe(ctx, probe))
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
@@ -119,7 +136,7 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 			res.RunID, res.Duplicate = started.RunId, true
 			return res, nil
 		}
-		return res, classifyStartError(opts.ID, err)
+		return res, classifyStartError(id, err)
 	}
 	res.RunID = run.GetRunID()
 	res.Duplicate = probe.seen && !probe.started

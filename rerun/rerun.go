@@ -3,6 +3,10 @@
 // the deals whose runs failed on it are invoiced without waiting for the
 // CRM to send them again.
 //
+// Runs whose invoice was created but whose write-back failed are re-run
+// with that invoice (from the failed run's history): the new run only
+// writes it back.
+//
 // A reset in the Temporal Web UI is not the same: it replays the run's own
 // input, which pins the mapping file the run started with, so a run that
 // failed on a mapping fails again. A re-run is a new run of the same
@@ -17,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -31,6 +36,8 @@ import (
 // Starter starts a deal's run as the intake does (intake.TemporalStarter).
 type Starter interface {
 	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
+	// StartWriteBack starts a run that only writes an existing invoice back.
+	StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult) (connectors.EventResult, error)
 }
 
 // Options select the runs.
@@ -45,6 +52,10 @@ type Options struct {
 	// TimedOut also selects runs that timed out (workflow.run_timeout)
 	// before their invoice was made: an ERP or CRM that stayed down longer.
 	TimedOut bool
+	// WriteBack selects, instead, the runs whose invoice was created but
+	// whose write-back failed (SyncStatus "writeback_failed"), and starts
+	// runs that only write that invoice back to the CRM deal.
+	WriteBack bool
 	// DryRun lists what would be started, and starts nothing.
 	DryRun bool
 }
@@ -62,18 +73,22 @@ type Result struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// Query is the list filter of the runs Failed considers: dealsync's runs
+// Filter is the list filter of the runs Failed considers: dealsync's runs
 // that failed before any invoice was made (SyncStatus "failed": a mapping,
-// validation, ERP or CRM error), with timedOut also those that timed out
-// before (SyncStatus still "pending"), narrowed by extra.
-func Query(taskQueue, extra string, timedOut bool) string {
+// validation, ERP or CRM error), with TimedOut also those that timed out
+// before (SyncStatus still "pending"); with WriteBack the runs whose
+// write-back failed instead. o.Query narrows it.
+func (o Options) Filter() string {
 	sel := fmt.Sprintf(`ExecutionStatus = "Failed" AND SyncStatus = %q`, workflows.StatusFailed)
-	if timedOut {
+	switch {
+	case o.WriteBack:
+		sel = fmt.Sprintf(`ExecutionStatus = "Failed" AND SyncStatus = %q`, workflows.StatusWriteBackFailed)
+	case o.TimedOut:
 		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = "TimedOut" AND SyncStatus = %q)`, sel, workflows.StatusPending)
 	}
-	q := fmt.Sprintf(`TaskQueue = %q AND (%s)`, taskQueue, sel)
-	if extra != "" {
-		q += " AND (" + extra + ")"
+	q := fmt.Sprintf(`TaskQueue = %q AND (%s)`, o.TaskQueue, sel)
+	if o.Query != "" {
+		q += " AND (" + o.Query + ")"
 	}
 	return q
 }
@@ -88,7 +103,7 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	var token []byte
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: Query(o.TaskQueue, o.Query, o.TimedOut), NextPageToken: token, PageSize: 100,
+			Query: o.Filter(), NextPageToken: token, PageSize: 100,
 		})
 		if err != nil {
 			return results, fmt.Errorf("listing failed runs: %w", err)
@@ -98,7 +113,7 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 				return results, nil
 			}
 			id, runID := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
-			results = append(results, one(ctx, c, set, starter, id, runID, o.DryRun))
+			results = append(results, one(ctx, c, set, starter, id, runID, o))
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {
@@ -107,7 +122,7 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	}
 }
 
-func one(ctx context.Context, c client.Client, set *connections.Set, starter Starter, id, runID string, dryRun bool) Result {
+func one(ctx context.Context, c client.Client, set *connections.Set, starter Starter, id, runID string, o Options) Result {
 	r := Result{WorkflowID: id, FailedRun: runID}
 	latest, err := c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
@@ -118,22 +133,30 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = fmt.Sprintf("a later run %s (%s) exists", info.GetExecution().GetRunId(), info.GetStatus())
 		return r
 	}
-	in, err := input(ctx, c, id, runID)
+	in, invoiced, err := history(ctx, c, id, runID)
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
 	r.Connection, r.DealID = in.Connection, in.Event.Deal.ID
 	conn, ok := set.Get(in.Connection)
-	if !ok {
+	switch {
+	case !ok:
 		r.Skipped = fmt.Sprintf("connection %q is no longer configured", in.Connection)
 		return r
-	}
-	if dryRun {
+	case o.WriteBack && invoiced == nil:
+		r.Error = "the run's history has no created invoice to write back"
+		return r
+	case o.DryRun:
 		r.Skipped = "dry run"
 		return r
 	}
-	res, err := starter.Start(ctx, conn, in.Event)
+	var res connectors.EventResult
+	if o.WriteBack {
+		res, err = starter.StartWriteBack(ctx, conn, in.Event, *invoiced)
+	} else {
+		res, err = starter.Start(ctx, conn, in.Event)
+	}
 	switch {
 	case err != nil:
 		r.Error = err.Error()
@@ -145,24 +168,66 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	return r
 }
 
-// input reads the run's InvoiceDealInput from its first history event
-// (dealsync's payloads use the SDK's default data converter).
-func input(ctx context.Context, c client.Client, id, runID string) (workflows.InvoiceDealInput, error) {
+// createInvoice is the activity type of the step that creates the invoice.
+const createInvoice = "CreateInvoice"
+
+// history reads the run's InvoiceDealInput (its first event) and, if the
+// run created its invoice, that invoice: the result of its CreateInvoice
+// step, a local activity's marker or an activity's completion. dealsync's
+// payloads use the SDK's default data converter.
+func history(ctx context.Context, c client.Client, id, runID string) (workflows.InvoiceDealInput, *connectors.InvoiceResult, error) {
 	var in workflows.InvoiceDealInput
+	dc := converter.GetDefaultDataConverter()
 	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	if !it.HasNext() {
-		return in, errors.New("the run has no history (past the namespace's retention?)")
+	var invoiced *connectors.InvoiceResult
+	scheduled := map[int64]bool{} // CreateInvoice activities by event id
+	first := true
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return in, nil, fmt.Errorf("reading the run's history: %w", err)
+		}
+		if first {
+			first = false
+			attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+			if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.InvoiceDealName {
+				return in, nil, errors.New("not an InvoiceDeal run")
+			}
+			if err := dc.FromPayloads(attrs.GetInput(), &in); err != nil {
+				return in, nil, fmt.Errorf("decoding the run's input: %w", err)
+			}
+			continue
+		}
+		var result *commonpb.Payloads
+		switch {
+		case ev.GetMarkerRecordedEventAttributes() != nil:
+			m := ev.GetMarkerRecordedEventAttributes()
+			var data struct{ ActivityType string }
+			if m.GetFailure() != nil || dc.FromPayloads(m.GetDetails()["data"], &data) != nil || data.ActivityType != createInvoice {
+				continue
+			}
+			result = m.GetDetails()["result"]
+		case ev.GetActivityTaskScheduledEventAttributes() != nil:
+			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == createInvoice {
+				scheduled[ev.GetEventId()] = true
+			}
+			continue
+		case ev.GetActivityTaskCompletedEventAttributes() != nil:
+			done := ev.GetActivityTaskCompletedEventAttributes()
+			if !scheduled[done.GetScheduledEventId()] {
+				continue
+			}
+			result = done.GetResult()
+		default:
+			continue
+		}
+		var created connectors.InvoiceResult
+		if err := dc.FromPayloads(result, &created); err == nil && created.InvoiceID != "" {
+			invoiced = &created
+		}
 	}
-	ev, err := it.Next()
-	if err != nil {
-		return in, fmt.Errorf("reading the run's history: %w", err)
+	if first {
+		return in, nil, errors.New("the run has no history (past the namespace's retention?)")
 	}
-	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
-	if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.InvoiceDealName {
-		return in, errors.New("not an InvoiceDeal run")
-	}
-	if err := converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in); err != nil {
-		return in, fmt.Errorf("decoding the run's input: %w", err)
-	}
-	return in, nil
+	return in, invoiced, nil
 }

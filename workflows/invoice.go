@@ -79,6 +79,10 @@ type InvoiceDealInput struct {
 	// MappingSnapshot is that mapping file's content (nil for the built-in
 	// mapping): the run maps with it whatever the file says later.
 	MappingSnapshot *mapping.Snapshot `json:"mapping_snapshot,omitempty"`
+	// Invoiced is set on a re-run of a run whose invoice was created but
+	// whose write-back failed (`dealsync runs retry --writeback`): the run
+	// only writes that invoice back to the CRM deal.
+	Invoiced *connectors.InvoiceResult `json:"invoiced,omitempty"`
 }
 
 // InvoiceDealResult is the run's result: what the ERP recorded.
@@ -107,6 +111,11 @@ const (
 
 // ErrTypeDealNotWon ends a run whose fetched deal is no longer won.
 const ErrTypeDealNotWon = "DealNotWon"
+
+// ErrTypeWriteBackFailed ends a run whose invoice was created but could not
+// be written back to the CRM; the failure's details are the invoice
+// (connectors.InvoiceResult), which a re-run writes back.
+const ErrTypeWriteBackFailed = "WriteBackFailed"
 
 // Status values of SyncStatus beyond pending/invoiced/failed.
 const (
@@ -205,6 +214,36 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		}), fn, arg)
 	}
 
+	// writeBack records the invoice on the CRM deal, as its own step: a
+	// failing write-back is retried on its own and never re-creates the
+	// invoice.
+	writeBack := func(r InvoiceDealResult, account, dealID string, created connectors.InvoiceResult) (InvoiceDealResult, error) {
+		if err := call(a.WriteBack, activities.WriteBackInput{
+			Connection: in.Connection, Account: account, DealID: dealID, Result: created,
+		}).Get(ctx, nil); err != nil {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
+			return r, temporal.NewNonRetryableApplicationError(
+				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage(err),
+				ErrTypeWriteBackFailed, err, created)
+		}
+		return r, nil
+	}
+	if in.Invoiced != nil {
+		// A re-run after a failed write-back: the invoice exists.
+		events.settled = true
+		created := *in.Invoiced
+		r := result()
+		r.InvoiceID, r.Number, r.URL = created.InvoiceID, created.Number, created.URL
+		if r, err := writeBack(r, in.Event.Account, in.Event.Deal.ID, created); err != nil {
+			return r, err
+		}
+		_ = workflow.UpsertTypedSearchAttributes(ctx,
+			ErpInvoiceIDKey.ValueSet(created.InvoiceID),
+			SyncStatusKey.ValueSet(StatusInvoiced),
+		)
+		return r, nil
+	}
+
 	listen(in.SettleTime)
 	ev := events.latest
 	events.settled = true
@@ -274,15 +313,8 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	)
 
 	if in.WriteBack {
-		// Its own step: a failing write-back is retried on its own and never
-		// re-creates the invoice.
-		if err := call(a.WriteBack, activities.WriteBackInput{
-			Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID, Result: created,
-		}).Get(ctx, nil); err != nil {
-			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
-			return r, temporal.NewNonRetryableApplicationError(
-				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage(err),
-				"WriteBackFailed", err)
+		if r, err := writeBack(r, ev.Account, ev.Deal.ID, created); err != nil {
+			return r, err
 		}
 	}
 

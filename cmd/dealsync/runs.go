@@ -17,7 +17,7 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	var o rerun.Options
 	var dev, asJSON bool
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--dry-run]",
+		Use:   "retry [--query FILTER] [--timed-out | --writeback] [--dry-run]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
@@ -38,10 +38,14 @@ the invoice up first (by Reference, DocNumber, external id), so the new run
 finds that invoice instead of making a second one; with the http target that
 depends on the ERP honouring its idempotency header that long.
 
+With --writeback it selects, instead, the runs whose invoice was created but
+whose write-back to the CRM failed (SyncStatus "writeback_failed", e.g. a
+missing CRM field, fixed since): each new run takes that invoice from the
+failed run's history and only writes it back. No invoice is created again.
+
 Skipped: runs that are not the latest of their workflow ID (a later webhook
-started another), and runs of connections no longer in the config. Runs
-that created an invoice and then failed (SyncStatus "writeback_failed") and
-runs of deals that were no longer won ("skipped") are never selected.
+started another), and runs of connections no longer in the config. Runs of
+deals that were no longer won ("skipped") are never selected.
 
 Exit status: 0 every selected run was started (or none was selected), 1 some
 could not be, 2 the config is invalid.`,
@@ -65,7 +69,7 @@ could not be, 2 the config is invalid.`,
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				_ = enc.Encode(map[string]any{"query": rerun.Query(o.TaskQueue, o.Query, o.TimedOut), "runs": results})
+				_ = enc.Encode(map[string]any{"query": o.Filter(), "runs": results})
 			} else {
 				printRetries(out, o, results)
 			}
@@ -84,6 +88,7 @@ could not be, 2 the config is invalid.`,
 	f.StringVar(&o.Query, "query", "", "Temporal list filter narrowing the failed runs, e.g. 'Connection = \"shop\"'")
 	f.IntVar(&o.Limit, "limit", 0, "retry at most this many runs (0: all)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
+	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but whose write-back failed; the new runs only write the invoice back")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout) before making their invoice, e.g. after a long ERP outage")
 	f.BoolVar(&dev, "dev", false, "use `dealsync dev`'s config defaults (its demo connection and sandbox target)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
@@ -92,7 +97,7 @@ could not be, 2 the config is invalid.`,
 }
 
 func printRetries(w io.Writer, o rerun.Options, results []rerun.Result) {
-	fmt.Fprintf(w, "failed runs: %s\n", rerun.Query(o.TaskQueue, o.Query, o.TimedOut))
+	fmt.Fprintf(w, "runs: %s\n", o.Filter())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	started := 0
 	for _, r := range results {

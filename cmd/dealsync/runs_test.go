@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
@@ -191,5 +193,128 @@ connections:
 	}
 	if n := len(erp.Invoices()); n != 2 {
 		t.Errorf("%d invoices, want 2", n)
+	}
+}
+
+// A HubSpot deal whose invoice was created but whose write-back was
+// refused (a property the portal lacked) is written back by `runs retry
+// --writeback` once fixed: a new run that only writes the existing invoice
+// back, with no second invoice.
+func TestRunsRetryWriteBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := startTemporal(ctx, t, false)
+	erp := sandbox.New(sandbox.Options{})
+	erpSrv := httptest.NewServer(erp.Handler())
+	defer erpSrv.Close()
+	hs := hubspotfake.New()
+	defer hs.Close()
+	hs.AddPortal("62515", "pat-na1-62515")
+	hs.PutDeal("62515", hubspotfake.Deal{ID: "4711",
+		Properties: hubspotfake.Props("dealname", "Renewal", "dealstage", "closedwon", "amount", "300.00",
+			"closedate", "2026-11-20T10:00:00.000Z", "deal_currency_code", "EUR"),
+		Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
+	})
+	hs.PutCompany("62515", hubspotfake.Object{ID: "5471", Properties: hubspotfake.Props("name", "Renew GmbH")})
+	hs.FailWriteBacks(hubspotfake.Fault{Status: http.StatusBadRequest})
+
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	cfg := writeConfig(t, fmt.Sprintf(`
+log: {level: error}
+temporal: {address: %q}
+intake: {listen: %q}
+workflow:
+  retry: {initial_interval: 100ms, maximum_interval: 500ms}
+targets:
+  erp: {type: http, base_url: %q}
+connections:
+  hs:
+    target: erp
+    settle_time: 100ms
+    linger: 100ms
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      base_url: %s
+      accounts:
+        "62515": {access_token: pat-na1-62515}
+`, srv.FrontendAddress(), listen, erpSrv.URL, hs.URL))
+	runCtx, stop := context.WithCancel(ctx)
+	errs := make(chan error, 2)
+	for _, name := range []string{"serve", "worker"} {
+		go func() { errs <- run(runCtx, "--config", cfg, name) }()
+	}
+	defer func() {
+		stop()
+		for range 2 {
+			if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("command: %v", err)
+			}
+		}
+	}()
+	waitReady(t, "http://"+listen+"/readyz")
+
+	batch := filepath.Join(dir, "batch.json")
+	if err := os.WriteFile(batch, fmt.Appendf(nil, `[{"eventId":9001,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4711,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, time.Now().UnixMilli()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "hs", "--url", "http://"+listen+"/webhooks/hs", batch); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := workflows.DealWorkflowID("hs", "62515", "4711")
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "writing it back") {
+		t.Fatalf("the run should fail on its write-back: %v", err)
+	}
+	if n, wb := len(erp.Invoices()), hs.WriteBacks("62515", "4711"); n != 1 || wb != 0 {
+		t.Fatalf("%d invoices, %d write-backs after the failed run", n, wb)
+	}
+
+	retry := func(args ...string) []rerun.Result {
+		t.Helper()
+		out, err := runOut(ctx, append([]string{"--config", cfg, "runs", "retry", "--json"}, args...)...)
+		if err != nil {
+			t.Fatalf("runs retry %v: %v\n%s", args, err, out)
+		}
+		var rep struct{ Runs []rerun.Result }
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		return rep.Runs
+	}
+	for ctx.Err() == nil && len(retry("--writeback", "--dry-run")) == 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if plain := retry("--dry-run"); len(plain) != 0 {
+		t.Errorf("a run with an invoice selected without --writeback: %+v", plain)
+	}
+	res := retry("--writeback")
+	if len(res) != 1 || res[0].NewRun == "" {
+		t.Fatalf("retry --writeback: %+v", res)
+	}
+	var result workflows.InvoiceDealResult
+	if err := c.GetWorkflow(ctx, id, res[0].NewRun).Get(ctx, &result); err != nil {
+		t.Fatalf("the write-back run: %v", err)
+	}
+	invs := erp.Invoices()
+	if len(invs) != 1 || result.InvoiceID != invs[0].ID || hs.WriteBacks("62515", "4711") != 1 {
+		t.Fatalf("invoices %+v, run %+v, %d write-backs", invs, result, hs.WriteBacks("62515", "4711"))
+	}
+	deal, _ := hs.Deal("62515", "4711")
+	if p := deal.Properties["erp_invoice_id"]; p == nil || *p != invs[0].ID {
+		t.Errorf("erp_invoice_id on the deal: %v", p)
+	}
+	if again := retry("--writeback"); len(again) != 1 || again[0].NewRun != "" || !strings.Contains(again[0].Skipped, "later run") {
+		t.Errorf("second retry --writeback: %+v", again)
 	}
 }
