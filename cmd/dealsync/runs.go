@@ -54,6 +54,9 @@ could not be, 2 the config is invalid.`,
   dealsync runs retry --dev          # against ` + "`dealsync dev`" + `'s server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.WriteBack && o.TimedOut {
+				return usage("--writeback and --timed-out select different runs: give one")
+			}
 			cfg, set, quiet, err := g.loadAndBuild(dev)
 			if err != nil {
 				return err
