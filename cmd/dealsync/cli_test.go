@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +52,56 @@ func startTemporal(ctx context.Context, t *testing.T, bare bool) *devserver.Serv
 	}
 	t.Cleanup(srv.Stop)
 	return srv
+}
+
+// startCommand runs a long-running CLI command (serve, worker) in the
+// background. stop (also called at the end of the test) ends it and fails
+// the test if it ended with an error other than the cancellation.
+func startCommand(ctx context.Context, t *testing.T, args ...string) (stop func()) {
+	t.Helper()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, args...) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("%v: %v", args, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// startSandbox serves a sandbox ERP until the end of the test.
+func startSandbox(t *testing.T) (*sandbox.Server, string) {
+	t.Helper()
+	erp := sandbox.New(sandbox.Options{})
+	srv := httptest.NewServer(erp.Handler())
+	t.Cleanup(srv.Close)
+	return erp, srv.URL
+}
+
+// temporalClient is a client of srv, closed at the end of the test.
+func temporalClient(ctx context.Context, t *testing.T, srv *devserver.Server) client.Client {
+	t.Helper()
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// writeFile writes body to path and returns path.
+func writeFile(t *testing.T, path, body string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // run executes the CLI with args until ctx ends or the command returns.
@@ -122,9 +173,7 @@ func envOr(key, fallback string) string {
 
 func testProductionShape(ctx context.Context, t *testing.T, srv *devserver.Server) {
 	t.Helper()
-	erp := sandbox.New(sandbox.Options{})
-	erpSrv := httptest.NewServer(erp.Handler())
-	defer erpSrv.Close()
+	erp, erpURL := startSandbox(t)
 
 	dir := t.TempDir()
 	free := freeAddrs(t, 6) // 2 intakes, then a metrics port per command
@@ -153,11 +202,8 @@ connections:
   shop:
     source: {type: generic, secret: env:SHOP_SECRET}
     target: erp
-`, srv.FrontendAddress(), listen, metricsListen, erpSrv.URL)
-			if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			commands = append(commands, command{name, f})
+`, srv.FrontendAddress(), listen, metricsListen, erpURL)
+			commands = append(commands, command{name, writeFile(t, f, yaml)})
 			if name == "serve" {
 				files = append(files, f)
 			}
@@ -165,38 +211,21 @@ connections:
 	}
 	t.Setenv("SHOP_SECRET", config.DevSecret)
 
-	runCtx, stop := context.WithCancel(ctx)
-	errs := make(chan error, len(commands))
 	for _, c := range commands {
-		go func() { errs <- run(runCtx, "--config", c.file, c.name) }()
+		defer startCommand(ctx, t, "--config", c.file, c.name)()
 	}
-	defer func() {
-		stop()
-		for range commands {
-			if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("command: %v", err)
-			}
-		}
-	}()
 	for _, addr := range intakes {
 		waitReady(t, "http://"+addr+"/readyz")
 	}
 
-	event := filepath.Join(dir, "deal.json")
-	if err := os.WriteFile(event, []byte(`{"event_id":"evt_cli","deal":{"id":"D-CLI","name":"CLI deal","stage":"closed_won","previous_stage":"proposal","amount":"99.50","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-CLI","name":"Cli AG"}}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	event := writeFile(t, filepath.Join(dir, "deal.json"), `{"event_id":"evt_cli","deal":{"id":"D-CLI","name":"CLI deal","stage":"closed_won","previous_stage":"proposal","amount":"99.50","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-CLI","name":"Cli AG"}}}`)
 	for _, addr := range intakes {
 		if err := run(ctx, "--config", files[0], "webhook", "send", "--connection", "shop", "--id", "msg_cli",
 			"--url", "http://"+addr+"/webhooks/shop", event); err != nil {
 			t.Fatalf("webhook send to %s: %v", addr, err)
 		}
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := temporalClient(ctx, t, srv)
 	var result workflows.InvoiceDealResult
 	if err := c.GetWorkflow(ctx, workflows.WorkflowID("shop", "D-CLI"), "").Get(ctx, &result); err != nil {
 		t.Fatalf("run: %v", err)

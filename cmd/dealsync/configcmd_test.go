@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -42,11 +40,7 @@ func exitCode(err error) int {
 
 func writeConfig(t *testing.T, yaml string) string {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "dealsync.yaml")
-	if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return writeFile(t, filepath.Join(t.TempDir(), "dealsync.yaml"), yaml)
 }
 
 // `config check` builds what serve and worker would, says what the config
@@ -54,9 +48,7 @@ func writeConfig(t *testing.T, yaml string) string {
 func TestConfigCheck(t *testing.T) {
 	ctx := context.Background()
 	mappings := t.TempDir()
-	if err := os.WriteFile(filepath.Join(mappings, "net14.yaml"), []byte("name: net14\ninvoice:\n  due_date: add_days(invoice.issue_date, 14)\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(mappings, "net14.yaml"), "name: net14\ninvoice:\n  due_date: add_days(invoice.issue_date, 14)\n")
 	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ=")
 	good := writeConfig(t, fmt.Sprintf(`
 temporal: {address: "temporal.internal:7233", namespace: sales}
@@ -92,9 +84,7 @@ connections:
 
 	// A mapping file that does not compile makes the config invalid: exit
 	// 2, with the file, line and column.
-	if err := os.WriteFile(filepath.Join(mappings, "net14.yaml"), []byte("name: net14\ninvoice:\n  due_date: add_days(invoice.issue_date, \"x\")\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(mappings, "net14.yaml"), "name: net14\ninvoice:\n  due_date: add_days(invoice.issue_date, \"x\")\n")
 	out, err = runOut(ctx, "--config", good, "config", "check")
 	if exitCode(err) != 2 || !strings.Contains(err.Error(), "net14.yaml:3:") || strings.Contains(out, "\nok\n") {
 		t.Errorf("a mapping that does not compile: exit %d, %v\n%s", exitCode(err), err, out)
@@ -162,15 +152,7 @@ connections:
 		t.Fatalf("worker started on a namespace without the search attributes: %v", err)
 	}
 
-	serveCtx, stopServe := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- run(serveCtx, "--config", f, "serve") }()
-	defer func() {
-		stopServe()
-		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	defer startCommand(ctx, t, "--config", f, "serve")()
 	readyz := func() (int, string) {
 		for ctx.Err() == nil {
 			resp, err := http.Get("http://" + listen + "/readyz")
@@ -189,12 +171,7 @@ connections:
 		t.Errorf("readyz without the search attributes: %d %s", status, body)
 	}
 
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+	if _, err := temporalClient(ctx, t, srv).OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
 		Namespace: "default", SearchAttributes: workflows.SearchAttributeTypes(),
 	}); err != nil {
 		t.Fatal(err)

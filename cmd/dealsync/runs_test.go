@@ -3,23 +3,33 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
 )
+
+// retryRuns runs `runs retry --json` with args and returns its results.
+func retryRuns(ctx context.Context, t *testing.T, cfg string, args ...string) []rerun.Result {
+	t.Helper()
+	out, err := runOut(ctx, append([]string{"--config", cfg, "runs", "retry", "--json"}, args...)...)
+	if err != nil {
+		t.Fatalf("runs retry %v: %v\n%s", args, err, out)
+	}
+	var rep struct{ Runs []rerun.Result }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	return rep.Runs
+}
 
 // A deal whose run failed on its mapping (a country the tax table lacks)
 // is invoiced by `runs retry` once the mapping is fixed, without the CRM
@@ -33,9 +43,7 @@ func TestRunsRetryStartsFailedRunsWithTheFixedMapping(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srv := startTemporal(ctx, t, false)
-	erp := sandbox.New(sandbox.Options{})
-	erpSrv := httptest.NewServer(erp.Handler())
-	defer erpSrv.Close()
+	erp, erpURL := startSandbox(t)
 
 	dir := t.TempDir()
 	original, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
@@ -46,9 +54,7 @@ func TestRunsRetryStartsFailedRunsWithTheFixedMapping(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(mappingFile), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(mappingFile, original, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, mappingFile, string(original))
 	listen := freeAddr(t)
 	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ=")
 	cfg := writeConfig(t, fmt.Sprintf(`
@@ -66,52 +72,23 @@ connections:
     source: {type: generic, secret: env:SHOP_SECRET}
     target: erp
     mapping: generic-standard
-`, srv.FrontendAddress(), listen, filepath.Dir(mappingFile), erpSrv.URL))
+`, srv.FrontendAddress(), listen, filepath.Dir(mappingFile), erpURL))
 
-	runCtx, stop := context.WithCancel(ctx)
-	errs := make(chan error, 2)
-	for _, name := range []string{"serve", "worker"} {
-		go func() { errs <- run(runCtx, "--config", cfg, name) }()
-	}
-	defer func() {
-		stop()
-		for range 2 {
-			if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("command: %v", err)
-			}
-		}
-	}()
+	defer startCommand(ctx, t, "--config", cfg, "serve")()
+	defer startCommand(ctx, t, "--config", cfg, "worker")()
 	waitReady(t, "http://"+listen+"/readyz")
 
-	event := filepath.Join(dir, "deal.json")
-	if err := os.WriteFile(event, []byte(`{"event_id":"evt_ch","deal":{"id":"D-CH","name":"Swiss deal","stage":"closed_won","previous_stage":"proposal","amount":"500.00","currency":"CHF","close_date":"2026-11-20","company":{"id":"C-CH","name":"Zurich AG","address":{"country":"CH"}}}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	event := writeFile(t, filepath.Join(dir, "deal.json"), `{"event_id":"evt_ch","deal":{"id":"D-CH","name":"Swiss deal","stage":"closed_won","previous_stage":"proposal","amount":"500.00","currency":"CHF","close_date":"2026-11-20","company":{"id":"C-CH","name":"Zurich AG","address":{"country":"CH"}}}}`)
 	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", event); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := temporalClient(ctx, t, srv)
 	id := workflows.WorkflowID("shop", "D-CH")
 	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "CH") {
 		t.Fatalf("the run should fail on the tax table: %v", err)
 	}
 
-	retry := func(args ...string) []rerun.Result {
-		t.Helper()
-		out, err := runOut(ctx, append([]string{"--config", cfg, "runs", "retry", "--json"}, args...)...)
-		if err != nil {
-			t.Fatalf("runs retry %v: %v\n%s", args, err, out)
-		}
-		var rep struct{ Runs []rerun.Result }
-		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("%v:\n%s", err, out)
-		}
-		return rep.Runs
-	}
+	retry := func(args ...string) []rerun.Result { t.Helper(); return retryRuns(ctx, t, cfg, args...) }
 	// Visibility is written asynchronously: wait for the failed run to be
 	// listed (bounded by ctx). A dry run starts nothing.
 	var dry []rerun.Result
@@ -127,9 +104,7 @@ connections:
 	if fixed == string(original) {
 		t.Fatal("the example mapping changed: fix the test's edit")
 	}
-	if err := os.WriteFile(mappingFile, []byte(fixed), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, mappingFile, fixed)
 	res := retry()
 	if len(res) != 1 || res[0].NewRun == "" || res[0].NewRun == res[0].FailedRun {
 		t.Fatalf("retry: %+v", res)
@@ -155,10 +130,7 @@ connections:
 	// "pending". Only --timed-out selects it; once the ERP is back, its
 	// retry invoices the deal.
 	erp.SetFaults(sandbox.Faults{ErrorRate: 1})
-	down := filepath.Join(dir, "down.json")
-	if err := os.WriteFile(down, []byte(`{"event_id":"evt_down","deal":{"id":"D-DOWN","name":"Outage deal","stage":"closed_won","previous_stage":"proposal","amount":"70.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-DOWN","name":"Down GmbH","address":{"country":"DE"}}}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	down := writeFile(t, filepath.Join(dir, "down.json"), `{"event_id":"evt_down","deal":{"id":"D-DOWN","name":"Outage deal","stage":"closed_won","previous_stage":"proposal","amount":"70.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-DOWN","name":"Down GmbH","address":{"country":"DE"}}}}`)
 	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", down); err != nil {
 		t.Fatal(err)
 	}
@@ -207,9 +179,7 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srv := startTemporal(ctx, t, false)
-	erp := sandbox.New(sandbox.Options{})
-	erpSrv := httptest.NewServer(erp.Handler())
-	defer erpSrv.Close()
+	erp, erpURL := startSandbox(t)
 	hs := hubspotfake.New()
 	defer hs.Close()
 	hs.AddPortal("62515", "pat-na1-62515")
@@ -244,34 +214,16 @@ connections:
       base_url: %s
       accounts:
         "62515": {access_token: pat-na1-62515}
-`, srv.FrontendAddress(), listen, erpSrv.URL, hs.URL))
-	runCtx, stop := context.WithCancel(ctx)
-	errs := make(chan error, 2)
-	for _, name := range []string{"serve", "worker"} {
-		go func() { errs <- run(runCtx, "--config", cfg, name) }()
-	}
-	defer func() {
-		stop()
-		for range 2 {
-			if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("command: %v", err)
-			}
-		}
-	}()
+`, srv.FrontendAddress(), listen, erpURL, hs.URL))
+	defer startCommand(ctx, t, "--config", cfg, "serve")()
+	defer startCommand(ctx, t, "--config", cfg, "worker")()
 	waitReady(t, "http://"+listen+"/readyz")
 
-	batch := filepath.Join(dir, "batch.json")
-	if err := os.WriteFile(batch, fmt.Appendf(nil, `[{"eventId":9001,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4711,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, time.Now().UnixMilli()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	batch := writeFile(t, filepath.Join(dir, "batch.json"), fmt.Sprintf(`[{"eventId":9001,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4711,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, time.Now().UnixMilli()))
 	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "hs", "--url", "http://"+listen+"/webhooks/hs", batch); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := temporalClient(ctx, t, srv)
 	id := workflows.DealWorkflowID("hs", "62515", "4711")
 	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "writing it back") {
 		t.Fatalf("the run should fail on its write-back: %v", err)
@@ -280,18 +232,7 @@ connections:
 		t.Fatalf("%d invoices, %d write-backs after the failed run", n, wb)
 	}
 
-	retry := func(args ...string) []rerun.Result {
-		t.Helper()
-		out, err := runOut(ctx, append([]string{"--config", cfg, "runs", "retry", "--json"}, args...)...)
-		if err != nil {
-			t.Fatalf("runs retry %v: %v\n%s", args, err, out)
-		}
-		var rep struct{ Runs []rerun.Result }
-		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("%v:\n%s", err, out)
-		}
-		return rep.Runs
-	}
+	retry := func(args ...string) []rerun.Result { t.Helper(); return retryRuns(ctx, t, cfg, args...) }
 	for ctx.Err() == nil && len(retry("--writeback", "--dry-run")) == 0 {
 		time.Sleep(100 * time.Millisecond)
 	}

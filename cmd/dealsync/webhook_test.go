@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -106,13 +105,7 @@ connections:
 	defer srv.Close()
 
 	dir := t.TempDir()
-	file := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, body string) string { return writeFile(t, filepath.Join(dir, name), body) }
 	ms := time.Now().UnixMilli()
 	deliveries := map[string]string{
 		"shop":       file("generic.json", `{"event_id":"e1","deal":{"id":"G-1","stage":"closed_won","previous_stage":"proposal","amount":"10.00","currency":"EUR"}}`),
