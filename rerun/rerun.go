@@ -133,7 +133,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = fmt.Sprintf("a later run %s (%s) exists", info.GetExecution().GetRunId(), info.GetStatus())
 		return r
 	}
-	in, invoiced, err := history(ctx, c, id, runID)
+	in, invoiced, err := history(ctx, c, id, runID, o.WriteBack)
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -171,11 +171,12 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 // createInvoice is the activity type of the step that creates the invoice.
 const createInvoice = "CreateInvoice"
 
-// history reads the run's InvoiceDealInput (its first event) and, if the
-// run created its invoice, that invoice: the result of its CreateInvoice
-// step, a local activity's marker or an activity's completion. dealsync's
-// payloads use the SDK's default data converter.
-func history(ctx context.Context, c client.Client, id, runID string) (workflows.InvoiceDealInput, *connectors.InvoiceResult, error) {
+// history reads the run's InvoiceDealInput (its first event) and, with
+// withInvoice, the invoice the run created: the result of its
+// CreateInvoice step, a local activity's marker or an activity's
+// completion (nil when there is none). Without withInvoice only the first
+// event is read. dealsync's payloads use the SDK's default data converter.
+func history(ctx context.Context, c client.Client, id, runID string, withInvoice bool) (workflows.InvoiceDealInput, *connectors.InvoiceResult, error) {
 	var in workflows.InvoiceDealInput
 	dc := converter.GetDefaultDataConverter()
 	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -195,6 +196,9 @@ func history(ctx context.Context, c client.Client, id, runID string) (workflows.
 			}
 			if err := dc.FromPayloads(attrs.GetInput(), &in); err != nil {
 				return in, nil, fmt.Errorf("decoding the run's input: %w", err)
+			}
+			if !withInvoice {
+				return in, nil, nil
 			}
 			continue
 		}

@@ -91,7 +91,7 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set) {
 			mapping = c.MappingName
 		}
 		line := fmt.Sprintf("%s source → target %s; won stages %s; mapping %s (%s)",
-			c.SourceType, c.TargetName, strings.Join(c.WonStages, ", "), mapping, short(c.Mapper.Hash()))
+			c.SourceType, c.TargetName, strings.Join(c.WonStages, ", "), mapping, c.Mapper.Hash())
 		if len(c.AccountTargets) > 0 {
 			line += fmt.Sprintf("; %d accounts with their own target", len(c.AccountTargets))
 		}
@@ -106,13 +106,6 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set) {
 			fmt.Fprintf(tw, "  warning\tHubSpot signs the URL it calls, and intake.public_base_url is not set: behind a proxy or a load balancer its signatures will not match\n")
 		}
 	}
-}
-
-func short(hash string) string {
-	if len(hash) > 12 {
-		return hash[:12]
-	}
-	return hash
 }
 
 // checkTemporal connects to the configured frontend and checks the

@@ -82,13 +82,17 @@ func (g *globalFlags) loadAndBuild(dev bool) (*config.Config, *connections.Set, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := quietLogger()
 	set, err := app.BuildConnections(cfg, quiet)
 	if err != nil {
 		return nil, nil, nil, &exitError{code: 1, err: fmt.Errorf("the config is valid, but: %w", err)}
 	}
 	return cfg, set, quiet, nil
 }
+
+// quietLogger discards everything: the commands that start nothing of
+// their own print their results, not the components' logs.
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // dial connects to the config's Temporal frontend.
 func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"sort"
@@ -252,7 +251,7 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (m
 	if _, ok := cfg.Connections[f.connection]; !ok {
 		return model.DealEvent{}, usage("no connection %q in the config", f.connection)
 	}
-	set, err := app.BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	set, err := app.BuildConnections(cfg, quietLogger())
 	if err != nil {
 		return model.DealEvent{}, &exitError{code: 1, err: err}
 	}
@@ -372,7 +371,7 @@ func planRequest(cfg *config.Config, name string, inv model.Invoice, key string)
 	}
 	t, err := spec.Build(tc.Spec, connectors.Env{
 		HTTPClient: &http.Client{Timeout: time.Second},
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:     quietLogger(),
 	})
 	if err != nil {
 		return nil, err

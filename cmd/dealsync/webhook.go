@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -140,15 +139,10 @@ func (d *delivery) prepare(src config.Component) error {
 	case *pipedrive.Config:
 		user, pass, name := spec.WebhookUser, spec.WebhookPassword, "source.webhook_password"
 		if user == "" {
-			var m struct {
-				Meta struct {
-					CompanyID pipedrive.Ident `json:"company_id"`
-				} `json:"meta"`
-			}
-			if err := json.Unmarshal(d.body, &m); err != nil {
+			company, err := pipedrive.CompanyOf(d.body)
+			if err != nil {
 				return fmt.Errorf("not a Pipedrive webhook: %w", err)
 			}
-			company := string(m.Meta.CompanyID)
 			acc := spec.Accounts[company]
 			user, pass, name = acc.WebhookUser, acc.WebhookPassword, "source.accounts."+company+".webhook_password"
 		}

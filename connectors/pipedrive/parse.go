@@ -102,8 +102,9 @@ func DecodeDelivery(body []byte) (*Delivery, error) {
 	return &d, nil
 }
 
-// peekCompany reads meta.company_id (Verify, to bind account credentials).
-func peekCompany(body []byte) (string, error) {
+// CompanyOf reads a delivery's meta.company_id (Verify binds account
+// credentials with it) without parsing the rest.
+func CompanyOf(body []byte) (string, error) {
 	var d struct {
 		Meta struct {
 			CompanyID Ident `json:"company_id"`

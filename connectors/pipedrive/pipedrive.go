@@ -276,7 +276,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		return crmkit.Unauthorized(service, "wrong webhook user or password")
 	}
 	if only := s.creds[matched].only; only != "" {
-		company, err := peekCompany(w.Body)
+		company, err := CompanyOf(w.Body)
 		if err != nil || company != only {
 			return crmkit.Unauthorized(service, "credentials of company %s used for a delivery of company %q", only, company)
 		}
