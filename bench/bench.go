@@ -746,10 +746,12 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var total, wfts, acts, las, tos, size int
+	var durations []time.Duration
 	for _, id := range ids {
 		it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		var n, wt, at, la, to int
 		var types []string
+		var first, last time.Time
 		for it.HasNext() {
 			ev, err := it.Next()
 			if err != nil {
@@ -757,6 +759,10 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 				break
 			}
 			n++
+			if n == 1 {
+				first = ev.GetEventTime().AsTime()
+			}
+			last = ev.GetEventTime().AsTime()
 			size += proto.Size(ev)
 			types = append(types, strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_"))
 			switch ev.GetEventType() {
@@ -780,6 +786,7 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 		}
 		hs.Sampled++
 		hs.Min, hs.Max = min(hs.Min, n), max(hs.Max, n)
+		durations = append(durations, last.Sub(first))
 		total, wfts, acts, las, tos = total+n, wfts+wt, acts+at, las+la, tos+to
 	}
 	if hs.Sampled > 0 {
@@ -790,6 +797,7 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 		hs.MeanMarkers = float64(las) / f
 		hs.MeanTaskTimeouts = float64(tos) / f
 		hs.MeanBytes = float64(size) / f
+		hs.Duration = latencyOf(durations)
 	}
 	return hs
 }

@@ -63,6 +63,8 @@ func TestRunAgainstARunningDealsync(t *testing.T) {
 	}
 	if h := ds.History; h == nil || h.Sampled == 0 || h.MeanMarkers < 4 || h.MeanBytes <= 0 {
 		t.Errorf("history sample of the dealsync runs: %+v", h)
+	} else if h.Duration.N != h.Sampled || h.Duration.P50 <= 0 || h.Duration.Max < h.Duration.P50 {
+		t.Errorf("run durations of %d sampled runs: %+v", h.Sampled, h.Duration)
 	}
 	if len(rep.Rounds) != 2 || rep.Rounds[0].Deals+rep.Rounds[1].Deals != deals {
 		t.Errorf("rounds %+v", rep.Rounds)
@@ -76,7 +78,7 @@ func TestRunAgainstARunningDealsync(t *testing.T) {
 	}
 	var table bytes.Buffer
 	rep.WriteTable(&table)
-	for _, want := range []string{"(external)", "dealsync / local", "round 2: 12 deals", "0 / 0 / 0"} {
+	for _, want := range []string{"(external)", "dealsync / local", "round 2: 12 deals", "0 / 0 / 0", "run duration p50"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

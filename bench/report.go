@@ -236,8 +236,12 @@ type HistoryStats struct {
 	MeanBytes float64 `json:"mean_bytes"`
 	// MeanTaskTimeouts counts WorkflowTaskTimedOut events: a workflow task
 	// that waited too long (e.g. on the sticky queue of a busy worker).
-	MeanTaskTimeouts float64  `json:"mean_workflow_task_timeouts"`
-	Example          []string `json:"example_event_types,omitempty"`
+	MeanTaskTimeouts float64 `json:"mean_workflow_task_timeouts"`
+	// Duration is how long a run lived: its first event to its last (the
+	// server's clock). A run that closes before the visibility queue gets
+	// to its start saves the server that row's write.
+	Duration Latency  `json:"duration"`
+	Example  []string `json:"example_event_types,omitempty"`
 }
 
 func reportOptions(o Options) map[string]string {
@@ -358,6 +362,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			row("history events per invoice", "%.1f (min %d, max %d; %d runs sampled)", h.MeanEvents, h.Min, h.Max, h.Sampled)
 			row("  workflow tasks / activity tasks / markers / task timeouts", "%.1f / %.1f / %.1f / %.2f", h.MeanWorkflowTasks, h.MeanActivityTasks, h.MeanMarkers, h.MeanTaskTimeouts)
 			row("history size per invoice", "%.1f KB", h.MeanBytes/1000)
+			row("run duration p50 / p95 / p99 / max (start → close)", "%s", h.Duration)
 		}
 		if d.CPUSeconds > 0 {
 			row("CPU per invoice", "%.1f ms (%.1f s total%s)", d.CPUPerInvoiceMS, d.CPUSeconds, inProcessNote(r.Mode))
@@ -428,7 +433,7 @@ func histEvents(h *HistoryStats) string {
 	if h == nil || h.Sampled == 0 {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.1f, %.1f KB (task timeouts %.2f)", h.MeanEvents, h.MeanBytes/1000, h.MeanTaskTimeouts)
+	return fmt.Sprintf("%.1f, %.1f KB (task timeouts %.2f), lived p50 %.1f ms", h.MeanEvents, h.MeanBytes/1000, h.MeanTaskTimeouts, h.Duration.P50)
 }
 
 // counts formats a status histogram as "200×10 202×100".
