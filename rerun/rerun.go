@@ -3,9 +3,10 @@
 // the deals whose runs failed on it are invoiced without waiting for the
 // CRM to send them again.
 //
-// Runs whose invoice was created but whose write-back failed are re-run
-// with that invoice (from the failed run's history): the new run only
-// writes it back.
+// Runs whose invoice was created but not written back to the CRM deal (the
+// write-back failed, or the run timed out or was terminated while it was
+// retried) are re-run with that invoice (from the run's history): the new
+// run only writes it back.
 //
 // A reset in the Temporal Web UI is not the same: it replays the run's own
 // input, which pins the mapping file the run started with, so a run that
@@ -23,6 +24,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -49,12 +51,16 @@ type Options struct {
 	Query string
 	// Limit stops after this many runs (0: no limit).
 	Limit int
-	// TimedOut also selects runs that timed out (workflow.run_timeout)
-	// before their invoice was made: an ERP or CRM that stayed down longer.
+	// TimedOut also selects runs that timed out (workflow.run_timeout):
+	// an ERP or CRM that stayed down longer.
 	TimedOut bool
-	// WriteBack selects, instead, the runs whose invoice was created but
-	// whose write-back failed (SyncStatus "writeback_failed"), and starts
-	// runs that only write that invoice back to the CRM deal.
+	// Terminated also selects runs an operator terminated.
+	Terminated bool
+	// WriteBack selects, instead of the runs without an invoice, the runs
+	// whose invoice was created but not written back to the CRM deal: a
+	// failed write-back (SyncStatus "writeback_failed"), and with TimedOut
+	// or Terminated a run that ended while its write-back was retried
+	// (SyncStatus "invoiced"). The new runs only write that invoice back.
 	WriteBack bool
 	// DryRun lists what would be started, and starts nothing.
 	DryRun bool
@@ -73,24 +79,41 @@ type Result struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// Filter is the list filter of the runs Failed considers: dealsync's runs
-// that failed before any invoice was made (SyncStatus "failed": a mapping,
-// validation, ERP or CRM error), with TimedOut also those that timed out
-// before (SyncStatus still "pending"); with WriteBack the runs whose
-// write-back failed instead. o.Query narrows it.
+// Filter is the list filter of the runs Failed considers, on dealsync's
+// task queue: the runs that failed before any invoice was made (SyncStatus
+// "failed": a mapping, validation, ERP or CRM error), and with TimedOut or
+// Terminated those that timed out or were terminated before (SyncStatus
+// still "pending"). With WriteBack, instead, the runs whose write-back
+// failed, and with TimedOut or Terminated those that ended after their
+// invoice was made (SyncStatus "invoiced"; Failed then reads their history
+// and skips those that had written it back). o.Query narrows it.
 func (o Options) Filter() string {
-	sel := fmt.Sprintf(`ExecutionStatus = "Failed" AND SyncStatus = %q`, workflows.StatusFailed)
-	switch {
-	case o.WriteBack:
-		sel = fmt.Sprintf(`ExecutionStatus = "Failed" AND SyncStatus = %q`, workflows.StatusWriteBackFailed)
-	case o.TimedOut:
-		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = "TimedOut" AND SyncStatus = %q)`, sel, workflows.StatusPending)
+	failed, ended := workflows.StatusFailed, workflows.StatusPending
+	if o.WriteBack {
+		failed, ended = workflows.StatusWriteBackFailed, workflows.StatusInvoiced
+	}
+	sel := fmt.Sprintf(`ExecutionStatus = "Failed" AND SyncStatus = %q`, failed)
+	for _, status := range o.endedStatuses() {
+		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = %q AND SyncStatus = %q)`, sel, status, ended)
 	}
 	q := fmt.Sprintf(`TaskQueue = %q AND (%s)`, o.TaskQueue, sel)
 	if o.Query != "" {
 		q += " AND (" + o.Query + ")"
 	}
 	return q
+}
+
+// endedStatuses are the execution statuses beyond "Failed" the options
+// select, as the list filter spells them.
+func (o Options) endedStatuses() []string {
+	var s []string
+	if o.TimedOut {
+		s = append(s, "TimedOut")
+	}
+	if o.Terminated {
+		s = append(s, "Terminated")
+	}
+	return s
 }
 
 // Failed starts the selected failed runs again. Runs that are no longer
@@ -129,23 +152,38 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Error = "describing the workflow: " + err.Error()
 		return r
 	}
-	if info := latest.GetWorkflowExecutionInfo(); info.GetExecution().GetRunId() != runID {
+	info := latest.GetWorkflowExecutionInfo()
+	if info.GetExecution().GetRunId() != runID {
 		r.Skipped = fmt.Sprintf("a later run %s (%s) exists", info.GetExecution().GetRunId(), info.GetStatus())
 		return r
 	}
-	in, invoiced, err := history(ctx, c, id, runID, o.WriteBack)
+	h, err := readHistory(c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT), o.WriteBack)
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
+	in := h.input
 	r.Connection, r.DealID = in.Connection, in.Event.Deal.ID
 	conn, ok := set.Get(in.Connection)
+	failed := info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
 	switch {
 	case !ok:
 		r.Skipped = fmt.Sprintf("connection %q is no longer configured", in.Connection)
 		return r
-	case o.WriteBack && invoiced == nil:
+	case o.WriteBack && h.invoiced == nil:
 		r.Error = "the run's history has no created invoice to write back"
+		return r
+	// A run that timed out or was terminated after its invoice was made
+	// may have written it back already (and then lingered), or had
+	// nothing to write back.
+	case o.WriteBack && !failed && !in.WriteBack:
+		r.Skipped = "the run had no write-back to do (its connection wrote nothing back when it started)"
+		return r
+	case o.WriteBack && !failed && h.wroteBack:
+		r.Skipped = "the run had written its invoice back before it " + endedHow(info.GetStatus())
+		return r
+	case o.WriteBack && conn.WriteBacker == nil:
+		r.Skipped = fmt.Sprintf("connection %q no longer writes back to its CRM", in.Connection)
 		return r
 	case o.DryRun:
 		r.Skipped = "dry run"
@@ -153,7 +191,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	}
 	var res connectors.EventResult
 	if o.WriteBack {
-		res, err = starter.StartWriteBack(ctx, conn, in.Event, *invoiced)
+		res, err = starter.StartWriteBack(ctx, conn, in.Event, *h.invoiced)
 	} else {
 		res, err = starter.Start(ctx, conn, in.Event)
 	}
@@ -168,70 +206,100 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	return r
 }
 
-// createInvoice is the activity type of the step that creates the invoice.
-const createInvoice = "CreateInvoice"
+func endedHow(status enumspb.WorkflowExecutionStatus) string {
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed out"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "was terminated"
+	}
+	return "ended"
+}
 
-// history reads the run's InvoiceDealInput (its first event) and, with
-// withInvoice, the invoice the run created: the result of its
-// CreateInvoice step, a local activity's marker or an activity's
-// completion (nil when there is none). Without withInvoice only the first
-// event is read. dealsync's payloads use the SDK's default data converter.
-func history(ctx context.Context, c client.Client, id, runID string, withInvoice bool) (workflows.InvoiceDealInput, *connectors.InvoiceResult, error) {
-	var in workflows.InvoiceDealInput
+// Activity types of the steps whose results the history is searched for.
+const (
+	createInvoice = "CreateInvoice"
+	writeBack     = "WriteBack"
+)
+
+// events is what readHistory needs of a history (client.HistoryEventIterator).
+type events interface {
+	HasNext() bool
+	Next() (*historypb.HistoryEvent, error)
+}
+
+// runHistory is what a failed run's history says.
+type runHistory struct {
+	input workflows.InvoiceDealInput
+	// invoiced is the invoice the run created (the result of its
+	// CreateInvoice step) or, for a run that only wrote an invoice back,
+	// the one it was given; nil when there is none.
+	invoiced *connectors.InvoiceResult
+	// wroteBack: the run's WriteBack step completed.
+	wroteBack bool
+}
+
+// readHistory reads the run's InvoiceDealInput (its first event) and, with
+// steps, the results of its CreateInvoice and WriteBack steps: local
+// activities' markers or activities' completions. Without steps only the
+// first event is read. dealsync's payloads use the SDK's default data
+// converter.
+func readHistory(it events, steps bool) (runHistory, error) {
+	var h runHistory
 	dc := converter.GetDefaultDataConverter()
-	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var invoiced *connectors.InvoiceResult
-	scheduled := map[int64]bool{} // CreateInvoice activities by event id
+	scheduled := map[int64]string{} // activity types by their scheduled event id
 	first := true
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			return in, nil, fmt.Errorf("reading the run's history: %w", err)
+			return h, fmt.Errorf("reading the run's history: %w", err)
 		}
 		if first {
 			first = false
 			attrs := ev.GetWorkflowExecutionStartedEventAttributes()
 			if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.InvoiceDealName {
-				return in, nil, errors.New("not an InvoiceDeal run")
+				return h, errors.New("not an InvoiceDeal run")
 			}
-			if err := dc.FromPayloads(attrs.GetInput(), &in); err != nil {
-				return in, nil, fmt.Errorf("decoding the run's input: %w", err)
+			if err := dc.FromPayloads(attrs.GetInput(), &h.input); err != nil {
+				return h, fmt.Errorf("decoding the run's input: %w", err)
 			}
-			if !withInvoice {
-				return in, nil, nil
+			h.invoiced = h.input.Invoiced
+			if !steps {
+				return h, nil
 			}
 			continue
 		}
+		var step string
 		var result *commonpb.Payloads
 		switch {
 		case ev.GetMarkerRecordedEventAttributes() != nil:
 			m := ev.GetMarkerRecordedEventAttributes()
 			var data struct{ ActivityType string }
-			if m.GetFailure() != nil || dc.FromPayloads(m.GetDetails()["data"], &data) != nil || data.ActivityType != createInvoice {
+			if m.GetFailure() != nil || dc.FromPayloads(m.GetDetails()["data"], &data) != nil {
 				continue
 			}
-			result = m.GetDetails()["result"]
+			step, result = data.ActivityType, m.GetDetails()["result"]
 		case ev.GetActivityTaskScheduledEventAttributes() != nil:
-			if ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == createInvoice {
-				scheduled[ev.GetEventId()] = true
-			}
+			scheduled[ev.GetEventId()] = ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
 			continue
 		case ev.GetActivityTaskCompletedEventAttributes() != nil:
 			done := ev.GetActivityTaskCompletedEventAttributes()
-			if !scheduled[done.GetScheduledEventId()] {
-				continue
-			}
-			result = done.GetResult()
+			step, result = scheduled[done.GetScheduledEventId()], done.GetResult()
 		default:
 			continue
 		}
-		var created connectors.InvoiceResult
-		if err := dc.FromPayloads(result, &created); err == nil && created.InvoiceID != "" {
-			invoiced = &created
+		switch step {
+		case writeBack:
+			h.wroteBack = true
+		case createInvoice:
+			var created connectors.InvoiceResult
+			if err := dc.FromPayloads(result, &created); err == nil && created.InvoiceID != "" {
+				h.invoiced = &created
+			}
 		}
 	}
 	if first {
-		return in, nil, errors.New("the run has no history (past the namespace's retention?)")
+		return h, errors.New("the run has no history (past the namespace's retention?)")
 	}
-	return in, invoiced, nil
+	return h, nil
 }

@@ -1,6 +1,18 @@
 package rerun
 
-import "testing"
+import (
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
+)
 
 // The selection is the operators' filter language: what each option
 // selects, narrowed by the user's filter in parentheses (an OR of theirs
@@ -12,11 +24,121 @@ func TestFilter(t *testing.T) {
 	}{
 		{Options{TaskQueue: "dealsync"}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed")`},
 		{Options{TaskQueue: "dealsync", TimedOut: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus = "pending"))`},
-		{Options{TaskQueue: "dealsync", WriteBack: true, TimedOut: true}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed")`},
+		{Options{TaskQueue: "dealsync", Terminated: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "Terminated" AND SyncStatus = "pending"))`},
+		{Options{TaskQueue: "dealsync", WriteBack: true}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed")`},
+		{Options{TaskQueue: "dealsync", WriteBack: true, TimedOut: true, Terminated: true}, `TaskQueue = "dealsync" AND (((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus = "invoiced")) OR (ExecutionStatus = "Terminated" AND SyncStatus = "invoiced"))`},
 		{Options{TaskQueue: "q", Query: `Connection = "a" OR Connection = "b"`}, `TaskQueue = "q" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed") AND (Connection = "a" OR Connection = "b")`},
 	} {
 		if got := c.o.Filter(); got != c.want {
 			t.Errorf("%+v:\n got %s\nwant %s", c.o, got, c.want)
 		}
+	}
+}
+
+// sliceEvents is a history held in memory.
+type sliceEvents []*historypb.HistoryEvent
+
+func (s *sliceEvents) HasNext() bool { return len(*s) > 0 }
+func (s *sliceEvents) Next() (*historypb.HistoryEvent, error) {
+	ev := (*s)[0]
+	*s = (*s)[1:]
+	return ev, nil
+}
+
+func payloads(t *testing.T, v any) *commonpb.Payloads {
+	t.Helper()
+	p, err := converter.GetDefaultDataConverter().ToPayloads(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func started(t *testing.T, in workflows.InvoiceDealInput) *historypb.HistoryEvent {
+	return &historypb.HistoryEvent{EventId: 1, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+		Attributes: &historypb.HistoryEvent_WorkflowExecutionStartedEventAttributes{WorkflowExecutionStartedEventAttributes: &historypb.WorkflowExecutionStartedEventAttributes{
+			WorkflowType: &commonpb.WorkflowType{Name: workflows.InvoiceDealName}, Input: payloads(t, in),
+		}}}
+}
+
+// marker is a local activity's marker as the SDK records it: its type in
+// "data", its result in "result".
+func marker(t *testing.T, id int64, activityType string, result any) *historypb.HistoryEvent {
+	details := map[string]*commonpb.Payloads{"data": payloads(t, map[string]any{"ActivityType": activityType, "Attempt": 1})}
+	if result != nil {
+		details["result"] = payloads(t, result)
+	}
+	return &historypb.HistoryEvent{EventId: id, EventType: enumspb.EVENT_TYPE_MARKER_RECORDED,
+		Attributes: &historypb.HistoryEvent_MarkerRecordedEventAttributes{MarkerRecordedEventAttributes: &historypb.MarkerRecordedEventAttributes{
+			MarkerName: "LocalActivity", Details: details,
+		}}}
+}
+
+func scheduled(id int64, activityType string) *historypb.HistoryEvent {
+	return &historypb.HistoryEvent{EventId: id, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+		Attributes: &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{
+			ActivityType: &commonpb.ActivityType{Name: activityType},
+		}}}
+}
+
+func completed(t *testing.T, id, scheduledID int64, result any) *historypb.HistoryEvent {
+	attrs := &historypb.ActivityTaskCompletedEventAttributes{ScheduledEventId: scheduledID}
+	if result != nil {
+		attrs.Result = payloads(t, result)
+	}
+	return &historypb.HistoryEvent{EventId: id, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+		Attributes: &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{ActivityTaskCompletedEventAttributes: attrs}}
+}
+
+// readHistory finds the invoice a run created and whether it was written
+// back, from local activities' markers and from activities' completions;
+// a run that only wrote an invoice back has it in its input.
+func TestReadHistoryFindsTheInvoiceAndTheWriteBack(t *testing.T) {
+	in := workflows.InvoiceDealInput{Connection: "hs", WriteBack: true, Event: model.DealEvent{Deal: model.Deal{ID: "4711"}}}
+	inv := connectors.InvoiceResult{InvoiceID: "INV-1", Number: "1001"}
+	failedMarker := marker(t, 6, "WriteBack", nil)
+	failedMarker.GetMarkerRecordedEventAttributes().Failure = &failurepb.Failure{Message: "HubSpot answered 503"}
+	for _, c := range []struct {
+		name      string
+		events    []*historypb.HistoryEvent
+		invoice   string
+		wroteBack bool
+	}{
+		{"local activities, write-back still retried", []*historypb.HistoryEvent{started(t, in), marker(t, 2, "MapDeal", map[string]any{}), marker(t, 3, "CreateInvoice", inv)}, "INV-1", false},
+		{"local activities, written back", []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv), marker(t, 4, "WriteBack", nil)}, "INV-1", true},
+		{"a failed write-back is not one", []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv), failedMarker}, "INV-1", false},
+		{"activities, written back", []*historypb.HistoryEvent{started(t, in), scheduled(5, "CreateInvoice"), completed(t, 7, 5, inv), scheduled(9, "WriteBack"), completed(t, 11, 9, nil)}, "INV-1", true},
+		{"activities, write-back scheduled only", []*historypb.HistoryEvent{started(t, in), scheduled(5, "CreateInvoice"), completed(t, 7, 5, inv), scheduled(9, "WriteBack")}, "INV-1", false},
+		{"no invoice", []*historypb.HistoryEvent{started(t, in), marker(t, 2, "MapDeal", map[string]any{})}, "", false},
+	} {
+		events := sliceEvents(c.events)
+		h, err := readHistory(&events, true)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := ""
+		if h.invoiced != nil {
+			got = h.invoiced.InvoiceID
+		}
+		if got != c.invoice || h.wroteBack != c.wroteBack || h.input.Event.Deal.ID != "4711" || !h.input.WriteBack {
+			t.Errorf("%s: invoice %q wrote back %v input %+v; want %q %v", c.name, got, h.wroteBack, h.input, c.invoice, c.wroteBack)
+		}
+	}
+
+	rerunIn := in
+	rerunIn.Invoiced = &inv
+	events := sliceEvents{started(t, rerunIn)}
+	if h, err := readHistory(&events, true); err != nil || h.invoiced == nil || h.invoiced.InvoiceID != "INV-1" {
+		t.Errorf("a write-back-only run: %+v, %v", h, err)
+	}
+	events = sliceEvents{}
+	if _, err := readHistory(&events, true); err == nil {
+		t.Error("an empty history was read")
+	}
+	other := started(t, in)
+	other.GetWorkflowExecutionStartedEventAttributes().WorkflowType.Name = "Other"
+	events = sliceEvents{other}
+	if _, err := readHistory(&events, false); err == nil {
+		t.Errorf("another workflow type: %v", err)
 	}
 }

@@ -17,7 +17,7 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	var o rerun.Options
 	var dev, asJSON bool
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--timed-out | --writeback] [--dry-run]",
+		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--writeback] [--dry-run]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
@@ -38,10 +38,17 @@ the invoice up first (by Reference, DocNumber, external id), so the new run
 finds that invoice instead of making a second one; with the http target that
 depends on the ERP honouring its idempotency header that long.
 
+With --terminated it also selects runs an operator terminated while still
+"pending" (e.g. stuck in retries during an outage), with the same care.
+
 With --writeback it selects, instead, the runs whose invoice was created but
 whose write-back to the CRM failed (SyncStatus "writeback_failed", e.g. a
 missing CRM field, fixed since): each new run takes that invoice from the
 failed run's history and only writes it back. No invoice is created again.
+With --timed-out or --terminated it also selects runs that timed out or were
+terminated after their invoice was made (SyncStatus "invoiced", e.g. a CRM
+down for longer than workflow.run_timeout), unless their history shows the
+write-back done.
 
 Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another), and runs of connections no longer in the config. Runs of
@@ -54,9 +61,6 @@ could not be, 2 the config is invalid.`,
   dealsync runs retry --dev          # against ` + "`dealsync dev`" + `'s server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.WriteBack && o.TimedOut {
-				return usage("--writeback and --timed-out select different runs: give one")
-			}
 			cfg, set, quiet, err := g.loadAndBuild(dev)
 			if err != nil {
 				return err
@@ -91,8 +95,9 @@ could not be, 2 the config is invalid.`,
 	f.StringVar(&o.Query, "query", "", "Temporal list filter narrowing the failed runs, e.g. 'Connection = \"shop\"'")
 	f.IntVar(&o.Limit, "limit", 0, "retry at most this many runs (0: all)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
-	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but whose write-back failed; the new runs only write the invoice back")
-	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout) before making their invoice, e.g. after a long ERP outage")
+	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
+	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")
+	f.BoolVar(&o.Terminated, "terminated", false, "also runs an operator terminated")
 	f.BoolVar(&dev, "dev", false, "use `dealsync dev`'s config defaults (its demo connection and sandbox target)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	root.AddCommand(retry)

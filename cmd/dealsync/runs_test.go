@@ -135,6 +135,15 @@ connections:
 		t.Fatal(err)
 	}
 	downID := workflows.WorkflowID("shop", "D-DOWN")
+	// An operator terminates another deal's run, stuck in the same outage.
+	term := writeFile(t, filepath.Join(dir, "term.json"), `{"event_id":"evt_term","deal":{"id":"D-TERM","name":"Stuck deal","stage":"closed_won","previous_stage":"proposal","amount":"30.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-DOWN","name":"Down GmbH","address":{"country":"DE"}}}}`)
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", term); err != nil {
+		t.Fatal(err)
+	}
+	termID := workflows.WorkflowID("shop", "D-TERM")
+	if err := c.TerminateWorkflow(ctx, termID, "", "stuck in the ERP outage"); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.GetWorkflow(ctx, downID, "").Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
 		t.Fatalf("the run should time out while the ERP is down: %v", err)
 	}
@@ -166,12 +175,36 @@ connections:
 	if n := len(erp.Invoices()); n != 2 {
 		t.Errorf("%d invoices, want 2", n)
 	}
+
+	// Only --terminated selects the terminated run.
+	for _, r := range retry("--timed-out", "--dry-run") {
+		if r.WorkflowID == termID {
+			t.Errorf("a terminated run selected without --terminated: %+v", r)
+		}
+	}
+	started = nil
+	for _, r := range retry("--terminated") {
+		if r.NewRun != "" {
+			started = append(started, r)
+		}
+	}
+	if len(started) != 1 || started[0].WorkflowID != termID {
+		t.Fatalf("--terminated started %+v", started)
+	}
+	if err := c.GetWorkflow(ctx, termID, started[0].NewRun).Get(ctx, &result); err != nil {
+		t.Fatalf("the retried terminated run: %v", err)
+	}
+	if n := len(erp.Invoices()); n != 3 {
+		t.Errorf("%d invoices, want 3", n)
+	}
 }
 
 // A HubSpot deal whose invoice was created but whose write-back was
 // refused (a property the portal lacked) is written back by `runs retry
 // --writeback` once fixed: a new run that only writes the existing invoice
-// back, with no second invoice.
+// back, with no second invoice. A deal whose run timed out while HubSpot
+// answered 503 to its write-back is written back by `--writeback
+// --timed-out` once HubSpot is back.
 func TestRunsRetryWriteBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -188,6 +221,11 @@ func TestRunsRetryWriteBack(t *testing.T) {
 			"closedate", "2026-11-20T10:00:00.000Z", "deal_currency_code", "EUR"),
 		Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
 	})
+	hs.PutDeal("62515", hubspotfake.Deal{ID: "4712",
+		Properties: hubspotfake.Props("dealname", "Upsell", "dealstage", "closedwon", "amount", "120.00",
+			"closedate", "2026-11-21T10:00:00.000Z", "deal_currency_code", "EUR"),
+		Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
+	})
 	hs.PutCompany("62515", hubspotfake.Object{ID: "5471", Properties: hubspotfake.Props("name", "Renew GmbH")})
 	hs.FailWriteBacks(hubspotfake.Fault{Status: http.StatusBadRequest})
 
@@ -200,6 +238,9 @@ temporal: {address: %q}
 intake: {listen: %q}
 workflow:
   retry: {initial_interval: 100ms, maximum_interval: 500ms}
+  # Longer than a workflow task's heartbeat (8 s): only then does a run
+  # whose local activities are still retried record the steps done.
+  run_timeout: 12s
 targets:
   erp: {type: http, base_url: %q}
 connections:
@@ -257,5 +298,53 @@ connections:
 	}
 	if again := retry("--writeback"); len(again) != 1 || again[0].NewRun != "" || !strings.Contains(again[0].Skipped, "later run") {
 		t.Errorf("second retry --writeback: %+v", again)
+	}
+
+	// HubSpot down for longer than run_timeout: the run of deal 4712
+	// invoices, then retries its write-back until it times out
+	// (SyncStatus "invoiced").
+	const down = 1000
+	faults := make([]hubspotfake.Fault, down)
+	for i := range faults {
+		faults[i] = hubspotfake.Fault{Status: http.StatusServiceUnavailable}
+	}
+	hs.FailWriteBacks(faults...)
+	batch = writeFile(t, filepath.Join(dir, "batch2.json"), fmt.Sprintf(`[{"eventId":9002,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4712,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, time.Now().UnixMilli()))
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "hs", "--url", "http://"+listen+"/webhooks/hs", batch); err != nil {
+		t.Fatal(err)
+	}
+	id2 := workflows.DealWorkflowID("hs", "62515", "4712")
+	if err := c.GetWorkflow(ctx, id2, "").Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
+		t.Fatalf("the run should time out while HubSpot is down: %v", err)
+	}
+	if left := hs.ClearWriteBackFaults(); left == down || len(erp.Invoices()) != 2 || hs.WriteBacks("62515", "4712") != 0 {
+		t.Fatalf("%d write-back faults left of %d, %d invoices, %d write-backs of 4712", left, down, len(erp.Invoices()), hs.WriteBacks("62515", "4712"))
+	}
+	var listed []rerun.Result
+	for ctx.Err() == nil {
+		if listed = retry("--writeback", "--timed-out", "--dry-run"); len(listed) == 2 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, r := range retry("--writeback", "--dry-run") {
+		if r.WorkflowID == id2 {
+			t.Errorf("a timed-out run selected without --timed-out: %+v", r)
+		}
+	}
+	var started []rerun.Result
+	for _, r := range retry("--writeback", "--timed-out") {
+		if r.NewRun != "" {
+			started = append(started, r)
+		}
+	}
+	if len(started) != 1 || started[0].WorkflowID != id2 {
+		t.Fatalf("--writeback --timed-out started %+v (listed %+v)", started, listed)
+	}
+	if err := c.GetWorkflow(ctx, id2, started[0].NewRun).Get(ctx, &result); err != nil {
+		t.Fatalf("the write-back run of 4712: %v", err)
+	}
+	if n, wb := len(erp.Invoices()), hs.WriteBacks("62515", "4712"); n != 2 || wb != 1 || result.InvoiceID != erp.Invoices()[1].ID {
+		t.Errorf("%d invoices, %d write-backs of 4712, run %+v", n, wb, result)
 	}
 }

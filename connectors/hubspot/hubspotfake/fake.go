@@ -251,6 +251,16 @@ func (s *Server) FailWriteBacks(faults ...Fault) {
 	s.wbFaults = append(s.wbFaults, faults...)
 }
 
+// ClearWriteBackFaults drops the write-back faults not yet answered (the
+// CRM is back) and says how many there were.
+func (s *Server) ClearWriteBackFaults() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.wbFaults)
+	s.wbFaults = nil
+	return n
+}
+
 // WriteBacks counts the successful write-backs (PATCHes) of a deal.
 func (s *Server) WriteBacks(portalID, dealID string) int {
 	s.mu.Lock()
