@@ -71,6 +71,7 @@ func testCorePath(t *testing.T, s *stack) {
 		if n := s.countRuns(t, `DealId = "D-DUP" AND SyncStatus = "invoiced" AND ErpInvoiceId = "`+out.InvoiceID+`"`, 1); n != 1 {
 			t.Fatalf("search attributes not set on the run (count %d)", n)
 		}
+		s.keepHistory(t, res[0].WorkflowID, "generic-"+s.cfg.Workflow.ExternalCalls+"-invoiced")
 	})
 
 	t.Run("a burst of concurrent deliveries of one deal makes one run", func(t *testing.T) {
@@ -189,6 +190,7 @@ func testCorePath(t *testing.T, s *stack) {
 		if n := s.invoicesFor("D-NOCUR"); n != 0 {
 			t.Fatalf("%d invoices for an invalid deal", n)
 		}
+		s.keepHistory(t, workflows.WorkflowID("demo", "D-NOCUR"), "generic-"+s.cfg.Workflow.ExternalCalls+"-validation-failed")
 		// A failed run may be triggered again by a later webhook (reuse
 		// policy ALLOW_DUPLICATE_FAILED_ONLY): the fixed deal is invoiced.
 		r = s.send(t, delivery{body: event("evt_nocur_fixed", "D-NOCUR", nil)})
@@ -224,6 +226,7 @@ func testCorePath(t *testing.T, s *stack) {
 		if attempts := lastAttempt(t, s, workflows.WorkflowID("demo", "D-FAULTS"), "CreateInvoice"); attempts != 3 {
 			t.Fatalf("CreateInvoice completed on attempt %d, want 3 (503, 429, success)", attempts)
 		}
+		s.keepHistory(t, workflows.WorkflowID("demo", "D-FAULTS"), "generic-"+s.cfg.Workflow.ExternalCalls+"-erp-retried")
 	})
 
 	t.Run("a response lost after the ERP created the invoice is replayed, not duplicated", func(t *testing.T) {

@@ -303,6 +303,7 @@ connections:
 		if countOf(runs["101"].Events, "11") != 1 || countOf(runs["102"].Events, "12") != 1 || countOf(runs["103"].Events, "13") != 1 {
 			t.Errorf("runs' events: %v", runs)
 		}
+		s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "101"), "hubspot-signals-fetch-writeback")
 		checkDelivered(t, results, runs)
 
 		// A retry after the runs completed: duplicates, nothing new.
@@ -382,6 +383,7 @@ connections:
 		if n := s.countRuns(t, `DealId = "401" AND SyncStatus = "invoiced"`, 1); n != 1 {
 			t.Errorf("run not recorded as invoiced (%d)", n)
 		}
+		s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "401"), "hubspot-writeback-retried")
 	})
 
 	t.Run("an event of a portal that is not configured is 403", func(t *testing.T) {
@@ -918,4 +920,5 @@ connections:
 	if got := f.TotalWriteBacks(); got != 1 {
 		t.Fatalf("%d write-backs, want 1", got)
 	}
+	s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "301"), "hubspot-changed-after-invoice-lingering")
 }

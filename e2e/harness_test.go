@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/workflows"
+	"github.com/dealsync/dealsync/workflows/histories"
 )
 
 // stack is a running dev stack for one test.
@@ -272,4 +274,22 @@ func (s *stack) invoiceDeal(t *testing.T, d delivery) workflows.InvoiceDealResul
 		t.Fatalf("run %s failed: %v", id, err)
 	}
 	return out
+}
+
+// keepHistory records the history of a workflow's latest run under name for
+// the replay test of package workflows, when histories.Env is set.
+func (s *stack) keepHistory(t *testing.T, workflowID, name string) {
+	t.Helper()
+	if !histories.Recording() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wrote, err := histories.Record(ctx, s.Client, filepath.Join("..", histories.Dir), workflowID, "", name)
+	if err != nil {
+		t.Fatalf("recording %s: %v", name, err)
+	}
+	if wrote {
+		t.Logf("recorded the history of %s as %s", workflowID, name)
+	}
 }

@@ -60,6 +60,7 @@ func TestMappingFileEndToEnd(t *testing.T) {
 		if err := converter.GetDefaultDataConverter().FromPayload(desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.MemoMappingHash], &hash); err != nil || hash != m.Hash() {
 			t.Fatalf("memo %s = %q (%v), want %s", workflows.MemoMappingHash, hash, err, m.Hash())
 		}
+		s.keepHistory(t, r.parsed.Results[0].WorkflowID, "mapping-file-invoiced")
 	})
 
 	t.Run("mapping error fails the run without retrying", func(t *testing.T) {
@@ -85,5 +86,6 @@ func TestMappingFileEndToEnd(t *testing.T) {
 		if n := s.invoicesFor("DS-D-MAP-BAD"); n != 0 {
 			t.Fatalf("%d invoices for a failed mapping", n)
 		}
+		s.keepHistory(t, r.parsed.Results[0].WorkflowID, "mapping-file-mapping-failed")
 	})
 }

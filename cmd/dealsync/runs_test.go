@@ -11,11 +11,26 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
+	"github.com/dealsync/dealsync/workflows/histories"
 )
+
+// keepHistory records a run's history for the replay test of package
+// workflows, when histories.Env is set.
+func keepHistory(ctx context.Context, t *testing.T, c client.Client, workflowID, runID, name string) {
+	t.Helper()
+	if !histories.Recording() {
+		return
+	}
+	if _, err := histories.Record(ctx, c, filepath.Join("..", "..", histories.Dir), workflowID, runID, name); err != nil {
+		t.Fatalf("recording %s: %v", name, err)
+	}
+}
 
 // retryRuns runs `runs retry --json` with args and returns its results.
 func retryRuns(ctx context.Context, t *testing.T, cfg string, args ...string) []rerun.Result {
@@ -299,6 +314,8 @@ connections:
 	if again := retry("--writeback"); len(again) != 1 || again[0].NewRun != "" || !strings.Contains(again[0].Skipped, "later run") {
 		t.Errorf("second retry --writeback: %+v", again)
 	}
+	keepHistory(ctx, t, c, id, res[0].FailedRun, "hubspot-writeback-failed")
+	keepHistory(ctx, t, c, id, res[0].NewRun, "hubspot-writeback-only-rerun")
 
 	// HubSpot down for longer than run_timeout: the run of deal 4712
 	// invoices, then retries its write-back until it times out
@@ -344,6 +361,7 @@ connections:
 	if err := c.GetWorkflow(ctx, id2, started[0].NewRun).Get(ctx, &result); err != nil {
 		t.Fatalf("the write-back run of 4712: %v", err)
 	}
+	keepHistory(ctx, t, c, id2, started[0].FailedRun, "hubspot-writeback-timed-out")
 	if n, wb := len(erp.Invoices()), hs.WriteBacks("62515", "4712"); n != 2 || wb != 1 || result.InvoiceID != erp.Invoices()[1].ID {
 		t.Errorf("%d invoices, %d write-backs of 4712, run %+v", n, wb, result)
 	}

@@ -1,0 +1,61 @@
+package workflows_test
+
+import (
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// minKeptHistories guards the guard: the replay test must have histories
+// of every kind of run to replay (see testdata/histories/README.md).
+const minKeptHistories = 12
+
+// Every kept history of an InvoiceDeal run, recorded by earlier code,
+// replays against today's workflow code without a non-determinism error:
+// a run in flight during an upgrade continues. A change that breaks one
+// needs workflow.GetVersion (or a new workflow type), not a new recording.
+func TestKeptHistoriesReplay(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < minKeptHistories {
+		t.Fatalf("%d kept histories in testdata/histories, want at least %d", len(files), minKeptHistories)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			replayer := worker.NewWorkflowReplayer()
+			replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
+				t.Errorf("%s does not replay: %v", file, err)
+			}
+		})
+	}
+}
+
+// A history that does not match the code fails the replay, so the test
+// above can fail: a kept history replayed against a workflow that waits
+// instead of mapping.
+func TestReplayFailsOnAnotherWorkflow(t *testing.T) {
+	waits := func(ctx workflow.Context, _ workflows.InvoiceDealInput) error {
+		return workflow.Sleep(ctx, time.Minute)
+	}
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflowWithOptions(waits, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+	quiet := log.NewStructuredLogger(slog.New(slog.DiscardHandler)) // the SDK logs the panic it expects
+	err := replayer.ReplayWorkflowHistoryFromJSONFile(quiet, filepath.Join("testdata", "histories", "generic-local-invoiced.json"))
+	if err == nil {
+		t.Fatal("a history replayed against other workflow code")
+	}
+	if !strings.Contains(err.Error(), "nondeterministic") {
+		t.Errorf("want a non-determinism error, got %v", err)
+	}
+}
