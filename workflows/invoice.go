@@ -1,6 +1,8 @@
 // Package workflows holds dealsync's Temporal workflows: deterministic
 // orchestration only, no I/O. Every call to the outside world is an activity
-// of package activities.
+// of package activities. A change must keep the histories of earlier runs
+// in testdata/histories replaying (workflow.GetVersion where it changes the
+// steps): runs in flight during an upgrade are replayed by the new code.
 package workflows
 
 import (
