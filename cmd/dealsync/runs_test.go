@@ -46,6 +46,17 @@ func retryRuns(ctx context.Context, t *testing.T, cfg string, args ...string) []
 	return rep.Runs
 }
 
+// startedRuns are the results of runs retry that started a new run.
+func startedRuns(results []rerun.Result) []rerun.Result {
+	var started []rerun.Result
+	for _, r := range results {
+		if r.NewRun != "" {
+			started = append(started, r)
+		}
+	}
+	return started
+}
+
 // A deal whose run failed on its mapping (a country the tax table lacks)
 // is invoiced by `runs retry` once the mapping is fixed, without the CRM
 // sending it again: a new run of the same workflow ID with the current
@@ -175,12 +186,7 @@ connections:
 			t.Errorf("a timed-out run selected without --timed-out: %+v", r)
 		}
 	}
-	var started []rerun.Result
-	for _, r := range retry("--timed-out") {
-		if r.NewRun != "" {
-			started = append(started, r)
-		}
-	}
+	started := startedRuns(retry("--timed-out"))
 	if len(started) != 1 || started[0].WorkflowID != downID {
 		t.Fatalf("--timed-out started %+v (listed %+v)", started, timedOut)
 	}
@@ -197,12 +203,7 @@ connections:
 			t.Errorf("a terminated run selected without --terminated: %+v", r)
 		}
 	}
-	started = nil
-	for _, r := range retry("--terminated") {
-		if r.NewRun != "" {
-			started = append(started, r)
-		}
-	}
+	started = startedRuns(retry("--terminated"))
 	if len(started) != 1 || started[0].WorkflowID != termID {
 		t.Fatalf("--terminated started %+v", started)
 	}
@@ -349,12 +350,7 @@ connections:
 			t.Errorf("a timed-out run selected without --timed-out: %+v", r)
 		}
 	}
-	var started []rerun.Result
-	for _, r := range retry("--writeback", "--timed-out") {
-		if r.NewRun != "" {
-			started = append(started, r)
-		}
-	}
+	started := startedRuns(retry("--writeback", "--timed-out"))
 	if len(started) != 1 || started[0].WorkflowID != id2 {
 		t.Fatalf("--writeback --timed-out started %+v (listed %+v)", started, listed)
 	}
