@@ -147,6 +147,26 @@ type Env struct {
 	Logger     *slog.Logger
 }
 
+// DefaultTimeout bounds a connector's API call when the process gives no
+// HTTP client.
+const DefaultTimeout = 30 * time.Second
+
+// Client is the process's HTTP client, or one with DefaultTimeout.
+func (e Env) Client() *http.Client {
+	if e.HTTPClient != nil {
+		return e.HTTPClient
+	}
+	return &http.Client{Timeout: DefaultTimeout}
+}
+
+// Log is the process's logger, or slog's default.
+func (e Env) Log() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.Default()
+}
+
 // MediaTyper is implemented by sources whose deliveries are not JSON
 // (Salesforce sends SOAP as text/xml). Others accept application/json.
 type MediaTyper interface {

@@ -233,14 +233,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if len(cfg.Accounts) == 0 {
 		return nil, errors.New("hubspot source: accounts: at least one portal is required")
 	}
-	client := env.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
+	client, logger := env.Client(), env.Log()
 	s := &Source{
 		tolerance:   cfg.Tolerance,
 		wonStages:   crmkit.StageSet(cfg.WonStages, []string{StageWon}),

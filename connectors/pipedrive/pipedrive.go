@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
@@ -164,14 +163,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if len(cfg.Accounts) == 0 {
 		return nil, errors.New("pipedrive source: accounts: at least one company is required")
 	}
-	client := env.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
+	client, logger := env.Client(), env.Log()
 	s := &Source{accounts: map[string]*account{}, client: client, fetch: cfg.Fetch, write: cfg.WriteBack, log: logger}
 	if c, ok, err := newCredential("pipedrive source: ", cfg.WebhookUser, cfg.WebhookPassword, ""); err != nil {
 		return nil, err

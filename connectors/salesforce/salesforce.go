@@ -205,14 +205,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if len(cfg.Accounts) == 0 {
 		return nil, errors.New("salesforce source: accounts: at least one org is required")
 	}
-	client := env.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
+	client, logger := env.Client(), env.Log()
 	s := &Source{
 		apiVersion: cfg.APIVersion,
 		wonStages:  crmkit.StageSetFold(cfg.WonStages, []string{StageWon}),
