@@ -10,7 +10,10 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc/codes"
 
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -53,10 +56,16 @@ func (e *SearchAttributeError) Error() string {
 
 // CheckSearchAttributes reports a *SearchAttributeError when the namespace
 // lacks one of workflows.SearchAttributeTypes (or has it with another
-// type); other errors say the list could not be read.
+// type); other errors say it could not be checked. It reads the list of
+// the operator API; where that API is not permitted (an API key limited to
+// the namespace's workflows, say), it asks the run list instead
+// (checkSearchAttributesByQuery).
 func CheckSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
+		if code := serviceerror.ToStatus(err).Code(); code == codes.PermissionDenied || code == codes.Unimplemented {
+			return checkSearchAttributesByQuery(ctx, c, namespace)
+		}
 		return fmt.Errorf("listing the search attributes of namespace %q: %w", namespace, err)
 	}
 	have := resp.GetCustomAttributes()
@@ -70,11 +79,59 @@ func CheckSearchAttributes(ctx context.Context, c client.Client, namespace strin
 			missing = append(missing, MissingAttribute{Name: name, Want: typeName(want), Have: typeName(got)})
 		}
 	}
+	return missingError(namespace, missing)
+}
+
+func missingError(namespace string, missing []MissingAttribute) error {
 	if len(missing) == 0 {
 		return nil
 	}
 	slices.SortFunc(missing, func(a, b MissingAttribute) int { return strings.Compare(a.Name, b.Name) })
 	return &SearchAttributeError{Namespace: namespace, Missing: missing}
+}
+
+// checkSearchAttributesByQuery checks the search attributes with the
+// permission to list runs only: the frontend validates a list filter
+// against the namespace's attributes, so counting the runs where each
+// attribute equals a value of its type answers "invalid search attribute"
+// when the namespace lacks it, and "invalid value type … of type T" when it
+// has it with type T.
+func checkSearchAttributesByQuery(ctx context.Context, c client.Client, namespace string) error {
+	var missing []MissingAttribute
+	for name, want := range workflows.SearchAttributeTypes() {
+		query := fmt.Sprintf("%s = %s", name, sampleValue(want))
+		_, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: query})
+		var invalid *serviceerror.InvalidArgument
+		switch {
+		case err == nil:
+		case errors.As(err, &invalid):
+			m := MissingAttribute{Name: name, Want: typeName(want)}
+			// "... invalid value type for search attribute Amount of type Keyword: 0 (type: int64)"
+			if _, rest, ok := strings.Cut(invalid.Error(), "search attribute "+name+" of type "); ok {
+				m.Have, _, _ = strings.Cut(rest, ":")
+				if m.Have == "" {
+					m.Have = "another type"
+				}
+			}
+			missing = append(missing, m)
+		default:
+			return fmt.Errorf("checking the search attributes of namespace %q (the operator API is not permitted) with the filter %s: %w", namespace, query, err)
+		}
+	}
+	return missingError(namespace, missing)
+}
+
+// sampleValue is a list-filter literal of the type.
+func sampleValue(t enumspb.IndexedValueType) string {
+	switch t {
+	case enumspb.INDEXED_VALUE_TYPE_DOUBLE, enumspb.INDEXED_VALUE_TYPE_INT:
+		return "0"
+	case enumspb.INDEXED_VALUE_TYPE_BOOL:
+		return "true"
+	case enumspb.INDEXED_VALUE_TYPE_DATETIME:
+		return `"2000-01-01T00:00:00Z"`
+	}
+	return `"dealsync-check"`
 }
 
 // typeName is the type as the Temporal CLI and the Web UI spell it
@@ -83,8 +140,7 @@ func typeName(t enumspb.IndexedValueType) string { return t.String() }
 
 // searchAttributeReadiness is the intake's extra readiness check: the
 // namespace has dealsync's search attributes. It passes once for good;
-// when the list cannot be read (no permission on the operator API, say)
-// it does not hold readiness back.
+// when they cannot be checked at all it does not hold readiness back.
 func searchAttributeReadiness(c client.Client, namespace string) func(context.Context) error {
 	var passed atomic.Bool
 	return func(ctx context.Context) error {

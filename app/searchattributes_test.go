@@ -1,10 +1,24 @@
 package app
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/workflows"
 )
 
 // The types are spelled as `temporal operator search-attribute create
@@ -36,5 +50,79 @@ func TestSearchAttributeTypeNames(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
 		}
+	}
+}
+
+// denyOperatorAPI is a client option that answers every call of the
+// operator API with PermissionDenied, as a server does for an API key
+// limited to a namespace's workflows.
+func denyOperatorAPI() grpc.DialOption {
+	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasPrefix(method, "/temporal.api.operatorservice.v1.OperatorService/") {
+			return status.Error(codes.PermissionDenied, "Request unauthorized.")
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+}
+
+// Without the operator API, the search attributes are checked through the
+// run list's filter validation, with the same verdicts: all there; one
+// registered with another type (named); all missing.
+func TestCheckSearchAttributesWithoutTheOperatorAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	wrongAmount := workflows.SearchAttributeTypes()
+	wrongAmount["Amount"] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	for _, c := range []struct {
+		name    string
+		attrs   map[string]enumspb.IndexedValueType
+		missing []MissingAttribute
+	}{
+		{"all registered", workflows.SearchAttributeTypes(), nil},
+		{"Amount as a Keyword", wrongAmount, []MissingAttribute{{Name: "Amount", Want: "Double", Have: "Keyword"}}},
+		{"none", nil, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: c.attrs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Stop()
+			cl, err := client.DialContext(ctx, client.Options{
+				HostPort: srv.FrontendAddress(), Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+				ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{denyOperatorAPI()}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if _, err := cl.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: "default"}); err == nil {
+				t.Fatal("the operator API answered: the test does not test the fallback")
+			}
+			err = CheckSearchAttributes(ctx, cl, "default")
+			var sae *SearchAttributeError
+			switch {
+			case c.attrs == nil:
+				if !errors.As(err, &sae) || len(sae.Missing) != len(workflows.SearchAttributeTypes()) {
+					t.Fatalf("want every attribute missing, got %v", err)
+				}
+				for _, m := range sae.Missing {
+					if m.Have != "" || m.Want != typeName(workflows.SearchAttributeTypes()[m.Name]) {
+						t.Errorf("missing %+v", m)
+					}
+				}
+			case c.missing == nil:
+				if err != nil {
+					t.Fatalf("want no error, got %v", err)
+				}
+			default:
+				if !errors.As(err, &sae) || !slices.Equal(sae.Missing, c.missing) {
+					t.Fatalf("want %+v, got %v", c.missing, err)
+				}
+			}
+		})
 	}
 }
