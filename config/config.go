@@ -199,7 +199,9 @@ type Connection struct {
 	// before it reads the deal and invoices its final state (CRMs send a
 	// stage, an amount and a close date as separate events). 0 means the
 	// source's default: 5s for sources whose events must be fetched, none
-	// for the generic source.
+	// for the generic source. With a settle time or a linger, the intake
+	// also delivers the generic source's events that do not trigger a run
+	// to the deal's running run.
 	SettleTime time.Duration `mapstructure:"settle_time" validate:"gte=0"`
 	// Linger keeps an invoiced run open this long to notice later changes of
 	// the deal (ChangedAfterInvoice) without invoicing it twice. 0 means the

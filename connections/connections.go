@@ -51,6 +51,12 @@ type Connection struct {
 	Linger     time.Duration
 }
 
+// Listens says whether the runs of this connection take later events of
+// their deal (during the settle time, or while they linger): then the
+// intake delivers the events that do not trigger a run to the deal's
+// running run.
+func (c *Connection) Listens() bool { return c.SettleTime > 0 || c.Linger > 0 }
+
 // Set is every connection of a config, by name. It is safe for concurrent
 // use; when the config has mapping files and a reload interval, Get and
 // Resolve pick up changed mapping files (for new runs) at most once per

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -386,4 +387,71 @@ func TestHistoriesReplay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A generic connection whose runs settle and linger gets later events of
+// the deal as a CRM connection does: a change of the won deal sent during
+// the settle time is what gets invoiced (once), one sent while the run
+// lingers is recorded, never invoiced, and a deal that left the won stage
+// during the settle time is not invoiced.
+func TestGenericConnectionSettlesAndLingers(t *testing.T) {
+	s := startStack(t, stackOptions{env: map[string]string{
+		"DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "1s",
+		"DEALSYNC_CONNECTIONS_DEMO_LINGER":      "3s",
+	}})
+	later := func(eventID, dealID, at, stage, amount string) []byte {
+		b := event(eventID, dealID, func(d map[string]any) {
+			d["stage"], d["previous_stage"], d["amount"] = stage, "closed_won", amount
+			d["line_items"] = []any{map[string]any{"sku": "PRO-1Y", "description": "Pro plan, 1 year", "quantity": "1", "unit_price": amount}}
+		})
+		return bytes.Replace(b, []byte(`"2026-11-20T10:00:00Z"`), []byte(`"`+at+`"`), 1)
+	}
+	id := workflows.WorkflowID("demo", "D-SET")
+	if r := s.send(t, delivery{body: event("evt_set_1", "D-SET", nil)}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != id {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	r := s.send(t, delivery{body: later("evt_set_2", "D-SET", "2026-11-20T10:01:00Z", "closed_won", "15000.00")})
+	if r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != id || r.parsed.Results[0].Skipped != "" {
+		t.Fatalf("a change during the settle time was not delivered to the run: %d %s", r.status, r.body)
+	}
+	if n := s.countRuns(t, `DealId = "D-SET" AND SyncStatus = "invoiced" AND ExecutionStatus = "Running"`, 1); n != 1 {
+		t.Fatalf("the run did not invoice and linger (count %d)", n)
+	}
+	r = s.send(t, delivery{body: later("evt_set_3", "D-SET", "2026-11-20T10:30:00Z", "closed_won", "99999.00")})
+	if r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != id {
+		t.Fatalf("a change while the run lingers was not delivered to it: %d %s", r.status, r.body)
+	}
+	var out workflows.InvoiceDealResult
+	if err := s.waitRun(t, id, &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(out.Events, ",") != "evt_set_1,evt_set_2,evt_set_3" || strings.Join(out.ChangedAfterInvoice, ",") != "evt_set_3" {
+		t.Errorf("events %v, changed after the invoice %v", out.Events, out.ChangedAfterInvoice)
+	}
+	var totals []string
+	for _, inv := range s.Sandbox.Invoices() {
+		if inv.Reference == "D-SET" {
+			totals = append(totals, inv.Total)
+		}
+	}
+	if strings.Join(totals, ",") != "15000.00" {
+		t.Errorf("invoices of D-SET: %v, want one of 15000.00", totals)
+	}
+	s.keepHistory(t, id, "generic-settle-linger-invoiced")
+
+	lostID := workflows.WorkflowID("demo", "D-SET-LOST")
+	if r := s.send(t, delivery{body: event("evt_lost_1", "D-SET-LOST", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	if r := s.send(t, delivery{body: later("evt_lost_2", "D-SET-LOST", "2026-11-20T10:01:00Z", "closed_lost", "12000.00")}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lostID {
+		t.Fatalf("lost: %d %s", r.status, r.body)
+	}
+	var appErr *temporal.ApplicationError
+	if err := s.waitRun(t, lostID, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon {
+		t.Fatalf("want DealNotWon, got %v", err)
+	}
+	if n := s.invoicesFor("D-SET-LOST"); n != 0 {
+		t.Errorf("%d invoices of a deal lost during the settle time", n)
+	}
+	s.keepHistory(t, lostID, "generic-settle-deal-lost")
 }

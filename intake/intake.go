@@ -223,7 +223,10 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	var wg sync.WaitGroup
 	for i, ev := range events {
 		ok, reason := conn.Trigger.Evaluate(ev)
-		if !ok && !ev.Thin {
+		// An event that does not trigger may still belong to the deal's
+		// running run: always for thin events (an amount change), and for
+		// whole-deal events when the connection's runs listen.
+		if !ok && !ev.Thin && !conn.Listens() {
 			results[i] = connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, Skipped: reason}
 			outcomes[i] = metrics.EventIgnored
 			continue
@@ -240,8 +243,6 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 				}
 				return
 			}
-			// A thin event that does not trigger (an amount change, say)
-			// still belongs to the deal's running run, if there is one.
 			res, delivered, err := h.opts.Starter.Notify(ctx, conn, ev)
 			outcomes[i] = metrics.EventNotified
 			if err == nil && !delivered {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
@@ -159,6 +160,33 @@ func TestThinNonTriggeringEventsGoToRunningRuns(t *testing.T) {
 	}
 	if len(st.notified) != 1 || st.notified[0] != "A" || len(st.started) != 0 {
 		t.Fatalf("notified %v started %v", st.notified, st.started)
+	}
+	if !strings.Contains(body, "no run in progress") {
+		t.Fatalf("B should be reported skipped: %s", body)
+	}
+}
+
+// Whole-deal events that do not trigger are dropped, unless the
+// connection's runs listen for later events (settle time or linger): then
+// they go to the deal's running run too.
+func TestWholeDealNonTriggeringEventsGoToRunsThatListen(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	st.running["A"] = true
+	const events = `[{"event_id":"e1","deal":{"id":"A","stage":"won","previous_stage":"won"}},{"event_id":"e2","deal":{"id":"B","stage":"open"}}]`
+	if status, body := post(t, srv.URL+"/webhooks/crm", events); status != http.StatusOK || len(st.notified) != 0 {
+		t.Fatalf("a connection whose runs do not listen: %d %s, notified %v", status, body, st.notified)
+	}
+
+	src := &listSource{}
+	listening := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}, SettleTime: time.Second}},
+		Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv2 := httptest.NewServer(listening)
+	defer srv2.Close()
+	status, body := post(t, srv2.URL+"/webhooks/crm", events)
+	if status != http.StatusAccepted || len(st.notified) != 1 || st.notified[0] != "A" || len(st.started) != 0 {
+		t.Fatalf("%d %s, notified %v, started %v", status, body, st.notified, st.started)
 	}
 	if !strings.Contains(body, "no run in progress") {
 		t.Fatalf("B should be reported skipped: %s", body)

@@ -246,9 +246,25 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		return r, nil
 	}
 
+	// notWon ends a run whose deal left the won stages before it was
+	// invoiced, as a failure, not a completion: the reuse policy lets only
+	// a failed run be started again, so when the deal is won again later,
+	// its webhook starts a new run instead of meeting this one.
+	notWon := func(stage string) (InvoiceDealResult, error) {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
+		r := result()
+		r.Skipped = "the deal's stage is now " + stage + ", not a won stage; nothing was invoiced"
+		return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil)
+	}
+
 	listen(in.SettleTime)
 	ev := events.latest
 	events.settled = true
+	if !in.Fetch && ev.EventID != in.Event.EventID && !strings.EqualFold(ev.Deal.Stage, in.Event.Deal.Stage) && !containsFold(in.WonStages, ev.Deal.Stage) {
+		// A later whole-deal event, delivered while the run settled, moved
+		// the deal out of the stage that started the run.
+		return notWon(ev.Deal.Stage)
+	}
 	if in.Fetch {
 		var deal model.Deal
 		if err := call(a.FetchDeal, activities.FetchInput{
@@ -257,13 +273,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			return fail(ctx, result(), err)
 		}
 		if len(in.WonStages) > 0 && !containsFold(in.WonStages, deal.Stage) {
-			// End as a failure, not a completion: the reuse policy lets only
-			// a failed run be started again, so when the deal is won again
-			// later, its webhook starts a new run instead of meeting this one.
-			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
-			r := result()
-			r.Skipped = "the deal's stage is now " + deal.Stage + ", not a won stage; nothing was invoiced"
-			return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil)
+			return notWon(deal.Stage)
 		}
 		if deal.PreviousStage == "" {
 			deal.PreviousStage = ev.Deal.PreviousStage

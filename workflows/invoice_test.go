@@ -23,6 +23,7 @@ import (
 // fakeTarget is an in-memory ERP that counts what it is asked to do.
 type fakeTarget struct {
 	customers, invoices int
+	totals              []string // of the invoices made
 	keys                map[string]bool
 	failInvoice         []error
 }
@@ -43,6 +44,7 @@ func (f *fakeTarget) CreateInvoice(_ context.Context, inv model.Invoice, _ conne
 	}
 	f.keys[key] = true
 	f.invoices++
+	f.totals = append(f.totals, inv.Total.StringFixed(2))
 	return connectors.InvoiceResult{InvoiceID: "INV-" + inv.Reference, Number: "N-1"}, nil
 }
 
@@ -232,5 +234,57 @@ func TestInvoiceDealSkipsDealNoLongerWon(t *testing.T) {
 	}
 	if erp.invoices != 0 {
 		t.Fatal("a lost deal was invoiced")
+	}
+}
+
+// A connection of whole-deal events that settles and lingers: a later
+// event of the won deal delivered while the run settles (an amount
+// change) is what gets invoiced; one after the invoice is recorded as a
+// change, never invoiced.
+func TestInvoiceDealInvoicesTheLatestWholeDealEvent(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-6", "100.00")})
+	in.WonStages, in.SettleTime, in.Linger = []string{"closedwon"}, 10*time.Second, time.Hour
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Second), Deal: wonDeal("D-6", "120.00")})
+	}, 2*time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e3", OccurredAt: at.Add(time.Minute), Deal: wonDeal("D-6", "999.00")})
+	}, 30*time.Minute)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var r InvoiceDealResult
+	if err := env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	if erp.invoices != 1 || strings.Join(erp.totals, ",") != "120.00" {
+		t.Fatalf("%d invoices of %v, want one of 120.00", erp.invoices, erp.totals)
+	}
+	if strings.Join(r.Events, ",") != "e1,e2,e3" || strings.Join(r.ChangedAfterInvoice, ",") != "e3" {
+		t.Fatalf("events %v changed-after %v", r.Events, r.ChangedAfterInvoice)
+	}
+}
+
+// A later whole-deal event that moves the deal out of the won stages
+// while the run settles ends the run as DealNotWon, with no invoice.
+func TestInvoiceDealSkipsAWholeDealEventThatLeftTheWonStage(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-7", "100.00")})
+	in.WonStages, in.SettleTime = []string{"closedwon"}, 10*time.Second
+	lost := wonDeal("D-7", "100.00")
+	lost.Stage, lost.PreviousStage = "closedlost", "closedwon"
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Second), Deal: lost})
+	}, 2*time.Second)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || !strings.Contains(appErr.Error(), "closedlost") {
+		t.Fatalf("want DealNotWon naming closedlost, got %v", err)
+	}
+	if erp.invoices != 0 || erp.customers != 0 {
+		t.Fatalf("%d invoices, %d customer calls for a lost deal", erp.invoices, erp.customers)
 	}
 }
