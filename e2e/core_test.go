@@ -439,6 +439,26 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	}
 	s.keepHistory(t, id, "generic-settle-linger-invoiced")
 
+	// The CRM sends the deal as won again, with a newer amount, while its
+	// run settles: the same run, which invoices the newer amount.
+	againID := workflows.WorkflowID("demo", "D-SET-AGAIN")
+	if r := s.send(t, delivery{body: event("evt_again_1", "D-SET-AGAIN", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	rewon := bytes.Replace(event("evt_again_2", "D-SET-AGAIN", func(d map[string]any) {
+		d["amount"] = "13000.00"
+		d["line_items"] = []any{map[string]any{"sku": "PRO-1Y", "description": "Pro plan, 1 year", "quantity": "1", "unit_price": "13000.00"}}
+	}), []byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:02:00Z"`), 1)
+	if r := s.send(t, delivery{body: rewon}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != againID || !r.parsed.Results[0].Duplicate {
+		t.Fatalf("won again: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, againID, &out); err != nil {
+		t.Fatal(err)
+	}
+	if inv := s.Sandbox.Invoices(); strings.Join(out.Events, ",") != "evt_again_1,evt_again_2" || s.invoicesFor("D-SET-AGAIN") != 1 || inv[len(inv)-1].Total != "13000.00" {
+		t.Errorf("events %v, %d invoices, the last %+v", out.Events, s.invoicesFor("D-SET-AGAIN"), inv[len(inv)-1])
+	}
+
 	lostID := workflows.WorkflowID("demo", "D-SET-LOST")
 	if r := s.send(t, delivery{body: event("evt_lost_1", "D-SET-LOST", nil)}); r.status != http.StatusAccepted {
 		t.Fatalf("won: %d %s", r.status, r.body)

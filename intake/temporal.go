@@ -97,12 +97,13 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 
 // Start implements Starter. Events that carry the whole deal start the run
 // with it (eagerly when a worker shares this process); thin events, whose
-// deal is fetched after a settle time, are signalled with start, so that a
-// burst of events for one deal all reach its one run.
+// deal is fetched after a settle time, and the events of connections whose
+// runs listen for later events, are signalled with start, so that a burst
+// of events for one deal all reach its one run.
 func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
 	opts := s.options(conn, ev)
 	return s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
-		if ev.Thin {
+		if ev.Thin || conn.Listens() {
 			return s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.DealEventSignal, ev, opts, workflows.InvoiceDealName, s.input(conn, ev))
 		}
 		opts.EnableEagerStart = s.EagerStart
