@@ -12,8 +12,8 @@
 // input, which pins the mapping file the run started with, so a run that
 // failed on a mapping fails again. A re-run is a new run of the same
 // workflow ID (the ID reuse policy allows it after a failure), started
-// from the failed run's deal event exactly as the intake would start it
-// now: the current mapping, won stages and retry policy. Its ERP writes
+// from the newest deal event the failed run received, exactly as the
+// intake would start it now: the current mapping, won stages and retry policy. Its ERP writes
 // keep the idempotency keys of that workflow ID.
 package rerun
 
@@ -21,6 +21,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -157,7 +159,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = fmt.Sprintf("a later run %s (%s) exists", info.GetExecution().GetRunId(), info.GetStatus())
 		return r
 	}
-	h, err := readHistory(c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT), o.WriteBack)
+	h, err := readHistory(c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT))
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -185,6 +187,12 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	case o.WriteBack && conn.WriteBacker == nil:
 		r.Skipped = fmt.Sprintf("connection %q no longer writes back to its CRM", in.Connection)
 		return r
+	}
+	ev, skip := h.retryEvent()
+	switch {
+	case !o.WriteBack && skip != "":
+		r.Skipped = skip
+		return r
 	case o.DryRun:
 		r.Skipped = "dry run"
 		return r
@@ -193,7 +201,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	if o.WriteBack {
 		res, err = starter.StartWriteBack(ctx, conn, in.Event, *h.invoiced)
 	} else {
-		res, err = starter.Start(ctx, conn, in.Event)
+		res, err = starter.Start(ctx, conn, ev)
 	}
 	switch {
 	case err != nil:
@@ -204,6 +212,23 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.NewRun = res.RunID
 	}
 	return r
+}
+
+// retryEvent is the deal event a re-run starts from: the newest event of
+// the deal the failed run received. A later whole-deal event (a connection
+// whose runs listen) replaces the input event, unless it moved the deal
+// out of the stage that started the run and out of the won stages: then
+// the deal is not retried (skip says why), as the run would have ended.
+// Thin events keep the input event: the new run reads the deal.
+func (h runHistory) retryEvent() (ev model.DealEvent, skip string) {
+	in, latest := h.input.Event, h.latest
+	switch {
+	case latest.EventID == in.EventID || latest.Thin:
+		return in, ""
+	case strings.EqualFold(latest.Deal.Stage, in.Deal.Stage) || slices.ContainsFunc(h.input.WonStages, func(s string) bool { return strings.EqualFold(s, latest.Deal.Stage) }):
+		return latest, ""
+	}
+	return in, fmt.Sprintf("a later event %s moved the deal to stage %q, not a won stage: not retried", latest.EventID, latest.Deal.Stage)
 }
 
 func endedHow(status enumspb.WorkflowExecutionStatus) string {
@@ -231,6 +256,10 @@ type events interface {
 // runHistory is what a failed run's history says.
 type runHistory struct {
 	input workflows.InvoiceDealInput
+	// latest is the newest event of the deal the run received: its input
+	// event, or a later one signalled to it, the newest by occurrence time
+	// as the run itself chooses.
+	latest model.DealEvent
 	// invoiced is the invoice the run created (the result of its
 	// CreateInvoice step) or, for a run that only wrote an invoice back,
 	// the one it was given; nil when there is none.
@@ -239,12 +268,11 @@ type runHistory struct {
 	wroteBack bool
 }
 
-// readHistory reads the run's InvoiceDealInput (its first event) and, with
-// steps, the results of its CreateInvoice and WriteBack steps: local
-// activities' markers or activities' completions. Without steps only the
-// first event is read. dealsync's payloads use the SDK's default data
-// converter.
-func readHistory(it events, steps bool) (runHistory, error) {
+// readHistory reads the run's InvoiceDealInput (its first event), the deal
+// events signalled to it, and the results of its CreateInvoice and
+// WriteBack steps: local activities' markers or activities' completions.
+// dealsync's payloads use the SDK's default data converter.
+func readHistory(it events) (runHistory, error) {
 	var h runHistory
 	dc := converter.GetDefaultDataConverter()
 	scheduled := map[int64]string{} // activity types by their scheduled event id
@@ -264,14 +292,20 @@ func readHistory(it events, steps bool) (runHistory, error) {
 				return h, fmt.Errorf("decoding the run's input: %w", err)
 			}
 			h.invoiced = h.input.Invoiced
-			if !steps {
-				return h, nil
-			}
+			h.latest = h.input.Event
 			continue
 		}
 		var step string
 		var result *commonpb.Payloads
 		switch {
+		case ev.GetWorkflowExecutionSignaledEventAttributes() != nil:
+			sig := ev.GetWorkflowExecutionSignaledEventAttributes()
+			var later model.DealEvent
+			if sig.GetSignalName() == workflows.DealEventSignal && dc.FromPayloads(sig.GetInput(), &later) == nil &&
+				!later.OccurredAt.Before(h.latest.OccurredAt) {
+				h.latest = later
+			}
+			continue
 		case ev.GetMarkerRecordedEventAttributes() != nil:
 			m := ev.GetMarkerRecordedEventAttributes()
 			var data struct{ ActivityType string }

@@ -2,7 +2,9 @@ package rerun
 
 import (
 	"testing"
+	"time"
 
+	"github.com/shopspring/decimal"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
@@ -112,7 +114,7 @@ func TestReadHistoryFindsTheInvoiceAndTheWriteBack(t *testing.T) {
 		{"no invoice", []*historypb.HistoryEvent{started(t, in), marker(t, 2, "MapDeal", map[string]any{})}, "", false},
 	} {
 		events := sliceEvents(c.events)
-		h, err := readHistory(&events, true)
+		h, err := readHistory(&events)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -128,17 +130,73 @@ func TestReadHistoryFindsTheInvoiceAndTheWriteBack(t *testing.T) {
 	rerunIn := in
 	rerunIn.Invoiced = &inv
 	events := sliceEvents{started(t, rerunIn)}
-	if h, err := readHistory(&events, true); err != nil || h.invoiced == nil || h.invoiced.InvoiceID != "INV-1" {
+	if h, err := readHistory(&events); err != nil || h.invoiced == nil || h.invoiced.InvoiceID != "INV-1" {
 		t.Errorf("a write-back-only run: %+v, %v", h, err)
 	}
 	events = sliceEvents{}
-	if _, err := readHistory(&events, true); err == nil {
+	if _, err := readHistory(&events); err == nil {
 		t.Error("an empty history was read")
 	}
 	other := started(t, in)
 	other.GetWorkflowExecutionStartedEventAttributes().WorkflowType.Name = "Other"
 	events = sliceEvents{other}
-	if _, err := readHistory(&events, false); err == nil {
+	if _, err := readHistory(&events); err == nil {
 		t.Errorf("another workflow type: %v", err)
+	}
+}
+
+func signaled(t *testing.T, id int64, ev model.DealEvent) *historypb.HistoryEvent {
+	return &historypb.HistoryEvent{EventId: id, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+		Attributes: &historypb.HistoryEvent_WorkflowExecutionSignaledEventAttributes{WorkflowExecutionSignaledEventAttributes: &historypb.WorkflowExecutionSignaledEventAttributes{
+			SignalName: workflows.DealEventSignal, Input: payloads(t, ev),
+		}}}
+}
+
+// A re-run starts from the newest event of the deal the failed run
+// received: a later event of the won deal (an amount change) replaces the
+// input event, an older one delivered late does not, and one that moved
+// the deal out of the won stages is not retried. Thin events keep the
+// input event (the run reads the deal).
+func TestRetryEventIsTheNewestStateOfTheWonDeal(t *testing.T) {
+	at := func(min int) time.Time { return time.Date(2026, 11, 20, 10, min, 0, 0, time.UTC) }
+	won := model.DealEvent{EventID: "e1", OccurredAt: at(0), Deal: model.Deal{ID: "D-1", Stage: "closed_won", Amount: decimal.NewNullDecimal(decimal.RequireFromString("100"))}}
+	amount := won
+	amount.EventID, amount.OccurredAt, amount.Deal.Amount = "e2", at(1), decimal.NewNullDecimal(decimal.RequireFromString("120"))
+	older := won
+	older.EventID, older.OccurredAt = "e0", at(-5)
+	otherWon := won
+	otherWon.EventID, otherWon.OccurredAt, otherWon.Deal.Stage = "e4", at(3), "won_renewal"
+	lost := won
+	lost.EventID, lost.OccurredAt, lost.Deal.Stage = "e3", at(2), "closed_lost"
+	thinWon, thinLater := won, amount
+	thinWon.Thin, thinLater.Thin = true, true
+
+	for _, c := range []struct {
+		name     string
+		input    model.DealEvent
+		signals  []model.DealEvent
+		want     string
+		skipping bool
+	}{
+		{"no later event", won, nil, "e1", false},
+		{"a later amount change", won, []model.DealEvent{amount}, "e2", false},
+		{"an older event delivered late", won, []model.DealEvent{amount, older}, "e2", false},
+		{"another won stage", won, []model.DealEvent{otherWon}, "e4", false},
+		{"the deal was lost", won, []model.DealEvent{amount, lost}, "e1", true},
+		{"thin events", thinWon, []model.DealEvent{thinLater}, "e1", false},
+	} {
+		in := workflows.InvoiceDealInput{Connection: "shop", Event: c.input, WonStages: []string{"closed_won", "WON_RENEWAL"}}
+		events := sliceEvents{started(t, in)}
+		for i, sig := range c.signals {
+			events = append(events, signaled(t, int64(5+i), sig))
+		}
+		h, err := readHistory(&events)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		ev, skip := h.retryEvent()
+		if ev.EventID != c.want || (skip != "") != c.skipping {
+			t.Errorf("%s: event %s, skip %q; want %s, skipping %v", c.name, ev.EventID, skip, c.want, c.skipping)
+		}
 	}
 }

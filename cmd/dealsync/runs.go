@@ -21,8 +21,9 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
-validation or ERP error), from the failed run's own deal event, exactly as
-the intake would start it now: with the current mapping, won stages and
+validation or ERP error), from the newest deal event the failed run
+received (its first, or a later one of a connection whose runs settle),
+exactly as the intake would start it now: with the current mapping, won stages and
 retry policy. The new run has the same workflow ID, so its ERP writes keep
 their idempotency keys; thin CRM events fetch the deal again.
 

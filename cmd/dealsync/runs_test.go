@@ -60,7 +60,9 @@ func startedRuns(results []rerun.Result) []rerun.Result {
 // A deal whose run failed on its mapping (a country the tax table lacks)
 // is invoiced by `runs retry` once the mapping is fixed, without the CRM
 // sending it again: a new run of the same workflow ID with the current
-// mapping. A second retry finds nothing left to do. A run that timed out
+// mapping, from the newest event of the deal the failed run received (a
+// change sent during its settle time). A second retry finds nothing left
+// to do. A run that timed out
 // while the ERP was down is retried with --timed-out.
 func TestRunsRetryStartsFailedRunsWithTheFixedMapping(t *testing.T) {
 	if testing.Short() {
@@ -98,6 +100,7 @@ connections:
     source: {type: generic, secret: env:SHOP_SECRET}
     target: erp
     mapping: generic-standard
+    settle_time: 1s
 `, srv.FrontendAddress(), listen, filepath.Dir(mappingFile), erpURL))
 
 	defer startCommand(ctx, t, "--config", cfg, "serve")()
@@ -106,6 +109,12 @@ connections:
 
 	event := writeFile(t, filepath.Join(dir, "deal.json"), `{"event_id":"evt_ch","deal":{"id":"D-CH","name":"Swiss deal","stage":"closed_won","previous_stage":"proposal","amount":"500.00","currency":"CHF","close_date":"2026-11-20","company":{"id":"C-CH","name":"Zurich AG","address":{"country":"CH"}}}}`)
 	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", event); err != nil {
+		t.Fatal(err)
+	}
+	// Within the settle time the CRM sends a change of the won deal: it
+	// reaches the run as a signal.
+	change := writeFile(t, filepath.Join(dir, "change.json"), `{"event_id":"evt_ch_amount","occurred_at":"2026-11-20T10:05:00Z","deal":{"id":"D-CH","name":"Swiss deal","stage":"closed_won","previous_stage":"closed_won","amount":"650.00","currency":"CHF","close_date":"2026-11-20","company":{"id":"C-CH","name":"Zurich AG","address":{"country":"CH"}}}}`)
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", change); err != nil {
 		t.Fatal(err)
 	}
 	c := temporalClient(ctx, t, srv)
@@ -140,7 +149,7 @@ connections:
 		t.Fatalf("the new run: %v", err)
 	}
 	invs := erp.Invoices()
-	if len(invs) != 1 || invs[0].ID != result.InvoiceID || invs[0].Total != "500.00" {
+	if len(invs) != 1 || invs[0].ID != result.InvoiceID || invs[0].Total != "650.00" {
 		t.Fatalf("invoices %+v, run %+v", invs, result)
 	}
 	// The failed run stays listed as failed, but is no longer the latest.
