@@ -58,6 +58,25 @@ type AccountLister interface {
 	Accounts() []string
 }
 
+// WonDealLister is implemented by sources that can list the deals of a
+// CRM account that were won in a period (`dealsync deals sync`): the
+// safety net for webhooks a CRM gave up delivering, and the first sync of
+// a connection that goes live after deals were won.
+type WonDealLister interface {
+	// ListWonDeals calls fn for each deal of the account that is won now
+	// and whose close date is in [since, until); an error of fn stops the
+	// listing and is returned.
+	ListWonDeals(ctx context.Context, account string, since, until time.Time, fn func(WonDeal) error) error
+}
+
+// WonDeal is a deal a WonDealLister found.
+type WonDeal struct {
+	ID string
+	// Stage is the deal's stage as the CRM names it.
+	Stage     string
+	CloseDate model.Date
+}
+
 // EventResolver is implemented by sources whose parsed events need the
 // CRM's API before the trigger can judge them: HubSpot sends a custom
 // pipeline's stage as an id, and only its pipelines API says whether that

@@ -81,6 +81,17 @@ func TestWriteBackAgainstHubSpotSpec(t *testing.T) {
 	if _, err := s.batchRead(context.Background(), acc, "deals", []string{"1", "2"}, dealProperties); err != nil {
 		t.Errorf("batch read rejected by the spec: %v", err)
 	}
+	// The search of won deals (`dealsync deals sync`): its body passes the
+	// spec's PublicObjectSearchRequest. The spec's example answer pages on
+	// for ever: stop after its first page.
+	stop := errors.New("first page read")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.ListWonDeals(ctx, "62515", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		func(connectors.WonDeal) error { return stop })
+	if err != nil && !errors.Is(err, stop) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("search of won deals rejected by the spec: %v", err)
+	}
 	var deal object
 	if err := s.call(context.Background(), acc, "fetch deal", http.MethodGet,
 		"/crm/v3/objects/deals/1234567890?properties=dealname&associations=companies,line_items&archived=false", nil, &deal); err != nil {

@@ -4,7 +4,9 @@
 // INVALID_AUTHENTICATION otherwise), GET /crm/v3/objects/deals/{id} with
 // embedded associations, POST /crm/v3/objects/{companies,line_items}/batch/read,
 // the v4 associations API, GET /crm/v3/pipelines/deals (a new portal has
-// HubSpot's default "Sales Pipeline"), and PATCH /crm/v3/objects/deals/{id}, which
+// HubSpot's default "Sales Pipeline"), POST /crm/v3/objects/deals/search
+// (filters EQ, IN, GT, GTE, LT, LTE; hs_is_closed_won computed from the
+// pipelines; sorted, paged with `after`), and PATCH /crm/v3/objects/deals/{id}, which
 // updates the stored deal (400 PROPERTY_DOESNT_EXIST for a property the
 // portal does not have). Unknown objects are 404 OBJECT_NOT_FOUND.
 //
@@ -24,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DefaultWriteBackProperties are the deal properties a new portal has
@@ -395,6 +398,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.patchDeal(w, p, portalID, parts[4], body)
 	case r.Method == http.MethodGet && r.URL.Path == "/crm/v3/pipelines/deals":
 		s.pipelines(w, p)
+	case r.Method == http.MethodPost && r.URL.Path == "/crm/v3/objects/deals/search":
+		s.search(w, p, body)
 	default:
 		writeError(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "unexpected request "+r.Method+" "+r.URL.Path)
 	}
@@ -608,4 +613,112 @@ func (s *Server) patchDeal(w http.ResponseWriter, p *portal, portalID, id string
 	}
 	s.writes[key]++
 	writeJSON(w, http.StatusOK, objectJSON(d.ID, d.Properties, nil))
+}
+
+// search answers POST /crm/v3/objects/deals/search: the deals matching any
+// filter group (all filters of a group), sorted, a page of `limit` after
+// the `after` cursor (an offset here, opaque to clients).
+func (s *Server) search(w http.ResponseWriter, p *portal, body []byte) {
+	var in struct {
+		FilterGroups []struct {
+			Filters []struct {
+				PropertyName string   `json:"propertyName"`
+				Operator     string   `json:"operator"`
+				Value        string   `json:"value"`
+				Values       []string `json:"values"`
+			} `json:"filters"`
+		} `json:"filterGroups"`
+		Properties []string `json:"properties"`
+		Sorts      []struct {
+			PropertyName string `json:"propertyName"`
+			Direction    string `json:"direction"`
+		} `json:"sorts"`
+		Limit int    `json:"limit"`
+		After string `json:"after"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON on line 1: "+err.Error())
+		return
+	}
+	if in.Limit > 200 || len(in.FilterGroups) > 5 {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "limit is at most 200 and filterGroups at most 5")
+		return
+	}
+	if in.Limit <= 0 {
+		in.Limit = 10
+	}
+	won := map[string]bool{}
+	for _, pl := range p.pipelines {
+		for _, st := range pl.Stages {
+			pr, _ := strconv.ParseFloat(st.Probability, 64)
+			won[st.ID] = st.IsClosed == "true" && pr >= 1
+		}
+	}
+	value := func(d *Deal, name string) string {
+		if name == "hs_is_closed_won" {
+			return strconv.FormatBool(d.Properties["dealstage"] != nil && won[*d.Properties["dealstage"]])
+		}
+		if v := d.Properties[name]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	var matched []*Deal
+	for _, d := range p.deals {
+		for _, g := range in.FilterGroups {
+			ok := true
+			for _, f := range g.Filters {
+				v := value(d, f.PropertyName)
+				switch f.Operator {
+				case "EQ":
+					ok = ok && strings.EqualFold(v, f.Value)
+				case "IN":
+					ok = ok && slices.Contains(f.Values, v)
+				case "GT", "GTE", "LT", "LTE":
+					a, b := sortable(v), sortable(f.Value)
+					ok = ok && v != "" && map[string]bool{"GT": a > b, "GTE": a >= b, "LT": a < b, "LTE": a <= b}[f.Operator]
+				default:
+					writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "the fake does not know the operator "+f.Operator)
+					return
+				}
+			}
+			if ok {
+				matched = append(matched, d)
+				break
+			}
+		}
+	}
+	sort.Slice(matched, func(i, j int) bool {
+		for _, srt := range in.Sorts {
+			a, b := sortable(value(matched[i], srt.PropertyName)), sortable(value(matched[j], srt.PropertyName))
+			if a != b {
+				return (a < b) == (srt.Direction != "DESCENDING")
+			}
+		}
+		return matched[i].ID < matched[j].ID
+	})
+	from, _ := strconv.Atoi(in.After)
+	from = min(max(from, 0), len(matched))
+	to := min(from+in.Limit, len(matched))
+	results := make([]map[string]any, 0, to-from)
+	for _, d := range matched[from:to] {
+		results = append(results, objectJSON(d.ID, d.Properties, in.Properties))
+	}
+	out := map[string]any{"total": len(matched), "results": results}
+	if to < len(matched) {
+		out["paging"] = map[string]any{"next": map[string]any{"after": strconv.Itoa(to), "link": "?after=" + strconv.Itoa(to)}}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// sortable makes a property value comparable: timestamps and numbers as
+// zero-padded milliseconds or numbers, other strings as they are.
+func sortable(v string) string {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return fmt.Sprintf("%020d", t.UnixMilli())
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		return fmt.Sprintf("%020d", n)
+	}
+	return v
 }

@@ -1,0 +1,91 @@
+package hubspot
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
+)
+
+// ListWonDeals finds, over several pages, the deals
+// closed in the period that are won: in HubSpot's default pipeline, in a
+// custom pipeline's won stage (hs_is_closed_won) and in a stage listed in
+// won_stages; not lost or open deals, not those closed outside the period.
+func TestListWonDeals(t *testing.T) {
+	f := hubspotfake.New()
+	t.Cleanup(f.Close)
+	f.AddPortal("62515", "pat-na1-62515")
+	f.AddPipeline("62515", hubspotfake.Pipeline{ID: "renewals", Label: "Renewals", Stages: []hubspotfake.Stage{
+		{ID: "renewal_won", Label: "Renewed", IsClosed: "true", Probability: "1.0"},
+		{ID: "renewal_lost", Label: "Churned", IsClosed: "true", Probability: "0.0"},
+	}})
+	for _, d := range []struct{ id, stage, closed string }{
+		{"1", "closedwon", "2026-11-03T10:00:00.000Z"},
+		{"2", "closedlost", "2026-11-04T10:00:00.000Z"},
+		{"3", "renewal_won", "2026-11-02T10:00:00.000Z"},
+		{"4", "renewal_lost", "2026-11-05T10:00:00.000Z"},
+		{"5", "closedwon", "2026-10-30T10:00:00.000Z"}, // before the period
+		{"6", "closedwon", "2026-12-01T00:00:00.000Z"}, // at its end (excluded)
+		{"7", "signed", "2026-11-06T10:00:00.000Z"},    // listed in won_stages
+		{"8", "contractsent", "2026-11-07T10:00:00.000Z"},
+	} {
+		f.PutDeal("62515", hubspotfake.Deal{ID: d.id, Properties: hubspotfake.Props("dealstage", d.stage, "closedate", d.closed)})
+	}
+	s := testSource(t, func(c *Config) { c.BaseURL = f.URL; c.WonStages = []string{"signed"} })
+	defer func(n int, p time.Duration) { searchPageSize, searchPause = n, p }(searchPageSize, searchPause)
+	searchPageSize, searchPause = 2, 0
+
+	since, until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var got []string
+	err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error {
+		got = append(got, d.ID+"@"+d.CloseDate.String())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "1@2026-11-03,3@2026-11-02,7@2026-11-06"; strings.Join(got, ",") != want {
+		t.Fatalf("won deals %v, want %s", got, want)
+	}
+	var searches int
+	for _, r := range f.Requests() {
+		if r.Path != "/crm/v3/objects/deals/search" {
+			continue
+		}
+		searches++
+		body := string(r.Body)
+		for _, want := range []string{`"propertyName":"hs_is_closed_won","operator":"EQ","value":"true"`, `"operator":"IN","values":["closedwon","signed"]`,
+			`"propertyName":"closedate","operator":"GTE","value":"1793491200000"`, `"propertyName":"closedate","operator":"LT","value":"1796083200000"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("search body lacks %s:\n%s", want, body)
+			}
+		}
+	}
+	if searches != 2 {
+		t.Errorf("%d search pages for 3 deals 2 at a time, want 2", searches)
+	}
+
+	// Without the pipelines look-up only won_stages count.
+	none := testSource(t, func(c *Config) { c.BaseURL = f.URL; c.WonStages = []string{"signed"}; c.StageLookup = StageLookupNone })
+	got = nil
+	if err := none.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error { got = append(got, d.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "1,7" {
+		t.Errorf("stage_lookup none: %v, want 1,7", got)
+	}
+
+	// fn's error stops the listing.
+	stop := errors.New("stop")
+	n := 0
+	if err := s.ListWonDeals(context.Background(), "62515", since, until, func(connectors.WonDeal) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("after fn's error: %v, %d calls", err, n)
+	}
+	if err := s.ListWonDeals(context.Background(), "99", since, until, func(connectors.WonDeal) error { return nil }); err == nil {
+		t.Error("a portal the connection does not serve was searched")
+	}
+}
