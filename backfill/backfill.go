@@ -1,0 +1,132 @@
+// Package backfill starts the runs of the deals a CRM lists as won in a
+// period (`dealsync deals sync`): for a connection that goes live after
+// deals were won, and as the safety net for webhooks a CRM gave up
+// delivering (HubSpot stops retrying after a day, so does Salesforce). A
+// deal is started as if its CRM had just sent a thin "won" event: the run
+// reads the deal, checks that it is still won and invoices it under the
+// deal's own workflow ID, so a deal already invoiced is never invoiced
+// again.
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// Starter starts a deal's run as the intake does (intake.TemporalStarter).
+type Starter interface {
+	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
+}
+
+// Options select the deals.
+type Options struct {
+	// Accounts are the CRM accounts to list (none: every account the
+	// connection serves).
+	Accounts []string
+	// Since and Until bound the deals' close dates: [Since, Until).
+	Since, Until time.Time
+	// DryRun lists the deals and what would be done, and starts nothing.
+	DryRun bool
+}
+
+// Result is what happened to one won deal.
+type Result struct {
+	Account    string `json:"account,omitempty"`
+	DealID     string `json:"deal_id"`
+	Stage      string `json:"stage,omitempty"`
+	CloseDate  string `json:"close_date,omitempty"`
+	WorkflowID string `json:"workflow_id"`
+	// Existing is the status of the deal's latest run before ("" when it
+	// has none): Running, Completed, Failed, TimedOut, Terminated, ...
+	Existing string `json:"existing_run,omitempty"`
+	// NewRun is the run started (empty when skipped or on a dry run).
+	NewRun  string `json:"new_run_id,omitempty"`
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ErrCannotList says that the connection's source cannot list won deals.
+var ErrCannotList = errors.New("its source cannot list won deals")
+
+// Sync lists the won deals of the connection's accounts in the period and
+// starts a run for each that has none, or whose latest run ended without
+// completing (failed, timed out, terminated: the same as a new webhook
+// would). Deals with a running or completed run are skipped. An error
+// means a listing failed; failures of single deals are in their Result.
+func Sync(ctx context.Context, c client.Client, conn *connections.Connection, starter Starter, o Options) ([]Result, error) {
+	lister, ok := conn.Source.(connectors.WonDealLister)
+	if !ok || conn.Fetcher == nil {
+		return nil, fmt.Errorf("connection %q (%s): %w", conn.Name, conn.SourceType, ErrCannotList)
+	}
+	accounts := o.Accounts
+	if len(accounts) == 0 {
+		if al, ok := conn.Source.(connectors.AccountLister); ok {
+			accounts = al.Accounts()
+		}
+	}
+	var results []Result
+	for _, account := range accounts {
+		err := lister.ListWonDeals(ctx, account, o.Since, o.Until, func(d connectors.WonDeal) error {
+			results = append(results, one(ctx, c, conn, starter, account, d, o.DryRun))
+			return ctx.Err()
+		})
+		if err != nil {
+			return results, fmt.Errorf("listing the won deals of account %s: %w", account, err)
+		}
+	}
+	return results, nil
+}
+
+func one(ctx context.Context, c client.Client, conn *connections.Connection, starter Starter, account string, d connectors.WonDeal, dryRun bool) Result {
+	r := Result{Account: account, DealID: d.ID, Stage: d.Stage, WorkflowID: workflows.DealWorkflowID(conn.Name, account, d.ID)}
+	if !d.CloseDate.IsZero() {
+		r.CloseDate = d.CloseDate.String()
+	}
+	desc, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+	case err != nil:
+		r.Error = "describing the deal's run: " + err.Error()
+		return r
+	default:
+		status := desc.GetWorkflowExecutionInfo().GetStatus()
+		r.Existing = status.String() // as the list filter spells it: Running, Completed, ...
+		switch status {
+		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			r.Skipped = "a run is in progress"
+			return r
+		case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+			r.Skipped = "invoiced already"
+			return r
+		}
+	}
+	if dryRun {
+		r.Skipped = "dry run"
+		return r
+	}
+	res, err := starter.Start(ctx, conn, model.DealEvent{
+		EventID: "deals-sync/" + d.ID, Account: account, OccurredAt: time.Now().UTC(), Thin: true,
+		Deal: model.Deal{ID: d.ID, Stage: d.Stage},
+	})
+	switch {
+	case err != nil:
+		r.Error = err.Error()
+	case res.Duplicate:
+		r.Skipped = "a run started meanwhile: " + res.RunID
+	default:
+		r.NewRun = res.RunID
+	}
+	return r
+}

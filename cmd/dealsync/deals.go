@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/backfill"
+)
+
+func newDealsCmd(g *globalFlags) *cobra.Command {
+	root := &cobra.Command{Use: "deals", Short: "Work with the deals of a CRM connection"}
+	var o backfill.Options
+	var connection, since, until string
+	var dev, asJSON bool
+	sync := &cobra.Command{
+		Use:   "sync --connection NAME --since DATE [--until DATE] [--account ID]... [--dry-run]",
+		Short: "Start the runs of the deals the CRM lists as won in a period that have none (a first sync, or webhooks the CRM gave up on)",
+		Long: `sync asks the connection's CRM for the deals that are won now and whose close
+date is in [--since, --until), and starts a run for each that has none, or
+whose latest run failed, timed out or was terminated: as if the CRM had sent
+a "won" webhook now. The run reads the deal, checks that it is still won
+and invoices it under the deal's own workflow ID. Deals with a running or
+completed run are skipped, so a deal is never invoiced twice.
+
+Use it when a connection goes live after deals were won, and after an outage
+long enough for the CRM to give up delivering webhooks (HubSpot retries for
+about a day). Sources: hubspot (the CRM search API: closed won by HubSpot's
+rule, or in a stage of won_stages; at most 10,000 deals per period).
+
+Exit status: 0 every deal was started or skipped, 1 some could not be (or
+the listing failed), 2 the config or the options are invalid.`,
+		Example: `  dealsync deals sync --config dealsync.yaml --connection hubspot-eu --since 2026-11-01 --dry-run
+  dealsync deals sync --config dealsync.yaml --connection hubspot-eu --since 2026-11-20 --until 2026-11-27`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if o.Since, err = parseDay(since); err != nil || since == "" {
+				return usage("--since: a date (2026-11-01) or a time (2026-11-01T08:00:00Z) is required")
+			}
+			o.Until = time.Now().UTC()
+			if until != "" {
+				if o.Until, err = parseDay(until); err != nil {
+					return usage("--until: %v", err)
+				}
+			}
+			if !o.Since.Before(o.Until) {
+				return usage("--since %s is not before --until %s", o.Since.Format(time.RFC3339), o.Until.Format(time.RFC3339))
+			}
+			cfg, set, quiet, err := g.loadAndBuild(dev)
+			if err != nil {
+				return err
+			}
+			conn, ok := set.Get(connection)
+			if !ok {
+				return usage("--connection %q: no such connection (the config has %s)", connection, strings.Join(set.Names(), ", "))
+			}
+			c, err := dial(cmd.Context(), cfg, quiet)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			defer c.Close()
+			results, err := backfill.Sync(cmd.Context(), c, conn, app.Starter(cfg, c, false), o)
+			if errors.Is(err, backfill.ErrCannotList) {
+				return usage("%v", err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(map[string]any{"connection": connection, "since": o.Since, "until": o.Until, "deals": results})
+			} else {
+				printSync(out, results)
+			}
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			for _, r := range results {
+				if r.Error != "" {
+					return &exitError{code: 1, err: fmt.Errorf("deal %s: %s", r.DealID, r.Error)}
+				}
+			}
+			return nil
+		},
+	}
+	f := sync.Flags()
+	f.StringVar(&connection, "connection", "", "the connection whose CRM is asked (required)")
+	f.StringVar(&since, "since", "", "the first close date of the period (2026-11-01, or a time in RFC 3339)")
+	f.StringVar(&until, "until", "", "the end of the period, excluded (default: now)")
+	f.StringSliceVar(&o.Accounts, "account", nil, "only these CRM accounts (HubSpot portal ids; default: every account of the connection)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "list the won deals and what would be done, start nothing")
+	f.BoolVar(&dev, "dev", false, "use `dealsync dev`'s config defaults")
+	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	_ = sync.MarkFlagRequired("connection")
+	root.AddCommand(sync)
+	return root
+}
+
+// parseDay reads a date (midnight UTC) or an RFC 3339 time.
+func parseDay(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC3339, s)
+}
+
+func printSync(w io.Writer, results []backfill.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	started := 0
+	for _, r := range results {
+		what := "started run " + r.NewRun
+		switch {
+		case r.Error != "":
+			what = "ERROR " + r.Error
+		case r.Skipped != "":
+			what = "skipped: " + r.Skipped
+		default:
+			started++
+		}
+		existing := r.Existing
+		if existing == "" {
+			existing = "no run"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tclosed %s\t%s\t%s\n", r.WorkflowID, r.Stage, r.CloseDate, existing, what)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d won deals, %d runs started\n", len(results), started)
+}

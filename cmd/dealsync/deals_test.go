@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/backfill"
+	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// syncDeals runs `deals sync --json` with args and returns its results.
+func syncDeals(ctx context.Context, t *testing.T, cfg string, args ...string) []backfill.Result {
+	t.Helper()
+	out, err := runOut(ctx, append([]string{"--config", cfg, "deals", "sync", "--json"}, args...)...)
+	if err != nil {
+		t.Fatalf("deals sync %v: %v\n%s", args, err, out)
+	}
+	var rep struct{ Deals []backfill.Result }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	return rep.Deals
+}
+
+// HubSpot won three deals in November; dealsync heard of one (its webhook
+// was delivered), the CRM gave up on the others. `deals sync` finds the
+// two without a run and invoices them, skips the invoiced one and the
+// deals that are lost or closed before the period; a second sync starts
+// nothing.
+func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := startTemporal(ctx, t, false)
+	erp, erpURL := startSandbox(t)
+	hs := hubspotfake.New()
+	defer hs.Close()
+	hs.AddPortal("62515", "pat-na1-62515")
+	for _, d := range []struct{ id, stage, closed, amount string }{
+		{"4711", "closedwon", "2026-11-03T10:00:00.000Z", "300.00"},
+		{"4712", "closedwon", "2026-11-10T10:00:00.000Z", "120.00"},
+		{"4713", "closedwon", "2026-11-20T10:00:00.000Z", "80.00"},
+		{"4714", "closedlost", "2026-11-12T10:00:00.000Z", "50.00"},
+		{"4715", "closedwon", "2026-10-20T10:00:00.000Z", "70.00"},
+	} {
+		hs.PutDeal("62515", hubspotfake.Deal{ID: d.id,
+			Properties: hubspotfake.Props("dealname", "Deal "+d.id, "dealstage", d.stage, "amount", d.amount,
+				"closedate", d.closed, "deal_currency_code", "EUR"),
+			Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
+		})
+	}
+	hs.PutCompany("62515", hubspotfake.Object{ID: "5471", Properties: hubspotfake.Props("name", "Renew GmbH")})
+
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	cfg := writeConfig(t, fmt.Sprintf(`
+log: {level: error}
+temporal: {address: %q}
+intake: {listen: %q}
+workflow:
+  retry: {initial_interval: 100ms, maximum_interval: 500ms}
+targets:
+  erp: {type: http, base_url: %q}
+connections:
+  hs:
+    target: erp
+    settle_time: 100ms
+    linger: 100ms
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      base_url: %s
+      accounts:
+        "62515": {access_token: pat-na1-62515}
+`, srv.FrontendAddress(), listen, erpURL, hs.URL))
+	defer startCommand(ctx, t, "--config", cfg, "serve")()
+	defer startCommand(ctx, t, "--config", cfg, "worker")()
+	waitReady(t, "http://"+listen+"/readyz")
+
+	// The webhook of 4711 arrived.
+	batch := writeFile(t, filepath.Join(dir, "batch.json"), fmt.Sprintf(`[{"eventId":9001,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4711,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, time.Now().UnixMilli()))
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "hs", "--url", "http://"+listen+"/webhooks/hs", batch); err != nil {
+		t.Fatal(err)
+	}
+	c := temporalClient(ctx, t, srv)
+	if err := c.GetWorkflow(ctx, workflows.DealWorkflowID("hs", "62515", "4711"), "").Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	byDeal := func(rs []backfill.Result) map[string]backfill.Result {
+		m := map[string]backfill.Result{}
+		for _, r := range rs {
+			m[r.DealID] = r
+		}
+		return m
+	}
+	dry := byDeal(syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--until", "2026-12-01", "--dry-run"))
+	if len(dry) != 3 || dry["4711"].Existing != "Completed" || dry["4711"].Skipped != "invoiced already" ||
+		dry["4712"].Existing != "" || dry["4712"].Skipped != "dry run" || dry["4713"].CloseDate != "2026-11-20" {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	if n := len(erp.Invoices()); n != 1 {
+		t.Fatalf("%d invoices after the dry run", n)
+	}
+
+	res := byDeal(syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--until", "2026-12-01"))
+	for _, id := range []string{"4712", "4713"} {
+		if res[id].NewRun == "" {
+			t.Fatalf("deal %s not started: %+v", id, res)
+		}
+		var out workflows.InvoiceDealResult
+		if err := c.GetWorkflow(ctx, res[id].WorkflowID, res[id].NewRun).Get(ctx, &out); err != nil || out.InvoiceID == "" {
+			t.Fatalf("the run of %s: %+v, %v", id, out, err)
+		}
+		if hs.WriteBacks("62515", id) != 1 {
+			t.Errorf("deal %s written back %d times", id, hs.WriteBacks("62515", id))
+		}
+	}
+	refs := map[string]int{}
+	for _, inv := range erp.Invoices() {
+		refs[inv.Reference]++
+	}
+	if len(refs) != 3 || refs["4711"] != 1 || refs["4712"] != 1 || refs["4713"] != 1 {
+		t.Errorf("invoices by deal: %v", refs)
+	}
+	for _, r := range syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--until", "2026-12-01") {
+		if r.NewRun != "" || r.Skipped != "invoiced already" {
+			t.Errorf("second sync: %+v", r)
+		}
+	}
+
+	// Usage errors: exit 2.
+	for _, args := range [][]string{
+		{"--connection", "hs"},
+		{"--connection", "hs", "--since", "2026-12-01", "--until", "2026-11-01"},
+		{"--connection", "nope", "--since", "2026-11-01"},
+	} {
+		if _, err := runOut(ctx, append([]string{"--config", cfg, "deals", "sync"}, args...)...); exitCode(err) != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args, exitCode(err), err)
+		}
+	}
+	if !strings.Contains(fmt.Sprint(hs.Requests()), "/crm/v3/objects/deals/search") {
+		t.Error("no search request reached HubSpot")
+	}
+}
