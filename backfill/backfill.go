@@ -65,10 +65,10 @@ var ErrCannotList = errors.New("its source cannot list won deals")
 // would). Deals with a running or completed run are skipped. An error
 // means a listing failed; failures of single deals are in their Result.
 func Sync(ctx context.Context, c client.Client, conn *connections.Connection, starter Starter, o Options) ([]Result, error) {
-	lister, ok := conn.Source.(connectors.WonDealLister)
-	if !ok || conn.Fetcher == nil {
-		return nil, fmt.Errorf("connection %q (%s): %w", conn.Name, conn.SourceType, ErrCannotList)
+	if err := CanSync(conn); err != nil {
+		return nil, err
 	}
+	lister := conn.Source.(connectors.WonDealLister)
 	accounts := o.Accounts
 	if len(accounts) == 0 {
 		if al, ok := conn.Source.(connectors.AccountLister); ok {
@@ -86,6 +86,15 @@ func Sync(ctx context.Context, c client.Client, conn *connections.Connection, st
 		}
 	}
 	return results, nil
+}
+
+// CanSync says whether the connection's source can list its won deals
+// (an error wrapping ErrCannotList when not).
+func CanSync(conn *connections.Connection) error {
+	if _, ok := conn.Source.(connectors.WonDealLister); !ok || conn.Fetcher == nil {
+		return fmt.Errorf("connection %q (%s): %w", conn.Name, conn.SourceType, ErrCannotList)
+	}
+	return nil
 }
 
 func one(ctx context.Context, c client.Client, conn *connections.Connection, starter Starter, account string, d connectors.WonDeal, dryRun bool) Result {

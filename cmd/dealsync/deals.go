@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -62,15 +61,15 @@ the listing failed), 2 the config or the options are invalid.`,
 			if !ok {
 				return usage("--connection %q: no such connection (the config has %s)", connection, strings.Join(set.Names(), ", "))
 			}
+			if err := backfill.CanSync(conn); err != nil {
+				return usage("%v", err)
+			}
 			c, err := dial(cmd.Context(), cfg, quiet)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
 			defer c.Close()
 			results, err := backfill.Sync(cmd.Context(), c, conn, app.Starter(cfg, c, false), o)
-			if errors.Is(err, backfill.ErrCannotList) {
-				return usage("%v", err)
-			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
