@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,15 +15,7 @@ import (
 // syncDeals runs `deals sync --json` with args and returns its results.
 func syncDeals(ctx context.Context, t *testing.T, cfg string, args ...string) []backfill.Result {
 	t.Helper()
-	out, err := runOut(ctx, append([]string{"--config", cfg, "deals", "sync", "--json"}, args...)...)
-	if err != nil {
-		t.Fatalf("deals sync %v: %v\n%s", args, err, out)
-	}
-	var rep struct{ Deals []backfill.Result }
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("%v:\n%s", err, out)
-	}
-	return rep.Deals
+	return runJSON[struct{ Deals []backfill.Result }](ctx, t, append([]string{"--config", cfg, "deals", "sync", "--json"}, args...)...).Deals
 }
 
 // HubSpot won three deals in November; dealsync heard of one (its webhook
@@ -59,39 +49,8 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 	}
 	hs.PutCompany("62515", hubspotfake.Object{ID: "5471", Properties: hubspotfake.Props("name", "Renew GmbH")})
 
-	dir := t.TempDir()
-	listen := freeAddr(t)
-	t.Setenv("HS_SECRET", "hubspot-client-secret")
-	cfg := writeConfig(t, fmt.Sprintf(`
-log: {level: error}
-temporal: {address: %q}
-intake: {listen: %q}
-workflow:
-  retry: {initial_interval: 100ms, maximum_interval: 500ms}
-targets:
-  erp: {type: http, base_url: %q}
-connections:
-  hs:
-    target: erp
-    settle_time: 100ms
-    linger: 100ms
-    trigger: {won_stages: [closedwon]}
-    source:
-      type: hubspot
-      client_secret: env:HS_SECRET
-      base_url: %s
-      accounts:
-        "62515": {access_token: pat-na1-62515}
-`, srv.FrontendAddress(), listen, erpURL, hs.URL))
-	defer startCommand(ctx, t, "--config", cfg, "serve")()
-	defer startCommand(ctx, t, "--config", cfg, "worker")()
-	waitReady(t, "http://"+listen+"/readyz")
-
-	// The webhook of 4711 arrived.
-	batch := writeFile(t, filepath.Join(dir, "batch.json"), fmt.Sprintf(`[{"eventId":9001,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4711,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, time.Now().UnixMilli()))
-	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "hs", "--url", "http://"+listen+"/webhooks/hs", batch); err != nil {
-		t.Fatal(err)
-	}
+	cfg, listen := startHubSpotCLI(ctx, t, srv, erpURL, hs.URL, "")
+	sendHubSpotWon(ctx, t, cfg, listen, 9001, "4711") // the one webhook that arrived
 	c := temporalClient(ctx, t, srv)
 	if err := c.GetWorkflow(ctx, workflows.DealWorkflowID("hs", "62515", "4711"), "").Get(ctx, nil); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
 	"github.com/dealsync/dealsync/workflows/histories"
@@ -32,18 +33,73 @@ func keepHistory(ctx context.Context, t *testing.T, c client.Client, workflowID,
 	}
 }
 
+// runJSON runs a CLI command that prints JSON and decodes its output.
+func runJSON[T any](ctx context.Context, t *testing.T, args ...string) T {
+	t.Helper()
+	var v T
+	out, err := runOut(ctx, args...)
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	return v
+}
+
 // retryRuns runs `runs retry --json` with args and returns its results.
 func retryRuns(ctx context.Context, t *testing.T, cfg string, args ...string) []rerun.Result {
 	t.Helper()
-	out, err := runOut(ctx, append([]string{"--config", cfg, "runs", "retry", "--json"}, args...)...)
-	if err != nil {
-		t.Fatalf("runs retry %v: %v\n%s", args, err, out)
+	return runJSON[struct{ Runs []rerun.Result }](ctx, t, append([]string{"--config", cfg, "runs", "retry", "--json"}, args...)...).Runs
+}
+
+// startHubSpotCLI writes the config of a connection "hs" of HubSpot portal
+// 62515 (token pat-na1-62515, won stage closedwon) invoicing to the http
+// target at erpURL, with the run timeout given ("" for the default), and
+// starts serve and worker with it until the test ends.
+func startHubSpotCLI(ctx context.Context, t *testing.T, srv *devserver.Server, erpURL, hubspotURL, runTimeout string) (cfg, listen string) {
+	t.Helper()
+	listen = freeAddr(t)
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	timeout := ""
+	if runTimeout != "" {
+		timeout = "\n  run_timeout: " + runTimeout
 	}
-	var rep struct{ Runs []rerun.Result }
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("%v:\n%s", err, out)
+	cfg = writeConfig(t, fmt.Sprintf(`
+log: {level: error}
+temporal: {address: %q}
+intake: {listen: %q}
+workflow:
+  retry: {initial_interval: 100ms, maximum_interval: 500ms}%s
+targets:
+  erp: {type: http, base_url: %q}
+connections:
+  hs:
+    target: erp
+    settle_time: 100ms
+    linger: 100ms
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      base_url: %s
+      accounts:
+        "62515": {access_token: pat-na1-62515}
+`, srv.FrontendAddress(), listen, timeout, erpURL, hubspotURL))
+	startCommand(ctx, t, "--config", cfg, "serve")
+	startCommand(ctx, t, "--config", cfg, "worker")
+	waitReady(t, "http://"+listen+"/readyz")
+	return cfg, listen
+}
+
+// sendHubSpotWon delivers HubSpot's event that deal dealID of portal
+// 62515 moved to closedwon, signed with the config's secret.
+func sendHubSpotWon(ctx context.Context, t *testing.T, cfg, listen string, eventID int, dealID string) {
+	t.Helper()
+	batch := writeFile(t, filepath.Join(t.TempDir(), "batch.json"), fmt.Sprintf(`[{"eventId":%d,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":%s,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, eventID, time.Now().UnixMilli(), dealID))
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "hs", "--url", "http://"+listen+"/webhooks/hs", batch); err != nil {
+		t.Fatal(err)
 	}
-	return rep.Runs
 }
 
 // startedRuns are the results of runs retry that started a new run.
@@ -254,41 +310,11 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	hs.PutCompany("62515", hubspotfake.Object{ID: "5471", Properties: hubspotfake.Props("name", "Renew GmbH")})
 	hs.FailWriteBacks(hubspotfake.Fault{Status: http.StatusBadRequest})
 
-	dir := t.TempDir()
-	listen := freeAddr(t)
-	t.Setenv("HS_SECRET", "hubspot-client-secret")
-	cfg := writeConfig(t, fmt.Sprintf(`
-log: {level: error}
-temporal: {address: %q}
-intake: {listen: %q}
-workflow:
-  retry: {initial_interval: 100ms, maximum_interval: 500ms}
-  # Longer than a workflow task's heartbeat (8 s): only then does a run
-  # whose local activities are still retried record the steps done.
-  run_timeout: 12s
-targets:
-  erp: {type: http, base_url: %q}
-connections:
-  hs:
-    target: erp
-    settle_time: 100ms
-    linger: 100ms
-    trigger: {won_stages: [closedwon]}
-    source:
-      type: hubspot
-      client_secret: env:HS_SECRET
-      base_url: %s
-      accounts:
-        "62515": {access_token: pat-na1-62515}
-`, srv.FrontendAddress(), listen, erpURL, hs.URL))
-	defer startCommand(ctx, t, "--config", cfg, "serve")()
-	defer startCommand(ctx, t, "--config", cfg, "worker")()
-	waitReady(t, "http://"+listen+"/readyz")
-
-	batch := writeFile(t, filepath.Join(dir, "batch.json"), fmt.Sprintf(`[{"eventId":9001,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4711,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, time.Now().UnixMilli()))
-	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "hs", "--url", "http://"+listen+"/webhooks/hs", batch); err != nil {
-		t.Fatal(err)
-	}
+	// run_timeout longer than a workflow task's heartbeat (8 s): only then
+	// does a run whose local activities are still retried record the steps
+	// done.
+	cfg, listen := startHubSpotCLI(ctx, t, srv, erpURL, hs.URL, "12s")
+	sendHubSpotWon(ctx, t, cfg, listen, 9001, "4711")
 	c := temporalClient(ctx, t, srv)
 	id := workflows.DealWorkflowID("hs", "62515", "4711")
 	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "writing it back") {
@@ -336,10 +362,7 @@ connections:
 		faults[i] = hubspotfake.Fault{Status: http.StatusServiceUnavailable}
 	}
 	hs.FailWriteBacks(faults...)
-	batch = writeFile(t, filepath.Join(dir, "batch2.json"), fmt.Sprintf(`[{"eventId":9002,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":%d,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":4712,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]`, time.Now().UnixMilli()))
-	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "hs", "--url", "http://"+listen+"/webhooks/hs", batch); err != nil {
-		t.Fatal(err)
-	}
+	sendHubSpotWon(ctx, t, cfg, listen, 9002, "4712")
 	id2 := workflows.DealWorkflowID("hs", "62515", "4712")
 	if err := c.GetWorkflow(ctx, id2, "").Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
 		t.Fatalf("the run should time out while HubSpot is down: %v", err)
