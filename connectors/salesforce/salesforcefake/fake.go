@@ -2,7 +2,8 @@
 // API as the salesforce source uses it, following the REST API Developer
 // Guide: the OAuth 2.0 client credentials grant at /services/oauth2/token,
 // bearer sessions that can expire (401 INVALID_SESSION_ID), SOQL queries of
-// an Opportunity (with its Account) and of its OpportunityLineItems through
+// an Opportunity (with its Account), of the won Opportunities of a
+// close-date range, and of an Opportunity's OpportunityLineItems through
 // GET /services/data/vXX.X/query (paged with nextRecordsUrl), and PATCH of
 // /sobjects/Opportunity/{id} (204; 400 INVALID_FIELD for a field the org
 // does not have; 404 NOT_FOUND for an unknown record).
@@ -300,6 +301,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
+	// wonQuery: the won Opportunities of a close-date range, by IsWon or
+	// StageName IN (...), case-insensitive as SOQL compares strings.
+	wonQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE \(?IsWon = true(?: OR StageName IN \(([^)]*)\)\))? AND CloseDate >= (\d{4}-\d{2}-\d{2}) AND CloseDate < (\d{4}-\d{2}-\d{2})`)
 	oppQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE Id = '([A-Za-z0-9]+)'`)
 	linesQuery = regexp.MustCompile(`\bFROM OpportunityLineItem WHERE OpportunityId = '([A-Za-z0-9]+)'`)
 )
@@ -318,6 +322,10 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 		s.linesPage(w, m[1], 0)
 		return
 	}
+	if m := wonQuery.FindStringSubmatch(q); m != nil {
+		s.wonPage(w, m[1], m[2], m[3])
+		return
+	}
 	if m := oppQuery.FindStringSubmatch(q); m != nil {
 		records := []any{}
 		if o, ok := s.opps[m[1]]; ok {
@@ -327,6 +335,33 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 		return
 	}
 	writeErrors(w, http.StatusBadRequest, "MALFORMED_QUERY", "unexpected query: "+q)
+}
+
+// wonPage answers the won-Opportunities query in one page, by CloseDate
+// then Id: Id, StageName, CloseDate of each.
+func (s *Server) wonPage(w http.ResponseWriter, stageList, from, to string) {
+	stages := map[string]bool{}
+	for _, st := range strings.Split(stageList, ",") {
+		if st = strings.Trim(strings.TrimSpace(st), "'"); st != "" {
+			stages[strings.ToLower(st)] = true
+		}
+	}
+	var won []Record
+	for _, o := range s.opps {
+		stage, _ := o["StageName"].(string)
+		date, _ := o["CloseDate"].(string)
+		if (o["IsWon"] == true || stages[strings.ToLower(stage)]) && date >= from && date < to {
+			won = append(won, Record{"Id": o["Id"], "StageName": stage, "CloseDate": date})
+		}
+	}
+	slices.SortFunc(won, func(a, b Record) int {
+		return strings.Compare(a["CloseDate"].(string)+a["Id"].(string), b["CloseDate"].(string)+b["Id"].(string))
+	})
+	records := make([]any, len(won))
+	for i, r := range won {
+		records[i] = s.withAttributes("Opportunity", r)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"totalSize": len(records), "done": true, "records": records})
 }
 
 // Query locators are "01gFAKE<opportunity id>-<offset>".

@@ -1,0 +1,75 @@
+package salesforce
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// ListWonDeals implements connectors.WonDealLister with one SOQL query
+// (all its pages): the Opportunities that are won (IsWon, or a StageName
+// of won_stages) with a CloseDate in [since, until). CloseDate is a date:
+// the period is taken in whole days, UTC, an until within a day counting
+// that day.
+func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
+	acc, err := s.account(accountID)
+	if err != nil {
+		return err
+	}
+	records, err := s.query(ctx, acc, "list won opportunities", wonQuery(s.wonStageNames(acc), since, until))
+	if err != nil {
+		return err
+	}
+	for _, r := range records {
+		d := connectors.WonDeal{ID: text(r, "Id"), Stage: text(r, "StageName")}
+		d.CloseDate, _ = model.ParseDate(text(r, "CloseDate")) // the query had it; a zero date only shows less
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wonQuery is the SOQL of ListWonDeals.
+func wonQuery(stages []string, since, until time.Time) string {
+	const day = 24 * time.Hour
+	from, to := since.UTC().Truncate(day), until.UTC().Truncate(day)
+	if to.Before(until.UTC()) {
+		to = to.Add(day)
+	}
+	won := "IsWon = true"
+	if len(stages) > 0 {
+		quoted := make([]string, len(stages))
+		for i, st := range stages {
+			quoted[i] = soqlString(st)
+		}
+		won = "(IsWon = true OR StageName IN (" + strings.Join(quoted, ", ") + "))"
+	}
+	return "SELECT Id, StageName, CloseDate FROM Opportunity WHERE " + won +
+		" AND CloseDate >= " + from.Format(time.DateOnly) + " AND CloseDate < " + to.Format(time.DateOnly) +
+		" ORDER BY CloseDate, Id"
+}
+
+// wonStageNames are the StageName values of won_stages (the connection's
+// and the org's), sorted.
+func (s *Source) wonStageNames(acc *account) []string {
+	var out []string
+	for _, set := range []map[string]bool{s.wonStages, acc.wonStages} {
+		for st := range set {
+			out = append(out, st)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// soqlString quotes a SOQL string literal (backslash and quote escaped).
+func soqlString(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+var _ connectors.WonDealLister = (*Source)(nil)

@@ -1,0 +1,49 @@
+package salesforce
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/salesforce/salesforcefake"
+)
+
+// ListWonDeals asks, in one SOQL query, for the Opportunities won (IsWon,
+// or a StageName of won_stages) with a CloseDate in the period's days.
+func TestListWonDeals(t *testing.T) {
+	f := salesforcefake.New(orgA, "cid-a", "cs-a")
+	t.Cleanup(f.Close)
+	for _, o := range []string{
+		`{"Id":"0065w00000000001AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-03"}`,
+		`{"Id":"0065w00000000002AAA","StageName":"Closed Lost","IsWon":false,"CloseDate":"2026-11-04"}`,
+		`{"Id":"0065w00000000003AAA","StageName":"Signed","IsWon":false,"CloseDate":"2026-11-02"}`,
+		`{"Id":"0065w00000000004AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-10-31"}`,
+		`{"Id":"0065w00000000005AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-27"}`,
+		`{"Id":"0065w00000000006AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-28"}`,
+	} {
+		f.PutOpportunity(salesforcefake.ParseRecord(o))
+	}
+	s := apiSource(t, f, nil)
+	var got []string
+	// Until within the 27th: the 27th counts, the 28th does not.
+	err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC),
+		func(d connectors.WonDeal) error {
+			got = append(got, d.ID[len(d.ID)-4:]+"@"+d.CloseDate.String())
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "3AAA@2026-11-02,1AAA@2026-11-03,5AAA@2026-11-27"; strings.Join(got, ",") != want {
+		t.Fatalf("won opportunities %v, want %s", got, want)
+	}
+	q := f.Queries()
+	if len(q) != 1 || !strings.Contains(q[0], "(IsWon = true OR StageName IN ('closed won', 'signed')) AND CloseDate >= 2026-11-01 AND CloseDate < 2026-11-28") {
+		t.Errorf("queries %q", q)
+	}
+	if got := soqlString(`O'Brien \ Co`); got != `'O\'Brien \\ Co'` {
+		t.Errorf("soqlString: %s", got)
+	}
+}
