@@ -1,7 +1,7 @@
 // Package backfill starts the runs of the deals a CRM lists as won in a
 // period (`dealsync deals sync`): for a connection that goes live after
 // deals were won, and as the safety net for webhooks a CRM gave up
-// delivering (HubSpot stops retrying after a day, so does Salesforce). A
+// delivering (HubSpot stops retrying after about a day). A
 // deal is started as if its CRM had just sent a thin "won" event: the run
 // reads the deal, checks that it is still won and invoices it under the
 // deal's own workflow ID, so a deal already invoiced is never invoiced

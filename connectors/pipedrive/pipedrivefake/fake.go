@@ -1,7 +1,8 @@
 // Package pipedrivefake is a local stand-in for the parts of Pipedrive's
 // API v2 that the pipedrive source uses, following Pipedrive's reference:
 // an API token per company (x-api-token header, or an OAuth bearer token;
-// 401 "unauthorized access" otherwise), GET /api/v2/deals/{id},
+// 401 "unauthorized access" otherwise), GET /api/v2/deals (status,
+// updated_since, sort, cursor paging), GET /api/v2/deals/{id},
 // GET /api/v2/organizations/{id}, GET /api/v2/deals/{id}/products (cursor
 // paging), GET /api/v2/products?ids=..., and PATCH /api/v2/deals/{id},
 // which updates the stored deal's custom fields (400 for a custom field key
@@ -296,6 +297,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	parts = parts[2:]
 	switch {
+	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "deals":
+		s.listDeals(w, r, c)
 	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "deals":
 		if d, found := c.deals[parts[1]]; found {
 			ok(w, d)
@@ -326,6 +329,66 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "Unknown method .")
 	}
+}
+
+// listDeals answers GET /api/v2/deals with the filters status and
+// updated_since (against a deal's update_time; a deal without one passes),
+// sorted by id or by update_time, paged by limit (at most 500) and cursor.
+func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company) {
+	q := r.URL.Query()
+	limit := 100
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, http.StatusBadRequest, "Validation failed: limit: Parameter must be an integer between 1 and 500")
+			return
+		}
+		limit = n
+	}
+	field := func(d Record, k string) string { v, _ := d[k].(string); return v }
+	var all []Record
+	for _, d := range c.deals {
+		if st := q.Get("status"); st != "" && field(d, "status") != st {
+			continue
+		}
+		if since := q.Get("updated_since"); since != "" && field(d, "update_time") != "" && field(d, "update_time") < since {
+			continue
+		}
+		all = append(all, d)
+	}
+	slices.SortFunc(all, func(a, b Record) int {
+		if q.Get("sort_by") == "update_time" {
+			if c := strings.Compare(field(a, "update_time"), field(b, "update_time")); c != 0 {
+				return c
+			}
+		}
+		ai, _ := strconv.Atoi(idOf(a))
+		bi, _ := strconv.Atoi(idOf(b))
+		return ai - bi
+	})
+	if q.Get("sort_direction") == "desc" {
+		slices.Reverse(all)
+	}
+	off := 0
+	if cur := q.Get("cursor"); cur != "" {
+		o, valid := offsetOf(cur)
+		if !valid {
+			writeError(w, http.StatusBadRequest, "Invalid cursor")
+			return
+		}
+		off = o
+	}
+	end := min(len(all), off+limit)
+	page := []any{}
+	for _, d := range all[min(off, len(all)):end] {
+		page = append(page, d)
+	}
+	var next *string
+	if end < len(all) {
+		n := cursorAt(end)
+		next = &n
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": page, "additional_data": map[string]any{"next_cursor": next}})
 }
 
 // Cursors are base64url of {"id":<offset>}.

@@ -1,0 +1,66 @@
+package pipedrive
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// ListWonDeals implements connectors.WonDealLister with the deals list of
+// API v2 (GET /api/v2/deals?status=won, 500 a page, cursor paging): the
+// company's won deals updated since the period began (a deal is updated
+// when it is won), kept when their won_time is in [since, until).
+func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
+	acc, err := s.account(accountID)
+	if err != nil {
+		return err
+	}
+	cursor := ""
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return permanent("company %s has more than %d pages of won deals since %s: shorten the period", accountID, maxPages, since.Format(time.RFC3339))
+		}
+		q := url.Values{"status": {"won"}, "updated_since": {since.UTC().Format(time.RFC3339)}, "sort_by": {"update_time"}, "sort_direction": {"asc"}, "limit": {"500"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var deals []pdDeal
+		env, err := s.call(ctx, acc, "list won deals", http.MethodGet, "/api/v2/deals?"+q.Encode(), nil, &deals)
+		if err != nil {
+			return err
+		}
+		for _, d := range deals {
+			won, ok := pipedriveTime(d.WonTime)
+			if !ok || won.Before(since) || !won.Before(until) {
+				continue
+			}
+			if err := fn(connectors.WonDeal{ID: string(d.ID), Stage: d.Status, CloseDate: model.DateOf(won)}); err != nil {
+				return err
+			}
+		}
+		if env.AdditionalData.NextCursor == nil || *env.AdditionalData.NextCursor == "" {
+			return nil
+		}
+		cursor = *env.AdditionalData.NextCursor
+	}
+}
+
+// pipedriveTime reads a timestamp of the API: RFC 3339 (v2) or
+// "2006-01-02 15:04:05" UTC (v1).
+func pipedriveTime(v *string) (time.Time, bool) {
+	if v == nil || *v == "" {
+		return time.Time{}, false
+	}
+	for _, layout := range []string{time.RFC3339, time.DateTime} {
+		if t, err := time.Parse(layout, *v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+var _ connectors.WonDealLister = (*Source)(nil)

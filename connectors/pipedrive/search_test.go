@@ -1,0 +1,55 @@
+package pipedrive
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/pipedrive/pipedrivefake"
+)
+
+// ListWonDeals asks for the won deals updated since the period began and
+// keeps those won within it, over the pages of the deals list.
+func TestListWonDeals(t *testing.T) {
+	f := pipedrivefake.New()
+	t.Cleanup(f.Close)
+	const c = "6083095"
+	f.AddCompany(c, "token-6083095")
+	for _, d := range []string{
+		`{"id":1,"status":"won","won_time":"2026-11-03T10:00:00Z","update_time":"2026-11-03T10:00:00Z"}`,
+		`{"id":2,"status":"lost","update_time":"2026-11-04T10:00:00Z"}`,
+		`{"id":3,"status":"won","won_time":"2026-11-02T10:00:00Z","update_time":"2026-11-05T10:00:00Z"}`,
+		`{"id":4,"status":"won","won_time":"2026-10-20T10:00:00Z","update_time":"2026-11-06T10:00:00Z"}`, // edited later
+		`{"id":5,"status":"won","won_time":"2026-10-21T10:00:00Z","update_time":"2026-10-21T10:00:00Z"}`,
+		`{"id":6,"status":"open","update_time":"2026-11-07T10:00:00Z"}`,
+		`{"id":7,"status":"won","won_time":"2026-12-01T00:00:00Z","update_time":"2026-12-01T00:00:00Z"}`,
+	} {
+		f.PutDeal(c, pipedrivefake.ParseRecord(d))
+	}
+	s := apiSource(t, f.URL, nil)
+	var got []string
+	err := s.ListWonDeals(context.Background(), c, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		func(d connectors.WonDeal) error {
+			got = append(got, d.ID+"@"+d.CloseDate.String())
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "1@2026-11-03,3@2026-11-02"; strings.Join(got, ",") != want {
+		t.Fatalf("won deals %v, want %s", got, want)
+	}
+	var q string
+	for _, r := range f.Requests() {
+		if r.Path == "/api/v2/deals" {
+			q = r.Query
+		}
+	}
+	for _, want := range []string{"status=won", "updated_since=2026-11-01T00%3A00%3A00Z", "limit=500"} {
+		if !strings.Contains(q, want) {
+			t.Errorf("query %q lacks %s", q, want)
+		}
+	}
+}
