@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -292,6 +293,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		roundIDs = append(roundIDs, roundID)
 		n := share(o.N, o.Rounds, r)
 		logf("%s: sending %d closed-won + %.0f%% non-triggering webhooks, concurrency %d%s", label, n, o.NonTriggerShare*100, o.Concurrency, rateNote(o.Rate))
+		if rep.Mode == "in-process" {
+			returnFreedMemory(sampler)
+		}
 		stopProfile, err := startProfile(profiling, profileFile(o.CPUProfile, "", r))
 		if err != nil {
 			return nil, err
@@ -314,6 +318,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				break
 			}
 			logf("%sbaseline %q: %d runs, concurrency %d, eager start", strings.TrimSuffix(label, "dealsync"), v, bn, o.Concurrency)
+			if rep.Mode == "in-process" {
+				returnFreedMemory(sampler)
+			}
 			stopProfile, err := startProfile(profiling, profileFile(o.CPUProfile, ".baseline-"+v, r))
 			if err != nil {
 				return rep, err
@@ -410,6 +417,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 // startProfile writes a CPU profile of this process to file until the
 // returned function is called (a no-op when !enabled).
+// returnFreedMemory collects the garbage of the phase before and returns
+// it to the OS, and forgets the RSS sampled meanwhile, so that the next
+// phase's peak RSS is its own and not the previous phase's garbage (the
+// Go runtime returns freed memory to the OS only slowly). The memory the
+// process still holds (the server's caches, say) stays counted.
+func returnFreedMemory(sampler *rssSampler) {
+	debug.FreeOSMemory()
+	if sampler != nil {
+		sampler.takePeak()
+	}
+}
+
 func startProfile(enabled bool, file string) (stop func(), err error) {
 	if !enabled {
 		return func() {}, nil

@@ -92,8 +92,8 @@ func TestMergeRoundsSumsCountsAndRecomputesRates(t *testing.T) {
 	if m.AcceptedPerSecond != 440.0/3 || m.CPUPerInvoiceMS != 7.5 {
 		t.Errorf("accepted/s %v, CPU/invoice %v ms", m.AcceptedPerSecond, m.CPUPerInvoiceMS)
 	}
-	if m.Ack.N != 5 || m.Ack.Max != 100 || m.PeakRSS != 30 || m.FailedRuns != 1 {
-		t.Errorf("ack %+v, peak %d, failed runs %d", m.Ack, m.PeakRSS, m.FailedRuns)
+	if m.Ack.N != 5 || m.Ack.Max != 100 || m.PeakRSS != 30 || m.PeakRSSFirstRound != 10 || m.FailedRuns != 1 {
+		t.Errorf("ack %+v, peak %d (first round %d), failed runs %d", m.Ack, m.PeakRSS, m.PeakRSSFirstRound, m.FailedRuns)
 	}
 	// Rates are weighted by time: a fast short round does not count as much
 	// as a slow long one.

@@ -79,6 +79,10 @@ type DealsyncResult struct {
 	CPUSeconds      float64 `json:"cpu_seconds,omitempty"`
 	CPUPerInvoiceMS float64 `json:"cpu_per_invoice_ms,omitempty"`
 	PeakRSS         int64   `json:"peak_rss_bytes,omitempty"` // highest sampled VmRSS during the phase
+	// PeakRSSFirstRound is PeakRSS of the first round, before any baseline
+	// ran: the process then holds nothing of the baselines' runs (the
+	// server's caches keep some of them, and later rounds count them).
+	PeakRSSFirstRound int64 `json:"peak_rss_first_round_bytes,omitempty"`
 
 	ERPRequests int           `json:"erp_requests,omitempty"`
 	ERPFaults   map[int]int   `json:"erp_faults,omitempty"`
@@ -143,9 +147,10 @@ type RoundBaseline struct {
 // samples, peaks are the highest.
 func mergeDealsync(rounds []*DealsyncResult) *DealsyncResult {
 	if len(rounds) == 1 {
+		rounds[0].PeakRSSFirstRound = rounds[0].PeakRSS
 		return rounds[0]
 	}
-	m := &DealsyncResult{Statuses: map[string]int{}, ackedDeals: map[string]bool{}}
+	m := &DealsyncResult{Statuses: map[string]int{}, ackedDeals: map[string]bool{}, PeakRSSFirstRound: rounds[0].PeakRSS}
 	for _, r := range rounds {
 		m.Webhooks += r.Webhooks
 		m.Deals += r.Deals
@@ -367,7 +372,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		if d.CPUSeconds > 0 {
 			row("CPU per invoice", "%.1f ms (%.1f s total%s)", d.CPUPerInvoiceMS, d.CPUSeconds, inProcessNote(r.Mode))
 		}
-		row("RSS idle (after start-up) / peak in phase", "%s / %s", mb(r.IdleRSS), mb(d.PeakRSS))
+		row("RSS idle (after start-up) / peak in phase", "%s / %s (first round, before any baseline: %s)", mb(r.IdleRSS), mb(d.PeakRSS), mb(d.PeakRSSFirstRound))
 		if d.LogWarnings > 0 {
 			row("log lines at WARN/ERROR", "%d, first: %s", d.LogWarnings, d.LogWarningExample)
 		}
