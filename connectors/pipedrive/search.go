@@ -4,11 +4,16 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/model"
 )
+
+// wonPageSize is the deals a page of the list asks for (Pipedrive allows
+// 500; a variable for tests).
+var wonPageSize = 500
 
 // ListWonDeals implements connectors.WonDealLister with the deals list of
 // API v2 (GET /api/v2/deals?status=won, 500 a page, cursor paging): the
@@ -22,9 +27,9 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	cursor := ""
 	for page := 0; ; page++ {
 		if page == maxPages {
-			return permanent("company %s has more than %d pages of won deals since %s: shorten the period", accountID, maxPages, since.Format(time.RFC3339))
+			return permanent("company %s has more than %d won deals updated since %s: shorten the period", accountID, maxPages*wonPageSize, since.Format(time.RFC3339))
 		}
-		q := url.Values{"status": {"won"}, "updated_since": {since.UTC().Format(time.RFC3339)}, "sort_by": {"update_time"}, "sort_direction": {"asc"}, "limit": {"500"}}
+		q := url.Values{"status": {"won"}, "updated_since": {since.UTC().Format(time.RFC3339)}, "sort_by": {"update_time"}, "sort_direction": {"asc"}, "limit": {strconv.Itoa(wonPageSize)}}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}

@@ -11,7 +11,8 @@ import (
 )
 
 // ListWonDeals asks for the won deals updated since the period began and
-// keeps those won within it, over the pages of the deals list.
+// keeps those won within it, over the pages of the deals list (2 deals a
+// page here).
 func TestListWonDeals(t *testing.T) {
 	f := pipedrivefake.New()
 	t.Cleanup(f.Close)
@@ -29,6 +30,8 @@ func TestListWonDeals(t *testing.T) {
 		f.PutDeal(c, pipedrivefake.ParseRecord(d))
 	}
 	s := apiSource(t, f.URL, nil)
+	defer func(n int) { wonPageSize = n }(wonPageSize)
+	wonPageSize = 2
 	var got []string
 	err := s.ListWonDeals(context.Background(), c, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
 		func(d connectors.WonDeal) error {
@@ -42,12 +45,17 @@ func TestListWonDeals(t *testing.T) {
 		t.Fatalf("won deals %v, want %s", got, want)
 	}
 	var q string
+	pages := 0
 	for _, r := range f.Requests() {
 		if r.Path == "/api/v2/deals" {
 			q = r.Query
+			pages++
 		}
 	}
-	for _, want := range []string{"status=won", "updated_since=2026-11-01T00%3A00%3A00Z", "limit=500"} {
+	if pages != 2 {
+		t.Errorf("%d pages for 4 won deals updated since the 1st, 2 a page; want 2", pages)
+	}
+	for _, want := range []string{"status=won", "updated_since=2026-11-01T00%3A00%3A00Z", "limit=2", "cursor="} {
 		if !strings.Contains(q, want) {
 			t.Errorf("query %q lacks %s", q, want)
 		}
