@@ -2,6 +2,7 @@ package hubspot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -59,7 +60,7 @@ type searchAnswer struct {
 // is in [since, until) and that are closed won by HubSpot's own rule
 // (hs_is_closed_won, with the pipelines look-up) or in a stage listed in
 // won_stages, in HubSpot's order, a page of 100 at a time, at most 4 pages
-// a second. HubSpot's search returns at most 10,000 deals: a longer period
+// a second, a page answered 429 asked again after the wait HubSpot gives. HubSpot's search returns at most 10,000 deals: a longer period
 // is an error that says to split it.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
@@ -75,7 +76,7 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	}
 	for {
 		var page searchAnswer
-		if err := s.call(ctx, acc, "search won deals", http.MethodPost, "/crm/v3/objects/deals/search", req, &page); err != nil {
+		if err := s.searchPage(ctx, acc, req, &page); err != nil {
 			return err
 		}
 		if page.Total > maxSearchResults {
@@ -99,6 +100,30 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(searchPause):
+		}
+	}
+}
+
+// searchAttempts bounds the tries of one search page that HubSpot
+// answers 429 (its search has a limit of its own, and the portal's other
+// API traffic counts towards the same token's limits).
+const searchAttempts = 5
+
+// searchPage asks for one page, waiting as long as HubSpot says (1 s when
+// it does not, at most 10 s) after a 429.
+func (s *Source) searchPage(ctx context.Context, acc *account, req searchRequest, page *searchAnswer) error {
+	for attempt := 1; ; attempt++ {
+		err := s.call(ctx, acc, "search won deals", http.MethodPost, "/crm/v3/objects/deals/search", req, page)
+		var api *connectors.APIError
+		if err == nil || attempt == searchAttempts || !errors.As(err, &api) || api.StatusCode != http.StatusTooManyRequests {
+			return err
+		}
+		wait := min(max(api.RetryAfter, time.Second), 10*time.Second)
+		s.log.Warn("hubspot: search rate-limited; waiting", "portal", acc.id, "wait", wait, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
 		}
 	}
 }

@@ -3,6 +3,7 @@ package hubspot
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,13 @@ func TestListWonDeals(t *testing.T) {
 	}
 	if searches != 2 {
 		t.Errorf("%d search pages for 3 deals 2 at a time, want 2", searches)
+	}
+
+	// A page answered 429 is asked again after HubSpot's Retry-After.
+	f.FailSearches(hubspotfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"})
+	got = nil
+	if err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error { got = append(got, d.ID); return nil }); err != nil || strings.Join(got, ",") != "1,3,7" {
+		t.Errorf("after a 429: %v, %v", got, err)
 	}
 
 	// Without the pipelines look-up only won_stages count.

@@ -140,6 +140,7 @@ type Server struct {
 	attempts map[string]int
 	wbFaults []Fault
 	plFaults []Fault
+	srFaults []Fault
 }
 
 // New starts a fake HubSpot with no portals.
@@ -244,6 +245,14 @@ func (s *Server) FailPipelines(faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.plFaults = append(s.plFaults, faults...)
+}
+
+// FailSearches answers the next len(faults) deal searches with the
+// faults, in order.
+func (s *Server) FailSearches(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.srFaults = append(s.srFaults, faults...)
 }
 
 // FailWriteBacks answers the next len(faults) deal PATCHes (of any deal)
@@ -619,6 +628,9 @@ func (s *Server) patchDeal(w http.ResponseWriter, p *portal, portalID, id string
 // filter group (all filters of a group), sorted, a page of `limit` after
 // the `after` cursor (an offset here, opaque to clients).
 func (s *Server) search(w http.ResponseWriter, p *portal, body []byte) {
+	if fail(w, &s.srFaults) {
+		return
+	}
 	var in struct {
 		FilterGroups []struct {
 			Filters []struct {
