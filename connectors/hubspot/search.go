@@ -2,7 +2,6 @@ package hubspot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 )
 
 // searchPageSize is the deals one search page asks for (HubSpot allows 200;
@@ -76,7 +76,10 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	}
 	for {
 		var page searchAnswer
-		if err := s.searchPage(ctx, acc, req, &page); err != nil {
+		err := crmkit.Paced(ctx, s.log, searchAttempts, func() error {
+			return s.call(ctx, acc, "search won deals", http.MethodPost, "/crm/v3/objects/deals/search", req, &page)
+		})
+		if err != nil {
 			return err
 		}
 		if page.Total > maxSearchResults {
@@ -108,25 +111,6 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 // answers 429 (its search has a limit of its own, and the portal's other
 // API traffic counts towards the same token's limits).
 const searchAttempts = 5
-
-// searchPage asks for one page, waiting as long as HubSpot says (1 s when
-// it does not, at most 10 s) after a 429.
-func (s *Source) searchPage(ctx context.Context, acc *account, req searchRequest, page *searchAnswer) error {
-	for attempt := 1; ; attempt++ {
-		err := s.call(ctx, acc, "search won deals", http.MethodPost, "/crm/v3/objects/deals/search", req, page)
-		var api *connectors.APIError
-		if err == nil || attempt == searchAttempts || !errors.As(err, &api) || api.StatusCode != http.StatusTooManyRequests {
-			return err
-		}
-		wait := min(max(api.RetryAfter, time.Second), 10*time.Second)
-		s.log.Warn("hubspot: search rate-limited; waiting", "portal", acc.id, "wait", wait, "attempt", attempt)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
 
 // maxSearchResults is how many results HubSpot's search pages through.
 const maxSearchResults = 10000

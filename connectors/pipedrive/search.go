@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -18,7 +19,8 @@ var wonPageSize = 500
 // ListWonDeals implements connectors.WonDealLister with the deals list of
 // API v2 (GET /api/v2/deals?status=won, 500 a page, cursor paging): the
 // company's won deals updated since the period began (a deal is updated
-// when it is won), kept when their won_time is in [since, until).
+// when it is won), kept when their won_time is in [since, until). A page
+// answered 429 is asked again after Pipedrive's wait.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -34,7 +36,11 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 			q.Set("cursor", cursor)
 		}
 		var deals []pdDeal
-		env, err := s.call(ctx, acc, "list won deals", http.MethodGet, "/api/v2/deals?"+q.Encode(), nil, &deals)
+		var env *envelope
+		err := crmkit.Paced(ctx, s.log, 5, func() (err error) {
+			env, err = s.call(ctx, acc, "list won deals", http.MethodGet, "/api/v2/deals?"+q.Encode(), nil, &deals)
+			return err
+		})
 		if err != nil {
 			return err
 		}
