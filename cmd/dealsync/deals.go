@@ -83,15 +83,7 @@ the listing failed), 2 the config or the options are invalid.`,
 			} else {
 				printSync(out, results)
 			}
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
-			for _, r := range results {
-				if r.Error != "" {
-					return &exitError{code: 1, err: fmt.Errorf("deal %s: %s", r.DealID, r.Error)}
-				}
-			}
-			return nil
+			return exitFor(err, results, func(r backfill.Result) (string, string) { return "deal " + r.DealID, r.Error })
 		},
 	}
 	f := sync.Flags()

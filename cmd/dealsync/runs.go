@@ -81,15 +81,7 @@ could not be, 2 the config is invalid.`,
 			} else {
 				printRetries(out, o, results)
 			}
-			if err != nil {
-				return &exitError{code: 1, err: err}
-			}
-			for _, r := range results {
-				if r.Error != "" {
-					return &exitError{code: 1, err: fmt.Errorf("%s: %s", r.WorkflowID, r.Error)}
-				}
-			}
-			return nil
+			return exitFor(err, results, func(r rerun.Result) (string, string) { return r.WorkflowID, r.Error })
 		},
 	}
 	f := retry.Flags()
@@ -103,6 +95,21 @@ could not be, 2 the config is invalid.`,
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	root.AddCommand(retry)
 	return root
+}
+
+// exitFor is the exit of a command that acted on many items: 1 with the
+// error that stopped it, else 1 with the first item's error (failure says
+// an item's name and error, "" for none), else success.
+func exitFor[R any](err error, results []R, failure func(R) (name, msg string)) error {
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	for _, r := range results {
+		if name, msg := failure(r); msg != "" {
+			return &exitError{code: 1, err: fmt.Errorf("%s: %s", name, msg)}
+		}
+	}
+	return nil
 }
 
 func printRetries(w io.Writer, o rerun.Options, results []rerun.Result) {
