@@ -60,8 +60,9 @@ type searchAnswer struct {
 // is in [since, until) and that are closed won by HubSpot's own rule
 // (hs_is_closed_won, with the pipelines look-up) or in a stage listed in
 // won_stages, in HubSpot's order, a page of 100 at a time, at most 4 pages
-// a second, a page answered 429 asked again after the wait HubSpot gives. HubSpot's search returns at most 10,000 deals: a longer period
-// is an error that says to split it.
+// a second; a page answered 429 is asked again after the wait HubSpot
+// gives. HubSpot's search returns at most 10,000 deals: a longer period is
+// an error that says to split it.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
