@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -73,6 +74,7 @@ func Sync(ctx context.Context, c client.Client, conn *connections.Connection, st
 	if len(accounts) == 0 {
 		if al, ok := conn.Source.(connectors.AccountLister); ok {
 			accounts = al.Accounts()
+			slices.Sort(accounts) // the lister's order is not fixed
 		}
 	}
 	var results []Result
