@@ -36,7 +36,7 @@ dealsync's throughput as a ratio of it.
 With --intake-url and --sandbox-url it targets a running dealsync instead
 (--pid for its memory and CPU, --temporal-address for history sizes and the
 baseline). Every wait is bounded: the run stops by itself within --timeout.`,
-		Example: `  dealsync bench                          # N=2000, concurrency 50, baselines local+full
+		Example: `  dealsync bench                          # N=2000, concurrency 50, baseline local
   dealsync bench -n 500 --rate 100        # acknowledgement latency at 100 webhooks/s
   dealsync bench --error-rate 0.05 --rate-limit-rate 0.05
   dealsync bench --cpuprofile /tmp/cpu.out && go tool pprof -top /tmp/dealsync-bench /tmp/cpu.out`,
@@ -54,10 +54,13 @@ baseline). Every wait is bounded: the run stops by itself within --timeout.`,
 			case baselines == "auto":
 				// local: the fastest form of the same steps, the one the
 				// throughput target compares with; full: the same steps
-				// with the ERP calls as regular activities, the shape of
-				// workflow.external_calls: activity.
+				// with the ERP calls as regular activities, added when the
+				// stack runs them so (workflow.external_calls: activity).
 				if o.Rate <= 0 {
-					o.Baselines = []string{bench.BaselineLocal, bench.BaselineFull}
+					o.Baselines = []string{bench.BaselineLocal}
+					if o.Config != nil && o.Config.Workflow.ExternalCalls == "activity" {
+						o.Baselines = append(o.Baselines, bench.BaselineFull)
+					}
 				}
 			default:
 				o.Baselines = strings.Split(baselines, ",")
@@ -104,7 +107,7 @@ baseline). Every wait is bounded: the run stops by itself within --timeout.`,
 	f.Float64Var(&o.ErrorRate, "error-rate", 0, "fraction of ERP calls the sandbox answers 503 (in-process)")
 	f.Float64Var(&o.RateLimitRate, "rate-limit-rate", 0, "fraction of ERP calls the sandbox answers 429 (in-process)")
 	f.DurationVar(&o.RetryAfter, "retry-after", time.Second, "Retry-After of the sandbox's 429 answers")
-	f.StringVar(&baselines, "baseline", "auto", "baseline variants, comma-separated: full (2 local + 2 activities), acts (2 activities), local (4 local activities); none; auto = local,full unless --rate")
+	f.StringVar(&baselines, "baseline", "auto", "baseline variants, comma-separated: full (2 local + 2 activities), acts (2 activities), local (4 local activities); none; auto = local, plus full when workflow.external_calls is activity; none with --rate")
 	f.IntVar(&o.BaselineN, "baseline-n", 0, "runs per baseline variant (default N: only phases of the same size compare)")
 	f.IntVar(&o.Rounds, "rounds", 0, "split N and --baseline-n into this many rounds of dealsync then each baseline, interleaved (default 3; 1 with --rate)")
 	f.IntVar(&o.HistorySample, "history-sample", 200, "runs whose history is read for the events-per-invoice figure (0 = none)")
