@@ -58,7 +58,7 @@ reachable, or its namespace lacks the search attributes.`,
 			return nil
 		},
 	}
-	check.Flags().BoolVar(&dev, "dev", false, "check the config as `dealsync dev` sees it (with its built-in demo connection and sandbox target)")
+	check.Flags().BoolVar(&dev, "dev", false, "check the config as dealsync dev sees it (with its built-in demo connection and sandbox target)")
 	check.Flags().BoolVar(&withTemporal, "temporal", false, "also connect to temporal.address and check the namespace's search attributes")
 	root.AddCommand(check)
 	return root

@@ -92,7 +92,7 @@ the listing failed), 2 the config or the options are invalid.`,
 	f.StringVar(&until, "until", "", "the end of the period, excluded (default: now)")
 	f.StringSliceVar(&o.Accounts, "account", nil, "only these CRM accounts (HubSpot portal ids; default: every account of the connection)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the won deals and what would be done, start nothing")
-	f.BoolVar(&dev, "dev", false, "use `dealsync dev`'s config defaults")
+	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	_ = sync.MarkFlagRequired("connection")
 	root.AddCommand(sync)

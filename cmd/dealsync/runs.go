@@ -91,7 +91,7 @@ could not be, 2 the config is invalid.`,
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")
 	f.BoolVar(&o.Terminated, "terminated", false, "also runs an operator terminated")
-	f.BoolVar(&dev, "dev", false, "use `dealsync dev`'s config defaults (its demo connection and sandbox target)")
+	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev (its demo connection and sandbox target)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	root.AddCommand(retry)
 	return root
