@@ -118,8 +118,8 @@ func startedRuns(results []rerun.Result) []rerun.Result {
 // sending it again: a new run of the same workflow ID with the current
 // mapping, from the newest event of the deal the failed run received (a
 // change sent during its settle time). A second retry finds nothing left
-// to do. A run that timed out
-// while the ERP was down is retried with --timed-out.
+// to do. A run that timed out while the ERP was down is retried with
+// --timed-out, a terminated one with --terminated.
 func TestRunsRetryStartsFailedRunsWithTheFixedMapping(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
