@@ -219,6 +219,26 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	results = make([]connectors.EventResult, len(events))
 	outcomes = make([]string, len(events))
 	errs := make([]error, len(events))
+	// start hands event i to its run: a start when it triggers one, else a
+	// signal to the deal's running run.
+	start := func(i int, ok bool, reason string) {
+		ev := events[i]
+		if ok {
+			results[i], errs[i] = h.opts.Starter.Start(ctx, conn, ev)
+			outcomes[i] = metrics.EventStarted
+			if results[i].Duplicate {
+				outcomes[i] = metrics.EventDuplicate
+			}
+			return
+		}
+		res, delivered, err := h.opts.Starter.Notify(ctx, conn, ev)
+		outcomes[i] = metrics.EventNotified
+		if err == nil && !delivered {
+			res.WorkflowID, res.Skipped = "", reason+"; no run in progress for this deal"
+			outcomes[i] = metrics.EventIgnored
+		}
+		results[i], errs[i] = res, err
+	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for i, ev := range events {
@@ -231,25 +251,16 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			outcomes[i] = metrics.EventIgnored
 			continue
 		}
+		if len(events) == 1 {
+			// Most deliveries carry one event: no goroutine for it.
+			start(i, ok, reason)
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if ok {
-				results[i], errs[i] = h.opts.Starter.Start(ctx, conn, ev)
-				outcomes[i] = metrics.EventStarted
-				if results[i].Duplicate {
-					outcomes[i] = metrics.EventDuplicate
-				}
-				return
-			}
-			res, delivered, err := h.opts.Starter.Notify(ctx, conn, ev)
-			outcomes[i] = metrics.EventNotified
-			if err == nil && !delivered {
-				res.WorkflowID, res.Skipped = "", reason+"; no run in progress for this deal"
-				outcomes[i] = metrics.EventIgnored
-			}
-			results[i], errs[i] = res, err
+			start(i, ok, reason)
 		}()
 	}
 	wg.Wait()
