@@ -33,11 +33,12 @@ Use it when a connection goes live after deals were won, and after an outage
 long enough for the CRM to give up delivering webhooks (HubSpot retries for
 about a day). Sources:
   hubspot     the CRM search API: closed won by HubSpot's rule, or in a stage
-              of won_stages; at most 10,000 deals per period
+              of won_stages; a period with more deals than one search
+              returns (10,000) is split in halves
   salesforce  a SOQL query: IsWon, or a StageName of won_stages; CloseDate in
               whole days (UTC)
   pipedrive   the won deals updated since --since, kept when won_time is in
-              the period; at most 10,000 per period
+              the period; at most 100,000 of them
 
 Exit status: 0 every deal was started or skipped, 1 some could not be (or
 the listing failed), 2 the config or the options are invalid.`,

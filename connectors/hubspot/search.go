@@ -61,13 +61,17 @@ type searchAnswer struct {
 // (hs_is_closed_won, with the pipelines look-up) or in a stage listed in
 // won_stages, in HubSpot's order, a page of 100 at a time, at most 4 pages
 // a second; a page answered 429 is asked again after the wait HubSpot
-// gives. HubSpot's search returns at most 10,000 deals: a longer period is
-// an error that says to split it.
+// gives. HubSpot's search pages through at most 10,000 results: a period
+// with more won deals is split in halves until each has at most that many.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
 		return err
 	}
+	return s.listWonDeals(ctx, acc, accountID, since, until, fn)
+}
+
+func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	req := searchRequest{
 		FilterGroups: s.wonFilterGroups(acc, since, until),
 		Properties:   []string{"dealstage", "closedate"},
@@ -83,9 +87,23 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 		if err != nil {
 			return err
 		}
+		if page.Total > maxSearchResults && req.After == "0" {
+			// HubSpot filters close dates in milliseconds: split the
+			// period while it is longer than one.
+			if mid := since.Add(until.Sub(since) / 2).Truncate(time.Millisecond); mid.After(since) && mid.Before(until) {
+				s.log.Info("hubspot: more won deals than one search returns; splitting the period",
+					"portal", accountID, "deals", page.Total, "since", since, "until", until)
+				if err := s.listWonDeals(ctx, acc, accountID, since, mid, fn); err != nil {
+					return err
+				}
+				return s.listWonDeals(ctx, acc, accountID, mid, until, fn)
+			}
+		}
 		if page.Total > maxSearchResults {
-			return fmt.Errorf("hubspot: portal %s has %d won deals closed between %s and %s; the search API returns at most %d: split the period",
-				accountID, page.Total, since.Format(time.RFC3339), until.Format(time.RFC3339), maxSearchResults)
+			// Within one millisecond, or grown past the limit while it
+			// was read: run the sync again.
+			return fmt.Errorf("hubspot: portal %s has %d won deals closed between %s and %s; the search API returns at most %d",
+				accountID, page.Total, since.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano), maxSearchResults)
 		}
 		for _, o := range page.Results {
 			d := connectors.WonDeal{ID: o.ID, Stage: o.prop("dealstage")}
@@ -113,8 +131,9 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 // API traffic counts towards the same token's limits).
 const searchAttempts = 5
 
-// maxSearchResults is how many results HubSpot's search pages through.
-const maxSearchResults = 10000
+// maxSearchResults is how many results HubSpot's search pages through (a
+// variable for tests).
+var maxSearchResults = 10000
 
 // wonFilterGroups are the search's filter groups (ORed): HubSpot's
 // hs_is_closed_won with the pipelines look-up, and the stages listed in

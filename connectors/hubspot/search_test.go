@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,46 @@ func TestListWonDeals(t *testing.T) {
 	}
 	if err := s.ListWonDeals(context.Background(), "99", since, until, func(connectors.WonDeal) error { return nil }); err == nil {
 		t.Error("a portal the connection does not serve was searched")
+	}
+}
+
+// A period with more won deals than HubSpot's search pages through is split
+// in halves until each part fits, and every deal is listed once; a part of
+// one millisecond that still holds too many is an error.
+func TestListWonDealsSplitsAPeriodOverTheSearchLimit(t *testing.T) {
+	f := hubspotfake.New()
+	t.Cleanup(f.Close)
+	f.AddPortal("62515", "pat-na1-62515")
+	for _, d := range []struct{ id, closed string }{
+		{"1", "2026-11-03T10:00:00.000Z"},
+		{"2", "2026-11-02T10:00:00.000Z"},
+		{"3", "2026-11-06T10:00:00.000Z"},
+		{"4", "2026-11-20T10:00:00.000Z"},
+		{"5", "2026-11-20T10:00:00.000Z"},
+	} {
+		f.PutDeal("62515", hubspotfake.Deal{ID: d.id, Properties: hubspotfake.Props("dealstage", "closedwon", "closedate", d.closed)})
+	}
+	s := testSource(t, func(c *Config) { c.BaseURL = f.URL })
+	defer func(n, m int, p time.Duration) { searchPageSize, maxSearchResults, searchPause = n, m, p }(searchPageSize, maxSearchResults, searchPause)
+	searchPageSize, maxSearchResults, searchPause = 1, 2, 0
+
+	since, until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var got []string
+	if err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error {
+		got = append(got, d.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if strings.Join(got, ",") != "1,2,3,4,5" {
+		t.Errorf("won deals %v, want each of 1-5 once", got)
+	}
+
+	// Three deals closed in the same millisecond cannot be split apart.
+	f.PutDeal("62515", hubspotfake.Deal{ID: "6", Properties: hubspotfake.Props("dealstage", "closedwon", "closedate", "2026-11-20T10:00:00.000Z")})
+	err := s.ListWonDeals(context.Background(), "62515", since, until, func(connectors.WonDeal) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "3 won deals closed between 2026-11-20T10:00:00Z and 2026-11-20T10:00:00.001Z") {
+		t.Errorf("three deals in one millisecond: %v", err)
 	}
 }

@@ -16,6 +16,10 @@ import (
 // 500; a variable for tests).
 var wonPageSize = 500
 
+// maxWonPages bounds the pages one listing reads: 100,000 won deals
+// updated since the period began (a variable for tests).
+var maxWonPages = 200
+
 // ListWonDeals implements connectors.WonDealLister with the deals list of
 // API v2 (GET /api/v2/deals?status=won, 500 a page, cursor paging): the
 // company's won deals updated since the period began (a deal is updated
@@ -28,8 +32,8 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	}
 	cursor := ""
 	for page := 0; ; page++ {
-		if page == maxPages {
-			return permanent("company %s has more than %d won deals updated since %s: shorten the period", accountID, maxPages*wonPageSize, since.Format(time.RFC3339))
+		if page == maxWonPages {
+			return permanent("company %s has more than %d won deals updated since %s: start the period later", accountID, maxWonPages*wonPageSize, since.Format(time.RFC3339))
 		}
 		q := url.Values{"status": {"won"}, "updated_since": {since.UTC().Format(time.RFC3339)}, "sort_by": {"update_time"}, "sort_direction": {"asc"}, "limit": {strconv.Itoa(wonPageSize)}}
 		if cursor != "" {

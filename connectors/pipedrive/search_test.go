@@ -60,4 +60,14 @@ func TestListWonDeals(t *testing.T) {
 			t.Errorf("query %q lacks %s", q, want)
 		}
 	}
+
+	// The listing is bounded: more won deals updated since the period
+	// began than maxWonPages pages hold is an error, not an endless read.
+	defer func(n int) { maxWonPages = n }(maxWonPages)
+	maxWonPages = 1
+	err = s.ListWonDeals(context.Background(), c, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		func(connectors.WonDeal) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "more than 2 won deals updated since 2026-11-01T00:00:00Z") {
+		t.Errorf("over the bound: %v", err)
+	}
 }
