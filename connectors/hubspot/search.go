@@ -68,10 +68,26 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	if err != nil {
 		return err
 	}
-	return s.listWonDeals(ctx, acc, accountID, since, until, fn)
+	return s.listWonDeals(ctx, acc, accountID, since, until, &searchPacer{}, fn)
 }
 
-func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
+// searchPacer keeps the search pages of one listing, split periods
+// included, searchPause apart.
+type searchPacer struct{ last time.Time }
+
+func (p *searchPacer) wait(ctx context.Context) error {
+	if !p.last.IsZero() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(p.last.Add(searchPause))):
+		}
+	}
+	p.last = time.Now()
+	return nil
+}
+
+func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID string, since, until time.Time, pacer *searchPacer, fn func(connectors.WonDeal) error) error {
 	req := searchRequest{
 		FilterGroups: s.wonFilterGroups(acc, since, until),
 		Properties:   []string{"dealstage", "closedate"},
@@ -80,6 +96,9 @@ func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID strin
 		After:        "0",
 	}
 	for {
+		if err := pacer.wait(ctx); err != nil {
+			return err
+		}
 		var page searchAnswer
 		err := crmkit.Paced(ctx, s.log, searchAttempts, func() error {
 			return s.call(ctx, acc, "search won deals", http.MethodPost, "/crm/v3/objects/deals/search", req, &page)
@@ -93,10 +112,10 @@ func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID strin
 			if mid := since.Add(until.Sub(since) / 2).Truncate(time.Millisecond); mid.After(since) && mid.Before(until) {
 				s.log.Info("hubspot: more won deals than one search returns; splitting the period",
 					"portal", accountID, "deals", page.Total, "since", since, "until", until)
-				if err := s.listWonDeals(ctx, acc, accountID, since, mid, fn); err != nil {
+				if err := s.listWonDeals(ctx, acc, accountID, since, mid, pacer, fn); err != nil {
 					return err
 				}
-				return s.listWonDeals(ctx, acc, accountID, mid, until, fn)
+				return s.listWonDeals(ctx, acc, accountID, mid, until, pacer, fn)
 			}
 		}
 		if page.Total > maxSearchResults {
@@ -118,11 +137,6 @@ func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID strin
 			return nil
 		}
 		req.After = page.Paging.Next.After
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(searchPause):
-		}
 	}
 }
 

@@ -117,19 +117,32 @@ func TestListWonDealsSplitsAPeriodOverTheSearchLimit(t *testing.T) {
 	}
 	s := testSource(t, func(c *Config) { c.BaseURL = f.URL })
 	defer func(n, m int, p time.Duration) { searchPageSize, maxSearchResults, searchPause = n, m, p }(searchPageSize, maxSearchResults, searchPause)
-	searchPageSize, maxSearchResults, searchPause = 1, 2, 0
+	searchPageSize, maxSearchResults, searchPause = 1, 2, 5*time.Millisecond
 
 	since, until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	var got []string
+	began := time.Now()
 	if err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error {
 		got = append(got, d.ID)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
+	took := time.Since(began)
 	slices.Sort(got)
 	if strings.Join(got, ",") != "1,2,3,4,5" {
 		t.Errorf("won deals %v, want each of 1-5 once", got)
+	}
+	// The pages of the split periods keep HubSpot's search pace too: a
+	// lower bound, whatever the machine's speed.
+	searches := 0
+	for _, r := range f.Requests() {
+		if r.Path == "/crm/v3/objects/deals/search" {
+			searches++
+		}
+	}
+	if minimum := time.Duration(searches-1) * searchPause; searches < 6 || took < minimum {
+		t.Errorf("%d search pages in %v, want more than 5 pages at least %v apart", searches, took, searchPause)
 	}
 
 	// Three deals closed in the same millisecond cannot be split apart.
