@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/backfill"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/hubspot"
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
@@ -649,6 +652,61 @@ connections:
 			t.Fatalf("write-backs %d of %d attempts, want 1 of 3", w, a)
 		}
 	})
+
+	t.Run("deals sync invoices the won opportunities without a run", func(t *testing.T) {
+		missed := sfOpp(51) // won, its notification never came
+		seedOpportunity(f, missed, "51.00")
+		f.PutOpportunity(salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":%q,"Name":"Lost","StageName":"Closed Lost","IsWon":false,"Amount":5,
+ "CloseDate":"2026-11-21","AccountId":"0015w00002BFDeLAAX"}`, sfOpp(52))))
+		f.PutOpportunity(salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":%q,"Name":"Earlier","StageName":"Closed Won","IsWon":true,"Amount":5,
+ "CloseDate":"2026-10-21","AccountId":"0015w00002BFDeLAAX"}`, sfOpp(53))))
+		conn, ok := s.Connections.Get("sf")
+		if !ok {
+			t.Fatal("no connection sf")
+		}
+		opts := backfill.Options{Since: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		results, err := backfill.Sync(ctx, s.Client, conn, app.Starter(s.cfg, s.Client, false), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Started: the missed one, and the one whose only notification
+		// was refused for its wrong org (the opportunity is won all the
+		// same). Skipped: those invoiced by the subtests above.
+		started := map[string]bool{}
+		for _, r := range results {
+			switch {
+			case r.NewRun != "":
+				started[r.DealID] = true
+			case r.Skipped != "invoiced already":
+				t.Errorf("neither started nor invoiced already: %+v", r)
+			}
+			if r.DealID == sfOpp(52) || r.DealID == sfOpp(53) {
+				t.Errorf("listed a lost or earlier opportunity: %+v", r)
+			}
+		}
+		if len(started) != 2 || !started[missed] || !started[sfOpp(31)] || len(results) < 7 {
+			t.Fatalf("first sync started %v of %d deals: %+v", started, len(results), results)
+		}
+		out := s.completed(t, "sf", sfAccount, missed)
+		if inv := invoiceIn(t, s.Sandbox, missed); inv.Total != "51.00" || inv.ID != out.InvoiceID {
+			t.Errorf("opportunity %s invoiced %s as %s, run says %s", missed, inv.Total, inv.ID, out.InvoiceID)
+		}
+		if n := f.WriteBacks(missed); n != 1 {
+			t.Errorf("opportunity %s written back %d times", missed, n)
+		}
+		s.completed(t, "sf", sfAccount, sfOpp(31))
+		again, err := backfill.Sync(ctx, s.Client, conn, app.Starter(s.cfg, s.Client, false), opts)
+		if err != nil || len(again) != len(results) {
+			t.Fatalf("second sync: %d results, %v", len(again), err)
+		}
+		for _, r := range again {
+			if r.NewRun != "" || r.Skipped != "invoiced already" {
+				t.Errorf("second sync started or skipped otherwise: %+v", r)
+			}
+		}
+	})
 }
 
 // ---- Pipedrive ----
@@ -862,6 +920,51 @@ connections:
 		if f.WriteBacks(pdCompany, "1501") != 1 || f.WriteBacks(pdCompanyB, "1501") != 1 {
 			t.Fatalf("write-backs: %d, %d", f.WriteBacks(pdCompany, "1501"), f.WriteBacks(pdCompanyB, "1501"))
 		}
+	})
+
+	t.Run("deals sync invoices the won deals whose webhooks never came", func(t *testing.T) {
+		seedPipedriveDeal(f, pdCompanyB, "1601", "42.00") // won 2026-11-20, never delivered
+		f.PutDeal(pdCompanyB, pipedrivefake.ParseRecord(`{"id":1602,"title":"Deal 1602","org_id":5063,"value":7,"currency":"EUR","status":"won",
+ "won_time":"2026-10-20T10:00:00Z","update_time":"2026-10-20T10:00:00Z","custom_fields":{}}`)) // won before the period
+		f.PutDeal(pdCompanyB, pipedrivefake.ParseRecord(`{"id":1603,"title":"Deal 1603","org_id":5063,"value":9,"currency":"EUR","status":"lost",
+ "update_time":"2026-11-21T10:00:00Z","custom_fields":{}}`))
+		conn, ok := s.Connections.Get("pd")
+		if !ok {
+			t.Fatal("no connection pd")
+		}
+		opts := backfill.Options{Accounts: []string{pdCompanyB},
+			Since: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		results, err := backfill.Sync(ctx, s.Client, conn, app.Starter(s.cfg, s.Client, false), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byDeal := map[string]backfill.Result{}
+		for _, r := range results {
+			byDeal[r.DealID] = r
+		}
+		if len(byDeal) != 2 || byDeal["1501"].Skipped != "invoiced already" || byDeal["1601"].NewRun == "" || byDeal["1601"].CloseDate != "2026-11-20" {
+			t.Fatalf("first sync: %+v", results)
+		}
+		out := s.completed(t, "pd", pdCompanyB, "1601")
+		if inv := invoiceIn(t, s.Sandbox, "1601"); inv.Total != "42.00" || out.InvoiceID != inv.ID {
+			t.Errorf("deal 1601 invoiced %s as %s, run says %s", inv.Total, inv.ID, out.InvoiceID)
+		}
+		if n := f.WriteBacks(pdCompanyB, "1601"); n != 1 {
+			t.Errorf("deal 1601 written back %d times", n)
+		}
+		again, err := backfill.Sync(ctx, s.Client, conn, app.Starter(s.cfg, s.Client, false), opts)
+		if err != nil || len(again) != 2 {
+			t.Fatalf("second sync: %+v, %v", again, err)
+		}
+		for _, r := range again {
+			if r.NewRun != "" || r.Skipped != "invoiced already" {
+				t.Errorf("second sync started or skipped otherwise: %+v", r)
+			}
+		}
+		s.noRunFor(t, "1602")
+		s.noRunFor(t, "1603")
 	})
 
 	t.Run("an event of a company that is not configured is 403", func(t *testing.T) {
