@@ -322,14 +322,14 @@ func TestEmptyFileMatchesDefault(t *testing.T) {
 	m := parse(t, "name: same\n")
 	ev := wonEvent("closedwon", "")
 	ev.Deal.LineItems[0].DiscountPercent = dec("10")
-	a, err1 := mapping.Apply(m, ev)
-	b, err2 := mapping.Apply(mapping.Default{PaymentTermsDays: 30}, ev)
+	_, err1 := mapping.Apply(m, ev)
+	_, err2 := mapping.Apply(mapping.Default{PaymentTermsDays: 30}, ev)
 	if err1 == nil || err2 == nil {
 		t.Fatalf("both should fail the amount check (discounted lines): %v / %v", err1, err2)
 	}
 	ev.Deal.Amount = decimal.NewNullDecimal(dec("10800"))
-	a, _ = mapping.Apply(m, ev)
-	b, _ = mapping.Apply(mapping.Default{PaymentTermsDays: 30}, ev)
+	a, _ := mapping.Apply(m, ev)
+	b, _ := mapping.Apply(mapping.Default{PaymentTermsDays: 30}, ev)
 	if string(mustJSON(t, a)) != string(mustJSON(t, b)) {
 		t.Errorf("file:\n%s\ndefault:\n%s", mustJSON(t, a), mustJSON(t, b))
 	}

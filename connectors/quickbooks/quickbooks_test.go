@@ -150,7 +150,8 @@ func TestFaultsAndAuth(t *testing.T) {
 }
 
 func TestKeysAndDocNumber(t *testing.T) {
-	if quickbooks.RequestID("a") == quickbooks.RequestID("b") || quickbooks.RequestID("a") != quickbooks.RequestID("a") || len(quickbooks.RequestID("a")) != 36 {
+	a, again, b := quickbooks.RequestID("a"), quickbooks.RequestID("a"), quickbooks.RequestID("b")
+	if a == b || a != again || len(a) != 36 {
 		t.Error("RequestID is not a stable UUID per key")
 	}
 	long := "HUBSPOT-DEAL-1234567890123"

@@ -28,12 +28,6 @@ import (
 // element order (JSON has none), minOccurs (QBO's real required fields are
 // business rules the XSD leaves optional) or facets such as maxLength.
 
-type xsdElement struct {
-	Name string `xml:"name,attr"`
-	Type string `xml:"type,attr"`
-	Ref  string `xml:"ref,attr"`
-}
-
 type xsdType struct {
 	name     string
 	base     string
