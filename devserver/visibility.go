@@ -14,7 +14,8 @@ import (
 // run's start row and its close row) updates each of them: in the
 // benchmark that was the largest single cost of a run (docs/benchmarks.md,
 // "Fourth pass"). A filter on a column listed here still works, by
-// scanning the run list, which a development data dir keeps small.
+// scanning the run list: slower on a large one (runs are kept for the
+// dev retention, 30 days by default), for filters dealsync never uses.
 //
 // Kept: the default order (default_idx), the filters of the run list and
 // of dealsync's commands (workflow id and type, status, task queue,
