@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -69,9 +68,7 @@ baseline). Every wait is bounded: the run stops by itself within --timeout.`,
 			rep, err := bench.Run(cmd.Context(), o)
 			if rep != nil {
 				if asJSON {
-					enc := json.NewEncoder(os.Stdout)
-					enc.SetIndent("", "  ")
-					_ = enc.Encode(rep)
+					writeJSON(os.Stdout, rep)
 				} else {
 					rep.WriteTable(os.Stdout)
 				}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -78,9 +77,7 @@ the listing failed), 2 the config or the options are invalid.`,
 			results, err := backfill.Sync(cmd.Context(), c, conn, app.Starter(cfg, c, false), o)
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(map[string]any{"connection": connection, "since": o.Since, "until": o.Until, "deals": results})
+				writeJSON(out, map[string]any{"connection": connection, "since": o.Since, "until": o.Until, "deals": results})
 			} else {
 				printSync(out, results)
 			}

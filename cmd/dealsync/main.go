@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,4 +116,11 @@ func (g *globalFlags) load(opts ...config.Option) (*config.Config, error) {
 		return nil, &exitError{code: 2, err: err}
 	}
 	return cfg, nil
+}
+
+// writeJSON prints v as indented JSON, the --json output of the commands.
+func writeJSON(out io.Writer, v any) {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

@@ -440,12 +440,6 @@ func printTestResult(out io.Writer, r testResult) {
 	}
 }
 
-func writeJSON(out io.Writer, v any) {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
 func indent(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return "    " + strings.Join(lines, "\n    ")

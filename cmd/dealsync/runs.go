@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -75,9 +74,7 @@ could not be, 2 the config is invalid.`,
 			results, err := rerun.Failed(cmd.Context(), c, set, app.Starter(cfg, c, false), o)
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(map[string]any{"query": o.Filter(), "runs": results})
+				writeJSON(out, map[string]any{"query": o.Filter(), "runs": results})
 			} else {
 				printRetries(out, o, results)
 			}
