@@ -21,8 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -225,7 +223,7 @@ func (h runHistory) retryEvent() (ev model.DealEvent, skip string) {
 	switch {
 	case latest.EventID == in.EventID || latest.Thin:
 		return in, ""
-	case strings.EqualFold(latest.Deal.Stage, in.Deal.Stage) || slices.ContainsFunc(h.input.WonStages, func(s string) bool { return strings.EqualFold(s, latest.Deal.Stage) }):
+	case !workflows.LeftWonStage(h.input, latest):
 		return latest, ""
 	}
 	return in, fmt.Sprintf("a later event %s moved the deal to stage %q, not a won stage: not retried", latest.EventID, latest.Deal.Stage)

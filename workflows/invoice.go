@@ -260,7 +260,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	listen(in.SettleTime)
 	ev := events.latest
 	events.settled = true
-	if !in.Fetch && ev.EventID != in.Event.EventID && !strings.EqualFold(ev.Deal.Stage, in.Event.Deal.Stage) && !containsFold(in.WonStages, ev.Deal.Stage) {
+	if !in.Fetch && LeftWonStage(in, ev) {
 		// A later whole-deal event, delivered while the run settled, moved
 		// the deal out of the stage that started the run.
 		return notWon(ev.Deal.Stage)
@@ -333,6 +333,16 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	listen(in.Linger)
 	r.Events, r.ChangedAfterInvoice = events.ids, events.changed
 	return r, nil
+}
+
+// LeftWonStage says whether latest, a later whole-deal event of the run
+// started with in, moved the deal out of the stage that started the run
+// and out of the won stages. The run then ends as DealNotWon, and `runs
+// retry` does not start it again.
+func LeftWonStage(in InvoiceDealInput, latest model.DealEvent) bool {
+	return latest.EventID != in.Event.EventID &&
+		!strings.EqualFold(latest.Deal.Stage, in.Event.Deal.Stage) &&
+		!containsFold(in.WonStages, latest.Deal.Stage)
 }
 
 func containsFold(list []string, s string) bool {
