@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -23,7 +24,8 @@ import (
 
 // DevOptions adjust the dev stack for tests and benchmarks.
 type DevOptions struct {
-	// InMemory keeps Temporal's data in memory instead of cfg.Dev.DataDir.
+	// InMemory keeps Temporal's data and the sandbox ERP's in memory
+	// instead of cfg.Dev.DataDir.
 	InMemory bool
 	// FrontendPort and UIPort override the config when non-zero
 	// (FrontendPort < 0 picks a free port; UIPort < 0 disables the Web UI).
@@ -72,7 +74,15 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		sandboxL.Close()
 		return nil, fmt.Errorf("intake listen %s: %w", cfg.Intake.Listen, err)
 	}
-	d.Sandbox = NewSandbox(cfg, logger)
+	journal := ""
+	if !o.InMemory {
+		journal = filepath.Join(cfg.Dev.DataDir, SandboxJournalFile)
+	}
+	if d.Sandbox, err = NewSandbox(cfg, logger, journal); err != nil {
+		sandboxL.Close()
+		intakeL.Close()
+		return nil, err
+	}
 	d.SandboxURL = "http://" + sandboxL.Addr().String()
 	d.serve(runCtx, sandboxL, d.Sandbox.Handler())
 
@@ -175,12 +185,20 @@ func (d *Dev) close() {
 	if d.Temporal != nil {
 		d.Temporal.Stop()
 	}
+	if d.Sandbox != nil {
+		_ = d.Sandbox.Close() // every record was written when it was made
+	}
 }
 
+// SandboxJournalFile is where `dealsync dev` keeps the sandbox ERP's
+// customers, invoices and idempotency keys, in its data dir.
+const SandboxJournalFile = "sandbox.jsonl"
+
 // NewSandbox makes the sandbox ERP with the faults of the config's
-// `sandbox` block (`dealsync dev` and `dealsync sandbox`).
-func NewSandbox(cfg *config.Config, logger *slog.Logger) *sandbox.Server {
-	return sandbox.New(sandbox.Options{
+// `sandbox` block (`dealsync dev` and `dealsync sandbox`), keeping its
+// data in the journal file when one is given, in memory otherwise.
+func NewSandbox(cfg *config.Config, logger *slog.Logger, journal string) (*sandbox.Server, error) {
+	s := sandbox.New(sandbox.Options{
 		Faults: sandbox.Faults{
 			ErrorRate:     cfg.Sandbox.ErrorRate,
 			RateLimitRate: cfg.Sandbox.RateLimitRate,
@@ -189,4 +207,14 @@ func NewSandbox(cfg *config.Config, logger *slog.Logger) *sandbox.Server {
 		},
 		Logger: logger.With("component", "sandbox-erp"),
 	})
+	if journal == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(journal), 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox ERP: %w", err)
+	}
+	if err := s.OpenJournal(journal); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

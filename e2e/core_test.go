@@ -324,7 +324,10 @@ func TestTemporalUnreachableIs503(t *testing.T) {
 }
 
 // Runs survive a restart of `dealsync dev` on the same data dir, and the
-// deterministic workflow ID still deduplicates across the restart.
+// deterministic workflow ID still deduplicates across the restart. So does
+// the sandbox ERP: the invoice a run recorded is still there under its id,
+// the customer is found again instead of made twice, and new invoices
+// continue the numbering instead of reusing the ids the runs recorded.
 func TestRunsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := startStack(t, stackOptions{dataDir: dir})
@@ -332,7 +335,8 @@ func TestRunsSurviveRestart(t *testing.T) {
 	if r.status != http.StatusAccepted {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	if err := s.waitRun(t, workflows.WorkflowID("demo", "D-PERSIST"), nil); err != nil {
+	var first workflows.InvoiceDealResult
+	if err := s.waitRun(t, workflows.WorkflowID("demo", "D-PERSIST"), &first); err != nil {
 		t.Fatal(err)
 	}
 	runID := r.parsed.Results[0].RunID
@@ -348,6 +352,26 @@ func TestRunsSurviveRestart(t *testing.T) {
 	}
 	if n := s2.countRuns(t, `DealId = "D-PERSIST"`, 1); n != 1 {
 		t.Fatalf("%d runs, want 1", n)
+	}
+
+	invoices := s2.Sandbox.Invoices()
+	if len(invoices) != 1 || invoices[0].ID != first.InvoiceID || invoices[0].Reference != "D-PERSIST" {
+		t.Fatalf("sandbox invoices after restart: %+v, want the run's %s", invoices, first.InvoiceID)
+	}
+	sameCompany := func(d map[string]any) { d["company"].(map[string]any)["id"] = "C-D-PERSIST" }
+	if r := s2.send(t, delivery{body: event("evt_persist_2", "D-PERSIST-2", sameCompany)}); r.status != http.StatusAccepted {
+		t.Fatalf("second deal: %d %s", r.status, r.body)
+	}
+	var second workflows.InvoiceDealResult
+	if err := s2.waitRun(t, workflows.WorkflowID("demo", "D-PERSIST-2"), &second); err != nil {
+		t.Fatal(err)
+	}
+	if second.CustomerID != first.CustomerID || len(s2.Sandbox.Customers()) != 1 {
+		t.Errorf("customer of the second deal %s, first %s, %d in the ERP: want the existing one found again",
+			second.CustomerID, first.CustomerID, len(s2.Sandbox.Customers()))
+	}
+	if second.InvoiceID == "" || second.InvoiceID == first.InvoiceID {
+		t.Errorf("invoice of the second deal %q reuses or lacks an id (first %q)", second.InvoiceID, first.InvoiceID)
 	}
 }
 

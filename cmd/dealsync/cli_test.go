@@ -332,20 +332,7 @@ func TestSandboxCommandServesTheSandboxERP(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, "--config", f, "sandbox", "--listen", addr) }()
-	var err error
-	for ctx.Err() == nil {
-		var resp *http.Response
-		if resp, err = http.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("the sandbox never answered: %v", err)
-	}
+	done := runSandboxCmd(ctx, t, "--config", f, "sandbox", "--listen", addr)
 	// Calls to the ERP API are refused with 429 by the configured faults.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/customers", strings.NewReader(`{"name":"Acme","external_id":"C-1"}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -361,5 +348,59 @@ func TestSandboxCommandServesTheSandboxERP(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("sandbox: %v", err)
+	}
+}
+
+// runSandboxCmd runs `dealsync args...` (a sandbox command) until ctx is
+// done and returns once the sandbox answers; the channel gets the
+// command's result.
+func runSandboxCmd(ctx context.Context, t *testing.T, args ...string) <-chan error {
+	t.Helper()
+	addr := flagValue(args, "--listen")
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args...) }()
+	var err error
+	for ctx.Err() == nil {
+		var resp *http.Response
+		if resp, err = http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			return done
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the sandbox stopped: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("the sandbox never answered: %v", err)
+	return nil
+}
+
+// `dealsync sandbox --journal FILE` (docker-compose.yml's sandbox-erp)
+// keeps the sandbox's data across a restart.
+func TestSandboxCommandKeepsItsDataInTheJournal(t *testing.T) {
+	journal := filepath.Join(t.TempDir(), "erp", "sandbox.jsonl")
+	addr := freeAddr(t)
+	post := func() *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/customers", strings.NewReader(`{"name":"Acme","external_id":"C-1"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "k1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i, want := range []string{"", "true"} { // created, then replayed after the restart
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		done := runSandboxCmd(ctx, t, "sandbox", "--listen", addr, "--journal", journal)
+		if resp := post(); resp.StatusCode != http.StatusCreated || resp.Header.Get("Idempotent-Replayed") != want {
+			t.Errorf("start %d: POST /customers %d, replayed %q; want 201, replayed %q", i+1, resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), want)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("sandbox: %v", err)
+		}
 	}
 }

@@ -74,6 +74,7 @@ func TestComposeFileAgreesWithTheConfig(t *testing.T) {
 	}
 	var compose struct {
 		Services map[string]composeService `yaml:"services"`
+		Volumes  map[string]any            `yaml:"volumes"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
@@ -108,6 +109,8 @@ func TestComposeFileAgreesWithTheConfig(t *testing.T) {
 		sub, _, err := newRoot().Find(svc.Command[:1])
 		if err != nil || sub.Name() != svc.Command[0] {
 			t.Errorf("%s runs `dealsync %s`, which is not a command", name, svc.Command[0])
+		} else if err := sub.ParseFlags(svc.Command[1:]); err != nil {
+			t.Errorf("%s: `dealsync %s`: %v", name, strings.Join(svc.Command, " "), err)
 		}
 		cfgPath := flagValue(svc.Command, "--config")
 		host := hostPathOf(svc.Volumes, cfgPath)
@@ -178,6 +181,15 @@ func TestComposeFileAgreesWithTheConfig(t *testing.T) {
 	if want := "http://sandbox-erp:" + listenPort(t, flagValue(services["sandbox-erp"].Command, "--listen")); target.BaseURL != want {
 		t.Errorf("targets.sandbox.base_url = %s, want the sandbox-erp service %s", target.BaseURL, want)
 	}
+	// The sandbox keeps its data on a named volume of the file, like the
+	// runs in Postgres, so that a restart of its container forgets nothing.
+	sb := services["sandbox-erp"]
+	journal := flagValue(sb.Command, "--journal")
+	if vol := volumeOf(sb.Volumes, journal); journal == "" || vol == "" {
+		t.Errorf("sandbox-erp --journal %q is not on a named volume (volumes %v)", journal, sb.Volumes)
+	} else if _, ok := compose.Volumes[vol]; !ok {
+		t.Errorf("sandbox-erp mounts volume %s, which the file does not declare", vol)
+	}
 	_, intakePort, _ := net.SplitHostPort(cfg.Intake.Listen)
 	for _, p := range services["intake"].Ports {
 		if !strings.HasSuffix(p, ":"+intakePort) {
@@ -227,6 +239,21 @@ func hostPathOf(volumes []string, containerPath string) string {
 		}
 		if rel, err := filepath.Rel(parts[1], containerPath); err == nil && !strings.HasPrefix(rel, "..") {
 			return filepath.Join(parts[0], rel)
+		}
+	}
+	return ""
+}
+
+// volumeOf is the named volume (not a host folder) that holds a container
+// path ("" when none does).
+func volumeOf(volumes []string, containerPath string) string {
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || strings.HasPrefix(parts[0], ".") || strings.HasPrefix(parts[0], "/") {
+			continue
+		}
+		if rel, err := filepath.Rel(parts[1], containerPath); err == nil && !strings.HasPrefix(rel, "..") {
+			return parts[0]
 		}
 	}
 	return ""

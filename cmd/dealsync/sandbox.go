@@ -11,14 +11,16 @@ import (
 )
 
 func newSandboxCmd(g *globalFlags) *cobra.Command {
-	var listen string
+	var listen, journal string
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run the sandbox ERP alone (the target of `serve` and `worker` when no real ERP is at hand)",
 		Long: `sandbox serves the in-memory sandbox ERP of ` + "`dealsync dev`" + ` on its own, with the
 faults of the config's sandbox block, so that ` + "`serve`" + ` and ` + "`worker`" + ` against a real
 Temporal cluster (docker-compose.yml) have an ERP to invoice. Its data lives in
-memory: a restart forgets it.`,
+memory, and a restart forgets it, unless --journal names a file to keep it in
+(customers, invoices and idempotency keys, one JSON line per creation, as
+` + "`dealsync dev`" + ` keeps them in <data dir>/sandbox.jsonl).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(config.WithDevDefaults())
 			if err != nil {
@@ -28,14 +30,20 @@ memory: a restart forgets it.`,
 				listen = cfg.Dev.SandboxListen
 			}
 			logger := app.NewLogger(cfg.Log, os.Stderr)
+			sb, err := app.NewSandbox(cfg, logger, journal)
+			if err != nil {
+				return err
+			}
+			defer sb.Close()
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
 			}
 			logger.Info("sandbox ERP listening", "addr", l.Addr().String())
-			return app.Serve(cmd.Context(), l, app.NewSandbox(cfg, logger).Handler())
+			return app.Serve(cmd.Context(), l, sb.Handler())
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: dev.sandbox_listen, 127.0.0.1:8090)")
+	cmd.Flags().StringVar(&journal, "journal", "", "file to keep the sandbox's data in across restarts (default: memory only)")
 	return cmd
 }

@@ -208,7 +208,7 @@ func (s *Server) lostResponse() bool {
 
 // post is the common path of the POST endpoints: checks, strict decoding
 // into dst, idempotency, process, lost-response fault.
-func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst any, process func() (int, []byte)) {
+func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst any, process func(idemRef) (int, []byte)) {
 	if !isJSON(r.Header.Get("Content-Type")) {
 		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", "")
 		return
@@ -245,7 +245,8 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst 
 		return
 	}
 
-	status, body, replayed, err := s.idempotent(r.Context(), scope+"\x00"+key, sha256.Sum256(canon), process)
+	ref := idemRef{scope: scope, key: key, hash: sha256.Sum256(canon)}
+	status, body, replayed, err := s.idempotent(r.Context(), scope+"\x00"+key, ref.hash, func() (int, []byte) { return process(ref) })
 	if err != nil {
 		return // the client went away while waiting for the key
 	}
@@ -314,7 +315,7 @@ func (s *Server) idempotent(ctx context.Context, k string, hash [sha256.Size]byt
 
 func (s *Server) postCustomer(w http.ResponseWriter, r *http.Request) {
 	var b httptarget.CustomerBody
-	s.post(w, r, "/customers", &b, func() (int, []byte) { return s.createCustomer(b) })
+	s.post(w, r, "/customers", &b, func(ref idemRef) (int, []byte) { return s.createCustomer(b, ref) })
 }
 
 func (s *Server) postInvoice(w http.ResponseWriter, r *http.Request) {
@@ -323,36 +324,38 @@ func (s *Server) postInvoice(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		base = "https://" + r.Host
 	}
-	s.post(w, r, "/invoices", &b, func() (int, []byte) { return s.createInvoice(b, base) })
+	s.post(w, r, "/invoices", &b, func(ref idemRef) (int, []byte) { return s.createInvoice(b, base, ref) })
 }
 
-func (s *Server) createCustomer(b httptarget.CustomerBody) (int, []byte) {
+func (s *Server) createCustomer(b httptarget.CustomerBody, ref idemRef) (int, []byte) {
 	if strings.TrimSpace(b.Name) == "" {
 		return http.StatusUnprocessableEntity, errorJSON("name is required", "name")
 	}
 	s.mu.Lock()
 	c := &Customer{
-		ID:           fmt.Sprintf("CUS-%04d", len(s.customers)+1),
+		ID:           customerID(len(s.customers) + 1),
 		CustomerBody: b,
 		CreatedAt:    time.Now().UTC(),
 	}
-	s.customers = append(s.customers, c)
-	s.custByID[c.ID] = c
-	s.custByExt[c.ExternalID] = append(s.custByExt[c.ExternalID], c)
+	if err := s.record(ref, c, nil); err != nil {
+		s.mu.Unlock()
+		return s.unrecorded(err)
+	}
+	s.addCustomer(c)
 	s.stats.CustomersCreated++
 	s.mu.Unlock()
 	s.log.Info("sandbox: customer created", slog.String("id", c.ID), slog.String("external_id", c.ExternalID), slog.String("name", c.Name))
 	return http.StatusCreated, mustJSON(c)
 }
 
-func (s *Server) createInvoice(b httptarget.InvoiceBody, base string) (int, []byte) {
+func (s *Server) createInvoice(b httptarget.InvoiceBody, base string, ref idemRef) (int, []byte) {
 	s.mu.Lock()
 	if field, msg := s.validateInvoice(b); field != "" {
 		s.mu.Unlock()
 		return http.StatusUnprocessableEntity, errorJSON(field+" "+msg, field)
 	}
 	n := len(s.invoices) + 1
-	id := fmt.Sprintf("INV-%04d", n)
+	id := invoiceID(n)
 	inv := &Invoice{
 		ID:          id,
 		Number:      fmt.Sprintf("SBX-%06d", n),
@@ -360,13 +363,27 @@ func (s *Server) createInvoice(b httptarget.InvoiceBody, base string) (int, []by
 		InvoiceBody: b,
 		CreatedAt:   time.Now().UTC(),
 	}
-	s.invoices = append(s.invoices, inv)
-	s.invByID[id] = inv
+	if err := s.record(ref, nil, inv); err != nil {
+		s.mu.Unlock()
+		return s.unrecorded(err)
+	}
+	s.addInvoice(inv)
 	s.stats.InvoicesCreated++
 	s.mu.Unlock()
 	s.log.Info("sandbox: invoice created", slog.String("id", id), slog.String("number", inv.Number),
 		slog.String("reference", inv.Reference), slog.String("total", inv.Total+" "+inv.Currency))
 	return http.StatusCreated, mustJSON(inv)
+}
+
+// customerID and invoiceID are the ids of the n-th customer and invoice.
+func customerID(n int) string { return fmt.Sprintf("CUS-%04d", n) }
+func invoiceID(n int) string  { return fmt.Sprintf("INV-%04d", n) }
+
+// unrecorded answers a creation the journal could not record: nothing
+// was created, and the key is released for a retry.
+func (s *Server) unrecorded(err error) (int, []byte) {
+	s.log.Error("sandbox: cannot record a creation in the journal; nothing created", slog.Any("error", err))
+	return http.StatusInternalServerError, errorJSON("sandbox: cannot record the creation: "+err.Error(), "")
 }
 
 // validateInvoice names the first offending field and what is wrong with

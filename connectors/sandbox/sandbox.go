@@ -1,9 +1,11 @@
-// Package sandbox is a small in-memory ERP with customers and invoices.
-// dealsync reaches it through the "http" target (package
-// connectors/httptarget) like any real ERP; it honours Idempotency-Key and
-// can inject faults (errors, rate limits, latency, lost responses) so that
-// retries and exactly-once delivery can be seen working. `dealsync dev`
-// serves it on 127.0.0.1:8090 and the tests start it with httptest.
+// Package sandbox is a small ERP with customers and invoices. dealsync
+// reaches it through the "http" target (package connectors/httptarget) like
+// any real ERP; it honours Idempotency-Key and can inject faults (errors,
+// rate limits, latency, lost responses) so that retries and exactly-once
+// delivery can be seen working. `dealsync dev` serves it on 127.0.0.1:8090
+// and the tests start it with httptest. Its data lives in memory, and with
+// OpenJournal also in a file that brings it back after a restart (see
+// journal.go): `dealsync dev` keeps it in its data dir.
 //
 // # API
 //
@@ -52,6 +54,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -141,12 +144,17 @@ type Server struct {
 	idem      map[string]*idemEntry // scope + "\x00" + key
 	stats     Stats
 
+	// journal, if opened, records every creation (journal.go);
+	// journalEnd is the offset after its last whole line.
+	journal    *os.File
+	journalEnd int64
+
 	// slowProcess, set by tests before use, widens the window in which
 	// requests with the same key overlap.
 	slowProcess time.Duration
 }
 
-// New makes a sandbox with no data.
+// New makes a sandbox with no data, kept in memory until OpenJournal.
 func New(o Options) *Server {
 	log := o.Logger
 	if log == nil {
@@ -207,6 +215,19 @@ func (s *Server) Stats() Stats {
 	st := s.stats
 	st.Faults = maps.Clone(s.stats.Faults)
 	return st
+}
+
+// addCustomer stores c. s.mu is held.
+func (s *Server) addCustomer(c *Customer) {
+	s.customers = append(s.customers, c)
+	s.custByID[c.ID] = c
+	s.custByExt[c.ExternalID] = append(s.custByExt[c.ExternalID], c)
+}
+
+// addInvoice stores inv. s.mu is held.
+func (s *Server) addInvoice(inv *Invoice) {
+	s.invoices = append(s.invoices, inv)
+	s.invByID[inv.ID] = inv
 }
 
 func cloneFaults(f Faults) Faults {
