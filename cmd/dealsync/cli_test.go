@@ -334,14 +334,7 @@ func TestSandboxCommandServesTheSandboxERP(t *testing.T) {
 	addr := freeAddr(t)
 	done := runSandboxCmd(ctx, t, "--config", f, "sandbox", "--listen", addr)
 	// Calls to the ERP API are refused with 429 by the configured faults.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/customers", strings.NewReader(`{"name":"Acme","external_id":"C-1"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "k1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := postSandboxCustomer(t, addr)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "7" {
 		t.Errorf("POST /customers: %d, Retry-After %q; want 429 with the config's Retry-After 7", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
@@ -349,6 +342,21 @@ func TestSandboxCommandServesTheSandboxERP(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("sandbox: %v", err)
 	}
+}
+
+// postSandboxCustomer creates customer C-1 (idempotency key k1) on the
+// sandbox at addr and returns the closed response.
+func postSandboxCustomer(t *testing.T, addr string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/customers", strings.NewReader(`{"name":"Acme","external_id":"C-1"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "k1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
 
 // runSandboxCmd runs `dealsync args...` (a sandbox command) until ctx is
@@ -381,21 +389,10 @@ func runSandboxCmd(ctx context.Context, t *testing.T, args ...string) <-chan err
 func TestSandboxCommandKeepsItsDataInTheJournal(t *testing.T) {
 	journal := filepath.Join(t.TempDir(), "erp", "sandbox.jsonl")
 	addr := freeAddr(t)
-	post := func() *http.Response {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/customers", strings.NewReader(`{"name":"Acme","external_id":"C-1"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", "k1")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
 	for i, want := range []string{"", "true"} { // created, then replayed after the restart
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		done := runSandboxCmd(ctx, t, "sandbox", "--listen", addr, "--journal", journal)
-		if resp := post(); resp.StatusCode != http.StatusCreated || resp.Header.Get("Idempotent-Replayed") != want {
+		if resp := postSandboxCustomer(t, addr); resp.StatusCode != http.StatusCreated || resp.Header.Get("Idempotent-Replayed") != want {
 			t.Errorf("start %d: POST /customers %d, replayed %q; want 201, replayed %q", i+1, resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), want)
 		}
 		cancel()
