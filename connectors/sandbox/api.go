@@ -33,13 +33,33 @@ const (
 
 // idemEntry is one remembered idempotency key. done is closed when the
 // request that owns the key has finished; stored says it succeeded and
-// status and body are its answer.
+// reply is its answer.
 type idemEntry struct {
 	hash   [sha256.Size]byte
 	done   chan struct{}
 	stored bool
-	status int
-	body   []byte
+	reply  reply
+}
+
+// reply is a processed request's answer: its status and either a body or
+// the resource it created, rendered when sent (resources never change),
+// so that a remembered answer keeps no second copy of the resource.
+type reply struct {
+	status   int
+	body     []byte
+	resource any
+}
+
+func (r reply) bytes() []byte {
+	if r.resource != nil {
+		return mustJSON(r.resource)
+	}
+	return r.body
+}
+
+// failed is the reply of a request refused with status.
+func failed(status int, msg, field string) reply {
+	return reply{status: status, body: errorJSON(msg, field)}
 }
 
 type route struct {
@@ -208,7 +228,7 @@ func (s *Server) lostResponse() bool {
 
 // post is the common path of the POST endpoints: checks, strict decoding
 // into dst, idempotency, process, lost-response fault.
-func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst any, process func(idemRef) (int, []byte)) {
+func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst any, process func(idemRef) reply) {
 	if !isJSON(r.Header.Get("Content-Type")) {
 		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json", "")
 		return
@@ -246,12 +266,12 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst 
 	}
 
 	ref := idemRef{scope: scope, key: key, hash: sha256.Sum256(canon)}
-	status, body, replayed, err := s.idempotent(r.Context(), scope+"\x00"+key, ref.hash, func() (int, []byte) { return process(ref) })
+	rp, replayed, err := s.idempotent(r.Context(), scope+"\x00"+key, ref.hash, func() reply { return process(ref) })
 	if err != nil {
 		return // the client went away while waiting for the key
 	}
 	if s.lostResponse() {
-		s.log.Info("sandbox: injected fault: response lost after processing", slog.String("path", r.URL.Path), slog.Int("status", status))
+		s.log.Info("sandbox: injected fault: response lost after processing", slog.String("path", r.URL.Path), slog.Int("status", rp.status))
 		writeError(w, http.StatusBadGateway, "sandbox: injected fault: response lost after processing", "")
 		return
 	}
@@ -259,12 +279,12 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst 
 		s.log.Info("sandbox: idempotent replay", slog.String("path", r.URL.Path), slog.String("key", key))
 		w.Header().Set(replayedHeader, "true")
 	}
-	writeRaw(w, status, body)
+	writeRaw(w, rp.status, rp.bytes())
 }
 
 // idempotent runs process at most once per key and body; see the package
 // documentation.
-func (s *Server) idempotent(ctx context.Context, k string, hash [sha256.Size]byte, process func() (int, []byte)) (status int, body []byte, replayed bool, err error) {
+func (s *Server) idempotent(ctx context.Context, k string, hash [sha256.Size]byte, process func() reply) (rp reply, replayed bool, err error) {
 	var e *idemEntry
 	for {
 		s.mu.Lock()
@@ -277,28 +297,27 @@ func (s *Server) idempotent(ctx context.Context, k string, hash [sha256.Size]byt
 		}
 		if cur.hash != hash {
 			s.mu.Unlock()
-			return http.StatusUnprocessableEntity,
-				errorJSON("Idempotency-Key reused with a different request body", ""), false, nil
+			return failed(http.StatusUnprocessableEntity, "Idempotency-Key reused with a different request body", ""), false, nil
 		}
 		if cur.stored {
 			s.stats.IdempotentReplays++
-			status, body := cur.status, cur.body
+			rp := cur.reply
 			s.mu.Unlock()
-			return status, body, true, nil
+			return rp, true, nil
 		}
 		s.mu.Unlock()
 		select {
 		case <-cur.done: // stored, or released after a failure: look again
 		case <-ctx.Done():
-			return 0, nil, false, ctx.Err()
+			return reply{}, false, ctx.Err()
 		}
 	}
 
 	ok := false
 	defer func() {
 		s.mu.Lock()
-		if ok && status >= 200 && status <= 299 {
-			e.stored, e.status, e.body = true, status, body
+		if ok && rp.status >= 200 && rp.status <= 299 {
+			e.stored, e.reply = true, rp
 		} else {
 			delete(s.idem, k)
 		}
@@ -308,14 +327,14 @@ func (s *Server) idempotent(ctx context.Context, k string, hash [sha256.Size]byt
 	if s.slowProcess > 0 {
 		time.Sleep(s.slowProcess)
 	}
-	status, body = process()
+	rp = process()
 	ok = true
-	return status, body, false, nil
+	return rp, false, nil
 }
 
 func (s *Server) postCustomer(w http.ResponseWriter, r *http.Request) {
 	var b httptarget.CustomerBody
-	s.post(w, r, "/customers", &b, func(ref idemRef) (int, []byte) { return s.createCustomer(b, ref) })
+	s.post(w, r, "/customers", &b, func(ref idemRef) reply { return s.createCustomer(b, ref) })
 }
 
 func (s *Server) postInvoice(w http.ResponseWriter, r *http.Request) {
@@ -324,12 +343,12 @@ func (s *Server) postInvoice(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		base = "https://" + r.Host
 	}
-	s.post(w, r, "/invoices", &b, func(ref idemRef) (int, []byte) { return s.createInvoice(b, base, ref) })
+	s.post(w, r, "/invoices", &b, func(ref idemRef) reply { return s.createInvoice(b, base, ref) })
 }
 
-func (s *Server) createCustomer(b httptarget.CustomerBody, ref idemRef) (int, []byte) {
+func (s *Server) createCustomer(b httptarget.CustomerBody, ref idemRef) reply {
 	if strings.TrimSpace(b.Name) == "" {
-		return http.StatusUnprocessableEntity, errorJSON("name is required", "name")
+		return failed(http.StatusUnprocessableEntity, "name is required", "name")
 	}
 	s.mu.Lock()
 	c := &Customer{
@@ -345,14 +364,14 @@ func (s *Server) createCustomer(b httptarget.CustomerBody, ref idemRef) (int, []
 	s.stats.CustomersCreated++
 	s.mu.Unlock()
 	s.log.Info("sandbox: customer created", slog.String("id", c.ID), slog.String("external_id", c.ExternalID), slog.String("name", c.Name))
-	return http.StatusCreated, mustJSON(c)
+	return reply{status: http.StatusCreated, resource: c}
 }
 
-func (s *Server) createInvoice(b httptarget.InvoiceBody, base string, ref idemRef) (int, []byte) {
+func (s *Server) createInvoice(b httptarget.InvoiceBody, base string, ref idemRef) reply {
 	s.mu.Lock()
 	if field, msg := s.validateInvoice(b); field != "" {
 		s.mu.Unlock()
-		return http.StatusUnprocessableEntity, errorJSON(field+" "+msg, field)
+		return failed(http.StatusUnprocessableEntity, field+" "+msg, field)
 	}
 	n := len(s.invoices) + 1
 	id := invoiceID(n)
@@ -372,7 +391,7 @@ func (s *Server) createInvoice(b httptarget.InvoiceBody, base string, ref idemRe
 	s.mu.Unlock()
 	s.log.Info("sandbox: invoice created", slog.String("id", id), slog.String("number", inv.Number),
 		slog.String("reference", inv.Reference), slog.String("total", inv.Total+" "+inv.Currency))
-	return http.StatusCreated, mustJSON(inv)
+	return reply{status: http.StatusCreated, resource: inv}
 }
 
 // customerID and invoiceID are the ids of the n-th customer and invoice.
@@ -381,9 +400,9 @@ func invoiceID(n int) string  { return fmt.Sprintf("INV-%04d", n) }
 
 // unrecorded answers a creation the journal could not record: nothing
 // was created, and the key is released for a retry.
-func (s *Server) unrecorded(err error) (int, []byte) {
+func (s *Server) unrecorded(err error) reply {
 	s.log.Error("sandbox: cannot record a creation in the journal; nothing created", slog.Any("error", err))
-	return http.StatusInternalServerError, errorJSON("sandbox: cannot record the creation: "+err.Error(), "")
+	return failed(http.StatusInternalServerError, "sandbox: cannot record the creation: "+err.Error(), "")
 }
 
 // validateInvoice names the first offending field and what is wrong with
@@ -517,11 +536,12 @@ func (s *Server) getCustomer(w http.ResponseWriter, id string) {
 
 func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	filter, want := q.Has("reference"), q.Get("reference")
+	exact, want := q.Has("reference"), q.Get("reference")
+	prefix := q.Get("reference_prefix")
 	s.mu.Lock()
-	out := make([]Invoice, 0, len(s.invoices))
+	out := []Invoice{} // [] rather than null when none match
 	for _, inv := range s.invoices {
-		if !filter || inv.Reference == want {
+		if (!exact || inv.Reference == want) && strings.HasPrefix(inv.Reference, prefix) {
 			out = append(out, copyInvoice(inv))
 		}
 	}

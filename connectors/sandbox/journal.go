@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 )
 
@@ -122,7 +123,7 @@ func (s *Server) restore(line []byte) error {
 	if rec.Key == "" || (rec.Customer == nil) == (rec.Invoice == nil) {
 		return errors.New("a record needs an idempotency key and exactly one of customer and invoice")
 	}
-	var body []byte
+	var created any
 	switch {
 	case rec.Customer != nil:
 		c := rec.Customer
@@ -130,18 +131,18 @@ func (s *Server) restore(line []byte) error {
 			return fmt.Errorf("customer id %q out of sequence, want %q", c.ID, want)
 		}
 		s.addCustomer(c)
-		body = mustJSON(c)
+		created = c
 	default:
 		inv := rec.Invoice
 		if want := invoiceID(len(s.invoices) + 1); inv.ID != want {
 			return fmt.Errorf("invoice id %q out of sequence, want %q", inv.ID, want)
 		}
 		s.addInvoice(inv)
-		body = mustJSON(inv)
+		created = inv
 	}
 	done := make(chan struct{})
 	close(done)
-	e := &idemEntry{done: done, stored: true, status: 201, body: body}
+	e := &idemEntry{done: done, stored: true, reply: reply{status: http.StatusCreated, resource: created}}
 	copy(e.hash[:], hash)
 	s.idem[rec.Scope+"\x00"+rec.Key] = e
 	return nil

@@ -16,7 +16,8 @@
 //	GET  /customers?external_id=X   200 {"customers":[...]}, exact match, creation order
 //	GET  /customers/{id}            200 customer | 404
 //	POST /invoices                  201 invoice        (Idempotency-Key required)
-//	GET  /invoices[?reference=R]    200 {"invoices":[...]}, creation order
+//	GET  /invoices[?reference=R][&reference_prefix=P]
+//	                                200 {"invoices":[...]}, creation order
 //	GET  /invoices/{id}             200 invoice | 404
 //	GET  /healthz                   200
 //

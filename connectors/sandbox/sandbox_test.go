@@ -264,10 +264,10 @@ func TestIdempotentWaitsForInFlight(t *testing.T) {
 	hash := sha256.Sum256([]byte("body"))
 	release := make(chan struct{})
 	var calls atomic.Int32
-	slow := func() (int, []byte) {
+	slow := func() reply {
 		calls.Add(1)
 		<-release
-		return http.StatusCreated, []byte(`{"id":"X"}`)
+		return reply{status: http.StatusCreated, resource: map[string]string{"id": "X"}}
 	}
 	type res struct {
 		status   int
@@ -275,25 +275,23 @@ func TestIdempotentWaitsForInFlight(t *testing.T) {
 		replayed bool
 	}
 	results := make(chan res, 2)
-	go func() {
-		st, b, r, _ := s.idempotent(context.Background(), "k", hash, slow)
-		results <- res{st, string(b), r}
-	}()
+	ask := func() {
+		rp, r, _ := s.idempotent(context.Background(), "k", hash, slow)
+		results <- res{rp.status, string(rp.bytes()), r}
+	}
+	go ask()
 	for calls.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	go func() {
-		st, b, r, _ := s.idempotent(context.Background(), "k", hash, slow)
-		results <- res{st, string(b), r}
-	}()
+	go ask()
 	// A different body under the in-flight key is refused at once.
-	if st, _, _, _ := s.idempotent(context.Background(), "k", sha256.Sum256([]byte("other")), slow); st != http.StatusUnprocessableEntity {
-		t.Errorf("different body while in flight: %d", st)
+	if rp, _, _ := s.idempotent(context.Background(), "k", sha256.Sum256([]byte("other")), slow); rp.status != http.StatusUnprocessableEntity {
+		t.Errorf("different body while in flight: %d", rp.status)
 	}
 	// A waiter gives up with its context.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, _, _, err := s.idempotent(ctx, "k", hash, slow); err == nil {
+	if _, _, err := s.idempotent(ctx, "k", hash, slow); err == nil {
 		t.Errorf("waiter did not give up with its context")
 	}
 	close(release)
@@ -305,11 +303,11 @@ func TestIdempotentWaitsForInFlight(t *testing.T) {
 		t.Errorf("processed %d times", calls.Load())
 	}
 
-	failing := func() (int, []byte) { calls.Add(1); return http.StatusUnprocessableEntity, []byte(`{}`) }
+	failing := func() reply { calls.Add(1); return failed(http.StatusUnprocessableEntity, "no", "") }
 	calls.Store(0)
 	for range 2 {
-		if st, _, r, _ := s.idempotent(context.Background(), "k2", hash, failing); st != 422 || r {
-			t.Errorf("failing: %d replayed=%v", st, r)
+		if rp, r, _ := s.idempotent(context.Background(), "k2", hash, failing); rp.status != 422 || r {
+			t.Errorf("failing: %d replayed=%v", rp.status, r)
 		}
 	}
 	if calls.Load() != 2 {
@@ -370,5 +368,34 @@ func TestValidationNamesTheField(t *testing.T) {
 	// A refused request does not hold its key: fixed, it goes through.
 	if a := h.call("POST", "/customers", "no-name", httptarget.CustomerBody{ExternalID: "x", Name: "X"}); a.status != http.StatusCreated {
 		t.Errorf("corrected customer: %d %s", a.status, a.body)
+	}
+}
+
+// A reference prefix lists one batch's invoices (the bench's, say)
+// without the rest of the ERP; none matching is an empty list, not null.
+func TestListInvoicesByReferencePrefix(t *testing.T) {
+	h := start(t, Options{})
+	cus := h.customer("c1")
+	for i, ref := range []string{"B-x-1", "B-y-1", "B-x-2"} {
+		b := invoice(cus)
+		b.Reference = ref
+		if a := h.call("POST", "/invoices", fmt.Sprint("k", i), b); a.status != http.StatusCreated {
+			t.Fatalf("%s: %d %s", ref, a.status, a.body)
+		}
+	}
+	var list struct{ Invoices []Invoice }
+	h.call("GET", "/invoices?reference_prefix=B-x-", "", nil).decode(t, &list)
+	var refs []string
+	for _, inv := range list.Invoices {
+		refs = append(refs, inv.Reference)
+	}
+	if strings.Join(refs, ",") != "B-x-1,B-x-2" {
+		t.Errorf("reference_prefix=B-x-: %v, want B-x-1,B-x-2 in creation order", refs)
+	}
+	if a := h.call("GET", "/invoices?reference_prefix=B-z-", "", nil); !bytes.Contains(a.body, []byte(`"invoices":[]`)) {
+		t.Errorf("no match: %s, want an empty list", a.body)
+	}
+	if a := h.call("GET", "/invoices?reference_prefix=B-x-&reference=B-x-2", "", nil); !bytes.Contains(a.body, []byte(`"reference":"B-x-2"`)) || bytes.Contains(a.body, []byte(`"B-x-1"`)) {
+		t.Errorf("both filters: %s, want only B-x-2", a.body)
 	}
 }
