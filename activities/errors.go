@@ -2,6 +2,7 @@ package activities
 
 import (
 	"errors"
+	"net/http"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -39,9 +40,10 @@ var (
 // Temporal: mapping and validation problems and ERP rejections (400/422,
 // 401/403) end the run without retrying and carry the vendor's message
 // (crmError gives the CRM calls the same classes with CRM* types);
-// 429 retries exactly after the advertised delay (NextRetryDelay, a server
-// timer: no worker is held while waiting); 5xx, timeouts and connection
-// errors retry with the policy's backoff.
+// 429 (typed RateLimited) and 5xx, timeouts and connection errors (typed
+// Unavailable) retry: exactly after the delay the API advertised
+// (Retry-After: NextRetryDelay, a server timer, no worker held while
+// waiting), with the policy's backoff otherwise.
 func temporalError(err error) error { return classify(err, erpTypes) }
 
 // crmError is temporalError for the calls to the CRM.
@@ -62,9 +64,17 @@ func classify(err error, types apiErrorTypes) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), types.rejected, nil)
 	case connectors.Unauthorized:
 		return temporal.NewNonRetryableApplicationError(err.Error(), types.unauthorized, nil)
-	case connectors.RetryAfter:
-		return temporal.NewApplicationErrorWithOptions(err.Error(), types.rateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: delay})
-	default:
-		return temporal.NewApplicationError(err.Error(), types.unavailable)
 	}
+	// The type says what happened (a 429 is a rate limit, whether or not
+	// it says how long to wait); the delay, when the API gave one (on a
+	// 429 or a 503), is when the retry comes.
+	typ := types.unavailable
+	var api *connectors.APIError
+	if errors.As(err, &api) && api.StatusCode == http.StatusTooManyRequests {
+		typ = types.rateLimited
+	}
+	if class == connectors.RetryAfter {
+		return temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{NextRetryDelay: delay})
+	}
+	return temporal.NewApplicationError(err.Error(), typ)
 }

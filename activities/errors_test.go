@@ -28,7 +28,9 @@ func TestTemporalErrorClassification(t *testing.T) {
 		{"422", fmt.Errorf("connection %q: %w", "demo", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 422, Message: "bad tax code"}), ErrTypeERPRejected, true, 0, "bad tax code"},
 		{"401", fmt.Errorf("connection %q: %w", "demo", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 401}), ErrTypeERPUnauthorized, true, 0, `connection "demo"`},
 		{"429", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: 3 * time.Second}, ErrTypeERPRateLimited, false, 3 * time.Second, "HTTP 429"},
+		{"429 without Retry-After", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429}, ErrTypeERPRateLimited, false, 0, "HTTP 429"},
 		{"503", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503}, ErrTypeERPUnavailable, false, 0, "HTTP 503"},
+		{"503 with Retry-After", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503, RetryAfter: 2 * time.Second}, ErrTypeERPUnavailable, false, 2 * time.Second, "HTTP 503"},
 		{"network", errors.New("connection reset by peer"), ErrTypeERPUnavailable, false, 0, "connection reset"},
 	}
 	for _, c := range cases {

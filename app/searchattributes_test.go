@@ -109,9 +109,14 @@ func TestCheckSearchAttributesWithoutTheOperatorAPI(t *testing.T) {
 				if !errors.As(err, &sae) || len(sae.Missing) != len(workflows.SearchAttributeTypes()) {
 					t.Fatalf("want every attribute missing, got %v", err)
 				}
+				// The types as the Temporal CLI names them, written out.
+				want := map[string]string{
+					"DealId": "Keyword", "Connection": "Keyword", "Amount": "Double", "Currency": "Keyword",
+					"ErpInvoiceId": "Keyword", "SyncStatus": "Keyword", "CrmAccount": "Keyword", "ChangedAfterInvoice": "Bool",
+				}
 				for _, m := range sae.Missing {
-					if m.Have != "" || m.Want != typeName(workflows.SearchAttributeTypes()[m.Name]) {
-						t.Errorf("missing %+v", m)
+					if w, ok := want[m.Name]; !ok || m.Have != "" || m.Want != w {
+						t.Errorf("missing %+v, want type %q", m, w)
 					}
 				}
 			case c.missing == nil:

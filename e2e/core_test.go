@@ -78,17 +78,21 @@ func testCorePath(t *testing.T, s *stack) {
 	t.Run("a burst of concurrent deliveries of one deal makes one run", func(t *testing.T) {
 		var wg sync.WaitGroup
 		replies := make([]reply, 3)
+		errs := make([]error, 3)
 		for i := range replies {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				replies[i] = s.send(t, delivery{body: event(fmt.Sprintf("evt_burst_%d", i), "D-BURST", nil)})
+				replies[i], errs[i] = s.trySend(delivery{body: event(fmt.Sprintf("evt_burst_%d", i), "D-BURST", nil)})
 			}()
 		}
 		wg.Wait()
 		runIDs := map[string]bool{}
 		fresh := 0
-		for _, r := range replies {
+		for i, r := range replies {
+			if errs[i] != nil {
+				t.Fatalf("burst delivery %d: %v", i, errs[i])
+			}
 			if r.status != http.StatusAccepted {
 				t.Fatalf("burst delivery: %d %s", r.status, r.body)
 			}
@@ -375,9 +379,12 @@ func TestRunsSurviveRestart(t *testing.T) {
 	}
 }
 
-// Every history the core path produced replays against today's workflow
-// code without a non-determinism error: what a change to workflows/ must
-// keep true for runs in flight.
+// The histories the real server records for the core path, in both
+// modes, with ERP faults and a run that fails on its mapping, replay
+// against the workflow code without a non-determinism error. (Upgrades
+// are guarded by the histories kept in workflows/testdata, which earlier
+// code recorded; this test makes sure replay holds for what the server
+// really writes, retries and failures included.)
 func TestHistoriesReplay(t *testing.T) {
 	for _, mode := range []string{"local", "activity"} {
 		t.Run(mode, func(t *testing.T) {
@@ -391,7 +398,10 @@ func TestHistoriesReplay(t *testing.T) {
 				if r := s.send(t, delivery{body: event("evt_"+id, id, mutate)}); r.status != http.StatusAccepted {
 					t.Fatalf("%s: %d %s", id, r.status, r.body)
 				}
-				_ = s.waitRun(t, workflows.WorkflowID("demo", id), nil)
+				err := s.waitRun(t, workflows.WorkflowID("demo", id), nil)
+				if wantFail := mutate != nil; (err != nil) != wantFail || (wantFail && !strings.Contains(err.Error(), "currency")) {
+					t.Fatalf("%s ended with %v; want %s", id, err, map[bool]string{true: "a failure naming the currency", false: "success"}[wantFail])
+				}
 			}
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})

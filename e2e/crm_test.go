@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
+
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/backfill"
 	"github.com/dealsync/dealsync/connectors"
@@ -126,11 +128,20 @@ func checkDelivered(t *testing.T, results []connectors.EventResult, runs map[str
 }
 
 // noRunFor fails the test when any run exists for the deal (by its
-// DealId search attribute, whatever the account).
+// DealId search attribute, whatever the account). The run list lags a
+// start by tens of milliseconds here, so it is watched for half a second
+// rather than read once.
 func (s *stack) noRunFor(t *testing.T, dealID string) {
 	t.Helper()
-	if n := s.countRuns(t, `DealId = "`+dealID+`"`, 0); n != 0 {
-		t.Fatalf("%d runs exist for deal %s, want none", n, dealID)
+	query := `DealId = "` + dealID + `"`
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := s.Client.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatalf("count %q: %v", query, err)
+		}
+		if n := resp.GetCount(); n != 0 {
+			t.Fatalf("%d runs exist for deal %s, want none", n, dealID)
+		}
 	}
 }
 
@@ -275,9 +286,13 @@ connections:
 		second := hsBody(hsEvent{id: "14", deal: "101", prop: "amount", value: "1000.1", at: at(5)},
 			stageWon("13", "103", at(30)), hsEvent{id: "15", deal: "102", typ: "deal.creation", at: at(1)})
 		var results []connectors.EventResult
-		for _, body := range [][]byte{first, second, first} { // HubSpot retries a delivery
+		firstResults := 0
+		for i, body := range [][]byte{first, second, first} { // HubSpot retries a delivery
 			r := hsOK(t, s, body)
 			results = append(results, r.Results...)
+			if i == 0 {
+				firstResults = len(r.Results)
+			}
 		}
 		runs := map[string]workflows.InvoiceDealResult{}
 		for _, d := range []string{"101", "102", "103"} {
@@ -311,6 +326,9 @@ connections:
 
 		// A retry after the runs completed: duplicates, nothing new.
 		r := hsOK(t, s, first)
+		if len(r.Results) == 0 || len(r.Results) != firstResults {
+			t.Errorf("redelivery: %d results, want %d as the first time: %+v", len(r.Results), firstResults, r.Results)
+		}
 		for _, res := range r.Results {
 			if !res.Duplicate {
 				t.Errorf("redelivery after completion not a duplicate: %+v", res)

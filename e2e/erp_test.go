@@ -68,6 +68,11 @@ func TestXeroEndToEnd(t *testing.T) {
 	if contacts, invoices := fake.Counts(); contacts != 1 || invoices != 1 {
 		t.Fatalf("Xero has %d contacts and %d invoices, want 1 and 1", contacts, invoices)
 	}
+	// The faults did happen: the 429, then the processed call whose answer
+	// was lost (the retry finds that invoice instead of sending it again).
+	if n := fake.Calls("PUT /Invoices"); n != 2 || fake.InvoicePuts != 1 {
+		t.Fatalf("%d invoice PUTs sent and %d processed, want 2 (429, lost answer) and 1", n, fake.InvoicePuts)
+	}
 	if out.InvoiceID != fake.LastInvoiceID || out.CustomerID == "" {
 		t.Fatalf("result %+v, Xero's invoice %s", out, fake.LastInvoiceID)
 	}

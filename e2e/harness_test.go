@@ -124,8 +124,20 @@ type reply struct {
 	parsed connectors.Reply
 }
 
+// send posts d and fails the test when it cannot, or when a 2xx reply is
+// not the results shape.
 func (s *stack) send(t *testing.T, d delivery) reply {
 	t.Helper()
+	r, err := s.trySend(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// trySend is send for goroutines other than the test's, which must not
+// call t.Fatal: it returns what went wrong.
+func (s *stack) trySend(d delivery) (reply, error) {
 	if d.connection == "" {
 		d.connection = "demo"
 	}
@@ -146,27 +158,30 @@ func (s *stack) send(t *testing.T, d delivery) reply {
 	}
 	req, err := http.NewRequest(d.method, s.IntakeURL+"/webhooks/"+d.connection, bytes.NewReader(d.body))
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
 	req.Header.Set("Content-Type", d.contentType)
 	if !d.unsigned {
 		if err := generic.SignRequest(req, d.secret, d.msgID, d.timestamp, d.body); err != nil {
-			t.Fatal(err)
+			return reply{}, err
 		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST webhook: %v", err)
+		return reply{}, fmt.Errorf("POST webhook: %w", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, fmt.Errorf("reading the reply: %w", err)
+	}
 	r := reply{status: resp.StatusCode, body: body}
 	if resp.StatusCode < 300 {
 		if err := json.Unmarshal(body, &r.parsed); err != nil {
-			t.Fatalf("reply %d is not the JSON results shape: %v\n%s", resp.StatusCode, err, body)
+			return r, fmt.Errorf("reply %d is not the JSON results shape: %v\n%s", resp.StatusCode, err, body)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // event builds a generic event; mutate edits the deal map before encoding.

@@ -328,8 +328,11 @@ func TestEmptyFileMatchesDefault(t *testing.T) {
 		t.Fatalf("both should fail the amount check (discounted lines): %v / %v", err1, err2)
 	}
 	ev.Deal.Amount = decimal.NewNullDecimal(dec("10800"))
-	a, _ := mapping.Apply(m, ev)
-	b, _ := mapping.Apply(mapping.Default{PaymentTermsDays: 30}, ev)
+	a, err1 := mapping.Apply(m, ev)
+	b, err2 := mapping.Apply(mapping.Default{PaymentTermsDays: 30}, ev)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("with the discounted amount both should map: %v / %v", err1, err2)
+	}
 	if string(mustJSON(t, a)) != string(mustJSON(t, b)) {
 		t.Errorf("file:\n%s\ndefault:\n%s", mustJSON(t, a), mustJSON(t, b))
 	}

@@ -92,7 +92,11 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 	if len(refs) != 3 || refs["4711"] != 1 || refs["4712"] != 1 || refs["4713"] != 1 {
 		t.Errorf("invoices by deal: %v", refs)
 	}
-	for _, r := range syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--until", "2026-12-01") {
+	again := syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--until", "2026-12-01")
+	if len(again) != 3 {
+		t.Errorf("second sync listed %d deals, want the 3 won ones: %+v", len(again), again)
+	}
+	for _, r := range again {
 		if r.NewRun != "" || r.Skipped != "invoiced already" {
 			t.Errorf("second sync: %+v", r)
 		}

@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/sharedfiles"
 )
 
 // The vector published in the Standard Webhooks library tests (Go, Python
@@ -29,21 +27,6 @@ const (
 )
 
 var vecTime = time.Unix(vecTS, 0)
-
-// sharedFile reads a file of the read-only shared webhook samples next to the
-// repository, skipping the test when they are not there.
-func sharedFile(t testing.TB, name string) []byte {
-	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "webhooks", name)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("shared samples not available: %s", path)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func vecHeader(sig string) http.Header {
 	h := http.Header{}
@@ -70,7 +53,7 @@ func TestVerifyPublishedVector(t *testing.T) {
 }
 
 func TestPublishedVectorFromSharedFile(t *testing.T) {
-	body := sharedFile(t, "standard-webhooks-vector-body.txt")
+	body := sharedfiles.Webhook(t, "standard-webhooks-vector-body.txt")
 	if len(body) != 20 || !bytes.Equal(body, []byte(vecBody)) {
 		t.Fatalf("shared vector body is %d bytes %q, inlined constant is %d bytes %q", len(body), body, len(vecBody), vecBody)
 	}
@@ -89,7 +72,7 @@ func TestPublishedVectorFromSharedFile(t *testing.T) {
 // The spec's example body comes without a secret: check a round trip with our
 // own, and that the generic parser turns this non-dealsync event away.
 func TestSpecExampleBodyFromSharedFile(t *testing.T) {
-	body := sharedFile(t, "standard-webhooks-spec-example-body.json")
+	body := sharedfiles.Webhook(t, "standard-webhooks-spec-example-body.json")
 	const id, ts = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1674087231
 	req, err := http.NewRequest(http.MethodPost, "https://sync.example.com/webhooks/generic", bytes.NewReader(body))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/sharedfiles"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -82,7 +83,7 @@ func TestParseSharedSamples(t *testing.T) {
 		"hubspot-deal-propertychange-dealstage.captured.json":    capturedDealstage,
 		"hubspot-deal-propertychange-closedwon.constructed.json": constructedClosedwon,
 	} {
-		body := sharedFile(t, file)
+		body := sharedfiles.Webhook(t, file)
 		if string(body) != want {
 			t.Fatalf("%s differs from the inlined copy", file)
 		}
@@ -92,7 +93,7 @@ func TestParseSharedSamples(t *testing.T) {
 		}
 	}
 	// The v1 docs body is a contact event: no deal events, no error.
-	evs, err := s.Parse(&connectors.Webhook{Body: sharedFile(t, "hubspot-v1-docs-body.json")})
+	evs, err := s.Parse(&connectors.Webhook{Body: sharedfiles.Webhook(t, "hubspot-v1-docs-body.json")})
 	if err != nil || len(evs) != 0 {
 		t.Fatalf("contact.creation: got %v, %+v", err, evs)
 	}

@@ -3,14 +3,13 @@ package hubspot
 import (
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/sharedfiles"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -46,17 +45,6 @@ const (
 	capturedDealstageV3    = "G01FGvHYxMd78L+4b6hC4EC7YDDRL0IuyiSddikyRWo="
 	constructedClosedwonV3 = "PSCOZPQmNhSioGldVhiuOfybk6/PeIW+kPyBQxJyfP0="
 )
-
-// sharedFile reads a file of ../shared/webhooks, skipping when absent.
-func sharedFile(t testing.TB, name string) []byte {
-	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "webhooks", name)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Skipf("shared samples not available: %s", path)
-	}
-	return b
-}
 
 func testSource(t testing.TB, mutate func(*Config)) *Source {
 	t.Helper()
@@ -160,7 +148,7 @@ func TestVerifySharedSamples(t *testing.T) {
 		"hubspot-deal-propertychange-dealstage.captured.json":    capturedDealstageV3,
 		"hubspot-deal-propertychange-closedwon.constructed.json": constructedClosedwonV3,
 	} {
-		body := sharedFile(t, file)
+		body := sharedfiles.Webhook(t, file)
 		w := &connectors.Webhook{Method: "POST", URL: oursURI, Body: body, Received: msTime(oursTS).Add(2 * time.Second),
 			Header: http.Header{HeaderSignatureV3: {sig}, HeaderTimestamp: {oursTS}}}
 		if err := s.Verify(w); err != nil {
@@ -171,7 +159,7 @@ func TestVerifySharedSamples(t *testing.T) {
 		c.ClientSecret = secret.New(docSecret)
 		c.LegacySignatures = []string{"v1"}
 	})
-	body := sharedFile(t, "hubspot-v1-docs-body.json")
+	body := sharedfiles.Webhook(t, "hubspot-v1-docs-body.json")
 	if string(body) != docV1Body {
 		t.Fatalf("shared v1 body differs from the inlined one: %q", body)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -154,9 +155,19 @@ func TestKeysAndDocNumber(t *testing.T) {
 	if a == b || a != again || len(a) != 36 {
 		t.Error("RequestID is not a stable UUID per key")
 	}
-	long := "HUBSPOT-DEAL-1234567890123"
-	if n := quickbooks.DocNumber(long); len(n) > 21 || n != quickbooks.DocNumber(long) {
-		t.Errorf("DocNumber(%q) = %q", long, n)
+	// QBO's DocNumber holds 21 characters: a longer reference keeps its
+	// first 8 and a hash of the whole, so that two long references that
+	// share a beginning still differ.
+	long, other := "HUBSPOT-DEAL-1234567890123", "HUBSPOT-DEAL-1234567890124"
+	n := quickbooks.DocNumber(long)
+	if !regexp.MustCompile(`^HUBSPOT--[0-9a-f]{12}$`).MatchString(n) || len(n) != 21 {
+		t.Errorf("DocNumber(%q) = %q, want its first 8 characters, a dash and 12 hex digits", long, n)
+	}
+	if m := quickbooks.DocNumber(other); m == n {
+		t.Errorf("DocNumber gives %q for both %q and %q", n, long, other)
+	}
+	if s := quickbooks.DocNumber(" D-1001 "); s != "D-1001" {
+		t.Errorf("a short reference: %q, want it as is (trimmed)", s)
 	}
 	if _, ok := connectors.LookupTarget("quickbooks"); !ok {
 		t.Error("not registered")

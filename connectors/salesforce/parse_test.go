@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/sharedfiles"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -89,16 +88,6 @@ func testSource(t testing.TB, mutate func(*Config)) *Source {
 	return s
 }
 
-func sharedFile(t testing.TB, name string) []byte {
-	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "webhooks", name)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Skipf("shared samples not available: %s", path)
-	}
-	return b
-}
-
 func parse(t *testing.T, s *Source, body string) []model.DealEvent {
 	t.Helper()
 	evs, err := s.Parse(&connectors.Webhook{Body: []byte(body)})
@@ -138,7 +127,7 @@ func TestParseSharedSamples(t *testing.T) {
 		"salesforce-outbound-opportunity.captured.xml":          "0065w000023STAmAAO",
 		"salesforce-outbound-opportunity-minified.captured.xml": "0067F000003pmdWQAQ",
 	} {
-		evs, err := s.Parse(&connectors.Webhook{Body: sharedFile(t, file)})
+		evs, err := s.Parse(&connectors.Webhook{Body: sharedfiles.Webhook(t, file)})
 		if err != nil || len(evs) != 1 || evs[0].Deal.ID != want {
 			t.Errorf("%s: %v %+v", file, err, evs)
 		}
@@ -147,7 +136,7 @@ func TestParseSharedSamples(t *testing.T) {
 	var doc, ours struct {
 		Ack string `xml:"Body>notificationsResponse>Ack"`
 	}
-	if err := xml.Unmarshal(sharedFile(t, "salesforce-outbound-ack.xml"), &doc); err != nil || doc.Ack != "true" {
+	if err := xml.Unmarshal(sharedfiles.Webhook(t, "salesforce-outbound-ack.xml"), &doc); err != nil || doc.Ack != "true" {
 		t.Fatalf("shared ack: %v %q", err, doc.Ack)
 	}
 	if err := xml.Unmarshal([]byte(AckBody), &ours); err != nil || ours.Ack != doc.Ack {

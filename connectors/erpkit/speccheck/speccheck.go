@@ -1,7 +1,8 @@
 // Package speccheck helps contract tests find the vendors' specs in the
-// shared folder beside the repository (../shared/specs) and run Prism as a
-// validating mock. Everything it needs that is absent makes the test skip:
-// the specs are read in place, never copied into the repository.
+// shared folder beside the repository (../shared/specs, through package
+// sharedfiles) and run Prism as a validating mock. Without the specs
+// folder or Prism the test skips; the specs are read in place, never
+// copied into the repository.
 package speccheck
 
 import (
@@ -18,44 +19,27 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dealsync/dealsync/internal/sharedfiles"
 )
 
 // Specs returns the shared specs folder (the repository's parent +
 // /shared/specs), skipping the test when it is absent.
 func Specs(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Skipf("no working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	specs := filepath.Join(filepath.Dir(dir), "shared", "specs")
-	if _, err := os.Stat(specs); err != nil {
-		t.Skipf("shared specs not available (%s): %v", specs, err)
-	}
-	return specs
+	return sharedfiles.Dir(t, "specs")
 }
 
-// File returns a file of the specs folder, skipping when it is absent.
+// File returns a file of the specs folder; a file missing from a specs
+// folder that is there fails the test (a wrong name, not a missing setup).
 func File(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(Specs(t), rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not available: %v", rel, err)
-	}
-	return p
+	return sharedfiles.Path(t, "specs", rel)
 }
 
-// PrismBin is $PRISM_BIN or prism on PATH; the test skips without one.
+// PrismBin is $PRISM_BIN or prism on PATH; the test skips without one,
+// and fails when PRISM_BIN names a file that is not there (a broken setup
+// must not pass as a skip).
 // CI installs it with
 //
 //	npm install --prefix DIR @stoplight/prism-cli@5.16.0
@@ -66,7 +50,7 @@ func PrismBin(t testing.TB) string {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
-		t.Skipf("PRISM_BIN=%s does not exist", p)
+		t.Fatalf("PRISM_BIN=%s does not exist", p)
 	}
 	p, err := exec.LookPath("prism")
 	if err != nil {
@@ -97,7 +81,7 @@ func Prism(t testing.TB, spec string, startup time.Duration) string {
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		cancel()
-		t.Skipf("cannot start prism: %v", err)
+		t.Fatalf("cannot start prism %s: %v", bin, err)
 	}
 	var logMu sync.Mutex
 	var log strings.Builder
