@@ -48,9 +48,7 @@ func TestXeroEndToEnd(t *testing.T) {
 	xc.TokenFile = filepath.Join(dir, "xero-token.json")
 	xc.LinkFile = filepath.Join(dir, "xero-links.json")
 	xc.BaseURL, xc.TokenURL = fake.URL, fake.TokenURL()
-	// dataDir: the in-memory Temporal store currently fails to start in
-	// this harness ("table namespaces already exists"); a file store works.
-	s := startStack(t, stackOptions{mutate: useTarget("xero", "xero", &xc), dataDir: t.TempDir()})
+	s := startStack(t, stackOptions{mutate: useTarget("xero", "xero", &xc)})
 
 	fake.Fail("PUT /Invoices",
 		xerofake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1", Problem: "minute"},
