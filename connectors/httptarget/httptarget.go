@@ -6,7 +6,8 @@
 // Wire protocol (paths configurable, amounts as decimal strings, see
 // InvoiceBody):
 //
-//	GET  {customers_path}?external_id=X  → 2xx {"customers":[{"id":...}, ...]}
+//	GET  {customers_path}?external_id=X  → 2xx {"customers":[{"id":...,"external_id":...}, ...]}
+//	                                       (an entry naming another external_id is skipped)
 //	POST {customers_path}                 → 2xx {"id":...}                        (CustomerBody)
 //	POST {invoices_path}                  → 2xx {"id":...,"number":...,"url":...} (InvoiceBody)
 //
@@ -243,7 +244,10 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 			return connectors.CustomerRef{}, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
 		}
 		for _, found := range list.Customers {
-			if found.ID != "" {
+			// A customer whose answer names another external id is not
+			// this one: the API did not filter (or filters loosely), and
+			// taking it would bill another company.
+			if found.ID != "" && (found.ExternalID == "" || found.ExternalID == c.ExternalID) {
 				return connectors.CustomerRef{ID: found.ID}, nil
 			}
 		}

@@ -455,3 +455,39 @@ func TestRegistryAndConfig(t *testing.T) {
 		}
 	}
 }
+
+// An API that ignores the external_id filter answers its whole list: a
+// customer it names with another external id is never taken for this
+// company's (it would bill another company); one without an external id in
+// the answer is trusted to have been filtered.
+func TestFindCustomerSkipsAnotherExternalID(t *testing.T) {
+	list := `{"customers":[{"id":"C-OTHER","external_id":"hub-1"},{"id":"C-MINE","external_id":"hub-7"}]}`
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodGet:
+			_, _ = io.WriteString(w, list)
+		case r.Method == http.MethodPost:
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, `{"id":"C-NEW"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, Name: "loose"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7", Name: "Acme"}, "k1"); err != nil || got.ID != "C-MINE" || got.Created {
+		t.Errorf("hub-7: %+v, %v; want the listed C-MINE", got, err)
+	}
+	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-9", Name: "Other"}, "k2"); err != nil || got.ID != "C-NEW" || !got.Created || posts != 1 {
+		t.Errorf("hub-9, listed by no entry: %+v, %v, %d creates; want it created", got, err, posts)
+	}
+	list = `{"customers":[{"id":"C-FILTERED"}]}`
+	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-9", Name: "Other"}, "k3"); err != nil || got.ID != "C-FILTERED" {
+		t.Errorf("an entry without external_id: %+v, %v; want it trusted", got, err)
+	}
+}

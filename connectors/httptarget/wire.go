@@ -72,7 +72,14 @@ type CustomerCreated struct {
 
 // CustomerList is the answer to GET {customers_path}?external_id=X.
 type CustomerList struct {
-	Customers []CustomerCreated `json:"customers"`
+	Customers []ListedCustomer `json:"customers"`
+}
+
+// ListedCustomer is one customer of a CustomerList: its id and, when the
+// API says it, its external id.
+type ListedCustomer struct {
+	ID         string `json:"id"`
+	ExternalID string `json:"external_id"`
 }
 
 // InvoiceCreated is the part of a 2xx answer to POST {invoices_path} the
