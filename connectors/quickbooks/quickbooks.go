@@ -235,8 +235,11 @@ func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.Cu
 	return ref, nil
 }
 
-// CreateInvoice checks for an invoice with the same DocNumber and
-// otherwise creates it with requestid derived from key.
+// CreateInvoice checks for an invoice with the same DocNumber, billed to
+// the same customer for the same deal, and otherwise creates it with
+// requestid derived from key. QBO numbers its own invoices 1001, 1002, …:
+// a deal whose reference is such a number must not take an invoice of
+// another customer, or of another deal, for its own.
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	const op = "create invoice"
 	call, err := t.invoiceCall(inv, customer, key)
@@ -245,12 +248,13 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	doc := DocNumber(inv.Reference)
 	if doc != "" {
-		qr, err := t.query(ctx, "find invoice", "select Id, DocNumber from Invoice where DocNumber = "+quote(doc))
+		qr, err := t.query(ctx, "find invoice", "select Id, DocNumber, CustomerRef, PrivateNote from Invoice where DocNumber = "+quote(doc))
 		if err != nil {
 			return connectors.InvoiceResult{}, err
 		}
+		note := privateNote(inv)
 		for _, got := range qr.QueryResponse.Invoice {
-			if got.DocNumber == doc && got.Id != "" {
+			if got.DocNumber == doc && got.Id != "" && got.CustomerRef.Value == customer.ID && got.PrivateNote == note {
 				return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true}, nil
 			}
 		}

@@ -99,6 +99,33 @@ func TestCustomerAndInvoiceExactlyOnce(t *testing.T) {
 	}
 }
 
+// QBO numbers its own invoices 1001, 1002, …: an invoice that merely has
+// the deal's reference as its DocNumber, billed to another customer or for
+// another deal, is not the deal's invoice; the deal's own is created.
+func TestInvoiceOfAnotherCustomerWithTheSameDocNumberIsNotTaken(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Reference, inv.SourceDealID = "1001", "1001"
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := f.AddInvoice("1001", "999", "")                    // QBO's own invoice 1001 of another customer
+	sameCustomer := f.AddInvoice("1001", ref.ID, "typed by hand") // not made by dealsync for this deal
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil || res.Replayed || res.InvoiceID == foreign || res.InvoiceID == sameCustomer || f.InvoicePosts() != 1 {
+		t.Fatalf("got %+v, %v (%d posts); want a new invoice, not %s or %s", res, err, f.InvoicePosts(), foreign, sameCustomer)
+	}
+	// The deal's own invoice is found again (a re-run after a lost answer
+	// whose requestid QBO no longer remembers).
+	again, err := tg.CreateInvoice(ctx, inv, ref, "wf-rerun/invoice")
+	if err != nil || !again.Replayed || again.InvoiceID != res.InvoiceID || f.InvoicePosts() != 1 {
+		t.Fatalf("re-run: %+v, %v (%d posts); want %s found", again, err, f.InvoicePosts(), res.InvoiceID)
+	}
+}
+
 func TestRequestIDReplayWithoutDocNumber(t *testing.T) {
 	f := newFake(t)
 	tg := newTarget(t, f)

@@ -89,8 +89,10 @@ type QueryResponse struct {
 	QueryResponse struct {
 		Customer []Customer `json:"Customer"`
 		Invoice  []struct {
-			Id        string `json:"Id"`
-			DocNumber string `json:"DocNumber"`
+			Id          string `json:"Id"`
+			DocNumber   string `json:"DocNumber"`
+			CustomerRef Ref    `json:"CustomerRef"`
+			PrivateNote string `json:"PrivateNote"`
 		} `json:"Invoice"`
 	} `json:"QueryResponse"`
 }
@@ -128,6 +130,11 @@ func DocNumber(reference string) string {
 	return reference[:8] + "-" + hex.EncodeToString(sum[:6])
 }
 
+// privateNote is the invoice's PrivateNote: which deal it invoices.
+func privateNote(inv model.Invoice) string {
+	return strings.TrimSpace("dealsync " + inv.SourceDealID)
+}
+
 // NewInvoice is QBO's invoice for inv, billed to customerID. A line's
 // ItemCode is the QBO Item Id (ItemRef), its TaxCode the TaxCodeRef; a
 // line discount becomes a DiscountLineDetail line (QBO checks Amount ==
@@ -142,7 +149,7 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		DocNumber:   DocNumber(inv.Reference),
 		TxnDate:     inv.IssueDate.String(),
 		DueDate:     inv.DueDate.String(),
-		PrivateNote: strings.TrimSpace("dealsync " + inv.SourceDealID),
+		PrivateNote: privateNote(inv),
 	}
 	if o.SetCurrency {
 		out.CurrencyRef = &Ref{Value: string(cur)}

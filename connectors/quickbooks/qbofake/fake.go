@@ -38,10 +38,11 @@ type Server struct {
 	refresh   string
 	access    map[string]bool
 	seq       int
-	customers map[string]string // Id → DisplayName
-	invoices  map[string]string // Id → DocNumber
-	bodies    [][]byte          // invoice POST bodies processed
-	requests  map[string][]byte // requestid → answer
+	customers map[string]string    // Id → DisplayName
+	invoices  map[string]string    // Id → DocNumber
+	billed    map[string][2]string // Id → CustomerRef value, PrivateNote
+	bodies    [][]byte             // invoice POST bodies processed
+	requests  map[string][]byte    // requestid → answer
 	faults    map[string][]Fault
 	calls     []string
 	posts     int
@@ -51,7 +52,7 @@ type Server struct {
 // New starts a fake company realm whose current refresh token is refreshToken.
 func New(realm, refreshToken string) *Server {
 	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken,
-		access: map[string]bool{}, customers: map[string]string{}, invoices: map[string]string{},
+		access: map[string]bool{}, customers: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
 		requests: map[string][]byte{}, faults: map[string][]Fault{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.token)
@@ -113,6 +114,18 @@ func (s *Server) InvoiceBodies() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([][]byte(nil), s.bodies...)
+}
+
+// AddInvoice stores an invoice made outside dealsync (QBO numbers its own
+// 1001, 1002, …) and returns its Id.
+func (s *Server) AddInvoice(docNumber, customerID, privateNote string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	id := fmt.Sprint(s.seq)
+	s.invoices[id] = docNumber
+	s.billed[id] = [2]string{customerID, privateNote}
+	return id
 }
 
 // Invoices returns Id → DocNumber of the stored invoices.
@@ -251,10 +264,11 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 			resp["Customer"] = out
 		}
 	} else {
-		var out []map[string]string
+		var out []map[string]any
 		for id, n := range s.invoices {
 			if n == val {
-				out = append(out, map[string]string{"Id": id, "DocNumber": n})
+				b := s.billed[id]
+				out = append(out, map[string]any{"Id": id, "DocNumber": n, "CustomerRef": map[string]string{"value": b[0]}, "PrivateNote": b[1]})
 			}
 		}
 		if out != nil {
@@ -297,7 +311,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 			return nil, false
 		}
 		doc, _ := body["DocNumber"].(string)
+		note, _ := body["PrivateNote"].(string)
 		s.invoices[id] = doc
+		s.billed[id] = [2]string{fmt.Sprint(cref["value"]), note}
 		s.bodies = append(s.bodies, raw)
 		answer, _ = json.Marshal(map[string]any{"Invoice": map[string]string{"Id": id, "DocNumber": doc}})
 	}
