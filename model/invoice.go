@@ -51,14 +51,18 @@ type InvoiceLine struct {
 var hundred = decimal.NewFromInt(100)
 
 // ComputeTotals fills each line's Amount and TaxAmount and the invoice's
-// Subtotal, TaxTotal and Total. Every line amount is rounded to the
-// currency's minor units first, so the totals are exact sums of what the
-// invoice shows.
+// Subtotal, TaxTotal and Total. A line's discount is an amount of money
+// and is rounded to the currency's minor units first (a percentage
+// discount such as 15 % of 66.70 is 10.005), as the ERPs round the
+// discount they are sent, so that the line amount here is the one the ERP
+// computes; every line amount is rounded too, so the totals are exact sums
+// of what the invoice shows.
 func (inv *Invoice) ComputeTotals() {
 	cur := inv.Currency
 	subtotal, tax := decimal.Zero, decimal.Zero
 	for i := range inv.Lines {
 		l := &inv.Lines[i]
+		l.Discount = cur.Round(l.Discount)
 		l.Amount = cur.Round(l.Quantity.Mul(l.UnitPrice).Sub(l.Discount))
 		l.TaxAmount = cur.Round(l.Amount.Mul(l.TaxRate).Div(hundred))
 		subtotal = subtotal.Add(l.Amount)

@@ -74,6 +74,22 @@ func TestComputeTotalsExact(t *testing.T) {
 	}
 }
 
+// A discount is money: rounded to minor units before the line amount, as
+// the ERPs round the discount they are sent. 15 % of 66.70 is 10.005: the
+// ERP books 10.01 off, so the line is 56.69, not 66.70 − 10.005 = 56.695
+// rounded to 56.70.
+func TestComputeTotalsRoundsTheDiscountFirst(t *testing.T) {
+	inv := Invoice{Currency: "EUR", Lines: []InvoiceLine{{Quantity: d("1"), UnitPrice: d("66.70"), Discount: d("10.005")}}}
+	inv.ComputeTotals()
+	l := inv.Lines[0]
+	if !l.Discount.Equal(d("10.01")) || !l.Amount.Equal(d("56.69")) || !inv.Total.Equal(d("56.69")) {
+		t.Errorf("discount %s amount %s total %s, want 10.01, 56.69, 56.69", l.Discount, l.Amount, inv.Total)
+	}
+	if !l.Quantity.Mul(l.UnitPrice).Sub(l.Discount).Equal(l.Amount) {
+		t.Errorf("quantity × price − discount = %s, the line says %s: an ERP would book another amount", l.Quantity.Mul(l.UnitPrice).Sub(l.Discount), l.Amount)
+	}
+}
+
 func validInvoice() Invoice {
 	inv := Invoice{
 		Reference: "D-1", Currency: "EUR", Customer: Customer{Name: "Acme"},
