@@ -201,6 +201,14 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}, "requestid": {RequestID(key)}}
 	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodPost, URL: t.base + "/customer?" + v.Encode(), Body: body})
 	if err != nil {
+		// Another run (a second deal of the same new company) or a person
+		// created the name since the lookup: QBO refuses it again; take
+		// that customer, as the lookup would have.
+		if isDuplicateName(err) {
+			if id, ferr := t.findByName(ctx, name); ferr == nil && id != "" {
+				return t.linked(ctx, c, connectors.CustomerRef{ID: id})
+			}
+		}
 		return connectors.CustomerRef{}, err
 	}
 	var created struct{ Customer Customer }
@@ -219,11 +227,21 @@ func (t *Target) findByName(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	for _, cu := range qr.QueryResponse.Customer {
-		if cu.DisplayName == name && cu.Id != "" {
+		// QBO's names are unique regardless of case ("ACME GmbH" is refused
+		// as a duplicate of "Acme GmbH"), so they match regardless of case.
+		if strings.EqualFold(cu.DisplayName, name) && cu.Id != "" {
 			return cu.Id, nil
 		}
 	}
 	return "", nil
+}
+
+// isDuplicateName is QBO's refusal of a DisplayName another customer,
+// vendor or employee has (error 6240).
+func isDuplicateName(err error) bool {
+	var api *connectors.APIError
+	return errors.As(err, &api) && api.StatusCode == http.StatusBadRequest &&
+		(strings.Contains(api.Message, "Duplicate Name Exists") || strings.Contains(api.Message, "code 6240"))
 }
 
 func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.CustomerRef) (connectors.CustomerRef, error) {

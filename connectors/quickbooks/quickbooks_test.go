@@ -126,6 +126,34 @@ func TestInvoiceOfAnotherCustomerWithTheSameDocNumberIsNotTaken(t *testing.T) {
 	}
 }
 
+// Two deals of one new company at once: both look the name up, find
+// nothing, and create it; QBO refuses the second name (error 6240), and
+// that run takes the first one's customer instead of failing. A name that
+// differs only in case is the same customer for QBO, and is found.
+func TestCustomerCreatedMeanwhileIsTaken(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	var other string
+	f.AfterQuery = func() {
+		if other == "" {
+			other = f.AddCustomer("Acme GmbH") // the other run's create lands first
+		}
+	}
+	ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-b/customer")
+	if err != nil || ref.ID != other || ref.Created {
+		t.Fatalf("got %+v, %v; want the customer %s created meanwhile", ref, err, other)
+	}
+	if n, _ := f.Counts(); n != 1 {
+		t.Errorf("%d customers, want 1", n)
+	}
+	f.AfterQuery = nil
+	upper := f.AddCustomer("BETA AG")
+	if ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-2", Name: "Beta AG"}, "wf-c/customer"); err != nil || ref.ID != upper {
+		t.Errorf("Beta AG against BETA AG: %+v, %v; want %s", ref, err, upper)
+	}
+}
+
 func TestRequestIDReplayWithoutDocNumber(t *testing.T) {
 	f := newFake(t)
 	tg := newTarget(t, f)

@@ -33,6 +33,9 @@ type Server struct {
 	Realm        string
 	ClientID     string
 	ClientSecret string
+	// AfterQuery, if set, runs after each query is answered: a test makes
+	// another client act between dealsync's lookup and its create.
+	AfterQuery func()
 
 	mu        sync.Mutex
 	refresh   string
@@ -85,6 +88,17 @@ func (s *Server) RevokeRefreshToken() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refresh = "revoked-" + s.refresh
+}
+
+// AddCustomer creates a customer, as another client would, and returns
+// its Id.
+func (s *Server) AddCustomer(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	id := fmt.Sprint(s.seq)
+	s.customers[id] = name
+	return id
 }
 
 // RenameCustomer changes a customer's DisplayName, as a person would in QBO.
@@ -180,10 +194,15 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func fault(w http.ResponseWriter, status int, typ, msg, detail, element string) {
+	faultCode(w, status, typ, msg, detail, element, "6000")
+}
+
+// faultCode is a fault with QBO's error code (6240: duplicate name).
+func faultCode(w http.ResponseWriter, status int, typ, msg, detail, element, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"Fault": map[string]any{"Error": []any{map[string]string{
-		"Message": msg, "Detail": detail, "code": "6000", "element": element}}, "type": typ}, "time": "2026-11-27T04:00:00.000-08:00"})
+		"Message": msg, "Detail": detail, "code": code, "element": element}}, "type": typ}, "time": "2026-11-27T04:00:00.000-08:00"})
 }
 
 func writeFault(w http.ResponseWriter, f Fault) {
@@ -243,6 +262,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	if s.AfterQuery != nil {
+		defer s.AfterQuery()
+	}
 	q := r.URL.Query().Get("query")
 	m := whereEq.FindStringSubmatch(q)
 	if m == nil {
@@ -297,7 +319,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 		name, _ := body["DisplayName"].(string)
 		for _, n := range s.customers {
 			if strings.EqualFold(n, name) {
-				fault(w, 400, "ValidationFault", "Duplicate Name Exists Error", "The name supplied already exists. : Another customer, vendor or employee is already using this name.", "")
+				faultCode(w, 400, "ValidationFault", "Duplicate Name Exists Error", "The name supplied already exists. : Another customer, vendor or employee is already using this name.", "", "6240")
 				return nil, false
 			}
 		}
