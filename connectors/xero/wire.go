@@ -126,6 +126,9 @@ type Options struct {
 	BrandingThemeID    string
 }
 
+// xeroUnitDP is the decimals of a unit price Xero keeps (unitdp=4).
+const xeroUnitDP = 4
+
 // NewInvoice is Xero's invoice for inv, billed to contactID. Lines keep the
 // mapping's ItemCode, AccountCode and TaxCode (as TaxType), falling back to
 // the connection's defaults; Xero computes tax and totals from them.
@@ -136,6 +139,11 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 	cur := inv.Currency
 	lines := make([]LineItem, len(inv.Lines))
 	for i, l := range inv.Lines {
+		// The request asks for unitdp=4: Xero keeps a unit price to 4
+		// decimals and would compute another line amount from a finer one.
+		if !l.UnitPrice.Equal(l.UnitPrice.Round(xeroUnitDP)) {
+			return Invoice{}, fmt.Errorf("lines[%d]: unit price %s has more than %d decimals, which Xero keeps; round it in the mapping", i, model.ExactString(l.UnitPrice), xeroUnitDP)
+		}
 		li := LineItem{
 			Description: l.Description,
 			Quantity:    json.Number(model.ExactString(l.Quantity)),

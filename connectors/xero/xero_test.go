@@ -293,6 +293,25 @@ func TestNoAccountOrItemCodeIsPermanentBeforeSending(t *testing.T) {
 	}
 }
 
+// Xero keeps a unit price to 4 decimals (unitdp=4): a finer one would
+// make Xero book another line amount than the one validated here, so it is
+// refused before sending, naming the line; 4 decimals go through.
+func TestUnitPriceFinerThanXeroKeepsIsPermanent(t *testing.T) {
+	e := setup(t, nil)
+	inv := exampleInvoice()
+	inv.Lines[0].UnitPrice = decimal.RequireFromString("0.123456")
+	inv.ComputeTotals()
+	_, err := e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k")
+	if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), "lines[0]") || !strings.Contains(err.Error(), "0.123456") {
+		t.Fatalf("err = %v, want a permanent error naming lines[0] and its price", err)
+	}
+	inv.Lines[0].UnitPrice = decimal.RequireFromString("0.1235")
+	inv.ComputeTotals()
+	if _, err := e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k"); err != nil {
+		t.Fatalf("4 decimals: %v", err)
+	}
+}
+
 func TestTokenRotationIsStoredBeforeUse(t *testing.T) {
 	e := setup(t, nil)
 	ctx := context.Background()
