@@ -239,8 +239,18 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		}
 		results[i], errs[i] = res, err
 	}
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
+	// The events of one deal go to its run one after another, in the order
+	// the delivery lists them, and stop at the first that fails (the
+	// delivery is then refused and sent again): a later event never
+	// overtakes the start of the deal's run, where, as a signal, it would
+	// find no run and be dropped. Different deals go concurrently.
+	type step struct {
+		i      int
+		ok     bool
+		reason string
+	}
+	var deals [][]step
+	byDeal := map[string]int{}
 	for i, ev := range events {
 		ok, reason := conn.Trigger.Evaluate(ev)
 		// An event that does not trigger may still belong to the deal's
@@ -251,16 +261,36 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			outcomes[i] = metrics.EventIgnored
 			continue
 		}
-		if len(events) == 1 {
-			// Most deliveries carry one event: no goroutine for it.
-			start(i, ok, reason)
-			continue
+		key := ev.Account + "\x00" + ev.Deal.ID
+		d, seen := byDeal[key]
+		if !seen {
+			d = len(deals)
+			byDeal[key] = d
+			deals = append(deals, nil)
 		}
+		deals[d] = append(deals[d], step{i, ok, reason})
+	}
+	run := func(steps []step) {
+		for _, st := range steps {
+			start(st.i, st.ok, st.reason)
+			if errs[st.i] != nil {
+				return
+			}
+		}
+	}
+	if len(deals) == 1 {
+		// Most deliveries carry one deal: no goroutine for it.
+		run(deals[0])
+		return results, outcomes, errors.Join(errs...)
+	}
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, steps := range deals {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			start(i, ok, reason)
+			run(steps)
 		}()
 	}
 	wg.Wait()

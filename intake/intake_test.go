@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -310,5 +311,71 @@ func TestEventResolverRunsBeforeTheTrigger(t *testing.T) {
 	src.failWith = nil
 	if status, reply := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusAccepted || len(st.started) != 1 || st.started[0] != "A" {
 		t.Errorf("after the look-up: %d %s, started %v", status, reply, st.started)
+	}
+}
+
+// slowStarter's starts take a while; a signal finds a run only once its
+// start has returned, as with Temporal.
+type slowStarter struct {
+	mu      sync.Mutex
+	running map[string]bool
+	fail    string
+	calls   []string
+}
+
+func (s *slowStarter) Start(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	time.Sleep(30 * time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, "start "+ev.EventID)
+	if ev.Deal.ID == s.fail {
+		return connectors.EventResult{}, fmt.Errorf("starting the run: %w", ErrUnavailable)
+	}
+	s.running[ev.Deal.ID] = true
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID, RunID: "r"}, nil
+}
+
+func (s *slowStarter) Notify(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, "notify "+ev.EventID)
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID}, s.running[ev.Deal.ID], nil
+}
+
+func (s *slowStarter) Ready(context.Context) error { return nil }
+
+// A batch with a deal's won event and then a later change of the same deal
+// (a connection whose runs listen): the change reaches the run that the
+// won event starts, never before its start, where it would find no run
+// and be dropped. Another deal goes alongside. When a deal's start fails,
+// its later events are not sent (the delivery is refused and retried).
+func TestBatchEventsOfOneDealFollowItsStart(t *testing.T) {
+	st := &slowStarter{running: map[string]bool{}}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}, SettleTime: time.Minute}},
+		Starter:     st, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},
+ {"event_id":"e2","deal":{"id":"A","stage":"lost"}},
+ {"event_id":"e3","deal":{"id":"B","stage":"won"}}]`)
+	var reply connectors.Reply
+	if err := json.Unmarshal([]byte(body), &reply); err != nil || status != http.StatusAccepted || len(reply.Results) != 3 {
+		t.Fatalf("%d %s", status, body)
+	}
+	if r := reply.Results[1]; r.Skipped != "" || r.WorkflowID != "wf/A" {
+		t.Errorf("the lost event of deal A: %+v, want it delivered to A's run", r)
+	}
+	if i, j := slices.Index(st.calls, "start e1"), slices.Index(st.calls, "notify e2"); i < 0 || j < i {
+		t.Errorf("calls %v: want e1's start before e2's signal", st.calls)
+	}
+
+	st.fail, st.calls = "C", nil
+	status, body = post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e4","deal":{"id":"C","stage":"won"}},
+ {"event_id":"e5","deal":{"id":"C","stage":"lost"}}]`)
+	if status != http.StatusServiceUnavailable || slices.Contains(st.calls, "notify e5") {
+		t.Errorf("failed start: %d %s, calls %v; want 503 and e5 not sent", status, body, st.calls)
 	}
 }
