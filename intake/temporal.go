@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
@@ -177,17 +176,17 @@ func classifyStartError(id string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.As(err, &netErr):
 		return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)
 	}
-	var unavailable *serviceerror.Unavailable
-	var deadline *serviceerror.DeadlineExceeded
-	var exhausted *serviceerror.ResourceExhausted
-	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &exhausted) {
+	// The SDK's errors are serviceerror types (NamespaceUnavailable during a
+	// failover, Aborted, …), which ToStatus reads, as it reads plain gRPC
+	// statuses. A namespace that is not active here (multi-cluster, while
+	// another cluster takes over) is worth a retry too.
+	var notActive *serviceerror.NamespaceNotActive
+	if errors.As(err, &notActive) {
 		return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)
 	}
-	if st, ok := status.FromError(err); ok {
-		switch st.Code() {
-		case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled:
-			return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)
-		}
+	switch serviceerror.ToStatus(err).Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled, codes.Aborted:
+		return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)
 	}
 	return fmt.Errorf("starting %s: %w", id, err)
 }
