@@ -168,9 +168,19 @@ func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 	return l.Addr().String(), nil
 }
 
+// Timeouts of the servers Serve runs. A request must arrive whole within
+// readTimeout: webhook bodies are read before their signature can be
+// checked, so a client trickling one in would otherwise hold its
+// connection, goroutine and buffer for as long as it likes.
+var (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
 // Serve runs an HTTP server on l until ctx ends, then drains it.
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
