@@ -15,9 +15,11 @@ import (
 	"slices"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
@@ -63,7 +65,10 @@ var ErrCannotList = errors.New("its source cannot list won deals")
 // Sync lists the won deals of the connection's accounts in the period and
 // starts a run for each that has none, or whose latest run ended without
 // completing (failed, timed out, terminated: the same as a new webhook
-// would). Deals with a running or completed run are skipped. An error
+// would) before its invoice was made. Deals with a running or completed
+// run are skipped, and so are those whose run ended after making the
+// invoice (SyncStatus invoiced or writeback_failed: `runs retry
+// --writeback` writes those back). An error
 // means a listing failed; failures of single deals are in their Result.
 func Sync(ctx context.Context, c client.Client, conn *connections.Connection, starter Starter, o Options) ([]Result, error) {
 	if err := CanSync(conn); err != nil {
@@ -122,6 +127,15 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 			r.Skipped = "invoiced already"
 			return r
 		}
+		// A run that ended otherwise after its invoice was made (its
+		// write-back failed, or it timed out or was terminated then) has an
+		// invoice: a new run would create it again, protected only by the
+		// ERP still knowing the step's idempotency key. `runs retry` writes
+		// such invoices back instead.
+		if st := syncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()); st == workflows.StatusInvoiced || st == workflows.StatusWriteBackFailed {
+			r.Skipped = "invoiced already (the run ended " + r.Existing + " after the invoice was made; `dealsync runs retry --writeback` writes it back)"
+			return r
+		}
 	}
 	if dryRun {
 		r.Skipped = "dry run"
@@ -140,4 +154,17 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		r.NewRun = res.RunID
 	}
 	return r
+}
+
+// syncStatus is a run's SyncStatus search attribute ("" when unset).
+func syncStatus(sa *commonpb.SearchAttributes) string {
+	p := sa.GetIndexedFields()[workflows.SyncStatusKey.GetName()]
+	if p == nil {
+		return ""
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+		return ""
+	}
+	return s
 }

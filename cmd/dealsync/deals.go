@@ -23,10 +23,12 @@ func newDealsCmd(g *globalFlags) *cobra.Command {
 		Short: "Start the runs of the deals the CRM lists as won in a period that have none (a first sync, or webhooks the CRM gave up on)",
 		Long: `sync asks the connection's CRM for the deals that are won now and whose close
 date is in [--since, --until), and starts a run for each that has none, or
-whose latest run failed, timed out or was terminated: as if the CRM had sent
-a "won" webhook now. The run reads the deal, checks that it is still won
-and invoices it under the deal's own workflow ID. Deals with a running or
-completed run are skipped, so a deal is never invoiced twice.
+whose latest run failed, timed out or was terminated before making its
+invoice: as if the CRM had sent a "won" webhook now. The run reads the deal,
+checks that it is still won and invoices it under the deal's own workflow ID.
+Deals with a running or completed run are skipped, and so are those whose run
+ended after making the invoice (` + "`dealsync runs retry --writeback`" + ` writes those
+back), so a deal is never invoiced twice.
 
 Use it when a connection goes live after deals were won, and after an outage
 long enough for the CRM to give up delivering webhooks (HubSpot retries for
