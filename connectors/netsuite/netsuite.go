@@ -218,6 +218,16 @@ func ExternalID(v string) string {
 	return erpkit.LegalKey(v, MaxExternalID, externalIDChar)
 }
 
+// fallbackCustomerID is the external id of a customer whose company has no
+// CRM id: derived from the step key (workflow id + "/customer"), so it
+// starts with fallbackCustomerPrefix.
+func fallbackCustomerID(key string) string { return ExternalID("dealsync-" + key) }
+
+// fallbackCustomerPrefix starts every fallbackCustomerID: step keys start
+// with the workflow id, "invoice/…", whose '/' is not legal in an external
+// id and becomes '_'.
+const fallbackCustomerPrefix = "dealsync-invoice_"
+
 // InvoiceExternalID is the invoice's external id for a step key.
 func InvoiceExternalID(key string) string { return ExternalID("dealsync-" + key) }
 
@@ -312,14 +322,14 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	// same on every attempt, so a retry finds what the last one made.
 	eid := t.CustomerExternalID(company)
 	if eid == "" {
-		eid = ExternalID("dealsync-" + key)
+		eid = fallbackCustomerID(key)
 	}
 	if r, ok, err := t.get(ctx, "find customer", "customer", "eid:"+eid); err != nil {
 		return connectors.CustomerRef{}, err
 	} else if ok {
 		return t.linked(ctx, company, connectors.CustomerRef{ID: r.ID})
 	}
-	id, err := t.search(ctx, c, eid)
+	id, err := t.search(ctx, c, eid, company == "")
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
@@ -348,9 +358,16 @@ func (t *Target) linked(ctx context.Context, company string, ref connectors.Cust
 }
 
 // search applies the tax-id and exact-name rules; "" when none matches.
-func (t *Target) search(ctx context.Context, c model.Customer, eid string) (string, error) {
-	// A customer another system or company claims (its external id) is not ours.
-	free := func(row map[string]string) bool { return row["externalid"] == "" || row["externalid"] == eid }
+// anonymous is a company without a CRM id.
+func (t *Target) search(ctx context.Context, c model.Customer, eid string, anonymous bool) (string, error) {
+	// A customer another system or company claims (its external id) is not
+	// ours; one that dealsync made for a company without an id, from
+	// another deal's key, is, when this company has no id either: the same
+	// name names the same customer.
+	free := func(row map[string]string) bool {
+		x := row["externalid"]
+		return x == "" || x == eid || (anonymous && strings.HasPrefix(x, fallbackCustomerPrefix))
+	}
 	if tax := strings.TrimSpace(c.TaxID); tax != "" && t.cfg.TaxIDField != "" {
 		rows, err := t.customers(ctx, t.cfg.TaxIDField, tax)
 		if err != nil {

@@ -319,6 +319,24 @@ func TestMatchingRules(t *testing.T) {
 			t.Fatalf("%+v %v, %d customers", ref, err, n)
 		}
 	})
+	t.Run("no company id, a later deal", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		c := model.Customer{Name: "Walk-in Customer"}
+		first, err := tg.FindOrCreateCustomer(ctx, c, "invoice/hs/62515/D-1/customer")
+		if err != nil || !first.Created || !strings.HasPrefix(fake.Customers()[0].ExternalID, "dealsync-invoice_") {
+			t.Fatalf("first deal: %+v %v %+v", first, err, fake.Customers())
+		}
+		// The next deal of the same id-less company (another key) takes it
+		// instead of being refused as a name another record claims.
+		second, err := tg.FindOrCreateCustomer(ctx, c, "invoice/hs/62515/D-2/customer")
+		if n, _ := fake.Counts(); err != nil || second.ID != first.ID || second.Created || n != 1 {
+			t.Fatalf("second deal: %+v %v, %d customers; want %s", second, err, n, first.ID)
+		}
+		// A company with an id is still not given that customer by name.
+		if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-9", Name: "Walk-in Customer"}, "invoice/hs/62515/D-3/customer"); class(err) != connectors.Permanent {
+			t.Fatalf("a company with an id: %v, want the name refused as another record's", err)
+		}
+	})
 }
 
 func TestErrors(t *testing.T) {
