@@ -188,7 +188,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 			return connectors.CustomerRef{ID: id}, nil
 		}
 	}
-	if id, err := t.findByName(ctx, name); err != nil {
+	if id, err := t.findByName(ctx, name, c.ExternalID); err != nil {
 		return connectors.CustomerRef{}, err
 	} else if id != "" {
 		return t.linked(ctx, c, connectors.CustomerRef{ID: id})
@@ -205,7 +205,11 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		// created the name since the lookup: QBO refuses it again; take
 		// that customer, as the lookup would have.
 		if isDuplicateName(err) {
-			if id, ferr := t.findByName(ctx, name); ferr == nil && id != "" {
+			id, ferr := t.findByName(ctx, name, c.ExternalID)
+			if ferr != nil {
+				return connectors.CustomerRef{}, ferr
+			}
+			if id != "" {
 				return t.linked(ctx, c, connectors.CustomerRef{ID: id})
 			}
 		}
@@ -221,17 +225,24 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	return t.linked(ctx, c, connectors.CustomerRef{ID: created.Customer.Id, Created: true})
 }
 
-func (t *Target) findByName(ctx context.Context, name string) (string, error) {
-	qr, err := t.query(ctx, "find customer", "select Id, DisplayName, Active from Customer where DisplayName = "+quote(name))
+func (t *Target) findByName(ctx context.Context, name, companyID string) (string, error) {
+	qr, err := t.query(ctx, "find customer", "select Id, DisplayName, Active, Notes from Customer where DisplayName = "+quote(name))
 	if err != nil {
 		return "", err
 	}
 	for _, cu := range qr.QueryResponse.Customer {
 		// QBO's names are unique regardless of case ("ACME GmbH" is refused
 		// as a duplicate of "Acme GmbH"), so they match regardless of case.
-		if strings.EqualFold(cu.DisplayName, name) && cu.Id != "" {
-			return cu.Id, nil
+		if !strings.EqualFold(cu.DisplayName, name) || cu.Id == "" {
+			continue
 		}
+		// A customer dealsync made for another CRM company (its Notes say
+		// which) is not this company's, whatever its name.
+		if other, ok := strings.CutPrefix(cu.Notes, crmCompanyNote); ok && companyID != "" && strings.TrimSpace(other) != companyID {
+			return "", fmt.Errorf("quickbooks find customer: the customer named %q (Id %s) belongs to CRM company %s, not %s; rename one of them in QBO or in the CRM: %w",
+				cu.DisplayName, cu.Id, strings.TrimSpace(other), companyID, connectors.ErrPermanent)
+		}
+		return cu.Id, nil
 	}
 	return "", nil
 }

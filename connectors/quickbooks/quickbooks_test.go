@@ -154,6 +154,27 @@ func TestCustomerCreatedMeanwhileIsTaken(t *testing.T) {
 	}
 }
 
+// Two CRM companies with one name: QBO allows the name once, and the
+// customer dealsync made for the first (its Notes name the company) is not
+// the second's. The run fails with what to do, instead of invoicing the
+// second company's deal to the first company.
+func TestCustomerOfAnotherCRMCompanyIsNotTakenByName(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	first, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	if err != nil || !first.Created {
+		t.Fatalf("first company: %+v %v", first, err)
+	}
+	_, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-2", Name: "Acme GmbH"}, "wf-2/customer")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "C-1") || !strings.Contains(err.Error(), "C-2") {
+		t.Fatalf("second company of the same name: %v; want a permanent error naming both companies", err)
+	}
+	if n, _ := f.Counts(); n != 1 {
+		t.Errorf("%d customers, want 1", n)
+	}
+}
+
 func TestRequestIDReplayWithoutDocNumber(t *testing.T) {
 	f := newFake(t)
 	tg := newTarget(t, f)

@@ -196,7 +196,11 @@ func NewCustomer(c model.Customer) Customer {
 			CountrySubDivisionCode: a.Region, PostalCode: a.PostalCode, Country: a.Country}
 	}
 	if c.ExternalID != "" {
-		out.Notes = "CRM company " + c.ExternalID
+		out.Notes = crmCompanyNote + c.ExternalID
 	}
 	return out
 }
+
+// crmCompanyNote starts the Notes of a customer dealsync made, before the
+// CRM company id.
+const crmCompanyNote = "CRM company "

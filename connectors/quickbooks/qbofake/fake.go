@@ -42,6 +42,7 @@ type Server struct {
 	access    map[string]bool
 	seq       int
 	customers map[string]string    // Id → DisplayName
+	notes     map[string]string    // Id → Notes
 	invoices  map[string]string    // Id → DocNumber
 	billed    map[string][2]string // Id → CustomerRef value, PrivateNote
 	bodies    [][]byte             // invoice POST bodies processed
@@ -55,7 +56,7 @@ type Server struct {
 // New starts a fake company realm whose current refresh token is refreshToken.
 func New(realm, refreshToken string) *Server {
 	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken,
-		access: map[string]bool{}, customers: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
+		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
 		requests: map[string][]byte{}, faults: map[string][]Fault{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.token)
@@ -279,7 +280,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		var out []map[string]string
 		for id, n := range s.customers {
 			if strings.EqualFold(n, val) {
-				out = append(out, map[string]string{"Id": id, "DisplayName": n})
+				out = append(out, map[string]string{"Id": id, "DisplayName": n, "Notes": s.notes[id]})
 			}
 		}
 		if out != nil {
@@ -324,6 +325,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 			}
 		}
 		s.customers[id] = name
+		s.notes[id], _ = body["Notes"].(string)
 		answer, _ = json.Marshal(map[string]any{"Customer": map[string]string{"Id": id, "DisplayName": name}})
 	} else {
 		s.posts++
