@@ -266,7 +266,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst 
 	}
 
 	ref := idemRef{scope: scope, key: key, hash: sha256.Sum256(canon)}
-	rp, replayed, err := s.idempotent(r.Context(), scope+"\x00"+key, ref.hash, func() reply { return process(ref) })
+	rp, replayed, err := s.idempotent(r.Context(), ref, func() reply { return process(ref) })
 	if err != nil {
 		return // the client went away while waiting for the key
 	}
@@ -284,7 +284,8 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst 
 
 // idempotent runs process at most once per key and body; see the package
 // documentation.
-func (s *Server) idempotent(ctx context.Context, k string, hash [sha256.Size]byte, process func() reply) (rp reply, replayed bool, err error) {
+func (s *Server) idempotent(ctx context.Context, ref idemRef, process func() reply) (rp reply, replayed bool, err error) {
+	k, hash := ref.id(), ref.hash
 	var e *idemEntry
 	for {
 		s.mu.Lock()

@@ -36,11 +36,14 @@ type journalRecord struct {
 	Invoice     *Invoice  `json:"invoice,omitempty"`
 }
 
-// idemRef names the idempotency key of the request being processed.
+// idemRef names the idempotency key of a request and the hash of its body.
 type idemRef struct {
 	scope, key string
 	hash       [sha256.Size]byte
 }
+
+// id is the key's entry in Server.idem: keys are scoped by path.
+func (r idemRef) id() string { return r.scope + "\x00" + r.key }
 
 // OpenJournal restores the data recorded in the journal file at path
 // (created if missing) and records every later creation in it. Call it
@@ -116,8 +119,11 @@ func (s *Server) restore(line []byte) error {
 	if err := dec.Decode(&rec); err != nil {
 		return err
 	}
-	hash, err := hex.DecodeString(rec.RequestHash)
-	if err != nil || len(hash) != sha256.Size {
+	ref := idemRef{scope: rec.Scope, key: rec.Key}
+	if len(rec.RequestHash) != hex.EncodedLen(sha256.Size) {
+		return fmt.Errorf("request_hash %q is not a hex SHA-256", rec.RequestHash)
+	}
+	if _, err := hex.Decode(ref.hash[:], []byte(rec.RequestHash)); err != nil {
 		return fmt.Errorf("request_hash %q is not a hex SHA-256", rec.RequestHash)
 	}
 	if rec.Key == "" || (rec.Customer == nil) == (rec.Invoice == nil) {
@@ -142,9 +148,7 @@ func (s *Server) restore(line []byte) error {
 	}
 	done := make(chan struct{})
 	close(done)
-	e := &idemEntry{done: done, stored: true, reply: reply{status: http.StatusCreated, resource: created}}
-	copy(e.hash[:], hash)
-	s.idem[rec.Scope+"\x00"+rec.Key] = e
+	s.idem[ref.id()] = &idemEntry{hash: ref.hash, done: done, stored: true, reply: reply{status: http.StatusCreated, resource: created}}
 	return nil
 }
 

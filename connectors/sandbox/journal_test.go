@@ -156,6 +156,7 @@ func TestJournalRefusesADamagedLine(t *testing.T) {
 		"not JSON":        "{\"scope\":\"/customers\"}\nnot json\n",
 		"out of sequence": second, // CUS-0002 without CUS-0001
 		"no record":       `{"scope":"/invoices","idempotency_key":"k","request_hash":"` + strings.Repeat("00", 32) + `"}` + "\n",
+		"long hash":       `{"scope":"/invoices","idempotency_key":"k","request_hash":"` + strings.Repeat("00", 40) + `"}` + "\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))

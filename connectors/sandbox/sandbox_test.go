@@ -276,7 +276,7 @@ func TestIdempotentWaitsForInFlight(t *testing.T) {
 	}
 	results := make(chan res, 2)
 	ask := func() {
-		rp, r, _ := s.idempotent(context.Background(), "k", hash, slow)
+		rp, r, _ := s.idempotent(context.Background(), idemRef{key: "k", hash: hash}, slow)
 		results <- res{rp.status, string(rp.bytes()), r}
 	}
 	go ask()
@@ -285,13 +285,13 @@ func TestIdempotentWaitsForInFlight(t *testing.T) {
 	}
 	go ask()
 	// A different body under the in-flight key is refused at once.
-	if rp, _, _ := s.idempotent(context.Background(), "k", sha256.Sum256([]byte("other")), slow); rp.status != http.StatusUnprocessableEntity {
+	if rp, _, _ := s.idempotent(context.Background(), idemRef{key: "k", hash: sha256.Sum256([]byte("other"))}, slow); rp.status != http.StatusUnprocessableEntity {
 		t.Errorf("different body while in flight: %d", rp.status)
 	}
 	// A waiter gives up with its context.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, _, err := s.idempotent(ctx, "k", hash, slow); err == nil {
+	if _, _, err := s.idempotent(ctx, idemRef{key: "k", hash: hash}, slow); err == nil {
 		t.Errorf("waiter did not give up with its context")
 	}
 	close(release)
@@ -306,7 +306,7 @@ func TestIdempotentWaitsForInFlight(t *testing.T) {
 	failing := func() reply { calls.Add(1); return failed(http.StatusUnprocessableEntity, "no", "") }
 	calls.Store(0)
 	for range 2 {
-		if rp, r, _ := s.idempotent(context.Background(), "k2", hash, failing); rp.status != 422 || r {
+		if rp, r, _ := s.idempotent(context.Background(), idemRef{key: "k2", hash: hash}, failing); rp.status != 422 || r {
 			t.Errorf("failing: %d replayed=%v", rp.status, r)
 		}
 	}
