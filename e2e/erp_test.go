@@ -156,6 +156,7 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 func TestQuickBooksEndToEnd(t *testing.T) {
 	const realm = "9130355555555555"
 	fake := qbofake.New(realm, "seed-refresh")
+	fake.HomeCurrency = "EUR" // the deals' currency
 	t.Cleanup(fake.Close)
 	dir := t.TempDir()
 	qc := quickbooks.DefaultConfig()

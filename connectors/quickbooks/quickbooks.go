@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -55,7 +56,10 @@ type Config struct {
 	// DefaultItemID is the QBO Item Id of lines whose mapping sets no item_code.
 	DefaultItemID  string `mapstructure:"default_item_id"`
 	DefaultTaxCode string `mapstructure:"default_tax_code"`
-	// MultiCurrency sends CurrencyRef (only for companies with multicurrency on).
+	// MultiCurrency sends CurrencyRef (only for companies with multicurrency
+	// on). Off, dealsync reads the company's preferences once: a company
+	// with multicurrency on gets CurrencyRef all the same, and one without
+	// it refuses invoices in another currency than its home currency.
 	MultiCurrency bool          `mapstructure:"multi_currency"`
 	MinorVersion  int           `mapstructure:"minor_version" validate:"gte=1"`
 	BaseURL       string        `mapstructure:"base_url" validate:"required,url"`
@@ -87,6 +91,9 @@ type Target struct {
 	client *erpkit.Client
 	links  erpkit.LinkStore
 	opts   Options
+
+	prefsMu sync.Mutex
+	prefs   *Preferences // read once, when multi_currency is off
 }
 
 var _ connectors.Target = (*Target)(nil)
@@ -271,7 +278,11 @@ func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.Cu
 // another customer, or of another deal, for its own.
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	const op = "create invoice"
-	call, err := t.invoiceCall(inv, customer, key)
+	opts, err := t.currencyOptions(ctx, inv.Currency)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	call, err := t.invoiceCall(inv, customer, key, opts)
 	if err != nil {
 		return connectors.InvoiceResult{}, err
 	}
@@ -312,17 +323,68 @@ func (t *Target) link(id string) string {
 	return host + "/app/invoice?txnId=" + url.QueryEscape(id)
 }
 
+// currencyOptions are the invoice options for an invoice in cur. With
+// multi_currency on, CurrencyRef is sent and QBO checks it against the
+// customer's currency. Otherwise the company's currency preferences are
+// read (once per process): a company with multicurrency on gets CurrencyRef
+// all the same, and a company without it refuses, before anything is sent,
+// an invoice in another currency than its home currency, which QBO would
+// otherwise book in the home currency with the deal's figures.
+func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Options, error) {
+	o := t.opts
+	if o.SetCurrency || cur == "" {
+		return o, nil
+	}
+	p, err := t.preferences(ctx)
+	if err != nil {
+		return o, err
+	}
+	if p.CurrencyPrefs.MultiCurrencyEnabled {
+		o.SetCurrency = true
+		return o, nil
+	}
+	if home := p.CurrencyPrefs.HomeCurrency.Value; home != "" && !strings.EqualFold(home, string(cur)) {
+		return o, fmt.Errorf("quickbooks create invoice: the invoice is in %s, but QuickBooks company %s books in %s and has multicurrency off: "+
+			"map the deal's amounts to %s, or turn multicurrency on in QuickBooks: %w", cur, t.cfg.RealmID, home, home, connectors.ErrPermanent)
+	}
+	return o, nil
+}
+
+// preferences reads the company's Preferences once; a failed read is
+// tried again by the next invoice.
+func (t *Target) preferences(ctx context.Context) (Preferences, error) {
+	t.prefsMu.Lock()
+	defer t.prefsMu.Unlock()
+	if t.prefs != nil {
+		return *t.prefs, nil
+	}
+	const op = "read preferences"
+	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}}
+	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/preferences?" + v.Encode()})
+	if err != nil {
+		return Preferences{}, err
+	}
+	var answer struct{ Preferences Preferences }
+	if err := resp.Decode("quickbooks", op, &answer); err != nil {
+		return Preferences{}, err
+	}
+	t.prefs = &answer.Preferences
+	return answer.Preferences, nil
+}
+
 // PlanInvoice returns the POST CreateInvoice would send (token masked).
+// It reads nothing from QBO: with multi_currency off, the plan has no
+// CurrencyRef even for a company whose preferences would add one.
 func (t *Target) PlanInvoice(inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.Request, error) {
-	call, err := t.invoiceCall(inv, customer, key)
+	call, err := t.invoiceCall(inv, customer, key, t.opts)
 	if err != nil {
 		return connectors.Request{}, err
 	}
 	return t.client.Plan(call)
 }
 
-func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef, key string) (erpkit.Call, error) {
-	q, err := NewInvoice(inv, customer.ID, t.opts)
+func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef, key string, opts Options) (erpkit.Call, error) {
+	q, err := NewInvoice(inv, customer.ID, opts)
 	if err != nil {
 		return erpkit.Call{}, fmt.Errorf("quickbooks create invoice: %v: %w", err, connectors.ErrPermanent)
 	}

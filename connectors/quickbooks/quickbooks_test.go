@@ -23,6 +23,7 @@ const realm = "9130355555555555"
 
 func newFake(t *testing.T) *qbofake.Server {
 	f := qbofake.New(realm, "seed")
+	f.HomeCurrency = "EUR" // the example company is in Berlin
 	t.Cleanup(f.Close)
 	return f
 }
@@ -94,8 +95,71 @@ func TestCustomerAndInvoiceExactlyOnce(t *testing.T) {
 	if body.CustomerRef.Value != ref.ID || body.TxnDate != "2026-11-20" || len(body.Line) != 3 ||
 		body.Line[0].SalesItemLineDetail.ItemRef.Value != "17" || body.Line[0].SalesItemLineDetail.TaxCodeRef.Value != "TAX" ||
 		body.Line[1].SalesItemLineDetail.ItemRef.Value != "1" || body.Line[1].Amount != "248.75" ||
-		body.Line[2].DetailType != "DiscountLineDetail" || body.Line[2].Amount != "10.00" {
+		body.Line[2].DetailType != "DiscountLineDetail" || body.Line[2].Amount != "10.00" ||
+		!body.ApplyTaxAfterDiscount || body.CurrencyRef != nil {
 		t.Errorf("body %s", bodies[0])
+	}
+}
+
+// A company without multicurrency books every invoice in its home
+// currency: an invoice in another currency is refused before anything is
+// sent, naming both currencies, instead of being booked with the deal's
+// figures in the wrong currency. The preferences are read once.
+func TestInvoiceInAnotherCurrencyThanTheHomeCurrency(t *testing.T) {
+	f := newFake(t)
+	f.HomeCurrency = "USD"
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"wf/invoice", "wf2/invoice"} {
+		_, err = tg.CreateInvoice(ctx, inv, ref, key)
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "EUR") || !strings.Contains(err.Error(), "books in USD") {
+			t.Fatalf("EUR invoice for a USD company: %v; want a permanent error naming both currencies", err)
+		}
+	}
+	if n := f.Calls("POST /invoice"); n != 0 {
+		t.Errorf("%d invoice POSTs sent, want none", n)
+	}
+	inv.Currency = "USD"
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf3/invoice")
+	if err != nil || res.InvoiceID == "" {
+		t.Fatalf("USD invoice: %+v %v", res, err)
+	}
+	if n := f.Calls("GET /preferences"); n != 1 {
+		t.Errorf("preferences read %d times, want once", n)
+	}
+}
+
+// multi_currency is off in the config, but the company has multicurrency
+// on: CurrencyRef is sent all the same (QBO checks it against the
+// customer's currency), instead of QBO taking the customer's currency for
+// the deal's figures. An invoice without a discount does not ask for tax
+// after the discount.
+func TestMultiCurrencyCompanyGetsCurrencyRef(t *testing.T) {
+	f := newFake(t)
+	f.HomeCurrency, f.MultiCurrency = "USD", true
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Lines[1].Discount = decimal.Zero
+	inv.ComputeTotals()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice"); err != nil {
+		t.Fatal(err)
+	}
+	var body quickbooks.Invoice
+	if err := json.Unmarshal(f.InvoiceBodies()[0], &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.CurrencyRef == nil || body.CurrencyRef.Value != "EUR" || body.ApplyTaxAfterDiscount || len(body.Line) != 2 {
+		t.Errorf("body %s; want CurrencyRef EUR, two lines, no ApplyTaxAfterDiscount", f.InvoiceBodies()[0])
 	}
 }
 

@@ -60,6 +60,9 @@ type Invoice struct {
 	PrivateNote  string `json:"PrivateNote,omitempty"`
 	CustomerMemo *Ref   `json:"CustomerMemo,omitempty"`
 	Line         []Line `json:"Line"`
+	// ApplyTaxAfterDiscount makes QBO tax the discounted amount, as
+	// dealsync's totals do (QBO's default taxes before the discount).
+	ApplyTaxAfterDiscount bool `json:"ApplyTaxAfterDiscount,omitempty"`
 }
 
 // Line is a SalesItemLineDetail or DiscountLineDetail line.
@@ -95,6 +98,15 @@ type QueryResponse struct {
 			PrivateNote string `json:"PrivateNote"`
 		} `json:"Invoice"`
 	} `json:"QueryResponse"`
+}
+
+// Preferences is the part of QBO's Preferences entity dealsync reads: the
+// company's currency settings.
+type Preferences struct {
+	CurrencyPrefs struct {
+		MultiCurrencyEnabled bool `json:"MultiCurrencyEnabled"`
+		HomeCurrency         Ref  `json:"HomeCurrency"`
+	} `json:"CurrencyPrefs"`
 }
 
 // Fault is QBO's error answer. encoding/json matches names without
@@ -179,6 +191,7 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 	if discount.IsPositive() {
 		out.Line = append(out.Line, Line{DetailType: "DiscountLineDetail", Amount: json.Number(cur.Format(discount)),
 			DiscountLineDetail: &DiscountLineDetail{PercentBased: false}})
+		out.ApplyTaxAfterDiscount = true
 	}
 	return out, nil
 }

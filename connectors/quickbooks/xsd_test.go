@@ -257,6 +257,17 @@ func TestContractQBOAgainstXSD(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the preferences dealsync reads", func(t *testing.T) {
+		var p quickbooks.Preferences
+		p.CurrencyPrefs.MultiCurrencyEnabled = true
+		p.CurrencyPrefs.HomeCurrency = quickbooks.Ref{Value: "USD"}
+		b, _ := json.Marshal(p)
+		var problems []string
+		xsd.check("Preferences", "Preferences", decodeBody(t, b), &problems)
+		if len(problems) > 0 {
+			t.Fatalf("not valid against Intuit's XSD:\n%s\n%s", strings.Join(problems, "\n"), b)
+		}
+	})
 	t.Run("a bad body is caught (the check is live)", func(t *testing.T) {
 		var problems []string
 		bad := `{"CustomerRef":{"value":"1","bogus":"x"},"TxnDate":"20.11.2026","Line":[{"DetailType":"SalesLine","Amount":"12.00","Colour":"red"}]}`

@@ -36,6 +36,11 @@ type Server struct {
 	// AfterQuery, if set, runs after each query is answered: a test makes
 	// another client act between dealsync's lookup and its create.
 	AfterQuery func()
+	// HomeCurrency and MultiCurrency are the company's currency
+	// preferences (New: "USD", off). With multicurrency off, an invoice
+	// whose CurrencyRef is not the home currency is refused.
+	HomeCurrency  string
+	MultiCurrency bool
 
 	mu        sync.Mutex
 	refresh   string
@@ -55,7 +60,7 @@ type Server struct {
 
 // New starts a fake company realm whose current refresh token is refreshToken.
 func New(realm, refreshToken string) *Server {
-	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken,
+	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken, HomeCurrency: "USD",
 		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
 		requests: map[string][]byte{}, faults: map[string][]Fault{}}
 	mux := http.NewServeMux()
@@ -247,6 +252,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && path == "/query":
 		s.query(w, r)
+	case r.Method == "GET" && path == "/preferences":
+		s.mu.Lock()
+		prefs := map[string]any{"CurrencyPrefs": map[string]any{"MultiCurrencyEnabled": s.MultiCurrency, "HomeCurrency": map[string]string{"value": s.HomeCurrency}}}
+		s.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"Preferences": prefs, "time": "2026-11-20T10:00:00.000-08:00"})
 	case r.Method == "POST" && (path == "/customer" || path == "/invoice"):
 		answer, ok := s.create(w, r, path)
 		if !ok {
@@ -332,6 +342,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 		cref, _ := body["CustomerRef"].(map[string]any)
 		if _, ok := s.customers[fmt.Sprint(cref["value"])]; !ok {
 			fault(w, 400, "ValidationFault", "Invalid Reference Id", "Invalid Reference Id : Customer assigned to this transaction has been deleted.", "CustomerRef")
+			return nil, false
+		}
+		if cur, _ := body["CurrencyRef"].(map[string]any); cur != nil && !s.MultiCurrency && fmt.Sprint(cur["value"]) != s.HomeCurrency {
+			fault(w, 400, "ValidationFault", "Invalid currency", "Multicurrency is not enabled for this company.", "CurrencyRef")
 			return nil, false
 		}
 		doc, _ := body["DocNumber"].(string)
