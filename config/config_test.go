@@ -402,7 +402,7 @@ connections:
 		"connections.shop.source.limit":       "must be at most 10",
 		"connections.shop.target":             `target "missing" is not defined under targets (defined: erp, odd)`,
 		"connections.shop.trigger.won_stages": "must have at least 1 entries",
-		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-source)`,
+		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-per-account, test-source)`,
 		"connections.-bad":                    "connection name must match",
 		"connections.-bad.color":              "unknown key",
 		"connections.-bad.source.limit":       "must be a whole number",

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
 )
 
 func TestMappingsSection(t *testing.T) {
@@ -83,5 +84,76 @@ connections:
 	path = writeFile(t, "mappings: {dir: nowhere}\n")
 	if _, err = config.Load(path); !errors.As(err, &cerr) || !cerr.Has("mappings.dir") {
 		t.Fatalf("got %v, want a problem at mappings.dir", err)
+	}
+}
+
+// perAccountSource stands in for a source whose CRM numbers deals and
+// companies per account (Pipedrive).
+type perAccountSource struct {
+	Accounts map[string]string `mapstructure:"accounts"`
+}
+
+func (s perAccountSource) AccountsWithOwnIDs() []string {
+	var out []string
+	for a := range s.Accounts {
+		out = append(out, a)
+	}
+	return out
+}
+
+func init() {
+	connectors.RegisterSource(connectors.SourceSpec{
+		Name:      "test-per-account",
+		NewConfig: func() any { return &perAccountSource{} },
+	})
+}
+
+// Two accounts of a source that numbers deals per account, invoicing into
+// one target with the built-in mapping, would take each other's invoices
+// and customers for their own: the config is refused at the connection's
+// account_targets, naming the accounts and the target. Each account on
+// its own target, or a named mapping, is accepted.
+func TestAccountsSharingIDsInOneTarget(t *testing.T) {
+	load := func(extra string) error {
+		path := writeFile(t, `
+mappings:
+  files: [std.yaml]
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com"}
+  erp2: {type: test-target, base_url: "https://erp2.example.com"}
+  erp3: {type: test-target, base_url: "https://erp3.example.com"}
+connections:
+  pd:
+    source:
+      type: test-per-account
+      accounts: {"111": a, "222": b, "333": c}
+    target: erp
+`+extra)
+		os.WriteFile(filepath.Join(filepath.Dir(path), "std.yaml"), []byte("name: std\ninvoice:\n  reference: event.account + \"-\" + deal.id\n"), 0o644)
+		_, err := config.Load(path)
+		return err
+	}
+	for extra, want := range map[string]string{
+		"":                                       `accounts 111, 222, 333 of this test-per-account source invoice into target "erp"`,
+		"    account_targets: {\"333\": erp2}\n": `accounts 111, 222 of this test-per-account source invoice into target "erp"`,
+		"    account_targets: {\"111\": erp2, \"222\": erp2}\n": `accounts 111, 222 of this test-per-account source invoice into target "erp2"`,
+	} {
+		var cerr *config.Error
+		if err := load(extra); !errors.As(err, &cerr) || len(cerr.Problems) != 1 {
+			t.Errorf("%q: got %v, want one problem", extra, err)
+			continue
+		}
+		p := cerr.Problems[0]
+		if p.Key != "connections.pd.account_targets" || !strings.Contains(p.Message, want) || !strings.Contains(p.Message, "event.account") {
+			t.Errorf("%q: problem %s; want %s", extra, p, want)
+		}
+	}
+	for _, extra := range []string{
+		"    account_targets: {\"222\": erp2, \"333\": erp3}\n",
+		"    mapping: std\n",
+	} {
+		if err := load(extra); err != nil {
+			t.Errorf("%q: %v", extra, err)
+		}
 	}
 }

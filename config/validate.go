@@ -84,6 +84,7 @@ func build(settings map[string]any, file string) (*Config, error) {
 		cfg.Connections[name] = c
 	}
 	loadMappings(cfg, file, ps)
+	checkSharedIDs(cfg, ps)
 
 	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
 		if s.IsZero() || ps.isFailed(key) {
@@ -294,6 +295,47 @@ func loadMappings(cfg *Config, file string, ps *problems) {
 			msg += "; some mapping files did not load, see mappings"
 		}
 		ps.add("connections."+name+".mapping", msg)
+	}
+}
+
+// checkSharedIDs refuses a connection whose source numbers deals and
+// companies per account (connectors.IDsPerAccount) when the built-in
+// mapping would send two of its accounts to one target: the ERP targets
+// match invoices and customers by the deal's and the company's ids, so
+// deal 1 of one account would be taken for deal 1 of the other, and its
+// invoice reported as the second deal's. A named mapping is the
+// integration engineer's to namespace (with event.account).
+func checkSharedIDs(cfg *Config, ps *problems) {
+	for _, name := range sortedNames(cfg.Connections) {
+		c := cfg.Connections[name]
+		if c.Mapping != "" && c.Mapping != mapping.DefaultName {
+			continue
+		}
+		src, ok := c.Source.Spec.(connectors.IDsPerAccount)
+		if !ok {
+			continue
+		}
+		byTarget := map[string][]string{}
+		for _, account := range src.AccountsWithOwnIDs() {
+			target := c.Target
+			if t, ok := c.AccountTargets[account]; ok {
+				target = t
+			}
+			byTarget[target] = append(byTarget[target], account)
+		}
+		for _, target := range sortedNames(byTarget) {
+			accounts := byTarget[target]
+			if len(accounts) < 2 {
+				continue
+			}
+			sort.Strings(accounts)
+			ps.add("connections."+name+".account_targets", fmt.Sprintf(
+				"accounts %s of this %s source invoice into target %q with the built-in mapping, which matches invoices and customers "+
+					"in the ERP by the deal's and the company's ids; %s numbers those per account, so deal 1 of one account would be "+
+					"taken for deal 1 of another. Give each account its own target under account_targets, or name a mapping "+
+					"whose invoice.reference and invoice.customer.external_id include event.account",
+				strings.Join(accounts, ", "), c.Source.Type, target, c.Source.Type))
+		}
 	}
 }
 

@@ -26,6 +26,14 @@ type TargetSpec struct {
 	Build     func(cfg any, env Env) (Target, error)
 }
 
+// IDsPerAccount is implemented by the config of a source whose CRM
+// numbers deals and companies per account, so that two of its accounts use
+// the same ids (Pipedrive counts both from 1 in every company).
+// AccountsWithOwnIDs lists the accounts the config names.
+type IDsPerAccount interface {
+	AccountsWithOwnIDs() []string
+}
+
 var (
 	mu      sync.RWMutex
 	sources = map[string]SourceSpec{}

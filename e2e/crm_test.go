@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -797,10 +798,25 @@ func TestCRMPipedrive(t *testing.T) {
 		f.AddCompany(c, tok)
 		f.AddDealFields(c, wbKey)
 	}
+	// Pipedrive numbers deals and organizations per company: two companies
+	// invoicing into one ERP need a mapping that keeps their ids apart (the
+	// built-in one is refused for them).
+	mappingFile := filepath.Join(t.TempDir(), "pd-companies.yaml")
+	if err := os.WriteFile(mappingFile, []byte(`name: pd-companies
+invoice:
+  reference: event.account + "-" + deal.id
+  customer:
+    external_id: event.account + "-" + deal.company.id
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s := startCRMStack(t, fmt.Sprintf(`
+mappings:
+  files: [%s]
 connections:
   pd:
     target: sandbox
+    mapping: pd-companies
     settle_time: 2s
     linger: 1s
     trigger:
@@ -817,7 +833,7 @@ connections:
           api_token: pd-token-1
         "%s":
           api_token: pd-token-2
-`, f.URL, pdUser, pdPass, wbKey, pdCompany, pdCompanyB))
+`, mappingFile, f.URL, pdUser, pdPass, wbKey, pdCompany, pdCompanyB))
 	t0 := time.Now().Add(-time.Minute)
 	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
 	won := func(id, deal string, sec int) pdEvent {
@@ -845,7 +861,7 @@ connections:
 		runs := map[string]workflows.InvoiceDealResult{}
 		for _, d := range []string{"1001", "1002", "1003"} {
 			runs[d] = s.completed(t, "pd", pdCompany, d)
-			if inv := invoiceIn(t, s.Sandbox, d); inv.Total != d+".10" {
+			if inv := invoiceIn(t, s.Sandbox, pdCompany+"-"+d); inv.Total != d+".10" {
 				t.Errorf("deal %s invoiced %s", d, inv.Total)
 			}
 			if n := f.WriteBacks(pdCompany, d); n != 1 {
@@ -875,7 +891,7 @@ connections:
 		if !slices.Contains(out.Events, "e-1101-value") {
 			t.Errorf("run events %v", out.Events)
 		}
-		if inv := invoiceIn(t, s.Sandbox, "1101"); inv.Total != "320.50" {
+		if inv := invoiceIn(t, s.Sandbox, pdCompany+"-1101"); inv.Total != "320.50" {
 			t.Errorf("invoiced %s, want 320.50", inv.Total)
 		}
 	})
@@ -898,7 +914,7 @@ connections:
 		f.FailWriteBacks(pipedrivefake.Fault{Status: http.StatusServiceUnavailable}, pipedrivefake.Fault{Status: http.StatusServiceUnavailable})
 		pdOK(t, s, won("e-1301", "1301", 60))
 		out := s.completed(t, "pd", pdCompany, "1301")
-		if inv := invoiceIn(t, s.Sandbox, "1301"); inv.ID != out.InvoiceID {
+		if inv := invoiceIn(t, s.Sandbox, pdCompany+"-1301"); inv.ID != out.InvoiceID {
 			t.Errorf("run %s, ERP %s", out.InvoiceID, inv.ID)
 		}
 		if w, a := f.WriteBacks(pdCompany, "1301"), f.WriteBackAttempts(pdCompany, "1301"); w != 1 || a != 3 {
@@ -925,15 +941,16 @@ connections:
 				t.Fatalf("run %s: %v", id, err)
 			}
 		}
-		var totals []string
+		totals := map[string]string{}
+		customers := map[string]bool{}
 		for _, inv := range s.Sandbox.Invoices() {
-			if inv.Reference == "1501" {
-				totals = append(totals, inv.Total)
+			if strings.HasSuffix(inv.Reference, "-1501") {
+				totals[inv.Reference] = inv.Total
+				customers[inv.CustomerID] = true
 			}
 		}
-		slices.Sort(totals)
-		if !slices.Equal(totals, []string{"15.00", "16.00"}) {
-			t.Fatalf("invoices for deal 1501: %v, want one per company (15.00, 16.00)", totals)
+		if want := map[string]string{pdCompany + "-1501": "15.00", pdCompanyB + "-1501": "16.00"}; !maps.Equal(totals, want) || len(customers) != 2 {
+			t.Fatalf("invoices for deal 1501: %v for %d customers, want %v for one customer per company", totals, len(customers), want)
 		}
 		if f.WriteBacks(pdCompany, "1501") != 1 || f.WriteBacks(pdCompanyB, "1501") != 1 {
 			t.Fatalf("write-backs: %d, %d", f.WriteBacks(pdCompany, "1501"), f.WriteBacks(pdCompanyB, "1501"))
@@ -966,7 +983,7 @@ connections:
 			t.Fatalf("first sync: %+v", results)
 		}
 		out := s.completed(t, "pd", pdCompanyB, "1601")
-		if inv := invoiceIn(t, s.Sandbox, "1601"); inv.Total != "42.00" || out.InvoiceID != inv.ID {
+		if inv := invoiceIn(t, s.Sandbox, pdCompanyB+"-1601"); inv.Total != "42.00" || out.InvoiceID != inv.ID {
 			t.Errorf("deal 1601 invoiced %s as %s, run says %s", inv.Total, inv.ID, out.InvoiceID)
 		}
 		if n := f.WriteBacks(pdCompanyB, "1601"); n != 1 {

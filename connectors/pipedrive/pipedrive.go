@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -59,6 +60,17 @@ type Config struct {
 	WriteBack WriteBackConfig `mapstructure:"write_back"`
 	// Accounts maps a Pipedrive company id (meta.company_id) to credentials.
 	Accounts map[string]Account `mapstructure:"accounts" validate:"required,min=1,dive"`
+}
+
+// AccountsWithOwnIDs implements connectors.IDsPerAccount: Pipedrive
+// numbers deals and organizations per company.
+func (c Config) AccountsWithOwnIDs() []string {
+	out := make([]string, 0, len(c.Accounts))
+	for id := range c.Accounts {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Account is one Pipedrive company. Give exactly one of APIToken and OAuth.

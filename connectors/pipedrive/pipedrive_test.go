@@ -274,3 +274,17 @@ func BenchmarkParse(b *testing.B) {
 		b.Fatal(evs)
 	}
 }
+
+// Pipedrive numbers deals and organizations per company: its config says
+// so, and lists its companies, for the config check that refuses two
+// companies in one ERP under the built-in mapping.
+func TestConfigSaysIDsArePerCompany(t *testing.T) {
+	var cfg any = &Config{Accounts: map[string]Account{"7654321": {}, "15747575": {}}}
+	per, ok := cfg.(connectors.IDsPerAccount)
+	if !ok {
+		t.Fatal("Config does not implement connectors.IDsPerAccount")
+	}
+	if got := strings.Join(per.AccountsWithOwnIDs(), ","); got != "15747575,7654321" {
+		t.Errorf("accounts %s, want 15747575,7654321", got)
+	}
+}
