@@ -62,7 +62,7 @@ func TestContractXeroSchema(t *testing.T) {
 	}
 	full := speccheck.File(t, "xero/xero_accounting.yaml")
 	speccheck.PrismBin(t)
-	spec := speccheck.Derive(t, full, t.TempDir(), "PUT /Invoices", "PUT /Contacts")
+	spec := speccheck.Derive(t, full, t.TempDir(), "PUT /Invoices", "PUT /Contacts", "POST /Contacts/{ContactID}")
 	base := speccheck.Prism(t, spec, 3*time.Minute)
 
 	cfg := xero.DefaultConfig()
@@ -113,6 +113,15 @@ func TestContractXeroSchema(t *testing.T) {
 		})
 	}
 
+	t.Run("claim of a matched contact", func(t *testing.T) {
+		body, _ := json.Marshal(xero.ContactClaimsBody{Contacts: []xero.ContactClaim{{ContactID: contact.ID, ContactNumber: "C-1"}}})
+		req, _ := tg.PlanInvoice(exampleInvoice(), contact, "k") // for the headers
+		req.Method, req.URL, req.Body = http.MethodPost, base+"/Contacts/"+contact.ID, body
+		resp, violations := send(t, req)
+		if resp.StatusCode != http.StatusOK || violations != "" {
+			t.Fatalf("Xero's schema rejects the claim: HTTP %d %s\nbody: %s", resp.StatusCode, violations, body)
+		}
+	})
 	t.Run("a bad body is rejected (the validator is live)", func(t *testing.T) {
 		req, _ := tg.PlanInvoice(exampleInvoice(), contact, "k")
 		var b map[string][]map[string]any

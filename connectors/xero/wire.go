@@ -68,6 +68,19 @@ type Contact struct {
 	Addresses     []Address `json:"Addresses,omitempty"`
 }
 
+// ContactClaim is the update that writes the CRM company id onto a contact
+// dealsync matched by tax number or name: ContactID and ContactNumber only,
+// so that nothing else of the contact changes.
+type ContactClaim struct {
+	ContactID     string `json:"ContactID"`
+	ContactNumber string `json:"ContactNumber"`
+}
+
+// ContactClaimsBody is the body of POST /Contacts/{ContactID}.
+type ContactClaimsBody struct {
+	Contacts []ContactClaim `json:"Contacts"`
+}
+
 // Address is a contact's address; POBOX is the one Xero prints on invoices.
 type Address struct {
 	AddressType  string `json:"AddressType"`

@@ -189,8 +189,11 @@ func (t *Target) linkKey(externalID string) string {
 // fuzzily: the stored link, then ContactNumber == CRM company id, then
 // TaxNumber == tax id, then Name == name exactly (Xero contact names are
 // unique). A tax-number or name match that carries another company's
-// ContactNumber is not taken. When none matches, the contact is created
-// under the step's key, with the company id as ContactNumber.
+// ContactNumber is not taken; one without a ContactNumber is claimed (the
+// company id written as its ContactNumber), so that another CRM company
+// with the same tax number no longer matches it. When none matches, the
+// contact is created under the step's key, with the company id as
+// ContactNumber.
 func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
 	if strings.TrimSpace(c.Name) == "" {
 		return connectors.CustomerRef{}, fmt.Errorf("xero find customer: the customer has no name: %w", connectors.ErrPermanent)
@@ -206,8 +209,13 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
-	if found != "" {
-		return t.linked(ctx, c, connectors.CustomerRef{ID: found})
+	if found.id != "" {
+		if found.claim {
+			if err := t.claim(ctx, found.id, contactNumber(c.ExternalID), key); err != nil {
+				return connectors.CustomerRef{}, err
+			}
+		}
+		return t.linked(ctx, c, connectors.CustomerRef{ID: found.id})
 	}
 
 	const op = "create contact"
@@ -224,8 +232,8 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		// names are unique, so the loser gets a 400): take its contact.
 		var api *connectors.APIError
 		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest {
-			if again, ferr := t.findContact(ctx, c); ferr == nil && again != "" {
-				return t.linked(ctx, c, connectors.CustomerRef{ID: again})
+			if again, ferr := t.findContact(ctx, c); ferr == nil && again.id != "" {
+				return t.linked(ctx, c, connectors.CustomerRef{ID: again.id})
 			}
 		}
 		return connectors.CustomerRef{}, err
@@ -249,58 +257,86 @@ func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.Cu
 	return ref, nil
 }
 
-// findContact applies the matching rules in order; "" when none matches.
-func (t *Target) findContact(ctx context.Context, c model.Customer) (string, error) {
+// match is the contact findContact found; claim says that it carries no
+// ContactNumber yet while the company has one to write.
+type match struct {
+	id    string
+	claim bool
+}
+
+// findContact applies the matching rules in order; a zero match when none
+// matches.
+func (t *Target) findContact(ctx context.Context, c model.Customer) (match, error) {
 	number := contactNumber(c.ExternalID)
 	if number != "" {
 		cs, err := t.contacts(ctx, `ContactNumber==`+quote(number))
 		if err != nil {
-			return "", err
+			return match{}, err
 		}
 		for _, ct := range cs {
 			if ct.ContactNumber == number {
-				return ct.ContactID, nil
+				return match{id: ct.ContactID}, nil
 			}
 		}
 	}
 	// A contact another CRM company claims (its ContactNumber) is not ours.
 	free := func(ct Contact) bool { return ct.ContactNumber == "" || ct.ContactNumber == number }
+	found := func(ct Contact) match { return match{id: ct.ContactID, claim: number != "" && ct.ContactNumber == ""} }
 	if tax := strings.TrimSpace(c.TaxID); tax != "" {
 		cs, err := t.contacts(ctx, `TaxNumber==`+quote(tax))
 		if err != nil {
-			return "", err
+			return match{}, err
 		}
 		var ids []string
+		var first Contact
 		for _, ct := range cs {
 			if ct.TaxNumber == tax && free(ct) {
+				if len(ids) == 0 {
+					first = ct
+				}
 				ids = append(ids, ct.ContactID)
 			}
 		}
 		switch len(ids) {
 		case 0:
 		case 1:
-			return ids[0], nil
+			return found(first), nil
 		default:
-			return "", fmt.Errorf("xero find contact: %d contacts have TaxNumber %q (%s); set the right one's ContactNumber to %q: %w",
+			return match{}, fmt.Errorf("xero find contact: %d contacts have TaxNumber %q (%s); set the right one's ContactNumber to %q: %w",
 				len(ids), tax, strings.Join(ids, ", "), number, connectors.ErrPermanent)
 		}
 	}
 	name := strings.TrimSpace(c.Name)
 	cs, err := t.contacts(ctx, `Name==`+quote(name))
 	if err != nil {
-		return "", err
+		return match{}, err
 	}
 	for _, ct := range cs {
 		if ct.Name != name {
 			continue
 		}
 		if !free(ct) {
-			return "", fmt.Errorf("xero find contact: the contact named %q (%s) belongs to CRM company %q, not %q, and Xero contact names are unique: %w",
+			return match{}, fmt.Errorf("xero find contact: the contact named %q (%s) belongs to CRM company %q, not %q, and Xero contact names are unique: %w",
 				name, ct.ContactID, ct.ContactNumber, c.ExternalID, connectors.ErrPermanent)
 		}
-		return ct.ContactID, nil
+		return found(ct), nil
 	}
-	return "", nil
+	return match{}, nil
+}
+
+// claim writes the company id as the ContactNumber of a contact matched by
+// tax number or name, under an idempotency key derived from the step's.
+func (t *Target) claim(ctx context.Context, contactID, number, key string) error {
+	const op = "claim contact"
+	body, err := json.Marshal(ContactClaimsBody{Contacts: []ContactClaim{{ContactID: contactID, ContactNumber: number}}})
+	if err != nil {
+		return fmt.Errorf("xero %s: %w", op, err)
+	}
+	_, err = t.client.Do(ctx, erpkit.Call{
+		Op: op, Method: http.MethodPost, URL: t.base + "/Contacts/" + url.PathEscape(contactID),
+		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key + "/claim")}}, Body: body,
+	})
+	return err
 }
 
 // contacts lists the active contacts matching a where clause.

@@ -143,13 +143,38 @@ func TestContactMatchingRules(t *testing.T) {
 			t.Fatalf("got %+v, %v; want %s", ref, err, want)
 		}
 	})
-	t.Run("then tax number", func(t *testing.T) {
+	t.Run("then tax number, and the contact is claimed", func(t *testing.T) {
 		e := setup(t, nil)
 		e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
-		want := e.fake.AddContact(xerofake.Contact{Name: "ACME Deutschland", TaxNumber: "DE123456789"})
+		want := e.fake.AddContact(xerofake.Contact{Name: "ACME Deutschland", TaxNumber: "DE123456789", EmailAddress: "ap@acme.example"})
 		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
 		if err != nil || ref.ID != want {
 			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+		if c := e.fake.Contact(want); c.ContactNumber != "C-1" || c.Name != "ACME Deutschland" || c.EmailAddress != "ap@acme.example" {
+			t.Fatalf("contact after the match: %+v; want ContactNumber C-1 and the rest unchanged", c)
+		}
+		// Another CRM company with the same tax number no longer takes it.
+		other := exampleInvoice().Customer
+		other.ExternalID, other.Name = "C-2", "Acme Zwei"
+		ref2, err := e.target.FindOrCreateCustomer(ctx, other, "k2")
+		if err != nil || ref2.ID == want || !ref2.Created {
+			t.Fatalf("second company with the tax number: %+v, %v; want a new contact, not %s", ref2, err, want)
+		}
+	})
+	t.Run("a claim whose answer is lost: the retry finds the contact by its new ContactNumber", func(t *testing.T) {
+		e := setup(t, nil)
+		want := e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+		e.fake.Fail("POST /Contacts/"+want, xerofake.Fault{Status: http.StatusServiceUnavailable, AfterWork: true})
+		c := exampleInvoice().Customer
+		c.TaxID = ""
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Retry {
+			t.Fatalf("lost claim: %v; want a retryable error", err)
+		}
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || ref.ID != want || e.fake.Contact(want).ContactNumber != "C-1" {
+			t.Fatalf("retry: %+v, %v; want %s claimed", ref, err, want)
 		}
 	})
 	t.Run("then exact name, never fuzzy", func(t *testing.T) {
@@ -159,8 +184,18 @@ func TestContactMatchingRules(t *testing.T) {
 		c := exampleInvoice().Customer
 		c.TaxID = ""
 		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
-		if err != nil || ref.ID != want {
+		if err != nil || ref.ID != want || e.fake.Contact(want).ContactNumber != "C-1" {
+			t.Fatalf("got %+v, %v; want %s, claimed", ref, err, want)
+		}
+	})
+	t.Run("a contact found by its ContactNumber is not written to", func(t *testing.T) {
+		e := setup(t, nil)
+		want := e.fake.AddContact(xerofake.Contact{ContactNumber: "C-1", Name: "Acme GmbH"})
+		if ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k"); err != nil || ref.ID != want {
 			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+		if n := e.fake.Calls("POST /Contacts/" + want); n != 0 {
+			t.Errorf("%d updates of the contact, want none", n)
 		}
 	})
 	t.Run("a name another company claims is not taken", func(t *testing.T) {

@@ -67,6 +67,7 @@ func New(tenant, refreshToken string) *Server {
 	mux.HandleFunc("POST /connect/token", s.token)
 	mux.HandleFunc("GET /Contacts", s.api(s.getContacts))
 	mux.HandleFunc("PUT /Contacts", s.api(s.putContacts))
+	mux.HandleFunc("POST /Contacts/{id}", s.api(s.postContact))
 	mux.HandleFunc("GET /Invoices", s.api(s.getInvoices))
 	mux.HandleFunc("PUT /Invoices", s.api(s.putInvoices))
 	s.Server = httptest.NewServer(mux)
@@ -109,6 +110,18 @@ func (s *Server) AddContact(c Contact) string {
 	}
 	s.Contacts = append(s.Contacts, c)
 	return c.ContactID
+}
+
+// Contact returns the stored contact with the id (zero when none).
+func (s *Server) Contact(id string) Contact {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.Contacts {
+		if c.ContactID == id {
+			return c
+		}
+	}
+	return Contact{}
 }
 
 // Counts returns how many contacts and invoices exist.
@@ -311,6 +324,34 @@ func (s *Server) putContacts(r *http.Request) (int, any) {
 			EmailAddress: c.EmailAddress, ContactStatus: "ACTIVE"}
 		s.Contacts = append(s.Contacts, nc)
 		return http.StatusOK, map[string]any{"Contacts": []map[string]string{contactJSON(nc)}}
+	})
+}
+
+// postContact updates the fields of one contact the body names (only
+// ContactNumber here); the others keep their values, as in Xero.
+func (s *Server) postContact(r *http.Request) (int, any) {
+	var in struct {
+		Contacts []struct{ ContactID, ContactNumber string }
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.Contacts) != 1 {
+		return validation("The request body could not be read")
+	}
+	id := r.PathValue("id")
+	if in.Contacts[0].ContactID != "" && in.Contacts[0].ContactID != id {
+		return validation("The ContactID in the body does not match the one in the URL")
+	}
+	return s.idempotent(r, func() (int, any) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, c := range s.Contacts {
+			if c.ContactID == id {
+				if n := in.Contacts[0].ContactNumber; n != "" {
+					s.Contacts[i].ContactNumber = n
+				}
+				return http.StatusOK, map[string]any{"Contacts": []map[string]string{contactJSON(s.Contacts[i])}}
+			}
+		}
+		return http.StatusNotFound, map[string]any{"Title": "Not Found", "Status": 404, "Detail": "The resource you're looking for cannot be found"}
 	})
 }
 
