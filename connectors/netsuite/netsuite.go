@@ -302,7 +302,9 @@ func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string) 
 // fuzzily: the stored link, then the external id (the CRM company id),
 // then the tax id, then the exact company name, each through SuiteQL over
 // active customers. A tax-id or name match whose external id names another
-// company is not taken, and two matches are an error, not a guess. When
+// company is not taken, and two matches are an error, not a guess. A match
+// without an external id is claimed (the company's external id written
+// onto it), so another company with the same tax id no longer takes it. When
 // none matches, the customer is created by upsert under its external id,
 // so a retry after a lost answer finds it instead of making a second one.
 func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
@@ -329,11 +331,16 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	} else if ok {
 		return t.linked(ctx, company, connectors.CustomerRef{ID: r.ID})
 	}
-	id, err := t.search(ctx, c, eid, company == "")
+	id, claim, err := t.search(ctx, c, eid, company == "")
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
 	if id != "" {
+		if claim {
+			if err := t.claim(ctx, id, eid); err != nil {
+				return connectors.CustomerRef{}, err
+			}
+		}
 		return t.linked(ctx, company, connectors.CustomerRef{ID: id})
 	}
 	const op = "create customer"
@@ -357,9 +364,21 @@ func (t *Target) linked(ctx context.Context, company string, ref connectors.Cust
 	return ref, nil
 }
 
+// claim writes eid as the external id of the customer with internal id
+// id. Should the answer be lost, the retry finds the customer by eid.
+func (t *Target) claim(ctx context.Context, id, eid string) error {
+	body, err := json.Marshal(map[string]string{"externalId": eid})
+	if err != nil {
+		return err
+	}
+	_, err = t.client.Do(ctx, erpkit.Call{Op: "claim customer", Method: http.MethodPatch, URL: t.recordURL("customer", id), Body: body})
+	return err
+}
+
 // search applies the tax-id and exact-name rules; "" when none matches.
-// anonymous is a company without a CRM id.
-func (t *Target) search(ctx context.Context, c model.Customer, eid string, anonymous bool) (string, error) {
+// claim says that the match has no external id and the company has one
+// to write onto it. anonymous is a company without a CRM id.
+func (t *Target) search(ctx context.Context, c model.Customer, eid string, anonymous bool) (id string, claim bool, err error) {
 	// A customer another system or company claims (its external id) is not
 	// ours; one that dealsync made for a company without an id, from
 	// another deal's key, is, when this company has no id either: the same
@@ -368,37 +387,48 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 		x := row["externalid"]
 		return x == "" || x == eid || (anonymous && strings.HasPrefix(x, fallbackCustomerPrefix))
 	}
+	// A company without a CRM id claims nothing: its external id comes
+	// from one deal's key.
+	claimable := func(row map[string]string) bool { return !anonymous && row["externalid"] == "" }
 	if tax := strings.TrimSpace(c.TaxID); tax != "" && t.cfg.TaxIDField != "" {
 		rows, err := t.customers(ctx, t.cfg.TaxIDField, tax)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		var ids []string
+		var first map[string]string
 		for _, row := range rows {
 			if row[strings.ToLower(t.cfg.TaxIDField)] == tax && free(row) {
+				if first == nil {
+					first = row
+				}
 				ids = append(ids, row["id"])
 			}
 		}
 		switch len(ids) {
 		case 0:
 		case 1:
-			return ids[0], nil
+			return ids[0], claimable(first), nil
 		default:
-			return "", fmt.Errorf("netsuite find customer: %d customers have %s %q (internal ids %s); set the right one's external id to %q: %w",
+			return "", false, fmt.Errorf("netsuite find customer: %d customers have %s %q (internal ids %s); set the right one's external id to %q: %w",
 				len(ids), t.cfg.TaxIDField, tax, strings.Join(ids, ", "), eid, connectors.ErrPermanent)
 		}
 	}
 	name := strings.TrimSpace(c.Name)
 	rows, err := t.customers(ctx, "companyname", name)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	var ids, claimed []string
+	var first map[string]string
 	for _, row := range rows {
 		if row["companyname"] != name {
 			continue
 		}
 		if free(row) {
+			if first == nil {
+				first = row
+			}
 			ids = append(ids, row["id"])
 		} else {
 			claimed = append(claimed, row["id"]+" (external id "+row["externalid"]+")")
@@ -406,15 +436,15 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 	}
 	switch {
 	case len(ids) == 1:
-		return ids[0], nil
+		return ids[0], claimable(first), nil
 	case len(ids) > 1:
-		return "", fmt.Errorf("netsuite find customer: %d customers are named %q (internal ids %s); set the right one's external id to %q: %w",
+		return "", false, fmt.Errorf("netsuite find customer: %d customers are named %q (internal ids %s); set the right one's external id to %q: %w",
 			len(ids), name, strings.Join(ids, ", "), eid, connectors.ErrPermanent)
 	case len(claimed) > 0:
-		return "", fmt.Errorf("netsuite find customer: the customer named %q belongs to another record (%s), not to external id %q; "+
+		return "", false, fmt.Errorf("netsuite find customer: the customer named %q belongs to another record (%s), not to external id %q; "+
 			"set its external id or rename one of them: %w", name, strings.Join(claimed, ", "), eid, connectors.ErrPermanent)
 	}
-	return "", nil
+	return "", false, nil
 }
 
 // suiteQLString makes a SuiteQL string literal.

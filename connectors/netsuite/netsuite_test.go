@@ -262,6 +262,30 @@ func TestMatchingRules(t *testing.T) {
 		if err != nil || ref.ID != id || ref.Created {
 			t.Fatalf("%+v %v", ref, err)
 		}
+		// Claimed: its external id is the company's now, and another
+		// company with the same tax id does not take it.
+		if c := customerOf(fake, id); c.ExternalID != "C-1" || c.CompanyName != "ACME Germany" {
+			t.Fatalf("customer after the match: %+v; want external id C-1", c)
+		}
+		other := exampleInvoice().Customer
+		other.ExternalID, other.Name = "C-2", "Acme Zwei"
+		ref2, err := tg.FindOrCreateCustomer(ctx, other, "k2")
+		if err != nil || ref2.ID == id || !ref2.Created {
+			t.Fatalf("second company with the tax id: %+v %v; want a new customer, not %s", ref2, err, id)
+		}
+	})
+	t.Run("a claim whose answer is lost: the retry finds the customer by its external id", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		id := fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH"})
+		fake.Fail("PATCH customer", netsuitefake.Fault{Status: http.StatusServiceUnavailable, AfterWork: true})
+		c := model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}
+		if _, err := tg.FindOrCreateCustomer(ctx, c, "k"); class(err) != connectors.Retry {
+			t.Fatalf("lost claim: %v", err)
+		}
+		ref, err := tg.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || ref.ID != id || fake.Calls("PATCH customer") != 1 || customerOf(fake, id).ExternalID != "C-1" {
+			t.Fatalf("retry: %+v %v (%d claims); want %s claimed once", ref, err, fake.Calls("PATCH customer"), id)
+		}
 	})
 	t.Run("two with the tax id", func(t *testing.T) {
 		fake, tg := setup(t, testRSAKey(t), nil)
@@ -279,8 +303,8 @@ func TestMatchingRules(t *testing.T) {
 		fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH", Inactive: true})
 		id := fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH"})
 		ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
-		if err != nil || ref.ID != id || ref.Created {
-			t.Fatalf("%+v %v", ref, err)
+		if err != nil || ref.ID != id || ref.Created || customerOf(fake, id).ExternalID != "C-1" {
+			t.Fatalf("%+v %v; want %s, claimed", ref, err, id)
 		}
 	})
 	t.Run("name of another company", func(t *testing.T) {
@@ -329,8 +353,8 @@ func TestMatchingRules(t *testing.T) {
 		// The next deal of the same id-less company (another key) takes it
 		// instead of being refused as a name another record claims.
 		second, err := tg.FindOrCreateCustomer(ctx, c, "invoice/hs/62515/D-2/customer")
-		if n, _ := fake.Counts(); err != nil || second.ID != first.ID || second.Created || n != 1 {
-			t.Fatalf("second deal: %+v %v, %d customers; want %s", second, err, n, first.ID)
+		if n, _ := fake.Counts(); err != nil || second.ID != first.ID || second.Created || n != 1 || fake.Calls("PATCH customer") != 0 {
+			t.Fatalf("second deal: %+v %v, %d customers, %d claims; want %s, unclaimed", second, err, n, fake.Calls("PATCH customer"), first.ID)
 		}
 		// A company with an id is still not given that customer by name.
 		if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-9", Name: "Walk-in Customer"}, "invoice/hs/62515/D-3/customer"); class(err) != connectors.Permanent {
@@ -508,4 +532,14 @@ func TestExternalIDs(t *testing.T) {
 	if _, ok := spec.NewConfig().(*netsuite.Config); !ok {
 		t.Error("NewConfig")
 	}
+}
+
+// customerOf is the fake's customer with the internal id.
+func customerOf(f *netsuitefake.Server, id string) netsuitefake.Customer {
+	for _, c := range f.Customers() {
+		if c.ID == id {
+			return c
+		}
+	}
+	return netsuitefake.Customer{}
 }

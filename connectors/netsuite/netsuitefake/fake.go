@@ -107,6 +107,7 @@ func New(accountID, clientID, certificateID string, publicKey crypto.PublicKey) 
 	mux.HandleFunc("POST "+TokenPath, s.token)
 	mux.HandleFunc("GET "+RecordPath+"{type}/{ref}", s.api("GET", s.getRecord))
 	mux.HandleFunc("PUT "+RecordPath+"{type}/{ref}", s.api("PUT", s.putRecord))
+	mux.HandleFunc("PATCH "+RecordPath+"{type}/{ref}", s.api("PATCH", s.patchRecord))
 	mux.HandleFunc("POST "+SuiteQLPath, s.api("POST", s.suiteQL))
 	s.Server = httptest.NewServer(mux)
 	return s
@@ -515,6 +516,32 @@ func (s *Server) putRecord(r *http.Request) answer {
 		return s.upsertInvoice(eid, raw)
 	}
 	return notFound()
+}
+
+// patchRecord updates fields of an existing customer by internal id; only
+// externalId here. An external id another customer has is refused.
+func (s *Server) patchRecord(r *http.Request) answer {
+	var in struct {
+		ExternalID *string `json:"externalId"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		st, b := problem(http.StatusBadRequest, detail("Invalid content in the request body.", "INVALID_CONTENT", ""))
+		return answer{status: st, body: b}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.findCustomer(r.PathValue("ref"))
+	if r.PathValue("type") != "customer" || c == nil || strings.HasPrefix(r.PathValue("ref"), "eid:") {
+		return notFound()
+	}
+	if in.ExternalID != nil {
+		if other := s.findCustomer("eid:" + *in.ExternalID); other != nil && other != c {
+			st, b := problem(http.StatusBadRequest, detail("A customer record with this external ID already exists.", "DUP_RCRD", "externalId"))
+			return answer{status: st, body: b}
+		}
+		c.ExternalID = *in.ExternalID
+	}
+	return answer{status: http.StatusNoContent}
 }
 
 func (s *Server) location(typ, id string) string { return s.URL + RecordPath + typ + "/" + id }
