@@ -23,7 +23,7 @@ import (
 // "generic" and "http" are STAND-INS for the real connector packages, with
 // their exact key names (generic: type, secret, tolerance; http: type,
 // base_url, auth_header, auth_value, idempotency_header, customers_path,
-// invoices_path, timeout), so that the dev defaults and
+// invoices_path, lookup_invoices, timeout), so that the dev defaults and
 // examples/dealsync.yaml can be loaded end to end. This is only possible
 // because this test binary does not import the real packages (package
 // config does not import them); registering a name twice panics.
@@ -53,6 +53,7 @@ type httpStandIn struct {
 	IdempotencyHeader string        `mapstructure:"idempotency_header" validate:"required"`
 	CustomersPath     string        `mapstructure:"customers_path" validate:"required"`
 	InvoicesPath      string        `mapstructure:"invoices_path" validate:"required"`
+	LookupInvoices    bool          `mapstructure:"lookup_invoices"`
 	Timeout           time.Duration `mapstructure:"timeout" validate:"gt=0"`
 }
 

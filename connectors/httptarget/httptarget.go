@@ -9,6 +9,10 @@
 //	GET  {customers_path}?external_id=X  → 2xx {"customers":[{"id":...,"external_id":...}, ...]}
 //	                                       (an entry naming another external_id is skipped)
 //	POST {customers_path}                 → 2xx {"id":...}                        (CustomerBody)
+//	GET  {invoices_path}?reference=R      → 2xx {"invoices":[{"id":...,"number":...,"url":...,
+//	                                            "reference":...,"customer_id":...}, ...]}
+//	                                       (only with lookup_invoices: an entry with reference R
+//	                                       billed to the same customer is taken as the deal's)
 //	POST {invoices_path}                  → 2xx {"id":...,"number":...,"url":...} (InvoiceBody)
 //
 // Both POSTs carry the step's idempotency key in the idempotency header. A
@@ -75,6 +79,12 @@ type Config struct {
 	CustomersPath string `mapstructure:"customers_path"`
 	// InvoicesPath defaults to "/invoices".
 	InvoicesPath string `mapstructure:"invoices_path"`
+	// LookupInvoices looks for an invoice with the deal's reference, billed
+	// to the same customer, before creating one (GET {invoices_path}
+	// ?reference=R), and takes it as a replay: a re-run after the API has
+	// forgotten the idempotency key then creates no second invoice. For APIs
+	// that can list invoices by reference.
+	LookupInvoices bool `mapstructure:"lookup_invoices"`
 	// Timeout bounds each request; 0 means the default, 10s.
 	Timeout time.Duration `mapstructure:"timeout" validate:"gte=0"`
 	// Name is the service name in APIError.Service; "http" when empty.
@@ -109,6 +119,7 @@ type Target struct {
 	idemHeader   string
 	customersURL string // "" when CustomersPath is "none"
 	invoicesURL  string
+	lookup       bool // LookupInvoices
 }
 
 var _ connectors.Target = (*Target)(nil)
@@ -166,6 +177,7 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 		authHeader:  http.CanonicalHeaderKey(cfg.AuthHeader),
 		idemHeader:  http.CanonicalHeaderKey(cfg.IdempotencyHeader),
 		invoicesURL: joinURL(base, cfg.InvoicesPath),
+		lookup:      cfg.LookupInvoices,
 	}
 	if t.client == nil {
 		t.client = &http.Client{}
@@ -184,6 +196,15 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 		t.auth = v
 	}
 	return t, nil
+}
+
+// withQuery adds one query parameter to u, which may have a query already.
+func withQuery(u, name, value string) string {
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + url.QueryEscape(name) + "=" + url.QueryEscape(value)
 }
 
 func joinURL(base *url.URL, path string) string {
@@ -222,13 +243,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	defer cancel()
 
 	if c.ExternalID != "" {
-		u := t.customersURL
-		if strings.Contains(u, "?") {
-			u += "&"
-		} else {
-			u += "?"
-		}
-		u += "external_id=" + url.QueryEscape(c.ExternalID)
+		u := withQuery(t.customersURL, "external_id", c.ExternalID)
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return connectors.CustomerRef{}, fmt.Errorf("%s find customer: %w", t.service, err)
@@ -276,11 +291,18 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	return connectors.CustomerRef{ID: created.ID, Created: true}, nil
 }
 
-// CreateInvoice posts the invoice under key.
+// CreateInvoice posts the invoice under key; with lookup_invoices, an
+// invoice the API already has for the reference and customer is returned
+// as a replay instead.
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	const op = "create invoice"
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
+	if ref := strings.TrimSpace(inv.Reference); t.lookup && ref != "" {
+		if found, ok, err := t.findInvoice(ctx, ref, customer.ID); err != nil || ok {
+			return found, err
+		}
+	}
 	req, _, err := t.invoiceRequest(ctx, inv, customer, key)
 	if err != nil {
 		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, err)
@@ -302,6 +324,32 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		URL:       created.URL,
 		Replayed:  strings.EqualFold(strings.TrimSpace(header.Get(ReplayedHeader)), "true"),
 	}, nil
+}
+
+// findInvoice lists the invoices with the reference and returns the first
+// billed to customerID. An entry naming another reference (an API that does
+// not filter) or another customer is not the deal's invoice.
+func (t *Target) findInvoice(ctx context.Context, reference, customerID string) (connectors.InvoiceResult, bool, error) {
+	const op = "find invoice"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, withQuery(t.invoicesURL, "reference", reference), nil)
+	if err != nil {
+		return connectors.InvoiceResult{}, false, fmt.Errorf("%s %s: %w", t.service, op, err)
+	}
+	t.setCommonHeaders(req.Header, "")
+	_, body, err := t.send(req, op)
+	if err != nil {
+		return connectors.InvoiceResult{}, false, err
+	}
+	var list InvoiceList
+	if err := json.Unmarshal(body, &list); err != nil {
+		return connectors.InvoiceResult{}, false, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+	}
+	for _, inv := range list.Invoices {
+		if inv.ID != "" && inv.Reference == reference && inv.CustomerID == customerID {
+			return connectors.InvoiceResult{InvoiceID: inv.ID, Number: inv.Number, URL: inv.URL, Replayed: true}, true, nil
+		}
+	}
+	return connectors.InvoiceResult{}, false, nil
 }
 
 // PlanInvoice returns the request CreateInvoice would send, built by the

@@ -491,3 +491,68 @@ func TestFindCustomerSkipsAnotherExternalID(t *testing.T) {
 		t.Errorf("an entry without external_id: %+v, %v; want it trusted", got, err)
 	}
 }
+
+// With lookup_invoices, a re-run whose idempotency key the API has
+// forgotten (here: another key) takes the invoice the API already has for
+// the reference and customer; another customer's invoice with the same
+// reference is not taken. Without it, the API's keys are the only guard.
+func TestLookupInvoicesBeforeCreating(t *testing.T) {
+	ctx := context.Background()
+	sb, srv, plain := startSandbox(t, sandbox.Options{})
+	lookup, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, AuthValue: secret.New("Bearer " + token), Name: "sandbox", LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := testInvoice()
+	cust, err := lookup.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := lookup.CreateInvoice(ctx, inv, cust, "wf/invoice")
+	if err != nil || first.Replayed {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	again, err := lookup.CreateInvoice(ctx, inv, cust, "wf-forgotten/invoice")
+	if err != nil || !again.Replayed || again.InvoiceID != first.InvoiceID || again.Number != first.Number || len(sb.Invoices()) != 1 {
+		t.Fatalf("re-run with a forgotten key: %+v %v, %d invoices; want %s replayed", again, err, len(sb.Invoices()), first.InvoiceID)
+	}
+	other, err := lookup.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-8", Name: "Other AG"}, "wf2/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := lookup.CreateInvoice(ctx, inv, other, "wf2/invoice"); err != nil || res.Replayed || res.InvoiceID == first.InvoiceID {
+		t.Fatalf("same reference, another customer: %+v %v; want a new invoice", res, err)
+	}
+	if res, err := plain.CreateInvoice(ctx, inv, cust, "wf-forgotten-2/invoice"); err != nil || res.Replayed || len(sb.Invoices()) != 3 {
+		t.Fatalf("without lookup_invoices: %+v %v, %d invoices; want a third invoice", res, err, len(sb.Invoices()))
+	}
+}
+
+// An API that does not filter by reference lists every invoice: only an
+// entry with the deal's reference counts.
+func TestLookupInvoicesSkipsAnotherReference(t *testing.T) {
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method {
+		case http.MethodGet:
+			if r.URL.Query().Get("reference") != "HS-DEAL-42" {
+				t.Errorf("query %q", r.URL.RawQuery)
+			}
+			_, _ = io.WriteString(w, `{"invoices":[{"id":"I-OTHER","reference":"HS-DEAL-41","customer_id":"C-1"}]}`)
+		case http.MethodPost:
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, `{"id":"I-NEW","number":"INV-9"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, Name: "loose", LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	if err != nil || res.InvoiceID != "I-NEW" || res.Replayed || posts != 1 {
+		t.Fatalf("got %+v, %v (%d creates); want I-NEW created", res, err, posts)
+	}
+}

@@ -90,6 +90,21 @@ type InvoiceCreated struct {
 	URL    string `json:"url"`
 }
 
+// InvoiceList is the answer of GET {invoices_path}?reference=R.
+type InvoiceList struct {
+	Invoices []ListedInvoice `json:"invoices"`
+}
+
+// ListedInvoice is one entry of InvoiceList: what dealsync compares and
+// reports.
+type ListedInvoice struct {
+	ID         string `json:"id"`
+	Number     string `json:"number"`
+	URL        string `json:"url"`
+	Reference  string `json:"reference"`
+	CustomerID string `json:"customer_id"`
+}
+
 // ErrorBody is the error shape the target understands best:
 // {"error":{"message":"...","field":"..."}}. Other bodies are kept as text.
 type ErrorBody struct {
