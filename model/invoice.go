@@ -30,6 +30,11 @@ type Customer struct {
 	Email      string  `json:"email,omitempty"`
 	TaxID      string  `json:"tax_id,omitempty"`
 	Address    Address `json:"address"`
+	// Currency is the currency the customer is invoiced in: the invoice's,
+	// set by the run (mappings do not set it). Targets whose customers
+	// have one currency each (QuickBooks with multicurrency on) create new
+	// customers in it.
+	Currency Currency `json:"currency,omitempty"`
 }
 
 // InvoiceLine is one line of an invoice. Amount (net of discount, before

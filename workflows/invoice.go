@@ -305,8 +305,10 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}
 
 	var customer connectors.CustomerRef
+	billed := invoice.Customer
+	billed.Currency = invoice.Currency
 	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
-		Connection: in.Connection, Account: ev.Account, Customer: invoice.Customer, IdempotencyKey: wfID + "/customer",
+		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: wfID + "/customer",
 	}).Get(ctx, &customer); err != nil {
 		return fail(ctx, result(), err)
 	}

@@ -23,13 +23,15 @@ import (
 // fakeTarget is an in-memory ERP that counts what it is asked to do.
 type fakeTarget struct {
 	customers, invoices int
-	totals              []string // of the invoices made
+	currencies          []model.Currency // of the customers asked for
+	totals              []string         // of the invoices made
 	keys                map[string]bool
 	failInvoice         []error
 }
 
 func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
 	f.customers++
+	f.currencies = append(f.currencies, c.Currency)
 	return connectors.CustomerRef{ID: "CUS-" + c.ExternalID}, nil
 }
 
@@ -120,6 +122,11 @@ func TestInvoiceDealHappyPath(t *testing.T) {
 	}
 	if erp.invoices != 1 || erp.customers != 1 {
 		t.Fatalf("ERP saw %d invoices, %d customer calls", erp.invoices, erp.customers)
+	}
+	// The customer is asked for in the invoice's currency (QuickBooks
+	// makes a multicurrency company's customers in it).
+	if len(erp.currencies) != 1 || erp.currencies[0] != "EUR" {
+		t.Fatalf("customer asked for in %v, want EUR", erp.currencies)
 	}
 }
 

@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -92,9 +91,16 @@ type Target struct {
 	links  erpkit.LinkStore
 	opts   Options
 
-	prefsMu sync.Mutex
-	prefs   *Preferences // read once, when multi_currency is off
+	prefsSem chan struct{} // one read of the preferences at a time
+	prefs    *Preferences  // when multi_currency is off: read, then kept (see prefsOffFor)
+	prefsAt  time.Time
 }
+
+// prefsOffFor is how long a company's "multicurrency off" is believed
+// before the preferences are read again, so that turning multicurrency on
+// in QBO takes effect without a restart. "On" is kept: QBO cannot turn it
+// off again.
+var prefsOffFor = 5 * time.Minute
 
 var _ connectors.Target = (*Target)(nil)
 
@@ -144,10 +150,11 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		return nil, err
 	}
 	return &Target{
-		cfg:   cfg,
-		base:  strings.TrimRight(cfg.BaseURL, "/") + "/v3/company/" + url.PathEscape(cfg.RealmID),
-		links: links,
-		opts:  Options{DefaultItemID: cfg.DefaultItemID, DefaultTaxCode: cfg.DefaultTaxCode, SetCurrency: cfg.MultiCurrency},
+		cfg:      cfg,
+		prefsSem: make(chan struct{}, 1),
+		base:     strings.TrimRight(cfg.BaseURL, "/") + "/v3/company/" + url.PathEscape(cfg.RealmID),
+		links:    links,
+		opts:     Options{DefaultItemID: cfg.DefaultItemID, DefaultTaxCode: cfg.DefaultTaxCode, SetCurrency: cfg.MultiCurrency},
 		client: &erpkit.Client{Service: "quickbooks", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
 			ErrorDetail: errorDetail, RetryAfter: retryAfter},
 	}, nil
@@ -201,7 +208,19 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		return t.linked(ctx, c, connectors.CustomerRef{ID: id})
 	}
 	const op = "create customer"
-	body, err := json.Marshal(NewCustomer(c))
+	nc := NewCustomer(c)
+	if c.Currency != "" {
+		// A customer of a multicurrency company has one currency for good:
+		// the deal's, or its invoices would be refused.
+		multi, err := t.multiCurrency(ctx)
+		if err != nil {
+			return connectors.CustomerRef{}, err
+		}
+		if multi {
+			nc.CurrencyRef = &Ref{Value: string(c.Currency)}
+		}
+	}
+	body, err := json.Marshal(nc)
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
@@ -278,12 +297,9 @@ func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.Cu
 // another customer, or of another deal, for its own.
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	const op = "create invoice"
-	opts, err := t.currencyOptions(ctx, inv.Currency)
-	if err != nil {
-		return connectors.InvoiceResult{}, err
-	}
-	call, err := t.invoiceCall(inv, customer, key, opts)
-	if err != nil {
+	// Built once to refuse a bad invoice before anything is read; rebuilt
+	// below with the company's currency settings.
+	if _, err := t.invoiceCall(inv, customer, key, t.opts); err != nil {
 		return connectors.InvoiceResult{}, err
 	}
 	doc := DocNumber(inv.Reference)
@@ -298,6 +314,14 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 				return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true}, nil
 			}
 		}
+	}
+	opts, err := t.currencyOptions(ctx, inv.Currency)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	call, err := t.invoiceCall(inv, customer, key, opts)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
 	}
 	resp, err := t.client.Do(ctx, call)
 	if err != nil {
@@ -345,18 +369,35 @@ func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Optio
 	}
 	if home := p.CurrencyPrefs.HomeCurrency.Value; home != "" && !strings.EqualFold(home, string(cur)) {
 		return o, fmt.Errorf("quickbooks create invoice: the invoice is in %s, but QuickBooks company %s books in %s and has multicurrency off: "+
-			"map the deal's amounts to %s, or turn multicurrency on in QuickBooks: %w", cur, t.cfg.RealmID, home, home, connectors.ErrPermanent)
+			"map the deal's amounts to %s, or turn multicurrency on in QuickBooks (dealsync reads the setting again after %v) and retry the run: %w",
+			cur, t.cfg.RealmID, home, home, prefsOffFor, connectors.ErrPermanent)
 	}
 	return o, nil
 }
 
-// preferences reads the company's Preferences once; a failed read is
-// tried again by the next invoice.
+// multiCurrency says whether invoices and new customers carry a currency:
+// multi_currency, or else the company's preferences.
+func (t *Target) multiCurrency(ctx context.Context) (bool, error) {
+	if t.opts.SetCurrency {
+		return true, nil
+	}
+	p, err := t.preferences(ctx)
+	return p.CurrencyPrefs.MultiCurrencyEnabled, err
+}
+
+// preferences reads the company's Preferences, one read at a time (a
+// caller whose context ends while it waits gives up), and keeps them: for
+// good once multicurrency is on, for prefsOffFor while it is off. A failed
+// read is tried again by the next caller.
 func (t *Target) preferences(ctx context.Context) (Preferences, error) {
-	t.prefsMu.Lock()
-	defer t.prefsMu.Unlock()
-	if t.prefs != nil {
-		return *t.prefs, nil
+	select {
+	case t.prefsSem <- struct{}{}:
+	case <-ctx.Done():
+		return Preferences{}, ctx.Err()
+	}
+	defer func() { <-t.prefsSem }()
+	if p := t.prefs; p != nil && (p.CurrencyPrefs.MultiCurrencyEnabled || time.Since(t.prefsAt) < prefsOffFor) {
+		return *p, nil
 	}
 	const op = "read preferences"
 	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}}
@@ -368,7 +409,7 @@ func (t *Target) preferences(ctx context.Context) (Preferences, error) {
 	if err := resp.Decode("quickbooks", op, &answer); err != nil {
 		return Preferences{}, err
 	}
-	t.prefs = &answer.Preferences
+	t.prefs, t.prefsAt = &answer.Preferences, time.Now()
 	return answer.Preferences, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -147,9 +148,15 @@ func TestMultiCurrencyCompanyGetsCurrencyRef(t *testing.T) {
 	inv := exampleInvoice()
 	inv.Lines[1].Discount = decimal.Zero
 	inv.ComputeTotals()
+	inv.Customer.Currency = inv.Currency // as the run sets it
 	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A customer has one currency for good in QBO: a new one is made in
+	// the deal's, or its EUR invoices would be refused.
+	if c := f.CustomerCurrency(ref.ID); c != "EUR" {
+		t.Fatalf("new customer's currency %q, want EUR", c)
 	}
 	if _, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice"); err != nil {
 		t.Fatal(err)
@@ -160,6 +167,65 @@ func TestMultiCurrencyCompanyGetsCurrencyRef(t *testing.T) {
 	}
 	if body.CurrencyRef == nil || body.CurrencyRef.Value != "EUR" || body.ApplyTaxAfterDiscount || len(body.Line) != 2 {
 		t.Errorf("body %s; want CurrencyRef EUR, two lines, no ApplyTaxAfterDiscount", f.InvoiceBodies()[0])
+	}
+}
+
+// An existing customer in another currency: QBO refuses the invoice, and
+// the run fails with QBO's words (a person must decide which customer).
+func TestMultiCurrencyCustomerOfAnotherCurrency(t *testing.T) {
+	f := newFake(t)
+	f.HomeCurrency, f.MultiCurrency = "USD", true
+	tg := newTarget(t, f)
+	usd := f.AddCustomer("Acme GmbH")
+	inv := exampleInvoice()
+	_, err := tg.CreateInvoice(context.Background(), inv, connectors.CustomerRef{ID: usd}, "wf/invoice")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "currency of the customer (USD)") {
+		t.Fatalf("EUR invoice for a USD customer: %v; want QBO's refusal, permanent", err)
+	}
+}
+
+// "Multicurrency off" is read again after a while: a company that turns it
+// on, as the refusal asks, gets its invoices without a restart. An invoice
+// that already exists for the deal is found before the currency is judged.
+func TestMultiCurrencyTurnedOnIsNoticed(t *testing.T) {
+	f := newFake(t)
+	f.HomeCurrency = "USD"
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Customer.Currency = inv.Currency
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer") // made in USD: multicurrency is off
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice"); err == nil {
+		t.Fatal("EUR invoice in a USD company: want a refusal")
+	}
+	defer func(d time.Duration) { *quickbooks.PrefsOffFor = d }(*quickbooks.PrefsOffFor)
+	*quickbooks.PrefsOffFor = 0
+	f.MultiCurrency = true
+	eur, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-2", Name: "Beta SARL", Currency: "EUR"}, "wf2/customer")
+	if err != nil || f.CustomerCurrency(eur.ID) != "EUR" {
+		t.Fatalf("after multicurrency was turned on: %+v %v, currency %q; want a EUR customer", eur, err, f.CustomerCurrency(eur.ID))
+	}
+	res, err := tg.CreateInvoice(ctx, inv, eur, "wf2/invoice")
+	if err != nil || res.InvoiceID == "" {
+		t.Fatalf("EUR invoice after multicurrency was turned on: %+v %v", res, err)
+	}
+}
+
+// The deal's invoice exists (made before the company's currency settings
+// would refuse it): a re-run finds it instead of failing.
+func TestExistingInvoiceIsFoundBeforeTheCurrencyIsJudged(t *testing.T) {
+	f := newFake(t)
+	f.HomeCurrency = "USD"
+	tg := newTarget(t, f)
+	inv := exampleInvoice()
+	customer := f.AddCustomer("Acme GmbH")
+	made := f.AddInvoice("D-1001", customer, "dealsync D-1001")
+	res, err := tg.CreateInvoice(context.Background(), inv, connectors.CustomerRef{ID: customer}, "wf/invoice")
+	if err != nil || !res.Replayed || res.InvoiceID != made {
+		t.Fatalf("got %+v, %v; want %s replayed", res, err, made)
 	}
 }
 

@@ -48,6 +48,9 @@ type Customer struct {
 	BillAddr         *PhysicalAddress `json:"BillAddr,omitempty"`
 	Notes            string           `json:"Notes,omitempty"`
 	Active           *bool            `json:"Active,omitempty"`
+	// CurrencyRef is the one currency the customer is invoiced in (only
+	// in companies with multicurrency on; otherwise the home currency).
+	CurrencyRef *Ref `json:"CurrencyRef,omitempty"`
 }
 
 // Invoice is the part of QBO's Invoice dealsync writes.

@@ -250,7 +250,9 @@ func TestContractQBOAgainstXSD(t *testing.T) {
 			}
 			var problems []string
 			xsd.check("Invoice", "Invoice", decodeBody(t, req.Body), &problems)
-			cb, _ := json.Marshal(quickbooks.NewCustomer(inv.Customer))
+			nc := quickbooks.NewCustomer(inv.Customer)
+			nc.CurrencyRef = &quickbooks.Ref{Value: string(inv.Currency)} // as sent to a multicurrency company
+			cb, _ := json.Marshal(nc)
 			xsd.check("Customer", "Customer", decodeBody(t, cb), &problems)
 			if len(problems) > 0 {
 				t.Fatalf("not valid against Intuit's XSD:\n%s\ninvoice: %s\ncustomer: %s", strings.Join(problems, "\n"), req.Body, cb)

@@ -48,6 +48,7 @@ type Server struct {
 	seq       int
 	customers map[string]string    // Id → DisplayName
 	notes     map[string]string    // Id → Notes
+	currency  map[string]string    // Id → the customer's one currency
 	invoices  map[string]string    // Id → DocNumber
 	billed    map[string][2]string // Id → CustomerRef value, PrivateNote
 	bodies    [][]byte             // invoice POST bodies processed
@@ -61,7 +62,7 @@ type Server struct {
 // New starts a fake company realm whose current refresh token is refreshToken.
 func New(realm, refreshToken string) *Server {
 	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken, HomeCurrency: "USD",
-		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
+		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, currency: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
 		requests: map[string][]byte{}, faults: map[string][]Fault{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.token)
@@ -96,6 +97,13 @@ func (s *Server) RevokeRefreshToken() {
 	s.refresh = "revoked-" + s.refresh
 }
 
+// CustomerCurrency is the one currency of customer id.
+func (s *Server) CustomerCurrency(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.currency[id]
+}
+
 // AddCustomer creates a customer, as another client would, and returns
 // its Id.
 func (s *Server) AddCustomer(name string) string {
@@ -104,6 +112,7 @@ func (s *Server) AddCustomer(name string) string {
 	s.seq++
 	id := fmt.Sprint(s.seq)
 	s.customers[id] = name
+	s.currency[id] = s.HomeCurrency
 	return id
 }
 
@@ -334,7 +343,16 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 				return nil, false
 			}
 		}
+		cur := s.HomeCurrency
+		if ref, _ := body["CurrencyRef"].(map[string]any); ref != nil {
+			cur = fmt.Sprint(ref["value"])
+		}
+		if cur != s.HomeCurrency && !s.MultiCurrency {
+			fault(w, 400, "ValidationFault", "Invalid currency", "Multicurrency is not enabled for this company.", "CurrencyRef")
+			return nil, false
+		}
 		s.customers[id] = name
+		s.currency[id] = cur
 		s.notes[id], _ = body["Notes"].(string)
 		answer, _ = json.Marshal(map[string]any{"Customer": map[string]string{"Id": id, "DisplayName": name}})
 	} else {
@@ -344,8 +362,17 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 			fault(w, 400, "ValidationFault", "Invalid Reference Id", "Invalid Reference Id : Customer assigned to this transaction has been deleted.", "CustomerRef")
 			return nil, false
 		}
-		if cur, _ := body["CurrencyRef"].(map[string]any); cur != nil && !s.MultiCurrency && fmt.Sprint(cur["value"]) != s.HomeCurrency {
+		invCur := s.HomeCurrency
+		if cur, _ := body["CurrencyRef"].(map[string]any); cur != nil {
+			invCur = fmt.Sprint(cur["value"])
+		}
+		if invCur != s.HomeCurrency && !s.MultiCurrency {
 			fault(w, 400, "ValidationFault", "Invalid currency", "Multicurrency is not enabled for this company.", "CurrencyRef")
+			return nil, false
+		}
+		if c := s.currency[fmt.Sprint(cref["value"])]; c != "" && c != invCur {
+			fault(w, 400, "ValidationFault", "Business Validation Error",
+				"The currency of the transaction must match the currency of the customer ("+c+").", "CurrencyRef")
 			return nil, false
 		}
 		doc, _ := body["DocNumber"].(string)

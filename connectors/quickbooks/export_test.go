@@ -1,0 +1,4 @@
+package quickbooks
+
+// PrefsOffFor lets tests shorten how long "multicurrency off" is believed.
+var PrefsOffFor = &prefsOffFor
