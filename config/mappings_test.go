@@ -117,7 +117,7 @@ func TestAccountsSharingIDsInOneTarget(t *testing.T) {
 	load := func(extra string) error {
 		path := writeFile(t, `
 mappings:
-  files: [std.yaml]
+  files: [std.yaml, keyed.yaml]
 targets:
   erp: {type: test-target, base_url: "https://erp.example.com"}
   erp2: {type: test-target, base_url: "https://erp2.example.com"}
@@ -129,7 +129,10 @@ connections:
       accounts: {"111": a, "222": b, "333": c}
     target: erp
 `+extra)
+		// std keys only the invoice by account: customers still collide.
 		os.WriteFile(filepath.Join(filepath.Dir(path), "std.yaml"), []byte("name: std\ninvoice:\n  reference: event.account + \"-\" + deal.id\n"), 0o644)
+		os.WriteFile(filepath.Join(filepath.Dir(path), "keyed.yaml"), []byte("name: keyed\ninvoice:\n  reference: event.account + \"-\" + deal.id\n"+
+			"  customer:\n    external_id: event.account + \"-\" + deal.company.id\n"), 0o644)
 		_, err := config.Load(path)
 		return err
 	}
@@ -137,6 +140,7 @@ connections:
 		"":                                       `accounts 111, 222, 333 of this test-per-account source invoice into target "erp"`,
 		"    account_targets: {\"333\": erp2}\n": `accounts 111, 222 of this test-per-account source invoice into target "erp"`,
 		"    account_targets: {\"111\": erp2, \"222\": erp2}\n": `accounts 111, 222 of this test-per-account source invoice into target "erp2"`,
+		"    mapping: std\n": `into target "erp" with mapping "std", whose invoice.reference and invoice.customer.external_id do not both read event.account`,
 	} {
 		var cerr *config.Error
 		if err := load(extra); !errors.As(err, &cerr) || len(cerr.Problems) != 1 {
@@ -150,7 +154,7 @@ connections:
 	}
 	for _, extra := range []string{
 		"    account_targets: {\"222\": erp2, \"333\": erp3}\n",
-		"    mapping: std\n",
+		"    mapping: keyed\n",
 	} {
 		if err := load(extra); err != nil {
 			t.Errorf("%q: %v", extra, err)

@@ -299,21 +299,27 @@ func loadMappings(cfg *Config, file string, ps *problems) {
 }
 
 // checkSharedIDs refuses a connection whose source numbers deals and
-// companies per account (connectors.IDsPerAccount) when the built-in
-// mapping would send two of its accounts to one target: the ERP targets
-// match invoices and customers by the deal's and the company's ids, so
-// deal 1 of one account would be taken for deal 1 of the other, and its
-// invoice reported as the second deal's. A named mapping is the
-// integration engineer's to namespace (with event.account).
+// companies per account (connectors.IDsPerAccount) when two of its accounts
+// invoice into one target under a mapping whose ERP keys do not tell them
+// apart: the ERP targets match invoices and customers by the invoice
+// reference and the customer's external id, which are the deal's and the
+// company's ids unless the mapping puts event.account into both, so deal 1
+// of one account would be taken for deal 1 of the other, and its invoice
+// reported as the second deal's.
 func checkSharedIDs(cfg *Config, ps *problems) {
 	for _, name := range sortedNames(cfg.Connections) {
 		c := cfg.Connections[name]
-		if c.Mapping != "" && c.Mapping != mapping.DefaultName {
-			continue
-		}
 		src, ok := c.Source.Spec.(connectors.IDsPerAccount)
 		if !ok {
 			continue
+		}
+		which := "the built-in mapping"
+		if c.Mapping != "" && c.Mapping != mapping.DefaultName {
+			f, ok := cfg.Mappings.Loaded.Get(c.Mapping)
+			if !ok || f.KeysReadAccount() {
+				continue // an unknown mapping is reported on its own
+			}
+			which = fmt.Sprintf("mapping %q, whose invoice.reference and invoice.customer.external_id do not both read event.account", c.Mapping)
 		}
 		byTarget := map[string][]string{}
 		for _, account := range src.AccountsWithOwnIDs() {
@@ -330,11 +336,11 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 			}
 			sort.Strings(accounts)
 			ps.add("connections."+name+".account_targets", fmt.Sprintf(
-				"accounts %s of this %s source invoice into target %q with the built-in mapping, which matches invoices and customers "+
-					"in the ERP by the deal's and the company's ids; %s numbers those per account, so deal 1 of one account would be "+
-					"taken for deal 1 of another. Give each account its own target under account_targets, or name a mapping "+
+				"accounts %s of this %s source invoice into target %q with %s; the ERP targets match invoices and customers "+
+					"by those keys, the deal's and the company's ids, which %s numbers per account, so deal 1 of one account would be "+
+					"taken for deal 1 of another. Give each account its own target under account_targets, or use a mapping "+
 					"whose invoice.reference and invoice.customer.external_id include event.account",
-				strings.Join(accounts, ", "), c.Source.Type, target, c.Source.Type))
+				strings.Join(accounts, ", "), c.Source.Type, target, which, c.Source.Type))
 		}
 	}
 }

@@ -391,3 +391,41 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// The config check refuses mappings whose ERP keys do not tell two CRM
+// accounts apart; it asks each mapping file whether they read
+// event.account.
+func TestKeysReadAccount(t *testing.T) {
+	for _, c := range []struct {
+		name, invoice string
+		want          bool
+	}{
+		{"none: the built-in keys", "", false},
+		{"both", "  reference: event.account + \"-\" + deal.id\n  customer:\n    external_id: event.account + \"-\" + deal.company.id\n", true},
+		{"the reference only", "  reference: event.account + \"-\" + deal.id\n", false},
+		{"the external id only", "  customer:\n    external_id: 'event.account + \"/\" + deal.company.id'\n", false},
+		{"the external id through invoice.reference", "  reference: 'deal.id + \"@\" + event.account'\n  customer:\n    external_id: invoice.reference + \"-c\"\n", true},
+		{"optional chaining", "  reference: event?.account + deal.id\n  customer:\n    external_id: upper(event?.account) + deal.company.id\n", true},
+		{"another event field", "  reference: event.id + deal.id\n  customer:\n    external_id: event.id + deal.company.id\n", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := "name: keys\n"
+			if c.invoice != "" {
+				src += "invoice:\n" + c.invoice
+			}
+			dir := t.TempDir()
+			path := filepath.Join(dir, "keys.yaml")
+			if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set, err := mapping.Load(mapping.Sources{Files: []string{path}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, _ := set.Get("keys")
+			if got := f.KeysReadAccount(); got != c.want {
+				t.Errorf("KeysReadAccount() = %v, want %v\n%s", got, c.want, src)
+			}
+		})
+	}
+}
