@@ -298,8 +298,9 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	const op = "create invoice"
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
-	if ref := strings.TrimSpace(inv.Reference); t.lookup && ref != "" {
-		if found, ok, err := t.findInvoice(ctx, ref, customer.ID); err != nil || ok {
+	if t.lookup && strings.TrimSpace(inv.Reference) != "" {
+		// The reference exactly as the invoice carries it.
+		if found, ok, err := t.findInvoice(ctx, inv.Reference, customer.ID); err != nil || ok {
 			return found, err
 		}
 	}

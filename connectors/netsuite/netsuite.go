@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -109,7 +110,9 @@ func AccountHost(accountID string) string {
 
 func init() {
 	connectors.RegisterTargetType("netsuite", "NetSuite REST web services (OAuth 2.0 client credentials with a certificate, upsert by external id)", DefaultConfig,
-		func(c Config, env connectors.Env) (*Target, error) { return New(c, Deps{HTTPClient: env.HTTPClient}) })
+		func(c Config, env connectors.Env) (*Target, error) {
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger})
+		})
 }
 
 // Deps are the Target's collaborators; zero values take the config's.
@@ -117,7 +120,8 @@ type Deps struct {
 	HTTPClient *http.Client
 	Links      erpkit.LinkStore // default: FileLinkStore{cfg.LinkFile} or none
 	// Now is the clock of the token source (tests).
-	Now func() time.Time
+	Now    func() time.Time
+	Logger *slog.Logger // default: none
 }
 
 // Target is the NetSuite target. It is safe for concurrent use.
@@ -128,6 +132,7 @@ type Target struct {
 	client *erpkit.Client
 	links  erpkit.LinkStore
 	opts   Options
+	log    *slog.Logger
 }
 
 var _ connectors.Target = (*Target)(nil)
@@ -191,8 +196,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, CertificateID: cfg.CertificateID,
 		Algorithm: cfg.Algorithm, Scope: cfg.Scope, Key: key, HTTPClient: hc, Connection: conn, Now: deps.Now,
 	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Target{
 		cfg:   cfg,
+		log:   log,
 		base:  cfg.BaseURL,
 		app:   strings.TrimRight(cfg.AppURL, "/"),
 		links: links,
@@ -337,8 +347,15 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	}
 	if id != "" {
 		if claim {
+			// A claim NetSuite refuses for good (a required field or a
+			// script rejects the record's save) leaves the customer
+			// unclaimed, as before claims, and is logged: the match stands.
 			if err := t.claim(ctx, id, eid); err != nil {
-				return connectors.CustomerRef{}, err
+				if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+					return connectors.CustomerRef{}, err
+				}
+				t.log.Warn("netsuite: the customer matched by tax id or name could not be claimed; it stays without an external id",
+					"account", t.cfg.AccountID, "customer", id, "external_id", eid, "error", err)
 			}
 		}
 		return t.linked(ctx, company, connectors.CustomerRef{ID: id})

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -81,7 +82,9 @@ func DefaultConfig() Config {
 
 func init() {
 	connectors.RegisterTargetType("xero", "Xero Accounting API (OAuth 2.0 with refresh-token rotation, Idempotency-Key)", DefaultConfig,
-		func(c Config, env connectors.Env) (*Target, error) { return New(c, Deps{HTTPClient: env.HTTPClient}) })
+		func(c Config, env connectors.Env) (*Target, error) {
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger})
+		})
 }
 
 // Deps are the Target's collaborators; zero values take the config's.
@@ -89,6 +92,7 @@ type Deps struct {
 	HTTPClient *http.Client
 	Tokens     erpkit.TokenStore // default: FileTokenStore{cfg.TokenFile}
 	Links      erpkit.LinkStore  // default: FileLinkStore{cfg.LinkFile} or none
+	Logger     *slog.Logger      // default: none
 }
 
 // Target is the Xero target. It is safe for concurrent use.
@@ -98,6 +102,7 @@ type Target struct {
 	client *erpkit.Client
 	links  erpkit.LinkStore
 	opts   Options
+	log    *slog.Logger
 }
 
 var _ connectors.Target = (*Target)(nil)
@@ -158,8 +163,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	t := &Target{
 		cfg:   cfg,
+		log:   log,
 		base:  strings.TrimRight(cfg.BaseURL, "/"),
 		links: links,
 		opts: Options{Status: cfg.Status, LineAmountTypes: cfg.LineAmountTypes,
@@ -210,12 +220,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		return connectors.CustomerRef{}, err
 	}
 	if found.id != "" {
-		if found.claim {
-			if err := t.claim(ctx, found.id, contactNumber(c.ExternalID), key); err != nil {
-				return connectors.CustomerRef{}, err
-			}
-		}
-		return t.linked(ctx, c, connectors.CustomerRef{ID: found.id})
+		return t.take(ctx, c, found, key)
 	}
 
 	const op = "create contact"
@@ -233,7 +238,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		var api *connectors.APIError
 		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest {
 			if again, ferr := t.findContact(ctx, c); ferr == nil && again.id != "" {
-				return t.linked(ctx, c, connectors.CustomerRef{ID: again.id})
+				return t.take(ctx, c, again, key)
 			}
 		}
 		return connectors.CustomerRef{}, err
@@ -246,6 +251,23 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		return connectors.CustomerRef{}, fmt.Errorf("xero %s: answer has no ContactID", op)
 	}
 	return t.linked(ctx, c, connectors.CustomerRef{ID: created.Contacts[0].ContactID, Created: true})
+}
+
+// take claims a contact found by tax number or name that has no
+// ContactNumber yet, then links it. A claim Xero refuses for good (the
+// contact was archived meanwhile, or fails Xero's validation) leaves it
+// unclaimed, as before claims, and is logged: the match itself stands.
+func (t *Target) take(ctx context.Context, c model.Customer, found match, key string) (connectors.CustomerRef, error) {
+	if found.claim {
+		if err := t.claim(ctx, found.id, contactNumber(c.ExternalID), key); err != nil {
+			if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+				return connectors.CustomerRef{}, err
+			}
+			t.log.Warn("xero: the contact matched by tax number or name could not be claimed; it stays without a ContactNumber",
+				"tenant", t.cfg.TenantID, "contact", found.id, "company", c.ExternalID, "error", err)
+		}
+	}
+	return t.linked(ctx, c, connectors.CustomerRef{ID: found.id})
 }
 
 func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.CustomerRef) (connectors.CustomerRef, error) {
@@ -334,7 +356,7 @@ func (t *Target) claim(ctx context.Context, contactID, number, key string) error
 	}
 	_, err = t.client.Do(ctx, erpkit.Call{
 		Op: op, Method: http.MethodPost, URL: t.base + "/Contacts/" + url.PathEscape(contactID),
-		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key + "/claim")}}, Body: body,
+		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key + "/claim/" + contactID)}}, Body: body,
 	})
 	return err
 }

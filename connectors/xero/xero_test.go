@@ -188,6 +188,30 @@ func TestContactMatchingRules(t *testing.T) {
 			t.Fatalf("got %+v, %v; want %s, claimed", ref, err, want)
 		}
 	})
+	t.Run("a claim Xero refuses leaves the match standing, unclaimed", func(t *testing.T) {
+		e := setup(t, nil)
+		want := e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+		e.fake.Fail("POST /Contacts/"+want, xerofake.Fault{Status: http.StatusBadRequest})
+		c := exampleInvoice().Customer
+		c.TaxID = ""
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || ref.ID != want || e.fake.Contact(want).ContactNumber != "" || e.fake.Calls("POST /Contacts/"+want) != 1 {
+			t.Fatalf("got %+v, %v; want %s taken, unclaimed after one refused claim", ref, err, want)
+		}
+	})
+	t.Run("a contact a person made between the lookup and the create is claimed", func(t *testing.T) {
+		e := setup(t, nil)
+		var made string
+		e.fake.AfterContactsQuery = func() {
+			if made == "" && e.fake.Calls("GET /Contacts") == 3 { // ContactNumber, TaxNumber, Name
+				made = e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+			}
+		}
+		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || made == "" || ref.ID != made || ref.Created || e.fake.Contact(made).ContactNumber != "C-1" {
+			t.Fatalf("got %+v, %v; want %q, claimed", ref, err, made)
+		}
+	})
 	t.Run("a contact found by its ContactNumber is not written to", func(t *testing.T) {
 		e := setup(t, nil)
 		want := e.fake.AddContact(xerofake.Contact{ContactNumber: "C-1", Name: "Acme GmbH"})

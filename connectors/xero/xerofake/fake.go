@@ -34,6 +34,10 @@ type Server struct {
 	Tenant       string
 	ClientID     string
 	ClientSecret string
+	// AfterContactsQuery, if set, runs after each GET /Contacts is
+	// answered: a test makes a person act between dealsync's lookup and
+	// its create.
+	AfterContactsQuery func()
 
 	mu            sync.Mutex
 	refresh       string          // the one valid refresh token
@@ -245,6 +249,9 @@ func matches(where string, field func(string) string) bool {
 }
 
 func (s *Server) getContacts(r *http.Request) (int, any) {
+	if s.AfterContactsQuery != nil {
+		defer s.AfterContactsQuery()
+	}
 	where := r.URL.Query().Get("where")
 	s.mu.Lock()
 	defer s.mu.Unlock()
