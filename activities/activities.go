@@ -49,6 +49,8 @@ type Resolver interface {
 // Activities are the run steps; register a *Activities with the worker.
 type Activities struct {
 	Connections Resolver
+	// Runs reads earlier runs of a deal (PreviousRun); nil reads none.
+	Runs RunReader
 }
 
 // MapInput is the input of MapDeal.

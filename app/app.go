@@ -130,9 +130,10 @@ func BuildConnections(cfg *config.Config, logger *slog.Logger) (*connections.Set
 	})
 }
 
-// Activities returns the activities bound to a connection set.
-func Activities(set *connections.Set) *activities.Activities {
-	return &activities.Activities{Connections: set}
+// Activities returns the activities bound to a connection set, reading
+// earlier runs with the worker's Temporal client.
+func Activities(set *connections.Set, runs activities.RunReader) *activities.Activities {
+	return &activities.Activities{Connections: set, Runs: runs}
 }
 
 // IntakeHandler is the HTTP intake for the config.

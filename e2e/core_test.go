@@ -508,4 +508,32 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 		t.Errorf("%d invoices of a deal lost during the settle time", n)
 	}
 	s.keepHistory(t, lostID, "generic-settle-deal-lost")
+
+	// The CRM delivers the old won event again (its retry, or a late
+	// copy), once the lost run is in the run list: the reuse policy starts
+	// a new run, which reads how the last one ended and invoices nothing.
+	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND ExecutionStatus = "Failed"`, lostID), 1); n != 1 {
+		t.Fatalf("the lost run is not in the run list (count %d)", n)
+	}
+	if r := s.send(t, delivery{body: event("evt_lost_1", "D-SET-LOST", nil)}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lostID {
+		t.Fatalf("the old won event again: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, lostID, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon ||
+		!strings.Contains(appErr.Error(), "a delivery of an old win") {
+		t.Fatalf("the old won event again: want DealNotWon naming an old win, got %v", err)
+	}
+	if n := s.invoicesFor("D-SET-LOST"); n != 0 {
+		t.Errorf("%d invoices of a lost deal after its old won event came again", n)
+	}
+	s.keepHistory(t, lostID, "generic-settle-old-win-refused")
+	// A new win, later than the loss, is invoiced.
+	rewon = bytes.Replace(event("evt_lost_3", "D-SET-LOST", func(d map[string]any) { d["previous_stage"] = "closed_lost" }),
+		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
+	if r := s.send(t, delivery{body: rewon}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lostID {
+		t.Fatalf("won again later: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, lostID, &out); err != nil || s.invoicesFor("D-SET-LOST") != 1 {
+		t.Fatalf("won again later: %v, %d invoices; want one", err, s.invoicesFor("D-SET-LOST"))
+	}
+	s.keepHistory(t, lostID, "generic-settle-won-again-invoiced")
 }

@@ -7,6 +7,7 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -254,7 +255,35 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
 		r := result()
 		r.Skipped = "the deal's stage is now " + stage + ", not a won stage; nothing was invoiced"
-		return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil)
+		return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil,
+			activities.NotWonDetails{EventIDs: events.ids, LatestAt: events.latest.OccurredAt, Stage: stage})
+	}
+
+	// A connection whose runs listen to the deal's whole-deal events can
+	// end a run as DealNotWon (a "lost" event while it settles). The CRM
+	// may then deliver the won event that started it again, or late; the
+	// reuse policy lets it start a new run, which must not invoice a lost
+	// deal: it reads how the deal's previous run ended first.
+	if !in.Fetch && (in.SettleTime > 0 || in.Linger > 0) && in.Invoiced == nil &&
+		workflow.GetVersion(ctx, staleWinChange, workflow.DefaultVersion, 1) == 1 {
+		var prev activities.PreviousRun
+		if err := call(a.PreviousRun, activities.PreviousRunInput{
+			Connection: in.Connection, WorkflowID: wfID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+		}).Get(ctx, &prev); err != nil {
+			return fail(ctx, result(), err)
+		}
+		if prev.ErrorType == ErrTypeDealNotWon && prev.NotWon != nil && staleWin(in.Event, *prev.NotWon) {
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
+			r := result()
+			r.Skipped = "this won event (" + in.Event.EventID + ") is not newer than the events that ended run " + prev.RunID +
+				" with the deal in stage " + prev.NotWon.Stage + ": a delivery of an old win, not a new one; nothing was invoiced"
+			latest := prev.NotWon.LatestAt
+			if in.Event.OccurredAt.After(latest) {
+				latest = in.Event.OccurredAt
+			}
+			return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil, activities.NotWonDetails{
+				EventIDs: append(slices.Clone(prev.NotWon.EventIDs), events.ids...), LatestAt: latest, Stage: prev.NotWon.Stage})
+		}
 	}
 
 	listen(in.SettleTime)
@@ -335,6 +364,18 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	listen(in.Linger)
 	r.Events, r.ChangedAfterInvoice = events.ids, events.changed
 	return r, nil
+}
+
+// staleWinChange versions the read of the deal's previous run (runs that
+// started before it replay without it).
+const staleWinChange = "read-previous-run"
+
+// staleWin says whether won, the event starting a run, is one the deal's
+// previous run saw, or older than the newest event of that run, which
+// ended it as DealNotWon.
+func staleWin(won model.DealEvent, prev activities.NotWonDetails) bool {
+	return slices.Contains(prev.EventIDs, won.EventID) ||
+		(!won.OccurredAt.IsZero() && won.OccurredAt.Before(prev.LatestAt))
 }
 
 // LeftWonStage says whether latest, a later whole-deal event of the run

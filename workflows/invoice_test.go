@@ -295,3 +295,25 @@ func TestInvoiceDealSkipsAWholeDealEventThatLeftTheWonStage(t *testing.T) {
 		t.Fatalf("%d invoices, %d customer calls for a lost deal", erp.invoices, erp.customers)
 	}
 }
+
+// A won event is an old one when the deal's previous run saw it, or when
+// it happened before that run's newest event; ties and unknown times are
+// not (the run goes on).
+func TestStaleWin(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	prev := activities.NotWonDetails{EventIDs: []string{"e1", "e2"}, LatestAt: t0.Add(time.Minute)}
+	for _, c := range []struct {
+		ev   model.DealEvent
+		want bool
+	}{
+		{model.DealEvent{EventID: "e1", OccurredAt: t0.Add(time.Hour)}, true},
+		{model.DealEvent{EventID: "e3", OccurredAt: t0}, true},
+		{model.DealEvent{EventID: "e3", OccurredAt: t0.Add(time.Minute)}, false},
+		{model.DealEvent{EventID: "e3", OccurredAt: t0.Add(5 * time.Minute)}, false},
+		{model.DealEvent{EventID: "e3"}, false},
+	} {
+		if got := staleWin(c.ev, prev); got != c.want {
+			t.Errorf("staleWin(%s at %v) = %v, want %v", c.ev.EventID, c.ev.OccurredAt, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
+	historypb "go.temporal.io/api/history/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/dealsync/dealsync/activities"
+)
+
+// runsFake answers the run list and the close events of runs.
+type runsFake struct {
+	query  string
+	listed []*workflowpb.WorkflowExecutionInfo
+	closes map[string]*historypb.HistoryEvent // run id → close event
+	read   []string                           // run ids whose close event was read
+	err    error
+}
+
+func (f *runsFake) ListWorkflow(_ context.Context, r *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	f.query = r.GetQuery()
+	return &workflowservice.ListWorkflowExecutionsResponse{Executions: f.listed}, f.err
+}
+
+func (f *runsFake) GetWorkflowHistory(_ context.Context, _, runID string, _ bool, filter enumspb.HistoryEventFilterType) client.HistoryEventIterator {
+	f.read = append(f.read, runID)
+	var evs []*historypb.HistoryEvent
+	if ev := f.closes[runID]; ev != nil && filter == enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT {
+		evs = append(evs, ev)
+	}
+	return &events{evs: evs}
+}
+
+type events struct{ evs []*historypb.HistoryEvent }
+
+func (e *events) HasNext() bool { return len(e.evs) > 0 }
+func (e *events) Next() (*historypb.HistoryEvent, error) {
+	ev := e.evs[0]
+	e.evs = e.evs[1:]
+	return ev, nil
+}
+
+func failedRun(id string, closed time.Time) *workflowpb.WorkflowExecutionInfo {
+	return &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "invoice/demo/D-1", RunId: id}, CloseTime: timestamppb.New(closed)}
+}
+
+func failure(t *testing.T, typ string, details any) *historypb.HistoryEvent {
+	info := &failurepb.ApplicationFailureInfo{Type: typ}
+	if details != nil {
+		p, err := converter.GetDefaultDataConverter().ToPayloads(details)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info.Details = p
+	}
+	return &historypb.HistoryEvent{Attributes: &historypb.HistoryEvent_WorkflowExecutionFailedEventAttributes{
+		WorkflowExecutionFailedEventAttributes: &historypb.WorkflowExecutionFailedEventAttributes{
+			Failure: &failurepb.Failure{Message: "m", FailureInfo: &failurepb.Failure_ApplicationFailureInfo{ApplicationFailureInfo: info}},
+		}}}
+}
+
+// PreviousRun reads the newest failed run other than the asking one, and
+// its DealNotWon details.
+func TestPreviousRunReadsTheNewestFailedRun(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	want := activities.NotWonDetails{EventIDs: []string{"evt_1", "evt_2"}, LatestAt: t0.Add(time.Minute), Stage: "closed_lost"}
+	f := &runsFake{
+		listed: []*workflowpb.WorkflowExecutionInfo{failedRun("old", t0), failedRun("newest", t0.Add(time.Hour)), failedRun("self", t0.Add(2*time.Hour))},
+		closes: map[string]*historypb.HistoryEvent{"old": failure(t, "Validation", nil), "newest": failure(t, "DealNotWon", want)},
+	}
+	a := &activities.Activities{Runs: f}
+	got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{Connection: "demo", WorkflowID: "invoice/demo/D-1", RunID: "self"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RunID != "newest" || got.ErrorType != "DealNotWon" || got.NotWon == nil ||
+		strings.Join(got.NotWon.EventIDs, ",") != "evt_1,evt_2" || !got.NotWon.LatestAt.Equal(want.LatestAt) || got.NotWon.Stage != "closed_lost" {
+		t.Fatalf("got %+v (%+v)", got, got.NotWon)
+	}
+	if f.query != `WorkflowId = "invoice/demo/D-1" AND ExecutionStatus = "Failed"` || strings.Join(f.read, ",") != "newest" {
+		t.Errorf("query %q, close events read %v", f.query, f.read)
+	}
+
+	// Another kind of failure: its type, no details.
+	f.closes["newest"] = failure(t, "Validation", nil)
+	if got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); err != nil || got.ErrorType != "Validation" || got.NotWon != nil {
+		t.Errorf("a validation failure: %+v %v", got, err)
+	}
+	// None listed (or none yet), no reader, or the list failing.
+	f.listed = f.listed[2:]
+	if got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); err != nil || got.RunID != "" {
+		t.Errorf("only the asking run listed: %+v %v", got, err)
+	}
+	if got, err := (&activities.Activities{}).PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "x"}); err != nil || got.RunID != "" {
+		t.Errorf("no reader: %+v %v", got, err)
+	}
+	f.err = errors.New("unavailable")
+	if _, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); err == nil || !strings.Contains(err.Error(), "unavailable") {
+		t.Errorf("list failing: %v, want its error (retried)", err)
+	}
+}
