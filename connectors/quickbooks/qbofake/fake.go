@@ -320,6 +320,21 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"QueryResponse": resp})
 }
 
+// currencyOf is the currency of a customer or invoice body: its
+// CurrencyRef, else the home currency. Another currency than the home one
+// without multicurrency is refused (ok false: the fault is answered).
+func (s *Server) currencyOf(w http.ResponseWriter, body map[string]any) (cur string, ok bool) {
+	cur = s.HomeCurrency
+	if ref, _ := body["CurrencyRef"].(map[string]any); ref != nil {
+		cur = fmt.Sprint(ref["value"])
+	}
+	if cur != s.HomeCurrency && !s.MultiCurrency {
+		fault(w, 400, "ValidationFault", "Invalid currency", "Multicurrency is not enabled for this company.", "CurrencyRef")
+		return "", false
+	}
+	return cur, true
+}
+
 // create processes a POST; ok is false when it already answered (a fault).
 func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]byte, bool) {
 	rid := r.URL.Query().Get("requestid")
@@ -343,12 +358,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 				return nil, false
 			}
 		}
-		cur := s.HomeCurrency
-		if ref, _ := body["CurrencyRef"].(map[string]any); ref != nil {
-			cur = fmt.Sprint(ref["value"])
-		}
-		if cur != s.HomeCurrency && !s.MultiCurrency {
-			fault(w, 400, "ValidationFault", "Invalid currency", "Multicurrency is not enabled for this company.", "CurrencyRef")
+		cur, ok := s.currencyOf(w, body)
+		if !ok {
 			return nil, false
 		}
 		s.customers[id] = name
@@ -362,12 +373,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 			fault(w, 400, "ValidationFault", "Invalid Reference Id", "Invalid Reference Id : Customer assigned to this transaction has been deleted.", "CustomerRef")
 			return nil, false
 		}
-		invCur := s.HomeCurrency
-		if cur, _ := body["CurrencyRef"].(map[string]any); cur != nil {
-			invCur = fmt.Sprint(cur["value"])
-		}
-		if invCur != s.HomeCurrency && !s.MultiCurrency {
-			fault(w, 400, "ValidationFault", "Invalid currency", "Multicurrency is not enabled for this company.", "CurrencyRef")
+		invCur, ok := s.currencyOf(w, body)
+		if !ok {
 			return nil, false
 		}
 		if c := s.currency[fmt.Sprint(cref["value"])]; c != "" && c != invCur {
