@@ -2,13 +2,22 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dealsync/dealsync/model"
 )
 
 // RunReader reads earlier runs from Temporal: the worker's client.
@@ -27,67 +36,173 @@ type NotWonDetails struct {
 	Stage    string    `json:"stage,omitempty"`
 }
 
-// PreviousRunInput names the run asking (its own run is not "previous").
+// PreviousRunInput names the run asking (its own run is not "previous")
+// and the signal that delivers a deal's later events to a run.
 type PreviousRunInput struct {
 	Connection string `json:"connection"`
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
+	Signal     string `json:"signal"`
 }
 
-// PreviousRun is how the newest failed earlier run of a workflow id ended.
-// RunID is empty when the run list has none (yet: a run closed less than
-// about a second ago may not be listed).
+// PreviousRun is how the newest earlier run of a workflow id that ended
+// DealNotWon (SyncStatus "skipped") ended. RunID is empty when the run
+// list has none: none ended so, or not yet listed (the run list shows a
+// closed run a moment after it closed), or gone with the namespace's
+// retention.
 type PreviousRun struct {
-	RunID     string `json:"run_id,omitempty"`
-	ErrorType string `json:"error_type,omitempty"`
-	// NotWon holds the failure's details when they are NotWonDetails.
-	NotWon *NotWonDetails `json:"not_won,omitempty"`
+	RunID     string         `json:"run_id,omitempty"`
+	ErrorType string         `json:"error_type,omitempty"`
+	NotWon    *NotWonDetails `json:"not_won,omitempty"`
 }
 
-// PreviousRun reads the newest failed earlier run of in.WorkflowID from the
-// run list, and its failure from its close event. Without a RunReader it
-// reports none.
+// ErrTypeDealNotWon ends a run whose deal is no longer won; its details
+// are NotWonDetails.
+const ErrTypeDealNotWon = "DealNotWon"
+
+// ErrTypeRunsUnreadable: Temporal refuses to list or read the deal's runs
+// (permission, or a query the namespace cannot answer). Not retried.
+const ErrTypeRunsUnreadable = "RunsUnreadable"
+
+// ErrTypeTemporalUnavailable: listing or reading the deal's runs failed
+// (Temporal or its run list unavailable, or rate-limited). Retried.
+const ErrTypeTemporalUnavailable = "TemporalUnavailable"
+
+// PreviousRun reads the newest earlier run of in.WorkflowID that ended
+// DealNotWon, and the events it saw: from its failure's details, or, for a
+// run that ended before failures carried them, from its history. Without
+// a RunReader it reports none.
 func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ PreviousRun, err error) {
 	defer observe("previous_run", in.Connection, time.Now(), &err)
 	if a.Runs == nil {
 		return PreviousRun{}, nil
 	}
 	resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query:    fmt.Sprintf(`WorkflowId = %q AND ExecutionStatus = "Failed"`, in.WorkflowID),
+		Query:    `WorkflowId = ` + queryString(in.WorkflowID) + ` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`,
 		PageSize: 20,
 	})
 	if err != nil {
-		return PreviousRun{}, fmt.Errorf("listing the earlier runs of %s: %w", in.WorkflowID, err)
+		return PreviousRun{}, runsError("listing the earlier runs of "+in.WorkflowID, err)
 	}
-	var newest string
-	var closed time.Time
-	for _, ex := range resp.GetExecutions() {
-		run := ex.GetExecution().GetRunId()
-		if at := ex.GetCloseTime().AsTime(); run != in.RunID && (newest == "" || at.After(closed)) {
-			newest, closed = run, at
+	execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool { return ex.GetExecution().GetRunId() == in.RunID })
+	slices.SortStableFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
+		return b.GetCloseTime().AsTime().Compare(a.GetCloseTime().AsTime())
+	})
+	for _, ex := range execs {
+		out, ok, err := a.ended(ctx, in, ex.GetExecution().GetRunId())
+		if err != nil {
+			return PreviousRun{}, runsError("reading how run "+ex.GetExecution().GetRunId()+" of "+in.WorkflowID+" ended", err)
+		}
+		if ok {
+			return out, nil
 		}
 	}
-	if newest == "" {
-		return PreviousRun{}, nil
+	return PreviousRun{}, nil
+}
+
+// ended reads how run ended; ok is false when its history is gone.
+func (a *Activities) ended(ctx context.Context, in PreviousRunInput, run string) (PreviousRun, bool, error) {
+	events, err := a.history(ctx, in.WorkflowID, run, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	if err != nil || len(events) == 0 {
+		return PreviousRun{}, false, err
 	}
-	out := PreviousRun{RunID: newest}
-	it := a.Runs.GetWorkflowHistory(ctx, in.WorkflowID, newest, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	out := PreviousRun{RunID: run}
+	info := events[len(events)-1].GetWorkflowExecutionFailedEventAttributes().GetFailure().GetApplicationFailureInfo()
+	out.ErrorType = info.GetType()
+	if details := info.GetDetails(); len(details.GetPayloads()) > 0 {
+		var d NotWonDetails
+		if converter.GetDefaultDataConverter().FromPayloads(details, &d) == nil && (len(d.EventIDs) > 0 || !d.LatestAt.IsZero()) {
+			out.NotWon = &d
+			return out, true, nil
+		}
+	}
+	if out.ErrorType != ErrTypeDealNotWon {
+		return out, true, nil
+	}
+	// Ended before DealNotWon failures carried their events: the run's
+	// start and its signals say which it saw.
+	all, err := a.history(ctx, in.WorkflowID, run, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if err != nil || len(all) == 0 {
+		return PreviousRun{}, false, err
+	}
+	d, err := seenEvents(all, in.Signal)
+	if err != nil {
+		return PreviousRun{}, false, err
+	}
+	out.NotWon = d
+	return out, true, nil
+}
+
+// history reads a run's events; none (and no error) when Temporal no
+// longer has the run.
+func (a *Activities) history(ctx context.Context, workflowID, run string, filter enumspb.HistoryEventFilterType) ([]*historypb.HistoryEvent, error) {
+	var out []*historypb.HistoryEvent
+	it := a.Runs.GetWorkflowHistory(ctx, workflowID, run, false, filter)
 	for it.HasNext() {
 		ev, err := it.Next()
+		var missing *serviceerror.NotFound
+		if errors.As(err, &missing) {
+			return nil, nil
+		}
 		if err != nil {
-			return PreviousRun{}, fmt.Errorf("reading how run %s of %s ended: %w", newest, in.WorkflowID, err)
+			return nil, err
 		}
-		info := ev.GetWorkflowExecutionFailedEventAttributes().GetFailure().GetApplicationFailureInfo()
-		if info == nil {
-			continue
-		}
-		out.ErrorType = info.GetType()
-		if details := info.GetDetails(); len(details.GetPayloads()) > 0 {
-			var d NotWonDetails
-			if converter.GetDefaultDataConverter().FromPayloads(details, &d) == nil && (len(d.EventIDs) > 0 || !d.LatestAt.IsZero()) {
-				out.NotWon = &d
-			}
-		}
+		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// seenEvents are the deal events a run received: its start's and those
+// of its signals named signal.
+func seenEvents(history []*historypb.HistoryEvent, signal string) (*NotWonDetails, error) {
+	d := &NotWonDetails{}
+	var latest model.DealEvent
+	add := func(ev model.DealEvent) {
+		if ev.EventID != "" && !slices.Contains(d.EventIDs, ev.EventID) {
+			d.EventIDs = append(d.EventIDs, ev.EventID)
+		}
+		if !ev.OccurredAt.Before(latest.OccurredAt) {
+			latest = ev
+		}
+	}
+	dc := converter.GetDefaultDataConverter()
+	for _, h := range history {
+		if st := h.GetWorkflowExecutionStartedEventAttributes(); st != nil {
+			var input struct {
+				Event model.DealEvent `json:"event"`
+			}
+			if p := st.GetInput().GetPayloads(); len(p) > 0 {
+				if err := dc.FromPayload(p[0], &input); err != nil {
+					return nil, fmt.Errorf("decoding the run's input: %w", err)
+				}
+				add(input.Event)
+			}
+		}
+		if sg := h.GetWorkflowExecutionSignaledEventAttributes(); sg != nil && sg.GetSignalName() == signal {
+			var ev model.DealEvent
+			if err := dc.FromPayloads(sg.GetInput(), &ev); err != nil {
+				return nil, fmt.Errorf("decoding a signal of the run: %w", err)
+			}
+			add(ev)
+		}
+	}
+	d.LatestAt, d.Stage = latest.OccurredAt, latest.Deal.Stage
+	return d, nil
+}
+
+// runsError classifies a failed read of the deal's runs.
+func runsError(what string, err error) error {
+	var denied *serviceerror.PermissionDenied
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &denied) || errors.As(err, &invalid) {
+		return temporal.NewNonRetryableApplicationError(what+": "+err.Error(), ErrTypeRunsUnreadable, err)
+	}
+	return temporal.NewApplicationError(what+": "+err.Error(), ErrTypeTemporalUnavailable, err)
+}
+
+// queryString is a string literal of Temporal's list filter: only the
+// backslash and the double quote are escaped (the filter's parser reads
+// no other escapes).
+func queryString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }

@@ -11,10 +11,12 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dealsync/dealsync/activities"
@@ -24,8 +26,9 @@ import (
 type runsFake struct {
 	query  string
 	listed []*workflowpb.WorkflowExecutionInfo
-	closes map[string]*historypb.HistoryEvent // run id → close event
-	read   []string                           // run ids whose close event was read
+	closes map[string]*historypb.HistoryEvent   // run id → close event
+	all    map[string][]*historypb.HistoryEvent // run id → all its events
+	read   []string                             // run ids whose close event was read
 	err    error
 }
 
@@ -36,17 +39,27 @@ func (f *runsFake) ListWorkflow(_ context.Context, r *workflowservice.ListWorkfl
 
 func (f *runsFake) GetWorkflowHistory(_ context.Context, _, runID string, _ bool, filter enumspb.HistoryEventFilterType) client.HistoryEventIterator {
 	f.read = append(f.read, runID)
-	var evs []*historypb.HistoryEvent
-	if ev := f.closes[runID]; ev != nil && filter == enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT {
-		evs = append(evs, ev)
+	ev, known := f.closes[runID]
+	switch {
+	case !known:
+		return &events{err: serviceerror.NewNotFound("workflow execution not found")}
+	case filter == enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT:
+		return &events{evs: []*historypb.HistoryEvent{ev}}
 	}
-	return &events{evs: evs}
+	return &events{evs: f.all[runID]}
 }
 
-type events struct{ evs []*historypb.HistoryEvent }
+type events struct {
+	evs []*historypb.HistoryEvent
+	err error // answered by the first Next
+}
 
-func (e *events) HasNext() bool { return len(e.evs) > 0 }
+func (e *events) HasNext() bool { return len(e.evs) > 0 || e.err != nil }
 func (e *events) Next() (*historypb.HistoryEvent, error) {
+	if err := e.err; err != nil {
+		e.err = nil
+		return nil, err
+	}
 	ev := e.evs[0]
 	e.evs = e.evs[1:]
 	return ev, nil
@@ -89,7 +102,7 @@ func TestPreviousRunReadsTheNewestFailedRun(t *testing.T) {
 		strings.Join(got.NotWon.EventIDs, ",") != "evt_1,evt_2" || !got.NotWon.LatestAt.Equal(want.LatestAt) || got.NotWon.Stage != "closed_lost" {
 		t.Fatalf("got %+v (%+v)", got, got.NotWon)
 	}
-	if f.query != `WorkflowId = "invoice/demo/D-1" AND ExecutionStatus = "Failed"` || strings.Join(f.read, ",") != "newest" {
+	if f.query != `WorkflowId = "invoice/demo/D-1" AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"` || strings.Join(f.read, ",") != "newest" {
 		t.Errorf("query %q, close events read %v", f.query, f.read)
 	}
 
@@ -107,7 +120,49 @@ func TestPreviousRunReadsTheNewestFailedRun(t *testing.T) {
 		t.Errorf("no reader: %+v %v", got, err)
 	}
 	f.err = errors.New("unavailable")
-	if _, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); err == nil || !strings.Contains(err.Error(), "unavailable") {
-		t.Errorf("list failing: %v, want its error (retried)", err)
+	var appErr *temporal.ApplicationError
+	if _, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); !errors.As(err, &appErr) ||
+		appErr.Type() != activities.ErrTypeTemporalUnavailable || appErr.NonRetryable() || !strings.Contains(err.Error(), "unavailable") {
+		t.Errorf("list failing: %v, want a retryable TemporalUnavailable", err)
+	}
+	f.err = serviceerror.NewInvalidArgument("invalid query")
+	if _, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); !errors.As(err, &appErr) ||
+		appErr.Type() != activities.ErrTypeRunsUnreadable || !appErr.NonRetryable() {
+		t.Errorf("list refused: %v, want a non-retryable RunsUnreadable", err)
+	}
+}
+
+// A run that ended DealNotWon before failures carried their events: the
+// events it saw are read from its history (start and signals). A listed
+// run whose history is gone (retention) gives way to the next one. A deal
+// id with quotes is quoted for the filter.
+func TestPreviousRunReadsAnOlderRunsHistory(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	dc := converter.GetDefaultDataConverter()
+	start, _ := dc.ToPayloads(map[string]any{"connection": "demo", "event": map[string]any{"event_id": "evt_1", "occurred_at": t0, "deal": map[string]any{"id": `D-"1"`, "stage": "closed_won"}}})
+	lost, _ := dc.ToPayloads(map[string]any{"event_id": "evt_2", "occurred_at": t0.Add(time.Minute), "deal": map[string]any{"id": `D-"1"`, "stage": "closed_lost"}})
+	other, _ := dc.ToPayloads(map[string]any{"event_id": "evt_x", "occurred_at": t0.Add(time.Hour)})
+	old := []*historypb.HistoryEvent{
+		{Attributes: &historypb.HistoryEvent_WorkflowExecutionStartedEventAttributes{WorkflowExecutionStartedEventAttributes: &historypb.WorkflowExecutionStartedEventAttributes{Input: start}}},
+		{Attributes: &historypb.HistoryEvent_WorkflowExecutionSignaledEventAttributes{WorkflowExecutionSignaledEventAttributes: &historypb.WorkflowExecutionSignaledEventAttributes{SignalName: "deal-event", Input: lost}}},
+		{Attributes: &historypb.HistoryEvent_WorkflowExecutionSignaledEventAttributes{WorkflowExecutionSignaledEventAttributes: &historypb.WorkflowExecutionSignaledEventAttributes{SignalName: "another", Input: other}}},
+		failure(t, "DealNotWon", nil),
+	}
+	f := &runsFake{
+		listed: []*workflowpb.WorkflowExecutionInfo{failedRun("old", t0), failedRun("gone", t0.Add(time.Hour))},
+		closes: map[string]*historypb.HistoryEvent{"old": old[3]},
+		all:    map[string][]*historypb.HistoryEvent{"old": old},
+	}
+	a := &activities.Activities{Runs: f}
+	got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: `invoice/demo/D-"1"`, RunID: "self", Signal: "deal-event"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RunID != "old" || got.ErrorType != "DealNotWon" || got.NotWon == nil || strings.Join(got.NotWon.EventIDs, ",") != "evt_1,evt_2" ||
+		!got.NotWon.LatestAt.Equal(t0.Add(time.Minute)) || got.NotWon.Stage != "closed_lost" {
+		t.Fatalf("got %+v (%+v)", got, got.NotWon)
+	}
+	if want := `WorkflowId = "invoice/demo/D-\"1\"" AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`; f.query != want {
+		t.Errorf("query %s, want %s", f.query, want)
 	}
 }

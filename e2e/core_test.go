@@ -526,11 +526,17 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 		t.Errorf("%d invoices of a lost deal after its old won event came again", n)
 	}
 	s.keepHistory(t, lostID, "generic-settle-old-win-refused")
-	// A new win, later than the loss, is invoiced.
+	// A new win, later than the loss, is invoiced, even when it comes in
+	// one delivery right after the old won event (which starts the run
+	// the new one then reaches).
+	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND ExecutionStatus = "Failed"`, lostID), 2); n != 2 {
+		t.Fatalf("the refused run is not in the run list (count %d)", n)
+	}
 	rewon = bytes.Replace(event("evt_lost_3", "D-SET-LOST", func(d map[string]any) { d["previous_stage"] = "closed_lost" }),
 		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
-	if r := s.send(t, delivery{body: rewon}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lostID {
-		t.Fatalf("won again later: %d %s", r.status, r.body)
+	batch := []byte("[" + string(event("evt_lost_1", "D-SET-LOST", nil)) + "," + string(rewon) + "]")
+	if r := s.send(t, delivery{body: batch}); r.status != http.StatusAccepted || len(r.parsed.Results) != 2 || r.parsed.Results[1].WorkflowID != lostID {
+		t.Fatalf("the old and a new win in one delivery: %d %s", r.status, r.body)
 	}
 	if err := s.waitRun(t, lostID, &out); err != nil || s.invoicesFor("D-SET-LOST") != 1 {
 		t.Fatalf("won again later: %v, %d invoices; want one", err, s.invoicesFor("D-SET-LOST"))

@@ -112,8 +112,11 @@ const (
 	MemoMappingHash = "mapping_hash"
 )
 
-// ErrTypeDealNotWon ends a run whose fetched deal is no longer won.
-const ErrTypeDealNotWon = "DealNotWon"
+// ErrTypeDealNotWon ends a run whose deal is no longer won (fetched, or
+// moved by a later event), or whose won event is older than the events
+// that ended the deal's last run so; its details are
+// activities.NotWonDetails.
+const ErrTypeDealNotWon = activities.ErrTypeDealNotWon
 
 // ErrTypeWriteBackFailed ends a run whose invoice was created but could not
 // be written back to the CRM; the failure's details are the invoice
@@ -263,23 +266,26 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// end a run as DealNotWon (a "lost" event while it settles). The CRM
 	// may then deliver the won event that started it again, or late; the
 	// reuse policy lets it start a new run, which must not invoice a lost
-	// deal: it reads how the deal's previous run ended first.
+	// deal: it reads how the deal's last DealNotWon run ended, takes in the
+	// events delivered meanwhile, and goes on only when the newest of them
+	// is newer than that run's.
 	if !in.Fetch && (in.SettleTime > 0 || in.Linger > 0) && in.Invoiced == nil &&
 		workflow.GetVersion(ctx, staleWinChange, workflow.DefaultVersion, 1) == 1 {
 		var prev activities.PreviousRun
 		if err := call(a.PreviousRun, activities.PreviousRunInput{
-			Connection: in.Connection, WorkflowID: wfID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+			Connection: in.Connection, WorkflowID: wfID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
 		}).Get(ctx, &prev); err != nil {
 			return fail(ctx, result(), err)
 		}
-		if prev.ErrorType == ErrTypeDealNotWon && prev.NotWon != nil && staleWin(in.Event, *prev.NotWon) {
+		listen(0)
+		if prev.ErrorType == ErrTypeDealNotWon && prev.NotWon != nil && staleWin(events.latest, *prev.NotWon) {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
 			r := result()
-			r.Skipped = "this won event (" + in.Event.EventID + ") is not newer than the events that ended run " + prev.RunID +
-				" with the deal in stage " + prev.NotWon.Stage + ": a delivery of an old win, not a new one; nothing was invoiced"
+			r.Skipped = "the newest event of this run (" + events.latest.EventID + ") is not newer than the events that ended run " +
+				prev.RunID + " with the deal in stage " + prev.NotWon.Stage + ": a delivery of an old win, not a new one; nothing was invoiced"
 			latest := prev.NotWon.LatestAt
-			if in.Event.OccurredAt.After(latest) {
-				latest = in.Event.OccurredAt
+			if events.latest.OccurredAt.After(latest) {
+				latest = events.latest.OccurredAt
 			}
 			return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil, activities.NotWonDetails{
 				EventIDs: append(slices.Clone(prev.NotWon.EventIDs), events.ids...), LatestAt: latest, Stage: prev.NotWon.Stage})
@@ -370,12 +376,17 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 // started before it replay without it).
 const staleWinChange = "read-previous-run"
 
-// staleWin says whether won, the event starting a run, is one the deal's
-// previous run saw, or older than the newest event of that run, which
-// ended it as DealNotWon.
-func staleWin(won model.DealEvent, prev activities.NotWonDetails) bool {
-	return slices.Contains(prev.EventIDs, won.EventID) ||
-		(!won.OccurredAt.IsZero() && won.OccurredAt.Before(prev.LatestAt))
+// staleWin says whether ev, the newest event of a run, is no newer than
+// the events of the deal's previous run, which ended it as DealNotWon:
+// older than that run's newest event, or one it saw at that same time (or
+// without a time). A seen event id with a newer time is a new event (a
+// sender that numbers its events per transition).
+func staleWin(ev model.DealEvent, prev activities.NotWonDetails) bool {
+	seen := slices.Contains(prev.EventIDs, ev.EventID)
+	if ev.OccurredAt.IsZero() || prev.LatestAt.IsZero() {
+		return seen
+	}
+	return ev.OccurredAt.Before(prev.LatestAt) || (seen && !ev.OccurredAt.After(prev.LatestAt))
 }
 
 // LeftWonStage says whether latest, a later whole-deal event of the run

@@ -296,9 +296,9 @@ func TestInvoiceDealSkipsAWholeDealEventThatLeftTheWonStage(t *testing.T) {
 	}
 }
 
-// A won event is an old one when the deal's previous run saw it, or when
-// it happened before that run's newest event; ties and unknown times are
-// not (the run goes on).
+// An event is an old one when it happened before the previous run's
+// newest event, or when that run saw it at that time (or without one); a
+// seen id with a newer time is a new event.
 func TestStaleWin(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	prev := activities.NotWonDetails{EventIDs: []string{"e1", "e2"}, LatestAt: t0.Add(time.Minute)}
@@ -306,7 +306,10 @@ func TestStaleWin(t *testing.T) {
 		ev   model.DealEvent
 		want bool
 	}{
-		{model.DealEvent{EventID: "e1", OccurredAt: t0.Add(time.Hour)}, true},
+		{model.DealEvent{EventID: "e1", OccurredAt: t0}, true},
+		{model.DealEvent{EventID: "e2", OccurredAt: t0.Add(time.Minute)}, true},
+		{model.DealEvent{EventID: "e1"}, true},
+		{model.DealEvent{EventID: "e1", OccurredAt: t0.Add(time.Hour)}, false},
 		{model.DealEvent{EventID: "e3", OccurredAt: t0}, true},
 		{model.DealEvent{EventID: "e3", OccurredAt: t0.Add(time.Minute)}, false},
 		{model.DealEvent{EventID: "e3", OccurredAt: t0.Add(5 * time.Minute)}, false},

@@ -348,14 +348,16 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	if id != "" {
 		if claim {
 			// A claim NetSuite refuses for good (a required field or a
-			// script rejects the record's save) leaves the customer
-			// unclaimed, as before claims, and is logged: the match stands.
+			// script rejects the record's save, or the record is gone) is
+			// logged, and the match is used for this invoice without a
+			// link, so that the company's next deal looks it up afresh.
 			if err := t.claim(ctx, id, eid); err != nil {
 				if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
 					return connectors.CustomerRef{}, err
 				}
 				t.log.Warn("netsuite: the customer matched by tax id or name could not be claimed; it stays without an external id",
 					"account", t.cfg.AccountID, "customer", id, "external_id", eid, "error", err)
+				return connectors.CustomerRef{ID: id}, nil
 			}
 		}
 		return t.linked(ctx, company, connectors.CustomerRef{ID: id})

@@ -274,13 +274,18 @@ func TestMatchingRules(t *testing.T) {
 			t.Fatalf("second company with the tax id: %+v %v; want a new customer, not %s", ref2, err, id)
 		}
 	})
-	t.Run("a claim NetSuite refuses leaves the match standing, unclaimed", func(t *testing.T) {
+	t.Run("a claim NetSuite refuses leaves the match standing, unclaimed and unlinked", func(t *testing.T) {
 		fake, tg := setup(t, testRSAKey(t), nil)
 		id := fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH"})
 		fake.Fail("PATCH customer", netsuitefake.Fault{Status: http.StatusBadRequest})
 		ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
 		if err != nil || ref.ID != id || customerOf(fake, id).ExternalID != "" || fake.Calls("PATCH customer") != 1 {
 			t.Fatalf("got %+v, %v; want %s taken, unclaimed after one refused claim", ref, err, id)
+		}
+		// Not linked: the company's next deal looks it up (and claims it) afresh.
+		again, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k2")
+		if err != nil || again.ID != id || fake.Calls("PATCH customer") != 2 || customerOf(fake, id).ExternalID != "C-1" {
+			t.Fatalf("next deal: %+v, %v (%d claims); want %s claimed now", again, err, fake.Calls("PATCH customer"), id)
 		}
 	})
 	t.Run("a claim whose answer is lost: the retry finds the customer by its external id", func(t *testing.T) {

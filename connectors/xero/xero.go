@@ -255,8 +255,9 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 
 // take claims a contact found by tax number or name that has no
 // ContactNumber yet, then links it. A claim Xero refuses for good (the
-// contact was archived meanwhile, or fails Xero's validation) leaves it
-// unclaimed, as before claims, and is logged: the match itself stands.
+// contact was archived meanwhile, or fails Xero's validation) is logged
+// and the match is used for this invoice without a link, so that the next
+// deal of the company looks it up afresh.
 func (t *Target) take(ctx context.Context, c model.Customer, found match, key string) (connectors.CustomerRef, error) {
 	if found.claim {
 		if err := t.claim(ctx, found.id, contactNumber(c.ExternalID), key); err != nil {
@@ -265,6 +266,7 @@ func (t *Target) take(ctx context.Context, c model.Customer, found match, key st
 			}
 			t.log.Warn("xero: the contact matched by tax number or name could not be claimed; it stays without a ContactNumber",
 				"tenant", t.cfg.TenantID, "contact", found.id, "company", c.ExternalID, "error", err)
+			return connectors.CustomerRef{ID: found.id}, nil
 		}
 	}
 	return t.linked(ctx, c, connectors.CustomerRef{ID: found.id})

@@ -188,8 +188,8 @@ func TestContactMatchingRules(t *testing.T) {
 			t.Fatalf("got %+v, %v; want %s, claimed", ref, err, want)
 		}
 	})
-	t.Run("a claim Xero refuses leaves the match standing, unclaimed", func(t *testing.T) {
-		e := setup(t, nil)
+	t.Run("a claim Xero refuses leaves the match standing, unclaimed and unlinked", func(t *testing.T) {
+		e := setup(t, func(c *xero.Config) { c.LinkFile = filepath.Join(filepath.Dir(c.TokenFile), "links.json") })
 		want := e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
 		e.fake.Fail("POST /Contacts/"+want, xerofake.Fault{Status: http.StatusBadRequest})
 		c := exampleInvoice().Customer
@@ -197,6 +197,11 @@ func TestContactMatchingRules(t *testing.T) {
 		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
 		if err != nil || ref.ID != want || e.fake.Contact(want).ContactNumber != "" || e.fake.Calls("POST /Contacts/"+want) != 1 {
 			t.Fatalf("got %+v, %v; want %s taken, unclaimed after one refused claim", ref, err, want)
+		}
+		// Not linked: the company's next deal looks it up (and claims it) afresh.
+		again, err := e.target.FindOrCreateCustomer(ctx, c, "k2")
+		if err != nil || again.ID != want || e.fake.Calls("POST /Contacts/"+want) != 2 || e.fake.Contact(want).ContactNumber != "C-1" {
+			t.Fatalf("next deal: %+v, %v (%d claims); want %s claimed now", again, err, e.fake.Calls("POST /Contacts/"+want), want)
 		}
 	})
 	t.Run("a contact a person made between the lookup and the create is claimed", func(t *testing.T) {
