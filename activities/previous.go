@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -16,8 +15,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
-
-	"github.com/dealsync/dealsync/model"
 )
 
 // RunReader reads earlier runs from Temporal: the worker's client.
@@ -125,11 +122,7 @@ func (a *Activities) ended(ctx context.Context, in PreviousRunInput, run string)
 	if err != nil || len(all) == 0 {
 		return PreviousRun{}, false, err
 	}
-	d, err := seenEvents(all, in.Signal)
-	if err != nil {
-		return PreviousRun{}, false, err
-	}
-	out.NotWon = d
+	out.NotWon = seenEvents(all, in.Signal)
 	return out, true, nil
 }
 
@@ -152,12 +145,22 @@ func (a *Activities) history(ctx context.Context, workflowID, run string, filter
 	return out, nil
 }
 
+// seenEvent is the part of a model.DealEvent that seenEvents reads.
+type seenEvent struct {
+	EventID    string    `json:"event_id"`
+	OccurredAt time.Time `json:"occurred_at"`
+	Deal       struct {
+		Stage string `json:"stage"`
+	} `json:"deal"`
+}
+
 // seenEvents are the deal events a run received: its start's and those
-// of its signals named signal.
-func seenEvents(history []*historypb.HistoryEvent, signal string) (*NotWonDetails, error) {
+// of its signals named signal. A payload that does not decode (another
+// codec) is passed over: what does decode still counts.
+func seenEvents(history []*historypb.HistoryEvent, signal string) *NotWonDetails {
 	d := &NotWonDetails{}
-	var latest model.DealEvent
-	add := func(ev model.DealEvent) {
+	var latest seenEvent
+	add := func(ev seenEvent) {
 		if ev.EventID != "" && !slices.Contains(d.EventIDs, ev.EventID) {
 			d.EventIDs = append(d.EventIDs, ev.EventID)
 		}
@@ -169,25 +172,21 @@ func seenEvents(history []*historypb.HistoryEvent, signal string) (*NotWonDetail
 	for _, h := range history {
 		if st := h.GetWorkflowExecutionStartedEventAttributes(); st != nil {
 			var input struct {
-				Event model.DealEvent `json:"event"`
+				Event seenEvent `json:"event"`
 			}
-			if p := st.GetInput().GetPayloads(); len(p) > 0 {
-				if err := dc.FromPayload(p[0], &input); err != nil {
-					return nil, fmt.Errorf("decoding the run's input: %w", err)
-				}
+			if p := st.GetInput().GetPayloads(); len(p) > 0 && dc.FromPayload(p[0], &input) == nil {
 				add(input.Event)
 			}
 		}
 		if sg := h.GetWorkflowExecutionSignaledEventAttributes(); sg != nil && sg.GetSignalName() == signal {
-			var ev model.DealEvent
-			if err := dc.FromPayloads(sg.GetInput(), &ev); err != nil {
-				return nil, fmt.Errorf("decoding a signal of the run: %w", err)
+			var ev seenEvent
+			if dc.FromPayloads(sg.GetInput(), &ev) == nil {
+				add(ev)
 			}
-			add(ev)
 		}
 	}
 	d.LatestAt, d.Stage = latest.OccurredAt, latest.Deal.Stage
-	return d, nil
+	return d
 }
 
 // runsError classifies a failed read of the deal's runs.
@@ -200,9 +199,11 @@ func runsError(what string, err error) error {
 	return temporal.NewApplicationError(what+": "+err.Error(), ErrTypeTemporalUnavailable, err)
 }
 
-// queryString is a string literal of Temporal's list filter: only the
-// backslash and the double quote are escaped (the filter's parser reads
-// no other escapes).
+// queryString is a string literal of Temporal's list filter. With every
+// backslash doubled and the double quote escaped, no escape sequence of the
+// filter's parser (\0, \n, \t, … among them) can appear, so the string
+// reaches it as it is; Go's %q would write \x01 or \u00a0, which the
+// parser reads as other characters.
 func queryString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }

@@ -133,9 +133,10 @@ func TestPreviousRunReadsTheNewestFailedRun(t *testing.T) {
 }
 
 // A run that ended DealNotWon before failures carried their events: the
-// events it saw are read from its history (start and signals). A listed
-// run whose history is gone (retention) gives way to the next one. A deal
-// id with quotes is quoted for the filter.
+// events it saw are read from its history (start and signals; a payload of
+// another codec is passed over). A listed run whose history is gone
+// (retention) gives way to the next one. A deal id with a quote and a
+// control character is quoted for the filter.
 func TestPreviousRunReadsAnOlderRunsHistory(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	dc := converter.GetDefaultDataConverter()
@@ -146,15 +147,17 @@ func TestPreviousRunReadsAnOlderRunsHistory(t *testing.T) {
 		{Attributes: &historypb.HistoryEvent_WorkflowExecutionStartedEventAttributes{WorkflowExecutionStartedEventAttributes: &historypb.WorkflowExecutionStartedEventAttributes{Input: start}}},
 		{Attributes: &historypb.HistoryEvent_WorkflowExecutionSignaledEventAttributes{WorkflowExecutionSignaledEventAttributes: &historypb.WorkflowExecutionSignaledEventAttributes{SignalName: "deal-event", Input: lost}}},
 		{Attributes: &historypb.HistoryEvent_WorkflowExecutionSignaledEventAttributes{WorkflowExecutionSignaledEventAttributes: &historypb.WorkflowExecutionSignaledEventAttributes{SignalName: "another", Input: other}}},
+		{Attributes: &historypb.HistoryEvent_WorkflowExecutionSignaledEventAttributes{WorkflowExecutionSignaledEventAttributes: &historypb.WorkflowExecutionSignaledEventAttributes{SignalName: "deal-event", Input: &commonpb.Payloads{
+			Payloads: []*commonpb.Payload{{Metadata: map[string][]byte{"encoding": []byte("binary/encrypted")}, Data: []byte{1, 2, 3}}}}}}},
 		failure(t, "DealNotWon", nil),
 	}
 	f := &runsFake{
 		listed: []*workflowpb.WorkflowExecutionInfo{failedRun("old", t0), failedRun("gone", t0.Add(time.Hour))},
-		closes: map[string]*historypb.HistoryEvent{"old": old[3]},
+		closes: map[string]*historypb.HistoryEvent{"old": old[len(old)-1]},
 		all:    map[string][]*historypb.HistoryEvent{"old": old},
 	}
 	a := &activities.Activities{Runs: f}
-	got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: `invoice/demo/D-"1"`, RunID: "self", Signal: "deal-event"})
+	got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-\"1\"\x01", RunID: "self", Signal: "deal-event"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +165,9 @@ func TestPreviousRunReadsAnOlderRunsHistory(t *testing.T) {
 		!got.NotWon.LatestAt.Equal(t0.Add(time.Minute)) || got.NotWon.Stage != "closed_lost" {
 		t.Fatalf("got %+v (%+v)", got, got.NotWon)
 	}
-	if want := `WorkflowId = "invoice/demo/D-\"1\"" AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`; f.query != want {
+	// Only the quote is escaped; the control character goes as it is (Go's
+	// %q would write \x01, which the filter's parser reads as "x01").
+	if want := "WorkflowId = \"invoice/demo/D-\\\"1\\\"\x01\" AND ExecutionStatus = \"Failed\" AND SyncStatus = \"skipped\""; f.query != want {
 		t.Errorf("query %s, want %s", f.query, want)
 	}
 }

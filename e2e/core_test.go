@@ -535,11 +535,12 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	rewon = bytes.Replace(event("evt_lost_3", "D-SET-LOST", func(d map[string]any) { d["previous_stage"] = "closed_lost" }),
 		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
 	batch := []byte("[" + string(event("evt_lost_1", "D-SET-LOST", nil)) + "," + string(rewon) + "]")
-	if r := s.send(t, delivery{body: batch}); r.status != http.StatusAccepted || len(r.parsed.Results) != 2 || r.parsed.Results[1].WorkflowID != lostID {
-		t.Fatalf("the old and a new win in one delivery: %d %s", r.status, r.body)
+	if r := s.send(t, delivery{body: batch}); r.status != http.StatusAccepted || len(r.parsed.Results) != 2 || r.parsed.Results[1].WorkflowID != lostID ||
+		!r.parsed.Results[1].Duplicate {
+		t.Fatalf("the old and a new win in one delivery, the new one meeting the run the old one started: %d %s", r.status, r.body)
 	}
-	if err := s.waitRun(t, lostID, &out); err != nil || s.invoicesFor("D-SET-LOST") != 1 {
-		t.Fatalf("won again later: %v, %d invoices; want one", err, s.invoicesFor("D-SET-LOST"))
+	if err := s.waitRun(t, lostID, &out); err != nil || s.invoicesFor("D-SET-LOST") != 1 || strings.Join(out.Events, ",") != "evt_lost_1,evt_lost_3" {
+		t.Fatalf("won again later: %v, %d invoices, events %v; want one invoice by the run of evt_lost_1 and evt_lost_3", err, s.invoicesFor("D-SET-LOST"), out.Events)
 	}
 	s.keepHistory(t, lostID, "generic-settle-won-again-invoiced")
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"github.com/stretchr/testify/mock"
 	"strings"
 	"testing"
 	"time"
@@ -318,5 +319,47 @@ func TestStaleWin(t *testing.T) {
 		if got := staleWin(c.ev, prev); got != c.want {
 			t.Errorf("staleWin(%s at %v) = %v, want %v", c.ev.EventID, c.ev.OccurredAt, got, c.want)
 		}
+	}
+}
+
+// A listening connection's run whose won event is older than the events
+// that ended the deal's last run as DealNotWon invoices nothing; one that
+// gets a newer event while it reads that run (a signal during the step)
+// goes on and invoices the newer state.
+func TestInvoiceDealReadsTheLastNotWonRun(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	prev := activities.PreviousRun{RunID: "run-1", ErrorType: ErrTypeDealNotWon,
+		NotWon: &activities.NotWonDetails{EventIDs: []string{"e1", "e2"}, LatestAt: t0.Add(time.Minute), Stage: "closed_lost"}}
+	won := func(id string, at time.Time) model.DealEvent {
+		d := wonDeal("D-9", "100.00")
+		return model.DealEvent{EventID: id, OccurredAt: at, Deal: d}
+	}
+	start := func(t *testing.T, newer bool) (*fakeTarget, error, InvoiceDealResult) {
+		erp := &fakeTarget{keys: map[string]bool{}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		var a *activities.Activities
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(prev, nil)
+		if newer {
+			env.RegisterDelayedCallback(func() { env.SignalWorkflow(DealEventSignal, won("e3", t0.Add(5*time.Minute))) }, 0)
+		}
+		in := input(won("e1", t0))
+		in.SettleTime = time.Second
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var r InvoiceDealResult
+		_ = env.GetWorkflowResult(&r)
+		return erp, env.GetWorkflowError(), r
+	}
+	erp, err, _ := start(t, false)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || !strings.Contains(err.Error(), "a delivery of an old win") || erp.invoices != 0 {
+		t.Fatalf("the old won event: %v, %d invoices; want DealNotWon and none", err, erp.invoices)
+	}
+	var details activities.NotWonDetails
+	if err := appErr.Details(&details); err != nil || strings.Join(details.EventIDs, ",") != "e1,e2,e1" || !details.LatestAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("details carried forward: %+v %v", details, err)
+	}
+	erp, err, r := start(t, true)
+	if err != nil || erp.invoices != 1 || strings.Join(r.Events, ",") != "e1,e3" {
+		t.Fatalf("a newer event during the step: %v, %d invoices, events %v; want one invoice", err, erp.invoices, r.Events)
 	}
 }
