@@ -334,7 +334,7 @@ func TestInvoiceDealReadsTheLastNotWonRun(t *testing.T) {
 		d := wonDeal("D-9", "100.00")
 		return model.DealEvent{EventID: id, OccurredAt: at, Deal: d}
 	}
-	start := func(t *testing.T, newer bool) (*fakeTarget, error, InvoiceDealResult) {
+	start := func(t *testing.T, newer bool) (*fakeTarget, InvoiceDealResult, error) {
 		erp := &fakeTarget{keys: map[string]bool{}}
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
 		var a *activities.Activities
@@ -347,9 +347,9 @@ func TestInvoiceDealReadsTheLastNotWonRun(t *testing.T) {
 		env.ExecuteWorkflow(InvoiceDeal, in)
 		var r InvoiceDealResult
 		_ = env.GetWorkflowResult(&r)
-		return erp, env.GetWorkflowError(), r
+		return erp, r, env.GetWorkflowError()
 	}
-	erp, err, _ := start(t, false)
+	erp, _, err := start(t, false)
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || !strings.Contains(err.Error(), "a delivery of an old win") || erp.invoices != 0 {
 		t.Fatalf("the old won event: %v, %d invoices; want DealNotWon and none", err, erp.invoices)
@@ -358,7 +358,7 @@ func TestInvoiceDealReadsTheLastNotWonRun(t *testing.T) {
 	if err := appErr.Details(&details); err != nil || strings.Join(details.EventIDs, ",") != "e1,e2,e1" || !details.LatestAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("details carried forward: %+v %v", details, err)
 	}
-	erp, err, r := start(t, true)
+	erp, r, err := start(t, true)
 	if err != nil || erp.invoices != 1 || strings.Join(r.Events, ",") != "e1,e3" {
 		t.Fatalf("a newer event during the step: %v, %d invoices, events %v; want one invoice", err, erp.invoices, r.Events)
 	}
