@@ -44,7 +44,9 @@ var (
 // Source is the webhook side of a CRM connector.
 type Source interface {
 	// Verify authenticates the delivery over its raw bytes, before parsing.
-	// Errors wrap ErrUnauthorized.
+	// Errors wrap ErrUnauthorized (401), or ErrMalformed (400) for a body
+	// whose credentials are bound to an account that cannot tell whose
+	// the body is.
 	Verify(w *Webhook) error
 	// Parse turns a verified delivery into its deal events (one or a batch).
 	// Errors wrap ErrMalformed.

@@ -155,8 +155,14 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	hook := &connectors.Webhook{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: body, Received: h.opts.Now()}
 	if err := conn.Source.Verify(hook); err != nil {
-		log.Info("webhook rejected", "reason", err.Error())
-		reply.Refuse(w, http.StatusUnauthorized, err.Error())
+		// A body that authenticated but cannot say whose it is (a
+		// portal- or company-bound credential) is malformed: 400.
+		status := http.StatusUnauthorized
+		if errors.Is(err, connectors.ErrMalformed) && !errors.Is(err, connectors.ErrUnauthorized) {
+			status = http.StatusBadRequest
+		}
+		log.Info("webhook rejected", "status", status, "reason", err.Error())
+		reply.Refuse(w, status, err.Error())
 		return
 	}
 	events, err := conn.Source.Parse(hook)

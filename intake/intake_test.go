@@ -31,6 +31,9 @@ func (s *listSource) Verify(w *connectors.Webhook) error {
 	if w.Header.Get("X-Ok") == "" {
 		return fmt.Errorf("no X-Ok: %w", connectors.ErrUnauthorized)
 	}
+	if w.Header.Get("X-Ok") == "unreadable" { // authenticated, but whose is it?
+		return fmt.Errorf("no account in the body: %w", connectors.ErrMalformed)
+	}
 	return nil
 }
 
@@ -214,6 +217,19 @@ func TestRejections(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unsigned: %d", resp.StatusCode)
+	}
+	// Authenticated by a credential bound to an account, with a body that
+	// does not say whose it is: malformed, 400.
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader("{"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Ok", "unreadable")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("authenticated, unreadable: %d, want 400", resp.StatusCode)
 	}
 }
 

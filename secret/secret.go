@@ -21,7 +21,8 @@ func New(ref string) Secret { return Secret{ref: ref} }
 // IsZero reports whether nothing was configured.
 func (s Secret) IsZero() bool { return s.ref == "" }
 
-// Reveal resolves the secret to its value. A file's trailing newline is dropped.
+// Reveal resolves the secret to its value. A file's trailing newline is
+// dropped. An empty variable or file is an error: a secret is never "".
 func (s Secret) Reveal() (string, error) {
 	switch {
 	case strings.HasPrefix(s.ref, "env:"):
@@ -37,7 +38,13 @@ func (s Secret) Reveal() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("reading secret file: %w", err)
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		// An empty secret would be a key anyone knows (an HMAC key of no
+		// bytes, an empty password): refused, as an empty variable is.
+		v := strings.TrimRight(string(b), "\r\n")
+		if strings.TrimSpace(v) == "" {
+			return "", fmt.Errorf("secret file %s is empty", path)
+		}
+		return v, nil
 	default:
 		return s.ref, nil
 	}

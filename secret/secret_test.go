@@ -33,6 +33,20 @@ func TestRevealReferences(t *testing.T) {
 	if _, err := New("file:" + file + ".nope").Reveal(); err == nil {
 		t.Error("missing file: want error")
 	}
+	// An empty secret is a key anyone knows (an empty HMAC key, an empty
+	// password): an empty variable or file is refused, naming it.
+	t.Setenv("DEALSYNC_TEST_EMPTY", "")
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"env:DEALSYNC_TEST_EMPTY", "file:" + empty} {
+		if v, err := New(ref).Reveal(); err == nil || New(ref).Check() == nil {
+			t.Errorf("Reveal(%q) = %q, %v; want an error", ref, v, err)
+		} else if strings.Contains(ref, "file:") && !strings.Contains(err.Error(), "empty") {
+			t.Errorf("Reveal(%q): %v; want it to say the file is empty", ref, err)
+		}
+	}
 }
 
 func TestNeverPrinted(t *testing.T) {

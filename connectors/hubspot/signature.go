@@ -20,6 +20,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"io"
 	"net/http"
@@ -205,16 +206,30 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 			return crmkit.Unauthorized(service, "missing %s header", HeaderSignatureV3)
 		}
 	}
+	// Portals may share a secret (the app's, configured under each of
+	// them): a key bound to another portal than the body's gives way to
+	// the next one that matches.
+	var mismatch error
 	for _, c := range keys {
 		if !match(c.key) {
 			continue
 		}
 		if c.only != "" {
-			if p, ok := otherPortal(w.Body, c.only); ok {
-				return crmkit.Unauthorized(service, "signed with portal %s's private app secret but carries an event of portal %s", c.only, p)
+			p, other, err := otherPortal(w.Body, c.only)
+			if err != nil {
+				return fmt.Errorf("%w: %s: the body is not a JSON array of events: %v", connectors.ErrMalformed, service, err)
+			}
+			if other {
+				if mismatch == nil {
+					mismatch = crmkit.Unauthorized(service, "signed with portal %s's private app secret but carries an event of portal %s", c.only, p)
+				}
+				continue
 			}
 		}
 		return nil
+	}
+	if mismatch != nil {
+		return mismatch
 	}
 	return crmkit.Unauthorized(service, "%s signature does not match (is the public URL %q what HubSpot calls?)", what, stripQuery(w.URL))
 }
@@ -232,20 +247,21 @@ type portalOnly struct {
 	PortalID json.Number `json:"portalId"`
 }
 
-// otherPortal reports a portal in body other than want (or an unreadable body).
-func otherPortal(body []byte, want string) (string, bool) {
+// otherPortal reports a portal in body other than want; an unreadable
+// body is an error (answered 400, never accepted).
+func otherPortal(body []byte, want string) (string, bool, error) {
 	var evs []portalOnly
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	if err := d.Decode(&evs); err != nil {
-		return "(unreadable body)", true
+		return "", false, err
 	}
 	for _, e := range evs {
 		if e.PortalID.String() != want {
-			return e.PortalID.String(), true
+			return e.PortalID.String(), true, nil
 		}
 	}
-	return "", false
+	return "", false, nil
 }
 
 func (s *Source) candidates() []candidate {
@@ -257,7 +273,9 @@ func (s *Source) candidates() []candidate {
 	// read before the signature is verified (a portal-bound key then only
 	// admits that portal's events, checked by Parse).
 	for _, p := range s.secretPortals {
-		out = append(out, candidate{key: s.accounts[p].secret, only: p})
+		if len(s.accounts[p].secret) > 0 { // never an empty HMAC key
+			out = append(out, candidate{key: s.accounts[p].secret, only: p})
+		}
 	}
 	return out
 }

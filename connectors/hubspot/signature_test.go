@@ -281,6 +281,38 @@ func TestVerifyPrivateAppSecrets(t *testing.T) {
 	}
 }
 
+// Portals that share a secret (the app's, configured under each): each
+// portal's events are accepted, whichever of them comes first in the
+// order the keys are tried. A body a portal's key signed that is not a
+// JSON array of events is malformed (400), not forged.
+func TestVerifySharedPortalSecrets(t *testing.T) {
+	s := testSource(t, func(c *Config) {
+		c.ClientSecret = secret.Secret{}
+		c.Accounts = map[string]Account{
+			"62515":   {AccessToken: secret.New("pat-a"), ClientSecret: secret.New("shared")},
+			"5799819": {AccessToken: secret.New("pat-b"), ClientSecret: secret.New("shared")},
+		}
+	})
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	sign := func(body string) map[string]string {
+		return map[string]string{HeaderSignatureV3: SignV3("shared", "POST", oursURI, []byte(body), ts), HeaderTimestamp: ts}
+	}
+	other := strings.Replace(constructedClosedwon, `"portalId":62515`, `"portalId":5799819`, 1)
+	for _, body := range []string{constructedClosedwon, other} {
+		if err := s.Verify(hook("POST", oursURI, body, sign(body), now)); err != nil {
+			t.Errorf("a portal's event signed with the shared secret: %v\n%s", err, body)
+		}
+	}
+	if err := s.Verify(hook("POST", oursURI, `{"not":"an array"}`, sign(`{"not":"an array"}`), now)); !errors.Is(err, connectors.ErrMalformed) {
+		t.Errorf("a signed body that is not an array of events: %v, want malformed (400)", err)
+	}
+	stranger := strings.Replace(constructedClosedwon, `"portalId":62515`, `"portalId":777`, 1)
+	if err := s.Verify(hook("POST", oursURI, stranger, sign(stranger), now)); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Errorf("an event of a portal no key is bound to: %v, want unauthorized", err)
+	}
+}
+
 func TestNewRequiresASecretAndCredentials(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"no accounts":           {ClientSecret: secret.New("x")},

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -242,6 +243,9 @@ func newCredential(key, user string, pass secret.Secret, only string) (credentia
 	if err != nil {
 		return credential{}, false, fmt.Errorf("%swebhook_password (%s): %w", key, pass.Describe(), err)
 	}
+	if p == "" { // "user:" would be accepted from anyone who knows the user name
+		return credential{}, false, fmt.Errorf("%swebhook_password (%s) is empty", key, pass.Describe())
+	}
 	return credential{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(p)), only: only}, true, nil
 }
 
@@ -269,21 +273,33 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		return crmkit.Unauthorized(service, "Authorization Basic value has no user:password")
 	}
 	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
-	matched := -1
+	// Every credential is compared (in constant time); several may match
+	// when companies share credentials. Any match without a company, or
+	// bound to the delivery's company, admits it.
+	var bound []string
 	for i := range s.creds {
 		c := &s.creds[i]
-		if subtle.ConstantTimeCompare(u[:], c.user[:])&subtle.ConstantTimeCompare(p[:], c.pass[:]) == 1 && matched < 0 {
-			matched = i
+		if subtle.ConstantTimeCompare(u[:], c.user[:])&subtle.ConstantTimeCompare(p[:], c.pass[:]) != 1 {
+			continue
 		}
+		if c.only == "" {
+			return nil
+		}
+		bound = append(bound, c.only)
 	}
-	if matched < 0 {
+	if len(bound) == 0 {
 		return crmkit.Unauthorized(service, "wrong webhook user or password")
 	}
-	if only := s.creds[matched].only; only != "" {
-		company, err := CompanyOf(w.Body)
-		if err != nil || company != only {
-			return crmkit.Unauthorized(service, "credentials of company %s used for a delivery of company %q", only, company)
-		}
+	company, err := CompanyOf(w.Body)
+	if err == nil && company == "" {
+		err = errors.New("the delivery has no meta.company_id")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", connectors.ErrMalformed, service, err)
+	}
+	if !slices.Contains(bound, company) {
+		slices.Sort(bound)
+		return crmkit.Unauthorized(service, "credentials of company %s used for a delivery of company %q", strings.Join(bound, ", "), company)
 	}
 	return nil
 }

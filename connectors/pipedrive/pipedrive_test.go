@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +123,50 @@ func TestVerifyAccountCredentialsAreBound(t *testing.T) {
 	err := s.Verify(delivery(changeStage, basic("b", "pb")))
 	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "company 15747575") {
 		t.Fatalf("company 15747575's credentials on 6083095's delivery: got %v", err)
+	}
+}
+
+// Companies that share webhook credentials: each one's deliveries are
+// accepted, whatever order the credentials are kept in. A body that does
+// not say its company is malformed (400), not forged. An empty password
+// is refused when the source is built.
+func TestVerifySharedCredentials(t *testing.T) {
+	s := testSource(t, func(c *Config) {
+		c.WebhookUser, c.WebhookPassword = "", secret.Secret{}
+		c.Accounts = map[string]Account{
+			"6083095":  {APIToken: secret.New("t1"), WebhookUser: "dealsync", WebhookPassword: secret.New("shared")},
+			"15747575": {APIToken: secret.New("t2"), WebhookUser: "dealsync", WebhookPassword: secret.New("shared")},
+		}
+	})
+	other := strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": "15747575"`, 1)
+	if other == changeStage {
+		t.Fatal("the sample's company_id was not replaced")
+	}
+	for i := 0; i < 20; i++ { // the credentials come from a map: any order
+		for _, body := range []string{changeStage, other} {
+			if err := s.Verify(delivery(body, basic("dealsync", "shared"))); err != nil {
+				t.Fatalf("a company's delivery with the shared credentials: %v", err)
+			}
+		}
+	}
+	for _, body := range []string{`{"meta":{}}`, `not json`} {
+		if err := s.Verify(delivery(body, basic("dealsync", "shared"))); !errors.Is(err, connectors.ErrMalformed) {
+			t.Errorf("a body that does not say its company (%s): %v, want malformed", body, err)
+		}
+	}
+	stranger := strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": "777"`, 1)
+	if err := s.Verify(delivery(stranger, basic("dealsync", "shared"))); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Errorf("a company no credential is bound to: %v, want unauthorized", err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.WebhookUser, cfg.WebhookPassword = "dealsync", secret.New("file:"+empty)
+	cfg.Accounts = map[string]Account{"6083095": {APIToken: secret.New("t1")}}
+	if _, err := New(cfg, connectors.Env{}); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("an empty webhook password: %v, want it refused", err)
 	}
 }
 

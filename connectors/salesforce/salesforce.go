@@ -224,6 +224,9 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("salesforce source: endpoint_token (%s): %w", cfg.EndpointToken.Describe(), err)
 		}
+		if v == "" { // never "no token": that would accept anyone
+			return nil, fmt.Errorf("salesforce source: endpoint_token (%s) is empty", cfg.EndpointToken.Describe())
+		}
 		s.token = []byte(v)
 	}
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
