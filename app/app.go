@@ -136,8 +136,26 @@ func Activities(set *connections.Set, runs activities.RunReader) *activities.Act
 	return &activities.Activities{Connections: set, Runs: runs}
 }
 
-// IntakeHandler is the HTTP intake for the config.
+// PublicURLWarning says why a connection's webhooks may all be refused
+// behind a proxy: its CRM signs the URL it calls (HubSpot), and
+// intake.public_base_url, which says that URL, is not set. "" when none.
+func PublicURLWarning(cfg *config.Config, c *connections.Connection) string {
+	if c.SourceType != "hubspot" || cfg.Intake.PublicBaseURL != "" {
+		return ""
+	}
+	return "HubSpot signs the URL it calls, and intake.public_base_url is not set: behind a proxy or a load balancer its signatures will not match (every delivery refused with 401)"
+}
+
+// IntakeHandler is the HTTP intake for the config. It logs a warning for
+// each connection whose webhooks a proxy would make unverifiable.
 func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Starter, logger *slog.Logger) *intake.Handler {
+	for _, name := range set.Names() {
+		if c, ok := set.Get(name); ok {
+			if w := PublicURLWarning(cfg, c); w != "" {
+				logger.Warn(w, "connection", name)
+			}
+		}
+	}
 	return intake.New(intake.Options{
 		Connections:   set,
 		Starter:       starter,

@@ -1,7 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,5 +47,52 @@ func TestExampleConfigWithTheRealConnectors(t *testing.T) {
 	}
 	if c, ok := set.Get("demo"); !ok || c.Mapper.Name() != "default" {
 		t.Fatalf("demo connection not built: %+v", c)
+	}
+}
+
+// A HubSpot connection without intake.public_base_url: the intake says at
+// start that a proxy would make every delivery fail its signature check;
+// with the public URL set, or for another source, it says nothing.
+func TestIntakeWarnsOfHubSpotWithoutPublicURL(t *testing.T) {
+	for _, c := range []struct {
+		name, public string
+		want         bool
+	}{{"no public URL", "", true}, {"public URL", "https://hooks.example.com", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			yaml := `
+connections:
+  hs:
+    target: sandbox
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: hs-secret
+      base_url: http://127.0.0.1:9
+      accounts:
+        "62515": {access_token: pat-na1-62515}
+`
+			if c.public != "" {
+				yaml = "intake:\n  public_base_url: " + c.public + "\n" + yaml
+			}
+			f := filepath.Join(t.TempDir(), "dealsync.yaml")
+			if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(f, config.WithDevDefaults())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			set, err := BuildConnections(cfg, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			IntakeHandler(cfg, set, nil, logger)
+			got := strings.Contains(logs.String(), "public_base_url is not set") && strings.Contains(logs.String(), "connection=hs")
+			if got != c.want || strings.Contains(logs.String(), "connection=demo") {
+				t.Errorf("warning logged: %v, want %v:\n%s", got, c.want, logs.String())
+			}
+		})
 	}
 }

@@ -102,8 +102,8 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set) {
 			line += "; result written back"
 		}
 		fmt.Fprintf(tw, "connection %s\t%s\n", name, line)
-		if c.SourceType == "hubspot" && cfg.Intake.PublicBaseURL == "" {
-			fmt.Fprintf(tw, "  warning\tHubSpot signs the URL it calls, and intake.public_base_url is not set: behind a proxy or a load balancer its signatures will not match\n")
+		if w := app.PublicURLWarning(cfg, c); w != "" {
+			fmt.Fprintf(tw, "  warning\t%s\n", w)
 		}
 	}
 }
