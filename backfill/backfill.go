@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -81,6 +82,11 @@ func Sync(ctx context.Context, c client.Client, conn *connections.Connection, st
 			accounts = al.Accounts()
 			slices.Sort(accounts) // the lister's order is not fixed
 		}
+	} else {
+		var err error
+		if accounts, err = accountKeys(conn, accounts); err != nil {
+			return nil, err
+		}
 	}
 	var results []Result
 	for _, account := range accounts {
@@ -93,6 +99,37 @@ func Sync(ctx context.Context, c client.Client, conn *connections.Connection, st
 		}
 	}
 	return results, nil
+}
+
+// accountKeys turns the accounts an operator typed into the connection's
+// configured keys, which the webhooks' runs use in their workflow ids and
+// account_targets: a deal must meet its run whatever the spelling (a
+// Salesforce org id in 15 characters, or in another letter case). An
+// account the connection does not serve is an error.
+func accountKeys(conn *connections.Connection, typed []string) ([]string, error) {
+	al, ok := conn.Source.(connectors.AccountLister)
+	if !ok {
+		return typed, nil
+	}
+	configured := al.Accounts()
+	slices.Sort(configured)
+	out := make([]string, 0, len(typed))
+	for _, a := range typed {
+		key, found := "", false
+		if k, ok := conn.Source.(connectors.AccountKeyer); ok {
+			key, found = k.AccountKey(a)
+		}
+		for _, c := range configured {
+			if !found && strings.EqualFold(c, strings.TrimSpace(a)) {
+				key, found = c, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("connection %q serves no account %q (its accounts: %s)", conn.Name, a, strings.Join(configured, ", "))
+		}
+		out = append(out, key)
+	}
+	return out, nil
 }
 
 // CanSync says whether the connection's source can list its won deals

@@ -71,3 +71,41 @@ func TestSyncSkipsDealsWhoseEndedRunMadeTheInvoice(t *testing.T) {
 		}
 	}
 }
+
+// accountSource serves configured accounts; keyed also maps spellings of
+// an account to its configured key, as Salesforce does for org ids.
+type accountSource struct {
+	connectors.Source
+	accounts []string
+	keyed    map[string]string
+}
+
+func (s accountSource) Accounts() []string { return s.accounts }
+
+type keyedSource struct{ accountSource }
+
+func (s keyedSource) AccountKey(id string) (string, bool) {
+	k, ok := s.keyed[id]
+	return k, ok
+}
+
+// The account an operator types is the configured key the webhooks' runs
+// use (a deal must meet its run, and its account's target): another letter
+// case, or a source's other spelling (a 15-character Salesforce org id),
+// gives that key; an account the connection does not serve is refused.
+func TestAccountKeys(t *testing.T) {
+	plain := &connections.Connection{Name: "pd", Source: accountSource{accounts: []string{"6083095", "acme-eu"}}}
+	if got, err := accountKeys(plain, []string{"6083095", "ACME-EU"}); err != nil || strings.Join(got, ",") != "6083095,acme-eu" {
+		t.Errorf("plain: %v %v", got, err)
+	}
+	if _, err := accountKeys(plain, []string{"777"}); err == nil || !strings.Contains(err.Error(), `no account "777"`) || !strings.Contains(err.Error(), "6083095, acme-eu") {
+		t.Errorf("unknown account: %v", err)
+	}
+	sf := &connections.Connection{Name: "sf", Source: keyedSource{accountSource{
+		accounts: []string{"00d5w000004qgtoea2"},
+		keyed:    map[string]string{"00D5w000004qGTO": "00d5w000004qgtoea2", "00D5w000004qGTOEA2": "00d5w000004qgtoea2"},
+	}}}
+	if got, err := accountKeys(sf, []string{"00D5w000004qGTO", "00D5w000004qGTOEA2"}); err != nil || strings.Join(got, ",") != "00d5w000004qgtoea2,00d5w000004qgtoea2" {
+		t.Errorf("salesforce spellings: %v %v", got, err)
+	}
+}

@@ -60,6 +60,14 @@ type AccountLister interface {
 	Accounts() []string
 }
 
+// AccountKeyer is implemented by sources whose CRM writes an account id
+// in more than one way (Salesforce org ids: 15 or 18 characters, any
+// letter case): AccountKey returns the configured key of the account an
+// operator typed, which is what workflow ids and account_targets use.
+type AccountKeyer interface {
+	AccountKey(id string) (string, bool)
+}
+
 // WonDealLister is implemented by sources that can list the deals of a
 // CRM account that were won in a period (`dealsync deals sync`): the
 // safety net for webhooks a CRM gave up delivering, and the first sync of

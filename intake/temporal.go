@@ -65,12 +65,15 @@ func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent
 	}
 }
 
-func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEvent) client.StartWorkflowOptions {
+func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEvent, status ...temporal.SearchAttributeUpdate) client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{
 		workflows.DealIDKey.ValueSet(ev.Deal.ID),
 		workflows.ConnectionKey.ValueSet(conn.Name),
-		workflows.SyncStatusKey.ValueSet(workflows.StatusPending),
 	}
+	if len(status) == 0 {
+		status = []temporal.SearchAttributeUpdate{workflows.SyncStatusKey.ValueSet(workflows.StatusPending)}
+	}
+	attrs = append(attrs, status...)
 	if ev.Deal.Amount.Valid {
 		attrs = append(attrs, workflows.AmountKey.ValueSet(ev.Deal.Amount.Decimal.InexactFloat64()))
 	}
@@ -113,9 +116,12 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 // StartWriteBack starts a run of the deal that only writes its existing
 // invoice back to the CRM deal: the re-run of a run whose write-back
 // failed (package rerun). It has the deal's workflow ID, so it meets a run
-// started meanwhile as a duplicate.
+// started meanwhile as a duplicate. It starts as "invoiced", with the
+// invoice's id: should it time out or be terminated while it retries the
+// write-back, `runs retry --writeback` and `deals sync` still know the
+// invoice exists, and nothing starts a run that would create it again.
 func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult) (connectors.EventResult, error) {
-	opts := s.options(conn, ev)
+	opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusInvoiced), workflows.ErpInvoiceIDKey.ValueSet(invoiced.InvoiceID))
 	in := s.input(conn, ev)
 	in.Invoiced = &invoiced
 	return s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {

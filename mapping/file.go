@@ -2,8 +2,10 @@ package mapping
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -482,12 +484,20 @@ func (p *parser) parseLookups(n *yaml.Node) {
 			}
 			t.ignoreCase = b
 		}
-		for k, val := range p.entries(e["entries"], key+".entries") {
+		entries := p.entries(e["entries"], key+".entries")
+		for _, k := range slices.Sorted(maps.Keys(entries)) {
+			val := entries[k]
 			s, ok := p.scalar(val, key+".entries."+k)
 			if !ok {
 				continue
 			}
 			if t.ignoreCase {
+				// Two keys that differ only in case would make the
+				// table's answer depend on which came last.
+				if _, dup := t.entries[strings.ToLower(k)]; dup {
+					p.at(val, key+".entries."+k, "duplicate key ignoring case (ignore_case is true)")
+					continue
+				}
 				k = strings.ToLower(k)
 			}
 			t.entries[k] = s
@@ -674,6 +684,9 @@ func (m *File) options(env envKind) []expr.Option {
 	opts = append(opts,
 		expr.DisableBuiltin("now"), expr.DisableBuiltin("date"), expr.DisableBuiltin("duration"),
 		expr.DisableBuiltin("float"), expr.DisableBuiltin("timezone"),
+		// A map's keys come in Go's random order: a mapping that joined
+		// them would differ from one evaluation to the next.
+		expr.DisableBuiltin("keys"), expr.DisableBuiltin("values"), expr.DisableBuiltin("toPairs"),
 		expr.Function("lookup", func(params ...any) (any, error) {
 			name, key := params[0].(string), params[1].(string)
 			t, ok := m.lookups[name]

@@ -429,3 +429,26 @@ func TestKeysReadAccount(t *testing.T) {
 		})
 	}
 }
+
+// What would make a mapping answer differently from one evaluation to the
+// next is refused at load: a map's keys in Go's random order, and an
+// ignore_case lookup table with two keys that differ only in case.
+func TestNondeterminismIsRefusedAtLoad(t *testing.T) {
+	for name, c := range map[string]struct{ src, want string }{
+		"keys":     {"name: m\ninvoice:\n  memo: 'join(keys({\"a\": \"1\", \"b\": \"2\"}), \",\")'\n", "unknown name keys"},
+		"values":   {"name: m\ninvoice:\n  memo: 'join(values({\"a\": \"1\", \"b\": \"2\"}), \",\")'\n", "unknown name values"},
+		"toPairs":  {"name: m\ninvoice:\n  memo: 'string(len(toPairs({\"a\": \"1\"})))'\n", "unknown name toPairs"},
+		"the case": {"name: m\nlookups:\n  codes:\n    ignore_case: true\n    default: X\n    entries: {de: LOWER, DE: UPPER}\n", "duplicate key ignoring case"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "m.yaml")
+			if err := os.WriteFile(path, []byte(c.src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := mapping.Load(mapping.Sources{Files: []string{path}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error naming %q\n%s", err, c.want, c.src)
+			}
+		})
+	}
+}

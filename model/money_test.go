@@ -170,3 +170,20 @@ func TestExactString(t *testing.T) {
 		t.Errorf("ExactString(1500) with scientific notation on = %q", got)
 	}
 }
+
+// A unit price is judged by its value: one computed by a division (90 as
+// 90.0000000000000000) is fine; one with more decimals than the currency
+// allows plus 4 is not, naming the field.
+func TestValidateUnitPriceDecimals(t *testing.T) {
+	inv := validInvoice()
+	inv.Lines[0].UnitPrice = d("100").Sub(d("100").Mul(d("10")).Div(d("100"))) // 90, exponent -16
+	inv.ComputeTotals()
+	if err := inv.Validate(ValidateOptions{}); err != nil {
+		t.Fatalf("a computed 90: %v", err)
+	}
+	inv.Lines[0].UnitPrice = d("90.0000001") // EUR: 2 + 4 decimals allowed
+	inv.ComputeTotals()
+	if err := inv.Validate(ValidateOptions{}); err == nil || !strings.Contains(err.Error(), "invoice.lines[0].unit_price") {
+		t.Fatalf("7 decimals in EUR: %v, want a problem naming the unit price", err)
+	}
+}

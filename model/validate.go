@@ -92,7 +92,9 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 		if l.TaxRate.IsNegative() {
 			add(f+"tax_rate", "must not be negative", l.TaxRate.String())
 		}
-		if inv.Currency != "" && l.UnitPrice.Exponent() < -minor-4 {
+		// By value, not by exponent: a division gives 90 as
+		// 90.0000000000000000, which has no more decimals than 90.
+		if inv.Currency != "" && !l.UnitPrice.Equal(l.UnitPrice.Truncate(minor+4)) {
 			add(f+"unit_price", fmt.Sprintf("has more than %d decimal places", minor+4), l.UnitPrice.String())
 		}
 	}

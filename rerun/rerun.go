@@ -173,6 +173,13 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	case o.WriteBack && h.invoiced == nil:
 		r.Error = "the run's history has no created invoice to write back"
 		return r
+	// A run whose history has the deal's invoice (made by it, or given to
+	// a write-back-only run) is never re-run in full: that would invoice
+	// the deal again, kept from a duplicate only by the ERP's memory of
+	// the key.
+	case !o.WriteBack && h.invoiced != nil:
+		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists: use runs retry --writeback to write it back"
+		return r
 	// A run that timed out or was terminated after its invoice was made
 	// may have written it back already (and then lingered), or had
 	// nothing to write back.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
@@ -392,5 +393,67 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	keepHistory(ctx, t, c, id2, started[0].FailedRun, "hubspot-writeback-timed-out")
 	if n, wb := len(erp.Invoices()), hs.WriteBacks("62515", "4712"); n != 2 || wb != 1 || result.InvoiceID != erp.Invoices()[1].ID {
 		t.Errorf("%d invoices, %d write-backs of 4712, run %+v", n, wb, result)
+	}
+
+	// A write-back-only run that times out too (HubSpot refuses the
+	// property, then is down): it carries SyncStatus "invoiced" and the
+	// invoice's id from its start, so `runs retry --timed-out` does not
+	// invoice the deal again and `--writeback --timed-out` finds it.
+	hs.PutDeal("62515", hubspotfake.Deal{ID: "4713",
+		Properties: hubspotfake.Props("dealname", "Extra", "dealstage", "closedwon", "amount", "50.00",
+			"closedate", "2026-11-22T10:00:00.000Z", "deal_currency_code", "EUR"),
+		Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
+	})
+	// Several refusals: a write-back still retried by the worker for the
+	// timed-out run of 4712 may take one first.
+	for range 5 {
+		hs.FailWriteBacks(hubspotfake.Fault{Status: http.StatusBadRequest})
+	}
+	sendHubSpotWon(ctx, t, cfg, listen, 9003, "4713")
+	id3 := workflows.DealWorkflowID("hs", "62515", "4713")
+	var first3 workflows.InvoiceDealResult
+	if err := c.GetWorkflow(ctx, id3, "").Get(ctx, &first3); err == nil || !strings.Contains(err.Error(), "writing it back") {
+		t.Fatalf("the run of 4713 should fail on its write-back: %v (%+v, %d write-backs, %d faults left)", err, first3, hs.WriteBacks("62515", "4713"), hs.ClearWriteBackFaults())
+	}
+	inv3 := erp.Invoices()[2].ID
+	hs.ClearWriteBackFaults()
+	hs.FailWriteBacks(faults...)
+	var wbOnly []rerun.Result
+	for ctx.Err() == nil {
+		if wbOnly = startedRuns(retry("--writeback")); len(wbOnly) == 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(wbOnly) != 1 || wbOnly[0].WorkflowID != id3 {
+		t.Fatalf("retry --writeback of 4713 started %+v", wbOnly)
+	}
+	if err := c.GetWorkflow(ctx, id3, wbOnly[0].NewRun).Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
+		t.Fatalf("the write-back-only run should time out while HubSpot is down: %v", err)
+	}
+	hs.ClearWriteBackFaults()
+	query := `SyncStatus = "invoiced" AND ErpInvoiceId = "` + inv3 + `" AND ExecutionStatus = "TimedOut"`
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err == nil && len(resp.GetExecutions()) == 1 && resp.GetExecutions()[0].GetExecution().GetRunId() == wbOnly[0].NewRun {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the timed-out write-back-only run is not listed by %s (last error %v)", query, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, r := range startedRuns(retry("--timed-out")) {
+		if r.WorkflowID == id3 {
+			t.Fatalf("runs retry --timed-out started a full run of a deal that has invoice %s: %+v", inv3, r)
+		}
+	}
+	again3 := startedRuns(retry("--writeback", "--timed-out"))
+	if len(again3) != 1 || again3[0].WorkflowID != id3 {
+		t.Fatalf("--writeback --timed-out after the write-back-only run timed out: %+v", again3)
+	}
+	if err := c.GetWorkflow(ctx, id3, again3[0].NewRun).Get(ctx, &result); err != nil || result.InvoiceID != inv3 ||
+		len(erp.Invoices()) != 3 || hs.WriteBacks("62515", "4713") != 1 {
+		t.Fatalf("4713 written back: %v, run %+v, %d invoices, %d write-backs", err, result, len(erp.Invoices()), hs.WriteBacks("62515", "4713"))
 	}
 }

@@ -324,3 +324,23 @@ func BenchmarkParseBatch100(b *testing.B) {
 		}
 	}
 }
+
+// `deals sync --account` takes an org id as Salesforce shows it (18
+// characters in mixed case, or 15): the configured key is what the
+// webhooks' runs use.
+func TestAccountKey(t *testing.T) {
+	s := testSource(t, nil)
+	for typed, want := range map[string]string{
+		orgA:                  strings.ToLower(orgA),
+		orgA[:15]:             strings.ToLower(orgA),
+		strings.ToLower(orgA): strings.ToLower(orgA),
+		orgB:                  orgB,
+	} {
+		if got, ok := s.AccountKey(typed); !ok || got != want {
+			t.Errorf("AccountKey(%q) = %q, %v; want %q", typed, got, ok, want)
+		}
+	}
+	if got, ok := s.AccountKey("00D000000000000AAA"); ok {
+		t.Errorf("an org not configured: %q", got)
+	}
+}

@@ -300,6 +300,16 @@ func (s *Source) account(id string) (*account, error) {
 }
 
 // Accounts lists the configured org ids (lower-cased, unsorted).
+// AccountKey implements connectors.AccountKeyer: the configured key of an
+// org id given in 15 or 18 characters, in any letter case.
+func (s *Source) AccountKey(id string) (string, bool) {
+	a, err := s.account(id)
+	if err != nil {
+		return "", false
+	}
+	return a.id, true
+}
+
 func (s *Source) Accounts() []string {
 	out := make([]string, 0, len(s.accounts))
 	for id := range s.accounts {
