@@ -119,10 +119,8 @@ func accountKeys(conn *connections.Connection, typed []string) ([]string, error)
 		if k, ok := conn.Source.(connectors.AccountKeyer); ok {
 			key, found = k.AccountKey(a)
 		}
-		for _, c := range configured {
-			if !found && strings.EqualFold(c, strings.TrimSpace(a)) {
-				key, found = c, true
-			}
+		if i := slices.IndexFunc(configured, func(c string) bool { return strings.EqualFold(c, strings.TrimSpace(a)) }); !found && i >= 0 {
+			key, found = configured[i], true
 		}
 		if !found {
 			return nil, fmt.Errorf("connection %q serves no account %q (its accounts: %s)", conn.Name, a, strings.Join(configured, ", "))

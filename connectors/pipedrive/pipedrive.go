@@ -25,9 +25,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -65,14 +65,7 @@ type Config struct {
 
 // AccountsWithOwnIDs implements connectors.IDsPerAccount: Pipedrive
 // numbers deals and organizations per company.
-func (c Config) AccountsWithOwnIDs() []string {
-	out := make([]string, 0, len(c.Accounts))
-	for id := range c.Accounts {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
-}
+func (c Config) AccountsWithOwnIDs() []string { return slices.Sorted(maps.Keys(c.Accounts)) }
 
 // Account is one Pipedrive company. Give exactly one of APIToken and OAuth.
 type Account struct {

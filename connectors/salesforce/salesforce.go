@@ -299,7 +299,6 @@ func (s *Source) account(id string) (*account, error) {
 	return nil, fmt.Errorf("%w: Salesforce org %s", connectors.ErrUnknownAccount, id)
 }
 
-// Accounts lists the configured org ids (lower-cased, unsorted).
 // AccountKey implements connectors.AccountKeyer: the configured key of an
 // org id given in 15 or 18 characters, in any letter case.
 func (s *Source) AccountKey(id string) (string, bool) {
@@ -310,6 +309,7 @@ func (s *Source) AccountKey(id string) (string, bool) {
 	return a.id, true
 }
 
+// Accounts lists the configured org ids (lower-cased, unsorted).
 func (s *Source) Accounts() []string {
 	out := make([]string, 0, len(s.accounts))
 	for id := range s.accounts {
