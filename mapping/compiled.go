@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 	"github.com/shopspring/decimal"
@@ -19,6 +20,7 @@ type File struct {
 	file          string
 	hash          string
 	tolerance     decimal.Decimal
+	zone          *time.Location // time_zone; nil: CRM dates as read
 	defaults      DefaultsEnv
 	lookups       map[string]*lookupTable
 	trigger       compiled
@@ -49,7 +51,7 @@ func (m *File) Path() string { return m.file }
 // Map implements Mapper. A failing expression is a *Error naming the
 // mapping, the field, the expression and the value.
 func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
-	env := &Env{Deal: newDealEnv(ev.Deal), Event: newEventEnv(ev), Defaults: m.defaults}
+	env := &Env{Deal: newDealEnv(ev.Deal, m.zone), Event: newEventEnv(ev, m.zone), Defaults: m.defaults}
 	var machine vm.VM
 	ie := &env.Invoice
 	for i := range m.header {
@@ -245,7 +247,7 @@ type fileTrigger struct {
 
 func (t fileTrigger) Evaluate(ev model.DealEvent) (bool, string) {
 	env := &TriggerEnv{
-		Deal: newDealEnv(ev.Deal), Event: newEventEnv(ev), WonStages: t.won,
+		Deal: newDealEnv(ev.Deal, t.m.zone), Event: newEventEnv(ev, t.m.zone), WonStages: t.won,
 		IsWon: func(s string) bool { return isWon(t.won, s) },
 	}
 	var machine vm.VM

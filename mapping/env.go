@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	_ "time/tzdata" // time_zone names resolve on hosts without a zone database
 
 	"github.com/expr-lang/expr"
 	"github.com/shopspring/decimal"
@@ -28,10 +29,12 @@ type DealEnv struct {
 	Amount    decimal.Decimal `expr:"amount"`
 	HasAmount bool            `expr:"has_amount"`
 	Currency  string          `expr:"currency"`
-	CloseDate model.Date      `expr:"close_date"`
-	Company   CompanyEnv      `expr:"company"`
-	LineItems []LineItemEnv   `expr:"line_items"`
-	Owner     string          `expr:"owner"`
+	// CloseDate is the close date in the mapping's time_zone when the CRM
+	// recorded the moment (model.Deal.CloseDateIn).
+	CloseDate model.Date    `expr:"close_date"`
+	Company   CompanyEnv    `expr:"company"`
+	LineItems []LineItemEnv `expr:"line_items"`
+	Owner     string        `expr:"owner"`
 	// Raw holds the source's own fields: a JSON string as its text, any
 	// other JSON value as its JSON text; a missing key gives "".
 	Raw map[string]string `expr:"raw"`
@@ -71,7 +74,7 @@ type LineItemEnv struct {
 type EventEnv struct {
 	ID         string     `expr:"id"`
 	Account    string     `expr:"account"`
-	OccurredOn model.Date `expr:"occurred_on"` // UTC date of occurred_at
+	OccurredOn model.Date `expr:"occurred_on"` // date of occurred_at in the mapping's time_zone (UTC)
 }
 
 // DefaultsEnv is `defaults`: the mapping file's defaults section.
@@ -131,11 +134,12 @@ type TriggerEnv struct {
 	IsWon func(stage string) bool `expr:"is_won"`
 }
 
-func newDealEnv(d model.Deal) DealEnv {
+// newDealEnv is `deal` for a mapping whose time_zone is zone (nil: none).
+func newDealEnv(d model.Deal, zone *time.Location) DealEnv {
 	e := DealEnv{
 		ID: d.ID, Name: d.Name, Stage: d.Stage, PreviousStage: d.PreviousStage,
 		Amount: d.Amount.Decimal, HasAmount: d.Amount.Valid, Currency: d.Currency,
-		CloseDate: d.CloseDate, Owner: d.Owner,
+		CloseDate: d.CloseDateIn(zone), Owner: d.Owner,
 		Company: CompanyEnv{
 			ID: d.Company.ID, Name: d.Company.Name, Email: d.Company.Email, TaxID: d.Company.TaxID,
 			Address: addressEnv(d.Company.Address),
@@ -182,12 +186,27 @@ func rawText(v json.RawMessage) string {
 	return t
 }
 
-func newEventEnv(ev model.DealEvent) EventEnv {
+// newEventEnv is `event` for a mapping whose time_zone is zone (nil: UTC).
+func newEventEnv(ev model.DealEvent, zone *time.Location) EventEnv {
 	e := EventEnv{ID: ev.EventID, Account: ev.Account}
 	if !ev.OccurredAt.IsZero() {
-		e.OccurredOn = model.DateOf(ev.OccurredAt.UTC())
+		e.OccurredOn = model.DateIn(ev.OccurredAt, zone)
 	}
 	return e
+}
+
+// loadZone reads a mapping's time_zone: an IANA name such as
+// "Europe/Paris" or "UTC". The zone database is compiled into dealsync
+// (time/tzdata), so a name works on hosts without one, too.
+func loadZone(name string) (*time.Location, error) {
+	if name == "Local" {
+		return nil, fmt.Errorf("%q depends on the host's clock; name the zone, such as Europe/Paris", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone name (such as Europe/Paris, America/New_York or UTC)", name)
+	}
+	return loc, nil
 }
 
 // lookupMiss is the runtime error of a lookup with no entry and a declared

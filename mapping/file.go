@@ -350,7 +350,7 @@ func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {
 }
 
 func (p *parser) parse(root *yaml.Node) {
-	top := p.entries(root, "", "name", "description", "trigger", "tolerance", "defaults", "lookups", "invoice")
+	top := p.entries(root, "", "name", "description", "time_zone", "trigger", "tolerance", "defaults", "lookups", "invoice")
 	m := p.m
 	if n, ok := top["name"]; ok {
 		name, _ := p.scalar(n, "name")
@@ -376,6 +376,15 @@ func (p *parser) parse(root *yaml.Node) {
 			default:
 				m.tolerance = d
 			}
+		}
+	}
+	if n, ok := top["time_zone"]; ok {
+		if s, ok := p.scalar(n, "time_zone"); ok && s != "" {
+			loc, err := loadZone(s)
+			if err != nil {
+				p.at(n, "time_zone", "%v", err)
+			}
+			m.zone = loc
 		}
 	}
 	p.parseDefaults(top["defaults"])

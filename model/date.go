@@ -22,6 +22,16 @@ func NewDate(year int, month time.Month, day int) Date {
 // DateOf is the calendar date of t in t's own location.
 func DateOf(t time.Time) Date { return NewDate(t.Date()) }
 
+// DateIn is the calendar date of the moment t in loc (UTC when loc is
+// nil): 2026-11-30T23:30:00Z is 30 November in UTC and 1 December in
+// Asia/Tokyo.
+func DateIn(t time.Time, loc *time.Location) Date {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return DateOf(t.In(loc))
+}
+
 // ParseDate accepts "YYYY-MM-DD" or an RFC 3339 timestamp (its date part).
 func ParseDate(s string) (Date, error) {
 	if s == "" {

@@ -16,11 +16,28 @@ type Deal struct {
 	Amount        decimal.NullDecimal `json:"amount"`
 	Currency      string              `json:"currency,omitempty"` // ISO 4217 as sent; validated when mapped
 	CloseDate     Date                `json:"close_date"`
-	Company       Company             `json:"company"`
-	LineItems     []LineItem          `json:"line_items,omitempty"`
-	Owner         string              `json:"owner,omitempty"`
+	// CloseTime is the moment the deal closed, when the CRM records one
+	// (HubSpot's closedate, Pipedrive's won_time, a timestamp sent as the
+	// generic source's close_date); zero when it records a date only.
+	// CloseDate is then the moment's date in UTC, or in the offset the
+	// sender wrote. See CloseDateIn.
+	CloseTime time.Time  `json:"close_time,omitzero"`
+	Company   Company    `json:"company"`
+	LineItems []LineItem `json:"line_items,omitempty"`
+	Owner     string     `json:"owner,omitempty"`
 	// Raw keeps the source's own fields, untouched, for mappings that need them.
 	Raw map[string]json.RawMessage `json:"raw,omitempty"`
+}
+
+// CloseDateIn is the deal's close date as a calendar in loc reads it: the
+// date of CloseTime there when the CRM recorded a moment, else CloseDate (a
+// date without a time is the same date everywhere). A nil loc (no time
+// zone configured) is CloseDate as the source read it.
+func (d Deal) CloseDateIn(loc *time.Location) Date {
+	if loc == nil || d.CloseTime.IsZero() {
+		return d.CloseDate
+	}
+	return DateIn(d.CloseTime, loc)
 }
 
 // Company is the customer organisation of a deal.

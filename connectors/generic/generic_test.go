@@ -206,8 +206,8 @@ func TestParseIssueExample(t *testing.T) {
 	if !d.Amount.Valid || !d.Amount.Decimal.Equal(dec("12000")) || d.Amount.Decimal.StringFixed(2) != "12000.00" {
 		t.Errorf("Amount = %+v", d.Amount)
 	}
-	if d.CloseDate != model.NewDate(2026, time.November, 20) {
-		t.Errorf("CloseDate = %v", d.CloseDate)
+	if d.CloseDate != model.NewDate(2026, time.November, 20) || !d.CloseTime.IsZero() {
+		t.Errorf("CloseDate = %v, CloseTime = %v", d.CloseDate, d.CloseTime)
 	}
 	wantCompany := model.Company{ID: "C-1", Name: "Acme GmbH", Email: "ap@acme.example", TaxID: "DE123",
 		Address: model.Address{Line1: "...", City: "...", PostalCode: "...", Country: "DE"}}
@@ -523,5 +523,19 @@ func BenchmarkParse(b *testing.B) {
 		if err != nil || len(events) != 1 {
 			b.Fatal(len(events), err)
 		}
+	}
+}
+
+// A close_date sent as a timestamp is the moment the deal closed: its date
+// in the sender's offset, and the moment for a mapping's time_zone.
+func TestParseCloseTimestamp(t *testing.T) {
+	body := `{"event_id":"e","deal":{"id":"D","stage":"won","close_date":"2026-12-01T08:30:00+09:00"}}`
+	events, err := ParseEvents([]byte(body), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := events[0].Deal
+	if d.CloseDate != model.NewDate(2026, time.December, 1) || !d.CloseTime.Equal(time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)) {
+		t.Errorf("CloseDate %s, CloseTime %v", d.CloseDate, d.CloseTime)
 	}
 }

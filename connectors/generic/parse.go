@@ -339,6 +339,11 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 			p.add(f("close_date"), err.Error())
 		} else {
 			d.CloseDate = date
+			// A timestamp is the moment the deal closed: a connection's
+			// time_zone dates it (model.Deal.CloseDateIn).
+			if t, err := time.Parse(time.RFC3339, s); err == nil {
+				d.CloseTime = t
+			}
 		}
 	}
 	d.Owner = p.ident(f("owner"), m["owner"])

@@ -123,11 +123,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		d.Amount = decimal.NewNullDecimal(v)
 	}
 	if cd := deal.prop("closedate"); cd != "" {
-		date, err := parseHubSpotDate(cd)
+		date, at, err := parseHubSpotDate(cd)
 		if err != nil {
 			return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s closedate: %v", connectors.ErrPermanent, dealID, err)
 		}
-		d.CloseDate = date
+		d.CloseDate, d.CloseTime = date, at
 	}
 
 	companies, err := s.associated(ctx, acc, deal.Associations, dealID, "companies", "companies")
@@ -326,19 +326,32 @@ func lineItem(o object) (model.LineItem, error) {
 }
 
 // parseHubSpotDate reads a date property: an ISO date or timestamp, or Unix
-// milliseconds.
-func parseHubSpotDate(v string) (model.Date, error) {
-	if crmkit.IsDigits(v) {
+// milliseconds. It gives the UTC date and, for a moment of the day, that
+// moment. HubSpot keeps a date property as midnight UTC of that date and
+// shows it as that date in every time zone (its FAQ "How should timestamps
+// be formatted for HubSpot's APIs?"): exactly midnight UTC is a date, not a
+// moment.
+func parseHubSpotDate(v string) (model.Date, time.Time, error) {
+	var t time.Time
+	switch {
+	case crmkit.IsDigits(v):
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return model.Date{}, err
+			return model.Date{}, time.Time{}, err
 		}
-		return model.DateOf(time.UnixMilli(ms).UTC()), nil
+		t = time.UnixMilli(ms).UTC()
+	default:
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			d, err := model.ParseDate(v)
+			return d, time.Time{}, err
+		}
+		t = t.UTC()
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return model.DateOf(t.UTC()), nil
+	if t.Equal(t.Truncate(24 * time.Hour)) {
+		return model.DateOf(t), time.Time{}, nil
 	}
-	return model.ParseDate(v)
+	return model.DateOf(t), t, nil
 }
 
 // batchRead reads objects by id in batches of 100, keyed by id.

@@ -80,6 +80,10 @@ func TestFetchDeal(t *testing.T) {
 	if !d.Amount.Valid || d.Amount.Decimal.String() != "12000.1" || d.CloseDate.String() != "2026-11-20" {
 		t.Errorf("amount %v close %s", d.Amount, d.CloseDate)
 	}
+	// closedate is a datetime: the moment is kept, for a mapping's time_zone.
+	if want := time.Date(2026, 11, 20, 23, 15, 0, 0, time.UTC); !d.CloseTime.Equal(want) {
+		t.Errorf("CloseTime = %v, want %v", d.CloseTime, want)
+	}
 	if string(d.Raw["dealstage"]) != `"98765432"` || string(d.Raw["pipeline"]) != `"75e28846-ad0d-4be2-a027-5e1da6590b98"` {
 		t.Errorf("Raw: %v", d.Raw)
 	}
@@ -490,5 +494,26 @@ connections:
 	}
 	if strings.Contains(err.Error(), "pat-na1-secret-token") {
 		t.Fatalf("config error leaks a token: %v", err)
+	}
+}
+
+// A date property is midnight UTC of its date (HubSpot shows it as that
+// date in every time zone); a datetime is a moment.
+func TestParseHubSpotDate(t *testing.T) {
+	for _, tc := range []struct {
+		in, date string
+		moment   time.Time
+	}{
+		{"1796083200000", "2026-12-01", time.Time{}}, // midnight UTC: a date
+		{"2026-12-01T00:00:00.000Z", "2026-12-01", time.Time{}},
+		{"2026-12-01", "2026-12-01", time.Time{}},
+		{"1796081400000", "2026-11-30", time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)},
+		{"2026-11-30T23:30:00.000Z", "2026-11-30", time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)},
+		{"2026-12-01T08:30:00+09:00", "2026-11-30", time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)},
+	} {
+		d, at, err := parseHubSpotDate(tc.in)
+		if err != nil || d.String() != tc.date || !at.Equal(tc.moment) {
+			t.Errorf("%s: %s %v %v, want %s %v", tc.in, d, at, err, tc.date, tc.moment)
+		}
 	}
 }

@@ -127,7 +127,7 @@ func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID strin
 		for _, o := range page.Results {
 			d := connectors.WonDeal{ID: o.ID, Stage: o.prop("dealstage")}
 			if cd := o.prop("closedate"); cd != "" {
-				d.CloseDate, _ = parseHubSpotDate(cd) // the range filter had it; a zero date only shows less
+				d.CloseDate, _, _ = parseHubSpotDate(cd) // the range filter had it; a zero date only shows less
 			}
 			if err := fn(d); err != nil {
 				return err

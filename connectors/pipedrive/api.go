@@ -135,11 +135,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		if t == nil || strings.TrimSpace(*t) == "" {
 			continue
 		}
-		date, err := parseDate(*t)
+		date, at, err := parseDate(*t)
 		if err != nil {
 			return model.Deal{}, permanent("deal %s: %v", dealID, err)
 		}
-		d.CloseDate = date
+		d.CloseDate, d.CloseTime = date, at
 		break
 	}
 
@@ -282,15 +282,19 @@ func customText(fields map[string]json.RawMessage, key string) string {
 	return ""
 }
 
-func parseDate(v string) (model.Date, error) {
+// parseDate reads a Pipedrive date or time: won_time and close_time are
+// UTC times ("2026-11-20 10:00:00", or RFC 3339), expected_close_date a
+// date. It gives the UTC date and, for a time, that moment.
+func parseDate(v string) (model.Date, time.Time, error) {
 	v = strings.TrimSpace(v)
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return model.DateOf(t.UTC()), nil
+		return model.DateOf(t.UTC()), t.UTC(), nil
 	}
 	if t, err := time.Parse("2006-01-02 15:04:05", v); err == nil {
-		return model.DateOf(t), nil
+		return model.DateOf(t), t, nil
 	}
-	return model.ParseDate(v)
+	d, err := model.ParseDate(v)
+	return d, time.Time{}, err
 }
 
 // WriteBackBody is the PATCH body WriteBack sends: the configured custom

@@ -90,6 +90,9 @@ func TestFetchDeal(t *testing.T) {
 		d.Amount.Decimal.String() != "12000.1" || d.CloseDate.String() != "2026-01-14" {
 		t.Errorf("deal: %+v", d)
 	}
+	if want := time.Date(2026, 1, 14, 23, 30, 0, 0, time.UTC); !d.CloseTime.Equal(want) {
+		t.Errorf("CloseTime = %v, want won_time %v", d.CloseTime, want)
+	}
 	if string(d.Raw["stage_id"]) != `"428"` || !strings.Contains(string(d.Raw["custom_fields"]), "PO-77") {
 		t.Errorf("Raw: %v", d.Raw)
 	}
