@@ -3,6 +3,7 @@
 //
 //	GET  /services/rest/record/v1/customer/eid:{id}     the customer by external id
 //	POST /services/rest/query/v1/suiteql                then by tax id, then exact name (Prefer: transient)
+//	POST /services/rest/query/v1/suiteql                the account's currencies, once (without currency_ids)
 //	PUT  /services/rest/record/v1/customer/eid:{id}     create it (upsert by external id)
 //	GET  /services/rest/record/v1/invoice/eid:{id}      the invoice of an earlier attempt, if any
 //	PUT  /services/rest/record/v1/invoice/eid:{id}      create the invoice (upsert by external id)
@@ -21,9 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,7 +136,16 @@ type Target struct {
 	links  erpkit.LinkStore
 	opts   Options
 	log    *slog.Logger
+
+	currencySem  chan struct{}     // one read of the account's currencies at a time
+	currencyIDs  map[string]string // ISO code → internal id, as read; empty: unreadable
+	currenciesAt time.Time         // when currencyIDs was read; zero: never
 }
+
+// currenciesFor is how long the account's currencies, as read, are
+// believed when an invoice's currency is not among them: a currency added
+// in NetSuite is seen at most this long after.
+var currenciesFor = 5 * time.Minute
 
 var _ connectors.Target = (*Target)(nil)
 
@@ -201,11 +213,12 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Target{
-		cfg:   cfg,
-		log:   log,
-		base:  cfg.BaseURL,
-		app:   strings.TrimRight(cfg.AppURL, "/"),
-		links: links,
+		cfg:         cfg,
+		log:         log,
+		base:        cfg.BaseURL,
+		app:         strings.TrimRight(cfg.AppURL, "/"),
+		links:       links,
+		currencySem: make(chan struct{}, 1),
 		opts: Options{DefaultItemID: cfg.DefaultItemID, DiscountItemID: cfg.DiscountItemID,
 			DefaultTaxCodeID: cfg.DefaultTaxCodeID, LocationID: cfg.LocationID, CurrencyIDs: cfg.CurrencyIDs},
 		client: &erpkit.Client{
@@ -362,8 +375,18 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		}
 		return t.linked(ctx, company, connectors.CustomerRef{ID: id})
 	}
+	// A new customer is made in the deal's currency when the account has
+	// several, so that its invoices can be in it.
+	var currencyID string
+	if c.Currency != "" {
+		o, err := t.currencyOptions(ctx, c.Currency)
+		if err != nil {
+			return connectors.CustomerRef{}, err
+		}
+		currencyID = o.CurrencyIDs[string(c.Currency)]
+	}
 	const op = "create customer"
-	body, err := json.Marshal(NewCustomer(c, t.cfg.SubsidiaryID))
+	body, err := json.Marshal(NewCustomer(c, t.cfg.SubsidiaryID, currencyID))
 	if err != nil {
 		return connectors.CustomerRef{}, fmt.Errorf("netsuite %s: %w", op, err)
 	}
@@ -478,6 +501,12 @@ func (t *Target) customers(ctx context.Context, column, value string) ([]map[str
 		cols += ", " + column
 	}
 	q := fmt.Sprintf("SELECT %s FROM customer WHERE %s = %s AND isinactive = 'F'", cols, column, suiteQLString(value))
+	return t.query(ctx, op, q)
+}
+
+// query runs a SuiteQL query of at most 50 rows and returns the rows that
+// have an id.
+func (t *Target) query(ctx context.Context, op, q string) ([]map[string]string, error) {
 	body, err := json.Marshal(SuiteQLRequest{Q: q})
 	if err != nil {
 		return nil, err
@@ -508,14 +537,19 @@ func (t *Target) customers(ctx context.Context, column, value string) ([]map[str
 // PUT …/invoice/eid:{id} creates it; should two attempts race, NetSuite's
 // upsert still leaves one invoice.
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
-	call, eid, err := t.invoiceCall(inv, customer, key)
-	if err != nil {
-		return connectors.InvoiceResult{}, err
-	}
+	eid := InvoiceExternalID(key)
 	if r, ok, err := t.get(ctx, "find invoice", "invoice", "eid:"+eid); err != nil {
 		return connectors.InvoiceResult{}, err
 	} else if ok {
 		return connectors.InvoiceResult{InvoiceID: r.ID, Number: r.TranID, URL: t.invoiceLink(r.ID), Replayed: true}, nil
+	}
+	o, err := t.currencyOptions(ctx, inv.Currency)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
+	}
+	call, err := t.invoiceCall(inv, customer, key, o)
+	if err != nil {
+		return connectors.InvoiceResult{}, err
 	}
 	id, err := t.upsert(ctx, call, "invoice", eid)
 	if err != nil {
@@ -540,24 +574,91 @@ func (t *Target) invoiceLink(id string) string {
 
 // PlanInvoice returns the PUT CreateInvoice would send, with the bearer
 // token masked (the private key never leaves the token request). It sends
-// nothing.
+// and reads nothing: without currency_ids, the plan has no currency even
+// for an account whose currencies would add one.
 func (t *Target) PlanInvoice(inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.Request, error) {
-	call, _, err := t.invoiceCall(inv, customer, key)
+	call, err := t.invoiceCall(inv, customer, key, t.opts)
 	if err != nil {
 		return connectors.Request{}, err
 	}
 	return t.client.Plan(call)
 }
 
-func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef, key string) (erpkit.Call, string, error) {
-	ns, err := NewInvoice(inv, customer.ID, t.opts)
+func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef, key string, o Options) (erpkit.Call, error) {
+	ns, err := NewInvoice(inv, customer.ID, o)
 	if err != nil {
-		return erpkit.Call{}, "", fmt.Errorf("netsuite create invoice: %v: %w", err, connectors.ErrPermanent)
+		return erpkit.Call{}, fmt.Errorf("netsuite create invoice: %v: %w", err, connectors.ErrPermanent)
 	}
 	body, err := json.Marshal(ns)
 	if err != nil {
-		return erpkit.Call{}, "", fmt.Errorf("netsuite create invoice: %w", err)
+		return erpkit.Call{}, fmt.Errorf("netsuite create invoice: %w", err)
 	}
 	eid := InvoiceExternalID(key)
-	return erpkit.Call{Op: "create invoice", Method: http.MethodPut, URL: t.recordURL("invoice", "eid:"+eid), Body: body}, eid, nil
+	return erpkit.Call{Op: "create invoice", Method: http.MethodPut, URL: t.recordURL("invoice", "eid:"+eid), Body: body}, nil
+}
+
+// currencyOptions are the invoice options for an invoice in cur. With
+// currency_ids they are the configured ones. Otherwise the account's
+// active currencies are read (SuiteQL over the currency list, whose symbol
+// is the ISO code): an account with several gets the invoice's currency
+// sent, and an account without the invoice's currency refuses it before
+// anything is sent, naming the ones it has; NetSuite would otherwise book
+// it in the customer's currency with the deal's figures. A role that may
+// not read the currency list keeps the old way (no currency sent), logged.
+func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Options, error) {
+	o := t.opts
+	if len(o.CurrencyIDs) > 0 || cur == "" {
+		return o, nil
+	}
+	ids, err := t.currencies(ctx, string(cur))
+	if err != nil || len(ids) == 0 {
+		return o, err
+	}
+	if _, ok := ids[string(cur)]; !ok {
+		have := slices.Sorted(maps.Keys(ids))
+		return o, fmt.Errorf("netsuite: the invoice is in %s, but NetSuite account %s has no active currency %s (it has %s): "+
+			"map the deal's amounts to one of those, or add %s under Lists > Accounting > Currencies (dealsync reads them again after %v) and retry the run: %w",
+			cur, t.cfg.AccountID, cur, strings.Join(have, ", "), cur, currenciesFor, connectors.ErrPermanent)
+	}
+	if len(ids) > 1 {
+		o.CurrencyIDs = ids
+	}
+	return o, nil
+}
+
+// currencies reads the account's active currencies, ISO code → internal
+// id, one read at a time (a caller whose context ends while it waits gives
+// up), and keeps them; they are read again when want is not among them
+// and they are older than currenciesFor. An answer NetSuite refuses for
+// good (the role may not read currencies) is kept as none.
+func (t *Target) currencies(ctx context.Context, want string) (map[string]string, error) {
+	select {
+	case t.currencySem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-t.currencySem }()
+	if !t.currenciesAt.IsZero() {
+		if _, ok := t.currencyIDs[want]; ok || time.Since(t.currenciesAt) < currenciesFor {
+			return t.currencyIDs, nil
+		}
+	}
+	rows, err := t.query(ctx, "read currencies", "SELECT id, symbol FROM currency WHERE isinactive = 'F'")
+	if err != nil {
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+			return nil, err
+		}
+		t.log.Warn("netsuite: the account's currencies cannot be read; invoices are sent without a currency (the customer's applies). "+
+			"Give the integration's role the Currency permission, or set currency_ids",
+			"account", t.cfg.AccountID, "error", err)
+		rows = nil
+	}
+	ids := map[string]string{}
+	for _, row := range rows {
+		if sym := strings.ToUpper(strings.TrimSpace(row["symbol"])); sym != "" {
+			ids[sym] = row["id"]
+		}
+	}
+	t.currencyIDs, t.currenciesAt = ids, time.Now()
+	return ids, nil
 }

@@ -44,6 +44,9 @@ type Customer struct {
 	CompanyName string `json:"companyName"`
 	Email       string `json:"email,omitempty"`
 	Subsidiary  *Ref   `json:"subsidiary,omitempty"`
+	// Currency is the customer's primary currency (multi-currency
+	// accounts): the deal's, so its invoices can be in it.
+	Currency *Ref `json:"currency,omitempty"`
 }
 
 // Invoice is the part of the invoice record dealsync writes.
@@ -171,8 +174,9 @@ type Options struct {
 	DiscountItemID   string
 	DefaultTaxCodeID string
 	LocationID       string
-	// CurrencyIDs maps ISO codes to currency internal ids; empty sends no
-	// currency (the customer's currency applies).
+	// CurrencyIDs maps ISO codes to currency internal ids (currency_ids,
+	// or the account's currencies as read); empty sends no currency (the
+	// customer's currency applies).
 	CurrencyIDs map[string]string
 }
 
@@ -234,12 +238,14 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 	return out, nil
 }
 
-// NewCustomer is NetSuite's customer (a company) for c.
-func NewCustomer(c model.Customer, subsidiaryID string) Customer {
+// NewCustomer is NetSuite's customer (a company) for c; currencyID is its
+// primary currency's internal id ("" leaves the account's default).
+func NewCustomer(c model.Customer, subsidiaryID, currencyID string) Customer {
 	return Customer{
 		IsPerson:    false,
 		CompanyName: strings.TrimSpace(c.Name),
 		Email:       strings.TrimSpace(c.Email),
 		Subsidiary:  ref(subsidiaryID),
+		Currency:    ref(currencyID),
 	}
 }

@@ -34,10 +34,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,12 +64,18 @@ type Fault struct {
 // Customer is a stored customer record.
 type Customer struct {
 	ID, ExternalID, CompanyName, Email, TaxNumber, Subsidiary string
-	Inactive                                                  bool
+	// Currency is the customer's currency's internal id ("" = the
+	// account's base currency).
+	Currency string
+	Inactive bool
 }
 
 // Invoice is a stored invoice record.
 type Invoice struct {
 	ID, ExternalID, TranID, Entity, OtherRefNum string
+	// Currency is the internal id of the currency the invoice is booked
+	// in: the one sent, else the customer's.
+	Currency string
 	// Lines is the number of item lines (it grows when an upsert updates
 	// the invoice: NetSuite appends unkeyed sublist lines).
 	Lines int
@@ -90,6 +98,7 @@ type Server struct {
 	access         map[string]time.Time // access token → expiry
 	revoked        bool
 	refuseLogins   bool
+	currencies     map[string]string // see SetCurrencies
 	customers      []*Customer
 	invoices       []*Invoice
 	faults         map[string][]Fault
@@ -554,6 +563,9 @@ func (s *Server) upsertCustomer(eid string, raw json.RawMessage) answer {
 		Subsidiary  *struct {
 			ID string `json:"id"`
 		} `json:"subsidiary"`
+		Currency *struct {
+			ID string `json:"id"`
+		} `json:"currency"`
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
 		st, b := problem(http.StatusBadRequest, detail("Invalid content in the request body: "+err.Error(), "INVALID_CONTENT", ""))
@@ -561,6 +573,10 @@ func (s *Server) upsertCustomer(eid string, raw json.RawMessage) answer {
 	}
 	if !in.IsPerson && strings.TrimSpace(in.CompanyName) == "" {
 		st, b := problem(http.StatusBadRequest, detail("Error while accessing a resource. Please enter value(s) for: Company Name.", "USER_ERROR", "companyName"))
+		return answer{status: st, body: b}
+	}
+	if in.Currency != nil && s.currencies != nil && s.currencies[in.Currency.ID] == "" {
+		st, b := problem(http.StatusBadRequest, detail("Invalid value for the resource or sub-resource field 'currency'. Provide a valid value.", "INVALID_VALUE", "currency"))
 		return answer{status: st, body: b}
 	}
 	c := s.findCustomer("eid:" + eid)
@@ -572,6 +588,9 @@ func (s *Server) upsertCustomer(eid string, raw json.RawMessage) answer {
 	if in.Subsidiary != nil {
 		c.Subsidiary = in.Subsidiary.ID
 	}
+	if in.Currency != nil {
+		c.Currency = in.Currency.ID
+	}
 	return answer{status: http.StatusNoContent, location: s.location("customer", c.ID)}
 }
 
@@ -582,7 +601,10 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage) answer {
 		} `json:"entity"`
 		TranDate    string `json:"tranDate"`
 		OtherRefNum string `json:"otherRefNum"`
-		Item        struct {
+		Currency    *struct {
+			ID string `json:"id"`
+		} `json:"currency"`
+		Item struct {
 			Items []struct {
 				Item *struct {
 					ID string `json:"id"`
@@ -603,8 +625,18 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage) answer {
 	if in.Entity == nil || in.Entity.ID == "" {
 		return bad("Error while accessing a resource. Please enter value(s) for: Customer.", "USER_ERROR", "entity")
 	}
-	if c := s.findCustomer(in.Entity.ID); c == nil || c.Inactive {
+	c := s.findCustomer(in.Entity.ID)
+	if c == nil || c.Inactive {
 		return bad("Invalid value for the resource or sub-resource field 'entity'. Provide a valid value.", "INVALID_VALUE", "entity")
+	}
+	currency := c.Currency
+	if in.Currency != nil {
+		// A customer is billed in its currency (this fake gives a customer
+		// one; NetSuite's may have more).
+		if (s.currencies != nil && s.currencies[in.Currency.ID] == "") || (c.Currency != "" && in.Currency.ID != c.Currency) {
+			return bad("Invalid value for the resource or sub-resource field 'currency'. Provide a valid value.", "INVALID_VALUE", "currency")
+		}
+		currency = in.Currency.ID
 	}
 	if _, err := time.Parse("2006-01-02", in.TranDate); err != nil {
 		return bad("Invalid value for the resource or sub-resource field 'tranDate'. Provide a valid value.", "INVALID_VALUE", "tranDate")
@@ -626,12 +658,44 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage) answer {
 		existing = &Invoice{ID: s.id(), ExternalID: eid, TranID: fmt.Sprintf("INV%05d", len(s.invoices)+1), Body: raw}
 		s.invoices = append(s.invoices, existing)
 	}
-	existing.Entity, existing.OtherRefNum = in.Entity.ID, in.OtherRefNum
+	existing.Entity, existing.OtherRefNum, existing.Currency = in.Entity.ID, in.OtherRefNum, currency
 	existing.Lines += len(in.Item.Items)
 	return answer{status: http.StatusNoContent, location: s.location("invoice", existing.ID)}
 }
 
 var suiteQLRe = regexp.MustCompile(`(?is)^\s*SELECT\s+(.+?)\s+FROM\s+customer\s+WHERE\s+(\w+)\s*=\s*'((?:[^']|'')*)'(\s+AND\s+isinactive\s*=\s*'F')?\s*$`)
+
+// SetCurrencies sets the account's active currencies, internal id → ISO
+// code (SuiteQL's symbol): SuiteQL lists them, and a customer or invoice
+// must be in one of them. Without (nil, the default), the currency list
+// is not readable (a role without the permission) and any currency goes.
+func (s *Server) SetCurrencies(ids map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.currencies = maps.Clone(ids)
+}
+
+// currencyQLRe is the one query of the currency list this fake answers.
+var currencyQLRe = regexp.MustCompile(`(?is)^\s*SELECT\s+id\s*,\s*symbol\s+FROM\s+currency\s+WHERE\s+isinactive\s*=\s*'F'\s*$`)
+
+// currencyRows lists the currencies, or refuses as NetSuite does a record
+// type the role cannot see.
+func (s *Server) currencyRows() answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.currencies == nil {
+		st, b := problem(http.StatusBadRequest, detail("Invalid search query. Search error occurred: Record 'currency' was not found.", "INVALID_PARAMETER", "q"))
+		return answer{status: st, body: b}
+	}
+	items := []map[string]any{}
+	for _, id := range slices.Sorted(maps.Keys(s.currencies)) {
+		items = append(items, map[string]any{"links": []any{}, "id": id, "symbol": s.currencies[id]})
+	}
+	return answer{status: http.StatusOK, body: map[string]any{
+		"links": []any{map[string]string{"rel": "self", "href": s.URL + SuiteQLPath + "?limit=50&offset=0"}},
+		"count": len(items), "hasMore": false, "offset": 0, "totalResults": len(items), "items": items,
+	}}
+}
 
 func (s *Server) suiteQL(r *http.Request) answer {
 	if r.Header.Get("Prefer") != "transient" {
@@ -645,6 +709,9 @@ func (s *Server) suiteQL(r *http.Request) answer {
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Q == "" {
 		st, b := problem(http.StatusBadRequest, detail("Invalid content in the request body: the query (q) is missing.", "INVALID_CONTENT", "q"))
 		return answer{status: st, body: b}
+	}
+	if currencyQLRe.MatchString(in.Q) {
+		return s.currencyRows()
 	}
 	m := suiteQLRe.FindStringSubmatch(in.Q)
 	if m == nil {
