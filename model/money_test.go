@@ -24,6 +24,8 @@ func TestCurrencyMinorUnitsAndRounding(t *testing.T) {
 		{"EUR", 2, "12000", "12000", "12000.00"},
 		{"KWD", 3, "1.2345", "1.235", "1.235"},
 		{"USD", 2, "0.1", "0.1", "0.10"},
+		{"IDR", 2, "1500000.555", "1500000.56", "1500000.56"}, // not whole rupiah, as CLDR has it
+		{"CLF", 4, "12.34565", "12.3457", "12.3457"},
 	}
 	for _, c := range cases {
 		if got := c.cur.MinorUnits(); got != c.minor {
@@ -38,14 +40,51 @@ func TestCurrencyMinorUnitsAndRounding(t *testing.T) {
 	}
 }
 
+// Minor units are ISO 4217's (List One, 2024), which the ERPs keep, and not
+// CLDR's, which golang.org/x/text/currency has: the currencies listed under
+// "CLDR differs" are every current one for which CLDR 32, the version in
+// x/text, gives another number of decimals than ISO.
+func TestMinorUnitsFollowISO4217(t *testing.T) {
+	want := map[string]int32{
+		"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "XOF": 0, "XPF": 0,
+		"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "HUF": 2, "TWD": 2, "CZK": 2,
+		"KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3, "TND": 3, "LYD": 3,
+		"CLF": 4, "UYW": 4,
+		// CLDR differs: 0 in CLDR.
+		"AFN": 2, "ALL": 2, "AMD": 2, "COP": 2, "GYD": 2, "IDR": 2, "IRR": 2, "KPW": 2,
+		"LAK": 2, "LBP": 2, "MGA": 2, "MMK": 2, "MNT": 2, "MUR": 2, "PKR": 2, "RSD": 2,
+		"SLL": 2, "SOS": 2, "SYP": 2, "TZS": 2, "UZS": 2, "YER": 2,
+		"IQD": 3,
+		// Funds and metals have no minor unit in ISO: 2, as before.
+		"XAU": 2, "XDR": 2, "XXX": 2,
+	}
+	for code, minor := range want {
+		if got := Currency(code).MinorUnits(); got != minor {
+			t.Errorf("%s minor units %d, want %d (ISO 4217)", code, got, minor)
+		}
+	}
+	if got := Currency("jpy").MinorUnits(); got != 0 {
+		t.Errorf("jpy minor units %d, want 0: the code's case does not matter", got)
+	}
+}
+
 func TestParseCurrency(t *testing.T) {
 	if c, err := ParseCurrency("eur"); err != nil || c != "EUR" {
 		t.Fatalf("ParseCurrency(eur) = %q, %v", c, err)
 	}
-	for _, bad := range []string{"", "EURO", "XYZ1", "€"} {
+	for _, bad := range []string{"", "EURO", "XYZ1", "€", "QQQ"} {
 		if _, err := ParseCurrency(bad); err == nil {
 			t.Errorf("ParseCurrency(%q): want error", bad)
 		}
+	}
+	// Current codes newer than x/text's data.
+	for _, code := range []string{"ves", "VED", "MRU", "UYW", "SLE", "ZWG", "XCG"} {
+		if c, err := ParseCurrency(code); err != nil || string(c) != strings.ToUpper(code) {
+			t.Errorf("ParseCurrency(%q) = %q, %v", code, c, err)
+		}
+	}
+	if c, _ := ParseCurrency("UYW"); c.MinorUnits() != 4 {
+		t.Errorf("UYW has %d minor units, want 4", c.MinorUnits())
 	}
 }
 

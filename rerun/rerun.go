@@ -49,7 +49,9 @@ type Options struct {
 	// Query narrows the selection (a Temporal list filter, e.g.
 	// `Connection = "shop" AND CloseTime > "2026-11-01T00:00:00Z"`).
 	Query string
-	// Limit stops after this many runs (0: no limit).
+	// Limit stops after this many runs were started again, or would be on
+	// a dry run (0: no limit). Runs skipped or failing to start do not
+	// count; Failed reads at most readsPerRetry × Limit runs.
 	Limit int
 	// TimedOut also selects runs that timed out (workflow.run_timeout):
 	// an ERP or CRM that stayed down longer.
@@ -116,14 +118,23 @@ func (o Options) endedStatuses() []string {
 	return s
 }
 
-// Failed starts the selected failed runs again. Runs that are no longer
-// the latest of their workflow ID (a later webhook started a new one) and
-// runs of connections that are no longer configured are skipped. An error
-// means the selection could not be listed; failures of single runs are in
-// their Result.
+// readsPerRetry bounds the runs Failed reads when Options.Limit is set: at
+// most readsPerRetry × Limit, however many of them are skipped or fail to
+// start, so that it ends by itself even when the selection is mostly runs
+// it skips (a later run exists, a connection was removed) or the starts
+// keep failing.
+const readsPerRetry = 100
+
+// Failed starts the selected failed runs again, until o.Limit of them were
+// started. Runs that are no longer the latest of their workflow ID (a later
+// webhook started a new one) and runs of connections that are no longer
+// configured are skipped. An error means the selection could not be listed,
+// or that Failed read readsPerRetry × o.Limit runs without starting
+// o.Limit and more remain; failures of single runs are in their Result.
 func Failed(ctx context.Context, c client.Client, set *connections.Set, starter Starter, o Options) ([]Result, error) {
 	var results []Result
 	var token []byte
+	retried := 0
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Query: o.Filter(), NextPageToken: token, PageSize: 100,
@@ -132,11 +143,19 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 			return results, fmt.Errorf("listing failed runs: %w", err)
 		}
 		for _, ex := range resp.GetExecutions() {
-			if o.Limit > 0 && len(results) >= o.Limit {
-				return results, nil
+			// len(results) >= readsPerRetry*o.Limit, without overflow.
+			if o.Limit > 0 && len(results)/readsPerRetry >= o.Limit {
+				return results, fmt.Errorf("stopped after reading %d failed runs, the most a limit of %d reads, with %d of them started: narrow the selection with a query to reach the others", len(results), o.Limit, retried)
 			}
 			id, runID := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
-			results = append(results, one(ctx, c, set, starter, id, runID, o))
+			r := one(ctx, c, set, starter, id, runID, o)
+			results = append(results, r)
+			if r.retried() {
+				retried++
+			}
+			if o.Limit > 0 && retried >= o.Limit {
+				return results, nil
+			}
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {
@@ -144,6 +163,12 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 		}
 	}
 }
+
+// retried says whether the run was started again, or would be on a dry run.
+func (r Result) retried() bool { return r.NewRun != "" || r.Skipped == dryRun }
+
+// dryRun is Result.Skipped of a run a dry run would have started.
+const dryRun = "dry run"
 
 func one(ctx context.Context, c client.Client, set *connections.Set, starter Starter, id, runID string, o Options) Result {
 	r := Result{WorkflowID: id, FailedRun: runID}
@@ -199,7 +224,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = skip
 		return r
 	case o.DryRun:
-		r.Skipped = "dry run"
+		r.Skipped = dryRun
 		return r
 	}
 	var res connectors.EventResult

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
@@ -57,10 +58,12 @@ func newMappingTestCmd(g *globalFlags) *cobra.Command {
 the mapping on one deal event (JSON, as the source produces it), computes
 and validates the invoice exactly as a run does, and prints the invoice
 and the request the target would receive (method, URL, headers with
-secrets masked, body). With --dir it runs every golden case of DIR:
-NAME.deal.json with NAME.invoice.json (the expected invoice) or
-NAME.error.txt (lines the expected error must contain), and shows a diff
-for each mismatch; --update rewrites the expected files instead.
+secrets masked, body): the connection's target, or the one its
+account_targets give the event's account, as in a run. With --dir it
+runs every golden case of DIR: NAME.deal.json with NAME.invoice.json (the
+expected invoice) or NAME.error.txt (lines the expected error must
+contain), and shows a diff for each mismatch; --update rewrites the
+expected files instead.
 
 With --fetch it reads a real deal from the CRM of --connection (a hubspot,
 salesforce or pipedrive source; --account picks the portal, org or company
@@ -83,7 +86,7 @@ Nothing is ever written: not to the ERP, not to the CRM.`,
 	fl.StringVar(&f.fetch, "fetch", "", "id of a deal to read from the CRM of --connection (read-only)")
 	fl.StringVar(&f.account, "account", "", "with --fetch: the CRM account (HubSpot portal id, Salesforce org id, Pipedrive company id) of the deal")
 	fl.StringVar(&f.save, "save", "", "with --fetch: write the fetched deal event to this file")
-	fl.StringVar(&f.target, "target", "", "target whose request to print (default: the connection's target, or the only/sandbox target)")
+	fl.StringVar(&f.target, "target", "", "target whose request to print (default: the connection's target for the event's account, as account_targets choose it; else the only/sandbox target)")
 	fl.StringVar(&f.connection, "connection", "", "connection whose won stages and target to use (default: the first using the mapping)")
 	fl.BoolVar(&f.json, "json", false, "machine-readable output")
 	fl.BoolVar(&f.update, "update", false, "with --dir: rewrite the expected files from the current output")
@@ -213,6 +216,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		}
 	} else if ev, err = mapping.ReadEvent(f.deal); err != nil {
 		return usage("%v", err)
+	}
+	if c, ok := cfg.Connections[connName]; ok && f.target == "" {
+		targetName = accountTarget(c, ev.Account)
 	}
 	var trigger mapping.Trigger = mapping.StageTrigger{WonStages: won}
 	if fm, ok := m.(*mapping.File); ok {
@@ -361,6 +367,27 @@ func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string)
 		}
 	}
 	return conn, won, target, nil
+}
+
+// accountTarget is the name of the target that the runs of connection c
+// send the invoices of a CRM account to: its account_targets entry, else
+// its target. It asks activities.Connection.TargetFor, which the runs'
+// steps call, with stand-ins that carry the targets' names, so that
+// mapping test and the runs cannot choose differently.
+func accountTarget(c config.Connection, account string) string {
+	choice := activities.Connection{Target: namedTarget{name: c.Target}, AccountTargets: map[string]connectors.Target{}}
+	for a, name := range c.AccountTargets {
+		choice.AccountTargets[a] = namedTarget{name: name}
+	}
+	t, _ := choice.TargetFor(account).(namedTarget)
+	return t.name
+}
+
+// namedTarget stands for a configured target in accountTarget, which reads
+// only its name: its Target methods are never called.
+type namedTarget struct {
+	connectors.Target
+	name string
 }
 
 func planRequest(cfg *config.Config, name string, inv model.Invoice, key string) (*connectors.Request, error) {

@@ -28,6 +28,7 @@ type mappingTestReport struct {
 			ItemCode string `json:"item_code"`
 		} `json:"lines"`
 	} `json:"invoice"`
+	Target  string `json:"target"`
 	Request *struct {
 		Method string `json:"method"`
 		URL    string `json:"url"`
@@ -138,6 +139,66 @@ connections:
 	}
 	if _, err := mappingTest(t, "--config", cfg, "--connection", "demo", "--fetch", "4711"); exitCode(err) != 2 || !strings.Contains(err.Error(), "--deal") {
 		t.Errorf("--fetch on a source without a CRM API: exit %d, %v", exitCode(err), err)
+	}
+}
+
+// The request shown is for the target a run would invoice into: the one
+// the connection's account_targets give the deal's account, unless
+// --target names another.
+func TestMappingTestShowsTheAccountsTarget(t *testing.T) {
+	f := hubspotfake.New()
+	defer f.Close()
+	for _, portal := range []string{"62515", "77001"} {
+		f.AddPortal(portal, "pat-na1-"+portal)
+		f.AddPipeline(portal, hubspotfake.Pipeline{ID: "default", Label: "Sales", Stages: []hubspotfake.Stage{
+			{ID: "closedwon", Label: "Closed won", IsClosed: "true", Probability: "1.0"},
+		}})
+		f.PutDeal(portal, hubspotfake.Deal{ID: "4711",
+			Properties: hubspotfake.Props("dealname", "Pro", "dealstage", "closedwon", "amount", "480.00",
+				"closedate", "2026-11-20T10:00:00.000Z", "deal_currency_code", "EUR"),
+			Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
+		})
+		f.PutCompany(portal, hubspotfake.Object{ID: "5471", Properties: hubspotfake.Props("name", "Acme SE", "country", "FR")})
+	}
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	t.Setenv("HS_TOKEN_A", "pat-na1-62515")
+	t.Setenv("HS_TOKEN_B", "pat-na1-77001")
+	cfg := writeConfig(t, fmt.Sprintf(`
+targets:
+  acme-erp: {type: http, base_url: "http://acme.example/api"}
+  globex-erp: {type: http, base_url: "http://globex.example/api"}
+connections:
+  hs:
+    target: acme-erp
+    account_targets: {"77001": globex-erp}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      base_url: %s
+      accounts:
+        "62515": {access_token: env:HS_TOKEN_A}
+        "77001": {access_token: env:HS_TOKEN_B}
+`, f.URL))
+	saved := filepath.Join(t.TempDir(), "globex.deal.json")
+	for _, c := range []struct {
+		args        []string
+		target, url string
+	}{
+		{[]string{"--fetch", "4711", "--account", "77001", "--save", saved}, "globex-erp", "http://globex.example/api/invoices"},
+		{[]string{"--deal", saved}, "globex-erp", "http://globex.example/api/invoices"}, // the saved event has the account
+		{[]string{"--fetch", "4711", "--account", "62515"}, "acme-erp", "http://acme.example/api/invoices"},
+		{[]string{"--fetch", "4711", "--account", "77001", "--target", "acme-erp"}, "acme-erp", "http://acme.example/api/invoices"},
+	} {
+		r, err := mappingTest(t, append([]string{"--config", cfg, "--connection", "hs"}, c.args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v (%+v)", c.args, err, r)
+		}
+		if r.Request == nil {
+			t.Fatalf("%v: no request (target %q, error %+v)", c.args, r.Target, r.Error)
+		}
+		if r.Target != c.target || r.Request.URL != c.url {
+			t.Errorf("%v: request to %s of target %q, want %s of target %q", c.args, r.Request.URL, r.Target, c.url, c.target)
+		}
 	}
 }
 

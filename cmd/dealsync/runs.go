@@ -16,7 +16,7 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	var o rerun.Options
 	var dev, asJSON bool
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--writeback] [--dry-run]",
+		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--writeback] [--limit N] [--dry-run]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
@@ -54,6 +54,12 @@ Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another), and runs of connections no longer in the config. Runs of
 deals that were no longer won ("skipped") are never selected.
 
+With --limit N it stops once N runs were started (with --dry-run: would be
+started); the skipped runs and those that failed to start do not count. It
+reads at most 100 × N failed runs: when that many gave fewer than N started
+and more remain, it stops with exit status 1, and --query can narrow the
+selection to the others (e.g. by CloseTime).
+
 Exit status: 0 every selected run was started (or none was selected), 1 some
 could not be, 2 the config is invalid.`,
 		Example: `  dealsync runs retry --config dealsync.yaml --dry-run
@@ -83,7 +89,7 @@ could not be, 2 the config is invalid.`,
 	}
 	f := retry.Flags()
 	f.StringVar(&o.Query, "query", "", "Temporal list filter narrowing the failed runs, e.g. 'Connection = \"shop\"'")
-	f.IntVar(&o.Limit, "limit", 0, "retry at most this many runs (0: all)")
+	f.IntVar(&o.Limit, "limit", 0, "start at most this many runs again (0: all); skipped runs do not count, and at most 100 × N runs are read")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")

@@ -1,0 +1,153 @@
+package rerun
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	_ "github.com/dealsync/dealsync/connectors/all"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// failedRuns is a namespace holding failed runs of the `demo` connection,
+// listed two to a page. A workflow ID in superseded has a later run, so
+// its failed run is skipped.
+type failedRuns struct {
+	client.Client // only the methods below are called
+	t             *testing.T
+	ids           []string
+	superseded    map[string]bool
+	read          int // runs listed so far
+}
+
+func (f *failedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	from := 0
+	if len(req.GetNextPageToken()) > 0 {
+		from, _ = strconv.Atoi(string(req.GetNextPageToken()))
+	}
+	to := min(from+2, len(f.ids))
+	resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	for _, id := range f.ids[from:to] {
+		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: "failed-" + id}})
+	}
+	if to < len(f.ids) {
+		resp.NextPageToken = []byte(strconv.Itoa(to))
+	}
+	f.read = to
+	return resp, nil
+}
+
+func (f *failedRuns) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	runID := "failed-" + id
+	if f.superseded[id] {
+		runID = "later-" + id
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
+		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
+	}}, nil
+}
+
+func (f *failedRuns) GetWorkflowHistory(_ context.Context, id, _ string, _ bool, _ enumspb.HistoryEventFilterType) client.HistoryEventIterator {
+	in := workflows.InvoiceDealInput{Connection: "demo", Event: model.DealEvent{EventID: "ev-" + id, Deal: model.Deal{ID: id}}}
+	return &sliceEvents{started(f.t, in)}
+}
+
+// countingStarter starts every run it is given.
+type countingStarter struct{ started []string }
+
+func (s *countingStarter) Start(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	s.started = append(s.started, ev.Deal.ID)
+	return connectors.EventResult{RunID: "new-" + ev.Deal.ID}, nil
+}
+
+func (s *countingStarter) StartWriteBack(context.Context, *connections.Connection, model.DealEvent, connectors.InvoiceResult) (connectors.EventResult, error) {
+	panic("not a write-back")
+}
+
+func demoSet(t *testing.T) *connections.Set {
+	t.Helper()
+	cfg, err := config.Load("", config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// The limit counts the runs started again: the skipped runs before them
+// (a later run exists) do not use it up, and Failed stops listing once
+// the limit's runs are started. A dry run counts the runs it would start.
+func TestFailedLimitCountsTheRunsStarted(t *testing.T) {
+	set := demoSet(t)
+	for _, dry := range []bool{false, true} {
+		f := &failedRuns{t: t, ids: []string{"d1", "d2", "d3", "d4", "d5", "d6", "d7"}, superseded: map[string]bool{"d1": true, "d2": true, "d4": true}}
+		starter := &countingStarter{}
+		results, err := Failed(context.Background(), f, set, starter, Options{TaskQueue: "dealsync", Limit: 2, DryRun: dry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var retried, skipped []string
+		for _, r := range results {
+			if r.Error != "" {
+				t.Fatalf("%s: %s", r.WorkflowID, r.Error)
+			}
+			if r.NewRun != "" || r.Skipped == "dry run" {
+				retried = append(retried, r.WorkflowID)
+			} else {
+				skipped = append(skipped, r.WorkflowID)
+			}
+		}
+		if got := strings.Join(retried, " "); got != "d3 d5" {
+			t.Errorf("dry run %v: retried %q, want the first 2 not skipped: d3 d5", dry, got)
+		}
+		if got := strings.Join(skipped, " "); got != "d1 d2 d4" {
+			t.Errorf("dry run %v: skipped %q, want d1 d2 d4", dry, got)
+		}
+		if want := map[bool]string{false: "d3 d5", true: ""}[dry]; strings.Join(starter.started, " ") != want {
+			t.Errorf("dry run %v: started %q, want %q", dry, starter.started, want)
+		}
+		if f.read != 6 {
+			t.Errorf("dry run %v: listed %d runs, want 6 (3 pages of 2, none after d5's)", dry, f.read)
+		}
+	}
+}
+
+// Runs that are all skipped do not make Failed read the whole selection:
+// it reads at most readsPerRetry (100) × the limit of them, and says it
+// stopped.
+func TestFailedLimitBoundsTheRunsRead(t *testing.T) {
+	f := &failedRuns{t: t, superseded: map[string]bool{}}
+	for i := range 305 {
+		id := fmt.Sprintf("d%d", i)
+		f.ids = append(f.ids, id)
+		f.superseded[id] = true
+	}
+	results, err := Failed(context.Background(), f, demoSet(t), &countingStarter{}, Options{TaskQueue: "dealsync", Limit: 2})
+	if err == nil || !strings.Contains(err.Error(), "stopped after reading 200 failed runs") {
+		t.Fatalf("error %v, want one saying it stopped after reading 200 runs", err)
+	}
+	if len(results) != 200 {
+		t.Fatalf("%d results, want 200", len(results))
+	}
+	// The whole selection when it is shorter than the bound: no error.
+	f.ids = f.ids[:150]
+	if results, err := Failed(context.Background(), f, demoSet(t), &countingStarter{}, Options{TaskQueue: "dealsync", Limit: 2}); err != nil || len(results) != 150 {
+		t.Fatalf("%d results, %v; want all 150 skipped runs and no error", len(results), err)
+	}
+}
