@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -420,6 +421,7 @@ func TestRegisteredAndLoadedFromConfig(t *testing.T) {
 	}
 	dir := t.TempDir()
 	t.Setenv("DEALSYNC_TEST_HUBSPOT_SECRET", "from-env")
+	t.Setenv("DEALSYNC_TEST_HUBSPOT_PREVIOUS", "previous-from-env")
 	yaml := `
 targets:
   erp:
@@ -433,6 +435,7 @@ connections:
     source:
       type: hubspot
       client_secret: env:DEALSYNC_TEST_HUBSPOT_SECRET
+      previous_client_secret: env:DEALSYNC_TEST_HUBSPOT_PREVIOUS
       won_stages: ["98765432"]
       legacy_signatures: [v2]
       fetch:
@@ -443,6 +446,8 @@ connections:
       accounts:
         "62515":
           access_token: pat-na1-secret-token
+          client_secret: private-app-secret
+          previous_client_secret: private-app-previous
           won_stages: [1f4f1ec1-8174-49f3-a112-4eaa4748e38e]
         "4294967297":
           oauth:
@@ -465,7 +470,8 @@ connections:
 	if c.Tolerance != DefaultTolerance || c.BaseURL != DefaultBaseURL || c.WriteBack.InvoiceNumberProperty != "erp_invoice_number" ||
 		c.WriteBack.InvoiceURLProperty != "" || c.WriteBack.StatusValue != "done" || c.Fetch.CompanyEmailProperty != "billing_email" ||
 		c.Fetch.CurrencyProperty != "deal_currency_code" || len(c.Accounts) != 2 || c.Accounts["4294967297"].OAuth == nil ||
-		!reflect.DeepEqual(c.LegacySignatures, []string{"v2"}) {
+		!reflect.DeepEqual(c.LegacySignatures, []string{"v2"}) || c.PreviousClientSecret.Describe() != "env:DEALSYNC_TEST_HUBSPOT_PREVIOUS" ||
+		c.Accounts["62515"].PreviousClientSecret.IsZero() {
 		t.Fatalf("decoded config: %+v", c)
 	}
 	src, err := spec.Build(c, connectors.Env{})
@@ -481,15 +487,28 @@ connections:
 	if evs, err := s.Parse(&connectors.Webhook{Body: []byte(body)}); err != nil || evs[0].Deal.Stage != StageWon {
 		t.Fatalf("account won_stages from YAML: %v %+v", err, evs)
 	}
+	// Both previous secrets from YAML verify, the portal's for its portal.
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	for _, sec := range []string{"previous-from-env", "private-app-previous"} {
+		w := &connectors.Webhook{Method: "POST", URL: oursURI, Body: []byte(body), Received: now,
+			Header: http.Header{HeaderSignatureV3: {SignV3(sec, "POST", oursURI, []byte(body), ts)}, HeaderTimestamp: {ts}}}
+		if err := s.Verify(w); err != nil {
+			t.Errorf("delivery signed with the previous secret %s from YAML: %v", sec, err)
+		}
+	}
 
-	// Validation at load: a bad legacy scheme and a missing oauth key.
+	// Validation at load: a bad legacy scheme, a missing oauth key and a
+	// previous secret that does not resolve.
 	bad := strings.Replace(yaml, "legacy_signatures: [v2]", "legacy_signatures: [v3]", 1)
 	bad = strings.Replace(bad, "            refresh_token: rt\n", "", 1)
+	bad = strings.Replace(bad, "env:DEALSYNC_TEST_HUBSPOT_PREVIOUS", "env:DEALSYNC_TEST_HUBSPOT_UNSET_PREVIOUS", 1)
 	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err = config.Load(path)
-	if err == nil || !strings.Contains(err.Error(), "legacy_signatures") || !strings.Contains(err.Error(), "refresh_token") {
+	if err == nil || !strings.Contains(err.Error(), "legacy_signatures") || !strings.Contains(err.Error(), "refresh_token") ||
+		!strings.Contains(err.Error(), "source.previous_client_secret") {
 		t.Fatalf("invalid config: got %v", err)
 	}
 	if strings.Contains(err.Error(), "pat-na1-secret-token") {

@@ -69,6 +69,12 @@ type Config struct {
 	// ClientSecret is the app's client secret (public or OAuth app), the key
 	// of the v3 signature. Accounts on private apps give their own instead.
 	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	// PreviousClientSecret is the app's secret being rotated out: deliveries
+	// signed with it are accepted as well, so that every intake replica can
+	// be given the new ClientSecret before HubSpot signs with it. It only
+	// verifies signatures (never an OAuth request), requires ClientSecret,
+	// and is removed once HubSpot signs with the new one.
+	PreviousClientSecret secret.Secret `mapstructure:"previous_client_secret"`
 	// LegacySignatures lists the older schemes also accepted when a delivery
 	// has no v3 signature: "v1", "v2". Default none. They carry no
 	// timestamp, so a captured delivery can be replayed.
@@ -106,6 +112,10 @@ type Account struct {
 	// ClientSecret is this portal's private app client secret: deliveries
 	// signed with it may only carry this portal's events.
 	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	// PreviousClientSecret is the private app's secret being rotated out,
+	// accepted beside ClientSecret and bound to this portal the same way.
+	// It requires ClientSecret.
+	PreviousClientSecret secret.Secret `mapstructure:"previous_client_secret"`
 	// WonStages adds stage ids of this portal's pipelines that mean won.
 	WonStages []string `mapstructure:"won_stages" validate:"dive,required"`
 }
@@ -176,6 +186,9 @@ type Source struct {
 	accounts    map[string]*account
 	// secretPortals lists, sorted, the portals with their own client secret.
 	secretPortals []string
+	// appPrevious is the app's previous_client_secret while it is rotated
+	// (nil otherwise): a key like appSecret.
+	appPrevious []byte
 
 	baseURL string
 	client  *http.Client
@@ -194,6 +207,9 @@ type account struct {
 	wonStages map[string]bool
 	token     oauth2.TokenSource
 	stages    stageCache
+	// previous is the portal's previous_client_secret while it is rotated
+	// (nil otherwise), bound to the portal like secret.
+	previous []byte
 }
 
 var (
@@ -255,12 +271,9 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			return nil, fmt.Errorf("hubspot source: legacy_signatures: %q is not v1 or v2", v)
 		}
 	}
-	if !cfg.ClientSecret.IsZero() {
-		v, err := cfg.ClientSecret.Reveal()
-		if err != nil {
-			return nil, fmt.Errorf("hubspot source: client_secret (%s): %w", cfg.ClientSecret.Describe(), err)
-		}
-		s.appSecret = []byte(v)
+	var err error
+	if s.appSecret, s.appPrevious, err = clientSecrets("hubspot source: ", cfg.ClientSecret, cfg.PreviousClientSecret); err != nil {
+		return nil, err
 	}
 	// The OAuth token requests go through the process's HTTP client.
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
@@ -270,12 +283,10 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			return nil, fmt.Errorf("%s: the key must be the portal id (digits)", key)
 		}
 		acc := &account{id: id, wonStages: crmkit.StageSet(a.WonStages)}
-		if !a.ClientSecret.IsZero() {
-			v, err := a.ClientSecret.Reveal()
-			if err != nil {
-				return nil, fmt.Errorf("%s.client_secret (%s): %w", key, a.ClientSecret.Describe(), err)
-			}
-			acc.secret = []byte(v)
+		if acc.secret, acc.previous, err = clientSecrets(key+".", a.ClientSecret, a.PreviousClientSecret); err != nil {
+			return nil, err
+		}
+		if len(acc.secret) > 0 {
 			s.secretPortals = append(s.secretPortals, id)
 		} else if len(s.appSecret) == 0 {
 			return nil, fmt.Errorf("%s: no client_secret to verify its webhooks (set client_secret on the source or on the account)", key)
@@ -315,6 +326,35 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	slices.Sort(s.secretPortals)
 	return s, nil
+}
+
+// clientSecrets resolves a client_secret and the previous_client_secret
+// kept beside it while it is rotated; key prefixes their names in errors
+// ("hubspot source: ", "hubspot source: accounts.62515."). Both are nil
+// when neither is set. A previous secret without a current one is refused:
+// it would be the only key left, long after the rotation it was meant for.
+func clientSecrets(key string, current, previous secret.Secret) (cur, prev []byte, err error) {
+	if current.IsZero() {
+		if !previous.IsZero() {
+			return nil, nil, fmt.Errorf("%sprevious_client_secret is set without client_secret "+
+				"(it is the secret being rotated out; the new one goes to client_secret)", key)
+		}
+		return nil, nil, nil
+	}
+	v, err := current.Reveal()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%sclient_secret (%s): %w", key, current.Describe(), err)
+	}
+	cur = []byte(v)
+	if !previous.IsZero() {
+		// Reveal refuses an empty variable or file: never an empty HMAC key.
+		v, err := previous.Reveal()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%sprevious_client_secret (%s): %w", key, previous.Describe(), err)
+		}
+		prev = []byte(v)
+	}
+	return cur, prev, nil
 }
 
 // Accounts lists the configured portal ids (unsorted).

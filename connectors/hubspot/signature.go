@@ -133,8 +133,9 @@ type candidate struct {
 // a timestamp outside the tolerance), else v1/v2 if configured. The key is
 // the connection's client_secret, or the client_secret of the account the
 // events name (a private app), in which case every event must be of that
-// account. w.URL must be the public URL HubSpot called. Errors wrap
-// connectors.ErrUnauthorized.
+// account. During a rotation the previous_client_secret beside either is a
+// key too, bound the same way. w.URL must be the public URL HubSpot called.
+// Errors wrap connectors.ErrUnauthorized.
 func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
 		return crmkit.Unauthorized(service, "no delivery")
@@ -264,17 +265,25 @@ func otherPortal(body []byte, want string) (string, bool, error) {
 	return "", false, nil
 }
 
+// candidates lists the keys a delivery may be signed with: the app's
+// secret, then every portal's own, each followed by the previous secret
+// being rotated out beside it, which is bound the same way.
 func (s *Source) candidates() []candidate {
 	var out []candidate
-	if len(s.appSecret) > 0 {
-		out = append(out, candidate{key: s.appSecret})
+	for _, key := range [][]byte{s.appSecret, s.appPrevious} {
+		if len(key) > 0 {
+			out = append(out, candidate{key: key})
+		}
 	}
 	// Every portal's own secret is tried, in a fixed order: the body is not
 	// read before the signature is verified (a portal-bound key then only
-	// admits that portal's events, checked by Parse).
+	// admits that portal's events, checked by Verify once it matched).
 	for _, p := range s.secretPortals {
-		if len(s.accounts[p].secret) > 0 { // never an empty HMAC key
-			out = append(out, candidate{key: s.accounts[p].secret, only: p})
+		a := s.accounts[p]
+		for _, key := range [][]byte{a.secret, a.previous} {
+			if len(key) > 0 { // never an empty HMAC key
+				out = append(out, candidate{key: key, only: p})
+			}
 		}
 	}
 	return out

@@ -3,6 +3,8 @@ package hubspot
 import (
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -310,6 +312,130 @@ func TestVerifySharedPortalSecrets(t *testing.T) {
 	stranger := strings.Replace(constructedClosedwon, `"portalId":62515`, `"portalId":777`, 1)
 	if err := s.Verify(hook("POST", oursURI, stranger, sign(stranger), now)); !errors.Is(err, connectors.ErrUnauthorized) {
 		t.Errorf("an event of a portal no key is bound to: %v, want unauthorized", err)
+	}
+}
+
+// A rotation of the app's secret: while previous_client_secret is
+// configured, deliveries signed with it (v3, and v1/v2 when enabled) are
+// accepted beside those signed with the new client_secret; once it is
+// removed they are refused.
+func TestVerifyPreviousClientSecret(t *testing.T) {
+	rotating := func(c *Config) {
+		c.ClientSecret = secret.New("new-app-secret")
+		c.PreviousClientSecret = secret.New("old-app-secret")
+		c.LegacySignatures = []string{"v1", "v2"}
+	}
+	during := testSource(t, rotating)
+	after := testSource(t, func(c *Config) {
+		rotating(c)
+		c.PreviousClientSecret = secret.Secret{}
+	})
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	body := []byte(constructedClosedwon)
+	signed := func(sec string) map[string]*connectors.Webhook {
+		return map[string]*connectors.Webhook{
+			"v3": hook("POST", oursURI, constructedClosedwon, map[string]string{HeaderSignatureV3: SignV3(sec, "POST", oursURI, body, ts), HeaderTimestamp: ts}, now),
+			"v2": hook("POST", oursURI, constructedClosedwon, map[string]string{HeaderSignature: SignV2(sec, "POST", oursURI, body), HeaderVersion: "v2"}, now),
+			"v1": hook("POST", oursURI, constructedClosedwon, map[string]string{HeaderSignature: SignV1(sec, body), HeaderVersion: "v1"}, now),
+		}
+	}
+	for scheme, w := range signed("old-app-secret") {
+		if err := during.Verify(w); err != nil {
+			t.Errorf("%s signed with the previous secret during the rotation: %v", scheme, err)
+		}
+		if err := after.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) {
+			t.Errorf("%s signed with the previous secret once it is removed: %v, want unauthorized", scheme, err)
+		}
+	}
+	for scheme, w := range signed("new-app-secret") {
+		for name, s := range map[string]*Source{"during": during, "after": after} {
+			if err := s.Verify(w); err != nil {
+				t.Errorf("%s signed with the new secret, %s the rotation: %v", scheme, name, err)
+			}
+		}
+	}
+	for scheme, w := range signed("some-other-secret") {
+		if err := during.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) {
+			t.Errorf("%s signed with neither secret: %v, want unauthorized", scheme, err)
+		}
+	}
+}
+
+// A private app's previous secret is bound to its portal like its current
+// one: it admits that portal's events only.
+func TestVerifyPreviousPortalSecretIsBound(t *testing.T) {
+	accounts := func(previous secret.Secret) func(*Config) {
+		return func(c *Config) {
+			c.ClientSecret = secret.Secret{}
+			c.Accounts = map[string]Account{
+				"62515":   {AccessToken: secret.New("pat-a"), ClientSecret: secret.New("new-secret-a"), PreviousClientSecret: previous},
+				"5799819": {AccessToken: secret.New("pat-b"), ClientSecret: secret.New("secret-b")},
+			}
+		}
+	}
+	during := testSource(t, accounts(secret.New("old-secret-a")))
+	after := testSource(t, accounts(secret.Secret{}))
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	signed := func(sec, body string) *connectors.Webhook {
+		return hook("POST", oursURI, body, map[string]string{HeaderSignatureV3: SignV3(sec, "POST", oursURI, []byte(body), ts), HeaderTimestamp: ts}, now)
+	}
+	// constructedClosedwon is portal 62515's event, capturedDealstage 5799819's.
+	if err := during.Verify(signed("old-secret-a", constructedClosedwon)); err != nil {
+		t.Errorf("portal 62515's event signed with its previous secret: %v", err)
+	}
+	if err := during.Verify(signed("new-secret-a", constructedClosedwon)); err != nil {
+		t.Errorf("portal 62515's event signed with its new secret: %v", err)
+	}
+	err := during.Verify(signed("old-secret-a", capturedDealstage))
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "portal 5799819") {
+		t.Errorf("portal 5799819's event signed with 62515's previous secret: %v, want unauthorized naming the portal", err)
+	}
+	mixed := "[" + strings.Trim(constructedClosedwon, "[]") + "," + strings.Trim(capturedDealstage, "[]") + "]"
+	if err := during.Verify(signed("old-secret-a", mixed)); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Errorf("62515's previous secret signing another portal's event among its own: %v, want unauthorized", err)
+	}
+	if err := after.Verify(signed("old-secret-a", constructedClosedwon)); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Errorf("portal 62515's previous secret once removed: %v, want unauthorized", err)
+	}
+	if err := after.Verify(signed("new-secret-a", constructedClosedwon)); err != nil {
+		t.Errorf("portal 62515's new secret once the previous one is removed: %v", err)
+	}
+}
+
+// A previous_client_secret that resolves to nothing is refused like a
+// client_secret (never an empty HMAC key), and one without a
+// client_secret beside it is a config error; both name the key.
+func TestNewRefusesUnusablePreviousClientSecret(t *testing.T) {
+	t.Setenv("DEALSYNC_TEST_HUBSPOT_EMPTY", "")
+	emptyFile := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(emptyFile, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pat := secret.New("pat-na1-62515")
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		key  string
+	}{
+		{"empty variable", Config{ClientSecret: secret.New("x"), PreviousClientSecret: secret.New("env:DEALSYNC_TEST_HUBSPOT_EMPTY"),
+			Accounts: map[string]Account{"62515": {AccessToken: pat}}}, "hubspot source: previous_client_secret (env:DEALSYNC_TEST_HUBSPOT_EMPTY)"},
+		{"empty file", Config{ClientSecret: secret.New("x"), PreviousClientSecret: secret.New("file:" + emptyFile),
+			Accounts: map[string]Account{"62515": {AccessToken: pat}}}, "hubspot source: previous_client_secret (file:"},
+		{"account's empty variable", Config{Accounts: map[string]Account{"62515": {AccessToken: pat, ClientSecret: secret.New("x"),
+			PreviousClientSecret: secret.New("env:DEALSYNC_TEST_HUBSPOT_EMPTY")}}}, "hubspot source: accounts.62515.previous_client_secret (env:"},
+		{"without client_secret", Config{PreviousClientSecret: secret.New("old-secret-value"),
+			Accounts: map[string]Account{"62515": {AccessToken: pat, ClientSecret: secret.New("x")}}}, "hubspot source: previous_client_secret is set without client_secret"},
+		{"account's without client_secret", Config{ClientSecret: secret.New("x"),
+			Accounts: map[string]Account{"62515": {AccessToken: pat, PreviousClientSecret: secret.New("old-secret-value")}}}, "hubspot source: accounts.62515.previous_client_secret is set without client_secret"},
+	} {
+		_, err := New(c.cfg, connectors.Env{})
+		if err == nil || !strings.Contains(err.Error(), c.key) {
+			t.Errorf("%s: %v, want an error naming %q", c.name, err, c.key)
+		} else if strings.Contains(err.Error(), "old-secret-value") || strings.Contains(err.Error(), "pat-") {
+			t.Errorf("%s: error leaks a secret: %v", c.name, err)
+		}
 	}
 }
 

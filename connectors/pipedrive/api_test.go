@@ -386,13 +386,20 @@ connections:
       type: pipedrive
       webhook_user: dealsync
       webhook_password: env:DEALSYNC_TEST_PD_PASS
+      previous_webhook_user: dealsync-old
+      previous_webhook_password: env:DEALSYNC_TEST_PD_PREVIOUS_PASS
       write_back:
         invoice_number_field: f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2
       accounts:
         "6083095":
           api_token: env:DEALSYNC_TEST_PD_TOKEN
+          webhook_user: company-user
+          webhook_password: company-pass
+          previous_webhook_user: company-user
+          previous_webhook_password: company-old-pass
 `
 	t.Setenv("DEALSYNC_TEST_PD_PASS", hookPass)
+	t.Setenv("DEALSYNC_TEST_PD_PREVIOUS_PASS", "old-pass")
 	t.Setenv("DEALSYNC_TEST_PD_TOKEN", "tok")
 	path := filepath.Join(t.TempDir(), "dealsync.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
@@ -406,17 +413,21 @@ connections:
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	if err := src.Verify(delivery(changeStage, basic(hookUser, hookPass))); err != nil {
-		t.Fatalf("Verify with the loaded credentials: %v", err)
+	for _, auth := range []string{basic(hookUser, hookPass), basic("dealsync-old", "old-pass"), basic("company-user", "company-old-pass")} {
+		if err := src.Verify(delivery(changeStage, auth)); err != nil {
+			t.Fatalf("Verify with the loaded credentials: %v", err)
+		}
 	}
 	if got := src.(*Source).write.StatusValue; got != "synced" {
 		t.Errorf("default status value %q", got)
 	}
 	bad := strings.Replace(yaml, "          api_token: env:DEALSYNC_TEST_PD_TOKEN\n", "          api_tokn: x\n", 1)
+	bad = strings.Replace(bad, "env:DEALSYNC_TEST_PD_PREVIOUS_PASS", "env:DEALSYNC_TEST_PD_UNSET_PREVIOUS_PASS", 1)
 	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "api_tokn") {
-		t.Fatalf("typo in key: got %v", err)
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "api_tokn") ||
+		!strings.Contains(err.Error(), "source.previous_webhook_password") {
+		t.Fatalf("typo in key, unresolvable previous_webhook_password: got %v", err)
 	}
 }

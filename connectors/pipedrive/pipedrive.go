@@ -51,6 +51,14 @@ type Config struct {
 	// have their own instead.
 	WebhookUser     string        `mapstructure:"webhook_user"`
 	WebhookPassword secret.Secret `mapstructure:"webhook_password"`
+	// PreviousWebhookUser and PreviousWebhookPassword are the credentials
+	// being rotated out, accepted as well: a webhook's credentials are set
+	// when it is created, so a rotation creates a webhook with the new ones
+	// and deletes the old webhook, once every intake replica has both.
+	// They go together, require WebhookUser/WebhookPassword, and are
+	// removed once the old webhook is gone.
+	PreviousWebhookUser     string        `mapstructure:"previous_webhook_user"`
+	PreviousWebhookPassword secret.Secret `mapstructure:"previous_webhook_password"`
 	// BaseURL of the API for API-token accounts. Default https://api.pipedrive.com.
 	BaseURL string `mapstructure:"base_url" validate:"omitempty,url"`
 	// TokenURL of the OAuth token endpoint.
@@ -79,6 +87,10 @@ type Account struct {
 	// deliveries authenticated with them may only be about this company.
 	WebhookUser     string        `mapstructure:"webhook_user"`
 	WebhookPassword secret.Secret `mapstructure:"webhook_password"`
+	// PreviousWebhookUser/PreviousWebhookPassword: this company's
+	// credentials being rotated out, bound to it like its current ones.
+	PreviousWebhookUser     string        `mapstructure:"previous_webhook_user"`
+	PreviousWebhookPassword secret.Secret `mapstructure:"previous_webhook_password"`
 }
 
 // OAuth is the refresh-token grant of an installed Marketplace app.
@@ -171,21 +183,18 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	client, logger := env.Client(), env.Log()
 	s := &Source{accounts: map[string]*account{}, client: client, fetch: cfg.Fetch, write: cfg.WriteBack, log: logger}
-	if c, ok, err := newCredential("pipedrive source: ", cfg.WebhookUser, cfg.WebhookPassword, ""); err != nil {
+	if _, err := s.addCredentials("pipedrive source: ", cfg.WebhookUser, cfg.WebhookPassword,
+		cfg.PreviousWebhookUser, cfg.PreviousWebhookPassword, ""); err != nil {
 		return nil, err
-	} else if ok {
-		s.creds = append(s.creds, c)
 	}
 	for id, a := range cfg.Accounts {
 		key := "pipedrive source: accounts." + id
 		acc := &account{id: id, baseURL: strings.TrimRight(a.BaseURL, "/")}
-		c, ok, err := newCredential(key+".", a.WebhookUser, a.WebhookPassword, id)
+		ok, err := s.addCredentials(key+".", a.WebhookUser, a.WebhookPassword, a.PreviousWebhookUser, a.PreviousWebhookPassword, id)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			s.creds = append(s.creds, c)
-		} else if cfg.WebhookUser == "" {
+		if !ok && cfg.WebhookUser == "" {
 			return nil, fmt.Errorf("%s: no webhook_user/webhook_password to authenticate its webhooks (set them on the source or the account)", key)
 		}
 		switch {
@@ -225,25 +234,56 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	return s, nil
 }
 
-func newCredential(key, user string, pass secret.Secret, only string) (credential, bool, error) {
+// addCredentials adds the webhook_user/webhook_password pair under key
+// ("pipedrive source: " or "pipedrive source: accounts.6083095.") and,
+// while it is rotated, the previous_webhook_user/previous_webhook_password
+// pair beside it, both limited to only when it is set. It reports whether
+// the current pair is set; a previous pair without one is refused, as it
+// would be the only credential left long after the rotation.
+func (s *Source) addCredentials(key, user string, pass secret.Secret, prevUser string, prevPass secret.Secret, only string) (bool, error) {
+	c, ok, err := newCredential(key, "webhook", user, pass, only)
+	if err != nil {
+		return false, err
+	}
+	prev, hasPrev, err := newCredential(key, "previous_webhook", prevUser, prevPass, only)
+	if err != nil {
+		return false, err
+	}
+	if hasPrev && !ok {
+		return false, fmt.Errorf("%sprevious_webhook_user/previous_webhook_password are set without webhook_user/webhook_password "+
+			"(they are the credentials being rotated out; the new ones go to webhook_user/webhook_password)", key)
+	}
+	if ok {
+		s.creds = append(s.creds, c)
+	}
+	if hasPrev {
+		s.creds = append(s.creds, prev)
+	}
+	return ok, nil
+}
+
+// newCredential resolves the <name>_user/<name>_password pair under key,
+// name being "webhook" or "previous_webhook".
+func newCredential(key, name, user string, pass secret.Secret, only string) (credential, bool, error) {
 	if user == "" && pass.IsZero() {
 		return credential{}, false, nil
 	}
 	if user == "" || pass.IsZero() {
-		return credential{}, false, fmt.Errorf("%swebhook_user and webhook_password go together", key)
+		return credential{}, false, fmt.Errorf("%s%s_user and %s_password go together", key, name, name)
 	}
 	p, err := pass.Reveal()
 	if err != nil {
-		return credential{}, false, fmt.Errorf("%swebhook_password (%s): %w", key, pass.Describe(), err)
+		return credential{}, false, fmt.Errorf("%s%s_password (%s): %w", key, name, pass.Describe(), err)
 	}
 	if p == "" { // "user:" would be accepted from anyone who knows the user name
-		return credential{}, false, fmt.Errorf("%swebhook_password (%s) is empty", key, pass.Describe())
+		return credential{}, false, fmt.Errorf("%s%s_password (%s) is empty", key, name, pass.Describe())
 	}
 	return credential{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(p)), only: only}, true, nil
 }
 
 // Verify checks the HTTP Basic credentials of the delivery in constant time.
-// Credentials of one account only admit deliveries about that company.
+// Credentials of one account only admit deliveries about that company;
+// previous credentials being rotated out are bound the same way.
 // Errors wrap connectors.ErrUnauthorized.
 func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {

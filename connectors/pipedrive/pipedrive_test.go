@@ -170,6 +170,140 @@ func TestVerifySharedCredentials(t *testing.T) {
 	}
 }
 
+// A rotation of the source's credentials: while the previous pair is
+// configured, deliveries with it are accepted beside those with the new
+// pair; once it is removed they are refused. Each pair is one credential:
+// the user of one with the password of the other is refused.
+func TestVerifyPreviousCredentials(t *testing.T) {
+	for name, prevUser := range map[string]string{"new password": "dealsync", "new user and password": "dealsync-old"} {
+		during := testSource(t, func(c *Config) {
+			c.WebhookUser, c.WebhookPassword = "dealsync", secret.New("new-pass")
+			c.PreviousWebhookUser, c.PreviousWebhookPassword = prevUser, secret.New("old-pass")
+		})
+		after := testSource(t, func(c *Config) {
+			c.WebhookUser, c.WebhookPassword = "dealsync", secret.New("new-pass")
+		})
+		if err := during.Verify(delivery(changeStage, basic(prevUser, "old-pass"))); err != nil {
+			t.Errorf("%s: the previous credentials during the rotation: %v", name, err)
+		}
+		if err := after.Verify(delivery(changeStage, basic(prevUser, "old-pass"))); !errors.Is(err, connectors.ErrUnauthorized) {
+			t.Errorf("%s: the previous credentials once removed: %v, want unauthorized", name, err)
+		}
+		for when, s := range map[string]*Source{"during": during, "after": after} {
+			if err := s.Verify(delivery(changeStage, basic("dealsync", "new-pass"))); err != nil {
+				t.Errorf("%s: the new credentials %s the rotation: %v", name, when, err)
+			}
+		}
+		for _, auth := range []string{basic("dealsync", "other"), basic("dealsync", "old-pass"+"x"), basic("someone", "old-pass")} {
+			if err := during.Verify(delivery(changeStage, auth)); !errors.Is(err, connectors.ErrUnauthorized) {
+				t.Errorf("%s: credentials of neither pair: %v, want unauthorized", name, err)
+			}
+		}
+	}
+	crossed := testSource(t, func(c *Config) {
+		c.WebhookUser, c.WebhookPassword = "dealsync-new", secret.New("new-pass")
+		c.PreviousWebhookUser, c.PreviousWebhookPassword = "dealsync-old", secret.New("old-pass")
+	})
+	for _, auth := range []string{basic("dealsync-new", "old-pass"), basic("dealsync-old", "new-pass")} {
+		if err := crossed.Verify(delivery(changeStage, auth)); !errors.Is(err, connectors.ErrUnauthorized) {
+			t.Errorf("the user of one pair with the password of the other: %v, want unauthorized", err)
+		}
+	}
+}
+
+// A company's previous credentials are bound to it like its current ones,
+// and companies that share their previous credentials each get their own
+// deliveries through, as with shared current ones.
+func TestVerifyPreviousAccountCredentialsAreBound(t *testing.T) {
+	accounts := func(prevA, prevB string) func(*Config) {
+		return func(c *Config) {
+			c.WebhookUser, c.WebhookPassword = "", secret.Secret{}
+			a := Account{APIToken: secret.New("t1"), WebhookUser: "a", WebhookPassword: secret.New("new-pa")}
+			b := Account{APIToken: secret.New("t2"), WebhookUser: "b", WebhookPassword: secret.New("pb")}
+			if prevA != "" {
+				a.PreviousWebhookUser, a.PreviousWebhookPassword = "dealsync", secret.New(prevA)
+			}
+			if prevB != "" {
+				b.PreviousWebhookUser, b.PreviousWebhookPassword = "dealsync", secret.New(prevB)
+			}
+			c.Accounts = map[string]Account{"6083095": a, "15747575": b}
+		}
+	}
+	other := strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": "15747575"`, 1)
+	during := testSource(t, accounts("old-pa", ""))
+	if err := during.Verify(delivery(changeStage, basic("dealsync", "old-pa"))); err != nil {
+		t.Errorf("6083095's delivery with its previous credentials: %v", err)
+	}
+	if err := during.Verify(delivery(changeStage, basic("a", "new-pa"))); err != nil {
+		t.Errorf("6083095's delivery with its new credentials: %v", err)
+	}
+	err := during.Verify(delivery(other, basic("dealsync", "old-pa")))
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "company 6083095") {
+		t.Errorf("15747575's delivery with 6083095's previous credentials: %v, want unauthorized naming the company", err)
+	}
+	after := testSource(t, accounts("", ""))
+	if err := after.Verify(delivery(changeStage, basic("dealsync", "old-pa"))); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Errorf("6083095's previous credentials once removed: %v, want unauthorized", err)
+	}
+
+	shared := testSource(t, accounts("old-shared", "old-shared"))
+	for i := 0; i < 20; i++ { // the credentials come from a map: any order
+		for _, body := range []string{changeStage, other} {
+			if err := shared.Verify(delivery(body, basic("dealsync", "old-shared"))); err != nil {
+				t.Fatalf("a company's delivery with the shared previous credentials: %v", err)
+			}
+		}
+	}
+	stranger := strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": "777"`, 1)
+	if err := shared.Verify(delivery(stranger, basic("dealsync", "old-shared"))); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Errorf("a company no previous credential is bound to: %v, want unauthorized", err)
+	}
+}
+
+// A previous password that resolves to nothing is refused like a
+// webhook_password, a previous user without a password (or the other way
+// round) is refused, and so is a previous pair without a current one;
+// every error names the key.
+func TestNewRefusesUnusablePreviousCredentials(t *testing.T) {
+	t.Setenv("DEALSYNC_TEST_PD_EMPTY", "")
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := map[string]Account{"6083095": {APIToken: secret.New("t1")}}
+	current := func(a Account) map[string]Account {
+		a.APIToken, a.WebhookUser, a.WebhookPassword = secret.New("t1"), "a", secret.New("new-pa")
+		return map[string]Account{"6083095": a}
+	}
+	for name, c := range map[string]struct {
+		cfg  Config
+		want string
+	}{
+		"empty variable": {Config{WebhookUser: "u", WebhookPassword: secret.New("new-pass"), PreviousWebhookUser: "u",
+			PreviousWebhookPassword: secret.New("env:DEALSYNC_TEST_PD_EMPTY"), Accounts: token}, "pipedrive source: previous_webhook_password (env:DEALSYNC_TEST_PD_EMPTY)"},
+		"empty file": {Config{WebhookUser: "u", WebhookPassword: secret.New("new-pass"), PreviousWebhookUser: "u",
+			PreviousWebhookPassword: secret.New("file:" + empty), Accounts: token}, "pipedrive source: previous_webhook_password (file:"},
+		"user without password": {Config{WebhookUser: "u", WebhookPassword: secret.New("new-pass"), PreviousWebhookUser: "u", Accounts: token},
+			"pipedrive source: previous_webhook_user and previous_webhook_password go together"},
+		"password without user": {Config{WebhookUser: "u", WebhookPassword: secret.New("new-pass"), PreviousWebhookPassword: secret.New("old-pass"), Accounts: token},
+			"pipedrive source: previous_webhook_user and previous_webhook_password go together"},
+		"without current": {Config{PreviousWebhookUser: "u", PreviousWebhookPassword: secret.New("old-pass"), Accounts: current(Account{})},
+			"pipedrive source: previous_webhook_user/previous_webhook_password are set without webhook_user/webhook_password"},
+		"account's empty variable": {Config{Accounts: current(Account{PreviousWebhookUser: "a", PreviousWebhookPassword: secret.New("env:DEALSYNC_TEST_PD_EMPTY")})},
+			"pipedrive source: accounts.6083095.previous_webhook_password (env:DEALSYNC_TEST_PD_EMPTY)"},
+		"account's without current": {Config{WebhookUser: "u", WebhookPassword: secret.New("new-pass"),
+			Accounts: map[string]Account{"6083095": {APIToken: secret.New("t1"), PreviousWebhookUser: "a", PreviousWebhookPassword: secret.New("old-pass")}}},
+			"pipedrive source: accounts.6083095.previous_webhook_user/previous_webhook_password are set without webhook_user/webhook_password"},
+	} {
+		_, err := New(c.cfg, connectors.Env{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %q", name, err, c.want)
+		} else if strings.Contains(err.Error(), "new-pa") || strings.Contains(err.Error(), "old-pa") {
+			t.Errorf("%s: error leaks a password: %v", name, err)
+		}
+	}
+}
+
 func TestParseTransitions(t *testing.T) {
 	s := testSource(t, nil)
 	trigger := mapping.StageTrigger{WonStages: []string{StatusWon}}

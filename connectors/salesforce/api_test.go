@@ -276,6 +276,7 @@ connections:
     source:
       type: salesforce
       endpoint_token: env:DEALSYNC_TEST_SF_TOKEN
+      previous_endpoint_token: env:DEALSYNC_TEST_SF_PREVIOUS_TOKEN
       fetch: {default_currency: EUR}
       accounts:
         00D5w000004qGTOEA2:
@@ -285,6 +286,7 @@ connections:
           won_stages: [Signed]
 `
 	t.Setenv("DEALSYNC_TEST_SF_TOKEN", "tok")
+	t.Setenv("DEALSYNC_TEST_SF_PREVIOUS_TOKEN", "old-tok")
 	t.Setenv("DEALSYNC_TEST_SF_SECRET", "sec")
 	path := filepath.Join(t.TempDir(), "dealsync.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
@@ -308,14 +310,18 @@ connections:
 	if err != nil || len(evs) != 1 || evs[0].Account != key || !strings.EqualFold(key, orgA) {
 		t.Fatalf("Parse with the loaded config: %v %+v", err, evs)
 	}
-	if err := src.Verify(&connectors.Webhook{URL: "https://h/webhooks/sf?token=tok"}); err != nil {
-		t.Fatal(err)
+	for _, tok := range []string{"tok", "old-tok"} {
+		if err := src.Verify(&connectors.Webhook{URL: "https://h/webhooks/sf?token=" + tok}); err != nil {
+			t.Fatalf("token %s: %v", tok, err)
+		}
 	}
 	bad := strings.Replace(yaml, "          instance_url: https://acme.my.salesforce.com\n", "", 1)
+	bad = strings.Replace(bad, "env:DEALSYNC_TEST_SF_PREVIOUS_TOKEN", "env:DEALSYNC_TEST_SF_UNSET_PREVIOUS_TOKEN", 1)
 	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "instance_url") {
-		t.Fatalf("missing instance_url: %v", err)
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "instance_url") ||
+		!strings.Contains(err.Error(), "source.previous_endpoint_token") {
+		t.Fatalf("missing instance_url, unresolvable previous_endpoint_token: %v", err)
 	}
 }

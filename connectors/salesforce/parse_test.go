@@ -250,6 +250,69 @@ func TestVerifyEndpointToken(t *testing.T) {
 	}
 }
 
+// A rotation of the endpoint token: while previous_endpoint_token is
+// configured, deliveries with it are accepted beside those with the new
+// endpoint_token; once it is removed they are refused. The org check of
+// Parse is the same whichever token admitted the delivery.
+func TestVerifyPreviousEndpointToken(t *testing.T) {
+	during := testSource(t, func(c *Config) {
+		c.AllowUnauthenticated = false
+		c.EndpointToken, c.PreviousEndpointToken = secret.New("new-t0ken"), secret.New("old-t0ken")
+	})
+	after := testSource(t, func(c *Config) {
+		c.AllowUnauthenticated = false
+		c.EndpointToken = secret.New("new-t0ken")
+	})
+	const endpoint = "https://sync.example.com/webhooks/sf?token="
+	if err := during.Verify(&connectors.Webhook{URL: endpoint + "old-t0ken"}); err != nil {
+		t.Errorf("previous token during the rotation: %v", err)
+	}
+	if err := after.Verify(&connectors.Webhook{URL: endpoint + "old-t0ken"}); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Errorf("previous token once removed: %v, want unauthorized", err)
+	}
+	for name, s := range map[string]*Source{"during": during, "after": after} {
+		if err := s.Verify(&connectors.Webhook{URL: endpoint + "new-t0ken"}); err != nil {
+			t.Errorf("new token, %s the rotation: %v", name, err)
+		}
+		for _, u := range []string{endpoint + "other", endpoint + "old-t0ke", endpoint, "https://sync.example.com/webhooks/sf"} {
+			err := s.Verify(&connectors.Webhook{URL: u})
+			if !errors.Is(err, connectors.ErrUnauthorized) || strings.Contains(err.Error(), "t0ken") {
+				t.Errorf("%s, %s: got %v, want unauthorized without a token in it", name, u, err)
+			}
+		}
+	}
+	stranger := strings.Replace(captured, orgA, "00D000000000001AAA", 1)
+	if _, err := during.Parse(&connectors.Webhook{URL: endpoint + "old-t0ken", Body: []byte(stranger)}); !errors.Is(err, connectors.ErrUnknownAccount) {
+		t.Errorf("an org not configured, with the previous token: %v, want unknown account", err)
+	}
+}
+
+// A previous_endpoint_token that resolves to nothing is refused like an
+// endpoint_token, and one without an endpoint_token beside it is a config
+// error; both name the key.
+func TestNewRefusesUnusablePreviousEndpointToken(t *testing.T) {
+	t.Setenv("DEALSYNC_TEST_SF_EMPTY", "")
+	accounts := map[string]Account{orgA: {InstanceURL: "https://a.my.salesforce.com", ClientID: "c", ClientSecret: secret.New("s")}}
+	for name, c := range map[string]struct {
+		cfg  Config
+		want string
+	}{
+		"empty variable": {Config{EndpointToken: secret.New("new-t0ken"), PreviousEndpointToken: secret.New("env:DEALSYNC_TEST_SF_EMPTY"), Accounts: accounts},
+			"salesforce source: previous_endpoint_token (env:DEALSYNC_TEST_SF_EMPTY)"},
+		"without endpoint_token": {Config{PreviousEndpointToken: secret.New("old-t0ken"), Accounts: accounts},
+			"salesforce source: previous_endpoint_token is set without endpoint_token"},
+		"without endpoint_token, unauthenticated allowed": {Config{PreviousEndpointToken: secret.New("old-t0ken"), AllowUnauthenticated: true, Accounts: accounts},
+			"salesforce source: previous_endpoint_token is set without endpoint_token"},
+	} {
+		_, err := New(c.cfg, connectors.Env{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %q", name, err, c.want)
+		} else if strings.Contains(err.Error(), "t0ken") {
+			t.Errorf("%s: error leaks a token: %v", name, err)
+		}
+	}
+}
+
 func TestAcknowledgeAndRefuse(t *testing.T) {
 	s := testSource(t, nil)
 	if mt := s.MediaTypes(); len(mt) != 1 || mt[0] != "text/xml" {

@@ -5,7 +5,8 @@
 //
 // Outbound messages are not signed. Verify checks the optional endpoint
 // token (a `token` query parameter of the endpoint URL configured in
-// Salesforce, compared in constant time); Parse checks OrganizationId
+// Salesforce, compared in constant time; during a rotation the previous
+// token as well); Parse checks OrganizationId
 // against the configured orgs (an unknown org is connectors.ErrUnknownAccount,
 // 403). Put mutual TLS or an IP allowlist in front as well where you can.
 //
@@ -64,6 +65,12 @@ type Config struct {
 	// (with the org id check) is what tells a real delivery from a forged
 	// one. Required unless AllowUnauthenticated is set.
 	EndpointToken secret.Secret `mapstructure:"endpoint_token"`
+	// PreviousEndpointToken is the token being rotated out: deliveries
+	// with it are accepted as well, so that every intake replica can be
+	// given the new EndpointToken before the outbound message's endpoint
+	// URL carries it. It requires EndpointToken, and is removed once
+	// Salesforce sends the new one.
+	PreviousEndpointToken secret.Secret `mapstructure:"previous_endpoint_token"`
 	// AllowUnauthenticated accepts deliveries without an endpoint token, for
 	// deployments where a proxy in front of dealsync authenticates
 	// Salesforce (mutual TLS with Salesforce's client certificate, or an IP
@@ -156,6 +163,9 @@ type Source struct {
 	fetch      FetchConfig
 	write      WriteBackConfig
 	log        *slog.Logger
+	// previousToken is the previous_endpoint_token while it is rotated
+	// (nil otherwise), accepted like token.
+	previousToken []byte
 }
 
 type account struct {
@@ -215,19 +225,20 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		write:      cfg.WriteBack,
 		log:        logger,
 	}
+	if cfg.EndpointToken.IsZero() && !cfg.PreviousEndpointToken.IsZero() {
+		return nil, errors.New("salesforce source: previous_endpoint_token is set without endpoint_token " +
+			"(it is the token being rotated out; the new one goes to endpoint_token)")
+	}
 	if cfg.EndpointToken.IsZero() && !cfg.AllowUnauthenticated {
 		return nil, errors.New("salesforce source: endpoint_token is required (Salesforce does not sign outbound messages); " +
 			"set allow_unauthenticated: true only when a proxy authenticates Salesforce (mutual TLS, IP allowlist)")
 	}
-	if !cfg.EndpointToken.IsZero() {
-		v, err := cfg.EndpointToken.Reveal()
-		if err != nil {
-			return nil, fmt.Errorf("salesforce source: endpoint_token (%s): %w", cfg.EndpointToken.Describe(), err)
-		}
-		if v == "" { // never "no token": that would accept anyone
-			return nil, fmt.Errorf("salesforce source: endpoint_token (%s) is empty", cfg.EndpointToken.Describe())
-		}
-		s.token = []byte(v)
+	var err error
+	if s.token, err = endpointToken("endpoint_token", cfg.EndpointToken); err != nil {
+		return nil, err
+	}
+	if s.previousToken, err = endpointToken("previous_endpoint_token", cfg.PreviousEndpointToken); err != nil {
+		return nil, err
 	}
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
 	for id, a := range cfg.Accounts {
@@ -281,6 +292,21 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	return s, nil
 }
 
+// endpointToken resolves the token given at key; nil when it is not set.
+func endpointToken(key string, tok secret.Secret) ([]byte, error) {
+	if tok.IsZero() {
+		return nil, nil
+	}
+	v, err := tok.Reveal()
+	if err != nil {
+		return nil, fmt.Errorf("salesforce source: %s (%s): %w", key, tok.Describe(), err)
+	}
+	if v == "" { // never "no token": that would accept anyone
+		return nil, fmt.Errorf("salesforce source: %s (%s) is empty", key, tok.Describe())
+	}
+	return []byte(v), nil
+}
+
 // account finds an org by id, 15 or 18 characters, in any letter case
 // (configuration keys arrive lower-cased; the 18-character form exists to
 // be compared case-insensitively).
@@ -321,7 +347,8 @@ func (s *Source) Accounts() []string {
 // MediaTypes: Outbound Messages are SOAP 1.1.
 func (s *Source) MediaTypes() []string { return []string{"text/xml"} }
 
-// Verify checks the endpoint token when one is configured. Errors wrap
+// Verify checks the endpoint token when one is configured, and accepts the
+// previous one as well while it is rotated. Errors wrap
 // connectors.ErrUnauthorized.
 func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
@@ -338,7 +365,13 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if got == "" {
 		return fmt.Errorf("%w: salesforce: missing token query parameter in the endpoint URL", connectors.ErrUnauthorized)
 	}
-	if subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
+	// Both tokens are compared, whatever the first answers: the time taken
+	// does not tell which one matched.
+	match := subtle.ConstantTimeCompare([]byte(got), s.token)
+	if len(s.previousToken) > 0 {
+		match |= subtle.ConstantTimeCompare([]byte(got), s.previousToken)
+	}
+	if match != 1 {
 		return fmt.Errorf("%w: salesforce: wrong endpoint token", connectors.ErrUnauthorized)
 	}
 	return nil
