@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -107,23 +106,11 @@ func Sync(ctx context.Context, c client.Client, conn *connections.Connection, st
 // Salesforce org id in 15 characters, or in another letter case). An
 // account the connection does not serve is an error.
 func accountKeys(conn *connections.Connection, typed []string) ([]string, error) {
-	al, ok := conn.Source.(connectors.AccountLister)
-	if !ok {
-		return typed, nil
-	}
-	configured := al.Accounts()
-	slices.Sort(configured)
 	out := make([]string, 0, len(typed))
 	for _, a := range typed {
-		key, found := "", false
-		if k, ok := conn.Source.(connectors.AccountKeyer); ok {
-			key, found = k.AccountKey(a)
-		}
-		if i := slices.IndexFunc(configured, func(c string) bool { return strings.EqualFold(c, strings.TrimSpace(a)) }); !found && i >= 0 {
-			key, found = configured[i], true
-		}
-		if !found {
-			return nil, fmt.Errorf("connection %q serves no account %q (its accounts: %s)", conn.Name, a, strings.Join(configured, ", "))
+		key, err := conn.AccountKey(a)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, key)
 	}

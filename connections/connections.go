@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +58,30 @@ type Connection struct {
 // intake delivers the events that do not trigger a run to the deal's
 // running run.
 func (c *Connection) Listens() bool { return c.SettleTime > 0 || c.Linger > 0 }
+
+// AccountKey is the configured key of the CRM account typed as typed
+// (Salesforce's 15 or 18 characters, any letter case), as the source keys
+// its events and account_targets are looked up: the source's own reading
+// (connectors.AccountKeyer), else the configured account of that name
+// ignoring case. An account the connection does not serve is an error
+// naming the ones it does; a source without accounts takes typed as is.
+func (c *Connection) AccountKey(typed string) (string, error) {
+	al, ok := c.Source.(connectors.AccountLister)
+	if !ok {
+		return typed, nil
+	}
+	if k, ok := c.Source.(connectors.AccountKeyer); ok {
+		if key, found := k.AccountKey(typed); found {
+			return key, nil
+		}
+	}
+	configured := al.Accounts()
+	slices.Sort(configured)
+	if i := slices.IndexFunc(configured, func(a string) bool { return strings.EqualFold(a, strings.TrimSpace(typed)) }); i >= 0 {
+		return configured[i], nil
+	}
+	return "", fmt.Errorf("connection %q serves no account %q (its accounts: %s)", c.Name, typed, strings.Join(configured, ", "))
+}
 
 // Set is every connection of a config, by name. It is safe for concurrent
 // use; when the config has mapping files and a reload interval, Get and

@@ -33,8 +33,8 @@ func ParseCurrency(s string) (Currency, error) {
 var newerCodes = map[string]bool{"VES": true, "VED": true, "MRU": true, "UYW": true, "SLE": true, "ZWG": true, "XCG": true}
 
 // MinorUnits is the number of decimal places the currency uses on invoices
-// (JPY 0, EUR 2, KWD 3, CLF 4): ISO 4217's minor unit, which Xero,
-// QuickBooks and NetSuite follow. See isoMinorUnits.
+// (JPY 0, EUR 2, KWD 3, CLF 4): ISO 4217's minor unit, which the ERPs
+// keep (NetSuite at most 2). See isoMinorUnits.
 func (c Currency) MinorUnits() int32 {
 	if n, ok := isoMinorUnits[strings.ToUpper(string(c))]; ok {
 		return n

@@ -145,7 +145,7 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 		for _, ex := range resp.GetExecutions() {
 			// len(results) >= readsPerRetry*o.Limit, without overflow.
 			if o.Limit > 0 && len(results)/readsPerRetry >= o.Limit {
-				return results, fmt.Errorf("stopped after reading %d failed runs, the most a limit of %d reads, with %d of them started: narrow the selection with a query to reach the others", len(results), o.Limit, retried)
+				return results, fmt.Errorf("stopped after reading %d failed runs, the most a limit of %d reads, with %d of them started (or, on a dry run, to be started): narrow the selection with a query to reach the others", len(results), o.Limit, retried)
 			}
 			id, runID := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
 			r := one(ctx, c, set, starter, id, runID, o)

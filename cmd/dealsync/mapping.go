@@ -274,6 +274,14 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (m
 		}
 		account = accounts[0]
 	}
+	// The account as the source keys its events (and account_targets
+	// choose by): a Salesforce org id typed in 15 characters or another
+	// case is the run's account too.
+	if account != "" {
+		if account, err = conn.AccountKey(account); err != nil {
+			return model.DealEvent{}, usage("%v", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	deal, err := conn.Fetcher.FetchDeal(ctx, account, f.fetch)

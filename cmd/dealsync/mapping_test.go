@@ -188,6 +188,8 @@ connections:
 		{[]string{"--deal", saved}, "globex-erp", "http://globex.example/api/invoices"}, // the saved event has the account
 		{[]string{"--fetch", "4711", "--account", "62515"}, "acme-erp", "http://acme.example/api/invoices"},
 		{[]string{"--fetch", "4711", "--account", "77001", "--target", "acme-erp"}, "acme-erp", "http://acme.example/api/invoices"},
+		// As typed by hand: read as the configured account, as a run keys it.
+		{[]string{"--fetch", "4711", "--account", " 77001 "}, "globex-erp", "http://globex.example/api/invoices"},
 	} {
 		r, err := mappingTest(t, append([]string{"--config", cfg, "--connection", "hs"}, c.args...)...)
 		if err != nil {
@@ -199,6 +201,10 @@ connections:
 		if r.Target != c.target || r.Request.URL != c.url {
 			t.Errorf("%v: request to %s of target %q, want %s of target %q", c.args, r.Request.URL, r.Target, c.url, c.target)
 		}
+	}
+	if _, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "4711", "--account", "99999"); err == nil ||
+		!strings.Contains(err.Error(), `serves no account "99999" (its accounts: 62515, 77001)`) {
+		t.Errorf("an account the connection does not serve: %v", err)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,6 +141,8 @@ type Target struct {
 	currencySem  chan struct{}     // one read of the account's currencies at a time
 	currencyIDs  map[string]string // ISO code → internal id, as read; empty: unreadable
 	currenciesAt time.Time         // when currencyIDs was read; zero: never
+	// currencyWarned: the log said once that the currencies cannot be read.
+	currencyWarned bool
 }
 
 // currenciesFor is how long the account's currencies, as read, are
@@ -501,18 +504,18 @@ func (t *Target) customers(ctx context.Context, column, value string) ([]map[str
 		cols += ", " + column
 	}
 	q := fmt.Sprintf("SELECT %s FROM customer WHERE %s = %s AND isinactive = 'F'", cols, column, suiteQLString(value))
-	return t.query(ctx, op, q)
+	return t.query(ctx, op, q, 50)
 }
 
-// query runs a SuiteQL query of at most 50 rows and returns the rows that
-// have an id.
-func (t *Target) query(ctx context.Context, op, q string) ([]map[string]string, error) {
+// query runs a SuiteQL query of at most limit rows (SuiteQL's page: at
+// most 1000) and returns the rows that have an id.
+func (t *Target) query(ctx context.Context, op, q string, limit int) ([]map[string]string, error) {
 	body, err := json.Marshal(SuiteQLRequest{Q: q})
 	if err != nil {
 		return nil, err
 	}
 	resp, err := t.client.Do(ctx, erpkit.Call{
-		Op: op, Method: http.MethodPost, URL: t.base + SuiteQLPath + "?limit=50",
+		Op: op, Method: http.MethodPost, URL: t.base + SuiteQLPath + "?limit=" + strconv.Itoa(limit),
 		Header: http.Header{"Prefer": {"transient"}}, Body: body,
 	})
 	if err != nil {
@@ -603,8 +606,10 @@ func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef,
 // is the ISO code): an account with several gets the invoice's currency
 // sent, and an account without the invoice's currency refuses it before
 // anything is sent, naming the ones it has; NetSuite would otherwise book
-// it in the customer's currency with the deal's figures. A role that may
-// not read the currency list keeps the old way (no currency sent), logged.
+// it in the customer's currency with the deal's figures. An account whose
+// currency list cannot be read (no Multiple Currencies feature, or a role
+// without the Currency permission) keeps the old way: no currency sent,
+// the customer's applies (logged once).
 func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Options, error) {
 	o := t.opts
 	if len(o.CurrencyIDs) > 0 || cur == "" {
@@ -629,8 +634,8 @@ func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Optio
 // currencies reads the account's active currencies, ISO code → internal
 // id, one read at a time (a caller whose context ends while it waits gives
 // up), and keeps them; they are read again when want is not among them
-// and they are older than currenciesFor. An answer NetSuite refuses for
-// good (the role may not read currencies) is kept as none.
+// and they are older than currenciesFor. A query NetSuite refuses for
+// good or for want of permission, or an empty answer, is kept as none.
 func (t *Target) currencies(ctx context.Context, want string) (map[string]string, error) {
 	select {
 	case t.currencySem <- struct{}{}:
@@ -643,20 +648,32 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 			return t.currencyIDs, nil
 		}
 	}
-	rows, err := t.query(ctx, "read currencies", "SELECT id, symbol FROM currency WHERE isinactive = 'F'")
+	// ISO 4217 has fewer than 200 codes: one page of 1000 holds them all.
+	rows, err := t.query(ctx, "read currencies", "SELECT id, symbol FROM currency WHERE isinactive = 'F'", 1000)
 	if err != nil {
-		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+		// NetSuite refuses the query of an account without the Multiple
+		// Currencies feature (no currency list) and, depending on the
+		// answer, of a role without the Currency permission.
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent && cl != connectors.Unauthorized {
 			return nil, err
 		}
-		t.log.Warn("netsuite: the account's currencies cannot be read; invoices are sent without a currency (the customer's applies). "+
-			"Give the integration's role the Currency permission, or set currency_ids",
-			"account", t.cfg.AccountID, "error", err)
 		rows = nil
 	}
 	ids := map[string]string{}
 	for _, row := range rows {
 		if sym := strings.ToUpper(strings.TrimSpace(row["symbol"])); sym != "" {
 			ids[sym] = row["id"]
+		}
+	}
+	if len(ids) == 0 && !t.currencyWarned {
+		t.currencyWarned = true
+		msg := "netsuite: the account's currencies cannot be read (an account without the Multiple Currencies feature, " +
+			"or a role without the Currency permission); invoices are sent without a currency, in the customer's. " +
+			"On a multi-currency account, give the role view on Currency or set currency_ids"
+		if err != nil {
+			t.log.Warn(msg, "account", t.cfg.AccountID, "error", err)
+		} else {
+			t.log.Warn(msg, "account", t.cfg.AccountID, "rows", len(rows))
 		}
 	}
 	t.currencyIDs, t.currenciesAt = ids, time.Now()

@@ -25,6 +25,7 @@
 package netsuitefake
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -40,6 +41,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +101,7 @@ type Server struct {
 	revoked        bool
 	refuseLogins   bool
 	currencies     map[string]string // see SetCurrencies
+	baseCurrency   string
 	customers      []*Customer
 	invoices       []*Invoice
 	faults         map[string][]Fault
@@ -629,11 +632,11 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage) answer {
 	if c == nil || c.Inactive {
 		return bad("Invalid value for the resource or sub-resource field 'entity'. Provide a valid value.", "INVALID_VALUE", "entity")
 	}
-	currency := c.Currency
+	currency := cmp.Or(c.Currency, s.baseCurrency)
 	if in.Currency != nil {
 		// A customer is billed in its currency (this fake gives a customer
 		// one; NetSuite's may have more).
-		if (s.currencies != nil && s.currencies[in.Currency.ID] == "") || (c.Currency != "" && in.Currency.ID != c.Currency) {
+		if (s.currencies != nil && s.currencies[in.Currency.ID] == "") || (currency != "" && in.Currency.ID != currency) {
 			return bad("Invalid value for the resource or sub-resource field 'currency'. Provide a valid value.", "INVALID_VALUE", "currency")
 		}
 		currency = in.Currency.ID
@@ -666,13 +669,15 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage) answer {
 var suiteQLRe = regexp.MustCompile(`(?is)^\s*SELECT\s+(.+?)\s+FROM\s+customer\s+WHERE\s+(\w+)\s*=\s*'((?:[^']|'')*)'(\s+AND\s+isinactive\s*=\s*'F')?\s*$`)
 
 // SetCurrencies sets the account's active currencies, internal id → ISO
-// code (SuiteQL's symbol): SuiteQL lists them, and a customer or invoice
-// must be in one of them. Without (nil, the default), the currency list
-// is not readable (a role without the permission) and any currency goes.
-func (s *Server) SetCurrencies(ids map[string]string) {
+// code (SuiteQL's symbol), and its base currency's id: SuiteQL lists them,
+// a customer or invoice must be in one of them, and a customer made
+// without a currency is in the base currency. Without (nil, the default),
+// the currency list is not readable (an account without Multiple
+// Currencies, or a role without the permission) and any currency goes.
+func (s *Server) SetCurrencies(ids map[string]string, base string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.currencies = maps.Clone(ids)
+	s.currencies, s.baseCurrency = maps.Clone(ids), base
 }
 
 // currencyQLRe is the one query of the currency list this fake answers.
@@ -680,7 +685,7 @@ var currencyQLRe = regexp.MustCompile(`(?is)^\s*SELECT\s+id\s*,\s*symbol\s+FROM\
 
 // currencyRows lists the currencies, or refuses as NetSuite does a record
 // type the role cannot see.
-func (s *Server) currencyRows() answer {
+func (s *Server) currencyRows(r *http.Request) answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.currencies == nil {
@@ -691,9 +696,15 @@ func (s *Server) currencyRows() answer {
 	for _, id := range slices.Sorted(maps.Keys(s.currencies)) {
 		items = append(items, map[string]any{"links": []any{}, "id": id, "symbol": s.currencies[id]})
 	}
+	total := len(items)
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit < 1 || limit > 1000 {
+		limit = 1000
+	}
+	items = items[:min(limit, total)]
 	return answer{status: http.StatusOK, body: map[string]any{
-		"links": []any{map[string]string{"rel": "self", "href": s.URL + SuiteQLPath + "?limit=50&offset=0"}},
-		"count": len(items), "hasMore": false, "offset": 0, "totalResults": len(items), "items": items,
+		"links": []any{map[string]string{"rel": "self", "href": s.URL + SuiteQLPath + "?limit=" + strconv.Itoa(limit) + "&offset=0"}},
+		"count": len(items), "hasMore": total > len(items), "offset": 0, "totalResults": total, "items": items,
 	}}
 }
 
@@ -711,7 +722,7 @@ func (s *Server) suiteQL(r *http.Request) answer {
 		return answer{status: st, body: b}
 	}
 	if currencyQLRe.MatchString(in.Q) {
-		return s.currencyRows()
+		return s.currencyRows(r)
 	}
 	m := suiteQLRe.FindStringSubmatch(in.Q)
 	if m == nil {
