@@ -161,3 +161,51 @@ connections:
 		}
 	}
 }
+
+// Two connections of such a source whose accounts differ, invoicing into
+// one target, collide the same way; the same account twice does not, nor
+// do a target each or a mapping that keys by account.
+func TestConnectionsSharingIDsInOneTarget(t *testing.T) {
+	load := func(accountB, targetB, mappingB string) error {
+		path := writeFile(t, `
+mappings:
+  files: [keyed.yaml]
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com"}
+  erp2: {type: test-target, base_url: "https://erp2.example.com"}
+connections:
+  pd-a:
+    source:
+      type: test-per-account
+      accounts: {"111": a}
+    target: erp
+  pd-b:
+    source:
+      type: test-per-account
+      accounts: {"`+accountB+`": b}
+    target: `+targetB+`
+    mapping: "`+mappingB+`"
+`)
+		os.WriteFile(filepath.Join(filepath.Dir(path), "keyed.yaml"), []byte("name: keyed\ninvoice:\n  reference: event.account + \"-\" + deal.id\n"+
+			"  customer:\n    external_id: event.account + \"-\" + deal.company.id\n"), 0o644)
+		_, err := config.Load(path)
+		return err
+	}
+	var cerr *config.Error
+	if err := load("222", "erp", ""); !errors.As(err, &cerr) || len(cerr.Problems) != 1 {
+		t.Fatalf("two companies in one target: %v, want one problem", err)
+	}
+	p := cerr.Problems[0]
+	if p.Key != "connections.pd-a.target" || !strings.Contains(p.Message, `connections pd-a (account 111, the built-in mapping); pd-b (account 222, the built-in mapping) invoice into target "erp"`) {
+		t.Errorf("problem %s", p)
+	}
+	for _, c := range [][3]string{
+		{"111", "erp", ""},      // one company, two connections
+		{"222", "erp2", ""},     // a target each
+		{"222", "erp", "keyed"}, // keys of its own
+	} {
+		if err := load(c[0], c[1], c[2]); err != nil {
+			t.Errorf("%v: %v", c, err)
+		}
+	}
+}

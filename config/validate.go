@@ -305,8 +305,12 @@ func loadMappings(cfg *Config, file string, ps *problems) {
 // reference and the customer's external id, which are the deal's and the
 // company's ids unless the mapping puts event.account into both, so deal 1
 // of one account would be taken for deal 1 of the other, and its invoice
-// reported as the second deal's.
+// reported as the second deal's. Two such connections whose accounts
+// differ and meet in one target are refused the same way (the same
+// account in two connections is one numbering: its deals are its deals).
 func checkSharedIDs(cfg *Config, ps *problems) {
+	type user struct{ conn, typ, account, which string }
+	byTarget := map[string][]user{}
 	for _, name := range sortedNames(cfg.Connections) {
 		c := cfg.Connections[name]
 		src, ok := c.Source.Spec.(connectors.IDsPerAccount)
@@ -321,27 +325,51 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 			}
 			which = fmt.Sprintf("mapping %q, whose invoice.reference and invoice.customer.external_id do not both read event.account", c.Mapping)
 		}
-		byTarget := map[string][]string{}
-		for _, account := range src.AccountsWithOwnIDs() {
+		accounts := src.AccountsWithOwnIDs()
+		sort.Strings(accounts)
+		for _, account := range accounts {
 			target := c.Target
 			if t, ok := c.AccountTargets[account]; ok {
 				target = t
 			}
-			byTarget[target] = append(byTarget[target], account)
+			byTarget[target] = append(byTarget[target], user{conn: name, typ: c.Source.Type, account: account, which: which})
 		}
-		for _, target := range sortedNames(byTarget) {
-			accounts := byTarget[target]
-			if len(accounts) < 2 {
-				continue
-			}
-			sort.Strings(accounts)
+	}
+	for _, target := range sortedNames(byTarget) {
+		users := byTarget[target]
+		conns := map[string][]string{} // connection → its accounts here
+		which := map[string]string{}   // connection → its mapping, in words
+		accounts := map[string]bool{}
+		for _, u := range users {
+			conns[u.conn] = append(conns[u.conn], u.account)
+			which[u.conn] = u.which
+			accounts[u.typ+"/"+u.account] = true
+		}
+		if len(accounts) < 2 {
+			continue
+		}
+		if len(conns) == 1 {
+			name := users[0].conn
+			c := cfg.Connections[name]
 			ps.add("connections."+name+".account_targets", fmt.Sprintf(
 				"accounts %s of this %s source invoice into target %q with %s; the ERP targets match invoices and customers "+
 					"by those keys, the deal's and the company's ids, which %s numbers per account, so deal 1 of one account would be "+
 					"taken for deal 1 of another. Give each account its own target under account_targets, or use a mapping "+
 					"whose invoice.reference and invoice.customer.external_id include event.account",
-				strings.Join(accounts, ", "), c.Source.Type, target, which, c.Source.Type))
+				strings.Join(conns[name], ", "), c.Source.Type, target, users[0].which, c.Source.Type))
+			continue
 		}
+		var parts []string
+		for _, name := range sortedNames(conns) {
+			parts = append(parts, fmt.Sprintf("%s (account %s, %s)", name, strings.Join(conns[name], ", "), which[name]))
+		}
+		first := sortedNames(conns)[0]
+		ps.add("connections."+first+".target", fmt.Sprintf(
+			"connections %s invoice into target %q, and their sources number deals and companies per account; "+
+				"the ERP targets match invoices and customers by the deal's and the company's ids, so deal 1 of one account "+
+				"would be taken for deal 1 of another. Give each its own target, or use mappings whose invoice.reference and "+
+				"invoice.customer.external_id include event.account",
+			strings.Join(parts, "; "), target))
 	}
 }
 
