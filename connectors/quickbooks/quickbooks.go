@@ -2,7 +2,7 @@
 // Accounting API v3.
 //
 //	GET  /v3/company/{realm}/query?query=select … from Customer where DisplayName = '…'
-//	POST /v3/company/{realm}/customer?minorversion=N&requestid=…
+//	POST /v3/company/{realm}/customer?minorversion=N&requestid=…   create it, or claim one made outside dealsync (sparse Notes)
 //	GET  /v3/company/{realm}/query?query=select … from Invoice where DocNumber = '…'
 //	POST /v3/company/{realm}/invoice?minorversion=N&requestid=…
 //
@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -73,7 +74,9 @@ func DefaultConfig() Config {
 
 func init() {
 	connectors.RegisterTargetType("quickbooks", "QuickBooks Online Accounting API v3 (OAuth 2.0 with refresh-token rotation, requestid + DocNumber check)", DefaultConfig,
-		func(c Config, env connectors.Env) (*Target, error) { return New(c, Deps{HTTPClient: env.HTTPClient}) })
+		func(c Config, env connectors.Env) (*Target, error) {
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger})
+		})
 }
 
 // Deps are the Target's collaborators; zero values take the config's.
@@ -81,6 +84,7 @@ type Deps struct {
 	HTTPClient *http.Client
 	Tokens     erpkit.TokenStore
 	Links      erpkit.LinkStore
+	Logger     *slog.Logger // default: none
 }
 
 // Target is the QuickBooks Online target. It is safe for concurrent use.
@@ -90,6 +94,7 @@ type Target struct {
 	client *erpkit.Client
 	links  erpkit.LinkStore
 	opts   Options
+	log    *slog.Logger
 
 	prefsSem chan struct{} // one read of the preferences at a time
 	prefs    *Preferences  // when multi_currency is off: read, then kept (see prefsOffFor)
@@ -149,8 +154,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Target{
 		cfg:      cfg,
+		log:      log,
 		prefsSem: make(chan struct{}, 1),
 		base:     strings.TrimRight(cfg.BaseURL, "/") + "/v3/company/" + url.PathEscape(cfg.RealmID),
 		links:    links,
@@ -187,7 +197,8 @@ func quote(s string) string {
 }
 
 // FindOrCreateCustomer: the stored link (CRM company id), then the exact
-// DisplayName (unique in QBO), else a new customer under the step's key.
+// DisplayName (unique in QBO; claimed when no CRM company had it, see
+// take), else a new customer under the step's key.
 // QBO cannot be searched by tax id (PrimaryTaxIdentifier is write-only and
 // masked), so the tax-id rule does not apply here.
 func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
@@ -202,10 +213,10 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 			return connectors.CustomerRef{ID: id}, nil
 		}
 	}
-	if id, err := t.findByName(ctx, name, c.ExternalID); err != nil {
+	if found, err := t.findByName(ctx, name, c.ExternalID); err != nil {
 		return connectors.CustomerRef{}, err
-	} else if id != "" {
-		return t.linked(ctx, c, connectors.CustomerRef{ID: id})
+	} else if found.Id != "" {
+		return t.take(ctx, c, found, key)
 	}
 	const op = "create customer"
 	nc := NewCustomer(c)
@@ -231,12 +242,12 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		// created the name since the lookup: QBO refuses it again; take
 		// that customer, as the lookup would have.
 		if isDuplicateName(err) {
-			id, ferr := t.findByName(ctx, name, c.ExternalID)
+			found, ferr := t.findByName(ctx, name, c.ExternalID)
 			if ferr != nil {
 				return connectors.CustomerRef{}, ferr
 			}
-			if id != "" {
-				return t.linked(ctx, c, connectors.CustomerRef{ID: id})
+			if found.Id != "" {
+				return t.take(ctx, c, found, key)
 			}
 		}
 		return connectors.CustomerRef{}, err
@@ -251,10 +262,13 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	return t.linked(ctx, c, connectors.CustomerRef{ID: created.Customer.Id, Created: true})
 }
 
-func (t *Target) findByName(ctx context.Context, name, companyID string) (string, error) {
-	qr, err := t.query(ctx, "find customer", "select Id, DisplayName, Active, Notes from Customer where DisplayName = "+quote(name))
+// findByName finds the customer of that DisplayName; a zero Customer
+// when there is none. One whose Notes name another CRM company than
+// companyID is an error, not a match.
+func (t *Target) findByName(ctx context.Context, name, companyID string) (Customer, error) {
+	qr, err := t.query(ctx, "find customer", "select Id, SyncToken, DisplayName, Active, Notes from Customer where DisplayName = "+quote(name))
 	if err != nil {
-		return "", err
+		return Customer{}, err
 	}
 	for _, cu := range qr.QueryResponse.Customer {
 		// QBO's names are unique regardless of case ("ACME GmbH" is refused
@@ -262,15 +276,55 @@ func (t *Target) findByName(ctx context.Context, name, companyID string) (string
 		if !strings.EqualFold(cu.DisplayName, name) || cu.Id == "" {
 			continue
 		}
-		// A customer dealsync made for another CRM company (its Notes say
-		// which) is not this company's, whatever its name.
-		if other, ok := strings.CutPrefix(cu.Notes, crmCompanyNote); ok && companyID != "" && strings.TrimSpace(other) != companyID {
-			return "", fmt.Errorf("quickbooks find customer: the customer named %q (Id %s) belongs to CRM company %s, not %s; rename one of them in QBO or in the CRM: %w",
-				cu.DisplayName, cu.Id, strings.TrimSpace(other), companyID, connectors.ErrPermanent)
+		// A customer dealsync made for, or that was claimed by, another CRM
+		// company (its Notes say which) is not this company's, whatever
+		// its name.
+		if other, ok := noteCompany(cu.Notes); ok && companyID != "" && other != companyID {
+			return Customer{}, fmt.Errorf("quickbooks find customer: the customer named %q (Id %s) belongs to CRM company %s, not %s; rename one of them in QBO or in the CRM: %w",
+				cu.DisplayName, cu.Id, other, companyID, connectors.ErrPermanent)
 		}
-		return cu.Id, nil
+		return cu, nil
 	}
-	return "", nil
+	return Customer{}, nil
+}
+
+// take links the customer found by name. One that no CRM company has
+// claimed yet (made outside dealsync) is claimed first: the company's line
+// is put at the top of its Notes (a sparse update, the other notes kept),
+// so that another CRM company of the same name no longer takes it. A claim
+// QBO refuses for good (the customer changed meanwhile: a stale
+// SyncToken; or it fails QBO's validation) is logged and the match is used
+// for this invoice without a link, so that the company's next deal looks
+// it up afresh.
+func (t *Target) take(ctx context.Context, c model.Customer, found Customer, key string) (connectors.CustomerRef, error) {
+	if _, claimed := noteCompany(found.Notes); !claimed && c.ExternalID != "" {
+		if err := t.claim(ctx, found, c.ExternalID, key); err != nil {
+			if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+				return connectors.CustomerRef{}, err
+			}
+			t.log.Warn("quickbooks: the customer matched by name could not be claimed; its Notes do not name the CRM company",
+				"realm", t.cfg.RealmID, "customer", found.Id, "company", c.ExternalID, "error", err)
+			return connectors.CustomerRef{ID: found.Id}, nil
+		}
+	}
+	return t.linked(ctx, c, connectors.CustomerRef{ID: found.Id})
+}
+
+// claim writes the CRM company's line at the top of the customer's Notes
+// (sparse update: nothing else changes). Its requestid comes from the step
+// key and the customer, so a retry after a lost answer is not applied
+// twice.
+func (t *Target) claim(ctx context.Context, found Customer, companyID, key string) error {
+	const op = "claim customer"
+	body, err := json.Marshal(map[string]any{
+		"Id": found.Id, "SyncToken": found.SyncToken, "sparse": true, "Notes": claimedNotes(found.Notes, companyID),
+	})
+	if err != nil {
+		return err
+	}
+	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}, "requestid": {RequestID(key + "/claim/" + found.Id)}}
+	_, err = t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodPost, URL: t.base + "/customer?" + v.Encode(), Body: body})
+	return err
 }
 
 // isDuplicateName is QBO's refusal of a DisplayName another customer,

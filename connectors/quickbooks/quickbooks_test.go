@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -30,7 +31,11 @@ func newFake(t *testing.T) *qbofake.Server {
 }
 
 func newTarget(t *testing.T, f *qbofake.Server) *quickbooks.Target {
-	dir := t.TempDir()
+	return newTargetIn(t, f, t.TempDir())
+}
+
+// newTargetIn keeps its token and link files in dir.
+func newTargetIn(t *testing.T, f *qbofake.Server, dir string) *quickbooks.Target {
 	cfg := quickbooks.DefaultConfig()
 	cfg.RealmID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = realm, f.ClientID, secret.New(f.ClientSecret), secret.New("seed")
 	cfg.TokenFile, cfg.LinkFile = filepath.Join(dir, "tok.json"), filepath.Join(dir, "links.json")
@@ -377,5 +382,75 @@ func TestKeysAndDocNumber(t *testing.T) {
 	}
 	if _, ok := connectors.LookupTarget("quickbooks"); !ok {
 		t.Error("not registered")
+	}
+}
+
+// A customer made outside dealsync (no CRM company in its Notes) that a
+// company takes by name is claimed: the company's line goes at the top of
+// its Notes, the rest kept, so that another CRM company of that name no
+// longer takes it.
+func TestCustomerTakenByNameIsClaimed(t *testing.T) {
+	f := newFake(t)
+	dir := t.TempDir()
+	tg := newTargetIn(t, f, dir)
+	ctx := context.Background()
+	id := f.AddCustomer("Acme GmbH")
+	f.SetNotes(id, "Key account, call Jo first")
+	ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	if err != nil || ref.ID != id || ref.Created {
+		t.Fatalf("got %+v, %v; want the existing customer %s", ref, err, id)
+	}
+	if got := f.Notes(id); got != "CRM company C-1\nKey account, call Jo first" {
+		t.Errorf("Notes %q", got)
+	}
+	_, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-2", Name: "Acme GmbH"}, "wf-2/customer")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "belongs to CRM company C-1, not C-2") {
+		t.Fatalf("second company of the same name: %v", err)
+	}
+	// The claiming company finds it again, by name once the link is gone.
+	if err := os.Remove(filepath.Join(dir, "links.json")); err != nil {
+		t.Fatal(err)
+	}
+	queries := f.Calls("GET /query")
+	again, err := newTargetIn(t, f, dir).FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-3/customer")
+	if err != nil || again.ID != id || f.Calls("GET /query") != queries+1 {
+		t.Fatalf("the claiming company again: %+v %v", again, err)
+	}
+	if n, _ := f.Counts(); n != 1 {
+		t.Errorf("%d customers, want 1", n)
+	}
+}
+
+// A claim QBO refuses (someone edited the customer between the lookup and
+// the claim: a stale SyncToken) does not fail the run: the match is used
+// for this invoice, unlinked, and the next deal looks it up and claims it.
+func TestRefusedClaimUsesTheMatch(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	id := f.AddCustomer("Acme GmbH")
+	edited := false
+	f.AfterQuery = func() {
+		if !edited {
+			edited = true
+			f.SetNotes(id, "edited meanwhile")
+		}
+	}
+	ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	if err != nil || ref.ID != id {
+		t.Fatalf("got %+v, %v; want %s", ref, err, id)
+	}
+	if got := f.Notes(id); got != "edited meanwhile" {
+		t.Fatalf("Notes %q: the stale claim was applied", got)
+	}
+	queries := f.Calls("GET /query")
+	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-2/customer"); err != nil {
+		t.Fatal(err)
+	}
+	if f.Calls("GET /query") != queries+1 {
+		t.Error("the unclaimed match was linked: the next deal did not look it up")
+	}
+	if got := f.Notes(id); got != "CRM company C-1\nedited meanwhile" {
+		t.Errorf("Notes after the next deal: %q", got)
 	}
 }

@@ -41,7 +41,9 @@ type PhysicalAddress struct {
 
 // Customer is the part of QBO's Customer dealsync writes and reads.
 type Customer struct {
-	Id               string           `json:"Id,omitempty"`
+	Id string `json:"Id,omitempty"`
+	// SyncToken is the version QBO's updates must name (read only here).
+	SyncToken        string           `json:"SyncToken,omitempty"`
 	DisplayName      string           `json:"DisplayName"`
 	CompanyName      string           `json:"CompanyName,omitempty"`
 	PrimaryEmailAddr *EmailAddress    `json:"PrimaryEmailAddr,omitempty"`
@@ -217,6 +219,24 @@ func NewCustomer(c model.Customer) Customer {
 	return out
 }
 
-// crmCompanyNote starts the Notes of a customer dealsync made, before the
-// CRM company id.
+// crmCompanyNote starts the Notes of a customer dealsync made or claimed,
+// before the CRM company id, on the first line.
 const crmCompanyNote = "CRM company "
+
+// noteCompany is the CRM company the first line of a customer's Notes
+// names; ok is false when it names none (a customer made outside
+// dealsync, not claimed yet).
+func noteCompany(notes string) (company string, ok bool) {
+	first, _, _ := strings.Cut(notes, "\n")
+	rest, ok := strings.CutPrefix(first, crmCompanyNote)
+	return strings.TrimSpace(rest), ok
+}
+
+// claimedNotes are a customer's Notes once claimed by CRM company id:
+// the company's line first, the notes it had after it.
+func claimedNotes(notes, id string) string {
+	if strings.TrimSpace(notes) == "" {
+		return crmCompanyNote + id
+	}
+	return crmCompanyNote + id + "\n" + notes
+}

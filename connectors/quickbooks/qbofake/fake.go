@@ -48,6 +48,7 @@ type Server struct {
 	seq       int
 	customers map[string]string    // Id → DisplayName
 	notes     map[string]string    // Id → Notes
+	versions  map[string]int       // Id → SyncToken
 	currency  map[string]string    // Id → the customer's one currency
 	invoices  map[string]string    // Id → DocNumber
 	billed    map[string][2]string // Id → CustomerRef value, PrivateNote
@@ -62,7 +63,7 @@ type Server struct {
 // New starts a fake company realm whose current refresh token is refreshToken.
 func New(realm, refreshToken string) *Server {
 	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken, HomeCurrency: "USD",
-		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, currency: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
+		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, versions: map[string]int{}, currency: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
 		requests: map[string][]byte{}, faults: map[string][]Fault{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.token)
@@ -121,6 +122,22 @@ func (s *Server) RenameCustomer(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.customers[id] = name
+	s.versions[id]++
+}
+
+// SetNotes changes a customer's Notes, as a person would in QBO.
+func (s *Server) SetNotes(id, notes string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notes[id] = notes
+	s.versions[id]++
+}
+
+// Notes are a customer's Notes.
+func (s *Server) Notes(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notes[id]
 }
 
 // Counts returns how many customers and invoices exist.
@@ -299,7 +316,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		var out []map[string]string
 		for id, n := range s.customers {
 			if strings.EqualFold(n, val) {
-				out = append(out, map[string]string{"Id": id, "DisplayName": n, "Notes": s.notes[id]})
+				out = append(out, map[string]string{"Id": id, "SyncToken": fmt.Sprint(s.versions[id]), "DisplayName": n, "Notes": s.notes[id]})
 			}
 		}
 		if out != nil {
@@ -335,6 +352,33 @@ func (s *Server) currencyOf(w http.ResponseWriter, body map[string]any) (cur str
 	return cur, true
 }
 
+// update applies a sparse customer update (only Notes here), refusing a
+// stale SyncToken as QBO does (error 5010). s.mu is held.
+func (s *Server) update(w http.ResponseWriter, id string, body map[string]any, rid string) ([]byte, bool) {
+	name, ok := s.customers[id]
+	if !ok {
+		fault(w, 400, "ValidationFault", "Object Not Found", "Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees.", "")
+		return nil, false
+	}
+	if sparse, _ := body["sparse"].(bool); !sparse {
+		fault(w, 400, "ValidationFault", "Required param missing", "this fake only does sparse updates", "sparse")
+		return nil, false
+	}
+	if tok, _ := body["SyncToken"].(string); tok != fmt.Sprint(s.versions[id]) {
+		faultCode(w, 400, "ValidationFault", "Stale Object Error", "Stale Object Error : You and another user were working on the same thing. Please open the latest version and make your changes again.", "", "5010")
+		return nil, false
+	}
+	if notes, ok := body["Notes"].(string); ok {
+		s.notes[id] = notes
+	}
+	s.versions[id]++
+	answer, _ := json.Marshal(map[string]any{"Customer": map[string]string{"Id": id, "SyncToken": fmt.Sprint(s.versions[id]), "DisplayName": name, "Notes": s.notes[id]}})
+	if rid != "" {
+		s.requests[rid] = answer
+	}
+	return answer, true
+}
+
 // create processes a POST; ok is false when it already answered (a fault).
 func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]byte, bool) {
 	rid := r.URL.Query().Get("requestid")
@@ -346,6 +390,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 	defer s.mu.Unlock()
 	if prev, ok := s.requests[rid]; ok && rid != "" {
 		return prev, true
+	}
+	if id, _ := body["Id"].(string); path == "/customer" && id != "" {
+		return s.update(w, id, body, rid)
 	}
 	s.seq++
 	id := fmt.Sprint(s.seq)
