@@ -26,6 +26,9 @@ const (
 	ErrTypeCRMUnauthorized = "CRMUnauthorized"
 	ErrTypeCRMRateLimited  = "CRMRateLimited"
 	ErrTypeCRMUnavailable  = "CRMUnavailable"
+	// ErrTypeLocalFile is a token or link file of the worker's host that
+	// cannot be read or written: retried, and mended on the host.
+	ErrTypeLocalFile = "LocalFileUnavailable"
 )
 
 // apiErrorTypes are the four error types of one side's API calls.
@@ -41,7 +44,8 @@ var (
 // 401/403) end the run without retrying and carry the vendor's message
 // (crmError gives the CRM calls the same classes with CRM* types);
 // 429 (typed RateLimited) and 5xx, timeouts and connection errors (typed
-// Unavailable) retry: exactly after the delay the API advertised
+// Unavailable) retry, and so do the token and link files of the worker's
+// host (typed LocalFileUnavailable): exactly after the delay the API advertised
 // (Retry-After: NextRetryDelay, a server timer, no worker held while
 // waiting), with the policy's backoff otherwise.
 func temporalError(err error) error { return classify(err, erpTypes) }
@@ -57,6 +61,10 @@ func classify(err error, types apiErrorTypes) error {
 	var ve *model.ValidationError
 	if errors.As(err, &ve) {
 		return temporal.NewNonRetryableApplicationError(ve.Error(), ErrTypeValidation, nil, ve.Problems)
+	}
+	var lf *connectors.LocalFileError
+	if errors.As(err, &lf) {
+		return temporal.NewApplicationError(err.Error(), ErrTypeLocalFile)
 	}
 	class, delay := connectors.Classify(err)
 	switch class {

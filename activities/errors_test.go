@@ -3,6 +3,7 @@ package activities
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,8 @@ func TestTemporalErrorClassification(t *testing.T) {
 		{"503", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503}, ErrTypeERPUnavailable, false, 0, "HTTP 503"},
 		{"503 with Retry-After", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503, RetryAfter: 2 * time.Second}, ErrTypeERPUnavailable, false, 2 * time.Second, "HTTP 503"},
 		{"network", errors.New("connection reset by peer"), ErrTypeERPUnavailable, false, 0, "connection reset"},
+		{"token file", fmt.Errorf("quickbooks: saving the rotated refresh token: %w",
+			&connectors.LocalFileError{What: "token store", Path: "/var/lib/dealsync/qbo.json", Err: fs.ErrPermission}), ErrTypeLocalFile, false, 0, "token store /var/lib/dealsync/qbo.json: permission denied"},
 	}
 	for _, c := range cases {
 		var appErr *temporal.ApplicationError

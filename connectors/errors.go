@@ -35,6 +35,21 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
+// LocalFileError is a failure of a file dealsync keeps for a connector (a
+// token or link store): not the ERP's or the CRM's doing, but the worker
+// host's (a permission, a full disk, a damaged file). It is retried like an
+// outage, since it mends once the file is fixed, and typed apart so that
+// operators look at the host.
+type LocalFileError struct {
+	What string // "token store", "link store"
+	Path string
+	Err  error
+}
+
+func (e *LocalFileError) Error() string { return e.What + " " + e.Path + ": " + e.Err.Error() }
+
+func (e *LocalFileError) Unwrap() error { return e.Err }
+
 // ErrPermanent marks a failure that retrying cannot fix (a request that
 // cannot be built from the invoice, an answer that breaks the contract).
 // Connectors wrap it; Classify reports such errors as Permanent.

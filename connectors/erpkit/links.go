@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/dealsync/dealsync/connectors"
 )
 
 // LinkStore keeps the link from a CRM company (its external id) to the ERP
@@ -41,12 +43,12 @@ func (s *FileLinkStore) read() (map[string]string, error) {
 		return map[string]string{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("link store: %w", err)
+		return nil, s.fail(err)
 	}
 	m := map[string]string{}
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("link store %s: %w", s.Path, err)
+			return nil, s.fail(fmt.Errorf("not a link file: %w", err))
 		}
 	}
 	return m, nil
@@ -79,7 +81,7 @@ func (s *FileLinkStore) update(f func(map[string]string)) error {
 	defer s.mu.Unlock()
 	unlock, err := lockFile(s.Path + ".lock")
 	if err != nil {
-		return fmt.Errorf("link store: %w", err)
+		return s.fail(err)
 	}
 	defer unlock()
 	m, err := s.read()
@@ -92,9 +94,13 @@ func (s *FileLinkStore) update(f func(map[string]string)) error {
 		return err
 	}
 	if err := WriteFileAtomic(s.Path, b, 0o600); err != nil {
-		return fmt.Errorf("link store: %w", err)
+		return s.fail(err)
 	}
 	return nil
+}
+
+func (s *FileLinkStore) fail(err error) error {
+	return &connectors.LocalFileError{What: "link store", Path: s.Path, Err: err}
 }
 
 // NoLinks is a LinkStore that keeps nothing: every invoice looks the

@@ -79,11 +79,11 @@ func (s *FileTokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 		return nil, ErrNoToken
 	}
 	if err != nil {
-		return nil, fmt.Errorf("token store: %w", err)
+		return nil, s.fail(err)
 	}
 	var st storedToken
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("token store %s: not a token file: %w", s.Path, err)
+		return nil, s.fail(fmt.Errorf("not a token file: %w", err))
 	}
 	if st.RefreshToken == "" && st.AccessToken == "" {
 		return nil, ErrNoToken
@@ -116,14 +116,22 @@ func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) error {
 		return err
 	}
 	if err := WriteFileAtomic(s.Path, b, 0o600); err != nil {
-		return fmt.Errorf("token store: %w", err)
+		return s.fail(err)
 	}
 	return nil
 }
 
 // Lock serialises refreshes across processes sharing the file.
 func (s *FileTokenStore) Lock(ctx context.Context) (func(), error) {
-	return lockFile(s.Path + ".lock")
+	unlock, err := lockFile(s.Path + ".lock")
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	return unlock, nil
+}
+
+func (s *FileTokenStore) fail(err error) error {
+	return &connectors.LocalFileError{What: "token store", Path: s.Path, Err: err}
 }
 
 // WriteFileAtomic replaces path with data: temp file in the same directory,
