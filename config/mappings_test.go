@@ -166,7 +166,7 @@ connections:
 // one target, collide the same way; the same account twice does not, nor
 // do a target each or a mapping that keys by account.
 func TestConnectionsSharingIDsInOneTarget(t *testing.T) {
-	load := func(accountB, targetB, mappingB string) error {
+	load := func(accountB, targetB, mappingB string, extraA ...string) error {
 		path := writeFile(t, `
 mappings:
   files: [keyed.yaml]
@@ -179,15 +179,17 @@ connections:
       type: test-per-account
       accounts: {"111": a}
     target: erp
-  pd-b:
+`+strings.Join(extraA, "")+`  pd-b:
     source:
       type: test-per-account
       accounts: {"`+accountB+`": b}
     target: `+targetB+`
     mapping: "`+mappingB+`"
 `)
-		os.WriteFile(filepath.Join(filepath.Dir(path), "keyed.yaml"), []byte("name: keyed\ninvoice:\n  reference: event.account + \"-\" + deal.id\n"+
-			"  customer:\n    external_id: event.account + \"-\" + deal.company.id\n"), 0o644)
+		if err := os.WriteFile(filepath.Join(filepath.Dir(path), "keyed.yaml"), []byte("name: keyed\ninvoice:\n  reference: event.account + \"-\" + deal.id\n"+
+			"  customer:\n    external_id: event.account + \"-\" + deal.company.id\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		_, err := config.Load(path)
 		return err
 	}
@@ -198,6 +200,11 @@ connections:
 	p := cerr.Problems[0]
 	if p.Key != "connections.pd-a.target" || !strings.Contains(p.Message, `connections pd-a (account 111, the built-in mapping); pd-b (account 222, the built-in mapping) invoice into target "erp"`) {
 		t.Errorf("problem %s", p)
+	}
+	// Reported where the first connection routes its account there.
+	if err := load("222", "erp2", "", "    account_targets: {\"111\": erp2}\n"); !errors.As(err, &cerr) || len(cerr.Problems) != 1 ||
+		cerr.Problems[0].Key != "connections.pd-a.account_targets.111" {
+		t.Errorf("routed by account_targets: %v", err)
 	}
 	for _, c := range [][3]string{
 		{"111", "erp", ""},      // one company, two connections

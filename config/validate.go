@@ -309,7 +309,7 @@ func loadMappings(cfg *Config, file string, ps *problems) {
 // differ and meet in one target are refused the same way (the same
 // account in two connections is one numbering: its deals are its deals).
 func checkSharedIDs(cfg *Config, ps *problems) {
-	type user struct{ conn, typ, account, which string }
+	type user struct{ conn, typ, account, which, via string }
 	byTarget := map[string][]user{}
 	for _, name := range sortedNames(cfg.Connections) {
 		c := cfg.Connections[name]
@@ -328,11 +328,11 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 		accounts := src.AccountsWithOwnIDs()
 		sort.Strings(accounts)
 		for _, account := range accounts {
-			target := c.Target
+			target, via := c.Target, "connections."+name+".target"
 			if t, ok := c.AccountTargets[account]; ok {
-				target = t
+				target, via = t, "connections."+name+".account_targets."+account
 			}
-			byTarget[target] = append(byTarget[target], user{conn: name, typ: c.Source.Type, account: account, which: which})
+			byTarget[target] = append(byTarget[target], user{conn: name, typ: c.Source.Type, account: account, which: which, via: via})
 		}
 	}
 	for _, target := range sortedNames(byTarget) {
@@ -363,8 +363,7 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 		for _, name := range sortedNames(conns) {
 			parts = append(parts, fmt.Sprintf("%s (account %s, %s)", name, strings.Join(conns[name], ", "), which[name]))
 		}
-		first := sortedNames(conns)[0]
-		ps.add("connections."+first+".target", fmt.Sprintf(
+		ps.add(users[0].via, fmt.Sprintf(
 			"connections %s invoice into target %q, and their sources number deals and companies per account; "+
 				"the ERP targets match invoices and customers by the deal's and the company's ids, so deal 1 of one account "+
 				"would be taken for deal 1 of another. Give each its own target, or use mappings whose invoice.reference and "+

@@ -22,7 +22,10 @@ func New(ref string) Secret { return Secret{ref: ref} }
 func (s Secret) IsZero() bool { return s.ref == "" }
 
 // Reveal resolves the secret to its value. A file's trailing newline is
-// dropped. An empty variable or file is an error: a secret is never "".
+// dropped. A value that is empty or only white space (a blank variable,
+// file or literal) is an error: it would be a key anyone knows (an HMAC
+// key of a space, a blank password), so a secret is never blank. An unset
+// secret (IsZero) reveals "".
 func (s Secret) Reveal() (string, error) {
 	switch {
 	case strings.HasPrefix(s.ref, "env:"):
@@ -30,6 +33,9 @@ func (s Secret) Reveal() (string, error) {
 		v, ok := os.LookupEnv(name)
 		if !ok || v == "" {
 			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		if strings.TrimSpace(v) == "" {
+			return "", fmt.Errorf("environment variable %s holds only white space", name)
 		}
 		return v, nil
 	case strings.HasPrefix(s.ref, "file:"):
@@ -46,6 +52,9 @@ func (s Secret) Reveal() (string, error) {
 		}
 		return v, nil
 	default:
+		if s.ref != "" && strings.TrimSpace(s.ref) == "" {
+			return "", fmt.Errorf("the secret is only white space")
+		}
 		return s.ref, nil
 	}
 }

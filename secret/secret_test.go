@@ -40,7 +40,8 @@ func TestRevealReferences(t *testing.T) {
 	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, ref := range []string{"env:DEALSYNC_TEST_EMPTY", "file:" + empty} {
+	t.Setenv("DEALSYNC_TEST_BLANK", " \n")
+	for _, ref := range []string{"env:DEALSYNC_TEST_EMPTY", "file:" + empty, "env:DEALSYNC_TEST_BLANK", " ", "\t"} {
 		if v, err := New(ref).Reveal(); err == nil || New(ref).Check() == nil {
 			t.Errorf("Reveal(%q) = %q, %v; want an error", ref, v, err)
 		} else if strings.Contains(ref, "file:") && !strings.Contains(err.Error(), "empty") {

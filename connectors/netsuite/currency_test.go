@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/netsuite"
+	"github.com/dealsync/dealsync/connectors/netsuite/netsuitefake"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -186,5 +188,43 @@ func TestConfiguredCurrencyIDs(t *testing.T) {
 	again, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
 	if err != nil || !again.Replayed || again.InvoiceID != first.InvoiceID {
 		t.Fatalf("replay: %+v %v", again, err)
+	}
+}
+
+// Credentials that do not work (401) say nothing about the account's
+// currencies: the step fails and the next one reads them; a 403 (a role
+// without the Currency permission) is taken as a list it cannot read.
+func TestCurrencyReadRefusals(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	fake.SetCurrencies(map[string]string{"1": "USD", "2": "EUR"}, "2")
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Fail("POST suiteql", netsuitefake.Fault{Status: http.StatusUnauthorized}, netsuitefake.Fault{Status: http.StatusUnauthorized})
+	if _, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice"); class(err) != connectors.Unauthorized {
+		t.Fatalf("401 on the currency list: %v", err)
+	}
+	if _, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice"); err != nil {
+		t.Fatal(err)
+	}
+	if invs := fake.Invoices(); len(invs) != 1 || sentCurrency(t, invs[0].Body) != "2" {
+		t.Fatalf("invoices %+v: want one in EUR (2), the list read after the 401", invs)
+	}
+
+	fake2, tg2 := setup(t, testRSAKey(t), nil)
+	fake2.SetCurrencies(map[string]string{"1": "USD", "2": "EUR"}, "2")
+	ref2, err := tg2.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake2.Fail("POST suiteql", netsuitefake.Fault{Status: http.StatusForbidden})
+	if _, err := tg2.CreateInvoice(ctx, inv, ref2, "invoice/demo/D-1001/invoice"); err != nil {
+		t.Fatalf("403 on the currency list: %v", err)
+	}
+	if invs := fake2.Invoices(); len(invs) != 1 || sentCurrency(t, invs[0].Body) != "" {
+		t.Fatalf("invoices %+v: want one without a currency", invs)
 	}
 }

@@ -635,7 +635,8 @@ func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Optio
 // id, one read at a time (a caller whose context ends while it waits gives
 // up), and keeps them; they are read again when want is not among them
 // and they are older than currenciesFor. A query NetSuite refuses for
-// good or for want of permission, or an empty answer, is kept as none.
+// good or forbids (403), or an empty answer, is kept as none; an outage or
+// a 401 is an error, kept as nothing.
 func (t *Target) currencies(ctx context.Context, want string) (map[string]string, error) {
 	select {
 	case t.currencySem <- struct{}{}:
@@ -654,8 +655,10 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 		// NetSuite refuses the query of an account without the Multiple
 		// Currencies feature (no currency list) and, depending on the
 		// answer, of a role without the Currency permission.
-		if cl, _ := connectors.Classify(err); cl != connectors.Permanent && cl != connectors.Unauthorized {
-			return nil, err
+		var api *connectors.APIError
+		forbidden := errors.As(err, &api) && api.StatusCode == http.StatusForbidden
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent && !forbidden {
+			return nil, err // an outage, or credentials that do not work at all (401): not a fact about the account
 		}
 		rows = nil
 	}
@@ -664,6 +667,9 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 		if sym := strings.ToUpper(strings.TrimSpace(row["symbol"])); sym != "" {
 			ids[sym] = row["id"]
 		}
+	}
+	if len(ids) > 0 {
+		t.currencyWarned = false // a later loss of the list is logged again
 	}
 	if len(ids) == 0 && !t.currencyWarned {
 		t.currencyWarned = true

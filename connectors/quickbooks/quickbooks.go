@@ -216,7 +216,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	if found, err := t.findByName(ctx, name, c.ExternalID); err != nil {
 		return connectors.CustomerRef{}, err
 	} else if found.Id != "" {
-		return t.take(ctx, c, found, key)
+		return t.take(ctx, c, name, found, key)
 	}
 	const op = "create customer"
 	nc := NewCustomer(c)
@@ -247,7 +247,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 				return connectors.CustomerRef{}, ferr
 			}
 			if found.Id != "" {
-				return t.take(ctx, c, found, key)
+				return t.take(ctx, c, name, found, key)
 			}
 		}
 		return connectors.CustomerRef{}, err
@@ -292,37 +292,67 @@ func (t *Target) findByName(ctx context.Context, name, companyID string) (Custom
 // claimed yet (made outside dealsync) is claimed first: the company's line
 // is put at the top of its Notes (a sparse update, the other notes kept),
 // so that another CRM company of the same name no longer takes it. A claim
-// QBO refuses for good (the customer changed meanwhile: a stale
-// SyncToken; or it fails QBO's validation) is logged and the match is used
-// for this invoice without a link, so that the company's next deal looks
-// it up afresh.
-func (t *Target) take(ctx context.Context, c model.Customer, found Customer, key string) (connectors.CustomerRef, error) {
-	if _, claimed := noteCompany(found.Notes); !claimed && c.ExternalID != "" {
-		if err := t.claim(ctx, found, c.ExternalID, key); err != nil {
-			if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
-				return connectors.CustomerRef{}, err
-			}
-			t.log.Warn("quickbooks: the customer matched by name could not be claimed; its Notes do not name the CRM company",
-				"realm", t.cfg.RealmID, "customer", found.Id, "company", c.ExternalID, "error", err)
-			return connectors.CustomerRef{ID: found.Id}, nil
+// QBO refuses is most often a customer changed since the lookup (a stale
+// SyncToken), maybe claimed by another company of the name whose deal ran
+// at the same moment: it is read again, and then taken if this company
+// claimed it, refused if another did, or claimed once more. A claim that
+// still fails for good (QBO's validation, Notes too long to take the line)
+// is logged and the match is used for this invoice without a link, so
+// that the company's next deal looks it up afresh.
+func (t *Target) take(ctx context.Context, c model.Customer, name string, found Customer, key string) (connectors.CustomerRef, error) {
+	if _, claimed := noteCompany(found.Notes); claimed || c.ExternalID == "" {
+		return t.linked(ctx, c, connectors.CustomerRef{ID: found.Id})
+	}
+	err := t.claim(ctx, found, c.ExternalID, key)
+	var api *connectors.APIError
+	if err != nil && errors.As(err, &api) && permanent(err) {
+		again, ferr := t.findByName(ctx, name, c.ExternalID)
+		if ferr != nil {
+			return connectors.CustomerRef{}, ferr // claimed by another company meanwhile
 		}
+		if again.Id == found.Id {
+			if _, claimed := noteCompany(again.Notes); claimed {
+				return t.linked(ctx, c, connectors.CustomerRef{ID: found.Id}) // by this company (findByName refuses another's)
+			}
+			err = t.claim(ctx, again, c.ExternalID, key)
+		}
+	}
+	if err != nil {
+		if !permanent(err) {
+			return connectors.CustomerRef{}, err
+		}
+		t.log.Warn("quickbooks: the customer matched by name could not be claimed; its Notes do not name the CRM company",
+			"realm", t.cfg.RealmID, "customer", found.Id, "company", c.ExternalID, "error", err)
+		return connectors.CustomerRef{ID: found.Id}, nil
 	}
 	return t.linked(ctx, c, connectors.CustomerRef{ID: found.Id})
 }
 
+func permanent(err error) bool {
+	cl, _ := connectors.Classify(err)
+	return cl == connectors.Permanent
+}
+
+// maxNotes is the longest Notes QBO keeps on a customer.
+const maxNotes = 2000
+
 // claim writes the CRM company's line at the top of the customer's Notes
 // (sparse update: nothing else changes). Its requestid comes from the step
-// key and the customer, so a retry after a lost answer is not applied
-// twice.
+// key, the customer and the version claimed, so a retry after a lost answer
+// is not applied twice, and a later claim of a changed customer is not
+// answered from the first one.
 func (t *Target) claim(ctx context.Context, found Customer, companyID, key string) error {
 	const op = "claim customer"
-	body, err := json.Marshal(map[string]any{
-		"Id": found.Id, "SyncToken": found.SyncToken, "sparse": true, "Notes": claimedNotes(found.Notes, companyID),
-	})
+	notes := claimedNotes(found.Notes, companyID)
+	if len([]rune(notes)) > maxNotes {
+		return fmt.Errorf("quickbooks %s: the Notes of customer %s have no room for the line %q (QBO keeps %d characters): %w",
+			op, found.Id, crmCompanyNote+companyID, maxNotes, connectors.ErrPermanent)
+	}
+	body, err := json.Marshal(map[string]any{"Id": found.Id, "SyncToken": found.SyncToken, "sparse": true, "Notes": notes})
 	if err != nil {
 		return err
 	}
-	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}, "requestid": {RequestID(key + "/claim/" + found.Id)}}
+	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}, "requestid": {RequestID(key + "/claim/" + found.Id + "/" + found.SyncToken)}}
 	_, err = t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodPost, URL: t.base + "/customer?" + v.Encode(), Body: body})
 	return err
 }

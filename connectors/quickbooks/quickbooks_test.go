@@ -416,15 +416,24 @@ func TestCustomerTakenByNameIsClaimed(t *testing.T) {
 	if err != nil || again.ID != id || f.Calls("GET /query") != queries+1 {
 		t.Fatalf("the claiming company again: %+v %v", again, err)
 	}
+	if got := f.Notes(id); got != "CRM company C-1\nKey account, call Jo first" {
+		t.Errorf("Notes after the second lookup: %q (claimed twice?)", got)
+	}
+	// A person wrote above the line since: the customer is still C-1's.
+	f.SetNotes(id, "Moved to Munich\nCRM company C-1\nKey account, call Jo first")
+	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-2", Name: "Acme GmbH"}, "wf-4/customer"); err == nil ||
+		!strings.Contains(err.Error(), "belongs to CRM company C-1") {
+		t.Errorf("after an edit above the line: %v", err)
+	}
 	if n, _ := f.Counts(); n != 1 {
 		t.Errorf("%d customers, want 1", n)
 	}
 }
 
-// A claim QBO refuses (someone edited the customer between the lookup and
-// the claim: a stale SyncToken) does not fail the run: the match is used
-// for this invoice, unlinked, and the next deal looks it up and claims it.
-func TestRefusedClaimUsesTheMatch(t *testing.T) {
+// A claim QBO refuses as stale (someone edited the customer between the
+// lookup and the claim) is read again and claimed on the new version, the
+// edit kept.
+func TestStaleClaimIsReadAgain(t *testing.T) {
 	f := newFake(t)
 	tg := newTarget(t, f)
 	ctx := context.Background()
@@ -440,8 +449,58 @@ func TestRefusedClaimUsesTheMatch(t *testing.T) {
 	if err != nil || ref.ID != id {
 		t.Fatalf("got %+v, %v; want %s", ref, err, id)
 	}
-	if got := f.Notes(id); got != "edited meanwhile" {
-		t.Fatalf("Notes %q: the stale claim was applied", got)
+	if got := f.Notes(id); got != "CRM company C-1\nedited meanwhile" {
+		t.Fatalf("Notes %q", got)
+	}
+	queries := f.Calls("GET /query")
+	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-2/customer"); err != nil {
+		t.Fatal(err)
+	}
+	if f.Calls("GET /query") != queries {
+		t.Error("the claimed customer was not linked: the next deal looked it up again")
+	}
+}
+
+// Two CRM companies of one name whose first deals run at the same moment
+// both find the unclaimed customer; the one whose claim lands second reads
+// it again, sees the other's line and fails naming both, instead of
+// invoicing its deal to the other company's customer.
+func TestClaimRaceIsLostCleanly(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	id := f.AddCustomer("Acme GmbH")
+	claimed := false
+	f.AfterQuery = func() {
+		if !claimed {
+			claimed = true
+			f.SetNotes(id, "CRM company C-2") // the other company's claim lands first
+		}
+	}
+	_, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "belongs to CRM company C-2, not C-1") {
+		t.Fatalf("the second claim: %v", err)
+	}
+	if got := f.Notes(id); got != "CRM company C-2" {
+		t.Errorf("Notes %q", got)
+	}
+}
+
+// A claim QBO refuses for good does not fail the run: the match is used
+// for this invoice, unlinked, and the next deal looks it up and claims it.
+// Notes without room for the line are not sent at all.
+func TestRefusedClaimUsesTheMatch(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	id := f.AddCustomer("Acme GmbH")
+	f.Fail("POST /customer", qbofake.Fault{Status: http.StatusBadRequest}, qbofake.Fault{Status: http.StatusBadRequest})
+	ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	if err != nil || ref.ID != id {
+		t.Fatalf("got %+v, %v; want %s", ref, err, id)
+	}
+	if got := f.Notes(id); got != "" {
+		t.Fatalf("Notes %q after refused claims", got)
 	}
 	queries := f.Calls("GET /query")
 	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-2/customer"); err != nil {
@@ -450,7 +509,17 @@ func TestRefusedClaimUsesTheMatch(t *testing.T) {
 	if f.Calls("GET /query") != queries+1 {
 		t.Error("the unclaimed match was linked: the next deal did not look it up")
 	}
-	if got := f.Notes(id); got != "CRM company C-1\nedited meanwhile" {
+	if got := f.Notes(id); got != "CRM company C-1" {
 		t.Errorf("Notes after the next deal: %q", got)
+	}
+
+	full := f.AddCustomer("Full AG")
+	f.SetNotes(full, strings.Repeat("x", 1990))
+	posts := f.Calls("POST /customer")
+	if ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-9", Name: "Full AG"}, "wf-9/customer"); err != nil || ref.ID != full {
+		t.Fatalf("full Notes: %+v %v", ref, err)
+	}
+	if f.Calls("POST /customer") != posts {
+		t.Error("a claim that cannot fit was sent")
 	}
 }

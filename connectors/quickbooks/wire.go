@@ -223,13 +223,17 @@ func NewCustomer(c model.Customer) Customer {
 // before the CRM company id, on the first line.
 const crmCompanyNote = "CRM company "
 
-// noteCompany is the CRM company the first line of a customer's Notes
-// names; ok is false when it names none (a customer made outside
-// dealsync, not claimed yet).
+// noteCompany is the CRM company a line of a customer's Notes names (the
+// first such line: dealsync writes it first, a person may have written
+// above it since); ok is false when no line names one (a customer made
+// outside dealsync, not claimed yet).
 func noteCompany(notes string) (company string, ok bool) {
-	first, _, _ := strings.Cut(notes, "\n")
-	rest, ok := strings.CutPrefix(first, crmCompanyNote)
-	return strings.TrimSpace(rest), ok
+	for line := range strings.Lines(notes) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), crmCompanyNote); ok {
+			return strings.TrimSpace(rest), true
+		}
+	}
+	return "", false
 }
 
 // claimedNotes are a customer's Notes once claimed by CRM company id:
