@@ -24,6 +24,10 @@ type Webhook struct {
 	Header   http.Header
 	Body     []byte
 	Received time.Time
+	// PreviousSecret is set by Verify when the delivery was admitted by a
+	// secret being rotated out (a previous_… key) and by no current one:
+	// the intake counts them, so operators see when the CRM has switched.
+	PreviousSecret bool
 }
 
 // Sentinel errors a Source wraps so the intake can pick the status code.

@@ -165,6 +165,10 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, status, err.Error())
 		return
 	}
+	if hook.PreviousSecret {
+		metrics.PreviousSecret(name)
+		log.Debug("webhook authenticated by the secret being rotated out (previous_…)")
+	}
 	events, err := conn.Source.Parse(hook)
 	if err != nil {
 		status := http.StatusBadRequest

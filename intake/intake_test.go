@@ -34,6 +34,7 @@ func (s *listSource) Verify(w *connectors.Webhook) error {
 	if w.Header.Get("X-Ok") == "unreadable" { // authenticated, but whose is it?
 		return fmt.Errorf("no account in the body: %w", connectors.ErrMalformed)
 	}
+	w.PreviousSecret = w.Header.Get("X-Ok") == "previous" // a secret being rotated out
 	return nil
 }
 
@@ -277,6 +278,29 @@ func TestWebhooksAndEventsAreCounted(t *testing.T) {
 	}
 	if got := read("dealsync_webhooks_total", "connection", "made-up-name", "code", "404"); got != 0 {
 		t.Errorf("an unknown connection got its own series")
+	}
+}
+
+// Deliveries admitted by a secret being rotated out are counted per
+// connection, so operators see when the CRM has switched to the new one.
+func TestPreviousSecretIsCounted(t *testing.T) {
+	srv, _, _ := setup(t, "")
+	before := metrics.Read("dealsync_webhooks_previous_secret_total", "connection", "crm")
+	for _, ok := range []string{"previous", "1", "previous"} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader(batch))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ok", ok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("X-Ok %s: %d", ok, resp.StatusCode)
+		}
+	}
+	if got := metrics.Read("dealsync_webhooks_previous_secret_total", "connection", "crm") - before; got != 2 {
+		t.Errorf("counted %v deliveries by the previous secret, want 2", got)
 	}
 }
 

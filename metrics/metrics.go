@@ -44,6 +44,10 @@ var (
 		Help:    "Time the intake took to answer a webhook delivery (the CRM's acknowledgement latency), by connection.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"connection"})
+	previousSecret = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dealsync_webhooks_previous_secret_total",
+		Help: "Webhook deliveries authenticated by a secret being rotated out (a previous_… key) and by no current one, by connection: once it stops growing, the CRM sends the new secret and the previous_ key can go.",
+	}, []string{"connection"})
 	events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_webhook_events_total",
 		Help: "Deal events in acknowledged deliveries, by connection and outcome: started (a new run), duplicate (met the deal's run), notified (delivered to the deal's running run), ignored (not triggering).",
@@ -63,7 +67,7 @@ func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		webhooks, webhookSeconds, events, steps, stepSeconds,
+		webhooks, webhookSeconds, previousSecret, events, steps, stepSeconds,
 	)
 }
 
@@ -76,6 +80,12 @@ func Handler() http.Handler {
 func Webhook(connection string, code int, took time.Duration) {
 	webhooks.WithLabelValues(connection, statusCode(code)).Inc()
 	webhookSeconds.WithLabelValues(connection).Observe(took.Seconds())
+}
+
+// PreviousSecret records a delivery authenticated by a secret being
+// rotated out.
+func PreviousSecret(connection string) {
+	previousSecret.WithLabelValues(connection).Inc()
 }
 
 // Event records the outcome of one event of an acknowledged delivery.

@@ -125,8 +125,9 @@ var decodable = map[string]byte{
 // candidate is a key a delivery may be signed with; only, when set, is the
 // one portal whose events that key may sign.
 type candidate struct {
-	key  []byte
-	only string
+	key      []byte
+	only     string
+	previous bool // a previous_client_secret being rotated out
 }
 
 // Verify authenticates a delivery: the v3 signature when present (rejecting
@@ -227,6 +228,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 				continue
 			}
 		}
+		w.PreviousSecret = c.previous
 		return nil
 	}
 	if mismatch != nil {
@@ -270,9 +272,9 @@ func otherPortal(body []byte, want string) (string, bool, error) {
 // being rotated out beside it, which is bound the same way.
 func (s *Source) candidates() []candidate {
 	var out []candidate
-	for _, key := range [][]byte{s.appSecret, s.appPrevious} {
+	for i, key := range [][]byte{s.appSecret, s.appPrevious} {
 		if len(key) > 0 {
-			out = append(out, candidate{key: key})
+			out = append(out, candidate{key: key, previous: i == 1})
 		}
 	}
 	// Every portal's own secret is tried, in a fixed order: the body is not
@@ -280,9 +282,9 @@ func (s *Source) candidates() []candidate {
 	// admits that portal's events, checked by Verify once it matched).
 	for _, p := range s.secretPortals {
 		a := s.accounts[p]
-		for _, key := range [][]byte{a.secret, a.previous} {
+		for i, key := range [][]byte{a.secret, a.previous} {
 			if len(key) > 0 { // never an empty HMAC key
-				out = append(out, candidate{key: key, only: p})
+				out = append(out, candidate{key: key, only: p, previous: i == 1})
 			}
 		}
 	}

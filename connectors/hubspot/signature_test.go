@@ -341,8 +341,8 @@ func TestVerifyPreviousClientSecret(t *testing.T) {
 		}
 	}
 	for scheme, w := range signed("old-app-secret") {
-		if err := during.Verify(w); err != nil {
-			t.Errorf("%s signed with the previous secret during the rotation: %v", scheme, err)
+		if err := during.Verify(w); err != nil || !w.PreviousSecret {
+			t.Errorf("%s signed with the previous secret during the rotation: %v (previous %v, want true)", scheme, err, w.PreviousSecret)
 		}
 		if err := after.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) {
 			t.Errorf("%s signed with the previous secret once it is removed: %v, want unauthorized", scheme, err)
@@ -350,8 +350,9 @@ func TestVerifyPreviousClientSecret(t *testing.T) {
 	}
 	for scheme, w := range signed("new-app-secret") {
 		for name, s := range map[string]*Source{"during": during, "after": after} {
-			if err := s.Verify(w); err != nil {
-				t.Errorf("%s signed with the new secret, %s the rotation: %v", scheme, name, err)
+			w.PreviousSecret = true // Verify says which admitted it, whatever was there
+			if err := s.Verify(w); err != nil || w.PreviousSecret {
+				t.Errorf("%s signed with the new secret, %s the rotation: %v (previous %v, want false)", scheme, name, err, w.PreviousSecret)
 			}
 		}
 	}

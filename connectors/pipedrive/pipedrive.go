@@ -150,6 +150,7 @@ type Source struct {
 type credential struct {
 	user, pass [32]byte
 	only       string
+	previous   bool // a previous_webhook_… pair being rotated out
 }
 
 type account struct {
@@ -249,6 +250,7 @@ func (s *Source) addCredentials(key, user string, pass secret.Secret, prevUser s
 	if err != nil {
 		return false, err
 	}
+	prev.previous = true
 	if hasPrev && !ok {
 		return false, fmt.Errorf("%sprevious_webhook_user/previous_webhook_password are set without webhook_user/webhook_password "+
 			"(they are the credentials being rotated out; the new ones go to webhook_user/webhook_password)", key)
@@ -309,16 +311,25 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	// Every credential is compared (in constant time); several may match
 	// when companies share credentials. Any match without a company, or
 	// bound to the delivery's company, admits it.
-	var bound []string
+	var bound, boundCurrent []string
+	unbound, unboundCurrent := false, false
 	for i := range s.creds {
 		c := &s.creds[i]
 		if subtle.ConstantTimeCompare(u[:], c.user[:])&subtle.ConstantTimeCompare(p[:], c.pass[:]) != 1 {
 			continue
 		}
 		if c.only == "" {
-			return nil
+			unbound, unboundCurrent = true, unboundCurrent || !c.previous
+			continue
 		}
 		bound = append(bound, c.only)
+		if !c.previous {
+			boundCurrent = append(boundCurrent, c.only)
+		}
+	}
+	if unbound {
+		w.PreviousSecret = !unboundCurrent
+		return nil
 	}
 	if len(bound) == 0 {
 		return crmkit.Unauthorized(service, "wrong webhook user or password")
@@ -334,6 +345,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		slices.Sort(bound)
 		return crmkit.Unauthorized(service, "credentials of company %s used for a delivery of company %q", strings.Join(bound, ", "), company)
 	}
+	w.PreviousSecret = !slices.Contains(boundCurrent, company)
 	return nil
 }
 

@@ -183,15 +183,17 @@ func TestVerifyPreviousCredentials(t *testing.T) {
 		after := testSource(t, func(c *Config) {
 			c.WebhookUser, c.WebhookPassword = "dealsync", secret.New("new-pass")
 		})
-		if err := during.Verify(delivery(changeStage, basic(prevUser, "old-pass"))); err != nil {
-			t.Errorf("%s: the previous credentials during the rotation: %v", name, err)
+		if w := delivery(changeStage, basic(prevUser, "old-pass")); during.Verify(w) != nil || !w.PreviousSecret {
+			t.Errorf("%s: the previous credentials during the rotation: %v (previous %v, want true)", name, during.Verify(w), w.PreviousSecret)
 		}
 		if err := after.Verify(delivery(changeStage, basic(prevUser, "old-pass"))); !errors.Is(err, connectors.ErrUnauthorized) {
 			t.Errorf("%s: the previous credentials once removed: %v, want unauthorized", name, err)
 		}
 		for when, s := range map[string]*Source{"during": during, "after": after} {
-			if err := s.Verify(delivery(changeStage, basic("dealsync", "new-pass"))); err != nil {
-				t.Errorf("%s: the new credentials %s the rotation: %v", name, when, err)
+			w := delivery(changeStage, basic("dealsync", "new-pass"))
+			w.PreviousSecret = true
+			if err := s.Verify(w); err != nil || w.PreviousSecret {
+				t.Errorf("%s: the new credentials %s the rotation: %v (previous %v, want false)", name, when, err, w.PreviousSecret)
 			}
 		}
 		for _, auth := range []string{basic("dealsync", "other"), basic("dealsync", "old-pass"+"x"), basic("someone", "old-pass")} {
@@ -231,11 +233,11 @@ func TestVerifyPreviousAccountCredentialsAreBound(t *testing.T) {
 	}
 	other := strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": "15747575"`, 1)
 	during := testSource(t, accounts("old-pa", ""))
-	if err := during.Verify(delivery(changeStage, basic("dealsync", "old-pa"))); err != nil {
-		t.Errorf("6083095's delivery with its previous credentials: %v", err)
+	if w := delivery(changeStage, basic("dealsync", "old-pa")); during.Verify(w) != nil || !w.PreviousSecret {
+		t.Errorf("6083095's delivery with its previous credentials: %v (previous %v)", during.Verify(w), w.PreviousSecret)
 	}
-	if err := during.Verify(delivery(changeStage, basic("a", "new-pa"))); err != nil {
-		t.Errorf("6083095's delivery with its new credentials: %v", err)
+	if w := delivery(changeStage, basic("a", "new-pa")); during.Verify(w) != nil || w.PreviousSecret {
+		t.Errorf("6083095's delivery with its new credentials: %v (previous %v)", during.Verify(w), w.PreviousSecret)
 	}
 	err := during.Verify(delivery(other, basic("dealsync", "old-pa")))
 	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "company 6083095") {

@@ -264,15 +264,15 @@ func TestVerifyPreviousEndpointToken(t *testing.T) {
 		c.EndpointToken = secret.New("new-t0ken")
 	})
 	const endpoint = "https://sync.example.com/webhooks/sf?token="
-	if err := during.Verify(&connectors.Webhook{URL: endpoint + "old-t0ken"}); err != nil {
-		t.Errorf("previous token during the rotation: %v", err)
+	if w := (&connectors.Webhook{URL: endpoint + "old-t0ken"}); during.Verify(w) != nil || !w.PreviousSecret {
+		t.Errorf("previous token during the rotation: %v (previous %v, want true)", during.Verify(w), w.PreviousSecret)
 	}
 	if err := after.Verify(&connectors.Webhook{URL: endpoint + "old-t0ken"}); !errors.Is(err, connectors.ErrUnauthorized) {
 		t.Errorf("previous token once removed: %v, want unauthorized", err)
 	}
 	for name, s := range map[string]*Source{"during": during, "after": after} {
-		if err := s.Verify(&connectors.Webhook{URL: endpoint + "new-t0ken"}); err != nil {
-			t.Errorf("new token, %s the rotation: %v", name, err)
+		if w := (&connectors.Webhook{URL: endpoint + "new-t0ken", PreviousSecret: true}); s.Verify(w) != nil || w.PreviousSecret {
+			t.Errorf("new token, %s the rotation: %v (previous %v, want false)", name, s.Verify(w), w.PreviousSecret)
 		}
 		for _, u := range []string{endpoint + "other", endpoint + "old-t0ke", endpoint, "https://sync.example.com/webhooks/sf"} {
 			err := s.Verify(&connectors.Webhook{URL: u})

@@ -367,12 +367,14 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	}
 	// Both tokens are compared, whatever the first answers: the time taken
 	// does not tell which one matched.
-	match := subtle.ConstantTimeCompare([]byte(got), s.token)
+	current := subtle.ConstantTimeCompare([]byte(got), s.token)
+	previous := 0
 	if len(s.previousToken) > 0 {
-		match |= subtle.ConstantTimeCompare([]byte(got), s.previousToken)
+		previous = subtle.ConstantTimeCompare([]byte(got), s.previousToken)
 	}
-	if match != 1 {
+	if current|previous != 1 {
 		return fmt.Errorf("%w: salesforce: wrong endpoint token", connectors.ErrUnauthorized)
 	}
+	w.PreviousSecret = current != 1
 	return nil
 }
