@@ -27,6 +27,22 @@ func sentCurrency(t *testing.T, body json.RawMessage) string {
 	return b.Currency.ID
 }
 
+// customerInEUR makes the customer of inv (a deal in EUR) and checks that
+// NetSuite has it in EUR, currency 2.
+func customerInEUR(t *testing.T, fake *netsuitefake.Server, tg *netsuite.Target, inv model.Invoice) connectors.CustomerRef {
+	t.Helper()
+	billed := inv.Customer
+	billed.Currency = inv.Currency
+	ref, err := tg.FindOrCreateCustomer(context.Background(), billed, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := fake.Customers(); len(cs) != 1 || cs[0].Currency != "2" {
+		t.Fatalf("customer %+v, want currency 2 (EUR)", cs)
+	}
+	return ref
+}
+
 // Without currency_ids, a multi-currency account's currencies are read:
 // the new customer is made in the deal's currency and the invoice carries
 // it.
@@ -35,15 +51,7 @@ func TestCurrenciesOfAMultiCurrencyAccount(t *testing.T) {
 	fake.SetCurrencies(map[string]string{"1": "USD", "2": "EUR", "3": "GBP"}, "1")
 	ctx := context.Background()
 	inv := exampleInvoice() // EUR
-	billed := inv.Customer
-	billed.Currency = inv.Currency
-	ref, err := tg.FindOrCreateCustomer(ctx, billed, "invoice/demo/D-1001/customer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cs := fake.Customers(); len(cs) != 1 || cs[0].Currency != "2" {
-		t.Fatalf("customer %+v, want currency 2 (EUR)", cs)
-	}
+	ref := customerInEUR(t, fake, tg, inv)
 	if _, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,15 +171,7 @@ func TestConfiguredCurrencyIDs(t *testing.T) {
 	fake.SetCurrencies(map[string]string{"1": "USD", "2": "EUR"}, "1")
 	ctx := context.Background()
 	inv := exampleInvoice()
-	billed := inv.Customer
-	billed.Currency = inv.Currency
-	ref, err := tg.FindOrCreateCustomer(ctx, billed, "invoice/demo/D-1001/customer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cs := fake.Customers(); len(cs) != 1 || cs[0].Currency != "2" {
-		t.Fatalf("customer %+v", cs)
-	}
+	ref := customerInEUR(t, fake, tg, inv)
 	first, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
 	if err != nil {
 		t.Fatal(err)
