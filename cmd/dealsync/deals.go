@@ -90,7 +90,7 @@ the listing failed), 2 the config or the options are invalid.`,
 	f.StringVar(&connection, "connection", "", "the connection whose CRM is asked (required)")
 	f.StringVar(&since, "since", "", "the first close date of the period (2026-11-01, a UTC day, or a time in RFC 3339)")
 	f.StringVar(&until, "until", "", "the end of the period, excluded (default: now)")
-	f.StringSliceVar(&o.Accounts, "account", nil, "only these CRM accounts (HubSpot portal ids; default: every account of the connection)")
+	f.StringSliceVar(&o.Accounts, "account", nil, "only these CRM accounts (HubSpot portal, Salesforce org or Pipedrive company ids; default: every account of the connection)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the won deals and what would be done, start nothing")
 	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
