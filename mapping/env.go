@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // time_zone names resolve on hosts without a zone database
 
@@ -31,7 +32,10 @@ type DealEnv struct {
 	Currency  string          `expr:"currency"`
 	// CloseDate is the close date in the mapping's time_zone when the CRM
 	// recorded the moment (model.Deal.CloseDateIn).
-	CloseDate model.Date    `expr:"close_date"`
+	CloseDate model.Date `expr:"close_date"`
+	// CloseTime is that moment (unset when the CRM records a date only),
+	// for date_in.
+	CloseTime Moment        `expr:"close_time"`
 	Company   CompanyEnv    `expr:"company"`
 	LineItems []LineItemEnv `expr:"line_items"`
 	Owner     string        `expr:"owner"`
@@ -75,6 +79,7 @@ type EventEnv struct {
 	ID         string     `expr:"id"`
 	Account    string     `expr:"account"`
 	OccurredOn model.Date `expr:"occurred_on"` // date of occurred_at in the mapping's time_zone (UTC)
+	OccurredAt Moment     `expr:"occurred_at"` // the event's moment, for date_in
 }
 
 // DefaultsEnv is `defaults`: the mapping file's defaults section.
@@ -139,7 +144,7 @@ func newDealEnv(d model.Deal, zone *time.Location) DealEnv {
 	e := DealEnv{
 		ID: d.ID, Name: d.Name, Stage: d.Stage, PreviousStage: d.PreviousStage,
 		Amount: d.Amount.Decimal, HasAmount: d.Amount.Valid, Currency: d.Currency,
-		CloseDate: d.CloseDateIn(zone), Owner: d.Owner,
+		CloseDate: d.CloseDateIn(zone), CloseTime: Moment{d.CloseTime}, Owner: d.Owner,
 		Company: CompanyEnv{
 			ID: d.Company.ID, Name: d.Company.Name, Email: d.Company.Email, TaxID: d.Company.TaxID,
 			Address: addressEnv(d.Company.Address),
@@ -188,11 +193,32 @@ func rawText(v json.RawMessage) string {
 
 // newEventEnv is `event` for a mapping whose time_zone is zone (nil: UTC).
 func newEventEnv(ev model.DealEvent, zone *time.Location) EventEnv {
-	e := EventEnv{ID: ev.EventID, Account: ev.Account}
+	e := EventEnv{ID: ev.EventID, Account: ev.Account, OccurredAt: Moment{ev.OccurredAt}}
 	if !ev.OccurredAt.IsZero() {
 		e.OccurredOn = model.DateIn(ev.OccurredAt, zone)
 	}
 	return e
+}
+
+// Moment is a point in time as expressions see it: something to date in a
+// zone with date_in, or to test with is_set, and nothing else (no methods:
+// a host's local zone or clock never enters a mapping).
+type Moment struct{ t time.Time }
+
+// zones caches the locations date_in has loaded, by name.
+var zones sync.Map // name → *time.Location
+
+// zoneNamed is loadZone, cached.
+func zoneNamed(name string) (*time.Location, error) {
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := loadZone(name)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(name, loc)
+	return loc, nil
 }
 
 // loadZone reads a mapping's time_zone: an IANA name such as
@@ -334,6 +360,17 @@ func baseOptions() []expr.Option {
 			}
 			return d.AddDays(p[1].(int)), nil
 		}, new(func(model.Date, int) model.Date)),
+		expr.Function("date_in", func(p ...any) (any, error) {
+			m := p[0].(Moment)
+			if m.t.IsZero() {
+				return model.Date{}, nil
+			}
+			loc, err := zoneNamed(p[1].(string))
+			if err != nil {
+				return nil, err
+			}
+			return model.DateIn(m.t, loc), nil
+		}, new(func(Moment, string) model.Date)),
 		expr.Function("end_of_month", func(p ...any) (any, error) {
 			d := p[0].(model.Date)
 			if d.IsZero() {
@@ -346,11 +383,13 @@ func baseOptions() []expr.Option {
 			switch x := p[0].(type) {
 			case model.Date:
 				return !x.IsZero(), nil
+			case Moment:
+				return !x.t.IsZero(), nil
 			case string:
 				return strings.TrimSpace(x) != "", nil
 			}
 			return p[0] != nil, nil
-		}, new(func(model.Date) bool), new(func(string) bool)),
+		}, new(func(model.Date) bool), new(func(Moment) bool), new(func(string) bool)),
 		// coalesce(a, b, ...): the first non-blank string / set date.
 		expr.Function("coalesce", func(p ...any) (any, error) {
 			for _, v := range p {

@@ -573,6 +573,16 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			return
 		}
 		id, ok := call.Callee.(*ast.IdentifierNode)
+		if ok && id.Value == "date_in" && len(call.Arguments) == 2 {
+			// A zone written as a literal is checked now, not at the first run.
+			if str, ok := call.Arguments[1].(*ast.StringNode); ok {
+				if _, err := loadZone(str.Value); err != nil {
+					line, col := position(src, call.Arguments[1].Location().From)
+					p.exprProblem(n, key, src, line, col, err.Error())
+				}
+			}
+			return
+		}
 		if !ok || id.Value != "lookup" || len(call.Arguments) == 0 {
 			return
 		}
@@ -595,7 +605,7 @@ var typeNames = strings.NewReplacer(
 	"mapping.LineItemEnv", "line item", "mapping.EventEnv", "event", "mapping.DefaultsEnv", "defaults",
 	"mapping.InvoiceEnv", "invoice", "mapping.CustomerEnv", "customer", "mapping.LineEnv", "environment",
 	"mapping.Env", "environment", "mapping.TriggerEnv", "environment",
-	"decimal.Decimal", "decimal", "model.Date", "date",
+	"decimal.Decimal", "decimal", "model.Date", "date", "mapping.Moment", "moment",
 )
 
 type visitor func(ast.Node)

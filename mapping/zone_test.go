@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -68,5 +69,78 @@ func TestTimeZoneRefusesUnknownAndHostZones(t *testing.T) {
 		if !strings.Contains(le.Problems[0].Message, zone) {
 			t.Errorf("the problem does not name %s: %s", zone, le.Problems[0].Message)
 		}
+	}
+}
+
+// date_in dates a moment in a zone the expression chooses: accounts of one
+// connection in different zones each get their own calendar. A moment the
+// CRM did not record gives an unset date.
+func TestDateIn(t *testing.T) {
+	lateWin := time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)
+	m := parse(t, `name: t
+invoice:
+  issue_date: 'coalesce(date_in(deal.close_time, event.account == "jp" ? "Asia/Tokyo" : "America/New_York"), deal.close_date)'
+  memo: 'is_set(deal.close_time) ? "closed at " + string(date_in(event.occurred_at, "UTC")) : "date only"'
+`)
+	for _, tc := range []struct {
+		account   string
+		closeTime time.Time
+		issued    string
+		memo      string
+	}{
+		{"jp", lateWin, "2026-12-01", "closed at 2026-11-30"},
+		{"us", lateWin, "2026-11-30", "closed at 2026-11-30"},
+		{"jp", time.Time{}, "2026-11-20", "date only"}, // the CRM's date
+	} {
+		ev := wonEvent("closedwon", "contractsent")
+		ev.Account, ev.OccurredAt = tc.account, lateWin
+		ev.Deal.CloseTime = tc.closeTime
+		if !tc.closeTime.IsZero() {
+			ev.Deal.CloseDate = model.DateOf(tc.closeTime)
+		}
+		inv, err := m.Map(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv.IssueDate.String() != tc.issued || inv.Memo != tc.memo {
+			t.Errorf("%s, %v: issued %s, memo %q; want %s, %q", tc.account, tc.closeTime, inv.IssueDate, inv.Memo, tc.issued, tc.memo)
+		}
+	}
+
+	// The guide's example: a zone per Pipedrive company from a lookup table.
+	guide := parse(t, `name: pd-companies
+lookups:
+  zones:
+    default: Europe/Berlin
+    entries: {"6083095": Asia/Tokyo, "15747575": America/New_York}
+invoice:
+  issue_date: 'coalesce(date_in(deal.close_time, lookup("zones", event.account)), deal.close_date)'
+`)
+	for account, want := range map[string]string{"6083095": "2026-12-01", "15747575": "2026-11-30", "777": "2026-12-01"} {
+		ev := wonEvent("closedwon", "contractsent")
+		ev.Account, ev.Deal.CloseTime = account, lateWin
+		if inv, err := guide.Map(ev); err != nil || inv.IssueDate.String() != want {
+			t.Errorf("company %s: %s %v, want %s", account, inv.IssueDate, err, want)
+		}
+	}
+
+	// A zone written in the file is checked at load, where it stands; one
+	// computed from the deal fails the run naming the value.
+	_, err := mapping.Parse("tz.yaml", []byte("name: t\ninvoice:\n  issue_date: date_in(deal.close_time, \"Asia/Tokio\")\n"))
+	var le *mapping.LoadError
+	if !errors.As(err, &le) || len(le.Problems) != 1 || le.Problems[0].Line != 3 || !strings.Contains(le.Problems[0].Message, `"Asia/Tokio" is not an IANA time zone name`) {
+		t.Errorf("literal zone: %v", err)
+	}
+	dyn := parse(t, "name: t\ninvoice:\n  issue_date: date_in(deal.close_time, deal.raw[\"tz\"])\n")
+	ev := wonEvent("closedwon", "contractsent")
+	ev.Deal.CloseTime = lateWin
+	ev.Deal.Raw = map[string]json.RawMessage{"tz": json.RawMessage(`"Mars/Olympus"`)}
+	if _, err := dyn.Map(ev); !mapping.IsMappingError(err) || !strings.Contains(err.Error(), "Mars/Olympus") || !strings.Contains(err.Error(), "issue_date") {
+		t.Errorf("computed zone: %v", err)
+	}
+
+	// A moment has no methods: the host's zone or clock cannot enter.
+	if _, err := mapping.Parse("m.yaml", []byte("name: t\ninvoice:\n  memo: string(deal.close_time.Local())\n")); err == nil {
+		t.Error("deal.close_time.Local() compiled")
 	}
 }
