@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -144,7 +145,7 @@ func newDealEnv(d model.Deal, zone *time.Location) DealEnv {
 	e := DealEnv{
 		ID: d.ID, Name: d.Name, Stage: d.Stage, PreviousStage: d.PreviousStage,
 		Amount: d.Amount.Decimal, HasAmount: d.Amount.Valid, Currency: d.Currency,
-		CloseDate: d.CloseDateIn(zone), CloseTime: Moment{d.CloseTime}, Owner: d.Owner,
+		CloseDate: d.CloseDateIn(zone), CloseTime: momentOf(d.CloseTime), Owner: d.Owner,
 		Company: CompanyEnv{
 			ID: d.Company.ID, Name: d.Company.Name, Email: d.Company.Email, TaxID: d.Company.TaxID,
 			Address: addressEnv(d.Company.Address),
@@ -193,7 +194,7 @@ func rawText(v json.RawMessage) string {
 
 // newEventEnv is `event` for a mapping whose time_zone is zone (nil: UTC).
 func newEventEnv(ev model.DealEvent, zone *time.Location) EventEnv {
-	e := EventEnv{ID: ev.EventID, Account: ev.Account, OccurredAt: Moment{ev.OccurredAt}}
+	e := EventEnv{ID: ev.EventID, Account: ev.Account, OccurredAt: momentOf(ev.OccurredAt)}
 	if !ev.OccurredAt.IsZero() {
 		e.OccurredOn = model.DateIn(ev.OccurredAt, zone)
 	}
@@ -204,6 +205,20 @@ func newEventEnv(ev model.DealEvent, zone *time.Location) EventEnv {
 // zone with date_in, or to test with is_set, and nothing else (no methods:
 // a host's local zone or clock never enters a mapping).
 type Moment struct{ t time.Time }
+
+// momentOf is t as a Moment: in UTC, without a monotonic reading, so that
+// what an expression can see of it (printed, compared) is the instant
+// alone, never the offset it was sent with or the host's zone.
+func momentOf(t time.Time) Moment {
+	if t.IsZero() {
+		return Moment{}
+	}
+	return Moment{t.UTC().Round(0)}
+}
+
+// zoneNameRE is the shape of IANA zone names: "UTC", "Europe/Paris",
+// "America/Argentina/Buenos_Aires", "Etc/GMT+5", "EST5EDT".
+var zoneNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`)
 
 // zones caches the locations date_in has loaded, by name.
 var zones sync.Map // name → *time.Location
@@ -225,8 +240,15 @@ func zoneNamed(name string) (*time.Location, error) {
 // "Europe/Paris" or "UTC". The zone database is compiled into dealsync
 // (time/tzdata), so a name works on hosts without one, too.
 func loadZone(name string) (*time.Location, error) {
-	if name == "Local" {
+	if name == "Local" || name == "localtime" {
 		return nil, fmt.Errorf("%q depends on the host's clock; name the zone, such as Europe/Paris", name)
+	}
+	// Only IANA names: not "" (which LoadLocation takes for UTC), not the
+	// files some hosts' zone databases add (Factory, posixrules, posix/…,
+	// right/…), not a path with "." or "//" in it.
+	if !zoneNameRE.MatchString(name) || name == "Factory" || name == "posixrules" ||
+		strings.HasPrefix(name, "posix/") || strings.HasPrefix(name, "right/") {
+		return nil, fmt.Errorf("%q is not an IANA time zone name (such as Europe/Paris, America/New_York or UTC)", name)
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {

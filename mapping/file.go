@@ -574,10 +574,12 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		}
 		id, ok := call.Callee.(*ast.IdentifierNode)
 		if ok && id.Value == "date_in" && len(call.Arguments) == 2 {
-			// A zone written as a literal is checked now, not at the first run.
-			if str, ok := call.Arguments[1].(*ast.StringNode); ok {
-				if _, err := loadZone(str.Value); err != nil {
-					line, col := position(src, call.Arguments[1].Location().From)
+			// The zones written in the file are checked now, not at the
+			// first run: literals, either branch of a condition, and every
+			// value of a lookup table that gives the zone.
+			line, col := position(src, call.Arguments[1].Location().From)
+			for _, name := range p.literalZones(call.Arguments[1]) {
+				if _, err := loadZone(name); err != nil {
 					p.exprProblem(n, key, src, line, col, err.Error())
 				}
 			}
@@ -597,6 +599,37 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		}
 	}))
 	return c
+}
+
+// literalZones are the zone names an expression written in the file can
+// give: a string, the branches of a condition, the values and default of
+// a lookup table named by a literal.
+func (p *parser) literalZones(node ast.Node) []string {
+	switch x := node.(type) {
+	case *ast.StringNode:
+		return []string{x.Value}
+	case *ast.ConditionalNode:
+		return append(p.literalZones(x.Exp1), p.literalZones(x.Exp2)...)
+	case *ast.CallNode:
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		if !ok || id.Value != "lookup" || len(x.Arguments) == 0 {
+			return nil
+		}
+		table, ok := x.Arguments[0].(*ast.StringNode)
+		if !ok {
+			return nil
+		}
+		t := p.m.lookups[table.Value]
+		if t == nil {
+			return nil
+		}
+		out := slices.Sorted(maps.Values(t.entries))
+		if t.hasDefault {
+			out = append(out, t.def)
+		}
+		return out
+	}
+	return nil
 }
 
 // typeNames words expr's type names as an expression author knows them.

@@ -144,3 +144,56 @@ invoice:
 		t.Error("deal.close_time.Local() compiled")
 	}
 }
+
+// Zone names are IANA names only, and the ones the file gives are checked
+// at load wherever an expression can take them from.
+func TestZoneNamesAreChecked(t *testing.T) {
+	for name, src := range map[string]string{
+		"empty":              `date_in(deal.close_time, "")`,
+		"the host's":         `date_in(deal.close_time, "localtime")`,
+		"a path":             `date_in(deal.close_time, "Asia/./Tokyo")`,
+		"a host file":        `date_in(deal.close_time, "posix/Asia/Tokyo")`,
+		"in a condition":     `date_in(deal.close_time, event.account == "jp" ? "Asia/Tokio" : "UTC")`,
+		"in a lookup table":  `date_in(deal.close_time, lookup("zones", event.account))`,
+		"a lookup's default": `date_in(deal.close_time, lookup("fallback", event.account))`,
+	} {
+		file := "name: t\nlookups:\n  zones: {default: UTC, entries: {jp: Asia/Tokio}}\n  fallback: {default: Mars/Olympus, entries: {jp: Asia/Tokyo}}\n" +
+			"invoice:\n  issue_date: '" + src + "'\n"
+		if _, err := mapping.Parse("tz.yaml", []byte(file)); err == nil || !strings.Contains(err.Error(), "is not an IANA time zone name") && !strings.Contains(err.Error(), "host's clock") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, zone := range []string{"", "Local"} {
+		if _, err := mapping.Parse("tz.yaml", []byte("name: t\ntime_zone: \""+zone+"\"\n")); zone != "" && err == nil {
+			t.Errorf("time_zone %q loaded", zone)
+		}
+	}
+	// A zone computed from the deal that is blank fails the run, not dates
+	// in UTC.
+	dyn := parse(t, "name: t\ninvoice:\n  issue_date: date_in(deal.close_time, deal.raw[\"tz\"])\n")
+	ev := wonEvent("closedwon", "contractsent")
+	ev.Deal.CloseTime = time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)
+	if _, err := dyn.Map(ev); !mapping.IsMappingError(err) {
+		t.Errorf("a blank computed zone: %v", err)
+	}
+}
+
+// What an expression sees of a moment is the instant alone: the same
+// instant sent with another offset prints and compares the same.
+func TestMomentsAreInstants(t *testing.T) {
+	m := parse(t, "name: t\ninvoice:\n  memo: 'string(deal.close_time) + (deal.close_time == event.occurred_at ? \" same\" : \" other\")'\n")
+	utc := time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)
+	var memos []string
+	for _, at := range []time.Time{utc, utc.In(time.FixedZone("", 9*3600)), utc.In(time.Local)} {
+		ev := wonEvent("closedwon", "contractsent")
+		ev.Deal.CloseTime, ev.OccurredAt = at, utc
+		inv, err := m.Map(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		memos = append(memos, inv.Memo)
+	}
+	if memos[0] != memos[1] || memos[0] != memos[2] || !strings.HasSuffix(memos[0], " same") {
+		t.Errorf("memos %q", memos)
+	}
+}

@@ -141,6 +141,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
 		return crmkit.Unauthorized(service, "no delivery")
 	}
+	w.PreviousSecret = false
 	now := w.Received
 	if now.IsZero() {
 		if s.Now != nil {
@@ -211,7 +212,11 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	// Portals may share a secret (the app's, configured under each of
 	// them): a key bound to another portal than the body's gives way to
 	// the next one that matches.
+	// A delivery a previous secret admits is looked at further: a current
+	// key may admit it too (a portal that kept the old app secret as its
+	// own), and then it does not count as the previous secret's.
 	var mismatch error
+	byPrevious := false
 	for _, c := range keys {
 		if !match(c.key) {
 			continue
@@ -228,7 +233,14 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 				continue
 			}
 		}
-		w.PreviousSecret = c.previous
+		if c.previous {
+			byPrevious = true
+			continue
+		}
+		return nil
+	}
+	if byPrevious {
+		w.PreviousSecret = true
 		return nil
 	}
 	if mismatch != nil {

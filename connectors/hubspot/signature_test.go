@@ -469,3 +469,33 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// A delivery counts as the previous secret's only when no current key
+// admits it: a portal that keeps the old app secret as its own client
+// secret is not mistaken for a CRM still signing with the old one.
+func TestPreviousSecretOnlyWhenNoCurrentKeyAdmits(t *testing.T) {
+	s := testSource(t, func(c *Config) {
+		c.ClientSecret, c.PreviousClientSecret = secret.New("new-app-secret"), secret.New("old-app-secret")
+		c.Accounts = map[string]Account{
+			"62515":   {AccessToken: secret.New("pat-a"), ClientSecret: secret.New("old-app-secret")},
+			"5799819": {AccessToken: secret.New("pat-b")},
+		}
+	})
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	signed := func(body string) *connectors.Webhook {
+		return hook("POST", oursURI, body, map[string]string{HeaderSignatureV3: SignV3("old-app-secret", "POST", oursURI, []byte(body), ts), HeaderTimestamp: ts}, now)
+	}
+	// constructedClosedwon is portal 62515's event, capturedDealstage 5799819's.
+	if w := signed(constructedClosedwon); s.Verify(w) != nil || w.PreviousSecret {
+		t.Errorf("62515's event, signed with its own current secret: %v (previous %v, want false)", s.Verify(w), w.PreviousSecret)
+	}
+	w := signed(capturedDealstage)
+	if s.Verify(w) != nil || !w.PreviousSecret {
+		t.Errorf("5799819's event, admitted by the previous app secret only: %v (previous %v, want true)", s.Verify(w), w.PreviousSecret)
+	}
+	w.Header.Set(HeaderSignatureV3, "bm9wZQ==") // the same delivery, its signature broken
+	if err := s.Verify(w); err == nil || w.PreviousSecret {
+		t.Errorf("a refused delivery: %v (previous %v, want false)", err, w.PreviousSecret)
+	}
+}

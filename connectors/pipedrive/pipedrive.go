@@ -291,6 +291,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
 		return crmkit.Unauthorized(service, "no delivery")
 	}
+	w.PreviousSecret = false
 	h := w.Header.Get("Authorization")
 	scheme, enc, ok := strings.Cut(strings.TrimSpace(h), " ")
 	if h == "" {
@@ -328,7 +329,13 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		}
 	}
 	if unbound {
-		w.PreviousSecret = !unboundCurrent
+		// Admitted. Only by a previous credential? Not when the company's
+		// own current credential admits it too (read from the body; a body
+		// that does not say is left to Parse).
+		if !unboundCurrent {
+			company, err := CompanyOf(w.Body)
+			w.PreviousSecret = err != nil || !slices.Contains(boundCurrent, company)
+		}
 		return nil
 	}
 	if len(bound) == 0 {

@@ -470,3 +470,29 @@ func TestConfigSaysIDsArePerCompany(t *testing.T) {
 		t.Errorf("accounts %s, want 15747575,7654321", got)
 	}
 }
+
+// A delivery counts as the previous credentials' only when no current
+// credential admits it: a company whose own current credentials are the
+// source's old pair is not mistaken for a webhook still using the old one.
+func TestPreviousCredentialsOnlyWhenNoCurrentOneAdmits(t *testing.T) {
+	s := testSource(t, func(c *Config) {
+		c.WebhookUser, c.WebhookPassword = "dealsync", secret.New("new-pass")
+		c.PreviousWebhookUser, c.PreviousWebhookPassword = "dealsync", secret.New("old-pass")
+		c.Accounts = map[string]Account{
+			"6083095":  {APIToken: secret.New("t1"), WebhookUser: "dealsync", WebhookPassword: secret.New("old-pass")},
+			"15747575": {APIToken: secret.New("t2")},
+		}
+	})
+	other := strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": "15747575"`, 1)
+	if w := delivery(changeStage, basic("dealsync", "old-pass")); s.Verify(w) != nil || w.PreviousSecret {
+		t.Errorf("6083095's delivery with its own current credentials: %v (previous %v, want false)", s.Verify(w), w.PreviousSecret)
+	}
+	w := delivery(other, basic("dealsync", "old-pass"))
+	if s.Verify(w) != nil || !w.PreviousSecret {
+		t.Errorf("15747575's delivery, admitted by the previous pair only: %v (previous %v, want true)", s.Verify(w), w.PreviousSecret)
+	}
+	w.Header.Set("Authorization", basic("dealsync", "wrong"))
+	if err := s.Verify(w); err == nil || w.PreviousSecret {
+		t.Errorf("a refused delivery: %v (previous %v, want false)", err, w.PreviousSecret)
+	}
+}

@@ -354,6 +354,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
 		return fmt.Errorf("%w: salesforce: no delivery", connectors.ErrUnauthorized)
 	}
+	w.PreviousSecret = false
 	if len(s.token) == 0 {
 		return nil
 	}
