@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/go-playground/validator/v10"
 
@@ -167,6 +168,8 @@ func fieldMessage(fe validator.FieldError) string {
 	switch fe.Tag() {
 	case "required":
 		return "is required"
+	case "required_with":
+		return "is required when " + snakeCase(p) + " is set"
 	case "oneof":
 		return "must be one of: " + strings.Join(strings.Fields(p), ", ")
 	case "min", "gte":
@@ -194,6 +197,22 @@ func fieldMessage(fe validator.FieldError) string {
 		return fmt.Sprintf("fails the %s=%s check", fe.Tag(), p)
 	}
 	return fmt.Sprintf("fails the %s check", fe.Tag())
+}
+
+// snakeCase turns a Go field name into its config key:
+// PreviousClientSecret → previous_client_secret.
+func snakeCase(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // crossCheck checks what involves more than one field.

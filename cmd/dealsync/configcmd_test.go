@@ -192,3 +192,51 @@ connections:
 		t.Errorf("readyz after registering: %d %s", status, body)
 	}
 }
+
+// A previous_ secret without the current one beside it is an invalid
+// config (exit 2) at the current key's path, not a source that fails to
+// build.
+func TestConfigCheckPreviousSecretNeedsTheCurrentOne(t *testing.T) {
+	cfg := writeConfig(t, `
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+connections:
+  hs:
+    source:
+      type: hubspot
+      previous_client_secret: old
+      accounts:
+        "62515": {access_token: pat, previous_client_secret: old-a}
+    target: erp
+  sf:
+    source:
+      type: salesforce
+      previous_endpoint_token: old
+      accounts:
+        "00D5w000004qGTOEA2": {instance_url: "https://a.my.salesforce.com", client_id: c, client_secret: s}
+    target: erp
+  pd:
+    source:
+      type: pipedrive
+      previous_webhook_user: dealsync
+      previous_webhook_password: old
+      accounts:
+        "6083095": {api_token: t}
+    target: erp
+`)
+	out, err := runOut(context.Background(), "--config", cfg, "config", "check")
+	if exitCode(err) != 2 {
+		t.Fatalf("exit %d (%v), want 2\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{
+		"connections.hs.source.client_secret: is required when previous_client_secret is set",
+		"connections.hs.source.accounts.62515.client_secret: is required when previous_client_secret is set",
+		"connections.sf.source.endpoint_token: is required when previous_endpoint_token is set",
+		"connections.pd.source.webhook_user: is required when previous_webhook_user is set",
+		"connections.pd.source.webhook_password: is required when previous_webhook_password is set",
+	} {
+		if !strings.Contains(out+err.Error(), want) {
+			t.Errorf("output lacks %q:\n%s\n%v", want, out, err)
+		}
+	}
+}

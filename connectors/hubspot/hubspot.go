@@ -68,7 +68,7 @@ const (
 type Config struct {
 	// ClientSecret is the app's client secret (public or OAuth app), the key
 	// of the v3 signature. Accounts on private apps give their own instead.
-	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required_with=PreviousClientSecret"`
 	// PreviousClientSecret is the app's secret being rotated out: deliveries
 	// signed with it are accepted as well, so that every intake replica can
 	// be given the new ClientSecret before HubSpot signs with it. It only
@@ -111,7 +111,7 @@ type Account struct {
 	OAuth *OAuth `mapstructure:"oauth"`
 	// ClientSecret is this portal's private app client secret: deliveries
 	// signed with it may only carry this portal's events.
-	ClientSecret secret.Secret `mapstructure:"client_secret"`
+	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required_with=PreviousClientSecret"`
 	// PreviousClientSecret is the private app's secret being rotated out,
 	// accepted beside ClientSecret and bound to this portal the same way.
 	// It requires ClientSecret.

@@ -49,8 +49,8 @@ type Config struct {
 	// WebhookUser and WebhookPassword are the http_auth_user and
 	// http_auth_password given when the webhook was created. Accounts may
 	// have their own instead.
-	WebhookUser     string        `mapstructure:"webhook_user"`
-	WebhookPassword secret.Secret `mapstructure:"webhook_password"`
+	WebhookUser     string        `mapstructure:"webhook_user" validate:"required_with=PreviousWebhookUser"`
+	WebhookPassword secret.Secret `mapstructure:"webhook_password" validate:"required_with=PreviousWebhookPassword"`
 	// PreviousWebhookUser and PreviousWebhookPassword are the credentials
 	// being rotated out, accepted as well: a webhook's credentials are set
 	// when it is created, so a rotation creates a webhook with the new ones
@@ -85,8 +85,8 @@ type Account struct {
 	BaseURL string `mapstructure:"base_url" validate:"omitempty,url"`
 	// WebhookUser/WebhookPassword: this company's own Basic credentials;
 	// deliveries authenticated with them may only be about this company.
-	WebhookUser     string        `mapstructure:"webhook_user"`
-	WebhookPassword secret.Secret `mapstructure:"webhook_password"`
+	WebhookUser     string        `mapstructure:"webhook_user" validate:"required_with=PreviousWebhookUser"`
+	WebhookPassword secret.Secret `mapstructure:"webhook_password" validate:"required_with=PreviousWebhookPassword"`
 	// PreviousWebhookUser/PreviousWebhookPassword: this company's
 	// credentials being rotated out, bound to it like its current ones.
 	PreviousWebhookUser     string        `mapstructure:"previous_webhook_user"`

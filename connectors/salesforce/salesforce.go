@@ -64,7 +64,7 @@ type Config struct {
 	// outbound message: Salesforce does not sign outbound messages, so this
 	// (with the org id check) is what tells a real delivery from a forged
 	// one. Required unless AllowUnauthenticated is set.
-	EndpointToken secret.Secret `mapstructure:"endpoint_token"`
+	EndpointToken secret.Secret `mapstructure:"endpoint_token" validate:"required_with=PreviousEndpointToken"`
 	// PreviousEndpointToken is the token being rotated out: deliveries
 	// with it are accepted as well, so that every intake replica can be
 	// given the new EndpointToken before the outbound message's endpoint
