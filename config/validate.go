@@ -200,7 +200,8 @@ func fieldMessage(fe validator.FieldError) string {
 }
 
 // snakeCase turns a Go field name into its config key:
-// PreviousClientSecret → previous_client_secret.
+// PreviousClientSecret → previous_client_secret (for the required_with
+// fields, whose names have no acronyms: APIToken would not come out right).
 func snakeCase(name string) string {
 	var b strings.Builder
 	for i, r := range name {
@@ -374,7 +375,9 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 				"accounts %s of this %s source invoice into target %q with %s; the ERP targets match invoices and customers "+
 					"by those keys, the deal's and the company's ids, which %s numbers per account, so deal 1 of one account would be "+
 					"taken for deal 1 of another. Give each account its own target under account_targets, or use a mapping "+
-					"whose invoice.reference and invoice.customer.external_id include event.account",
+					"whose invoice.reference and invoice.customer.external_id include event.account; a deployment that already "+
+					"invoices one account keeps that account's keys bare, or its invoices are no longer found and are made again "+
+					"(docs/connectors/crm.md, \"What every CRM source does\")",
 				strings.Join(conns[name], ", "), c.Source.Type, target, users[0].which, c.Source.Type))
 			continue
 		}
@@ -386,7 +389,9 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 			"connections %s invoice into target %q, and their sources number deals and companies per account; "+
 				"the ERP targets match invoices and customers by the deal's and the company's ids, so deal 1 of one account "+
 				"would be taken for deal 1 of another. Give each its own target, or use mappings whose invoice.reference and "+
-				"invoice.customer.external_id include event.account",
+				"invoice.customer.external_id include event.account; a deployment that already invoices one company keeps that "+
+				"company's keys bare, or its invoices are no longer found and are made again (docs/connectors/crm.md, "+
+				"\"What every CRM source does\")",
 			strings.Join(parts, "; "), target))
 	}
 }

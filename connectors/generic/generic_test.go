@@ -538,4 +538,12 @@ func TestParseCloseTimestamp(t *testing.T) {
 	if d.CloseDate != model.NewDate(2026, time.December, 1) || !d.CloseTime.Equal(time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)) {
 		t.Errorf("CloseDate %s, CloseTime %v", d.CloseDate, d.CloseTime)
 	}
+	// Midnight UTC is a date written as a timestamp: no moment.
+	events, err = ParseEvents([]byte(`{"event_id":"e","deal":{"id":"D","stage":"won","close_date":"2026-12-01T00:00:00.000Z"}}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := events[0].Deal; d.CloseDate != model.NewDate(2026, time.December, 1) || !d.CloseTime.IsZero() {
+		t.Errorf("midnight UTC: CloseDate %s, CloseTime %v", d.CloseDate, d.CloseTime)
+	}
 }

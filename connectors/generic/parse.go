@@ -341,8 +341,12 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 			d.CloseDate = date
 			// A timestamp is the moment the deal closed: a connection's
 			// time_zone dates it (model.Deal.CloseDateIn).
+			// Exactly midnight UTC is a date sent as a timestamp (what
+			// JavaScript's toISOString() makes of one), as HubSpot's are.
 			if t, err := time.Parse(time.RFC3339, s); err == nil {
-				d.CloseTime = t
+				if _, offset := t.Zone(); offset != 0 || !t.Equal(t.Truncate(24*time.Hour)) {
+					d.CloseTime = t
+				}
 			}
 		}
 	}

@@ -228,3 +228,31 @@ func TestCurrencyReadRefusals(t *testing.T) {
 		t.Fatalf("invoices %+v: want one without a currency", invs)
 	}
 }
+
+// A list read once stands when a later read is refused: a currency the
+// account lacks still fails before sending, instead of going out without
+// a currency and being booked in the customer's.
+func TestCurrencyListStandsWhenARereadIsRefused(t *testing.T) {
+	defer netsuite.SetCurrenciesFor(0)()
+	fake, tg := setup(t, testRSAKey(t), nil)
+	fake.SetCurrencies(map[string]string{"1": "USD", "2": "EUR"}, "2")
+	ctx := context.Background()
+	inv := exampleInvoice() // EUR
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice"); err != nil {
+		t.Fatal(err)
+	}
+	fake.Fail("POST suiteql", netsuitefake.Fault{Status: http.StatusForbidden})
+	gbp := exampleInvoice()
+	gbp.Currency = "GBP"
+	gbp.ComputeTotals()
+	if _, err := tg.CreateInvoice(ctx, gbp, ref, "invoice/demo/D-1002/invoice"); class(err) != connectors.Permanent || !strings.Contains(err.Error(), "no active currency GBP") {
+		t.Fatalf("GBP after a refused re-read: %v", err)
+	}
+	if invs := fake.Invoices(); len(invs) != 1 {
+		t.Fatalf("%d invoices, want the EUR one only", len(invs))
+	}
+}

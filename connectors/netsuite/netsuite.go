@@ -635,8 +635,9 @@ func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Optio
 // id, one read at a time (a caller whose context ends while it waits gives
 // up), and keeps them; they are read again when want is not among them
 // and they are older than currenciesFor. A query NetSuite refuses for
-// good or forbids (403), or an empty answer, is kept as none; an outage or
-// a 401 is an error, kept as nothing.
+// good or forbids (403), or an empty answer, is kept as none, unless a list
+// was read before: that one stands. An outage or a 401 is an error, kept
+// as nothing.
 func (t *Target) currencies(ctx context.Context, want string) (map[string]string, error) {
 	select {
 	case t.currencySem <- struct{}{}:
@@ -668,8 +669,14 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 			ids[sym] = row["id"]
 		}
 	}
-	if len(ids) > 0 {
-		t.currencyWarned = false // a later loss of the list is logged again
+	if len(ids) == 0 && len(t.currencyIDs) > 0 {
+		// The account had a list: a refused or empty read again (a role
+		// changed meanwhile?) does not make it a single-currency one, whose
+		// invoices go out without a currency. The list read before stands.
+		t.log.Warn("netsuite: the account's currencies could not be read again; the ones read before are kept",
+			"account", t.cfg.AccountID, "error", err, "rows", len(rows))
+		t.currenciesAt = time.Now()
+		return t.currencyIDs, nil
 	}
 	if len(ids) == 0 && !t.currencyWarned {
 		t.currencyWarned = true

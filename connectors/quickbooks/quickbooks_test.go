@@ -523,3 +523,19 @@ func TestRefusedClaimUsesTheMatch(t *testing.T) {
 		t.Error("a claim that cannot fit was sent")
 	}
 }
+
+// Free text that happens to start a later line with "CRM company" is not
+// a claim: the customer is claimed as one made outside dealsync.
+func TestFreeTextIsNotAClaim(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	id := f.AddCustomer("Acme GmbH")
+	f.SetNotes(id, "Key account\nCRM company id is in HubSpot")
+	ref, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	if err != nil || ref.ID != id {
+		t.Fatalf("got %+v, %v; want %s", ref, err, id)
+	}
+	if got := f.Notes(id); got != "CRM company C-1\nKey account\nCRM company id is in HubSpot" {
+		t.Errorf("Notes %q", got)
+	}
+}

@@ -223,15 +223,21 @@ func NewCustomer(c model.Customer) Customer {
 // before the CRM company id, on the first line.
 const crmCompanyNote = "CRM company "
 
-// noteCompany is the CRM company a line of a customer's Notes names (the
-// first such line: dealsync writes it first, a person may have written
-// above it since); ok is false when no line names one (a customer made
-// outside dealsync, not claimed yet).
+// noteCompany is the CRM company a customer's Notes name: on the first
+// line, where dealsync writes it, or on a later line a person may have
+// pushed it down to, when that line holds nothing but the company id (so
+// that free text such as "CRM company id is in HubSpot" is not taken for
+// a claim); ok is false when they name none (a customer made outside
+// dealsync, not claimed yet).
 func noteCompany(notes string) (company string, ok bool) {
+	first := true
 	for line := range strings.Lines(notes) {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), crmCompanyNote); ok {
-			return strings.TrimSpace(rest), true
+		rest, found := strings.CutPrefix(strings.TrimSpace(line), crmCompanyNote)
+		rest = strings.TrimSpace(rest)
+		if found && (first || (rest != "" && !strings.ContainsAny(rest, " \t"))) {
+			return rest, true
 		}
+		first = false
 	}
 	return "", false
 }
