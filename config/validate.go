@@ -375,9 +375,7 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 				"accounts %s of this %s source invoice into target %q with %s; the ERP targets match invoices and customers "+
 					"by those keys, the deal's and the company's ids, which %s numbers per account, so deal 1 of one account would be "+
 					"taken for deal 1 of another. Give each account its own target under account_targets, or use a mapping "+
-					"whose invoice.reference and invoice.customer.external_id include event.account; a deployment that already "+
-					"invoices one account keeps that account's keys bare, or its invoices are no longer found and are made again "+
-					"(docs/connectors/crm.md, \"What every CRM source does\")",
+					"whose invoice.reference and invoice.customer.external_id include event.account; "+keepOneAccountBare,
 				strings.Join(conns[name], ", "), c.Source.Type, target, users[0].which, c.Source.Type))
 			continue
 		}
@@ -389,12 +387,15 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 			"connections %s invoice into target %q, and their sources number deals and companies per account; "+
 				"the ERP targets match invoices and customers by the deal's and the company's ids, so deal 1 of one account "+
 				"would be taken for deal 1 of another. Give each its own target, or use mappings whose invoice.reference and "+
-				"invoice.customer.external_id include event.account; a deployment that already invoices one company keeps that "+
-				"company's keys bare, or its invoices are no longer found and are made again (docs/connectors/crm.md, "+
-				"\"What every CRM source does\")",
+				"invoice.customer.external_id include event.account; "+keepOneAccountBare,
 			strings.Join(parts, "; "), target))
 	}
 }
+
+// keepOneAccountBare ends the refusals of checkSharedIDs: the migration
+// that does not make existing invoices again.
+const keepOneAccountBare = "a deployment that already invoices one account keeps that account's keys bare, " +
+	"or its invoices are no longer found and are made again (docs/connectors/crm.md, \"What every CRM source does\")"
 
 // component looks up c's type and decodes and validates its options into
 // the type's config struct, which it returns (nil when it cannot).

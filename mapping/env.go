@@ -246,13 +246,14 @@ func loadZone(name string) (*time.Location, error) {
 	// Only IANA names: not "" (which LoadLocation takes for UTC), not the
 	// files some hosts' zone databases add (Factory, posixrules, posix/…,
 	// right/…), not a path with "." or "//" in it.
+	notZone := fmt.Errorf("%q is not an IANA time zone name (such as Europe/Paris, America/New_York or UTC)", name)
 	if !zoneNameRE.MatchString(name) || name == "Factory" || name == "posixrules" ||
 		strings.HasPrefix(name, "posix/") || strings.HasPrefix(name, "right/") {
-		return nil, fmt.Errorf("%q is not an IANA time zone name (such as Europe/Paris, America/New_York or UTC)", name)
+		return nil, notZone
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not an IANA time zone name (such as Europe/Paris, America/New_York or UTC)", name)
+		return nil, notZone
 	}
 	return loc, nil
 }

@@ -273,12 +273,11 @@ func newCredential(key, name, user string, pass secret.Secret, only string) (cre
 	if user == "" || pass.IsZero() {
 		return credential{}, false, fmt.Errorf("%s%s_user and %s_password go together", key, name, name)
 	}
+	// Reveal refuses a blank password: "user:" would be accepted from anyone
+	// who knows the user name.
 	p, err := pass.Reveal()
 	if err != nil {
 		return credential{}, false, fmt.Errorf("%s%s_password (%s): %w", key, name, pass.Describe(), err)
-	}
-	if p == "" { // "user:" would be accepted from anyone who knows the user name
-		return credential{}, false, fmt.Errorf("%s%s_password (%s) is empty", key, name, pass.Describe())
 	}
 	return credential{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(p)), only: only}, true, nil
 }
