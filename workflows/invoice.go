@@ -208,11 +208,20 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		MaximumInterval:    in.Retry.MaximumInterval,
 		MaximumAttempts:    in.Retry.MaximumAttempts,
 	}
-	// call runs one step that talks to the outside world.
+	// call runs one step that talks to the outside world. A local
+	// activity's retries end at its ScheduleToCloseTimeout, which the SDK
+	// sets to the StartToCloseTimeout (one attempt's) when none is given:
+	// the retries of a local call may last as long as the run, as those of
+	// an activity do.
+	localBudget := workflow.GetInfo(ctx).WorkflowExecutionTimeout
+	if localBudget <= 0 {
+		localBudget = unboundedLocalRetries
+	}
 	call := func(fn, arg any) workflow.Future {
 		if in.LocalCalls {
 			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-				StartToCloseTimeout: in.ActivityTimeout, RetryPolicy: retry,
+				ScheduleToCloseTimeout: max(localBudget, in.ActivityTimeout),
+				StartToCloseTimeout:    in.ActivityTimeout, RetryPolicy: retry,
 			}), fn, arg)
 		}
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -371,6 +380,11 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	r.Events, r.ChangedAfterInvoice = events.ids, events.changed
 	return r, nil
 }
+
+// unboundedLocalRetries bounds the retries of a local call in a run
+// without a run timeout (the intake always sets one): a year, as good as
+// unbounded.
+const unboundedLocalRetries = 365 * 24 * time.Hour
 
 // staleWinChange versions the read of the deal's previous run (runs that
 // started before it replay without it).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -171,6 +172,33 @@ func TestInvoiceDealRetriesRateLimitAfterAdvertisedDelay(t *testing.T) {
 	}
 	if gap := startedAt[2].Sub(startedAt[1]); gap < 2*time.Second || gap >= 7*time.Second {
 		t.Errorf("retry after 503 came %v after the second attempt, want the policy's backoff (2s)", gap)
+	}
+}
+
+// With the calls as local activities (the default), an ERP that answers
+// 503 for far longer than one attempt's timeout is retried until it comes
+// back, within the run's timeout, as a regular activity would be: the
+// retries are not bounded by the activity timeout.
+func TestInvoiceDealLocalCallsRetryBeyondTheActivityTimeout(t *testing.T) {
+	var outage []error
+	for range 30 { // 1+2+4+8 s, then every 10 s: about 4.5 minutes of 503s
+		outage = append(outage, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503})
+	}
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: outage}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: 24 * time.Hour})
+	began := env.Now()
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-OUT", "100.00")})
+	in.LocalCalls = true
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("the run gave up during a %d-attempt outage: %v", len(outage), err)
+	}
+	if erp.invoices != 1 || len(erp.failInvoice) != 0 {
+		t.Fatalf("%d invoices, %d failures left", erp.invoices, len(erp.failInvoice))
+	}
+	if took := env.Now().Sub(began); took < 4*time.Minute {
+		t.Errorf("the run ended %v after it began (the test clock); the outage's back-offs add up to more than 4 minutes", took)
 	}
 }
 
