@@ -326,6 +326,9 @@ func setDevDefaults(v *viper.Viper) {
 	if !v.InConfig("targets.sandbox.type") {
 		v.SetDefault("targets.sandbox.type", "http")
 		v.SetDefault("targets.sandbox.base_url", "http://"+DialAddr(v.GetString("dev.sandbox_listen")))
+		// The sandbox refuses a second customer with one external id (409
+		// naming the first): create first, one call per new customer.
+		v.SetDefault("targets.sandbox.customer_lookup", "on_conflict")
 	}
 	if !v.InConfig("connections.demo.source.type") {
 		v.SetDefault("connections.demo.source.type", "generic")

@@ -23,7 +23,7 @@ import (
 // "generic" and "http" are STAND-INS for the real connector packages, with
 // their exact key names (generic: type, secret, tolerance; http: type,
 // base_url, auth_header, auth_value, idempotency_header, customers_path,
-// invoices_path, lookup_invoices, timeout), so that the dev defaults and
+// customer_lookup, invoices_path, lookup_invoices, timeout), so that the dev defaults and
 // examples/dealsync.yaml can be loaded end to end. This is only possible
 // because this test binary does not import the real packages (package
 // config does not import them); registering a name twice panics.
@@ -52,6 +52,7 @@ type httpStandIn struct {
 	AuthValue         secret.Secret `mapstructure:"auth_value"`
 	IdempotencyHeader string        `mapstructure:"idempotency_header" validate:"required"`
 	CustomersPath     string        `mapstructure:"customers_path" validate:"required"`
+	CustomerLookup    string        `mapstructure:"customer_lookup" validate:"omitempty,oneof=before_create on_conflict"`
 	InvoicesPath      string        `mapstructure:"invoices_path" validate:"required"`
 	LookupInvoices    bool          `mapstructure:"lookup_invoices"`
 	Timeout           time.Duration `mapstructure:"timeout" validate:"gt=0"`
@@ -500,6 +501,7 @@ func TestDevDefaults(t *testing.T) {
 	equal(t, "targets.sandbox.type", sandbox.Type, "http")
 	equal(t, "targets.sandbox.options.base_url", sandbox.Options["base_url"], any("http://127.0.0.1:8090"))
 	equal(t, "targets.sandbox.base_url", sandbox.Spec.(*httpStandIn).BaseURL, "http://127.0.0.1:8090")
+	equal(t, "targets.sandbox.customer_lookup", sandbox.Spec.(*httpStandIn).CustomerLookup, "on_conflict")
 
 	demo := cfg.Connections["demo"]
 	equal(t, "connections.demo.source.type", demo.Source.Type, "generic")
@@ -611,6 +613,7 @@ func TestExampleFile(t *testing.T) {
 		BaseURL:           "http://127.0.0.1:8090",
 		IdempotencyHeader: "Idempotency-Key",
 		CustomersPath:     "/customers",
+		CustomerLookup:    "on_conflict",
 		InvoicesPath:      "/invoices",
 		Timeout:           10 * time.Second,
 	}))

@@ -9,6 +9,8 @@
 //	GET  {customers_path}?external_id=X  → 2xx {"customers":[{"id":...,"external_id":...}, ...]}
 //	                                       (an entry naming another external_id is skipped)
 //	POST {customers_path}                 → 2xx {"id":...}                        (CustomerBody)
+//	                                       | 409 when the API holds a customer with that external_id,
+//	                                       optionally naming it: {"customer":{"id":...,"external_id":...}}
 //	GET  {invoices_path}?reference=R      → 2xx {"invoices":[{"id":...,"number":...,"url":...,
 //	                                            "reference":...,"customer_id":...}, ...]}
 //	                                       (only with lookup_invoices: an entry with reference R
@@ -23,7 +25,10 @@ package httptarget
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,6 +48,10 @@ const (
 	DefaultCustomersPath     = "/customers"
 	DefaultInvoicesPath      = "/invoices"
 	DefaultTimeout           = 10 * time.Second
+
+	// Values of Config.CustomerLookup.
+	LookupBeforeCreate = "before_create"
+	LookupOnConflict   = "on_conflict"
 
 	// NoCustomers as CustomersPath says the API has no customer resource:
 	// the invoice's customer_id is the CRM company id (Customer.ExternalID).
@@ -79,6 +88,17 @@ type Config struct {
 	CustomersPath string `mapstructure:"customers_path"`
 	// InvoicesPath defaults to "/invoices".
 	InvoicesPath string `mapstructure:"invoices_path"`
+	// CustomerLookup says when the customer is looked up by external id:
+	// "before_create" (the default: GET, then POST when there is none; two
+	// calls for a new customer) or "on_conflict" (POST first, and look up
+	// only when the API answers 409 because it holds a customer with that
+	// external id: one call for a new customer, and for a known one when the
+	// 409 answer names it). on_conflict is for APIs that enforce unique
+	// external ids, as the sandbox does. In both modes a 409 to the POST
+	// (another run created the company's customer in between) is followed by
+	// a look-up, so two deals of one new company make one customer on such
+	// an API.
+	CustomerLookup string `mapstructure:"customer_lookup" validate:"omitempty,oneof=before_create on_conflict"`
 	// LookupInvoices looks for an invoice with the deal's reference, billed
 	// to the same customer, before creating one (GET {invoices_path}
 	// ?reference=R), and takes it as a replay: a re-run after the API has
@@ -97,6 +117,7 @@ func DefaultConfig() Config {
 		AuthHeader:        DefaultAuthHeader,
 		IdempotencyHeader: DefaultIdempotencyHeader,
 		CustomersPath:     DefaultCustomersPath,
+		CustomerLookup:    LookupBeforeCreate,
 		InvoicesPath:      DefaultInvoicesPath,
 		Timeout:           DefaultTimeout,
 	}
@@ -118,6 +139,7 @@ type Target struct {
 	auth         string // revealed once by New; "" = no auth header
 	idemHeader   string
 	customersURL string // "" when CustomersPath is "none"
+	createFirst  bool   // CustomerLookup is on_conflict
 	invoicesURL  string
 	lookup       bool // LookupInvoices
 }
@@ -140,6 +162,13 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 	}
 	if cfg.InvoicesPath == "" {
 		cfg.InvoicesPath = d.InvoicesPath
+	}
+	switch cfg.CustomerLookup {
+	case "":
+		cfg.CustomerLookup = d.CustomerLookup
+	case LookupBeforeCreate, LookupOnConflict:
+	default:
+		return nil, fmt.Errorf("httptarget: customer_lookup %q: want %s or %s", cfg.CustomerLookup, LookupBeforeCreate, LookupOnConflict)
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("httptarget: timeout %v is negative", cfg.Timeout)
@@ -178,6 +207,7 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 		idemHeader:  http.CanonicalHeaderKey(cfg.IdempotencyHeader),
 		invoicesURL: joinURL(base, cfg.InvoicesPath),
 		lookup:      cfg.LookupInvoices,
+		createFirst: cfg.CustomerLookup == LookupOnConflict,
 	}
 	if t.client == nil {
 		t.client = &http.Client{}
@@ -224,14 +254,18 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// FindOrCreateCustomer looks the customer up by external id (the first
-// match wins) and creates it, under key, when there is none or it has no
-// external id. With customers_path "none" it sends nothing and returns the
-// external id.
+// FindOrCreateCustomer finds the customer by external id (the first match
+// wins) and creates it, under key, when there is none or it has no
+// external id: looking it up first (customer_lookup before_create) or
+// creating it first and looking it up when the API answers 409
+// (on_conflict). With customers_path "none" it sends nothing and returns
+// the external id.
 //
-// The look-up and the creation are two calls: two different keys racing for
-// the same new company can create it twice, unless the API itself enforces
-// unique external ids (the sandbox does not).
+// A 409 to the creation, in either mode, means the API holds a customer
+// with this external id (another run created it since the look-up): the
+// one the answer names, or else the one a look-up finds, is the deal's.
+// On an API that does not enforce unique external ids, two runs racing for
+// one new company can still create it twice.
 func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
 	if t.customersURL == "" {
 		if c.ExternalID == "" {
@@ -242,53 +276,92 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	ctx, cancel := t.withTimeout(ctx)
 	defer cancel()
 
-	if c.ExternalID != "" {
-		u := withQuery(t.customersURL, "external_id", c.ExternalID)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return connectors.CustomerRef{}, fmt.Errorf("%s find customer: %w", t.service, err)
-		}
-		t.setCommonHeaders(req.Header, "")
-		const op = "find customer"
-		_, body, err := t.send(req, op)
-		if err != nil {
-			return connectors.CustomerRef{}, err
-		}
-		var list CustomerList
-		if err := json.Unmarshal(body, &list); err != nil {
-			return connectors.CustomerRef{}, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
-		}
-		for _, found := range list.Customers {
-			// A customer whose answer names another external id is not
-			// this one: the API did not filter (or filters loosely), and
-			// taking it would bill another company.
-			if found.ID != "" && (found.ExternalID == "" || found.ExternalID == c.ExternalID) {
-				return connectors.CustomerRef{ID: found.ID}, nil
-			}
+	if c.ExternalID != "" && !t.createFirst {
+		ref, found, err := t.findCustomer(ctx, c.ExternalID)
+		if err != nil || found {
+			return ref, err
 		}
 	}
+	ref, conflict, err := t.createCustomer(ctx, c, key)
+	if conflict == nil || c.ExternalID == "" {
+		return ref, err
+	}
+	if named := conflict.Customer; named.ID != "" && named.ExternalID == c.ExternalID {
+		return connectors.CustomerRef{ID: named.ID}, nil
+	}
+	ref, found, ferr := t.findCustomer(ctx, c.ExternalID)
+	switch {
+	case ferr != nil:
+		return ref, ferr
+	case found:
+		return ref, nil
+	}
+	// The API refused a duplicate it does not list: permanent, as the 409
+	// is (another kind of conflict, or a list that lags); the message says
+	// what to look at.
+	return connectors.CustomerRef{}, fmt.Errorf("%s create customer: the API answered 409 but lists no customer with external_id %q: %w",
+		t.service, c.ExternalID, err)
+}
 
+// findCustomer looks a customer up by external id.
+func (t *Target) findCustomer(ctx context.Context, externalID string) (connectors.CustomerRef, bool, error) {
+	const op = "find customer"
+	u := withQuery(t.customersURL, "external_id", externalID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return connectors.CustomerRef{}, false, fmt.Errorf("%s %s: %w", t.service, op, err)
+	}
+	t.setCommonHeaders(req.Header, "")
+	_, body, err := t.send(req, op)
+	if err != nil {
+		return connectors.CustomerRef{}, false, err
+	}
+	var list CustomerList
+	if err := json.Unmarshal(body, &list); err != nil {
+		return connectors.CustomerRef{}, false, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+	}
+	for _, found := range list.Customers {
+		// A customer whose answer names another external id is not
+		// this one: the API did not filter (or filters loosely), and
+		// taking it would bill another company.
+		if found.ID != "" && (found.ExternalID == "" || found.ExternalID == externalID) {
+			return connectors.CustomerRef{ID: found.ID}, true, nil
+		}
+	}
+	return connectors.CustomerRef{}, false, nil
+}
+
+// createCustomer posts the customer under key. A 409 answer is returned
+// as the conflict (with what the answer says of the customer that holds
+// the external id) beside its *connectors.APIError.
+func (t *Target) createCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, *CustomerConflict, error) {
 	const op = "create customer"
 	payload, err := json.Marshal(NewCustomerBody(c))
 	if err != nil {
-		return connectors.CustomerRef{}, fmt.Errorf("%s %s: %w", t.service, op, err)
+		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
-	req, err := t.newPost(ctx, t.customersURL, payload, key)
+	req, err := t.newPost(ctx, t.customersURL, payload, customerKey(key, payload))
 	if err != nil {
-		return connectors.CustomerRef{}, fmt.Errorf("%s %s: %w", t.service, op, err)
+		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
 	_, body, err := t.send(req, op)
 	if err != nil {
-		return connectors.CustomerRef{}, err
+		var apiErr *connectors.APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict {
+			var conflict CustomerConflict
+			_ = json.Unmarshal(body, &conflict) // naming the customer is optional
+			return connectors.CustomerRef{}, &conflict, err
+		}
+		return connectors.CustomerRef{}, nil, err
 	}
 	var created CustomerCreated
 	if err := json.Unmarshal(body, &created); err != nil {
-		return connectors.CustomerRef{}, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
 	}
 	if created.ID == "" {
-		return connectors.CustomerRef{}, fmt.Errorf("%s %s: answer has no id", t.service, op)
+		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: answer has no id", t.service, op)
 	}
-	return connectors.CustomerRef{ID: created.ID, Created: true}, nil
+	return connectors.CustomerRef{ID: created.ID, Created: true}, nil, nil
 }
 
 // CreateInvoice posts the invoice under key; with lookup_invoices, an
@@ -353,6 +426,17 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 	return connectors.InvoiceResult{}, false, nil
 }
 
+// customerKey is the idempotency key of a customer's creation: the run's
+// key and a digest of the body. A retry sends the same body under the
+// same key (a replay); a later run of the deal whose company changed in
+// the CRM sends another body, which an API that keeps keys (as the IETF
+// draft says) would refuse under the same key with 422 for good, not
+// answer 409 or create.
+func customerKey(key string, body []byte) string {
+	sum := sha256.Sum256(body)
+	return key + "/" + hex.EncodeToString(sum[:8])
+}
+
 // PlanInvoice returns the request CreateInvoice would send, built by the
 // same code, with the auth header's value replaced by Mask.
 func (t *Target) PlanInvoice(inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.Request, error) {
@@ -410,7 +494,8 @@ func (t *Target) withTimeout(ctx context.Context) (context.Context, context.Canc
 }
 
 // send does the request and reads the answer. A non-2xx answer is an
-// *connectors.APIError; a failure to send or to read is wrapped as is.
+// *connectors.APIError, returned with the body read (up to maxResponse+1
+// bytes); a failure to send or to read is wrapped as is.
 func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error) {
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -421,7 +506,7 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status alone decides the retry; a body cut short only costs
 		// the message.
-		return nil, nil, t.apiError(op, resp, body)
+		return nil, body, t.apiError(op, resp, body)
 	}
 	if readErr != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading answer: %w", t.service, op, readErr)

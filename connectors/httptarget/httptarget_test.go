@@ -426,7 +426,7 @@ func TestRegistryAndConfig(t *testing.T) {
 		t.Fatalf("NewConfig() is %T", spec.NewConfig())
 	}
 	if *cfg != httptarget.DefaultConfig() || cfg.AuthHeader != "Authorization" || cfg.IdempotencyHeader != "Idempotency-Key" ||
-		cfg.CustomersPath != "/customers" || cfg.InvoicesPath != "/invoices" || cfg.Timeout != 10*time.Second {
+		cfg.CustomersPath != "/customers" || cfg.CustomerLookup != "before_create" || cfg.InvoicesPath != "/invoices" || cfg.Timeout != 10*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	cfg.BaseURL = "http://127.0.0.1:8090"
@@ -447,6 +447,7 @@ func TestRegistryAndConfig(t *testing.T) {
 		"missing env":   {BaseURL: "https://erp.example", AuthValue: secret.New("env:HTTPTARGET_TEST_UNSET")},
 		"newline value": {BaseURL: "https://erp.example", AuthValue: secret.New("Bearer a\r\nX-Evil: 1")},
 		"neg timeout":   {BaseURL: "https://erp.example", Timeout: -time.Second},
+		"lookup mode":   {BaseURL: "https://erp.example", CustomerLookup: "never"},
 	} {
 		if _, err := httptarget.New(c, nil); err == nil {
 			t.Errorf("%s: New accepted %+v", name, c)
@@ -554,5 +555,216 @@ func TestLookupInvoicesSkipsAnotherReference(t *testing.T) {
 	res, err := tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
 	if err != nil || res.InvoiceID != "I-NEW" || res.Replayed || posts != 1 {
 		t.Fatalf("got %+v, %v (%d creates); want I-NEW created", res, err, posts)
+	}
+}
+
+// countingSandbox is a sandbox behind a handler that counts the requests
+// by method and, when hold > 0, answers no GET /customers until hold of
+// them have arrived (every caller has looked up before any creates).
+type countingSandbox struct {
+	sb   *sandbox.Server
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs map[string]int
+	gets sync.WaitGroup
+}
+
+func startCountingSandbox(t *testing.T, hold int) *countingSandbox {
+	t.Helper()
+	c := &countingSandbox{sb: sandbox.New(sandbox.Options{}), reqs: map[string]int{}}
+	c.gets.Add(hold)
+	h := c.sb.Handler()
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.reqs[r.Method]++
+		c.mu.Unlock()
+		if r.Method == http.MethodGet && hold > 0 {
+			c.gets.Done()
+			c.gets.Wait()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+func (c *countingSandbox) target(t *testing.T, lookup string) *httptarget.Target {
+	t.Helper()
+	tg, err := httptarget.New(httptarget.Config{BaseURL: c.srv.URL, CustomerLookup: lookup, Name: "sandbox"}, c.srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+func (c *countingSandbox) requests() (gets, posts int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gets, posts = c.reqs[http.MethodGet], c.reqs[http.MethodPost]
+	clear(c.reqs)
+	return gets, posts
+}
+
+// customer_lookup on_conflict: a new customer is one POST, a known one is
+// one POST answered 409 naming it; before_create looks up first.
+func TestCustomerLookupOnConflict(t *testing.T) {
+	ctx := context.Background()
+	c := startCountingSandbox(t, 0)
+	tg := c.target(t, httptarget.LookupOnConflict)
+	acme := model.Customer{ExternalID: "hub-7", Name: "Acme GmbH"}
+
+	first, err := tg.FindOrCreateCustomer(ctx, acme, "k1")
+	if err != nil || !first.Created || first.ID == "" {
+		t.Fatalf("new customer: %+v, %v", first, err)
+	}
+	if gets, posts := c.requests(); gets != 0 || posts != 1 {
+		t.Errorf("new customer: %d GET + %d POST, want 0 + 1", gets, posts)
+	}
+	again, err := tg.FindOrCreateCustomer(ctx, acme, "k2")
+	if err != nil || again != (connectors.CustomerRef{ID: first.ID}) {
+		t.Errorf("known customer: %+v, %v; want found %s", again, err, first.ID)
+	}
+	if gets, posts := c.requests(); gets != 0 || posts != 1 {
+		t.Errorf("known customer: %d GET + %d POST, want 0 + 1 (the 409 names it)", gets, posts)
+	}
+
+	before := c.target(t, httptarget.LookupBeforeCreate)
+	if got, err := before.FindOrCreateCustomer(ctx, acme, "k3"); err != nil || got.ID != first.ID || got.Created {
+		t.Errorf("before_create, known: %+v, %v", got, err)
+	}
+	if gets, posts := c.requests(); gets != 1 || posts != 0 {
+		t.Errorf("before_create, known: %d GET + %d POST, want 1 + 0", gets, posts)
+	}
+	if got, err := before.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-8", Name: "Beta"}, "k4"); err != nil || !got.Created {
+		t.Errorf("before_create, new: %+v, %v", got, err)
+	}
+	if gets, posts := c.requests(); gets != 1 || posts != 1 {
+		t.Errorf("before_create, new: %d GET + %d POST, want 1 + 1", gets, posts)
+	}
+	if n := len(c.sb.Customers()); n != 2 {
+		t.Errorf("%d customers, want 2", n)
+	}
+}
+
+// Runs of several deals of one new company, all looking it up before any
+// creates it (the GETs are held until every run has sent one): the API
+// refuses every creation but one with 409, and every run takes that one
+// customer, in both modes.
+func TestConcurrentRunsOfOneNewCompanyMakeOneCustomer(t *testing.T) {
+	const runs = 8
+	for _, lookup := range []string{httptarget.LookupBeforeCreate, httptarget.LookupOnConflict} {
+		t.Run(lookup, func(t *testing.T) {
+			hold := runs
+			if lookup == httptarget.LookupOnConflict {
+				hold = 0 // it looks up only after a 409
+			}
+			c := startCountingSandbox(t, hold)
+			tg := c.target(t, lookup)
+			refs := make([]connectors.CustomerRef, runs)
+			errs := make([]error, runs)
+			var wg sync.WaitGroup
+			for i := range runs {
+				wg.Go(func() {
+					refs[i], errs[i] = tg.FindOrCreateCustomer(context.Background(),
+						model.Customer{ExternalID: "hub-new", Name: "New Co"}, "invoice/demo/deal-"+string(rune('a'+i))+"/customer")
+				})
+			}
+			wg.Wait()
+			stored := c.sb.Customers()
+			if len(stored) != 1 {
+				t.Fatalf("%d customers created, want 1", len(stored))
+			}
+			created := 0
+			for i := range runs {
+				if errs[i] != nil || refs[i].ID != stored[0].ID {
+					t.Errorf("run %d: %+v, %v; want %s", i, refs[i], errs[i], stored[0].ID)
+				}
+				if refs[i].Created {
+					created++
+				}
+			}
+			if created != 1 {
+				t.Errorf("%d runs say they created the customer, want 1", created)
+			}
+			if gets, posts := c.requests(); posts != runs || (lookup == httptarget.LookupBeforeCreate && gets != runs) {
+				t.Errorf("%d GET + %d POST", gets, posts)
+			}
+		})
+	}
+}
+
+// A 409 that does not name the customer (or names another external id) is
+// followed by a look-up; when the API lists none, the run fails with a
+// message that says so, as permanent as the 409.
+func TestCustomerConflictLooksUp(t *testing.T) {
+	var (
+		conflict = `{"error":{"message":"duplicate"}}`
+		list     = `{"customers":[{"id":"C-1","external_id":"hub-7"}]}`
+		gets     int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			gets++
+			_, _ = io.WriteString(w, list)
+			return
+		}
+		w.WriteHeader(http.StatusConflict)
+		_, _ = io.WriteString(w, conflict)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, CustomerLookup: httptarget.LookupOnConflict, Name: "strict"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	acme := model.Customer{ExternalID: "hub-7", Name: "Acme"}
+	for _, body := range []string{`{"error":{"message":"duplicate"}}`, `{"error":"dup","customer":{"id":"C-OTHER","external_id":"hub-1"}}`, `not json`} {
+		conflict, gets = body, 0
+		if got, err := tg.FindOrCreateCustomer(ctx, acme, "k"); err != nil || got != (connectors.CustomerRef{ID: "C-1"}) || gets != 1 {
+			t.Errorf("409 %s: %+v, %v after %d look-ups; want C-1 looked up", body, got, err, gets)
+		}
+	}
+	list = `{"customers":[]}`
+	_, err = tg.FindOrCreateCustomer(ctx, acme, "k")
+	if api := apiError(t, err); api.StatusCode != http.StatusConflict || func() bool { c, _ := connectors.Classify(err); return c != connectors.Permanent }() || !strings.Contains(err.Error(), `lists no customer with external_id "hub-7"`) {
+		t.Errorf("409 and no listed customer: %v", err)
+	}
+	// Without an external id there is nothing to look up: the 409 is the error.
+	gets = 0
+	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in"}, "k"); apiError(t, err).StatusCode != http.StatusConflict || gets != 0 {
+		t.Errorf("409 without external id: %v, %d look-ups", err, gets)
+	}
+}
+
+// A later run of a deal (same run key) whose company changed in the CRM
+// since the first run created its customer: on_conflict takes the customer
+// the external id names (409), not a 422 for a key reused with another
+// body; a customer without an external id is created anew with its new
+// data; the same body under the same key is still a replay.
+func TestCustomerChangedSinceAnEarlierRunOfTheDeal(t *testing.T) {
+	ctx := context.Background()
+	c := startCountingSandbox(t, 0)
+	tg := c.target(t, httptarget.LookupOnConflict)
+	const key = "invoice/demo/D-1/customer"
+	first, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7", Name: "Acme"}, key)
+	if err != nil || !first.Created {
+		t.Fatalf("first run: %+v, %v", first, err)
+	}
+	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7", Name: "Acme Renamed"}, key); err != nil || got != (connectors.CustomerRef{ID: first.ID}) {
+		t.Errorf("renamed company, same key: %+v, %v; want %s", got, err, first.ID)
+	}
+	walkIn, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in"}, "invoice/demo/D-2/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in"}, "invoice/demo/D-2/customer"); err != nil || again.ID != walkIn.ID {
+		t.Errorf("same body, same key: %+v, %v; want the replay of %s", again, err, walkIn.ID)
+	}
+	if moved, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in Ltd"}, "invoice/demo/D-2/customer"); err != nil || moved.ID == walkIn.ID || !moved.Created {
+		t.Errorf("changed body without external id, same key: %+v, %v", moved, err)
+	}
+	if st := c.sb.Stats(); st.CustomersCreated != 3 || st.IdempotentReplays != 1 {
+		t.Errorf("stats %+v, want 3 customers and 1 replay", st)
 	}
 }

@@ -82,6 +82,13 @@ type ListedCustomer struct {
 	ExternalID string `json:"external_id"`
 }
 
+// CustomerConflict is the part of a 409 answer to POST {customers_path}
+// the target reads: the customer that holds the external id, when the API
+// names it (optional; the target looks it up otherwise).
+type CustomerConflict struct {
+	Customer ListedCustomer `json:"customer"`
+}
+
 // InvoiceCreated is the part of a 2xx answer to POST {invoices_path} the
 // target reads: the ERP's id, its human number and a link, if any.
 type InvoiceCreated struct {

@@ -352,6 +352,17 @@ func (s *Server) createCustomer(b httptarget.CustomerBody, ref idemRef) reply {
 		return failed(http.StatusUnprocessableEntity, "name is required", "name")
 	}
 	s.mu.Lock()
+	if held := s.custByExt[b.ExternalID]; b.ExternalID != "" && len(held) > 0 {
+		existing := *held[0]
+		s.mu.Unlock()
+		return reply{status: http.StatusConflict, body: mustJSON(customerConflict{
+			Error: httptarget.ErrorDetail{
+				Message: fmt.Sprintf("customer %s already has external_id %q", existing.ID, b.ExternalID),
+				Field:   "external_id",
+			},
+			Customer: existing,
+		})}
+	}
 	c := &Customer{
 		ID:           customerID(len(s.customers) + 1),
 		CustomerBody: b,
@@ -393,6 +404,13 @@ func (s *Server) createInvoice(b httptarget.InvoiceBody, base string, ref idemRe
 	s.log.Info("sandbox: invoice created", slog.String("id", id), slog.String("number", inv.Number),
 		slog.String("reference", inv.Reference), slog.String("total", inv.Total+" "+inv.Currency))
 	return reply{status: http.StatusCreated, resource: inv}
+}
+
+// customerConflict is the answer to a POST /customers whose external_id
+// a customer already has: the error and that customer.
+type customerConflict struct {
+	Error    httptarget.ErrorDetail `json:"error"`
+	Customer Customer               `json:"customer"`
 }
 
 // customerID and invoiceID are the ids of the n-th customer and invoice.

@@ -13,6 +13,8 @@
 // Amounts are decimal strings (see httptarget.InvoiceBody).
 //
 //	POST /customers                 201 customer       (Idempotency-Key required)
+//	                                409 {"error":{...},"customer":{...}} when a customer
+//	                                has its external_id: external ids are unique
 //	GET  /customers?external_id=X   200 {"customers":[...]}, exact match, creation order
 //	GET  /customers/{id}            200 customer | 404
 //	POST /invoices                  201 invoice        (Idempotency-Key required)

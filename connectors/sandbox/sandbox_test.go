@@ -399,3 +399,38 @@ func TestListInvoicesByReferencePrefix(t *testing.T) {
 		t.Errorf("both filters: %s, want only B-x-2", a.body)
 	}
 }
+
+// External ids are unique: a second customer with one is refused with 409
+// naming the first, and the refusal is not remembered under its key; a
+// replay of the first key still answers the first creation, and customers
+// without an external id are not limited.
+func TestCustomerExternalIDIsUnique(t *testing.T) {
+	h := start(t, Options{})
+	first := h.customer("hub-1")
+	for range 2 { // the refusal is evaluated afresh: 409 again, not 422 nor a replay
+		a := h.call("POST", "/customers", "other-key", httptarget.CustomerBody{ExternalID: "hub-1", Name: "Acme again"})
+		if a.status != http.StatusConflict || a.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("duplicate external_id: %d %s", a.status, a.body)
+		}
+		var got struct {
+			Error    httptarget.ErrorDetail `json:"error"`
+			Customer Customer               `json:"customer"`
+		}
+		a.decode(t, &got)
+		if got.Customer.ID != first || got.Customer.ExternalID != "hub-1" || got.Customer.Name != "Acme hub-1" ||
+			got.Error.Field != "external_id" || !strings.Contains(got.Error.Message, first) {
+			t.Errorf("409 answer = %+v", got)
+		}
+	}
+	if a := h.call("POST", "/customers", "cus-hub-1", httptarget.CustomerBody{ExternalID: "hub-1", Name: "Acme hub-1"}); a.status != http.StatusCreated || a.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replay of the first key: %d %s", a.status, a.body)
+	}
+	for _, key := range []string{"anon-1", "anon-2"} {
+		if a := h.call("POST", "/customers", key, httptarget.CustomerBody{Name: "Walk-in"}); a.status != http.StatusCreated {
+			t.Errorf("customer without external_id under %s: %d %s", key, a.status, a.body)
+		}
+	}
+	if st := h.s.Stats(); st.CustomersCreated != 3 || len(h.s.Customers()) != 3 {
+		t.Errorf("%d customers created, %d stored; want 3", st.CustomersCreated, len(h.s.Customers()))
+	}
+}
