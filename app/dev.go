@@ -135,7 +135,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		intakeL.Close()
 		return nil, err
 	}
-	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections, d.Client), o.WorkerOptions)
+	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections, d.Client), cfg.Workflow.ActivityTimeout, o.WorkerOptions)
 	if err := d.worker.Start(); err != nil {
 		intakeL.Close()
 		return nil, fmt.Errorf("starting worker: %w", err)

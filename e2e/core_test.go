@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -543,4 +545,64 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 		t.Fatalf("won again later: %v, %d invoices, events %v; want one invoice by the run of evt_lost_1 and evt_lost_3", err, s.invoicesFor("D-SET-LOST"), out.Events)
 	}
 	s.keepHistory(t, lostID, "generic-settle-won-again-invoiced")
+}
+
+// Stopping the stack while a call to the ERP is in flight: the worker waits
+// for it (its stop timeout covers one attempt), the run's workflow task
+// completes before the process stops, and after a restart the run is
+// complete, with one invoice and without a workflow task that timed out
+// (the SDK's default stop timeout, 0, cancelled the call at once).
+func TestStopWaitsForTheCallInFlight(t *testing.T) {
+	erp := sandbox.New(sandbox.Options{})
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/invoices" {
+			arrived <- struct{}{}
+			<-release
+		}
+		erp.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(gated.Close)
+	target := useTarget("gated", "http", &httptarget.Config{BaseURL: gated.URL, CustomerLookup: httptarget.LookupOnConflict})
+
+	dir := t.TempDir()
+	s := startStack(t, stackOptions{dataDir: dir, mutate: target})
+	if r := s.send(t, delivery{body: event("evt_stop", "D-STOP", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the invoice was never sent")
+	}
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	// Let the stop reach the worker while the call is held (without the
+	// stop timeout, the call's context is cancelled by now), then answer.
+	time.Sleep(500 * time.Millisecond)
+	close(release)
+	<-closed
+	if n := len(erp.Invoices()); n != 1 {
+		t.Fatalf("%d invoices after the stop, want 1", n)
+	}
+
+	s2 := startStack(t, stackOptions{dataDir: dir, mutate: target})
+	id := workflows.WorkflowID("demo", "D-STOP")
+	var r workflows.InvoiceDealResult
+	if err := s2.waitRun(t, id, &r); err != nil || r.InvoiceID != erp.Invoices()[0].ID {
+		t.Fatalf("run after the restart: %+v, %v", r, err)
+	}
+	iter := s2.Client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT || ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED {
+			t.Errorf("event %d: %v: the workflow task was cut off by the stop", ev.GetEventId(), ev.GetEventType())
+		}
+	}
+	if n := len(erp.Invoices()); n != 1 {
+		t.Errorf("%d invoices, want 1", n)
+	}
 }

@@ -4,6 +4,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -14,8 +16,13 @@ import (
 )
 
 // New returns a worker (not yet started) polling taskQueue, with the
-// InvoiceDeal workflow and all activities registered.
-func New(c client.Client, taskQueue string, acts *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
+// InvoiceDeal workflow and all activities registered. Without a
+// WorkerStopTimeout in opts, its Stop waits StopTimeout(activityTimeout)
+// for the calls in flight.
+func New(c client.Client, taskQueue string, acts *activities.Activities, activityTimeout time.Duration, opts sdkworker.Options) sdkworker.Worker {
+	if opts.WorkerStopTimeout == 0 {
+		opts.WorkerStopTimeout = StopTimeout(activityTimeout)
+	}
 	w := sdkworker.New(c, taskQueue, opts)
 	Register(w, acts)
 	return w
@@ -29,4 +36,14 @@ func Register(r interface {
 }, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
+}
+
+// StopTimeout is how long a worker's Stop waits for the calls in flight
+// before it cancels them: one attempt of a call (the activity timeout) and
+// the completion of its workflow task. The SDK's default is 0: a call to
+// the ERP would be cut off mid-request at every deploy. The platform's
+// grace period for the process (Kubernetes' terminationGracePeriodSeconds,
+// Docker's stop timeout) must be longer.
+func StopTimeout(activityTimeout time.Duration) time.Duration {
+	return activityTimeout + 5*time.Second
 }

@@ -98,7 +98,7 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			} else if addr != "" {
 				logger.Info("metrics listening", "addr", addr)
 			}
-			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set, c), sdkworker.Options{})
+			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set, c), cfg.Workflow.ActivityTimeout, sdkworker.Options{})
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("starting worker: %w", err)
 			}
