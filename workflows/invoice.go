@@ -198,6 +198,17 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			ev = model.DealEvent{}
 		}
 	}
+	// drainFresh takes in the events waiting, without counting them as
+	// changes after the invoice, and says whether any was new.
+	drainFresh := func() bool {
+		fresh := false
+		var ev model.DealEvent
+		for signals.ReceiveAsync(&ev) {
+			fresh = events.add(ev) || fresh
+			ev = model.DealEvent{}
+		}
+		return fresh
+	}
 	result := func() InvoiceDealResult {
 		return InvoiceDealResult{Events: events.ids, ChangedAfterInvoice: events.changed}
 	}
@@ -311,13 +322,23 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}
 	if in.Fetch {
 		var deal model.Deal
-		if err := call(a.FetchDeal, activities.FetchInput{
-			Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
-		}).Get(ctx, &deal); err != nil {
-			return fail(ctx, result(), err)
-		}
-		if len(in.WonStages) > 0 && !containsFold(in.WonStages, deal.Stage) {
-			return notWon(deal.Stage)
+		for fetches := 1; ; fetches++ {
+			if err := call(a.FetchDeal, activities.FetchInput{
+				Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
+			}).Get(ctx, &deal); err != nil {
+				return fail(ctx, result(), err)
+			}
+			if len(in.WonStages) == 0 || containsFold(in.WonStages, deal.Stage) {
+				break
+			}
+			// An event delivered during the fetch (its webhook was
+			// acknowledged) may say the deal was won again: read the deal
+			// again rather than end with the event unread, which would
+			// leave a won deal never invoiced. Bounded, in case a CRM
+			// keeps sending.
+			if fetches > maxRefetches || workflow.GetVersion(ctx, refetchChange, workflow.DefaultVersion, 1) != 1 || !drainFresh() {
+				return notWon(deal.Stage)
+			}
 		}
 		if deal.PreviousStage == "" {
 			deal.PreviousStage = ev.Deal.PreviousStage
@@ -385,6 +406,14 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 // without a run timeout (the intake always sets one): a year, as good as
 // unbounded.
 const unboundedLocalRetries = 365 * 24 * time.Hour
+
+// refetchChange versions the fetch again of a deal found not won when an
+// event arrived during the fetch (runs that started before it end
+// DealNotWon at once). maxRefetches bounds those fetches.
+const (
+	refetchChange = "refetch-after-event"
+	maxRefetches  = 5
+)
 
 // staleWinChange versions the read of the deal's previous run (runs that
 // started before it replay without it).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/stretchr/testify/mock"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,11 +63,21 @@ type fakeCRM struct {
 	fetches       int
 	writeBacks    int
 	failWriteBack int
+	// stages, if set, is the deal's stage at each fetch (the last one
+	// stays); duringFetch runs inside each fetch, given its number.
+	stages      []string
+	duringFetch func(n int)
 }
 
 func (f *fakeCRM) FetchDeal(_ context.Context, account, dealID string) (model.Deal, error) {
 	f.fetches++
+	if f.duringFetch != nil {
+		f.duringFetch(f.fetches)
+	}
 	d := f.deal
+	if len(f.stages) > 0 {
+		d.Stage = f.stages[min(f.fetches, len(f.stages))-1]
+	}
 	d.ID = dealID
 	return d, nil
 }
@@ -270,6 +281,44 @@ func TestInvoiceDealSkipsDealNoLongerWon(t *testing.T) {
 	}
 	if erp.invoices != 0 {
 		t.Fatal("a lost deal was invoiced")
+	}
+}
+
+// A thin event delivered while the run fetches a deal that turns out not
+// won (moved out of the won stage and back, say): the run fetches again
+// instead of ending DealNotWon with the event unread, which would leave
+// the deal won and never invoiced (its webhook was acknowledged).
+func TestInvoiceDealFetchesAgainForAnEventDuringAFetch(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedlost", "closedwon"}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+	crm.duringFetch = func(n int) {
+		if n == 1 {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-5b"}})
+		}
+	}
+	in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-5b", Stage: "closedwon"}})
+	in.Fetch, in.WonStages = true, []string{"closedwon"}
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("the run ended %v; want the deal fetched again and invoiced", err)
+	}
+	var r InvoiceDealResult
+	if err := env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	if crm.fetches != 2 || erp.invoices != 1 || !slices.Equal(r.Events, []string{"e1", "e2"}) || len(r.ChangedAfterInvoice) != 0 {
+		t.Errorf("%d fetches, %d invoices, result %+v", crm.fetches, erp.invoices, r)
+	}
+
+	// Without an event during the fetch, a deal not won ends the run.
+	erp2 := &fakeTarget{keys: map[string]bool{}}
+	crm2 := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedlost", "closedwon"}}
+	env2 := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp2, Fetcher: crm2, WriteBacker: crm2})
+	env2.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	if err := env2.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || crm2.fetches != 1 || erp2.invoices != 0 {
+		t.Errorf("no event during the fetch: %v after %d fetches, %d invoices; want DealNotWon after 1", err, crm2.fetches, erp2.invoices)
 	}
 }
 
