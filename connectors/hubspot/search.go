@@ -75,15 +75,30 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 // included, searchPause apart.
 type searchPacer struct{ last time.Time }
 
-func (p *searchPacer) wait(ctx context.Context) error {
-	if !p.last.IsZero() {
+// pacerNow and pacerSleep are the pacer's clock (tests replace them).
+var (
+	pacerNow   = time.Now
+	pacerSleep = func(ctx context.Context, d time.Duration) error {
+		t := time.NewTimer(d)
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Until(p.last.Add(searchPause))):
+		case <-t.C:
+			return nil
 		}
 	}
-	p.last = time.Now()
+)
+
+func (p *searchPacer) wait(ctx context.Context) error {
+	if !p.last.IsZero() {
+		if d := p.last.Add(searchPause).Sub(pacerNow()); d > 0 {
+			if err := pacerSleep(ctx, d); err != nil {
+				return err
+			}
+		}
+	}
+	p.last = pacerNow()
 	return nil
 }
 

@@ -120,29 +120,43 @@ func TestListWonDealsSplitsAPeriodOverTheSearchLimit(t *testing.T) {
 	searchPageSize, maxSearchResults, searchPause = 1, 2, 5*time.Millisecond
 
 	since, until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	// The pacer's clock: a sleep moves it on, nothing else does, so every
+	// page after the first must ask for a whole pause.
+	clock := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var waits []time.Duration
+	defer func(n func() time.Time, z func(context.Context, time.Duration) error) { pacerNow, pacerSleep = n, z }(pacerNow, pacerSleep)
+	pacerNow = func() time.Time { return clock }
+	pacerSleep = func(_ context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		clock = clock.Add(d)
+		return nil
+	}
 	var got []string
-	began := time.Now()
 	if err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error {
 		got = append(got, d.ID)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	took := time.Since(began)
 	slices.Sort(got)
 	if strings.Join(got, ",") != "1,2,3,4,5" {
 		t.Errorf("won deals %v, want each of 1-5 once", got)
 	}
-	// The pages of the split periods keep HubSpot's search pace too: a
-	// lower bound, whatever the machine's speed.
+	// The pages of the split periods keep HubSpot's search pace too: one
+	// pacer for the whole listing, a pause before every page but the first.
 	searches := 0
 	for _, r := range f.Requests() {
 		if r.Path == "/crm/v3/objects/deals/search" {
 			searches++
 		}
 	}
-	if minimum := time.Duration(searches-1) * searchPause; searches < 6 || took < minimum {
-		t.Errorf("%d search pages in %v, want more than 5 pages at least %v apart", searches, took, searchPause)
+	if searches < 6 || len(waits) != searches-1 {
+		t.Errorf("%d search pages, %d pauses; want more than 5 pages and a pause before each but the first", searches, len(waits))
+	}
+	for i, d := range waits {
+		if d != searchPause {
+			t.Errorf("pause %d: %v, want %v", i, d, searchPause)
+		}
 	}
 
 	// Three deals closed in the same millisecond cannot be split apart.

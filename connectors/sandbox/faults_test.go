@@ -70,7 +70,7 @@ func TestLostResponseThenReplay(t *testing.T) {
 	if len(created) != 1 {
 		t.Fatalf("the lost request must still create the invoice: %d invoices", len(created))
 	}
-	h.s.SetFaults(Faults{})
+	// The replay's answer and a refusal get through, faults or not.
 	a = h.call("POST", "/invoices", "k", invoice(cus))
 	if a.status != http.StatusCreated || a.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("retry: %d replayed=%q %s", a.status, a.header.Get("Idempotent-Replayed"), a.body)
@@ -82,6 +82,9 @@ func TestLostResponseThenReplay(t *testing.T) {
 	}
 	if n := len(h.s.Invoices()); n != 1 {
 		t.Errorf("%d invoices after the retry, want 1", n)
+	}
+	if a := h.call("POST", "/customers", "other", map[string]string{"external_id": "c1", "name": "Acme again"}); a.status != http.StatusConflict {
+		t.Errorf("a refusal under LostResponseRate 1: %d %s", a.status, a.body)
 	}
 	if st := h.s.Stats(); st.Faults[502] != 1 || st.IdempotentReplays != 1 {
 		t.Errorf("stats = %+v", st)

@@ -86,6 +86,7 @@ type Faults struct {
 	// (the invoice is created and its idempotency key stored) but answered
 	// 502, as when a proxy loses the answer. Only the client's retry with
 	// the same key, answered by the idempotent replay, avoids a duplicate.
+	// Replays and refusals (4xx) are never lost.
 	LostResponseRate float64
 }
 
