@@ -38,11 +38,8 @@ func TestExampleConfigWithTheRealConnectors(t *testing.T) {
 	if documented := "# auth_header: " + want.AuthHeader + "\n"; !strings.Contains(string(example), documented) {
 		t.Errorf("the example does not document auth_header's default as %q", documented)
 	}
-	if target.CustomerLookup != httptarget.LookupOnConflict {
-		t.Errorf("customer_lookup = %q, want the example's on_conflict (the sandbox refuses duplicate external ids)", target.CustomerLookup)
-	}
 	if target.BaseURL != "http://127.0.0.1:8090" || target.IdempotencyHeader != want.IdempotencyHeader ||
-		target.CustomersPath != want.CustomersPath || target.InvoicesPath != want.InvoicesPath ||
+		target.CustomersPath != want.CustomersPath || target.CustomerLookup != want.CustomerLookup || target.InvoicesPath != want.InvoicesPath ||
 		target.Timeout != want.Timeout || target.AuthHeader != want.AuthHeader {
 		t.Fatalf("targets.sandbox = %+v, want the http target's defaults %+v", target, want)
 	}

@@ -51,7 +51,10 @@ type Dev struct {
 	worker    sdkworker.Worker
 	cancel    context.CancelFunc
 	servers   []chan error
-	closeOnce sync.Once
+	// stopSandbox stops the sandbox ERP's server, after the worker, whose
+	// calls in flight it answers.
+	stopSandbox func()
+	closeOnce   sync.Once
 }
 
 // StartDev starts everything and returns once the intake accepts webhooks.
@@ -84,7 +87,9 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		return nil, err
 	}
 	d.SandboxURL = "http://" + sandboxL.Addr().String()
-	d.serve(runCtx, sandboxL, d.Sandbox.Handler())
+	sandboxCtx, sandboxCancel := context.WithCancel(context.Background())
+	sandboxDone := d.serveOn(sandboxCtx, sandboxL, d.Sandbox.Handler())
+	d.stopSandbox = func() { sandboxCancel(); <-sandboxDone }
 
 	srvOpts := devserver.Options{
 		FrontendPort:     cfg.Dev.FrontendPort,
@@ -154,8 +159,12 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 }
 
 func (d *Dev) serve(ctx context.Context, l net.Listener, h http.Handler) {
+	d.servers = append(d.servers, d.serveOn(ctx, l, h))
+}
+
+// serveOn serves h on l until ctx ends; the channel says when it stopped.
+func (d *Dev) serveOn(ctx context.Context, l net.Listener, h http.Handler) chan error {
 	errc := make(chan error, 1)
-	d.servers = append(d.servers, errc)
 	go func() {
 		err := Serve(ctx, l, h)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -163,10 +172,11 @@ func (d *Dev) serve(ctx context.Context, l net.Listener, h http.Handler) {
 		}
 		errc <- err
 	}()
+	return errc
 }
 
-// Close stops the intake first (no new work), then the worker, the
-// server and the sandbox.
+// Close stops the intake first (no new work), then the worker (which waits
+// for the calls in flight), the server and the sandbox ERP.
 func (d *Dev) Close() { d.closeOnce.Do(d.close) }
 
 func (d *Dev) close() {
@@ -184,6 +194,9 @@ func (d *Dev) close() {
 	}
 	if d.Temporal != nil {
 		d.Temporal.Stop()
+	}
+	if d.stopSandbox != nil {
+		d.stopSandbox()
 	}
 	if d.Sandbox != nil {
 		_ = d.Sandbox.Close() // every record was written when it was made

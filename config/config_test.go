@@ -613,7 +613,7 @@ func TestExampleFile(t *testing.T) {
 		BaseURL:           "http://127.0.0.1:8090",
 		IdempotencyHeader: "Idempotency-Key",
 		CustomersPath:     "/customers",
-		CustomerLookup:    "on_conflict",
+		CustomerLookup:    "before_create",
 		InvoicesPath:      "/invoices",
 		Timeout:           10 * time.Second,
 	}))

@@ -553,6 +553,52 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	s.keepHistory(t, lostID, "generic-settle-won-again-invoiced")
 }
 
+// Stopping `dealsync dev` while its worker calls dev's own sandbox ERP: the
+// sandbox stops after the worker, so the run's next call (the invoice,
+// after the customer in flight) still gets an answer and the workflow task
+// completes before the process stops.
+func TestDevStopsItsSandboxAfterTheWorker(t *testing.T) {
+	dir := t.TempDir()
+	slow := map[string]string{"DEALSYNC_SANDBOX_LATENCY": "500ms"}
+	s := startStack(t, stackOptions{dataDir: dir, env: slow})
+	if r := s.send(t, delivery{body: event("evt_devstop", "D-DEVSTOP", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	for deadline := time.Now().Add(30 * time.Second); s.Sandbox.Stats().Requests == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the customer was never sent")
+		}
+	}
+	s.Close() // the customer's POST is in flight, the invoice's not sent yet
+	if n := s.invoicesFor("D-DEVSTOP"); n != 1 {
+		t.Fatalf("%d invoices after the stop, want 1: the worker's calls outlived the sandbox", n)
+	}
+	s2 := startStack(t, stackOptions{dataDir: dir})
+	id := workflows.WorkflowID("demo", "D-DEVSTOP")
+	if err := s2.waitRun(t, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	noTaskCutOff(t, s2, id)
+	if n := s2.invoicesFor("D-DEVSTOP"); n != 1 {
+		t.Errorf("%d invoices after the restart, want 1", n)
+	}
+}
+
+// noTaskCutOff fails when a workflow task of the run timed out or failed.
+func noTaskCutOff(t *testing.T, s *stack, workflowID string) {
+	t.Helper()
+	iter := s.Client.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT || ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED {
+			t.Errorf("event %d: %v: the workflow task was cut off by the stop", ev.GetEventId(), ev.GetEventType())
+		}
+	}
+}
+
 // Stopping the stack while a call to the ERP is in flight: the worker waits
 // for it (its stop timeout covers one attempt), the run's workflow task
 // completes before the process stops, and after a restart the run is
@@ -598,16 +644,7 @@ func TestStopWaitsForTheCallInFlight(t *testing.T) {
 	if err := s2.waitRun(t, id, &r); err != nil || r.InvoiceID != erp.Invoices()[0].ID {
 		t.Fatalf("run after the restart: %+v, %v", r, err)
 	}
-	iter := s2.Client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for iter.HasNext() {
-		ev, err := iter.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT || ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED {
-			t.Errorf("event %d: %v: the workflow task was cut off by the stop", ev.GetEventId(), ev.GetEventType())
-		}
-	}
+	noTaskCutOff(t, s2, id)
 	if n := len(erp.Invoices()); n != 1 {
 		t.Errorf("%d invoices, want 1", n)
 	}

@@ -38,12 +38,13 @@ func Register(r interface {
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
 }
 
-// StopTimeout is how long a worker's Stop waits for the calls in flight
-// before it cancels them: one attempt of a call (the activity timeout) and
-// the completion of its workflow task. The SDK's default is 0: a call to
-// the ERP would be cut off mid-request at every deploy. The platform's
-// grace period for the process (Kubernetes' terminationGracePeriodSeconds,
-// Docker's stop timeout) must be longer.
+// StopTimeout is how long a worker's Stop waits for the workflow tasks in
+// hand (and then, as long again, for the local calls still running) before
+// it cancels them: one attempt of a call (the activity timeout) and the
+// completion of its workflow task. The SDK's default is 0: a call to the
+// ERP would be cut off mid-request at every deploy. The platform's grace
+// period for the process (Kubernetes' terminationGracePeriodSeconds,
+// Docker's stop timeout) must be longer than twice this.
 func StopTimeout(activityTimeout time.Duration) time.Duration {
 	return activityTimeout + 5*time.Second
 }

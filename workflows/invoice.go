@@ -225,8 +225,8 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// the retries of a local call may last as long as the run, as those of
 	// an activity do.
 	localBudget := workflow.GetInfo(ctx).WorkflowExecutionTimeout
-	if localBudget <= 0 {
-		localBudget = unboundedLocalRetries
+	if localBudget <= 0 || localBudget > maxLocalRetries {
+		localBudget = maxLocalRetries
 	}
 	call := func(fn, arg any) workflow.Future {
 		if in.LocalCalls {
@@ -323,6 +323,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if in.Fetch {
 		var deal model.Deal
 		for fetches := 1; ; fetches++ {
+			deal = model.Deal{} // decoded afresh: nothing of an earlier fetch stays
 			if err := call(a.FetchDeal, activities.FetchInput{
 				Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
 			}).Get(ctx, &deal); err != nil {
@@ -402,14 +403,16 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	return r, nil
 }
 
-// unboundedLocalRetries bounds the retries of a local call in a run
-// without a run timeout (the intake always sets one): a year, as good as
-// unbounded.
-const unboundedLocalRetries = 365 * 24 * time.Hour
+// maxLocalRetries bounds the retries of one local call (the run timeout
+// does when it is shorter). A local call retried in the worker keeps its
+// workflow task open with a heartbeat every 8 s (3 events each), about
+// 32,000 events a day: a day stays well under the 51,200 events at which
+// Temporal ends a run. Longer outages need external_calls: activity.
+const maxLocalRetries = 24 * time.Hour
 
 // refetchChange versions the fetch again of a deal found not won when an
-// event arrived during the fetch (runs that started before it end
-// DealNotWon at once). maxRefetches bounds those fetches.
+// event arrived during the fetch (runs whose history decided before the
+// change end DealNotWon as they did). maxRefetches bounds those fetches.
 const (
 	refetchChange = "refetch-after-event"
 	maxRefetches  = 5

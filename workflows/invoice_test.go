@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/stretchr/testify/mock"
 	"slices"
 	"strings"
@@ -67,6 +68,7 @@ type fakeCRM struct {
 	// stays); duringFetch runs inside each fetch, given its number.
 	stages      []string
 	duringFetch func(n int)
+	dealAt      map[int]func(*model.Deal) // changes the deal of fetch n
 }
 
 func (f *fakeCRM) FetchDeal(_ context.Context, account, dealID string) (model.Deal, error) {
@@ -77,6 +79,9 @@ func (f *fakeCRM) FetchDeal(_ context.Context, account, dealID string) (model.De
 	d := f.deal
 	if len(f.stages) > 0 {
 		d.Stage = f.stages[min(f.fetches, len(f.stages))-1]
+	}
+	if change := f.dealAt[f.fetches]; change != nil {
+		change(&d)
 	}
 	d.ID = dealID
 	return d, nil
@@ -213,6 +218,30 @@ func TestInvoiceDealLocalCallsRetryBeyondTheActivityTimeout(t *testing.T) {
 	}
 }
 
+// A local call is retried for a day at most, even in a run allowed three:
+// longer, its heartbeats would fill the run's history. The run then fails
+// with the ERP's error.
+func TestInvoiceDealLocalCallsGiveUpAfterADay(t *testing.T) {
+	var outage []error
+	for range 100 { // back-offs up to an hour: far more than a day of 503s
+		outage = append(outage, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503})
+	}
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: outage}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: 72 * time.Hour})
+	began := env.Now()
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-DAY", "100.00")})
+	in.LocalCalls, in.Retry.MaximumInterval = true, time.Hour
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeERPUnavailable {
+		t.Fatalf("want the run to fail with the ERP's 503 (ERPUnavailable), got %v", err)
+	}
+	if took := env.Now().Sub(began); took < 23*time.Hour || took > 25*time.Hour {
+		t.Errorf("the run gave up %v after it began (the test clock), want about a day", took)
+	}
+}
+
 func TestInvoiceDealERPRejectionIsNotRetried(t *testing.T) {
 	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
 		&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 422, Message: "AccountCode 999 is not valid", Field: "lines[0].account_code"},
@@ -289,8 +318,20 @@ func TestInvoiceDealSkipsDealNoLongerWon(t *testing.T) {
 // instead of ending DealNotWon with the event unread, which would leave
 // the deal won and never invoiced (its webhook was acknowledged).
 func TestInvoiceDealFetchesAgainForAnEventDuringAFetch(t *testing.T) {
+	for _, local := range []bool{false, true} {
+		t.Run(fmt.Sprint("local calls ", local), func(t *testing.T) { testFetchesAgain(t, local) })
+	}
+}
+
+func testFetchesAgain(t *testing.T, local bool) {
 	erp := &fakeTarget{keys: map[string]bool{}}
 	crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedlost", "closedwon"}}
+	// The not-won fetch also says an owner and line items; the deal read
+	// again has neither: nothing of the first fetch may stay.
+	crm.dealAt = map[int]func(*model.Deal){1: func(d *model.Deal) {
+		d.Owner = "stale-owner"
+		d.LineItems = []model.LineItem{{Description: "stale", Quantity: decimal.NewFromInt(1), UnitPrice: decimal.NewFromInt(999)}}
+	}}
 	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
 	crm.duringFetch = func(n int) {
 		if n == 1 {
@@ -298,10 +339,13 @@ func TestInvoiceDealFetchesAgainForAnEventDuringAFetch(t *testing.T) {
 		}
 	}
 	in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-5b", Stage: "closedwon"}})
-	in.Fetch, in.WonStages = true, []string{"closedwon"}
+	in.Fetch, in.WonStages, in.LocalCalls = true, []string{"closedwon"}, local
 	env.ExecuteWorkflow(InvoiceDeal, in)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("the run ended %v; want the deal fetched again and invoiced", err)
+	}
+	if len(erp.totals) != 1 || erp.totals[0] != "250.00" {
+		t.Errorf("invoice totals %v, want the re-read deal's 250.00 (no line of the first fetch)", erp.totals)
 	}
 	var r InvoiceDealResult
 	if err := env.GetWorkflowResult(&r); err != nil {

@@ -296,11 +296,12 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	case found:
 		return ref, nil
 	}
-	// The API refused a duplicate it does not list: permanent, as the 409
-	// is (another kind of conflict, or a list that lags); the message says
-	// what to look at.
-	return connectors.CustomerRef{}, fmt.Errorf("%s create customer: the API answered 409 but lists no customer with external_id %q: %w",
-		t.service, c.ExternalID, err)
+	// The API refused a duplicate it does not list (yet: a list that lags,
+	// or, as the IETF draft answers, the same key still in flight after a
+	// timed-out attempt): retried, within the run's retry policy, with a
+	// message that says what to look at.
+	return connectors.CustomerRef{}, fmt.Errorf("%s create customer: the API answered 409 (%s) but lists no customer with external_id %q; trying again",
+		t.service, err, c.ExternalID)
 }
 
 // findCustomer looks a customer up by external id.
@@ -340,7 +341,10 @@ func (t *Target) createCustomer(ctx context.Context, c model.Customer, key strin
 	if err != nil {
 		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
-	req, err := t.newPost(ctx, t.customersURL, payload, customerKey(key, payload))
+	if c.ExternalID != "" {
+		key = customerKey(key, payload)
+	}
+	req, err := t.newPost(ctx, t.customersURL, payload, key)
 	if err != nil {
 		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
@@ -426,12 +430,15 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 	return connectors.InvoiceResult{}, false, nil
 }
 
-// customerKey is the idempotency key of a customer's creation: the run's
-// key and a digest of the body. A retry sends the same body under the
-// same key (a replay); a later run of the deal whose company changed in
-// the CRM sends another body, which an API that keeps keys (as the IETF
-// draft says) would refuse under the same key with 422 for good, not
-// answer 409 or create.
+// customerKey is the idempotency key of the creation of a customer with an
+// external id: the run's key and a digest of the body. A retry sends the
+// same body under the same key (a replay); a later run of the deal whose
+// company changed in the CRM sends another body, which an API that keeps
+// keys (as the IETF draft says) would refuse under the same key with 422
+// for good, where a new key gets the 409 (or the look-up) that finds the
+// company's customer. A customer without an external id keeps the run's
+// key: nothing could find it again, and the key is what keeps a retry
+// from making a second one.
 func customerKey(key string, body []byte) string {
 	sum := sha256.Sum256(body)
 	return key + "/" + hex.EncodeToString(sum[:8])
