@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +61,36 @@ func TestStepsAreCountedByOutcome(t *testing.T) {
 	}
 	if got := durations() - invoiceSamples; got != 1 {
 		t.Errorf("%v duration samples for the invoice step, want 1", got)
+	}
+}
+
+// keyedERP records the keys the customer step sends.
+type keyedERP struct {
+	rateLimitedERP
+	keys []string
+}
+
+func (k *keyedERP) FindOrCreateCustomer(_ context.Context, _ model.Customer, key string) (connectors.CustomerRef, error) {
+	k.keys = append(k.keys, key)
+	return connectors.CustomerRef{ID: "CUS-1"}, nil
+}
+
+// The customer step's key is the run's key and a digest of the customer:
+// the same on every attempt, another for another customer, so that an ERP
+// replaying by key (QuickBooks' requestid) never answers a changed
+// company's run with the customer of an earlier one.
+func TestCustomerKeyFollowsTheCustomer(t *testing.T) {
+	erp := &keyedERP{}
+	a := &Activities{Connections: oneConnection{"m": {Target: erp}}}
+	ctx := context.Background()
+	acme, renamed := model.Customer{ExternalID: "C-1", Name: "Acme"}, model.Customer{ExternalID: "C-1", Name: "Acme Renamed"}
+	for _, c := range []model.Customer{acme, acme, renamed} {
+		if _, err := a.FindOrCreateCustomer(ctx, CustomerInput{Connection: "m", Customer: c, IdempotencyKey: "invoice/m/D-1/customer"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := erp.keys
+	if len(k) != 3 || k[0] != k[1] || k[1] == k[2] || !strings.HasPrefix(k[0], "invoice/m/D-1/customer/") || !strings.HasPrefix(k[2], "invoice/m/D-1/customer/") {
+		t.Errorf("keys %q: want one per customer, each the run's key and a digest", k)
 	}
 }

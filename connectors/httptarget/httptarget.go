@@ -19,14 +19,14 @@
 //
 // Both POSTs carry the step's idempotency key in the idempotency header. A
 // 2xx answer with "Idempotent-Replayed: true" is reported as
-// InvoiceResult.Replayed. Every non-2xx answer is a *connectors.APIError.
+// InvoiceResult.Replayed. Every non-2xx answer is a *connectors.APIError,
+// but a 409 to the invoice's POST, which the IETF idempotency-key draft
+// answers while the same key is still being processed: that one is retried.
 package httptarget
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -341,9 +341,6 @@ func (t *Target) createCustomer(ctx context.Context, c model.Customer, key strin
 	if err != nil {
 		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
-	if c.ExternalID != "" {
-		key = customerKey(key, payload)
-	}
 	req, err := t.newPost(ctx, t.customersURL, payload, key)
 	if err != nil {
 		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
@@ -386,6 +383,15 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
 	header, body, err := t.send(req, op)
+	var apiErr *connectors.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict {
+		// The IETF idempotency-key draft answers 409 while a request with
+		// the same key is still being processed (a retry after a timed-out
+		// attempt): try again, for the stored answer, rather than fail the
+		// run while the first attempt makes the invoice.
+		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: HTTP 409 (%s): the same idempotency key may still be in progress; trying again",
+			t.service, op, apiErr.Message)
+	}
 	if err != nil {
 		return connectors.InvoiceResult{}, err
 	}
@@ -428,20 +434,6 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 		}
 	}
 	return connectors.InvoiceResult{}, false, nil
-}
-
-// customerKey is the idempotency key of the creation of a customer with an
-// external id: the run's key and a digest of the body. A retry sends the
-// same body under the same key (a replay); a later run of the deal whose
-// company changed in the CRM sends another body, which an API that keeps
-// keys (as the IETF draft says) would refuse under the same key with 422
-// for good, where a new key gets the 409 (or the look-up) that finds the
-// company's customer. A customer without an external id keeps the run's
-// key: nothing could find it again, and the key is what keeps a retry
-// from making a second one.
-func customerKey(key string, body []byte) string {
-	sum := sha256.Sum256(body)
-	return key + "/" + hex.EncodeToString(sum[:8])
 }
 
 // PlanInvoice returns the request CreateInvoice would send, built by the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
@@ -739,34 +740,62 @@ func TestCustomerConflictLooksUp(t *testing.T) {
 }
 
 // A later run of a deal (same run key) whose company changed in the CRM
-// since the first run created its customer: on_conflict takes the customer
-// the external id names (409), not a 422 for a key reused with another
-// body; the same body under the same key is still a replay.
+// since the first run created its customer, with the keys the customer
+// step sends (activities.CustomerKey): on_conflict takes the customer the
+// external id names (409), not a 422 for a key reused with another body;
+// the same customer under the same run key is still a replay.
 func TestCustomerChangedSinceAnEarlierRunOfTheDeal(t *testing.T) {
 	ctx := context.Background()
 	c := startCountingSandbox(t, 0)
 	tg := c.target(t, httptarget.LookupOnConflict)
-	const key = "invoice/demo/D-1/customer"
-	first, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7", Name: "Acme"}, key)
+	create := func(cus model.Customer, runKey string) (connectors.CustomerRef, error) {
+		return tg.FindOrCreateCustomer(ctx, cus, activities.CustomerKey(runKey, cus))
+	}
+	const run = "invoice/demo/D-1/customer"
+	first, err := create(model.Customer{ExternalID: "hub-7", Name: "Acme"}, run)
 	if err != nil || !first.Created {
 		t.Fatalf("first run: %+v, %v", first, err)
 	}
-	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7", Name: "Acme Renamed"}, key); err != nil || got != (connectors.CustomerRef{ID: first.ID}) {
-		t.Errorf("renamed company, same key: %+v, %v; want %s", got, err, first.ID)
+	if again, err := create(model.Customer{ExternalID: "hub-7", Name: "Acme"}, run); err != nil || again.ID != first.ID {
+		t.Errorf("same customer, same run: %+v, %v; want the replay of %s", again, err, first.ID)
 	}
-	walkIn, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in"}, "invoice/demo/D-2/customer")
+	if got, err := create(model.Customer{ExternalID: "hub-7", Name: "Acme Renamed"}, run); err != nil || got != (connectors.CustomerRef{ID: first.ID}) {
+		t.Errorf("renamed company, same run: %+v, %v; want %s", got, err, first.ID)
+	}
+	if st := c.sb.Stats(); st.CustomersCreated != 1 || st.IdempotentReplays != 1 {
+		t.Errorf("stats %+v, want 1 customer and 1 replay", st)
+	}
+}
+
+// A 409 to the invoice's POST (the IETF draft's answer while the same key
+// is still being processed, after an attempt that timed out) is retried,
+// and the retry gets the stored answer; other 4xx stay permanent.
+func TestInvoiceConflictIsRetried(t *testing.T) {
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		posts++
+		if posts == 1 {
+			w.WriteHeader(http.StatusConflict)
+			_, _ = io.WriteString(w, `{"error":{"message":"a request with this key is being processed"}}`)
+			return
+		}
+		w.Header().Set(httptarget.ReplayedHeader, "true")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"id":"INV-1"}`)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, CustomersPath: httptarget.NoCustomers, Name: "draft"}, srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in"}, "invoice/demo/D-2/customer"); err != nil || again.ID != walkIn.ID {
-		t.Errorf("same body, same key: %+v, %v; want the replay of %s", again, err, walkIn.ID)
+	ctx := context.Background()
+	inv := testInvoice()
+	_, err = tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "C-1"}, "k")
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "being processed") {
+		t.Fatalf("409: %v (class %v), want a retry with the API's message", err, c)
 	}
-	// Without an external id the key stays the run's: nothing could find
-	// the first customer again, so another body is refused, not made twice.
-	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in Ltd"}, "invoice/demo/D-2/customer"); apiError(t, err).StatusCode != http.StatusUnprocessableEntity {
-		t.Errorf("changed body without external id, same key: %v, want 422", err)
-	}
-	if st := c.sb.Stats(); st.CustomersCreated != 2 || st.IdempotentReplays != 1 {
-		t.Errorf("stats %+v, want 2 customers and 1 replay", st)
+	if res, err := tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "C-1"}, "k"); err != nil || res.InvoiceID != "INV-1" || !res.Replayed {
+		t.Errorf("the retry: %+v, %v", res, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -376,6 +377,12 @@ func TestKeysAndDocNumber(t *testing.T) {
 	}
 	if m := quickbooks.DocNumber(other); m == n {
 		t.Errorf("DocNumber gives %q for both %q and %q", n, long, other)
+	}
+	// A character that spans the 8th byte is left out whole, not cut.
+	for _, ref := range []string{"Société Générale 2026-42", "日本語の取引先-2026-0042"} {
+		if d := quickbooks.DocNumber(ref); !utf8.ValidString(d) || utf8.RuneCountInString(d) > 21 || !strings.HasPrefix(ref, strings.Split(d, "-")[0]) {
+			t.Errorf("DocNumber(%q) = %q, want valid UTF-8 of at most 21 characters that begins the reference", ref, d)
+		}
 	}
 	if s := quickbooks.DocNumber(" D-1001 "); s != "D-1001" {
 		t.Errorf("a short reference: %q, want it as is (trimmed)", s)

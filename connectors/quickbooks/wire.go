@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -137,14 +138,22 @@ type Options struct {
 }
 
 // DocNumber is the DocNumber (21 characters at most) for a reference: the
-// reference itself when it fits, else a deterministic short form.
+// reference itself when it fits in 21 bytes, else a deterministic short
+// form, valid UTF-8 (ASCII references keep the form of earlier versions).
 func DocNumber(reference string) string {
 	reference = strings.TrimSpace(reference)
 	if len(reference) <= 21 {
 		return reference
 	}
 	sum := sha256.Sum256([]byte(reference))
-	return reference[:8] + "-" + hex.EncodeToString(sum[:6])
+	// At most 8 bytes of the beginning, cut where a character starts: a
+	// character cut in half would be sent as U+FFFD and never match the
+	// DocNumber a look-up asks for.
+	cut := 8
+	for cut > 0 && !utf8.RuneStart(reference[cut]) {
+		cut--
+	}
+	return reference[:cut] + "-" + hex.EncodeToString(sum[:6])
 }
 
 // privateNote is the invoice's PrivateNote: which deal it invoices.
