@@ -408,7 +408,7 @@ connections:
 		s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "401"), "hubspot-writeback-retried")
 	})
 
-	t.Run("an event of a portal that is not configured is 403", func(t *testing.T) {
+	t.Run("an event of a portal that is not configured is 403, or dropped from a mixed batch", func(t *testing.T) {
 		body := hsBody(hsEvent{id: "51", deal: "501", portal: "7999999", prop: "dealstage", value: "closedwon", at: at(70)})
 		st, b := sendHubSpot(t, s, hsSecret, "", body)
 		if st != http.StatusForbidden || !strings.Contains(string(b), "7999999") {
@@ -418,6 +418,20 @@ connections:
 			t.Fatal("an unknown portal's event started a run")
 		}
 		s.noRunFor(t, "501")
+
+		// In a batch with a listed portal's event, it is dropped and the
+		// listed portal's event goes through.
+		seedHubSpotDeal(f, hsPortal, "502", "502.00")
+		mixed := hsBody(hsEvent{id: "53", deal: "503", portal: "7999999", prop: "dealstage", value: "closedwon", at: at(71)}, stageWon("52", "502", at(72)))
+		if st, b := sendHubSpot(t, s, hsSecret, "", mixed); st != http.StatusAccepted {
+			t.Fatalf("mixed batch: %d %s", st, b)
+		}
+		if r := s.completed(t, "hs", hsPortal, "502"); r.InvoiceID == "" {
+			t.Errorf("the listed portal's deal of a mixed batch: %+v", r)
+		}
+		if s.runExists(t, workflows.DealWorkflowID("hs", "7999999", "503")) {
+			t.Fatal("an unknown portal's event started a run")
+		}
 	})
 
 	t.Run("account_targets route each portal to its own ERP", func(t *testing.T) {

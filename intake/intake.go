@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -148,6 +149,14 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			reply.Refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes))
+			return
+		}
+		// A body that stopped coming (the server's read timeout, a sender
+		// too slow) is not a malformed one: 408, which senders retry, not
+		// the 400 some take as final.
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			reply.Refuse(w, http.StatusRequestTimeout, "reading body: "+err.Error())
 			return
 		}
 		reply.Refuse(w, http.StatusBadRequest, "reading body: "+err.Error())

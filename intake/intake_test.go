@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -417,5 +418,34 @@ func TestBatchEventsOfOneDealFollowItsStart(t *testing.T) {
  {"event_id":"e5","deal":{"id":"C","stage":"lost"}}]`)
 	if status != http.StatusServiceUnavailable || slices.Contains(st.calls, "notify e5") {
 		t.Errorf("failed start: %d %s, calls %v; want 503 and e5 not sent", status, body, st.calls)
+	}
+}
+
+// timeoutBody gives a few bytes, then fails as a read deadline does.
+type timeoutBody struct{ sent bool }
+
+func (b *timeoutBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, `[{"event_id":`), nil
+	}
+	return 0, os.ErrDeadlineExceeded
+}
+
+func (b *timeoutBody) Close() error { return nil }
+
+// A body that stops coming (the server's read timeout) is answered 408,
+// which senders retry, not 400 as if it were malformed.
+func TestBodyReadTimeoutIs408(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	h := srv.Config.Handler
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/crm", nil)
+	req.Body = &timeoutBody{}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Ok", "1")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestTimeout || len(st.started) != 0 {
+		t.Fatalf("%d %s, %d started; want 408", rec.Code, rec.Body, len(st.started))
 	}
 }

@@ -320,6 +320,11 @@ func TestParseRequiredFields(t *testing.T) {
 		{`[{"event_id":"a","deal":{"id":"D","stage":"won"}},{"event_id":"b","deal":{"stage":"won"}}]`, "[1].deal.id: is required"},
 		{`[{"event_id":"a","deal":{"id":"D","stage":"won"}},"x"]`, "[1]: want an object, got string"},
 		{`[null]`, "[0]: want an event object, got null"},
+		// Ids go into workflow ids and search attributes, which Temporal
+		// bounds: too long is the sender's 400, not a 500 on every retry.
+		{`{"event_id":"e","deal":{"id":"` + strings.Repeat("9", 300) + `","stage":"won"}}`, "deal.id: is 300 bytes long; at most 255"},
+		{`{"event_id":"` + strings.Repeat("e", 256) + `","deal":{"id":"D","stage":"won"}}`, "event_id: is 256 bytes long; at most 255"},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","currency":"` + strings.Repeat("E", 17) + `"}}`, "deal.currency: " + `"EEEEEEEEEEEEEEEEE" is not a currency code`},
 	}
 	for _, c := range cases {
 		_, err := ParseEvents([]byte(c.body), "msg_1")

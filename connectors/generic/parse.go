@@ -221,21 +221,36 @@ func (p *problems) str(path string, raw json.RawMessage) string {
 	return s
 }
 
+// maxIdent bounds an id-like value (ids, stages, SKUs): ids end up in
+// workflow ids and search attributes, which Temporal refuses beyond 1,000
+// bytes and 2 KiB; refused there, a delivery would get 500 on every retry
+// instead of its 400.
+const maxIdent = 255
+
+// maxCurrency bounds deal.currency (a search attribute): an ISO 4217 code
+// is 3 letters; the mapping checks the code itself.
+const maxCurrency = 16
+
 // ident reads an id-like value: a JSON string, or a JSON number kept exactly
-// as written.
+// as written, at most maxIdent bytes.
 func (p *problems) ident(path string, raw json.RawMessage) string {
 	if isNull(raw) {
 		return ""
 	}
+	var s string
 	switch k := kindOf(raw); k {
 	case "string":
-		return p.str(path, raw)
+		s = p.str(path, raw)
 	case "number":
-		return string(bytes.TrimSpace(raw))
+		s = string(bytes.TrimSpace(raw))
 	default:
 		p.add(path, "want a string or a number, got "+k)
 		return ""
 	}
+	if len(s) > maxIdent {
+		p.add(path, fmt.Sprintf("is %d bytes long; at most %d", len(s), maxIdent))
+	}
+	return s
 }
 
 // dec reads an exact decimal from a JSON string or number. Absent, null and
@@ -333,6 +348,9 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 		d.Amount = decimal.NewNullDecimal(amount)
 	}
 	d.Currency = p.str(f("currency"), m["currency"])
+	if len(d.Currency) > maxCurrency {
+		p.add(f("currency"), fmt.Sprintf("%s is not a currency code", quoteShort(d.Currency)))
+	}
 	if s := p.str(f("close_date"), m["close_date"]); s != "" {
 		date, err := model.ParseDate(s)
 		if err != nil {

@@ -58,9 +58,10 @@ func malformed(format string, args ...any) error {
 
 // Parse turns a verified delivery into its deal events, in body order
 // (events about other objects and unknown subscription types are dropped;
-// see the package doc). An event of a portal that is not configured fails
-// the delivery with an error wrapping connectors.ErrUnknownAccount; a body
-// that is not a batch of HubSpot events wraps connectors.ErrMalformed.
+// see the package doc). Events of a portal that is not configured are
+// dropped (logged); a delivery with no event of a configured portal fails
+// with an error wrapping connectors.ErrUnknownAccount; a body that is not a
+// batch of HubSpot events wraps connectors.ErrMalformed.
 func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {
 		return nil, malformed("no delivery")
@@ -70,13 +71,26 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		return nil, err
 	}
 	out := make([]model.DealEvent, 0, len(evs))
+	var unknown error // the first event of a portal that is not configured
+	ours := 0
 	for i := range evs {
 		e := &evs[i]
 		portal := e.PortalID.String()
 		acc, err := s.account(portal)
 		if err != nil {
-			return nil, fmt.Errorf("event [%d] (eventId %s): %w", i, e.EventID, err)
+			// A public app's batch can mix portals: the events of a portal
+			// the config does not list are dropped, not the whole batch
+			// (which HubSpot would retry until it gave up, losing the
+			// other portals' events too).
+			if unknown == nil {
+				unknown = fmt.Errorf("event [%d] (eventId %s): %w", i, e.EventID, err)
+			}
+			if s.log != nil {
+				s.log.Warn("hubspot: event of a portal the connection does not list dropped", "portal", portal, "event_id", e.EventID.String())
+			}
+			continue
 		}
+		ours++
 		if !e.IsDeal() {
 			continue
 		}
@@ -85,6 +99,9 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			return nil, err
 		}
 		out = append(out, ev)
+	}
+	if ours == 0 && unknown != nil {
+		return nil, unknown // nothing of ours: 403, the operator's signal
 	}
 	return out, nil
 }

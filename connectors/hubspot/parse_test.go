@@ -148,10 +148,18 @@ func TestParseLargePortalID(t *testing.T) {
 
 func TestParseUnknownAccount(t *testing.T) {
 	s := testSource(t, func(c *Config) { delete(c.Accounts, "5799819") })
+	// A batch that mixes portals keeps the events of the configured one
+	// (62515) and drops the other's (5799819): refusing the batch would
+	// lose both once HubSpot stops retrying.
 	mixed := "[" + strings.Trim(constructedClosedwon, "[]") + "," + strings.Trim(capturedDealstage, "[]") + "]"
-	_, err := s.Parse(&connectors.Webhook{Body: []byte(mixed)})
+	evs, err := s.Parse(&connectors.Webhook{Body: []byte(mixed)})
+	if err != nil || len(evs) != 1 || evs[0].Account != "62515" {
+		t.Fatalf("mixed batch: %+v, %v; want the configured portal's event only", evs, err)
+	}
+	// A batch with no event of a configured portal is refused (403).
+	_, err = s.Parse(&connectors.Webhook{Body: []byte(capturedDealstage)})
 	if !errors.Is(err, connectors.ErrUnknownAccount) || !strings.Contains(err.Error(), "5799819") {
-		t.Fatalf("got %v", err)
+		t.Fatalf("only an unknown portal: got %v", err)
 	}
 	// Also for events that would be dropped: the portal is not ours.
 	contact := `[{"eventId":1,"portalId":111,"subscriptionType":"contact.creation","objectId":1}]`
