@@ -229,18 +229,34 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 }
 
 // startAll evaluates the trigger of each event and starts the runs, a few
-// at a time. Any failed start fails the whole delivery: the sender retries
-// it, and the starts that did succeed come back as duplicates. outcomes
-// are the events' metrics.Event* outcomes.
+// at a time, each start within StartTimeout (a batch of many deals is not
+// held to one start's time). Any failed start fails the whole delivery and
+// stops the starts not yet done: the sender retries it, and the starts
+// that did succeed come back as duplicates. outcomes are the events'
+// metrics.Event* outcomes; the error is the first start's that failed.
 func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, events []model.DealEvent) (results []connectors.EventResult, outcomes []string, _ error) {
-	ctx, cancel := context.WithTimeout(ctx, h.opts.StartTimeout)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results = make([]connectors.EventResult, len(events))
 	outcomes = make([]string, len(events))
 	errs := make([]error, len(events))
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	failed := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+			cancel() // the delivery is refused: the other starts can stop
+		}
+		mu.Unlock()
+	}
 	// start hands event i to its run: a start when it triggers one, else a
 	// signal to the deal's running run.
 	start := func(i int, ok bool, reason string) {
+		ctx, cancel := context.WithTimeout(ctx, h.opts.StartTimeout)
+		defer cancel()
 		ev := events[i]
 		if ok {
 			results[i], errs[i] = h.opts.Starter.Start(ctx, conn, ev)
@@ -293,6 +309,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		for _, st := range steps {
 			start(st.i, st.ok, st.reason)
 			if errs[st.i] != nil {
+				failed(errs[st.i])
 				return
 			}
 		}
@@ -300,7 +317,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	if len(deals) == 1 {
 		// Most deliveries carry one deal: no goroutine for it.
 		run(deals[0])
-		return results, outcomes, errors.Join(errs...)
+		return results, outcomes, firstErr
 	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -309,11 +326,13 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			run(steps)
+			if ctx.Err() == nil {
+				run(steps)
+			}
 		}()
 	}
 	wg.Wait()
-	return results, outcomes, errors.Join(errs...)
+	return results, outcomes, firstErr
 }
 
 func (h *Handler) publicURL(r *http.Request) string {

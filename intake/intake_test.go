@@ -449,3 +449,76 @@ func TestBodyReadTimeoutIs408(t *testing.T) {
 		t.Fatalf("%d %s, %d started; want 408", rec.Code, rec.Body, len(st.started))
 	}
 }
+
+// gatedStarter holds every start until the test lets it through.
+type gatedStarter struct {
+	fakeStarter
+	entered chan string
+	gate    chan struct{}
+}
+
+func (g *gatedStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	g.entered <- ev.Deal.ID
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return connectors.EventResult{}, fmt.Errorf("start of %s: %w", ev.Deal.ID, ErrUnavailable)
+	}
+	return g.fakeStarter.Start(ctx, conn, ev)
+}
+
+// Each start of a batch has StartTimeout, not the batch as a whole: a
+// batch of 16 deals whose starts go 8 at a time, each wave answered after
+// most of a start's time, is acknowledged (held to one start's time, the
+// second wave ran out of it and every retry of the batch would too).
+func TestEachStartOfABatchHasItsOwnTimeout(t *testing.T) {
+	const timeout, wave = 2 * time.Second, 8
+	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 2*wave), gate: make(chan struct{})}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 1 << 16, StartTimeout: timeout,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	var evs []string
+	for i := range 2 * wave {
+		evs = append(evs, fmt.Sprintf(`{"event_id":"e%d","deal":{"id":"D%d","stage":"won"}}`, i, i))
+	}
+	type answer struct {
+		status int
+		body   string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		status, body := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(evs, ",")+"]")
+		done <- answer{status, body}
+	}()
+	// Two waves: wait until one is in, let most of its time pass, answer
+	// it. The delivery ending first (its starts ran out of time) fails.
+	var a answer
+waves:
+	for range 2 {
+		for range wave {
+			select {
+			case <-st.entered:
+			case a = <-done:
+				break waves
+			}
+		}
+		time.Sleep(timeout * 6 / 10)
+		for range wave {
+			select {
+			case st.gate <- struct{}{}:
+			case a = <-done:
+				break waves
+			}
+		}
+	}
+	if a.status == 0 {
+		a = <-done
+	}
+	if a.status != http.StatusAccepted || len(st.started) != 2*wave {
+		t.Fatalf("%d %s, %d started; want all %d acknowledged", a.status, a.body, len(st.started), 2*wave)
+	}
+}
