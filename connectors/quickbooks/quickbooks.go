@@ -394,9 +394,17 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		}
 		note := privateNote(inv)
 		for _, got := range qr.QueryResponse.Invoice {
-			if got.DocNumber == doc && got.Id != "" && got.CustomerRef.Value == customer.ID && got.PrivateNote == note {
+			if got.DocNumber != doc || got.Id == "" || got.PrivateNote != note {
+				continue
+			}
+			if got.CustomerRef.Value == customer.ID {
 				return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true}, nil
 			}
+			// This deal's invoice (its DocNumber and dealsync's note), billed
+			// to another customer: a later run of the deal whose company
+			// changed. A second invoice would bill the deal twice.
+			return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: invoice %s (DocNumber %s) already invoices this deal, billed to customer %s, not %s; void it or bill it to the right customer in QuickBooks, then retry the run: %w",
+				op, got.Id, got.DocNumber, got.CustomerRef.Value, customer.ID, connectors.ErrPermanent)
 		}
 	}
 	opts, err := t.currencyOptions(ctx, inv.Currency)

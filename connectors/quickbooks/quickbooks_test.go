@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -259,6 +260,33 @@ func TestInvoiceOfAnotherCustomerWithTheSameDocNumberIsNotTaken(t *testing.T) {
 	again, err := tg.CreateInvoice(ctx, inv, ref, "wf-rerun/invoice")
 	if err != nil || !again.Replayed || again.InvoiceID != res.InvoiceID || f.InvoicePosts() != 1 {
 		t.Fatalf("re-run: %+v, %v (%d posts); want %s found", again, err, f.InvoicePosts(), res.InvoiceID)
+	}
+}
+
+// A later run of a deal whose company changed in the CRM since its invoice
+// was made (the invoice's DocNumber and dealsync's note are the deal's, its
+// customer the old one): refused with a message naming the invoice, never
+// a second invoice for the deal.
+func TestDealsInvoiceBilledToAnotherCustomerIsNotInvoicedAgain(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	first, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, first, "wf/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-OTHER", Name: "Other Co"}, "wf/customer/b")
+	if err != nil || other.ID == first.ID {
+		t.Fatalf("second customer: %+v, %v", other, err)
+	}
+	_, err = tg.CreateInvoice(ctx, inv, other, "wf-rerun/invoice")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), res.InvoiceID) || f.InvoicePosts() != 1 {
+		t.Fatalf("re-run billed to another customer: %v (class %v, %d posts); want a permanent refusal naming %s", err, c, f.InvoicePosts(), res.InvoiceID)
 	}
 }
 
