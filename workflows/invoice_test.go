@@ -191,24 +191,34 @@ func TestInvoiceDealRetriesRateLimitAfterAdvertisedDelay(t *testing.T) {
 	}
 }
 
+// outageRun runs a deal with the calls as local activities against an ERP
+// that answers n invoice attempts 503, in a run of the given timeout whose
+// back-offs grow to maxInterval; it returns when the run has ended.
+func outageRun(t *testing.T, n int, runTimeout, maxInterval time.Duration) (*fakeTarget, *testsuite.TestWorkflowEnvironment, time.Time) {
+	var outage []error
+	for range n {
+		outage = append(outage, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503})
+	}
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: outage}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: runTimeout})
+	began := env.Now()
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-OUT", "100.00")})
+	in.LocalCalls, in.Retry.MaximumInterval = true, maxInterval
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	return erp, env, began
+}
+
 // With the calls as local activities (the default), an ERP that answers
 // 503 for far longer than one attempt's timeout is retried until it comes
 // back, within the run's timeout, as a regular activity would be: the
 // retries are not bounded by the activity timeout.
 func TestInvoiceDealLocalCallsRetryBeyondTheActivityTimeout(t *testing.T) {
-	var outage []error
-	for range 30 { // 1+2+4+8 s, then every 10 s: about 4.5 minutes of 503s
-		outage = append(outage, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503})
-	}
-	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: outage}
-	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: 24 * time.Hour})
-	began := env.Now()
-	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-OUT", "100.00")})
-	in.LocalCalls = true
-	env.ExecuteWorkflow(InvoiceDeal, in)
+	// 1+2+4+8 s, then every 10 s: about 4.5 minutes of 503s
+	const attempts = 30
+	erp, env, began := outageRun(t, attempts, 24*time.Hour, 10*time.Second)
 	if err := env.GetWorkflowError(); err != nil {
-		t.Fatalf("the run gave up during a %d-attempt outage: %v", len(outage), err)
+		t.Fatalf("the run gave up during a %d-attempt outage: %v", attempts, err)
 	}
 	if erp.invoices != 1 || len(erp.failInvoice) != 0 {
 		t.Fatalf("%d invoices, %d failures left", erp.invoices, len(erp.failInvoice))
@@ -222,17 +232,8 @@ func TestInvoiceDealLocalCallsRetryBeyondTheActivityTimeout(t *testing.T) {
 // longer, its heartbeats would fill the run's history. The run then fails
 // with the ERP's error.
 func TestInvoiceDealLocalCallsGiveUpAfterADay(t *testing.T) {
-	var outage []error
-	for range 100 { // back-offs up to an hour: far more than a day of 503s
-		outage = append(outage, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503})
-	}
-	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: outage}
-	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: 72 * time.Hour})
-	began := env.Now()
-	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-DAY", "100.00")})
-	in.LocalCalls, in.Retry.MaximumInterval = true, time.Hour
-	env.ExecuteWorkflow(InvoiceDeal, in)
+	// back-offs up to an hour: far more than a day of 503s
+	_, env, began := outageRun(t, 100, 72*time.Hour, time.Hour)
 	var appErr *temporal.ApplicationError
 	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeERPUnavailable {
 		t.Fatalf("want the run to fail with the ERP's 503 (ERPUnavailable), got %v", err)
