@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -561,7 +562,7 @@ func TestLookupInvoicesSkipsAnotherReference(t *testing.T) {
 
 // countingSandbox is a sandbox behind a handler that counts the requests
 // by method and, when hold > 0, answers no GET /customers until hold of
-// them have arrived (every caller has looked up before any creates).
+// them have read the list (every caller has looked up before any creates).
 type countingSandbox struct {
 	sb   *sandbox.Server
 	srv  *httptest.Server
@@ -580,8 +581,16 @@ func startCountingSandbox(t *testing.T, hold int) *countingSandbox {
 		c.reqs[r.Method]++
 		c.mu.Unlock()
 		if r.Method == http.MethodGet && hold > 0 {
+			// Read the list now, answer it once every caller has read it:
+			// no creation can come between the look-ups.
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
 			c.gets.Done()
 			c.gets.Wait()
+			maps.Copy(w.Header(), rec.Header())
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
 		}
 		h.ServeHTTP(w, r)
 	}))
