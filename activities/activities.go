@@ -7,9 +7,6 @@ package activities
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -123,33 +120,15 @@ type CustomerInput struct {
 	IdempotencyKey string         `json:"idempotency_key"`
 }
 
-// CustomerKey is the idempotency key of a customer's creation: the run's
-// key and a digest of the customer. Every attempt of a run sends the same
-// customer, so a retry after a lost answer is a replay. A later run of the
-// deal (a new delivery after a failure, `runs retry`) whose company
-// changed in the CRM sends another customer: under the same key an ERP
-// that replays by key alone (QuickBooks' requestid) would answer the first
-// run's customer, and the new company would be billed and linked to it;
-// one that checks the body (the IETF draft, the sandbox) would refuse the
-// run for good.
-func CustomerKey(runKey string, c model.Customer) string {
-	b, err := json.Marshal(c)
-	if err != nil { // a Customer always encodes; keep the run's key if not
-		return runKey
-	}
-	sum := sha256.Sum256(b)
-	return runKey + "/" + hex.EncodeToString(sum[:8])
-}
-
 // FindOrCreateCustomer returns the ERP's customer for the invoice, created
-// under CustomerKey(in.IdempotencyKey, in.Customer).
+// under connectors.CustomerKey(in.IdempotencyKey, in.Customer).
 func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (_ connectors.CustomerRef, err error) {
 	defer observe("customer", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
-	ref, err := conn.TargetFor(in.Account).FindOrCreateCustomer(ctx, in.Customer, CustomerKey(in.IdempotencyKey, in.Customer))
+	ref, err := conn.TargetFor(in.Account).FindOrCreateCustomer(ctx, in.Customer, connectors.CustomerKey(in.IdempotencyKey, in.Customer))
 	if err != nil {
 		return connectors.CustomerRef{}, temporalError(fmt.Errorf("connection %q: %w", in.Connection, err))
 	}

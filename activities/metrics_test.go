@@ -94,3 +94,17 @@ func TestCustomerKeyFollowsTheCustomer(t *testing.T) {
 		t.Errorf("keys %q: want one per customer, each the run's key and a digest", k)
 	}
 }
+
+// CustomerRunKey gives back the run's key of a CustomerKey, and leaves
+// other keys alone.
+func TestCustomerRunKey(t *testing.T) {
+	run := "invoice/m/D-1/customer"
+	if got := connectors.CustomerRunKey(connectors.CustomerKey(run, model.Customer{Name: "Acme"})); got != run {
+		t.Errorf("CustomerRunKey(CustomerKey(%q)) = %q", run, got)
+	}
+	for _, k := range []string{run, "k", "invoice/m/D-1/customer/not-hex-digits", "a/0123456789abcdeg"} {
+		if got := connectors.CustomerRunKey(k); got != k {
+			t.Errorf("CustomerRunKey(%q) = %q, want it unchanged", k, got)
+		}
+	}
+}

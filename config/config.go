@@ -100,7 +100,8 @@ type Intake struct {
 	// cover the URL. Empty: the request's own URL.
 	PublicBaseURL string `mapstructure:"public_base_url" validate:"omitempty,http_url"`
 	// StartTimeout is how long the intake waits for Temporal to accept a
-	// workflow start before answering 503.
+	// workflow start before answering 503; a delivery of many deals waits
+	// at most three times that in all.
 	StartTimeout time.Duration `mapstructure:"start_timeout" validate:"gt=0"`
 }
 

@@ -6,10 +6,13 @@ package connectors
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dealsync/dealsync/model"
@@ -28,6 +31,11 @@ type Webhook struct {
 	// secret being rotated out (a previous_… key) and by no current one:
 	// the intake counts them, so operators see when the CRM has switched.
 	PreviousSecret bool
+	// Dropped is set by Parse to the number of events it left out because
+	// their CRM account is not listed, in a delivery that also carries
+	// listed accounts' events (a HubSpot batch of several portals): the
+	// intake counts them.
+	Dropped int
 }
 
 // Sentinel errors a Source wraps so the intake can pick the status code.
@@ -204,4 +212,39 @@ func (e Env) Log() *slog.Logger {
 // (Salesforce sends SOAP as text/xml). Others accept application/json.
 type MediaTyper interface {
 	MediaTypes() []string
+}
+
+// CustomerKey is the idempotency key of a customer's creation: the run's
+// key, "/" and 16 hex digits of a digest of the customer's fields. Every
+// attempt of a run sends the same customer, so a retry after a lost answer
+// is a replay. A later run of the deal (a new delivery after a failure,
+// `runs retry`) whose company changed in the CRM sends another customer:
+// under the same key an ERP that replays by key alone (QuickBooks'
+// requestid) would answer the first run's customer, and the new company
+// would be billed and linked to it; one that checks the body (the IETF
+// draft, the sandbox) would refuse the run for good. The digest covers a
+// fixed list of fields, so a field added to model.Customer later does not
+// change the keys of runs in flight.
+func CustomerKey(runKey string, c model.Customer) string {
+	a := c.Address
+	h := sha256.New()
+	for _, f := range []string{"v1", c.ExternalID, c.Name, c.Email, c.TaxID,
+		a.Line1, a.Line2, a.City, a.Region, a.PostalCode, a.Country, string(c.Currency)} {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return runKey + "/" + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// CustomerRunKey is the run's key a CustomerKey was made from (key itself
+// when it is not one), for targets that derive a lasting id from it.
+func CustomerRunKey(key string) string {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 || len(key)-i-1 != 16 {
+		return key
+	}
+	if _, err := hex.DecodeString(key[i+1:]); err != nil {
+		return key
+	}
+	return key[:i]
 }

@@ -56,7 +56,8 @@ type Options struct {
 	// PublicBaseURL is the scheme://host[:port] the CRMs call, for sources
 	// whose signature covers the URL; empty means what the request says.
 	PublicBaseURL string
-	// StartTimeout bounds how long a delivery waits for the engine.
+	// StartTimeout bounds how long one start (or signal) waits for the
+	// engine; a whole delivery waits at most BatchTimeouts times that.
 	StartTimeout time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -188,6 +189,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, status, err.Error())
 		return
 	}
+	for range hook.Dropped {
+		metrics.Event(name, metrics.EventDropped)
+	}
 	if res, ok := conn.Source.(connectors.EventResolver); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
 		err := res.Resolve(ctx, events)
@@ -228,14 +232,22 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// BatchTimeouts is how many StartTimeouts a delivery's starts may take in
+// all: a batch of many deals gets more than one start's time, and still a
+// bound, under what the CRMs wait for an answer with the default 5 s.
+const BatchTimeouts = 3
+
 // startAll evaluates the trigger of each event and starts the runs, a few
-// at a time, each start within StartTimeout (a batch of many deals is not
-// held to one start's time). Any failed start fails the whole delivery and
+// at a time, each start within StartTimeout and all of them within
+// BatchTimeouts times that (a batch of many deals is not held to one
+// start's time). Any failed start fails the whole delivery and
 // stops the starts not yet done: the sender retries it, and the starts
 // that did succeed come back as duplicates. outcomes are the events'
 // metrics.Event* outcomes; the error is the first start's that failed.
 func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, events []model.DealEvent) (results []connectors.EventResult, outcomes []string, _ error) {
-	ctx, cancel := context.WithCancel(ctx)
+	// The whole delivery has a deadline too: a sender waits for its answer
+	// (and sends it again when it waits too long).
+	ctx, cancel := context.WithTimeout(ctx, BatchTimeouts*h.opts.StartTimeout)
 	defer cancel()
 	results = make([]connectors.EventResult, len(events))
 	outcomes = make([]string, len(events))

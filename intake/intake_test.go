@@ -44,12 +44,18 @@ func (s *listSource) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if err := json.Unmarshal(w.Body, &evs); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, connectors.ErrMalformed)
 	}
+	kept := evs[:0]
 	for _, ev := range evs {
-		if ev.Account == "stranger" {
+		switch ev.Account {
+		case "stranger":
 			return nil, fmt.Errorf("account %q: %w", ev.Account, connectors.ErrUnknownAccount)
+		case "unlisted": // dropped from a batch, as HubSpot's source does
+			w.Dropped++
+			continue
 		}
+		kept = append(kept, ev)
 	}
-	return evs, nil
+	return kept, nil
 }
 
 type fakeStarter struct {
@@ -520,5 +526,59 @@ waves:
 	}
 	if a.status != http.StatusAccepted || len(st.started) != 2*wave {
 		t.Fatalf("%d %s, %d started; want all %d acknowledged", a.status, a.body, len(st.started), 2*wave)
+	}
+}
+
+// A delivery's starts have BatchTimeouts StartTimeouts in all: six events
+// of one deal, each start answered after most of its own time, run past
+// it, and the delivery is answered 503 (the sender retries) rather than
+// keep it waiting.
+func TestADeliveryHasADeadlineOfItsOwn(t *testing.T) {
+	const timeout = time.Second
+	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 8), gate: make(chan struct{})}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 1 << 16, StartTimeout: timeout,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	var evs []string
+	for i := range 6 {
+		evs = append(evs, fmt.Sprintf(`{"event_id":"e%d","deal":{"id":"D","stage":"won"}}`, i))
+	}
+	done := make(chan int, 1)
+	go func() {
+		status, _ := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(evs, ",")+"]")
+		done <- status
+	}()
+	status := 0
+	for status == 0 {
+		select {
+		case <-st.entered:
+			time.Sleep(timeout * 7 / 10)
+			select {
+			case st.gate <- struct{}{}:
+			case status = <-done:
+			}
+		case status = <-done:
+		}
+	}
+	if status != http.StatusServiceUnavailable || len(st.started) >= 6 {
+		t.Fatalf("%d after %d starts; want 503 before the sixth", status, len(st.started))
+	}
+}
+
+// Events a source dropped from a delivery (of CRM accounts the connection
+// does not list) are counted, so operators see them.
+func TestDroppedEventsAreCounted(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	before := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped)
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","account":"unlisted","deal":{"id":"X","stage":"won"}},{"event_id":"e2","deal":{"id":"A","stage":"won"}}]`)
+	if status != http.StatusAccepted || len(st.started) != 1 {
+		t.Fatalf("%d %s, started %v", status, body, st.started)
+	}
+	if got := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped) - before; got != 1 {
+		t.Errorf("dropped events counted: %v, want 1", got)
 	}
 }

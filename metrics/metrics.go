@@ -28,6 +28,7 @@ const (
 	EventDuplicate = "duplicate" // met the deal's existing run
 	EventNotified  = "notified"  // delivered to the deal's running run
 	EventIgnored   = "ignored"   // does not trigger; no run
+	EventDropped   = "dropped"   // of a CRM account the connection does not list, in a batch with listed ones
 )
 
 // Outcome of a step that succeeded; failures are counted under their

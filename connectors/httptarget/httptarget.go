@@ -19,9 +19,10 @@
 //
 // Both POSTs carry the step's idempotency key in the idempotency header. A
 // 2xx answer with "Idempotent-Replayed: true" is reported as
-// InvoiceResult.Replayed. Every non-2xx answer is a *connectors.APIError,
-// but a 409 to the invoice's POST, which the IETF idempotency-key draft
-// answers while the same key is still being processed: that one is retried.
+// InvoiceResult.Replayed. Every non-2xx answer is a *connectors.APIError. A
+// 409 to the invoice's POST, which the IETF idempotency-key draft answers
+// while the same key is still being processed, is asked again three times
+// within 7 s before it counts.
 package httptarget
 
 import (
@@ -37,6 +38,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -383,14 +385,28 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
 	header, body, err := t.send(req, op)
-	var apiErr *connectors.APIError
-	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict {
-		// The IETF idempotency-key draft answers 409 while a request with
-		// the same key is still being processed (a retry after a timed-out
-		// attempt): try again, for the stored answer, rather than fail the
-		// run while the first attempt makes the invoice.
-		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: HTTP 409 (%s): the same idempotency key may still be in progress; trying again",
-			t.service, op, apiErr.Message)
+	// The IETF idempotency-key draft answers 409 while a request with the
+	// same key is still being processed (a retry after a timed-out
+	// attempt): ask again a few times, for the stored answer, rather than
+	// fail the run while the first attempt makes the invoice. A 409 that
+	// stays is the API's refusal (a duplicate reference, say): permanent.
+	for _, wait := range conflictWaits {
+		var apiErr *connectors.APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusConflict {
+			break
+		}
+		if apiErr.RetryAfter > 0 && apiErr.RetryAfter < maxConflictWait {
+			wait = apiErr.RetryAfter
+		}
+		select {
+		case <-ctx.Done():
+			return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, ctx.Err())
+		case <-time.After(wait):
+		}
+		if req, _, err = t.invoiceRequest(ctx, inv, customer, key); err != nil {
+			return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, err)
+		}
+		header, body, err = t.send(req, op)
 	}
 	if err != nil {
 		return connectors.InvoiceResult{}, err
@@ -409,6 +425,13 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		Replayed:  strings.EqualFold(strings.TrimSpace(header.Get(ReplayedHeader)), "true"),
 	}, nil
 }
+
+// conflictWaits are the waits before asking again after a 409 to the
+// invoice's POST (tests shorten them); maxConflictWait bounds a
+// Retry-After taken instead.
+var conflictWaits = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+
+const maxConflictWait = 5 * time.Second
 
 // findInvoice lists the invoices with the reference and returns the first
 // billed to customerID. An entry naming another reference (an API that does
@@ -470,9 +493,14 @@ func (t *Target) newPost(ctx context.Context, u string, payload []byte, key stri
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	t.setCommonHeaders(req.Header, key)
+	t.setCommonHeaders(req.Header, erpkit.LegalKey(key, MaxKeyLen, func(rune) bool { return true }))
 	return req, nil
 }
+
+// MaxKeyLen bounds the idempotency header's value (the sandbox's and
+// Stripe's limit): a longer key (a long deal id) is sent as a stable
+// shortened form (erpkit.LegalKey); shorter keys go as they are.
+const MaxKeyLen = 255
 
 func (t *Target) setCommonHeaders(h http.Header, key string) {
 	h.Set("Accept", "application/json")

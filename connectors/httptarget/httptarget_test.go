@@ -15,7 +15,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
@@ -750,7 +749,7 @@ func TestCustomerConflictLooksUp(t *testing.T) {
 
 // A later run of a deal (same run key) whose company changed in the CRM
 // since the first run created its customer, with the keys the customer
-// step sends (activities.CustomerKey): on_conflict takes the customer the
+// step sends (connectors.CustomerKey): on_conflict takes the customer the
 // external id names (409), not a 422 for a key reused with another body;
 // the same customer under the same run key is still a replay.
 func TestCustomerChangedSinceAnEarlierRunOfTheDeal(t *testing.T) {
@@ -758,7 +757,7 @@ func TestCustomerChangedSinceAnEarlierRunOfTheDeal(t *testing.T) {
 	c := startCountingSandbox(t, 0)
 	tg := c.target(t, httptarget.LookupOnConflict)
 	create := func(cus model.Customer, runKey string) (connectors.CustomerRef, error) {
-		return tg.FindOrCreateCustomer(ctx, cus, activities.CustomerKey(runKey, cus))
+		return tg.FindOrCreateCustomer(ctx, cus, connectors.CustomerKey(runKey, cus))
 	}
 	const run = "invoice/demo/D-1/customer"
 	first, err := create(model.Customer{ExternalID: "hub-7", Name: "Acme"}, run)
@@ -777,14 +776,16 @@ func TestCustomerChangedSinceAnEarlierRunOfTheDeal(t *testing.T) {
 }
 
 // A 409 to the invoice's POST (the IETF draft's answer while the same key
-// is still being processed, after an attempt that timed out) is retried,
-// and the retry gets the stored answer; other 4xx stay permanent.
-func TestInvoiceConflictIsRetried(t *testing.T) {
-	var posts int
+// is still being processed, after an attempt that timed out) is asked
+// again and gets the stored answer; a 409 that stays is the API's refusal,
+// permanent, after three more asks.
+func TestInvoiceConflictIsAskedAgain(t *testing.T) {
+	defer func(w []time.Duration) { httptarget.SetConflictWaits(w) }(httptarget.SetConflictWaits([]time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}))
+	var posts, conflicts int
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		posts++
-		if posts == 1 {
+		if posts <= conflicts {
 			w.WriteHeader(http.StatusConflict)
 			_, _ = io.WriteString(w, `{"error":{"message":"a request with this key is being processed"}}`)
 			return
@@ -800,11 +801,39 @@ func TestInvoiceConflictIsRetried(t *testing.T) {
 	}
 	ctx := context.Background()
 	inv := testInvoice()
-	_, err = tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "C-1"}, "k")
-	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "being processed") {
-		t.Fatalf("409: %v (class %v), want a retry with the API's message", err, c)
+	conflicts = 2
+	if res, err := tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "C-1"}, "k"); err != nil || res.InvoiceID != "INV-1" || !res.Replayed || posts != 3 {
+		t.Errorf("409 twice, then the stored answer: %+v, %v after %d posts", res, err, posts)
 	}
-	if res, err := tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "C-1"}, "k"); err != nil || res.InvoiceID != "INV-1" || !res.Replayed {
-		t.Errorf("the retry: %+v, %v", res, err)
+	posts, conflicts = 0, 100
+	_, err = tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "C-1"}, "k")
+	if api := apiError(t, err); api.StatusCode != http.StatusConflict || posts != 4 {
+		t.Errorf("a 409 that stays: %v after %d posts, want the 409 after 4", err, posts)
+	}
+	if c, _ := connectors.Classify(err); c != connectors.Permanent {
+		t.Errorf("a 409 that stays is %v, want permanent", c)
+	}
+}
+
+// A key longer than the API takes (a long deal id, the customer's digest)
+// is sent shortened, the same on every attempt: the sandbox (255 bytes at
+// most) creates once and replays.
+func TestLongKeysAreShortenedStably(t *testing.T) {
+	sb, _, tg := startSandbox(t, sandbox.Options{})
+	ctx := context.Background()
+	key := "invoice/demo/" + strings.Repeat("9", 255) + "/customer/0123456789abcdef"
+	c := model.Customer{ExternalID: "hub-long", Name: "Long Co"}
+	first, err := tg.FindOrCreateCustomer(ctx, c, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := testInvoice()
+	res, err := tg.CreateInvoice(ctx, inv, first, strings.Replace(key, "/customer/", "/invoice/", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := tg.CreateInvoice(ctx, inv, first, strings.Replace(key, "/customer/", "/invoice/", 1))
+	if err != nil || again.InvoiceID != res.InvoiceID || !again.Replayed || len(sb.Invoices()) != 1 {
+		t.Errorf("retry under the long key: %+v, %v, %d invoices", again, err, len(sb.Invoices()))
 	}
 }

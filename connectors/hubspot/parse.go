@@ -59,7 +59,7 @@ func malformed(format string, args ...any) error {
 // Parse turns a verified delivery into its deal events, in body order
 // (events about other objects and unknown subscription types are dropped;
 // see the package doc). Events of a portal that is not configured are
-// dropped (logged); a delivery with no event of a configured portal fails
+// dropped (logged, counted in w.Dropped); a delivery with no event of a configured portal fails
 // with an error wrapping connectors.ErrUnknownAccount; a body that is not a
 // batch of HubSpot events wraps connectors.ErrMalformed.
 func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
@@ -85,6 +85,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			if unknown == nil {
 				unknown = fmt.Errorf("event [%d] (eventId %s): %w", i, e.EventID, err)
 			}
+			w.Dropped++
 			if s.log != nil {
 				s.log.Warn("hubspot: event of a portal the connection does not list dropped", "portal", portal, "event_id", e.EventID.String())
 			}
@@ -101,6 +102,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		out = append(out, ev)
 	}
 	if ours == 0 && unknown != nil {
+		w.Dropped = 0
 		return nil, unknown // nothing of ours: 403, the operator's signal
 	}
 	return out, nil

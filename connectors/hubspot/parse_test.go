@@ -152,9 +152,10 @@ func TestParseUnknownAccount(t *testing.T) {
 	// (62515) and drops the other's (5799819): refusing the batch would
 	// lose both once HubSpot stops retrying.
 	mixed := "[" + strings.Trim(constructedClosedwon, "[]") + "," + strings.Trim(capturedDealstage, "[]") + "]"
-	evs, err := s.Parse(&connectors.Webhook{Body: []byte(mixed)})
-	if err != nil || len(evs) != 1 || evs[0].Account != "62515" {
-		t.Fatalf("mixed batch: %+v, %v; want the configured portal's event only", evs, err)
+	hook := &connectors.Webhook{Body: []byte(mixed)}
+	evs, err := s.Parse(hook)
+	if err != nil || len(evs) != 1 || evs[0].Account != "62515" || hook.Dropped != 1 {
+		t.Fatalf("mixed batch: %+v, %v, %d dropped; want the configured portal's event only, 1 dropped", evs, err, hook.Dropped)
 	}
 	// A batch with no event of a configured portal is refused (403).
 	_, err = s.Parse(&connectors.Webhook{Body: []byte(capturedDealstage)})

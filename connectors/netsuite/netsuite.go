@@ -350,7 +350,9 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	// same on every attempt, so a retry finds what the last one made.
 	eid := t.CustomerExternalID(company)
 	if eid == "" {
-		eid = fallbackCustomerID(key)
+		// From the run's key, without the customer's digest: the same
+		// for every run of the deal, as before the digest.
+		eid = fallbackCustomerID(connectors.CustomerRunKey(key))
 	}
 	if r, ok, err := t.get(ctx, "find customer", "customer", "eid:"+eid); err != nil {
 		return connectors.CustomerRef{}, err

@@ -247,6 +247,23 @@ func TestMatchingRules(t *testing.T) {
 			t.Error("searched although the external id matched")
 		}
 	})
+	t.Run("a company without a CRM id keeps its run's external id", func(t *testing.T) {
+		// A later run of the deal whose company was renamed: the customer
+		// key's digest differs, the external id (from the run's key) not,
+		// so the customer made by the first run is found, not made again.
+		fake, tg := setup(t, testRSAKey(t), nil)
+		const run = "invoice/demo/D-77/customer"
+		first := model.Customer{Name: "Walk-in Shop"}
+		ref, err := tg.FindOrCreateCustomer(ctx, first, connectors.CustomerKey(run, first))
+		if err != nil || !ref.Created {
+			t.Fatalf("first run: %+v %v", ref, err)
+		}
+		renamed := model.Customer{Name: "Walk-in Shop Ltd"}
+		again, err := tg.FindOrCreateCustomer(ctx, renamed, connectors.CustomerKey(run, renamed))
+		if err != nil || again.ID != ref.ID || len(fake.Customers()) != 1 {
+			t.Errorf("later run, renamed: %+v %v, %d customers; want %s found by its external id", again, err, len(fake.Customers()), ref.ID)
+		}
+	})
 	t.Run("prefix", func(t *testing.T) {
 		fake, tg := setup(t, testRSAKey(t), func(c *netsuite.Config) { c.CustomerExternalIDPrefix = "hubspot-" })
 		ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "4711", Name: "Prefixed AG"}, "k")

@@ -403,7 +403,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 			// This deal's invoice (its DocNumber and dealsync's note), billed
 			// to another customer: a later run of the deal whose company
 			// changed. A second invoice would bill the deal twice.
-			return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: invoice %s (DocNumber %s) already invoices this deal, billed to customer %s, not %s; void it or bill it to the right customer in QuickBooks, then retry the run: %w",
+			return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: invoice %s (DocNumber %s) already invoices this deal, billed to customer %s, not %s; bill it to the right customer (or delete it) in QuickBooks, then retry the run: %w",
 				op, got.Id, got.DocNumber, got.CustomerRef.Value, customer.ID, connectors.ErrPermanent)
 		}
 	}
