@@ -473,13 +473,9 @@ func (g *gatedStarter) Start(ctx context.Context, conn *connections.Connection, 
 	return g.fakeStarter.Start(ctx, conn, ev)
 }
 
-// Each start of a batch has StartTimeout, not the batch as a whole: a
-// batch of 16 deals whose starts go 8 at a time, each wave answered after
-// most of a start's time, is acknowledged (held to one start's time, the
-// second wave ran out of it and every retry of the batch would too).
-func TestEachStartOfABatchHasItsOwnTimeout(t *testing.T) {
-	const timeout, wave = 2 * time.Second, 8
-	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 2*wave), gate: make(chan struct{})}
+// gatedIntake is an intake whose starts wait for the test's gate.
+func gatedIntake(t *testing.T, timeout time.Duration) (*httptest.Server, *gatedStarter) {
+	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 16), gate: make(chan struct{})}
 	h := New(Options{
 		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
 		Starter:     st, MaxBodyBytes: 1 << 16, StartTimeout: timeout,
@@ -487,6 +483,16 @@ func TestEachStartOfABatchHasItsOwnTimeout(t *testing.T) {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	return srv, st
+}
+
+// Each start of a batch has StartTimeout, not the batch as a whole: a
+// batch of 16 deals whose starts go 8 at a time, each wave answered after
+// most of a start's time, is acknowledged (held to one start's time, the
+// second wave ran out of it and every retry of the batch would too).
+func TestEachStartOfABatchHasItsOwnTimeout(t *testing.T) {
+	const timeout, wave = 2 * time.Second, 8
+	srv, st := gatedIntake(t, timeout)
 	var evs []string
 	for i := range 2 * wave {
 		evs = append(evs, fmt.Sprintf(`{"event_id":"e%d","deal":{"id":"D%d","stage":"won"}}`, i, i))
@@ -535,14 +541,7 @@ waves:
 // keep it waiting.
 func TestADeliveryHasADeadlineOfItsOwn(t *testing.T) {
 	const timeout = time.Second
-	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 8), gate: make(chan struct{})}
-	h := New(Options{
-		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
-		Starter:     st, MaxBodyBytes: 1 << 16, StartTimeout: timeout,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv, st := gatedIntake(t, timeout)
 	var evs []string
 	for i := range 6 {
 		evs = append(evs, fmt.Sprintf(`{"event_id":"e%d","deal":{"id":"D","stage":"won"}}`, i))
