@@ -338,9 +338,13 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if ctx.Err() == nil {
-				run(steps)
+			if err := ctx.Err(); err != nil {
+				// Not started: the delivery must not be acknowledged (the
+				// deadline can pass between two starts, with none failing).
+				failed(fmt.Errorf("the delivery's starts ran out of time: %w (%w)", ErrUnavailable, err))
+				return
 			}
+			run(steps)
 		}()
 	}
 	wg.Wait()

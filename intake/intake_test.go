@@ -581,3 +581,18 @@ func TestDroppedEventsAreCounted(t *testing.T) {
 		t.Errorf("dropped events counted: %v, want 1", got)
 	}
 }
+
+// Deals whose starts were never tried (the delivery's time ran out
+// between two of them, here before any) fail the delivery: it must not be
+// acknowledged with runs missing.
+func TestDealsNotStartedFailTheDelivery(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}}
+	h := New(Options{Starter: st, StartTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	conn := &connections.Connection{Name: "crm", Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	events := []model.DealEvent{{EventID: "e1", Deal: model.Deal{ID: "A", Stage: "won"}}, {EventID: "e2", Deal: model.Deal{ID: "B", Stage: "won"}}}
+	if _, _, err := h.startAll(ctx, conn, events); !errors.Is(err, ErrUnavailable) || len(st.started) != 0 {
+		t.Fatalf("err %v, started %v; want ErrUnavailable and nothing acknowledged", err, st.started)
+	}
+}
