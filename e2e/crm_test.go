@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1073,4 +1074,64 @@ connections:
 		t.Fatalf("%d write-backs, want 1", got)
 	}
 	s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "301"), "hubspot-changed-after-invoice-lingering")
+}
+
+// A HubSpot deal moved out of won and back while its run reads it (calls
+// as activities): the run reads a lost deal, but the won-again event
+// delivered during the read makes it read the deal again and invoice it,
+// instead of ending DealNotWon with the event unread.
+func TestCRMHubSpotEventDuringTheFetch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	f := hubspotfake.New()
+	t.Cleanup(f.Close)
+	f.AddPortal(hsPortal, "pat-na1-e2e-1")
+	s := startCRMStack(t, fmt.Sprintf(`
+intake:
+  public_base_url: %s
+workflow:
+  external_calls: activity
+connections:
+  hs:
+    target: sandbox
+    settle_time: 100ms
+    linger: 100ms
+    trigger:
+      won_stages: [closedwon]
+    source:
+      type: hubspot
+      client_secret: %s
+      base_url: %s
+      accounts:
+        "%s":
+          access_token: pat-na1-e2e-1
+`, hsPublicURL, hsSecret, f.URL, hsPortal))
+	seedHubSpotDeal(f, hsPortal, "701", "700")
+	f.SetDealProperty(hsPortal, "701", "dealstage", "closedlost") // what the first read sees
+	now := time.Now()
+	var fired atomic.Bool
+	during := make(chan string, 1)
+	f.SetDealReadHook(func(deal string) {
+		if fired.Swap(true) {
+			return
+		}
+		// During the first read: the deal is won again, and HubSpot says
+		// so; the read itself still answers "closedlost".
+		f.SetDealProperty(hsPortal, deal, "dealstage", "closedwon")
+		st, b := sendHubSpot(t, s, hsSecret, "", hsBody(stageWon("70102", deal, now.Add(time.Second))))
+		during <- fmt.Sprintf("%d %s", st, b)
+	})
+	hsOK(t, s, hsBody(stageWon("70101", "701", now)))
+	if got := <-during; !strings.HasPrefix(got, "202 ") {
+		t.Fatalf("the event during the read: %s", got)
+	}
+	r := s.completed(t, "hs", hsPortal, "701")
+	if r.InvoiceID == "" || !slices.Contains(r.Events, "70102") {
+		t.Fatalf("run %+v: want the deal read again and invoiced, with the event of the read", r)
+	}
+	if n := f.Count(http.MethodGet, "/crm/v3/objects/deals/701"); n != 2 {
+		t.Errorf("the deal was read %d times, want 2", n)
+	}
+	s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "701"), "hubspot-activity-refetch-after-event")
 }

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -141,6 +142,18 @@ type Server struct {
 	wbFaults []Fault
 	plFaults []Fault
 	srFaults []Fault
+	// readHook, if set, runs during each GET of a deal (SetDealReadHook).
+	readHook func(dealID string)
+}
+
+// SetDealReadHook sets a function that runs during each GET of a deal: after
+// the answer is made, before it is sent, without the fake's lock (so that
+// it may call the fake, or send a webhook whose handling reads from it).
+// Tests use it to act while the CRM is being read.
+func (s *Server) SetDealReadHook(h func(dealID string)) {
+	s.mu.Lock()
+	s.readHook = h
+	s.mu.Unlock()
 }
 
 // New starts a fake HubSpot with no portals.
@@ -380,6 +393,23 @@ func writeError(w http.ResponseWriter, status int, category, message string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	hook := s.readHook
+	s.mu.Unlock()
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if hook == nil || r.Method != http.MethodGet || len(parts) != 5 || parts[3] != "deals" {
+		s.handle(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	s.handle(rec, r)
+	hook(parts[4])
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	auth := r.Header.Get("Authorization")
 	s.mu.Lock()
