@@ -1029,23 +1029,22 @@ connections:
 	})
 }
 
-// A deal that changes after it was invoiced is not invoiced again; its run
-// (still lingering) records the change where an operator can filter on it.
-func TestCRMHubSpotChangeAfterInvoice(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test: skipped with -short")
-	}
+// onePortalStack starts a fake HubSpot with one portal and a stack whose
+// connection hs reads it, with the workflow and connection settings given
+// (YAML lines, indented as their block's keys).
+func onePortalStack(t *testing.T, workflow, connection string) (*hubspotfake.Server, *stack) {
 	f := hubspotfake.New()
 	t.Cleanup(f.Close)
 	f.AddPortal(hsPortal, "pat-na1-e2e-1")
 	s := startCRMStack(t, fmt.Sprintf(`
 intake:
   public_base_url: %s
+workflow:
+  %s
 connections:
   hs:
     target: sandbox
-    settle_time: 200ms
-    linger: 10m
+    %s
     trigger:
       won_stages: [closedwon]
     source:
@@ -1055,7 +1054,17 @@ connections:
       accounts:
         "%s":
           access_token: pat-na1-e2e-1
-`, hsPublicURL, hsSecret, f.URL, hsPortal))
+`, hsPublicURL, workflow, connection, hsSecret, f.URL, hsPortal))
+	return f, s
+}
+
+// A deal that changes after it was invoiced is not invoiced again; its run
+// (still lingering) records the change where an operator can filter on it.
+func TestCRMHubSpotChangeAfterInvoice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	f, s := onePortalStack(t, "", "settle_time: 200ms\n    linger: 10m")
 	seedHubSpotDeal(f, hsPortal, "301", "500")
 	now := time.Now()
 	hsOK(t, s, hsBody(stageWon("30101", "301", now)))
@@ -1084,29 +1093,7 @@ func TestCRMHubSpotEventDuringTheFetch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	f := hubspotfake.New()
-	t.Cleanup(f.Close)
-	f.AddPortal(hsPortal, "pat-na1-e2e-1")
-	s := startCRMStack(t, fmt.Sprintf(`
-intake:
-  public_base_url: %s
-workflow:
-  external_calls: activity
-connections:
-  hs:
-    target: sandbox
-    settle_time: 100ms
-    linger: 100ms
-    trigger:
-      won_stages: [closedwon]
-    source:
-      type: hubspot
-      client_secret: %s
-      base_url: %s
-      accounts:
-        "%s":
-          access_token: pat-na1-e2e-1
-`, hsPublicURL, hsSecret, f.URL, hsPortal))
+	f, s := onePortalStack(t, "external_calls: activity", "settle_time: 100ms\n    linger: 100ms")
 	seedHubSpotDeal(f, hsPortal, "701", "700")
 	f.SetDealProperty(hsPortal, "701", "dealstage", "closedlost") // what the first read sees
 	now := time.Now()
