@@ -308,20 +308,9 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 
 // findCustomer looks a customer up by external id.
 func (t *Target) findCustomer(ctx context.Context, externalID string) (connectors.CustomerRef, bool, error) {
-	const op = "find customer"
-	u := withQuery(t.customersURL, "external_id", externalID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return connectors.CustomerRef{}, false, fmt.Errorf("%s %s: %w", t.service, op, err)
-	}
-	t.setCommonHeaders(req.Header, "")
-	_, body, err := t.send(req, op)
-	if err != nil {
-		return connectors.CustomerRef{}, false, err
-	}
 	var list CustomerList
-	if err := json.Unmarshal(body, &list); err != nil {
-		return connectors.CustomerRef{}, false, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+	if err := t.getJSON(ctx, "find customer", withQuery(t.customersURL, "external_id", externalID), &list); err != nil {
+		return connectors.CustomerRef{}, false, err
 	}
 	for _, found := range list.Customers {
 		// A customer whose answer names another external id is not
@@ -437,19 +426,9 @@ const maxConflictWait = 5 * time.Second
 // billed to customerID. An entry naming another reference (an API that does
 // not filter) or another customer is not the deal's invoice.
 func (t *Target) findInvoice(ctx context.Context, reference, customerID string) (connectors.InvoiceResult, bool, error) {
-	const op = "find invoice"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, withQuery(t.invoicesURL, "reference", reference), nil)
-	if err != nil {
-		return connectors.InvoiceResult{}, false, fmt.Errorf("%s %s: %w", t.service, op, err)
-	}
-	t.setCommonHeaders(req.Header, "")
-	_, body, err := t.send(req, op)
-	if err != nil {
-		return connectors.InvoiceResult{}, false, err
-	}
 	var list InvoiceList
-	if err := json.Unmarshal(body, &list); err != nil {
-		return connectors.InvoiceResult{}, false, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+	if err := t.getJSON(ctx, "find invoice", withQuery(t.invoicesURL, "reference", reference), &list); err != nil {
+		return connectors.InvoiceResult{}, false, err
 	}
 	for _, inv := range list.Invoices {
 		if inv.ID != "" && inv.Reference == reference && inv.CustomerID == customerID {
@@ -457,6 +436,23 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 		}
 	}
 	return connectors.InvoiceResult{}, false, nil
+}
+
+// getJSON GETs u and decodes its 2xx answer into dst; errors name op.
+func (t *Target) getJSON(ctx context.Context, op, u string, dst any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", t.service, op, err)
+	}
+	t.setCommonHeaders(req.Header, "")
+	_, body, err := t.send(req, op)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		return fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+	}
+	return nil
 }
 
 // PlanInvoice returns the request CreateInvoice would send, built by the
