@@ -59,9 +59,10 @@ func malformed(format string, args ...any) error {
 // Parse turns a verified delivery into its deal events, in body order
 // (events about other objects and unknown subscription types are dropped;
 // see the package doc). Events of a portal that is not configured are
-// dropped (logged, counted in w.Dropped); a delivery with no event of a configured portal fails
-// with an error wrapping connectors.ErrUnknownAccount; a body that is not a
-// batch of HubSpot events wraps connectors.ErrMalformed.
+// dropped (logged, counted in w.Dropped); a delivery with no event of a
+// configured portal fails with an error wrapping
+// connectors.ErrUnknownAccount; a body that is not a batch of HubSpot
+// events wraps connectors.ErrMalformed.
 func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {
 		return nil, malformed("no delivery")
@@ -72,7 +73,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	}
 	out := make([]model.DealEvent, 0, len(evs))
 	var unknown error // the first event of a portal that is not configured
-	ours := 0
+	w.Dropped = 0
 	for i := range evs {
 		e := &evs[i]
 		portal := e.PortalID.String()
@@ -86,12 +87,8 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 				unknown = fmt.Errorf("event [%d] (eventId %s): %w", i, e.EventID, err)
 			}
 			w.Dropped++
-			if s.log != nil {
-				s.log.Warn("hubspot: event of a portal the connection does not list dropped", "portal", portal, "event_id", e.EventID.String())
-			}
 			continue
 		}
-		ours++
 		if !e.IsDeal() {
 			continue
 		}
@@ -101,9 +98,12 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		}
 		out = append(out, ev)
 	}
-	if ours == 0 && unknown != nil {
+	if w.Dropped == len(evs) {
 		w.Dropped = 0
 		return nil, unknown // nothing of ours: 403, the operator's signal
+	}
+	if w.Dropped > 0 && s.log != nil {
+		s.log.Warn("hubspot: events of portals the connection does not list dropped", "events", w.Dropped, "first", unknown.Error())
 	}
 	return out, nil
 }
