@@ -199,6 +199,33 @@ var (
 
 // Serve runs an HTTP server on l until ctx ends, then drains it.
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	return serve(ctx, l, h, nil, 10*time.Second)
+}
+
+// ServeIntake serves the webhook intake on l until ctx ends, then stops
+// the way a replica behind a load balancer should: GET /readyz fails at
+// once while webhooks are still taken for drainDelay (the balancer's time
+// to notice and send no more), then the listener closes and the webhooks
+// in hand get as long as one may take to finish. Any cut off anyway was
+// not acknowledged, so its CRM delivers it again.
+func ServeIntake(ctx context.Context, l net.Listener, h *intake.Handler, drainDelay time.Duration, logger *slog.Logger) error {
+	return serve(ctx, l, h, func() {
+		h.Drain()
+		if drainDelay > 0 {
+			logger.Info("intake draining: /readyz fails, webhooks are still taken", "for", drainDelay)
+			drainSleep(drainDelay)
+		}
+	}, h.MaxHandlerTime()+shutdownMargin)
+}
+
+// drainSleep waits out the drain delay (tests hold it).
+var drainSleep = time.Sleep
+
+// shutdownMargin is what a stopping server adds to the longest request it
+// waits for (writing the answer, a slow client).
+const shutdownMargin = 5 * time.Second
+
+func serve(ctx context.Context, l net.Listener, h http.Handler, beforeShutdown func(), shutdownTimeout time.Duration) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -206,7 +233,10 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if beforeShutdown != nil {
+			beforeShutdown()
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 		return nil

@@ -48,9 +48,9 @@ type Dev struct {
 	// MetricsURL serves GET /metrics ("" without metrics.listen).
 	MetricsURL string
 
-	worker    sdkworker.Worker
-	cancel    context.CancelFunc
-	servers   []chan error
+	worker  sdkworker.Worker
+	cancel  context.CancelFunc
+	servers []chan error
 	// stopSandbox stops the sandbox ERP's server, after the worker, whose
 	// calls in flight it answers.
 	stopSandbox func()
@@ -154,19 +154,22 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		d.MetricsURL = "http://" + addr + "/metrics"
 	}
 	d.IntakeURL = "http://" + intakeL.Addr().String()
-	d.serve(runCtx, intakeL, IntakeHandler(cfg, d.Connections, Starter(cfg, d.Client, true), logger))
+	// No balancer on a laptop: no drain delay.
+	intakeH := IntakeHandler(cfg, d.Connections, Starter(cfg, d.Client, true), logger)
+	d.servers = append(d.servers, serveUntil(func() error { return ServeIntake(runCtx, intakeL, intakeH, 0, logger) }))
 	return d, nil
-}
-
-func (d *Dev) serve(ctx context.Context, l net.Listener, h http.Handler) {
-	d.servers = append(d.servers, d.serveOn(ctx, l, h))
 }
 
 // serveOn serves h on l until ctx ends; the channel says when it stopped.
 func (d *Dev) serveOn(ctx context.Context, l net.Listener, h http.Handler) chan error {
+	return serveUntil(func() error { return Serve(ctx, l, h) })
+}
+
+// serveUntil runs serve; the channel gets its error once it returns.
+func serveUntil(serve func() error) chan error {
 	errc := make(chan error, 1)
 	go func() {
-		err := Serve(ctx, l, h)
+		err := serve()
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}

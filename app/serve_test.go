@@ -4,10 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/model"
 )
 
 // A client that sends a request's headers and then trickles (here: stops
@@ -58,5 +66,82 @@ func TestServeCutsOffARequestThatNeverArrives(t *testing.T) {
 	_, err = io.ReadAll(conn)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the server kept the connection of a body that never came")
+	}
+}
+
+type noConnections struct{}
+
+func (noConnections) Get(string) (*connections.Connection, bool) { return nil, false }
+
+type readyStarter struct{}
+
+func (readyStarter) Start(context.Context, *connections.Connection, model.DealEvent) (connectors.EventResult, error) {
+	return connectors.EventResult{}, nil
+}
+
+func (readyStarter) Notify(context.Context, *connections.Connection, model.DealEvent) (connectors.EventResult, bool, error) {
+	return connectors.EventResult{}, false, nil
+}
+
+func (readyStarter) Ready(context.Context) error { return nil }
+
+// A stopping intake first fails /readyz while it still serves, for the
+// drain delay, so that its load balancer sends it nothing more before its
+// listener closes; then it stops.
+func TestServeIntakeFailsReadyzBeforeItStopsListening(t *testing.T) {
+	sleeping, release := make(chan time.Duration, 1), make(chan struct{})
+	old := drainSleep
+	drainSleep = func(d time.Duration) { sleeping <- d; <-release }
+	t.Cleanup(func() { drainSleep = old })
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + l.Addr().String()
+	h := intake.New(intake.Options{Connections: noConnections{}, Starter: readyStarter{}, Logger: slog.New(slog.DiscardHandler)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeIntake(ctx, l, h, 7*time.Second, slog.New(slog.DiscardHandler)) }()
+	var serveErr error
+	stop := sync.OnceFunc(func() { cancel(); close(release); serveErr = <-done })
+	t.Cleanup(stop)
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("before the stop: /readyz %d %s", code, body)
+	}
+	cancel()
+	select {
+	case d := <-sleeping:
+		if d != 7*time.Second {
+			t.Fatalf("drained for %v, want the configured 7s", d)
+		}
+	case err := <-done:
+		done <- err // for the cleanup
+		t.Fatalf("stopped without draining: %v", err)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "draining") {
+		t.Fatalf("while draining: /readyz %d %s, want 503 draining", code, body)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("while draining the listener must still serve: /healthz %d %s", code, body)
+	}
+	stop()
+	if serveErr != nil {
+		t.Fatalf("stop: %v", serveErr)
+	}
+	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("still listening after the drain")
 	}
 }

@@ -103,6 +103,11 @@ type Intake struct {
 	// workflow start before answering 503; a delivery of many deals waits
 	// at most three times that in all.
 	StartTimeout time.Duration `mapstructure:"start_timeout" validate:"gt=0"`
+	// DrainDelay is how long a stopping `dealsync serve` keeps taking
+	// webhooks while its GET /readyz already fails, so that its load
+	// balancer stops sending to it before it stops listening. `dealsync
+	// dev` does not wait.
+	DrainDelay time.Duration `mapstructure:"drain_delay" validate:"gte=0"`
 }
 
 // Workflow configures the sync workflow.
@@ -293,6 +298,7 @@ func setDefaults(v *viper.Viper) {
 		"intake.max_body_bytes":              1 << 20,
 		"intake.public_base_url":             "",
 		"intake.start_timeout":               "5s",
+		"intake.drain_delay":                 "5s",
 		"workflow.retry.initial_interval":    "1s",
 		"workflow.retry.backoff_coefficient": 2.0,
 		"workflow.retry.maximum_interval":    "1m",

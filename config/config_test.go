@@ -131,6 +131,7 @@ func TestDefaults(t *testing.T) {
 		Listen:       "127.0.0.1:8080",
 		MaxBodyBytes: 1 << 20,
 		StartTimeout: 5 * time.Second,
+		DrainDelay:   5 * time.Second,
 	})
 	equal(t, "workflow", cfg.Workflow, config.Workflow{
 		Retry: config.RetryPolicy{
@@ -168,6 +169,7 @@ intake:
   max_body_bytes: 4096
   public_base_url: https://hooks.example.com/
   start_timeout: 2s
+  drain_delay: 15s
 workflow:
   retry:
     initial_interval: 500ms
@@ -215,6 +217,7 @@ func TestFileOverrides(t *testing.T) {
 		MaxBodyBytes:  4096,
 		PublicBaseURL: "https://hooks.example.com/",
 		StartTimeout:  2 * time.Second,
+		DrainDelay:    15 * time.Second,
 	})
 	equal(t, "workflow.retry", cfg.Workflow.Retry, config.RetryPolicy{
 		InitialInterval:    500 * time.Millisecond,

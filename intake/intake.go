@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dealsync/dealsync/connections"
@@ -65,8 +66,21 @@ type Options struct {
 
 // Handler serves POST /webhooks/{connection}, GET /healthz and GET /readyz.
 type Handler struct {
-	opts Options
-	mux  *http.ServeMux
+	opts     Options
+	mux      *http.ServeMux
+	draining atomic.Bool
+}
+
+// Drain makes GET /readyz answer 503 from now on, while webhooks are still
+// taken: a replica being stopped tells its load balancer to send it no
+// more before it stops listening (app.ServeIntake).
+func (h *Handler) Drain() { h.draining.Store(true) }
+
+// MaxHandlerTime is the longest a webhook takes once its body is read:
+// resolving its deals (one StartTimeout) and all of its starts (within
+// BatchTimeouts times StartTimeout).
+func (h *Handler) MaxHandlerTime() time.Duration {
+	return (1 + BatchTimeouts) * h.opts.StartTimeout
 }
 
 // New builds the intake handler.
@@ -122,6 +136,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
+	if h.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining", "error": "this replica is shutting down"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
 	defer cancel()
 	if err := h.opts.Starter.Ready(ctx); err != nil {

@@ -65,7 +65,7 @@ many replicas as you like behind a load balancer.`,
 				logger.Info("metrics listening", "addr", addr)
 			}
 			logger.Info("intake listening", "addr", l.Addr().String(), "temporal", cfg.Temporal.Address, "connections", set.Names())
-			return app.Serve(cmd.Context(), l, app.IntakeHandler(cfg, set, app.Starter(cfg, c, false), logger))
+			return app.ServeIntake(cmd.Context(), l, app.IntakeHandler(cfg, set, app.Starter(cfg, c, false), logger), cfg.Intake.DrainDelay, logger)
 		},
 	}
 }
