@@ -33,7 +33,7 @@ func TestMappingReloadSwapsConnections(t *testing.T) {
 	}
 	ev := model.DealEvent{Deal: model.Deal{ID: "D", Stage: "Signed", PreviousStage: "signed"}}
 	before, _ := set.Get("demo")
-	if ok, why := before.Trigger.Evaluate(ev); !ok {
+	if ok, why, err := before.Trigger.Evaluate(ev); !ok || err != nil {
 		t.Fatalf("v1 trigger (won stages of the connection, any previous stage): %s", why)
 	}
 	r1, _ := set.Resolve("demo")
@@ -43,10 +43,10 @@ func TestMappingReloadSwapsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := set.Get("demo")
-	if ok, _ := after.Trigger.Evaluate(ev); ok {
+	if ok, _, err := after.Trigger.Evaluate(ev); ok || err != nil {
 		t.Fatal("v2 trigger not in use after reload")
 	}
-	if ok, _ := before.Trigger.Evaluate(ev); !ok {
+	if ok, _, err := before.Trigger.Evaluate(ev); !ok || err != nil {
 		t.Fatal("a Connection handed out before the reload changed")
 	}
 	r2, _ := set.Resolve("demo")

@@ -43,6 +43,11 @@ type Starter interface {
 	Ready(ctx context.Context) error
 }
 
+// ErrTrigger marks a delivery refused because a connection's trigger
+// expression failed on one of its deals (answered 500: the CRM sends it
+// again, and the deal starts its run once the mapping is fixed).
+var ErrTrigger = errors.New("trigger could not be evaluated; fix the mapping: this delivery is refused until then")
+
 // ErrUnavailable marks start failures where the engine could not be
 // reached; the intake answers 503 so that the sender retries.
 var ErrUnavailable = errors.New("workflow engine unavailable")
@@ -231,10 +236,14 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	results, outcomes, err := h.startAll(r.Context(), conn, events)
 	if err != nil {
 		status := http.StatusInternalServerError
-		if errors.Is(err, ErrUnavailable) {
+		level := slog.LevelWarn
+		switch {
+		case errors.Is(err, ErrUnavailable):
 			status = http.StatusServiceUnavailable
+		case errors.Is(err, ErrTrigger):
+			level = slog.LevelError // needs an integration engineer, not time
 		}
-		log.Warn("webhook not recorded; sender must retry", "status", status, "error", err.Error())
+		log.Log(r.Context(), level, "webhook not recorded; sender must retry", "status", status, "error", err.Error())
 		reply.Refuse(w, status, err.Error())
 		return
 	}
@@ -317,7 +326,12 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	var deals [][]step
 	byDeal := map[string]int{}
 	for i, ev := range events {
-		ok, reason := conn.Trigger.Evaluate(ev)
+		ok, reason, err := conn.Trigger.Evaluate(ev)
+		if err != nil {
+			// Neither won nor not won: refusing the delivery keeps the
+			// deal, which the CRM sends again once the mapping is fixed.
+			return nil, nil, fmt.Errorf("%w: %w", ErrTrigger, err)
+		}
 		// An event that does not trigger may still belong to the deal's
 		// running run: always for thin events (an amount change), and for
 		// whole-deal events when the connection's runs listen.

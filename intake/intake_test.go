@@ -596,3 +596,34 @@ func TestDealsNotStartedFailTheDelivery(t *testing.T) {
 		t.Fatalf("err %v, started %v; want ErrUnavailable and nothing acknowledged", err, st.started)
 	}
 }
+
+// failingTrigger fails on deal "bad" and triggers on the others.
+type failingTrigger struct{}
+
+func (failingTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
+	if ev.Deal.ID == "bad" {
+		return false, "", errors.New(`mapping "m": field trigger: index out of range`)
+	}
+	return true, "", nil
+}
+
+// A trigger that fails on a deal of the delivery refuses the delivery with
+// 500 and starts none of its runs: the deal may be won, and the CRM sends
+// it again once the mapping is fixed. Acknowledging it as "not won" would
+// lose it.
+func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: failingTrigger{}}},
+		Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},{"event_id":"e2","deal":{"id":"bad","stage":"won"}}]`)
+	if status != http.StatusInternalServerError || !strings.Contains(body, "index out of range") || !strings.Contains(body, "fix the mapping") {
+		t.Fatalf("%d %s, want 500 naming the trigger's error", status, body)
+	}
+	if len(st.started) != 0 || len(st.notified) != 0 {
+		t.Fatalf("started %v, notified %v: a refused delivery must start nothing", st.started, st.notified)
+	}
+}

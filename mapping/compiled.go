@@ -245,7 +245,7 @@ type fileTrigger struct {
 	won []string
 }
 
-func (t fileTrigger) Evaluate(ev model.DealEvent) (bool, string) {
+func (t fileTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
 	env := &TriggerEnv{
 		Deal: newDealEnv(ev.Deal, t.m.zone), Event: newEventEnv(ev, t.m.zone), WonStages: t.won,
 		IsWon: func(s string) bool { return isWon(t.won, s) },
@@ -253,13 +253,13 @@ func (t fileTrigger) Evaluate(ev model.DealEvent) (bool, string) {
 	var machine vm.VM
 	v, err := t.m.eval(&machine, &t.m.trigger, env, "trigger")
 	if err != nil {
-		return false, "trigger failed: " + err.Error()
+		return false, "", fmt.Errorf("deal %s: %w", ev.Deal.ID, err)
 	}
 	if !v.(bool) {
 		return false, fmt.Sprintf("trigger of mapping %q is false (stage %q, previous stage %q): %s",
-			t.m.name, ev.Deal.Stage, ev.Deal.PreviousStage, oneLine(t.m.trigger.src))
+			t.m.name, ev.Deal.Stage, ev.Deal.PreviousStage, oneLine(t.m.trigger.src)), nil
 	}
-	return true, ""
+	return true, "", nil
 }
 
 func isWon(won []string, s string) bool {

@@ -67,7 +67,10 @@ func TestTriggerSemantics(t *testing.T) {
 			kind string
 			tr   mapping.Trigger
 		}{{"expression", custom.Trigger(won)}, {"default", implicit.Trigger(won)}, {"stage", mapping.StageTrigger{WonStages: won}}} {
-			got, reason := tr.tr.Evaluate(wonEvent(tc.stage, tc.prev))
+			got, reason, err := tr.tr.Evaluate(wonEvent(tc.stage, tc.prev))
+			if err != nil {
+				t.Fatalf("%s (%s trigger): %v", tc.name, tr.kind, err)
+			}
 			if got != tc.want {
 				t.Errorf("%s (%s trigger): got %v (%s), want %v", tc.name, tr.kind, got, reason, tc.want)
 			}
@@ -79,13 +82,24 @@ func TestTriggerSemantics(t *testing.T) {
 
 	// A trigger can look at anything of the event.
 	big := parse(t, "name: t\ntrigger: is_won(deal.stage) && deal.amount >= 10000 && deal.company.address.country in [\"DE\", \"AT\"]\n")
-	if ok, r := big.Trigger(won).Evaluate(wonEvent("closedwon", "")); !ok {
-		t.Errorf("big DE deal: not triggered: %s", r)
+	if ok, r, err := big.Trigger(won).Evaluate(wonEvent("closedwon", "")); !ok || err != nil {
+		t.Errorf("big DE deal: not triggered: %s %v", r, err)
 	}
 	small := wonEvent("closedwon", "")
 	small.Deal.Amount = decimal.NewNullDecimal(dec("9999.99"))
-	if ok, r := big.Trigger(won).Evaluate(small); ok || !strings.Contains(r, "is false") {
-		t.Errorf("small deal: got %v %q, want not triggered with the expression's reason", ok, r)
+	if ok, r, err := big.Trigger(won).Evaluate(small); ok || err != nil || !strings.Contains(r, "is false") {
+		t.Errorf("small deal: got %v %q %v, want not triggered with the expression's reason", ok, r, err)
+	}
+
+	// A trigger that fails on a deal says so as an error, not as "not
+	// triggered": the deal may well be won.
+	first := parse(t, "name: t\ntrigger: is_won(deal.stage) && deal.line_items[0].sku != \"TRIAL\"\n")
+	noLines := wonEvent("closedwon", "")
+	noLines.Deal.LineItems = nil
+	ok, r, err := first.Trigger(won).Evaluate(noLines)
+	var me *mapping.Error
+	if ok || r != "" || !errors.As(err, &me) || me.Field != "trigger" || !strings.Contains(err.Error(), "deal "+noLines.Deal.ID) {
+		t.Errorf("failing trigger: got %v %q %v, want a mapping error of the trigger naming the deal", ok, r, err)
 	}
 }
 

@@ -9,8 +9,11 @@ import (
 // Trigger decides whether a deal event starts a run. The intake calls it
 // for every event of a delivery.
 type Trigger interface {
-	// Evaluate reports whether ev should start a run, and if not, why.
-	Evaluate(ev model.DealEvent) (bool, string)
+	// Evaluate reports whether ev should start a run, and if not, why. An
+	// error says the trigger could not be evaluated on ev (an expression
+	// that fails on this deal): neither a yes nor a no, so the intake
+	// refuses the delivery instead of dropping a deal that may be won.
+	Evaluate(ev model.DealEvent) (triggered bool, reason string, err error)
 }
 
 // StageTrigger starts a run when a deal's stage becomes one of the won
@@ -24,13 +27,13 @@ type StageTrigger struct {
 }
 
 // Evaluate implements Trigger.
-func (t StageTrigger) Evaluate(ev model.DealEvent) (bool, string) {
+func (t StageTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
 	d := ev.Deal
 	if !isWon(t.WonStages, d.Stage) {
-		return false, fmt.Sprintf("stage %q is not a won stage", d.Stage)
+		return false, fmt.Sprintf("stage %q is not a won stage", d.Stage), nil
 	}
 	if isWon(t.WonStages, d.PreviousStage) {
-		return false, fmt.Sprintf("deal was already won (previous stage %q)", d.PreviousStage)
+		return false, fmt.Sprintf("deal was already won (previous stage %q)", d.PreviousStage), nil
 	}
-	return true, ""
+	return true, "", nil
 }

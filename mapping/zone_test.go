@@ -54,8 +54,8 @@ func TestTimeZoneDatesMoments(t *testing.T) {
 
 	// The trigger sees the same dates as the invoice.
 	m := parse(t, "name: t\ntime_zone: Asia/Tokyo\ntrigger: deal.close_date == date(\"2026-12-01\")\n")
-	if ok, why := m.Trigger([]string{"closedwon"}).Evaluate(ev); !ok {
-		t.Errorf("trigger in Tokyo: %s", why)
+	if ok, why, err := m.Trigger([]string{"closedwon"}).Evaluate(ev); !ok || err != nil {
+		t.Errorf("trigger in Tokyo: %s %v", why, err)
 	}
 }
 

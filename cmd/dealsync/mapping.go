@@ -224,8 +224,11 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	if fm, ok := m.(*mapping.File); ok {
 		trigger = fm.Trigger(won)
 	}
-	triggered, reason := trigger.Evaluate(ev)
+	triggered, reason, terr := trigger.Evaluate(ev)
 	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, Triggered: triggered, Skipped: reason}
+	if terr != nil {
+		res.TriggerError = terr.Error()
+	}
 	inv, aerr := mapping.Apply(m, ev)
 	if aerr == nil {
 		res.Invoice = &inv
@@ -244,7 +247,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	} else {
 		printTestResult(out, res)
 	}
-	if aerr != nil {
+	if aerr != nil || terr != nil {
 		return &exitError{code: 1}
 	}
 	return nil
@@ -302,15 +305,16 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (m
 }
 
 type testResult struct {
-	Mapping    string              `json:"mapping"`
-	Hash       string              `json:"hash"`
-	Connection string              `json:"connection"`
-	Triggered  bool                `json:"triggered"`
-	Skipped    string              `json:"skipped,omitempty"`
-	Invoice    *model.Invoice      `json:"invoice,omitempty"`
-	Target     string              `json:"target,omitempty"`
-	Request    *connectors.Request `json:"request,omitempty"`
-	Error      *errorReport        `json:"error,omitempty"`
+	Mapping      string              `json:"mapping"`
+	Hash         string              `json:"hash"`
+	Connection   string              `json:"connection"`
+	Triggered    bool                `json:"triggered"`
+	Skipped      string              `json:"skipped,omitempty"`
+	TriggerError string              `json:"trigger_error,omitempty"`
+	Invoice      *model.Invoice      `json:"invoice,omitempty"`
+	Target       string              `json:"target,omitempty"`
+	Request      *connectors.Request `json:"request,omitempty"`
+	Error        *errorReport        `json:"error,omitempty"`
 }
 
 type errorReport struct {
@@ -421,9 +425,12 @@ func planRequest(cfg *config.Config, name string, inv model.Invoice, key string)
 func printTestResult(out io.Writer, r testResult) {
 	fmt.Fprintf(out, "mapping:    %s (hash %s)\n", r.Mapping, r.Hash)
 	fmt.Fprintf(out, "connection: %s\n", r.Connection)
-	if r.Triggered {
+	switch {
+	case r.TriggerError != "":
+		fmt.Fprintf(out, "trigger:    FAILED on this deal (the intake refuses such a delivery with 500 until the mapping is fixed): %s\n", r.TriggerError)
+	case r.Triggered:
 		fmt.Fprintf(out, "trigger:    a run would start\n")
-	} else {
+	default:
 		fmt.Fprintf(out, "trigger:    no run would start: %s\n", r.Skipped)
 	}
 	if r.Error != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,9 +16,10 @@ import (
 
 // mappingTestReport is the part of `mapping test --json` these tests read.
 type mappingTestReport struct {
-	Mapping   string `json:"mapping"`
-	Triggered bool   `json:"triggered"`
-	Invoice   *struct {
+	Mapping      string `json:"mapping"`
+	Triggered    bool   `json:"triggered"`
+	TriggerError string `json:"trigger_error"`
+	Invoice      *struct {
 		Reference string `json:"reference"`
 		Total     string `json:"total"`
 		Customer  struct {
@@ -66,6 +68,20 @@ func TestMappingTestOnASampleDeal(t *testing.T) {
 	}
 	if _, err := runOut(context.Background(), "mapping", "test", "--mapping", "generic-standard", "--deal", "x.json", "--dir", "d"); exitCode(err) != 2 {
 		t.Errorf("--deal with --dir: exit %d", exitCode(err))
+	}
+}
+
+// A trigger that fails on the deal is shown as such, and the test exits 1:
+// the intake would refuse that delivery.
+func TestMappingTestShowsAFailingTrigger(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "m.yaml")
+	if err := os.WriteFile(file, []byte("name: m\ntrigger: is_won(deal.stage) && deal.line_items[5].sku != \"TRIAL\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := mappingTest(t, "--config", "../../examples/dealsync.yaml", "--file", file, "--deal", "../../examples/closed-won.json")
+	if exitCode(err) != 1 || r.Triggered || !strings.Contains(r.TriggerError, "trigger") || !strings.Contains(r.TriggerError, "D-1001") {
+		t.Fatalf("exit %d, report %+v", exitCode(err), r)
 	}
 }
 

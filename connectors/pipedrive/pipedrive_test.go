@@ -329,8 +329,8 @@ func TestParseTransitions(t *testing.T) {
 		if d.Stage != c.stage || d.PreviousStage != c.prev {
 			t.Errorf("%s: stage %q previous %q, want %q %q", c.name, d.Stage, d.PreviousStage, c.stage, c.prev)
 		}
-		if ok, why := trigger.Evaluate(evs[0]); ok != c.triggers {
-			t.Errorf("%s: trigger %v (%s), want %v", c.name, ok, why, c.triggers)
+		if ok, why, err := trigger.Evaluate(evs[0]); ok != c.triggers || err != nil {
+			t.Errorf("%s: trigger %v (%s, %v), want %v", c.name, ok, why, err, c.triggers)
 		}
 	}
 }
