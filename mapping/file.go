@@ -12,6 +12,9 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/checker/nature"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"github.com/shopspring/decimal"
@@ -547,11 +550,45 @@ func (p *parser) field(n *yaml.Node, key string, s fieldSpec, env envKind) compi
 	return p.compile(n, key, src, s, env)
 }
 
+// recheckCallArguments type-checks src once more, arguments of calls
+// included. expr (v1.17) checks an expression once before it turns the
+// overloaded operators (the decimal ones) into calls and once after; the
+// second pass takes the calls typed by the first as they are, arguments
+// unseen, and the first pass's errors are dropped: a misspelt field in
+// `is_won(deal.stagez)` or `lookup("items", item.skuz)` would pass. Here
+// the calls' types are cleared before the second pass, so it looks into
+// every argument.
+func recheckCallArguments(src string, opts []expr.Option) error {
+	config := conf.CreateNew()
+	for _, op := range opts {
+		op(config)
+	}
+	for name := range config.Disabled {
+		delete(config.Builtins, name)
+	}
+	config.Check()
+	tree, err := checker.ParseCheck(src, config)
+	if err != nil {
+		return err
+	}
+	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+		if call, ok := node.(*ast.CallNode); ok {
+			call.SetNature(nature.Nature{})
+		}
+	}))
+	_, err = checker.Check(tree, config)
+	return err
+}
+
 // compile compiles and type-checks one expression. n is its YAML node
 // (nil for built-in expressions, which are correct by construction).
 func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind) compiled {
 	c := compiled{key: key, spec: s, src: src}
-	prog, err := expr.Compile(src, p.m.options(env)...)
+	opts := p.m.options(env)
+	prog, err := expr.Compile(src, opts...)
+	if err == nil {
+		err = recheckCallArguments(src, opts)
+	}
 	if err != nil {
 		line, col := 1, 0
 		msg := err.Error()
