@@ -212,9 +212,6 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, status, err.Error())
 		return
 	}
-	for range hook.Dropped {
-		metrics.Event(name, metrics.EventDropped)
-	}
 	if res, ok := conn.Source.(connectors.EventResolver); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
 		err := res.Resolve(ctx, events)
@@ -256,6 +253,11 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	reply.Acknowledge(w, status, connectors.Reply{Results: results})
 	for _, o := range outcomes {
 		metrics.Event(name, o)
+	}
+	// Counted once, with the delivery that went through: a refused one
+	// comes again and would count its dropped events each time.
+	for range hook.Dropped {
+		metrics.Event(name, metrics.EventDropped)
 	}
 }
 

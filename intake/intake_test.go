@@ -580,6 +580,17 @@ func TestDroppedEventsAreCounted(t *testing.T) {
 	if got := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped) - before; got != 1 {
 		t.Errorf("dropped events counted: %v, want 1", got)
 	}
+
+	// A delivery refused (here: Temporal down) comes again; its dropped
+	// events count once, with the delivery that goes through.
+	st.failDeal, st.failWith = "A", fmt.Errorf("%w: frontend down", ErrUnavailable)
+	before = metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped)
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","account":"unlisted","deal":{"id":"X","stage":"won"}},{"event_id":"e2","deal":{"id":"A","stage":"won"}}]`); status != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s, want 503", status, body)
+	}
+	if got := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped) - before; got != 0 {
+		t.Errorf("a refused delivery counted %v dropped events; it comes again", got)
+	}
 }
 
 // Deals whose starts were never tried (the delivery's time ran out
