@@ -139,7 +139,7 @@ type Dev struct {
 	FrontendPort  int           `mapstructure:"frontend_port" validate:"min=1,max=65535"`
 	UIPort        int           `mapstructure:"ui_port" validate:"min=1,max=65535"`
 	SandboxListen string        `mapstructure:"sandbox_listen" validate:"required,hostport"`
-	Retention     time.Duration `mapstructure:"retention" validate:"gt=0"`
+	Retention     time.Duration `mapstructure:"retention" validate:"gte=1h"`
 }
 
 // Sandbox configures fault injection of the sandbox ERP.

@@ -344,6 +344,8 @@ workflow:
 sandbox:
   error_rate: 0.7
   rate_limit_rate: 0.6
+dev:
+  retention: 30m
 temporal:
   address: "no-port"
   tls:
@@ -396,6 +398,7 @@ connections:
 		"workflow.retry.backoff_coefficient":  "must be at least 1",
 		"workflow.retry.maximum_interval":     "must not be less than workflow.retry.initial_interval",
 		"sandbox.rate_limit_rate":             "must not exceed 1",
+		"dev.retention":                       "must be at least 1h",
 		"temporal.address":                    "host:port",
 		"temporal.tls.cert_file":              "existing file",
 		"temporal.tls.key_file":               "is required when cert_file is set",
