@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -72,7 +74,7 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			}
 			resp, err := http.DefaultClient.Do(d.req)
 			if err != nil {
-				return fmt.Errorf("posting to %s: %w", target, err) // not the URL with a Salesforce endpoint token
+				return postError(err)
 			}
 			defer resp.Body.Close()
 			reply, _ := io.ReadAll(resp.Body)
@@ -88,6 +90,36 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 	send.Flags().StringVar(&msgID, "id", "", "generic source: webhook-id (default random; reuse one to simulate a retried delivery)")
 	root.AddCommand(send)
 	return root
+}
+
+// postError is the error of posting a delivery, with the values of the
+// URL's query replaced by "REDACTED": http.Client.Do's *url.Error repeats
+// the whole URL, and a Salesforce endpoint token is its token parameter.
+func postError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return fmt.Errorf("posting the delivery: %w", err)
+	}
+	return fmt.Errorf("posting the delivery: %s %q: %w", ue.Op, redactQuery(ue.URL), ue.Err)
+}
+
+// redactQuery is rawURL with the value of every query parameter replaced
+// by "REDACTED", or without its query when it does not parse.
+func redactQuery(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		before, _, _ := strings.Cut(rawURL, "?")
+		return before
+	}
+	if u.RawQuery == "" {
+		return rawURL
+	}
+	q := u.Query()
+	for key := range q {
+		q[key] = []string{"REDACTED"}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // delivery is one request being made to look like its CRM's.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -153,6 +154,44 @@ connections:
 		out, err := runOut(ctx, "--config", wrong, "webhook", "send", "--connection", conn, "--url", srv.URL+"/webhooks/"+conn, body)
 		if exitCode(err) != 1 || !strings.Contains(out, "401") {
 			t.Errorf("%s with the wrong secret: exit %d\n%s", conn, exitCode(err), out)
+		}
+	}
+}
+
+// A delivery that cannot be posted says what failed without the Salesforce
+// endpoint token that was in the URL's query.
+func TestWebhookSendErrorDoesNotShowTheEndpointToken(t *testing.T) {
+	const token = "TOPSECRET-sf-endpoint-token"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	cfg := writeConfig(t, fmt.Sprintf(`
+log: {level: error}
+connections:
+  salesforce-acme:
+    target: sandbox
+    trigger: {won_stages: [Closed Won]}
+    source:
+      type: salesforce
+      endpoint_token: %s
+      accounts:
+        00D5w000004qGTOEA2: {instance_url: "http://127.0.0.1:9", client_id: c, client_secret: s}
+`, token))
+	body := writeFile(t, filepath.Join(t.TempDir(), "salesforce.xml"), "<soapenv:Envelope/>")
+	url := "http://" + closed + "/webhooks/salesforce-acme"
+	out, err := runOut(context.Background(), "--config", cfg, "webhook", "send", "--connection", "salesforce-acme", "--url", url, body)
+	if err == nil {
+		t.Fatalf("posting to a closed port succeeded:\n%s", out)
+	}
+	if strings.Contains(err.Error(), token) || strings.Contains(out, token) {
+		t.Errorf("the endpoint token is shown:\n%v\n%s", err, out)
+	}
+	for _, want := range []string{url + "?token=REDACTED", "dial tcp " + closed} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
 	}
 }

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// Usage errors exit 2, as the README and the help texts say, with cobra's
+// message and a pointer to the command's --help; they stop the command
+// before it loads a config or connects to anything.
+func TestUsageErrorsExit2(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		message string // cobra's
+		help    string // the command whose --help the error points to
+	}{
+		{"missing required flag", []string{"deals", "sync", "--since", "2026-11-01"}, `required flag(s) "connection" not set`, "dealsync deals sync"},
+		{"unknown flag", []string{"mapping", "test", "--bogus"}, "unknown flag: --bogus", "dealsync mapping test"},
+		{"wrong number of arguments", []string{"webhook", "send"}, "accepts 1 arg(s), received 0", "dealsync webhook send"},
+		{"bad flag value", []string{"runs", "retry", "--limit", "abc"}, `invalid argument "abc" for "--limit" flag`, "dealsync runs retry"},
+		{"unknown command", []string{"bogus"}, `unknown command "bogus" for "dealsync"`, "dealsync"},
+		{"unknown subcommand", []string{"runs", "retyr"}, `unknown command "retyr" for "dealsync runs"`, "dealsync runs"},
+		{"argument to a command that takes none", []string{"config", "check", "extra"}, `unknown command "extra" for "dealsync config check"`, "dealsync config check"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runOut(ctx, tc.args...)
+			if code := exitCode(err); code != 2 {
+				t.Fatalf("dealsync %s: exit %d, want 2: %v", strings.Join(tc.args, " "), code, err)
+			}
+			hint := "Run '" + tc.help + " --help' for usage."
+			if !strings.Contains(err.Error(), tc.message) || !strings.Contains(err.Error(), hint) {
+				t.Errorf("dealsync %s: the error does not say %q and %q:\n%v", strings.Join(tc.args, " "), tc.message, hint, err)
+			}
+		})
+	}
+}
+
+// A command that groups others still prints its help and exits 0 when
+// given no subcommand, and --help still does.
+func TestGroupCommandsWithoutASubcommandPrintTheirHelp(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{{}, {"runs"}, {"webhook", "send", "--help"}} {
+		out, err := runOut(ctx, args...)
+		if err != nil || !strings.Contains(out, "Usage:") {
+			t.Errorf("dealsync %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
