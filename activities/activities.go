@@ -60,6 +60,9 @@ type MapInput struct {
 	// Snapshot pins the mapping file version the run started with (nil for
 	// the built-in mapping).
 	Snapshot *mapping.Snapshot `json:"snapshot,omitempty"`
+	// Mapping is the name of the mapping the run started with, as the
+	// intake recorded it ("" in runs started before it was passed).
+	Mapping string `json:"mapping,omitempty"`
 }
 
 // MapResult is the mapped invoice and the exact mapping version used.
@@ -79,6 +82,11 @@ func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err
 		return MapResult{}, err
 	}
 	mapper := conn.Mapper
+	if in.Snapshot == nil && in.Mapping == mapping.DefaultName && mapper.Name() != mapping.DefaultName {
+		// The run started with the built-in mapping; the connection has
+		// named a file since: the run keeps the built-in one.
+		mapper = mapping.Builtin
+	}
 	if in.Snapshot != nil && in.Snapshot.Hash != mapper.Hash() {
 		// The file changed since the run started: use the run's version.
 		if mapper, err = mapping.FromSnapshot(in.Snapshot); err != nil {

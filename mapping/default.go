@@ -19,6 +19,9 @@ type Default struct {
 // DefaultName is the name runs record when the default mapping was used.
 const DefaultName = "default"
 
+// Builtin is the built-in mapping as connections without a mapping use it.
+var Builtin = Default{PaymentTermsDays: 30}
+
 // Name implements Mapper.
 func (d Default) Name() string { return DefaultName }
 

@@ -45,7 +45,7 @@ func (s *Set) Names() []string {
 // built-in mapping, anything else a mapping file of the set.
 func (s *Set) Mapper(name string) (Mapper, bool) {
 	if name == "" || name == DefaultName {
-		return Default{PaymentTermsDays: 30}, true
+		return Builtin, true
 	}
 	m, ok := s.Get(name)
 	if !ok {

@@ -353,7 +353,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
 	var mapped activities.MapResult
-	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev, Snapshot: in.MappingSnapshot}).Get(ctx, &mapped); err != nil {
+	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev, Snapshot: in.MappingSnapshot, Mapping: in.Mapping}).Get(ctx, &mapped); err != nil {
 		return fail(ctx, result(), err)
 	}
 	// The intake records the mapping version it expects in the memo at

@@ -1,0 +1,48 @@
+package activities_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+)
+
+type oneConnection struct{ conn activities.Connection }
+
+func (o oneConnection) Resolve(string) (activities.Connection, bool) { return o.conn, true }
+
+// A run started with the built-in mapping keeps it when the connection
+// names a mapping file by the time the run maps (a restart with a new
+// config): as a run started with a file keeps that file's version.
+func TestMapDealKeepsTheBuiltinMappingTheRunStartedWith(t *testing.T) {
+	file, err := mapping.Parse("m.yaml", []byte("name: custom\ninvoice:\n  reference: '\"CUSTOM-\" + deal.id'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &activities.Activities{Connections: oneConnection{activities.Connection{Mapper: file}}}
+	ev := model.DealEvent{EventID: "e", Deal: model.Deal{
+		ID: "D-1", Stage: "won", Currency: "EUR", Amount: decimal.NewNullDecimal(decimal.RequireFromString("100")),
+		Company: model.Company{ID: "C", Name: "Acme"},
+	}}
+
+	got, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "c", Event: ev, Mapping: mapping.DefaultName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Mapping != mapping.DefaultName || got.Invoice.Reference != "D-1" {
+		t.Fatalf("mapped with %s (reference %q), want the built-in mapping the run started with", got.Mapping, got.Invoice.Reference)
+	}
+
+	// A run started with the file (or before runs said which) maps with it.
+	got, err = a.MapDeal(context.Background(), activities.MapInput{Connection: "c", Event: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Mapping != "custom" || got.Invoice.Reference != "CUSTOM-D-1" {
+		t.Fatalf("mapped with %s (reference %q), want the connection's file", got.Mapping, got.Invoice.Reference)
+	}
+}
