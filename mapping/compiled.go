@@ -89,13 +89,13 @@ func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
 		inv.Lines = make([]model.InvoiceLine, len(ev.Deal.LineItems))
 		for i := range ev.Deal.LineItems {
 			le.Item, le.Index = env.Deal.LineItems[i], i
-			if err := m.mapLine(&machine, m.lines, le, i, &inv.Lines[i]); err != nil {
+			if err := m.mapLine(&machine, m.lines, le, fmt.Sprintf("lines[%d]", i), &inv.Lines[i]); err != nil {
 				return model.Invoice{}, err
 			}
 		}
 	} else if ev.Deal.Amount.Valid {
 		inv.Lines = make([]model.InvoiceLine, 1)
-		if err := m.mapLine(&machine, m.amountLine, env, 0, &inv.Lines[0]); err != nil {
+		if err := m.mapLine(&machine, m.amountLine, env, "amount_line", &inv.Lines[0]); err != nil {
 			return model.Invoice{}, err
 		}
 	}
@@ -111,10 +111,12 @@ func fieldIndex(cs []compiled, key string) int {
 	return 0
 }
 
-func (m *File) mapLine(machine *vm.VM, cs []compiled, env any, i int, l *model.InvoiceLine) error {
+// mapLine evaluates one line's fields; section names it in errors
+// ("lines[2]", or "amount_line" for the one line of a deal without items).
+func (m *File) mapLine(machine *vm.VM, cs []compiled, env any, section string, l *model.InvoiceLine) error {
 	for j := range cs {
 		c := &cs[j]
-		v, err := m.eval(machine, c, env, fmt.Sprintf("lines[%d].%s", i, c.spec.key))
+		v, err := m.eval(machine, c, env, section+"."+c.spec.key)
 		if err != nil {
 			return err
 		}

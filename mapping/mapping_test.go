@@ -291,6 +291,20 @@ lookups:
 	}
 }
 
+// An error in the amount line (of a deal without line items) names that
+// section of the file, not a line of invoice.lines.
+func TestRuntimeErrorInTheAmountLineNamesIt(t *testing.T) {
+	m := parse(t, "name: al\ninvoice:\n  amount_line:\n    unit_price: dec(deal.raw[\"list_price\"])\n")
+	ev := wonEvent("closedwon", "")
+	ev.Deal.LineItems = nil
+	ev.Deal.Raw = map[string]json.RawMessage{"list_price": json.RawMessage(`"12,000"`)}
+	_, err := m.Map(ev)
+	var me *mapping.Error
+	if !errors.As(err, &me) || me.Field != "amount_line.unit_price" {
+		t.Fatalf("got %#v, want the error of field amount_line.unit_price", err)
+	}
+}
+
 func TestRuntimeErrorNamesFieldExpressionValue(t *testing.T) {
 	m := parse(t, "name: rt\ninvoice:\n  lines:\n    unit_price: dec(deal.raw[\"list_price\"])\n")
 	ev := wonEvent("closedwon", "")
