@@ -6,14 +6,16 @@
 //	POST /services/rest/query/v1/suiteql                the account's currencies, once (without currency_ids)
 //	PUT  /services/rest/record/v1/customer/eid:{id}     create it (upsert by external id)
 //	GET  /services/rest/record/v1/invoice/eid:{id}      the invoice of an earlier attempt, if any
-//	PUT  /services/rest/record/v1/invoice/eid:{id}      create the invoice (upsert by external id)
+//	PUT  /services/rest/record/v1/invoice/eid:{id}?replace=item   create the invoice (upsert by external id)
 //
 // The invoice's external id is derived from the workflow's step key, which
 // is the same on every retry and on a re-run of a failed workflow, so
 // NetSuite holds at most one invoice per deal: an upsert after a lost
 // answer meets the record the first one made. NetSuite answers an upsert
-// with 204 and the record's URL in Location. Authentication is OAuth 2.0
-// client credentials (M2M) with a certificate-signed JWT assertion.
+// with 204 and the record's URL in Location; an upsert that meets an
+// existing invoice replaces its item lines (replace=item) instead of
+// appending a second copy of them. Authentication is OAuth 2.0 client
+// credentials (M2M) with a certificate-signed JWT assertion.
 package netsuite
 
 import (
@@ -539,8 +541,11 @@ func (t *Target) query(ctx context.Context, op, q string, limit int) ([]map[stri
 // CreateInvoice creates the invoice exactly once. Its external id comes
 // from key; the invoice of an earlier attempt (whose answer was lost) is
 // read by that id and returned as Replayed without touching it. Otherwise
-// PUT …/invoice/eid:{id} creates it; should two attempts race, NetSuite's
-// upsert still leaves one invoice.
+// PUT …/invoice/eid:{id}?replace=item creates it; should two attempts
+// race (the second one's read comes before the first one's upsert lands),
+// NetSuite's upsert still leaves one invoice, and replace=item keeps its
+// item lines once: without it, NetSuite appends the second upsert's lines
+// to the first one's.
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	eid := InvoiceExternalID(key)
 	if r, ok, err := t.get(ctx, "find invoice", "invoice", "eid:"+eid); err != nil {
@@ -599,8 +604,17 @@ func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef,
 		return erpkit.Call{}, fmt.Errorf("netsuite create invoice: %w", err)
 	}
 	eid := InvoiceExternalID(key)
-	return erpkit.Call{Op: "create invoice", Method: http.MethodPut, URL: t.recordURL("invoice", "eid:"+eid), Body: body}, nil
+	replace := url.Values{"replace": {InvoiceSublists}}
+	return erpkit.Call{Op: "create invoice", Method: http.MethodPut, URL: t.recordURL("invoice", "eid:"+eid) + "?" + replace.Encode(), Body: body}, nil
 }
+
+// InvoiceSublists names, comma-separated, the sublists of the invoice
+// body (Invoice): the invoice upsert sends them as its replace query
+// parameter. An upsert that updates an existing record appends the lines
+// of every sublist not named there, so an upsert that meets the invoice of
+// a racing attempt would otherwise double its lines. A sublist added to
+// Invoice must be added here.
+const InvoiceSublists = "item"
 
 // currencyOptions are the invoice options for an invoice in cur. With
 // currency_ids they are the configured ones. Otherwise the account's

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +179,8 @@ func TestCustomerAndInvoiceExactlyOnce(t *testing.T) {
 }
 
 // NetSuite's upsert is idempotent by itself: the same PUT twice leaves one
-// record, answered 204 with the same Location.
+// record, answered 204 with the same Location, and (replace=item) one copy
+// of its item lines. The same PUT without replace appends them again.
 func TestFakeUpsertIsIdempotent(t *testing.T) {
 	fake, tg := setup(t, testRSAKey(t), nil)
 	ctx := context.Background()
@@ -209,6 +212,92 @@ func TestFakeUpsertIsIdempotent(t *testing.T) {
 	}
 	if _, n := fake.Counts(); n != 1 || locs[0] != locs[1] || !strings.Contains(locs[0], "/services/rest/record/v1/invoice/") {
 		t.Fatalf("%d invoices, locations %q", n, locs)
+	}
+	if lines := fake.Invoices()[0].Lines; lines != 3 {
+		t.Fatalf("%d item lines after the same upsert twice, want 3", lines)
+	}
+	appending, _, _ := strings.Cut(req.URL, "?")
+	hr, _ := http.NewRequest(req.Method, appending, strings.NewReader(string(req.Body)))
+	hr.Header = req.Header.Clone()
+	hr.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if lines := fake.Invoices()[0].Lines; resp.StatusCode != http.StatusNoContent || lines != 6 {
+		t.Fatalf("upsert without replace: %d, %d item lines; want 204 and 6 (NetSuite appends them)", resp.StatusCode, lines)
+	}
+}
+
+// Two attempts of one invoice overlap (the first still running inside
+// NetSuite when its activity times out): the second's look-up by external
+// id finds nothing, then the first's upsert lands, then the second upserts
+// as well. NetSuite updates the invoice the first made; replace=item keeps
+// its item lines once instead of appending a second copy.
+func TestRacingInvoiceAttemptsKeepTheLinesOnce(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "invoice/demo/D-1001/invoice"
+	var (
+		mu       sync.Mutex
+		raced    bool
+		first    connectors.InvoiceResult
+		firstErr error
+	)
+	fake.AfterGet(func(recordType string) {
+		mu.Lock()
+		again := raced
+		raced = raced || recordType == "invoice"
+		mu.Unlock()
+		if recordType != "invoice" || again {
+			return
+		}
+		// The second attempt's look-up has found nothing: the first
+		// attempt's upsert lands before that answer does.
+		res, err := tg.CreateInvoice(ctx, inv, ref, key)
+		mu.Lock()
+		first, firstErr = res, err
+		mu.Unlock()
+	})
+	second, err := tg.CreateInvoice(ctx, inv, ref, key)
+	mu.Lock()
+	defer mu.Unlock()
+	if firstErr != nil || err != nil || !raced || fake.InvoiceUpserts() != 2 {
+		t.Fatalf("attempts: %v, %v (raced %v, %d upserts); want two upserts", firstErr, err, raced, fake.InvoiceUpserts())
+	}
+	invs := fake.Invoices()
+	if len(invs) != 1 || first.InvoiceID != invs[0].ID || second.InvoiceID != invs[0].ID {
+		t.Fatalf("invoices %+v, attempts %+v and %+v; want one invoice", invs, first, second)
+	}
+	if invs[0].Lines != 3 {
+		t.Errorf("the invoice has %d item lines after two racing upserts, want 3 (one copy)", invs[0].Lines)
+	}
+}
+
+// Every sublist of the invoice body is named in the upsert's replace
+// parameter: one that is not would have its lines appended by an upsert
+// that meets the invoice of a racing attempt.
+func TestInvoiceSublistsAreReplaced(t *testing.T) {
+	replaced := strings.Split(netsuite.InvoiceSublists, ",")
+	typ := reflect.TypeFor[netsuite.Invoice]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !strings.HasPrefix(f.Type.Name(), "Sublist[") {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !slices.Contains(replaced, name) {
+			t.Errorf("sublist %s (%s) is not in InvoiceSublists %q", f.Name, name, netsuite.InvoiceSublists)
+		}
+	}
+	if !slices.Contains(replaced, "item") {
+		t.Errorf("InvoiceSublists %q does not name item", netsuite.InvoiceSublists)
 	}
 }
 
@@ -520,7 +609,7 @@ func TestPlanInvoiceMasksSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.Method != http.MethodPut || req.URL != fake.URL+"/services/rest/record/v1/invoice/eid:"+netsuite.InvoiceExternalID("invoice/demo/D-1001/invoice") {
+	if req.Method != http.MethodPut || req.URL != fake.URL+"/services/rest/record/v1/invoice/eid:"+netsuite.InvoiceExternalID("invoice/demo/D-1001/invoice")+"?replace=item" {
 		t.Errorf("request %s %s", req.Method, req.URL)
 	}
 	if req.Header.Get("Authorization") != "Bearer ********" {

@@ -2,3 +2,6 @@ package quickbooks
 
 // PrefsOffFor lets tests shorten how long "multicurrency off" is believed.
 var PrefsOffFor = &prefsOffFor
+
+// NotesDeal is notesDeal, for tests.
+var NotesDeal = notesDeal

@@ -375,7 +375,8 @@ func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.Cu
 }
 
 // CreateInvoice checks for an invoice with the same DocNumber, billed to
-// the same customer for the same deal, and otherwise creates it with
+// the same customer for the same deal (its PrivateNote holds dealsync's
+// note, whatever a person added around it), and otherwise creates it with
 // requestid derived from key. QBO numbers its own invoices 1001, 1002, …:
 // a deal whose reference is such a number must not take an invoice of
 // another customer, or of another deal, for its own.
@@ -392,17 +393,24 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		if err != nil {
 			return connectors.InvoiceResult{}, err
 		}
-		note := privateNote(inv)
-		for _, got := range qr.QueryResponse.Invoice {
-			if got.DocNumber != doc || got.Id == "" || got.PrivateNote != note {
+		found := qr.QueryResponse.Invoice
+		billedElsewhere := -1 // the deal's invoice billed to another customer, if any
+		for i, got := range found {
+			if got.DocNumber != doc || got.Id == "" || !notesDeal(got.PrivateNote, inv) {
 				continue
 			}
 			if got.CustomerRef.Value == customer.ID {
 				return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true}, nil
 			}
+			if billedElsewhere < 0 {
+				billedElsewhere = i
+			}
+		}
+		if billedElsewhere >= 0 {
 			// This deal's invoice (its DocNumber and dealsync's note), billed
-			// to another customer: a later run of the deal whose company
+			// to another customer only: a later run of the deal whose company
 			// changed. A second invoice would bill the deal twice.
+			got := found[billedElsewhere]
 			return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: invoice %s (DocNumber %s) already invoices this deal, billed to customer %s, not %s; bill it to the right customer (or delete it) in QuickBooks, then retry the run: %w",
 				op, got.Id, got.DocNumber, got.CustomerRef.Value, customer.ID, connectors.ErrPermanent)
 		}

@@ -290,6 +290,101 @@ func TestDealsInvoiceBilledToAnotherCustomerIsNotInvoicedAgain(t *testing.T) {
 	}
 }
 
+// A person added text to the PrivateNote of the deal's invoice in QBO,
+// before or after dealsync's note: a re-run after Intuit has forgotten the
+// requestid still takes it for the deal's, and a run billed to another
+// customer is still refused, naming it.
+func TestDealsInvoiceWithTextAddedToItsNoteIsFound(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil || f.PrivateNote(res.InvoiceID) != "dealsync D-1001" {
+		t.Fatalf("create: %+v, %v, note %q", res, err, f.PrivateNote(res.InvoiceID))
+	}
+	for i, note := range []string{
+		"dealsync D-1001 paid by wire on 3 March",
+		"Checked by Anna.\ndealsync D-1001\nPO 4471",
+		"PO 4471; dealsync D-1001",
+	} {
+		f.SetPrivateNote(res.InvoiceID, note)
+		again, err := tg.CreateInvoice(ctx, inv, ref, fmt.Sprintf("wf-rerun-%d/invoice", i))
+		if err != nil || !again.Replayed || again.InvoiceID != res.InvoiceID || f.InvoicePosts() != 1 {
+			t.Fatalf("note %q: %+v, %v (%d posts); want %s found", note, again, err, f.InvoicePosts(), res.InvoiceID)
+		}
+	}
+	other, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-OTHER", Name: "Other Co"}, "wf/customer/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.CreateInvoice(ctx, inv, other, "wf-other/invoice")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), res.InvoiceID) || f.InvoicePosts() != 1 {
+		t.Fatalf("billed to another customer: %v (class %v, %d posts); want a permanent refusal naming %s", err, c, f.InvoicePosts(), res.InvoiceID)
+	}
+}
+
+// Invoices with the deal's DocNumber whose notes name another deal whose
+// id only starts with this deal's ("dealsync 421" for deal 42), with text
+// around it or not, are not the deal's: one billed to the deal's customer
+// is not taken, one billed to another customer is no reason to refuse the
+// run. The deal's own invoice is created.
+func TestInvoiceOfALongerDealIDIsNotTaken(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Reference, inv.SourceDealID = "42", "42"
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameCustomer := f.AddInvoice("42", ref.ID, "dealsync 421 paid by wire")
+	dashed := f.AddInvoice("42", ref.ID, "dealsync 42-b")
+	otherCustomer := f.AddInvoice("42", "999", "PO 7: dealsync 421")
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil || res.Replayed || f.InvoicePosts() != 1 ||
+		res.InvoiceID == sameCustomer || res.InvoiceID == dashed || res.InvoiceID == otherCustomer {
+		t.Fatalf("got %+v, %v (%d posts); want a new invoice, not %s, %s or %s", res, err, f.InvoicePosts(), sameCustomer, dashed, otherCustomer)
+	}
+}
+
+// A PrivateNote names the deal when it holds "dealsync <deal id>" as whole
+// words, wherever in the note; a longer id is another deal.
+func TestNotesDeal(t *testing.T) {
+	for _, c := range []struct {
+		deal, note string
+		want       bool
+	}{
+		{"12", "dealsync 12", true},
+		{"12", "  dealsync   12\n", true},
+		{"12", "dealsync 12 paid by wire", true},
+		{"12", "paid by wire; dealsync 12", true},
+		{"12", "checked\ndealsync 12\nPO 7", true},
+		{"12", "dealsync 123 and dealsync 12", true},
+		{"12", "dealsync 123", false},
+		{"12", "dealsync 123 paid", false},
+		{"12", "dealsync 12-b", false},
+		{"12", "dealsync 1", false},
+		{"12", "mydealsync 12", false},
+		{"12", "dealsync", false},
+		{"12", "", false},
+		{"ACME 7", "dealsync ACME 7 paid", true},
+		{"ACME 7", "dealsync ACME 77", false},
+		{"", "dealsync", true}, // a deal without an id: the note alone
+		{"", "dealsync 12", false},
+	} {
+		inv := model.Invoice{SourceDealID: c.deal}
+		if got := quickbooks.NotesDeal(c.note, inv); got != c.want {
+			t.Errorf("deal %q, note %q: %v, want %v", c.deal, c.note, got, c.want)
+		}
+	}
+}
+
 // Two deals of one new company at once: both look the name up, find
 // nothing, and create it; QBO refuses the second name (error 6240), and
 // that run takes the first one's customer instead of failing. A name that

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -159,6 +160,27 @@ func DocNumber(reference string) string {
 // privateNote is the invoice's PrivateNote: which deal it invoices.
 func privateNote(inv model.Invoice) string {
 	return strings.TrimSpace("dealsync " + inv.SourceDealID)
+}
+
+// notesDeal reports whether an invoice's PrivateNote names the deal of
+// inv: its words (separated by white space) hold privateNote(inv)'s words
+// one after the other, so text a person added in QBO before or after
+// dealsync's note, on its line or on others, does not hide it, while
+// "dealsync 123" or "dealsync 12-b" does not name deal 12. A deal without
+// an id names nothing beyond "dealsync": only that note, alone, is its.
+func notesDeal(note string, inv model.Invoice) bool {
+	want := privateNote(inv)
+	marker := strings.Fields(want)
+	if len(marker) < 2 {
+		return strings.TrimSpace(note) == want
+	}
+	words := strings.Fields(note)
+	for i := 0; i+len(marker) <= len(words); i++ {
+		if slices.Equal(words[i:i+len(marker)], marker) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewInvoice is QBO's invoice for inv, billed to customerID. A line's

@@ -12,13 +12,16 @@
 //     or eid:{externalId}; an upsert answers 204 No Content with the
 //     record's URL in Location, creating the record or updating the one
 //     with that external id (item lines of an update are appended, as
-//     NetSuite does for sublists without a key);
+//     NetSuite does for sublists without a key, unless the replace query
+//     parameter names the item sublist: then they replace the lines the
+//     invoice had);
 //   - SuiteQL (POST /services/rest/query/v1/suiteql, Prefer: transient)
 //     for the one query shape the target sends;
 //   - errors as NetSuite writes them: type, title, status and
 //     o:errorDetails with detail, o:errorCode and o:errorPath;
 //   - injectable faults: 429 with Retry-After, 5xx, answers lost after the
-//     work was done, expired access tokens, a revoked certificate.
+//     work was done, expired access tokens, a revoked certificate; and a
+//     hook that lets a test act between a record's read and its answer.
 //
 // NetSuite publishes no machine-readable schema this fake could be checked
 // against; it follows the prose documentation.
@@ -78,8 +81,10 @@ type Invoice struct {
 	// Currency is the internal id of the currency the invoice is booked
 	// in: the one sent, else the customer's.
 	Currency string
-	// Lines is the number of item lines (it grows when an upsert updates
-	// the invoice: NetSuite appends unkeyed sublist lines).
+	// Lines is the number of item lines. An upsert that updates the
+	// invoice appends its lines (NetSuite appends unkeyed sublist lines),
+	// unless its replace query parameter names the item sublist: then its
+	// lines are the invoice's.
 	Lines int
 	// Body is the body of the upsert that created it.
 	Body json.RawMessage
@@ -108,6 +113,7 @@ type Server struct {
 	requests       []string
 	tokenRequests  int
 	invoiceUpserts int
+	afterGet       func(recordType string)
 }
 
 // New starts a fake account whose client credentials mapping has the
@@ -228,6 +234,16 @@ func (s *Server) InvoiceUpserts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.invoiceUpserts
+}
+
+// AfterGet sets a function run after each record GET is processed and
+// before its answer is sent (nil: none), with the record type: a test makes
+// another attempt act between dealsync's look-up and its upsert. It runs
+// without the fake's lock, so it may call the fake.
+func (s *Server) AfterGet(f func(recordType string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.afterGet = f
 }
 
 func (s *Server) id() string {
@@ -414,6 +430,12 @@ func (s *Server) api(method string, h func(r *http.Request) answer) http.Handler
 			return
 		}
 		a := h(r)
+		s.mu.Lock()
+		afterGet := s.afterGet
+		s.mu.Unlock()
+		if method == http.MethodGet && afterGet != nil {
+			afterGet(r.PathValue("type"))
+		}
 		if fault != nil {
 			writeFault(w, *fault)
 			return
@@ -525,9 +547,21 @@ func (s *Server) putRecord(r *http.Request) answer {
 	case "customer":
 		return s.upsertCustomer(eid, raw)
 	case "invoice":
-		return s.upsertInvoice(eid, raw)
+		return s.upsertInvoice(eid, raw, replaced(r))
 	}
 	return notFound()
+}
+
+// replaced is the set of sublists the replace query parameter names
+// (comma-separated): an update replaces their lines instead of appending.
+func replaced(r *http.Request) map[string]bool {
+	out := map[string]bool{}
+	for _, name := range strings.Split(r.URL.Query().Get("replace"), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			out[name] = true
+		}
+	}
+	return out
 }
 
 // patchRecord updates fields of an existing customer by internal id; only
@@ -597,7 +631,10 @@ func (s *Server) upsertCustomer(eid string, raw json.RawMessage) answer {
 	return answer{status: http.StatusNoContent, location: s.location("customer", c.ID)}
 }
 
-func (s *Server) upsertInvoice(eid string, raw json.RawMessage) answer {
+// upsertInvoice creates or updates the invoice with external id eid. An
+// update appends the item lines sent to the invoice's, as NetSuite does,
+// unless replace names the item sublist.
+func (s *Server) upsertInvoice(eid string, raw json.RawMessage, replace map[string]bool) answer {
 	var in struct {
 		Entity *struct {
 			ID string `json:"id"`
@@ -645,7 +682,7 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage) answer {
 		return bad("Invalid value for the resource or sub-resource field 'tranDate'. Provide a valid value.", "INVALID_VALUE", "tranDate")
 	}
 	existing := s.findInvoice("eid:" + eid)
-	if len(in.Item.Items) == 0 && existing == nil {
+	if len(in.Item.Items) == 0 && (existing == nil || replace["item"]) {
 		return bad("Error while accessing a resource. You must enter at least one line item for this transaction.", "USER_ERROR", "item")
 	}
 	for i, it := range in.Item.Items {
@@ -662,7 +699,11 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage) answer {
 		s.invoices = append(s.invoices, existing)
 	}
 	existing.Entity, existing.OtherRefNum, existing.Currency = in.Entity.ID, in.OtherRefNum, currency
-	existing.Lines += len(in.Item.Items)
+	if replace["item"] {
+		existing.Lines = len(in.Item.Items)
+	} else {
+		existing.Lines += len(in.Item.Items)
+	}
 	return answer{status: http.StatusNoContent, location: s.location("invoice", existing.ID)}
 }
 

@@ -174,6 +174,22 @@ func (s *Server) AddInvoice(docNumber, customerID, privateNote string) string {
 	return id
 }
 
+// SetPrivateNote changes an invoice's PrivateNote, as a person would in QBO.
+func (s *Server) SetPrivateNote(id, note string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.billed[id]
+	b[1] = note
+	s.billed[id] = b
+}
+
+// PrivateNote is an invoice's PrivateNote.
+func (s *Server) PrivateNote(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.billed[id][1]
+}
+
 // Invoices returns Id → DocNumber of the stored invoices.
 func (s *Server) Invoices() map[string]string {
 	s.mu.Lock()
