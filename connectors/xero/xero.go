@@ -293,7 +293,7 @@ type match struct {
 func (t *Target) findContact(ctx context.Context, c model.Customer) (match, error) {
 	number := contactNumber(c.ExternalID)
 	if number != "" {
-		cs, err := t.contacts(ctx, `ContactNumber==`+quote(number))
+		cs, err := t.contacts(ctx, "ContactNumber", number)
 		if err != nil {
 			return match{}, err
 		}
@@ -307,7 +307,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 	free := func(ct Contact) bool { return ct.ContactNumber == "" || ct.ContactNumber == number }
 	found := func(ct Contact) match { return match{id: ct.ContactID, claim: number != "" && ct.ContactNumber == ""} }
 	if tax := strings.TrimSpace(c.TaxID); tax != "" {
-		cs, err := t.contacts(ctx, `TaxNumber==`+quote(tax))
+		cs, err := t.contacts(ctx, "TaxNumber", tax)
 		if err != nil {
 			return match{}, err
 		}
@@ -331,7 +331,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 		}
 	}
 	name := strings.TrimSpace(c.Name)
-	cs, err := t.contacts(ctx, `Name==`+quote(name))
+	cs, err := t.contacts(ctx, "Name", name)
 	if err != nil {
 		return match{}, err
 	}
@@ -363,10 +363,17 @@ func (t *Target) claim(ctx context.Context, contactID, number, key string) error
 	return err
 }
 
-// contacts lists the active contacts matching a where clause.
-func (t *Target) contacts(ctx context.Context, where string) ([]Contact, error) {
+// contacts lists the active contacts whose field may equal value (Xero
+// compares ignoring case; the callers compare exactly). A value Xero's
+// where syntax cannot hold is looked for with searchTerm instead, a text
+// search over the contacts' names, numbers and e-mail addresses, which
+// finds a name or contact number but never a tax number.
+func (t *Target) contacts(ctx context.Context, field, value string) ([]Contact, error) {
 	const op = "find contact"
-	q := url.Values{"where": {where}}
+	q := url.Values{"where": {field + "==" + quote(value)}}
+	if !whereCanHold(value) {
+		q = url.Values{"searchTerm": {value}}
+	}
 	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts?" + q.Encode()})
 	if err != nil {
 		return nil, err
@@ -384,10 +391,15 @@ func (t *Target) contacts(ctx context.Context, where string) ([]Contact, error) 
 	return out, nil
 }
 
-// quote makes a string literal of Xero's where syntax.
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
+// quote makes a string literal of Xero's where syntax, for a value
+// whereCanHold.
+func quote(s string) string { return `"` + s + `"` }
+
+// whereCanHold reports whether a string literal of Xero's where syntax can
+// hold s: it has no escapes, so a double quote would end the literal (Xero
+// answers 400 QueryParseException), and a backslash is not known to stand
+// for itself.
+func whereCanHold(s string) bool { return !strings.ContainsAny(s, `"\`) }
 
 // CreateInvoice creates the invoice exactly once. The PUT carries the
 // Idempotency-Key derived from key, so a retry after a lost answer is
@@ -436,6 +448,12 @@ func (t *Target) existing(ctx context.Context, reference, contactID string) (con
 	q := url.Values{
 		"where":    {`Type=="ACCREC" AND Reference==` + quote(reference)},
 		"Statuses": {"DRAFT,SUBMITTED,AUTHORISED,PAID"},
+	}
+	if !whereCanHold(reference) {
+		// A text search over invoice numbers and references; the answer
+		// is filtered exactly below.
+		q.Set("where", `Type=="ACCREC"`)
+		q.Set("searchTerm", reference)
 	}
 	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Invoices?" + q.Encode()})
 	if err != nil {

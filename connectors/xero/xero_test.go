@@ -299,6 +299,48 @@ func TestReRunAfterKeyExpiryFindsInvoiceByReference(t *testing.T) {
 	}
 }
 
+// Xero's where syntax cannot hold a double quote (no escapes: 400
+// QueryParseException), so a company named with one, or a deal reference
+// with one, is looked for with searchTerm: found again on a re-run instead
+// of failing every attempt.
+func TestQuotesInNamesAndReferencesAreFound(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Reference = `D-"7"\b`
+	inv.Customer = model.Customer{ExternalID: `C-"9"`, Name: `Acme "Bolts" \ Ltd`}
+	ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil || !ref.Created {
+		t.Fatalf("first find = %+v, %v", ref, err)
+	}
+	first, err := e.target.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another run of the deal (keys forgotten, no link file): the contact
+	// by its number, then the invoice by its reference.
+	again, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf2/customer")
+	if err != nil || again.ID != ref.ID || again.Created {
+		t.Fatalf("second find = %+v, %v; want %s found", again, err, ref.ID)
+	}
+	res, err := e.target.CreateInvoice(ctx, inv, again, "wf2/invoice")
+	if err != nil || res.InvoiceID != first.InvoiceID || !res.Replayed {
+		t.Fatalf("second create = %+v, %v", res, err)
+	}
+	// By name alone (a company without a CRM id).
+	byName := model.Customer{Name: `"Quoted" Co`}
+	made, err := e.target.FindOrCreateCustomer(ctx, byName, "wf3/customer")
+	if err != nil || !made.Created {
+		t.Fatalf("create by name = %+v, %v", made, err)
+	}
+	if got, err := e.target.FindOrCreateCustomer(ctx, byName, "wf4/customer"); err != nil || got.ID != made.ID || got.Created {
+		t.Fatalf("find by name = %+v, %v; want %s", got, err, made.ID)
+	}
+	if c, i := e.fake.Counts(); c != 2 || i != 1 {
+		t.Fatalf("fake has %d contacts, %d invoices; want 2, 1", c, i)
+	}
+}
+
 func TestRateLimitCarriesRetryAfterAndProblem(t *testing.T) {
 	e := setup(t, nil)
 	e.fake.Fail("GET /Contacts", xerofake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "7", Problem: "minute"})

@@ -229,30 +229,63 @@ func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
 	w.WriteHeader(f.Status)
 }
 
-var whereRe = regexp.MustCompile(`^(\w+)=="((?:[^"\\]|\\.)*)"$`)
+// whereRe is one clause of the subset of Xero's where syntax the target
+// uses. Xero's string literals have no escapes: a backslash is itself, and
+// a double quote ends the literal (a value with one cannot be written).
+var whereRe = regexp.MustCompile(`^(\w+)=="([^"]*)"$`)
 
-// matches evaluates the subset of Xero's where syntax the target uses:
-// Field=="value" clauses joined by AND.
-func matches(where string, field func(string) string) bool {
+// parseWhere reads Field=="value" clauses joined by AND; false when where
+// does not parse (Xero: 400 QueryParseException).
+func parseWhere(where string) (clauses [][2]string, ok bool) {
+	if where == "" {
+		return nil, true
+	}
 	for _, clause := range strings.Split(where, " AND ") {
 		m := whereRe.FindStringSubmatch(strings.TrimSpace(clause))
 		if m == nil {
-			return false
+			return nil, false
 		}
-		want := strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(m[2])
-		// Xero compares strings case-insensitively.
-		if !strings.EqualFold(field(m[1]), want) {
+		clauses = append(clauses, [2]string{m[1], m[2]})
+	}
+	return clauses, true
+}
+
+// matches reports whether every clause holds; Xero compares strings
+// case-insensitively.
+func matches(clauses [][2]string, field func(string) string) bool {
+	for _, c := range clauses {
+		if !strings.EqualFold(field(c[0]), c[1]) {
 			return false
 		}
 	}
 	return true
 }
 
+// searched reports whether term (Xero's searchTerm: a case-insensitive
+// text search) is in one of fields; an empty term matches everything.
+func searched(term string, fields ...string) bool {
+	if term == "" {
+		return true
+	}
+	for _, f := range fields {
+		if strings.Contains(strings.ToLower(f), strings.ToLower(term)) {
+			return true
+		}
+	}
+	return false
+}
+
+var queryParseError = map[string]any{"ErrorNumber": 16, "Type": "QueryParseException", "Message": "Syntax error"}
+
 func (s *Server) getContacts(r *http.Request) (int, any) {
 	if s.AfterContactsQuery != nil {
 		defer s.AfterContactsQuery()
 	}
-	where := r.URL.Query().Get("where")
+	where, ok := parseWhere(r.URL.Query().Get("where"))
+	if !ok {
+		return http.StatusBadRequest, queryParseError
+	}
+	term := r.URL.Query().Get("searchTerm")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []map[string]string{}
@@ -261,7 +294,7 @@ func (s *Server) getContacts(r *http.Request) (int, any) {
 			continue // includeArchived defaults to false
 		}
 		f := map[string]string{"ContactNumber": c.ContactNumber, "Name": c.Name, "TaxNumber": c.TaxNumber}
-		if where == "" || matches(where, func(k string) string { return f[k] }) {
+		if matches(where, func(k string) string { return f[k] }) && searched(term, c.Name, c.ContactNumber, c.EmailAddress) {
 			out = append(out, contactJSON(c))
 		}
 	}
@@ -364,6 +397,10 @@ func (s *Server) postContact(r *http.Request) (int, any) {
 
 func (s *Server) getInvoices(r *http.Request) (int, any) {
 	q := r.URL.Query()
+	where, ok := parseWhere(q.Get("where"))
+	if !ok {
+		return http.StatusBadRequest, queryParseError
+	}
 	statuses := map[string]bool{}
 	for _, st := range strings.Split(q.Get("Statuses"), ",") {
 		if st != "" {
@@ -378,7 +415,7 @@ func (s *Server) getInvoices(r *http.Request) (int, any) {
 			continue
 		}
 		f := map[string]string{"Type": "ACCREC", "Reference": inv.Reference}
-		if matches(q.Get("where"), func(k string) string { return f[k] }) {
+		if matches(where, func(k string) string { return f[k] }) && searched(q.Get("searchTerm"), inv.InvoiceNumber, inv.Reference) {
 			out = append(out, invoiceJSON(inv))
 		}
 	}
