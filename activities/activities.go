@@ -77,27 +77,42 @@ type MapResult struct {
 // recorded, so the run keeps this version of the mapping to its end.
 func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err error) {
 	defer observe("map", in.Connection, time.Now(), &err)
-	conn, err := a.resolve(in.Connection)
+	mapper, err := a.runMapper(in)
 	if err != nil {
 		return MapResult{}, err
-	}
-	mapper := conn.Mapper
-	if in.Snapshot == nil && in.Mapping == mapping.DefaultName && mapper.Name() != mapping.DefaultName {
-		// The run started with the built-in mapping; the connection has
-		// named a file since: the run keeps the built-in one.
-		mapper = mapping.Builtin
-	}
-	if in.Snapshot != nil && in.Snapshot.Hash != mapper.Hash() {
-		// The file changed since the run started: use the run's version.
-		if mapper, err = mapping.FromSnapshot(in.Snapshot); err != nil {
-			return MapResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMapping, nil)
-		}
 	}
 	inv, err := mapper.Map(in.Event)
 	if err != nil {
 		return MapResult{}, temporalError(err)
 	}
 	return MapResult{Invoice: inv, Mapping: mapper.Name(), MappingHash: mapper.Hash(), Tolerance: mapper.Tolerance()}, nil
+}
+
+// runMapper is the mapping the run started with: the file version of its
+// snapshot, or the built-in mapping. Neither needs the connection, so a
+// worker whose config does not have it yet (a rolling deploy that adds
+// it) still maps; only runs started before the mapping's name was passed
+// map with what their connection names now.
+func (a *Activities) runMapper(in MapInput) (mapping.Mapper, error) {
+	switch {
+	case in.Snapshot != nil:
+		if conn, ok := a.Connections.Resolve(in.Connection); ok && conn.Mapper.Hash() == in.Snapshot.Hash {
+			return conn.Mapper, nil
+		}
+		// The file changed since the run started: use the run's version.
+		m, err := mapping.FromSnapshot(in.Snapshot)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMapping, nil)
+		}
+		return m, nil
+	case in.Mapping == mapping.DefaultName:
+		return mapping.Builtin, nil
+	}
+	conn, err := a.resolve(in.Connection)
+	if err != nil {
+		return nil, err
+	}
+	return conn.Mapper, nil
 }
 
 // ValidateInput is the input of ValidateInvoice.

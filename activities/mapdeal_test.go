@@ -46,3 +46,36 @@ func TestMapDealKeepsTheBuiltinMappingTheRunStartedWith(t *testing.T) {
 		t.Fatalf("mapped with %s (reference %q), want the connection's file", got.Mapping, got.Invoice.Reference)
 	}
 }
+
+type noConnections struct{}
+
+func (noConnections) Resolve(string) (activities.Connection, bool) { return activities.Connection{}, false }
+
+// A worker whose config does not have the run's connection yet (a rolling
+// deploy that adds it) maps the deal all the same: the run carries its
+// mapping, as a snapshot or as the built-in mapping's name. The map step
+// gives up after a few attempts on one worker, so waiting for the config
+// would fail the run.
+func TestMapDealNeedsNoConnection(t *testing.T) {
+	file, err := mapping.Parse("m.yaml", []byte("name: custom\ninvoice:\n  reference: '\"CUSTOM-\" + deal.id'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &activities.Activities{Connections: noConnections{}}
+	ev := model.DealEvent{EventID: "e", Deal: model.Deal{
+		ID: "D-1", Stage: "won", Currency: "EUR", Amount: decimal.NewNullDecimal(decimal.RequireFromString("100")),
+		Company: model.Company{ID: "C", Name: "Acme"},
+	}}
+	got, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "new", Event: ev, Snapshot: file.Snapshot(), Mapping: "custom"})
+	if err != nil || got.Invoice.Reference != "CUSTOM-D-1" {
+		t.Fatalf("with a snapshot: %+v, %v", got.Invoice.Reference, err)
+	}
+	got, err = a.MapDeal(context.Background(), activities.MapInput{Connection: "new", Event: ev, Mapping: mapping.DefaultName})
+	if err != nil || got.Mapping != mapping.DefaultName || got.Invoice.Reference != "D-1" {
+		t.Fatalf("built-in: %+v, %v", got, err)
+	}
+	// A run from before the mapping's name was passed needs its connection.
+	if _, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "new", Event: ev}); err == nil {
+		t.Fatal("an old run's input without a mapping mapped with no connection")
+	}
+}
