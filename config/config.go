@@ -26,7 +26,9 @@ import (
 
 // EnvPrefix prefixes every environment override: intake.listen is
 // overridden by DEALSYNC_INTAKE_LISTEN, connections.demo.source.secret by
-// DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET.
+// DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET. A `-` in the key path is written
+// `_` (connections.hubspot-eu.source.secret ←
+// DEALSYNC_CONNECTIONS_HUBSPOT_EU_SOURCE_SECRET) or kept as is.
 const EnvPrefix = "DEALSYNC"
 
 // DevSecret is the webhook signing secret of the built-in `demo` connection
@@ -51,9 +53,11 @@ type Config struct {
 	// Mappings says where the mapping files are (see docs/mappings.md).
 	Mappings Mappings `mapstructure:"mappings"`
 	// Targets are the ERP targets by name; connections refer to them.
+	// Names are lower-case (viper lower-cases keys; see checkNameCase).
 	Targets map[string]Component `mapstructure:"targets" validate:"dive"`
 	// Connections are the CRM→ERP connections by name. The name appears in
-	// the webhook URL (/webhooks/<name>) and in workflow IDs.
+	// the webhook URL (/webhooks/<name>) and in workflow IDs; it is
+	// lower-case.
 	Connections map[string]Connection `mapstructure:"connections" validate:"dive"`
 }
 
@@ -190,7 +194,8 @@ type Component struct {
 // Connection ties a CRM source to an ERP target.
 type Connection struct {
 	Source Component `mapstructure:"source"`
-	// Target names an entry of Config.Targets.
+	// Target names an entry of Config.Targets, in any letter case (Load
+	// lower-cases it, as it does the names under targets).
 	Target  string  `mapstructure:"target" validate:"required"`
 	Trigger Trigger `mapstructure:"trigger"`
 	// Mapping names the mapping to use: a mapping file's name, or empty
@@ -200,6 +205,7 @@ type Connection struct {
 	// id, Salesforce org id, Pipedrive company id) to its own ERP target, so
 	// one deployment serves several companies. Accounts not listed use
 	// Target; the source itself rejects accounts it is not configured for.
+	// Its target names are lower-cased like Target.
 	AccountTargets map[string]string `mapstructure:"account_targets"`
 	// SettleTime is how long a run waits for more events of the same deal
 	// before it reads the deal and invoices its final state (CRMs send a
@@ -272,6 +278,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 		v.SetDefault("connections."+name+".trigger.won_stages", append([]string(nil), DefaultWonStages...))
 	}
 	bindEntryKeys(v)
+	bindUnderscoreSpellings(v)
 
 	// AllSettings calls Get for every known key (file or default), which is
 	// where AutomaticEnv is consulted: environment values win over both.

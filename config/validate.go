@@ -62,6 +62,7 @@ func build(settings map[string]any, file string) (*Config, error) {
 	cfg := &Config{}
 
 	checkKeys(settings, reflect.TypeOf(cfg), "", ps)
+	checkNameCase(file, ps)
 	// The named entries are decoded one by one, and kept even when partly
 	// wrong, so that the checks below still see (and report on) them.
 	top := make(map[string]any, len(settings))
@@ -73,6 +74,7 @@ func build(settings map[string]any, file string) (*Config, error) {
 	decode(top, cfg, "", ps)
 	cfg.Targets = decodeEntries[Component](settings["targets"], "targets", ps)
 	cfg.Connections = decodeEntries[Connection](settings["connections"], "connections", ps)
+	lowerTargetRefs(cfg)
 	validateStruct(cfg, "", ps)
 	crossCheck(cfg, ps)
 
@@ -238,6 +240,8 @@ func crossCheck(cfg *Config, ps *problems) {
 		ps.add("sandbox.rate_limit_rate", "error_rate + rate_limit_rate must not exceed 1")
 	}
 
+	checkEnvSpellings("connections", cfg.Connections, ps)
+	checkEnvSpellings("targets", cfg.Targets, ps)
 	for name, c := range cfg.Connections {
 		key := "connections." + name
 		if !connectionName.MatchString(name) {

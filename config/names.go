@@ -1,0 +1,113 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Names of connections and targets are lower-case: viper lower-cases every
+// key it reads, so a name written `Shop` would silently become `shop` (and
+// with it the webhook URL /webhooks/shop). checkNameCase refuses such names
+// in the file; lowerTargetRefs lets the values that refer to a target
+// (which viper leaves alone) name it in any letter case.
+
+// checkNameCase reports each connection and target name of the YAML file
+// that has upper-case letters, at its key as written. It reads the file
+// again for the keys as written (the merged settings have only the
+// lower-cased ones); a file it cannot read or parse as YAML has been
+// reported by viper already, and a file of another format viper reads
+// (TOML, HCL, …) is not checked.
+func checkNameCase(file string, ps *problems) {
+	if file == "" {
+		return
+	}
+	switch strings.ToLower(filepath.Ext(file)) {
+	case "", ".yaml", ".yml", ".json": // JSON is YAML
+	default:
+		return
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return
+	}
+	root := unalias(doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		section := strings.ToLower(root.Content[i].Value)
+		if section != "connections" && section != "targets" {
+			continue
+		}
+		entries := unalias(root.Content[i+1])
+		if entries.Kind != yaml.MappingNode {
+			continue // reported as the wrong shape
+		}
+		for j := 0; j+1 < len(entries.Content); j += 2 {
+			name := entries.Content[j].Value
+			if lower := strings.ToLower(name); lower != name {
+				ps.add(section+"."+name, upperCaseNameMessage(section, lower))
+			}
+		}
+	}
+}
+
+// upperCaseNameMessage words the refusal of a name with upper-case letters
+// under section, which is read as lower.
+func upperCaseNameMessage(section, lower string) string {
+	if section == "connections" {
+		return fmt.Sprintf("connection name must be lower-case: names are read lower-cased, so this is connection %q "+
+			"(webhook URL /webhooks/%s); write it %s", lower, lower, lower)
+	}
+	return fmt.Sprintf("target name must be lower-case: names are read lower-cased, so this is target %q; "+
+		"write it %s (a connection's target and account_targets may name it in any letter case)", lower, lower)
+}
+
+// unalias follows a YAML alias (*name) to the node it stands for.
+func unalias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// lowerTargetRefs lower-cases the target names that connections refer to
+// (target and the values of account_targets), as viper has lower-cased the
+// names under targets: `target: ERP-Main` names the target erp-main.
+func lowerTargetRefs(cfg *Config) {
+	for name, c := range cfg.Connections {
+		c.Target = strings.ToLower(c.Target)
+		for account, target := range c.AccountTargets {
+			c.AccountTargets[account] = strings.ToLower(target)
+		}
+		cfg.Connections[name] = c
+	}
+}
+
+// checkEnvSpellings refuses two entries of a section whose names differ
+// only in `-` and `_` (hubspot-eu and hubspot_eu): the environment spells
+// `-` as `_` (see underscoreEnvVar), so one variable would name both. The
+// problem is reported once, at the first name of the group.
+func checkEnvSpellings[V any](section string, entries map[string]V, ps *problems) {
+	bySpelling := map[string][]string{}
+	for _, name := range sortedNames(entries) {
+		spelling := strings.ReplaceAll(name, "-", "_")
+		bySpelling[spelling] = append(bySpelling[spelling], name)
+	}
+	for _, spelling := range sortedNames(bySpelling) {
+		names := bySpelling[spelling]
+		if len(names) < 2 {
+			continue
+		}
+		ps.add(section+"."+names[0], fmt.Sprintf("names %s are spelled alike in environment variables (%s_…, "+
+			"where - is written _): rename all but one", strings.Join(names, " and "), underscoreEnvVar(section+"."+spelling)))
+	}
+}
