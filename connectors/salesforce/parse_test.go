@@ -407,3 +407,106 @@ func TestAccountKey(t *testing.T) {
 		t.Errorf("an org not configured: %q", got)
 	}
 }
+
+// The endpoint token is put in the outbound message's endpoint URL as is,
+// and a query reads + as a space and %xx as an escape: a token from
+// `openssl rand -base64 32` (+, / and =) would get 401 on every delivery.
+// New refuses such a token, as either token, saying why and how to make
+// one, without naming the token; a token of every URL-unreserved character
+// is read back from the URL as written.
+func TestEndpointTokenMustBeURLSafe(t *testing.T) {
+	t.Setenv("DEALSYNC_TEST_SF_BASE64_TOKEN", "q8Zr+4mB/0kT1vXw9yLh3nPa2eSd5fGj6uIo7cVb8xQ=")
+	for name, tok := range map[string]string{
+		"base64 token from a variable": "env:DEALSYNC_TEST_SF_BASE64_TOKEN",
+		"plus":                         "s3cr3t+t0ken",
+		"slash and equals":             "s3cr3t/t0ken==",
+		"percent escape":               "s3cr3t%2Bt0ken",
+		"space":                        "s3cr3t t0ken",
+		"ampersand":                    "s3cr3t&t0ken",
+		"hash":                         "s3cr3t#t0ken",
+		"non-ASCII":                    "s3cr3t-t0kén",
+	} {
+		for field, mutate := range map[string]func(*Config){
+			"endpoint_token":          func(c *Config) { c.EndpointToken = secret.New(tok) },
+			"previous_endpoint_token": func(c *Config) { c.EndpointToken, c.PreviousEndpointToken = secret.New("new-t0ken"), secret.New(tok) },
+		} {
+			cfg := DefaultConfig()
+			cfg.Accounts = map[string]Account{strings.ToLower(orgA): {InstanceURL: "https://a.my.salesforce.com", ClientID: "c", ClientSecret: secret.New("s")}}
+			mutate(&cfg)
+			_, err := New(cfg, connectors.Env{})
+			if err == nil {
+				t.Errorf("%s as %s: accepted, want a config error", name, field)
+				continue
+			}
+			for _, want := range []string{"salesforce source: " + field + " (", "A-Z a-z 0-9 - . _ ~", "openssl rand -hex 32"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s as %s: %v, want it to say %q", name, field, err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "t0ken") || strings.Contains(err.Error(), "q8Zr") {
+				t.Errorf("%s as %s: error leaks a token: %v", name, field, err)
+			}
+		}
+	}
+	const unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+	s := testSource(t, func(c *Config) { c.AllowUnauthenticated, c.EndpointToken = false, secret.New(unreserved) })
+	if err := s.Verify(&connectors.Webhook{URL: "https://sync.example.com/webhooks/sf?token=" + unreserved}); err != nil {
+		t.Errorf("a token of every unreserved character, in the URL as is: %v", err)
+	}
+}
+
+// Org ids match exactly: 18 characters in any letter case, or 15 in their
+// exact case (a 15-character id is case-sensitive), turned into the
+// 18-character form by Salesforce's checksum. Other lengths, and a
+// 15-character id differing only in case, are other orgs.
+func TestAccountOrgIDExact(t *testing.T) {
+	// The case twin of orgA's 15 characters, 00D5w000004qgto, is another org.
+	const twin = "00d5w000004qgtoeaa"
+	s := testSource(t, func(c *Config) {
+		c.Accounts["00d000000000062eaa"] = Account{InstanceURL: "https://c.my.salesforce.com", ClientID: "c", ClientSecret: secret.New("s")}
+		c.Accounts[twin] = Account{InstanceURL: "https://t.my.salesforce.com", ClientID: "t", ClientSecret: secret.New("s")}
+	})
+	// The suffix, by hand: per 5-character chunk, bit i set when character i
+	// is an upper-case letter, indexing "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345".
+	for typed, want := range map[string]string{
+		// 00D00 D at 2: 4, E; 00000: 0, A; 00062: 0, A.
+		"00D000000000062":    "00d000000000062eaa",
+		"00D000000000062EAA": "00d000000000062eaa",
+		"00d000000000062eaa": "00d000000000062eaa",
+		// 00D5w D at 2: 4, E; 00000: 0, A; 4qGTO G, T, O at 2, 3, 4: 4+8+16 = 28, 2.
+		"00D5w000004qGTO": strings.ToLower(orgA),
+		// 00D5w: E; 00000: A; 4qgto: 0, A.
+		"00D5w000004qgto": twin,
+		// 00D7F D, F at 2, 4: 4+16 = 20, U; 00000: 0, A; 107Xs X at 3: 8, I.
+		"00D7F00000107Xs": orgB,
+	} {
+		if got, ok := s.AccountKey(typed); !ok || got != want {
+			t.Errorf("AccountKey(%q) = %q, %v; want %q", typed, got, ok, want)
+		}
+	}
+	for _, typed := range []string{
+		orgA + "zz",       // 20 characters starting with orgA
+		orgA[:15] + "xyz", // 18 characters, orgA's 15 with another suffix
+		orgA[:15] + "xyzzy",
+		orgA[:16], orgA[:17], orgA[:14],
+		"00D5w000004qGTo",    // orgA's 15 in another case: suffix M (G, T: 4+8 = 12)
+		"00d5w000004qgto",    // lower-cased: 00d5w has no upper-case letter, suffix AAA
+		"00D5w000004qGTO!!!", // not an id
+	} {
+		if got, ok := s.AccountKey(typed); ok {
+			t.Errorf("AccountKey(%q) = %q, want no org", typed, got)
+		}
+		_, err := s.Parse(&connectors.Webhook{Body: []byte(strings.Replace(captured, orgA, typed, 1))})
+		if !errors.Is(err, connectors.ErrUnknownAccount) {
+			t.Errorf("Parse of org %q: %v, want unknown account", typed, err)
+		}
+	}
+	// A 15-character key arrives lower-cased from the config loader, its
+	// case lost: refused, asking for the 18-character form.
+	cfg := DefaultConfig()
+	cfg.AllowUnauthenticated = true
+	cfg.Accounts = map[string]Account{strings.ToLower(orgA[:15]): {InstanceURL: "https://a.my.salesforce.com", ClientID: "c", ClientSecret: secret.New("s")}}
+	if _, err := New(cfg, connectors.Env{}); err == nil || !strings.Contains(err.Error(), "18-character form") {
+		t.Errorf("a 15-character key: %v, want a config error asking for the 18-character form", err)
+	}
+}

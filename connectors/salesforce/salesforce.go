@@ -6,9 +6,10 @@
 // Outbound messages are not signed. Verify checks the optional endpoint
 // token (a `token` query parameter of the endpoint URL configured in
 // Salesforce, compared in constant time; during a rotation the previous
-// token as well); Parse checks OrganizationId
-// against the configured orgs (an unknown org is connectors.ErrUnknownAccount,
-// 403). Put mutual TLS or an IP allowlist in front as well where you can.
+// token as well); Parse checks OrganizationId against the configured orgs
+// (an unknown org is connectors.ErrUnknownAccount, 403): a 15-character id
+// is turned into its 18-character form, which is compared ignoring case.
+// Put mutual TLS or an IP allowlist in front as well where you can.
 //
 // Each Notification with an sf:Opportunity gives one thin DealEvent:
 // EventID is the notification Id, Account the org id as configured (the key
@@ -63,7 +64,9 @@ type Config struct {
 	// EndpointToken must be given as ?token=... in the endpoint URL of the
 	// outbound message: Salesforce does not sign outbound messages, so this
 	// (with the org id check) is what tells a real delivery from a forged
-	// one. Required unless AllowUnauthenticated is set.
+	// one. Required unless AllowUnauthenticated is set. Only URL-unreserved
+	// characters (A-Z a-z 0-9 - . _ ~) are accepted, as the token is put in
+	// the URL as is: `openssl rand -hex 32` makes one.
 	EndpointToken secret.Secret `mapstructure:"endpoint_token" validate:"required_with=PreviousEndpointToken"`
 	// PreviousEndpointToken is the token being rotated out: deliveries
 	// with it are accepted as well, so that every intake replica can be
@@ -83,7 +86,9 @@ type Config struct {
 	WonStages []string        `mapstructure:"won_stages" validate:"dive,required"`
 	Fetch     FetchConfig     `mapstructure:"fetch"`
 	WriteBack WriteBackConfig `mapstructure:"write_back"`
-	// Accounts maps an org id (the 18-character form) to its API access.
+	// Accounts maps an org id, in its 18-character form, to its API access.
+	// A 15-character key is refused: the config loader lower-cases keys,
+	// and the letter case is part of a 15-character id.
 	Accounts map[string]Account `mapstructure:"accounts" validate:"required,min=1,dive"`
 }
 
@@ -185,7 +190,8 @@ var (
 )
 
 var (
-	orgIDPattern   = regexp.MustCompile(`^(?i)00D[a-z0-9]{12}([a-z0-9]{3})?$`)
+	// orgIDKey is a configured org id: the 18-character form, any case.
+	orgIDKey       = regexp.MustCompile(`^(?i)00D[a-z0-9]{15}$`)
 	recordID       = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
 	apiName        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
 	apiVersionForm = regexp.MustCompile(`^v\d+\.\d$`)
@@ -243,8 +249,9 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
 	for id, a := range cfg.Accounts {
 		key := "salesforce source: accounts." + id
-		if !orgIDPattern.MatchString(id) {
-			return nil, fmt.Errorf("%s: the key must be the org id (00D..., 15 or 18 characters)", key)
+		if !orgIDKey.MatchString(id) {
+			return nil, fmt.Errorf("%s: the key must be the org id in its 18-character form (00D..., 18 characters; "+
+				"a 15-character id cannot be used, as the config loader lower-cases keys and its letter case is part of the id)", key)
 		}
 		u, err := url.Parse(a.InstanceURL)
 		if err != nil || u.Scheme == "" || u.Host == "" {
@@ -293,6 +300,9 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 }
 
 // endpointToken resolves the token given at key; nil when it is not set.
+// A token with characters outside the URL-unreserved set is refused: it is
+// put in the endpoint URL as is, and the query string would not read back
+// as the token (+ is a space, %xx an escape, & and # end it).
 func endpointToken(key string, tok secret.Secret) ([]byte, error) {
 	if tok.IsZero() {
 		return nil, nil
@@ -302,29 +312,70 @@ func endpointToken(key string, tok secret.Secret) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("salesforce source: %s (%s): %w", key, tok.Describe(), err)
 	}
+	// The error names neither the token nor the character: it is a secret.
+	if strings.IndexFunc(v, func(r rune) bool { return !isURLUnreserved(r) }) >= 0 {
+		return nil, fmt.Errorf("salesforce source: %s (%s): only the URL-safe characters A-Z a-z 0-9 - . _ ~ are allowed: "+
+			"the token goes into the outbound message's endpoint URL (?token=...) as is, where other characters do not "+
+			"read back as written (+ reads as a space, %%xx as an escape, & and # end it); "+
+			"make one with `openssl rand -hex 32`", key, tok.Describe())
+	}
 	return []byte(v), nil
 }
 
-// account finds an org by id, 15 or 18 characters, in any letter case
-// (configuration keys arrive lower-cased; the 18-character form exists to
-// be compared case-insensitively).
+// isURLUnreserved reports whether r is one of the characters RFC 3986
+// leaves unreserved, which a URL query carries unchanged.
+func isURLUnreserved(r rune) bool {
+	return 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || strings.ContainsRune("-._~", r)
+}
+
+// caseSafeSuffixChars are the characters of the 3-character suffix that
+// makes an 18-character Salesforce id of a 15-character one.
+const caseSafeSuffixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+// caseSafeID returns the 18-character form of a Salesforce id given in 15
+// characters (case-sensitive) or 18 (returned as given); false for anything
+// else. The suffix is Salesforce's documented checksum: for each 5-character
+// chunk of the 15, bit i of a 5-bit number is set when character i of the
+// chunk is an upper-case letter, and that number indexes
+// caseSafeSuffixChars. The 18-character form thus carries the letter case
+// of the 15 and can be compared ignoring case.
+func caseSafeID(id string) (string, bool) {
+	if !recordID.MatchString(id) {
+		return "", false
+	}
+	if len(id) == 18 {
+		return id, true
+	}
+	suffix := make([]byte, 0, 3)
+	for chunk := 0; chunk < 15; chunk += 5 {
+		bits := 0
+		for i := 0; i < 5; i++ {
+			if c := id[chunk+i]; 'A' <= c && c <= 'Z' {
+				bits |= 1 << i
+			}
+		}
+		suffix = append(suffix, caseSafeSuffixChars[bits])
+	}
+	return id + string(suffix), true
+}
+
+// account finds an org by id: 18 characters in any letter case, or 15 in
+// the exact case Salesforce gives (the 15-character form is case-sensitive,
+// so it is turned into the 18-character one first). Configuration keys are
+// 18-character ids, lower-cased. Ids of any other length are unknown.
 func (s *Source) account(id string) (*account, error) {
 	id = strings.TrimSpace(id)
-	if a, ok := s.accounts[strings.ToLower(id)]; ok {
-		return a, nil
-	}
-	if len(id) >= 15 {
-		for k, a := range s.accounts {
-			if len(k) >= 15 && strings.EqualFold(k[:15], id[:15]) {
-				return a, nil
-			}
+	if full, ok := caseSafeID(id); ok {
+		if a, ok := s.accounts[strings.ToLower(full)]; ok {
+			return a, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: Salesforce org %s", connectors.ErrUnknownAccount, id)
 }
 
 // AccountKey implements connectors.AccountKeyer: the configured key of an
-// org id given in 15 or 18 characters, in any letter case.
+// org id given in 18 characters in any letter case, or in 15 in its exact
+// case.
 func (s *Source) AccountKey(id string) (string, bool) {
 	a, err := s.account(id)
 	if err != nil {
