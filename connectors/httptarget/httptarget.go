@@ -275,9 +275,6 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		}
 		return connectors.CustomerRef{ID: c.ExternalID}, nil
 	}
-	ctx, cancel := t.withTimeout(ctx)
-	defer cancel()
-
 	if c.ExternalID != "" && !t.createFirst {
 		ref, found, err := t.findCustomer(ctx, c.ExternalID)
 		if err != nil || found {
@@ -361,8 +358,6 @@ func (t *Target) createCustomer(ctx context.Context, c model.Customer, key strin
 // as a replay instead.
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	const op = "create invoice"
-	ctx, cancel := t.withTimeout(ctx)
-	defer cancel()
 	if t.lookup && strings.TrimSpace(inv.Reference) != "" {
 		// The reference exactly as the invoice carries it.
 		if found, ok, err := t.findInvoice(ctx, inv.Reference, customer.ID); err != nil || ok {
@@ -520,7 +515,11 @@ func (t *Target) withTimeout(ctx context.Context) (context.Context, context.Canc
 // *connectors.APIError, returned with the body read (up to maxResponse+1
 // bytes); a failure to send or to read is wrapped as is.
 func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error) {
-	resp, err := t.client.Do(req)
+	// The timeout is each request's, answer read included: a step that
+	// looks up, creates and asks again after a 409 is not held to one.
+	ctx, cancel := t.withTimeout(req.Context())
+	defer cancel()
+	resp, err := t.client.Do(req.WithContext(ctx))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}

@@ -308,6 +308,23 @@ func TestNetworkErrorsAndContext(t *testing.T) {
 	}
 }
 
+// timeout bounds each request, as its doc says, not the whole step: a
+// customer step that looks up and then creates takes two requests, each
+// within the timeout, and succeeds.
+func TestTimeoutIsPerRequest(t *testing.T) {
+	sb, srv, _ := startSandbox(t, sandbox.Options{})
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, AuthValue: secret.New("Bearer " + token), Timeout: 2 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each request well within the timeout, the two together over it.
+	sb.SetFaults(sandbox.Faults{Latency: 1200 * time.Millisecond})
+	ref, err := tg.FindOrCreateCustomer(context.Background(), testInvoice().Customer, "k")
+	if err != nil || !ref.Created {
+		t.Fatalf("look-up then creation, each within the timeout: %+v, %v", ref, err)
+	}
+}
+
 type captured struct {
 	method, uri string
 	header      http.Header
