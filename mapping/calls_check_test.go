@@ -26,3 +26,17 @@ func TestUnknownFieldsInCallArgumentsAreRefusedAtLoad(t *testing.T) {
 		}
 	}
 }
+
+// A mapping file too large to travel in a run's input is refused at load,
+// not by Temporal at every start.
+func TestOversizedMappingFileIsRefusedAtLoad(t *testing.T) {
+	src := "name: big\n# " + strings.Repeat("x", mapping.MaxFileBytes) + "\n"
+	_, err := mapping.Parse("big.yaml", []byte(src))
+	var le *mapping.LoadError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "2 MB") {
+		t.Fatalf("got %v, want a load error saying why", err)
+	}
+	if _, err := mapping.Parse("ok.yaml", []byte("name: ok\n# "+strings.Repeat("x", mapping.MaxFileBytes/2)+"\n")); err != nil {
+		t.Fatalf("a file under the bound: %v", err)
+	}
+}

@@ -266,6 +266,11 @@ func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
 // Parse compiles one mapping file. file names it in problems; data is its
 // content. Every problem is reported, as a *LoadError.
 func Parse(file string, data []byte) (*File, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &LoadError{Problems: []Problem{{File: file, Message: fmt.Sprintf(
+			"the file has %d bytes, more than %d: every run carries its mapping file in its input (base64, a third more), "+
+				"and Temporal refuses an input over 2 MB; move large lookup tables out (or split the mapping)", len(data), MaxFileBytes)}}}
+	}
 	p := &parser{file: file, lines: strings.Split(string(data), "\n")}
 	p.m = &File{file: file, hash: HashOf(data), source: append([]byte(nil), data...), lookups: map[string]*lookupTable{}}
 	var doc yaml.Node
@@ -549,6 +554,11 @@ func (p *parser) field(n *yaml.Node, key string, s fieldSpec, env envKind) compi
 	}
 	return p.compile(n, key, src, s, env)
 }
+
+// MaxFileBytes bounds a mapping file: its snapshot travels in every run's
+// input, as base64, beside the deal, under Temporal's 2 MB limit of a
+// payload.
+const MaxFileBytes = 1 << 20
 
 // recheckCallArguments type-checks src once more, arguments of calls
 // included. expr (v1.17) checks an expression once before it turns the
