@@ -68,7 +68,7 @@ func usageError(cmd *cobra.Command, err error) error {
 	if errors.As(err, &ee) {
 		return err
 	}
-	return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
+	return &exitError{code: 2, err: fmt.Errorf("%w (run '%s --help' for usage)", err, cmd.CommandPath())}
 }
 
 // unknownSubcommand is the Args of a command that only groups others: an

@@ -30,7 +30,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 			if code := exitCode(err); code != 2 {
 				t.Fatalf("dealsync %s: exit %d, want 2: %v", strings.Join(tc.args, " "), code, err)
 			}
-			hint := "Run '" + tc.help + " --help' for usage."
+			hint := "(run '" + tc.help + " --help' for usage)"
 			if !strings.Contains(err.Error(), tc.message) || !strings.Contains(err.Error(), hint) {
 				t.Errorf("dealsync %s: the error does not say %q and %q:\n%v", strings.Join(tc.args, " "), tc.message, hint, err)
 			}
