@@ -280,13 +280,22 @@ func TestDealsInvoiceBilledToAnotherCustomerIsNotInvoicedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	refusedForAnotherCustomer(t, f, tg, inv, first.ID, res.InvoiceID)
+}
+
+// refusedForAnotherCustomer checks that a run of inv's deal billed to
+// another customer than customerID is refused, naming invoiceID, and
+// posts no second invoice.
+func refusedForAnotherCustomer(t *testing.T, f *qbofake.Server, tg *quickbooks.Target, inv model.Invoice, customerID, invoiceID string) {
+	t.Helper()
+	ctx := context.Background()
 	other, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-OTHER", Name: "Other Co"}, "wf/customer/b")
-	if err != nil || other.ID == first.ID {
+	if err != nil || other.ID == customerID {
 		t.Fatalf("second customer: %+v, %v", other, err)
 	}
-	_, err = tg.CreateInvoice(ctx, inv, other, "wf-rerun/invoice")
-	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), res.InvoiceID) || f.InvoicePosts() != 1 {
-		t.Fatalf("re-run billed to another customer: %v (class %v, %d posts); want a permanent refusal naming %s", err, c, f.InvoicePosts(), res.InvoiceID)
+	_, err = tg.CreateInvoice(ctx, inv, other, "wf-other/invoice")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), invoiceID) || f.InvoicePosts() != 1 {
+		t.Fatalf("billed to another customer: %v (class %v, %d posts); want a permanent refusal naming %s", err, c, f.InvoicePosts(), invoiceID)
 	}
 }
 
@@ -318,14 +327,7 @@ func TestDealsInvoiceWithTextAddedToItsNoteIsFound(t *testing.T) {
 			t.Fatalf("note %q: %+v, %v (%d posts); want %s found", note, again, err, f.InvoicePosts(), res.InvoiceID)
 		}
 	}
-	other, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-OTHER", Name: "Other Co"}, "wf/customer/b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = tg.CreateInvoice(ctx, inv, other, "wf-other/invoice")
-	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), res.InvoiceID) || f.InvoicePosts() != 1 {
-		t.Fatalf("billed to another customer: %v (class %v, %d posts); want a permanent refusal naming %s", err, c, f.InvoicePosts(), res.InvoiceID)
-	}
+	refusedForAnotherCustomer(t, f, tg, inv, ref.ID, res.InvoiceID)
 }
 
 // Invoices with the deal's DocNumber whose notes name another deal whose
