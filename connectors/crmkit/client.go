@@ -73,6 +73,29 @@ type Response struct {
 	Body   []byte
 }
 
+// tokenWithin is ts's token, or ctx's error once ctx ends first. An
+// oauth2.TokenSource takes no context: a refresh against a slow token
+// endpoint would hold the caller (a webhook delivery with seconds to
+// answer) for the HTTP client's whole timeout. The refresh goes on and
+// its token is kept for the next call (the sources are ReuseTokenSources).
+func tokenWithin(ctx context.Context, ts oauth2.TokenSource) (*oauth2.Token, error) {
+	type result struct {
+		tok *oauth2.Token
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := ts.Token()
+		done <- result{tok, err}
+	}()
+	select {
+	case r := <-done:
+		return r.tok, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // Do sends the call and returns the 2xx answer. Any other answer is
 // c.APIError's.
 func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
@@ -85,7 +108,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		return nil, c.Permanent("%s: %v", call.Op, err)
 	}
 	if call.Token != nil {
-		tok, err := call.Token.Token()
+		tok, err := tokenWithin(ctx, call.Token)
 		if err != nil {
 			return nil, c.TokenError(err)
 		}

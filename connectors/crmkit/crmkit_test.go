@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -105,5 +106,38 @@ func TestHelpers(t *testing.T) {
 	}
 	if string(JSONString(`a"b`)) != `"a\"b"` {
 		t.Error("JSONString")
+	}
+}
+
+// blockedTokens is a token source whose refresh hangs until released.
+type blockedTokens struct{ release chan struct{} }
+
+func (b blockedTokens) Token() (*oauth2.Token, error) {
+	<-b.release
+	return &oauth2.Token{AccessToken: "late"}, nil
+}
+
+// A call whose context ends while its token is being refreshed returns
+// then, with the context's error, instead of waiting for the token
+// endpoint as long as the HTTP client allows.
+func TestDoKeepsToItsContextDuringATokenRefresh(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "{}") }))
+	defer srv.Close()
+	ts := blockedTokens{release: make(chan struct{})}
+	defer close(ts.release)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := testClient(srv.Client()).Do(ctx, Call{Op: "read", Method: http.MethodGet, URL: srv.URL, Token: ts})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want the context's deadline", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the call waited for the token past its context's deadline")
 	}
 }

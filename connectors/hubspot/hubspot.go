@@ -282,7 +282,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		if !crmkit.IsDigits(id) {
 			return nil, fmt.Errorf("%s: the key must be the portal id (digits)", key)
 		}
-		acc := &account{id: id, wonStages: crmkit.StageSet(a.WonStages)}
+		acc := &account{id: id, wonStages: crmkit.StageSet(a.WonStages), stages: stageCache{turn: make(chan struct{}, 1)}}
 		if acc.secret, acc.previous, err = clientSecrets(key+".", a.ClientSecret, a.PreviousClientSecret); err != nil {
 			return nil, err
 		}

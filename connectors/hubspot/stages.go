@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -56,7 +55,9 @@ func stageWon(isClosed, probability string) bool {
 // stageCache is one portal's stage ids and whether each is won, as the
 // pipelines API last said.
 type stageCache struct {
-	mu      sync.Mutex // held during a read of the API: one read at a time
+	// turn is held during a read of the API (one read at a time); a
+	// caller waits for it no longer than its context allows.
+	turn    chan struct{}
 	won     map[string]bool
 	fetched time.Time
 	// failed is the last failed read's error, retryAt when to try again.
@@ -90,8 +91,12 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 		return false, nil
 	}
 	c := &acc.stages
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	select {
+	case c.turn <- struct{}{}:
+		defer func() { <-c.turn }()
+	case <-ctx.Done():
+		return false, fmt.Errorf("%w: is HubSpot stage %q of portal %s won? waiting for a read of its pipelines: %w", connectors.ErrCRMUnavailable, stage, acc.id, ctx.Err())
+	}
 	now := s.now()
 	won, known := c.won[stage]
 	if (known && now.Sub(c.fetched) < stagesTTL) || (!known && !c.fetched.Before(asked)) {
@@ -105,6 +110,11 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 		if fresh, err = s.readStages(ctx, acc); err == nil {
 			c.won, c.fetched, c.failed = fresh, now, nil
 			return fresh[stage], nil
+		}
+		if ctx.Err() != nil {
+			// This caller's time ran out, not the API: the next caller
+			// reads again.
+			return false, fmt.Errorf("%w: is HubSpot stage %q of portal %s won? %w", connectors.ErrCRMUnavailable, stage, acc.id, err)
 		}
 		c.failed, c.retryAt = err, now.Add(stagesRetry)
 		s.log.Warn("hubspot: reading the deal pipelines failed", "portal", acc.id, "stage", stage,

@@ -216,3 +216,63 @@ func TestFetchDealResolvesTheStage(t *testing.T) {
 		t.Errorf("lost stage: %v, %q", err, d.Stage)
 	}
 }
+
+// A delivery waits for another one's read of the pipelines no longer than
+// its own time allows (then it is refused, to be sent again), and a read
+// cut short by its caller's time is no failure of HubSpot: the next
+// delivery reads again instead of being refused for stagesRetry.
+func TestResolveKeepsToItsCallersTime(t *testing.T) {
+	f, s := renewalsPortal(t, nil)
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	f.SetPipelinesReadHook(func(ctx context.Context) {
+		held <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	})
+	released := false
+	releaseOnce := func() {
+		if !released {
+			released = true
+			close(release)
+		}
+	}
+	t.Cleanup(releaseOnce)
+
+	first := make(chan error, 1)
+	go func() { first <- s.Resolve(context.Background(), stageEvents("98765431")) }()
+	<-held // the first delivery's read is in HubSpot
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	second := make(chan error, 1)
+	go func() { second <- s.Resolve(ctx, stageEvents("11111111")) }()
+	select {
+	case err := <-second:
+		if !errors.Is(err, connectors.ErrCRMUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("waiting past its time: %v, want a refusal (ErrCRMUnavailable) for its deadline", err)
+		}
+	case <-first:
+		t.Fatal("the first read ended before it was released")
+	case <-time.After(time.Minute):
+		t.Fatal("a delivery waited for another's read past its own deadline")
+	}
+	releaseOnce()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+
+	// A read whose caller gives up (its HTTP request is cancelled) does
+	// not count as HubSpot failing.
+	f.SetPipelinesReadHook(func(ctx context.Context) { <-ctx.Done() })
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	if err := s.Resolve(ctx2, stageEvents("22222222")); !errors.Is(err, connectors.ErrCRMUnavailable) {
+		t.Fatalf("a read cut short by its caller: %v", err)
+	}
+	f.SetPipelinesReadHook(nil)
+	if err := s.Resolve(context.Background(), stageEvents("33333333")); err != nil {
+		t.Fatalf("the next delivery: %v, want a new read, not a refusal", err)
+	}
+}

@@ -16,6 +16,7 @@
 package hubspotfake
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -144,6 +145,18 @@ type Server struct {
 	srFaults []Fault
 	// readHook, if set, runs during each GET of a deal (SetDealReadHook).
 	readHook func(dealID string)
+	// pipelinesHook, if set, runs before each GET of the pipelines
+	// (SetPipelinesReadHook).
+	pipelinesHook func(ctx context.Context)
+}
+
+// SetPipelinesReadHook sets a function that runs before each GET of the
+// deal pipelines is answered, without the fake's lock, with the request's
+// context (done when the client gives up). Tests use it to hold a read.
+func (s *Server) SetPipelinesReadHook(h func(ctx context.Context)) {
+	s.mu.Lock()
+	s.pipelinesHook = h
+	s.mu.Unlock()
 }
 
 // SetDealReadHook sets a function that runs during each GET of a deal: after
@@ -394,8 +407,11 @@ func writeError(w http.ResponseWriter, status int, category, message string) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	hook := s.readHook
+	hook, plHook := s.readHook, s.pipelinesHook
 	s.mu.Unlock()
+	if plHook != nil && r.Method == http.MethodGet && r.URL.Path == "/crm/v3/pipelines/deals" {
+		plHook(r.Context())
+	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if hook == nil || r.Method != http.MethodGet || len(parts) != 5 || parts[3] != "deals" {
 		s.handle(w, r)
