@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strconv"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -337,6 +338,9 @@ func setDefaults(v *viper.Viper) {
 // the environment can override any of their keys. A file entry that sets
 // its own type is taken as a whole: no built-in key is mixed into it.
 func setDevDefaults(v *viper.Viper) {
+	// The commands that dial Temporal with --dev (runs, deals, config check
+	// --temporal) reach the dev server's frontend, on whatever port it has.
+	v.SetDefault("temporal.address", net.JoinHostPort("127.0.0.1", strconv.Itoa(v.GetInt("dev.frontend_port"))))
 	if !v.InConfig("targets.sandbox.type") {
 		v.SetDefault("targets.sandbox.type", "http")
 		v.SetDefault("targets.sandbox.base_url", "http://"+DialAddr(v.GetString("dev.sandbox_listen")))

@@ -515,6 +515,16 @@ func TestDevDefaults(t *testing.T) {
 	equal(t, "connections.demo.trigger.won_stages", demo.Trigger.WonStages, config.DefaultWonStages)
 	equal(t, "connections.demo.source.secret", reveal(t, demo.Source.Spec.(*genericStandIn).Secret), config.DevSecret)
 
+	equal(t, "temporal.address", cfg.Temporal.Address, "127.0.0.1:7233")
+
+	// Commands run with --dev dial the dev server's frontend port.
+	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "7300")
+	equal(t, "temporal.address (dev.frontend_port 7300)", mustLoad(t, "", config.WithDevDefaults()).Temporal.Address, "127.0.0.1:7300")
+	t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", "temporal.example.com:7233")
+	equal(t, "temporal.address (set)", mustLoad(t, "", config.WithDevDefaults()).Temporal.Address, "temporal.example.com:7233")
+	os.Unsetenv("DEALSYNC_TEMPORAL_ADDRESS")
+	os.Unsetenv("DEALSYNC_DEV_FRONTEND_PORT")
+
 	// The sandbox target follows dev.sandbox_listen; env overrides the demo.
 	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", ":9999")
 	t.Setenv("DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET", "env:DEMO_SECRET_FOR_TEST")
