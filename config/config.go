@@ -105,8 +105,9 @@ type Intake struct {
 	// cover the URL. Empty: the request's own URL.
 	PublicBaseURL string `mapstructure:"public_base_url" validate:"omitempty,http_url"`
 	// StartTimeout is how long the intake waits for Temporal to accept a
-	// workflow start before answering 503; a delivery of many deals waits
-	// at most three times that in all.
+	// workflow start before answering 503; the starts of a delivery of many
+	// deals take at most three times that in all (after at most one more
+	// for a CRM read some sources make first).
 	StartTimeout time.Duration `mapstructure:"start_timeout" validate:"gt=0"`
 	// DrainDelay is how long a stopping `dealsync serve` keeps taking
 	// webhooks while its GET /readyz already fails, so that its load

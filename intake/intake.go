@@ -63,7 +63,9 @@ type Options struct {
 	// whose signature covers the URL; empty means what the request says.
 	PublicBaseURL string
 	// StartTimeout bounds how long one start (or signal) waits for the
-	// engine; a whole delivery waits at most BatchTimeouts times that.
+	// engine; a delivery's starts take at most BatchTimeouts times that
+	// in all, after at most one StartTimeout for a source's CRM read
+	// (Resolve).
 	StartTimeout time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
