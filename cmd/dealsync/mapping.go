@@ -99,25 +99,37 @@ func usage(format string, args ...any) error {
 
 // loadForMappings loads the config (with the dev defaults, so that the
 // sandbox target exists without a file). A config whose only problems are
-// in mapping files is a mapping error (exit 1), printed with positions.
+// in mapping files is a mapping error (exit 1), printed with positions; so
+// is a connection naming a mapping that is missing because its file did
+// not load.
 func loadForMappings(g *globalFlags) (*config.Config, error) {
 	cfg, err := config.Load(g.configPath, config.WithDevDefaults())
 	if err == nil {
 		return cfg, nil
 	}
 	var ce *config.Error
-	if errors.As(err, &ce) {
-		onlyMappings := true
-		for _, p := range ce.Problems {
-			if !strings.HasPrefix(p.Key, "mappings") {
-				onlyMappings = false
-			}
-		}
-		if onlyMappings {
-			return nil, &exitError{code: 1, err: err}
-		}
+	if errors.As(err, &ce) && onlyMappingProblems(ce.Problems) {
+		return nil, &exitError{code: 1, err: err}
 	}
 	return nil, &exitError{code: 2, err: err}
+}
+
+// onlyMappingProblems reports whether every problem is in the mapping
+// files, or is a connection's mapping that went missing with them.
+func onlyMappingProblems(ps []config.Problem) bool {
+	filesFailed := false
+	for _, p := range ps {
+		if strings.HasPrefix(p.Key, "mappings") {
+			filesFailed = true
+		}
+	}
+	for _, p := range ps {
+		connMapping := strings.HasPrefix(p.Key, "connections.") && strings.HasSuffix(p.Key, ".mapping")
+		if !strings.HasPrefix(p.Key, "mappings") && !(connMapping && filesFailed) {
+			return false
+		}
+	}
+	return filesFailed
 }
 
 func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappingTestFlags) error {

@@ -232,3 +232,25 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return a
 }
+
+// `mapping lint` of a config whose connection uses a broken mapping file
+// is a mapping error (exit 1, JSON with the problems), not a config one:
+// the connection's "mapping not defined" only follows from the file.
+func TestMappingLintOfABrokenFileAConnectionUses(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte("name: m\ninvoice:\n  memo: deal.compnay.name\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "dealsync.yaml")
+	if err := os.WriteFile(cfg, []byte("mappings:\n  files: [m.yaml]\nconnections:\n  demo:\n    mapping: m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runOut(context.Background(), "mapping", "lint", "--config", cfg, "--json")
+	var r struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if exitCode(err) != 1 || json.Unmarshal([]byte(out), &r) != nil || r.OK || !strings.Contains(r.Error, "compnay") {
+		t.Fatalf("exit %d, output %q; want exit 1 and JSON naming the problem", exitCode(err), out)
+	}
+}
