@@ -142,6 +142,9 @@ type Options struct {
 // xeroUnitDP is the decimals of a unit price Xero keeps (unitdp=4).
 const xeroUnitDP = 4
 
+// xeroQuantityDP is how many decimals of a line quantity Xero keeps.
+const xeroQuantityDP = 4
+
 // NewInvoice is Xero's invoice for inv, billed to contactID. Lines keep the
 // mapping's ItemCode, AccountCode and TaxCode (as TaxType), falling back to
 // the connection's defaults; Xero computes tax and totals from them.
@@ -156,6 +159,11 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 		// decimals and would compute another line amount from a finer one.
 		if !l.UnitPrice.Equal(l.UnitPrice.Round(xeroUnitDP)) {
 			return Invoice{}, fmt.Errorf("lines[%d]: unit price %s has more than %d decimals, which Xero keeps; round it in the mapping", i, model.ExactString(l.UnitPrice), xeroUnitDP)
+		}
+		// Xero keeps a quantity to 4 decimals too: a finer one would be
+		// rounded there, and the line amount differ from the one validated.
+		if !l.Quantity.Equal(l.Quantity.Round(xeroQuantityDP)) {
+			return Invoice{}, fmt.Errorf("lines[%d]: quantity %s has more than %d decimals, which Xero keeps; round it in the mapping", i, model.ExactString(l.Quantity), xeroQuantityDP)
 		}
 		li := LineItem{
 			Description: l.Description,

@@ -416,6 +416,14 @@ func TestUnitPriceFinerThanXeroKeepsIsPermanent(t *testing.T) {
 	if _, err := e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k"); err != nil {
 		t.Fatalf("4 decimals: %v", err)
 	}
+
+	// The quantity too: Xero keeps 4 decimals of it.
+	inv.Lines[1].Quantity = decimal.RequireFromString("0.33333")
+	inv.ComputeTotals()
+	_, err = e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k")
+	if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), "lines[1]: quantity 0.33333") {
+		t.Fatalf("err = %v, want a permanent error naming lines[1] and its quantity", err)
+	}
 }
 
 func TestTokenRotationIsStoredBeforeUse(t *testing.T) {
