@@ -97,7 +97,7 @@ func exampleInvoice() model.Invoice {
 		IssueDate: model.NewDate(2026, 11, 20), DueDate: model.NewDate(2026, 12, 20),
 		Lines: []model.InvoiceLine{
 			{ItemCode: "17", Description: "Pro plan, 1 year", Quantity: d("1"), UnitPrice: d("12000.00"), TaxCode: "8"},
-			{Description: "Onboarding", Quantity: d("2.5"), UnitPrice: d("99.50"), Discount: d("10")},
+			{Description: "Onboarding", Quantity: d("2.5"), UnitPrice: d("99.50"), Discount: d("10"), TaxCode: "11"},
 		},
 	}
 	inv.ComputeTotals()
@@ -161,8 +161,10 @@ func TestCustomerAndInvoiceExactlyOnce(t *testing.T) {
 	if body.Entity.ID != ref.ID || body.TranDate != "2026-11-20" || body.DueDate != "2026-12-20" || body.OtherRefNum != "D-1001" ||
 		body.Memo != "Acme annual" || body.Currency != nil || len(items) != 3 ||
 		items[0].Item.ID != "17" || items[0].Rate != "12000" || items[0].Quantity != "1" || items[0].TaxCode == nil || items[0].TaxCode.ID != "8" ||
-		items[1].Item.ID != "5" || items[1].Quantity != "2.5" || items[1].Rate != "99.5" || items[1].TaxCode != nil ||
-		items[2].Item.ID != "9" || items[2].Rate != "-10.00" || items[2].Quantity != "" {
+		items[1].Item.ID != "5" || items[1].Quantity != "2.5" || items[1].Rate != "99.5" || items[1].TaxCode == nil || items[1].TaxCode.ID != "11" ||
+		// The discount line is taxed as the line it discounts, not as the
+		// discount item's default code.
+		items[2].Item.ID != "9" || items[2].Rate != "-10.00" || items[2].Quantity != "" || items[2].TaxCode == nil || items[2].TaxCode.ID != "11" {
 		t.Errorf("body %s", got.Body)
 	}
 

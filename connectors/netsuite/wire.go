@@ -218,20 +218,25 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		if item == "" {
 			return Invoice{}, fmt.Errorf("lines[%d]: NetSuite needs an item (map item_code to an item's internal id, or set default_item_id)", i)
 		}
+		taxCode := cmp.Or(l.TaxCode, o.DefaultTaxCodeID)
 		out.Item.Items = append(out.Item.Items, InvoiceItem{
 			Item:        Ref{ID: item},
 			Description: l.Description,
 			Quantity:    json.Number(model.ExactString(l.Quantity)),
 			Rate:        json.Number(model.ExactString(l.UnitPrice)),
-			TaxCode:     ref(cmp.Or(l.TaxCode, o.DefaultTaxCodeID)),
+			TaxCode:     ref(taxCode),
 		})
 		if l.Discount.IsPositive() {
 			if o.DiscountItemID == "" {
 				return Invoice{}, fmt.Errorf("lines[%d] has a discount: set discount_item_id to a discount item's internal id", i)
 			}
+			// Taxed as the line it discounts (dealsync's totals take the
+			// discount off that line's taxable amount), not as the
+			// discount item's default tax code.
 			out.Item.Items = append(out.Item.Items, InvoiceItem{
 				Item: Ref{ID: o.DiscountItemID}, Description: "Discount",
-				Rate: json.Number(cur.Format(l.Discount.Neg())),
+				Rate:    json.Number(cur.Format(l.Discount.Neg())),
+				TaxCode: ref(taxCode),
 			})
 		}
 	}
