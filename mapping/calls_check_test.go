@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
 )
 
 // A misspelt field is refused at load wherever it stands, also as the
@@ -38,5 +39,27 @@ func TestOversizedMappingFileIsRefusedAtLoad(t *testing.T) {
 	}
 	if _, err := mapping.Parse("ok.yaml", []byte("name: ok\n# "+strings.Repeat("x", mapping.MaxFileBytes/2)+"\n")); err != nil {
 		t.Fatalf("a file under the bound: %v", err)
+	}
+}
+
+// A run's snapshot was accepted when the run started: checks added to the
+// load since (the size bound, the re-check of call arguments) must not
+// fail runs already under way, which map with it after the file changed.
+func TestSnapshotsOfRunsUnderWayAreSparedNewChecks(t *testing.T) {
+	misspeltInACall := "name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? coalesce(deal.namez, \"y\") : deal.name'\n"
+	for name, src := range map[string][]byte{
+		"a misspelt field in a call": []byte(misspeltInACall),
+		"over the size bound":        []byte("name: old\n# " + strings.Repeat("x", mapping.MaxFileBytes) + "\n"),
+	} {
+		if _, err := mapping.Parse("old.yaml", src); err == nil {
+			t.Fatalf("%s: the file passes today's load checks; the test needs one that does not", name)
+		}
+		m, err := mapping.FromSnapshot(&mapping.Snapshot{Name: "old", Hash: mapping.HashOf(src), Path: "old.yaml", Source: src})
+		if err != nil {
+			t.Fatalf("%s: the snapshot of a run under way: %v", name, err)
+		}
+		if _, err := m.Map(model.DealEvent{Deal: model.Deal{ID: "D-1", Name: "Acme annual", Stage: "won", Currency: "EUR"}}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
 }

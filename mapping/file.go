@@ -253,6 +253,8 @@ type parser struct {
 	lines    []string
 	problems []Problem
 	m        *File
+	// strict: the checks for a file taken into use now (see parse).
+	strict bool
 }
 
 func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
@@ -266,12 +268,19 @@ func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
 // Parse compiles one mapping file. file names it in problems; data is its
 // content. Every problem is reported, as a *LoadError.
 func Parse(file string, data []byte) (*File, error) {
-	if len(data) > MaxFileBytes {
+	return parse(file, data, true)
+}
+
+// parse is Parse; strict adds the checks a file must pass to be taken
+// into use now, which a run's snapshot, accepted when the run started,
+// is spared (FromSnapshot).
+func parse(file string, data []byte, strict bool) (*File, error) {
+	if strict && len(data) > MaxFileBytes {
 		return nil, &LoadError{Problems: []Problem{{File: file, Message: fmt.Sprintf(
 			"the file has %d bytes, more than %d: every run carries its mapping file in its input (base64, a third more), "+
 				"and Temporal refuses an input over 2 MB; move large lookup tables out (or split the mapping)", len(data), MaxFileBytes)}}}
 	}
-	p := &parser{file: file, lines: strings.Split(string(data), "\n")}
+	p := &parser{file: file, lines: strings.Split(string(data), "\n"), strict: strict}
 	p.m = &File{file: file, hash: HashOf(data), source: append([]byte(nil), data...), lookups: map[string]*lookupTable{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -596,7 +605,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 	c := compiled{key: key, spec: s, src: src}
 	opts := p.m.options(env)
 	prog, err := expr.Compile(src, opts...)
-	if err == nil {
+	if err == nil && p.strict {
 		err = recheckCallArguments(src, opts)
 	}
 	if err != nil {
