@@ -38,6 +38,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -190,8 +191,8 @@ var (
 )
 
 var (
-	// orgIDKey is a configured org id: the 18-character form, any case.
-	orgIDKey       = regexp.MustCompile(`^(?i)00D[a-z0-9]{15}$`)
+	// orgIDKey is a configured org id, 18 characters (or 15: see account).
+	orgIDKey       = regexp.MustCompile(`^(?i)00D[a-z0-9]{12}([a-z0-9]{3})?$`)
 	recordID       = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
 	apiName        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
 	apiVersionForm = regexp.MustCompile(`^v\d+\.\d$`)
@@ -250,8 +251,8 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	for id, a := range cfg.Accounts {
 		key := "salesforce source: accounts." + id
 		if !orgIDKey.MatchString(id) {
-			return nil, fmt.Errorf("%s: the key must be the org id in its 18-character form (00D..., 18 characters; "+
-				"a 15-character id cannot be used, as the config loader lower-cases keys and its letter case is part of the id)", key)
+			return nil, fmt.Errorf("%s: the key must be the org id (00D..., its 18-character form; 15 characters are "+
+				"accepted, but the config loader lower-cases keys and the letter case is part of a 15-character id)", key)
 		}
 		u, err := url.Parse(a.InstanceURL)
 		if err != nil || u.Scheme == "" || u.Host == "" {
@@ -300,9 +301,10 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 }
 
 // endpointToken resolves the token given at key; nil when it is not set.
-// A token with characters outside the URL-unreserved set is refused: it is
-// put in the endpoint URL as is, and the query string would not read back
-// as the token (+ is a space, %xx an escape, & and # end it).
+// A token that would not read back from the endpoint URL's query, where it
+// is put as is, is refused (+ reads as a space, % starts an escape, & and
+// ; end the parameter, # the URL): it could never match. Others, such as
+// / and = of base64, are kept, so tokens that work stay valid.
 func endpointToken(key string, tok secret.Secret) ([]byte, error) {
 	if tok.IsZero() {
 		return nil, nil
@@ -313,19 +315,23 @@ func endpointToken(key string, tok secret.Secret) ([]byte, error) {
 		return nil, fmt.Errorf("salesforce source: %s (%s): %w", key, tok.Describe(), err)
 	}
 	// The error names neither the token nor the character: it is a secret.
-	if strings.IndexFunc(v, func(r rune) bool { return !isURLUnreserved(r) }) >= 0 {
-		return nil, fmt.Errorf("salesforce source: %s (%s): only the URL-safe characters A-Z a-z 0-9 - . _ ~ are allowed: "+
-			"the token goes into the outbound message's endpoint URL (?token=...) as is, where other characters do not "+
-			"read back as written (+ reads as a space, %%xx as an escape, & and # end it); "+
-			"make one with `openssl rand -hex 32`", key, tok.Describe())
+	if !readsBackFromAQuery(v) {
+		return nil, fmt.Errorf("salesforce source: %s (%s): the token goes into the outbound message's endpoint URL "+
+			"(?token=...) as is, and it has a character that does not read back from there as written (+ reads as a "+
+			"space, %% starts an escape, & and ; end the parameter, # the URL, white space is not sent): it could "+
+			"never match; make one with `openssl rand -hex 32`", key, tok.Describe())
 	}
 	return []byte(v), nil
 }
 
-// isURLUnreserved reports whether r is one of the characters RFC 3986
-// leaves unreserved, which a URL query carries unchanged.
-func isURLUnreserved(r rune) bool {
-	return 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || strings.ContainsRune("-._~", r)
+// readsBackFromAQuery reports whether v, written as is after "token=" in a
+// URL, reads back as v.
+func readsBackFromAQuery(v string) bool {
+	if strings.ContainsAny(v, "#") || strings.IndexFunc(v, unicode.IsSpace) >= 0 || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return false
+	}
+	q, err := url.ParseQuery("token=" + v)
+	return err == nil && len(q["token"]) == 1 && q.Get("token") == v
 }
 
 // caseSafeSuffixChars are the characters of the 3-character suffix that
@@ -362,11 +368,18 @@ func caseSafeID(id string) (string, bool) {
 // account finds an org by id: 18 characters in any letter case, or 15 in
 // the exact case Salesforce gives (the 15-character form is case-sensitive,
 // so it is turned into the 18-character one first). Configuration keys are
-// 18-character ids, lower-cased. Ids of any other length are unknown.
+// org ids lower-cased: an 18-character key matches exactly; a
+// 15-character key (its case lost to the config loader) matches the first
+// 15 characters of an id, ignoring case, so two orgs whose ids differ in
+// case only would both match it. Ids of any other length are unknown.
 func (s *Source) account(id string) (*account, error) {
 	id = strings.TrimSpace(id)
 	if full, ok := caseSafeID(id); ok {
-		if a, ok := s.accounts[strings.ToLower(full)]; ok {
+		full = strings.ToLower(full)
+		if a, ok := s.accounts[full]; ok {
+			return a, nil
+		}
+		if a, ok := s.accounts[full[:15]]; ok {
 			return a, nil
 		}
 	}
