@@ -6,6 +6,7 @@
 package intake
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -327,15 +328,36 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		ok     bool
 		reason string
 	}
-	var deals [][]step
-	byDeal := map[string]int{}
+	type judged struct {
+		ok     bool
+		reason string
+	}
+	verdicts := make([]judged, len(events))
+	// A trigger that fails on an event is neither a yes nor a no: none of
+	// that deal's events is handed on, and the delivery is refused after
+	// the other deals' (the CRM sends it again, and the deal starts its run
+	// once the mapping is fixed; the others meet theirs as duplicates).
+	var triggerErr error
+	undecided := map[string]bool{}
+	dealKey := func(ev model.DealEvent) string { return ev.Account + "\x00" + ev.Deal.ID }
 	for i, ev := range events {
 		ok, reason, err := conn.Trigger.Evaluate(ev)
 		if err != nil {
-			// Neither won nor not won: refusing the delivery keeps the
-			// deal, which the CRM sends again once the mapping is fixed.
-			return nil, nil, fmt.Errorf("%w: %w", ErrTrigger, err)
+			undecided[dealKey(ev)] = true
+			if triggerErr == nil {
+				triggerErr = fmt.Errorf("%w: %w", ErrTrigger, err)
+			}
 		}
+		verdicts[i] = judged{ok, reason}
+	}
+	var deals [][]step
+	byDeal := map[string]int{}
+	for i, ev := range events {
+		key := dealKey(ev)
+		if undecided[key] {
+			continue
+		}
+		ok, reason := verdicts[i].ok, verdicts[i].reason
 		// An event that does not trigger may still belong to the deal's
 		// running run: always for thin events (an amount change), and for
 		// whole-deal events when the connection's runs listen.
@@ -344,7 +366,6 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			outcomes[i] = metrics.EventIgnored
 			continue
 		}
-		key := ev.Account + "\x00" + ev.Deal.ID
 		d, seen := byDeal[key]
 		if !seen {
 			d = len(deals)
@@ -362,10 +383,16 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			}
 		}
 	}
-	if len(deals) == 1 {
+	// firstOf is the error the delivery is refused with: a start's (503
+	// when the engine is unavailable), else a trigger's.
+	firstOf := func() error { return cmp.Or(firstErr, triggerErr) }
+	switch len(deals) {
+	case 0:
+		return results, outcomes, triggerErr
+	case 1:
 		// Most deliveries carry one deal: no goroutine for it.
 		run(deals[0])
-		return results, outcomes, firstErr
+		return results, outcomes, firstOf()
 	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -384,7 +411,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		}()
 	}
 	wg.Wait()
-	return results, outcomes, firstErr
+	return results, outcomes, firstOf()
 }
 
 func (h *Handler) publicURL(r *http.Request) string {
