@@ -624,7 +624,7 @@ func (failingTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
 // events is handed on; the other deals' runs start as usual (and meet
 // themselves as duplicates when the delivery comes again).
 func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
-	st := &fakeStarter{running: map[string]bool{}}
+	st := &fakeStarter{running: map[string]bool{"bad": true}} // a signal to it would be recorded
 	h := New(Options{
 		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: failingTrigger{}}},
 		Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
