@@ -39,6 +39,13 @@ func (e *exitError) Error() string {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal starts a graceful stop (drains, waits for the
+		// calls in flight); from then on the signals are the default
+		// ones again, so a second Ctrl-C ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	err := newRoot().ExecuteContext(ctx)
 	if err == nil {
 		return
