@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/dealsync/dealsync/workflows"
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/generic"
@@ -100,6 +101,36 @@ func TestComposeFileAgreesWithTheConfig(t *testing.T) {
 	// registration has finished, and again when it stops.
 	if w := services["worker"]; w.DependsOn["search-attributes"] != "service_completed_successfully" || w.Restart != "on-failure" {
 		t.Errorf("worker: depends_on %v, restart %q; want search-attributes completed and restart on-failure", w.DependsOn, w.Restart)
+	}
+
+	// The search attributes the registration creates, and checks for, are
+	// the ones the workflows use, with their types.
+	script := strings.Join(services["search-attributes"].Command, "\n")
+	created := map[string]string{}
+	checked := map[string]bool{}
+	for _, line := range strings.Split(script, "\n") {
+		line = strings.TrimSpace(line)
+		list, ok := strings.CutPrefix(line, "for sa in ")
+		if !ok {
+			continue
+		}
+		list, _, _ = strings.Cut(list, ";")
+		for _, f := range strings.Fields(list) {
+			if name, typ, typed := strings.Cut(f, ":"); typed {
+				created[name] = typ
+			} else {
+				checked[f] = true
+			}
+		}
+	}
+	want := workflows.SearchAttributeTypes()
+	if len(created) != len(want) || len(checked) != len(want) {
+		t.Errorf("search-attributes creates %v and checks %v; the workflows use %d", created, checked, len(want))
+	}
+	for name, typ := range want {
+		if got := created[name]; !strings.EqualFold(got, strings.TrimPrefix(typ.String(), "INDEXED_VALUE_TYPE_")) || !checked[name] {
+			t.Errorf("search attribute %s: created as %q (want %s), checked %v", name, got, typ, checked[name])
+		}
 	}
 
 	const mountDir = "/etc/dealsync"
