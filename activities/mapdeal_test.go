@@ -49,7 +49,9 @@ func TestMapDealKeepsTheBuiltinMappingTheRunStartedWith(t *testing.T) {
 
 type noConnections struct{}
 
-func (noConnections) Resolve(string) (activities.Connection, bool) { return activities.Connection{}, false }
+func (noConnections) Resolve(string) (activities.Connection, bool) {
+	return activities.Connection{}, false
+}
 
 // A worker whose config does not have the run's connection yet (a rolling
 // deploy that adds it) maps the deal all the same: the run carries its

@@ -13,9 +13,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"strconv"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 

@@ -6,7 +6,6 @@
 package intake
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -236,11 +235,11 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	results, outcomes, err := h.startAll(r.Context(), conn, events)
 	if err != nil {
 		status := http.StatusInternalServerError
-		level := slog.LevelWarn
-		switch {
-		case errors.Is(err, ErrUnavailable):
+		if errors.Is(err, ErrUnavailable) {
 			status = http.StatusServiceUnavailable
-		case errors.Is(err, ErrTrigger):
+		}
+		level := slog.LevelWarn
+		if errors.Is(err, ErrTrigger) {
 			level = slog.LevelError // needs an integration engineer, not time
 		}
 		log.Log(r.Context(), level, "webhook not recorded; sender must retry", "status", status, "error", err.Error())
@@ -274,8 +273,10 @@ const BatchTimeouts = 3
 // BatchTimeouts times that (a batch of many deals is not held to one
 // start's time). Any failed start fails the whole delivery and
 // stops the starts not yet done: the sender retries it, and the starts
-// that did succeed come back as duplicates. outcomes are the events'
-// metrics.Event* outcomes; the error is the first start's that failed.
+// that did succeed come back as duplicates. A trigger that fails on a deal
+// holds back that deal's events and fails the delivery too, after the
+// other deals' starts. outcomes are the events' metrics.Event* outcomes;
+// the error joins the first start's that failed and the first trigger's.
 func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, events []model.DealEvent) (results []connectors.EventResult, outcomes []string, _ error) {
 	// The whole delivery has a deadline too: a sender waits for its answer
 	// (and sends it again when it waits too long).
@@ -384,8 +385,8 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		}
 	}
 	// firstOf is the error the delivery is refused with: a start's (503
-	// when the engine is unavailable), else a trigger's.
-	firstOf := func() error { return cmp.Or(firstErr, triggerErr) }
+	// when the engine is unavailable) and a trigger's, both reported.
+	firstOf := func() error { return errors.Join(firstErr, triggerErr) }
 	switch len(deals) {
 	case 0:
 		return results, outcomes, triggerErr

@@ -608,11 +608,15 @@ func TestDealsNotStartedFailTheDelivery(t *testing.T) {
 	}
 }
 
-// failingTrigger fails on deal "bad" and triggers on the others.
+// failingTrigger fails on deal "bad"'s whole-deal events, calls its thin
+// ones not won, and triggers on the others.
 type failingTrigger struct{}
 
 func (failingTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
-	if ev.Deal.ID == "bad" {
+	switch {
+	case ev.Deal.ID == "bad" && ev.Thin:
+		return false, "not won", nil
+	case ev.Deal.ID == "bad":
 		return false, "", errors.New(`mapping "m": field trigger: index out of range`)
 	}
 	return true, "", nil
@@ -621,21 +625,42 @@ func (failingTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
 // A trigger that fails on a deal of the delivery refuses the delivery with
 // 500: the deal may be won, and the CRM sends it again once the mapping is
 // fixed (acknowledging it as "not won" would lose it). None of that deal's
-// events is handed on; the other deals' runs start as usual (and meet
-// themselves as duplicates when the delivery comes again).
+// events is handed on, not even one its trigger judged; the other deals'
+// runs start as usual (and meet themselves as duplicates when the delivery
+// comes again).
 func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
-	st := &fakeStarter{running: map[string]bool{"bad": true}} // a signal to it would be recorded
-	h := New(Options{
-		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: failingTrigger{}}},
-		Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},{"event_id":"e2","deal":{"id":"bad","stage":"won"}},{"event_id":"e3","thin":true,"deal":{"id":"bad","stage":"won"}}]`)
+	setup := func() (*httptest.Server, *fakeStarter) {
+		st := &fakeStarter{running: map[string]bool{"bad": true}} // a signal to it would be recorded
+		h := New(Options{
+			Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: failingTrigger{}}},
+			Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv, st
+	}
+	const bad = `{"event_id":"e2","deal":{"id":"bad","stage":"won"}},{"event_id":"e3","thin":true,"deal":{"id":"bad","stage":"won"}}`
+	srv, st := setup()
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},`+bad+`,{"event_id":"e4","deal":{"id":"C","stage":"won"}}]`)
 	if status != http.StatusInternalServerError || !strings.Contains(body, "index out of range") || !strings.Contains(body, "fix the mapping") {
 		t.Fatalf("%d %s, want 500 naming the trigger's error", status, body)
 	}
-	if !slices.Equal(st.started, []string{"A"}) || len(st.notified) != 0 {
-		t.Fatalf("started %v, notified %v: want A started and nothing of the deal whose trigger failed", st.started, st.notified)
+	slices.Sort(st.started)
+	if !slices.Equal(st.started, []string{"A", "C"}) || len(st.notified) != 0 {
+		t.Fatalf("started %v, notified %v: want A and C started and nothing of the deal whose trigger failed", st.started, st.notified)
+	}
+
+	// Nothing but the failing deal: refused, nothing handed on.
+	srv, st = setup()
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[`+bad+`]`); status != http.StatusInternalServerError || len(st.started)+len(st.notified) != 0 {
+		t.Fatalf("%d %s, started %v, notified %v", status, body, st.started, st.notified)
+	}
+
+	// A start that fails as well: 503 (the engine), and both errors said.
+	srv, st = setup()
+	st.failDeal, st.failWith = "A", fmt.Errorf("%w: frontend down", ErrUnavailable)
+	status, body = post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},`+bad+`]`)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "frontend down") || !strings.Contains(body, "index out of range") {
+		t.Fatalf("%d %s, want 503 naming both the start's and the trigger's error", status, body)
 	}
 }

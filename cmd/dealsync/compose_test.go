@@ -15,11 +15,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/dealsync/dealsync/workflows"
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/connectors/httptarget"
+	"github.com/dealsync/dealsync/workflows"
 )
 
 // composeService is the part of a docker-compose service this test reads.

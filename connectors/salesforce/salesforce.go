@@ -38,8 +38,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"unicode"
 	"time"
+	"unicode"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
