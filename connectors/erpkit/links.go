@@ -68,18 +68,18 @@ func (s *FileLinkStore) Get(ctx context.Context, key string) (string, bool, erro
 
 // Put links key to erpID, durably.
 func (s *FileLinkStore) Put(ctx context.Context, key, erpID string) error {
-	return s.update(func(m map[string]string) { m[key] = erpID })
+	return s.update(ctx, func(m map[string]string) { m[key] = erpID })
 }
 
 // Delete forgets key (e.g. the ERP customer was archived or merged).
 func (s *FileLinkStore) Delete(ctx context.Context, key string) error {
-	return s.update(func(m map[string]string) { delete(m, key) })
+	return s.update(ctx, func(m map[string]string) { delete(m, key) })
 }
 
-func (s *FileLinkStore) update(f func(map[string]string)) error {
+func (s *FileLinkStore) update(ctx context.Context, f func(map[string]string)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	unlock, err := lockFile(s.Path + ".lock")
+	unlock, err := lockFile(ctx, s.Path+".lock")
 	if err != nil {
 		return s.fail(err)
 	}

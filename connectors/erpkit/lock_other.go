@@ -2,6 +2,8 @@
 
 package erpkit
 
+import "context"
+
 // lockFile is a no-op where flock(2) is unavailable: run one worker per
 // connection there.
-func lockFile(path string) (func(), error) { return func() {}, nil }
+func lockFile(context.Context, string) (func(), error) { return func() {}, nil }

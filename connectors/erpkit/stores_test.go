@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -53,5 +54,56 @@ func TestStoreFailuresAreLocalFileErrors(t *testing.T) {
 	// A store that does not exist yet is empty, not an error.
 	if _, ok, err := (&FileLinkStore{Path: filepath.Join(dir, "new.json")}).Get(ctx, "k"); ok || err != nil {
 		t.Errorf("new link store: %v %v", ok, err)
+	}
+}
+
+// A token or link file whose directory does not exist yet is created with
+// it, lock file included (the lock used to be opened first, and failed).
+func TestStoresInADirectoryNotMadeYet(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "var", "lib", "dealsync")
+	links := &FileLinkStore{Path: filepath.Join(dir, "links.json")}
+	if err := links.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("link put: %v", err)
+	}
+	if got, ok, err := links.Get(ctx, "k"); err != nil || !ok || got != "v" {
+		t.Fatalf("link get: %q %v %v", got, ok, err)
+	}
+	tokens := &FileTokenStore{Path: filepath.Join(dir, "tokens", "token.json")}
+	unlock, err := tokens.Lock(ctx)
+	if err != nil {
+		t.Fatalf("token lock: %v", err)
+	}
+	unlock()
+}
+
+// Waiting for the lock another holder has ends with the caller's context.
+func TestLockWaitsNoLongerThanTheContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.json")
+	store := &FileTokenStore{Path: path}
+	unlock, err := store.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		// Another open file description: flock(2) conflicts with it even
+		// within one process.
+		u, err := store.Lock(ctx)
+		if u != nil {
+			u()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want the context's deadline", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the lock was waited for past the context's deadline")
 	}
 }

@@ -123,7 +123,7 @@ func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) error {
 
 // Lock serialises refreshes across processes sharing the file.
 func (s *FileTokenStore) Lock(ctx context.Context) (func(), error) {
-	unlock, err := lockFile(s.Path + ".lock")
+	unlock, err := lockFile(ctx, s.Path+".lock")
 	if err != nil {
 		return nil, s.fail(err)
 	}
