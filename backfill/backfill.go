@@ -24,6 +24,7 @@ import (
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -126,6 +127,10 @@ func CanSync(conn *connections.Connection) error {
 	return nil
 }
 
+// createdInvoice reads the invoice a run made from its history (tests
+// replace it).
+var createdInvoice = rerun.CreatedInvoice
+
 func one(ctx context.Context, c client.Client, conn *connections.Connection, starter Starter, account string, d connectors.WonDeal, dryRun bool) Result {
 	r := Result{Account: account, DealID: d.ID, Stage: d.Stage, WorkflowID: workflows.DealWorkflowID(conn.Name, account, d.ID)}
 	if !d.CloseDate.IsZero() {
@@ -156,6 +161,20 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		// such invoices back instead.
 		if st := syncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()); st == workflows.StatusInvoiced || st == workflows.StatusWriteBackFailed {
 			r.Skipped = "invoiced already (the run ended " + r.Existing + " after the invoice was made; `dealsync runs retry --writeback` writes it back)"
+			return r
+		}
+		// The search attribute is recorded a workflow task after the
+		// invoice: a run terminated or timed out in between ended with
+		// its invoice made and SyncStatus still "pending". Its history
+		// says.
+		inv, err := createdInvoice(ctx, c, r.WorkflowID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
+		switch {
+		case err != nil:
+			r.Error = "reading the deal's last run: " + err.Error()
+			return r
+		case inv != nil:
+			r.Skipped = "invoiced already (the run ended " + r.Existing + " after invoice " + inv.InvoiceID +
+				" was made; `dealsync runs retry --writeback` writes it back)"
 			return r
 		}
 	}

@@ -50,17 +50,29 @@ func (s *countingStarter) Start(context.Context, *connections.Connection, model.
 // again, kept from a duplicate only by the ERP's memory of the key.
 func TestSyncSkipsDealsWhoseEndedRunMadeTheInvoice(t *testing.T) {
 	conn := &connections.Connection{Name: "hs"}
+	var historyInvoice *connectors.InvoiceResult // what the run's history holds
+	old := createdInvoice
+	createdInvoice = func(context.Context, client.Client, string, string) (*connectors.InvoiceResult, error) {
+		return historyInvoice, nil
+	}
+	t.Cleanup(func() { createdInvoice = old })
 	for _, c := range []struct {
-		status enumspb.WorkflowExecutionStatus
-		sync   string
-		start  bool
+		status  enumspb.WorkflowExecutionStatus
+		sync    string
+		history *connectors.InvoiceResult
+		start   bool
 	}{
-		{enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StatusFailed, true},
-		{enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, workflows.StatusPending, true},
-		{enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StatusWriteBackFailed, false},
-		{enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, workflows.StatusInvoiced, false},
-		{enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, workflows.StatusInvoiced, false},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StatusFailed, nil, true},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, workflows.StatusPending, nil, true},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.StatusWriteBackFailed, nil, false},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, workflows.StatusInvoiced, nil, false},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, workflows.StatusInvoiced, nil, false},
+		// Ended after its invoice but before the task that records it:
+		// SyncStatus still "pending", the history has the invoice.
+		{enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, workflows.StatusPending, &connectors.InvoiceResult{InvoiceID: "INV-9"}, false},
+		{enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, workflows.StatusPending, &connectors.InvoiceResult{InvoiceID: "INV-9"}, false},
 	} {
+		historyInvoice = c.history
 		st := &countingStarter{}
 		r := one(context.Background(), describer{status: c.status, sync: c.sync}, conn, st, "62515", connectors.WonDeal{ID: "4711", Stage: "closedwon"}, false)
 		if started := st.starts == 1; started != c.start || (started && r.NewRun != "new") {

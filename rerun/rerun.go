@@ -62,7 +62,9 @@ type Options struct {
 	// whose invoice was created but not written back to the CRM deal: a
 	// failed write-back (SyncStatus "writeback_failed"), and with TimedOut
 	// or Terminated a run that ended while its write-back was retried
-	// (SyncStatus "invoiced"). The new runs only write that invoice back.
+	// (SyncStatus "invoiced", or still "pending" when it ended right after
+	// the invoice: its history tells). The new runs only write that
+	// invoice back.
 	WriteBack bool
 	// DryRun lists what would be started, and starts nothing.
 	DryRun bool
@@ -87,16 +89,18 @@ type Result struct {
 // Terminated those that timed out or were terminated before (SyncStatus
 // still "pending"). With WriteBack, instead, the runs whose write-back
 // failed, and with TimedOut or Terminated those that ended after their
-// invoice was made (SyncStatus "invoiced"; Failed then reads their history
-// and skips those that had written it back). o.Query narrows it.
+// invoice was made (SyncStatus "invoiced", or "pending" when they ended
+// before recording it; Failed then reads their history, and skips those
+// without an invoice or that had written it back). o.Query narrows it.
 func (o Options) Filter() string {
-	failed, ended := workflows.StatusFailed, workflows.StatusPending
+	failed, ended := workflows.StatusFailed, fmt.Sprintf("SyncStatus = %q", workflows.StatusPending)
 	if o.WriteBack {
-		failed, ended = workflows.StatusWriteBackFailed, workflows.StatusInvoiced
+		failed = workflows.StatusWriteBackFailed
+		ended = fmt.Sprintf("(SyncStatus = %q OR SyncStatus = %q)", workflows.StatusInvoiced, workflows.StatusPending)
 	}
 	sel := fmt.Sprintf(`ExecutionStatus = "Failed" AND SyncStatus = %q`, failed)
 	for _, status := range o.endedStatuses() {
-		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = %q AND SyncStatus = %q)`, sel, status, ended)
+		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = %q AND %s)`, sel, status, ended)
 	}
 	q := fmt.Sprintf(`TaskQueue = %q AND (%s)`, o.TaskQueue, sel)
 	if o.Query != "" {
@@ -194,6 +198,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	switch {
 	case !ok:
 		r.Skipped = fmt.Sprintf("connection %q is no longer configured", in.Connection)
+		return r
+	case o.WriteBack && h.invoiced == nil && !failed:
+		r.Skipped = "the run " + endedHow(info.GetStatus()) + " before its invoice was made: retry it without --writeback"
 		return r
 	case o.WriteBack && h.invoiced == nil:
 		r.Error = "the run's history has no created invoice to write back"
@@ -296,6 +303,18 @@ type runHistory struct {
 	invoiced *connectors.InvoiceResult
 	// wroteBack: the run's WriteBack step completed.
 	wroteBack bool
+}
+
+// CreatedInvoice is the invoice run runID of workflow id made (or was
+// given to write back), read from its history; nil when it has none. A run
+// can end with its invoice made while its SyncStatus still says "pending"
+// (terminated, or timed out, before the workflow task that records it).
+func CreatedInvoice(ctx context.Context, c client.Client, id, runID string) (*connectors.InvoiceResult, error) {
+	h, err := readHistory(c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT))
+	if err != nil {
+		return nil, err
+	}
+	return h.invoiced, nil
 }
 
 // readHistory reads the run's InvoiceDealInput (its first event), the deal

@@ -28,7 +28,7 @@ func TestFilter(t *testing.T) {
 		{Options{TaskQueue: "dealsync", TimedOut: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus = "pending"))`},
 		{Options{TaskQueue: "dealsync", Terminated: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "Terminated" AND SyncStatus = "pending"))`},
 		{Options{TaskQueue: "dealsync", WriteBack: true}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed")`},
-		{Options{TaskQueue: "dealsync", WriteBack: true, TimedOut: true, Terminated: true}, `TaskQueue = "dealsync" AND (((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus = "invoiced")) OR (ExecutionStatus = "Terminated" AND SyncStatus = "invoiced"))`},
+		{Options{TaskQueue: "dealsync", WriteBack: true, TimedOut: true, Terminated: true}, `TaskQueue = "dealsync" AND (((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "TimedOut" AND (SyncStatus = "invoiced" OR SyncStatus = "pending"))) OR (ExecutionStatus = "Terminated" AND (SyncStatus = "invoiced" OR SyncStatus = "pending")))`},
 		{Options{TaskQueue: "q", Query: `Connection = "a" OR Connection = "b"`}, `TaskQueue = "q" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed") AND (Connection = "a" OR Connection = "b")`},
 	} {
 		if got := c.o.Filter(); got != c.want {
