@@ -3,6 +3,9 @@ package erpkit
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +108,66 @@ func TestLockWaitsNoLongerThanTheContext(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("the lock was waited for past the context's deadline")
+	}
+}
+
+// memStore is a token store in memory whose next saves can be made to fail.
+type memStore struct {
+	tok       *oauth2.Token
+	failSaves int
+}
+
+func (m *memStore) Load(context.Context) (*oauth2.Token, error) {
+	if m.tok == nil {
+		return nil, ErrNoToken
+	}
+	t := *m.tok
+	return &t, nil
+}
+
+func (m *memStore) Save(_ context.Context, tok *oauth2.Token) error {
+	if m.failSaves > 0 {
+		m.failSaves--
+		return errors.New("disk full")
+	}
+	t := *tok
+	m.tok = &t
+	return nil
+}
+
+// A rotated refresh token this process could not save is saved later, but
+// not over a newer one another process saved meanwhile (the vendor let it
+// spend the same old token again): the newest refresh token is kept.
+func TestPendingTokenDoesNotOverwriteANewerOne(t *testing.T) {
+	old := saveBackoff
+	saveBackoff = nil
+	t.Cleanup(func() { saveBackoff = old })
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"AT-2","refresh_token":"RT-2","expires_in":3600,"token_type":"bearer"}`)
+	}))
+	defer endpoint.Close()
+	store := &memStore{tok: &oauth2.Token{RefreshToken: "RT-1"}, failSaves: 1}
+	src := &RefreshingSource{Config: &oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: endpoint.URL}}, Store: store, Service: "vendor"}
+	ctx := context.Background()
+	if _, err := src.Token(ctx); err == nil {
+		t.Fatal("the save failed, yet the token was handed out")
+	}
+	// Another process refreshes with RT-1 too, and saves RT-3.
+	store.tok = &oauth2.Token{AccessToken: "AT-3", RefreshToken: "RT-3", Expiry: time.Now().Add(time.Hour)}
+	tok, err := src.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.tok.RefreshToken != "RT-3" || tok.AccessToken != "AT-3" {
+		t.Fatalf("store holds %s, token %s: the newer refresh token was overwritten", store.tok.RefreshToken, tok.AccessToken)
+	}
+
+	// Without another process, the pending token is saved.
+	store2 := &memStore{tok: &oauth2.Token{RefreshToken: "RT-1"}, failSaves: 1}
+	src2 := &RefreshingSource{Config: &oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: endpoint.URL}}, Store: store2, Service: "vendor"}
+	_, _ = src2.Token(ctx)
+	if tok, err := src2.Token(ctx); err != nil || store2.tok.RefreshToken != "RT-2" || tok.AccessToken != "AT-2" {
+		t.Fatalf("pending save: %v, store %s", err, store2.tok.RefreshToken)
 	}
 }

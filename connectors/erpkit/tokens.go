@@ -259,10 +259,9 @@ func (s *RefreshingSource) Token(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pending != nil {
-		if err := s.Store.Save(ctx, s.pending); err != nil {
+		if err := s.savePending(ctx); err != nil {
 			return nil, fmt.Errorf("%s: saving the rotated refresh token (kept in memory, retrying): %w", s.Service, err)
 		}
-		s.tok, s.pending = s.pending, nil
 	}
 	if s.tok == nil {
 		tok, err := s.Store.Load(ctx)
@@ -282,6 +281,38 @@ func (s *RefreshingSource) Token(ctx context.Context) (*oauth2.Token, error) {
 		return s.tok, nil
 	}
 	return s.refresh(ctx)
+}
+
+// savePending saves the token a refresh got but could not save, under the
+// store's lock, unless another process saved a newer one meanwhile (a
+// vendor that lets a spent refresh token be used again for a while gives
+// it one): that one is kept and this one dropped, so the newest refresh
+// token is never overwritten.
+func (s *RefreshingSource) savePending(ctx context.Context) error {
+	if l, ok := s.Store.(Locker); ok {
+		unlock, err := l.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	stored, err := s.Store.Load(ctx)
+	if err != nil && !errors.Is(err, ErrNoToken) {
+		return err
+	}
+	spent := ""
+	if s.tok != nil {
+		spent = s.tok.RefreshToken
+	}
+	if err == nil && stored.RefreshToken != "" && stored.RefreshToken != spent && stored.RefreshToken != s.pending.RefreshToken {
+		s.tok, s.pending = stored, nil
+		return nil
+	}
+	if err := s.Store.Save(ctx, s.pending); err != nil {
+		return err
+	}
+	s.tok, s.pending = s.pending, nil
+	return nil
 }
 
 // Invalidate marks accessToken as rejected (the API answered 401), so the
