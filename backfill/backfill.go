@@ -160,22 +160,24 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		// ERP still knowing the step's idempotency key. `runs retry` writes
 		// such invoices back instead.
 		if st := syncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()); st == workflows.StatusInvoiced || st == workflows.StatusWriteBackFailed {
-			r.Skipped = "invoiced already (the run ended " + r.Existing + " after the invoice was made; `dealsync runs retry --writeback` writes it back)"
+			r.Skipped = "invoiced already (the run ended " + r.Existing + " after the invoice was made; `" + rerun.WriteBackCommand(status) + "` writes it back)"
 			return r
 		}
 		// The search attribute is recorded a workflow task after the
-		// invoice: a run terminated or timed out in between ended with
-		// its invoice made and SyncStatus still "pending". Its history
-		// says.
-		inv, err := createdInvoice(ctx, c, r.WorkflowID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
-		switch {
-		case err != nil:
-			r.Error = "reading the deal's last run: " + err.Error()
-			return r
-		case inv != nil:
-			r.Skipped = "invoiced already (the run ended " + r.Existing + " after invoice " + inv.InvoiceID +
-				" was made; `dealsync runs retry --writeback` writes it back)"
-			return r
+		// invoice: a run terminated, timed out or cancelled in between
+		// ended with its invoice made and SyncStatus still "pending". Its
+		// history says. (A run that failed recorded "failed": no invoice.)
+		if status != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED && syncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()) != workflows.StatusFailed {
+			inv, err := createdInvoice(ctx, c, r.WorkflowID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
+			switch {
+			case err != nil:
+				r.Error = "reading the deal's last run: " + err.Error()
+				return r
+			case inv != nil:
+				r.Skipped = "invoiced already (the run ended " + r.Existing + " after invoice " + inv.InvoiceID +
+					" was made; `" + rerun.WriteBackCommand(status) + "` writes it back)"
+				return r
+			}
 		}
 	}
 	if dryRun {

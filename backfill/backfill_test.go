@@ -51,8 +51,10 @@ func (s *countingStarter) Start(context.Context, *connections.Connection, model.
 func TestSyncSkipsDealsWhoseEndedRunMadeTheInvoice(t *testing.T) {
 	conn := &connections.Connection{Name: "hs"}
 	var historyInvoice *connectors.InvoiceResult // what the run's history holds
+	var historyRead bool
 	old := createdInvoice
 	createdInvoice = func(context.Context, client.Client, string, string) (*connectors.InvoiceResult, error) {
+		historyRead = true
 		return historyInvoice, nil
 	}
 	t.Cleanup(func() { createdInvoice = old })
@@ -72,14 +74,25 @@ func TestSyncSkipsDealsWhoseEndedRunMadeTheInvoice(t *testing.T) {
 		{enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, workflows.StatusPending, &connectors.InvoiceResult{InvoiceID: "INV-9"}, false},
 		{enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, workflows.StatusPending, &connectors.InvoiceResult{InvoiceID: "INV-9"}, false},
 	} {
-		historyInvoice = c.history
+		historyInvoice, historyRead = c.history, false
 		st := &countingStarter{}
 		r := one(context.Background(), describer{status: c.status, sync: c.sync}, conn, st, "62515", connectors.WonDeal{ID: "4711", Stage: "closedwon"}, false)
 		if started := st.starts == 1; started != c.start || (started && r.NewRun != "new") {
 			t.Errorf("%s with SyncStatus %q: %+v; want started = %v", c.status, c.sync, r, c.start)
 		}
-		if !c.start && !strings.Contains(r.Skipped, "runs retry --writeback") {
-			t.Errorf("%s with SyncStatus %q: skipped %q, want it to say how to write the invoice back", c.status, c.sync, r.Skipped)
+		// The command that selects the run: --writeback alone takes only
+		// failed runs.
+		hint := map[enumspb.WorkflowExecutionStatus]string{
+			enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:     "`dealsync runs retry --writeback`",
+			enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:  "`dealsync runs retry --writeback --timed-out`",
+			enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED: "`dealsync runs retry --writeback --terminated`",
+		}[c.status]
+		if !c.start && !strings.Contains(r.Skipped, hint) {
+			t.Errorf("%s with SyncStatus %q: skipped %q, want it to say %s", c.status, c.sync, r.Skipped, hint)
+		}
+		// A failed run recorded "failed" (no invoice): nothing to read.
+		if historyRead && c.sync == workflows.StatusFailed {
+			t.Errorf("%s with SyncStatus %q: its history was read", c.status, c.sync)
 		}
 	}
 }

@@ -210,7 +210,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	// the deal again, kept from a duplicate only by the ERP's memory of
 	// the key.
 	case !o.WriteBack && h.invoiced != nil:
-		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists: use runs retry --writeback to write it back"
+		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists: use `" + WriteBackCommand(info.GetStatus()) + "` to write it back"
 		return r
 	// A run that timed out or was terminated after its invoice was made
 	// may have written it back already (and then lingered), or had
@@ -303,6 +303,20 @@ type runHistory struct {
 	invoiced *connectors.InvoiceResult
 	// wroteBack: the run's WriteBack step completed.
 	wroteBack bool
+}
+
+// WriteBackCommand is the `runs retry` command that writes back the
+// invoice of a run that ended with status: --writeback selects the failed
+// runs only, and the runs that timed out or were terminated with the flag
+// that says so.
+func WriteBackCommand(status enumspb.WorkflowExecutionStatus) string {
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "dealsync runs retry --writeback --timed-out"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "dealsync runs retry --writeback --terminated"
+	}
+	return "dealsync runs retry --writeback"
 }
 
 // CreatedInvoice is the invoice run runID of workflow id made (or was

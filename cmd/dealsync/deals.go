@@ -27,8 +27,9 @@ whose latest run failed, timed out or was terminated before making its
 invoice: as if the CRM had sent a "won" webhook now. The run reads the deal,
 checks that it is still won and invoices it under the deal's own workflow ID.
 Deals with a running or completed run are skipped, and so are those whose run
-ended after making the invoice (` + "`dealsync runs retry --writeback`" + ` writes those
-back), so a deal is never invoiced twice.
+ended after making the invoice (` + "`dealsync runs retry --writeback`" + `, with
+--timed-out or --terminated for the runs that ended so, writes those back), so
+a deal is never invoiced twice.
 
 Use it when a connection goes live after deals were won, and after an outage
 long enough for the CRM to give up delivering webhooks (HubSpot retries for

@@ -80,44 +80,17 @@ func TestStoresInADirectoryNotMadeYet(t *testing.T) {
 	unlock()
 }
 
-// Waiting for the lock another holder has ends with the caller's context.
-func TestLockWaitsNoLongerThanTheContext(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "token.json")
-	store := &FileTokenStore{Path: path}
-	unlock, err := store.Lock(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		// Another open file description: flock(2) conflicts with it even
-		// within one process.
-		u, err := store.Lock(ctx)
-		if u != nil {
-			u()
-		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("got %v, want the context's deadline", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the lock was waited for past the context's deadline")
-	}
-}
-
 // memStore is a token store in memory whose next saves can be made to fail.
 type memStore struct {
 	tok       *oauth2.Token
 	failSaves int
+	damaged   bool // Load fails until a Save
 }
 
 func (m *memStore) Load(context.Context) (*oauth2.Token, error) {
+	if m.damaged {
+		return nil, errors.New("not a token file")
+	}
 	if m.tok == nil {
 		return nil, ErrNoToken
 	}
@@ -131,7 +104,7 @@ func (m *memStore) Save(_ context.Context, tok *oauth2.Token) error {
 		return errors.New("disk full")
 	}
 	t := *tok
-	m.tok = &t
+	m.tok, m.damaged = &t, false
 	return nil
 }
 
@@ -161,6 +134,16 @@ func TestPendingTokenDoesNotOverwriteANewerOne(t *testing.T) {
 	}
 	if store.tok.RefreshToken != "RT-3" || tok.AccessToken != "AT-3" {
 		t.Fatalf("store holds %s, token %s: the newer refresh token was overwritten", store.tok.RefreshToken, tok.AccessToken)
+	}
+
+	// A store that does not read (damaged while being mended) does not
+	// keep the pending token from being saved over it.
+	store3 := &memStore{tok: &oauth2.Token{RefreshToken: "RT-1"}, failSaves: 1}
+	src3 := &RefreshingSource{Config: &oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: endpoint.URL}}, Store: store3, Service: "vendor"}
+	_, _ = src3.Token(ctx)
+	store3.damaged = true
+	if tok, err := src3.Token(ctx); err != nil || store3.tok.RefreshToken != "RT-2" || tok.AccessToken != "AT-2" {
+		t.Fatalf("pending save over a damaged file: %v, store %s", err, store3.tok.RefreshToken)
 	}
 
 	// Without another process, the pending token is saved.

@@ -296,10 +296,10 @@ func (s *RefreshingSource) savePending(ctx context.Context) error {
 		}
 		defer unlock()
 	}
+	// Only a token read whole can be newer than ours: a file that does
+	// not read (damaged while it was being mended, say) is overwritten,
+	// as Save would.
 	stored, err := s.Store.Load(ctx)
-	if err != nil && !errors.Is(err, ErrNoToken) {
-		return err
-	}
 	spent := ""
 	if s.tok != nil {
 		spent = s.tok.RefreshToken
