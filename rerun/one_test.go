@@ -1,0 +1,105 @@
+package rerun
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	commonpb "go.temporal.io/api/common/v1"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+	_ "github.com/dealsync/dealsync/connectors/all" // the generic source and http target of the test's config
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// oneRun is a Temporal client that knows one run: its status and history.
+type oneRun struct {
+	client.Client
+	runID  string
+	status enumspb.WorkflowExecutionStatus
+	events []*historypb.HistoryEvent
+}
+
+func (o *oneRun) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{RunId: o.runID}, Status: o.status,
+	}}, nil
+}
+
+func (o *oneRun) GetWorkflowHistory(context.Context, string, string, bool, enumspb.HistoryEventFilterType) client.HistoryEventIterator {
+	ev := sliceEvents(append([]*historypb.HistoryEvent(nil), o.events...))
+	return &ev
+}
+
+type recordingStarter struct{ full, writeBacks int }
+
+func (s *recordingStarter) Start(context.Context, *connections.Connection, model.DealEvent) (connectors.EventResult, error) {
+	s.full++
+	return connectors.EventResult{RunID: "new"}, nil
+}
+
+func (s *recordingStarter) StartWriteBack(context.Context, *connections.Connection, model.DealEvent, connectors.InvoiceResult) (connectors.EventResult, error) {
+	s.writeBacks++
+	return connectors.EventResult{RunID: "new"}, nil
+}
+
+// A terminated run that still said "pending" is taken by --writeback
+// --terminated: past the invoice checks when its history has the invoice
+// (here its connection, a generic one, has no write-back to do), skipped,
+// not an error, when it ended before making one; and never re-run in full
+// while its history has an invoice, the skip naming the command that
+// selects it.
+func TestTerminatedPendingRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(`
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  hs:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    target: erp
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := workflows.InvoiceDealInput{Connection: "hs", WriteBack: true, Event: model.DealEvent{Deal: model.Deal{ID: "4711", Stage: "won"}}}
+	inv := connectors.InvoiceResult{InvoiceID: "INV-1"}
+	withInvoice := []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv)}
+	withoutInvoice := []*historypb.HistoryEvent{started(t, in), marker(t, 2, "MapDeal", map[string]any{})}
+	terminated := enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED
+	ctx := context.Background()
+
+	st := &recordingStarter{}
+	r := one(ctx, &oneRun{runID: "r1", status: terminated, events: withInvoice}, set, st, "wf", "r1", Options{WriteBack: true, Terminated: true})
+	if r.Error != "" || !strings.Contains(r.Skipped, "no longer writes back") || st.writeBacks+st.full != 0 {
+		t.Fatalf("--writeback, invoice in the history: %+v, starter %+v", r, st)
+	}
+	st = &recordingStarter{}
+	r = one(ctx, &oneRun{runID: "r1", status: terminated, events: withoutInvoice}, set, st, "wf", "r1", Options{WriteBack: true, Terminated: true})
+	if r.Error != "" || !strings.Contains(r.Skipped, "retry it without --writeback") || st.writeBacks+st.full != 0 {
+		t.Fatalf("--writeback, no invoice: %+v, starter %+v", r, st)
+	}
+	st = &recordingStarter{}
+	r = one(ctx, &oneRun{runID: "r1", status: terminated, events: withInvoice}, set, st, "wf", "r1", Options{Terminated: true})
+	if !strings.Contains(r.Skipped, "`dealsync runs retry --writeback --terminated`") || st.writeBacks+st.full != 0 {
+		t.Fatalf("full re-run of a run with an invoice: %+v, starter %+v", r, st)
+	}
+}
