@@ -88,7 +88,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	}
 	d.SandboxURL = "http://" + sandboxL.Addr().String()
 	sandboxCtx, sandboxCancel := context.WithCancel(context.Background())
-	sandboxDone := d.serveOn(sandboxCtx, sandboxL, d.Sandbox.Handler())
+	sandboxDone := serveUntil(func() error { return Serve(sandboxCtx, sandboxL, d.Sandbox.Handler()) })
 	d.stopSandbox = func() { sandboxCancel(); <-sandboxDone }
 
 	srvOpts := devserver.Options{
@@ -160,12 +160,8 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	return d, nil
 }
 
-// serveOn serves h on l until ctx ends; the channel says when it stopped.
-func (d *Dev) serveOn(ctx context.Context, l net.Listener, h http.Handler) chan error {
-	return serveUntil(func() error { return Serve(ctx, l, h) })
-}
-
-// serveUntil runs serve; the channel gets its error once it returns.
+// serveUntil runs serve (a server until its context ends); the channel
+// gets its error once it returns.
 func serveUntil(serve func() error) chan error {
 	errc := make(chan error, 1)
 	go func() {

@@ -329,41 +329,41 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		ok     bool
 		reason string
 	}
-	type judged struct {
-		ok     bool
-		reason string
-	}
-	verdicts := make([]judged, len(events))
 	// A trigger that fails on an event is neither a yes nor a no: none of
 	// that deal's events is handed on, and the delivery is refused after
 	// the other deals' (the CRM sends it again, and the deal starts its run
 	// once the mapping is fixed; the others meet theirs as duplicates).
 	var triggerErr error
-	undecided := map[string]bool{}
-	dealKey := func(ev model.DealEvent) string { return ev.Account + "\x00" + ev.Deal.ID }
+	var undecided map[string]bool // deals whose trigger failed
+	keys := make([]string, len(events))
+	verdicts := make([]step, len(events))
 	for i, ev := range events {
+		keys[i] = ev.Account + "\x00" + ev.Deal.ID
 		ok, reason, err := conn.Trigger.Evaluate(ev)
 		if err != nil {
-			undecided[dealKey(ev)] = true
+			if undecided == nil {
+				undecided = map[string]bool{}
+			}
+			undecided[keys[i]] = true
 			if triggerErr == nil {
 				triggerErr = fmt.Errorf("%w: %w", ErrTrigger, err)
 			}
 		}
-		verdicts[i] = judged{ok, reason}
+		verdicts[i] = step{i, ok, reason}
 	}
 	var deals [][]step
 	byDeal := map[string]int{}
 	for i, ev := range events {
-		key := dealKey(ev)
+		key := keys[i]
 		if undecided[key] {
 			continue
 		}
-		ok, reason := verdicts[i].ok, verdicts[i].reason
+		v := verdicts[i]
 		// An event that does not trigger may still belong to the deal's
 		// running run: always for thin events (an amount change), and for
 		// whole-deal events when the connection's runs listen.
-		if !ok && !ev.Thin && !conn.Listens() {
-			results[i] = connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, Skipped: reason}
+		if !v.ok && !ev.Thin && !conn.Listens() {
+			results[i] = connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, Skipped: v.reason}
 			outcomes[i] = metrics.EventIgnored
 			continue
 		}
@@ -373,7 +373,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			byDeal[key] = d
 			deals = append(deals, nil)
 		}
-		deals[d] = append(deals[d], step{i, ok, reason})
+		deals[d] = append(deals[d], v)
 	}
 	run := func(steps []step) {
 		for _, st := range steps {
@@ -384,16 +384,14 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			}
 		}
 	}
-	// firstOf is the error the delivery is refused with: a start's (503
-	// when the engine is unavailable) and a trigger's, both reported.
-	firstOf := func() error { return errors.Join(firstErr, triggerErr) }
-	switch len(deals) {
-	case 0:
-		return results, outcomes, triggerErr
-	case 1:
+	// refusal is the error the delivery is refused with, if any: the first
+	// start's that failed (503 when the engine is unavailable) and the
+	// first trigger's, both reported.
+	refusal := func() error { return errors.Join(firstErr, triggerErr) }
+	if len(deals) == 1 {
 		// Most deliveries carry one deal: no goroutine for it.
 		run(deals[0])
-		return results, outcomes, firstOf()
+		return results, outcomes, refusal()
 	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -412,7 +410,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		}()
 	}
 	wg.Wait()
-	return results, outcomes, firstOf()
+	return results, outcomes, refusal()
 }
 
 func (h *Handler) publicURL(r *http.Request) string {

@@ -186,7 +186,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = fmt.Sprintf("a later run %s (%s) exists", info.GetExecution().GetRunId(), info.GetStatus())
 		return r
 	}
-	h, err := readHistory(c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT))
+	h, err := historyOf(ctx, c, id, runID)
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -268,12 +268,17 @@ func (h runHistory) retryEvent() (ev model.DealEvent, skip string) {
 	return in, fmt.Sprintf("a later event %s moved the deal to stage %q, not a won stage: not retried", latest.EventID, latest.Deal.Stage)
 }
 
+// endings are the ways a run can end, besides failing, that Failed selects
+// on request: how messages say it, and the `runs retry` flag that selects
+// it.
+var endings = map[enumspb.WorkflowExecutionStatus]struct{ how, flag string }{
+	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:  {"timed out", "--timed-out"},
+	enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED: {"was terminated", "--terminated"},
+}
+
 func endedHow(status enumspb.WorkflowExecutionStatus) string {
-	switch status {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-		return "timed out"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
-		return "was terminated"
+	if e, ok := endings[status]; ok {
+		return e.how
 	}
 	return "ended"
 }
@@ -310,13 +315,11 @@ type runHistory struct {
 // runs only, and the runs that timed out or were terminated with the flag
 // that says so.
 func WriteBackCommand(status enumspb.WorkflowExecutionStatus) string {
-	switch status {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-		return "dealsync runs retry --writeback --timed-out"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
-		return "dealsync runs retry --writeback --terminated"
+	cmd := "dealsync runs retry --writeback"
+	if e, ok := endings[status]; ok {
+		cmd += " " + e.flag
 	}
-	return "dealsync runs retry --writeback"
+	return cmd
 }
 
 // CreatedInvoice is the invoice run runID of workflow id made (or was
@@ -324,11 +327,16 @@ func WriteBackCommand(status enumspb.WorkflowExecutionStatus) string {
 // can end with its invoice made while its SyncStatus still says "pending"
 // (terminated, or timed out, before the workflow task that records it).
 func CreatedInvoice(ctx context.Context, c client.Client, id, runID string) (*connectors.InvoiceResult, error) {
-	h, err := readHistory(c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT))
+	h, err := historyOf(ctx, c, id, runID)
 	if err != nil {
 		return nil, err
 	}
 	return h.invoiced, nil
+}
+
+// historyOf reads run runID of workflow id (readHistory).
+func historyOf(ctx context.Context, c client.Client, id, runID string) (runHistory, error) {
+	return readHistory(c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT))
 }
 
 // readHistory reads the run's InvoiceDealInput (its first event), the deal
