@@ -95,7 +95,7 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 	case c.turn <- struct{}{}:
 		defer func() { <-c.turn }()
 	case <-ctx.Done():
-		return false, fmt.Errorf("%w: is HubSpot stage %q of portal %s won? waiting for a read of its pipelines: %w", connectors.ErrCRMUnavailable, stage, acc.id, ctx.Err())
+		return false, undecided(acc, stage, fmt.Errorf("waiting for a read of its pipelines: %w", ctx.Err()))
 	}
 	now := s.now()
 	won, known := c.won[stage]
@@ -114,7 +114,7 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 		if ctx.Err() != nil {
 			// This caller's time ran out, not the API: the next caller
 			// reads again.
-			return false, fmt.Errorf("%w: is HubSpot stage %q of portal %s won? %w", connectors.ErrCRMUnavailable, stage, acc.id, err)
+			return false, undecided(acc, stage, err)
 		}
 		c.failed, c.retryAt = err, now.Add(stagesRetry)
 		s.log.Warn("hubspot: reading the deal pipelines failed", "portal", acc.id, "stage", stage,
@@ -123,7 +123,13 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 	if known {
 		return won, nil // the stages read before
 	}
-	return false, fmt.Errorf("%w: is HubSpot stage %q of portal %s won? %w", connectors.ErrCRMUnavailable, stage, acc.id, err)
+	return false, undecided(acc, stage, err)
+}
+
+// undecided is the error of a stage that could not be judged won or not:
+// the CRM unavailable, so the delivery is refused and sent again.
+func undecided(acc *account, stage string, err error) error {
+	return fmt.Errorf("%w: is HubSpot stage %q of portal %s won? %w", connectors.ErrCRMUnavailable, stage, acc.id, err)
 }
 
 // readStages reads every deal pipeline of the portal.
