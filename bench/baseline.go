@@ -26,15 +26,30 @@ const (
 	BaselineFull = "full"
 	// BaselineActivities is the 2 ERP calls as activities only.
 	BaselineActivities = "acts"
-	// BaselineLocal is all 4 calls as local activities (still retried and
+	// BaselineLocal is all 4 steps as local activities (still retried and
 	// recorded; the fastest form Temporal has).
 	BaselineLocal = "local"
+	// BaselineCalls is the 2 ERP calls alone as local activities: the
+	// external calls of InvoiceDeal without its two pure steps (map and
+	// validate, which InvoiceDeal records as local activities too).
+	BaselineCalls = "calls"
 )
 
 var baselineSteps = map[string]struct{ local, remote int }{
 	BaselineFull:       {2, 2},
 	BaselineActivities: {0, 2},
 	BaselineLocal:      {4, 0},
+	BaselineCalls:      {2, 0},
+}
+
+// checkBaselines refuses an unknown variant before anything runs.
+func checkBaselines(variants []string) error {
+	for _, v := range variants {
+		if _, ok := baselineSteps[v]; !ok {
+			return fmt.Errorf("unknown baseline variant %q (want %s, %s, %s or %s)", v, BaselineLocal, BaselineCalls, BaselineFull, BaselineActivities)
+		}
+	}
+	return nil
 }
 
 // baselineInput is what a baseline run gets: how many steps of each kind.
@@ -134,10 +149,10 @@ type baselineRun struct {
 // run starts n runs of the variant at the given concurrency with eager
 // start, and waits until the last step of every run has executed.
 func (b *baseline) run(ctx context.Context, runID, variant string, n, concurrency int) (*baselineRun, error) {
-	steps, ok := baselineSteps[variant]
-	if !ok {
-		return nil, fmt.Errorf("unknown baseline variant %q (want %s, %s or %s)", variant, BaselineFull, BaselineActivities, BaselineLocal)
+	if err := checkBaselines([]string{variant}); err != nil {
+		return nil, err
 	}
+	steps := baselineSteps[variant]
 	b.noop.reset()
 	in := baselineInput{Local: steps.local, Remote: steps.remote}
 	ids := make(chan int)

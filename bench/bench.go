@@ -98,8 +98,8 @@ type Options struct {
 	ErrorRate, RateLimitRate float64
 	RetryAfter               time.Duration
 
-	// Baselines are the variants to run (BaselineFull, BaselineActivities,
-	// BaselineLocal); BaselineN runs each (default N).
+	// Baselines are the variants to run (BaselineLocal, BaselineCalls,
+	// BaselineFull, BaselineActivities); BaselineN runs each (default N).
 	Baselines []string
 	BaselineN int
 	// HistorySample is how many runs' histories are read (0: none).
@@ -174,6 +174,9 @@ type target struct {
 // could be measured; a partial run returns a report with Notes.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
+	if err := checkBaselines(o.Baselines); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	runID := newRunID()

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,5 +110,24 @@ func TestMergeRoundsSumsCountsAndRecomputesRates(t *testing.T) {
 	}
 	if got := median([]float64{0.9, 0.7}); got != 0.8 {
 		t.Errorf("median of 2 = %v", got)
+	}
+}
+
+func TestRunRefusesAnUnknownBaselineBeforeStarting(t *testing.T) {
+	// An unknown variant used to be noticed only after the first dealsync
+	// phase had run; now nothing starts (no stack, no data dir).
+	var progress strings.Builder
+	_, err := Run(context.Background(), Options{Baselines: []string{BaselineLocal, "locals"}, Progress: &progress})
+	if err == nil || !strings.Contains(err.Error(), `unknown baseline variant "locals"`) {
+		t.Fatalf("Run with an unknown baseline: err = %v", err)
+	}
+	if progress.Len() != 0 {
+		t.Fatalf("Run started something before refusing the variant:\n%s", progress.String())
+	}
+	if err := checkBaselines([]string{BaselineLocal, BaselineCalls, BaselineFull, BaselineActivities}); err != nil {
+		t.Fatalf("known variants refused: %v", err)
+	}
+	if s := baselineSteps[BaselineCalls]; s.local != 2 || s.remote != 0 {
+		t.Fatalf("calls = %+v, want the 2 ERP calls as local activities", s)
 	}
 }

@@ -104,7 +104,7 @@ baseline). Every wait is bounded: the run stops by itself within --timeout.`,
 	f.Float64Var(&o.ErrorRate, "error-rate", 0, "fraction of ERP calls the sandbox answers 503 (in-process)")
 	f.Float64Var(&o.RateLimitRate, "rate-limit-rate", 0, "fraction of ERP calls the sandbox answers 429 (in-process)")
 	f.DurationVar(&o.RetryAfter, "retry-after", time.Second, "Retry-After of the sandbox's 429 answers")
-	f.StringVar(&baselines, "baseline", "auto", "baseline variants, comma-separated: full (2 local + 2 activities), acts (2 activities), local (4 local activities); none; auto = local, plus full when workflow.external_calls is activity; none with --rate")
+	f.StringVar(&baselines, "baseline", "auto", "baseline variants, comma-separated: local (4 local activities: the map, validate, customer and invoice steps), calls (2 local activities: the ERP calls alone), full (2 local + 2 activities), acts (2 activities); none; auto = local, plus full when workflow.external_calls is activity; none with --rate")
 	f.IntVar(&o.BaselineN, "baseline-n", 0, "runs per baseline variant (default N: only phases of the same size compare)")
 	f.IntVar(&o.Rounds, "rounds", 0, "split N and --baseline-n into this many rounds of dealsync then each baseline, interleaved (default 3; 1 with --rate)")
 	f.IntVar(&o.HistorySample, "history-sample", 200, "runs whose history is read for the events-per-invoice figure (0 = none)")
