@@ -39,8 +39,10 @@ const EnvPrefix = "DEALSYNC"
 const DevSecret = "whsec_ZGVhbHN5bmMtZGV2LXNlY3JldC1ub3QtZm9yLXByb2Q="
 
 // DefaultWonStages are the deal stages that start a sync when a connection
-// does not list its own trigger.won_stages.
-var DefaultWonStages = []string{"closed_won", "closedwon", "won"}
+// does not list its own trigger.won_stages: they include the stage each
+// CRM source reports a won deal as (HubSpot `closedwon`, Salesforce
+// `Closed Won`, Pipedrive `won`; compared ignoring case).
+var DefaultWonStages = []string{"closed_won", "closedwon", "closed won", "won"}
 
 // Config is dealsync's whole configuration.
 type Config struct {
@@ -60,6 +62,9 @@ type Config struct {
 	// the webhook URL (/webhooks/<name>) and in workflow IDs; it is
 	// lower-case.
 	Connections map[string]Connection `mapstructure:"connections" validate:"dive"`
+	// devEntries are the entries WithDevDefaults added ("connections.demo",
+	// "targets.sandbox"): not in the file, see IsDevDefault.
+	devEntries map[string]bool
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -284,7 +289,24 @@ func Load(path string, opts ...Option) (*Config, error) {
 
 	// AllSettings calls Get for every known key (file or default), which is
 	// where AutomaticEnv is consulted: environment values win over both.
-	return build(v.AllSettings(), path)
+	cfg, err := build(v.AllSettings(), path)
+	if err == nil && o.dev {
+		cfg.devEntries = map[string]bool{}
+		if !v.InConfig("targets.sandbox.type") {
+			cfg.devEntries["targets.sandbox"] = true
+		}
+		if !v.InConfig("connections.demo.source.type") {
+			cfg.devEntries["connections.demo"] = true
+		}
+	}
+	return cfg, err
+}
+
+// IsDevDefault reports whether the entry (kind "connections" or
+// "targets") was added by WithDevDefaults, not written in the file: the
+// `demo` connection and the `sandbox` target of `dealsync dev`.
+func (c *Config) IsDevDefault(kind, name string) bool {
+	return c.devEntries[kind+"."+name]
 }
 
 func setDefaults(v *viper.Viper) {

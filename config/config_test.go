@@ -244,7 +244,7 @@ func TestFileOverrides(t *testing.T) {
 	shop := cfg.Connections["shop"]
 	equal(t, "connections.shop.target", shop.Target, "erp")
 	equal(t, "connections.shop.mapping", shop.Mapping, "default")
-	equal(t, "connections.shop.trigger (default)", shop.Trigger.WonStages, []string{"closed_won", "closedwon", "won"})
+	equal(t, "connections.shop.trigger (default)", shop.Trigger.WonStages, []string{"closed_won", "closedwon", "closed won", "won"})
 	equal(t, "connections.shop.source.type", shop.Source.Type, "test-source")
 	src, ok := shop.Source.Spec.(*testSource)
 	if !ok {

@@ -147,6 +147,11 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			errs = append(errs, fmt.Errorf("connections.%s.source: %w", name, err))
 			continue
 		}
+		if r, ok := src.(connectors.WonStageReporter); ok && !slices.ContainsFunc(cc.Trigger.WonStages, func(s string) bool { return strings.EqualFold(s, r.WonStage()) }) {
+			errs = append(errs, fmt.Errorf("connections.%s.trigger.won_stages: the %s source reports every won deal as stage %q, which %v does not list: no deal would ever be invoiced; add %q",
+				name, cc.Source.Type, r.WonStage(), cc.Trigger.WonStages, r.WonStage()))
+			continue
+		}
 		target, ok := targets[cc.Target]
 		if !ok {
 			errs = append(errs, fmt.Errorf("connections.%s.target: no usable target %q", name, cc.Target))

@@ -72,6 +72,15 @@ type AccountLister interface {
 	Accounts() []string
 }
 
+// WonStageReporter is implemented by sources that report every won deal
+// with one stage value, whatever the CRM account calls its won stages
+// (HubSpot `closedwon`, Salesforce `Closed Won`, Pipedrive `won`). A
+// connection's trigger.won_stages must list it: otherwise no deal of the
+// connection is ever invoiced, and every delivery is acknowledged.
+type WonStageReporter interface {
+	WonStage() string
+}
+
 // AccountKeyer is implemented by sources whose CRM writes an account id
 // in more than one way (Salesforce org ids: 15 or 18 characters, any
 // letter case): AccountKey returns the configured key of the account an

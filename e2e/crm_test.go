@@ -585,8 +585,8 @@ connections:
     target: sandbox
     settle_time: 2s
     linger: 1s
-    trigger:
-      won_stages: [Closed Won]
+    # no trigger.won_stages: the defaults must include the stage the source
+    # reports won opportunities as ("Closed Won")
     source:
       type: salesforce
       endpoint_token: %s

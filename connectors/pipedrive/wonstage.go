@@ -1,0 +1,6 @@
+package pipedrive
+
+// WonStage is the stage every won deal is reported as: its status "won"
+// (connectors.WonStageReporter). The connection's trigger.won_stages must
+// list it.
+func (s *Source) WonStage() string { return "won" }
