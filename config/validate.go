@@ -52,8 +52,18 @@ func newValidator() *validator.Validate {
 	}); err != nil {
 		panic(err)
 	}
+	// sqlident: a column name that can be put in a query as is (letters,
+	// digits and underscores, starting with a letter), such as NetSuite's
+	// custom fields custentity_vat_no.
+	if err := v.RegisterValidation("sqlident", func(fl validator.FieldLevel) bool {
+		return sqlIdent.MatchString(fl.Field().String())
+	}); err != nil {
+		panic(err)
+	}
 	return v
 }
+
+var sqlIdent = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
 // build decodes the merged settings and checks everything, collecting
 // every problem.
@@ -186,6 +196,8 @@ func fieldMessage(fe validator.FieldError) string {
 		return size("exactly")
 	case "hostport":
 		return "must be host:port (e.g. 127.0.0.1:8080)"
+	case "sqlident":
+		return "must be a column name: letters, digits and underscores, starting with a letter (e.g. custentity_vat_no)"
 	case "http_url":
 		return "must be an absolute http:// or https:// URL"
 	case "url":

@@ -3,6 +3,7 @@ package connections_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dealsync/dealsync/config"
@@ -60,5 +61,113 @@ func TestMappingReloadSwapsConnections(t *testing.T) {
 	}
 	if c, _ := set.Get("demo"); c.Mapper.Hash() != after.Mapper.Hash() {
 		t.Fatal("bad edit replaced the mapping")
+	}
+}
+
+// A CRM source reports every won deal with one stage value; a connection
+// whose won stages miss it would acknowledge every delivery and invoice
+// nothing (Salesforce's "Closed Won" was missing from the defaults).
+func TestWonStagesMustListTheStageTheSourceReports(t *testing.T) {
+	load := func(t *testing.T, trigger string) (*config.Config, error) {
+		t.Helper()
+		dir := t.TempDir()
+		p := filepath.Join(dir, "dealsync.yaml")
+		body := `
+connections:
+  sf:
+    target: sandbox
+` + trigger + `
+    source:
+      type: salesforce
+      endpoint_token: tok
+      accounts:
+        "00D5w000004qGTOEA2": {instance_url: "https://a.my.salesforce.com", client_id: c, client_secret: s}
+  hs:
+    target: sandbox
+` + trigger + `
+    source:
+      type: hubspot
+      client_secret: s
+      accounts:
+        "62515": {access_token: t}
+`
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return config.Load(p, config.WithDevDefaults())
+	}
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := load(t, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := connections.Build(cfg, connectors.Env{})
+		if err != nil {
+			t.Fatalf("the default won stages refused: %v", err)
+		}
+		sf, _ := set.Get("sf")
+		won := model.DealEvent{Thin: true, Deal: model.Deal{ID: "0065w00000AAAAAAAA", Stage: "Closed Won"}}
+		if ok, why, err := sf.Trigger.Evaluate(won); !ok || err != nil {
+			t.Fatalf("a won Salesforce opportunity does not trigger with the default won stages: %s %v", why, err)
+		}
+	})
+	t.Run("a list without the source's stage", func(t *testing.T) {
+		cfg, err := load(t, "    trigger: {won_stages: [won]}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = connections.Build(cfg, connectors.Env{})
+		for _, want := range []string{
+			`connections.sf.trigger.won_stages: the salesforce source reports every won deal as stage "Closed Won"`,
+			`connections.hs.trigger.won_stages: the hubspot source reports every won deal as stage "closedwon"`,
+		} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Build: err = %v\nwant it to contain %s", err, want)
+			}
+		}
+	})
+	t.Run("listed in another case", func(t *testing.T) {
+		cfg, err := load(t, "    trigger: {won_stages: [closed won, ClosedWon]}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := connections.Build(cfg, connectors.Env{}); err != nil {
+			t.Fatalf("won stages compare ignoring case: %v", err)
+		}
+	})
+}
+
+// NetSuite's custom customer fields (custentity_…) have underscores; the
+// tax-id column used to be checked as alphanumeric, which refused them.
+func TestNetSuiteTaxIDFieldTakesCustomFields(t *testing.T) {
+	t.Setenv("NS_KEY", "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n")
+	load := func(field string) error {
+		p := filepath.Join(t.TempDir(), "dealsync.yaml")
+		body := `
+targets:
+  erp:
+    type: netsuite
+    account_id: "1234567_SB1"
+    client_id: c
+    certificate_id: k
+    private_key: env:NS_KEY
+    tax_id_field: ` + field + `
+`
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(p, config.WithDevDefaults())
+		return err
+	}
+	for _, ok := range []string{"custentity_vat_no", "vatregnumber", `""`} {
+		if err := load(ok); err != nil {
+			t.Errorf("tax_id_field %s refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{`"vat no"`, `"x; drop"`, `"_x"`, `"1x"`} {
+		err := load(bad)
+		if err == nil || !strings.Contains(err.Error(), "targets.erp.tax_id_field: must be a column name") {
+			t.Errorf("tax_id_field %s: err = %v", bad, err)
+		}
 	}
 }

@@ -353,14 +353,20 @@ func describeError(err error) *errorReport {
 func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string) (conn string, won []string, target string, err error) {
 	conn, won, target = f.connection, config.DefaultWonStages, f.target
 	if conn == "" {
-		names := make([]string, 0, len(cfg.Connections))
+		// The config's own connections first: the built-in `demo` one
+		// (added for dealsync dev) only when none uses the mapping.
+		var names, builtIn []string
 		for n, c := range cfg.Connections {
 			if c.Mapping == mappingName || (mappingName == mapping.DefaultName && c.Mapping == "") {
-				names = append(names, n)
+				if cfg.IsDevDefault("connections", n) {
+					builtIn = append(builtIn, n)
+				} else {
+					names = append(names, n)
+				}
 			}
 		}
 		sort.Strings(names)
-		if len(names) > 0 {
+		if names = append(names, builtIn...); len(names) > 0 {
 			conn = names[0]
 		}
 	}
@@ -377,12 +383,18 @@ func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string)
 		conn = "test"
 	}
 	if target == "" {
-		if _, ok := cfg.Targets["sandbox"]; ok {
-			target = "sandbox"
-		} else if len(cfg.Targets) == 1 {
-			for n := range cfg.Targets {
-				target = n
+		// No connection uses the mapping: the config's only target of its
+		// own, else the sandbox (the built-in one, or the file's).
+		var own []string
+		for n := range cfg.Targets {
+			if !cfg.IsDevDefault("targets", n) {
+				own = append(own, n)
 			}
+		}
+		if _, ok := cfg.Targets["sandbox"]; len(own) != 1 && ok {
+			target = "sandbox"
+		} else if len(own) == 1 {
+			target = own[0]
 		}
 	}
 	if target != "" {

@@ -17,6 +17,7 @@ import (
 // mappingTestReport is the part of `mapping test --json` these tests read.
 type mappingTestReport struct {
 	Mapping      string `json:"mapping"`
+	Connection   string `json:"connection"`
 	Triggered    bool   `json:"triggered"`
 	TriggerError string `json:"trigger_error"`
 	Invoice      *struct {
@@ -252,5 +253,41 @@ func TestMappingLintOfABrokenFileAConnectionUses(t *testing.T) {
 	}
 	if exitCode(err) != 1 || json.Unmarshal([]byte(out), &r) != nil || r.OK || !strings.Contains(r.Error, "compnay") {
 		t.Fatalf("exit %d, output %q; want exit 1 and JSON naming the problem", exitCode(err), out)
+	}
+}
+
+// The config's own connection and target are the defaults, not the
+// `demo` connection and `sandbox` target that the dev defaults add.
+func TestMappingTestPicksTheConfigsOwnConnectionAndTarget(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf(`
+mappings: {files: [%q]}
+targets:
+  erp: {type: http, base_url: "https://erp.example.com/api"}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_c2hvcC1zZWNyZXQ=}
+    target: erp
+    trigger: {won_stages: [signed]}
+`, mustAbs(t, "../../examples/mappings/generic-standard.yaml")))
+	r, err := mappingTest(t, "--config", cfg, "--mapping", "default", "--deal", "../../examples/closed-won.json")
+	if err != nil {
+		t.Fatalf("mapping test: %v (%+v)", err, r)
+	}
+	if r.Connection != "shop" || r.Triggered || r.Target != "erp" || r.Request == nil || !strings.HasPrefix(r.Request.URL, "https://erp.example.com/api/") {
+		t.Errorf("default mapping: connection %q, triggered %v, target %q, request %+v; want shop's won stages (closed_won is not one) and its target erp",
+			r.Connection, r.Triggered, r.Target, r.Request)
+	}
+	// A mapping no connection uses: the config's only target.
+	r, err = mappingTest(t, "--config", cfg, "--mapping", "generic-standard", "--deal", "../../examples/closed-won.json")
+	if err != nil {
+		t.Fatalf("mapping test: %v (%+v)", err, r)
+	}
+	if r.Target != "erp" {
+		t.Errorf("a mapping no connection uses: target %q, want the config's only target erp", r.Target)
+	}
+	// --connection demo still reaches the built-in one.
+	r, err = mappingTest(t, "--config", cfg, "--mapping", "default", "--connection", "demo", "--deal", "../../examples/closed-won.json")
+	if err != nil || r.Connection != "demo" || !r.Triggered || r.Target != "sandbox" {
+		t.Errorf("--connection demo: %v, connection %q, triggered %v, target %q", err, r.Connection, r.Triggered, r.Target)
 	}
 }

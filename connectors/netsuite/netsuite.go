@@ -79,8 +79,10 @@ type Config struct {
 	// the customer's external id ("" = the company id itself).
 	CustomerExternalIDPrefix string `mapstructure:"customer_external_id_prefix"`
 	// TaxIDField is the customer column SuiteQL compares the tax id with
-	// (default vatregnumber); "" skips the tax-id rule.
-	TaxIDField string `mapstructure:"tax_id_field" validate:"omitempty,alphanumunicode"`
+	// (default vatregnumber, or a custom field such as custentity_vat_no);
+	// "" skips the tax-id rule. It is put in the query as is, hence the
+	// check.
+	TaxIDField string `mapstructure:"tax_id_field" validate:"omitempty,sqlident"`
 	// SubsidiaryID is given to new customers (required in OneWorld accounts).
 	SubsidiaryID string `mapstructure:"subsidiary_id"`
 	// DefaultItemID is the item internal id of lines whose mapping sets no item_code.
