@@ -480,3 +480,18 @@ func TestNondeterminismIsRefusedAtLoad(t *testing.T) {
 		})
 	}
 }
+
+// A file both listed in mappings.files and found in mappings.dir is one
+// file, not a mapping defined twice.
+func TestAFileListedAndInTheDirLoadsOnce(t *testing.T) {
+	set, err := mapping.Load(mapping.Sources{
+		Files: []string{"../examples/mappings/generic-standard.yaml", "../examples/mappings/./generic-standard.yaml"},
+		Dir:   "../examples/mappings",
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if _, ok := set.Get("generic-standard"); !ok {
+		t.Fatal("generic-standard not loaded")
+	}
+}

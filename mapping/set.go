@@ -76,9 +76,24 @@ type Sources struct {
 // IsZero reports whether no source is configured.
 func (src Sources) IsZero() bool { return len(src.Files) == 0 && src.Dir == "" }
 
-// Paths lists the files, listed files first, then the directory's sorted.
+// Paths lists the files, listed files first, then the directory's sorted;
+// a file both listed and in the directory (or listed twice) once.
 func (src Sources) Paths() ([]string, error) {
-	out := append([]string(nil), src.Files...)
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		key := filepath.Clean(p)
+		if abs, err := filepath.Abs(p); err == nil {
+			key = abs
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
+	for _, f := range src.Files {
+		add(f)
+	}
 	if src.Dir != "" {
 		entries, err := os.ReadDir(src.Dir)
 		if err != nil {
@@ -87,7 +102,7 @@ func (src Sources) Paths() ([]string, error) {
 		for _, e := range entries {
 			ext := strings.ToLower(filepath.Ext(e.Name()))
 			if !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
-				out = append(out, filepath.Join(src.Dir, e.Name()))
+				add(filepath.Join(src.Dir, e.Name()))
 			}
 		}
 	}
