@@ -260,7 +260,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 func (h runHistory) retryEvent() (ev model.DealEvent, skip string) {
 	in, latest := h.input.Event, h.latest
 	switch {
-	case latest.EventID == in.EventID || latest.Thin:
+	case (latest.EventID == in.EventID && !latest.OccurredAt.After(in.OccurredAt)) || latest.Thin:
+		// the input event itself (an id sent again later, with a newer
+		// time, is a new event, as the run takes it)
 		return in, ""
 	case !workflows.LeftWonStage(h.input, latest):
 		return latest, ""

@@ -199,4 +199,19 @@ func TestRetryEventIsTheNewestStateOfTheWonDeal(t *testing.T) {
 			t.Errorf("%s: event %s, skip %q; want %s, skipping %v", c.name, ev.EventID, skip, c.want, c.skipping)
 		}
 	}
+
+	// The input's id sent again later (a sender numbering its events per
+	// transition, the deal won back at another amount): the newer event,
+	// as the run takes it.
+	wonBack := won
+	wonBack.OccurredAt, wonBack.Deal.Amount = at(4), decimal.NewNullDecimal(decimal.RequireFromString("130"))
+	in := workflows.InvoiceDealInput{Connection: "shop", Event: won, WonStages: []string{"closed_won"}}
+	events := sliceEvents{started(t, in), signaled(t, 5, lost), signaled(t, 6, wonBack)}
+	h, err := readHistory(&events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, skip := h.retryEvent(); skip != "" || !ev.OccurredAt.Equal(at(4)) || ev.Deal.Amount.Decimal.String() != "130" {
+		t.Errorf("won back under the input's id: event %s at %v amount %v, skip %q; want the one at %v", ev.EventID, ev.OccurredAt, ev.Deal.Amount, skip, at(4))
+	}
 }

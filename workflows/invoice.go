@@ -131,21 +131,30 @@ const (
 
 // dealEvents keeps the distinct events a run has seen, deduplicated by the
 // CRM's event id, and the newest of them by occurrence time (deliveries
-// can arrive out of order).
+// can arrive out of order). An event id seen before that comes again with
+// a newer time is a new event, as staleWin takes it (a sender that
+// numbers its events per transition: "42-won", "42-lost", "42-won").
 type dealEvents struct {
-	seen    map[string]bool
+	seen    map[string]time.Time
 	ids     []string
 	latest  model.DealEvent
 	settled bool // the deal's state for the invoice has been taken
 	changed []string
+	// newerReuse says whether a run takes a seen id with a newer time as
+	// a new event; asked only when one arrives (runs that met one before
+	// this rule replay without it).
+	newerReuse func() bool
 }
 
 func (d *dealEvents) add(ev model.DealEvent) (fresh bool) {
-	if d.seen[ev.EventID] {
-		return false
+	if at, ok := d.seen[ev.EventID]; ok {
+		if at.IsZero() || !ev.OccurredAt.After(at) || d.newerReuse == nil || !d.newerReuse() {
+			return false
+		}
+	} else {
+		d.ids = append(d.ids, ev.EventID)
 	}
-	d.seen[ev.EventID] = true
-	d.ids = append(d.ids, ev.EventID)
+	d.seen[ev.EventID] = ev.OccurredAt
 	if !ev.OccurredAt.Before(d.latest.OccurredAt) {
 		d.latest = ev
 	}
@@ -161,7 +170,9 @@ func (d *dealEvents) add(ev model.DealEvent) (fresh bool) {
 func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, error) {
 	var a *activities.Activities
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	events := &dealEvents{seen: map[string]bool{}, latest: in.Event}
+	events := &dealEvents{seen: map[string]time.Time{}, latest: in.Event, newerReuse: func() bool {
+		return workflow.GetVersion(ctx, eventIDReuseChange, workflow.DefaultVersion, 1) == 1
+	}}
 	events.add(in.Event)
 	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
 	receive := func(ev model.DealEvent) {
@@ -421,6 +432,10 @@ const (
 // staleWinChange versions the read of the deal's previous run (runs that
 // started before it replay without it).
 const staleWinChange = "read-previous-run"
+
+// eventIDReuseChange versions taking an event id seen before, with a newer
+// time, as a new event (dealEvents.add).
+const eventIDReuseChange = "event-id-reused-later"
 
 // staleWin says whether ev, the newest event of a run, is no newer than
 // the events of the deal's previous run, which ended it as DealNotWon:

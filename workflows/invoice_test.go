@@ -485,3 +485,61 @@ func TestInvoiceDealReadsTheLastNotWonRun(t *testing.T) {
 		t.Fatalf("a newer event during the step: %v, %d invoices, events %v; want one invoice", err, erp.invoices, r.Events)
 	}
 }
+
+// A sender that numbers its events per transition sends "42-won" again
+// when the deal is won back: with a newer time it is a new event (as
+// staleWin takes it), so the run that saw "42-lost" meanwhile invoices
+// instead of ending DealNotWon with the won-back delivery acknowledged
+// and dropped.
+func TestInvoiceDealTakesAReusedEventIDWithANewerTime(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	in := input(model.DealEvent{EventID: "42-won", OccurredAt: at, Deal: wonDeal("D-8", "100.00")})
+	in.WonStages, in.SettleTime = []string{"closedwon"}, 10*time.Second
+	lost := wonDeal("D-8", "100.00")
+	lost.Stage, lost.PreviousStage = "closedlost", "closedwon"
+	wonBack := wonDeal("D-8", "110.00")
+	wonBack.PreviousStage = "closedlost"
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "42-lost", OccurredAt: at.Add(time.Second), Deal: lost})
+	}, 2*time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "42-won", OccurredAt: at.Add(2 * time.Second), Deal: wonBack})
+		// the same delivery again (a CRM retry): still one event
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "42-won", OccurredAt: at.Add(2 * time.Second), Deal: wonBack})
+	}, 4*time.Second)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var r InvoiceDealResult
+	if err := env.GetWorkflowResult(&r); err != nil {
+		t.Fatalf("the deal was won back: %v", err)
+	}
+	if erp.invoices != 1 || strings.Join(erp.totals, ",") != "110.00" {
+		t.Fatalf("%d invoices of %v, want one of 110.00 (the won-back deal)", erp.invoices, erp.totals)
+	}
+	if strings.Join(r.Events, ",") != "42-won,42-lost" {
+		t.Fatalf("events %v, want each id once", r.Events)
+	}
+}
+
+// A seen id at the same or an older time, or without a time, stays a
+// duplicate.
+func TestDealEventsKeepDuplicates(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	d := &dealEvents{seen: map[string]time.Time{}, newerReuse: func() bool { return true }}
+	if !d.add(model.DealEvent{EventID: "a", OccurredAt: at}) || !d.add(model.DealEvent{EventID: "b"}) {
+		t.Fatal("first events not fresh")
+	}
+	for _, ev := range []model.DealEvent{{EventID: "a", OccurredAt: at}, {EventID: "a", OccurredAt: at.Add(-time.Second)}, {EventID: "a"}, {EventID: "b", OccurredAt: at}} {
+		if d.add(ev) {
+			t.Errorf("%s at %v taken as new", ev.EventID, ev.OccurredAt)
+		}
+	}
+	if !d.add(model.DealEvent{EventID: "a", OccurredAt: at.Add(time.Second)}) || d.latest.OccurredAt != at.Add(time.Second) {
+		t.Error("a seen id with a newer time is not a new event")
+	}
+	d.newerReuse = func() bool { return false } // a run replaying without the rule
+	if d.add(model.DealEvent{EventID: "a", OccurredAt: at.Add(time.Hour)}) {
+		t.Error("taken as new without the version")
+	}
+}
