@@ -7,7 +7,8 @@
 // InvoiceBody):
 //
 //	GET  {customers_path}?external_id=X  → 2xx {"customers":[{"id":...,"external_id":...}, ...]}
-//	                                       (an entry naming another external_id is skipped)
+//	                                       (only an entry whose external_id is X is taken: one
+//	                                       without external_id, or naming another, is skipped)
 //	POST {customers_path}                 → 2xx {"id":...}                        (CustomerBody)
 //	                                       | 409 when the API holds a customer with that external_id,
 //	                                       optionally naming it: {"customer":{"id":...,"external_id":...}}
@@ -285,7 +286,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	if conflict == nil || c.ExternalID == "" {
 		return ref, err
 	}
-	if named := conflict.Customer; named.ID != "" && named.ExternalID == c.ExternalID {
+	if named := conflict.Customer; isCustomer(named, c.ExternalID) {
 		return connectors.CustomerRef{ID: named.ID}, nil
 	}
 	ref, found, ferr := t.findCustomer(ctx, c.ExternalID)
@@ -303,21 +304,28 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		t.service, err, c.ExternalID)
 }
 
-// findCustomer looks a customer up by external id.
+// findCustomer looks a customer up by external id: the first listed entry
+// whose external_id is externalID, exactly. An entry that names another
+// external id, or none (a customer made by hand, on an API that ignored the
+// filter and listed them all), is not this one: taking it would bill another
+// company. No such entry is "not found".
 func (t *Target) findCustomer(ctx context.Context, externalID string) (connectors.CustomerRef, bool, error) {
 	var list CustomerList
 	if err := t.getJSON(ctx, "find customer", withQuery(t.customersURL, "external_id", externalID), &list); err != nil {
 		return connectors.CustomerRef{}, false, err
 	}
 	for _, found := range list.Customers {
-		// A customer whose answer names another external id is not
-		// this one: the API did not filter (or filters loosely), and
-		// taking it would bill another company.
-		if found.ID != "" && (found.ExternalID == "" || found.ExternalID == externalID) {
+		if isCustomer(found, externalID) {
 			return connectors.CustomerRef{ID: found.ID}, true, nil
 		}
 	}
 	return connectors.CustomerRef{}, false, nil
+}
+
+// isCustomer reports whether a listed (or 409-named) customer is the one
+// with externalID: it has an id and says that external id, exactly.
+func isCustomer(c ListedCustomer, externalID string) bool {
+	return c.ID != "" && externalID != "" && c.ExternalID == externalID
 }
 
 // createCustomer posts the customer under key. A 409 answer is returned

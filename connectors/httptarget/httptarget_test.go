@@ -476,9 +476,10 @@ func TestRegistryAndConfig(t *testing.T) {
 }
 
 // An API that ignores the external_id filter answers its whole list: a
-// customer it names with another external id is never taken for this
-// company's (it would bill another company); one without an external id in
-// the answer is trusted to have been filtered.
+// customer it names with another external id, or with none (made by hand),
+// is never taken for this company's (it would bill another company). Only
+// an entry whose external_id is the company's is; without one, the
+// customer is not found and is created.
 func TestFindCustomerSkipsAnotherExternalID(t *testing.T) {
 	list := `{"customers":[{"id":"C-OTHER","external_id":"hub-1"},{"id":"C-MINE","external_id":"hub-7"}]}`
 	var posts int
@@ -505,9 +506,38 @@ func TestFindCustomerSkipsAnotherExternalID(t *testing.T) {
 	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-9", Name: "Other"}, "k2"); err != nil || got.ID != "C-NEW" || !got.Created || posts != 1 {
 		t.Errorf("hub-9, listed by no entry: %+v, %v, %d creates; want it created", got, err, posts)
 	}
-	list = `{"customers":[{"id":"C-FILTERED"}]}`
-	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-9", Name: "Other"}, "k3"); err != nil || got.ID != "C-FILTERED" {
-		t.Errorf("an entry without external_id: %+v, %v; want it trusted", got, err)
+	list = `{"customers":[{"id":"C-BY-HAND"},{"id":"C-BY-HAND-2","external_id":""}]}`
+	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-9", Name: "Other"}, "k3"); err != nil || got.ID != "C-NEW" || !got.Created || posts != 2 {
+		t.Errorf("only entries without external_id: %+v, %v, %d creates; want none taken, the customer created", got, err, posts)
+	}
+	list = `{"customers":[{"id":"C-BY-HAND"},{"id":"C-MINE","external_id":"hub-7"}]}`
+	if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7", Name: "Acme"}, "k4"); err != nil || got.ID != "C-MINE" || got.Created || posts != 2 {
+		t.Errorf("an entry without external_id before the company's: %+v, %v, %d creates; want C-MINE", got, err, posts)
+	}
+}
+
+// After a 409 to the creation, the look-up takes no entry without an
+// external_id either: the API refused a duplicate it does not list, which
+// is retried, not billed to a customer made by hand.
+func TestFindCustomerAfterConflictSkipsEntryWithoutExternalID(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method {
+		case http.MethodGet:
+			_, _ = io.WriteString(w, `{"customers":[{"id":"C-BY-HAND"}]}`)
+		case http.MethodPost:
+			w.WriteHeader(http.StatusConflict)
+			_, _ = io.WriteString(w, `{"error":"duplicate","customer":{"id":"C-BY-HAND"}}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, Name: "loose", CustomerLookup: httptarget.LookupOnConflict}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7", Name: "Acme"}, "k")
+	if c, _ := connectors.Classify(err); err == nil || c != connectors.Retry || got.ID != "" {
+		t.Fatalf("409, then a list with an entry without external_id: %+v, %v; want no customer, retried", got, err)
 	}
 }
 

@@ -75,8 +75,9 @@ type CustomerList struct {
 	Customers []ListedCustomer `json:"customers"`
 }
 
-// ListedCustomer is one customer of a CustomerList: its id and, when the
-// API says it, its external id.
+// ListedCustomer is one customer of a CustomerList: its id and its external
+// id. The look-up takes only an entry whose external_id is the one asked
+// for: an entry without it is never taken for the company's customer.
 type ListedCustomer struct {
 	ID         string `json:"id"`
 	ExternalID string `json:"external_id"`

@@ -199,6 +199,10 @@ type Source struct {
 	// Now is the clock Verify uses when a Webhook has no Received time, and
 	// the age of the stages read from the pipelines API; nil means time.Now.
 	Now func() time.Time
+
+	// onCompute, when set (tests), is called for each signature Verify
+	// computes over a delivery.
+	onCompute func()
 }
 
 type account struct {

@@ -137,6 +137,14 @@ type candidate struct {
 // account. During a rotation the previous_client_secret beside either is a
 // key too, bound the same way. w.URL must be the public URL HubSpot called.
 // Errors wrap connectors.ErrUnauthorized.
+//
+// A signature that cannot be one (not 32 bytes: HMAC-SHA256 for v3, SHA-256
+// for v1/v2) is refused before any key is tried. Of the portals' own keys,
+// only those of the portal the first event names are tried when that can
+// be read (see candidates): such a forged delivery costs at most four
+// signatures over its body (eight when the URL has a decodable %XX),
+// however many portals. A body whose first event cannot be read is still
+// tried against every key.
 func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
 		return crmkit.Unauthorized(service, "no delivery")
@@ -149,10 +157,6 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		} else {
 			now = time.Now()
 		}
-	}
-	keys := s.candidates()
-	if len(keys) == 0 {
-		return crmkit.Unauthorized(service, "no client secret for the portals of this delivery")
 	}
 	var (
 		match func(key []byte) bool
@@ -178,13 +182,21 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		if err != nil {
 			return crmkit.Unauthorized(service, "%s is not base64", HeaderSignatureV3)
 		}
+		if len(got) != sha256.Size {
+			return crmkit.Unauthorized(service, "%s is not an HMAC-SHA256: %d bytes, want %d", HeaderSignatureV3, len(got), sha256.Size)
+		}
 		decoded, hasDecoded := decodedURI(w.URL)
 		what = "v3"
 		match = func(key []byte) bool {
+			s.computed()
 			if hmac.Equal(got, macV3(key, w.Method, w.URL, w.Body, tsText)) {
 				return true
 			}
-			return hasDecoded && hmac.Equal(got, macV3(key, w.Method, decoded, w.Body, tsText))
+			if !hasDecoded {
+				return false
+			}
+			s.computed()
+			return hmac.Equal(got, macV3(key, w.Method, decoded, w.Body, tsText))
 		}
 	} else {
 		sig := strings.TrimSpace(header(w.Header, HeaderSignature))
@@ -197,17 +209,24 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 			return crmkit.Unauthorized(service, "%s is not hex", HeaderSignature)
 		}
 		switch {
+		case (version == "v1" && s.legacyV1 || version == "v2" && s.legacyV2) && len(got) != sha256.Size:
+			return crmkit.Unauthorized(service, "%s is not a SHA-256: %d hex digits, want %d", HeaderSignature, len(sig), hex.EncodedLen(sha256.Size))
 		case version == "v1" && s.legacyV1:
 			what = "v1"
-			match = func(key []byte) bool { return hmac.Equal(got, sumV1(key, w.Body)) }
+			match = func(key []byte) bool { s.computed(); return hmac.Equal(got, sumV1(key, w.Body)) }
 		case version == "v2" && s.legacyV2:
 			what = "v2"
-			match = func(key []byte) bool { return hmac.Equal(got, sumV2(key, w.Method, w.URL, w.Body)) }
+			match = func(key []byte) bool { s.computed(); return hmac.Equal(got, sumV2(key, w.Method, w.URL, w.Body)) }
 		case version == "v1" || version == "v2":
 			return crmkit.Unauthorized(service, "%s signatures are not accepted (no %s header; enable legacy_signatures: [%s] to accept them)", version, HeaderSignatureV3, version)
 		default:
 			return crmkit.Unauthorized(service, "missing %s header", HeaderSignatureV3)
 		}
+	}
+	keys, portal, narrowed := s.candidates(w.Body)
+	if len(keys) == 0 {
+		// Only when narrowed: New requires a key for every portal.
+		return crmkit.Unauthorized(service, "no client secret for %s, whose event the delivery carries", portalName(portal))
 	}
 	// Portals may share a secret (the app's, configured under each of
 	// them): a key bound to another portal than the body's gives way to
@@ -246,7 +265,24 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if mismatch != nil {
 		return mismatch
 	}
+	if narrowed {
+		return crmkit.Unauthorized(service, "%s signature does not match the keys that may sign %s's events (is the public URL %q what HubSpot calls?)", what, portalName(portal), stripQuery(w.URL))
+	}
 	return crmkit.Unauthorized(service, "%s signature does not match (is the public URL %q what HubSpot calls?)", what, stripQuery(w.URL))
+}
+
+// computed counts one signature computed by Verify, for tests.
+func (s *Source) computed() {
+	if s.onCompute != nil {
+		s.onCompute()
+	}
+}
+
+func portalName(p string) string {
+	if p == "" {
+		return "a portal with no portalId"
+	}
+	return "portal " + p
 }
 
 func stripQuery(u string) string {
@@ -256,8 +292,9 @@ func stripQuery(u string) string {
 	return u
 }
 
-// portalOnly is what Verify reads of a body signed with a portal's own
-// key, after the signature matched: that every event is that portal's.
+// portalOnly is what Verify reads of a body: before the signature is
+// checked, the first event's portal (firstPortal); once a portal's own key
+// matched, that every event is that portal's (otherPortal).
 type portalOnly struct {
 	PortalID json.Number `json:"portalId"`
 }
@@ -279,20 +316,38 @@ func otherPortal(body []byte, want string) (string, bool, error) {
 	return "", false, nil
 }
 
-// candidates lists the keys a delivery may be signed with: the app's
-// secret, then every portal's own, each followed by the previous secret
-// being rotated out beside it, which is bound the same way.
-func (s *Source) candidates() []candidate {
+// candidates lists the keys a delivery with body may be signed with: the
+// app's secret, then the portals' own, each followed by the previous
+// secret being rotated out beside it, which is bound the same way.
+//
+// A portal's own key admits a delivery only when every event is that
+// portal's (checked by Verify once the key matched), so only the portal
+// of the first event can own it: when that event's portalId can be read
+// (firstPortal, before the signature is verified: the body is not trusted
+// for anything else), the keys of the other portals are not tried, and
+// narrowed is true with portal the one read ("" for an event without
+// portalId, which no portal's key admits). Otherwise every portal's keys
+// are tried, in a fixed order, and one that matches a body that is not a
+// JSON array of events finds it malformed.
+func (s *Source) candidates(body []byte) (keys []candidate, portal string, narrowed bool) {
 	var out []candidate
 	for i, key := range [][]byte{s.appSecret, s.appPrevious} {
 		if len(key) > 0 {
 			out = append(out, candidate{key: key, previous: i == 1})
 		}
 	}
-	// Every portal's own secret is tried, in a fixed order: the body is not
-	// read before the signature is verified (a portal-bound key then only
-	// admits that portal's events, checked by Verify once it matched).
-	for _, p := range s.secretPortals {
+	if len(s.secretPortals) == 0 {
+		return out, "", false
+	}
+	portals := s.secretPortals
+	if p, ok := firstPortal(body); ok {
+		portal, narrowed = p, true
+		portals = nil
+		if a := s.accounts[p]; a != nil && len(a.secret) > 0 {
+			portals = []string{p}
+		}
+	}
+	for _, p := range portals {
 		a := s.accounts[p]
 		for i, key := range [][]byte{a.secret, a.previous} {
 			if len(key) > 0 { // never an empty HMAC key
@@ -300,7 +355,28 @@ func (s *Source) candidates() []candidate {
 			}
 		}
 	}
-	return out
+	return out, portal, narrowed
+}
+
+// firstPortal reads the portalId of the first event of body, and nothing
+// past that event: it runs before the signature is verified, on a body
+// anyone can send. ok is false when body is not a JSON array that starts
+// with an event (then no portal is ruled out). An event whose portalId is
+// missing or null gives "", as otherPortal reads it.
+func firstPortal(body []byte) (portal string, ok bool) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if tok, err := d.Token(); err != nil || tok != json.Delim('[') {
+		return "", false
+	}
+	if !d.More() {
+		return "", false // no event: nothing names a portal
+	}
+	var e portalOnly
+	if err := d.Decode(&e); err != nil {
+		return "", false
+	}
+	return e.PortalID.String(), true
 }
 
 // header reads a header whatever the case of its name in h (a Webhook built
