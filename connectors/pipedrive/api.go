@@ -75,6 +75,8 @@ type pdDealProduct struct {
 	Quantity     json.Number `json:"quantity"`
 	Discount     json.Number `json:"discount"`
 	DiscountType string      `json:"discount_type"`
+	Tax          json.Number `json:"tax"`        // a percentage
+	TaxMethod    string      `json:"tax_method"` // exclusive, inclusive or none
 	Comments     *string     `json:"comments"`
 	IsEnabled    *bool       `json:"is_enabled"`
 }
@@ -95,6 +97,16 @@ func permanent(format string, args ...any) error {
 // discount of discount_type "percentage" becomes DiscountPercent, of type
 // "amount" Discount (an amount off the line). Disabled products
 // (is_enabled false) are left out.
+//
+// Line items are net of tax, as dealsync's invoice lines are: the ERP adds
+// the tax. A product of tax_method "exclusive" or "none" is read as it is.
+// One of tax_method "inclusive", whose item_price (and amount discount)
+// include its tax percentage, becomes the net line that bills the same
+// total once that tax is added (see netOfTax), and the deal's Amount, the
+// deal value, which counts such lines with their tax, is lowered by the tax
+// they include, so that it is compared with the net lines like for like. A
+// line no net line can bill exactly fails the fetch (ErrPermanent), naming
+// the deal, the product line and what to change.
 func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model.Deal, error) {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -172,6 +184,8 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if err != nil {
 		return model.Deal{}, err
 	}
+	cur := model.Currency(d.Currency)
+	includedTax := decimal.Zero // in the inclusive lines, counted in the deal value
 	for _, p := range products {
 		li := model.LineItem{SKU: codes[string(p.ProductID)], Description: p.Name}
 		var bad string
@@ -199,7 +213,32 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		default:
 			return model.Deal{}, permanent("deal %s product %s: unknown discount_type %q", dealID, p.ID, p.DiscountType)
 		}
+		switch p.TaxMethod {
+		case taxExclusive, taxNone, "":
+		case taxInclusive:
+			rate := dec("tax", p.Tax)
+			if bad != "" {
+				return model.Deal{}, permanent("deal %s product %s: %s", dealID, p.ID, bad)
+			}
+			if rate.IsNegative() {
+				return model.Deal{}, permanent("deal %s product %s: tax %s is negative", dealID, p.ID, rate)
+			}
+			net, tax, err := netOfTax(cur, li, rate)
+			if err != nil {
+				return model.Deal{}, permanent("deal %s product line %s (%q, %s × %s including %s%% tax, tax_method inclusive): %v; "+
+					"dealsync invoices net prices and the ERP adds the tax, so the invoice would not bill what the deal does. "+
+					"Change the line in Pipedrive (its price, quantity or discount) so that its total is one that can be invoiced, "+
+					"or price the deal's products net of tax (tax_method exclusive), then retry the run (dealsync runs retry)",
+					dealID, p.ID, p.Name, li.Quantity, li.UnitPrice, rate, err)
+			}
+			li, includedTax = net, includedTax.Add(tax)
+		default:
+			return model.Deal{}, permanent("deal %s product %s: unknown tax_method %q (want exclusive, inclusive or none)", dealID, p.ID, p.TaxMethod)
+		}
 		d.LineItems = append(d.LineItems, li)
+	}
+	if d.Amount.Valid && !includedTax.IsZero() {
+		d.Amount = decimal.NewNullDecimal(d.Amount.Decimal.Sub(includedTax))
 	}
 	return d, nil
 }

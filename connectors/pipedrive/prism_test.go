@@ -88,7 +88,8 @@ func TestAPIAgainstPipedriveSpec(t *testing.T) {
 	}
 	var items []pdDealProduct
 	env, err := s.call(ctx, acc, "fetch deal products", http.MethodGet, "/api/v2/deals/213973/products?limit=500", nil, &items)
-	if err != nil || len(items) == 0 || items[0].ItemPrice == "" || items[0].Quantity == "" || items[0].DiscountType == "" || env.AdditionalData.NextCursor == nil {
+	if err != nil || len(items) == 0 || items[0].ItemPrice == "" || items[0].Quantity == "" || items[0].DiscountType == "" ||
+		items[0].Tax == "" || items[0].TaxMethod == "" || env.AdditionalData.NextCursor == nil {
 		t.Errorf("deal products example: %v %+v", err, items)
 	}
 	var prods []pdProduct

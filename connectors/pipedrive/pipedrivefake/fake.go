@@ -4,7 +4,10 @@
 // 401 "unauthorized access" otherwise), GET /api/v2/deals (status,
 // updated_since, sort, cursor paging), GET /api/v2/deals/{id},
 // GET /api/v2/organizations/{id}, GET /api/v2/deals/{id}/products (cursor
-// paging), GET /api/v2/products?ids=..., and PATCH /api/v2/deals/{id},
+// paging; each deal product with its tax percentage, "tax", 0 unless
+// seeded, and its "tax_method", exclusive, inclusive or none, the
+// company's tax option unless seeded: see SetTaxOption),
+// GET /api/v2/products?ids=..., and PATCH /api/v2/deals/{id},
 // which updates the stored deal's custom fields (400 for a custom field key
 // the company does not have). Answers use the {"success", "data",
 // "additional_data"} envelope; unknown objects are 404.
@@ -71,6 +74,7 @@ type company struct {
 	items    map[string][]Record // deal id → deal products
 	products map[string]Record
 	fields   map[string]bool // deal custom field keys
+	taxOpt   string          // tax_method of deal products seeded without one
 }
 
 // Server is a fake Pipedrive API. Create it with New.
@@ -100,7 +104,7 @@ func (s *Server) company(id string) *company {
 	c, ok := s.companies[id]
 	if !ok {
 		c = &company{deals: map[string]Record{}, orgs: map[string]Record{}, items: map[string][]Record{},
-			products: map[string]Record{}, fields: map[string]bool{}}
+			products: map[string]Record{}, fields: map[string]bool{}, taxOpt: "none"}
 		s.companies[id] = c
 	}
 	return c
@@ -121,6 +125,21 @@ func (s *Server) RevokeToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.tokens, token)
+}
+
+// SetTaxOption sets the company's tax option ("exclusive", "inclusive" or
+// "none"; "none" until set): the tax_method Pipedrive gives deal products
+// that were added without one. Deal products seeded with a tax_method keep
+// it.
+func (s *Server) SetTaxOption(companyID, method string) {
+	switch method {
+	case "exclusive", "inclusive", "none":
+	default:
+		panic("pipedrivefake: tax option " + method + " is not exclusive, inclusive or none")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.company(companyID).taxOpt = method
 }
 
 // AddDealFields creates deal custom fields (their 40-character keys).
@@ -432,7 +451,7 @@ func (s *Server) dealProducts(w http.ResponseWriter, r *http.Request, c *company
 	end := min(len(all), off+size)
 	page := []any{}
 	for _, it := range all[min(off, len(all)):end] {
-		page = append(page, it)
+		page = append(page, withTax(it, c.taxOpt))
 	}
 	var next *string
 	if end < len(all) {
@@ -440,6 +459,20 @@ func (s *Server) dealProducts(w http.ResponseWriter, r *http.Request, c *company
 		next = &n
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": page, "additional_data": map[string]any{"next_cursor": next}})
+}
+
+// withTax is a deal product as the API answers it: with "tax" (0 when it
+// was seeded without) and "tax_method" (the company's option when it was
+// seeded without).
+func withTax(it Record, option string) Record {
+	out := clone(it)
+	if v, found := out["tax"]; !found || v == nil {
+		out["tax"] = json.Number("0")
+	}
+	if v, _ := out["tax_method"].(string); v == "" {
+		out["tax_method"] = option
+	}
+	return out
 }
 
 func (s *Server) patchDeal(w http.ResponseWriter, c *company, companyID, dealID string, body []byte) {

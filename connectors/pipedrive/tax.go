@@ -1,0 +1,120 @@
+package pipedrive
+
+import (
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/model"
+)
+
+// Pipedrive's tax_method of a deal product.
+const (
+	taxExclusive = "exclusive" // item_price is net, the tax comes on top
+	taxInclusive = "inclusive" // item_price (and an amount discount) include the tax
+	taxNone      = "none"      // no tax
+)
+
+var hundred = decimal.NewFromInt(100)
+
+// lineTotals is what model.Invoice.ComputeTotals makes of li at rate
+// percent of tax in cur, its discount taken as the mappings take it (the
+// amount plus the percentage of quantity × unit price): the line's amount
+// (net of discount, before tax) and its tax.
+func lineTotals(cur model.Currency, li model.LineItem, rate decimal.Decimal) (amount, tax decimal.Decimal) {
+	discount := li.Discount
+	if li.DiscountPercent.IsPositive() {
+		discount = discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Div(hundred))
+	}
+	inv := model.Invoice{Currency: cur, Lines: []model.InvoiceLine{{
+		Quantity: li.Quantity, UnitPrice: li.UnitPrice, Discount: discount, TaxRate: rate,
+	}}}
+	inv.ComputeTotals()
+	return inv.Lines[0].Amount, inv.Lines[0].TaxAmount
+}
+
+// netOfTax turns gross, a line read from a deal product whose item_price
+// and amount discount include rate percent of tax (tax_method inclusive),
+// into a line of net prices, as dealsync's lines are: the ERP adds the tax
+// to them. The net line is chosen so that its amount plus its tax, both
+// rounded to cur's minor units as model.Invoice.ComputeTotals rounds them,
+// is exactly the amount the gross line bills; its unit price has at most
+// minor units + 4 decimals, as invoices allow.
+//
+// The unit price is item_price / (1 + rate/100); a percentage discount
+// stays the percentage, an amount discount is taken net of tax. When
+// rounding then misses the gross amount by a minor unit, the discount is
+// given as the net amount that makes the line exact (a line without a
+// discount gets the unit price that does). It returns the net line and the
+// tax the line includes (its gross amount less its net amount).
+//
+// Not every gross amount can be reached: at 19 %, net 80.71 comes to 96.04
+// and 80.72 to 96.06, so no net line bills 96.05. Such a line gives an
+// error naming the nearest amounts that can be billed.
+func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (model.LineItem, decimal.Decimal, error) {
+	if rate.IsZero() {
+		return gross, decimal.Zero, nil
+	}
+	minor := cur.MinorUnits()
+	unit := decimal.New(1, -minor)
+	target, _ := lineTotals(cur, gross, decimal.Zero) // what the deal bills for the line
+	factor := decimal.NewFromInt(1).Add(rate.Div(hundred))
+	total := func(n decimal.Decimal) decimal.Decimal {
+		a, t := lineTotals(cur, model.LineItem{Quantity: decimal.NewFromInt(1), UnitPrice: n}, rate)
+		return a.Add(t)
+	}
+
+	// The net amount: the total grows with it, by one minor unit or more
+	// a step, so there is at most one, next to target / factor.
+	net := cur.Round(target.Div(factor))
+	for total(net).GreaterThan(target) {
+		net = net.Sub(unit)
+	}
+	for total(net).LessThan(target) {
+		net = net.Add(unit)
+	}
+	if !total(net).Equal(target) {
+		// net is the smallest net amount over target, the one before it the
+		// largest under it.
+		return model.LineItem{}, decimal.Zero, &unreachableError{
+			target: target, below: total(net.Sub(unit)), above: total(net), rate: rate, cur: cur, minor: minor,
+		}
+	}
+
+	unitPrice := gross.UnitPrice.Div(factor).Round(minor + 4)
+	natural := gross
+	natural.UnitPrice = unitPrice
+	natural.Discount = cur.Round(gross.Discount.Div(factor))
+	candidates := []model.LineItem{natural}
+	if gross.Discount.IsZero() && gross.DiscountPercent.IsZero() {
+		if !gross.Quantity.IsZero() {
+			exact := gross
+			exact.UnitPrice = net.Div(gross.Quantity).Round(minor + 4)
+			candidates = append(candidates, exact)
+		}
+	} else if off := cur.Round(gross.Quantity.Mul(unitPrice)).Sub(net); !off.IsNegative() {
+		exact := gross
+		exact.UnitPrice, exact.Discount, exact.DiscountPercent = unitPrice, off, decimal.Zero
+		candidates = append(candidates, exact)
+	}
+	for _, c := range candidates {
+		if a, t := lineTotals(cur, c, rate); a.Equal(net) && a.Add(t).Equal(target) {
+			return c, target.Sub(net), nil
+		}
+	}
+	return model.LineItem{}, decimal.Zero, fmt.Errorf("no unit price of at most %d decimals gives its net amount %s (%s with %s%% tax) for quantity %s",
+		minor+4, cur.Format(net), cur.Format(target), rate, gross.Quantity)
+}
+
+// unreachableError is a gross line amount that no net amount gives back
+// once the tax is added and rounded.
+type unreachableError struct {
+	target, below, above, rate decimal.Decimal
+	cur                        model.Currency
+	minor                      int32
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("no net amount comes to its total %s once %s%% tax is added and rounded to %d decimals (the nearest totals that can be invoiced are %s and %s)",
+		e.cur.Format(e.target), e.rate, e.minor, e.cur.Format(e.below), e.cur.Format(e.above))
+}
