@@ -105,7 +105,7 @@ func TestContractXeroSchema(t *testing.T) {
 		t.Run("contact "+name, func(t *testing.T) {
 			body, _ := json.Marshal(xero.ContactsBody{Contacts: []xero.Contact{xero.NewContact(inv.Customer)}})
 			req, _ := tg.PlanInvoice(inv, contact, "k") // for the headers
-			req.URL, req.Body = base+"/Contacts", body
+			req.URL, req.Body = base+"/Contacts?summarizeErrors=true", body
 			resp, violations := send(t, req)
 			if resp.StatusCode != http.StatusOK || violations != "" {
 				t.Fatalf("Xero's schema rejects the contact: HTTP %d %s\nbody: %s", resp.StatusCode, violations, body)
@@ -116,7 +116,7 @@ func TestContractXeroSchema(t *testing.T) {
 	t.Run("claim of a matched contact", func(t *testing.T) {
 		body, _ := json.Marshal(xero.ContactClaimsBody{Contacts: []xero.ContactClaim{{ContactID: contact.ID, ContactNumber: "C-1"}}})
 		req, _ := tg.PlanInvoice(exampleInvoice(), contact, "k") // for the headers
-		req.Method, req.URL, req.Body = http.MethodPost, base+"/Contacts/"+contact.ID, body
+		req.Method, req.URL, req.Body = http.MethodPost, base+"/Contacts/"+contact.ID+"?summarizeErrors=true", body
 		resp, violations := send(t, req)
 		if resp.StatusCode != http.StatusOK || violations != "" {
 			t.Fatalf("Xero's schema rejects the claim: HTTP %d %s\nbody: %s", resp.StatusCode, violations, body)

@@ -66,6 +66,11 @@ type Contact struct {
 	EmailAddress  string    `json:"EmailAddress,omitempty"`
 	TaxNumber     string    `json:"TaxNumber,omitempty"`
 	Addresses     []Address `json:"Addresses,omitempty"`
+	// HasValidationErrors and ValidationErrors are read only: an element
+	// of a 200 answer that Xero did not save carries them (with the
+	// all-zero ContactID) when summarizeErrors is false, Xero's default.
+	HasValidationErrors bool              `json:"HasValidationErrors,omitempty"`
+	ValidationErrors    []ValidationError `json:"ValidationErrors,omitempty"`
 }
 
 // ContactClaim is the update that writes the CRM company id onto a contact

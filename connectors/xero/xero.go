@@ -1,9 +1,18 @@
 // Package xero is the "xero" ERP target: Xero's Accounting API.
 //
-//	GET /Contacts?where=ContactNumber=="…"   find the customer (then TaxNumber, then exact Name)
-//	PUT /Contacts                            create it, Idempotency-Key
+//	GET /Contacts?where=ContactNumber=="…"   find the customer (then TaxNumber, then Name ignoring case)
+//	PUT /Contacts?summarizeErrors=true       create it, Idempotency-Key
+//	POST /Contacts/{ContactID}?summarizeErrors=true
+//	                                         claim a contact matched by TaxNumber or Name
 //	GET /Invoices?where=…Reference=="…"      check before create (re-runs after Xero forgot the key)
-//	PUT /Invoices?unitdp=4                   create the invoice, Idempotency-Key
+//	PUT /Invoices?summarizeErrors=true&unitdp=4
+//	                                         create the invoice, Idempotency-Key
+//
+// summarizeErrors=true makes Xero refuse an element that fails validation
+// with a 400 ValidationException; by default (false) it answers 200 with
+// the element flagged (HasValidationErrors / HasErrors, ValidationErrors)
+// and an all-zero id, which is refused here too, in case the parameter is
+// lost on the way.
 //
 // Every call carries xero-tenant-id and an OAuth 2.0 bearer token from the
 // refresh-token grant; Xero rotates the refresh token on every refresh and
@@ -37,6 +46,9 @@ const (
 	DeepLink = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID="
 	// maxIdempotencyKey is Xero's limit ("128 character max").
 	maxIdempotencyKey = 128
+	// summarizeErrors asks Xero to answer a validation failure with 400
+	// instead of 200 and the element flagged (its default).
+	summarizeErrors = "summarizeErrors=true"
 )
 
 // Config is the `targets.<name>` block of a target whose type is "xero".
@@ -197,13 +209,13 @@ func (t *Target) linkKey(externalID string) string {
 
 // FindOrCreateCustomer finds the contact, deterministically and never
 // fuzzily: the stored link, then ContactNumber == CRM company id, then
-// TaxNumber == tax id, then Name == name exactly (Xero contact names are
-// unique). A tax-number or name match that carries another company's
-// ContactNumber is not taken; one without a ContactNumber is claimed (the
-// company id written as its ContactNumber), so that another CRM company
-// with the same tax number no longer matches it. When none matches, the
-// contact is created under the step's key, with the company id as
-// ContactNumber.
+// TaxNumber == tax id, then Name == name ignoring case (Xero contact names
+// are unique regardless of case). A tax-number or name match that carries
+// another company's ContactNumber is not taken; one without a
+// ContactNumber is claimed (the company id written as its ContactNumber),
+// so that another CRM company with the same tax number no longer matches
+// it. When none matches, the contact is created under the step's key, with
+// the company id as ContactNumber.
 func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
 	if strings.TrimSpace(c.Name) == "" {
 		return connectors.CustomerRef{}, fmt.Errorf("xero find customer: the customer has no name: %w", connectors.ErrPermanent)
@@ -211,7 +223,9 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	if c.ExternalID != "" {
 		if id, ok, err := t.links.Get(ctx, t.linkKey(c.ExternalID)); err != nil {
 			return connectors.CustomerRef{}, err
-		} else if ok {
+		} else if ok && !zeroID(id) {
+			// An all-zero id is a failed create an older version linked:
+			// the company is looked up afresh and the link rewritten.
 			return connectors.CustomerRef{ID: id}, nil
 		}
 	}
@@ -223,18 +237,11 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		return t.take(ctx, c, found, key)
 	}
 
-	const op = "create contact"
-	body, err := json.Marshal(ContactsBody{Contacts: []Contact{NewContact(c)}})
+	id, err := t.createContact(ctx, c, key)
 	if err != nil {
-		return connectors.CustomerRef{}, fmt.Errorf("xero %s: %w", op, err)
-	}
-	resp, err := t.client.Do(ctx, erpkit.Call{
-		Op: op, Method: http.MethodPut, URL: t.base + "/Contacts",
-		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key)}}, Body: body,
-	})
-	if err != nil {
-		// Another run may have created the same company meanwhile (Xero
-		// names are unique, so the loser gets a 400): take its contact.
+		// Another run, or a person, may have created the same company
+		// meanwhile (Xero names are unique, so the loser's element fails
+		// validation): take its contact.
 		var api *connectors.APIError
 		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest {
 			if again, ferr := t.findContact(ctx, c); ferr == nil && again.id != "" {
@@ -243,14 +250,58 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		}
 		return connectors.CustomerRef{}, err
 	}
+	return t.linked(ctx, c, connectors.CustomerRef{ID: id, Created: true})
+}
+
+// createContact creates the contact under the step's key and returns its
+// ContactID. An element Xero did not save is a 400 APIError, whether Xero
+// answered 400 (summarizeErrors=true) or 200 with the element flagged.
+func (t *Target) createContact(ctx context.Context, c model.Customer, key string) (string, error) {
+	const op = "create contact"
+	body, err := json.Marshal(ContactsBody{Contacts: []Contact{NewContact(c)}})
+	if err != nil {
+		return "", fmt.Errorf("xero %s: %w", op, err)
+	}
+	resp, err := t.client.Do(ctx, erpkit.Call{
+		Op: op, Method: http.MethodPut, URL: t.base + "/Contacts?" + summarizeErrors,
+		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key)}}, Body: body,
+	})
+	if err != nil {
+		return "", err
+	}
 	var created ContactsBody
 	if err := resp.Decode("xero", op, &created); err != nil {
-		return connectors.CustomerRef{}, err
+		return "", err
 	}
-	if len(created.Contacts) == 0 || created.Contacts[0].ContactID == "" {
-		return connectors.CustomerRef{}, fmt.Errorf("xero %s: answer has no ContactID", op)
+	if len(created.Contacts) == 0 {
+		return "", fmt.Errorf("xero %s: answer has no contact", op)
 	}
-	return t.linked(ctx, c, connectors.CustomerRef{ID: created.Contacts[0].ContactID, Created: true})
+	if err := unsaved(op, 0, created.Contacts[0]); err != nil {
+		return "", err
+	}
+	if created.Contacts[0].ContactID == "" {
+		return "", fmt.Errorf("xero %s: answer has no ContactID", op)
+	}
+	return created.Contacts[0].ContactID, nil
+}
+
+// unsaved is the error of a contact element of a 200 answer that Xero did
+// not save: one with HasValidationErrors, any ValidationErrors, or the
+// all-zero ContactID. It is a 400 APIError carrying Xero's messages, as if
+// summarizeErrors=true had been honoured. nil for a saved contact.
+func unsaved(op string, i int, ct Contact) error {
+	if !ct.HasValidationErrors && len(ct.ValidationErrors) == 0 && !zeroID(ct.ContactID) {
+		return nil
+	}
+	return &connectors.APIError{Service: "xero", Op: op, StatusCode: http.StatusBadRequest,
+		Message: joinMessages(ct.ValidationErrors, "Xero did not save the contact (ContactID "+ct.ContactID+")"),
+		Field:   fmt.Sprintf("Contacts[%d]", i)}
+}
+
+// zeroID reports whether id is the all-zero UUID Xero gives an element it
+// did not save (00000000-0000-0000-0000-000000000000).
+func zeroID(id string) bool {
+	return id != "" && strings.Trim(id, "0-") == ""
 }
 
 // take claims a contact found by tax number or name that has no
@@ -303,6 +354,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 			}
 		}
 	}
+	name := strings.TrimSpace(c.Name)
 	// A contact another CRM company claims (its ContactNumber) is not ours.
 	free := func(ct Contact) bool { return ct.ContactNumber == "" || ct.ContactNumber == number }
 	found := func(ct Contact) match { return match{id: ct.ContactID, claim: number != "" && ct.ContactNumber == ""} }
@@ -318,7 +370,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 				if len(ids) == 0 {
 					first = ct
 				}
-				ids = append(ids, ct.ContactID)
+				ids = append(ids, fmt.Sprintf("%q %s", ct.Name, ct.ContactID))
 			}
 		}
 		switch len(ids) {
@@ -326,17 +378,27 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 		case 1:
 			return found(first), nil
 		default:
-			return match{}, fmt.Errorf("xero find contact: %d contacts have TaxNumber %q (%s); set the right one's ContactNumber to %q: %w",
-				len(ids), tax, strings.Join(ids, ", "), number, connectors.ErrPermanent)
+			// ContactNumber is read only in Xero's UI, so the operator is
+			// asked for what the UI can do: leave one contact with the tax
+			// number.
+			who := fmt.Sprintf("CRM company %q", name)
+			if c.ExternalID != "" {
+				who = fmt.Sprintf("CRM company %q (%s)", c.ExternalID, name)
+			}
+			return match{}, fmt.Errorf("xero find contact: %d active contacts have TaxNumber %q (%s) and none is linked to %s yet, so dealsync cannot tell which one it is; "+
+				"in Xero, remove or correct the tax number on the contacts that are not this company, or merge the duplicates into one contact (or archive the wrong ones), then retry: %w",
+				len(ids), tax, strings.Join(ids, ", "), who, connectors.ErrPermanent)
 		}
 	}
-	name := strings.TrimSpace(c.Name)
 	cs, err := t.contacts(ctx, "Name", name)
 	if err != nil {
 		return match{}, err
 	}
 	for _, ct := range cs {
-		if ct.Name != name {
+		// Xero refuses a name that differs from an active contact's only
+		// in case ("already assigned to another contact"), so such a
+		// contact is the company's.
+		if !strings.EqualFold(ct.Name, name) {
 			continue
 		}
 		if !free(ct) {
@@ -349,22 +411,36 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 }
 
 // claim writes the company id as the ContactNumber of a contact matched by
-// tax number or name, under an idempotency key derived from the step's.
+// tax number or name, under an idempotency key derived from the step's. A
+// contact element Xero flags as not saved is a 400 APIError (permanent).
 func (t *Target) claim(ctx context.Context, contactID, number, key string) error {
 	const op = "claim contact"
 	body, err := json.Marshal(ContactClaimsBody{Contacts: []ContactClaim{{ContactID: contactID, ContactNumber: number}}})
 	if err != nil {
 		return fmt.Errorf("xero %s: %w", op, err)
 	}
-	_, err = t.client.Do(ctx, erpkit.Call{
-		Op: op, Method: http.MethodPost, URL: t.base + "/Contacts/" + url.PathEscape(contactID),
+	resp, err := t.client.Do(ctx, erpkit.Call{
+		Op: op, Method: http.MethodPost, URL: t.base + "/Contacts/" + url.PathEscape(contactID) + "?" + summarizeErrors,
 		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key + "/claim/" + contactID)}}, Body: body,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	var ans ContactsBody
+	if err := resp.Decode("xero", op, &ans); err != nil {
+		return err
+	}
+	for i, ct := range ans.Contacts {
+		if err := unsaved(op, i, ct); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // contacts lists the active contacts whose field may equal value (Xero
-// compares ignoring case; the callers compare exactly). A value Xero's
+// compares ignoring case; the callers compare again: names ignoring case,
+// contact and tax numbers exactly). A value Xero's
 // where syntax cannot hold is looked for with searchTerm instead, a text
 // search over the contacts' names, numbers and e-mail addresses, which
 // finds a name or contact number but never a tax number.
@@ -433,9 +509,12 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("xero %s: answer has no invoice", op)
 	}
 	got := ans.Invoices[0]
-	if got.HasErrors || len(got.ValidationErrors) > 0 {
+	// summarizeErrors=true makes Xero answer a failed invoice 400 (see
+	// errorDetail); a 200 whose element is flagged, or has the all-zero
+	// InvoiceID, was not saved either.
+	if got.HasErrors || len(got.ValidationErrors) > 0 || zeroID(got.InvoiceID) {
 		return connectors.InvoiceResult{}, &connectors.APIError{Service: "xero", Op: op, StatusCode: http.StatusBadRequest,
-			Message: joinMessages(got.ValidationErrors), Field: "Invoices[0]"}
+			Message: joinMessages(got.ValidationErrors, "Xero reported errors on the invoice"), Field: "Invoices[0]"}
 	}
 	if got.InvoiceID == "" {
 		return connectors.InvoiceResult{}, fmt.Errorf("xero %s: answer has no InvoiceID", op)
@@ -492,7 +571,7 @@ func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef,
 		return erpkit.Call{}, fmt.Errorf("xero create invoice: %w", err)
 	}
 	return erpkit.Call{
-		Op: "create invoice", Method: http.MethodPut, URL: t.base + "/Invoices?unitdp=4",
+		Op: "create invoice", Method: http.MethodPut, URL: t.base + "/Invoices?" + summarizeErrors + "&unitdp=4",
 		Header: http.Header{"Idempotency-Key": {IdempotencyKey(key)}}, Body: body,
 	}, nil
 }
@@ -568,13 +647,17 @@ func retryAfter(h http.Header) time.Duration {
 	return 0
 }
 
-func joinMessages(vs []ValidationError) string {
+// joinMessages is Xero's validation messages, or otherwise when it gave
+// none.
+func joinMessages(vs []ValidationError, otherwise string) string {
 	msgs := make([]string, 0, len(vs))
 	for _, v := range vs {
-		msgs = append(msgs, v.Message)
+		if m := strings.TrimSpace(v.Message); m != "" {
+			msgs = append(msgs, m)
+		}
 	}
 	if len(msgs) == 0 {
-		return "Xero reported errors on the invoice"
+		return otherwise
 	}
-	return strings.Join(msgs, "; ")
+	return erpkit.Truncate(strings.Join(msgs, "; "))
 }

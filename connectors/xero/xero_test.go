@@ -577,7 +577,7 @@ func TestPlanInvoiceMasksTokenAndDerivesKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.Method != "PUT" || req.URL != e.fake.URL+"/Invoices?unitdp=4" {
+	if req.Method != "PUT" || req.URL != e.fake.URL+"/Invoices?summarizeErrors=true&unitdp=4" {
 		t.Errorf("request %s %s", req.Method, req.URL)
 	}
 	if req.Header.Get("Authorization") != "Bearer "+erpkit.Mask || req.Header.Get("Xero-Tenant-Id") != tenant ||
@@ -647,5 +647,231 @@ connections:
 	}
 	if _, err := config.Load(file); err == nil || !strings.Contains(err.Error(), "targets.books.status") {
 		t.Fatalf("bad status: %v", err)
+	}
+}
+
+// link is the contact id the link file holds for CRM company externalID.
+func (e *env) link(t *testing.T, externalID string) (string, bool) {
+	t.Helper()
+	id, ok, err := (&erpkit.FileLinkStore{Path: e.linkFile}).Get(context.Background(), "xero/"+tenant+"/"+externalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, ok
+}
+
+func withLinks(c *xero.Config) { c.LinkFile = filepath.Join(filepath.Dir(c.TokenFile), "links.json") }
+
+// Xero's summarizeErrors defaults to false: a contact or invoice that fails
+// validation is then answered 200, flagged (HasValidationErrors / HasErrors,
+// ValidationErrors) and with the all-zero id. The target asks
+// summarizeErrors=true (a 400 instead), and refuses such an element
+// anyway, so the zero id is never taken for a contact. Each case runs with
+// Xero honouring the parameter and with mixed answers regardless.
+func TestValidationFailuresAreNeverTakenForSavedObjects(t *testing.T) {
+	ctx := context.Background()
+	for _, mixed := range []bool{false, true} {
+		name := "summarizeErrors honoured"
+		if mixed {
+			name = "mixed 200 answers"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Run("a refused create falls back to the contact made meanwhile", func(t *testing.T) {
+				e := setup(t, withLinks)
+				e.fake.MixedAnswers = mixed
+				var made string
+				e.fake.AfterContactsQuery = func() {
+					if made == "" && e.fake.Calls("GET /Contacts") == 3 { // ContactNumber, TaxNumber, Name
+						made = e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+					}
+				}
+				inv := exampleInvoice()
+				ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "k/customer")
+				if err != nil || made == "" || ref.ID != made || ref.Created {
+					t.Fatalf("got %+v, %v; want %q (not %s)", ref, err, made, xerofake.ZeroID)
+				}
+				if id, _ := e.link(t, "C-1"); id != made {
+					t.Fatalf("link file holds %q, want %q", id, made)
+				}
+				if c := e.fake.Contact(made); c.ContactNumber != "C-1" {
+					t.Errorf("contact made meanwhile not claimed: %+v", c)
+				}
+				// The company's invoices go through.
+				if _, err := e.target.CreateInvoice(ctx, inv, ref, "k/invoice"); err != nil {
+					t.Fatalf("invoice: %v", err)
+				}
+			})
+			t.Run("a refused create with nothing to fall back on fails with Xero's message", func(t *testing.T) {
+				e := setup(t, withLinks)
+				e.fake.MixedAnswers = mixed
+				e.fake.Fail("PUT /Contacts", xerofake.Fault{Validation: "Email address must be valid."})
+				_, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+				var api *connectors.APIError
+				if !errors.As(err, &api) || api.StatusCode != http.StatusBadRequest || !strings.Contains(api.Message, "Email address must be valid.") {
+					t.Fatalf("err = %v; want a 400 APIError with Xero's message", err)
+				}
+				if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+					t.Errorf("class %v, want Permanent", cl)
+				}
+				if id, ok := e.link(t, "C-1"); ok {
+					t.Errorf("link file holds %q after a failed create", id)
+				}
+			})
+			t.Run("a refused claim is not linked", func(t *testing.T) {
+				e := setup(t, withLinks)
+				e.fake.MixedAnswers = mixed
+				want := e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+				e.fake.Fail("POST /Contacts/"+want, xerofake.Fault{Validation: "The contact could not be updated."})
+				c := exampleInvoice().Customer
+				c.TaxID = ""
+				ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+				if err != nil || ref.ID != want {
+					t.Fatalf("got %+v, %v; want %s used unclaimed", ref, err, want)
+				}
+				if id, ok := e.link(t, "C-1"); ok {
+					t.Errorf("link file holds %q after a refused claim; want none, so the next deal claims afresh", id)
+				}
+			})
+			t.Run("a refused invoice fails with Xero's message", func(t *testing.T) {
+				e := setup(t, nil)
+				e.fake.MixedAnswers = mixed
+				inv := exampleInvoice()
+				inv.Lines[0].AccountCode = "999"
+				ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "k/customer")
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = e.target.CreateInvoice(ctx, inv, ref, "k/invoice")
+				var api *connectors.APIError
+				if !errors.As(err, &api) || api.StatusCode != http.StatusBadRequest || !strings.Contains(api.Message, "Account code '999'") {
+					t.Fatalf("err = %v; want a 400 APIError with Xero's message", err)
+				}
+				// Honoured, Xero's 400 names the element (errorDetail); mixed,
+				// the flagged element of the 200 is refused.
+				if want := map[bool]string{false: "Elements[0]", true: "Invoices[0]"}[mixed]; api.Field != want {
+					t.Errorf("field %q, want %q", api.Field, want)
+				}
+				if _, n := e.fake.Counts(); n != 0 {
+					t.Errorf("%d invoices", n)
+				}
+			})
+		})
+	}
+	t.Run("a link to the all-zero id, made by an older version, is looked up afresh", func(t *testing.T) {
+		e := setup(t, withLinks)
+		if err := (&erpkit.FileLinkStore{Path: e.linkFile}).Put(ctx, "xero/"+tenant+"/C-1", xerofake.ZeroID); err != nil {
+			t.Fatal(err)
+		}
+		want := e.fake.AddContact(xerofake.Contact{ContactNumber: "C-1", Name: "Acme GmbH"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || ref.ID != want {
+			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+		if id, _ := e.link(t, "C-1"); id != want {
+			t.Errorf("link file holds %q, want %q", id, want)
+		}
+	})
+	t.Run("every write asks summarizeErrors=true", func(t *testing.T) {
+		e := setup(t, nil)
+		e.fake.AddContact(xerofake.Contact{Name: "Other", TaxNumber: "DE123456789"}) // claimed by tax number
+		inv := exampleInvoice()
+		ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "k/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := inv.Customer
+		other.ExternalID, other.Name, other.TaxID = "C-2", "Zweite GmbH", ""
+		if _, err := e.target.FindOrCreateCustomer(ctx, other, "k2/customer"); err != nil { // created
+			t.Fatal(err)
+		}
+		if _, err := e.target.CreateInvoice(ctx, inv, ref, "k/invoice"); err != nil {
+			t.Fatal(err)
+		}
+		writes := 0
+		for _, u := range e.fake.URLs {
+			if strings.HasPrefix(u, "PUT ") || strings.HasPrefix(u, "POST ") {
+				writes++
+				if !strings.Contains(u, "summarizeErrors=true") {
+					t.Errorf("%s: no summarizeErrors=true", u)
+				}
+			}
+		}
+		if writes != 3 {
+			t.Errorf("%d writes (%v), want 3: claim, create contact, create invoice", writes, e.fake.URLs)
+		}
+	})
+}
+
+// Xero contact names are unique regardless of case: "ACME GmbH" in Xero
+// refuses a new "Acme GmbH", so it is the company's contact.
+func TestContactNameMatchesIgnoringCase(t *testing.T) {
+	ctx := context.Background()
+	c := exampleInvoice().Customer
+	c.TaxID = ""
+	t.Run("found by name and claimed", func(t *testing.T) {
+		e := setup(t, withLinks)
+		want := e.fake.AddContact(xerofake.Contact{Name: "ACME GmbH"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || ref.ID != want || ref.Created {
+			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+		if got := e.fake.Contact(want); got.ContactNumber != "C-1" || got.Name != "ACME GmbH" {
+			t.Errorf("contact after the match: %+v; want ContactNumber C-1, name unchanged", got)
+		}
+		if id, _ := e.link(t, "C-1"); id != want {
+			t.Errorf("link %q, want %q", id, want)
+		}
+		if n, _ := e.fake.Counts(); n != 1 || e.fake.Calls("PUT /Contacts") != 0 {
+			t.Errorf("%d contacts, %d creates; want 1, 0", n, e.fake.Calls("PUT /Contacts"))
+		}
+	})
+	t.Run("made meanwhile, taken after the refused create", func(t *testing.T) {
+		e := setup(t, nil)
+		var made string
+		e.fake.AfterContactsQuery = func() {
+			if made == "" && e.fake.Calls("GET /Contacts") == 2 { // ContactNumber, Name
+				made = e.fake.AddContact(xerofake.Contact{Name: "acme gmbh"})
+			}
+		}
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || made == "" || ref.ID != made || ref.Created {
+			t.Fatalf("got %+v, %v; want %q", ref, err, made)
+		}
+	})
+	t.Run("another company's contact is still refused, naming it", func(t *testing.T) {
+		e := setup(t, nil)
+		e.fake.AddContact(xerofake.Contact{Name: "ACME GMBH", ContactNumber: "C-999"})
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "C-999") {
+			t.Fatalf("err = %v; want a permanent error naming C-999", err)
+		}
+	})
+}
+
+// Two contacts with the company's tax number: the error tells the operator
+// what Xero's UI can do (ContactNumber is read only there), and keeps the
+// tax number, the contacts and the company.
+func TestAmbiguousTaxNumberSaysWhatToDoInXero(t *testing.T) {
+	ctx := context.Background()
+	for _, id := range []string{"C-1", strings.Repeat("x", 51)} {
+		e := setup(t, nil)
+		a := e.fake.AddContact(xerofake.Contact{Name: "Acme Deutschland", TaxNumber: "DE123456789"})
+		b := e.fake.AddContact(xerofake.Contact{Name: "Acme Holding", TaxNumber: "DE123456789"})
+		c := exampleInvoice().Customer
+		c.ExternalID = id
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+			t.Fatalf("err = %v; want permanent", err)
+		}
+		msg := err.Error()
+		for _, want := range []string{"2 active contacts", `"DE123456789"`, a, b, `"Acme Deutschland"`, `"Acme Holding"`,
+			`"` + id + `"`, "Acme GmbH", "remove or correct the tax number", "merge"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("company %.10s…: message %q lacks %q", id, msg, want)
+			}
+		}
+		if strings.Contains(msg, "ContactNumber to") || strings.Contains(msg, `""`) {
+			t.Errorf("message %q asks for what Xero's UI cannot do", msg)
+		}
 	}
 }

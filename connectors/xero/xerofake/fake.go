@@ -2,10 +2,13 @@
 // identity server, following Xero's documented behaviour closely enough to
 // test the xero target against: bearer tokens and xero-tenant-id checked
 // on every call; the refresh-token grant rotating the refresh token and
-// invalidating the old one; Idempotency-Key replays; unique contact names;
-// 400 ValidationException bodies; and injectable faults (429 with
-// Retry-After and X-Rate-Limit-Problem, 5xx, answers lost after the work
-// was done, revoked access tokens).
+// invalidating the old one; Idempotency-Key replays; contact names unique
+// regardless of case; validation failures answered as Xero answers them
+// for summarizeErrors (true: 400 ValidationException with the failed
+// element; false, the default: 200 with the element flagged and an
+// all-zero id); and injectable faults (429 with Retry-After and
+// X-Rate-Limit-Problem, 5xx, validation failures, answers lost after the
+// work was done, revoked access tokens).
 package xerofake
 
 import (
@@ -26,6 +29,10 @@ type Fault struct {
 	// AfterWork: the request is processed, then Status is answered (the
 	// client sees a failure although the work was done).
 	AfterWork bool
+	// Validation: the request is not processed but fails Xero's
+	// validation with this message, answered as Xero answers one (see
+	// summarizeErrors). Status is ignored.
+	Validation string
 }
 
 // Server is a fake Xero. Its zero value is not usable: call New.
@@ -38,6 +45,11 @@ type Server struct {
 	// answered: a test makes a person act between dealsync's lookup and
 	// its create.
 	AfterContactsQuery func()
+	// MixedAnswers makes a validation failure answer 200 with the element
+	// flagged even when the request asks summarizeErrors=true, as Xero
+	// answers when the parameter is false or absent: a client must not
+	// take such an element for a saved object. Set it before the calls.
+	MixedAnswers bool
 
 	mu            sync.Mutex
 	refresh       string          // the one valid refresh token
@@ -48,6 +60,7 @@ type Server struct {
 	idem          map[string][]byte // Idempotency-Key → answer
 	faults        map[string][]Fault
 	Requests      []string // "METHOD /path" of every API call
+	URLs          []string // "METHOD /path?query" of every API call
 	Refreshes     int
 	InvoicePuts   int
 	LastInvoiceID string
@@ -183,6 +196,7 @@ func (s *Server) api(h func(r *http.Request) (int, any)) http.HandlerFunc {
 		route := r.Method + " " + r.URL.Path
 		s.mu.Lock()
 		s.Requests = append(s.Requests, route)
+		s.URLs = append(s.URLs, r.Method+" "+r.URL.RequestURI())
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		authorized := s.access[tok]
 		var fault *Fault
@@ -198,11 +212,18 @@ func (s *Server) api(h func(r *http.Request) (int, any)) http.HandlerFunc {
 			writeJSON(w, http.StatusForbidden, map[string]any{"Type": nil, "Title": "Forbidden", "Status": 403, "Detail": "AuthorizationUnsuccessful"})
 			return
 		}
-		if fault != nil && !fault.AfterWork {
+		var status int
+		var body any
+		switch {
+		case fault != nil && fault.Validation != "":
+			status, body = s.refuseRoute(r, fault.Validation)
+			fault = nil
+		case fault != nil && !fault.AfterWork:
 			s.writeFault(w, *fault)
 			return
+		default:
+			status, body = h(r)
 		}
-		status, body := h(r)
 		if fault != nil {
 			s.writeFault(w, *fault)
 			return
@@ -306,13 +327,62 @@ func contactJSON(c Contact) map[string]string {
 		"TaxNumber": c.TaxNumber, "EmailAddress": c.EmailAddress, "ContactStatus": c.ContactStatus}
 }
 
-func validation(msgs ...string) (int, any) {
+func validationErrors(msgs []string) []map[string]string {
 	ve := make([]map[string]string, len(msgs))
 	for i, m := range msgs {
 		ve[i] = map[string]string{"Message": m}
 	}
+	return ve
+}
+
+// validation is a 400 ValidationException about the request as a whole
+// (a body that cannot be read, a bad header), whatever summarizeErrors.
+func validation(msgs ...string) (int, any) {
 	return http.StatusBadRequest, map[string]any{"ErrorNumber": 10, "Type": "ValidationException",
-		"Message": "A validation exception occurred", "Elements": []map[string]any{{"ValidationErrors": ve}}}
+		"Message": "A validation exception occurred", "Elements": []map[string]any{{"ValidationErrors": validationErrors(msgs)}}}
+}
+
+// ZeroID is the id Xero gives an element it did not save.
+const ZeroID = "00000000-0000-0000-0000-000000000000"
+
+// summarize reports whether the request asks summarizeErrors=true (Xero's
+// default is false).
+func summarize(r *http.Request) bool {
+	return strings.EqualFold(r.URL.Query().Get("summarizeErrors"), "true")
+}
+
+// refuse answers a failed element of list ("Contacts" or "Invoices") as
+// Xero does: with summarizeErrors=true (and not MixedAnswers), 400
+// ValidationException whose Elements carry it; otherwise 200 with it in
+// the list, flagged (HasValidationErrors on a contact, HasErrors on an
+// invoice) and carrying ValidationErrors. The element's id is the caller's
+// (the all-zero one for an object not created).
+func (s *Server) refuse(r *http.Request, list string, el map[string]any, msgs ...string) (int, any) {
+	flag := "HasValidationErrors"
+	if list == "Invoices" {
+		flag = "HasErrors"
+	}
+	el[flag] = true
+	el["StatusAttributeString"] = "ERROR"
+	el["ValidationErrors"] = validationErrors(msgs)
+	if summarize(r) && !s.MixedAnswers {
+		return http.StatusBadRequest, map[string]any{"ErrorNumber": 10, "Type": "ValidationException",
+			"Message": "A validation exception occurred", "Elements": []map[string]any{el}}
+	}
+	return http.StatusOK, map[string]any{list: []map[string]any{el}}
+}
+
+// refuseRoute is an injected validation failure of the request's route.
+func (s *Server) refuseRoute(r *http.Request, msg string) (int, any) {
+	switch {
+	case r.URL.Path == "/Invoices":
+		return s.refuse(r, "Invoices", map[string]any{"InvoiceID": ZeroID, "Type": "ACCREC"}, msg)
+	case r.URL.Path == "/Contacts":
+		return s.refuse(r, "Contacts", map[string]any{"ContactID": ZeroID}, msg)
+	case strings.HasPrefix(r.URL.Path, "/Contacts/"):
+		return s.refuse(r, "Contacts", map[string]any{"ContactID": r.PathValue("id")}, msg)
+	}
+	return validation(msg)
 }
 
 // idempotent answers a repeated Idempotency-Key with the first answer.
@@ -352,12 +422,14 @@ func (s *Server) putContacts(r *http.Request) (int, any) {
 		c := in.Contacts[0]
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		failed := map[string]any{"ContactID": ZeroID, "Name": c.Name, "ContactNumber": c.ContactNumber,
+			"TaxNumber": c.TaxNumber, "EmailAddress": c.EmailAddress}
 		if strings.TrimSpace(c.Name) == "" {
-			return validation("The contact name must be specified.")
+			return s.refuse(r, "Contacts", failed, "The contact name must be specified.")
 		}
 		for _, e := range s.Contacts {
 			if e.ContactStatus == "ACTIVE" && strings.EqualFold(e.Name, c.Name) {
-				return validation(fmt.Sprintf("The contact name %s is already assigned to another contact. The contact name must be unique across all active contacts.", c.Name))
+				return s.refuse(r, "Contacts", failed, fmt.Sprintf("The contact name %s is already assigned to another contact. The contact name must be unique across all active contacts.", c.Name))
 			}
 		}
 		nc := Contact{ContactID: s.uuid(), ContactNumber: c.ContactNumber, Name: c.Name, TaxNumber: c.TaxNumber,
@@ -471,7 +543,8 @@ func (s *Server) putInvoices(r *http.Request) (int, any) {
 			}
 		}
 		if len(msgs) > 0 {
-			return validation(msgs...)
+			return s.refuse(r, "Invoices", map[string]any{"InvoiceID": ZeroID, "Type": x.Type, "Reference": x.Reference,
+				"Status": x.Status, "Contact": map[string]string{"ContactID": x.Contact.ContactID}}, msgs...)
 		}
 		inv := Invoice{InvoiceID: s.uuid(), InvoiceNumber: fmt.Sprintf("INV-%04d", len(s.Invoices)+1),
 			Reference: x.Reference, ContactID: x.Contact.ContactID, Status: x.Status, Body: raw}
