@@ -366,6 +366,7 @@ connections:
       secret: env:DEALSYNC_TEST_SURELY_UNSET
       limit: 11
     target: missing
+    settle_time: 24h
     trigger:
       won_stages: []
   crm:
@@ -410,6 +411,7 @@ connections:
 		"connections.shop.source.limit":       "must be at most 10",
 		"connections.shop.target":             `target "missing" is not defined under targets (defined: erp, odd)`,
 		"connections.shop.trigger.won_stages": "must have at least 1 entries",
+		"connections.shop.settle_time":        "must be less than workflow.run_timeout (24h0m0s): every run would time out before invoicing",
 		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-per-account, test-source)`,
 		"connections.-bad":                    "connection name must match",
 		"connections.-bad.color":              "unknown key",

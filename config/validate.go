@@ -260,6 +260,9 @@ func crossCheck(cfg *Config, ps *problems) {
 			ps.add(key, "connection name must match "+connectionName.String()+
 				" (lower-case letters, digits, _ and -: it appears in URLs and workflow IDs)")
 		}
+		if rt := cfg.Workflow.RunTimeout; rt > 0 && c.SettleTime >= rt && !ps.isFailed(key+".settle_time") {
+			ps.add(key+".settle_time", fmt.Sprintf("must be less than workflow.run_timeout (%s): every run would time out before invoicing", rt))
+		}
 		for account, target := range c.AccountTargets {
 			if _, ok := cfg.Targets[target]; !ok {
 				ps.add(key+".account_targets."+account, fmt.Sprintf("target %q is not defined under targets (defined: %s)",

@@ -409,9 +409,30 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		}
 	}
 
-	listen(in.Linger)
+	listen(lingerWithin(ctx, in.Linger))
 	r.Events, r.ChangedAfterInvoice = events.ids, events.changed
 	return r, nil
+}
+
+// lingerMargin is the time an invoiced run keeps, after lingering, to
+// complete before its timeout.
+const lingerMargin = time.Minute
+
+// lingerWithin is how long an invoiced run may linger: linger, cut short
+// so that the run completes lingerMargin before its run timeout. An
+// invoiced run that timed out while lingering would say TimedOut, and the
+// reuse policy would then let the next won delivery start a full run.
+func lingerWithin(ctx workflow.Context, linger time.Duration) time.Duration {
+	info := workflow.GetInfo(ctx)
+	timeout := info.WorkflowRunTimeout
+	if t := info.WorkflowExecutionTimeout; t > 0 && (timeout <= 0 || t < timeout) {
+		timeout = t
+	}
+	if timeout <= 0 || info.WorkflowStartTime.IsZero() {
+		return linger
+	}
+	left := info.WorkflowStartTime.Add(timeout).Sub(workflow.Now(ctx)) - lingerMargin
+	return max(0, min(linger, left))
 }
 
 // maxLocalRetries bounds the retries of one local call (the run timeout

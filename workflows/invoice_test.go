@@ -543,3 +543,28 @@ func TestDealEventsKeepDuplicates(t *testing.T) {
 		t.Error("taken as new without the version")
 	}
 }
+
+// A linger longer than what is left of the run timeout is cut short: the
+// invoiced run completes instead of ending TimedOut (after which the reuse
+// policy would let the next won delivery start a full run).
+func TestInvoiceDealLingersWithinTheRunTimeout(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	env.SetWorkflowRunTimeout(10 * time.Minute)
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-9", "100.00")})
+	in.WonStages, in.SettleTime, in.Linger = []string{"closedwon"}, 5*time.Second, 15*time.Minute
+	later := wonDeal("D-9", "100.00")
+	later.Name = "renamed"
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Hour), Deal: later})
+	}, 5*time.Minute)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var r InvoiceDealResult
+	if err := env.GetWorkflowResult(&r); err != nil {
+		t.Fatalf("an invoiced run lingering past its timeout: %v", err)
+	}
+	if erp.invoices != 1 || strings.Join(r.ChangedAfterInvoice, ",") != "e2" {
+		t.Fatalf("%d invoices, changed after invoice %v; want 1 and e2 (the linger still listens)", erp.invoices, r.ChangedAfterInvoice)
+	}
+}
