@@ -175,7 +175,7 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 				return r
 			case inv != nil:
 				r.Skipped = "invoiced already (the run ended " + r.Existing + " after invoice " + inv.InvoiceID +
-					" was made; `" + rerun.WriteBackCommand(status) + "` writes it back)"
+					" was made; if its connection writes back to the CRM, `" + rerun.WriteBackCommand(status) + "` does)"
 				return r
 			}
 		}

@@ -102,4 +102,13 @@ connections:
 	if !strings.Contains(r.Skipped, "`dealsync runs retry --writeback --terminated`") || st.writeBacks+st.full != 0 {
 		t.Fatalf("full re-run of a run with an invoice: %+v, starter %+v", r, st)
 	}
+	// A run without a write-back to do: its invoice is all there was, so
+	// no command is suggested (--writeback would skip it in turn).
+	in.WriteBack = false
+	noWriteBack := []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv)}
+	st = &recordingStarter{}
+	r = one(ctx, &oneRun{runID: "r1", status: terminated, events: noWriteBack}, set, st, "wf", "r1", Options{Terminated: true})
+	if !strings.Contains(r.Skipped, "no write-back to do: nothing to retry") || strings.Contains(r.Skipped, "--writeback") || st.writeBacks+st.full != 0 {
+		t.Fatalf("full re-run of a run with an invoice and no write-back: %+v, starter %+v", r, st)
+	}
 }

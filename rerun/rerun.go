@@ -209,6 +209,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	// a write-back-only run) is never re-run in full: that would invoice
 	// the deal again, kept from a duplicate only by the ERP's memory of
 	// the key.
+	case !o.WriteBack && h.invoiced != nil && !in.WriteBack:
+		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists, and the run had no write-back to do: nothing to retry"
+		return r
 	case !o.WriteBack && h.invoiced != nil:
 		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists: use `" + WriteBackCommand(info.GetStatus()) + "` to write it back"
 		return r
