@@ -89,7 +89,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			w.Dropped++
 			continue
 		}
-		if !e.IsDeal() {
+		if !e.IsDeal() || s.writeBackProperty(e) {
 			continue
 		}
 		ev, err := s.dealEvent(i, e, acc)
@@ -207,4 +207,18 @@ func valueString(raw json.RawMessage) (string, error) {
 		return string(raw), nil
 	}
 	return "", errors.New("want a string")
+}
+
+// writeBackProperty says whether e is the change of a property dealsync
+// writes back (its own write-back, seen by a portal subscribed to every
+// deal property): not a change of the deal an operator should look at.
+// Taken as one, it marked every invoiced deal ChangedAfterInvoice.
+func (s *Source) writeBackProperty(e *Event) bool {
+	p := e.PropertyName
+	if p == "" || e.IsStageChange() {
+		return false
+	}
+	w := s.write
+	return strings.EqualFold(p, w.InvoiceIDProperty) || strings.EqualFold(p, w.InvoiceNumberProperty) ||
+		strings.EqualFold(p, w.InvoiceURLProperty) || strings.EqualFold(p, w.StatusProperty)
 }

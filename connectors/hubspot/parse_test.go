@@ -220,3 +220,26 @@ func BenchmarkParseBatch100(b *testing.B) {
 		}
 	}
 }
+
+// A portal subscribed to every deal property sees dealsync's own
+// write-back as property changes: they are no events (a lingering run
+// took each as a change of the invoiced deal). Other properties still are.
+func TestParseSkipsTheWriteBackProperties(t *testing.T) {
+	s := testSource(t, nil)
+	ev := func(id, property, value string) string {
+		return fmt.Sprintf(`{"eventId":%s,"subscriptionId":1,"portalId":62515,"appId":1,"occurredAt":1716900000000,
+"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1234567890,"changeSource":"INTEGRATION",
+"propertyName":%q,"propertyValue":%q}`, id, property, value)
+	}
+	body := "[" + strings.Join([]string{
+		ev("1", s.write.InvoiceIDProperty, "INV-1"),
+		ev("2", s.write.InvoiceNumberProperty, "SBX-1"),
+		ev("3", strings.ToUpper(s.write.InvoiceURLProperty), "https://erp.example/INV-1"),
+		ev("4", s.write.StatusProperty, "synced"),
+		ev("5", "amount", "120"),
+	}, ",") + "]"
+	evs := parse(t, s, body)
+	if len(evs) != 1 || evs[0].EventID != "5" {
+		t.Fatalf("events %+v, want only the amount change (5)", evs)
+	}
+}

@@ -135,7 +135,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if _, err := s.account(company); err != nil {
 		return nil, err
 	}
-	if m.Entity != "deal" || isNull(d.Data) || m.Action == "delete" {
+	if m.Entity != "deal" || isNull(d.Data) || m.Action == "delete" || s.ownWriteBack(m, d.Previous) {
 		return nil, nil
 	}
 	var cur dealState
@@ -225,4 +225,45 @@ func parseTimestamp(s string) (time.Time, error) {
 func isNull(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) == 0 || string(raw) == "null"
+}
+
+// ownWriteBack says whether a change delivery is the echo of dealsync's own
+// write-back: made through the API (change_source "api") and changing
+// nothing but the write-back custom fields (and the update time). Such a
+// delivery is not a change of the deal an operator should look at: taken
+// as one, it marked every invoiced deal ChangedAfterInvoice.
+func (s *Source) ownWriteBack(m *Meta, previous json.RawMessage) bool {
+	if m.ChangeSource != "api" || m.Action != "change" || isNull(previous) {
+		return false
+	}
+	ours := map[string]bool{}
+	for _, f := range []string{s.write.InvoiceIDField, s.write.InvoiceNumberField, s.write.InvoiceURLField, s.write.StatusField} {
+		if f != "" {
+			ours[f] = true
+		}
+	}
+	var changed map[string]json.RawMessage
+	if len(ours) == 0 || json.Unmarshal(previous, &changed) != nil {
+		return false
+	}
+	fields := 0
+	for k, v := range changed {
+		switch k {
+		case "update_time":
+		case "custom_fields":
+			var custom map[string]json.RawMessage
+			if json.Unmarshal(v, &custom) != nil {
+				return false
+			}
+			for f := range custom {
+				if !ours[f] {
+					return false
+				}
+				fields++
+			}
+		default:
+			return false
+		}
+	}
+	return fields > 0
 }

@@ -496,3 +496,39 @@ func TestPreviousCredentialsOnlyWhenNoCurrentOneAdmits(t *testing.T) {
 		t.Errorf("a refused delivery: %v (previous %v, want false)", err, w.PreviousSecret)
 	}
 }
+
+// The change delivery that dealsync's own write-back causes (through the
+// API, only the write-back fields) is no event: the run lingering after
+// the invoice took it as a change of the deal, and every invoiced deal
+// said ChangedAfterInvoice. A person's change of those fields, or an API
+// change of anything else, still is one.
+func TestParseIgnoresTheEchoOfItsWriteBack(t *testing.T) {
+	const idField, urlField = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "b1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+	s := testSource(t, func(c *Config) { c.WriteBack.InvoiceIDField, c.WriteBack.InvoiceURLField = idField, urlField })
+	won := strings.Replace(changeStage, `"status": "open"`, `"status": "won"`, 1)
+	body := func(source, previous string) string {
+		return strings.NewReplacer(`"change_source": "app"`, `"change_source": "`+source+`"`,
+			`"previous": { "stage_id": 427 }`, `"previous": `+previous).Replace(won)
+	}
+	echo := `{ "custom_fields": { "` + idField + `": null, "` + urlField + `": null }, "update_time": "2026-01-14T18:16:50Z" }`
+	for _, c := range []struct {
+		name, body string
+		events     int
+	}{
+		{"the write-back, through the API", body("api", echo), 0},
+		{"the same fields changed in the app", body("app", echo), 1},
+		{"an API change of another custom field", body("api", `{ "custom_fields": { "ba4ef52ee7f02f22ba933da067b00d9c9ec807ea": null } }`), 1},
+		{"an API change of the write-back field and the value", body("api", `{ "custom_fields": { "`+idField+`": null }, "value": 100 }`), 1},
+		{"an API change of the update time only", body("api", `{ "update_time": "2026-01-14T18:16:50Z" }`), 1},
+	} {
+		evs, err := s.Parse(delivery(c.body, ""))
+		if err != nil || len(evs) != c.events {
+			t.Errorf("%s: %d events (%v), want %d", c.name, len(evs), err, c.events)
+		}
+	}
+	// Without write-back fields nothing is an echo.
+	plain := testSource(t, nil)
+	if evs, err := plain.Parse(delivery(body("api", echo), "")); err != nil || len(evs) != 1 {
+		t.Errorf("a source without write-back: %d events (%v), want 1", len(evs), err)
+	}
+}
