@@ -175,17 +175,22 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}}
 	events.add(in.Event)
 	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
-	receive := func(ev model.DealEvent) {
-		// After the deal was read (or mapped), a new event can no longer
-		// change this run's invoice: record it as a change the operator
-		// should look at, never as a reason to invoice again.
-		if !events.add(ev) || !events.settled {
-			return
-		}
-		events.changed = append(events.changed, ev.EventID)
+	// changedAfter records an event that came after the deal's state was
+	// taken as a change the operator should look at, never as a reason to
+	// invoice again.
+	changedAfter := func(id string) {
+		events.changed = append(events.changed, id)
 		if len(events.changed) == 1 {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, ChangedAfterInvoiceKey.ValueSet(true))
 		}
+	}
+	receive := func(ev model.DealEvent) {
+		// After the deal was read (or mapped), a new event can no longer
+		// change this run's invoice.
+		if !events.add(ev) || !events.settled {
+			return
+		}
+		changedAfter(ev.EventID)
 	}
 	// listen receives events until d has passed (or only drains when d <= 0).
 	listen := func(d time.Duration) {
@@ -389,6 +394,26 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}).Get(ctx, &customer); err != nil {
 		return fail(ctx, result(), err)
 	}
+	// A whole-deal event delivered since the deal was mapped (the customer
+	// step can take hours when the ERP is down) may say the deal left the
+	// won stages: then nothing is invoiced. Other events are changes after
+	// the state the invoice bills, as those of the linger are.
+	if !in.Fetch && signals.Len() > 0 && workflow.GetVersion(ctx, recheckChange, workflow.DefaultVersion, 1) == 1 {
+		var fresh []string
+		var ev model.DealEvent
+		for signals.ReceiveAsync(&ev) {
+			if events.add(ev) {
+				fresh = append(fresh, ev.EventID)
+			}
+			ev = model.DealEvent{}
+		}
+		if LeftWonStage(in, events.latest) {
+			return notWon(events.latest.Deal.Stage)
+		}
+		for _, id := range fresh {
+			changedAfter(id)
+		}
+	}
 	var created connectors.InvoiceResult
 	if err := call(a.CreateInvoice, activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
@@ -453,6 +478,10 @@ const (
 // staleWinChange versions the read of the deal's previous run (runs that
 // started before it replay without it).
 const staleWinChange = "read-previous-run"
+
+// recheckChange versions reading the events delivered before the invoice
+// step, which ends a run whose deal left the won stages meanwhile.
+const recheckChange = "recheck-before-invoice"
 
 // eventIDReuseChange versions taking an event id seen before, with a newer
 // time, as a new event (dealEvents.add).

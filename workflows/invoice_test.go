@@ -31,9 +31,15 @@ type fakeTarget struct {
 	totals              []string         // of the invoices made
 	keys                map[string]bool
 	failInvoice         []error
+	failCustomer        []error
 }
 
 func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
+	if len(f.failCustomer) > 0 {
+		err := f.failCustomer[0]
+		f.failCustomer = f.failCustomer[1:]
+		return connectors.CustomerRef{}, err
+	}
 	f.customers++
 	f.currencies = append(f.currencies, c.Currency)
 	return connectors.CustomerRef{ID: "CUS-" + c.ExternalID}, nil
@@ -567,4 +573,47 @@ func TestInvoiceDealLingersWithinTheRunTimeout(t *testing.T) {
 	if erp.invoices != 1 || strings.Join(r.ChangedAfterInvoice, ",") != "e2" {
 		t.Fatalf("%d invoices, changed after invoice %v; want 1 and e2 (the linger still listens)", erp.invoices, r.ChangedAfterInvoice)
 	}
+}
+
+// A whole-deal event that says the deal was lost, delivered while the
+// customer step waits for the ERP, ends the run before the invoice: the
+// deal is no longer won. An amount change delivered then is invoiced as
+// mapped and recorded as a change.
+func TestInvoiceDealRechecksTheStageBeforeTheInvoice(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	outage := []error{&connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503}, &connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503}}
+	run := func(t *testing.T, later model.Deal) (*fakeTarget, InvoiceDealResult, error) {
+		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: slices.Clone(outage)}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-10", "100.00")})
+		in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Minute), Deal: later})
+		}, 6*time.Second) // after the settle, during the customer step's retries
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var r InvoiceDealResult
+		err := env.GetWorkflowResult(&r)
+		return erp, r, err
+	}
+	t.Run("lost", func(t *testing.T) {
+		lost := wonDeal("D-10", "100.00")
+		lost.Stage, lost.PreviousStage = "closedlost", "closedwon"
+		erp, _, err := run(t, lost)
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon {
+			t.Fatalf("want DealNotWon, got %v", err)
+		}
+		if erp.invoices != 0 {
+			t.Fatalf("%d invoices of a deal lost before its invoice", erp.invoices)
+		}
+	})
+	t.Run("amount change", func(t *testing.T) {
+		erp, r, err := run(t, wonDeal("D-10", "150.00"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if erp.invoices != 1 || strings.Join(erp.totals, ",") != "100.00" || strings.Join(r.ChangedAfterInvoice, ",") != "e2" {
+			t.Fatalf("%d invoices of %v, changed %v; want one of 100.00 and e2 recorded", erp.invoices, erp.totals, r.ChangedAfterInvoice)
+		}
+	})
 }
