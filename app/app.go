@@ -136,22 +136,27 @@ func Activities(set *connections.Set, runs activities.RunReader) *activities.Act
 	return &activities.Activities{Connections: set, Runs: runs}
 }
 
-// PublicURLWarning says why a connection's webhooks may all be refused
-// behind a proxy: its CRM signs the URL it calls (HubSpot), and
-// intake.public_base_url, which says that URL, is not set. "" when none.
-func PublicURLWarning(cfg *config.Config, c *connections.Connection) string {
-	if c.SourceType != "hubspot" || cfg.Intake.PublicBaseURL != "" {
-		return ""
+// Warnings are what may keep a valid connection from invoicing: its CRM
+// signs the URL it calls (HubSpot) and intake.public_base_url, which says
+// that URL, is not set; its won stages miss the stage its source reports
+// won deals as.
+func Warnings(cfg *config.Config, c *connections.Connection) []string {
+	var out []string
+	if c.SourceType == "hubspot" && cfg.Intake.PublicBaseURL == "" {
+		out = append(out, "HubSpot signs the URL it calls, and intake.public_base_url is not set: behind a proxy or a load balancer its signatures will not match (every delivery refused with 401)")
 	}
-	return "HubSpot signs the URL it calls, and intake.public_base_url is not set: behind a proxy or a load balancer its signatures will not match (every delivery refused with 401)"
+	if w := c.WonStageWarning(); w != "" {
+		out = append(out, w)
+	}
+	return out
 }
 
-// IntakeHandler is the HTTP intake for the config. It logs a warning for
-// each connection whose webhooks a proxy would make unverifiable.
+// IntakeHandler is the HTTP intake for the config. It logs the Warnings
+// of each connection.
 func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Starter, logger *slog.Logger) *intake.Handler {
 	for _, name := range set.Names() {
 		if c, ok := set.Get(name); ok {
-			if w := PublicURLWarning(cfg, c); w != "" {
+			for _, w := range Warnings(cfg, c) {
 				logger.Warn(w, "connection", name)
 			}
 		}

@@ -147,11 +147,6 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			errs = append(errs, fmt.Errorf("connections.%s.source: %w", name, err))
 			continue
 		}
-		if r, ok := src.(connectors.WonStageReporter); ok && !slices.ContainsFunc(cc.Trigger.WonStages, func(s string) bool { return strings.EqualFold(s, r.WonStage()) }) {
-			errs = append(errs, fmt.Errorf("connections.%s.trigger.won_stages: the %s source reports every won deal as stage %q, which %v does not list: no deal would ever be invoiced; add %q",
-				name, cc.Source.Type, r.WonStage(), cc.Trigger.WonStages, r.WonStage()))
-			continue
-		}
 		target, ok := targets[cc.Target]
 		if !ok {
 			errs = append(errs, fmt.Errorf("connections.%s.target: no usable target %q", name, cc.Target))
@@ -201,6 +196,21 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 	s.cur.Store(&byName)
 	s.builtOn.Store(mappings)
 	return s, nil
+}
+
+// WonStageWarning says, when c's source reports every won deal as one
+// stage (connectors.WonStageReporter) that c's won stages do not list,
+// that won deals will not be invoiced: the stage trigger does not fire on
+// them, and a run that reads the deal ends it as not won. "" otherwise. A
+// list of other stages can be meant (a stage before the deal is closed,
+// or a mapping's own trigger), so it is a warning, not an error.
+func (c *Connection) WonStageWarning() string {
+	r, ok := c.Source.(connectors.WonStageReporter)
+	if !ok || slices.ContainsFunc(c.WonStages, func(s string) bool { return strings.EqualFold(s, r.WonStage()) }) {
+		return ""
+	}
+	return fmt.Sprintf("the %s source reports every won deal as stage %q, which trigger.won_stages %v does not list: won deals will not be invoiced (add %q unless the stages listed are the ones meant)",
+		c.SourceType, r.WonStage(), c.WonStages, r.WonStage())
 }
 
 // bind sets c's Mapper and Trigger from the mapping set.

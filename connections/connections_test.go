@@ -65,10 +65,11 @@ func TestMappingReloadSwapsConnections(t *testing.T) {
 }
 
 // A CRM source reports every won deal with one stage value; a connection
-// whose won stages miss it would acknowledge every delivery and invoice
-// nothing (Salesforce's "Closed Won" was missing from the defaults).
-func TestWonStagesMustListTheStageTheSourceReports(t *testing.T) {
-	load := func(t *testing.T, trigger string) (*config.Config, error) {
+// whose won stages miss it acknowledges every won delivery and invoices
+// nothing (Salesforce's "Closed Won" was missing from the defaults). A list
+// of other stages can be meant, so it is a warning.
+func TestWonStagesAndTheStageTheSourceReports(t *testing.T) {
+	build := func(t *testing.T, trigger string) *connections.Set {
 		t.Helper()
 		dir := t.TempDir()
 		p := filepath.Join(dir, "dealsync.yaml")
@@ -94,45 +95,46 @@ connections:
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return config.Load(p, config.WithDevDefaults())
-	}
-	t.Run("defaults", func(t *testing.T) {
-		cfg, err := load(t, "")
+		cfg, err := config.Load(p, config.WithDevDefaults())
 		if err != nil {
 			t.Fatal(err)
 		}
 		set, err := connections.Build(cfg, connectors.Env{})
 		if err != nil {
-			t.Fatalf("the default won stages refused: %v", err)
+			t.Fatal(err)
 		}
+		return set
+	}
+	t.Run("defaults", func(t *testing.T) {
+		set := build(t, "")
 		sf, _ := set.Get("sf")
 		won := model.DealEvent{Thin: true, Deal: model.Deal{ID: "0065w00000AAAAAAAA", Stage: "Closed Won"}}
 		if ok, why, err := sf.Trigger.Evaluate(won); !ok || err != nil {
 			t.Fatalf("a won Salesforce opportunity does not trigger with the default won stages: %s %v", why, err)
 		}
+		for _, name := range []string{"sf", "hs"} {
+			if c, _ := set.Get(name); c.WonStageWarning() != "" {
+				t.Errorf("%s: warning with the default won stages: %s", name, c.WonStageWarning())
+			}
+		}
 	})
 	t.Run("a list without the source's stage", func(t *testing.T) {
-		cfg, err := load(t, "    trigger: {won_stages: [won]}")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = connections.Build(cfg, connectors.Env{})
-		for _, want := range []string{
-			`connections.sf.trigger.won_stages: the salesforce source reports every won deal as stage "Closed Won"`,
-			`connections.hs.trigger.won_stages: the hubspot source reports every won deal as stage "closedwon"`,
+		set := build(t, "    trigger: {won_stages: [won]}")
+		for name, want := range map[string]string{
+			"sf": `the salesforce source reports every won deal as stage "Closed Won", which trigger.won_stages [won] does not list`,
+			"hs": `the hubspot source reports every won deal as stage "closedwon", which trigger.won_stages [won] does not list`,
 		} {
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("Build: err = %v\nwant it to contain %s", err, want)
+			if c, _ := set.Get(name); !strings.Contains(c.WonStageWarning(), want) {
+				t.Errorf("%s: warning %q, want it to contain %s", name, c.WonStageWarning(), want)
 			}
 		}
 	})
 	t.Run("listed in another case", func(t *testing.T) {
-		cfg, err := load(t, "    trigger: {won_stages: [closed won, ClosedWon]}")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := connections.Build(cfg, connectors.Env{}); err != nil {
-			t.Fatalf("won stages compare ignoring case: %v", err)
+		set := build(t, "    trigger: {won_stages: [closed won, ClosedWon]}")
+		for _, name := range []string{"sf", "hs"} {
+			if c, _ := set.Get(name); c.WonStageWarning() != "" {
+				t.Errorf("%s: won stages compare ignoring case: %s", name, c.WonStageWarning())
+			}
 		}
 	})
 }

@@ -102,7 +102,7 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set) {
 			line += "; result written back"
 		}
 		fmt.Fprintf(tw, "connection %s\t%s\n", name, line)
-		if w := app.PublicURLWarning(cfg, c); w != "" {
+		for _, w := range app.Warnings(cfg, c) {
 			fmt.Fprintf(tw, "  warning\t%s\n", w)
 		}
 	}

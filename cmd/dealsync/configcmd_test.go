@@ -240,3 +240,24 @@ connections:
 		}
 	}
 }
+
+// config check prints the won-stage warning of a connection whose list
+// misses the stage its source reports won deals as.
+func TestConfigCheckWarnsOfWonStagesMissingTheSourcesStage(t *testing.T) {
+	cfg := writeConfig(t, `
+connections:
+  pd:
+    target: sandbox
+    trigger: {won_stages: [closed_won]}
+    source:
+      type: pipedrive
+      webhook_user: dealsync
+      webhook_password: correct-horse
+      accounts:
+        "6083095": {api_token: t}
+`)
+	out, err := runOut(context.Background(), "--config", cfg, "config", "check", "--dev")
+	if err != nil || !strings.Contains(out, "warning") || !strings.Contains(out, `the pipedrive source reports every won deal as stage "won", which trigger.won_stages [closed_won] does not list`) {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+}
