@@ -214,4 +214,14 @@ func TestRetryEventIsTheNewestStateOfTheWonDeal(t *testing.T) {
 	if ev, skip := h.retryEvent(); skip != "" || !ev.OccurredAt.Equal(at(4)) || ev.Deal.Amount.Decimal.String() != "130" {
 		t.Errorf("won back under the input's id: event %s at %v amount %v, skip %q; want the one at %v", ev.EventID, ev.OccurredAt, ev.Deal.Amount, skip, at(4))
 	}
+	// ... and lost under it: not retried, as the run would have ended.
+	lostAgain := won
+	lostAgain.OccurredAt, lostAgain.Deal.Stage = at(5), "closed_lost"
+	events = sliceEvents{started(t, in), signaled(t, 5, lostAgain)}
+	if h, err = readHistory(&events); err != nil {
+		t.Fatal(err)
+	}
+	if _, skip := h.retryEvent(); skip == "" {
+		t.Error("lost under the input's id: retried")
+	}
 }

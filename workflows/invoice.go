@@ -179,6 +179,9 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// taken as a change the operator should look at, never as a reason to
 	// invoice again.
 	changedAfter := func(id string) {
+		if slices.Contains(events.changed, id) {
+			return // an id sent again later: one change of that id is enough
+		}
 		events.changed = append(events.changed, id)
 		if len(events.changed) == 1 {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, ChangedAfterInvoiceKey.ValueSet(true))
@@ -453,11 +456,13 @@ func lingerWithin(ctx workflow.Context, linger time.Duration) time.Duration {
 	if t := info.WorkflowExecutionTimeout; t > 0 && (timeout <= 0 || t < timeout) {
 		timeout = t
 	}
-	if timeout <= 0 || info.WorkflowStartTime.IsZero() {
+	if linger <= 0 || timeout <= 0 || info.WorkflowStartTime.IsZero() {
 		return linger
 	}
 	left := info.WorkflowStartTime.Add(timeout).Sub(workflow.Now(ctx)) - lingerMargin
-	return max(0, min(linger, left))
+	// At least a millisecond: a linger is a timer, and a run that started
+	// one before this cut replays with one.
+	return max(time.Millisecond, min(linger, left))
 }
 
 // maxLocalRetries bounds the retries of one local call (the run timeout
@@ -505,7 +510,9 @@ func staleWin(ev model.DealEvent, prev activities.NotWonDetails) bool {
 // and out of the won stages. The run then ends as DealNotWon, and `runs
 // retry` does not start it again.
 func LeftWonStage(in InvoiceDealInput, latest model.DealEvent) bool {
-	return latest.EventID != in.Event.EventID &&
+	// latest is another event than the input: another id, or the input's
+	// id sent again later (dealEvents.add takes that as a new event)
+	return (latest.EventID != in.Event.EventID || latest.OccurredAt.After(in.Event.OccurredAt)) &&
 		!strings.EqualFold(latest.Deal.Stage, in.Event.Deal.Stage) &&
 		!containsFold(in.WonStages, latest.Deal.Stage)
 }

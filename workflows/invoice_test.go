@@ -617,3 +617,27 @@ func TestInvoiceDealRechecksTheStageBeforeTheInvoice(t *testing.T) {
 		}
 	})
 }
+
+// The input's event id sent again later with a stage that is not won (a
+// sender whose ids are per deal, not per event): the deal left the won
+// stage, and the run invoices nothing.
+func TestInvoiceDealSkipsTheInputsIDSentAgainLost(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	in := input(model.DealEvent{EventID: "deal-42", OccurredAt: at, Deal: wonDeal("D-11", "100.00")})
+	in.WonStages, in.SettleTime = []string{"closedwon"}, 10*time.Second
+	lost := wonDeal("D-11", "100.00")
+	lost.Stage, lost.PreviousStage = "closedlost", "closedwon"
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "deal-42", OccurredAt: at.Add(time.Second), Deal: lost})
+	}, 2*time.Second)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon {
+		t.Fatalf("want DealNotWon, got %v", err)
+	}
+	if erp.invoices != 0 {
+		t.Fatalf("%d invoices of a lost deal", erp.invoices)
+	}
+}

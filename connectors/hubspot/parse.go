@@ -209,13 +209,15 @@ func valueString(raw json.RawMessage) (string, error) {
 	return "", errors.New("want a string")
 }
 
-// writeBackProperty says whether e is the change of a property dealsync
-// writes back (its own write-back, seen by a portal subscribed to every
-// deal property): not a change of the deal an operator should look at.
-// Taken as one, it marked every invoiced deal ChangedAfterInvoice.
+// writeBackProperty says whether e is dealsync's own write-back, seen by
+// a portal subscribed to every deal property: a change of a write-back
+// property made through the API (changeSource INTEGRATION or API), not a
+// change of the deal an operator should look at. Taken as one, it marked
+// every invoiced deal ChangedAfterInvoice. A person's edit of those
+// properties (CRM_UI) still is an event.
 func (s *Source) writeBackProperty(e *Event) bool {
 	p := e.PropertyName
-	if p == "" || e.IsStageChange() {
+	if p == "" || e.IsStageChange() || !(strings.EqualFold(e.ChangeSource, "INTEGRATION") || strings.EqualFold(e.ChangeSource, "API")) {
 		return false
 	}
 	w := s.write

@@ -226,20 +226,24 @@ func BenchmarkParseBatch100(b *testing.B) {
 // took each as a change of the invoiced deal). Other properties still are.
 func TestParseSkipsTheWriteBackProperties(t *testing.T) {
 	s := testSource(t, nil)
-	ev := func(id, property, value string) string {
+	ev := func(id, source, property, value string) string {
 		return fmt.Sprintf(`{"eventId":%s,"subscriptionId":1,"portalId":62515,"appId":1,"occurredAt":1716900000000,
-"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1234567890,"changeSource":"INTEGRATION",
-"propertyName":%q,"propertyValue":%q}`, id, property, value)
+"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1234567890,"changeSource":%q,
+"propertyName":%q,"propertyValue":%q}`, id, source, property, value)
 	}
 	body := "[" + strings.Join([]string{
-		ev("1", s.write.InvoiceIDProperty, "INV-1"),
-		ev("2", s.write.InvoiceNumberProperty, "SBX-1"),
-		ev("3", strings.ToUpper(s.write.InvoiceURLProperty), "https://erp.example/INV-1"),
-		ev("4", s.write.StatusProperty, "synced"),
-		ev("5", "amount", "120"),
+		ev("1", "INTEGRATION", s.write.InvoiceIDProperty, "INV-1"),
+		ev("2", "INTEGRATION", s.write.InvoiceNumberProperty, "SBX-1"),
+		ev("3", "API", strings.ToUpper(s.write.InvoiceURLProperty), "https://erp.example/INV-1"),
+		ev("4", "INTEGRATION", s.write.StatusProperty, "synced"),
+		ev("5", "INTEGRATION", "amount", "120"),
+		ev("6", "CRM_UI", s.write.InvoiceIDProperty, ""), // a person cleared it
 	}, ",") + "]"
-	evs := parse(t, s, body)
-	if len(evs) != 1 || evs[0].EventID != "5" {
-		t.Fatalf("events %+v, want only the amount change (5)", evs)
+	var got []string
+	for _, e := range parse(t, s, body) {
+		got = append(got, e.EventID)
+	}
+	if strings.Join(got, ",") != "5,6" {
+		t.Fatalf("events %v, want the amount change (5) and the person's edit (6)", got)
 	}
 }
