@@ -38,19 +38,21 @@ func lineTotals(cur model.Currency, li model.LineItem, rate decimal.Decimal) (am
 // into a line of net prices, as dealsync's lines are: the ERP adds the tax
 // to them. The net line is chosen so that its amount plus its tax, both
 // rounded to cur's minor units as model.Invoice.ComputeTotals rounds them,
-// is exactly the amount the gross line bills; its unit price has at most
-// minor units + 4 decimals, as invoices allow.
+// is the amount the gross line bills; its unit price has at most minor
+// units + 4 decimals, as invoices allow.
+//
+// Not every gross amount can be reached: at 19 %, net 80.71 comes to 96.04
+// and 80.72 to 96.06, so no net line bills 96.05. Such a line gets the
+// largest net amount that bills less (80.71, billing 96.04): one minor
+// unit less than Pipedrive shows for the line, never more.
 //
 // The unit price is item_price / (1 + rate/100); a percentage discount
 // stays the percentage, an amount discount is taken net of tax. When
-// rounding then misses the gross amount by a minor unit, the discount is
-// given as the net amount that makes the line exact (a line without a
-// discount gets the unit price that does). It returns the net line and the
-// tax the line includes (its gross amount less its net amount).
-//
-// Not every gross amount can be reached: at 19 %, net 80.71 comes to 96.04
-// and 80.72 to 96.06, so no net line bills 96.05. Such a line gives an
-// error naming the nearest amounts that can be billed.
+// rounding then misses the net amount, the line gets the unit price that
+// makes it, or the net amount off as its discount. It returns the net line
+// and the tax the line is taken to include (its gross amount less its net
+// amount), which the deal value, counting the line with its tax, is
+// lowered by.
 func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (model.LineItem, decimal.Decimal, error) {
 	if rate.IsZero() {
 		return gross, decimal.Zero, nil
@@ -65,20 +67,14 @@ func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (m
 	}
 
 	// The net amount: the total grows with it, by one minor unit or more
-	// a step, so there is at most one, next to target / factor.
+	// a step, so the largest one whose total is not over target is next to
+	// target / factor.
 	net := cur.Round(target.Div(factor))
 	for total(net).GreaterThan(target) {
 		net = net.Sub(unit)
 	}
-	for total(net).LessThan(target) {
+	for total(net.Add(unit)).LessThanOrEqual(target) {
 		net = net.Add(unit)
-	}
-	if !total(net).Equal(target) {
-		// net is the smallest net amount over target, the one before it the
-		// largest under it.
-		return model.LineItem{}, decimal.Zero, &unreachableError{
-			target: target, below: total(net.Sub(unit)), above: total(net), rate: rate, cur: cur, minor: minor,
-		}
 	}
 
 	unitPrice := gross.UnitPrice.Div(factor).Round(minor + 4)
@@ -86,35 +82,22 @@ func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (m
 	natural.UnitPrice = unitPrice
 	natural.Discount = cur.Round(gross.Discount.Div(factor))
 	candidates := []model.LineItem{natural}
-	if gross.Discount.IsZero() && gross.DiscountPercent.IsZero() {
-		if !gross.Quantity.IsZero() {
-			exact := gross
-			exact.UnitPrice = net.Div(gross.Quantity).Round(minor + 4)
-			candidates = append(candidates, exact)
-		}
-	} else if off := cur.Round(gross.Quantity.Mul(unitPrice)).Sub(net); !off.IsNegative() {
+	if gross.Discount.IsZero() && gross.DiscountPercent.IsZero() && !gross.Quantity.IsZero() {
+		exact := gross
+		exact.UnitPrice = net.Div(gross.Quantity).Round(minor + 4)
+		candidates = append(candidates, exact)
+	}
+	if off := cur.Round(gross.Quantity.Mul(unitPrice)).Sub(net); !off.IsNegative() {
 		exact := gross
 		exact.UnitPrice, exact.Discount, exact.DiscountPercent = unitPrice, off, decimal.Zero
 		candidates = append(candidates, exact)
 	}
+	want := total(net)
 	for _, c := range candidates {
-		if a, t := lineTotals(cur, c, rate); a.Equal(net) && a.Add(t).Equal(target) {
+		if a, t := lineTotals(cur, c, rate); a.Equal(net) && a.Add(t).Equal(want) {
 			return c, target.Sub(net), nil
 		}
 	}
 	return model.LineItem{}, decimal.Zero, fmt.Errorf("no unit price of at most %d decimals gives its net amount %s (%s with %s%% tax) for quantity %s",
-		minor+4, cur.Format(net), cur.Format(target), rate, gross.Quantity)
-}
-
-// unreachableError is a gross line amount that no net amount gives back
-// once the tax is added and rounded.
-type unreachableError struct {
-	target, below, above, rate decimal.Decimal
-	cur                        model.Currency
-	minor                      int32
-}
-
-func (e *unreachableError) Error() string {
-	return fmt.Sprintf("no net amount comes to its total %s once %s%% tax is added and rounded to %d decimals (the nearest totals that can be invoiced are %s and %s)",
-		e.cur.Format(e.target), e.rate, e.minor, e.cur.Format(e.below), e.cur.Format(e.above))
+		minor+4, cur.Format(net), cur.Format(want), rate, gross.Quantity)
 }
