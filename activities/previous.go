@@ -97,6 +97,13 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 	return PreviousRun{}, nil
 }
 
+// EndedRun reads how run of workflowID ended, as PreviousRun reads the
+// runs it lists (signal: the signal that delivers the deal's later
+// events); ok is false when Temporal no longer has its history.
+func EndedRun(ctx context.Context, runs RunReader, workflowID, run, signal string) (_ PreviousRun, ok bool, _ error) {
+	return (&Activities{Runs: runs}).ended(ctx, PreviousRunInput{WorkflowID: workflowID, Signal: signal}, run)
+}
+
 // ended reads how run ended; ok is false when its history is gone.
 func (a *Activities) ended(ctx context.Context, in PreviousRunInput, run string) (PreviousRun, bool, error) {
 	events, err := a.history(ctx, in.WorkflowID, run, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -15,6 +17,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
@@ -110,5 +113,93 @@ connections:
 	r = one(ctx, &oneRun{runID: "r1", status: terminated, events: noWriteBack}, set, st, "wf", "r1", Options{Terminated: true})
 	if !strings.Contains(r.Skipped, "no write-back to do: nothing to retry") || strings.Contains(r.Skipped, "--writeback") || st.writeBacks+st.full != 0 {
 		t.Fatalf("full re-run of a run with an invoice and no write-back: %+v, starter %+v", r, st)
+	}
+}
+
+// runs is a Temporal client that knows a workflow's runs: the last one is
+// the latest.
+type runs struct {
+	client.Client
+	ids    []string
+	status map[string]enumspb.WorkflowExecutionStatus
+	events map[string][]*historypb.HistoryEvent
+}
+
+func (o *runs) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	last := o.ids[len(o.ids)-1]
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{RunId: last}, Status: o.status[last],
+	}}, nil
+}
+
+func (o *runs) GetWorkflowHistory(_ context.Context, _ string, runID string, _ bool, filter enumspb.HistoryEventFilterType) client.HistoryEventIterator {
+	evs := o.events[runID]
+	if filter == enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT {
+		evs = evs[len(evs)-1:]
+	}
+	ev := sliceEvents(append([]*historypb.HistoryEvent(nil), evs...))
+	return &ev
+}
+
+func failedNotWon(t *testing.T, d activities.NotWonDetails) *historypb.HistoryEvent {
+	return &historypb.HistoryEvent{EventId: 9, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+		Attributes: &historypb.HistoryEvent_WorkflowExecutionFailedEventAttributes{WorkflowExecutionFailedEventAttributes: &historypb.WorkflowExecutionFailedEventAttributes{
+			Failure: &failurepb.Failure{Message: "not won", FailureInfo: &failurepb.Failure_ApplicationFailureInfo{ApplicationFailureInfo: &failurepb.ApplicationFailureInfo{
+				Type: activities.ErrTypeDealNotWon, NonRetryable: true, Details: payloads(t, d),
+			}}},
+		}}}
+}
+
+// A deal won (e1), lost (e2: run r1 ended not won), won again (e3: run r2
+// failed on a mapping error); the CRM then delivered e1 again, and run r3
+// ended it as an old win. r2 has the deal's newest state: `runs retry`
+// retries it. A later run that saw the deal lost after r2's newest event
+// does supersede it.
+func TestRetryPastALaterRunThatRefusedAnOldWin(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(`
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    target: erp
+    settle_time: 5s
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(min int) time.Time { return time.Date(2026, 11, 20, 10, min, 0, 0, time.UTC) }
+	e3 := model.DealEvent{EventID: "e3", OccurredAt: at(3), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}}
+	r2 := []*historypb.HistoryEvent{started(t, workflows.InvoiceDealInput{Connection: "shop", Event: e3, WonStages: []string{"closed_won"}})}
+	failed := enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	ctx := context.Background()
+
+	oldWin := failedNotWon(t, activities.NotWonDetails{EventIDs: []string{"e1", "e2"}, LatestAt: at(2), Stage: "closed_lost"})
+	st := &recordingStarter{}
+	c := &runs{ids: []string{"r2", "r3"}, status: map[string]enumspb.WorkflowExecutionStatus{"r2": failed, "r3": failed},
+		events: map[string][]*historypb.HistoryEvent{"r2": r2, "r3": {oldWin}}}
+	if r := one(ctx, c, set, st, "wf", "r2", Options{}); r.NewRun != "new" || st.full != 1 {
+		t.Fatalf("a later run that only refused an older win: %+v, starter %+v; want r2 retried", r, st)
+	}
+
+	lostLater := failedNotWon(t, activities.NotWonDetails{EventIDs: []string{"e4"}, LatestAt: at(4), Stage: "closed_lost"})
+	st = &recordingStarter{}
+	c.events["r3"] = []*historypb.HistoryEvent{lostLater}
+	if r := one(ctx, c, set, st, "wf", "r2", Options{}); !strings.Contains(r.Skipped, "a later run r3") || st.full != 0 {
+		t.Fatalf("a later run that saw the deal lost after r2: %+v, starter %+v; want r2 skipped", r, st)
+	}
+
+	st = &recordingStarter{}
+	c.status["r3"] = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	if r := one(ctx, c, set, st, "wf", "r2", Options{}); !strings.Contains(r.Skipped, "a later run r3") || st.full != 0 {
+		t.Fatalf("a later completed run: %+v, starter %+v; want r2 skipped", r, st)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -29,6 +30,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/model"
@@ -182,13 +184,36 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		return r
 	}
 	info := latest.GetWorkflowExecutionInfo()
-	if info.GetExecution().GetRunId() != runID {
-		r.Skipped = fmt.Sprintf("a later run %s (%s) exists", info.GetExecution().GetRunId(), info.GetStatus())
-		return r
+	later := info.GetExecution().GetRunId()
+	var laterNotWon *activities.NotWonDetails
+	if later != runID {
+		// A later run supersedes this one, unless it only ended a delivery
+		// of an older win as not won (DealNotWon, its events older than
+		// this run's newest): then this run still has the deal's newest
+		// state, and retrying it is the only way the deal gets invoiced.
+		if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
+			prev, ok, err := activities.EndedRun(ctx, c, id, later, workflows.DealEventSignal)
+			if err != nil {
+				r.Error = "reading how the later run " + later + " ended: " + err.Error()
+				return r
+			}
+			if ok && prev.ErrorType == activities.ErrTypeDealNotWon && prev.NotWon != nil && !prev.NotWon.LatestAt.IsZero() {
+				laterNotWon = prev.NotWon
+			}
+		}
+		if laterNotWon == nil {
+			r.Skipped = fmt.Sprintf("a later run %s (%s) exists", later, info.GetStatus())
+			return r
+		}
 	}
 	h, err := historyOf(ctx, c, id, runID)
 	if err != nil {
 		r.Error = err.Error()
+		return r
+	}
+	if laterNotWon != nil && !h.latest.OccurredAt.After(laterNotWon.LatestAt) {
+		r.Skipped = fmt.Sprintf("a later run %s (%s) exists: it saw the deal no longer won at %s, after this run's newest event",
+			later, info.GetStatus(), laterNotWon.LatestAt.Format(time.RFC3339))
 		return r
 	}
 	in := h.input
