@@ -139,15 +139,23 @@ func sampleValue(t enumspb.IndexedValueType) string {
 func typeName(t enumspb.IndexedValueType) string { return t.String() }
 
 // searchAttributeReadiness is the intake's extra readiness check: the
-// namespace has dealsync's search attributes. It passes once for good;
-// when they cannot be checked at all it does not hold readiness back.
+// namespace exists and has dealsync's search attributes. It passes once
+// for good; when the attributes cannot be checked at all it does not hold
+// readiness back, but a namespace the frontend does not know does (every
+// start would fail).
 func searchAttributeReadiness(c client.Client, namespace string) func(context.Context) error {
 	var passed atomic.Bool
 	return func(ctx context.Context) error {
 		if passed.Load() {
 			return nil
 		}
-		err := CheckSearchAttributes(ctx, c, namespace)
+		_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
+		var nsMissing *serviceerror.NamespaceNotFound
+		var missing *serviceerror.NotFound
+		if errors.As(err, &nsMissing) || errors.As(err, &missing) {
+			return fmt.Errorf("namespace %q does not exist on the Temporal frontend (temporal.namespace): create it, or fix the name", namespace)
+		}
+		err = CheckSearchAttributes(ctx, c, namespace)
 		var sae *SearchAttributeError
 		if errors.As(err, &sae) {
 			return err

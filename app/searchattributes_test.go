@@ -131,3 +131,30 @@ func TestCheckSearchAttributesWithoutTheOperatorAPI(t *testing.T) {
 		})
 	}
 }
+
+// The intake is not ready on a namespace the frontend does not know (a
+// typo in temporal.namespace): every start would fail. It was, because the
+// attributes of such a namespace "cannot be checked".
+func TestReadinessNeedsTheNamespace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	cl, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress(), Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := searchAttributeReadiness(cl, "prod-typo")(ctx); err == nil || !strings.Contains(err.Error(), `namespace "prod-typo" does not exist`) {
+		t.Fatalf("readiness on a missing namespace: %v", err)
+	}
+	if err := searchAttributeReadiness(cl, "default")(ctx); err != nil {
+		t.Fatalf("readiness on the namespace: %v", err)
+	}
+}

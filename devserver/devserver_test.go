@@ -300,3 +300,28 @@ func visibilityIndexes(t *testing.T, file string) map[string]bool {
 	}
 	return names
 }
+
+// A Web UI port taken by another process is an error naming it: the UI's
+// server exits the whole process when it cannot bind (its logger's Fatal),
+// which took the worker, the intake and the sandbox down with it.
+func TestTakenUIPortIsAnError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{UIPort: port, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: slog.LevelError})
+	if err == nil {
+		s.Stop()
+		t.Fatalf("started with the Web UI on a taken port %d", port)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port) is not free", port)) {
+		t.Errorf("the error does not name the port: %v", err)
+	}
+}
