@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,7 +59,11 @@ many replicas as you like behind a load balancer.`,
 			if err != nil {
 				return err
 			}
-			if addr, err := app.ServeMetrics(cmd.Context(), cfg, logger); err != nil {
+			// /metrics outlives the signal: it reports the drain, and
+			// stops when the intake has.
+			metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(cmd.Context()))
+			defer stopMetrics()
+			if addr, err := app.ServeMetrics(metricsCtx, cfg, logger); err != nil {
 				l.Close()
 				return err
 			} else if addr != "" {
@@ -93,19 +98,46 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 				}
 				logger.Warn("could not check the namespace's search attributes; starting anyway", "error", err)
 			}
-			if addr, err := app.ServeMetrics(cmd.Context(), cfg, logger); err != nil {
+			// /metrics outlives the signal: it reports the worker's stop,
+			// and ends after it.
+			metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(cmd.Context()))
+			defer stopMetrics()
+			if addr, err := app.ServeMetrics(metricsCtx, cfg, logger); err != nil {
 				return err
 			} else if addr != "" {
 				logger.Info("metrics listening", "addr", addr)
 			}
-			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set, c), cfg.Workflow.ActivityTimeout, sdkworker.Options{})
+			fatal := make(chan error, 1)
+			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set, c), cfg.Workflow.ActivityTimeout, sdkworker.Options{
+				// The SDK stops a worker whose polls keep failing for
+				// good (the namespace deleted, say): the process must
+				// end then, not stay up polling nothing.
+				OnFatalError: func(err error) {
+					select {
+					case fatal <- err:
+					default:
+					}
+				},
+			})
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("starting worker: %w", err)
 			}
 			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
-			<-cmd.Context().Done()
+			err = untilStopped(cmd.Context(), fatal)
 			w.Stop() // waits for running activities up to the worker's stop timeout
-			return nil
+			return err
 		},
+	}
+}
+
+// untilStopped waits for the command's end (a signal: nil) or the
+// worker's fatal error (returned, so that the process exits non-zero and
+// its supervisor restarts it).
+func untilStopped(ctx context.Context, fatal <-chan error) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-fatal:
+		return fmt.Errorf("the worker stopped: %w", err)
 	}
 }
