@@ -15,11 +15,9 @@ import (
 	"slices"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
@@ -159,7 +157,7 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		// invoice: a new run would create it again, protected only by the
 		// ERP still knowing the step's idempotency key. `runs retry` writes
 		// such invoices back instead.
-		if st := syncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()); st == workflows.StatusInvoiced || st == workflows.StatusWriteBackFailed {
+		if st := rerun.SyncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()); st == workflows.StatusInvoiced || st == workflows.StatusWriteBackFailed {
 			r.Skipped = "invoiced already (the run ended " + r.Existing + " after the invoice was made; `" + rerun.WriteBackCommand(status) + "` writes it back)"
 			return r
 		}
@@ -167,7 +165,7 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		// invoice: a run terminated, timed out or cancelled in between
 		// ended with its invoice made and SyncStatus still "pending". Its
 		// history says. (A run that failed recorded "failed": no invoice.)
-		if status != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED && syncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()) != workflows.StatusFailed {
+		if status != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED && rerun.SyncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()) != workflows.StatusFailed {
 			inv, err := createdInvoice(ctx, c, r.WorkflowID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
 			switch {
 			case err != nil:
@@ -197,17 +195,4 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		r.NewRun = res.RunID
 	}
 	return r
-}
-
-// syncStatus is a run's SyncStatus search attribute ("" when unset).
-func syncStatus(sa *commonpb.SearchAttributes) string {
-	p := sa.GetIndexedFields()[workflows.SyncStatusKey.GetName()]
-	if p == nil {
-		return ""
-	}
-	var s string
-	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
-		return ""
-	}
-	return s
 }

@@ -2,6 +2,7 @@ package rerun
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	commonpb "go.temporal.io/api/common/v1"
 
@@ -122,7 +124,28 @@ type runs struct {
 	client.Client
 	ids    []string
 	status map[string]enumspb.WorkflowExecutionStatus
+	sync   map[string]string // SyncStatus
 	events map[string][]*historypb.HistoryEvent
+}
+
+// ListWorkflow lists the runs after the first (the query asks for those
+// started after the run being retried, the first here).
+func (o *runs) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	if !strings.Contains(req.GetQuery(), "StartTime >=") {
+		return nil, fmt.Errorf("query %q does not select the runs after one", req.GetQuery())
+	}
+	resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	for _, id := range o.ids[1:] {
+		p, err := converter.GetDefaultDataConverter().ToPayload(o.sync[id])
+		if err != nil {
+			return nil, err
+		}
+		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{
+			Execution: &commonpb.WorkflowExecution{RunId: id}, Status: o.status[id],
+			SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.SyncStatusKey.GetName(): p}},
+		})
+	}
+	return resp, nil
 }
 
 func (o *runs) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -185,9 +208,20 @@ connections:
 	oldWin := failedNotWon(t, activities.NotWonDetails{EventIDs: []string{"e1", "e2"}, LatestAt: at(2), Stage: "closed_lost"})
 	st := &recordingStarter{}
 	c := &runs{ids: []string{"r2", "r3"}, status: map[string]enumspb.WorkflowExecutionStatus{"r2": failed, "r3": failed},
+		sync:   map[string]string{"r2": workflows.StatusFailed, "r3": workflows.StatusSkipped},
 		events: map[string][]*historypb.HistoryEvent{"r2": r2, "r3": {oldWin}}}
 	if r := one(ctx, c, set, st, "wf", "r2", Options{}); r.NewRun != "new" || st.full != 1 {
 		t.Fatalf("a later run that only refused an older win: %+v, starter %+v; want r2 retried", r, st)
+	}
+
+	// A run between them made the invoice (its write-back then failed): a
+	// full re-run of r2 would invoice the deal again.
+	st = &recordingStarter{}
+	between := &runs{ids: []string{"r2", "r2b", "r3"}, status: map[string]enumspb.WorkflowExecutionStatus{"r2": failed, "r2b": failed, "r3": failed},
+		sync:   map[string]string{"r2": workflows.StatusFailed, "r2b": workflows.StatusWriteBackFailed, "r3": workflows.StatusSkipped},
+		events: map[string][]*historypb.HistoryEvent{"r2": r2, "r3": {oldWin}}}
+	if r := one(ctx, between, set, st, "wf", "r2", Options{}); !strings.Contains(r.Skipped, `a later run r2b (Failed, SyncStatus "writeback_failed") exists`) || st.full != 0 {
+		t.Fatalf("a run between that made the invoice: %+v, starter %+v; want r2 skipped naming r2b", r, st)
 	}
 
 	lostLater := failedNotWon(t, activities.NotWonDetails{EventIDs: []string{"e4"}, LatestAt: at(4), Stage: "closed_lost"})

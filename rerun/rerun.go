@@ -170,6 +170,49 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	}
 }
 
+// runsAfter names the first run of workflow id started at or after
+// started, other than runID, that did not end as not won (Failed, with
+// SyncStatus "skipped"); "" when there is none.
+func runsAfter(ctx context.Context, c client.Client, id, runID string, started time.Time) (string, error) {
+	var token []byte
+	for page := 0; page < 10; page++ {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         fmt.Sprintf("WorkflowId = %q AND StartTime >= %q", id, started.UTC().Format(time.RFC3339Nano)),
+			PageSize:      100,
+			NextPageToken: token,
+		})
+		if err != nil {
+			return "", err
+		}
+		for _, ex := range resp.GetExecutions() {
+			run := ex.GetExecution().GetRunId()
+			if run == runID {
+				continue
+			}
+			if ss := SyncStatus(ex.GetSearchAttributes()); ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || ss != workflows.StatusSkipped {
+				return fmt.Sprintf("%s (%s, SyncStatus %q)", run, ex.GetStatus(), ss), nil
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return "", nil
+		}
+	}
+	return "", errors.New("more than 1,000 runs after this one")
+}
+
+// SyncStatus reads a run's SyncStatus search attribute ("" when unset).
+func SyncStatus(sa *commonpb.SearchAttributes) string {
+	p := sa.GetIndexedFields()[workflows.SyncStatusKey.GetName()]
+	if p == nil {
+		return ""
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+		return ""
+	}
+	return s
+}
+
 // retried says whether the run was started again, or would be on a dry run.
 func (r Result) retried() bool { return r.NewRun != "" || r.Skipped == dryRun }
 
@@ -215,6 +258,20 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = fmt.Sprintf("a later run %s (%s) exists: it saw the deal no longer won at %s, after this run's newest event",
 			later, info.GetStatus(), laterNotWon.LatestAt.Format(time.RFC3339))
 		return r
+	}
+	if laterNotWon != nil {
+		// Every run after this one must have ended so (not won, no
+		// invoice): one that made the invoice, or failed on a newer state
+		// of the deal, supersedes this run.
+		between, err := runsAfter(ctx, c, id, runID, h.started)
+		if err != nil {
+			r.Error = "listing the runs after this one: " + err.Error()
+			return r
+		}
+		if between != "" {
+			r.Skipped = fmt.Sprintf("a later run %s exists", between)
+			return r
+		}
 	}
 	in := h.input
 	r.Connection, r.DealID = in.Connection, in.Event.Deal.ID
@@ -338,6 +395,8 @@ type runHistory struct {
 	invoiced *connectors.InvoiceResult
 	// wroteBack: the run's WriteBack step completed.
 	wroteBack bool
+	// started is when the run started.
+	started time.Time
 }
 
 // WriteBackCommand is the `runs retry` command that writes back the
@@ -385,6 +444,7 @@ func readHistory(it events) (runHistory, error) {
 		}
 		if first {
 			first = false
+			h.started = ev.GetEventTime().AsTime()
 			attrs := ev.GetWorkflowExecutionStartedEventAttributes()
 			if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.InvoiceDealName {
 				return h, errors.New("not an InvoiceDeal run")
