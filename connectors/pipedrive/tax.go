@@ -92,6 +92,14 @@ func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (m
 		exact.UnitPrice, exact.Discount, exact.DiscountPercent = unitPrice, off, decimal.Zero
 		candidates = append(candidates, exact)
 	}
+	if gross.Quantity.IsPositive() {
+		// A large quantity at a small price: the unit price rounded up,
+		// and the difference off as a discount (never negative).
+		up := net.Div(gross.Quantity).RoundCeil(minor + 4)
+		exact := gross
+		exact.UnitPrice, exact.Discount, exact.DiscountPercent = up, cur.Round(gross.Quantity.Mul(up)).Sub(net), decimal.Zero
+		candidates = append(candidates, exact)
+	}
 	want := total(net)
 	for _, c := range candidates {
 		if a, t := lineTotals(cur, c, rate); a.Equal(net) && a.Add(t).Equal(want) {

@@ -147,6 +147,23 @@ func TestFetchDealInclusiveTaxRounding(t *testing.T) {
 	}
 }
 
+// Large quantities at small prices (20,000 × 0.01 at 19 %: no unit price
+// of 6 decimals gives the net 168.07) still become a net line.
+func TestNetOfTaxLargeQuantities(t *testing.T) {
+	for _, q := range []int64{20000, 50000, 100000} {
+		for cents := int64(1); cents <= 2000; cents++ {
+			gross := model.LineItem{Quantity: decimal.NewFromInt(q), UnitPrice: decimal.New(cents, -2)}
+			net, _, err := netOfTax("EUR", gross, dec("19"))
+			if err != nil {
+				t.Fatalf("%d × %s at 19%%: %v", q, gross.UnitPrice, err)
+			}
+			if net.Discount.IsNegative() {
+				t.Fatalf("%d × %s at 19%%: negative discount %s", q, gross.UnitPrice, net.Discount)
+			}
+		}
+	}
+}
+
 // Every gross line total of a range, at common rates and in currencies of
 // 0, 2 and 3 minor units, becomes a net line that bills it, or a minor unit
 // less when no net amount can.
