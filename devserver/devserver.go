@@ -143,14 +143,20 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// another process can take one in between: then the server fails (its
 	// frontend even panics on the missing listener), and it is built again
 	// on other ports. A port given in Options is kept.
-	if o.UIPort > 0 {
-		// The Web UI's server exits the process when it cannot bind its
-		// port (its logger's Fatal): a given port is checked first, so
-		// that a taken one is an error, not the end of everything.
-		addr := net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort))
-		l, err := net.Listen("tcp", addr)
+	// Given ports are checked first. The Web UI's server exits the process
+	// when it cannot bind its port (its logger's Fatal): a taken one must
+	// be an error, not the end of everything. A taken frontend port would
+	// fail every attempt below.
+	for _, p := range []struct {
+		port int
+		what string
+	}{{o.UIPort, "web UI port %d (dev.ui_port)"}, {o.FrontendPort, "frontend port %d (dev.frontend_port)"}} {
+		if p.port <= 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(p.port)))
 		if err != nil {
-			return nil, fmt.Errorf("web UI port %d (dev.ui_port) is not free: %w", o.UIPort, err)
+			return nil, fmt.Errorf(p.what+" is not free: %w", p.port, err)
 		}
 		_ = l.Close()
 	}
@@ -189,11 +195,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		if err == nil {
 			break
 		}
-		if o.FrontendPort != 0 {
-			// Other ports would not help: the frontend's is the one given.
-			return nil, fmt.Errorf("%w (is port %d free?)", err, o.FrontendPort)
-		}
 		if attempt == startAttempts {
+			if o.FrontendPort != 0 {
+				return nil, fmt.Errorf("%w (is port %d free?)", err, o.FrontendPort)
+			}
 			return nil, err
 		}
 		o.Logger.Warn("temporal server did not start; retrying on other ports", "attempt", attempt, "error", err)

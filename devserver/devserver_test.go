@@ -234,7 +234,7 @@ func TestTakenFrontendPortIsAnError(t *testing.T) {
 		t.Fatalf("started on a taken port %d", port)
 	}
 	t.Logf("error: %v", err)
-	if !strings.Contains(err.Error(), fmt.Sprintf("is port %d free?", port)) {
+	if !strings.Contains(err.Error(), fmt.Sprintf("frontend port %d (dev.frontend_port) is not free", port)) {
 		t.Errorf("the error does not name the port: %v", err)
 	}
 }
