@@ -249,6 +249,11 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 			if found.Id != "" {
 				return t.take(ctx, c, name, found, key)
 			}
+			// No active customer has it: a vendor, an employee or an
+			// inactive customer does (display names are unique across
+			// them), and every attempt would be refused the same way.
+			return connectors.CustomerRef{}, fmt.Errorf("quickbooks %s: QBO refuses the name %q, which no active customer has: a vendor, an employee or an inactive customer uses it (display names are unique across them); rename one of them in QBO (or make the customer active), then retry: %w",
+				op, name, err)
 		}
 		return connectors.CustomerRef{}, err
 	}
@@ -279,7 +284,12 @@ func (t *Target) findByName(ctx context.Context, name, companyID string) (Custom
 		// A customer dealsync made for, or that was claimed by, another CRM
 		// company (its Notes say which) is not this company's, whatever
 		// its name.
-		if other, ok := noteCompany(cu.Notes); ok && companyID != "" && other != companyID {
+		// A deal without a company id takes no other company's either.
+		if other, ok := noteCompany(cu.Notes); ok && other != companyID {
+			if companyID == "" {
+				return Customer{}, fmt.Errorf("quickbooks find customer: the customer named %q (Id %s) belongs to CRM company %s, and this deal has no CRM company id; give the deal its company in the CRM, or rename one of them: %w",
+					cu.DisplayName, cu.Id, other, connectors.ErrPermanent)
+			}
 			return Customer{}, fmt.Errorf("quickbooks find customer: the customer named %q (Id %s) belongs to CRM company %s, not %s; rename one of them in QBO or in the CRM: %w",
 				cu.DisplayName, cu.Id, other, companyID, connectors.ErrPermanent)
 		}

@@ -671,3 +671,46 @@ func TestFreeTextIsNotAClaim(t *testing.T) {
 		t.Errorf("Notes %q", got)
 	}
 }
+
+// A deal without a CRM company id does not take a customer another CRM
+// company has claimed (it was billed to it, silently).
+func TestDealWithoutCompanyIDTakesNoClaimedCustomer(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-42", Name: "Acme GmbH"}, "wf-1/customer"); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Acme GmbH"}, "wf-2/customer")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "belongs to CRM company C-42, and this deal has no CRM company id") {
+		t.Fatalf("got %+v, %v; want a refusal naming C-42", ref, err)
+	}
+}
+
+// A memo over QBO's 1000 characters (Finance.xsd, Invoice Msg) is refused
+// before sending, so `mapping test` shows it; 1000 pass.
+func TestMemoLongerThanQBOTakesIsRefused(t *testing.T) {
+	tg := newTarget(t, newFake(t))
+	inv := exampleInvoice()
+	inv.Memo = strings.Repeat("ä", 1000)
+	if _, err := tg.PlanInvoice(inv, connectors.CustomerRef{ID: "58"}, "k"); err != nil {
+		t.Fatalf("a memo of 1000 characters: %v", err)
+	}
+	inv.Memo += "x"
+	_, err := tg.PlanInvoice(inv, connectors.CustomerRef{ID: "58"}, "k")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "the memo (CustomerMemo) has 1001 characters, QuickBooks takes at most 1000") {
+		t.Fatalf("a memo of 1001 characters: %v", err)
+	}
+}
+
+// A company whose name a QBO vendor (or employee) has cannot be created as
+// a customer (display names are unique across them): the run fails for
+// good with a message that says so, not QBO's bare duplicate-name fault.
+func TestNameTakenByAVendorSaysSo(t *testing.T) {
+	f := newFake(t)
+	f.AddVendor("Acme GmbH")
+	_, err := newTarget(t, f).FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), `QBO refuses the name "Acme GmbH", which no active customer has: a vendor, an employee or an inactive customer uses it`) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -183,6 +183,9 @@ func notesDeal(note string, inv model.Invoice) bool {
 	return false
 }
 
+// maxMemo is the longest CustomerMemo QBO takes.
+const maxMemo = 1000
+
 // NewInvoice is QBO's invoice for inv, billed to customerID. A line's
 // ItemCode is the QBO Item Id (ItemRef), its TaxCode the TaxCodeRef; a
 // line discount becomes a DiscountLineDetail line (QBO checks Amount ==
@@ -203,6 +206,11 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		out.CurrencyRef = &Ref{Value: string(cur)}
 	}
 	if inv.Memo != "" {
+		// Finance.xsd: "The maximum length for Invoice Msg is 1000
+		// characters"; QBO refuses a longer one.
+		if n := utf8.RuneCountInString(inv.Memo); n > maxMemo {
+			return Invoice{}, fmt.Errorf("the memo (CustomerMemo) has %d characters, QuickBooks takes at most %d: shorten the mapping's memo", n, maxMemo)
+		}
 		out.CustomerMemo = &Ref{Value: inv.Memo}
 	}
 	discount := decimal.Zero

@@ -11,9 +11,11 @@ package qbofake
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -47,6 +49,7 @@ type Server struct {
 	access    map[string]bool
 	seq       int
 	customers map[string]string    // Id → DisplayName
+	others    []string             // names of vendors and employees (AddVendor)
 	notes     map[string]string    // Id → Notes
 	versions  map[string]int       // Id → SyncToken
 	currency  map[string]string    // Id → the customer's one currency
@@ -115,6 +118,15 @@ func (s *Server) AddCustomer(name string) string {
 	s.customers[id] = name
 	s.currency[id] = s.HomeCurrency
 	return id
+}
+
+// AddVendor adds a vendor (or an employee) of that name: QBO's display
+// names are unique across customers, vendors and employees, and customer
+// queries do not list it.
+func (s *Server) AddVendor(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.others = append(s.others, name)
 }
 
 // RenameCustomer changes a customer's DisplayName, as a person would in QBO.
@@ -415,7 +427,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 	var answer []byte
 	if path == "/customer" {
 		name, _ := body["DisplayName"].(string)
-		for _, n := range s.customers {
+		for _, n := range append(slices.Collect(maps.Values(s.customers)), s.others...) {
 			if strings.EqualFold(n, name) {
 				faultCode(w, 400, "ValidationFault", "Duplicate Name Exists Error", "The name supplied already exists. : Another customer, vendor or employee is already using this name.", "", "6240")
 				return nil, false
