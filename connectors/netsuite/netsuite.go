@@ -553,6 +553,14 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	if r, ok, err := t.get(ctx, "find invoice", "invoice", "eid:"+eid); err != nil {
 		return connectors.InvoiceResult{}, err
 	} else if ok {
+		// The step's invoice, made by an earlier attempt: billed to the
+		// customer asked for, or the deal's company changed in between
+		// (a re-run): then it is not this invoice, and the run fails
+		// rather than report another customer's invoice as the deal's.
+		if r.Entity != nil && r.Entity.ID != "" && customer.ID != "" && r.Entity.ID != customer.ID {
+			return connectors.InvoiceResult{}, fmt.Errorf("netsuite create invoice: invoice %s (external id %s), made by an earlier attempt of this step, bills customer %s, not %s (the deal's company changed since?); credit or delete it in NetSuite, then retry: %w",
+				r.ID, eid, r.Entity.ID, customer.ID, connectors.ErrPermanent)
+		}
 		return connectors.InvoiceResult{InvoiceID: r.ID, Number: r.TranID, URL: t.invoiceLink(r.ID), Replayed: true}, nil
 	}
 	o, err := t.currencyOptions(ctx, inv.Currency)

@@ -174,6 +174,13 @@ func TestCustomerAndInvoiceExactlyOnce(t *testing.T) {
 	if err != nil || !res2.Replayed || res2.InvoiceID != got.ID || res2.Number != got.TranID || fake.InvoiceUpserts() != 1 {
 		t.Fatalf("re-run: %+v %v, upserts %d", res2, err, fake.InvoiceUpserts())
 	}
+	// A re-run after the deal's company changed: the step's invoice bills
+	// another customer, and is not reported as this deal's.
+	other := connectors.CustomerRef{ID: ref.ID + "0"}
+	if res3, err := tg.CreateInvoice(ctx, inv, other, key); !errors.Is(err, connectors.ErrPermanent) ||
+		!strings.Contains(err.Error(), "bills customer "+ref.ID+", not "+other.ID) || fake.InvoiceUpserts() != 1 {
+		t.Fatalf("re-run for another customer: %+v %v, upserts %d", res3, err, fake.InvoiceUpserts())
+	}
 	// One token for all of it.
 	if n := fake.TokenRequests(); n != 1 {
 		t.Errorf("%d token requests, want 1", n)

@@ -324,9 +324,15 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 		}
 		// The org's API request limit is answered 403; it is a rate limit,
 		// not a credentials problem.
-		if first.ErrorCode == "REQUEST_LIMIT_EXCEEDED" {
+		switch first.ErrorCode {
+		case "REQUEST_LIMIT_EXCEEDED":
 			e.StatusCode = http.StatusTooManyRequests
 			e.Message = "HTTP 403 " + e.Message
+		case "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE":
+			// Another transaction holds the record (answered 400), or the
+			// org is busy: it goes away; retried like an unavailable CRM.
+			e.Message = fmt.Sprintf("HTTP %d %s", resp.StatusCode, e.Message)
+			e.StatusCode = http.StatusServiceUnavailable
 		}
 	} else {
 		e.Message = crmkit.Short(string(data))

@@ -325,3 +325,25 @@ connections:
 		t.Fatalf("missing instance_url, unresolvable previous_endpoint_token: %v", err)
 	}
 }
+
+// A record another transaction holds (UNABLE_TO_LOCK_ROW, answered 400) is
+// retried: it failed the write-back for good.
+func TestRecordLockIsRetried(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/services/oauth2/token" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"access_token":"t","token_type":"Bearer","instance_url":"x"}`)
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `[{"message":"unable to obtain exclusive access to this record","errorCode":"UNABLE_TO_LOCK_ROW","fields":[]}]`)
+	}))
+	defer srv.Close()
+	s := testSource(t, func(c *Config) {
+		c.Accounts = map[string]Account{orgA: {InstanceURL: srv.URL, ClientID: "c", ClientSecret: secret.New("s")}}
+	})
+	err := s.WriteBack(context.Background(), orgA, "0065w000023STAmAAO", connectors.InvoiceResult{InvoiceID: "i"})
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "HTTP 400 UNABLE_TO_LOCK_ROW") {
+		t.Fatalf("got %v (class %v)", err, c)
+	}
+}
