@@ -68,10 +68,9 @@ func (d Default) Map(ev model.DealEvent) (model.Invoice, error) {
 		if desc == "" {
 			desc = li.SKU
 		}
-		discount := li.Discount
-		if li.DiscountPercent.IsPositive() {
-			discount = discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Div(decimal.NewFromInt(100)))
-		}
+		// As a mapping file's default expression: item.discount +
+		// percent(item.quantity * item.unit_price, item.discount_percent).
+		discount := li.Discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Shift(-2))
 		inv.Lines = append(inv.Lines, model.InvoiceLine{
 			ItemCode:    li.SKU,
 			Description: desc,

@@ -268,8 +268,6 @@ func (e *lookupMiss) Error() string {
 	return fmt.Sprintf("lookup table %q has no entry for %q (the table declares missing keys an error)", e.Table, e.Key)
 }
 
-var hundred = decimal.NewFromInt(100)
-
 // Types of the typed functions, shared by every compile.
 var (
 	decT  = decimal.Decimal{}
@@ -367,7 +365,7 @@ func baseOptions() []expr.Option {
 		}, new(func(decimal.Decimal, string) decimal.Decimal)),
 		// percent(x, p) = x × p / 100.
 		expr.Function("percent", func(p ...any) (any, error) {
-			return asDec(p[0]).Mul(asDec(p[1])).Div(hundred), nil
+			return asDec(p[0]).Mul(asDec(p[1])).Shift(-2), nil // exactly: Div stops at 16 digits
 		}, new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal), new(func(decimal.Decimal, int) decimal.Decimal)),
 		expr.Function("min_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Min(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
 		expr.Function("max_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Max(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),

@@ -495,3 +495,24 @@ func TestAFileListedAndInTheDirLoadsOnce(t *testing.T) {
 		t.Fatal("generic-standard not loaded")
 	}
 }
+
+// A mapping file with only a name maps line discounts as the built-in
+// mapping does, whatever the signs of their parts (the built-in applied a
+// percentage only when positive, so 20 off and -10 % billed 80 there and
+// 90 in a file).
+func TestNameOnlyFileDiscountsAsTheBuiltin(t *testing.T) {
+	file := parse(t, "name: m\n")
+	for _, c := range [][2]string{{"20", "-10"}, {"5", "12.5"}, {"0", "0"}, {"10", "0"}, {"0", "33.3333"}} {
+		ev := model.DealEvent{Deal: model.Deal{ID: "D", Name: "n", Currency: "EUR", CloseDate: model.NewDate(2026, 11, 20),
+			Company:   model.Company{ID: "C", Name: "Acme"},
+			LineItems: []model.LineItem{{SKU: "S", Quantity: dec("3"), UnitPrice: dec("33.33"), Discount: dec(c[0]), DiscountPercent: dec(c[1])}}}}
+		a, errA := mapping.Builtin.Map(ev)
+		b, errB := file.Map(ev)
+		if errA != nil || errB != nil {
+			t.Fatalf("%v: %v / %v", c, errA, errB)
+		}
+		if !a.Lines[0].Discount.Equal(b.Lines[0].Discount) {
+			t.Errorf("discount %s, %s %%: built-in %s, file %s", c[0], c[1], a.Lines[0].Discount, b.Lines[0].Discount)
+		}
+	}
+}

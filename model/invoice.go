@@ -53,8 +53,6 @@ type InvoiceLine struct {
 	TaxAmount decimal.Decimal `json:"tax_amount"`
 }
 
-var hundred = decimal.NewFromInt(100)
-
 // ComputeTotals fills each line's Amount and TaxAmount and the invoice's
 // Subtotal, TaxTotal and Total. A line's discount is an amount of money
 // and is rounded to the currency's minor units first (a percentage
@@ -69,7 +67,7 @@ func (inv *Invoice) ComputeTotals() {
 		l := &inv.Lines[i]
 		l.Discount = cur.Round(l.Discount)
 		l.Amount = cur.Round(l.Quantity.Mul(l.UnitPrice).Sub(l.Discount))
-		l.TaxAmount = cur.Round(l.Amount.Mul(l.TaxRate).Div(hundred))
+		l.TaxAmount = cur.Round(l.Amount.Mul(l.TaxRate).Shift(-2)) // exactly: Div stops at 16 digits
 		subtotal = subtotal.Add(l.Amount)
 		tax = tax.Add(l.TaxAmount)
 	}

@@ -226,3 +226,27 @@ func TestValidateUnitPriceDecimals(t *testing.T) {
 		t.Fatalf("7 decimals in EUR: %v, want a problem naming the unit price", err)
 	}
 }
+
+// A due date past the year 9999 (a placeholder close date of 9999-12-31
+// plus net 30) is a validation problem naming the field: it passed, and
+// the run then failed decoding "10000-01-30".
+func TestValidateRefusesDatesPastTheYear9999(t *testing.T) {
+	inv := validInvoice()
+	inv.IssueDate = NewDate(9999, 12, 31)
+	inv.DueDate = inv.IssueDate.AddDays(30)
+	err := inv.Validate(ValidateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "invoice.due_date") || !strings.Contains(err.Error(), "after the year 9999") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// A tax rate of more than 14 decimals is applied exactly: the tax of 1.00
+// at 0.4999999999999999999 % is 0.00 (Div rounded the product to 16
+// digits, and the tax came to 0.01).
+func TestComputeTotalsTaxExactly(t *testing.T) {
+	inv := Invoice{Currency: "EUR", Lines: []InvoiceLine{{Quantity: d("1"), UnitPrice: d("1.00"), TaxRate: d("0.4999999999999999999")}}}
+	inv.ComputeTotals()
+	if !inv.Lines[0].TaxAmount.Equal(d("0")) {
+		t.Fatalf("tax %s, want 0", inv.Lines[0].TaxAmount)
+	}
+}

@@ -60,11 +60,17 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 	} else if _, err := ParseCurrency(string(inv.Currency)); err != nil {
 		add("currency", "is not an ISO 4217 code", string(inv.Currency))
 	}
+	// A date past the year 9999 does not read back (a placeholder close
+	// date of 9999-12-31 plus the payment terms, say).
 	if inv.IssueDate.IsZero() {
 		add("issue_date", "is required", "")
+	} else if inv.IssueDate.Time().Year() > 9999 {
+		add("issue_date", "is after the year 9999", inv.IssueDate.String())
 	}
 	if inv.DueDate.IsZero() {
 		add("due_date", "is required", "")
+	} else if inv.DueDate.Time().Year() > 9999 {
+		add("due_date", "is after the year 9999 (a placeholder close date?)", inv.DueDate.String())
 	} else if !inv.IssueDate.IsZero() && inv.DueDate.Before(inv.IssueDate) {
 		add("due_date", "is before issue_date "+inv.IssueDate.String(), inv.DueDate.String())
 	}

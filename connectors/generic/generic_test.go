@@ -356,6 +356,14 @@ func TestParseBadValues(t *testing.T) {
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","company":{"address":{"country":["DE"]}}}}`, `deal.company.address.country: want a string, got array`},
 		{`{"event_id":["e"],"deal":{"id":"D","stage":"won"}}`, `event_id: want a string or a number, got array`},
 		{`[{"event_id":"e","deal":{"id":"D","stage":"won"}},{"event_id":"e","deal":{"id":"D","stage":"won"}}]`, `[1].event_id: "e" repeats the id of [0]`},
+		// Discount parts that cancel out (20 off and -10 %, -60 and 150 %)
+		// billed differently by the built-in mapping and a mapping file.
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{"quantity":"1","unit_price":"100","discount":"20","discount_percent":"-10"}]}}`,
+			`deal.line_items[0].discount_percent: must be between 0 and 100`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{"quantity":"1","unit_price":"100","discount":"-60","discount_percent":"150"}]}}`,
+			`deal.line_items[0].discount: must not be negative`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{"quantity":"1","unit_price":"100","discount_percent":"100.5"}]}}`,
+			`deal.line_items[0].discount_percent: must be between 0 and 100`},
 	}
 	for _, c := range cases {
 		_, err := ParseEvents([]byte(c.body), "msg_1")

@@ -434,6 +434,13 @@ func (p *problems) lineItems(path string, raw json.RawMessage) []model.LineItem 
 		li.UnitPrice, _ = p.dec(f("unit_price"), m["unit_price"])
 		li.Discount, _ = p.dec(f("discount"), m["discount"])
 		li.DiscountPercent, _ = p.dec(f("discount_percent"), m["discount_percent"])
+		// Parts that cancel out (20 off and -10 %) are not a discount.
+		if li.Discount.IsNegative() {
+			p.add(f("discount"), "must not be negative")
+		}
+		if li.DiscountPercent.IsNegative() || li.DiscountPercent.GreaterThan(decimal.NewFromInt(100)) {
+			p.add(f("discount_percent"), "must be between 0 and 100")
+		}
 		items = append(items, li)
 	}
 	return items

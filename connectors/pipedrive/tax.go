@@ -15,8 +15,6 @@ const (
 	taxNone      = "none"      // no tax
 )
 
-var hundred = decimal.NewFromInt(100)
-
 // lineTotals is what model.Invoice.ComputeTotals makes of li at rate
 // percent of tax in cur, its discount taken as the mappings take it (the
 // amount plus the percentage of quantity × unit price): the line's amount
@@ -24,7 +22,7 @@ var hundred = decimal.NewFromInt(100)
 func lineTotals(cur model.Currency, li model.LineItem, rate decimal.Decimal) (amount, tax decimal.Decimal) {
 	discount := li.Discount
 	if li.DiscountPercent.IsPositive() {
-		discount = discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Div(hundred))
+		discount = discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Shift(-2))
 	}
 	inv := model.Invoice{Currency: cur, Lines: []model.InvoiceLine{{
 		Quantity: li.Quantity, UnitPrice: li.UnitPrice, Discount: discount, TaxRate: rate,
@@ -60,7 +58,7 @@ func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (m
 	minor := cur.MinorUnits()
 	unit := decimal.New(1, -minor)
 	target, _ := lineTotals(cur, gross, decimal.Zero) // what the deal bills for the line
-	factor := decimal.NewFromInt(1).Add(rate.Div(hundred))
+	factor := decimal.NewFromInt(1).Add(rate.Shift(-2))
 	total := func(n decimal.Decimal) decimal.Decimal {
 		a, t := lineTotals(cur, model.LineItem{Quantity: decimal.NewFromInt(1), UnitPrice: n}, rate)
 		return a.Add(t)
