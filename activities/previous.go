@@ -75,7 +75,7 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 		return PreviousRun{}, nil
 	}
 	resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query:    `WorkflowId = ` + queryString(in.WorkflowID) + ` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`,
+		Query:    `WorkflowId = ` + QueryString(in.WorkflowID) + ` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`,
 		PageSize: 20,
 	})
 	if err != nil {
@@ -206,11 +206,11 @@ func runsError(what string, err error) error {
 	return temporal.NewApplicationError(what+": "+err.Error(), ErrTypeTemporalUnavailable, err)
 }
 
-// queryString is a string literal of Temporal's list filter. With every
+// QueryString is a string literal of Temporal's list filter. With every
 // backslash doubled and the double quote escaped, no escape sequence of the
 // filter's parser (\0, \n, \t, … among them) can appear, so the string
 // reaches it as it is; Go's %q would write \x01 or \u00a0, which the
 // parser reads as other characters.
-func queryString(s string) string {
+func QueryString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }

@@ -172,12 +172,16 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 
 // runsAfter names the first run of workflow id started at or after
 // started, other than runID, that did not end as not won (Failed, with
-// SyncStatus "skipped"); "" when there is none.
-func runsAfter(ctx context.Context, c client.Client, id, runID string, started time.Time) (string, error) {
+// SyncStatus "skipped"); "" when there is none. The list must show latest
+// (the workflow's latest run, as Temporal describes it): a run list that
+// has not caught up may not show a run in between either, so it is an
+// error, not "none".
+func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, started time.Time) (string, error) {
 	var token []byte
+	seen := false
 	for page := 0; page < 10; page++ {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         fmt.Sprintf("WorkflowId = %q AND StartTime >= %q", id, started.UTC().Format(time.RFC3339Nano)),
+			Query:         "WorkflowId = " + activities.QueryString(id) + " AND StartTime >= " + activities.QueryString(started.UTC().Format(time.RFC3339Nano)),
 			PageSize:      100,
 			NextPageToken: token,
 		})
@@ -189,11 +193,15 @@ func runsAfter(ctx context.Context, c client.Client, id, runID string, started t
 			if run == runID {
 				continue
 			}
+			seen = seen || run == latest
 			if ss := SyncStatus(ex.GetSearchAttributes()); ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || ss != workflows.StatusSkipped {
 				return fmt.Sprintf("%s (%s, SyncStatus %q)", run, ex.GetStatus(), ss), nil
 			}
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
+			if !seen {
+				return "", fmt.Errorf("the run list does not show the latest run %s yet: try again in a moment", latest)
+			}
 			return "", nil
 		}
 	}
@@ -263,7 +271,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		// Every run after this one must have ended so (not won, no
 		// invoice): one that made the invoice, or failed on a newer state
 		// of the deal, supersedes this run.
-		between, err := runsAfter(ctx, c, id, runID, h.started)
+		between, err := runsAfter(ctx, c, id, runID, later, h.started)
 		if err != nil {
 			r.Error = "listing the runs after this one: " + err.Error()
 			return r
