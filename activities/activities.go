@@ -82,6 +82,9 @@ func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err
 		return MapResult{}, err
 	}
 	inv, err := mapper.Map(in.Event)
+	if err == nil {
+		err = inv.CheckDates()
+	}
 	if err != nil {
 		return MapResult{}, temporalError(err)
 	}

@@ -2,9 +2,12 @@ package activities_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/mapping"
@@ -79,5 +82,22 @@ func TestMapDealNeedsNoConnection(t *testing.T) {
 	// A run from before the mapping's name was passed needs its connection.
 	if _, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "new", Event: ev}); err == nil {
 		t.Fatal("an old run's input without a mapping mapped with no connection")
+	}
+}
+
+// A deal whose close date is a placeholder (9999-12-31) maps to a due date
+// past the year 9999: the map step fails naming the field, as the record
+// of its result would not decode ("10000-01-30" is not a date).
+func TestMapDealRefusesDatesPastTheYear9999(t *testing.T) {
+	a := &activities.Activities{Connections: noConnections{}}
+	ev := model.DealEvent{EventID: "e", Deal: model.Deal{
+		ID: "D-1", Stage: "won", Currency: "EUR", Amount: decimal.NewNullDecimal(decimal.RequireFromString("100")),
+		Company: model.Company{ID: "C", Name: "Acme"}, CloseDate: model.NewDate(9999, 12, 31),
+	}}
+	_, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "c", Event: ev, Mapping: mapping.DefaultName})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeValidation || !appErr.NonRetryable() ||
+		!strings.Contains(err.Error(), "invoice.due_date") || !strings.Contains(err.Error(), "after the year 9999") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -142,11 +142,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// The ports are picked free just before the server binds them, so
 	// another process can take one in between: then the server fails (its
 	// frontend even panics on the missing listener), and it is built again
-	// on other ports. A port given in Options is kept.
+	// on other ports, unless the frontend's was given (see below).
+	//
 	// Given ports are checked first. The Web UI's server exits the process
 	// when it cannot bind its port (its logger's Fatal): a taken one must
 	// be an error, not the end of everything. A taken frontend port would
-	// fail every attempt below.
+	// fail the start below.
 	for _, p := range []struct {
 		port int
 		what string
@@ -195,10 +196,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		if err == nil {
 			break
 		}
+		if o.FrontendPort != 0 {
+			// An attempt that failed keeps the given frontend port bound
+			// in this process: another attempt on it cannot succeed.
+			return nil, fmt.Errorf("%w (the frontend port %d was free; another port of the server was taken meanwhile: start again)", err, o.FrontendPort)
+		}
 		if attempt == startAttempts {
-			if o.FrontendPort != 0 {
-				return nil, fmt.Errorf("%w (is port %d free?)", err, o.FrontendPort)
-			}
 			return nil, err
 		}
 		o.Logger.Warn("temporal server did not start; retrying on other ports", "attempt", attempt, "error", err)

@@ -42,6 +42,30 @@ type ValidateOptions struct {
 	Tolerance  decimal.Decimal
 }
 
+// CheckDates refuses dates past the year 9999, which do not read back (a
+// placeholder close date of 9999-12-31 plus the payment terms, say): the
+// map step checks them before its result is recorded, as that record
+// would not decode. A *ValidationError, or nil.
+func (inv *Invoice) CheckDates() error {
+	if ps := inv.dateProblems(); len(ps) > 0 {
+		return &ValidationError{Problems: ps}
+	}
+	return nil
+}
+
+func (inv *Invoice) dateProblems() []FieldError {
+	var ps []FieldError
+	for _, d := range []struct {
+		field string
+		date  Date
+	}{{"issue_date", inv.IssueDate}, {"due_date", inv.DueDate}} {
+		if !d.date.IsZero() && d.date.Time().Year() > 9999 {
+			ps = append(ps, FieldError{Field: "invoice." + d.field, Message: "is after the year 9999 (a placeholder close date?)", Value: d.date.String()})
+		}
+	}
+	return ps
+}
+
 // Validate checks an invoice whose totals have been computed. It returns a
 // *ValidationError naming every offending field, or nil.
 func (inv *Invoice) Validate(o ValidateOptions) error {
@@ -60,17 +84,12 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 	} else if _, err := ParseCurrency(string(inv.Currency)); err != nil {
 		add("currency", "is not an ISO 4217 code", string(inv.Currency))
 	}
-	// A date past the year 9999 does not read back (a placeholder close
-	// date of 9999-12-31 plus the payment terms, say).
+	ps = append(ps, inv.dateProblems()...)
 	if inv.IssueDate.IsZero() {
 		add("issue_date", "is required", "")
-	} else if inv.IssueDate.Time().Year() > 9999 {
-		add("issue_date", "is after the year 9999", inv.IssueDate.String())
 	}
 	if inv.DueDate.IsZero() {
 		add("due_date", "is required", "")
-	} else if inv.DueDate.Time().Year() > 9999 {
-		add("due_date", "is after the year 9999 (a placeholder close date?)", inv.DueDate.String())
 	} else if !inv.IssueDate.IsZero() && inv.DueDate.Before(inv.IssueDate) {
 		add("due_date", "is before issue_date "+inv.IssueDate.String(), inv.DueDate.String())
 	}

@@ -558,7 +558,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		// (a re-run): then it is not this invoice, and the run fails
 		// rather than report another customer's invoice as the deal's.
 		if r.Entity != nil && r.Entity.ID != "" && customer.ID != "" && r.Entity.ID != customer.ID {
-			return connectors.InvoiceResult{}, fmt.Errorf("netsuite create invoice: invoice %s (external id %s), made by an earlier attempt of this step, bills customer %s, not %s (the deal's company changed since?); credit or delete it in NetSuite, then retry: %w",
+			return connectors.InvoiceResult{}, fmt.Errorf("netsuite create invoice: invoice %s (external id %s), made by an earlier attempt of this step, bills customer %s, not %s (the deal's company changed since?); in NetSuite, bill it to customer %[4]s or delete it, then retry: %[5]w",
 				r.ID, eid, r.Entity.ID, customer.ID, connectors.ErrPermanent)
 		}
 		return connectors.InvoiceResult{InvoiceID: r.ID, Number: r.TranID, URL: t.invoiceLink(r.ID), Replayed: true}, nil

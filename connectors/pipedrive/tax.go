@@ -20,10 +20,7 @@ const (
 // amount plus the percentage of quantity × unit price): the line's amount
 // (net of discount, before tax) and its tax.
 func lineTotals(cur model.Currency, li model.LineItem, rate decimal.Decimal) (amount, tax decimal.Decimal) {
-	discount := li.Discount
-	if li.DiscountPercent.IsPositive() {
-		discount = discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Shift(-2))
-	}
+	discount := li.Discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Shift(-2))
 	inv := model.Invoice{Currency: cur, Lines: []model.InvoiceLine{{
 		Quantity: li.Quantity, UnitPrice: li.UnitPrice, Discount: discount, TaxRate: rate,
 	}}}
