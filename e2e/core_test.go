@@ -501,6 +501,25 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 		t.Errorf("events %v, %d invoices, the last %+v", out.Events, s.invoicesFor("D-SET-AGAIN"), inv[len(inv)-1])
 	}
 
+	// A sender that numbers its events per deal sends the same event id
+	// again, later, with a newer amount, while the run settles: a new
+	// event, and the newer amount is invoiced.
+	reuseID := workflows.WorkflowID("demo", "D-SET-REUSE")
+	if r := s.send(t, delivery{body: event("evt_reuse", "D-SET-REUSE", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	if r := s.send(t, delivery{body: later("evt_reuse", "D-SET-REUSE", "2026-11-20T10:03:00Z", "closed_won", "14000.00")}); r.status != http.StatusAccepted ||
+		r.parsed.Results[0].WorkflowID != reuseID || r.parsed.Results[0].Skipped != "" {
+		t.Fatalf("the same event id, later: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, reuseID, &out); err != nil {
+		t.Fatal(err)
+	}
+	if inv := s.Sandbox.Invoices(); strings.Join(out.Events, ",") != "evt_reuse" || s.invoicesFor("D-SET-REUSE") != 1 || inv[len(inv)-1].Total != "14000.00" {
+		t.Errorf("events %v, %d invoices, the last %+v; want one of 14000.00", out.Events, s.invoicesFor("D-SET-REUSE"), inv[len(inv)-1])
+	}
+	s.keepHistory(t, reuseID, "generic-settle-event-id-reused")
+
 	lostID := workflows.WorkflowID("demo", "D-SET-LOST")
 	if r := s.send(t, delivery{body: event("evt_lost_1", "D-SET-LOST", nil)}); r.status != http.StatusAccepted {
 		t.Fatalf("won: %d %s", r.status, r.body)
