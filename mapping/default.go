@@ -70,7 +70,7 @@ func (d Default) Map(ev model.DealEvent) (model.Invoice, error) {
 		}
 		// As a mapping file's default expression: item.discount +
 		// percent(item.quantity * item.unit_price, item.discount_percent).
-		discount := li.Discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Shift(-2))
+		discount := li.DiscountAmount()
 		inv.Lines = append(inv.Lines, model.InvoiceLine{
 			ItemCode:    li.SKU,
 			Description: desc,

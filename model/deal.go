@@ -70,6 +70,13 @@ type LineItem struct {
 	DiscountPercent decimal.Decimal `json:"discount_percent"`
 }
 
+// DiscountAmount is the line's whole discount as an amount: Discount plus
+// DiscountPercent of quantity × unit price, exactly (the default of every
+// mapping's line discount).
+func (li LineItem) DiscountAmount() decimal.Decimal {
+	return li.Discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Shift(-2))
+}
+
 // DealEvent is one change of a deal as a source reports it.
 type DealEvent struct {
 	// EventID is the CRM's id of this delivery's event, stable across its retries.

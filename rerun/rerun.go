@@ -262,12 +262,12 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Error = err.Error()
 		return r
 	}
-	if laterNotWon != nil && !h.latest.OccurredAt.After(laterNotWon.LatestAt) {
-		r.Skipped = fmt.Sprintf("a later run %s (%s) exists: it saw the deal no longer won at %s, after this run's newest event",
-			later, info.GetStatus(), laterNotWon.LatestAt.Format(time.RFC3339))
-		return r
-	}
 	if laterNotWon != nil {
+		if !h.latest.OccurredAt.After(laterNotWon.LatestAt) {
+			r.Skipped = fmt.Sprintf("a later run %s (%s) exists: it saw the deal no longer won at %s, after this run's newest event",
+				later, info.GetStatus(), laterNotWon.LatestAt.Format(time.RFC3339))
+			return r
+		}
 		// Every run after this one must have ended so (not won, no
 		// invoice): one that made the invoice, or failed on a newer state
 		// of the deal, supersedes this run.

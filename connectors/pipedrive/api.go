@@ -105,8 +105,9 @@ func permanent(format string, args ...any) error {
 // total once that tax is added (see netOfTax), and the deal's Amount, the
 // deal value, which counts such lines with their tax, is lowered by the tax
 // they include, so that it is compared with the net lines like for like. A
-// line no net line can bill exactly fails the fetch (ErrPermanent), naming
-// the deal, the product line and what to change.
+// line whose total no net amount reaches is billed a minor unit less; one
+// that no net line can be made of (a negative quantity) fails the fetch
+// (ErrPermanent), naming the deal, the product line and what to change.
 func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model.Deal, error) {
 	acc, err := s.account(accountID)
 	if err != nil {

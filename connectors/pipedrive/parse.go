@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -236,14 +237,12 @@ func (s *Source) ownWriteBack(m *Meta, previous json.RawMessage) bool {
 	if m.ChangeSource != "api" || m.Action != "change" || isNull(previous) {
 		return false
 	}
-	ours := map[string]bool{}
-	for _, f := range []string{s.write.InvoiceIDField, s.write.InvoiceNumberField, s.write.InvoiceURLField, s.write.StatusField} {
-		if f != "" {
-			ours[f] = true
-		}
+	w := s.write
+	ours := func(f string) bool {
+		return f != "" && slices.Contains([]string{w.InvoiceIDField, w.InvoiceNumberField, w.InvoiceURLField, w.StatusField}, f)
 	}
 	var changed map[string]json.RawMessage
-	if len(ours) == 0 || json.Unmarshal(previous, &changed) != nil {
+	if json.Unmarshal(previous, &changed) != nil {
 		return false
 	}
 	fields := 0
@@ -256,7 +255,7 @@ func (s *Source) ownWriteBack(m *Meta, previous json.RawMessage) bool {
 				return false
 			}
 			for f := range custom {
-				if !ours[f] {
+				if !ours(f) {
 					return false
 				}
 				fields++

@@ -20,9 +20,8 @@ const (
 // amount plus the percentage of quantity × unit price): the line's amount
 // (net of discount, before tax) and its tax.
 func lineTotals(cur model.Currency, li model.LineItem, rate decimal.Decimal) (amount, tax decimal.Decimal) {
-	discount := li.Discount.Add(li.Quantity.Mul(li.UnitPrice).Mul(li.DiscountPercent).Shift(-2))
 	inv := model.Invoice{Currency: cur, Lines: []model.InvoiceLine{{
-		Quantity: li.Quantity, UnitPrice: li.UnitPrice, Discount: discount, TaxRate: rate,
+		Quantity: li.Quantity, UnitPrice: li.UnitPrice, Discount: li.DiscountAmount(), TaxRate: rate,
 	}}}
 	inv.ComputeTotals()
 	return inv.Lines[0].Amount, inv.Lines[0].TaxAmount
