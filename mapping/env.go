@@ -428,5 +428,5 @@ func baseOptions() []expr.Option {
 			return p[len(p)-1], nil
 		}, new(func(...string) string), new(func(model.Date, ...model.Date) model.Date)),
 	}
-	return opts
+	return append(opts, aggregateOptions()...)
 }

@@ -516,3 +516,51 @@ func TestNameOnlyFileDiscountsAsTheBuiltin(t *testing.T) {
 		}
 	}
 }
+
+// expr's aggregates add up ints and floats only; over decimals they must
+// compute exactly, in every form, and still be ints over ints.
+func TestAggregatesOverDecimals(t *testing.T) {
+	m := parse(t, `
+name: agg
+invoice:
+  memo: >-
+    string(sum(deal.line_items, .quantity * .unit_price)) + " " +
+    string(sum(map(deal.line_items, .unit_price))) + " " +
+    string(mean(map(deal.line_items, .unit_price))) + " " +
+    string(median(map(deal.line_items, .unit_price))) + " " +
+    string(min(map(deal.line_items, .unit_price))) + " " +
+    string(max(deal.amount, dec("0.1"))) + " " +
+    string(min(dec("0.1"), 2)) + " " +
+    string(sum([1, 2]) * dec("0.5")) + " " +
+    string(sum(deal.line_items, .quantity * .unit_price) - deal.amount)
+  due_date: add_days(invoice.issue_date, max(1, len(deal.line_items)) + sum([1, 2]))
+`)
+	ev := wonEvent("closedwon", "")
+	ev.Deal.LineItems = []model.LineItem{
+		{SKU: "A", Description: "A", Quantity: dec("3"), UnitPrice: dec("0.10")},
+		{SKU: "B", Description: "B", Quantity: dec("1"), UnitPrice: dec("0.20")},
+		{SKU: "C", Description: "C", Quantity: dec("2"), UnitPrice: dec("0.35")},
+		{SKU: "D", Description: "D", Quantity: dec("1"), UnitPrice: dec("11999")},
+	}
+	inv, err := m.Map(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0.3+0.2+0.7+11999 = 12000.2; the mean of the prices is 11999.65/4.
+	want := "12000.2 11999.65 2999.9125 0.275 0.1 12000 0.1 1.5 0.2"
+	if inv.Memo != want {
+		t.Errorf("memo %q, want %q", inv.Memo, want)
+	}
+	// Over ints they stay ints (add_days takes an int): 4 lines + 3.
+	if inv.DueDate != model.NewDate(2026, 11, 27) {
+		t.Errorf("due date %s, want 2026-11-27", inv.DueDate)
+	}
+
+	// A float among the values is a mapping error that says what to write.
+	m = parse(t, "name: f\ninvoice:\n  memo: 'string(sum(map(deal.line_items, #index == 0 ? 1.5 : dec(\"1\"))))'\n")
+	_, err = m.Map(ev)
+	var me *mapping.Error
+	if !errors.As(err, &me) || !strings.Contains(me.Message, "float 1.5") || !strings.Contains(me.Message, `dec(`) {
+		t.Fatalf("got %v, want a mapping error naming the float", err)
+	}
+}
