@@ -126,7 +126,8 @@ type Workflow struct {
 	Retry RetryPolicy `mapstructure:"retry"`
 	// ActivityTimeout is the start-to-close timeout of one ERP call.
 	ActivityTimeout time.Duration `mapstructure:"activity_timeout" validate:"gt=0"`
-	// RunTimeout bounds a whole run; a run that cannot finish within it fails.
+	// RunTimeout bounds a whole run; a run that cannot finish within it times
+	// out (runs retry --timed-out starts it again).
 	RunTimeout time.Duration `mapstructure:"run_timeout" validate:"gt=0"`
 	// ExternalCalls says how the calls to ERPs and CRMs run: "local" (local
 	// activities: executed by the worker that runs the workflow, recorded as

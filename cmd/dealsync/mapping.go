@@ -188,6 +188,10 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	if err != nil {
 		return err
 	}
+	noConn := connName == ""
+	if noConn {
+		connName = unusedMappingConnection
+	}
 
 	if f.dir != "" {
 		results, err := mapping.RunGolden(f.dir, m, f.update)
@@ -229,7 +233,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	} else if ev, err = mapping.ReadEvent(f.deal); err != nil {
 		return usage("%v", err)
 	}
-	if c, ok := cfg.Connections[connName]; ok && f.target == "" {
+	if c, ok := cfg.Connections[connName]; ok && !noConn && f.target == "" {
 		targetName = accountTarget(c, ev.Account)
 	}
 	var trigger mapping.Trigger = mapping.StageTrigger{WonStages: won}
@@ -237,7 +241,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		trigger = fm.Trigger(won)
 	}
 	triggered, reason, terr := trigger.Evaluate(ev)
-	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, Triggered: triggered, Skipped: reason}
+	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, Triggered: triggered, Skipped: reason, NoConnection: noConn}
 	if terr != nil {
 		res.TriggerError = terr.Error()
 	}
@@ -317,9 +321,12 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (m
 }
 
 type testResult struct {
-	Mapping      string              `json:"mapping"`
-	Hash         string              `json:"hash"`
-	Connection   string              `json:"connection"`
+	Mapping    string `json:"mapping"`
+	Hash       string `json:"hash"`
+	Connection string `json:"connection"`
+	// NoConnection: no connection of the config uses the mapping; it was
+	// evaluated as one named Connection with the default won stages.
+	NoConnection bool                `json:"no_connection,omitempty"`
 	Triggered    bool                `json:"triggered"`
 	Skipped      string              `json:"skipped,omitempty"`
 	TriggerError string              `json:"trigger_error,omitempty"`
@@ -348,8 +355,13 @@ func describeError(err error) *errorReport {
 	return &errorReport{Type: "other", Message: err.Error()}
 }
 
+// unusedMappingConnection names the connection a mapping that no connection
+// uses is tested as.
+const unusedMappingConnection = "test"
+
 // pickConnection chooses the connection (for won stages, target and the
-// idempotency key) and the target.
+// idempotency key), "" when none of the config's uses the mapping, and the
+// target.
 func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string) (conn string, won []string, target string, err error) {
 	conn, won, target = f.connection, config.DefaultWonStages, f.target
 	if conn == "" {
@@ -379,8 +391,6 @@ func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string)
 		if target == "" {
 			target = c.Target
 		}
-	} else {
-		conn = "test"
 	}
 	if target == "" {
 		// No connection uses the mapping: the config's only target of its
@@ -448,7 +458,11 @@ func planRequest(cfg *config.Config, name string, inv model.Invoice, key string)
 
 func printTestResult(out io.Writer, r testResult) {
 	fmt.Fprintf(out, "mapping:    %s (hash %s)\n", r.Mapping, r.Hash)
-	fmt.Fprintf(out, "connection: %s\n", r.Connection)
+	if r.NoConnection {
+		fmt.Fprintf(out, "connection: none of the config's connections uses this mapping: evaluated as one named %q with the default won stages (the idempotency key below is that name's; --connection NAME picks one)\n", r.Connection)
+	} else {
+		fmt.Fprintf(out, "connection: %s\n", r.Connection)
+	}
 	switch {
 	case r.TriggerError != "":
 		fmt.Fprintf(out, "trigger:    FAILED on this deal (the intake refuses such a delivery with 500 until the mapping is fixed): %s\n", r.TriggerError)

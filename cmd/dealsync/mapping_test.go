@@ -18,6 +18,7 @@ import (
 type mappingTestReport struct {
 	Mapping      string `json:"mapping"`
 	Connection   string `json:"connection"`
+	NoConnection bool   `json:"no_connection"`
 	Triggered    bool   `json:"triggered"`
 	TriggerError string `json:"trigger_error"`
 	Invoice      *struct {
@@ -273,7 +274,7 @@ connections:
 	if err != nil {
 		t.Fatalf("mapping test: %v (%+v)", err, r)
 	}
-	if r.Connection != "shop" || r.Triggered || r.Target != "erp" || r.Request == nil || !strings.HasPrefix(r.Request.URL, "https://erp.example.com/api/") {
+	if r.Connection != "shop" || r.NoConnection || r.Triggered || r.Target != "erp" || r.Request == nil || !strings.HasPrefix(r.Request.URL, "https://erp.example.com/api/") {
 		t.Errorf("default mapping: connection %q, triggered %v, target %q, request %+v; want shop's won stages (closed_won is not one) and its target erp",
 			r.Connection, r.Triggered, r.Target, r.Request)
 	}
@@ -282,8 +283,9 @@ connections:
 	if err != nil {
 		t.Fatalf("mapping test: %v (%+v)", err, r)
 	}
-	if r.Target != "erp" {
-		t.Errorf("a mapping no connection uses: target %q, want the config's only target erp", r.Target)
+	if r.Target != "erp" || !r.NoConnection || r.Connection != "test" {
+		t.Errorf("a mapping no connection uses: target %q, connection %q (no_connection %v), want the config's only target erp and a connection named test said to be none of the config's",
+			r.Target, r.Connection, r.NoConnection)
 	}
 	// --connection demo still reaches the built-in one.
 	r, err = mappingTest(t, "--config", cfg, "--mapping", "default", "--connection", "demo", "--deal", "../../examples/closed-won.json")
