@@ -1,10 +1,16 @@
 package connections_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
@@ -171,5 +177,75 @@ targets:
 		if err == nil || !strings.Contains(err.Error(), "targets.erp.tax_id_field: must be a column name") {
 			t.Errorf("tax_id_field %s: err = %v", bad, err)
 		}
+	}
+}
+
+// currency_ids is keyed by ISO code as the docs write it (EUR); the config
+// reader lower-cases keys, and the target must still find the invoice's
+// currency. A key that is no currency code is a config error.
+func TestNetSuiteCurrencyIDsKeepTheirCodes(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pemFile := filepath.Join(dir, "ns.pem")
+	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	build := func(ids string) (*connections.Set, error) {
+		p := filepath.Join(dir, "dealsync.yaml")
+		body := `
+targets:
+  erp:
+    type: netsuite
+    account_id: "1234567_SB1"
+    client_id: c
+    certificate_id: k
+    private_key: file:` + pemFile + `
+    default_item_id: "5"
+    currency_ids: ` + ids + `
+connections:
+  shop:
+    source: {type: generic, secret: whsec_c2hvcC1zZWNyZXQ=}
+    target: erp
+`
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return connections.Build(cfg, connectors.Env{})
+	}
+	set, err := build(`{EUR: "4", usd: "1"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop, _ := set.Get("shop")
+	inv := model.Invoice{
+		Reference: "D-1", SourceDealID: "D-1", Currency: "EUR",
+		Customer:  model.Customer{ExternalID: "C-1", Name: "Acme GmbH"},
+		IssueDate: model.NewDate(2026, 11, 20), DueDate: model.NewDate(2026, 12, 20),
+		Lines: []model.InvoiceLine{{Description: "Pro", Quantity: decimal.NewFromInt(1), UnitPrice: decimal.NewFromInt(100)}},
+	}
+	inv.ComputeTotals()
+	for cur, want := range map[model.Currency]string{"EUR": `"4"`, "USD": `"1"`} {
+		inv.Currency = cur
+		req, err := shop.Target.PlanInvoice(inv, connectors.CustomerRef{ID: "77"}, "invoice/shop/D-1/invoice")
+		if err != nil {
+			t.Fatalf("%s: %v", cur, err)
+		}
+		if !strings.Contains(string(req.Body), `"currency":{"id":`+want+`}`) {
+			t.Errorf("%s invoice: body %s, want currency id %s", cur, req.Body, want)
+		}
+	}
+	if _, err := build(`{EURO: "4"}`); err == nil || !strings.Contains(err.Error(), "currency_ids") {
+		t.Errorf("a key that is no currency code: %v", err)
 	}
 }

@@ -157,6 +157,30 @@ var currenciesFor = 5 * time.Minute
 var _ connectors.Target = (*Target)(nil)
 
 // New makes a Target. The private key is read and checked here, once.
+// currencyIDsByCode keys currency_ids by the upper-case ISO code the
+// invoices carry: the config reader lower-cases every key it reads
+// (`EUR` arrives as `eur`), and a code that is not ISO 4217 is refused.
+func currencyIDsByCode(ids map[string]string) (map[string]string, error) {
+	if len(ids) == 0 {
+		return ids, nil
+	}
+	out := make(map[string]string, len(ids))
+	for code, id := range ids {
+		c, err := model.ParseCurrency(code)
+		if err != nil {
+			return nil, fmt.Errorf("netsuite: currency_ids: %v", err)
+		}
+		if strings.TrimSpace(id) == "" {
+			return nil, fmt.Errorf("netsuite: currency_ids: %s has no internal id", c)
+		}
+		if _, dup := out[string(c)]; dup {
+			return nil, fmt.Errorf("netsuite: currency_ids: %s is listed twice", c)
+		}
+		out[string(c)] = strings.TrimSpace(id)
+	}
+	return out, nil
+}
+
 func New(cfg Config, deps Deps) (*Target, error) {
 	if cfg.AccountID == "" || cfg.ClientID == "" || cfg.CertificateID == "" {
 		return nil, errors.New("netsuite: account_id, client_id and certificate_id are required")
@@ -180,6 +204,9 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	}
 	if cfg.Scope == "" {
 		cfg.Scope = DefaultScope
+	}
+	if cfg.CurrencyIDs, err = currencyIDsByCode(cfg.CurrencyIDs); err != nil {
+		return nil, err
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
