@@ -696,3 +696,59 @@ func TestEnvOverridesKeysNotInTheFile(t *testing.T) {
 	equal(t, "connections.demo.mapping", cfg.Connections["demo"].Mapping, "default")
 	equal(t, "targets.sandbox.timeout", cfg.Targets["sandbox"].Spec.(*httpStandIn).Timeout, 42*time.Second)
 }
+
+// A value YAML reads as a number where the config wants text may not be
+// the text written (0123456 is octal, long digit strings become floats):
+// a secret must be quoted, and a float never becomes a string. Whole
+// numbers (an account id) still read as their digits, and the environment,
+// whose values are text, is not affected.
+func TestUnquotedNumbersWhereTextIsWanted(t *testing.T) {
+	path := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: 12.50, token: 0123456}
+connections:
+  shop:
+    source: {type: test-source, secret: 12345678901234567890123, account: 1234567}
+    target: erp
+`)
+	_, err := config.Load(path)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load: got %v, want *config.Error", err)
+	}
+	for key, want := range map[string]string{
+		"targets.erp.token":              "a secret must be written in quotes",
+		"connections.shop.source.secret": "a secret must be written in quotes",
+		"targets.erp.base_url":           "12.5 is read as a number, not as the text written: write it in quotes",
+	} {
+		if !cerr.Has(key) || !strings.Contains(err.Error(), key+": "+want) {
+			t.Errorf("want %q at %s:\n%s", want, key, err)
+		}
+	}
+	for _, leaked := range []string{"42798", "0123456", "1.2345678901234568e+22"} {
+		if strings.Contains(err.Error(), leaked) {
+			t.Errorf("the message shows a secret's value %s:\n%s", leaked, err)
+		}
+	}
+	if cerr.Has("connections.shop.source.account") {
+		t.Errorf("a whole number where text is wanted is its digits:\n%s", err)
+	}
+
+	quoted := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example", token: "0123456"}
+connections:
+  shop:
+    source: {type: test-source, secret: "0123456", account: 1234567}
+    target: erp
+`)
+	t.Setenv("DEALSYNC_TARGETS_ERP_TOKEN", "0777")
+	cfg := mustLoad(t, quoted)
+	src := cfg.Connections["shop"].Source.Spec.(*testSource)
+	if v, err := src.Secret.Reveal(); err != nil || v != "0123456" || src.Account != "1234567" {
+		t.Errorf("quoted secret %q (%v), account %q", v, err, src.Account)
+	}
+	if v, err := cfg.Targets["erp"].Spec.(*testTarget).Token.Reveal(); err != nil || v != "0777" {
+		t.Errorf("secret from the environment %q (%v), want 0777", v, err)
+	}
+}

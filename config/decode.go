@@ -26,10 +26,14 @@ var (
 var (
 	errBadDuration  = errors.New("invalid duration (use a number with a unit: 500ms, 30s, 5m, 1h30m)")
 	errDurationUnit = errors.New("a duration needs a unit (e.g. 30s, 5m, 24h)")
+	// errUnquotedSecret: a secret written as a bare number or boolean.
+	errUnquotedSecret = errors.New("a secret must be written in quotes: unquoted, YAML reads it as a number or a boolean " +
+		"and may change it (0123 is octal, long digit strings become floats)")
 )
 
 // decodeHook converts what YAML and environment variables give into the
-// config's types: strings (or bare numbers) into secret.Secret, strings into
+// config's types: strings into secret.Secret (a bare number or boolean is
+// refused: YAML may have changed it), strings into
 // time.Duration, comma-separated strings (environment overrides) into
 // slices; then any other encoding.TextUnmarshaler from a string.
 func decodeHook() mapstructure.DecodeHookFunc {
@@ -41,7 +45,19 @@ func decodeHook() mapstructure.DecodeHookFunc {
 				case string:
 					return secret.New(d), nil
 				case int, int64, uint64, float64, bool:
-					return secret.New(fmt.Sprint(d)), nil
+					// Not quoted in the file: YAML has read it as a number
+					// or a boolean, and its text may be gone (0123 is
+					// octal 83, long digit strings become floats, 1_000 is
+					// 1000). Never quote the value: it is a secret.
+					return nil, errUnquotedSecret
+				}
+			case to.Kind() == reflect.String:
+				switch d := data.(type) {
+				case float32, float64:
+					// YAML read an unquoted value as a float: its text is
+					// not kept (1.50 is 1.5, 12345678901234567890 is
+					// 1.2345678901234567e+19).
+					return nil, fmt.Errorf("%v is read as a number, not as the text written: write it in quotes", d)
 				}
 			case to == durationType:
 				switch d := data.(type) {
