@@ -403,8 +403,9 @@ connections:
 		if w, a := f.WriteBacks(hsPortal, "401"), f.WriteBackAttempts(hsPortal, "401"); w != 1 || a != 3 {
 			t.Fatalf("write-backs %d of %d attempts, want 1 of 3", w, a)
 		}
-		if n := s.countRuns(t, `DealId = "401" AND SyncStatus = "invoiced"`, 1); n != 1 {
-			t.Errorf("run not recorded as invoiced (%d)", n)
+		// The thin event said no amount; the invoiced run says what it billed.
+		if n := s.countRuns(t, `DealId = "401" AND SyncStatus = "invoiced" AND Amount = 400 AND Currency = "EUR"`, 1); n != 1 {
+			t.Errorf("run not recorded as invoiced, with the amount billed (%d)", n)
 		}
 		s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "401"), "hubspot-writeback-retried")
 	})

@@ -426,9 +426,14 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	r := result()
 	r.CustomerID, r.InvoiceID, r.Number, r.URL = customer.ID, created.InvoiceID, created.Number, created.URL
 	r.Mapping, r.MappingHash = mapped.Mapping, mapped.MappingHash
+	// Amount and Currency said what the first event said (nothing, for a
+	// thin CRM event); an invoiced run says what it billed. The same one
+	// upsert: replay matches upserts by their kind, not their values.
 	_ = workflow.UpsertTypedSearchAttributes(ctx,
 		ErpInvoiceIDKey.ValueSet(created.InvoiceID),
 		SyncStatusKey.ValueSet(StatusInvoiced),
+		AmountKey.ValueSet(invoice.Total.InexactFloat64()),
+		CurrencyKey.ValueSet(string(invoice.Currency)),
 	)
 
 	if in.WriteBack {
