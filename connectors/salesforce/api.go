@@ -22,8 +22,13 @@ import (
 
 const service = "salesforce"
 
-// maxPages bounds the query pages read for one deal.
-const maxPages = 20
+// maxPages bounds the query pages read for one deal; maxListPages those of
+// one listing of won deals (`deals sync`): 5 million opportunities at
+// Salesforce's 2,000 a page, handed on page by page.
+const (
+	maxPages     = 20
+	maxListPages = 2500
+)
 
 func permanent(format string, args ...any) error {
 	return fmt.Errorf("%w: salesforce: "+format, append([]any{connectors.ErrPermanent}, args...)...)
@@ -220,24 +225,37 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	return d, nil
 }
 
-// query runs a SOQL query and follows nextRecordsUrl.
+// query runs a SOQL query about one deal and follows nextRecordsUrl, for at
+// most maxPages pages.
 func (s *Source) query(ctx context.Context, acc *account, op, soql string) ([]map[string]any, error) {
-	path := "/services/data/" + s.apiVersion + "/query?" + url.Values{"q": {soql}}.Encode()
 	var out []map[string]any
+	err := s.eachPage(ctx, acc, op, soql, maxPages, func(records []map[string]any) error {
+		out = append(out, records...)
+		return nil
+	})
+	return out, err
+}
+
+// eachPage runs a SOQL query and hands fn each page of its records, following
+// nextRecordsUrl for at most pages pages.
+func (s *Source) eachPage(ctx context.Context, acc *account, op, soql string, pages int, fn func([]map[string]any) error) error {
+	path := "/services/data/" + s.apiVersion + "/query?" + url.Values{"q": {soql}}.Encode()
 	for page := 0; ; page++ {
-		if page == maxPages {
-			return nil, permanent("%s: more than %d pages", op, maxPages)
+		if page == pages {
+			return permanent("%s: more than %d pages", op, pages)
 		}
 		var res queryResult
 		if err := s.call(ctx, acc, op, http.MethodGet, path, nil, &res); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, res.Records...)
+		if err := fn(res.Records); err != nil {
+			return err
+		}
 		if res.Done || res.NextRecordsURL == "" {
-			return out, nil
+			return nil
 		}
 		if !strings.HasPrefix(res.NextRecordsURL, "/services/data/") {
-			return nil, permanent("%s: unexpected nextRecordsUrl %q", op, res.NextRecordsURL)
+			return permanent("%s: unexpected nextRecordsUrl %q", op, res.NextRecordsURL)
 		}
 		path = res.NextRecordsURL
 	}

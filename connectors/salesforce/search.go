@@ -11,7 +11,7 @@ import (
 )
 
 // ListWonDeals implements connectors.WonDealLister with one SOQL query
-// (all its pages): the Opportunities that are won (IsWon, or a StageName
+// (its pages handed on one by one): the Opportunities that are won (IsWon, or a StageName
 // of won_stages) with a CloseDate in [since, until). CloseDate is a date:
 // the period is taken in whole days, UTC, an until within a day counting
 // that day.
@@ -20,18 +20,17 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	if err != nil {
 		return err
 	}
-	records, err := s.query(ctx, acc, "list won opportunities", wonQuery(s.wonStageNames(acc), since, until))
-	if err != nil {
-		return err
-	}
-	for _, r := range records {
-		d := connectors.WonDeal{ID: text(r, "Id"), Stage: text(r, "StageName")}
-		d.CloseDate, _ = model.ParseDate(text(r, "CloseDate")) // the query had it; a zero date only shows less
-		if err := fn(d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.eachPage(ctx, acc, "list won opportunities", wonQuery(s.wonStageNames(acc), since, until), maxListPages,
+		func(records []map[string]any) error {
+			for _, r := range records {
+				d := connectors.WonDeal{ID: text(r, "Id"), Stage: text(r, "StageName")}
+				d.CloseDate, _ = model.ParseDate(text(r, "CloseDate")) // the query had it; a zero date only shows less
+				if err := fn(d); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 }
 
 // wonQuery is the SOQL of ListWonDeals.

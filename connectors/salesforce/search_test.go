@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -45,5 +46,30 @@ func TestListWonDeals(t *testing.T) {
 	}
 	if got := soqlString(`O'Brien \ Co`); got != `'O\'Brien \\ Co'` {
 		t.Errorf("soqlString: %s", got)
+	}
+}
+
+// A listing longer than a deal's page bound (`deals sync` over a busy
+// period) is read to its end, page by page.
+func TestListWonDealsReadsEveryPage(t *testing.T) {
+	f := salesforcefake.New(orgA, "cid-a", "cs-a")
+	t.Cleanup(f.Close)
+	f.WonPageSize = 1
+	const n = maxPages + 5
+	for i := range n {
+		f.PutOpportunity(salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":"0065w%014dAAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-03"}`, i)))
+	}
+	s := apiSource(t, f, nil)
+	var got []string
+	err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
+		func(d connectors.WonDeal) error {
+			got = append(got, d.ID)
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n || got[0] != "0065w00000000000000AAA" || got[n-1] != fmt.Sprintf("0065w%014dAAA", n-1) {
+		t.Fatalf("%d won opportunities listed (%v), want all %d in order", len(got), got, n)
 	}
 }

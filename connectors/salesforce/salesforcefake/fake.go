@@ -65,6 +65,9 @@ type Server struct {
 	// LineItemPageSize is the most line items per query page (default 2000,
 	// Salesforce's default batch size).
 	LineItemPageSize int
+	// WonPageSize is the most won Opportunities per query page (default
+	// 2000).
+	WonPageSize int
 
 	mu         sync.Mutex
 	tokens     map[string]bool // valid access tokens
@@ -78,6 +81,7 @@ type Server struct {
 	writes     map[string]int
 	attempts   map[string]int
 	wbFaults   []Fault
+	wonPages   map[string][]any // query locator → the won records of its query
 }
 
 // New starts a fake org accepting the client credentials.
@@ -85,6 +89,8 @@ func New(orgID, clientID, clientSecret string) *Server {
 	s := &Server{
 		OrgID: orgID, ClientID: clientID, ClientSecret: clientSecret, APIVersion: "v62.0",
 		LineItemPageSize: 2000,
+		WonPageSize:      2000,
+		wonPages:         map[string][]any{},
 		tokens:           map[string]bool{},
 		opps:             map[string]Record{},
 		lines:            map[string][]Record{},
@@ -361,7 +367,21 @@ func (s *Server) wonPage(w http.ResponseWriter, stageList, from, to string) {
 	for i, r := range won {
 		records[i] = s.withAttributes("Opportunity", r)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"totalSize": len(records), "done": true, "records": records})
+	locator := fmt.Sprintf("01gWON%d", len(s.wonPages))
+	s.wonPages[locator] = records
+	s.wonPageAt(w, locator, 0)
+}
+
+// wonPageAt answers the page of a won query's records from offset on;
+// its locators are "01gWON<n>-<offset>".
+func (s *Server) wonPageAt(w http.ResponseWriter, locator string, offset int) {
+	all := s.wonPages[locator]
+	end := min(len(all), offset+s.WonPageSize)
+	out := map[string]any{"totalSize": len(all), "done": end >= len(all), "records": slices.Clone(all[min(offset, len(all)):end])}
+	if end < len(all) {
+		out["nextRecordsUrl"] = fmt.Sprintf("/services/data/%s/query/%s-%d", s.APIVersion, locator, end)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // Query locators are "01gFAKE<opportunity id>-<offset>".
@@ -380,6 +400,12 @@ func (s *Server) linesPage(w http.ResponseWriter, oppID string, offset int) {
 }
 
 func (s *Server) nextPage(w http.ResponseWriter, locator string) {
+	if won, off, ok := strings.Cut(locator, "-"); ok && strings.HasPrefix(won, "01gWON") {
+		if n, err := strconv.Atoi(off); err == nil && s.wonPages[won] != nil {
+			s.wonPageAt(w, won, n)
+			return
+		}
+	}
 	rest, ok := strings.CutPrefix(locator, "01gFAKE")
 	i := strings.LastIndex(rest, "-")
 	if !ok || i < 0 {
