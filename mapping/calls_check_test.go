@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
@@ -50,6 +51,7 @@ func TestSnapshotsOfRunsUnderWayAreSparedNewChecks(t *testing.T) {
 	for name, src := range map[string][]byte{
 		"a misspelt field in a call": []byte(misspeltInACall),
 		"over the size bound":        []byte("name: old\n# " + strings.Repeat("x", mapping.MaxFileBytes) + "\n"),
+		"coalesce without arguments": []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? coalesce() : deal.name'\n"),
 	} {
 		if _, err := mapping.Parse("old.yaml", src); err == nil {
 			t.Fatalf("%s: the file passes today's load checks; the test needs one that does not", name)
@@ -61,5 +63,40 @@ func TestSnapshotsOfRunsUnderWayAreSparedNewChecks(t *testing.T) {
 		if _, err := m.Map(model.DealEvent{Deal: model.Deal{ID: "D-1", Name: "Acme annual", Stage: "won", Currency: "EUR"}}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+	}
+}
+
+// coalesce() without arguments has no value to give: a load error at its
+// position, not a run-time "index out of range". With arguments it keeps
+// giving the first non-blank string or set date.
+func TestCoalesceWithoutArgumentsIsALoadError(t *testing.T) {
+	_, err := mapping.Parse("m.yaml", []byte("name: m\ninvoice:\n  memo: 'deal.id == \"x\" ? coalesce() : deal.name'\n"))
+	var le *mapping.LoadError
+	if !errors.As(err, &le) || len(le.Problems) != 1 || le.Problems[0].Key != "invoice.memo" ||
+		le.Problems[0].Line != 3 || le.Problems[0].Column != 27 || !strings.Contains(err.Error(), "coalesce needs at least one value") {
+		t.Fatalf("got %v, want a load error at invoice.memo's coalesce()", err)
+	}
+
+	m, err := mapping.Parse("m.yaml", []byte("name: m\ninvoice:\n  memo: coalesce(deal.raw[\"po\"], deal.name)\n"+
+		"  issue_date: coalesce(deal.close_date, event.occurred_on)\n  due_date: coalesce(deal.close_date)\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := m.Map(model.DealEvent{OccurredAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC),
+		Deal: model.Deal{ID: "D-1", Name: "Acme annual", Stage: "won", Currency: "EUR"}})
+	if err != nil || inv.Memo != "Acme annual" || inv.IssueDate != model.NewDate(2026, 11, 20) || !inv.DueDate.IsZero() {
+		t.Fatalf("memo %q, issue date %v, due date %v: %v", inv.Memo, inv.IssueDate, inv.DueDate, err)
+	}
+
+	// The snapshot of a run started before the check: a mapping error
+	// when the call is reached.
+	src := []byte("name: old\ninvoice:\n  memo: coalesce()\n")
+	old, err := mapping.FromSnapshot(&mapping.Snapshot{Name: "old", Hash: mapping.HashOf(src), Path: "old.yaml", Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Map(model.DealEvent{Deal: model.Deal{ID: "D-1", Stage: "won", Currency: "EUR"}}); !mapping.IsMappingError(err) ||
+		!strings.Contains(err.Error(), "coalesce needs at least one value") {
+		t.Fatalf("coalesce() in a snapshot: %v", err)
 	}
 }

@@ -202,9 +202,19 @@ func newEventEnv(ev model.DealEvent, zone *time.Location) EventEnv {
 }
 
 // Moment is a point in time as expressions see it: something to date in a
-// zone with date_in, or to test with is_set, and nothing else (no methods:
-// a host's local zone or clock never enters a mapping).
+// zone with date_in, to test with is_set, or to print with string(), and
+// nothing else (a host's local zone or clock never enters a mapping).
 type Moment struct{ t time.Time }
+
+// String is the moment in RFC 3339 in UTC ("2026-11-30T23:30:00Z", with
+// fractional seconds only when the source gave them), "" when it is unset:
+// what string(deal.close_time) gives, the same on every host.
+func (m Moment) String() string {
+	if m.t.IsZero() {
+		return ""
+	}
+	return m.t.UTC().Format(time.RFC3339Nano)
+}
 
 // momentOf is t as a Moment: in UTC, without a monotonic reading, so that
 // what an expression can see of it (printed, compared) is the instant
@@ -301,6 +311,9 @@ var decCmpOverloads = []any{
 }
 
 var errDivZero = errors.New("division by zero")
+
+// errCoalesceNoArguments is the error of coalesce() without arguments.
+var errCoalesceNoArguments = errors.New("coalesce needs at least one value, as in coalesce(deal.currency, defaults.currency)")
 
 // baseOptions are the functions and operators every expression can use.
 func baseOptions() []expr.Option {
@@ -412,7 +425,12 @@ func baseOptions() []expr.Option {
 			return p[0] != nil, nil
 		}, new(func(model.Date) bool), new(func(Moment) bool), new(func(string) bool)),
 		// coalesce(a, b, ...): the first non-blank string / set date.
+		// A call without arguments is refused at load (parser.compile);
+		// the snapshot of a run started before that check fails here instead.
 		expr.Function("coalesce", func(p ...any) (any, error) {
+			if len(p) == 0 {
+				return nil, errCoalesceNoArguments
+			}
 			for _, v := range p {
 				switch x := v.(type) {
 				case string:

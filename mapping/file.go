@@ -629,6 +629,13 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			return
 		}
 		id, ok := call.Callee.(*ast.IdentifierNode)
+		if ok && id.Value == "coalesce" && len(call.Arguments) == 0 && p.strict {
+			// Its variadic overload type-checks a call without arguments,
+			// which has no value to give: refused now, not at every run.
+			line, col := position(src, call.Location().From)
+			p.exprProblem(n, key, src, line, col, errCoalesceNoArguments.Error())
+			return
+		}
 		if ok && id.Value == "date_in" && len(call.Arguments) == 2 {
 			// The zones written in the file are checked now, not at the
 			// first run: literals, either branch of a condition, and every

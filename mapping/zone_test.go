@@ -199,3 +199,26 @@ func TestMomentsAreInstants(t *testing.T) {
 		t.Errorf("memos %q", memos)
 	}
 }
+
+// string() of a moment is RFC 3339 in UTC, not Go's internals, whatever
+// offset the moment was sent with; an unset moment prints as "".
+func TestMomentsPrintAsRFC3339InUTC(t *testing.T) {
+	m := parse(t, "name: t\ninvoice:\n  memo: 'string(deal.close_time) + \"|\" + string(event.occurred_at)'\n")
+	for _, c := range []struct {
+		closeTime, occurredAt time.Time
+		want                  string
+	}{
+		{time.Date(2026, 11, 30, 23, 30, 0, 0, time.FixedZone("", -5*3600)), time.Time{}, "2026-12-01T04:30:00Z|"},
+		{time.Date(2026, 11, 20, 10, 0, 0, 123_000_000, time.UTC), time.Date(2026, 11, 20, 10, 5, 0, 0, time.Local), "2026-11-20T10:00:00.123Z|" + time.Date(2026, 11, 20, 10, 5, 0, 0, time.Local).UTC().Format(time.RFC3339)},
+	} {
+		ev := wonEvent("closedwon", "contractsent")
+		ev.Deal.CloseTime, ev.OccurredAt = c.closeTime, c.occurredAt
+		inv, err := m.Map(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv.Memo != c.want {
+			t.Errorf("memo %q, want %q", inv.Memo, c.want)
+		}
+	}
+}

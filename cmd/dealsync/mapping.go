@@ -55,8 +55,10 @@ func newMappingTestCmd(g *globalFlags) *cobra.Command {
 		Use:   "test (--mapping NAME | --file PATH) (--deal FILE | --dir DIR | --connection NAME --fetch DEAL_ID)",
 		Short: "Evaluate the trigger and the mapping on a sample deal event and print the invoice and the exact ERP request",
 		Long: `test evaluates a mapping offline. With --deal it evaluates the trigger and
-the mapping on one deal event (JSON, as the source produces it), computes
-and validates the invoice exactly as a run does, and prints the invoice
+the mapping on one deal event (JSON: a generic source's body, as
+` + "`dealsync webhook send`" + ` posts it, read as the intake reads it; or a deal
+event in dealsync's own shape, as --save writes it: see docs/mappings.md),
+computes and validates the invoice exactly as a run does, and prints the invoice
 and the request the target would receive (method, URL, headers with
 secrets masked, body): the connection's target, or the one its
 account_targets give the event's account, as in a run. With --dir it
@@ -81,7 +83,7 @@ Nothing is ever written: not to the ERP, not to the CRM.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.mapping, "mapping", "", "mapping name (a mapping file of the config, or \"default\")")
 	fl.StringVar(&f.file, "file", "", "mapping file to test instead of a mapping of the config")
-	fl.StringVar(&f.deal, "deal", "", "deal event JSON file")
+	fl.StringVar(&f.deal, "deal", "", "deal event JSON file (a generic source's body, or dealsync's event shape as --save writes it)")
 	fl.StringVar(&f.dir, "dir", "", "golden folder: NAME.deal.json + NAME.invoice.json (or NAME.error.txt)")
 	fl.StringVar(&f.fetch, "fetch", "", "id of a deal to read from the CRM of --connection (read-only)")
 	fl.StringVar(&f.account, "account", "", "with --fetch: the CRM account (HubSpot portal id, Salesforce org id, Pipedrive company id) of the deal")
@@ -249,11 +251,20 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	if aerr == nil {
 		res.Invoice = &inv
 		if targetName != "" {
-			req, err := planRequest(cfg, targetName, inv, workflows.DealWorkflowID(connName, ev.Account, ev.Deal.ID)+"/invoice")
+			target, err := buildTarget(cfg, targetName)
 			if err != nil {
 				return usage("target %s: %v", targetName, err)
 			}
-			res.Target, res.Request = targetName, req
+			res.Target = targetName
+			// A target that refuses the invoice (a Xero line with neither
+			// item nor account code) fails the run: an error of the
+			// invoice, like a validation error, not of the command line.
+			req, err := target.PlanInvoice(inv, connectors.CustomerRef{ID: PlaceholderCustomerID}, workflows.DealWorkflowID(connName, ev.Account, ev.Deal.ID)+"/invoice")
+			if err != nil {
+				res.Error = &errorReport{Type: targetErrorType, Message: fmt.Sprintf("target %s: %v", targetName, err)}
+			} else {
+				res.Request = &req
+			}
 		}
 	} else {
 		res.Error = describeError(aerr)
@@ -263,7 +274,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	} else {
 		printTestResult(out, res)
 	}
-	if aerr != nil || terr != nil {
+	if res.Error != nil || terr != nil {
 		return &exitError{code: 1}
 	}
 	return nil
@@ -336,8 +347,12 @@ type testResult struct {
 	Error        *errorReport        `json:"error,omitempty"`
 }
 
+// targetErrorType is the errorReport type of an invoice the target
+// refuses to plan.
+const targetErrorType = "target"
+
 type errorReport struct {
-	Type    string             `json:"type"` // mapping | validation
+	Type    string             `json:"type"` // mapping | validation | target
 	Message string             `json:"message"`
 	Mapping *mapping.Error     `json:"mapping,omitempty"`
 	Fields  []model.FieldError `json:"problems,omitempty"`
@@ -436,24 +451,18 @@ type namedTarget struct {
 	name string
 }
 
-func planRequest(cfg *config.Config, name string, inv model.Invoice, key string) (*connectors.Request, error) {
+// buildTarget builds the configured target name, to plan requests with
+// (PlanInvoice sends nothing).
+func buildTarget(cfg *config.Config, name string) (connectors.Target, error) {
 	tc := cfg.Targets[name]
 	spec, ok := connectors.LookupTarget(tc.Type)
 	if !ok {
 		return nil, fmt.Errorf("unknown target type %q", tc.Type)
 	}
-	t, err := spec.Build(tc.Spec, connectors.Env{
+	return spec.Build(tc.Spec, connectors.Env{
 		HTTPClient: &http.Client{Timeout: time.Second},
 		Logger:     quietLogger(),
 	})
-	if err != nil {
-		return nil, err
-	}
-	req, err := t.PlanInvoice(inv, connectors.CustomerRef{ID: PlaceholderCustomerID}, key)
-	if err != nil {
-		return nil, err
-	}
-	return &req, nil
 }
 
 func printTestResult(out io.Writer, r testResult) {
@@ -471,7 +480,7 @@ func printTestResult(out io.Writer, r testResult) {
 	default:
 		fmt.Fprintf(out, "trigger:    no run would start: %s\n", r.Skipped)
 	}
-	if r.Error != nil {
+	if r.Error != nil && r.Error.Type != targetErrorType {
 		fmt.Fprintf(out, "\n%s error:\n", r.Error.Type)
 		switch {
 		case r.Error.Mapping != nil:
@@ -496,6 +505,10 @@ func printTestResult(out io.Writer, r testResult) {
 	fmt.Fprintf(out, "\ninvoice:\n")
 	b, _ := json.MarshalIndent(r.Invoice, "  ", "  ")
 	fmt.Fprintf(out, "  %s\n", b)
+	if r.Error != nil {
+		fmt.Fprintf(out, "\n%s error (the target refuses this invoice: a run would fail creating it):\n  %s\n", r.Error.Type, r.Error.Message)
+		return
+	}
 	if r.Request == nil {
 		fmt.Fprintf(out, "\n(no target: no request to show)\n")
 		return
@@ -561,6 +574,13 @@ func newMappingLintCmd(g *globalFlags) *cobra.Command {
 					return err
 				}
 				names = cfg.Mappings.Loaded.Names()
+			}
+			// "ok" over nothing would pass a CI job that checks nothing.
+			if len(names) == 0 {
+				if g.configPath == "" {
+					return usage("nothing to check: give mapping files (mapping lint FILE...) or a --config whose mappings.files or mappings.dir has some")
+				}
+				return usage("nothing to check: %s has no mapping files (mappings.files, mappings.dir)", g.configPath)
 			}
 			if asJSON {
 				writeJSON(out, map[string]any{"ok": true, "mappings": names})

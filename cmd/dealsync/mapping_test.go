@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
 )
 
 // mappingTestReport is the part of `mapping test --json` these tests read.
@@ -291,5 +293,98 @@ connections:
 	r, err = mappingTest(t, "--config", cfg, "--mapping", "default", "--connection", "demo", "--deal", "../../examples/closed-won.json")
 	if err != nil || r.Connection != "demo" || !r.Triggered || r.Target != "sandbox" {
 		t.Errorf("--connection demo: %v, connection %q, triggered %v, target %q", err, r.Connection, r.Triggered, r.Target)
+	}
+}
+
+// --deal reads a body of the generic source as the intake reads it: a
+// field the canonical deal has not is kept in deal.raw (not "unknown
+// field"), and a close_date with a time is the moment the mapping's
+// time_zone dates. The dry run gives the invoice of a run.
+func TestMappingTestOnAGenericSourceBody(t *testing.T) {
+	dir := t.TempDir()
+	body := `{"event_id":"evt_9","occurred_at":"2026-11-30T23:40:00-05:00",
+ "deal":{"id":"D-7","name":"Acme renewal","stage":"closed_won","amount":"480.00","currency":"EUR",
+         "close_date":"2026-11-30T23:30:00-05:00","po_number":"PO-4711",
+         "company":{"id":"C-1","name":"Acme GmbH","address":{"country":"DE"}},
+         "line_items":[{"sku":"PRO-1Y","description":"Pro plan","quantity":"1","unit_price":"480.00"}]}}
+`
+	src := "name: po\ntime_zone: Asia/Tokyo\ninvoice:\n  memo: 'deal.raw[\"po_number\"]'\n"
+	dealFile := writeFile(t, filepath.Join(dir, "body.json"), body)
+	mappingFile := writeFile(t, filepath.Join(dir, "po.yaml"), src)
+
+	m, err := mapping.Parse(mappingFile, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := generic.ParseEvents([]byte(body), "msg_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := mapping.Apply(m, events[0])
+	if err != nil || want.Memo != "PO-4711" || want.IssueDate != model.NewDate(2026, 12, 1) {
+		t.Fatalf("a run's invoice: memo %q, issue date %v, %v; the test needs the raw field and the zoned close time", want.Memo, want.IssueDate, err)
+	}
+
+	out, err := runOut(context.Background(), "mapping", "test", "--json", "--config", "../../examples/dealsync.yaml", "--file", mappingFile, "--deal", dealFile)
+	if err != nil {
+		t.Fatalf("mapping test: %v\n%s", err, out)
+	}
+	var r struct {
+		Invoice *model.Invoice `json:"invoice"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Invoice == nil {
+		t.Fatalf("--json printed %v:\n%s", err, out)
+	}
+	got, _ := json.MarshalIndent(r.Invoice, "", "  ")
+	wantJSON, _ := json.MarshalIndent(want, "", "  ")
+	if string(got) != string(wantJSON) {
+		t.Errorf("dry run and run differ:\n%s", mapping.LineDiff(string(wantJSON), string(got)))
+	}
+}
+
+// A target that refuses to plan the invoice (Xero: a line with neither
+// item nor account code) is an error of the invoice, reported in the
+// result as a target error, exit 1, not a usage error (exit 2).
+func TestMappingTestReportsATargetThatRefusesTheInvoice(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XERO_SECRET", "xero-client-secret")
+	cfg := writeConfig(t, fmt.Sprintf(`
+targets:
+  books:
+    type: xero
+    tenant_id: 0a5d2d8c-1f1e-4c4b-9d6e-3f2a1b0c9d8e
+    client_id: abc
+    client_secret: env:XERO_SECRET
+    token_file: %s
+`, filepath.Join(dir, "xero-token.json")))
+	noCodes := writeFile(t, filepath.Join(dir, "nocodes.yaml"), "name: nocodes\ninvoice:\n  lines:\n    item_code: \"\"\n")
+
+	r, err := mappingTest(t, "--config", cfg, "--file", noCodes, "--deal", "../../examples/closed-won.json")
+	if exitCode(err) != 1 || r.Error == nil || r.Error.Type != "target" || !strings.HasPrefix(r.Error.Message, "target books: ") ||
+		r.Target != "books" || r.Invoice == nil || r.Request != nil {
+		t.Fatalf("exit %d (%v), report %+v, error %+v; want exit 1 and a target error in the JSON", exitCode(err), err, r, r.Error)
+	}
+	out, err := runOut(context.Background(), "mapping", "test", "--config", cfg, "--file", noCodes, "--deal", "../../examples/closed-won.json")
+	if exitCode(err) != 1 || !strings.Contains(out, "invoice:") || !strings.Contains(out, "target error") || !strings.Contains(out, "target books: ") {
+		t.Fatalf("exit %d (%v), output:\n%s", exitCode(err), err, out)
+	}
+}
+
+// `mapping lint` with nothing to check is a usage error, not "ok": in CI
+// it would pass whatever the mapping files say.
+func TestMappingLintWithNothingToCheck(t *testing.T) {
+	ctx := context.Background()
+	if out, err := runOut(ctx, "mapping", "lint"); exitCode(err) != 2 || !strings.Contains(err.Error(), "nothing to check") {
+		t.Errorf("no --config, no files: exit %d, %v, output %q", exitCode(err), err, out)
+	}
+	noMappings := writeConfig(t, "targets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\n")
+	if out, err := runOut(ctx, "mapping", "lint", "--config", noMappings, "--json"); exitCode(err) != 2 || !strings.Contains(err.Error(), "nothing to check") {
+		t.Errorf("a config without mapping files: exit %d, %v, output %q", exitCode(err), err, out)
+	}
+	if out, err := runOut(ctx, "mapping", "lint", "--config", "../../examples/dealsync.yaml"); err != nil || !strings.Contains(out, "ok: 1 mapping(s): generic-standard") {
+		t.Errorf("the example config: %v, output %q", err, out)
+	}
+	if out, err := runOut(ctx, "mapping", "lint", "../../examples/mappings/generic-standard.yaml"); err != nil || !strings.Contains(out, "ok: 1 mapping(s)") {
+		t.Errorf("a file: %v, output %q", err, out)
 	}
 }
