@@ -154,3 +154,102 @@ func TestPendingTokenDoesNotOverwriteANewerOne(t *testing.T) {
 		t.Fatalf("pending save: %v, store %s", err, store2.tok.RefreshToken)
 	}
 }
+
+// The token endpoint's refusals say what to do. invalid_grant: the
+// refresh token in token_file is dead, and since the configured
+// refresh_token only seeds a missing file, the message names the file and
+// both ways to put a new token to use; each of them works. invalid_client:
+// the app's credentials, not the refresh token, are at fault.
+func TestRefusedRefreshSaysWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	valid := "RT-new"
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if id, secret, _ := r.BasicAuth(); id != "app" || secret != "s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"invalid_client","error_description":"client authentication failed"}`)
+			return
+		}
+		if r.FormValue("refresh_token") != valid {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		io.WriteString(w, `{"access_token":"AT","refresh_token":"`+valid+`","expires_in":3600,"token_type":"bearer"}`)
+	}))
+	defer endpoint.Close()
+	newSource := func(t *testing.T, store TokenStore, clientSecret, seed string) *RefreshingSource {
+		t.Helper()
+		return &RefreshingSource{Config: &oauth2.Config{ClientID: "app", ClientSecret: clientSecret,
+			Endpoint: oauth2.Endpoint{TokenURL: endpoint.URL, AuthStyle: oauth2.AuthStyleInHeader}},
+			Store: store, Seed: seed, Service: "vendor", Connection: "vendor org 42"}
+	}
+	refused := func(t *testing.T, err error, want, not []string) {
+		t.Helper()
+		if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized {
+			t.Fatalf("err = %v (class %v), want Unauthorized", err, cl)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("message %q lacks %q", err, w)
+			}
+		}
+		for _, n := range not {
+			if strings.Contains(err.Error(), n) {
+				t.Errorf("message %q says %q", err, n)
+			}
+		}
+	}
+	dead := func(t *testing.T) string { // a token file whose refresh token the vendor refuses
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "vendor.token.json")
+		if err := (&FileTokenStore{Path: path}).Save(ctx, &oauth2.Token{RefreshToken: "RT-dead"}); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	reauthorize := []string{"vendor org 42", "invalid_grant", "authorize the connection again", `{"refresh_token":"<new token>"}`, "delete", "restart the workers", "a new refresh_token alone is not read"}
+
+	t.Run("invalid_grant, new token written into the file", func(t *testing.T) {
+		path := dead(t)
+		src := newSource(t, &FileTokenStore{Path: path}, "s3cret", valid) // a new refresh_token is configured: not read
+		_, err := src.Token(ctx)
+		refused(t, err, append(reauthorize, "token_file "+path), nil)
+		if err := os.WriteFile(path, []byte(`{"refresh_token":"`+valid+`"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if tok, err := src.Token(ctx); err != nil || tok.AccessToken != "AT" {
+			t.Fatalf("after writing the new token into the file: %v, %v", tok, err)
+		}
+	})
+	t.Run("invalid_grant, file deleted and worker restarted", func(t *testing.T) {
+		path := dead(t)
+		if _, err := newSource(t, &FileTokenStore{Path: path}, "s3cret", valid).Token(ctx); err == nil {
+			t.Fatal("the dead token in the file was accepted")
+		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		restarted := newSource(t, &FileTokenStore{Path: path}, "s3cret", valid)
+		if tok, err := restarted.Token(ctx); err != nil || tok.AccessToken != "AT" {
+			t.Fatalf("after deleting the file and restarting: %v, %v", tok, err)
+		}
+	})
+	t.Run("a stored token without a refresh token", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "vendor.token.json")
+		if err := os.WriteFile(path, []byte(`{"access_token":"AT-old"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := newSource(t, &FileTokenStore{Path: path}, "s3cret", valid).Token(ctx)
+		refused(t, err, []string{"has no refresh token", "token_file " + path, `{"refresh_token":"<new token>"}`, "restart the workers"}, nil)
+	})
+	t.Run("invalid_client", func(t *testing.T) {
+		_, err := newSource(t, &FileTokenStore{Path: dead(t)}, "old-secret", valid).Token(ctx)
+		refused(t, err, []string{"vendor org 42", "invalid_client: client authentication failed", "client_id and client_secret", "does not help"},
+			[]string{"rejected the refresh token", "write the new refresh token"})
+	})
+	t.Run("invalid_grant, a store that is not a file", func(t *testing.T) {
+		_, err := newSource(t, &memStore{tok: &oauth2.Token{RefreshToken: "RT-dead"}}, "s3cret", valid).Token(ctx)
+		refused(t, err, []string{"authorize the connection again", "token store"}, []string{"token_file"})
+	})
+}

@@ -346,7 +346,7 @@ func (s *RefreshingSource) refresh(ctx context.Context) (*oauth2.Token, error) {
 		return nil, err
 	}
 	if s.tok.RefreshToken == "" {
-		return nil, s.unauthorized("the stored token has no refresh token: authorize the connection again")
+		return nil, s.unauthorized("the stored token has no refresh token: " + s.reauthorize())
 	}
 	hc := s.HTTPClient
 	if hc == nil {
@@ -411,12 +411,35 @@ func (s *RefreshingSource) refreshError(err error) error {
 			if msg == "" {
 				msg = Truncate(string(re.Body))
 			}
-			return s.unauthorized("the token endpoint rejected the refresh token (" + msg + "): authorize the connection again")
+			if re.ErrorCode == "invalid_client" {
+				// The app's credentials, not the refresh token: a new
+				// authorization would be refused the same way.
+				return s.unauthorized("the token endpoint rejected the app's client credentials (" + msg + "): " +
+					"check the connection's client_id and client_secret against the app in the vendor's developer portal " +
+					"(a secret regenerated there, or another app's id, is refused); authorizing the connection again does not help while they are wrong")
+			}
+			return s.unauthorized("the token endpoint rejected the refresh token (" + msg + "): " + s.reauthorize())
 		}
 		return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: code,
 			Message: Truncate(string(re.Body)), RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
 	}
 	return fmt.Errorf("%s refresh token: %w", s.Service, err) // network: retried
+}
+
+// reauthorize says how to give the connection a new refresh token. The
+// configured refresh_token (Seed) only seeds a token store that holds
+// nothing, so with a token file in place a new refresh_token in the config
+// is never read: the message names the file and the two ways to get the
+// new token used.
+func (s *RefreshingSource) reauthorize() string {
+	file, ok := s.Store.(*FileTokenStore)
+	if !ok {
+		return "authorize the connection again, and put the new refresh token into its token store"
+	}
+	return fmt.Sprintf("authorize the connection again, then either write the new refresh token into token_file %s "+
+		`as {"refresh_token":"<new token>"} (used from the next call on, no restart needed), `+
+		"or delete that file and restart the workers using it with refresh_token set to the new token, which then seeds the file; "+
+		"a new refresh_token alone is not read while the file exists", file.Path)
 }
 
 func (s *RefreshingSource) unauthorized(msg string) error {

@@ -20,10 +20,20 @@
 //
 // Both POSTs carry the step's idempotency key in the idempotency header. A
 // 2xx answer with "Idempotent-Replayed: true" is reported as
-// InvoiceResult.Replayed. Every non-2xx answer is a *connectors.APIError. A
-// 409 to the invoice's POST, which the IETF idempotency-key draft answers
-// while the same key is still being processed, is asked again three times
-// within 7 s before it counts.
+// InvoiceResult.Replayed. Every non-2xx answer is a *connectors.APIError,
+// but for a 409 that means "in progress".
+//
+// The IETF idempotency-key draft answers 409 while a request with the same
+// key is still being processed (a retry after an attempt that timed out).
+// A 409 to the invoice's POST, or to the POST of a customer without an
+// external id, can mean nothing else here (the protocol gives neither a
+// conflict of its own): it is asked again three times within 7 s (waits
+// that would outlast the step's deadline are skipped), and a 409 that
+// stays is a retryable error, so that the step is tried again later with
+// the same key; never a refusal, since the first request may still create
+// the invoice. A 409 to the POST of a customer with an external id is the
+// conflict the protocol defines: the customer is looked up (and a look-up
+// that finds none is retried, which also covers a key in progress).
 package httptarget
 
 import (
@@ -268,7 +278,9 @@ func validHeaderName(s string) bool {
 // with this external id (another run created it since the look-up): the
 // one the answer names, or else the one a look-up finds, is the deal's.
 // On an API that does not enforce unique external ids, two runs racing for
-// one new company can still create it twice.
+// one new company can still create it twice. For a customer without an
+// external id a 409 can only mean that the key is still in progress: it is
+// asked again, and one that stays is retried (keyInProgress).
 func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
 	if t.customersURL == "" {
 		if c.ExternalID == "" {
@@ -283,8 +295,13 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		}
 	}
 	ref, conflict, err := t.createCustomer(ctx, c, key)
-	if conflict == nil || c.ExternalID == "" {
+	switch {
+	case conflict == nil:
 		return ref, err
+	case c.ExternalID == "":
+		// No external id that another customer could hold: the 409 that
+		// stayed is the answer for this key still in progress.
+		return connectors.CustomerRef{}, keyInProgress(err)
 	}
 	if named := conflict.Customer; isCustomer(named, c.ExternalID) {
 		return connectors.CustomerRef{ID: named.ID}, nil
@@ -330,21 +347,24 @@ func isCustomer(c ListedCustomer, externalID string) bool {
 
 // createCustomer posts the customer under key. A 409 answer is returned
 // as the conflict (with what the answer says of the customer that holds
-// the external id) beside its *connectors.APIError.
+// the external id) beside its *connectors.APIError. For a customer without
+// an external id, whose 409 can only be the key in progress, the POST is
+// asked again first (postAskingAgain).
 func (t *Target) createCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, *CustomerConflict, error) {
 	const op = "create customer"
 	payload, err := json.Marshal(NewCustomerBody(c))
 	if err != nil {
 		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
-	req, err := t.newPost(ctx, t.customersURL, payload, key)
-	if err != nil {
-		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
+	var waits []time.Duration // a 409 for the external id is looked into at once
+	if c.ExternalID == "" {
+		waits = conflictWaits
 	}
-	_, body, err := t.send(req, op)
+	_, body, err := t.postAskingAgain(ctx, op, waits, func() (*http.Request, error) {
+		return t.newPost(ctx, t.customersURL, payload, key)
+	})
 	if err != nil {
-		var apiErr *connectors.APIError
-		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict {
+		if isConflict(err) {
 			var conflict CustomerConflict
 			_ = json.Unmarshal(body, &conflict) // naming the customer is optional
 			return connectors.CustomerRef{}, &conflict, err
@@ -372,33 +392,15 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 			return found, err
 		}
 	}
-	req, _, err := t.invoiceRequest(ctx, inv, customer, key)
-	if err != nil {
-		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, err)
-	}
-	header, body, err := t.send(req, op)
-	// The IETF idempotency-key draft answers 409 while a request with the
-	// same key is still being processed (a retry after a timed-out
-	// attempt): ask again a few times, for the stored answer, rather than
-	// fail the run while the first attempt makes the invoice. A 409 that
-	// stays is the API's refusal (a duplicate reference, say): permanent.
-	for _, wait := range conflictWaits {
-		var apiErr *connectors.APIError
-		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusConflict {
-			break
-		}
-		if apiErr.RetryAfter > 0 && apiErr.RetryAfter < maxConflictWait {
-			wait = apiErr.RetryAfter
-		}
-		select {
-		case <-ctx.Done():
-			return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, ctx.Err())
-		case <-time.After(wait):
-		}
-		if req, _, err = t.invoiceRequest(ctx, inv, customer, key); err != nil {
-			return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %w", t.service, op, err)
-		}
-		header, body, err = t.send(req, op)
+	header, body, err := t.postAskingAgain(ctx, op, conflictWaits, func() (*http.Request, error) {
+		req, _, err := t.invoiceRequest(ctx, inv, customer, key)
+		return req, err
+	})
+	if isConflict(err) {
+		// The protocol gives the invoice's POST no conflict of its own: a
+		// 409 that stayed is the answer for this key still in progress,
+		// and the first request may yet create the invoice.
+		return connectors.InvoiceResult{}, keyInProgress(err)
 	}
 	if err != nil {
 		return connectors.InvoiceResult{}, err
@@ -418,12 +420,67 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}, nil
 }
 
-// conflictWaits are the waits before asking again after a 409 to the
-// invoice's POST (tests shorten them); maxConflictWait bounds a
-// Retry-After taken instead.
+// conflictWaits are the waits before asking again after a 409 that can
+// only mean the key is in progress (tests shorten them); maxConflictWait
+// bounds a Retry-After taken instead.
 var conflictWaits = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 
 const maxConflictWait = 5 * time.Second
+
+// postAskingAgain sends the POST build makes and, while the API answers
+// 409, sends it again after each of waits (a Retry-After below
+// maxConflictWait replacing the wait): the IETF idempotency-key draft's
+// answer while a request with the same key is still being processed, which
+// the stored answer replaces once it is done. A wait that would end past
+// ctx's deadline is not waited: the 409 is returned at once, for the step
+// to be retried rather than to time out. A 409 that stays is returned as
+// it is; errors name op.
+func (t *Target) postAskingAgain(ctx context.Context, op string, waits []time.Duration, build func() (*http.Request, error)) (http.Header, []byte, error) {
+	req, err := build()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
+	}
+	header, body, err := t.send(req, op)
+	for _, wait := range waits {
+		var apiErr *connectors.APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusConflict {
+			break
+		}
+		if apiErr.RetryAfter > 0 && apiErr.RetryAfter < maxConflictWait {
+			wait = apiErr.RetryAfter
+		}
+		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(wait).Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, ctx.Err())
+		case <-time.After(wait):
+		}
+		if req, err = build(); err != nil {
+			return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
+		}
+		header, body, err = t.send(req, op)
+	}
+	return header, body, err
+}
+
+// isConflict reports whether err is the API's 409 answer.
+func isConflict(err error) bool {
+	var apiErr *connectors.APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict
+}
+
+// keyInProgress is the error for conflict, a 409 that stayed where it can
+// only mean that a request with the same idempotency key is still being
+// processed: not an *connectors.APIError, so it is retried (the step runs
+// again later, with the same key, and gets that request's answer) and
+// never taken for the API's refusal.
+func keyInProgress(conflict error) error {
+	return fmt.Errorf("%v: taken for the IETF idempotency-key draft's answer while a request with the same key is still being processed "+
+		"(an earlier attempt that timed out, say); the step is tried again later with the same key "+
+		"(should the API answer 409 for another reason, every retry fails the same way: read its message)", conflict)
+}
 
 // findInvoice lists the invoices with the reference and returns the first
 // billed to customerID. An entry naming another reference (an API that does
@@ -492,7 +549,7 @@ func (t *Target) newPost(ctx context.Context, u string, payload []byte, key stri
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	t.setCommonHeaders(req.Header, erpkit.LegalKey(key, MaxKeyLen, func(rune) bool { return true }))
+	t.setCommonHeaders(req.Header, IdempotencyKey(key))
 	return req, nil
 }
 
@@ -500,6 +557,21 @@ func (t *Target) newPost(ctx context.Context, u string, payload []byte, key stri
 // Stripe's limit): a longer key (a long deal id) is sent as a stable
 // shortened form (erpkit.LegalKey); shorter keys go as they are.
 const MaxKeyLen = 255
+
+// IdempotencyKey is the idempotency header's value for a step key: the key
+// itself when it is at most MaxKeyLen bytes that a header value may hold,
+// else a stable form of it (erpkit.LegalKey: its printable ASCII, '_' for
+// the rest, and a digest of the whole key). A control character of a
+// generic deal id (a line break, DEL) would make Go refuse to send the
+// header, every attempt alike; other characters (a space, "Müller") were
+// always sent as they are, and keep their key.
+func IdempotencyKey(key string) string {
+	return erpkit.LegalKey(key, MaxKeyLen, headerChar)
+}
+
+// headerChar reports whether r may go into a header value as it is: not a
+// control character.
+func headerChar(r rune) bool { return r >= ' ' && r != 0x7f }
 
 func (t *Target) setCommonHeaders(h http.Header, key string) {
 	h.Set("Accept", "application/json")

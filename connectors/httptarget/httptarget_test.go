@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/model"
@@ -750,13 +751,16 @@ func TestConcurrentRunsOfOneNewCompanyMakeOneCustomer(t *testing.T) {
 }
 
 // A 409 that does not name the customer (or names another external id) is
-// followed by a look-up; when the API lists none, the run fails with a
-// message that says so, as permanent as the 409.
+// followed by a look-up at once; when the API lists none, the step is
+// retried with a message that says so. A customer without an external id
+// has nothing to look up: its 409 is the key in progress, asked again and
+// then retried, never a refusal.
 func TestCustomerConflictLooksUp(t *testing.T) {
+	defer func(w []time.Duration) { httptarget.SetConflictWaits(w) }(httptarget.SetConflictWaits([]time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}))
 	var (
-		conflict = `{"error":{"message":"duplicate"}}`
-		list     = `{"customers":[{"id":"C-1","external_id":"hub-7"}]}`
-		gets     int
+		conflict    = `{"error":{"message":"duplicate"}}`
+		list        = `{"customers":[{"id":"C-1","external_id":"hub-7"}]}`
+		gets, posts int
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -765,6 +769,7 @@ func TestCustomerConflictLooksUp(t *testing.T) {
 			_, _ = io.WriteString(w, list)
 			return
 		}
+		posts++
 		w.WriteHeader(http.StatusConflict)
 		_, _ = io.WriteString(w, conflict)
 	}))
@@ -776,9 +781,9 @@ func TestCustomerConflictLooksUp(t *testing.T) {
 	ctx := context.Background()
 	acme := model.Customer{ExternalID: "hub-7", Name: "Acme"}
 	for _, body := range []string{`{"error":{"message":"duplicate"}}`, `{"error":"dup","customer":{"id":"C-OTHER","external_id":"hub-1"}}`, `not json`} {
-		conflict, gets = body, 0
-		if got, err := tg.FindOrCreateCustomer(ctx, acme, "k"); err != nil || got != (connectors.CustomerRef{ID: "C-1"}) || gets != 1 {
-			t.Errorf("409 %s: %+v, %v after %d look-ups; want C-1 looked up", body, got, err, gets)
+		conflict, gets, posts = body, 0, 0
+		if got, err := tg.FindOrCreateCustomer(ctx, acme, "k"); err != nil || got != (connectors.CustomerRef{ID: "C-1"}) || gets != 1 || posts != 1 {
+			t.Errorf("409 %s: %+v, %v after %d creates and %d look-ups; want C-1 looked up after one", body, got, err, posts, gets)
 		}
 	}
 	// A 409 for a customer the API does not list (yet) is tried again.
@@ -787,10 +792,13 @@ func TestCustomerConflictLooksUp(t *testing.T) {
 	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), `lists no customer with external_id "hub-7"`) {
 		t.Errorf("409 and no listed customer: %v (class %v), want a retry", err, c)
 	}
-	// Without an external id there is nothing to look up: the 409 is the error.
-	gets = 0
-	if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in"}, "k"); apiError(t, err).StatusCode != http.StatusConflict || gets != 0 {
-		t.Errorf("409 without external id: %v, %d look-ups", err, gets)
+	// Without an external id there is nothing to look up: the 409 is the
+	// key in progress, asked again, then retried.
+	gets, posts = 0, 0
+	_, err = tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Walk-in"}, "k")
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "HTTP 409") ||
+		!strings.Contains(err.Error(), "still being processed") || gets != 0 || posts != 4 {
+		t.Errorf("409 without external id: %v (class %v) after %d creates and %d look-ups; want a retry after 4 creates", err, c, posts, gets)
 	}
 }
 
@@ -824,8 +832,9 @@ func TestCustomerChangedSinceAnEarlierRunOfTheDeal(t *testing.T) {
 
 // A 409 to the invoice's POST (the IETF draft's answer while the same key
 // is still being processed, after an attempt that timed out) is asked
-// again and gets the stored answer; a 409 that stays is the API's refusal,
-// permanent, after three more asks.
+// again and gets the stored answer; a 409 that stays after three more asks
+// is retried later (the first request may yet make the invoice), never a
+// refusal.
 func TestInvoiceConflictIsAskedAgain(t *testing.T) {
 	defer func(w []time.Duration) { httptarget.SetConflictWaits(w) }(httptarget.SetConflictWaits([]time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}))
 	var posts, conflicts int
@@ -854,11 +863,37 @@ func TestInvoiceConflictIsAskedAgain(t *testing.T) {
 	}
 	posts, conflicts = 0, 100
 	_, err = tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "C-1"}, "k")
-	if api := apiError(t, err); api.StatusCode != http.StatusConflict || posts != 4 {
+	if err == nil || !strings.Contains(err.Error(), "HTTP 409: a request with this key is being processed") || posts != 4 {
 		t.Errorf("a 409 that stays: %v after %d posts, want the 409 after 4", err, posts)
 	}
-	if c, _ := connectors.Classify(err); c != connectors.Permanent {
-		t.Errorf("a 409 that stays is %v, want permanent", c)
+	if c, _ := connectors.Classify(err); c != connectors.Retry {
+		t.Errorf("a 409 that stays is %v, want a retry", c)
+	}
+}
+
+// The asks after a 409 stay within the step's deadline: a wait that would
+// outlast it is not waited, and the step ends with the 409, retried, rather
+// than with its deadline.
+func TestInvoiceConflictIsNotAskedAgainPastTheDeadline(t *testing.T) {
+	defer func(w []time.Duration) { httptarget.SetConflictWaits(w) }(httptarget.SetConflictWaits([]time.Duration{time.Hour}))
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts++
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		_, _ = io.WriteString(w, `{"error":{"message":"a request with this key is being processed"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, CustomersPath: httptarget.NoCustomers, Name: "draft"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	if c, _ := connectors.Classify(err); c != connectors.Retry || errors.Is(err, context.DeadlineExceeded) ||
+		!strings.Contains(err.Error(), "HTTP 409") || posts != 1 {
+		t.Errorf("got %v (class %v) after %d posts; want the 409, retried, after 1", err, c, posts)
 	}
 }
 
@@ -882,5 +917,69 @@ func TestLongKeysAreShortenedStably(t *testing.T) {
 	again, err := tg.CreateInvoice(ctx, inv, first, strings.Replace(key, "/customer/", "/invoice/", 1))
 	if err != nil || again.InvoiceID != res.InvoiceID || !again.Replayed || len(sb.Invoices()) != 1 {
 		t.Errorf("retry under the long key: %+v, %v, %d invoices", again, err, len(sb.Invoices()))
+	}
+}
+
+// A generic deal id with a control character (a line break, SOH, DEL) gives
+// a key Go refuses to send in a header: such a key is sent as printable
+// ASCII with a digest, the same on every attempt and apart from the keys
+// of similar ids. The keys of ordinary ids (printable ASCII, spaces
+// included, long ones shortened as before) are sent exactly as before.
+func TestIdempotencyKeyIsAlwaysAValidHeaderValue(t *testing.T) {
+	sentBefore := func(key string) string { // the value sent before control characters were replaced
+		return erpkit.LegalKey(key, httptarget.MaxKeyLen, func(rune) bool { return true })
+	}
+	for _, key := range []string{
+		"invoice/demo/D-1001/invoice",
+		"invoice/demo/acct-7/0061t00000AbCdEAAZ/customer/0123456789abcdef",
+		`invoice/demo/deal 42 "Q3" (renewal)/invoice`,
+		"invoice/demo/" + strings.Repeat("9", 300) + "/invoice",
+	} {
+		if got, want := httptarget.IdempotencyKey(key), sentBefore(key); got != want {
+			t.Errorf("key %.40q… is sent as %q, was %q", key, got, want)
+		}
+	}
+
+	var mu sync.Mutex
+	var sent []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent = append(sent, r.Header.Get("Idempotency-Key"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"id":"INV-1"}`)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, CustomersPath: httptarget.NoCustomers, Name: "generic"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := []string{"D-1\n2", "D-1\x012", "D-1\x7f2", "D-1\r\n2", "Müller-7"}
+	for _, id := range ids {
+		for range 2 { // an attempt and its retry
+			if _, err := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "invoice/demo/"+id+"/invoice"); err != nil {
+				t.Fatalf("deal id %q: %v", id, err)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i < len(sent); i += 2 {
+		key := sent[i]
+		if key != sent[i+1] || key != httptarget.IdempotencyKey("invoice/demo/"+ids[i/2]+"/invoice") {
+			t.Errorf("deal id %q: keys %q and %q; want the same on every attempt", ids[i/2], key, sent[i+1])
+		}
+		if seen[key] {
+			t.Errorf("deal id %q: key %q is another id's", ids[i/2], key)
+		}
+		seen[key] = true
+		if len(key) > httptarget.MaxKeyLen || strings.IndexFunc(key, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+			t.Errorf("deal id %q: key %q has control characters or more than %d bytes", ids[i/2], key, httptarget.MaxKeyLen)
+		}
+		// A key without control characters was always sent as it is.
+		if raw := "invoice/demo/" + ids[i/2] + "/invoice"; !strings.ContainsFunc(raw, func(r rune) bool { return r < ' ' || r == 0x7f }) && key != raw {
+			t.Errorf("deal id %q: key %q, want it unchanged", ids[i/2], key)
+		}
 	}
 }

@@ -99,18 +99,22 @@ type Address struct {
 
 // InvoiceAnswer is what dealsync reads of Xero's invoice answers.
 type InvoiceAnswer struct {
-	Invoices []struct {
-		InvoiceID        string            `json:"InvoiceID"`
-		InvoiceNumber    string            `json:"InvoiceNumber"`
-		Reference        string            `json:"Reference"`
-		Type             string            `json:"Type"`
-		Status           string            `json:"Status"`
-		HasErrors        bool              `json:"HasErrors"`
-		ValidationErrors []ValidationError `json:"ValidationErrors"`
-		Contact          struct {
-			ContactID string `json:"ContactID"`
-		} `json:"Contact"`
-	} `json:"Invoices"`
+	Invoices []AnsweredInvoice `json:"Invoices"`
+}
+
+// AnsweredInvoice is one invoice of an InvoiceAnswer.
+type AnsweredInvoice struct {
+	InvoiceID        string            `json:"InvoiceID"`
+	InvoiceNumber    string            `json:"InvoiceNumber"`
+	Reference        string            `json:"Reference"`
+	Type             string            `json:"Type"`
+	Status           string            `json:"Status"`
+	HasErrors        bool              `json:"HasErrors"`
+	ValidationErrors []ValidationError `json:"ValidationErrors"`
+	Contact          struct {
+		ContactID string `json:"ContactID"`
+		Name      string `json:"Name"`
+	} `json:"Contact"`
 }
 
 // ValidationError is one of Xero's validation messages.

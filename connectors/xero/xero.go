@@ -244,7 +244,15 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		// validation): take its contact.
 		var api *connectors.APIError
 		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest {
-			if again, ferr := t.findContact(ctx, c); ferr == nil && again.id != "" {
+			again, ferr := t.findContact(ctx, c)
+			if ferr != nil {
+				// The look-up's own failure (a 429, an outage, the token or
+				// link file) is the one to report: it is retried, and the
+				// retry takes the contact; Xero's 400 would fail the run for
+				// good over a contact that exists.
+				return connectors.CustomerRef{}, ferr
+			}
+			if again.id != "" {
 				return t.take(ctx, c, again, key)
 			}
 		}
@@ -484,6 +492,12 @@ func whereCanHold(s string) bool { return !strings.ContainsAny(s, `"\`) }
 // same contact with the same Reference is looked for first (check_reference)
 // and returned as Replayed: a re-run of a failed workflow days later does
 // not invoice twice either.
+//
+// The deal's invoice billed to another contact (its company changed in the
+// CRM after the invoice was made), found by its Reference or answered to
+// the Idempotency-Key, is a permanent error naming both contacts: a second
+// invoice would bill the deal twice, and reporting that one would give the
+// deal another company's invoice.
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	const op = "create invoice"
 	call, err := t.invoiceCall(inv, customer, key)
@@ -491,7 +505,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, err
 	}
 	if t.cfg.CheckReference && strings.TrimSpace(inv.Reference) != "" {
-		if res, ok, err := t.existing(ctx, inv.Reference, customer.ID); err != nil {
+		if res, ok, err := t.existing(ctx, inv, customer.ID); err != nil {
 			return connectors.InvoiceResult{}, err
 		} else if ok {
 			return res, nil
@@ -519,11 +533,22 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	if got.InvoiceID == "" {
 		return connectors.InvoiceResult{}, fmt.Errorf("xero %s: answer has no InvoiceID", op)
 	}
+	if billsAnother(got, customer.ID) {
+		// Xero answered the key from an earlier attempt of this step,
+		// made before the deal's company changed.
+		return connectors.InvoiceResult{}, billedToAnother(got, inv, customer.ID, true)
+	}
 	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID}, nil
 }
 
-func (t *Target) existing(ctx context.Context, reference, contactID string) (connectors.InvoiceResult, bool, error) {
+// existing looks for the deal's invoice by its Reference: an ACCREC
+// invoice with exactly that Reference that is not voided or deleted. One
+// billed to contactID (or naming no contact) is returned as a replay. One
+// billed only to other contacts is the deal's invoice from before its
+// company changed in the CRM: a permanent error (billedToAnother).
+func (t *Target) existing(ctx context.Context, inv model.Invoice, contactID string) (connectors.InvoiceResult, bool, error) {
 	const op = "find invoice"
+	reference := inv.Reference
 	q := url.Values{
 		"where":    {`Type=="ACCREC" AND Reference==` + quote(reference)},
 		"Statuses": {"DRAFT,SUBMITTED,AUTHORISED,PAID"},
@@ -542,13 +567,59 @@ func (t *Target) existing(ctx context.Context, reference, contactID string) (con
 	if err := resp.Decode("xero", op, &ans); err != nil {
 		return connectors.InvoiceResult{}, false, err
 	}
-	for _, got := range ans.Invoices {
-		if got.InvoiceID != "" && got.Reference == reference && (got.Type == "" || got.Type == "ACCREC") &&
-			(contactID == "" || got.Contact.ContactID == "" || got.Contact.ContactID == contactID) {
+	var elsewhere *AnsweredInvoice // the deal's invoice billed to another contact, if any
+	for i, got := range ans.Invoices {
+		if got.InvoiceID == "" || got.Reference != reference || (got.Type != "" && got.Type != "ACCREC") || cancelled(got.Status) {
+			continue
+		}
+		if !billsAnother(got, contactID) {
 			return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID, Replayed: true}, true, nil
 		}
+		if elsewhere == nil {
+			elsewhere = &ans.Invoices[i]
+		}
+	}
+	if elsewhere != nil {
+		return connectors.InvoiceResult{}, false, billedToAnother(*elsewhere, inv, contactID, false)
 	}
 	return connectors.InvoiceResult{}, false, nil
+}
+
+// cancelled reports whether an invoice's Status takes it off the books
+// (VOIDED, DELETED): it no longer invoices the deal, and a new invoice may
+// be made. The look-up asks Xero for the other statuses only; this holds
+// should an answer list such an invoice all the same.
+func cancelled(status string) bool { return status == "VOIDED" || status == "DELETED" }
+
+// billsAnother reports whether got is billed to a contact other than
+// contactID, both known.
+func billsAnother(got AnsweredInvoice, contactID string) bool {
+	return contactID != "" && got.Contact.ContactID != "" && got.Contact.ContactID != contactID
+}
+
+// billedToAnother is the permanent error for got, the deal's invoice,
+// billed to another contact than contactID, the contact of inv's customer:
+// it names the invoice and both contacts, and says what the operator can
+// do in Xero. byKey says that Xero answered the step's Idempotency-Key with
+// it (rather than the look-up by Reference finding it): Xero may give that
+// answer for as long as it keeps the key, even once the invoice is voided.
+func billedToAnother(got AnsweredInvoice, inv model.Invoice, contactID string, byKey bool) error {
+	number := got.InvoiceNumber
+	if number == "" {
+		number = got.InvoiceID
+	}
+	billed := got.Contact.ContactID
+	if got.Contact.Name != "" {
+		billed = fmt.Sprintf("%q (%s)", got.Contact.Name, got.Contact.ContactID)
+	}
+	what := fmt.Sprintf("invoice %s (InvoiceID %s, Reference %q) already invoices this deal", number, got.InvoiceID, got.Reference)
+	todo := fmt.Sprintf("in Xero, void invoice %s and retry the run to invoice %q, or keep it and bill %[2]q by hand", number, inv.Customer.Name)
+	if byKey {
+		what = fmt.Sprintf("Xero answered this step's Idempotency-Key with invoice %s (InvoiceID %s, Reference %q), made by an earlier attempt", number, got.InvoiceID, got.Reference)
+		todo = fmt.Sprintf("Xero may give that answer for as long as it keeps the key, even once the invoice is voided: bill %q by hand (and void invoice %s in Xero if it should not stand), or retry the run once Xero has forgotten the key", inv.Customer.Name, number)
+	}
+	return fmt.Errorf("xero create invoice: %s, billed to contact %s, not to contact %s of the deal's company %q (the deal's company changed in the CRM since that invoice was made?); dealsync does not bill a deal twice: %s: %w",
+		what, billed, contactID, inv.Customer.Name, todo, connectors.ErrPermanent)
 }
 
 // PlanInvoice returns the PUT /Invoices CreateInvoice would send, with the

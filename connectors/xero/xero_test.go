@@ -875,3 +875,135 @@ func TestAmbiguousTaxNumberSaysWhatToDoInXero(t *testing.T) {
 		}
 	}
 }
+
+// A contact made meanwhile makes Xero refuse the create (400: the name is
+// taken); when the look-up that follows fails for a passing reason (an
+// outage, a rate limit), that failure is the error, retried, not Xero's
+// 400, which would fail the run for good over a contact that exists. The
+// retry takes the contact.
+func TestFailedLookUpAfterRefusedCreateIsRetried(t *testing.T) {
+	ctx := context.Background()
+	c := exampleInvoice().Customer
+	c.TaxID = ""
+	for _, fault := range []xerofake.Fault{
+		{Status: http.StatusServiceUnavailable},
+		{Status: http.StatusTooManyRequests, RetryAfter: "7", Problem: "minute"},
+	} {
+		t.Run(http.StatusText(fault.Status), func(t *testing.T) {
+			e := setup(t, nil)
+			var made string
+			e.fake.AfterContactsQuery = func() {
+				if made == "" && e.fake.Calls("GET /Contacts") == 2 { // ContactNumber, Name
+					made = e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+					e.fake.Fail("GET /Contacts", fault) // the look-up after the refused create
+				}
+			}
+			_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+			var api *connectors.APIError
+			if !errors.As(err, &api) || api.StatusCode != fault.Status || api.Op != "find contact" {
+				t.Fatalf("err = %v; want the look-up's HTTP %d", err, fault.Status)
+			}
+			if cl, _ := connectors.Classify(err); cl == connectors.Permanent {
+				t.Fatalf("err = %v is permanent; want it retried", err)
+			}
+			if e.fake.Calls("PUT /Contacts") != 1 {
+				t.Fatalf("%d creates, want the one refused", e.fake.Calls("PUT /Contacts"))
+			}
+			ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+			if err != nil || ref.ID != made || ref.Created {
+				t.Fatalf("retry: %+v, %v; want %s", ref, err, made)
+			}
+		})
+	}
+}
+
+// A later run of a deal whose company changed in the CRM after its invoice
+// was made: that invoice, billed to the old company's contact, is neither
+// reported as the deal's nor joined by a second one; the run fails for
+// good, naming the invoice, both contacts and what to do, whether the
+// look-up by Reference finds it or Xero answers the step's key with it.
+func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
+	ctx := context.Background()
+	// changed makes the deal's invoice for Acme under "wf/invoice", then
+	// returns the deal billed to Beta AG, its company now, and Beta's contact.
+	changed := func(t *testing.T, e *env) (model.Invoice, connectors.CustomerRef, connectors.InvoiceResult, connectors.CustomerRef) {
+		t.Helper()
+		inv := exampleInvoice()
+		acme, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		made, err := e.target.CreateInvoice(ctx, inv, acme, "wf/invoice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv.Customer = model.Customer{ExternalID: "C-2", Name: "Beta AG"}
+		beta, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer-beta")
+		if err != nil || beta.ID == acme.ID {
+			t.Fatalf("Beta's contact: %+v, %v", beta, err)
+		}
+		return inv, beta, made, acme
+	}
+	for _, c := range []struct {
+		name, key      string
+		checkReference bool
+		advice         string
+	}{
+		{"found by Reference, key forgotten", "wf/invoice-forgotten", true, "void invoice INV-0001 and retry the run"},
+		{"found by Reference, key remembered", "wf/invoice", true, "void invoice INV-0001 and retry the run"},
+		{"answered to the key", "wf/invoice", false, "once Xero has forgotten the key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := setup(t, func(cfg *xero.Config) { cfg.CheckReference = c.checkReference })
+			inv, beta, made, acme := changed(t, e)
+			res, err := e.target.CreateInvoice(ctx, inv, beta, c.key)
+			if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent {
+				t.Fatalf("got %+v, %v; want a permanent error", res, err)
+			}
+			for _, want := range []string{"INV-0001", made.InvoiceID, `"D-1001"`, acme.ID, `"Acme GmbH"`, beta.ID, `"Beta AG"`, c.advice, "by hand"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("message %q lacks %q", err, want)
+				}
+			}
+			if _, n := e.fake.Counts(); n != 1 {
+				t.Errorf("%d invoices, want the first one only", n)
+			}
+		})
+	}
+	t.Run("a voided invoice listed all the same is not the deal's", func(t *testing.T) {
+		e := setup(t, nil)
+		e.fake.ListsEveryStatus = true
+		inv := exampleInvoice()
+		acme, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		made, err := e.target.CreateInvoice(ctx, inv, acme, "wf/invoice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.fake.SetInvoiceStatus(made.InvoiceID, "VOIDED")
+		res, err := e.target.CreateInvoice(ctx, inv, acme, "wf/invoice-forgotten")
+		if err != nil || res.Replayed || res.InvoiceID == made.InvoiceID {
+			t.Fatalf("got %+v, %v; want a new invoice, not the voided %s", res, err, made.InvoiceID)
+		}
+	})
+	t.Run("voided, it no longer counts; the new one is the deal's from then on", func(t *testing.T) {
+		for _, listsEveryStatus := range []bool{false, true} {
+			e := setup(t, nil)
+			e.fake.ListsEveryStatus = listsEveryStatus
+			inv, beta, made, _ := changed(t, e)
+			e.fake.SetInvoiceStatus(made.InvoiceID, "VOIDED")
+			res, err := e.target.CreateInvoice(ctx, inv, beta, "wf/invoice-forgotten")
+			if err != nil || res.Replayed || res.InvoiceID == made.InvoiceID {
+				t.Fatalf("lists every status %v: %+v, %v; want a new invoice", listsEveryStatus, res, err)
+			}
+			// Should the old one stand again, the deal's own invoice is taken.
+			e.fake.SetInvoiceStatus(made.InvoiceID, "AUTHORISED")
+			again, err := e.target.CreateInvoice(ctx, inv, beta, "wf/invoice-forgotten-again")
+			if err != nil || !again.Replayed || again.InvoiceID != res.InvoiceID {
+				t.Errorf("lists every status %v: %+v, %v; want %s replayed", listsEveryStatus, again, err, res.InvoiceID)
+			}
+		}
+	})
+}

@@ -50,6 +50,10 @@ type Server struct {
 	// answers when the parameter is false or absent: a client must not
 	// take such an element for a saved object. Set it before the calls.
 	MixedAnswers bool
+	// ListsEveryStatus makes GET /Invoices ignore its Statuses parameter
+	// and list voided and deleted invoices too: a client must not take
+	// them for the deal's invoice. Set it before the calls.
+	ListsEveryStatus bool
 
 	mu            sync.Mutex
 	refresh       string          // the one valid refresh token
@@ -139,6 +143,18 @@ func (s *Server) Contact(id string) Contact {
 		}
 	}
 	return Contact{}
+}
+
+// SetInvoiceStatus changes the status of the stored invoice with the id, as
+// a person does in Xero's UI (VOIDED, DELETED, PAID, ...).
+func (s *Server) SetInvoiceStatus(id, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.Invoices {
+		if s.Invoices[i].InvoiceID == id {
+			s.Invoices[i].Status = status
+		}
+	}
 }
 
 // Counts returns how many contacts and invoices exist.
@@ -483,20 +499,28 @@ func (s *Server) getInvoices(r *http.Request) (int, any) {
 	defer s.mu.Unlock()
 	out := []any{}
 	for _, inv := range s.Invoices {
-		if len(statuses) > 0 && !statuses[inv.Status] {
+		if len(statuses) > 0 && !statuses[inv.Status] && !s.ListsEveryStatus {
 			continue
 		}
 		f := map[string]string{"Type": "ACCREC", "Reference": inv.Reference}
 		if matches(where, func(k string) string { return f[k] }) && searched(q.Get("searchTerm"), inv.InvoiceNumber, inv.Reference) {
-			out = append(out, invoiceJSON(inv))
+			out = append(out, s.invoiceJSON(inv))
 		}
 	}
 	return http.StatusOK, map[string]any{"Invoices": out}
 }
 
-func invoiceJSON(inv Invoice) map[string]any {
+// invoiceJSON is an invoice as Xero answers it, its contact named by id
+// and name. The caller holds s.mu.
+func (s *Server) invoiceJSON(inv Invoice) map[string]any {
+	contact := map[string]string{"ContactID": inv.ContactID}
+	for _, c := range s.Contacts {
+		if c.ContactID == inv.ContactID {
+			contact["Name"] = c.Name
+		}
+	}
 	return map[string]any{"InvoiceID": inv.InvoiceID, "InvoiceNumber": inv.InvoiceNumber, "Type": "ACCREC",
-		"Reference": inv.Reference, "Status": inv.Status, "Contact": map[string]string{"ContactID": inv.ContactID}}
+		"Reference": inv.Reference, "Status": inv.Status, "Contact": contact}
 }
 
 func (s *Server) putInvoices(r *http.Request) (int, any) {
@@ -550,7 +574,7 @@ func (s *Server) putInvoices(r *http.Request) (int, any) {
 			Reference: x.Reference, ContactID: x.Contact.ContactID, Status: x.Status, Body: raw}
 		s.Invoices = append(s.Invoices, inv)
 		s.LastInvoiceID = inv.InvoiceID
-		return http.StatusOK, map[string]any{"Invoices": []any{invoiceJSON(inv)}}
+		return http.StatusOK, map[string]any{"Invoices": []any{s.invoiceJSON(inv)}}
 	})
 }
 
