@@ -75,6 +75,10 @@ func Classify(err error) (Class, time.Duration) {
 	if errors.Is(err, ErrPermanent) {
 		return Permanent, 0
 	}
+	var unknown *OutcomeUnknownError
+	if errors.As(err, &unknown) && unknown.Wait > 0 {
+		return RetryAfter, unknown.Wait
+	}
 	var api *APIError
 	if !errors.As(err, &api) {
 		return Retry, 0

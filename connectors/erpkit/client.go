@@ -113,10 +113,18 @@ func (c *Client) Plan(call Call) (connectors.Request, error) {
 }
 
 // Do sends the call.
+//
+// A write that gets no answer (a timeout, a lost connection) or a gateway's
+// 502/504 without Retry-After may still be carried out by the vendor: it is
+// a *connectors.OutcomeUnknownError, or an APIError whose RetryAfter is the
+// client's Timeout, so that the step's retry looks for it after the vendor
+// has had that long (connectors.UnsureWrite). A call ends
+// connectors.StepMargin before the step's deadline, so that it is this
+// error, not the step's timeout, that the step reports.
 func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
-	if c.Timeout > 0 {
+	if timeout := connectors.CallTimeout(ctx, c.Timeout); timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	for attempt := 0; ; attempt++ {
@@ -135,7 +143,8 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", c.Service, call.Op, err) // network: retried
+			// Network: retried; a write only after the vendor has had its time.
+			return nil, connectors.UnsureWrite(call.Method, fmt.Errorf("%s %s: %w", c.Service, call.Op, err), c.unsureWait())
 		}
 		body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 		_ = resp.Body.Close()
@@ -146,7 +155,11 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 			}
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return nil, c.apiError(call.Op, resp, body, attempt > 0)
+			api := c.apiError(call.Op, resp, body, attempt > 0)
+			if connectors.GatewayGaveUp(resp.StatusCode) && call.Method != http.MethodGet && api.RetryAfter == 0 {
+				api.RetryAfter = c.unsureWait()
+			}
+			return nil, api
 		}
 		if readErr != nil {
 			return nil, fmt.Errorf("%s %s: reading answer: %w", c.Service, call.Op, readErr)
@@ -157,6 +170,18 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 	}
 }
+
+// unsureWait is how long a write of unknown outcome waits before its retry:
+// the time a call may take.
+func (c *Client) unsureWait() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultUnsureWait
+}
+
+// DefaultUnsureWait is unsureWait for a client without a Timeout.
+const DefaultUnsureWait = 30 * time.Second
 
 func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed bool) *connectors.APIError {
 	var msg, field string

@@ -584,11 +584,22 @@ func (t *Target) setCommonHeaders(h http.Header, key string) {
 	}
 }
 
+// withTimeout bounds one request: the target's timeout, cut to end
+// connectors.StepMargin before the step's deadline.
 func (t *Target) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if t.timeout > 0 {
-		return context.WithTimeout(ctx, t.timeout)
+	if timeout := connectors.CallTimeout(ctx, t.timeout); timeout > 0 {
+		return context.WithTimeout(ctx, timeout)
 	}
 	return context.WithCancel(ctx)
+}
+
+// unsureWait is how long a write of unknown outcome waits before its
+// retry: the time a request may take.
+func (t *Target) unsureWait() time.Duration {
+	if t.timeout > 0 {
+		return t.timeout
+	}
+	return DefaultTimeout
 }
 
 // send does the request and reads the answer. A non-2xx answer is an
@@ -601,14 +612,20 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 	defer cancel()
 	resp, err := t.client.Do(req.WithContext(ctx))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
+		// A write without an answer may still be carried out: retried
+		// after the API has had its time (connectors.UnsureWrite).
+		return nil, nil, connectors.UnsureWrite(req.Method, fmt.Errorf("%s %s: %w", t.service, op, err), t.unsureWait())
 	}
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status alone decides the retry; a body cut short only costs
 		// the message.
-		return nil, body, t.apiError(op, resp, body)
+		api := t.apiError(op, resp, body)
+		if connectors.GatewayGaveUp(resp.StatusCode) && req.Method != http.MethodGet && api.RetryAfter == 0 {
+			api.RetryAfter = t.unsureWait()
+		}
+		return nil, body, api
 	}
 	if readErr != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading answer: %w", t.service, op, readErr)

@@ -1,0 +1,80 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// A write (POST, PUT, PATCH) that got no answer may still be carried out by
+// the vendor: the request reached it, and the client gave up waiting (its
+// timeout, the step's deadline) or lost the connection. Retried at once,
+// the step's look-up of the invoice cannot see one still being made, and
+// its write meets the first one in flight, where vendors' idempotency keys
+// are least dependable. So such a write is retried only after the vendor
+// has had its time: OutcomeUnknownError carries that wait.
+
+// OutcomeUnknownError is a write whose outcome is unknown. Classify retries
+// it after Wait.
+type OutcomeUnknownError struct {
+	Err  error
+	Wait time.Duration
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("%v (the request may still be carried out: retried in %s, after a look-up)", e.Err, e.Wait)
+}
+
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// StepMargin is how long before the step's deadline a call gives up: its
+// failure then reaches the step as the connector's, with its wait, rather
+// than as the step's timeout, which is retried at once.
+const StepMargin = 2 * time.Second
+
+// CallTimeout is how long one call may take within ctx: timeout (none when
+// 0), cut to end StepMargin before ctx's deadline when that comes first.
+// It is never cut below a second: a step with less left than that is
+// ended by its own deadline.
+func CallTimeout(ctx context.Context, timeout time.Duration) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return timeout
+	}
+	left := time.Until(dl) - StepMargin
+	if left < time.Second || (timeout > 0 && timeout <= left) {
+		return timeout
+	}
+	return left
+}
+
+// UnsureWrite is err, the failure of sending a request with method, as an
+// *OutcomeUnknownError with wait when the request is a write that may have
+// reached the vendor: anything but a failure to resolve or to connect.
+// Other failures are returned as they are.
+func UnsureWrite(method string, err error, wait time.Duration) error {
+	if err == nil || method == http.MethodGet || method == http.MethodHead || notSent(err) {
+		return err
+	}
+	return &OutcomeUnknownError{Err: err, Wait: wait}
+}
+
+// GatewayGaveUp reports whether status says a gateway stopped waiting for
+// the vendor (502, 504): the request may have been carried out behind it.
+func GatewayGaveUp(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
+}
+
+// notSent reports whether err says the request never left: the host's name
+// did not resolve, or no connection was made.
+func notSent(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
