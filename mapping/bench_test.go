@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/mapping/dealfile"
 )
 
 // BenchmarkMapDeal maps the two-line German deal of the shipped example
@@ -14,7 +15,7 @@ func BenchmarkMapDeal(b *testing.B) {
 		b.Fatal(err)
 	}
 	m, _ := set.Get("generic-standard")
-	ev, err := mapping.ReadEvent("../examples/mappings/generic-standard/won-de-two-lines.deal.json")
+	ev, err := dealfile.Read("../examples/mappings/generic-standard/won-de-two-lines.deal.json")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/mapping/dealfile"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -378,7 +379,7 @@ func TestGoldenExamples(t *testing.T) {
 		}
 		m, _ := set.Get(set.Names()[0])
 		dir := strings.TrimSuffix(f, filepath.Ext(f))
-		results, err := mapping.RunGolden(dir, m, *update)
+		results, err := mapping.RunGolden(dir, m, *update, dealfile.Read)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,7 +402,7 @@ func TestGoldenShowsDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, _ := set.Get("generic-standard")
-	results, err := mapping.RunGolden(dir, m, false)
+	results, err := mapping.RunGolden(dir, m, false, dealfile.Read)
 	if err != nil {
 		t.Fatal(err)
 	}

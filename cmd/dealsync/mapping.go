@@ -21,6 +21,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/mapping/dealfile"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -196,7 +197,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	}
 
 	if f.dir != "" {
-		results, err := mapping.RunGolden(f.dir, m, f.update)
+		results, err := mapping.RunGolden(f.dir, m, f.update, dealfile.Read)
 		if err != nil {
 			return usage("%v", err)
 		}
@@ -232,7 +233,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		if ev, err = fetchEvent(ctx, cfg, f); err != nil {
 			return err
 		}
-	} else if ev, err = mapping.ReadEvent(f.deal); err != nil {
+	} else if ev, err = dealfile.Read(f.deal); err != nil {
 		return usage("%v", err)
 	}
 	if c, ok := cfg.Connections[connName]; ok && !noConn && f.target == "" {

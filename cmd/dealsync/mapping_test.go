@@ -13,6 +13,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/mapping/dealfile"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -141,7 +142,7 @@ connections:
 			t.Errorf("--fetch sent %s %s to the CRM", req.Method, req.Path)
 		}
 	}
-	ev, err := mapping.ReadEvent(saved)
+	ev, err := dealfile.Read(saved)
 	if err != nil || ev.Account != "62515" || ev.Deal.ID != "4711" || ev.Deal.Stage != "closedwon" || len(ev.Deal.LineItems) != 1 {
 		t.Fatalf("saved event %+v: %v", ev, err)
 	}

@@ -1,4 +1,4 @@
-package mapping_test
+package dealfile_test
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/mapping/dealfile"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -29,7 +30,7 @@ const zonedPOMapping = "name: po\ntime_zone: Asia/Tokyo\ninvoice:\n  memo: 'deal
 
 // A file in the generic source's wire shape is read as the intake reads
 // it: the dry run (and a golden case) gives the invoice of a run.
-func TestReadEventReadsAGenericBodyAsTheSourceDoes(t *testing.T) {
+func TestReadReadsAGenericBodyAsTheSourceDoes(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "po.deal.json")
 	if err := os.WriteFile(path, []byte(genericBody), 0o644); err != nil {
@@ -49,9 +50,9 @@ func TestReadEventReadsAGenericBodyAsTheSourceDoes(t *testing.T) {
 		t.Fatalf("a run's invoice: memo %q, issue date %v; the test needs the raw field and the zoned close time", run.Memo, run.IssueDate)
 	}
 
-	ev, err := mapping.ReadEvent(path)
+	ev, err := dealfile.Read(path)
 	if err != nil {
-		t.Fatalf("ReadEvent: %v", err)
+		t.Fatalf("Read: %v", err)
 	}
 	dry, err := mapping.Apply(m, ev)
 	if err != nil {
@@ -65,16 +66,16 @@ func TestReadEventReadsAGenericBodyAsTheSourceDoes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "po.invoice.json"), mustJSON(t, run), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	results, err := mapping.RunGolden(dir, m, false)
+	results, err := mapping.RunGolden(dir, m, false, dealfile.Read)
 	if err != nil || len(results) != 1 || !results[0].OK {
 		t.Fatalf("golden case of a generic body: %+v, %v", results, err)
 	}
 }
 
-// What the generic source refuses or completes, ReadEvent does too: an
+// What the generic source refuses or completes, Read does too: an
 // event without event_id gets the stand-in webhook-id, a body of several
 // events or one the source refuses is an error.
-func TestReadEventOfGenericBodies(t *testing.T) {
+func TestReadOfGenericBodies(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -83,15 +84,15 @@ func TestReadEventOfGenericBodies(t *testing.T) {
 		}
 		return p
 	}
-	ev, err := mapping.ReadEvent(write("no-id.json", `{"deal":{"id":"D-1","stage":"won"}}`))
-	if err != nil || ev.EventID != mapping.DryRunWebhookID || ev.Deal.ID != "D-1" {
+	ev, err := dealfile.Read(write("no-id.json", `{"deal":{"id":"D-1","stage":"won"}}`))
+	if err != nil || ev.EventID != dealfile.DryRunWebhookID || ev.Deal.ID != "D-1" {
 		t.Errorf("an event without event_id: %+v, %v", ev, err)
 	}
-	if _, err := mapping.ReadEvent(write("two.json", `[{"deal":{"id":"D-1","stage":"won"}},{"deal":{"id":"D-2","stage":"won"}}]`)); err == nil ||
+	if _, err := dealfile.Read(write("two.json", `[{"deal":{"id":"D-1","stage":"won"}},{"deal":{"id":"D-2","stage":"won"}}]`)); err == nil ||
 		!strings.Contains(err.Error(), "2 events") {
 		t.Errorf("a delivery of two events: %v", err)
 	}
-	if _, err := mapping.ReadEvent(write("no-stage.json", `{"event_id":"e","deal":{"id":"D-1","po_number":"x"}}`)); err == nil ||
+	if _, err := dealfile.Read(write("no-stage.json", `{"event_id":"e","deal":{"id":"D-1","po_number":"x"}}`)); err == nil ||
 		!strings.Contains(err.Error(), "deal.stage: is required") {
 		t.Errorf("a body the source refuses: %v", err)
 	}
@@ -100,7 +101,7 @@ func TestReadEventOfGenericBodies(t *testing.T) {
 // A file in dealsync's own event shape (as `mapping test --fetch --save`
 // writes it) is read as it is, strictly: deal.raw is the source's fields,
 // not a field of them.
-func TestReadEventOfDealsyncsEventShape(t *testing.T) {
+func TestReadOfDealsyncsEventShape(t *testing.T) {
 	dir := t.TempDir()
 	saved := model.DealEvent{EventID: "fetched-4711", Account: "62515", Deal: model.Deal{ID: "4711", Stage: "closedwon",
 		Raw: map[string]json.RawMessage{"po_number": json.RawMessage(`"PO-1"`)}}}
@@ -112,10 +113,10 @@ func TestReadEventOfDealsyncsEventShape(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !mapping.IsEventShape(b) {
+	if !dealfile.IsEventShape(b) {
 		t.Fatalf("%s is not taken for dealsync's event shape", b)
 	}
-	ev, err := mapping.ReadEvent(path)
+	ev, err := dealfile.Read(path)
 	if err != nil || ev.Account != "62515" || len(ev.Deal.Raw) != 1 || string(ev.Deal.Raw["po_number"]) != `"PO-1"` {
 		t.Fatalf("saved event read back as %+v: %v", ev, err)
 	}
@@ -124,12 +125,30 @@ func TestReadEventOfDealsyncsEventShape(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strict), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mapping.ReadEvent(path); err == nil || !strings.Contains(err.Error(), "po_number") {
+	if _, err := dealfile.Read(path); err == nil || !strings.Contains(err.Error(), "po_number") {
 		t.Errorf("an unknown field in dealsync's event shape: %v", err)
 	}
 	for _, body := range []string{genericBody, `[{"deal":{"id":"D-1","stage":"won"}}]`, `{"deal":null}`, `not json`} {
-		if mapping.IsEventShape([]byte(body)) {
+		if dealfile.IsEventShape([]byte(body)) {
 			t.Errorf("%s is taken for dealsync's event shape", body)
 		}
 	}
+}
+
+func parse(t *testing.T, src string) *mapping.File {
+	t.Helper()
+	m, err := mapping.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return m
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
