@@ -674,3 +674,20 @@ func customerOf(f *netsuitefake.Server, id string) netsuitefake.Customer {
 	}
 	return netsuitefake.Customer{}
 }
+
+// An item is an internal id: a line without one, or with a CRM's SKU as
+// its item code, is refused before anything is sent, saying what to map.
+func TestLinesNeedAnItemsInternalID(t *testing.T) {
+	_, tg := setup(t, testRSAKey(t), func(c *netsuite.Config) { c.DefaultItemID = "" })
+	inv := exampleInvoice()
+	inv.Lines[0].ItemCode = "PRO-1Y"
+	_, err := tg.PlanInvoice(inv, connectors.CustomerRef{ID: "42"}, "k")
+	if err == nil || !strings.Contains(err.Error(), `lines[0]: item_code "PRO-1Y" is not a NetSuite internal id`) {
+		t.Errorf("a SKU as item_code: %v", err)
+	}
+	inv.Lines[0].ItemCode = ""
+	_, err = tg.PlanInvoice(inv, connectors.CustomerRef{ID: "42"}, "k")
+	if err == nil || !strings.Contains(err.Error(), "lines[0]: NetSuite needs an item") {
+		t.Errorf("no item and no default_item_id: %v", err)
+	}
+}

@@ -714,3 +714,24 @@ func TestNameTakenByAVendorSaysSo(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// QBO bills nothing for a line without an item (Finance.xsd: it is
+// "documentation" and its Amount is ignored), and an ItemRef must be an
+// Item Id: both are refused before anything is sent, saying what to map.
+func TestLinesNeedAnItemID(t *testing.T) {
+	inv := exampleInvoice() // its second line has no item code
+	if _, err := quickbooks.NewInvoice(inv, "58", quickbooks.Options{}); err == nil ||
+		!strings.Contains(err.Error(), `lines[1] ("Onboarding") has no item`) || !strings.Contains(err.Error(), "default_item_id") {
+		t.Errorf("a line without an item and no default_item_id: %v", err)
+	}
+	q, err := quickbooks.NewInvoice(inv, "58", quickbooks.Options{DefaultItemID: "1"})
+	if err != nil || q.Line[1].SalesItemLineDetail.ItemRef == nil || q.Line[1].SalesItemLineDetail.ItemRef.Value != "1" {
+		t.Fatalf("the default item: %+v %v", q.Line, err)
+	}
+	inv.Lines[0].ItemCode = "PRO-1Y" // a CRM's SKU, as the built-in mapping gives it
+	tg := newTarget(t, newFake(t))
+	_, err = tg.PlanInvoice(inv, connectors.CustomerRef{ID: "58"}, "k")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), `item_code "PRO-1Y" is not a QuickBooks Item Id`) {
+		t.Errorf("a SKU as item_code: %v", err)
+	}
+}

@@ -214,14 +214,24 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		out.CustomerMemo = &Ref{Value: inv.Memo}
 	}
 	discount := decimal.Zero
-	for _, l := range inv.Lines {
+	for i, l := range inv.Lines {
 		d := SalesItemLineDetail{
 			Qty:       json.Number(model.ExactString(l.Quantity)),
 			UnitPrice: json.Number(model.ExactString(l.UnitPrice)),
 		}
-		if item := cmp.Or(l.ItemCode, o.DefaultItemID); item != "" {
-			d.ItemRef = &Ref{Value: item}
+		// Finance.xsd: "When a line lacks an ItemRef it will be treated as
+		// documentation and the Amount will be ignored": the customer
+		// would not be billed for it.
+		item := cmp.Or(l.ItemCode, o.DefaultItemID)
+		switch {
+		case item == "":
+			return Invoice{}, fmt.Errorf("lines[%d] (%q) has no item, and QuickBooks ignores the amount of a line without one: "+
+				"set the target's default_item_id, or map item_code to an Item Id", i, l.Description)
+		case !isQBOId(item):
+			return Invoice{}, fmt.Errorf("lines[%d]: item_code %q is not a QuickBooks Item Id (a number, as in the item's URL): "+
+				"map the CRM's SKU to its Item Id with a lookup table, or leave item_code blank for the target's default_item_id", i, item)
 		}
+		d.ItemRef = &Ref{Value: item}
 		if tax := cmp.Or(l.TaxCode, o.DefaultTaxCode); tax != "" {
 			d.TaxCodeRef = &Ref{Value: tax}
 		}
@@ -238,6 +248,11 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		out.ApplyTaxAfterDiscount = true
 	}
 	return out, nil
+}
+
+// isQBOId reports whether s has the form of a QuickBooks entity Id: digits.
+func isQBOId(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // NewCustomer is QBO's customer for c. QBO has no external-id field on
