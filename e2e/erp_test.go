@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/netsuite"
@@ -48,6 +50,7 @@ func TestXeroEndToEnd(t *testing.T) {
 	xc.TokenFile = filepath.Join(dir, "xero-token.json")
 	xc.LinkFile = filepath.Join(dir, "xero-links.json")
 	xc.BaseURL, xc.TokenURL = fake.URL, fake.TokenURL()
+	xc.Timeout = erpTimeout
 	s := startStack(t, stackOptions{mutate: useTarget("xero", "xero", &xc)})
 
 	fake.Fail("PUT /Invoices",
@@ -104,6 +107,35 @@ func netsuiteKey(t *testing.T) (*rsa.PrivateKey, string) {
 	return key, path
 }
 
+// itemsConfig is a config file whose demo connection maps its deals' SKU
+// to the ERP's item id with a lookup table, as QuickBooks and NetSuite need
+// (the built-in mapping passes the SKU on).
+func itemsConfig(t *testing.T, sku, itemID string) string {
+	t.Helper()
+	dir := t.TempDir()
+	mp := filepath.Join(dir, "erp-items.yaml")
+	if err := os.WriteFile(mp, []byte(`name: erp-items
+lookups:
+  items:
+    missing: error
+    entries: {"`+sku+`": "`+itemID+`"}
+invoice:
+  lines:
+    item_code: 'lookup("items", item.sku)'
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "dealsync.yaml")
+	if err := os.WriteFile(cfg, []byte("mappings:\n  files: ["+mp+"]\nconnections:\n  demo:\n    mapping: erp-items\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// erpTimeout is the ERP fakes' per-call timeout here: a write whose answer
+// is lost is retried after it, and the tests need not wait the default 30 s.
+const erpTimeout = 2 * time.Second
+
 // One deal through the whole stack into a fake NetSuite that rate-limits
 // the invoice upsert and then loses the answer of the one that worked:
 // one customer and one invoice, however often the deal is delivered; a
@@ -118,7 +150,8 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 	nc.PrivateKey = secret.New("file:" + keyFile)
 	nc.BaseURL, nc.TokenURL = fake.URL, fake.TokenURL()
 	nc.LinkFile = filepath.Join(t.TempDir(), "netsuite-links.json")
-	s := startStack(t, stackOptions{mutate: useTarget("netsuite", "netsuite", &nc)})
+	nc.Timeout = erpTimeout
+	s := startStack(t, stackOptions{configFile: itemsConfig(t, "PRO-1Y", "17"), mutate: useTarget("netsuite", "netsuite", &nc)})
 
 	fake.Fail("PUT invoice",
 		netsuitefake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"},
@@ -140,6 +173,10 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 	inv, cu := invoices[0], customers[0]
 	if out.InvoiceID != inv.ID || out.CustomerID != cu.ID || inv.Entity != cu.ID || cu.ExternalID != "C-D-N1" || inv.OtherRefNum == "" {
 		t.Fatalf("result %+v; customer %+v; invoice %+v", out, cu, inv)
+	}
+	// The deal's SKU went through the mapping's lookup table to the item.
+	if !strings.Contains(string(inv.Body), `"item":{"id":"17"}`) {
+		t.Errorf("invoice without the mapped item: %s", inv.Body)
 	}
 
 	body2 := event("evt_n2", "D-N2", func(deal map[string]any) {
@@ -166,7 +203,8 @@ func TestQuickBooksEndToEnd(t *testing.T) {
 	qc.LinkFile = filepath.Join(dir, "qbo-links.json")
 	qc.BaseURL, qc.TokenURL = fake.URL, fake.TokenURL()
 	qc.DefaultItemID = "1"
-	s := startStack(t, stackOptions{mutate: useTarget("qbo", "quickbooks", &qc)})
+	qc.Timeout = erpTimeout
+	s := startStack(t, stackOptions{configFile: itemsConfig(t, "PRO-1Y", "17"), mutate: useTarget("qbo", "quickbooks", &qc)})
 
 	fake.Fail("POST /invoice",
 		qbofake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"},
@@ -186,5 +224,11 @@ func TestQuickBooksEndToEnd(t *testing.T) {
 	}
 	if _, ok := fake.Invoices()[out.InvoiceID]; !ok || out.CustomerID == "" {
 		t.Fatalf("result %+v, QBO's invoices %v", out, fake.Invoices())
+	}
+	// The deal's SKU went through the mapping's lookup table to the Item Id.
+	for _, body := range fake.InvoiceBodies() {
+		if !strings.Contains(string(body), `"ItemRef":{"value":"17"}`) {
+			t.Errorf("invoice POST without the mapped item: %s", body)
+		}
 	}
 }
