@@ -735,3 +735,34 @@ func TestLinesNeedAnItemID(t *testing.T) {
 		t.Errorf("a SKU as item_code: %v", err)
 	}
 }
+
+// IntuitNamesTypes.xsd, Customer: a name must not contain a colon, and an
+// e-mail address must contain "@" and ".". A colon fails the customer step
+// before anything is sent, saying what to map; an address QBO would refuse
+// is left out (the customer is still made). New customers get their
+// address as ship-to address too.
+func TestCustomerFieldsQBOWouldRefuse(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	c := exampleInvoice().Customer
+	c.Name = "Re:Build Manufacturing"
+	_, err := tg.FindOrCreateCustomer(context.Background(), c, "k1")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "has a colon") || !strings.Contains(err.Error(), "replace(deal.company.name") {
+		t.Errorf("a name with a colon: %v", err)
+	}
+	if n, _ := f.Counts(); n != 0 {
+		t.Errorf("%d customers made", n)
+	}
+
+	c = exampleInvoice().Customer
+	for _, tc := range []struct{ email, want string }{{" ap@acme.example ", "ap@acme.example"}, {"billing@acme", ""}, {"", ""}} {
+		c.Email = tc.email
+		got := quickbooks.NewCustomer(c)
+		if (got.PrimaryEmailAddr == nil) != (tc.want == "") || (got.PrimaryEmailAddr != nil && got.PrimaryEmailAddr.Address != tc.want) {
+			t.Errorf("e-mail %q: sent %+v, want %q", tc.email, got.PrimaryEmailAddr, tc.want)
+		}
+		if got.ShipAddr == nil || *got.ShipAddr != *got.BillAddr {
+			t.Errorf("ship-to address %+v, want the bill-to address %+v", got.ShipAddr, got.BillAddr)
+		}
+	}
+}

@@ -50,6 +50,7 @@ type Customer struct {
 	CompanyName      string           `json:"CompanyName,omitempty"`
 	PrimaryEmailAddr *EmailAddress    `json:"PrimaryEmailAddr,omitempty"`
 	BillAddr         *PhysicalAddress `json:"BillAddr,omitempty"`
+	ShipAddr         *PhysicalAddress `json:"ShipAddr,omitempty"`
 	Notes            string           `json:"Notes,omitempty"`
 	Active           *bool            `json:"Active,omitempty"`
 	// CurrencyRef is the one currency the customer is invoiced in (only
@@ -260,12 +261,22 @@ func isQBOId(s string) bool {
 // link store for dealsync.
 func NewCustomer(c model.Customer) Customer {
 	out := Customer{DisplayName: strings.TrimSpace(c.Name), CompanyName: strings.TrimSpace(c.Name)}
-	if c.Email != "" {
-		out.PrimaryEmailAddr = &EmailAddress{Address: c.Email}
+	// IntuitNamesTypes.xsd, Customer: the e-mail address "must contain "@"
+	// and "."": QBO refuses the customer with any other, so an address it
+	// would refuse is left out rather than failing every deal of the
+	// company.
+	if email := strings.TrimSpace(c.Email); strings.Contains(email, "@") && strings.Contains(email, ".") {
+		out.PrimaryEmailAddr = &EmailAddress{Address: email}
 	}
 	if a := c.Address; a != (model.Address{}) {
 		out.BillAddr = &PhysicalAddress{Line1: a.Line1, Line2: a.Line2, City: a.City,
 			CountrySubDivisionCode: a.Region, PostalCode: a.PostalCode, Country: a.Country}
+		// The ship-to address too: an invoice that gives none is shipped to
+		// its customer's default ship-to address (Finance.xsd,
+		// Invoice.ShipAddr), the address QBO's automated sales tax (US)
+		// taxes for.
+		ship := *out.BillAddr
+		out.ShipAddr = &ship
 	}
 	if c.ExternalID != "" {
 		out.Notes = crmCompanyNote + c.ExternalID
