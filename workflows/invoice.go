@@ -427,12 +427,14 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	r.CustomerID, r.InvoiceID, r.Number, r.URL = customer.ID, created.InvoiceID, created.Number, created.URL
 	r.Mapping, r.MappingHash = mapped.Mapping, mapped.MappingHash
 	// Amount and Currency said what the first event said (nothing, for a
-	// thin CRM event); an invoiced run says what it billed. The same one
-	// upsert: replay matches upserts by their kind, not their values.
+	// thin CRM event); an invoiced run says what it billed before tax (the
+	// subtotal, checked against the deal's amount; an ERP may compute the
+	// tax itself). The same one upsert: replay matches upserts by their
+	// kind, not their values.
 	_ = workflow.UpsertTypedSearchAttributes(ctx,
 		ErpInvoiceIDKey.ValueSet(created.InvoiceID),
 		SyncStatusKey.ValueSet(StatusInvoiced),
-		AmountKey.ValueSet(invoice.Total.InexactFloat64()),
+		AmountKey.ValueSet(invoice.Subtotal.InexactFloat64()),
 		CurrencyKey.ValueSet(string(invoice.Currency)),
 	)
 
