@@ -21,8 +21,10 @@
 //     is not a won stage"), so that they show up in the intake's reply and a
 //     running deal can be told about them.
 //   - Events about other objects (contact.*, company.*, object.* of another
-//     type) and unknown subscription types are dropped: they are not an error
-//     and produce no DealEvent.
+//     type), association changes (deal.associationChange: a link between a
+//     deal and a line item or company, which has no objectId; the run reads
+//     the deal's links when it fetches it) and unknown subscription types
+//     are dropped: they are not an error and produce no DealEvent.
 //
 // Stage ids: HubSpot sends the pipeline stage id ("closedwon" in the default
 // pipeline, a number or UUID in custom pipelines). A stage id listed in the

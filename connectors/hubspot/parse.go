@@ -35,10 +35,14 @@ type Event struct {
 // DealObjectTypeID is the object type id of deals in object.* subscriptions.
 const DealObjectTypeID = "0-3"
 
-// IsDeal reports whether the event is about a deal.
+// IsDeal reports whether the event is about a deal's own state: not an
+// association change (which links a deal to another object and names
+// both by fromObjectId and toObjectId, not objectId).
 func (e *Event) IsDeal() bool {
 	typ := e.SubscriptionType
 	switch {
+	case strings.HasSuffix(typ, ".associationChange"):
+		return false
 	case strings.HasPrefix(typ, "deal."):
 		return true
 	case strings.HasPrefix(typ, "object."):

@@ -247,3 +247,18 @@ func TestParseSkipsTheWriteBackProperties(t *testing.T) {
 		t.Fatalf("events %v, want the amount change (5) and the person's edit (6)", got)
 	}
 }
+
+// An association change (a line item linked to a deal) names its objects
+// by fromObjectId and toObjectId, without objectId: it is dropped, and the
+// won deal of the same batch goes through; refusing the batch would lose
+// it (HubSpot does not send a 4xx delivery again).
+func TestParseDropsAssociationChanges(t *testing.T) {
+	body := `[
+ {"eventId":201,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1234567890,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"},
+ {"eventId":202,"subscriptionId":2,"portalId":62515,"appId":9,"occurredAt":1716900000002,"subscriptionType":"deal.associationChange","attemptNumber":0,"fromObjectId":1234567890,"toObjectId":999,"associationType":"DEAL_TO_LINE_ITEM","associationRemoved":false,"isPrimaryAssociation":false}
+]`
+	evs := parse(t, testSource(t, nil), body)
+	if len(evs) != 1 || evs[0].EventID != "201" || evs[0].Deal.Stage != "closedwon" {
+		t.Fatalf("events %+v, want the won deal alone", evs)
+	}
+}
