@@ -417,6 +417,34 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			changedAfter(id)
 		}
 	}
+	// The same for a thin CRM event: it may say the deal was lost
+	// (HubSpot's stage change) or only that something changed, so the deal
+	// is read again, and one no longer won is not invoiced. Asked only
+	// when an event came during the customer step: no read otherwise.
+	if in.Fetch && len(in.WonStages) > 0 && signals.Len() > 0 && workflow.GetVersion(ctx, refetchBeforeInvoiceChange, workflow.DefaultVersion, 1) == 1 {
+		var fresh []string
+		var sig model.DealEvent
+		for signals.ReceiveAsync(&sig) {
+			if events.add(sig) {
+				fresh = append(fresh, sig.EventID)
+			}
+			sig = model.DealEvent{}
+		}
+		if len(fresh) > 0 {
+			var now model.Deal
+			if err := call(a.FetchDeal, activities.FetchInput{
+				Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
+			}).Get(ctx, &now); err != nil {
+				return fail(ctx, result(), err)
+			}
+			if !containsFold(in.WonStages, now.Stage) {
+				return notWon(now.Stage)
+			}
+			for _, id := range fresh {
+				changedAfter(id)
+			}
+		}
+	}
 	var created connectors.InvoiceResult
 	if err := call(a.CreateInvoice, activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
@@ -494,6 +522,11 @@ const staleWinChange = "read-previous-run"
 // recheckChange versions reading the events delivered before the invoice
 // step, which ends a run whose deal left the won stages meanwhile.
 const recheckChange = "recheck-before-invoice"
+
+// refetchBeforeInvoiceChange versions reading a fetched deal again when
+// thin events arrived during the customer step, which ends a run whose
+// deal left the won stages meanwhile.
+const refetchBeforeInvoiceChange = "refetch-before-invoice"
 
 // eventIDReuseChange versions taking an event id seen before, with a newer
 // time, as a new event (dealEvents.add).

@@ -641,3 +641,44 @@ func TestInvoiceDealSkipsTheInputsIDSentAgainLost(t *testing.T) {
 		t.Fatalf("%d invoices of a lost deal", erp.invoices)
 	}
 }
+
+// A thin CRM event delivered while the customer step waits for the ERP:
+// the deal is read again before the invoice, and a deal lost meanwhile is
+// not invoiced; one still won is invoiced as mapped, the event recorded as
+// a change.
+func TestInvoiceDealReadsAThinDealAgainBeforeTheInvoice(t *testing.T) {
+	outage := []error{&connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503}, &connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503}}
+	run := func(t *testing.T, stages []string) (*fakeTarget, *fakeCRM, InvoiceDealResult, error) {
+		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: slices.Clone(outage)}
+		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: stages}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-11", Stage: "closedwon"}})
+		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-11", Stage: "closedlost"}})
+		}, 6*time.Second) // after the settle, during the customer step's retries
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var r InvoiceDealResult
+		err := env.GetWorkflowResult(&r)
+		return erp, crm, r, err
+	}
+	t.Run("lost", func(t *testing.T) {
+		erp, crm, _, err := run(t, []string{"closedwon", "closedlost"})
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || crm.fetches != 2 {
+			t.Fatalf("want DealNotWon after 2 reads, got %v after %d", err, crm.fetches)
+		}
+		if erp.invoices != 0 {
+			t.Fatalf("%d invoices of a deal lost before its invoice", erp.invoices)
+		}
+	})
+	t.Run("still won", func(t *testing.T) {
+		erp, crm, r, err := run(t, []string{"closedwon", "closedwon"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if erp.invoices != 1 || crm.fetches != 2 || strings.Join(r.ChangedAfterInvoice, ",") != "e2" {
+			t.Fatalf("%d invoices after %d reads, changed %v; want one, after 2, and e2 recorded", erp.invoices, crm.fetches, r.ChangedAfterInvoice)
+		}
+	})
+}
