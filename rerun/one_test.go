@@ -149,10 +149,12 @@ func (o *runs) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflow
 	return resp, nil
 }
 
-func (o *runs) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
-	last := o.ids[len(o.ids)-1]
+func (o *runs) DescribeWorkflowExecution(_ context.Context, _, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if runID == "" {
+		runID = o.ids[len(o.ids)-1] // the latest
+	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
-		Execution: &commonpb.WorkflowExecution{RunId: last}, Status: o.status[last],
+		Execution: &commonpb.WorkflowExecution{RunId: runID}, Status: o.status[runID],
 	}}, nil
 }
 
@@ -240,6 +242,21 @@ connections:
 	if r := one(ctx, c, set, st, "wf", "r2", Options{}); !strings.Contains(r.Skipped, "a later run r3") || st.full != 0 {
 		t.Fatalf("a later run that saw the deal lost after r2: %+v, starter %+v; want r2 skipped", r, st)
 	}
+
+	// A run past which the retry looks is judged by its own end, not the
+	// later run's: r2 timed out after making its invoice, which only
+	// `--writeback --timed-out` writes back.
+	st = &recordingStarter{}
+	c.events["r3"] = []*historypb.HistoryEvent{oldWin}
+	c.status["r2"] = enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT
+	c.events["r2"] = []*historypb.HistoryEvent{
+		started(t, workflows.InvoiceDealInput{Connection: "shop", Event: e3, WonStages: []string{"closed_won"}, WriteBack: true}),
+		marker(t, 3, "CreateInvoice", connectors.InvoiceResult{InvoiceID: "INV-1"}),
+	}
+	if r := one(ctx, c, set, st, "wf", "r2", Options{TimedOut: true}); !strings.Contains(r.Skipped, "--writeback --timed-out") || st.full != 0 {
+		t.Fatalf("r2 timed out with its invoice: %+v, starter %+v; want it pointed to runs retry --writeback --timed-out", r, st)
+	}
+	c.status["r2"], c.events["r2"] = failed, r2
 
 	st = &recordingStarter{}
 	c.status["r3"] = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED

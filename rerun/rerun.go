@@ -281,16 +281,27 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 			return r
 		}
 	}
+	// How this run ended: the latest run's status, or, when a later run
+	// only refused an older win, its own.
+	status := info.GetStatus()
+	if later != runID {
+		own, err := c.DescribeWorkflowExecution(ctx, id, runID)
+		if err != nil {
+			r.Error = "describing run " + runID + ": " + err.Error()
+			return r
+		}
+		status = own.GetWorkflowExecutionInfo().GetStatus()
+	}
 	in := h.input
 	r.Connection, r.DealID = in.Connection, in.Event.Deal.ID
 	conn, ok := set.Get(in.Connection)
-	failed := info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	failed := status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
 	switch {
 	case !ok:
 		r.Skipped = fmt.Sprintf("connection %q is no longer configured", in.Connection)
 		return r
 	case o.WriteBack && h.invoiced == nil && !failed:
-		r.Skipped = "the run " + endedHow(info.GetStatus()) + " before its invoice was made: retry it without --writeback"
+		r.Skipped = "the run " + endedHow(status) + " before its invoice was made: retry it without --writeback"
 		return r
 	case o.WriteBack && h.invoiced == nil:
 		r.Error = "the run's history has no created invoice to write back"
@@ -303,7 +314,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists, and the run had no write-back to do: nothing to retry"
 		return r
 	case !o.WriteBack && h.invoiced != nil:
-		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists: use `" + WriteBackCommand(info.GetStatus()) + "` to write it back"
+		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists: use `" + WriteBackCommand(status) + "` to write it back"
 		return r
 	// A run that timed out or was terminated after its invoice was made
 	// may have written it back already (and then lingered), or had
@@ -312,7 +323,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = "the run had no write-back to do (its connection wrote nothing back when it started)"
 		return r
 	case o.WriteBack && !failed && h.wroteBack:
-		r.Skipped = "the run had written its invoice back before it " + endedHow(info.GetStatus())
+		r.Skipped = "the run had written its invoice back before it " + endedHow(status)
 		return r
 	case o.WriteBack && conn.WriteBacker == nil:
 		r.Skipped = fmt.Sprintf("connection %q no longer writes back to its CRM", in.Connection)
