@@ -20,16 +20,35 @@ var wonPageSize = 500
 // updated since the period began (a variable for tests).
 var maxWonPages = 200
 
-// ListWonDeals implements connectors.WonDealLister with the deals list of
-// API v2 (GET /api/v2/deals?status=won, 500 a page, cursor paging): the
-// company's won deals updated since the period began (a deal is updated
-// when it is won), kept when their won_time is in [since, until). A page
-// answered 429 is asked again after Pipedrive's wait.
+// ListWonDeals implements connectors.WonDealLister with the deals lists of
+// API v2 (GET /api/v2/deals?status=won, 500 a page, cursor paging, then
+// the same of GET /api/v2/deals/archived: the first lists "all not
+// archived deals"): the company's won deals updated since the period began
+// (a deal is updated when it is won), kept when their won_time is in
+// [since, until), each once. A page answered 429 is asked again after
+// Pipedrive's wait.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
 		return err
 	}
+	seen := map[Ident]bool{} // a deal archived between the two lists is in both
+	for _, path := range []string{"/api/v2/deals", "/api/v2/deals/archived"} {
+		if err := s.listWon(ctx, acc, accountID, path, since, until, func(d pdDeal, won time.Time) error {
+			if seen[d.ID] {
+				return nil
+			}
+			seen[d.ID] = true
+			return fn(connectors.WonDeal{ID: string(d.ID), Stage: d.Status, CloseDate: model.DateOf(won)})
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listWon hands fn the won deals of one list (path) won in [since, until).
+func (s *Source) listWon(ctx context.Context, acc *account, accountID, path string, since, until time.Time, fn func(pdDeal, time.Time) error) error {
 	cursor := ""
 	for page := 0; ; page++ {
 		if page == maxWonPages {
@@ -42,7 +61,7 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 		var deals []pdDeal
 		var env *envelope
 		err := crmkit.Paced(ctx, s.log, 5, func() (err error) {
-			env, err = s.call(ctx, acc, "list won deals", http.MethodGet, "/api/v2/deals?"+q.Encode(), nil, &deals)
+			env, err = s.call(ctx, acc, "list won deals", http.MethodGet, path+"?"+q.Encode(), nil, &deals)
 			return err
 		})
 		if err != nil {
@@ -53,7 +72,7 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 			if !ok || won.Before(since) || !won.Before(until) {
 				continue
 			}
-			if err := fn(connectors.WonDeal{ID: string(d.ID), Stage: d.Status, CloseDate: model.DateOf(won)}); err != nil {
+			if err := fn(d, won); err != nil {
 				return err
 			}
 		}

@@ -71,3 +71,32 @@ func TestListWonDeals(t *testing.T) {
 		t.Errorf("over the bound: %v", err)
 	}
 }
+
+// The deals list of API v2 holds the deals not archived: a deal won in the
+// period and archived since is listed from /api/v2/deals/archived.
+func TestListWonDealsReadsTheArchivedDealsToo(t *testing.T) {
+	f := pipedrivefake.New()
+	t.Cleanup(f.Close)
+	const c = "6083095"
+	f.AddCompany(c, "token-6083095")
+	for _, d := range []string{
+		`{"id":1,"status":"won","won_time":"2026-11-03T10:00:00Z","update_time":"2026-11-03T10:00:00Z"}`,
+		`{"id":8,"status":"won","won_time":"2026-11-04T10:00:00Z","update_time":"2026-11-09T10:00:00Z","is_archived":true}`,
+		`{"id":9,"status":"lost","update_time":"2026-11-09T10:00:00Z","is_archived":true}`,
+	} {
+		f.PutDeal(c, pipedrivefake.ParseRecord(d))
+	}
+	s := apiSource(t, f.URL, nil)
+	var got []string
+	err := s.ListWonDeals(context.Background(), c, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		func(d connectors.WonDeal) error {
+			got = append(got, d.ID)
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "1,8" {
+		t.Fatalf("won deals %v, want 1 and the archived 8", got)
+	}
+}

@@ -1,7 +1,7 @@
 // Package pipedrivefake is a local stand-in for the parts of Pipedrive's
 // API v2 that the pipedrive source uses, following Pipedrive's reference:
 // an API token per company (x-api-token header, or an OAuth bearer token;
-// 401 "unauthorized access" otherwise), GET /api/v2/deals (status,
+// 401 "unauthorized access" otherwise), GET /api/v2/deals and /api/v2/deals/archived (status,
 // updated_since, sort, cursor paging), GET /api/v2/deals/{id},
 // GET /api/v2/organizations/{id}, GET /api/v2/deals/{id}/products (cursor
 // paging; each deal product with its tax percentage, "tax", 0 unless
@@ -317,7 +317,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	parts = parts[2:]
 	switch {
 	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "deals":
-		s.listDeals(w, r, c)
+		s.listDeals(w, r, c, false)
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "deals" && parts[1] == "archived":
+		s.listDeals(w, r, c, true)
 	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "deals":
 		if d, found := c.deals[parts[1]]; found {
 			ok(w, d)
@@ -350,10 +352,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// listDeals answers GET /api/v2/deals with the filters status and
-// updated_since (against a deal's update_time; a deal without one passes),
-// sorted by id or by update_time, paged by limit (at most 500) and cursor.
-func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company) {
+// listDeals answers GET /api/v2/deals (the deals not archived) and, with
+// archived, GET /api/v2/deals/archived (those whose is_archived is true),
+// with the filters status and updated_since (against a deal's
+// update_time; a deal without one passes), sorted by id or by
+// update_time, paged by limit (at most 500) and cursor.
+func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company, archived bool) {
 	q := r.URL.Query()
 	limit := 100
 	if l := q.Get("limit"); l != "" {
@@ -367,6 +371,9 @@ func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company) {
 	field := func(d Record, k string) string { v, _ := d[k].(string); return v }
 	var all []Record
 	for _, d := range c.deals {
+		if isArchived, _ := d["is_archived"].(bool); isArchived != archived {
+			continue
+		}
 		if st := q.Get("status"); st != "" && field(d, "status") != st {
 			continue
 		}
