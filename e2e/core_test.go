@@ -570,6 +570,52 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 		t.Fatalf("won again later: %v, %d invoices, events %v; want one invoice by the run of evt_lost_1 and evt_lost_3", err, s.invoicesFor("D-SET-LOST"), out.Events)
 	}
 	s.keepHistory(t, lostID, "generic-settle-won-again-invoiced")
+
+	// The loss comes first: the won event's start was refused (a 503, say)
+	// and the CRM sends it again only after it sent the loss. The loss,
+	// meeting no run, is recorded by a run of its own; the old win that
+	// follows is refused, and a newer win is invoiced.
+	lossID := workflows.WorkflowID("demo", "D-LOSS-FIRST")
+	lost := later("evt_lf_2", "D-LOSS-FIRST", "2026-11-20T10:05:00Z", "closed_lost", "12000.00")
+	r = s.send(t, delivery{body: lost})
+	if r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lossID || r.parsed.Results[0].RunID == "" || r.parsed.Results[0].Skipped != "" {
+		t.Fatalf("a loss that meets no run: %d %s; want a run that records it", r.status, r.body)
+	}
+	if err := s.waitRun(t, lossID, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(appErr.Error(), "the loss is recorded") {
+		t.Fatalf("the loss's run: want DealNotWon recording the loss, got %v", err)
+	}
+	s.keepHistory(t, lossID, "generic-settle-loss-recorded")
+	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`, lossID), 1); n != 1 {
+		t.Fatalf("the loss's run is not in the run list as skipped (count %d)", n)
+	}
+	if r := s.send(t, delivery{body: event("evt_lf_1", "D-LOSS-FIRST", nil)}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lossID {
+		t.Fatalf("the old won event after the loss: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, lossID, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon ||
+		!strings.Contains(appErr.Error(), "a delivery of an old win") {
+		t.Fatalf("the old won event after the loss: want DealNotWon naming an old win, got %v", err)
+	}
+	if n := s.invoicesFor("D-LOSS-FIRST"); n != 0 {
+		t.Fatalf("%d invoices of a deal whose loss came before its older win", n)
+	}
+	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND ExecutionStatus = "Failed"`, lossID), 2); n != 2 {
+		t.Fatalf("the refused run is not in the run list (count %d)", n)
+	}
+	rewon = bytes.Replace(event("evt_lf_3", "D-LOSS-FIRST", func(d map[string]any) { d["previous_stage"] = "closed_lost" }),
+		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:10:00Z"`), 1)
+	if r := s.send(t, delivery{body: rewon}); r.status != http.StatusAccepted {
+		t.Fatalf("won again after the loss: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, lossID, &out); err != nil || s.invoicesFor("D-LOSS-FIRST") != 1 {
+		t.Fatalf("won again after the loss: %v, %d invoices; want one", err, s.invoicesFor("D-LOSS-FIRST"))
+	}
+
+	// A loss of a deal whose run made its invoice records nothing (the
+	// reuse policy keeps the completed run): it is ignored, as before.
+	r = s.send(t, delivery{body: later("evt_set_4", "D-SET", "2026-11-20T11:00:00Z", "closed_lost", "15000.00")})
+	if r.status != http.StatusOK || r.parsed.Results[0].Skipped == "" {
+		t.Fatalf("a loss after the invoice: %d %s; want it ignored", r.status, r.body)
+	}
 }
 
 // Stopping `dealsync dev` while its worker calls dev's own sandbox ERP: the

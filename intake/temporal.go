@@ -151,9 +151,28 @@ func (s *TemporalStarter) start(ctx context.Context, id string, ev model.DealEve
 
 // Notify implements Starter: it delivers an event that does not trigger a
 // run (an amount or close-date change) to the deal's running run, if any.
+// On a connection whose runs listen for later events, a loss (a
+// whole-deal event that moved the deal out of the won stages,
+// workflows.IsLoss) that meets no running run starts a RecordDealLoss run
+// instead, unless the deal's last run completed: a win older than the
+// loss, delivered later, is then not invoiced.
 func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
 	id := workflows.DealWorkflowID(conn.Name, ev.Account, ev.Deal.ID)
 	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: id}
+	if conn.Listens() && workflows.IsLoss(conn.WonStages, ev) {
+		// Started as skipped: `runs retry` never selects it.
+		opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusSkipped))
+		run, err := s.Client.SignalWithStartWorkflow(ctx, id, workflows.DealEventSignal, ev, opts, workflows.RecordDealLossName, s.input(conn, ev))
+		if err != nil {
+			var started *serviceerror.WorkflowExecutionAlreadyStarted
+			if errors.As(err, &started) {
+				return res, false, nil // the deal was invoiced: nothing to record
+			}
+			return res, false, classifyStartError(id, err)
+		}
+		res.RunID = run.GetRunID()
+		return res, true, nil
+	}
 	err := s.Client.SignalWorkflow(ctx, id, "", workflows.DealEventSignal, ev)
 	if err != nil {
 		var nf *serviceerror.NotFound

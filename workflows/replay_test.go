@@ -16,7 +16,7 @@ import (
 
 // minKeptHistories guards the guard: the replay test must have histories
 // of every kind of run to replay (see testdata/histories/README.md).
-const minKeptHistories = 19
+const minKeptHistories = 21
 
 // Every kept history of an InvoiceDeal run, recorded by earlier code,
 // replays against today's workflow code without a non-determinism error:
@@ -34,6 +34,7 @@ func TestKeptHistoriesReplay(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+			replayer.RegisterWorkflowWithOptions(workflows.RecordDealLoss, workflow.RegisterOptions{Name: workflows.RecordDealLossName})
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Errorf("%s does not replay: %v", file, err)
 			}

@@ -1,0 +1,78 @@
+package workflows
+
+import (
+	"slices"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/model"
+)
+
+// RecordDealLossName is the registered name of RecordDealLoss.
+const RecordDealLossName = "RecordDealLoss"
+
+// IsLoss says whether ev, a whole-deal event, moved its deal out of the
+// won stages: its previous stage is one of them and its stage is not.
+func IsLoss(wonStages []string, ev model.DealEvent) bool {
+	return !ev.Thin && containsFold(wonStages, ev.Deal.PreviousStage) && !containsFold(wonStages, ev.Deal.Stage)
+}
+
+// RecordDealLoss is the run of a deal whose loss (IsLoss) met no run of the
+// deal, on a connection whose runs listen for later events (settle_time,
+// linger). It records the loss: after the settle time it ends DealNotWon
+// with its events and their newest time, as an InvoiceDeal run that saw
+// the deal lost does, so that a win older than the loss delivered later
+// (a CRM's retry of a delivery refused before the loss came) is judged
+// stale by the new run's read of this one, and `runs retry` does not start
+// an earlier failed run of the deal again. A win newer than the loss that
+// arrives meanwhile continues as an InvoiceDeal run of that win.
+//
+// It is a workflow type of its own so that a worker older than it, which
+// would run an InvoiceDeal of a lost deal through to an invoice, leaves
+// the run to one that knows it.
+func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, error) {
+	latest := in.Event
+	ids := []string{in.Event.EventID}
+	take := func(ev model.DealEvent) {
+		if !slices.Contains(ids, ev.EventID) {
+			ids = append(ids, ev.EventID)
+		}
+		if ev.OccurredAt.After(latest.OccurredAt) {
+			latest = ev
+		}
+	}
+	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
+	if in.SettleTime > 0 {
+		settled := false
+		timer := workflow.NewTimer(ctx, in.SettleTime)
+		for !settled {
+			sel := workflow.NewSelector(ctx)
+			sel.AddFuture(timer, func(workflow.Future) { settled = true })
+			sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+				var ev model.DealEvent
+				c.Receive(ctx, &ev)
+				take(ev)
+			})
+			sel.Select(ctx)
+		}
+	}
+	var ev model.DealEvent
+	for signals.ReceiveAsync(&ev) {
+		take(ev)
+		ev = model.DealEvent{}
+	}
+	if containsFold(in.WonStages, latest.Deal.Stage) {
+		// Won again since the loss: that win is invoiced, by a run that
+		// starts as pending (its search attributes are this run's).
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusPending))
+		won := in
+		won.Event = latest
+		return InvoiceDealResult{}, workflow.NewContinueAsNewError(ctx, InvoiceDealName, won)
+	}
+	msg := "the deal's stage is now " + latest.Deal.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); nothing was invoiced"
+	r := InvoiceDealResult{Events: ids, Skipped: msg}
+	return r, temporal.NewNonRetryableApplicationError(msg, ErrTypeDealNotWon, nil,
+		activities.NotWonDetails{EventIDs: ids, LatestAt: latest.OccurredAt, Stage: latest.Deal.Stage})
+}
