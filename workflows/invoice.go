@@ -423,22 +423,33 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// when an event came during the customer step: no read otherwise.
 	if in.Fetch && len(in.WonStages) > 0 && signals.Len() > 0 && workflow.GetVersion(ctx, refetchBeforeInvoiceChange, workflow.DefaultVersion, 1) == 1 {
 		var fresh []string
-		var sig model.DealEvent
-		for signals.ReceiveAsync(&sig) {
-			if events.add(sig) {
-				fresh = append(fresh, sig.EventID)
+		drain := func() (any bool) {
+			var sig model.DealEvent
+			for signals.ReceiveAsync(&sig) {
+				if events.add(sig) {
+					fresh, any = append(fresh, sig.EventID), true
+				}
+				sig = model.DealEvent{}
 			}
-			sig = model.DealEvent{}
+			return any
 		}
-		if len(fresh) > 0 {
-			var now model.Deal
-			if err := call(a.FetchDeal, activities.FetchInput{
-				Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
-			}).Get(ctx, &now); err != nil {
-				return fail(ctx, result(), err)
-			}
-			if !containsFold(in.WonStages, now.Stage) {
-				return notWon(now.Stage)
+		// As the first fetch: a deal read not won while another event came
+		// (won again, say) is read again, a bounded number of times,
+		// rather than end with that event unread.
+		if drain() {
+			for fetches := 1; ; fetches++ {
+				var now model.Deal
+				if err := call(a.FetchDeal, activities.FetchInput{
+					Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
+				}).Get(ctx, &now); err != nil {
+					return fail(ctx, result(), err)
+				}
+				if containsFold(in.WonStages, now.Stage) {
+					break
+				}
+				if fetches > maxRefetches || !drain() {
+					return notWon(now.Stage)
+				}
 			}
 			for _, id := range fresh {
 				changedAfter(id)

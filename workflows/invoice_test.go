@@ -672,6 +672,29 @@ func TestInvoiceDealReadsAThinDealAgainBeforeTheInvoice(t *testing.T) {
 			t.Fatalf("%d invoices of a deal lost before its invoice", erp.invoices)
 		}
 	})
+	t.Run("won again while read again", func(t *testing.T) {
+		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: slices.Clone(outage)}
+		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost", "closedwon"}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+		crm.duringFetch = func(n int) {
+			if n == 2 { // the deal is won again while it is read as lost
+				env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e3", Thin: true, Deal: model.Deal{ID: "D-11", Stage: "closedwon"}})
+			}
+		}
+		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-11", Stage: "closedwon"}})
+		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-11", Stage: "closedlost"}})
+		}, 6*time.Second)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var r InvoiceDealResult
+		if err := env.GetWorkflowResult(&r); err != nil {
+			t.Fatalf("the run ended %v; want the deal read a third time and invoiced", err)
+		}
+		if erp.invoices != 1 || crm.fetches != 3 || strings.Join(r.ChangedAfterInvoice, ",") != "e2,e3" {
+			t.Fatalf("%d invoices after %d reads, changed %v; want one, after 3, e2 and e3 recorded", erp.invoices, crm.fetches, r.ChangedAfterInvoice)
+		}
+	})
 	t.Run("still won", func(t *testing.T) {
 		erp, crm, r, err := run(t, []string{"closedwon", "closedwon"})
 		if err != nil {

@@ -206,18 +206,19 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	if name == "" {
 		return connectors.CustomerRef{}, fmt.Errorf("quickbooks find customer: the customer has no name: %w", connectors.ErrPermanent)
 	}
-	if strings.Contains(name, ":") {
-		// IntuitNamesTypes.xsd, Customer: "The customer name must not
-		// contain a colon" (it separates a sub-customer from its parent).
-		return connectors.CustomerRef{}, fmt.Errorf("quickbooks find customer: the customer name %q has a colon, which QuickBooks names cannot have "+
-			"(it separates sub-customers): map invoice.customer.name without it, e.g. replace(deal.company.name, \":\", \" -\"): %w", name, connectors.ErrPermanent)
-	}
 	if c.ExternalID != "" {
 		if id, ok, err := t.links.Get(ctx, t.linkKey(c.ExternalID)); err != nil {
 			return connectors.CustomerRef{}, err
 		} else if ok {
 			return connectors.CustomerRef{ID: id}, nil
 		}
+	}
+	if strings.Contains(name, ":") {
+		// IntuitNamesTypes.xsd, Customer: "The customer name must not
+		// contain a colon" (it separates a sub-customer from its parent). A
+		// linked customer (above) is never looked up or made by name.
+		return connectors.CustomerRef{}, fmt.Errorf("quickbooks find customer: the customer name %q has a colon, which QuickBooks names cannot have "+
+			"(it separates sub-customers): map invoice.customer.name without it, e.g. replace(deal.company.name, \":\", \" -\"): %w", name, connectors.ErrPermanent)
 	}
 	if found, err := t.findByName(ctx, name, c.ExternalID); err != nil {
 		return connectors.CustomerRef{}, err

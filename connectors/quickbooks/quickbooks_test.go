@@ -753,6 +753,17 @@ func TestCustomerFieldsQBOWouldRefuse(t *testing.T) {
 	if n, _ := f.Counts(); n != 0 {
 		t.Errorf("%d customers made", n)
 	}
+	// A company linked before it was renamed so keeps its customer: the
+	// name is not sent.
+	c.Name = "Acme GmbH"
+	linked, err := tg.FindOrCreateCustomer(context.Background(), c, "k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Name = "Acme: EMEA"
+	if again, err := tg.FindOrCreateCustomer(context.Background(), c, "k3"); err != nil || again.ID != linked.ID {
+		t.Errorf("a linked company renamed with a colon: %+v %v, want its customer %s", again, err, linked.ID)
+	}
 
 	c = exampleInvoice().Customer
 	for _, tc := range []struct{ email, want string }{{" ap@acme.example ", "ap@acme.example"}, {"billing@acme", ""}, {"", ""}} {

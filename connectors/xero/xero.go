@@ -613,7 +613,8 @@ func billedToAnother(got AnsweredInvoice, inv model.Invoice, contactID string, b
 		billed = fmt.Sprintf("%q (%s)", got.Contact.Name, got.Contact.ContactID)
 	}
 	what := fmt.Sprintf("invoice %s (InvoiceID %s, Reference %q) already invoices this deal", number, got.InvoiceID, got.Reference)
-	todo := fmt.Sprintf("in Xero, void invoice %s and retry the run to invoice %q, or keep it and bill %[2]q by hand", number, inv.Customer.Name)
+	todo := fmt.Sprintf("in Xero, void invoice %s and retry the run to invoice %q, or keep it and bill %[2]q by hand "+
+		"(if it is another deal's invoice with the same Reference, make the mapping's invoice.reference unique per deal, or set check_reference: false)", number, inv.Customer.Name)
 	if byKey {
 		what = fmt.Sprintf("Xero answered this step's Idempotency-Key with invoice %s (InvoiceID %s, Reference %q), made by an earlier attempt", number, got.InvoiceID, got.Reference)
 		todo = fmt.Sprintf("Xero may give that answer for as long as it keeps the key, even once the invoice is voided: bill %q by hand (and void invoice %s in Xero if it should not stand), or retry the run once Xero has forgotten the key", inv.Customer.Name, number)
