@@ -719,7 +719,7 @@ connections:
 	for key, want := range map[string]string{
 		"targets.erp.token":              "a secret must be written in quotes",
 		"connections.shop.source.secret": "a secret must be written in quotes",
-		"targets.erp.base_url":           "12.5 is read as a number, not as the text written: write it in quotes",
+		"targets.erp.base_url":           "read as a number, not as the text written: write it in quotes",
 	} {
 		if !cerr.Has(key) || !strings.Contains(err.Error(), key+": "+want) {
 			t.Errorf("want %q at %s:\n%s", want, key, err)

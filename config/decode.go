@@ -26,6 +26,8 @@ var (
 var (
 	errBadDuration  = errors.New("invalid duration (use a number with a unit: 500ms, 30s, 5m, 1h30m)")
 	errDurationUnit = errors.New("a duration needs a unit (e.g. 30s, 5m, 24h)")
+	// errUnquotedNumber: a float where text is wanted.
+	errUnquotedNumber = errors.New("read as a number, not as the text written: write it in quotes")
 	// errUnquotedSecret: a secret written as a bare number or boolean.
 	errUnquotedSecret = errors.New("a secret must be written in quotes: unquoted, YAML reads it as a number or a boolean " +
 		"and may change it (0123 is octal, long digit strings become floats)")
@@ -52,12 +54,13 @@ func decodeHook() mapstructure.DecodeHookFunc {
 					return nil, errUnquotedSecret
 				}
 			case to.Kind() == reflect.String:
-				switch d := data.(type) {
+				switch data.(type) {
 				case float32, float64:
 					// YAML read an unquoted value as a float: its text is
 					// not kept (1.50 is 1.5, 12345678901234567890 is
-					// 1.2345678901234567e+19).
-					return nil, fmt.Errorf("%v is read as a number, not as the text written: write it in quotes", d)
+					// 1.2345678901234567e+19). The value is not quoted in
+					// the message: it could be a secret in the wrong key.
+					return nil, errUnquotedNumber
 				}
 			case to == durationType:
 				switch d := data.(type) {

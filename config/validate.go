@@ -196,6 +196,8 @@ func fieldMessage(fe validator.FieldError) string {
 		return size("exactly")
 	case "hostport":
 		return "must be host:port (e.g. 127.0.0.1:8080)"
+	case "number":
+		return "must be digits (a record's internal id)"
 	case "sqlident":
 		return "must be a column name: letters, digits and underscores, starting with a letter (e.g. custentity_vat_no)"
 	case "http_url":

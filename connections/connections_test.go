@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +248,42 @@ connections:
 	}
 	if _, err := build(`{EURO: "4"}`); err == nil || !strings.Contains(err.Error(), "currency_ids") {
 		t.Errorf("a key that is no currency code: %v", err)
+	}
+}
+
+// An item id of the config is an internal id (digits), checked at load:
+// a SKU there failed every invoice at run time.
+func TestDefaultItemIDsAreInternalIDs(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "dealsync.yaml")
+	body := `
+targets:
+  qbo:
+    type: quickbooks
+    realm_id: "9130355555555555"
+    client_id: c
+    client_secret: s
+    refresh_token: r
+    token_file: /tmp/qbo-token.json
+    link_file: /tmp/qbo-links.json
+    default_item_id: PRO-1Y
+  ns:
+    type: netsuite
+    account_id: "1234567_SB1"
+    client_id: c
+    certificate_id: k
+    private_key: env:NS_KEY
+    default_item_id: "17"
+    discount_item_id: DISCOUNT
+`
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(p, config.WithDevDefaults())
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || !cerr.Has("targets.qbo.default_item_id") || !cerr.Has("targets.ns.discount_item_id") || cerr.Has("targets.ns.default_item_id") {
+		t.Fatalf("want problems at qbo's default_item_id and ns's discount_item_id alone, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "targets.qbo.default_item_id: must be digits (a record's internal id)") {
+		t.Errorf("the problem does not say what is wanted:\n%v", err)
 	}
 }

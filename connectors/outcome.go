@@ -35,6 +35,22 @@ func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 // than as the step's timeout, which is retried at once.
 const StepMargin = 2 * time.Second
 
+// minCall is the least time a call is sent with.
+const minCall = time.Second
+
+// TimeForACall says whether ctx leaves a call minCall before StepMargin:
+// a write sent with less would run into the step's deadline, whose retry
+// comes at once and meets the write in flight. The step then fails with a
+// plain retryable error instead, before sending.
+func TimeForACall(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl)-StepMargin >= minCall
+}
+
+// ErrNoTimeLeft is the failure of a write not sent for want of time in its
+// step (TimeForACall): retried as usual.
+var ErrNoTimeLeft = errors.New("not sent: the step has too little time left for it (its earlier calls were slow); retried")
+
 // CallTimeout is how long one call may take within ctx: timeout (none when
 // 0), cut to end StepMargin before ctx's deadline when that comes first.
 // It is never cut below a second: a step with less left than that is
@@ -45,27 +61,37 @@ func CallTimeout(ctx context.Context, timeout time.Duration) time.Duration {
 		return timeout
 	}
 	left := time.Until(dl) - StepMargin
-	if left < time.Second || (timeout > 0 && timeout <= left) {
+	if left < minCall || (timeout > 0 && timeout <= left) {
 		return timeout
 	}
 	return left
 }
 
-// UnsureWrite is err, the failure of sending a request with method, as an
+// IsWrite says whether a request of method may change something at the
+// vendor (a read sent as POST, such as a query, is not: its caller says so).
+func IsWrite(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead
+}
+
+// UnsureWrite is err, the failure of sending a request, as an
 // *OutcomeUnknownError with wait when the request is a write that may have
 // reached the vendor: anything but a failure to resolve or to connect.
 // Other failures are returned as they are.
-func UnsureWrite(method string, err error, wait time.Duration) error {
-	if err == nil || method == http.MethodGet || method == http.MethodHead || notSent(err) {
+func UnsureWrite(write bool, err error, wait time.Duration) error {
+	if err == nil || !write || notSent(err) {
 		return err
 	}
 	return &OutcomeUnknownError{Err: err, Wait: wait}
 }
 
-// GatewayGaveUp reports whether status says a gateway stopped waiting for
-// the vendor (502, 504): the request may have been carried out behind it.
-func GatewayGaveUp(status int) bool {
-	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
+// UnsureAnswer gives api, the answer to a write, a retry after wait when it
+// says a gateway stopped waiting for the vendor (502, 504) and the vendor
+// gave no Retry-After: the write may have been carried out behind it.
+func UnsureAnswer(write bool, api *APIError, wait time.Duration) *APIError {
+	if write && api.RetryAfter == 0 && (api.StatusCode == http.StatusBadGateway || api.StatusCode == http.StatusGatewayTimeout) {
+		api.RetryAfter = wait
+	}
+	return api
 }
 
 // notSent reports whether err says the request never left: the host's name

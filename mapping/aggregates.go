@@ -46,13 +46,14 @@ func (decimalAggregates) Visit(node *ast.Node) {
 		}
 		list = &ast.BuiltinNode{Name: "map", Arguments: b.Arguments}
 	case len(b.Arguments) == 1 && !b.Arguments[0].Nature().IsNumber():
-		if n := b.Arguments[0].Nature(); n.IsArray() && n.Ref != nil && n.Ref.IsNumber() {
+		if plainNumbers(b.Arguments[0]) {
 			return
 		}
 		list = b.Arguments[0]
 	default:
-		// min(a, b, …): the arguments as a list.
-		if !slices.ContainsFunc(b.Arguments, func(a ast.Node) bool { return !a.Nature().IsNumber() }) {
+		// min(a, b, …): the arguments as a list (lists among them are
+		// flattened, as expr does).
+		if !slices.ContainsFunc(b.Arguments, func(a ast.Node) bool { return !plainNumbers(a) }) {
 			return
 		}
 		list = &ast.ArrayNode{Nodes: b.Arguments}
@@ -63,8 +64,16 @@ func (decimalAggregates) Visit(node *ast.Node) {
 	})
 }
 
-// decimalsOf reads a list of decimals and whole numbers for the aggregate
-// name; a float, or anything else, is a mapping error naming it.
+// plainNumbers says whether n is known to be an int or a float, or a list
+// of them: expr's own aggregates compute those.
+func plainNumbers(n ast.Node) bool {
+	nt := n.Nature()
+	return nt.IsNumber() || (nt.IsArray() && nt.Ref != nil && nt.Ref.IsNumber())
+}
+
+// decimalsOf reads a list of decimals and whole numbers, lists among them
+// flattened, for the aggregate name; a float, or anything else, is a
+// mapping error naming it.
 func decimalsOf(name string, v any) ([]decimal.Decimal, error) {
 	rv := reflect.ValueOf(v)
 	if v == nil || (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) {
@@ -81,6 +90,14 @@ func decimalsOf(name string, v any) ([]decimal.Decimal, error) {
 		case float32, float64:
 			return nil, fmt.Errorf("%s: element %d is the float %v: money never goes through floats, write dec(\"…\")", name, i, x)
 		default:
+			if k := reflect.ValueOf(e).Kind(); e != nil && (k == reflect.Slice || k == reflect.Array) {
+				inner, err := decimalsOf(name, e)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, inner...)
+				continue
+			}
 			return nil, fmt.Errorf("%s: element %d is %T (%v), not a number", name, i, e, e)
 		}
 	}

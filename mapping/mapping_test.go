@@ -532,9 +532,10 @@ invoice:
     string(min(map(deal.line_items, .unit_price))) + " " +
     string(max(deal.amount, dec("0.1"))) + " " +
     string(min(dec("0.1"), 2)) + " " +
+    string(max([dec("0.5"), 3], 1)) + " " +
     string(sum([1, 2]) * dec("0.5")) + " " +
     string(sum(deal.line_items, .quantity * .unit_price) - deal.amount)
-  due_date: add_days(invoice.issue_date, max(1, len(deal.line_items)) + sum([1, 2]))
+  due_date: add_days(invoice.issue_date, max(1, len(deal.line_items)) + sum([1, 2]) + min([1, 2], 3) - 1)
 `)
 	ev := wonEvent("closedwon", "")
 	ev.Deal.LineItems = []model.LineItem{
@@ -548,7 +549,7 @@ invoice:
 		t.Fatal(err)
 	}
 	// 0.3+0.2+0.7+11999 = 12000.2; the mean of the prices is 11999.65/4.
-	want := "12000.2 11999.65 2999.9125 0.275 0.1 12000 0.1 1.5 0.2"
+	want := "12000.2 11999.65 2999.9125 0.275 0.1 12000 0.1 3 1.5 0.2"
 	if inv.Memo != want {
 		t.Errorf("memo %q, want %q", inv.Memo, want)
 	}

@@ -55,7 +55,10 @@ type Client struct {
 
 // Call is one request.
 type Call struct {
-	Op     string // "create invoice", for errors
+	Op string // "create invoice", for errors
+	// Read marks a request that changes nothing although its method is
+	// not GET (a query sent as POST): no write of unknown outcome.
+	Read   bool
 	Method string
 	URL    string
 	Header http.Header
@@ -122,6 +125,9 @@ func (c *Client) Plan(call Call) (connectors.Request, error) {
 // connectors.StepMargin before the step's deadline, so that it is this
 // error, not the step's timeout, that the step reports.
 func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
+	if call.write() && !connectors.TimeForACall(ctx) {
+		return nil, fmt.Errorf("%s %s: %w", c.Service, call.Op, connectors.ErrNoTimeLeft)
+	}
 	if timeout := connectors.CallTimeout(ctx, c.Timeout); timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -144,7 +150,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		resp, err := hc.Do(req)
 		if err != nil {
 			// Network: retried; a write only after the vendor has had its time.
-			return nil, connectors.UnsureWrite(call.Method, fmt.Errorf("%s %s: %w", c.Service, call.Op, err), c.unsureWait())
+			return nil, connectors.UnsureWrite(call.write(), fmt.Errorf("%s %s: %w", c.Service, call.Op, err), c.unsureWait())
 		}
 		body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 		_ = resp.Body.Close()
@@ -155,11 +161,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 			}
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			api := c.apiError(call.Op, resp, body, attempt > 0)
-			if connectors.GatewayGaveUp(resp.StatusCode) && call.Method != http.MethodGet && api.RetryAfter == 0 {
-				api.RetryAfter = c.unsureWait()
-			}
-			return nil, api
+			return nil, connectors.UnsureAnswer(call.write(), c.apiError(call.Op, resp, body, attempt > 0), c.unsureWait())
 		}
 		if readErr != nil {
 			return nil, fmt.Errorf("%s %s: reading answer: %w", c.Service, call.Op, readErr)
@@ -170,6 +172,8 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 	}
 }
+
+func (call Call) write() bool { return !call.Read && connectors.IsWrite(call.Method) }
 
 // unsureWait is how long a write of unknown outcome waits before its retry:
 // the time a call may take.

@@ -90,4 +90,27 @@ func TestGatewayTimeoutOfAWriteWaits(t *testing.T) {
 	if class, wait := connectors.Classify(err); class != connectors.Retry || wait != 0 {
 		t.Errorf("502 to a read: %v classified %v after %v, want a plain retry", err, class, wait)
 	}
+	// A query sent as POST (NetSuite's SuiteQL) changes nothing.
+	_, err = c.Do(context.Background(), Call{Op: "find customer", Read: true, Method: http.MethodPost, URL: srv.URL, Body: []byte(`{}`)})
+	if class, wait := connectors.Classify(err); class != connectors.Retry || wait != 0 {
+		t.Errorf("504 to a query sent as POST: %v classified %v after %v, want a plain retry", err, class, wait)
+	}
+}
+
+// A write is not sent when its step has less time left than a call and
+// the margin: it would run into the step's deadline.
+func TestWriteWithoutTimeLeftIsNotSent(t *testing.T) {
+	sent := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent++ }))
+	t.Cleanup(srv.Close)
+	c := &Client{Service: "erp", HTTP: srv.Client(), Tokens: staticTokens{}, Timeout: time.Minute}
+	step, cancel := context.WithTimeout(context.Background(), connectors.StepMargin+500*time.Millisecond)
+	defer cancel()
+	_, err := c.Do(step, Call{Op: "create invoice", Method: http.MethodPut, URL: srv.URL, Body: []byte(`{}`)})
+	if class, _ := connectors.Classify(err); !errors.Is(err, connectors.ErrNoTimeLeft) || class != connectors.Retry || sent != 0 {
+		t.Errorf("a write with too little time left: %v (class %v), %d sent; want none sent, retried", err, class, sent)
+	}
+	if _, err := c.Do(step, Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL}); err != nil || sent != 1 {
+		t.Errorf("a read goes out all the same: %v, %d sent", err, sent)
+	}
 }

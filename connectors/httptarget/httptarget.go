@@ -449,8 +449,8 @@ func (t *Target) postAskingAgain(ctx context.Context, op string, waits []time.Du
 		if apiErr.RetryAfter > 0 && apiErr.RetryAfter < maxConflictWait {
 			wait = apiErr.RetryAfter
 		}
-		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(wait).Before(deadline) {
-			break
+		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(wait+connectors.StepMargin+time.Second).Before(deadline) {
+			break // no time to ask again and still answer before the step ends
 		}
 		select {
 		case <-ctx.Done():
@@ -570,8 +570,8 @@ func IdempotencyKey(key string) string {
 }
 
 // headerChar reports whether r may go into a header value as it is: not a
-// control character.
-func headerChar(r rune) bool { return r >= ' ' && r != 0x7f }
+// control character but the tab, which Go sends.
+func headerChar(r rune) bool { return r == '\t' || (r >= ' ' && r != 0x7f) }
 
 func (t *Target) setCommonHeaders(h http.Header, key string) {
 	h.Set("Accept", "application/json")
@@ -608,24 +608,23 @@ func (t *Target) unsureWait() time.Duration {
 func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error) {
 	// The timeout is each request's, answer read included: a step that
 	// looks up, creates and asks again after a 409 is not held to one.
+	if connectors.IsWrite(req.Method) && !connectors.TimeForACall(req.Context()) {
+		return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, connectors.ErrNoTimeLeft)
+	}
 	ctx, cancel := t.withTimeout(req.Context())
 	defer cancel()
 	resp, err := t.client.Do(req.WithContext(ctx))
 	if err != nil {
 		// A write without an answer may still be carried out: retried
 		// after the API has had its time (connectors.UnsureWrite).
-		return nil, nil, connectors.UnsureWrite(req.Method, fmt.Errorf("%s %s: %w", t.service, op, err), t.unsureWait())
+		return nil, nil, connectors.UnsureWrite(connectors.IsWrite(req.Method), fmt.Errorf("%s %s: %w", t.service, op, err), t.unsureWait())
 	}
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status alone decides the retry; a body cut short only costs
 		// the message.
-		api := t.apiError(op, resp, body)
-		if connectors.GatewayGaveUp(resp.StatusCode) && req.Method != http.MethodGet && api.RetryAfter == 0 {
-			api.RetryAfter = t.unsureWait()
-		}
-		return nil, body, api
+		return nil, body, connectors.UnsureAnswer(connectors.IsWrite(req.Method), t.apiError(op, resp, body), t.unsureWait())
 	}
 	if readErr != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading answer: %w", t.service, op, readErr)

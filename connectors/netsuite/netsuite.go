@@ -86,9 +86,9 @@ type Config struct {
 	// SubsidiaryID is given to new customers (required in OneWorld accounts).
 	SubsidiaryID string `mapstructure:"subsidiary_id"`
 	// DefaultItemID is the item internal id of lines whose mapping sets no item_code.
-	DefaultItemID string `mapstructure:"default_item_id"`
+	DefaultItemID string `mapstructure:"default_item_id" validate:"omitempty,number"`
 	// DiscountItemID is the discount item used for line discounts.
-	DiscountItemID string `mapstructure:"discount_item_id"`
+	DiscountItemID string `mapstructure:"discount_item_id" validate:"omitempty,number"`
 	// DefaultTaxCodeID applies to lines whose mapping sets no tax_code.
 	DefaultTaxCodeID string `mapstructure:"default_tax_code_id"`
 	// LocationID is set on every invoice when the account requires one.
@@ -156,7 +156,6 @@ var currenciesFor = 5 * time.Minute
 
 var _ connectors.Target = (*Target)(nil)
 
-// New makes a Target. The private key is read and checked here, once.
 // currencyIDsByCode keys currency_ids by the upper-case ISO code the
 // invoices carry: the config reader lower-cases every key it reads
 // (`EUR` arrives as `eur`), and a code that is not ISO 4217 is refused.
@@ -181,6 +180,7 @@ func currencyIDsByCode(ids map[string]string) (map[string]string, error) {
 	return out, nil
 }
 
+// New makes a Target. The private key is read and checked here, once.
 func New(cfg Config, deps Deps) (*Target, error) {
 	if cfg.AccountID == "" || cfg.ClientID == "" || cfg.CertificateID == "" {
 		return nil, errors.New("netsuite: account_id, client_id and certificate_id are required")
@@ -548,7 +548,7 @@ func (t *Target) query(ctx context.Context, op, q string, limit int) ([]map[stri
 		return nil, err
 	}
 	resp, err := t.client.Do(ctx, erpkit.Call{
-		Op: op, Method: http.MethodPost, URL: t.base + SuiteQLPath + "?limit=" + strconv.Itoa(limit),
+		Op: op, Read: true, Method: http.MethodPost, URL: t.base + SuiteQLPath + "?limit=" + strconv.Itoa(limit),
 		Header: http.Header{"Prefer": {"transient"}}, Body: body,
 	})
 	if err != nil {

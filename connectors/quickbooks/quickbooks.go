@@ -54,7 +54,7 @@ type Config struct {
 	// recognised after a rename; without it only the exact DisplayName matches.
 	LinkFile string `mapstructure:"link_file" validate:"required"`
 	// DefaultItemID is the QBO Item Id of lines whose mapping sets no item_code.
-	DefaultItemID  string `mapstructure:"default_item_id"`
+	DefaultItemID  string `mapstructure:"default_item_id" validate:"omitempty,number"`
 	DefaultTaxCode string `mapstructure:"default_tax_code"`
 	// MultiCurrency sends CurrencyRef (only for companies with multicurrency
 	// on). Off, dealsync reads the company's preferences once: a company
