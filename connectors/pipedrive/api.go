@@ -35,12 +35,18 @@ type envelope struct {
 	} `json:"additional_data"`
 }
 
+// StageDeleted is the stage FetchDeal reports for a deal Pipedrive marks
+// deleted (is_deleted: DELETE /deals/{id} keeps a deal 30 days, and a
+// merge deletes the deal merged away).
+const StageDeleted = "deleted"
+
 type pdDeal struct {
 	ID                Ident                      `json:"id"`
 	Title             string                     `json:"title"`
 	Value             json.Number                `json:"value"`
 	Currency          string                     `json:"currency"`
 	Status            string                     `json:"status"`
+	IsDeleted         bool                       `json:"is_deleted"`
 	StageID           Ident                      `json:"stage_id"`
 	PipelineID        Ident                      `json:"pipeline_id"`
 	OrgID             Ident                      `json:"org_id"`
@@ -120,10 +126,16 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if _, err := s.call(ctx, acc, "fetch deal", http.MethodGet, "/api/v2/deals/"+dealID, nil, &pd); err != nil {
 		return model.Deal{}, err
 	}
+	stage := pd.Status
+	if pd.IsDeleted {
+		// Deleted (or merged into another deal), kept 30 days with its
+		// status: no longer a deal to invoice, whatever that says.
+		stage = StageDeleted
+	}
 	d := model.Deal{
 		ID:       dealID,
 		Name:     pd.Title,
-		Stage:    pd.Status,
+		Stage:    stage,
 		Currency: strings.ToUpper(pd.Currency),
 		Owner:    string(pd.OwnerID),
 		Raw:      map[string]json.RawMessage{},

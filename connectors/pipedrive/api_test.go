@@ -431,3 +431,17 @@ connections:
 		t.Fatalf("typo in key, unresolvable previous_webhook_password: got %v", err)
 	}
 }
+
+// A deal Pipedrive marks deleted (deleted, or merged into another deal,
+// and kept 30 days with its status) is no longer won, whatever its status.
+func TestFetchDealMarkedDeleted(t *testing.T) {
+	f := fakePipedrive(t, "token-6083095")
+	rec := pipedrivefake.ParseRecord(dealRecord)
+	rec["is_deleted"] = true
+	f.PutDeal("6083095", rec)
+	s := apiSource(t, f.URL, nil)
+	d, err := s.FetchDeal(context.Background(), "6083095", "213973")
+	if err != nil || d.Stage != StageDeleted {
+		t.Fatalf("a won deal marked deleted: stage %q, %v; want %q", d.Stage, err, StageDeleted)
+	}
+}
