@@ -195,28 +195,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		}
 		changedAfter(ev.EventID)
 	}
-	// listen receives events until d has passed (or only drains when d <= 0).
-	listen := func(d time.Duration) {
-		if d > 0 {
-			done := false
-			timer := workflow.NewTimer(ctx, d)
-			for !done {
-				sel := workflow.NewSelector(ctx)
-				sel.AddFuture(timer, func(workflow.Future) { done = true })
-				sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
-					var ev model.DealEvent
-					c.Receive(ctx, &ev)
-					receive(ev)
-				})
-				sel.Select(ctx)
-			}
-		}
-		var ev model.DealEvent
-		for signals.ReceiveAsync(&ev) {
-			receive(ev)
-			ev = model.DealEvent{}
-		}
-	}
+	listen := func(d time.Duration) { listenFor(ctx, signals, d, receive) }
 	// drainFresh takes in the events waiting, without counting them as
 	// changes after the invoice, and says whether any was new.
 	drainFresh := func() bool {
@@ -486,6 +465,30 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	listen(lingerWithin(ctx, in.Linger))
 	r.Events, r.ChangedAfterInvoice = events.ids, events.changed
 	return r, nil
+}
+
+// listenFor hands receive the deal events signalled until d has passed,
+// then those waiting (only those when d <= 0).
+func listenFor(ctx workflow.Context, signals workflow.ReceiveChannel, d time.Duration, receive func(model.DealEvent)) {
+	if d > 0 {
+		done := false
+		timer := workflow.NewTimer(ctx, d)
+		for !done {
+			sel := workflow.NewSelector(ctx)
+			sel.AddFuture(timer, func(workflow.Future) { done = true })
+			sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
+				var ev model.DealEvent
+				c.Receive(ctx, &ev)
+				receive(ev)
+			})
+			sel.Select(ctx)
+		}
+	}
+	var ev model.DealEvent
+	for signals.ReceiveAsync(&ev) {
+		receive(ev)
+		ev = model.DealEvent{}
+	}
 }
 
 // lingerMargin is the time an invoiced run keeps, after lingering, to

@@ -43,26 +43,7 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 			latest = ev
 		}
 	}
-	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
-	if in.SettleTime > 0 {
-		settled := false
-		timer := workflow.NewTimer(ctx, in.SettleTime)
-		for !settled {
-			sel := workflow.NewSelector(ctx)
-			sel.AddFuture(timer, func(workflow.Future) { settled = true })
-			sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
-				var ev model.DealEvent
-				c.Receive(ctx, &ev)
-				take(ev)
-			})
-			sel.Select(ctx)
-		}
-	}
-	var ev model.DealEvent
-	for signals.ReceiveAsync(&ev) {
-		take(ev)
-		ev = model.DealEvent{}
-	}
+	listenFor(ctx, workflow.GetSignalChannel(ctx, DealEventSignal), in.SettleTime, take)
 	if containsFold(in.WonStages, latest.Deal.Stage) {
 		// Won again since the loss: that win is invoiced, by a run that
 		// starts as pending (its search attributes are this run's).
