@@ -82,6 +82,10 @@ type InvoiceDealInput struct {
 	// MappingSnapshot is that mapping file's content (nil for the built-in
 	// mapping): the run maps with it whatever the file says later.
 	MappingSnapshot *mapping.Snapshot `json:"mapping_snapshot,omitempty"`
+	// ChainStart is when the first run of a chain of runs started, when
+	// this run continues another (RecordDealLoss won again): the run
+	// timeout counts from it.
+	ChainStart time.Time `json:"chain_start,omitempty"`
 	// Invoiced is set on a re-run of a run whose invoice was created but
 	// whose write-back failed (`dealsync runs retry --writeback`): the run
 	// only writes that invoice back to the CRM deal.
@@ -211,32 +215,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		return InvoiceDealResult{Events: events.ids, ChangedAfterInvoice: events.changed}
 	}
 
-	retry := &temporal.RetryPolicy{
-		InitialInterval:    in.Retry.InitialInterval,
-		BackoffCoefficient: in.Retry.BackoffCoefficient,
-		MaximumInterval:    in.Retry.MaximumInterval,
-		MaximumAttempts:    in.Retry.MaximumAttempts,
-	}
-	// call runs one step that talks to the outside world. A local
-	// activity's retries end at its ScheduleToCloseTimeout, which the SDK
-	// sets to the StartToCloseTimeout (one attempt's) when none is given:
-	// the retries of a local call may last as long as the run, as those of
-	// an activity do.
-	localBudget := workflow.GetInfo(ctx).WorkflowExecutionTimeout
-	if localBudget <= 0 || localBudget > maxLocalRetries {
-		localBudget = maxLocalRetries
-	}
-	call := func(fn, arg any) workflow.Future {
-		if in.LocalCalls {
-			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-				ScheduleToCloseTimeout: max(localBudget, in.ActivityTimeout),
-				StartToCloseTimeout:    in.ActivityTimeout, RetryPolicy: retry,
-			}), fn, arg)
-		}
-		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: in.ActivityTimeout, RetryPolicy: retry,
-		}), fn, arg)
-	}
+	call := externalCalls(ctx, in)
 
 	// writeBack records the invoice on the CRM deal, as its own step: a
 	// failing write-back is retried on its own and never re-creates the
@@ -462,9 +441,39 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		}
 	}
 
-	listen(lingerWithin(ctx, in.Linger))
+	listen(lingerWithin(ctx, in.Linger, in.ChainStart))
 	r.Events, r.ChangedAfterInvoice = events.ids, events.changed
 	return r, nil
+}
+
+// externalCalls runs the steps of a run that talk to the outside world,
+// with the run's retry policy: as local activities or as activities. A
+// local activity's retries end at its ScheduleToCloseTimeout, which the SDK
+// sets to the StartToCloseTimeout (one attempt's) when none is given: the
+// retries of a local call may last as long as the run, as those of an
+// activity do.
+func externalCalls(ctx workflow.Context, in InvoiceDealInput) func(fn, arg any) workflow.Future {
+	retry := &temporal.RetryPolicy{
+		InitialInterval:    in.Retry.InitialInterval,
+		BackoffCoefficient: in.Retry.BackoffCoefficient,
+		MaximumInterval:    in.Retry.MaximumInterval,
+		MaximumAttempts:    in.Retry.MaximumAttempts,
+	}
+	localBudget := workflow.GetInfo(ctx).WorkflowExecutionTimeout
+	if localBudget <= 0 || localBudget > maxLocalRetries {
+		localBudget = maxLocalRetries
+	}
+	return func(fn, arg any) workflow.Future {
+		if in.LocalCalls {
+			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+				ScheduleToCloseTimeout: max(localBudget, in.ActivityTimeout),
+				StartToCloseTimeout:    in.ActivityTimeout, RetryPolicy: retry,
+			}), fn, arg)
+		}
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: in.ActivityTimeout, RetryPolicy: retry,
+		}), fn, arg)
+	}
 }
 
 // listenFor hands receive the deal events signalled until d has passed,
@@ -499,16 +508,31 @@ const lingerMargin = time.Minute
 // so that the run completes lingerMargin before its run timeout. An
 // invoiced run that timed out while lingering would say TimedOut, and the
 // reuse policy would then let the next won delivery start a full run.
-func lingerWithin(ctx workflow.Context, linger time.Duration) time.Duration {
+func lingerWithin(ctx workflow.Context, linger time.Duration, chainStart time.Time) time.Duration {
 	info := workflow.GetInfo(ctx)
-	timeout := info.WorkflowRunTimeout
-	if t := info.WorkflowExecutionTimeout; t > 0 && (timeout <= 0 || t < timeout) {
-		timeout = t
-	}
-	if linger <= 0 || timeout <= 0 || info.WorkflowStartTime.IsZero() {
+	if linger <= 0 || info.WorkflowStartTime.IsZero() {
 		return linger
 	}
-	left := info.WorkflowStartTime.Add(timeout).Sub(workflow.Now(ctx)) - lingerMargin
+	// The run ends at its run timeout, counted from its start, or at the
+	// execution timeout, counted from the start of the chain of runs it
+	// continues (its own start when it continues none), the earlier.
+	var end time.Time
+	if t := info.WorkflowRunTimeout; t > 0 {
+		end = info.WorkflowStartTime.Add(t)
+	}
+	if t := info.WorkflowExecutionTimeout; t > 0 {
+		start := info.WorkflowStartTime
+		if !chainStart.IsZero() && chainStart.Before(start) {
+			start = chainStart
+		}
+		if e := start.Add(t); end.IsZero() || e.Before(end) {
+			end = e
+		}
+	}
+	if end.IsZero() {
+		return linger
+	}
+	left := end.Sub(workflow.Now(ctx)) - lingerMargin
 	// At least a millisecond: a linger is a timer, and a run that started
 	// one before this cut replays with one.
 	return max(time.Millisecond, min(linger, left))

@@ -27,7 +27,10 @@ func IsLoss(wonStages []string, ev model.DealEvent) bool {
 // (a CRM's retry of a delivery refused before the loss came) is judged
 // stale by the new run's read of this one, and `runs retry` does not start
 // an earlier failed run of the deal again. A win newer than the loss that
-// arrives meanwhile continues as an InvoiceDeal run of that win.
+// arrives meanwhile continues as an InvoiceDeal run of that win (which
+// reads the deal's previous runs as any listening run does). The loss
+// recorded is the newest the deal's runs have seen: an earlier DealNotWon
+// run's, when that is newer (a loss delivered late), with its events.
 //
 // It is a workflow type of its own so that a worker older than it, which
 // would run an InvoiceDeal of a lost deal through to an invoice, leaves
@@ -39,21 +42,47 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 		if !slices.Contains(ids, ev.EventID) {
 			ids = append(ids, ev.EventID)
 		}
-		if ev.OccurredAt.After(latest.OccurredAt) {
+		// As dealEvents.add: of events of one time (or none), the later
+		// delivered is the newer.
+		if !ev.OccurredAt.Before(latest.OccurredAt) {
 			latest = ev
 		}
 	}
 	listenFor(ctx, workflow.GetSignalChannel(ctx, DealEventSignal), in.SettleTime, take)
 	if containsFold(in.WonStages, latest.Deal.Stage) {
 		// Won again since the loss: that win is invoiced, by a run that
-		// starts as pending (its search attributes are this run's).
+		// starts as pending (its search attributes are this run's) and
+		// counts its time from this run's start (the run timeout is the
+		// chain's).
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusPending))
 		won := in
 		won.Event = latest
+		if won.ChainStart.IsZero() {
+			won.ChainStart = workflow.GetInfo(ctx).WorkflowStartTime
+		}
 		return InvoiceDealResult{}, workflow.NewContinueAsNewError(ctx, InvoiceDealName, won)
 	}
-	msg := "the deal's stage is now " + latest.Deal.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); nothing was invoiced"
+	var a *activities.Activities
+	var prev activities.PreviousRun
+	if err := externalCalls(ctx, in)(a.PreviousRun, activities.PreviousRunInput{
+		Connection: in.Connection, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
+	}).Get(ctx, &prev); err != nil {
+		return InvoiceDealResult{Events: ids}, err
+	}
+	lost := activities.NotWonDetails{EventIDs: ids, LatestAt: latest.OccurredAt, Stage: latest.Deal.Stage}
+	if p := prev.NotWon; prev.ErrorType == ErrTypeDealNotWon && p != nil {
+		lost.EventIDs = slices.Clone(p.EventIDs)
+		for _, id := range ids {
+			if !slices.Contains(lost.EventIDs, id) {
+				lost.EventIDs = append(lost.EventIDs, id)
+			}
+		}
+		if p.LatestAt.After(lost.LatestAt) {
+			lost.LatestAt, lost.Stage = p.LatestAt, p.Stage
+		}
+	}
+	msg := "the deal's stage is now " + lost.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); nothing was invoiced"
 	r := InvoiceDealResult{Events: ids, Skipped: msg}
-	return r, temporal.NewNonRetryableApplicationError(msg, ErrTypeDealNotWon, nil,
-		activities.NotWonDetails{EventIDs: ids, LatestAt: latest.OccurredAt, Stage: latest.Deal.Stage})
+	return r, temporal.NewNonRetryableApplicationError(msg, ErrTypeDealNotWon, nil, lost)
 }

@@ -2,9 +2,12 @@ package workflows
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -22,8 +25,8 @@ func TestIsLoss(t *testing.T) {
 		{model.DealEvent{Deal: model.Deal{PreviousStage: "Closed_Won", Stage: "closed_lost"}}, true},
 		{model.DealEvent{Deal: model.Deal{PreviousStage: "negotiation", Stage: "closed_lost"}}, false}, // never won
 		{model.DealEvent{Deal: model.Deal{PreviousStage: "won", Stage: "closed_won"}}, false},          // still won
-		{model.DealEvent{Deal: model.Deal{Stage: "closed_lost"}}, false},                               // previous stage unknown
-		{model.DealEvent{Thin: true, Deal: model.Deal{PreviousStage: "won", Stage: "lost"}}, false},    // read from the CRM instead
+		{model.DealEvent{Deal: model.Deal{Stage: "closed_lost"}}, false},                                // previous stage unknown
+		{model.DealEvent{Thin: true, Deal: model.Deal{PreviousStage: "won", Stage: "lost"}}, false},     // read from the CRM instead
 	} {
 		if got := IsLoss(won, tc.ev); got != tc.want {
 			t.Errorf("IsLoss(%+v) = %v, want %v", tc.ev.Deal, got, tc.want)
@@ -32,37 +35,74 @@ func TestIsLoss(t *testing.T) {
 }
 
 // A loss recorded by its own run: after the settle time it ends DealNotWon
-// with the loss's time and the events it saw (an older win among them);
-// a newer win during the settle time continues as an InvoiceDeal run of
-// that win.
+// with the loss's time and the events it saw (an older win among them),
+// or the newer loss an earlier run of the deal recorded (a loss delivered
+// late); a newer win during the settle time, or one as new (events without
+// times: the later delivered is the newer), continues as an InvoiceDeal
+// run of that win.
 func TestRecordDealLoss(t *testing.T) {
 	at := time.Date(2026, 11, 20, 10, 5, 0, 0, time.UTC)
-	loss := model.DealEvent{EventID: "l", OccurredAt: at, Deal: model.Deal{ID: "D-1", PreviousStage: "closed_won", Stage: "closed_lost"}}
-	run := func(t *testing.T, signal model.DealEvent) error {
+	lossAt := func(at time.Time) model.DealEvent {
+		return model.DealEvent{EventID: "l", OccurredAt: at, Deal: model.Deal{ID: "D-1", PreviousStage: "closed_won", Stage: "closed_lost"}}
+	}
+	run := func(t *testing.T, loss, signal model.DealEvent, prev activities.PreviousRun) error {
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}})
 		env.RegisterWorkflowWithOptions(RecordDealLoss, workflow.RegisterOptions{Name: RecordDealLossName})
+		var a *activities.Activities
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(prev, nil)
 		in := input(loss)
 		in.WonStages, in.SettleTime = []string{"closed_won"}, 5*time.Second
 		env.RegisterDelayedCallback(func() { env.SignalWorkflow(DealEventSignal, signal) }, 2*time.Second)
 		env.ExecuteWorkflow(RecordDealLossName, in)
 		return env.GetWorkflowError()
 	}
-	t.Run("an older win meanwhile", func(t *testing.T) {
-		err := run(t, model.DealEvent{EventID: "w", OccurredAt: at.Add(-5 * time.Minute), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}})
+	notWon := func(t *testing.T, err error) activities.NotWonDetails {
+		t.Helper()
 		var appErr *temporal.ApplicationError
 		var details activities.NotWonDetails
 		if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || appErr.Details(&details) != nil {
 			t.Fatalf("want DealNotWon with its details, got %v", err)
 		}
-		if !details.LatestAt.Equal(at) || details.Stage != "closed_lost" || len(details.EventIDs) != 2 {
-			t.Errorf("details %+v, want the loss's time and stage, both events", details)
-		}
-	})
-	t.Run("won again meanwhile", func(t *testing.T) {
-		err := run(t, model.DealEvent{EventID: "w2", OccurredAt: at.Add(5 * time.Minute), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}})
+		return details
+	}
+	continued := func(t *testing.T, err error) InvoiceDealInput {
+		t.Helper()
 		var can *workflow.ContinueAsNewError
 		if !errors.As(err, &can) || can.WorkflowType.Name != InvoiceDealName {
 			t.Fatalf("want a continue-as-new to InvoiceDeal, got %v", err)
+		}
+		var in InvoiceDealInput
+		if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	older := model.DealEvent{EventID: "w", OccurredAt: at.Add(-5 * time.Minute), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}}
+
+	t.Run("an older win meanwhile", func(t *testing.T) {
+		details := notWon(t, run(t, lossAt(at), older, activities.PreviousRun{}))
+		if !details.LatestAt.Equal(at) || details.Stage != "closed_lost" || strings.Join(details.EventIDs, ",") != "l,w" {
+			t.Errorf("details %+v, want the loss's time and stage, both events", details)
+		}
+	})
+	t.Run("an earlier run recorded a newer loss", func(t *testing.T) {
+		prev := activities.PreviousRun{RunID: "r0", ErrorType: ErrTypeDealNotWon,
+			NotWon: &activities.NotWonDetails{EventIDs: []string{"l5"}, LatestAt: at.Add(time.Hour), Stage: "closed_lost_again"}}
+		details := notWon(t, run(t, lossAt(at), older, prev))
+		if !details.LatestAt.Equal(at.Add(time.Hour)) || details.Stage != "closed_lost_again" || strings.Join(details.EventIDs, ",") != "l5,l,w" {
+			t.Errorf("details %+v, want the newer loss's time and stage, every event", details)
+		}
+	})
+	t.Run("won again meanwhile", func(t *testing.T) {
+		in := continued(t, run(t, lossAt(at), model.DealEvent{EventID: "w2", OccurredAt: at.Add(5 * time.Minute), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}}, activities.PreviousRun{}))
+		if in.Event.EventID != "w2" || in.ChainStart.IsZero() {
+			t.Errorf("continued with %+v, want the win w2 and the chain's start", in)
+		}
+	})
+	t.Run("won again, events without times", func(t *testing.T) {
+		in := continued(t, run(t, lossAt(time.Time{}), model.DealEvent{EventID: "w2", Deal: model.Deal{ID: "D-1", Stage: "closed_won"}}, activities.PreviousRun{}))
+		if in.Event.EventID != "w2" {
+			t.Errorf("continued with %+v, want the win w2", in.Event)
 		}
 	})
 }
