@@ -25,8 +25,8 @@ func TestIsLoss(t *testing.T) {
 		{model.DealEvent{Deal: model.Deal{PreviousStage: "Closed_Won", Stage: "closed_lost"}}, true},
 		{model.DealEvent{Deal: model.Deal{PreviousStage: "negotiation", Stage: "closed_lost"}}, false}, // never won
 		{model.DealEvent{Deal: model.Deal{PreviousStage: "won", Stage: "closed_won"}}, false},          // still won
-		{model.DealEvent{Deal: model.Deal{Stage: "closed_lost"}}, false},                                // previous stage unknown
-		{model.DealEvent{Thin: true, Deal: model.Deal{PreviousStage: "won", Stage: "lost"}}, false},     // read from the CRM instead
+		{model.DealEvent{Deal: model.Deal{Stage: "closed_lost"}}, false},                               // previous stage unknown
+		{model.DealEvent{Thin: true, Deal: model.Deal{PreviousStage: "won", Stage: "lost"}}, false},    // read from the CRM instead
 	} {
 		if got := IsLoss(won, tc.ev); got != tc.want {
 			t.Errorf("IsLoss(%+v) = %v, want %v", tc.ev.Deal, got, tc.want)
