@@ -124,8 +124,10 @@ type Intake struct {
 // Workflow configures the sync workflow.
 type Workflow struct {
 	Retry RetryPolicy `mapstructure:"retry"`
-	// ActivityTimeout is the start-to-close timeout of one ERP call.
-	ActivityTimeout time.Duration `mapstructure:"activity_timeout" validate:"gt=0"`
+	// ActivityTimeout is the start-to-close timeout of one ERP call: at
+	// least 5 s, since a call ends 2 s before its step does and a write
+	// is not sent with less than a second of its own (connectors.StepMargin).
+	ActivityTimeout time.Duration `mapstructure:"activity_timeout" validate:"gte=5s"`
 	// RunTimeout bounds a whole run; a run that cannot finish within it times
 	// out (runs retry --timed-out starts it again).
 	RunTimeout time.Duration `mapstructure:"run_timeout" validate:"gt=0"`

@@ -752,3 +752,15 @@ connections:
 		t.Errorf("secret from the environment %q (%v), want 0777", v, err)
 	}
 }
+
+// An ERP call ends StepMargin (2 s) before its step, and a write is not
+// sent with less than a second of its own: a shorter activity_timeout
+// would send none.
+func TestActivityTimeoutLeavesRoomForACall(t *testing.T) {
+	_, err := config.Load(writeFile(t, "workflow:\n  activity_timeout: 3s\n"))
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "workflow.activity_timeout: must be at least 5s") {
+		t.Fatalf("activity_timeout 3s: %v", err)
+	}
+	mustLoad(t, writeFile(t, "workflow:\n  activity_timeout: 5s\n"))
+}

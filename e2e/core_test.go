@@ -578,7 +578,7 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	lossID := workflows.WorkflowID("demo", "D-LOSS-FIRST")
 	lost := later("evt_lf_2", "D-LOSS-FIRST", "2026-11-20T10:05:00Z", "closed_lost", "12000.00")
 	r = s.send(t, delivery{body: lost})
-	if r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lossID || r.parsed.Results[0].RunID == "" || r.parsed.Results[0].Skipped != "" {
+	if r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lossID || r.parsed.Results[0].RunID == "" || r.parsed.Results[0].Duplicate || r.parsed.Results[0].Skipped != "" {
 		t.Fatalf("a loss that meets no run: %d %s; want a run that records it", r.status, r.body)
 	}
 	if err := s.waitRun(t, lossID, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(appErr.Error(), "the loss is recorded") {

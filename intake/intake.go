@@ -313,6 +313,9 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		}
 		res, delivered, err := h.opts.Starter.Notify(ctx, conn, ev)
 		outcomes[i] = metrics.EventNotified
+		if err == nil && delivered && res.RunID != "" && !res.Duplicate {
+			outcomes[i] = metrics.EventStarted // a run that records a loss
+		}
 		if err == nil && !delivered {
 			res.WorkflowID, res.Skipped = "", reason+"; no run in progress for this deal"
 			outcomes[i] = metrics.EventIgnored

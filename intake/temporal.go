@@ -162,7 +162,8 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 	if conn.Listens() && workflows.IsLoss(conn.WonStages, ev) {
 		// Started as skipped: `runs retry` never selects it.
 		opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusSkipped))
-		run, err := s.Client.SignalWithStartWorkflow(ctx, id, workflows.DealEventSignal, ev, opts, workflows.RecordDealLossName, s.input(conn, ev))
+		probe := &startProbe{}
+		run, err := s.Client.SignalWithStartWorkflow(withStartProbe(ctx, probe), id, workflows.DealEventSignal, ev, opts, workflows.RecordDealLossName, s.input(conn, ev))
 		if err != nil {
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {
@@ -170,7 +171,9 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 			}
 			return res, false, classifyStartError(id, err)
 		}
-		res.RunID = run.GetRunID()
+		// A new run, or the deal's running run the loss was signalled to
+		// (Duplicate, as a start that meets it says).
+		res.RunID, res.Duplicate = run.GetRunID(), probe.seen && !probe.started
 		return res, true, nil
 	}
 	err := s.Client.SignalWorkflow(ctx, id, "", workflows.DealEventSignal, ev)
