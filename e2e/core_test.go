@@ -524,7 +524,10 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	if r := s.send(t, delivery{body: event("evt_lost_1", "D-SET-LOST", nil)}); r.status != http.StatusAccepted {
 		t.Fatalf("won: %d %s", r.status, r.body)
 	}
-	if r := s.send(t, delivery{body: later("evt_lost_2", "D-SET-LOST", "2026-11-20T10:01:00Z", "closed_lost", "12000.00")}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lostID {
+	// A loss that meets the deal's running run is delivered to it (a
+	// duplicate of it, not a run of its own).
+	if r := s.send(t, delivery{body: later("evt_lost_2", "D-SET-LOST", "2026-11-20T10:01:00Z", "closed_lost", "12000.00")}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lostID ||
+		!r.parsed.Results[0].Duplicate {
 		t.Fatalf("lost: %d %s", r.status, r.body)
 	}
 	var appErr *temporal.ApplicationError
@@ -609,6 +612,26 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	if err := s.waitRun(t, lossID, &out); err != nil || s.invoicesFor("D-LOSS-FIRST") != 1 {
 		t.Fatalf("won again after the loss: %v, %d invoices; want one", err, s.invoicesFor("D-LOSS-FIRST"))
 	}
+
+	// A loss, and a newer win in the same delivery: the win reaches the
+	// run that records the loss, which continues as a run of the win and
+	// invoices it.
+	lossWonID := workflows.WorkflowID("demo", "D-LOSS-WON")
+	wonAfter := bytes.Replace(event("evt_lw_3", "D-LOSS-WON", func(d map[string]any) { d["previous_stage"] = "closed_lost" }),
+		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:10:00Z"`), 1)
+	batch = []byte("[" + string(later("evt_lw_2", "D-LOSS-WON", "2026-11-20T10:05:00Z", "closed_lost", "12000.00")) + "," + string(wonAfter) + "]")
+	r = s.send(t, delivery{body: batch})
+	if r.status != http.StatusAccepted || len(r.parsed.Results) != 2 || r.parsed.Results[0].RunID == "" || r.parsed.Results[0].Duplicate ||
+		!r.parsed.Results[1].Duplicate || r.parsed.Results[1].RunID != r.parsed.Results[0].RunID {
+		t.Fatalf("a loss and a newer win in one delivery: %d %s; want a run for the loss that the win reaches", r.status, r.body)
+	}
+	if err := s.waitRun(t, lossWonID, &out); err != nil || s.invoicesFor("D-LOSS-WON") != 1 {
+		t.Fatalf("won again while the loss settled: %v, %d invoices; want one", err, s.invoicesFor("D-LOSS-WON"))
+	}
+	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND SyncStatus = "invoiced"`, lossWonID), 1); n != 1 {
+		t.Errorf("the continued run is not recorded as invoiced (count %d)", n)
+	}
+	s.keepRunHistory(t, lossWonID, r.parsed.Results[0].RunID, "generic-settle-loss-won-again")
 
 	// A loss of a deal whose run made its invoice records nothing (the
 	// reuse policy keeps the completed run): it is ignored, as before.

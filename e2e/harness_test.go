@@ -293,12 +293,19 @@ func (s *stack) invoiceDeal(t *testing.T, d delivery) workflows.InvoiceDealResul
 // the replay test of package workflows, when histories.Env is set.
 func (s *stack) keepHistory(t *testing.T, workflowID, name string) {
 	t.Helper()
+	s.keepRunHistory(t, workflowID, "", name)
+}
+
+// keepRunHistory is keepHistory of one run of workflowID (the latest when
+// runID is "").
+func (s *stack) keepRunHistory(t *testing.T, workflowID, runID, name string) {
+	t.Helper()
 	if !histories.Recording() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	wrote, err := histories.Record(ctx, s.Client, filepath.Join("..", histories.Dir), workflowID, "", name)
+	wrote, err := histories.Record(ctx, s.Client, filepath.Join("..", histories.Dir), workflowID, runID, name)
 	if err != nil {
 		t.Fatalf("recording %s: %v", name, err)
 	}

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
@@ -105,4 +107,32 @@ func TestRecordDealLoss(t *testing.T) {
 			t.Errorf("continued with %+v, want the win w2", in.Event)
 		}
 	})
+}
+
+// A run that continues a chain (RecordDealLoss won again) counts the
+// execution timeout from the chain's start: its linger is cut the more.
+func TestLingerCountsTheExecutionTimeoutFromTheChainsStart(t *testing.T) {
+	lingerOf := func(t *testing.T, chainBefore time.Duration) time.Duration {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: 2 * time.Hour})
+		env.RegisterWorkflowWithOptions(func(ctx workflow.Context) (time.Duration, error) {
+			var chain time.Time
+			if chainBefore > 0 {
+				chain = workflow.GetInfo(ctx).WorkflowStartTime.Add(-chainBefore)
+			}
+			return lingerWithin(ctx, 24*time.Hour, chain), nil
+		}, workflow.RegisterOptions{Name: "linger"})
+		env.ExecuteWorkflow("linger")
+		var d time.Duration
+		if err := env.GetWorkflowResult(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	own, chained := lingerOf(t, 0), lingerOf(t, 30*time.Minute)
+	if own != 2*time.Hour-lingerMargin || chained != 90*time.Minute-lingerMargin {
+		t.Errorf("linger %v alone and %v in a chain started 30 min earlier; want %v and %v",
+			own, chained, 2*time.Hour-lingerMargin, 90*time.Minute-lingerMargin)
+	}
 }
