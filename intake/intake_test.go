@@ -65,6 +65,9 @@ type fakeStarter struct {
 	failDeal string
 	failWith error
 	running  map[string]bool
+	// losses: deals whose event Notify hands a run that records a loss,
+	// a new one (true) or the running one (false), as TemporalStarter does.
+	losses map[string]bool
 }
 
 func (f *fakeStarter) Start(_ context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
@@ -80,6 +83,9 @@ func (f *fakeStarter) Start(_ context.Context, conn *connections.Connection, ev 
 func (f *fakeStarter) Notify(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if fresh, ok := f.losses[ev.Deal.ID]; ok {
+		return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID, RunID: "rl", Duplicate: !fresh}, true, nil
+	}
 	if !f.running[ev.Deal.ID] {
 		return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID}, false, nil
 	}
@@ -244,6 +250,7 @@ func TestRejections(t *testing.T) {
 func TestWebhooksAndEventsAreCounted(t *testing.T) {
 	srv, st, _ := setup(t, "")
 	st.running["D"] = true
+	st.losses = map[string]bool{"L": true, "M": false}
 	read := func(name string, labels ...string) float64 { return metrics.Read(name, labels...) }
 	before := map[string]float64{
 		"202":       read("dealsync_webhooks_total", "connection", "crm", "code", "202"),
@@ -260,6 +267,11 @@ func TestWebhooksAndEventsAreCounted(t *testing.T) {
 	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e4","thin":true,"deal":{"id":"D","stage":""}}]`); status != http.StatusAccepted {
 		t.Fatalf("%d %s", status, body)
 	}
+	// A loss that starts a run of its own is a start; one handed to the
+	// deal's running run, a notification.
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e5","thin":true,"deal":{"id":"L","stage":"lost"}},{"event_id":"e6","thin":true,"deal":{"id":"M","stage":"lost"}}]`); status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, body)
+	}
 	st.failDeal, st.failWith = "A", fmt.Errorf("%w: frontend down", ErrUnavailable)
 	if status, _ := post(t, srv.URL+"/webhooks/crm", batch); status != http.StatusServiceUnavailable {
 		t.Fatalf("want 503, got %d", status)
@@ -267,7 +279,7 @@ func TestWebhooksAndEventsAreCounted(t *testing.T) {
 	if status, _ := post(t, srv.URL+"/webhooks/made-up-name", batch); status != http.StatusNotFound {
 		t.Fatalf("want 404, got %d", status)
 	}
-	for key, want := range map[string]float64{"202": 2, "503": 1, "404": 1, "started": 2, "ignored": 1, "notified": 1, "latencies": 3} {
+	for key, want := range map[string]float64{"202": 3, "503": 1, "404": 1, "started": 3, "ignored": 1, "notified": 2, "latencies": 4} {
 		var got float64
 		switch key {
 		case "202", "503":
