@@ -438,8 +438,8 @@ func TestHistoriesReplay(t *testing.T) {
 // during the settle time is not invoiced.
 func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	s := startStack(t, stackOptions{env: map[string]string{
-		"DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "1s",
-		"DEALSYNC_CONNECTIONS_DEMO_LINGER":      "3s",
+		"DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "2s",
+		"DEALSYNC_CONNECTIONS_DEMO_LINGER":      "4s",
 	}})
 	later := func(eventID, dealID, at, stage, amount string) []byte {
 		b := event(eventID, dealID, func(d map[string]any) {

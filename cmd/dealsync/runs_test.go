@@ -157,7 +157,7 @@ connections:
     source: {type: generic, secret: env:SHOP_SECRET}
     target: erp
     mapping: generic-standard
-    settle_time: 1s
+    settle_time: 2s
 `, srv.FrontendAddress(), listen, filepath.Dir(mappingFile), erpURL))
 
 	defer startCommand(ctx, t, "--config", cfg, "serve")()
