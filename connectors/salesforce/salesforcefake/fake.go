@@ -82,6 +82,9 @@ type Server struct {
 	attempts   map[string]int
 	wbFaults   []Fault
 	wonPages   map[string][]any // query locator → the won records of its query
+	// lineFields is the SELECT list of the last line-item query of each
+	// opportunity, for its next pages.
+	lineFields map[string][]string
 }
 
 // New starts a fake org accepting the client credentials.
@@ -91,6 +94,7 @@ func New(orgID, clientID, clientSecret string) *Server {
 		LineItemPageSize: 2000,
 		WonPageSize:      2000,
 		wonPages:         map[string][]any{},
+		lineFields:       map[string][]string{},
 		tokens:           map[string]bool{},
 		opps:             map[string]Record{},
 		lines:            map[string][]Record{},
@@ -323,8 +327,51 @@ func (s *Server) withAttributes(typ string, r Record) Record {
 	return r
 }
 
+// selectList is the fields a SOQL query selects, as written.
+func selectList(q string) []string {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(q), "SELECT ")
+	if !ok {
+		return nil
+	}
+	list, _, _ := strings.Cut(rest, " FROM ")
+	var out []string
+	for _, f := range strings.Split(list, ",") {
+		out = append(out, strings.TrimSpace(f))
+	}
+	return out
+}
+
+// project is r with the selected fields alone, as Salesforce answers: a
+// field the record lacks is null, a relationship field (Account.Name) is
+// inside its parent object.
+func project(r Record, fields []string) Record {
+	out := Record{}
+	for _, f := range fields {
+		parent, child, nested := strings.Cut(f, ".")
+		if !nested {
+			out[f] = r[f]
+			continue
+		}
+		src, _ := r[parent].(map[string]any)
+		if src == nil {
+			if _, ok := out[parent]; !ok {
+				out[parent] = nil
+			}
+			continue
+		}
+		dst, _ := out[parent].(map[string]any)
+		if dst == nil {
+			dst = map[string]any{}
+			out[parent] = dst
+		}
+		dst[child] = src[child]
+	}
+	return out
+}
+
 func (s *Server) query(w http.ResponseWriter, q string) {
 	if m := linesQuery.FindStringSubmatch(q); m != nil {
+		s.lineFields[m[1]] = selectList(q)
 		s.linesPage(w, m[1], 0)
 		return
 	}
@@ -335,7 +382,7 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 	if m := oppQuery.FindStringSubmatch(q); m != nil {
 		records := []any{}
 		if o, ok := s.opps[m[1]]; ok {
-			records = append(records, s.withAttributes("Opportunity", o))
+			records = append(records, s.withAttributes("Opportunity", project(o, selectList(q))))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"totalSize": len(records), "done": true, "records": records})
 		return
@@ -390,7 +437,7 @@ func (s *Server) linesPage(w http.ResponseWriter, oppID string, offset int) {
 	end := min(len(all), offset+s.LineItemPageSize)
 	records := []any{}
 	for _, r := range all[min(offset, len(all)):end] {
-		records = append(records, s.withAttributes("OpportunityLineItem", r))
+		records = append(records, s.withAttributes("OpportunityLineItem", project(r, s.lineFields[oppID])))
 	}
 	out := map[string]any{"totalSize": len(all), "done": end >= len(all), "records": records}
 	if end < len(all) {
