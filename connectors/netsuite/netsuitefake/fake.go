@@ -631,6 +631,43 @@ func (s *Server) upsertCustomer(eid string, raw json.RawMessage) answer {
 	return answer{status: http.StatusNoContent, location: s.location("customer", c.ID)}
 }
 
+// invoiceFields and invoiceItemFields are the invoice record's body fields
+// and item sublist line fields the fake takes (NetSuite's field ids, in the
+// REST API's lower camel case); any other is refused, as NetSuite refuses a
+// field its record does not have.
+var (
+	invoiceFields     = map[string]bool{"entity": true, "tranDate": true, "dueDate": true, "currency": true, "otherRefNum": true, "memo": true, "location": true, "item": true}
+	invoiceItemFields = map[string]bool{"item": true, "description": true, "quantity": true, "rate": true, "taxCode": true}
+)
+
+// unknownInvoiceField is the first field of an invoice body (or of an item
+// line, as item.items[i].name) the fake does not take, "" when none.
+func unknownInvoiceField(raw json.RawMessage) string {
+	var body map[string]json.RawMessage
+	if json.Unmarshal(raw, &body) != nil {
+		return ""
+	}
+	for k := range body {
+		if !invoiceFields[k] {
+			return k
+		}
+	}
+	var sub struct {
+		Items []map[string]json.RawMessage `json:"items"`
+	}
+	if json.Unmarshal(body["item"], &sub) != nil {
+		return ""
+	}
+	for i, line := range sub.Items {
+		for k := range line {
+			if !invoiceItemFields[k] {
+				return fmt.Sprintf("item.items[%d].%s", i, k)
+			}
+		}
+	}
+	return ""
+}
+
 // upsertInvoice creates or updates the invoice with external id eid. An
 // update appends the item lines sent to the invoice's, as NetSuite does,
 // unless replace names the item sublist.
@@ -656,6 +693,10 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage, replace map[stri
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
 		st, b := problem(http.StatusBadRequest, detail("Invalid content in the request body: "+err.Error(), "INVALID_CONTENT", ""))
+		return answer{status: st, body: b}
+	}
+	if field := unknownInvoiceField(raw); field != "" {
+		st, b := problem(http.StatusBadRequest, detail("Invalid content in the request body: unknown field '"+field+"'.", "INVALID_CONTENT", field))
 		return answer{status: st, body: b}
 	}
 	bad := func(msg, code, path string) answer {
