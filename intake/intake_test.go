@@ -473,9 +473,21 @@ type gatedStarter struct {
 	fakeStarter
 	entered chan string
 	gate    chan struct{}
+
+	mu    sync.Mutex
+	times []startTimes // of each start, in the order they came
+}
+
+// startTimes is when a start came and the deadline its context had.
+type startTimes struct {
+	entered, deadline time.Time
 }
 
 func (g *gatedStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	dl, _ := ctx.Deadline()
+	g.mu.Lock()
+	g.times = append(g.times, startTimes{entered: time.Now(), deadline: dl})
+	g.mu.Unlock()
 	g.entered <- ev.Deal.ID
 	select {
 	case <-g.gate:
@@ -499,11 +511,13 @@ func gatedIntake(t *testing.T, timeout time.Duration) (*httptest.Server, *gatedS
 }
 
 // Each start of a batch has StartTimeout, not the batch as a whole: a
-// batch of 16 deals whose starts go 8 at a time, each wave answered after
-// most of a start's time, is acknowledged (held to one start's time, the
-// second wave ran out of it and every retry of the batch would too).
+// batch of 16 deals whose starts go 8 at a time is acknowledged, each
+// start's deadline is its own StartTimeout away (not the batch's), and the
+// second wave's starts, which begin once the first is answered, get later
+// deadlines than the first's (held to one start's time, a second wave
+// would run out of it, and every retry of the batch would too).
 func TestEachStartOfABatchHasItsOwnTimeout(t *testing.T) {
-	const timeout, wave = 2 * time.Second, 8
+	const timeout, wave = 10 * time.Second, 8
 	srv, st := gatedIntake(t, timeout)
 	var evs []string
 	for i := range 2 * wave {
@@ -518,8 +532,8 @@ func TestEachStartOfABatchHasItsOwnTimeout(t *testing.T) {
 		status, body := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(evs, ",")+"]")
 		done <- answer{status, body}
 	}()
-	// Two waves: wait until one is in, let most of its time pass, answer
-	// it. The delivery ending first (its starts ran out of time) fails.
+	// Two waves: wait until one is in, answer it. The delivery ending
+	// first (its starts ran out of time) fails.
 	var a answer
 waves:
 	for range 2 {
@@ -530,7 +544,6 @@ waves:
 				break waves
 			}
 		}
-		time.Sleep(timeout * 6 / 10)
 		for range wave {
 			select {
 			case st.gate <- struct{}{}:
@@ -544,6 +557,20 @@ waves:
 	}
 	if a.status != http.StatusAccepted || len(st.started) != 2*wave {
 		t.Fatalf("%d %s, %d started; want all %d acknowledged", a.status, a.body, len(st.started), 2*wave)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var firstLatest time.Time
+	for i, s := range st.times {
+		if s.deadline.IsZero() || s.deadline.Sub(s.entered) > timeout {
+			t.Errorf("start %d: deadline %v after it came, want at most its own StartTimeout %v", i, s.deadline.Sub(s.entered), timeout)
+		}
+		if i < wave && s.deadline.After(firstLatest) {
+			firstLatest = s.deadline
+		}
+		if i >= wave && !s.deadline.After(firstLatest) {
+			t.Errorf("start %d of the second wave has deadline %v, not after the first wave's %v: the starts share one clock", i, s.deadline, firstLatest)
+		}
 	}
 }
 
