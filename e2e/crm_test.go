@@ -1111,8 +1111,15 @@ func TestCRMHubSpotEventDuringTheFetch(t *testing.T) {
 		during <- fmt.Sprintf("%d %s", st, b)
 	})
 	hsOK(t, s, hsBody(stageWon("70101", "701", now)))
-	if got := <-during; !strings.HasPrefix(got, "202 ") {
-		t.Fatalf("the event during the read: %s", got)
+	// The hook posts on the fake's goroutine, where a failed post cannot
+	// end the test: a bound, so that it fails instead of hanging.
+	select {
+	case got := <-during:
+		if !strings.HasPrefix(got, "202 ") {
+			t.Fatalf("the event during the read: %s", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the event during the read was not delivered (its post failed in the read hook, or the deal was never read)")
 	}
 	r := s.completed(t, "hs", hsPortal, "701")
 	if r.InvoiceID == "" || !slices.Contains(r.Events, "70102") {
