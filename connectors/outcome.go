@@ -38,13 +38,13 @@ const StepMargin = 2 * time.Second
 // minCall is the least time a call is sent with.
 const minCall = time.Second
 
-// TimeForACall says whether ctx leaves a call minCall before StepMargin:
-// a write sent with less would run into the step's deadline, whose retry
-// comes at once and meets the write in flight. The step then fails with a
-// plain retryable error instead, before sending.
-func TimeForACall(ctx context.Context) bool {
+// TimeForACall says whether ctx leaves a call sent after wait minCall
+// before StepMargin: a write sent with less would run into the step's
+// deadline, whose retry comes at once and meets the write in flight. The
+// step then fails with a plain retryable error instead, before sending.
+func TimeForACall(ctx context.Context, wait time.Duration) bool {
 	dl, ok := ctx.Deadline()
-	return !ok || time.Until(dl)-StepMargin >= minCall
+	return !ok || time.Until(dl)-wait-StepMargin >= minCall
 }
 
 // ErrNoTimeLeft is the failure of a write not sent for want of time in its

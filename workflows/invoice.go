@@ -200,17 +200,19 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		changedAfter(ev.EventID)
 	}
 	listen := func(d time.Duration) { listenFor(ctx, signals, d, receive) }
-	// drainFresh takes in the events waiting, without counting them as
-	// changes after the invoice, and says whether any was new.
-	drainFresh := func() bool {
-		fresh := false
+	// takeWaiting takes in the events waiting, without counting them as
+	// changes after the invoice, and returns the ids of those that were new.
+	takeWaiting := func() (fresh []string) {
 		var ev model.DealEvent
 		for signals.ReceiveAsync(&ev) {
-			fresh = events.add(ev) || fresh
+			if events.add(ev) {
+				fresh = append(fresh, ev.EventID)
+			}
 			ev = model.DealEvent{}
 		}
 		return fresh
 	}
+	drainFresh := func() bool { return len(takeWaiting()) > 0 }
 	result := func() InvoiceDealResult {
 		return InvoiceDealResult{Events: events.ids, ChangedAfterInvoice: events.changed}
 	}
@@ -360,14 +362,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// won stages: then nothing is invoiced. Other events are changes after
 	// the state the invoice bills, as those of the linger are.
 	if !in.Fetch && signals.Len() > 0 && workflow.GetVersion(ctx, recheckChange, workflow.DefaultVersion, 1) == 1 {
-		var fresh []string
-		var ev model.DealEvent
-		for signals.ReceiveAsync(&ev) {
-			if events.add(ev) {
-				fresh = append(fresh, ev.EventID)
-			}
-			ev = model.DealEvent{}
-		}
+		fresh := takeWaiting()
 		if LeftWonStage(in, events.latest) {
 			return notWon(events.latest.Deal.Stage)
 		}
@@ -380,21 +375,10 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// is read again, and one no longer won is not invoiced. Asked only
 	// when an event came during the customer step: no read otherwise.
 	if in.Fetch && len(in.WonStages) > 0 && signals.Len() > 0 && workflow.GetVersion(ctx, refetchBeforeInvoiceChange, workflow.DefaultVersion, 1) == 1 {
-		var fresh []string
-		drain := func() (any bool) {
-			var sig model.DealEvent
-			for signals.ReceiveAsync(&sig) {
-				if events.add(sig) {
-					fresh, any = append(fresh, sig.EventID), true
-				}
-				sig = model.DealEvent{}
-			}
-			return any
-		}
 		// As the first fetch: a deal read not won while another event came
 		// (won again, say) is read again, a bounded number of times,
 		// rather than end with that event unread.
-		if drain() {
+		if fresh := takeWaiting(); len(fresh) > 0 {
 			for fetches := 1; ; fetches++ {
 				var now model.Deal
 				if err := call(a.FetchDeal, activities.FetchInput{
@@ -405,9 +389,14 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 				if containsFold(in.WonStages, now.Stage) {
 					break
 				}
-				if fetches > maxRefetches || !drain() {
+				var more []string
+				if fetches <= maxRefetches {
+					more = takeWaiting()
+				}
+				if len(more) == 0 {
 					return notWon(now.Stage)
 				}
+				fresh = append(fresh, more...)
 			}
 			for _, id := range fresh {
 				changedAfter(id)

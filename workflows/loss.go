@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"slices"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -36,19 +37,13 @@ func IsLoss(wonStages []string, ev model.DealEvent) bool {
 // would run an InvoiceDeal of a lost deal through to an invoice, leaves
 // the run to one that knows it.
 func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, error) {
-	latest := in.Event
-	ids := []string{in.Event.EventID}
-	take := func(ev model.DealEvent) {
-		if !slices.Contains(ids, ev.EventID) {
-			ids = append(ids, ev.EventID)
-		}
-		// As dealEvents.add: of events of one time (or none), the later
-		// delivered is the newer.
-		if !ev.OccurredAt.Before(latest.OccurredAt) {
-			latest = ev
-		}
-	}
-	listenFor(ctx, workflow.GetSignalChannel(ctx, DealEventSignal), in.SettleTime, take)
+	// The deal's events as InvoiceDeal keeps them: an id sent again with a
+	// newer time is a new event (unversioned: this workflow type has
+	// always taken it so).
+	events := &dealEvents{seen: map[string]time.Time{}, latest: in.Event, newerReuse: func() bool { return true }}
+	events.add(in.Event)
+	listenFor(ctx, workflow.GetSignalChannel(ctx, DealEventSignal), in.SettleTime, func(ev model.DealEvent) { events.add(ev) })
+	latest, ids := events.latest, events.ids
 	if containsFold(in.WonStages, latest.Deal.Stage) {
 		// Won again since the loss: that win is invoiced, by a run that
 		// starts as pending (its search attributes are this run's) and

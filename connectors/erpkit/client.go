@@ -125,7 +125,7 @@ func (c *Client) Plan(call Call) (connectors.Request, error) {
 // connectors.StepMargin before the step's deadline, so that it is this
 // error, not the step's timeout, that the step reports.
 func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
-	if call.write() && !connectors.TimeForACall(ctx) {
+	if call.write() && !connectors.TimeForACall(ctx, 0) {
 		return nil, fmt.Errorf("%s %s: %w", c.Service, call.Op, connectors.ErrNoTimeLeft)
 	}
 	if timeout := connectors.CallTimeout(ctx, c.Timeout); timeout > 0 {

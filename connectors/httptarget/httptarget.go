@@ -431,9 +431,10 @@ const maxConflictWait = 5 * time.Second
 // 409, sends it again after each of waits (a Retry-After below
 // maxConflictWait replacing the wait): the IETF idempotency-key draft's
 // answer while a request with the same key is still being processed, which
-// the stored answer replaces once it is done. A wait that would end past
-// ctx's deadline is not waited: the 409 is returned at once, for the step
-// to be retried rather than to time out. A 409 that stays is returned as
+// the stored answer replaces once it is done. A wait after which ctx
+// leaves no time for the POST (connectors.TimeForACall) is not waited: the
+// 409 is returned at once, for the step to be retried rather than to time
+// out. A 409 that stays is returned as
 // it is; errors name op.
 func (t *Target) postAskingAgain(ctx context.Context, op string, waits []time.Duration, build func() (*http.Request, error)) (http.Header, []byte, error) {
 	req, err := build()
@@ -449,7 +450,7 @@ func (t *Target) postAskingAgain(ctx context.Context, op string, waits []time.Du
 		if apiErr.RetryAfter > 0 && apiErr.RetryAfter < maxConflictWait {
 			wait = apiErr.RetryAfter
 		}
-		if deadline, ok := ctx.Deadline(); ok && !time.Now().Add(wait+connectors.StepMargin+time.Second).Before(deadline) {
+		if !connectors.TimeForACall(ctx, wait) {
 			break // no time to ask again and still answer before the step ends
 		}
 		select {
@@ -606,11 +607,11 @@ func (t *Target) unsureWait() time.Duration {
 // *connectors.APIError, returned with the body read (up to maxResponse+1
 // bytes); a failure to send or to read is wrapped as is.
 func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error) {
-	// The timeout is each request's, answer read included: a step that
-	// looks up, creates and asks again after a 409 is not held to one.
-	if connectors.IsWrite(req.Method) && !connectors.TimeForACall(req.Context()) {
+	if connectors.IsWrite(req.Method) && !connectors.TimeForACall(req.Context(), 0) {
 		return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, connectors.ErrNoTimeLeft)
 	}
+	// The timeout is each request's, answer read included: a step that
+	// looks up, creates and asks again after a 409 is not held to one.
 	ctx, cancel := t.withTimeout(req.Context())
 	defer cancel()
 	resp, err := t.client.Do(req.WithContext(ctx))
