@@ -20,6 +20,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/workflows"
@@ -632,6 +634,53 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 		t.Errorf("the continued run is not recorded as invoiced (count %d)", n)
 	}
 	s.keepRunHistory(t, lossWonID, r.parsed.Results[0].RunID, "generic-settle-loss-won-again")
+
+	// The connection is changed not to listen (no settle time, no linger;
+	// an intake restarted with the new config) while a loss's run
+	// settles: a newer win, started as a plain run, meets that run, which
+	// takes it and invoices it instead of ending with the win unread.
+	plainID := workflows.WorkflowID("demo", "D-LOSS-PLAIN")
+	r = s.send(t, delivery{body: later("evt_lp_2", "D-LOSS-PLAIN", "2026-11-20T10:05:00Z", "closed_lost", "12000.00")})
+	if r.status != http.StatusAccepted || r.parsed.Results[0].RunID == "" || r.parsed.Results[0].Duplicate {
+		t.Fatalf("a loss that meets no run: %d %s", r.status, r.body)
+	}
+	lossRun := r.parsed.Results[0].RunID
+	conn, ok := s.Connections.Get("demo")
+	if !ok {
+		t.Fatal("no demo connection")
+	}
+	plain := *conn
+	plain.SettleTime, plain.Linger = 0, 0
+	won, err := generic.ParseEvents(bytes.Replace(event("evt_lp_3", "D-LOSS-PLAIN", func(d map[string]any) { d["previous_stage"] = "closed_lost" }),
+		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:10:00Z"`), 1), "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := app.Starter(s.cfg, s.Client, false).Start(ctx, &plain, won[0])
+	if err != nil || res.WorkflowID != plainID || res.RunID != lossRun || !res.Duplicate {
+		t.Fatalf("a win meeting the loss's run: %+v, %v; want it delivered to run %s", res, err, lossRun)
+	}
+	if err := s.waitRun(t, plainID, &out); err != nil || s.invoicesFor("D-LOSS-PLAIN") != 1 {
+		t.Fatalf("won while the loss's run settled, started by a connection no longer listening: %v, %d invoices; want one", err, s.invoicesFor("D-LOSS-PLAIN"))
+	}
+	// A win that meets a running InvoiceDeal run stays a duplicate of it.
+	won, err = generic.ParseEvents(event("evt_lp_4", "D-PLAIN-DUP", nil), "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := app.Starter(s.cfg, s.Client, false).Start(ctx, &plain, won[0])
+	if err != nil || first.Duplicate {
+		t.Fatalf("a win: %+v, %v", first, err)
+	}
+	again, err := app.Starter(s.cfg, s.Client, false).Start(ctx, &plain, won[0])
+	if err != nil || again.RunID != first.RunID || !again.Duplicate {
+		t.Fatalf("the win again: %+v, %v; want a duplicate of run %s", again, err, first.RunID)
+	}
+	if err := s.waitRun(t, workflows.WorkflowID("demo", "D-PLAIN-DUP"), nil); err != nil || s.invoicesFor("D-PLAIN-DUP") != 1 {
+		t.Fatalf("a win sent twice: %v, %d invoices; want one", err, s.invoicesFor("D-PLAIN-DUP"))
+	}
 
 	// A loss of a deal whose run made its invoice records nothing (the
 	// reuse policy keeps the completed run): it is ignored, as before.

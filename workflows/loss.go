@@ -14,6 +14,11 @@ import (
 // RecordDealLossName is the registered name of RecordDealLoss.
 const RecordDealLossName = "RecordDealLoss"
 
+// lossLastLookChange versions taking in the events delivered to a
+// RecordDealLoss run while it read the deal's previous run (runs that
+// decided before the change end as they did).
+const lossLastLookChange = "loss-last-look"
+
 // IsLoss says whether ev, a whole-deal event, moved its deal out of the
 // won stages: its previous stage is one of them and its stage is not.
 func IsLoss(wonStages []string, ev model.DealEvent) bool {
@@ -42,20 +47,24 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 	// always taken it so).
 	events := &dealEvents{seen: map[string]time.Time{}, latest: in.Event, newerReuse: func() bool { return true }}
 	events.add(in.Event)
-	listenFor(ctx, workflow.GetSignalChannel(ctx, DealEventSignal), in.SettleTime, func(ev model.DealEvent) { events.add(ev) })
-	latest, ids := events.latest, events.ids
-	if containsFold(in.WonStages, latest.Deal.Stage) {
-		// Won again since the loss: that win is invoiced, by a run that
-		// starts as pending (its search attributes are this run's) and
-		// counts its time from this run's start (the run timeout is the
-		// chain's).
+	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
+	receive := func(ev model.DealEvent) { events.add(ev) }
+	listenFor(ctx, signals, in.SettleTime, receive)
+	// wonAgain continues as a run of a win newer than the loss: that win
+	// is invoiced, by a run that starts as pending (its search attributes
+	// are this run's) and counts its time from this run's start (the run
+	// timeout is the chain's).
+	wonAgain := func() (InvoiceDealResult, error) {
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusPending))
 		won := in
-		won.Event = latest
+		won.Event = events.latest
 		if won.ChainStart.IsZero() {
 			won.ChainStart = workflow.GetInfo(ctx).WorkflowStartTime
 		}
 		return InvoiceDealResult{}, workflow.NewContinueAsNewError(ctx, InvoiceDealName, won)
+	}
+	if containsFold(in.WonStages, events.latest.Deal.Stage) {
+		return wonAgain()
 	}
 	var a *activities.Activities
 	var prev activities.PreviousRun
@@ -63,8 +72,21 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 		Connection: in.Connection, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 		RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
 	}).Get(ctx, &prev); err != nil {
-		return InvoiceDealResult{Events: ids}, err
+		return InvoiceDealResult{Events: events.ids}, err
 	}
+	// Events delivered while the previous run was read (their webhooks
+	// were acknowledged as reaching this run) are taken in as those of the
+	// settle time are: a win among them, newer than the loss, would
+	// otherwise be left unread and never invoiced. Read in the workflow
+	// task that ends the run, so an event arriving later still makes
+	// Temporal run that task again.
+	if signals.Len() > 0 && workflow.GetVersion(ctx, lossLastLookChange, workflow.DefaultVersion, 1) == 1 {
+		listenFor(ctx, signals, 0, receive)
+		if containsFold(in.WonStages, events.latest.Deal.Stage) {
+			return wonAgain()
+		}
+	}
+	latest, ids := events.latest, events.ids
 	lost := activities.NotWonDetails{EventIDs: ids, LatestAt: latest.OccurredAt, Stage: latest.Deal.Stage}
 	if p := prev.NotWon; prev.ErrorType == ErrTypeDealNotWon && p != nil {
 		lost.EventIDs = slices.Clone(p.EventIDs)

@@ -47,16 +47,27 @@ func TestRecordDealLoss(t *testing.T) {
 	lossAt := func(at time.Time) model.DealEvent {
 		return model.DealEvent{EventID: "l", OccurredAt: at, Deal: model.Deal{ID: "D-1", PreviousStage: "closed_won", Stage: "closed_lost"}}
 	}
-	run := func(t *testing.T, loss, signal model.DealEvent, prev activities.PreviousRun) error {
+	// The signal comes 2 s into the settle time of 5 s, or, with
+	// duringRead, while the previous run is read (3 s from the settle
+	// time's end).
+	runAt := func(t *testing.T, loss, signal model.DealEvent, prev activities.PreviousRun, duringRead bool) error {
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}})
 		env.RegisterWorkflowWithOptions(RecordDealLoss, workflow.RegisterOptions{Name: RecordDealLossName})
 		var a *activities.Activities
-		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(prev, nil)
+		read := env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(prev, nil)
 		in := input(loss)
 		in.WonStages, in.SettleTime = []string{"closed_won"}, 5*time.Second
-		env.RegisterDelayedCallback(func() { env.SignalWorkflow(DealEventSignal, signal) }, 2*time.Second)
+		at := 2 * time.Second
+		if duringRead {
+			read.After(3 * time.Second)
+			at = 6 * time.Second
+		}
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(DealEventSignal, signal) }, at)
 		env.ExecuteWorkflow(RecordDealLossName, in)
 		return env.GetWorkflowError()
+	}
+	run := func(t *testing.T, loss, signal model.DealEvent, prev activities.PreviousRun) error {
+		return runAt(t, loss, signal, prev, false)
 	}
 	notWon := func(t *testing.T, err error) activities.NotWonDetails {
 		t.Helper()
@@ -99,6 +110,21 @@ func TestRecordDealLoss(t *testing.T) {
 		in := continued(t, run(t, lossAt(at), model.DealEvent{EventID: "w2", OccurredAt: at.Add(5 * time.Minute), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}}, activities.PreviousRun{}))
 		if in.Event.EventID != "w2" || in.ChainStart.IsZero() {
 			t.Errorf("continued with %+v, want the win w2 and the chain's start", in)
+		}
+	})
+	// The win is delivered after the settle time, while the deal's
+	// previous run is read: its webhook was acknowledged as reaching this
+	// run, so it is invoiced too.
+	t.Run("won again while the previous run is read", func(t *testing.T) {
+		in := continued(t, runAt(t, lossAt(at), model.DealEvent{EventID: "w2", OccurredAt: at.Add(5 * time.Minute), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}}, activities.PreviousRun{}, true))
+		if in.Event.EventID != "w2" {
+			t.Errorf("continued with %+v, want the win w2", in.Event)
+		}
+	})
+	t.Run("an older win while the previous run is read", func(t *testing.T) {
+		details := notWon(t, runAt(t, lossAt(at), older, activities.PreviousRun{}, true))
+		if !details.LatestAt.Equal(at) || strings.Join(details.EventIDs, ",") != "l,w" {
+			t.Errorf("details %+v, want the loss's time, both events", details)
 		}
 	})
 	t.Run("won again, events without times", func(t *testing.T) {
