@@ -21,9 +21,11 @@ import (
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -656,25 +658,49 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := app.Starter(s.cfg, s.Client, false).Start(ctx, &plain, won[0])
+	startPlain := func(ev model.DealEvent) (connectors.EventResult, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return app.Starter(s.cfg, s.Client, false).Start(ctx, &plain, ev)
+	}
+	res, err := startPlain(won[0])
 	if err != nil || res.WorkflowID != plainID || res.RunID != lossRun || !res.Duplicate {
 		t.Fatalf("a win meeting the loss's run: %+v, %v; want it delivered to run %s", res, err, lossRun)
 	}
 	if err := s.waitRun(t, plainID, &out); err != nil || s.invoicesFor("D-LOSS-PLAIN") != 1 {
 		t.Fatalf("won while the loss's run settled, started by a connection no longer listening: %v, %d invoices; want one", err, s.invoicesFor("D-LOSS-PLAIN"))
 	}
+	// The same for a deal's InvoiceDeal run that took a loss while it
+	// settles: the newer win reaches it, and it invoices.
+	settleID := workflows.WorkflowID("demo", "D-SETTLE-PLAIN")
+	if r := s.send(t, delivery{body: event("evt_sp_1", "D-SETTLE-PLAIN", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	if r := s.send(t, delivery{body: later("evt_sp_2", "D-SETTLE-PLAIN", "2026-11-20T10:05:00Z", "closed_lost", "12000.00")}); r.status != http.StatusAccepted || !r.parsed.Results[0].Duplicate {
+		t.Fatalf("lost while the run settles: %d %s", r.status, r.body)
+	}
+	won, err = generic.ParseEvents(bytes.Replace(event("evt_sp_3", "D-SETTLE-PLAIN", func(d map[string]any) { d["previous_stage"] = "closed_lost" }),
+		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:10:00Z"`), 1), "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := startPlain(won[0]); err != nil || !res.Duplicate {
+		t.Fatalf("a win meeting the settling run: %+v, %v; want it delivered to the run", res, err)
+	}
+	if err := s.waitRun(t, settleID, &out); err != nil || s.invoicesFor("D-SETTLE-PLAIN") != 1 || strings.Join(out.Events, ",") != "evt_sp_1,evt_sp_2,evt_sp_3" {
+		t.Fatalf("won again while the run settled, started by a connection no longer listening: %v, %d invoices, events %v; want one invoice of the three events",
+			err, s.invoicesFor("D-SETTLE-PLAIN"), out.Events)
+	}
 	// A win that meets a running InvoiceDeal run stays a duplicate of it.
 	won, err = generic.ParseEvents(event("evt_lp_4", "D-PLAIN-DUP", nil), "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := app.Starter(s.cfg, s.Client, false).Start(ctx, &plain, won[0])
+	first, err := startPlain(won[0])
 	if err != nil || first.Duplicate {
 		t.Fatalf("a win: %+v, %v", first, err)
 	}
-	again, err := app.Starter(s.cfg, s.Client, false).Start(ctx, &plain, won[0])
+	again, err := startPlain(won[0])
 	if err != nil || again.RunID != first.RunID || !again.Duplicate {
 		t.Fatalf("the win again: %+v, %v; want a duplicate of run %s", again, err, first.RunID)
 	}

@@ -118,44 +118,39 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 	if err != nil || !metRunning {
 		return res, err
 	}
-	// The win met a running run of the deal. Most often that run invoices
-	// the deal already; but a RecordDealLoss run (the connection listened
-	// for later events when it started) would end with the deal lost, this
-	// acknowledged win unread: it gets the win, as with a listening
-	// connection. One that ended meanwhile lets a new run start.
-	again, err := s.winMeetsLossRun(ctx, res, ev)
-	if err != nil || !again {
-		return res, err
+	// The win met a running run of the deal, which takes it: most often a
+	// run of the same win (a duplicate, which it ignores), but a run that
+	// listened for later events when it started (the connection's
+	// settle_time or linger removed since) may hold a loss it would end
+	// with, this acknowledged win unread. One that ended meanwhile lets a
+	// new run start.
+	err = s.Client.SignalWorkflow(ctx, res.WorkflowID, res.RunID, workflows.DealEventSignal, ev)
+	var nf *serviceerror.NotFound
+	switch {
+	case err == nil:
+		return res, nil
+	case !errors.As(err, &nf):
+		return res, classifyStartError(res.WorkflowID, err)
 	}
 	res, _, err = s.start(ctx, opts.ID, ev, begin)
 	return res, err
 }
 
-// winMeetsLossRun signals ev, a win whose start met the deal's running run
-// res, to that run if it is a RecordDealLoss run. It says to start again
-// when that run ended before the signal; a run of another type is left
-// alone (the win is its duplicate).
-func (s *TemporalStarter) winMeetsLossRun(ctx context.Context, res connectors.EventResult, ev model.DealEvent) (startAgain bool, err error) {
-	desc, err := s.Client.DescribeWorkflowExecution(ctx, res.WorkflowID, res.RunID)
-	if err != nil {
-		return false, classifyStartError(res.WorkflowID, err)
-	}
-	info := desc.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != workflows.RecordDealLossName {
-		return false, nil
-	}
-	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return true, nil
-	}
-	err = s.Client.SignalWorkflow(ctx, res.WorkflowID, res.RunID, workflows.DealEventSignal, ev)
-	var nf *serviceerror.NotFound
-	switch {
-	case err == nil:
-		return false, nil
-	case errors.As(err, &nf): // it ended meanwhile
-		return true, nil
-	}
-	return false, classifyStartError(res.WorkflowID, err)
+// StartWriteBack starts a run of the deal that only writes its existing
+// invoice back to the CRM deal: the re-run of a run whose write-back
+// failed (package rerun). It has the deal's workflow ID, so it meets a run
+// started meanwhile as a duplicate. It starts as "invoiced", with the
+// invoice's id: should it time out or be terminated while it retries the
+// write-back, `runs retry --writeback` and `deals sync` still know the
+// invoice exists, and nothing starts a run that would create it again.
+func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult) (connectors.EventResult, error) {
+	opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusInvoiced), workflows.ErpInvoiceIDKey.ValueSet(invoiced.InvoiceID))
+	in := s.input(conn, ev)
+	in.Invoiced = &invoiced
+	res, _, err := s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
+		return s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, in)
+	})
+	return res, err
 }
 
 // start sends a start request (begin) of workflow id and reports what it
