@@ -261,6 +261,22 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			activities.NotWonDetails{EventIDs: events.ids, LatestAt: events.latest.OccurredAt, Stage: stage})
 	}
 
+	// failed ends the run on the error of a step before the invoice. A
+	// whole-deal event delivered during that step which says the deal left
+	// the won stages ends it DealNotWon instead, as one delivered while it
+	// settles does: the loss is recorded where a later delivery of an
+	// older win reads it (a failed run would let that win be invoiced).
+	// A failed invoice step stays failed: its invoice may exist.
+	failed := func(err error) (InvoiceDealResult, error) {
+		if !in.Fetch && signals.Len() > 0 && workflow.GetVersion(ctx, lossDuringFailedStepChange, workflow.DefaultVersion, 1) == 1 {
+			takeWaiting()
+			if LeftWonStage(in, events.latest) {
+				return notWon(events.latest.Deal.Stage)
+			}
+		}
+		return fail(ctx, result(), err)
+	}
+
 	// A connection whose runs listen to the deal's whole-deal events can
 	// end a run as DealNotWon (a "lost" event while it settles). The CRM
 	// may then deliver the won event that started it again, or late; the
@@ -274,7 +290,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		if err := call(a.PreviousRun, activities.PreviousRunInput{
 			Connection: in.Connection, WorkflowID: wfID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
 		}).Get(ctx, &prev); err != nil {
-			return fail(ctx, result(), err)
+			return failed(err)
 		}
 		listen(0)
 		if prev.ErrorType == ErrTypeDealNotWon && prev.NotWon != nil && staleWin(events.latest, *prev.NotWon) {
@@ -333,7 +349,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	})
 	var mapped activities.MapResult
 	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev, Snapshot: in.MappingSnapshot, Mapping: in.Mapping}).Get(ctx, &mapped); err != nil {
-		return fail(ctx, result(), err)
+		return failed(err)
 	}
 	// The intake records the mapping version it expects in the memo at
 	// start; upsert only when the run used another one (a reload in
@@ -346,7 +362,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if err := workflow.ExecuteLocalActivity(pure, a.ValidateInvoice, activities.ValidateInput{
 		Connection: in.Connection, Invoice: mapped.Invoice, DealAmount: ev.Deal.Amount, Tolerance: mapped.Tolerance,
 	}).Get(ctx, &invoice); err != nil {
-		return fail(ctx, result(), err)
+		return failed(err)
 	}
 
 	var customer connectors.CustomerRef
@@ -355,7 +371,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: wfID + "/customer",
 	}).Get(ctx, &customer); err != nil {
-		return fail(ctx, result(), err)
+		return failed(err)
 	}
 	// A whole-deal event delivered since the deal was mapped (the customer
 	// step can take hours when the ERP is down) may say the deal left the
@@ -554,6 +570,11 @@ const recheckChange = "recheck-before-invoice"
 // thin events arrived during the customer step, which ends a run whose
 // deal left the won stages meanwhile.
 const refetchBeforeInvoiceChange = "refetch-before-invoice"
+
+// lossDuringFailedStepChange versions ending a run whose step failed as
+// DealNotWon when an event delivered during the step says the deal was
+// lost.
+const lossDuringFailedStepChange = "loss-during-failed-step"
 
 // eventIDReuseChange versions taking an event id seen before, with a newer
 // time, as a new event (dealEvents.add).

@@ -618,6 +618,49 @@ func TestInvoiceDealRechecksTheStageBeforeTheInvoice(t *testing.T) {
 	})
 }
 
+// A loss delivered while a step before the invoice retries, which then
+// fails for good (the ERP refuses the customer): the run ends DealNotWon,
+// recording the loss where a later delivery of an older win reads it,
+// not failed; a change that is not a loss leaves it failed.
+func TestInvoiceDealStepFailedAfterALoss(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	run := func(t *testing.T, later model.Deal) error {
+		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: []error{
+			&connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503},
+			&connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503},
+			&connectors.APIError{Service: "erp", Op: "create customer", StatusCode: 422, Message: "Name is invalid"},
+		}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-11", "100.00")})
+		in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, 5*time.Second, true
+		var a *activities.Activities
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Minute), Deal: later})
+		}, 6*time.Second) // after the settle, during the customer step's retries
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if erp.invoices != 0 || len(erp.failCustomer) != 0 {
+			t.Fatalf("%d invoices, %d customer failures left", erp.invoices, len(erp.failCustomer))
+		}
+		return env.GetWorkflowError()
+	}
+	var appErr *temporal.ApplicationError
+	t.Run("lost", func(t *testing.T) {
+		lost := wonDeal("D-11", "100.00")
+		lost.Stage, lost.PreviousStage = "closedlost", "closedwon"
+		var details activities.NotWonDetails
+		if err := run(t, lost); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || appErr.Details(&details) != nil ||
+			strings.Join(details.EventIDs, ",") != "e1,e2" || !details.LatestAt.Equal(at.Add(time.Minute)) {
+			t.Fatalf("want DealNotWon recording e1 and e2, got %v (%+v)", err, details)
+		}
+	})
+	t.Run("amount change", func(t *testing.T) {
+		if err := run(t, wonDeal("D-11", "150.00")); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeERPRejected {
+			t.Fatalf("want the ERP's refusal, got %v", err)
+		}
+	})
+}
+
 // The input's event id sent again later with a stage that is not won (a
 // sender whose ids are per deal, not per event): the deal left the won
 // stage, and the run invoices nothing.

@@ -19,6 +19,11 @@ const RecordDealLossName = "RecordDealLoss"
 // decided before the change end as they did).
 const lossLastLookChange = "loss-last-look"
 
+// lossReadFailedChange versions recording the loss when the read of the
+// deal's previous run failed (runs that failed there before the change
+// replay as they did).
+const lossReadFailedChange = "loss-read-failed"
+
 // IsLoss says whether ev, a whole-deal event, moved its deal out of the
 // won stages: its previous stage is one of them and its stage is not.
 func IsLoss(wonStages []string, ev model.DealEvent) bool {
@@ -68,11 +73,19 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 	}
 	var a *activities.Activities
 	var prev activities.PreviousRun
+	var unread string
 	if err := externalCalls(ctx, in)(a.PreviousRun, activities.PreviousRunInput{
 		Connection: in.Connection, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 		RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
 	}).Get(ctx, &prev); err != nil {
-		return InvoiceDealResult{Events: events.ids}, err
+		if workflow.GetVersion(ctx, lossReadFailedChange, workflow.DefaultVersion, 1) != 1 {
+			return InvoiceDealResult{Events: events.ids}, err
+		}
+		// The deal's earlier runs could not be read (the run list refused
+		// the query, or the retries ran out): the loss this run saw is
+		// still recorded, and a win delivered meanwhile still invoiced;
+		// failing would leave the win unread and the loss unrecorded.
+		prev, unread = activities.PreviousRun{}, " (the deal's earlier runs could not be read, so an older loss they recorded is not merged: "+rootMessage(err)+")"
 	}
 	// Events delivered while the previous run was read (their webhooks
 	// were acknowledged as reaching this run) are taken in as those of the
@@ -99,7 +112,7 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 			lost.LatestAt, lost.Stage = p.LatestAt, p.Stage
 		}
 	}
-	msg := "the deal's stage is now " + lost.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); nothing was invoiced"
+	msg := "the deal's stage is now " + lost.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); nothing was invoiced" + unread
 	r := InvoiceDealResult{Events: ids, Skipped: msg}
 	return r, temporal.NewNonRetryableApplicationError(msg, ErrTypeDealNotWon, nil, lost)
 }

@@ -50,11 +50,13 @@ func TestRecordDealLoss(t *testing.T) {
 	// The signal comes 2 s into the settle time of 5 s, or, with
 	// duringRead, while the previous run is read (3 s from the settle
 	// time's end).
+	// readErr, if set, is the read's failure.
+	var readErr error
 	runAt := func(t *testing.T, loss, signal model.DealEvent, prev activities.PreviousRun, duringRead bool) error {
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}})
 		env.RegisterWorkflowWithOptions(RecordDealLoss, workflow.RegisterOptions{Name: RecordDealLossName})
 		var a *activities.Activities
-		read := env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(prev, nil)
+		read := env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(prev, readErr)
 		in := input(loss)
 		in.WonStages, in.SettleTime = []string{"closed_won"}, 5*time.Second
 		at := 2 * time.Second
@@ -125,6 +127,22 @@ func TestRecordDealLoss(t *testing.T) {
 		details := notWon(t, runAt(t, lossAt(at), older, activities.PreviousRun{}, true))
 		if !details.LatestAt.Equal(at) || strings.Join(details.EventIDs, ",") != "l,w" {
 			t.Errorf("details %+v, want the loss's time, both events", details)
+		}
+	})
+	// The read of the previous run fails for good (the run list refuses
+	// the query): the loss this run saw is recorded all the same, saying
+	// so, and a win delivered during the read is invoiced.
+	t.Run("the previous run unreadable", func(t *testing.T) {
+		readErr = temporal.NewNonRetryableApplicationError("visibility refused the query", "RunsUnreadable", nil)
+		defer func() { readErr = nil }()
+		err := runAt(t, lossAt(at), older, activities.PreviousRun{}, true)
+		details := notWon(t, err)
+		if !details.LatestAt.Equal(at) || strings.Join(details.EventIDs, ",") != "l,w" || !strings.Contains(err.Error(), "earlier runs could not be read") {
+			t.Errorf("%v: details %+v, want the loss recorded with both events, saying the earlier runs could not be read", err, details)
+		}
+		in := continued(t, runAt(t, lossAt(at), model.DealEvent{EventID: "w2", OccurredAt: at.Add(5 * time.Minute), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}}, activities.PreviousRun{}, true))
+		if in.Event.EventID != "w2" {
+			t.Errorf("continued with %+v, want the win w2", in.Event)
 		}
 	})
 	t.Run("won again, events without times", func(t *testing.T) {
