@@ -178,6 +178,16 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 			}
 		}
 	}
+	// An earlier run than the latest may have made the invoice (the latest
+	// one, of a later delivery, failed).
+	switch by, err := rerun.InvoicedBy(ctx, c, r.WorkflowID, ""); {
+	case err != nil:
+		r.Error = err.Error()
+		return r
+	case by != "":
+		r.Skipped = "invoiced already by run " + by + " (a later run of the deal ended " + r.Existing + ")"
+		return r
+	}
 	if dryRun {
 		r.Skipped = "dry run"
 		return r

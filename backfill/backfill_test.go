@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -24,6 +25,20 @@ type describer struct {
 	client.Client
 	status enumspb.WorkflowExecutionStatus
 	sync   string
+	// invoicedBy is a run the run list shows as having made the invoice.
+	invoicedBy string
+}
+
+// ListWorkflow answers rerun.InvoicedBy's query.
+func (d describer) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	if !strings.Contains(req.GetQuery(), `SyncStatus IN ("invoiced", "writeback_failed")`) {
+		return nil, fmt.Errorf("unexpected query %q", req.GetQuery())
+	}
+	resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	if d.invoicedBy != "" {
+		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{RunId: d.invoicedBy}})
+	}
+	return resp, nil
 }
 
 func (d describer) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -94,6 +109,16 @@ func TestSyncSkipsDealsWhoseEndedRunMadeTheInvoice(t *testing.T) {
 		if historyRead && c.sync == workflows.StatusFailed {
 			t.Errorf("%s with SyncStatus %q: its history was read", c.status, c.sync)
 		}
+	}
+
+	// The latest run (a later delivery's) failed; an earlier one made the
+	// invoice (then was terminated while it lingered).
+	historyInvoice = nil
+	st := &countingStarter{}
+	r := one(context.Background(), describer{status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, sync: workflows.StatusFailed, invoicedBy: "r1"},
+		conn, st, "62515", connectors.WonDeal{ID: "4711", Stage: "closedwon"}, false)
+	if st.starts != 0 || !strings.Contains(r.Skipped, "invoiced already by run r1") {
+		t.Errorf("an earlier run made the invoice: %+v, %d starts; want it skipped naming r1", r, st.starts)
 	}
 }
 

@@ -33,6 +33,9 @@ type failedRuns struct {
 }
 
 func (f *failedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	if isInvoicedByQuery(req.GetQuery()) {
+		return &workflowservice.ListWorkflowExecutionsResponse{}, nil // no run made an invoice
+	}
 	from := 0
 	if len(req.GetNextPageToken()) > 0 {
 		from, _ = strconv.Atoi(string(req.GetNextPageToken()))

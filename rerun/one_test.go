@@ -42,6 +42,21 @@ func (o *oneRun) DescribeWorkflowExecution(context.Context, string, string) (*wo
 	}}, nil
 }
 
+// ListWorkflow shows no run that made an invoice (InvoicedBy): the one
+// run is all there is.
+func (o *oneRun) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	if !isInvoicedByQuery(req.GetQuery()) {
+		return nil, fmt.Errorf("unexpected query %q", req.GetQuery())
+	}
+	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+}
+
+// isInvoicedByQuery says whether q is InvoicedBy's query of workflow "wf"
+// (or of any in failedRuns).
+func isInvoicedByQuery(q string) bool {
+	return strings.Contains(q, `SyncStatus IN ("invoiced", "writeback_failed")`)
+}
+
 func (o *oneRun) GetWorkflowHistory(context.Context, string, string, bool, enumspb.HistoryEventFilterType) client.HistoryEventIterator {
 	ev := sliceEvents(append([]*historypb.HistoryEvent(nil), o.events...))
 	return &ev
@@ -132,6 +147,15 @@ type runs struct {
 // ListWorkflow lists the runs after the first (the query asks for those
 // started after the run being retried, the first here).
 func (o *runs) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	if isInvoicedByQuery(req.GetQuery()) {
+		resp := &workflowservice.ListWorkflowExecutionsResponse{}
+		for _, id := range o.ids[:len(o.ids)-o.lag] {
+			if st := o.sync[id]; st == workflows.StatusInvoiced || st == workflows.StatusWriteBackFailed {
+				resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{RunId: id}, Status: o.status[id]})
+			}
+		}
+		return resp, nil
+	}
 	if !strings.Contains(req.GetQuery(), `WorkflowId = "wf" AND StartTime >=`) {
 		return nil, fmt.Errorf("query %q does not select the runs of wf after one", req.GetQuery())
 	}
@@ -225,6 +249,17 @@ connections:
 		events: map[string][]*historypb.HistoryEvent{"r2": r2, "r3": {oldWin}}}
 	if r := one(ctx, between, set, st, "wf", "r2", Options{}); !strings.Contains(r.Skipped, `a later run r2b (Failed, SyncStatus "writeback_failed") exists`) || st.full != 0 {
 		t.Fatalf("a run between that made the invoice: %+v, starter %+v; want r2 skipped naming r2b", r, st)
+	}
+
+	// An earlier run made the invoice and was terminated while it
+	// lingered; the latest (a later delivery's) failed: a full re-run of
+	// the latest would invoice the deal again.
+	st = &recordingStarter{}
+	earlier := &runs{ids: []string{"r1", "r2"}, status: map[string]enumspb.WorkflowExecutionStatus{"r1": enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, "r2": failed},
+		sync:   map[string]string{"r1": workflows.StatusInvoiced, "r2": workflows.StatusFailed},
+		events: map[string][]*historypb.HistoryEvent{"r2": r2}}
+	if r := one(ctx, earlier, set, st, "wf", "r2", Options{}); !strings.Contains(r.Skipped, "run r1 of this deal made its invoice") || st.full != 0 {
+		t.Fatalf("an earlier run made the invoice: %+v, starter %+v; want r2 skipped naming r1", r, st)
 	}
 
 	// A run list that does not show the latest run yet may not show a run

@@ -95,16 +95,17 @@ type Result struct {
 // before recording it; Failed then reads their history, and skips those
 // without an invoice or that had written it back). o.Query narrows it.
 func (o Options) Filter() string {
-	failed, ended := workflows.StatusFailed, fmt.Sprintf("SyncStatus = %q", workflows.StatusPending)
+	str := activities.QueryString
+	failed, ended := workflows.StatusFailed, "SyncStatus = "+str(workflows.StatusPending)
 	if o.WriteBack {
 		failed = workflows.StatusWriteBackFailed
-		ended = fmt.Sprintf("(SyncStatus = %q OR SyncStatus = %q)", workflows.StatusInvoiced, workflows.StatusPending)
+		ended = "(SyncStatus = " + str(workflows.StatusInvoiced) + " OR SyncStatus = " + str(workflows.StatusPending) + ")"
 	}
-	sel := fmt.Sprintf(`ExecutionStatus = "Failed" AND SyncStatus = %q`, failed)
+	sel := `ExecutionStatus = "Failed" AND SyncStatus = ` + str(failed)
 	for _, status := range o.endedStatuses() {
-		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = %q AND %s)`, sel, status, ended)
+		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = %s AND %s)`, sel, str(status), ended)
 	}
-	q := fmt.Sprintf(`TaskQueue = %q AND (%s)`, o.TaskQueue, sel)
+	q := fmt.Sprintf(`TaskQueue = %s AND (%s)`, str(o.TaskQueue), sel)
 	if o.Query != "" {
 		q += " AND (" + o.Query + ")"
 	}
@@ -206,6 +207,27 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 		}
 	}
 	return "", errors.New("more than 1,000 runs after this one")
+}
+
+// InvoicedBy returns a run of workflow id other than except that made the
+// deal's invoice and recorded it (SyncStatus invoiced or writeback_failed,
+// whatever became of the run), "" when the run list shows none. A full run
+// of such a deal would create its invoice again, kept from a duplicate only
+// by the ERP's memory of the key or a look-up by reference; the latest run
+// is not always that run (a later delivery's run that failed, say).
+func InvoicedBy(ctx context.Context, c client.Client, id, except string) (string, error) {
+	q := "WorkflowId = " + activities.QueryString(id) + " AND " + workflows.SyncStatusKey.GetName() + " IN (" +
+		activities.QueryString(workflows.StatusInvoiced) + ", " + activities.QueryString(workflows.StatusWriteBackFailed) + ")"
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 2})
+	if err != nil {
+		return "", fmt.Errorf("listing the runs of %s that made an invoice: %w", id, err)
+	}
+	for _, e := range resp.GetExecutions() {
+		if run := e.GetExecution().GetRunId(); run != except {
+			return run, nil
+		}
+	}
+	return "", nil
 }
 
 // SyncStatus reads a run's SyncStatus search attribute ("" when unset).
@@ -330,6 +352,16 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		return r
 	}
 	ev, skip := h.retryEvent()
+	if !o.WriteBack && skip == "" {
+		by, err := InvoicedBy(ctx, c, id, runID)
+		switch {
+		case err != nil:
+			r.Error = err.Error()
+			return r
+		case by != "":
+			skip = "run " + by + " of this deal made its invoice: a full run would create it again (if that run's write-back is still to do, `dealsync runs retry --writeback` with its ending's flag selects it)"
+		}
+	}
 	switch {
 	case !o.WriteBack && skip != "":
 		r.Skipped = skip

@@ -401,3 +401,12 @@ func TestSandboxCommandKeepsItsDataInTheJournal(t *testing.T) {
 		}
 	}
 }
+
+// A negative --limit is a usage error (it read as "no limit", and a retry
+// started every failed run).
+func TestRunsRetryRefusesANegativeLimit(t *testing.T) {
+	_, err := runOut(context.Background(), "runs", "retry", "--dev", "--limit", "-1")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "--limit -1") {
+		t.Fatalf("exit %d, %v; want a usage error naming --limit -1", exitCode(err), err)
+	}
+}

@@ -28,8 +28,13 @@ invoice: as if the CRM had sent a "won" webhook now. The run reads the deal,
 checks that it is still won and invoices it under the deal's own workflow ID.
 Deals with a running or completed run are skipped, and so are those whose run
 ended after making the invoice (` + "`dealsync runs retry --writeback`" + `, with
---timed-out or --terminated for the runs that ended so, writes those back), so
-a deal is never invoiced twice.
+--timed-out or --terminated for the runs that ended so, writes those back),
+and those of which any earlier run recorded an invoice: within the
+namespace's retention, a deal is not invoiced twice. A deal whose runs the
+retention removed looks as if it never ran: only the ERP's look-up by
+reference or idempotency key keeps it from a second invoice (none for the
+http target without lookup_invoices), and --since selects by the CRM's close
+date, which users can change.
 
 Use it when a connection goes live after deals were won, and after an outage
 long enough for the CRM to give up delivering webhooks (HubSpot retries for

@@ -60,13 +60,17 @@ reads at most 100 × N failed runs: when that many gave fewer than N started
 and more remain, it stops with exit status 1, and --query can narrow the
 selection to the others (e.g. by CloseTime).
 
-Exit status: 0 every selected run was started (or none was selected), 1 some
-could not be, 2 the config is invalid.`,
+Exit status: 0 every selected run was started or skipped for the reason
+shown (or none was selected), 1 some could not be, 2 the config or a flag
+is invalid.`,
 		Example: `  dealsync runs retry --config dealsync.yaml --dry-run
   dealsync runs retry --config dealsync.yaml --query 'Connection = "shop"'
   dealsync runs retry --dev          # against ` + "`dealsync dev`" + `'s server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Limit < 0 {
+				return usageError(cmd, fmt.Errorf("--limit %d: give a number of runs, or 0 for all", o.Limit))
+			}
 			cfg, set, quiet, err := g.loadAndBuild(dev)
 			if err != nil {
 				return err
