@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/backfill"
@@ -1129,4 +1131,79 @@ func TestCRMHubSpotEventDuringTheFetch(t *testing.T) {
 		t.Errorf("the deal was read %d times, want 2", n)
 	}
 	s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "701"), "hubspot-activity-refetch-after-event")
+}
+
+// A HubSpot deal lost while its run waits on the ERP's customer step:
+// HubSpot's stage change reaches the run during the step, so the run reads
+// the deal again before the invoice, finds it lost and invoices nothing
+// (refetch-before-invoice). Calls as activities: a local call's events
+// reach the run only at its workflow task's end, or at the heartbeats of a
+// long one (an ERP outage).
+func TestCRMHubSpotLostDuringTheCustomerStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	f := hubspotfake.New()
+	t.Cleanup(f.Close)
+	f.AddPortal(hsPortal, "pat-na1-e2e-1")
+	erp := sandbox.New(sandbox.Options{})
+	var s *stack
+	var fired atomic.Bool
+	during := make(chan string, 1)
+	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/customers" && !fired.Swap(true) {
+			// The deal is lost in HubSpot while the customer is made, and
+			// HubSpot says so.
+			f.SetDealProperty(hsPortal, "801", "dealstage", "closedlost")
+			st, b := sendHubSpot(t, s, hsSecret, "", hsBody(hsEvent{id: "80102", deal: "801", prop: "dealstage", value: "closedlost", at: time.Now()}))
+			during <- fmt.Sprintf("%d %s", st, b)
+		}
+		erp.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(gated.Close)
+	s = startCRMStack(t, fmt.Sprintf(`
+intake:
+  public_base_url: %s
+workflow:
+  external_calls: activity
+targets:
+  gated:
+    type: http
+    base_url: %s
+    customer_lookup: on_conflict
+connections:
+  hs:
+    target: gated
+    trigger:
+      won_stages: [closedwon]
+    source:
+      type: hubspot
+      client_secret: %s
+      base_url: %s
+      accounts:
+        "%s":
+          access_token: pat-na1-e2e-1
+`, hsPublicURL, gated.URL, hsSecret, f.URL, hsPortal))
+	seedHubSpotDeal(f, hsPortal, "801", "800")
+	hsOK(t, s, hsBody(stageWon("80101", "801", time.Now())))
+	select {
+	case got := <-during:
+		if !strings.HasPrefix(got, "202 ") {
+			t.Fatalf("the loss during the customer step: %s", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the customer was never made, or the loss was not delivered")
+	}
+	id := workflows.DealWorkflowID("hs", hsPortal, "801")
+	var appErr *temporal.ApplicationError
+	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(err.Error(), "closedlost") {
+		t.Fatalf("want DealNotWon with the deal closedlost, got %v", err)
+	}
+	if n := len(erp.Invoices()); n != 0 {
+		t.Fatalf("%d invoices of a deal lost before its invoice", n)
+	}
+	if n := f.Count(http.MethodGet, "/crm/v3/objects/deals/801"); n != 2 {
+		t.Errorf("the deal was read %d times, want 2 (once more before the invoice)", n)
+	}
+	s.keepHistory(t, id, "hubspot-refetch-before-invoice-lost")
 }
