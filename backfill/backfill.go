@@ -136,8 +136,9 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 	}
 	desc, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, "")
 	var notFound *serviceerror.NotFound
+	ran := !errors.As(err, &notFound)
 	switch {
-	case errors.As(err, &notFound):
+	case !ran:
 	case err != nil:
 		r.Error = "describing the deal's run: " + err.Error()
 		return r
@@ -180,13 +181,15 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 	}
 	// An earlier run than the latest may have made the invoice (the latest
 	// one, of a later delivery, failed).
-	switch by, err := rerun.InvoicedBy(ctx, c, r.WorkflowID, ""); {
-	case err != nil:
-		r.Error = err.Error()
-		return r
-	case by != "":
-		r.Skipped = "invoiced already by run " + by + " (a later run of the deal ended " + r.Existing + ")"
-		return r
+	if ran {
+		switch by, err := rerun.InvoicedBy(ctx, c, r.WorkflowID, ""); {
+		case err != nil:
+			r.Error = err.Error()
+			return r
+		case by != "":
+			r.Skipped = "invoiced already by run " + by + " (a later run of the deal ended " + r.Existing + ")"
+			return r
+		}
 	}
 	if dryRun {
 		r.Skipped = "dry run"

@@ -31,7 +31,7 @@ type describer struct {
 
 // ListWorkflow answers rerun.InvoicedBy's query.
 func (d describer) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
-	if !strings.Contains(req.GetQuery(), `SyncStatus IN ("invoiced", "writeback_failed")`) {
+	if req.GetQuery() != `WorkflowId = "invoice/hs/62515/4711" AND SyncStatus IN ("invoiced", "writeback_failed")` {
 		return nil, fmt.Errorf("unexpected query %q", req.GetQuery())
 	}
 	resp := &workflowservice.ListWorkflowExecutionsResponse{}

@@ -707,6 +707,16 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	if err := s.waitRun(t, workflows.WorkflowID("demo", "D-PLAIN-DUP"), nil); err != nil || s.invoicesFor("D-PLAIN-DUP") != 1 {
 		t.Fatalf("a win sent twice: %v, %d invoices; want one", err, s.invoicesFor("D-PLAIN-DUP"))
 	}
+	// A run that does not listen is not signalled its duplicates.
+	for it := s.Client.GetWorkflowHistory(context.Background(), workflows.WorkflowID("demo", "D-PLAIN-DUP"), first.RunID, false, 0); it.HasNext(); {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED {
+			t.Fatalf("the duplicate was signalled to a run that does not listen (event %d)", e.GetEventId())
+		}
+	}
 
 	// A loss of a deal whose run made its invoice records nothing (the
 	// reuse policy keeps the completed run): it is ignored, as before.

@@ -83,6 +83,10 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 	if ev.Account != "" {
 		attrs = append(attrs, workflows.CrmAccountKey.ValueSet(ev.Account))
 	}
+	memo := map[string]any{workflows.MemoMapping: conn.Mapper.Name(), workflows.MemoMappingHash: conn.Mapper.Hash()}
+	if conn.Listens() {
+		memo[workflows.MemoListens] = true
+	}
 	return client.StartWorkflowOptions{
 		ID:                       workflows.DealWorkflowID(conn.Name, ev.Account, ev.Deal.ID),
 		TaskQueue:                s.TaskQueue,
@@ -90,7 +94,7 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowExecutionTimeout: s.RunTimeout,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-		Memo:                     map[string]any{workflows.MemoMapping: conn.Mapper.Name(), workflows.MemoMappingHash: conn.Mapper.Hash()},
+		Memo:                     memo,
 		// Report a completed run as an error instead of returning it as if
 		// it had been started: that is how a duplicate is told apart.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
@@ -114,26 +118,53 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 	begin := func(ctx context.Context) (client.WorkflowRun, error) {
 		return s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, s.input(conn, ev))
 	}
-	res, metRunning, err := s.start(ctx, opts.ID, ev, begin)
-	if err != nil || !metRunning {
-		return res, err
+	// A win that meets a running run of the deal is most often a duplicate
+	// of the win that run invoices. But a run that listens for later
+	// events (the connection had a settle_time or linger when it started,
+	// removed since) may hold a loss it would end with, this acknowledged
+	// win unread: it gets the win. One that ended meanwhile lets a new run
+	// start (once: a second meeting is taken as it comes).
+	for attempt := 1; ; attempt++ {
+		res, metRunning, err := s.start(ctx, opts.ID, ev, begin)
+		if err != nil || !metRunning {
+			return res, err
+		}
+		again, err := s.toListeningRun(ctx, res.WorkflowID, ev)
+		if err != nil || !again || attempt == 2 {
+			return res, err
+		}
 	}
-	// The win met a running run of the deal, which takes it: most often a
-	// run of the same win (a duplicate, which it ignores), but a run that
-	// listened for later events when it started (the connection's
-	// settle_time or linger removed since) may hold a loss it would end
-	// with, this acknowledged win unread. One that ended meanwhile lets a
-	// new run start.
-	err = s.Client.SignalWorkflow(ctx, res.WorkflowID, res.RunID, workflows.DealEventSignal, ev)
+}
+
+// toListeningRun signals ev to the running run of workflow id, which a
+// plain start of ev met, if that run listens for later events of its deal
+// (the MemoListens memo, or a RecordDealLoss run). It says to start again
+// when the run ended before it was signalled; a run that does not listen
+// is left alone (ev is its duplicate: no history event, no change recorded).
+func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev model.DealEvent) (startAgain bool, err error) {
 	var nf *serviceerror.NotFound
+	desc, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
+	switch {
+	case errors.As(err, &nf):
+		return true, nil
+	case err != nil:
+		return false, classifyStartError(id, fmt.Errorf("reading the deal's running run: %w", err))
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return true, nil
+	}
+	if info.GetType().GetName() != workflows.RecordDealLossName && !workflows.Listens(info.GetMemo()) {
+		return false, nil
+	}
+	err = s.Client.SignalWorkflow(ctx, id, "", workflows.DealEventSignal, ev)
 	switch {
 	case err == nil:
-		return res, nil
-	case !errors.As(err, &nf):
-		return res, classifyStartError(res.WorkflowID, err)
+		return false, nil
+	case errors.As(err, &nf):
+		return true, nil
 	}
-	res, _, err = s.start(ctx, opts.ID, ev, begin)
-	return res, err
+	return false, classifyStartError(id, fmt.Errorf("signalling the deal's running run: %w", err))
 }
 
 // StartWriteBack starts a run of the deal that only writes its existing

@@ -3,6 +3,7 @@ package rerun
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ type failedRuns struct {
 }
 
 func (f *failedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
-	if isInvoicedByQuery(req.GetQuery()) {
+	if slices.ContainsFunc(f.ids, func(id string) bool { return isInvoicedByQuery(req.GetQuery(), id) }) {
 		return &workflowservice.ListWorkflowExecutionsResponse{}, nil // no run made an invoice
 	}
 	from := 0

@@ -45,16 +45,31 @@ func (o *oneRun) DescribeWorkflowExecution(context.Context, string, string) (*wo
 // ListWorkflow shows no run that made an invoice (InvoicedBy): the one
 // run is all there is.
 func (o *oneRun) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
-	if !isInvoicedByQuery(req.GetQuery()) {
+	if !isInvoicedByQuery(req.GetQuery(), "wf") {
 		return nil, fmt.Errorf("unexpected query %q", req.GetQuery())
 	}
 	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
 }
 
-// isInvoicedByQuery says whether q is InvoicedBy's query of workflow "wf"
-// (or of any in failedRuns).
-func isInvoicedByQuery(q string) bool {
-	return strings.Contains(q, `SyncStatus IN ("invoiced", "writeback_failed")`)
+// isInvoicedByQuery says whether q is InvoicedBy's query of workflow id.
+func isInvoicedByQuery(q, id string) bool {
+	return q == `WorkflowId = "`+id+`" AND SyncStatus IN ("invoiced", "writeback_failed")`
+}
+
+// InvoicedBy names a run of the workflow, other than the one given, that
+// recorded an invoice.
+func TestInvoicedBy(t *testing.T) {
+	ctx := context.Background()
+	c := &runs{ids: []string{"r1", "r2", "r3"}, sync: map[string]string{"r1": workflows.StatusInvoiced, "r2": workflows.StatusFailed, "r3": workflows.StatusWriteBackFailed}}
+	for _, tc := range []struct{ except, want string }{{"", "r1"}, {"r1", "r3"}, {"r3", "r1"}, {"r2", "r1"}} {
+		if got, err := InvoicedBy(ctx, c, "wf", tc.except); err != nil || got != tc.want {
+			t.Errorf("InvoicedBy(except %q) = %q, %v; want %q", tc.except, got, err, tc.want)
+		}
+	}
+	c.sync["r3"] = workflows.StatusFailed
+	if got, err := InvoicedBy(ctx, c, "wf", "r1"); err != nil || got != "" {
+		t.Errorf("only the run excepted made the invoice: %q, %v; want none", got, err)
+	}
 }
 
 func (o *oneRun) GetWorkflowHistory(context.Context, string, string, bool, enumspb.HistoryEventFilterType) client.HistoryEventIterator {
@@ -147,7 +162,7 @@ type runs struct {
 // ListWorkflow lists the runs after the first (the query asks for those
 // started after the run being retried, the first here).
 func (o *runs) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
-	if isInvoicedByQuery(req.GetQuery()) {
+	if isInvoicedByQuery(req.GetQuery(), "wf") {
 		resp := &workflowservice.ListWorkflowExecutionsResponse{}
 		for _, id := range o.ids[:len(o.ids)-o.lag] {
 			if st := o.sync[id]; st == workflows.StatusInvoiced || st == workflows.StatusWriteBackFailed {

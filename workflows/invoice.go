@@ -110,10 +110,13 @@ type InvoiceDealResult struct {
 	ChangedAfterInvoice []string `json:"changed_after_invoice,omitempty"`
 }
 
-// Memo keys recorded on every run.
+// Memo keys recorded on every run (MemoListens only on those it is true of).
 const (
 	MemoMapping     = "mapping"
 	MemoMappingHash = "mapping_hash"
+	// MemoListens: the run takes later events of its deal (its connection
+	// had a settle_time or linger when it started).
+	MemoListens = "listens"
 )
 
 // ErrTypeDealNotWon ends a run whose deal is no longer won (fetched, or

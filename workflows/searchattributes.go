@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -43,4 +45,11 @@ func SearchAttributeTypes() map[string]enumspb.IndexedValueType {
 		CrmAccountKey.GetName():          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		ChangedAfterInvoiceKey.GetName(): enumspb.INDEXED_VALUE_TYPE_BOOL,
 	}
+}
+
+// Listens reads MemoListens from a run's memo (false when absent).
+func Listens(memo *commonpb.Memo) bool {
+	p := memo.GetFields()[MemoListens]
+	var listens bool
+	return p != nil && converter.GetDefaultDataConverter().FromPayload(p, &listens) == nil && listens
 }

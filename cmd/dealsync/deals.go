@@ -29,8 +29,9 @@ checks that it is still won and invoices it under the deal's own workflow ID.
 Deals with a running or completed run are skipped, and so are those whose run
 ended after making the invoice (` + "`dealsync runs retry --writeback`" + `, with
 --timed-out or --terminated for the runs that ended so, writes those back),
-and those of which any earlier run recorded an invoice: within the
-namespace's retention, a deal is not invoiced twice. A deal whose runs the
+and those any of whose runs recorded an invoice (SyncStatus invoiced or
+writeback_failed; a run stopped between its invoice and that record is seen
+only when it is the latest). A deal whose runs the
 retention removed looks as if it never ran: only the ERP's look-up by
 reference or idempotency key keeps it from a second invoice (none for the
 http target without lookup_invoices), and --since selects by the CRM's close
