@@ -185,6 +185,14 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 		if l.Discount.IsPositive() {
 			li.DiscountAmount = json.Number(cur.Format(l.Discount))
 		}
+		// dealsync adds a line's tax_rate on top of its net amount; Xero
+		// takes the unit price as including tax (Inclusive) or ignores tax
+		// (NoTax), and would bill another total than the one validated.
+		if o.LineAmountTypes != "" && o.LineAmountTypes != "Exclusive" && !l.TaxRate.IsZero() {
+			return Invoice{}, fmt.Errorf("lines[%d]: tax_rate %s%% is added on top of the line's net price, but line_amount_types %s has Xero take the unit price as %s; "+
+				"map tax_rate 0 (Xero computes the tax from the tax type) or use line_amount_types Exclusive", i, model.ExactString(l.TaxRate), o.LineAmountTypes,
+				map[string]string{"Inclusive": "including tax", "NoTax": "untaxed"}[o.LineAmountTypes])
+		}
 		if li.ItemCode == "" && li.AccountCode == "" {
 			return Invoice{}, fmt.Errorf("lines[%d]: Xero needs an item code or an account code (map account_code, or set default_account_code)", i)
 		}

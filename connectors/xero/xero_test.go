@@ -428,6 +428,40 @@ func TestUnitPriceFinerThanXeroKeepsIsPermanent(t *testing.T) {
 	}
 }
 
+// dealsync adds a line's tax_rate on top of its net price: with
+// line_amount_types Inclusive (Xero takes the price as including tax) or
+// NoTax, Xero would bill another total, so such a line is refused before
+// sending; lines without a tax_rate go through (Xero applies the tax type).
+func TestTaxRateWithNonExclusiveLineAmountsIsPermanent(t *testing.T) {
+	for _, types := range []string{"Inclusive", "NoTax"} {
+		e := setup(t, func(c *xero.Config) { c.LineAmountTypes = types })
+		inv := exampleInvoice()
+		for i := range inv.Lines {
+			inv.Lines[i].TaxRate = decimal.Zero
+		}
+		inv.Lines[1].TaxRate = decimal.RequireFromString("19")
+		inv.ComputeTotals()
+		_, err := e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k")
+		if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), "lines[1]: tax_rate 19%") || !strings.Contains(err.Error(), types) {
+			t.Fatalf("%s: err = %v, want a permanent error naming lines[1], its tax rate and %s", types, err, types)
+		}
+		for i := range inv.Lines {
+			inv.Lines[i].TaxRate = decimal.Zero
+		}
+		inv.ComputeTotals()
+		if _, err := e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k"); err != nil {
+			t.Fatalf("%s without tax rates: %v", types, err)
+		}
+	}
+	e := setup(t, nil)
+	inv := exampleInvoice()
+	inv.Lines[1].TaxRate = decimal.RequireFromString("19")
+	inv.ComputeTotals()
+	if _, err := e.target.PlanInvoice(inv, connectors.CustomerRef{ID: "x"}, "k"); err != nil {
+		t.Fatalf("Exclusive with a tax rate: %v", err)
+	}
+}
+
 func TestTokenRotationIsStoredBeforeUse(t *testing.T) {
 	e := setup(t, nil)
 	ctx := context.Background()
