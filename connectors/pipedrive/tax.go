@@ -27,13 +27,17 @@ func lineTotals(cur model.Currency, li model.LineItem, rate decimal.Decimal) (am
 	return inv.Lines[0].Amount, inv.Lines[0].TaxAmount
 }
 
+// netUnitDecimals is the most decimals a net unit price gets: Xero keeps
+// 4 (unitdp=4) and refuses finer prices; QuickBooks and NetSuite keep more.
+const netUnitDecimals = 4
+
 // netOfTax turns gross, a line read from a deal product whose item_price
 // and amount discount include rate percent of tax (tax_method inclusive),
 // into a line of net prices, as dealsync's lines are: the ERP adds the tax
 // to them. The net line is chosen so that its amount plus its tax, both
 // rounded to cur's minor units as model.Invoice.ComputeTotals rounds them,
-// is the amount the gross line bills; its unit price has at most minor
-// units + 4 decimals, as invoices allow.
+// is the amount the gross line bills; its unit price has at most
+// netUnitDecimals decimals, which every ERP keeps.
 //
 // Not every gross amount can be reached: at 19 %, net 80.71 comes to 96.04
 // and 80.72 to 96.06, so no net line bills 96.05. Such a line gets the
@@ -71,14 +75,14 @@ func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (m
 		net = net.Add(unit)
 	}
 
-	unitPrice := gross.UnitPrice.Div(factor).Round(minor + 4)
+	unitPrice := gross.UnitPrice.Div(factor).Round(netUnitDecimals)
 	natural := gross
 	natural.UnitPrice = unitPrice
 	natural.Discount = cur.Round(gross.Discount.Div(factor))
 	candidates := []model.LineItem{natural}
 	if gross.Discount.IsZero() && gross.DiscountPercent.IsZero() && !gross.Quantity.IsZero() {
 		exact := gross
-		exact.UnitPrice = net.Div(gross.Quantity).Round(minor + 4)
+		exact.UnitPrice = net.Div(gross.Quantity).Round(netUnitDecimals)
 		candidates = append(candidates, exact)
 	}
 	if off := cur.Round(gross.Quantity.Mul(unitPrice)).Sub(net); !off.IsNegative() {
@@ -89,7 +93,7 @@ func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (m
 	if gross.Quantity.IsPositive() {
 		// A large quantity at a small price: the unit price rounded up,
 		// and the difference off as a discount (never negative).
-		up := net.Div(gross.Quantity).RoundCeil(minor + 4)
+		up := net.Div(gross.Quantity).RoundCeil(netUnitDecimals)
 		exact := gross
 		exact.UnitPrice, exact.Discount, exact.DiscountPercent = up, cur.Round(gross.Quantity.Mul(up)).Sub(net), decimal.Zero
 		candidates = append(candidates, exact)
@@ -101,5 +105,5 @@ func netOfTax(cur model.Currency, gross model.LineItem, rate decimal.Decimal) (m
 		}
 	}
 	return model.LineItem{}, decimal.Zero, fmt.Errorf("no unit price of at most %d decimals gives its net amount %s (%s with %s%% tax) for quantity %s",
-		minor+4, cur.Format(net), cur.Format(want), rate, gross.Quantity)
+		netUnitDecimals, cur.Format(net), cur.Format(want), rate, gross.Quantity)
 }
