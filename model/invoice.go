@@ -54,19 +54,28 @@ type InvoiceLine struct {
 }
 
 // ComputeTotals fills each line's Amount and TaxAmount and the invoice's
-// Subtotal, TaxTotal and Total. A line's discount is an amount of money
-// and is rounded to the currency's minor units first (a percentage
-// discount such as 15 % of 66.70 is 10.005), as the ERPs round the
-// discount they are sent, so that the line amount here is the one the ERP
-// computes; every line amount is rounded too, so the totals are exact sums
-// of what the invoice shows.
+// Subtotal, TaxTotal and Total. A line's amount is quantity × unit price
+// less its discount, rounded to the currency's minor units, as the CRMs
+// round a discounted line (15 % off 66.70 is 56.695: 56.70, as
+// Salesforce's TotalPrice and Xero's DiscountRate make it); its discount,
+// an amount of money the ERP is sent, is then what that leaves off (10.00),
+// so that the ERP's quantity × price − discount is the amount here. When
+// quantity × unit price itself has more decimals than the currency, the
+// discount is rounded first instead (the ERP gets a discount in minor
+// units). Every line amount is rounded, so the totals are exact sums of
+// what the invoice shows.
 func (inv *Invoice) ComputeTotals() {
 	cur := inv.Currency
 	subtotal, tax := decimal.Zero, decimal.Zero
 	for i := range inv.Lines {
 		l := &inv.Lines[i]
-		l.Discount = cur.Round(l.Discount)
-		l.Amount = cur.Round(l.Quantity.Mul(l.UnitPrice).Sub(l.Discount))
+		if gross := l.Quantity.Mul(l.UnitPrice); gross.Equal(cur.Round(gross)) {
+			l.Amount = cur.Round(gross.Sub(l.Discount))
+			l.Discount = gross.Sub(l.Amount)
+		} else {
+			l.Discount = cur.Round(l.Discount)
+			l.Amount = cur.Round(gross.Sub(l.Discount))
+		}
 		l.TaxAmount = cur.Round(l.Amount.Mul(l.TaxRate).Shift(-2)) // exactly: Div stops at 16 digits
 		subtotal = subtotal.Add(l.Amount)
 		tax = tax.Add(l.TaxAmount)

@@ -113,19 +113,31 @@ func TestComputeTotalsExact(t *testing.T) {
 	}
 }
 
-// A discount is money: rounded to minor units before the line amount, as
-// the ERPs round the discount they are sent. 15 % of 66.70 is 10.005: the
-// ERP books 10.01 off, so the line is 56.69, not 66.70 − 10.005 = 56.695
-// rounded to 56.70.
-func TestComputeTotalsRoundsTheDiscountFirst(t *testing.T) {
-	inv := Invoice{Currency: "EUR", Lines: []InvoiceLine{{Quantity: d("1"), UnitPrice: d("66.70"), Discount: d("10.005")}}}
-	inv.ComputeTotals()
-	l := inv.Lines[0]
-	if !l.Discount.Equal(d("10.01")) || !l.Amount.Equal(d("56.69")) || !inv.Total.Equal(d("56.69")) {
-		t.Errorf("discount %s amount %s total %s, want 10.01, 56.69, 56.69", l.Discount, l.Amount, inv.Total)
-	}
-	if !l.Quantity.Mul(l.UnitPrice).Sub(l.Discount).Equal(l.Amount) {
-		t.Errorf("quantity × price − discount = %s, the line says %s: an ERP would book another amount", l.Quantity.Mul(l.UnitPrice).Sub(l.Discount), l.Amount)
+// A discounted line is rounded as the CRMs round it: 15 % off 66.70 is
+// 56.695, so the line is 56.70 (Salesforce's TotalPrice, the deal amount
+// the subtotal is checked against), and the discount the ERP is sent is
+// what that leaves off, 10.00, not 10.005 rounded to 10.01 (a line of
+// 56.69). When quantity × price has more decimals than the currency, the
+// discount is rounded first: the ERP is sent one in minor units.
+func TestComputeTotalsRoundsTheDiscountedLine(t *testing.T) {
+	for _, c := range []struct {
+		qty, price, discount string
+		wantDiscount, want   string
+	}{
+		{"1", "66.70", "10.005", "10.00", "56.70"},
+		{"3", "19.99", "8.9955", "9.00", "50.97"}, // 15 % of 59.97
+		{"1", "10.00", "0.5", "0.50", "9.50"},
+		{"3", "0.3333", "0.15", "0.15", "0.85"}, // 0.9999 − 0.15 = 0.8499
+	} {
+		inv := Invoice{Currency: "EUR", Lines: []InvoiceLine{{Quantity: d(c.qty), UnitPrice: d(c.price), Discount: d(c.discount)}}}
+		inv.ComputeTotals()
+		l := inv.Lines[0]
+		if !l.Discount.Equal(d(c.wantDiscount)) || !l.Amount.Equal(d(c.want)) || !inv.Total.Equal(d(c.want)) {
+			t.Errorf("%s × %s − %s: discount %s amount %s total %s, want %s, %s", c.qty, c.price, c.discount, l.Discount, l.Amount, inv.Total, c.wantDiscount, c.want)
+		}
+		if q := l.Quantity.Mul(l.UnitPrice); q.Equal(Currency("EUR").Round(q)) && !q.Sub(l.Discount).Equal(l.Amount) {
+			t.Errorf("%s × %s: quantity × price − discount = %s, the line says %s: an ERP would book another amount", c.qty, c.price, q.Sub(l.Discount), l.Amount)
+		}
 	}
 }
 
