@@ -4,8 +4,10 @@
 // delivering (HubSpot stops retrying after about a day). A
 // deal is started as if its CRM had just sent a thin "won" event: the run
 // reads the deal, checks that it is still won and invoices it under the
-// deal's own workflow ID, so a deal already invoiced is never invoiced
-// again.
+// deal's own workflow ID. Deals with a running or completed run, or any of
+// whose runs recorded an invoice, are skipped; a deal whose runs the
+// namespace's retention removed is started again (only the ERP's look-up
+// keeps it from a second invoice).
 package backfill
 
 import (

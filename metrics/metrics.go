@@ -51,7 +51,7 @@ var (
 	}, []string{"connection"})
 	events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_webhook_events_total",
-		Help: "Deal events in acknowledged deliveries, by connection and outcome: started (a new run), duplicate (met the deal's run), notified (delivered to the deal's running run), ignored (not triggering).",
+		Help: "Deal events in acknowledged deliveries, by connection and outcome: started (a new run), duplicate (met the deal's run), notified (delivered to the deal's running run), ignored (not triggering), dropped (of a CRM account the connection does not list).",
 	}, []string{"connection", "outcome"})
 	steps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_steps_total",

@@ -51,8 +51,11 @@ down for longer than workflow.run_timeout), unless their history shows the
 write-back done.
 
 Skipped: runs that are not the latest of their workflow ID (a later webhook
-started another), and runs of connections no longer in the config. Runs of
-deals that were no longer won ("skipped") are never selected.
+started another; unless every later run only refused an older win), runs of
+deals any of whose runs recorded their invoice (a full run would make it
+again: --writeback writes it back), and runs of connections no longer in
+the config. Runs of deals that were no longer won ("skipped") are never
+selected.
 
 With --limit N it stops once N runs were started (with --dry-run: would be
 started); the skipped runs and those that failed to start do not count. It
