@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -165,4 +166,31 @@ func searchAttributeReadiness(c client.Client, namespace string) func(context.Co
 		}
 		return nil
 	}
+}
+
+// MinRetention is the shortest retention of finished runs dealsync expects
+// of its namespace. Its guards against a second invoice read the deal's
+// finished runs: a duplicate start meets a completed run, `runs retry` and
+// `deals sync` skip deals whose runs made the invoice. A run gone with the
+// retention leaves only the ERP's look-up by reference or idempotency key.
+const MinRetention = 7 * 24 * time.Hour
+
+// RetentionWarning reads the namespace's retention of finished runs and
+// returns a warning when it is shorter than MinRetention ("" otherwise, or
+// when it cannot be read: err).
+func RetentionWarning(ctx context.Context, c client.Client, namespace string) (string, error) {
+	resp, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
+	if err != nil {
+		return "", err
+	}
+	return retentionWarning(namespace, resp.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()), nil
+}
+
+func retentionWarning(namespace string, retention time.Duration) string {
+	if retention <= 0 || retention >= MinRetention {
+		return ""
+	}
+	return fmt.Sprintf("namespace %q keeps finished runs for %s only: a CRM's late redelivery, `runs retry` or `deals sync` of a deal whose runs are gone starts it again, "+
+		"and only the ERP's look-up (by reference, or its memory of the idempotency key) keeps it from a second invoice; "+
+		"keep them 30 days or more, e.g. temporal operator namespace update --namespace %s --retention 30d", namespace, retention, namespace)
 }

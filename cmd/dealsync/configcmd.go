@@ -122,5 +122,10 @@ func checkTemporal(ctx context.Context, w io.Writer, cfg *config.Config, logger 
 		return err
 	}
 	fmt.Fprintf(w, "temporal: %s answers; namespace %s has dealsync's search attributes\n", cfg.Temporal.Address, cfg.Temporal.Namespace)
+	if warning, err := app.RetentionWarning(ctx, c, cfg.Temporal.Namespace); warning != "" {
+		fmt.Fprintf(w, "warning: %s\n", warning)
+	} else if err != nil {
+		fmt.Fprintf(w, "warning: could not read the namespace's retention: %v\n", err)
+	}
 	return nil
 }

@@ -98,6 +98,11 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 				}
 				logger.Warn("could not check the namespace's search attributes; starting anyway", "error", err)
 			}
+			if warning, err := app.RetentionWarning(cmd.Context(), c, cfg.Temporal.Namespace); warning != "" {
+				logger.Warn(warning)
+			} else if err != nil {
+				logger.Warn("could not read the namespace's retention", "error", err)
+			}
 			// /metrics outlives the signal: it reports the worker's stop,
 			// and ends after it.
 			metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(cmd.Context()))
