@@ -60,11 +60,17 @@ type Config struct {
 	// on). Off, dealsync reads the company's preferences once: a company
 	// with multicurrency on gets CurrencyRef all the same, and one without
 	// it refuses invoices in another currency than its home currency.
-	MultiCurrency bool          `mapstructure:"multi_currency"`
-	MinorVersion  int           `mapstructure:"minor_version" validate:"gte=1"`
-	BaseURL       string        `mapstructure:"base_url" validate:"required,url"`
-	TokenURL      string        `mapstructure:"token_url" validate:"required,url"`
-	Timeout       time.Duration `mapstructure:"timeout" validate:"gte=0"`
+	MultiCurrency bool `mapstructure:"multi_currency"`
+	// GlobalTaxCalculation is sent on every invoice when set. Companies
+	// outside the US (VAT, GST) need TaxExcluded: dealsync's line amounts
+	// are net of tax, and a company whose sales default to amounts
+	// including tax would otherwise read them as gross and bill less tax.
+	// US companies leave it unset (their sales tax has no such model).
+	GlobalTaxCalculation string        `mapstructure:"global_tax_calculation" validate:"omitempty,oneof=TaxExcluded NotApplicable"`
+	MinorVersion         int           `mapstructure:"minor_version" validate:"gte=1"`
+	BaseURL              string        `mapstructure:"base_url" validate:"required,url"`
+	TokenURL             string        `mapstructure:"token_url" validate:"required,url"`
+	Timeout              time.Duration `mapstructure:"timeout" validate:"gte=0"`
 }
 
 // DefaultConfig has every default filled in.
@@ -164,7 +170,8 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		prefsSem: make(chan struct{}, 1),
 		base:     strings.TrimRight(cfg.BaseURL, "/") + "/v3/company/" + url.PathEscape(cfg.RealmID),
 		links:    links,
-		opts:     Options{DefaultItemID: cfg.DefaultItemID, DefaultTaxCode: cfg.DefaultTaxCode, SetCurrency: cfg.MultiCurrency},
+		opts: Options{DefaultItemID: cfg.DefaultItemID, DefaultTaxCode: cfg.DefaultTaxCode, SetCurrency: cfg.MultiCurrency,
+			GlobalTaxCalculation: cfg.GlobalTaxCalculation},
 		client: &erpkit.Client{Service: "quickbooks", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
 			ErrorDetail: errorDetail, RetryAfter: retryAfter},
 	}, nil

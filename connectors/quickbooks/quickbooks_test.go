@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-playground/validator/v10"
 	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -775,5 +776,33 @@ func TestCustomerFieldsQBOWouldRefuse(t *testing.T) {
 		if got.ShipAddr == nil || *got.ShipAddr != *got.BillAddr {
 			t.Errorf("ship-to address %+v, want the bill-to address %+v", got.ShipAddr, got.BillAddr)
 		}
+	}
+}
+
+// global_tax_calculation is sent on every invoice when set (non-US
+// companies: TaxExcluded), and not at all when unset (US companies); a
+// value that would have QBO read dealsync's net amounts as gross is
+// refused at load.
+func TestGlobalTaxCalculation(t *testing.T) {
+	f := newFake(t)
+	for _, c := range []struct{ set, want string }{{"", ""}, {"TaxExcluded", `"GlobalTaxCalculation":"TaxExcluded"`}} {
+		cfg := quickbooks.DefaultConfig()
+		cfg.RealmID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = realm, f.ClientID, secret.New(f.ClientSecret), secret.New("seed")
+		cfg.TokenFile, cfg.LinkFile = filepath.Join(t.TempDir(), "tok.json"), filepath.Join(t.TempDir(), "links.json")
+		cfg.BaseURL, cfg.TokenURL, cfg.DefaultItemID, cfg.GlobalTaxCalculation = f.URL, f.TokenURL(), "1", c.set
+		tg, err := quickbooks.New(cfg, quickbooks.Deps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := tg.PlanInvoice(exampleInvoice(), connectors.CustomerRef{ID: "58"}, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(req.Body), "GlobalTaxCalculation"); got != (c.want != "") || (c.want != "" && !strings.Contains(string(req.Body), c.want)) {
+			t.Errorf("global_tax_calculation %q: body %s", c.set, req.Body)
+		}
+	}
+	if err := validator.New().Struct(quickbooks.Config{GlobalTaxCalculation: "TaxInclusive"}); err == nil || !strings.Contains(err.Error(), "GlobalTaxCalculation") {
+		t.Errorf("TaxInclusive: %v, want refused", err)
 	}
 }

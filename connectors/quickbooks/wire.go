@@ -72,6 +72,9 @@ type Invoice struct {
 	// ApplyTaxAfterDiscount makes QBO tax the discounted amount, as
 	// dealsync's totals do (QBO's default taxes before the discount).
 	ApplyTaxAfterDiscount bool `json:"ApplyTaxAfterDiscount,omitempty"`
+	// GlobalTaxCalculation (non-US companies): TaxExcluded says the line
+	// amounts are net of tax, as dealsync's are.
+	GlobalTaxCalculation string `json:"GlobalTaxCalculation,omitempty"`
 }
 
 // Line is a SalesItemLineDetail or DiscountLineDetail line.
@@ -138,6 +141,8 @@ type Options struct {
 	DefaultItemID  string
 	DefaultTaxCode string
 	SetCurrency    bool
+	// GlobalTaxCalculation is sent as is ("": not sent).
+	GlobalTaxCalculation string
 }
 
 // DocNumber is the DocNumber (21 characters at most) for a reference: the
@@ -203,6 +208,9 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		TxnDate:     inv.IssueDate.String(),
 		DueDate:     inv.DueDate.String(),
 		PrivateNote: privateNote(inv),
+		// Finance.xsd: "Indicates the GlobalTax model if the model
+		// inclusive of tax, exclusive of taxes or not applicable".
+		GlobalTaxCalculation: o.GlobalTaxCalculation,
 	}
 	if o.SetCurrency {
 		out.CurrencyRef = &Ref{Value: string(cur)}

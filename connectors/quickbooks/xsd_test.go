@@ -259,6 +259,20 @@ func TestContractQBOAgainstXSD(t *testing.T) {
 			}
 		})
 	}
+	// A company outside the US: GlobalTaxCalculation says the amounts are
+	// net of tax, a value of the XSD's enumeration.
+	t.Run("TaxExcluded", func(t *testing.T) {
+		nonUS, err := quickbooks.NewInvoice(exampleInvoice(), "58", quickbooks.Options{DefaultItemID: "1", GlobalTaxCalculation: "TaxExcluded"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(nonUS)
+		var problems []string
+		xsd.check("Invoice", "Invoice", decodeBody(t, b), &problems)
+		if len(problems) > 0 || !strings.Contains(string(b), `"GlobalTaxCalculation":"TaxExcluded"`) {
+			t.Fatalf("%s\n%s", strings.Join(problems, "\n"), b)
+		}
+	})
 	t.Run("the preferences dealsync reads", func(t *testing.T) {
 		var p quickbooks.Preferences
 		p.CurrencyPrefs.MultiCurrencyEnabled = true
