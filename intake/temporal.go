@@ -83,10 +83,8 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 	if ev.Account != "" {
 		attrs = append(attrs, workflows.CrmAccountKey.ValueSet(ev.Account))
 	}
-	memo := map[string]any{workflows.MemoMapping: conn.Mapper.Name(), workflows.MemoMappingHash: conn.Mapper.Hash()}
-	if conn.Listens() {
-		memo[workflows.MemoListens] = true
-	}
+	memo := map[string]any{workflows.MemoMapping: conn.Mapper.Name(), workflows.MemoMappingHash: conn.Mapper.Hash(),
+		workflows.MemoListens: conn.Listens()}
 	return client.StartWorkflowOptions{
 		ID:                       workflows.DealWorkflowID(conn.Name, ev.Account, ev.Deal.ID),
 		TaskQueue:                s.TaskQueue,
@@ -138,7 +136,8 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 
 // toListeningRun signals ev to the running run of workflow id, which a
 // plain start of ev met, if that run listens for later events of its deal
-// (the MemoListens memo, or a RecordDealLoss run). It says to start again
+// (the MemoListens memo, or a RecordDealLoss run; a run without the memo,
+// started by an older intake, may listen, and is signalled too). It says to start again
 // when the run ended before it was signalled; a run that does not listen
 // is left alone (ev is its duplicate: no history event, no change recorded).
 func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev model.DealEvent) (startAgain bool, err error) {
@@ -176,6 +175,7 @@ func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev mode
 // invoice exists, and nothing starts a run that would create it again.
 func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult) (connectors.EventResult, error) {
 	opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusInvoiced), workflows.ErpInvoiceIDKey.ValueSet(invoiced.InvoiceID))
+	opts.Memo[workflows.MemoListens] = false // it only writes the invoice back
 	in := s.input(conn, ev)
 	in.Invoiced = &invoiced
 	res, _, err := s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {

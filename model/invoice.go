@@ -58,24 +58,19 @@ type InvoiceLine struct {
 // less its discount, rounded to the currency's minor units, as the CRMs
 // round a discounted line (15 % off 66.70 is 56.695: 56.70, as
 // Salesforce's TotalPrice and Xero's DiscountRate make it); its discount,
-// an amount of money the ERP is sent, is then what that leaves off (10.00),
-// so that the ERP's quantity × price − discount is the amount here. When
-// quantity × unit price itself has more decimals than the currency, the
-// discount is rounded first instead (the ERP gets a discount in minor
-// units). Every line amount is rounded, so the totals are exact sums of
-// what the invoice shows.
+// an amount of money the ERP is sent, is then what that leaves off
+// quantity × unit price rounded (10.00), so that the ERP's quantity ×
+// price − discount, rounded, is the amount here (0.5 × 10.01 with 5 % off
+// is 4.75, 0.26 off the 5.01 the line rounds to). Every line amount is
+// rounded, so the totals are exact sums of what the invoice shows.
 func (inv *Invoice) ComputeTotals() {
 	cur := inv.Currency
 	subtotal, tax := decimal.Zero, decimal.Zero
 	for i := range inv.Lines {
 		l := &inv.Lines[i]
-		if gross := l.Quantity.Mul(l.UnitPrice); gross.Equal(cur.Round(gross)) {
-			l.Amount = cur.Round(gross.Sub(l.Discount))
-			l.Discount = gross.Sub(l.Amount)
-		} else {
-			l.Discount = cur.Round(l.Discount)
-			l.Amount = cur.Round(gross.Sub(l.Discount))
-		}
+		gross := l.Quantity.Mul(l.UnitPrice)
+		l.Amount = cur.Round(gross.Sub(l.Discount))
+		l.Discount = cur.Round(gross).Sub(l.Amount)
 		l.TaxAmount = cur.Round(l.Amount.Mul(l.TaxRate).Shift(-2)) // exactly: Div stops at 16 digits
 		subtotal = subtotal.Add(l.Amount)
 		tax = tax.Add(l.TaxAmount)

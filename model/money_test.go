@@ -118,7 +118,8 @@ func TestComputeTotalsExact(t *testing.T) {
 // the subtotal is checked against), and the discount the ERP is sent is
 // what that leaves off, 10.00, not 10.005 rounded to 10.01 (a line of
 // 56.69). When quantity × price has more decimals than the currency, the
-// discount is rounded first: the ERP is sent one in minor units.
+// discount is what the line leaves off that product rounded: 0.5 × 10.01
+// with 5 % off is 4.75 (round(5.005 − 0.25025)), 0.26 off 5.01.
 func TestComputeTotalsRoundsTheDiscountedLine(t *testing.T) {
 	for _, c := range []struct {
 		qty, price, discount string
@@ -127,7 +128,8 @@ func TestComputeTotalsRoundsTheDiscountedLine(t *testing.T) {
 		{"1", "66.70", "10.005", "10.00", "56.70"},
 		{"3", "19.99", "8.9955", "9.00", "50.97"}, // 15 % of 59.97
 		{"1", "10.00", "0.5", "0.50", "9.50"},
-		{"3", "0.3333", "0.15", "0.15", "0.85"}, // 0.9999 − 0.15 = 0.8499
+		{"3", "0.3333", "0.15", "0.15", "0.85"}, // 0.9999 − 0.15 = 0.8499, off 1.00
+		{"0.5", "10.01", "0.25025", "0.26", "4.75"},
 	} {
 		inv := Invoice{Currency: "EUR", Lines: []InvoiceLine{{Quantity: d(c.qty), UnitPrice: d(c.price), Discount: d(c.discount)}}}
 		inv.ComputeTotals()
@@ -135,7 +137,7 @@ func TestComputeTotalsRoundsTheDiscountedLine(t *testing.T) {
 		if !l.Discount.Equal(d(c.wantDiscount)) || !l.Amount.Equal(d(c.want)) || !inv.Total.Equal(d(c.want)) {
 			t.Errorf("%s × %s − %s: discount %s amount %s total %s, want %s, %s", c.qty, c.price, c.discount, l.Discount, l.Amount, inv.Total, c.wantDiscount, c.want)
 		}
-		if q := l.Quantity.Mul(l.UnitPrice); q.Equal(Currency("EUR").Round(q)) && !q.Sub(l.Discount).Equal(l.Amount) {
+		if q := l.Quantity.Mul(l.UnitPrice); !Currency("EUR").Round(q.Sub(l.Discount)).Equal(l.Amount) || !Currency("EUR").Round(q).Sub(l.Discount).Equal(l.Amount) {
 			t.Errorf("%s × %s: quantity × price − discount = %s, the line says %s: an ERP would book another amount", c.qty, c.price, q.Sub(l.Discount), l.Amount)
 		}
 	}

@@ -110,12 +110,12 @@ type InvoiceDealResult struct {
 	ChangedAfterInvoice []string `json:"changed_after_invoice,omitempty"`
 }
 
-// Memo keys recorded on every run (MemoListens only on those it is true of).
+// Memo keys recorded on every run.
 const (
 	MemoMapping     = "mapping"
 	MemoMappingHash = "mapping_hash"
-	// MemoListens: the run takes later events of its deal (its connection
-	// had a settle_time or linger when it started).
+	// MemoListens: whether the run takes later events of its deal (its
+	// connection had a settle_time or linger when it started).
 	MemoListens = "listens"
 )
 

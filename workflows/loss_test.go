@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -178,5 +179,32 @@ func TestLingerCountsTheExecutionTimeoutFromTheChainsStart(t *testing.T) {
 	if own != 2*time.Hour-lingerMargin || chained != 90*time.Minute-lingerMargin {
 		t.Errorf("linger %v alone and %v in a chain started 30 min earlier; want %v and %v",
 			own, chained, 2*time.Hour-lingerMargin, 90*time.Minute-lingerMargin)
+	}
+}
+
+// A run's memo says whether it listens; a run without the key (started by
+// an older intake) is taken to listen, so that a win meeting it is not
+// left undelivered.
+func TestListens(t *testing.T) {
+	payload := func(v any) *commonpb.Payload {
+		p, err := converter.GetDefaultDataConverter().ToPayload(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		memo *commonpb.Memo
+		want bool
+	}{
+		{nil, true},
+		{&commonpb.Memo{Fields: map[string]*commonpb.Payload{MemoMapping: payload("default")}}, true},
+		{&commonpb.Memo{Fields: map[string]*commonpb.Payload{MemoListens: payload(true)}}, true},
+		{&commonpb.Memo{Fields: map[string]*commonpb.Payload{MemoListens: payload(false)}}, false},
+		{&commonpb.Memo{Fields: map[string]*commonpb.Payload{MemoListens: payload("no")}}, true},
+	} {
+		if got := Listens(c.memo); got != c.want {
+			t.Errorf("Listens(%v) = %v, want %v", c.memo, got, c.want)
+		}
 	}
 }

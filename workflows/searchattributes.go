@@ -47,9 +47,10 @@ func SearchAttributeTypes() map[string]enumspb.IndexedValueType {
 	}
 }
 
-// Listens reads MemoListens from a run's memo (false when absent).
+// Listens reads MemoListens from a run's memo. A run without it (started
+// by an intake older than the memo) may listen: true.
 func Listens(memo *commonpb.Memo) bool {
 	p := memo.GetFields()[MemoListens]
-	var listens bool
-	return p != nil && converter.GetDefaultDataConverter().FromPayload(p, &listens) == nil && listens
+	listens := true
+	return p == nil || converter.GetDefaultDataConverter().FromPayload(p, &listens) != nil || listens
 }

@@ -48,8 +48,8 @@ func TestFetchDealInclusiveTax(t *testing.T) {
 		// 2 × 59.99 − 5 = 114.98 incl. 7 %: 107.46 net (+ 7.52).
 		`{"id":13,"deal_id":213974,"name":"Books","product_id":502,"quantity":2,"item_price":59.99,"discount":5,
 		  "discount_type":"amount","tax":7,"tax_method":"inclusive"}`,
-		// 2 × 10.07 − 12.5 % = 17.62 incl. 19 %: 14.81 net (+ 2.81); the
-		// net price less 12.5 % would come to 14.80.
+		// 2 × 10.07 − 12.5 % = 17.62 incl. 19 %: 14.81 net (+ 2.81), the
+		// net price less 12.5 % (16.9244 less 2.11855, rounded).
 		`{"id":14,"deal_id":213974,"name":"Stickers","product_id":502,"quantity":2,"item_price":10.07,"discount":12.5,
 		  "discount_type":"percentage","tax":19}`,
 	)
@@ -68,7 +68,7 @@ func TestFetchDealInclusiveTax(t *testing.T) {
 		{"100", "0", "0", "19", "119.00", "100.00"},
 		{"84.0336", "0", "10", "19", "270.00", "226.89"},
 		{"56.0654", "4.67", "0", "7", "114.98", "107.46"},
-		{"8.4622", "2.11", "0", "19", "17.62", "14.81"},
+		{"8.4622", "0", "12.5", "19", "17.62", "14.81"},
 	}
 	for i, w := range want {
 		li := d.LineItems[i]

@@ -66,7 +66,7 @@ type Config struct {
 	// are net of tax, and a company whose sales default to amounts
 	// including tax would otherwise read them as gross and bill less tax.
 	// US companies leave it unset (their sales tax has no such model).
-	GlobalTaxCalculation string        `mapstructure:"global_tax_calculation" validate:"omitempty,oneof=TaxExcluded NotApplicable"`
+	GlobalTaxCalculation string        `mapstructure:"global_tax_calculation" validate:"omitempty,oneof=TaxExcluded"`
 	MinorVersion         int           `mapstructure:"minor_version" validate:"gte=1"`
 	BaseURL              string        `mapstructure:"base_url" validate:"required,url"`
 	TokenURL             string        `mapstructure:"token_url" validate:"required,url"`

@@ -780,9 +780,9 @@ func TestCustomerFieldsQBOWouldRefuse(t *testing.T) {
 }
 
 // global_tax_calculation is sent on every invoice when set (non-US
-// companies: TaxExcluded), and not at all when unset (US companies); a
-// value that would have QBO read dealsync's net amounts as gross is
-// refused at load.
+// companies: TaxExcluded), and not at all when unset (US companies);
+// values that would have QBO read dealsync's net amounts as gross, or bill
+// no tax, are refused at load.
 func TestGlobalTaxCalculation(t *testing.T) {
 	f := newFake(t)
 	for _, c := range []struct{ set, want string }{{"", ""}, {"TaxExcluded", `"GlobalTaxCalculation":"TaxExcluded"`}} {
@@ -802,7 +802,9 @@ func TestGlobalTaxCalculation(t *testing.T) {
 			t.Errorf("global_tax_calculation %q: body %s", c.set, req.Body)
 		}
 	}
-	if err := validator.New().Struct(quickbooks.Config{GlobalTaxCalculation: "TaxInclusive"}); err == nil || !strings.Contains(err.Error(), "GlobalTaxCalculation") {
-		t.Errorf("TaxInclusive: %v, want refused", err)
+	for _, v := range []string{"TaxInclusive", "NotApplicable"} {
+		if err := validator.New().Struct(quickbooks.Config{GlobalTaxCalculation: v}); err == nil || !strings.Contains(err.Error(), "GlobalTaxCalculation") {
+			t.Errorf("%s: %v, want refused", v, err)
+		}
 	}
 }
