@@ -1039,14 +1039,21 @@ func onePortalStack(t *testing.T, workflow, connection string) (*hubspotfake.Ser
 	f := hubspotfake.New()
 	t.Cleanup(f.Close)
 	f.AddPortal(hsPortal, "pat-na1-e2e-1")
-	s := startCRMStack(t, fmt.Sprintf(`
+	return f, portalStack(t, f, "", workflow, "sandbox", connection)
+}
+
+// portalStack starts a stack whose connection hs serves f's portal hsPortal
+// into target (declared in targets, a YAML block, unless a built-in one).
+func portalStack(t *testing.T, f *hubspotfake.Server, targets, workflow, target, connection string) *stack {
+	return startCRMStack(t, fmt.Sprintf(`
 intake:
   public_base_url: %s
 workflow:
   %s
+%s
 connections:
   hs:
-    target: sandbox
+    target: %s
     %s
     trigger:
       won_stages: [closedwon]
@@ -1057,8 +1064,7 @@ connections:
       accounts:
         "%s":
           access_token: pat-na1-e2e-1
-`, hsPublicURL, workflow, connection, hsSecret, f.URL, hsPortal))
-	return f, s
+`, hsPublicURL, workflow, targets, target, connection, hsSecret, f.URL, hsPortal))
 }
 
 // A deal that changes after it was invoiced is not invoiced again; its run
@@ -1161,29 +1167,12 @@ func TestCRMHubSpotLostDuringTheCustomerStep(t *testing.T) {
 		erp.Handler().ServeHTTP(w, r)
 	}))
 	t.Cleanup(gated.Close)
-	s = startCRMStack(t, fmt.Sprintf(`
-intake:
-  public_base_url: %s
-workflow:
-  external_calls: activity
+	s = portalStack(t, f, fmt.Sprintf(`
 targets:
   gated:
     type: http
     base_url: %s
-    customer_lookup: on_conflict
-connections:
-  hs:
-    target: gated
-    trigger:
-      won_stages: [closedwon]
-    source:
-      type: hubspot
-      client_secret: %s
-      base_url: %s
-      accounts:
-        "%s":
-          access_token: pat-na1-e2e-1
-`, hsPublicURL, gated.URL, hsSecret, f.URL, hsPortal))
+    customer_lookup: on_conflict`, gated.URL), "external_calls: activity", "gated", "")
 	seedHubSpotDeal(f, hsPortal, "801", "800")
 	hsOK(t, s, hsBody(stageWon("80101", "801", time.Now())))
 	select {
