@@ -151,6 +151,7 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 	nc.BaseURL, nc.TokenURL = fake.URL, fake.TokenURL()
 	nc.LinkFile = filepath.Join(t.TempDir(), "netsuite-links.json")
 	nc.Timeout = erpTimeout
+	nc.BaseCurrency = "EUR" // the fake lists no currencies: a single-currency account
 	s := startStack(t, stackOptions{configFile: itemsConfig(t, "PRO-1Y", "17"), mutate: useTarget("netsuite", "netsuite", &nc)})
 
 	fake.Fail("PUT invoice",

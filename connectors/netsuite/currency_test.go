@@ -225,7 +225,25 @@ func TestCurrencyReadRefusals(t *testing.T) {
 		t.Fatalf("403 on the currency list: %v", err)
 	}
 	if invs := fake2.Invoices(); len(invs) != 1 || sentCurrency(t, invs[0].Body) != "" {
-		t.Fatalf("invoices %+v: want one without a currency", invs)
+		t.Fatalf("invoices %+v: want one without a currency (base_currency EUR)", invs)
+	}
+
+	// Without base_currency, or with another one, an unreadable list
+	// refuses the invoice before sending: it would be booked in the
+	// customer's currency with the deal's figures.
+	for base, want := range map[string]string{"": "set the target's base_currency", "USD": "books in its base_currency USD only"} {
+		fake3, tg3 := setup(t, testRSAKey(t), func(c *netsuite.Config) { c.BaseCurrency = base })
+		ref3, err := tg3.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake3.Fail("POST suiteql", netsuitefake.Fault{Status: http.StatusForbidden})
+		if _, err := tg3.CreateInvoice(ctx, inv, ref3, "invoice/demo/D-1001/invoice"); class(err) != connectors.Permanent || !strings.Contains(err.Error(), want) {
+			t.Fatalf("base_currency %q, 403 on the currency list: %v; want a permanent error saying %q", base, err, want)
+		}
+		if n := len(fake3.Invoices()); n != 0 {
+			t.Fatalf("base_currency %q: %d invoices sent", base, n)
+		}
 	}
 }
 

@@ -96,6 +96,10 @@ type Config struct {
 	// CurrencyIDs maps ISO codes to currency internal ids (multi-currency
 	// accounts); empty sends no currency.
 	CurrencyIDs map[string]string `mapstructure:"currency_ids"`
+	// BaseCurrency is the ISO code of an account whose currency list cannot
+	// be read (no Multiple Currencies feature): its invoices go out without
+	// a currency, so one in another currency is refused before sending.
+	BaseCurrency string `mapstructure:"base_currency"`
 	// BaseURL is https://<account>.suitetalk.api.netsuite.com by default;
 	// TokenURL is BaseURL + TokenPath; AppURL (links for people) is
 	// https://<account>.app.netsuite.com. Change them for a mock.
@@ -145,8 +149,6 @@ type Target struct {
 	currencySem  chan struct{}     // one read of the account's currencies at a time
 	currencyIDs  map[string]string // ISO code → internal id, as read; empty: unreadable
 	currenciesAt time.Time         // when currencyIDs was read; zero: never
-	// currencyWarned: the log said once that the currencies cannot be read.
-	currencyWarned bool
 }
 
 // currenciesFor is how long the account's currencies, as read, are
@@ -207,6 +209,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	}
 	if cfg.CurrencyIDs, err = currencyIDsByCode(cfg.CurrencyIDs); err != nil {
 		return nil, err
+	}
+	if cfg.BaseCurrency != "" {
+		c, err := model.ParseCurrency(cfg.BaseCurrency)
+		if err != nil {
+			return nil, fmt.Errorf("netsuite: base_currency: %v", err)
+		}
+		cfg.BaseCurrency = string(c)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
@@ -661,16 +670,31 @@ const InvoiceSublists = "item"
 // anything is sent, naming the ones it has; NetSuite would otherwise book
 // it in the customer's currency with the deal's figures. An account whose
 // currency list cannot be read (no Multiple Currencies feature, or a role
-// without the Currency permission) keeps the old way: no currency sent,
-// the customer's applies (logged once).
+// without the Currency permission) gets no currency sent, so its invoices
+// are booked in its one currency: base_currency, which the invoice's must
+// be; without it the invoice is refused, saying what to set.
 func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Options, error) {
 	o := t.opts
 	if len(o.CurrencyIDs) > 0 || cur == "" {
 		return o, nil
 	}
 	ids, err := t.currencies(ctx, string(cur))
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return o, err
+	}
+	if len(ids) == 0 {
+		switch base := t.cfg.BaseCurrency; {
+		case base == "":
+			return o, fmt.Errorf("netsuite: the currencies of NetSuite account %s cannot be read (an account without the Multiple Currencies feature, "+
+				"or a role without view on Currency), so the invoice would be booked in the customer's currency with its %s figures: "+
+				"on a single-currency account set the target's base_currency to the account's currency; on a multi-currency one give the role view on Currency, "+
+				"or set currency_ids: %w", t.cfg.AccountID, cur, connectors.ErrPermanent)
+		case base != string(cur):
+			return o, fmt.Errorf("netsuite: the invoice is in %s, but NetSuite account %s books in its base_currency %s only (its currency list cannot be read): "+
+				"map the deal's amounts to %s, or, if the account has more currencies, give the role view on Currency or set currency_ids: %w",
+				cur, t.cfg.AccountID, base, base, connectors.ErrPermanent)
+		}
+		return o, nil
 	}
 	if _, ok := ids[string(cur)]; !ok {
 		have := slices.Sorted(maps.Keys(ids))
@@ -731,16 +755,8 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 		t.currenciesAt = time.Now()
 		return t.currencyIDs, nil
 	}
-	if len(ids) == 0 && !t.currencyWarned {
-		t.currencyWarned = true
-		msg := "netsuite: the account's currencies cannot be read (an account without the Multiple Currencies feature, " +
-			"or a role without the Currency permission); invoices are sent without a currency, in the customer's. " +
-			"On a multi-currency account, give the role view on Currency or set currency_ids"
-		if err != nil {
-			t.log.Warn(msg, "account", t.cfg.AccountID, "error", err)
-		} else {
-			t.log.Warn(msg, "account", t.cfg.AccountID, "rows", len(rows))
-		}
+	if len(ids) == 0 {
+		t.log.Debug("netsuite: the account's currencies cannot be read", "account", t.cfg.AccountID, "error", err, "rows", len(rows))
 	}
 	t.currencyIDs, t.currenciesAt = ids, time.Now()
 	return ids, nil

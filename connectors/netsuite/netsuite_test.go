@@ -77,6 +77,9 @@ func setup(t *testing.T, key crypto.Signer, edit func(*netsuite.Config)) (*netsu
 	cfg.BaseURL, cfg.TokenURL, cfg.AppURL = fake.URL, fake.TokenURL(), "https://1234567-sb1.app.netsuite.com"
 	cfg.LinkFile = filepath.Join(t.TempDir(), "links.json")
 	cfg.DefaultItemID, cfg.DiscountItemID = "5", "9"
+	// The fake lists no currencies unless a test gives it some: a
+	// single-currency account, in EUR as the example invoices are.
+	cfg.BaseCurrency = "EUR"
 	if edit != nil {
 		edit(&cfg)
 	}
