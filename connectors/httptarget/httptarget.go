@@ -373,10 +373,10 @@ func (t *Target) createCustomer(ctx context.Context, c model.Customer, key strin
 	}
 	var created CustomerCreated
 	if err := json.Unmarshal(body, &created); err != nil {
-		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+		return connectors.CustomerRef{}, nil, noCreatedID(t.service, op, "customer", err)
 	}
 	if created.ID == "" {
-		return connectors.CustomerRef{}, nil, fmt.Errorf("%s %s: answer has no id", t.service, op)
+		return connectors.CustomerRef{}, nil, noCreatedID(t.service, op, "customer", nil)
 	}
 	return connectors.CustomerRef{ID: created.ID, Created: true}, nil, nil
 }
@@ -407,10 +407,10 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	var created InvoiceCreated
 	if err := json.Unmarshal(body, &created); err != nil {
-		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
+		return connectors.InvoiceResult{}, noCreatedID(t.service, op, "invoice", err)
 	}
 	if created.ID == "" {
-		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: answer has no id", t.service, op)
+		return connectors.InvoiceResult{}, noCreatedID(t.service, op, "invoice", nil)
 	}
 	return connectors.InvoiceResult{
 		InvoiceID: created.ID,
@@ -514,6 +514,18 @@ func (t *Target) getJSON(ctx context.Context, op, u string, dst any) error {
 		return fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
 	}
 	return nil
+}
+
+// noCreatedID is the error of a 2xx answer to a create that does not say
+// the created record's id (not JSON, or no "id"): permanent, since asking
+// again with the same key gets the same answer; the record may exist.
+func noCreatedID(service, op, kind string, decodeErr error) error {
+	why := "has no id"
+	if decodeErr != nil {
+		why = "is not JSON (" + decodeErr.Error() + ")"
+	}
+	return fmt.Errorf("%s %s: the API answered 2xx, but its answer %s: the http target needs the created %s as JSON with its \"id\" "+
+		"(docs/connectors/erp.md); the %s may exist in the ERP: %w", service, op, why, kind, kind, connectors.ErrPermanent)
 }
 
 // PlanInvoice returns the request CreateInvoice would send, built by the

@@ -279,6 +279,27 @@ func TestNonJSONErrorBody(t *testing.T) {
 	}
 }
 
+// A 2xx answer to a create that does not say the record's id (not JSON,
+// or JSON without "id") is a permanent error naming what the protocol
+// needs: asking again with the same key would get the same answer.
+func TestCreatedWithoutIDIsPermanent(t *testing.T) {
+	for name, answer := range map[string]string{"not JSON": "<html>ok</html>", "no id": `{"number":"INV-1"}`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(answer))
+		}))
+		tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/api/"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), `the created invoice as JSON with its "id"`) {
+			t.Errorf("%s: %v (class %v), want a permanent error naming the id", name, err, cl)
+		}
+		srv.Close()
+	}
+}
+
 func TestNetworkErrorsAndContext(t *testing.T) {
 	sb, srv, tg := startSandbox(t, sandbox.Options{})
 	inv := testInvoice()
