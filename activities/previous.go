@@ -66,7 +66,8 @@ const ErrTypeRunsUnreadable = "RunsUnreadable"
 const ErrTypeTemporalUnavailable = "TemporalUnavailable"
 
 // PreviousRun reads the newest earlier run of in.WorkflowID that ended
-// DealNotWon, and the events it saw: from its failure's details, or, for a
+// DealNotWon (passing over skipped runs that failed otherwise), and the
+// events it saw: from its failure's details, or, for a
 // run that ended before failures carried them, from its history. Without
 // a RunReader it reports none.
 func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ PreviousRun, err error) {
@@ -90,7 +91,10 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 		if err != nil {
 			return PreviousRun{}, runsError("reading how run "+ex.GetExecution().GetRunId()+" of "+in.WorkflowID+" ended", err)
 		}
-		if ok {
+		// A run that failed otherwise while skipped (a RecordDealLoss run
+		// whose read of the runs before it failed, before it recorded its
+		// loss all the same) hides no older loss: look on.
+		if ok && out.ErrorType == ErrTypeDealNotWon {
 			return out, nil
 		}
 	}

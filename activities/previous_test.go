@@ -106,10 +106,16 @@ func TestPreviousRunReadsTheNewestFailedRun(t *testing.T) {
 		t.Errorf("query %q, close events read %v", f.query, f.read)
 	}
 
-	// Another kind of failure: its type, no details.
-	f.closes["newest"] = failure(t, "Validation", nil)
-	if got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); err != nil || got.ErrorType != "Validation" || got.NotWon != nil {
-		t.Errorf("a validation failure: %+v %v", got, err)
+	// Another kind of failure (a RecordDealLoss run whose read of the runs
+	// before it failed) hides no older loss: it is passed over.
+	f.closes["newest"] = failure(t, activities.ErrTypeRunsUnreadable, nil)
+	f.closes["old"] = failure(t, "DealNotWon", want)
+	if got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); err != nil || got.RunID != "old" || got.NotWon == nil {
+		t.Errorf("a newer run that failed otherwise: %+v %v; want the older DealNotWon run", got, err)
+	}
+	f.closes["old"] = failure(t, "Validation", nil)
+	if got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); err != nil || got.RunID != "" {
+		t.Errorf("no run ended DealNotWon: %+v %v; want none", got, err)
 	}
 	// None listed (or none yet), no reader, or the list failing.
 	f.listed = f.listed[2:]

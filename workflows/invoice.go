@@ -305,12 +305,25 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			if events.latest.OccurredAt.After(latest) {
 				latest = events.latest.OccurredAt
 			}
+			ids := slices.Clone(prev.NotWon.EventIDs)
+			for _, id := range events.ids {
+				if !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
 			return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil, activities.NotWonDetails{
-				EventIDs: append(slices.Clone(prev.NotWon.EventIDs), events.ids...), LatestAt: latest, Stage: prev.NotWon.Stage})
+				EventIDs: ids, LatestAt: latest, Stage: prev.NotWon.Stage})
 		}
 	}
 
-	listen(in.SettleTime)
+	// A run that continues a chain (a RecordDealLoss run won again) settles
+	// within the chain's execution timeout, as it lingers: the loss's run
+	// has spent some of it.
+	settle := in.SettleTime
+	if !in.ChainStart.IsZero() {
+		settle = lingerWithin(ctx, settle, in.ChainStart)
+	}
+	listen(settle)
 	ev := events.latest
 	events.settled = true
 	if !in.Fetch && LeftWonStage(in, ev) {

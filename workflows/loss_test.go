@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -206,5 +208,39 @@ func TestListens(t *testing.T) {
 		if got := Listens(c.memo); got != c.want {
 			t.Errorf("Listens(%v) = %v, want %v", c.memo, got, c.want)
 		}
+	}
+}
+
+// A run continued from a RecordDealLoss run settles within the chain's
+// execution timeout: with 50 of its 60 minutes spent by the loss's run, a
+// settle time of 40 minutes is cut to end a minute before the chain's end,
+// so the deal is invoiced before the chain times out.
+func TestSettleCountsTheExecutionTimeoutFromTheChainsStart(t *testing.T) {
+	settledAfter := func(t *testing.T, chainBefore time.Duration) time.Duration {
+		erp := &fakeTarget{keys: map[string]bool{}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: time.Hour})
+		var a *activities.Activities
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+		start := env.Now()
+		var mapped time.Duration
+		env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []interface{}) {
+			if info.ActivityType.Name == "MapDeal" && mapped == 0 {
+				mapped = env.Now().Sub(start)
+			}
+		})
+		in := input(model.DealEvent{EventID: "w", Deal: wonDeal("D-12", "100.00")})
+		in.WonStages, in.SettleTime = []string{"closedwon"}, 40*time.Minute
+		if chainBefore > 0 {
+			in.ChainStart = start.Add(-chainBefore)
+		}
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err != nil || erp.invoices != 1 {
+			t.Fatalf("%v, %d invoices", err, erp.invoices)
+		}
+		return mapped
+	}
+	if own, chained := settledAfter(t, 0), settledAfter(t, 50*time.Minute); own < 40*time.Minute || chained > 10*time.Minute {
+		t.Errorf("mapped %v after the start alone and %v in a chain started 50 min earlier; want 40 min and at most 9", own, chained)
 	}
 }
