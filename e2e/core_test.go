@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -821,4 +822,49 @@ func TestStopWaitsForTheCallInFlight(t *testing.T) {
 	if n := len(erp.Invoices()); n != 1 {
 		t.Errorf("%d invoices, want 1", n)
 	}
+}
+
+// A generic deal lost while its run waits on the ERP's customer step
+// (calls as activities; a connection whose runs listen, past the settle
+// time): the loss is handed to the running run, which reads it before the
+// invoice and ends DealNotWon without one (recheck-before-invoice).
+func TestGenericLossDuringTheCustomerStep(t *testing.T) {
+	erp := sandbox.New(sandbox.Options{})
+	var s *stack
+	var fired atomic.Bool
+	during := make(chan string, 1)
+	lost := bytes.Replace(event("evt_rc_2", "D-RECHECK", func(d map[string]any) { d["stage"], d["previous_stage"] = "closed_lost", "closed_won" }),
+		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
+	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/customers" && !fired.Swap(true) {
+			rep, err := s.trySend(delivery{body: lost})
+			during <- fmt.Sprintf("%d %s %v", rep.status, rep.body, err)
+		}
+		erp.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(gated.Close)
+	s = startStack(t, stackOptions{
+		env:    map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": "activity", "DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"},
+		mutate: useTarget("gated", "http", &httptarget.Config{BaseURL: gated.URL, CustomerLookup: httptarget.LookupOnConflict}),
+	})
+	if r := s.send(t, delivery{body: event("evt_rc_1", "D-RECHECK", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	select {
+	case got := <-during:
+		if !strings.HasPrefix(got, "202 ") {
+			t.Fatalf("the loss during the customer step: %s", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the customer was never made, or the loss was not delivered")
+	}
+	id := workflows.WorkflowID("demo", "D-RECHECK")
+	var appErr *temporal.ApplicationError
+	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(err.Error(), "closed_lost") {
+		t.Fatalf("want DealNotWon with the deal closed_lost, got %v", err)
+	}
+	if n := len(erp.Invoices()); n != 0 {
+		t.Fatalf("%d invoices of a deal lost before its invoice", n)
+	}
+	s.keepHistory(t, id, "generic-activity-recheck-lost")
 }
