@@ -868,3 +868,48 @@ func TestGenericLossDuringTheCustomerStep(t *testing.T) {
 	}
 	s.keepHistory(t, id, "generic-activity-recheck-lost")
 }
+
+// The same loss, when the ERP then refuses the customer for good: the run
+// ends DealNotWon, recording the loss for a later delivery of the older
+// win, not failed (loss-during-failed-step).
+func TestGenericLossDuringAFailingCustomerStep(t *testing.T) {
+	var s *stack
+	var fired atomic.Bool
+	during := make(chan string, 1)
+	lost := bytes.Replace(event("evt_rf_2", "D-REFUSED", func(d map[string]any) { d["stage"], d["previous_stage"] = "closed_lost", "closed_won" }),
+		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/customers" && !fired.Swap(true) {
+			rep, err := s.trySend(delivery{body: lost})
+			during <- fmt.Sprintf("%d %s %v", rep.status, rep.body, err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = w.Write([]byte(`{"error":{"message":"customer refused"}}`))
+	}))
+	t.Cleanup(refusing.Close)
+	s = startStack(t, stackOptions{
+		env:    map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": "activity", "DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"},
+		mutate: useTarget("refusing", "http", &httptarget.Config{BaseURL: refusing.URL, CustomerLookup: httptarget.LookupOnConflict}),
+	})
+	if r := s.send(t, delivery{body: event("evt_rf_1", "D-REFUSED", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	select {
+	case got := <-during:
+		if !strings.HasPrefix(got, "202 ") {
+			t.Fatalf("the loss during the customer step: %s", got)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the customer was never asked for, or the loss was not delivered")
+	}
+	id := workflows.WorkflowID("demo", "D-REFUSED")
+	var appErr *temporal.ApplicationError
+	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(err.Error(), "closed_lost") {
+		t.Fatalf("want DealNotWon with the deal closed_lost, got %v", err)
+	}
+	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND SyncStatus = "skipped"`, id), 1); n != 1 {
+		t.Fatalf("the run is not in the run list as skipped (count %d)", n)
+	}
+	s.keepHistory(t, id, "generic-activity-loss-then-step-refused")
+}
