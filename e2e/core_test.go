@@ -824,30 +824,30 @@ func TestStopWaitsForTheCallInFlight(t *testing.T) {
 	}
 }
 
-// A generic deal lost while its run waits on the ERP's customer step
-// (calls as activities; a connection whose runs listen, past the settle
-// time): the loss is handed to the running run, which reads it before the
-// invoice and ends DealNotWon without one (recheck-before-invoice).
-func TestGenericLossDuringTheCustomerStep(t *testing.T) {
-	erp := sandbox.New(sandbox.Options{})
+// lossDuringTheCustomerStep starts a stack whose demo connection listens
+// (settle time 100 ms; calls as activities) and bills erp, whose first
+// customer request is held while a loss of dealID is delivered; it sends
+// dealID's win, checks that the loss reached the running run (202) and
+// returns the stack and the run's workflow ID.
+func lossDuringTheCustomerStep(t *testing.T, dealID string, erp http.Handler) (*stack, string) {
 	var s *stack
 	var fired atomic.Bool
 	during := make(chan string, 1)
-	lost := bytes.Replace(event("evt_rc_2", "D-RECHECK", func(d map[string]any) { d["stage"], d["previous_stage"] = "closed_lost", "closed_won" }),
+	lost := bytes.Replace(event(dealID+"-lost", dealID, func(d map[string]any) { d["stage"], d["previous_stage"] = "closed_lost", "closed_won" }),
 		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
 	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/customers" && !fired.Swap(true) {
 			rep, err := s.trySend(delivery{body: lost})
 			during <- fmt.Sprintf("%d %s %v", rep.status, rep.body, err)
 		}
-		erp.Handler().ServeHTTP(w, r)
+		erp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(gated.Close)
 	s = startStack(t, stackOptions{
 		env:    map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": "activity", "DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"},
 		mutate: useTarget("gated", "http", &httptarget.Config{BaseURL: gated.URL, CustomerLookup: httptarget.LookupOnConflict}),
 	})
-	if r := s.send(t, delivery{body: event("evt_rc_1", "D-RECHECK", nil)}); r.status != http.StatusAccepted {
+	if r := s.send(t, delivery{body: event(dealID+"-won", dealID, nil)}); r.status != http.StatusAccepted {
 		t.Fatalf("won: %d %s", r.status, r.body)
 	}
 	select {
@@ -856,9 +856,18 @@ func TestGenericLossDuringTheCustomerStep(t *testing.T) {
 			t.Fatalf("the loss during the customer step: %s", got)
 		}
 	case <-time.After(time.Minute):
-		t.Fatal("the customer was never made, or the loss was not delivered")
+		t.Fatal("the customer was never asked for, or the loss was not delivered")
 	}
-	id := workflows.WorkflowID("demo", "D-RECHECK")
+	return s, workflows.WorkflowID("demo", dealID)
+}
+
+// A generic deal lost while its run waits on the ERP's customer step
+// (calls as activities; a connection whose runs listen, past the settle
+// time): the loss is handed to the running run, which reads it before the
+// invoice and ends DealNotWon without one (recheck-before-invoice).
+func TestGenericLossDuringTheCustomerStep(t *testing.T) {
+	erp := sandbox.New(sandbox.Options{})
+	s, id := lossDuringTheCustomerStep(t, "D-RECHECK", erp.Handler())
 	var appErr *temporal.ApplicationError
 	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(err.Error(), "closed_lost") {
 		t.Fatalf("want DealNotWon with the deal closed_lost, got %v", err)
@@ -873,37 +882,11 @@ func TestGenericLossDuringTheCustomerStep(t *testing.T) {
 // ends DealNotWon, recording the loss for a later delivery of the older
 // win, not failed (loss-during-failed-step).
 func TestGenericLossDuringAFailingCustomerStep(t *testing.T) {
-	var s *stack
-	var fired atomic.Bool
-	during := make(chan string, 1)
-	lost := bytes.Replace(event("evt_rf_2", "D-REFUSED", func(d map[string]any) { d["stage"], d["previous_stage"] = "closed_lost", "closed_won" }),
-		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
-	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/customers" && !fired.Swap(true) {
-			rep, err := s.trySend(delivery{body: lost})
-			during <- fmt.Sprintf("%d %s %v", rep.status, rep.body, err)
-		}
+	s, id := lossDuringTheCustomerStep(t, "D-REFUSED", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnprocessableEntity)
 		_, _ = w.Write([]byte(`{"error":{"message":"customer refused"}}`))
 	}))
-	t.Cleanup(refusing.Close)
-	s = startStack(t, stackOptions{
-		env:    map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": "activity", "DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"},
-		mutate: useTarget("refusing", "http", &httptarget.Config{BaseURL: refusing.URL, CustomerLookup: httptarget.LookupOnConflict}),
-	})
-	if r := s.send(t, delivery{body: event("evt_rf_1", "D-REFUSED", nil)}); r.status != http.StatusAccepted {
-		t.Fatalf("won: %d %s", r.status, r.body)
-	}
-	select {
-	case got := <-during:
-		if !strings.HasPrefix(got, "202 ") {
-			t.Fatalf("the loss during the customer step: %s", got)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the customer was never asked for, or the loss was not delivered")
-	}
-	id := workflows.WorkflowID("demo", "D-REFUSED")
 	var appErr *temporal.ApplicationError
 	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(err.Error(), "closed_lost") {
 		t.Fatalf("want DealNotWon with the deal closed_lost, got %v", err)
