@@ -137,9 +137,10 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 // toListeningRun signals ev to the running run of workflow id, which a
 // plain start of ev met, if that run listens for later events of its deal
 // (the MemoListens memo, or a RecordDealLoss run; a run without the memo,
-// started by an older intake, may listen, and is signalled too). It says to start again
-// when the run ended before it was signalled; a run that does not listen
-// is left alone (ev is its duplicate: no history event, no change recorded).
+// started by an older intake, may listen, and is signalled too). It says
+// to start again when the run ended before it was signalled; a run that
+// does not listen is left alone (ev is its duplicate: no history event,
+// no change recorded).
 func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev model.DealEvent) (startAgain bool, err error) {
 	var nf *serviceerror.NotFound
 	desc, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
