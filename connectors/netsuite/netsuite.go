@@ -396,6 +396,11 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	}
 	if r, ok, err := t.get(ctx, "find customer", "customer", "eid:"+eid); err != nil {
 		return connectors.CustomerRef{}, err
+	} else if ok && r.IsInactive {
+		// NetSuite refuses an invoice for it ("Invalid value … 'entity'"),
+		// which would not say why.
+		return connectors.CustomerRef{}, fmt.Errorf("netsuite find customer: customer %s (external id %s) of this company is inactive, and NetSuite refuses invoices for it: "+
+			"reactivate it (Lists > Relationships > Customers), or clear its external id so that dealsync makes a new customer, then retry the run: %w", r.ID, eid, connectors.ErrPermanent)
 	} else if ok {
 		return t.linked(ctx, company, connectors.CustomerRef{ID: r.ID})
 	}

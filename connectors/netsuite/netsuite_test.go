@@ -694,3 +694,19 @@ func TestLinesNeedAnItemsInternalID(t *testing.T) {
 		t.Errorf("no item and no default_item_id: %v", err)
 	}
 }
+
+// The company's customer (by its external id) is inactive: NetSuite would
+// refuse the invoice naming only the field, so the customer step fails
+// saying which customer and what to do.
+func TestInactiveCustomerOfTheCompanyIsNamed(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	c := exampleInvoice().Customer
+	id := fake.AddCustomer(netsuitefake.Customer{CompanyName: c.Name, ExternalID: tg.CustomerExternalID(c.ExternalID), Inactive: true})
+	_, err := tg.FindOrCreateCustomer(context.Background(), c, "invoice/demo/D-1001/customer")
+	if class(err) != connectors.Permanent || !strings.Contains(err.Error(), "customer "+id) || !strings.Contains(err.Error(), "inactive") {
+		t.Fatalf("%v; want a permanent error naming inactive customer %s", err, id)
+	}
+	if n := len(fake.Customers()); n != 1 {
+		t.Fatalf("%d customers, want the inactive one only", n)
+	}
+}
