@@ -710,3 +710,27 @@ func TestInactiveCustomerOfTheCompanyIsNamed(t *testing.T) {
 		t.Fatalf("%d customers, want the inactive one only", n)
 	}
 }
+
+// An upsert NetSuite refuses while its record exists under its external id
+// (another attempt of the step, still saving when this one looked, made
+// it: NetSuite refuses the second create): the record is the step's, so
+// the step succeeds with it instead of failing with the invoice made.
+func TestRefusedUpsertWhoseRecordExists(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Fail("PUT invoice", netsuitefake.Fault{Status: http.StatusBadRequest, AfterWork: true})
+	res, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+	if invs := fake.Invoices(); err != nil || len(invs) != 1 || res.InvoiceID != invs[0].ID {
+		t.Fatalf("%+v, %v; invoices %+v: want the one made", res, err, invs)
+	}
+	// Refused without a record: the refusal stands.
+	fake.Fail("PUT invoice", netsuitefake.Fault{Status: http.StatusBadRequest})
+	if _, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1002/invoice"); class(err) != connectors.Permanent {
+		t.Fatalf("a refusal without a record: %v", err)
+	}
+}
