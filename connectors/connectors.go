@@ -257,3 +257,18 @@ func CustomerRunKey(key string) string {
 	}
 	return key[:i]
 }
+
+// IsDigits reports whether s is a non-empty run of ASCII digits: the form
+// of a HubSpot or Pipedrive object id, and of a QuickBooks or NetSuite
+// record's internal id.
+func IsDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

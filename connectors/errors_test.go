@@ -68,3 +68,9 @@ func TestAPIErrorMessageCarriesVendorText(t *testing.T) {
 		t.Fatalf("got %q", err.Error())
 	}
 }
+
+func TestIsDigits(t *testing.T) {
+	if !IsDigits("0123") || IsDigits("") || IsDigits("12a") || IsDigits("1 2") || IsDigits("١٢") {
+		t.Error("IsDigits")
+	}
+}

@@ -305,14 +305,8 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			if events.latest.OccurredAt.After(latest) {
 				latest = events.latest.OccurredAt
 			}
-			ids := slices.Clone(prev.NotWon.EventIDs)
-			for _, id := range events.ids {
-				if !slices.Contains(ids, id) {
-					ids = append(ids, id)
-				}
-			}
 			return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil, activities.NotWonDetails{
-				EventIDs: ids, LatestAt: latest, Stage: prev.NotWon.Stage})
+				EventIDs: unionIDs(prev.NotWon.EventIDs, events.ids), LatestAt: latest, Stage: prev.NotWon.Stage})
 		}
 	}
 
@@ -595,6 +589,17 @@ const lossDuringFailedStepChange = "loss-during-failed-step"
 // eventIDReuseChange versions taking an event id seen before, with a newer
 // time, as a new event (dealEvents.add).
 const eventIDReuseChange = "event-id-reused-later"
+
+// unionIDs is earlier's event ids followed by those of later it lacks.
+func unionIDs(earlier, later []string) []string {
+	ids := slices.Clone(earlier)
+	for _, id := range later {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
 
 // staleWin says whether ev, the newest event of a run, is no newer than
 // the events of the deal's previous run, which ended it as DealNotWon:

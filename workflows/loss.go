@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -102,12 +101,7 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 	latest, ids := events.latest, events.ids
 	lost := activities.NotWonDetails{EventIDs: ids, LatestAt: latest.OccurredAt, Stage: latest.Deal.Stage}
 	if p := prev.NotWon; prev.ErrorType == ErrTypeDealNotWon && p != nil {
-		lost.EventIDs = slices.Clone(p.EventIDs)
-		for _, id := range ids {
-			if !slices.Contains(lost.EventIDs, id) {
-				lost.EventIDs = append(lost.EventIDs, id)
-			}
-		}
+		lost.EventIDs = unionIDs(p.EventIDs, ids)
 		if p.LatestAt.After(lost.LatestAt) {
 			lost.LatestAt, lost.Stage = p.LatestAt, p.Stage
 		}

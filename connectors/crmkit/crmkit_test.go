@@ -88,9 +88,6 @@ func TestTokenError(t *testing.T) {
 }
 
 func TestHelpers(t *testing.T) {
-	if !IsDigits("0123") || IsDigits("") || IsDigits("12a") {
-		t.Error("IsDigits")
-	}
 	if m := StageSet([]string{" Won ", ""}, []string{"closedwon"}); len(m) != 2 || !m["Won"] || !m["closedwon"] {
 		t.Errorf("StageSet %v", m)
 	}

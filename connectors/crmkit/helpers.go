@@ -8,20 +8,6 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 )
 
-// IsDigits reports whether s is a non-empty run of ASCII digits (a HubSpot
-// or Pipedrive object id).
-func IsDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // StageSet is the set of the stages in the lists, trimmed; blank ones are
 // left out.
 func StageSet(lists ...[]string) map[string]bool {

@@ -47,12 +47,6 @@ func LegalKey(key string, max int, allowed func(r rune) bool) string {
 	return b.String() + "-" + h
 }
 
-// IsNumericID says whether s has the form of the internal id of a
-// QuickBooks or NetSuite record: digits.
-func IsNumericID(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
 // PrintableASCII allows visible ASCII characters (no space).
 func PrintableASCII(r rune) bool { return r > ' ' && r < 0x7f }
 

@@ -606,20 +606,14 @@ func (t *Target) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithCancel(ctx)
 }
 
-// unsureWait is how long a write of unknown outcome waits before its
-// retry: the time a request may take.
-func (t *Target) unsureWait() time.Duration {
-	if t.timeout > 0 {
-		return t.timeout
-	}
-	return DefaultTimeout
-}
-
 // send does the request and reads the answer. A non-2xx answer is an
 // *connectors.APIError, returned with the body read (up to maxResponse+1
 // bytes); a failure to send or to read is wrapped as is.
 func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error) {
-	if connectors.IsWrite(req.Method) && !connectors.TimeForACall(req.Context(), 0) {
+	// A write of unknown outcome is retried after the time a request may
+	// take (the target's timeout, always set by New).
+	write := connectors.IsWrite(req.Method)
+	if write && !connectors.TimeForACall(req.Context(), 0) {
 		return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, connectors.ErrNoTimeLeft)
 	}
 	// The timeout is each request's, answer read included: a step that
@@ -630,14 +624,14 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 	if err != nil {
 		// A write without an answer may still be carried out: retried
 		// after the API has had its time (connectors.UnsureWrite).
-		return nil, nil, connectors.UnsureWrite(connectors.IsWrite(req.Method), fmt.Errorf("%s %s: %w", t.service, op, err), t.unsureWait())
+		return nil, nil, connectors.UnsureWrite(write, fmt.Errorf("%s %s: %w", t.service, op, err), t.timeout)
 	}
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status alone decides the retry; a body cut short only costs
 		// the message.
-		return nil, body, connectors.UnsureAnswer(connectors.IsWrite(req.Method), t.apiError(op, resp, body), t.unsureWait())
+		return nil, body, connectors.UnsureAnswer(write, t.apiError(op, resp, body), t.timeout)
 	}
 	if readErr != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading answer: %w", t.service, op, readErr)

@@ -77,7 +77,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if err != nil {
 		return model.Deal{}, err
 	}
-	if !crmkit.IsDigits(dealID) {
+	if !connectors.IsDigits(dealID) {
 		return model.Deal{}, fmt.Errorf("%w: hubspot: deal id %q is not a HubSpot object id", connectors.ErrPermanent, dealID)
 	}
 	props := append([]string{}, dealProperties...)
@@ -334,7 +334,7 @@ func lineItem(o object) (model.LineItem, error) {
 func parseHubSpotDate(v string) (model.Date, time.Time, error) {
 	var t time.Time
 	switch {
-	case crmkit.IsDigits(v):
+	case connectors.IsDigits(v):
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return model.Date{}, time.Time{}, err
@@ -394,7 +394,7 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 	if err != nil {
 		return err
 	}
-	if !crmkit.IsDigits(dealID) {
+	if !connectors.IsDigits(dealID) {
 		return fmt.Errorf("%w: hubspot: deal id %q is not a HubSpot object id", connectors.ErrPermanent, dealID)
 	}
 	body := s.WriteBackBody(result)

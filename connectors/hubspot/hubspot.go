@@ -285,7 +285,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
 	for id, a := range cfg.Accounts {
 		key := "hubspot source: accounts." + id
-		if !crmkit.IsDigits(id) {
+		if !connectors.IsDigits(id) {
 			return nil, fmt.Errorf("%s: the key must be the portal id (digits)", key)
 		}
 		acc := &account{id: id, wonStages: crmkit.StageSet(a.WonStages), stages: stageCache{turn: make(chan struct{}, 1)}}

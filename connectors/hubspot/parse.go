@@ -139,10 +139,10 @@ func DecodeEvents(body []byte) ([]Event, error) {
 	}
 	for i := range evs {
 		e := &evs[i]
-		if !crmkit.IsDigits(e.EventID.String()) {
+		if !connectors.IsDigits(e.EventID.String()) {
 			return nil, malformed("[%d].eventId: want a non-negative integer, got %q", i, e.EventID)
 		}
-		if !crmkit.IsDigits(e.PortalID.String()) {
+		if !connectors.IsDigits(e.PortalID.String()) {
 			return nil, malformed("[%d].portalId: want a non-negative integer, got %q", i, e.PortalID)
 		}
 	}
@@ -151,7 +151,7 @@ func DecodeEvents(body []byte) ([]Event, error) {
 
 func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, error) {
 	id := e.ObjectID.String()
-	if !crmkit.IsDigits(id) {
+	if !connectors.IsDigits(id) {
 		return model.DealEvent{}, malformed("[%d].objectId: want the deal id (an integer), got %q", i, id)
 	}
 	ev := model.DealEvent{

@@ -344,19 +344,21 @@ func (t *Target) get(ctx context.Context, op, typ, id string) (Record, bool, err
 // from the Location header (or, lacking it, by reading the record).
 func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string) (string, error) {
 	resp, err := t.client.Do(ctx, call)
-	if cl, _ := connectors.Classify(err); err != nil && cl == connectors.Permanent {
+	if err != nil {
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+			return "", err
+		}
 		// Refused, but the record may be there: another attempt of the
 		// step (one whose answer was lost, still saving when this one's
 		// read came) made it under the same external id, and NetSuite
 		// refuses the second create of it. Then it is this step's record.
-		if r, ok, gerr := t.get(ctx, "read "+typ, typ, "eid:"+eid); gerr == nil && ok {
-			t.log.Info("netsuite: an upsert was refused, but its record exists under its external id: another attempt made it",
-				"account", t.cfg.AccountID, "record", typ, "external_id", eid, "id", r.ID, "error", err)
-			return r.ID, nil
+		r, ok, gerr := t.get(ctx, "read "+typ, typ, "eid:"+eid)
+		if gerr != nil || !ok {
+			return "", err
 		}
-	}
-	if err != nil {
-		return "", err
+		t.log.Info("netsuite: an upsert was refused, but its record exists under its external id: another attempt made it",
+			"account", t.cfg.AccountID, "record", typ, "external_id", eid, "id", r.ID, "error", err)
+		return r.ID, nil
 	}
 	if loc := resp.Header.Get("Location"); loc != "" {
 		if u, err := url.Parse(loc); err == nil {

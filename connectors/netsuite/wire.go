@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
 )
@@ -218,7 +219,7 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		if item == "" {
 			return Invoice{}, fmt.Errorf("lines[%d]: NetSuite needs an item (map item_code to an item's internal id, or set default_item_id)", i)
 		}
-		if !erpkit.IsNumericID(item) {
+		if !connectors.IsDigits(item) {
 			return Invoice{}, fmt.Errorf("lines[%d]: item_code %q is not a NetSuite internal id (a number): map the CRM's SKU to the item's internal id "+
 				"with a lookup table, or leave item_code blank for the target's default_item_id", i, item)
 		}

@@ -119,7 +119,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if err != nil {
 		return model.Deal{}, err
 	}
-	if !crmkit.IsDigits(dealID) {
+	if !connectors.IsDigits(dealID) {
 		return model.Deal{}, permanent("deal id %q is not a Pipedrive id", dealID)
 	}
 	var pd pdDeal
@@ -365,7 +365,7 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 	if err != nil {
 		return err
 	}
-	if !crmkit.IsDigits(dealID) {
+	if !connectors.IsDigits(dealID) {
 		return permanent("deal id %q is not a Pipedrive id", dealID)
 	}
 	body := s.WriteBackBody(result)

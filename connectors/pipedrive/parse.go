@@ -154,7 +154,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if dealID == "" {
 		dealID = string(cur.ID)
 	}
-	if !crmkit.IsDigits(dealID) {
+	if !connectors.IsDigits(dealID) {
 		return nil, malformed("meta.entity_id: want the deal id (an integer), got %q", dealID)
 	}
 	eventID := string(m.ID)
@@ -193,7 +193,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		raw["previous_stage_id"] = json.RawMessage(prev.StageID)
 	}
 	for k, v := range raw {
-		if k != "action" && !crmkit.IsDigits(string(v)) {
+		if k != "action" && !connectors.IsDigits(string(v)) {
 			raw[k] = crmkit.JSONString(string(v))
 		}
 	}
@@ -204,7 +204,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 // parseTimestamp reads an ISO-8601 time (real deliveries) or Unix seconds
 // or milliseconds (the guide's "10 character timestamp").
 func parseTimestamp(s string) (time.Time, error) {
-	if crmkit.IsDigits(s) {
+	if connectors.IsDigits(s) {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return time.Time{}, err

@@ -12,7 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -237,7 +237,7 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		case item == "":
 			return Invoice{}, fmt.Errorf("lines[%d] (%q) has no item, and QuickBooks ignores the amount of a line without one: "+
 				"set the target's default_item_id, or map item_code to an Item Id", i, l.Description)
-		case !erpkit.IsNumericID(item):
+		case !connectors.IsDigits(item):
 			return Invoice{}, fmt.Errorf("lines[%d]: item_code %q is not a QuickBooks Item Id (a number, as in the item's URL): "+
 				"map the CRM's SKU to its Item Id with a lookup table, or leave item_code blank for the target's default_item_id", i, item)
 		}

@@ -960,9 +960,8 @@ func TestFailedLookUpAfterRefusedCreateIsRetried(t *testing.T) {
 // look-up by Reference finds it or Xero answers the step's key with it.
 func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 	ctx := context.Background()
-	// changed makes the deal's invoice for Acme under "wf/invoice", then
-	// returns the deal billed to Beta AG, its company now, and Beta's contact.
-	changed := func(t *testing.T, e *env) (model.Invoice, connectors.CustomerRef, connectors.InvoiceResult, connectors.CustomerRef) {
+	// invoiced makes the deal's invoice for Acme under "wf/invoice".
+	invoiced := func(t *testing.T, e *env) (model.Invoice, connectors.CustomerRef, connectors.InvoiceResult) {
 		t.Helper()
 		inv := exampleInvoice()
 		acme, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
@@ -973,6 +972,13 @@ func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		return inv, acme, made
+	}
+	// changed makes the deal's invoice for Acme, then returns the deal
+	// billed to Beta AG, its company now, and Beta's contact.
+	changed := func(t *testing.T, e *env) (model.Invoice, connectors.CustomerRef, connectors.InvoiceResult, connectors.CustomerRef) {
+		t.Helper()
+		inv, acme, made := invoiced(t, e)
 		inv.Customer = model.Customer{ExternalID: "C-2", Name: "Beta AG"}
 		beta, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer-beta")
 		if err != nil || beta.ID == acme.ID {
@@ -1009,15 +1015,7 @@ func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 	t.Run("a voided invoice listed all the same is not the deal's", func(t *testing.T) {
 		e := setup(t, nil)
 		e.fake.ListsEveryStatus = true
-		inv := exampleInvoice()
-		acme, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
-		if err != nil {
-			t.Fatal(err)
-		}
-		made, err := e.target.CreateInvoice(ctx, inv, acme, "wf/invoice")
-		if err != nil {
-			t.Fatal(err)
-		}
+		inv, acme, made := invoiced(t, e)
 		e.fake.SetInvoiceStatus(made.InvoiceID, "VOIDED")
 		res, err := e.target.CreateInvoice(ctx, inv, acme, "wf/invoice-forgotten")
 		if err != nil || res.Replayed || res.InvoiceID == made.InvoiceID {
