@@ -476,6 +476,8 @@ type gatedStarter struct {
 
 	mu    sync.Mutex
 	times []startTimes // of each start, in the order they came
+	// inFlight counts the starts under way, maxInFlight the most at once.
+	inFlight, maxInFlight int
 }
 
 // startTimes is when a start came and the deadline its context had.
@@ -487,7 +489,14 @@ func (g *gatedStarter) Start(ctx context.Context, conn *connections.Connection, 
 	dl, _ := ctx.Deadline()
 	g.mu.Lock()
 	g.times = append(g.times, startTimes{entered: time.Now(), deadline: dl})
+	g.inFlight++
+	g.maxInFlight = max(g.maxInFlight, g.inFlight)
 	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+	}()
 	g.entered <- ev.Deal.ID
 	select {
 	case <-g.gate:
@@ -560,6 +569,9 @@ waves:
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.maxInFlight != wave {
+		t.Errorf("%d starts at once, want the intake's limit of %d", st.maxInFlight, wave)
+	}
 	var firstLatest time.Time
 	for i, s := range st.times {
 		if s.deadline.IsZero() || s.deadline.Sub(s.entered) > timeout {

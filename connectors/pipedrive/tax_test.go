@@ -154,12 +154,19 @@ func TestNetOfTaxLargeQuantities(t *testing.T) {
 	for _, q := range []int64{20000, 50000, 100000} {
 		for cents := int64(1); cents <= 2000; cents++ {
 			gross := model.LineItem{Quantity: decimal.NewFromInt(q), UnitPrice: decimal.New(cents, -2)}
-			net, _, err := netOfTax("EUR", gross, dec("19"))
+			net, included, err := netOfTax("EUR", gross, dec("19"))
 			if err != nil {
 				t.Fatalf("%d × %s at 19%%: %v", q, gross.UnitPrice, err)
 			}
 			if net.Discount.IsNegative() || !net.UnitPrice.Equal(net.UnitPrice.Round(4)) {
 				t.Fatalf("%d × %s at 19%%: unit price %s, discount %s", q, gross.UnitPrice, net.UnitPrice, net.Discount)
+			}
+			// It bills the gross amount, or a cent less, never more; the
+			// tax it takes the line to include is the gross less the net.
+			want := gross.Quantity.Mul(gross.UnitPrice)
+			a, tax := lineTotals("EUR", net, dec("19"))
+			if billed := a.Add(tax); billed.GreaterThan(want) || want.Sub(billed).GreaterThan(dec("0.01")) || !included.Equal(want.Sub(a)) {
+				t.Fatalf("%d × %s at 19%%: billed %s (%s net + %s tax), taken to include %s tax; want %s", q, gross.UnitPrice, billed, a, tax, included, want)
 			}
 		}
 	}
