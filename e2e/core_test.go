@@ -131,6 +131,9 @@ func testCorePath(t *testing.T, s *stack) {
 		if r.status != http.StatusUnauthorized {
 			t.Fatalf("unsigned: %d %s", r.status, r.body)
 		}
+		if s.runExists(t, workflows.WorkflowID("demo", "D-FORGED")) {
+			t.Fatal("an unsigned delivery started a run")
+		}
 	})
 
 	t.Run("stale timestamp is 401", func(t *testing.T) {
@@ -781,10 +784,14 @@ func noTaskCutOff(t *testing.T, s *stack, workflowID string) {
 func TestStopWaitsForTheCallInFlight(t *testing.T) {
 	erp := sandbox.New(sandbox.Options{})
 	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	var cancelled atomic.Bool
 	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/invoices" {
 			arrived <- struct{}{}
 			<-release
+			// A worker that did not wait for its call cancelled it: the
+			// client hung up while the call was held.
+			cancelled.Store(cancelled.Load() || r.Context().Err() != nil)
 		}
 		erp.Handler().ServeHTTP(w, r)
 	}))
@@ -803,11 +810,26 @@ func TestStopWaitsForTheCallInFlight(t *testing.T) {
 	}
 	closed := make(chan struct{})
 	go func() { s.Close(); close(closed) }()
-	// Let the stop reach the worker while the call is held (without the
-	// stop timeout, the call's context is cancelled by now), then answer.
+	// The stop closes the intake, then stops the worker at once: once the
+	// intake refuses connections, give the worker's stop a moment to
+	// cancel the held call (it would without the stop timeout), then
+	// answer it.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(s.IntakeURL + "/healthz")
+		if err != nil {
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the intake still answers 30 s after the stop began")
+		}
+	}
 	time.Sleep(500 * time.Millisecond)
 	close(release)
 	<-closed
+	if cancelled.Load() {
+		t.Fatal("the stop cancelled the call in flight instead of waiting for it")
+	}
 	if n := len(erp.Invoices()); n != 1 {
 		t.Fatalf("%d invoices after the stop, want 1", n)
 	}
