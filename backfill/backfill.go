@@ -4,7 +4,9 @@
 // delivering (HubSpot stops retrying after about a day). A
 // deal is started as if its CRM had just sent a thin "won" event: the run
 // reads the deal, checks that it is still won and invoices it under the
-// deal's own workflow ID. Deals with a running or completed run, or any of
+// deal's own workflow ID. Deals the connection's trigger leaves out (it
+// judges the listed deal as a thin webhook of it), deals with a running or
+// completed run, or any of
 // whose runs recorded an invoice, are skipped; a deal whose runs the
 // namespace's retention removed is started again (only the ERP's look-up
 // keeps it from a second invoice).
@@ -136,6 +138,22 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 	if !d.CloseDate.IsZero() {
 		r.CloseDate = d.CloseDate.String()
 	}
+	// The event the run starts with, as a thin webhook of the deal: the
+	// connection's trigger judges it as it judges the webhooks, so a deal
+	// the mapping leaves out (another pipeline) is not invoiced here
+	// either.
+	ev := model.DealEvent{
+		EventID: "deals-sync/" + d.ID, Account: account, OccurredAt: time.Now().UTC(), Thin: true,
+		Deal: model.Deal{ID: d.ID, Stage: d.Stage, Raw: d.Raw},
+	}
+	switch ok, reason, err := conn.Trigger.Evaluate(ev); {
+	case err != nil:
+		r.Error = "the connection's trigger failed on the deal (fix the mapping, then sync again): " + err.Error()
+		return r
+	case !ok:
+		r.Skipped = "the connection's trigger does not start a run for it: " + reason
+		return r
+	}
 	desc, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, "")
 	var notFound *serviceerror.NotFound
 	ran := !errors.As(err, &notFound)
@@ -197,10 +215,7 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		r.Skipped = "dry run"
 		return r
 	}
-	res, err := starter.Start(ctx, conn, model.DealEvent{
-		EventID: "deals-sync/" + d.ID, Account: account, OccurredAt: time.Now().UTC(), Thin: true,
-		Deal: model.Deal{ID: d.ID, Stage: d.Stage},
-	})
+	res, err := starter.Start(ctx, conn, ev)
 	switch {
 	case err != nil:
 		r.Error = err.Error()

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -64,7 +66,7 @@ func (s *countingStarter) Start(context.Context, *connections.Connection, model.
 // or terminated after the invoice): a new run would create the invoice
 // again, kept from a duplicate only by the ERP's memory of the key.
 func TestSyncSkipsDealsWhoseEndedRunMadeTheInvoice(t *testing.T) {
-	conn := &connections.Connection{Name: "hs"}
+	conn := &connections.Connection{Name: "hs", Trigger: mapping.StageTrigger{WonStages: []string{"closedwon"}}}
 	var historyInvoice *connectors.InvoiceResult // what the run's history holds
 	var historyRead bool
 	old := createdInvoice
@@ -119,6 +121,46 @@ func TestSyncSkipsDealsWhoseEndedRunMadeTheInvoice(t *testing.T) {
 		conn, st, "62515", connectors.WonDeal{ID: "4711", Stage: "closedwon"}, false)
 	if st.starts != 0 || !strings.Contains(r.Skipped, "invoiced already by run r1") {
 		t.Errorf("an earlier run made the invoice: %+v, %d starts; want it skipped naming r1", r, st.starts)
+	}
+}
+
+// pipelineTrigger starts runs for the deals of pipeline 2 only, reading
+// the pipeline id a thin webhook carries; a deal without it fails.
+type pipelineTrigger struct{}
+
+func (pipelineTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
+	p, ok := ev.Deal.Raw["pipeline_id"]
+	switch {
+	case !ev.Thin || !ok:
+		return false, "", fmt.Errorf("deal %s: no pipeline id (thin %v)", ev.Deal.ID, ev.Thin)
+	case string(p) != "2":
+		return false, "pipeline " + string(p) + " is not invoiced", nil
+	}
+	return true, "", nil
+}
+
+// A listed deal is judged by the connection's trigger as a thin webhook of
+// it: one the mapping leaves out is not started (it was invoiced at go-live
+// whatever the trigger said), and one the trigger fails on is an error,
+// neither started nor taken as left out.
+func TestSyncAsksTheTrigger(t *testing.T) {
+	conn := &connections.Connection{Name: "hs", Trigger: pipelineTrigger{}}
+	ctx := context.Background()
+	notFound := describer{status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, sync: workflows.StatusFailed}
+	for _, c := range []struct {
+		raw          map[string]json.RawMessage
+		start        bool
+		skipped, err string
+	}{
+		{map[string]json.RawMessage{"pipeline_id": json.RawMessage("2")}, true, "", ""},
+		{map[string]json.RawMessage{"pipeline_id": json.RawMessage("7")}, false, "the connection's trigger does not start a run for it: pipeline 7 is not invoiced", ""},
+		{nil, false, "", "the connection's trigger failed on the deal (fix the mapping, then sync again): deal 4711: no pipeline id"},
+	} {
+		st := &countingStarter{}
+		r := one(ctx, notFound, conn, st, "62515", connectors.WonDeal{ID: "4711", Stage: "won", Raw: c.raw}, false)
+		if (st.starts == 1) != c.start || r.Skipped != c.skipped || !strings.HasPrefix(r.Error, c.err) || (c.err == "" && r.Error != "") {
+			t.Errorf("raw %s: %+v, %d starts; want started %v, skipped %q, error %q", c.raw, r, st.starts, c.start, c.skipped, c.err)
+		}
 	}
 }
 

@@ -36,6 +36,13 @@ type Webhook struct {
 	// listed accounts' events (a HubSpot batch of several portals): the
 	// intake counts them.
 	Dropped int
+	// Unreadable is set by Parse to why it left out events it could not
+	// read, in a delivery whose other events it could (a batch with one
+	// malformed event): the intake acknowledges the others and reports
+	// these. A CRM would send the same bytes again, which could not be
+	// read again, and one that does not retry a 400 (HubSpot) would lose
+	// the batch's good events with them.
+	Unreadable []error
 }
 
 // Sentinel errors a Source wraps so the intake can pick the status code.
@@ -106,6 +113,11 @@ type WonDeal struct {
 	// Stage is the deal's stage as the CRM names it.
 	Stage     string
 	CloseDate model.Date
+	// Raw holds the fields the source's webhooks carry in Deal.Raw, as far
+	// as the listing has them (Pipedrive: stage_id, pipeline_id), so that
+	// the connection's trigger judges a listed deal as it judges its
+	// webhooks.
+	Raw map[string]json.RawMessage
 }
 
 // EventResolver is implemented by sources whose parsed events need the

@@ -439,6 +439,19 @@ connections:
 		if s.runExists(t, workflows.DealWorkflowID("hs", "7999999", "503")) {
 			t.Fatal("an unknown portal's event started a run")
 		}
+
+		// An event that cannot be read (no objectId) is left out and
+		// reported; the batch's won deal is not lost with it (HubSpot
+		// does not send a delivery answered 400 again).
+		seedHubSpotDeal(f, hsPortal, "504", "504.00")
+		good := hsBody(stageWon("54", "504", at(73)))
+		bad := append([]byte(`[{"eventId":55,"portalId":`+hsPortal+`,"subscriptionType":"deal.creation","occurredAt":1},`), good[1:]...)
+		if st, b := sendHubSpot(t, s, hsSecret, "", bad); st != http.StatusAccepted || !strings.Contains(string(b), "cannot be read") {
+			t.Fatalf("batch with an unreadable event: %d %s", st, b)
+		}
+		if r := s.completed(t, "hs", hsPortal, "504"); r.InvoiceID == "" {
+			t.Errorf("the won deal of a batch with an unreadable event: %+v", r)
+		}
 	})
 
 	t.Run("account_targets route each portal to its own ERP", func(t *testing.T) {

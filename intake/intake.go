@@ -214,6 +214,10 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, status, err.Error())
 		return
 	}
+	// Events of the batch that could not be read: the others go through.
+	for _, err := range hook.Unreadable {
+		log.Warn("webhook event cannot be read; left out, the delivery's other events are taken", "reason", err.Error())
+	}
 	if res, ok := conn.Source.(connectors.EventResolver); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
 		err := res.Resolve(ctx, events)
@@ -252,6 +256,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusAccepted
 		}
 	}
+	for _, err := range hook.Unreadable {
+		results = append(results, connectors.EventResult{Skipped: "cannot be read, left out: " + err.Error()})
+	}
 	reply.Acknowledge(w, status, connectors.Reply{Results: results})
 	for _, o := range outcomes {
 		metrics.Event(name, o)
@@ -260,6 +267,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	// comes again and would count its dropped events each time.
 	for range hook.Dropped {
 		metrics.Event(name, metrics.EventDropped)
+	}
+	for range hook.Unreadable {
+		metrics.Event(name, metrics.EventUnreadable)
 	}
 }
 

@@ -29,6 +29,9 @@ const (
 	EventNotified  = "notified"  // delivered to the deal's running run
 	EventIgnored   = "ignored"   // does not trigger; no run
 	EventDropped   = "dropped"   // of a CRM account the connection does not list, in a batch with listed ones
+	// EventUnreadable: an event that could not be read, left out of a
+	// batch whose other events were taken.
+	EventUnreadable = "unreadable"
 )
 
 // Outcome of a step that succeeded; failures are counted under their

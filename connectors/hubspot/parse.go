@@ -65,21 +65,29 @@ func malformed(format string, args ...any) error {
 // see the package doc). Events of a portal that is not configured are
 // dropped (logged, counted in w.Dropped); a delivery with no event of a
 // configured portal fails with an error wrapping
-// connectors.ErrUnknownAccount; a body that is not a batch of HubSpot
-// events wraps connectors.ErrMalformed.
+// connectors.ErrUnknownAccount. An event that cannot be read (an eventId
+// or objectId that is not an integer, a field of the wrong JSON type) is
+// left out and reported in w.Unreadable while the others go through:
+// HubSpot does not send a delivery answered 400 again, and would send the
+// same bytes if it did. A body that is not a batch of HubSpot events, or
+// none of whose events can be read, wraps connectors.ErrMalformed.
 func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {
 		return nil, malformed("no delivery")
 	}
-	evs, err := DecodeEvents(w.Body)
+	items, err := decodeBatch(w.Body)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]model.DealEvent, 0, len(evs))
+	out := make([]model.DealEvent, 0, len(items))
 	var unknown error // the first event of a portal that is not configured
-	w.Dropped = 0
-	for i := range evs {
-		e := &evs[i]
+	w.Dropped, w.Unreadable = 0, nil
+	for i, item := range items {
+		e, err := decodeEvent(i, item)
+		if err != nil {
+			w.Unreadable = append(w.Unreadable, err)
+			continue
+		}
 		portal := e.PortalID.String()
 		acc, err := s.account(portal)
 		if err != nil {
@@ -93,17 +101,26 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			w.Dropped++
 			continue
 		}
-		if !e.IsDeal() || s.writeBackProperty(e) {
+		if !e.IsDeal() || s.writeBackProperty(&e) {
 			continue
 		}
-		ev, err := s.dealEvent(i, e, acc)
+		ev, err := s.dealEvent(i, &e, acc)
 		if err != nil {
-			return nil, err
+			w.Unreadable = append(w.Unreadable, err)
+			continue
 		}
 		out = append(out, ev)
 	}
-	if w.Dropped == len(evs) {
-		w.Dropped = 0
+	switch {
+	case len(w.Unreadable) == len(items):
+		err := w.Unreadable[0]
+		if n := len(w.Unreadable); n > 1 {
+			err = fmt.Errorf("%w (and %d more events that cannot be read)", err, n-1)
+		}
+		w.Unreadable = nil
+		return nil, err
+	case w.Dropped+len(w.Unreadable) == len(items):
+		w.Dropped, w.Unreadable = 0, nil
 		return nil, unknown // nothing of ours: 403, the operator's signal
 	}
 	if w.Dropped > 0 && s.log != nil {
@@ -116,6 +133,22 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 // objects, each with an integer eventId and portalId. Errors wrap
 // connectors.ErrMalformed.
 func DecodeEvents(body []byte) ([]Event, error) {
+	items, err := decodeBatch(body)
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]Event, len(items))
+	for i, item := range items {
+		if evs[i], err = decodeEvent(i, item); err != nil {
+			return nil, err
+		}
+	}
+	return evs, nil
+}
+
+// decodeBatch reads a delivery body as a JSON array of 1 to MaxBatch
+// elements, each kept undecoded.
+func decodeBatch(body []byte) ([]json.RawMessage, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return nil, malformed("empty body: want a JSON array of events")
@@ -123,30 +156,40 @@ func DecodeEvents(body []byte) ([]Event, error) {
 	if trimmed[0] != '[' {
 		return nil, malformed("body is not a JSON array: HubSpot sends an array of events")
 	}
-	var evs []Event
-	if err := json.Unmarshal(body, &evs); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, malformed("field %s: JSON %s where a %s was expected", te.Field, te.Value, te.Type)
-		}
+	var items []json.RawMessage
+	if err := json.Unmarshal(body, &items); err != nil {
 		return nil, malformed("not JSON: %v", err)
 	}
 	switch {
-	case len(evs) == 0:
+	case len(items) == 0:
 		return nil, malformed("empty array: no events")
-	case len(evs) > MaxBatch:
-		return nil, malformed("%d events in one delivery, at most %d allowed", len(evs), MaxBatch)
+	case len(items) > MaxBatch:
+		return nil, malformed("%d events in one delivery, at most %d allowed", len(items), MaxBatch)
 	}
-	for i := range evs {
-		e := &evs[i]
-		if !connectors.IsDigits(e.EventID.String()) {
-			return nil, malformed("[%d].eventId: want a non-negative integer, got %q", i, e.EventID)
+	return items, nil
+}
+
+// decodeEvent reads element i of a batch: an event object with an integer
+// eventId and portalId.
+func decodeEvent(i int, item json.RawMessage) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(item, &e); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field == "":
+			return Event{}, malformed("[%d]: JSON %s where an event object was expected", i, te.Value)
+		case errors.As(err, &te):
+			return Event{}, malformed("[%d].%s: JSON %s where a %s was expected", i, te.Field, te.Value, te.Type)
 		}
-		if !connectors.IsDigits(e.PortalID.String()) {
-			return nil, malformed("[%d].portalId: want a non-negative integer, got %q", i, e.PortalID)
-		}
+		return Event{}, malformed("[%d]: not an event object: %v", i, err)
 	}
-	return evs, nil
+	if !connectors.IsDigits(e.EventID.String()) {
+		return Event{}, malformed("[%d].eventId: want a non-negative integer, got %q", i, e.EventID)
+	}
+	if !connectors.IsDigits(e.PortalID.String()) {
+		return Event{}, malformed("[%d].portalId: want a non-negative integer, got %q", i, e.PortalID)
+	}
+	return e, nil
 }
 
 func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, error) {

@@ -196,6 +196,35 @@ func TestParseMalformed(t *testing.T) {
 	}
 }
 
+// One event of a batch that cannot be read is left out and reported, and
+// the batch's other events go through: HubSpot does not send a delivery
+// answered 400 again, and its won deal would be lost with the bad event.
+func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
+	s := testSource(t, nil)
+	good := strings.Trim(constructedClosedwon, "[]")
+	for name, bad := range map[string]string{
+		"no objectId":     `{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"}`,
+		"eventId string":  `{"eventId":"abc","portalId":62515,"subscriptionType":"deal.creation","objectId":1}`,
+		"objectId object": `{"eventId":3,"portalId":62515,"subscriptionType":"deal.creation","objectId":{}}`,
+		"stage an object": `{"eventId":4,"portalId":62515,"subscriptionType":"deal.propertyChange","objectId":1,"propertyName":"dealstage","propertyValue":{}}`,
+		"a string":        `"x"`,
+	} {
+		w := &connectors.Webhook{Body: []byte("[" + bad + "," + good + "]")}
+		evs, err := s.Parse(w)
+		if err != nil || len(evs) != 1 || evs[0].Deal.Stage != StageWon {
+			t.Errorf("%s: %+v, %v; want the good event", name, evs, err)
+		}
+		if len(w.Unreadable) != 1 || !errors.Is(w.Unreadable[0], connectors.ErrMalformed) || !strings.Contains(w.Unreadable[0].Error(), "[0]") {
+			t.Errorf("%s: unreadable %v, want the first event's error", name, w.Unreadable)
+		}
+	}
+	// Two bad events and nothing else: the delivery is malformed.
+	w := &connectors.Webhook{Body: []byte(`[{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"},"x"]`)}
+	if _, err := s.Parse(w); !errors.Is(err, connectors.ErrMalformed) || !strings.Contains(err.Error(), "and 1 more") || w.Unreadable != nil {
+		t.Errorf("nothing readable: %v, unreadable %v; want ErrMalformed", err, w.Unreadable)
+	}
+}
+
 func BenchmarkParse(b *testing.B) {
 	s := testSource(b, nil)
 	w := &connectors.Webhook{Body: []byte(burst)}

@@ -182,20 +182,10 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			ev.Deal.PreviousStage = ev.Deal.Stage // the status did not change
 		}
 	}
-	raw := map[string]json.RawMessage{"action": crmkit.JSONString(m.Action)}
-	if cur.StageID != "" {
-		raw["stage_id"] = json.RawMessage(cur.StageID)
-	}
-	if cur.PipelineID != "" {
-		raw["pipeline_id"] = json.RawMessage(cur.PipelineID)
-	}
+	raw := stageRaw(cur.StageID, cur.PipelineID)
+	raw["action"] = crmkit.JSONString(m.Action)
 	if prev != nil && prev.StageID != "" {
-		raw["previous_stage_id"] = json.RawMessage(prev.StageID)
-	}
-	for k, v := range raw {
-		if k != "action" && !connectors.IsDigits(string(v)) {
-			raw[k] = crmkit.JSONString(string(v))
-		}
+		raw["previous_stage_id"] = identRaw(prev.StageID)
 	}
 	ev.Deal.Raw = raw
 	return []model.DealEvent{ev}, nil
@@ -265,4 +255,25 @@ func (s *Source) ownWriteBack(m *Meta, previous json.RawMessage) bool {
 		}
 	}
 	return fields > 0
+}
+
+// stageRaw is the deal's stage and pipeline ids as a webhook's event
+// carries them in Deal.Raw (and `deals sync` hands the trigger).
+func stageRaw(stageID, pipelineID Ident) map[string]json.RawMessage {
+	raw := map[string]json.RawMessage{}
+	if stageID != "" {
+		raw["stage_id"] = identRaw(stageID)
+	}
+	if pipelineID != "" {
+		raw["pipeline_id"] = identRaw(pipelineID)
+	}
+	return raw
+}
+
+// identRaw is an id as JSON: a number when it is digits, else a string.
+func identRaw(id Ident) json.RawMessage {
+	if connectors.IsDigits(string(id)) {
+		return json.RawMessage(id)
+	}
+	return crmkit.JSONString(string(id))
 }

@@ -39,7 +39,7 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 				return nil
 			}
 			seen[d.ID] = true
-			return fn(connectors.WonDeal{ID: string(d.ID), Stage: d.Status, CloseDate: model.DateOf(won)})
+			return fn(connectors.WonDeal{ID: string(d.ID), Stage: d.Status, CloseDate: model.DateOf(won), Raw: stageRaw(d.StageID, d.PipelineID)})
 		}); err != nil {
 			return err
 		}

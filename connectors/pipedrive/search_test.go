@@ -19,7 +19,7 @@ func TestListWonDeals(t *testing.T) {
 	const c = "6083095"
 	f.AddCompany(c, "token-6083095")
 	for _, d := range []string{
-		`{"id":1,"status":"won","won_time":"2026-11-03T10:00:00Z","update_time":"2026-11-03T10:00:00Z"}`,
+		`{"id":1,"status":"won","won_time":"2026-11-03T10:00:00Z","update_time":"2026-11-03T10:00:00Z","stage_id":5,"pipeline_id":2}`,
 		`{"id":2,"status":"lost","update_time":"2026-11-04T10:00:00Z"}`,
 		`{"id":3,"status":"won","won_time":"2026-11-02T10:00:00Z","update_time":"2026-11-05T10:00:00Z"}`,
 		`{"id":4,"status":"won","won_time":"2026-10-20T10:00:00Z","update_time":"2026-11-06T10:00:00Z"}`, // edited later
@@ -36,6 +36,10 @@ func TestListWonDeals(t *testing.T) {
 	err := s.ListWonDeals(context.Background(), c, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
 		func(d connectors.WonDeal) error {
 			got = append(got, d.ID+"@"+d.CloseDate.String())
+			// The ids a webhook of the deal carries, for the trigger.
+			if d.ID == "1" && (string(d.Raw["stage_id"]) != "5" || string(d.Raw["pipeline_id"]) != "2") {
+				t.Errorf("deal 1's raw fields %s", d.Raw)
+			}
 			return nil
 		})
 	if err != nil {
@@ -80,7 +84,7 @@ func TestListWonDealsReadsTheArchivedDealsToo(t *testing.T) {
 	const c = "6083095"
 	f.AddCompany(c, "token-6083095")
 	for _, d := range []string{
-		`{"id":1,"status":"won","won_time":"2026-11-03T10:00:00Z","update_time":"2026-11-03T10:00:00Z"}`,
+		`{"id":1,"status":"won","won_time":"2026-11-03T10:00:00Z","update_time":"2026-11-03T10:00:00Z","stage_id":5,"pipeline_id":2}`,
 		`{"id":8,"status":"won","won_time":"2026-11-04T10:00:00Z","update_time":"2026-11-09T10:00:00Z","is_archived":true}`,
 		`{"id":9,"status":"lost","update_time":"2026-11-09T10:00:00Z","is_archived":true}`,
 	} {

@@ -123,6 +123,12 @@ func DecodeMessage(body []byte) (*Message, error) {
 
 // Parse turns a message into its Opportunity events, in order. An org that
 // is not configured fails the message with connectors.ErrUnknownAccount.
+// A notification that cannot be read (no Id, an sf:Id that is not a record
+// id) is left out and reported in w.Unreadable while the others go
+// through: Salesforce would send the same message again for a day, then
+// drop it with the notifications that could be read. A message none of
+// whose Opportunity notifications can be read wraps
+// connectors.ErrMalformed.
 func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {
 		return nil, malformed("no delivery")
@@ -137,6 +143,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		return nil, err
 	}
 	out := make([]model.DealEvent, 0, len(m.Notifications))
+	w.Unreadable = nil
 	for i := range m.Notifications {
 		n := &m.Notifications[i]
 		if n.SObject.TypeName() != "Opportunity" {
@@ -144,11 +151,13 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		}
 		nid := strings.TrimSpace(n.ID)
 		if nid == "" {
-			return nil, malformed("Notification[%d] has no Id", i)
+			w.Unreadable = append(w.Unreadable, malformed("Notification[%d] has no Id", i))
+			continue
 		}
 		id, _ := n.SObject.Get("Id")
 		if !recordID.MatchString(id) {
-			return nil, malformed("Notification[%d] (%s): sf:Id %q is not a record id", i, nid, id)
+			w.Unreadable = append(w.Unreadable, malformed("Notification[%d] (%s): sf:Id %q is not a record id", i, nid, id))
+			continue
 		}
 		// Account is the org's key in the configuration (not the payload's
 		// spelling), so that it matches account_targets and FetchDeal.
@@ -179,6 +188,14 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		}
 		ev.Deal.Raw = raw
 		out = append(out, ev)
+	}
+	if len(out) == 0 && len(w.Unreadable) > 0 {
+		err := w.Unreadable[0]
+		if n := len(w.Unreadable); n > 1 {
+			err = fmt.Errorf("%w (and %d more notifications that cannot be read)", err, n-1)
+		}
+		w.Unreadable = nil
+		return nil, err
 	}
 	return out, nil
 }

@@ -194,6 +194,22 @@ func TestParseBatchAndStages(t *testing.T) {
 	}
 }
 
+// A notification that cannot be read is left out and reported, and the
+// message's other notifications go through (Salesforce would send the
+// whole message again for a day, then drop it).
+func TestParseLeavesOutAnUnreadableNotification(t *testing.T) {
+	s := testSource(t, nil)
+	bad := `<Notification><Id>04l5w00005287777AQ</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0065w0000'; DROP</sf:Id></sObject></Notification>`
+	w := &connectors.Webhook{Body: []byte(batch(orgA, 2, func(int) string { return "Closed Won" }, bad))}
+	evs, err := s.Parse(w)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("%+v, %v; want the 2 readable notifications", evs, err)
+	}
+	if len(w.Unreadable) != 1 || !errors.Is(w.Unreadable[0], connectors.ErrMalformed) || !strings.Contains(w.Unreadable[0].Error(), "04l5w00005287777AQ") {
+		t.Errorf("unreadable %v, want the bad notification's error", w.Unreadable)
+	}
+}
+
 func TestParseOrgIDForms(t *testing.T) {
 	s := testSource(t, nil)
 	// The 15-character form of a configured 18-character org id.
