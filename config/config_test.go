@@ -697,6 +697,42 @@ func TestEnvOverridesKeysNotInTheFile(t *testing.T) {
 	equal(t, "targets.sandbox.timeout", cfg.Targets["sandbox"].Spec.(*httpStandIn).Timeout, 42*time.Second)
 }
 
+// An unquoted number in another base (0200 is octal 128 to YAML, 0x1F is
+// 31) is refused wherever it is, and an unquoted boolean where text is
+// wanted (it would be "1"): the text written would be lost, and an account
+// code or a stage id would silently be another. Decimals still read as
+// their digits.
+func TestUnquotedNumbersInAnotherBase(t *testing.T) {
+	path := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example"}
+connections:
+  shop:
+    source: {type: test-source, secret: "s", account: 0200}
+    target: erp
+    trigger: {won_stages: [0x1F, 456, true, "0123"]}
+`)
+	_, err := config.Load(path)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load: got %v, want *config.Error", err)
+	}
+	for key, want := range map[string]string{
+		"connections.shop.source.account":        "an unquoted number in another base",
+		"connections.shop.trigger.won_stages[0]": "an unquoted number in another base",
+		"connections.shop.trigger.won_stages[2]": "read as a boolean, not as the text written: write it in quotes",
+	} {
+		if !strings.Contains(err.Error(), key+": "+want) {
+			t.Errorf("want %q at %s:\n%s", want, key, err)
+		}
+	}
+	for _, fine := range []string{"won_stages[1]", "won_stages[3]"} {
+		if strings.Contains(err.Error(), fine) {
+			t.Errorf("a decimal or a quoted value is refused at %s:\n%s", fine, err)
+		}
+	}
+}
+
 // A value YAML reads as a number where the config wants text may not be
 // the text written (0123456 is octal, long digit strings become floats):
 // a secret must be quoted, and a float never becomes a string. Whole

@@ -28,6 +28,8 @@ var (
 	errDurationUnit = errors.New("a duration needs a unit (e.g. 30s, 5m, 24h)")
 	// errUnquotedNumber: a float where text is wanted.
 	errUnquotedNumber = errors.New("read as a number, not as the text written: write it in quotes")
+	// errUnquotedBool: a boolean where text is wanted.
+	errUnquotedBool = errors.New("read as a boolean, not as the text written: write it in quotes")
 	// errUnquotedSecret: a secret written as a bare number or boolean.
 	errUnquotedSecret = errors.New("a secret must be written in quotes: unquoted, YAML reads it as a number or a boolean " +
 		"and may change it (0123 is octal, long digit strings become floats)")
@@ -55,6 +57,10 @@ func decodeHook() mapstructure.DecodeHookFunc {
 				}
 			case to.Kind() == reflect.String:
 				switch data.(type) {
+				case bool:
+					// YAML read an unquoted true/false as a boolean, which
+					// would become the text "1" or "0".
+					return nil, errUnquotedBool
 				case float32, float64:
 					// YAML read an unquoted value as a float: its text is
 					// not kept (1.50 is 1.5, 12345678901234567890 is

@@ -73,6 +73,7 @@ func build(settings map[string]any, file string) (*Config, error) {
 
 	checkKeys(settings, reflect.TypeOf(cfg), "", ps)
 	checkNameCase(file, ps)
+	checkNumberText(file, ps)
 	// The named entries are decoded one by one, and kept even when partly
 	// wrong, so that the checks below still see (and report on) them.
 	top := make(map[string]any, len(settings))

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// checkNumberText reports each unquoted number of the YAML file whose
+// value is not what its text says to a reader of decimals: YAML reads 0200
+// as the octal 128, 0x1F as 31, 0o17 as 15 and 0b11 as 3, and the
+// settings keep only the number, so an account code 0200 would be sent as
+// "128" and a stage id 0123 compared as "83". Like checkNameCase it reads
+// the file again (the settings have lost the text), and checks YAML and
+// JSON files only. Written in quotes, the text is kept; written in
+// decimals, the number is what it says.
+func checkNumberText(file string, ps *problems) {
+	if file == "" {
+		return
+	}
+	switch strings.ToLower(filepath.Ext(file)) {
+	case "", ".yaml", ".yml", ".json":
+	default:
+		return
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return
+	}
+	walkNumbers(doc.Content[0], "", ps)
+}
+
+// nonDecimalInt matches the integer forms YAML reads in another base.
+var nonDecimalInt = regexp.MustCompile(`^[-+]?(0[0-9_]+|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+)$`)
+
+func walkNumbers(n *yaml.Node, path string, ps *problems) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			walkNumbers(n.Content[i+1], joinKey(path, strings.ToLower(n.Content[i].Value)), ps)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			walkNumbers(c, fmt.Sprintf("%s[%d]", path, i), ps)
+		}
+	case yaml.ScalarNode:
+		if n.Style != 0 || n.ShortTag() != "!!int" || !nonDecimalInt.MatchString(n.Value) {
+			return
+		}
+		// The value is not quoted in the message: the key may hold a
+		// secret.
+		ps.add(path, "an unquoted number in another base (YAML reads a leading 0 as octal, 0x as hex, 0o as octal, 0b as binary) "+
+			"is not the text written: write it in quotes for the text, or in decimals for the number")
+	}
+}
