@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 	_ "time/tzdata" // time_zone names resolve on hosts without a zone database
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/shopspring/decimal"
@@ -180,6 +182,12 @@ func addressEnv(a model.Address) AddressEnv {
 	return AddressEnv(a)
 }
 
+// rawText is a raw field as expressions see it: a JSON string's text, ""
+// for null, and any other value as compact JSON without HTML escapes. A
+// run's deal has been through Temporal's JSON payloads, which compact an
+// object or array and write & < > as \u0026 \u003c \u003e; a dry run's
+// has the bytes the CRM sent (or a saved file's, indented). Both read the
+// same text so: a mapping behaves in the run as in its dry run.
 func rawText(v json.RawMessage) string {
 	var s string
 	if err := json.Unmarshal(v, &s); err == nil {
@@ -189,7 +197,50 @@ func rawText(v json.RawMessage) string {
 	if t == "null" {
 		return ""
 	}
-	return t
+	var b bytes.Buffer
+	if json.Compact(&b, []byte(t)) != nil {
+		return t
+	}
+	return unescapeHTML(b.Bytes())
+}
+
+// unescapeHTML writes back the characters json.Marshal escapes for HTML
+// (& < > U+2028 U+2029) in compact JSON, leaving every other escape.
+func unescapeHTML(src []byte) string {
+	if !bytes.Contains(src, []byte(`\u`)) {
+		return string(src)
+	}
+	out := make([]byte, 0, len(src))
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c != '\\' || i+1 >= len(src) {
+			out = append(out, c)
+			continue
+		}
+		if src[i+1] == 'u' && i+6 <= len(src) {
+			var r rune
+			switch strings.ToLower(string(src[i+2 : i+6])) {
+			case "0026":
+				r = '&'
+			case "003c":
+				r = '<'
+			case "003e":
+				r = '>'
+			case "2028":
+				r = '\u2028'
+			case "2029":
+				r = '\u2029'
+			}
+			if r != 0 {
+				out = utf8.AppendRune(out, r)
+				i += 5
+				continue
+			}
+		}
+		out = append(out, c, src[i+1]) // another escape, kept as it is
+		i++
+	}
+	return string(out)
 }
 
 // newEventEnv is `event` for a mapping whose time_zone is zone (nil: UTC).

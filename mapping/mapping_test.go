@@ -566,3 +566,32 @@ invoice:
 		t.Fatalf("got %v, want a mapping error naming the float", err)
 	}
 }
+
+// A raw object or array reads as the same text in a dry run (the bytes the
+// CRM sent, or a saved file's indented ones) as in the run, whose deal has
+// been through Temporal's JSON payloads (compacted, & written \u0026): a
+// `contains` that finds a value in the dry run finds it in the run.
+func TestRawObjectsReadTheSameInTheRunAsInTheDryRun(t *testing.T) {
+	m := parse(t, "name: raw\ninvoice:\n  memo: |-\n    deal.raw[\"custom\"] + \" | \" + deal.raw[\"tags\"] + \" | \" + "+
+		"(deal.raw[\"custom\"] contains '\"cost_center\":\"R&D\"' ? \"R&D\" : \"other\")\n")
+	sent := wonEvent("closedwon", "")
+	sent.Deal.Raw = map[string]json.RawMessage{
+		"custom": json.RawMessage("{\n  \"po\": \"PO-1\",\n  \"cost_center\": \"R&D\", \"note\": \"a \\\\u0026 b <c>\"\n}"),
+		"tags":   json.RawMessage(`[ "a&b", 2 ]`),
+	}
+	var run model.DealEvent // as the worker decodes the run's input
+	b, err := json.Marshal(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"po":"PO-1","cost_center":"R&D","note":"a \\u0026 b <c>"} | ["a&b",2] | R&D`
+	for name, ev := range map[string]model.DealEvent{"dry run": sent, "run": run} {
+		inv, err := m.Map(ev)
+		if err != nil || inv.Memo != want {
+			t.Errorf("%s: memo %q, %v; want %q", name, inv.Memo, err, want)
+		}
+	}
+}
