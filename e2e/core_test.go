@@ -178,6 +178,28 @@ func testCorePath(t *testing.T, s *stack) {
 		}
 	})
 
+	t.Run("a deal under the body limit but over Temporal's input limit is 413", func(t *testing.T) {
+		// 30,000 line items: under 1 MiB as sent, over the server's 2 MB
+		// blob limit as a run's input (each item parsed, and the raw deal).
+		body := event("evt_huge", "D-HUGE", func(d map[string]any) {
+			items := make([]any, 30000)
+			for i := range items {
+				items[i] = map[string]any{"quantity": 1, "unit_price": 1}
+			}
+			d["line_items"], d["amount"] = items, "30000"
+		})
+		if len(body) >= 1<<20 {
+			t.Fatalf("the body is %d bytes, want it under the intake's limit", len(body))
+		}
+		r := s.send(t, delivery{body: body})
+		if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.body), "too large for a run") {
+			t.Fatalf("got %d %s, want 413 saying the deal is too large for a run", r.status, r.body)
+		}
+		if s.runExists(t, workflows.WorkflowID("demo", "D-HUGE")) {
+			t.Fatal("a run exists for the deal")
+		}
+	})
+
 	t.Run("a deal without currency fails without retrying, naming the field", func(t *testing.T) {
 		r := s.send(t, delivery{body: event("evt_nocur", "D-NOCUR", func(d map[string]any) { delete(d, "currency") })})
 		if r.status != http.StatusAccepted {

@@ -52,6 +52,12 @@ var ErrTrigger = errors.New("trigger could not be evaluated; fix the mapping: th
 // reached; the intake answers 503 so that the sender retries.
 var ErrUnavailable = errors.New("workflow engine unavailable")
 
+// ErrTooLarge marks a start that Temporal refused because the deal's
+// event is larger than it takes in a run's input (the server's blob size
+// limit, 2 MB by default): the delivery is refused with 413, as sending it
+// again cannot help.
+var ErrTooLarge = errors.New("the deal is too large for a run's input (Temporal's blob size limit)")
+
 // Options configure the intake.
 type Options struct {
 	Connections Connections
@@ -239,11 +245,14 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	results, outcomes, err := h.startAll(r.Context(), conn, events)
 	if err != nil {
 		status := http.StatusInternalServerError
-		if errors.Is(err, ErrUnavailable) {
+		switch {
+		case errors.Is(err, ErrUnavailable):
 			status = http.StatusServiceUnavailable
+		case errors.Is(err, ErrTooLarge):
+			status = http.StatusRequestEntityTooLarge
 		}
 		level := slog.LevelWarn
-		if errors.Is(err, ErrTrigger) {
+		if errors.Is(err, ErrTrigger) || status == http.StatusRequestEntityTooLarge {
 			level = slog.LevelError // needs an integration engineer, not time
 		}
 		log.Log(r.Context(), level, "webhook not recorded; sender must retry", "status", status, "error", err.Error())

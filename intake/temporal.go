@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -269,9 +270,16 @@ func classifyStartError(id string, err error) error {
 	if errors.As(err, &notActive) {
 		return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)
 	}
-	switch serviceerror.ToStatus(err).Code() {
+	st := serviceerror.ToStatus(err)
+	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled, codes.Aborted:
 		return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)
+	case codes.InvalidArgument:
+		// "Blob data size exceeds limit.", "Memo size exceeds limit.", …:
+		// the same start is refused every time.
+		if m := strings.ToLower(st.Message()); strings.Contains(m, "exceeds") && strings.Contains(m, "limit") {
+			return fmt.Errorf("%w: starting %s: %v", ErrTooLarge, id, err)
+		}
 	}
 	return fmt.Errorf("starting %s: %w", id, err)
 }

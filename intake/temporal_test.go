@@ -36,3 +36,24 @@ func TestClassifyStartError(t *testing.T) {
 		}
 	}
 }
+
+// A start refused because its input is over the server's size limits is
+// too large (413: sending it again cannot help), not unavailable or an
+// internal error; other invalid arguments are neither.
+func TestClassifyStartErrorTooLarge(t *testing.T) {
+	for _, c := range []struct {
+		err      error
+		tooLarge bool
+	}{
+		{serviceerror.NewInvalidArgument("Blob data size exceeds limit."), true},
+		{serviceerror.NewInvalidArgument("Memo size exceeds limit."), true},
+		{status.Error(codes.InvalidArgument, "Blob data size exceeds limit."), true},
+		{serviceerror.NewInvalidArgument("bad search attribute"), false},
+		{serviceerror.NewInternal("Blob data size exceeds limit."), false},
+	} {
+		err := classifyStartError("wf/1", c.err)
+		if errors.Is(err, ErrTooLarge) != c.tooLarge || errors.Is(err, ErrUnavailable) {
+			t.Errorf("%v: %v; want too large = %v", c.err, err, c.tooLarge)
+		}
+	}
+}
