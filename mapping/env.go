@@ -497,5 +497,6 @@ func baseOptions() []expr.Option {
 			return p[len(p)-1], nil
 		}, new(func(...string) string), new(func(model.Date, ...model.Date) model.Date)),
 	}
+	opts = append(opts, equalityOptions()...)
 	return append(opts, aggregateOptions()...)
 }

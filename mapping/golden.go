@@ -16,8 +16,17 @@ import (
 // Apply maps ev with m and computes and validates the invoice exactly as a
 // run does (activities MapDeal then ValidateInvoice): totals rounded per
 // currency, lines checked against the deal amount within m.Tolerance().
-// Errors are *Error (mapping) or *model.ValidationError.
+// Errors are *Error (mapping) or *model.ValidationError. The event is
+// taken as the run's worker reads it, after Temporal's JSON payloads (a
+// decimal without its trailing zeros, raw JSON compacted), so that
+// `string(deal.amount)` prints what the run prints.
 func Apply(m Mapper, ev model.DealEvent) (model.Invoice, error) {
+	if b, err := json.Marshal(ev); err == nil {
+		var run model.DealEvent
+		if json.Unmarshal(b, &run) == nil {
+			ev = run
+		}
+	}
 	inv, err := m.Map(ev)
 	if err != nil {
 		return model.Invoice{}, err

@@ -595,3 +595,47 @@ func TestRawObjectsReadTheSameInTheRunAsInTheDryRun(t *testing.T) {
 		}
 	}
 }
+
+// Decimals compare by value wherever expr cannot tell their type at load
+// (`in` a list literal, a ternary of a decimal and 0): 12000.00 is 12000,
+// in a dry run (the digits the CRM sent) as in the run (whose input lost
+// the trailing zeros in JSON). Types that can never meet are still refused
+// at load.
+func TestDecimalsCompareByValue(t *testing.T) {
+	m := parse(t, "name: eq\ninvoice:\n  memo: |-\n    string([deal.amount in [dec(\"12000\")], deal.amount not in [dec(\"12000\")], "+
+		"(deal.has_amount ? deal.amount : 0) == 12000, (deal.has_amount ? deal.amount : 0) != 12000, "+
+		"deal.amount == dec(\"12000.000\"), dec(\"12000\") in [1, deal.amount], \"a\" in [\"a\"], 1 in [2]])\n")
+	sent := wonEvent("closedwon", "")
+	sent.Deal.Amount = decimal.NullDecimal{Decimal: dec("12000.00"), Valid: true}
+	var run model.DealEvent
+	b, err := json.Marshal(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatal(err)
+	}
+	const want = "[true false true false true true true false]"
+	for name, ev := range map[string]model.DealEvent{"dry run": sent, "run": run} {
+		inv, err := m.Map(ev)
+		if err != nil || inv.Memo != want {
+			t.Errorf("%s: %q, %v; want %s", name, inv.Memo, err, want)
+		}
+	}
+	if _, err := mapping.Parse("m.yaml", []byte("name: bad\ninvoice:\n  memo: 'deal.amount == \"12000\" ? \"y\" : \"n\"'\n")); err == nil {
+		t.Error("a decimal compared with a string passed the load")
+	}
+}
+
+// Apply, the dry run's map step, maps the event as the run's worker reads
+// it (after Temporal's JSON payloads): a text made of a decimal is the
+// run's, not the digits the CRM sent.
+func TestApplyMapsTheEventAsTheRunReadsIt(t *testing.T) {
+	m := parse(t, "name: txt\ninvoice:\n  memo: '\"Amount \" + string(deal.amount)'\n")
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Amount = decimal.NullDecimal{Decimal: dec("12000.00"), Valid: true}
+	inv, err := mapping.Apply(m, ev)
+	if err != nil || inv.Memo != "Amount 12000" {
+		t.Fatalf("memo %q, %v; want the run's \"Amount 12000\"", inv.Memo, err)
+	}
+}
