@@ -243,8 +243,16 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	if fm, ok := m.(*mapping.File); ok {
 		trigger = fm.Trigger(won)
 	}
-	triggered, reason, terr := trigger.Evaluate(ev)
-	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, Triggered: triggered, Skipped: reason, NoConnection: noConn}
+	// The intake judges a thin source's webhook, which carries little more
+	// than the deal's id and stage, not the deal the run reads later: a
+	// fetched deal is judged as such a webhook of it.
+	judged := ev
+	if f.fetch != "" {
+		judged.Thin = true
+		judged.Deal = model.Deal{ID: ev.Deal.ID, Stage: ev.Deal.Stage, PreviousStage: ev.Deal.PreviousStage, Raw: ev.Deal.Raw}
+	}
+	triggered, reason, terr := trigger.Evaluate(judged)
+	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, Triggered: triggered, Skipped: reason, NoConnection: noConn, ThinTrigger: judged.Thin}
 	if terr != nil {
 		res.TriggerError = terr.Error()
 	}
@@ -338,8 +346,11 @@ type testResult struct {
 	Connection string `json:"connection"`
 	// NoConnection: no connection of the config uses the mapping; it was
 	// evaluated as one named Connection with the default won stages.
-	NoConnection bool                `json:"no_connection,omitempty"`
-	Triggered    bool                `json:"triggered"`
+	NoConnection bool `json:"no_connection,omitempty"`
+	Triggered    bool `json:"triggered"`
+	// ThinTrigger: the trigger was judged on a thin webhook of the deal
+	// (its id, stage and raw fields), as the intake judges a thin source's.
+	ThinTrigger  bool                `json:"thin_trigger,omitempty"`
 	Skipped      string              `json:"skipped,omitempty"`
 	TriggerError string              `json:"trigger_error,omitempty"`
 	Invoice      *model.Invoice      `json:"invoice,omitempty"`
@@ -472,6 +483,9 @@ func printTestResult(out io.Writer, r testResult) {
 		fmt.Fprintf(out, "connection: none of the config's connections uses this mapping: evaluated as one named %q with the default won stages (the idempotency key below is that name's; --connection NAME picks one)\n", r.Connection)
 	} else {
 		fmt.Fprintf(out, "connection: %s\n", r.Connection)
+	}
+	if r.ThinTrigger {
+		fmt.Fprintf(out, "trigger:    judged as on a webhook of this deal, which carries its id and stage (deal.amount, deal.company, the line items are empty there)\n")
 	}
 	switch {
 	case r.TriggerError != "":

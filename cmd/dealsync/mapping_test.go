@@ -23,6 +23,7 @@ type mappingTestReport struct {
 	Connection   string `json:"connection"`
 	NoConnection bool   `json:"no_connection"`
 	Triggered    bool   `json:"triggered"`
+	ThinTrigger  bool   `json:"thin_trigger"`
 	TriggerError string `json:"trigger_error"`
 	Invoice      *struct {
 		Reference string `json:"reference"`
@@ -113,8 +114,23 @@ func TestMappingTestOnAFetchedDeal(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("HS_SECRET", "hubspot-client-secret")
 	t.Setenv("HS_TOKEN", "pat-na1-62515")
+	// A trigger that reads the amount, which HubSpot's webhooks do not
+	// carry: the intake never starts a run with it.
+	src, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amountTrigger := strings.Replace(strings.Replace(string(src), "name: generic-standard", "name: amount-trigger", 1),
+		"trigger: is_won(deal.stage) && !is_won(deal.previous_stage)", "trigger: is_won(deal.stage) && deal.amount > 0", 1)
+	if !strings.Contains(amountTrigger, "deal.amount > 0") {
+		t.Fatal("the example's trigger line changed")
+	}
+	amountFile := filepath.Join(dir, "amount-trigger.yaml")
+	if err := os.WriteFile(amountFile, []byte(amountTrigger), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := writeConfig(t, fmt.Sprintf(`
-mappings: {files: [%q]}
+mappings: {files: [%q, %q]}
 connections:
   hs:
     target: sandbox
@@ -126,14 +142,14 @@ connections:
       base_url: %s
       accounts:
         "62515": {access_token: env:HS_TOKEN}
-`, mustAbs(t, "../../examples/mappings/generic-standard.yaml"), f.URL))
+`, mustAbs(t, "../../examples/mappings/generic-standard.yaml"), amountFile, f.URL))
 	saved := filepath.Join(dir, "renewal.deal.json")
 
 	r, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "4711", "--save", saved)
 	if err != nil {
 		t.Fatalf("mapping test --fetch: %v (%+v)", err, r)
 	}
-	if !r.Triggered || r.Invoice == nil || r.Invoice.Total != "571.2" || r.Invoice.Customer.ExternalID != "5471" ||
+	if !r.Triggered || !r.ThinTrigger || r.Invoice == nil || r.Invoice.Total != "571.2" || r.Invoice.Customer.ExternalID != "5471" ||
 		r.Invoice.Customer.Name != "Renew GmbH" || r.Invoice.Reference != "DS-4711" {
 		t.Errorf("report %+v, invoice %+v", r, r.Invoice)
 	}
@@ -150,6 +166,11 @@ connections:
 	again, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--deal", saved)
 	if err != nil || again.Invoice == nil || again.Invoice.Total != "571.2" {
 		t.Errorf("--deal of the saved event: %v, %+v", err, again)
+	}
+
+	// The trigger is judged as on the webhook, which has no amount: no run.
+	if r, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--mapping", "amount-trigger", "--fetch", "4711"); err != nil || r.Triggered || !r.ThinTrigger {
+		t.Errorf("a trigger on the amount of a fetched HubSpot deal: %+v, %v; want no run, judged as on a thin webhook", r, err)
 	}
 
 	if _, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "999"); exitCode(err) != 1 || !strings.Contains(err.Error(), "999") {
