@@ -83,16 +83,23 @@ func testCorePath(t *testing.T, s *stack) {
 	})
 
 	t.Run("a burst of concurrent deliveries of one deal makes one run", func(t *testing.T) {
-		var wg sync.WaitGroup
+		var wg, ready sync.WaitGroup
 		replies := make([]reply, 3)
 		errs := make([]error, 3)
+		gun := make(chan struct{})
 		for i := range replies {
 			wg.Add(1)
+			ready.Add(1)
 			go func() {
 				defer wg.Done()
-				replies[i], errs[i] = s.trySend(delivery{body: event(fmt.Sprintf("evt_burst_%d", i), "D-BURST", nil)})
+				d := delivery{body: event(fmt.Sprintf("evt_burst_%d", i), "D-BURST", nil)}
+				ready.Done()
+				<-gun // all three go at once
+				replies[i], errs[i] = s.trySend(d)
 			}()
 		}
+		ready.Wait()
+		close(gun)
 		wg.Wait()
 		runIDs := map[string]bool{}
 		fresh := 0

@@ -60,8 +60,13 @@ func TestSnapshotsOfRunsUnderWayAreSparedNewChecks(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: the snapshot of a run under way: %v", name, err)
 		}
-		if _, err := m.Map(model.DealEvent{Deal: model.Deal{ID: "D-1", Name: "Acme annual", Stage: "won", Currency: "EUR"}}); err != nil {
+		inv, err := m.Map(model.DealEvent{Deal: model.Deal{ID: "D-1", Name: "Acme annual", Stage: "won", Currency: "EUR"}})
+		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		// The snapshot's own mapping maps, not a fallback.
+		if m.Name() != "old" || m.Hash() != mapping.HashOf(src) || (strings.Contains(string(src), "memo:") && inv.Memo != "Acme annual") {
+			t.Errorf("%s: mapping %s (hash %s), memo %q; want the snapshot's, memo \"Acme annual\"", name, m.Name(), m.Hash(), inv.Memo)
 		}
 	}
 }

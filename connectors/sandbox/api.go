@@ -308,6 +308,9 @@ func (s *Server) idempotent(ctx context.Context, ref idemRef, process func() rep
 			return rp, true, nil
 		}
 		s.mu.Unlock()
+		if s.onWait != nil {
+			s.onWait()
+		}
 		select {
 		case <-cur.done: // stored, or released after a failure: look again
 		case <-ctx.Done():

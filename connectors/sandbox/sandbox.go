@@ -156,6 +156,9 @@ type Server struct {
 	// slowProcess, set by tests before use, widens the window in which
 	// requests with the same key overlap.
 	slowProcess time.Duration
+	// onWait, set by tests before use, is called when a request starts
+	// waiting for the one in flight under its key.
+	onWait func()
 }
 
 // New makes a sandbox with no data, kept in memory until OpenJournal.

@@ -261,6 +261,8 @@ func TestConcurrentSameKeyCreatesOne(t *testing.T) {
 // key is released and the next request is processed.
 func TestIdempotentWaitsForInFlight(t *testing.T) {
 	s := New(Options{})
+	var waits atomic.Int32
+	s.onWait = func() { waits.Add(1) }
 	hash := sha256.Sum256([]byte("body"))
 	release := make(chan struct{})
 	var calls atomic.Int32
@@ -284,6 +286,9 @@ func TestIdempotentWaitsForInFlight(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	go ask()
+	for waits.Load() == 0 { // the second request waits for the first
+		time.Sleep(time.Millisecond)
+	}
 	// A different body under the in-flight key is refused at once.
 	if rp, _, _ := s.idempotent(context.Background(), idemRef{key: "k", hash: sha256.Sum256([]byte("other"))}, slow); rp.status != http.StatusUnprocessableEntity {
 		t.Errorf("different body while in flight: %d", rp.status)
