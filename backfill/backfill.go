@@ -146,6 +146,9 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		EventID: "deals-sync/" + d.ID, Account: account, OccurredAt: time.Now().UTC(), Thin: true,
 		Deal: model.Deal{ID: d.ID, Stage: d.Stage, Raw: d.Raw},
 	}
+	if d.EventStage != "" {
+		ev.Deal.Stage = d.EventStage
+	}
 	switch ok, reason, err := conn.Trigger.Evaluate(ev); {
 	case err != nil:
 		r.Error = "the connection's trigger failed on the deal (fix the mapping, then sync again): " + err.Error()

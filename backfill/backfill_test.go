@@ -164,6 +164,19 @@ func TestSyncAsksTheTrigger(t *testing.T) {
 	}
 }
 
+// A listed deal is judged at the stage its webhooks report (HubSpot and
+// Salesforce report every won stage as their won stage), not the CRM's
+// own stage id, which the built-in trigger does not know as won.
+func TestSyncJudgesTheStageAWebhookReports(t *testing.T) {
+	conn := &connections.Connection{Name: "hs", Trigger: mapping.StageTrigger{WonStages: []string{"closedwon"}}}
+	notFound := describer{status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, sync: workflows.StatusFailed}
+	st := &countingStarter{}
+	r := one(context.Background(), notFound, conn, st, "62515", connectors.WonDeal{ID: "4711", Stage: "12345678", EventStage: "closedwon"}, false)
+	if st.starts != 1 || r.Stage != "12345678" {
+		t.Errorf("%+v, %d starts; want started, showing the CRM's stage", r, st.starts)
+	}
+}
+
 // accountSource serves configured accounts; keyed also maps spellings of
 // an account to its configured key, as Salesforce does for org ids.
 type accountSource struct {

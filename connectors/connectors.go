@@ -113,11 +113,15 @@ type WonDeal struct {
 	// Stage is the deal's stage as the CRM names it.
 	Stage     string
 	CloseDate model.Date
-	// Raw holds the fields the source's webhooks carry in Deal.Raw, as far
-	// as the listing has them (Pipedrive: stage_id, pipeline_id), so that
-	// the connection's trigger judges a listed deal as it judges its
-	// webhooks.
-	Raw map[string]json.RawMessage
+	// EventStage and Raw are the stage and the fields a webhook of the
+	// deal carries (Deal.Stage, Deal.Raw), as far as the listing has them,
+	// so that the connection's trigger judges a listed deal as it judges
+	// its webhooks: HubSpot and Salesforce events report every won stage
+	// as their won stage (closedwon, Closed Won) and keep the CRM's in Raw
+	// (dealstage, StageName); Pipedrive's carry stage_id and pipeline_id.
+	// An empty EventStage is Stage.
+	EventStage string
+	Raw        map[string]json.RawMessage
 }
 
 // EventResolver is implemented by sources whose parsed events need the

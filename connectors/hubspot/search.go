@@ -2,6 +2,7 @@ package hubspot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -140,7 +141,11 @@ func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID strin
 				accountID, page.Total, since.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano), maxSearchResults)
 		}
 		for _, o := range page.Results {
-			d := connectors.WonDeal{ID: o.ID, Stage: o.prop("dealstage")}
+			// Listed because won: as a webhook of it says (Parse and
+			// Resolve), and with the stage id it keeps in Raw.
+			stage := o.prop("dealstage")
+			d := connectors.WonDeal{ID: o.ID, Stage: stage, EventStage: StageWon,
+				Raw: map[string]json.RawMessage{"dealstage": crmkit.JSONString(stage)}}
 			if cd := o.prop("closedate"); cd != "" {
 				d.CloseDate, _, _ = parseHubSpotDate(cd) // the range filter had it; a zero date only shows less
 			}

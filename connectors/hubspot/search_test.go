@@ -45,6 +45,10 @@ func TestListWonDeals(t *testing.T) {
 	var got []string
 	err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error {
 		got = append(got, d.ID+"@"+d.CloseDate.String())
+		// As a webhook of the deal says: won, the stage id in Raw.
+		if d.EventStage != StageWon || string(d.Raw["dealstage"]) != `"`+d.Stage+`"` {
+			t.Errorf("deal %s: event stage %q, raw %s; want %q and its dealstage %q", d.ID, d.EventStage, d.Raw, StageWon, d.Stage)
+		}
 		return nil
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +24,12 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	return s.eachPage(ctx, acc, "list won opportunities", wonQuery(s.wonStageNames(acc), since, until), maxListPages,
 		func(records []map[string]any) error {
 			for _, r := range records {
-				d := connectors.WonDeal{ID: text(r, "Id"), Stage: text(r, "StageName")}
+				// Listed because won: as a notification of it says, with
+				// the fields it would carry that the query read.
+				d := connectors.WonDeal{ID: text(r, "Id"), Stage: text(r, "StageName"), EventStage: StageWon, Raw: map[string]json.RawMessage{}}
+				for _, f := range []string{"Id", "StageName", "CloseDate"} {
+					d.Raw[f], _ = json.Marshal(text(r, f))
+				}
 				d.CloseDate, _ = model.ParseDate(text(r, "CloseDate")) // the query had it; a zero date only shows less
 				if err := fn(d); err != nil {
 					return err

@@ -32,6 +32,10 @@ func TestListWonDeals(t *testing.T) {
 	err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC),
 		func(d connectors.WonDeal) error {
 			got = append(got, d.ID[len(d.ID)-4:]+"@"+d.CloseDate.String())
+			// As a notification of it says: won, its StageName in Raw.
+			if d.EventStage != StageWon || string(d.Raw["StageName"]) != `"`+d.Stage+`"` || string(d.Raw["Id"]) != `"`+d.ID+`"` {
+				t.Errorf("opportunity %s: event stage %q, raw %s", d.ID, d.EventStage, d.Raw)
+			}
 			return nil
 		})
 	if err != nil {
