@@ -41,7 +41,11 @@ func (decimalEquality) Visit(node *ast.Node) {
 		}
 		ast.Patch(node, call)
 	case "in":
-		if !mayBeDecimal(l) || (r.Type != nil && !r.IsArray() && r.Kind != reflect.Interface) {
+		// A list whose elements may be decimals or whole numbers (or are of
+		// unknown type); one known to hold other things (floats, strings)
+		// stays expr's, so the load still refuses a decimal in it.
+		if !mayBeDecimal(l) || (r.Type != nil && !r.IsArray() && r.Kind != reflect.Interface) ||
+			(r.IsArray() && r.Ref != nil && !numberLike(r.Ref)) {
 			return
 		}
 		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_dec_in"}, Arguments: []ast.Node{b.Left, b.Right}})
@@ -52,7 +56,11 @@ func unknownType(n *nature.Nature) bool { return n.Type == nil || n.Type.Kind() 
 
 func mayBeDecimal(n *nature.Nature) bool { return unknownType(n) || n.Type == decimalType }
 
-func numberLike(n *nature.Nature) bool { return mayBeDecimal(n) || n.IsNumber() }
+// numberLike: a decimal, a whole number, or unknown. A float is not: a
+// decimal compared with one stays the load error it is.
+func numberLike(n *nature.Nature) bool {
+	return mayBeDecimal(n) || (n.Type != nil && n.Type.Kind() == reflect.Int)
+}
 
 // decimalEqual compares a and b by value when one is a decimal and the
 // other a decimal or a whole number, and as expr's == otherwise.
