@@ -168,6 +168,14 @@ type DealFetcher interface {
 	FetchDeal(ctx context.Context, account, dealID string) (model.Deal, error)
 }
 
+// WebhookShaper is implemented by sources whose webhooks are thin:
+// WebhookDeal is a deal read from the CRM (FetchDeal) as a webhook event
+// of it carries it, so that a dry run judges the connection's trigger on
+// what the intake would judge it on.
+type WebhookShaper interface {
+	WebhookDeal(d model.Deal) model.Deal
+}
+
 // WriteBacker is implemented by sources that record the invoice on the deal.
 type WriteBacker interface {
 	WriteBack(ctx context.Context, account, dealID string, result InvoiceResult) error

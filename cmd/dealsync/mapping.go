@@ -229,8 +229,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	}
 
 	var ev model.DealEvent
+	var webhook *model.DealEvent // the fetched deal as a webhook of it says
 	if f.fetch != "" {
-		if ev, err = fetchEvent(ctx, cfg, f); err != nil {
+		if ev, webhook, err = fetchEvent(ctx, cfg, f); err != nil {
 			return err
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
@@ -247,9 +248,8 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	// than the deal's id and stage, not the deal the run reads later: a
 	// fetched deal is judged as such a webhook of it.
 	judged := ev
-	if f.fetch != "" {
-		judged.Thin = true
-		judged.Deal = model.Deal{ID: ev.Deal.ID, Stage: ev.Deal.Stage, PreviousStage: ev.Deal.PreviousStage, Raw: ev.Deal.Raw}
+	if webhook != nil {
+		judged = *webhook
 	}
 	triggered, reason, terr := trigger.Evaluate(judged)
 	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, Triggered: triggered, Skipped: reason, NoConnection: noConn, ThinTrigger: judged.Thin}
@@ -292,24 +292,26 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 // fetchEvent reads deal f.fetch through the CRM API of connection
 // f.connection, as a run does after its settle time, and makes it the
 // event of a closed-won delivery; with f.save it writes the event there.
-func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (model.DealEvent, error) {
+// webhook is the thin event a webhook of the deal would carry, which the
+// trigger judges.
+func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (ev model.DealEvent, webhook *model.DealEvent, err error) {
 	if _, ok := cfg.Connections[f.connection]; !ok {
-		return model.DealEvent{}, usage("no connection %q in the config", f.connection)
+		return model.DealEvent{}, nil, usage("no connection %q in the config", f.connection)
 	}
 	set, err := app.BuildConnections(cfg, quietLogger())
 	if err != nil {
-		return model.DealEvent{}, &exitError{code: 1, err: err}
+		return model.DealEvent{}, nil, &exitError{code: 1, err: err}
 	}
 	conn, _ := set.Get(f.connection)
 	if conn.Fetcher == nil {
-		return model.DealEvent{}, usage("connection %q: its %s source carries whole deals in its webhooks and has no CRM API to read from; use --deal", f.connection, conn.SourceType)
+		return model.DealEvent{}, nil, usage("connection %q: its %s source carries whole deals in its webhooks and has no CRM API to read from; use --deal", f.connection, conn.SourceType)
 	}
 	account := f.account
 	if al, ok := conn.Source.(connectors.AccountLister); ok && account == "" {
 		accounts := al.Accounts()
 		sort.Strings(accounts)
 		if len(accounts) != 1 {
-			return model.DealEvent{}, usage("connection %q serves the accounts %s: say which with --account", f.connection, strings.Join(accounts, ", "))
+			return model.DealEvent{}, nil, usage("connection %q serves the accounts %s: say which with --account", f.connection, strings.Join(accounts, ", "))
 		}
 		account = accounts[0]
 	}
@@ -318,26 +320,32 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (m
 	// case is the run's account too.
 	if account != "" {
 		if account, err = conn.AccountKey(account); err != nil {
-			return model.DealEvent{}, usage("%v", err)
+			return model.DealEvent{}, nil, usage("%v", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	deal, err := conn.Fetcher.FetchDeal(ctx, account, f.fetch)
 	if err != nil {
-		return model.DealEvent{}, &exitError{code: 1, err: fmt.Errorf("reading deal %s from the CRM of connection %s: %w", f.fetch, f.connection, err)}
+		return model.DealEvent{}, nil, &exitError{code: 1, err: fmt.Errorf("reading deal %s from the CRM of connection %s: %w", f.fetch, f.connection, err)}
 	}
-	ev := model.DealEvent{EventID: "fetched-" + f.fetch, OccurredAt: time.Now().UTC().Truncate(time.Second), Account: account, Deal: deal}
+	ev = model.DealEvent{EventID: "fetched-" + f.fetch, OccurredAt: time.Now().UTC().Truncate(time.Second), Account: account, Deal: deal}
+	thin := ev
+	thin.Thin = true
+	thin.Deal = model.Deal{ID: deal.ID, Stage: deal.Stage, Raw: deal.Raw}
+	if ws, ok := conn.Source.(connectors.WebhookShaper); ok {
+		thin.Deal = ws.WebhookDeal(deal)
+	}
 	if f.save != "" {
 		b, err := json.MarshalIndent(ev, "", "  ")
 		if err == nil {
 			err = os.WriteFile(f.save, append(b, '\n'), 0o644)
 		}
 		if err != nil {
-			return model.DealEvent{}, &exitError{code: 1, err: fmt.Errorf("--save: %w", err)}
+			return model.DealEvent{}, nil, &exitError{code: 1, err: fmt.Errorf("--save: %w", err)}
 		}
 	}
-	return ev, nil
+	return ev, &thin, nil
 }
 
 type testResult struct {
@@ -485,7 +493,7 @@ func printTestResult(out io.Writer, r testResult) {
 		fmt.Fprintf(out, "connection: %s\n", r.Connection)
 	}
 	if r.ThinTrigger {
-		fmt.Fprintf(out, "trigger:    judged as on a webhook of this deal, which carries its id and stage (deal.amount, deal.company, the line items are empty there)\n")
+		fmt.Fprintf(out, "trigger:    judged as on a webhook of this deal, which carries little more than its id and stage (deal.amount, deal.company, the line items are empty there)\n")
 	}
 	switch {
 	case r.TriggerError != "":

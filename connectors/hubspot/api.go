@@ -483,3 +483,20 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 	}
 	return e
 }
+
+// WebhookDeal implements connectors.WebhookShaper: a stage change of the
+// deal, as Parse reads it (the stage, won stages as StageWon; in Raw the
+// event's fields and the stage id).
+func (s *Source) WebhookDeal(d model.Deal) model.Deal {
+	stageID := d.Raw["dealstage"]
+	raw := map[string]json.RawMessage{
+		"subscriptionType": crmkit.JSONString("deal.propertyChange"),
+		"propertyName":     crmkit.JSONString("dealstage"),
+	}
+	if stageID != nil {
+		raw["propertyValue"], raw["dealstage"] = stageID, stageID
+	}
+	return model.Deal{ID: d.ID, Stage: d.Stage, Raw: raw}
+}
+
+var _ connectors.WebhookShaper = (*Source)(nil)

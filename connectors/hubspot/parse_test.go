@@ -1,6 +1,7 @@
 package hubspot
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -289,5 +290,25 @@ func TestParseDropsAssociationChanges(t *testing.T) {
 	evs := parse(t, testSource(t, nil), body)
 	if len(evs) != 1 || evs[0].EventID != "201" || evs[0].Deal.Stage != "closedwon" {
 		t.Fatalf("events %+v, want the won deal alone", evs)
+	}
+}
+
+// A fetched deal as a webhook says it: the fields of a stage change, as
+// Parse reads them from one, and none of the deal's properties.
+func TestWebhookDealIsAStageChange(t *testing.T) {
+	s := testSource(t, nil)
+	evs := parse(t, s, constructedClosedwon)
+	got := s.WebhookDeal(model.Deal{ID: evs[0].Deal.ID, Name: "Renewal", Stage: StageWon,
+		Raw: map[string]json.RawMessage{"dealstage": json.RawMessage(`"closedwon"`), "amount": json.RawMessage(`"480.00"`)}})
+	if got.ID != evs[0].Deal.ID || got.Stage != evs[0].Deal.Stage || got.Name != "" {
+		t.Errorf("deal %+v, want as parsed %+v", got, evs[0].Deal)
+	}
+	for k, v := range got.Raw {
+		if string(evs[0].Deal.Raw[k]) != string(v) {
+			t.Errorf("raw %s = %s, a webhook's is %s", k, v, evs[0].Deal.Raw[k])
+		}
+	}
+	if _, ok := got.Raw["amount"]; ok || len(got.Raw) != 4 {
+		t.Errorf("raw %s, want the event's four fields", got.Raw)
 	}
 }

@@ -491,3 +491,19 @@ func fieldOf(msgs ...string) string {
 	}
 	return ""
 }
+
+// WebhookDeal implements connectors.WebhookShaper: the deal as a webhook
+// event of it says it (its status, stage and pipeline ids; the event's
+// action is not known here).
+func (s *Source) WebhookDeal(d model.Deal) model.Deal {
+	raw := map[string]json.RawMessage{}
+	for _, k := range []string{"stage_id", "pipeline_id"} {
+		var id string
+		if json.Unmarshal(d.Raw[k], &id) == nil && id != "" {
+			raw[k] = identRaw(Ident(id)) // a number when digits, as webhooks send it
+		}
+	}
+	return model.Deal{ID: d.ID, Stage: d.Stage, Raw: raw}
+}
+
+var _ connectors.WebhookShaper = (*Source)(nil)

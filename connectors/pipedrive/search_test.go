@@ -2,12 +2,14 @@ package pipedrive
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/pipedrive/pipedrivefake"
+	"github.com/dealsync/dealsync/model"
 )
 
 // ListWonDeals asks for the won deals updated since the period began and
@@ -102,5 +104,17 @@ func TestListWonDealsReadsTheArchivedDealsToo(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "1,8" {
 		t.Fatalf("won deals %v, want 1 and the archived 8", got)
+	}
+}
+
+// A fetched deal as a webhook says it: its status, and its stage and
+// pipeline ids as numbers, as webhooks send them; nothing else.
+func TestWebhookDeal(t *testing.T) {
+	s := apiSource(t, "http://unused.invalid", nil)
+	got := s.WebhookDeal(model.Deal{ID: "7", Name: "Deal 7", Stage: "won", Raw: map[string]json.RawMessage{
+		"stage_id": json.RawMessage(`"5"`), "pipeline_id": json.RawMessage(`"2"`), "org_id": json.RawMessage(`"9"`)}})
+	if got.ID != "7" || got.Stage != "won" || got.Name != "" || len(got.Raw) != 2 ||
+		string(got.Raw["stage_id"]) != "5" || string(got.Raw["pipeline_id"]) != "2" {
+		t.Errorf("%+v (raw %s)", got, got.Raw)
 	}
 }

@@ -367,3 +367,13 @@ func tokenMessage(re *oauth2.RetrieveError) string {
 	}
 	return msg
 }
+
+// WebhookDeal implements connectors.WebhookShaper: an outbound message
+// carries the fields its workflow rule lists, as Raw, and Parse reads the
+// name and the stage from them; the fields read from the API stand for
+// them.
+func (s *Source) WebhookDeal(d model.Deal) model.Deal {
+	return model.Deal{ID: d.ID, Name: d.Name, Stage: d.Stage, Raw: d.Raw}
+}
+
+var _ connectors.WebhookShaper = (*Source)(nil)
