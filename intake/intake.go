@@ -255,7 +255,11 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrTrigger) || status == http.StatusRequestEntityTooLarge {
 			level = slog.LevelError // needs an integration engineer, not time
 		}
-		log.Log(r.Context(), level, "webhook not recorded; sender must retry", "status", status, "error", err.Error())
+		msg := "webhook not recorded; sender must retry"
+		if status == http.StatusRequestEntityTooLarge {
+			msg = "webhook refused: a deal is too large for a run's input (the delivery's other deals were started)"
+		}
+		log.Log(r.Context(), level, msg, "status", status, "error", err.Error())
 		reply.Refuse(w, status, err.Error())
 		return
 	}
@@ -307,9 +311,20 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	var (
 		mu       sync.Mutex
 		firstErr error
+		// tooLarge is the first start refused as too large for a run: it
+		// fails the delivery (413) but stops no other start, as no retry
+		// can help it, and a sender may not send a 4xx delivery again.
+		tooLarge error
 	)
 	failed := func(err error) {
 		mu.Lock()
+		if errors.Is(err, ErrTooLarge) {
+			if tooLarge == nil {
+				tooLarge = err
+			}
+			mu.Unlock()
+			return
+		}
 		if firstErr == nil {
 			firstErr = err
 			cancel() // the delivery is refused: the other starts can stop
@@ -409,7 +424,17 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	// refusal is the error the delivery is refused with, if any: the first
 	// start's that failed (503 when the engine is unavailable) and the
 	// first trigger's, both reported.
-	refusal := func() error { return errors.Join(firstErr, triggerErr) }
+	refusal := func() error {
+		if firstErr == nil && triggerErr == nil {
+			return tooLarge // nil, or 413
+		}
+		if tooLarge != nil {
+			// Refused for another reason the sender should retry: the
+			// answer is that reason's (503, 500), not 413.
+			return errors.Join(firstErr, triggerErr, errors.New(tooLarge.Error()))
+		}
+		return errors.Join(firstErr, triggerErr)
+	}
 	if len(deals) == 1 {
 		// Most deliveries carry one deal: no goroutine for it.
 		run(deals[0])

@@ -148,6 +148,50 @@ func TestBatchStartsTriggeringEventsOnly(t *testing.T) {
 	}
 }
 
+// A deal too large for a run's input fails the delivery with 413 but
+// stops no other start: a sender may not send a 4xx delivery again.
+// Deterministically: A fails at once while G1…G7 hold the other slots;
+// C, the ninth deal, starts only after A's slot is freed, and releases
+// the G deals, which a cancelled delivery would have ended.
+func TestATooLargeDealStopsNoOtherStart(t *testing.T) {
+	st := &tooLargeStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, release: make(chan struct{})}
+	srv := intakeWithTimeout(t, st, 10*time.Second)
+	evs := []string{`{"event_id":"a","deal":{"id":"A","stage":"won"}}`}
+	for i := 1; i <= 7; i++ {
+		evs = append(evs, fmt.Sprintf(`{"event_id":"g%d","deal":{"id":"G%d","stage":"won"}}`, i, i))
+	}
+	evs = append(evs, `{"event_id":"c","deal":{"id":"C","stage":"won"}}`)
+	if status, body := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(evs, ",")+"]"); status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") {
+		t.Fatalf("%d %s, want 413", status, body)
+	}
+	if len(st.started) != 8 || !slices.Contains(st.started, "C") {
+		t.Fatalf("started %v, want every deal but A", st.started)
+	}
+}
+
+// tooLargeStarter refuses deal A as too large; G deals wait for C's start
+// (or their context), C releases them.
+type tooLargeStarter struct {
+	fakeStarter
+	release chan struct{}
+}
+
+func (s *tooLargeStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	switch {
+	case ev.Deal.ID == "A":
+		return connectors.EventResult{}, fmt.Errorf("%w: blob", ErrTooLarge)
+	case ev.Deal.ID == "C":
+		close(s.release)
+	case strings.HasPrefix(ev.Deal.ID, "G"):
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return connectors.EventResult{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		}
+	}
+	return s.fakeStarter.Start(ctx, conn, ev)
+}
+
 func TestAnyFailedStartFailsTheDelivery(t *testing.T) {
 	srv2, st2, _ := setup(t, "")
 	st2.failDeal, st2.failWith = "C", fmt.Errorf("%w: frontend down", ErrUnavailable)
@@ -509,6 +553,12 @@ func (g *gatedStarter) Start(ctx context.Context, conn *connections.Connection, 
 // gatedIntake is an intake whose starts wait for the test's gate.
 func gatedIntake(t *testing.T, timeout time.Duration) (*httptest.Server, *gatedStarter) {
 	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 16), gate: make(chan struct{})}
+	return intakeWithTimeout(t, st, timeout), st
+}
+
+// intakeWithTimeout is an intake of connection crm (won stage "won")
+// starting with st, each start within timeout.
+func intakeWithTimeout(t *testing.T, st Starter, timeout time.Duration) *httptest.Server {
 	h := New(Options{
 		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
 		Starter:     st, MaxBodyBytes: 1 << 16, StartTimeout: timeout,
@@ -516,7 +566,7 @@ func gatedIntake(t *testing.T, timeout time.Duration) (*httptest.Server, *gatedS
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv, st
+	return srv
 }
 
 // Each start of a batch has StartTimeout, not the batch as a whole: a

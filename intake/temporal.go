@@ -275,9 +275,9 @@ func classifyStartError(id string, err error) error {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled, codes.Aborted:
 		return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)
 	case codes.InvalidArgument:
-		// "Blob data size exceeds limit.", "Memo size exceeds limit.", …:
-		// the same start is refused every time.
-		if m := strings.ToLower(st.Message()); strings.Contains(m, "exceeds") && strings.Contains(m, "limit") {
+		// "Blob data size exceeds limit.", "Memo size exceeds limit.": the
+		// same start is refused every time.
+		if strings.Contains(strings.ToLower(st.Message()), "size exceeds limit") {
 			return fmt.Errorf("%w: starting %s: %v", ErrTooLarge, id, err)
 		}
 	}

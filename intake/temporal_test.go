@@ -49,6 +49,7 @@ func TestClassifyStartErrorTooLarge(t *testing.T) {
 		{serviceerror.NewInvalidArgument("Memo size exceeds limit."), true},
 		{status.Error(codes.InvalidArgument, "Blob data size exceeds limit."), true},
 		{serviceerror.NewInvalidArgument("bad search attribute"), false},
+		{serviceerror.NewInvalidArgument("WorkflowId length exceeds limit."), false},
 		{serviceerror.NewInternal("Blob data size exceeds limit."), false},
 	} {
 		err := classifyStartError("wf/1", c.err)

@@ -112,15 +112,20 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		out = append(out, ev)
 	}
 	switch {
-	case len(w.Unreadable) == len(items):
+	case len(w.Unreadable) > 0 && w.Dropped+len(w.Unreadable) == len(items):
+		// Nothing readable of a listed portal, but events that cannot be
+		// read (which may be ours): malformed, not "not our account".
 		err := w.Unreadable[0]
 		if n := len(w.Unreadable); n > 1 {
 			err = fmt.Errorf("%w (and %d more events that cannot be read)", err, n-1)
 		}
-		w.Unreadable = nil
-		return nil, err
-	case w.Dropped+len(w.Unreadable) == len(items):
+		if w.Dropped > 0 {
+			err = fmt.Errorf("%w; the %d other events are of portals the connection does not list", err, w.Dropped)
+		}
 		w.Dropped, w.Unreadable = 0, nil
+		return nil, err
+	case w.Dropped == len(items):
+		w.Dropped = 0
 		return nil, unknown // nothing of ours: 403, the operator's signal
 	}
 	if w.Dropped > 0 && s.log != nil {

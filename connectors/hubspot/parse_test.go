@@ -219,8 +219,15 @@ func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
 			t.Errorf("%s: unreadable %v, want the first event's error", name, w.Unreadable)
 		}
 	}
+	// A bad event beside events of an unlisted portal only: malformed (the
+	// bad one may be ours), not "unknown portal".
+	w := &connectors.Webhook{Body: []byte(`[{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"},` +
+		`{"eventId":3,"portalId":999,"subscriptionType":"deal.creation","objectId":1}]`)}
+	if _, err := s.Parse(w); !errors.Is(err, connectors.ErrMalformed) || errors.Is(err, connectors.ErrUnknownAccount) || w.Dropped != 0 {
+		t.Errorf("unreadable and unlisted: %v (dropped %d); want ErrMalformed", err, w.Dropped)
+	}
 	// Two bad events and nothing else: the delivery is malformed.
-	w := &connectors.Webhook{Body: []byte(`[{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"},"x"]`)}
+	w = &connectors.Webhook{Body: []byte(`[{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"},"x"]`)}
 	if _, err := s.Parse(w); !errors.Is(err, connectors.ErrMalformed) || !strings.Contains(err.Error(), "and 1 more") || w.Unreadable != nil {
 		t.Errorf("nothing readable: %v, unreadable %v; want ErrMalformed", err, w.Unreadable)
 	}

@@ -299,16 +299,20 @@ type portalOnly struct {
 	PortalID json.Number `json:"portalId"`
 }
 
-// otherPortal reports a portal in body other than want; an unreadable
-// body is an error (answered 400, never accepted).
+// otherPortal reports a portal in body other than want; a body that is
+// not a JSON array is an error (answered 400, never accepted). An element
+// whose portal cannot be read is passed over: Parse leaves it out as
+// unreadable, so the key admits nothing of another portal through it.
 func otherPortal(body []byte, want string) (string, bool, error) {
-	var evs []portalOnly
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	if err := d.Decode(&evs); err != nil {
+	var items []json.RawMessage
+	if err := json.Unmarshal(body, &items); err != nil {
 		return "", false, err
 	}
-	for _, e := range evs {
+	for _, item := range items {
+		var e portalOnly
+		if json.Unmarshal(item, &e) != nil {
+			continue
+		}
 		if e.PortalID.String() != want {
 			return e.PortalID.String(), true, nil
 		}

@@ -281,6 +281,16 @@ func TestVerifyPrivateAppSecrets(t *testing.T) {
 	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "portal 5799819") {
 		t.Fatalf("one tenant signing another's event: got %v", err)
 	}
+	// An element whose portal cannot be read is passed over here (Parse
+	// leaves it out as unreadable): the portal's good event goes through.
+	withBad := "[" + strings.Trim(constructedClosedwon, "[]") + `,"x",{"eventId":9,"portalId":{}}]`
+	if err := s.Verify(hook("POST", oursURI, withBad, sign("secret-a", withBad), now)); err != nil {
+		t.Fatalf("portal 62515's batch with unreadable elements: %v", err)
+	}
+	w := hook("POST", oursURI, withBad, nil, now)
+	if evs, err := s.Parse(w); err != nil || len(evs) != 1 || len(w.Unreadable) != 2 {
+		t.Fatalf("parse: %d events, %v, unreadable %v", len(evs), err, w.Unreadable)
+	}
 }
 
 // Portals that share a secret (the app's, configured under each): each
