@@ -452,13 +452,25 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, err
 	}
 	var created struct {
-		Invoice struct{ Id, DocNumber string }
+		Invoice struct {
+			Id, DocNumber string
+			CustomerRef   struct {
+				Value string `json:"value"`
+			}
+		}
 	}
 	if err := resp.Decode("quickbooks", op, &created); err != nil {
 		return connectors.InvoiceResult{}, err
 	}
 	if created.Invoice.Id == "" {
 		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: answer has no Id", op)
+	}
+	if c := created.Invoice.CustomerRef.Value; c != "" && c != customer.ID {
+		// QBO answered the requestid of an earlier attempt of this step,
+		// made before the deal's company changed (the look-up missed it:
+		// its DocNumber or note was changed, or it was deleted).
+		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), made by an earlier attempt and billed to customer %s, not %s; dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
+			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent)
 	}
 	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id)}, nil
 }

@@ -331,6 +331,39 @@ func TestDealsInvoiceWithTextAddedToItsNoteIsFound(t *testing.T) {
 	refusedForAnotherCustomer(t, f, tg, inv, ref.ID, res.InvoiceID)
 }
 
+// The deal's invoice no longer found by its DocNumber and note (a person
+// changed them) while the step's requestid is still remembered: a later
+// run billed to another customer gets QBO's answer to that requestid, the
+// old invoice, and is refused, naming it, rather than reported invoiced.
+func TestRequestIDAnsweredWithAnotherCustomersInvoiceIsRefused(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetPrivateNote(res.InvoiceID, "moved")
+	other, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-OTHER", Name: "Other Co"}, "wf/customer/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.CreateInvoice(ctx, inv, other, "wf/invoice")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), res.InvoiceID) || !strings.Contains(fmt.Sprint(err), "requestid") {
+		t.Fatalf("%v (class %v); want a permanent refusal naming invoice %s and the requestid", err, c, res.InvoiceID)
+	}
+	// The same customer's retry is the step's replay, as before.
+	again, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil || again.InvoiceID != res.InvoiceID {
+		t.Fatalf("the same customer's retry: %+v, %v", again, err)
+	}
+}
+
 // Invoices with the deal's DocNumber whose notes name another deal whose
 // id only starts with this deal's ("dealsync 421" for deal 42), with text
 // around it or not, are not the deal's: one billed to the deal's customer

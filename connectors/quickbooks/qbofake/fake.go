@@ -462,7 +462,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 		s.invoices[id] = doc
 		s.billed[id] = [2]string{fmt.Sprint(cref["value"]), note}
 		s.bodies = append(s.bodies, raw)
-		answer, _ = json.Marshal(map[string]any{"Invoice": map[string]string{"Id": id, "DocNumber": doc}})
+		answer, _ = json.Marshal(map[string]any{"Invoice": map[string]any{"Id": id, "DocNumber": doc,
+			"CustomerRef": map[string]string{"value": fmt.Sprint(cref["value"])}, "PrivateNote": note}})
 	}
 	if rid != "" {
 		s.requests[rid] = answer
