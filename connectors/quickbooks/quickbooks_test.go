@@ -841,3 +841,33 @@ func TestGlobalTaxCalculation(t *testing.T) {
 		}
 	}
 }
+
+// QBO spreads an invoice's line discounts over all its lines: with lines
+// of different tax rates, the tax it would compute is not the invoice's
+// (19 % on 1000 − 100 and 7 % on 1000 is 241.00; spread, 247.00). Such an
+// invoice is refused before anything is sent, naming the rates; one of a
+// single rate goes through.
+func TestDiscountsWithMixedTaxRatesAreRefused(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Lines = []model.InvoiceLine{
+		{ItemCode: "17", Description: "Licence", Quantity: d("1"), UnitPrice: d("1000"), Discount: d("100"), TaxRate: d("19")},
+		{ItemCode: "18", Description: "Books", Quantity: d("1"), UnitPrice: d("1000"), TaxRate: d("7")},
+	}
+	inv.ComputeTotals()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), "19 % and 7 %") || f.InvoicePosts() != 0 {
+		t.Fatalf("%v (class %v, %d posts); want a permanent refusal naming the rates, nothing sent", err, c, f.InvoicePosts())
+	}
+	inv.Lines[1].TaxRate = d("19")
+	inv.ComputeTotals()
+	if _, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice"); err != nil || f.InvoicePosts() != 1 {
+		t.Fatalf("one tax rate: %v (%d posts)", err, f.InvoicePosts())
+	}
+}

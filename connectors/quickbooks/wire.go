@@ -253,6 +253,18 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		discount = discount.Add(l.Discount)
 	}
 	if discount.IsPositive() {
+		// QBO spreads the one discount line over the lines in proportion to
+		// their amounts: with lines of different tax rates, the tax QBO
+		// computes is not the invoice's (a line at 19 % with 100 off and
+		// one at 7 %: 6.00 more tax). Refused rather than billed wrong.
+		for i, l := range inv.Lines[1:] {
+			if !l.TaxRate.Equal(inv.Lines[0].TaxRate) {
+				return Invoice{}, fmt.Errorf("lines[0] and lines[%d] have tax rates %s %% and %s %%, and the invoice has line discounts: "+
+					"QuickBooks takes them as one discount spread over all lines, which would tax the invoice otherwise than it was computed; "+
+					"put such discounts into the unit price in the mapping (unit_price net of the discount, no discount), or keep one tax rate per invoice",
+					i+1, inv.Lines[0].TaxRate, l.TaxRate)
+			}
+		}
 		out.Line = append(out.Line, Line{DetailType: "DiscountLineDetail", Amount: json.Number(cur.Format(discount)),
 			DiscountLineDetail: &DiscountLineDetail{PercentBased: false}})
 		out.ApplyTaxAfterDiscount = true
