@@ -357,8 +357,10 @@ func permanent(err error) bool {
 	return cl == connectors.Permanent
 }
 
-// maxNotes is the longest Notes QBO keeps on a customer.
-const maxNotes = 2000
+// maxNotes is the longest Notes QBO keeps on a customer
+// (IntuitNamesTypes.xsd, Customer Notes: "Max. length: 1024 characters";
+// Intuit's web reference says 2000, the smaller is kept to).
+const maxNotes = 1024
 
 // claim writes the CRM company's line at the top of the customer's Notes
 // (sparse update: nothing else changes). Its requestid comes from the step

@@ -680,7 +680,7 @@ func TestRefusedClaimUsesTheMatch(t *testing.T) {
 	}
 
 	full := f.AddCustomer("Full AG")
-	f.SetNotes(full, strings.Repeat("x", 1990))
+	f.SetNotes(full, strings.Repeat("x", 1010)) // the XSD's 1024 characters with the claim's line
 	posts := f.Calls("POST /customer")
 	if ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-9", Name: "Full AG"}, "wf-9/customer"); err != nil || ref.ID != full {
 		t.Fatalf("full Notes: %+v %v", ref, err)

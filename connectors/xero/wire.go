@@ -217,9 +217,14 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 // characters at most), so the contact is found by it next time.
 func NewContact(c model.Customer) Contact {
 	ct := Contact{
-		Name:         strings.TrimSpace(c.Name),
-		EmailAddress: c.Email,
-		TaxNumber:    c.TaxID,
+		Name:      strings.TrimSpace(c.Name),
+		TaxNumber: c.TaxID,
+	}
+	// Xero's EmailAddress: "umlauts not supported". An address Xero would
+	// refuse (info@müller.de) is left out rather than failing every deal
+	// of the company.
+	if email := strings.TrimSpace(c.Email); isASCII(email) {
+		ct.EmailAddress = email
 	}
 	if n := contactNumber(c.ExternalID); n != "" {
 		ct.ContactNumber = n
@@ -252,4 +257,13 @@ func atLeast(d decimal.Decimal, places int32) string {
 		return s
 	}
 	return d.StringFixed(places)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
