@@ -22,23 +22,11 @@ import (
 // reported by viper already, and a file of another format viper reads
 // (TOML, HCL, …) is not checked.
 func checkNameCase(file string, ps *problems) {
-	if file == "" {
+	doc := readYAML(file)
+	if doc == nil {
 		return
 	}
-	switch strings.ToLower(filepath.Ext(file)) {
-	case "", ".yaml", ".yml", ".json": // JSON is YAML
-	default:
-		return
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return
-	}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
-		return
-	}
-	root := unalias(doc.Content[0])
+	root := unalias(doc)
 	if root.Kind != yaml.MappingNode {
 		return
 	}
@@ -69,6 +57,30 @@ func upperCaseNameMessage(section, lower string) string {
 	}
 	return fmt.Sprintf("target name must be lower-case: names are read lower-cased, so this is target %q; "+
 		"write it %s (a connection's target and account_targets may name it in any letter case)", lower, lower)
+}
+
+// readYAML reads the config file again as a YAML document, for the text
+// as written (the merged settings have lost it). A file that cannot be
+// read or parsed (viper has reported it already), or one of another format
+// viper reads (TOML, HCL, …), is nil.
+func readYAML(file string) *yaml.Node {
+	if file == "" {
+		return nil
+	}
+	switch strings.ToLower(filepath.Ext(file)) {
+	case "", ".yaml", ".yml", ".json": // JSON is YAML
+	default:
+		return nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
 }
 
 // unalias follows a YAML alias (*name) to the node it stands for.

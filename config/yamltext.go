@@ -2,8 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -19,23 +17,9 @@ import (
 // JSON files only. Written in quotes, the text is kept; written in
 // decimals, the number is what it says.
 func checkNumberText(file string, ps *problems) {
-	if file == "" {
-		return
+	if doc := readYAML(file); doc != nil {
+		walkNumbers(doc, "", ps)
 	}
-	switch strings.ToLower(filepath.Ext(file)) {
-	case "", ".yaml", ".yml", ".json":
-	default:
-		return
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return
-	}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
-		return
-	}
-	walkNumbers(doc.Content[0], "", ps)
 }
 
 // nonDecimalInt matches the integer forms YAML reads in another base.

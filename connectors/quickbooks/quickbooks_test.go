@@ -271,17 +271,25 @@ func TestInvoiceOfAnotherCustomerWithTheSameDocNumberIsNotTaken(t *testing.T) {
 func TestDealsInvoiceBilledToAnotherCustomerIsNotInvoicedAgain(t *testing.T) {
 	f := newFake(t)
 	tg := newTarget(t, f)
-	ctx := context.Background()
 	inv := exampleInvoice()
-	first, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer/a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := tg.CreateInvoice(ctx, inv, first, "wf/invoice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first, res := invoiced(t, tg, inv)
 	refusedForAnotherCustomer(t, f, tg, inv, first.ID, res.InvoiceID)
+}
+
+// invoiced makes inv's customer and inv (step keys wf/customer/a and
+// wf/invoice).
+func invoiced(t *testing.T, tg *quickbooks.Target, inv model.Invoice) (connectors.CustomerRef, connectors.InvoiceResult) {
+	t.Helper()
+	ctx := context.Background()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref, res
 }
 
 // refusedForAnotherCustomer checks that a run of inv's deal billed to
@@ -340,14 +348,7 @@ func TestRequestIDAnsweredWithAnotherCustomersInvoiceIsRefused(t *testing.T) {
 	tg := newTarget(t, f)
 	ctx := context.Background()
 	inv := exampleInvoice()
-	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, res := invoiced(t, tg, inv)
 	f.SetPrivateNote(res.InvoiceID, "moved")
 	other, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-OTHER", Name: "Other Co"}, "wf/customer/b")
 	if err != nil {
