@@ -21,6 +21,10 @@ type APIError struct {
 	Field   string
 	// RetryAfter is the delay the vendor asked for (429/503), 0 if none.
 	RetryAfter time.Duration
+	// Credentials says the answer refused the credentials whatever its
+	// status (an OAuth token endpoint's 400 invalid_grant or
+	// invalid_client, RFC 6749 5.2): classified Unauthorized.
+	Credentials bool
 }
 
 func (e *APIError) Error() string {
@@ -84,22 +88,29 @@ func Classify(err error) (Class, time.Duration) {
 		return Retry, 0
 	}
 	switch {
-	case api.StatusCode == http.StatusTooManyRequests:
+	case api.StatusCode == http.StatusTooManyRequests, api.StatusCode >= 500, retryable4xx[api.StatusCode]:
 		if api.RetryAfter > 0 {
-			return RetryAfter, api.RetryAfter
+			return RetryAfter, min(api.RetryAfter, MaxRetryAfter)
 		}
 		return Retry, 0
-	case api.StatusCode >= 500 || api.StatusCode == http.StatusRequestTimeout:
-		if api.RetryAfter > 0 {
-			return RetryAfter, api.RetryAfter
-		}
-		return Retry, 0
-	case api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden:
+	case api.Credentials, api.StatusCode == http.StatusUnauthorized, api.StatusCode == http.StatusForbidden:
 		return Unauthorized, 0
 	default:
 		return Permanent, 0
 	}
 }
+
+// retryable4xx are the 4xx answers that say "not now" rather than "not
+// this": 408 Request Timeout, 423 Locked (HubSpot: a record locked by
+// concurrent changes, "wait at least 2 seconds"), 425 Too Early, and
+// HubSpot's 477 Migration in Progress (with a Retry-After of up to a day).
+var retryable4xx = map[int]bool{http.StatusRequestTimeout: true, http.StatusLocked: true, http.StatusTooEarly: true, 477: true}
+
+// MaxRetryAfter bounds a vendor's Retry-After: a later retry (a date far
+// ahead, a month in seconds) is made after this, and is answered again.
+// A run that waited on a server timer for the vendor's word would sit
+// "pending" until it timed out, with no attempt to show.
+const MaxRetryAfter = time.Hour
 
 // ParseRetryAfter reads a Retry-After header: delta seconds or an HTTP date.
 func ParseRetryAfter(h http.Header, now time.Time) time.Duration {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -29,6 +30,12 @@ func TestClassify(t *testing.T) {
 		{"503 with Retry-After", api(503, 2*time.Second), RetryAfter, 2 * time.Second},
 		{"500", api(500, 0), Retry, 0},
 		{"408", api(408, 0), Retry, 0},
+		{"423 locked (HubSpot: wait and retry)", api(423, 0), Retry, 0},
+		{"425 too early", api(425, 0), Retry, 0},
+		{"477 migration in progress (HubSpot) with Retry-After", api(477, 3*time.Hour), RetryAfter, MaxRetryAfter},
+		{"429 asking for a month", api(429, 30*24*time.Hour), RetryAfter, MaxRetryAfter},
+		{"409", api(409, 0), Permanent, 0},
+		{"OAuth 400 invalid_grant", &APIError{Service: "crm", Op: "oauth token", StatusCode: 400, Credentials: true}, Unauthorized, 0},
 		{"timeout", context.DeadlineExceeded, Retry, 0},
 		{"connection refused", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), Retry, 0},
 		{"permanent sentinel", fmt.Errorf("bad request body: %w", ErrPermanent), Permanent, 0},
@@ -72,5 +79,23 @@ func TestAPIErrorMessageCarriesVendorText(t *testing.T) {
 func TestIsDigits(t *testing.T) {
 	if !IsDigits("0123") || IsDigits("") || IsDigits("12a") || IsDigits("1 2") || IsDigits("١٢") {
 		t.Error("IsDigits")
+	}
+}
+
+// A write whose TLS handshake failed (a certificate the client does not
+// trust) was never sent: it is not an unsure write, whose retry waits.
+func TestUnsureWriteOfAFailedTLSHandshake(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	_, err := http.Post(srv.URL, "application/json", nil) // the default client does not trust the test CA
+	if err == nil {
+		t.Fatal("the untrusted certificate was accepted")
+	}
+	var unsure *OutcomeUnknownError
+	if got := UnsureWrite(true, err, time.Minute); errors.As(got, &unsure) {
+		t.Errorf("%v: an unsure write, want a request never sent", got)
+	}
+	if got := UnsureWrite(true, errors.New("read: connection reset by peer"), time.Minute); !errors.As(got, &unsure) {
+		t.Errorf("a reset after sending: %v, want an unsure write", got)
 	}
 }

@@ -2,6 +2,8 @@ package connectors
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -95,12 +97,22 @@ func UnsureAnswer(write bool, api *APIError, wait time.Duration) *APIError {
 }
 
 // notSent reports whether err says the request never left: the host's name
-// did not resolve, or no connection was made.
+// did not resolve, no connection was made, or the TLS handshake failed (a
+// certificate not trusted or not of the host: the request is sent only
+// after it).
 func notSent(err error) bool {
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
 		return true
 	}
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var verify *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var record tls.RecordHeaderError
+	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &host) || errors.As(err, &invalid) || errors.As(err, &record)
 }

@@ -635,13 +635,42 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
+// rootMessage is the step's own message: its ApplicationError's, without
+// the SDK's "(type: …, retryable: …)" and the causes, or what a timed-out
+// last attempt means.
 func rootMessage(err error) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return appErr.Error()
+		return appErr.Message()
+	}
+	if msg, _, ok := stepTimedOut(err); ok {
+		return msg
 	}
 	return err.Error()
 }
+
+// stepTimedOut reads a step whose last attempt ran out of time (a local
+// activity's StartToClose, which the SDK reports as a bare TimeoutError):
+// a message naming the step and the type of the system it called.
+func stepTimedOut(err error) (msg, typ string, ok bool) {
+	var te *temporal.TimeoutError
+	if !errors.As(err, &te) {
+		return "", "", false
+	}
+	step, typ := "a step", activities.ErrTypeERPUnavailable
+	var ae *temporal.ActivityError
+	if errors.As(err, &ae) {
+		step = ae.ActivityType().Name
+		if crmSteps[step] {
+			typ = activities.ErrTypeCRMUnavailable
+		}
+	}
+	return step + " got no answer in time on its last attempt (" + te.TimeoutType().String() +
+		"): the system it calls did not answer within activity_timeout; retry the run once it does", typ, true
+}
+
+// crmSteps are the steps that call the CRM (the others call the ERP).
+var crmSteps = map[string]bool{"FetchDeal": true, "WriteBack": true}
 
 // fail marks the run failed for operators and ends it with the step's own
 // message (not the SDK's "activity error" wrapper), so the Web UI shows
@@ -654,7 +683,10 @@ func fail(ctx workflow.Context, r InvoiceDealResult, err error) (InvoiceDealResu
 		if appErr.HasDetails() {
 			_ = appErr.Details(&details)
 		}
-		return r, temporal.NewNonRetryableApplicationError(appErr.Error(), appErr.Type(), err, details)
+		return r, temporal.NewNonRetryableApplicationError(appErr.Message(), appErr.Type(), err, details)
+	}
+	if msg, typ, ok := stepTimedOut(err); ok {
+		return r, temporal.NewNonRetryableApplicationError(msg, typ, err)
 	}
 	return r, err
 }

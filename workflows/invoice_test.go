@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	enums "go.temporal.io/api/enums/v1"
 	"slices"
 	"strings"
 	"testing"
@@ -262,6 +263,28 @@ func TestInvoiceDealERPRejectionIsNotRetried(t *testing.T) {
 	}
 	if len(erp.failInvoice) != 0 || erp.invoices != 0 {
 		t.Fatal("rejection was retried or an invoice was made")
+	}
+	// The run's message, as the Web UI shows it, is the step's own: not
+	// decorated with the SDK's "(type: …, retryable: …)".
+	if msg := appErr.Message(); msg != `connection "c": erp create invoice: HTTP 422 on lines[0].account_code: AccountCode 999 is not valid` || strings.Contains(msg, "(type:") {
+		t.Errorf("run failure message %q", msg)
+	}
+}
+
+// A step whose last attempt timed out (the SDK's bare TimeoutError of a
+// local activity) ends the run with a message saying so and the type of
+// an unanswered call, not the SDK's "activity error" without a type.
+func TestStepTimedOutIsNamed(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w", temporal.NewTimeoutError(enums.TIMEOUT_TYPE_START_TO_CLOSE, nil))
+	msg, typ, ok := stepTimedOut(err)
+	if !ok || typ != activities.ErrTypeERPUnavailable || !strings.Contains(msg, "got no answer in time on its last attempt") || !strings.Contains(msg, "StartToClose") {
+		t.Errorf("%q, %q, %v", msg, typ, ok)
+	}
+	if rootMessage(err) != msg {
+		t.Errorf("rootMessage %q", rootMessage(err))
+	}
+	if _, _, ok := stepTimedOut(errors.New("other")); ok {
+		t.Error("another error taken for a timeout")
 	}
 }
 

@@ -174,8 +174,13 @@ func (c *Client) TokenError(err error) error {
 		if msg == "" {
 			msg = Short(string(re.Body))
 		}
+		// The token endpoint refusing the grant or the client (400
+		// invalid_grant, invalid_client; RFC 6749 5.2) is a credentials
+		// problem, as a 401 is: classified Unauthorized, so the operator
+		// renews them rather than "fix the request".
 		return &connectors.APIError{Service: c.Service, Op: "oauth token", StatusCode: re.Response.StatusCode, Message: msg,
-			RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
+			RetryAfter:  connectors.ParseRetryAfter(re.Response.Header, time.Now()),
+			Credentials: re.Response.StatusCode == http.StatusBadRequest}
 	}
 	return fmt.Errorf("%s oauth token: %w", c.Service, err)
 }

@@ -409,7 +409,7 @@ func TestOAuthRefreshToken(t *testing.T) {
 	}
 	err := mk("revoked").WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"})
 	var api *connectors.APIError
-	if !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "BAD_REFRESH_TOKEN") {
+	if cl, _ := connectors.Classify(err); !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "BAD_REFRESH_TOKEN") || cl != connectors.Unauthorized {
 		t.Fatalf("revoked refresh token: got %v", err)
 	}
 }

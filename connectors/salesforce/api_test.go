@@ -144,7 +144,7 @@ func TestFetchDealErrorsAndSessionExpiry(t *testing.T) {
 		c.Accounts = map[string]Account{orgA: {InstanceURL: f.URL, ClientID: "cid-a", ClientSecret: secret.New("wrong")}}
 	})
 	_, err = bad.FetchDeal(ctx, orgA, "0065w000023STAmAAO")
-	if !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "invalid_client") {
+	if cl, _ := connectors.Classify(err); !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "invalid_client") || cl != connectors.Unauthorized {
 		t.Fatalf("bad client secret: %v", err)
 	}
 }
