@@ -279,6 +279,9 @@ func Load(path string, opts ...Option) (*Config, error) {
 		if err := v.ReadInConfig(); err != nil {
 			return nil, fmt.Errorf("config: reading %s: %w", path, err)
 		}
+		if err := dropNulls(v, path); err != nil {
+			return nil, fmt.Errorf("config: reading %s: %w", path, err)
+		}
 	}
 	if o.dev {
 		setDevDefaults(v)

@@ -800,3 +800,39 @@ func TestActivityTimeoutLeavesRoomForACall(t *testing.T) {
 	}
 	mustLoad(t, writeFile(t, "workflow:\n  activity_timeout: 5s\n"))
 }
+
+// A section left empty in the file (its lines commented out: YAML reads
+// null) still takes the environment's overrides of the keys under it, as a
+// section that is not written does; a connection's empty trigger too.
+func TestEmptySectionsTakeEnvironmentOverrides(t *testing.T) {
+	path := writeFile(t, `
+intake:
+  # listen: 127.0.0.1:8080
+metrics:
+targets:
+  erp: {type: test-target, base_url: "https://erp.example"}
+connections:
+  shop:
+    source: {type: test-source, secret: "s"}
+    target: erp
+    trigger:
+`)
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", "0.0.0.0:9000")
+	t.Setenv("DEALSYNC_METRICS_LISTEN", "0.0.0.0:9090")
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_TRIGGER_WON_STAGES", "deal_won")
+	cfg := mustLoad(t, path)
+	equal(t, "intake.listen", cfg.Intake.Listen, "0.0.0.0:9000")
+	equal(t, "metrics.listen", cfg.Metrics.Listen, "0.0.0.0:9090")
+	equal(t, "connections.shop.trigger.won_stages", strings.Join(cfg.Connections["shop"].Trigger.WonStages, ","), "deal_won")
+}
+
+// With the dev defaults, a file whose connections: and targets: headers
+// are left empty (their entries commented out) gets the built-in demo
+// connection and sandbox target whole, as a file without them does.
+func TestDevDefaultsUnderEmptyHeaders(t *testing.T) {
+	path := writeFile(t, "targets:\n  # erp: …\nconnections:\n  # demo: …\n")
+	cfg := mustLoad(t, path, config.WithDevDefaults())
+	if len(cfg.Connections["demo"].Trigger.WonStages) == 0 || cfg.Targets["sandbox"].Type == "" {
+		t.Errorf("demo %+v, sandbox %+v", cfg.Connections["demo"], cfg.Targets["sandbox"])
+	}
+}

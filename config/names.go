@@ -1,11 +1,13 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/viper"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -122,4 +124,55 @@ func checkEnvSpellings[V any](section string, entries map[string]V, ps *problems
 		ps.add(section+"."+names[0], fmt.Sprintf("names %s are spelled alike in environment variables (%s_…, "+
 			"where - is written _): rename all but one", strings.Join(names, " and "), underscoreEnvVar(section+"."+spelling)))
 	}
+}
+
+// dropNulls reads the YAML (or JSON) config file again without its keys
+// of no value (a section whose lines are all commented out, `trigger:`
+// left empty), if it has any: viper takes such a key for a value and no
+// longer looks up the keys under it, so their DEALSYNC_* overrides were
+// ignored, silently. Without it, the section is as if not written: its
+// keys come from the environment or the defaults. Other formats are read
+// as viper read them.
+func dropNulls(v *viper.Viper, file string) error {
+	switch strings.ToLower(filepath.Ext(file)) {
+	case "", ".yaml", ".yml", ".json":
+	default:
+		return nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil || !pruneNulls(doc) {
+		return nil // viper read it: nothing to drop, or nothing this reads
+	}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	v.SetConfigType("yaml")
+	return v.ReadConfig(bytes.NewReader(out))
+}
+
+// pruneNulls deletes the keys of no value from m and the maps within it
+// (in lists too), and says whether it deleted any.
+func pruneNulls(m map[string]any) bool {
+	pruned := false
+	for k, val := range m {
+		switch x := val.(type) {
+		case nil:
+			delete(m, k)
+			pruned = true
+		case map[string]any:
+			pruned = pruneNulls(x) || pruned
+		case []any:
+			for _, e := range x {
+				if em, ok := e.(map[string]any); ok {
+					pruned = pruneNulls(em) || pruned
+				}
+			}
+		}
+	}
+	return pruned
 }
