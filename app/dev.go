@@ -18,6 +18,7 @@ import (
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/secret"
 	"github.com/dealsync/dealsync/worker"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -127,6 +128,11 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	// Loopback to a server in this process: compressing costs CPU on both
 	// ends and saves nothing.
 	devCfg.Temporal.Compression = "none"
+	// The embedded server speaks plaintext and asks for no key: a config
+	// (or a shell's DEALSYNC_TEMPORAL_API_KEY) made for a cluster must not
+	// make dev dial it with TLS.
+	devCfg.Temporal.TLS = config.TLS{}
+	devCfg.Temporal.APIKey = secret.Secret{}
 	copts, err := ClientOptions(&devCfg, logger)
 	if err != nil {
 		intakeL.Close()

@@ -947,3 +947,19 @@ func TestGenericLossDuringAFailingCustomerStep(t *testing.T) {
 	}
 	s.keepHistory(t, id, "generic-activity-loss-then-step-refused")
 }
+
+// A config (or a shell) made for a cluster, with TLS and an API key for
+// Temporal, still runs `dealsync dev`: the embedded server is dialled in
+// plaintext without the key, and a deal is invoiced.
+func TestDevIgnoresTheClustersTLSAndAPIKey(t *testing.T) {
+	s := startStack(t, stackOptions{env: map[string]string{
+		"DEALSYNC_TEMPORAL_TLS_ENABLED": "true",
+		"DEALSYNC_TEMPORAL_API_KEY":     "cluster-key",
+	}})
+	if r := s.send(t, delivery{body: event("evt_tls", "D-TLS", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, workflows.WorkflowID("demo", "D-TLS"), nil); err != nil {
+		t.Fatal(err)
+	}
+}
