@@ -148,6 +148,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// when it cannot bind its port (its logger's Fatal): a taken one must
 	// be an error, not the end of everything. A taken frontend port would
 	// fail the start below.
+	if o.UIPort > 0 && o.UIPort == o.FrontendPort {
+		// Each is free alone; the frontend would take it, and the Web UI's
+		// server would exit the process.
+		return nil, fmt.Errorf("web UI port (dev.ui_port) and frontend port (dev.frontend_port) are both %d: give them different ports", o.UIPort)
+	}
 	for _, p := range []struct {
 		port int
 		what string

@@ -325,3 +325,21 @@ func TestTakenUIPortIsAnError(t *testing.T) {
 		t.Errorf("the error does not name the port: %v", err)
 	}
 }
+
+// One port for both the Web UI and the frontend is an error naming both
+// keys, before anything binds: each port is free alone, and the UI's
+// server would exit the process when the frontend took it.
+func TestSameUIAndFrontendPortIsAnError(t *testing.T) {
+	free, err := FreePorts("127.0.0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(context.Background(), Options{UIPort: free[0], FrontendPort: free[0], Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: slog.LevelError})
+	if err == nil {
+		s.Stop()
+		t.Fatal("started with the Web UI and the frontend on one port")
+	}
+	if !strings.Contains(err.Error(), "dev.ui_port") || !strings.Contains(err.Error(), "dev.frontend_port") {
+		t.Errorf("the error does not name both keys: %v", err)
+	}
+}
