@@ -82,7 +82,7 @@ type Log struct {
 
 // Temporal says how to reach the Temporal frontend.
 type Temporal struct {
-	Address   string        `mapstructure:"address" validate:"required,hostport"`
+	Address   string        `mapstructure:"address" validate:"required,grpctarget"`
 	Namespace string        `mapstructure:"namespace" validate:"required"`
 	TaskQueue string        `mapstructure:"task_queue" validate:"required"`
 	APIKey    secret.Secret `mapstructure:"api_key"`

@@ -836,3 +836,21 @@ func TestDevDefaultsUnderEmptyHeaders(t *testing.T) {
 		t.Errorf("demo %+v, sandbox %+v", cfg.Connections["demo"], cfg.Targets["sandbox"])
 	}
 }
+
+// Temporal addresses the SDK dials: a host:port (a container name with an
+// underscore too), or one behind a gRPC resolver scheme (dns:/// balances
+// over every address of the name); anything else is refused.
+func TestTemporalAddressForms(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"temporal:7233": true, "temporal_frontend:7233": true, "dns:///temporal-frontend:7233": true,
+		"dns://8.8.8.8/temporal.example:7233": true, "passthrough:///10.0.0.1:7233": true,
+		"temporal": false, "dns:///temporal": false, "http://temporal:7233": false, "dns:temporal:7233": false,
+	} {
+		t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", addr)
+		_, err := config.Load("", config.WithDevDefaults())
+		var cerr *config.Error
+		if refused := errors.As(err, &cerr) && cerr.Has("temporal.address"); refused == ok {
+			t.Errorf("%q: %v", addr, err)
+		}
+	}
+}

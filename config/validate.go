@@ -24,7 +24,7 @@ import (
 // URLs and workflow IDs.
 var connectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-var hostnameRE = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$`)
+var hostnameRE = regexp.MustCompile(`^([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*\.?$`)
 
 // validate is shared by the config structs and the connectors' specs.
 var validate = newValidator()
@@ -39,16 +39,28 @@ func newValidator() *validator.Validate {
 		return name
 	})
 	// hostport: host:port with a port in 1..65535 and a host that is
-	// empty (all interfaces), an IP or a DNS name.
+	// empty (all interfaces), an IP or a DNS name (underscores allowed, as
+	// in container service names).
 	if err := v.RegisterValidation("hostport", func(fl validator.FieldLevel) bool {
-		host, port, err := net.SplitHostPort(fl.Field().String())
-		if err != nil {
-			return false
+		return validHostPort(fl.Field().String())
+	}); err != nil {
+		panic(err)
+	}
+	// grpctarget: a hostport, or one behind a gRPC resolver scheme, as the
+	// Temporal SDK dials it (dns:///frontend:7233 resolves every address of
+	// the name and balances over them; passthrough:///host:port).
+	if err := v.RegisterValidation("grpctarget", func(fl validator.FieldLevel) bool {
+		addr := fl.Field().String()
+		for _, scheme := range []string{"dns:", "passthrough:"} {
+			if rest, ok := strings.CutPrefix(addr, scheme+"//"); ok {
+				_, addr, ok = strings.Cut(rest, "/") // an authority (a DNS server) may come first
+				if !ok {
+					return false
+				}
+				break
+			}
 		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return false
-		}
-		return host == "" || net.ParseIP(host) != nil || hostnameRE.MatchString(host)
+		return validHostPort(addr)
 	}); err != nil {
 		panic(err)
 	}
@@ -197,6 +209,8 @@ func fieldMessage(fe validator.FieldError) string {
 		return size("exactly")
 	case "hostport":
 		return "must be host:port (e.g. 127.0.0.1:8080)"
+	case "grpctarget":
+		return "must be host:port (e.g. temporal:7233), or one behind dns:/// or passthrough:///"
 	case "number":
 		return "must be digits (a record's internal id)"
 	case "sqlident":
@@ -528,4 +542,15 @@ func listOrNone(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return false
+	}
+	return host == "" || net.ParseIP(host) != nil || hostnameRE.MatchString(host)
 }
