@@ -1,6 +1,6 @@
 # One image for `dealsync serve` and `dealsync worker` (the dev server is
 # compiled in too, but a cluster deployment does not use it).
-FROM golang:1.26 AS build
+FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

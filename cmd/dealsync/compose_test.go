@@ -302,3 +302,26 @@ func listenPort(t *testing.T, listen string) string {
 	}
 	return port
 }
+
+// The image builds with the Go go.mod asks for: the golang image sets
+// GOTOOLCHAIN=local, so an older patch release (a cached golang:1.26)
+// refuses the module.
+func TestDockerfileBuildsWithGoModsGo(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docker, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want string
+	for _, line := range strings.Split(string(mod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			want = "FROM golang:" + strings.TrimSpace(v) + " AS build"
+		}
+	}
+	if want == "" || !strings.Contains(string(docker), want+"\n") {
+		t.Errorf("Dockerfile does not build with %q", want)
+	}
+}
