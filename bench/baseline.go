@@ -203,7 +203,12 @@ feed:
 
 // baselineWorkflowID is the ID of the i-th run of a variant in a round.
 func baselineWorkflowID(runID, variant string, i int) string {
-	return fmt.Sprintf("bench/%s/%s/%06d", runID, variant, i)
+	return fmt.Sprintf("%s%06d", baselineWorkflowIDPrefix(runID, variant), i)
+}
+
+// baselineWorkflowIDPrefix starts the IDs of a variant's runs in a round.
+func baselineWorkflowIDPrefix(runID, variant string) string {
+	return "bench/" + runID + "/" + variant + "/"
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -595,6 +595,11 @@ func runDealsync(ctx context.Context, o Options, t *target, runID string, n int,
 		if n, err := countRuns(ctx, t.c, fmt.Sprintf("TaskQueue = %q AND ExecutionStatus = 'Failed'", t.taskQueue)); err == nil {
 			res.FailedRuns = int(n)
 		}
+		// The phase's close rows written: its server work done here, not
+		// in the next phase.
+		if err := waitCloseRows(ctx, t.c, workflows.WorkflowID(o.Connection, prefix), triggering(evs, sent.ackedDeals), o.Settle); err != nil {
+			rep.Notes = append(rep.Notes, "dealsync: "+err.Error())
+		}
 	}
 	cpu1, _ := t.cpu()
 
@@ -634,6 +639,13 @@ func runBaseline(ctx context.Context, o Options, t *target, bl *baseline, runID,
 	}
 	if closed, err := waitClosed(ctx, t.c, BaselineTaskQueue, o.Settle); err == nil {
 		br.AllClosedSeconds = closed.Sub(r.first).Seconds()
+	}
+	// Runs that closed before the run list wrote their start row are not
+	// counted running above while their close rows are still to be
+	// written: wait for those too, so that the phase's server work is done
+	// here, not in the next phase.
+	if err := waitCloseRows(ctx, t.c, baselineWorkflowIDPrefix(runID, variant), int(r.done), o.Settle); err != nil {
+		br.Note = err.Error()
 	}
 	cpu1, _ := t.cpu()
 	if t.measured && r.done > 0 {
@@ -719,6 +731,40 @@ func countRuns(ctx context.Context, c client.Client, query string) (int64, error
 		return 0, err
 	}
 	return resp.GetCount(), nil
+}
+
+// triggering counts the acknowledged deals whose events start a run.
+func triggering(evs []event, acked map[string]bool) int {
+	n := 0
+	for _, ev := range evs {
+		if ev.trigger && acked[ev.dealID] {
+			n++
+		}
+	}
+	return n
+}
+
+// waitCloseRows polls until the run list shows want closed runs whose
+// workflow IDs start with prefix (the visibility queue has written their
+// close rows), at most limit without progress.
+func waitCloseRows(ctx context.Context, c client.Client, prefix string, want int, limit time.Duration) error {
+	q := fmt.Sprintf("WorkflowId STARTS_WITH %q AND ExecutionStatus != 'Running'", prefix)
+	last, lastChange := int64(-1), time.Now()
+	for {
+		n, err := countRuns(ctx, c, q)
+		if err != nil {
+			return fmt.Errorf("counting closed runs: %w", err)
+		}
+		if n >= int64(want) {
+			return nil
+		}
+		if n != last {
+			last, lastChange = n, time.Now()
+		} else if time.Since(lastChange) > limit || ctx.Err() != nil {
+			return fmt.Errorf("the run list shows %d of %d runs closed after %s without progress", n, want, limit)
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
 }
 
 // waitClosed polls until no run of the task queue is running, and returns

@@ -120,6 +120,9 @@ type BaselineResult struct {
 	// median: the figure least moved by a slow spell of a shared machine.
 	RoundRatios []float64 `json:"round_ratios,omitempty"`
 	RatioMedian float64   `json:"ratio_median,omitempty"`
+	// Note says what was not measured as described (the run list did not
+	// show every run closed).
+	Note string `json:"note,omitempty"`
 
 	startLatencies []time.Duration
 }
@@ -202,6 +205,9 @@ func mergeBaseline(rounds []*BaselineResult) *BaselineResult {
 		m.AllClosedSeconds += r.AllClosedSeconds
 		m.CPUSeconds += r.CPUSeconds
 		m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
+		if m.Note == "" {
+			m.Note = r.Note
+		}
 	}
 	m.Start = latencyOf(m.startLatencies)
 	if m.Seconds > 0 {
@@ -387,6 +393,9 @@ func (r *Report) WriteTable(w io.Writer) {
 				b.PerSecond, b.Done, b.Runs, b.Seconds, b.Start.P50, b.Start.P99, b.CPUPerRunMS, histEvents(b.History), mb(b.PeakRSS))
 			if b.Ratio > 0 {
 				row(fmt.Sprintf("  dealsync / %s", b.Variant), "%.2f%s", b.Ratio, ratioNote(b))
+			}
+			if b.Note != "" {
+				row("  note", "%s", b.Note)
 			}
 		}
 	}
