@@ -50,12 +50,43 @@ type pdDeal struct {
 	StageID           Ident                      `json:"stage_id"`
 	PipelineID        Ident                      `json:"pipeline_id"`
 	OrgID             Ident                      `json:"org_id"`
+	PersonID          Ident                      `json:"person_id"`
 	OwnerID           Ident                      `json:"owner_id"`
 	ExpectedCloseDate *string                    `json:"expected_close_date"`
 	WonTime           *string                    `json:"won_time"`
 	CloseTime         *string                    `json:"close_time"`
 	CustomFields      map[string]json.RawMessage `json:"custom_fields"`
 }
+
+// pdPerson is the contact person of a deal (GET /api/v2/persons/{id}).
+type pdPerson struct {
+	ID     Ident  `json:"id"`
+	Name   string `json:"name"`
+	Emails []struct {
+		Value   string `json:"value"`
+		Primary bool   `json:"primary"`
+	} `json:"emails"`
+}
+
+// email is the person's primary e-mail address, else the first.
+func (p pdPerson) email() string {
+	for _, e := range p.Emails {
+		if e.Primary && strings.TrimSpace(e.Value) != "" {
+			return strings.TrimSpace(e.Value)
+		}
+	}
+	for _, e := range p.Emails {
+		if v := strings.TrimSpace(e.Value); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// PersonCompanyPrefix starts the company id of a deal billed to its
+// contact person (a deal without an organization): person ids are
+// another sequence than organization ids.
+const PersonCompanyPrefix = "person-"
 
 type pdOrg struct {
 	ID      Ident  `json:"id"`
@@ -187,6 +218,14 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 			d.Company.Address = model.Address{Line1: line1, Line2: a.Subpremise, City: a.Locality,
 				Region: a.AdminAreaLevel1, PostalCode: a.PostalCode, Country: a.Country}
 		}
+	} else if pd.PersonID != "" && pd.PersonID != "0" {
+		// A deal with a person and no organization (a private customer)
+		// is billed to the person.
+		var person pdPerson
+		if _, err := s.call(ctx, acc, "fetch person", http.MethodGet, "/api/v2/persons/"+url.PathEscape(string(pd.PersonID)), nil, &person); err != nil {
+			return model.Deal{}, err
+		}
+		d.Company = model.Company{ID: PersonCompanyPrefix + string(person.ID), Name: strings.TrimSpace(person.Name), Email: person.email()}
 	}
 
 	products, err := s.dealProducts(ctx, acc, dealID)

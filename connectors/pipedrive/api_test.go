@@ -445,3 +445,23 @@ func TestFetchDealMarkedDeleted(t *testing.T) {
 		t.Fatalf("a won deal marked deleted: stage %q, %v; want %q", d.Stage, err, StageDeleted)
 	}
 }
+
+// A deal with a contact person and no organization (a private customer)
+// is billed to the person: its name and primary e-mail, under a company id
+// of its own ("person-<id>": person and organization ids are two
+// sequences). The organization, when there is one, is billed as before.
+func TestFetchDealOfAPersonWithoutOrganization(t *testing.T) {
+	f := fakePipedrive(t, "token-6083095")
+	f.PutDeal("6083095", pipedrivefake.ParseRecord(`{"id":178,"title":"Jane's order","status":"won","value":"12000.1","currency":"EUR",
+ "org_id":null,"person_id":179,"won_time":"2026-01-14T23:30:00Z","custom_fields":{}}`))
+	f.PutDealProducts("6083095", "178")
+	f.PutPerson("6083095", pipedrivefake.ParseRecord(`{"id":179,"name":"Jane Doe","emails":[{"value":"jane@work.example","primary":false,"label":"work"},{"value":"jane@home.example","primary":true,"label":"home"}]}`))
+	s := apiSource(t, f.URL, nil)
+	d, err := s.FetchDeal(context.Background(), "6083095", "178")
+	if err != nil {
+		t.Fatalf("FetchDeal: %v", err)
+	}
+	if c := d.Company; c.ID != "person-179" || c.Name != "Jane Doe" || c.Email != "jane@home.example" {
+		t.Errorf("company %+v, want the person", c)
+	}
+}

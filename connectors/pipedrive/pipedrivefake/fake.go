@@ -3,7 +3,8 @@
 // an API token per company (x-api-token header, or an OAuth bearer token;
 // 401 "unauthorized access" otherwise), GET /api/v2/deals and /api/v2/deals/archived (status,
 // updated_since, sort, cursor paging), GET /api/v2/deals/{id},
-// GET /api/v2/organizations/{id}, GET /api/v2/deals/{id}/products (cursor
+// GET /api/v2/organizations/{id}, GET /api/v2/persons/{id},
+// GET /api/v2/deals/{id}/products (cursor
 // paging; each deal product with its tax percentage, "tax", 0 unless
 // seeded, and its "tax_method", exclusive, inclusive or none, the
 // company's tax option unless seeded: see SetTaxOption),
@@ -71,6 +72,7 @@ type Fault struct {
 type company struct {
 	deals    map[string]Record
 	orgs     map[string]Record
+	persons  map[string]Record
 	items    map[string][]Record // deal id → deal products
 	products map[string]Record
 	fields   map[string]bool // deal custom field keys
@@ -103,7 +105,7 @@ func New() *Server {
 func (s *Server) company(id string) *company {
 	c, ok := s.companies[id]
 	if !ok {
-		c = &company{deals: map[string]Record{}, orgs: map[string]Record{}, items: map[string][]Record{},
+		c = &company{deals: map[string]Record{}, orgs: map[string]Record{}, persons: map[string]Record{}, items: map[string][]Record{},
 			products: map[string]Record{}, fields: map[string]bool{}, taxOpt: "none"}
 		s.companies[id] = c
 	}
@@ -197,6 +199,13 @@ func (s *Server) PutOrganization(companyID string, r Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.company(companyID).orgs[idOf(r)] = clone(r)
+}
+
+// PutPerson stores a person (a contact person of a deal).
+func (s *Server) PutPerson(companyID string, r Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.company(companyID).persons[idOf(r)] = clone(r)
 }
 
 // PutDealProducts replaces the products attached to a deal.
@@ -331,6 +340,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			ok(w, o)
 		} else {
 			writeError(w, http.StatusNotFound, "Organization not found")
+		}
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "persons":
+		if p, found := c.persons[parts[1]]; found {
+			ok(w, p)
+		} else {
+			writeError(w, http.StatusNotFound, "Person not found")
 		}
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "deals" && parts[2] == "products":
 		s.dealProducts(w, r, c, parts[1])
