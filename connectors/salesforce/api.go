@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -137,8 +138,30 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 			fields = append(fields, f)
 		}
 	}
-	opps, err := s.query(ctx, acc, "fetch opportunity",
-		"SELECT "+strings.Join(fields, ", ")+" FROM Opportunity WHERE Id = '"+dealID+"'")
+	// Without a currency_field, the Opportunity's CurrencyIsoCode is read
+	// where the org has one (a multi-currency org): its deals are not all
+	// in default_currency. A single-currency org refuses the field; it is
+	// then asked for no more.
+	currencyField := s.fetch.CurrencyField
+	auto := currencyField == "" && !acc.singleCurrency.Load()
+	if auto {
+		currencyField = "CurrencyIsoCode"
+	}
+	oppQuery := func(fields []string) ([]map[string]any, error) {
+		return s.query(ctx, acc, "fetch opportunity", "SELECT "+strings.Join(fields, ", ")+" FROM Opportunity WHERE Id = '"+dealID+"'")
+	}
+	var opps []map[string]any
+	if auto {
+		opps, err = oppQuery(append(slices.Clone(fields), currencyField))
+		var api *connectors.APIError
+		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest && strings.Contains(api.Message, "'CurrencyIsoCode'") {
+			acc.singleCurrency.Store(true)
+			currencyField = ""
+			opps, err = oppQuery(fields)
+		}
+	} else {
+		opps, err = oppQuery(fields)
+	}
 	if err != nil {
 		return model.Deal{}, err
 	}
@@ -151,7 +174,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		ID:       dealID,
 		Name:     text(o, "Name"),
 		Owner:    text(o, "OwnerId"),
-		Currency: strings.ToUpper(text(o, s.fetch.CurrencyField)),
+		Currency: strings.ToUpper(text(o, currencyField)),
 		Raw:      map[string]json.RawMessage{},
 	}
 	if d.Currency == "" {

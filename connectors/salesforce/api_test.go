@@ -50,6 +50,7 @@ func newFakeOrg(t *testing.T) *salesforcefake.Server {
 	t.Cleanup(f.Close)
 	// Two pages of line items, as for a large opportunity.
 	f.LineItemPageSize = 1
+	f.MultiCurrency = true
 	f.PutOpportunity(salesforcefake.ParseRecord(oppRecord))
 	f.PutLineItems("0065w000023STAmAAO", salesforcefake.ParseRecord(line1), salesforcefake.ParseRecord(line2), salesforcefake.ParseRecord(line3))
 	return f
@@ -345,5 +346,32 @@ func TestRecordLockIsRetried(t *testing.T) {
 	err := s.WriteBack(context.Background(), orgA, "0065w000023STAmAAO", connectors.InvoiceResult{InvoiceID: "i"})
 	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "HTTP 400 UNABLE_TO_LOCK_ROW") {
 		t.Fatalf("got %v (class %v)", err, c)
+	}
+}
+
+// Without a currency_field, a multi-currency org's Opportunity is read in
+// its CurrencyIsoCode, not default_currency; a single-currency org refuses
+// that field once, and its deals are in default_currency.
+func TestFetchDealCurrencyWithoutCurrencyField(t *testing.T) {
+	for _, multi := range []bool{true, false} {
+		f := newFakeOrg(t)
+		f.MultiCurrency = multi
+		s := apiSource(t, f, func(c *Config) { c.Fetch.CurrencyField, c.Fetch.DefaultCurrency = "", "USD" })
+		want := map[bool]string{true: "EUR", false: "USD"}[multi]
+		for range 2 {
+			d, err := s.FetchDeal(context.Background(), orgA, "0065w000023STAmAAO")
+			if err != nil || d.Currency != want {
+				t.Fatalf("multi-currency %v: currency %q, %v; want %s", multi, d.Currency, err, want)
+			}
+		}
+		refused := 0
+		for _, r := range f.Requests() {
+			if strings.Contains(r.Query, "CurrencyIsoCode") && !multi {
+				refused++
+			}
+		}
+		if !multi && refused != 1 {
+			t.Errorf("a single-currency org was asked for CurrencyIsoCode %d times, want once", refused)
+		}
 	}
 }

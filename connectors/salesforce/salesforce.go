@@ -38,6 +38,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -179,6 +180,9 @@ type account struct {
 	instanceURL string
 	wonStages   map[string]bool
 	token       *resettable
+	// singleCurrency: the org refused CurrencyIsoCode (it is not a
+	// multi-currency org); FetchDeal no longer asks for it.
+	singleCurrency atomic.Bool
 }
 
 var (

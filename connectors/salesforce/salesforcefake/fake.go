@@ -62,6 +62,10 @@ type Server struct {
 	*httptest.Server
 	OrgID, ClientID, ClientSecret string
 	APIVersion                    string
+	// MultiCurrency makes the org a multi-currency one: its Opportunities
+	// have CurrencyIsoCode. Otherwise a query of that field is refused as
+	// Salesforce refuses it (400 INVALID_FIELD).
+	MultiCurrency bool
 	// LineItemPageSize is the most line items per query page (default 2000,
 	// Salesforce's default batch size).
 	LineItemPageSize int
@@ -380,6 +384,11 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 		return
 	}
 	if m := oppQuery.FindStringSubmatch(q); m != nil {
+		if !s.MultiCurrency && slices.Contains(selectList(q), "CurrencyIsoCode") {
+			writeErrors(w, http.StatusBadRequest, "INVALID_FIELD", "\nSELECT Id, CurrencyIsoCode FROM Opportunity\n                ^\nERROR at Row:1:Column:12\n"+
+				"No such column 'CurrencyIsoCode' on entity 'Opportunity'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name.")
+			return
+		}
 		records := []any{}
 		if o, ok := s.opps[m[1]]; ok {
 			records = append(records, s.withAttributes("Opportunity", project(o, selectList(q))))
