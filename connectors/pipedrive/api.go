@@ -360,15 +360,29 @@ func customText(fields map[string]json.RawMessage, key string) string {
 	if len(raw) == 0 {
 		return ""
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return strings.TrimSpace(s)
+	// A text field is a string; a numerical one (a tax number kept as a
+	// number) is a JSON number, taken as written; a typed one an object
+	// with its value.
+	text := func(raw json.RawMessage) (string, bool) {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return strings.TrimSpace(s), true
+		}
+		var n json.Number
+		if d := json.NewDecoder(bytes.NewReader(raw)); d.Decode(&n) == nil {
+			return n.String(), true
+		}
+		return "", false
+	}
+	if s, ok := text(raw); ok {
+		return s
 	}
 	var typed struct {
 		Value json.RawMessage `json:"value"`
 	}
-	if json.Unmarshal(raw, &typed) == nil && json.Unmarshal(typed.Value, &s) == nil {
-		return strings.TrimSpace(s)
+	if json.Unmarshal(raw, &typed) == nil {
+		s, _ := text(typed.Value)
+		return s
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package pipedrive
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -463,5 +464,35 @@ func TestFetchDealOfAPersonWithoutOrganization(t *testing.T) {
 	}
 	if c := d.Company; c.ID != "person-179" || c.Name != "Jane Doe" || c.Email != "jane@home.example" {
 		t.Errorf("company %+v, want the person", c)
+	}
+}
+
+// A custom field read as text: a string, a number as written (a tax number
+// kept in a numerical field), or a typed field's value; nothing else.
+func TestCustomText(t *testing.T) {
+	fields := map[string]json.RawMessage{
+		"text": json.RawMessage(`" DE123 "`), "number": json.RawMessage(`12345678901`), "typed": json.RawMessage(`{"value":12345}`),
+		"typed_text": json.RawMessage(`{"value":"PO-7"}`), "null": json.RawMessage(`null`), "list": json.RawMessage(`[1,2]`),
+	}
+	for key, want := range map[string]string{"text": "DE123", "number": "12345678901", "typed": "12345", "typed_text": "PO-7", "null": "", "list": "", "missing": ""} {
+		if got := customText(fields, key); got != want {
+			t.Errorf("%s: %q, want %q", key, got, want)
+		}
+	}
+}
+
+// meta.timestamp forms: RFC 3339, its offset without a colon, Pipedrive's
+// "2006-01-02 15:04:05" (UTC), Unix seconds and milliseconds.
+func TestParseTimestamp(t *testing.T) {
+	want := time.Date(2026, 1, 14, 18, 16, 56, 0, time.UTC)
+	for _, s := range []string{"2026-01-14T18:16:56Z", "2026-01-14T19:16:56+01:00", "2026-01-14T18:16:56+0000", "2026-01-14T19:16:56.000+0100",
+		"2026-01-14 18:16:56", "1768414616", "1768414616000"} {
+		got, err := parseTimestamp(s)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%s: %v, %v; want %v", s, got, err, want)
+		}
+	}
+	if _, err := parseTimestamp("yesterday"); err == nil {
+		t.Error("yesterday is a timestamp")
 	}
 }

@@ -210,6 +210,10 @@ func parseTimestamp(s string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02 15:04:05", s); err == nil {
 		return t, nil
 	}
+	// ISO 8601 with the offset written without a colon (+0000).
+	if t, err := time.Parse("2006-01-02T15:04:05.999999999Z0700", s); err == nil {
+		return t.UTC(), nil
+	}
 	return time.Time{}, fmt.Errorf("%q is not a timestamp", s)
 }
 
