@@ -30,6 +30,7 @@ package salesforce
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -432,12 +433,18 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if got == "" {
 		return fmt.Errorf("%w: salesforce: missing token query parameter in the endpoint URL", connectors.ErrUnauthorized)
 	}
-	// Both tokens are compared, whatever the first answers: the time taken
-	// does not tell which one matched.
-	current := subtle.ConstantTimeCompare([]byte(got), s.token)
+	// Both tokens are compared, whatever the first answers, and as SHA-256
+	// digests, of one length: the time taken tells neither which one
+	// matched nor a token's length.
+	digest := sha256.Sum256([]byte(got))
+	same := func(token []byte) int {
+		want := sha256.Sum256(token)
+		return subtle.ConstantTimeCompare(digest[:], want[:])
+	}
+	current := same(s.token)
 	previous := 0
 	if len(s.previousToken) > 0 {
-		previous = subtle.ConstantTimeCompare([]byte(got), s.previousToken)
+		previous = same(s.previousToken)
 	}
 	if current|previous != 1 {
 		return fmt.Errorf("%w: salesforce: wrong endpoint token", connectors.ErrUnauthorized)
