@@ -107,10 +107,11 @@ func Classify(err error) (Class, time.Duration) {
 var retryable4xx = map[int]bool{http.StatusRequestTimeout: true, http.StatusLocked: true, http.StatusTooEarly: true, 477: true}
 
 // MaxRetryAfter bounds a vendor's Retry-After: a later retry (a date far
-// ahead, a month in seconds) is made after this, and is answered again.
-// A run that waited on a server timer for the vendor's word would sit
-// "pending" until it timed out, with no attempt to show.
-const MaxRetryAfter = time.Hour
+// ahead, a month in seconds) is made after this, and is answered again. A
+// day honours the daily limits (Xero's day limit answers with the time
+// until the next day) and keeps a run from waiting past any run timeout
+// on the vendor's word alone.
+const MaxRetryAfter = 24 * time.Hour
 
 // ParseRetryAfter reads a Retry-After header: delta seconds or an HTTP date.
 func ParseRetryAfter(h http.Header, now time.Time) time.Duration {

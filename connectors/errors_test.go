@@ -32,7 +32,7 @@ func TestClassify(t *testing.T) {
 		{"408", api(408, 0), Retry, 0},
 		{"423 locked (HubSpot: wait and retry)", api(423, 0), Retry, 0},
 		{"425 too early", api(425, 0), Retry, 0},
-		{"477 migration in progress (HubSpot) with Retry-After", api(477, 3*time.Hour), RetryAfter, MaxRetryAfter},
+		{"477 migration in progress (HubSpot) with Retry-After", api(477, 3*time.Hour), RetryAfter, 3 * time.Hour},
 		{"429 asking for a month", api(429, 30*24*time.Hour), RetryAfter, MaxRetryAfter},
 		{"409", api(409, 0), Permanent, 0},
 		{"OAuth 400 invalid_grant", &APIError{Service: "crm", Op: "oauth token", StatusCode: 400, Credentials: true}, Unauthorized, 0},

@@ -231,7 +231,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		}).Get(ctx, nil); err != nil {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
 			return r, temporal.NewNonRetryableApplicationError(
-				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage(err),
+				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage("WriteBack", err),
 				ErrTypeWriteBackFailed, err, created)
 		}
 		return r, nil
@@ -270,14 +270,14 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// settles does: the loss is recorded where a later delivery of an
 	// older win reads it (a failed run would let that win be invoiced).
 	// A failed invoice step stays failed: its invoice may exist.
-	failed := func(err error) (InvoiceDealResult, error) {
+	failed := func(step string, err error) (InvoiceDealResult, error) {
 		if !in.Fetch && signals.Len() > 0 && workflow.GetVersion(ctx, lossDuringFailedStepChange, workflow.DefaultVersion, 1) == 1 {
 			takeWaiting()
 			if LeftWonStage(in, events.latest) {
 				return notWon(events.latest.Deal.Stage)
 			}
 		}
-		return fail(ctx, result(), err)
+		return fail(ctx, result(), step, err)
 	}
 
 	// A connection whose runs listen to the deal's whole-deal events can
@@ -293,7 +293,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		if err := call(a.PreviousRun, activities.PreviousRunInput{
 			Connection: in.Connection, WorkflowID: wfID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
 		}).Get(ctx, &prev); err != nil {
-			return failed(err)
+			return failed("PreviousRun", err)
 		}
 		listen(0)
 		if prev.ErrorType == ErrTypeDealNotWon && prev.NotWon != nil && staleWin(events.latest, *prev.NotWon) {
@@ -332,7 +332,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			if err := call(a.FetchDeal, activities.FetchInput{
 				Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
 			}).Get(ctx, &deal); err != nil {
-				return fail(ctx, result(), err)
+				return fail(ctx, result(), "FetchDeal", err)
 			}
 			if len(in.WonStages) == 0 || containsFold(in.WonStages, deal.Stage) {
 				break
@@ -359,7 +359,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	})
 	var mapped activities.MapResult
 	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev, Snapshot: in.MappingSnapshot, Mapping: in.Mapping}).Get(ctx, &mapped); err != nil {
-		return failed(err)
+		return failed("MapDeal", err)
 	}
 	// The intake records the mapping version it expects in the memo at
 	// start; upsert only when the run used another one (a reload in
@@ -372,7 +372,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if err := workflow.ExecuteLocalActivity(pure, a.ValidateInvoice, activities.ValidateInput{
 		Connection: in.Connection, Invoice: mapped.Invoice, DealAmount: ev.Deal.Amount, Tolerance: mapped.Tolerance,
 	}).Get(ctx, &invoice); err != nil {
-		return failed(err)
+		return failed("ValidateInvoice", err)
 	}
 
 	var customer connectors.CustomerRef
@@ -381,7 +381,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: wfID + "/customer",
 	}).Get(ctx, &customer); err != nil {
-		return failed(err)
+		return failed("FindOrCreateCustomer", err)
 	}
 	// A whole-deal event delivered since the deal was mapped (the customer
 	// step can take hours when the ERP is down) may say the deal left the
@@ -410,7 +410,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 				if err := call(a.FetchDeal, activities.FetchInput{
 					Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
 				}).Get(ctx, &now); err != nil {
-					return fail(ctx, result(), err)
+					return fail(ctx, result(), "FetchDeal", err)
 				}
 				if containsFold(in.WonStages, now.Stage) {
 					break
@@ -433,7 +433,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if err := call(a.CreateInvoice, activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
 	}).Get(ctx, &created); err != nil {
-		return fail(ctx, result(), err)
+		return fail(ctx, result(), "CreateInvoice", err)
 	}
 	r := result()
 	r.CustomerID, r.InvoiceID, r.Number, r.URL = customer.ID, created.InvoiceID, created.Number, created.URL
@@ -635,47 +635,53 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-// rootMessage is the step's own message: its ApplicationError's, without
-// the SDK's "(type: …, retryable: …)" and the causes, or what a timed-out
-// last attempt means.
-func rootMessage(err error) string {
+// rootMessage is step's own message: its ApplicationError's, without the
+// SDK's "(type: …, retryable: …)" and the causes, or what a timed-out last
+// attempt means.
+func rootMessage(step string, err error) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		return appErr.Message()
 	}
-	if msg, _, ok := stepTimedOut(err); ok {
+	if msg, _, ok := stepTimedOut(step, err); ok {
 		return msg
 	}
 	return err.Error()
 }
 
-// stepTimedOut reads a step whose last attempt ran out of time (a local
-// activity's StartToClose, which the SDK reports as a bare TimeoutError):
-// a message naming the step and the type of the system it called.
-func stepTimedOut(err error) (msg, typ string, ok bool) {
+// stepTimedOut reads step's last attempt that ran out of time without
+// another error (a local activity's StartToClose: the SDK reports a bare
+// TimeoutError, naming no step): a message naming it and the type of the
+// system it calls.
+func stepTimedOut(step string, err error) (msg, typ string, ok bool) {
 	var te *temporal.TimeoutError
 	if !errors.As(err, &te) {
 		return "", "", false
 	}
-	step, typ := "a step", activities.ErrTypeERPUnavailable
-	var ae *temporal.ActivityError
-	if errors.As(err, &ae) {
-		step = ae.ActivityType().Name
-		if crmSteps[step] {
-			typ = activities.ErrTypeCRMUnavailable
-		}
+	typ, ok = stepSystems[step]
+	if !ok {
+		// A pure step (map, validate) has its own time limit.
+		return step + " did not finish in time on its last attempt (" + te.TimeoutType().String() + ")", ErrTypeStepTimedOut, true
 	}
 	return step + " got no answer in time on its last attempt (" + te.TimeoutType().String() +
 		"): the system it calls did not answer within activity_timeout; retry the run once it does", typ, true
 }
 
-// crmSteps are the steps that call the CRM (the others call the ERP).
-var crmSteps = map[string]bool{"FetchDeal": true, "WriteBack": true}
+// stepSystems types a timed-out step by the system it calls.
+var stepSystems = map[string]string{
+	"FetchDeal": activities.ErrTypeCRMUnavailable, "WriteBack": activities.ErrTypeCRMUnavailable,
+	"FindOrCreateCustomer": activities.ErrTypeERPUnavailable, "CreateInvoice": activities.ErrTypeERPUnavailable,
+	"PreviousRun": activities.ErrTypeTemporalUnavailable,
+}
+
+// ErrTypeStepTimedOut ends a run whose pure step (map, validate) ran out
+// of time on its last attempt.
+const ErrTypeStepTimedOut = "StepTimedOut"
 
 // fail marks the run failed for operators and ends it with the step's own
 // message (not the SDK's "activity error" wrapper), so the Web UI shows
 // what went wrong in the run's failure.
-func fail(ctx workflow.Context, r InvoiceDealResult, err error) (InvoiceDealResult, error) {
+func fail(ctx workflow.Context, r InvoiceDealResult, step string, err error) (InvoiceDealResult, error) {
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusFailed))
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
@@ -685,7 +691,7 @@ func fail(ctx workflow.Context, r InvoiceDealResult, err error) (InvoiceDealResu
 		}
 		return r, temporal.NewNonRetryableApplicationError(appErr.Message(), appErr.Type(), err, details)
 	}
-	if msg, typ, ok := stepTimedOut(err); ok {
+	if msg, typ, ok := stepTimedOut(step, err); ok {
 		return r, temporal.NewNonRetryableApplicationError(msg, typ, err)
 	}
 	return r, err

@@ -272,19 +272,41 @@ func TestInvoiceDealERPRejectionIsNotRetried(t *testing.T) {
 }
 
 // A step whose last attempt timed out (the SDK's bare TimeoutError of a
-// local activity) ends the run with a message saying so and the type of
-// an unanswered call, not the SDK's "activity error" without a type.
+// local activity, which names no step) ends the run with a message naming
+// the step and the type of the system it calls, not the SDK's "activity
+// error" without a type.
 func TestStepTimedOutIsNamed(t *testing.T) {
 	err := fmt.Errorf("wrapped: %w", temporal.NewTimeoutError(enums.TIMEOUT_TYPE_START_TO_CLOSE, nil))
-	msg, typ, ok := stepTimedOut(err)
-	if !ok || typ != activities.ErrTypeERPUnavailable || !strings.Contains(msg, "got no answer in time on its last attempt") || !strings.Contains(msg, "StartToClose") {
-		t.Errorf("%q, %q, %v", msg, typ, ok)
+	for step, want := range map[string]string{
+		"FetchDeal": activities.ErrTypeCRMUnavailable, "WriteBack": activities.ErrTypeCRMUnavailable,
+		"FindOrCreateCustomer": activities.ErrTypeERPUnavailable, "CreateInvoice": activities.ErrTypeERPUnavailable,
+		"PreviousRun": activities.ErrTypeTemporalUnavailable, "MapDeal": ErrTypeStepTimedOut,
+	} {
+		msg, typ, ok := stepTimedOut(step, err)
+		if !ok || typ != want || !strings.HasPrefix(msg, step+" ") || !strings.Contains(msg, "StartToClose") {
+			t.Errorf("%s: %q, %q, %v; want type %s", step, msg, typ, ok, want)
+		}
+		if rootMessage(step, err) != msg {
+			t.Errorf("%s: rootMessage %q", step, rootMessage(step, err))
+		}
 	}
-	if rootMessage(err) != msg {
-		t.Errorf("rootMessage %q", rootMessage(err))
-	}
-	if _, _, ok := stepTimedOut(errors.New("other")); ok {
+	if _, _, ok := stepTimedOut("FetchDeal", errors.New("other")); ok {
 		t.Error("another error taken for a timeout")
+	}
+}
+
+// The same through a run: a local CRM fetch that outlasts activity_timeout
+// on its one attempt fails the run as CRMUnavailable naming FetchDeal.
+func TestLocalFetchThatTimesOutFailsTheRunNamingIt(t *testing.T) {
+	crm := &fakeCRM{deal: wonDeal("D-SLOW", "100.00"), duringFetch: func(int) { time.Sleep(300 * time.Millisecond) }}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}, Fetcher: crm})
+	in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-SLOW", Stage: "closedwon"}})
+	in.Fetch, in.WonStages, in.LocalCalls = true, []string{"closedwon"}, true
+	in.ActivityTimeout, in.Retry.MaximumAttempts = 50*time.Millisecond, 1
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeCRMUnavailable || !strings.HasPrefix(appErr.Message(), "FetchDeal ") {
+		t.Fatalf("%v; want CRMUnavailable naming FetchDeal", err)
 	}
 }
 

@@ -84,7 +84,7 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 		// the query, or the retries ran out): the loss this run saw is
 		// still recorded, and a win delivered meanwhile still invoiced;
 		// failing would leave the win unread and the loss unrecorded.
-		prev, unread = activities.PreviousRun{}, " (the deal's earlier runs could not be read, so an older loss they recorded is not merged: "+rootMessage(err)+")"
+		prev, unread = activities.PreviousRun{}, " (the deal's earlier runs could not be read, so an older loss they recorded is not merged: "+rootMessage("PreviousRun", err)+")"
 	}
 	// Events delivered while the previous run was read (their webhooks
 	// were acknowledged as reaching this run) are taken in as those of the

@@ -177,10 +177,14 @@ func (c *Client) TokenError(err error) error {
 		// The token endpoint refusing the grant or the client (400
 		// invalid_grant, invalid_client; RFC 6749 5.2) is a credentials
 		// problem, as a 401 is: classified Unauthorized, so the operator
-		// renews them rather than "fix the request".
+		// renews them rather than "fix the request". HubSpot names a spent
+		// refresh token BAD_REFRESH_TOKEN.
+		code := re.ErrorCode
+		credentials := re.Response.StatusCode == http.StatusBadRequest &&
+			(code == "invalid_grant" || code == "invalid_client" || strings.Contains(string(re.Body), "BAD_REFRESH_TOKEN") || strings.Contains(string(re.Body), "BAD_CLIENT_ID"))
 		return &connectors.APIError{Service: c.Service, Op: "oauth token", StatusCode: re.Response.StatusCode, Message: msg,
 			RetryAfter:  connectors.ParseRetryAfter(re.Response.Header, time.Now()),
-			Credentials: re.Response.StatusCode == http.StatusBadRequest}
+			Credentials: credentials}
 	}
 	return fmt.Errorf("%s oauth token: %w", c.Service, err)
 }
