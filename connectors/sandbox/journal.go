@@ -55,6 +55,13 @@ func (s *Server) OpenJournal(path string) error {
 	if err != nil {
 		return fmt.Errorf("sandbox journal: %w", err)
 	}
+	// One writer: a second process on the file (a second `dealsync dev` on
+	// the same data dir, or `dealsync sandbox --journal` beside it) would
+	// write over its records. The lock goes with the file's descriptor.
+	if err := lockExclusive(f); err != nil {
+		f.Close()
+		return fmt.Errorf("sandbox journal %s is in use by another process (another dealsync dev on the same data dir, or a dealsync sandbox with this journal): %w", path, err)
+	}
 	good, err := s.replay(f, path)
 	if err == nil {
 		err = s.dropPartialTail(f, path, good)

@@ -205,3 +205,26 @@ func TestJournalWriteFailureCreatesNothing(t *testing.T) {
 		t.Errorf("after restart: %d invoices, %d customers; want 1, 1", n, m)
 	}
 }
+
+// A journal is written by one process: a second server opening it while
+// the first holds it is refused, naming the file; once the first closes,
+// it opens.
+func TestJournalIsOneWritersOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sandbox.jsonl")
+	first := New(Options{})
+	if err := first.OpenJournal(path); err != nil {
+		t.Fatal(err)
+	}
+	second := New(Options{})
+	if err := second.OpenJournal(path); err == nil || !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("a second writer: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third := New(Options{})
+	if err := third.OpenJournal(path); err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	_ = third.Close()
+}
