@@ -17,17 +17,11 @@ import (
 // in the file; lowerTargetRefs lets the values that refer to a target
 // (which viper leaves alone) name it in any letter case.
 
-// checkNameCase reports each connection and target name of the YAML file
-// that has upper-case letters, at its key as written. It reads the file
-// again for the keys as written (the merged settings have only the
-// lower-cased ones); a file it cannot read or parse as YAML has been
-// reported by viper already, and a file of another format viper reads
-// (TOML, HCL, …) is not checked.
-func checkNameCase(file string, ps *problems) {
-	doc := readYAML(file)
-	if doc == nil {
-		return
-	}
+// checkNameCase reports each connection and target name of the config
+// file's YAML document doc (readYAML: the keys as written, where the merged
+// settings have only the lower-cased ones) that has upper-case letters, at
+// its key as written.
+func checkNameCase(doc *yaml.Node, ps *problems) {
 	root := unalias(doc)
 	if root.Kind != yaml.MappingNode {
 		return

@@ -84,8 +84,11 @@ func build(settings map[string]any, file string) (*Config, error) {
 	cfg := &Config{}
 
 	checkKeys(settings, reflect.TypeOf(cfg), "", ps)
-	checkNameCase(file, ps)
-	checkNumberText(file, ps)
+	// The file as written (the settings have lost its text), read once.
+	if doc := readYAML(file); doc != nil {
+		checkNameCase(doc, ps)
+		walkNumbers(doc, "", ps)
+	}
 	// The named entries are decoded one by one, and kept even when partly
 	// wrong, so that the checks below still see (and report on) them.
 	top := make(map[string]any, len(settings))

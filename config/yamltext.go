@@ -8,23 +8,15 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 )
 
-// checkNumberText reports each unquoted number of the YAML file whose
-// value is not what its text says to a reader of decimals: YAML reads 0200
-// as the octal 128, 0x1F as 31, 0o17 as 15 and 0b11 as 3, and the
-// settings keep only the number, so an account code 0200 would be sent as
-// "128" and a stage id 0123 compared as "83". Like checkNameCase it reads
-// the file again (the settings have lost the text), and checks YAML and
-// JSON files only. Written in quotes, the text is kept; written in
-// decimals, the number is what it says.
-func checkNumberText(file string, ps *problems) {
-	if doc := readYAML(file); doc != nil {
-		walkNumbers(doc, "", ps)
-	}
-}
-
 // nonDecimalInt matches the integer forms YAML reads in another base.
 var nonDecimalInt = regexp.MustCompile(`^[-+]?(0[0-9_]+|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+)$`)
 
+// walkNumbers reports each unquoted number of the YAML document under n
+// whose value is not what its text says to a reader of decimals: YAML
+// reads 0200 as the octal 128, 0x1F as 31, 0o17 as 15 and 0b11 as 3, and
+// the settings keep only the number, so an account code 0200 would be sent
+// as "128" and a stage id 0123 compared as "83". Written in quotes, the
+// text is kept; written in decimals, the number is what it says.
 func walkNumbers(n *yaml.Node, path string, ps *problems) {
 	switch n.Kind {
 	case yaml.MappingNode:

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -43,6 +44,18 @@ type Webhook struct {
 	// read again, and one that does not retry a 400 (HubSpot) would lose
 	// the batch's good events with them.
 	Unreadable []error
+}
+
+// UnreadableError is the error of a delivery none of whose events could
+// be read: the first one's, with the count of the others (events, or the
+// source's word for them), and Unreadable cleared.
+func (w *Webhook) UnreadableError(what string) error {
+	err := w.Unreadable[0]
+	if n := len(w.Unreadable); n > 1 {
+		err = fmt.Errorf("%w (and %d more %s that cannot be read)", err, n-1, what)
+	}
+	w.Unreadable = nil
+	return err
 }
 
 // Sentinel errors a Source wraps so the intake can pick the status code.

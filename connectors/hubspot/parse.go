@@ -115,14 +115,11 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	case len(w.Unreadable) > 0 && w.Dropped+len(w.Unreadable) == len(items):
 		// Nothing readable of a listed portal, but events that cannot be
 		// read (which may be ours): malformed, not "not our account".
-		err := w.Unreadable[0]
-		if n := len(w.Unreadable); n > 1 {
-			err = fmt.Errorf("%w (and %d more events that cannot be read)", err, n-1)
-		}
+		err := w.UnreadableError("events")
 		if w.Dropped > 0 {
 			err = fmt.Errorf("%w; the %d other events are of portals the connection does not list", err, w.Dropped)
 		}
-		w.Dropped, w.Unreadable = 0, nil
+		w.Dropped = 0
 		return nil, err
 	case w.Dropped == len(items):
 		w.Dropped = 0

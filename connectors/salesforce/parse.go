@@ -190,12 +190,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		out = append(out, ev)
 	}
 	if len(out) == 0 && len(w.Unreadable) > 0 {
-		err := w.Unreadable[0]
-		if n := len(w.Unreadable); n > 1 {
-			err = fmt.Errorf("%w (and %d more notifications that cannot be read)", err, n-1)
-		}
-		w.Unreadable = nil
-		return nil, err
+		return nil, w.UnreadableError("notifications")
 	}
 	return out, nil
 }
