@@ -123,14 +123,25 @@ type pdProduct struct {
 	Code *string `json:"code"`
 }
 
+// pdDiscount is a discount on the whole deal (GET
+// /api/v2/deals/{id}/discounts), which Pipedrive takes off the value of the
+// deal's one-time products after their own discounts.
+type pdDiscount struct {
+	ID          string      `json:"id"`
+	Type        string      `json:"type"` // percentage or amount
+	Amount      json.Number `json:"amount"`
+	Description string      `json:"description"`
+}
+
 func permanent(format string, args ...any) error {
 	return fmt.Errorf("%w: pipedrive: "+format, append([]any{connectors.ErrPermanent}, args...)...)
 }
 
 // FetchDeal reads the deal (GET /api/v2/deals/{id}), its organization
 // (GET /api/v2/organizations/{id}), its products (GET
-// /api/v2/deals/{id}/products, all pages) and their codes (GET
-// /api/v2/products?ids=...). Numbers are read as exact decimals. A product
+// /api/v2/deals/{id}/products, all pages), their codes (GET
+// /api/v2/products?ids=...) and, when it has products, the discounts on
+// the whole deal (GET /api/v2/deals/{id}/discounts). Numbers are read as exact decimals. A product
 // discount of discount_type "percentage" becomes DiscountPercent, of type
 // "amount" Discount (an amount off the line). Disabled products
 // (is_enabled false) are left out.
@@ -145,6 +156,10 @@ func permanent(format string, args ...any) error {
 // line whose total no net amount reaches is billed a minor unit less; one
 // that no net line can be made of (a negative quantity) fails the fetch
 // (ErrPermanent), naming the deal, the product line and what to change.
+//
+// A deal with products and a discount on the whole deal fails the fetch
+// (ErrPermanent): Pipedrive takes such a discount off the deal value, and
+// invoicing the product lines without it would bill more than the deal.
 func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model.Deal, error) {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -231,6 +246,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	products, err := s.dealProducts(ctx, acc, dealID)
 	if err != nil {
 		return model.Deal{}, err
+	}
+	if len(products) > 0 {
+		if err := s.refuseDealDiscounts(ctx, acc, dealID); err != nil {
+			return model.Deal{}, err
+		}
 	}
 	codes, err := s.productCodes(ctx, acc, products)
 	if err != nil {
@@ -321,6 +341,34 @@ func (s *Source) dealProducts(ctx context.Context, acc *account, dealID string) 
 		}
 		cursor = *env.AdditionalData.NextCursor
 	}
+}
+
+// refuseDealDiscounts fails (ErrPermanent) when the deal has discounts on
+// the whole deal, naming them and what to change: dealsync invoices the
+// deal's product lines, each with its own discount, and an invoice line
+// has nowhere to take a discount on the whole deal that the ERPs would
+// compute as Pipedrive does (before tax, spread over lines of different
+// tax rates).
+func (s *Source) refuseDealDiscounts(ctx context.Context, acc *account, dealID string) error {
+	var discounts []pdDiscount
+	if _, err := s.call(ctx, acc, "fetch deal discounts", http.MethodGet, "/api/v2/deals/"+dealID+"/discounts", nil, &discounts); err != nil {
+		return err
+	}
+	if len(discounts) == 0 {
+		return nil
+	}
+	names := make([]string, len(discounts))
+	for i, d := range discounts {
+		off := d.Amount.String()
+		if d.Type == "percentage" {
+			off += "%"
+		}
+		names[i] = fmt.Sprintf("%q (%s off)", d.Description, off)
+	}
+	return permanent("deal %s has %d discount(s) on the whole deal: %s; "+
+		"dealsync invoices the deal's product lines and their own discounts, so the invoice would bill more than the deal's value. "+
+		"Move the discount onto the deal's products in Pipedrive (each product's discount) and remove it from the deal, "+
+		"then retry the run (dealsync runs retry)", dealID, len(discounts), strings.Join(names, ", "))
 }
 
 // productCodes reads the catalogue codes of the products, 100 ids a call.

@@ -127,6 +127,7 @@ func TestFetchDeal(t *testing.T) {
 		"GET /api/v2/deals/213973/products?limit=500",
 		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6MX0&limit=500",
 		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6Mn0&limit=500",
+		"GET /api/v2/deals/213973/discounts?",
 		"GET /api/v2/products?ids=501%2C502&limit=100",
 	}
 	if !reflect.DeepEqual(paths, want) {
@@ -435,6 +436,46 @@ connections:
 
 // A deal Pipedrive marks deleted (deleted, or merged into another deal,
 // and kept 30 days with its status) is no longer won, whatever its status.
+// A discount on the whole deal (Pipedrive takes it off the value of the
+// deal's products) fails the fetch for good, naming the discounts and what
+// to change: the product lines without it would bill more than the deal.
+// A deal without products, invoiced at its value, is not asked about
+// discounts (Pipedrive's discounts do not change the value of such a deal).
+func TestFetchDealRefusesDiscountsOnTheWholeDeal(t *testing.T) {
+	f := fakePipedrive(t, "token-6083095")
+	f.PutDealDiscounts("6083095", "213973",
+		pipedrivefake.ParseRecord(`{"id":"30195b0e-7577-4f52-a5cf-f3ee39b9d1e0","description":"Loyalty","amount":10,"type":"percentage","deal_id":213973}`),
+		pipedrivefake.ParseRecord(`{"id":"7f1c2d3e-0000-4000-8000-000000000001","description":"Goodwill","amount":250.5,"type":"amount","deal_id":213973}`))
+	s := apiSource(t, f.URL, nil)
+	_, err := s.FetchDeal(context.Background(), "6083095", "213973")
+	if !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("a deal with discounts on the whole deal: %v, want ErrPermanent", err)
+	}
+	for _, want := range []string{"deal 213973 has 2 discount(s) on the whole deal", `"Loyalty" (10% off)`, `"Goodwill" (250.5 off)`,
+		"Move the discount onto the deal's products", "dealsync runs retry"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+
+	f.PutDealDiscounts("6083095", "213973")
+	if _, err := s.FetchDeal(context.Background(), "6083095", "213973"); err != nil {
+		t.Fatalf("discounts removed: %v", err)
+	}
+
+	f.PutDeal("6083095", pipedrivefake.ParseRecord(`{"id":180,"title":"Value only","status":"won","value":"500","currency":"EUR","org_id":5063}`))
+	f.PutDealDiscounts("6083095", "180", pipedrivefake.ParseRecord(`{"id":"d-1","description":"Loyalty","amount":10,"type":"percentage","deal_id":180}`))
+	d, err := s.FetchDeal(context.Background(), "6083095", "180")
+	if err != nil || d.Amount.Decimal.String() != "500" || len(d.LineItems) != 0 {
+		t.Fatalf("a deal without products: %+v, %v; want its value, 500", d, err)
+	}
+	for _, r := range f.Requests() {
+		if r.Path == "/api/v2/deals/180/discounts" {
+			t.Errorf("asked for the discounts of a deal without products")
+		}
+	}
+}
+
 func TestFetchDealMarkedDeleted(t *testing.T) {
 	f := fakePipedrive(t, "token-6083095")
 	rec := pipedrivefake.ParseRecord(dealRecord)

@@ -92,6 +92,11 @@ func TestAPIAgainstPipedriveSpec(t *testing.T) {
 		items[0].Tax == "" || items[0].TaxMethod == "" || env.AdditionalData.NextCursor == nil {
 		t.Errorf("deal products example: %v %+v", err, items)
 	}
+	var discounts []pdDiscount
+	if _, err := s.call(ctx, acc, "fetch deal discounts", http.MethodGet, "/api/v2/deals/213973/discounts", nil, &discounts); err != nil ||
+		len(discounts) == 0 || discounts[0].Type == "" || discounts[0].Amount == "" || discounts[0].Description == "" {
+		t.Errorf("deal discounts example: %v %+v", err, discounts)
+	}
 	var prods []pdProduct
 	if _, err := s.call(ctx, acc, "fetch products", http.MethodGet, "/api/v2/products?ids=1&limit=100", nil, &prods); err != nil || len(prods) == 0 || prods[0].ID == "" {
 		t.Errorf("products example: %v %+v", err, prods)

@@ -8,6 +8,8 @@
 // paging; each deal product with its tax percentage, "tax", 0 unless
 // seeded, and its "tax_method", exclusive, inclusive or none, the
 // company's tax option unless seeded: see SetTaxOption),
+// GET /api/v2/deals/{id}/discounts (the discounts on the whole deal,
+// none unless seeded: see PutDealDiscounts),
 // GET /api/v2/products?ids=..., and PATCH /api/v2/deals/{id},
 // which updates the stored deal's custom fields (400 for a custom field key
 // the company does not have). Answers use the {"success", "data",
@@ -70,13 +72,14 @@ type Fault struct {
 }
 
 type company struct {
-	deals    map[string]Record
-	orgs     map[string]Record
-	persons  map[string]Record
-	items    map[string][]Record // deal id → deal products
-	products map[string]Record
-	fields   map[string]bool // deal custom field keys
-	taxOpt   string          // tax_method of deal products seeded without one
+	deals     map[string]Record
+	orgs      map[string]Record
+	persons   map[string]Record
+	items     map[string][]Record // deal id → deal products
+	discounts map[string][]Record // deal id → discounts on the whole deal
+	products  map[string]Record
+	fields    map[string]bool // deal custom field keys
+	taxOpt    string          // tax_method of deal products seeded without one
 }
 
 // Server is a fake Pipedrive API. Create it with New.
@@ -106,7 +109,7 @@ func (s *Server) company(id string) *company {
 	c, ok := s.companies[id]
 	if !ok {
 		c = &company{deals: map[string]Record{}, orgs: map[string]Record{}, persons: map[string]Record{}, items: map[string][]Record{},
-			products: map[string]Record{}, fields: map[string]bool{}, taxOpt: "none"}
+			discounts: map[string][]Record{}, products: map[string]Record{}, fields: map[string]bool{}, taxOpt: "none"}
 		s.companies[id] = c
 	}
 	return c
@@ -217,6 +220,18 @@ func (s *Server) PutDealProducts(companyID, dealID string, items ...Record) {
 		out[i] = clone(r)
 	}
 	s.company(companyID).items[dealID] = out
+}
+
+// PutDealDiscounts replaces the discounts on the whole deal (records
+// with id, type "percentage" or "amount", amount and description).
+func (s *Server) PutDealDiscounts(companyID, dealID string, discounts ...Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Record, len(discounts))
+	for i, r := range discounts {
+		out[i] = clone(r)
+	}
+	s.company(companyID).discounts[dealID] = out
 }
 
 // PutProducts stores catalogue products.
@@ -349,6 +364,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "deals" && parts[2] == "products":
 		s.dealProducts(w, r, c, parts[1])
+	case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "deals" && parts[2] == "discounts":
+		if _, found := c.deals[parts[1]]; !found {
+			writeError(w, http.StatusNotFound, "Deal not found")
+			return
+		}
+		out := []Record{}
+		for _, d := range c.discounts[parts[1]] {
+			out = append(out, clone(d))
+		}
+		ok(w, out)
 	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "products":
 		var out []any
 		for _, id := range strings.Split(r.URL.Query().Get("ids"), ",") {
