@@ -314,3 +314,107 @@ connections:
 		t.Fatalf("a later completed run: %+v, starter %+v; want r2 skipped", r, st)
 	}
 }
+
+// Run r1 made the invoice and its write-back failed; a later delivery's
+// run r2 failed on its mapping before any invoice. `runs retry
+// --writeback` still writes r1's invoice back (r2 did not take it over,
+// and `runs retry` skips r2 pointing to --writeback): before, both skipped
+// and the invoice was never written back. A later run that is running,
+// completed, recorded an invoice or has one in its history does take it
+// over, and a canceled run is selected with --canceled.
+func TestWriteBackPastALaterRunWithoutAnInvoice(t *testing.T) {
+	t.Setenv("HS_SECRET", "s3cret")
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(`
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  hs:
+    target: erp
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      base_url: http://127.0.0.1:1
+      accounts:
+        "62515": {access_token: pat-na1-62515}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := workflows.InvoiceDealInput{Connection: "hs", WriteBack: true, Event: model.DealEvent{Account: "62515", Deal: model.Deal{ID: "4711", Stage: "closedwon"}}}
+	inv := connectors.InvoiceResult{InvoiceID: "INV-1"}
+	r1 := []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv)}
+	r2 := []*historypb.HistoryEvent{started(t, in), marker(t, 2, "MapDeal", map[string]any{})}
+	failed := enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	ctx := context.Background()
+	newRuns := func() *runs {
+		return &runs{ids: []string{"r1", "r2"}, status: map[string]enumspb.WorkflowExecutionStatus{"r1": failed, "r2": failed},
+			sync:   map[string]string{"r1": workflows.StatusWriteBackFailed, "r2": workflows.StatusFailed},
+			events: map[string][]*historypb.HistoryEvent{"r1": r1, "r2": r2}}
+	}
+
+	st := &recordingStarter{}
+	if r := one(ctx, newRuns(), set, st, "wf", "r1", Options{WriteBack: true}); r.NewRun != "new" || st.writeBacks != 1 || st.full != 0 {
+		t.Fatalf("a later run that failed before any invoice: %+v, starter %+v; want r1's invoice written back", r, st)
+	}
+	st = &recordingStarter{}
+	if r := one(ctx, newRuns(), set, st, "wf", "r2", Options{}); !strings.Contains(r.Skipped, "run r1 of this deal made its invoice") ||
+		!strings.Contains(r.Skipped, "--writeback") || st.writeBacks+st.full != 0 {
+		t.Fatalf("runs retry of the later run: %+v, starter %+v; want it skipped pointing to --writeback", r, st)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		status enumspb.WorkflowExecutionStatus
+		sync   string
+		events []*historypb.HistoryEvent
+	}{
+		{"running", enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, workflows.StatusPending, r2},
+		{"completed", enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, workflows.StatusInvoiced, r2},
+		{"failed writing back itself", failed, workflows.StatusWriteBackFailed, r1},
+		{"timed out with the invoice in its history", enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, workflows.StatusPending, r1},
+	} {
+		c := newRuns()
+		c.status["r2"], c.sync["r2"], c.events["r2"] = tc.status, tc.sync, tc.events
+		st := &recordingStarter{}
+		if r := one(ctx, c, set, st, "wf", "r1", Options{WriteBack: true}); !strings.Contains(r.Skipped, "a later run r2") || st.writeBacks+st.full != 0 {
+			t.Errorf("a later run %s: %+v, starter %+v; want r1 skipped naming r2", tc.name, r, st)
+		}
+	}
+	// A later run that timed out before its invoice does not take it over.
+	c := newRuns()
+	c.status["r2"], c.sync["r2"] = enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, workflows.StatusPending
+	st = &recordingStarter{}
+	if r := one(ctx, c, set, st, "wf", "r1", Options{WriteBack: true}); r.NewRun != "new" || st.writeBacks != 1 {
+		t.Errorf("a later run that timed out without an invoice: %+v, starter %+v; want r1 written back", r, st)
+	}
+
+	// A canceled run after its invoice (the Web UI's "Request
+	// cancellation" during the write-back's retries) is written back with
+	// --writeback --canceled, and a full retry names that command.
+	c = &runs{ids: []string{"r1"}, status: map[string]enumspb.WorkflowExecutionStatus{"r1": enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED},
+		sync: map[string]string{"r1": workflows.StatusInvoiced}, events: map[string][]*historypb.HistoryEvent{"r1": r1}}
+	st = &recordingStarter{}
+	if r := one(ctx, c, set, st, "wf", "r1", Options{Canceled: true}); !strings.Contains(r.Skipped, "`dealsync runs retry --writeback --canceled`") || st.writeBacks+st.full != 0 {
+		t.Errorf("full retry of a canceled run with its invoice: %+v, starter %+v", r, st)
+	}
+	st = &recordingStarter{}
+	if r := one(ctx, c, set, st, "wf", "r1", Options{WriteBack: true, Canceled: true}); r.NewRun != "new" || st.writeBacks != 1 {
+		t.Errorf("--writeback --canceled: %+v, starter %+v; want the invoice written back", r, st)
+	}
+	// One whose write-back was done is not pointed to --writeback.
+	c.events["r1"] = append(r1[:2:2], marker(t, 4, "WriteBack", nil))
+	st = &recordingStarter{}
+	if r := one(ctx, c, set, st, "wf", "r1", Options{Canceled: true}); !strings.Contains(r.Skipped, "write-back was done before it was canceled") ||
+		strings.Contains(r.Skipped, "--writeback") || st.writeBacks+st.full != 0 {
+		t.Errorf("full retry of a canceled run that wrote back: %+v, starter %+v", r, st)
+	}
+}

@@ -21,11 +21,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -60,10 +62,13 @@ type Options struct {
 	TimedOut bool
 	// Terminated also selects runs an operator terminated.
 	Terminated bool
+	// Canceled also selects runs an operator canceled (the Web UI's
+	// "Request cancellation").
+	Canceled bool
 	// WriteBack selects, instead of the runs without an invoice, the runs
 	// whose invoice was created but not written back to the CRM deal: a
 	// failed write-back (SyncStatus "writeback_failed"), and with TimedOut
-	// or Terminated a run that ended while its write-back was retried
+	// Terminated or Canceled a run that ended while its write-back was retried
 	// (SyncStatus "invoiced", or still "pending" when it ended right after
 	// the invoice: its history tells). The new runs only write that
 	// invoice back.
@@ -87,19 +92,28 @@ type Result struct {
 
 // Filter is the list filter of the runs Failed considers, on dealsync's
 // task queue: the runs that failed before any invoice was made (SyncStatus
-// "failed": a mapping, validation, ERP or CRM error), and with TimedOut or
-// Terminated those that timed out or were terminated before (SyncStatus
-// still "pending"). With WriteBack, instead, the runs whose write-back
-// failed, and with TimedOut or Terminated those that ended after their
-// invoice was made (SyncStatus "invoiced", or "pending" when they ended
-// before recording it; Failed then reads their history, and skips those
-// without an invoice or that had written it back). o.Query narrows it.
+// "failed": a mapping, validation, ERP or CRM error), and with TimedOut,
+// Terminated or Canceled those that timed out, were terminated or were
+// canceled: before their invoice was made (SyncStatus "pending", or
+// "failed" for a canceled step), and after it ("invoiced"), which Failed
+// skips naming the command that writes their invoice back. With WriteBack,
+// instead, the runs whose write-back failed, and with TimedOut, Terminated
+// or Canceled those that ended after their invoice was made (SyncStatus
+// "invoiced", or "pending" when they ended before recording it; Failed
+// then reads their history, and skips those without an invoice or that
+// had written it back). o.Query narrows it.
 func (o Options) Filter() string {
 	str := activities.QueryString
-	failed, ended := workflows.StatusFailed, "SyncStatus = "+str(workflows.StatusPending)
+	in := func(statuses ...string) string {
+		for i, s := range statuses {
+			statuses[i] = str(s)
+		}
+		return "SyncStatus IN (" + strings.Join(statuses, ", ") + ")"
+	}
+	failed, ended := workflows.StatusFailed, in(workflows.StatusPending, workflows.StatusFailed, workflows.StatusInvoiced)
 	if o.WriteBack {
 		failed = workflows.StatusWriteBackFailed
-		ended = "(SyncStatus = " + str(workflows.StatusInvoiced) + " OR SyncStatus = " + str(workflows.StatusPending) + ")"
+		ended = in(workflows.StatusInvoiced, workflows.StatusPending)
 	}
 	sel := `ExecutionStatus = "Failed" AND SyncStatus = ` + str(failed)
 	for _, status := range o.endedStatuses() {
@@ -121,6 +135,9 @@ func (o Options) endedStatuses() []string {
 	}
 	if o.Terminated {
 		s = append(s, "Terminated")
+	}
+	if o.Canceled {
+		s = append(s, "Canceled")
 	}
 	return s
 }
@@ -172,12 +189,13 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 }
 
 // runsAfter names the first run of workflow id started at or after
-// started, other than runID, that did not end as not won (Failed, with
-// SyncStatus "skipped"); "" when there is none. The list must show latest
-// (the workflow's latest run, as Temporal describes it): a run list that
-// has not caught up may not show a run in between either, so it is an
+// started, other than runID, that supersedes it (supersedes says; it may
+// read the run's history); "" when there is none. The list must show
+// latest (the workflow's latest run, as Temporal describes it): a run list
+// that has not caught up may not show a run in between either, so it is an
 // error, not "none".
-func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, started time.Time) (string, error) {
+func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, started time.Time,
+	supersedes func(*workflowpb.WorkflowExecutionInfo) (bool, error)) (string, error) {
 	var token []byte
 	seen := false
 	for page := 0; page < 10; page++ {
@@ -195,8 +213,10 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 				continue
 			}
 			seen = seen || run == latest
-			if ss := SyncStatus(ex.GetSearchAttributes()); ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || ss != workflows.StatusSkipped {
-				return fmt.Sprintf("%s (%s, SyncStatus %q)", run, ex.GetStatus(), ss), nil
+			if yes, err := supersedes(ex); err != nil {
+				return "", err
+			} else if yes {
+				return fmt.Sprintf("%s (%s, SyncStatus %q)", run, ex.GetStatus(), SyncStatus(ex.GetSearchAttributes())), nil
 			}
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
@@ -207,6 +227,41 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 		}
 	}
 	return "", errors.New("more than 1,000 runs after this one")
+}
+
+// unlessNotWon: a later run supersedes a failed run unless it ended as not
+// won (Failed, with SyncStatus "skipped").
+func unlessNotWon(ex *workflowpb.WorkflowExecutionInfo) (bool, error) {
+	return ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || SyncStatus(ex.GetSearchAttributes()) != workflows.StatusSkipped, nil
+}
+
+// tookOverWriteBack says whether a later run of workflow id takes over the
+// write-back of an earlier run's invoice: it is running or completed, or
+// it has the deal's invoice itself (recorded, or in its history), and then
+// it is the run to write back. A later run that ended without an invoice
+// (failed on a mapping, not won, timed out before the invoice step) does
+// not: the earlier run's invoice is still to be written back, and only a
+// write-back of that run does it.
+func tookOverWriteBack(ctx context.Context, c client.Client, id string) func(*workflowpb.WorkflowExecutionInfo) (bool, error) {
+	return func(ex *workflowpb.WorkflowExecutionInfo) (bool, error) {
+		switch ex.GetStatus() {
+		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED,
+			enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+			return true, nil
+		}
+		switch SyncStatus(ex.GetSearchAttributes()) {
+		case workflows.StatusFailed, workflows.StatusSkipped:
+			return false, nil
+		case workflows.StatusPending:
+			// ended before recording an invoice, which its history may have
+			inv, err := CreatedInvoice(ctx, c, id, ex.GetExecution().GetRunId())
+			if err != nil {
+				return false, fmt.Errorf("reading run %s: %w", ex.GetExecution().GetRunId(), err)
+			}
+			return inv != nil, nil
+		}
+		return true, nil
+	}
 }
 
 // InvoicedBy returns a run of workflow id other than except that made the
@@ -258,8 +313,32 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	}
 	info := latest.GetWorkflowExecutionInfo()
 	later := info.GetExecution().GetRunId()
+	var h runHistory
+	if later != runID && o.WriteBack {
+		// A later run takes the write-back of this run's invoice over only
+		// when it is running, completed or has the invoice itself: one that
+		// ended without it (a later delivery's run that failed on its
+		// mapping, say) leaves this run's write-back to do.
+		if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			r.Skipped = fmt.Sprintf("a later run %s (%s) exists", later, info.GetStatus())
+			return r
+		}
+		if h, err = historyOf(ctx, c, id, runID); err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		by, err := runsAfter(ctx, c, id, runID, later, h.started, tookOverWriteBack(ctx, c, id))
+		if err != nil {
+			r.Error = "listing the runs after this one: " + err.Error()
+			return r
+		}
+		if by != "" {
+			r.Skipped = fmt.Sprintf("a later run %s exists: it has the deal's invoice or is writing it back", by)
+			return r
+		}
+	}
 	var laterNotWon *activities.NotWonDetails
-	if later != runID {
+	if later != runID && !o.WriteBack {
 		// A later run supersedes this one, unless it only ended a delivery
 		// of an older win as not won (DealNotWon, its events older than
 		// this run's newest): then this run still has the deal's newest
@@ -279,10 +358,11 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 			return r
 		}
 	}
-	h, err := historyOf(ctx, c, id, runID)
-	if err != nil {
-		r.Error = err.Error()
-		return r
+	if h.started.IsZero() {
+		if h, err = historyOf(ctx, c, id, runID); err != nil {
+			r.Error = err.Error()
+			return r
+		}
 	}
 	if laterNotWon != nil {
 		if !h.latest.OccurredAt.After(laterNotWon.LatestAt) {
@@ -293,7 +373,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		// Every run after this one must have ended so (not won, no
 		// invoice): one that made the invoice, or failed on a newer state
 		// of the deal, supersedes this run.
-		between, err := runsAfter(ctx, c, id, runID, later, h.started)
+		between, err := runsAfter(ctx, c, id, runID, later, h.started, unlessNotWon)
 		if err != nil {
 			r.Error = "listing the runs after this one: " + err.Error()
 			return r
@@ -332,6 +412,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	// a write-back-only run) is never re-run in full: that would invoice
 	// the deal again, kept from a duplicate only by the ERP's memory of
 	// the key.
+	case !o.WriteBack && h.invoiced != nil && h.wroteBack:
+		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists, and its write-back was done before it " + endedHow(status) + ": nothing to retry"
+		return r
 	case !o.WriteBack && h.invoiced != nil && !in.WriteBack:
 		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists, and the run had no write-back to do: nothing to retry"
 		return r
@@ -412,6 +495,7 @@ func (h runHistory) retryEvent() (ev model.DealEvent, skip string) {
 var endings = map[enumspb.WorkflowExecutionStatus]struct{ how, flag string }{
 	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:  {"timed out", "--timed-out"},
 	enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED: {"was terminated", "--terminated"},
+	enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:   {"was canceled", "--canceled"},
 }
 
 func endedHow(status enumspb.WorkflowExecutionStatus) string {

@@ -16,7 +16,7 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	var o rerun.Options
 	var dev, asJSON bool
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--writeback] [--limit N] [--dry-run]",
+		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback] [--limit N] [--dry-run]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
@@ -39,16 +39,22 @@ finds that invoice instead of making a second one; with the http target that
 depends on the ERP honouring its idempotency header that long.
 
 With --terminated it also selects runs an operator terminated while still
-"pending" (e.g. stuck in retries during an outage), with the same care.
+"pending" (e.g. stuck in retries during an outage), with the same care, and
+with --canceled runs an operator canceled (the Web UI's "Request
+cancellation"). Runs of these endings that were past their invoice
+("invoiced") are listed too, skipped with the command that writes their
+invoice back.
 
 With --writeback it selects, instead, the runs whose invoice was created but
 whose write-back to the CRM failed (SyncStatus "writeback_failed", e.g. a
 missing CRM field, fixed since): each new run takes that invoice from the
 failed run's history and only writes it back. No invoice is created again.
-With --timed-out or --terminated it also selects runs that timed out or were
-terminated after their invoice was made (SyncStatus "invoiced", e.g. a CRM
+With --timed-out, --terminated or --canceled it also selects runs that
+ended so after their invoice was made (SyncStatus "invoiced", e.g. a CRM
 down for longer than workflow.run_timeout), unless their history shows the
-write-back done.
+write-back done. A later run of the deal takes the write-back over only when
+it is running, completed or has the invoice itself: one that ended without
+it (a later delivery's run that failed on its mapping, say) does not.
 
 Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another; unless every later run only refused an older win), runs of
@@ -101,6 +107,7 @@ is invalid.`,
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")
 	f.BoolVar(&o.Terminated, "terminated", false, "also runs an operator terminated")
+	f.BoolVar(&o.Canceled, "canceled", false, "also runs an operator canceled (the Web UI's \"Request cancellation\")")
 	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev (its demo connection and sandbox target)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	root.AddCommand(retry)
