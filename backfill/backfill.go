@@ -71,8 +71,9 @@ var ErrCannotList = errors.New("its source cannot list won deals")
 // would) before its invoice was made. Deals with a running or completed
 // run are skipped, and so are those whose run ended after making the
 // invoice (SyncStatus invoiced or writeback_failed: `runs retry
-// --writeback` writes those back). An error
-// means a listing failed; failures of single deals are in their Result.
+// --writeback` writes those back). An error means a listing failed (the
+// other accounts are still listed: it joins the errors of all that
+// failed); failures of single deals are in their Result.
 func Sync(ctx context.Context, c client.Client, conn *connections.Connection, starter Starter, o Options) ([]Result, error) {
 	if err := CanSync(conn); err != nil {
 		return nil, err
@@ -86,29 +87,36 @@ func Sync(ctx context.Context, c client.Client, conn *connections.Connection, st
 		}
 	} else {
 		var err error
-		if accounts, err = accountKeys(conn, accounts); err != nil {
+		if accounts, err = AccountKeys(conn, accounts); err != nil {
 			return nil, err
 		}
 	}
+	// An account whose listing fails (a revoked token, say) does not keep
+	// the others from being listed: the errors are joined.
 	var results []Result
+	var errs []error
 	for _, account := range accounts {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
 		err := lister.ListWonDeals(ctx, account, o.Since, o.Until, func(d connectors.WonDeal) error {
 			results = append(results, one(ctx, c, conn, starter, account, d, o.DryRun))
 			return ctx.Err()
 		})
 		if err != nil {
-			return results, fmt.Errorf("listing the won deals of account %s: %w", account, err)
+			errs = append(errs, fmt.Errorf("listing the won deals of account %s: %w", account, err))
 		}
 	}
-	return results, nil
+	return results, errors.Join(errs...)
 }
 
-// accountKeys turns the accounts an operator typed into the connection's
+// AccountKeys turns the accounts an operator typed into the connection's
 // configured keys, which the webhooks' runs use in their workflow ids and
 // account_targets: a deal must meet its run whatever the spelling (a
 // Salesforce org id in 15 characters, or in another letter case). An
 // account the connection does not serve is an error.
-func accountKeys(conn *connections.Connection, typed []string) ([]string, error) {
+func AccountKeys(conn *connections.Connection, typed []string) ([]string, error) {
 	out := make([]string, 0, len(typed))
 	for _, a := range typed {
 		key, err := conn.AccountKey(a)

@@ -3,9 +3,11 @@ package backfill
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -200,17 +202,52 @@ func (s keyedSource) AccountKey(id string) (string, bool) {
 // gives that key; an account the connection does not serve is refused.
 func TestAccountKeys(t *testing.T) {
 	plain := &connections.Connection{Name: "pd", Source: accountSource{accounts: []string{"6083095", "acme-eu"}}}
-	if got, err := accountKeys(plain, []string{"6083095", "ACME-EU"}); err != nil || strings.Join(got, ",") != "6083095,acme-eu" {
+	if got, err := AccountKeys(plain, []string{"6083095", "ACME-EU"}); err != nil || strings.Join(got, ",") != "6083095,acme-eu" {
 		t.Errorf("plain: %v %v", got, err)
 	}
-	if _, err := accountKeys(plain, []string{"777"}); err == nil || !strings.Contains(err.Error(), `no account "777"`) || !strings.Contains(err.Error(), "6083095, acme-eu") {
+	if _, err := AccountKeys(plain, []string{"777"}); err == nil || !strings.Contains(err.Error(), `no account "777"`) || !strings.Contains(err.Error(), "6083095, acme-eu") {
 		t.Errorf("unknown account: %v", err)
 	}
 	sf := &connections.Connection{Name: "sf", Source: keyedSource{accountSource{
 		accounts: []string{"00d5w000004qgtoea2"},
 		keyed:    map[string]string{"00D5w000004qGTO": "00d5w000004qgtoea2", "00D5w000004qGTOEA2": "00d5w000004qgtoea2"},
 	}}}
-	if got, err := accountKeys(sf, []string{"00D5w000004qGTO", "00D5w000004qGTOEA2"}); err != nil || strings.Join(got, ",") != "00d5w000004qgtoea2,00d5w000004qgtoea2" {
+	if got, err := AccountKeys(sf, []string{"00D5w000004qGTO", "00D5w000004qGTOEA2"}); err != nil || strings.Join(got, ",") != "00d5w000004qgtoea2,00d5w000004qgtoea2" {
 		t.Errorf("salesforce spellings: %v %v", got, err)
+	}
+}
+
+// listingSource lists deal 4711 of account 62515 and fails to list
+// account 10000 (a revoked token, say).
+type listingSource struct{ connectors.Source }
+
+func (listingSource) Accounts() []string { return []string{"62515", "10000"} }
+
+func (listingSource) ListWonDeals(_ context.Context, account string, _, _ time.Time, fn func(connectors.WonDeal) error) error {
+	if account == "10000" {
+		return errors.New("401 token revoked")
+	}
+	return fn(connectors.WonDeal{ID: "4711", Stage: "won", Raw: map[string]json.RawMessage{"pipeline_id": json.RawMessage("2")}})
+}
+
+type noFetch struct{}
+
+func (noFetch) FetchDeal(context.Context, string, string) (model.Deal, error) {
+	return model.Deal{}, errors.New("not used")
+}
+
+// An account whose listing fails does not keep the others from being
+// listed (it stopped the sync, and every account sorted after it went
+// unlisted): its error is returned, and the other's deal is started.
+func TestSyncListsEveryAccountWhenOneFails(t *testing.T) {
+	conn := &connections.Connection{Name: "hs", Trigger: pipelineTrigger{}, Source: listingSource{}, Fetcher: noFetch{}}
+	st := &countingStarter{}
+	results, err := Sync(context.Background(), describer{status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, sync: workflows.StatusFailed},
+		conn, st, Options{Since: time.Now().Add(-time.Hour), Until: time.Now()})
+	if err == nil || !strings.Contains(err.Error(), "listing the won deals of account 10000: 401 token revoked") {
+		t.Errorf("error %v, want account 10000's listing named", err)
+	}
+	if len(results) != 1 || results[0].Account != "62515" || results[0].NewRun != "new" || st.starts != 1 {
+		t.Errorf("results %+v, %d starts; want account 62515's deal started", results, st.starts)
 	}
 }

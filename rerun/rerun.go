@@ -27,6 +27,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -126,6 +127,57 @@ func (o Options) Filter() string {
 	return q
 }
 
+// ErrInvalidQuery says that Options.Query is not a filter that narrows the
+// selection: it does not parse (Temporal refused it), or it would widen
+// or reorder the selection (an unbalanced parenthesis, an ORDER BY).
+var ErrInvalidQuery = errors.New("invalid --query")
+
+// CheckQuery refuses a Query that would not only narrow the selection: a
+// parenthesis closed that it did not open (`Connection = "a") OR (...`
+// escapes the selection's own parentheses) and an ORDER BY (not a filter).
+// Temporal judges the rest when Failed lists the runs.
+func (o Options) CheckQuery() error {
+	depth := 0
+	var quote rune
+	escaped := false
+	var outside strings.Builder // the query without its quoted strings
+	for _, r := range o.Query {
+		switch {
+		case escaped:
+			escaped = false
+			continue
+		case quote != 0:
+			if r == '\\' {
+				escaped = true
+			} else if r == quote {
+				quote = 0
+			}
+			continue
+		case r == '"' || r == '\'' || r == '`':
+			quote = r
+			outside.WriteRune(' ')
+			continue
+		case r == '(':
+			depth++
+		case r == ')':
+			depth--
+		}
+		if depth < 0 {
+			return fmt.Errorf("%w %q: a parenthesis is closed that was not opened", ErrInvalidQuery, o.Query)
+		}
+		outside.WriteRune(r)
+	}
+	switch {
+	case quote != 0:
+		return fmt.Errorf("%w %q: a quoted string is not closed", ErrInvalidQuery, o.Query)
+	case depth != 0:
+		return fmt.Errorf("%w %q: a parenthesis is not closed", ErrInvalidQuery, o.Query)
+	case strings.Contains(strings.Join(strings.Fields(strings.ToUpper(outside.String())), " "), "ORDER BY"):
+		return fmt.Errorf("%w %q: give a filter, without ORDER BY", ErrInvalidQuery, o.Query)
+	}
+	return nil
+}
+
 // endedStatuses are the execution statuses beyond "Failed" the options
 // select, as the list filter spells them.
 func (o Options) endedStatuses() []string {
@@ -156,6 +208,9 @@ const readsPerRetry = 100
 // or that Failed read readsPerRetry × o.Limit runs without starting
 // o.Limit and more remain; failures of single runs are in their Result.
 func Failed(ctx context.Context, c client.Client, set *connections.Set, starter Starter, o Options) ([]Result, error) {
+	if err := o.CheckQuery(); err != nil {
+		return nil, err
+	}
 	var results []Result
 	var token []byte
 	retried := 0
@@ -163,6 +218,10 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Query: o.Filter(), NextPageToken: token, PageSize: 100,
 		})
+		var invalid *serviceerror.InvalidArgument
+		if errors.As(err, &invalid) && token == nil && o.Query != "" {
+			return results, fmt.Errorf("%w %q: Temporal refused the filter: %s", ErrInvalidQuery, o.Query, invalid.Message)
+		}
 		if err != nil {
 			return results, fmt.Errorf("listing failed runs: %w", err)
 		}

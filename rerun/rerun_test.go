@@ -1,6 +1,8 @@
 package rerun
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +227,29 @@ func TestRetryEventIsTheNewestStateOfTheWonDeal(t *testing.T) {
 	}
 	if _, skip := h.retryEvent(); skip == "" {
 		t.Error("lost under the input's id: retried")
+	}
+}
+
+// A --query can only narrow the selection: one that closes a parenthesis
+// it did not open (escaping the selection's own) or orders the list is
+// refused before anything is listed; quoted text is not judged.
+func TestCheckQuery(t *testing.T) {
+	for _, q := range []string{"", `Connection = "shop"`, `Connection = "a)" OR (DealId = 'b(')`, `DealId = "x\")"`,
+		`(Connection = "a" OR Connection = "b") AND CloseTime > "2026-11-01T00:00:00Z"`, `Connection = "order by"`} {
+		if err := (Options{Query: q}).CheckQuery(); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	for q, want := range map[string]string{
+		`Connection = "shop") OR (ExecutionStatus = "Completed"`: "closed that was not opened",
+		`(Connection = "shop"`:                       "not closed",
+		`Connection = "shop`:                         "quoted string is not closed",
+		`Connection = "shop" ORDER BY CloseTime`:     "without ORDER BY",
+		"Connection = \"shop\" order\n by StartTime": "without ORDER BY",
+	} {
+		err := (Options{Query: q}).CheckQuery()
+		if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want ErrInvalidQuery saying %q", q, err, want)
+		}
 	}
 }

@@ -402,6 +402,16 @@ func TestSandboxCommandKeepsItsDataInTheJournal(t *testing.T) {
 	}
 }
 
+// A --query that would widen the selection (a parenthesis it did not
+// open) is a usage error, refused before Temporal is dialled (--dev's
+// server is not running here).
+func TestRunsRetryRefusesAQueryThatWidensTheSelection(t *testing.T) {
+	_, err := runOut(context.Background(), "runs", "retry", "--dev", "--query", `Connection = "shop") OR (ExecutionStatus = "Completed"`)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "invalid --query") || !strings.Contains(err.Error(), "closed that was not opened") {
+		t.Fatalf("exit %d, %v; want a usage error naming the query", exitCode(err), err)
+	}
+}
+
 // A negative --limit is a usage error (it read as "no limit", and a retry
 // started every failed run).
 func TestRunsRetryRefusesANegativeLimit(t *testing.T) {

@@ -78,6 +78,11 @@ the listing failed), 2 the config or the options are invalid.`,
 			if err := backfill.CanSync(conn); err != nil {
 				return usage("%v", err)
 			}
+			if len(o.Accounts) > 0 {
+				if _, err := backfill.AccountKeys(conn, o.Accounts); err != nil {
+					return usage("--account: %v", err)
+				}
+			}
 			c, err := dial(cmd.Context(), cfg, quiet)
 			if err != nil {
 				return &exitError{code: 1, err: err}

@@ -107,7 +107,8 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 		{"--connection", "hs"},
 		{"--connection", "hs", "--since", "2026-12-01", "--until", "2026-11-01"},
 		{"--connection", "nope", "--since", "2026-11-01"},
-		{"--dev", "--connection", "demo", "--since", "2026-11-01"}, // generic: nothing to list
+		{"--dev", "--connection", "demo", "--since", "2026-11-01"},          // generic: nothing to list
+		{"--connection", "hs", "--since", "2026-11-01", "--account", "999"}, // an account hs does not serve
 	} {
 		if _, err := runOut(ctx, append([]string{"--config", cfg, "deals", "sync"}, args...)...); exitCode(err) != 2 {
 			t.Errorf("%v: exit %d (%v), want 2", args, exitCode(err), err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -80,6 +81,9 @@ is invalid.`,
 			if o.Limit < 0 {
 				return usageError(cmd, fmt.Errorf("--limit %d: give a number of runs, or 0 for all", o.Limit))
 			}
+			if err := o.CheckQuery(); err != nil {
+				return usageError(cmd, err)
+			}
 			cfg, set, quiet, err := g.loadAndBuild(dev)
 			if err != nil {
 				return err
@@ -91,6 +95,9 @@ is invalid.`,
 			defer c.Close()
 			o.TaskQueue = cfg.Temporal.TaskQueue
 			results, err := rerun.Failed(cmd.Context(), c, set, app.Starter(cfg, c, false), o)
+			if errors.Is(err, rerun.ErrInvalidQuery) {
+				return usageError(cmd, err)
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				writeJSON(out, map[string]any{"query": o.Filter(), "runs": results})

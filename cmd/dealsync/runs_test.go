@@ -164,6 +164,12 @@ connections:
 	defer startCommand(ctx, t, "--config", cfg, "worker")()
 	waitReady(t, "http://"+listen+"/readyz")
 
+	// A filter Temporal cannot parse is a usage error (exit 2), naming it.
+	if _, err := runOut(ctx, "--config", cfg, "runs", "retry", "--query", "Connection = "); exitCode(err) != 2 ||
+		!strings.Contains(err.Error(), "Temporal refused the filter") {
+		t.Errorf("a --query Temporal refuses: exit %d, %v; want 2 naming it", exitCode(err), err)
+	}
+
 	event := writeFile(t, filepath.Join(dir, "deal.json"), `{"event_id":"evt_ch","deal":{"id":"D-CH","name":"Swiss deal","stage":"closed_won","previous_stage":"proposal","amount":"500.00","currency":"CHF","close_date":"2026-11-20","company":{"id":"C-CH","name":"Zurich AG","address":{"country":"CH"}}}}`)
 	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", event); err != nil {
 		t.Fatal(err)

@@ -72,7 +72,9 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			if err := d.prepare(conn.Source); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("connection %q: %w", connection, err)}
 			}
-			resp, err := http.DefaultClient.Do(d.req)
+			// The intake answers within its 20 s deadline; one that does
+			// not answer at all is not waited for forever.
+			resp, err := (&http.Client{Timeout: time.Minute}).Do(d.req)
 			if err != nil {
 				return postError(err)
 			}
