@@ -153,8 +153,15 @@ func searchAttributeReadiness(c client.Client, namespace string) func(context.Co
 		_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
 		var nsMissing *serviceerror.NamespaceNotFound
 		var missing *serviceerror.NotFound
+		var denied *serviceerror.PermissionDenied
 		if errors.As(err, &nsMissing) || errors.As(err, &missing) {
 			return fmt.Errorf("namespace %q does not exist on the Temporal frontend (temporal.namespace): create it, or fix the name", namespace)
+		}
+		// Credentials the frontend refuses, or that may not use the
+		// namespace (a certificate or API key of another namespace): every
+		// start would be refused too.
+		if errors.As(err, &denied) || serviceerror.ToStatus(err).Code() == codes.Unauthenticated {
+			return fmt.Errorf("the Temporal frontend refuses this intake's credentials for namespace %q (temporal.tls, temporal.api_key): %v", namespace, err)
 		}
 		err = CheckSearchAttributes(ctx, c, namespace)
 		var sae *SearchAttributeError

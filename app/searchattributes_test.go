@@ -11,6 +11,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"google.golang.org/grpc"
@@ -156,5 +158,39 @@ func TestReadinessNeedsTheNamespace(t *testing.T) {
 	}
 	if err := searchAttributeReadiness(cl, "default")(ctx); err != nil {
 		t.Fatalf("readiness on the namespace: %v", err)
+	}
+}
+
+// deniedService refuses every call as the frontend refuses credentials
+// that may not use the namespace (or none it knows).
+type deniedService struct {
+	workflowservice.WorkflowServiceClient
+	err error
+}
+
+func (d deniedService) DescribeNamespace(context.Context, *workflowservice.DescribeNamespaceRequest, ...grpc.CallOption) (*workflowservice.DescribeNamespaceResponse, error) {
+	return nil, d.err
+}
+
+type deniedClient struct {
+	client.Client
+	svc deniedService
+}
+
+func (d deniedClient) WorkflowService() workflowservice.WorkflowServiceClient { return d.svc }
+
+// The intake is not ready when the frontend refuses its credentials for
+// the namespace (a certificate or API key of another namespace): every
+// start would be refused too. It said ready, as the attributes "could
+// not be checked".
+func TestReadinessNeedsCredentialsTheNamespaceTakes(t *testing.T) {
+	for _, err := range []error{
+		serviceerror.NewPermissionDenied("Request unauthorized.", ""),
+		status.Error(codes.Unauthenticated, "invalid API key"),
+	} {
+		got := searchAttributeReadiness(deniedClient{svc: deniedService{err: err}}, "prod")(context.Background())
+		if got == nil || !strings.Contains(got.Error(), `refuses this intake's credentials for namespace "prod"`) {
+			t.Errorf("%v: readiness %v, want not ready naming the credentials", err, got)
+		}
 	}
 }

@@ -757,6 +757,21 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	if r.status != http.StatusOK || r.parsed.Results[0].Skipped == "" {
 		t.Fatalf("a loss after the invoice: %d %s; want it ignored", r.status, r.body)
 	}
+
+	// A deal too large for a run, on a connection whose runs listen: its
+	// start carries it twice (the signal and the input), which is over the
+	// frontend's gRPC message limit before the blob limit: 413 too, not a
+	// 503 the CRM would retry forever.
+	huge := event("evt_huge_listen", "D-HUGE-LISTEN", func(d map[string]any) {
+		items := make([]any, 30000)
+		for i := range items {
+			items[i] = map[string]any{"quantity": 1, "unit_price": 1}
+		}
+		d["line_items"], d["amount"] = items, "30000"
+	})
+	if r := s.send(t, delivery{body: huge}); r.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.body), "too large for a run") {
+		t.Fatalf("a huge deal on a listening connection: %d %s; want 413", r.status, r.body)
+	}
 }
 
 // Stopping `dealsync dev` while its worker calls dev's own sandbox ERP: the

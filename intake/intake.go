@@ -261,6 +261,10 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		}
 		log.Log(r.Context(), level, msg, "status", status, "error", err.Error())
 		reply.Refuse(w, status, err.Error())
+		if status == http.StatusRequestEntityTooLarge {
+			// Final: no retry of this delivery will count what it did.
+			h.countEvents(name, hook, outcomes)
+		}
 		return
 	}
 	status := http.StatusOK
@@ -273,16 +277,24 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		results = append(results, connectors.EventResult{Skipped: "cannot be read, left out: " + err.Error()})
 	}
 	reply.Acknowledge(w, status, connectors.Reply{Results: results})
+	h.countEvents(name, hook, outcomes)
+}
+
+// countEvents counts a delivery's event outcomes ("" for none) and its
+// dropped and unreadable events: once, with the delivery that went
+// through or was refused for good (413), as a refused one comes again and
+// would count them each time.
+func (h *Handler) countEvents(connection string, hook *connectors.Webhook, outcomes []string) {
 	for _, o := range outcomes {
-		metrics.Event(name, o)
+		if o != "" {
+			metrics.Event(connection, o)
+		}
 	}
-	// Counted once, with the delivery that went through: a refused one
-	// comes again and would count its dropped events each time.
 	for range hook.Dropped {
-		metrics.Event(name, metrics.EventDropped)
+		metrics.Event(connection, metrics.EventDropped)
 	}
 	for range hook.Unreadable {
-		metrics.Event(name, metrics.EventUnreadable)
+		metrics.Event(connection, metrics.EventUnreadable)
 	}
 }
 
@@ -339,9 +351,13 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		ev := events[i]
 		if ok {
 			results[i], errs[i] = h.opts.Starter.Start(ctx, conn, ev)
-			outcomes[i] = metrics.EventStarted
-			if results[i].Duplicate {
+			switch {
+			case errs[i] != nil:
+				// no outcome: the delivery is refused
+			case results[i].Duplicate:
 				outcomes[i] = metrics.EventDuplicate
+			default:
+				outcomes[i] = metrics.EventStarted
 			}
 			return
 		}
@@ -353,6 +369,9 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		if err == nil && !delivered {
 			res.WorkflowID, res.Skipped = "", reason+"; no run in progress for this deal"
 			outcomes[i] = metrics.EventIgnored
+		}
+		if err != nil {
+			outcomes[i] = "" // the delivery is refused
 		}
 		results[i], errs[i] = res, err
 	}

@@ -161,11 +161,20 @@ func TestATooLargeDealStopsNoOtherStart(t *testing.T) {
 		evs = append(evs, fmt.Sprintf(`{"event_id":"g%d","deal":{"id":"G%d","stage":"won"}}`, i, i))
 	}
 	evs = append(evs, `{"event_id":"c","deal":{"id":"C","stage":"won"}}`)
+	started := func() float64 {
+		return metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventStarted)
+	}
+	before := started()
 	if status, body := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(evs, ",")+"]"); status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") {
 		t.Fatalf("%d %s, want 413", status, body)
 	}
 	if len(st.started) != 8 || !slices.Contains(st.started, "C") {
 		t.Fatalf("started %v, want every deal but A", st.started)
+	}
+	// The refusal is final: the runs it started are counted now (no retry
+	// will count them), and A is not.
+	if got := started() - before; got != 8 {
+		t.Errorf("events counted started: %v, want the 8 deals started", got)
 	}
 }
 

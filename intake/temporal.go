@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -75,8 +76,10 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 		status = []temporal.SearchAttributeUpdate{workflows.SyncStatusKey.ValueSet(workflows.StatusPending)}
 	}
 	attrs = append(attrs, status...)
-	if ev.Deal.Amount.Valid {
-		attrs = append(attrs, workflows.AmountKey.ValueSet(ev.Deal.Amount.Decimal.InexactFloat64()))
+	// An amount no float holds (a source's huge number) is left out: the
+	// start could not encode it, and would be refused on every retry.
+	if f := ev.Deal.Amount.Decimal.InexactFloat64(); ev.Deal.Amount.Valid && !math.IsInf(f, 0) && !math.IsNaN(f) {
+		attrs = append(attrs, workflows.AmountKey.ValueSet(f))
 	}
 	if ev.Deal.Currency != "" {
 		attrs = append(attrs, workflows.CurrencyKey.ValueSet(ev.Deal.Currency))
@@ -122,15 +125,19 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 	// events (the connection had a settle_time or linger when it started,
 	// removed since) may hold a loss it would end with, this acknowledged
 	// win unread: it gets the win. One that ended meanwhile lets a new run
-	// start (once: a second meeting is taken as it comes).
+	// start, once: should that one too end before the win reaches it, the
+	// delivery is refused (503) and sent again, not acknowledged unread.
 	for attempt := 1; ; attempt++ {
 		res, metRunning, err := s.start(ctx, opts.ID, ev, begin)
 		if err != nil || !metRunning {
 			return res, err
 		}
 		again, err := s.toListeningRun(ctx, res.WorkflowID, ev)
-		if err != nil || !again || attempt == 2 {
+		switch {
+		case err != nil || !again:
 			return res, err
+		case attempt == 2:
+			return res, fmt.Errorf("%w: starting %s: the deal's runs ended twice before the event reached one", ErrUnavailable, opts.ID)
 		}
 	}
 }
@@ -271,6 +278,14 @@ func classifyStartError(id string, err error) error {
 		return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)
 	}
 	st := serviceerror.ToStatus(err)
+	switch msg := strings.ToLower(st.Message()); {
+	case st.Code() == codes.ResourceExhausted && (strings.Contains(msg, "larger than max") || strings.Contains(msg, "message too large")):
+		// "grpc: received message larger than max (6122306 vs. 4194304)":
+		// the frontend's gRPC message limit (4 MiB), which a start with
+		// its signal (the deal twice) meets before the blob limit. The
+		// same start is refused every time.
+		return fmt.Errorf("%w: starting %s: %v", ErrTooLarge, id, err)
+	}
 	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Canceled, codes.Aborted:
 		return fmt.Errorf("%w: starting %s: %v", ErrUnavailable, id, err)

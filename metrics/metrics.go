@@ -46,7 +46,10 @@ var (
 	webhookSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "dealsync_webhook_duration_seconds",
 		Help:    "Time the intake took to answer a webhook delivery (the CRM's acknowledgement latency), by connection.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		// Up to the intake's bound on a delivery (3 × start_timeout, 15 s
+		// by default, and the time to read its body): the slow tail is
+		// where a CRM gives up waiting.
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 20, 30},
 	}, []string{"connection"})
 	previousSecret = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_webhooks_previous_secret_total",
@@ -54,7 +57,7 @@ var (
 	}, []string{"connection"})
 	events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_webhook_events_total",
-		Help: "Deal events in acknowledged deliveries, by connection and outcome: started (a new run), duplicate (met the deal's run), notified (delivered to the deal's running run), ignored (not triggering), dropped (of a CRM account the connection does not list).",
+		Help: "Deal events in deliveries acknowledged or refused for good (413), by connection and outcome: started (a new run), duplicate (met the deal's run), notified (delivered to the deal's running run), ignored (not triggering), dropped (of a CRM account the connection does not list), unreadable (left out of a batch).",
 	}, []string{"connection", "outcome"})
 	steps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_steps_total",

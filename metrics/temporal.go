@@ -67,8 +67,11 @@ func (s *sdkSink) vec(name string, kind int, tags map[string]string) *sdkVec {
 		v.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: "Temporal SDK gauge " + name + "."}, labels)
 		c = v.gauge
 	default:
+		// Up to a day: temporal_workflow_endtoend_latency spans a run's
+		// settle time and its retries through an outage (run_timeout,
+		// 24 h by default).
 		v.histogram = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: "Temporal SDK timer " + name + ", in seconds.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, labels)
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400}}, labels)
 		c = v.histogram
 	}
 	if err := Registry.Register(c); err != nil {

@@ -345,6 +345,8 @@ func TestParseBadValues(t *testing.T) {
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":"NaN"}}`, `deal.amount: "NaN" is not a decimal`},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":{"value":1}}}`, `deal.amount: {"value":1} is not a decimal`},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":1e999}}`, `deal.amount: 1e999 is out of range`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":"1` + strings.Repeat("0", 400) + `"}}`, `deal.amount: "1` + strings.Repeat("0", 39) + `"... is out of range`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","amount":1e30}}`, `deal.amount: 1e30 is out of range`},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{},{"unit_price":"12,5"}]}}`,
 			`deal.line_items[1].unit_price: "12,5" is not a decimal`},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":{"sku":"x"}}}`, `deal.line_items: want an array, got object`},

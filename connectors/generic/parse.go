@@ -25,6 +25,12 @@ const maxProblems = 10
 // a value like 1e9999 cannot make later arithmetic or formatting explode.
 const maxExponent = 64
 
+// maxIntegerDigits bounds the digits before the decimal point of amounts
+// and quantities (a value under 10^30): "1" and 400 zeros has exponent 0
+// but is no amount, and as a float (the Amount search attribute) it is
+// infinite, which a run cannot be started with.
+const maxIntegerDigits = 30
+
 // ParseEvents parses a generic body (one event object or an array of at most
 // MaxBatch) without verifying anything. webhookID is the delivery's
 // webhook-id, used for events without an event_id ("" if there is none).
@@ -291,7 +297,7 @@ func (p *problems) dec(path string, raw json.RawMessage) (d decimal.Decimal, ok 
 		p.add(path, shown+" is not a decimal")
 		return decimal.Zero, false
 	}
-	if e := d.Exponent(); e > maxExponent || e < -maxExponent {
+	if e := d.Exponent(); e > maxExponent || e < -maxExponent || d.NumDigits()+int(e) > maxIntegerDigits {
 		p.add(path, shown+" is out of range")
 		return decimal.Zero, false
 	}
