@@ -44,8 +44,8 @@ var (
 		Help: "Webhook deliveries answered by the intake, by connection and HTTP status code (2xx: recorded durably; 401/400/413: refused; 503: Temporal unreachable, the CRM retries).",
 	}, []string{"connection", "code"})
 	webhookSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "dealsync_webhook_duration_seconds",
-		Help:    "Time the intake took to answer a webhook delivery (the CRM's acknowledgement latency), by connection.",
+		Name: "dealsync_webhook_duration_seconds",
+		Help: "Time the intake took to answer a webhook delivery (the CRM's acknowledgement latency), by connection.",
 		// Up to the intake's bound on a delivery (3 × start_timeout, 15 s
 		// by default, and the time to read its body): the slow tail is
 		// where a CRM gives up waiting.
