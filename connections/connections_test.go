@@ -274,6 +274,10 @@ targets:
     private_key: env:NS_KEY
     default_item_id: "17"
     discount_item_id: DISCOUNT
+    subsidiary_id: Parent Company
+    location_id: "3"
+    default_tax_code_id: VAT19
+    currency_ids: {eur: "1", usd: US Dollar}
 `
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -282,6 +286,16 @@ targets:
 	var cerr *config.Error
 	if !errors.As(err, &cerr) || !cerr.Has("targets.qbo.default_item_id") || !cerr.Has("targets.ns.discount_item_id") || cerr.Has("targets.ns.default_item_id") {
 		t.Fatalf("want problems at qbo's default_item_id and ns's discount_item_id alone, got %v", err)
+	}
+	// NetSuite's other internal ids too: they failed only at the first new
+	// customer or invoice, possibly days later.
+	for _, key := range []string{"targets.ns.subsidiary_id", "targets.ns.default_tax_code_id"} {
+		if !cerr.Has(key) {
+			t.Errorf("no problem at %s:\n%v", key, err)
+		}
+	}
+	if cerr.Has("targets.ns.location_id") || !strings.Contains(err.Error(), "currency_ids") || strings.Contains(err.Error(), "currency_ids[eur]") {
+		t.Errorf("want a problem at currency_ids' usd alone, none at location_id:\n%v", err)
 	}
 	if !strings.Contains(err.Error(), "targets.qbo.default_item_id: must be digits (a record's internal id)") {
 		t.Errorf("the problem does not say what is wanted:\n%v", err)

@@ -99,3 +99,34 @@ func TestUnsureWriteOfAFailedTLSHandshake(t *testing.T) {
 		t.Errorf("a reset after sending: %v, want an unsure write", got)
 	}
 }
+
+// A gateway that gave up on the vendor (502, 504, Cloudflare's 520 and
+// 524) answers a write whose outcome is unknown: it is retried after at
+// least the write's time, whatever shorter Retry-After the gateway gave
+// (it retried a 504 with "Retry-After: 1" after a second, and a 524 at
+// once, while the vendor could still be making the invoice). A longer one
+// is kept; reads, and other statuses, are left as they are.
+func TestUnsureAnswerWaitsForTheWrite(t *testing.T) {
+	const wait = 20 * time.Second
+	for _, c := range []struct {
+		write      bool
+		status     int
+		retryAfter time.Duration
+		want       time.Duration
+	}{
+		{true, 504, 0, wait},
+		{true, 504, time.Second, wait},
+		{true, 502, time.Minute, time.Minute},
+		{true, 520, 0, wait},
+		{true, 524, 0, wait},
+		{true, 503, 0, 0},
+		{true, 500, 0, 0},
+		{false, 504, 0, 0},
+		{false, 524, time.Second, time.Second},
+	} {
+		api := UnsureAnswer(c.write, &APIError{StatusCode: c.status, RetryAfter: c.retryAfter}, wait)
+		if api.RetryAfter != c.want {
+			t.Errorf("write %v, %d with Retry-After %v: waits %v, want %v", c.write, c.status, c.retryAfter, api.RetryAfter, c.want)
+		}
+	}
+}

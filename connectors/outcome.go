@@ -86,15 +86,24 @@ func UnsureWrite(write bool, err error, wait time.Duration) error {
 	return &OutcomeUnknownError{Err: err, Wait: wait}
 }
 
-// UnsureAnswer gives api, the answer to a write, a retry after wait when it
-// says a gateway stopped waiting for the vendor (502, 504) and the vendor
-// gave no Retry-After: the write may have been carried out behind it.
+// UnsureAnswer gives api, the answer to a write, a retry after at least
+// wait when it says a gateway stopped waiting for the vendor (502, 504, and
+// Cloudflare's 520 and 524): the write may have been carried out behind it,
+// and a retry, or its look-up, sooner than the write takes could miss it. A
+// gateway's Retry-After (a 504 with "1") is the gateway's, not the
+// vendor's: a longer one is kept, a shorter one raised to wait.
 func UnsureAnswer(write bool, api *APIError, wait time.Duration) *APIError {
-	if write && api.RetryAfter == 0 && (api.StatusCode == http.StatusBadGateway || api.StatusCode == http.StatusGatewayTimeout) {
+	if write && gatewayGaveUp[api.StatusCode] && api.RetryAfter < wait {
 		api.RetryAfter = wait
 	}
 	return api
 }
+
+// gatewayGaveUp are the answers of a gateway that stopped waiting for the
+// vendor, or lost its answer, while the vendor may still carry the request
+// out: 502 Bad Gateway, 504 Gateway Timeout, Cloudflare's 520 (an empty or
+// unknown answer from the origin) and 524 (the origin took too long).
+var gatewayGaveUp = map[int]bool{http.StatusBadGateway: true, http.StatusGatewayTimeout: true, 520: true, 524: true}
 
 // notSent reports whether err says the request never left: the host's name
 // did not resolve, no connection was made, or the TLS handshake failed (a

@@ -3,6 +3,7 @@ package erpkit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -252,4 +253,38 @@ func TestRefusedRefreshSaysWhatToDo(t *testing.T) {
 		_, err := newSource(t, &memStore{tok: &oauth2.Token{RefreshToken: "RT-dead"}}, "s3cret", valid).Token(ctx)
 		refused(t, err, []string{"authorize the connection again", "token store"}, []string{"token_file"})
 	})
+}
+
+// A token endpoint's refusal that is not of the grant or the client (a 400
+// invalid_request or unsupported_grant_type, a proxy's 403 page) is
+// reported as the endpoint said it, not as a refresh token to authorize
+// again, which would not help: a 400 is a refusal, a 403 still a
+// credentials class (the operator looks), neither tells to re-authorize.
+func TestOtherTokenEndpointRefusalsAreNotAReauthorization(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		body   string
+		class  connectors.Class
+		says   string
+	}{
+		{http.StatusBadRequest, `{"error":"invalid_request","error_description":"missing grant_type"}`, connectors.Permanent, "invalid_request: missing grant_type"},
+		{http.StatusBadRequest, `{"error":"unsupported_grant_type"}`, connectors.Permanent, "unsupported_grant_type"},
+		{http.StatusForbidden, `<html>Request blocked</html>`, connectors.Unauthorized, "Request blocked"},
+	} {
+		endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(c.body, "{") {
+				w.Header().Set("Content-Type", "application/json")
+			}
+			w.WriteHeader(c.status)
+			io.WriteString(w, c.body)
+		}))
+		src := &RefreshingSource{Config: &oauth2.Config{ClientID: "app", ClientSecret: "s3cret",
+			Endpoint: oauth2.Endpoint{TokenURL: endpoint.URL, AuthStyle: oauth2.AuthStyleInHeader}},
+			Store: &memStore{tok: &oauth2.Token{RefreshToken: "RT-1"}}, Service: "vendor", Connection: "vendor org 42"}
+		_, err := src.Token(context.Background())
+		endpoint.Close()
+		if cl, _ := connectors.Classify(err); cl != c.class || !strings.Contains(fmt.Sprint(err), c.says) || strings.Contains(fmt.Sprint(err), "authorize the connection again") {
+			t.Errorf("%d %s: %v (class %v), want class %v saying %q, not to authorize again", c.status, c.body, err, cl, c.class, c.says)
+		}
+	}
 }

@@ -399,18 +399,22 @@ func (s *RefreshingSource) refreshError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
 		code := re.Response.StatusCode
-		// invalid_grant / invalid_client: only a person can fix it.
-		if code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden {
-			msg := re.ErrorCode
-			if re.ErrorDescription != "" {
-				msg += ": " + re.ErrorDescription
-			}
-			if s.Message != nil {
-				msg = s.Message(re)
-			}
-			if msg == "" {
-				msg = Truncate(string(re.Body))
-			}
+		msg := re.ErrorCode
+		if re.ErrorDescription != "" {
+			msg += ": " + re.ErrorDescription
+		}
+		if s.Message != nil {
+			msg = s.Message(re)
+		}
+		if msg == "" {
+			msg = Truncate(string(re.Body))
+		}
+		// invalid_grant / invalid_client (RFC 6749 5.2: a 400, or a 401
+		// for the client; Pipedrive answers 401 "unauthorized"): only a
+		// person can fix it. Other refusals (a 400 invalid_request or
+		// unsupported_grant_type, a proxy's 403 page) are reported as they
+		// are, not as a refresh token to authorize again.
+		if code == http.StatusUnauthorized || (code == http.StatusBadRequest && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "invalid_client")) {
 			if re.ErrorCode == "invalid_client" {
 				// The app's credentials, not the refresh token: a new
 				// authorization would be refused the same way.
@@ -421,7 +425,7 @@ func (s *RefreshingSource) refreshError(err error) error {
 			return s.unauthorized("the token endpoint rejected the refresh token (" + msg + "): " + s.reauthorize())
 		}
 		return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: code,
-			Message: Truncate(string(re.Body)), RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
+			Message: s.Connection + ": the token endpoint answered " + msg, RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
 	}
 	return fmt.Errorf("%s refresh token: %w", s.Service, err) // network: retried
 }

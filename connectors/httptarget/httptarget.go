@@ -225,6 +225,7 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 	if t.client == nil {
 		t.client = &http.Client{}
 	}
+	t.client = noWriteTurnedRead(t.client)
 	if cfg.CustomersPath != NoCustomers {
 		t.customersURL = joinURL(base, cfg.CustomersPath)
 	}
@@ -303,8 +304,9 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		// stayed is the answer for this key still in progress.
 		return connectors.CustomerRef{}, keyInProgress(err)
 	}
-	if named := conflict.Customer; isCustomer(named, c.ExternalID) {
-		return connectors.CustomerRef{ID: named.ID}, nil
+	named := conflict.Customer
+	if isCustomer(named, c.ExternalID) {
+		return connectors.CustomerRef{ID: string(named.ID)}, nil
 	}
 	ref, found, ferr := t.findCustomer(ctx, c.ExternalID)
 	switch {
@@ -312,6 +314,14 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		return ref, ferr
 	case found:
 		return ref, nil
+	case named.ExternalID != "":
+		// The API names the customer it conflicts with, another company's
+		// (a unique e-mail or tax id, say), and lists none of this one:
+		// asking again cannot help.
+		return connectors.CustomerRef{}, fmt.Errorf("%s create customer: the API answered 409 (%s) naming customer %q of external_id %q, "+
+			"not %q, and lists no customer of %q: another company's customer holds something this one needs to be unique (its e-mail or tax id, say); "+
+			"fix it in the ERP or the CRM, then retry the run (dealsync runs retry): %w",
+			t.service, err, named.ID, named.ExternalID, c.ExternalID, c.ExternalID, connectors.ErrPermanent)
 	}
 	// The API refused a duplicate it does not list (yet: a list that lags,
 	// or, as the IETF draft answers, the same key still in flight after a
@@ -333,7 +343,7 @@ func (t *Target) findCustomer(ctx context.Context, externalID string) (connector
 	}
 	for _, found := range list.Customers {
 		if isCustomer(found, externalID) {
-			return connectors.CustomerRef{ID: found.ID}, true, nil
+			return connectors.CustomerRef{ID: string(found.ID)}, true, nil
 		}
 	}
 	return connectors.CustomerRef{}, false, nil
@@ -342,7 +352,7 @@ func (t *Target) findCustomer(ctx context.Context, externalID string) (connector
 // isCustomer reports whether a listed (or 409-named) customer is the one
 // with externalID: it has an id and says that external id, exactly.
 func isCustomer(c ListedCustomer, externalID string) bool {
-	return c.ID != "" && externalID != "" && c.ExternalID == externalID
+	return c.ID != "" && externalID != "" && string(c.ExternalID) == externalID
 }
 
 // createCustomer posts the customer under key. A 409 answer is returned
@@ -378,7 +388,7 @@ func (t *Target) createCustomer(ctx context.Context, c model.Customer, key strin
 	if created.ID == "" {
 		return connectors.CustomerRef{}, nil, noCreatedID(t.service, op, "customer", nil)
 	}
-	return connectors.CustomerRef{ID: created.ID, Created: true}, nil, nil
+	return connectors.CustomerRef{ID: string(created.ID), Created: true}, nil, nil
 }
 
 // CreateInvoice posts the invoice under key; with lookup_invoices, an
@@ -413,8 +423,8 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, noCreatedID(t.service, op, "invoice", nil)
 	}
 	return connectors.InvoiceResult{
-		InvoiceID: created.ID,
-		Number:    created.Number,
+		InvoiceID: string(created.ID),
+		Number:    string(created.Number),
 		URL:       created.URL,
 		Replayed:  strings.EqualFold(strings.TrimSpace(header.Get(ReplayedHeader)), "true"),
 	}, nil
@@ -492,8 +502,8 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 		return connectors.InvoiceResult{}, false, err
 	}
 	for _, inv := range list.Invoices {
-		if inv.ID != "" && inv.Reference == reference && inv.CustomerID == customerID {
-			return connectors.InvoiceResult{InvoiceID: inv.ID, Number: inv.Number, URL: inv.URL, Replayed: true}, true, nil
+		if inv.ID != "" && string(inv.Reference) == reference && string(inv.CustomerID) == customerID {
+			return connectors.InvoiceResult{InvoiceID: string(inv.ID), Number: string(inv.Number), URL: inv.URL, Replayed: true}, true, nil
 		}
 	}
 	return connectors.InvoiceResult{}, false, nil
@@ -642,8 +652,38 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 	return resp.Header, body, nil
 }
 
+// noWriteTurnedRead is a copy of client that does not follow a redirect
+// that turns a write into a GET (a 301 or 302 answer to a POST, as from
+// an API's http:// to its https://): the GET would read a list, not
+// create, and the write would be reported as made without an id. The
+// redirect's answer comes back instead, a refusal naming where it leads.
+// A 303 (the created record, to read) and a 307 or 308 (the same write,
+// sent again there) are followed.
+func noWriteTurnedRead(client *http.Client) *http.Client {
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if first := via[0].Method; connectors.IsWrite(first) && req.Method != first &&
+			(req.Response == nil || req.Response.StatusCode != http.StatusSeeOther) {
+			return http.ErrUseLastResponse
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
 func (t *Target) apiError(op string, resp *http.Response, body []byte) *connectors.APIError {
 	msg, field := vendorMessage(body)
+	if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+		msg = fmt.Sprintf("the API redirects this %s to %s, which would make it a GET: nothing was created; set base_url (or the path) to where the API answers",
+			resp.Request.Method, loc)
+	}
 	return &connectors.APIError{
 		Service:    t.service,
 		Op:         op,

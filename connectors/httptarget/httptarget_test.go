@@ -265,7 +265,7 @@ func TestNonJSONErrorBody(t *testing.T) {
 	long := strings.Repeat("é", 400) // 800 bytes
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "7")
-		http.Error(w, long, http.StatusBadGateway)
+		http.Error(w, long, http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
 	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/api/"}, nil)
@@ -274,7 +274,7 @@ func TestNonJSONErrorBody(t *testing.T) {
 	}
 	_, err = tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
 	api := apiError(t, err)
-	if api.StatusCode != 502 || api.Message != strings.Repeat("é", 256) || api.RetryAfter != 7*time.Second {
+	if api.StatusCode != 503 || api.Message != strings.Repeat("é", 256) || api.RetryAfter != 7*time.Second {
 		t.Errorf("status %d, RetryAfter %v, message of %d bytes", api.StatusCode, api.RetryAfter, len(api.Message))
 	}
 }
@@ -815,6 +815,15 @@ func TestCustomerConflictLooksUp(t *testing.T) {
 	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), `lists no customer with external_id "hub-7"`) {
 		t.Errorf("409 and no listed customer: %v (class %v), want a retry", err, c)
 	}
+	// One that names another company's customer, with none of this one
+	// listed, is refused: asking again cannot help (it was retried for a
+	// day).
+	conflict = `{"error":{"message":"email taken"},"customer":{"id":"C-OTHER","external_id":"hub-1"}}`
+	_, err = tg.FindOrCreateCustomer(ctx, acme, "k")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(err.Error(), `naming customer "C-OTHER" of external_id "hub-1"`) {
+		t.Errorf("409 naming another company's customer: %v (class %v), want a refusal naming it", err, c)
+	}
+	conflict = `{"error":{"message":"duplicate"}}`
 	// Without an external id there is nothing to look up: the 409 is the
 	// key in progress, asked again, then retried.
 	gets, posts = 0, 0
@@ -1015,5 +1024,103 @@ func TestIdempotencyKeyIsAlwaysAValidHeaderValue(t *testing.T) {
 		if raw := "invoice/demo/" + ids[i/2] + "/invoice"; !strings.ContainsFunc(raw, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }) && key != raw {
 			t.Errorf("deal id %q: key %q, want it unchanged", ids[i/2], key)
 		}
+	}
+}
+
+// Records numbered by the API ({"id": 42}, as many APIs answer) are read
+// as their number written out, in every answer: a created customer and
+// invoice, and the look-ups' entries. A numeric id failed the step as
+// "not JSON" after the invoice was made.
+func TestNumericIDsAreRead(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/customers":
+			_, _ = w.Write([]byte(`{"customers":[]}`))
+		case r.Method == http.MethodPost && r.URL.Path == "/customers":
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":7}`))
+		case r.Method == http.MethodGet && r.URL.Path == "/invoices":
+			_, _ = w.Write([]byte(`{"invoices":[{"id":41,"number":1000,"reference":"OTHER","customer_id":7}]}`))
+		case r.Method == http.MethodPost && r.URL.Path == "/invoices":
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":42,"number":1001,"url":null}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	inv := testInvoice()
+	cust, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "ck")
+	if err != nil || cust.ID != "7" || !cust.Created {
+		t.Fatalf("customer: %+v, %v; want id 7, created", cust, err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, cust, "ik")
+	if err != nil || res.InvoiceID != "42" || res.Number != "1001" || res.Replayed {
+		t.Fatalf("invoice: %+v, %v; want id 42, number 1001", res, err)
+	}
+
+	var id httptarget.ID
+	for raw, want := range map[string]string{`"A-1"`: "A-1", `42`: "42", `1.5e3`: "1.5e3", `null`: ""} {
+		if err := json.Unmarshal([]byte(raw), &id); err != nil || string(id) != want {
+			t.Errorf("%s: %q, %v; want %q", raw, id, err, want)
+		}
+	}
+	for _, raw := range []string{`true`, `{}`, `[1]`} {
+		if err := json.Unmarshal([]byte(raw), &id); err == nil {
+			t.Errorf("%s read as id %q", raw, id)
+		}
+	}
+}
+
+// A write the API redirects as a GET (a 301 from http:// to https://) is
+// not followed: it is refused (not retried), naming the redirect, and
+// nothing is reported created. Before, the POST became a GET of the list
+// and the step failed saying the invoice "may exist". A 308 (the same
+// POST, sent again there) is followed.
+func TestAWriteRedirectedAsAGetIsNotFollowed(t *testing.T) {
+	var posts, gets int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.URL.Path == "/old/invoices":
+			http.Redirect(w, r, "/api/invoices", http.StatusMovedPermanently)
+		case r.URL.Path == "/moved/invoices":
+			http.Redirect(w, r, "/api/invoices", http.StatusPermanentRedirect)
+		case r.Method == http.MethodGet:
+			gets++
+			_, _ = w.Write([]byte(`{"invoices":[]}`))
+		default:
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"INV-9"}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	old, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/old"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = old.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
+	api := apiError(t, err)
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || api.StatusCode != http.StatusMovedPermanently ||
+		!strings.Contains(err.Error(), "redirects this POST to /api/invoices") || !strings.Contains(err.Error(), "nothing was created") {
+		t.Errorf("a POST answered 301: %v (class %v), want a refusal naming the redirect", err, cl)
+	}
+	if posts+gets != 0 {
+		t.Errorf("the redirect was followed: %d POSTs, %d GETs", posts, gets)
+	}
+	moved, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/moved"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := moved.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k"); err != nil || res.InvoiceID != "INV-9" || posts != 1 {
+		t.Errorf("a POST answered 308: %+v, %v, %d POSTs; want it made there", res, err, posts)
 	}
 }

@@ -1,6 +1,9 @@
 package httptarget
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -64,10 +67,37 @@ type InvoiceBody struct {
 	Total      string     `json:"total"`
 }
 
+// ID is an id or a number in an answer: a JSON string, or a JSON number
+// taken as written (many APIs number their records: {"id": 42} is id
+// "42"). null is "".
+type ID string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (id *ID) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*id = ID(s)
+	case string(b) == "null":
+		*id = ""
+	default:
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("want a string or a number, got %s", b)
+		}
+		*id = ID(n.String())
+	}
+	return nil
+}
+
 // CustomerCreated is the part of a 2xx answer to POST {customers_path}
 // the target reads.
 type CustomerCreated struct {
-	ID string `json:"id"`
+	ID ID `json:"id"`
 }
 
 // CustomerList is the answer to GET {customers_path}?external_id=X.
@@ -79,8 +109,8 @@ type CustomerList struct {
 // id. The look-up takes only an entry whose external_id is the one asked
 // for: an entry without it is never taken for the company's customer.
 type ListedCustomer struct {
-	ID         string `json:"id"`
-	ExternalID string `json:"external_id"`
+	ID         ID `json:"id"`
+	ExternalID ID `json:"external_id"`
 }
 
 // CustomerConflict is the part of a 409 answer to POST {customers_path}
@@ -93,8 +123,8 @@ type CustomerConflict struct {
 // InvoiceCreated is the part of a 2xx answer to POST {invoices_path} the
 // target reads: the ERP's id, its human number and a link, if any.
 type InvoiceCreated struct {
-	ID     string `json:"id"`
-	Number string `json:"number"`
+	ID     ID     `json:"id"`
+	Number ID     `json:"number"`
 	URL    string `json:"url"`
 }
 
@@ -106,11 +136,11 @@ type InvoiceList struct {
 // ListedInvoice is one entry of InvoiceList: what dealsync compares and
 // reports.
 type ListedInvoice struct {
-	ID         string `json:"id"`
-	Number     string `json:"number"`
+	ID         ID     `json:"id"`
+	Number     ID     `json:"number"`
 	URL        string `json:"url"`
-	Reference  string `json:"reference"`
-	CustomerID string `json:"customer_id"`
+	Reference  ID     `json:"reference"`
+	CustomerID ID     `json:"customer_id"`
 }
 
 // ErrorBody is the error shape the target understands best:

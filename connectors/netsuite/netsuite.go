@@ -84,18 +84,18 @@ type Config struct {
 	// check.
 	TaxIDField string `mapstructure:"tax_id_field" validate:"omitempty,sqlident"`
 	// SubsidiaryID is given to new customers (required in OneWorld accounts).
-	SubsidiaryID string `mapstructure:"subsidiary_id"`
+	SubsidiaryID string `mapstructure:"subsidiary_id" validate:"omitempty,number"`
 	// DefaultItemID is the item internal id of lines whose mapping sets no item_code.
 	DefaultItemID string `mapstructure:"default_item_id" validate:"omitempty,number"`
 	// DiscountItemID is the discount item used for line discounts.
 	DiscountItemID string `mapstructure:"discount_item_id" validate:"omitempty,number"`
 	// DefaultTaxCodeID applies to lines whose mapping sets no tax_code.
-	DefaultTaxCodeID string `mapstructure:"default_tax_code_id"`
+	DefaultTaxCodeID string `mapstructure:"default_tax_code_id" validate:"omitempty,number"`
 	// LocationID is set on every invoice when the account requires one.
-	LocationID string `mapstructure:"location_id"`
+	LocationID string `mapstructure:"location_id" validate:"omitempty,number"`
 	// CurrencyIDs maps ISO codes to currency internal ids (multi-currency
 	// accounts); empty sends no currency.
-	CurrencyIDs map[string]string `mapstructure:"currency_ids"`
+	CurrencyIDs map[string]string `mapstructure:"currency_ids" validate:"dive,number"`
 	// BaseCurrency is the ISO code of an account whose currency list cannot
 	// be read (no Multiple Currencies feature): its invoices go out without
 	// a currency, so one in another currency is refused before sending.

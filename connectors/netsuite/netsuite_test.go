@@ -693,6 +693,18 @@ func TestLinesNeedAnItemsInternalID(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "lines[0]: NetSuite needs an item") {
 		t.Errorf("no item and no default_item_id: %v", err)
 	}
+	// A tax code's name where its internal id is wanted is refused before
+	// anything is sent (NetSuite answered "Invalid value" at run time).
+	inv.Lines[0].ItemCode, inv.Lines[0].TaxCode = "17", "VAT19"
+	_, err = tg.PlanInvoice(inv, connectors.CustomerRef{ID: "42"}, "k")
+	if err == nil || !strings.Contains(err.Error(), `lines[0]: tax_code "VAT19" is not a NetSuite internal id`) {
+		t.Errorf("a tax code's name as tax_code: %v", err)
+	}
+	inv.Lines[0].TaxCode = "8"
+	inv.Lines = inv.Lines[:1]
+	if _, err = tg.PlanInvoice(inv, connectors.CustomerRef{ID: "42"}, "k"); err != nil {
+		t.Errorf("a tax code's internal id: %v", err)
+	}
 }
 
 // The company's customer (by its external id) is inactive: NetSuite would

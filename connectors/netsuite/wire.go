@@ -224,6 +224,10 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 				"with a lookup table, or leave item_code blank for the target's default_item_id", i, item)
 		}
 		taxCode := cmp.Or(l.TaxCode, o.DefaultTaxCodeID)
+		if taxCode != "" && !connectors.IsDigits(taxCode) {
+			return Invoice{}, fmt.Errorf("lines[%d]: tax_code %q is not a NetSuite internal id (a number): map the tax code to its internal id "+
+				"with a lookup table, or leave tax_code blank for the target's default_tax_code_id", i, taxCode)
+		}
 		out.Item.Items = append(out.Item.Items, InvoiceItem{
 			Item:        Ref{ID: item},
 			Description: l.Description,
