@@ -218,6 +218,10 @@ type InvoiceResult struct {
 	// Replayed is true when the ERP answered from an earlier identical
 	// request (idempotency) instead of creating a new invoice.
 	Replayed bool `json:"replayed"`
+	// Warning is what the target noticed about the invoice it made that
+	// someone should look at (the ERP's total differs from the invoice's:
+	// it computed its own tax); "" for none.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Request describes an HTTP request a target would send.

@@ -108,6 +108,10 @@ type InvoiceDealResult struct {
 	// for the invoice was taken (after the settle time): they are recorded,
 	// never invoiced.
 	ChangedAfterInvoice []string `json:"changed_after_invoice,omitempty"`
+	// Warning is what the ERP target noticed about the invoice it made
+	// (NetSuite's total differs from the invoice's), for someone to look
+	// at; the run still completes, the invoice being made.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Memo keys recorded on every run.
@@ -437,6 +441,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}
 	r := result()
 	r.CustomerID, r.InvoiceID, r.Number, r.URL = customer.ID, created.InvoiceID, created.Number, created.URL
+	r.Warning = created.Warning
 	r.Mapping, r.MappingHash = mapped.Mapping, mapped.MappingHash
 	// Amount and Currency said what the first event said (nothing, for a
 	// thin CRM event); an invoiced run says what it billed before tax (the

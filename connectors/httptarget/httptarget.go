@@ -535,7 +535,7 @@ func noCreatedID(service, op, kind string, decodeErr error) error {
 		why = "is not JSON (" + decodeErr.Error() + ")"
 	}
 	return fmt.Errorf("%s %s: the API answered 2xx, but its answer %s: the http target needs the created %s as JSON with its \"id\" "+
-		"(docs/connectors/erp.md); the %s may exist in the ERP: %w", service, op, why, kind, kind, connectors.ErrPermanent)
+		"(docs/connectors/erp.md, \"http\"); the %s may exist in the ERP: %w", service, op, why, kind, kind, connectors.ErrPermanent)
 }
 
 // PlanInvoice returns the request CreateInvoice would send, built by the

@@ -746,3 +746,30 @@ func TestRefusedUpsertWhoseRecordExists(t *testing.T) {
 		t.Fatalf("a refusal without a record: %v", err)
 	}
 }
+
+// NetSuite computes the tax itself (its REST API supports only SuiteTax,
+// whose engine decides): when the total of the invoice it made is not the
+// invoice's, the result carries a warning naming both, for the run to
+// show; when they agree, none.
+func TestATotalNetSuiteComputedOtherwiseIsAWarning(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Lines[0].TaxRate = d("19")
+	inv.ComputeTotals()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.TaxRates = map[string]decimal.Decimal{"8": d("19")}
+	res, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+	if err != nil || res.Warning != "" {
+		t.Fatalf("totals that agree (%s): %+v, %v; want no warning", inv.Total, res, err)
+	}
+	fake.TaxRates = map[string]decimal.Decimal{"8": d("20")} // the account taxes the line at 20 %
+	res, err = tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1002/invoice")
+	if err != nil || !strings.Contains(res.Warning, "is EUR 14638.75, not the invoice's EUR 14518.75") ||
+		!strings.Contains(res.Warning, "NetSuite computed its own tax") {
+		t.Fatalf("totals that differ: %+v, %v; want a warning naming both", res, err)
+	}
+}

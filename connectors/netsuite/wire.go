@@ -80,6 +80,8 @@ type Record struct {
 	CompanyName string `json:"companyName"`
 	IsInactive  bool   `json:"isInactive"`
 	Entity      *Ref   `json:"entity"`
+	// Total is an invoice's total as NetSuite computed it (tax included).
+	Total json.Number `json:"total"`
 }
 
 // SuiteQLRequest is the body of POST /services/rest/query/v1/suiteql.

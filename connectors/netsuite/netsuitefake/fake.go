@@ -48,6 +48,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // Paths of NetSuite's REST web services.
@@ -86,6 +88,10 @@ type Invoice struct {
 	// unless its replace query parameter names the item sublist: then its
 	// lines are the invoice's.
 	Lines int
+	// Total is what the account computes: each line's quantity × rate
+	// rounded to cents, plus its tax at the rate Server.TaxRates gives its
+	// taxCode (none without), rounded per line.
+	Total decimal.Decimal
 	// Body is the body of the upsert that created it.
 	Body json.RawMessage
 }
@@ -99,6 +105,10 @@ type Server struct {
 	PublicKey     crypto.PublicKey
 	// Items, when set, are the item internal ids invoices may use.
 	Items map[string]bool
+	// TaxRates, when set, are the percentages of tax code internal ids,
+	// as the account's tax engine applies them (see Invoice.Total); a
+	// line's taxCode not there is not taxed.
+	TaxRates map[string]decimal.Decimal
 
 	mu             sync.Mutex
 	seq            int
@@ -521,7 +531,7 @@ func (s *Server) getRecord(r *http.Request) answer {
 		return answer{status: http.StatusOK, body: map[string]any{
 			"links": []any{map[string]string{"rel": "self", "href": self + inv.ID}},
 			"id":    inv.ID, "externalId": inv.ExternalID, "tranId": inv.TranID, "otherRefNum": inv.OtherRefNum,
-			"entity": map[string]string{"id": inv.Entity},
+			"entity": map[string]string{"id": inv.Entity}, "total": json.Number(inv.Total.String()),
 		}}
 	}
 	st, b := problem(http.StatusNotFound, detail(fmt.Sprintf("Record type '%s' does not exist.", typ), "NONEXISTENT_ID", ""))
@@ -688,6 +698,9 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage, replace map[stri
 				} `json:"item"`
 				Quantity *json.Number `json:"quantity"`
 				Rate     *json.Number `json:"rate"`
+				TaxCode  *struct {
+					ID string `json:"id"`
+				} `json:"taxCode"`
 			} `json:"items"`
 		} `json:"item"`
 	}
@@ -734,6 +747,20 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage, replace map[stri
 			return bad("Error while accessing a resource. Please enter value(s) for: Rate.", "USER_ERROR", fmt.Sprintf("item.items[%d].rate", i))
 		}
 	}
+	var total decimal.Decimal
+	for _, it := range in.Item.Items {
+		qty, rate := decimal.NewFromInt(1), decimal.RequireFromString(it.Rate.String())
+		if it.Quantity != nil {
+			qty = decimal.RequireFromString(it.Quantity.String())
+		}
+		amount := qty.Mul(rate).Round(2)
+		if it.TaxCode != nil {
+			if pct, ok := s.TaxRates[it.TaxCode.ID]; ok {
+				amount = amount.Add(amount.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
+			}
+		}
+		total = total.Add(amount)
+	}
 	s.invoiceUpserts++
 	if existing == nil {
 		existing = &Invoice{ID: s.id(), ExternalID: eid, TranID: fmt.Sprintf("INV%05d", len(s.invoices)+1), Body: raw}
@@ -741,9 +768,9 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage, replace map[stri
 	}
 	existing.Entity, existing.OtherRefNum, existing.Currency = in.Entity.ID, in.OtherRefNum, currency
 	if replace["item"] {
-		existing.Lines = len(in.Item.Items)
+		existing.Lines, existing.Total = len(in.Item.Items), total
 	} else {
-		existing.Lines += len(in.Item.Items)
+		existing.Lines, existing.Total = existing.Lines+len(in.Item.Items), existing.Total.Add(total)
 	}
 	return answer{status: http.StatusNoContent, location: s.location("invoice", existing.ID)}
 }
