@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/netsuite"
 	"github.com/dealsync/dealsync/connectors/netsuite/netsuitefake"
@@ -152,6 +154,7 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 	nc.LinkFile = filepath.Join(t.TempDir(), "netsuite-links.json")
 	nc.Timeout = erpTimeout
 	nc.BaseCurrency = "EUR" // the fake lists no currencies: a single-currency account
+	nc.DefaultTaxCodeID = "8"
 	s := startStack(t, stackOptions{configFile: itemsConfig(t, "PRO-1Y", "17"), mutate: useTarget("netsuite", "netsuite", &nc)})
 
 	fake.Fail("PUT invoice",
@@ -179,13 +182,23 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 	if !strings.Contains(string(inv.Body), `"item":{"id":"17"}`) {
 		t.Errorf("invoice without the mapped item: %s", inv.Body)
 	}
+	if out.Warning != "" {
+		t.Errorf("a total NetSuite computed as the invoice did: warning %q", out.Warning)
+	}
 
 	body2 := event("evt_n2", "D-N2", func(deal map[string]any) {
 		deal["company"] = map[string]any{"id": "C-D-N1", "name": "Acme GmbH", "email": "ap@acme.example"}
 	})
+	// The account's tax engine taxes the default tax code at 19 %, which
+	// the mapping does not: the run completes with a warning naming both
+	// totals.
+	fake.TaxRates = map[string]decimal.Decimal{"8": decimal.RequireFromString("19")}
 	out2 := s.invoiceDeal(t, delivery{body: body2, msgID: "msg_n2"})
 	if c, n := fake.Counts(); c != 1 || n != 2 || out2.CustomerID != out.CustomerID || out2.InvoiceID == out.InvoiceID {
 		t.Fatalf("after the second deal: %d customers, %d invoices, %+v vs %+v", c, n, out2, out)
+	}
+	if !strings.Contains(out2.Warning, "is EUR 14280.00, not the invoice's EUR 12000.00") {
+		t.Errorf("a total NetSuite taxed otherwise: warning %q, want one naming both totals", out2.Warning)
 	}
 }
 

@@ -662,9 +662,9 @@ func (t *Target) totalDiffers(inv model.Invoice, r Record) string {
 	msg := fmt.Sprintf("NetSuite's total of invoice %s (%s) is %s %s, not the invoice's %s %s: NetSuite computed its own tax "+
 		"(its REST API supports only SuiteTax, whose tax engine decides), so check the invoice and the tax setup "+
 		"(nexus, the customer's and items' tax settings) before sending it",
-		r.ID, r.TranID, inv.Currency, got, inv.Currency, inv.Currency.Format(inv.Total))
+		r.ID, r.TranID, inv.Currency, inv.Currency.Format(got), inv.Currency, inv.Currency.Format(inv.Total))
 	if t.log != nil {
-		t.log.Warn("netsuite invoice total differs", "invoice", r.ID, "netsuite_total", got.String(), "invoice_total", inv.Currency.Format(inv.Total))
+		t.log.Warn("netsuite invoice total differs", "invoice", r.ID, "netsuite_total", inv.Currency.Format(got), "invoice_total", inv.Currency.Format(inv.Total))
 	}
 	return msg
 }
