@@ -278,6 +278,14 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	reply.Acknowledge(w, status, connectors.Reply{Results: results})
 	h.countEvents(name, hook, outcomes)
+	if log.Enabled(r.Context(), slog.LevelDebug) {
+		// Where each event went, for an operator following one delivery
+		// to its run (log.level debug).
+		for i, res := range results[:len(outcomes)] {
+			log.Debug("webhook event", "event_id", res.EventID, "deal_id", res.DealID, "outcome", outcomes[i],
+				"workflow_id", res.WorkflowID, "run_id", res.RunID, "skipped", res.Skipped)
+		}
+	}
 }
 
 // countEvents counts a delivery's event outcomes ("" for none) and its

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -773,4 +774,43 @@ func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "frontend down") || !strings.Contains(body, "index out of range") {
 		t.Fatalf("%d %s, want 503 naming both the start's and the trigger's error", status, body)
 	}
+}
+
+// At debug level, an acknowledged delivery logs where each of its events
+// went: the event, its deal, the outcome and the run, for an operator
+// following one delivery to its run.
+func TestDebugLogFollowsEachEventToItsRun(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	st := &fakeStarter{running: map[string]bool{}}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"D1","stage":"won"}},{"event_id":"e2","deal":{"id":"D2","stage":"open"}}]`); status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, body)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{`msg="webhook event" connection=crm event_id=e1 deal_id=D1 outcome=started workflow_id=`,
+		`msg="webhook event" connection=crm event_id=e2 deal_id=D2 outcome=ignored`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
