@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if err := s.call(ctx, acc, "fetch deal", http.MethodGet, "/crm/v3/objects/deals/"+dealID+"?"+q.Encode(), nil, &deal); err != nil {
 		return model.Deal{}, err
 	}
+	if deal.ID != "" && deal.ID != dealID {
+		// Merged into deal.ID, which HubSpot answers with: two won deals
+		// merged while their runs settle would otherwise both invoice it.
+		return model.Deal{ID: dealID, Stage: StageMerged, Raw: map[string]json.RawMessage{"merged_into": crmkit.JSONString(deal.ID)}}, nil
+	}
 
 	d := model.Deal{
 		ID:       dealID,
@@ -134,7 +140,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if err != nil {
 		return model.Deal{}, err
 	}
-	if id := primaryCompany(companies); id != "" {
+	id, err := primaryCompany(companies)
+	if err != nil {
+		return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s: %v", connectors.ErrPermanent, dealID, err)
+	}
+	if id != "" {
 		cprops := append([]string{}, companyProperties...)
 		for _, p := range []string{s.fetch.CompanyEmailProperty, s.fetch.CompanyTaxIDProperty} {
 			if p != "" {
@@ -272,17 +282,24 @@ func (s *Source) allAssociations(ctx context.Context, acc *account, dealID, toTy
 }
 
 // primaryCompany picks the company with the primary association
-// ("deal_to_company"), else the first one.
-func primaryCompany(list []assoc) string {
+// ("deal_to_company"), else the deal's one company; "" for none. Several
+// companies and none primary is an error naming them: which one is billed
+// is for a person to say (HubSpot's Primary label), not the list's order.
+func primaryCompany(list []assoc) (string, error) {
 	for _, a := range list {
 		if a.Type == "deal_to_company" {
-			return a.ID
+			return a.ID, nil
 		}
 	}
-	if len(list) > 0 {
-		return list[0].ID
+	switch ids := uniqueIDs(list); len(ids) {
+	case 0:
+		return "", nil
+	case 1:
+		return ids[0], nil
+	default:
+		return "", fmt.Errorf("%d companies are associated (%s) and none is the Primary one: label the company to invoice as Primary on the deal in HubSpot, then retry the run (dealsync runs retry)",
+			len(ids), strings.Join(ids, ", "))
 	}
-	return ""
 }
 
 func uniqueIDs(list []assoc) []string {
@@ -434,12 +451,20 @@ type errorBody struct {
 	Message  string              `json:"message"`
 	Category string              `json:"category"`
 	Context  map[string][]string `json:"context"`
-	Errors   []struct {
+	// PolicyName is the rate limit a 429 hit: DAILY, or a rolling one
+	// (TEN_SECONDLY_ROLLING, SECONDLY).
+	PolicyName string `json:"policyName"`
+	Errors     []struct {
 		Message string              `json:"message"`
 		In      string              `json:"in"`
 		Context map[string][]string `json:"context"`
 	} `json:"errors"`
 }
+
+// dailyLimitWait is how long a run waits after HubSpot's daily limit
+// refused a call: the limit resets at the portal's midnight, which
+// dealsync does not know, so it looks again every hour.
+const dailyLimitWait = time.Hour
 
 // propertyName finds the property a validation message names, e.g. in
 // `Property values were not valid: [{"isValid":false,...,"name":"erp_x"}]`.
@@ -471,14 +496,33 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 				e.Field = m[1]
 			}
 		}
+		// A 403 MISSING_SCOPES names the scopes the app lacks there.
+		var scopes []string
+		for _, d := range eb.Errors {
+			scopes = append(scopes, d.Context["requiredGranularScopes"]...)
+			scopes = append(scopes, d.Context["requiredScopes"]...)
+		}
+		if len(scopes) > 0 {
+			slices.Sort(scopes)
+			e.Message += " (required scopes: " + strings.Join(slices.Compact(scopes), ", ") + ")"
+		}
 	} else {
 		e.Message = crmkit.Short(string(data))
 	}
 	if e.StatusCode == http.StatusTooManyRequests && e.RetryAfter == 0 {
-		// HubSpot's rolling limits say how long their window is.
-		if ms, err := strconv.Atoi(resp.Header.Get("X-HubSpot-RateLimit-Interval-Milliseconds")); err == nil && ms > 0 &&
-			resp.Header.Get("X-HubSpot-RateLimit-Remaining") == "0" {
-			e.RetryAfter = time.Duration(ms) * time.Millisecond
+		switch {
+		case eb.PolicyName == "DAILY" || resp.Header.Get("X-HubSpot-RateLimit-Daily-Remaining") == "0":
+			// The portal's daily limit: nothing passes before it resets
+			// (midnight in the portal's time zone), so each run waits an
+			// hour between tries instead of the policy's backoff.
+			e.RetryAfter = dailyLimitWait
+			e.Message += " (policy DAILY: the portal's daily API limit is spent; it resets at midnight in the portal's time zone)"
+		default:
+			// HubSpot's rolling limits say how long their window is.
+			if ms, err := strconv.Atoi(resp.Header.Get("X-HubSpot-RateLimit-Interval-Milliseconds")); err == nil && ms > 0 &&
+				resp.Header.Get("X-HubSpot-RateLimit-Remaining") == "0" {
+				e.RetryAfter = time.Duration(ms) * time.Millisecond
+			}
 		}
 	}
 	return e

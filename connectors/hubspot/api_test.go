@@ -325,6 +325,17 @@ func TestWriteBackErrors(t *testing.T) {
 			w.Header().Set("X-HubSpot-RateLimit-Remaining", "0")
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = io.WriteString(w, `{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"TEN_SECONDLY_ROLLING","category":"RATE_LIMITS"}`)
+		case 4:
+			// The daily limit, its 10-second window not spent.
+			w.Header().Set("X-HubSpot-RateLimit-Daily-Remaining", "0")
+			w.Header().Set("X-HubSpot-RateLimit-Remaining", "99")
+			w.Header().Set("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"status":"error","message":"You have reached your daily limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"DAILY","category":"RATE_LIMITS"}`)
+		case 5:
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","correlationId":"x",`+
+				`"errors":[{"message":"One or more of the following scopes are required.","context":{"requiredGranularScopes":["crm.objects.deals.write"]}}],"category":"MISSING_SCOPES"}`)
 		default:
 			w.WriteHeader(http.StatusBadGateway)
 			_, _ = io.WriteString(w, `<html>bad gateway</html>`)
@@ -364,6 +375,19 @@ func TestWriteBackErrors(t *testing.T) {
 	api = write()
 	if c, _ := connectors.Classify(api); c != connectors.Retry || api.StatusCode != 502 || !strings.Contains(api.Message, "bad gateway") {
 		t.Errorf("502: %v (%#v)", c, api)
+	}
+	// The daily limit is waited out an hour at a time (it was retried at
+	// the policy's backoff until the portal's midnight), and says so.
+	answer.Store(4)
+	api = write()
+	if c, d := connectors.Classify(api); c != connectors.RetryAfter || d != time.Hour || !strings.Contains(api.Message, "policy DAILY") {
+		t.Errorf("429 daily limit: %v %v (%#v)", c, d, api)
+	}
+	// A missing scope is named.
+	answer.Store(5)
+	api = write()
+	if c, _ := connectors.Classify(api); c != connectors.Unauthorized || !strings.Contains(api.Message, "required scopes: crm.objects.deals.write") {
+		t.Errorf("403 MISSING_SCOPES: %v (%#v)", c, api)
 	}
 }
 
@@ -534,5 +558,48 @@ func TestParseHubSpotDate(t *testing.T) {
 		if err != nil || d.String() != tc.date || !at.Equal(tc.moment) {
 			t.Errorf("%s: %s %v %v, want %s %v", tc.in, d, at, err, tc.date, tc.moment)
 		}
+	}
+}
+
+// A deal merged into another is answered by HubSpot with that deal (its
+// own id): the fetch reports the merged-away deal as StageMerged, naming
+// the deal it went into, so that two won deals merged while their runs
+// settle do not each invoice the merged deal. The merged deal itself
+// fetches as before.
+func TestFetchDealMergedIntoAnother(t *testing.T) {
+	f := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, f.URL, nil)
+	f.MergeDeal("62515", "111", "1234567890")
+	d, err := s.FetchDeal(context.Background(), "62515", "111")
+	if err != nil || d.ID != "111" || d.Stage != StageMerged || string(d.Raw["merged_into"]) != `"1234567890"` || len(d.LineItems) != 0 || d.Amount.Valid {
+		t.Fatalf("a merged-away deal: %+v, %v; want stage %q naming the deal it went into", d, err, StageMerged)
+	}
+	if d, err := s.FetchDeal(context.Background(), "62515", "1234567890"); err != nil || d.Stage != StageWon {
+		t.Fatalf("the merged deal: %+v, %v", d, err)
+	}
+}
+
+// The company billed is the deal's Primary one, else its only one; a deal
+// with several companies and none Primary fails for good naming them (the
+// first listed was billed, silently: a reseller, say).
+func TestFetchDealWithoutAPrimaryCompany(t *testing.T) {
+	f := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, f.URL, nil)
+	won := "closedwon"
+	deal := func(companies ...hubspotfake.Association) {
+		f.PutDeal("62515", hubspotfake.Deal{ID: "77", Properties: map[string]*string{"dealstage": &won}, Companies: companies})
+	}
+	deal(hubspotfake.Association{ID: "444", Type: "deal_to_company_unlabeled"})
+	if d, err := s.FetchDeal(context.Background(), "62515", "77"); err != nil || d.Company.ID != "444" {
+		t.Errorf("one unlabeled company: %+v, %v; want it billed", d.Company, err)
+	}
+	deal(hubspotfake.Association{ID: "555", Type: "deal_to_company_unlabeled"}, hubspotfake.Association{ID: "444", Type: "deal_to_company_unlabeled"})
+	_, err := s.FetchDeal(context.Background(), "62515", "77")
+	if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), "2 companies are associated (555, 444) and none is the Primary one") {
+		t.Errorf("two unlabeled companies: %v; want a refusal naming them", err)
+	}
+	deal(hubspotfake.Association{ID: "555", Type: "deal_to_company_unlabeled"}, hubspotfake.Association{ID: "444", Type: "deal_to_company"})
+	if d, err := s.FetchDeal(context.Background(), "62515", "77"); err != nil || d.Company.ID != "444" {
+		t.Errorf("a Primary among two: %+v, %v; want the Primary billed", d.Company, err)
 	}
 }

@@ -62,6 +62,11 @@ const (
 	// StageWon is the stage a configured won stage id is reported as; it is
 	// also the default pipeline's closed-won stage id.
 	StageWon = "closedwon"
+	// StageMerged is the stage FetchDeal reports for a deal merged into
+	// another: HubSpot answers a merged-away id with the deal it was
+	// merged into, whose own id (in Deal.Raw "merged_into") has its own
+	// webhooks and run. The merged-away deal is no longer one to invoice.
+	StageMerged = "merged"
 	// MaxBatch is the most events HubSpot puts in one delivery.
 	MaxBatch = 100
 )

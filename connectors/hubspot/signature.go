@@ -241,13 +241,13 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 			continue
 		}
 		if c.only != "" {
-			p, other, err := otherPortal(w.Body, c.only)
+			p, other, err := s.otherPortal(w.Body, c.key)
 			if err != nil {
 				return fmt.Errorf("%w: %s: the body is not a JSON array of events: %v", connectors.ErrMalformed, service, err)
 			}
 			if other {
 				if mismatch == nil {
-					mismatch = crmkit.Unauthorized(service, "signed with portal %s's private app secret but carries an event of portal %s", c.only, p)
+					mismatch = crmkit.Unauthorized(service, "signed with portal %s's client secret but carries an event of %s, whose secret is another", c.only, portalName(p))
 				}
 				continue
 			}
@@ -299,40 +299,56 @@ type portalOnly struct {
 	PortalID json.Number `json:"portalId"`
 }
 
-// otherPortal reports a portal in body other than want; a body that is
-// not a JSON array is an error (answered 400, never accepted). An element
+// otherPortal reports a portal of body whose events key may not admit; a
+// body that is not a JSON array is an error (answered 400, never
+// accepted). A portal's key admits the events of the portals it is
+// configured for (several portals may share one: a public app's secret
+// under each) and of portals the connection does not list (Parse drops
+// those), but not a body of only unlisted portals' events ("" reported:
+// another portal's, as far as the key can tell). An element
 // whose portal cannot be read is passed over: Parse leaves it out as
 // unreadable, so the key admits nothing of another portal through it.
-func otherPortal(body []byte, want string) (string, bool, error) {
+func (s *Source) otherPortal(body []byte, key []byte) (string, bool, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(body, &items); err != nil {
 		return "", false, err
 	}
+	own, unlisted := false, false
 	for _, item := range items {
 		var e portalOnly
 		if json.Unmarshal(item, &e) != nil {
 			continue
 		}
-		if e.PortalID.String() != want {
-			return e.PortalID.String(), true, nil
+		p := e.PortalID.String()
+		a := s.accounts[p]
+		switch {
+		case a == nil:
+			unlisted = true // dropped by Parse
+		case hmac.Equal(a.secret, key) || hmac.Equal(a.previous, key):
+			own = true
+		default:
+			return p, true, nil
 		}
 	}
-	return "", false, nil
+	return "", unlisted && !own, nil
 }
 
 // candidates lists the keys a delivery with body may be signed with: the
 // app's secret, then the portals' own, each followed by the previous
 // secret being rotated out beside it, which is bound the same way.
 //
-// A portal's own key admits a delivery only when every event is that
-// portal's (checked by Verify once the key matched), so only the portal
-// of the first event can own it: when that event's portalId can be read
-// (firstPortal, before the signature is verified: the body is not trusted
-// for anything else), the keys of the other portals are not tried, and
-// narrowed is true with portal the one read ("" for an event without
-// portalId, which no portal's key admits). Otherwise every portal's keys
-// are tried, in a fixed order, and one that matches a body that is not a
-// JSON array of events finds it malformed.
+// A portal's own key admits a delivery only when every event is of a
+// portal configured with that key, or of one the connection does not list
+// (checked by Verify once the key matched: otherPortal), so when the first
+// event's portalId can be read (firstPortal, before the signature is
+// verified: the body is not trusted for anything else) and names a listed
+// portal, only its keys are tried, and narrowed is true with portal the
+// one read; so too when it names no listed portal ("" for an event without
+// portalId) and the connection has the app's secret, which then signs it.
+// Otherwise every portal's keys are tried, in a fixed order (an unlisted
+// portal's event may come first in a batch that portals sharing a secret
+// sign), and one that matches a body that is not a JSON array of events
+// finds it malformed.
 func (s *Source) candidates(body []byte) (keys []candidate, portal string, narrowed bool) {
 	var out []candidate
 	for i, key := range [][]byte{s.appSecret, s.appPrevious} {
@@ -345,11 +361,19 @@ func (s *Source) candidates(body []byte) (keys []candidate, portal string, narro
 	}
 	portals := s.secretPortals
 	if p, ok := firstPortal(body); ok {
-		portal, narrowed = p, true
-		portals = nil
-		if a := s.accounts[p]; a != nil && len(a.secret) > 0 {
-			portals = []string{p}
+		switch a := s.accounts[p]; {
+		case a != nil && len(a.secret) > 0:
+			portal, narrowed, portals = p, true, []string{p}
+		case a != nil || len(s.appSecret) > 0:
+			// A listed portal without a key of its own, or one the
+			// connection does not list beside the app's secret: the app's
+			// secret signs its events.
+			portal, narrowed, portals = p, true, nil
 		}
+		// Otherwise a portal the connection does not list (its events
+		// dropped) comes first in a batch that a secret the listed
+		// portals share may sign (a public app's, configured under each
+		// of them): every portal's keys are tried.
 	}
 	for _, p := range portals {
 		a := s.accounts[p]

@@ -323,6 +323,34 @@ func TestVerifySharedPortalSecrets(t *testing.T) {
 	if err := s.Verify(hook("POST", oursURI, stranger, sign(stranger), now)); !errors.Is(err, connectors.ErrUnauthorized) {
 		t.Errorf("an event of a portal no key is bound to: %v, want unauthorized", err)
 	}
+	// A public app's batch mixes portals: both listed portals' events, in
+	// either order, and an unlisted portal's (dropped by Parse) first or
+	// not, are admitted by the secret they share. They were refused (401,
+	// which HubSpot never resends): the first event's portal's key was
+	// taken for that portal's alone.
+	for _, body := range []string{"[" + event(constructedClosedwon) + "," + event(other) + "]", "[" + event(other) + "," + event(constructedClosedwon) + "]",
+		"[" + event(stranger) + "," + event(constructedClosedwon) + "]", "[" + event(constructedClosedwon) + "," + event(stranger) + "]"} {
+		if err := s.Verify(hook("POST", oursURI, body, sign(body), now)); err != nil {
+			t.Errorf("a batch of portals sharing the secret: %v\n%s", err, body)
+		}
+	}
+	// A portal with a secret of its own is still not admitted by another's.
+	own := testSource(t, func(c *Config) {
+		c.ClientSecret = secret.Secret{}
+		c.Accounts = map[string]Account{
+			"62515":   {AccessToken: secret.New("pat-a"), ClientSecret: secret.New("shared")},
+			"5799819": {AccessToken: secret.New("pat-b"), ClientSecret: secret.New("private-b")},
+		}
+	})
+	mixed := "[" + event(stranger) + "," + event(constructedClosedwon) + "," + event(other) + "]"
+	if err := own.Verify(hook("POST", oursURI, mixed, sign(mixed), now)); !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "portal 5799819") {
+		t.Errorf("portal 5799819's event under 62515's secret: %v, want unauthorized naming 5799819", err)
+	}
+}
+
+// event is the one event of a batch body.
+func event(batch string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(batch), "["), "]")
 }
 
 // A rotation of the app's secret: while previous_client_secret is

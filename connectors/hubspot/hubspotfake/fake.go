@@ -4,7 +4,8 @@
 // INVALID_AUTHENTICATION otherwise), GET /crm/v3/objects/deals/{id} with
 // embedded associations, POST /crm/v3/objects/{companies,line_items}/batch/read,
 // the v4 associations API, GET /crm/v3/pipelines/deals (a new portal has
-// HubSpot's default "Sales Pipeline"), POST /crm/v3/objects/deals/search
+// HubSpot's default "Sales Pipeline"; a merged-away deal's id answers
+// with the deal it was merged into: MergeDeal), POST /crm/v3/objects/deals/search
 // (filters EQ, IN, GT, GTE, LT, LTE; hs_is_closed_won computed from the
 // pipelines; sorted, paged with `after`), and PATCH /crm/v3/objects/deals/{id}, which
 // updates the stored deal (400 PROPERTY_DOESNT_EXIST for a property the
@@ -122,6 +123,7 @@ type Fault struct {
 
 type portal struct {
 	deals     map[string]*Deal
+	merged    map[string]string // merged-away deal id → the deal it was merged into
 	companies map[string]*Object
 	items     map[string]*Object
 	// writable are the deal properties a PATCH may set.
@@ -192,7 +194,7 @@ func (s *Server) AddPortal(portalID, token string) {
 func (s *Server) portal(id string) *portal {
 	p, ok := s.portals[id]
 	if !ok {
-		p = &portal{deals: map[string]*Deal{}, companies: map[string]*Object{}, items: map[string]*Object{}, writable: map[string]bool{},
+		p = &portal{deals: map[string]*Deal{}, merged: map[string]string{}, companies: map[string]*Object{}, items: map[string]*Object{}, writable: map[string]bool{},
 			pipelines: []Pipeline{DefaultPipeline}}
 		for _, n := range DefaultWriteBackProperties {
 			p.writable[n] = true
@@ -218,6 +220,17 @@ func (s *Server) PutDeal(portalID string, d Deal) {
 	defer s.mu.Unlock()
 	c := cloneDeal(d)
 	s.portal(portalID).deals[d.ID] = &c
+}
+
+// MergeDeal merges deal from into deal into, as HubSpot's merge does: from
+// is no longer stored, and GET of its id answers with deal into (its own
+// id), as HubSpot answers a merged-away id.
+func (s *Server) MergeDeal(portalID, from, into string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.portal(portalID)
+	delete(p.deals, from)
+	p.merged[from] = into
 }
 
 // SetDealProperty changes one property of a stored deal (a user edit).
@@ -466,6 +479,9 @@ func notFound(w http.ResponseWriter, id string) {
 }
 
 func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, p *portal, id string) {
+	if into, merged := p.merged[id]; merged {
+		id = into
+	}
 	d, ok := p.deals[id]
 	if !ok {
 		notFound(w, id)
