@@ -75,11 +75,13 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 			tc.RootCAs = pool
 		}
 		if c.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+			// Loaded again when the files change (a rotated certificate),
+			// for the next connection.
+			certs, err := newCertReloader(c.TLS.CertFile, c.TLS.KeyFile)
 			if err != nil {
 				return opts, fmt.Errorf("temporal.tls.cert_file/key_file: %w", err)
 			}
-			tc.Certificates = []tls.Certificate{cert}
+			tc.GetClientCertificate = certs.GetClientCertificate
 		}
 		opts.ConnectionOptions.TLS = tc
 	}
@@ -88,7 +90,9 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 		if err != nil {
 			return opts, fmt.Errorf("temporal.api_key: %w", err)
 		}
-		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+		// Read again every minute: a key rotated in its file is used
+		// without a restart.
+		opts.Credentials = client.NewAPIKeyDynamicCredentials(apiKeySource(c.APIKey, key))
 		if opts.ConnectionOptions.TLS == nil {
 			opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		}

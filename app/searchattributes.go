@@ -140,16 +140,18 @@ func sampleValue(t enumspb.IndexedValueType) string {
 func typeName(t enumspb.IndexedValueType) string { return t.String() }
 
 // searchAttributeReadiness is the intake's extra readiness check: the
-// namespace exists and has dealsync's search attributes. It passes once
-// for good; when the attributes cannot be checked at all it does not hold
-// readiness back, but a namespace the frontend does not know does (every
-// start would fail).
+// namespace exists, the frontend takes the intake's credentials for it,
+// and it has dealsync's search attributes. The attributes, once found,
+// are not read again; the namespace and the credentials are, on every
+// probe. When the attributes cannot be checked at all it does not hold
+// readiness back, but a namespace the frontend does not know, or refuses
+// the credentials for, does (every start would fail).
 func searchAttributeReadiness(c client.Client, namespace string) func(context.Context) error {
 	var passed atomic.Bool
 	return func(ctx context.Context) error {
-		if passed.Load() {
-			return nil
-		}
+		// The namespace, and the credentials' use of it, on every probe: a
+		// namespace deleted, or a role withdrawn, after the first success
+		// fails every start from then on.
 		_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
 		var nsMissing *serviceerror.NamespaceNotFound
 		var missing *serviceerror.NotFound
@@ -162,6 +164,9 @@ func searchAttributeReadiness(c client.Client, namespace string) func(context.Co
 		// start would be refused too.
 		if errors.As(err, &denied) || serviceerror.ToStatus(err).Code() == codes.Unauthenticated {
 			return fmt.Errorf("the Temporal frontend refuses this intake's credentials for namespace %q (temporal.tls, temporal.api_key): %v", namespace, err)
+		}
+		if passed.Load() {
+			return nil
 		}
 		err = CheckSearchAttributes(ctx, c, namespace)
 		var sae *SearchAttributeError

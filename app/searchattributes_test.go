@@ -194,3 +194,51 @@ func TestReadinessNeedsCredentialsTheNamespaceTakes(t *testing.T) {
 		}
 	}
 }
+
+// flakyNamespace answers DescribeNamespace from its err field, which a
+// test changes between probes; the attributes are all there.
+type flakyNamespace struct {
+	deniedService
+	err *error
+}
+
+func (f flakyNamespace) DescribeNamespace(context.Context, *workflowservice.DescribeNamespaceRequest, ...grpc.CallOption) (*workflowservice.DescribeNamespaceResponse, error) {
+	return &workflowservice.DescribeNamespaceResponse{}, *f.err
+}
+
+// Readiness asks about the namespace and the credentials on every probe,
+// not only until the first success: a role withdrawn (or the namespace
+// deleted) later fails every start, and the replica must say so.
+func TestReadinessRechecksTheNamespace(t *testing.T) {
+	var err error
+	c := flakyClient{svc: flakyNamespace{err: &err}}
+	ready := searchAttributeReadiness(c, "prod")
+	if got := ready(context.Background()); got != nil {
+		t.Fatalf("first probe: %v", got)
+	}
+	err = serviceerror.NewPermissionDenied("Request unauthorized.", "")
+	if got := ready(context.Background()); got == nil || !strings.Contains(got.Error(), "refuses this intake's credentials") {
+		t.Errorf("a role withdrawn after the first success: readiness %v, want not ready", got)
+	}
+	err = serviceerror.NewNamespaceNotFound("prod")
+	if got := ready(context.Background()); got == nil || !strings.Contains(got.Error(), `namespace "prod" does not exist`) {
+		t.Errorf("the namespace deleted after the first success: readiness %v, want not ready", got)
+	}
+}
+
+// flakyClient passes the attribute check: every attribute is registered.
+type flakyClient struct {
+	client.Client
+	svc flakyNamespace
+}
+
+func (f flakyClient) WorkflowService() workflowservice.WorkflowServiceClient { return f.svc }
+
+func (f flakyClient) OperatorService() operatorservice.OperatorServiceClient { return allAttributes{} }
+
+// allAttributes lists every search attribute dealsync needs.
+type allAttributes struct{ operatorservice.OperatorServiceClient }
+
+func (allAttributes) ListSearchAttributes(context.Context, *operatorservice.ListSearchAttributesRequest, ...grpc.CallOption) (*operatorservice.ListSearchAttributesResponse, error) {
+	return &operatorservice.ListSearchAttributesResponse{CustomAttributes: workflows.SearchAttributeTypes()}, nil
+}

@@ -96,6 +96,16 @@ func TestComposeFileAgreesWithTheConfig(t *testing.T) {
 	if want := []string{"intake", "sandbox-erp", "worker"}; !slices.Equal(dealsync, want) {
 		t.Fatalf("services built from this repository: %v, want %v", dealsync, want)
 	}
+	// Only the intake is published to the network: the Temporal frontend
+	// takes unauthenticated starts (any connection, any mapping), the Web
+	// UI shows and changes runs, the sandbox takes invoices.
+	for name, svc := range services {
+		for _, p := range svc.Ports {
+			if name != "intake" && !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("%s publishes %q to every interface; want 127.0.0.1:…", name, p)
+			}
+		}
+	}
 	// `dealsync worker` stops on a namespace without the search attributes
 	// (and when Temporal is not up yet): it must start after their
 	// registration has finished, and again when it stops.
@@ -323,5 +333,19 @@ func TestDockerfileBuildsWithGoModsGo(t *testing.T) {
 	}
 	if want == "" || !strings.Contains(string(docker), want+"\n") {
 		t.Errorf("Dockerfile does not build with %q", want)
+	}
+}
+
+// The .env file docker-compose.yml reads its secrets from (and key files)
+// stay out of git and out of the image's build context.
+func TestSecretsFileIsIgnored(t *testing.T) {
+	for _, f := range []string{"../../.gitignore", "../../.dockerignore"} {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(strings.Split(string(raw), "\n"), ".env") {
+			t.Errorf("%s does not list .env", f)
+		}
 	}
 }
