@@ -237,7 +237,9 @@ func (f flakyClient) WorkflowService() workflowservice.WorkflowServiceClient { r
 func (f flakyClient) OperatorService() operatorservice.OperatorServiceClient { return allAttributes{} }
 
 // allAttributes lists every search attribute dealsync needs.
-type allAttributes struct{ operatorservice.OperatorServiceClient }
+type allAttributes struct {
+	operatorservice.OperatorServiceClient
+}
 
 func (allAttributes) ListSearchAttributes(context.Context, *operatorservice.ListSearchAttributesRequest, ...grpc.CallOption) (*operatorservice.ListSearchAttributesResponse, error) {
 	return &operatorservice.ListSearchAttributesResponse{CustomAttributes: workflows.SearchAttributeTypes()}, nil
