@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+
+	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
 )
@@ -71,4 +74,35 @@ func (n WriteBackNames) Values(result connectors.InvoiceResult) map[string]strin
 		}
 	}
 	return out
+}
+
+// Resettable is a cached token source whose token can be dropped after a
+// 401, so that the next call gets a new one: Salesforce tokens carry no
+// expiry (a session that timed out is only noticed by the API), and an
+// OAuth access token may be refused before its expiry (revoked, or a
+// clock that stepped).
+type Resettable struct {
+	mu   sync.Mutex
+	make func() oauth2.TokenSource
+	ts   oauth2.TokenSource
+}
+
+// NewResettable caches the tokens of the sources mk makes.
+func NewResettable(mk func() oauth2.TokenSource) *Resettable {
+	return &Resettable{make: mk, ts: oauth2.ReuseTokenSource(nil, mk())}
+}
+
+// Token implements oauth2.TokenSource.
+func (r *Resettable) Token() (*oauth2.Token, error) {
+	r.mu.Lock()
+	ts := r.ts
+	r.mu.Unlock()
+	return ts.Token()
+}
+
+// Reset drops the cached token.
+func (r *Resettable) Reset() {
+	r.mu.Lock()
+	r.ts = oauth2.ReuseTokenSource(nil, r.make())
+	r.mu.Unlock()
 }

@@ -3,6 +3,7 @@ package hubspot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -429,11 +430,19 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 	if err != nil {
 		return err
 	}
-	resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: s.baseURL + path, Body: body, Token: acc.token})
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: s.baseURL + path, Body: body, Token: acc.token})
+		var apiErr *connectors.APIError
+		if attempt == 0 && acc.oauth != nil && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Op == op {
+			// An access token refused before its expiry: a new one, once.
+			acc.oauth.Reset()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return api.Decode(op, resp.Body, out)
 	}
-	return api.Decode(op, resp.Body, out)
 }
 
 // api is the HubSpot API as crmkit sees it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -601,5 +602,44 @@ func TestFetchDealWithoutAPrimaryCompany(t *testing.T) {
 	deal(hubspotfake.Association{ID: "555", Type: "deal_to_company_unlabeled"}, hubspotfake.Association{ID: "444", Type: "deal_to_company"})
 	if d, err := s.FetchDeal(context.Background(), "62515", "77"); err != nil || d.Company.ID != "444" {
 		t.Errorf("a Primary among two: %+v, %v; want the Primary billed", d.Company, err)
+	}
+}
+
+// An OAuth portal's access token refused before its expiry (a 401:
+// revoked, or a clock that stepped) is dropped and a new one asked for,
+// once, before the call fails: it failed the run as unauthorized.
+func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
+	var tokenCalls, patches atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /oauth/v1/token", func(w http.ResponseWriter, r *http.Request) {
+		n := tokenCalls.Add(1)
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		_, _ = fmt.Fprintf(w, `{"token_type":"bearer","refresh_token":"rt-1","access_token":"oauth-at-%d","expires_in":1800}`, n)
+	})
+	mux.HandleFunc("PATCH /crm/v3/objects/deals/{id}", func(w http.ResponseWriter, r *http.Request) {
+		patches.Add(1)
+		if r.Header.Get("Authorization") == "Bearer oauth-at-1" || r.PathValue("id") == "401" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"status":"error","message":"The OAuth token used to make this call expired.","category":"EXPIRED_AUTHENTICATION"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"1","properties":{}}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	s := apiSource(t, srv.URL, func(c *Config) {
+		c.TokenURL = srv.URL + "/oauth/v1/token"
+		c.Accounts = map[string]Account{"62515": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt-1")}}}
+	})
+	if err := s.WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"}); err != nil || tokenCalls.Load() != 2 || patches.Load() != 2 {
+		t.Fatalf("a refused access token: %v after %d token requests and %d calls; want it renewed once and the call made", err, tokenCalls.Load(), patches.Load())
+	}
+	// A 401 that a new token does not cure is the answer: once, not a loop.
+	tokenCalls.Store(0)
+	patches.Store(0)
+	err := s.WriteBack(context.Background(), "62515", "401", connectors.InvoiceResult{InvoiceID: "i"})
+	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || patches.Load() != 2 || tokenCalls.Load() != 1 {
+		t.Errorf("a 401 a new token does not cure: %v (class %v) after %d calls and %d token requests; want unauthorized after 2 and 1", err, cl, patches.Load(), tokenCalls.Load())
 	}
 }

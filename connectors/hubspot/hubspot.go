@@ -217,7 +217,10 @@ type account struct {
 	secret    []byte
 	wonStages map[string]bool
 	token     oauth2.TokenSource
-	stages    stageCache
+	// oauth is token for an OAuth portal (nil for a private app's static
+	// token): dropped after a 401, once, before the call is tried again.
+	oauth  *crmkit.Resettable
+	stages stageCache
 	// previous is the portal's previous_client_secret while it is rotated
 	// (nil otherwise), bound to the portal like secret.
 	previous []byte
@@ -329,7 +332,13 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 				// HubSpot wants client_id and client_secret in the form body.
 				Endpoint: oauth2.Endpoint{TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
 			}
-			acc.token = oauth2.ReuseTokenSource(nil, oc.TokenSource(tokenCtx, &oauth2.Token{RefreshToken: rt}))
+			// HubSpot's refresh tokens do not rotate: after a 401 (an access
+			// token refused before its expiry) a new access token is asked
+			// for with the same one.
+			oauthTokens := crmkit.NewResettable(func() oauth2.TokenSource {
+				return oc.TokenSource(tokenCtx, &oauth2.Token{RefreshToken: rt})
+			})
+			acc.token, acc.oauth = oauthTokens, oauthTokens
 		default:
 			return nil, fmt.Errorf("%s: access_token (private app) or oauth is required", key)
 		}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -33,32 +32,6 @@ const (
 
 func permanent(format string, args ...any) error {
 	return fmt.Errorf("%w: salesforce: "+format, append([]any{connectors.ErrPermanent}, args...)...)
-}
-
-// resettable is a cached token source that can be dropped after a 401:
-// Salesforce tokens carry no expiry, so a session that timed out is only
-// noticed by the API.
-type resettable struct {
-	mu   sync.Mutex
-	make func() oauth2.TokenSource
-	ts   oauth2.TokenSource
-}
-
-func newResettable(mk func() oauth2.TokenSource) *resettable {
-	return &resettable{make: mk, ts: oauth2.ReuseTokenSource(nil, mk())}
-}
-
-func (r *resettable) Token() (*oauth2.Token, error) {
-	r.mu.Lock()
-	ts := r.ts
-	r.mu.Unlock()
-	return ts.Token()
-}
-
-func (r *resettable) reset() {
-	r.mu.Lock()
-	r.ts = oauth2.ReuseTokenSource(nil, r.make())
-	r.mu.Unlock()
 }
 
 type queryResult struct {
@@ -323,7 +296,7 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 		err := s.send(ctx, api, acc, op, method, path, payload, out)
 		var apiErr *connectors.APIError
 		if attempt == 0 && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Op == op {
-			acc.token.reset()
+			acc.token.Reset()
 			continue
 		}
 		return err

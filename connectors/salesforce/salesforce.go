@@ -180,7 +180,7 @@ type account struct {
 	id          string
 	instanceURL string
 	wonStages   map[string]bool
-	token       *resettable
+	token       *crmkit.Resettable
 	// singleCurrency: the org refused CurrencyIsoCode (it is not a
 	// multi-currency org); FetchDeal no longer asks for it.
 	singleCurrency atomic.Bool
@@ -280,7 +280,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 				return nil, fmt.Errorf("%s.client_secret (%s): %w", key, a.ClientSecret.Describe(), err)
 			}
 			cc := &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: v, TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}
-			acc.token = newResettable(func() oauth2.TokenSource { return cc.TokenSource(tokenCtx) })
+			acc.token = crmkit.NewResettable(func() oauth2.TokenSource { return cc.TokenSource(tokenCtx) })
 		case a.JWT != nil:
 			pem, err := a.JWT.PrivateKey.Reveal()
 			if err != nil {
@@ -296,7 +296,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			if _, err := parseRSAKey([]byte(pem)); err != nil {
 				return nil, fmt.Errorf("%s.jwt.private_key: %v", key, err)
 			}
-			acc.token = newResettable(func() oauth2.TokenSource { return jc.TokenSource(tokenCtx) })
+			acc.token = crmkit.NewResettable(func() oauth2.TokenSource { return jc.TokenSource(tokenCtx) })
 		default:
 			return nil, fmt.Errorf("%s: client_secret (client credentials) or jwt is required", key)
 		}
