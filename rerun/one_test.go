@@ -389,8 +389,18 @@ connections:
 			t.Errorf("a later run %s: %+v, starter %+v; want r1 skipped naming r2", tc.name, r, st)
 		}
 	}
+	// A loss run that continued as a new win's run (r2), which failed on
+	// its mapping (r3): neither takes the write-back over.
+	c := &runs{ids: []string{"r1", "r2", "r3"}, status: map[string]enumspb.WorkflowExecutionStatus{"r1": failed,
+		"r2": enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, "r3": failed},
+		sync:   map[string]string{"r1": workflows.StatusWriteBackFailed, "r2": workflows.StatusSkipped, "r3": workflows.StatusFailed},
+		events: map[string][]*historypb.HistoryEvent{"r1": r1, "r3": r2}}
+	st = &recordingStarter{}
+	if r := one(ctx, c, set, st, "wf", "r1", Options{WriteBack: true}); r.NewRun != "new" || st.writeBacks != 1 {
+		t.Errorf("a loss run continued as a failed win's run: %+v, starter %+v; want r1 written back", r, st)
+	}
 	// A later run that timed out before its invoice does not take it over.
-	c := newRuns()
+	c = newRuns()
 	c.status["r2"], c.sync["r2"] = enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, workflows.StatusPending
 	st = &recordingStarter{}
 	if r := one(ctx, c, set, st, "wf", "r1", Options{WriteBack: true}); r.NewRun != "new" || st.writeBacks != 1 {

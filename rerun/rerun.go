@@ -134,7 +134,8 @@ var ErrInvalidQuery = errors.New("invalid --query")
 
 // CheckQuery refuses a Query that would not only narrow the selection: a
 // parenthesis closed that it did not open (`Connection = "a") OR (...`
-// escapes the selection's own parentheses) and an ORDER BY (not a filter).
+// escapes the selection's own parentheses), an ORDER BY (not a filter) and
+// a comment (which can hide a quote from this check).
 // Temporal judges the rest when Failed lists the runs.
 func (o Options) CheckQuery() error {
 	depth := 0
@@ -174,6 +175,10 @@ func (o Options) CheckQuery() error {
 		return fmt.Errorf("%w %q: a parenthesis is not closed", ErrInvalidQuery, o.Query)
 	case strings.Contains(strings.Join(strings.Fields(strings.ToUpper(outside.String())), " "), "ORDER BY"):
 		return fmt.Errorf("%w %q: give a filter, without ORDER BY", ErrInvalidQuery, o.Query)
+	case strings.Contains(outside.String(), "/*") || strings.Contains(outside.String(), "--") || strings.Contains(outside.String(), "#"):
+		// A comment can hide a quote, and with it a parenthesis, from
+		// this check, but not from Temporal's parser.
+		return fmt.Errorf("%w %q: give a filter without comments (/* */, --, #)", ErrInvalidQuery, o.Query)
 	}
 	return nil
 }
@@ -304,9 +309,12 @@ func unlessNotWon(ex *workflowpb.WorkflowExecutionInfo) (bool, error) {
 func tookOverWriteBack(ctx context.Context, c client.Client, id string) func(*workflowpb.WorkflowExecutionInfo) (bool, error) {
 	return func(ex *workflowpb.WorkflowExecutionInfo) (bool, error) {
 		switch ex.GetStatus() {
-		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED,
-			enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 			return true, nil
+		case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+			// A RecordDealLoss run that continued as the run of a new win:
+			// that run, listed too, is judged on its own.
+			return false, nil
 		}
 		switch SyncStatus(ex.GetSearchAttributes()) {
 		case workflows.StatusFailed, workflows.StatusSkipped:

@@ -242,10 +242,12 @@ func TestCheckQuery(t *testing.T) {
 	}
 	for q, want := range map[string]string{
 		`Connection = "shop") OR (ExecutionStatus = "Completed"`: "closed that was not opened",
-		`(Connection = "shop"`:                       "not closed",
-		`Connection = "shop`:                         "quoted string is not closed",
-		`Connection = "shop" ORDER BY CloseTime`:     "without ORDER BY",
-		"Connection = \"shop\" order\n by StartTime": "without ORDER BY",
+		`(Connection = "shop"`:                                                 "not closed",
+		`Connection = "shop`:                                                   "quoted string is not closed",
+		`Connection = "shop" ORDER BY CloseTime`:                               "without ORDER BY",
+		"Connection = \"shop\" order\n by StartTime":                           "without ORDER BY",
+		`Connection = "a" /* " */ ) OR (ExecutionStatus = "Completed" /* " */`: "without comments",
+		`Connection = "a" -- x`:                                                "without comments",
 	} {
 		err := (Options{Query: q}).CheckQuery()
 		if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), want) {

@@ -314,7 +314,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		return ref, ferr
 	case found:
 		return ref, nil
-	case named.ExternalID != "":
+	case named.ExternalID != "" && string(named.ExternalID) != c.ExternalID:
 		// The API names the customer it conflicts with, another company's
 		// (a unique e-mail or tax id, say), and lists none of this one:
 		// asking again cannot help.
@@ -653,18 +653,20 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 }
 
 // noWriteTurnedRead is a copy of client that does not follow a redirect
-// that turns a write into a GET (a 301 or 302 answer to a POST, as from
-// an API's http:// to its https://): the GET would read a list, not
-// create, and the write would be reported as made without an id. The
-// redirect's answer comes back instead, a refusal naming where it leads.
-// A 303 (the created record, to read) and a 307 or 308 (the same write,
-// sent again there) are followed.
+// that turns a write into a GET of the same path elsewhere (a 301 or 302
+// answer to a POST from an API's http:// to its https://, or to another
+// host): the write was not made there, and the GET would read a list and
+// report the write as made without an id. The redirect's answer comes
+// back instead, a refusal naming where it leads. A redirect to another
+// path (a 302 or 303 to the record a POST created, as many frameworks
+// answer) is followed, and so is a 307 or 308 (the same write, sent again
+// there).
 func noWriteTurnedRead(client *http.Client) *http.Client {
 	c := *client
 	next := client.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if first := via[0].Method; connectors.IsWrite(first) && req.Method != first &&
-			(req.Response == nil || req.Response.StatusCode != http.StatusSeeOther) {
+		if first := via[0]; connectors.IsWrite(first.Method) && req.Method != first.Method &&
+			req.URL.Path == first.URL.Path {
 			return http.ErrUseLastResponse
 		}
 		if next != nil {

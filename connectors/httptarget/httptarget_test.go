@@ -823,6 +823,13 @@ func TestCustomerConflictLooksUp(t *testing.T) {
 	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(err.Error(), `naming customer "C-OTHER" of external_id "hub-1"`) {
 		t.Errorf("409 naming another company's customer: %v (class %v), want a refusal naming it", err, c)
 	}
+	// One naming this company's external id without the customer's id,
+	// listed by none (yet): the lagging list's retry.
+	conflict = `{"error":{"message":"duplicate"},"customer":{"external_id":"hub-7"}}`
+	_, err = tg.FindOrCreateCustomer(ctx, acme, "k")
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), `lists no customer with external_id "hub-7"`) {
+		t.Errorf("409 naming this external id without an id: %v (class %v), want a retry", err, c)
+	}
 	conflict = `{"error":{"message":"duplicate"}}`
 	// Without an external id there is nothing to look up: the 409 is the
 	// key in progress, asked again, then retried.
@@ -1077,25 +1084,37 @@ func TestNumericIDsAreRead(t *testing.T) {
 	}
 }
 
-// A write the API redirects as a GET (a 301 from http:// to https://) is
-// not followed: it is refused (not retried), naming the redirect, and
-// nothing is reported created. Before, the POST became a GET of the list
-// and the step failed saying the invoice "may exist". A 308 (the same
-// POST, sent again there) is followed.
+// A write the API redirects as a GET of the same path elsewhere (a 301
+// from http:// to https://, or to another host) is not followed: it is
+// refused (not retried), naming the redirect, and nothing is reported
+// created. Before, the POST became a GET of the list and the step failed
+// saying the invoice "may exist". A redirect to the created record (a 302
+// to /invoices/42, as many frameworks answer a create) and a 308 (the same
+// POST, sent again there) are followed.
 func TestAWriteRedirectedAsAGetIsNotFollowed(t *testing.T) {
-	var posts, gets int
 	var mu sync.Mutex
+	var posts, gets, elsewhere int
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		elsewhere++
+		_, _ = w.Write([]byte(`{"invoices":[]}`))
+	}))
+	t.Cleanup(moved.Close)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
 		case r.URL.Path == "/old/invoices":
-			http.Redirect(w, r, "/api/invoices", http.StatusMovedPermanently)
+			http.Redirect(w, r, moved.URL+"/old/invoices", http.StatusMovedPermanently)
 		case r.URL.Path == "/moved/invoices":
 			http.Redirect(w, r, "/api/invoices", http.StatusPermanentRedirect)
-		case r.Method == http.MethodGet:
+		case r.URL.Path == "/prg/invoices":
+			posts++
+			http.Redirect(w, r, "/prg/invoices/42", http.StatusFound)
+		case r.URL.Path == "/prg/invoices/42":
 			gets++
-			_, _ = w.Write([]byte(`{"invoices":[]}`))
+			_, _ = w.Write([]byte(`{"id":42,"number":"INV-42"}`))
 		default:
 			posts++
 			w.WriteHeader(http.StatusCreated)
@@ -1103,24 +1122,28 @@ func TestAWriteRedirectedAsAGetIsNotFollowed(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	old, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/old"}, srv.Client())
-	if err != nil {
-		t.Fatal(err)
+	target := func(base string) *httptarget.Target {
+		t.Helper()
+		tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + base}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
 	}
-	_, err = old.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
+	ctx := context.Background()
+	_, err := target("/old").CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
 	api := apiError(t, err)
 	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || api.StatusCode != http.StatusMovedPermanently ||
-		!strings.Contains(err.Error(), "redirects this POST to /api/invoices") || !strings.Contains(err.Error(), "nothing was created") {
-		t.Errorf("a POST answered 301: %v (class %v), want a refusal naming the redirect", err, cl)
+		!strings.Contains(err.Error(), "redirects this POST to "+moved.URL+"/old/invoices") || !strings.Contains(err.Error(), "nothing was created") {
+		t.Errorf("a POST answered 301 to the same path elsewhere: %v (class %v), want a refusal naming the redirect", err, cl)
 	}
-	if posts+gets != 0 {
-		t.Errorf("the redirect was followed: %d POSTs, %d GETs", posts, gets)
+	if posts+gets+elsewhere != 0 {
+		t.Errorf("the redirect was followed: %d POSTs, %d GETs, %d elsewhere", posts, gets, elsewhere)
 	}
-	moved, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/moved"}, srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := moved.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k"); err != nil || res.InvoiceID != "INV-9" || posts != 1 {
+	if res, err := target("/moved").CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k"); err != nil || res.InvoiceID != "INV-9" || posts != 1 {
 		t.Errorf("a POST answered 308: %+v, %v, %d POSTs; want it made there", res, err, posts)
+	}
+	if res, err := target("/prg").CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k"); err != nil || res.InvoiceID != "42" || res.Number != "INV-42" || gets != 1 {
+		t.Errorf("a POST answered 302 to the created invoice: %+v, %v; want invoice 42 read there", res, err)
 	}
 }

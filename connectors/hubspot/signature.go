@@ -344,11 +344,13 @@ func (s *Source) otherPortal(body []byte, key []byte) (string, bool, error) {
 // verified: the body is not trusted for anything else) and names a listed
 // portal, only its keys are tried, and narrowed is true with portal the
 // one read; so too when it names no listed portal ("" for an event without
-// portalId) and the connection has the app's secret, which then signs it.
-// Otherwise every portal's keys are tried, in a fixed order (an unlisted
-// portal's event may come first in a batch that portals sharing a secret
-// sign), and one that matches a body that is not a JSON array of events
-// finds it malformed.
+// portalId) and the connection has the app's secret, which then signs it;
+// without the app's secret, the keys of the body's first listed portal
+// with a key of its own (firstListedPortal: an unlisted portal's event may
+// come first in a batch that portals sharing a secret sign), or none.
+// Otherwise (no event can be read) every portal's keys are tried, in a
+// fixed order, and one that matches a body that is not a JSON array of
+// events finds it malformed.
 func (s *Source) candidates(body []byte) (keys []candidate, portal string, narrowed bool) {
 	var out []candidate
 	for i, key := range [][]byte{s.appSecret, s.appPrevious} {
@@ -369,11 +371,17 @@ func (s *Source) candidates(body []byte) (keys []candidate, portal string, narro
 			// connection does not list beside the app's secret: the app's
 			// secret signs its events.
 			portal, narrowed, portals = p, true, nil
+		default:
+			// A portal the connection does not list (its events dropped)
+			// comes first in a batch that a secret the listed portals share
+			// may sign (a public app's, configured under each of them):
+			// only the first listed portal of the body can own the key
+			// that admits it (otherPortal), so only its keys are tried.
+			portal, narrowed, portals = p, true, nil
+			if q, found := s.firstListedPortal(body); found {
+				portal, portals = q, []string{q}
+			}
 		}
-		// Otherwise a portal the connection does not list (its events
-		// dropped) comes first in a batch that a secret the listed
-		// portals share may sign (a public app's, configured under each
-		// of them): every portal's keys are tried.
 	}
 	for _, p := range portals {
 		a := s.accounts[p]
@@ -405,6 +413,28 @@ func firstPortal(body []byte) (portal string, ok bool) {
 		return "", false
 	}
 	return e.PortalID.String(), true
+}
+
+// firstListedPortal reads body's events until one of a portal the
+// connection lists with a key of its own, and gives that portal; found is
+// false when there is none (or the body stops being a JSON array of
+// events first). It runs before the signature is verified: the portal only
+// chooses which keys to try.
+func (s *Source) firstListedPortal(body []byte) (portal string, found bool) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('[') {
+		return "", false
+	}
+	for d.More() {
+		var e portalOnly
+		if err := d.Decode(&e); err != nil {
+			return "", false
+		}
+		if a := s.accounts[e.PortalID.String()]; a != nil && len(a.secret) > 0 {
+			return e.PortalID.String(), true
+		}
+	}
+	return "", false
 }
 
 // header reads a header whatever the case of its name in h (a Webhook built

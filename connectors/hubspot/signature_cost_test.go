@@ -182,3 +182,39 @@ func TestCandidatesOfABody(t *testing.T) {
 		}
 	}
 }
+
+// Without the app's secret (portals with keys of their own, maybe shared),
+// a forged delivery whose first event is of a portal the connection does
+// not list, or names none, costs the keys of its first listed portal, or
+// none: not every portal's (it tried all of them, 2 per portal at this URL).
+func TestVerifyWithoutAnAppSecretTriesOneListedPortalsKeys(t *testing.T) {
+	var computed int
+	s := manyPortals(t, 20, &computed)
+	s.appSecret, s.appPrevious = nil, nil
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	forged := map[string]string{HeaderSignatureV3: base64.StdEncoding.EncodeToString(make([]byte, 32)), HeaderTimestamp: ts}
+	for _, c := range []struct {
+		name, body string
+		want       int
+	}{
+		{"an unlisted portal, then a listed one", portalBody("999", "100005"), 2},
+		{"unlisted portals only", portalBody("999", "998"), 0},
+		{"an event without portalId", `[{"eventId":1}]`, 0},
+		{"an unlisted portal, then one without portalId, then a listed one", "[" + portalBody("999")[1:len(portalBody("999"))-1] + `,{"eventId":2},` + portalBody("100007")[1:], 2},
+	} {
+		computed = 0
+		if err := s.Verify(hook("POST", oursURI, c.body, forged, now)); !errors.Is(err, connectors.ErrUnauthorized) {
+			t.Errorf("%s: %v, want unauthorized", c.name, err)
+		}
+		if computed != c.want {
+			t.Errorf("%s: %d signatures computed, want %d", c.name, computed, c.want)
+		}
+	}
+	// The genuine batch (an unlisted portal first, a listed one signing)
+	// still goes through.
+	body := portalBody("999", "100005")
+	if err := s.Verify(hook("POST", oursURI, body, map[string]string{HeaderSignatureV3: SignV3("secret-100005", "POST", oursURI, []byte(body), ts), HeaderTimestamp: ts}, now)); err != nil {
+		t.Errorf("an unlisted portal's event, then the signing portal's: %v", err)
+	}
+}
