@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/mapping"
 )
 
 // yamlBlocks returns the ```yaml blocks of a Markdown file with the line
@@ -93,5 +94,55 @@ func TestConnectorDocsConfigsLoadAndBuild(t *testing.T) {
 	}
 	if n < 6 {
 		t.Errorf("found %d config examples in the connector docs, want the 3 CRM and 3 ERP ones", n)
+	}
+}
+
+// The YAML of docs/mappings.md is what integration engineers copy: its
+// config blocks load outside `dealsync dev` (every key known, the targets
+// they use defined, the mapping files they name found) and build; its
+// mapping blocks compile.
+func TestMappingDocsBlocksLoad(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "mappings"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../examples/mappings/generic-standard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mappings", "generic-standard.yaml"), example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DEMO_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	configs, mappings := 0, 0
+	const doc = "../docs/mappings.md"
+	for line, block := range yamlBlocks(t, doc) {
+		switch {
+		case strings.Contains(block, "connections:"):
+			configs++
+			f := filepath.Join(dir, "dealsync.yaml")
+			if err := os.WriteFile(f, []byte(block), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(f)
+			if err != nil {
+				t.Errorf("%s:%d: %v", doc, line, err)
+				continue
+			}
+			if _, err := BuildConnections(cfg, NewLogger(cfg.Log, io.Discard)); err != nil {
+				t.Errorf("%s:%d: builds with %v", doc, line, err)
+			}
+		case strings.HasPrefix(block, "name:") || strings.HasPrefix(block, "lookups:"):
+			mappings++
+			if !strings.HasPrefix(block, "name:") {
+				block = "name: doc-fragment\n" + block // a fragment of a file: its lookups
+			}
+			if _, err := mapping.Parse("doc.yaml", []byte(block)); err != nil {
+				t.Errorf("%s:%d: %v", doc, line, err)
+			}
+		}
+	}
+	if configs < 1 || mappings < 3 {
+		t.Errorf("found %d config and %d mapping blocks in %s, want 1 and 3 or more", configs, mappings, doc)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -122,6 +123,14 @@ connections:
 		for _, name := range []string{"sf", "hs"} {
 			if c, _ := set.Get(name); c.WonStageWarning() != "" {
 				t.Errorf("%s: warning with the default won stages: %s", name, c.WonStageWarning())
+			}
+		}
+		// A CRM connection whose deals are read settles 5 s and lingers
+		// 15 min unless configured (README, examples/dealsync.yaml); the
+		// generic demo, whose webhooks carry the deal, neither.
+		for name, want := range map[string][2]time.Duration{"sf": {5 * time.Second, 15 * time.Minute}, "hs": {5 * time.Second, 15 * time.Minute}, "demo": {0, 0}} {
+			if c, _ := set.Get(name); c.SettleTime != want[0] || c.Linger != want[1] {
+				t.Errorf("%s: settle_time %v, linger %v; want %v and %v", name, c.SettleTime, c.Linger, want[0], want[1])
 			}
 		}
 	})

@@ -1,6 +1,8 @@
 package mapping_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -464,9 +466,14 @@ func TestKeysReadAccount(t *testing.T) {
 // ignore_case lookup table with two keys that differ only in case.
 func TestNondeterminismIsRefusedAtLoad(t *testing.T) {
 	for name, c := range map[string]struct{ src, want string }{
-		"keys":     {"name: m\ninvoice:\n  memo: 'join(keys({\"a\": \"1\", \"b\": \"2\"}), \",\")'\n", "unknown name keys"},
-		"values":   {"name: m\ninvoice:\n  memo: 'join(values({\"a\": \"1\", \"b\": \"2\"}), \",\")'\n", "unknown name values"},
-		"toPairs":  {"name: m\ninvoice:\n  memo: 'string(len(toPairs({\"a\": \"1\"})))'\n", "unknown name toPairs"},
+		"keys":    {"name: m\ninvoice:\n  memo: 'join(keys({\"a\": \"1\", \"b\": \"2\"}), \",\")'\n", "unknown name keys"},
+		"values":  {"name: m\ninvoice:\n  memo: 'join(values({\"a\": \"1\", \"b\": \"2\"}), \",\")'\n", "unknown name values"},
+		"toPairs": {"name: m\ninvoice:\n  memo: 'string(len(toPairs({\"a\": \"1\"})))'\n", "unknown name toPairs"},
+		// The clock and floats: a replay would date or round otherwise.
+		"now":      {"name: m\ninvoice:\n  memo: 'string(now())'\n", "unknown name now"},
+		"duration": {"name: m\ninvoice:\n  memo: 'string(duration(\"1h\"))'\n", "unknown name duration"},
+		"float":    {"name: m\ninvoice:\n  memo: 'string(float(1))'\n", "unknown name float"},
+		"timezone": {"name: m\ninvoice:\n  memo: 'string(timezone(\"UTC\"))'\n", "unknown name timezone"},
 		"the case": {"name: m\nlookups:\n  codes:\n    ignore_case: true\n    default: X\n    entries: {de: LOWER, DE: UPPER}\n", "duplicate key ignoring case"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -639,5 +646,28 @@ func TestApplyMapsTheEventAsTheRunReadsIt(t *testing.T) {
 	inv, err := mapping.Apply(m, ev)
 	if err != nil || inv.Memo != "Amount 12000" {
 		t.Fatalf("memo %q, %v; want the run's \"Amount 12000\"", inv.Memo, err)
+	}
+}
+
+// The hash a run records (memo mapping_hash) is the first 12 hex digits of
+// the SHA-256 of the file's bytes, as docs/mappings.md tells operators to
+// find the file a run used with `sha256sum file.yaml | cut -c1-12`.
+func TestHashIsTheFilesSHA256(t *testing.T) {
+	const path = "../examples/mappings/generic-standard.yaml"
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := mapping.Load(mapping.Sources{Files: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := set.Get("generic-standard")
+	if !ok {
+		t.Fatal("generic-standard not loaded")
+	}
+	sum := sha256.Sum256(raw)
+	if want := hex.EncodeToString(sum[:])[:12]; m.Hash() != want {
+		t.Errorf("hash %q, want sha256sum's first 12 digits %q", m.Hash(), want)
 	}
 }
