@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/workflows"
 )
 
 // yamlBlocks returns the ```yaml blocks of a Markdown file with the line
@@ -144,5 +146,32 @@ func TestMappingDocsBlocksLoad(t *testing.T) {
 	}
 	if configs < 1 || mappings < 3 {
 		t.Errorf("found %d config and %d mapping blocks in %s, want 1 and 3 or more", configs, mappings, doc)
+	}
+}
+
+// The README's loop that registers the search attributes names each one
+// the workflows use, with its type, and nothing else: a new attribute
+// missing there would make `worker` refuse to start on a namespace set up
+// by the README.
+func TestReadmeRegistersEverySearchAttribute(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := regexp.MustCompile(`for sa in ([^;]+); do`).FindSubmatch(raw)
+	if loop == nil {
+		t.Fatal("README: no `for sa in ...; do` loop")
+	}
+	got := map[string]string{}
+	for _, f := range strings.Fields(string(loop[1])) {
+		name, typ, _ := strings.Cut(f, ":")
+		got[name] = typ
+	}
+	want := map[string]string{}
+	for name, typ := range workflows.SearchAttributeTypes() {
+		want[name] = typeName(typ)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("README registers %v, the workflows use %v", got, want)
 	}
 }
