@@ -740,11 +740,16 @@ func (failingTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
 // runs start as usual (and meet themselves as duplicates when the delivery
 // comes again).
 func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
 	setup := func() (*httptest.Server, *fakeStarter) {
 		st := &fakeStarter{running: map[string]bool{"bad": true}} // a signal to it would be recorded
+		mu.Lock()
+		logs.Reset()
+		mu.Unlock()
 		h := New(Options{
 			Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: failingTrigger{}}},
-			Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)),
 		})
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
@@ -759,6 +764,14 @@ func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
 	slices.Sort(st.started)
 	if !slices.Equal(st.started, []string{"A", "C"}) || len(st.notified) != 0 {
 		t.Fatalf("started %v, notified %v: want A and C started and nothing of the deal whose trigger failed", st.started, st.notified)
+	}
+	// Logged for an integration engineer, as docs/mappings.md says: at
+	// error level, "webhook not recorded", with the trigger's error.
+	mu.Lock()
+	logged := logs.String()
+	mu.Unlock()
+	if !strings.Contains(logged, `level=ERROR msg="webhook not recorded; sender must retry" connection=crm status=500`) || !strings.Contains(logged, "index out of range") {
+		t.Errorf("the log does not say the trigger failed at error level:\n%s", logged)
 	}
 
 	// Nothing but the failing deal: refused, nothing handed on.
