@@ -33,8 +33,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
@@ -640,33 +638,10 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	if ok {
 		res.Number = r.TranID
-		res.Warning = t.totalDiffers(inv, r)
+		res.Warning = connectors.TotalDiffers("NetSuite", r.ID, r.TranID, inv, r.Total,
+			"NetSuite computed its own tax (its REST API supports only SuiteTax, whose tax engine decides)", t.log)
 	}
 	return res, nil
-}
-
-// totalDiffers compares the total NetSuite computed for the invoice it
-// made with the invoice's own: NetSuite computes the tax itself (its REST
-// API supports only SuiteTax, whose tax engine decides), so a line's
-// tax_code is not always what it taxes by. A difference is logged and
-// returned as the result's warning (the run shows it); "" when they agree
-// or NetSuite gave no total.
-func (t *Target) totalDiffers(inv model.Invoice, r Record) string {
-	if r.Total == "" {
-		return ""
-	}
-	got, err := decimal.NewFromString(r.Total.String())
-	if err != nil || got.Equal(inv.Total) {
-		return ""
-	}
-	msg := fmt.Sprintf("NetSuite's total of invoice %s (%s) is %s %s, not the invoice's %s %s: NetSuite computed its own tax "+
-		"(its REST API supports only SuiteTax, whose tax engine decides), so check the invoice and the tax setup "+
-		"(nexus, the customer's and items' tax settings) before sending it",
-		r.ID, r.TranID, inv.Currency, inv.Currency.Format(got), inv.Currency, inv.Currency.Format(inv.Total))
-	if t.log != nil {
-		t.log.Warn("netsuite invoice total differs", "invoice", r.ID, "netsuite_total", inv.Currency.Format(got), "invoice_total", inv.Currency.Format(inv.Total))
-	}
-	return msg
 }
 
 func (t *Target) invoiceLink(id string) string {

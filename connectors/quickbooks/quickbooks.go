@@ -459,6 +459,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 			CustomerRef   struct {
 				Value string `json:"value"`
 			}
+			TotalAmt json.Number // tax included, as QBO computed it
 		}
 	}
 	if err := resp.Decode("quickbooks", op, &created); err != nil {
@@ -474,7 +475,9 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), made by an earlier attempt and billed to customer %s, not %s; dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
 			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent)
 	}
-	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id)}, nil
+	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id),
+		Warning: connectors.TotalDiffers("QuickBooks", created.Invoice.Id, created.Invoice.DocNumber, inv, created.Invoice.TotalAmt,
+			"QuickBooks computed its own tax (by each line's tax code, or its automated sales tax)", t.log)}, nil
 }
 
 func (t *Target) link(id string) string {

@@ -61,7 +61,7 @@ func exampleInvoice() model.Invoice {
 		IssueDate: model.NewDate(2026, 11, 20), DueDate: model.NewDate(2026, 12, 20),
 		Lines: []model.InvoiceLine{
 			{ItemCode: "17", Description: "Pro plan, 1 year", Quantity: d("1"), UnitPrice: d("12000.00"), TaxCode: "TAX"},
-			{Description: "Onboarding", Quantity: d("2.5"), UnitPrice: d("99.50"), Discount: d("10")},
+			{Description: "Onboarding", Quantity: d("2.5"), UnitPrice: d("99.50"), Discount: d("10"), TaxCode: "TAX"},
 		},
 	}
 	inv.ComputeTotals()
@@ -863,12 +863,49 @@ func TestDiscountsWithMixedTaxRatesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
-	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), "19 % and 7 %") || f.InvoicePosts() != 0 {
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), `"" at 19 % and "" at 7 %`) || f.InvoicePosts() != 0 {
 		t.Fatalf("%v (class %v, %d posts); want a permanent refusal naming the rates, nothing sent", err, c, f.InvoicePosts())
 	}
+	// QBO taxes by the code it is sent, not the rate: one rate with two
+	// codes (a mapping's default rate, codes per item) is refused too, as
+	// QBO would tax the NON line's share of the discount at TAX's rate.
 	inv.Lines[1].TaxRate = d("19")
+	inv.Lines[0].TaxCode, inv.Lines[1].TaxCode = "TAX", "NON"
 	inv.ComputeTotals()
+	_, err = tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), `"TAX" at 19 % and "NON" at 19 %`) || f.InvoicePosts() != 0 {
+		t.Fatalf("two tax codes: %v (class %v, %d posts); want a permanent refusal naming the codes", err, c, f.InvoicePosts())
+	}
+	inv.Lines[1].TaxCode = "TAX"
 	if _, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice"); err != nil || f.InvoicePosts() != 1 {
-		t.Fatalf("one tax rate: %v (%d posts)", err, f.InvoicePosts())
+		t.Fatalf("one tax code and rate: %v (%d posts)", err, f.InvoicePosts())
+	}
+}
+
+// QBO computes the tax itself, by each line's tax code: when the TotalAmt
+// it answers is not the invoice's total, the result carries a warning
+// naming both; when they agree, none.
+func TestATotalQuickBooksComputedOtherwiseIsAWarning(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Lines[0].TaxRate, inv.Lines[1].TaxRate = d("19"), d("19")
+	inv.ComputeTotals()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.TaxRates = map[string]decimal.Decimal{"TAX": d("19")}
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil || res.Warning != "" {
+		t.Fatalf("totals that agree (%s): %+v, %v; want no warning", inv.Total, res, err)
+	}
+	f.TaxRates = map[string]decimal.Decimal{"TAX": d("20")} // the company's code taxes at 20 %
+	inv.Reference = "D-1002"
+	res, err = tg.CreateInvoice(ctx, inv, ref, "wf/invoice-2")
+	if err != nil || !strings.Contains(res.Warning, "not the invoice's EUR "+inv.Currency.Format(inv.Total)) ||
+		!strings.Contains(res.Warning, "QuickBooks computed its own tax") {
+		t.Fatalf("totals that differ: %+v, %v; want a warning naming both", res, err)
 	}
 }

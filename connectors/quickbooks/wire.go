@@ -257,12 +257,16 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		// their amounts: with lines of different tax rates, the tax QBO
 		// computes is not the invoice's (a line at 19 % with 100 off and
 		// one at 7 %: 6.00 more tax). Refused rather than billed wrong.
+		// QBO taxes by the tax code it is sent (not the rate dealsync
+		// computed with): both must be alike on every line.
+		first := inv.Lines[0]
+		firstCode := cmp.Or(first.TaxCode, o.DefaultTaxCode)
 		for i, l := range inv.Lines[1:] {
-			if !l.TaxRate.Equal(inv.Lines[0].TaxRate) {
-				return Invoice{}, fmt.Errorf("lines[0] and lines[%d] have tax rates %s %% and %s %%, and the invoice has line discounts: "+
+			if code := cmp.Or(l.TaxCode, o.DefaultTaxCode); !l.TaxRate.Equal(first.TaxRate) || code != firstCode {
+				return Invoice{}, fmt.Errorf("lines[0] and lines[%d] are taxed differently (tax code %q at %s %% and %q at %s %%), and the invoice has line discounts: "+
 					"QuickBooks takes them as one discount spread over all lines, which would tax the invoice otherwise than it was computed; "+
-					"put such discounts into the unit price in the mapping (unit_price net of the discount, no discount), or keep one tax rate per invoice",
-					i+1, inv.Lines[0].TaxRate, l.TaxRate)
+					"put such discounts into the unit price in the mapping (unit_price net of the discount, no discount), or keep one tax code and rate per invoice",
+					i+1, firstCode, first.TaxRate, code, l.TaxRate)
 			}
 		}
 		out.Line = append(out.Line, Line{DetailType: "DiscountLineDetail", Amount: json.Number(cur.Format(discount)),

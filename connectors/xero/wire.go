@@ -110,6 +110,8 @@ type AnsweredInvoice struct {
 	Type             string            `json:"Type"`
 	Status           string            `json:"Status"`
 	HasErrors        bool              `json:"HasErrors"`
+	// Total is the invoice's total as Xero computed it (tax included).
+	Total json.Number `json:"Total"`
 	ValidationErrors []ValidationError `json:"ValidationErrors"`
 	Contact          struct {
 		ContactID string `json:"ContactID"`

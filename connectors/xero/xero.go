@@ -538,7 +538,9 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		// made before the deal's company changed.
 		return connectors.InvoiceResult{}, billedToAnother(got, inv, customer.ID, true)
 	}
-	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID}, nil
+	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID,
+		Warning: connectors.TotalDiffers("Xero", got.InvoiceID, got.InvoiceNumber, inv, got.Total,
+			"Xero computed its own tax (by each line's tax type, or the account's) and rounds to 2 decimals in every currency", t.log)}, nil
 }
 
 // existing looks for the deal's invoice by its Reference: an ACCREC

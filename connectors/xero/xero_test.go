@@ -1052,3 +1052,33 @@ func TestContactEmailWithUmlautsIsLeftOut(t *testing.T) {
 		}
 	}
 }
+
+// Xero computes the tax itself, by each line's tax type, and to 2
+// decimals in every currency: when the total of the invoice it made is not
+// the invoice's, the result carries a warning naming both (for the run to
+// show); when they agree, none. A JPY invoice whose tax has a fraction of
+// a yen differs (1234 at 10 %: Xero bills 1357.40, dealsync 1357).
+func TestATotalXeroComputedOtherwiseIsAWarning(t *testing.T) {
+	e := setup(t, nil)
+	e.fake.TaxRates = map[string]decimal.Decimal{"OUTPUT2": d("19"), "OUTPUT": d("10")}
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.target.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+	if err != nil || res.Warning != "" {
+		t.Fatalf("totals that agree (%s): %+v, %v; want no warning", inv.Total, res, err)
+	}
+	jpy := model.Invoice{Reference: "D-1002", Customer: inv.Customer, Currency: "JPY", IssueDate: inv.IssueDate, DueDate: inv.DueDate,
+		Lines: []model.InvoiceLine{{Description: "Seat", Quantity: d("1"), UnitPrice: d("1234"), AccountCode: "200", TaxCode: "OUTPUT", TaxRate: d("10")}}}
+	jpy.ComputeTotals()
+	res, err = e.target.CreateInvoice(ctx, jpy, ref, "invoice/demo/D-1002/invoice")
+	if err != nil || !strings.Contains(res.Warning, "is JPY 1357.4, not the invoice's JPY 1357:") {
+		t.Fatalf("a JPY tax with a fraction of a yen: %+v, %v; want a warning naming both totals", res, err)
+	}
+	if !strings.Contains(res.Warning, "2 decimals in every currency") {
+		t.Errorf("warning %q does not say why", res.Warning)
+	}
+}

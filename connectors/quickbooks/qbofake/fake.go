@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/shopspring/decimal"
 )
 
 // Fault is an answer injected instead of (or after) the normal one.
@@ -43,6 +45,10 @@ type Server struct {
 	// whose CurrencyRef is not the home currency is refused.
 	HomeCurrency  string
 	MultiCurrency bool
+	// TaxRates are the percentages of the company's tax codes, as QBO
+	// applies them to an invoice's TotalAmt (see totalOf); a line's
+	// TaxCodeRef not there is not taxed. Set it before the calls.
+	TaxRates map[string]decimal.Decimal
 
 	mu        sync.Mutex
 	refresh   string
@@ -407,6 +413,56 @@ func (s *Server) update(w http.ResponseWriter, id string, body map[string]any, r
 	return answer, true
 }
 
+// totalOf is the TotalAmt QBO computes for an invoice body: the item
+// lines' amounts less the discount line, plus each item line's tax at the
+// rate TaxRates gives its TaxCodeRef (none without), on its amount less
+// its share of the discount (QBO spreads one discount over the lines in
+// proportion to their amounts), rounded per line.
+func (s *Server) totalOf(raw json.RawMessage) decimal.Decimal {
+	var inv struct {
+		Line []struct {
+			DetailType          string
+			Amount              json.Number
+			SalesItemLineDetail *struct {
+				TaxCodeRef *struct {
+					Value string `json:"value"`
+				}
+			}
+		}
+	}
+	if json.Unmarshal(raw, &inv) != nil {
+		return decimal.Zero
+	}
+	num := func(n json.Number) decimal.Decimal {
+		d, err := decimal.NewFromString(n.String())
+		if err != nil {
+			return decimal.Zero
+		}
+		return d
+	}
+	var gross, discount decimal.Decimal
+	for _, l := range inv.Line {
+		switch l.DetailType {
+		case "SalesItemLineDetail":
+			gross = gross.Add(num(l.Amount))
+		case "DiscountLineDetail":
+			discount = discount.Add(num(l.Amount))
+		}
+	}
+	total := gross.Sub(discount)
+	for _, l := range inv.Line {
+		if l.DetailType != "SalesItemLineDetail" || l.SalesItemLineDetail == nil || l.SalesItemLineDetail.TaxCodeRef == nil || gross.IsZero() {
+			continue
+		}
+		if pct, ok := s.TaxRates[l.SalesItemLineDetail.TaxCodeRef.Value]; ok {
+			amount := num(l.Amount)
+			taxable := amount.Sub(discount.Mul(amount).Div(gross))
+			total = total.Add(taxable.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
+		}
+	}
+	return total
+}
+
 // create processes a POST; ok is false when it already answered (a fault).
 func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]byte, bool) {
 	rid := r.URL.Query().Get("requestid")
@@ -459,11 +515,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 		}
 		doc, _ := body["DocNumber"].(string)
 		note, _ := body["PrivateNote"].(string)
+		total := s.totalOf(raw)
 		s.invoices[id] = doc
 		s.billed[id] = [2]string{fmt.Sprint(cref["value"]), note}
 		s.bodies = append(s.bodies, raw)
 		answer, _ = json.Marshal(map[string]any{"Invoice": map[string]any{"Id": id, "DocNumber": doc,
-			"CustomerRef": map[string]string{"value": fmt.Sprint(cref["value"])}, "PrivateNote": note}})
+			"CustomerRef": map[string]string{"value": fmt.Sprint(cref["value"])}, "PrivateNote": note,
+			"TotalAmt": json.Number(total.StringFixed(2))}})
 	}
 	if rid != "" {
 		s.requests[rid] = answer

@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/shopspring/decimal"
 )
 
 // Fault is an answer injected instead of (or after) the normal one.
@@ -54,6 +56,10 @@ type Server struct {
 	// and list voided and deleted invoices too: a client must not take
 	// them for the deal's invoice. Set it before the calls.
 	ListsEveryStatus bool
+	// TaxRates are the percentages of the organisation's tax types, as
+	// Xero applies them (see Invoice.Total); a line's TaxType not there is
+	// not taxed. Set it before the calls.
+	TaxRates map[string]decimal.Decimal
 
 	mu            sync.Mutex
 	refresh       string          // the one valid refresh token
@@ -78,6 +84,11 @@ type Contact struct {
 type Invoice struct {
 	InvoiceID, InvoiceNumber, Reference, ContactID, Status string
 	Body                                                   json.RawMessage
+	// Total is what Xero computes, to 2 decimals in every currency, as
+	// Xero does: each line's quantity × unit amount less its discount,
+	// rounded, plus its tax at the rate Server.TaxRates gives its TaxType
+	// (none without), rounded per line.
+	Total decimal.Decimal
 }
 
 // New starts a fake Xero whose current refresh token is refreshToken.
@@ -520,7 +531,7 @@ func (s *Server) invoiceJSON(inv Invoice) map[string]any {
 		}
 	}
 	return map[string]any{"InvoiceID": inv.InvoiceID, "InvoiceNumber": inv.InvoiceNumber, "Type": "ACCREC",
-		"Reference": inv.Reference, "Status": inv.Status, "Contact": contact}
+		"Reference": inv.Reference, "Status": inv.Status, "Contact": contact, "Total": json.Number(inv.Total.StringFixed(2))}
 }
 
 func (s *Server) putInvoices(r *http.Request) (int, any) {
@@ -531,8 +542,8 @@ func (s *Server) putInvoices(r *http.Request) (int, any) {
 			Reference string
 			Status    string
 			LineItems []struct {
-				Description, ItemCode, AccountCode string
-				Quantity, UnitAmount               json.Number
+				Description, ItemCode, AccountCode, TaxType string
+				Quantity, UnitAmount, DiscountAmount        json.Number
 			}
 		}
 	}
@@ -570,8 +581,27 @@ func (s *Server) putInvoices(r *http.Request) (int, any) {
 			return s.refuse(r, "Invoices", map[string]any{"InvoiceID": ZeroID, "Type": x.Type, "Reference": x.Reference,
 				"Status": x.Status, "Contact": map[string]string{"ContactID": x.Contact.ContactID}}, msgs...)
 		}
+		total := decimal.Zero
+		for _, li := range x.LineItems {
+			num := func(n json.Number) decimal.Decimal {
+				d, err := decimal.NewFromString(n.String())
+				if err != nil {
+					return decimal.Zero
+				}
+				return d
+			}
+			qty := decimal.NewFromInt(1)
+			if li.Quantity != "" {
+				qty = num(li.Quantity)
+			}
+			amount := qty.Mul(num(li.UnitAmount)).Sub(num(li.DiscountAmount)).Round(2)
+			if pct, ok := s.TaxRates[li.TaxType]; ok {
+				amount = amount.Add(amount.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
+			}
+			total = total.Add(amount)
+		}
 		inv := Invoice{InvoiceID: s.uuid(), InvoiceNumber: fmt.Sprintf("INV-%04d", len(s.Invoices)+1),
-			Reference: x.Reference, ContactID: x.Contact.ContactID, Status: x.Status, Body: raw}
+			Reference: x.Reference, ContactID: x.Contact.ContactID, Status: x.Status, Body: raw, Total: total}
 		s.Invoices = append(s.Invoices, inv)
 		s.LastInvoiceID = inv.InvoiceID
 		return http.StatusOK, map[string]any{"Invoices": []any{s.invoiceJSON(inv)}}
