@@ -104,14 +104,14 @@ type InvoiceAnswer struct {
 
 // AnsweredInvoice is one invoice of an InvoiceAnswer.
 type AnsweredInvoice struct {
-	InvoiceID        string            `json:"InvoiceID"`
-	InvoiceNumber    string            `json:"InvoiceNumber"`
-	Reference        string            `json:"Reference"`
-	Type             string            `json:"Type"`
-	Status           string            `json:"Status"`
-	HasErrors        bool              `json:"HasErrors"`
+	InvoiceID     string `json:"InvoiceID"`
+	InvoiceNumber string `json:"InvoiceNumber"`
+	Reference     string `json:"Reference"`
+	Type          string `json:"Type"`
+	Status        string `json:"Status"`
+	HasErrors     bool   `json:"HasErrors"`
 	// Total is the invoice's total as Xero computed it (tax included).
-	Total json.Number `json:"Total"`
+	Total            json.Number       `json:"Total"`
 	ValidationErrors []ValidationError `json:"ValidationErrors"`
 	Contact          struct {
 		ContactID string `json:"ContactID"`
