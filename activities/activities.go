@@ -237,7 +237,13 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (err erro
 
 // observe records one attempt of a step in the metrics: ok, or the type
 // of the failure as the Web UI shows it (ERPRateLimited, MappingError, ...).
+// A panic (a connector's bug) is recorded as "Panic", then goes on: the
+// SDK fails the attempt and retries it.
 func observe(step, connection string, start time.Time, err *error) {
+	if p := recover(); p != nil {
+		metrics.Step(step, connection, "Panic", time.Since(start))
+		panic(p)
+	}
 	outcome := metrics.StepOK
 	if *err != nil {
 		outcome = "Error" // not classified (e.g. a connection this worker lacks): retried

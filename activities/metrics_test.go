@@ -108,3 +108,32 @@ func TestCustomerRunKey(t *testing.T) {
 		}
 	}
 }
+
+// panickingERP's invoice step panics (a connector's bug).
+type panickingERP struct{ rateLimitedERP }
+
+func (panickingERP) CreateInvoice(context.Context, model.Invoice, connectors.CustomerRef, string) (connectors.InvoiceResult, error) {
+	panic("nil map")
+}
+
+// A step that panics is counted "Panic", and the panic goes on (the SDK
+// fails and retries the attempt): it was counted "ok", a connector stuck
+// panicking showing a stream of ok attempts and no invoices.
+func TestAPanickingStepIsCountedAsOne(t *testing.T) {
+	a := &Activities{Connections: oneConnection{"p": {Target: panickingERP{}}}}
+	read := func(outcome string) float64 {
+		return metrics.Read("dealsync_steps_total", "step", "invoice", "connection", "p", "outcome", outcome)
+	}
+	ok, panics := read(metrics.StepOK), read("Panic")
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not go on")
+			}
+		}()
+		_, _ = a.CreateInvoice(context.Background(), CreateInvoiceInput{Connection: "p"})
+	}()
+	if got := read("Panic") - panics; got != 1 || read(metrics.StepOK) != ok {
+		t.Errorf("Panic counted %v times, ok %v more; want 1 and 0", got, read(metrics.StepOK)-ok)
+	}
+}

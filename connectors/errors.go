@@ -81,7 +81,7 @@ func Classify(err error) (Class, time.Duration) {
 	}
 	var unknown *OutcomeUnknownError
 	if errors.As(err, &unknown) && unknown.Wait > 0 {
-		return RetryAfter, unknown.Wait
+		return RetryAfter, min(unknown.Wait, MaxRetryAfter)
 	}
 	var api *APIError
 	if !errors.As(err, &api) {

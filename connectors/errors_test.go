@@ -130,3 +130,15 @@ func TestUnsureAnswerWaitsForTheWrite(t *testing.T) {
 		}
 	}
 }
+
+// The wait after a write of unknown outcome (the target's timeout) is
+// bounded like a vendor's Retry-After: a timeout of two days waited two
+// days, past the 24 hours local calls are retried.
+func TestUnknownOutcomeWaitIsBounded(t *testing.T) {
+	if c, d := Classify(&OutcomeUnknownError{Err: errors.New("no answer"), Wait: 48 * time.Hour}); c != RetryAfter || d != MaxRetryAfter {
+		t.Errorf("48h wait: %v after %v, want RetryAfter %v", c, d, MaxRetryAfter)
+	}
+	if c, d := Classify(&OutcomeUnknownError{Err: errors.New("no answer"), Wait: 30 * time.Second}); c != RetryAfter || d != 30*time.Second {
+		t.Errorf("30s wait: %v after %v", c, d)
+	}
+}

@@ -162,6 +162,12 @@ func (s *Server) restore(line []byte) error {
 // record appends the creation of c or inv, made by the request ref, to
 // the journal, if there is one. s.mu is held.
 func (s *Server) record(ref idemRef, c *Customer, inv *Invoice) error {
+	if s.journalClosed {
+		// A request still in hand after Close (a shutdown that stopped
+		// waiting): what it would create could not be kept, so it is not
+		// created (answered 5xx, its key released).
+		return errors.New("sandbox: the journal is closed: shutting down")
+	}
 	if s.journal == nil {
 		return nil
 	}
@@ -185,8 +191,9 @@ func (s *Server) record(ref idemRef, c *Customer, inv *Invoice) error {
 	return nil
 }
 
-// Close closes the journal, if there is one. The server must no longer
-// be serving.
+// Close closes the journal, if there is one. A request still served
+// afterwards creates nothing (it is answered 5xx): what it created would be
+// lost at the next start.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,6 +201,6 @@ func (s *Server) Close() error {
 		return nil
 	}
 	err := s.journal.Close()
-	s.journal = nil
+	s.journal, s.journalClosed = nil, true
 	return err
 }

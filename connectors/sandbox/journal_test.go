@@ -228,3 +228,22 @@ func TestJournalIsOneWritersOnly(t *testing.T) {
 	}
 	_ = third.Close()
 }
+
+// A request still served after Close (a shutdown that stopped waiting for
+// it) creates nothing, answered 500: it created the invoice in memory
+// only, answered 201, and the next start had lost it and gave its number
+// to another deal.
+func TestNothingIsCreatedAfterTheJournalCloses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sandbox.jsonl")
+	h := startJournaled(t, path)
+	cus := h.customer("c1")
+	if err := h.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if a := h.call("POST", "/invoices", "inv-1", invoice(cus)); a.status != http.StatusInternalServerError || !strings.Contains(a.errorDetail(t).Message, "journal is closed") {
+		t.Fatalf("a creation after Close: %d %s, want 500", a.status, a.body)
+	}
+	if n := len(h.s.Invoices()); n != 0 {
+		t.Fatalf("%d invoices after Close, want 0", n)
+	}
+}

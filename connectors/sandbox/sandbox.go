@@ -150,8 +150,10 @@ type Server struct {
 
 	// journal, if opened, records every creation (journal.go);
 	// journalEnd is the offset after its last whole line.
-	journal    *os.File
-	journalEnd int64
+	journal *os.File
+	// journalClosed: Close closed the journal; nothing more is created.
+	journalClosed bool
+	journalEnd    int64
 
 	// slowProcess, set by tests before use, widens the window in which
 	// requests with the same key overlap.
