@@ -412,6 +412,15 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		// and the first request may yet create the invoice.
 		return connectors.InvoiceResult{}, keyInProgress(err)
 	}
+	if keyReused(err) {
+		// The IETF draft's 422 for a key sent before with another body:
+		// an earlier attempt of this step made the invoice from another
+		// version of the deal or the mapping. It exists; none is made.
+		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %v: an earlier attempt of this run's invoice step made the deal's invoice "+
+			"from another version of the deal or the mapping (the body differs now), so it exists in the ERP under reference %q; "+
+			"dealsync does not make a second: find it there and correct it by hand if the deal changed "+
+			"(with lookup_invoices the target would have found and taken it): %w", t.service, op, err, inv.Reference, connectors.ErrPermanent)
+	}
 	if err != nil {
 		return connectors.InvoiceResult{}, err
 	}
@@ -428,6 +437,15 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		URL:       created.URL,
 		Replayed:  strings.EqualFold(strings.TrimSpace(header.Get(ReplayedHeader)), "true"),
 	}, nil
+}
+
+// keyReused says whether err is the answer to a key sent before with
+// another body: a 422 that says so (the IETF idempotency-key draft's, and
+// the sandbox's "Idempotency-Key reused with a different request body").
+func keyReused(err error) bool {
+	var api *connectors.APIError
+	return errors.As(err, &api) && api.StatusCode == http.StatusUnprocessableEntity &&
+		strings.Contains(strings.ToLower(api.Message), "idempotency")
 }
 
 // conflictWaits are the waits before asking again after a 409 that can

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -1145,5 +1146,33 @@ func TestAWriteRedirectedAsAGetIsNotFollowed(t *testing.T) {
 	}
 	if res, err := target("/prg").CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k"); err != nil || res.InvoiceID != "42" || res.Number != "INV-42" || gets != 1 {
 		t.Errorf("a POST answered 302 to the created invoice: %+v, %v; want invoice 42 read there", res, err)
+	}
+}
+
+// A re-run whose invoice body changed (the deal or the mapping did) sends
+// the step's key again with another body: the API answers 422 (the IETF
+// draft's, the sandbox's), and the step fails saying the invoice exists
+// under the deal's reference and none is made; it said only the API's
+// "reused" message, which read as a request to fix and retry.
+func TestAKeyReusedWithAnotherBodySaysTheInvoiceExists(t *testing.T) {
+	sb, _, tg := startSandbox(t, sandbox.Options{})
+	ctx := context.Background()
+	inv := testInvoice()
+	cust, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "ck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.CreateInvoice(ctx, inv, cust, "invoice/hs/42/invoice"); err != nil {
+		t.Fatal(err)
+	}
+	inv.Lines[0].Quantity = dec("3") // the deal changed before the re-run
+	inv.ComputeTotals()
+	_, err = tg.CreateInvoice(ctx, inv, cust, "invoice/hs/42/invoice")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), `exists in the ERP under reference "HS-DEAL-42"`) ||
+		!strings.Contains(fmt.Sprint(err), "does not make a second") {
+		t.Errorf("a key reused with another body: %v (class %v), want a refusal saying the invoice exists", err, c)
+	}
+	if n := len(sb.Invoices()); n != 1 {
+		t.Errorf("%d invoices, want 1", n)
 	}
 }
