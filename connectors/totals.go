@@ -10,30 +10,54 @@ import (
 	"github.com/dealsync/dealsync/model"
 )
 
-// TotalDiffers compares the total an ERP reports for the invoice it made
-// (tax included) with the invoice's own, which dealsync computed and
-// checked against the deal. The ERPs compute the tax themselves, by the
-// tax code or type each line names (and Xero to 2 decimals in every
-// currency): a difference is returned as the warning of the result (the
-// run shows it) and logged; "" when they agree or the ERP gave no total.
-// why says how the ERP computes.
-func TotalDiffers(erp, id, number string, inv model.Invoice, reported json.Number, why string, log *slog.Logger) string {
+// Reported is what an ERP says of the totals of an invoice it made: its
+// total (tax included) and its subtotal (before tax); "" for one it does
+// not say.
+type Reported struct {
+	Total, Subtotal json.Number
+}
+
+// TotalDiffers compares what an ERP reports of the invoice it made with
+// the invoice, which dealsync computed and checked against the deal. The
+// ERPs compute the tax themselves, by the tax code or type each line names
+// (and Xero to 2 decimals in every currency). An invoice with tax (a line
+// with a tax_rate) is compared by its total; one that leaves the tax to
+// the ERP (no tax_rate: a US company's automated sales tax, say) by its
+// subtotal, the ERP's tax being its own. A difference is returned as the
+// warning of the result (the run shows it) and logged; "" when they agree
+// or the ERP did not say. why says how the ERP computes.
+func TotalDiffers(erp, id, number string, inv model.Invoice, got Reported, why string, log *slog.Logger) string {
+	what, reported, want := "total", got.Total, inv.Total
+	if !taxed(inv) {
+		what, reported, want = "subtotal", got.Subtotal, inv.Subtotal
+	}
 	if reported == "" {
 		return ""
 	}
-	got, err := decimal.NewFromString(reported.String())
-	if err != nil || got.Equal(inv.Total) {
+	amount, err := decimal.NewFromString(reported.String())
+	if err != nil || amount.Equal(want) {
 		return ""
 	}
 	cur := inv.Currency
-	shown := cur.Format(got)
-	if !cur.Round(got).Equal(got) {
-		shown = got.String() // finer than the currency's minor units: as the ERP said it
+	shown := cur.Format(amount)
+	if !cur.Round(amount).Equal(amount) {
+		shown = amount.String() // finer than the currency's minor units: as the ERP said it
 	}
-	msg := fmt.Sprintf("%s's total of invoice %s (%s) is %s %s, not the invoice's %s %s: %s, so check the invoice and the tax setup before sending it",
-		erp, id, number, cur, shown, cur, cur.Format(inv.Total), why)
+	msg := fmt.Sprintf("%s's %s of invoice %s (%s) is %s %s, not the invoice's %s %s: %s, so check the invoice and the tax setup before sending it",
+		erp, what, id, number, cur, shown, cur, cur.Format(want), why)
 	if log != nil {
-		log.Warn("invoice total differs in the ERP", "erp", erp, "invoice", id, "erp_total", shown, "invoice_total", cur.Format(inv.Total))
+		log.Warn("invoice "+what+" differs in the ERP", "erp", erp, "invoice", id, "erp_"+what, shown, "invoice_"+what, cur.Format(want))
 	}
 	return msg
+}
+
+// taxed says whether the invoice carries tax of its own: a line with a
+// tax rate.
+func taxed(inv model.Invoice) bool {
+	for _, l := range inv.Lines {
+		if !l.TaxRate.IsZero() {
+			return true
+		}
+	}
+	return !inv.TaxTotal.IsZero()
 }

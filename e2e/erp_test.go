@@ -114,6 +114,13 @@ func netsuiteKey(t *testing.T) (*rsa.PrivateKey, string) {
 // (the built-in mapping passes the SKU on).
 func itemsConfig(t *testing.T, sku, itemID string) string {
 	t.Helper()
+	return itemsConfigWith(t, sku, itemID, "")
+}
+
+// itemsConfigWith is itemsConfig with more fields of the lines (YAML
+// lines indented by four spaces).
+func itemsConfigWith(t *testing.T, sku, itemID, lines string) string {
+	t.Helper()
 	dir := t.TempDir()
 	mp := filepath.Join(dir, "erp-items.yaml")
 	if err := os.WriteFile(mp, []byte(`name: erp-items
@@ -124,7 +131,7 @@ lookups:
 invoice:
   lines:
     item_code: 'lookup("items", item.sku)'
-`), 0o644); err != nil {
+`+lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "dealsync.yaml")
@@ -154,8 +161,11 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 	nc.LinkFile = filepath.Join(t.TempDir(), "netsuite-links.json")
 	nc.Timeout = erpTimeout
 	nc.BaseCurrency = "EUR" // the fake lists no currencies: a single-currency account
-	nc.DefaultTaxCodeID = "8"
-	s := startStack(t, stackOptions{configFile: itemsConfig(t, "PRO-1Y", "17"), mutate: useTarget("netsuite", "netsuite", &nc)})
+	// Lines taxed at 19 % under tax code 8, which the account's engine
+	// taxes at 19 % too (until the second deal).
+	fake.TaxRates = map[string]decimal.Decimal{"8": decimal.RequireFromString("19")}
+	lines := "    tax_code: '\"8\"'\n    tax_rate: 'dec(\"19\")'\n"
+	s := startStack(t, stackOptions{configFile: itemsConfigWith(t, "PRO-1Y", "17", lines), mutate: useTarget("netsuite", "netsuite", &nc)})
 
 	fake.Fail("PUT invoice",
 		netsuitefake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"},
@@ -189,15 +199,14 @@ func TestNetSuiteEndToEnd(t *testing.T) {
 	body2 := event("evt_n2", "D-N2", func(deal map[string]any) {
 		deal["company"] = map[string]any{"id": "C-D-N1", "name": "Acme GmbH", "email": "ap@acme.example"}
 	})
-	// The account's tax engine taxes the default tax code at 19 %, which
-	// the mapping does not: the run completes with a warning naming both
-	// totals.
-	fake.TaxRates = map[string]decimal.Decimal{"8": decimal.RequireFromString("19")}
+	// The account's tax engine now taxes code 8 at 20 %, not the
+	// mapping's 19 %: the run completes with a warning naming both totals.
+	fake.TaxRates = map[string]decimal.Decimal{"8": decimal.RequireFromString("20")}
 	out2 := s.invoiceDeal(t, delivery{body: body2, msgID: "msg_n2"})
 	if c, n := fake.Counts(); c != 1 || n != 2 || out2.CustomerID != out.CustomerID || out2.InvoiceID == out.InvoiceID {
 		t.Fatalf("after the second deal: %d customers, %d invoices, %+v vs %+v", c, n, out2, out)
 	}
-	if !strings.Contains(out2.Warning, "is EUR 14280.00, not the invoice's EUR 12000.00") {
+	if !strings.Contains(out2.Warning, "is EUR 14400.00, not the invoice's EUR 14280.00") {
 		t.Errorf("a total NetSuite taxed otherwise: warning %q, want one naming both totals", out2.Warning)
 	}
 }

@@ -638,7 +638,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	if ok {
 		res.Number = r.TranID
-		res.Warning = connectors.TotalDiffers("NetSuite", r.ID, r.TranID, inv, r.Total,
+		res.Warning = connectors.TotalDiffers("NetSuite", r.ID, r.TranID, inv, connectors.Reported{Total: r.Total, Subtotal: r.Subtotal},
 			"NetSuite computed its own tax (its REST API supports only SuiteTax, whose tax engine decides)", t.log)
 	}
 	return res, nil

@@ -80,8 +80,10 @@ type Record struct {
 	CompanyName string `json:"companyName"`
 	IsInactive  bool   `json:"isInactive"`
 	Entity      *Ref   `json:"entity"`
-	// Total is an invoice's total as NetSuite computed it (tax included).
-	Total json.Number `json:"total"`
+	// Total and Subtotal are an invoice's totals as NetSuite computed them
+	// (with and before tax).
+	Total    json.Number `json:"total"`
+	Subtotal json.Number `json:"subtotal"`
 }
 
 // SuiteQLRequest is the body of POST /services/rest/query/v1/suiteql.

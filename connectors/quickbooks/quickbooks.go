@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
@@ -459,7 +461,10 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 			CustomerRef   struct {
 				Value string `json:"value"`
 			}
-			TotalAmt json.Number // tax included, as QBO computed it
+			TotalAmt     json.Number // tax included, as QBO computed it
+			TxnTaxDetail struct {
+				TotalTax json.Number
+			}
 		}
 	}
 	if err := resp.Decode("quickbooks", op, &created); err != nil {
@@ -475,8 +480,13 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), made by an earlier attempt and billed to customer %s, not %s; dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
 			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent)
 	}
+	reported := connectors.Reported{Total: created.Invoice.TotalAmt}
+	if total, err := decimal.NewFromString(created.Invoice.TotalAmt.String()); err == nil {
+		tax, _ := decimal.NewFromString(created.Invoice.TxnTaxDetail.TotalTax.String()) // none: 0
+		reported.Subtotal = json.Number(total.Sub(tax).String())
+	}
 	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id),
-		Warning: connectors.TotalDiffers("QuickBooks", created.Invoice.Id, created.Invoice.DocNumber, inv, created.Invoice.TotalAmt,
+		Warning: connectors.TotalDiffers("QuickBooks", created.Invoice.Id, created.Invoice.DocNumber, inv, reported,
 			"QuickBooks computed its own tax (by each line's tax code, or its automated sales tax)", t.log)}, nil
 }
 

@@ -909,3 +909,21 @@ func TestATotalQuickBooksComputedOtherwiseIsAWarning(t *testing.T) {
 		t.Fatalf("totals that differ: %+v, %v; want a warning naming both", res, err)
 	}
 }
+
+// An invoice that leaves the tax to QuickBooks (no tax_rate: a US
+// company's automated sales tax) is compared by its subtotal, the tax
+// being QuickBooks' own: no warning on every such invoice.
+func TestTaxLeftToQuickBooksIsNoWarning(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice() // no tax_rate
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.TaxRates = map[string]decimal.Decimal{"TAX": d("8.25")}
+	if res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice"); err != nil || res.Warning != "" {
+		t.Fatalf("tax left to QuickBooks: %+v, %v; want no warning", res, err)
+	}
+}

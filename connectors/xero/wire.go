@@ -110,8 +110,10 @@ type AnsweredInvoice struct {
 	Type          string `json:"Type"`
 	Status        string `json:"Status"`
 	HasErrors     bool   `json:"HasErrors"`
-	// Total is the invoice's total as Xero computed it (tax included).
+	// Total and SubTotal are the invoice's totals as Xero computed them
+	// (with and before tax).
 	Total            json.Number       `json:"Total"`
+	SubTotal         json.Number       `json:"SubTotal"`
 	ValidationErrors []ValidationError `json:"ValidationErrors"`
 	Contact          struct {
 		ContactID string `json:"ContactID"`

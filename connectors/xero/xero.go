@@ -539,7 +539,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, billedToAnother(got, inv, customer.ID, true)
 	}
 	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID,
-		Warning: connectors.TotalDiffers("Xero", got.InvoiceID, got.InvoiceNumber, inv, got.Total,
+		Warning: connectors.TotalDiffers("Xero", got.InvoiceID, got.InvoiceNumber, inv, connectors.Reported{Total: got.Total, Subtotal: got.SubTotal},
 			"Xero computed its own tax (by each line's tax type, or the account's) and rounds to 2 decimals in every currency", t.log)}, nil
 }
 

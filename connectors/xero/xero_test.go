@@ -1082,3 +1082,22 @@ func TestATotalXeroComputedOtherwiseIsAWarning(t *testing.T) {
 		t.Errorf("warning %q does not say why", res.Warning)
 	}
 }
+
+// An invoice without tax is compared by its subtotal: Xero's 2 decimals in
+// JPY make 1.5 × 999 yen 1498.50 there, 1499 in dealsync: a warning.
+func TestAnUntaxedJPYInvoiceXeroRoundsOtherwiseIsAWarning(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpy := model.Invoice{Reference: "D-1003", Customer: inv.Customer, Currency: "JPY", IssueDate: inv.IssueDate, DueDate: inv.DueDate,
+		Lines: []model.InvoiceLine{{Description: "Seat", Quantity: d("1.5"), UnitPrice: d("999"), AccountCode: "200"}}}
+	jpy.ComputeTotals()
+	res, err := e.target.CreateInvoice(ctx, jpy, ref, "invoice/demo/D-1003/invoice")
+	if err != nil || !strings.Contains(res.Warning, "Xero's subtotal of invoice") || !strings.Contains(res.Warning, "is JPY 1498.5, not the invoice's JPY 1499:") {
+		t.Fatalf("a JPY line Xero rounds to 2 decimals: %+v, %v; want a warning naming both subtotals", res, err)
+	}
+}

@@ -92,6 +92,8 @@ type Invoice struct {
 	// rounded to cents, plus its tax at the rate Server.TaxRates gives its
 	// taxCode (none without), rounded per line.
 	Total decimal.Decimal
+	// Subtotal is Total before tax.
+	Subtotal decimal.Decimal
 	// Body is the body of the upsert that created it.
 	Body json.RawMessage
 }
@@ -531,7 +533,7 @@ func (s *Server) getRecord(r *http.Request) answer {
 		return answer{status: http.StatusOK, body: map[string]any{
 			"links": []any{map[string]string{"rel": "self", "href": self + inv.ID}},
 			"id":    inv.ID, "externalId": inv.ExternalID, "tranId": inv.TranID, "otherRefNum": inv.OtherRefNum,
-			"entity": map[string]string{"id": inv.Entity}, "total": json.Number(inv.Total.String()),
+			"entity": map[string]string{"id": inv.Entity}, "total": json.Number(inv.Total.String()), "subtotal": json.Number(inv.Subtotal.String()),
 		}}
 	}
 	st, b := problem(http.StatusNotFound, detail(fmt.Sprintf("Record type '%s' does not exist.", typ), "NONEXISTENT_ID", ""))
@@ -747,13 +749,14 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage, replace map[stri
 			return bad("Error while accessing a resource. Please enter value(s) for: Rate.", "USER_ERROR", fmt.Sprintf("item.items[%d].rate", i))
 		}
 	}
-	var total decimal.Decimal
+	var total, subtotal decimal.Decimal
 	for _, it := range in.Item.Items {
 		qty, rate := decimal.NewFromInt(1), decimal.RequireFromString(it.Rate.String())
 		if it.Quantity != nil {
 			qty = decimal.RequireFromString(it.Quantity.String())
 		}
 		amount := qty.Mul(rate).Round(2)
+		subtotal = subtotal.Add(amount)
 		if it.TaxCode != nil {
 			if pct, ok := s.TaxRates[it.TaxCode.ID]; ok {
 				amount = amount.Add(amount.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
@@ -768,9 +771,9 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage, replace map[stri
 	}
 	existing.Entity, existing.OtherRefNum, existing.Currency = in.Entity.ID, in.OtherRefNum, currency
 	if replace["item"] {
-		existing.Lines, existing.Total = len(in.Item.Items), total
+		existing.Lines, existing.Total, existing.Subtotal = len(in.Item.Items), total, subtotal
 	} else {
-		existing.Lines, existing.Total = existing.Lines+len(in.Item.Items), existing.Total.Add(total)
+		existing.Lines, existing.Total, existing.Subtotal = existing.Lines+len(in.Item.Items), existing.Total.Add(total), existing.Subtotal.Add(subtotal)
 	}
 	return answer{status: http.StatusNoContent, location: s.location("invoice", existing.ID)}
 }

@@ -413,12 +413,12 @@ func (s *Server) update(w http.ResponseWriter, id string, body map[string]any, r
 	return answer, true
 }
 
-// totalOf is the TotalAmt QBO computes for an invoice body: the item
+// totalOf is the TotalAmt QBO computes for an invoice body, and its tax: the item
 // lines' amounts less the discount line, plus each item line's tax at the
 // rate TaxRates gives its TaxCodeRef (none without), on its amount less
 // its share of the discount (QBO spreads one discount over the lines in
 // proportion to their amounts), rounded per line.
-func (s *Server) totalOf(raw json.RawMessage) decimal.Decimal {
+func (s *Server) totalOf(raw json.RawMessage) (total, tax decimal.Decimal) {
 	var inv struct {
 		Line []struct {
 			DetailType          string
@@ -431,7 +431,7 @@ func (s *Server) totalOf(raw json.RawMessage) decimal.Decimal {
 		}
 	}
 	if json.Unmarshal(raw, &inv) != nil {
-		return decimal.Zero
+		return decimal.Zero, decimal.Zero
 	}
 	num := func(n json.Number) decimal.Decimal {
 		d, err := decimal.NewFromString(n.String())
@@ -449,7 +449,6 @@ func (s *Server) totalOf(raw json.RawMessage) decimal.Decimal {
 			discount = discount.Add(num(l.Amount))
 		}
 	}
-	total := gross.Sub(discount)
 	for _, l := range inv.Line {
 		if l.DetailType != "SalesItemLineDetail" || l.SalesItemLineDetail == nil || l.SalesItemLineDetail.TaxCodeRef == nil || gross.IsZero() {
 			continue
@@ -457,10 +456,10 @@ func (s *Server) totalOf(raw json.RawMessage) decimal.Decimal {
 		if pct, ok := s.TaxRates[l.SalesItemLineDetail.TaxCodeRef.Value]; ok {
 			amount := num(l.Amount)
 			taxable := amount.Sub(discount.Mul(amount).Div(gross))
-			total = total.Add(taxable.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
+			tax = tax.Add(taxable.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
 		}
 	}
-	return total
+	return gross.Sub(discount).Add(tax), tax
 }
 
 // create processes a POST; ok is false when it already answered (a fault).
@@ -515,13 +514,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 		}
 		doc, _ := body["DocNumber"].(string)
 		note, _ := body["PrivateNote"].(string)
-		total := s.totalOf(raw)
+		total, tax := s.totalOf(raw)
 		s.invoices[id] = doc
 		s.billed[id] = [2]string{fmt.Sprint(cref["value"]), note}
 		s.bodies = append(s.bodies, raw)
 		answer, _ = json.Marshal(map[string]any{"Invoice": map[string]any{"Id": id, "DocNumber": doc,
 			"CustomerRef": map[string]string{"value": fmt.Sprint(cref["value"])}, "PrivateNote": note,
-			"TotalAmt": json.Number(total.StringFixed(2))}})
+			"TotalAmt": json.Number(total.StringFixed(2)), "TxnTaxDetail": map[string]any{"TotalTax": json.Number(tax.StringFixed(2))}}})
 	}
 	if rid != "" {
 		s.requests[rid] = answer

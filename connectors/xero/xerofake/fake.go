@@ -89,6 +89,8 @@ type Invoice struct {
 	// rounded, plus its tax at the rate Server.TaxRates gives its TaxType
 	// (none without), rounded per line.
 	Total decimal.Decimal
+	// SubTotal is Total before tax.
+	SubTotal decimal.Decimal
 }
 
 // New starts a fake Xero whose current refresh token is refreshToken.
@@ -531,7 +533,7 @@ func (s *Server) invoiceJSON(inv Invoice) map[string]any {
 		}
 	}
 	return map[string]any{"InvoiceID": inv.InvoiceID, "InvoiceNumber": inv.InvoiceNumber, "Type": "ACCREC",
-		"Reference": inv.Reference, "Status": inv.Status, "Contact": contact, "Total": json.Number(inv.Total.StringFixed(2))}
+		"Reference": inv.Reference, "Status": inv.Status, "Contact": contact, "Total": json.Number(inv.Total.StringFixed(2)), "SubTotal": json.Number(inv.SubTotal.StringFixed(2))}
 }
 
 func (s *Server) putInvoices(r *http.Request) (int, any) {
@@ -581,7 +583,7 @@ func (s *Server) putInvoices(r *http.Request) (int, any) {
 			return s.refuse(r, "Invoices", map[string]any{"InvoiceID": ZeroID, "Type": x.Type, "Reference": x.Reference,
 				"Status": x.Status, "Contact": map[string]string{"ContactID": x.Contact.ContactID}}, msgs...)
 		}
-		total := decimal.Zero
+		total, subtotal := decimal.Zero, decimal.Zero
 		for _, li := range x.LineItems {
 			num := func(n json.Number) decimal.Decimal {
 				d, err := decimal.NewFromString(n.String())
@@ -595,13 +597,14 @@ func (s *Server) putInvoices(r *http.Request) (int, any) {
 				qty = num(li.Quantity)
 			}
 			amount := qty.Mul(num(li.UnitAmount)).Sub(num(li.DiscountAmount)).Round(2)
+			subtotal = subtotal.Add(amount)
 			if pct, ok := s.TaxRates[li.TaxType]; ok {
 				amount = amount.Add(amount.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
 			}
 			total = total.Add(amount)
 		}
 		inv := Invoice{InvoiceID: s.uuid(), InvoiceNumber: fmt.Sprintf("INV-%04d", len(s.Invoices)+1),
-			Reference: x.Reference, ContactID: x.Contact.ContactID, Status: x.Status, Body: raw, Total: total}
+			Reference: x.Reference, ContactID: x.Contact.ContactID, Status: x.Status, Body: raw, Total: total, SubTotal: subtotal}
 		s.Invoices = append(s.Invoices, inv)
 		s.LastInvoiceID = inv.InvoiceID
 		return http.StatusOK, map[string]any{"Invoices": []any{s.invoiceJSON(inv)}}
