@@ -27,7 +27,7 @@ type OutcomeUnknownError struct {
 }
 
 func (e *OutcomeUnknownError) Error() string {
-	return fmt.Sprintf("%v (the request may still be carried out: retried in %s under the same idempotency key)", e.Err, e.Wait)
+	return fmt.Sprintf("%v (the request may still be carried out: retried in %s, once the vendor has had its time)", e.Err, min(e.Wait, MaxRetryAfter))
 }
 
 func (e *OutcomeUnknownError) Unwrap() error { return e.Err }

@@ -416,10 +416,10 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		// The IETF draft's 422 for a key sent before with another body:
 		// an earlier attempt of this step made the invoice from another
 		// version of the deal or the mapping. It exists; none is made.
-		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %v: an earlier attempt of this run's invoice step made the deal's invoice "+
-			"from another version of the deal or the mapping (the body differs now), so it exists in the ERP under reference %q; "+
-			"dealsync does not make a second: find it there and correct it by hand if the deal changed "+
-			"(with lookup_invoices the target would have found and taken it): %w", t.service, op, err, inv.Reference, connectors.ErrPermanent)
+		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %v: an earlier attempt of this run's invoice step sent another body under this key "+
+			"(the deal or the mapping changed since), so the deal's invoice may exist in the ERP under reference %q; "+
+			"dealsync does not send a second: look for it there, and correct it by hand if the deal changed, or make it by hand if there is none: %w",
+			t.service, op, err, inv.Reference, connectors.ErrPermanent)
 	}
 	if err != nil {
 		return connectors.InvoiceResult{}, err
@@ -444,8 +444,11 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 // the sandbox's "Idempotency-Key reused with a different request body").
 func keyReused(err error) bool {
 	var api *connectors.APIError
-	return errors.As(err, &api) && api.StatusCode == http.StatusUnprocessableEntity &&
-		strings.Contains(strings.ToLower(api.Message), "idempotency")
+	if !errors.As(err, &api) || api.StatusCode != http.StatusUnprocessableEntity {
+		return false
+	}
+	m := strings.ToLower(api.Message)
+	return strings.Contains(m, "idempotency") && (strings.Contains(m, "reuse") || strings.Contains(m, "different"))
 }
 
 // conflictWaits are the waits before asking again after a 409 that can

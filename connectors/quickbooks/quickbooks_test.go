@@ -927,3 +927,15 @@ func TestTaxLeftToQuickBooksIsNoWarning(t *testing.T) {
 		t.Fatalf("tax left to QuickBooks: %+v, %v; want no warning", res, err)
 	}
 }
+
+// An invoice that leaves the tax to QBO (no tax_rate: a US company's
+// automated sales tax) is sent with its line discounts whatever its lines'
+// tax codes: how QBO spreads the discount changes no figure of dealsync's.
+func TestUntaxedDiscountsOverTwoTaxCodesAreSent(t *testing.T) {
+	inv := exampleInvoice()
+	inv.Lines[0].TaxCode, inv.Lines[1].TaxCode = "TAX", "NON"
+	inv.ComputeTotals()
+	if _, err := quickbooks.NewInvoice(inv, "58", quickbooks.Options{DefaultItemID: "1"}); err != nil {
+		t.Errorf("untaxed lines of two tax codes with a discount: %v", err)
+	}
+}
