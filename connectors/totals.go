@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -15,6 +16,9 @@ import (
 // not say.
 type Reported struct {
 	Total, Subtotal json.Number
+	// Slack is a difference that is not one (an ERP that rounds tax per
+	// rate where dealsync rounds it per line: a minor unit per line).
+	Slack decimal.Decimal
 }
 
 // TotalDiffers compares what an ERP reports of the invoice it made with
@@ -35,7 +39,7 @@ func TotalDiffers(erp, id, number string, inv model.Invoice, got Reported, why s
 		return ""
 	}
 	amount, err := decimal.NewFromString(reported.String())
-	if err != nil || amount.Equal(want) {
+	if err != nil || amount.Sub(want).Abs().LessThanOrEqual(got.Slack) {
 		return ""
 	}
 	cur := inv.Currency
@@ -43,8 +47,12 @@ func TotalDiffers(erp, id, number string, inv model.Invoice, got Reported, why s
 	if !cur.Round(amount).Equal(amount) {
 		shown = amount.String() // finer than the currency's minor units: as the ERP said it
 	}
-	msg := fmt.Sprintf("%s's %s of invoice %s (%s) is %s %s, not the invoice's %s %s: %s, so check the invoice and the tax setup before sending it",
-		erp, what, id, number, cur, shown, cur, cur.Format(want), why)
+	whose := erp + "'s"
+	if strings.HasSuffix(erp, "s") {
+		whose = erp + "'"
+	}
+	msg := fmt.Sprintf("%s %s of invoice %s (%s) is %s %s, not the invoice's %s %s: %s, so check the invoice and the tax setup before sending it",
+		whose, what, id, number, cur, shown, cur, cur.Format(want), why)
 	if log != nil {
 		log.Warn("invoice "+what+" differs in the ERP", "erp", erp, "invoice", id, "erp_"+what, shown, "invoice_"+what, cur.Format(want))
 	}

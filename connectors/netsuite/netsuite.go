@@ -615,7 +615,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 			return connectors.InvoiceResult{}, fmt.Errorf("netsuite create invoice: invoice %s (external id %s), made by an earlier attempt of this step, bills customer %s, not %s (the deal's company changed since?); in NetSuite, bill it to customer %[4]s or delete it, then retry: %[5]w",
 				r.ID, eid, r.Entity.ID, customer.ID, connectors.ErrPermanent)
 		}
-		return connectors.InvoiceResult{InvoiceID: r.ID, Number: r.TranID, URL: t.invoiceLink(r.ID), Replayed: true}, nil
+		return connectors.InvoiceResult{InvoiceID: r.ID, Number: r.TranID, URL: t.invoiceLink(r.ID), Replayed: true, Warning: t.totalDiffers(inv, r)}, nil
 	}
 	o, err := t.currencyOptions(ctx, inv.Currency)
 	if err != nil {
@@ -638,10 +638,16 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	if ok {
 		res.Number = r.TranID
-		res.Warning = connectors.TotalDiffers("NetSuite", r.ID, r.TranID, inv, connectors.Reported{Total: r.Total, Subtotal: r.Subtotal},
-			"NetSuite computed its own tax (its REST API supports only SuiteTax, whose tax engine decides)", t.log)
+		res.Warning = t.totalDiffers(inv, r)
 	}
 	return res, nil
+}
+
+// totalDiffers compares what NetSuite says of an invoice it has with inv
+// (connectors.TotalDiffers).
+func (t *Target) totalDiffers(inv model.Invoice, r Record) string {
+	return connectors.TotalDiffers("NetSuite", r.ID, r.TranID, inv, connectors.Reported{Total: r.Total, Subtotal: r.Subtotal},
+		"NetSuite computed its own tax (its REST API supports only SuiteTax, whose tax engine decides)", t.log)
 }
 
 func (t *Target) invoiceLink(id string) string {

@@ -417,7 +417,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	doc := DocNumber(inv.Reference)
 	if doc != "" {
-		qr, err := t.query(ctx, "find invoice", "select Id, DocNumber, CustomerRef, PrivateNote from Invoice where DocNumber = "+quote(doc))
+		qr, err := t.query(ctx, "find invoice", "select Id, DocNumber, CustomerRef, PrivateNote, TotalAmt, TxnTaxDetail from Invoice where DocNumber = "+quote(doc))
 		if err != nil {
 			return connectors.InvoiceResult{}, err
 		}
@@ -428,7 +428,8 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 				continue
 			}
 			if got.CustomerRef.Value == customer.ID {
-				return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true}, nil
+				return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true,
+					Warning: t.totalDiffers(inv, got.Id, got.DocNumber, got.TotalAmt, got.TxnTaxDetail.TotalTax)}, nil
 			}
 			if billedElsewhere < 0 {
 				billedElsewhere = i
@@ -480,14 +481,27 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), made by an earlier attempt and billed to customer %s, not %s; dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
 			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent)
 	}
-	reported := connectors.Reported{Total: created.Invoice.TotalAmt}
-	if total, err := decimal.NewFromString(created.Invoice.TotalAmt.String()); err == nil {
-		tax, _ := decimal.NewFromString(created.Invoice.TxnTaxDetail.TotalTax.String()) // none: 0
-		reported.Subtotal = json.Number(total.Sub(tax).String())
-	}
 	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id),
-		Warning: connectors.TotalDiffers("QuickBooks", created.Invoice.Id, created.Invoice.DocNumber, inv, reported,
-			"QuickBooks computed its own tax (by each line's tax code, or its automated sales tax)", t.log)}, nil
+		Warning: t.totalDiffers(inv, created.Invoice.Id, created.Invoice.DocNumber, created.Invoice.TotalAmt, created.Invoice.TxnTaxDetail.TotalTax)}, nil
+}
+
+// totalDiffers compares QBO's TotalAmt (and TotalAmt less its tax) of an
+// invoice with inv (connectors.TotalDiffers). QBO may compute a tax rate's
+// tax on the lines' sum rather than per line: a minor unit per taxed line
+// is not a difference.
+func (t *Target) totalDiffers(inv model.Invoice, id, doc string, totalAmt, totalTax json.Number) string {
+	r := connectors.Reported{Total: totalAmt}
+	if total, err := decimal.NewFromString(totalAmt.String()); err == nil {
+		tax, _ := decimal.NewFromString(totalTax.String()) // none: 0
+		r.Subtotal = json.Number(total.Sub(tax).String())
+	}
+	for _, l := range inv.Lines {
+		if !l.TaxRate.IsZero() {
+			r.Slack = r.Slack.Add(decimal.New(1, -inv.Currency.MinorUnits()))
+		}
+	}
+	return connectors.TotalDiffers("QuickBooks", id, doc, inv, r,
+		"QuickBooks computed its own tax (by each line's tax code, or its automated sales tax)", t.log)
 }
 
 func (t *Target) link(id string) string {

@@ -939,3 +939,37 @@ func TestUntaxedDiscountsOverTwoTaxCodesAreSent(t *testing.T) {
 		t.Errorf("untaxed lines of two tax codes with a discount: %v", err)
 	}
 }
+
+// QBO rounds a tax rate's tax on its lines' sum, dealsync per line: two
+// lines of 10.03 at 19 % are 3.81 there, 1.91 + 1.91 here, which is no
+// difference (a minor unit per taxed line); a rate QBO applies otherwise
+// is one, also when the invoice is found again by its DocNumber.
+func TestQuickBooksTotalsPerRate(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	f.TaxRates = map[string]decimal.Decimal{"TAX": d("19")}
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Lines = []model.InvoiceLine{
+		{ItemCode: "17", Description: "A", Quantity: d("1"), UnitPrice: d("10.03"), TaxCode: "TAX", TaxRate: d("19")},
+		{ItemCode: "17", Description: "B", Quantity: d("1"), UnitPrice: d("10.03"), TaxCode: "TAX", TaxRate: d("19")},
+	}
+	inv.ComputeTotals()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice"); err != nil || res.Warning != "" {
+		t.Fatalf("tax rounded per rate (a cent less): %+v, %v; want no warning", res, err)
+	}
+	f.TaxRates = map[string]decimal.Decimal{"TAX": d("20")}
+	inv.Reference = "D-2002"
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice-2")
+	if err != nil || !strings.Contains(res.Warning, "QuickBooks' total of invoice") {
+		t.Fatalf("a rate QBO applies otherwise: %+v, %v; want a warning", res, err)
+	}
+	again, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice-2-rerun")
+	if err != nil || !again.Replayed || again.Warning != res.Warning {
+		t.Fatalf("found again by its DocNumber: %+v, %v; want the replay with the same warning", again, err)
+	}
+}

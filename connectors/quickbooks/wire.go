@@ -104,10 +104,14 @@ type QueryResponse struct {
 	QueryResponse struct {
 		Customer []Customer `json:"Customer"`
 		Invoice  []struct {
-			Id          string `json:"Id"`
-			DocNumber   string `json:"DocNumber"`
-			CustomerRef Ref    `json:"CustomerRef"`
-			PrivateNote string `json:"PrivateNote"`
+			Id           string      `json:"Id"`
+			DocNumber    string      `json:"DocNumber"`
+			CustomerRef  Ref         `json:"CustomerRef"`
+			PrivateNote  string      `json:"PrivateNote"`
+			TotalAmt     json.Number `json:"TotalAmt"`
+			TxnTaxDetail struct {
+				TotalTax json.Number `json:"TotalTax"`
+			} `json:"TxnTaxDetail"`
 		} `json:"Invoice"`
 	} `json:"QueryResponse"`
 }

@@ -539,8 +539,20 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, billedToAnother(got, inv, customer.ID, true)
 	}
 	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID,
-		Warning: connectors.TotalDiffers("Xero", got.InvoiceID, got.InvoiceNumber, inv, connectors.Reported{Total: got.Total, Subtotal: got.SubTotal},
-			"Xero computed its own tax (by each line's tax type, or the account's) and rounds to 2 decimals in every currency", t.log)}, nil
+		Warning: t.totalDiffers(inv, got)}, nil
+}
+
+// totalDiffers compares what Xero says of an invoice it has with inv
+// (connectors.TotalDiffers). With Inclusive line amounts, dealsync's
+// figures are the gross ones (no tax_rate: the tax is inside), which are
+// Xero's Total, its SubTotal being net of the included tax.
+func (t *Target) totalDiffers(inv model.Invoice, got AnsweredInvoice) string {
+	r := connectors.Reported{Total: got.Total, Subtotal: got.SubTotal}
+	if t.cfg.LineAmountTypes == "Inclusive" {
+		r.Subtotal = got.Total
+	}
+	return connectors.TotalDiffers("Xero", got.InvoiceID, got.InvoiceNumber, inv, r,
+		"Xero computed its own tax (by each line's tax type, or its account's) and rounds to 2 decimals in every currency", t.log)
 }
 
 // existing looks for the deal's invoice by its Reference: an ACCREC
@@ -575,7 +587,8 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, contactID stri
 			continue
 		}
 		if !billsAnother(got, contactID) {
-			return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID, Replayed: true}, true, nil
+			return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID, Replayed: true,
+				Warning: t.totalDiffers(inv, got)}, true, nil
 		}
 		if elsewhere == nil {
 			elsewhere = &ans.Invoices[i]

@@ -1101,3 +1101,42 @@ func TestAnUntaxedJPYInvoiceXeroRoundsOtherwiseIsAWarning(t *testing.T) {
 		t.Fatalf("a JPY line Xero rounds to 2 decimals: %+v, %v; want a warning naming both subtotals", res, err)
 	}
 }
+
+// Xero's figures as a real organisation makes them: a line without a tax
+// type takes its account's (a warning when the mapping gave it no
+// tax_rate beside a taxed line), an invoice found again (the create's
+// answer lost) is compared too, and Inclusive line amounts are compared
+// by the gross Total (Xero's SubTotal is net of the included tax).
+func TestXeroTotalsAsTheOrganisationMakesThem(t *testing.T) {
+	e := setup(t, nil)
+	e.fake.TaxRates = map[string]decimal.Decimal{"OUTPUT2": d("19")}
+	e.fake.AccountTaxTypes = map[string]string{"200": "OUTPUT2"}
+	ctx := context.Background()
+	inv := exampleInvoice() // line 1: account 200, no tax type, no tax_rate
+	ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.target.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+	if err != nil || !strings.Contains(res.Warning, "Xero's total of invoice") {
+		t.Fatalf("a line Xero taxes by its account's default: %+v, %v; want a warning", res, err)
+	}
+	// Found again by its reference (a re-run): the same warning.
+	again, err := e.target.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice-rerun")
+	if err != nil || !again.Replayed || again.Warning != res.Warning {
+		t.Fatalf("the invoice found again: %+v, %v; want the replay with the same warning", again, err)
+	}
+
+	inc := setup(t, func(c *xero.Config) { c.LineAmountTypes = "Inclusive" })
+	inc.fake.TaxRates = map[string]decimal.Decimal{"OUTPUT2": d("20")}
+	gross := model.Invoice{Reference: "D-1004", Customer: inv.Customer, Currency: "EUR", IssueDate: inv.IssueDate, DueDate: inv.DueDate,
+		Lines: []model.InvoiceLine{{Description: "Seat", Quantity: d("1"), UnitPrice: d("100"), AccountCode: "200", TaxCode: "OUTPUT2"}}}
+	gross.ComputeTotals()
+	cref, err := inc.target.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1004/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := inc.target.CreateInvoice(ctx, gross, cref, "invoice/demo/D-1004/invoice"); err != nil || res.Warning != "" {
+		t.Fatalf("Inclusive amounts (Total 100.00, SubTotal 83.33): %+v, %v; want no warning", res, err)
+	}
+}

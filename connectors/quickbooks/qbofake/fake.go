@@ -54,15 +54,16 @@ type Server struct {
 	refresh   string
 	access    map[string]bool
 	seq       int
-	customers map[string]string    // Id → DisplayName
-	others    []string             // names of vendors and employees (AddVendor)
-	notes     map[string]string    // Id → Notes
-	versions  map[string]int       // Id → SyncToken
-	currency  map[string]string    // Id → the customer's one currency
-	invoices  map[string]string    // Id → DocNumber
-	billed    map[string][2]string // Id → CustomerRef value, PrivateNote
-	bodies    [][]byte             // invoice POST bodies processed
-	requests  map[string][]byte    // requestid → answer
+	customers map[string]string             // Id → DisplayName
+	others    []string                      // names of vendors and employees (AddVendor)
+	notes     map[string]string             // Id → Notes
+	versions  map[string]int                // Id → SyncToken
+	currency  map[string]string             // Id → the customer's one currency
+	invoices  map[string]string             // Id → DocNumber
+	billed    map[string][2]string          // Id → CustomerRef value, PrivateNote
+	totals    map[string][2]decimal.Decimal // Id → TotalAmt, TxnTaxDetail.TotalTax
+	bodies    [][]byte                      // invoice POST bodies processed
+	requests  map[string][]byte             // requestid → answer
 	faults    map[string][]Fault
 	calls     []string
 	posts     int
@@ -72,7 +73,7 @@ type Server struct {
 // New starts a fake company realm whose current refresh token is refreshToken.
 func New(realm, refreshToken string) *Server {
 	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken, HomeCurrency: "USD",
-		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, versions: map[string]int{}, currency: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{},
+		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, versions: map[string]int{}, currency: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{}, totals: map[string][2]decimal.Decimal{},
 		requests: map[string][]byte{}, faults: map[string][]Fault{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.token)
@@ -361,7 +362,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		for id, n := range s.invoices {
 			if n == val {
 				b := s.billed[id]
-				out = append(out, map[string]any{"Id": id, "DocNumber": n, "CustomerRef": map[string]string{"value": b[0]}, "PrivateNote": b[1]})
+				tt := s.totals[id]
+				out = append(out, map[string]any{"Id": id, "DocNumber": n, "CustomerRef": map[string]string{"value": b[0]}, "PrivateNote": b[1],
+					"TotalAmt": json.Number(tt[0].StringFixed(2)), "TxnTaxDetail": map[string]any{"TotalTax": json.Number(tt[1].StringFixed(2))}})
 			}
 		}
 		if out != nil {
@@ -413,11 +416,12 @@ func (s *Server) update(w http.ResponseWriter, id string, body map[string]any, r
 	return answer, true
 }
 
-// totalOf is the TotalAmt QBO computes for an invoice body, and its tax: the item
-// lines' amounts less the discount line, plus each item line's tax at the
-// rate TaxRates gives its TaxCodeRef (none without), on its amount less
-// its share of the discount (QBO spreads one discount over the lines in
-// proportion to their amounts), rounded per line.
+// totalOf is the TotalAmt QBO computes for an invoice body, and its tax:
+// the item lines' amounts less the discount line, plus the tax of each tax
+// code at the rate TaxRates gives it (none without), on the sum of its
+// lines' amounts less their share of the discount (QBO spreads one
+// discount over the lines in proportion to their amounts), rounded per
+// code, as QBO's TxnTaxDetail reports it per rate.
 func (s *Server) totalOf(raw json.RawMessage) (total, tax decimal.Decimal) {
 	var inv struct {
 		Line []struct {
@@ -449,15 +453,24 @@ func (s *Server) totalOf(raw json.RawMessage) (total, tax decimal.Decimal) {
 			discount = discount.Add(num(l.Amount))
 		}
 	}
+	taxable := map[string]decimal.Decimal{} // by tax code
+	var codes []string
 	for _, l := range inv.Line {
 		if l.DetailType != "SalesItemLineDetail" || l.SalesItemLineDetail == nil || l.SalesItemLineDetail.TaxCodeRef == nil || gross.IsZero() {
 			continue
 		}
-		if pct, ok := s.TaxRates[l.SalesItemLineDetail.TaxCodeRef.Value]; ok {
-			amount := num(l.Amount)
-			taxable := amount.Sub(discount.Mul(amount).Div(gross))
-			tax = tax.Add(taxable.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
+		code := l.SalesItemLineDetail.TaxCodeRef.Value
+		if _, ok := s.TaxRates[code]; !ok {
+			continue
 		}
+		if _, seen := taxable[code]; !seen {
+			codes = append(codes, code)
+		}
+		amount := num(l.Amount)
+		taxable[code] = taxable[code].Add(amount.Sub(discount.Mul(amount).Div(gross)))
+	}
+	for _, code := range codes {
+		tax = tax.Add(taxable[code].Mul(s.TaxRates[code]).Div(decimal.NewFromInt(100)).Round(2))
 	}
 	return gross.Sub(discount).Add(tax), tax
 }
@@ -517,6 +530,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 		total, tax := s.totalOf(raw)
 		s.invoices[id] = doc
 		s.billed[id] = [2]string{fmt.Sprint(cref["value"]), note}
+		s.totals[id] = [2]decimal.Decimal{total, tax}
 		s.bodies = append(s.bodies, raw)
 		answer, _ = json.Marshal(map[string]any{"Invoice": map[string]any{"Id": id, "DocNumber": doc,
 			"CustomerRef": map[string]string{"value": fmt.Sprint(cref["value"])}, "PrivateNote": note,

@@ -58,8 +58,11 @@ type Server struct {
 	ListsEveryStatus bool
 	// TaxRates are the percentages of the organisation's tax types, as
 	// Xero applies them (see Invoice.Total); a line's TaxType not there is
-	// not taxed. Set it before the calls.
-	TaxRates map[string]decimal.Decimal
+	// not taxed. AccountTaxTypes are the default tax types of accounts: a
+	// line without TaxType takes its account's, as Xero does. Set them
+	// before the calls.
+	TaxRates        map[string]decimal.Decimal
+	AccountTaxTypes map[string]string
 
 	mu            sync.Mutex
 	refresh       string          // the one valid refresh token
@@ -87,7 +90,9 @@ type Invoice struct {
 	// Total is what Xero computes, to 2 decimals in every currency, as
 	// Xero does: each line's quantity × unit amount less its discount,
 	// rounded, plus its tax at the rate Server.TaxRates gives its TaxType
-	// (none without), rounded per line.
+	// (or its account's, Server.AccountTaxTypes; none without), rounded per
+	// line; with LineAmountTypes Inclusive the amount includes that tax,
+	// with NoTax there is none.
 	Total decimal.Decimal
 	// SubTotal is Total before tax.
 	SubTotal decimal.Decimal
@@ -539,11 +544,12 @@ func (s *Server) invoiceJSON(inv Invoice) map[string]any {
 func (s *Server) putInvoices(r *http.Request) (int, any) {
 	var in struct {
 		Invoices []struct {
-			Type      string
-			Contact   struct{ ContactID string }
-			Reference string
-			Status    string
-			LineItems []struct {
+			Type            string
+			Contact         struct{ ContactID string }
+			Reference       string
+			Status          string
+			LineAmountTypes string
+			LineItems       []struct {
 				Description, ItemCode, AccountCode, TaxType string
 				Quantity, UnitAmount, DiscountAmount        json.Number
 			}
@@ -597,11 +603,22 @@ func (s *Server) putInvoices(r *http.Request) (int, any) {
 				qty = num(li.Quantity)
 			}
 			amount := qty.Mul(num(li.UnitAmount)).Sub(num(li.DiscountAmount)).Round(2)
-			subtotal = subtotal.Add(amount)
-			if pct, ok := s.TaxRates[li.TaxType]; ok {
-				amount = amount.Add(amount.Mul(pct).Div(decimal.NewFromInt(100)).Round(2))
+			taxType := li.TaxType
+			if taxType == "" {
+				taxType = s.AccountTaxTypes[li.AccountCode]
 			}
-			total = total.Add(amount)
+			pct, taxedLine := s.TaxRates[taxType]
+			switch {
+			case x.LineAmountTypes == "NoTax" || !taxedLine:
+				subtotal, total = subtotal.Add(amount), total.Add(amount)
+			case x.LineAmountTypes == "Inclusive":
+				// The amount includes its tax: SubTotal is net of it.
+				tax := amount.Mul(pct).Div(pct.Add(decimal.NewFromInt(100))).Round(2)
+				subtotal, total = subtotal.Add(amount.Sub(tax)), total.Add(amount)
+			default:
+				subtotal = subtotal.Add(amount)
+				total = total.Add(amount.Add(amount.Mul(pct).Div(decimal.NewFromInt(100)).Round(2)))
+			}
 		}
 		inv := Invoice{InvoiceID: s.uuid(), InvoiceNumber: fmt.Sprintf("INV-%04d", len(s.Invoices)+1),
 			Reference: x.Reference, ContactID: x.Contact.ContactID, Status: x.Status, Body: raw, Total: total, SubTotal: subtotal}
