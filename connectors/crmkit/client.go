@@ -162,6 +162,19 @@ func DecodeNumbers(data []byte, out any) error {
 func (c *Client) TokenError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
+		if re.ErrorCode == "" {
+			// x/oauth2/jwt (Salesforce's JWT bearer flow) does not read
+			// the answer's RFC 6749 error: read it here.
+			var body struct {
+				Error            string `json:"error"`
+				ErrorDescription string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &body) == nil {
+				copied := *re
+				copied.ErrorCode, copied.ErrorDescription = body.Error, body.ErrorDescription
+				re = &copied
+			}
+		}
 		var msg string
 		if c.TokenMessage != nil {
 			msg = c.TokenMessage(re)

@@ -85,6 +85,18 @@ func TestTokenError(t *testing.T) {
 	if err := c.TokenError(io.ErrUnexpectedEOF); errors.As(err, &api) || err.Error() != "vendor oauth token: unexpected EOF" {
 		t.Errorf("network: %v", err)
 	}
+	// x/oauth2/jwt leaves the RFC 6749 error in the body alone (Salesforce's
+	// JWT bearer flow): read there, a refused grant is still a credentials
+	// problem, not a request to fix.
+	c.TokenMessage = nil
+	jwt := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 400, Header: http.Header{}},
+		Body: []byte(`{"error":"invalid_grant","error_description":"user hasn't approved this consumer"}`)}
+	if err := c.TokenError(jwt); !errors.As(err, &api) || !api.Credentials || api.Message != "user hasn't approved this consumer" {
+		t.Errorf("a JWT bearer refusal: %#v, want a credentials error with its description", err)
+	}
+	if cl, _ := connectors.Classify(c.TokenError(jwt)); cl != connectors.Unauthorized {
+		t.Errorf("a JWT bearer refusal classified %v, want Unauthorized", cl)
+	}
 }
 
 func TestHelpers(t *testing.T) {

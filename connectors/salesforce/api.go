@@ -99,9 +99,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	if err != nil {
 		return model.Deal{}, err
 	}
-	if !recordID.MatchString(dealID) {
+	full, ok := caseSafeID(dealID)
+	if !ok {
 		return model.Deal{}, permanent("%q is not a Salesforce record id", dealID)
 	}
+	dealID = full // its 18-character form, as the webhooks name it
 	fields := []string{"Id", "Name", "StageName", "IsWon", "Amount", "CloseDate", "OwnerId", "AccountId",
 		"Account.Name", "Account.BillingStreet", "Account.BillingCity", "Account.BillingState",
 		"Account.BillingPostalCode", "Account.BillingCountry"}

@@ -65,6 +65,17 @@ func (o *SObject) Get(name string) (string, bool) {
 	return "", false
 }
 
+// hasData says whether a field of the record has a value: a notification
+// of a record deleted before it was delivered has none.
+func (o *SObject) hasData() bool {
+	for _, f := range o.Fields {
+		if f.Nil != "true" && strings.TrimSpace(f.Value) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // TypeName is the sObject type without its prefix ("Opportunity").
 func (o *SObject) TypeName() string {
 	t := o.Type
@@ -155,7 +166,16 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			continue
 		}
 		id, _ := n.SObject.Get("Id")
-		if !recordID.MatchString(id) {
+		if !n.SObject.hasData() {
+			// Salesforce: "if the record is deleted before the notification
+			// is delivered, the notification contains no data". Nothing to
+			// invoice, and refusing it would have Salesforce resend the
+			// message for a day: left out, the message acknowledged.
+			continue
+		}
+		id, ok := caseSafeID(id)
+		if !ok {
+			id, _ = n.SObject.Get("Id")
 			w.Unreadable = append(w.Unreadable, malformed("Notification[%d] (%s): sf:Id %q is not a record id", i, nid, id))
 			continue
 		}

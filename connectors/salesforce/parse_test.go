@@ -540,3 +540,27 @@ func TestAccountOrgIDExact(t *testing.T) {
 		t.Errorf("15-character key, AccountKey of 20 characters = %q", got)
 	}
 }
+
+// A deal id in its 15-character form (a hand-edited capture, an id copied
+// from a Classic URL) is the 18-character id of the same opportunity: the
+// same run and ERP reference, not a second invoice. A notification of an
+// opportunity deleted before it was delivered carries no data: left out,
+// the message acknowledged (refused, Salesforce resent it for a day).
+func TestParseDealIDFormsAndDeletedOpportunities(t *testing.T) {
+	s := testSource(t, nil)
+	short := strings.Replace(captured, "<sf:Id>0065w000023STAmAAO</sf:Id>", "<sf:Id>0065w000023STAm</sf:Id>", 1)
+	if evs := parse(t, s, short); len(evs) != 1 || evs[0].Deal.ID != "0065w000023STAmAAO" {
+		t.Fatalf("a 15-character deal id: %+v, want 0065w000023STAmAAO", evs)
+	}
+	deleted := `<Notification><Id>04l5w00005286666AQ</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"/></Notification>` +
+		`<Notification><Id>04l5w00005285555AQ</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id xsi:nil="true"/></sObject></Notification>`
+	w := &connectors.Webhook{Body: []byte(batch(orgA, 1, func(int) string { return "Closed Won" }, deleted))}
+	evs, err := s.Parse(w)
+	if err != nil || len(evs) != 1 || len(w.Unreadable) != 0 {
+		t.Fatalf("two deleted opportunities beside a won one: %+v, %v, unreadable %v; want the won one alone", evs, err, w.Unreadable)
+	}
+	only := &connectors.Webhook{Body: []byte(batch(orgA, 0, func(int) string { return "" }, deleted))}
+	if evs, err := s.Parse(only); err != nil || len(evs) != 0 || len(only.Unreadable) != 0 {
+		t.Fatalf("only deleted opportunities: %+v, %v, unreadable %v; want nothing, no error (acknowledged)", evs, err, only.Unreadable)
+	}
+}

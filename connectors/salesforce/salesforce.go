@@ -89,9 +89,9 @@ type Config struct {
 	WonStages []string        `mapstructure:"won_stages" validate:"dive,required"`
 	Fetch     FetchConfig     `mapstructure:"fetch"`
 	WriteBack WriteBackConfig `mapstructure:"write_back"`
-	// Accounts maps an org id, in its 18-character form, to its API access.
-	// A 15-character key is refused: the config loader lower-cases keys,
-	// and the letter case is part of a 15-character id.
+	// Accounts maps an org id, best in its 18-character form, to its API
+	// access. A 15-character key is accepted, but the config loader
+	// lower-cases keys, and the letter case is part of a 15-character id.
 	Accounts map[string]Account `mapstructure:"accounts" validate:"required,min=1,dive"`
 }
 
@@ -402,11 +402,18 @@ func (s *Source) AccountKey(id string) (string, bool) {
 	return a.id, true
 }
 
-// Accounts lists the configured org ids (lower-cased, unsorted).
+// Accounts lists the configured org ids, as the events name them (the
+// config's keys), unsorted.
 func (s *Source) Accounts() []string {
+	// The keys as the events carry them (acc.id, the config's spelling):
+	// `deals sync` must name an org as its webhooks' runs do.
 	out := make([]string, 0, len(s.accounts))
-	for id := range s.accounts {
-		out = append(out, id)
+	seen := map[string]bool{}
+	for _, acc := range s.accounts {
+		if !seen[acc.id] {
+			seen[acc.id] = true
+			out = append(out, acc.id)
+		}
 	}
 	return out
 }
