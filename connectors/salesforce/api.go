@@ -108,8 +108,8 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		"Account.Name", "Account.BillingStreet", "Account.BillingCity", "Account.BillingState",
 		"Account.BillingPostalCode", "Account.BillingCountry"}
 	email, tax := accountField(s.fetch.AccountEmailField), accountField(s.fetch.AccountTaxIDField)
-	for _, f := range []string{email, tax, s.fetch.CurrencyField} {
-		if f != "" {
+	for _, f := range append([]string{email, tax, s.fetch.CurrencyField}, s.fetch.ExtraFields...) {
+		if f != "" && !slices.Contains(fields, f) {
 			fields = append(fields, f)
 		}
 	}

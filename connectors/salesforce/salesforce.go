@@ -130,6 +130,11 @@ type FetchConfig struct {
 	// AccountEmailField and AccountTaxIDField of the Account (custom fields).
 	AccountEmailField string `mapstructure:"account_email_field"`
 	AccountTaxIDField string `mapstructure:"account_tax_id_field"`
+	// ExtraFields are more Opportunity fields (API names: RecordTypeId,
+	// PO_Number__c) read into deal.raw by the fetch and by `deals sync`'s
+	// listing, for the mapping and the trigger: a run reads the deal
+	// again, and its raw holds only the fields read.
+	ExtraFields []string `mapstructure:"extra_fields"`
 }
 
 // WriteBackConfig names the Opportunity fields WriteBack sets; empty: not written.
@@ -222,6 +227,11 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	} {
 		if f != "" && !apiName.MatchString(f) {
 			return nil, fmt.Errorf("salesforce source: %s %q is not a field API name", key, f)
+		}
+	}
+	for i, f := range cfg.Fetch.ExtraFields {
+		if !apiName.MatchString(f) {
+			return nil, fmt.Errorf("salesforce source: fetch.extra_fields[%d] %q is not a field API name", i, f)
 		}
 	}
 	if len(cfg.Accounts) == 0 {

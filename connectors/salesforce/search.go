@@ -21,13 +21,13 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	if err != nil {
 		return err
 	}
-	return s.eachPage(ctx, acc, "list won opportunities", wonQuery(s.wonStageNames(acc), since, until), maxListPages,
+	return s.eachPage(ctx, acc, "list won opportunities", wonQuery(s.wonStageNames(acc), s.fetch.ExtraFields, since, until), maxListPages,
 		func(records []map[string]any) error {
 			for _, r := range records {
 				// Listed because won: as a notification of it says, with
 				// the fields it would carry that the query read.
 				d := connectors.WonDeal{ID: text(r, "Id"), Stage: text(r, "StageName"), EventStage: StageWon, Raw: map[string]json.RawMessage{}}
-				for _, f := range []string{"Id", "StageName", "CloseDate"} {
+				for _, f := range append([]string{"Id", "StageName", "CloseDate"}, s.fetch.ExtraFields...) {
 					d.Raw[f], _ = json.Marshal(text(r, f))
 				}
 				d.CloseDate, _ = model.ParseDate(text(r, "CloseDate")) // the query had it; a zero date only shows less
@@ -39,8 +39,9 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 		})
 }
 
-// wonQuery is the SOQL of ListWonDeals.
-func wonQuery(stages []string, since, until time.Time) string {
+// wonQuery is the SOQL of ListWonDeals, selecting extra fields besides
+// Id, StageName and CloseDate.
+func wonQuery(stages, extra []string, since, until time.Time) string {
 	const day = 24 * time.Hour
 	from, to := since.UTC().Truncate(day), until.UTC().Truncate(day)
 	if to.Before(until.UTC()) {
@@ -54,7 +55,13 @@ func wonQuery(stages []string, since, until time.Time) string {
 		}
 		won = "(IsWon = true OR StageName IN (" + strings.Join(quoted, ", ") + "))"
 	}
-	return "SELECT Id, StageName, CloseDate FROM Opportunity WHERE " + won +
+	fields := []string{"Id", "StageName", "CloseDate"}
+	for _, f := range extra {
+		if !slices.Contains(fields, f) {
+			fields = append(fields, f)
+		}
+	}
+	return "SELECT " + strings.Join(fields, ", ") + " FROM Opportunity WHERE " + won +
 		" AND CloseDate >= " + from.Format(time.DateOnly) + " AND CloseDate < " + to.Format(time.DateOnly) +
 		" ORDER BY CloseDate, Id"
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/salesforce/salesforcefake"
+	"github.com/dealsync/dealsync/secret"
 )
 
 // ListWonDeals asks, in one SOQL query, for the Opportunities won (IsWon,
@@ -75,5 +76,36 @@ func TestListWonDealsReadsEveryPage(t *testing.T) {
 	}
 	if len(got) != n || got[0] != "0065w00000000000000AAA" || got[n-1] != fmt.Sprintf("0065w%014dAAA", n-1) {
 		t.Fatalf("%d won opportunities listed (%v), want all %d in order", len(got), got, n)
+	}
+}
+
+// fetch.extra_fields are read into deal.raw by the fetch and by the
+// listing of `deals sync` alike, so a trigger or mapping that reads one
+// (RecordTypeId) sees it on both paths; the listing had only Id,
+// StageName and CloseDate, and the fetch a fixed list. A name that is not
+// a field API name is refused at start (it goes into the SOQL).
+func TestExtraFieldsAreReadOnEveryPath(t *testing.T) {
+	f := salesforcefake.New(orgA, "cid-a", "cs-a")
+	t.Cleanup(f.Close)
+	f.MultiCurrency = true
+	f.PutOpportunity(salesforcefake.ParseRecord(`{"Id":"0065w0000000001AAA","Name":"Partner deal","StageName":"Closed Won","IsWon":true,"CurrencyIsoCode":"EUR",` +
+		`"CloseDate":"2026-11-03","Amount":100,"RecordTypeId":"0125w00000PartnAAA","PO_Number__c":"PO-7"}`))
+	s := apiSource(t, f, func(c *Config) { c.Fetch.ExtraFields = []string{"RecordTypeId", "PO_Number__c"} })
+	var listed connectors.WonDeal
+	err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC),
+		func(d connectors.WonDeal) error { listed = d; return nil })
+	if err != nil || string(listed.Raw["RecordTypeId"]) != `"0125w00000PartnAAA"` || string(listed.Raw["PO_Number__c"]) != `"PO-7"` {
+		t.Fatalf("listed: %v, raw %s", err, listed.Raw)
+	}
+	d, err := s.FetchDeal(context.Background(), orgA, "0065w0000000001AAA")
+	if err != nil || string(d.Raw["RecordTypeId"]) != `"0125w00000PartnAAA"` || string(d.Raw["PO_Number__c"]) != `"PO-7"` {
+		t.Fatalf("fetched: %v, raw %s", err, d.Raw)
+	}
+	cfg := DefaultConfig()
+	cfg.Accounts = map[string]Account{strings.ToLower(orgA): {InstanceURL: "https://a.my.salesforce.com", ClientID: "c", ClientSecret: secret.New("s")}}
+	cfg.AllowUnauthenticated = true
+	cfg.Fetch.ExtraFields = []string{"RecordTypeId FROM User --"}
+	if _, err := New(cfg, connectors.Env{}); err == nil || !strings.Contains(err.Error(), "fetch.extra_fields[0]") {
+		t.Errorf("an extra field that is not an API name: %v, want refused", err)
 	}
 }

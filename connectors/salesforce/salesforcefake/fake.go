@@ -380,7 +380,7 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 		return
 	}
 	if m := wonQuery.FindStringSubmatch(q); m != nil {
-		s.wonPage(w, m[1], m[2], m[3])
+		s.wonPage(w, m[1], m[2], m[3], selectList(q))
 		return
 	}
 	if m := oppQuery.FindStringSubmatch(q); m != nil {
@@ -400,8 +400,8 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 }
 
 // wonPage answers the won-Opportunities query in one page, by CloseDate
-// then Id: Id, StageName, CloseDate of each.
-func (s *Server) wonPage(w http.ResponseWriter, stageList, from, to string) {
+// then Id: the selected fields of each.
+func (s *Server) wonPage(w http.ResponseWriter, stageList, from, to string, fields []string) {
 	stages := map[string]bool{}
 	for _, st := range strings.Split(stageList, ",") {
 		if st = strings.Trim(strings.TrimSpace(st), "'"); st != "" {
@@ -413,7 +413,7 @@ func (s *Server) wonPage(w http.ResponseWriter, stageList, from, to string) {
 		stage, _ := o["StageName"].(string)
 		date, _ := o["CloseDate"].(string)
 		if (o["IsWon"] == true || stages[strings.ToLower(stage)]) && date >= from && date < to {
-			won = append(won, Record{"Id": o["Id"], "StageName": stage, "CloseDate": date})
+			won = append(won, project(o, fields))
 		}
 	}
 	slices.SortFunc(won, func(a, b Record) int {
