@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -41,6 +42,24 @@ func yamlBlocks(t *testing.T, path string) map[int]string {
 		}
 	}
 	return blocks
+}
+
+// loadsAndBuilds checks that the config block (written as dealsync.yaml
+// in dir) loads and builds its connections; where names the block.
+func loadsAndBuilds(t *testing.T, where, dir, block string) {
+	t.Helper()
+	f := filepath.Join(dir, "dealsync.yaml")
+	if err := os.WriteFile(f, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f)
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	if _, err := BuildConnections(cfg, NewLogger(cfg.Log, io.Discard)); err != nil {
+		t.Errorf("%s: builds with %v", where, err)
+	}
 }
 
 // The config examples of the connector docs are what engineers copy: each
@@ -80,18 +99,7 @@ func TestConnectorDocsConfigsLoadAndBuild(t *testing.T) {
 			if strings.Contains(block, "target: books") && !strings.Contains(block, "  books:") {
 				block += "\ntargets:\n  books: {type: http, base_url: \"http://127.0.0.1:9\"}\n"
 			}
-			f := filepath.Join(dir, "dealsync.yaml")
-			if err := os.WriteFile(f, []byte(block), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := config.Load(f)
-			if err != nil {
-				t.Errorf("%s:%d: %v", doc, line, err)
-				continue
-			}
-			if _, err := BuildConnections(cfg, NewLogger(cfg.Log, io.Discard)); err != nil {
-				t.Errorf("%s:%d: builds with %v", doc, line, err)
-			}
+			loadsAndBuilds(t, fmt.Sprintf("%s:%d", doc, line), dir, block)
 		}
 	}
 	if n < 6 {
@@ -122,18 +130,7 @@ func TestMappingDocsBlocksLoad(t *testing.T) {
 		switch {
 		case strings.Contains(block, "connections:"):
 			configs++
-			f := filepath.Join(dir, "dealsync.yaml")
-			if err := os.WriteFile(f, []byte(block), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := config.Load(f)
-			if err != nil {
-				t.Errorf("%s:%d: %v", doc, line, err)
-				continue
-			}
-			if _, err := BuildConnections(cfg, NewLogger(cfg.Log, io.Discard)); err != nil {
-				t.Errorf("%s:%d: builds with %v", doc, line, err)
-			}
+			loadsAndBuilds(t, fmt.Sprintf("%s:%d", doc, line), dir, block)
 		case strings.HasPrefix(block, "name:") || strings.HasPrefix(block, "lookups:"):
 			mappings++
 			if !strings.HasPrefix(block, "name:") {
