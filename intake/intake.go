@@ -156,7 +156,15 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
 	defer cancel()
 	if err := h.opts.Starter.Ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		// The frontend's own error (its address, the dial's) goes to the
+		// log, not to whoever asks on the webhook port; dealsync's own
+		// findings (a missing namespace or search attribute) are said.
+		msg := err.Error()
+		if errors.Is(err, ErrUnavailable) {
+			h.opts.Logger.Warn("not ready: the Temporal frontend does not answer", "error", msg)
+			msg = "the Temporal frontend does not answer (the intake's log says why)"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

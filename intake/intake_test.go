@@ -220,6 +220,18 @@ func TestAnyFailedStartFailsTheDelivery(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz: %d", resp.StatusCode)
 	}
+	// An unreachable frontend's own error (its address) is logged, not
+	// answered on the webhook port; dealsync's findings are answered.
+	st2.failWith = fmt.Errorf("%w: dial tcp 10.0.0.5:7233: connect: connection refused", ErrUnavailable)
+	resp, err = http.Get(srv2.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(body), "10.0.0.5") || !strings.Contains(string(body), "does not answer") {
+		t.Errorf("readyz with the frontend unreachable: %d %s; want 503 without the frontend's address", resp.StatusCode, body)
+	}
 }
 
 func TestThinNonTriggeringEventsGoToRunningRuns(t *testing.T) {
