@@ -32,7 +32,7 @@ type Reported struct {
 // or the ERP did not say. why says how the ERP computes.
 func TotalDiffers(erp, id, number string, inv model.Invoice, got Reported, why string, log *slog.Logger) string {
 	what, reported, want := "total", got.Total, inv.Total
-	if !taxed(inv) {
+	if !inv.CarriesTax() {
 		what, reported, want = "subtotal", got.Subtotal, inv.Subtotal
 	}
 	if reported == "" {
@@ -57,15 +57,4 @@ func TotalDiffers(erp, id, number string, inv model.Invoice, got Reported, why s
 		log.Warn("invoice "+what+" differs in the ERP", "erp", erp, "invoice", id, "erp_"+what, shown, "invoice_"+what, cur.Format(want))
 	}
 	return msg
-}
-
-// taxed says whether the invoice carries tax of its own: a line with a
-// tax rate.
-func taxed(inv model.Invoice) bool {
-	for _, l := range inv.Lines {
-		if !l.TaxRate.IsZero() {
-			return true
-		}
-	}
-	return !inv.TaxTotal.IsZero()
 }

@@ -53,6 +53,17 @@ type InvoiceLine struct {
 	TaxAmount decimal.Decimal `json:"tax_amount"`
 }
 
+// CarriesTax says whether the invoice has tax of its own (a line with a
+// tax rate), rather than leaving the tax to the ERP.
+func (inv *Invoice) CarriesTax() bool {
+	for _, l := range inv.Lines {
+		if !l.TaxRate.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
 // ComputeTotals fills each line's Amount and TaxAmount and the invoice's
 // Subtotal, TaxTotal and Total. A line's amount is quantity × unit price
 // less its discount, rounded to the currency's minor units, as the CRMs

@@ -96,25 +96,14 @@ func (s *recordingStarter) StartWriteBack(context.Context, *connections.Connecti
 // while its history has an invoice, the skip naming the command that
 // selects it.
 func TestTerminatedPendingRuns(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dealsync.yaml")
-	if err := os.WriteFile(path, []byte(`
+	set := buildSet(t, `
 targets:
   erp: {type: http, base_url: "http://127.0.0.1:1"}
 connections:
   hs:
     source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
     target: erp
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := connections.Build(cfg, connectors.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	in := workflows.InvoiceDealInput{Connection: "hs", WriteBack: true, Event: model.DealEvent{Deal: model.Deal{ID: "4711", Stage: "won"}}}
 	inv := connectors.InvoiceResult{InvoiceID: "INV-1"}
 	withInvoice := []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv)}
@@ -221,8 +210,7 @@ func failedNotWon(t *testing.T, d activities.NotWonDetails) *historypb.HistoryEv
 // retries it. A later run that saw the deal lost after r2's newest event
 // does supersede it.
 func TestRetryPastALaterRunThatRefusedAnOldWin(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dealsync.yaml")
-	if err := os.WriteFile(path, []byte(`
+	set := buildSet(t, `
 targets:
   erp: {type: http, base_url: "http://127.0.0.1:1"}
 connections:
@@ -230,17 +218,7 @@ connections:
     source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
     target: erp
     settle_time: 5s
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := connections.Build(cfg, connectors.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	at := func(min int) time.Time { return time.Date(2026, 11, 20, 10, min, 0, 0, time.UTC) }
 	e3 := model.DealEvent{EventID: "e3", OccurredAt: at(3), Deal: model.Deal{ID: "D-1", Stage: "closed_won"}}
 	r2 := []*historypb.HistoryEvent{started(t, workflows.InvoiceDealInput{Connection: "shop", Event: e3, WonStages: []string{"closed_won"}})}
@@ -324,8 +302,7 @@ connections:
 // over, and a canceled run is selected with --canceled.
 func TestWriteBackPastALaterRunWithoutAnInvoice(t *testing.T) {
 	t.Setenv("HS_SECRET", "s3cret")
-	path := filepath.Join(t.TempDir(), "dealsync.yaml")
-	if err := os.WriteFile(path, []byte(`
+	set := buildSet(t, `
 targets:
   erp: {type: http, base_url: "http://127.0.0.1:1"}
 connections:
@@ -338,17 +315,7 @@ connections:
       base_url: http://127.0.0.1:1
       accounts:
         "62515": {access_token: pat-na1-62515}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := connections.Build(cfg, connectors.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	in := workflows.InvoiceDealInput{Connection: "hs", WriteBack: true, Event: model.DealEvent{Account: "62515", Deal: model.Deal{ID: "4711", Stage: "closedwon"}}}
 	inv := connectors.InvoiceResult{InvoiceID: "INV-1"}
 	r1 := []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv)}
@@ -427,4 +394,22 @@ connections:
 		strings.Contains(r.Skipped, "--writeback") || st.writeBacks+st.full != 0 {
 		t.Errorf("full retry of a canceled run that wrote back: %+v, starter %+v", r, st)
 	}
+}
+
+// buildSet loads the config text yaml and builds its connections.
+func buildSet(t *testing.T, yaml string) *connections.Set {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }

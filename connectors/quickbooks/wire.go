@@ -269,7 +269,7 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 		first := inv.Lines[0]
 		firstCode := cmp.Or(first.TaxCode, o.DefaultTaxCode)
 		for i, l := range inv.Lines[1:] {
-			if code := cmp.Or(l.TaxCode, o.DefaultTaxCode); taxedInvoice(inv) && (!l.TaxRate.Equal(first.TaxRate) || code != firstCode) {
+			if code := cmp.Or(l.TaxCode, o.DefaultTaxCode); inv.CarriesTax() && (!l.TaxRate.Equal(first.TaxRate) || code != firstCode) {
 				return Invoice{}, fmt.Errorf("lines[0] and lines[%d] are taxed differently (tax code %q at %s %% and %q at %s %%), and the invoice has line discounts: "+
 					"QuickBooks takes them as one discount spread over all lines, which would tax the invoice otherwise than it was computed; "+
 					"put such discounts into the unit price in the mapping (unit_price net of the discount, no discount), or keep one tax code and rate per invoice",
@@ -341,15 +341,4 @@ func claimedNotes(notes, id string) string {
 		return crmCompanyNote + id
 	}
 	return crmCompanyNote + id + "\n" + notes
-}
-
-// taxedInvoice says whether the invoice carries tax of its own (a line
-// with a tax rate) rather than leaving it to QBO.
-func taxedInvoice(inv model.Invoice) bool {
-	for _, l := range inv.Lines {
-		if !l.TaxRate.IsZero() {
-			return true
-		}
-	}
-	return false
 }

@@ -418,12 +418,8 @@ func (s *Source) Accounts() []string {
 	// The keys as the events carry them (acc.id, the config's spelling):
 	// `deals sync` must name an org as its webhooks' runs do.
 	out := make([]string, 0, len(s.accounts))
-	seen := map[string]bool{}
 	for _, acc := range s.accounts {
-		if !seen[acc.id] {
-			seen[acc.id] = true
-			out = append(out, acc.id)
-		}
+		out = append(out, acc.id)
 	}
 	return out
 }
