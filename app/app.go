@@ -166,12 +166,13 @@ func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Star
 		}
 	}
 	return intake.New(intake.Options{
-		Connections:   set,
-		Starter:       starter,
-		Logger:        logger.With("component", "intake"),
-		MaxBodyBytes:  cfg.Intake.MaxBodyBytes,
-		PublicBaseURL: cfg.Intake.PublicBaseURL,
-		StartTimeout:  cfg.Intake.StartTimeout,
+		Connections:      set,
+		Starter:          starter,
+		Logger:           logger.With("component", "intake"),
+		MaxBodyBytes:     cfg.Intake.MaxBodyBytes,
+		MaxInFlightBytes: cfg.Intake.MaxInFlightBytes,
+		PublicBaseURL:    cfg.Intake.PublicBaseURL,
+		StartTimeout:     cfg.Intake.StartTimeout,
 	})
 }
 

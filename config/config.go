@@ -106,6 +106,11 @@ type TLS struct {
 type Intake struct {
 	Listen       string `mapstructure:"listen" validate:"required,hostport"`
 	MaxBodyBytes int64  `mapstructure:"max_body_bytes" validate:"min=1024"`
+	// MaxInFlightBytes bounds the webhook bodies one intake holds at once
+	// (declared lengths; a chunked body counts as max_body_bytes): past it,
+	// 503 with Retry-After, so a flood of large or slow bodies cannot
+	// exhaust the memory.
+	MaxInFlightBytes int64 `mapstructure:"max_inflight_bytes" validate:"gtefield=MaxBodyBytes"`
 	// PublicBaseURL is the URL the CRMs call, used by signatures that
 	// cover the URL. Empty: the request's own URL.
 	PublicBaseURL string `mapstructure:"public_base_url" validate:"omitempty,http_url"`
@@ -333,6 +338,7 @@ func setDefaults(v *viper.Viper) {
 		"metrics.listen":                     "",
 		"intake.listen":                      "127.0.0.1:8080",
 		"intake.max_body_bytes":              1 << 20,
+		"intake.max_inflight_bytes":          64 << 20,
 		"intake.public_base_url":             "",
 		"intake.start_timeout":               "5s",
 		"intake.drain_delay":                 "5s",

@@ -128,10 +128,11 @@ func TestDefaults(t *testing.T) {
 	equal(t, "temporal.api_key set", cfg.Temporal.APIKey.IsZero(), true)
 	equal(t, "temporal.tls", cfg.Temporal.TLS, config.TLS{})
 	equal(t, "intake", cfg.Intake, config.Intake{
-		Listen:       "127.0.0.1:8080",
-		MaxBodyBytes: 1 << 20,
-		StartTimeout: 5 * time.Second,
-		DrainDelay:   5 * time.Second,
+		Listen:           "127.0.0.1:8080",
+		MaxBodyBytes:     1 << 20,
+		MaxInFlightBytes: 64 << 20,
+		StartTimeout:     5 * time.Second,
+		DrainDelay:       5 * time.Second,
 	})
 	equal(t, "workflow", cfg.Workflow, config.Workflow{
 		Retry: config.RetryPolicy{
@@ -213,11 +214,12 @@ func TestFileOverrides(t *testing.T) {
 	equal(t, "temporal.task_queue (default kept)", cfg.Temporal.TaskQueue, "dealsync")
 	equal(t, "temporal.api_key", reveal(t, cfg.Temporal.APIKey), "tk-literal-key")
 	equal(t, "intake", cfg.Intake, config.Intake{
-		Listen:        ":9090",
-		MaxBodyBytes:  4096,
-		PublicBaseURL: "https://hooks.example.com/",
-		StartTimeout:  2 * time.Second,
-		DrainDelay:    15 * time.Second,
+		Listen:           ":9090",
+		MaxBodyBytes:     4096,
+		MaxInFlightBytes: 64 << 20,
+		PublicBaseURL:    "https://hooks.example.com/",
+		StartTimeout:     2 * time.Second,
+		DrainDelay:       15 * time.Second,
 	})
 	equal(t, "workflow.retry", cfg.Workflow.Retry, config.RetryPolicy{
 		InitialInterval:    500 * time.Millisecond,
@@ -334,6 +336,7 @@ log:
 intake:
   listn: 127.0.0.1:8080
   max_body_bytes: 10
+  max_inflight_bytes: 5
   start_timeout: "5 mins"
   public_base_url: ftp://example.com
 workflow:
@@ -393,6 +396,7 @@ connections:
 		"log.level":                           "must be one of: debug, info, warn, error",
 		"intake.listn":                        "unknown key",
 		"intake.max_body_bytes":               "must be at least 1024",
+		"intake.max_inflight_bytes":           "must be at least max_body_bytes",
 		"intake.start_timeout":                "invalid duration",
 		"intake.public_base_url":              "http",
 		"workflow.activity_timeout":           "needs a unit",

@@ -25,6 +25,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
+	"golang.org/x/sync/semaphore"
 )
 
 // Connections finds a connection by name (a *connections.Set, or a live,
@@ -65,6 +66,13 @@ type Options struct {
 	Logger      *slog.Logger
 	// MaxBodyBytes bounds a delivery (default 1 MiB); larger → 413.
 	MaxBodyBytes int64
+	// MaxInFlightBytes bounds the webhook bodies this replica holds at
+	// once, from before they are read until they are answered (default
+	// 64 MiB, at least MaxBodyBytes): a delivery that would pass it gets
+	// 503 with Retry-After at once, so that a flood of large or slow
+	// bodies, signed or not, cannot exhaust the memory. A body of unknown
+	// length (chunked) counts as MaxBodyBytes.
+	MaxInFlightBytes int64
 	// PublicBaseURL is the scheme://host[:port] the CRMs call, for sources
 	// whose signature covers the URL; empty means what the request says.
 	PublicBaseURL string
@@ -82,6 +90,7 @@ type Handler struct {
 	opts     Options
 	mux      *http.ServeMux
 	draining atomic.Bool
+	inFlight *semaphore.Weighted
 }
 
 // Drain makes GET /readyz answer 503 from now on, while webhooks are still
@@ -101,6 +110,10 @@ func New(o Options) *Handler {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = 64 << 20
+	}
+	o.MaxInFlightBytes = max(o.MaxInFlightBytes, o.MaxBodyBytes)
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 5 * time.Second
 	}
@@ -110,7 +123,7 @@ func New(o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &Handler{opts: o, mux: http.NewServeMux()}
+	h := &Handler{opts: o, mux: http.NewServeMux(), inFlight: semaphore.NewWeighted(o.MaxInFlightBytes)}
 	h.mux.HandleFunc(webhookPattern, h.webhook)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -184,7 +197,22 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q not accepted; send %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes(conn.Source), " or ")))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		reply.Refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes))
+		return
+	}
+	held := r.ContentLength
+	if held < 0 { // chunked: as large as it may be
+		held = h.opts.MaxBodyBytes
+	}
+	if !h.inFlight.TryAcquire(held) {
+		log.Warn("webhook refused: this replica holds as many webhook bodies as intake.max_inflight_bytes allows; the sender must retry", "bytes", held)
+		w.Header().Set("Retry-After", "1")
+		reply.Refuse(w, http.StatusServiceUnavailable, "too many webhooks in flight on this replica; retry later")
+		return
+	}
+	defer h.inFlight.Release(held)
+	body, err := readBody(w, r, h.opts.MaxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -522,6 +550,19 @@ func mediaTypeAccepted(src connectors.Source, header string) bool {
 }
 
 // replier picks the source's own acknowledgement format, or JSON.
+// readBody reads a delivery's body: into a buffer of its declared length
+// when it has one (at most max, checked before), else up to max.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength < 0 {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	}
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
 func replier(src connectors.Source) connectors.Acknowledger {
 	if a, ok := src.(connectors.Acknowledger); ok {
 		return a

@@ -523,14 +523,76 @@ func (b *timeoutBody) Close() error { return nil }
 func TestBodyReadTimeoutIs408(t *testing.T) {
 	srv, st, _ := setup(t, "")
 	h := srv.Config.Handler
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/crm", nil)
-	req.Body = &timeoutBody{}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Ok", "1")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusRequestTimeout || len(st.started) != 0 {
-		t.Fatalf("%d %s, %d started; want 408", rec.Code, rec.Body, len(st.started))
+	for _, length := range []int64{-1, 100} { // chunked, declared
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/crm", nil)
+		req.Body = &timeoutBody{}
+		req.ContentLength = length
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ok", "1")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusRequestTimeout || len(st.started) != 0 {
+			t.Fatalf("length %d: %d %s, %d started; want 408", length, rec.Code, rec.Body, len(st.started))
+		}
+	}
+}
+
+// The bodies one replica holds at once are bounded (MaxInFlightBytes,
+// here one MaxBodyBytes): while a chunked delivery, which counts as the
+// largest body, waits for its start, another is answered 503 with
+// Retry-After, without being read; once the first is answered, the
+// second goes through. A chunked body past MaxBodyBytes is 413, as a
+// declared one is.
+func TestBodiesInFlightAreBounded(t *testing.T) {
+	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 16), gate: make(chan struct{})}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096, MaxInFlightBytes: 4096, StartTimeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	send := func(body io.Reader) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ok", "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	chunked := func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) }
+
+	if resp, body := send(chunked("[" + strings.Repeat(" ", 5000) + "]")); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked, too large: %d %s, want 413", resp.StatusCode, body)
+	}
+	first := make(chan int, 1)
+	go func() {
+		resp, _ := send(chunked(`[{"event_id":"e1","deal":{"id":"A","stage":"won"}}]`))
+		first <- resp.StatusCode
+	}()
+	if got := <-st.entered; got != "A" {
+		t.Fatalf("start of %s, want A", got)
+	}
+	second := `[{"event_id":"e2","deal":{"id":"B","stage":"won"}}]`
+	resp, body := send(strings.NewReader(second))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "in flight") {
+		t.Fatalf("second delivery while the first is held: %d, Retry-After %q, %s; want 503 with Retry-After 1", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	close(st.gate)
+	if code := <-first; code != http.StatusAccepted {
+		t.Fatalf("first delivery: %d, want 202", code)
+	}
+	go func() { <-st.entered }()
+	if resp, body := send(strings.NewReader(second)); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("second delivery once the first is answered: %d %s, want 202", resp.StatusCode, body)
+	}
+	if got := st.started; len(got) != 2 || got[0] != "A" || got[1] != "B" {
+		t.Fatalf("started %v, want [A B]", got)
 	}
 }
 
