@@ -211,6 +211,9 @@ func quote(s string) string {
 // QBO cannot be searched by tax id (PrimaryTaxIdentifier is write-only and
 // masked), so the tax-id rule does not apply here.
 func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
+	// The company id as its Notes and link keep it: trimmed, so that the
+	// customer made for "C-1 " is found again as C-1's.
+	c.ExternalID = strings.TrimSpace(c.ExternalID)
 	name := strings.TrimSpace(c.Name)
 	if name == "" {
 		return connectors.CustomerRef{}, fmt.Errorf("quickbooks find customer: the customer has no name: %w", connectors.ErrPermanent)
@@ -287,11 +290,35 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 // when there is none. One whose Notes name another CRM company than
 // companyID is an error, not a match.
 func (t *Target) findByName(ctx context.Context, name, companyID string) (Customer, error) {
-	qr, err := t.query(ctx, "find customer", "select Id, SyncToken, DisplayName, Active, Notes from Customer where DisplayName = "+quote(name))
-	if err != nil {
-		return Customer{}, err
+	const fields = "select Id, SyncToken, DisplayName, Active, Notes from Customer where DisplayName "
+	var customers []Customer
+	if Queryable(name) {
+		qr, err := t.query(ctx, "find customer", fields+"= "+quote(name))
+		if err != nil {
+			return Customer{}, err
+		}
+		customers = qr.QueryResponse.Customer
+	} else {
+		// A name QBO's query cannot carry (a typographic apostrophe, an
+		// en dash): the customers whose names share its longest part
+		// that it can, page by page, compared in full below.
+		pattern := likePattern(name)
+		for page := 0; ; page++ {
+			if page == maxLikePages {
+				return Customer{}, fmt.Errorf("quickbooks find customer: the name %q has characters QuickBooks' query cannot carry, and more than %d customers match %q, the part of it that can be searched; map invoice.customer.name without those characters (e.g. replace(deal.company.name, \"’\", \"'\")), or link the company to its customer in the link file: %w",
+					name, maxLikePages*likePageSize, pattern, connectors.ErrPermanent)
+			}
+			qr, err := t.query(ctx, "find customer", fmt.Sprintf("%sLIKE %s STARTPOSITION %d MAXRESULTS %d", fields, quote(pattern), page*likePageSize+1, likePageSize))
+			if err != nil {
+				return Customer{}, err
+			}
+			customers = append(customers, qr.QueryResponse.Customer...)
+			if len(qr.QueryResponse.Customer) < likePageSize {
+				break
+			}
+		}
 	}
-	for _, cu := range qr.QueryResponse.Customer {
+	for _, cu := range customers {
 		// QBO's names are unique regardless of case ("ACME GmbH" is refused
 		// as a duplicate of "Acme GmbH"), so they match regardless of case.
 		if !strings.EqualFold(cu.DisplayName, name) || cu.Id == "" {
@@ -313,6 +340,10 @@ func (t *Target) findByName(ctx context.Context, name, companyID string) (Custom
 	}
 	return Customer{}, nil
 }
+
+// likePageSize and maxLikePages bound a LIKE search for a customer: QBO
+// answers at most 1000 rows a query.
+const likePageSize, maxLikePages = 1000, 20
 
 // take links the customer found by name. One that no CRM company has
 // claimed yet (made outside dealsync) is claimed first: the company's line

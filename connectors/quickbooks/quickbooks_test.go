@@ -973,3 +973,74 @@ func TestQuickBooksTotalsPerRate(t *testing.T) {
 		t.Fatalf("found again by its DocNumber: %+v, %v; want the replay with the same warning", again, err)
 	}
 }
+
+// QBO's query language stops at characters past Latin-1 (a typographic
+// apostrophe, an en dash: "Lexical error", error 4000) although its names
+// hold them. A customer of such a name is searched by the longest part the
+// query can carry and compared in full, page by page, so that it is found
+// (not made twice, and not refused for good); a customer whose name
+// differs only in such a character is not taken for it. An invoice whose
+// reference has one gets a DocNumber the look-up can ask for.
+func TestNamesTheQueryCannotCarry(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	decoy := f.AddCustomer("McDonald's Pty") // an ASCII apostrophe
+	ours := f.AddCustomer("McDonald’s Pty")
+	ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-9", Name: "McDonald’s Pty"}, "wf-9/customer")
+	if err != nil || ref.ID != ours || ref.Created {
+		t.Fatalf("McDonald’s Pty: %+v, %v; want customer %s (not the decoy %s)", ref, err, ours, decoy)
+	}
+	// More customers than one page shares the searchable part.
+	for i := range 1200 {
+		f.AddCustomer(fmt.Sprintf("Smith – Jones %d", i))
+	}
+	want := f.AddCustomer("Smith – Jones")
+	ref, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-10", Name: "Smith – Jones"}, "wf-10/customer")
+	if err != nil || ref.ID != want || ref.Created {
+		t.Fatalf("Smith – Jones on the second page: %+v, %v; want customer %s", ref, err, want)
+	}
+	// A new one is made once: its next deal finds it by name.
+	first, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Women’s Health"}, "wf-11/customer")
+	if err != nil || !first.Created {
+		t.Fatalf("Women’s Health: %+v %v", first, err)
+	}
+	again, err := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "Women’s Health"}, "wf-12/customer")
+	if err != nil || again.ID != first.ID || again.Created {
+		t.Fatalf("Women’s Health again: %+v, %v; want %s", again, err, first.ID)
+	}
+	// An invoice whose reference the query cannot carry is found again.
+	inv := exampleInvoice()
+	inv.Reference = "Q4–2026"
+	doc := quickbooks.DocNumber(inv.Reference)
+	if !quickbooks.Queryable(doc) || len(doc) > 21 {
+		t.Fatalf("DocNumber(%q) = %q: not queryable or longer than 21", inv.Reference, doc)
+	}
+	if _, err := tg.CreateInvoice(ctx, inv, first, "wf-11/invoice"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, first, "wf-11b/invoice")
+	if err != nil || !res.Replayed || res.Number != doc {
+		t.Fatalf("again: %+v, %v; want the invoice %s found", res, err, doc)
+	}
+}
+
+// A company id with spaces around it is the company's, trimmed: the
+// customer made for "C-1 " is found again as C-1's once its link is lost
+// (instead of "belongs to CRM company C-1, not C-1 ").
+func TestCompanyIDIsTrimmed(t *testing.T) {
+	f := newFake(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	made, err := newTargetIn(t, f, dir).FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1 ", Name: "Acme GmbH"}, "wf-1/customer")
+	if err != nil || !made.Created {
+		t.Fatalf("%+v %v", made, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "links.json")); err != nil {
+		t.Fatal(err)
+	}
+	found, err := newTargetIn(t, f, dir).FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1 ", Name: "Acme GmbH"}, "wf-2/customer")
+	if err != nil || found.ID != made.ID || found.Created {
+		t.Fatalf("without the link: %+v, %v; want %s", found, err, made.ID)
+	}
+}

@@ -150,22 +150,76 @@ type Options struct {
 }
 
 // DocNumber is the DocNumber (21 characters at most) for a reference: the
-// reference itself when it fits in 21 bytes, else a deterministic short
-// form, valid UTF-8 (ASCII references keep the form of earlier versions).
+// reference itself when it fits in 21 bytes and QBO's query language can
+// carry it (Queryable), else a deterministic short form, valid UTF-8 and
+// queryable (ASCII references keep the form of earlier versions). The
+// invoice is looked up by its DocNumber before it is made, so a DocNumber
+// the query cannot carry would fail every deal of that reference.
 func DocNumber(reference string) string {
 	reference = strings.TrimSpace(reference)
-	if len(reference) <= 21 {
+	if len(reference) <= 21 && Queryable(reference) {
 		return reference
 	}
 	sum := sha256.Sum256([]byte(reference))
-	// At most 8 bytes of the beginning, cut where a character starts: a
-	// character cut in half would be sent as U+FFFD and never match the
-	// DocNumber a look-up asks for.
-	cut := 8
-	for cut > 0 && !utf8.RuneStart(reference[cut]) {
+	// At most 8 bytes of the beginning (of its queryable characters), cut
+	// where a character starts: a character cut in half would be sent as
+	// U+FFFD and never match the DocNumber a look-up asks for.
+	head := strings.Map(func(r rune) rune {
+		if r > maxQueryRune {
+			return -1
+		}
+		return r
+	}, reference)
+	cut := min(8, len(head))
+	for cut > 0 && cut < len(head) && !utf8.RuneStart(head[cut]) {
 		cut--
 	}
-	return reference[:cut] + "-" + hex.EncodeToString(sum[:6])
+	return head[:cut] + "-" + hex.EncodeToString(sum[:6])
+}
+
+// maxQueryRune is the last character QBO's query language reads in a
+// string literal: its parser stops at anything past Latin-1 with "Lexical
+// error … Encountered: "\u2019" (8217)" (a typographic apostrophe; an en
+// dash, 8211, alike), error 4000, although the same characters are
+// accepted in the names and numbers it stores.
+const maxQueryRune = 0xFF
+
+// Queryable reports whether QBO's query language can carry s in a string
+// literal.
+func Queryable(s string) bool {
+	for _, r := range s {
+		if r > maxQueryRune {
+			return false
+		}
+	}
+	return true
+}
+
+// likePattern is a LIKE pattern that matches s: its longest run of
+// queryable characters between %s (just "%" when it has none). The
+// customers it finds are then compared with s in full.
+func likePattern(s string) string {
+	best, start := "", -1
+	flush := func(end int) {
+		if start >= 0 {
+			if seg := strings.TrimSpace(s[start:end]); len(seg) > len(best) {
+				best = seg
+			}
+			start = -1
+		}
+	}
+	for i, r := range s {
+		if r > maxQueryRune {
+			flush(i)
+		} else if start < 0 {
+			start = i
+		}
+	}
+	flush(len(s))
+	if best == "" {
+		return "%"
+	}
+	return "%" + best + "%"
 }
 
 // privateNote is the invoice's PrivateNote: which deal it invoices.

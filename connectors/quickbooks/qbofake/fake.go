@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -285,6 +286,12 @@ func writeFault(w http.ResponseWriter, f Fault) {
 
 var whereEq = regexp.MustCompile(`where (\w+) = '((?:[^'\\]|\\.)*)'$`)
 
+// whereLike is a LIKE query of customers, a page of them.
+// unquote reads a string literal of QBO's query language.
+func unquote(lit string) string { return strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(lit) }
+
+var whereLike = regexp.MustCompile(`where (\w+) LIKE '((?:[^'\\]|\\.)*)' STARTPOSITION (\d+) MAXRESULTS (\d+)$`)
+
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/v3/company/"+s.Realm)
 	route := r.Method + " " + path
@@ -338,26 +345,49 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		defer s.AfterQuery()
 	}
 	q := r.URL.Query().Get("query")
+	// QBO's query parser reads Latin-1 only (its lexer's error for
+	// anything past it, as QBO words it).
+	for i, c := range q {
+		if c > 0xFF {
+			faultCode(w, 400, "ValidationFault", "Error parsing query", fmt.Sprintf("QueryParserError: Invalid content. Lexical error at line 1, column %d.  Encountered: \"\\u%04x\" (%d), after : \"\"", i+1, c, c), "", "4000")
+			return
+		}
+	}
 	m := whereEq.FindStringSubmatch(q)
-	if m == nil {
+	like := whereLike.FindStringSubmatch(q)
+	if m == nil && like == nil {
 		fault(w, 400, "ValidationFault", "QueryParserError", "bad query", "")
 		return
 	}
-	val := strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(m[2])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	resp := map[string]any{}
 	if strings.Contains(q, "from Customer") {
+		match := func(n string) bool { return strings.EqualFold(n, unquote(m[2])) }
+		first, size := 1, 1000
+		if like != nil {
+			pattern := regexp.QuoteMeta(strings.ToLower(unquote(like[2])))
+			re := regexp.MustCompile("^" + strings.ReplaceAll(pattern, "%", ".*") + "$")
+			match = func(n string) bool { return re.MatchString(strings.ToLower(n)) }
+			first, _ = strconv.Atoi(like[3])
+			size, _ = strconv.Atoi(like[4])
+		}
+		ids := slices.Sorted(maps.Keys(s.customers))
 		var out []map[string]string
-		for id, n := range s.customers {
-			if strings.EqualFold(n, val) {
+		for _, id := range ids {
+			if n := s.customers[id]; match(n) {
 				out = append(out, map[string]string{"Id": id, "SyncToken": fmt.Sprint(s.versions[id]), "DisplayName": n, "Notes": s.notes[id]})
 			}
 		}
-		if out != nil {
+		out = out[min(first-1, len(out)):min(first-1+size, len(out))]
+		if len(out) > 0 {
 			resp["Customer"] = out
 		}
+	} else if m == nil {
+		fault(w, 400, "ValidationFault", "QueryParserError", "bad query", "")
+		return
 	} else {
+		val := unquote(m[2])
 		var out []map[string]any
 		for id, n := range s.invoices {
 			if n == val {
