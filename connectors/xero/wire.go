@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -216,6 +217,17 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 	}, nil
 }
 
+// isOneAddress reports whether s is one bare e-mail address (no display
+// name, no list), with a dot in its domain.
+func isOneAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return false
+	}
+	_, domain, _ := strings.Cut(s, "@")
+	return strings.Contains(strings.Trim(domain, "."), ".")
+}
+
 // NewContact is Xero's contact for c. ContactNumber carries the CRM
 // company id ("used to identify contacts in external systems", 50
 // characters at most), so the contact is found by it next time.
@@ -224,10 +236,11 @@ func NewContact(c model.Customer) Contact {
 		Name:      strings.TrimSpace(c.Name),
 		TaxNumber: c.TaxID,
 	}
-	// Xero's EmailAddress: "umlauts not supported". An address Xero would
-	// refuse (info@müller.de) is left out rather than failing every deal
-	// of the company.
-	if email := strings.TrimSpace(c.Email); isASCII(email) {
+	// Xero's EmailAddress: "umlauts not supported", and a contact's
+	// address must be a valid one when given. An address Xero would refuse
+	// (info@müller.de, "n/a", two of them) is left out rather than failing
+	// every deal of the company.
+	if email := strings.TrimSpace(c.Email); isASCII(email) && isOneAddress(email) {
 		ct.EmailAddress = email
 	}
 	if n := contactNumber(c.ExternalID); n != "" {

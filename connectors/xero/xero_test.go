@@ -1042,11 +1042,15 @@ func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 	})
 }
 
-// Xero refuses an e-mail address with umlauts ("umlauts not supported"):
-// such an address is left out of the contact, not sent to fail every deal
-// of the company; an ASCII one is sent as it is.
-func TestContactEmailWithUmlautsIsLeftOut(t *testing.T) {
-	for email, want := range map[string]string{"info@müller.de": "", " ap@acme.example ": "ap@acme.example"} {
+// Xero refuses an e-mail address with umlauts ("umlauts not supported"),
+// and one that is not a valid address: such an address ("n/a", a list of
+// two) is left out of the contact, not sent to fail every deal of the
+// company; one ASCII address is sent as it is.
+func TestContactEmailXeroWouldRefuseIsLeftOut(t *testing.T) {
+	for email, want := range map[string]string{
+		"info@müller.de": "", " ap@acme.example ": "ap@acme.example",
+		"n/a": "", "a@x.de; b@x.de": "", "a@x.de, b@x.de": "", "Acme AP <ap@acme.example>": "", "ap@localhost": "", "ap@acme": "",
+	} {
 		if got := xero.NewContact(model.Customer{Name: "Müller GmbH", Email: email}).EmailAddress; got != want {
 			t.Errorf("%q: EmailAddress %q, want %q", email, got, want)
 		}
