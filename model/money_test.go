@@ -191,6 +191,14 @@ func TestValidateDealAmountTolerance(t *testing.T) {
 	if err := inv.Validate(ValidateOptions{DealAmount: amount("100.01"), Tolerance: d("0.01")}); err != nil {
 		t.Fatalf("within tolerance: %v", err)
 	}
+	// The amount is held in the currency's minor units, as the subtotal
+	// is: 99.999 is 100.00, 100.005 is 100.01.
+	if err := inv.Validate(ValidateOptions{DealAmount: amount("99.999")}); err != nil {
+		t.Fatalf("99.999 against a subtotal of 100.00: %v", err)
+	}
+	if err := inv.Validate(ValidateOptions{DealAmount: amount("100.005")}); err == nil || !strings.Contains(err.Error(), "100.005 (100.01 in "+string(inv.Currency)+")") {
+		t.Fatalf("100.005 against 100.00: %v; want a problem naming both forms of the amount", err)
+	}
 }
 
 func TestDateJSON(t *testing.T) {

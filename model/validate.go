@@ -124,10 +124,19 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 		}
 	}
 	if o.DealAmount.Valid && len(inv.Lines) > 0 {
-		diff := inv.Subtotal.Sub(o.DealAmount.Decimal).Abs()
-		if diff.GreaterThan(o.Tolerance) {
+		// The subtotal is in the currency's minor units, and so is the
+		// amount it is held to: a deal of 99.999 EUR is invoiced 100.00.
+		amount := o.DealAmount.Decimal
+		if inv.Currency != "" {
+			amount = inv.Currency.Round(amount)
+		}
+		if diff := inv.Subtotal.Sub(amount).Abs(); diff.GreaterThan(o.Tolerance) {
+			given := o.DealAmount.Decimal.String()
+			if !amount.Equal(o.DealAmount.Decimal) {
+				given += " (" + amount.String() + " in " + string(inv.Currency) + ")"
+			}
 			add("subtotal", fmt.Sprintf("lines add up to %s but the deal amount is %s (tolerance %s)",
-				inv.Subtotal.String(), o.DealAmount.Decimal.String(), o.Tolerance.String()), inv.Subtotal.String())
+				inv.Subtotal.String(), given, o.Tolerance.String()), inv.Subtotal.String())
 		}
 	}
 	if len(ps) > 0 {
