@@ -18,6 +18,7 @@ import (
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
 	"github.com/dealsync/dealsync/mapping"
@@ -236,6 +237,16 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
 		return usage("%v", err)
+	} else if !noConn && !ev.Thin {
+		// A whole deal (one --fetch --save wrote) of a connection whose
+		// webhooks are thin: judged as such a webhook of it, as --fetch
+		// judges it. A connection that cannot be built here (its source's
+		// config) is the run's concern: the deal is judged as it is.
+		if set, berr := app.BuildConnections(cfg, quietLogger()); berr == nil {
+			if conn, ok := set.Get(connName); ok && conn.Fetcher != nil {
+				webhook = thinWebhook(conn, ev)
+			}
+		}
 	}
 	if c, ok := cfg.Connections[connName]; ok && !noConn && f.target == "" {
 		targetName = accountTarget(c, ev.Account)
@@ -330,12 +341,6 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (e
 		return model.DealEvent{}, nil, &exitError{code: 1, err: fmt.Errorf("reading deal %s from the CRM of connection %s: %w", f.fetch, f.connection, err)}
 	}
 	ev = model.DealEvent{EventID: "fetched-" + f.fetch, OccurredAt: time.Now().UTC().Truncate(time.Second), Account: account, Deal: deal}
-	thin := ev
-	thin.Thin = true
-	thin.Deal = model.Deal{ID: deal.ID, Stage: deal.Stage, Raw: deal.Raw}
-	if ws, ok := conn.Source.(connectors.WebhookShaper); ok {
-		thin.Deal = ws.WebhookDeal(deal)
-	}
 	if f.save != "" {
 		b, err := json.MarshalIndent(ev, "", "  ")
 		if err == nil {
@@ -345,7 +350,20 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (e
 			return model.DealEvent{}, nil, &exitError{code: 1, err: fmt.Errorf("--save: %w", err)}
 		}
 	}
-	return ev, &thin, nil
+	return ev, thinWebhook(conn, ev), nil
+}
+
+// thinWebhook is the thin event a webhook of the deal of ev carries on
+// conn, a connection whose webhooks are thin, which the intake's trigger
+// judges.
+func thinWebhook(conn *connections.Connection, ev model.DealEvent) *model.DealEvent {
+	thin := ev
+	thin.Thin = true
+	thin.Deal = model.Deal{ID: ev.Deal.ID, Stage: ev.Deal.Stage, Raw: ev.Deal.Raw}
+	if ws, ok := conn.Source.(connectors.WebhookShaper); ok {
+		thin.Deal = ws.WebhookDeal(ev.Deal)
+	}
+	return &thin
 }
 
 type testResult struct {

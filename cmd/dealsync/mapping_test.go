@@ -168,9 +168,17 @@ connections:
 		t.Errorf("--deal of the saved event: %v, %+v", err, again)
 	}
 
-	// The trigger is judged as on the webhook, which has no amount: no run.
+	if !again.Triggered || !again.ThinTrigger {
+		t.Errorf("--deal of the saved event: %+v; want a run, judged as on a thin webhook", again)
+	}
+
+	// The trigger is judged as on the webhook, which has no amount: no run,
+	// whether the deal is fetched or read from the file --save wrote.
 	if r, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--mapping", "amount-trigger", "--fetch", "4711"); err != nil || r.Triggered || !r.ThinTrigger {
 		t.Errorf("a trigger on the amount of a fetched HubSpot deal: %+v, %v; want no run, judged as on a thin webhook", r, err)
+	}
+	if r, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--mapping", "amount-trigger", "--deal", saved); err != nil || r.Triggered || !r.ThinTrigger {
+		t.Errorf("a trigger on the amount of a saved HubSpot deal: %+v, %v; want no run, judged as on a thin webhook", r, err)
 	}
 
 	if _, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "999"); exitCode(err) != 1 || !strings.Contains(err.Error(), "999") {
