@@ -671,3 +671,29 @@ func TestHashIsTheFilesSHA256(t *testing.T) {
 		t.Errorf("hash %q, want sha256sum's first 12 digits %q", m.Hash(), want)
 	}
 }
+
+// coalesce evaluates every argument, so a lookup that fails is not a
+// fallback there; a conditional evaluates only the branch it takes, the
+// form docs/mappings.md gives for a fallback.
+func TestFallbackLookupOnlyWhenNeeded(t *testing.T) {
+	const tables = `name: fb
+lookups:
+  codes: {missing: error, entries: {DE: DE-VAT19}}
+`
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Company.Address.Country = "CH" // not in the table
+	ev.Deal.Company.TaxID = "CH-VAT81"
+	eager := parse(t, tables+"invoice:\n  lines:\n    tax_code: coalesce(deal.company.tax_id, lookup(\"codes\", deal.company.address.country))\n")
+	if _, err := mapping.Apply(eager, ev); err == nil || !strings.Contains(err.Error(), "CH") {
+		t.Errorf("coalesce with a failing lookup: %v; want the lookup's error", err)
+	}
+	lazy := parse(t, tables+"invoice:\n  lines:\n    tax_code: 'trim(deal.company.tax_id) != \"\" ? deal.company.tax_id : lookup(\"codes\", deal.company.address.country)'\n")
+	inv, err := mapping.Apply(lazy, ev)
+	if err != nil || inv.Lines[0].TaxCode != "CH-VAT81" {
+		t.Fatalf("conditional fallback: %v, %+v", err, inv.Lines)
+	}
+	ev.Deal.Company.TaxID, ev.Deal.Company.Address.Country = "", "DE"
+	if inv, err := mapping.Apply(lazy, ev); err != nil || inv.Lines[0].TaxCode != "DE-VAT19" {
+		t.Fatalf("conditional fallback taken: %v, %+v", err, inv.Lines)
+	}
+}
