@@ -35,9 +35,12 @@ type envelope struct {
 	} `json:"additional_data"`
 }
 
-// StageDeleted is the stage FetchDeal reports for a deal Pipedrive marks
-// deleted (is_deleted: DELETE /deals/{id} keeps a deal 30 days, and a
-// merge deletes the deal merged away).
+// StageDeleted is the stage FetchDeal reports for a deleted deal: DELETE
+// /deals/{id} keeps a deal 30 days, and a merge deletes the deal merged
+// away. GET /api/v2/deals/{id} answers such a deal 404 (FetchDeal then
+// finds it among the deleted deals) or with is_deleted true. The API does
+// not say whether a deleted deal was merged, so unlike HubSpot's "merged"
+// there is no stage of its own for that.
 const StageDeleted = "deleted"
 
 type pdDeal struct {
@@ -116,7 +119,25 @@ type pdDealProduct struct {
 	TaxMethod    string      `json:"tax_method"` // exclusive, inclusive or none
 	Comments     *string     `json:"comments"`
 	IsEnabled    *bool       `json:"is_enabled"`
+	// BillingFrequency is "one-time", or how often a recurring product
+	// (Growth plans and above) is billed: "weekly" … "annually". Absent on
+	// plans without recurring products: one-time.
+	BillingFrequency string `json:"billing_frequency"`
+	// BillingFrequencyCycles is how many times a recurring product is
+	// billed; empty (null) for one billed until cancelled.
+	BillingFrequencyCycles json.Number `json:"billing_frequency_cycles"`
+	BillingStartDate       *string     `json:"billing_start_date"`
 }
+
+// recurring says whether the product is billed on a schedule rather than
+// once.
+func (p pdDealProduct) recurring() bool {
+	f := strings.TrimSpace(p.BillingFrequency)
+	return f != "" && !strings.EqualFold(f, billingOneTime)
+}
+
+// billingOneTime is the billing_frequency of a product billed once.
+const billingOneTime = "one-time"
 
 type pdProduct struct {
 	ID   Ident   `json:"id"`
@@ -139,12 +160,21 @@ func permanent(format string, args ...any) error {
 
 // FetchDeal reads the deal (GET /api/v2/deals/{id}), its organization
 // (GET /api/v2/organizations/{id}), its products (GET
-// /api/v2/deals/{id}/products, all pages), their codes (GET
-// /api/v2/products?ids=...) and, when it has products, the discounts on
-// the whole deal (GET /api/v2/deals/{id}/discounts). Numbers are read as exact decimals. A product
+// /api/v2/deals/{id}/products?sort_by=order_nr, all pages, in the order
+// Pipedrive shows them), their codes (GET /api/v2/products?ids=...) and,
+// when it has products, the discounts on the whole deal (GET
+// /api/v2/deals/{id}/discounts). Numbers are read as exact decimals. A product
 // discount of discount_type "percentage" becomes DiscountPercent, of type
 // "amount" Discount (an amount off the line). Disabled products
 // (is_enabled false) are left out.
+//
+// A deleted deal (or one merged into another, which Pipedrive deletes) is
+// reported in stage StageDeleted, with its own fields but neither its
+// organization nor its products, which are not read: it is no longer a
+// deal to invoice, and they may be gone too. The API answers such a deal
+// 404, so on a 404 FetchDeal looks the id up among the company's deleted
+// deals (kept 30 days; see deletedDeal); one not there either keeps the
+// 404 (ErrPermanent). A deal answered with is_deleted true is deleted too.
 //
 // Line items are net of tax, as dealsync's invoice lines are: the ERP adds
 // the tax. A product of tax_method "exclusive" or "none" is read as it is.
@@ -157,9 +187,11 @@ func permanent(format string, args ...any) error {
 // that no net line can be made of (a negative quantity) fails the fetch
 // (ErrPermanent), naming the deal, the product line and what to change.
 //
-// A deal with products and a discount on the whole deal fails the fetch
-// (ErrPermanent): Pipedrive takes such a discount off the deal value, and
-// invoicing the product lines without it would bill more than the deal.
+// A deal with a recurring product (billing_frequency other than
+// "one-time"), or with products and a discount on the whole deal, fails
+// the fetch (ErrPermanent): the invoice of its one-time lines would not
+// bill what the deal does (see refuseRecurringProducts and
+// refuseDealDiscounts).
 func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model.Deal, error) {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -170,48 +202,31 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	}
 	var pd pdDeal
 	if _, err := s.call(ctx, acc, "fetch deal", http.MethodGet, "/api/v2/deals/"+dealID, nil, &pd); err != nil {
+		var apiErr *connectors.APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
+			return model.Deal{}, err
+		}
+		deleted, found, lookupErr := s.deletedDeal(ctx, acc, dealID)
+		if !found {
+			if lookupErr == nil {
+				return model.Deal{}, fmt.Errorf("%w (deal %s is neither among the company's deals nor among those deleted in the last 30 days: "+
+					"check the deal id, and that the user of the API token or OAuth install can see every deal, as an admin does)", err, dealID)
+			}
+			if c, _ := connectors.Classify(lookupErr); c != connectors.Permanent {
+				return model.Deal{}, lookupErr // not answered now: asked again on the retry
+			}
+			// The lookup was refused: the deal is not found, as the API said.
+			return model.Deal{}, fmt.Errorf("%w (looking deal %s up among the deleted deals failed: %v)", err, dealID, lookupErr)
+		}
+		deleted.IsDeleted = true
+		pd = deleted
+	}
+	d, err := dealHeader(dealID, pd)
+	if err != nil {
 		return model.Deal{}, err
 	}
-	stage := pd.Status
-	if pd.IsDeleted {
-		// Deleted (or merged into another deal), kept 30 days with its
-		// status: no longer a deal to invoice, whatever that says.
-		stage = StageDeleted
-	}
-	d := model.Deal{
-		ID:       dealID,
-		Name:     pd.Title,
-		Stage:    stage,
-		Currency: strings.ToUpper(pd.Currency),
-		Owner:    string(pd.OwnerID),
-		Raw:      map[string]json.RawMessage{},
-	}
-	for k, v := range map[string]Ident{"stage_id": pd.StageID, "pipeline_id": pd.PipelineID, "org_id": pd.OrgID} {
-		if v != "" {
-			d.Raw[k] = crmkit.JSONString(string(v))
-		}
-	}
-	if len(pd.CustomFields) > 0 {
-		b, _ := json.Marshal(pd.CustomFields)
-		d.Raw["custom_fields"] = b
-	}
-	if pd.Value != "" {
-		v, err := decimal.NewFromString(pd.Value.String())
-		if err != nil {
-			return model.Deal{}, permanent("deal %s value %q is not a decimal", dealID, pd.Value)
-		}
-		d.Amount = decimal.NewNullDecimal(v)
-	}
-	for _, t := range []*string{pd.WonTime, pd.ExpectedCloseDate, pd.CloseTime} {
-		if t == nil || strings.TrimSpace(*t) == "" {
-			continue
-		}
-		date, at, err := parseDate(*t)
-		if err != nil {
-			return model.Deal{}, permanent("deal %s: %v", dealID, err)
-		}
-		d.CloseDate, d.CloseTime = date, at
-		break
+	if d.Stage == StageDeleted {
+		return d, nil
 	}
 
 	if pd.OrgID != "" && pd.OrgID != "0" {
@@ -245,6 +260,9 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 
 	products, err := s.dealProducts(ctx, acc, dealID)
 	if err != nil {
+		return model.Deal{}, err
+	}
+	if err := refuseRecurringProducts(dealID, products); err != nil {
 		return model.Deal{}, err
 	}
 	if len(products) > 0 {
@@ -315,6 +333,76 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	return d, nil
 }
 
+// dealHeader is the deal's own fields as FetchDeal reports them: its
+// status as the stage (StageDeleted for a deleted deal, whatever that
+// says), its stage, pipeline and organization ids and custom fields in
+// Raw, its value as Amount and its won, else expected or close time.
+func dealHeader(dealID string, pd pdDeal) (model.Deal, error) {
+	stage := pd.Status
+	if pd.IsDeleted {
+		// Deleted (or merged into another deal), kept 30 days with its
+		// status: no longer a deal to invoice, whatever that says.
+		stage = StageDeleted
+	}
+	d := model.Deal{
+		ID:       dealID,
+		Name:     pd.Title,
+		Stage:    stage,
+		Currency: strings.ToUpper(pd.Currency),
+		Owner:    string(pd.OwnerID),
+		Raw:      map[string]json.RawMessage{},
+	}
+	for k, v := range map[string]Ident{"stage_id": pd.StageID, "pipeline_id": pd.PipelineID, "org_id": pd.OrgID} {
+		if v != "" {
+			d.Raw[k] = crmkit.JSONString(string(v))
+		}
+	}
+	if len(pd.CustomFields) > 0 {
+		b, _ := json.Marshal(pd.CustomFields)
+		d.Raw["custom_fields"] = b
+	}
+	if pd.Value != "" {
+		v, err := decimal.NewFromString(pd.Value.String())
+		if err != nil {
+			return model.Deal{}, permanent("deal %s value %q is not a decimal", dealID, pd.Value)
+		}
+		d.Amount = decimal.NewNullDecimal(v)
+	}
+	for _, t := range []*string{pd.WonTime, pd.ExpectedCloseDate, pd.CloseTime} {
+		if t == nil || strings.TrimSpace(*t) == "" {
+			continue
+		}
+		date, at, err := parseDate(*t)
+		if err != nil {
+			return model.Deal{}, permanent("deal %s: %v", dealID, err)
+		}
+		d.CloseDate, d.CloseTime = date, at
+		break
+	}
+	return d, nil
+}
+
+// deletedDeal looks the deal up among the company's deleted deals: GET
+// /api/v2/deals/{id} answers 404 for a deleted deal, which Pipedrive keeps
+// 30 days and lists with status=deleted (GET /api/v2/deals?ids=…&status=deleted,
+// then the same of /api/v2/deals/archived, as the first list leaves out
+// archived deals). found is false when neither has it.
+func (s *Source) deletedDeal(ctx context.Context, acc *account, dealID string) (pdDeal, bool, error) {
+	q := url.Values{"ids": {dealID}, "status": {StageDeleted}}
+	for _, path := range []string{"/api/v2/deals", "/api/v2/deals/archived"} {
+		var deals []pdDeal
+		if _, err := s.call(ctx, acc, "look up deleted deal", http.MethodGet, path+"?"+q.Encode(), nil, &deals); err != nil {
+			return pdDeal{}, false, err
+		}
+		for _, d := range deals {
+			if string(d.ID) == dealID {
+				return d, true, nil
+			}
+		}
+	}
+	return pdDeal{}, false, nil
+}
+
 func (s *Source) dealProducts(ctx context.Context, acc *account, dealID string) ([]pdDealProduct, error) {
 	var out []pdDealProduct
 	cursor := ""
@@ -322,7 +410,9 @@ func (s *Source) dealProducts(ctx context.Context, acc *account, dealID string) 
 		if page == maxPages {
 			return nil, permanent("deal %s has more than %d pages of products", dealID, maxPages)
 		}
-		q := url.Values{"limit": {"500"}}
+		// order_nr: the order the deal shows its products in, which the
+		// invoice keeps (the API's default is the order they were added).
+		q := url.Values{"limit": {"500"}, "sort_by": {"order_nr"}}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
@@ -369,6 +459,41 @@ func (s *Source) refuseDealDiscounts(ctx context.Context, acc *account, dealID s
 		"dealsync invoices the deal's product lines and their own discounts, so the invoice would bill more than the deal's value. "+
 		"Move the discount onto the deal's products in Pipedrive (each product's discount) and remove it from the deal, "+
 		"then retry the run (dealsync runs retry)", dealID, len(discounts), strings.Join(names, ", "))
+}
+
+// refuseRecurringProducts fails (ErrPermanent) when products of the deal
+// are recurring (billing_frequency other than "one-time": billed every
+// week, month, quarter, half-year or year, a number of times or until
+// cancelled, from billing_start_date), naming each with its schedule and
+// saying what to change: dealsync makes one invoice when the deal is won,
+// with a one-time line per product, so a recurring product would be billed
+// once, as if one-time, and never on its schedule. Disabled products are
+// not billed and were left out before.
+func refuseRecurringProducts(dealID string, products []pdDealProduct) error {
+	var names []string
+	for _, p := range products {
+		if !p.recurring() {
+			continue
+		}
+		schedule := "billing_frequency " + strings.TrimSpace(p.BillingFrequency)
+		if n := p.BillingFrequencyCycles.String(); n != "" {
+			schedule += ", " + n + " cycles"
+		} else {
+			schedule += ", until cancelled"
+		}
+		if p.BillingStartDate != nil && strings.TrimSpace(*p.BillingStartDate) != "" {
+			schedule += ", from " + strings.TrimSpace(*p.BillingStartDate)
+		}
+		names = append(names, fmt.Sprintf("%q (product line %s, %s)", p.Name, p.ID, schedule))
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return permanent("deal %s has %d recurring product(s): %s; "+
+		"dealsync makes one invoice of a won deal with a one-time line per product, so it would bill each recurring product once, not on its billing schedule. "+
+		"If the deal is to be billed once, set the product's billing frequency to One-time in Pipedrive and retry the run (dealsync runs retry); "+
+		"otherwise bill the subscription outside dealsync (the ERP's recurring invoices) and leave this run failed",
+		dealID, len(names), strings.Join(names, ", "))
 }
 
 // productCodes reads the catalogue codes of the products, 100 ids a call.

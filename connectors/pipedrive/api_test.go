@@ -124,9 +124,9 @@ func TestFetchDeal(t *testing.T) {
 	want := []string{
 		"GET /api/v2/deals/213973?",
 		"GET /api/v2/organizations/5063?",
-		"GET /api/v2/deals/213973/products?limit=500",
-		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6MX0&limit=500",
-		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6Mn0&limit=500",
+		"GET /api/v2/deals/213973/products?limit=500&sort_by=order_nr",
+		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6MX0&limit=500&sort_by=order_nr",
+		"GET /api/v2/deals/213973/products?cursor=eyJpZCI6Mn0&limit=500&sort_by=order_nr",
 		"GET /api/v2/deals/213973/discounts?",
 		"GET /api/v2/products?ids=501%2C502&limit=100",
 	}
@@ -485,6 +485,138 @@ func TestFetchDealMarkedDeleted(t *testing.T) {
 	d, err := s.FetchDeal(context.Background(), "6083095", "213973")
 	if err != nil || d.Stage != StageDeleted {
 		t.Fatalf("a won deal marked deleted: stage %q, %v; want %q", d.Stage, err, StageDeleted)
+	}
+	if n := len(f.Requests()); n != 1 {
+		t.Errorf("%d requests for a deleted deal, want 1: its organization and products are not read", n)
+	}
+}
+
+// A deleted deal (deleted, or merged into another deal) is answered 404 by
+// GET /api/v2/deals/{id}; Pipedrive keeps it 30 days, listed with
+// status=deleted. FetchDeal finds it there (or among the archived deleted
+// deals) and reports it deleted, not won: its run ends DealNotWon instead
+// of failing on the 404. A deal in neither list keeps the 404, naming what
+// to check; a lookup that is not answered now is retried.
+func TestFetchDealDeletedIsFoundAmongTheDeletedDeals(t *testing.T) {
+	f := fakePipedrive(t, "token-6083095")
+	f.DeleteDeal("6083095", "213973")
+	s := apiSource(t, f.URL, nil)
+	d, err := s.FetchDeal(context.Background(), "6083095", "213973")
+	if err != nil || d.Stage != StageDeleted || d.ID != "213973" || d.Name != "Acme annual" || len(d.LineItems) != 0 {
+		t.Fatalf("a deleted won deal: %+v, %v; want stage %q", d, err, StageDeleted)
+	}
+	var paths []string
+	for _, r := range f.Requests() {
+		paths = append(paths, r.Method+" "+r.Path+"?"+r.Query)
+	}
+	if want := []string{"GET /api/v2/deals/213973?", "GET /api/v2/deals?ids=213973&status=deleted"}; !slices.Equal(paths, want) {
+		t.Errorf("requests:\n got %q\nwant %q", paths, want)
+	}
+
+	rec := pipedrivefake.ParseRecord(dealRecord)
+	rec["id"], rec["is_archived"] = json.Number("214000"), true
+	f.PutDeal("6083095", rec)
+	f.DeleteDeal("6083095", "214000")
+	if d, err := s.FetchDeal(context.Background(), "6083095", "214000"); err != nil || d.Stage != StageDeleted {
+		t.Errorf("a deleted archived deal: stage %q, %v; want %q", d.Stage, err, StageDeleted)
+	}
+
+	f.ResetRequests()
+	_, err = s.FetchDeal(context.Background(), "6083095", "999")
+	var api *connectors.APIError
+	if c, _ := connectors.Classify(err); !errors.As(err, &api) || api.StatusCode != 404 || api.Message != "Deal not found" || c != connectors.Permanent {
+		t.Fatalf("an unknown deal: %v; want the 404, not retried", err)
+	}
+	for _, want := range []string{"deal 999 is neither among the company's deals nor among those deleted", "can see every deal"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if n := len(f.Requests()); n != 3 {
+		t.Errorf("%d requests for an unknown deal, want 3 (the deal, the deleted deals, the archived deleted deals)", n)
+	}
+
+	// The lookup answered 503: not known yet, so retried; answered 400:
+	// the 404 stands.
+	var listStatus atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/api/v2/deals" {
+			w.WriteHeader(int(listStatus.Load()))
+			_, _ = io.WriteString(w, `{"success":false,"error":"list refused"}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"success":false,"error":"Deal not found"}`)
+	}))
+	defer srv.Close()
+	s = apiSource(t, srv.URL, nil)
+	listStatus.Store(http.StatusServiceUnavailable)
+	_, err = s.FetchDeal(context.Background(), "6083095", "213973")
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "list refused") {
+		t.Errorf("the lookup answered 503: %v (%v); want its error, retried", err, c)
+	}
+	listStatus.Store(http.StatusBadRequest)
+	_, err = s.FetchDeal(context.Background(), "6083095", "213973")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !errors.As(err, &api) || api.StatusCode != 404 || !strings.Contains(err.Error(), "list refused") {
+		t.Errorf("the lookup answered 400: %v (%v); want the 404, naming the lookup's error", err, c)
+	}
+}
+
+// Recurring products (billing_frequency other than one-time: Growth plans
+// and above) fail the fetch for good, each named with its schedule, with
+// what to change: dealsync's one invoice would bill each once, as if
+// one-time. A disabled one is not billed and not named; one-time products,
+// or products without a billing_frequency (plans without recurring
+// products), are invoiced.
+func TestFetchDealRefusesRecurringProducts(t *testing.T) {
+	f := fakePipedrive(t, "token-6083095")
+	f.PutDealProducts("6083095", "213973", pipedrivefake.ParseRecord(product1), pipedrivefake.ParseRecord(product2),
+		pipedrivefake.ParseRecord(`{"id":4,"deal_id":213973,"name":"Pro monthly","product_id":501,"order_nr":3,"quantity":1,"item_price":100,
+  "discount":0,"discount_type":"percentage","tax_method":"none","is_enabled":true,"billing_frequency":"monthly","billing_frequency_cycles":12,"billing_start_date":"2026-02-01"}`),
+		pipedrivefake.ParseRecord(`{"id":5,"deal_id":213973,"name":"Support","product_id":502,"order_nr":4,"quantity":1,"item_price":50,
+  "discount":0,"discount_type":"percentage","tax_method":"none","is_enabled":true,"billing_frequency":"annually","billing_frequency_cycles":null,"billing_start_date":null}`),
+		pipedrivefake.ParseRecord(`{"id":6,"deal_id":213973,"name":"Old add-on","product_id":502,"order_nr":5,"quantity":1,"item_price":5,
+  "discount":0,"discount_type":"percentage","tax_method":"none","is_enabled":false,"billing_frequency":"weekly","billing_frequency_cycles":4}`))
+	s := apiSource(t, f.URL, nil)
+	_, err := s.FetchDeal(context.Background(), "6083095", "213973")
+	if !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("a deal with recurring products: %v, want ErrPermanent", err)
+	}
+	for _, want := range []string{"deal 213973 has 2 recurring product(s)",
+		`"Pro monthly" (product line 4, billing_frequency monthly, 12 cycles, from 2026-02-01)`,
+		`"Support" (product line 5, billing_frequency annually, until cancelled)`,
+		"would bill each recurring product once", "set the product's billing frequency to One-time in Pipedrive", "dealsync runs retry"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "Old add-on") {
+		t.Errorf("error %q names a disabled product", err)
+	}
+
+	f.PutDealProducts("6083095", "213973", pipedrivefake.ParseRecord(product1), pipedrivefake.ParseRecord(product2))
+	if d, err := s.FetchDeal(context.Background(), "6083095", "213973"); err != nil || len(d.LineItems) != 2 {
+		t.Fatalf("one-time products (and one without billing_frequency): %v, %d lines", err, len(d.LineItems))
+	}
+}
+
+// Products are invoiced in the order the deal shows them (order_nr), not
+// in the order they were added (the API's default, by id).
+func TestFetchDealKeepsTheDealsProductOrder(t *testing.T) {
+	f := fakePipedrive(t, "token-6083095")
+	first := pipedrivefake.ParseRecord(product2)
+	first["order_nr"] = json.Number("1")
+	second := pipedrivefake.ParseRecord(product1)
+	second["order_nr"] = json.Number("2")
+	f.PutDealProducts("6083095", "213973", second, first) // ids 1, 2
+	s := apiSource(t, f.URL, nil)
+	d, err := s.FetchDeal(context.Background(), "6083095", "213973")
+	if err != nil || len(d.LineItems) != 2 {
+		t.Fatalf("FetchDeal: %v, %+v", err, d.LineItems)
+	}
+	if got := []string{d.LineItems[0].Description, d.LineItems[1].Description}; !slices.Equal(got, []string{"Onboarding", "Pro plan, 1 year"}) {
+		t.Errorf("lines %q, want the deal's order (order_nr): Onboarding, then Pro plan, 1 year", got)
 	}
 }
 

@@ -38,6 +38,12 @@ type Meta struct {
 	ChangeSource  string `json:"change_source"`
 	IsBulkEdit    bool   `json:"is_bulk_edit"`
 	Attempt       Ident  `json:"attempt"`
+	// MergedFromID and MergedToID are set on the deliveries of a merge:
+	// the deal merged away is deleted (a delete with merged_to_id, the
+	// deal it went into), and the deal it went into changes (with
+	// merged_from_id, the deal merged away).
+	MergedFromID Ident `json:"merged_from_id"`
+	MergedToID   Ident `json:"merged_to_id"`
 }
 
 // Ident is an id-like value given as a JSON string or number, kept as
@@ -186,6 +192,17 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	raw["action"] = crmkit.JSONString(m.Action)
 	if prev != nil && prev.StageID != "" {
 		raw["previous_stage_id"] = identRaw(prev.StageID)
+	}
+	// A merge's change of the deal that survives it. The deal merged away
+	// was deleted (its delivery is dropped above, and a run of it reads it
+	// as deleted); dealsync does not join the two deals' runs, so the id is
+	// kept for a trigger to test and an operator to see, who checks the
+	// surviving deal's invoice against what the other deal was billed.
+	if m.MergedFromID != "" {
+		raw["merged_from_id"] = identRaw(m.MergedFromID)
+	}
+	if m.MergedToID != "" {
+		raw["merged_to_id"] = identRaw(m.MergedToID)
 	}
 	ev.Deal.Raw = raw
 	return []model.DealEvent{ev}, nil

@@ -15,7 +15,10 @@
 // exists without a status (the status did not change), and "" on create.
 // With trigger `won_stages: [won]` a change to won starts a run, a change of
 // some other field of an already won deal does not, and a deal created won
-// does. The stage and pipeline ids are kept in Deal.Raw.
+// does. Deal.Raw keeps the stage and pipeline ids, previous_stage_id when
+// the stage changed, the action, and on a merge's delivery of the deal
+// that survives it merged_from_id, the deal merged away (whose own
+// delivery, a delete with merged_to_id, is dropped like other deletions).
 package pipedrive
 
 import (

@@ -532,3 +532,33 @@ func TestParseIgnoresTheEchoOfItsWriteBack(t *testing.T) {
 		t.Errorf("a source without write-back: %d events (%v), want 1", len(evs), err)
 	}
 }
+
+// A merge sends two deliveries: the deal merged away is deleted (a delete
+// with merged_to_id, dropped like every deletion: a run of it reads it as
+// deleted), and the deal it went into changes, with merged_from_id, which
+// the event keeps in Deal.Raw for triggers and operators (ids as strings
+// in real deliveries, numbers in some examples).
+func TestParseMergeDeliveries(t *testing.T) {
+	s := testSource(t, nil)
+	survivor := strings.Replace(wonNow, `"change_source": "app",`, `"change_source": "app", "merged_from_id": "200",`, 1)
+	evs, err := s.Parse(delivery(survivor, ""))
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("the surviving deal's change: %v %+v", err, evs)
+	}
+	if d := evs[0].Deal; d.ID != "213973" || d.Stage != "won" || string(d.Raw["merged_from_id"]) != "200" || d.Raw["merged_to_id"] != nil {
+		t.Errorf("the surviving deal: %+v (raw merged_from_id %s); want merged_from_id 200 in Raw", d, d.Raw["merged_from_id"])
+	}
+	numeric := strings.Replace(survivor, `"merged_from_id": "200"`, `"merged_from_id": 200`, 1)
+	if evs, err := s.Parse(delivery(numeric, "")); err != nil || len(evs) != 1 || string(evs[0].Deal.Raw["merged_from_id"]) != "200" {
+		t.Errorf("a numeric merged_from_id: %v %+v", err, evs)
+	}
+	if evs, err := s.Parse(delivery(changeStage, "")); err != nil || evs[0].Deal.Raw["merged_from_id"] != nil {
+		t.Errorf("a change that is no merge: %v, raw %v", err, evs[0].Deal.Raw)
+	}
+
+	mergedAway := strings.NewReplacer(`"action": "change"`, `"action": "delete"`, `"data": {`, `"data": null, "was": {`,
+		`"change_source": "app",`, `"change_source": "app", "merged_to_id": "300",`).Replace(wonNow)
+	if evs, err := s.Parse(delivery(mergedAway, "")); err != nil || len(evs) != 0 {
+		t.Errorf("the deal merged away (delete with merged_to_id): %v %+v, want no event", err, evs)
+	}
+}

@@ -87,10 +87,14 @@ func TestAPIAgainstPipedriveSpec(t *testing.T) {
 		t.Errorf("organization example: %v %+v", err, org)
 	}
 	var items []pdDealProduct
-	env, err := s.call(ctx, acc, "fetch deal products", http.MethodGet, "/api/v2/deals/213973/products?limit=500", nil, &items)
+	env, err := s.call(ctx, acc, "fetch deal products", http.MethodGet, "/api/v2/deals/213973/products?limit=500&sort_by=order_nr", nil, &items)
 	if err != nil || len(items) == 0 || items[0].ItemPrice == "" || items[0].Quantity == "" || items[0].DiscountType == "" ||
-		items[0].Tax == "" || items[0].TaxMethod == "" || env.AdditionalData.NextCursor == nil {
+		items[0].Tax == "" || items[0].TaxMethod == "" || items[0].BillingFrequency == "" || env.AdditionalData.NextCursor == nil {
 		t.Errorf("deal products example: %v %+v", err, items)
+	}
+	// The deleted deals lookup's query (ids, status=deleted) is one the spec takes.
+	if _, _, err := s.deletedDeal(ctx, acc, "213973"); err != nil {
+		t.Errorf("deleted deals lookup: %v", err)
 	}
 	var discounts []pdDiscount
 	if _, err := s.call(ctx, acc, "fetch deal discounts", http.MethodGet, "/api/v2/deals/213973/discounts", nil, &discounts); err != nil ||

@@ -1,10 +1,13 @@
 // Package pipedrivefake is a local stand-in for the parts of Pipedrive's
 // API v2 that the pipedrive source uses, following Pipedrive's reference:
 // an API token per company (x-api-token header, or an OAuth bearer token;
-// 401 "unauthorized access" otherwise), GET /api/v2/deals and /api/v2/deals/archived (status,
-// updated_since, sort, cursor paging), GET /api/v2/deals/{id},
+// 401 "unauthorized access" otherwise), GET /api/v2/deals and /api/v2/deals/archived (ids,
+// status, deleted deals only with status=deleted, updated_since, sort,
+// cursor paging), GET /api/v2/deals/{id} (404 for a deal deleted with
+// DeleteDeal, as for an unknown one),
 // GET /api/v2/organizations/{id}, GET /api/v2/persons/{id},
-// GET /api/v2/deals/{id}/products (cursor
+// GET /api/v2/deals/{id}/products (sort_by id, the default, or order_nr,
+// add_time, update_time; cursor
 // paging; each deal product with its tax percentage, "tax", 0 unless
 // seeded, and its "tax_method", exclusive, inclusive or none, the
 // company's tax option unless seeded: see SetTaxOption),
@@ -21,10 +24,12 @@
 package pipedrivefake
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -73,6 +78,7 @@ type Fault struct {
 
 type company struct {
 	deals     map[string]Record
+	deleted   map[string]Record // deleted deals, listed with status=deleted only
 	orgs      map[string]Record
 	persons   map[string]Record
 	items     map[string][]Record // deal id → deal products
@@ -108,7 +114,7 @@ func New() *Server {
 func (s *Server) company(id string) *company {
 	c, ok := s.companies[id]
 	if !ok {
-		c = &company{deals: map[string]Record{}, orgs: map[string]Record{}, persons: map[string]Record{}, items: map[string][]Record{},
+		c = &company{deals: map[string]Record{}, deleted: map[string]Record{}, orgs: map[string]Record{}, persons: map[string]Record{}, items: map[string][]Record{},
 			discounts: map[string][]Record{}, products: map[string]Record{}, fields: map[string]bool{}, taxOpt: "none"}
 		s.companies[id] = c
 	}
@@ -176,6 +182,23 @@ func (s *Server) PutDeal(companyID string, r Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.company(companyID).deals[idOf(r)] = clone(r)
+}
+
+// DeleteDeal deletes a stored deal as Pipedrive does (DELETE
+// /api/v2/deals/{id}, or a merge into another deal): it keeps it, with
+// is_deleted true, for the deals lists with status=deleted only, and
+// answers 404 for it (and its products and discounts) otherwise.
+func (s *Server) DeleteDeal(companyID, dealID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.company(companyID)
+	d, ok := c.deals[dealID]
+	if !ok {
+		panic("pipedrivefake: no deal " + dealID)
+	}
+	delete(c.deals, dealID)
+	d["is_deleted"] = true
+	c.deleted[dealID] = d
 }
 
 // SetDealField changes a field of a stored deal (a user edit).
@@ -394,8 +417,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // listDeals answers GET /api/v2/deals (the deals not archived) and, with
 // archived, GET /api/v2/deals/archived (those whose is_archived is true),
-// with the filters status and updated_since (against a deal's
-// update_time; a deal without one passes), sorted by id or by
+// with the filters ids, status (comma-separated; "deleted" gives the
+// deleted deals, which no other status does) and updated_since (against a
+// deal's update_time; a deal without one passes), sorted by id or by
 // update_time, paged by limit (at most 500) and cursor.
 func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company, archived bool) {
 	q := r.URL.Query()
@@ -409,12 +433,26 @@ func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company, a
 		limit = n
 	}
 	field := func(d Record, k string) string { v, _ := d[k].(string); return v }
+	var ids, statuses []string
+	if v := q.Get("ids"); v != "" {
+		ids = strings.Split(v, ",")
+	}
+	if v := q.Get("status"); v != "" {
+		statuses = strings.Split(v, ",")
+	}
 	var all []Record
-	for _, d := range c.deals {
+	for _, d := range append(slices.Collect(maps.Values(c.deals)), slices.Collect(maps.Values(c.deleted))...) {
 		if isArchived, _ := d["is_archived"].(bool); isArchived != archived {
 			continue
 		}
-		if st := q.Get("status"); st != "" && field(d, "status") != st {
+		if ids != nil && !slices.Contains(ids, idOf(d)) {
+			continue
+		}
+		status := field(d, "status")
+		if isDeleted, _ := d["is_deleted"].(bool); isDeleted {
+			status = "deleted"
+		}
+		if (statuses != nil && !slices.Contains(statuses, status)) || (statuses == nil && status == "deleted") {
 			continue
 		}
 		if since := q.Get("updated_since"); since != "" && field(d, "update_time") != "" && field(d, "update_time") < since {
@@ -494,7 +532,34 @@ func (s *Server) dealProducts(w http.ResponseWriter, r *http.Request, c *company
 		}
 		off = o
 	}
-	all := c.items[dealID]
+	all := slices.Clone(c.items[dealID])
+	sortBy := r.URL.Query().Get("sort_by")
+	switch sortBy {
+	case "", "id", "order_nr", "add_time", "update_time":
+	default:
+		writeError(w, http.StatusBadRequest, "Validation failed: sort_by: must be one of id, add_time, update_time, order_nr")
+		return
+	}
+	num := func(it Record, k string) float64 {
+		f, _ := strconv.ParseFloat(fmt.Sprint(it[k]), 64)
+		return f
+	}
+	slices.SortStableFunc(all, func(a, b Record) int {
+		var o int
+		switch sortBy {
+		case "order_nr":
+			o = cmp.Compare(num(a, "order_nr"), num(b, "order_nr"))
+		case "add_time", "update_time":
+			o = strings.Compare(fmt.Sprint(a[sortBy]), fmt.Sprint(b[sortBy]))
+		}
+		if o == 0 {
+			o = cmp.Compare(num(a, "id"), num(b, "id"))
+		}
+		return o
+	})
+	if r.URL.Query().Get("sort_direction") == "desc" {
+		slices.Reverse(all)
+	}
 	end := min(len(all), off+size)
 	page := []any{}
 	for _, it := range all[min(off, len(all)):end] {
