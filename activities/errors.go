@@ -64,7 +64,7 @@ func classify(err error, types apiErrorTypes) error {
 	}
 	var lf *connectors.LocalFileError
 	if errors.As(err, &lf) {
-		return temporal.NewApplicationError(err.Error(), ErrTypeLocalFile)
+		return temporal.NewApplicationError(err.Error(), ErrTypeLocalFile, Attempt{NotSent: true})
 	}
 	class, delay := connectors.Classify(err)
 	switch class {
@@ -81,8 +81,37 @@ func classify(err error, types apiErrorTypes) error {
 	if errors.As(err, &api) && api.StatusCode == http.StatusTooManyRequests {
 		typ = types.rateLimited
 	}
+	details := Attempt{NotSent: !mayHaveWritten(err)}
 	if class == connectors.RetryAfter {
-		return temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{NextRetryDelay: delay})
+		return temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{details}})
 	}
-	return temporal.NewApplicationError(err.Error(), typ)
+	return temporal.NewApplicationError(err.Error(), typ, details)
+}
+
+// Attempt is the detail of a retryable failure of a step: what the
+// workflow needs to know of the attempt that failed.
+type Attempt struct {
+	// NotSent says that the attempt wrote nothing: it was refused before
+	// the vendor acted on it (429, 503, 408 and other 4xx answers that are
+	// retried) or never sent (a token or link file of the host, no time
+	// left in the step). False when a write may have been carried out: no
+	// answer, a timeout, a 5xx other than 503.
+	NotSent bool `json:"not_sent,omitempty"`
+}
+
+// mayHaveWritten says whether the failed call may have been carried out
+// by the vendor.
+func mayHaveWritten(err error) bool {
+	var unknown *connectors.OutcomeUnknownError
+	if errors.As(err, &unknown) {
+		return true
+	}
+	if errors.Is(err, connectors.ErrNoTimeLeft) {
+		return false
+	}
+	var api *connectors.APIError
+	if errors.As(err, &api) {
+		return api.StatusCode >= 500 && api.StatusCode != http.StatusServiceUnavailable
+	}
+	return true
 }

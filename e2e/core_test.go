@@ -267,10 +267,10 @@ func testCorePath(t *testing.T, s *stack) {
 		if n := s.invoicesFor("D-FAULTS"); n != 1 {
 			t.Fatalf("%d invoices, want 1", n)
 		}
-		if attempts := lastAttempt(t, s, workflows.WorkflowID("demo", "D-FAULTS"), "CreateInvoice"); attempts != 3 {
-			t.Fatalf("CreateInvoice completed on attempt %d, want 3 (503, 429, success)", attempts)
+		if attempts := attemptsOf(t, s, workflows.WorkflowID("demo", "D-FAULTS"), "CreateInvoice"); attempts != 3 {
+			t.Fatalf("CreateInvoice was attempted %d times, want 3 (503, 429, success)", attempts)
 		}
-		s.keepHistory(t, workflows.WorkflowID("demo", "D-FAULTS"), "generic-"+s.cfg.Workflow.ExternalCalls+"-erp-retried")
+		s.keepHistory(t, workflows.WorkflowID("demo", "D-FAULTS"), "generic-"+s.cfg.Workflow.ExternalCalls+"-invoice-attempts")
 	})
 
 	t.Run("a response lost after the ERP created the invoice is replayed, not duplicated", func(t *testing.T) {
@@ -304,11 +304,15 @@ func testCorePath(t *testing.T, s *stack) {
 }
 
 // lastAttempt returns the attempt number of the activity's started event.
-func lastAttempt(t *testing.T, s *stack, workflowID, activityType string) int32 {
+// attemptsOf counts the attempts of a run's calls of activityType: each
+// call (an activity, or a local activity's marker) counts the attempt it
+// ended on (the invoice step makes one attempt per call; other steps
+// retry within one).
+func attemptsOf(t *testing.T, s *stack, workflowID, activityType string) int32 {
 	t.Helper()
 	iter := s.Client.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]string{}
-	var attempt int32
+	var attempts int32
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		if err != nil {
@@ -318,7 +322,7 @@ func lastAttempt(t *testing.T, s *stack, workflowID, activityType string) int32 
 			scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
 		}
 		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == activityType {
-			attempt = a.GetAttempt()
+			attempts += a.GetAttempt()
 		}
 		// Local activities are recorded as markers carrying their attempt.
 		if m := ev.GetMarkerRecordedEventAttributes(); m != nil && m.GetMarkerName() == "LocalActivity" {
@@ -332,11 +336,11 @@ func lastAttempt(t *testing.T, s *stack, workflowID, activityType string) int32 
 				}
 			}
 			if data.ActivityType == activityType {
-				attempt = data.Attempt
+				attempts += data.Attempt
 			}
 		}
 	}
-	return attempt
+	return attempts
 }
 
 func TestTemporalUnreachableIs503(t *testing.T) {
@@ -896,13 +900,20 @@ func TestStopWaitsForTheCallInFlight(t *testing.T) {
 // dealID's win, checks that the loss reached the running run (202) and
 // returns the stack and the run's workflow ID.
 func lossDuringTheCustomerStep(t *testing.T, dealID string, erp http.Handler) (*stack, string) {
+	return lossDuringAStep(t, dealID, "/customers", "activity", erp)
+}
+
+// lossDuringAStep is lossDuringTheCustomerStep for the first POST to path
+// (/customers or /invoices), with the calls as calls says (local or
+// activity).
+func lossDuringAStep(t *testing.T, dealID, path, calls string, erp http.Handler) (*stack, string) {
 	var s *stack
 	var fired atomic.Bool
 	during := make(chan string, 1)
 	lost := bytes.Replace(event(dealID+"-lost", dealID, func(d map[string]any) { d["stage"], d["previous_stage"] = "closed_lost", "closed_won" }),
 		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
 	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/customers" && !fired.Swap(true) {
+		if r.Method == http.MethodPost && r.URL.Path == path && !fired.Swap(true) {
 			rep, err := s.trySend(delivery{body: lost})
 			during <- fmt.Sprintf("%d %s %v", rep.status, rep.body, err)
 		}
@@ -910,7 +921,7 @@ func lossDuringTheCustomerStep(t *testing.T, dealID string, erp http.Handler) (*
 	}))
 	t.Cleanup(gated.Close)
 	s = startStack(t, stackOptions{
-		env:    map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": "activity", "DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"},
+		env:    map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": calls, "DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"},
 		mutate: useTarget("gated", "http", &httptarget.Config{BaseURL: gated.URL, CustomerLookup: httptarget.LookupOnConflict}),
 	})
 	if r := s.send(t, delivery{body: event(dealID+"-won", dealID, nil)}); r.status != http.StatusAccepted {
@@ -961,6 +972,35 @@ func TestGenericLossDuringAFailingCustomerStep(t *testing.T) {
 		t.Fatalf("the run is not in the run list as skipped (count %d)", n)
 	}
 	s.keepHistory(t, id, "generic-activity-loss-then-step-refused")
+}
+
+// A generic deal lost while the ERP limits the rate of its invoice step
+// (calls as local activities): the loss is read while the step waits out
+// the Retry-After, and the run ends DealNotWon at once, without an invoice
+// and without waiting for the ERP (invoice-attempts-read-events).
+func TestGenericLossWhileTheInvoiceIsRateLimited(t *testing.T) {
+	erp := sandbox.New(sandbox.Options{})
+	var invoicePosts atomic.Int32
+	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/invoices" {
+			invoicePosts.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "3600") // an hour: the run must not wait for it
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"error":{"message":"rate limited"}}`))
+			return
+		}
+		erp.Handler().ServeHTTP(w, r)
+	})
+	s, id := lossDuringAStep(t, "D-LIMITED", "/invoices", "local", limited)
+	var appErr *temporal.ApplicationError
+	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(err.Error(), "closed_lost") {
+		t.Fatalf("want DealNotWon with the deal closed_lost, got %v", err)
+	}
+	if n := len(erp.Invoices()); n != 0 || invoicePosts.Load() != 1 {
+		t.Fatalf("%d invoices, %d invoice requests; want none made, after the one refused", n, invoicePosts.Load())
+	}
+	s.keepHistory(t, id, "generic-local-loss-while-invoice-limited")
 }
 
 // A config (or a shell) made for a cluster, with TLS and an API key for

@@ -7,6 +7,7 @@ package workflows
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -225,6 +226,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}
 
 	call := externalCalls(ctx, in)
+	callOnce := externalCallOnce(ctx, in)
 
 	// writeBack records the invoice on the CRM deal, as its own step: a
 	// failing write-back is retried on its own and never re-creates the
@@ -433,10 +435,56 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			}
 		}
 	}
+	// The invoice step goes one attempt at a time, with the run's retry
+	// policy between attempts, so that the events delivered while the ERP
+	// is down or limits the rate are read as they come: a deal that left
+	// the won stages meanwhile is not invoiced, as long as no attempt may
+	// have made the invoice (stillWon). Runs whose first attempt failed
+	// before this rule replay as they ran: that attempt was all of their
+	// retries.
 	var created connectors.InvoiceResult
-	if err := call(a.CreateInvoice, activities.CreateInvoiceInput{
+	invoiceInput := activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
-	}).Get(ctx, &created); err != nil {
+	}
+	attempts := invoiceAttempts{ctx: ctx, policy: in.Retry, budget: localBudget(ctx, in), start: workflow.Now(ctx),
+		attempt: func() workflow.Future { return callOnce(a.CreateInvoice, invoiceInput) }}
+	err := attempts.first(&created)
+	if err != nil && workflow.GetVersion(ctx, invoiceAttemptsChange, workflow.DefaultVersion, 1) == 1 {
+		// stillWon reads the events delivered since the last look: the
+		// stage of a deal that left the won stages, "" while it is won.
+		stillWon := func() string {
+			fresh := takeWaiting()
+			if len(fresh) == 0 {
+				return ""
+			}
+			stage := ""
+			switch {
+			case !in.Fetch && LeftWonStage(in, events.latest):
+				stage = events.latest.Deal.Stage
+			case in.Fetch && len(in.WonStages) > 0 && attempts.notSent:
+				// A thin event: the deal is read again (one attempt; a
+				// deal that cannot be read now is taken as still won).
+				var now model.Deal
+				if callOnce(a.FetchDeal, activities.FetchInput{Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID}).Get(ctx, &now) == nil &&
+					!containsFold(in.WonStages, now.Stage) {
+					stage = now.Stage
+				}
+			}
+			if stage == "" || !attempts.notSent {
+				// Not a loss, or one that comes too late to stop an
+				// invoice that may exist: a change after the invoice.
+				for _, id := range fresh {
+					changedAfter(id)
+				}
+			}
+			return stage
+		}
+		var lostStage string
+		if lostStage, err = attempts.retry(&created, err, signals, stillWon); lostStage != "" {
+			return notWon(lostStage)
+		}
+	}
+	if err != nil {
 		return fail(ctx, result(), "CreateInvoice", err)
 	}
 	r := result()
@@ -479,14 +527,22 @@ func externalCalls(ctx workflow.Context, in InvoiceDealInput) func(fn, arg any) 
 		MaximumInterval:    in.Retry.MaximumInterval,
 		MaximumAttempts:    in.Retry.MaximumAttempts,
 	}
-	localBudget := workflow.GetInfo(ctx).WorkflowExecutionTimeout
-	if localBudget <= 0 || localBudget > maxLocalRetries {
-		localBudget = maxLocalRetries
-	}
+	return externalCallsWith(ctx, in, retry, localBudget(ctx, in))
+}
+
+// externalCallOnce is externalCalls with one attempt per call: its caller
+// retries (invoiceAttempts).
+func externalCallOnce(ctx workflow.Context, in InvoiceDealInput) func(fn, arg any) workflow.Future {
+	return externalCallsWith(ctx, in, &temporal.RetryPolicy{MaximumAttempts: 1}, 0)
+}
+
+// externalCallsWith runs a call with the retry policy, as a local
+// activity (whose retries last budget) or as an activity.
+func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *temporal.RetryPolicy, budget time.Duration) func(fn, arg any) workflow.Future {
 	return func(fn, arg any) workflow.Future {
 		if in.LocalCalls {
 			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-				ScheduleToCloseTimeout: max(localBudget, in.ActivityTimeout),
+				ScheduleToCloseTimeout: max(budget, in.ActivityTimeout),
 				StartToCloseTimeout:    in.ActivityTimeout, RetryPolicy: retry,
 			}), fn, arg)
 		}
@@ -494,6 +550,134 @@ func externalCalls(ctx workflow.Context, in InvoiceDealInput) func(fn, arg any) 
 			StartToCloseTimeout: in.ActivityTimeout, RetryPolicy: retry,
 		}), fn, arg)
 	}
+}
+
+// localBudget is how long the retries of a local call last: the run's
+// execution timeout, at most maxLocalRetries; 0 for calls that are
+// activities, whose retries last as long as the run.
+func localBudget(ctx workflow.Context, in InvoiceDealInput) time.Duration {
+	if !in.LocalCalls {
+		return 0
+	}
+	budget := workflow.GetInfo(ctx).WorkflowExecutionTimeout
+	if budget <= 0 || budget > maxLocalRetries {
+		budget = maxLocalRetries
+	}
+	return budget
+}
+
+// invoiceAttempts runs the invoice step one attempt at a time.
+type invoiceAttempts struct {
+	ctx     workflow.Context
+	policy  RetryPolicy
+	budget  time.Duration // of the retries; 0: as long as the run
+	start   time.Time     // of the first attempt
+	attempt func() workflow.Future
+	n       int // attempts made
+	// notSent says that no attempt so far may have made the invoice:
+	// each was refused before the ERP acted on it, or never sent.
+	notSent bool
+}
+
+// first makes the first attempt.
+func (ia *invoiceAttempts) first(created *connectors.InvoiceResult) error {
+	ia.n = 1
+	err := ia.attempt().Get(ia.ctx, created)
+	ia.notSent = err != nil && notSent(err)
+	return err
+}
+
+// retry makes the next attempts after the failed one (err), as the run's
+// retry policy says (or after the delay the failure asked for), until one
+// succeeds, one fails for good, or the policy's attempts or the local
+// budget are spent. While it waits between attempts, the deal's events are
+// read as they come (stillWon): when one says the deal left the won stages
+// while no attempt may have made the invoice, it stops with that stage.
+func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, signals workflow.ReceiveChannel, stillWon func() string) (lostStage string, _ error) {
+	for {
+		if !retryable(err) || (ia.policy.MaximumAttempts > 0 && ia.n >= int(ia.policy.MaximumAttempts)) {
+			return "", err
+		}
+		wait := retryDelay(ia.policy, ia.n, err)
+		if ia.budget > 0 && workflow.Now(ia.ctx).Add(wait).Sub(ia.start) > ia.budget {
+			return "", err
+		}
+		if stage := ia.wait(wait, signals, stillWon); stage != "" {
+			return stage, nil
+		}
+		ia.n++
+		*created = connectors.InvoiceResult{}
+		if err = ia.attempt().Get(ia.ctx, created); err == nil {
+			return "", nil
+		}
+		ia.notSent = ia.notSent && notSent(err)
+	}
+}
+
+// wait waits d, reading the deal's events as they come (stillWon); it
+// stops early with the stage of a deal that left the won stages while no
+// attempt may have made the invoice.
+func (ia *invoiceAttempts) wait(d time.Duration, signals workflow.ReceiveChannel, stillWon func() string) string {
+	timer := workflow.NewTimer(ia.ctx, d)
+	for fired := false; !fired; {
+		sel := workflow.NewSelector(ia.ctx)
+		sel.AddFuture(timer, func(workflow.Future) { fired = true })
+		sel.AddReceive(signals, func(workflow.ReceiveChannel, bool) {}) // read by stillWon
+		sel.Select(ia.ctx)
+		if stage := stillWon(); stage != "" && ia.notSent {
+			return stage
+		}
+	}
+	return ""
+}
+
+// retryDelay is the wait after attempt n failed with err: the delay the
+// failure asked for (a Retry-After), else the policy's back-off, as
+// Temporal computes it for an activity's retries.
+func retryDelay(p RetryPolicy, n int, err error) time.Duration {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.NextRetryDelay() > 0 {
+		return app.NextRetryDelay()
+	}
+	initial := p.InitialInterval
+	if initial <= 0 {
+		initial = time.Second
+	}
+	coefficient := p.BackoffCoefficient
+	if coefficient < 1 {
+		coefficient = 2
+	}
+	ceiling := p.MaximumInterval
+	if ceiling <= 0 {
+		ceiling = 100 * initial
+	}
+	d := float64(initial) * math.Pow(coefficient, float64(n-1))
+	if d >= float64(ceiling) {
+		return ceiling
+	}
+	return time.Duration(d)
+}
+
+// retryable says whether a failed attempt is tried again: not one that
+// failed for good (a non-retryable error) or was canceled.
+func retryable(err error) bool {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return !app.NonRetryable()
+	}
+	var canceled *temporal.CanceledError
+	return !errors.As(err, &canceled)
+}
+
+// notSent says whether a failed attempt wrote nothing
+// (activities.Attempt); a failure that does not say so may have.
+func notSent(err error) bool {
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !app.HasDetails() {
+		return false
+	}
+	var at activities.Attempt
+	return app.Details(&at) == nil && at.NotSent
 }
 
 // listenFor hands receive the deal events signalled until d has passed,
@@ -564,6 +748,12 @@ func lingerWithin(ctx workflow.Context, linger time.Duration, chainStart time.Ti
 // 32,000 events a day: a day stays well under the 51,200 events at which
 // Temporal ends a run. Longer outages need external_calls: activity.
 const maxLocalRetries = 24 * time.Hour
+
+// invoiceAttemptsChange versions the invoice step's attempts made one at
+// a time (invoiceAttempts), reading the deal's events between them; runs
+// whose first attempt failed before it fail as they did (that attempt held
+// all their retries).
+const invoiceAttemptsChange = "invoice-attempts-read-events"
 
 // refetchChange versions the fetch again of a deal found not won when an
 // event arrived during the fetch (runs whose history decided before the

@@ -180,10 +180,10 @@ func TestInvoiceDealRetriesRateLimitAfterAdvertisedDelay(t *testing.T) {
 	if erp.invoices != 1 {
 		t.Fatalf("%d invoices", erp.invoices)
 	}
-	// The listener sees the successful completion: on attempt 3, after the
-	// 429 and the 503 were retried.
-	if len(attempts) == 0 || attempts[len(attempts)-1] != 3 {
-		t.Fatalf("CreateInvoice succeeded on attempts %v, want 3", attempts)
+	// Three attempts, one call each (the run retries them, reading the
+	// deal's events in between): the 429, the 503 and the success.
+	if len(attempts) != 3 {
+		t.Fatalf("CreateInvoice attempts %v, want 3", attempts)
 	}
 	// The retry after the 429 waited the advertised 7 s (NextRetryDelay),
 	// not the policy's 1 s; the one after the 503 used the policy (1 s × 2).
@@ -790,6 +790,91 @@ func TestInvoiceDealReadsAThinDealAgainBeforeTheInvoice(t *testing.T) {
 		}
 		if erp.invoices != 1 || crm.fetches != 2 || strings.Join(r.ChangedAfterInvoice, ",") != "e2" {
 			t.Fatalf("%d invoices after %d reads, changed %v; want one, after 2, and e2 recorded", erp.invoices, crm.fetches, r.ChangedAfterInvoice)
+		}
+	})
+}
+
+// A loss delivered while the invoice step waits out the ERP (429s, then
+// it answers): when no attempt may have made the invoice, the deal is not
+// invoiced and the run ends DealNotWon, at once, not when the ERP is back;
+// after an attempt whose outcome is unknown (no answer), the invoice that
+// may exist is made sure of and the loss recorded as a change after it.
+// A change that is not a loss is recorded and the deal invoiced. The same
+// with the calls as activities, and for a thin CRM event, which has the
+// deal read again.
+func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	limited := func(n int) []error {
+		var errs []error
+		for range n {
+			errs = append(errs, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Minute})
+		}
+		return errs
+	}
+	lost := wonDeal("D-20", "100.00")
+	lost.Stage, lost.PreviousStage = "closedlost", "closedwon"
+	type outcome struct {
+		erp     *fakeTarget
+		r       InvoiceDealResult
+		err     error
+		endedAt time.Duration // after the run began, on the test clock
+	}
+	run := func(t *testing.T, local bool, failures []error, later model.Deal) outcome {
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: failures}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		var a *activities.Activities
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+		in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-20", "100.00")})
+		in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, 5*time.Second, local
+		began := env.Now()
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Minute), Deal: later})
+		}, 150*time.Second) // during the invoice step's third wait
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var o outcome
+		o.erp, o.err, o.endedAt = erp, env.GetWorkflowResult(&o.r), env.Now().Sub(began)
+		return o
+	}
+	for _, local := range []bool{true, false} {
+		t.Run(fmt.Sprintf("local %v", local), func(t *testing.T) {
+			t.Run("lost while limited", func(t *testing.T) {
+				o := run(t, local, limited(8), lost)
+				var appErr *temporal.ApplicationError
+				if !errors.As(o.err, &appErr) || appErr.Type() != ErrTypeDealNotWon || o.erp.invoices != 0 {
+					t.Fatalf("%v, %d invoices; want DealNotWon and none", o.err, o.erp.invoices)
+				}
+				if len(o.erp.failInvoice) < 4 || o.endedAt > 4*time.Minute {
+					t.Errorf("the run ended %v after it began, %d refusals left; want it ended with the loss, not with the ERP's 8 refusals", o.endedAt, len(o.erp.failInvoice))
+				}
+			})
+			t.Run("lost after an unknown outcome", func(t *testing.T) {
+				failures := append([]error{&connectors.OutcomeUnknownError{Err: errors.New("create invoice: no answer"), Wait: 30 * time.Second}}, limited(4)...)
+				o := run(t, local, failures, lost)
+				if o.err != nil || o.erp.invoices != 1 || strings.Join(o.r.ChangedAfterInvoice, ",") != "e2" {
+					t.Fatalf("%v, %d invoices, changed %v; want the invoice made sure of and e2 recorded", o.err, o.erp.invoices, o.r.ChangedAfterInvoice)
+				}
+			})
+			t.Run("changed while limited", func(t *testing.T) {
+				o := run(t, local, limited(4), wonDeal("D-20", "150.00"))
+				if o.err != nil || o.erp.invoices != 1 || strings.Join(o.erp.totals, ",") != "100.00" || strings.Join(o.r.ChangedAfterInvoice, ",") != "e2" {
+					t.Fatalf("%v, %d invoices of %v, changed %v; want one of 100.00 and e2 recorded", o.err, o.erp.invoices, o.erp.totals, o.r.ChangedAfterInvoice)
+				}
+			})
+		})
+	}
+	t.Run("thin event, lost while limited", func(t *testing.T) {
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(8)}
+		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-21", Stage: "closedwon"}})
+		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-21", Stage: "closedlost"}})
+		}, 150*time.Second)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var appErr *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || erp.invoices != 0 || crm.fetches != 2 {
+			t.Fatalf("%v, %d invoices after %d reads; want DealNotWon, none, after 2", err, erp.invoices, crm.fetches)
 		}
 	})
 }
