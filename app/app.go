@@ -122,6 +122,9 @@ func Starter(cfg *config.Config, c client.Client, eager bool) *intake.TemporalSt
 
 // BuildConnections instantiates the config's connections.
 func BuildConnections(cfg *config.Config, logger *slog.Logger) (*connections.Set, error) {
+	for _, w := range EnvWarnings(cfg) {
+		logger.Warn(w)
+	}
 	// Keep connections to each ERP/CRM host alive across concurrent runs:
 	// the default of 2 idle connections per host makes a busy worker open
 	// (and close) a TCP connection for most calls.
@@ -151,6 +154,16 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	}
 	if w := c.WonStageWarning(); w != "" {
 		out = append(out, w)
+	}
+	return out
+}
+
+// EnvWarnings say which DEALSYNC_* environment variables set nothing
+// (config.Config.IgnoredEnv).
+func EnvWarnings(cfg *config.Config) []string {
+	var out []string
+	for _, name := range cfg.IgnoredEnv() {
+		out = append(out, fmt.Sprintf("environment variable %s sets no config key and is ignored: is it misspelt, or does it set a key of a connection or target the config file does not have (the environment only overrides entries the file defines)?", name))
 	}
 	return out
 }

@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,6 +67,55 @@ type Config struct {
 	// devEntries are the entries WithDevDefaults added ("connections.demo",
 	// "targets.sandbox"): not in the file, see IsDevDefault.
 	devEntries map[string]bool
+	// ignoredEnv: see IgnoredEnv.
+	ignoredEnv []string
+}
+
+// IgnoredEnv lists the DEALSYNC_* environment variables that set no key of
+// this config and that no env: secret reference names: most often a
+// misspelt key (DEALSYNC_INTAKE_LISTN), or a key of a connection or target
+// the file does not have (the environment only overrides keys of entries
+// the file, or `dealsync dev`, defines). DEALSYNC_TEST_* and
+// DEALSYNC_RECORD_HISTORIES, which the tests read, are not listed. Sorted.
+func (c *Config) IgnoredEnv() []string { return c.ignoredEnv }
+
+// ignoredEnv finds IgnoredEnv among environ (os.Environ's form).
+func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) []string {
+	known := map[string]bool{}
+	for _, key := range v.AllKeys() {
+		name := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		known[name] = true
+		known[strings.ReplaceAll(name, "-", "_")] = true // bindUnderscoreSpellings
+	}
+	var refer func(any)
+	refer = func(x any) {
+		switch x := x.(type) {
+		case string:
+			if name, ok := strings.CutPrefix(strings.TrimSpace(x), "env:"); ok {
+				known[name] = true
+			}
+		case map[string]any:
+			for _, y := range x {
+				refer(y)
+			}
+		case []any:
+			for _, y := range x {
+				refer(y)
+			}
+		}
+	}
+	refer(settings)
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix+"_") || known[name] ||
+			strings.HasPrefix(name, EnvPrefix+"_TEST_") || name == EnvPrefix+"_RECORD_HISTORIES" {
+			continue
+		}
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -300,7 +351,11 @@ func Load(path string, opts ...Option) (*Config, error) {
 
 	// AllSettings calls Get for every known key (file or default), which is
 	// where AutomaticEnv is consulted: environment values win over both.
-	cfg, err := build(v.AllSettings(), path)
+	settings := v.AllSettings()
+	cfg, err := build(settings, path)
+	if err == nil {
+		cfg.ignoredEnv = ignoredEnv(v, settings, os.Environ())
+	}
 	if err == nil && o.dev {
 		cfg.devEntries = map[string]bool{}
 		if !v.InConfig("targets.sandbox.type") {

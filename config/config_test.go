@@ -305,6 +305,18 @@ func TestEnvOverrides(t *testing.T) {
 	// default, so the environment overrides them even when the file does
 	// not mention them; a list without a default (like a map) is file-only.
 	equal(t, "targets.erp.headers", erp.Headers, []string(nil))
+	// What the environment set that no key reads is listed, to be warned
+	// about: the file-only list above, a misspelt key, a key of a
+	// connection the file does not have. An env: reference's variable and
+	// the tests' own are not.
+	equal(t, "IgnoredEnv", cfg.IgnoredEnv(), []string{"DEALSYNC_TARGETS_ERP_HEADERS"})
+	t.Setenv("DEALSYNC_INTAKE_LISTN", "0.0.0.0:1")
+	t.Setenv("DEALSYNC_CONNECTIONS_PROD_TARGET", "sandbox")
+	t.Setenv("DEALSYNC_TEMPORAL_API_KEY", "env:DEALSYNC_MY_KEY")
+	t.Setenv("DEALSYNC_MY_KEY", "k")
+	t.Setenv("DEALSYNC_TEST_ANYTHING", "x")
+	cfg = mustLoad(t, writeFile(t, fileYAML))
+	equal(t, "IgnoredEnv", cfg.IgnoredEnv(), []string{"DEALSYNC_CONNECTIONS_PROD_TARGET", "DEALSYNC_INTAKE_LISTN", "DEALSYNC_TARGETS_ERP_HEADERS"})
 }
 
 func TestEnvOverridesFileList(t *testing.T) {

@@ -81,6 +81,8 @@ connections:
 	equal(t, "connections.hubspot-eu.settle_time", c.SettleTime, 7*time.Second)
 	equal(t, "connections.hubspot-eu.trigger.won_stages", c.Trigger.WonStages, []string{"paid"})
 	equal(t, "targets.erp-main.timeout", cfg.Targets["erp-main"].Spec.(*testTarget).Timeout, 42*time.Second)
+	// Both spellings set keys: neither is warned about.
+	equal(t, "IgnoredEnv", cfg.IgnoredEnv(), []string(nil))
 }
 
 // Names that differ only in `-` and `_` are one environment variable name:

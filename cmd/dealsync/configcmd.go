@@ -76,6 +76,9 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set) {
 	}
 	fmt.Fprintf(tw, "intake\tlistens on %s; webhooks at %s/webhooks/<connection>\n", cfg.Intake.Listen, strings.TrimRight(public, "/"))
 	fmt.Fprintf(tw, "external calls\t%s activities, retried from %s up to %s apart\n", cfg.Workflow.ExternalCalls, cfg.Workflow.Retry.InitialInterval, cfg.Workflow.Retry.MaximumInterval)
+	for _, w := range app.EnvWarnings(cfg) {
+		fmt.Fprintf(tw, "warning\t%s\n", w)
+	}
 	names := make([]string, 0, len(cfg.Targets))
 	for name := range cfg.Targets {
 		names = append(names, name)

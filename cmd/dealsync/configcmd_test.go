@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -259,5 +260,31 @@ connections:
 	out, err := runOut(context.Background(), "--config", cfg, "config", "check", "--dev")
 	if err != nil || !strings.Contains(out, "warning") || !strings.Contains(out, `the pipedrive source reports every won deal as stage "won", which trigger.won_stages [closed_won] does not list`) {
 		t.Fatalf("config check: %v\n%s", err, out)
+	}
+}
+
+// A DEALSYNC_* variable that sets no key (misspelt, or of a connection the
+// file does not have) is named as a warning, not silently ignored.
+func TestConfigCheckWarnsOfEnvironmentThatSetsNothing(t *testing.T) {
+	cfg := writeConfig(t, `
+connections:
+  shop:
+    target: sandbox
+    source: {type: generic, secret: "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ="}
+`)
+	t.Setenv("DEALSYNC_INTAKE_LISTN", "0.0.0.0:1")
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_MAPPNG", "generic-standard")
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SETTLE_TIME", "1m") // a key: no warning
+	out, err := runOut(context.Background(), "--config", cfg, "config", "check", "--dev")
+	if err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	for _, name := range []string{"DEALSYNC_INTAKE_LISTN", "DEALSYNC_CONNECTIONS_SHOP_MAPPNG"} {
+		if !regexp.MustCompile(`warning +environment variable ` + name + ` sets no config key`).MatchString(out) {
+			t.Errorf("no warning naming %s:\n%s", name, out)
+		}
+	}
+	if strings.Contains(out, "SETTLE_TIME") {
+		t.Errorf("a variable that sets a key is warned about:\n%s", out)
 	}
 }
