@@ -3,8 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -91,33 +91,66 @@ const (
 
 // noop stands for one external call; the last call of a run records that
 // the run's work is done (the analogue of "the invoice is in the ERP").
+//
+// It counts runs, not executions of the last step: a local activity runs
+// again when the workflow task that ran it timed out before its marker was
+// recorded, and the last step of a run of the previous variant can still
+// execute after the next variant started. So a run counts once, by its
+// workflow ID, and only under the prefix of the variant being measured.
 type noop struct {
-	done atomic.Int64
-	mu   sync.Mutex
-	last time.Time
+	mu     sync.Mutex
+	prefix string          // workflow IDs of the variant being measured
+	done   map[string]bool // its runs whose last step executed
+	last   time.Time       // when the latest of them first did
 }
 
-func (n *noop) Noop(_ context.Context, last bool) error {
-	if last {
-		n.done.Add(1)
-		n.mu.Lock()
-		n.last = time.Now()
-		n.mu.Unlock()
+func (n *noop) Noop(ctx context.Context, last bool) error {
+	if !last {
+		return nil
 	}
+	id := activity.GetInfo(ctx).WorkflowExecution.ID
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.done == nil || !strings.HasPrefix(id, n.prefix) || n.done[id] {
+		return nil
+	}
+	n.done[id] = true
+	n.last = time.Now()
 	return nil
 }
 
-func (n *noop) reset() {
-	n.done.Store(0)
-	n.mu.Lock()
-	n.last = time.Time{}
-	n.mu.Unlock()
-}
-
-func (n *noop) lastDone() time.Time {
+// reset starts counting the runs whose workflow IDs start with prefix.
+func (n *noop) reset(prefix string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.last
+	n.prefix, n.done, n.last = prefix, map[string]bool{}, time.Time{}
+}
+
+// doneRuns returns how many runs of the variant are done, and when the
+// latest of them was.
+func (n *noop) doneRuns() (int, time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.done), n.last
+}
+
+// waitDone waits until want runs are done, no run was done for settle, or
+// ctx ends; stalled says it was settle.
+func (n *noop) waitDone(ctx context.Context, want int, settle time.Duration) (stalled bool) {
+	last, lastChange := -1, time.Now()
+	for ctx.Err() == nil {
+		done, _ := n.doneRuns()
+		if done >= want {
+			return false
+		}
+		if done != last {
+			last, lastChange = done, time.Now()
+		} else if time.Since(lastChange) > settle {
+			return true
+		}
+		sleep(ctx, 20*time.Millisecond)
+	}
+	return false
 }
 
 // baseline runs the baseline variants on c's server.
@@ -143,19 +176,23 @@ func (b *baseline) stop() { b.w.Stop() }
 // baselineRun is what one variant measured.
 type baselineRun struct {
 	first, lastStart, lastDone time.Time
-	done                       int64
+	done                       int
 	startLatencies             []time.Duration
 	startErrors                int
+	// stalled: the wait for the runs ended after settle without a run
+	// done, before every run started was.
+	stalled bool
 }
 
 // run starts n runs of the variant at the given concurrency with eager
-// start, and waits until the last step of every run has executed.
-func (b *baseline) run(ctx context.Context, runID, variant string, n, concurrency int) (*baselineRun, error) {
+// start, and waits until the last step of every run started has executed,
+// or no run was done for settle.
+func (b *baseline) run(ctx context.Context, runID, variant string, n, concurrency int, settle time.Duration) (*baselineRun, error) {
 	if err := checkBaselines([]string{variant}); err != nil {
 		return nil, err
 	}
 	steps := baselineSteps[variant]
-	b.noop.reset()
+	b.noop.reset(baselineWorkflowIDPrefix(runID, variant))
 	in := baselineInput{Local: steps.local, Remote: steps.remote}
 	ids := make(chan int)
 	res := &baselineRun{first: time.Now()}
@@ -194,12 +231,9 @@ feed:
 	close(ids)
 	wg.Wait()
 	res.lastStart = time.Now()
-	want := int64(n - res.startErrors)
-	for b.noop.done.Load() < want && ctx.Err() == nil {
-		sleep(ctx, 20*time.Millisecond)
-	}
-	res.done = b.noop.done.Load()
-	res.lastDone = b.noop.lastDone()
+	// The runs started: not n when the deadline cut the feed short.
+	res.stalled = b.noop.waitDone(ctx, len(res.startLatencies), settle)
+	res.done, res.lastDone = b.noop.doneRuns()
 	return res, nil
 }
 

@@ -49,28 +49,35 @@ import (
 	"github.com/dealsync/dealsync/workflows"
 )
 
-// Options configure a benchmark run.
+// Options configure a benchmark run. Check says which values are refused;
+// a zero value that has a default says so below.
 type Options struct {
-	// N is the number of closed-won deals (each must become one invoice).
+	// N is the number of closed-won deals (each must become one invoice);
+	// positive.
 	N int
-	// Concurrency is the number of deliveries in flight at most.
+	// Concurrency is the number of deliveries in flight at most; positive.
 	Concurrency int
 	// NonTriggerShare adds round(N*share) deliveries that must not start a
-	// run (a stage change short of won), mixed in.
+	// run (a stage change short of won), mixed in; not negative.
 	NonTriggerShare float64
 	// Rate paces the deliveries at this many webhooks/s (0: as fast as
 	// Concurrency allows).
 	Rate float64
-	// Timeout bounds the whole run.
+	// Timeout bounds the run's phases; positive. After it (or Ctrl-C) only
+	// the final check runs, itself bounded (see Run).
 	Timeout time.Duration
 	// Settle bounds the wait for invoices once no new one has appeared for
-	// this long (default 60s), and the wait for runs to close.
+	// this long, the wait for a baseline's runs once none was done for this
+	// long, and the wait for runs to close; positive.
 	Settle time.Duration
-	// Retries of a delivery answered 5xx/429 or not at all, as a CRM does.
+	// Retries of a delivery answered 5xx/429 or not at all, as a CRM does
+	// (0: one attempt only); not negative.
 	Retries int
 
 	// Config is the dev config of the in-process stack (config.Load with
-	// config.WithDevDefaults); its data dir and ports are replaced.
+	// config.WithDevDefaults); its data dir and ports are replaced, and its
+	// metrics endpoint is left out. The connection's target must be the
+	// sandbox ERP (see checkSandboxTarget).
 	Config *config.Config
 	// LogLevel of the in-process stack's log, written to dealsync.log in
 	// the data dir ("" = the config's level).
@@ -94,38 +101,82 @@ type Options struct {
 	Connection, Secret string
 
 	// ERP faults (in-process only): fractions of ERP calls answered 503 /
-	// 429 with Retry-After.
+	// 429 with Retry-After (0: 1s, the sandbox's least).
 	ErrorRate, RateLimitRate float64
 	RetryAfter               time.Duration
 
 	// Baselines are the variants to run (BaselineLocal, BaselineCalls,
-	// BaselineFull, BaselineActivities); BaselineN runs each (default N).
+	// BaselineFull, BaselineActivities); BaselineN runs each (0: N).
 	Baselines []string
 	BaselineN int
 	// HistorySample is how many runs' histories are read (0: none).
 	HistorySample int
 	// Rounds splits N and BaselineN into this many rounds of a dealsync
-	// phase followed by each baseline (default 3; 1 with Rate, which has
-	// no baseline by default).
+	// phase followed by each baseline (0: 3, or 1 with Rate, which has no
+	// baseline by default).
 	Rounds int
 
 	// Progress, if set, receives one line per phase.
 	Progress io.Writer
 }
 
-func (o *Options) defaults() {
+// Check refuses the options a run cannot honour, all at once, before
+// anything starts. A zero N or Concurrency used to become a default
+// silently, a negative NonTriggerShare below -1 panicked, and negative
+// Retries made no attempt at all: the run then reported figures of
+// something other than what was asked.
+func (o *Options) Check() error {
+	var errs []error
+	refuse := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if o.N <= 0 {
-		o.N = 2000
+		refuse("--deals must be positive, got %d", o.N)
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 50
+		refuse("--concurrency must be positive, got %d", o.Concurrency)
+	}
+	if o.NonTriggerShare < 0 {
+		refuse("--non-trigger must not be negative, got %g", o.NonTriggerShare)
+	}
+	if o.Rate < 0 {
+		refuse("--rate must not be negative, got %g", o.Rate)
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 4 * time.Minute
+		refuse("--timeout must be positive, got %s", o.Timeout)
 	}
 	if o.Settle <= 0 {
-		o.Settle = 60 * time.Second
+		refuse("--settle must be positive, got %s", o.Settle)
 	}
+	if o.Retries < 0 {
+		refuse("--retries must not be negative (0 = one attempt), got %d", o.Retries)
+	}
+	if o.PID < 0 {
+		refuse("--pid must not be negative, got %d", o.PID)
+	}
+	if o.ErrorRate < 0 || o.ErrorRate > 1 {
+		refuse("--error-rate must be between 0 and 1, got %g", o.ErrorRate)
+	}
+	if o.RateLimitRate < 0 || o.RateLimitRate > 1 {
+		refuse("--rate-limit-rate must be between 0 and 1, got %g", o.RateLimitRate)
+	}
+	if o.RetryAfter < 0 {
+		refuse("--retry-after must not be negative, got %s", o.RetryAfter)
+	}
+	if o.BaselineN < 0 {
+		refuse("--baseline-n must not be negative (0 = N), got %d", o.BaselineN)
+	}
+	if o.HistorySample < 0 {
+		refuse("--history-sample must not be negative (0 = none), got %d", o.HistorySample)
+	}
+	if o.Rounds < 0 {
+		refuse("--rounds must not be negative (0 = the default), got %d", o.Rounds)
+	}
+	if err := checkBaselines(o.Baselines); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) defaults() {
 	if o.Connection == "" {
 		o.Connection = "demo"
 	}
@@ -170,14 +221,26 @@ type target struct {
 	http                  *http.Client
 }
 
-// Run runs the benchmark and returns its report. An error means nothing
-// could be measured; a partial run returns a report with Notes.
+// errRunTimeout ends the run's context at Options.Timeout, so that the
+// report tells the deadline from an interrupt (Ctrl-C, SIGTERM).
+var errRunTimeout = errors.New("bench: --timeout reached")
+
+// Run runs the benchmark and returns its report, whose Verdict says whether
+// every closed-won deal was acknowledged and invoiced exactly once. An
+// error without a report means nothing could be measured; with a report,
+// the rounds completed before the error are in it.
+//
+// Every phase is bounded by Options.Timeout or ctx (Ctrl-C). Once either
+// ends, nothing is waited for any more: the round under way lists its
+// invoices, the final check lists them again and counts the runs (each
+// listing bounded at 30 s, each count at 10 s), and 2 s pass before the
+// last RSS reading; no history is read.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	o.defaults()
-	if err := checkBaselines(o.Baselines); err != nil {
+	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	o.defaults()
+	ctx, cancel := context.WithTimeoutCause(ctx, o.Timeout, errRunTimeout)
 	defer cancel()
 	runID := newRunID()
 	rep := &Report{
@@ -223,6 +286,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if o.Config == nil {
 			return nil, errors.New("no config for the in-process stack")
 		}
+		if err := checkSandboxTarget(o.Config, o.Connection); err != nil {
+			return nil, err
+		}
 		rep.Mode = "in-process"
 		t0 := time.Now()
 		d, cleanup, dir, err := startStack(ctx, o)
@@ -242,6 +308,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		t.c = d.Client
 		t.taskQueue = o.Config.Temporal.TaskQueue
 		t.p, t.measured = proc{}, true
+	}
+	// A sandbox that does not answer (a wrong --sandbox-url) would only be
+	// found after every delivery was sent, and its invoices waited for.
+	if _, err := t.invoices(ctx, runPrefix(runID)); err != nil {
+		return nil, fmt.Errorf("the sandbox ERP does not list its invoices (GET %s/invoices): %w", t.sandboxURL, err)
 	}
 
 	var sampler *rssSampler
@@ -286,6 +357,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var dsRounds []*DealsyncResult
 	blRounds := map[string][]*BaselineResult{}
 	roundIDs := make([]string, 0, o.Rounds)
+	// roundsErr ended the rounds early; the rounds before it are reported.
+	// unfinished is the dealsync phase it ended, if it had sent anything:
+	// its deals are not in the figures, but the final check must know them
+	// (their invoices are not unexpected, their runs are the bench's).
+	var roundsErr error
+	var unfinished *DealsyncResult
+rounds:
 	for r := range o.Rounds {
 		if ctx.Err() != nil {
 			break
@@ -302,12 +380,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		stopProfile, err := startProfile(profiling, profileFile(o.CPUProfile, "", r))
 		if err != nil {
-			return nil, err
+			roundsErr = err
+			break
 		}
 		ds, err := runDealsync(ctx, o, t, roundID, n, rep, label, logf)
 		stopProfile()
 		if err != nil {
-			return rep, err
+			roundsErr, unfinished = fmt.Errorf("%s: %w", label, err), ds
+			break
 		}
 		if sampler != nil {
 			ds.PeakRSS = sampler.takePeak()
@@ -327,12 +407,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			stopProfile, err := startProfile(profiling, profileFile(o.CPUProfile, ".baseline-"+v, r))
 			if err != nil {
-				return rep, err
+				roundsErr = err
+				break rounds
 			}
 			br, err := runBaseline(ctx, o, t, bl, roundID, v, bn)
 			stopProfile()
 			if err != nil {
-				return rep, err
+				roundsErr = fmt.Errorf("baseline %q: %w", v, err)
+				break rounds
 			}
 			if sampler != nil {
 				br.PeakRSS = sampler.takePeak()
@@ -340,8 +422,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			blRounds[v] = append(blRounds[v], br)
 		}
 	}
+	stopped := stopReason(ctx, o.Timeout)
 	if len(dsRounds) == 0 {
-		return rep, ctx.Err()
+		if roundsErr != nil {
+			return rep, roundsErr
+		}
+		rep.Verdict, rep.VerdictReason = VerdictInconclusive, "stopped by "+stopped+" before the first round: nothing was measured"
+		return rep, nil
+	}
+	if roundsErr != nil {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("stopped after %d of %d rounds: %v", len(dsRounds), o.Rounds, roundsErr))
 	}
 	ds := mergeDealsync(dsRounds)
 	rep.Dealsync = ds
@@ -355,10 +445,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if logPath != "" {
 		ds.LogWarnings, ds.LogWarningExample = scanLog(logPath)
 	}
-	if ds.Lost > 0 || ds.Duplicated > 0 || ds.Unexpected > 0 {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("EXACTLY-ONCE VIOLATED: %d lost, %d duplicated, %d unexpected invoices", ds.Lost, ds.Duplicated, ds.Unexpected))
+	if unfinished != nil {
+		maps.Copy(ds.deals, unfinished.deals)
+		maps.Copy(ds.ackedDeals, unfinished.ackedDeals)
 	}
-	if o.HistorySample > 0 && t.c != nil {
+	logf("final check over every round's invoices and runs")
+	rep.Notes = append(rep.Notes, finalCheck(ctx, o, t, runID, ds, stopped != "")...)
+	stopped = stopReason(ctx, o.Timeout) // the final wait may have met the deadline
+	rep.Verdict, rep.VerdictReason = verdict(ds, stopped)
+	// The history sample is not a bounded wait: a stopped run skips it.
+	sampleHistory := o.HistorySample > 0 && stopped == ""
+	if o.HistorySample > 0 && stopped != "" {
+		rep.Notes = append(rep.Notes, "history not sampled: the run was stopped")
+	}
+	if sampleHistory && t.c != nil {
 		ds.History = sampleHistories(ctx, t.c, dealWorkflowIDs(o.Connection, ds.ackedDeals, o.HistorySample))
 	}
 	for _, v := range o.Baselines {
@@ -377,7 +477,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 		}
 		br.RoundRatios, br.RatioMedian = ratios, median(ratios)
-		if o.HistorySample > 0 {
+		if sampleHistory {
 			n := min(o.HistorySample, 20, rounds[0].Done)
 			ids := make([]string, 0, n)
 			for i := range n {
@@ -394,7 +494,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Notes = append(rep.Notes, "external target: the baseline worker runs in the bench process, not in the dealsync process")
 	}
 	for i, d := range dsRounds {
-		rr := Round{Round: i + 1, Deals: d.Deals, Invoices: d.Invoices, InvoicesPerSecond: d.InvoicesPerSecond, CPUPerInvoiceMS: d.CPUPerInvoiceMS}
+		rr := Round{Round: i + 1, Deals: d.Deals, Invoices: d.roundInvoices, InvoicesPerSecond: d.InvoicesPerSecond, CPUPerInvoiceMS: d.CPUPerInvoiceMS}
 		for _, v := range o.Baselines {
 			if i < len(blRounds[v]) {
 				b := blRounds[v][i]
@@ -413,10 +513,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rss, hwm, _ := t.p.memory()
 		rep.IdleRSSAfter, rep.PeakRSS = rss, hwm
 	}
-	if ctx.Err() != nil {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("stopped by the --timeout of %s: figures are partial", o.Timeout))
+	if stopped != "" {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("stopped by %s: figures are partial", stopped))
 	}
-	return rep, nil
+	return rep, roundsErr
+}
+
+// stopReason says what ended ctx, the run's context: "" while it runs.
+func stopReason(ctx context.Context, timeout time.Duration) string {
+	switch {
+	case ctx.Err() == nil:
+		return ""
+	case errors.Is(context.Cause(ctx), errRunTimeout):
+		return fmt.Sprintf("the --timeout of %s", timeout)
+	default:
+		return "an interrupt (Ctrl-C or SIGTERM)"
+	}
 }
 
 // startProfile writes a CPU profile of this process to file until the
@@ -458,7 +570,6 @@ func rateNote(r float64) string {
 // startStack starts the dev stack in this process on a fresh temporary
 // data dir and free ports, without the Web UI.
 func startStack(ctx context.Context, o Options) (*app.Dev, func(), string, error) {
-	cfg := *o.Config
 	dir, err := os.MkdirTemp("", "dealsync-bench-")
 	if err != nil {
 		return nil, nil, "", err
@@ -468,25 +579,12 @@ func startStack(ctx context.Context, o Options) (*app.Dev, func(), string, error
 			_ = os.RemoveAll(dir)
 		}
 	}
-	cfg.Dev.DataDir = dir
-	cfg.Intake.Listen = "127.0.0.1:0"
 	ports, err := devserver.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		cleanupDir()
 		return nil, nil, "", err
 	}
-	oldSandbox := cfg.Dev.SandboxListen
-	cfg.Dev.SandboxListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-	// The built-in sandbox target points at dev.sandbox_listen: follow it.
-	cfg.Targets = maps.Clone(cfg.Targets)
-	for name, tc := range cfg.Targets {
-		if hc, ok := tc.Spec.(*httptarget.Config); ok && sameHostPort(hc.BaseURL, oldSandbox) {
-			c := *hc
-			c.BaseURL = "http://" + cfg.Dev.SandboxListen
-			tc.Spec = &c
-			cfg.Targets[name] = tc
-		}
-	}
+	cfg := stackConfig(o.Config, dir, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])))
 	if o.LogLevel != "" {
 		cfg.Log.Level = o.LogLevel
 	}
@@ -496,7 +594,7 @@ func startStack(ctx context.Context, o Options) (*app.Dev, func(), string, error
 		return nil, nil, "", err
 	}
 	logger := app.NewLogger(cfg.Log, logFile)
-	d, err := app.StartDev(ctx, &cfg, logger, app.DevOptions{FrontendPort: -1, UIPort: -1})
+	d, err := app.StartDev(ctx, cfg, logger, app.DevOptions{FrontendPort: -1, UIPort: -1})
 	if err != nil {
 		logFile.Close()
 		cleanupDir()
@@ -509,12 +607,97 @@ func startStack(ctx context.Context, o Options) (*app.Dev, func(), string, error
 	}, dir, nil
 }
 
+// stackConfig is base made the in-process stack's: its own data dir, free
+// ports for the intake and the sandbox ERP (which the targets that pointed
+// at dev.sandbox_listen follow), and no metrics endpoint, whose fixed
+// metrics.listen would collide with a running dealsync's (the bench does
+// not read it).
+func stackConfig(base *config.Config, dataDir, sandboxListen string) *config.Config {
+	cfg := *base
+	cfg.Dev.DataDir = dataDir
+	cfg.Intake.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = ""
+	oldSandbox := cfg.Dev.SandboxListen
+	cfg.Dev.SandboxListen = sandboxListen
+	cfg.Targets = maps.Clone(cfg.Targets)
+	for name, tc := range cfg.Targets {
+		if hc, ok := tc.Spec.(*httptarget.Config); ok && sameHostPort(hc.BaseURL, oldSandbox) {
+			c := *hc
+			c.BaseURL = "http://" + sandboxListen
+			tc.Spec = &c
+			cfg.Targets[name] = tc
+		}
+	}
+	return &cfg
+}
+
+// checkSandboxTarget refuses a connection whose invoices would go anywhere
+// but the sandbox ERP the in-process stack starts: every target it routes
+// to (its target and its account_targets) must be an http target pointing
+// at dev.sandbox_listen, which the stack redirects to its own sandbox. A
+// config made for production would otherwise have the bench create
+// thousands of real invoices.
+func checkSandboxTarget(cfg *config.Config, connection string) error {
+	conn, ok := cfg.Connections[connection]
+	if !ok {
+		return fmt.Errorf("the config has no connection %q (--connection)", connection)
+	}
+	names := []string{conn.Target}
+	for _, name := range conn.AccountTargets {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range slices.Compact(names) {
+		tc, ok := cfg.Targets[name]
+		if !ok {
+			return fmt.Errorf("connection %q: the config has no target %q", connection, name)
+		}
+		hc, ok := tc.Spec.(*httptarget.Config)
+		if !ok || !sameHostPort(hc.BaseURL, cfg.Dev.SandboxListen) {
+			return fmt.Errorf("connection %q sends its invoices to target %q (type %s), not to the sandbox ERP at dev.sandbox_listen %s: the bench would create real invoices there; give --connection of a connection whose target is the sandbox (the dev config's demo)", connection, name, tc.Type, cfg.Dev.SandboxListen)
+		}
+	}
+	return nil
+}
+
+// sameHostPort reports whether baseURL addresses the server listening on
+// listen: the same port, and the same host, where a listen address on
+// every interface ("", 0.0.0.0, ::) is reached on 127.0.0.1 and localhost
+// is the loopback address.
 func sameHostPort(baseURL, listen string) bool {
-	_, port, err := net.SplitHostPort(listen)
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	lhost, lport, err := net.SplitHostPort(config.DialAddr(listen))
 	if err != nil {
 		return false
 	}
-	return strings.HasSuffix(strings.TrimRight(baseURL, "/"), ":"+port)
+	if p1, err1 := strconv.Atoi(port); err1 != nil {
+		return false
+	} else if p2, err2 := strconv.Atoi(lport); err2 != nil || p1 != p2 {
+		return false
+	}
+	return sameHost(host, lhost)
+}
+
+func sameHost(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	loopback := func(h string) bool {
+		ip := net.ParseIP(h)
+		return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
+	}
+	ia, ib := net.ParseIP(a), net.ParseIP(b)
+	if ia != nil && ib != nil {
+		return ia.Equal(ib)
+	}
+	return loopback(a) && loopback(b)
 }
 
 func newRunID() string {
@@ -527,11 +710,23 @@ func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-// runDealsync sends the webhooks and waits for the invoices.
-func runDealsync(ctx context.Context, o Options, t *target, runID string, n int, rep *Report, label string, logf func(string, ...any)) (*DealsyncResult, error) {
-	evs := makeEvents(runID, n, o.NonTriggerShare, time.Now())
-	res := &DealsyncResult{Webhooks: len(evs), Deals: n}
-	prefix := "B-" + runID + "-"
+// runPrefix starts the deal IDs (and so the invoice references) of every
+// round of a run: a round's ID is the run's, or the run's and the round's
+// number, and run IDs are all of one length, so no other run's deals
+// share it.
+func runPrefix(runID string) string { return "B-" + runID }
+
+// roundPrefix starts the deal IDs of one round (makeEvents).
+func roundPrefix(roundID string) string { return "B-" + roundID + "-" }
+
+// runDealsync sends the webhooks and waits for the invoices and the runs.
+// Its own check of the invoices gives the round's figures; whether they
+// are exactly once is decided by finalCheck, over every round, once all
+// have run.
+func runDealsync(ctx context.Context, o Options, t *target, roundID string, n int, rep *Report, label string, logf func(string, ...any)) (*DealsyncResult, error) {
+	evs := makeEvents(roundID, n, o.NonTriggerShare, time.Now())
+	res := &DealsyncResult{Webhooks: len(evs), Deals: n, deals: closedWon(evs)}
+	prefix := roundPrefix(roundID)
 
 	base := 0
 	if t.sb != nil {
@@ -542,6 +737,7 @@ func runDealsync(ctx context.Context, o Options, t *target, runID string, n int,
 	sent := s.run(ctx, evs)
 	res.ackedDeals = sent.ackedDeals
 	res.Accepted, res.Failed, res.Late = sent.accepted, sent.failed, sent.late
+	res.Unacknowledged, res.Refused = n-sent.acceptedTrg, sent.refusedTrg
 	res.Attempts = sent.attempts
 	res.Statuses = statusMap(sent.statuses)
 	res.Ack = latencyOf(sent.latencies)
@@ -552,64 +748,53 @@ func runDealsync(ctx context.Context, o Options, t *target, runID string, n int,
 	}
 	logf("%s: %d/%d webhooks acknowledged in %.1fs; waiting for %d invoices", label, sent.accepted, len(evs), res.SendSeconds, sent.acceptedTrg)
 
-	// Wait for the invoices: until every acknowledged deal has one, the
-	// count stalls for Settle, or the run times out.
-	want := sent.acceptedTrg
-	count := func() int {
-		if t.sb != nil {
-			return t.sb.Stats().InvoicesCreated - base
-		}
-		invs, err := t.invoices(ctx, prefix)
-		if err != nil {
-			return -1
-		}
-		return len(invs)
+	// Wait for the invoices: until every acknowledged deal has one, none
+	// came for Settle, or the run stops.
+	watch := invoiceWatch{
+		list: func(ctx context.Context) ([]invoiceInfo, error) { return t.invoices(ctx, prefix) },
+		poll: time.Second, // listing the ERP costs the process under test
 	}
-	poll := 50 * time.Millisecond
-	if t.sb == nil {
-		poll = time.Second // listing the ERP costs the process under test
+	if t.sb != nil {
+		watch.created = func() int { return t.sb.Stats().InvoicesCreated - base }
+		watch.poll = 50 * time.Millisecond
 	}
-	last, lastChange := -1, time.Now()
-	for ctx.Err() == nil {
-		n := count()
-		if n >= want {
-			break
+	w := waitInvoices(ctx, sent.ackedDeals, watch, o.Settle)
+	if w.end == waitStalled {
+		note := fmt.Sprintf("%s: no new invoice for %s: stopped waiting at %d of %d", label, o.Settle, w.have, len(sent.ackedDeals))
+		if w.err != nil {
+			note += fmt.Sprintf(" (listing the invoices failed: %v)", w.err)
 		}
-		if n != last {
-			last, lastChange = n, time.Now()
-		} else if time.Since(lastChange) > o.Settle {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("no new invoice for %s: stopped waiting at %d of %d", o.Settle, n, want))
-			break
-		}
-		sleep(ctx, poll)
+		rep.Notes = append(rep.Notes, note)
 	}
 	// Wait for the runs to close (the final workflow task follows the
 	// invoice), so that the CPU figure covers all of their work.
 	if t.c != nil {
-		closed, err := waitClosed(ctx, t.c, t.taskQueue, o.Settle)
+		ids := workflows.WorkflowID(o.Connection, prefix)
+		closed, err := waitClosed(ctx, t.c, t.taskQueue, ids, o.Settle)
 		if err != nil {
-			rep.Notes = append(rep.Notes, "could not count running workflows: "+err.Error())
+			rep.Notes = append(rep.Notes, label+": "+err.Error())
 		} else {
 			res.AllClosedSeconds = closed.Sub(sent.first).Seconds()
 		}
-		if n, err := countRuns(ctx, t.c, fmt.Sprintf("TaskQueue = %q AND ExecutionStatus = 'Failed'", t.taskQueue)); err == nil {
+		if n, err := countRuns(ctx, t.c, runsQuery(t.taskQueue, ids, "ExecutionStatus = 'Failed'")); err == nil {
 			res.FailedRuns = int(n)
 		}
 		// The phase's close rows written: its server work done here, not
 		// in the next phase.
-		if err := waitCloseRows(ctx, t.c, workflows.WorkflowID(o.Connection, prefix), triggering(evs, sent.ackedDeals), o.Settle); err != nil {
-			rep.Notes = append(rep.Notes, "dealsync: "+err.Error())
+		if err := waitCloseRows(ctx, t.c, ids, triggering(evs, sent.ackedDeals), o.Settle); err != nil {
+			rep.Notes = append(rep.Notes, label+": "+err.Error())
 		}
 	}
 	cpu1, _ := t.cpu()
 
-	// Exactly once: compare the ERP's invoices with the acknowledged deals.
+	// The round's invoices, for its figures.
 	invs, err := t.invoices(context.WithoutCancel(ctx), prefix)
 	if err != nil {
 		return res, fmt.Errorf("listing the sandbox ERP's invoices: %w", err)
 	}
-	ex := reconcile(invs, prefix, evs, sent.ackedDeals)
-	res.Invoices, res.Duplicated, res.Unexpected, res.Lost = ex.invoices, ex.duplicated, ex.unexpected, ex.lost
+	ex := reconcile(invs, prefix, res.deals, sent.ackedDeals)
+	res.Invoices, res.Duplicated, res.Unexpected = ex.invoices, ex.duplicated, ex.unexpected
+	res.roundInvoices, res.missing = ex.invoices, ex.missing
 	lastCreated := ex.lastCreated
 	if res.Invoices > 0 && lastCreated.After(sent.first) {
 		res.EndToEndSeconds = lastCreated.Sub(sent.first).Seconds()
@@ -619,32 +804,140 @@ func runDealsync(ctx context.Context, o Options, t *target, runID string, n int,
 		res.CPUSeconds = (cpu1 - cpu0).Seconds()
 		res.CPUPerInvoiceMS = res.CPUSeconds * 1000 / float64(res.Invoices)
 	}
-	logf("%s: %d invoices, %.1f/s end to end; %d lost, %d duplicated", label, res.Invoices, res.InvoicesPerSecond, res.Lost, res.Duplicated)
+	logf("%s: %d invoices, %.1f/s end to end; %d without an invoice yet, %d duplicated", label, res.Invoices, res.InvoicesPerSecond, res.missing, res.Duplicated)
 	return res, nil
+}
+
+// closedWon maps every deal of evs to whether it is closed-won.
+func closedWon(evs []event) map[string]bool {
+	m := make(map[string]bool, len(evs))
+	for _, ev := range evs {
+		m[ev.dealID] = ev.trigger
+	}
+	return m
+}
+
+// invoiceWatch is how waitInvoices looks at the ERP.
+type invoiceWatch struct {
+	// list returns the invoices of the round (by reference prefix).
+	list func(context.Context) ([]invoiceInfo, error)
+	// created, if set, counts the invoices the ERP created since the round
+	// began, cheaply (the in-process sandbox): the list is read only when
+	// that count moved and could cover every deal, not at every poll.
+	created func() int
+	poll    time.Duration
+}
+
+// waitEnd is how a wait ended.
+type waitEnd int
+
+const (
+	waitDone    waitEnd = iota // everything waited for is there
+	waitStalled                // nothing new for the settle time
+	waitStopped                // the run's deadline or an interrupt
+)
+
+// invoiceWaitResult is where waitInvoices stopped.
+type invoiceWaitResult struct {
+	end  waitEnd
+	have int   // deals of want with an invoice at the last listing
+	err  error // of the last listing, if it failed
+}
+
+// waitInvoices waits until every deal of want (the acknowledged closed-won
+// deals) has an invoice, no deal got its first invoice for settle, or ctx
+// ends. It counts distinct references of want, not invoices: a duplicate,
+// or an invoice of a deal that must have none, does not stand for a
+// missing one. A listing that fails is no figure: it neither moves the
+// wait on nor holds it up past settle.
+func waitInvoices(ctx context.Context, want map[string]bool, w invoiceWatch, settle time.Duration) invoiceWaitResult {
+	var r invoiceWaitResult
+	if len(want) == 0 {
+		return r
+	}
+	lastProgress, lastCreated, listed := time.Now(), -1, false
+	for {
+		if ctx.Err() != nil {
+			r.end = waitStopped
+			return r
+		}
+		list := true
+		if w.created != nil {
+			c := w.created()
+			if c != lastCreated {
+				lastCreated, lastProgress = c, time.Now()
+			} else if listed && r.err == nil {
+				list = false // nothing new since the last listing
+			}
+			if c < len(want) {
+				list = false // too few to cover want
+			}
+		}
+		if list {
+			have, err := countCovered(ctx, w.list, want)
+			listed, r.err = true, err
+			if err == nil {
+				if have != r.have {
+					r.have, lastProgress = have, time.Now()
+				}
+				if have == len(want) {
+					r.end = waitDone
+					return r
+				}
+			}
+		}
+		if time.Since(lastProgress) > settle {
+			r.end = waitStalled
+			if w.created != nil && !list {
+				r.have, r.err = countCovered(ctx, w.list, want) // for the note
+			}
+			return r
+		}
+		sleep(ctx, w.poll)
+	}
+}
+
+// countCovered lists the invoices and counts the deals of want they cover.
+func countCovered(ctx context.Context, list func(context.Context) ([]invoiceInfo, error), want map[string]bool) (int, error) {
+	invs, err := list(ctx)
+	if err != nil {
+		return 0, err
+	}
+	seen := map[string]bool{}
+	for _, inv := range invs {
+		if want[inv.Reference] {
+			seen[inv.Reference] = true
+		}
+	}
+	return len(seen), nil
 }
 
 func runBaseline(ctx context.Context, o Options, t *target, bl *baseline, runID, variant string, n int) (*BaselineResult, error) {
 	cpu0, _ := t.cpu()
-	r, err := bl.run(ctx, runID, variant, n, o.Concurrency)
+	r, err := bl.run(ctx, runID, variant, n, o.Concurrency, o.Settle)
 	if err != nil {
 		return nil, err
 	}
-	br := &BaselineResult{Variant: variant, Runs: n, Done: int(r.done), StartErrors: r.startErrors, Start: latencyOf(r.startLatencies)}
+	br := &BaselineResult{Variant: variant, Runs: n, Done: r.done, StartErrors: r.startErrors, Start: latencyOf(r.startLatencies)}
 	br.startLatencies = r.startLatencies
 	steps := baselineSteps[variant]
 	br.LocalActivities, br.Activities = steps.local, steps.remote
+	if r.stalled {
+		br.Note = fmt.Sprintf("no run done for %s: stopped waiting at %d of %d started", o.Settle, r.done, len(r.startLatencies))
+	}
 	if r.done > 0 && r.lastDone.After(r.first) {
 		br.Seconds = r.lastDone.Sub(r.first).Seconds()
 		br.PerSecond = float64(r.done) / br.Seconds
 	}
-	if closed, err := waitClosed(ctx, t.c, BaselineTaskQueue, o.Settle); err == nil {
+	ids := baselineWorkflowIDPrefix(runID, variant)
+	if closed, err := waitClosed(ctx, t.c, BaselineTaskQueue, ids, o.Settle); err == nil {
 		br.AllClosedSeconds = closed.Sub(r.first).Seconds()
 	}
 	// Runs that closed before the run list wrote their start row are not
 	// counted running above while their close rows are still to be
 	// written: wait for those too, so that the phase's server work is done
 	// here, not in the next phase.
-	if err := waitCloseRows(ctx, t.c, baselineWorkflowIDPrefix(runID, variant), int(r.done), o.Settle); err != nil {
+	if err := waitCloseRows(ctx, t.c, ids, r.done, o.Settle); err != nil && br.Note == "" {
 		br.Note = err.Error()
 	}
 	cpu1, _ := t.cpu()
@@ -767,15 +1060,22 @@ func waitCloseRows(ctx context.Context, c client.Client, prefix string, want int
 	}
 }
 
-// waitClosed polls until no run of the task queue is running, and returns
-// when that was first seen.
-func waitClosed(ctx context.Context, c client.Client, taskQueue string, limit time.Duration) (time.Time, error) {
+// runsQuery is the run-list query of the runs of a task queue whose
+// workflow IDs start with idPrefix (one phase's: the task queue holds the
+// other phases' runs, and a running dealsync's own), with a condition.
+func runsQuery(taskQueue, idPrefix, cond string) string {
+	return fmt.Sprintf("TaskQueue = %q AND WorkflowId STARTS_WITH %q AND %s", taskQueue, idPrefix, cond)
+}
+
+// waitClosed polls until no run of the task queue whose workflow ID starts
+// with idPrefix is running, and returns when that was first seen.
+func waitClosed(ctx context.Context, c client.Client, taskQueue, idPrefix string, limit time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(limit)
-	q := fmt.Sprintf("TaskQueue = %q AND ExecutionStatus = 'Running'", taskQueue)
+	q := runsQuery(taskQueue, idPrefix, "ExecutionStatus = 'Running'")
 	for {
 		n, err := countRuns(ctx, c, q)
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, fmt.Errorf("counting running workflows: %w", err)
 		}
 		if n == 0 {
 			return time.Now(), nil
@@ -907,16 +1207,17 @@ func scanLog(path string) (int, string) {
 
 // exactlyOnce is the comparison of the ERP's invoices with the deliveries.
 type exactlyOnce struct {
-	invoices    int // triggering deals with at least one invoice
+	invoices    int // closed-won deals with at least one invoice
 	duplicated  int // invoices beyond the first per deal
 	unexpected  int // invoices for deals that must not have one
-	lost        int // acknowledged triggering deals without an invoice
+	missing     int // acknowledged closed-won deals without an invoice
 	lastCreated time.Time
 }
 
-// reconcile compares the ERP's invoices of this run (reference = deal id,
-// with the run's prefix) with the events sent and the deals acknowledged.
-func reconcile(invs []invoiceInfo, prefix string, evs []event, acked map[string]bool) exactlyOnce {
+// reconcile compares the ERP's invoices whose references (= deal IDs)
+// start with prefix with the deals sent (deal → closed-won) and the deals
+// acknowledged.
+func reconcile(invs []invoiceInfo, prefix string, deals map[string]bool, acked map[string]bool) exactlyOnce {
 	var ex exactlyOnce
 	byRef := map[string]int{}
 	for _, inv := range invs {
@@ -928,12 +1229,8 @@ func reconcile(invs []invoiceInfo, prefix string, evs []event, acked map[string]
 			ex.lastCreated = inv.CreatedAt
 		}
 	}
-	trigger := map[string]bool{}
-	for _, ev := range evs {
-		trigger[ev.dealID] = ev.trigger
-	}
 	for ref, n := range byRef {
-		if !trigger[ref] {
+		if !deals[ref] {
 			ex.unexpected += n
 			continue
 		}
@@ -941,9 +1238,108 @@ func reconcile(invs []invoiceInfo, prefix string, evs []event, acked map[string]
 		ex.duplicated += n - 1
 	}
 	for deal := range acked {
-		if trigger[deal] && byRef[deal] == 0 {
-			ex.lost++
+		if deals[deal] && byRef[deal] == 0 {
+			ex.missing++
 		}
 	}
 	return ex
+}
+
+// finalCheck reconciles the invoices of every round once more, after the
+// last one: a duplicate made after its round's own check, or an invoice
+// that came late, counts here and nowhere else. It sets the exactly-once
+// figures of ds and returns what the report should note.
+//
+// An acknowledged deal still without an invoice is lost only when the run
+// list shows every run of the bench closed: then nothing will invoice it.
+// Otherwise it is pending: runs are still open, or the run list does not
+// show them all closed (its rows lag behind the runs, and a stopped run
+// counts them without waiting), or it could not be read.
+func finalCheck(ctx context.Context, o Options, t *target, runID string, ds *DealsyncResult, stopped bool) (notes []string) {
+	prefix := runPrefix(runID)
+	ids := workflows.WorkflowID(o.Connection, prefix)
+	acked := len(ds.ackedDeals)
+	ds.OpenRuns = -1
+	allClosed := false
+	if t.c != nil {
+		if !stopped {
+			if err := waitCloseRows(ctx, t.c, ids, acked, o.Settle); err != nil {
+				notes = append(notes, "final check: "+err.Error())
+			}
+		}
+		cctx := context.WithoutCancel(ctx)
+		open, errOpen := countRuns(cctx, t.c, runsQuery(t.taskQueue, ids, "ExecutionStatus = 'Running'"))
+		closed, errClosed := countRuns(cctx, t.c, runsQuery(t.taskQueue, ids, "ExecutionStatus != 'Running'"))
+		if err := errors.Join(errOpen, errClosed); err != nil {
+			notes = append(notes, "final check: counting the runs: "+err.Error())
+		} else {
+			ds.OpenRuns = int(open)
+			allClosed = open == 0 && closed >= int64(acked)
+		}
+		if n, err := countRuns(cctx, t.c, runsQuery(t.taskQueue, ids, "ExecutionStatus = 'Failed'")); err == nil {
+			ds.FailedRuns = int(n)
+		}
+	} else {
+		notes = append(notes, "no Temporal client (give --temporal-address): whether runs are still open is unknown, so a deal without an invoice counts as pending, not lost, and a late duplicate cannot be excluded")
+	}
+	invs, err := t.invoices(context.WithoutCancel(ctx), prefix)
+	if err != nil {
+		// The rounds' own checks stand; what they found missing may still come.
+		ds.Lost, ds.Pending = 0, ds.missing
+		return append(notes, "final check: listing the sandbox ERP's invoices: "+err.Error()+"; the rounds' own checks stand")
+	}
+	ex := reconcile(invs, prefix, ds.deals, ds.ackedDeals)
+	ds.LateDuplicated = max(0, ex.duplicated-ds.Duplicated)
+	ds.Invoices, ds.Duplicated, ds.Unexpected = ex.invoices, ex.duplicated, ex.unexpected
+	ds.Lost, ds.Pending = 0, 0
+	if allClosed {
+		ds.Lost = ex.missing
+	} else {
+		ds.Pending = ex.missing
+	}
+	if ds.LateDuplicated > 0 {
+		notes = append(notes, fmt.Sprintf("%d duplicate invoices appeared after their round's own check", ds.LateDuplicated))
+	}
+	return notes
+}
+
+// Verdicts of a run (Report.Verdict), from the worst: the first that
+// applies is the run's.
+const (
+	// VerdictViolated: an invoice is lost (its run closed without it),
+	// duplicated, or made for a deal that must have none.
+	VerdictViolated = "violated"
+	// VerdictUndelivered: closed-won deliveries were refused or answered
+	// 5xx/429 beyond the retries (none acknowledged at all: a wrong
+	// --secret or --connection, or an intake that is down), so the run did
+	// not test what it was asked to.
+	VerdictUndelivered = "undelivered"
+	// VerdictInconclusive: the run was stopped (--timeout, Ctrl-C), or
+	// runs are still open or their state unknown, so invoices may still
+	// come (pending), and so may duplicates.
+	VerdictInconclusive = "inconclusive"
+	// VerdictPass: every closed-won deal was acknowledged and invoiced
+	// exactly once, nothing else was invoiced, and no run is still open.
+	VerdictPass = "pass"
+)
+
+// verdict judges a run from its final check; stopped says what stopped it
+// ("" if nothing did).
+func verdict(d *DealsyncResult, stopped string) (string, string) {
+	switch {
+	case d.Lost > 0 || d.Duplicated > 0 || d.Unexpected > 0:
+		return VerdictViolated, fmt.Sprintf("%d lost, %d duplicated, %d unexpected invoices", d.Lost, d.Duplicated, d.Unexpected)
+	case d.Refused > 0 && d.Unacknowledged == d.Deals:
+		return VerdictUndelivered, fmt.Sprintf("no closed-won delivery was acknowledged (statuses %s): check --connection and --secret, and that the intake is up", counts(d.Statuses))
+	case d.Refused > 0:
+		return VerdictUndelivered, fmt.Sprintf("%d of %d closed-won deliveries were refused or answered 5xx/429 beyond --retries (statuses %s)", d.Refused, d.Deals, counts(d.Statuses))
+	case stopped != "":
+		return VerdictInconclusive, fmt.Sprintf("stopped by %s: %d closed-won deals not acknowledged in time, %d acknowledged ones without an invoice yet (pending, not lost)", stopped, d.Unacknowledged, d.Pending)
+	case d.Pending > 0:
+		return VerdictInconclusive, fmt.Sprintf("%d acknowledged closed-won deals have no invoice yet, and the run list does not show every run closed: they may still come (pending, not lost)", d.Pending)
+	case d.OpenRuns > 0:
+		return VerdictInconclusive, fmt.Sprintf("%d runs still open: a later duplicate cannot be excluded", d.OpenRuns)
+	default:
+		return VerdictPass, "every closed-won deal acknowledged and invoiced exactly once"
+	}
 }

@@ -54,8 +54,13 @@ type sendResult struct {
 	accepted    int // deliveries finally answered 2xx
 	acceptedTrg int // ... of which triggering
 	failed      int // deliveries never answered 2xx
-	late        int // paced sends that left after their slot (generator saturated)
-	ackedDeals  map[string]bool
+	// refusedTrg counts the closed-won deliveries that ended without a 2xx
+	// by themselves: refused for good (4xx other than 429) or out of
+	// retries. The others without a 2xx were cut off by the deadline or
+	// Ctrl-C (in flight or never sent), which says nothing about dealsync.
+	refusedTrg int
+	late       int // paced sends that left after their slot (generator saturated)
+	ackedDeals map[string]bool
 }
 
 // sender posts signed deliveries to url.
@@ -130,6 +135,7 @@ func (s *sender) deliver(ctx context.Context, ev event, due time.Time, res *send
 	if !due.IsZero() {
 		t0 = due
 	}
+	refusedForGood := false
 	for attempt := 0; attempt <= s.retries; attempt++ {
 		if ctx.Err() != nil {
 			break
@@ -156,7 +162,8 @@ func (s *sender) deliver(ctx context.Context, ev event, due time.Time, res *send
 			return
 		}
 		if status != 0 && status < 500 && status != http.StatusTooManyRequests {
-			break // refused for good: retrying cannot help
+			refusedForGood = true // retrying cannot help
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -166,6 +173,9 @@ func (s *sender) deliver(ctx context.Context, ev event, due time.Time, res *send
 	}
 	mu.Lock()
 	res.failed++
+	if ev.trigger && (refusedForGood || ctx.Err() == nil) {
+		res.refusedTrg++
+	}
 	mu.Unlock()
 }
 

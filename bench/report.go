@@ -28,6 +28,11 @@ type Report struct {
 	IdleRSSAfter int64 `json:"idle_rss_after_bytes,omitempty"`
 	PeakRSS      int64 `json:"peak_rss_bytes,omitempty"`
 
+	// Verdict is VerdictPass, VerdictViolated, VerdictUndelivered or
+	// VerdictInconclusive, and VerdictReason says why.
+	Verdict       string `json:"verdict"`
+	VerdictReason string `json:"verdict_reason"`
+
 	Dealsync  *DealsyncResult   `json:"dealsync,omitempty"`
 	Baselines []*BaselineResult `json:"baselines,omitempty"`
 	// Rounds are the interleaved rounds the totals above sum up.
@@ -56,10 +61,15 @@ type Latency struct {
 
 // DealsyncResult is the dealsync phase.
 type DealsyncResult struct {
-	Webhooks          int            `json:"webhooks"` // deliveries sent (closed-won + non-triggering)
-	Deals             int            `json:"deals"`    // closed-won deliveries
-	Accepted          int            `json:"accepted"` // answered 2xx
-	Failed            int            `json:"failed"`   // never answered 2xx
+	Webhooks int `json:"webhooks"` // deliveries sent (closed-won + non-triggering)
+	Deals    int `json:"deals"`    // closed-won deliveries
+	Accepted int `json:"accepted"` // answered 2xx
+	Failed   int `json:"failed"`   // never answered 2xx
+	// Unacknowledged counts the closed-won deals whose delivery got no 2xx;
+	// Refused those of them refused for good or answered 5xx/429 beyond the
+	// retries. The rest were cut off by the deadline or Ctrl-C.
+	Unacknowledged    int            `json:"unacknowledged"`
+	Refused           int            `json:"refused"`
 	Attempts          int            `json:"attempts"`
 	Late              int            `json:"late_sends,omitempty"`
 	Statuses          map[string]int `json:"statuses"`
@@ -67,10 +77,21 @@ type DealsyncResult struct {
 	AcceptedPerSecond float64        `json:"accepted_per_second"`
 	Ack               Latency        `json:"ack_latency"`
 
-	Invoices          int     `json:"invoices"`   // distinct closed-won deals invoiced
-	Lost              int     `json:"lost"`       // acknowledged closed-won deals without invoice
-	Duplicated        int     `json:"duplicated"` // invoices beyond the first per deal
-	Unexpected        int     `json:"unexpected"` // invoices of non-triggering deliveries
+	// The exactly-once figures are those of the final check, over every
+	// round, after the last one (finalCheck).
+	Invoices int `json:"invoices"` // distinct closed-won deals invoiced
+	Lost     int `json:"lost"`     // acknowledged closed-won deals without invoice, every run closed
+	// Pending counts the acknowledged closed-won deals without invoice
+	// whose runs may still be open: neither invoiced nor lost.
+	Pending    int `json:"pending"`
+	Duplicated int `json:"duplicated"` // invoices beyond the first per deal
+	// LateDuplicated counts the duplicates that appeared after their
+	// round's own check (included in Duplicated).
+	LateDuplicated int `json:"late_duplicated,omitempty"`
+	Unexpected     int `json:"unexpected"` // invoices of non-triggering deliveries
+	// OpenRuns counts the bench's runs still running at the final check;
+	// -1: unknown (no Temporal client, or the run list did not answer).
+	OpenRuns          int     `json:"open_runs"`
 	FailedRuns        int     `json:"failed_runs"`
 	EndToEndSeconds   float64 `json:"end_to_end_seconds"` // first send → last invoice created
 	InvoicesPerSecond float64 `json:"invoices_per_second"`
@@ -94,7 +115,11 @@ type DealsyncResult struct {
 	LogWarningExample string `json:"log_warning_example,omitempty"`
 
 	ackedDeals   map[string]bool
+	deals        map[string]bool // every deal sent → closed-won
 	ackLatencies []time.Duration
+	// Of the round's own check: its invoices (Invoices becomes the final
+	// check's), and its acknowledged deals then without one.
+	roundInvoices, missing int
 }
 
 // BaselineResult is one baseline variant.
@@ -153,12 +178,14 @@ func mergeDealsync(rounds []*DealsyncResult) *DealsyncResult {
 		rounds[0].PeakRSSFirstRound = rounds[0].PeakRSS
 		return rounds[0]
 	}
-	m := &DealsyncResult{Statuses: map[string]int{}, ackedDeals: map[string]bool{}, PeakRSSFirstRound: rounds[0].PeakRSS}
+	m := &DealsyncResult{Statuses: map[string]int{}, ackedDeals: map[string]bool{}, deals: map[string]bool{}, PeakRSSFirstRound: rounds[0].PeakRSS}
 	for _, r := range rounds {
 		m.Webhooks += r.Webhooks
 		m.Deals += r.Deals
 		m.Accepted += r.Accepted
 		m.Failed += r.Failed
+		m.Unacknowledged += r.Unacknowledged
+		m.Refused += r.Refused
 		m.Attempts += r.Attempts
 		m.Late += r.Late
 		for k, v := range r.Statuses {
@@ -167,15 +194,19 @@ func mergeDealsync(rounds []*DealsyncResult) *DealsyncResult {
 		m.SendSeconds += r.SendSeconds
 		m.ackLatencies = append(m.ackLatencies, r.ackLatencies...)
 		m.Invoices += r.Invoices
+		m.roundInvoices += r.roundInvoices
+		m.missing += r.missing
 		m.Lost += r.Lost
+		m.Pending += r.Pending
 		m.Duplicated += r.Duplicated
 		m.Unexpected += r.Unexpected
-		m.FailedRuns = max(m.FailedRuns, r.FailedRuns) // counted over the task queue: cumulative
+		m.FailedRuns += r.FailedRuns // each round's own runs
 		m.EndToEndSeconds += r.EndToEndSeconds
 		m.AllClosedSeconds += r.AllClosedSeconds
 		m.CPUSeconds += r.CPUSeconds
 		m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
 		maps.Copy(m.ackedDeals, r.ackedDeals)
+		maps.Copy(m.deals, r.deals)
 	}
 	m.Ack = latencyOf(m.ackLatencies)
 	if m.SendSeconds > 0 {
@@ -359,6 +390,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(tw, "dealsync")
 		row("webhooks sent (closed-won + other)", "%d (%d + %d)", d.Webhooks, d.Deals, d.Webhooks-d.Deals)
 		row("acknowledged 2xx / failed / attempts", "%d / %d / %d   (statuses %s)", d.Accepted, d.Failed, d.Attempts, counts(d.Statuses))
+		row("closed-won not acknowledged (refused / cut off)", "%d (%d / %d)", d.Unacknowledged, d.Refused, d.Unacknowledged-d.Refused)
 		if d.Late > 0 {
 			row("paced sends that left late", "%d", d.Late)
 		}
@@ -366,6 +398,18 @@ func (r *Report) WriteTable(w io.Writer) {
 		row("ack latency p50 / p95 / p99 / max", "%s", d.Ack)
 		row("end-to-end invoices/s", "%.1f  (%d invoices, first send → last invoice %.1f s%s)", d.InvoicesPerSecond, d.Invoices, d.EndToEndSeconds, roundsNote(len(r.Rounds)))
 		row("invoices lost / duplicated / unexpected", "%d / %d / %d", d.Lost, d.Duplicated, d.Unexpected)
+		if d.Pending > 0 {
+			row("invoices pending (runs may still be open)", "%d", d.Pending)
+		}
+		if d.LateDuplicated > 0 {
+			row("duplicates after their round's check", "%d", d.LateDuplicated)
+		}
+		switch {
+		case d.OpenRuns > 0:
+			row("runs still open at the final check", "%d", d.OpenRuns)
+		case d.OpenRuns < 0:
+			row("runs still open at the final check", "unknown")
+		}
 		if d.AllClosedSeconds > 0 {
 			row("all runs closed after", "%.1f s (failed runs: %d)", d.AllClosedSeconds, d.FailedRuns)
 		}
@@ -415,7 +459,18 @@ func (r *Report) WriteTable(w io.Writer) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	if r.Verdict != "" {
+		fmt.Fprintf(w, "verdict: %s: %s\n", verdictHeadline[r.Verdict], r.VerdictReason)
+	}
 	fmt.Fprintln(w)
+}
+
+// verdictHeadline is how the table's last line says a verdict.
+var verdictHeadline = map[string]string{
+	VerdictPass:         "PASS",
+	VerdictViolated:     "EXACTLY-ONCE VIOLATED",
+	VerdictUndelivered:  "UNDELIVERED",
+	VerdictInconclusive: "INCONCLUSIVE",
 }
 
 func roundsNote(n int) string {
