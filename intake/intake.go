@@ -256,6 +256,20 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, status, err.Error())
 		return
 	}
+	// A connection whose runs listen orders a deal's whole-deal events by
+	// their time (the newest says the deal's state): one without a time
+	// would count as older than any, and a loss sent without one would
+	// never stop the invoice of the win before it.
+	if conn.Listens() {
+		for _, ev := range events {
+			if !ev.Thin && ev.OccurredAt.IsZero() {
+				msg := fmt.Sprintf("event %q of deal %q has no occurred_at: connection %q orders a deal's events by it (it has a settle_time or a linger); send each event's time", ev.EventID, ev.Deal.ID, name)
+				log.Info("webhook refused", "status", http.StatusBadRequest, "reason", msg)
+				reply.Refuse(w, http.StatusBadRequest, msg)
+				return
+			}
+		}
+	}
 	// Events of the batch that could not be read: the others go through.
 	for _, err := range hook.Unreadable {
 		log.Warn("webhook event cannot be read; left out, the delivery's other events are taken", "reason", err.Error())
@@ -450,6 +464,23 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			}
 		}
 		verdicts[i] = step{i, ok, reason}
+	}
+	// Without a run that listens, a win is judged on its own; a newer
+	// event of the same deal in the same delivery that has the deal out of
+	// the won stages (the deal lost again since) says it is no longer won:
+	// the win starts no run.
+	if !conn.Listens() {
+		for i, ev := range events {
+			if !verdicts[i].ok || ev.Thin || ev.OccurredAt.IsZero() {
+				continue
+			}
+			for j, later := range events {
+				if j != i && keys[j] == keys[i] && !later.Thin && later.OccurredAt.After(ev.OccurredAt) && !conn.IsWonStage(later.Deal.Stage) {
+					verdicts[i] = step{i, false, fmt.Sprintf("a newer event of this deal in the same delivery (%s) has it in stage %q, not a won stage", later.EventID, later.Deal.Stage)}
+					break
+				}
+			}
+		}
 	}
 	var deals [][]step
 	byDeal := map[string]int{}

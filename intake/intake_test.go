@@ -104,7 +104,7 @@ func setup(t *testing.T, public string) (*httptest.Server, *fakeStarter, *listSo
 	src := &listSource{}
 	st := &fakeStarter{running: map[string]bool{}}
 	h := New(Options{
-		Connections: conns{"crm": {Name: "crm", Source: src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Connections: conns{"crm": {Name: "crm", Source: src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}, WonStages: []string{"won"}}},
 		Starter:     st, PublicBaseURL: public, MaxBodyBytes: 4096,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -127,9 +127,9 @@ func post(t *testing.T, url, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-const batch = `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},
- {"event_id":"e2","deal":{"id":"B","stage":"open"}},
- {"event_id":"e3","deal":{"id":"C","stage":"won"}}]`
+const batch = `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}},
+ {"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"B","stage":"open"}},
+ {"event_id":"e3","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"C","stage":"won"}}]`
 
 func TestBatchStartsTriggeringEventsOnly(t *testing.T) {
 	srv, st, _ := setup(t, "")
@@ -256,7 +256,7 @@ func TestThinNonTriggeringEventsGoToRunningRuns(t *testing.T) {
 func TestWholeDealNonTriggeringEventsGoToRunsThatListen(t *testing.T) {
 	srv, st, _ := setup(t, "")
 	st.running["A"] = true
-	const events = `[{"event_id":"e1","deal":{"id":"A","stage":"won","previous_stage":"won"}},{"event_id":"e2","deal":{"id":"B","stage":"open"}}]`
+	const events = `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won","previous_stage":"won"}},{"event_id":"e2","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"B","stage":"open"}}]`
 	if status, body := post(t, srv.URL+"/webhooks/crm", events); status != http.StatusOK || len(st.notified) != 0 {
 		t.Fatalf("a connection whose runs do not listen: %d %s, notified %v", status, body, st.notified)
 	}
@@ -420,7 +420,7 @@ func TestEventResolverRunsBeforeTheTrigger(t *testing.T) {
 	})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	body := `[{"event_id":"e1","deal":{"id":"A","stage":"custom-7"}},{"event_id":"e2","deal":{"id":"B","stage":"custom-8"}}]`
+	body := `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"custom-7"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"B","stage":"custom-8"}}]`
 
 	src.failWith = fmt.Errorf("pipelines: %w", connectors.ErrCRMUnavailable)
 	if status, reply := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusServiceUnavailable || !strings.Contains(reply, "pipelines") {
@@ -483,9 +483,9 @@ func TestBatchEventsOfOneDealFollowItsStart(t *testing.T) {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},
- {"event_id":"e2","deal":{"id":"A","stage":"lost"}},
- {"event_id":"e3","deal":{"id":"B","stage":"won"}}]`)
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}},
+ {"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"A","stage":"lost"}},
+ {"event_id":"e3","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"B","stage":"won"}}]`)
 	var reply connectors.Reply
 	if err := json.Unmarshal([]byte(body), &reply); err != nil || status != http.StatusAccepted || len(reply.Results) != 3 {
 		t.Fatalf("%d %s", status, body)
@@ -498,8 +498,8 @@ func TestBatchEventsOfOneDealFollowItsStart(t *testing.T) {
 	}
 
 	st.fail, st.calls = "C", nil
-	status, body = post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e4","deal":{"id":"C","stage":"won"}},
- {"event_id":"e5","deal":{"id":"C","stage":"lost"}}]`)
+	status, body = post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e4","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"C","stage":"won"}},
+ {"event_id":"e5","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"C","stage":"lost"}}]`)
 	if status != http.StatusServiceUnavailable || slices.Contains(st.calls, "notify e5") {
 		t.Errorf("failed start: %d %s, calls %v; want 503 and e5 not sent", status, body, st.calls)
 	}
@@ -572,13 +572,13 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	}
 	first := make(chan int, 1)
 	go func() {
-		resp, _ := send(chunked(`[{"event_id":"e1","deal":{"id":"A","stage":"won"}}]`))
+		resp, _ := send(chunked(`[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}}]`))
 		first <- resp.StatusCode
 	}()
 	if got := <-st.entered; got != "A" {
 		t.Fatalf("start of %s, want A", got)
 	}
-	second := `[{"event_id":"e2","deal":{"id":"B","stage":"won"}}]`
+	second := `[{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"B","stage":"won"}}]`
 	resp, body := send(strings.NewReader(second))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "in flight") {
 		t.Fatalf("second delivery while the first is held: %d, Retry-After %q, %s; want 503 with Retry-After 1", resp.StatusCode, resp.Header.Get("Retry-After"), body)
@@ -758,7 +758,7 @@ func TestADeliveryHasADeadlineOfItsOwn(t *testing.T) {
 func TestDroppedEventsAreCounted(t *testing.T) {
 	srv, st, _ := setup(t, "")
 	before := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped)
-	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","account":"unlisted","deal":{"id":"X","stage":"won"}},{"event_id":"e2","deal":{"id":"A","stage":"won"}}]`)
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","account":"unlisted","deal":{"id":"X","stage":"won"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"A","stage":"won"}}]`)
 	if status != http.StatusAccepted || len(st.started) != 1 {
 		t.Fatalf("%d %s, started %v", status, body, st.started)
 	}
@@ -770,7 +770,7 @@ func TestDroppedEventsAreCounted(t *testing.T) {
 	// events count once, with the delivery that goes through.
 	st.failDeal, st.failWith = "A", fmt.Errorf("%w: frontend down", ErrUnavailable)
 	before = metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped)
-	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","account":"unlisted","deal":{"id":"X","stage":"won"}},{"event_id":"e2","deal":{"id":"A","stage":"won"}}]`); status != http.StatusServiceUnavailable {
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","account":"unlisted","deal":{"id":"X","stage":"won"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"A","stage":"won"}}]`); status != http.StatusServiceUnavailable {
 		t.Fatalf("%d %s, want 503", status, body)
 	}
 	if got := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped) - before; got != 0 {
@@ -829,9 +829,9 @@ func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv, st
 	}
-	const bad = `{"event_id":"e2","deal":{"id":"bad","stage":"won"}},{"event_id":"e3","thin":true,"deal":{"id":"bad","stage":"won"}}`
+	const bad = `{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"bad","stage":"won"}},{"event_id":"e3","thin":true,"deal":{"id":"bad","stage":"won"}}`
 	srv, st := setup()
-	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},`+bad+`,{"event_id":"e4","deal":{"id":"C","stage":"won"}}]`)
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}},`+bad+`,{"event_id":"e4","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"C","stage":"won"}}]`)
 	if status != http.StatusInternalServerError || !strings.Contains(body, "index out of range") || !strings.Contains(body, "fix the mapping") {
 		t.Fatalf("%d %s, want 500 naming the trigger's error", status, body)
 	}
@@ -857,7 +857,7 @@ func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
 	// A start that fails as well: 503 (the engine), and both errors said.
 	srv, st = setup()
 	st.failDeal, st.failWith = "A", fmt.Errorf("%w: frontend down", ErrUnavailable)
-	status, body = post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},`+bad+`]`)
+	status, body = post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}},`+bad+`]`)
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "frontend down") || !strings.Contains(body, "index out of range") {
 		t.Fatalf("%d %s, want 503 naming both the start's and the trigger's error", status, body)
 	}
@@ -877,7 +877,7 @@ func TestDebugLogFollowsEachEventToItsRun(t *testing.T) {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","deal":{"id":"D1","stage":"won"}},{"event_id":"e2","deal":{"id":"D2","stage":"open"}}]`); status != http.StatusAccepted {
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D1","stage":"won"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"D2","stage":"open"}}]`); status != http.StatusAccepted {
 		t.Fatalf("%d %s", status, body)
 	}
 	mu.Lock()
@@ -900,4 +900,45 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// A connection whose runs listen orders a deal's events by their time: an
+// event without occurred_at is refused (400, naming it), as one that would
+// count as older than any, so that a loss sent without a time could never
+// stop the invoice of the win before it.
+func TestListeningConnectionsNeedEventTimes(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}}
+	srv := httptest.NewServer(New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}, Linger: time.Hour}},
+		Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}))
+	t.Cleanup(srv.Close)
+	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}},{"event_id":"e2","deal":{"id":"B","stage":"won"}}]`)
+	if status != http.StatusBadRequest || !strings.Contains(body, `event \"e2\"`) || !strings.Contains(body, "occurred_at") || len(st.started) != 0 {
+		t.Fatalf("%d %s, started %v; want 400 naming e2 and occurred_at, nothing started", status, body, st.started)
+	}
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e2","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"B","stage":"won"}}]`); status != http.StatusAccepted {
+		t.Fatalf("with its time: %d %s", status, body)
+	}
+}
+
+// Without a run that listens, a win is judged on its own: a newer event of
+// the same deal in the same delivery that has it out of the won stages
+// (lost again since, whatever the order of the batch) keeps the win from
+// starting a run; a newer one still won (an amount change) does not.
+func TestANewerLossInTheSameDeliveryStopsTheWin(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	status, body := post(t, srv.URL+"/webhooks/crm", `[
+ {"event_id":"lost","occurred_at":"2026-11-20T10:05:00Z","deal":{"id":"A","stage":"lost","previous_stage":"won"}},
+ {"event_id":"won","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won","previous_stage":"open"}}]`)
+	if status != http.StatusOK || len(st.started) != 0 || !strings.Contains(body, `a newer event of this deal in the same delivery (lost) has it in stage \"lost\"`) {
+		t.Fatalf("%d %s, started %v; want 200, the win skipped for the newer loss", status, body, st.started)
+	}
+	status, body = post(t, srv.URL+"/webhooks/crm", `[
+ {"event_id":"won","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"B","stage":"won","previous_stage":"open"}},
+ {"event_id":"more","occurred_at":"2026-11-20T10:05:00Z","deal":{"id":"B","stage":"won","previous_stage":"won"}},
+ {"event_id":"older-loss","occurred_at":"2026-11-20T09:00:00Z","deal":{"id":"B","stage":"lost","previous_stage":"open"}}]`)
+	if status != http.StatusAccepted || len(st.started) != 1 || st.started[0] != "B" {
+		t.Fatalf("%d %s, started %v; want B started (its newer event still won, its loss older)", status, body, st.started)
+	}
 }
