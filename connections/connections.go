@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -179,16 +180,33 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 				c.Linger = DefaultFetchLinger
 			}
 		}
-		for account, tn := range cc.AccountTargets {
+		// An account is routed by the key its events carry: one the source
+		// does not serve (a typo) would send nothing there, and that
+		// account's invoices to the connection's own target, another
+		// company's books.
+		accounts := slices.Sorted(maps.Keys(cc.AccountTargets))
+		routed := map[string]string{} // key → account as written
+		for _, account := range accounts {
+			tn := cc.AccountTargets[account]
 			t, ok := targets[tn]
 			if !ok {
 				errs = append(errs, fmt.Errorf("connections.%s.account_targets.%s: no usable target %q", name, account, tn))
 				continue
 			}
+			key, err := c.AccountKey(account)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("connections.%s.account_targets.%s: %w", name, account, err))
+				continue
+			}
+			if other, dup := routed[key]; dup && cc.AccountTargets[other] != tn {
+				errs = append(errs, fmt.Errorf("connections.%s.account_targets: %s and %s are one account (%s), routed to two targets", name, other, account, key))
+				continue
+			}
+			routed[key] = account
 			if c.AccountTargets == nil {
 				c.AccountTargets = map[string]connectors.Target{}
 			}
-			c.AccountTargets[account] = t
+			c.AccountTargets[key] = t
 		}
 		if err := bind(c, mappings); err != nil {
 			errs = append(errs, fmt.Errorf("connections.%s.mapping: %w", name, err))

@@ -310,3 +310,49 @@ targets:
 		t.Errorf("the problem does not say what is wanted:\n%v", err)
 	}
 }
+
+// account_targets route by the account key the source's events carry: a
+// key the source does not serve (a typo) is refused at build, naming the
+// accounts it serves, rather than leaving that account's invoices on the
+// connection's own target.
+func TestAccountTargetsAreTheSourcesAccounts(t *testing.T) {
+	t.Setenv("DEALSYNC_TEST_HS_SECRET", "hubspot-client-secret")
+	t.Setenv("DEALSYNC_TEST_HS_TOKEN", "pat-na1-62515")
+	build := func(routes string) (*connections.Set, error) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "dealsync.yaml")
+		yaml := `targets:
+  erp-a: {type: http, base_url: "https://a.example"}
+  erp-b: {type: http, base_url: "https://b.example"}
+connections:
+  hs:
+    target: erp-a
+    account_targets: {` + routes + `}
+    source:
+      type: hubspot
+      client_secret: env:DEALSYNC_TEST_HS_SECRET
+      accounts:
+        "62515": {access_token: env:DEALSYNC_TEST_HS_TOKEN}
+        "70001": {access_token: env:DEALSYNC_TEST_HS_TOKEN}
+`
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return connections.Build(cfg, connectors.Env{})
+	}
+	if _, err := build(`"62516": erp-b`); err == nil || !strings.Contains(err.Error(), "account_targets.62516") || !strings.Contains(err.Error(), "62515") {
+		t.Fatalf("a key the source does not serve: %v; want an error naming it and the accounts served", err)
+	}
+	set, err := build(`"62515": erp-b`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := set.Resolve("hs")
+	if c.TargetFor("62515") == c.TargetFor("70001") {
+		t.Fatal("account 62515 is not routed to its own target")
+	}
+}
