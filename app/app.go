@@ -131,8 +131,11 @@ func BuildConnections(cfg *config.Config, logger *slog.Logger) (*connections.Set
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConns = 256
 	transport.MaxIdleConnsPerHost = 64
+	// The client's own timeout is a backstop for calls without a deadline
+	// (a step's calls end with the step): never shorter than a step, or a
+	// call the activity_timeout allows would be cut and retried for ever.
 	return connections.Build(cfg, connectors.Env{
-		HTTPClient: &http.Client{Timeout: 60 * time.Second, Transport: transport},
+		HTTPClient: &http.Client{Timeout: max(60*time.Second, cfg.Workflow.ActivityTimeout), Transport: transport},
 		Logger:     logger,
 	})
 }
