@@ -39,6 +39,11 @@ type Config struct {
 	// Secret is the Standard Webhooks secret, "whsec_<base64>" (the prefix is
 	// optional), given literally or as env:NAME / file:PATH.
 	Secret secret.Secret `mapstructure:"secret" validate:"required"`
+	// PreviousSecret, while a secret is rotated, is the one being retired:
+	// a delivery signed with it is taken too (and counted, so that an
+	// operator sees when the senders have moved on). Standard Webhooks'
+	// own way, a sender signing with both at once, needs none.
+	PreviousSecret secret.Secret `mapstructure:"previous_secret"`
 	// Tolerance is how far webhook-timestamp may be from the receiver's clock,
 	// either way. 0 means DefaultTolerance (5m).
 	Tolerance time.Duration `mapstructure:"tolerance" validate:"gte=0"`
@@ -54,8 +59,8 @@ func init() {
 // Source verifies and parses generic deliveries. It is safe for concurrent
 // use once built.
 type Source struct {
-	key       []byte
-	tolerance time.Duration
+	key, previousKey []byte
+	tolerance        time.Duration
 
 	// Now is the clock Verify uses when a Webhook has no Received time;
 	// nil means time.Now. Tests set it.
@@ -81,11 +86,21 @@ func New(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generic source: secret (%s): %w", cfg.Secret.Describe(), err)
 	}
+	var previousKey []byte
+	if !cfg.PreviousSecret.IsZero() {
+		value, err := cfg.PreviousSecret.Reveal()
+		if err == nil {
+			previousKey, err = decodeSecret(value)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("generic source: previous_secret (%s): %w", cfg.PreviousSecret.Describe(), err)
+		}
+	}
 	tol := cfg.Tolerance
 	if tol == 0 {
 		tol = DefaultTolerance
 	}
-	return &Source{key: key, tolerance: tol}, nil
+	return &Source{key: key, previousKey: previousKey, tolerance: tol}, nil
 }
 
 // Tolerance is the timestamp tolerance in effect.
@@ -106,7 +121,12 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 			now = time.Now()
 		}
 	}
-	return verifyWithKey(s.key, w.Header, w.Body, now, s.tolerance)
+	err := verifyWithKey(s.key, w.Header, w.Body, now, s.tolerance)
+	if err != nil && s.previousKey != nil && verifyWithKey(s.previousKey, w.Header, w.Body, now, s.tolerance) == nil {
+		w.PreviousSecret = true
+		return nil
+	}
+	return err
 }
 
 // Parse turns a verified delivery into its deal events, in body order. Errors

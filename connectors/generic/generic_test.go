@@ -179,6 +179,24 @@ func TestSourceVerify(t *testing.T) {
 	if err := s.Verify(nil); !errors.Is(err, connectors.ErrUnauthorized) {
 		t.Fatalf("Verify(nil) = %v", err)
 	}
+
+	// While the secret is rotated, the one being retired still signs, and
+	// the delivery says so; a stale one is refused all the same.
+	rotating, err := New(Config{Secret: secret.New("whsec_" + strings.Repeat("QUJD", 8)), PreviousSecret: secret.New(vecSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Received, w.PreviousSecret = vecTime, false
+	if err := rotating.Verify(w); err != nil || !w.PreviousSecret {
+		t.Fatalf("Verify(previous secret) = %v, PreviousSecret %v; want accepted and marked", err, w.PreviousSecret)
+	}
+	w.Received, w.PreviousSecret = vecTime.Add(6*time.Minute), false
+	if err := rotating.Verify(w); !errors.Is(err, connectors.ErrUnauthorized) || w.PreviousSecret {
+		t.Fatalf("Verify(previous secret, stale) = %v", err)
+	}
+	if _, err := New(Config{Secret: secret.New(vecSecret), PreviousSecret: secret.New("whsec_this-is-not-base64!")}); err == nil || !strings.Contains(err.Error(), "previous_secret") {
+		t.Fatalf("a previous_secret that is not one: %v", err)
+	}
 }
 
 func TestParseIssueExample(t *testing.T) {
