@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/connectors/hubspot"
 	"github.com/dealsync/dealsync/connectors/pipedrive"
@@ -72,9 +73,12 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			if err := d.prepare(conn.Source); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("connection %q: %w", connection, err)}
 			}
-			// The intake answers within its 20 s deadline; one that does
-			// not answer at all is not waited for forever.
-			resp, err := (&http.Client{Timeout: time.Minute}).Do(d.req)
+			// The intake answers within its deadline (a CRM read and the
+			// starts of a batch: intake.start_timeout four times, 20 s by
+			// default); one that does not answer at all is not waited for
+			// forever.
+			wait := max(time.Minute, (1+intake.BatchTimeouts)*cfg.Intake.StartTimeout+10*time.Second)
+			resp, err := (&http.Client{Timeout: wait}).Do(d.req)
 			if err != nil {
 				return postError(err)
 			}

@@ -262,6 +262,19 @@ func TestParseIssueExample(t *testing.T) {
 	}
 }
 
+// The same event listed twice in a batch is taken once (a 400 would lose
+// the batch's other events, as senders do not resend a 4xx); ids and
+// stages are read without the spaces around them.
+func TestParseRepeatsAndSpaces(t *testing.T) {
+	evs, err := ParseEvents([]byte(`[{"event_id":"e","deal":{"id":"D","stage":"won"}}, {"event_id":"e","deal":{"id":"D","stage":"won"}} ,{"event_id":"f","deal":{"id":" D ","stage":"won ","previous_stage":" open"}}]`), "")
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("%v, %d events; want e once and f", err, len(evs))
+	}
+	if d := evs[1].Deal; d.ID != "D" || d.Stage != "won" || d.PreviousStage != "open" {
+		t.Fatalf("deal %+v: want id, stage and previous stage without spaces", d)
+	}
+}
+
 func TestParseBatch(t *testing.T) {
 	body := `[
   {"event_id":"evt_a","deal":{"id":"D-1","stage":"closed_won","amount":100}},
@@ -375,7 +388,7 @@ func TestParseBadValues(t *testing.T) {
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","name":42}}`, `deal.name: want a string, got number`},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","company":{"address":{"country":["DE"]}}}}`, `deal.company.address.country: want a string, got array`},
 		{`{"event_id":["e"],"deal":{"id":"D","stage":"won"}}`, `event_id: want a string or a number, got array`},
-		{`[{"event_id":"e","deal":{"id":"D","stage":"won"}},{"event_id":"e","deal":{"id":"D","stage":"won"}}]`, `[1].event_id: "e" repeats the id of [0]`},
+		{`[{"event_id":"e","deal":{"id":"D","stage":"won"}},{"event_id":"e","deal":{"id":"D","stage":"lost"}}]`, `[1].event_id: "e" repeats the id of [0] with another event`},
 		// Discount parts that cancel out (20 off and -10 %, -60 and 150 %)
 		// billed differently by the built-in mapping and a mapping file.
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{"quantity":"1","unit_price":"100","discount":"20","discount_percent":"-10"}]}}`,

@@ -70,7 +70,7 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 	}
 
 	p := &problems{}
-	events := make([]model.DealEvent, len(elems))
+	events := make([]model.DealEvent, 0, len(elems))
 	seen := make(map[string]int, len(elems))
 	for i, raw := range elems {
 		base := ""
@@ -90,12 +90,17 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 		}
 		if ev.EventID != "" {
 			if j, dup := seen[ev.EventID]; dup {
-				p.add(join(base, "event_id"), fmt.Sprintf("%s repeats the id of [%d]", quoteShort(ev.EventID), j))
+				// The same event listed twice (a sender's batching) is one
+				// event; another event under a used id is malformed.
+				if bytes.Equal(bytes.TrimSpace(raw), bytes.TrimSpace(elems[j])) {
+					continue
+				}
+				p.add(join(base, "event_id"), fmt.Sprintf("%s repeats the id of [%d] with another event", quoteShort(ev.EventID), j))
 			} else {
 				seen[ev.EventID] = i
 			}
 		}
-		events[i] = ev
+		events = append(events, ev)
 	}
 	if err := p.err(); err != nil {
 		return nil, err
@@ -340,16 +345,19 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 	}
 	f := func(name string) string { return path + "." + name }
 
-	d.ID = p.ident(f("id"), m["id"])
-	if strings.TrimSpace(d.ID) == "" {
+	// Ids and stages are compared and keyed as sent: " D-1" would be
+	// another deal's run, "won " no won stage. Spaces around them are a
+	// sender's, not part of them.
+	d.ID = strings.TrimSpace(p.ident(f("id"), m["id"]))
+	if d.ID == "" {
 		p.add(f("id"), "is required")
 	}
 	d.Name = p.str(f("name"), m["name"])
-	d.Stage = p.ident(f("stage"), m["stage"])
-	if strings.TrimSpace(d.Stage) == "" {
+	d.Stage = strings.TrimSpace(p.ident(f("stage"), m["stage"]))
+	if d.Stage == "" {
 		p.add(f("stage"), "is required")
 	}
-	d.PreviousStage = p.ident(f("previous_stage"), m["previous_stage"])
+	d.PreviousStage = strings.TrimSpace(p.ident(f("previous_stage"), m["previous_stage"]))
 	if amount, ok := p.dec(f("amount"), m["amount"]); ok {
 		d.Amount = decimal.NewNullDecimal(amount)
 	}
