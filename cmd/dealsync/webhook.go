@@ -16,11 +16,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dealsync/dealsync/config"
-	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/connectors/hubspot"
 	"github.com/dealsync/dealsync/connectors/pipedrive"
 	"github.com/dealsync/dealsync/connectors/salesforce"
+	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/secret"
 )
 
