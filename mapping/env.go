@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -342,8 +343,65 @@ func asDec(v any) decimal.Decimal {
 	case int:
 		return decimal.NewFromInt(int64(x))
 	}
-	panic(fmt.Sprintf("not a decimal: %T", v)) // unreachable: type-checked
+	panic(fmt.Sprintf(notDecimal+"%T", v)) // a type shown only as it runs: see function
 }
+
+// function is expr.Function with the call checked: arguments of other
+// types than f takes, which the type check lets through when a type shows
+// only as the expression runs (a conditional of a whole number and a
+// decimal), are an error naming the function and what it got, instead of
+// Go's "interface conversion" message.
+func function(name string, f func(p ...any) (any, error), types ...any) expr.Option {
+	return expr.Function(name, func(p ...any) (v any, err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			_, assertion := r.(*runtime.TypeAssertionError)
+			if msg, ok := r.(string); !assertion && !(ok && strings.HasPrefix(msg, notDecimal)) {
+				panic(r)
+			}
+			shown := name
+			if op, ok := operatorOf[name]; ok {
+				shown = "the operator " + op
+			}
+			kinds := make([]string, len(p))
+			for i, a := range p {
+				kinds[i] = kindName(a)
+			}
+			v, err = nil, fmt.Errorf("%s cannot take %s (a value whose type depends on the deal, e.g. a conditional of a whole number and a decimal: make both branches one type, e.g. with dec())", shown, strings.Join(kinds, " and "))
+		}()
+		return f(p...)
+	}, types...)
+}
+
+// operatorOf names the operators behind the decimal functions.
+var operatorOf = map[string]string{"_dec_add": "+", "_dec_sub": "-", "_dec_mul": "*", "_dec_div": "/",
+	"_dec_eq": "==", "_dec_ne": "!=", "_dec_lt": "<", "_dec_le": "<=", "_dec_gt": ">", "_dec_ge": ">="}
+
+// kindName says what a value is, in a mapping's words.
+func kindName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nothing"
+	case decimal.Decimal:
+		return "a decimal"
+	case int:
+		return "a whole number"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case model.Date:
+		return "a date"
+	case Moment:
+		return "a time"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+const notDecimal = "not a decimal: "
 
 func decOp(f func(a, b decimal.Decimal) any) func(params ...any) (any, error) {
 	return func(p ...any) (any, error) { return f(asDec(p[0]), asDec(p[1])), nil }
@@ -372,22 +430,22 @@ func baseOptions() []expr.Option {
 	_ = dateT
 	opts := []expr.Option{
 		// Exact decimal arithmetic and comparison.
-		expr.Function("_dec_add", decOp(func(a, b decimal.Decimal) any { return a.Add(b) }), decOverloads...),
-		expr.Function("_dec_sub", decOp(func(a, b decimal.Decimal) any { return a.Sub(b) }), decOverloads...),
-		expr.Function("_dec_mul", decOp(func(a, b decimal.Decimal) any { return a.Mul(b) }), decOverloads...),
-		expr.Function("_dec_div", func(p ...any) (any, error) {
+		function("_dec_add", decOp(func(a, b decimal.Decimal) any { return a.Add(b) }), decOverloads...),
+		function("_dec_sub", decOp(func(a, b decimal.Decimal) any { return a.Sub(b) }), decOverloads...),
+		function("_dec_mul", decOp(func(a, b decimal.Decimal) any { return a.Mul(b) }), decOverloads...),
+		function("_dec_div", func(p ...any) (any, error) {
 			b := asDec(p[1])
 			if b.IsZero() {
 				return nil, errDivZero
 			}
 			return asDec(p[0]).Div(b), nil
 		}, decOverloads...),
-		expr.Function("_dec_eq", decOp(func(a, b decimal.Decimal) any { return a.Equal(b) }), decCmpOverloads...),
-		expr.Function("_dec_ne", decOp(func(a, b decimal.Decimal) any { return !a.Equal(b) }), decCmpOverloads...),
-		expr.Function("_dec_lt", decOp(func(a, b decimal.Decimal) any { return a.LessThan(b) }), decCmpOverloads...),
-		expr.Function("_dec_le", decOp(func(a, b decimal.Decimal) any { return a.LessThanOrEqual(b) }), decCmpOverloads...),
-		expr.Function("_dec_gt", decOp(func(a, b decimal.Decimal) any { return a.GreaterThan(b) }), decCmpOverloads...),
-		expr.Function("_dec_ge", decOp(func(a, b decimal.Decimal) any { return a.GreaterThanOrEqual(b) }), decCmpOverloads...),
+		function("_dec_eq", decOp(func(a, b decimal.Decimal) any { return a.Equal(b) }), decCmpOverloads...),
+		function("_dec_ne", decOp(func(a, b decimal.Decimal) any { return !a.Equal(b) }), decCmpOverloads...),
+		function("_dec_lt", decOp(func(a, b decimal.Decimal) any { return a.LessThan(b) }), decCmpOverloads...),
+		function("_dec_le", decOp(func(a, b decimal.Decimal) any { return a.LessThanOrEqual(b) }), decCmpOverloads...),
+		function("_dec_gt", decOp(func(a, b decimal.Decimal) any { return a.GreaterThan(b) }), decCmpOverloads...),
+		function("_dec_ge", decOp(func(a, b decimal.Decimal) any { return a.GreaterThanOrEqual(b) }), decCmpOverloads...),
 		expr.Operator("+", "_dec_add"),
 		expr.Operator("-", "_dec_sub"),
 		expr.Operator("*", "_dec_mul"),
@@ -400,7 +458,7 @@ func baseOptions() []expr.Option {
 		expr.Operator(">=", "_dec_ge"),
 
 		// dec("12.50") / dec(3): an exact decimal.
-		expr.Function("dec", func(p ...any) (any, error) {
+		function("dec", func(p ...any) (any, error) {
 			switch x := p[0].(type) {
 			case int:
 				return decimal.NewFromInt(int64(x)), nil
@@ -416,11 +474,11 @@ func baseOptions() []expr.Option {
 			return nil, fmt.Errorf("dec: unexpected %T", p[0])
 		}, new(func(string) decimal.Decimal), new(func(int) decimal.Decimal), new(func(decimal.Decimal) decimal.Decimal)),
 		// round(x, places): half away from zero.
-		expr.Function("round_to", func(p ...any) (any, error) {
+		function("round_to", func(p ...any) (any, error) {
 			return asDec(p[0]).Round(int32(p[1].(int))), nil
 		}, new(func(decimal.Decimal, int) decimal.Decimal)),
 		// round_currency(x, "JPY"): to the currency's minor units.
-		expr.Function("round_currency", func(p ...any) (any, error) {
+		function("round_currency", func(p ...any) (any, error) {
 			cur, err := model.ParseCurrency(p[1].(string))
 			if err != nil {
 				return nil, err
@@ -428,24 +486,24 @@ func baseOptions() []expr.Option {
 			return cur.Round(asDec(p[0])), nil
 		}, new(func(decimal.Decimal, string) decimal.Decimal)),
 		// percent(x, p) = x × p / 100.
-		expr.Function("percent", func(p ...any) (any, error) {
+		function("percent", func(p ...any) (any, error) {
 			return asDec(p[0]).Mul(asDec(p[1])).Shift(-2), nil // exactly: Div stops at 16 digits
 		}, new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal), new(func(decimal.Decimal, int) decimal.Decimal)),
-		expr.Function("min_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Min(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
-		expr.Function("max_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Max(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
+		function("min_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Min(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
+		function("max_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Max(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
 
 		// Dates.
-		expr.Function("date", func(p ...any) (any, error) {
+		function("date", func(p ...any) (any, error) {
 			return model.ParseDate(p[0].(string))
 		}, new(func(string) model.Date)),
-		expr.Function("add_days", func(p ...any) (any, error) {
+		function("add_days", func(p ...any) (any, error) {
 			d := p[0].(model.Date)
 			if d.IsZero() {
 				return d, nil
 			}
 			return d.AddDays(p[1].(int)), nil
 		}, new(func(model.Date, int) model.Date)),
-		expr.Function("date_in", func(p ...any) (any, error) {
+		function("date_in", func(p ...any) (any, error) {
 			m := p[0].(Moment)
 			if m.t.IsZero() {
 				return model.Date{}, nil
@@ -456,7 +514,7 @@ func baseOptions() []expr.Option {
 			}
 			return model.DateIn(m.t, loc), nil
 		}, new(func(Moment, string) model.Date)),
-		expr.Function("end_of_month", func(p ...any) (any, error) {
+		function("end_of_month", func(p ...any) (any, error) {
 			d := p[0].(model.Date)
 			if d.IsZero() {
 				return d, nil
@@ -464,7 +522,7 @@ func baseOptions() []expr.Option {
 			t := d.Time()
 			return model.DateOf(time.Date(t.Year(), t.Month()+1, 0, 0, 0, 0, 0, time.UTC)), nil
 		}, new(func(model.Date) model.Date)),
-		expr.Function("is_set", func(p ...any) (any, error) {
+		function("is_set", func(p ...any) (any, error) {
 			switch x := p[0].(type) {
 			case model.Date:
 				return !x.IsZero(), nil
@@ -478,7 +536,7 @@ func baseOptions() []expr.Option {
 		// coalesce(a, b, ...): the first non-blank string / set date.
 		// A call without arguments is refused at load (parser.compile);
 		// the snapshot of a run started before that check fails here instead.
-		expr.Function("coalesce", func(p ...any) (any, error) {
+		function("coalesce", func(p ...any) (any, error) {
 			if len(p) == 0 {
 				return nil, errCoalesceNoArguments
 			}

@@ -697,3 +697,16 @@ lookups:
 		t.Fatalf("conditional fallback taken: %v, %+v", err, inv.Lines)
 	}
 }
+
+// A value whose type shows only as the expression runs (a conditional of
+// a whole number and a decimal) passed to a function that does not take
+// it is a mapping error naming the function and what it got, not Go's
+// "interface conversion" message.
+func TestArgumentOfAnotherTypeIsNamed(t *testing.T) {
+	m := parse(t, "name: types\ninvoice:\n  memo: 'string(round_to(dec(\"1.234\"), deal.name == \"x\" ? 2 : dec(2)))'\n")
+	_, err := mapping.Apply(m, wonEvent("closedwon", ""))
+	var me *mapping.Error
+	if !errors.As(err, &me) || !strings.Contains(err.Error(), "round_to cannot take a decimal and a decimal") || strings.Contains(err.Error(), "interface conversion") {
+		t.Fatalf("got %v; want a mapping error naming round_to and the decimals it got", err)
+	}
+}
