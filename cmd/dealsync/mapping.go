@@ -237,14 +237,22 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
 		return usage("%v", err)
-	} else if !noConn && !ev.Thin {
-		// A whole deal (one --fetch --save wrote) of a connection whose
-		// webhooks are thin: judged as such a webhook of it, as --fetch
-		// judges it. A connection that cannot be built here (its source's
-		// config) is the run's concern: the deal is judged as it is.
+	} else if !noConn {
+		// The account as the connection's source keys its events (a
+		// Salesforce org id in another case or length is the run's
+		// account); a whole deal (one --fetch --save wrote) of a
+		// connection whose webhooks are thin is judged as such a webhook
+		// of it, as --fetch judges it. A connection that cannot be built
+		// here (its source's config) is the run's concern: the deal is
+		// taken as it is.
 		if set, berr := app.BuildConnections(cfg, quietLogger()); berr == nil {
-			if conn, ok := set.Get(connName); ok && conn.Fetcher != nil {
-				webhook = thinWebhook(conn, ev)
+			if conn, ok := set.Get(connName); ok {
+				if key, kerr := conn.AccountKey(ev.Account); ev.Account != "" && kerr == nil {
+					ev.Account = key
+				}
+				if conn.Fetcher != nil && !ev.Thin {
+					webhook = thinWebhook(conn, ev)
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -251,6 +252,19 @@ connections:
 		if r.Target != c.target || r.Request.URL != c.url {
 			t.Errorf("%v: request to %s of target %q, want %s of target %q", c.args, r.Request.URL, r.Target, c.url, c.target)
 		}
+	}
+	// A deal file written by hand, its account with spaces around it: read
+	// as the configured account too, as a run keys it.
+	b, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := filepath.Join(t.TempDir(), "typed.deal.json")
+	if err := os.WriteFile(typed, bytes.Replace(b, []byte(`"account": "77001"`), []byte(`"account": " 77001 "`), 1), 0o644); err != nil || !bytes.Contains(b, []byte(`"account": "77001"`)) {
+		t.Fatalf("writing the typed deal file: %v (saved file %s)", err, b)
+	}
+	if r, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--deal", typed); err != nil || r.Target != "globex-erp" {
+		t.Errorf("a deal file with the account as typed: %v, target %q; want globex-erp", err, r.Target)
 	}
 	if _, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "4711", "--account", "99999"); err == nil ||
 		!strings.Contains(err.Error(), `serves no account "99999" (its accounts: 62515, 77001)`) {
