@@ -170,7 +170,7 @@ connections:
 		t.Errorf("a --query Temporal refuses: exit %d, %v; want 2 naming it", exitCode(err), err)
 	}
 
-	event := writeFile(t, filepath.Join(dir, "deal.json"), `{"event_id":"evt_ch","deal":{"id":"D-CH","name":"Swiss deal","stage":"closed_won","previous_stage":"proposal","amount":"500.00","currency":"CHF","close_date":"2026-11-20","company":{"id":"C-CH","name":"Zurich AG","address":{"country":"CH"}}}}`)
+	event := writeFile(t, filepath.Join(dir, "deal.json"), `{"event_id":"evt_ch","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D-CH","name":"Swiss deal","stage":"closed_won","previous_stage":"proposal","amount":"500.00","currency":"CHF","close_date":"2026-11-20","company":{"id":"C-CH","name":"Zurich AG","address":{"country":"CH"}}}}`)
 	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", event); err != nil {
 		t.Fatal(err)
 	}
@@ -228,13 +228,13 @@ connections:
 	// "pending". Only --timed-out selects it; once the ERP is back, its
 	// retry invoices the deal.
 	erp.SetFaults(sandbox.Faults{ErrorRate: 1})
-	down := writeFile(t, filepath.Join(dir, "down.json"), `{"event_id":"evt_down","deal":{"id":"D-DOWN","name":"Outage deal","stage":"closed_won","previous_stage":"proposal","amount":"70.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-DOWN","name":"Down GmbH","address":{"country":"DE"}}}}`)
+	down := writeFile(t, filepath.Join(dir, "down.json"), `{"event_id":"evt_down","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D-DOWN","name":"Outage deal","stage":"closed_won","previous_stage":"proposal","amount":"70.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-DOWN","name":"Down GmbH","address":{"country":"DE"}}}}`)
 	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", down); err != nil {
 		t.Fatal(err)
 	}
 	downID := workflows.WorkflowID("shop", "D-DOWN")
 	// An operator terminates another deal's run, stuck in the same outage.
-	term := writeFile(t, filepath.Join(dir, "term.json"), `{"event_id":"evt_term","deal":{"id":"D-TERM","name":"Stuck deal","stage":"closed_won","previous_stage":"proposal","amount":"30.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-DOWN","name":"Down GmbH","address":{"country":"DE"}}}}`)
+	term := writeFile(t, filepath.Join(dir, "term.json"), `{"event_id":"evt_term","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D-TERM","name":"Stuck deal","stage":"closed_won","previous_stage":"proposal","amount":"30.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-DOWN","name":"Down GmbH","address":{"country":"DE"}}}}`)
 	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", term); err != nil {
 		t.Fatal(err)
 	}
