@@ -149,7 +149,7 @@ func Activities(set *connections.Set, runs activities.RunReader) *activities.Act
 // Warnings are what may keep a valid connection from invoicing: its CRM
 // signs the URL it calls (HubSpot) and intake.public_base_url, which says
 // that URL, is not set; its won stages miss the stage its source reports
-// won deals as.
+// won deals as; its source's own (connectors.ConfigWarner: a short secret).
 func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	var out []string
 	if c.SourceType == "hubspot" && cfg.Intake.PublicBaseURL == "" {
@@ -157,6 +157,9 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	}
 	if w := c.WonStageWarning(); w != "" {
 		out = append(out, w)
+	}
+	if cw, ok := c.Source.(connectors.ConfigWarner); ok {
+		out = append(out, cw.ConfigWarnings()...)
 	}
 	return out
 }

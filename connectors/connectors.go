@@ -92,6 +92,14 @@ type AccountLister interface {
 	Accounts() []string
 }
 
+// ConfigWarner is implemented by sources that can tell of a valid config
+// that is still unsafe or likely wrong (a signing secret shorter than its
+// scheme asks for): `config check` prints the warnings and the processes
+// log them at start.
+type ConfigWarner interface {
+	ConfigWarnings() []string
+}
+
 // WonStageReporter is implemented by sources that report every won deal
 // with one stage value, whatever the CRM account calls its won stages
 // (HubSpot `closedwon`, Salesforce `Closed Won`, Pipedrive `won`). A

@@ -103,6 +103,28 @@ func New(cfg Config) (*Source, error) {
 	return &Source{key: key, previousKey: previousKey, tolerance: tol}, nil
 }
 
+// minKeyBytes is the shortest secret Standard Webhooks asks for ("24 to
+// 64 bytes", random).
+const minKeyBytes = 24
+
+// ConfigWarnings implements connectors.ConfigWarner: a secret (or
+// previous_secret) shorter than Standard Webhooks asks for, which can be
+// guessed, or a typed password read as base64.
+func (s *Source) ConfigWarnings() []string {
+	var out []string
+	for _, k := range []struct {
+		name string
+		key  []byte
+	}{{"secret", s.key}, {"previous_secret", s.previousKey}} {
+		if k.key != nil && len(k.key) < minKeyBytes {
+			out = append(out, fmt.Sprintf("the source's %s is %d bytes: Standard Webhooks asks for %d to 64 random bytes, written whsec_ and their base64 (a short or typed secret can be guessed; a sender that signs with the text itself, not its base64 decoding, is refused with 401)", k.name, len(k.key), minKeyBytes))
+		}
+	}
+	return out
+}
+
+var _ connectors.ConfigWarner = (*Source)(nil)
+
 // Tolerance is the timestamp tolerance in effect.
 func (s *Source) Tolerance() time.Duration { return s.tolerance }
 

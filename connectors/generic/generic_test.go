@@ -123,6 +123,21 @@ func TestNewErrorsDoNotLeakTheSecret(t *testing.T) {
 	}
 }
 
+// A secret shorter than Standard Webhooks' 24 bytes (a typed password
+// read as base64) is valid but warned about.
+func TestShortSecretsAreWarnedAbout(t *testing.T) {
+	short, err := New(Config{Secret: secret.New("whsec_AA=="), PreviousSecret: secret.New("hunter22")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := short.ConfigWarnings(); len(w) != 2 || !strings.Contains(w[0], "secret is 1 bytes") || !strings.Contains(w[1], "previous_secret is 6 bytes") {
+		t.Fatalf("warnings %q", w)
+	}
+	if w := newTestSource(t).ConfigWarnings(); len(w) != 0 {
+		t.Fatalf("the spec's own secret: %q", w)
+	}
+}
+
 func TestSourceVerify(t *testing.T) {
 	s := newTestSource(t)
 	if s.Tolerance() != DefaultTolerance {
