@@ -107,6 +107,19 @@ type pdOrg struct {
 	CustomFields map[string]json.RawMessage `json:"custom_fields"`
 }
 
+// streetLine is an address's street line: as the address was written
+// (its first part, when that holds the route and the number: "123 Main
+// St" in the US, "Hauptstr. 1" in Germany), else the route and the number
+// Pipedrive read from it.
+func streetLine(value, route, number string) string {
+	first, _, _ := strings.Cut(value, ",")
+	first = strings.TrimSpace(first)
+	if route != "" && strings.Contains(strings.ToLower(first), strings.ToLower(route)) && strings.Contains(first, number) {
+		return first
+	}
+	return strings.TrimSpace(route + " " + number)
+}
+
 type pdDealProduct struct {
 	ID           Ident       `json:"id"`
 	ProductID    Ident       `json:"product_id"`
@@ -241,7 +254,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 			TaxID: customText(org.CustomFields, s.fetch.OrganizationTaxIDField),
 		}
 		if a := org.Address; a != nil {
-			line1 := strings.TrimSpace(a.Route + " " + a.StreetNumber)
+			line1 := streetLine(a.Value, a.Route, a.StreetNumber)
 			if line1 == "" && a.Locality == "" && a.PostalCode == "" {
 				line1 = a.Value // only the free-text address is known
 			}

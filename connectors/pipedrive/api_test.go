@@ -80,6 +80,22 @@ func apiSource(t *testing.T, base string, mutate func(*Config)) *Source {
 	})
 }
 
+// The street line is the address as written when its first part holds
+// the route and the number (the number first in the US, after in
+// Germany), else the route and the number.
+func TestStreetLine(t *testing.T) {
+	for _, c := range []struct{ value, route, number, want string }{
+		{"123 Main St, Springfield, IL 62701, USA", "Main St", "123", "123 Main St"},
+		{"Hauptstr. 1, 10115 Berlin, Germany", "Hauptstr.", "1", "Hauptstr. 1"},
+		{"Springfield", "Main St", "123", "Main St 123"},
+		{"", "", "", ""},
+	} {
+		if got := streetLine(c.value, c.route, c.number); got != c.want {
+			t.Errorf("streetLine(%q, %q, %q) = %q, want %q", c.value, c.route, c.number, got, c.want)
+		}
+	}
+}
+
 func TestFetchDeal(t *testing.T) {
 	f := fakePipedrive(t, "token-6083095")
 	s := apiSource(t, f.URL, nil)
