@@ -67,6 +67,10 @@ type Contact struct {
 	EmailAddress  string    `json:"EmailAddress,omitempty"`
 	TaxNumber     string    `json:"TaxNumber,omitempty"`
 	Addresses     []Address `json:"Addresses,omitempty"`
+	// MergedToContactID is read only: it is set on a contact a person
+	// merged into another one (Xero archives it), and Xero returns it only
+	// to a paged list or a fetch by ContactID.
+	MergedToContactID string `json:"MergedToContactID,omitempty"`
 	// HasValidationErrors and ValidationErrors are read only: an element
 	// of a 200 answer that Xero did not save carries them (with the
 	// all-zero ContactID) when summarizeErrors is false, Xero's default.
@@ -75,7 +79,8 @@ type Contact struct {
 }
 
 // ContactClaim is the update that writes the CRM company id onto a contact
-// dealsync matched by tax number or name: ContactID and ContactNumber only,
+// dealsync matched by tax number or name, or that a person merged the
+// company's contact into: ContactID and ContactNumber only,
 // so that nothing else of the contact changes.
 type ContactClaim struct {
 	ContactID     string `json:"ContactID"`

@@ -1,9 +1,11 @@
 // Package xero is the "xero" ERP target: Xero's Accounting API.
 //
-//	GET /Contacts?where=ContactNumber=="…"   find the customer (then TaxNumber, then Name ignoring case)
+//	GET /Contacts?where=ContactNumber=="…"&includeArchived=true&page=1
+//	                                         find the customer (then TaxNumber, then Name ignoring case)
+//	GET /Contacts/{ContactID}                follow a merged contact to the one it was merged into
 //	PUT /Contacts?summarizeErrors=true       create it, Idempotency-Key
 //	POST /Contacts/{ContactID}?summarizeErrors=true
-//	                                         claim a contact matched by TaxNumber or Name
+//	                                         claim a contact matched by TaxNumber, Name or a merge
 //	GET /Invoices?where=…Reference=="…"      check before create (re-runs after Xero forgot the key)
 //	PUT /Invoices?summarizeErrors=true&unitdp=4
 //	                                         create the invoice, Idempotency-Key
@@ -214,8 +216,10 @@ func (t *Target) linkKey(externalID string) string {
 // another company's ContactNumber is not taken; one without a
 // ContactNumber is claimed (the company id written as its ContactNumber),
 // so that another CRM company with the same tax number no longer matches
-// it. When none matches, the contact is created under the step's key, with
-// the company id as ContactNumber.
+// it. A company whose ContactNumber only archived contacts carry is billed
+// to the contact a person merged them into, or refused (mergedInto): it is
+// never created again beside them. When none matches, the contact is
+// created under the step's key, with the company id as ContactNumber.
 func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
 	if strings.TrimSpace(c.Name) == "" {
 		return connectors.CustomerRef{}, fmt.Errorf("xero find customer: the customer has no name: %w", connectors.ErrPermanent)
@@ -312,9 +316,10 @@ func zeroID(id string) bool {
 	return id != "" && strings.Trim(id, "0-") == ""
 }
 
-// take claims a contact found by tax number or name that has no
-// ContactNumber yet, then links it. A claim Xero refuses for good (the
-// contact was archived meanwhile, or fails Xero's validation) is logged
+// take claims a contact found by tax number or name, or as the
+// destination of a merge, that has no ContactNumber yet, then links it. A
+// claim Xero refuses for good (the contact was archived meanwhile, or
+// fails Xero's validation) is logged
 // and the match is used for this invoice without a link, so that the next
 // deal of the company looks it up afresh.
 func (t *Target) take(ctx context.Context, c model.Customer, found match, key string) (connectors.CustomerRef, error) {
@@ -323,7 +328,7 @@ func (t *Target) take(ctx context.Context, c model.Customer, found match, key st
 			if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
 				return connectors.CustomerRef{}, err
 			}
-			t.log.Warn("xero: the contact matched by tax number or name could not be claimed; it stays without a ContactNumber",
+			t.log.Warn("xero: the contact matched by tax number, name or a merge could not be claimed; it stays without a ContactNumber",
 				"tenant", t.cfg.TenantID, "contact", found.id, "company", c.ExternalID, "error", err)
 			return connectors.CustomerRef{ID: found.id}, nil
 		}
@@ -352,14 +357,26 @@ type match struct {
 func (t *Target) findContact(ctx context.Context, c model.Customer) (match, error) {
 	number := contactNumber(c.ExternalID)
 	if number != "" {
-		cs, err := t.contacts(ctx, "ContactNumber", number)
+		// Archived contacts too: Xero archives a contact that a person
+		// merged into another one, and GET /Contacts leaves archived
+		// contacts out by default, so the company would be created again
+		// and the merge undone.
+		cs, err := t.contacts(ctx, "ContactNumber", number, true)
 		if err != nil {
 			return match{}, err
 		}
+		var archived []Contact
 		for _, ct := range cs {
-			if ct.ContactNumber == number {
+			switch {
+			case ct.ContactNumber != number:
+			case active(ct):
 				return match{id: ct.ContactID}, nil
+			default:
+				archived = append(archived, ct)
 			}
+		}
+		if len(archived) > 0 {
+			return t.mergedInto(ctx, c, number, archived)
 		}
 	}
 	name := strings.TrimSpace(c.Name)
@@ -367,7 +384,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 	free := func(ct Contact) bool { return ct.ContactNumber == "" || ct.ContactNumber == number }
 	found := func(ct Contact) match { return match{id: ct.ContactID, claim: number != "" && ct.ContactNumber == ""} }
 	if tax := strings.TrimSpace(c.TaxID); tax != "" {
-		cs, err := t.contacts(ctx, "TaxNumber", tax)
+		cs, err := t.contacts(ctx, "TaxNumber", tax, false)
 		if err != nil {
 			return match{}, err
 		}
@@ -398,7 +415,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 				len(ids), tax, strings.Join(ids, ", "), who, connectors.ErrPermanent)
 		}
 	}
-	cs, err := t.contacts(ctx, "Name", name)
+	cs, err := t.contacts(ctx, "Name", name, false)
 	if err != nil {
 		return match{}, err
 	}
@@ -418,9 +435,130 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 	return match{}, nil
 }
 
+// maxMerges bounds the merges followed from an archived contact (one
+// merged into a contact merged on in turn), against a loop.
+const maxMerges = 10
+
+// mergedInto is the match of a company whose ContactNumber only archived
+// contacts carry. A person merged the company's contact into another one:
+// Xero archived it and set its MergedToContactID, and the destination kept
+// its own name and no ContactNumber. That destination (followed on, if it
+// was merged in turn) is the company's contact, claimed when it has no
+// ContactNumber. Refused for good, saying what to do in Xero: a
+// destination carrying another company's ContactNumber (dealsync does not
+// bill one company's deal to another's contact), archived contacts merged
+// into different contacts, and contacts that were archived, not merged (or
+// whose destination was archived since), since creating the company again
+// would undo what the person did.
+func (t *Target) mergedInto(ctx context.Context, c model.Customer, number string, archived []Contact) (match, error) {
+	var from, dest Contact
+	for _, src := range archived {
+		if src.MergedToContactID == "" {
+			continue
+		}
+		d, err := t.destination(ctx, src)
+		if err != nil {
+			return match{}, err
+		}
+		if dest.ContactID != "" && d.ContactID != dest.ContactID {
+			return match{}, fmt.Errorf("xero find contact: the archived contacts %q (%s) and %q (%s), which have the Contact Code %q of %s, were merged into different contacts, %q (%s) and %q (%s), so dealsync cannot tell which one is the company's; "+
+				"in Xero, merge those two into one, or restore the archived contact to bill the company to, then retry: %w",
+				from.Name, from.ContactID, src.Name, src.ContactID, number, company(c), dest.Name, dest.ContactID, d.Name, d.ContactID, connectors.ErrPermanent)
+		}
+		from, dest = src, d
+	}
+	if dest.ContactID == "" {
+		return match{}, notActive(c, number, archived[0], archived[0])
+	}
+	if !active(dest) {
+		return match{}, notActive(c, number, from, dest)
+	}
+	switch dest.ContactNumber {
+	case number:
+		return match{id: dest.ContactID}, nil
+	case "":
+		return match{id: dest.ContactID, claim: true}, nil
+	}
+	return match{}, fmt.Errorf("xero find contact: contact %q (%s), which has the Contact Code %q of %s, was merged in Xero into contact %q (%s), whose Contact Code %q is another CRM company's; dealsync does not bill one company's deal to another's contact: "+
+		"in Xero, restore contact %q (the merge archived it) and retry to bill the company there again; or, if the two companies are one business, bill this deal by hand and merge them in the CRM: %w",
+		from.Name, from.ContactID, number, company(c), dest.Name, dest.ContactID, dest.ContactNumber, from.Name, connectors.ErrPermanent)
+}
+
+// notActive is the permanent error for a company whose contact src (its
+// ContactNumber number) is archived and was not merged, or was merged into
+// last, which is not active (archived since). It names them and says what
+// to do in Xero.
+func notActive(c model.Customer, number string, src, last Contact) error {
+	what := fmt.Sprintf("contact %q (%s), which has the Contact Code %q of %s", src.Name, src.ContactID, number, company(c))
+	todo := "restore it to bill the company there, or clear its Contact Code to have a new contact created"
+	if last.ContactID == src.ContactID {
+		what += ", is archived in Xero and was not merged into another contact"
+	} else {
+		state := "is archived"
+		if last.ContactStatus != "ARCHIVED" {
+			state = "has ContactStatus " + last.ContactStatus
+		}
+		what += fmt.Sprintf(", was merged in Xero into contact %q (%s), which %s", last.Name, last.ContactID, state)
+		todo = fmt.Sprintf("restore contact %q (%s) to bill the company there, or clear the Contact Code of contact %q (%s) to have a new contact created",
+			last.Name, last.ContactID, src.Name, src.ContactID)
+	}
+	return fmt.Errorf("xero find contact: %s; dealsync does not create the company again beside it: in Xero, %s "+
+		"(the Contact Code, ContactNumber, is read only on Xero's contact screen: clear it through Xero's API), then retry: %w",
+		what, todo, connectors.ErrPermanent)
+}
+
+// company names the CRM company of c in an error: its id and name.
+func company(c model.Customer) string {
+	if c.ExternalID == "" {
+		return fmt.Sprintf("CRM company %q", c.Name)
+	}
+	return fmt.Sprintf("CRM company %q (%s)", c.ExternalID, c.Name)
+}
+
+// destination follows an archived contact's MergedToContactID to the
+// contact it was merged into, and on while that one was merged in turn.
+func (t *Target) destination(ctx context.Context, from Contact) (Contact, error) {
+	ct := from
+	for i := 0; !active(ct) && ct.MergedToContactID != ""; i++ {
+		if i == maxMerges {
+			return Contact{}, fmt.Errorf("xero find contact: contact %q (%s) was merged into a contact merged on more than %d times (MergedToContactID %s); "+
+				"in Xero, restore the contact the company is to be billed to, then retry: %w", from.Name, from.ContactID, maxMerges, ct.MergedToContactID, connectors.ErrPermanent)
+		}
+		next, err := t.contact(ctx, ct.MergedToContactID)
+		if err != nil {
+			return Contact{}, err
+		}
+		ct = next
+	}
+	return ct, nil
+}
+
+// contact fetches one contact by its ContactID, whatever its status: Xero
+// answers it with its MergedToContactID.
+func (t *Target) contact(ctx context.Context, id string) (Contact, error) {
+	const op = "get contact"
+	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts/" + url.PathEscape(id)})
+	if err != nil {
+		return Contact{}, err
+	}
+	var ans ContactsBody
+	if err := resp.Decode("xero", op, &ans); err != nil {
+		return Contact{}, err
+	}
+	if len(ans.Contacts) == 0 || ans.Contacts[0].ContactID != id {
+		return Contact{}, fmt.Errorf("xero %s: answer has no contact %s", op, id)
+	}
+	return ans.Contacts[0], nil
+}
+
+// active reports whether a contact is active (no ContactStatus: an answer
+// that leaves it out lists active contacts only).
+func active(ct Contact) bool { return ct.ContactStatus == "" || ct.ContactStatus == "ACTIVE" }
+
 // claim writes the company id as the ContactNumber of a contact matched by
-// tax number or name, under an idempotency key derived from the step's. A
-// contact element Xero flags as not saved is a 400 APIError (permanent).
+// tax number or name (or a merge), under an idempotency key derived from
+// the step's. A contact element Xero flags as not saved is a 400 APIError
+// (permanent).
 func (t *Target) claim(ctx context.Context, contactID, number, key string) error {
 	const op = "claim contact"
 	body, err := json.Marshal(ContactClaimsBody{Contacts: []ContactClaim{{ContactID: contactID, ContactNumber: number}}})
@@ -448,15 +586,22 @@ func (t *Target) claim(ctx context.Context, contactID, number, key string) error
 
 // contacts lists the active contacts whose field may equal value (Xero
 // compares ignoring case; the callers compare again: names ignoring case,
-// contact and tax numbers exactly). A value Xero's
-// where syntax cannot hold is looked for with searchTerm instead, a text
-// search over the contacts' names, numbers and e-mail addresses, which
-// finds a name or contact number but never a tax number.
-func (t *Target) contacts(ctx context.Context, field, value string) ([]Contact, error) {
+// contact and tax numbers exactly); with archived, the archived ones too
+// (includeArchived=true), with their MergedToContactID, which Xero returns
+// only to a paged list (page=1: up to 100 contacts, far more than one
+// value matches). A value Xero's where syntax cannot hold is looked for
+// with searchTerm instead, a text search over the contacts' names, numbers
+// and e-mail addresses, which finds a name or contact number but never a
+// tax number.
+func (t *Target) contacts(ctx context.Context, field, value string, archived bool) ([]Contact, error) {
 	const op = "find contact"
 	q := url.Values{"where": {field + "==" + quote(value)}}
 	if !whereCanHold(value) {
 		q = url.Values{"searchTerm": {value}}
+	}
+	if archived {
+		q.Set("includeArchived", "true")
+		q.Set("page", "1")
 	}
 	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts?" + q.Encode()})
 	if err != nil {
@@ -468,7 +613,7 @@ func (t *Target) contacts(ctx context.Context, field, value string) ([]Contact, 
 	}
 	out := list.Contacts[:0]
 	for _, ct := range list.Contacts {
-		if ct.ContactID != "" && (ct.ContactStatus == "" || ct.ContactStatus == "ACTIVE") {
+		if ct.ContactID != "" && (active(ct) || (archived && ct.ContactStatus == "ARCHIVED")) {
 			out = append(out, ct)
 		}
 	}

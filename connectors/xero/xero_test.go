@@ -246,13 +246,245 @@ func TestContactMatchingRules(t *testing.T) {
 			t.Fatalf("err = %v; want permanent", err)
 		}
 	})
-	t.Run("archived contacts are ignored", func(t *testing.T) {
+	t.Run("archived contacts are ignored by tax number and name", func(t *testing.T) {
 		e := setup(t, nil)
-		e.fake.AddContact(xerofake.Contact{Name: "Old", ContactNumber: "C-1", ContactStatus: "ARCHIVED"})
+		e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH", TaxNumber: "DE123456789", ContactStatus: "ARCHIVED"})
 		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
 		if err != nil || !ref.Created {
 			t.Fatalf("got %+v, %v; want a new contact", ref, err)
 		}
+	})
+}
+
+// A person merges dealsync's contact of a company into another one in
+// Xero: Xero archives it (MergedToContactID set, left out of GET /Contacts
+// unless includeArchived=true) and the destination keeps its own name and
+// no ContactNumber. Without a link file the company's next deal must bill
+// the destination (and claim it), not create the company again and undo
+// the merge; an archived contact that was not merged fails the run, naming
+// it, rather than be replaced.
+func TestMergedOrArchivedContactIsNotCreatedAgain(t *testing.T) {
+	ctx := context.Background()
+	// made is the company's contact, as dealsync's first deal of it made it.
+	made := func(t *testing.T, e *env, c model.Customer) string {
+		t.Helper()
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "first/customer")
+		if err != nil || !ref.Created {
+			t.Fatalf("first deal: %+v, %v", ref, err)
+		}
+		return ref.ID
+	}
+	// A quoted company id is looked up with searchTerm, not where.
+	for _, id := range []string{"C-1", `C-"1"`} {
+		t.Run("merged into a contact without ContactNumber: billed there, and claimed "+id, func(t *testing.T) {
+			e := setup(t, nil)
+			inv := exampleInvoice()
+			inv.Customer.ExternalID = id
+			source := made(t, e, inv.Customer)
+			first, err := e.target.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: source}, "first/invoice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			into := e.fake.AddContact(xerofake.Contact{Name: "ACME Deutschland"})
+			e.fake.Merge(source, into)
+
+			ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "second/customer")
+			if err != nil || ref.ID != into || ref.Created {
+				t.Fatalf("after the merge: %+v, %v; want the destination %s", ref, err, into)
+			}
+			if got := e.fake.Contact(into); got.ContactNumber != id || got.Name != "ACME Deutschland" {
+				t.Errorf("destination after the match: %+v; want ContactNumber %s, its name kept", got, id)
+			}
+			if n, _ := e.fake.Counts(); n != 2 || e.fake.Calls("PUT /Contacts") != 1 {
+				t.Fatalf("%d contacts, %d creates; want 2, 1 (the company not created again)", n, e.fake.Calls("PUT /Contacts"))
+			}
+			// The first deal again: its invoice moved with the merge.
+			again, err := e.target.CreateInvoice(ctx, inv, ref, "again/invoice")
+			if err != nil || again.InvoiceID != first.InvoiceID || !again.Replayed {
+				t.Fatalf("re-run of the first deal: %+v, %v; want %s replayed", again, err, first.InvoiceID)
+			}
+			// A new deal of the company is billed to the destination.
+			next := exampleInvoice()
+			next.Customer.ExternalID, next.Reference = id, "D-1002"
+			res, err := e.target.CreateInvoice(ctx, next, ref, "second/invoice")
+			if err != nil || res.Replayed || e.fake.Invoices[1].ContactID != into {
+				t.Fatalf("next deal: %+v, %v; want a new invoice billed to %s", res, err, into)
+			}
+			// Claimed: the deal after that finds it by ContactNumber.
+			byID := func() int { return e.fake.Calls("GET /Contacts/"+source) + e.fake.Calls("GET /Contacts/"+into) }
+			fetched := byID()
+			if ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "third/customer"); err != nil || ref.ID != into {
+				t.Fatalf("third deal: %+v, %v; want %s", ref, err, into)
+			}
+			if n := byID(); n != fetched {
+				t.Errorf("%d more fetches by id; want none once the destination is claimed", n-fetched)
+			}
+		})
+	}
+	t.Run("merged on: the last destination is taken", func(t *testing.T) {
+		e := setup(t, nil)
+		c := exampleInvoice().Customer
+		source := made(t, e, c)
+		between := e.fake.AddContact(xerofake.Contact{Name: "Acme Group"})
+		into := e.fake.AddContact(xerofake.Contact{Name: "Acme Holding"})
+		e.fake.Merge(source, between)
+		e.fake.Merge(between, into)
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "second/customer")
+		if err != nil || ref.ID != into || e.fake.Contact(into).ContactNumber != "C-1" {
+			t.Fatalf("got %+v, %v; want %s, claimed", ref, err, into)
+		}
+	})
+	t.Run("an active contact with the ContactNumber wins over an archived one", func(t *testing.T) {
+		e := setup(t, nil)
+		old := e.fake.AddContact(xerofake.Contact{Name: "Acme Alt", ContactNumber: "C-1"})
+		e.fake.Merge(old, e.fake.AddContact(xerofake.Contact{Name: "Other"}))
+		want := e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH", ContactNumber: "C-1"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || ref.ID != want {
+			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+	})
+	t.Run("merged into another company's contact: refused, naming both", func(t *testing.T) {
+		e := setup(t, nil)
+		c := exampleInvoice().Customer
+		source := made(t, e, c)
+		into := e.fake.AddContact(xerofake.Contact{Name: "Beta Ltd", ContactNumber: "C-2"})
+		e.fake.Merge(source, into)
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "second/customer")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+			t.Fatalf("err = %v; want permanent", err)
+		}
+		for _, want := range []string{source, into, `"Acme GmbH"`, `"Beta Ltd"`, `"C-1"`, `"C-2"`, "merged", "restore"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("message %q lacks %q", err, want)
+			}
+		}
+		if e.fake.Contact(into).ContactNumber != "C-2" || e.fake.Calls("PUT /Contacts") != 1 || e.fake.Calls("POST /Contacts/"+into) != 0 {
+			t.Errorf("the other company's contact was written to, or the company created again")
+		}
+	})
+	t.Run("archived, not merged: refused, naming it and what to do", func(t *testing.T) {
+		e := setup(t, nil)
+		c := exampleInvoice().Customer
+		old := e.fake.AddContact(xerofake.Contact{Name: "Acme Alt", ContactNumber: "C-1", ContactStatus: "ARCHIVED"})
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+			t.Fatalf("err = %v; want permanent", err)
+		}
+		for _, want := range []string{old, `"Acme Alt"`, `"C-1"`, "archived", "restore", "Contact Code", "retry"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("message %q lacks %q", err, want)
+			}
+		}
+		if e.fake.Calls("PUT /Contacts") != 0 {
+			t.Errorf("the company was created again")
+		}
+	})
+	t.Run("merged into a contact archived since: refused, naming it", func(t *testing.T) {
+		e := setup(t, nil)
+		c := exampleInvoice().Customer
+		source := made(t, e, c)
+		into := e.fake.AddContact(xerofake.Contact{Name: "Acme Holding"})
+		e.fake.Merge(source, into)
+		e.fake.Archive(into)
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "second/customer")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), into) || !strings.Contains(err.Error(), `"Acme Holding"`) {
+			t.Fatalf("err = %v; want a permanent error naming %s", err, into)
+		}
+		if e.fake.Calls("PUT /Contacts") != 1 {
+			t.Errorf("the company was created again")
+		}
+	})
+	t.Run("merged into different contacts: refused, naming them", func(t *testing.T) {
+		e := setup(t, nil)
+		a := e.fake.AddContact(xerofake.Contact{Name: "Acme Alt", ContactNumber: "C-1"})
+		b := e.fake.AddContact(xerofake.Contact{Name: "Acme Neu", ContactNumber: "C-1"})
+		x := e.fake.AddContact(xerofake.Contact{Name: "Acme X"})
+		y := e.fake.AddContact(xerofake.Contact{Name: "Acme Y"})
+		e.fake.Merge(a, x)
+		e.fake.Merge(b, y)
+		_, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+			t.Fatalf("err = %v; want permanent", err)
+		}
+		for _, want := range []string{a, b, x, y, "different contacts"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("message %q lacks %q", err, want)
+			}
+		}
+		if e.fake.Calls("PUT /Contacts") != 0 || e.fake.Contact(x).ContactNumber != "" || e.fake.Contact(y).ContactNumber != "" {
+			t.Errorf("a contact was created or claimed")
+		}
+	})
+	t.Run("merges in a loop: refused", func(t *testing.T) {
+		e := setup(t, nil)
+		a := e.fake.AddContact(xerofake.Contact{Name: "Acme Alt", ContactNumber: "C-1"})
+		b := e.fake.AddContact(xerofake.Contact{Name: "Acme Neu"})
+		e.fake.Merge(a, b)
+		e.fake.Merge(b, a)
+		_, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), a) {
+			t.Fatalf("err = %v; want a permanent error naming %s", err, a)
+		}
+	})
+	t.Run("a stored link still wins", func(t *testing.T) {
+		e := setup(t, withLinks)
+		c := exampleInvoice().Customer
+		source := made(t, e, c)
+		e.fake.Merge(source, e.fake.AddContact(xerofake.Contact{Name: "ACME Deutschland"}))
+		if ref, err := e.target.FindOrCreateCustomer(ctx, c, "second/customer"); err != nil || ref.ID != source {
+			t.Fatalf("got %+v, %v; want the linked %s", ref, err, source)
+		}
+	})
+}
+
+// Xero's where literals may hold " AND ": a Reference or a company name
+// with one is looked up with where like any other (Xero parses the literal
+// whole), and found again on a re-run.
+func TestAndInsideWhereLiteralsIsFound(t *testing.T) {
+	ctx := context.Background()
+	noSearchTerm := func(t *testing.T, e *env) {
+		t.Helper()
+		for _, u := range e.fake.URLs {
+			if strings.Contains(u, "searchTerm") {
+				t.Errorf("%s: want the where look-up", u)
+			}
+		}
+	}
+	t.Run("invoice reference", func(t *testing.T) {
+		e := setup(t, nil)
+		inv := exampleInvoice()
+		inv.Reference = "Smith AND Sons"
+		ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := e.target.CreateInvoice(ctx, inv, ref, "wf/invoice")
+		if err != nil {
+			t.Fatalf("first create: %v", err)
+		}
+		// Another run of the deal after Xero forgot the key.
+		res, err := e.target.CreateInvoice(ctx, inv, ref, "wf2/invoice")
+		if err != nil || res.InvoiceID != first.InvoiceID || !res.Replayed {
+			t.Fatalf("second create = %+v, %v; want %s replayed", res, err, first.InvoiceID)
+		}
+		if _, n := e.fake.Counts(); n != 1 {
+			t.Fatalf("%d invoices, want 1", n)
+		}
+		noSearchTerm(t, e)
+	})
+	t.Run("company name", func(t *testing.T) {
+		e := setup(t, nil)
+		c := model.Customer{Name: "Smith AND Sons Ltd"}
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "wf/customer")
+		if err != nil || !ref.Created {
+			t.Fatalf("first find = %+v, %v", ref, err)
+		}
+		again, err := e.target.FindOrCreateCustomer(ctx, c, "wf2/customer")
+		if err != nil || again.ID != ref.ID || again.Created {
+			t.Fatalf("second find = %+v, %v; want %s", again, err, ref.ID)
+		}
+		noSearchTerm(t, e)
 	})
 }
 

@@ -3,7 +3,9 @@
 // test the xero target against: bearer tokens and xero-tenant-id checked
 // on every call; the refresh-token grant rotating the refresh token and
 // invalidating the old one; Idempotency-Key replays; contact names unique
-// regardless of case; validation failures answered as Xero answers them
+// regardless of case among active contacts; archived contacts listed only
+// with includeArchived=true, and merges (Server.Merge) as Xero's UI makes
+// them; validation failures answered as Xero answers them
 // for summarizeErrors (true: 400 ValidationException with the failed
 // element; false, the default: 200 with the element flagged and an
 // all-zero id); and injectable faults (429 with Retry-After and
@@ -79,9 +81,10 @@ type Server struct {
 	LastInvoiceID string
 }
 
-// Contact and Invoice are what the fake stores.
+// Contact and Invoice are what the fake stores. MergedToContactID is set
+// on a contact merged into another (see Server.Merge).
 type Contact struct {
-	ContactID, ContactNumber, Name, TaxNumber, EmailAddress, ContactStatus string
+	ContactID, ContactNumber, Name, TaxNumber, EmailAddress, ContactStatus, MergedToContactID string
 }
 
 type Invoice struct {
@@ -105,6 +108,7 @@ func New(tenant, refreshToken string) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /connect/token", s.token)
 	mux.HandleFunc("GET /Contacts", s.api(s.getContacts))
+	mux.HandleFunc("GET /Contacts/{id}", s.api(s.getContact))
 	mux.HandleFunc("PUT /Contacts", s.api(s.putContacts))
 	mux.HandleFunc("POST /Contacts/{id}", s.api(s.postContact))
 	mux.HandleFunc("GET /Invoices", s.api(s.getInvoices))
@@ -161,6 +165,37 @@ func (s *Server) Contact(id string) Contact {
 		}
 	}
 	return Contact{}
+}
+
+// Merge merges contact from into contact into, as a person does in Xero's
+// UI: from is archived with MergedToContactID set, its invoices move to
+// into, and into keeps its own name and ContactNumber (none when it had
+// none).
+func (s *Server) Merge(from, into string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.Contacts {
+		if s.Contacts[i].ContactID == from {
+			s.Contacts[i].ContactStatus = "ARCHIVED"
+			s.Contacts[i].MergedToContactID = into
+		}
+	}
+	for i := range s.Invoices {
+		if s.Invoices[i].ContactID == from {
+			s.Invoices[i].ContactID = into
+		}
+	}
+}
+
+// Archive archives the contact, as a person does in Xero's UI.
+func (s *Server) Archive(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.Contacts {
+		if s.Contacts[i].ContactID == id {
+			s.Contacts[i].ContactStatus = "ARCHIVED"
+		}
+	}
 }
 
 // SetInvoiceStatus changes the status of the stored invoice with the id, as
@@ -284,25 +319,33 @@ func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
 	w.WriteHeader(f.Status)
 }
 
-// whereRe is one clause of the subset of Xero's where syntax the target
-// uses. Xero's string literals have no escapes: a backslash is itself, and
-// a double quote ends the literal (a value with one cannot be written).
-var whereRe = regexp.MustCompile(`^(\w+)=="([^"]*)"$`)
+// clauseRe is one clause of the subset of Xero's where syntax the target
+// uses, at the start of what is left of the where string. Xero's string
+// literals have no escapes: a backslash is itself, and a double quote ends
+// the literal (a value with one cannot be written).
+var clauseRe = regexp.MustCompile(`^\s*(\w+)=="([^"]*)"\s*`)
 
 // parseWhere reads Field=="value" clauses joined by AND; false when where
-// does not parse (Xero: 400 QueryParseException).
+// does not parse (Xero: 400 QueryParseException). It reads clause by
+// clause, so an AND inside a literal (Reference=="Smith AND Sons") is part
+// of the value, as in Xero, not a join.
 func parseWhere(where string) (clauses [][2]string, ok bool) {
-	if where == "" {
+	if strings.TrimSpace(where) == "" {
 		return nil, true
 	}
-	for _, clause := range strings.Split(where, " AND ") {
-		m := whereRe.FindStringSubmatch(strings.TrimSpace(clause))
+	for rest := where; ; {
+		m := clauseRe.FindStringSubmatch(rest)
 		if m == nil {
 			return nil, false
 		}
 		clauses = append(clauses, [2]string{m[1], m[2]})
+		if rest = rest[len(m[0]):]; rest == "" {
+			return clauses, true
+		}
+		if rest, ok = strings.CutPrefix(rest, "AND "); !ok {
+			return nil, false
+		}
 	}
-	return clauses, true
 }
 
 // matches reports whether every clause holds; Xero compares strings
@@ -336,29 +379,56 @@ func (s *Server) getContacts(r *http.Request) (int, any) {
 	if s.AfterContactsQuery != nil {
 		defer s.AfterContactsQuery()
 	}
-	where, ok := parseWhere(r.URL.Query().Get("where"))
+	q := r.URL.Query()
+	where, ok := parseWhere(q.Get("where"))
 	if !ok {
 		return http.StatusBadRequest, queryParseError
 	}
-	term := r.URL.Query().Get("searchTerm")
+	term := q.Get("searchTerm")
+	archived := strings.EqualFold(q.Get("includeArchived"), "true") // Xero's default: false
+	// "MergedToContactID ... Only returned when using paging or when
+	// fetching a contact by ContactId or ContactNumber" (Xero's OpenAPI).
+	paged := q.Get("page") != ""
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []map[string]string{}
 	for _, c := range s.Contacts {
-		if c.ContactStatus != "ACTIVE" {
-			continue // includeArchived defaults to false
+		if c.ContactStatus != "ACTIVE" && !(archived && c.ContactStatus == "ARCHIVED") {
+			continue
 		}
 		f := map[string]string{"ContactNumber": c.ContactNumber, "Name": c.Name, "TaxNumber": c.TaxNumber}
 		if matches(where, func(k string) string { return f[k] }) && searched(term, c.Name, c.ContactNumber, c.EmailAddress) {
-			out = append(out, contactJSON(c))
+			ct := contactJSON(c)
+			if !paged {
+				delete(ct, "MergedToContactID")
+			}
+			out = append(out, ct)
 		}
 	}
 	return http.StatusOK, map[string]any{"Contacts": out}
 }
 
+// getContact answers GET /Contacts/{ContactID}, whatever the contact's
+// status, with its MergedToContactID.
+func (s *Server) getContact(r *http.Request) (int, any) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.Contacts {
+		if c.ContactID == id {
+			return http.StatusOK, map[string]any{"Contacts": []map[string]string{contactJSON(c)}}
+		}
+	}
+	return http.StatusNotFound, map[string]any{"Title": "Not Found", "Status": 404, "Detail": "The resource you're looking for cannot be found"}
+}
+
 func contactJSON(c Contact) map[string]string {
-	return map[string]string{"ContactID": c.ContactID, "ContactNumber": c.ContactNumber, "Name": c.Name,
+	ct := map[string]string{"ContactID": c.ContactID, "ContactNumber": c.ContactNumber, "Name": c.Name,
 		"TaxNumber": c.TaxNumber, "EmailAddress": c.EmailAddress, "ContactStatus": c.ContactStatus}
+	if c.MergedToContactID != "" {
+		ct["MergedToContactID"] = c.MergedToContactID
+	}
+	return ct
 }
 
 func validationErrors(msgs []string) []map[string]string {
