@@ -40,7 +40,8 @@ type Options struct {
 	// Accounts are the CRM accounts to list (none: every account the
 	// connection serves).
 	Accounts []string
-	// Since and Until bound the deals' close dates: [Since, Until).
+	// Since and Until bound the period [Since, Until) in which the deals
+	// were won, as each source reads it (connectors.WonDealLister).
 	Since, Until time.Time
 	// DryRun lists the deals and what would be done, and starts nothing.
 	DryRun bool

@@ -123,8 +123,9 @@ type AccountKeyer interface {
 // a connection that goes live after deals were won.
 type WonDealLister interface {
 	// ListWonDeals calls fn for each deal of the account that is won now
-	// and whose close date is in [since, until); an error of fn stops the
-	// listing and is returned.
+	// and was won in [since, until), as the source can tell it (a won time,
+	// or a last modification with a close date not before the period); an
+	// error of fn stops the listing and is returned.
 	ListWonDeals(ctx context.Context, account string, since, until time.Time, fn func(WonDeal) error) error
 }
 

@@ -21,30 +21,40 @@ func newDealsCmd(g *globalFlags) *cobra.Command {
 	sync := &cobra.Command{
 		Use:   "sync --connection NAME --since DATE [--until DATE] [--account ID]... [--dry-run]",
 		Short: "Start the runs of the deals the CRM lists as won in a period that have none (a first sync, or webhooks the CRM gave up on)",
-		Long: `sync asks the connection's CRM for the deals that are won now and whose close
-date is in [--since, --until), and starts a run for each that has none, or
-whose latest run failed, timed out or was terminated before making its
-invoice: as if the CRM had sent a "won" webhook now. The run reads the deal,
-checks that it is still won and invoices it under the deal's own workflow ID.
-Deals with a running or completed run are skipped, and so are those whose run
-ended after making the invoice (` + "`dealsync runs retry --writeback`" + `, with
---timed-out or --terminated for the runs that ended so, writes those back),
-and those any of whose runs recorded an invoice (SyncStatus invoiced or
-writeback_failed; a run stopped between its invoice and that record is seen
-only when it is the latest). A deal whose runs the
-retention removed looks as if it never ran: only the ERP's look-up by
-reference or idempotency key keeps it from a second invoice (none for the
-http target without lookup_invoices), and --since selects by the CRM's close
-date, which users can change.
+		Long: `sync asks the connection's CRM for the deals that are won now and that
+changed in [--since, --until): HubSpot and Salesforce deals last modified then
+(hs_lastmodifieddate, SystemModstamp), Pipedrive deals won then (won_time);
+and starts a run for each that has none, or whose latest run failed, timed
+out or was terminated before making its invoice: as if the CRM had sent a
+"won" webhook now. The run reads the deal, checks that it is still won and
+invoices it under the deal's own workflow ID. Deals with a running or
+completed run are skipped, and so are those whose run ended after making the
+invoice (` + "`dealsync runs retry --writeback`" + `, with --timed-out or
+--terminated for the runs that ended so, writes those back), and those any
+of whose runs recorded an invoice (SyncStatus invoiced or writeback_failed;
+a run stopped between its invoice and that record is seen only when it is
+the latest).
+
+The period is not the deals' close date alone: that is the rep's
+forecast, which Salesforce and HubSpot keep when the deal is won, so a deal
+won during an outage may have one after the period (in the future). A deal
+is modified when it is won, so it is listed, unless it was modified again
+after --until (leave --until at its default, now, to recover an outage) or
+its close date is before the period (back-dated; HubSpot allows a day's
+margin): a deal closed long ago and only edited in the period is not
+listed, as it may have been invoiced by hand before the connection went
+live. Run --dry-run first and check the deals it lists.
 
 Use it when a connection goes live after deals were won, and after an outage
 long enough for the CRM to give up delivering webhooks (HubSpot retries for
 about a day). Sources:
-  hubspot     the CRM search API: closed won by HubSpot's rule, or in a stage
-              of won_stages; a period with more deals than one search
-              returns (10,000) is split in halves
-  salesforce  a SOQL query: IsWon, or a StageName of won_stages; CloseDate in
-              whole days (UTC)
+  hubspot     the CRM search API: hs_lastmodifieddate in the period, a
+              closedate from the day before it on, closed won by HubSpot's
+              rule, or in a stage of won_stages; paged by deal id, so deals
+              modified while it reads are not skipped
+  salesforce  a SOQL query: SystemModstamp in the period (whole seconds,
+              UTC), a CloseDate from its first day on, IsWon, or a StageName
+              of won_stages
   pipedrive   the won deals updated since --since, kept when won_time is in
               the period; at most 100,000 of them
 
@@ -100,8 +110,8 @@ the listing failed), 2 the config or the options are invalid.`,
 	}
 	f := sync.Flags()
 	f.StringVar(&connection, "connection", "", "the connection whose CRM is asked (required)")
-	f.StringVar(&since, "since", "", "the first close date of the period (2026-11-01, a UTC day, or a time in RFC 3339)")
-	f.StringVar(&until, "until", "", "the end of the period, excluded (default: now)")
+	f.StringVar(&since, "since", "", "the start of the period in which the deals were last modified (Pipedrive: won): 2026-11-01, a UTC day, or a time in RFC 3339")
+	f.StringVar(&until, "until", "", "the end of the period, excluded (default: now; a deal modified again after it is not listed)")
 	f.StringSliceVar(&o.Accounts, "account", nil, "only these CRM accounts (HubSpot portal, Salesforce org or Pipedrive company ids; default: every account of the connection)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the won deals and what would be done, start nothing")
 	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev")

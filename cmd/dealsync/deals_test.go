@@ -18,11 +18,13 @@ func syncDeals(ctx context.Context, t *testing.T, cfg string, args ...string) []
 	return runJSON[struct{ Deals []backfill.Result }](ctx, t, append([]string{"--config", cfg, "deals", "sync", "--json"}, args...)...).Deals
 }
 
-// HubSpot won three deals in November; dealsync heard of one (its webhook
+// HubSpot won four deals in November; dealsync heard of one (its webhook
 // was delivered), the CRM gave up on the others. `deals sync` finds the
-// two without a run and invoices them, skips the invoiced one and the
-// deals that are lost or closed before the period; a second sync starts
-// nothing.
+// three without a run, one of them still with the close date its rep
+// forecast for January (the period is the deals' last modification, not
+// their close date), and invoices them, skips the invoiced one and the
+// deals that are lost or last modified before the period; a second sync
+// starts nothing.
 func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -34,16 +36,17 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 	hs := hubspotfake.New()
 	defer hs.Close()
 	hs.AddPortal("62515", "pat-na1-62515")
-	for _, d := range []struct{ id, stage, closed, amount string }{
-		{"4711", "closedwon", "2026-11-03T10:00:00.000Z", "300.00"},
-		{"4712", "closedwon", "2026-11-10T10:00:00.000Z", "120.00"},
-		{"4713", "closedwon", "2026-11-20T10:00:00.000Z", "80.00"},
-		{"4714", "closedlost", "2026-11-12T10:00:00.000Z", "50.00"},
-		{"4715", "closedwon", "2026-10-20T10:00:00.000Z", "70.00"},
+	for _, d := range []struct{ id, stage, closed, modified, amount string }{
+		{"4711", "closedwon", "2026-11-03T10:00:00.000Z", "2026-11-03T10:00:02.000Z", "300.00"},
+		{"4712", "closedwon", "2026-11-10T10:00:00.000Z", "2026-11-10T10:00:02.000Z", "120.00"},
+		{"4713", "closedwon", "2026-11-20T10:00:00.000Z", "2026-11-20T10:00:02.000Z", "80.00"},
+		{"4714", "closedlost", "2026-11-12T10:00:00.000Z", "2026-11-12T10:00:02.000Z", "50.00"},
+		{"4715", "closedwon", "2026-10-20T10:00:00.000Z", "2026-10-20T10:00:02.000Z", "70.00"},
+		{"4716", "closedwon", "2027-01-29T00:00:00.000Z", "2026-11-25T15:30:00.000Z", "90.00"},
 	} {
 		hs.PutDeal("62515", hubspotfake.Deal{ID: d.id,
 			Properties: hubspotfake.Props("dealname", "Deal "+d.id, "dealstage", d.stage, "amount", d.amount,
-				"closedate", d.closed, "deal_currency_code", "EUR"),
+				"closedate", d.closed, "hs_lastmodifieddate", d.modified, "deal_currency_code", "EUR"),
 			Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
 		})
 	}
@@ -64,8 +67,9 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 		return m
 	}
 	dry := byDeal(syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--until", "2026-12-01", "--dry-run"))
-	if len(dry) != 3 || dry["4711"].Existing != "Completed" || dry["4711"].Skipped != "invoiced already" ||
-		dry["4712"].Existing != "" || dry["4712"].Skipped != "dry run" || dry["4713"].CloseDate != "2026-11-20" {
+	if len(dry) != 4 || dry["4711"].Existing != "Completed" || dry["4711"].Skipped != "invoiced already" ||
+		dry["4712"].Existing != "" || dry["4712"].Skipped != "dry run" || dry["4713"].CloseDate != "2026-11-20" ||
+		dry["4716"].CloseDate != "2027-01-29" || dry["4716"].Skipped != "dry run" {
 		t.Fatalf("dry run: %+v", dry)
 	}
 	if n := len(erp.Invoices()); n != 1 {
@@ -73,7 +77,7 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 	}
 
 	res := byDeal(syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--until", "2026-12-01"))
-	for _, id := range []string{"4712", "4713"} {
+	for _, id := range []string{"4712", "4713", "4716"} {
 		if res[id].NewRun == "" {
 			t.Fatalf("deal %s not started: %+v", id, res)
 		}
@@ -89,12 +93,12 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 	for _, inv := range erp.Invoices() {
 		refs[inv.Reference]++
 	}
-	if len(refs) != 3 || refs["4711"] != 1 || refs["4712"] != 1 || refs["4713"] != 1 {
+	if len(refs) != 4 || refs["4711"] != 1 || refs["4712"] != 1 || refs["4713"] != 1 || refs["4716"] != 1 {
 		t.Errorf("invoices by deal: %v", refs)
 	}
 	again := syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--until", "2026-12-01")
-	if len(again) != 3 {
-		t.Errorf("second sync listed %d deals, want the 3 won ones: %+v", len(again), again)
+	if len(again) != 4 {
+		t.Errorf("second sync listed %d deals, want the 4 won ones: %+v", len(again), again)
 	}
 	for _, r := range again {
 		if r.NewRun != "" || r.Skipped != "invoiced already" {

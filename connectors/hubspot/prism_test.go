@@ -1,8 +1,11 @@
 package hubspot
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -89,7 +92,11 @@ func TestWriteBackAgainstHubSpotSpec(t *testing.T) {
 	stop := errors.New("first deal read")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pages := &pageLimit{next: &violationCheck{t: t}, path: "/crm/v3/objects/deals/search", limit: 2}
+	// The search sorts by id with a sort object, as HubSpot's guide and API
+	// take it; the spec types a sort as a string (HubSpot's clients work
+	// around it), so the sort is checked here and handed to Prism as the
+	// spec types it.
+	pages := &pageLimit{next: &sortAsSpecTyped{t: t, next: &violationCheck{t: t}}, path: "/crm/v3/objects/deals/search", limit: 2}
 	s.client = &http.Client{Transport: pages, Timeout: 20 * time.Second}
 	err := s.ListWonDeals(ctx, "62515", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
 		func(connectors.WonDeal) error { return stop })
@@ -121,6 +128,39 @@ func (v *violationCheck) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, err
+}
+
+// sortAsSpecTyped checks that a deal search sorts by hs_object_id
+// ascending, in the sort object of HubSpot's guide, and passes the request
+// on with that sort as the spec types it: a string, the property's name.
+type sortAsSpecTyped struct {
+	t    *testing.T
+	next http.RoundTripper
+}
+
+func (s *sortAsSpecTyped) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || r.URL.Path != "/crm/v3/objects/deals/search" {
+		return s.next.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	if got, want := string(req["sorts"]), `[{"propertyName":"hs_object_id","direction":"ASCENDING"}]`; got != want {
+		s.t.Errorf("search sorts %s, want %s", got, want)
+	}
+	req["sorts"] = json.RawMessage(`["hs_object_id"]`)
+	if body, err = json.Marshal(req); err != nil {
+		return nil, err
+	}
+	r = r.Clone(r.Context())
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	return s.next.RoundTrip(r)
 }
 
 // errPageLimit is pageLimit's refusal of a page past its limit.

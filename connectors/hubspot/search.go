@@ -25,13 +25,20 @@ var searchPause = 250 * time.Millisecond
 type searchRequest struct {
 	FilterGroups []filterGroup `json:"filterGroups"`
 	Properties   []string      `json:"properties"`
-	// Sorts stays empty: HubSpot's spec types it as strings, its guide as
-	// objects; the order does not matter here.
-	Sorts []string `json:"sorts"`
-	Limit int      `json:"limit"`
-	// After is the page cursor: "0" for the first page, as HubSpot's own
-	// clients send it (the spec requires it).
+	// Sorts orders the deals by id, for the id cursor of the pages. A sort
+	// is an object (propertyName, direction), as HubSpot's search guide
+	// and API take it; its OpenAPI spec (and the clients generated from
+	// it) types a sort as a string.
+	Sorts []searchSort `json:"sorts"`
+	Limit int          `json:"limit"`
+	// After stays "0" (the spec requires it): the pages are taken with an
+	// hs_object_id filter, not with HubSpot's offset cursor.
 	After string `json:"after"`
+}
+
+type searchSort struct {
+	PropertyName string `json:"propertyName"`
+	Direction    string `json:"direction"`
 }
 
 type filterGroup struct {
@@ -47,7 +54,6 @@ type searchFilter struct {
 
 // searchAnswer is a page of the search's answer.
 type searchAnswer struct {
-	Total   int      `json:"total"`
 	Results []object `json:"results"`
 	Paging  *struct {
 		Next *struct {
@@ -57,23 +63,77 @@ type searchAnswer struct {
 }
 
 // ListWonDeals implements connectors.WonDealLister with HubSpot's CRM
-// search (POST /crm/v3/objects/deals/search): the deals whose close date
-// is in [since, until) and that are closed won by HubSpot's own rule
-// (hs_is_closed_won, with the pipelines look-up) or in a stage listed in
-// won_stages, in HubSpot's order, a page of 100 at a time, at most 4 pages
-// a second; a page answered 429 is asked again after the wait HubSpot
-// gives. HubSpot's search pages through at most 10,000 results: a period
-// with more won deals is split in halves until each has at most that many.
+// search (POST /crm/v3/objects/deals/search): the deals last modified in
+// [since, until) (hs_lastmodifieddate) that are closed won by HubSpot's
+// own rule (hs_is_closed_won, with the pipelines look-up) or in a stage
+// listed in won_stages, with a close date from the day before since on:
+// a close date is what a user set (HubSpot keeps one set by hand when the
+// deal is won), so a deal won in the period may have its close date after
+// it (in the future). A deal is modified when it is won, so every deal
+// won in the period is listed, unless it was modified again after until
+// or its close date was set before the period (back-dated); one won long
+// ago and only edited in the period is not, as its close date is older.
+//
+// The deals come in the order of their ids, a page of 100 at a time, each
+// page asking for the ids after the last one listed (hs_object_id GT),
+// at most 4 pages a second; a page answered 429 is asked again after the
+// wait HubSpot gives. The id cursor is not shifted by a deal that leaves
+// the result set while the pages are read (its run's write-back modifies
+// it), as HubSpot's offset cursor is, and it is not bound by the 10,000
+// results that cursor pages through.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
 		return err
 	}
-	return s.listWonDeals(ctx, acc, accountID, since, until, &searchPacer{}, fn)
+	pacer := &searchPacer{}
+	var last uint64 // the id of the last deal listed; HubSpot's ids start at 1
+	for {
+		if err := pacer.wait(ctx); err != nil {
+			return err
+		}
+		req := searchRequest{
+			FilterGroups: s.wonFilterGroups(acc, since, until, last),
+			Properties:   []string{"dealstage", "closedate"},
+			Sorts:        []searchSort{{PropertyName: "hs_object_id", Direction: "ASCENDING"}},
+			Limit:        searchPageSize,
+			After:        "0",
+		}
+		var page searchAnswer
+		err := crmkit.Paced(ctx, s.log, searchAttempts, func() error {
+			return s.call(ctx, acc, "search won deals", http.MethodPost, "/crm/v3/objects/deals/search", req, &page)
+		})
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Results {
+			// The next page starts after this id: one out of order would
+			// skip deals, or ask for the same page for ever.
+			id, err := strconv.ParseUint(o.ID, 10, 64)
+			if err != nil || id <= last {
+				return fmt.Errorf("hubspot: the search of won deals of portal %s answered deal %q after deal %d; it was asked for ids in ascending order",
+					accountID, o.ID, last)
+			}
+			last = id
+			// Listed because won: as a webhook of it says (Parse and
+			// Resolve), and with the stage id it keeps in Raw.
+			stage := o.prop("dealstage")
+			d := connectors.WonDeal{ID: o.ID, Stage: stage, EventStage: StageWon,
+				Raw: map[string]json.RawMessage{"dealstage": crmkit.JSONString(stage)}}
+			if cd := o.prop("closedate"); cd != "" {
+				d.CloseDate, _, _ = parseHubSpotDate(cd) // shown in the results only; a zero date shows less
+			}
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		if page.Paging == nil || page.Paging.Next == nil || len(page.Results) == 0 {
+			return nil
+		}
+	}
 }
 
-// searchPacer keeps the search pages of one listing, split periods
-// included, searchPause apart.
+// searchPacer keeps the search pages of one listing searchPause apart.
 type searchPacer struct{ last time.Time }
 
 // pacerNow and pacerSleep are the pacer's clock (tests replace them).
@@ -103,83 +163,29 @@ func (p *searchPacer) wait(ctx context.Context) error {
 	return nil
 }
 
-func (s *Source) listWonDeals(ctx context.Context, acc *account, accountID string, since, until time.Time, pacer *searchPacer, fn func(connectors.WonDeal) error) error {
-	req := searchRequest{
-		FilterGroups: s.wonFilterGroups(acc, since, until),
-		Properties:   []string{"dealstage", "closedate"},
-		Sorts:        []string{},
-		Limit:        searchPageSize,
-		After:        "0",
-	}
-	for {
-		if err := pacer.wait(ctx); err != nil {
-			return err
-		}
-		var page searchAnswer
-		err := crmkit.Paced(ctx, s.log, searchAttempts, func() error {
-			return s.call(ctx, acc, "search won deals", http.MethodPost, "/crm/v3/objects/deals/search", req, &page)
-		})
-		if err != nil {
-			return err
-		}
-		if page.Total > maxSearchResults && req.After == "0" {
-			// HubSpot filters close dates in milliseconds: split the
-			// period while it is longer than one.
-			if mid := since.Add(until.Sub(since) / 2).Truncate(time.Millisecond); mid.After(since) && mid.Before(until) {
-				s.log.Info("hubspot: more won deals than one search returns; splitting the period",
-					"portal", accountID, "deals", page.Total, "since", since, "until", until)
-				if err := s.listWonDeals(ctx, acc, accountID, since, mid, pacer, fn); err != nil {
-					return err
-				}
-				return s.listWonDeals(ctx, acc, accountID, mid, until, pacer, fn)
-			}
-		}
-		if page.Total > maxSearchResults {
-			// Within one millisecond, or grown past the limit while it
-			// was read: run the sync again.
-			return fmt.Errorf("hubspot: portal %s has %d won deals closed between %s and %s; the search API returns at most %d",
-				accountID, page.Total, since.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano), maxSearchResults)
-		}
-		for _, o := range page.Results {
-			// Listed because won: as a webhook of it says (Parse and
-			// Resolve), and with the stage id it keeps in Raw.
-			stage := o.prop("dealstage")
-			d := connectors.WonDeal{ID: o.ID, Stage: stage, EventStage: StageWon,
-				Raw: map[string]json.RawMessage{"dealstage": crmkit.JSONString(stage)}}
-			if cd := o.prop("closedate"); cd != "" {
-				d.CloseDate, _, _ = parseHubSpotDate(cd) // the range filter had it; a zero date only shows less
-			}
-			if err := fn(d); err != nil {
-				return err
-			}
-		}
-		if page.Paging == nil || page.Paging.Next == nil || page.Paging.Next.After == "" || len(page.Results) == 0 {
-			return nil
-		}
-		req.After = page.Paging.Next.After
-	}
-}
-
 // searchAttempts bounds the tries of one search page that HubSpot
 // answers 429 (its search has a limit of its own, and the portal's other
 // API traffic counts towards the same token's limits).
 const searchAttempts = 5
 
-// maxSearchResults is how many results HubSpot's search pages through (a
-// variable for tests).
-var maxSearchResults = 10000
-
 // wonFilterGroups are the search's filter groups (ORed): HubSpot's
 // hs_is_closed_won with the pipelines look-up, and the stages listed in
-// won_stages; each within the close-date range, in Unix milliseconds.
-func (s *Source) wonFilterGroups(acc *account, since, until time.Time) []filterGroup {
-	closed := []searchFilter{
-		{PropertyName: "closedate", Operator: "GTE", Value: strconv.FormatInt(since.UnixMilli(), 10)},
-		{PropertyName: "closedate", Operator: "LT", Value: strconv.FormatInt(until.UnixMilli(), 10)},
+// won_stages; each with the deals last modified in [since, until), in Unix
+// milliseconds, and with ids after the last one listed.
+func (s *Source) wonFilterGroups(acc *account, since, until time.Time, after uint64) []filterGroup {
+	changed := []searchFilter{
+		{PropertyName: "hs_lastmodifieddate", Operator: "GTE", Value: strconv.FormatInt(since.UnixMilli(), 10)},
+		{PropertyName: "hs_lastmodifieddate", Operator: "LT", Value: strconv.FormatInt(until.UnixMilli(), 10)},
+		{PropertyName: "hs_object_id", Operator: "GT", Value: strconv.FormatUint(after, 10)},
+		// Closed in the period or after it, a day's margin for the zone
+		// a close date was picked in: a deal won long ago and only edited
+		// in the period is not a deal of the period (it may have been
+		// invoiced by hand before the connection went live).
+		{PropertyName: "closedate", Operator: "GTE", Value: strconv.FormatInt(since.Add(-24*time.Hour).UnixMilli(), 10)},
 	}
 	var groups []filterGroup
 	if s.stageLookup == StageLookupPipelines {
-		groups = append(groups, filterGroup{Filters: append([]searchFilter{{PropertyName: "hs_is_closed_won", Operator: "EQ", Value: "true"}}, closed...)})
+		groups = append(groups, filterGroup{Filters: append([]searchFilter{{PropertyName: "hs_is_closed_won", Operator: "EQ", Value: "true"}}, changed...)})
 	}
 	var stages []string
 	for st := range s.wonStages {
@@ -191,7 +197,7 @@ func (s *Source) wonFilterGroups(acc *account, since, until time.Time) []filterG
 	slices.Sort(stages)
 	stages = slices.Compact(stages)
 	if len(stages) > 0 {
-		groups = append(groups, filterGroup{Filters: append([]searchFilter{{PropertyName: "dealstage", Operator: "IN", Values: stages}}, closed...)})
+		groups = append(groups, filterGroup{Filters: append([]searchFilter{{PropertyName: "dealstage", Operator: "IN", Values: stages}}, changed...)})
 	}
 	return groups
 }

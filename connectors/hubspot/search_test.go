@@ -2,10 +2,15 @@ package hubspot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,10 +18,13 @@ import (
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 )
 
-// ListWonDeals finds, over several pages, the deals
-// closed in the period that are won: in HubSpot's default pipeline, in a
-// custom pipeline's won stage (hs_is_closed_won) and in a stage listed in
-// won_stages; not lost or open deals, not those closed outside the period.
+// ListWonDeals finds, over several pages, the deals modified in the
+// period that are won: in HubSpot's default pipeline, in a custom
+// pipeline's won stage (hs_is_closed_won) and in a stage listed in
+// won_stages, with a close date from the day before the period on (one
+// in the future: a close date is what a user set); not lost or open
+// deals, not those last modified outside the period, not those closed
+// before it (won long ago and only edited in the period, or back-dated).
 func TestListWonDeals(t *testing.T) {
 	f := hubspotfake.New()
 	t.Cleanup(f.Close)
@@ -25,17 +33,23 @@ func TestListWonDeals(t *testing.T) {
 		{ID: "renewal_won", Label: "Renewed", IsClosed: "true", Probability: "1.0"},
 		{ID: "renewal_lost", Label: "Churned", IsClosed: "true", Probability: "0.0"},
 	}})
-	for _, d := range []struct{ id, stage, closed string }{
-		{"1", "closedwon", "2026-11-03T10:00:00.000Z"},
-		{"2", "closedlost", "2026-11-04T10:00:00.000Z"},
-		{"3", "renewal_won", "2026-11-02T10:00:00.000Z"},
-		{"4", "renewal_lost", "2026-11-05T10:00:00.000Z"},
-		{"5", "closedwon", "2026-10-30T10:00:00.000Z"}, // before the period
-		{"6", "closedwon", "2026-12-01T00:00:00.000Z"}, // at its end (excluded)
-		{"7", "signed", "2026-11-06T10:00:00.000Z"},    // listed in won_stages
-		{"8", "contractsent", "2026-11-07T10:00:00.000Z"},
+	for _, d := range []struct{ id, stage, closed, modified string }{
+		{"1", "closedwon", "2026-11-03T10:00:00.000Z", "2026-11-03T10:00:05.000Z"},
+		{"2", "closedlost", "2026-11-04T10:00:00.000Z", "2026-11-04T10:00:05.000Z"},
+		{"3", "renewal_won", "2026-11-02T10:00:00.000Z", "2026-11-02T10:00:05.000Z"},
+		{"4", "renewal_lost", "2026-11-05T10:00:00.000Z", "2026-11-05T10:00:05.000Z"},
+		{"5", "closedwon", "2026-10-30T10:00:00.000Z", "2026-10-30T10:00:05.000Z"}, // modified before the period
+		{"6", "closedwon", "2026-11-20T10:00:00.000Z", "2026-12-01T00:00:00.000Z"}, // modified at its end (excluded)
+		{"7", "signed", "2026-11-06T10:00:00.000Z", "2026-11-06T10:00:05.000Z"},    // listed in won_stages
+		{"8", "contractsent", "2026-11-07T10:00:00.000Z", "2026-11-07T10:00:05.000Z"},
+		// Won in the period with the forecast close date kept, in the
+		// future; one closed on the day before the period (a zone's
+		// midnight); one closed long ago, edited in the period.
+		{"9", "closedwon", "2027-01-15T00:00:00.000Z", "2026-11-18T16:20:00.000Z"},
+		{"10", "closedwon", "2026-10-31T23:00:00.000Z", "2026-11-30T23:59:59.999Z"},
+		{"11", "closedwon", "2025-06-30T00:00:00.000Z", "2026-11-12T08:00:00.000Z"},
 	} {
-		f.PutDeal("62515", hubspotfake.Deal{ID: d.id, Properties: hubspotfake.Props("dealstage", d.stage, "closedate", d.closed)})
+		f.PutDeal("62515", hubspotfake.Deal{ID: d.id, Properties: hubspotfake.Props("dealstage", d.stage, "closedate", d.closed, "hs_lastmodifieddate", d.modified)})
 	}
 	s := testSource(t, func(c *Config) { c.BaseURL = f.URL; c.WonStages = []string{"signed"} })
 	defer func(n int, p time.Duration) { searchPageSize, searchPause = n, p }(searchPageSize, searchPause)
@@ -54,31 +68,52 @@ func TestListWonDeals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "1@2026-11-03,3@2026-11-02,7@2026-11-06"; strings.Join(got, ",") != want {
+	// In the order of their ids (numbers, 9 before 10).
+	if want := "1@2026-11-03,3@2026-11-02,7@2026-11-06,9@2027-01-15,10@2026-10-31"; strings.Join(got, ",") != want {
 		t.Fatalf("won deals %v, want %s", got, want)
 	}
-	var searches int
+	// Each page asks for the ids after the last one listed, sorted by
+	// id, never for HubSpot's offset cursor; closed from the day before
+	// the period on.
+	var cursors []string
 	for _, r := range f.Requests() {
 		if r.Path != "/crm/v3/objects/deals/search" {
 			continue
 		}
-		searches++
 		body := string(r.Body)
 		for _, want := range []string{`"propertyName":"hs_is_closed_won","operator":"EQ","value":"true"`, `"operator":"IN","values":["closedwon","signed"]`,
-			`"propertyName":"closedate","operator":"GTE","value":"1793491200000"`, `"propertyName":"closedate","operator":"LT","value":"1796083200000"`} {
+			`"propertyName":"hs_lastmodifieddate","operator":"GTE","value":"1793491200000"`, `"propertyName":"hs_lastmodifieddate","operator":"LT","value":"1796083200000"`,
+			`"propertyName":"closedate","operator":"GTE","value":"1793404800000"`,
+			`"sorts":[{"propertyName":"hs_object_id","direction":"ASCENDING"}]`, `"after":"0"`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("search body lacks %s:\n%s", want, body)
 			}
 		}
+		var req searchRequest
+		if err := json.Unmarshal(r.Body, &req); err != nil {
+			t.Fatal(err)
+		}
+		var gt []string
+		for _, g := range req.FilterGroups {
+			for _, fl := range g.Filters {
+				if fl.PropertyName == "hs_object_id" && fl.Operator == "GT" {
+					gt = append(gt, fl.Value)
+				}
+			}
+		}
+		if len(gt) != len(req.FilterGroups) || len(slices.Compact(gt)) != 1 {
+			t.Fatalf("filter groups with hs_object_id GT %v, want one in each of the %d groups:\n%s", gt, len(req.FilterGroups), body)
+		}
+		cursors = append(cursors, gt[0])
 	}
-	if searches != 2 {
-		t.Errorf("%d search pages for 3 deals 2 at a time, want 2", searches)
+	if strings.Join(cursors, ",") != "0,3,9" {
+		t.Errorf("search pages after ids %v, want 0,3,9 (5 deals 2 at a time)", cursors)
 	}
 
 	// A page answered 429 is asked again after HubSpot's Retry-After.
 	f.FailSearches(hubspotfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"})
 	got = nil
-	if err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error { got = append(got, d.ID); return nil }); err != nil || strings.Join(got, ",") != "1,3,7" {
+	if err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error { got = append(got, d.ID); return nil }); err != nil || strings.Join(got, ",") != "1,3,7,9,10" {
 		t.Errorf("after a 429: %v, %v", got, err)
 	}
 
@@ -88,8 +123,8 @@ func TestListWonDeals(t *testing.T) {
 	if err := none.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error { got = append(got, d.ID); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(got, ",") != "1,7" {
-		t.Errorf("stage_lookup none: %v, want 1,7", got)
+	if strings.Join(got, ",") != "1,7,9,10" {
+		t.Errorf("stage_lookup none: %v, want 1,7,9,10", got)
 	}
 
 	// fn's error stops the listing.
@@ -103,27 +138,25 @@ func TestListWonDeals(t *testing.T) {
 	}
 }
 
-// A period with more won deals than HubSpot's search pages through is split
-// in halves until each part fits, and every deal is listed once; a part of
-// one millisecond that still holds too many is an error.
-func TestListWonDealsSplitsAPeriodOverTheSearchLimit(t *testing.T) {
+// The pages are taken by id (hs_object_id GT the last id listed), not with
+// HubSpot's offset cursor: deals that leave the result set while it is read
+// (their runs' write-backs modify them past the period, one is reopened)
+// shift no page, and every deal still won is listed once, however many
+// more than the 10,000 results the offset cursor pages through. The pages
+// keep HubSpot's search pace: a pause before every page but the first.
+func TestListWonDealsPagesByID(t *testing.T) {
 	f := hubspotfake.New()
 	t.Cleanup(f.Close)
 	f.AddPortal("62515", "pat-na1-62515")
-	for _, d := range []struct{ id, closed string }{
-		{"1", "2026-11-03T10:00:00.000Z"},
-		{"2", "2026-11-02T10:00:00.000Z"},
-		{"3", "2026-11-06T10:00:00.000Z"},
-		{"4", "2026-11-20T10:00:00.000Z"},
-		{"5", "2026-11-20T10:00:00.000Z"},
-	} {
-		f.PutDeal("62515", hubspotfake.Deal{ID: d.id, Properties: hubspotfake.Props("dealstage", "closedwon", "closedate", d.closed)})
+	f.SetSearchLimit(3) // HubSpot's 10,000, smaller
+	for i := 1; i <= 9; i++ {
+		f.PutDeal("62515", hubspotfake.Deal{ID: fmt.Sprint(i), Properties: hubspotfake.Props("dealstage", "closedwon",
+			"closedate", "2026-11-03T10:00:00.000Z", "hs_lastmodifieddate", fmt.Sprintf("2026-11-0%dT10:00:00.000Z", i))})
 	}
 	s := testSource(t, func(c *Config) { c.BaseURL = f.URL })
-	defer func(n, m int, p time.Duration) { searchPageSize, maxSearchResults, searchPause = n, m, p }(searchPageSize, maxSearchResults, searchPause)
-	searchPageSize, maxSearchResults, searchPause = 1, 2, 5*time.Millisecond
+	defer func(n int, p time.Duration) { searchPageSize, searchPause = n, p }(searchPageSize, searchPause)
+	searchPageSize, searchPause = 2, 5*time.Millisecond
 
-	since, until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	// The pacer's clock: a sleep moves it on, nothing else does, so every
 	// page after the first must ask for a whole pause.
 	clock := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -135,38 +168,66 @@ func TestListWonDealsSplitsAPeriodOverTheSearchLimit(t *testing.T) {
 		clock = clock.Add(d)
 		return nil
 	}
+	since, until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	var got []string
-	if err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error {
+	err := s.ListWonDeals(context.Background(), "62515", since, until, func(d connectors.WonDeal) error {
 		got = append(got, d.ID)
+		// Its run writes the invoice back: HubSpot modifies the deal now,
+		// after the period. And deal 4 is reopened meanwhile.
+		f.SetDealProperty("62515", d.ID, "hs_lastmodifieddate", "2026-12-05T22:00:00.000Z")
+		if d.ID == "1" {
+			f.SetDealProperty("62515", "4", "dealstage", "appointmentscheduled")
+		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(got)
-	if strings.Join(got, ",") != "1,2,3,4,5" {
-		t.Errorf("won deals %v, want each of 1-5 once", got)
+	if strings.Join(got, ",") != "1,2,3,5,6,7,8,9" {
+		t.Errorf("won deals %v, want 1-9 but the reopened 4, each once", got)
 	}
-	// The pages of the split periods keep HubSpot's search pace too: one
-	// pacer for the whole listing, a pause before every page but the first.
 	searches := 0
 	for _, r := range f.Requests() {
 		if r.Path == "/crm/v3/objects/deals/search" {
 			searches++
+			if !strings.Contains(string(r.Body), `"after":"0"`) {
+				t.Errorf("a search page asked for HubSpot's offset cursor: %s", r.Body)
+			}
 		}
 	}
-	if searches < 6 || len(waits) != searches-1 {
-		t.Errorf("%d search pages, %d pauses; want more than 5 pages and a pause before each but the first", searches, len(waits))
+	if searches != 4 || len(waits) != searches-1 {
+		t.Errorf("%d search pages, %d pauses; want 4 pages (8 deals 2 at a time) and a pause before each but the first", searches, len(waits))
 	}
 	for i, d := range waits {
 		if d != searchPause {
 			t.Errorf("pause %d: %v, want %v", i, d, searchPause)
 		}
 	}
+}
 
-	// Three deals closed in the same millisecond cannot be split apart.
-	f.PutDeal("62515", hubspotfake.Deal{ID: "6", Properties: hubspotfake.Props("dealstage", "closedwon", "closedate", "2026-11-20T10:00:00.000Z")})
-	err := s.ListWonDeals(context.Background(), "62515", since, until, func(connectors.WonDeal) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "3 won deals closed between 2026-11-20T10:00:00Z and 2026-11-20T10:00:00.001Z") {
-		t.Errorf("three deals in one millisecond: %v", err)
+// A search answer whose ids do not follow the last one listed (not sorted
+// as asked) is an error, not a listing that skips deals or asks for the
+// same page for ever.
+func TestListWonDealsRefusesIDsOutOfOrder(t *testing.T) {
+	var pages atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		// The same page whatever is asked: deals 7 and 8, and a next page
+		// (none after the fifth, so that a client that follows ends).
+		next := `,"paging":{"next":{"after":"2"}}`
+		if pages.Add(1) >= 5 {
+			next = ""
+		}
+		_, _ = io.WriteString(w, `{"total":4,"results":[{"id":"7","properties":{"dealstage":"closedwon"}},{"id":"8","properties":{"dealstage":"closedwon"}}]`+next+`}`)
+	}))
+	t.Cleanup(srv.Close)
+	s := testSource(t, func(c *Config) { c.BaseURL = srv.URL })
+	defer func(p time.Duration) { searchPause = p }(searchPause)
+	searchPause = 0
+	var got []string
+	err := s.ListWonDeals(context.Background(), "62515", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		func(d connectors.WonDeal) error { got = append(got, d.ID); return nil })
+	if err == nil || !strings.Contains(err.Error(), `answered deal "7" after deal 8`) || strings.Join(got, ",") != "7,8" || pages.Load() != 2 {
+		t.Errorf("a page out of order: %v, listed %v in %d pages", err, got, pages.Load())
 	}
 }

@@ -12,10 +12,18 @@ import (
 )
 
 // ListWonDeals implements connectors.WonDealLister with one SOQL query
-// (its pages handed on one by one): the Opportunities that are won (IsWon, or a StageName
-// of won_stages) with a CloseDate in [since, until). CloseDate is a date:
-// the period is taken in whole days, UTC, an until within a day counting
-// that day.
+// (its pages handed on one by one): the Opportunities that are won (IsWon,
+// or a StageName of won_stages) and were last modified (SystemModstamp) in
+// [since, until), with a CloseDate on since's day or later: that is the
+// date a rep forecast, which Salesforce does not set when the opportunity
+// is won, so an opportunity won in the period may have one after it (in
+// the future). An opportunity is modified when it is won, so every one won
+// in the period is listed, unless it was modified again after until or
+// its close date is before the period (back-dated); one won long ago and
+// only edited in the period is not, as its close date is older (it might
+// have been invoiced by hand before the connection went live). SOQL dateTime literals are to the second: the period is
+// widened to whole seconds, UTC. The pages follow the query's cursor
+// (nextRecordsUrl), not an offset.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -42,10 +50,9 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 // wonQuery is the SOQL of ListWonDeals, selecting extra fields besides
 // Id, StageName and CloseDate.
 func wonQuery(stages, extra []string, since, until time.Time) string {
-	const day = 24 * time.Hour
-	from, to := since.UTC().Truncate(day), until.UTC().Truncate(day)
+	from, to := since.UTC().Truncate(time.Second), until.UTC().Truncate(time.Second)
 	if to.Before(until.UTC()) {
-		to = to.Add(day)
+		to = to.Add(time.Second)
 	}
 	won := "IsWon = true"
 	if len(stages) > 0 {
@@ -62,9 +69,13 @@ func wonQuery(stages, extra []string, since, until time.Time) string {
 		}
 	}
 	return "SELECT " + strings.Join(fields, ", ") + " FROM Opportunity WHERE " + won +
-		" AND CloseDate >= " + from.Format(time.DateOnly) + " AND CloseDate < " + to.Format(time.DateOnly) +
-		" ORDER BY CloseDate, Id"
+		" AND SystemModstamp >= " + from.Format(soqlDateTime) + " AND SystemModstamp < " + to.Format(soqlDateTime) +
+		" AND CloseDate >= " + since.UTC().Format(time.DateOnly) +
+		" ORDER BY SystemModstamp, Id"
 }
+
+// soqlDateTime is the layout of a SOQL dateTime literal in UTC.
+const soqlDateTime = "2006-01-02T15:04:05Z"
 
 // wonStageNames are the StageName values of won_stages (the connection's
 // and the org's), sorted.

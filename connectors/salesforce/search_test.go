@@ -13,24 +13,36 @@ import (
 )
 
 // ListWonDeals asks, in one SOQL query, for the Opportunities won (IsWon,
-// or a StageName of won_stages) with a CloseDate in the period's days.
+// or a StageName of won_stages) last modified (SystemModstamp) in the
+// period, widened to whole seconds, with a CloseDate on its first day or
+// later: the rep's forecast, kept when the opportunity is won, may be
+// after the period; one closed before it (won long ago, edited in the
+// period, or back-dated) is not listed.
 func TestListWonDeals(t *testing.T) {
 	f := salesforcefake.New(orgA, "cid-a", "cs-a")
 	t.Cleanup(f.Close)
 	for _, o := range []string{
-		`{"Id":"0065w00000000001AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-03"}`,
-		`{"Id":"0065w00000000002AAA","StageName":"Closed Lost","IsWon":false,"CloseDate":"2026-11-04"}`,
-		`{"Id":"0065w00000000003AAA","StageName":"Signed","IsWon":false,"CloseDate":"2026-11-02"}`,
-		`{"Id":"0065w00000000004AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-10-31"}`,
-		`{"Id":"0065w00000000005AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-27"}`,
-		`{"Id":"0065w00000000006AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-28"}`,
+		`{"Id":"0065w00000000001AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-03","SystemModstamp":"2026-11-03T10:00:00.000+0000"}`,
+		`{"Id":"0065w00000000002AAA","StageName":"Closed Lost","IsWon":false,"CloseDate":"2026-11-04","SystemModstamp":"2026-11-04T10:00:00.000+0000"}`,
+		`{"Id":"0065w00000000003AAA","StageName":"Signed","IsWon":false,"CloseDate":"2026-11-02","SystemModstamp":"2026-11-02T10:00:00.000+0000"}`,
+		// Modified before the period, and at its end (excluded).
+		`{"Id":"0065w00000000004AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-05","SystemModstamp":"2026-10-31T23:59:59.000+0000"}`,
+		`{"Id":"0065w00000000005AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-27","SystemModstamp":"2026-11-27T15:00:01.000+0000"}`,
+		// Won in the period with the forecast CloseDate kept, in the
+		// future; modified within the period's last second.
+		`{"Id":"0065w00000000006AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2027-03-31","SystemModstamp":"2026-11-20T08:15:00.000+0000"}`,
+		`{"Id":"0065w00000000008AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-01","SystemModstamp":"2026-11-27T15:00:00.000+0000"}`,
+		// Closed before the period (won long ago, only edited in it).
+		`{"Id":"0065w00000000007AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-09-30","SystemModstamp":"2026-11-21T15:00:00.000+0000"}`,
 	} {
 		f.PutOpportunity(salesforcefake.ParseRecord(o))
 	}
 	s := apiSource(t, f, nil)
 	var got []string
-	// Until within the 27th: the 27th counts, the 28th does not.
-	err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC),
+	// Until within a second, from a time in another zone: that second
+	// counts, the next does not.
+	err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 27, 16, 0, 0, 500_000_000, time.FixedZone("CET", 3600)),
 		func(d connectors.WonDeal) error {
 			got = append(got, d.ID[len(d.ID)-4:]+"@"+d.CloseDate.String())
 			// As a notification of it says: won, its StageName in Raw.
@@ -42,11 +54,13 @@ func TestListWonDeals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "3AAA@2026-11-02,1AAA@2026-11-03,5AAA@2026-11-27"; strings.Join(got, ",") != want {
+	// In the order of their last modification.
+	if want := "3AAA@2026-11-02,1AAA@2026-11-03,6AAA@2027-03-31,8AAA@2026-11-01"; strings.Join(got, ",") != want {
 		t.Fatalf("won opportunities %v, want %s", got, want)
 	}
 	q := f.Queries()
-	if len(q) != 1 || !strings.Contains(q[0], "(IsWon = true OR StageName IN ('closed won', 'signed')) AND CloseDate >= 2026-11-01 AND CloseDate < 2026-11-28") {
+	if len(q) != 1 || !strings.Contains(q[0], "(IsWon = true OR StageName IN ('closed won', 'signed')) AND SystemModstamp >= 2026-11-01T00:00:00Z AND SystemModstamp < 2026-11-27T15:00:01Z AND CloseDate >= 2026-11-01 ORDER BY SystemModstamp, Id") ||
+		strings.Contains(q[0], "CloseDate <") {
 		t.Errorf("queries %q", q)
 	}
 	if got := soqlString(`O'Brien \ Co`); got != `'O\'Brien \\ Co'` {
@@ -62,7 +76,7 @@ func TestListWonDealsReadsEveryPage(t *testing.T) {
 	f.WonPageSize = 1
 	const n = maxPages + 5
 	for i := range n {
-		f.PutOpportunity(salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":"0065w%014dAAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-03"}`, i)))
+		f.PutOpportunity(salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":"0065w%014dAAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-03","SystemModstamp":"2026-11-03T10:00:00.000+0000"}`, i)))
 	}
 	s := apiSource(t, f, nil)
 	var got []string
@@ -89,7 +103,7 @@ func TestExtraFieldsAreReadOnEveryPath(t *testing.T) {
 	t.Cleanup(f.Close)
 	f.MultiCurrency = true
 	f.PutOpportunity(salesforcefake.ParseRecord(`{"Id":"0065w0000000001AAA","Name":"Partner deal","StageName":"Closed Won","IsWon":true,"CurrencyIsoCode":"EUR",` +
-		`"CloseDate":"2026-11-03","Amount":100,"RecordTypeId":"0125w00000PartnAAA","PO_Number__c":"PO-7"}`))
+		`"CloseDate":"2026-11-03","SystemModstamp":"2026-11-03T10:00:00.000+0000","Amount":100,"RecordTypeId":"0125w00000PartnAAA","PO_Number__c":"PO-7"}`))
 	s := apiSource(t, f, func(c *Config) { c.Fetch.ExtraFields = []string{"RecordTypeId", "PO_Number__c"} })
 	var listed connectors.WonDeal
 	err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC),

@@ -7,7 +7,9 @@
 // HubSpot's default "Sales Pipeline"; a merged-away deal's id answers
 // with the deal it was merged into: MergeDeal), POST /crm/v3/objects/deals/search
 // (filters EQ, IN, GT, GTE, LT, LTE; hs_is_closed_won computed from the
-// pipelines; sorted, paged with `after`), and PATCH /crm/v3/objects/deals/{id}, which
+// pipelines, hs_object_id the deal's id, hs_lastmodifieddate what the test
+// stored: the fake does not stamp it; sorted, paged with `after` up to
+// HubSpot's 10,000 results: SetSearchLimit), and PATCH /crm/v3/objects/deals/{id}, which
 // updates the stored deal (400 PROPERTY_DOESNT_EXIST for a property the
 // portal does not have). Unknown objects are 404 OBJECT_NOT_FOUND.
 //
@@ -145,6 +147,9 @@ type Server struct {
 	wbFaults []Fault
 	plFaults []Fault
 	srFaults []Fault
+	// searchLimit is how many results a search pages through with
+	// `after` (HubSpot: 10,000).
+	searchLimit int
 	// readHook, if set, runs during each GET of a deal (SetDealReadHook).
 	readHook func(dealID string)
 	// pipelinesHook, if set, runs before each GET of the pipelines
@@ -174,10 +179,11 @@ func (s *Server) SetDealReadHook(h func(dealID string)) {
 // New starts a fake HubSpot with no portals.
 func New() *Server {
 	s := &Server{
-		tokens:   map[string]string{},
-		portals:  map[string]*portal{},
-		writes:   map[string]int{},
-		attempts: map[string]int{},
+		tokens:      map[string]string{},
+		portals:     map[string]*portal{},
+		writes:      map[string]int{},
+		attempts:    map[string]int{},
+		searchLimit: 10000,
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -284,6 +290,16 @@ func (s *Server) FailPipelines(faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.plFaults = append(s.plFaults, faults...)
+}
+
+// SetSearchLimit sets how many results of one search its `after` cursor
+// pages through (HubSpot's 10,000 at first): a page asked for at or past
+// it is answered 400, as HubSpot answers it, and the last page before it
+// has no next.
+func (s *Server) SetSearchLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.searchLimit = n
 }
 
 // FailSearches answers the next len(faults) deal searches with the
@@ -688,7 +704,8 @@ func (s *Server) patchDeal(w http.ResponseWriter, p *portal, portalID, id string
 
 // search answers POST /crm/v3/objects/deals/search: the deals matching any
 // filter group (all filters of a group), sorted, a page of `limit` after
-// the `after` cursor (an offset here, opaque to clients).
+// the `after` cursor (an offset here, opaque to clients), up to the search
+// limit.
 func (s *Server) search(w http.ResponseWriter, p *portal, body []byte) {
 	if fail(w, &s.srFaults) {
 		return
@@ -729,8 +746,11 @@ func (s *Server) search(w http.ResponseWriter, p *portal, body []byte) {
 		}
 	}
 	value := func(d *Deal, name string) string {
-		if name == "hs_is_closed_won" {
+		switch name {
+		case "hs_is_closed_won":
 			return strconv.FormatBool(d.Properties["dealstage"] != nil && won[*d.Properties["dealstage"]])
+		case "hs_object_id":
+			return d.ID
 		}
 		if v := d.Properties[name]; v != nil {
 			return *v
@@ -772,14 +792,20 @@ func (s *Server) search(w http.ResponseWriter, p *portal, body []byte) {
 		return matched[i].ID < matched[j].ID
 	})
 	from, _ := strconv.Atoi(in.After)
+	if from >= s.searchLimit {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR",
+			fmt.Sprintf("The search API pages through at most %d results; after %d is past them", s.searchLimit, from))
+		return
+	}
 	from = min(max(from, 0), len(matched))
-	to := min(from+in.Limit, len(matched))
+	end := min(len(matched), s.searchLimit)
+	to := min(from+in.Limit, end)
 	results := make([]map[string]any, 0, to-from)
 	for _, d := range matched[from:to] {
 		results = append(results, objectJSON(d.ID, d.Properties, in.Properties))
 	}
 	out := map[string]any{"total": len(matched), "results": results}
-	if to < len(matched) {
+	if to < end {
 		out["paging"] = map[string]any{"next": map[string]any{"after": strconv.Itoa(to), "link": "?after=" + strconv.Itoa(to)}}
 	}
 	writeJSON(w, http.StatusOK, out)

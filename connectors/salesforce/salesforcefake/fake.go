@@ -2,8 +2,9 @@
 // API as the salesforce source uses it, following the REST API Developer
 // Guide: the OAuth 2.0 client credentials grant at /services/oauth2/token,
 // bearer sessions that can expire (401 INVALID_SESSION_ID), SOQL queries of
-// an Opportunity (with its Account), of the won Opportunities of a
-// close-date range, and of an Opportunity's OpportunityLineItems through
+// an Opportunity (with its Account), of the won Opportunities last
+// modified in a range (SystemModstamp: what the test stored; the fake does
+// not stamp it), and of an Opportunity's OpportunityLineItems through
 // GET /services/data/vXX.X/query (paged with nextRecordsUrl), and PATCH of
 // /sobjects/Opportunity/{id} (204; 400 INVALID_FIELD for a field the org
 // does not have; 404 NOT_FOUND for an unknown record).
@@ -24,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DefaultWriteBackFields are the custom Opportunity fields a new org has:
@@ -315,9 +317,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	// wonQuery: the won Opportunities of a close-date range, by IsWon or
-	// StageName IN (...), case-insensitive as SOQL compares strings.
-	wonQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE \(?IsWon = true(?: OR StageName IN \(([^)]*)\)\))? AND CloseDate >= (\d{4}-\d{2}-\d{2}) AND CloseDate < (\d{4}-\d{2}-\d{2})`)
+	// wonQuery: the won Opportunities last modified in a range, by IsWon
+	// or StageName IN (...), case-insensitive as SOQL compares strings.
+	wonQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE \(?IsWon = true(?: OR StageName IN \(([^)]*)\)\))? AND SystemModstamp >= (\S+) AND SystemModstamp < (\S+)(?: AND CloseDate >= (\S+))?`)
 	oppQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE Id = '([A-Za-z0-9]+)'`)
 	linesQuery = regexp.MustCompile(`\bFROM OpportunityLineItem WHERE OpportunityId = '([A-Za-z0-9]+)'`)
 )
@@ -380,7 +382,7 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 		return
 	}
 	if m := wonQuery.FindStringSubmatch(q); m != nil {
-		s.wonPage(w, m[1], m[2], m[3], selectList(q))
+		s.wonPage(w, m[1], m[2], m[3], m[4], selectList(q))
 		return
 	}
 	if m := oppQuery.FindStringSubmatch(q); m != nil {
@@ -399,33 +401,64 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 	writeErrors(w, http.StatusBadRequest, "MALFORMED_QUERY", "unexpected query: "+q)
 }
 
-// wonPage answers the won-Opportunities query in one page, by CloseDate
-// then Id: the selected fields of each.
-func (s *Server) wonPage(w http.ResponseWriter, stageList, from, to string, fields []string) {
+// wonPage answers the won-Opportunities query in one page, by
+// SystemModstamp then Id: the selected fields of each. The range's ends are
+// SOQL dateTime literals (2026-11-01T00:00:00Z); an Opportunity without a
+// SystemModstamp is never in it. closedFrom, if set, is the least
+// CloseDate (a SOQL date literal).
+func (s *Server) wonPage(w http.ResponseWriter, stageList, fromLit, toLit, closedFrom string, fields []string) {
+	from, err1 := time.Parse(time.RFC3339, fromLit)
+	to, err2 := time.Parse(time.RFC3339, toLit)
+	if err1 != nil || err2 != nil {
+		writeErrors(w, http.StatusBadRequest, "MALFORMED_QUERY", "invalid dateTime literal: "+fromLit+" or "+toLit)
+		return
+	}
 	stages := map[string]bool{}
 	for _, st := range strings.Split(stageList, ",") {
 		if st = strings.Trim(strings.TrimSpace(st), "'"); st != "" {
 			stages[strings.ToLower(st)] = true
 		}
 	}
-	var won []Record
+	type row struct {
+		modified time.Time
+		id       string
+		rec      Record
+	}
+	var won []row
 	for _, o := range s.opps {
 		stage, _ := o["StageName"].(string)
-		date, _ := o["CloseDate"].(string)
-		if (o["IsWon"] == true || stages[strings.ToLower(stage)]) && date >= from && date < to {
-			won = append(won, project(o, fields))
+		stamp, _ := o["SystemModstamp"].(string)
+		modified, ok := parseDateTime(stamp)
+		closeDate, _ := o["CloseDate"].(string)
+		if (o["IsWon"] == true || stages[strings.ToLower(stage)]) && ok && !modified.Before(from) && modified.Before(to) &&
+			(closedFrom == "" || closeDate >= closedFrom) {
+			won = append(won, row{modified, o["Id"].(string), project(o, fields)})
 		}
 	}
-	slices.SortFunc(won, func(a, b Record) int {
-		return strings.Compare(a["CloseDate"].(string)+a["Id"].(string), b["CloseDate"].(string)+b["Id"].(string))
+	slices.SortFunc(won, func(a, b row) int {
+		if c := a.modified.Compare(b.modified); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
 	})
 	records := make([]any, len(won))
 	for i, r := range won {
-		records[i] = s.withAttributes("Opportunity", r)
+		records[i] = s.withAttributes("Opportunity", r.rec)
 	}
 	locator := fmt.Sprintf("01gWON%d", len(s.wonPages))
 	s.wonPages[locator] = records
 	s.wonPageAt(w, locator, 0)
+}
+
+// parseDateTime reads a dateTime field as Salesforce answers it
+// (2026-11-03T10:00:00.000+0000) or in RFC 3339.
+func parseDateTime(v string) (time.Time, bool) {
+	for _, layout := range []string{"2006-01-02T15:04:05.000-0700", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // wonPageAt answers the page of a won query's records from offset on;
