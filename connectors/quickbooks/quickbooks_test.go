@@ -544,6 +544,15 @@ func TestKeysAndDocNumber(t *testing.T) {
 			t.Errorf("DocNumber(%q) = %q, want valid UTF-8 of at most 21 characters that begins the reference", ref, d)
 		}
 	}
+	// The short form of earlier versions stays when the query can carry it
+	// (their invoices are found by it): a character past Latin-1 beyond
+	// the cut changes nothing; one within it gives a queryable form.
+	if d := quickbooks.DocNumber("Müller’s Annual Contract 2024"); !strings.HasPrefix(d, "Müller-") || !quickbooks.Queryable(d) {
+		t.Errorf("DocNumber of a long reference with ’ after the cut: %q, want the earlier form Müller-…", d)
+	}
+	if d := quickbooks.DocNumber("日本語の取引先-2026-0042"); !quickbooks.Queryable(d) {
+		t.Errorf("DocNumber of a reference QBO's query cannot carry: %q is not queryable", d)
+	}
 	if s := quickbooks.DocNumber(" D-1001 "); s != "D-1001" {
 		t.Errorf("a short reference: %q, want it as is (trimmed)", s)
 	}

@@ -152,18 +152,29 @@ type Options struct {
 // DocNumber is the DocNumber (21 characters at most) for a reference: the
 // reference itself when it fits in 21 bytes and QBO's query language can
 // carry it (Queryable), else a deterministic short form, valid UTF-8 and
-// queryable (ASCII references keep the form of earlier versions). The
-// invoice is looked up by its DocNumber before it is made, so a DocNumber
-// the query cannot carry would fail every deal of that reference.
+// queryable. The invoice is looked up by its DocNumber before it is made,
+// so a DocNumber the query cannot carry would fail every deal of that
+// reference; and one that earlier versions gave and could look up is kept
+// as it was (their invoices are found by it).
 func DocNumber(reference string) string {
 	reference = strings.TrimSpace(reference)
 	if len(reference) <= 21 && Queryable(reference) {
 		return reference
 	}
 	sum := sha256.Sum256([]byte(reference))
-	// At most 8 bytes of the beginning (of its queryable characters), cut
-	// where a character starts: a character cut in half would be sent as
-	// U+FFFD and never match the DocNumber a look-up asks for.
+	// The form of earlier versions: at most 8 bytes of the beginning, cut
+	// where a character starts (a character cut in half would be sent as
+	// U+FFFD and never match the DocNumber a look-up asks for).
+	if len(reference) > 21 {
+		cut := 8
+		for cut > 0 && !utf8.RuneStart(reference[cut]) {
+			cut--
+		}
+		if earlier := reference[:cut] + "-" + hex.EncodeToString(sum[:6]); Queryable(earlier) {
+			return earlier
+		}
+	}
+	// Else the same of its queryable characters.
 	head := strings.Map(func(r rune) rune {
 		if r > maxQueryRune {
 			return -1
