@@ -475,7 +475,11 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 				continue
 			}
 			for j, later := range events {
-				if j != i && keys[j] == keys[i] && !later.Thin && later.OccurredAt.After(ev.OccurredAt) && !conn.IsWonStage(later.Deal.Stage) {
+				// Out of the won stages: not one of them, and not the stage
+				// the win is in (a mapping's trigger may take a stage the
+				// connection does not list as won), as the runs judge it.
+				if j != i && keys[j] == keys[i] && !later.Thin && later.OccurredAt.After(ev.OccurredAt) &&
+					!conn.IsWonStage(later.Deal.Stage) && !strings.EqualFold(later.Deal.Stage, ev.Deal.Stage) {
 					verdicts[i] = step{i, false, fmt.Sprintf("a newer event of this deal in the same delivery (%s) has it in stage %q, not a won stage", later.EventID, later.Deal.Stage)}
 					break
 				}
@@ -580,7 +584,6 @@ func mediaTypeAccepted(src connectors.Source, header string) bool {
 	return slices.Contains(mediaTypes(src), strings.ToLower(mt))
 }
 
-// replier picks the source's own acknowledgement format, or JSON.
 // readBody reads a delivery's body: into a buffer of its declared length
 // when it has one (at most max, checked before), else up to max.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
@@ -594,6 +597,7 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	return body, nil
 }
 
+// replier picks the source's own acknowledgement format, or JSON.
 func replier(src connectors.Source) connectors.Acknowledger {
 	if a, ok := src.(connectors.Acknowledger); ok {
 		return a

@@ -941,4 +941,17 @@ func TestANewerLossInTheSameDeliveryStopsTheWin(t *testing.T) {
 	if status != http.StatusAccepted || len(st.started) != 1 || st.started[0] != "B" {
 		t.Fatalf("%d %s, started %v; want B started (its newer event still won, its loss older)", status, body, st.started)
 	}
+	// A newer event in the stage the win is in (a trigger on a stage the
+	// connection does not list as won) is no loss.
+	srv2 := httptest.NewServer(New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"signed"}}, WonStages: []string{"won"}}},
+		Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}))
+	t.Cleanup(srv2.Close)
+	status, body = post(t, srv2.URL+"/webhooks/crm", `[
+ {"event_id":"signed","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"C","stage":"signed","previous_stage":"open"}},
+ {"event_id":"amount","occurred_at":"2026-11-20T10:05:00Z","deal":{"id":"C","stage":"Signed","previous_stage":"signed"}}]`)
+	if status != http.StatusAccepted || len(st.started) != 2 || st.started[1] != "C" {
+		t.Fatalf("%d %s, started %v; want C started (its newer event in the win's stage)", status, body, st.started)
+	}
 }
