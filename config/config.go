@@ -160,8 +160,8 @@ type Intake struct {
 	// MaxInFlightBytes bounds the webhook bodies one intake holds at once
 	// (declared lengths; a chunked body counts as max_body_bytes): past it,
 	// 503 with Retry-After, so a flood of large or slow bodies cannot
-	// exhaust the memory.
-	MaxInFlightBytes int64 `mapstructure:"max_inflight_bytes" validate:"gtefield=MaxBodyBytes"`
+	// exhaust the memory. Less than max_body_bytes is taken as that.
+	MaxInFlightBytes int64 `mapstructure:"max_inflight_bytes" validate:"gte=0"`
 	// PublicBaseURL is the URL the CRMs call, used by signatures that
 	// cover the URL. Empty: the request's own URL.
 	PublicBaseURL string `mapstructure:"public_base_url" validate:"omitempty,http_url"`

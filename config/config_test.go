@@ -348,7 +348,7 @@ log:
 intake:
   listn: 127.0.0.1:8080
   max_body_bytes: 10
-  max_inflight_bytes: 5
+  max_inflight_bytes: -5
   start_timeout: "5 mins"
   public_base_url: ftp://example.com
 workflow:
@@ -408,7 +408,7 @@ connections:
 		"log.level":                           "must be one of: debug, info, warn, error",
 		"intake.listn":                        "unknown key",
 		"intake.max_body_bytes":               "must be at least 1024",
-		"intake.max_inflight_bytes":           "must be at least max_body_bytes",
+		"intake.max_inflight_bytes":           "must be at least 0",
 		"intake.start_timeout":                "invalid duration",
 		"intake.public_base_url":              "http",
 		"workflow.activity_timeout":           "needs a unit",
