@@ -178,9 +178,10 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	if err != nil {
 		return connectors.InvoiceResult{}, err
 	}
+	ctx, wrote := connectors.TrackWrites(ctx)
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err != nil {
-		return connectors.InvoiceResult{}, temporalError(fmt.Errorf("connection %q: %w", in.Connection, err))
+		return connectors.InvoiceResult{}, writeError(fmt.Errorf("connection %q: %w", in.Connection, err), wrote())
 	}
 	return res, nil
 }

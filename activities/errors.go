@@ -48,12 +48,17 @@ var (
 // host (typed LocalFileUnavailable): exactly after the delay the API advertised
 // (Retry-After: NextRetryDelay, a server timer, no worker held while
 // waiting), with the policy's backoff otherwise.
-func temporalError(err error) error { return classify(err, erpTypes) }
+func temporalError(err error) error { return classify(err, erpTypes, false) }
+
+// writeError is temporalError for a step that tracked its writes
+// (connectors.TrackWrites): wrote says that one was sent, and then its
+// failure never says that the step wrote nothing (Attempt.NotSent).
+func writeError(err error, wrote bool) error { return classify(err, erpTypes, wrote) }
 
 // crmError is temporalError for the calls to the CRM.
-func crmError(err error) error { return classify(err, crmTypes) }
+func crmError(err error) error { return classify(err, crmTypes, false) }
 
-func classify(err error, types apiErrorTypes) error {
+func classify(err error, types apiErrorTypes, wrote bool) error {
 	var me *mapping.Error
 	if errors.As(err, &me) {
 		return temporal.NewNonRetryableApplicationError(me.Error(), ErrTypeMapping, nil, me)
@@ -64,7 +69,7 @@ func classify(err error, types apiErrorTypes) error {
 	}
 	var lf *connectors.LocalFileError
 	if errors.As(err, &lf) {
-		return temporal.NewApplicationError(err.Error(), ErrTypeLocalFile, Attempt{NotSent: true})
+		return temporal.NewApplicationError(err.Error(), ErrTypeLocalFile, Attempt{NotSent: !wrote})
 	}
 	class, delay := connectors.Classify(err)
 	switch class {
@@ -81,7 +86,7 @@ func classify(err error, types apiErrorTypes) error {
 	if errors.As(err, &api) && api.StatusCode == http.StatusTooManyRequests {
 		typ = types.rateLimited
 	}
-	details := Attempt{NotSent: !mayHaveWritten(err)}
+	details := Attempt{NotSent: !wrote && !mayHaveWritten(err)}
 	if class == connectors.RetryAfter {
 		return temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{details}})
 	}
@@ -91,11 +96,14 @@ func classify(err error, types apiErrorTypes) error {
 // Attempt is the detail of a retryable failure of a step: what the
 // workflow needs to know of the attempt that failed.
 type Attempt struct {
-	// NotSent says that the attempt wrote nothing: it was refused before
-	// the vendor acted on it (429, 503, 408 and other 4xx answers that are
-	// retried) or never sent (a token or link file of the host, no time
-	// left in the step). False when a write may have been carried out: no
-	// answer, a timeout, a 5xx other than 503.
+	// NotSent says that the attempt wrote nothing: its failure was a
+	// refusal before the vendor acted on it (429, 503, 408 and other 4xx
+	// answers that are retried) or a call never sent (a token or link file
+	// of the host, no time left in the step), and no write of the step had
+	// been carried out before it (connectors.TrackWrites: a target that
+	// writes, then reads what it made, may fail on the read). False when a
+	// write may have been carried out: no answer, a timeout, a 5xx other
+	// than 503, or any failure after a write was answered with success.
 	NotSent bool `json:"not_sent,omitempty"`
 }
 

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -58,6 +59,49 @@ func TestTemporalErrorClassification(t *testing.T) {
 		}
 		if erp := temporalError(api); errors.As(erp, &appErr) && appErr.Type() == want {
 			t.Errorf("ERP %d typed as the CRM's %s", status, want)
+		}
+	}
+}
+
+// writeThenRead writes (as a target's HTTP client marks it), then fails
+// reading what it made with failure.
+type writeThenRead struct {
+	rateLimitedERP
+	write   bool
+	failure error
+}
+
+func (w writeThenRead) CreateInvoice(ctx context.Context, _ model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
+	if w.write {
+		connectors.WriteDone(ctx)
+	}
+	return connectors.InvoiceResult{}, w.failure
+}
+
+// A failed invoice step says it wrote nothing (Attempt.NotSent) only when
+// its failure is a refusal and no write of the step had been sent: a 429
+// on the read-back of an invoice just written (NetSuite reads what it
+// wrote) may follow an invoice made.
+func TestAnInvoiceStepThatWroteNeverSaysNotSent(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		write   bool
+		failure error
+		notSent bool
+	}{
+		{"429 before any write", false, &connectors.APIError{Service: "erp", Op: "find invoice", StatusCode: 429}, true},
+		{"429 after a write", true, &connectors.APIError{Service: "erp", Op: "read invoice", StatusCode: 429}, false},
+		{"token file after a write", true, &connectors.LocalFileError{What: "token store", Path: "/t.json", Err: fs.ErrPermission}, false},
+		{"token file before any write", false, &connectors.LocalFileError{What: "token store", Path: "/t.json", Err: fs.ErrPermission}, true},
+		{"no answer", true, &connectors.OutcomeUnknownError{Err: errors.New("timeout"), Wait: time.Second}, false},
+	} {
+		a := &Activities{Connections: oneConnection{"m": {Target: writeThenRead{write: c.write, failure: c.failure}}}}
+		_, err := a.CreateInvoice(ctx, CreateInvoiceInput{Connection: "m"})
+		var appErr *temporal.ApplicationError
+		var at Attempt
+		if !errors.As(err, &appErr) || !appErr.HasDetails() || appErr.Details(&at) != nil || at.NotSent != c.notSent {
+			t.Errorf("%s: %v, details %+v; want NotSent %v", c.name, err, at, c.notSent)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,30 @@ import (
 // its write meets the first one in flight, where vendors' idempotency keys
 // are least dependable. So such a write is retried only after the vendor
 // has had its time: OutcomeUnknownError carries that wait.
+
+// TrackWrites returns a context whose calls say when a write of theirs
+// was carried out (WriteDone), and a function that reports whether one
+// was: a step whose failure came after (a read-back of what it wrote
+// answered 429, a token to save) has made what it wrote, whatever that
+// failure says. A write without an answer, or answered with a 5xx, says so
+// in its own failure (OutcomeUnknownError, UnsureAnswer).
+func TrackWrites(ctx context.Context) (context.Context, func() bool) {
+	w := &writesSent{}
+	return context.WithValue(ctx, writesSentKey{}, w), w.sent.Load
+}
+
+// WriteDone marks, in a context of TrackWrites, that a write (POST, PUT,
+// PATCH, DELETE) was answered with success. The HTTP clients of the
+// targets call it on each such answer.
+func WriteDone(ctx context.Context) {
+	if w, ok := ctx.Value(writesSentKey{}).(*writesSent); ok {
+		w.sent.Store(true)
+	}
+}
+
+type writesSent struct{ sent atomic.Bool }
+
+type writesSentKey struct{}
 
 // OutcomeUnknownError is a write whose outcome is unknown. Classify retries
 // it after Wait.

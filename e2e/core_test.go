@@ -270,7 +270,7 @@ func testCorePath(t *testing.T, s *stack) {
 		if attempts := attemptsOf(t, s, workflows.WorkflowID("demo", "D-FAULTS"), "CreateInvoice"); attempts != 3 {
 			t.Fatalf("CreateInvoice was attempted %d times, want 3 (503, 429, success)", attempts)
 		}
-		s.keepHistory(t, workflows.WorkflowID("demo", "D-FAULTS"), "generic-"+s.cfg.Workflow.ExternalCalls+"-invoice-attempts")
+		s.keepHistory(t, workflows.WorkflowID("demo", "D-FAULTS"), "generic-"+s.cfg.Workflow.ExternalCalls+"-erp-retried")
 	})
 
 	t.Run("a response lost after the ERP created the invoice is replayed, not duplicated", func(t *testing.T) {

@@ -435,54 +435,70 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			}
 		}
 	}
-	// The invoice step goes one attempt at a time, with the run's retry
-	// policy between attempts, so that the events delivered while the ERP
-	// is down or limits the rate are read as they come: a deal that left
-	// the won stages meanwhile is not invoiced, as long as no attempt may
-	// have made the invoice (stillWon). Runs whose first attempt failed
-	// before this rule replay as they ran: that attempt was all of their
-	// retries.
+	// A run that listens (its deal's events come to it) makes the invoice
+	// step one attempt at a time, with the run's retry policy between
+	// attempts, so that the events delivered while the ERP is down or
+	// limits the rate are read as they come: a deal that left the won
+	// stages meanwhile is not invoiced, as long as no attempt may have
+	// made the invoice (stillWon). Once one may have, or the run's history
+	// grows long, the rest of the retries are one call, as in a run that
+	// does not listen. Runs whose first attempt failed before this rule
+	// replay as they ran: that attempt was all of their retries.
 	var created connectors.InvoiceResult
 	invoiceInput := activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
 	}
-	attempts := invoiceAttempts{ctx: ctx, policy: in.Retry, budget: localBudget(ctx, in), start: workflow.Now(ctx),
-		attempt: func() workflow.Future { return callOnce(a.CreateInvoice, invoiceInput) }}
-	err := attempts.first(&created)
-	if err != nil && workflow.GetVersion(ctx, invoiceAttemptsChange, workflow.DefaultVersion, 1) == 1 {
-		// stillWon reads the events delivered since the last look: the
-		// stage of a deal that left the won stages, "" while it is won.
-		stillWon := func() string {
-			fresh := takeWaiting()
-			if len(fresh) == 0 {
-				return ""
-			}
-			stage := ""
-			switch {
-			case !in.Fetch && LeftWonStage(in, events.latest):
-				stage = events.latest.Deal.Stage
-			case in.Fetch && len(in.WonStages) > 0 && attempts.notSent:
-				// A thin event: the deal is read again (one attempt; a
-				// deal that cannot be read now is taken as still won).
-				var now model.Deal
-				if callOnce(a.FetchDeal, activities.FetchInput{Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID}).Get(ctx, &now) == nil &&
-					!containsFold(in.WonStages, now.Stage) {
-					stage = now.Stage
+	var err error
+	if in.SettleTime > 0 || in.Linger > 0 || in.Fetch {
+		attempts := invoiceAttempts{ctx: ctx, in: in, start: workflow.Now(ctx),
+			attempt: func() workflow.Future { return callOnce(a.CreateInvoice, invoiceInput) },
+			rest: func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future {
+				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, invoiceInput)
+			}}
+		err = attempts.first(&created)
+		if err != nil && workflow.GetVersion(ctx, invoiceAttemptsChange, workflow.DefaultVersion, 1) == 1 {
+			// stillWon reads the events delivered since the last look: the
+			// stage of a deal that left the won stages, "" while it is won.
+			// A thin event whose deal could not be read is read again at
+			// the next look.
+			var unread []string
+			stillWon := func() string {
+				fresh := append(unread, takeWaiting()...)
+				unread = nil
+				if len(fresh) == 0 {
+					return ""
 				}
-			}
-			if stage == "" || !attempts.notSent {
-				// Not a loss, or one that comes too late to stop an
-				// invoice that may exist: a change after the invoice.
-				for _, id := range fresh {
-					changedAfter(id)
+				stage := ""
+				switch {
+				case !in.Fetch && LeftWonStage(in, events.latest):
+					stage = events.latest.Deal.Stage
+				case in.Fetch && len(in.WonStages) > 0 && attempts.notSent:
+					// A thin event: the deal is read again (one attempt).
+					var now model.Deal
+					if callOnce(a.FetchDeal, activities.FetchInput{Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID}).Get(ctx, &now) != nil {
+						unread = fresh
+						return ""
+					}
+					if !containsFold(in.WonStages, now.Stage) {
+						stage = now.Stage
+					}
 				}
+				if stage == "" || !attempts.notSent {
+					// Not a loss, or one that comes too late to stop an
+					// invoice that may exist: a change after the invoice.
+					for _, id := range fresh {
+						changedAfter(id)
+					}
+				}
+				return stage
 			}
-			return stage
+			var lostStage string
+			if lostStage, err = attempts.retry(&created, err, signals, stillWon); lostStage != "" {
+				return notWon(lostStage)
+			}
 		}
-		var lostStage string
-		if lostStage, err = attempts.retry(&created, err, signals, stillWon); lostStage != "" {
-			return notWon(lostStage)
-		}
+	} else {
+		err = call(a.CreateInvoice, invoiceInput).Get(ctx, &created)
 	}
 	if err != nil {
 		return fail(ctx, result(), "CreateInvoice", err)
@@ -569,15 +585,22 @@ func localBudget(ctx workflow.Context, in InvoiceDealInput) time.Duration {
 // invoiceAttempts runs the invoice step one attempt at a time.
 type invoiceAttempts struct {
 	ctx     workflow.Context
-	policy  RetryPolicy
-	budget  time.Duration // of the retries; 0: as long as the run
-	start   time.Time     // of the first attempt
+	in      InvoiceDealInput
+	start   time.Time // of the first attempt
 	attempt func() workflow.Future
-	n       int // attempts made
+	// rest makes the remaining attempts in one call, with retry and, for
+	// a local call, budget.
+	rest func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future
+	n    int // attempts made
 	// notSent says that no attempt so far may have made the invoice:
 	// each was refused before the ERP acted on it, or never sent.
 	notSent bool
 }
+
+// maxAttemptsHistory is the history length past which the invoice step's
+// remaining retries are one call: an attempt at a time costs about ten
+// events each, and a run ends at Temporal's 51,200.
+const maxAttemptsHistory = 10000
 
 // first makes the first attempt.
 func (ia *invoiceAttempts) first(created *connectors.InvoiceResult) error {
@@ -594,19 +617,34 @@ func (ia *invoiceAttempts) first(created *connectors.InvoiceResult) error {
 // read as they come (stillWon): when one says the deal left the won stages
 // while no attempt may have made the invoice, it stops with that stage.
 func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, signals workflow.ReceiveChannel, stillWon func() string) (lostStage string, _ error) {
+	policy, budget := ia.in.Retry, localBudget(ia.ctx, ia.in)
 	for {
-		if !retryable(err) || (ia.policy.MaximumAttempts > 0 && ia.n >= int(ia.policy.MaximumAttempts)) {
+		if !retryable(err) || (policy.MaximumAttempts > 0 && ia.n >= int(policy.MaximumAttempts)) {
 			return "", err
 		}
-		wait := retryDelay(ia.policy, ia.n, err)
-		if ia.budget > 0 && workflow.Now(ia.ctx).Add(wait).Sub(ia.start) > ia.budget {
+		wait := retryDelay(policy, ia.n, err)
+		if budget > 0 && workflow.Now(ia.ctx).Add(wait).Sub(ia.start) > budget {
 			return "", err
 		}
 		if stage := ia.wait(wait, signals, stillWon); stage != "" {
 			return stage, nil
 		}
-		ia.n++
 		*created = connectors.InvoiceResult{}
+		if !ia.notSent || workflow.GetInfo(ia.ctx).GetCurrentHistoryLength() > maxAttemptsHistory {
+			// No event can stop the invoice now (one may exist), or the
+			// history is long: the remaining attempts in one call.
+			rest := &temporal.RetryPolicy{InitialInterval: policy.InitialInterval, BackoffCoefficient: policy.BackoffCoefficient,
+				MaximumInterval: policy.MaximumInterval}
+			if policy.MaximumAttempts > 0 {
+				rest.MaximumAttempts = policy.MaximumAttempts - int32(ia.n)
+			}
+			left := time.Duration(0)
+			if budget > 0 {
+				left = max(time.Millisecond, budget-workflow.Now(ia.ctx).Sub(ia.start))
+			}
+			return "", ia.rest(rest, left).Get(ia.ctx, created)
+		}
+		ia.n++
 		if err = ia.attempt().Get(ia.ctx, created); err == nil {
 			return "", nil
 		}
@@ -619,6 +657,10 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 // attempt may have made the invoice.
 func (ia *invoiceAttempts) wait(d time.Duration, signals workflow.ReceiveChannel, stillWon func() string) string {
 	timer := workflow.NewTimer(ia.ctx, d)
+	// What waits already, or could not be read at the last look.
+	if stage := stillWon(); stage != "" && ia.notSent {
+		return stage
+	}
 	for fired := false; !fired; {
 		sel := workflow.NewSelector(ia.ctx)
 		sel.AddFuture(timer, func(workflow.Future) { fired = true })

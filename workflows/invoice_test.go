@@ -33,6 +33,9 @@ type fakeTarget struct {
 	keys                map[string]bool
 	failInvoice         []error
 	failCustomer        []error
+	// wroteFirst: the invoice's failures come after its write was sent
+	// (a target that reads back what it wrote).
+	wroteFirst bool
 }
 
 func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
@@ -46,7 +49,10 @@ func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, k
 	return connectors.CustomerRef{ID: "CUS-" + c.ExternalID}, nil
 }
 
-func (f *fakeTarget) CreateInvoice(_ context.Context, inv model.Invoice, _ connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
+func (f *fakeTarget) CreateInvoice(ctx context.Context, inv model.Invoice, _ connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
+	if f.wroteFirst {
+		connectors.WriteDone(ctx)
+	}
 	if len(f.failInvoice) > 0 {
 		err := f.failInvoice[0]
 		f.failInvoice = f.failInvoice[1:]
@@ -76,12 +82,16 @@ type fakeCRM struct {
 	stages      []string
 	duringFetch func(n int)
 	dealAt      map[int]func(*model.Deal) // changes the deal of fetch n
+	failFetch   map[int]error             // the failure of fetch n
 }
 
 func (f *fakeCRM) FetchDeal(_ context.Context, account, dealID string) (model.Deal, error) {
 	f.fetches++
 	if f.duringFetch != nil {
 		f.duringFetch(f.fetches)
+	}
+	if err := f.failFetch[f.fetches]; err != nil {
+		return model.Deal{}, err
 	}
 	d := f.deal
 	if len(f.stages) > 0 {
@@ -180,10 +190,11 @@ func TestInvoiceDealRetriesRateLimitAfterAdvertisedDelay(t *testing.T) {
 	if erp.invoices != 1 {
 		t.Fatalf("%d invoices", erp.invoices)
 	}
-	// Three attempts, one call each (the run retries them, reading the
-	// deal's events in between): the 429, the 503 and the success.
-	if len(attempts) != 3 {
-		t.Fatalf("CreateInvoice attempts %v, want 3", attempts)
+	// The listener sees the successful completion: on attempt 3, after the
+	// 429 and the 503 were retried (a run that does not listen retries
+	// within one call).
+	if len(attempts) == 0 || attempts[len(attempts)-1] != 3 {
+		t.Fatalf("CreateInvoice succeeded on attempts %v, want 3", attempts)
 	}
 	// The retry after the 429 waited the advertised 7 s (NextRetryDelay),
 	// not the policy's 1 s; the one after the 503 used the policy (1 s × 2).
@@ -862,6 +873,42 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 			})
 		})
 	}
+	t.Run("lost after an attempt that wrote, then was limited", func(t *testing.T) {
+		// The 429 answered the read of what the attempt wrote: the invoice
+		// may exist, so it is made sure of, and the loss recorded.
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(4), wroteFirst: true}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		var a *activities.Activities
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+		in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-22", "100.00")})
+		in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Minute), Deal: lost})
+		}, 150*time.Second)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var r InvoiceDealResult
+		if err := env.GetWorkflowResult(&r); err != nil || erp.invoices != 1 || strings.Join(r.ChangedAfterInvoice, ",") != "e2" {
+			t.Fatalf("%v, %d invoices, changed %v; want the invoice made sure of and e2 recorded", err, erp.invoices, r.ChangedAfterInvoice)
+		}
+	})
+	t.Run("thin event whose deal cannot be read at once", func(t *testing.T) {
+		// The read after the event fails: the deal is read again at the
+		// next look, and a loss still stops the invoice.
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(8)}
+		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"},
+			failFetch: map[int]error{2: &connectors.APIError{Service: "hubspot", Op: "fetch deal", StatusCode: 503}}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-23", Stage: "closedwon"}})
+		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-23", Stage: "closedlost"}})
+		}, 150*time.Second)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var appErr *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || erp.invoices != 0 || crm.fetches != 3 {
+			t.Fatalf("%v, %d invoices after %d reads; want DealNotWon, none, after 3", err, erp.invoices, crm.fetches)
+		}
+	})
 	t.Run("thin event, lost while limited", func(t *testing.T) {
 		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(8)}
 		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"}}

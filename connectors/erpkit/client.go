@@ -163,6 +163,9 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			return nil, connectors.UnsureAnswer(call.write(), c.apiError(call.Op, resp, body, attempt > 0), c.unsureWait())
 		}
+		if call.write() {
+			connectors.WriteDone(ctx) // made, whatever of its answer is read
+		}
 		if readErr != nil {
 			return nil, fmt.Errorf("%s %s: reading answer: %w", c.Service, call.Op, readErr)
 		}

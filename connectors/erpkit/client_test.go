@@ -114,3 +114,28 @@ func TestWriteWithoutTimeLeftIsNotSent(t *testing.T) {
 		t.Errorf("a read goes out all the same: %v, %d sent", err, sent)
 	}
 }
+
+// A write answered with success says it was made (connectors.TrackWrites);
+// a read does not, nor a write refused with 429: a step that fails after
+// a write was made has made what it wrote.
+func TestWritesAreTracked(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/limited" {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	c := &Client{Service: "erp", HTTP: srv.Client(), Tokens: staticTokens{}, Timeout: time.Minute}
+	ctx, wrote := connectors.TrackWrites(context.Background())
+	if _, err := c.Do(ctx, Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL + "/Invoices"}); err != nil || wrote() {
+		t.Fatalf("a read: %v, wrote %v; want no write", err, wrote())
+	}
+	if _, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPut, URL: srv.URL + "/limited", Body: []byte(`{}`)}); err == nil || wrote() {
+		t.Fatalf("a write refused with 429: %v, wrote %v; want no write", err, wrote())
+	}
+	if _, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPut, URL: srv.URL + "/Invoices", Body: []byte(`{}`)}); err != nil || !wrote() {
+		t.Fatalf("a write: %v, wrote %v; want it marked", err, wrote())
+	}
+}

@@ -664,6 +664,9 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 		// the message.
 		return nil, body, connectors.UnsureAnswer(write, t.apiError(op, resp, body), t.timeout)
 	}
+	if write {
+		connectors.WriteDone(ctx) // made, whatever of its answer is read
+	}
 	if readErr != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading answer: %w", t.service, op, readErr)
 	}

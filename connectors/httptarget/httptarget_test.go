@@ -1176,3 +1176,21 @@ func TestAKeyReusedWithAnotherBodySaysTheInvoiceExists(t *testing.T) {
 		t.Errorf("%d invoices, want 1", n)
 	}
 }
+
+// The invoice's POST says it is sent (connectors.TrackWrites); the
+// look-ups before it do not.
+func TestInvoiceWriteIsTracked(t *testing.T) {
+	_, _, tg := startSandbox(t, sandbox.Options{})
+	inv := testInvoice()
+	ctx, wrote := connectors.TrackWrites(context.Background())
+	cus, err := tg.FindOrCreateCustomer(context.Background(), inv.Customer, "cus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrote() {
+		t.Fatal("a write marked in another step's context")
+	}
+	if _, err := tg.CreateInvoice(ctx, inv, cus, "inv-key"); err != nil || !wrote() {
+		t.Fatalf("create invoice: %v, wrote %v; want it marked", err, wrote())
+	}
+}
