@@ -237,27 +237,30 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
 		return usage("%v", err)
-	} else if !noConn {
+	}
+	// The connection as a run has it, when it can be built here (a source
+	// whose config cannot is the run's concern: the deal is taken as it is).
+	var conn *connections.Connection
+	if !noConn {
+		if set, berr := app.BuildConnections(cfg, quietLogger()); berr == nil {
+			conn, _ = set.Get(connName)
+		}
+	}
+	if conn != nil && f.fetch == "" {
 		// The account as the connection's source keys its events (a
 		// Salesforce org id in another case or length is the run's
 		// account); a whole deal (one --fetch --save wrote) of a
 		// connection whose webhooks are thin is judged as such a webhook
-		// of it, as --fetch judges it. A connection that cannot be built
-		// here (its source's config) is the run's concern: the deal is
-		// taken as it is.
-		if set, berr := app.BuildConnections(cfg, quietLogger()); berr == nil {
-			if conn, ok := set.Get(connName); ok {
-				if key, kerr := conn.AccountKey(ev.Account); ev.Account != "" && kerr == nil {
-					ev.Account = key
-				}
-				if conn.Fetcher != nil && !ev.Thin {
-					webhook = thinWebhook(conn, ev)
-				}
-			}
+		// of it, as --fetch judges it.
+		if key, kerr := conn.AccountKey(ev.Account); ev.Account != "" && kerr == nil {
+			ev.Account = key
+		}
+		if conn.Fetcher != nil && !ev.Thin {
+			webhook = thinWebhook(conn, ev)
 		}
 	}
 	if c, ok := cfg.Connections[connName]; ok && !noConn && f.target == "" {
-		targetName = accountTarget(c, ev.Account)
+		targetName = accountTarget(c, conn, ev.Account)
 	}
 	var trigger mapping.Trigger = mapping.StageTrigger{WonStages: won}
 	if fm, ok := m.(*mapping.File); ok {
@@ -481,9 +484,15 @@ func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string)
 // its target. It asks activities.Connection.TargetFor, which the runs'
 // steps call, with stand-ins that carry the targets' names, so that
 // mapping test and the runs cannot choose differently.
-func accountTarget(c config.Connection, account string) string {
+func accountTarget(c config.Connection, conn *connections.Connection, account string) string {
 	choice := activities.Connection{Target: namedTarget{name: c.Target}, AccountTargets: map[string]connectors.Target{}}
 	for a, name := range c.AccountTargets {
+		// Keyed as the built connection keys them (connections.Build).
+		if conn != nil {
+			if key, err := conn.AccountKey(a); err == nil {
+				a = key
+			}
+		}
 		choice.AccountTargets[a] = namedTarget{name: name}
 	}
 	t, _ := choice.TargetFor(account).(namedTarget)

@@ -221,7 +221,7 @@ targets:
 connections:
   hs:
     target: acme-erp
-    account_targets: {"77001": globex-erp}
+    account_targets: {" 77001 ": globex-erp} # as typed: keyed as the source keys its events
     source:
       type: hubspot
       client_secret: env:HS_SECRET
