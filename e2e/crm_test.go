@@ -585,7 +585,7 @@ func sfOpp(n int) string { return fmt.Sprintf("0065w00002%08dAAO", n)[:18] }
 
 func seedOpportunity(f *salesforcefake.Server, opp, amount string) {
 	f.PutOpportunity(salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":%q,"Name":"Opportunity %s","StageName":"Closed Won","IsWon":true,
- "Amount":%s,"CloseDate":"2026-11-20","OwnerId":"0055w00000BhqR0AAJ","AccountId":"0015w00002BFDeLAAX",
+ "Amount":%s,"CloseDate":"2026-11-20","SystemModstamp":"2026-11-20T10:00:00.000+0000","OwnerId":"0055w00000BhqR0AAJ","AccountId":"0015w00002BFDeLAAX",
  "Account":{"attributes":{"type":"Account","url":"/services/data/v62.0/sobjects/Account/0015w00002BFDeLAAX"},"Name":"Backpackers, Inc.",
   "BillingStreet":"Hauptstr. 1","BillingCity":"Berlin","BillingPostalCode":"10115","BillingCountry":"DE"}}`, opp, opp, amount)))
 	f.PutLineItems(opp, salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":"00k5w0000010001AAA","Quantity":1,"UnitPrice":%s,"Discount":null,
@@ -705,9 +705,9 @@ connections:
 		missed := sfOpp(51) // won, its notification never came
 		seedOpportunity(f, missed, "51.00")
 		f.PutOpportunity(salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":%q,"Name":"Lost","StageName":"Closed Lost","IsWon":false,"Amount":5,
- "CloseDate":"2026-11-21","AccountId":"0015w00002BFDeLAAX"}`, sfOpp(52))))
+ "CloseDate":"2026-11-21","SystemModstamp":"2026-11-21T10:00:00.000+0000","AccountId":"0015w00002BFDeLAAX"}`, sfOpp(52))))
 		f.PutOpportunity(salesforcefake.ParseRecord(fmt.Sprintf(`{"Id":%q,"Name":"Earlier","StageName":"Closed Won","IsWon":true,"Amount":5,
- "CloseDate":"2026-10-21","AccountId":"0015w00002BFDeLAAX"}`, sfOpp(53))))
+ "CloseDate":"2026-10-21","SystemModstamp":"2026-11-22T10:00:00.000+0000","AccountId":"0015w00002BFDeLAAX"}`, sfOpp(53))))
 		conn, ok := s.Connections.Get("sf")
 		if !ok {
 			t.Fatal("no connection sf")

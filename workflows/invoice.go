@@ -480,6 +480,13 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 						return ""
 					}
 					if !containsFold(in.WonStages, now.Stage) {
+						// An event delivered during the read (won again?)
+						// is read at the next look, as the other reads of
+						// a run do, rather than end with it unread.
+						if more := takeWaiting(); len(more) > 0 {
+							unread = append(fresh, more...)
+							return ""
+						}
 						stage = now.Stage
 					}
 				}
@@ -495,6 +502,11 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			var lostStage string
 			if lostStage, err = attempts.retry(&created, err, signals, stillWon); lostStage != "" {
 				return notWon(lostStage)
+			}
+			// Events whose deal could not be read before the invoice step
+			// ended: changes after the invoice, for an operator to look at.
+			for _, id := range unread {
+				changedAfter(id)
 			}
 		}
 	} else {
@@ -633,8 +645,10 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 		if !ia.notSent || workflow.GetInfo(ia.ctx).GetCurrentHistoryLength() > maxAttemptsHistory {
 			// No event can stop the invoice now (one may exist), or the
 			// history is long: the remaining attempts in one call.
-			rest := &temporal.RetryPolicy{InitialInterval: policy.InitialInterval, BackoffCoefficient: policy.BackoffCoefficient,
-				MaximumInterval: policy.MaximumInterval}
+			// The back-off goes on from where the attempts left it, under
+			// the policy's ceiling.
+			rest := &temporal.RetryPolicy{InitialInterval: retryDelay(policy, ia.n+1, nil), BackoffCoefficient: policy.BackoffCoefficient,
+				MaximumInterval: retryDelay(policy, math.MaxInt32, nil)}
 			if policy.MaximumAttempts > 0 {
 				rest.MaximumAttempts = policy.MaximumAttempts - int32(ia.n)
 			}

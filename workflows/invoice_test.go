@@ -909,6 +909,49 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 			t.Fatalf("%v, %d invoices after %d reads; want DealNotWon, none, after 3", err, erp.invoices, crm.fetches)
 		}
 	})
+	t.Run("thin event, won again while read as lost", func(t *testing.T) {
+		// During the read the event brought, the deal is won again: the
+		// deal is read again at the next look, and invoiced.
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(5)}
+		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost", "closedwon"}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+		crm.duringFetch = func(n int) {
+			if n == 2 {
+				env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e3", Thin: true, Deal: model.Deal{ID: "D-24", Stage: "closedwon"}})
+			}
+		}
+		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-24", Stage: "closedwon"}})
+		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-24", Stage: "closedlost"}})
+		}, 150*time.Second)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var r InvoiceDealResult
+		if err := env.GetWorkflowResult(&r); err != nil || erp.invoices != 1 || crm.fetches != 3 || strings.Join(r.ChangedAfterInvoice, ",") != "e2,e3" {
+			t.Fatalf("%v, %d invoices after %d reads, changed %v; want one, after 3, e2 and e3 recorded", err, erp.invoices, crm.fetches, r.ChangedAfterInvoice)
+		}
+	})
+	t.Run("thin event whose deal is never read before the invoice", func(t *testing.T) {
+		// The reads fail until the ERP takes the invoice: the event is
+		// recorded as a change after it, not dropped.
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(3)}
+		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"},
+			failFetch: map[int]error{
+				2: &connectors.APIError{Service: "hubspot", Op: "fetch deal", StatusCode: 503},
+				3: &connectors.APIError{Service: "hubspot", Op: "fetch deal", StatusCode: 503},
+			}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-25", Stage: "closedwon"}})
+		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-25", Stage: "closedlost"}})
+		}, 150*time.Second) // during the last wait
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var r InvoiceDealResult
+		if err := env.GetWorkflowResult(&r); err != nil || erp.invoices != 1 || strings.Join(r.ChangedAfterInvoice, ",") != "e2" {
+			t.Fatalf("%v, %d invoices after %d reads, changed %v; want one and e2 recorded", err, erp.invoices, crm.fetches, r.ChangedAfterInvoice)
+		}
+	})
 	t.Run("thin event, lost while limited", func(t *testing.T) {
 		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(8)}
 		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"}}

@@ -50,7 +50,7 @@ func TestConfigCheck(t *testing.T) {
 	ctx := context.Background()
 	mappings := t.TempDir()
 	writeFile(t, filepath.Join(mappings, "net14.yaml"), "name: net14\ninvoice:\n  due_date: add_days(invoice.issue_date, 14)\n")
-	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ=")
+	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=")
 	good := writeConfig(t, fmt.Sprintf(`
 temporal: {address: "temporal.internal:7233", namespace: sales}
 intake: {public_base_url: "https://hooks.example.com"}

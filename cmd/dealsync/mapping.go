@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -229,22 +230,25 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		return nil
 	}
 
+	// The connection as a run has it, when it can be built here (a source
+	// whose config cannot is the run's concern for --deal: the deal is
+	// taken as it is; --fetch needs it).
+	var conn *connections.Connection
+	var set *connections.Set
+	var buildErr error
+	if !noConn {
+		if set, buildErr = app.BuildConnections(cfg, quietLogger()); buildErr == nil {
+			conn, _ = set.Get(connName)
+		}
+	}
 	var ev model.DealEvent
 	var webhook *model.DealEvent // the fetched deal as a webhook of it says
 	if f.fetch != "" {
-		if ev, webhook, err = fetchEvent(ctx, cfg, f); err != nil {
+		if ev, webhook, err = fetchEvent(ctx, cfg, f, set, buildErr); err != nil {
 			return err
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
 		return usage("%v", err)
-	}
-	// The connection as a run has it, when it can be built here (a source
-	// whose config cannot is the run's concern: the deal is taken as it is).
-	var conn *connections.Connection
-	if !noConn {
-		if set, berr := app.BuildConnections(cfg, quietLogger()); berr == nil {
-			conn, _ = set.Get(connName)
-		}
 	}
 	if conn != nil && f.fetch == "" {
 		// The account as the connection's source keys its events (a
@@ -316,13 +320,12 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 // event of a closed-won delivery; with f.save it writes the event there.
 // webhook is the thin event a webhook of the deal would carry, which the
 // trigger judges.
-func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags) (ev model.DealEvent, webhook *model.DealEvent, err error) {
+func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags, set *connections.Set, buildErr error) (ev model.DealEvent, webhook *model.DealEvent, err error) {
 	if _, ok := cfg.Connections[f.connection]; !ok {
 		return model.DealEvent{}, nil, usage("no connection %q in the config", f.connection)
 	}
-	set, err := app.BuildConnections(cfg, quietLogger())
-	if err != nil {
-		return model.DealEvent{}, nil, &exitError{code: 1, err: err}
+	if buildErr != nil || set == nil {
+		return model.DealEvent{}, nil, &exitError{code: 1, err: cmp.Or(buildErr, errors.New("the connections were not built"))}
 	}
 	conn, _ := set.Get(f.connection)
 	if conn.Fetcher == nil {

@@ -152,6 +152,11 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 			// Network: retried; a write only after the vendor has had its time.
 			return nil, connectors.UnsureWrite(call.write(), fmt.Errorf("%s %s: %w", c.Service, call.Op, err), c.unsureWait())
 		}
+		if call.write() && resp.Request != nil && resp.Request.Method != req.Method {
+			// Answered with a redirect followed as a GET (a 303 to what
+			// it made): made, whatever the GET answers.
+			connectors.WriteDone(ctx)
+		}
 		body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 		_ = resp.Body.Close()
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {

@@ -1194,3 +1194,27 @@ func TestInvoiceWriteIsTracked(t *testing.T) {
 		t.Fatalf("create invoice: %v, wrote %v; want it marked", err, wrote())
 	}
 }
+
+// A write answered with a redirect to what it made (followed as a GET)
+// was made, whatever the GET answers: a 429 there still says written.
+func TestAWriteRedirectedToWhatItMadeIsTracked(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/api/invoices":
+			http.Redirect(w, r, "/api/invoices/43", http.StatusSeeOther)
+		case r.URL.Path == "/api/invoices/43":
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			_, _ = w.Write([]byte(`{"invoices":[]}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/api"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, wrote := connectors.TrackWrites(context.Background())
+	if _, err := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k"); err == nil || !wrote() {
+		t.Fatalf("a write redirected to what it made, then 429: %v, wrote %v; want an error and the write marked", err, wrote())
+	}
+}
