@@ -115,7 +115,15 @@ func setup(t *testing.T, public string) (*httptest.Server, *fakeStarter, *listSo
 
 func post(t *testing.T, url, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	resp, b := postBody(t, url, strings.NewReader(body))
+	return resp.StatusCode, b
+}
+
+// postBody posts body (of unknown length when it is not a strings or
+// bytes reader: sent chunked) as a signed JSON delivery.
+func postBody(t *testing.T, url string, body io.Reader) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, body)
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("X-Ok", "1")
 	resp, err := http.DefaultClient.Do(req)
@@ -124,7 +132,7 @@ func post(t *testing.T, url, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 const batch = `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}},
@@ -554,16 +562,7 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	t.Cleanup(srv.Close)
 	send := func(body io.Reader) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", body)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Ok", "1")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return postBody(t, srv.URL+"/webhooks/crm", body)
 	}
 	chunked := func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) }
 

@@ -891,19 +891,29 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 			t.Fatalf("%v, %d invoices, changed %v; want the invoice made sure of and e2 recorded", err, erp.invoices, r.ChangedAfterInvoice)
 		}
 	})
+	// thinRun runs a thin deal of a listening connection whose invoice
+	// step meets failures, reading it from crm, with a thin loss of it
+	// delivered at 150 s; before, if set, gets the environment first.
+	thinRun := func(t *testing.T, dealID string, failures []error, crm *fakeCRM, before func(*testsuite.TestWorkflowEnvironment)) (*fakeTarget, *testsuite.TestWorkflowEnvironment) {
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: failures}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+		if before != nil {
+			before(env)
+		}
+		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: dealID, Stage: "closedwon"}})
+		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: dealID, Stage: "closedlost"}})
+		}, 150*time.Second)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		return erp, env
+	}
+	unavailable := &connectors.APIError{Service: "hubspot", Op: "fetch deal", StatusCode: 503}
 	t.Run("thin event whose deal cannot be read at once", func(t *testing.T) {
 		// The read after the event fails: the deal is read again at the
 		// next look, and a loss still stops the invoice.
-		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(8)}
-		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"},
-			failFetch: map[int]error{2: &connectors.APIError{Service: "hubspot", Op: "fetch deal", StatusCode: 503}}}
-		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
-		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-23", Stage: "closedwon"}})
-		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
-		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-23", Stage: "closedlost"}})
-		}, 150*time.Second)
-		env.ExecuteWorkflow(InvoiceDeal, in)
+		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"}, failFetch: map[int]error{2: unavailable}}
+		erp, env := thinRun(t, "D-23", limited(8), crm, nil)
 		var appErr *temporal.ApplicationError
 		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || erp.invoices != 0 || crm.fetches != 3 {
 			t.Fatalf("%v, %d invoices after %d reads; want DealNotWon, none, after 3", err, erp.invoices, crm.fetches)
@@ -912,20 +922,14 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 	t.Run("thin event, won again while read as lost", func(t *testing.T) {
 		// During the read the event brought, the deal is won again: the
 		// deal is read again at the next look, and invoiced.
-		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(5)}
 		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost", "closedwon"}}
-		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
-		crm.duringFetch = func(n int) {
-			if n == 2 {
-				env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e3", Thin: true, Deal: model.Deal{ID: "D-24", Stage: "closedwon"}})
+		erp, env := thinRun(t, "D-24", limited(5), crm, func(env *testsuite.TestWorkflowEnvironment) {
+			crm.duringFetch = func(n int) {
+				if n == 2 {
+					env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e3", Thin: true, Deal: model.Deal{ID: "D-24", Stage: "closedwon"}})
+				}
 			}
-		}
-		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-24", Stage: "closedwon"}})
-		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
-		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-24", Stage: "closedlost"}})
-		}, 150*time.Second)
-		env.ExecuteWorkflow(InvoiceDeal, in)
+		})
 		var r InvoiceDealResult
 		if err := env.GetWorkflowResult(&r); err != nil || erp.invoices != 1 || crm.fetches != 3 || strings.Join(r.ChangedAfterInvoice, ",") != "e2,e3" {
 			t.Fatalf("%v, %d invoices after %d reads, changed %v; want one, after 3, e2 and e3 recorded", err, erp.invoices, crm.fetches, r.ChangedAfterInvoice)
@@ -934,34 +938,16 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 	t.Run("thin event whose deal is never read before the invoice", func(t *testing.T) {
 		// The reads fail until the ERP takes the invoice: the event is
 		// recorded as a change after it, not dropped.
-		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(3)}
-		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"},
-			failFetch: map[int]error{
-				2: &connectors.APIError{Service: "hubspot", Op: "fetch deal", StatusCode: 503},
-				3: &connectors.APIError{Service: "hubspot", Op: "fetch deal", StatusCode: 503},
-			}}
-		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
-		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-25", Stage: "closedwon"}})
-		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
-		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-25", Stage: "closedlost"}})
-		}, 150*time.Second) // during the last wait
-		env.ExecuteWorkflow(InvoiceDeal, in)
+		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"}, failFetch: map[int]error{2: unavailable, 3: unavailable}}
+		erp, env := thinRun(t, "D-25", limited(3), crm, nil) // the loss during the last wait
 		var r InvoiceDealResult
 		if err := env.GetWorkflowResult(&r); err != nil || erp.invoices != 1 || strings.Join(r.ChangedAfterInvoice, ",") != "e2" {
 			t.Fatalf("%v, %d invoices after %d reads, changed %v; want one and e2 recorded", err, erp.invoices, crm.fetches, r.ChangedAfterInvoice)
 		}
 	})
 	t.Run("thin event, lost while limited", func(t *testing.T) {
-		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(8)}
 		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"}}
-		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
-		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-21", Stage: "closedwon"}})
-		in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
-		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-21", Stage: "closedlost"}})
-		}, 150*time.Second)
-		env.ExecuteWorkflow(InvoiceDeal, in)
+		erp, env := thinRun(t, "D-21", limited(8), crm, nil)
 		var appErr *temporal.ApplicationError
 		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || erp.invoices != 0 || crm.fetches != 2 {
 			t.Fatalf("%v, %d invoices after %d reads; want DealNotWon, none, after 2", err, erp.invoices, crm.fetches)
