@@ -1003,6 +1003,48 @@ func TestGenericLossWhileTheInvoiceIsRateLimited(t *testing.T) {
 	s.keepHistory(t, id, "generic-local-loss-while-invoice-limited")
 }
 
+// A listening generic connection whose ERP answers the invoice 429 (an
+// attempt at a time, the run waiting between them), then 502 (it may
+// have made the invoice: the remaining retries are one call), then makes
+// it: one invoice, made through the server; the history is kept for the
+// replay test.
+func TestListeningRunRetriesItsInvoiceAnAttemptAtATime(t *testing.T) {
+	erp := sandbox.New(sandbox.Options{})
+	var posts atomic.Int32
+	flaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/invoices" {
+			switch posts.Add(1) {
+			case 1:
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			case 2:
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+		}
+		erp.Handler().ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(flaky)
+	t.Cleanup(srv.Close)
+	s := startStack(t, stackOptions{
+		env:    map[string]string{"DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms", "DEALSYNC_WORKFLOW_RETRY_INITIAL_INTERVAL": "100ms"},
+		mutate: useTarget("flaky", "http", &httptarget.Config{BaseURL: srv.URL, CustomerLookup: httptarget.LookupOnConflict, Timeout: 2 * time.Second}),
+	})
+	if r := s.send(t, delivery{body: event("won-attempts", "D-ATTEMPTS", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	id := workflows.WorkflowID("demo", "D-ATTEMPTS")
+	var out workflows.InvoiceDealResult
+	if err := s.waitRun(t, id, &out); err != nil || out.InvoiceID == "" {
+		t.Fatalf("run: %+v, %v; want invoiced", out, err)
+	}
+	if n := len(erp.Invoices()); n != 1 || posts.Load() < 3 {
+		t.Fatalf("%d invoices after %d invoice requests; want one, after at least 3", n, posts.Load())
+	}
+	s.keepHistory(t, id, "generic-local-listening-invoice-attempts")
+}
+
 // A config (or a shell) made for a cluster, with TLS and an API key for
 // Temporal, still runs `dealsync dev`: the embedded server is dialled in
 // plaintext without the key, and a deal is invoiced.
