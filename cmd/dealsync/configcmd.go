@@ -28,7 +28,9 @@ anything: it loads the config (file and DEALSYNC_* overrides) and validates it,
 resolves every secret, builds every source and target and compiles the
 mappings. Nothing is sent to a CRM or an ERP. It prints what the config
 describes: connections, their target, trigger and mapping, and the Temporal
-frontend.
+frontend, and warnings: DEALSYNC_* variables that set no key, won stages
+that miss the source's, a secret shorter than its scheme asks for, HubSpot
+without intake.public_base_url.
 
 With --temporal it also connects to that frontend and checks that the
 namespace has dealsync's search attributes (without them every start fails),
