@@ -306,13 +306,24 @@ func testCorePath(t *testing.T, s *stack) {
 // lastAttempt returns the attempt number of the activity's started event.
 // attemptsOf counts the attempts of a run's calls of activityType: each
 // call (an activity, or a local activity's marker) counts the attempt it
-// ended on (the invoice step makes one attempt per call; other steps
-// retry within one).
+// ended on (the invoice step of a listening run makes one attempt per
+// call; other steps retry within one).
 func attemptsOf(t *testing.T, s *stack, workflowID, activityType string) int32 {
+	t.Helper()
+	var n int32
+	for _, a := range callsOf(t, s, workflowID, activityType) {
+		n += a
+	}
+	return n
+}
+
+// callsOf lists a run's calls of activityType, each as the attempt it
+// ended on.
+func callsOf(t *testing.T, s *stack, workflowID, activityType string) []int32 {
 	t.Helper()
 	iter := s.Client.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]string{}
-	var attempts int32
+	var calls []int32
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		if err != nil {
@@ -322,7 +333,7 @@ func attemptsOf(t *testing.T, s *stack, workflowID, activityType string) int32 {
 			scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
 		}
 		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == activityType {
-			attempts += a.GetAttempt()
+			calls = append(calls, a.GetAttempt())
 		}
 		// Local activities are recorded as markers carrying their attempt.
 		if m := ev.GetMarkerRecordedEventAttributes(); m != nil && m.GetMarkerName() == "LocalActivity" {
@@ -336,11 +347,11 @@ func attemptsOf(t *testing.T, s *stack, workflowID, activityType string) int32 {
 				}
 			}
 			if data.ActivityType == activityType {
-				attempts += data.Attempt
+				calls = append(calls, data.Attempt)
 			}
 		}
 	}
-	return attempts
+	return calls
 }
 
 func TestTemporalUnreachableIs503(t *testing.T) {
@@ -1041,6 +1052,11 @@ func TestListeningRunRetriesItsInvoiceAnAttemptAtATime(t *testing.T) {
 	}
 	if n := len(erp.Invoices()); n != 1 || posts.Load() < 3 {
 		t.Fatalf("%d invoices after %d invoice requests; want one, after at least 3", n, posts.Load())
+	}
+	// One attempt per call until one may have written (the 502): the 429
+	// and the 502 are calls of their own, the rest one more call.
+	if calls := callsOf(t, s, id, "CreateInvoice"); len(calls) != 3 || calls[0] != 1 || calls[1] != 1 {
+		t.Fatalf("CreateInvoice calls ended on attempts %v; want 3 calls, the first two of one attempt", calls)
 	}
 	s.keepHistory(t, id, "generic-local-listening-invoice-attempts")
 }

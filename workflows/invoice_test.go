@@ -36,6 +36,10 @@ type fakeTarget struct {
 	// wroteFirst: the invoice's failures come after its write was sent
 	// (a target that reads back what it wrote).
 	wroteFirst bool
+	// now, if set, is the clock of invoiceAt: when each invoice attempt
+	// came.
+	now       func() time.Time
+	invoiceAt []time.Time
 }
 
 func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
@@ -50,6 +54,9 @@ func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, k
 }
 
 func (f *fakeTarget) CreateInvoice(ctx context.Context, inv model.Invoice, _ connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
+	if f.now != nil {
+		f.invoiceAt = append(f.invoiceAt, f.now())
+	}
 	if f.wroteFirst {
 		connectors.WriteDone(ctx)
 	}
@@ -854,8 +861,11 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 				if !errors.As(o.err, &appErr) || appErr.Type() != ErrTypeDealNotWon || o.erp.invoices != 0 {
 					t.Fatalf("%v, %d invoices; want DealNotWon and none", o.err, o.erp.invoices)
 				}
-				if len(o.erp.failInvoice) < 4 || o.endedAt > 4*time.Minute {
-					t.Errorf("the run ended %v after it began, %d refusals left; want it ended with the loss, not with the ERP's 8 refusals", o.endedAt, len(o.erp.failInvoice))
+				// Attempts at 5 s, 65 s and 125 s (a minute's Retry-After
+				// each), the loss at 150 s during the third wait: the run
+				// ends then, on the test clock, with 5 refusals unasked.
+				if len(o.erp.failInvoice) != 5 || o.endedAt != 150*time.Second {
+					t.Errorf("the run ended %v after it began, %d refusals left; want it ended with the loss at 2m30s, 5 left", o.endedAt, len(o.erp.failInvoice))
 				}
 			})
 			t.Run("lost after an unknown outcome", func(t *testing.T) {
@@ -949,8 +959,35 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 		crm := &fakeCRM{deal: wonDeal("", "250.00"), stages: []string{"closedwon", "closedlost"}}
 		erp, env := thinRun(t, "D-21", limited(8), crm, nil)
 		var appErr *temporal.ApplicationError
-		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || erp.invoices != 0 || crm.fetches != 2 {
-			t.Fatalf("%v, %d invoices after %d reads; want DealNotWon, none, after 2", err, erp.invoices, crm.fetches)
+		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || erp.invoices != 0 || crm.fetches != 2 || len(erp.failInvoice) != 5 {
+			t.Fatalf("%v, %d invoices after %d reads, %d refusals left; want DealNotWon, none, after 2, 5 left", err, erp.invoices, crm.fetches, len(erp.failInvoice))
+		}
+	})
+	t.Run("after an attempt that may have written, the back-off goes on", func(t *testing.T) {
+		// No answer (30 s for the ERP to finish), then 503 twice: the
+		// remaining retries are one call whose back-off goes on from the
+		// attempts' (2 s, then 4 s; not 1 s and 2 s again).
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+			&connectors.OutcomeUnknownError{Err: errors.New("create invoice: no answer"), Wait: 30 * time.Second},
+			&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503},
+			&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503},
+		}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		erp.now = env.Now
+		var a *activities.Activities
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+		in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-26", "100.00")})
+		in.WonStages, in.SettleTime = []string{"closedwon"}, 5*time.Second
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err != nil || erp.invoices != 1 {
+			t.Fatalf("%v, %d invoices; want one", err, erp.invoices)
+		}
+		var gaps []string
+		for i := 1; i < len(erp.invoiceAt); i++ {
+			gaps = append(gaps, erp.invoiceAt[i].Sub(erp.invoiceAt[i-1]).Round(time.Second).String())
+		}
+		if strings.Join(gaps, ",") != "30s,2s,4s" {
+			t.Fatalf("attempts %v apart, want 30s,2s,4s", gaps)
 		}
 	})
 }

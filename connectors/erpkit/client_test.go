@@ -120,8 +120,12 @@ func TestWriteWithoutTimeLeftIsNotSent(t *testing.T) {
 // a write was made has made what it wrote.
 func TestWritesAreTracked(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/limited" {
+		switch r.URL.Path {
+		case "/limited", "/made/1":
 			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		case "/redirected":
+			http.Redirect(w, r, "/made/1", http.StatusSeeOther)
 			return
 		}
 		_, _ = w.Write([]byte(`{}`))
@@ -137,5 +141,11 @@ func TestWritesAreTracked(t *testing.T) {
 	}
 	if _, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPut, URL: srv.URL + "/Invoices", Body: []byte(`{}`)}); err != nil || !wrote() {
 		t.Fatalf("a write: %v, wrote %v; want it marked", err, wrote())
+	}
+	// Answered with a redirect to what it made (303, followed as a GET):
+	// made, whatever the GET answers.
+	redirected, made := connectors.TrackWrites(context.Background())
+	if _, err := c.Do(redirected, Call{Op: "create invoice", Method: http.MethodPost, URL: srv.URL + "/redirected", Body: []byte(`{}`)}); err == nil || !made() {
+		t.Fatalf("a write redirected to what it made, then 429: %v, wrote %v; want an error and the write marked", err, made())
 	}
 }
