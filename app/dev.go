@@ -87,7 +87,9 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		intakeL.Close()
 		return nil, err
 	}
-	d.SandboxURL = "http://" + sandboxL.Addr().String()
+	// URLs a browser and curl reach: a listener on all interfaces is
+	// shown as 127.0.0.1, not [::].
+	d.SandboxURL = "http://" + config.DialAddr(sandboxL.Addr().String())
 	sandboxCtx, sandboxCancel := context.WithCancel(context.Background())
 	sandboxDone := serveUntil(func() error { return Serve(sandboxCtx, sandboxL, d.Sandbox.Handler()) })
 	d.stopSandbox = func() { sandboxCancel(); <-sandboxDone }
@@ -159,7 +161,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	if addr != "" {
 		d.MetricsURL = "http://" + addr + "/metrics"
 	}
-	d.IntakeURL = "http://" + intakeL.Addr().String()
+	d.IntakeURL = "http://" + config.DialAddr(intakeL.Addr().String())
 	// No balancer on a laptop: no drain delay.
 	intakeH := IntakeHandler(cfg, d.Connections, Starter(cfg, d.Client, true), logger)
 	d.servers = append(d.servers, serveUntil(func() error { return ServeIntake(runCtx, intakeL, intakeH, 0, logger) }))
@@ -228,7 +230,9 @@ func NewSandbox(cfg *config.Config, logger *slog.Logger, journal string) (*sandb
 	if journal == "" {
 		return s, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(journal), 0o755); err != nil {
+	// The data dir holds deals' payloads (names, e-mail addresses,
+	// amounts): the user's own.
+	if err := os.MkdirAll(filepath.Dir(journal), 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox ERP: %w", err)
 	}
 	if err := s.OpenJournal(journal); err != nil {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,9 @@ type Server struct {
 	frontend string
 	uiAddr   string
 	stopOnce sync.Once
+	// files are the SQLite files of a file-backed server, written back
+	// from their logs at Stop.
+	files []string
 }
 
 // FrontendAddress is host:port of the gRPC frontend.
@@ -213,6 +217,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	o.FrontendPort, o.UIPort = frontendPort, uiPort
 	s := &Server{opts: o, level: level, frontend: net.JoinHostPort(o.IP, strconv.Itoa(frontendPort))}
+	if o.DatabaseFile != "" && o.Postgres == nil {
+		s.files = slices.Compact([]string{sqlConf.DatabaseName, visConf.DatabaseName})
+	}
 	s.server = srv
 
 	if o.UIPort >= 0 {
@@ -352,6 +359,16 @@ func (s *Server) stop() {
 	if s.server != nil {
 		_ = s.server.Stop()
 	}
+	// The server's SQLite plugin never closes its connection, so SQLite
+	// does not write its log (temporal.db-wal) back into the database at
+	// the end: the runs would stay in the -wal file, which a copy of the
+	// *.db files alone leaves behind. A checkpoint from a connection of
+	// our own writes them back and empties the log.
+	for _, file := range s.files {
+		if err := checkpoint(file); err != nil {
+			s.opts.Logger.Warn("temporal: writing the database's log back into it failed; keep its -wal file beside it", "file", file, "error", err)
+		}
+	}
 }
 
 // VisibilityFile is where the visibility store of a file-backed server
@@ -374,7 +391,14 @@ func (o Options) sqlConfigs() (main, visibility *config.SQL, err error) {
 		// The sqlite plugin creates the schema of an in-memory database itself.
 		return main, main, o.createNamespace(main)
 	}
-	if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o755); err != nil {
+	// The SQLite driver takes the path into a file: URI: a #, ? or % in
+	// it would be read as the URI's, and the database made elsewhere.
+	if strings.ContainsAny(o.DatabaseFile, "#?%") {
+		return nil, nil, fmt.Errorf("the data dir %s has a #, ? or %% in its path, which the SQLite driver reads as a URI's; choose another (dev.data_dir, --data-dir)", filepath.Dir(o.DatabaseFile))
+	}
+	// The runs hold deals' payloads (names, e-mail addresses, amounts):
+	// the data dir is the user's own.
+	if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("creating data dir: %w", err)
 	}
 	mainExisted := fileExists(o.DatabaseFile)

@@ -67,16 +67,36 @@ func TestVisibilityStoreLayout(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data")
 	db := filepath.Join(dir, "temporal.db")
 	vis := VisibilityFile(db)
 
 	s := startFileServer(ctx, t, db)
+	// The data dir holds deals' payloads: its owner's only.
+	if st, err := os.Stat(dir); err != nil {
+		t.Error(err)
+	} else if st.Mode().Perm() != 0o700 {
+		t.Errorf("data dir %s: mode %v; want 0700", dir, st.Mode().Perm())
+	}
 	startRun(ctx, t, s, "first")
 	waitListed(ctx, t, s, "first")
 	s.Stop()
 	if !fileExists(vis) {
 		t.Fatalf("a new data dir has no %s", vis)
+	}
+	// Stopped, the runs are in the database files themselves, not left in
+	// their logs: a copy of temporal.db alone has the run.
+	for _, f := range []string{db, vis} {
+		if st, err := os.Stat(f + "-wal"); err == nil && st.Size() > 0 {
+			t.Errorf("%s-wal holds %d bytes after Stop; want it written back", f, st.Size())
+		}
+	}
+	copied := filepath.Join(t.TempDir(), "copy.db")
+	if b, err := os.ReadFile(db); err != nil || os.WriteFile(copied, b, 0o600) != nil {
+		t.Fatalf("copying %s: %v", db, err)
+	}
+	if n := countRows(t, copied, "current_executions WHERE workflow_id = 'first'"); n != 1 {
+		t.Errorf("a copy of %s alone holds %d runs of id first, want 1", db, n)
 	}
 
 	// The same data dir again: the runs are still listed.
@@ -341,5 +361,33 @@ func TestSameUIAndFrontendPortIsAnError(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "dev.ui_port") || !strings.Contains(err.Error(), "dev.frontend_port") {
 		t.Errorf("the error does not name both keys: %v", err)
+	}
+}
+
+// countRows counts the rows of table (with a WHERE clause, if any) in
+// the SQLite file.
+func countRows(t *testing.T, file, table string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM " + table).Scan(&n); err != nil {
+		t.Fatalf("counting %s in %s: %v", table, file, err)
+	}
+	return n
+}
+
+// A data dir whose path has a #, ? or % (which the SQLite driver reads as
+// a URI's) is refused, naming it, instead of a database made elsewhere.
+func TestDataDirWithURICharactersIsRefused(t *testing.T) {
+	for _, name := range []string{"x#1", "x?1", "x%41"} {
+		db := filepath.Join(t.TempDir(), name, "temporal.db")
+		_, err := Start(context.Background(), Options{DatabaseFile: db, UIPort: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "#, ? or %") {
+			t.Errorf("data dir %s: %v; want a refusal naming it", name, err)
+		}
 	}
 }

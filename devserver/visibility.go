@@ -78,3 +78,21 @@ func dropUnusedVisibilityIndexes(file string) error {
 	}
 	return nil
 }
+
+// checkpoint writes a WAL-mode SQLite file's log back into it and empties
+// the log (PRAGMA wal_checkpoint(TRUNCATE)).
+func checkpoint(file string) error {
+	db, err := sql.Open("sqlite", file)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var busy, logged, written int
+	if err := db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &written); err != nil {
+		return err
+	}
+	if busy != 0 {
+		return fmt.Errorf("the checkpoint was blocked (%d of %d pages written back)", written, logged)
+	}
+	return nil
+}
