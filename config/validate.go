@@ -198,8 +198,6 @@ func fieldMessage(fe validator.FieldError) string {
 		return "is required"
 	case "required_with":
 		return "is required when " + snakeCase(p) + " is set"
-	case "gtefield":
-		return "must be at least " + snakeCase(p)
 	case "oneof":
 		return "must be one of: " + strings.Join(strings.Fields(p), ", ")
 	case "min", "gte":

@@ -54,12 +54,6 @@ type Connection struct {
 	Linger     time.Duration
 }
 
-// IsWonStage says whether stage is one of the connection's won stages
-// (regardless of case, as the trigger's is_won).
-func (c *Connection) IsWonStage(stage string) bool {
-	return stage != "" && slices.ContainsFunc(c.WonStages, func(w string) bool { return strings.EqualFold(w, stage) })
-}
-
 // Listens says whether the runs of this connection take later events of
 // their deal (during the settle time, or while they linger): then the
 // intake delivers the events that do not trigger a run to the deal's

@@ -27,22 +27,36 @@ import (
 // failure says. A write without an answer, or answered with a 5xx, says so
 // in its own failure (OutcomeUnknownError, UnsureAnswer).
 func TrackWrites(ctx context.Context) (context.Context, func() bool) {
-	w := &writesSent{}
-	return context.WithValue(ctx, writesSentKey{}, w), w.sent.Load
+	w := &writesDone{}
+	return context.WithValue(ctx, writesDoneKey{}, w), w.done.Load
 }
 
 // WriteDone marks, in a context of TrackWrites, that a write (POST, PUT,
-// PATCH, DELETE) was answered with success. The HTTP clients of the
-// targets call it on each such answer.
+// PATCH, DELETE) was carried out. The HTTP clients of the targets mark
+// their answers with WriteAnswered.
 func WriteDone(ctx context.Context) {
-	if w, ok := ctx.Value(writesSentKey{}).(*writesSent); ok {
-		w.sent.Store(true)
+	if w, ok := ctx.Value(writesDoneKey{}).(*writesDone); ok {
+		w.done.Store(true)
 	}
 }
 
-type writesSent struct{ sent atomic.Bool }
+// WriteAnswered marks, in a context of TrackWrites, the answer resp to a
+// request of method: a write answered with success, or with a redirect
+// to what it made (a 303 followed as a GET), was carried out, whatever
+// that GET answers.
+func WriteAnswered(ctx context.Context, method string, resp *http.Response) {
+	if !IsWrite(method) {
+		return
+	}
+	redirected := resp.Request != nil && resp.Request.Method != method
+	if redirected || (resp.StatusCode >= 200 && resp.StatusCode <= 299) {
+		WriteDone(ctx)
+	}
+}
 
-type writesSentKey struct{}
+type writesDone struct{ done atomic.Bool }
+
+type writesDoneKey struct{}
 
 // OutcomeUnknownError is a write whose outcome is unknown. Classify retries
 // it after Wait.

@@ -25,6 +25,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -475,11 +476,11 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 				continue
 			}
 			for j, later := range events {
-				// Out of the won stages: not one of them, and not the stage
-				// the win is in (a mapping's trigger may take a stage the
-				// connection does not list as won), as the runs judge it.
+				// Out of the won stages as a run judges it (neither a won
+				// stage nor the win's own, which a mapping's trigger may
+				// take without the connection listing it as won).
 				if j != i && keys[j] == keys[i] && !later.Thin && later.OccurredAt.After(ev.OccurredAt) &&
-					!conn.IsWonStage(later.Deal.Stage) && !strings.EqualFold(later.Deal.Stage, ev.Deal.Stage) {
+					workflows.LeftWonStage(workflows.InvoiceDealInput{Event: ev, WonStages: conn.WonStages}, later) {
 					verdicts[i] = step{i, false, fmt.Sprintf("a newer event of this deal in the same delivery (%s) has it in stage %q, not a won stage", later.EventID, later.Deal.Stage)}
 					break
 				}

@@ -152,11 +152,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 			// Network: retried; a write only after the vendor has had its time.
 			return nil, connectors.UnsureWrite(call.write(), fmt.Errorf("%s %s: %w", c.Service, call.Op, err), c.unsureWait())
 		}
-		if call.write() && resp.Request != nil && resp.Request.Method != req.Method {
-			// Answered with a redirect followed as a GET (a 303 to what
-			// it made): made, whatever the GET answers.
-			connectors.WriteDone(ctx)
-		}
+		connectors.WriteAnswered(ctx, call.Method, resp)
 		body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 		_ = resp.Body.Close()
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
@@ -167,9 +163,6 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			return nil, connectors.UnsureAnswer(call.write(), c.apiError(call.Op, resp, body, attempt > 0), c.unsureWait())
-		}
-		if call.write() {
-			connectors.WriteDone(ctx) // made, whatever of its answer is read
 		}
 		if readErr != nil {
 			return nil, fmt.Errorf("%s %s: reading answer: %w", c.Service, call.Op, readErr)

@@ -658,20 +658,12 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 		return nil, nil, connectors.UnsureWrite(write, fmt.Errorf("%s %s: %w", t.service, op, err), t.timeout)
 	}
 	defer resp.Body.Close()
-	if write && resp.Request != nil && resp.Request.Method != req.Method {
-		// The write was answered with a redirect to what it made (a 303
-		// to the new record, followed as a GET): made, whatever the GET
-		// answers.
-		connectors.WriteDone(ctx)
-	}
+	connectors.WriteAnswered(ctx, req.Method, resp)
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status alone decides the retry; a body cut short only costs
 		// the message.
 		return nil, body, connectors.UnsureAnswer(write, t.apiError(op, resp, body), t.timeout)
-	}
-	if write {
-		connectors.WriteDone(ctx) // made, whatever of its answer is read
 	}
 	if readErr != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading answer: %w", t.service, op, readErr)
