@@ -215,14 +215,23 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		o.Logger.Warn("temporal server did not start; retrying on other ports", "attempt", attempt, "error", err)
 	}
+	givenUI := o.UIPort > 0
 	o.FrontendPort, o.UIPort = frontendPort, uiPort
 	s := &Server{opts: o, level: level, frontend: net.JoinHostPort(o.IP, strconv.Itoa(frontendPort))}
 	if o.DatabaseFile != "" && o.Postgres == nil {
 		s.files = slices.Compact([]string{sqlConf.DatabaseName, visConf.DatabaseName})
 	}
 	s.server = srv
-
 	if o.UIPort >= 0 {
+		// The server took seconds to start: the UI's port is checked
+		// again just before its server binds it (a picked one is picked
+		// afresh), so that only a bind in between can still exit the
+		// process.
+		if o.UIPort, err = uiPortStillFree(o.IP, o.UIPort, givenUI); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		s.opts.UIPort = o.UIPort
 		s.uiAddr = net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort))
 		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
 			Host:                o.IP,
@@ -253,6 +262,30 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		dynClient.forceSARefreshUntil.Store(0)
 	}
 	return s, nil
+}
+
+// uiPortStillFree returns port if it can be bound on ip now. A port that
+// was given is an error when taken; a picked one is replaced by another
+// free port.
+func uiPortStillFree(ip string, port int, given bool) (int, error) {
+	for attempt := 1; ; attempt++ {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err == nil {
+			_ = l.Close()
+			return port, nil
+		}
+		if given {
+			return 0, fmt.Errorf("web UI port %d (dev.ui_port) was taken while the server started: %w", port, err)
+		}
+		if attempt == startAttempts {
+			return 0, fmt.Errorf("finding a free port for the web UI: %w", err)
+		}
+		ports, err := FreePorts(ip, 1)
+		if err != nil {
+			return 0, err
+		}
+		port = ports[0]
+	}
 }
 
 // startAttempts bounds how often Start builds the server on fresh ports.

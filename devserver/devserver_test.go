@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -343,6 +344,33 @@ func TestTakenUIPortIsAnError(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port) is not free", port)) {
 		t.Errorf("the error does not name the port: %v", err)
+	}
+}
+
+// The Web UI's port is checked again once the server has started: a given
+// port taken meanwhile is an error naming it, a picked one is replaced by a
+// free one, and a free one is kept.
+func TestUIPortTakenWhileTheServerStarted(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	if _, err := uiPortStillFree("127.0.0.1", port, true); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port) was taken", port)) {
+		t.Errorf("a given port taken: %v", err)
+	}
+	picked, err := uiPortStillFree("127.0.0.1", port, false)
+	if err != nil || picked == port || picked <= 0 {
+		t.Fatalf("a picked port taken: got %d, %v", picked, err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(picked)))
+	if err != nil {
+		t.Fatalf("the port picked instead is not free: %v", err)
+	}
+	_ = l.Close()
+	if got, err := uiPortStillFree("127.0.0.1", picked, true); err != nil || got != picked {
+		t.Errorf("a free given port: got %d, %v", got, err)
 	}
 }
 
