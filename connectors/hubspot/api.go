@@ -74,6 +74,14 @@ func (o *object) prop(name string) string {
 // line item `discount` is a unit discount: LineItem.Discount is it times the
 // quantity. API failures are *connectors.APIError; a deal the answer cannot
 // be mapped from wraps connectors.ErrPermanent.
+//
+// A deleted deal is reported in stage StageDeleted, with its own fields but
+// neither its company nor its line items, which are not read: it is no
+// longer a deal to invoice. HubSpot answers such a deal 404, so on a 404
+// FetchDeal asks for it among the archived (deleted) deals (the same GET
+// with archived=true, which answers archived objects only); one not there
+// either keeps the 404 (Permanent). A merged-away deal is StageMerged, on
+// either read: the answer is another deal than the one asked for.
 func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model.Deal, error) {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -92,49 +100,50 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	q.Set("associations", "companies,line_items")
 	q.Set("archived", "false")
 	var deal object
+	deleted := false
 	if err := s.call(ctx, acc, "fetch deal", http.MethodGet, "/crm/v3/objects/deals/"+dealID+"?"+q.Encode(), nil, &deal); err != nil {
-		return model.Deal{}, err
+		var apiErr *connectors.APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
+			return model.Deal{}, err
+		}
+		archived, found, lookupErr := s.archivedDeal(ctx, acc, dealID, props)
+		if !found {
+			if lookupErr == nil {
+				return model.Deal{}, fmt.Errorf("%w (deal %s is neither among the portal's deals nor among its deleted ones: "+
+					"check the deal id, and that the app's token can read the portal's deals)", err, dealID)
+			}
+			if c, _ := connectors.Classify(lookupErr); c != connectors.Permanent && c != connectors.Unauthorized {
+				return model.Deal{}, lookupErr // not answered now: asked again on the retry
+			}
+			// The look-up was refused: the deal is not found, as the API said.
+			return model.Deal{}, fmt.Errorf("%w (looking deal %s up among the deleted deals failed: %v)", err, dealID, lookupErr)
+		}
+		deal, deleted = archived, true
 	}
 	if deal.ID != "" && deal.ID != dealID {
 		// Merged into deal.ID, which HubSpot answers with: two won deals
 		// merged while their runs settle would otherwise both invoice it.
+		// (Answered among the archived deals, the deal it went into was
+		// deleted since: merged all the same.)
 		return model.Deal{ID: dealID, Stage: StageMerged, Raw: map[string]json.RawMessage{"merged_into": crmkit.JSONString(deal.ID)}}, nil
 	}
 
-	d := model.Deal{
-		ID:       dealID,
-		Name:     deal.prop("dealname"),
-		Currency: strings.ToUpper(deal.prop(s.fetch.CurrencyProperty)),
-		Owner:    deal.prop("hubspot_owner_id"),
-		Raw:      make(map[string]json.RawMessage, len(deal.Properties)),
+	d, err := s.dealHeader(dealID, deal)
+	if err != nil {
+		return model.Deal{}, err
 	}
-	for k, v := range deal.Properties {
-		if v != nil {
-			d.Raw[k] = crmkit.JSONString(*v)
-		}
+	if deleted {
+		// Deleted (archived), whatever stage it was in: no longer a deal to
+		// invoice. Its stage id stays in Raw["dealstage"].
+		d.Stage = StageDeleted
+		return d, nil
 	}
-	stage := deal.prop("dealstage")
-	won, err := s.won(ctx, acc, stage)
+	won, err := s.won(ctx, acc, d.Stage)
 	if err != nil {
 		return model.Deal{}, err
 	}
 	if won {
-		stage = StageWon
-	}
-	d.Stage = stage
-	if a := deal.prop("amount"); a != "" {
-		v, err := decimal.NewFromString(a)
-		if err != nil {
-			return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s amount %q is not a decimal", connectors.ErrPermanent, dealID, a)
-		}
-		d.Amount = decimal.NewNullDecimal(v)
-	}
-	if cd := deal.prop("closedate"); cd != "" {
-		date, at, err := parseHubSpotDate(cd)
-		if err != nil {
-			return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s closedate: %v", connectors.ErrPermanent, dealID, err)
-		}
-		d.CloseDate, d.CloseTime = date, at
+		d.Stage = StageWon
 	}
 
 	companies, err := s.associated(ctx, acc, deal.Associations, dealID, "companies", "companies")
@@ -199,6 +208,59 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		}
 	}
 	return d, nil
+}
+
+// dealHeader is the deal's own fields: its name, currency, owner, amount
+// and close date, its properties in Raw and its stage id as the stage (to
+// be judged won or not by the caller).
+func (s *Source) dealHeader(dealID string, deal object) (model.Deal, error) {
+	d := model.Deal{
+		ID:       dealID,
+		Name:     deal.prop("dealname"),
+		Stage:    deal.prop("dealstage"),
+		Currency: strings.ToUpper(deal.prop(s.fetch.CurrencyProperty)),
+		Owner:    deal.prop("hubspot_owner_id"),
+		Raw:      make(map[string]json.RawMessage, len(deal.Properties)),
+	}
+	for k, v := range deal.Properties {
+		if v != nil {
+			d.Raw[k] = crmkit.JSONString(*v)
+		}
+	}
+	if a := deal.prop("amount"); a != "" {
+		v, err := decimal.NewFromString(a)
+		if err != nil {
+			return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s amount %q is not a decimal", connectors.ErrPermanent, dealID, a)
+		}
+		d.Amount = decimal.NewNullDecimal(v)
+	}
+	if cd := deal.prop("closedate"); cd != "" {
+		date, at, err := parseHubSpotDate(cd)
+		if err != nil {
+			return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s closedate: %v", connectors.ErrPermanent, dealID, err)
+		}
+		d.CloseDate, d.CloseTime = date, at
+	}
+	return d, nil
+}
+
+// archivedDeal looks the deal up among the portal's archived (deleted)
+// deals: GET /crm/v3/objects/deals/{id}?archived=true answers archived
+// objects only (HubSpot keeps a deleted deal 90 days). found is false when
+// it answers 404: no such deal, deleted or not.
+func (s *Source) archivedDeal(ctx context.Context, acc *account, dealID string, props []string) (object, bool, error) {
+	q := url.Values{}
+	q.Set("properties", strings.Join(props, ","))
+	q.Set("archived", "true")
+	var deal object
+	if err := s.call(ctx, acc, "look up deleted deal", http.MethodGet, "/crm/v3/objects/deals/"+dealID+"?"+q.Encode(), nil, &deal); err != nil {
+		var apiErr *connectors.APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+			return object{}, false, nil
+		}
+		return object{}, false, err
+	}
+	return deal, true, nil
 }
 
 type assoc = struct {

@@ -643,3 +643,82 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 		t.Errorf("a 401 a new token does not cure: %v (class %v) after %d calls and %d token requests; want unauthorized after 2 and 1", err, cl, patches.Load(), tokenCalls.Load())
 	}
 }
+
+// A won deal deleted in HubSpot while its run settles (a duplicate, say)
+// is answered 404 and kept archived: the fetch finds it there and reports
+// it as StageDeleted, with its own fields and stage id but neither its
+// company nor its line items, so that its run ends DealNotWon rather than
+// failing CRMRejected. A merged-away deal whose surviving deal was
+// deleted is still reported merged; an id found nowhere keeps the 404.
+func TestFetchDealDeleted(t *testing.T) {
+	f := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, f.URL, nil)
+	ctx := context.Background()
+	f.MergeDeal("62515", "111", "1234567890")
+	f.DeleteDeal("62515", "1234567890")
+	f.ResetRequests()
+
+	d, err := s.FetchDeal(ctx, "62515", "1234567890")
+	if err != nil || d.ID != "1234567890" || d.Stage != StageDeleted || d.Stage == s.WonStage() || d.Name != "Acme annual" ||
+		string(d.Raw["dealstage"]) != `"98765432"` || d.Company.ID != "" || len(d.LineItems) != 0 || d.Amount.Decimal.String() != "12000.1" {
+		t.Fatalf("a deleted won deal: %+v, %v; want stage %q with its own fields only", d, err, StageDeleted)
+	}
+	var lookups int
+	for _, r := range f.Requests() {
+		q, _ := url.ParseQuery(r.Query)
+		if r.Path == "/crm/v3/objects/deals/1234567890" && q.Get("archived") == "true" {
+			lookups++
+		}
+		if r.Method == http.MethodPost || strings.HasPrefix(r.Path, "/crm/v3/pipelines") {
+			t.Errorf("%s %s read for a deleted deal", r.Method, r.Path)
+		}
+	}
+	if lookups != 1 {
+		t.Errorf("%d look-ups among the archived deals, want 1", lookups)
+	}
+
+	d, err = s.FetchDeal(ctx, "62515", "111")
+	if err != nil || d.Stage != StageMerged || string(d.Raw["merged_into"]) != `"1234567890"` {
+		t.Errorf("merged into a deal deleted since: %+v, %v; want stage %q", d, err, StageMerged)
+	}
+
+	_, err = s.FetchDeal(ctx, "62515", "42")
+	var api *connectors.APIError
+	if c, _ := connectors.Classify(err); !errors.As(err, &api) || api.StatusCode != http.StatusNotFound || c != connectors.Permanent ||
+		!strings.Contains(err.Error(), "nor among its deleted ones") {
+		t.Errorf("a deal neither stored nor deleted: %v (class %v); want the 404, permanent", err, c)
+	}
+}
+
+// When the look-up among the deleted deals fails, a failure that is
+// retried is the fetch's (asked again on the retry), and a refused one
+// leaves the 404.
+func TestFetchDealDeletedLookupFails(t *testing.T) {
+	var status atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /crm/v3/objects/deals/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("archived") != "true" {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"status":"error","message":"Object not found.","category":"OBJECT_NOT_FOUND"}`)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+		_, _ = io.WriteString(w, `{"status":"error","message":"injected","category":"ERROR"}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	s := apiSource(t, srv.URL, nil)
+
+	status.Store(http.StatusBadGateway)
+	_, err := s.FetchDeal(context.Background(), "62515", "7")
+	var api *connectors.APIError
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !errors.As(err, &api) || api.StatusCode != http.StatusBadGateway {
+		t.Errorf("look-up not answered: %v (class %v); want it retried", err, c)
+	}
+	status.Store(http.StatusBadRequest)
+	_, err = s.FetchDeal(context.Background(), "62515", "7")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !errors.As(err, &api) || api.StatusCode != http.StatusNotFound {
+		t.Errorf("look-up refused: %v (class %v); want the 404", err, c)
+	}
+}

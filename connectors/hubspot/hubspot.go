@@ -67,6 +67,12 @@ const (
 	// merged into, whose own id (in Deal.Raw "merged_into") has its own
 	// webhooks and run. The merged-away deal is no longer one to invoice.
 	StageMerged = "merged"
+	// StageDeleted is the stage FetchDeal reports for a deleted deal:
+	// HubSpot keeps a deleted (archived) deal in its recycling bin for 90
+	// days and answers its id 404 unless asked for archived objects. It is
+	// no longer a deal to invoice, whatever stage it was deleted in (the
+	// Pipedrive source reports its deleted deals the same way).
+	StageDeleted = "deleted"
 	// MaxBatch is the most events HubSpot puts in one delivery.
 	MaxBatch = 100
 )

@@ -24,8 +24,9 @@ const (
 // stagesTTL is how long a portal's stages are trusted before they are
 // read again (an admin may change a stage's probability); after a failed
 // read, the API is not asked again for stagesRetry (the stages read before
-// serve meanwhile, and webhooks of unknown stages are refused at once
-// instead of each waiting on a slow or failing API).
+// serve meanwhile, and webhooks of unknown stages are judged undecided at
+// once, refused or taken as possibly won as the failed read says, instead
+// of each waiting on a slow or failing API).
 const (
 	stagesTTL   = 10 * time.Minute
 	stagesRetry = 30 * time.Second
@@ -72,8 +73,10 @@ type stageCache struct {
 // one started since this call (or its delivery) began, and is not won if
 // that read does not know it either. When the API fails, the stages of the
 // last read are used if they know the id; else the error wraps
-// connectors.ErrCRMUnavailable, so that the delivery is refused and sent
-// again rather than judged not won. A failed read is not repeated for
+// connectors.ErrCRMUnavailable when the API did not answer (a timeout, a
+// 5xx, a 429), so that the delivery is refused and sent again rather than
+// judged not won, and is a refusal (see undecided) when HubSpot refused
+// the read (401, 403, another 4xx). A failed read is not repeated for
 // stagesRetry.
 func (s *Source) won(ctx context.Context, acc *account, stage string) (bool, error) {
 	return s.wonSince(ctx, acc, stage, s.now())
@@ -95,7 +98,7 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 	case c.turn <- struct{}{}:
 		defer func() { <-c.turn }()
 	case <-ctx.Done():
-		return false, undecided(acc, stage, fmt.Errorf("waiting for a read of its pipelines: %w", ctx.Err()))
+		return false, unavailable(acc, stage, fmt.Errorf("waiting for a read of its pipelines: %w", ctx.Err()))
 	}
 	now := s.now()
 	won, known := c.won[stage]
@@ -114,7 +117,7 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 		if ctx.Err() != nil {
 			// This caller's time ran out, not the API: the next caller
 			// reads again.
-			return false, undecided(acc, stage, err)
+			return false, unavailable(acc, stage, err)
 		}
 		c.failed, c.retryAt = err, now.Add(stagesRetry)
 		s.log.Warn("hubspot: reading the deal pipelines failed", "portal", acc.id, "stage", stage,
@@ -126,10 +129,35 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 	return false, undecided(acc, stage, err)
 }
 
-// undecided is the error of a stage that could not be judged won or not:
-// the CRM unavailable, so the delivery is refused and sent again.
+// undecided is the error of a stage that could not be judged won or not
+// because the read of the pipelines failed with err. When HubSpot did not
+// answer (err is retried: a timeout, a 5xx, a 429), it is unavailable.
+// When HubSpot refused the read (its credentials, its scopes: 401, 403,
+// another 4xx), asking again will not help until a person acts: the error
+// keeps err's class (connectors.Classify: Unauthorized or Permanent), so a
+// run's fetch fails as CRMUnauthorized or CRMRejected, saying what to do,
+// and Resolve takes the stage as possibly won (see there).
 func undecided(acc *account, stage string, err error) error {
+	if !refused(err) {
+		return unavailable(acc, stage, err)
+	}
+	return fmt.Errorf("hubspot: cannot tell whether stage %q of portal %s is won: HubSpot refused the read of its deal pipelines "+
+		"(renew the portal's token or grant the app the scopes named, or list the stage in won_stages; then retry the run): %w", stage, acc.id, err)
+}
+
+// unavailable is the error of a stage that could not be judged because
+// HubSpot (or the caller's time) did not allow it now: the CRM
+// unavailable, so the delivery is refused and sent again.
+func unavailable(acc *account, stage string, err error) error {
 	return fmt.Errorf("%w: is HubSpot stage %q of portal %s won? %w", connectors.ErrCRMUnavailable, stage, acc.id, err)
+}
+
+// refused reports whether err, a failed read of the pipelines, is HubSpot
+// refusing it rather than not answering: a failure that asking again
+// cannot mend.
+func refused(err error) bool {
+	c, _ := connectors.Classify(err)
+	return c == connectors.Unauthorized || c == connectors.Permanent
 }
 
 // readStages reads every deal pipeline of the portal.
@@ -154,6 +182,18 @@ func (s *Source) readStages(ctx context.Context, acc *account) (map[string]bool,
 // id that is a won stage of the portal's pipelines is reported as StageWon,
 // like one listed in won_stages (the id as sent stays in
 // Deal.Raw["dealstage"]).
+//
+// A stage that cannot be judged because HubSpot did not answer fails the
+// delivery (connectors.ErrCRMUnavailable: the intake answers 503 and
+// HubSpot sends it again). One that cannot be judged because HubSpot
+// refused the read of the pipelines (a revoked token, a missing scope) is
+// taken as possibly won and reported as StageWon, and the refusal logged:
+// HubSpot would send the delivery again for a while and then drop it, and
+// with it the wins of the other deals it carries, with no run left to
+// retry. The run started reads the deal and judges its stage itself: with
+// the refusal still there, its fetch fails (CRMUnauthorized or
+// CRMRejected, naming the refusal), where the operator sees it and `runs
+// retry` takes it up once it is mended; a deal not won then ends DealNotWon.
 func (s *Source) Resolve(ctx context.Context, events []model.DealEvent) error {
 	asked := s.now()
 	for i := range events {
@@ -167,7 +207,13 @@ func (s *Source) Resolve(ctx context.Context, events []model.DealEvent) error {
 		}
 		won, err := s.wonSince(ctx, acc, ev.Deal.Stage, asked)
 		if err != nil {
-			return fmt.Errorf("event %s: %w", ev.EventID, err)
+			if errors.Is(err, connectors.ErrCRMUnavailable) || !refused(err) {
+				return fmt.Errorf("event %s: %w", ev.EventID, err)
+			}
+			s.log.Error("hubspot: the deal pipelines look-up was refused; the stage is taken as possibly won and the deal's run started, "+
+				"whose fetch fails until the refusal is mended (then retry it: dealsync runs retry)",
+				"portal", acc.id, "event_id", ev.EventID, "deal_id", ev.Deal.ID, "stage", ev.Deal.Stage, "error", err)
+			won = true
 		}
 		if won {
 			ev.Deal.Stage = StageWon

@@ -1,10 +1,13 @@
 package hubspot
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,5 +277,86 @@ func TestResolveKeepsToItsCallersTime(t *testing.T) {
 	f.SetPipelinesReadHook(nil)
 	if err := s.Resolve(context.Background(), stageEvents("33333333")); err != nil {
 		t.Fatalf("the next delivery: %v, want a new read, not a refusal", err)
+	}
+}
+
+// missingScopes is HubSpot's 403 for an app without a scope the call needs.
+const missingScopes = `{"status":"error","message":"This app hasn't been granted all required scopes to make this call.",` +
+	`"correlationId":"5b8d2c7e-0000-4000-8000-000000000000","errors":[{"message":"One or more of the following scopes are required.",` +
+	`"context":{"requiredGranularScopes":["crm.objects.deals.read"]}}],"category":"MISSING_SCOPES"}`
+
+// A read of the pipelines that HubSpot refuses (a revoked token, a missing
+// scope) is no outage: refusing the delivery (503) would have HubSpot send
+// it again for a while and then drop it, with the wins of the other deals
+// it carries and no run to retry. The stage is taken as possibly won, the
+// refusal logged, and the run started; its fetch judges the deal's stage
+// with the same refused read and fails visibly, as unauthorized or
+// rejected, naming the refusal: never unavailable, never a stage not won.
+func TestResolveWhenThePipelinesLookUpIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault hubspotfake.Fault
+		class connectors.Class
+	}{
+		{"401", hubspotfake.Fault{Status: http.StatusUnauthorized}, connectors.Unauthorized},
+		{"403 MISSING_SCOPES", hubspotfake.Fault{Status: http.StatusForbidden, Body: missingScopes}, connectors.Unauthorized},
+		{"400", hubspotfake.Fault{Status: http.StatusBadRequest}, connectors.Permanent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, s := renewalsPortal(t, nil)
+			var logs bytes.Buffer
+			s.log = slog.New(slog.NewTextHandler(&logs, nil))
+			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+			s.Now = func() time.Time { return now }
+			ctx := context.Background()
+			reads := func() int { return f.Count(http.MethodGet, "/crm/v3/pipelines/deals") }
+
+			// One delivery: deal 1 won in the default pipeline, deal 2
+			// moved to a custom pipeline's stage never read.
+			f.FailPipelines(tc.fault)
+			evs := []model.DealEvent{
+				{EventID: "e1", Account: "62515", Thin: true, Deal: model.Deal{ID: "1", Stage: "closedwon"}},
+				{EventID: "e2", Account: "62515", Thin: true, Deal: model.Deal{ID: "2", Stage: "98765431"}},
+			}
+			if err := s.Resolve(ctx, evs); err != nil {
+				t.Fatalf("Resolve with the look-up refused: %v; want the delivery taken", err)
+			}
+			if got := stagesOf(evs); !slices.Equal(got, []string{StageWon, StageWon}) {
+				t.Errorf("stages %v; want both possibly won", got)
+			}
+			if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "refused") ||
+				!strings.Contains(l, "deal_id=2") || !strings.Contains(l, "stage=98765431") {
+				t.Errorf("the refusal is not logged with its deal and stage: %s", l)
+			}
+			// Within 30 s the refusal stands without asking again.
+			now = now.Add(10 * time.Second)
+			evs = stageEvents("11111111")
+			if err := s.Resolve(ctx, evs); err != nil || evs[0].Deal.Stage != StageWon || reads() != 1 {
+				t.Errorf("10 s later: %v, %s after %d reads", err, evs[0].Deal.Stage, reads())
+			}
+
+			// The run's fetch judges the deal's stage with the look-up
+			// still refused.
+			now = now.Add(time.Minute)
+			f.PutDeal("62515", hubspotfake.Deal{ID: "2", Properties: hubspotfake.Props("dealname", "Renewal", "dealstage", "98765431")})
+			f.FailPipelines(tc.fault)
+			d, err := s.FetchDeal(ctx, "62515", "2")
+			c, _ := connectors.Classify(err)
+			if err == nil || d.Stage != "" || errors.Is(err, connectors.ErrCRMUnavailable) || c != tc.class ||
+				!strings.Contains(err.Error(), `stage "98765431"`) || !strings.Contains(err.Error(), "refused") {
+				t.Fatalf("the run's fetch with the look-up refused: %+v, %v (class %v); want a failure of class %v naming the refusal", d, err, c, tc.class)
+			}
+			if reads() != 2 {
+				t.Errorf("%d reads of the pipelines, want 2", reads())
+			}
+			// Mended: the run retried reads the stage.
+			if d, err := s.FetchDeal(ctx, "62515", "2"); err == nil {
+				t.Errorf("within 30 s of the refusal: %+v, want it to stand", d)
+			}
+			now = now.Add(time.Minute)
+			if d, err := s.FetchDeal(ctx, "62515", "2"); err != nil || d.Stage != StageWon {
+				t.Errorf("after the refusal is mended: %+v, %v", d, err)
+			}
+		})
 	}
 }

@@ -5,7 +5,9 @@
 // embedded associations, POST /crm/v3/objects/{companies,line_items}/batch/read,
 // the v4 associations API, GET /crm/v3/pipelines/deals (a new portal has
 // HubSpot's default "Sales Pipeline"; a merged-away deal's id answers
-// with the deal it was merged into: MergeDeal), POST /crm/v3/objects/deals/search
+// with the deal it was merged into: MergeDeal; a deleted deal is kept
+// archived and answered only to archived=true, which answers archived deals
+// only: DeleteDeal), POST /crm/v3/objects/deals/search
 // (filters EQ, IN, GT, GTE, LT, LTE; hs_is_closed_won computed from the
 // pipelines, hs_object_id the deal's id, hs_lastmodifieddate what the test
 // stored: the fake does not stamp it; sorted, paged with `after` up to
@@ -124,7 +126,9 @@ type Fault struct {
 }
 
 type portal struct {
-	deals     map[string]*Deal
+	deals map[string]*Deal
+	// archived are the deleted deals, in HubSpot's recycling bin.
+	archived  map[string]*Deal
 	merged    map[string]string // merged-away deal id → the deal it was merged into
 	companies map[string]*Object
 	items     map[string]*Object
@@ -200,7 +204,7 @@ func (s *Server) AddPortal(portalID, token string) {
 func (s *Server) portal(id string) *portal {
 	p, ok := s.portals[id]
 	if !ok {
-		p = &portal{deals: map[string]*Deal{}, merged: map[string]string{}, companies: map[string]*Object{}, items: map[string]*Object{}, writable: map[string]bool{},
+		p = &portal{deals: map[string]*Deal{}, archived: map[string]*Deal{}, merged: map[string]string{}, companies: map[string]*Object{}, items: map[string]*Object{}, writable: map[string]bool{},
 			pipelines: []Pipeline{DefaultPipeline}}
 		for _, n := range DefaultWriteBackProperties {
 			p.writable[n] = true
@@ -220,12 +224,31 @@ func (s *Server) AddDealProperties(portalID string, names ...string) {
 	}
 }
 
-// PutDeal stores (or replaces) a deal of a portal.
+// PutDeal stores (or replaces) a deal of a portal; an archived deal of
+// that id is no longer archived (restored).
 func (s *Server) PutDeal(portalID string, d Deal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := cloneDeal(d)
-	s.portal(portalID).deals[d.ID] = &c
+	p := s.portal(portalID)
+	p.deals[d.ID] = &c
+	delete(p.archived, d.ID)
+}
+
+// DeleteDeal deletes a stored deal as HubSpot's DELETE (archive) does: it
+// goes to the recycling bin, where GET of its id answers 404 unless asked
+// with archived=true, and searches, batch reads and write-backs no longer
+// find it.
+func (s *Server) DeleteDeal(portalID, dealID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.portal(portalID)
+	d, ok := p.deals[dealID]
+	if !ok {
+		panic("hubspotfake: no deal " + dealID + " in portal " + portalID)
+	}
+	delete(p.deals, dealID)
+	p.archived[dealID] = d
 }
 
 // MergeDeal merges deal from into deal into, as HubSpot's merge does: from
@@ -498,7 +521,14 @@ func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, p *portal, id s
 	if into, merged := p.merged[id]; merged {
 		id = into
 	}
-	d, ok := p.deals[id]
+	// archived=true answers archived objects only, archived=false (the
+	// default) the others only.
+	archived := r.URL.Query().Get("archived") == "true"
+	store := p.deals
+	if archived {
+		store = p.archived
+	}
+	d, ok := store[id]
 	if !ok {
 		notFound(w, id)
 		return
@@ -508,6 +538,9 @@ func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, p *portal, id s
 		only = strings.Split(v, ",")
 	}
 	out := objectJSON(d.ID, d.Properties, only)
+	if archived {
+		out["archived"], out["archivedAt"] = true, timestamp
+	}
 	assocs := map[string]any{}
 	for _, want := range strings.Split(r.URL.Query().Get("associations"), ",") {
 		var list []Association
