@@ -41,7 +41,11 @@ type queryResult struct {
 	Records        []map[string]any `json:"records"`
 }
 
-// field reads a dotted path ("Account.Name") of a record.
+// field reads a dotted path ("Account.Name") of a record. Salesforce
+// answers a field under its API name as the org spells it, whatever the
+// case it was selected in (SOQL names are case-insensitive): a name not
+// found as written is looked up ignoring case, so that `amount` in
+// fetch.extra_fields reads Amount.
 func field(rec map[string]any, path string) any {
 	var cur any = rec
 	for _, p := range strings.Split(path, ".") {
@@ -49,9 +53,33 @@ func field(rec map[string]any, path string) any {
 		if !ok {
 			return nil
 		}
-		cur = m[p]
+		v, ok := m[p]
+		if !ok {
+			for k, x := range m {
+				if strings.EqualFold(k, p) {
+					v = x
+					break
+				}
+			}
+		}
+		cur = v
 	}
 	return cur
+}
+
+// selectFields is fields with each of more that is not empty and not
+// selected yet appended, in order. Salesforce refuses a query that selects
+// a field twice (400 INVALID_FIELD "duplicate field selected: X"), and its
+// field names are case-insensitive: `amount` is Amount, so the names are
+// compared ignoring case.
+func selectFields(fields []string, more ...string) []string {
+	out := slices.Clone(fields)
+	for _, f := range more {
+		if f != "" && !slices.ContainsFunc(out, func(g string) bool { return strings.EqualFold(f, g) }) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func text(rec map[string]any, path string) string {
@@ -104,30 +132,28 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		return model.Deal{}, permanent("%q is not a Salesforce record id", dealID)
 	}
 	dealID = full // its 18-character form, as the webhooks name it
-	fields := []string{"Id", "Name", "StageName", "IsWon", "Amount", "CloseDate", "OwnerId", "AccountId",
-		"Account.Name", "Account.BillingStreet", "Account.BillingCity", "Account.BillingState",
-		"Account.BillingPostalCode", "Account.BillingCountry"}
 	email, tax := accountField(s.fetch.AccountEmailField), accountField(s.fetch.AccountTaxIDField)
-	for _, f := range append([]string{email, tax, s.fetch.CurrencyField}, s.fetch.ExtraFields...) {
-		if f != "" && !slices.Contains(fields, f) {
-			fields = append(fields, f)
-		}
-	}
+	fields := selectFields([]string{"Id", "Name", "StageName", "IsWon", "Amount", "CloseDate", "OwnerId", "AccountId",
+		"Account.Name", "Account.BillingStreet", "Account.BillingCity", "Account.BillingState",
+		"Account.BillingPostalCode", "Account.BillingCountry"},
+		append([]string{email, tax, s.fetch.CurrencyField}, s.fetch.ExtraFields...)...)
 	// Without a currency_field, the Opportunity's CurrencyIsoCode is read
 	// where the org has one (a multi-currency org): its deals are not all
 	// in default_currency. A single-currency org refuses the field; it is
-	// then asked for no more.
+	// then asked for no more. One that extra_fields selects already is
+	// not selected twice (nor dropped: it was asked for).
 	currencyField := s.fetch.CurrencyField
 	auto := currencyField == "" && !acc.singleCurrency.Load()
 	if auto {
 		currencyField = "CurrencyIsoCode"
 	}
+	withCurrency := selectFields(fields, currencyField)
 	oppQuery := func(fields []string) ([]map[string]any, error) {
 		return s.query(ctx, acc, "fetch opportunity", "SELECT "+strings.Join(fields, ", ")+" FROM Opportunity WHERE Id = '"+dealID+"'")
 	}
 	var opps []map[string]any
-	if auto {
-		opps, err = oppQuery(append(slices.Clone(fields), currencyField))
+	if auto && len(withCurrency) > len(fields) {
+		opps, err = oppQuery(withCurrency)
 		var api *connectors.APIError
 		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest && strings.Contains(api.Message, "'CurrencyIsoCode'") {
 			acc.singleCurrency.Store(true)
@@ -141,8 +167,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		return model.Deal{}, err
 	}
 	if len(opps) == 0 {
-		return model.Deal{}, &connectors.APIError{Service: service, Op: "fetch opportunity", StatusCode: http.StatusNotFound,
-			Message: "no Opportunity with Id " + dealID + " (deleted, or not visible to the integration user)"}
+		return s.deletedDeal(ctx, acc, dealID)
 	}
 	o := opps[0]
 	d := model.Deal{
@@ -166,6 +191,15 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		}
 		if b, err := json.Marshal(v); err == nil {
 			d.Raw[k] = b
+		}
+	}
+	// Each extra field also under its name as configured, as the listing
+	// of `deals sync` has it: a relationship field (Owner.Email), which
+	// Salesforce answers inside its parent object (kept above, as
+	// raw["Owner"]), and one spelt in another case (amount).
+	for _, f := range s.fetch.ExtraFields {
+		if b, err := json.Marshal(field(o, f)); err == nil {
+			d.Raw[f] = b
 		}
 	}
 	amount, ok, err := number(o, "Amount")
@@ -223,21 +257,69 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	return d, nil
 }
 
+// deletedDeal is FetchDeal's answer for an Opportunity its query does not
+// find. The query resource leaves out deleted records; Salesforce keeps a
+// deleted one in the Recycle Bin (15 days), where the queryAll resource
+// finds it (IsDeleted = true). One found there is reported in stage
+// StageDeleted, not won (its run ends DealNotWon, as a deleted Pipedrive
+// deal's does), with its own fields but neither its Account nor its line
+// items: it is no longer a deal to invoice. One not found there either is
+// a 404 (ErrPermanent); a lookup not answered now is returned as is, to be
+// asked again.
+func (s *Source) deletedDeal(ctx context.Context, acc *account, dealID string) (model.Deal, error) {
+	notFound := &connectors.APIError{Service: service, Op: "fetch opportunity", StatusCode: http.StatusNotFound,
+		Message: "no Opportunity with Id " + dealID}
+	var recs []map[string]any
+	err := s.eachPage(ctx, acc, "look up deleted opportunity", "queryAll",
+		"SELECT Id, Name, StageName, IsWon, IsDeleted, Amount, CloseDate, OwnerId, AccountId FROM Opportunity WHERE Id = '"+dealID+"' AND IsDeleted = true",
+		maxPages, func(records []map[string]any) error {
+			recs = append(recs, records...)
+			return nil
+		})
+	switch c, _ := connectors.Classify(err); {
+	case err != nil && c != connectors.Permanent:
+		return model.Deal{}, err // not answered now: asked again on the retry
+	case err != nil:
+		return model.Deal{}, fmt.Errorf("%w (looking opportunity %s up among the deleted ones failed: %v)", notFound, dealID, err)
+	case len(recs) == 0:
+		return model.Deal{}, fmt.Errorf("%w (opportunity %s is neither among the org's opportunities nor among the deleted ones "+
+			"in its Recycle Bin: check the id, and that the integration user can see every opportunity)", notFound, dealID)
+	}
+	o := recs[0]
+	d := model.Deal{ID: dealID, Name: text(o, "Name"), Owner: text(o, "OwnerId"), Stage: StageDeleted, Raw: map[string]json.RawMessage{}}
+	for k, v := range o {
+		if k == "attributes" {
+			continue
+		}
+		if b, err := json.Marshal(v); err == nil {
+			d.Raw[k] = b
+		}
+	}
+	// Shown with the run; a value that does not read is left out, not an
+	// error: nothing is invoiced.
+	if amount, ok, err := number(o, "Amount"); ok && err == nil {
+		d.Amount = decimal.NewNullDecimal(amount)
+	}
+	d.CloseDate, _ = model.ParseDate(text(o, "CloseDate"))
+	return d, nil
+}
+
 // query runs a SOQL query about one deal and follows nextRecordsUrl, for at
 // most maxPages pages.
 func (s *Source) query(ctx context.Context, acc *account, op, soql string) ([]map[string]any, error) {
 	var out []map[string]any
-	err := s.eachPage(ctx, acc, op, soql, maxPages, func(records []map[string]any) error {
+	err := s.eachPage(ctx, acc, op, "query", soql, maxPages, func(records []map[string]any) error {
 		out = append(out, records...)
 		return nil
 	})
 	return out, err
 }
 
-// eachPage runs a SOQL query and hands fn each page of its records, following
-// nextRecordsUrl for at most pages pages.
-func (s *Source) eachPage(ctx context.Context, acc *account, op, soql string, pages int, fn func([]map[string]any) error) error {
-	path := "/services/data/" + s.apiVersion + "/query?" + url.Values{"q": {soql}}.Encode()
+// eachPage runs a SOQL query through resource (query, or queryAll, which
+// includes deleted records) and hands fn each page of its records,
+// following nextRecordsUrl for at most pages pages.
+func (s *Source) eachPage(ctx context.Context, acc *account, op, resource, soql string, pages int, fn func([]map[string]any) error) error {
+	path := "/services/data/" + s.apiVersion + "/" + resource + "?" + url.Values{"q": {soql}}.Encode()
 	for page := 0; ; page++ {
 		if page == pages {
 			return permanent("%s: more than %d pages", op, pages)

@@ -17,7 +17,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,6 +374,174 @@ func TestFetchDealCurrencyWithoutCurrencyField(t *testing.T) {
 		}
 		if !multi && refused != 1 {
 			t.Errorf("a single-currency org was asked for CurrencyIsoCode %d times, want once", refused)
+		}
+	}
+}
+
+// Salesforce refuses a query that selects a field twice, names compared
+// ignoring case (400 INVALID_FIELD "duplicate field selected: X"). The
+// fetch and the listing of `deals sync` select each field once: one of
+// extra_fields spelt in another case than the fixed ones (amount,
+// closedate), and CurrencyIsoCode in extra_fields of a multi-currency org
+// without a currency_field, where the fetch adds it itself. What
+// extra_fields names is still in deal.raw under its name.
+func TestQueriesSelectEachFieldOnce(t *testing.T) {
+	f := salesforcefake.New(orgA, "cid-a", "cs-a")
+	t.Cleanup(f.Close)
+	f.MultiCurrency = true
+	f.PutOpportunity(salesforcefake.ParseRecord(`{"Id":"0065w0000000001AAA","Name":"Deal","StageName":"Closed Won","IsWon":true,"CurrencyIsoCode":"EUR",` +
+		`"CloseDate":"2026-11-03","SystemModstamp":"2026-11-03T10:00:00.000+0000","Amount":100,"Account":{"Name":"Acme"},"AccountId":"0015w00002BFDeLAAX"}`))
+	s := apiSource(t, f, func(c *Config) {
+		c.Fetch.CurrencyField, c.Fetch.DefaultCurrency = "", "USD"
+		c.Fetch.ExtraFields = []string{"CurrencyIsoCode", "amount", "closedate", "account.name"}
+	})
+	d, err := s.FetchDeal(context.Background(), orgA, "0065w0000000001AAA")
+	if err != nil {
+		t.Fatalf("FetchDeal: %v", err)
+	}
+	if d.Currency != "EUR" || string(d.Raw["amount"]) != "100" || string(d.Raw["account.name"]) != `"Acme"` || d.Company.Name != "Acme" {
+		t.Errorf("fetched: currency %q, raw %s, company %+v", d.Currency, d.Raw, d.Company)
+	}
+	var listed connectors.WonDeal
+	err = s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC),
+		func(d connectors.WonDeal) error { listed = d; return nil })
+	if err != nil || listed.ID != "0065w0000000001AAA" || string(listed.Raw["amount"]) != `"100"` || string(listed.Raw["closedate"]) != `"2026-11-03"` {
+		t.Fatalf("listed: %v, %+v", err, listed)
+	}
+	for _, q := range f.Queries() {
+		fields := strings.Split(strings.TrimPrefix(strings.SplitN(q, " FROM ", 2)[0], "SELECT "), ", ")
+		seen := map[string]bool{}
+		for _, name := range fields {
+			if seen[strings.ToLower(name)] {
+				t.Errorf("%s selected twice: %s", name, q)
+			}
+			seen[strings.ToLower(name)] = true
+		}
+	}
+	if got := selectFields([]string{"Id", "Amount"}, "", "amount", "AMOUNT", "PO__c", "po__C", "Id"); strings.Join(got, ",") != "Id,Amount,PO__c" {
+		t.Errorf("selectFields: %q", got)
+	}
+}
+
+// A relationship field of extra_fields (Owner.Email), which Salesforce
+// answers inside its parent object, is in deal.raw under its dotted name
+// on the fetch as on the listing of `deals sync`; the fetch keeps the
+// parent object (raw["Owner"]) as well.
+func TestDottedExtraFieldsAreRawKeysOnEveryPath(t *testing.T) {
+	f := salesforcefake.New(orgA, "cid-a", "cs-a")
+	t.Cleanup(f.Close)
+	f.MultiCurrency = true
+	f.PutOpportunity(salesforcefake.ParseRecord(`{"Id":"0065w0000000001AAA","Name":"Deal","StageName":"Closed Won","IsWon":true,"CurrencyIsoCode":"EUR",` +
+		`"CloseDate":"2026-11-03","SystemModstamp":"2026-11-03T10:00:00.000+0000","Amount":100,` +
+		`"Owner":{"Email":"rep@acme.example","Name":"Rep"},"Account":{"Name":"Acme","Type":"Partner"},"AccountId":"0015w00002BFDeLAAX"}`))
+	s := apiSource(t, f, func(c *Config) { c.Fetch.ExtraFields = []string{"Owner.Email", "Account.Type"} })
+	var listed connectors.WonDeal
+	err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC),
+		func(d connectors.WonDeal) error { listed = d; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.FetchDeal(context.Background(), orgA, "0065w0000000001AAA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"Owner.Email": `"rep@acme.example"`, "Account.Type": `"Partner"`} {
+		if string(listed.Raw[key]) != want || string(d.Raw[key]) != want {
+			t.Errorf("raw[%q]: listed %s, fetched %s; want %s on both", key, listed.Raw[key], d.Raw[key], want)
+		}
+	}
+	if string(d.Raw["Owner"]) != `{"Email":"rep@acme.example"}` {
+		t.Errorf("fetched raw[Owner] %s, want the parent object kept", d.Raw["Owner"])
+	}
+}
+
+// A won Opportunity deleted in Salesforce (a duplicate deleted while its
+// run settles) is not found by the query resource; FetchDeal finds it in
+// the Recycle Bin through queryAll and reports it in stage StageDeleted,
+// not won, so its run ends DealNotWon rather than failing for good on a
+// 404. One found in neither keeps the 404; a lookup not answered now is
+// retried.
+func TestFetchDealDeletedIsFoundInTheRecycleBin(t *testing.T) {
+	f := newFakeOrg(t)
+	f.DeleteOpportunity("0065w000023STAmAAO")
+	s := apiSource(t, f, nil)
+	d, err := s.FetchDeal(context.Background(), orgA, "0065w000023STAmAAO")
+	if err != nil || d.Stage != StageDeleted || d.ID != "0065w000023STAmAAO" || d.Name != "Backpackers, Inc." ||
+		len(d.LineItems) != 0 || d.Company.ID != "" || d.Amount.Decimal.String() != "45000.1" || string(d.Raw["IsDeleted"]) != "true" {
+		t.Fatalf("a deleted won opportunity: %+v, %v; want stage %q", d, err, StageDeleted)
+	}
+	if s.wonStages[StageDeleted] {
+		t.Errorf("stage %q is a won stage", StageDeleted)
+	}
+	var paths []string
+	for _, r := range f.Requests() {
+		if r.Path != "/services/oauth2/token" {
+			paths = append(paths, r.Path)
+		}
+	}
+	if want := []string{"/services/data/v62.0/query", "/services/data/v62.0/queryAll"}; !slices.Equal(paths, want) {
+		t.Errorf("requests %q, want %q: the line items of a deleted opportunity are not read", paths, want)
+	}
+	if q := f.Queries(); len(q) != 2 || !strings.HasSuffix(q[1], "FROM Opportunity WHERE Id = '0065w000023STAmAAO' AND IsDeleted = true") {
+		t.Errorf("queries %q", q)
+	}
+
+	_, err = s.FetchDeal(context.Background(), orgA, "0065w000023XXXXAAO")
+	var api *connectors.APIError
+	if c, _ := connectors.Classify(err); !errors.As(err, &api) || api.StatusCode != 404 || c != connectors.Permanent ||
+		!strings.Contains(err.Error(), "neither among the org's opportunities nor among the deleted ones") {
+		t.Fatalf("an unknown opportunity: %v; want the 404, not retried", err)
+	}
+
+	// The lookup answered 503: retried; answered 400: the 404 stands.
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/services/oauth2/token":
+			_, _ = io.WriteString(w, `{"access_token":"t","token_type":"Bearer","instance_url":"x"}`)
+		case "/services/data/v62.0/query":
+			_, _ = io.WriteString(w, `{"totalSize":0,"done":true,"records":[]}`)
+		default:
+			w.WriteHeader(int(status.Load()))
+			_, _ = io.WriteString(w, `[{"message":"lookup refused","errorCode":"INVALID_TYPE"}]`)
+		}
+	}))
+	defer srv.Close()
+	s = testSource(t, func(c *Config) {
+		c.Accounts = map[string]Account{orgA: {InstanceURL: srv.URL, ClientID: "c", ClientSecret: secret.New("s")}}
+	})
+	status.Store(http.StatusServiceUnavailable)
+	_, err = s.FetchDeal(context.Background(), orgA, "0065w000023STAmAAO")
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "lookup refused") {
+		t.Errorf("the lookup answered 503: %v (%v); want it retried", err, c)
+	}
+	status.Store(http.StatusBadRequest)
+	_, err = s.FetchDeal(context.Background(), orgA, "0065w000023STAmAAO")
+	if c, _ := connectors.Classify(err); !errors.As(err, &api) || api.StatusCode != 404 || c != connectors.Permanent ||
+		!strings.Contains(err.Error(), "looking opportunity 0065w000023STAmAAO up among the deleted ones failed") {
+		t.Errorf("the lookup refused: %v (%v); want the 404", err, c)
+	}
+}
+
+// The write-back is a PATCH of the Opportunity: a write_back field of a
+// related record (Account.ERP_Invoice__c) is refused at start, not by
+// Salesforce after the invoice is made. The fetch's fields may name one.
+func TestWriteBackFieldsAreOpportunityFields(t *testing.T) {
+	for _, key := range []string{"invoice_id_field", "invoice_number_field", "invoice_url_field", "status_field"} {
+		cfg := DefaultConfig()
+		cfg.AllowUnauthenticated = true
+		cfg.Accounts = map[string]Account{strings.ToLower(orgA): {InstanceURL: "https://a.my.salesforce.com", ClientID: "c", ClientSecret: secret.New("s")}}
+		cfg.Fetch.AccountTaxIDField = "Account.VAT_Id__c"
+		wb := map[string]*string{"invoice_id_field": &cfg.WriteBack.InvoiceIDField, "invoice_number_field": &cfg.WriteBack.InvoiceNumberField,
+			"invoice_url_field": &cfg.WriteBack.InvoiceURLField, "status_field": &cfg.WriteBack.StatusField}
+		if _, err := New(cfg, connectors.Env{}); err != nil {
+			t.Fatalf("defaults: %v", err)
+		}
+		*wb[key] = "Account.ERP_Invoice__c"
+		_, err := New(cfg, connectors.Env{})
+		if err == nil || !strings.Contains(err.Error(), "write_back."+key+` "Account.ERP_Invoice__c"`) || !strings.Contains(err.Error(), "without a dot") {
+			t.Errorf("write_back.%s of the Account: %v; want refused, naming it", key, err)
 		}
 	}
 }

@@ -58,6 +58,10 @@ const (
 	DefaultAudience   = "https://login.salesforce.com"
 	// StageWon is what a won stage is reported as.
 	StageWon = "Closed Won"
+	// StageDeleted is the stage FetchDeal reports for a deleted
+	// Opportunity (in the org's Recycle Bin), as the pipedrive source
+	// reports a deleted deal: not won, whatever its StageName was.
+	StageDeleted = "deleted"
 	// MaxBatch is the most notifications of one message.
 	MaxBatch = 100
 )
@@ -206,6 +210,8 @@ var (
 	recordID       = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
 	apiName        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
 	apiVersionForm = regexp.MustCompile(`^v\d+\.\d$`)
+	// fieldName is a field of the object itself (no relationship path).
+	fieldName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 )
 
 // New checks cfg, resolves the secrets once and returns a Source.
@@ -221,12 +227,27 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	for key, f := range map[string]string{
 		"fetch.currency_field": cfg.Fetch.CurrencyField, "fetch.account_email_field": cfg.Fetch.AccountEmailField,
-		"fetch.account_tax_id_field": cfg.Fetch.AccountTaxIDField, "write_back.invoice_id_field": cfg.WriteBack.InvoiceIDField,
-		"write_back.invoice_number_field": cfg.WriteBack.InvoiceNumberField, "write_back.invoice_url_field": cfg.WriteBack.InvoiceURLField,
-		"write_back.status_field": cfg.WriteBack.StatusField,
+		"fetch.account_tax_id_field": cfg.Fetch.AccountTaxIDField,
 	} {
 		if f != "" && !apiName.MatchString(f) {
 			return nil, fmt.Errorf("salesforce source: %s %q is not a field API name", key, f)
+		}
+	}
+	// The write-back is a PATCH of the Opportunity: a field of a related
+	// record (Account.ERP_Invoice__c) would be refused (400), and only
+	// after the invoice is made.
+	for _, wb := range []struct{ key, f string }{
+		{"invoice_id_field", cfg.WriteBack.InvoiceIDField}, {"invoice_number_field", cfg.WriteBack.InvoiceNumberField},
+		{"invoice_url_field", cfg.WriteBack.InvoiceURLField}, {"status_field", cfg.WriteBack.StatusField},
+	} {
+		switch {
+		case wb.f == "" || fieldName.MatchString(wb.f):
+		case apiName.MatchString(wb.f):
+			return nil, fmt.Errorf("salesforce source: write_back.%s %q names a field of a related record: the write-back "+
+				"updates the Opportunity itself (PATCH sobjects/Opportunity/{id}), so give a field of the Opportunity, "+
+				"without a dot (e.g. ERP_Invoice_Id__c)", wb.key, wb.f)
+		default:
+			return nil, fmt.Errorf("salesforce source: write_back.%s %q is not a field API name", wb.key, wb.f)
 		}
 	}
 	for i, f := range cfg.Fetch.ExtraFields {

@@ -29,7 +29,7 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	if err != nil {
 		return err
 	}
-	return s.eachPage(ctx, acc, "list won opportunities", wonQuery(s.wonStageNames(acc), s.fetch.ExtraFields, since, until), maxListPages,
+	return s.eachPage(ctx, acc, "list won opportunities", "query", wonQuery(s.wonStageNames(acc), s.fetch.ExtraFields, since, until), maxListPages,
 		func(records []map[string]any) error {
 			for _, r := range records {
 				// Listed because won: as a notification of it says, with
@@ -62,12 +62,7 @@ func wonQuery(stages, extra []string, since, until time.Time) string {
 		}
 		won = "(IsWon = true OR StageName IN (" + strings.Join(quoted, ", ") + "))"
 	}
-	fields := []string{"Id", "StageName", "CloseDate"}
-	for _, f := range extra {
-		if !slices.Contains(fields, f) {
-			fields = append(fields, f)
-		}
-	}
+	fields := selectFields([]string{"Id", "StageName", "CloseDate"}, extra...)
 	return "SELECT " + strings.Join(fields, ", ") + " FROM Opportunity WHERE " + won +
 		" AND SystemModstamp >= " + from.Format(soqlDateTime) + " AND SystemModstamp < " + to.Format(soqlDateTime) +
 		" AND CloseDate >= " + since.UTC().Format(time.DateOnly) +

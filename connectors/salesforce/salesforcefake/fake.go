@@ -5,9 +5,15 @@
 // an Opportunity (with its Account), of the won Opportunities last
 // modified in a range (SystemModstamp: what the test stored; the fake does
 // not stamp it), and of an Opportunity's OpportunityLineItems through
-// GET /services/data/vXX.X/query (paged with nextRecordsUrl), and PATCH of
-// /sobjects/Opportunity/{id} (204; 400 INVALID_FIELD for a field the org
-// does not have; 404 NOT_FOUND for an unknown record).
+// GET /services/data/vXX.X/query (paged with nextRecordsUrl), of an
+// Opportunity among the deleted ones (DeleteOpportunity: the Recycle Bin)
+// through GET /services/data/vXX.X/queryAll with IsDeleted = true, and
+// PATCH of /sobjects/Opportunity/{id} (204; 400 INVALID_FIELD for a field
+// the org does not have; 404 NOT_FOUND for an unknown record). A query
+// that selects a field twice, ignoring case as SOQL does, is refused as
+// Salesforce refuses it (400 INVALID_FIELD "duplicate field selected: X");
+// records are answered with their fields spelt as stored, whatever the
+// case they were selected in.
 //
 // Tests seed records, inject write-back failures and read what was queried
 // and written. It is safe for concurrent use.
@@ -79,6 +85,7 @@ type Server struct {
 	tokens     map[string]bool // valid access tokens
 	tokenCalls int
 	opps       map[string]Record
+	deleted    map[string]Record // deleted Opportunities (the Recycle Bin)
 	lines      map[string][]Record
 	writable   map[string]bool
 	requests   []Request
@@ -103,6 +110,7 @@ func New(orgID, clientID, clientSecret string) *Server {
 		lineFields:       map[string][]string{},
 		tokens:           map[string]bool{},
 		opps:             map[string]Record{},
+		deleted:          map[string]Record{},
 		lines:            map[string][]Record{},
 		writable:         map[string]bool{},
 		patches:          map[string][]map[string]any{},
@@ -129,6 +137,22 @@ func (s *Server) PutOpportunity(r Record) {
 		panic("salesforcefake: opportunity without Id")
 	}
 	s.opps[id] = clone(r)
+}
+
+// DeleteOpportunity deletes a stored Opportunity as Salesforce does: it
+// goes to the Recycle Bin with IsDeleted true, which the query resource
+// leaves out and queryAll finds; its line items go with it.
+func (s *Server) DeleteOpportunity(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.opps[id]
+	if !ok {
+		panic("salesforcefake: no opportunity " + id)
+	}
+	delete(s.opps, id)
+	delete(s.lines, id)
+	o["IsDeleted"] = true
+	s.deleted[id] = o
 }
 
 // SetOpportunityField changes a field of a stored Opportunity (a user edit).
@@ -282,10 +306,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rest := strings.TrimPrefix(r.URL.Path, prefix)
 	switch {
-	case r.Method == http.MethodGet && rest == "query":
+	case r.Method == http.MethodGet && (rest == "query" || rest == "queryAll"):
 		q := r.URL.Query().Get("q")
 		s.queries = append(s.queries, q)
-		s.query(w, q)
+		s.query(w, q, rest == "queryAll")
 	case r.Method == http.MethodGet && strings.HasPrefix(rest, "query/"):
 		s.nextPage(w, strings.TrimPrefix(rest, "query/"))
 	case r.Method == http.MethodPatch && strings.HasPrefix(rest, "sobjects/Opportunity/"):
@@ -320,7 +344,7 @@ var (
 	// wonQuery: the won Opportunities last modified in a range, by IsWon
 	// or StageName IN (...), case-insensitive as SOQL compares strings.
 	wonQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE \(?IsWon = true(?: OR StageName IN \(([^)]*)\)\))? AND SystemModstamp >= (\S+) AND SystemModstamp < (\S+)(?: AND CloseDate >= (\S+))?`)
-	oppQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE Id = '([A-Za-z0-9]+)'`)
+	oppQuery   = regexp.MustCompile(`\bFROM Opportunity WHERE Id = '([A-Za-z0-9]+)'( AND IsDeleted = true)?`)
 	linesQuery = regexp.MustCompile(`\bFROM OpportunityLineItem WHERE OpportunityId = '([A-Za-z0-9]+)'`)
 )
 
@@ -347,17 +371,48 @@ func selectList(q string) []string {
 	return out
 }
 
+// duplicateField is the first field selected a second time, compared
+// ignoring case as SOQL compares names.
+func duplicateField(fields []string) (string, bool) {
+	seen := map[string]bool{}
+	for _, f := range fields {
+		k := strings.ToLower(f)
+		if seen[k] {
+			return f, true
+		}
+		seen[k] = true
+	}
+	return "", false
+}
+
+// key is the spelling of name among r's fields (ignoring case, as SOQL
+// does), or name itself when r has no such field.
+func key(r Record, name string) string {
+	if _, ok := r[name]; ok {
+		return name
+	}
+	for k := range r {
+		if strings.EqualFold(k, name) {
+			return k
+		}
+	}
+	return name
+}
+
 // project is r with the selected fields alone, as Salesforce answers: a
 // field the record lacks is null, a relationship field (Account.Name) is
-// inside its parent object.
+// inside its parent object, and a field is named as the record spells it,
+// whatever the case it was selected in.
 func project(r Record, fields []string) Record {
 	out := Record{}
 	for _, f := range fields {
 		parent, child, nested := strings.Cut(f, ".")
 		if !nested {
-			out[f] = r[f]
+			k := key(r, f)
+			out[k] = r[k]
 			continue
 		}
+		parent = key(r, parent)
 		src, _ := r[parent].(map[string]any)
 		if src == nil {
 			if _, ok := out[parent]; !ok {
@@ -370,12 +425,19 @@ func project(r Record, fields []string) Record {
 			dst = map[string]any{}
 			out[parent] = dst
 		}
+		child = key(src, child)
 		dst[child] = src[child]
 	}
 	return out
 }
 
-func (s *Server) query(w http.ResponseWriter, q string) {
+// query answers a SOQL query of the query resource, or of queryAll (all),
+// which includes deleted records.
+func (s *Server) query(w http.ResponseWriter, q string, all bool) {
+	if f, dup := duplicateField(selectList(q)); dup {
+		writeErrors(w, http.StatusBadRequest, "INVALID_FIELD", "duplicate field selected: "+f)
+		return
+	}
 	if m := linesQuery.FindStringSubmatch(q); m != nil {
 		s.lineFields[m[1]] = selectList(q)
 		s.linesPage(w, m[1], 0)
@@ -386,13 +448,17 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 		return
 	}
 	if m := oppQuery.FindStringSubmatch(q); m != nil {
-		if !s.MultiCurrency && slices.Contains(selectList(q), "CurrencyIsoCode") {
+		if !s.MultiCurrency && slices.ContainsFunc(selectList(q), func(f string) bool { return strings.EqualFold(f, "CurrencyIsoCode") }) {
 			writeErrors(w, http.StatusBadRequest, "INVALID_FIELD", "\nSELECT Id, CurrencyIsoCode FROM Opportunity\n                ^\nERROR at Row:1:Column:12\n"+
 				"No such column 'CurrencyIsoCode' on entity 'Opportunity'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name.")
 			return
 		}
 		records := []any{}
-		if o, ok := s.opps[m[1]]; ok {
+		onlyDeleted := m[2] != ""
+		if o, ok := s.opps[m[1]]; ok && !onlyDeleted {
+			records = append(records, s.withAttributes("Opportunity", project(o, selectList(q))))
+		}
+		if o, ok := s.deleted[m[1]]; ok && all {
 			records = append(records, s.withAttributes("Opportunity", project(o, selectList(q))))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"totalSize": len(records), "done": true, "records": records})
