@@ -266,7 +266,7 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("netsuite get token: %w", err)
+		return nil, fmt.Errorf("netsuite %s: %w", tokenOp, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -277,15 +277,15 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("netsuite get token: %w", err) // network: retried
+		return nil, fmt.Errorf("netsuite %s: %w", tokenOp, err) // network: retried
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenAnswer))
 	_ = resp.Body.Close()
 	if err != nil {
-		return nil, fmt.Errorf("netsuite get token: reading answer: %w", err)
+		return nil, fmt.Errorf("netsuite %s: reading answer: %w", tokenOp, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, c.tokenError(resp, body)
+		return nil, c.tokenError(resp, body, now)
 	}
 	var ans struct {
 		AccessToken string          `json:"access_token"`
@@ -293,7 +293,7 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 		ExpiresIn   json.RawMessage `json:"expires_in"` // NetSuite sends "3600", a string
 	}
 	if err := json.Unmarshal(body, &ans); err != nil || ans.AccessToken == "" {
-		return nil, fmt.Errorf("netsuite get token: the answer has no access_token (%s)", erpkit.Truncate(string(body)))
+		return nil, fmt.Errorf("netsuite %s: the answer has no access_token (%s)", tokenOp, erpkit.Truncate(string(body)))
 	}
 	secs, _ := strconv.Atoi(strings.Trim(string(ans.ExpiresIn), `" `))
 	if secs <= 0 {
@@ -306,10 +306,23 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: ans.AccessToken, TokenType: typ, Expiry: now.Add(time.Duration(secs) * time.Second)}, nil
 }
 
-// tokenError: a refused assertion (400/401/403: invalid_client,
-// invalid_grant, invalid_request, a revoked or expired certificate) is a
-// 401 naming the account, not retried; 429 and 5xx are retried.
-func (c *ClientCredentials) tokenError(resp *http.Response, body []byte) error {
+// tokenOp is the Op of the token endpoint's errors.
+const tokenOp = "get token"
+
+// tokenError reads a refused token request. The OAuth error codes (RFC
+// 6749 5.2) say whose the fault is: invalid_client and invalid_grant (or
+// a 401 or 403, whatever the code) refuse the credentials, the client id,
+// the certificate or its mapping (revoked, expired): Unauthorized, naming
+// the account. Any other 400 is a request NetSuite cannot take as it is
+// (invalid_request, unsupported_grant_type, invalid_scope): its code and
+// description are passed on, not read as bad credentials, and the failure
+// is Permanent (retrying the same assertion cannot help; the operator
+// mends the cause, then retries the run). invalid_request is also
+// NetSuite's answer to an assertion whose iat or exp it cannot accept,
+// which a worker's clock ahead of or behind the real time makes, so its
+// message names the clock and the assertion's iat. 429 and 5xx are
+// retried.
+func (c *ClientCredentials) tokenError(resp *http.Response, body []byte, iat time.Time) error {
 	var e struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
@@ -318,19 +331,31 @@ func (c *ClientCredentials) tokenError(resp *http.Response, body []byte) error {
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
 		msg = e.Error
 		if e.Description != "" {
-			msg += ": " + e.Description
+			msg += ": " + erpkit.Truncate(e.Description)
 		}
 	} else if m, _ := errorDetail(resp.StatusCode, resp.Header, body); m != "" {
 		msg = m
 	} else {
 		msg = erpkit.Truncate(string(body))
 	}
-	switch resp.StatusCode {
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		return &connectors.APIError{Service: "netsuite", Op: "get token", StatusCode: http.StatusUnauthorized,
+	status := resp.StatusCode
+	switch {
+	case status == http.StatusUnauthorized, status == http.StatusForbidden,
+		status == http.StatusBadRequest && (e.Error == "invalid_client" || e.Error == "invalid_grant"):
+		return &connectors.APIError{Service: "netsuite", Op: tokenOp, StatusCode: status, Credentials: true,
 			Message: fmt.Sprintf("%s: the token endpoint refused the client assertion (%s): check client_id, certificate_id "+
 				"and that the certificate's OAuth 2.0 client credentials mapping is not revoked or expired", c.Connection, msg)}
+	case status == http.StatusBadRequest:
+		hint := "check the target's scope, algorithm and token_url, then retry the run"
+		if e.Error == "invalid_request" {
+			hint = fmt.Sprintf("NetSuite answers invalid_request also to an assertion whose iat or exp it does not accept, which a wrong clock on the worker makes: "+
+				"this worker's clock put iat at %s; if that is not the time now (UTC), set the worker host's clock right (NTP), then retry the run",
+				iat.UTC().Format(time.RFC3339))
+		}
+		// Not Credentials: a 400 is Permanent.
+		return &connectors.APIError{Service: "netsuite", Op: tokenOp, StatusCode: status,
+			Message: fmt.Sprintf("%s: the token endpoint refused the token request (%s): %s", c.Connection, msg, hint)}
 	}
-	return &connectors.APIError{Service: "netsuite", Op: "get token", StatusCode: resp.StatusCode, Message: msg,
+	return &connectors.APIError{Service: "netsuite", Op: tokenOp, StatusCode: status, Message: msg,
 		RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now())}
 }

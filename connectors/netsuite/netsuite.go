@@ -33,6 +33,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
@@ -321,6 +323,14 @@ func notFound(err error) bool {
 	return errors.As(err, &api) && api.StatusCode == http.StatusNotFound
 }
 
+// tokenFailure reports whether err is the token endpoint's refusal: the
+// call never reached the API, so its class (a token request NetSuite
+// refuses as malformed is Permanent) says nothing of the record or query.
+func tokenFailure(err error) bool {
+	var api *connectors.APIError
+	return errors.As(err, &api) && api.Op == tokenOp
+}
+
 // get reads a record; ok is false when NetSuite has none.
 func (t *Target) get(ctx context.Context, op, typ, id string) (Record, bool, error) {
 	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.recordURL(typ, id)})
@@ -345,7 +355,7 @@ func (t *Target) get(ctx context.Context, op, typ, id string) (Record, bool, err
 func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string) (string, error) {
 	resp, err := t.client.Do(ctx, call)
 	if err != nil {
-		if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || tokenFailure(err) {
 			return "", err
 		}
 		// Refused, but the record may be there: another attempt of the
@@ -428,7 +438,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 			// logged, and the match is used for this invoice without a
 			// link, so that the company's next deal looks it up afresh.
 			if err := t.claim(ctx, id, eid); err != nil {
-				if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+				if cl, _ := connectors.Classify(err); cl != connectors.Permanent || tokenFailure(err) {
 					return connectors.CustomerRef{}, err
 				}
 				t.log.Warn("netsuite: the customer matched by tax id or name could not be claimed; it stays without an external id",
@@ -449,6 +459,10 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		currencyID = o.CurrencyIDs[string(c.Currency)]
 	}
 	const op = "create customer"
+	if _, dropped := CustomerEmail(c); dropped {
+		t.log.Warn("netsuite: the company's e-mail address is not one address NetSuite would take; the customer is made without it",
+			"account", t.cfg.AccountID, "company", company, "customer_external_id", eid)
+	}
 	body, err := json.Marshal(NewCustomer(c, t.cfg.SubsidiaryID, currencyID))
 	if err != nil {
 		return connectors.CustomerRef{}, fmt.Errorf("netsuite %s: %w", op, err)
@@ -497,6 +511,17 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 	claimable := func(row map[string]string) bool { return !anonymous && row["externalid"] == "" }
 	if tax := strings.TrimSpace(c.TaxID); tax != "" && t.cfg.TaxIDField != "" {
 		rows, err := t.customers(ctx, t.cfg.TaxIDField, tax)
+		if err != nil && unknownColumn(err, t.cfg.TaxIDField) {
+			// The account has no such column (vatregnumber, the default,
+			// is the legacy tax field; a SuiteTax account keeps tax
+			// numbers in the Tax Registrations sublist): the name rule
+			// still finds the customer, so the rule is skipped, saying so,
+			// rather than failing every new company with a tax id.
+			t.log.Warn("netsuite: SuiteQL does not know the customer column tax_id_field names, so the tax-id rule is skipped (the name rule applies): "+
+				"set tax_id_field to a customer column or custom field of this account that holds the tax id, or to \"\" to turn the rule off",
+				"account", t.cfg.AccountID, "tax_id_field", t.cfg.TaxIDField, "error", err)
+			rows, err = nil, nil
+		}
 		if err != nil {
 			return "", false, err
 		}
@@ -550,6 +575,16 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 			"set its external id or rename one of them: %w", name, strings.Join(claimed, ", "), eid, connectors.ErrPermanent)
 	}
 	return "", false, nil
+}
+
+// unknownColumn reports whether err is SuiteQL's refusal of a query that
+// names a column the customer record does not have (NetSuite: HTTP 400,
+// "Search error occurred: Field 'vatregnumber' for record 'customer' was
+// not found."): a 400 of the query whose message names column.
+func unknownColumn(err error, column string) bool {
+	var api *connectors.APIError
+	return errors.As(err, &api) && api.Op == "find customer" && api.StatusCode == http.StatusBadRequest &&
+		strings.Contains(strings.ToLower(api.Message), strings.ToLower(column))
 }
 
 // suiteQLString makes a SuiteQL string literal.
@@ -644,9 +679,20 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 }
 
 // totalDiffers compares what NetSuite says of an invoice it has with inv
-// (connectors.TotalDiffers).
+// (connectors.TotalDiffers). A line discount is a line of its own in
+// NetSuite (NewInvoice), taxed apart from the line it discounts: NetSuite
+// rounds the tax of both, where dealsync rounds the tax of the discounted
+// amount once, so a minor unit per taxed discounted line is not a
+// difference (10.05 less 0.04 at 10 %: 1.01 − 0.00 in NetSuite, 1.00 in
+// dealsync).
 func (t *Target) totalDiffers(inv model.Invoice, r Record) string {
-	return connectors.TotalDiffers("NetSuite", r.ID, r.TranID, inv, connectors.Reported{Total: r.Total, Subtotal: r.Subtotal},
+	got := connectors.Reported{Total: r.Total, Subtotal: r.Subtotal}
+	for _, l := range inv.Lines {
+		if l.Discount.IsPositive() && !l.TaxRate.IsZero() {
+			got.Slack = got.Slack.Add(decimal.New(1, -inv.Currency.MinorUnits()))
+		}
+	}
+	return connectors.TotalDiffers("NetSuite", r.ID, r.TranID, inv, got,
 		"NetSuite computed its own tax (its REST API supports only SuiteTax, whose tax engine decides)", t.log)
 }
 
@@ -761,8 +807,10 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 		// answer, of a role without the Currency permission.
 		var api *connectors.APIError
 		forbidden := errors.As(err, &api) && api.StatusCode == http.StatusForbidden
-		if cl, _ := connectors.Classify(err); cl != connectors.Permanent && !forbidden {
-			return nil, err // an outage, or credentials that do not work at all (401): not a fact about the account
+		if cl, _ := connectors.Classify(err); (cl != connectors.Permanent && !forbidden) || tokenFailure(err) {
+			// An outage, credentials that do not work at all (401), or no
+			// token (the query was not sent): not a fact about the account.
+			return nil, err
 		}
 		rows = nil
 	}

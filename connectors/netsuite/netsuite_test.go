@@ -1,6 +1,7 @@
 package netsuite_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,6 +72,12 @@ func writeKey(t *testing.T, key crypto.Signer) string {
 
 func setup(t *testing.T, key crypto.Signer, edit func(*netsuite.Config)) (*netsuitefake.Server, *netsuite.Target) {
 	t.Helper()
+	return setupDeps(t, key, edit, netsuite.Deps{})
+}
+
+// setupDeps is setup with the target's collaborators (a clock, a logger).
+func setupDeps(t *testing.T, key crypto.Signer, edit func(*netsuite.Config), deps netsuite.Deps) (*netsuitefake.Server, *netsuite.Target) {
+	t.Helper()
 	fake := netsuitefake.New(account, client, certID, key.Public())
 	t.Cleanup(fake.Close)
 	cfg := netsuite.DefaultConfig()
@@ -83,7 +92,7 @@ func setup(t *testing.T, key crypto.Signer, edit func(*netsuite.Config)) (*netsu
 	if edit != nil {
 		edit(&cfg)
 	}
-	tg, err := netsuite.New(cfg, netsuite.Deps{})
+	tg, err := netsuite.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -771,5 +780,156 @@ func TestATotalNetSuiteComputedOtherwiseIsAWarning(t *testing.T) {
 	if err != nil || !strings.Contains(res.Warning, "is EUR 14638.75, not the invoice's EUR 14518.75") ||
 		!strings.Contains(res.Warning, "NetSuite computed its own tax") {
 		t.Fatalf("totals that differ: %+v, %v; want a warning naming both", res, err)
+	}
+}
+
+// NetSuite validates a customer's email: a CRM value that is not one
+// address ("n/a", a list of two) made the customer upsert fail (400), and
+// with it every deal of the company. Such a value is left out of the new
+// customer, with a warning; one address is sent as it is.
+func TestCustomerEmailNetSuiteWouldRefuseIsLeftOut(t *testing.T) {
+	for email, want := range map[string]string{
+		" ap@acme.example ": "ap@acme.example", "": "",
+		"n/a": "", "a@x.de; b@x.de": "", "a@x.de, b@x.de": "", "Acme AP <ap@acme.example>": "", "ap@localhost": "", "ap@acme": "",
+	} {
+		if got := netsuite.NewCustomer(model.Customer{Name: "Acme GmbH", Email: email}, "", "").Email; got != want {
+			t.Errorf("%q: email %q, want %q", email, got, want)
+		}
+	}
+	var logs bytes.Buffer
+	fake, tg := setupDeps(t, testRSAKey(t), nil, netsuite.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	c := exampleInvoice().Customer
+	c.Email = "ap@acme.example, billing@acme.example"
+	ref, err := tg.FindOrCreateCustomer(context.Background(), c, "invoice/demo/D-1001/customer")
+	if err != nil || !ref.Created {
+		t.Fatalf("%+v, %v; want the customer made without the e-mail address", ref, err)
+	}
+	if got := customerOf(fake, ref.ID); got.CompanyName != "Acme GmbH" || got.Email != "" {
+		t.Errorf("customer %+v, want no email", got)
+	}
+	if !strings.Contains(logs.String(), "e-mail address is not one address NetSuite would take") {
+		t.Errorf("no warning logged: %s", logs.String())
+	}
+}
+
+// NetSuite taxes a line's discount (a line of the discount item) apart
+// from the line, rounding both, where dealsync rounds the tax of the
+// discounted amount once: 10.05 less 0.04 at 10 % is 10.01 + 1.00 in
+// dealsync, 10.05 + 1.01 − 0.04 − 0.00 in NetSuite. A minor unit per taxed
+// discounted line is no difference; more still is.
+func TestADiscountTaxedApartIsNotADifference(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	inv.Lines = []model.InvoiceLine{{ItemCode: "17", Description: "Pro", Quantity: d("1"), UnitPrice: d("10.05"), Discount: d("0.04"), TaxRate: d("10"), TaxCode: "8"}}
+	inv.ComputeTotals()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.TaxRates = map[string]decimal.Decimal{"8": d("10")}
+	res, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+	if err != nil || res.Warning != "" {
+		t.Fatalf("%+v, %v; want no warning", res, err)
+	}
+	if got := fake.Invoices()[0].Total; !got.Equal(d("11.02")) || !inv.Total.Equal(d("11.01")) {
+		t.Fatalf("NetSuite's total %s, the invoice's %s: the test wants them a cent apart", got, inv.Total)
+	}
+	fake.TaxRates = map[string]decimal.Decimal{"8": d("11")} // 11.12: not a rounding
+	res, err = tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1002/invoice")
+	if err != nil || !strings.Contains(res.Warning, "is EUR 11.12, not the invoice's EUR 11.01") {
+		t.Fatalf("%+v, %v; want a warning", res, err)
+	}
+}
+
+// A worker whose clock is ahead makes assertions whose iat lies in
+// NetSuite's future, and NetSuite answers 400 invalid_request: not bad
+// credentials (the advice to check client_id and the certificate sent
+// operators the wrong way), but a request to mend, so Permanent, with
+// NetSuite's error and the clock named. invalid_grant stays Unauthorized
+// (TestTokens).
+func TestTokenRefusedForTheClockIsNotACredentialsProblem(t *testing.T) {
+	var ahead atomic.Bool
+	now := func() time.Time {
+		if ahead.Load() {
+			return time.Now().Add(10 * time.Minute)
+		}
+		return time.Now()
+	}
+	ctx := context.Background()
+	t.Run("no token", func(t *testing.T) {
+		ahead.Store(true)
+		defer ahead.Store(false)
+		_, tg := setupDeps(t, testRSAKey(t), nil, netsuite.Deps{Now: now})
+		_, err := tg.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		var api *connectors.APIError
+		if class(err) != connectors.Permanent || !errors.As(err, &api) || api.Credentials {
+			t.Fatalf("%v (class %v); want Permanent, not a credentials error", err, class(err))
+		}
+		for _, want := range []string{"NetSuite account " + account, "invalid_request", "iat must not be in the future", "clock", "NTP"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%v; want it to say %q", err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "check client_id") {
+			t.Errorf("%v; blames the credentials", err)
+		}
+	})
+	t.Run("no token for the currency query", func(t *testing.T) {
+		// A token refused on the way to the account's currencies is not
+		// an account whose currency list cannot be read.
+		fake, tg := setupDeps(t, testRSAKey(t), func(c *netsuite.Config) { c.BaseCurrency = "" }, netsuite.Deps{Now: now})
+		fake.SetCurrencies(map[string]string{"1": "EUR", "2": "USD"}, "1")
+		inv := exampleInvoice()
+		ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake.AfterGet(func(typ string) {
+			if typ == "invoice" && !ahead.Load() {
+				ahead.Store(true)
+				fake.ExpireAccessTokens()
+			}
+		})
+		_, err = tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+		if !strings.Contains(err.Error(), "invalid_request") || strings.Contains(err.Error(), "base_currency") {
+			t.Fatalf("%v; want the token's refusal", err)
+		}
+		fake.AfterGet(nil)
+		ahead.Store(false)
+		res, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+		if err != nil || res.InvoiceID == "" || fake.Invoices()[0].Currency != "1" {
+			t.Fatalf("with the clock set right: %+v, %v; want the invoice, in EUR", res, err)
+		}
+	})
+}
+
+// The default tax_id_field, vatregnumber, is the legacy tax field; an
+// account without such a customer column (SuiteTax keeps tax numbers in
+// the Tax Registrations sublist) refuses the query (400), which failed
+// every new company with a tax id. The tax-id rule is skipped then, with a
+// warning, and the name rule applies; other refusals of the query stand.
+func TestTaxIDColumnTheAccountDoesNotHave(t *testing.T) {
+	var logs bytes.Buffer
+	fake, tg := setupDeps(t, testRSAKey(t), nil, netsuite.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	fake.HideColumns("vatregnumber")
+	ctx := context.Background()
+	id := fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH"})
+	ref, err := tg.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+	if err != nil || ref.ID != id || ref.Created {
+		t.Fatalf("%+v, %v; want %s by name", ref, err, id)
+	}
+	if !strings.Contains(logs.String(), "tax-id rule is skipped") || !strings.Contains(logs.String(), "vatregnumber") {
+		t.Errorf("no warning naming the column: %s", logs.String())
+	}
+	other := exampleInvoice().Customer
+	other.ExternalID, other.Name = "C-2", "Zwei GmbH"
+	if ref, err := tg.FindOrCreateCustomer(ctx, other, "k2"); err != nil || !ref.Created {
+		t.Fatalf("a new company: %+v, %v; want it made", ref, err)
+	}
+	fake.Fail("POST suiteql", netsuitefake.Fault{Status: http.StatusBadRequest})
+	other.ExternalID, other.Name = "C-3", "Drei GmbH"
+	if _, err := tg.FindOrCreateCustomer(ctx, other, "k3"); class(err) != connectors.Permanent {
+		t.Fatalf("another refusal of the query: %v; want it to stand", err)
 	}
 }

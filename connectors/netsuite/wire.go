@@ -257,13 +257,31 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 }
 
 // NewCustomer is NetSuite's customer (a company) for c; currencyID is its
-// primary currency's internal id ("" leaves the account's default).
+// primary currency's internal id ("" leaves the account's default). The
+// e-mail address goes only when NetSuite would take it (CustomerEmail).
 func NewCustomer(c model.Customer, subsidiaryID, currencyID string) Customer {
+	email, _ := CustomerEmail(c)
 	return Customer{
 		IsPerson:    false,
 		CompanyName: strings.TrimSpace(c.Name),
-		Email:       strings.TrimSpace(c.Email),
+		Email:       email,
 		Subsidiary:  ref(subsidiaryID),
 		Currency:    ref(currencyID),
 	}
+}
+
+// CustomerEmail is the customer's e-mail address as sent to NetSuite: the
+// company's, trimmed, when it is one plain address (erpkit.OneAddress).
+// NetSuite validates the field and refuses the customer with anything
+// else ("n/a", two addresses), which would fail every deal of the company;
+// such a value is left out, and dropped says so.
+func CustomerEmail(c model.Customer) (email string, dropped bool) {
+	email = strings.TrimSpace(c.Email)
+	if email == "" {
+		return "", false
+	}
+	if !erpkit.OneAddress(email) {
+		return "", true
+	}
+	return email, false
 }

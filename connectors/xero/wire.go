@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"net/mail"
 	"strings"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -222,17 +222,6 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 	}, nil
 }
 
-// isOneAddress reports whether s is one bare e-mail address (no display
-// name, no list), with a dot in its domain.
-func isOneAddress(s string) bool {
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return false
-	}
-	_, domain, _ := strings.Cut(s, "@")
-	return strings.Contains(strings.Trim(domain, "."), ".")
-}
-
 // NewContact is Xero's contact for c. ContactNumber carries the CRM
 // company id ("used to identify contacts in external systems", 50
 // characters at most), so the contact is found by it next time.
@@ -245,7 +234,7 @@ func NewContact(c model.Customer) Contact {
 	// address must be a valid one when given. An address Xero would refuse
 	// (info@müller.de, "n/a", two of them) is left out rather than failing
 	// every deal of the company.
-	if email := strings.TrimSpace(c.Email); isASCII(email) && isOneAddress(email) {
+	if email := strings.TrimSpace(c.Email); isASCII(email) && erpkit.OneAddress(email) {
 		ct.EmailAddress = email
 	}
 	if n := contactNumber(c.ExternalID); n != "" {

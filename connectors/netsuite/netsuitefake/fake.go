@@ -7,7 +7,9 @@
 //     certificate id, iss = the client id, aud = the token endpoint, scope,
 //     exp less than 60 minutes after iat, the signature with the
 //     certificate's public key) and issues 60-minute bearer tokens
-//     (expires_in is a string, as NetSuite sends it);
+//     (expires_in is a string, as NetSuite sends it); an assertion refused
+//     for its iat or exp (a client clock ahead or behind) is answered 400
+//     invalid_request, the other refusals 400 invalid_grant;
 //   - GET and PUT (upsert) of customer and invoice records by internal id
 //     or eid:{externalId}; an upsert answers 204 No Content with the
 //     record's URL in Location, creating the record or updating the one
@@ -15,8 +17,10 @@
 //     NetSuite does for sublists without a key, unless the replace query
 //     parameter names the item sublist: then they replace the lines the
 //     invoice had);
+//   - a customer's email validated (one address, a dot in its domain);
 //   - SuiteQL (POST /services/rest/query/v1/suiteql, Prefer: transient)
-//     for the one query shape the target sends;
+//     for the query shapes the target sends, refusing a column the
+//     account does not have (HideColumns);
 //   - errors as NetSuite writes them: type, title, status and
 //     o:errorDetails with detail, o:errorCode and o:errorPath;
 //   - injectable faults: 429 with Retry-After, 5xx, answers lost after the
@@ -42,6 +46,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
@@ -126,6 +131,7 @@ type Server struct {
 	tokenRequests  int
 	invoiceUpserts int
 	afterGet       func(recordType string)
+	hidden         map[string]bool // see HideColumns
 }
 
 // New starts a fake account whose client credentials mapping has the
@@ -177,6 +183,21 @@ func (s *Server) RefuseLogins() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuseLogins = true
+}
+
+// HideColumns makes SuiteQL refuse queries naming these customer columns
+// ("Field '…' for record 'customer' was not found"), as an account that
+// does not have them does: vatregnumber is the legacy tax field, and a
+// SuiteTax account keeps tax numbers in the Tax Registrations sublist.
+func (s *Server) HideColumns(cols ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hidden == nil {
+		s.hidden = map[string]bool{}
+	}
+	for _, c := range cols {
+		s.hidden[strings.ToLower(c)] = true
+	}
 }
 
 // AddCustomer stores a customer as if made in NetSuite's UI.
@@ -291,7 +312,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.verify(r.PostForm.Get("client_assertion")); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", err.Error())
+		code := "invalid_grant"
+		if _, ok := err.(timeError); ok {
+			code = "invalid_request"
+		}
+		oauthError(w, http.StatusBadRequest, code, err.Error())
 		return
 	}
 	if revoked {
@@ -306,6 +331,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"access_token": tok, "expires_in": "3600", "token_type": "bearer"})
 }
+
+// timeError is an assertion refused for its iat or exp (a client whose
+// clock is ahead of or behind the server's): answered invalid_request,
+// where the other refusals of the assertion are invalid_grant.
+type timeError struct{ error }
 
 // verify checks a client assertion as "The Request Token Structure" says.
 func (s *Server) verify(jwt string) error {
@@ -346,7 +376,7 @@ func (s *Server) verify(jwt string) error {
 	}
 	now := time.Now().Unix()
 	if claims.Exp <= now || claims.Exp-claims.Iat > 3600 || claims.Iat > now+300 {
-		return fmt.Errorf("exp must be in the future and less than 60 minutes after iat")
+		return timeError{fmt.Errorf("iat must not be in the future, exp must be in the future and less than 60 minutes after iat")}
 	}
 	var newHash func() hash.Hash
 	var ch crypto.Hash
@@ -628,6 +658,10 @@ func (s *Server) upsertCustomer(eid string, raw json.RawMessage) answer {
 		st, b := problem(http.StatusBadRequest, detail("Invalid value for the resource or sub-resource field 'currency'. Provide a valid value.", "INVALID_VALUE", "currency"))
 		return answer{status: st, body: b}
 	}
+	if in.Email != "" && !validEmail(in.Email) {
+		st, b := problem(http.StatusBadRequest, detail("Invalid value for the resource or sub-resource field 'email'. Provide a valid value.", "INVALID_VALUE", "email"))
+		return answer{status: st, body: b}
+	}
 	c := s.findCustomer("eid:" + eid)
 	if c == nil {
 		c = &Customer{ID: s.id(), ExternalID: eid}
@@ -641,6 +675,17 @@ func (s *Server) upsertCustomer(eid string, raw json.RawMessage) answer {
 		c.Currency = in.Currency.ID
 	}
 	return answer{status: http.StatusNoContent, location: s.location("customer", c.ID)}
+}
+
+// validEmail is the customer's email field as NetSuite validates it: one
+// address (no display name, no list) whose domain has a dot.
+func validEmail(v string) bool {
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Name != "" || a.Address != v {
+		return false
+	}
+	_, domain, _ := strings.Cut(v, "@")
+	return strings.Contains(strings.Trim(domain, "."), ".")
 }
 
 // invoiceFields and invoiceItemFields are the invoice record's body fields
@@ -847,8 +892,11 @@ func (s *Server) suiteQL(r *http.Request) answer {
 	}
 	where, value, activeOnly := strings.ToLower(m[2]), strings.ReplaceAll(m[3], "''", "'"), m[4] != ""
 	columns := map[string]bool{"id": true, "externalid": true, "companyname": true, "entityid": true, "email": true, "vatregnumber": true, "isinactive": true}
+	s.mu.Lock()
+	hidden := maps.Clone(s.hidden)
+	s.mu.Unlock()
 	for _, col := range append(cols, where) {
-		if !columns[col] {
+		if !columns[col] || hidden[col] {
 			st, b := problem(http.StatusBadRequest, detail(fmt.Sprintf("Invalid search query. Search error occurred: Field '%s' for record 'customer' was not found.", col), "INVALID_PARAMETER", "q"))
 			return answer{status: st, body: b}
 		}
