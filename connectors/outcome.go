@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -42,16 +44,77 @@ func WriteDone(ctx context.Context) {
 
 // WriteAnswered marks, in a context of TrackWrites, the answer resp to a
 // request of method: a write answered with success, or with a redirect
-// to what it made (a 303 followed as a GET), was carried out, whatever
-// that GET answers.
+// to what it made (a 303, or a 302 that is not WriteMoved: the
+// Post/Redirect/Get of many frameworks, followed as a GET or not), was
+// carried out, whatever that GET answers. A write answered with a 301, a
+// 302 that is WriteMoved, a 307 or a 308 was not: those say the resource
+// is elsewhere (RFC 9110, 15.4), and a GET there, should the client follow
+// it, makes nothing.
 func WriteAnswered(ctx context.Context, method string, resp *http.Response) {
 	if !IsWrite(method) {
 		return
 	}
-	redirected := resp.Request != nil && resp.Request.Method != method
-	if redirected || (resp.StatusCode >= 200 && resp.StatusCode <= 299) {
+	// The write's own answer: resp, or the redirect that made it a GET.
+	for resp.Request != nil && resp.Request.Method != method {
+		if resp.Request.Response == nil {
+			WriteDone(ctx) // a write turned into something else, by unknown means: it may be made
+			return
+		}
+		resp = resp.Request.Response
+	}
+	switch code := resp.StatusCode; {
+	case code >= 200 && code <= 299, code == http.StatusSeeOther,
+		code == http.StatusFound && !WriteMoved(resp):
 		WriteDone(ctx)
 	}
+}
+
+// WriteMoved reports whether resp, a redirect answering a write, says only
+// that the resource is elsewhere, so that the write was not carried out:
+// a 301 (Moved Permanently: no framework answers a create with it), or a
+// 302 to the same path, ignoring a trailing '/', at another URL (http://
+// to https://, another host, "/invoices" to "/invoices/", as a proxy
+// answers). A 302 to another path, or to the very URL written to, may be
+// the Post/Redirect/Get after the write was made (to the record, to the
+// list) and is not WriteMoved; nor is a 303, which says the write was
+// handled (RFC 9110, 15.4.4).
+func WriteMoved(resp *http.Response) bool {
+	switch {
+	case resp.StatusCode == http.StatusMovedPermanently:
+		return true
+	case resp.StatusCode != http.StatusFound || resp.Request == nil || resp.Request.URL == nil:
+		return false
+	}
+	from := resp.Request.URL
+	to, err := from.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.Header.Get("Location") == "" {
+		return false
+	}
+	return samePath(from.Path, to.Path) && (from.Path != to.Path || !SameOrigin(from, to))
+}
+
+// samePath reports whether two URL paths are one, ignoring a trailing '/'.
+func samePath(a, b string) bool {
+	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
+}
+
+// SameOrigin reports whether a and b have one scheme, host and port (the
+// scheme's when none is given).
+func SameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && effectivePort(a) == effectivePort(b)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }
 
 type writesDone struct{ done atomic.Bool }

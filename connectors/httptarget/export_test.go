@@ -8,3 +8,10 @@ func SetConflictWaits(w []time.Duration) []time.Duration {
 	conflictWaits = w
 	return old
 }
+
+// LinkNext is linkNext: the rel="next" target of the Link headers of h.
+var LinkNext = linkNext
+
+// KeepsCredential is keepsCredential: whether a redirect from first to to
+// may carry the auth header.
+var KeepsCredential = keepsCredential

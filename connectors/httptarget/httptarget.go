@@ -18,6 +18,15 @@
 //	                                       billed to the same customer is taken as the deal's)
 //	POST {invoices_path}                  → 2xx {"id":...,"number":...,"url":...} (InvoiceBody)
 //
+// A list may come in pages: a page's "next" (a URL or a path), or else its
+// Link header's rel="next", names the page after it, on the same origin;
+// the look-up reads them until an entry matches, MaxPages at most
+// (findInPages).
+//
+// Redirects: a write is followed as a GET only to what it made (a 303, a
+// 302 to a record under its path), and no redirect carries the credential
+// to another origin (safeRedirects).
+//
 // Both POSTs carry the step's idempotency key in the idempotency header. A
 // 2xx answer with "Idempotent-Replayed: true" is reported as
 // InvoiceResult.Replayed. Every non-2xx answer is a *connectors.APIError,
@@ -211,6 +220,11 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 			return nil, fmt.Errorf("httptarget: %s %q is not a valid HTTP header name", h.name, h.value)
 		}
 	}
+	if http.CanonicalHeaderKey(cfg.IdempotencyHeader) == http.CanonicalHeaderKey(cfg.AuthHeader) {
+		// The key would replace the credential on every POST.
+		return nil, fmt.Errorf("httptarget: idempotency_header %q and auth_header %q name one header: the idempotency key would replace the credential on every POST; give them different names",
+			cfg.IdempotencyHeader, cfg.AuthHeader)
+	}
 
 	t := &Target{
 		service:     cfg.Name,
@@ -225,7 +239,7 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 	if t.client == nil {
 		t.client = &http.Client{}
 	}
-	t.client = noWriteTurnedRead(t.client)
+	t.client = safeRedirects(t.client, t.authHeader)
 	if cfg.CustomersPath != NoCustomers {
 		t.customersURL = joinURL(base, cfg.CustomersPath)
 	}
@@ -336,17 +350,28 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 // external id, or none (a customer made by hand, on an API that ignored the
 // filter and listed them all), is not this one: taking it would bill another
 // company. No such entry is "not found".
+//
+// The list is read page after page (findInPages) until an entry matches:
+// a customer listed on a later page only is found, not made a second time.
 func (t *Target) findCustomer(ctx context.Context, externalID string) (connectors.CustomerRef, bool, error) {
-	var list CustomerList
-	if err := t.getJSON(ctx, "find customer", withQuery(t.customersURL, "external_id", externalID), &list); err != nil {
+	var ref connectors.CustomerRef
+	err := t.findInPages(ctx, "find customer", withQuery(t.customersURL, "external_id", externalID), func(body []byte) (bool, json.RawMessage, error) {
+		var list CustomerList
+		if err := json.Unmarshal(body, &list); err != nil {
+			return false, nil, err
+		}
+		for _, found := range list.Customers {
+			if isCustomer(found, externalID) {
+				ref = connectors.CustomerRef{ID: string(found.ID)}
+				return true, nil, nil
+			}
+		}
+		return false, list.Next, nil
+	})
+	if err != nil {
 		return connectors.CustomerRef{}, false, err
 	}
-	for _, found := range list.Customers {
-		if isCustomer(found, externalID) {
-			return connectors.CustomerRef{ID: string(found.ID)}, true, nil
-		}
-	}
-	return connectors.CustomerRef{}, false, nil
+	return ref, ref.ID != "", nil
 }
 
 // isCustomer reports whether a listed (or 409-named) customer is the one
@@ -517,34 +542,193 @@ func keyInProgress(conflict error) error {
 // findInvoice lists the invoices with the reference and returns the first
 // billed to customerID. An entry naming another reference (an API that does
 // not filter) or another customer is not the deal's invoice.
+//
+// The list is read page after page (findInPages) until an entry matches.
 func (t *Target) findInvoice(ctx context.Context, reference, customerID string) (connectors.InvoiceResult, bool, error) {
-	var list InvoiceList
-	if err := t.getJSON(ctx, "find invoice", withQuery(t.invoicesURL, "reference", reference), &list); err != nil {
+	var res connectors.InvoiceResult
+	err := t.findInPages(ctx, "find invoice", withQuery(t.invoicesURL, "reference", reference), func(body []byte) (bool, json.RawMessage, error) {
+		var list InvoiceList
+		if err := json.Unmarshal(body, &list); err != nil {
+			return false, nil, err
+		}
+		for _, inv := range list.Invoices {
+			if inv.ID != "" && string(inv.Reference) == reference && string(inv.CustomerID) == customerID {
+				res = connectors.InvoiceResult{InvoiceID: string(inv.ID), Number: string(inv.Number), URL: inv.URL, Replayed: true}
+				return true, nil, nil
+			}
+		}
+		return false, list.Next, nil
+	})
+	if err != nil {
 		return connectors.InvoiceResult{}, false, err
 	}
-	for _, inv := range list.Invoices {
-		if inv.ID != "" && string(inv.Reference) == reference && string(inv.CustomerID) == customerID {
-			return connectors.InvoiceResult{InvoiceID: string(inv.ID), Number: string(inv.Number), URL: inv.URL, Replayed: true}, true, nil
-		}
-	}
-	return connectors.InvoiceResult{}, false, nil
+	return res, res.InvoiceID != "", nil
 }
 
-// getJSON GETs u and decodes its 2xx answer into dst; errors name op.
-func (t *Target) getJSON(ctx context.Context, op, u string, dst any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// MaxPages bounds the pages a look-up reads: one whose match is not on
+// the first MaxPages pages, with more to read, fails the step for good
+// (findInPages).
+const MaxPages = 20
+
+// findInPages GETs the list at first and, while match finds nothing in a
+// page, the page after it: the one the page's "next" names (next, a JSON
+// string, a URL or a path), or else its Link header's rel="next" (RFC
+// 8288), either resolved against the page's URL. A page with neither is
+// the last, and nothing was found.
+//
+// A "not found" must be true, since it makes a customer (a second one,
+// were it listed further on) or an invoice the look-up was to find: so a
+// next page that cannot be read is an error, never the end of the list,
+// and permanent, as asking again reads the same pages: one on another
+// origin than first (the credential goes to base_url's only), a "next"
+// that is not a string, a page read before (a loop), or a page past
+// MaxPages. Errors name op.
+func (t *Target) findInPages(ctx context.Context, op, first string, match func(body []byte) (found bool, next json.RawMessage, err error)) error {
+	firstURL, err := url.Parse(first)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
-	t.setCommonHeaders(req.Header, "")
-	_, body, err := t.send(req, op)
+	read := map[string]bool{}
+	for u, page := firstURL, 1; ; page++ {
+		read[u.String()] = true
+		header, body, err := t.get(ctx, op, u.String())
+		if err != nil {
+			return err
+		}
+		found, rawNext, err := match(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: decoding answer (page %d, %s): %w", t.service, op, page, u, err)
+		}
+		if found {
+			return nil
+		}
+		next, err := nextPage(rawNext, header)
+		if err != nil {
+			return fmt.Errorf("%s %s: page %d (%s): %v; the http target reads the next page at a URL or path the list gives "+
+				`("next", or a Link header with rel="next"): %w`, t.service, op, page, u, err, connectors.ErrPermanent)
+		}
+		if next == "" {
+			return nil
+		}
+		nu, err := u.Parse(next)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s %s: page %d (%s) names a next page %q that is not a URL: %v: %w", t.service, op, page, u, next, err, connectors.ErrPermanent)
+		case !connectors.SameOrigin(nu, firstURL):
+			return fmt.Errorf("%s %s: page %d (%s) names a next page on another host, %s: the http target sends its credential to base_url's "+
+				"scheme, host and port only, and does not read it: %w", t.service, op, page, u, nu.Redacted(), connectors.ErrPermanent)
+		case read[nu.String()]:
+			return fmt.Errorf("%s %s: page %d (%s) names as the next page %s, a page already read: the API's paging loops: %w",
+				t.service, op, page, u, nu, connectors.ErrPermanent)
+		case page >= MaxPages:
+			return fmt.Errorf("%s %s: no match in the first %d pages of %s, and the API lists more: the http target reads at most %d "+
+				"(a list that long means the API ignores the query's filter: make it filter, so that the match comes first): %w",
+				t.service, op, MaxPages, first, MaxPages, connectors.ErrPermanent)
+		}
+		u = nu
+	}
+}
+
+// nextPage is a list page's next page: its "next" (raw: a JSON string,
+// or null), or else its Link header's rel="next"; "" when it has neither.
+func nextPage(raw json.RawMessage, h http.Header) (string, error) {
+	if len(raw) > 0 && string(bytes.TrimSpace(raw)) != "null" {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", fmt.Errorf(`its "next" is %s, not a URL or path as a JSON string`, truncate(string(raw)))
+		}
+		if s = strings.TrimSpace(s); s != "" {
+			return s, nil
+		}
+	}
+	return linkNext(h), nil
+}
+
+// linkNext is the target of the first link of relation type "next" in the
+// Link headers of h (RFC 8288: `<url>; rel="next"`, several links
+// comma-separated, rel a space-separated list), or "". A malformed header
+// is read up to where it goes wrong.
+func linkNext(h http.Header) string {
+	for _, v := range h.Values("Link") {
+		for {
+			v = strings.TrimLeft(v, " \t,")
+			if !strings.HasPrefix(v, "<") {
+				break
+			}
+			end := strings.IndexByte(v, '>')
+			if end < 0 {
+				break
+			}
+			target := strings.TrimSpace(v[1:end])
+			v = v[end+1:]
+			var next bool
+			for {
+				v = strings.TrimLeft(v, " \t")
+				if !strings.HasPrefix(v, ";") {
+					break
+				}
+				var name, value string
+				name, value, v = linkParam(v[1:])
+				if strings.EqualFold(name, "rel") {
+					for _, rel := range strings.Fields(value) {
+						next = next || strings.EqualFold(rel, "next")
+					}
+				}
+			}
+			if next && target != "" {
+				return target
+			}
+			if !strings.HasPrefix(v, ",") {
+				break // a link not followed by another: malformed, or the last
+			}
+		}
+	}
+	return ""
+}
+
+// linkParam reads one link parameter, `name=value` or `name="quoted"`
+// (RFC 8288's link-param), from the start of s, and returns the rest.
+func linkParam(s string) (name, value, rest string) {
+	s = strings.TrimLeft(s, " \t")
+	i := strings.IndexAny(s, "=;,")
+	if i < 0 {
+		return strings.TrimSpace(s), "", ""
+	}
+	name, s = strings.TrimSpace(s[:i]), s[i:]
+	if s[0] != '=' {
+		return name, "", s
+	}
+	s = strings.TrimLeft(s[1:], " \t")
+	if !strings.HasPrefix(s, `"`) {
+		i := strings.IndexAny(s, ";,")
+		if i < 0 {
+			return name, strings.TrimSpace(s), ""
+		}
+		return name, strings.TrimSpace(s[:i]), s[i:]
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		case c == '"':
+			return name, b.String(), s[i+1:]
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return name, b.String(), "" // an unclosed quote: the rest is its value
+}
+
+// get GETs u and returns its 2xx answer; errors name op.
+func (t *Target) get(ctx context.Context, op, u string) (http.Header, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
-	if err := json.Unmarshal(body, dst); err != nil {
-		return fmt.Errorf("%s %s: decoding answer: %w", t.service, op, err)
-	}
-	return nil
+	t.setCommonHeaders(req.Header, "")
+	return t.send(req, op)
 }
 
 // noCreatedID is the error of a 2xx answer to a create that does not say
@@ -674,22 +858,36 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 	return resp.Header, body, nil
 }
 
-// noWriteTurnedRead is a copy of client that does not follow a redirect
-// that turns a write into a GET of the same path elsewhere (a 301 or 302
-// answer to a POST from an API's http:// to its https://, or to another
-// host): the write was not made there, and the GET would read a list and
-// report the write as made without an id. The redirect's answer comes
-// back instead, a refusal naming where it leads. A redirect to another
-// path (a 302 or 303 to the record a POST created, as many frameworks
-// answer) is followed, and so is a 307 or 308 (the same write, sent again
-// there).
-func noWriteTurnedRead(client *http.Client) *http.Client {
+// safeRedirects is a copy of client whose CheckRedirect
+//
+//   - follows a redirect that turns a write into a GET (Go sends a POST
+//     answered 301, 302 or 303 again as a GET) only when it leads to what
+//     the write made: a 303 (RFC 9110: the write was handled, see there),
+//     or a 302 to a record under the path written to ("/invoices" to
+//     "/invoices/42", the Post/Redirect/Get of many frameworks). Any other
+//     is not followed, and its answer comes back instead, a refusal
+//     naming where it leads (apiError): a 301 (the API moved: "/invoices"
+//     to "/invoices/" as nginx answers, http:// to https://), or a 302 to
+//     the same path elsewhere or to another path (a log-in page, say). A
+//     GET there would make nothing, read a list or a page, and report the
+//     write as made without an id. A 307 or 308 keeps the method and the
+//     body: the same write, sent again there, is followed.
+//   - never carries the credential to another origin: a redirect whose
+//     scheme, host or port is not the first request's (but for http:// to
+//     https:// of the same host on the default ports) is sent without
+//     authHeader and Authorization. Go drops only Authorization, and only
+//     for another host name: a custom auth header (X-Api-Key) went to any
+//     host, and Authorization to another port of the same host.
+func safeRedirects(client *http.Client, authHeader string) *http.Client {
 	c := *client
 	next := client.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if first := via[0]; connectors.IsWrite(first.Method) && req.Method != first.Method &&
-			req.URL.Path == first.URL.Path {
+		if prev := via[len(via)-1]; connectors.IsWrite(prev.Method) && req.Method != prev.Method && !leadsToWhatWasMade(req.Response, prev.URL, req.URL) {
 			return http.ErrUseLastResponse
+		}
+		if !keepsCredential(via[0].URL, req.URL) {
+			req.Header.Del(authHeader)
+			req.Header.Del("Authorization")
 		}
 		if next != nil {
 			return next(req, via)
@@ -702,11 +900,51 @@ func noWriteTurnedRead(client *http.Client) *http.Client {
 	return &c
 }
 
+// leadsToWhatWasMade reports whether redirect, the answer to a write of
+// from, leading to to as a GET, leads to what the write made: a 303, or a
+// 302 to a path under from's (safeRedirects).
+func leadsToWhatWasMade(redirect *http.Response, from, to *url.URL) bool {
+	switch {
+	case redirect == nil:
+		return false
+	case redirect.StatusCode == http.StatusSeeOther:
+		return true
+	case redirect.StatusCode == http.StatusFound:
+		rest, under := strings.CutPrefix(to.Path, strings.TrimRight(from.Path, "/")+"/")
+		return under && strings.Trim(rest, "/") != ""
+	}
+	return false
+}
+
+// keepsCredential reports whether a redirect from the first request's URL
+// to to may carry the auth header: to has the same origin, or upgrades
+// http:// to https:// on the same host and default ports.
+func keepsCredential(first, to *url.URL) bool {
+	if connectors.SameOrigin(first, to) {
+		return true
+	}
+	return first.Scheme == "http" && to.Scheme == "https" && strings.EqualFold(first.Hostname(), to.Hostname()) &&
+		(first.Port() == "" || first.Port() == "80") && (to.Port() == "" || to.Port() == "443")
+}
+
 func (t *Target) apiError(op string, resp *http.Response, body []byte) *connectors.APIError {
 	msg, field := vendorMessage(body)
-	if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
-		msg = fmt.Sprintf("the API redirects this %s to %s, which would make it a GET: nothing was created; set base_url (or the path) to where the API answers",
-			resp.Request.Method, loc)
+	if loc := resp.Header.Get("Location"); loc != "" && resp.Request != nil && connectors.IsWrite(resp.Request.Method) {
+		// A redirect safeRedirects did not follow.
+		switch method := resp.Request.Method; {
+		case connectors.WriteMoved(resp):
+			// It says the API is elsewhere: the write was not carried out
+			// (nor marked so, connectors.WriteAnswered).
+			msg = fmt.Sprintf("the API redirects this %s to %s (%d: moved), which would make it a GET there: nothing was created; "+
+				"set base_url (or the path) to where the API answers", method, loc, resp.StatusCode)
+		case resp.StatusCode == http.StatusFound:
+			// A 302 to another path than a record under this one: a
+			// Post/Redirect/Get to a list or a page after the write was
+			// made, or a refusal (a log-in page). Marked as made.
+			msg = fmt.Sprintf("the API redirects this %s to %s (302), which is no record under %s: not followed, since it would make the %s a GET; "+
+				"the API may have carried the %s out (a redirect after a create) or not (a log-in page): look for the record in the ERP before retrying the run, "+
+				"and set base_url (or the path) to where the API answers", method, loc, resp.Request.URL.Path, method, method)
+		}
 	}
 	return &connectors.APIError{
 		Service:    t.service,

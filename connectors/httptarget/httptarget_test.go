@@ -9,6 +9,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1217,5 +1219,345 @@ func TestAWriteRedirectedToWhatItMadeIsTracked(t *testing.T) {
 	ctx, wrote := connectors.TrackWrites(context.Background())
 	if _, err := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k"); err == nil || !wrote() {
 		t.Fatalf("a write redirected to what it made, then 429: %v, wrote %v; want an error and the write marked", err, wrote())
+	}
+}
+
+// A POST the API redirects with a 301 (nginx's "/api/invoices" to
+// "/api/invoices/"), or with a 302 to the same path ignoring the '/', is
+// not followed as a GET: the step fails naming where it leads, saying
+// nothing was created, and the write is not marked made. Before, the GET
+// of the list failed the step saying the invoice "may exist", marked made.
+// A 302 that leads neither there nor to a record under the path (a log-in
+// page) is refused too, saying the invoice may exist and marked made; a
+// 303, even to the list, says the POST was handled: followed.
+func TestAWriteRedirectedToAnotherPathIsNotFollowedAsAGet(t *testing.T) {
+	var mu sync.Mutex
+	gets := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			mu.Lock()
+			gets[r.URL.Path]++
+			mu.Unlock()
+			_, _ = w.Write([]byte(`{"invoices":[]}`))
+			return
+		}
+		switch r.URL.Path {
+		case "/nginx/invoices":
+			http.Redirect(w, r, "/nginx/invoices/", http.StatusMovedPermanently)
+		case "/v1/invoices":
+			http.Redirect(w, r, "/v2/invoices/42", http.StatusMovedPermanently)
+		case "/slash/invoices":
+			http.Redirect(w, r, "/slash/invoices/", http.StatusFound)
+		case "/login/invoices":
+			http.Redirect(w, r, "/login", http.StatusFound)
+		case "/list/invoices":
+			http.Redirect(w, r, "/list/invoices", http.StatusSeeOther)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		base, location string
+		status         int
+		made           bool
+		says           string
+	}{
+		{"/nginx", "/nginx/invoices/", http.StatusMovedPermanently, false, "nothing was created"},
+		{"/v1", "/v2/invoices/42", http.StatusMovedPermanently, false, "nothing was created"},
+		{"/slash", "/slash/invoices/", http.StatusFound, false, "nothing was created"},
+		{"/login", "/login", http.StatusFound, true, "may have carried the POST out"},
+	} {
+		tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + c.base}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, wrote := connectors.TrackWrites(context.Background())
+		_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
+		api := apiError(t, err)
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || api.StatusCode != c.status || wrote() != c.made ||
+			!strings.Contains(err.Error(), "redirects this POST to "+c.location+" (") || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: a POST answered %d to %s: %v (class %v), marked made %v; want a refusal naming it, saying %q, marked made %v",
+				c.base, c.status, c.location, err, cl, wrote(), c.says, c.made)
+		}
+	}
+	mu.Lock()
+	if len(gets) != 0 {
+		t.Errorf("refused redirects were followed: GETs %v", gets)
+	}
+	mu.Unlock()
+
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/list"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, wrote := connectors.TrackWrites(context.Background())
+	_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(fmt.Sprint(err), "the invoice may exist") || !wrote() || gets["/list/invoices"] != 1 {
+		t.Errorf("a POST answered 303 to the list: %v (class %v), marked made %v, GETs %v; want the list read, the invoice said to may exist, marked made",
+			err, cl, wrote(), gets)
+	}
+}
+
+// The auth header never follows a redirect to another origin: neither a
+// custom one (X-Api-Key, which Go forwards to any host) nor Authorization
+// (which Go forwards to another port of the same host). A redirect on the
+// same origin keeps it.
+func TestRedirectsCarryNoCredentialElsewhere(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]http.Header{}
+	record := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen[name+" "+r.Method+" "+r.URL.Path] = r.Header.Clone()
+			mu.Unlock()
+			if r.Method == http.MethodGet {
+				_, _ = w.Write([]byte(`{"customers":[],"invoices":[]}`))
+				return
+			}
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"I-1"}`))
+		}
+	}
+	other := httptest.NewServer(record("other"))
+	t.Cleanup(other.Close)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method + " " + r.URL.Path {
+		case "GET /away/customers":
+			http.Redirect(w, r, other.URL+"/customers", http.StatusFound)
+		case "POST /away/invoices":
+			http.Redirect(w, r, other.URL+"/invoices", http.StatusPermanentRedirect)
+		case "GET /here/customers":
+			http.Redirect(w, r, "/customers", http.StatusFound)
+		default:
+			record("srv")(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	if !strings.HasPrefix(other.URL, "http://127.0.0.1:") || !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("servers at %s and %s: the test wants one host, two ports", srv.URL, other.URL)
+	}
+	for _, header := range []string{"X-Api-Key", "Authorization"} {
+		clear(seen)
+		away, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/away", AuthHeader: header, AuthValue: secret.New(token), LookupInvoices: true}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if _, err := away.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := away.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "ik"); err != nil {
+			t.Fatal(err)
+		}
+		for _, req := range []string{"other GET /customers", "other POST /invoices"} {
+			if h, ok := seen[req]; !ok || h.Get(header) != "" || h.Get("Authorization") != "" {
+				t.Errorf("%s: %s, redirected to another port: sent %v (%s %q, Authorization %q); want no credential",
+					header, req, ok, header, h.Get(header), h.Get("Authorization"))
+			}
+		}
+		here, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/here", AuthHeader: header, AuthValue: secret.New(token)}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := here.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck"); err != nil {
+			t.Fatal(err)
+		}
+		if h := seen["srv GET /customers"]; h.Get(header) != token {
+			t.Errorf("%s: a redirect on the same origin sent %q, want the credential", header, h.Get(header))
+		}
+	}
+}
+
+func TestKeepsCredential(t *testing.T) {
+	for _, c := range []struct {
+		first, to string
+		want      bool
+	}{
+		{"https://erp.example/api/customers", "https://ERP.example:443/v2/customers", true},
+		{"http://erp.example/api", "https://erp.example/api", true},
+		{"http://erp.example:80/api", "https://erp.example:443/api", true},
+		{"https://erp.example/api", "http://erp.example/api", false},
+		{"https://erp.example:8443/api", "http://erp.example:8443/api", false},
+		{"http://erp.example:8080/api", "https://erp.example/api", false},
+		{"https://erp.example/api", "https://erp.example:8443/api", false},
+		{"https://erp.example/api", "https://files.erp.example/api", false},
+		{"https://erp.example/api", "https://evil.example/api", false},
+	} {
+		first, _ := url.Parse(c.first)
+		to, _ := url.Parse(c.to)
+		if got := httptarget.KeepsCredential(first, to); got != c.want {
+			t.Errorf("%s to %s: keeps the credential %v, want %v", c.first, c.to, got, c.want)
+		}
+	}
+}
+
+// An idempotency_header that is the auth_header (in any case) is refused
+// naming both: the key would replace the credential on every POST.
+func TestIdempotencyHeaderIsNotTheAuthHeader(t *testing.T) {
+	for _, c := range []httptarget.Config{
+		{BaseURL: "https://erp.example", AuthHeader: "x-api-key", IdempotencyHeader: "X-API-KEY"},
+		{BaseURL: "https://erp.example", IdempotencyHeader: "authorization"},
+		{BaseURL: "https://erp.example", AuthHeader: "Idempotency-Key"},
+	} {
+		_, err := httptarget.New(c, nil)
+		if err == nil || !strings.Contains(err.Error(), "idempotency_header") || !strings.Contains(err.Error(), "auth_header") {
+			t.Errorf("%+v: %v; want a refusal naming idempotency_header and auth_header", c, err)
+		}
+	}
+	if _, err := httptarget.New(httptarget.Config{BaseURL: "https://erp.example", AuthHeader: "X-Api-Key", IdempotencyHeader: "X-Api-Key-Idem"}, nil); err != nil {
+		t.Errorf("two headers: %v", err)
+	}
+}
+
+// A look-up reads the list page after page, by the body's "next" (a path
+// or a URL) or a Link header's rel="next", until an entry matches: a
+// customer or an invoice listed on a later page only is found, and not
+// made a second time. Before, only the first page was read.
+func TestLookupsReadEveryPage(t *testing.T) {
+	var mu sync.Mutex
+	var posts int
+	var pages []string
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost {
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			t.Errorf("GET %s without the credential", r.URL)
+		}
+		pages = append(pages, r.URL.RequestURI())
+		q := r.URL.Query()
+		switch r.URL.Path + "?" + q.Get("page") {
+		case "/api/customers?":
+			_, _ = fmt.Fprintf(w, `{"customers":[{"id":"C-1","external_id":"hub-1"}],"next":"customers?external_id=%s&page=2"}`, q.Get("external_id"))
+		case "/api/customers?2":
+			w.Header().Add("Link", `<`+srv.URL+`/api/customers?page=9>; rel="last"`)
+			w.Header().Add("Link", `<https://docs.example/paging>; rel=help, </api/customers?page=3>; title="a, b; c"; rel="prev next"`)
+			_, _ = w.Write([]byte(`{"customers":[],"next":null}`))
+		case "/api/customers?3":
+			_, _ = w.Write([]byte(`{"customers":[{"id":"C-OTHER","external_id":"hub-8"},{"id":"C-MINE","external_id":"hub-7"}],"next":"/api/customers?page=4"}`))
+		case "/api/invoices?":
+			_, _ = fmt.Fprintf(w, `{"invoices":[{"id":"I-1","reference":"HS-DEAL-42","customer_id":"C-OTHER"}],"next":%q}`, srv.URL+"/api/invoices?page=2")
+		case "/api/invoices?2":
+			_, _ = w.Write([]byte(`{"invoices":[{"id":"I-MINE","number":"INV-7","reference":"HS-DEAL-42","customer_id":"C-MINE"}]}`))
+		default:
+			_, _ = w.Write([]byte(`{"customers":[],"invoices":[]}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/api", AuthValue: secret.New("Bearer " + token), LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cus, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7", Name: "Acme"}, "ck")
+	if want := []string{"/api/customers?external_id=hub-7", "/api/customers?external_id=hub-7&page=2", "/api/customers?page=3"}; err != nil ||
+		cus.ID != "C-MINE" || cus.Created || posts != 0 || !slices.Equal(pages, want) {
+		t.Fatalf("customer on page 3: %+v, %v, %d creates, pages %q; want C-MINE found on pages %q", cus, err, posts, pages, want)
+	}
+	pages = nil
+	res, err := tg.CreateInvoice(ctx, testInvoice(), cus, "ik")
+	if err != nil || res.InvoiceID != "I-MINE" || res.Number != "INV-7" || !res.Replayed || posts != 0 || len(pages) != 2 {
+		t.Fatalf("invoice on page 2: %+v, %v, %d creates, pages %q; want I-MINE replayed", res, err, posts, pages)
+	}
+	pages = nil
+	if cus, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-9", Name: "New"}, "ck2"); err != nil || !cus.Created || posts != 1 || len(pages) != 4 {
+		t.Fatalf("a customer on no page: %+v, %v, %d creates, pages %q; want every page read, then it created", cus, err, posts, pages)
+	}
+}
+
+// A list whose next page cannot be read fails the look-up for good, and
+// nothing is created: a next page on another origin (not sent, nor the
+// credential), one already read (a loop), a "next" that is no string, and
+// a list longer than MaxPages pages. "Not found" would make a second
+// customer, or an invoice the look-up was to find.
+func TestLookupsRefuseNextPagesTheyCannotRead(t *testing.T) {
+	var elsewhere int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere++
+		_, _ = w.Write([]byte(`{"customers":[{"id":"C-MINE","external_id":"hub-7"}]}`))
+	}))
+	t.Cleanup(other.Close)
+	var gets, posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+			return
+		}
+		gets++
+		page := r.URL.Query().Get("page")
+		switch r.URL.Path {
+		case "/other/customers":
+			_, _ = fmt.Fprintf(w, `{"customers":[],"next":%q}`, other.URL+"/customers?page=2")
+		case "/loop/customers":
+			w.Header().Set("Link", `</loop/customers?page=1>; rel="next"`)
+			_, _ = w.Write([]byte(`{"customers":[]}`))
+		case "/number/customers":
+			_, _ = w.Write([]byte(`{"customers":[],"next":2}`))
+		case "/long/invoices":
+			n := 1
+			_, _ = fmt.Sscan(page, &n)
+			_, _ = fmt.Fprintf(w, `{"invoices":[{"id":"I-%d","reference":"OTHER","customer_id":"C-1"}],"next":"?page=%d"}`, n, n+1)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		base, says string
+		pages      int
+	}{
+		{"/other", "another host", 1},
+		{"/loop", "a page already read", 2},
+		{"/number", `"next" is 2`, 1},
+		{"/long", "no match in the first 20 pages", httptarget.MaxPages},
+	} {
+		gets, posts = 0, 0
+		tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + c.base, AuthValue: secret.New(token), LookupInvoices: true}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.base == "/long" {
+			_, err = tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "C-1"}, "ik")
+		} else {
+			_, err = tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7"}, "ck")
+		}
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(fmt.Sprint(err), c.says) || gets != c.pages || posts != 0 {
+			t.Errorf("%s: %v (class %v), %d pages read, %d creates; want a permanent error saying %q after %d pages, nothing created",
+				c.base, err, cl, gets, posts, c.says, c.pages)
+		}
+	}
+	if elsewhere != 0 {
+		t.Errorf("a next page on another host was read")
+	}
+}
+
+func TestLinkNext(t *testing.T) {
+	for _, c := range []struct {
+		links []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{`<https://erp.example/c?page=2>; rel="next"`}, "https://erp.example/c?page=2"},
+		{[]string{`</c?page=2>;rel=next`}, "/c?page=2"},
+		{[]string{`</c?page=1>; rel="prev", </c?page=3>; rel="next"`}, "/c?page=3"},
+		{[]string{`</c?page=1>; rel="first"`, `</c?a=1,2>; title="x; rel=next, y"; REL="Next Last"`}, "/c?a=1,2"},
+		{[]string{`</c?page=1>; rel="nextpage"`, `</c?page=9>; rel="last"`}, ""},
+		{[]string{`garbage </c?page=2>; rel="next"`}, ""},
+		{[]string{`</c?page=2>; title="unclosed; rel=next`}, ""},
+	} {
+		h := http.Header{}
+		for _, l := range c.links {
+			h.Add("Link", l)
+		}
+		if got := httptarget.LinkNext(h); got != c.want {
+			t.Errorf("Link %q: next %q, want %q", c.links, got, c.want)
+		}
 	}
 }

@@ -100,9 +100,14 @@ type CustomerCreated struct {
 	ID ID `json:"id"`
 }
 
-// CustomerList is the answer to GET {customers_path}?external_id=X.
+// CustomerList is the answer to GET {customers_path}?external_id=X, or
+// one page of it.
 type CustomerList struct {
 	Customers []ListedCustomer `json:"customers"`
+	// Next is the URL or path (a JSON string) of the page after this one;
+	// absent, null or "" on the last page (or give a Link header with
+	// rel="next" instead).
+	Next json.RawMessage `json:"next,omitempty"`
 }
 
 // ListedCustomer is one customer of a CustomerList: its id and its external
@@ -128,9 +133,14 @@ type InvoiceCreated struct {
 	URL    string `json:"url"`
 }
 
-// InvoiceList is the answer of GET {invoices_path}?reference=R.
+// InvoiceList is the answer of GET {invoices_path}?reference=R, or one
+// page of it.
 type InvoiceList struct {
 	Invoices []ListedInvoice `json:"invoices"`
+	// Next is the URL or path (a JSON string) of the page after this one;
+	// absent, null or "" on the last page (or give a Link header with
+	// rel="next" instead).
+	Next json.RawMessage `json:"next,omitempty"`
 }
 
 // ListedInvoice is one entry of InvoiceList: what dealsync compares and

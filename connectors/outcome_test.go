@@ -1,0 +1,100 @@
+package connectors_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// A write is marked carried out (TrackWrites) when its own answer says so:
+// a 2xx, a 303, or a 302 to another path (a Post/Redirect/Get), followed
+// as a GET or not. A 301, or a 302 to the same path elsewhere, says the
+// API moved: the write, which Go follows as a GET there, made nothing.
+// Before, any redirect that changed the method marked the write made.
+func TestWriteAnsweredByARedirect(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			_, _ = io.WriteString(w, `{"invoices":[]}`)
+			return
+		}
+		switch r.URL.Path {
+		case "/301":
+			http.Redirect(w, r, "/301/", http.StatusMovedPermanently)
+		case "/301-elsewhere":
+			http.Redirect(w, r, "/v2/invoices/42", http.StatusMovedPermanently)
+		case "/302-slash":
+			http.Redirect(w, r, "/302-slash/", http.StatusFound)
+		case "/302-record":
+			http.Redirect(w, r, "/302-record/42", http.StatusFound)
+		case "/302-itself":
+			http.Redirect(w, r, "/302-itself?created=42", http.StatusFound)
+		case "/303":
+			http.Redirect(w, r, "/303", http.StatusSeeOther)
+		case "/307-then-301":
+			http.Redirect(w, r, "/301", http.StatusTemporaryRedirect)
+		case "/307-then-made", "/made":
+			if r.URL.Path == "/307-then-made" {
+				http.Redirect(w, r, "/made", http.StatusTemporaryRedirect)
+				return
+			}
+			w.WriteHeader(http.StatusCreated)
+		default:
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for path, want := range map[string]bool{
+		"/301": false, "/301-elsewhere": false, "/302-slash": false, "/307-then-301": false, "/refused": false,
+		"/302-record": true, "/302-itself": true, "/303": true, "/307-then-made": true, "/made": true,
+	} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, wrote := connectors.TrackWrites(context.Background())
+		resp, err := srv.Client().Do(req.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		connectors.WriteAnswered(ctx, http.MethodPost, resp)
+		if wrote() != want {
+			t.Errorf("POST %s, answered %d to a %s: marked made %v, want %v", path, resp.StatusCode, resp.Request.Method, wrote(), want)
+		}
+	}
+}
+
+// A 302 answering a write is WriteMoved only when it leads to the same
+// path (ignoring a trailing '/') at another URL.
+func TestWriteMoved(t *testing.T) {
+	for _, c := range []struct {
+		status   int
+		from, to string
+		want     bool
+	}{
+		{301, "https://erp.example/invoices", "/anything/else", true},
+		{302, "http://erp.example/invoices", "https://erp.example/invoices", true},
+		{302, "https://erp.example/invoices", "https://erp.example:8443/invoices", true},
+		{302, "https://erp.example/invoices", "/invoices/", true},
+		{302, "https://erp.example/invoices/", "/invoices", true},
+		{302, "https://erp.example/invoices", "/invoices", false},
+		{302, "https://erp.example/invoices", "/invoices/42", false},
+		{302, "https://erp.example/invoices", "/login", false},
+		{302, "https://erp.example/invoices", "", false},
+		{303, "https://erp.example/invoices", "https://other.example/invoices", false},
+	} {
+		req := httptest.NewRequest(http.MethodPost, c.from, nil)
+		resp := &http.Response{StatusCode: c.status, Header: http.Header{}, Request: req}
+		if c.to != "" {
+			resp.Header.Set("Location", c.to)
+		}
+		if got := connectors.WriteMoved(resp); got != c.want {
+			t.Errorf("%d from %s to %q: WriteMoved %v, want %v", c.status, c.from, c.to, got, c.want)
+		}
+	}
+}
