@@ -53,8 +53,8 @@ about a day). Sources:
               rule, or in a stage of won_stages; paged by deal id, so deals
               modified while it reads are not skipped
   salesforce  a SOQL query: SystemModstamp in the period (whole seconds,
-              UTC), a CloseDate from its first day on, IsWon, or a StageName
-              of won_stages
+              UTC), a CloseDate from the day before it on (picked in the
+              rep's zone), IsWon, or a StageName of won_stages
   pipedrive   the won deals updated since --since, kept when won_time is in
               the period; at most 100,000 of them
 

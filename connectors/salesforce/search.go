@@ -14,7 +14,10 @@ import (
 // ListWonDeals implements connectors.WonDealLister with one SOQL query
 // (its pages handed on one by one): the Opportunities that are won (IsWon,
 // or a StageName of won_stages) and were last modified (SystemModstamp) in
-// [since, until), with a CloseDate on since's day or later: that is the
+// [since, until), with a CloseDate on the day before since's (UTC) or
+// later. CloseDate is a date without a zone, picked in the rep's: an
+// opportunity won on the evening of a period's first day in the Americas
+// has the day before in UTC, hence the day of margin. It is the
 // date a rep forecast, which Salesforce does not set when the opportunity
 // is won, so an opportunity won in the period may have one after it (in
 // the future). An opportunity is modified when it is won, so every one won
@@ -65,7 +68,7 @@ func wonQuery(stages, extra []string, since, until time.Time) string {
 	fields := selectFields([]string{"Id", "StageName", "CloseDate"}, extra...)
 	return "SELECT " + strings.Join(fields, ", ") + " FROM Opportunity WHERE " + won +
 		" AND SystemModstamp >= " + from.Format(soqlDateTime) + " AND SystemModstamp < " + to.Format(soqlDateTime) +
-		" AND CloseDate >= " + since.UTC().Format(time.DateOnly) +
+		" AND CloseDate >= " + since.UTC().Add(-24*time.Hour).Format(time.DateOnly) +
 		" ORDER BY SystemModstamp, Id"
 }
 

@@ -14,8 +14,9 @@ import (
 
 // ListWonDeals asks, in one SOQL query, for the Opportunities won (IsWon,
 // or a StageName of won_stages) last modified (SystemModstamp) in the
-// period, widened to whole seconds, with a CloseDate on its first day or
-// later: the rep's forecast, kept when the opportunity is won, may be
+// period, widened to whole seconds, with a CloseDate on the day before
+// its first (UTC) or later: a CloseDate is picked in the rep's zone, and
+// the rep's forecast, kept when the opportunity is won, may be
 // after the period; one closed before it (won long ago, edited in the
 // period, or back-dated) is not listed.
 func TestListWonDeals(t *testing.T) {
@@ -32,6 +33,9 @@ func TestListWonDeals(t *testing.T) {
 		// future; modified within the period's last second.
 		`{"Id":"0065w00000000006AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2027-03-31","SystemModstamp":"2026-11-20T08:15:00.000+0000"}`,
 		`{"Id":"0065w00000000008AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-11-01","SystemModstamp":"2026-11-27T15:00:00.000+0000"}`,
+		// Won on the period's first evening in California (02:00 UTC),
+		// its CloseDate that day there, the day before in UTC.
+		`{"Id":"0065w00000000009AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-10-31","SystemModstamp":"2026-11-01T02:00:00.000+0000"}`,
 		// Closed before the period (won long ago, only edited in it).
 		`{"Id":"0065w00000000007AAA","StageName":"Closed Won","IsWon":true,"CloseDate":"2026-09-30","SystemModstamp":"2026-11-21T15:00:00.000+0000"}`,
 	} {
@@ -55,11 +59,11 @@ func TestListWonDeals(t *testing.T) {
 		t.Fatal(err)
 	}
 	// In the order of their last modification.
-	if want := "3AAA@2026-11-02,1AAA@2026-11-03,6AAA@2027-03-31,8AAA@2026-11-01"; strings.Join(got, ",") != want {
+	if want := "9AAA@2026-10-31,3AAA@2026-11-02,1AAA@2026-11-03,6AAA@2027-03-31,8AAA@2026-11-01"; strings.Join(got, ",") != want {
 		t.Fatalf("won opportunities %v, want %s", got, want)
 	}
 	q := f.Queries()
-	if len(q) != 1 || !strings.Contains(q[0], "(IsWon = true OR StageName IN ('closed won', 'signed')) AND SystemModstamp >= 2026-11-01T00:00:00Z AND SystemModstamp < 2026-11-27T15:00:01Z AND CloseDate >= 2026-11-01 ORDER BY SystemModstamp, Id") ||
+	if len(q) != 1 || !strings.Contains(q[0], "(IsWon = true OR StageName IN ('closed won', 'signed')) AND SystemModstamp >= 2026-11-01T00:00:00Z AND SystemModstamp < 2026-11-27T15:00:01Z AND CloseDate >= 2026-10-31 ORDER BY SystemModstamp, Id") ||
 		strings.Contains(q[0], "CloseDate <") {
 		t.Errorf("queries %q", q)
 	}
