@@ -96,11 +96,12 @@ type Result struct {
 // "failed": a mapping, validation, ERP or CRM error), and with TimedOut,
 // Terminated or Canceled those that timed out, were terminated or were
 // canceled: before their invoice was made (SyncStatus "pending", or
-// "failed" for a canceled step), and after it ("invoiced"), which Failed
-// skips naming the command that writes their invoice back. With WriteBack,
-// instead, the runs whose write-back failed, and with TimedOut, Terminated
-// or Canceled those that ended after their invoice was made (SyncStatus
-// "invoiced", or "pending" when they ended before recording it; Failed
+// "failed" for a canceled step), and after it ("invoiced", or
+// "writeback_failed" for a canceled write-back), which Failed skips naming
+// the command that writes their invoice back. With WriteBack, instead, the
+// runs whose write-back failed, and with TimedOut, Terminated or Canceled
+// those that ended after their invoice was made (SyncStatus "invoiced" or
+// "writeback_failed", or "pending" when they ended before recording it; Failed
 // then reads their history, and skips those without an invoice or that
 // had written it back). o.Query narrows it.
 func (o Options) Filter() string {
@@ -111,10 +112,14 @@ func (o Options) Filter() string {
 		}
 		return "SyncStatus IN (" + strings.Join(statuses, ", ") + ")"
 	}
-	failed, ended := workflows.StatusFailed, in(workflows.StatusPending, workflows.StatusFailed, workflows.StatusInvoiced)
+	// A run canceled while it wrote its invoice back ends Canceled with
+	// SyncStatus "writeback_failed" (its write-back step returned the
+	// cancellation): selected in both modes, as an ended run after its
+	// invoice.
+	failed, ended := workflows.StatusFailed, in(workflows.StatusPending, workflows.StatusFailed, workflows.StatusInvoiced, workflows.StatusWriteBackFailed)
 	if o.WriteBack {
 		failed = workflows.StatusWriteBackFailed
-		ended = in(workflows.StatusInvoiced, workflows.StatusPending)
+		ended = in(workflows.StatusInvoiced, workflows.StatusWriteBackFailed, workflows.StatusPending)
 	}
 	sel := `ExecutionStatus = "Failed" AND SyncStatus = ` + str(failed)
 	for _, status := range o.endedStatuses() {

@@ -27,12 +27,12 @@ func TestFilter(t *testing.T) {
 		want string
 	}{
 		{Options{TaskQueue: "dealsync"}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed")`},
-		{Options{TaskQueue: "dealsync", TimedOut: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus IN ("pending", "failed", "invoiced")))`},
-		{Options{TaskQueue: "dealsync", Terminated: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "Terminated" AND SyncStatus IN ("pending", "failed", "invoiced")))`},
-		{Options{TaskQueue: "dealsync", Canceled: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "Canceled" AND SyncStatus IN ("pending", "failed", "invoiced")))`},
+		{Options{TaskQueue: "dealsync", TimedOut: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus IN ("pending", "failed", "invoiced", "writeback_failed")))`},
+		{Options{TaskQueue: "dealsync", Terminated: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "Terminated" AND SyncStatus IN ("pending", "failed", "invoiced", "writeback_failed")))`},
+		{Options{TaskQueue: "dealsync", Canceled: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "failed") OR (ExecutionStatus = "Canceled" AND SyncStatus IN ("pending", "failed", "invoiced", "writeback_failed")))`},
 		{Options{TaskQueue: "dealsync", WriteBack: true}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed")`},
-		{Options{TaskQueue: "dealsync", WriteBack: true, TimedOut: true, Terminated: true}, `TaskQueue = "dealsync" AND (((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus IN ("invoiced", "pending"))) OR (ExecutionStatus = "Terminated" AND SyncStatus IN ("invoiced", "pending")))`},
-		{Options{TaskQueue: "dealsync", WriteBack: true, Canceled: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "Canceled" AND SyncStatus IN ("invoiced", "pending")))`},
+		{Options{TaskQueue: "dealsync", WriteBack: true, TimedOut: true, Terminated: true}, `TaskQueue = "dealsync" AND (((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus IN ("invoiced", "writeback_failed", "pending"))) OR (ExecutionStatus = "Terminated" AND SyncStatus IN ("invoiced", "writeback_failed", "pending")))`},
+		{Options{TaskQueue: "dealsync", WriteBack: true, Canceled: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "Canceled" AND SyncStatus IN ("invoiced", "writeback_failed", "pending")))`},
 		{Options{TaskQueue: "q", Query: `Connection = "a" OR Connection = "b"`}, `TaskQueue = "q" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed") AND (Connection = "a" OR Connection = "b")`},
 	} {
 		if got := c.o.Filter(); got != c.want {

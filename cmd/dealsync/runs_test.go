@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/connectors/sandbox"
@@ -461,5 +463,54 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	if err := c.GetWorkflow(ctx, id3, again3[0].NewRun).Get(ctx, &result); err != nil || result.InvoiceID != inv3 ||
 		len(erp.Invoices()) != 3 || hs.WriteBacks("62515", "4713") != 1 {
 		t.Fatalf("4713 written back: %v, run %+v, %d invoices, %d write-backs", err, result, len(erp.Invoices()), hs.WriteBacks("62515", "4713"))
+	}
+
+	// A run canceled while it retries its write-back (HubSpot down) ends
+	// Canceled with SyncStatus "writeback_failed": `runs retry --canceled`
+	// lists it, skipped with the command that writes it back, and that
+	// command (`--writeback --canceled`) selects it and writes it back.
+	hs.PutDeal("62515", hubspotfake.Deal{ID: "4714",
+		Properties: hubspotfake.Props("dealname", "Canceled", "dealstage", "closedwon", "amount", "70.00",
+			"closedate", "2026-11-23T10:00:00.000Z", "deal_currency_code", "EUR"),
+		Companies: []hubspotfake.Association{{ID: "5471", Type: "deal_to_company"}},
+	})
+	hs.FailWriteBacks(faults...)
+	sendHubSpotWon(ctx, t, cfg, listen, 9004, "4714")
+	id4 := workflows.DealWorkflowID("hs", "62515", "4714")
+	for ctx.Err() == nil && (len(erp.Invoices()) != 4 || hs.WriteBackAttempts("62515", "4714") == 0) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.CancelWorkflow(ctx, id4, ""); err != nil {
+		t.Fatal(err)
+	}
+	var canceled *temporal.CanceledError
+	if err := c.GetWorkflow(ctx, id4, "").Get(ctx, nil); !errors.As(err, &canceled) {
+		t.Fatalf("the run of 4714 should end canceled: %v", err)
+	}
+	hs.ClearWriteBackFaults()
+	inv4 := erp.Invoices()[3].ID
+	var skipped4 []rerun.Result
+	for ctx.Err() == nil {
+		skipped4 = nil
+		for _, r := range retry("--canceled", "--dry-run") {
+			if r.WorkflowID == id4 {
+				skipped4 = append(skipped4, r)
+			}
+		}
+		if len(skipped4) == 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(skipped4) != 1 || !strings.Contains(skipped4[0].Skipped, "runs retry --writeback --canceled") {
+		t.Fatalf("runs retry --canceled on the run canceled during its write-back: %+v", skipped4)
+	}
+	wb4 := startedRuns(retry("--writeback", "--canceled"))
+	if len(wb4) != 1 || wb4[0].WorkflowID != id4 {
+		t.Fatalf("--writeback --canceled started %+v", wb4)
+	}
+	if err := c.GetWorkflow(ctx, id4, wb4[0].NewRun).Get(ctx, &result); err != nil || result.InvoiceID != inv4 ||
+		len(erp.Invoices()) != 4 || hs.WriteBacks("62515", "4714") != 1 {
+		t.Fatalf("4714 written back: %v, run %+v, %d invoices, %d write-backs", err, result, len(erp.Invoices()), hs.WriteBacks("62515", "4714"))
 	}
 }
