@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +29,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
 	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -149,7 +152,9 @@ func Activities(set *connections.Set, runs activities.RunReader) *activities.Act
 // Warnings are what may keep a valid connection from invoicing: its CRM
 // signs the URL it calls (HubSpot) and intake.public_base_url, which says
 // that URL, is not set; its won stages miss the stage its source reports
-// won deals as; its source's own (connectors.ConfigWarner: a short secret).
+// won deals as; its source's own (connectors.ConfigWarner: a short secret);
+// a target that looks invoices up by reference with a mapping whose
+// reference does not read deal.id (referenceWarnings).
 func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	var out []string
 	if c.SourceType == "hubspot" && cfg.Intake.PublicBaseURL == "" {
@@ -160,6 +165,68 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	}
 	if cw, ok := c.Source.(connectors.ConfigWarner); ok {
 		out = append(out, cw.ConfigWarnings()...)
+	}
+	return append(out, referenceWarnings(cfg, c)...)
+}
+
+// referenceWarnings name each target of the connection (its target and
+// those of its account_targets) that looks for an existing invoice by the
+// invoice's reference before creating one (connectors.InvoiceReferenceLookup)
+// while the connection's mapping sets invoice.reference to an expression
+// that does not read deal.id: a reference that is not unique per deal
+// (the company's name, a PO number shared by a customer's deals) makes a
+// second deal take the first deal's invoice, silently. The built-in
+// reference is deal.id; an unmapped one is never looked up.
+func referenceWarnings(cfg *config.Config, c *connections.Connection) []string {
+	f, ok := c.Mapper.(*mapping.File)
+	if !ok {
+		return nil
+	}
+	ref := f.ReferenceExpression()
+	if ref == "" || f.ReferenceReadsDealID() {
+		return nil
+	}
+	var names []string                // targets in the order found
+	accounts := map[string][]string{} // target → the accounts routed to it by account_targets
+	targets := map[string]connectors.Target{}
+	add := func(name, account string, t connectors.Target) {
+		if _, seen := targets[name]; !seen {
+			names = append(names, name)
+			targets[name] = t
+		}
+		if account != "" {
+			accounts[name] = append(accounts[name], account)
+		}
+	}
+	add(c.TargetName, "", c.Target)
+	if cc, ok := cfg.Connections[c.Name]; ok {
+		for _, account := range slices.Sorted(maps.Keys(cc.AccountTargets)) {
+			key, err := c.AccountKey(account)
+			if t, routed := c.AccountTargets[key]; err == nil && routed {
+				add(cc.AccountTargets[account], account, t)
+			}
+		}
+	}
+	var out []string
+	for _, name := range names {
+		l, ok := targets[name].(connectors.InvoiceReferenceLookup)
+		if !ok {
+			continue
+		}
+		on, setting := l.LooksUpInvoicesByReference()
+		if !on {
+			continue
+		}
+		which := fmt.Sprintf("target %s", name)
+		if a := accounts[name]; len(a) > 0 && name == c.TargetName {
+			which += fmt.Sprintf(" (and account_targets %s)", strings.Join(a, ", "))
+		} else if len(a) > 0 {
+			which += fmt.Sprintf(" (account_targets %s)", strings.Join(a, ", "))
+		}
+		out = append(out, fmt.Sprintf("connection %s: %s looks for an existing invoice by its reference before creating one (%s), and mapping %q sets invoice.reference to `%s`, which does not read deal.id: "+
+			"a second deal with the same reference and customer is taken for a re-run of the first, its run completes as replayed with the first deal's invoice, and it gets no invoice of its own; "+
+			"make the reference unique per deal (include deal.id, e.g. `\"DS-\" + deal.id`), or set %s: false on target %s, accepting that a re-run after the ERP has forgotten the idempotency key may then create a second invoice",
+			c.Name, which, setting, f.Name(), ref, setting, name))
 	}
 	return out
 }

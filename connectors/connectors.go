@@ -100,6 +100,20 @@ type ConfigWarner interface {
 	ConfigWarnings() []string
 }
 
+// InvoiceReferenceLookup is implemented by targets that can look for an
+// invoice the ERP already has with the invoice's reference (billed to the
+// same customer) before creating one, and take it as the deal's invoice (a
+// replay): a re-run after the ERP has forgotten the idempotency key then
+// makes no second invoice. That holds only while the reference is unique
+// per deal: a second deal with the same reference would be given the
+// first deal's invoice, and none of its own. LooksUpInvoicesByReference
+// reports whether the target is configured to look, and names the target
+// setting that turns the look-up off ("check_reference"), so a connection
+// whose mapping's reference does not read deal.id can be warned about.
+type InvoiceReferenceLookup interface {
+	LooksUpInvoicesByReference() (on bool, setting string)
+}
+
 // WonStageReporter is implemented by sources that report every won deal
 // with one stage value, whatever the CRM account calls its won stages
 // (HubSpot `closedwon`, Salesforce `Closed Won`, Pipedrive `won`). A

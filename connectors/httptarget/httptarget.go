@@ -166,7 +166,17 @@ type Target struct {
 	lookup       bool // LookupInvoices
 }
 
-var _ connectors.Target = (*Target)(nil)
+var (
+	_ connectors.Target                 = (*Target)(nil)
+	_ connectors.InvoiceReferenceLookup = (*Target)(nil)
+)
+
+// LooksUpInvoicesByReference implements connectors.InvoiceReferenceLookup:
+// with lookup_invoices, CreateInvoice takes the customer's invoice with
+// the same reference as the deal's.
+func (t *Target) LooksUpInvoicesByReference() (bool, string) {
+	return t.lookup, "lookup_invoices"
+}
 
 // New makes a Target. Empty fields of cfg take their defaults; AuthValue is
 // resolved here, once. A nil client means a plain &http.Client{} (the

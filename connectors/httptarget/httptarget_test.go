@@ -602,6 +602,13 @@ func TestLookupInvoicesBeforeCreating(t *testing.T) {
 	if res, err := plain.CreateInvoice(ctx, inv, cust, "wf-forgotten-2/invoice"); err != nil || res.Replayed || len(sb.Invoices()) != 3 {
 		t.Fatalf("without lookup_invoices: %+v %v, %d invoices; want a third invoice", res, err, len(sb.Invoices()))
 	}
+	// What config check warns of, with a reference not unique per deal.
+	if on, setting := lookup.LooksUpInvoicesByReference(); !on || setting != "lookup_invoices" {
+		t.Errorf("with lookup_invoices: LooksUpInvoicesByReference() = %v, %q", on, setting)
+	}
+	if on, _ := plain.LooksUpInvoicesByReference(); on {
+		t.Error("without lookup_invoices: LooksUpInvoicesByReference() = true")
+	}
 }
 
 // An API that does not filter by reference lists every invoice: only an

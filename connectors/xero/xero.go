@@ -119,7 +119,17 @@ type Target struct {
 	log    *slog.Logger
 }
 
-var _ connectors.Target = (*Target)(nil)
+var (
+	_ connectors.Target                 = (*Target)(nil)
+	_ connectors.InvoiceReferenceLookup = (*Target)(nil)
+)
+
+// LooksUpInvoicesByReference implements connectors.InvoiceReferenceLookup:
+// with check_reference, CreateInvoice takes the contact's invoice with the
+// same Reference as the deal's.
+func (t *Target) LooksUpInvoicesByReference() (bool, string) {
+	return t.cfg.CheckReference, "check_reference"
+}
 
 // New makes a Target. The client secret is resolved here, once.
 func New(cfg Config, deps Deps) (*Target, error) {

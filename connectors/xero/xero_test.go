@@ -1229,6 +1229,9 @@ func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := setup(t, func(cfg *xero.Config) { cfg.CheckReference = c.checkReference })
+			if on, setting := e.target.LooksUpInvoicesByReference(); on != c.checkReference || setting != "check_reference" {
+				t.Errorf("LooksUpInvoicesByReference() = %v, %q; want %v, check_reference", on, setting, c.checkReference)
+			}
 			inv, beta, made, acme := changed(t, e)
 			res, err := e.target.CreateInvoice(ctx, inv, beta, c.key)
 			if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent {

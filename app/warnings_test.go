@@ -1,0 +1,127 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/config"
+)
+
+// A target that looks invoices up by reference (Xero's check_reference,
+// the http target's lookup_invoices) with a mapping whose reference does
+// not read deal.id: a second deal of the customer would be given the
+// first one's invoice. Warnings name the connection, the target, the
+// expression and both ways out; with the look-up off, a reference that
+// reads deal.id, the built-in or no reference, they say nothing.
+func TestWarningsOfAReferenceNotUniquePerDeal(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	files := []string{
+		write("company.yaml", "name: company\ninvoice:\n  reference: deal.company.name\n"),
+		write("prefixed.yaml", "name: prefixed\ninvoice:\n  reference: '\"DS-\" + deal.id'\n"),
+		write("noref.yaml", "name: noref\ninvoice:\n  memo: deal.name\n"),
+		write("unmapped.yaml", "name: unmapped\ninvoice:\n  reference: \"\"\n"),
+	}
+	conn := func(name, target, mapping string) string {
+		return fmt.Sprintf("  %s:\n    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}\n    target: %s\n    mapping: %q\n    trigger: {won_stages: [won]}\n", name, target, mapping)
+	}
+	yaml := fmt.Sprintf(`
+mappings: {files: [%s], reload_interval: 0}
+targets:
+  books: {type: xero, tenant_id: 0a5d2d8c-1f1e-4c4b-9d6e-3f2a1b0c9d8e, client_id: abc, client_secret: s, token_file: %q}
+  books-unchecked: {type: xero, tenant_id: 0a5d2d8c-1f1e-4c4b-9d6e-3f2a1b0c9d8e, client_id: abc, client_secret: s, token_file: %q, check_reference: false}
+  erp: {type: http, base_url: "https://erp.example.com/api", lookup_invoices: true}
+  erp-plain: {type: http, base_url: "https://erp.example.com/api"}
+connections:
+`, strings.Join(files, ", "), filepath.Join(dir, "t1.json"), filepath.Join(dir, "t2.json"))
+	yaml += conn("xero-company", "books", "company") +
+		conn("xero-unchecked", "books-unchecked", "company") +
+		conn("xero-prefixed", "books", "prefixed") +
+		conn("xero-builtin", "books", "") +
+		conn("xero-noref", "books", "noref") +
+		conn("xero-unmapped", "books", "unmapped") +
+		conn("http-company", "erp", "company") +
+		conn("http-plain", "erp-plain", "company") +
+		conn("http-prefixed", "erp", "prefixed") + `
+  routed:
+    target: erp-plain
+    mapping: company
+    account_targets: {"6083095": books, "15747575": erp-plain}
+    trigger: {won_stages: [won]}
+    source:
+      type: pipedrive
+      webhook_user: dealsync
+      webhook_password: correct-horse
+      accounts:
+        "6083095": {api_token: t}
+        "15747575": {api_token: t}
+  routed-too:
+    target: books
+    mapping: company
+    account_targets: {"6083095": books}
+    trigger: {won_stages: [won]}
+    source:
+      type: pipedrive
+      webhook_user: dealsync
+      webhook_password: correct-horse
+      accounts:
+        "6083095": {api_token: t}
+`
+	cfg, err := config.Load(write("dealsync.yaml", yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "does not read deal.id"
+	want := map[string][]string{
+		"xero-company": {"connection xero-company: target books looks for an existing invoice by its reference", "(check_reference)",
+			"mapping \"company\" sets invoice.reference to `deal.company.name`", "the first deal's invoice", "no invoice of its own",
+			"include deal.id", "set check_reference: false on target books", "a second invoice"},
+		"http-company": {"connection http-company: target erp looks", "(lookup_invoices)", "`deal.company.name`", "set lookup_invoices: false on target erp"},
+		"routed":       {"connection routed: target books (account_targets 6083095) looks", "(check_reference)", "set check_reference: false on target books"},
+		"routed-too":   {"connection routed-too: target books (and account_targets 6083095) looks"},
+	}
+	if n := len(set.Names()); n != 11 {
+		t.Fatalf("%d connections, want 11: %v", n, set.Names())
+	}
+	for _, name := range set.Names() {
+		c, _ := set.Get(name)
+		var got []string
+		for _, w := range Warnings(cfg, c) {
+			if strings.Contains(w, marker) {
+				got = append(got, w)
+			}
+		}
+		wants, warn := want[name]
+		if !warn {
+			if len(got) > 0 {
+				t.Errorf("%s: warned %q", name, got)
+			}
+			continue
+		}
+		if len(got) != 1 {
+			t.Errorf("%s: %d reference warnings, want 1: %q", name, len(got), got)
+			continue
+		}
+		for _, w := range wants {
+			if !strings.Contains(got[0], w) {
+				t.Errorf("%s: warning lacks %q:\n%s", name, w, got[0])
+			}
+		}
+	}
+}

@@ -1,0 +1,62 @@
+package mapping
+
+import "github.com/expr-lang/expr/ast"
+
+// ReferenceExpression is the expression of invoice.reference: the file's,
+// or the built-in `deal.id` when the file sets none; "" when the file
+// leaves the reference unmapped.
+func (m *File) ReferenceExpression() string {
+	if c := m.reference(); c != nil && c.prog != nil {
+		return c.src
+	}
+	return ""
+}
+
+// ReferenceReadsDealID reports whether invoice.reference reads the deal's
+// id (`deal.id`, `deal["id"]`, `deal?.id`) anywhere: `"DS-" + deal.id`
+// and `event.account + "-" + deal.id` do, `deal.company.name` does not.
+// A target that looks an existing invoice up by its reference needs a
+// reference unique per deal, and one that does not read deal.id likely is
+// not: a second deal would be given the first one's invoice. Without a
+// reference (unmapped) it is false.
+func (m *File) ReferenceReadsDealID() bool {
+	c := m.reference()
+	if c == nil || c.prog == nil {
+		return false
+	}
+	found := false
+	root := c.prog.Node()
+	ast.Walk(&root, visitor(func(node ast.Node) {
+		if mem, ok := node.(*ast.MemberNode); ok && isDeal(mem.Node) && isString(mem.Property, "id") {
+			found = true
+		}
+	}))
+	return found
+}
+
+// reference is the compiled invoice.reference, nil if there is none.
+func (m *File) reference() *compiled {
+	for i := range m.header {
+		if m.header[i].spec.key == "reference" {
+			return &m.header[i]
+		}
+	}
+	return nil
+}
+
+// isDeal says whether n is the environment's deal: `deal` or `$env.deal`.
+func isDeal(n ast.Node) bool {
+	switch x := n.(type) {
+	case *ast.IdentifierNode:
+		return x.Value == "deal"
+	case *ast.MemberNode:
+		env, ok := x.Node.(*ast.IdentifierNode)
+		return ok && env.Value == "$env" && isString(x.Property, "deal")
+	}
+	return false
+}
+
+func isString(n ast.Node, s string) bool {
+	str, ok := n.(*ast.StringNode)
+	return ok && str.Value == s
+}
