@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 
 	"go.temporal.io/sdk/client"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/secret"
@@ -69,22 +73,24 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 
-	sandboxL, err := net.Listen("tcp", cfg.Dev.SandboxListen)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox ERP listen %s: %w", cfg.Dev.SandboxListen, err)
-	}
-	intakeL, err := net.Listen("tcp", cfg.Intake.Listen)
-	if err != nil {
-		sandboxL.Close()
-		return nil, fmt.Errorf("intake listen %s: %w", cfg.Intake.Listen, err)
-	}
+	// The sandbox's journal first: its lock is the data dir's, so a second
+	// `dealsync dev` on the same data dir is told so, not that a port it
+	// would share with the first one is in use.
 	journal := ""
 	if !o.InMemory {
 		journal = filepath.Join(cfg.Dev.DataDir, SandboxJournalFile)
 	}
 	if d.Sandbox, err = NewSandbox(cfg, logger, journal); err != nil {
+		return nil, err
+	}
+	sandboxL, err := ListenOn("sandbox ERP", "dev.sandbox_listen", cfg.Dev.SandboxListen)
+	if err != nil {
+		return nil, err
+	}
+	warnSandboxTarget(cfg, sandboxL.Addr().String(), logger)
+	intakeL, err := ListenOn("webhook intake", "intake.listen", cfg.Intake.Listen)
+	if err != nil {
 		sandboxL.Close()
-		intakeL.Close()
 		return nil, err
 	}
 	// URLs a browser and curl reach: a listener on all interfaces is
@@ -168,6 +174,82 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	return d, nil
 }
 
+// ListenOn listens on addr, the value of the config key that sets where
+// what (e.g. "webhook intake") listens. An address that cannot be bound
+// (a port in use, by another dealsync say) is an error naming the key and
+// its environment variable, which is what to change.
+func ListenOn(what, key, addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		env := config.EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		return nil, fmt.Errorf("%s: cannot listen on %s (%s, env %s): %w; is another dealsync (or another program) using it? Stop it, or set %s to a free address",
+			what, addr, key, env, err, key)
+	}
+	return l, nil
+}
+
+// warnSandboxTarget warns when the http target named "sandbox" (the one
+// the dev connections invoice) has a base_url other than addr, where this
+// process serves the sandbox ERP: a `sandbox` target written in the file
+// keeps its base_url when dev.sandbox_listen changes, and its runs would
+// call another port (nothing, or another dealsync's sandbox). It is a
+// warning, not a refusal: the name is not reserved, and a target called
+// sandbox may mean a vendor's sandbox or a `dealsync sandbox` elsewhere.
+func warnSandboxTarget(cfg *config.Config, addr string, logger *slog.Logger) {
+	tc, ok := cfg.Targets["sandbox"]
+	if !ok {
+		return
+	}
+	hc, ok := tc.Spec.(*httptarget.Config)
+	if !ok || sameHostPort(hc.BaseURL, addr) {
+		return
+	}
+	logger.Warn("targets.sandbox.base_url is not the sandbox ERP of dealsync dev: runs of connections with target sandbox will not reach it; "+
+		"set targets.sandbox.base_url (DEALSYNC_TARGETS_SANDBOX_BASE_URL) to its address, or leave targets.sandbox out of the file so that it follows dev.sandbox_listen",
+		slog.String("base_url", hc.BaseURL), slog.String("sandbox_erp", "http://"+config.DialAddr(addr)),
+		slog.String("dev.sandbox_listen", cfg.Dev.SandboxListen))
+}
+
+// sameHostPort reports whether baseURL addresses the server listening on
+// listen: the same port, and the same host, where a listen address on
+// every interface ("", 0.0.0.0, ::) is reached on 127.0.0.1 and localhost
+// is the loopback address. (As the bench's.)
+func sameHostPort(baseURL, listen string) bool {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	lhost, lport, err := net.SplitHostPort(config.DialAddr(listen))
+	if err != nil {
+		return false
+	}
+	if p1, err1 := strconv.Atoi(port); err1 != nil {
+		return false
+	} else if p2, err2 := strconv.Atoi(lport); err2 != nil || p1 != p2 {
+		return false
+	}
+	return sameHost(host, lhost)
+}
+
+func sameHost(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	loopback := func(h string) bool {
+		ip := net.ParseIP(h)
+		return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
+	}
+	ia, ib := net.ParseIP(a), net.ParseIP(b)
+	if ia != nil && ib != nil {
+		return ia.Equal(ib)
+	}
+	return loopback(a) && loopback(b)
+}
+
 // serveUntil runs serve (a server until its context ends); the channel
 // gets its error once it returns.
 func serveUntil(serve func() error) chan error {
@@ -220,10 +302,11 @@ const SandboxJournalFile = "sandbox.jsonl"
 func NewSandbox(cfg *config.Config, logger *slog.Logger, journal string) (*sandbox.Server, error) {
 	s := sandbox.New(sandbox.Options{
 		Faults: sandbox.Faults{
-			ErrorRate:     cfg.Sandbox.ErrorRate,
-			RateLimitRate: cfg.Sandbox.RateLimitRate,
-			RetryAfter:    cfg.Sandbox.RetryAfter,
-			Latency:       cfg.Sandbox.Latency,
+			ErrorRate:        cfg.Sandbox.ErrorRate,
+			RateLimitRate:    cfg.Sandbox.RateLimitRate,
+			RetryAfter:       cfg.Sandbox.RetryAfter,
+			Latency:          cfg.Sandbox.Latency,
+			LostResponseRate: cfg.Sandbox.LostResponseRate,
 		},
 		Logger: logger.With("component", "sandbox-erp"),
 	})

@@ -221,8 +221,14 @@ type Sandbox struct {
 	RateLimitRate float64 `mapstructure:"rate_limit_rate" validate:"min=0,max=1"`
 	// RetryAfter is the Retry-After of the 429 answers.
 	RetryAfter time.Duration `mapstructure:"retry_after" validate:"gte=0"`
-	// Latency is added to every answer.
+	// Latency holds every faultable answer: the request is processed at
+	// once and its answer sent Latency later (dropped if the client has
+	// given up by then, the work done).
 	Latency time.Duration `mapstructure:"latency" validate:"gte=0"`
+	// LostResponseRate is the share of POSTs that are processed (the
+	// customer or invoice created, its idempotency key stored) but
+	// answered 502, as when a proxy loses the answer (0..1).
+	LostResponseRate float64 `mapstructure:"lost_response_rate" validate:"min=0,max=1"`
 }
 
 // Mappings configures the mapping files connections refer to by name.
@@ -411,10 +417,11 @@ func setDefaults(v *viper.Viper) {
 		"dev.sandbox_listen": "127.0.0.1:8090",
 		"dev.retention":      "720h",
 
-		"sandbox.error_rate":      0.0,
-		"sandbox.rate_limit_rate": 0.0,
-		"sandbox.retry_after":     "1s",
-		"sandbox.latency":         "0s",
+		"sandbox.error_rate":         0.0,
+		"sandbox.rate_limit_rate":    0.0,
+		"sandbox.retry_after":        "1s",
+		"sandbox.latency":            "0s",
+		"sandbox.lost_response_rate": 0.0,
 
 		"mappings.files":           []string{},
 		"mappings.dir":             "",

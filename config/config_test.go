@@ -182,6 +182,7 @@ sandbox:
   error_rate: 0.25
   rate_limit_rate: 0.5
   latency: 150ms
+  lost_response_rate: 0.125
 targets:
   erp:
     type: test-target
@@ -231,6 +232,7 @@ func TestFileOverrides(t *testing.T) {
 	equal(t, "workflow.run_timeout", cfg.Workflow.RunTimeout, time.Hour)
 	equal(t, "sandbox", cfg.Sandbox, config.Sandbox{
 		ErrorRate: 0.25, RateLimitRate: 0.5, RetryAfter: time.Second, Latency: 150 * time.Millisecond,
+		LostResponseRate: 0.125,
 	})
 
 	erp, ok := cfg.Targets["erp"]
@@ -278,6 +280,7 @@ func TestEnvOverrides(t *testing.T) {
 	t.Setenv("DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT", "45s")                   // duration
 	t.Setenv("DEALSYNC_TEMPORAL_TLS_ENABLED", "true")                       // bool
 	t.Setenv("DEALSYNC_SANDBOX_ERROR_RATE", "0.1")                          // float
+	t.Setenv("DEALSYNC_SANDBOX_LOST_RESPONSE_RATE", "0.2")                  // float, over the file's
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET", "env:SHOP_SECRET")  // map entry, secret
 	t.Setenv("SHOP_SECRET", "resolved-from-env")                            // what it refers to
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_TRIGGER_WON_STAGES", "won, paid ,") // list (default only)
@@ -293,6 +296,7 @@ func TestEnvOverrides(t *testing.T) {
 	equal(t, "workflow.activity_timeout", cfg.Workflow.ActivityTimeout, 45*time.Second)
 	equal(t, "temporal.tls.enabled", cfg.Temporal.TLS.Enabled, true)
 	equal(t, "sandbox.error_rate", cfg.Sandbox.ErrorRate, 0.1)
+	equal(t, "sandbox.lost_response_rate", cfg.Sandbox.LostResponseRate, 0.2)
 
 	shop := cfg.Connections["shop"]
 	equal(t, "connections.shop.source.secret", reveal(t, shop.Source.Spec.(*testSource).Secret), "resolved-from-env")
@@ -359,6 +363,7 @@ workflow:
 sandbox:
   error_rate: 0.7
   rate_limit_rate: 0.6
+  lost_response_rate: 1.5
 dev:
   retention: 30m
 temporal:
@@ -415,6 +420,7 @@ connections:
 		"workflow.retry.backoff_coefficient":  "must be at least 1",
 		"workflow.retry.maximum_interval":     "must not be less than workflow.retry.initial_interval",
 		"sandbox.rate_limit_rate":             "must not exceed 1",
+		"sandbox.lost_response_rate":          "must be at most 1",
 		"dev.retention":                       "must be at least 1h",
 		"temporal.address":                    "host:port",
 		"temporal.tls.cert_file":              "existing file",

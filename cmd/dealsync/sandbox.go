@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 
@@ -26,7 +27,8 @@ memory, and a restart forgets it, unless --journal names a file to keep it in
 			if err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("listen") {
+			fromFlag := cmd.Flags().Changed("listen")
+			if !fromFlag {
 				listen = cfg.Dev.SandboxListen
 			}
 			logger := app.NewLogger(cfg.Log, os.Stderr)
@@ -35,8 +37,12 @@ memory, and a restart forgets it, unless --journal names a file to keep it in
 				return err
 			}
 			defer sb.Close()
-			l, err := net.Listen("tcp", listen)
-			if err != nil {
+			var l net.Listener
+			if fromFlag {
+				if l, err = net.Listen("tcp", listen); err != nil {
+					return fmt.Errorf("sandbox ERP: cannot listen on %s (--listen): %w", listen, err)
+				}
+			} else if l, err = app.ListenOn("sandbox ERP", "dev.sandbox_listen", listen); err != nil {
 				return err
 			}
 			logger.Info("sandbox ERP listening", "addr", l.Addr().String())

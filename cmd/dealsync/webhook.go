@@ -44,6 +44,9 @@ the way the connection's CRM sends it, with the credentials of the config:
               source's, or those of the company in meta.company_id)
   salesforce  the endpoint token as the token query parameter, text/xml
 
+A delivery whose portal or company has no credential in the connection is
+not sent (exit 2), rather than signed with an empty key.
+
 Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a staging intake.`,
 		Example: `  dealsync webhook send --connection demo examples/closed-won.json
   dealsync webhook send --connection demo --id msg_1 examples/closed-won.json   # again: a retried delivery
@@ -69,9 +72,13 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			d := delivery{req: req, body: body, now: time.Now(), msgID: msgID, public: cfg.Intake.PublicBaseURL}
+			d := delivery{req: req, body: body, now: time.Now(), msgID: msgID, public: cfg.Intake.PublicBaseURL, conn: connection}
 			if err := d.prepare(conn.Source); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("connection %q: %w", connection, err)}
+				var missing *noCredentialError
+				if !errors.As(err, &missing) { // it names the connection
+					err = fmt.Errorf("connection %q: %w", connection, err)
+				}
+				return &exitError{code: 2, err: err}
 			}
 			// The intake answers within its deadline (a CRM read and the
 			// starts of a batch: intake.start_timeout four times, 20 s by
@@ -135,6 +142,17 @@ type delivery struct {
 	now    time.Time
 	msgID  string
 	public string // intake.public_base_url
+	conn   string // the connection's name
+}
+
+// noCredentialError says that the connection has no credential for the
+// delivery's account: nothing to sign it with (never an empty key).
+type noCredentialError struct {
+	account, id, credential, conn, hint string
+}
+
+func (e *noCredentialError) Error() string {
+	return fmt.Sprintf("%s %s has no %s in connection %q (%s)", e.account, e.id, e.credential, e.conn, e.hint)
 }
 
 func (d *delivery) prepare(src config.Component) error {
@@ -155,12 +173,22 @@ func (d *delivery) prepare(src config.Component) error {
 	case *hubspot.Config:
 		ref, name := spec.ClientSecret, "source.client_secret"
 		if ref.IsZero() {
+			// A private app's: the secret of the batch's portal.
 			evs, err := hubspot.DecodeEvents(d.body)
 			if err != nil {
 				return err
 			}
 			portal := evs[0].PortalID.String()
-			ref, name = spec.Accounts[portal].ClientSecret, "source.accounts."+portal+".client_secret"
+			acc, listed := spec.Accounts[portal]
+			if acc.ClientSecret.IsZero() {
+				hint := "source.accounts has no portal " + portal
+				if listed {
+					hint = "source.accounts." + portal + ".client_secret is not set"
+				}
+				return &noCredentialError{account: "portal", id: portal, credential: "client_secret", conn: d.conn,
+					hint: hint + ", nor source.client_secret for a public app"}
+			}
+			ref, name = acc.ClientSecret, "source.accounts."+portal+".client_secret"
 		}
 		key, err := reveal(name, ref)
 		if err != nil {
@@ -181,11 +209,16 @@ func (d *delivery) prepare(src config.Component) error {
 			if err != nil {
 				return fmt.Errorf("not a Pipedrive webhook: %w", err)
 			}
-			acc := spec.Accounts[company]
+			acc, listed := spec.Accounts[company]
 			user, pass, name = acc.WebhookUser, acc.WebhookPassword, "source.accounts."+company+".webhook_password"
-		}
-		if user == "" {
-			return fmt.Errorf("no webhook_user for this delivery's company")
+			if user == "" {
+				hint := "source.accounts has no company " + company
+				if listed {
+					hint = "source.accounts." + company + ".webhook_user is not set"
+				}
+				return &noCredentialError{account: "company", id: company, credential: "webhook_user", conn: d.conn,
+					hint: hint + ", nor source.webhook_user"}
+			}
 		}
 		p, err := reveal(name, pass)
 		if err != nil {
@@ -211,7 +244,12 @@ func (d *delivery) prepare(src config.Component) error {
 	return fmt.Errorf("source type %q: webhook send does not know how its CRM sends", src.Type)
 }
 
+// reveal resolves the secret set at key. An unset one is an error: it
+// would sign with an empty key, or send an empty password.
 func reveal(key string, s secret.Secret) (string, error) {
+	if s.IsZero() {
+		return "", fmt.Errorf("%s is not set", key)
+	}
 	v, err := s.Reveal()
 	if err != nil {
 		return "", fmt.Errorf("%s (%s): %w", key, s.Describe(), err)

@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,6 +157,77 @@ connections:
 		if exitCode(err) != 1 || !strings.Contains(out, "401") {
 			t.Errorf("%s with the wrong secret: exit %d\n%s", conn, exitCode(err), out)
 		}
+	}
+}
+
+// A delivery whose account has no credential in the config is not signed
+// with an empty key (nor sent with an empty password): the command exits 2
+// naming the account, the credential and the connection, and posts nothing.
+func TestWebhookSendRefusesToSignWithoutACredential(t *testing.T) {
+	ctx := context.Background()
+	cfg := writeConfig(t, `
+log: {level: error}
+connections:
+  hs-private:
+    target: sandbox
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      base_url: http://127.0.0.1:9
+      accounts:
+        "77777": {access_token: pat-na1-77777, client_secret: portal-secret}
+        "66666": {access_token: pat-na1-66666}
+  pd:
+    target: sandbox
+    trigger: {won_stages: [won]}
+    source:
+      type: pipedrive
+      base_url: http://127.0.0.1:9
+      accounts:
+        "7654321": {api_token: pd-token, webhook_user: dealsync, webhook_password: pd-secret}
+  pd-no-password:
+    target: sandbox
+    trigger: {won_stages: [won]}
+    source:
+      type: pipedrive
+      base_url: http://127.0.0.1:9
+      webhook_user: dealsync
+      accounts:
+        "7654321": {api_token: pd-token}
+`)
+	// A server that counts what reaches it: nothing must.
+	var reached atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	defer srv.Close()
+	dir := t.TempDir()
+	hubspotFrom := func(portal string) string {
+		return writeFile(t, filepath.Join(dir, "hs-"+portal+".json"), `[{"eventId":1,"subscriptionId":1,"portalId":`+portal+
+			`,"appId":9,"occurredAt":1,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1,"propertyName":"dealstage","propertyValue":"closedwon"}]`)
+	}
+	pipedriveFrom := func(company string) string {
+		return writeFile(t, filepath.Join(dir, "pd-"+company+".json"), `{"data":{"id":88,"status":"won"},"previous":{"status":"open"},"meta":{"action":"change","entity":"deal","entity_id":"88","id":"m-1","company_id":`+company+`,"version":"2.0"}}`)
+	}
+	for _, c := range []struct {
+		name, conn, body, want string
+	}{
+		{"portal not in accounts", "hs-private", hubspotFrom("77778"),
+			`portal 77778 has no client_secret in connection "hs-private" (source.accounts has no portal 77778, nor source.client_secret for a public app)`},
+		{"portal without its secret", "hs-private", hubspotFrom("66666"),
+			`portal 66666 has no client_secret in connection "hs-private" (source.accounts.66666.client_secret is not set`},
+		{"company not in accounts", "pd", pipedriveFrom("1111111"),
+			`company 1111111 has no webhook_user in connection "pd" (source.accounts has no company 1111111, nor source.webhook_user)`},
+		{"user without password", "pd-no-password", pipedriveFrom("7654321"),
+			`connection "pd-no-password": source.webhook_password is not set`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := runOut(ctx, "--config", cfg, "webhook", "send", "--connection", c.conn, "--url", srv.URL+"/webhooks/"+c.conn, c.body)
+			if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("exit %d, %v\n%s\nwant exit 2 saying %s", exitCode(err), err, out, c.want)
+			}
+		})
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("%d deliveries were posted", n)
 	}
 }
 

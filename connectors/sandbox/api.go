@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -31,12 +30,11 @@ const (
 	dateLayout     = "2006-01-02"
 )
 
-// idemEntry is one remembered idempotency key. done is closed when the
-// request that owns the key has finished; stored says it succeeded and
-// reply is its answer.
+// idemEntry is one remembered idempotency key: in progress until stored
+// says its request succeeded, with reply its answer. A key whose request
+// failed is forgotten.
 type idemEntry struct {
 	hash   [sha256.Size]byte
-	done   chan struct{}
 	stored bool
 	reply  reply
 }
@@ -44,10 +42,12 @@ type idemEntry struct {
 // reply is a processed request's answer: its status and either a body or
 // the resource it created, rendered when sent (resources never change),
 // so that a remembered answer keeps no second copy of the resource.
+// retryAfter, if set, is sent as Retry-After (seconds).
 type reply struct {
-	status   int
-	body     []byte
-	resource any
+	status     int
+	body       []byte
+	resource   any
+	retryAfter int
 }
 
 func (r reply) bytes() []byte {
@@ -64,7 +64,7 @@ func failed(status int, msg, field string) reply {
 
 type route struct {
 	handle    http.HandlerFunc
-	faultable bool // ErrorRate, RateLimitRate, Latency
+	faultable bool // ErrorRate, RateLimitRate, Latency, LostResponseRate (POSTs)
 	scripted  bool // Faults.Script (POST /invoices)
 }
 
@@ -102,7 +102,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		// Read the body before the faults: besides the size limit, a
 		// handler whose request body is consumed learns of a client that
-		// hangs up (r.Context() is cancelled), which Latency relies on.
+		// hangs up (r.Context() is cancelled), which Latency relies on to
+		// drop an answer nobody waits for.
 		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -114,10 +115,81 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(raw))
 	}
-	if rt.faultable && s.injectFault(w, r, rt.scripted) {
+	if !rt.faultable {
+		rt.handle(w, r)
 		return
 	}
-	rt.handle(w, r)
+	s.serveFaultable(w, r, rt)
+}
+
+// serveFaultable decides on a fault before any processing, so that a fault
+// creates nothing, and otherwise processes the request; with Latency, the
+// answer (the fault's or the request's) is held for that long after the
+// work is done, and dropped if the client is gone by then: the ERP made
+// the invoice but its answer never arrived.
+func (s *Server) serveFaultable(w http.ResponseWriter, r *http.Request, rt route) {
+	status, f := s.decideFault(rt.scripted)
+	answer := func(w http.ResponseWriter) {
+		if status != 0 {
+			s.writeFault(w, r, status, f.RetryAfter)
+			return
+		}
+		rt.handle(w, r)
+	}
+	if f.Latency <= 0 {
+		answer(w)
+		return
+	}
+	held := &heldAnswer{header: http.Header{}}
+	answer(held)
+	if s.onHold != nil {
+		s.onHold()
+	}
+	t := time.NewTimer(f.Latency)
+	select {
+	case <-t.C:
+		held.sendTo(w)
+	case <-r.Context().Done():
+		t.Stop()
+		s.log.Info("sandbox: client gone before its delayed answer; the request was processed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", held.statusCode()))
+	}
+}
+
+// heldAnswer records an answer to send later.
+type heldAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldAnswer) Header() http.Header { return h.header }
+
+func (h *heldAnswer) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldAnswer) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.body.Write(b)
+}
+
+func (h *heldAnswer) statusCode() int {
+	if h.status == 0 {
+		return http.StatusOK
+	}
+	return h.status
+}
+
+// sendTo sends the recorded answer on w.
+func (h *heldAnswer) sendTo(w http.ResponseWriter) {
+	for k, v := range h.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(h.statusCode())
+	_, _ = w.Write(h.body.Bytes())
 }
 
 func (s *Server) routes(path string) (map[string]route, string) {
@@ -163,10 +235,11 @@ func (s *Server) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.token)) == 1
 }
 
-// injectFault applies latency and decides on a fault before any processing.
-// It reports whether it answered the request.
-func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, scripted bool) bool {
+// decideFault decides the fault of a faultable call (0 for none) and
+// returns the faults it was decided with.
+func (s *Server) decideFault(scripted bool) (int, Faults) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	f := s.faults
 	status, decided := 0, false
 	if scripted && s.scriptPos < len(f.Script) {
@@ -187,26 +260,16 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, scripted bo
 	if status != 0 {
 		s.stats.Faults[status]++
 	}
-	s.mu.Unlock()
+	return status, f
+}
 
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return true // the client is gone
-		}
-	}
-	if status == 0 {
-		return false
-	}
+// writeFault answers an injected fault.
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int, retryAfter time.Duration) {
 	s.log.Info("sandbox: injected fault", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status))
 	if status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(f.RetryAfter)))
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
 	}
 	writeError(w, status, "sandbox: injected fault: "+http.StatusText(status), "")
-	return true
 }
 
 func retryAfterSeconds(d time.Duration) int {
@@ -267,10 +330,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst 
 	}
 
 	ref := idemRef{scope: scope, key: key, hash: sha256.Sum256(canon)}
-	rp, replayed, err := s.idempotent(r.Context(), ref, func() reply { return process(ref) })
-	if err != nil {
-		return // the client went away while waiting for the key
-	}
+	rp, replayed := s.idempotent(ref, func() reply { return process(ref) })
 	if !replayed && rp.status >= 200 && rp.status <= 299 && s.lostResponse() {
 		s.log.Info("sandbox: injected fault: response lost after processing", slog.String("path", r.URL.Path), slog.Int("status", rp.status))
 		writeError(w, http.StatusBadGateway, "sandbox: injected fault: response lost after processing", "")
@@ -280,61 +340,60 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, scope string, dst 
 		s.log.Info("sandbox: idempotent replay", slog.String("path", r.URL.Path), slog.String("key", key))
 		w.Header().Set(replayedHeader, "true")
 	}
+	if rp.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(rp.retryAfter))
+	}
 	writeRaw(w, rp.status, rp.bytes())
 }
 
-// idempotent runs process at most once per key and body; see the package
-// documentation.
-func (s *Server) idempotent(ctx context.Context, ref idemRef, process func() reply) (rp reply, replayed bool, err error) {
-	k, hash := ref.id(), ref.hash
-	var e *idemEntry
-	for {
-		s.mu.Lock()
-		cur, ok := s.idem[k]
-		if !ok {
-			e = &idemEntry{hash: hash, done: make(chan struct{})}
-			s.idem[k] = e
-			s.mu.Unlock()
-			break
-		}
-		if cur.hash != hash {
-			s.mu.Unlock()
-			return failed(http.StatusUnprocessableEntity, "Idempotency-Key reused with a different request body", ""), false, nil
-		}
-		if cur.stored {
-			s.stats.IdempotentReplays++
-			rp := cur.reply
-			s.mu.Unlock()
-			return rp, true, nil
-		}
-		s.mu.Unlock()
-		if s.onWait != nil {
-			s.onWait()
-		}
-		select {
-		case <-cur.done: // stored, or released after a failure: look again
-		case <-ctx.Done():
-			return reply{}, false, ctx.Err()
-		}
-	}
+// keyInProgress is the answer to a request whose idempotency key's first
+// request is still in progress.
+var keyInProgress = reply{
+	status:     http.StatusConflict,
+	body:       errorJSON("a request with this "+idemHeader+" is in progress; retry it later", ""),
+	retryAfter: 1,
+}
 
-	ok := false
+// idempotent runs process at most once per key and body; see the package
+// documentation. A key in progress is answered 409 at once (keyInProgress).
+func (s *Server) idempotent(ref idemRef, process func() reply) (rp reply, replayed bool) {
+	k, hash := ref.id(), ref.hash
+	s.mu.Lock()
+	cur, ok := s.idem[k]
+	switch {
+	case ok && cur.hash != hash:
+		s.mu.Unlock()
+		return failed(http.StatusUnprocessableEntity, "Idempotency-Key reused with a different request body", ""), false
+	case ok && cur.stored:
+		s.stats.IdempotentReplays++
+		rp := cur.reply
+		s.mu.Unlock()
+		return rp, true
+	case ok:
+		s.stats.KeysInProgress++
+		s.mu.Unlock()
+		return keyInProgress, false
+	}
+	e := &idemEntry{hash: hash}
+	s.idem[k] = e
+	s.mu.Unlock()
+
+	ok = false
 	defer func() {
 		s.mu.Lock()
 		if ok && rp.status >= 200 && rp.status <= 299 {
 			e.stored, e.reply = true, rp
 		} else {
-			delete(s.idem, k)
+			delete(s.idem, k) // released: a panic or a refusal
 		}
 		s.mu.Unlock()
-		close(e.done)
 	}()
-	if s.slowProcess > 0 {
-		time.Sleep(s.slowProcess)
+	if s.beforeProcess != nil {
+		s.beforeProcess()
 	}
 	rp = process()
 	ok = true
-	return rp, false, nil
+	return rp, false
 }
 
 func (s *Server) postCustomer(w http.ResponseWriter, r *http.Request) {
@@ -456,7 +515,7 @@ func (s *Server) validateInvoice(b httptarget.InvoiceBody) (field, msg string) {
 		return "lines", "must have at least one line"
 	}
 	minor := cur.MinorUnits()
-	sum := decimal.Zero
+	sum, taxSum := decimal.Zero, decimal.Zero
 	for i, l := range b.Lines {
 		f := fmt.Sprintf("lines[%d].", i)
 		q, field, msg := number(f+"quantity", l.Quantity, true, -1)
@@ -471,10 +530,12 @@ func (s *Server) validateInvoice(b httptarget.InvoiceBody) (field, msg string) {
 		if field != "" {
 			return field, msg
 		}
-		if _, field, msg := number(f+"tax_rate", l.TaxRate, false, -1); field != "" {
+		rate, field, msg := number(f+"tax_rate", l.TaxRate, false, -1)
+		if field != "" {
 			return field, msg
 		}
-		if _, field, msg := number(f+"tax_amount", l.TaxAmount, false, minor); field != "" {
+		taxAmt, field, msg := number(f+"tax_amount", l.TaxAmount, false, minor)
+		if field != "" {
 			return field, msg
 		}
 		amt, field, msg := number(f+"amount", l.Amount, true, minor)
@@ -484,7 +545,13 @@ func (s *Server) validateInvoice(b httptarget.InvoiceBody) (field, msg string) {
 		if want := cur.Round(q.Mul(up).Sub(disc)); !amt.Equal(want) {
 			return f + "amount", fmt.Sprintf("is %s but quantity × unit_price − discount is %s", l.Amount, cur.Format(want))
 		}
+		// As model.Invoice.ComputeTotals: the currency-rounded amount ×
+		// rate / 100, half away from zero (Shift is exact, Div is not).
+		if want := cur.Round(amt.Mul(rate).Shift(-2)); !taxAmt.Equal(want) {
+			return f + "tax_amount", fmt.Sprintf("is %s but amount × tax_rate / 100 is %s", orNone(l.TaxAmount), cur.Format(want))
+		}
 		sum = sum.Add(amt)
+		taxSum = taxSum.Add(taxAmt)
 	}
 	subtotal, field, msg := number("subtotal", b.Subtotal, true, minor)
 	if field != "" {
@@ -497,6 +564,9 @@ func (s *Server) validateInvoice(b httptarget.InvoiceBody) (field, msg string) {
 	if field != "" {
 		return field, msg
 	}
+	if !tax.Equal(taxSum) {
+		return "tax_total", fmt.Sprintf("is %s but the lines' tax_amount add up to %s", b.TaxTotal, cur.Format(taxSum))
+	}
 	total, field, msg := number("total", b.Total, true, minor)
 	if field != "" {
 		return field, msg
@@ -505,6 +575,14 @@ func (s *Server) validateInvoice(b httptarget.InvoiceBody) (field, msg string) {
 		return "total", fmt.Sprintf("is %s but subtotal + tax_total is %s", b.Total, cur.Format(want))
 	}
 	return "", ""
+}
+
+// orNone shows an optional value that may be empty.
+func orNone(v string) string {
+	if strings.TrimSpace(v) == "" {
+		return "empty"
+	}
+	return v
 }
 
 // number parses a decimal string. An optional empty value is zero; places

@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -157,6 +159,74 @@ func TestLatency(t *testing.T) {
 	}
 	if err := get("/invoices", time.Minute); err != nil {
 		t.Errorf("GET /invoices: %v: it must not be delayed", err)
+	}
+}
+
+// Latency holds the answer, not the request: the invoice is made at once,
+// and a client that gives up before the answer is due (its timeout
+// shorter than the latency) leaves it made, as when a slow ERP's answer
+// never arrives; its retry with the same key gets the replay, not a
+// second invoice. The hold is observed through a hook, not timed.
+func TestLatencyHoldsTheAnswerNotTheWork(t *testing.T) {
+	s := New(Options{})
+	holding := make(chan struct{}, 1)
+	s.onHold = func() { holding <- struct{}{} }
+	h := serve(t, s)
+	cus := h.customer("c1")
+	s.SetFaults(Faults{Latency: time.Hour})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body, _ := json.Marshal(invoice(cus))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/invoices", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "k")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := h.srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-holding // the answer is being held
+	created := s.Invoices()
+	if len(created) != 1 {
+		t.Fatalf("%d invoices while the answer is held, want 1: latency must delay the answer, not the work", len(created))
+	}
+	cancel() // the client gives up
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("client: %v, want it to have given up without an answer", err)
+	}
+
+	s.SetFaults(Faults{})
+	a := h.call("POST", "/invoices", "k", invoice(cus))
+	var inv Invoice
+	a.decode(t, &inv)
+	if a.status != http.StatusCreated || a.header.Get(replayedHeader) != "true" || inv.ID != created[0].ID {
+		t.Errorf("retry: %d replayed=%q %s, want the replay of %s", a.status, a.header.Get(replayedHeader), a.body, created[0].ID)
+	}
+	if n := len(s.Invoices()); n != 1 {
+		t.Errorf("%d invoices after the retry, want 1", n)
+	}
+}
+
+// A fault's answer is held too, and a fault creates nothing.
+func TestLatencyHoldsAFault(t *testing.T) {
+	s := New(Options{})
+	holding := make(chan struct{}, 1)
+	s.onHold = func() { holding <- struct{}{} }
+	h := serve(t, s)
+	cus := h.customer("c1")
+	s.SetFaults(Faults{Latency: time.Nanosecond, Script: []int{503}})
+	a := h.call("POST", "/invoices", "k", invoice(cus))
+	select {
+	case <-holding:
+	default:
+		t.Errorf("the fault's answer was not held")
+	}
+	if a.status != http.StatusServiceUnavailable || len(s.Invoices()) != 0 {
+		t.Errorf("scripted 503 under latency: %d %s, %d invoices", a.status, a.body, len(s.Invoices()))
 	}
 }
 

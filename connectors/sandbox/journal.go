@@ -153,9 +153,7 @@ func (s *Server) restore(line []byte) error {
 		s.addInvoice(inv)
 		created = inv
 	}
-	done := make(chan struct{})
-	close(done)
-	s.idem[ref.id()] = &idemEntry{hash: ref.hash, done: done, stored: true, reply: reply{status: http.StatusCreated, resource: created}}
+	s.idem[ref.id()] = &idemEntry{hash: ref.hash, stored: true, reply: reply{status: http.StatusCreated, resource: created}}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -150,22 +151,25 @@ func TestJournalRefusesADamagedLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := strings.SplitAfter(string(lines), "\n")[1]
+	first, second := strings.SplitAfter(string(lines), "\n")[0], strings.SplitAfter(string(lines), "\n")[1]
 
-	for name, content := range map[string]string{
-		"not JSON":        "{\"scope\":\"/customers\"}\nnot json\n",
-		"out of sequence": second, // CUS-0002 without CUS-0001
-		"no record":       `{"scope":"/invoices","idempotency_key":"k","request_hash":"` + strings.Repeat("00", 32) + `"}` + "\n",
-		"long hash":       `{"scope":"/invoices","idempotency_key":"k","request_hash":"` + strings.Repeat("00", 40) + `"}` + "\n",
+	for name, c := range map[string]struct {
+		content string
+		line    int // the line the error names
+	}{
+		"not JSON":        {first + "not json\n", 2}, // a valid first line: the damage is on the second
+		"out of sequence": {second, 1},               // CUS-0002 without CUS-0001
+		"no record":       {`{"scope":"/invoices","idempotency_key":"k","request_hash":"` + strings.Repeat("00", 32) + `"}` + "\n", 1},
+		"long hash":       {`{"scope":"/invoices","idempotency_key":"k","request_hash":"` + strings.Repeat("00", 40) + `"}` + "\n", 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
-			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			if err := os.WriteFile(path, []byte(c.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			err := New(Options{}).OpenJournal(path)
-			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line ") {
-				t.Errorf("OpenJournal = %v, want an error naming the file and the line", err)
+			if want := fmt.Sprintf("%s line %d:", path, c.line); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("OpenJournal = %v, want an error naming the file and the line (%q)", err, want)
 			}
 		})
 	}

@@ -38,10 +38,21 @@
 // successful (2xx) answers are stored: a request refused by validation
 // releases its key, as Stripe does, so it is evaluated afresh next time.
 //
-// Concurrent requests with one key create at most one resource: a request
-// that finds its key in flight WAITS for the first to finish (never 409),
-// then gets the replay, or is processed itself if the first one failed. A
-// different body under an in-flight key is refused with 422 at once.
+// A request whose key is still in progress (the first request with it has
+// not been answered yet: a client's retry after its attempt timed out) is
+// answered 409 {"error":{"message":"a request with this Idempotency-Key is
+// in progress; retry it later"}} with "Retry-After: 1", as the draft and
+// Stripe answer it, and creates nothing; asked again once the first has
+// finished, it gets the replay (or, if the first failed, is processed).
+// A different body under an in-flight key is refused with 422.
+//
+// # Validation
+//
+// POST /invoices is refused with 422 naming the field when a line's amount
+// is not quantity × unit_price − discount, or its tax_amount is not
+// amount × tax_rate / 100, each rounded to the currency's minor units half
+// away from zero as model.Invoice.ComputeTotals rounds them; or when
+// subtotal, tax_total or total is not the sum it stands for.
 //
 // # Faults
 //
@@ -50,6 +61,12 @@
 // RateLimitRate and Latency apply to every POST and to GET /customers[/{id}];
 // LostResponseRate applies to POSTs. GET /invoices[/{id}] and /healthz are
 // never faulted: they are how people and tests inspect the ERP.
+//
+// Latency holds the answer, not the request: the request is processed at
+// once (an invoice is created, its key stored) and its answer sent Latency
+// later, or never if the client has gone by then, as when a slow ERP or
+// network outlasts the client's timeout; the client's retry with the same
+// key then gets the replay.
 package sandbox
 
 import (
@@ -74,7 +91,9 @@ type Faults struct {
 	// RetryAfter is the value of Retry-After on 429 (whole seconds, rounded
 	// up, at least 1).
 	RetryAfter time.Duration
-	// Latency is added to every faultable API call.
+	// Latency holds the answer of every faultable API call (a fault's
+	// too): the request is processed first, and its answer is dropped if
+	// the client is gone by the time it is due.
 	Latency time.Duration
 	// Script forces the status of the first len(Script) POST /invoices
 	// calls (e.g. []int{503, 429}) before the rates apply; deterministic
@@ -128,6 +147,9 @@ type Stats struct {
 	CustomersCreated  int
 	InvoicesCreated   int
 	IdempotentReplays int
+	// KeysInProgress counts requests answered 409 because the first
+	// request with their idempotency key was still in progress.
+	KeysInProgress int
 }
 
 // Server is the sandbox ERP. Its methods are safe for concurrent use.
@@ -155,12 +177,12 @@ type Server struct {
 	journalClosed bool
 	journalEnd    int64
 
-	// slowProcess, set by tests before use, widens the window in which
-	// requests with the same key overlap.
-	slowProcess time.Duration
-	// onWait, set by tests before use, is called when a request starts
-	// waiting for the one in flight under its key.
-	onWait func()
+	// beforeProcess, set by tests before serving, is called when a
+	// request that holds its idempotency key starts being processed.
+	beforeProcess func()
+	// onHold, set by tests before serving, is called when an answer starts
+	// being held for Latency, its request processed.
+	onHold func()
 }
 
 // New makes a sandbox with no data, kept in memory until OpenJournal.

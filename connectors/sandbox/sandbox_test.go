@@ -13,9 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/httptarget"
+	"github.com/dealsync/dealsync/model"
 )
 
 type harness struct {
@@ -26,7 +29,12 @@ type harness struct {
 
 func start(t *testing.T, o Options) *harness {
 	t.Helper()
-	s := New(o)
+	return serve(t, New(o))
+}
+
+// serve serves s (whose test hooks are set) for the test.
+func serve(t *testing.T, s *Server) *harness {
+	t.Helper()
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &harness{t: t, s: s, srv: srv}
@@ -205,16 +213,18 @@ func TestKeyReusedWithDifferentBody(t *testing.T) {
 	}
 }
 
+// Many requests with one key at once create one invoice: each is answered
+// the creation (fresh or replayed) or, while the first is in progress, 409.
 func TestConcurrentSameKeyCreatesOne(t *testing.T) {
 	h := start(t, Options{})
 	cus := h.customer("c1")
-	h.s.slowProcess = 50 * time.Millisecond // every request arrives while the first is in flight
 	body, _ := json.Marshal(invoice(cus))
 	const n = 50
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		ids      = map[string]int{}
+		statuses = map[int]int{}
 		replayed atomic.Int32
 		startGun = make(chan struct{})
 	)
@@ -230,9 +240,15 @@ func TestConcurrentSameKeyCreatesOne(t *testing.T) {
 				return
 			}
 			defer resp.Body.Close()
+			mu.Lock()
+			statuses[resp.StatusCode]++
+			mu.Unlock()
+			if resp.StatusCode != http.StatusCreated {
+				return
+			}
 			var inv Invoice
-			if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&inv) != nil {
-				t.Errorf("status %d", resp.StatusCode)
+			if err := json.NewDecoder(resp.Body).Decode(&inv); err != nil {
+				t.Error(err)
 				return
 			}
 			if resp.Header.Get("Idempotent-Replayed") == "true" {
@@ -248,70 +264,73 @@ func TestConcurrentSameKeyCreatesOne(t *testing.T) {
 	if got := h.s.Invoices(); len(got) != 1 {
 		t.Fatalf("%d invoices created, want 1", len(got))
 	}
-	if len(ids) != 1 || ids[h.s.Invoices()[0].ID] != n {
+	created := statuses[http.StatusCreated]
+	if created+statuses[http.StatusConflict] != n || created == 0 {
+		t.Errorf("statuses %v: want only 201 and 409, at least one 201", statuses)
+	}
+	if len(ids) != 1 || ids[h.s.Invoices()[0].ID] != created {
 		t.Errorf("answers by id = %v", ids)
 	}
-	if replayed.Load() != n-1 {
-		t.Errorf("%d replays, want %d", replayed.Load(), n-1)
+	if int(replayed.Load()) != created-1 {
+		t.Errorf("%d replays among %d creations, want %d", replayed.Load(), created, created-1)
+	}
+	if st := h.s.Stats(); st.KeysInProgress != statuses[http.StatusConflict] {
+		t.Errorf("KeysInProgress = %d, %d answered 409", st.KeysInProgress, statuses[http.StatusConflict])
 	}
 }
 
-// The waiting path, deterministically: a second request arriving while the
-// first is being processed waits and gets the replay; after a failure the
-// key is released and the next request is processed.
-func TestIdempotentWaitsForInFlight(t *testing.T) {
+// A request whose key is still in progress is answered 409 with
+// Retry-After at once, as the IETF draft and Stripe answer it, and creates
+// nothing; asked again once the first is done, it gets the replay. A
+// different body under the key in progress is 422. After a failure the key
+// is released and the next request is processed.
+func TestKeyInProgressIs409(t *testing.T) {
 	s := New(Options{})
-	var waits atomic.Int32
-	s.onWait = func() { waits.Add(1) }
-	hash := sha256.Sum256([]byte("body"))
-	release := make(chan struct{})
-	var calls atomic.Int32
-	slow := func() reply {
-		calls.Add(1)
-		<-release
-		return reply{status: http.StatusCreated, resource: map[string]string{"id": "X"}}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var processing atomic.Int32
+	s.beforeProcess = func() {
+		if processing.Add(1) == 2 { // the customer's is first
+			close(entered)
+			<-release
+		}
 	}
-	type res struct {
-		status   int
-		body     string
-		replayed bool
+	h := serve(t, s)
+	cus := h.customer("c1")
+	first := make(chan answer, 1)
+	go func() { first <- h.call("POST", "/invoices", "k", invoice(cus)) }()
+	<-entered // the first request holds the key
+
+	a := h.call("POST", "/invoices", "k", invoice(cus))
+	if a.status != http.StatusConflict || a.header.Get("Retry-After") != "1" || a.header.Get(replayedHeader) != "" {
+		t.Errorf("key in progress: %d Retry-After=%q replayed=%q %s", a.status, a.header.Get("Retry-After"), a.header.Get(replayedHeader), a.body)
 	}
-	results := make(chan res, 2)
-	ask := func() {
-		rp, r, _ := s.idempotent(context.Background(), idemRef{key: "k", hash: hash}, slow)
-		results <- res{rp.status, string(rp.bytes()), r}
+	if d := a.errorDetail(t); !strings.Contains(d.Message, "in progress") {
+		t.Errorf("409 message %q does not say the request is in progress", d.Message)
 	}
-	go ask()
-	for calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	other := invoice(cus)
+	other.Memo = "changed"
+	if a := h.call("POST", "/invoices", "k", other); a.status != http.StatusUnprocessableEntity {
+		t.Errorf("different body while in progress: %d %s", a.status, a.body)
 	}
-	go ask()
-	for waits.Load() == 0 { // the second request waits for the first
-		time.Sleep(time.Millisecond)
-	}
-	// A different body under the in-flight key is refused at once.
-	if rp, _, _ := s.idempotent(context.Background(), idemRef{key: "k", hash: sha256.Sum256([]byte("other"))}, slow); rp.status != http.StatusUnprocessableEntity {
-		t.Errorf("different body while in flight: %d", rp.status)
-	}
-	// A waiter gives up with its context.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, _, err := s.idempotent(ctx, idemRef{key: "k", hash: hash}, slow); err == nil {
-		t.Errorf("waiter did not give up with its context")
+	if n := len(s.Invoices()); n != 0 {
+		t.Fatalf("%d invoices while the first request is held, want 0", n)
 	}
 	close(release)
-	a, b := <-results, <-results
-	if a.replayed == b.replayed || a.body != `{"id":"X"}` || b.body != a.body || a.status != 201 || b.status != 201 {
-		t.Errorf("results %+v %+v: want one fresh, one replay of the same answer", a, b)
+	if a := <-first; a.status != http.StatusCreated || a.header.Get(replayedHeader) != "" {
+		t.Fatalf("first: %d %s", a.status, a.body)
 	}
-	if calls.Load() != 1 {
-		t.Errorf("processed %d times", calls.Load())
+	if a := h.call("POST", "/invoices", "k", invoice(cus)); a.status != http.StatusCreated || a.header.Get(replayedHeader) != "true" {
+		t.Errorf("asked again once done: %d replayed=%q %s", a.status, a.header.Get(replayedHeader), a.body)
+	}
+	if st := s.Stats(); st.KeysInProgress != 1 || st.InvoicesCreated != 1 || st.IdempotentReplays != 1 {
+		t.Errorf("stats = %+v", st)
 	}
 
+	hash := sha256.Sum256([]byte("body"))
+	var calls atomic.Int32
 	failing := func() reply { calls.Add(1); return failed(http.StatusUnprocessableEntity, "no", "") }
-	calls.Store(0)
 	for range 2 {
-		if rp, r, _ := s.idempotent(context.Background(), idemRef{key: "k2", hash: hash}, failing); rp.status != 422 || r {
+		if rp, r := s.idempotent(idemRef{key: "k2", hash: hash}, failing); rp.status != 422 || r {
 			t.Errorf("failing: %d replayed=%v", rp.status, r)
 		}
 	}
@@ -339,6 +358,14 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"subtotal", func(b *httptarget.InvoiceBody) { b.Subtotal = "291.00" }},
 		{"total", func(b *httptarget.InvoiceBody) { b.Total = "290.00" }},
 		{"tax_total", func(b *httptarget.InvoiceBody) { b.TaxTotal = "" }},
+		// Tax: 19 % of 200.00 is 38.00; the totals still add up.
+		{"lines[0].tax_amount", func(b *httptarget.InvoiceBody) {
+			b.Lines[0].TaxAmount, b.TaxTotal, b.Total = "38.01", "38.01", "328.01"
+		}},
+		{"lines[0].tax_amount", func(b *httptarget.InvoiceBody) { b.Lines[0].TaxAmount, b.TaxTotal, b.Total = "", "0.00", "290.00" }},
+		{"lines[1].tax_amount", func(b *httptarget.InvoiceBody) { b.Lines[1].TaxAmount, b.TaxTotal, b.Total = "1.00", "39.00", "329.00" }},
+		{"lines[0].tax_amount", func(b *httptarget.InvoiceBody) { b.Lines[0].TaxRate = "20" }},
+		{"tax_total", func(b *httptarget.InvoiceBody) { b.TaxTotal, b.Total = "39.00", "329.00" }},
 	} {
 		b := invoice(cus)
 		key := fmt.Sprintf("v-%d", i)
@@ -437,5 +464,133 @@ func TestCustomerExternalIDIsUnique(t *testing.T) {
 	}
 	if st := h.s.Stats(); st.CustomersCreated != 3 || len(h.s.Customers()) != 3 {
 		t.Errorf("%d customers created, %d stored; want 3", st.CustomersCreated, len(h.s.Customers()))
+	}
+}
+
+// The sandbox checks tax as model.Invoice.ComputeTotals computes it, so
+// that a regression in ComputeTotals or in the http target's body fails
+// against it: invoices computed by ComputeTotals and written by
+// httptarget.NewInvoiceBody are accepted, in currencies with 2, 0 and 3
+// minor units, with tax amounts that round half away from zero; the same
+// bodies with a tax amount rounded otherwise are refused, naming it.
+func TestTaxIsCheckedAsComputeTotalsComputesIt(t *testing.T) {
+	h := start(t, Options{})
+	cus := h.customer("c1")
+	d := func(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+	line := func(q, price, disc, rate string) model.InvoiceLine {
+		return model.InvoiceLine{Description: "x", Quantity: d(q), UnitPrice: d(price), Discount: d(disc), TaxRate: d(rate)}
+	}
+	for i, c := range []struct {
+		currency string
+		lines    []model.InvoiceLine
+		// line is the one whose tax rounds half away from zero, and
+		// truncated what truncating (or rounding half to even) makes of it.
+		line      int
+		truncated string
+	}{
+		{"EUR", []model.InvoiceLine{
+			line("3", "19.99", "0", "19"),   // 59.97 × 19 % = 11.3943 → 11.39
+			line("1", "0.10", "0", "5"),     // 0.10 × 5 % = 0.005 → 0.01
+			line("2", "33.335", "0", "7.7"), // 66.67 × 7.7 % = 5.13359 → 5.13
+			line("1", "66.70", "10.005", "0"),
+		}, 1, "0.00"},
+		{"JPY", []model.InvoiceLine{
+			line("1", "1050", "0", "10"), // 105
+			line("1", "50", "0", "1"),    // 0.5 → 1
+		}, 1, "0"},
+		{"KWD", []model.InvoiceLine{
+			line("1", "1.250", "0", "0.2"), // 0.0025 → 0.003
+			line("4", "2.5", "0", "5"),     // 0.5
+		}, 0, "0.002"},
+	} {
+		inv := model.Invoice{
+			Reference: fmt.Sprintf("TAX-%d", i), Currency: model.Currency(c.currency),
+			IssueDate: model.NewDate(2025, 3, 1), DueDate: model.NewDate(2025, 3, 31), Lines: c.lines,
+		}
+		inv.ComputeTotals()
+		body := httptarget.NewInvoiceBody(inv, cus)
+		if a := h.call("POST", "/invoices", fmt.Sprintf("tax-%d", i), body); a.status != http.StatusCreated {
+			t.Errorf("%s invoice computed by ComputeTotals: %d %s", c.currency, a.status, a.body)
+		}
+
+		// The half-way tax amount rounded down, the totals following it.
+		bad := httptarget.NewInvoiceBody(inv, cus)
+		bad.Lines = append([]httptarget.LineBody(nil), bad.Lines...)
+		cur := model.Currency(c.currency)
+		was := d(bad.Lines[c.line].TaxAmount)
+		bad.Lines[c.line].TaxAmount = c.truncated
+		tax := inv.TaxTotal.Sub(was).Add(d(c.truncated))
+		bad.TaxTotal, bad.Total = cur.Format(tax), cur.Format(inv.Subtotal.Add(tax))
+		a := h.call("POST", "/invoices", fmt.Sprintf("tax-bad-%d", i), bad)
+		want := fmt.Sprintf("lines[%d].tax_amount", c.line)
+		if d := a.errorDetail(t); a.status != http.StatusUnprocessableEntity || d.Field != want {
+			t.Errorf("%s with %s = %s: %d %s, want 422 naming %s", c.currency, want, c.truncated, a.status, a.body, want)
+		}
+	}
+	if n := len(h.s.Invoices()); n != 3 {
+		t.Errorf("%d invoices, want the 3 computed by ComputeTotals", n)
+	}
+}
+
+// The http target takes the sandbox's 409 for a key in progress as the
+// IETF draft's: it asks again (after Retry-After) and gets the first
+// request's invoice as a replay; one invoice in all.
+func TestHTTPTargetAsksAgainWhileTheKeyIsInProgress(t *testing.T) {
+	s := New(Options{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var processing atomic.Int32
+	s.beforeProcess = func() {
+		if processing.Add(1) == 2 { // the invoice's, after the customer's
+			close(entered)
+			<-release
+		}
+	}
+	conflicted := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &heldAnswer{header: http.Header{}}
+		s.Handler().ServeHTTP(rec, r)
+		if rec.statusCode() == http.StatusConflict {
+			select {
+			case conflicted <- struct{}{}:
+			default:
+			}
+		}
+		rec.sendTo(w)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, Name: "sandbox"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := model.Invoice{
+		Reference: "DEAL-1", Customer: model.Customer{ExternalID: "c1", Name: "Acme"}, Currency: "EUR",
+		IssueDate: model.NewDate(2025, 3, 1), DueDate: model.NewDate(2025, 3, 31),
+		Lines: []model.InvoiceLine{{Description: "x", Quantity: decimal.NewFromInt(2), UnitPrice: decimal.RequireFromString("9.99"), TaxRate: decimal.NewFromInt(19)}},
+	}
+	inv.ComputeTotals()
+	ctx := context.Background()
+	cus, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "cus-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		res connectors.InvoiceResult
+		err error
+	}
+	first, second := make(chan result, 1), make(chan result, 1)
+	go func() { r, err := tg.CreateInvoice(ctx, inv, cus, "inv-1"); first <- result{r, err} }()
+	<-entered // the first attempt is being processed
+	go func() { r, err := tg.CreateInvoice(ctx, inv, cus, "inv-1"); second <- result{r, err} }()
+	<-conflicted // the second was answered 409
+	close(release)
+	a, b := <-first, <-second
+	if a.err != nil || b.err != nil {
+		t.Fatalf("first: %v; second: %v", a.err, b.err)
+	}
+	if a.res.Replayed || !b.res.Replayed || a.res.InvoiceID != b.res.InvoiceID {
+		t.Errorf("first %+v, second %+v: want one invoice, the second a replay", a.res, b.res)
+	}
+	if n := len(s.Invoices()); n != 1 {
+		t.Errorf("%d invoices, want 1", n)
 	}
 }

@@ -1,0 +1,179 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/devserver"
+)
+
+// devConfig loads yaml (with %s for the data dir) as `dealsync dev` does.
+func devConfig(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "dealsync.yaml")
+	if err := os.WriteFile(f, []byte(fmt.Sprintf(yaml, filepath.Join(dir, "data"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f, config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// taken holds a loopback port for the test and returns its address.
+func taken(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	addrs, err := devserver.FreeAddrs("127.0.0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs[0]
+}
+
+// A port in use says which setting to change: the config key and its
+// environment variable. (Both fail before the Temporal server starts.)
+func TestStartDevNamesTheSettingOfAPortInUse(t *testing.T) {
+	for _, c := range []struct {
+		name, key, env  string
+		sandbox, intake string
+	}{
+		{"sandbox", "dev.sandbox_listen", "DEALSYNC_DEV_SANDBOX_LISTEN", taken(t), freeAddr(t)},
+		{"intake", "intake.listen", "DEALSYNC_INTAKE_LISTEN", freeAddr(t), taken(t)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := devConfig(t, "dev: {data_dir: %s}\nlog: {level: error}\n")
+			cfg.Dev.SandboxListen, cfg.Intake.Listen = c.sandbox, c.intake
+			_, err := StartDev(context.Background(), cfg, slog.New(slog.DiscardHandler), DevOptions{InMemory: true})
+			if err == nil {
+				t.Fatal("StartDev with a port in use succeeded")
+			}
+			for _, want := range []string{c.key, c.env, "address already in use"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not name %q: %v", want, err)
+				}
+			}
+		})
+	}
+}
+
+// A second `dealsync dev` on a data dir (whose sandbox journal another
+// holds) is told so, before it tries the ports the first one holds.
+func TestSecondDevOnADataDirIsToldSoNotOfAPort(t *testing.T) {
+	cfg := devConfig(t, "dev: {data_dir: %s}\nlog: {level: error}\n")
+	cfg.Dev.SandboxListen, cfg.Intake.Listen = taken(t), taken(t) // the first one's
+	if err := os.MkdirAll(cfg.Dev.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	first := sandbox.New(sandbox.Options{})
+	if err := first.OpenJournal(filepath.Join(cfg.Dev.DataDir, SandboxJournalFile)); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	_, err := StartDev(context.Background(), cfg, slog.New(slog.DiscardHandler), DevOptions{})
+	if err == nil || !strings.Contains(err.Error(), "in use by another process (another dealsync dev on the same data dir") ||
+		strings.Contains(err.Error(), "listen") {
+		t.Fatalf("second dev on the data dir: %v, want the journal's lock named, not a port", err)
+	}
+}
+
+// A `sandbox` target written in the file keeps its base_url when the
+// sandbox ERP listens elsewhere (DEALSYNC_DEV_SANDBOX_LISTEN): dev warns,
+// naming both; a base_url that reaches the listener (localhost for
+// 127.0.0.1 too) is not warned of. Observed where the start fails next,
+// at an intake port in use, before the Temporal server.
+func TestStartDevWarnsOfASandboxTargetElsewhere(t *testing.T) {
+	listen := freeAddr(t)
+	_, port, _ := net.SplitHostPort(listen)
+	for _, c := range []struct {
+		baseURL string
+		warn    bool
+	}{
+		{"http://127.0.0.1:1", true},
+		{"http://localhost:" + port, false},
+	} {
+		t.Run(c.baseURL, func(t *testing.T) {
+			cfg := devConfig(t, "dev: {data_dir: %s}\ntargets:\n  sandbox: {type: http, base_url: \""+c.baseURL+"\"}\n")
+			cfg.Dev.SandboxListen, cfg.Intake.Listen = listen, taken(t)
+			var logs bytes.Buffer
+			_, err := StartDev(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), DevOptions{InMemory: true})
+			if err == nil || !strings.Contains(err.Error(), "intake.listen") {
+				t.Fatalf("StartDev: %v, want it to stop at the intake port in use", err)
+			}
+			warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "targets.sandbox.base_url")
+			if warned != c.warn {
+				t.Errorf("warned = %v, want %v:\n%s", warned, c.warn, logs.String())
+			}
+			if c.warn && (!strings.Contains(logs.String(), c.baseURL) || !strings.Contains(logs.String(), "http://"+listen)) {
+				t.Errorf("the warning does not name both addresses:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func TestSameHostPort(t *testing.T) {
+	for _, c := range []struct {
+		baseURL, listen string
+		want            bool
+	}{
+		{"http://127.0.0.1:8090", "127.0.0.1:8090", true},
+		{"http://localhost:8090/api", "127.0.0.1:8090", true},
+		{"http://127.0.0.1:8090", ":8090", true},
+		{"http://127.0.0.1:8090", "[::]:8090", true},
+		{"http://127.0.0.1:8090", "127.0.0.1:28090", false},
+		{"http://erp.example.com:8090", "127.0.0.1:8090", false},
+		{"http://127.0.0.1", "127.0.0.1:80", true},
+		{"not a url", "127.0.0.1:8090", false},
+	} {
+		if got := sameHostPort(c.baseURL, c.listen); got != c.want {
+			t.Errorf("sameHostPort(%q, %q) = %v, want %v", c.baseURL, c.listen, got, c.want)
+		}
+	}
+}
+
+// sandbox.lost_response_rate reaches the sandbox: at 1, a POST creates
+// the customer and is answered 502.
+func TestNewSandboxLosesResponsesAtTheConfiguredRate(t *testing.T) {
+	cfg := devConfig(t, "dev: {data_dir: %s}\nsandbox: {lost_response_rate: 1}\n")
+	sb, err := NewSandbox(cfg, slog.New(slog.DiscardHandler), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/customers", strings.NewReader(`{"name":"Acme"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "k")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || len(sb.Customers()) != 1 {
+		t.Errorf("%d %s with %d customers, want 502 and the customer created", resp.StatusCode, body, len(sb.Customers()))
+	}
+}
