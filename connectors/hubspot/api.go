@@ -36,6 +36,7 @@ var (
 // strings or null.
 type object struct {
 	ID           string                     `json:"id"`
+	Archived     *bool                      `json:"archived"`
 	Properties   map[string]*string         `json:"properties"`
 	Associations map[string]associationList `json:"associations"`
 }
@@ -112,8 +113,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 				return model.Deal{}, fmt.Errorf("%w (deal %s is neither among the portal's deals nor among its deleted ones: "+
 					"check the deal id, and that the app's token can read the portal's deals)", err, dealID)
 			}
-			if c, _ := connectors.Classify(lookupErr); c != connectors.Permanent && c != connectors.Unauthorized {
-				return model.Deal{}, lookupErr // not answered now: asked again on the retry
+			if c, _ := connectors.Classify(lookupErr); c != connectors.Permanent {
+				// Not answered now (asked again on the retry), or the
+				// credentials refused (CRMUnauthorized, as the other
+				// sources' look-ups of deleted deals fail).
+				return model.Deal{}, lookupErr
 			}
 			// The look-up was refused: the deal is not found, as the API said.
 			return model.Deal{}, fmt.Errorf("%w (looking deal %s up among the deleted deals failed: %v)", err, dealID, lookupErr)
@@ -259,6 +263,12 @@ func (s *Source) archivedDeal(ctx context.Context, acc *account, dealID string, 
 			return object{}, false, nil
 		}
 		return object{}, false, err
+	}
+	if deal.ID == dealID && (deal.Archived == nil || !*deal.Archived) {
+		// Answered 404, then found but not as archived: restored in
+		// between, or a read not yet consistent. Not a deleted deal: the
+		// fetch is retried (a plain error), and reads it then.
+		return object{}, false, fmt.Errorf("hubspot: deal %s was answered 404, then found among the deleted deals but not archived (restored meanwhile?): read again", dealID)
 	}
 	return deal, true, nil
 }

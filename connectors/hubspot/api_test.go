@@ -703,6 +703,11 @@ func TestFetchDealDeletedLookupFails(t *testing.T) {
 			_, _ = io.WriteString(w, `{"status":"error","message":"Object not found.","category":"OBJECT_NOT_FOUND"}`)
 			return
 		}
+		if status.Load() == http.StatusOK {
+			// Found, but not archived: restored between the two reads.
+			_, _ = io.WriteString(w, `{"id":"7","properties":{"dealstage":"closedwon"},"archived":false}`)
+			return
+		}
 		w.WriteHeader(int(status.Load()))
 		_, _ = io.WriteString(w, `{"status":"error","message":"injected","category":"ERROR"}`)
 	})
@@ -720,5 +725,19 @@ func TestFetchDealDeletedLookupFails(t *testing.T) {
 	_, err = s.FetchDeal(context.Background(), "62515", "7")
 	if c, _ := connectors.Classify(err); c != connectors.Permanent || !errors.As(err, &api) || api.StatusCode != http.StatusNotFound {
 		t.Errorf("look-up refused: %v (class %v); want the 404", err, c)
+	}
+	// The token refused on the look-up: CRMUnauthorized, as the deal's
+	// own read would have been.
+	status.Store(http.StatusUnauthorized)
+	_, err = s.FetchDeal(context.Background(), "62515", "7")
+	if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
+		t.Errorf("look-up unauthorized: %v (class %v); want Unauthorized", err, c)
+	}
+	// Found among the archived deals but not archived (restored between
+	// the reads): neither deleted nor the 404; read again.
+	status.Store(http.StatusOK)
+	d, err := s.FetchDeal(context.Background(), "62515", "7")
+	if c, _ := connectors.Classify(err); err == nil || c != connectors.Retry || d.Stage == StageDeleted {
+		t.Errorf("deal restored between the reads: %+v, %v (class %v); want a retried error", d, err, c)
 	}
 }

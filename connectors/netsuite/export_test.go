@@ -8,3 +8,6 @@ func SetCurrenciesFor(d time.Duration) (restore func()) {
 	currenciesFor = d
 	return func() { currenciesFor = old }
 }
+
+// UnknownColumn is unknownColumn (tests).
+var UnknownColumn = unknownColumn

@@ -932,4 +932,20 @@ func TestTaxIDColumnTheAccountDoesNotHave(t *testing.T) {
 	if _, err := tg.FindOrCreateCustomer(ctx, other, "k3"); class(err) != connectors.Permanent {
 		t.Fatalf("another refusal of the query: %v; want it to stand", err)
 	}
+	// Only NetSuite's "Field '…' … was not found" of that column skips the
+	// rule: another 400 that echoes the column's name stands.
+	for _, c := range []struct {
+		msg  string
+		want bool
+	}{
+		{"Invalid search query. Search error occurred: Field 'vatregnumber' for record 'customer' was not found.", true},
+		{"Invalid search query. Search error occurred: Field 'VATREGNUMBER' for record 'customer' was not found.", true},
+		{"Invalid search query: unexpected token near vatregnumber = 'x'", false},
+		{"Invalid search query. Search error occurred: Field 'custentity_vat' for record 'customer' was not found. (vatregnumber)", false},
+	} {
+		err := &connectors.APIError{Service: "netsuite", Op: "find customer", StatusCode: http.StatusBadRequest, Message: c.msg}
+		if got := netsuite.UnknownColumn(err, "vatregnumber"); got != c.want {
+			t.Errorf("%q: unknown column %v, want %v", c.msg, got, c.want)
+		}
+	}
 }
