@@ -791,6 +791,7 @@ func TestCustomerEmailNetSuiteWouldRefuseIsLeftOut(t *testing.T) {
 	for email, want := range map[string]string{
 		" ap@acme.example ": "ap@acme.example", "": "",
 		"n/a": "", "a@x.de; b@x.de": "", "a@x.de, b@x.de": "", "Acme AP <ap@acme.example>": "", "ap@localhost": "", "ap@acme": "",
+		"info@müller.de": "", "jörg@acme.example": "",
 	} {
 		if got := netsuite.NewCustomer(model.Customer{Name: "Acme GmbH", Email: email}, "", "").Email; got != want {
 			t.Errorf("%q: email %q, want %q", email, got, want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
@@ -271,16 +272,18 @@ func NewCustomer(c model.Customer, subsidiaryID, currencyID string) Customer {
 }
 
 // CustomerEmail is the customer's e-mail address as sent to NetSuite: the
-// company's, trimmed, when it is one plain address (erpkit.OneAddress).
-// NetSuite validates the field and refuses the customer with anything
-// else ("n/a", two addresses), which would fail every deal of the company;
-// such a value is left out, and dropped says so.
+// company's, trimmed, when it is one plain ASCII address
+// (erpkit.OneAddress). NetSuite validates the field and refuses the
+// customer with anything else ("n/a", two addresses), which would fail
+// every deal of the company; an internationalized address (info@müller.de)
+// is left out too, as for Xero, since NetSuite does not document taking
+// one. Such a value is left out, and dropped says so.
 func CustomerEmail(c model.Customer) (email string, dropped bool) {
 	email = strings.TrimSpace(c.Email)
 	if email == "" {
 		return "", false
 	}
-	if !erpkit.OneAddress(email) {
+	if !erpkit.OneAddress(email) || strings.IndexFunc(email, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
 		return "", true
 	}
 	return email, false
