@@ -44,11 +44,12 @@ func WriteDone(ctx context.Context) {
 
 // WriteAnswered marks, in a context of TrackWrites, the answer resp to a
 // request of method: a write answered with success, or with a redirect
-// to what it made (a 303, or a 302 that is not WriteMoved: the
-// Post/Redirect/Get of many frameworks, followed as a GET or not), was
-// carried out, whatever that GET answers. A write answered with a 301, a
-// 302 that is WriteMoved, a 307 or a 308 was not: those say the resource
-// is elsewhere (RFC 9110, 15.4), and a GET there, should the client follow
+// that may follow what it made (a 303; a 302 that is not WriteMoved: the
+// Post/Redirect/Get of many frameworks, or a redirect of its own, which
+// cannot be told apart; followed as a GET or not), may have been carried
+// out, whatever that GET answers. A write answered with a 301, a 302 that
+// is WriteMoved, a 307 or a 308 was not: those say the resource is
+// elsewhere (RFC 9110, 15.4), and a GET there, should the client follow
 // it, makes nothing.
 func WriteAnswered(ctx context.Context, method string, resp *http.Response) {
 	if !IsWrite(method) {
@@ -72,12 +73,13 @@ func WriteAnswered(ctx context.Context, method string, resp *http.Response) {
 // WriteMoved reports whether resp, a redirect answering a write, says only
 // that the resource is elsewhere, so that the write was not carried out:
 // a 301 (Moved Permanently: no framework answers a create with it), or a
-// 302 to the same path, ignoring a trailing '/', at another URL (http://
-// to https://, another host, "/invoices" to "/invoices/", as a proxy
-// answers). A 302 to another path, or to the very URL written to, may be
-// the Post/Redirect/Get after the write was made (to the record, to the
-// list) and is not WriteMoved; nor is a 303, which says the write was
-// handled (RFC 9110, 15.4.4).
+// 302 from http:// to https:// of the same host and path (the "use TLS"
+// redirect, which servers send before they read the request). Any other
+// 302 may be the Post/Redirect/Get after the write was made (to the
+// record, to the list, to the same path with a '/' added or on another
+// host or scheme, as an app behind a TLS proxy answers) and is not
+// WriteMoved; nor is a 303, which says the write was handled (RFC 9110,
+// 15.4.4).
 func WriteMoved(resp *http.Response) bool {
 	switch {
 	case resp.StatusCode == http.StatusMovedPermanently:
@@ -90,12 +92,8 @@ func WriteMoved(resp *http.Response) bool {
 	if err != nil || resp.Header.Get("Location") == "" {
 		return false
 	}
-	return samePath(from.Path, to.Path) && (from.Path != to.Path || !SameOrigin(from, to))
-}
-
-// samePath reports whether two URL paths are one, ignoring a trailing '/'.
-func samePath(a, b string) bool {
-	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
+	return strings.EqualFold(from.Scheme, "http") && strings.EqualFold(to.Scheme, "https") &&
+		strings.EqualFold(from.Hostname(), to.Hostname()) && from.Path == to.Path
 }
 
 // SameOrigin reports whether a and b have one scheme, host and port (the

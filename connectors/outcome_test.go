@@ -11,11 +11,13 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 )
 
-// A write is marked carried out (TrackWrites) when its own answer says so:
-// a 2xx, a 303, or a 302 to another path (a Post/Redirect/Get), followed
-// as a GET or not. A 301, or a 302 to the same path elsewhere, says the
-// API moved: the write, which Go follows as a GET there, made nothing.
-// Before, any redirect that changed the method marked the write made.
+// A write is marked carried out (TrackWrites) when its own answer says it
+// may be: a 2xx, a 303, or a 302 (a Post/Redirect/Get, to the record, to
+// the list, to the path with a '/' added), followed as a GET or not. A
+// 301, or a 302 from http:// to https:// of the same path (TestWriteMoved),
+// says the API moved: the write, which Go follows as a GET there, made
+// nothing. A 302 to the path with a '/' added was taken for moved, and a
+// write that may have been made was reported as nothing created.
 func TestWriteAnsweredByARedirect(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
@@ -49,8 +51,8 @@ func TestWriteAnsweredByARedirect(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	for path, want := range map[string]bool{
-		"/301": false, "/301-elsewhere": false, "/302-slash": false, "/307-then-301": false, "/refused": false,
-		"/302-record": true, "/302-itself": true, "/303": true, "/307-then-made": true, "/made": true,
+		"/301": false, "/301-elsewhere": false, "/307-then-301": false, "/refused": false,
+		"/302-slash": true, "/302-record": true, "/302-itself": true, "/303": true, "/307-then-made": true, "/made": true,
 	} {
 		req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(`{}`))
 		if err != nil {
@@ -69,8 +71,12 @@ func TestWriteAnsweredByARedirect(t *testing.T) {
 	}
 }
 
-// A 302 answering a write is WriteMoved only when it leads to the same
-// path (ignoring a trailing '/') at another URL.
+// A 302 answering a write is WriteMoved only when it leads from http://
+// to https:// of the same host and path: the "use TLS" redirect, sent
+// before the request is read. Any other 302 (the path with a '/' added or
+// taken off, another port or host, https:// to http:// as an app behind a
+// TLS proxy answers) may follow a write that was made. Those were
+// WriteMoved, and their write reported as nothing created.
 func TestWriteMoved(t *testing.T) {
 	for _, c := range []struct {
 		status   int
@@ -79,14 +85,21 @@ func TestWriteMoved(t *testing.T) {
 	}{
 		{301, "https://erp.example/invoices", "/anything/else", true},
 		{302, "http://erp.example/invoices", "https://erp.example/invoices", true},
-		{302, "https://erp.example/invoices", "https://erp.example:8443/invoices", true},
-		{302, "https://erp.example/invoices", "/invoices/", true},
-		{302, "https://erp.example/invoices/", "/invoices", true},
+		{302, "http://erp.example/invoices", "HTTPS://ERP.example/invoices?x=1", true},
+		{302, "http://erp.example:8080/api/invoices", "https://erp.example:8443/api/invoices", true},
+		{302, "http://erp.example/invoices", "https://erp.example/invoices/", false},
+		{302, "http://erp.example/invoices", "https://www.erp.example/invoices", false},
+		{302, "https://erp.example/invoices", "http://erp.example/invoices", false},
+		{302, "https://erp.example/invoices", "https://erp.example:8443/invoices", false},
+		{302, "https://erp.example/invoices", "https://other.example/invoices", false},
+		{302, "https://erp.example/invoices", "/invoices/", false},
+		{302, "https://erp.example/invoices/", "/invoices", false},
 		{302, "https://erp.example/invoices", "/invoices", false},
 		{302, "https://erp.example/invoices", "/invoices/42", false},
 		{302, "https://erp.example/invoices", "/login", false},
 		{302, "https://erp.example/invoices", "", false},
-		{303, "https://erp.example/invoices", "https://other.example/invoices", false},
+		{303, "http://erp.example/invoices", "https://erp.example/invoices", false},
+		{307, "http://erp.example/invoices", "https://erp.example/invoices", false},
 	} {
 		req := httptest.NewRequest(http.MethodPost, c.from, nil)
 		resp := &http.Response{StatusCode: c.status, Header: http.Header{}, Request: req}

@@ -18,14 +18,15 @@
 //	                                       billed to the same customer is taken as the deal's)
 //	POST {invoices_path}                  → 2xx {"id":...,"number":...,"url":...} (InvoiceBody)
 //
-// A list may come in pages: a page's "next" (a URL or a path), or else its
-// Link header's rel="next", names the page after it, on the same origin;
-// the look-up reads them until an entry matches, MaxPages at most
-// (findInPages).
+// A list may come in pages: a page's "next" (a URL, a path or a query as a
+// JSON string), or else its Link header's rel="next", names the page after
+// it, on the same origin; the look-up reads them until an entry matches,
+// MaxPages at most (findInPages). A "next" that is no link (a page number,
+// a cursor) ends the look-up at its page.
 //
 // Redirects: a write is followed as a GET only to what it made (a 303, a
-// 302 to a record under its path), and no redirect carries the credential
-// to another origin (safeRedirects).
+// 302 to a record under its path) on its own origin, and no redirect
+// carries the credential to another origin (safeRedirects).
 //
 // Both POSTs carry the step's idempotency key in the idempotency header. A
 // 2xx answer with "Idempotent-Replayed: true" is reported as
@@ -581,55 +582,61 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 const MaxPages = 20
 
 // findInPages GETs the list at first and, while match finds nothing in a
-// page, the page after it: the one the page's "next" names (next, a JSON
-// string, a URL or a path), or else its Link header's rel="next" (RFC
-// 8288), either resolved against the page's URL. A page with neither is
-// the last, and nothing was found.
+// page, the page after it: the one the page's "next" names (next, the
+// JSON value), when it is a link (isLink: an http(s) URL, or a path or
+// query resolved against the page's URL), or else its Link header's
+// rel="next" (RFC 8288). A page with neither is the last, and nothing was
+// found. A "next" that is no link (a page number, an opaque cursor, an
+// object) is none the target can follow: the look-up ends at that page,
+// as it did before pages were read (docs/connectors/erp.md, "http").
 //
 // A "not found" must be true, since it makes a customer (a second one,
 // were it listed further on) or an invoice the look-up was to find: so a
 // next page that cannot be read is an error, never the end of the list,
 // and permanent, as asking again reads the same pages: one on another
-// origin than first (the credential goes to base_url's only), a "next"
-// that is not a string, a page read before (a loop), or a page past
-// MaxPages. Errors name op.
+// origin than first (the credential goes to base_url's only), a page read
+// before (a loop), or a page past MaxPages. A next page that answers with
+// an error fails as that answer, naming the page and where it was named.
+// Errors name op.
 func (t *Target) findInPages(ctx context.Context, op, first string, match func(body []byte) (found bool, next json.RawMessage, err error)) error {
 	firstURL, err := url.Parse(first)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
 	read := map[string]bool{}
+	namedBy := "" // how the page before named this one
 	for u, page := firstURL, 1; ; page++ {
 		read[u.String()] = true
 		header, body, err := t.get(ctx, op, u.String())
 		if err != nil {
+			if page > 1 {
+				return fmt.Errorf("%w (page %d of the list, %s, named by page %d's %s)", err, page, u.Redacted(), page-1, namedBy)
+			}
 			return err
 		}
 		found, rawNext, err := match(body)
 		if err != nil {
-			return fmt.Errorf("%s %s: decoding answer (page %d, %s): %w", t.service, op, page, u, err)
+			return fmt.Errorf("%s %s: decoding answer (page %d, %s): %w", t.service, op, page, u.Redacted(), err)
 		}
 		if found {
 			return nil
 		}
-		next, err := nextPage(rawNext, header)
-		if err != nil {
-			return fmt.Errorf("%s %s: page %d (%s): %v; the http target reads the next page at a URL or path the list gives "+
-				`("next", or a Link header with rel="next"): %w`, t.service, op, page, u, err, connectors.ErrPermanent)
-		}
+		var next string
+		next, namedBy = nextPage(rawNext, header)
 		if next == "" {
 			return nil
 		}
 		nu, err := u.Parse(next)
 		switch {
 		case err != nil:
-			return fmt.Errorf("%s %s: page %d (%s) names a next page %q that is not a URL: %v: %w", t.service, op, page, u, next, err, connectors.ErrPermanent)
+			return fmt.Errorf("%s %s: page %d (%s) names by its %s a next page %q that is not a URL: %v: %w",
+				t.service, op, page, u.Redacted(), namedBy, next, err, connectors.ErrPermanent)
 		case !connectors.SameOrigin(nu, firstURL):
-			return fmt.Errorf("%s %s: page %d (%s) names a next page on another host, %s: the http target sends its credential to base_url's "+
-				"scheme, host and port only, and does not read it: %w", t.service, op, page, u, nu.Redacted(), connectors.ErrPermanent)
+			return fmt.Errorf("%s %s: page %d (%s) names by its %s a next page on another host, %s: the http target sends its credential to base_url's "+
+				"scheme, host and port only, and does not read it: %w", t.service, op, page, u.Redacted(), namedBy, nu.Redacted(), connectors.ErrPermanent)
 		case read[nu.String()]:
-			return fmt.Errorf("%s %s: page %d (%s) names as the next page %s, a page already read: the API's paging loops: %w",
-				t.service, op, page, u, nu, connectors.ErrPermanent)
+			return fmt.Errorf("%s %s: page %d (%s) names by its %s as the next page %s, a page already read: the API's paging loops: %w",
+				t.service, op, page, u.Redacted(), namedBy, nu.Redacted(), connectors.ErrPermanent)
 		case page >= MaxPages:
 			return fmt.Errorf("%s %s: no match in the first %d pages of %s, and the API lists more: the http target reads at most %d "+
 				"(a list that long means the API ignores the query's filter: make it filter, so that the match comes first): %w",
@@ -639,19 +646,34 @@ func (t *Target) findInPages(ctx context.Context, op, first string, match func(b
 	}
 }
 
-// nextPage is a list page's next page: its "next" (raw: a JSON string,
-// or null), or else its Link header's rel="next"; "" when it has neither.
-func nextPage(raw json.RawMessage, h http.Header) (string, error) {
-	if len(raw) > 0 && string(bytes.TrimSpace(raw)) != "null" {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", fmt.Errorf(`its "next" is %s, not a URL or path as a JSON string`, truncate(string(raw)))
-		}
-		if s = strings.TrimSpace(s); s != "" {
-			return s, nil
+// nextPage is a list page's next page and what named it: its "next" (raw:
+// the JSON value) when that is a string that is a link (isLink), or else
+// its Link header's rel="next"; "" when it has neither.
+func nextPage(raw json.RawMessage, h http.Header) (next, namedBy string) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil && isLink(strings.TrimSpace(s)) {
+		return strings.TrimSpace(s), `"next"`
+	}
+	if l := linkNext(h); l != "" {
+		return l, `Link header (rel="next")`
+	}
+	return "", ""
+}
+
+// isLink reports whether s, a page's "next", names a page the target can
+// read: a URL with a scheme and a host ("https://erp.example/c?page=2"),
+// or a path or query to resolve against the page's URL ("/c?page=2",
+// "?page=2", "./c?page=2", "../c"). Anything else (a page number, an
+// opaque cursor such as "eyJpZCI6MTB9", "") is a token of the API's own
+// that only it knows how to send back, not a link.
+func isLink(s string) bool {
+	for _, prefix := range [...]string{"/", "?", "./", "../"} {
+		if strings.HasPrefix(s, prefix) {
+			return true
 		}
 	}
-	return linkNext(h), nil
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.Host != ""
 }
 
 // linkNext is the target of the first link of relation type "next" in the
@@ -878,16 +900,21 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 //     is not followed, and its answer comes back instead, a refusal
 //     naming where it leads (apiError): a 301 (the API moved: "/invoices"
 //     to "/invoices/" as nginx answers, http:// to https://), or a 302 to
-//     the same path elsewhere or to another path (a log-in page, say). A
-//     GET there would make nothing, read a list or a page, and report the
-//     write as made without an id. A 307 or 308 keeps the method and the
-//     body: the same write, sent again there, is followed.
+//     another path or to the same path elsewhere (a log-in page, a list,
+//     a proxy's redirect). A GET there would make nothing, read a list or
+//     a page, and report the write as made without an id. A 307 or 308
+//     keeps the method and the body: the same write, sent again there, is
+//     followed.
 //   - never carries the credential to another origin: a redirect whose
 //     scheme, host or port is not the first request's (but for http:// to
 //     https:// of the same host on the default ports) is sent without
 //     authHeader and Authorization. Go drops only Authorization, and only
 //     for another host name: a custom auth header (X-Api-Key) went to any
-//     host, and Authorization to another port of the same host.
+//     host, and Authorization to another port of the same host. A read
+//     (a look-up) is followed there without them; a write turned into a
+//     GET is not (its answer comes back, apiError): without the credential
+//     the GET of what the write made is refused (401), and the run would
+//     fail saying to check the credentials while the write may be made.
 func safeRedirects(client *http.Client, authHeader string) *http.Client {
 	c := *client
 	next := client.CheckRedirect
@@ -896,6 +923,9 @@ func safeRedirects(client *http.Client, authHeader string) *http.Client {
 			return http.ErrUseLastResponse
 		}
 		if !keepsCredential(via[0].URL, req.URL) {
+			if connectors.IsWrite(via[0].Method) && !connectors.IsWrite(req.Method) {
+				return http.ErrUseLastResponse // a write turned into a GET elsewhere
+			}
 			req.Header.Del(authHeader)
 			req.Header.Del("Authorization")
 		}
@@ -939,22 +969,8 @@ func keepsCredential(first, to *url.URL) bool {
 
 func (t *Target) apiError(op string, resp *http.Response, body []byte) *connectors.APIError {
 	msg, field := vendorMessage(body)
-	if loc := resp.Header.Get("Location"); loc != "" && resp.Request != nil && connectors.IsWrite(resp.Request.Method) {
-		// A redirect safeRedirects did not follow.
-		switch method := resp.Request.Method; {
-		case connectors.WriteMoved(resp):
-			// It says the API is elsewhere: the write was not carried out
-			// (nor marked so, connectors.WriteAnswered).
-			msg = fmt.Sprintf("the API redirects this %s to %s (%d: moved), which would make it a GET there: nothing was created; "+
-				"set base_url (or the path) to where the API answers", method, loc, resp.StatusCode)
-		case resp.StatusCode == http.StatusFound:
-			// A 302 to another path than a record under this one: a
-			// Post/Redirect/Get to a list or a page after the write was
-			// made, or a refusal (a log-in page). Marked as made.
-			msg = fmt.Sprintf("the API redirects this %s to %s (302), which is no record under %s: not followed, since it would make the %s a GET; "+
-				"the API may have carried the %s out (a redirect after a create) or not (a log-in page): look for the record in the ERP before retrying the run, "+
-				"and set base_url (or the path) to where the API answers", method, loc, resp.Request.URL.Path, method, method)
-		}
+	if refused := refusedRedirect(op, resp); refused != "" {
+		msg = refused
 	}
 	return &connectors.APIError{
 		Service:    t.service,
@@ -964,6 +980,68 @@ func (t *Target) apiError(op string, resp *http.Response, body []byte) *connecto
 		Field:      field,
 		RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now()),
 	}
+}
+
+// refusedRedirect is what resp says when it is a redirect of a write that
+// safeRedirects did not follow (or of the GET a write was turned into),
+// "" otherwise: where it leads, and whether the write may have been made
+// (as connectors.WriteAnswered marks it). op names the record
+// ("create invoice").
+func refusedRedirect(op string, resp *http.Response) string {
+	loc := resp.Header.Get("Location")
+	first := resp.Request
+	for first != nil && first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	if loc == "" || first == nil || !connectors.IsWrite(first.Method) || !followedByGo[resp.StatusCode] {
+		return ""
+	}
+	to, err := resp.Request.URL.Parse(loc)
+	if err != nil {
+		return ""
+	}
+	record := "record"
+	if r, ok := strings.CutPrefix(op, "create "); ok {
+		record = r
+	}
+	own := resp.Request.Method == first.Method // the write's own answer
+	switch method := first.Method; {
+	case own && connectors.WriteMoved(resp):
+		// It says the API is elsewhere: the write was not carried out
+		// (nor marked so, connectors.WriteAnswered).
+		why := "moved"
+		if resp.StatusCode == http.StatusFound {
+			why = "http:// to https://"
+		}
+		return fmt.Sprintf("the API redirects this %s to %s (%d: %s), which would make it a GET there: nothing was created; "+
+			"set base_url (or the path) to where the API answers", method, loc, resp.StatusCode, why)
+	case own && resp.StatusCode == http.StatusFound && !leadsToWhatWasMade(resp, resp.Request.URL, to):
+		// A 302 to another path than a record under this one, or to
+		// this path elsewhere: a Post/Redirect/Get after the write was
+		// made, or a refusal (a log-in page). Marked as made.
+		return fmt.Sprintf("the API redirects this %s to %s (302), which is no record under %s: not followed, since it would make the %s a GET; "+
+			"the ERP may have carried the %s out (a redirect after a create) or not (a log-in page, a proxy's redirect): look for the %s in the ERP "+
+			"before retrying the run; set base_url (or the path) to where the API is", method, loc, resp.Request.URL.Path, method, method, record)
+	case !keepsCredential(first.URL, to) && (resp.StatusCode != http.StatusTemporaryRedirect && resp.StatusCode != http.StatusPermanentRedirect ||
+		!connectors.IsWrite(resp.Request.Method)):
+		// A redirect to what the write made, on another origin: the GET
+		// would go without the credential. Marked as made.
+		answered := fmt.Sprintf("this %s with a redirect (%d)", method, resp.StatusCode)
+		if !own {
+			answered = fmt.Sprintf("this %s with a redirect, and the GET of it with another (%d),", method, resp.StatusCode)
+		}
+		return fmt.Sprintf("the API answered %s to another host, %s: not followed, since dealsync does not send its "+
+			"credential to another host; the ERP may have carried the %s out, and the %s may exist there: look for it in the ERP before "+
+			"retrying the run (and set base_url to where the API is, should it have moved)", answered, to.Host, method, record)
+	}
+	return ""
+}
+
+// followedByGo are the redirects Go's client follows (when CheckRedirect
+// lets it).
+var followedByGo = map[int]bool{
+	http.StatusMovedPermanently: true, http.StatusFound: true, http.StatusSeeOther: true,
+	http.StatusTemporaryRedirect: true, http.StatusPermanentRedirect: true,
 }
 
 // vendorMessage reads {"error":{"message","field"}} and, failing that,

@@ -1229,18 +1229,22 @@ func TestAWriteRedirectedToWhatItMadeIsTracked(t *testing.T) {
 	}
 }
 
-// A POST the API redirects with a 301 (nginx's "/api/invoices" to
-// "/api/invoices/"), or with a 302 to the same path ignoring the '/', is
-// not followed as a GET: the step fails naming where it leads, saying
-// nothing was created, and the write is not marked made. Before, the GET
-// of the list failed the step saying the invoice "may exist", marked made.
-// A 302 that leads neither there nor to a record under the path (a log-in
-// page) is refused too, saying the invoice may exist and marked made; a
-// 303, even to the list, says the POST was handled: followed.
+// A POST the API redirects with a redirect Go would follow as a GET, but
+// for a 303 or a 302 to a record under its path on its own origin, is not
+// followed: the step fails for good naming where it leads, and its message
+// says what the operator is to do. A 301 (nginx's '/' added, another
+// version) or a 302 from http:// to https:// of the same path says the API
+// moved: nothing was created, not marked made. Any other 302 (the path
+// with a '/' added, an app behind a TLS proxy sending https:// to http://,
+// a log-in page) may follow a create: the ERP may have carried the POST
+// out, look before retrying, marked made. Before, a 302 to the same path
+// ignoring a '/', or on another scheme, said nothing was created, and a
+// retry made a second invoice. A 303, even to the list, says the POST was
+// handled: followed.
 func TestAWriteRedirectedToAnotherPathIsNotFollowedAsAGet(t *testing.T) {
 	var mu sync.Mutex
 	gets := map[string]int{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			mu.Lock()
 			gets[r.URL.Path]++
@@ -1253,6 +1257,12 @@ func TestAWriteRedirectedToAnotherPathIsNotFollowedAsAGet(t *testing.T) {
 			http.Redirect(w, r, "/nginx/invoices/", http.StatusMovedPermanently)
 		case "/v1/invoices":
 			http.Redirect(w, r, "/v2/invoices/42", http.StatusMovedPermanently)
+		case "/tls/invoices":
+			w.Header().Set("Location", "https://"+r.Host+"/tls/invoices")
+			w.WriteHeader(http.StatusFound)
+		case "/proxied/invoices":
+			w.Header().Set("Location", "http://"+r.Host+"/proxied/invoices")
+			w.WriteHeader(http.StatusFound)
 		case "/slash/invoices":
 			http.Redirect(w, r, "/slash/invoices/", http.StatusFound)
 		case "/login/invoices":
@@ -1262,28 +1272,41 @@ func TestAWriteRedirectedToAnotherPathIsNotFollowedAsAGet(t *testing.T) {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
+	})
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
+	tlsSrv := httptest.NewTLSServer(handler)
+	t.Cleanup(tlsSrv.Close)
+	const (
+		moved  = "nothing was created; set base_url (or the path) to where the API answers"
+		hedged = "the ERP may have carried the POST out (a redirect after a create) or not (a log-in page, a proxy's redirect): " +
+			"look for the invoice in the ERP before retrying the run; set base_url (or the path) to where the API is"
+	)
 	for _, c := range []struct {
+		srv            *httptest.Server
 		base, location string
 		status         int
 		made           bool
 		says           string
 	}{
-		{"/nginx", "/nginx/invoices/", http.StatusMovedPermanently, false, "nothing was created"},
-		{"/v1", "/v2/invoices/42", http.StatusMovedPermanently, false, "nothing was created"},
-		{"/slash", "/slash/invoices/", http.StatusFound, false, "nothing was created"},
-		{"/login", "/login", http.StatusFound, true, "may have carried the POST out"},
+		{srv, "/nginx", "/nginx/invoices/ (301: moved)", http.StatusMovedPermanently, false, moved},
+		{srv, "/v1", "/v2/invoices/42 (301: moved)", http.StatusMovedPermanently, false, moved},
+		{srv, "/tls", "https://" + srv.Listener.Addr().String() + "/tls/invoices (302: http:// to https://)", http.StatusFound, false, moved},
+		{tlsSrv, "/proxied", "http://" + tlsSrv.Listener.Addr().String() + "/proxied/invoices (302)", http.StatusFound, true, hedged},
+		{srv, "/slash", "/slash/invoices/ (302)", http.StatusFound, true, hedged},
+		{srv, "/login", "/login (302)", http.StatusFound, true, hedged},
 	} {
-		tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + c.base}, srv.Client())
+		tg, err := httptarget.New(httptarget.Config{BaseURL: c.srv.URL + c.base}, c.srv.Client())
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, wrote := connectors.TrackWrites(context.Background())
 		_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
 		api := apiError(t, err)
+		wrong := map[bool]string{true: "nothing was created", false: "may have carried"}[c.made]
 		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || api.StatusCode != c.status || wrote() != c.made ||
-			!strings.Contains(err.Error(), "redirects this POST to "+c.location+" (") || !strings.Contains(err.Error(), c.says) {
+			!strings.Contains(api.Message, "redirects this POST to "+c.location) || !strings.Contains(api.Message, c.says) ||
+			strings.Contains(api.Message, wrong) {
 			t.Errorf("%s: a POST answered %d to %s: %v (class %v), marked made %v; want a refusal naming it, saying %q, marked made %v",
 				c.base, c.status, c.location, err, cl, wrote(), c.says, c.made)
 		}
@@ -1303,6 +1326,84 @@ func TestAWriteRedirectedToAnotherPathIsNotFollowedAsAGet(t *testing.T) {
 	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(fmt.Sprint(err), "the invoice may exist") || !wrote() || gets["/list/invoices"] != 1 {
 		t.Errorf("a POST answered 303 to the list: %v (class %v), marked made %v, GETs %v; want the list read, the invoice said to may exist, marked made",
 			err, cl, wrote(), gets)
+	}
+}
+
+// A write answered with a redirect to what it made on another origin (a
+// 303, a 302 to a record under its path), or whose GET there is redirected
+// to another origin, is not followed: the GET would go without the
+// credential, be refused (401), and the run fail saying to check the
+// credentials while the invoice exists. The step fails for good naming
+// the host, saying the invoice may exist there and the credential is not
+// sent there; the write is marked made. Before, the GET was sent.
+func TestAWriteRedirectedToAnotherHostIsNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var elsewhere []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(`{"id":"42"}`))
+	}))
+	t.Cleanup(other.Close)
+	otherHost := strings.TrimPrefix(other.URL, "http://")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method + " " + r.URL.Path {
+		case "POST /see-other/invoices":
+			http.Redirect(w, r, other.URL+"/invoices/42", http.StatusSeeOther)
+		case "POST /found/invoices":
+			http.Redirect(w, r, "http://user:pw@"+otherHost+"/found/invoices/42?sig=s3cret", http.StatusFound)
+		case "POST /chain/invoices":
+			http.Redirect(w, r, "/chain/invoices/42", http.StatusSeeOther)
+		case "GET /chain/invoices/42":
+			http.Redirect(w, r, other.URL+"/invoices/42", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		base     string
+		status   int
+		answered string
+	}{
+		{"/see-other", http.StatusSeeOther, "this POST with a redirect (303)"},
+		{"/found", http.StatusFound, "this POST with a redirect (302)"},
+		{"/chain", http.StatusFound, "this POST with a redirect, and the GET of it with another (302),"},
+	} {
+		tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + c.base, AuthValue: secret.New("Bearer " + token)}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, wrote := connectors.TrackWrites(context.Background())
+		_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
+		cl, _ := connectors.Classify(err)
+		var api *connectors.APIError
+		if !errors.As(err, &api) || cl != connectors.Permanent || api.StatusCode != c.status || !wrote() {
+			t.Errorf("%s: %v (class %v), marked made %v; want a permanent refusal of the %d, marked made", c.base, err, cl, wrote(), c.status)
+			continue
+		}
+		for _, says := range []string{
+			fmt.Sprintf("the API answered %s to another host, %s: not followed", c.answered, otherHost),
+			"dealsync does not send its credential to another host",
+			"the ERP may have carried the POST out, and the invoice may exist there: look for it in the ERP before retrying the run",
+		} {
+			if !strings.Contains(api.Message, says) {
+				t.Errorf("%s: %q does not say %q", c.base, api.Message, says)
+			}
+		}
+		if strings.Contains(api.Message, "pw") || strings.Contains(api.Message, "s3cret") || strings.Contains(api.Message, "nothing was created") {
+			t.Errorf("%s: %q names more than the host, or says nothing was created", c.base, api.Message)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(elsewhere) != 0 {
+		t.Errorf("the other host was sent %q", elsewhere)
 	}
 }
 
@@ -1417,8 +1518,8 @@ func TestIdempotencyHeaderIsNotTheAuthHeader(t *testing.T) {
 	}
 }
 
-// A look-up reads the list page after page, by the body's "next" (a path
-// or a URL) or a Link header's rel="next", until an entry matches: a
+// A look-up reads the list page after page, by the body's "next" (a URL,
+// or a path or query) or a Link header's rel="next", until an entry matches: a
 // customer or an invoice listed on a later page only is found, and not
 // made a second time. Before, only the first page was read.
 func TestLookupsReadEveryPage(t *testing.T) {
@@ -1442,7 +1543,7 @@ func TestLookupsReadEveryPage(t *testing.T) {
 		q := r.URL.Query()
 		switch r.URL.Path + "?" + q.Get("page") {
 		case "/api/customers?":
-			_, _ = fmt.Fprintf(w, `{"customers":[{"id":"C-1","external_id":"hub-1"}],"next":"customers?external_id=%s&page=2"}`, q.Get("external_id"))
+			_, _ = fmt.Fprintf(w, `{"customers":[{"id":"C-1","external_id":"hub-1"}],"next":"./customers?external_id=%s&page=2"}`, q.Get("external_id"))
 		case "/api/customers?2":
 			w.Header().Add("Link", `<`+srv.URL+`/api/customers?page=9>; rel="last"`)
 			w.Header().Add("Link", `<https://docs.example/paging>; rel=help, </api/customers?page=3>; title="a, b; c"; rel="prev next"`)
@@ -1481,8 +1582,8 @@ func TestLookupsReadEveryPage(t *testing.T) {
 
 // A list whose next page cannot be read fails the look-up for good, and
 // nothing is created: a next page on another origin (not sent, nor the
-// credential), one already read (a loop), a "next" that is no string, and
-// a list longer than MaxPages pages. "Not found" would make a second
+// credential), one already read (a loop), and a list longer than MaxPages
+// pages. "Not found" would make a second
 // customer, or an invoice the look-up was to find.
 func TestLookupsRefuseNextPagesTheyCannotRead(t *testing.T) {
 	var elsewhere int
@@ -1507,8 +1608,6 @@ func TestLookupsRefuseNextPagesTheyCannotRead(t *testing.T) {
 		case "/loop/customers":
 			w.Header().Set("Link", `</loop/customers?page=1>; rel="next"`)
 			_, _ = w.Write([]byte(`{"customers":[]}`))
-		case "/number/customers":
-			_, _ = w.Write([]byte(`{"customers":[],"next":2}`))
 		case "/long/invoices":
 			n := 1
 			_, _ = fmt.Sscan(page, &n)
@@ -1522,7 +1621,6 @@ func TestLookupsRefuseNextPagesTheyCannotRead(t *testing.T) {
 	}{
 		{"/other", "another host", 1},
 		{"/loop", "a page already read", 2},
-		{"/number", `"next" is 2`, 1},
 		{"/long", "no match in the first 20 pages", httptarget.MaxPages},
 	} {
 		gets, posts = 0, 0
@@ -1542,6 +1640,117 @@ func TestLookupsRefuseNextPagesTheyCannotRead(t *testing.T) {
 	}
 	if elsewhere != 0 {
 		t.Errorf("a next page on another host was read")
+	}
+}
+
+// A "next" that is no link (a page number, an opaque cursor, an object,
+// a word) is a token only the API can use: the look-up ends at its page,
+// as before pages were read, and the customer or invoice is made. Before,
+// a number failed every look-up for good, and a cursor was read as a path
+// (GET /api/eyJ…: 404). A Link header's rel="next" beside it is followed.
+func TestLookupsEndAtANextThatIsNoLink(t *testing.T) {
+	nexts := []string{`2`, `"2"`, `"eyJpZCI6MTB9"`, `"eyJ/aWQ=="`, `"id:10"`, `"customers?page=2"`, `{"cursor":"eyJpZCI6MTB9"}`, `true`}
+	var mu sync.Mutex
+	var gets []string
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost {
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+			return
+		}
+		gets = append(gets, r.URL.RequestURI())
+		var api, list string // "/3/customers": the API of nexts[3]
+		if _, err := fmt.Sscanf(strings.ReplaceAll(r.URL.Path, "/", " "), "%s %s", &api, &list); err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		var i int
+		switch _, err := fmt.Sscan(api, &i); {
+		case api == "link" && r.URL.Query().Get("page") == "":
+			w.Header().Set("Link", `<?page=2>; rel="next"`)
+			_, _ = fmt.Fprintf(w, `{%q:[],"next":"eyJpZCI6MTB9"}`, list)
+		case api == "link":
+			_, _ = fmt.Fprintf(w, `{%q:[]}`, list)
+		case err != nil || i >= len(nexts):
+			http.NotFound(w, r)
+		default:
+			_, _ = fmt.Fprintf(w, `{%q:[],"next":%s}`, list, nexts[i])
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for i, next := range nexts {
+		tg, err := httptarget.New(httptarget.Config{BaseURL: fmt.Sprintf("%s/%d", srv.URL, i), LookupInvoices: true}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		gets, posts = nil, 0
+		mu.Unlock()
+		ctx := context.Background()
+		cus, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
+		if err == nil {
+			_, err = tg.CreateInvoice(ctx, testInvoice(), cus, "ik")
+		}
+		mu.Lock()
+		if err != nil || !cus.Created || posts != 2 || len(gets) != 2 {
+			t.Errorf(`"next": %s: %v, customer %+v, %d creates, pages read %q; want each look-up to end at its first page, and both made`, next, err, cus, posts, gets)
+		}
+		mu.Unlock()
+	}
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/link"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	gets = nil
+	mu.Unlock()
+	if cus, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7"}, "ck"); err != nil || !cus.Created ||
+		!slices.Equal(gets, []string{"/link/customers?external_id=hub-7", "/link/customers?page=2"}) {
+		t.Errorf(`a cursor in "next" and a Link header: %+v, %v, pages read %q; want the Link followed`, cus, err, gets)
+	}
+}
+
+// A next page that answers with an error (a 404) fails the look-up as
+// that answer, naming the page, its URL and what named it ("next" or the
+// Link header). It failed with the bare 404, as if the first page had.
+func TestANextPageThatFailsIsNamed(t *testing.T) {
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost:
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+		case r.URL.Path == "/next/customers" && r.URL.Query().Get("page") == "":
+			_, _ = w.Write([]byte(`{"customers":[],"next":"/next/customers?page=2"}`))
+		case r.URL.Path == "/link/customers" && r.URL.Query().Get("page") == "":
+			w.Header().Set("Link", `<?page=2>; rel="next"`)
+			_, _ = w.Write([]byte(`{"customers":[]}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":"no such page"}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for base, says := range map[string]string{
+		"/next": `sandbox find customer: HTTP 404: no such page (page 2 of the list, ` + srv.URL + `/next/customers?page=2, named by page 1's "next")`,
+		"/link": `sandbox find customer: HTTP 404: no such page (page 2 of the list, ` + srv.URL + `/link/customers?page=2, named by page 1's Link header (rel="next"))`,
+	} {
+		posts = 0
+		tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + base, Name: "sandbox"}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7"}, "ck")
+		var api *connectors.APIError
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !errors.As(err, &api) || api.StatusCode != http.StatusNotFound ||
+			fmt.Sprint(err) != says || posts != 0 {
+			t.Errorf("%s: %v (class %v), %d creates; want %q, nothing created", base, err, cl, posts, says)
+		}
 	}
 }
 
