@@ -334,7 +334,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// Rounds times, so that a slow spell of a shared machine weighs on
 	// both sides of the ratio instead of on one phase.
 	if t.sb != nil && (o.ErrorRate > 0 || o.RateLimitRate > 0) {
-		t.sb.SetFaults(sandbox.Faults{ErrorRate: o.ErrorRate, RateLimitRate: o.RateLimitRate, RetryAfter: o.RetryAfter})
+		// Over the config's sandbox faults (latency, lost answers), which
+		// stay.
+		f := t.sb.Faults()
+		f.ErrorRate, f.RateLimitRate, f.RetryAfter = o.ErrorRate, o.RateLimitRate, o.RetryAfter
+		t.sb.SetFaults(f)
 	}
 	profiling := o.CPUProfile != ""
 	if profiling && rep.Mode != "in-process" {

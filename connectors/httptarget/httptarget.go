@@ -366,18 +366,20 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 // a customer listed on a later page only is found, not made a second time.
 func (t *Target) findCustomer(ctx context.Context, externalID string) (connectors.CustomerRef, bool, error) {
 	var ref connectors.CustomerRef
-	err := t.findInPages(ctx, "find customer", withQuery(t.customersURL, "external_id", externalID), func(body []byte) (bool, json.RawMessage, error) {
+	err := t.findInPages(ctx, "find customer", withQuery(t.customersURL, "external_id", externalID), func(body []byte) (listPage, error) {
 		var list CustomerList
 		if err := json.Unmarshal(body, &list); err != nil {
-			return false, nil, err
+			return listPage{}, err
 		}
+		filtered := true
 		for _, found := range list.Customers {
 			if isCustomer(found, externalID) {
 				ref = connectors.CustomerRef{ID: string(found.ID)}
-				return true, nil, nil
+				return listPage{found: true}, nil
 			}
+			filtered = filtered && string(found.ExternalID) == externalID
 		}
-		return false, list.Next, nil
+		return listPage{filtered: filtered, next: list.Next}, nil
 	})
 	if err != nil {
 		return connectors.CustomerRef{}, false, err
@@ -557,18 +559,20 @@ func keyInProgress(conflict error) error {
 // The list is read page after page (findInPages) until an entry matches.
 func (t *Target) findInvoice(ctx context.Context, reference, customerID string) (connectors.InvoiceResult, bool, error) {
 	var res connectors.InvoiceResult
-	err := t.findInPages(ctx, "find invoice", withQuery(t.invoicesURL, "reference", reference), func(body []byte) (bool, json.RawMessage, error) {
+	err := t.findInPages(ctx, "find invoice", withQuery(t.invoicesURL, "reference", reference), func(body []byte) (listPage, error) {
 		var list InvoiceList
 		if err := json.Unmarshal(body, &list); err != nil {
-			return false, nil, err
+			return listPage{}, err
 		}
+		filtered := true
 		for _, inv := range list.Invoices {
 			if inv.ID != "" && string(inv.Reference) == reference && string(inv.CustomerID) == customerID {
 				res = connectors.InvoiceResult{InvoiceID: string(inv.ID), Number: string(inv.Number), URL: inv.URL, Replayed: true}
-				return true, nil, nil
+				return listPage{found: true}, nil
 			}
+			filtered = filtered && string(inv.Reference) == reference
 		}
-		return false, list.Next, nil
+		return listPage{filtered: filtered, next: list.Next}, nil
 	})
 	if err != nil {
 		return connectors.InvoiceResult{}, false, err
@@ -581,14 +585,27 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 // (findInPages).
 const MaxPages = 20
 
+// listPage is what findInPages' match reads of a page: whether it holds
+// the entry looked for; else whether every entry carries the value the
+// query filtered by (filtered: the API filters, true of an empty page),
+// and the page's "next" (the JSON value).
+type listPage struct {
+	found, filtered bool
+	next            json.RawMessage
+}
+
 // findInPages GETs the list at first and, while match finds nothing in a
-// page, the page after it: the one the page's "next" names (next, the
-// JSON value), when it is a link (isLink: an http(s) URL, or a path or
-// query resolved against the page's URL), or else its Link header's
-// rel="next" (RFC 8288). A page with neither is the last, and nothing was
-// found. A "next" that is no link (a page number, an opaque cursor, an
-// object) is none the target can follow: the look-up ends at that page,
-// as it did before pages were read (docs/connectors/erp.md, "http").
+// page, the page after it: the one the page's "next" names, when it is a
+// link (isLink: an http(s) URL, or a path or query resolved against the
+// page's URL), or else its Link header's rel="next" (RFC 8288). A page
+// with neither is the last, and nothing was found. A "next" that is no
+// link (a page number, an opaque cursor, an object) is a token only the
+// API can use: after a page the API filtered (every entry carries the
+// value asked for, or none is there) the look-up ends, as it did before
+// pages were read, since the entry looked for would carry that value too;
+// after a page of other entries (the API ignores the filter) it is an
+// error, since the rest of the list cannot be read (docs/connectors/erp.md,
+// "http").
 //
 // A "not found" must be true, since it makes a customer (a second one,
 // were it listed further on) or an invoice the look-up was to find: so a
@@ -598,7 +615,7 @@ const MaxPages = 20
 // before (a loop), or a page past MaxPages. A next page that answers with
 // an error fails as that answer, naming the page and where it was named.
 // Errors name op.
-func (t *Target) findInPages(ctx context.Context, op, first string, match func(body []byte) (found bool, next json.RawMessage, err error)) error {
+func (t *Target) findInPages(ctx context.Context, op, first string, match func(body []byte) (listPage, error)) error {
 	firstURL, err := url.Parse(first)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", t.service, op, err)
@@ -614,16 +631,22 @@ func (t *Target) findInPages(ctx context.Context, op, first string, match func(b
 			}
 			return err
 		}
-		found, rawNext, err := match(body)
+		got, err := match(body)
 		if err != nil {
 			return fmt.Errorf("%s %s: decoding answer (page %d, %s): %w", t.service, op, page, u.Redacted(), err)
 		}
-		if found {
+		if got.found {
 			return nil
 		}
 		var next string
-		next, namedBy = nextPage(rawNext, header)
+		next, namedBy = nextPage(got.next, header)
 		if next == "" {
+			if token := strings.TrimSpace(string(got.next)); !got.filtered && token != "" && token != "null" && token != `""` {
+				return fmt.Errorf("%s %s: page %d (%s) lists other entries than the one asked for (the API does not filter by the query) and names "+
+					"the next page by a \"next\" that is no link (%s): the http target cannot read the rest of the list, so it cannot tell the entry "+
+					"is not there; make the API filter by the query, or give \"next\" as a URL, a path or a query (or a Link header): %w",
+					t.service, op, page, u.Redacted(), truncate(token), connectors.ErrPermanent)
+			}
 			return nil
 		}
 		nu, err := u.Parse(next)
@@ -663,8 +686,9 @@ func nextPage(raw json.RawMessage, h http.Header) (next, namedBy string) {
 // isLink reports whether s, a page's "next", names a page the target can
 // read: a URL with a scheme and a host ("https://erp.example/c?page=2"),
 // or a path or query to resolve against the page's URL ("/c?page=2",
-// "?page=2", "./c?page=2", "../c"). Anything else (a page number, an
-// opaque cursor such as "eyJpZCI6MTB9", "") is a token of the API's own
+// "?page=2", "./c?page=2", "../c", "customers?page=2": a relative
+// reference with a query). Anything else (a page number, an opaque cursor
+// such as "eyJpZCI6MTB9" or "eyJ/aWQ==", "") is a token of the API's own
 // that only it knows how to send back, not a link.
 func isLink(s string) bool {
 	for _, prefix := range [...]string{"/", "?", "./", "../"} {
@@ -673,7 +697,7 @@ func isLink(s string) bool {
 		}
 	}
 	u, err := url.Parse(s)
-	return err == nil && u.Scheme != "" && u.Host != ""
+	return err == nil && ((u.Scheme != "" && u.Host != "") || (u.Scheme == "" && u.Path != "" && strings.Contains(s, "?")))
 }
 
 // linkNext is the target of the first link of relation type "next" in the

@@ -1543,7 +1543,8 @@ func TestLookupsReadEveryPage(t *testing.T) {
 		q := r.URL.Query()
 		switch r.URL.Path + "?" + q.Get("page") {
 		case "/api/customers?":
-			_, _ = fmt.Fprintf(w, `{"customers":[{"id":"C-1","external_id":"hub-1"}],"next":"./customers?external_id=%s&page=2"}`, q.Get("external_id"))
+			// A relative reference with a query, as many APIs write it.
+			_, _ = fmt.Fprintf(w, `{"customers":[{"id":"C-1","external_id":"hub-1"}],"next":"customers?external_id=%s&page=2"}`, q.Get("external_id"))
 		case "/api/customers?2":
 			w.Header().Add("Link", `<`+srv.URL+`/api/customers?page=9>; rel="last"`)
 			w.Header().Add("Link", `<https://docs.example/paging>; rel=help, </api/customers?page=3>; title="a, b; c"; rel="prev next"`)
@@ -1644,12 +1645,13 @@ func TestLookupsRefuseNextPagesTheyCannotRead(t *testing.T) {
 }
 
 // A "next" that is no link (a page number, an opaque cursor, an object,
-// a word) is a token only the API can use: the look-up ends at its page,
-// as before pages were read, and the customer or invoice is made. Before,
-// a number failed every look-up for good, and a cursor was read as a path
-// (GET /api/eyJ…: 404). A Link header's rel="next" beside it is followed.
+// a word) is a token only the API can use: after a page the API filtered
+// (here empty) the look-up ends at it, as before pages were read, and the
+// customer or invoice is made. Before, a number failed every look-up for
+// good, and a cursor was read as a path (GET /api/eyJ…: 404). A Link
+// header's rel="next" beside it is followed.
 func TestLookupsEndAtANextThatIsNoLink(t *testing.T) {
-	nexts := []string{`2`, `"2"`, `"eyJpZCI6MTB9"`, `"eyJ/aWQ=="`, `"id:10"`, `"customers?page=2"`, `{"cursor":"eyJpZCI6MTB9"}`, `true`}
+	nexts := []string{`2`, `"2"`, `"eyJpZCI6MTB9"`, `"eyJ/aWQ=="`, `"id:10"`, `{"cursor":"eyJpZCI6MTB9"}`, `true`}
 	var mu sync.Mutex
 	var gets []string
 	var posts int
@@ -1711,6 +1713,40 @@ func TestLookupsEndAtANextThatIsNoLink(t *testing.T) {
 	if cus, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7"}, "ck"); err != nil || !cus.Created ||
 		!slices.Equal(gets, []string{"/link/customers?external_id=hub-7", "/link/customers?page=2"}) {
 		t.Errorf(`a cursor in "next" and a Link header: %+v, %v, pages read %q; want the Link followed`, cus, err, gets)
+	}
+}
+
+// After a page of other entries than the one asked for (an API that does
+// not filter), a "next" that is no link fails the look-up for good, and
+// nothing is made: the entry may be on a page the target cannot read, and
+// "not found" would make a second customer or invoice.
+func TestLookupsRefuseANextThatIsNoLinkAfterOtherEntries(t *testing.T) {
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost:
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+		case r.URL.Path == "/api/customers":
+			_, _ = w.Write([]byte(`{"customers":[{"id":"C-1","external_id":"hub-1"}],"next":2}`))
+		case r.URL.Path == "/api/invoices":
+			_, _ = w.Write([]byte(`{"invoices":[{"id":"I-1","reference":"OTHER","customer_id":"C-MINE"}],"next":"eyJpZCI6MTB9"}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/api", LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(fmt.Sprint(err), `"next" that is no link (2)`) || posts != 0 {
+		t.Errorf("customer: %v (class %v), %d creates; want a permanent error naming the next, nothing created", err, cl, posts)
+	}
+	_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-MINE"}, "ik")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(fmt.Sprint(err), `"eyJpZCI6MTB9"`) || posts != 0 {
+		t.Errorf("invoice: %v (class %v), %d creates; want a permanent error naming the next, nothing created", err, cl, posts)
 	}
 }
 

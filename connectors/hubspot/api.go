@@ -264,7 +264,7 @@ func (s *Source) archivedDeal(ctx context.Context, acc *account, dealID string, 
 		}
 		return object{}, false, err
 	}
-	if deal.ID == dealID && (deal.Archived == nil || !*deal.Archived) {
+	if deal.ID == dealID && deal.Archived != nil && !*deal.Archived {
 		// Answered 404, then found but not as archived: restored in
 		// between, or a read not yet consistent. Not a deleted deal: the
 		// fetch is retried (a plain error), and reads it then.

@@ -580,16 +580,20 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 // unknownColumn reports whether err is SuiteQL's refusal of a query that
 // names a column the customer record does not have (NetSuite: HTTP 400,
 // "Search error occurred: Field 'vatregnumber' for record 'customer' was
-// not found."): a 400 of the query saying that of column, not any 400
-// that echoes its name (which would skip the rule for another cause).
+// not found.", or "Unknown identifier 'vatregnumber'"): a 400 of the query
+// saying that of column, not any 400 that echoes its name (which would
+// skip the rule for another cause).
 func unknownColumn(err error, column string) bool {
 	var api *connectors.APIError
 	if !errors.As(err, &api) || api.Op != "find customer" || api.StatusCode != http.StatusBadRequest {
 		return false
 	}
-	msg := strings.ToLower(api.Message)
-	_, after, ok := strings.Cut(msg, "field '"+strings.ToLower(column)+"'")
-	return ok && strings.Contains(after, "not found")
+	msg, col := strings.ToLower(api.Message), strings.ToLower(column)
+	if _, after, ok := strings.Cut(msg, "field '"+col+"'"); ok && strings.Contains(after, "not found") {
+		return true
+	}
+	// SuiteQL's other wording of a column it does not know.
+	return strings.Contains(msg, "unknown identifier '"+col+"'")
 }
 
 // suiteQLString makes a SuiteQL string literal.

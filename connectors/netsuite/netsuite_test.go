@@ -941,6 +941,7 @@ func TestTaxIDColumnTheAccountDoesNotHave(t *testing.T) {
 	}{
 		{"Invalid search query. Search error occurred: Field 'vatregnumber' for record 'customer' was not found.", true},
 		{"Invalid search query. Search error occurred: Field 'VATREGNUMBER' for record 'customer' was not found.", true},
+		{"Invalid search query. Detailed unprocessed description follows. Search error occurred: Unknown identifier 'vatregnumber'. Available identifiers are: {customer=customer}.", true},
 		{"Invalid search query: unexpected token near vatregnumber = 'x'", false},
 		{"Invalid search query. Search error occurred: Field 'custentity_vat' for record 'customer' was not found. (vatregnumber)", false},
 	} {

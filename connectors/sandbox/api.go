@@ -124,9 +124,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveFaultable decides on a fault before any processing, so that a fault
 // creates nothing, and otherwise processes the request; with Latency, the
-// answer (the fault's or the request's) is held for that long after the
-// work is done, and dropped if the client is gone by then: the ERP made
-// the invoice but its answer never arrived.
+// answer (the fault's or the request's, but not an idempotent replay) is
+// held for that long after the work is done, and dropped if the client is
+// gone by then: the ERP made the invoice but its answer never arrived, and
+// the retry under the same key gets the stored answer at once.
 func (s *Server) serveFaultable(w http.ResponseWriter, r *http.Request, rt route) {
 	status, f := s.decideFault(rt.scripted)
 	answer := func(w http.ResponseWriter) {
@@ -142,6 +143,13 @@ func (s *Server) serveFaultable(w http.ResponseWriter, r *http.Request, rt route
 	}
 	held := &heldAnswer{header: http.Header{}}
 	answer(held)
+	if held.header.Get(replayedHeader) == "true" {
+		// A replay is answered at once: the retry of a request whose
+		// answer was held past the client's timeout gets it, as an ERP
+		// that made the invoice answers its key's retry from its store.
+		held.sendTo(w)
+		return
+	}
 	if s.onHold != nil {
 		s.onHold()
 	}

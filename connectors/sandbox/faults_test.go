@@ -199,7 +199,7 @@ func TestLatencyHoldsTheAnswerNotTheWork(t *testing.T) {
 		t.Fatalf("client: %v, want it to have given up without an answer", err)
 	}
 
-	s.SetFaults(Faults{})
+	// The retry, under the same latency: its replay is not held.
 	a := h.call("POST", "/invoices", "k", invoice(cus))
 	var inv Invoice
 	a.decode(t, &inv)
@@ -312,5 +312,20 @@ func TestAuthToken(t *testing.T) {
 	}
 	if a := h.call("GET", "/invoices", "", nil, "Authorization", "Bearer tok"); a.status != 200 {
 		t.Errorf("right token: %d", a.status)
+	}
+}
+
+// Faults reads the faults set, a copy: the bench adds its rates to the
+// config's latency and lost answers instead of replacing them.
+func TestFaultsReadsWhatWasSet(t *testing.T) {
+	s := New(Options{})
+	s.SetFaults(Faults{Latency: time.Second, LostResponseRate: 0.25, Script: []int{503}})
+	f := s.Faults()
+	if f.Latency != time.Second || f.LostResponseRate != 0.25 || len(f.Script) != 1 {
+		t.Fatalf("faults %+v", f)
+	}
+	f.Script[0] = 429
+	if s.Faults().Script[0] != 503 {
+		t.Error("Faults shares its script with the server")
 	}
 }

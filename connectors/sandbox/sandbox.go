@@ -217,6 +217,13 @@ func (s *Server) SetFaults(f Faults) {
 	s.scriptPos = 0
 }
 
+// Faults are the faults injected now (a copy).
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cloneFaults(s.faults)
+}
+
 // Invoices is a snapshot of the invoices, in creation order.
 func (s *Server) Invoices() []Invoice {
 	s.mu.Lock()
