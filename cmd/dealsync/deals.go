@@ -25,25 +25,25 @@ func newDealsCmd(g *globalFlags) *cobra.Command {
 changed in [--since, --until): HubSpot and Salesforce deals last modified then
 (hs_lastmodifieddate, SystemModstamp), Pipedrive deals won then (won_time);
 and starts a run for each that has none, or whose latest run failed, timed
-out or was terminated before making its invoice: as if the CRM had sent a
-"won" webhook now. The run reads the deal, checks that it is still won and
-invoices it under the deal's own workflow ID. Deals with a running or
-completed run are skipped, and so are those whose run ended after making the
-invoice (` + "`dealsync runs retry --writeback`" + `, with --timed-out or
---terminated for the runs that ended so, writes those back), and those any
-of whose runs recorded an invoice (SyncStatus invoiced or writeback_failed;
-a run stopped between its invoice and that record is seen only when it is
-the latest).
+out, was terminated or was canceled before making its invoice: as if the
+CRM had sent a "won" webhook now. The run reads the deal, checks that it is
+still won and invoices it under the deal's own workflow ID. Deals with a
+running or completed run are skipped, and so are those whose run ended
+after making the invoice (` + "`dealsync runs retry --writeback`" + `, with
+--timed-out, --terminated or --canceled for the runs that ended so, writes
+those back), and those any of whose runs recorded an invoice (SyncStatus
+invoiced or writeback_failed; a run stopped between its invoice and that
+record is seen only when it is the latest).
 
 The period is not the deals' close date alone: that is the rep's
 forecast, which Salesforce and HubSpot keep when the deal is won, so a deal
 won during an outage may have one after the period (in the future). A deal
 is modified when it is won, so it is listed, unless it was modified again
 after --until (leave --until at its default, now, to recover an outage) or
-its close date is before the period (back-dated; HubSpot allows a day's
-margin): a deal closed long ago and only edited in the period is not
-listed, as it may have been invoiced by hand before the connection went
-live. Run --dry-run first and check the deals it lists.
+its close date is before the period (back-dated; HubSpot and Salesforce
+allow a day's margin): a deal closed long ago and only edited in the period
+is not listed, as it may have been invoiced by hand before the connection
+went live. Run --dry-run first and check the deals it lists.
 
 Use it when a connection goes live after deals were won, and after an outage
 long enough for the CRM to give up delivering webhooks (HubSpot retries for

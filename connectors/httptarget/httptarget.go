@@ -22,7 +22,11 @@
 // JSON string), or else its Link header's rel="next", names the page after
 // it, on the same origin; the look-up reads them until an entry matches,
 // MaxPages at most (findInPages). A "next" that is no link (a page number,
-// a cursor) ends the look-up at its page.
+// a cursor, an object) cannot be followed: after a page the API filtered
+// (every entry carries the value asked for, or the page is empty) the
+// look-up ends there, not found; after a page of other entries (the API
+// ignores the filter) the step fails for good, since the rest of the list
+// cannot be read.
 //
 // Redirects: a write is followed as a GET only to what it made (a 303, a
 // 302 to a record under its path) on its own origin, and no redirect
