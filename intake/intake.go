@@ -198,6 +198,14 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q not accepted; send %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes(conn.Source), " or ")))
 		return
 	}
+	if enc := strings.TrimSpace(r.Header.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") {
+		// The signature is over the bytes as the CRM made them: a
+		// compressed body is neither verified nor parsed as sent (RFC
+		// 9110 15.5.16: 415, saying what is accepted).
+		w.Header().Set("Accept-Encoding", "identity")
+		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content encoding %q not accepted; send the body uncompressed", enc))
+		return
+	}
 	if r.ContentLength > h.opts.MaxBodyBytes {
 		reply.Refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes))
 		return
@@ -579,7 +587,9 @@ func mediaTypes(src connectors.Source) []string {
 
 func mediaTypeAccepted(src connectors.Source, header string) bool {
 	mt, _, err := mime.ParseMediaType(header)
-	if err != nil {
+	// A malformed parameter ("application/json; charset") leaves the media
+	// type itself readable: judged by it, not refused for the parameter.
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
 		return false
 	}
 	return slices.Contains(mediaTypes(src), strings.ToLower(mt))

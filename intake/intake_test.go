@@ -954,3 +954,46 @@ func TestANewerLossInTheSameDeliveryStopsTheWin(t *testing.T) {
 		t.Fatalf("%d %s, started %v; want C started (its newer event in the win's stage)", status, body, st.started)
 	}
 }
+
+// A compressed body is refused with 415 and Accept-Encoding: identity,
+// before anything is read (the signature is over the bytes the CRM made,
+// and a gzip body was verified and parsed as is: 400 or 401); a
+// Content-Type whose parameter is malformed is judged by its media type
+// (it was refused with 415, which senders do not retry).
+func TestContentEncodingAndMalformedMediaParameters(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	send := func(contentType, encoding string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader(batch))
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("X-Ok", "1")
+		if encoding != "" {
+			req.Header.Set("Content-Encoding", encoding)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, enc := range []string{"gzip", "br", "deflate"} {
+		if resp := send("application/json", enc); resp.StatusCode != http.StatusUnsupportedMediaType || resp.Header.Get("Accept-Encoding") != "identity" {
+			t.Errorf("Content-Encoding %s: %d, Accept-Encoding %q; want 415 asking for identity", enc, resp.StatusCode, resp.Header.Get("Accept-Encoding"))
+		}
+	}
+	if len(st.started) != 0 {
+		t.Fatalf("a compressed delivery started %v", st.started)
+	}
+	for _, c := range []struct{ contentType, encoding string }{
+		{"application/json; charset", ""},
+		{"application/json; charset=", "identity"},
+	} {
+		if resp := send(c.contentType, c.encoding); resp.StatusCode != http.StatusAccepted {
+			t.Errorf("Content-Type %q, Content-Encoding %q: %d, want 202", c.contentType, c.encoding, resp.StatusCode)
+		}
+	}
+	if resp := send("text/plain; charset", ""); resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain with a malformed parameter: %d, want 415", resp.StatusCode)
+	}
+}
