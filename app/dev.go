@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -201,53 +199,13 @@ func warnSandboxTarget(cfg *config.Config, addr string, logger *slog.Logger) {
 		return
 	}
 	hc, ok := tc.Spec.(*httptarget.Config)
-	if !ok || sameHostPort(hc.BaseURL, addr) {
+	if !ok || config.SameHostPort(hc.BaseURL, addr) {
 		return
 	}
 	logger.Warn("targets.sandbox.base_url is not the sandbox ERP of dealsync dev: runs of connections with target sandbox will not reach it; "+
 		"set targets.sandbox.base_url (DEALSYNC_TARGETS_SANDBOX_BASE_URL) to its address, or leave targets.sandbox out of the file so that it follows dev.sandbox_listen",
 		slog.String("base_url", hc.BaseURL), slog.String("sandbox_erp", "http://"+config.DialAddr(addr)),
 		slog.String("dev.sandbox_listen", cfg.Dev.SandboxListen))
-}
-
-// sameHostPort reports whether baseURL addresses the server listening on
-// listen: the same port, and the same host, where a listen address on
-// every interface ("", 0.0.0.0, ::) is reached on 127.0.0.1 and localhost
-// is the loopback address. (As the bench's.)
-func sameHostPort(baseURL, listen string) bool {
-	u, err := url.Parse(baseURL)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	lhost, lport, err := net.SplitHostPort(config.DialAddr(listen))
-	if err != nil {
-		return false
-	}
-	if p1, err1 := strconv.Atoi(port); err1 != nil {
-		return false
-	} else if p2, err2 := strconv.Atoi(lport); err2 != nil || p1 != p2 {
-		return false
-	}
-	return sameHost(host, lhost)
-}
-
-func sameHost(a, b string) bool {
-	if strings.EqualFold(a, b) {
-		return true
-	}
-	loopback := func(h string) bool {
-		ip := net.ParseIP(h)
-		return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
-	}
-	ia, ib := net.ParseIP(a), net.ParseIP(b)
-	if ia != nil && ib != nil {
-		return ia.Equal(ib)
-	}
-	return loopback(a) && loopback(b)
 }
 
 // serveUntil runs serve (a server until its context ends); the channel

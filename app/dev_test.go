@@ -134,26 +134,6 @@ func TestStartDevWarnsOfASandboxTargetElsewhere(t *testing.T) {
 	}
 }
 
-func TestSameHostPort(t *testing.T) {
-	for _, c := range []struct {
-		baseURL, listen string
-		want            bool
-	}{
-		{"http://127.0.0.1:8090", "127.0.0.1:8090", true},
-		{"http://localhost:8090/api", "127.0.0.1:8090", true},
-		{"http://127.0.0.1:8090", ":8090", true},
-		{"http://127.0.0.1:8090", "[::]:8090", true},
-		{"http://127.0.0.1:8090", "127.0.0.1:28090", false},
-		{"http://erp.example.com:8090", "127.0.0.1:8090", false},
-		{"http://127.0.0.1", "127.0.0.1:80", true},
-		{"not a url", "127.0.0.1:8090", false},
-	} {
-		if got := sameHostPort(c.baseURL, c.listen); got != c.want {
-			t.Errorf("sameHostPort(%q, %q) = %v, want %v", c.baseURL, c.listen, got, c.want)
-		}
-	}
-}
-
 // sandbox.lost_response_rate reaches the sandbox: at 1, a POST creates
 // the customer and is answered 502.
 func TestNewSandboxLosesResponsesAtTheConfiguredRate(t *testing.T) {

@@ -625,7 +625,7 @@ func stackConfig(base *config.Config, dataDir, sandboxListen string) *config.Con
 	cfg.Dev.SandboxListen = sandboxListen
 	cfg.Targets = maps.Clone(cfg.Targets)
 	for name, tc := range cfg.Targets {
-		if hc, ok := tc.Spec.(*httptarget.Config); ok && sameHostPort(hc.BaseURL, oldSandbox) {
+		if hc, ok := tc.Spec.(*httptarget.Config); ok && config.SameHostPort(hc.BaseURL, oldSandbox) {
 			c := *hc
 			c.BaseURL = "http://" + sandboxListen
 			tc.Spec = &c
@@ -657,51 +657,11 @@ func checkSandboxTarget(cfg *config.Config, connection string) error {
 			return fmt.Errorf("connection %q: the config has no target %q", connection, name)
 		}
 		hc, ok := tc.Spec.(*httptarget.Config)
-		if !ok || !sameHostPort(hc.BaseURL, cfg.Dev.SandboxListen) {
+		if !ok || !config.SameHostPort(hc.BaseURL, cfg.Dev.SandboxListen) {
 			return fmt.Errorf("connection %q sends its invoices to target %q (type %s), not to the sandbox ERP at dev.sandbox_listen %s: the bench would create real invoices there; give --connection of a connection whose target is the sandbox (the dev config's demo)", connection, name, tc.Type, cfg.Dev.SandboxListen)
 		}
 	}
 	return nil
-}
-
-// sameHostPort reports whether baseURL addresses the server listening on
-// listen: the same port, and the same host, where a listen address on
-// every interface ("", 0.0.0.0, ::) is reached on 127.0.0.1 and localhost
-// is the loopback address.
-func sameHostPort(baseURL, listen string) bool {
-	u, err := url.Parse(baseURL)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	lhost, lport, err := net.SplitHostPort(config.DialAddr(listen))
-	if err != nil {
-		return false
-	}
-	if p1, err1 := strconv.Atoi(port); err1 != nil {
-		return false
-	} else if p2, err2 := strconv.Atoi(lport); err2 != nil || p1 != p2 {
-		return false
-	}
-	return sameHost(host, lhost)
-}
-
-func sameHost(a, b string) bool {
-	if strings.EqualFold(a, b) {
-		return true
-	}
-	loopback := func(h string) bool {
-		ip := net.ParseIP(h)
-		return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
-	}
-	ia, ib := net.ParseIP(a), net.ParseIP(b)
-	if ia != nil && ib != nil {
-		return ia.Equal(ib)
-	}
-	return loopback(a) && loopback(b)
 }
 
 func newRunID() string {

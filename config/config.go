@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -463,6 +464,46 @@ func DialAddr(listen string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// SameHostPort reports whether baseURL addresses the server listening on
+// listen: the same port, and the same host, where a listen address on
+// every interface ("", 0.0.0.0, ::) is reached on 127.0.0.1 and localhost
+// is the loopback address.
+func SameHostPort(baseURL, listen string) bool {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	lhost, lport, err := net.SplitHostPort(DialAddr(listen))
+	if err != nil {
+		return false
+	}
+	if p1, err1 := strconv.Atoi(port); err1 != nil {
+		return false
+	} else if p2, err2 := strconv.Atoi(lport); err2 != nil || p1 != p2 {
+		return false
+	}
+	return sameHost(host, lhost)
+}
+
+func sameHost(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	loopback := func(h string) bool {
+		ip := net.ParseIP(h)
+		return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
+	}
+	ia, ib := net.ParseIP(a), net.ParseIP(b)
+	if ia != nil && ib != nil {
+		return ia.Equal(ib)
+	}
+	return loopback(a) && loopback(b)
 }
 
 // connectionNames lists the connections known from file and defaults.

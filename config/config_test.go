@@ -876,3 +876,33 @@ func TestTemporalAddressForms(t *testing.T) {
 		}
 	}
 }
+
+// SameHostPort compares the parsed address (it once compared the port as
+// a string suffix, so a production ERP on the sandbox's port was taken
+// for the sandbox): the bench and dev use it to tell the sandbox target.
+func TestSameHostPortComparesTheParsedAddress(t *testing.T) {
+	for _, c := range []struct {
+		baseURL, listen string
+		want            bool
+	}{
+		{"http://127.0.0.1:8090", "127.0.0.1:8090", true},
+		{"http://127.0.0.1:8090/", "127.0.0.1:8090", true},
+		{"http://localhost:8090", "127.0.0.1:8090", true},
+		{"http://127.0.0.1:8090", "0.0.0.0:8090", true},
+		{"http://127.0.0.1:8090", ":8090", true},
+		{"http://erp.example.com:8090", "127.0.0.1:8090", false},
+		{"https://erp.example.com:8090/api", "127.0.0.1:8090", false},
+		{"http://10.0.0.5:8090", "127.0.0.1:8090", false},
+		{"http://127.0.0.1:18090", "127.0.0.1:8090", false},
+		{"http://127.0.0.1:8090?x=:8090", "127.0.0.1:18090", false},
+		{"http://127.0.0.1", "127.0.0.1:80", true},
+		{"http://127.0.0.1:8090", "[::]:8090", true},
+		{"http://localhost:8090/api", "127.0.0.1:8090", true},
+		{"http://127.0.0.1:8090", "127.0.0.1:28090", false},
+		{"not a url", "127.0.0.1:8090", false},
+	} {
+		if got := config.SameHostPort(c.baseURL, c.listen); got != c.want {
+			t.Errorf("SameHostPort(%q, %q) = %v, want %v", c.baseURL, c.listen, got, c.want)
+		}
+	}
+}
