@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"mime"
 	"net"
 	"net/http"
@@ -547,6 +548,11 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		run(deals[0])
 		return results, outcomes, refusal()
 	}
+	// The deals go in an order of their own each time: a delivery that
+	// runs out of time (an engine slow to answer) is sent again, and a
+	// fixed order would spend each try on the same first deals again
+	// (started by then: duplicates, as costly), never reaching the last.
+	rand.Shuffle(len(deals), func(i, j int) { deals[i], deals[j] = deals[j], deals[i] })
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for _, steps := range deals {

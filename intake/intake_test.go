@@ -997,3 +997,65 @@ func TestContentEncodingAndMalformedMediaParameters(t *testing.T) {
 		t.Errorf("text/plain with a malformed parameter: %d, want 415", resp.StatusCode)
 	}
 }
+
+// budgetStarter lets a delivery make budget start calls, duplicates
+// included (a call to an engine slow to answer costs the delivery's time
+// whether it starts a run or meets one), and fails the rest as the
+// delivery's deadline would.
+type budgetStarter struct {
+	fakeStarter
+	budget, calls int
+	started       map[string]bool
+}
+
+func (b *budgetStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.calls++; b.calls > b.budget {
+		return connectors.EventResult{}, fmt.Errorf("%w: the delivery ran out of time", ErrUnavailable)
+	}
+	dup := b.started[ev.Deal.ID]
+	b.started[ev.Deal.ID] = true
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID, RunID: "r", Duplicate: dup}, nil
+}
+
+// A delivery of many deals that runs out of time before its last ones is
+// refused (503) and sent again, and each try starts deals the tries
+// before did not reach: its deals go in an order of their own each time,
+// so every deal gets its run while the CRM still retries. In the
+// delivery's order, every try spent its time on the same first deals
+// (duplicates by then) and the others never got a run before the CRM gave
+// up.
+func TestARetriedBatchReachesEveryDeal(t *testing.T) {
+	st := &budgetStarter{budget: 8, started: map[string]bool{}}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}, WonStages: []string{"won"}}},
+		Starter:     st, MaxBodyBytes: 1 << 20,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	var evs []string
+	for i := range 20 {
+		evs = append(evs, fmt.Sprintf(`{"event_id":"e%d","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D%02d","stage":"won"}}`, i, i))
+	}
+	body := "[" + strings.Join(evs, ",") + "]"
+	for try := 1; ; try++ {
+		st.mu.Lock()
+		st.calls = 0
+		st.mu.Unlock()
+		// Never acknowledged: each try has time for 8 of the 20 starts.
+		if status, reply := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusServiceUnavailable {
+			t.Fatalf("try %d: %d %s, want 503", try, status, reply)
+		}
+		st.mu.Lock()
+		n := len(st.started)
+		st.mu.Unlock()
+		if n == 20 {
+			break
+		}
+		if try == 60 {
+			t.Fatalf("after %d tries %d of 20 deals have a run: each try spends its time on the same deals", try, n)
+		}
+	}
+}
