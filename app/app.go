@@ -128,6 +128,11 @@ func BuildConnections(cfg *config.Config, logger *slog.Logger) (*connections.Set
 	for _, w := range EnvWarnings(cfg) {
 		logger.Warn(w)
 	}
+	return connections.Build(cfg, connectors.Env{HTTPClient: connectorClient(cfg), Logger: logger})
+}
+
+// connectorClient is the HTTP client of the connectors' calls.
+func connectorClient(cfg *config.Config) *http.Client {
 	// Keep connections to each ERP/CRM host alive across concurrent runs:
 	// the default of 2 idle connections per host makes a busy worker open
 	// (and close) a TCP connection for most calls.
@@ -137,10 +142,7 @@ func BuildConnections(cfg *config.Config, logger *slog.Logger) (*connections.Set
 	// The client's own timeout is a backstop for calls without a deadline
 	// (a step's calls end with the step): never shorter than a step, or a
 	// call the activity_timeout allows would be cut and retried for ever.
-	return connections.Build(cfg, connectors.Env{
-		HTTPClient: &http.Client{Timeout: max(60*time.Second, cfg.Workflow.ActivityTimeout), Transport: transport},
-		Logger:     logger,
-	})
+	return &http.Client{Timeout: max(60*time.Second, cfg.Workflow.ActivityTimeout), Transport: transport}
 }
 
 // Activities returns the activities bound to a connection set, reading
