@@ -334,11 +334,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// Rounds times, so that a slow spell of a shared machine weighs on
 	// both sides of the ratio instead of on one phase.
 	if t.sb != nil && (o.ErrorRate > 0 || o.RateLimitRate > 0) {
-		// Over the config's sandbox faults (latency, lost answers), which
-		// stay.
-		f := t.sb.Faults()
-		f.ErrorRate, f.RateLimitRate, f.RetryAfter = o.ErrorRate, o.RateLimitRate, o.RetryAfter
-		t.sb.SetFaults(f)
+		t.sb.SetFaults(withRates(t.sb.Faults(), o))
 	}
 	profiling := o.CPUProfile != ""
 	if profiling && rep.Mode != "in-process" {
@@ -662,6 +658,13 @@ func checkSandboxTarget(cfg *config.Config, connection string) error {
 		}
 	}
 	return nil
+}
+
+// withRates is the sandbox's faults f with the bench's error and rate-limit
+// rates: over the config's faults (latency, lost answers), which stay.
+func withRates(f sandbox.Faults, o Options) sandbox.Faults {
+	f.ErrorRate, f.RateLimitRate, f.RetryAfter = o.ErrorRate, o.RateLimitRate, o.RetryAfter
+	return f
 }
 
 func newRunID() string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/httptarget"
+	"github.com/dealsync/dealsync/connectors/sandbox"
 )
 
 func validOptions() Options {
@@ -107,5 +108,18 @@ func TestStackConfigLeavesMetricsOutAndRedirectsOnlyTheSandbox(t *testing.T) {
 	}
 	if err := checkSandboxTarget(got, "demo"); err != nil {
 		t.Errorf("the stack's own config: %v", err)
+	}
+}
+
+// The bench's --error-rate and --rate-limit-rate are added to the sandbox
+// faults the config sets (sandbox.latency, sandbox.lost_response_rate),
+// which stay: they were replaced, and the bench ran without them.
+func TestBenchRatesKeepTheConfiguredFaults(t *testing.T) {
+	got := withRates(sandbox.Faults{Latency: 20 * time.Millisecond, LostResponseRate: 0.1, ErrorRate: 0.5},
+		Options{ErrorRate: 0.05, RateLimitRate: 0.02, RetryAfter: time.Second})
+	want := sandbox.Faults{Latency: 20 * time.Millisecond, LostResponseRate: 0.1, ErrorRate: 0.05, RateLimitRate: 0.02, RetryAfter: time.Second}
+	if got.Latency != want.Latency || got.LostResponseRate != want.LostResponseRate || got.ErrorRate != want.ErrorRate ||
+		got.RateLimitRate != want.RateLimitRate || got.RetryAfter != want.RetryAfter {
+		t.Errorf("faults %+v, want %+v", got, want)
 	}
 }

@@ -222,6 +222,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.files = slices.Compact([]string{sqlConf.DatabaseName, visConf.DatabaseName})
 	}
 	s.server = srv
+	if afterTemporalStart != nil {
+		afterTemporalStart()
+	}
 	if o.UIPort >= 0 {
 		// The server took seconds to start: the UI's port is checked
 		// again just before its server binds it (a picked one is picked
@@ -263,6 +266,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// afterTemporalStart, when set (tests), runs once the Temporal server has
+// started, before the Web UI's port is checked again.
+var afterTemporalStart func()
 
 // uiPortStillFree returns port if it can be bound on ip now. A port that
 // was given is an error when taken; a picked one is replaced by another

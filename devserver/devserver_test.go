@@ -374,6 +374,42 @@ func TestUIPortTakenWhileTheServerStarted(t *testing.T) {
 	}
 }
 
+// A given Web UI port that another process takes while the Temporal
+// server starts is an error naming it, from Start: the UI's server would
+// have exited the whole process.
+func TestUIPortTakenWhileTheServerStartsIsAnError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ports, err := FreePorts("127.0.0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ports[0]
+	var taken net.Listener
+	afterTemporalStart = func() {
+		if taken, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
+			t.Errorf("taking the UI's port: %v", err)
+		}
+	}
+	defer func() {
+		afterTemporalStart = nil
+		if taken != nil {
+			taken.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{UIPort: port, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: slog.LevelError})
+	if err == nil {
+		s.Stop()
+		t.Fatalf("started with the Web UI on port %d, taken while the server started", port)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port) was taken while the server started", port)) {
+		t.Errorf("the error does not name the port: %v", err)
+	}
+}
+
 // One port for both the Web UI and the frontend is an error naming both
 // keys, before anything binds: each port is free alone, and the UI's
 // server would exit the process when the frontend took it.

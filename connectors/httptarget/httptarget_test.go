@@ -1750,6 +1750,42 @@ func TestLookupsRefuseANextThatIsNoLinkAfterOtherEntries(t *testing.T) {
 	}
 }
 
+// After a page the API filtered that holds entries (the reference asked
+// for, billed to another customer; the external id asked for, without an
+// id), a "next" that is no link ends the look-up there: the entry looked
+// for would carry the value too, and the record is made.
+func TestLookupsEndAtANextThatIsNoLinkAfterAFilteredPage(t *testing.T) {
+	var gets, posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost:
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+		case r.URL.Path == "/api/customers":
+			gets++
+			_, _ = fmt.Fprintf(w, `{"customers":[{"id":"","external_id":%q}],"next":2}`, r.URL.Query().Get("external_id"))
+		case r.URL.Path == "/api/invoices":
+			gets++
+			_, _ = fmt.Fprintf(w, `{"invoices":[{"id":"I-9","reference":%q,"customer_id":"OTHER"}],"next":"eyJpZCI6MTB9"}`, r.URL.Query().Get("reference"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/api", LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cus, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
+	if err != nil || !cus.Created || gets != 1 || posts != 1 {
+		t.Fatalf("customer: %+v, %v, %d pages, %d creates; want it made after one page", cus, err, gets, posts)
+	}
+	res, err := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-MINE"}, "ik")
+	if err != nil || res.InvoiceID != "NEW" || res.Replayed || gets != 2 || posts != 2 {
+		t.Fatalf("invoice: %+v, %v, %d pages, %d creates; want it made after one page", res, err, gets, posts)
+	}
+}
+
 // A next page that answers with an error (a 404) fails the look-up as
 // that answer, naming the page, its URL and what named it ("next" or the
 // Link header). It failed with the bare 404, as if the first page had.

@@ -893,7 +893,7 @@ func TestTokenRefusedForTheClockIsNotACredentialsProblem(t *testing.T) {
 			}
 		})
 		_, err = tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
-		if !strings.Contains(err.Error(), "invalid_request") || strings.Contains(err.Error(), "base_currency") {
+		if err == nil || !strings.Contains(err.Error(), "invalid_request") || strings.Contains(err.Error(), "base_currency") {
 			t.Fatalf("%v; want the token's refusal", err)
 		}
 		fake.AfterGet(nil)
