@@ -320,7 +320,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			msg = "webhook refused: a deal is too large for a run's input (the delivery's other deals were started)"
 		}
 		log.Log(r.Context(), level, msg, "status", status, "error", err.Error())
-		reply.Refuse(w, status, err.Error())
+		reply.Refuse(w, status, refusalText(err))
 		if status == http.StatusRequestEntityTooLarge {
 			// Final: no retry of this delivery will count what it did.
 			h.countEvents(name, hook, outcomes)
@@ -571,6 +571,34 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	}
 	wg.Wait()
 	return results, outcomes, refusal()
+}
+
+// refusalText is what the sender is told of a delivery's failed starts:
+// err's text, but for the engine's failures (ErrUnavailable), whose text
+// carries Temporal's own error (its address, in a dial error), told by a
+// fixed sentence; the log has the whole error. A trigger's error and a
+// deal too large are told as they are: an integration engineer reading the
+// CRM's delivery log acts on them.
+func refusalText(err error) string {
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	var parts []string
+	engine := false
+	for _, e := range errs {
+		switch {
+		case e == nil:
+		case errors.Is(e, ErrUnavailable):
+			if !engine {
+				parts = append(parts, "the workflow engine did not record this delivery's runs (unavailable or too slow to answer): nothing was acknowledged; send it again")
+			}
+			engine = true
+		default:
+			parts = append(parts, e.Error())
+		}
+	}
+	return strings.Join(parts, "\n")
 }
 
 func (h *Handler) publicURL(r *http.Request) string {
