@@ -199,7 +199,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q not accepted; send %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes(conn.Source), " or ")))
 		return
 	}
-	if enc := strings.TrimSpace(r.Header.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") {
+	if enc := encoded(r.Header); enc != "" {
 		// The signature is over the bytes as the CRM made them: a
 		// compressed body is neither verified nor parsed as sent (RFC
 		// 9110 15.5.16: 415, saying what is accepted).
@@ -320,7 +320,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			msg = "webhook refused: a deal is too large for a run's input (the delivery's other deals were started)"
 		}
 		log.Log(r.Context(), level, msg, "status", status, "error", err.Error())
-		reply.Refuse(w, status, refusalText(err))
+		reply.Refuse(w, status, publicText(err))
 		if status == http.StatusRequestEntityTooLarge {
 			// Final: no retry of this delivery will count what it did.
 			h.countEvents(name, hook, outcomes)
@@ -536,12 +536,24 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		if firstErr == nil && triggerErr == nil {
 			return tooLarge // nil, or 413
 		}
+		var public []string
+		switch {
+		case firstErr != nil && errors.Is(firstErr, ErrUnavailable):
+			public = append(public, engineRefusal)
+		case firstErr != nil:
+			public = append(public, firstErr.Error())
+		}
+		if triggerErr != nil {
+			public = append(public, triggerErr.Error())
+		}
+		joined := errors.Join(firstErr, triggerErr)
 		if tooLarge != nil {
 			// Refused for another reason the sender should retry: the
 			// answer is that reason's (503, 500), not 413.
-			return errors.Join(firstErr, triggerErr, errors.New(tooLarge.Error()))
+			joined = errors.Join(firstErr, triggerErr, errors.New(tooLarge.Error()))
+			public = append(public, tooLarge.Error())
 		}
-		return errors.Join(firstErr, triggerErr)
+		return &refusedError{err: joined, public: strings.Join(public, "\n")}
 	}
 	if len(deals) == 1 {
 		// Most deliveries carry one deal: no goroutine for it.
@@ -573,32 +585,33 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	return results, outcomes, refusal()
 }
 
-// refusalText is what the sender is told of a delivery's failed starts:
-// err's text, but for the engine's failures (ErrUnavailable), whose text
-// carries Temporal's own error (its address, in a dial error), told by a
-// fixed sentence; the log has the whole error. A trigger's error and a
-// deal too large are told as they are: an integration engineer reading the
-// CRM's delivery log acts on them.
-func refusalText(err error) string {
-	errs := []error{err}
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = joined.Unwrap()
+// engineRefusal is what the sender is told of starts the engine did not
+// take (ErrUnavailable): a fixed sentence, since the engine's own error
+// (its address, in a dial error) is for the log only.
+const engineRefusal = "the workflow engine did not record this delivery's runs (unavailable or too slow to answer): nothing was acknowledged; send it again"
+
+// refusedError is a delivery's refusal: err, the whole of it, for the log;
+// public, what the sender is told (the engine's failure by engineRefusal,
+// a trigger's error and a deal too large as they are: an integration
+// engineer reading the CRM's delivery log acts on them).
+type refusedError struct {
+	err    error
+	public string
+}
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// publicText is what the sender is told of err, a delivery's failed starts.
+func publicText(err error) string {
+	var re *refusedError
+	switch {
+	case errors.As(err, &re):
+		return re.public
+	case errors.Is(err, ErrUnavailable):
+		return engineRefusal
 	}
-	var parts []string
-	engine := false
-	for _, e := range errs {
-		switch {
-		case e == nil:
-		case errors.Is(e, ErrUnavailable):
-			if !engine {
-				parts = append(parts, "the workflow engine did not record this delivery's runs (unavailable or too slow to answer): nothing was acknowledged; send it again")
-			}
-			engine = true
-		default:
-			parts = append(parts, e.Error())
-		}
-	}
-	return strings.Join(parts, "\n")
+	return err.Error()
 }
 
 func (h *Handler) publicURL(r *http.Request) string {
@@ -621,12 +634,28 @@ func mediaTypes(src connectors.Source) []string {
 
 func mediaTypeAccepted(src connectors.Source, header string) bool {
 	mt, _, err := mime.ParseMediaType(header)
-	// A malformed parameter ("application/json; charset") leaves the media
-	// type itself readable: judged by it, not refused for the parameter.
-	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
-		return false
+	if err != nil {
+		// A malformed parameter ("application/json; charset", a charset
+		// given twice) leaves the media type itself readable: judged by
+		// it, not refused for the parameter.
+		mt, _, _ = strings.Cut(header, ";")
+		mt = strings.TrimSpace(mt)
 	}
 	return slices.Contains(mediaTypes(src), strings.ToLower(mt))
+}
+
+// encoded is the first content coding of the body other than identity
+// in h's Content-Encoding lines (each a comma-separated list), "" when
+// the body is as sent.
+func encoded(h http.Header) string {
+	for _, line := range h.Values("Content-Encoding") {
+		for _, coding := range strings.Split(line, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				return c
+			}
+		}
+	}
+	return ""
 }
 
 // readBody reads a delivery's body: into a buffer of its declared length

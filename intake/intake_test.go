@@ -999,6 +999,26 @@ func TestContentEncodingAndMalformedMediaParameters(t *testing.T) {
 	if resp := send("text/plain; charset", ""); resp.StatusCode != http.StatusUnsupportedMediaType {
 		t.Errorf("text/plain with a malformed parameter: %d, want 415", resp.StatusCode)
 	}
+	if resp := send("application/json; charset=utf-8; charset=latin1", ""); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("a parameter given twice: %d, want 202", resp.StatusCode)
+	}
+	// Every Content-Encoding line, and every coding of a list, counts.
+	for _, lines := range [][]string{{"identity", "gzip"}, {"identity, gzip"}} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader(batch))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ok", "1")
+		for _, l := range lines {
+			req.Header.Add("Content-Encoding", l)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("Content-Encoding %q: %d, want 415", lines, resp.StatusCode)
+		}
+	}
 }
 
 // budgetStarter lets a delivery make budget start calls, duplicates
@@ -1060,5 +1080,25 @@ func TestARetriedBatchReachesEveryDeal(t *testing.T) {
 		if try == 60 {
 			t.Fatalf("after %d tries %d of 20 deals have a run: each try spends its time on the same deals", try, n)
 		}
+	}
+}
+
+// The sender is told the engine's failure by a fixed sentence whatever the
+// error's shape (the engine's own text names its address), and a
+// trigger's error as it is.
+func TestPublicTextHidesTheEnginesError(t *testing.T) {
+	dial := errors.New("dial tcp 10.0.0.5:7233: connection refused")
+	trigger := fmt.Errorf("%w: index out of range", ErrTrigger)
+	for _, err := range []error{
+		fmt.Errorf("the delivery's starts ran out of time: %w (%w)", ErrUnavailable, dial),
+		fmt.Errorf("%w: starting wf/A: %v", ErrUnavailable, dial),
+		&refusedError{err: errors.Join(fmt.Errorf("%w: %v", ErrUnavailable, dial), trigger), public: engineRefusal + "\n" + trigger.Error()},
+	} {
+		if got := publicText(err); strings.Contains(got, "10.0.0.5") || !strings.Contains(got, engineRefusal) {
+			t.Errorf("%v: told %q", err, got)
+		}
+	}
+	if got := publicText(trigger); got != trigger.Error() {
+		t.Errorf("a trigger's error told %q", got)
 	}
 }
