@@ -416,6 +416,14 @@ func (t *Target) claim(ctx context.Context, found Customer, companyID, key strin
 	return err
 }
 
+// isDuplicateDocNumber is QBO's refusal of an invoice whose DocNumber
+// another transaction has (error 6140).
+func isDuplicateDocNumber(err error) bool {
+	var api *connectors.APIError
+	return errors.As(err, &api) && api.StatusCode == http.StatusBadRequest &&
+		(strings.Contains(api.Message, "Duplicate Document Number") || strings.Contains(api.Message, "code 6140"))
+}
+
 // isDuplicateName is QBO's refusal of a DisplayName another customer,
 // vendor or employee has (error 6240).
 func isDuplicateName(err error) bool {
@@ -485,6 +493,14 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	resp, err := t.client.Do(ctx, call)
 	if err != nil {
+		if isDuplicateDocNumber(err) {
+			// Another invoice has the number: one QBO numbered itself
+			// (1001, 1002, … and on from the last number used, dealsync's
+			// included), or one made by hand; the look-up above saw it is
+			// not this deal's.
+			return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: QuickBooks refuses DocNumber %s, which another invoice has (%v); QuickBooks numbers its own invoices 1001, 1002, … and on from the last number used, so a reference such as a bare deal id can meet one: map invoice.reference to a value its numbers cannot take (e.g. \"DS-\" + deal.id), then retry the run: %w",
+				op, doc, err, connectors.ErrPermanent)
+		}
 		return connectors.InvoiceResult{}, err
 	}
 	var created struct {

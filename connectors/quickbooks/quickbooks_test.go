@@ -239,7 +239,9 @@ func TestExistingInvoiceIsFoundBeforeTheCurrencyIsJudged(t *testing.T) {
 
 // QBO numbers its own invoices 1001, 1002, …: an invoice that merely has
 // the deal's reference as its DocNumber, billed to another customer or for
-// another deal, is not the deal's invoice; the deal's own is created.
+// another deal, is not the deal's invoice. QBO refuses a second invoice of
+// that number (6140): the run fails saying how to map the reference. With
+// a reference QBO's numbers do not take, the deal's own is created.
 func TestInvoiceOfAnotherCustomerWithTheSameDocNumberIsNotTaken(t *testing.T) {
 	f := newFake(t)
 	tg := newTarget(t, f)
@@ -253,13 +255,23 @@ func TestInvoiceOfAnotherCustomerWithTheSameDocNumberIsNotTaken(t *testing.T) {
 	foreign := f.AddInvoice("1001", "999", "")                    // QBO's own invoice 1001 of another customer
 	sameCustomer := f.AddInvoice("1001", ref.ID, "typed by hand") // not made by dealsync for this deal
 	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
-	if err != nil || res.Replayed || res.InvoiceID == foreign || res.InvoiceID == sameCustomer || f.InvoicePosts() != 1 {
-		t.Fatalf("got %+v, %v (%d posts); want a new invoice, not %s or %s", res, err, f.InvoicePosts(), foreign, sameCustomer)
+	// QBO refuses a second invoice numbered 1001 (code 6140): the run
+	// fails saying how to map the reference, taking neither.
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || res.InvoiceID != "" || f.InvoicePosts() != 1 ||
+		!strings.Contains(fmt.Sprint(err), "refuses DocNumber 1001") || !strings.Contains(fmt.Sprint(err), `"DS-" + deal.id`) {
+		t.Fatalf("got %+v, %v (class %v, %d posts); want a permanent error saying how to map the reference, not %s or %s",
+			res, err, cl, f.InvoicePosts(), foreign, sameCustomer)
 	}
-	// The deal's own invoice is found again (a re-run after a lost answer
-	// whose requestid QBO no longer remembers).
+	// A reference QBO's numbers do not take: the deal's invoice is made,
+	// and found again (a re-run after a lost answer whose requestid QBO no
+	// longer remembers).
+	inv.Reference = "DS-1001"
+	res, err = tg.CreateInvoice(ctx, inv, ref, "wf/invoice-2")
+	if err != nil || res.Replayed || f.InvoicePosts() != 2 {
+		t.Fatalf("got %+v, %v (%d posts); want a new invoice", res, err, f.InvoicePosts())
+	}
 	again, err := tg.CreateInvoice(ctx, inv, ref, "wf-rerun/invoice")
-	if err != nil || !again.Replayed || again.InvoiceID != res.InvoiceID || f.InvoicePosts() != 1 {
+	if err != nil || !again.Replayed || again.InvoiceID != res.InvoiceID || f.InvoicePosts() != 2 {
 		t.Fatalf("re-run: %+v, %v (%d posts); want %s found", again, err, f.InvoicePosts(), res.InvoiceID)
 	}
 }
@@ -369,7 +381,8 @@ func TestRequestIDAnsweredWithAnotherCustomersInvoiceIsRefused(t *testing.T) {
 // id only starts with this deal's ("dealsync 421" for deal 42), with text
 // around it or not, are not the deal's: one billed to the deal's customer
 // is not taken, one billed to another customer is no reason to refuse the
-// run. The deal's own invoice is created.
+// run (as this deal's invoice billed elsewhere). The deal's own invoice is
+// posted, and QBO refuses its number.
 func TestInvoiceOfALongerDealIDIsNotTaken(t *testing.T) {
 	f := newFake(t)
 	tg := newTarget(t, f)
@@ -384,9 +397,10 @@ func TestInvoiceOfALongerDealIDIsNotTaken(t *testing.T) {
 	dashed := f.AddInvoice("42", ref.ID, "dealsync 42-b")
 	otherCustomer := f.AddInvoice("42", "999", "PO 7: dealsync 421")
 	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
-	if err != nil || res.Replayed || f.InvoicePosts() != 1 ||
-		res.InvoiceID == sameCustomer || res.InvoiceID == dashed || res.InvoiceID == otherCustomer {
-		t.Fatalf("got %+v, %v (%d posts); want a new invoice, not %s, %s or %s", res, err, f.InvoicePosts(), sameCustomer, dashed, otherCustomer)
+	// None is taken, and none is taken for this deal's invoice billed
+	// elsewhere: the invoice is posted, and QBO refuses the number (6140).
+	if res.InvoiceID != "" || f.InvoicePosts() != 1 || !strings.Contains(fmt.Sprint(err), "refuses DocNumber 42") {
+		t.Fatalf("got %+v, %v (%d posts); want it posted and refused for its number, not %s, %s or %s taken", res, err, f.InvoicePosts(), sameCustomer, dashed, otherCustomer)
 	}
 }
 

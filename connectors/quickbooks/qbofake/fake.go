@@ -556,6 +556,17 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 			return nil, false
 		}
 		doc, _ := body["DocNumber"].(string)
+		if doc != "" && !strings.Contains(r.URL.Query().Get("include"), "allowduplicatedocnum") {
+			// QBO refuses an invoice numbered as another one is (with
+			// custom transaction numbers, which dealsync needs).
+			for other, n := range s.invoices {
+				if n == doc {
+					faultCode(w, 400, "ValidationFault", "Duplicate Document Number Error",
+						"Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber="+doc+" is assigned to TxnType=Invoice with TxnId="+other, "", "6140")
+					return nil, false
+				}
+			}
+		}
 		note, _ := body["PrivateNote"].(string)
 		total, tax := s.totalOf(raw)
 		s.invoices[id] = doc
