@@ -503,6 +503,15 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			if lostStage, err = attempts.retry(&created, err, signals, stillWon); lostStage != "" {
 				return notWon(lostStage)
 			}
+			if err != nil && attempts.notSent && workflow.GetVersion(ctx, invoiceLastLookChange, workflow.DefaultVersion, 1) == 1 {
+				// The retries are over, none of them sent: a loss delivered
+				// during the last attempt is read before the run fails, so
+				// that the run ends as not won (a later delivery of the old
+				// win then meets it) rather than failed with the loss unread.
+				if lostStage = stillWon(); lostStage != "" {
+					return notWon(lostStage)
+				}
+			}
 			// Events whose deal could not be read before the invoice step
 			// ended: changes after the invoice, for an operator to look at.
 			for _, id := range unread {
@@ -810,6 +819,11 @@ const maxLocalRetries = 24 * time.Hour
 // whose first attempt failed before it fail as they did (that attempt held
 // all their retries).
 const invoiceAttemptsChange = "invoice-attempts-read-events"
+
+// invoiceLastLookChange versions the last look at the deal's events when
+// the invoice step's attempts are over and none was sent: runs that failed
+// there before it replay as they failed.
+const invoiceLastLookChange = "invoice-attempts-last-look"
 
 // refetchChange versions the fetch again of a deal found not won when an
 // event arrived during the fetch (runs whose history decided before the

@@ -40,6 +40,9 @@ type fakeTarget struct {
 	// came.
 	now       func() time.Time
 	invoiceAt []time.Time
+	// duringInvoice, if set, runs in the nth invoice attempt (from 1).
+	duringInvoice func(n int)
+	attempts      int
 }
 
 func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
@@ -56,6 +59,10 @@ func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, k
 func (f *fakeTarget) CreateInvoice(ctx context.Context, inv model.Invoice, _ connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	if f.now != nil {
 		f.invoiceAt = append(f.invoiceAt, f.now())
+	}
+	f.attempts++
+	if f.duringInvoice != nil {
+		f.duringInvoice(f.attempts)
 	}
 	if f.wroteFirst {
 		connectors.WriteDone(ctx)
@@ -883,6 +890,31 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 			})
 		})
 	}
+	t.Run("lost during the last attempt", func(t *testing.T) {
+		// The loss comes while the third and last attempt is refused (a
+		// 429, nothing sent): it is read before the run ends, DealNotWon,
+		// not failed ERPRateLimited with the loss unread (a later delivery
+		// of the old win would then have met no loss, and invoiced).
+		for _, local := range []bool{true, false} {
+			erp := &fakeTarget{keys: map[string]bool{}, failInvoice: limited(5)}
+			env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+			erp.duringInvoice = func(n int) {
+				if n == 3 {
+					env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Minute), Deal: lost})
+				}
+			}
+			var a *activities.Activities
+			env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+			in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-23", "100.00")})
+			in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, 5*time.Second, local
+			in.Retry.MaximumAttempts = 3
+			env.ExecuteWorkflow(InvoiceDeal, in)
+			var appErr *temporal.ApplicationError
+			if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || erp.invoices != 0 || erp.attempts != 3 {
+				t.Errorf("local %v: %v, %d invoices after %d attempts; want DealNotWon after the 3 attempts, none", local, err, erp.invoices, erp.attempts)
+			}
+		}
+	})
 	t.Run("lost after an attempt that wrote, then was limited", func(t *testing.T) {
 		// The 429 answered the read of what the attempt wrote: the invoice
 		// may exist, so it is made sure of, and the loss recorded.
