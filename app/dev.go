@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"go.temporal.io/sdk/client"
@@ -179,7 +178,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 func ListenOn(what, key, addr string) (net.Listener, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		env := config.EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		env := config.EnvVar(key)
 		return nil, fmt.Errorf("%s: cannot listen on %s (%s, env %s): %w; is another dealsync (or another program) using it? Stop it, or set %s to a free address",
 			what, addr, key, env, err, key)
 	}

@@ -104,16 +104,16 @@ func entryNames(v *viper.Viper, section string) []string {
 	return names
 }
 
-// underscoreEnvVar is the environment variable that overrides key with
+// EnvVar is the environment variable that overrides key with
 // every `-` of the key path written `_`, as a shell can export it:
 // connections.hubspot-eu.source.secret ←
 // DEALSYNC_CONNECTIONS_HUBSPOT_EU_SOURCE_SECRET.
-func underscoreEnvVar(key string) string {
+func EnvVar(key string) string {
 	return EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
 }
 
 // bindUnderscoreSpellings binds every known key whose path has a `-` to
-// its underscore spelling (underscoreEnvVar) too. AutomaticEnv still reads
+// its underscore spelling (EnvVar) too. AutomaticEnv still reads
 // the spelling with the hyphen (DEALSYNC_CONNECTIONS_HUBSPOT-EU_…, which
 // env(1) and docker env files can set), and it wins when both are set. A
 // spelling that two known keys share (hubspot-eu and hubspot_eu) is bound
@@ -122,10 +122,10 @@ func bindUnderscoreSpellings(v *viper.Viper) {
 	keys := v.AllKeys()
 	keysPerVar := map[string]int{}
 	for _, k := range keys {
-		keysPerVar[underscoreEnvVar(k)]++
+		keysPerVar[EnvVar(k)]++
 	}
 	for _, k := range keys {
-		if envVar := underscoreEnvVar(k); strings.Contains(k, "-") && keysPerVar[envVar] == 1 {
+		if envVar := EnvVar(k); strings.Contains(k, "-") && keysPerVar[envVar] == 1 {
 			// BindEnv fails only without a key.
 			_ = v.BindEnv(k, envVar)
 		}

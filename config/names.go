@@ -102,7 +102,7 @@ func lowerTargetRefs(cfg *Config) {
 
 // checkEnvSpellings refuses two entries of a section whose names differ
 // only in `-` and `_` (hubspot-eu and hubspot_eu): the environment spells
-// `-` as `_` (see underscoreEnvVar), so one variable would name both. The
+// `-` as `_` (see EnvVar), so one variable would name both. The
 // problem is reported once, at the first name of the group.
 func checkEnvSpellings[V any](section string, entries map[string]V, ps *problems) {
 	bySpelling := map[string][]string{}
@@ -116,7 +116,7 @@ func checkEnvSpellings[V any](section string, entries map[string]V, ps *problems
 			continue
 		}
 		ps.add(section+"."+names[0], fmt.Sprintf("names %s are spelled alike in environment variables (%s_…, "+
-			"where - is written _): rename all but one", strings.Join(names, " and "), underscoreEnvVar(section+"."+spelling)))
+			"where - is written _): rename all but one", strings.Join(names, " and "), EnvVar(section+"."+spelling)))
 	}
 }
 

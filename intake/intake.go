@@ -104,7 +104,13 @@ func (h *Handler) Drain() { h.draining.Store(true) }
 // resolving its deals (one StartTimeout) and all of its starts (within
 // BatchTimeouts times StartTimeout).
 func (h *Handler) MaxHandlerTime() time.Duration {
-	return (1 + BatchTimeouts) * h.opts.StartTimeout
+	return MaxHandlerTime(h.opts.StartTimeout)
+}
+
+// MaxHandlerTime is Handler.MaxHandlerTime of an intake whose
+// intake.start_timeout is startTimeout.
+func MaxHandlerTime(startTimeout time.Duration) time.Duration {
+	return (1 + BatchTimeouts) * startTimeout
 }
 
 // New builds the intake handler.

@@ -27,9 +27,8 @@ func (m *File) ReferenceReadsDealID() bool {
 	found := false
 	root := c.prog.Node()
 	ast.Walk(&root, visitor(func(node ast.Node) {
-		if mem, ok := node.(*ast.MemberNode); ok && isDeal(mem.Node) && isString(mem.Property, "id") {
-			found = true
-		}
+		path := memberPath(node)
+		found = found || path == "deal.id" || path == "$env.deal.id"
 	}))
 	return found
 }
@@ -42,21 +41,4 @@ func (m *File) reference() *compiled {
 		}
 	}
 	return nil
-}
-
-// isDeal says whether n is the environment's deal: `deal` or `$env.deal`.
-func isDeal(n ast.Node) bool {
-	switch x := n.(type) {
-	case *ast.IdentifierNode:
-		return x.Value == "deal"
-	case *ast.MemberNode:
-		env, ok := x.Node.(*ast.IdentifierNode)
-		return ok && env.Value == "$env" && isString(x.Property, "deal")
-	}
-	return false
-}
-
-func isString(n ast.Node, s string) bool {
-	str, ok := n.(*ast.StringNode)
-	return ok && str.Value == s
 }

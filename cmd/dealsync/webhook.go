@@ -84,7 +84,7 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			// starts of a batch: intake.start_timeout four times, 20 s by
 			// default); one that does not answer at all is not waited for
 			// forever.
-			wait := max(time.Minute, (1+intake.BatchTimeouts)*cfg.Intake.StartTimeout+10*time.Second)
+			wait := max(time.Minute, intake.MaxHandlerTime(cfg.Intake.StartTimeout)+10*time.Second)
 			resp, err := (&http.Client{Timeout: wait}).Do(d.req)
 			if err != nil {
 				return postError(err)

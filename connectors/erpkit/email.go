@@ -20,3 +20,15 @@ func OneAddress(s string) bool {
 	_, domain, _ := strings.Cut(s, "@")
 	return strings.Contains(strings.Trim(domain, "."), ".")
 }
+
+// OneASCIIAddress is OneAddress of an address all in ASCII: Xero refuses
+// an internationalized one (info@müller.de), and NetSuite does not
+// document taking one.
+func OneASCIIAddress(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return OneAddress(s)
+}

@@ -15,3 +15,13 @@ func TestOneAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestOneASCIIAddress(t *testing.T) {
+	for s, want := range map[string]bool{
+		"ap@acme.example": true, "info@müller.de": false, "jörg@acme.example": false, "n/a": false, "a@x.de, b@x.de": false,
+	} {
+		if got := OneASCIIAddress(s); got != want {
+			t.Errorf("OneASCIIAddress(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

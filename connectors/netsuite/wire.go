@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
@@ -283,7 +282,7 @@ func CustomerEmail(c model.Customer) (email string, dropped bool) {
 	if email == "" {
 		return "", false
 	}
-	if !erpkit.OneAddress(email) || strings.IndexFunc(email, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
+	if !erpkit.OneASCIIAddress(email) {
 		return "", true
 	}
 	return email, false

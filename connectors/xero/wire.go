@@ -234,7 +234,7 @@ func NewContact(c model.Customer) Contact {
 	// address must be a valid one when given. An address Xero would refuse
 	// (info@müller.de, "n/a", two of them) is left out rather than failing
 	// every deal of the company.
-	if email := strings.TrimSpace(c.Email); isASCII(email) && erpkit.OneAddress(email) {
+	if email := strings.TrimSpace(c.Email); erpkit.OneASCIIAddress(email) {
 		ct.EmailAddress = email
 	}
 	if n := contactNumber(c.ExternalID); n != "" {
@@ -268,13 +268,4 @@ func atLeast(d decimal.Decimal, places int32) string {
 		return s
 	}
 	return d.StringFixed(places)
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
