@@ -558,13 +558,17 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 // retries of a local call may last as long as the run, as those of an
 // activity do.
 func externalCalls(ctx workflow.Context, in InvoiceDealInput) func(fn, arg any) workflow.Future {
-	retry := &temporal.RetryPolicy{
+	return externalCallsWith(ctx, in, runRetryPolicy(in), localBudget(ctx, in))
+}
+
+// runRetryPolicy is the retry policy of the run's external calls.
+func runRetryPolicy(in InvoiceDealInput) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
 		InitialInterval:    in.Retry.InitialInterval,
 		BackoffCoefficient: in.Retry.BackoffCoefficient,
 		MaximumInterval:    in.Retry.MaximumInterval,
 		MaximumAttempts:    in.Retry.MaximumAttempts,
 	}
-	return externalCallsWith(ctx, in, retry, localBudget(ctx, in))
 }
 
 // externalCallOnce is externalCalls with one attempt per call: its caller
@@ -574,7 +578,8 @@ func externalCallOnce(ctx workflow.Context, in InvoiceDealInput) func(fn, arg an
 }
 
 // externalCallsWith runs a call with the retry policy, as a local
-// activity (whose retries last budget) or as an activity.
+// activity (whose retries last budget) or as an activity (whose retries
+// last budget when it is set, else as long as the run).
 func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *temporal.RetryPolicy, budget time.Duration) func(fn, arg any) workflow.Future {
 	return func(fn, arg any) workflow.Future {
 		if in.LocalCalls {
@@ -583,8 +588,10 @@ func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *tempora
 				StartToCloseTimeout:    in.ActivityTimeout, RetryPolicy: retry,
 			}), fn, arg)
 		}
+		// localBudget gives activities no budget: only a call that must
+		// end before the run does (RecordDealLoss's read) passes one.
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: in.ActivityTimeout, RetryPolicy: retry,
+			StartToCloseTimeout: in.ActivityTimeout, ScheduleToCloseTimeout: budget, RetryPolicy: retry,
 		}), fn, arg)
 	}
 }
@@ -778,13 +785,29 @@ const lingerMargin = time.Minute
 // invoiced run that timed out while lingering would say TimedOut, and the
 // reuse policy would then let the next won delivery start a full run.
 func lingerWithin(ctx workflow.Context, linger time.Duration, chainStart time.Time) time.Duration {
-	info := workflow.GetInfo(ctx)
-	if linger <= 0 || info.WorkflowStartTime.IsZero() {
+	if linger <= 0 {
 		return linger
 	}
-	// The run ends at its run timeout, counted from its start, or at the
-	// execution timeout, counted from the start of the chain of runs it
-	// continues (its own start when it continues none), the earlier.
+	end := runEnd(ctx, chainStart)
+	if end.IsZero() {
+		return linger
+	}
+	left := end.Sub(workflow.Now(ctx)) - lingerMargin
+	// At least a millisecond: a linger is a timer, and a run that started
+	// one before this cut replays with one.
+	return max(time.Millisecond, min(linger, left))
+}
+
+// runEnd is when the run times out: at its run timeout, counted from its
+// start, or at the execution timeout, counted from the start of the chain
+// of runs it continues (chainStart; its own start when it continues none),
+// the earlier. It is zero when the run has no timeout (or no start time,
+// as in some tests).
+func runEnd(ctx workflow.Context, chainStart time.Time) time.Time {
+	info := workflow.GetInfo(ctx)
+	if info.WorkflowStartTime.IsZero() {
+		return time.Time{}
+	}
 	var end time.Time
 	if t := info.WorkflowRunTimeout; t > 0 {
 		end = info.WorkflowStartTime.Add(t)
@@ -798,13 +821,7 @@ func lingerWithin(ctx workflow.Context, linger time.Duration, chainStart time.Ti
 			end = e
 		}
 	}
-	if end.IsZero() {
-		return linger
-	}
-	left := end.Sub(workflow.Now(ctx)) - lingerMargin
-	// At least a millisecond: a linger is a timer, and a run that started
-	// one before this cut replays with one.
-	return max(time.Millisecond, min(linger, left))
+	return end
 }
 
 // maxLocalRetries bounds the retries of one local call (the run timeout

@@ -23,6 +23,11 @@ const lossLastLookChange = "loss-last-look"
 // replay as they did).
 const lossReadFailedChange = "loss-read-failed"
 
+// lossReadBoundedChange versions ending the read of the deal's previous
+// run before the run's timeout (runs that read before the change replay
+// with the read's retries as they were).
+const lossReadBoundedChange = "loss-read-bounded"
+
 // IsLoss says whether ev, a whole-deal event, moved its deal out of the
 // won stages: its previous stage is one of them and its stage is not.
 func IsLoss(wonStages []string, ev model.DealEvent) bool {
@@ -73,10 +78,7 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 	var a *activities.Activities
 	var prev activities.PreviousRun
 	var unread string
-	if err := externalCalls(ctx, in)(a.PreviousRun, activities.PreviousRunInput{
-		Connection: in.Connection, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
-		RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
-	}).Get(ctx, &prev); err != nil {
+	if err := readPreviousRun(ctx, in, a, &prev); err != nil {
 		if workflow.GetVersion(ctx, lossReadFailedChange, workflow.DefaultVersion, 1) != 1 {
 			return InvoiceDealResult{Events: events.ids}, err
 		}
@@ -109,4 +111,31 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 	msg := "the deal's stage is now " + lost.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); nothing was invoiced" + unread
 	r := InvoiceDealResult{Events: ids, Skipped: msg}
 	return r, temporal.NewNonRetryableApplicationError(msg, ErrTypeDealNotWon, nil, lost)
+}
+
+// readPreviousRun reads the deal's previous run into prev. Its retries end
+// lingerMargin before the run's timeout, so that a run list down until
+// then still leaves the run the time to record its loss (the read starts
+// after the settle time, and its retries would otherwise last as long as
+// the run: the run would time out and its loss never be recorded).
+func readPreviousRun(ctx workflow.Context, in InvoiceDealInput, a *activities.Activities, prev *activities.PreviousRun) error {
+	info := workflow.GetInfo(ctx)
+	read := activities.PreviousRunInput{
+		Connection: in.Connection, WorkflowID: info.WorkflowExecution.ID,
+		RunID: info.WorkflowExecution.RunID, Signal: DealEventSignal,
+	}
+	call := externalCalls(ctx, in)
+	if workflow.GetVersion(ctx, lossReadBoundedChange, workflow.DefaultVersion, 1) == 1 {
+		if end := runEnd(ctx, in.ChainStart); !end.IsZero() {
+			left := end.Sub(workflow.Now(ctx)) - lingerMargin
+			if budget := localBudget(ctx, in); budget > 0 {
+				left = min(left, budget)
+			}
+			if left <= 0 || left < in.ActivityTimeout {
+				return temporal.NewApplicationError("no time was left before the run's timeout to read them", activities.ErrTypeTemporalUnavailable)
+			}
+			call = externalCallsWith(ctx, in, runRetryPolicy(in), left)
+		}
+	}
+	return call(a.PreviousRun, read).Get(ctx, prev)
 }

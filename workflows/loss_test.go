@@ -156,6 +156,51 @@ func TestRecordDealLoss(t *testing.T) {
 	})
 }
 
+// The run list is down from the loss's settle time until the run's
+// timeout: the read of the deal's previous run gives up before the run
+// times out, and the loss is recorded, saying the earlier runs could not
+// be read. Before, the read's retries lasted as long as the run (a local
+// call's budget was the whole execution timeout, an activity's retries
+// unbounded), the run timed out and its loss was never recorded.
+func TestRecordDealLossRecordsTheLossBeforeItsTimeout(t *testing.T) {
+	for _, local := range []bool{true, false} {
+		t.Run(map[bool]string{true: "local calls", false: "activities"}[local], func(t *testing.T) {
+			env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}})
+			env.RegisterWorkflowWithOptions(RecordDealLoss, workflow.RegisterOptions{Name: RecordDealLossName})
+			env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: 30 * time.Minute})
+			var a *activities.Activities
+			reads, start := 0, env.Now()
+			var last time.Time
+			env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(func(context.Context, activities.PreviousRunInput) (activities.PreviousRun, error) {
+				reads, last = reads+1, env.Now()
+				return activities.PreviousRun{}, temporal.NewApplicationError("the run list is unavailable", activities.ErrTypeTemporalUnavailable)
+			})
+			in := input(model.DealEvent{EventID: "l", OccurredAt: time.Date(2026, 11, 20, 10, 5, 0, 0, time.UTC),
+				Deal: model.Deal{ID: "D-1", PreviousStage: "closed_won", Stage: "closed_lost"}})
+			in.WonStages, in.SettleTime, in.LocalCalls = []string{"closed_won"}, 5*time.Second, local
+			// Attempts enough to outlast the run (the test environment
+			// gives activities 10 where the server gives unlimited).
+			in.Retry.MaximumAttempts = 1000
+			env.ExecuteWorkflow(RecordDealLossName, in)
+			err := env.GetWorkflowError()
+			var appErr *temporal.ApplicationError
+			var details activities.NotWonDetails
+			if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || appErr.Details(&details) != nil {
+				t.Fatalf("want the loss recorded (DealNotWon), got %v", err)
+			}
+			if !strings.Contains(err.Error(), "earlier runs could not be read") || !strings.Contains(err.Error(), "the run list is unavailable") {
+				t.Errorf("%v: want it to say the earlier runs could not be read, and why", err)
+			}
+			// The test environment does not end a run at its timeout: the
+			// reads must stop, and the loss be recorded, before it.
+			if reads < 2 || last.Sub(start) > 30*time.Minute-lingerMargin {
+				t.Errorf("the previous run was read %d times, the last %v into the run; want it retried until %v before the run's timeout of 30m, no later",
+					reads, last.Sub(start), lingerMargin)
+			}
+		})
+	}
+}
+
 // A run that continues a chain (RecordDealLoss won again) counts the
 // execution timeout from the chain's start: its linger is cut the more.
 func TestLingerCountsTheExecutionTimeoutFromTheChainsStart(t *testing.T) {
