@@ -187,15 +187,21 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}}
 	events.add(in.Event)
 	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
+	// invoiced says the deal's invoice exists (made by this run, or by the
+	// run whose write-back this one makes again).
+	invoiced := false
 	// changedAfter records an event that came after the deal's state was
 	// taken as a change the operator should look at, never as a reason to
-	// invoice again.
+	// invoice again. The run is marked ChangedAfterInvoice once its invoice
+	// exists: a change before an invoice that is then never made is no
+	// change after an invoice (runs that marked it at once replay so).
 	changedAfter := func(id string) {
 		if slices.Contains(events.changed, id) {
 			return // an id sent again later: one change of that id is enough
 		}
 		events.changed = append(events.changed, id)
-		if len(events.changed) == 1 {
+		if len(events.changed) == 1 && (invoiced ||
+			workflow.GetVersion(ctx, changedOnceInvoicedChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion) {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, ChangedAfterInvoiceKey.ValueSet(true))
 		}
 	}
@@ -244,7 +250,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	}
 	if in.Invoiced != nil {
 		// A re-run after a failed write-back: the invoice exists.
-		events.settled = true
+		events.settled, invoiced = true, true
 		created := *in.Invoiced
 		r := result()
 		r.InvoiceID, r.Number, r.URL = created.InvoiceID, created.Number, created.URL
@@ -524,6 +530,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	if err != nil {
 		return fail(ctx, result(), "CreateInvoice", err)
 	}
+	invoiced = true
 	r := result()
 	r.CustomerID, r.InvoiceID, r.Number, r.URL = customer.ID, created.InvoiceID, created.Number, created.URL
 	r.Warning = created.Warning
@@ -531,14 +538,19 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// Amount and Currency said what the first event said (nothing, for a
 	// thin CRM event); an invoiced run says what it billed before tax (the
 	// subtotal, checked against the deal's amount; an ERP may compute the
-	// tax itself). The same one upsert: replay matches upserts by their
+	// tax itself). The changes recorded before the invoice existed mark
+	// the run now. The same one upsert: replay matches upserts by their
 	// kind, not their values.
-	_ = workflow.UpsertTypedSearchAttributes(ctx,
+	attrs := []temporal.SearchAttributeUpdate{
 		ErpInvoiceIDKey.ValueSet(created.InvoiceID),
 		SyncStatusKey.ValueSet(StatusInvoiced),
 		AmountKey.ValueSet(invoice.Subtotal.InexactFloat64()),
 		CurrencyKey.ValueSet(string(invoice.Currency)),
-	)
+	}
+	if len(events.changed) > 0 {
+		attrs = append(attrs, ChangedAfterInvoiceKey.ValueSet(true))
+	}
+	_ = workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 
 	if in.WriteBack {
 		if r, err := writeBack(r, ev.Account, ev.Deal.ID, created); err != nil {
@@ -871,6 +883,11 @@ const lossDuringFailedStepChange = "loss-during-failed-step"
 // eventIDReuseChange versions taking an event id seen before, with a newer
 // time, as a new event (dealEvents.add).
 const eventIDReuseChange = "event-id-reused-later"
+
+// changedOnceInvoicedChange versions marking a run ChangedAfterInvoice
+// only once its invoice exists (runs that marked it at the first change,
+// before their invoice step, replay as they did).
+const changedOnceInvoicedChange = "changed-once-invoiced"
 
 // unionIDs is earlier's event ids followed by those of later it lacks.
 func unionIDs(earlier, later []string) []string {

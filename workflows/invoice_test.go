@@ -688,6 +688,52 @@ func TestInvoiceDealRechecksTheStageBeforeTheInvoice(t *testing.T) {
 	})
 }
 
+// A change delivered while the customer step retries marks the run
+// ChangedAfterInvoice once its invoice exists, in the invoice's upsert,
+// and not at all when the invoice is then refused: a run that made no
+// invoice has no change after one (operators filter on the mark to look
+// at invoices whose deal changed).
+func TestInvoiceDealMarksAChangeOnceInvoiced(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	outage := []error{&connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503}, &connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503}}
+	run := func(t *testing.T, failInvoice []error) (marks []bool, invoiced bool, err error) {
+		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: slices.Clone(outage), failInvoice: failInvoice}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+			sa := args.Get(0).(temporal.SearchAttributes)
+			if v, ok := sa.GetBool(ChangedAfterInvoiceKey); ok {
+				_, withInvoice := sa.GetKeyword(ErpInvoiceIDKey)
+				marks = append(marks, v && withInvoice)
+			}
+		}).Return(nil)
+		in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-10", "100.00")})
+		in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, 5*time.Second, true
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Minute), Deal: wonDeal("D-10", "150.00")})
+		}, 6*time.Second) // after the settle, during the customer step's retries
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		return marks, erp.invoices == 1, env.GetWorkflowError()
+	}
+	t.Run("invoiced", func(t *testing.T) {
+		marks, invoiced, err := run(t, nil)
+		if err != nil || !invoiced {
+			t.Fatalf("%v, invoiced %v; want the invoice", err, invoiced)
+		}
+		if !slices.Equal(marks, []bool{true}) {
+			t.Errorf("ChangedAfterInvoice upserts %v, want one, with the invoice's id", marks)
+		}
+	})
+	t.Run("invoice refused", func(t *testing.T) {
+		marks, invoiced, err := run(t, []error{&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "refused"}})
+		if err == nil || invoiced {
+			t.Fatalf("%v, invoiced %v; want the run failed without an invoice", err, invoiced)
+		}
+		if len(marks) != 0 {
+			t.Errorf("ChangedAfterInvoice upserted (%v) on a run that made no invoice", marks)
+		}
+	})
+}
+
 // A loss delivered while a step before the invoice retries, which then
 // fails for good (the ERP refuses the customer): the run ends DealNotWon,
 // recording the loss where a later delivery of an older win reads it,
