@@ -271,9 +271,9 @@ func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 	if cfg.Metrics.Listen == "" {
 		return "", nil
 	}
-	l, err := net.Listen("tcp", cfg.Metrics.Listen)
+	l, err := ListenOn("metrics", "metrics.listen", cfg.Metrics.Listen)
 	if err != nil {
-		return "", fmt.Errorf("metrics.listen %s: %w", cfg.Metrics.Listen, err)
+		return "", err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler())

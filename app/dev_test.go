@@ -80,6 +80,22 @@ func TestStartDevNamesTheSettingOfAPortInUse(t *testing.T) {
 	}
 }
 
+// The metrics listener of `serve`, `worker` and `dev` names its setting
+// too when its port is in use.
+func TestServeMetricsNamesTheSettingOfAPortInUse(t *testing.T) {
+	cfg := devConfig(t, "dev: {data_dir: %s}\nlog: {level: error}\n")
+	cfg.Metrics.Listen = taken(t)
+	_, err := ServeMetrics(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		t.Fatal("ServeMetrics on a port in use succeeded")
+	}
+	for _, want := range []string{"metrics.listen", "DEALSYNC_METRICS_LISTEN", "address already in use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q: %v", want, err)
+		}
+	}
+}
+
 // A second `dealsync dev` on a data dir (whose sandbox journal another
 // holds) is told so, before it tries the ports the first one holds.
 func TestSecondDevOnADataDirIsToldSoNotOfAPort(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -55,7 +54,7 @@ many replicas as you like behind a load balancer.`,
 				return err
 			}
 			defer c.Close()
-			l, err := net.Listen("tcp", cfg.Intake.Listen)
+			l, err := app.ListenOn("webhook intake", "intake.listen", cfg.Intake.Listen)
 			if err != nil {
 				return err
 			}
