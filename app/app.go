@@ -156,7 +156,9 @@ func Activities(set *connections.Set, runs activities.RunReader) *activities.Act
 // that URL, is not set; its won stages miss the stage its source reports
 // won deals as; its source's own (connectors.ConfigWarner: a short secret);
 // a target that looks invoices up by reference with a mapping whose
-// reference does not read deal.id (referenceWarnings).
+// reference does not read deal.id (referenceWarnings); a target that
+// numbers its own invoices in the reference's field with a mapping whose
+// reference is the bare deal id (numberedReferenceWarnings).
 func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	var out []string
 	if c.SourceType == "hubspot" && cfg.Intake.PublicBaseURL == "" {
@@ -168,7 +170,8 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	if cw, ok := c.Source.(connectors.ConfigWarner); ok {
 		out = append(out, cw.ConfigWarnings()...)
 	}
-	return append(out, referenceWarnings(cfg, c)...)
+	out = append(out, referenceWarnings(cfg, c)...)
+	return append(out, numberedReferenceWarnings(cfg, c)...)
 }
 
 // referenceWarnings name each target of the connection (its target and
@@ -188,6 +191,59 @@ func referenceWarnings(cfg *config.Config, c *connections.Connection) []string {
 	if ref == "" || f.ReferenceReadsDealID() {
 		return nil
 	}
+	var out []string
+	for _, t := range connectionTargets(cfg, c) {
+		l, ok := t.target.(connectors.InvoiceReferenceLookup)
+		if !ok {
+			continue
+		}
+		on, setting := l.LooksUpInvoicesByReference()
+		if !on {
+			continue
+		}
+		out = append(out, fmt.Sprintf("connection %s: %s looks for an existing invoice by its reference before creating one (%s), and mapping %q sets invoice.reference to `%s`, which does not read deal.id: "+
+			"a second deal with the same reference and customer is taken for a re-run of the first, its run completes as replayed with the first deal's invoice, and it gets no invoice of its own; "+
+			"make the reference unique per deal (include deal.id, e.g. `\"DS-\" + deal.id`), or set %s: false on target %s, accepting that a re-run after the ERP has forgotten the idempotency key may then create a second invoice",
+			c.Name, t.which, setting, f.Name(), ref, setting, t.name))
+	}
+	return out
+}
+
+// numberedReferenceWarnings name each target of the connection whose ERP
+// numbers its own invoices in the reference's field
+// (connectors.SelfNumberedReference) while the connection's mapping makes
+// the reference the bare deal id (the built-in mapping does): a deal whose
+// id is one of the ERP's own numbers gets its invoice refused.
+func numberedReferenceWarnings(cfg *config.Config, c *connections.Connection) []string {
+	if !mapping.ReferenceIsDealID(c.Mapper) {
+		return nil
+	}
+	var out []string
+	for _, t := range connectionTargets(cfg, c) {
+		n, ok := t.target.(connectors.SelfNumberedReference)
+		if !ok {
+			continue
+		}
+		field := n.ReferenceNumberField()
+		out = append(out, fmt.Sprintf("connection %s: %s keeps invoice.reference in %s, which the ERP numbers its own invoices in (1001, 1002, …), and mapping %q makes the reference the bare deal id: "+
+			"a deal whose id is a number the ERP has used has its invoice refused as a duplicate %s; map invoice.reference to a value the ERP's numbers cannot take, e.g. `\"DS-\" + deal.id`",
+			c.Name, t.which, field, c.Mapper.Name(), field))
+	}
+	return out
+}
+
+// connectionTarget is one of the ERP targets a connection invoices.
+type connectionTarget struct {
+	name   string
+	target connectors.Target
+	// which says it in a warning: "target NAME", with the accounts that
+	// account_targets route to it.
+	which string
+}
+
+// connectionTargets are the targets of the connection: its own, then
+// those of its account_targets, each once.
+func connectionTargets(cfg *config.Config, c *connections.Connection) []connectionTarget {
 	var names []string                // targets in the order found
 	accounts := map[string][]string{} // target → the accounts routed to it by account_targets
 	targets := map[string]connectors.Target{}
@@ -209,26 +265,15 @@ func referenceWarnings(cfg *config.Config, c *connections.Connection) []string {
 			}
 		}
 	}
-	var out []string
+	out := make([]connectionTarget, 0, len(names))
 	for _, name := range names {
-		l, ok := targets[name].(connectors.InvoiceReferenceLookup)
-		if !ok {
-			continue
-		}
-		on, setting := l.LooksUpInvoicesByReference()
-		if !on {
-			continue
-		}
 		which := fmt.Sprintf("target %s", name)
 		if a := accounts[name]; len(a) > 0 && name == c.TargetName {
 			which += fmt.Sprintf(" (and account_targets %s)", strings.Join(a, ", "))
 		} else if len(a) > 0 {
 			which += fmt.Sprintf(" (account_targets %s)", strings.Join(a, ", "))
 		}
-		out = append(out, fmt.Sprintf("connection %s: %s looks for an existing invoice by its reference before creating one (%s), and mapping %q sets invoice.reference to `%s`, which does not read deal.id: "+
-			"a second deal with the same reference and customer is taken for a re-run of the first, its run completes as replayed with the first deal's invoice, and it gets no invoice of its own; "+
-			"make the reference unique per deal (include deal.id, e.g. `\"DS-\" + deal.id`), or set %s: false on target %s, accepting that a re-run after the ERP has forgotten the idempotency key may then create a second invoice",
-			c.Name, which, setting, f.Name(), ref, setting, name))
+		out = append(out, connectionTarget{name: name, target: targets[name], which: which})
 	}
 	return out
 }

@@ -125,3 +125,70 @@ connections:
 		}
 	}
 }
+
+// A QuickBooks target keeps the reference in DocNumber, which QuickBooks
+// numbers its own invoices in (1001, 1002, …): a mapping whose reference
+// is the bare deal id (the built-in's, `deal.id`, `string(deal.id)`) is
+// warned about, naming the connection, the target and the way out; a
+// reference that only contains the id, or another target, is not.
+func TestWarningsOfABareDealIDInASelfNumberedField(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	files := []string{
+		write("bare.yaml", "name: bare\ninvoice:\n  reference: deal.id\n"),
+		write("stringed.yaml", "name: stringed\ninvoice:\n  reference: string(deal.id)\n"),
+		write("prefixed.yaml", "name: prefixed\ninvoice:\n  reference: '\"DS-\" + deal.id'\n"),
+	}
+	conn := func(name, target, mapping string) string {
+		return fmt.Sprintf("  %s:\n    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}\n    target: %s\n    mapping: %q\n    trigger: {won_stages: [won]}\n", name, target, mapping)
+	}
+	yaml := fmt.Sprintf(`
+mappings: {files: [%s], reload_interval: 0}
+targets:
+  qbo: {type: quickbooks, realm_id: "9130350", client_id: abc, client_secret: s, token_file: %q, link_file: %q}
+  erp: {type: http, base_url: "https://erp.example.com/api"}
+connections:
+`, strings.Join(files, ", "), filepath.Join(dir, "t.json"), filepath.Join(dir, "links.json"))
+	yaml += conn("qbo-builtin", "qbo", "") + conn("qbo-bare", "qbo", "bare") + conn("qbo-stringed", "qbo", "stringed") +
+		conn("qbo-prefixed", "qbo", "prefixed") + conn("http-bare", "erp", "bare")
+	cfg, err := config.Load(write("dealsync.yaml", yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := map[string]bool{"qbo-builtin": true, "qbo-bare": true, "qbo-stringed": true}
+	for _, name := range set.Names() {
+		c, _ := set.Get(name)
+		var got []string
+		for _, w := range Warnings(cfg, c) {
+			if strings.Contains(w, "numbers its own invoices") {
+				got = append(got, w)
+			}
+		}
+		if !warned[name] {
+			if len(got) > 0 {
+				t.Errorf("%s: warned %q", name, got)
+			}
+			continue
+		}
+		if len(got) != 1 {
+			t.Errorf("%s: %d warnings, want 1: %q", name, len(got), got)
+			continue
+		}
+		for _, w := range []string{"connection " + name + ": target qbo keeps invoice.reference in DocNumber", "bare deal id", "duplicate DocNumber", `"DS-" + deal.id`} {
+			if !strings.Contains(got[0], w) {
+				t.Errorf("%s: warning lacks %q:\n%s", name, w, got[0])
+			}
+		}
+	}
+}

@@ -114,6 +114,18 @@ type InvoiceReferenceLookup interface {
 	LooksUpInvoicesByReference() (on bool, setting string)
 }
 
+// SelfNumberedReference is implemented by targets whose ERP keeps the
+// invoice's reference in the field it numbers its own invoices in
+// (QuickBooks' DocNumber: 1001, 1002, … on from the last number used) and
+// refuses a number another invoice has. A reference that is the deal's
+// bare id, a number for most CRMs, can meet one of those numbers, and the
+// deal's invoice is then refused. ReferenceNumberField names that field,
+// so a connection whose mapping's reference is the bare deal id can be
+// warned about.
+type SelfNumberedReference interface {
+	ReferenceNumberField() string
+}
+
 // WonStageReporter is implemented by sources that report every won deal
 // with one stage value, whatever the CRM account calls its won stages
 // (HubSpot `closedwon`, Salesforce `Closed Won`, Pipedrive `won`). A

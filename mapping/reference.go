@@ -33,6 +33,33 @@ func (m *File) ReferenceReadsDealID() bool {
 	return found
 }
 
+// ReferenceIsDealID reports whether invoice.reference is the deal's id
+// and nothing else (`deal.id`, `string(deal.id)`, `trim(deal.id)`), as the
+// built-in mapping's is: a number for most CRMs, which can meet an ERP's
+// own invoice numbers (connectors.SelfNumberedReference).
+func ReferenceIsDealID(m Mapper) bool {
+	switch m := m.(type) {
+	case Default:
+		return true
+	case *File:
+		c := m.reference()
+		if c == nil || c.prog == nil {
+			return false
+		}
+		node := c.prog.Node()
+		for {
+			b, ok := node.(*ast.BuiltinNode)
+			if !ok || (b.Name != "string" && b.Name != "trim") || len(b.Arguments) != 1 {
+				break
+			}
+			node = b.Arguments[0]
+		}
+		path := memberPath(node)
+		return path == "deal.id" || path == "$env.deal.id"
+	}
+	return false
+}
+
 // reference is the compiled invoice.reference, nil if there is none.
 func (m *File) reference() *compiled {
 	for i := range m.header {

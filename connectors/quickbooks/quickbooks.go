@@ -416,6 +416,11 @@ func (t *Target) claim(ctx context.Context, found Customer, companyID, key strin
 	return err
 }
 
+// ReferenceNumberField implements connectors.SelfNumberedReference: the
+// reference is the invoice's DocNumber, which QuickBooks numbers itself
+// (1001, 1002, …) and keeps unique (error 6140).
+func (t *Target) ReferenceNumberField() string { return "DocNumber" }
+
 // isDuplicateDocNumber is QBO's refusal of an invoice whose DocNumber
 // another transaction has (error 6140).
 func isDuplicateDocNumber(err error) bool {
