@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -114,6 +115,7 @@ func build(settings map[string]any, file string) (*Config, error) {
 	}
 	loadMappings(cfg, file, ps)
 	checkSharedIDs(cfg, ps)
+	checkSharedGrants(cfg, ps)
 
 	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
 		if s.IsZero() || ps.isFailed(key) {
@@ -429,6 +431,58 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 				"invoice.customer.external_id include event.account; "+keepOneAccountBare,
 			strings.Join(parts, "; "), target))
 	}
+}
+
+// rotatingGrant is implemented by the config of a target whose OAuth
+// refresh token rotates on every refresh (Xero): the client id, the
+// refresh token from the consent flow that seeds the token file, and the
+// token file.
+type rotatingGrant interface {
+	RotatingGrant() (clientID string, refreshToken secret.Secret, tokenFile string)
+}
+
+// checkSharedGrants refuses targets that come from one authorisation (one
+// type, client_id and refresh_token, by value) but keep their tokens in
+// different token_files: the vendor rotates the refresh token, so the
+// first of them to refresh spends the one they share and the others are
+// refused (invalid_grant) from then on. One token_file serves them all,
+// under its lock. Secrets that do not resolve are reported on their own.
+func checkSharedGrants(cfg *Config, ps *problems) {
+	type first struct{ target, file string }
+	seen := map[[32]byte]first{}
+	for _, name := range sortedNames(cfg.Targets) {
+		t := cfg.Targets[name]
+		g, ok := t.Spec.(rotatingGrant)
+		if !ok {
+			continue
+		}
+		clientID, seed, file := g.RotatingGrant()
+		token, err := seed.Reveal()
+		if clientID == "" || token == "" || file == "" || err != nil {
+			continue
+		}
+		key := sha256.Sum256([]byte(t.Type + "\x00" + clientID + "\x00" + token)) // the token itself is not kept
+		f, ok := seen[key]
+		switch {
+		case !ok:
+			seen[key] = first{name, file}
+		case absPath(f.file) != absPath(file):
+			ps.add("targets."+name+".token_file", fmt.Sprintf(
+				"targets %q and %q (type %s) come from one authorisation (the same client_id and refresh_token) but keep their tokens in different token_files (%s, %s); "+
+					"the refresh token rotates on every refresh, so the first of them to refresh spends it and the other is refused (invalid_grant) from then on: "+
+					"share one token_file between them (dealsync refreshes under its lock), %s",
+				f.target, name, t.Type, f.file, file, f.file))
+		}
+	}
+}
+
+// absPath is path as the processes open it (relative to the working
+// directory), for comparing two paths.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return filepath.Clean(path)
 }
 
 // keepOneAccountBare ends the refusals of checkSharedIDs: the migration

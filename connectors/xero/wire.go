@@ -53,9 +53,25 @@ type LineItem struct {
 	DiscountAmount json.Number `json:"DiscountAmount,omitempty"`
 }
 
-// ContactsBody is the body of PUT /Contacts and the answer of GET /Contacts.
+// ContactsBody is the body of PUT /Contacts and the answer of
+// PUT /Contacts, POST /Contacts/{ContactID} and GET /Contacts/{ContactID}.
 type ContactsBody struct {
 	Contacts []Contact `json:"Contacts"`
+}
+
+// ContactList is the answer of GET /Contacts: Pagination is there when the
+// request asked for a page.
+type ContactList struct {
+	Pagination *Pagination `json:"pagination,omitempty"`
+	Contacts   []Contact   `json:"Contacts"`
+}
+
+// Pagination is Xero's paging of a list answer.
+type Pagination struct {
+	Page      int `json:"page"`
+	PageSize  int `json:"pageSize"`
+	PageCount int `json:"pageCount"`
+	ItemCount int `json:"itemCount"`
 }
 
 // Contact is the part of Xero's Contact dealsync writes and reads.

@@ -1,7 +1,10 @@
 // Package xero is the "xero" ERP target: Xero's Accounting API.
 //
-//	GET /Contacts?where=ContactNumber=="…"&includeArchived=true&page=1
-//	                                         find the customer (then TaxNumber, then Name ignoring case)
+//	GET /Contacts?searchTerm=…&includeArchived=true&page=N&pageSize=100
+//	                                         find the customer by ContactNumber, compared exactly
+//	GET /Contacts?where=TaxNumber=="…"       then by TaxNumber (skipped where Xero answers HighVolumeException)
+//	GET /Contacts?searchTerm=…&page=N&pageSize=100
+//	                                         then by Name, compared ignoring case
 //	GET /Contacts/{ContactID}                follow a merged contact to the one it was merged into
 //	PUT /Contacts?summarizeErrors=true       create it, Idempotency-Key
 //	POST /Contacts/{ContactID}?summarizeErrors=true
@@ -30,7 +33,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -86,6 +91,16 @@ type Config struct {
 	Timeout  time.Duration `mapstructure:"timeout" validate:"gte=0"`
 }
 
+// RotatingGrant names the authorisation the target's tokens come from
+// (its client id and the refresh token that seeds TokenFile) and where they
+// are kept. Xero rotates the refresh token on every refresh, so targets of
+// one authorisation (several organisations authorised in one consent
+// flow) must share one token file: the config refuses them with different
+// ones.
+func (c Config) RotatingGrant() (clientID string, refreshToken secret.Secret, tokenFile string) {
+	return c.ClientID, c.RefreshToken, c.TokenFile
+}
+
 // DefaultConfig has every default filled in.
 func DefaultConfig() Config {
 	return Config{
@@ -117,6 +132,10 @@ type Target struct {
 	links  erpkit.LinkStore
 	opts   Options
 	log    *slog.Logger
+	// taxRuleOff is set once Xero refuses the TaxNumber look-up as too
+	// costly for the organisation (HighVolumeException): the rule is
+	// skipped from then on, without asking Xero again.
+	taxRuleOff atomic.Bool
 }
 
 var (
@@ -221,8 +240,11 @@ func (t *Target) linkKey(externalID string) string {
 
 // FindOrCreateCustomer finds the contact, deterministically and never
 // fuzzily: the stored link, then ContactNumber == CRM company id, then
-// TaxNumber == tax id, then Name == name ignoring case (Xero contact names
-// are unique regardless of case). A tax-number or name match that carries
+// TaxNumber == tax id (skipped on an organisation where Xero refuses that
+// filter: HighVolumeException), then Name == name ignoring case (Xero
+// contact names are unique regardless of case). The ContactNumber and Name
+// look-ups use Xero's searchTerm, a case-insensitive text search, and
+// compare its answer here (searchContacts). A tax-number or name match that carries
 // another company's ContactNumber is not taken; one without a
 // ContactNumber is claimed (the company id written as its ContactNumber),
 // so that another CRM company with the same tax number no longer matches
@@ -269,10 +291,45 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 			if again.id != "" {
 				return t.take(ctx, c, again, key)
 			}
+			if nameTaken(api) {
+				return connectors.CustomerRef{}, t.nameTakenError(c, api)
+			}
 		}
 		return connectors.CustomerRef{}, err
 	}
 	return t.linked(ctx, c, connectors.CustomerRef{ID: id, Created: true})
+}
+
+// nameTaken reports whether Xero refused a contact because an active
+// contact has its name already, in any letter case ("The contact name … is
+// already assigned to another contact. The contact name must be unique
+// across all active contacts.").
+func nameTaken(api *connectors.APIError) bool {
+	return strings.Contains(strings.ToLower(api.Message), "already assigned to another contact")
+}
+
+// nameTakenError is the permanent error of a create Xero refused because
+// the name is taken, when no look-up finds the contact that holds it
+// (Xero's uniqueness rule may equate names that differ in more than
+// letter case, or the search answered more contacts than are read): it
+// names the contact name and says what to do, with Xero's own message.
+func (t *Target) nameTakenError(c model.Customer, api *connectors.APIError) error {
+	name := strings.TrimSpace(c.Name)
+	link := ""
+	if c.ExternalID != "" {
+		link = fmt.Sprintf(" (or, with link_file set, add %s to that file)", linkEntry(t.linkKey(c.ExternalID)))
+	}
+	return fmt.Errorf("xero create contact: Xero refuses to create contact %q for %s: the name is already held by another active contact (Xero's names are unique regardless of case), "+
+		"but dealsync's look-up of the name (Xero's searchTerm, at most %d contacts read, compared ignoring case) does not find it (Xero said: %s); "+
+		"in Xero, find the contact with that name: if it is this company's contact, rename it to exactly %q%s; if it is another business, rename one of the two (in Xero or in the CRM); then retry: %w",
+		name, company(c), maxSearchPages*searchPageSize, api.Message, name, link, connectors.ErrPermanent)
+}
+
+// linkEntry is the link_file entry an operator writes to link a company to
+// a contact by hand.
+func linkEntry(key string) string {
+	k, _ := json.Marshal(key)
+	return string(k) + `: "<its ContactID>"`
 }
 
 // createContact creates the contact under the step's key and returns its
@@ -367,11 +424,17 @@ type match struct {
 func (t *Target) findContact(ctx context.Context, c model.Customer) (match, error) {
 	number := contactNumber(c.ExternalID)
 	if number != "" {
+		// searchTerm, not where=ContactNumber=="…": Xero refuses a filter
+		// it has not optimised (ContactNumber, TaxNumber) on an
+		// organisation with very many contacts (400 HighVolumeException),
+		// which would fail every run there. The text search matches
+		// substrings of names and e-mail addresses too: the answer is
+		// compared exactly here.
 		// Archived contacts too: Xero archives a contact that a person
 		// merged into another one, and GET /Contacts leaves archived
 		// contacts out by default, so the company would be created again
 		// and the merge undone.
-		cs, err := t.contacts(ctx, "ContactNumber", number, true)
+		cs, complete, err := t.searchContacts(ctx, number, true, func(ct Contact) bool { return ct.ContactNumber == number && active(ct) })
 		if err != nil {
 			return match{}, err
 		}
@@ -385,6 +448,15 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 				archived = append(archived, ct)
 			}
 		}
+		if !complete {
+			// Not "not found": the company's contact may be among the
+			// contacts left unread, and the tax-number and name rules may
+			// miss it (renamed in Xero), so a create would put a second
+			// contact beside it. Permanent rather than retried: a retry
+			// gets the same answer (the organisation's contacts do not
+			// shrink) and would only spend the rate limit.
+			return match{}, t.tooManyMatches(c, number)
+		}
 		if len(archived) > 0 {
 			return t.mergedInto(ctx, c, number, archived)
 		}
@@ -393,8 +465,23 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 	// A contact another CRM company claims (its ContactNumber) is not ours.
 	free := func(ct Contact) bool { return ct.ContactNumber == "" || ct.ContactNumber == number }
 	found := func(ct Contact) match { return match{id: ct.ContactID, claim: number != "" && ct.ContactNumber == ""} }
-	if tax := strings.TrimSpace(c.TaxID); tax != "" {
-		cs, err := t.contacts(ctx, "TaxNumber", tax, false)
+	// A tax number Xero's where syntax cannot hold is not looked for:
+	// searchTerm does not search tax numbers (the name rule follows).
+	if tax := strings.TrimSpace(c.TaxID); tax != "" && whereCanHold(tax) && !t.taxRuleOff.Load() {
+		cs, err := t.byTaxNumber(ctx, tax)
+		if highVolume(err) {
+			// Xero has no optimised filter and no search on TaxNumber: on
+			// such an organisation the rule cannot be applied at all. It
+			// is skipped, saying so once, rather than failing every new
+			// company with a tax id; the name rule still applies, and the
+			// ContactNumber rule finds the contacts dealsync made.
+			if t.taxRuleOff.CompareAndSwap(false, true) {
+				t.log.Warn("xero: Xero refuses to look contacts up by tax number on this organisation (HighVolumeException: too many contacts for that filter), "+
+					"so the tax-number rule is skipped from now on (the name rule applies): a contact that only its tax number would match is not found, and a new contact is made for the company",
+					"tenant", t.cfg.TenantID, "company", c.ExternalID, "error", err)
+			}
+			cs, err = nil, nil
+		}
 		if err != nil {
 			return match{}, err
 		}
@@ -425,15 +512,17 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 				len(ids), tax, strings.Join(ids, ", "), who, connectors.ErrPermanent)
 		}
 	}
-	cs, err := t.contacts(ctx, "Name", name, false)
+	// Xero refuses a name that differs from an active contact's only in
+	// case ("already assigned to another contact"), so such a contact is
+	// the company's. Xero's where compares Name=="…" with case, though:
+	// the case-insensitive searchTerm finds it, and the answer is compared
+	// ignoring case here.
+	cs, complete, err := t.searchContacts(ctx, name, false, func(ct Contact) bool { return sameName(ct.Name, name) })
 	if err != nil {
 		return match{}, err
 	}
 	for _, ct := range cs {
-		// Xero refuses a name that differs from an active contact's only
-		// in case ("already assigned to another contact"), so such a
-		// contact is the company's.
-		if !strings.EqualFold(ct.Name, name) {
+		if !sameName(ct.Name, name) {
 			continue
 		}
 		if !free(ct) {
@@ -442,7 +531,30 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 		}
 		return found(ct), nil
 	}
+	if !complete {
+		// Unlike the ContactNumber rule's, this miss is safe to act on:
+		// Xero refuses a create whose name an active contact holds in
+		// any case, and that refusal is then reported (nameTakenError),
+		// so no second contact is made.
+		t.log.Warn("xero: Xero's search for the company's name answered more contacts than are read; none of those read has the name, so the contact is created (Xero refuses it if the name is taken)",
+			"tenant", t.cfg.TenantID, "company", c.ExternalID, "read", maxSearchPages*searchPageSize)
+	}
 	return match{}, nil
+}
+
+// sameName reports whether a contact's name is name (trimmed), ignoring
+// case, as Xero's uniqueness rule compares them.
+func sameName(contactName, name string) bool {
+	return strings.EqualFold(strings.TrimSpace(contactName), name)
+}
+
+// tooManyMatches is the permanent error of a ContactNumber look-up whose
+// search answered more contacts than are read, none with the number.
+func (t *Target) tooManyMatches(c model.Customer, number string) error {
+	return fmt.Errorf("xero find contact: Xero's search for the Contact Code %q of %s answers more than %d contacts (it matches the text anywhere in names, contact codes and e-mail addresses), "+
+		"and none of those read has exactly that Contact Code; dealsync does not create a contact for the company while the contacts it could not read may hold it: "+
+		"with link_file set, add %s to that file (the company's contact, created by hand in Xero if it has none), or bill the deal by hand; then retry: %w",
+		number, company(c), maxSearchPages*searchPageSize, linkEntry(t.linkKey(c.ExternalID)), connectors.ErrPermanent)
 }
 
 // maxMerges bounds the merges followed from an archived contact (one
@@ -594,40 +706,87 @@ func (t *Target) claim(ctx context.Context, contactID, number, key string) error
 	return nil
 }
 
-// contacts lists the active contacts whose field may equal value (Xero
-// compares ignoring case; the callers compare again: names ignoring case,
-// contact and tax numbers exactly); with archived, the archived ones too
-// (includeArchived=true), with their MergedToContactID, which Xero returns
-// only to a paged list (page=1: up to 100 contacts, far more than one
-// value matches). A value Xero's where syntax cannot hold is looked for
-// with searchTerm instead, a text search over the contacts' names, numbers
-// and e-mail addresses, which finds a name or contact number but never a
-// tax number.
-func (t *Target) contacts(ctx context.Context, field, value string, archived bool) ([]Contact, error) {
+// Paging of searchContacts: pages of searchPageSize contacts (the page
+// size Xero's OpenAPI gives page=N), maxSearchPages of them at most.
+const (
+	searchPageSize = 100
+	maxSearchPages = 10
+)
+
+// searchContacts reads what Xero's searchTerm (a case-insensitive text
+// search over the contacts' names, first and last names, contact numbers
+// and e-mail addresses) answers for term, page by page: the active
+// contacts, and with archived the archived ones too (includeArchived=true),
+// with their MergedToContactID, which Xero returns only to a paged list.
+// It stops at the first contact done reports true for, or at the last
+// page. A term matches substrings, so many contacts may come back:
+// complete is false when maxSearchPages pages were read and more remain,
+// none of them done.
+func (t *Target) searchContacts(ctx context.Context, term string, archived bool, done func(Contact) bool) (cs []Contact, complete bool, err error) {
 	const op = "find contact"
-	q := url.Values{"where": {field + "==" + quote(value)}}
-	if !whereCanHold(value) {
-		q = url.Values{"searchTerm": {value}}
+	for page := 1; page <= maxSearchPages; page++ {
+		q := url.Values{"searchTerm": {term}, "page": {strconv.Itoa(page)}, "pageSize": {strconv.Itoa(searchPageSize)}}
+		if archived {
+			q.Set("includeArchived", "true")
+		}
+		resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts?" + q.Encode()})
+		if err != nil {
+			return nil, false, err
+		}
+		var list ContactList
+		if err := resp.Decode("xero", op, &list); err != nil {
+			return nil, false, err
+		}
+		for _, ct := range list.Contacts {
+			if ct.ContactID == "" || !(active(ct) || (archived && ct.ContactStatus == "ARCHIVED")) {
+				continue
+			}
+			cs = append(cs, ct)
+			if done(ct) {
+				return cs, true, nil
+			}
+		}
+		// The last page: as the answer's pagination says, or, in an
+		// answer without it, a page that is not full.
+		if p := list.Pagination; (p != nil && page >= p.PageCount) || (p == nil && len(list.Contacts) < searchPageSize) {
+			return cs, true, nil
+		}
 	}
-	if archived {
-		q.Set("includeArchived", "true")
-		q.Set("page", "1")
-	}
+	return cs, false, nil
+}
+
+// byTaxNumber lists the active contacts Xero finds for
+// where=TaxNumber=="tax" (the caller compares again, exactly), for a tax
+// number whereCanHold. On an organisation with very many contacts Xero
+// refuses that filter, which it has not optimised: a 400 APIError that
+// highVolume reports.
+func (t *Target) byTaxNumber(ctx context.Context, tax string) ([]Contact, error) {
+	const op = "find contact"
+	q := url.Values{"where": {"TaxNumber==" + quote(tax)}}
 	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts?" + q.Encode()})
 	if err != nil {
 		return nil, err
 	}
-	var list ContactsBody
+	var list ContactList
 	if err := resp.Decode("xero", op, &list); err != nil {
 		return nil, err
 	}
-	out := list.Contacts[:0]
+	var out []Contact
 	for _, ct := range list.Contacts {
-		if ct.ContactID != "" && (active(ct) || (archived && ct.ContactStatus == "ARCHIVED")) {
+		if ct.ContactID != "" && active(ct) {
 			out = append(out, ct)
 		}
 	}
 	return out, nil
+}
+
+// highVolume reports whether err is Xero's refusal of a where filter it
+// has not optimised, on an organisation with very many contacts: 400,
+// Type HighVolumeException (ErrorNumber 51), "Your request is not
+// filtering Contacts efficiently …" (errorDetail puts the Type first).
+func highVolume(err error) bool {
+	var api *connectors.APIError
+	return errors.As(err, &api) && api.StatusCode == http.StatusBadRequest && strings.HasPrefix(api.Message, "HighVolumeException")
 }
 
 // quote makes a string literal of Xero's where syntax, for a value

@@ -1,9 +1,12 @@
 package xero_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -438,15 +441,16 @@ func TestMergedOrArchivedContactIsNotCreatedAgain(t *testing.T) {
 	})
 }
 
-// Xero's where literals may hold " AND ": a Reference or a company name
-// with one is looked up with where like any other (Xero parses the literal
-// whole), and found again on a re-run.
+// Xero's where literals may hold " AND ": a Reference with one is looked
+// up with where like any other (Xero parses the literal whole), and found
+// again on a re-run; so is a company name with one (looked up with
+// searchTerm, as every name is).
 func TestAndInsideWhereLiteralsIsFound(t *testing.T) {
 	ctx := context.Background()
 	noSearchTerm := func(t *testing.T, e *env) {
 		t.Helper()
 		for _, u := range e.fake.URLs {
-			if strings.Contains(u, "searchTerm") {
+			if strings.HasPrefix(u, "GET /Invoices") && strings.Contains(u, "searchTerm") {
 				t.Errorf("%s: want the where look-up", u)
 			}
 		}
@@ -484,7 +488,6 @@ func TestAndInsideWhereLiteralsIsFound(t *testing.T) {
 		if err != nil || again.ID != ref.ID || again.Created {
 			t.Fatalf("second find = %+v, %v; want %s", again, err, ref.ID)
 		}
-		noSearchTerm(t, e)
 	})
 }
 
@@ -1377,5 +1380,201 @@ func TestXeroTotalsAsTheOrganisationMakesThem(t *testing.T) {
 	}
 	if res, err := inc.target.CreateInvoice(ctx, gross, cref, "invoice/demo/D-1004/invoice"); err != nil || res.Warning != "" {
 		t.Fatalf("Inclusive amounts (Total 100.00, SubTotal 83.33): %+v, %v; want no warning", res, err)
+	}
+}
+
+// highVolume is a target on an organisation with very many contacts,
+// whose log is kept.
+func highVolume(t *testing.T, mod func(*xero.Config)) (*env, *bytes.Buffer) {
+	t.Helper()
+	e := setup(t, mod)
+	e.fake.HighVolume = true
+	var logs bytes.Buffer
+	tg, err := xero.New(e.cfg, xero.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.target = tg
+	return e, &logs
+}
+
+// On an organisation with very many contacts Xero refuses a where filter it
+// has not optimised (ContactNumber, TaxNumber) with 400 HighVolumeException.
+// The ContactNumber rule searches instead (searchTerm, compared exactly);
+// the TaxNumber rule, which no search covers, is skipped with a warning
+// (once) and the name rule applies.
+func TestHighVolumeOrganisation(t *testing.T) {
+	ctx := context.Background()
+	t.Run("contact number", func(t *testing.T) {
+		e, _ := highVolume(t, nil)
+		// Found by the search too, but not the company's.
+		e.fake.AddContact(xerofake.Contact{Name: "Other", ContactNumber: "C-10", EmailAddress: "c-1@other.example"})
+		want := e.fake.AddContact(xerofake.Contact{ContactNumber: "C-1", Name: "Acme (renamed in Xero)"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || ref.ID != want || ref.Created {
+			t.Fatalf("got %+v, %v; want %s", ref, err, want)
+		}
+		for _, u := range e.fake.URLs {
+			if strings.Contains(u, "where=") {
+				t.Errorf("%s: a where filter on a high-volume organisation", u)
+			}
+		}
+	})
+	t.Run("tax number: skipped with a warning, the name rule applies", func(t *testing.T) {
+		e, logs := highVolume(t, nil)
+		e.fake.AddContact(xerofake.Contact{Name: "ACME Deutschland", TaxNumber: "DE123456789"}) // only the tax number matches it
+		want := e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, exampleInvoice().Customer, "k")
+		if err != nil || ref.ID != want || ref.Created {
+			t.Fatalf("got %+v, %v; want %s by its name", ref, err, want)
+		}
+		if !strings.Contains(logs.String(), "tax-number rule is skipped") || !strings.Contains(logs.String(), "HighVolumeException") {
+			t.Errorf("log %q: want the skipped rule named", logs)
+		}
+		taxLookUps := func() (n int) {
+			for _, u := range e.fake.URLs {
+				if strings.Contains(u, "TaxNumber") {
+					n++
+				}
+			}
+			return n
+		}
+		// Another company: the rule is not tried again, nor warned of.
+		before := taxLookUps()
+		other := exampleInvoice().Customer
+		other.ExternalID, other.Name, other.TaxID = "C-2", "Beta Ltd", "DE999999999"
+		if ref, err := e.target.FindOrCreateCustomer(ctx, other, "k2"); err != nil || !ref.Created {
+			t.Fatalf("another company: %+v, %v; want it created", ref, err)
+		}
+		if n := taxLookUps() - before; n != 0 || strings.Count(logs.String(), "tax-number rule is skipped") != 1 {
+			t.Errorf("%d more tax-number look-ups, %d warnings; want none more, one", n, strings.Count(logs.String(), "tax-number rule is skipped"))
+		}
+	})
+}
+
+// searchTerm matches substrings, so a look-up may be answered over many
+// pages: every page is read (up to a bound), whether Xero's answer says how
+// many there are or not, and the contact on the last one is found, not
+// created again. Past the bound a ContactNumber look-up fails for good,
+// naming the value, rather than create a second contact beside one it did
+// not read.
+func TestContactSearchReadsEveryPage(t *testing.T) {
+	ctx := context.Background()
+	c := exampleInvoice().Customer
+	c.TaxID = ""
+	for _, unpaginated := range []bool{false, true} {
+		t.Run(fmt.Sprintf("contact number, pagination left out %v", unpaginated), func(t *testing.T) {
+			e := setup(t, nil)
+			e.fake.Unpaginated = unpaginated
+			for i := range 250 {
+				e.fake.AddContact(xerofake.Contact{Name: fmt.Sprintf("Decoy %d", i), ContactNumber: fmt.Sprintf("C-1%03d", i)})
+			}
+			want := e.fake.AddContact(xerofake.Contact{ContactNumber: "C-1", Name: "Acme (renamed in Xero)"})
+			ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+			if err != nil || ref.ID != want || ref.Created {
+				t.Fatalf("got %+v, %v; want %s, on the third page", ref, err, want)
+			}
+			if n := e.fake.Calls("GET /Contacts"); n != 3 {
+				t.Errorf("%d look-ups, want 3 pages", n)
+			}
+		})
+	}
+	t.Run("name", func(t *testing.T) {
+		e := setup(t, nil)
+		for i := range 150 {
+			e.fake.AddContact(xerofake.Contact{Name: fmt.Sprintf("Acme GmbH Filiale %d", i)})
+		}
+		want := e.fake.AddContact(xerofake.Contact{Name: "ACME GMBH"})
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || ref.ID != want || ref.Created || e.fake.Contact(want).ContactNumber != "C-1" {
+			t.Fatalf("got %+v, %v; want %s, claimed", ref, err, want)
+		}
+	})
+	t.Run("more than are read: refused, naming the value", func(t *testing.T) {
+		e := setup(t, nil)
+		for i := range 1001 {
+			e.fake.AddContact(xerofake.Contact{Name: fmt.Sprintf("Decoy %d", i), ContactNumber: fmt.Sprintf("C-1%04d", i)})
+		}
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), `"C-1"`) || !strings.Contains(err.Error(), "link_file") {
+			t.Fatalf("err = %v; want a permanent error naming C-1 and link_file", err)
+		}
+		if n := e.fake.Calls("GET /Contacts"); n != 10 || e.fake.Calls("PUT /Contacts") != 0 {
+			t.Errorf("%d look-ups, %d creates; want 10 pages, none", n, e.fake.Calls("PUT /Contacts"))
+		}
+	})
+}
+
+// Xero refuses a create whose name an active contact holds in some case or
+// spelling the look-up does not find: the error names the contact name and
+// says what to do, rather than pass on Xero's bare message.
+func TestNameTakenButNotFoundSaysWhatToDo(t *testing.T) {
+	e := setup(t, withLinks)
+	e.fake.Fail("PUT /Contacts", xerofake.Fault{Validation: "The contact name Acme GmbH is already assigned to another contact. The contact name must be unique across all active contacts."})
+	_, err := e.target.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+		t.Fatalf("err = %v; want permanent", err)
+	}
+	for _, want := range []string{`"Acme GmbH"`, `"C-1"`, "already assigned", "rename", `"xero/` + tenant + `/C-1"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+}
+
+// Xero rotates refresh tokens: targets authorised in one consent flow (one
+// client_id and refresh_token, several organisations) must share one
+// token_file, or the first to refresh strands the others. The config
+// refuses them with different ones.
+func TestOneAuthorisationSharesOneTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XERO_TEST_SECRET", "s3cret")
+	t.Setenv("XERO_TEST_REFRESH", "rt-1")
+	t.Setenv("XERO_TEST_REFRESH_OTHER", "rt-2")
+	write := func(t *testing.T, clientB, refreshB, fileB string) error {
+		t.Helper()
+		file := filepath.Join(dir, "dealsync.yaml")
+		yaml := `
+targets:
+  books_de:
+    type: xero
+    tenant_id: ` + tenant + `
+    client_id: abc
+    client_secret: env:XERO_TEST_SECRET
+    refresh_token: env:XERO_TEST_REFRESH
+    token_file: ` + filepath.Join(dir, "xero.token.json") + `
+  books_uk:
+    type: xero
+    tenant_id: 22222222-2222-3333-4444-555555555555
+    client_id: ` + clientB + `
+    client_secret: env:XERO_TEST_SECRET
+    refresh_token: ` + refreshB + `
+    token_file: ` + filepath.Join(dir, fileB) + `
+connections:
+  demo:
+    source: {type: generic, secret: whsec_ZGVhbHN5bmMtZGV2LXNlY3JldC1ub3QtZm9yLXByb2Q=}
+    target: books_de
+`
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(file)
+		return err
+	}
+	for _, refresh := range []string{"env:XERO_TEST_REFRESH", "rt-1"} {
+		err := write(t, "abc", refresh, "xero-uk.token.json")
+		if err == nil || !strings.Contains(err.Error(), "targets.books_uk.token_file") || !strings.Contains(err.Error(), "share one token_file") ||
+			!strings.Contains(err.Error(), `"books_de"`) || strings.Contains(err.Error(), "rt-1") {
+			t.Errorf("refresh_token %s, another token_file: %v; want targets.books_uk.token_file refused, without the token", refresh, err)
+		}
+	}
+	for name, args := range map[string][3]string{
+		"one token_file":        {"abc", "env:XERO_TEST_REFRESH", "./xero.token.json"},
+		"another refresh_token": {"abc", "env:XERO_TEST_REFRESH_OTHER", "xero-uk.token.json"},
+		"another client":        {"def", "env:XERO_TEST_REFRESH", "xero-uk.token.json"},
+	} {
+		if err := write(t, args[0], args[1], args[2]); err != nil {
+			t.Errorf("%s: %v; want the config taken", name, err)
+		}
 	}
 }

@@ -3,7 +3,11 @@
 // test the xero target against: bearer tokens and xero-tenant-id checked
 // on every call; the refresh-token grant rotating the refresh token and
 // invalidating the old one; Idempotency-Key replays; contact names unique
-// regardless of case among active contacts; archived contacts listed only
+// regardless of case among active contacts, while where's == compares with
+// case; searchTerm, a case-insensitive text search over names, contact
+// numbers and e-mail addresses; paged lists (page, pageSize, pagination);
+// an organisation with very many contacts (Server.HighVolume), which
+// refuses where filters Xero has not optimised; archived contacts listed only
 // with includeArchived=true, and merges (Server.Merge) as Xero's UI makes
 // them; validation failures answered as Xero answers them
 // for summarizeErrors (true: 400 ValidationException with the failed
@@ -18,7 +22,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -54,6 +60,16 @@ type Server struct {
 	// answers when the parameter is false or absent: a client must not
 	// take such an element for a saved object. Set it before the calls.
 	MixedAnswers bool
+	// HighVolume makes the organisation one with very many contacts, as
+	// Xero treats it: GET /Contacts with a where filter on a field Xero
+	// has not optimised for contacts (anything but ContactID, Name,
+	// EmailAddress and AccountNumber: ContactNumber, TaxNumber, …) is
+	// refused with 400 HighVolumeException. Set it before the calls.
+	HighVolume bool
+	// Unpaginated leaves the pagination object out of paged answers, so
+	// that a client must tell the last page by its being short. Set it
+	// before the calls.
+	Unpaginated bool
 	// ListsEveryStatus makes GET /Invoices ignore its Statuses parameter
 	// and list voided and deleted invoices too: a client must not take
 	// them for the deal's invoice. Set it before the calls.
@@ -85,6 +101,9 @@ type Server struct {
 // on a contact merged into another (see Server.Merge).
 type Contact struct {
 	ContactID, ContactNumber, Name, TaxNumber, EmailAddress, ContactStatus, MergedToContactID string
+	// FirstName and LastName are the contact person's, searched by
+	// searchTerm.
+	FirstName, LastName string
 }
 
 type Invoice struct {
@@ -348,11 +367,11 @@ func parseWhere(where string) (clauses [][2]string, ok bool) {
 	}
 }
 
-// matches reports whether every clause holds; Xero compares strings
-// case-insensitively.
+// matches reports whether every clause holds; Xero's == compares strings
+// with case (Name=="acme gmbh" does not find "ACME GmbH").
 func matches(clauses [][2]string, field func(string) string) bool {
 	for _, c := range clauses {
-		if !strings.EqualFold(field(c[0]), c[1]) {
+		if field(c[0]) != c[1] {
 			return false
 		}
 	}
@@ -375,6 +394,47 @@ func searched(term string, fields ...string) bool {
 
 var queryParseError = map[string]any{"ErrorNumber": 16, "Type": "QueryParseException", "Message": "Syntax error"}
 
+// highVolumeError is Xero's refusal of a where filter it has not optimised
+// on an organisation with very many contacts.
+var highVolumeError = map[string]any{"ErrorNumber": 51, "Type": "HighVolumeException",
+	"Message": "Your request is not filtering Contacts efficiently, given the extremely high volume for this organisation. " +
+		"Please check https://developer.xero.com/documentation/api/efficient-data-retrieval for tips on making Contact retrieval more efficient."}
+
+// optimisedContactFilters are the contact fields Xero filters efficiently
+// whatever the organisation's size.
+var optimisedContactFilters = map[string]bool{"ContactID": true, "Name": true, "EmailAddress": true, "AccountNumber": true}
+
+// DefaultPageSize is the contacts of a page when the request gives no
+// pageSize ("page=1 - Up to 100 contacts will be returned in a single API
+// call").
+const DefaultPageSize = 100
+
+// paged cuts list to the page the request asks for (page, from 1; pageSize,
+// DefaultPageSize by default), with Xero's pagination object unless
+// Unpaginated; the whole list, unpaged, when the request gives no page.
+func (s *Server) paged(q url.Values, key string, list []map[string]string) map[string]any {
+	if q.Get("page") == "" {
+		return map[string]any{key: list}
+	}
+	page, size := atoi(q.Get("page"), 1), atoi(q.Get("pageSize"), DefaultPageSize)
+	count := (len(list) + size - 1) / size
+	from, to := min((page-1)*size, len(list)), min(page*size, len(list))
+	out := map[string]any{key: list[from:to]}
+	if !s.Unpaginated {
+		out["pagination"] = map[string]int{"page": page, "pageSize": size, "pageCount": count, "itemCount": len(list)}
+	}
+	return out
+}
+
+// atoi reads a positive integer parameter; otherwise for anything else.
+func atoi(v string, otherwise int) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return otherwise
+	}
+	return n
+}
+
 func (s *Server) getContacts(r *http.Request) (int, any) {
 	if s.AfterContactsQuery != nil {
 		defer s.AfterContactsQuery()
@@ -383,6 +443,13 @@ func (s *Server) getContacts(r *http.Request) (int, any) {
 	where, ok := parseWhere(q.Get("where"))
 	if !ok {
 		return http.StatusBadRequest, queryParseError
+	}
+	if s.HighVolume {
+		for _, c := range where {
+			if !optimisedContactFilters[c[0]] {
+				return http.StatusBadRequest, highVolumeError
+			}
+		}
 	}
 	term := q.Get("searchTerm")
 	archived := strings.EqualFold(q.Get("includeArchived"), "true") // Xero's default: false
@@ -396,8 +463,10 @@ func (s *Server) getContacts(r *http.Request) (int, any) {
 		if c.ContactStatus != "ACTIVE" && !(archived && c.ContactStatus == "ARCHIVED") {
 			continue
 		}
-		f := map[string]string{"ContactNumber": c.ContactNumber, "Name": c.Name, "TaxNumber": c.TaxNumber}
-		if matches(where, func(k string) string { return f[k] }) && searched(term, c.Name, c.ContactNumber, c.EmailAddress) {
+		f := map[string]string{"ContactID": c.ContactID, "ContactNumber": c.ContactNumber, "Name": c.Name, "TaxNumber": c.TaxNumber, "EmailAddress": c.EmailAddress}
+		// searchTerm: "a case-insensitive text search across the Name,
+		// FirstName, LastName, ContactNumber and EmailAddress fields".
+		if matches(where, func(k string) string { return f[k] }) && searched(term, c.Name, c.FirstName, c.LastName, c.ContactNumber, c.EmailAddress) {
 			ct := contactJSON(c)
 			if !paged {
 				delete(ct, "MergedToContactID")
@@ -405,7 +474,7 @@ func (s *Server) getContacts(r *http.Request) (int, any) {
 			out = append(out, ct)
 		}
 	}
-	return http.StatusOK, map[string]any{"Contacts": out}
+	return http.StatusOK, s.paged(q, "Contacts", out)
 }
 
 // getContact answers GET /Contacts/{ContactID}, whatever the contact's
@@ -427,6 +496,9 @@ func contactJSON(c Contact) map[string]string {
 		"TaxNumber": c.TaxNumber, "EmailAddress": c.EmailAddress, "ContactStatus": c.ContactStatus}
 	if c.MergedToContactID != "" {
 		ct["MergedToContactID"] = c.MergedToContactID
+	}
+	if c.FirstName != "" || c.LastName != "" {
+		ct["FirstName"], ct["LastName"] = c.FirstName, c.LastName
 	}
 	return ct
 }
