@@ -64,7 +64,9 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 	if c.Compression == "none" {
 		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
 	}
-	if c.TLS.Enabled || c.TLS.CAFile != "" || c.TLS.CertFile != "" {
+	// Any TLS setting, or an API key (sent only over TLS), means TLS, with
+	// every setting given: tls.enabled may be left at false.
+	if c.TLS.Enabled || c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.ServerName != "" || !c.APIKey.IsZero() {
 		tc := &tls.Config{ServerName: c.TLS.ServerName, MinVersion: tls.VersionTLS12}
 		if c.TLS.CAFile != "" {
 			pem, err := os.ReadFile(c.TLS.CAFile)
@@ -96,9 +98,6 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 		// Read again every minute: a key rotated in its file is used
 		// without a restart.
 		opts.Credentials = client.NewAPIKeyDynamicCredentials(apiKeySource(c.APIKey, key))
-		if opts.ConnectionOptions.TLS == nil {
-			opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
 	}
 	return opts, nil
 }

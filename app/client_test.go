@@ -1,11 +1,13 @@
 package app
 
 import (
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/secret"
 )
 
 // The connectors' HTTP client times a call out no sooner than a step may
@@ -29,5 +31,46 @@ func TestConnectorClientTimeoutIsNeverShorterThanAStep(t *testing.T) {
 		} else if tr.MaxIdleConnsPerHost != 64 {
 			t.Errorf("activity_timeout %v: %d idle connections per host, want 64", c.step, tr.MaxIdleConnsPerHost)
 		}
+	}
+}
+
+// An API key means TLS, and the TLS settings given apply with it even when
+// tls.enabled is left false: a server name set for a private endpoint
+// (Temporal Cloud over PrivateLink) is the one verified. A server name
+// alone means TLS too; no TLS setting and no key, none.
+func TestClientOptionsTLSWithAnAPIKey(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		apiKey     string
+		serverName string
+		wantTLS    bool
+	}{
+		{"api key and server name", "k", "ns.acct.tmprl.cloud", true},
+		{"api key alone", "k", "", true},
+		{"server name alone", "", "ns.acct.tmprl.cloud", true},
+		{"neither", "", "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &config.Config{}
+			cfg.Temporal.Address, cfg.Temporal.Namespace = "127.0.0.1:7233", "default"
+			cfg.Temporal.TLS.ServerName = c.serverName
+			if c.apiKey != "" {
+				cfg.Temporal.APIKey = secret.New(c.apiKey)
+			}
+			opts, err := ClientOptions(cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := opts.ConnectionOptions.TLS
+			if (tc != nil) != c.wantTLS {
+				t.Fatalf("TLS %v, want %v", tc != nil, c.wantTLS)
+			}
+			if tc != nil && tc.ServerName != c.serverName {
+				t.Errorf("TLS server name %q, want %q", tc.ServerName, c.serverName)
+			}
+			if (opts.Credentials != nil) != (c.apiKey != "") {
+				t.Errorf("credentials %v with api key %q", opts.Credentials != nil, c.apiKey)
+			}
+		})
 	}
 }
