@@ -640,6 +640,9 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 		t.Fatalf("the loss's run: want DealNotWon recording the loss, got %v", err)
 	}
 	s.keepHistory(t, lossID, "generic-settle-loss-recorded")
+	// The same run since its read of the deal's earlier runs ends before
+	// its timeout (loss-read-bounded).
+	s.keepHistory(t, lossID, "generic-settle-loss-recorded-bounded-read")
 	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`, lossID), 1); n != 1 {
 		t.Fatalf("the loss's run is not in the run list as skipped (count %d)", n)
 	}
