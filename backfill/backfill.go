@@ -43,6 +43,13 @@ type Options struct {
 	// Since and Until bound the period [Since, Until) in which the deals
 	// were won, as each source reads it (connectors.WonDealLister).
 	Since, Until time.Time
+	// OpenEnded says that the period has no end (`deals sync` without
+	// --until): Until is when the sync began. A source that can list
+	// without an end (OpenEndedLister: HubSpot, whose period is the deals'
+	// last modification) does, so that a won deal modified while the
+	// listing runs, before it is read, is not left out; the others list
+	// [Since, Until).
+	OpenEnded bool
 	// DryRun lists the deals and what would be done, and starts nothing.
 	DryRun bool
 }
@@ -63,6 +70,17 @@ type Result struct {
 	Error   string `json:"error,omitempty"`
 }
 
+// OpenEndedLister is implemented by WonDealListers that can list the won
+// deals of a period without an end (Options.OpenEnded): the deals last
+// modified from since on, up to when each page is read. A source whose
+// period is the deals' last modification, read page by page over minutes
+// (HubSpot's search), would otherwise leave out a won deal modified after
+// the listing began and before its page was read; no later listing of the
+// period would list it either.
+type OpenEndedLister interface {
+	ListWonDealsSince(ctx context.Context, account string, since time.Time, fn func(connectors.WonDeal) error) error
+}
+
 // ErrCannotList says that the connection's source cannot list won deals.
 var ErrCannotList = errors.New("its source cannot list won deals")
 
@@ -80,6 +98,14 @@ func Sync(ctx context.Context, c client.Client, conn *connections.Connection, st
 		return nil, err
 	}
 	lister := conn.Source.(connectors.WonDealLister)
+	list := func(account string, fn func(connectors.WonDeal) error) error {
+		return lister.ListWonDeals(ctx, account, o.Since, o.Until, fn)
+	}
+	if open, ok := conn.Source.(OpenEndedLister); ok && o.OpenEnded {
+		list = func(account string, fn func(connectors.WonDeal) error) error {
+			return open.ListWonDealsSince(ctx, account, o.Since, fn)
+		}
+	}
 	accounts := o.Accounts
 	if len(accounts) == 0 {
 		if al, ok := conn.Source.(connectors.AccountLister); ok {
@@ -101,7 +127,7 @@ func Sync(ctx context.Context, c client.Client, conn *connections.Connection, st
 			errs = append(errs, err)
 			break
 		}
-		err := lister.ListWonDeals(ctx, account, o.Since, o.Until, func(d connectors.WonDeal) error {
+		err := list(account, func(d connectors.WonDeal) error {
 			results = append(results, one(ctx, c, conn, starter, account, d, o.DryRun))
 			return ctx.Err()
 		})
@@ -197,7 +223,9 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 		// The search attribute is recorded a workflow task after the
 		// invoice: a run terminated, timed out or cancelled in between
 		// ended with its invoice made and SyncStatus still "pending". Its
-		// history says. (A run that failed recorded "failed": no invoice.)
+		// history says. (A run that failed recorded "failed": no invoice.
+		// A RecordDealLoss run, SyncStatus "skipped", made none: its
+		// history says so too.)
 		if status != enumspb.WORKFLOW_EXECUTION_STATUS_FAILED && rerun.SyncStatus(desc.GetWorkflowExecutionInfo().GetSearchAttributes()) != workflows.StatusFailed {
 			inv, err := createdInvoice(ctx, c, r.WorkflowID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
 			switch {

@@ -413,3 +413,47 @@ func buildSet(t *testing.T, yaml string) *connections.Set {
 	}
 	return set
 }
+
+// A RecordDealLoss run made no invoice: CreatedInvoice reads its history
+// as having none (`deals sync` starts the deal when such a run, its latest,
+// timed out or was terminated), not as an error; another workflow type
+// still is one. A later loss run does not take over an earlier run's
+// write-back.
+func TestCreatedInvoiceOfALossRun(t *testing.T) {
+	in := workflows.InvoiceDealInput{Connection: "hs", WriteBack: true, Event: model.DealEvent{Deal: model.Deal{ID: "4711", Stage: "closedlost"}}}
+	loss := started(t, in)
+	loss.GetWorkflowExecutionStartedEventAttributes().WorkflowType.Name = workflows.RecordDealLossName
+	ctx := context.Background()
+	for _, status := range []enumspb.WorkflowExecutionStatus{enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED,
+		enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED} {
+		c := &oneRun{runID: "r1", status: status, events: []*historypb.HistoryEvent{loss, marker(t, 5, "PreviousRun", map[string]any{})}}
+		if inv, err := CreatedInvoice(ctx, c, "wf", "r1"); err != nil || inv != nil {
+			t.Errorf("a RecordDealLoss run that ended %s: %+v, %v; want no invoice, no error", status, inv, err)
+		}
+	}
+	other := started(t, in)
+	other.GetWorkflowExecutionStartedEventAttributes().WorkflowType.Name = "Other"
+	if _, err := CreatedInvoice(ctx, &oneRun{runID: "r1", events: []*historypb.HistoryEvent{other}}, "wf", "r1"); err == nil {
+		t.Error("another workflow type's history was read as a run without an invoice")
+	}
+
+	// r1 failed writing its invoice back; a later loss run r2 that still
+	// said "pending" when it ended does not take the write-back over.
+	set := buildSet(t, `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  hs:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    target: erp
+`)
+	inv := connectors.InvoiceResult{InvoiceID: "INV-1"}
+	c := &runs{ids: []string{"r1", "r2"},
+		status: map[string]enumspb.WorkflowExecutionStatus{"r1": enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "r2": enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED},
+		sync:   map[string]string{"r1": workflows.StatusWriteBackFailed, "r2": workflows.StatusPending},
+		events: map[string][]*historypb.HistoryEvent{"r1": {started(t, in), marker(t, 3, "CreateInvoice", inv)}, "r2": {loss}}}
+	r := one(ctx, c, set, &recordingStarter{}, "wf", "r1", Options{WriteBack: true})
+	if r.Error != "" || strings.Contains(r.Skipped, "a later run r2") {
+		t.Errorf("a later loss run: %+v; want r1's write-back not taken over by r2", r)
+	}
+}

@@ -622,13 +622,24 @@ func WriteBackCommand(status enumspb.WorkflowExecutionStatus) string {
 // given to write back), read from its history; nil when it has none. A run
 // can end with its invoice made while its SyncStatus still says "pending"
 // (terminated, or timed out, before the workflow task that records it).
+// A RecordDealLoss run has none: it records a deal's loss, and a win it
+// meets continues as a new InvoiceDeal run (its own run ends
+// ContinuedAsNew), so one that ended otherwise (failed as not won, or
+// timed out, was terminated or canceled) made no invoice.
 func CreatedInvoice(ctx context.Context, c client.Client, id, runID string) (*connectors.InvoiceResult, error) {
 	h, err := historyOf(ctx, c, id, runID)
+	if errors.Is(err, errLossRun) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	return h.invoiced, nil
 }
+
+// errLossRun says that a history read is a RecordDealLoss run's, not an
+// InvoiceDeal run's.
+var errLossRun = errors.New("a RecordDealLoss run (it records a deal's loss and makes no invoice), not an InvoiceDeal run")
 
 // historyOf reads run runID of workflow id (readHistory).
 func historyOf(ctx context.Context, c client.Client, id, runID string) (runHistory, error) {
@@ -653,7 +664,11 @@ func readHistory(it events) (runHistory, error) {
 			first = false
 			h.started = ev.GetEventTime().AsTime()
 			attrs := ev.GetWorkflowExecutionStartedEventAttributes()
-			if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.InvoiceDealName {
+			switch attrs.GetWorkflowType().GetName() {
+			case workflows.InvoiceDealName:
+			case workflows.RecordDealLossName:
+				return h, errLossRun
+			default:
 				return h, errors.New("not an InvoiceDeal run")
 			}
 			if err := dc.FromPayloads(attrs.GetInput(), &h.input); err != nil {

@@ -39,19 +39,20 @@ The period is not the deals' close date alone: that is the rep's
 forecast, which Salesforce and HubSpot keep when the deal is won, so a deal
 won during an outage may have one after the period (in the future). A deal
 is modified when it is won, so it is listed, unless it was modified again
-after --until (leave --until at its default, now, to recover an outage) or
-its close date is before the period (back-dated; HubSpot and Salesforce
-allow a day's margin): a deal closed long ago and only edited in the period
-is not listed, as it may have been invoiced by hand before the connection
-went live. Run --dry-run first and check the deals it lists.
+after --until (leave --until out to recover an outage: the period then has
+no end) or its close date is before the period (back-dated; HubSpot and
+Salesforce allow a day's margin): a deal closed long ago and only edited in
+the period is not listed, as it may have been invoiced by hand before the
+connection went live. Run --dry-run first and check the deals it lists.
 
 Use it when a connection goes live after deals were won, and after an outage
 long enough for the CRM to give up delivering webhooks (HubSpot retries for
 about a day). Sources:
   hubspot     the CRM search API: hs_lastmodifieddate in the period, a
               closedate from the day before it on, closed won by HubSpot's
-              rule, or in a stage of won_stages; paged by deal id, so deals
-              modified while it reads are not skipped
+              rule, or in a stage of won_stages; paged by deal id. Without
+              --until, hs_lastmodifieddate from --since on, with no end, so
+              deals modified while it reads are not skipped
   salesforce  a SOQL query: SystemModstamp in the period (whole seconds,
               UTC), a CloseDate from the day before it on (picked in the
               rep's zone), IsWon, or a StageName of won_stages
@@ -64,18 +65,8 @@ the listing failed), 2 the config or the options are invalid.`,
   dealsync deals sync --config dealsync.yaml --connection hubspot-eu --since 2026-11-20 --until 2026-11-27`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if o.Since, err = parseDay(since); err != nil || since == "" {
-				return usage("--since: a date (2026-11-01) or a time (2026-11-01T08:00:00Z) is required")
-			}
-			o.Until = time.Now().UTC()
-			if until != "" {
-				if o.Until, err = parseDay(until); err != nil {
-					return usage("--until: %v", err)
-				}
-			}
-			if !o.Since.Before(o.Until) {
-				return usage("--since %s is not before --until %s", o.Since.Format(time.RFC3339), o.Until.Format(time.RFC3339))
+			if err := syncPeriod(&o, since, until, time.Now().UTC()); err != nil {
+				return err
 			}
 			cfg, set, quiet, err := g.loadAndBuild(dev)
 			if err != nil {
@@ -111,7 +102,7 @@ the listing failed), 2 the config or the options are invalid.`,
 	f := sync.Flags()
 	f.StringVar(&connection, "connection", "", "the connection whose CRM is asked (required)")
 	f.StringVar(&since, "since", "", "the start of the period in which the deals were last modified (Pipedrive: won): 2026-11-01, a UTC day, or a time in RFC 3339")
-	f.StringVar(&until, "until", "", "the end of the period, excluded (default: now; a deal modified again after it is not listed)")
+	f.StringVar(&until, "until", "", "the end of the period, excluded (default: none: HubSpot lists the deals modified up to when it reads them, Salesforce and Pipedrive up to now; a deal modified again after it is not listed)")
 	f.StringSliceVar(&o.Accounts, "account", nil, "only these CRM accounts (HubSpot portal, Salesforce org or Pipedrive company ids; default: every account of the connection)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the won deals and what would be done, start nothing")
 	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev")
@@ -119,6 +110,28 @@ the listing failed), 2 the config or the options are invalid.`,
 	_ = sync.MarkFlagRequired("connection")
 	root.AddCommand(sync)
 	return root
+}
+
+// syncPeriod reads --since and --until into o. Without --until the period
+// has no end (o.OpenEnded): o.Until is now, where the sources that cannot
+// list without an end stop (Salesforce, Pipedrive); HubSpot lists the
+// deals modified up to when it reads them, so that a won deal modified
+// while the listing runs is not left out.
+func syncPeriod(o *backfill.Options, since, until string, now time.Time) error {
+	var err error
+	if o.Since, err = parseDay(since); err != nil || since == "" {
+		return usage("--since: a date (2026-11-01) or a time (2026-11-01T08:00:00Z) is required")
+	}
+	o.Until, o.OpenEnded = now, until == ""
+	if until != "" {
+		if o.Until, err = parseDay(until); err != nil {
+			return usage("--until: %v", err)
+		}
+	}
+	if !o.Since.Before(o.Until) {
+		return usage("--since %s is not before --until %s", o.Since.Format(time.RFC3339), o.Until.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // parseDay reads a date (midnight UTC) or an RFC 3339 time.

@@ -122,3 +122,24 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 		t.Error("no search request reached HubSpot")
 	}
 }
+
+// Without --until the period has no end (HubSpot lists the deals modified
+// up to when it reads them; the others stop at now); with it, it ends
+// there. A --since not before the end is a usage error.
+func TestSyncPeriod(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var o backfill.Options
+	if err := syncPeriod(&o, "2026-11-01", "", now); err != nil || !o.OpenEnded || !o.Until.Equal(now) ||
+		!o.Since.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("no --until: %+v, %v; want an open period, Until now", o, err)
+	}
+	o = backfill.Options{}
+	if err := syncPeriod(&o, "2026-11-01", "2026-11-20T08:00:00Z", now); err != nil || o.OpenEnded || !o.Until.Equal(time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)) {
+		t.Errorf("--until given: %+v, %v; want the period to end there", o, err)
+	}
+	for _, args := range [][2]string{{"", ""}, {"2026-12-02", ""}, {"2026-11-01", "2026-11-01"}, {"2026-11-01", "soon"}} {
+		if err := syncPeriod(&backfill.Options{}, args[0], args[1], now); exitCode(err) != 2 {
+			t.Errorf("--since %q --until %q: %v (exit %d), want a usage error", args[0], args[1], err, exitCode(err))
+		}
+	}
+}

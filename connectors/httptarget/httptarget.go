@@ -217,16 +217,30 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 		cfg.Name = "http"
 	}
 
-	base, err := url.Parse(strings.TrimSpace(cfg.BaseURL))
+	// base_url may hold a credential (https://erp:PASSWORD@host, or
+	// ?api_key=...): the errors show it as erpkit.ShownURL does, and not
+	// url.Parse's error, which quotes the whole value.
+	base, err := erpkit.ParseConfiguredURL("httptarget: base_url", strings.TrimSpace(cfg.BaseURL), "https://host/path")
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("httptarget: base_url: %w", err)
+		return nil, err
 	case base.Scheme != "http" && base.Scheme != "https":
-		return nil, fmt.Errorf("httptarget: base_url %q: scheme must be http or https", cfg.BaseURL)
+		return nil, fmt.Errorf("httptarget: base_url %q: scheme must be http or https", erpkit.ShownURL(base))
 	case base.Host == "":
-		return nil, fmt.Errorf("httptarget: base_url %q has no host", cfg.BaseURL)
+		return nil, fmt.Errorf("httptarget: base_url %q has no host", erpkit.ShownURL(base))
 	case base.RawQuery != "" || base.Fragment != "" || base.User != nil:
-		return nil, fmt.Errorf("httptarget: base_url %q must not have a query, fragment or user info", cfg.BaseURL)
+		var parts []string
+		if base.User != nil {
+			parts = append(parts, "user info")
+		}
+		if base.RawQuery != "" {
+			parts = append(parts, "a query")
+		}
+		if base.Fragment != "" {
+			parts = append(parts, "a fragment")
+		}
+		return nil, fmt.Errorf("httptarget: base_url (%q without them) must not have %s: give only scheme://host/path there, and the ERP's "+
+			"credential in auth_value (with auth_header; an env: or file: reference)", erpkit.ShownURL(base), strings.Join(parts, " or "))
 	}
 	for _, h := range [...]struct{ name, value string }{
 		{"auth_header", cfg.AuthHeader}, {"idempotency_header", cfg.IdempotencyHeader},

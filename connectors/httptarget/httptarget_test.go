@@ -502,6 +502,43 @@ func TestRegistryAndConfig(t *testing.T) {
 	}
 }
 
+// A base_url refused for carrying a credential (user info, a query) or
+// for its scheme, or one that does not parse, is named without it: the
+// error reaches stderr and the container's logs (connections.Build). It
+// still says what is wrong and what to write instead.
+func TestBaseURLErrorsShowNoCredential(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want []string // in the error
+	}{
+		{"https://erp:S3cretPass@erp.example.com/api", []string{`"https://erp.example.com/api"`, "user info", "auth_value"}},
+		{"https://erp.example.com/api?api_key=S3cretPass", []string{`"https://erp.example.com/api"`, "a query", "auth_value"}},
+		{"https://erp:S3cretPass@erp.example.com/api?api_key=S3cretPass#S3cretPass", []string{"user info or a query or a fragment", "scheme://host/path"}},
+		{"ftp://erp:S3cretPass@erp.example.com/in?k=S3cretPass", []string{`"ftp://erp.example.com/in"`, "scheme must be http or https"}},
+		{"erp:S3cretPass@erp.example.com/api", []string{"scheme must be http or https"}},
+		{"https://erp:S3cretPass@/api", []string{`"https:///api"`, "has no host"}},
+		// url.Parse's own error quotes the whole value: a password with a
+		// "/" makes it the port; a control character, a bad escape.
+		{"https://erp:S3cretPass/x@erp.example.com/api", []string{"base_url is not a valid URL", "https://host/path"}},
+		{"https://erp:S3cret Pass@erp.example.com/api\x7f", []string{"base_url is not a valid URL"}},
+		{"https://erp.example.com/api%zz?api_key=S3cretPass", []string{"base_url is not a valid URL"}},
+	} {
+		_, err := httptarget.New(httptarget.Config{BaseURL: c.url}, nil)
+		if err == nil {
+			t.Errorf("%s: accepted", c.url)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("%s: the error shows the credential: %v", c.url, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: the error does not say %s: %v", c.url, w, err)
+			}
+		}
+	}
+}
+
 // An API that ignores the external_id filter answers its whole list: a
 // customer it names with another external id, or with none (made by hand),
 // is never taken for this company's (it would bill another company). Only

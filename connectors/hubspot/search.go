@@ -80,8 +80,27 @@ type searchAnswer struct {
 // wait HubSpot gives. The id cursor is not shifted by a deal that leaves
 // the result set while the pages are read (its run's write-back modifies
 // it), as HubSpot's offset cursor is, and it is not bound by the 10,000
-// results that cursor pages through.
+// results that cursor pages through. A deal modified again while the
+// pages are read, before its own page, leaves the period [since, until)
+// all the same: ListWonDealsSince, for a period without an end, lists it.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
+	return s.listWonDeals(ctx, accountID, since, until, fn)
+}
+
+// ListWonDealsSince is ListWonDeals for a period without an end (`deals
+// sync` without --until; backfill.OpenEndedLister): the deals last
+// modified from since on, with no upper bound on hs_lastmodifieddate (the
+// id cursor ends the listing), so that a won deal modified while the
+// listing runs (a user's edit, another run's write-back), before its page
+// is read, is still listed. A bound fixed when the listing began would
+// leave it out, and no later listing of that period would list it either.
+func (s *Source) ListWonDealsSince(ctx context.Context, accountID string, since time.Time, fn func(connectors.WonDeal) error) error {
+	return s.listWonDeals(ctx, accountID, since, time.Time{}, fn)
+}
+
+// listWonDeals lists the won deals last modified in [since, until), or
+// from since on when until is zero.
+func (s *Source) listWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
 		return err
@@ -170,19 +189,24 @@ const searchAttempts = 5
 
 // wonFilterGroups are the search's filter groups (ORed): HubSpot's
 // hs_is_closed_won with the pipelines look-up, and the stages listed in
-// won_stages; each with the deals last modified in [since, until), in Unix
-// milliseconds, and with ids after the last one listed.
+// won_stages; each with the deals last modified in [since, until) (from
+// since on when until is zero), in Unix milliseconds, and with ids after
+// the last one listed.
 func (s *Source) wonFilterGroups(acc *account, since, until time.Time, after uint64) []filterGroup {
 	changed := []searchFilter{
 		{PropertyName: "hs_lastmodifieddate", Operator: "GTE", Value: strconv.FormatInt(since.UnixMilli(), 10)},
-		{PropertyName: "hs_lastmodifieddate", Operator: "LT", Value: strconv.FormatInt(until.UnixMilli(), 10)},
-		{PropertyName: "hs_object_id", Operator: "GT", Value: strconv.FormatUint(after, 10)},
+	}
+	if !until.IsZero() {
+		changed = append(changed, searchFilter{PropertyName: "hs_lastmodifieddate", Operator: "LT", Value: strconv.FormatInt(until.UnixMilli(), 10)})
+	}
+	changed = append(changed,
+		searchFilter{PropertyName: "hs_object_id", Operator: "GT", Value: strconv.FormatUint(after, 10)},
 		// Closed in the period or after it, a day's margin for the zone
 		// a close date was picked in: a deal won long ago and only edited
 		// in the period is not a deal of the period (it may have been
 		// invoiced by hand before the connection went live).
-		{PropertyName: "closedate", Operator: "GTE", Value: strconv.FormatInt(since.Add(-24*time.Hour).UnixMilli(), 10)},
-	}
+		searchFilter{PropertyName: "closedate", Operator: "GTE", Value: strconv.FormatInt(since.Add(-24*time.Hour).UnixMilli(), 10)},
+	)
 	var groups []filterGroup
 	if s.stageLookup == StageLookupPipelines {
 		groups = append(groups, filterGroup{Filters: append([]searchFilter{{PropertyName: "hs_is_closed_won", Operator: "EQ", Value: "true"}}, changed...)})

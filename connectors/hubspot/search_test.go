@@ -205,6 +205,105 @@ func TestListWonDealsPagesByID(t *testing.T) {
 	}
 }
 
+// A period without an end (`deals sync` without --until) has no upper
+// bound on hs_lastmodifieddate: a won deal a user edits after the listing
+// began, while an earlier page is handled, before its own page is read,
+// is still listed (a bound fixed at the listing's start, "now", left it
+// out of that listing and of every later one of the period). The other
+// conditions stay: modified from since on, closed from the day before it,
+// won; and the id cursor ends the listing.
+func TestListWonDealsSinceListsDealsModifiedWhileItReads(t *testing.T) {
+	f := hubspotfake.New()
+	t.Cleanup(f.Close)
+	f.AddPortal("62515", "pat-na1-62515")
+	for _, d := range []struct{ id, stage, closed, modified string }{
+		{"1", "closedwon", "2026-11-03T10:00:00.000Z", "2026-11-03T10:00:05.000Z"},
+		{"2", "closedwon", "2026-11-04T10:00:00.000Z", "2026-11-04T10:00:05.000Z"},
+		{"3", "closedlost", "2026-11-05T10:00:00.000Z", "2026-11-05T10:00:05.000Z"},
+		{"4", "closedwon", "2026-10-20T10:00:00.000Z", "2026-10-25T10:00:05.000Z"}, // modified before the period
+		{"5", "closedwon", "2025-06-30T00:00:00.000Z", "2026-11-12T08:00:00.000Z"}, // closed long before it
+		{"6", "closedwon", "2026-11-20T10:00:00.000Z", "2026-11-20T10:00:05.000Z"},
+		{"7", "closedwon", "2026-11-22T10:00:00.000Z", "2026-11-22T10:00:05.000Z"},
+	} {
+		f.PutDeal("62515", hubspotfake.Deal{ID: d.id, Properties: hubspotfake.Props("dealstage", d.stage, "closedate", d.closed, "hs_lastmodifieddate", d.modified)})
+	}
+	s := testSource(t, func(c *Config) { c.BaseURL = f.URL; c.WonStages = []string{"signed"} })
+	defer func(n int, p time.Duration) { searchPageSize, searchPause = n, p }(searchPageSize, searchPause)
+	searchPageSize, searchPause = 2, 0
+
+	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	began := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) // when the listing began: "now"
+	// While deal 1 is handled, a user edits deal 6 (on a later page) and
+	// reopens deal 7; deal 1's own run writes it back.
+	edit := func(d connectors.WonDeal) error {
+		if d.ID == "1" {
+			f.SetDealProperty("62515", "1", "hs_lastmodifieddate", "2026-12-01T09:00:01.000Z")
+			f.SetDealProperty("62515", "6", "hs_lastmodifieddate", "2026-12-01T09:03:00.000Z")
+			f.SetDealProperty("62515", "7", "dealstage", "appointmentscheduled")
+			f.SetDealProperty("62515", "7", "hs_lastmodifieddate", "2026-12-01T09:03:00.000Z")
+		}
+		return nil
+	}
+	var got []string
+	err := s.ListWonDealsSince(context.Background(), "62515", since, func(d connectors.WonDeal) error {
+		got = append(got, d.ID)
+		return edit(d)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "1,2,6" {
+		t.Errorf("won deals %v, want 1,2,6: deal 6 modified while the listing ran, not the lost 3, 4 modified before the period, "+
+			"5 closed before it, 7 reopened", got)
+	}
+	searches := 0
+	for _, r := range f.Requests() {
+		if r.Path != "/crm/v3/objects/deals/search" {
+			continue
+		}
+		searches++
+		body := string(r.Body)
+		if strings.Contains(body, `"propertyName":"hs_lastmodifieddate","operator":"LT"`) {
+			t.Errorf("an open period's search bounds hs_lastmodifieddate:\n%s", body)
+		}
+		var req searchRequest
+		if err := json.Unmarshal(r.Body, &req); err != nil {
+			t.Fatal(err)
+		}
+		if len(req.FilterGroups) != 2 {
+			t.Fatalf("%d filter groups, want hs_is_closed_won and won_stages:\n%s", len(req.FilterGroups), body)
+		}
+		for _, g := range req.FilterGroups {
+			for _, want := range []string{`{"propertyName":"hs_lastmodifieddate","operator":"GTE","value":"1793491200000"}`,
+				`{"propertyName":"closedate","operator":"GTE","value":"1793404800000"}`, `"propertyName":"hs_object_id","operator":"GT"`} {
+				if b, _ := json.Marshal(g); !strings.Contains(string(b), want) {
+					t.Errorf("filter group lacks %s: %s", want, b)
+				}
+			}
+		}
+	}
+	if searches != 2 {
+		t.Errorf("%d search pages, want 2 (1 and 2, then 6 with no next page: the id cursor ends the listing)", searches)
+	}
+
+	// With the listing's start as until, deal 6 fell out of the period:
+	// the skip an open period avoids.
+	for _, id := range []string{"1", "6"} {
+		f.SetDealProperty("62515", id, "hs_lastmodifieddate", "2026-11-0"+id+"T10:00:05.000Z")
+	}
+	f.SetDealProperty("62515", "7", "dealstage", "closedwon")
+	got = nil
+	if err := s.ListWonDeals(context.Background(), "62515", since, began, func(d connectors.WonDeal) error {
+		got = append(got, d.ID)
+		return edit(d)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "1,2" {
+		t.Errorf("bounded at the listing's start: %v, want 1,2 (6 modified after it)", got)
+	}
+}
+
 // A search answer whose ids do not follow the last one listed (not sorted
 // as asked) is an error, not a listing that skips deals or asks for the
 // same page for ever.

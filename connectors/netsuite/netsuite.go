@@ -230,8 +230,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		cfg.AppURL = "https://" + host + ".app.netsuite.com"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("netsuite: base_url %q is not an http(s) URL", cfg.BaseURL)
+	// base_url may hold a credential (user info, a query): shown without
+	// it, and url.Parse's error, which quotes the whole value, not at all.
+	switch u, err := erpkit.ParseConfiguredURL("netsuite: base_url", cfg.BaseURL, "https://host"); {
+	case err != nil:
+		return nil, err
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, fmt.Errorf("netsuite: base_url %q is not an http(s) URL", erpkit.ShownURL(u))
 	}
 	if cfg.TokenURL == "" {
 		cfg.TokenURL = cfg.BaseURL + TokenPath

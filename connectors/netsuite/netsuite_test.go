@@ -951,3 +951,25 @@ func TestTaxIDColumnTheAccountDoesNotHave(t *testing.T) {
 		}
 	}
 }
+
+// A base_url refused for its scheme or host, or one that does not parse,
+// is named without the credential it may hold (user info, a query): the
+// error reaches stderr and the container's logs.
+func TestBaseURLErrorsShowNoCredential(t *testing.T) {
+	key := testRSAKey(t)
+	for raw, want := range map[string]string{
+		"ftp://ns:S3cretPass@1234567.suitetalk.api.netsuite.com/x?k=S3cretPass": `base_url "ftp://1234567.suitetalk.api.netsuite.com/x" is not an http(s) URL`,
+		"https://ns:S3cretPass@?k=S3cretPass":                                   `base_url "https:" is not an http(s) URL`,
+		"https://ns:S3cretPass/x@1234567.suitetalk.api.netsuite.com":            "base_url is not a valid URL",
+		"https://1234567.suitetalk.api.netsuite.com/%zz?k=S3cretPass":           "base_url is not a valid URL",
+	} {
+		cfg := netsuite.DefaultConfig()
+		cfg.AccountID, cfg.ClientID, cfg.CertificateID = account, client, certID
+		cfg.PrivateKey = secret.New("file:" + writeKey(t, key))
+		cfg.BaseURL = raw
+		_, err := netsuite.New(cfg, netsuite.Deps{})
+		if err == nil || strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), want) {
+			t.Errorf("base_url %s: %v; want it to say %s, without the credential", raw, err, want)
+		}
+	}
+}

@@ -303,6 +303,26 @@ func TestVerifyPreviousEndpointToken(t *testing.T) {
 	}
 }
 
+// An instance_url that is not a URL, or that does not parse, is named
+// without the credential it may hold (user info, a query): the error
+// reaches stderr and the container's logs.
+func TestInstanceURLErrorsShowNoCredential(t *testing.T) {
+	for raw, want := range map[string]string{
+		"sf:S3cretPass@acme.my.salesforce.com?k=S3cretPass":          `instance_url "sf:" is not a URL`,
+		"//sf:S3cretPass@acme.my.salesforce.com/x?k=S3cretPass":      `instance_url "//acme.my.salesforce.com/x" is not a URL`,
+		"https://sf:S3cretPass@?k=S3cretPass":                        `instance_url "https:" is not a URL`,
+		"https://sf:S3cretPass/x@acme.my.salesforce.com":             "instance_url is not a valid URL",
+		"https://acme.my.salesforce.com/%zz?access_token=S3cretPass": "instance_url is not a valid URL",
+	} {
+		_, err := New(Config{AllowUnauthenticated: true, Accounts: map[string]Account{
+			orgA: {InstanceURL: raw, ClientID: "c", ClientSecret: secret.New("s")}}}, connectors.Env{})
+		if err == nil || strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), want) ||
+			!strings.Contains(err.Error(), "https://MyDomain.my.salesforce.com") {
+			t.Errorf("instance_url %s: %v; want it to say %s and what to write, without the credential", raw, err, want)
+		}
+	}
+}
+
 // A previous_endpoint_token that resolves to nothing is refused like an
 // endpoint_token, and one without an endpoint_token beside it is a config
 // error; both name the key.

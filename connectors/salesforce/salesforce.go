@@ -49,6 +49,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -290,9 +291,15 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			return nil, fmt.Errorf("%s: the key must be the org id (00D..., its 18-character form; 15 characters are "+
 				"accepted, but the config loader lower-cases keys and the letter case is part of a 15-character id)", key)
 		}
-		u, err := url.Parse(a.InstanceURL)
-		if err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("%s.instance_url %q is not a URL", key, a.InstanceURL)
+		// instance_url may hold a credential (user info, a query): shown
+		// without it, and url.Parse's error, which quotes the whole value,
+		// not at all.
+		u, err := erpkit.ParseConfiguredURL(key+".instance_url", a.InstanceURL, "https://MyDomain.my.salesforce.com")
+		switch {
+		case err != nil:
+			return nil, err
+		case u.Scheme == "" || u.Host == "":
+			return nil, fmt.Errorf("%s.instance_url %q is not a URL (write it as https://MyDomain.my.salesforce.com)", key, erpkit.ShownURL(u))
 		}
 		acc := &account{id: id, instanceURL: strings.TrimRight(a.InstanceURL, "/"), wonStages: crmkit.StageSetFold(a.WonStages)}
 		tokenURL := a.TokenURL

@@ -174,9 +174,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if cfg.ClientSecret.IsZero() {
 		return nil, errors.New("xero: client_secret is required")
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("xero: base_url %q is not an http(s) URL", cfg.BaseURL)
+	// base_url may hold a credential (user info, a query): shown without it.
+	u, err := erpkit.ParseConfiguredURL("xero: base_url", cfg.BaseURL, "https://api.xero.com/api.xro/2.0")
+	if err != nil {
+		return nil, err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("xero: base_url %q is not an http(s) URL", erpkit.ShownURL(u))
 	}
 	store := deps.Tokens
 	if store == nil {

@@ -1578,3 +1578,21 @@ connections:
 		}
 	}
 }
+
+// A base_url Xero's target refuses is named without the credential it may
+// hold (user info, a query), and one url.Parse refuses not at all.
+func TestBaseURLErrorsShowNoCredential(t *testing.T) {
+	for raw, want := range map[string]string{
+		"ftp://u:S3cretPass@api.xero.com/api.xro/2.0?k=S3cretPass": `base_url "ftp://api.xero.com/api.xro/2.0" is not an http(s) URL`,
+		"https://u:S3cretPass/x@api.xero.com":                      "base_url is not a valid URL",
+	} {
+		cfg := xero.DefaultConfig()
+		cfg.TenantID, cfg.ClientID, cfg.ClientSecret = "t", "c", secret.New("s")
+		cfg.TokenFile = filepath.Join(t.TempDir(), "token.json")
+		cfg.BaseURL = raw
+		_, err := xero.New(cfg, xero.Deps{})
+		if err == nil || strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), want) {
+			t.Errorf("base_url %s: %v; want it to say %s, without the credential", raw, err, want)
+		}
+	}
+}

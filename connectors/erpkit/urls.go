@@ -1,0 +1,32 @@
+package erpkit
+
+import (
+	"fmt"
+	"net/url"
+)
+
+// ShownURL is u as an error message or a log line may show it:
+// scheme://host/path, without the user info, query and fragment, which
+// may hold a credential (https://erp:PASSWORD@host, ?api_key=...). The
+// connectors name a configured URL they refuse (base_url, token_url,
+// instance_url) with it. A value url.Parse refuses is not shown at all:
+// its error quotes the whole value.
+func ShownURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
+}
+
+// ParseConfiguredURL parses the value of a configured URL; what names the
+// setting in the error ("netsuite: base_url"), example is how to write it.
+// A value url.Parse refuses is an error that does not show it: url.Parse's
+// own error quotes the whole value, which may hold a credential.
+func ParseConfiguredURL(what, value, example string) (*url.URL, error) {
+	u, err := url.Parse(value)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a valid URL (a space or control character, a %% not followed by two hex digits, "+
+			"or a port that is not a number?); its value is not shown, as it may hold a credential: write it as %s", what, example)
+	}
+	return u, nil
+}
