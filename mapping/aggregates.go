@@ -7,6 +7,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker/nature"
 	"github.com/shopspring/decimal"
 )
 
@@ -62,6 +63,24 @@ func (decimalAggregates) Visit(node *ast.Node) {
 		Callee:    &ast.IdentifierNode{Value: fn},
 		Arguments: []ast.Node{list},
 	})
+}
+
+// retypeCalls runs right after decimalAggregates: it clears the types
+// stored on every call and builtin, so that the checker types them (and
+// their arguments) again. expr's checker takes a call that already has a
+// type as it is, without looking into its arguments; an aggregate patched
+// into _dec_sum inside such a call (`max_dec(dec(0), deal.amount - sum(…))`,
+// `round_to(max(deal.amount, dec("0")) * 2, 2)`) would keep the type the
+// builtin had before, and the operator patches, which read the operands'
+// types, would leave the `-` or `*` beside it expr's own, which refuses
+// decimals.
+type retypeCalls struct{}
+
+func (retypeCalls) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.CallNode, *ast.BuiltinNode:
+		n.SetNature(nature.Nature{})
+	}
 }
 
 // plainNumbers says whether n is known to be an int or a float, or a list
@@ -125,6 +144,7 @@ func aggregateOptions() []expr.Option {
 	}
 	return []expr.Option{
 		expr.Patch(decimalAggregates{}),
+		expr.Patch(retypeCalls{}),
 		agg("sum", func(ds []decimal.Decimal) (decimal.Decimal, error) { return decimal.Sum(decimal.Zero, ds...), nil }),
 		agg("mean", func(ds []decimal.Decimal) (decimal.Decimal, error) {
 			if len(ds) == 0 {

@@ -44,7 +44,8 @@ func TestOversizedMappingFileIsRefusedAtLoad(t *testing.T) {
 }
 
 // A run's snapshot was accepted when the run started: checks added to the
-// load since (the size bound, the re-check of call arguments) must not
+// load since (the size bound, the re-check of call arguments, the values
+// written for currencies and dec()) must not
 // fail runs already under way, which map with it after the file changed.
 func TestSnapshotsOfRunsUnderWayAreSparedNewChecks(t *testing.T) {
 	misspeltInACall := "name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? coalesce(deal.namez, \"y\") : deal.name'\n"
@@ -52,6 +53,7 @@ func TestSnapshotsOfRunsUnderWayAreSparedNewChecks(t *testing.T) {
 		"a misspelt field in a call": []byte(misspeltInACall),
 		"over the size bound":        []byte("name: old\n# " + strings.Repeat("x", mapping.MaxFileBytes) + "\n"),
 		"coalesce without arguments": []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? coalesce() : deal.name'\n"),
+		"a literal no run can take":  []byte("name: old\ninvoice:\n  currency: 'deal.id == \"x\" ? \"EURO\" : \"EUR\"'\n  memo: 'deal.id == \"x\" ? string(dec(\"19%\")) : deal.name'\n"),
 	} {
 		if _, err := mapping.Parse("old.yaml", src); err == nil {
 			t.Fatalf("%s: the file passes today's load checks; the test needs one that does not", name)

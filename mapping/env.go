@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/model"
@@ -377,7 +378,7 @@ func function(name string, f func(p ...any) (any, error), types ...any) expr.Opt
 }
 
 // operatorOf names the operators behind the decimal functions.
-var operatorOf = map[string]string{"_dec_add": "+", "_dec_sub": "-", "_dec_mul": "*", "_dec_div": "/",
+var operatorOf = map[string]string{"_dec_neg": "-", "_dec_add": "+", "_dec_sub": "-", "_dec_mul": "*", "_dec_div": "/",
 	"_dec_eq": "==", "_dec_ne": "!=", "_dec_lt": "<", "_dec_le": "<=", "_dec_gt": ">", "_dec_ge": ">="}
 
 // kindName says what a value is, in a mapping's words.
@@ -421,6 +422,37 @@ var decCmpOverloads = []any{
 
 var errDivZero = errors.New("division by zero")
 
+// decimalSign gives unary minus (and plus) on a decimal to dealsync, as
+// expr.Operator gives it the binary operators: expr's own refuses a
+// decimal operand (`x + -item.discount`: "mismatched type decimal"). It
+// runs with the operator patches, repeatedly, so an operand they turn
+// into a decimal (`-(a * b)`) is seen as one; an operand whose type shows
+// only as the expression runs stays expr's, as a binary operator's does.
+type decimalSign struct{ applied bool }
+
+func (p *decimalSign) Visit(node *ast.Node) {
+	u, ok := (*node).(*ast.UnaryNode)
+	if !ok || u.Node.Type() != decimalType {
+		return
+	}
+	switch u.Operator {
+	case "-":
+		call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_dec_neg"}, Arguments: []ast.Node{u.Node}}
+		call.SetType(decimalType)
+		ast.Patch(node, call)
+	case "+":
+		ast.Patch(node, u.Node)
+	default:
+		return
+	}
+	p.applied = true
+}
+
+// Reset and ShouldRepeat make expr run decimalSign with the operator
+// patches, until none of them changes the tree.
+func (p *decimalSign) Reset()             { p.applied = false }
+func (p *decimalSign) ShouldRepeat() bool { return p.applied }
+
 // errCoalesceNoArguments is the error of coalesce() without arguments.
 var errCoalesceNoArguments = errors.New("coalesce needs at least one value, as in coalesce(deal.currency, defaults.currency)")
 
@@ -430,6 +462,8 @@ func baseOptions() []expr.Option {
 	_ = dateT
 	opts := []expr.Option{
 		// Exact decimal arithmetic and comparison.
+		function("_dec_neg", func(p ...any) (any, error) { return asDec(p[0]).Neg(), nil }, new(func(decimal.Decimal) decimal.Decimal)),
+		expr.Patch(&decimalSign{}),
 		function("_dec_add", decOp(func(a, b decimal.Decimal) any { return a.Add(b) }), decOverloads...),
 		function("_dec_sub", decOp(func(a, b decimal.Decimal) any { return a.Sub(b) }), decOverloads...),
 		function("_dec_mul", decOp(func(a, b decimal.Decimal) any { return a.Mul(b) }), decOverloads...),

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -621,8 +622,13 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 	if t := prog.Node().Type(); !s.kind.accepts(t) {
 		p.exprProblem(n, key, src, 1, 0, fmt.Sprintf("expression gives %s, but this field needs %s%s", t, s.kind, s.kind.hint(t)))
 	}
-	// Every lookup must name a declared table, as a literal.
 	root := prog.Node()
+	if p.strict && env == envHeader && s.key == "currency" {
+		// The currencies written in the file are checked now, not at
+		// every run.
+		p.checkLiterals(n, key, src, root, "", p.invoiceCurrency)
+	}
+	// Every lookup must name a declared table, as a literal.
 	ast.Walk(&root, visitor(func(node ast.Node) {
 		call, ok := node.(*ast.CallNode)
 		if !ok {
@@ -635,6 +641,23 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			line, col := position(src, call.Location().From)
 			p.exprProblem(n, key, src, line, col, errCoalesceNoArguments.Error())
 			return
+		}
+		if ok && p.strict && len(call.Arguments) > 0 {
+			// The values written in the file for dec(), date() and
+			// round_currency's currency are checked now, as the zones
+			// of date_in are: literals, either branch of a condition,
+			// the values and default of a lookup table.
+			switch {
+			case id.Value == "dec" && len(call.Arguments) == 1:
+				p.checkLiterals(n, key, src, call.Arguments[0], "dec: ", decimalLiteral)
+			case id.Value == "date" && len(call.Arguments) == 1:
+				p.checkLiterals(n, key, src, call.Arguments[0], "date: ", dateLiteral)
+			case id.Value == "round_currency" && len(call.Arguments) == 2:
+				p.checkLiterals(n, key, src, call.Arguments[1], "round_currency: ", func(s string) error {
+					_, err := model.ParseCurrency(s)
+					return err
+				})
+			}
 		}
 		if ok && id.Value == "date_in" && len(call.Arguments) == 2 {
 			// The zones written in the file are checked now, not at the
@@ -668,11 +691,31 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 // give: a string, the branches of a condition, the values and default of
 // a lookup table named by a literal.
 func (p *parser) literalZones(node ast.Node) []string {
+	var out []string
+	for _, l := range p.literalValues(node) {
+		out = append(out, l.value)
+	}
+	return out
+}
+
+// literal is a value written in the file that an expression can give.
+type literal struct {
+	value string
+	node  ast.Node // where: the string literal, or the lookup call
+	// from says where a lookup table's value is written (`entry "DE" of
+	// lookup table "tax_rates"`); "" for a literal.
+	from string
+}
+
+// literalValues are the values written in the file that node can give: a
+// string literal, the branches of a condition, the values and default of
+// a lookup table named by a literal (in the order of their keys).
+func (p *parser) literalValues(node ast.Node) []literal {
 	switch x := node.(type) {
 	case *ast.StringNode:
-		return []string{x.Value}
+		return []literal{{value: x.Value, node: x}}
 	case *ast.ConditionalNode:
-		return append(p.literalZones(x.Exp1), p.literalZones(x.Exp2)...)
+		return append(p.literalValues(x.Exp1), p.literalValues(x.Exp2)...)
 	case *ast.CallNode:
 		id, ok := x.Callee.(*ast.IdentifierNode)
 		if !ok || id.Value != "lookup" || len(x.Arguments) == 0 {
@@ -686,13 +729,63 @@ func (p *parser) literalZones(node ast.Node) []string {
 		if t == nil {
 			return nil
 		}
-		out := slices.Sorted(maps.Values(t.entries))
+		var out []literal
+		for _, k := range slices.Sorted(maps.Keys(t.entries)) {
+			out = append(out, literal{value: t.entries[k], node: x, from: fmt.Sprintf("entry %q of lookup table %q", k, table.Value)})
+		}
 		if t.hasDefault {
-			out = append(out, t.def)
+			out = append(out, literal{value: t.def, node: x, from: fmt.Sprintf("default of lookup table %q", table.Value)})
 		}
 		return out
 	}
 	return nil
+}
+
+// checkLiterals reports, at its position, every value written in the file
+// that node can give (see literalValues) and check refuses: such a value
+// would fail each run that meets it, so it is refused at load instead.
+// what names the use (`round_currency: `), for the message.
+func (p *parser) checkLiterals(n *yaml.Node, key, src string, node ast.Node, what string, check func(string) error) {
+	for _, l := range p.literalValues(node) {
+		err := check(l.value)
+		if err == nil {
+			continue
+		}
+		msg := what + err.Error()
+		if l.from != "" {
+			msg += " (the " + l.from + ")"
+		}
+		line, col := position(src, l.node.Location().From)
+		p.exprProblem(n, key, src, line, col, msg)
+	}
+}
+
+// invoiceCurrency checks a currency written for invoice.currency as the
+// mapping takes it (File.Map): trimmed and upper-cased, and blank
+// standing for defaults.currency, when the file sets one.
+func (p *parser) invoiceCurrency(s string) error {
+	if strings.TrimSpace(s) == "" {
+		if p.m.defaults.Currency == "" {
+			return fmt.Errorf("%q leaves the invoice without a currency: a blank currency becomes defaults.currency, which this file does not set", s)
+		}
+		return nil
+	}
+	_, err := model.ParseCurrency(s)
+	return err
+}
+
+// decimalLiteral checks a string given to dec() as dec reads it.
+func decimalLiteral(s string) error {
+	if _, err := decimal.NewFromString(strings.TrimSpace(s)); err != nil {
+		return fmt.Errorf("%q is not a decimal number", s)
+	}
+	return nil
+}
+
+// dateLiteral checks a string given to date() as date reads it.
+func dateLiteral(s string) error {
+	_, err := model.ParseDate(s)
+	return err
 }
 
 // typeNames words expr's type names as an expression author knows them.
@@ -739,26 +832,41 @@ func (p *parser) exprProblem(n *yaml.Node, key, src string, line, col int, msg s
 	pr.Line, pr.Column = n.Line, n.Column
 	switch {
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
-		// The text starts on the line after the indicator.
-		fl := n.Line + line
+		// The text starts on the line after the indicator, indented as
+		// its first line. A literal block's lines are the value's; a
+		// folded block's are joined, so only its first line is exact. A
+		// position is given where the file's line holds the value's text
+		// there, else the indicator's line only, not a wrong column.
+		pr.Column = 0
+		srcLines := strings.Split(src, "\n")
+		fl := n.Line - 1 + line // 0-based in p.lines
+		if line < 1 || line > len(srcLines) || fl >= len(p.lines) || n.Line >= len(p.lines) {
+			break
+		}
+		first := strings.TrimSuffix(p.lines[n.Line], "\r")
+		indent := len(first) - len(strings.TrimLeft(first, " "))
+		raw := strings.TrimSuffix(p.lines[fl], "\r")
+		if len(raw) < indent || strings.TrimLeft(raw[:indent], " ") != "" {
+			break
+		}
+		text := raw[indent:]
+		exact := text == srcLines[line-1] && col <= utf8.RuneCountInString(text)
 		if n.Style&yaml.FoldedStyle != 0 {
-			fl = n.Line + 1 // folded lines are joined: only the first line is exact
+			exact = line == 1 && strings.HasPrefix(srcLines[0], text) && col < utf8.RuneCountInString(text)
 		}
-		// The block's indentation is that of its first line.
-		indent := 0
-		if n.Line < len(p.lines) {
-			l := p.lines[n.Line]
-			indent = len(l) - len(strings.TrimLeft(l, " "))
+		if exact {
+			pr.Line, pr.Column = fl+1, indent+col+1
 		}
-		pr.Line, pr.Column = fl, indent+col+1
-	case n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0:
-		pr.Column = n.Column + 1 + col
 	default:
-		if line > 1 {
-			pr.Line = n.Line + line - 1
-			pr.Column = col + 1
+		// A plain or quoted scalar: its value differs from the file's
+		// text where it escapes characters or continues on more lines,
+		// so the offset is mapped through that text. When it cannot be,
+		// the problem gives the scalar's line only, not a wrong column.
+		at := flowPositions(p.lines, n)
+		if off := offsetOf(src, line, col); off < len(at) {
+			pr.Line, pr.Column = at[off].line, at[off].col
 		} else {
-			pr.Column = n.Column + col
+			pr.Column = 0
 		}
 	}
 	pr.Message = fmt.Sprintf("%s (in `%s`)", typeNames.Replace(msg), oneLine(src))

@@ -17,9 +17,11 @@ import (
 // run does (activities MapDeal then ValidateInvoice): totals rounded per
 // currency, lines checked against the deal amount within m.Tolerance().
 // Errors are *Error (mapping) or *model.ValidationError. The event is
-// taken as the run's worker reads it, after Temporal's JSON payloads (a
-// decimal without its trailing zeros, raw JSON compacted), so that
-// `string(deal.amount)` prints what the run prints.
+// taken as the run's worker reads it, after Temporal's JSON payloads, so
+// that the mapping sees what the run's sees where JSON changes it: text
+// that is not valid UTF-8 (U+FFFD in its place), a moment whose offset
+// has seconds (moved to whole minutes), a decimal's exponent (its
+// trailing zeros, which string() drops either way).
 func Apply(m Mapper, ev model.DealEvent) (model.Invoice, error) {
 	if b, err := json.Marshal(ev); err == nil {
 		var run model.DealEvent

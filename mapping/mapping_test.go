@@ -637,15 +637,36 @@ func TestDecimalsCompareByValue(t *testing.T) {
 }
 
 // Apply, the dry run's map step, maps the event as the run's worker reads
-// it (after Temporal's JSON payloads): a text made of a decimal is the
-// run's, not the digits the CRM sent.
+// it, after Temporal's JSON payloads, which change what a mapping sees in
+// two ways: text that is not valid UTF-8 (a name in Latin-1) reads with
+// U+FFFD in its place, and a moment sent with an offset of seconds (a
+// local mean time) moves to the whole minute RFC 3339 writes. A decimal
+// prints the same either way (12000.00 as 12000: its trailing zeros are
+// dropped by string(), not by JSON).
 func TestApplyMapsTheEventAsTheRunReadsIt(t *testing.T) {
-	m := parse(t, "name: txt\ninvoice:\n  memo: '\"Amount \" + string(deal.amount)'\n")
+	m := parse(t, "name: txt\ninvoice:\n  memo: 'deal.name + \" \" + string(deal.close_time) + \" \" + string(deal.amount)'\n")
 	ev := wonEvent("closedwon", "")
+	ev.Deal.Name = "Caf\xe9"
+	ev.Deal.CloseTime = time.Date(1900, 1, 1, 12, 0, 0, 0, time.FixedZone("LMT", 9*60+21))
 	ev.Deal.Amount = decimal.NullDecimal{Decimal: dec("12000.00"), Valid: true}
+
+	// The run's worker maps the event its input carried.
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var input model.DealEvent
+	if err := json.Unmarshal(b, &input); err != nil {
+		t.Fatal(err)
+	}
+	run, err := m.Map(input)
+	const want = "Caf\uFFFD 1900-01-01T11:51:00Z 12000"
+	if err != nil || run.Memo != want {
+		t.Fatalf("the run's memo %q, %v; want %q", run.Memo, err, want)
+	}
 	inv, err := mapping.Apply(m, ev)
-	if err != nil || inv.Memo != "Amount 12000" {
-		t.Fatalf("memo %q, %v; want the run's \"Amount 12000\"", inv.Memo, err)
+	if err != nil || inv.Memo != run.Memo {
+		t.Fatalf("memo %q, %v; want the run's %q", inv.Memo, err, run.Memo)
 	}
 }
 
