@@ -18,8 +18,12 @@ import (
 // from dealsync's, so the two never share pollers or slots.
 const BaselineTaskQueue = "dealsync-bench-baseline"
 
-// Baseline variants: the same number of calls to the outside as
-// InvoiceDeal, as no-ops, in the forms Temporal offers.
+// Baseline variants: InvoiceDeal's steps as no-ops, in the forms Temporal
+// offers. InvoiceDeal records four steps: map and validate, which are pure
+// (recorded as local activities so that a replay reads their result), and
+// the two external calls to the ERP, customer and invoice. Only calls and
+// acts have InvoiceDeal's external calls and nothing else; local and full
+// have its four recorded steps, two of which are not external calls.
 const (
 	// BaselineFull is InvoiceDeal's shape: 2 local activities (map,
 	// validate) then 2 activities (customer, invoice).
@@ -89,8 +93,9 @@ const (
 	noopName             = "DealsyncBenchNoop"
 )
 
-// noop stands for one external call; the last call of a run records that
-// the run's work is done (the analogue of "the invoice is in the ERP").
+// noop stands for one step of InvoiceDeal (an external call, or in local
+// and full also a pure step); the last step of a run records that the
+// run's work is done (the analogue of "the invoice is in the ERP").
 //
 // It counts runs, not executions of the last step: a local activity runs
 // again when the workflow task that ran it timed out before its marker was

@@ -3,9 +3,12 @@
 // data dir, or a running dealsync), waits for the invoices in the sandbox
 // ERP, checks that none is lost or duplicated, and reports acknowledgement
 // latency, throughput, history size, memory and CPU. In the same run it
-// drives a bare workflow with the same number of external calls on the same
-// Temporal server, so that dealsync's throughput reads as a ratio of what
-// Temporal itself does on the machine.
+// drives bare workflows of no-op steps on the same Temporal server (see
+// baseline.go), so that dealsync's throughput reads as a ratio of what
+// Temporal itself does on the machine: by default local, InvoiceDeal's
+// four recorded steps (map, validate, customer, invoice) as local
+// activities, of which only customer and invoice are external calls;
+// calls has those two external calls alone.
 //
 // Every loop is bounded by Options.Timeout: a run always ends by itself,
 // with whatever it measured so far.
@@ -32,9 +35,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -63,8 +68,10 @@ type Options struct {
 	// Rate paces the deliveries at this many webhooks/s (0: as fast as
 	// Concurrency allows).
 	Rate float64
-	// Timeout bounds the run's phases; positive. After it (or Ctrl-C) only
-	// the final check runs, itself bounded (see Run).
+	// Timeout bounds the run: its phases, the final check's waits and
+	// lookups, and the history samples; positive. After it (or Ctrl-C)
+	// only the final check's listings and counts run, each bounded (see
+	// Run).
 	Timeout time.Duration
 	// Settle bounds the wait for invoices once no new one has appeared for
 	// this long, the wait for a baseline's runs once none was done for this
@@ -218,7 +225,10 @@ type target struct {
 	taskQueue             string
 	p                     proc
 	measured              bool // memory/CPU of the dealsync process known
-	http                  *http.Client
+	// external: the dealsync process is another one (--pid), while the
+	// baseline's worker and client run in this one.
+	external bool
+	http     *http.Client
 }
 
 // errRunTimeout ends the run's context at Options.Timeout, so that the
@@ -230,11 +240,13 @@ var errRunTimeout = errors.New("bench: --timeout reached")
 // error without a report means nothing could be measured; with a report,
 // the rounds completed before the error are in it.
 //
-// Every phase is bounded by Options.Timeout or ctx (Ctrl-C). Once either
-// ends, nothing is waited for any more: the round under way lists its
-// invoices, the final check lists them again and counts the runs (each
+// Every phase, the final check's waits and lookups of runs, and the
+// history samples (one budget of historySampleBudget for all phases) are
+// bounded by Options.Timeout or ctx (Ctrl-C). Once either ends, nothing is
+// waited for any more: the round under way lists its invoices, the final
+// check lists them again (twice at most) and counts the runs (each
 // listing bounded at 30 s, each count at 10 s), and 2 s pass before the
-// last RSS reading; no history is read.
+// last RSS reading; no run is looked up and no history is read.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
@@ -269,6 +281,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, errors.New("ERP faults can be injected only into the in-process stack; start the external dealsync with sandbox.error_rate / sandbox.rate_limit_rate instead")
 		}
 		rep.Mode = "external"
+		t.external = true
 		t.intakeURL = strings.TrimRight(o.IntakeURL, "/") + "/webhooks/" + o.Connection
 		t.sandboxURL = strings.TrimRight(o.SandboxURL, "/")
 		if o.PID > 0 {
@@ -417,7 +430,16 @@ rounds:
 				break rounds
 			}
 			if sampler != nil {
-				br.PeakRSS = sampler.takePeak()
+				// In process the baseline's worker, client and server
+				// are all in the sampled process. For an external target
+				// they are not (the worker and client are here, the
+				// server wherever --temporal-address is): no one
+				// process's RSS is the baseline's, so none is given; the
+				// peak is still taken, so that the next phase's is its
+				// own.
+				if peak := sampler.takePeak(); !t.external {
+					br.PeakRSS = peak
+				}
 			}
 			blRounds[v] = append(blRounds[v], br)
 		}
@@ -453,14 +475,36 @@ rounds:
 	rep.Notes = append(rep.Notes, finalCheck(ctx, o, t, runID, ds, stopped != "")...)
 	stopped = stopReason(ctx, o.Timeout) // the final wait may have met the deadline
 	rep.Verdict, rep.VerdictReason = verdict(ds, stopped)
-	// The history sample is not a bounded wait: a stopped run skips it.
-	sampleHistory := o.HistorySample > 0 && stopped == ""
+	// The history samples share one budget (historySampleBudget), within
+	// the run's deadline: a stopped run skips them.
+	var dsHistory *HistoryStats
+	blHistory := map[string]*HistoryStats{}
 	if o.HistorySample > 0 && stopped != "" {
 		rep.Notes = append(rep.Notes, "history not sampled: the run was stopped")
 	}
-	if sampleHistory && t.c != nil {
-		ds.History = sampleHistories(ctx, t.c, dealWorkflowIDs(o.Connection, ds.ackedDeals, o.HistorySample))
+	if o.HistorySample > 0 && stopped == "" && t.c != nil {
+		groups := [][]string{dealWorkflowIDs(o.Connection, ds.ackedDeals, o.HistorySample)}
+		var variants []string
+		for _, v := range o.Baselines {
+			if rounds := blRounds[v]; len(rounds) > 0 {
+				n := min(o.HistorySample, 20, rounds[0].Done)
+				ids := make([]string, 0, n)
+				for i := range n {
+					ids = append(ids, baselineWorkflowID(roundIDs[0], v, i*rounds[0].Runs/max(n, 1)))
+				}
+				groups, variants = append(groups, ids), append(variants, v)
+			}
+		}
+		hs, cut := sampleAllHistories(ctx, t.c, groups)
+		dsHistory = hs[0]
+		for i, v := range variants {
+			blHistory[v] = hs[i+1]
+		}
+		if cut {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("history sample cut short: its budget of %s for all phases, or --timeout, ran out; the figures are those of the runs read", historySampleBudget))
+		}
 	}
+	ds.History = dsHistory
 	for _, v := range o.Baselines {
 		rounds := blRounds[v]
 		if len(rounds) == 0 {
@@ -477,21 +521,18 @@ rounds:
 			}
 		}
 		br.RoundRatios, br.RatioMedian = ratios, median(ratios)
-		if sampleHistory {
-			n := min(o.HistorySample, 20, rounds[0].Done)
-			ids := make([]string, 0, n)
-			for i := range n {
-				ids = append(ids, baselineWorkflowID(roundIDs[0], v, i*rounds[0].Runs/max(n, 1)))
-			}
-			br.History = sampleHistories(ctx, t.c, ids)
-		}
+		br.History = blHistory[v]
 		rep.Baselines = append(rep.Baselines, br)
 	}
 	if bl != nil && o.Rate > 0 {
 		rep.Notes = append(rep.Notes, "paced run (--rate): dealsync's invoices/s is capped by the send rate, so the ratio to the baseline says nothing about capacity")
 	}
 	if bl != nil && t.sb == nil {
-		rep.Notes = append(rep.Notes, "external target: the baseline worker runs in the bench process, not in the dealsync process")
+		note := "external target: the baseline's worker and client run in the bench process, its server in the Temporal of --temporal-address"
+		if t.measured && t.p.pid != os.Getpid() {
+			note += "; its CPU is the bench process's plus that of --pid over the baseline phase"
+		}
+		rep.Notes = append(rep.Notes, note+"; its peak RSS is not given (no one process holds it)")
 	}
 	for i, d := range dsRounds {
 		rr := Round{Round: i + 1, Deals: d.Deals, Invoices: d.roundInvoices, InvoicesPerSecond: d.InvoicesPerSecond, CPUPerInvoiceMS: d.CPUPerInvoiceMS}
@@ -880,7 +921,7 @@ func countCovered(ctx context.Context, list func(context.Context) ([]invoiceInfo
 }
 
 func runBaseline(ctx context.Context, o Options, t *target, bl *baseline, runID, variant string, n int) (*BaselineResult, error) {
-	cpu0, _ := t.cpu()
+	cpu0, _ := t.baselineCPU()
 	r, err := bl.run(ctx, runID, variant, n, o.Concurrency, o.Settle)
 	if err != nil {
 		return nil, err
@@ -907,7 +948,7 @@ func runBaseline(ctx context.Context, o Options, t *target, bl *baseline, runID,
 	if err := waitCloseRows(ctx, t.c, ids, r.done, o.Settle); err != nil && br.Note == "" {
 		br.Note = err.Error()
 	}
-	cpu1, _ := t.cpu()
+	cpu1, _ := t.baselineCPU()
 	if t.measured && r.done > 0 {
 		br.CPUSeconds = (cpu1 - cpu0).Seconds()
 		br.CPUPerRunMS = br.CPUSeconds * 1000 / float64(r.done)
@@ -939,6 +980,21 @@ func (t *target) cpu() (time.Duration, error) {
 		return 0, nil
 	}
 	return t.p.cpu()
+}
+
+// baselineCPU is the CPU time the baseline phase is measured with. In
+// process it is cpu(): the baseline's worker, client and server are all in
+// this process, as dealsync is. For an external target the baseline's
+// worker and client run in this (the bench) process, and its server in
+// --pid's when --temporal-address is that dealsync's own: so it is this
+// process's CPU plus --pid's (just --pid's when --pid is this process).
+func (t *target) baselineCPU() (time.Duration, error) {
+	pid, err := t.cpu()
+	if err != nil || !t.measured || !t.external || t.p.pid == os.Getpid() {
+		return pid, err
+	}
+	self, err := proc{}.cpu()
+	return pid + self, err
 }
 
 // invoiceInfo is what the bench needs of an ERP invoice.
@@ -1072,18 +1128,39 @@ func dealWorkflowIDs(connection string, acked map[string]bool, n int) []string {
 	return ids
 }
 
+// historySampleBudget bounds the reading of all the history samples of a
+// run together (the dealsync phase's and every baseline's), within the
+// run's deadline (it used to be 60 s per phase, past the deadline).
+var historySampleBudget = 60 * time.Second
+
+// sampleAllHistories reads the history sample of each group of runs in
+// turn within one budget, historySampleBudget, and ctx (the run's
+// deadline): the groups not reached when either ends are nil, and cut says
+// that happened (the group under way then counts its unread runs as
+// errors).
+func sampleAllHistories(ctx context.Context, c client.Client, groups [][]string) (stats []*HistoryStats, cut bool) {
+	ctx, cancel := context.WithTimeout(ctx, historySampleBudget)
+	defer cancel()
+	stats = make([]*HistoryStats, len(groups))
+	for i, ids := range groups {
+		if ctx.Err() != nil {
+			break
+		}
+		stats[i] = sampleHistories(ctx, c, ids)
+	}
+	return stats, ctx.Err() != nil
+}
+
 // sampleHistories reads the histories of the given runs (latest run of
-// each ID) and sums up their sizes.
+// each ID), until ctx ends, and sums up their sizes. A run whose history
+// cannot be read to its end counts as an error and in no figure.
 func sampleHistories(ctx context.Context, c client.Client, ids []string) *HistoryStats {
 	hs := &HistoryStats{}
-	ctx = context.WithoutCancel(ctx) // after the timed phase: finish the sample
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 	var total, wfts, acts, las, tos, size int
 	var durations []time.Duration
 	for _, id := range ids {
 		it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		var n, wt, at, la, to int
+		var n, wt, at, la, to, runBytes int
 		var types []string
 		var first, last time.Time
 		for it.HasNext() {
@@ -1097,7 +1174,7 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 				first = ev.GetEventTime().AsTime()
 			}
 			last = ev.GetEventTime().AsTime()
-			size += proto.Size(ev)
+			runBytes += proto.Size(ev)
 			types = append(types, strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_"))
 			switch ev.GetEventType() {
 			case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
@@ -1121,7 +1198,7 @@ func sampleHistories(ctx context.Context, c client.Client, ids []string) *Histor
 		hs.Sampled++
 		hs.Min, hs.Max = min(hs.Min, n), max(hs.Max, n)
 		durations = append(durations, last.Sub(first))
-		total, wfts, acts, las, tos = total+n, wfts+wt, acts+at, las+la, tos+to
+		total, wfts, acts, las, tos, size = total+n, wfts+wt, acts+at, las+la, tos+to, size+runBytes
 	}
 	if hs.Sampled > 0 {
 		f := float64(hs.Sampled)
@@ -1174,11 +1251,13 @@ func scanLog(path string) (int, string) {
 
 // exactlyOnce is the comparison of the ERP's invoices with the deliveries.
 type exactlyOnce struct {
-	invoices    int // closed-won deals with at least one invoice
-	duplicated  int // invoices beyond the first per deal
-	unexpected  int // invoices for deals that must not have one
-	missing     int // acknowledged closed-won deals without an invoice
-	lastCreated time.Time
+	invoices   int // closed-won deals with at least one invoice
+	duplicated int // invoices beyond the first per deal
+	unexpected int // invoices for deals that must not have one
+	missing    int // acknowledged closed-won deals without an invoice
+	// missingDeals are those deals, sorted.
+	missingDeals []string
+	lastCreated  time.Time
 }
 
 // reconcile compares the ERP's invoices whose references (= deal IDs)
@@ -1206,9 +1285,11 @@ func reconcile(invs []invoiceInfo, prefix string, deals map[string]bool, acked m
 	}
 	for deal := range acked {
 		if deals[deal] && byRef[deal] == 0 {
-			ex.missing++
+			ex.missingDeals = append(ex.missingDeals, deal)
 		}
 	}
+	slices.Sort(ex.missingDeals)
+	ex.missing = len(ex.missingDeals)
 	return ex
 }
 
@@ -1217,31 +1298,44 @@ func reconcile(invs []invoiceInfo, prefix string, deals map[string]bool, acked m
 // that came late, counts here and nowhere else. It sets the exactly-once
 // figures of ds and returns what the report should note.
 //
-// An acknowledged deal still without an invoice is lost only when the run
-// list shows every run of the bench closed: then nothing will invoice it.
-// Otherwise it is pending: runs are still open, or the run list does not
-// show them all closed (its rows lag behind the runs, and a stopped run
-// counts them without waiting), or it could not be read.
+// Whether an acknowledged deal still without an invoice is lost or pending
+// is decided per deal, from its own run (judgeMissing), not from a count
+// of runs: an acknowledgement that started no run (the intake answers 200
+// "skipped" when the stage is not one of the connection's won_stages) and
+// extra runs (deliveries cut off by the deadline that still started one)
+// made a count of closed runs say the wrong thing about them.
 func finalCheck(ctx context.Context, o Options, t *target, runID string, ds *DealsyncResult, stopped bool) (notes []string) {
 	prefix := runPrefix(runID)
 	ids := workflows.WorkflowID(o.Connection, prefix)
-	acked := len(ds.ackedDeals)
 	ds.OpenRuns = -1
-	allClosed := false
+	// states holds what is known of the runs of the deals without an
+	// invoice; runNone is final (the deliveries are all answered: nothing
+	// starts a run for an acknowledged deal any more).
+	states := map[string]runState{}
 	if t.c != nil {
 		if !stopped {
-			if err := waitCloseRows(ctx, t.c, ids, acked, o.Settle); err != nil {
+			// An acknowledged deal whose delivery started no run never
+			// gets a close row: waiting for one per acknowledged deal
+			// would only stall for --settle. Find those first.
+			want := len(ds.ackedDeals)
+			if invs, err := t.invoices(ctx, prefix); err == nil {
+				ex := reconcile(invs, prefix, ds.deals, ds.ackedDeals)
+				for deal, st := range describeRuns(ctx, t.c, o.Connection, ex.missingDeals) {
+					if st == runNone {
+						states[deal] = st
+						want--
+					}
+				}
+			}
+			if err := waitCloseRows(ctx, t.c, ids, want, o.Settle); err != nil {
 				notes = append(notes, "final check: "+err.Error())
 			}
 		}
 		cctx := context.WithoutCancel(ctx)
-		open, errOpen := countRuns(cctx, t.c, runsQuery(t.taskQueue, ids, "ExecutionStatus = 'Running'"))
-		closed, errClosed := countRuns(cctx, t.c, runsQuery(t.taskQueue, ids, "ExecutionStatus != 'Running'"))
-		if err := errors.Join(errOpen, errClosed); err != nil {
+		if open, err := countRuns(cctx, t.c, runsQuery(t.taskQueue, ids, "ExecutionStatus = 'Running'")); err != nil {
 			notes = append(notes, "final check: counting the runs: "+err.Error())
 		} else {
 			ds.OpenRuns = int(open)
-			allClosed = open == 0 && closed >= int64(acked)
 		}
 		if n, err := countRuns(cctx, t.c, runsQuery(t.taskQueue, ids, "ExecutionStatus = 'Failed'")); err == nil {
 			ds.FailedRuns = int(n)
@@ -1249,20 +1343,45 @@ func finalCheck(ctx context.Context, o Options, t *target, runID string, ds *Dea
 	} else {
 		notes = append(notes, "no Temporal client (give --temporal-address): whether runs are still open is unknown, so a deal without an invoice counts as pending, not lost, and a late duplicate cannot be excluded")
 	}
-	invs, err := t.invoices(context.WithoutCancel(ctx), prefix)
+	list := func() ([]invoiceInfo, error) { return t.invoices(context.WithoutCancel(ctx), prefix) }
+	invs, err := list()
 	if err != nil {
 		// The rounds' own checks stand; what they found missing may still come.
 		ds.Lost, ds.Pending = 0, ds.missing
 		return append(notes, "final check: listing the sandbox ERP's invoices: "+err.Error()+"; the rounds' own checks stand")
 	}
 	ex := reconcile(invs, prefix, ds.deals, ds.ackedDeals)
+	if t.c != nil && len(ex.missingDeals) > 0 {
+		var more []string
+		ex, more = judgeMissing(ctx, t.c, o.Connection, ex, states, func() (exactlyOnce, error) {
+			invs, err := list()
+			if err != nil {
+				return exactlyOnce{}, err
+			}
+			return reconcile(invs, prefix, ds.deals, ds.ackedDeals), nil
+		})
+		notes = append(notes, more...)
+	}
 	ds.LateDuplicated = max(0, ex.duplicated-ds.Duplicated)
 	ds.Invoices, ds.Duplicated, ds.Unexpected = ex.invoices, ex.duplicated, ex.unexpected
 	ds.Lost, ds.Pending = 0, 0
-	if allClosed {
-		ds.Lost = ex.missing
-	} else {
-		ds.Pending = ex.missing
+	var noRun, closedRun []string
+	for _, deal := range ex.missingDeals {
+		switch states[deal] {
+		case runNone:
+			noRun = append(noRun, deal)
+		case runClosed:
+			closedRun = append(closedRun, deal)
+		default:
+			ds.Pending++
+		}
+	}
+	ds.Lost = len(noRun) + len(closedRun)
+	if len(noRun) > 0 {
+		notes = append(notes, fmt.Sprintf("final check: %d acknowledged closed-won deals have no run (%s): their deliveries were answered 2xx without starting one (is their stage one of the connection's won_stages?)", len(noRun), examples(noRun)))
+	}
+	if len(closedRun) > 0 {
+		notes = append(notes, fmt.Sprintf("final check: the runs of %d acknowledged closed-won deals closed without an invoice (%s)", len(closedRun), examples(closedRun)))
 	}
 	if ds.LateDuplicated > 0 {
 		notes = append(notes, fmt.Sprintf("%d duplicate invoices appeared after their round's own check", ds.LateDuplicated))
@@ -1270,11 +1389,155 @@ func finalCheck(ctx context.Context, o Options, t *target, runID string, ds *Dea
 	return notes
 }
 
+// examples names the first few of deals, for a note.
+func examples(deals []string) string {
+	const most = 3
+	if len(deals) <= most {
+		return strings.Join(deals, ", ")
+	}
+	return strings.Join(deals[:most], ", ") + fmt.Sprintf(" and %d more", len(deals)-most)
+}
+
+// runState is what Temporal says of the run of an acknowledged deal
+// without an invoice.
+type runState int
+
+const (
+	// runUnknown: not described (the run's deadline or Ctrl-C came first,
+	// or Temporal did not answer): the deal is pending.
+	runUnknown runState = iota
+	// runOpen: the run is still running: its invoice may come (pending).
+	runOpen
+	// runClosed: the run closed (completed, failed, terminated, timed
+	// out, cancelled) without an invoice: the deal is lost.
+	runClosed
+	// runNone: no run has the deal's workflow ID: the delivery was
+	// acknowledged without starting one, so nothing will invoice the deal
+	// (lost).
+	runNone
+)
+
+// describeConcurrency bounds the DescribeWorkflowExecution calls in flight
+// at once: they go to the server under test. Every deal without an invoice
+// is described (no sample: a share of them says nothing of the others),
+// within the run's deadline.
+const describeConcurrency = 8
+
+// describeRuns describes the run of each deal, by its deterministic
+// workflow ID (workflows.WorkflowID: the intake's scheme for a deal
+// without a CRM account, as the bench's deliveries are), at most
+// describeConcurrency at a time and each bounded at 10 s, until ctx ends:
+// the deals not described by then, or whose describe failed, are left out
+// (runUnknown).
+func describeRuns(ctx context.Context, c client.Client, connection string, deals []string) map[string]runState {
+	out := make(map[string]runState, len(deals))
+	if len(deals) == 0 {
+		return out
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	feed := make(chan string)
+	for range min(describeConcurrency, len(deals)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for deal := range feed {
+				st := describeRun(ctx, c, workflows.WorkflowID(connection, deal))
+				if st == runUnknown {
+					continue
+				}
+				mu.Lock()
+				out[deal] = st
+				mu.Unlock()
+			}
+		}()
+	}
+send:
+	for _, deal := range deals {
+		select {
+		case <-ctx.Done():
+			break send
+		case feed <- deal:
+		}
+	}
+	close(feed)
+	wg.Wait()
+	return out
+}
+
+// describeRun says whether the latest run of the workflow ID is running,
+// closed, or does not exist.
+func describeRun(ctx context.Context, c client.Client, workflowID string) runState {
+	if ctx.Err() != nil {
+		return runUnknown
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := c.DescribeWorkflowExecution(dctx, workflowID, "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return runNone
+	case err != nil:
+		return runUnknown
+	}
+	switch resp.GetWorkflowExecutionInfo().GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED:
+		return runUnknown
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return runOpen
+	default:
+		return runClosed
+	}
+}
+
+// judgeMissing describes the runs of ex's deals without an invoice whose
+// state is not known yet into states, and returns the reconciliation the
+// verdict stands on. A run seen closed may have made its invoice between
+// ex's listing and the describe: when any was, the invoices are listed
+// again (relist), after the describes, so that a deal still without one
+// there was indeed closed without it. If that listing fails, those deals
+// stay pending.
+func judgeMissing(ctx context.Context, c client.Client, connection string, ex exactlyOnce, states map[string]runState, relist func() (exactlyOnce, error)) (exactlyOnce, []string) {
+	var notes []string
+	var ask []string
+	for _, deal := range ex.missingDeals {
+		if states[deal] != runNone {
+			ask = append(ask, deal)
+		}
+	}
+	described := describeRuns(ctx, c, connection, ask)
+	maps.Copy(states, described)
+	if n := len(ask) - len(described); n > 0 {
+		notes = append(notes, fmt.Sprintf("final check: the runs of %d of %d acknowledged deals without an invoice could not be looked up in Temporal (the run was stopped, or Temporal did not answer): counted as pending", n, len(ask)))
+	}
+	closed := 0
+	for _, deal := range ask {
+		if states[deal] == runClosed {
+			closed++
+		}
+	}
+	if closed == 0 {
+		return ex, notes
+	}
+	again, err := relist()
+	if err != nil {
+		for _, deal := range ask {
+			if states[deal] == runClosed {
+				states[deal] = runUnknown
+			}
+		}
+		return ex, append(notes, fmt.Sprintf("final check: listing the invoices again after %d runs were seen closed without one failed (%v): counted as pending", closed, err))
+	}
+	return again, notes
+}
+
 // Verdicts of a run (Report.Verdict), from the worst: the first that
 // applies is the run's.
 const (
-	// VerdictViolated: an invoice is lost (its run closed without it),
-	// duplicated, or made for a deal that must have none.
+	// VerdictViolated: an invoice is lost (the acknowledged deal's run
+	// closed without it, or none was started), duplicated, or made for a
+	// deal that must have none.
 	VerdictViolated = "violated"
 	// VerdictUndelivered: closed-won deliveries were refused or answered
 	// 5xx/429 beyond the retries (none acknowledged at all: a wrong
@@ -1303,7 +1566,7 @@ func verdict(d *DealsyncResult, stopped string) (string, string) {
 	case stopped != "":
 		return VerdictInconclusive, fmt.Sprintf("stopped by %s: %d closed-won deals not acknowledged in time, %d acknowledged ones without an invoice yet (pending, not lost)", stopped, d.Unacknowledged, d.Pending)
 	case d.Pending > 0:
-		return VerdictInconclusive, fmt.Sprintf("%d acknowledged closed-won deals have no invoice yet, and the run list does not show every run closed: they may still come (pending, not lost)", d.Pending)
+		return VerdictInconclusive, fmt.Sprintf("%d acknowledged closed-won deals have no invoice yet, and their runs are still running or could not be looked up: they may still come (pending, not lost)", d.Pending)
 	case d.OpenRuns > 0:
 		return VerdictInconclusive, fmt.Sprintf("%d runs still open: a later duplicate cannot be excluded", d.OpenRuns)
 	default:

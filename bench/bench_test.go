@@ -133,3 +133,35 @@ func TestRunRefusesAnUnknownBaselineBeforeStarting(t *testing.T) {
 		t.Fatalf("calls = %+v, want the 2 ERP calls as local activities", s)
 	}
 }
+
+// Second review, item 3: the table gives dealsync's ratio to every
+// baseline that ran, over all rounds and per round, and says so when a
+// baseline has no rate to compare with (its row used to be left out).
+func TestTableShowsTheRatioToEachBaseline(t *testing.T) {
+	rep := &Report{
+		Mode:     "in-process",
+		Dealsync: &DealsyncResult{Deals: 20, Invoices: 20, InvoicesPerSecond: 8},
+		Baselines: []*BaselineResult{
+			{Variant: BaselineLocal, LocalActivities: 4, Runs: 20, Done: 20, PerSecond: 10, Ratio: 0.8, RoundRatios: []float64{0.7, 0.9}, RatioMedian: 0.8},
+			{Variant: BaselineCalls, LocalActivities: 2, Runs: 20, Done: 20, PerSecond: 16, Ratio: 0.5, RoundRatios: []float64{0.5, 0.5}, RatioMedian: 0.5},
+			{Variant: BaselineFull, LocalActivities: 2, Activities: 2, Runs: 20}, // ran, no run done
+		},
+		Rounds: []Round{
+			{Round: 1, Deals: 10, InvoicesPerSecond: 7, Baselines: []RoundBaseline{{Variant: BaselineLocal, PerSecond: 10, Ratio: 0.7}, {Variant: BaselineCalls, PerSecond: 14, Ratio: 0.5}}},
+			{Round: 2, Deals: 10, InvoicesPerSecond: 9, Baselines: []RoundBaseline{{Variant: BaselineLocal, PerSecond: 10, Ratio: 0.9}, {Variant: BaselineCalls, PerSecond: 18, Ratio: 0.5}}},
+		},
+	}
+	var b strings.Builder
+	rep.WriteTable(&b)
+	table := b.String()
+	for _, want := range []string{
+		"dealsync / local", "0.80 over all rounds; per round 0.70 0.90, median 0.80",
+		"dealsync / calls", "0.50 over all rounds; per round 0.50 0.50, median 0.50",
+		"dealsync / full", "n/a (no rate",
+		"local 10.0 (CPU 0.0 ms) → 0.70   calls 14.0 (CPU 0.0 ms) → 0.50",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}

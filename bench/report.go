@@ -80,9 +80,13 @@ type DealsyncResult struct {
 	// The exactly-once figures are those of the final check, over every
 	// round, after the last one (finalCheck).
 	Invoices int `json:"invoices"` // distinct closed-won deals invoiced
-	Lost     int `json:"lost"`     // acknowledged closed-won deals without invoice, every run closed
-	// Pending counts the acknowledged closed-won deals without invoice
-	// whose runs may still be open: neither invoiced nor lost.
+	// Lost counts the acknowledged closed-won deals without an invoice
+	// whose run (DescribeWorkflowExecution of the deal's workflow ID) does
+	// not exist or closed without one.
+	Lost int `json:"lost"`
+	// Pending counts the acknowledged closed-won deals without an invoice
+	// whose run is still running, or could not be looked up (no Temporal
+	// access, the run stopped first): neither invoiced nor lost.
 	Pending    int `json:"pending"`
 	Duplicated int `json:"duplicated"` // invoices beyond the first per deal
 	// LateDuplicated counts the duplicates that appeared after their
@@ -124,20 +128,26 @@ type DealsyncResult struct {
 
 // BaselineResult is one baseline variant.
 type BaselineResult struct {
-	Variant          string        `json:"variant"`
-	LocalActivities  int           `json:"local_activities"`
-	Activities       int           `json:"activities"`
-	Runs             int           `json:"runs"`
-	Done             int           `json:"done"`
-	StartErrors      int           `json:"start_errors,omitempty"`
-	Start            Latency       `json:"start_latency"`
-	Seconds          float64       `json:"seconds"` // first start → last step of the last run
-	PerSecond        float64       `json:"per_second"`
-	AllClosedSeconds float64       `json:"all_closed_seconds,omitempty"`
-	CPUSeconds       float64       `json:"cpu_seconds,omitempty"`
-	CPUPerRunMS      float64       `json:"cpu_per_run_ms,omitempty"`
-	PeakRSS          int64         `json:"peak_rss_bytes,omitempty"`
-	History          *HistoryStats `json:"history,omitempty"`
+	Variant          string  `json:"variant"`
+	LocalActivities  int     `json:"local_activities"`
+	Activities       int     `json:"activities"`
+	Runs             int     `json:"runs"`
+	Done             int     `json:"done"`
+	StartErrors      int     `json:"start_errors,omitempty"`
+	Start            Latency `json:"start_latency"`
+	Seconds          float64 `json:"seconds"` // first start → last step of the last run
+	PerSecond        float64 `json:"per_second"`
+	AllClosedSeconds float64 `json:"all_closed_seconds,omitempty"`
+	// CPUSeconds is this process's CPU over the phase in process; for an
+	// external target, the bench process's (the baseline's worker and
+	// client) plus --pid's (its server, when --temporal-address is that
+	// dealsync's).
+	CPUSeconds  float64 `json:"cpu_seconds,omitempty"`
+	CPUPerRunMS float64 `json:"cpu_per_run_ms,omitempty"`
+	// PeakRSS is in process only: for an external target no one process
+	// holds the baseline.
+	PeakRSS int64         `json:"peak_rss_bytes,omitempty"`
+	History *HistoryStats `json:"history,omitempty"`
 	// Ratio is dealsync's invoices/s over this variant's runs/s, each
 	// summed over all rounds (runs / seconds of all rounds).
 	Ratio float64 `json:"ratio,omitempty"`
@@ -399,7 +409,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		row("end-to-end invoices/s", "%.1f  (%d invoices, first send → last invoice %.1f s%s)", d.InvoicesPerSecond, d.Invoices, d.EndToEndSeconds, roundsNote(len(r.Rounds)))
 		row("invoices lost / duplicated / unexpected", "%d / %d / %d", d.Lost, d.Duplicated, d.Unexpected)
 		if d.Pending > 0 {
-			row("invoices pending (runs may still be open)", "%d", d.Pending)
+			row("invoices pending (run still running, or not looked up)", "%d", d.Pending)
 		}
 		if d.LateDuplicated > 0 {
 			row("duplicates after their round's check", "%d", d.LateDuplicated)
@@ -434,9 +444,13 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(tw, "\nbaseline (bare workflow, no-op steps, eager start, same server)")
 		for _, b := range r.Baselines {
 			row(fmt.Sprintf("%s: %d local + %d activities", b.Variant, b.LocalActivities, b.Activities), "%.1f runs/s (%d/%d in %.1f s)  start p50/p99 %.1f/%.1f ms  CPU %.1f ms/run  events %s  peak RSS %s",
-				b.PerSecond, b.Done, b.Runs, b.Seconds, b.Start.P50, b.Start.P99, b.CPUPerRunMS, histEvents(b.History), mb(b.PeakRSS))
+				b.PerSecond, b.Done, b.Runs, b.Seconds, b.Start.P50, b.Start.P99, b.CPUPerRunMS, histEvents(b.History), baselineRSS(r.Mode, b.PeakRSS))
+			// Every baseline that ran gets its ratio row, even when there
+			// is no ratio to give.
 			if b.Ratio > 0 {
 				row(fmt.Sprintf("  dealsync / %s", b.Variant), "%.2f%s", b.Ratio, ratioNote(b))
+			} else {
+				row(fmt.Sprintf("  dealsync / %s", b.Variant), "n/a (no rate: no invoice, or no baseline run done)")
 			}
 			if b.Note != "" {
 				row("  note", "%s", b.Note)
@@ -489,6 +503,16 @@ func ratioNote(b *BaselineResult) string {
 		parts[i] = fmt.Sprintf("%.2f", x)
 	}
 	return fmt.Sprintf(" over all rounds; per round %s, median %.2f", strings.Join(parts, " "), b.RatioMedian)
+}
+
+// baselineRSS is a baseline's peak RSS in the table: not given for an
+// external target, whose baseline is split over two processes (see the
+// note).
+func baselineRSS(mode string, peak int64) string {
+	if mode == "external" {
+		return "n/a (external target: see note)"
+	}
+	return mb(peak)
 }
 
 func inProcessNote(mode string) string {

@@ -40,12 +40,18 @@ alone.
 
 With --intake-url and --sandbox-url it targets a running dealsync instead
 (--pid for its memory and CPU, --temporal-address for history sizes, the
-baseline, and to tell a lost invoice from one still coming); it cannot see
+baseline, and to tell a lost invoice from one still coming: the final check
+looks up the run of each acknowledged deal without an invoice; the
+baseline's worker and client then run in this process, so its CPU is this
+process's plus --pid's, and its RSS is not given); it cannot see
 that dealsync's config, so point it only at one whose --connection invoices
 the --sandbox-url.
 
-After all rounds a final check lists every round's invoices again and counts
-the runs still open. Exit status: 0 every closed-won deal acknowledged and
+After all rounds a final check lists every round's invoices again, counts
+the runs still open, and looks up in Temporal the run of each acknowledged
+closed-won deal without an invoice: lost if no run was started for it or its
+run closed without one, pending while it runs or if it could not be looked
+up (no --temporal-address, or the run was stopped first). Exit status: 0 every closed-won deal acknowledged and
 invoiced exactly once, no run left open (unknown without Temporal access);
 1 exactly-once violated (an invoice
 lost, duplicated or unexpected), or an error; 2 a usage error; 3
@@ -54,11 +60,13 @@ state unknown: invoices may still come); 4 closed-won deliveries not
 acknowledged (refused, or 5xx/429 beyond --retries: a wrong --secret or
 --connection, an intake that is down).
 
-Every wait is bounded: the phases stop at --timeout (or Ctrl-C). After that
-the round under way lists its invoices, and the final check lists them
-again and counts the runs, without waiting for anything and without reading
-histories: normally a moment; each listing is bounded at 30 s and each count
-at 10 s, so at worst about 1.5 minutes more.`,
+Every wait is bounded: the phases, the final check's waits and lookups of
+runs, and the history samples (60 s in all, for every phase) stop at
+--timeout (or Ctrl-C). After that the round under way lists its invoices,
+and the final check lists them again and counts the runs, without waiting
+for anything, looking up runs or reading histories: normally a moment; each
+listing is bounded at 30 s and each count at 10 s, so at worst about 1.5
+minutes more.`,
 		Example: `  dealsync bench                          # N=2000, concurrency 50, baseline local
   dealsync bench -n 500 --rate 100        # acknowledgement latency at 100 webhooks/s
   dealsync bench --error-rate 0.05 --rate-limit-rate 0.05
@@ -110,7 +118,7 @@ at 10 s, so at worst about 1.5 minutes more.`,
 	f.IntVarP(&o.Concurrency, "concurrency", "c", 50, "webhooks in flight at most (and baseline starts in flight)")
 	f.Float64Var(&o.NonTriggerShare, "non-trigger", 0.1, "extra share of non-triggering webhooks (0.1 = 10% of N)")
 	f.Float64Var(&o.Rate, "rate", 0, "send at this many webhooks/s (0 = as fast as --concurrency allows); latency counts from each send's slot")
-	f.DurationVar(&o.Timeout, "timeout", 4*time.Minute, "bound on the phases (the final check after it normally takes a moment, at worst about 1.5 minutes)")
+	f.DurationVar(&o.Timeout, "timeout", 4*time.Minute, "bound on the run: its phases, the final check's waits and the history samples (after it only the final check's listings and counts run: normally a moment, at worst about 1.5 minutes)")
 	f.DurationVar(&o.Settle, "settle", 60*time.Second, "stop waiting for invoices, or for a baseline's runs, after this long without a new one; bound on the wait for runs to close")
 	f.IntVar(&o.Retries, "retries", 3, "retries of a webhook answered 5xx/429 or not at all (same webhook-id, as a CRM does; 0 = one attempt)")
 	f.StringVar(&o.LogLevel, "log-level", "", "log level of the in-process stack (default: the config's); the log goes to dealsync.log in the data dir")
