@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
@@ -84,7 +86,10 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	if err != nil {
 		return nil, err
 	}
-	warnSandboxTarget(cfg, sandboxL.Addr().String(), logger)
+	if err := checkSandboxTarget(cfg, sandboxL.Addr().String(), logger); err != nil {
+		sandboxL.Close()
+		return nil, err
+	}
 	intakeL, err := ListenOn("webhook intake", "intake.listen", cfg.Intake.Listen)
 	if err != nil {
 		sandboxL.Close()
@@ -185,26 +190,38 @@ func ListenOn(what, key, addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// warnSandboxTarget warns when the http target named "sandbox" (the one
-// the dev connections invoice) has a base_url other than addr, where this
-// process serves the sandbox ERP: a `sandbox` target written in the file
-// keeps its base_url when dev.sandbox_listen changes, and its runs would
-// call another port (nothing, or another dealsync's sandbox). It is a
-// warning, not a refusal: the name is not reserved, and a target called
-// sandbox may mean a vendor's sandbox or a `dealsync sandbox` elsewhere.
-func warnSandboxTarget(cfg *config.Config, addr string, logger *slog.Logger) {
+// checkSandboxTarget looks at the http target named "sandbox" (the one the
+// dev connections invoice) when the file defines it: a `sandbox` target
+// written in the file keeps its base_url when dev.sandbox_listen changes,
+// and its runs would call another port. On this machine (a loopback
+// base_url) that is another program, another dealsync dev's sandbox ERP
+// most likely, which would take the invoices while this one's stays empty
+// (examples/dealsync.yaml with the ports moved by DEALSYNC_* variables):
+// dev refuses to start, saying what to set. Elsewhere it is a warning, not
+// a refusal: the name is not reserved, and a target called sandbox may
+// mean a vendor's sandbox or a `dealsync sandbox` on another host.
+func checkSandboxTarget(cfg *config.Config, addr string, logger *slog.Logger) error {
 	tc, ok := cfg.Targets["sandbox"]
 	if !ok {
-		return
+		return nil
 	}
 	hc, ok := tc.Spec.(*httptarget.Config)
 	if !ok || config.SameHostPort(hc.BaseURL, addr) {
-		return
+		return nil
+	}
+	dial := "http://" + config.DialAddr(addr)
+	if u, err := url.Parse(hc.BaseURL); err == nil && config.IsLoopback(u.Hostname()) && !cfg.IsDevDefault("targets", "sandbox") {
+		return fmt.Errorf("targets.sandbox.base_url is %s, on this machine but not the sandbox ERP of this dealsync dev (%s, dev.sandbox_listen): "+
+			"the runs' invoices would go to whatever listens there (another dealsync dev?), not to this one's sandbox; "+
+			"set DEALSYNC_TARGETS_SANDBOX_BASE_URL=%s as well (targets.sandbox.base_url), or leave targets.sandbox out of the file so that it follows dev.sandbox_listen "+
+			"(a local ERP of your own at that address: give its target another name)",
+			erpkit.ShownURL(u), dial, dial)
 	}
 	logger.Warn("targets.sandbox.base_url is not the sandbox ERP of dealsync dev: runs of connections with target sandbox will not reach it; "+
 		"set targets.sandbox.base_url (DEALSYNC_TARGETS_SANDBOX_BASE_URL) to its address, or leave targets.sandbox out of the file so that it follows dev.sandbox_listen",
-		slog.String("base_url", hc.BaseURL), slog.String("sandbox_erp", "http://"+config.DialAddr(addr)),
+		slog.String("base_url", hc.BaseURL), slog.String("sandbox_erp", dial),
 		slog.String("dev.sandbox_listen", cfg.Dev.SandboxListen))
+	return nil
 }
 
 // serveUntil runs serve (a server until its context ends); the channel

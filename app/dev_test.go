@@ -117,25 +117,37 @@ func TestSecondDevOnADataDirIsToldSoNotOfAPort(t *testing.T) {
 }
 
 // A `sandbox` target written in the file keeps its base_url when the
-// sandbox ERP listens elsewhere (DEALSYNC_DEV_SANDBOX_LISTEN): dev warns,
-// naming both; a base_url that reaches the listener (localhost for
-// 127.0.0.1 too) is not warned of. Observed where the start fails next,
-// at an intake port in use, before the Temporal server.
-func TestStartDevWarnsOfASandboxTargetElsewhere(t *testing.T) {
+// sandbox ERP listens elsewhere (DEALSYNC_DEV_SANDBOX_LISTEN). On this
+// machine that is another program's port (another dev's sandbox, which
+// would take the invoices): dev refuses to start, naming both addresses
+// and the variable to set. On another host it warns, naming both. A
+// base_url that reaches the listener (localhost for 127.0.0.1 too) is
+// neither. Observed where the start fails next, at an intake port in use,
+// before the Temporal server.
+func TestStartDevChecksASandboxTargetElsewhere(t *testing.T) {
 	listen := freeAddr(t)
 	_, port, _ := net.SplitHostPort(listen)
 	for _, c := range []struct {
-		baseURL string
-		warn    bool
+		baseURL      string
+		refuse, warn bool
 	}{
-		{"http://127.0.0.1:1", true},
-		{"http://localhost:" + port, false},
+		{"http://127.0.0.1:1", true, false},
+		{"http://localhost:8090", true, false},
+		{"https://erp-sandbox.example.com", false, true},
+		{"http://localhost:" + port, false, false},
 	} {
 		t.Run(c.baseURL, func(t *testing.T) {
 			cfg := devConfig(t, "dev: {data_dir: %s}\ntargets:\n  sandbox: {type: http, base_url: \""+c.baseURL+"\"}\n")
 			cfg.Dev.SandboxListen, cfg.Intake.Listen = listen, taken(t)
 			var logs bytes.Buffer
 			_, err := StartDev(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), DevOptions{InMemory: true})
+			if c.refuse {
+				if err == nil || !strings.Contains(err.Error(), "targets.sandbox.base_url") || !strings.Contains(err.Error(), c.baseURL) ||
+					!strings.Contains(err.Error(), "http://"+listen) || !strings.Contains(err.Error(), "DEALSYNC_TARGETS_SANDBOX_BASE_URL=http://"+listen) {
+					t.Fatalf("StartDev: %v, want a refusal naming both addresses and the variable to set", err)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), "intake.listen") {
 				t.Fatalf("StartDev: %v, want it to stop at the intake port in use", err)
 			}

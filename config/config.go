@@ -495,15 +495,18 @@ func sameHost(a, b string) bool {
 	if strings.EqualFold(a, b) {
 		return true
 	}
-	loopback := func(h string) bool {
-		ip := net.ParseIP(h)
-		return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
-	}
 	ia, ib := net.ParseIP(a), net.ParseIP(b)
 	if ia != nil && ib != nil {
 		return ia.Equal(ib)
 	}
-	return loopback(a) && loopback(b)
+	return IsLoopback(a) && IsLoopback(b)
+}
+
+// IsLoopback reports whether host (a name or an IP, as url.URL.Hostname
+// gives it) is this machine's loopback: localhost, 127.0.0.0/8 or ::1.
+func IsLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 // connectionNames lists the connections known from file and defaults.

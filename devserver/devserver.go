@@ -160,7 +160,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	for _, p := range []struct {
 		port int
 		what string
-	}{{o.UIPort, "web UI port %d (dev.ui_port)"}, {o.FrontendPort, "frontend port %d (dev.frontend_port)"}} {
+	}{{o.UIPort, "web UI port %d (dev.ui_port, env DEALSYNC_DEV_UI_PORT)"}, {o.FrontendPort, "frontend port %d (dev.frontend_port, env DEALSYNC_DEV_FRONTEND_PORT)"}} {
 		if p.port <= 0 {
 			continue
 		}
@@ -282,7 +282,7 @@ func uiPortStillFree(ip string, port int, given bool) (int, error) {
 			return port, nil
 		}
 		if given {
-			return 0, fmt.Errorf("web UI port %d (dev.ui_port) was taken while the server started: %w", port, err)
+			return 0, fmt.Errorf("web UI port %d (dev.ui_port, env DEALSYNC_DEV_UI_PORT) was taken while the server started: %w", port, err)
 		}
 		if attempt == startAttempts {
 			return 0, fmt.Errorf("finding a free port for the web UI: %w", err)

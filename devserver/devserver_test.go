@@ -255,7 +255,7 @@ func TestTakenFrontendPortIsAnError(t *testing.T) {
 		t.Fatalf("started on a taken port %d", port)
 	}
 	t.Logf("error: %v", err)
-	if !strings.Contains(err.Error(), fmt.Sprintf("frontend port %d (dev.frontend_port) is not free", port)) {
+	if !strings.Contains(err.Error(), fmt.Sprintf("frontend port %d (dev.frontend_port, env DEALSYNC_DEV_FRONTEND_PORT) is not free", port)) {
 		t.Errorf("the error does not name the port: %v", err)
 	}
 }
@@ -342,7 +342,7 @@ func TestTakenUIPortIsAnError(t *testing.T) {
 		s.Stop()
 		t.Fatalf("started with the Web UI on a taken port %d", port)
 	}
-	if !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port) is not free", port)) {
+	if !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port, env DEALSYNC_DEV_UI_PORT) is not free", port)) {
 		t.Errorf("the error does not name the port: %v", err)
 	}
 }
@@ -357,7 +357,7 @@ func TestUIPortTakenWhileTheServerStarted(t *testing.T) {
 	}
 	defer taken.Close()
 	port := taken.Addr().(*net.TCPAddr).Port
-	if _, err := uiPortStillFree("127.0.0.1", port, true); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port) was taken", port)) {
+	if _, err := uiPortStillFree("127.0.0.1", port, true); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port, env DEALSYNC_DEV_UI_PORT) was taken", port)) {
 		t.Errorf("a given port taken: %v", err)
 	}
 	picked, err := uiPortStillFree("127.0.0.1", port, false)
@@ -405,7 +405,7 @@ func TestUIPortTakenWhileTheServerStartsIsAnError(t *testing.T) {
 		s.Stop()
 		t.Fatalf("started with the Web UI on port %d, taken while the server started", port)
 	}
-	if !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port) was taken while the server started", port)) {
+	if !strings.Contains(err.Error(), fmt.Sprintf("web UI port %d (dev.ui_port, env DEALSYNC_DEV_UI_PORT) was taken while the server started", port)) {
 		t.Errorf("the error does not name the port: %v", err)
 	}
 }

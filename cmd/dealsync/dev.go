@@ -54,6 +54,8 @@ func banner(cfg *config.Config, d *app.Dev) string {
 		fmt.Fprintf(&b, "  Metrics          %s\n", d.MetricsURL)
 	}
 	fmt.Fprintf(&b, "  Data             %s\n\n", cfg.Dev.DataDir)
-	fmt.Fprintf(&b, "Try it:\n  go run ./cmd/dealsync webhook send --connection demo examples/closed-won.json\n  curl -s %s/invoices\n\n", d.SandboxURL)
+	// --url: a second terminal has not the DEALSYNC_* variables that may
+	// have moved the intake, and would send to the default port.
+	fmt.Fprintf(&b, "Try it:\n  go run ./cmd/dealsync webhook send --connection demo --url %s/webhooks/demo examples/closed-won.json\n  curl -s %s/invoices\n\n", d.IntakeURL, d.SandboxURL)
 	return b.String()
 }
