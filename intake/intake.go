@@ -147,7 +147,7 @@ const webhookPattern = "POST /webhooks/{connection}"
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	h.mux.ServeHTTP(rec, r)
+	h.mux.ServeHTTP(&routeRefusals{ResponseWriter: rec, r: r}, r)
 	if r.Pattern == webhookPattern {
 		name := r.PathValue("connection")
 		if _, ok := h.opts.Connections.Get(name); !ok {
@@ -699,10 +699,47 @@ func writeError(w http.ResponseWriter, status int, message string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"status": status, "message": message}})
 }
 
+// writeJSON answers v as JSON. The answer is read by people (a sender's
+// delivery log, curl), not put in HTML: & < > are written as they are,
+// not as json.Marshal's \u0026 \u003c \u003e ("a && b", "1.2.3.4:80->",
+// "<none>"); nosniff keeps a browser from taking it for anything but JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// routeRefusals gives the mux's own refusals the intake's JSON error
+// shape instead of the mux's text: 404 for a path no route has, 405 (with
+// the mux's Allow header) for a method the path's routes do not take.
+// The refusals of a route's handler (r.Pattern set) are theirs.
+type routeRefusals struct {
+	http.ResponseWriter
+	r       *http.Request
+	refused bool // the mux's text that follows is dropped
+}
+
+func (w *routeRefusals) WriteHeader(code int) {
+	if w.r.Pattern != "" || (code != http.StatusNotFound && code != http.StatusMethodNotAllowed) {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.refused = true
+	msg := "not found: the intake serves POST /webhooks/{connection}, GET /healthz and GET /readyz"
+	if code == http.StatusMethodNotAllowed {
+		msg = fmt.Sprintf("method %s not allowed here; allowed: %s", w.r.Method, w.Header().Get("Allow"))
+	}
+	writeError(w.ResponseWriter, code, msg)
+}
+
+func (w *routeRefusals) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 type statusRecorder struct {

@@ -1102,3 +1102,80 @@ func TestPublicTextHidesTheEnginesError(t *testing.T) {
 		t.Errorf("a trigger's error told %q", got)
 	}
 }
+
+// Every refusal of the intake is its JSON error, the mux's own too: a
+// path no route has (404) and a method its route does not take (405,
+// with Allow).
+func TestWebhookRouteRefusalsAreJSON(t *testing.T) {
+	srv, _, _ := setup(t, "")
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodGet, "/webhooks/crm", http.StatusMethodNotAllowed, "POST"},
+		{http.MethodPut, "/webhooks/made-up-name", http.StatusMethodNotAllowed, "POST"},
+		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "GET, HEAD"},
+		{http.MethodPost, "/", http.StatusNotFound, ""},
+		{http.MethodGet, "/webhooks", http.StatusNotFound, ""},
+		{http.MethodPost, "/webhooks/made-up-name", http.StatusNotFound, ""}, // the handler's own
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(batch))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ok", "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var answer struct {
+			Error struct {
+				Status  int    `json:"status"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow ||
+			resp.Header.Get("Content-Type") != "application/json" ||
+			json.Unmarshal(body, &answer) != nil || answer.Error.Status != c.status || answer.Error.Message == "" {
+			t.Errorf("%s %s: %d, Allow %q, Content-Type %q:\n%s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), body)
+		}
+	}
+	if status, body := get(t, srv.URL+"/healthz"); status != http.StatusOK || !strings.Contains(body, `"ok"`) {
+		t.Errorf("GET /healthz: %d %s", status, body)
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The intake's answers are read by people: & < > as they are, not as
+// json.Marshal's HTML escapes.
+func TestWebhookAnswersAreNotHTMLEscaped(t *testing.T) {
+	srv, _, _ := setup(t, "")
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader(batch))
+	req.Header.Set("Content-Type", "text/<x>&y")
+	req.Header.Set("X-Ok", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(body), `text/<x>&y`) || strings.Contains(string(body), `\u00`) {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusAccepted, connectors.Reply{Results: []connectors.EventResult{{EventID: "e", Skipped: "is_won(deal.stage) && deal.amount > 0"}}})
+	if !strings.Contains(rec.Body.String(), `"is_won(deal.stage) && deal.amount > 0"`) {
+		t.Errorf("answered %s", rec.Body)
+	}
+}

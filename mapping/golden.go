@@ -45,7 +45,9 @@ type GoldenResult struct {
 	// Name is the case name: NAME of NAME.deal.json.
 	Name string `json:"name"`
 	OK   bool   `json:"ok"`
-	// Diff shows expected (-) against got (+) when the case failed.
+	// Diff shows expected (-, the golden file) against got (+, the
+	// mapping) when the case failed: for an invoice, a legend line, then
+	// the changed lines with a little context (LineDiff).
 	Diff string `json:"diff,omitempty"`
 	// Error is the mapping or validation error, when there was one.
 	Error   string `json:"error,omitempty"`
@@ -138,7 +140,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 		r.OK = true
 		return r, nil
 	}
-	r.Diff = LineDiff(string(w), string(g))
+	r.Diff = fmt.Sprintf("- golden file %s (expected), + this mapping (got)\n", filepath.Base(invPath)) + LineDiff(string(w), string(g))
 	return r, nil
 }
 
@@ -153,40 +155,130 @@ func canonical(inv model.Invoice) []byte {
 	return append(b, '\n')
 }
 
-// LineDiff is a minimal line diff of want (-) and got (+), with unchanged
-// lines indented by two spaces.
+// LineDiff is a line diff of want (-) and got (+): in each change, the
+// lines of want before those of got, with contextLines unchanged lines
+// (indented by two spaces) around it; "..." stands for the unchanged
+// lines left out. At most maxDiffLines changed lines are shown, then how
+// many more there are. It has no legend: its caller says what want and
+// got are.
 func LineDiff(want, got string) string {
 	a, b := strings.Split(strings.TrimRight(want, "\n"), "\n"), strings.Split(strings.TrimRight(got, "\n"), "\n")
-	// Longest common subsequence table.
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+	ops := diffOps(a, b)
+	// The ops shown: the changed ones and contextLines either side.
+	show := make([]bool, len(ops))
+	for k, o := range ops {
+		if o.kind != ' ' {
+			for c := max(0, k-contextLines); c <= min(len(ops)-1, k+contextLines); c++ {
+				show[c] = true
 			}
 		}
 	}
 	var sb strings.Builder
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case i < len(a) && j < len(b) && a[i] == b[j]:
-			sb.WriteString("  " + a[i] + "\n")
-			i, j = i+1, j+1
-		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
-			sb.WriteString("+ " + b[j] + "\n")
-			j++
-		default:
-			sb.WriteString("- " + a[i] + "\n")
-			i++
+	changed, skipped := 0, false
+	for k, o := range ops {
+		if !show[k] {
+			skipped = true
+			continue
 		}
+		if skipped {
+			sb.WriteString("...\n")
+			skipped = false
+		}
+		if o.kind != ' ' {
+			if changed == maxDiffLines {
+				rest := 0
+				for _, o := range ops[k:] {
+					if o.kind != ' ' {
+						rest++
+					}
+				}
+				fmt.Fprintf(&sb, "... and %d more changed lines\n", rest)
+				return sb.String()
+			}
+			changed++
+		}
+		sb.WriteString(string(o.kind) + " " + o.line + "\n")
+	}
+	if skipped {
+		sb.WriteString("...\n")
 	}
 	return sb.String()
+}
+
+const (
+	// contextLines is how many unchanged lines LineDiff shows around a
+	// change.
+	contextLines = 2
+	// maxDiffLines bounds the changed lines LineDiff shows.
+	maxDiffLines = 40
+	// maxDiffCells bounds the table of the longest common subsequence of
+	// the lines between the common head and tail (one int each); beyond,
+	// they are all shown as changed.
+	maxDiffCells = 1 << 22
+)
+
+type diffOp struct {
+	kind byte // ' ' in both, '-' in want only, '+' in got only
+	line string
+}
+
+// diffOps is a shortest edit script of a into b, the deletions of each
+// change before its insertions.
+func diffOps(a, b []string) []diffOp {
+	head := 0
+	for head < len(a) && head < len(b) && a[head] == b[head] {
+		head++
+	}
+	tail := 0
+	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
+		tail++
+	}
+	ops := make([]diffOp, 0, len(a)+len(b))
+	for _, l := range a[:head] {
+		ops = append(ops, diffOp{' ', l})
+	}
+	x, y := a[head:len(a)-tail], b[head:len(b)-tail]
+	if (len(x)+1)*(len(y)+1) > maxDiffCells {
+		for _, l := range x {
+			ops = append(ops, diffOp{'-', l})
+		}
+		for _, l := range y {
+			ops = append(ops, diffOp{'+', l})
+		}
+	} else {
+		// lcs[i][j]: the longest common subsequence of x[i:] and y[j:].
+		lcs := make([][]int, len(x)+1)
+		for i := range lcs {
+			lcs[i] = make([]int, len(y)+1)
+		}
+		for i := len(x) - 1; i >= 0; i-- {
+			for j := len(y) - 1; j >= 0; j-- {
+				if x[i] == y[j] {
+					lcs[i][j] = lcs[i+1][j+1] + 1
+				} else {
+					lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+				}
+			}
+		}
+		i, j := 0, 0
+		for i < len(x) || j < len(y) {
+			switch {
+			case i < len(x) && j < len(y) && x[i] == y[j]:
+				ops = append(ops, diffOp{' ', x[i]})
+				i, j = i+1, j+1
+			case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
+				ops = append(ops, diffOp{'-', x[i]})
+				i++
+			default:
+				ops = append(ops, diffOp{'+', y[j]})
+				j++
+			}
+		}
+	}
+	for _, l := range a[len(a)-tail:] {
+		ops = append(ops, diffOp{' ', l})
+	}
+	return ops
 }
 
 // IsValidationError reports whether err is (or wraps) a *model.ValidationError.

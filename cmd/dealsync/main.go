@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -126,9 +128,54 @@ func (g *globalFlags) load(opts ...config.Option) (*config.Config, error) {
 	return cfg, nil
 }
 
-// writeJSON prints v as indented JSON, the --json output of the commands.
+// writeJSON prints v as indented JSON, the --json output of the commands
+// (nothing when v cannot be encoded).
 func writeJSON(out io.Writer, v any) {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	if b, err := indentJSON(v, ""); err == nil {
+		_, _ = out.Write(append(b, '\n'))
+	}
 }
+
+// indentJSON is v as indented JSON to print, each line but the first
+// starting with prefix. It is for people (and jq), not for the HTML
+// json.Marshal escapes for: & < > are written as they are, not as \u0026
+// \u003c \u003e, in v's strings and in the JSON v holds as it is (a
+// target request's body, which its connector encoded with them).
+func indentJSON(v any, prefix string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent(prefix, "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return unescapeHTML(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+}
+
+// unescapeHTML writes back & < > where the JSON text b has them escaped
+// for HTML (\u0026 \u003c \u003e), the same JSON; every other escape is
+// kept as it is.
+func unescapeHTML(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u00`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) {
+			if c, ok := htmlEscapes[strings.ToLower(string(b[i+2:i+6]))]; ok {
+				out = append(out, c)
+				i += 5
+				continue
+			}
+		}
+		out = append(out, b[i], b[i+1]) // another escape (\\ too), kept
+		i++
+	}
+	return out
+}
+
+var htmlEscapes = map[string]byte{"0026": '&', "003c": '<', "003e": '>'}

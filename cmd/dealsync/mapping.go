@@ -564,7 +564,7 @@ func printTestResult(out io.Writer, r testResult) {
 		return
 	}
 	fmt.Fprintf(out, "\ninvoice:\n")
-	b, _ := json.MarshalIndent(r.Invoice, "  ", "  ")
+	b, _ := indentJSON(r.Invoice, "  ")
 	fmt.Fprintf(out, "  %s\n", b)
 	if r.Error != nil {
 		fmt.Fprintf(out, "\n%s error (the target refuses this invoice: a run would fail creating it):\n  %s\n", r.Error.Type, r.Error.Message)
@@ -588,7 +588,7 @@ func printTestResult(out io.Writer, r testResult) {
 	}
 	var body bytes.Buffer
 	if json.Indent(&body, r.Request.Body, "  ", "  ") == nil {
-		fmt.Fprintf(out, "\n  %s\n", body.Bytes())
+		fmt.Fprintf(out, "\n  %s\n", unescapeHTML(body.Bytes()))
 	} else if len(r.Request.Body) > 0 {
 		fmt.Fprintf(out, "\n  %s\n", r.Request.Body)
 	}

@@ -432,3 +432,45 @@ func TestMappingLintWithNothingToCheck(t *testing.T) {
 		t.Errorf("a file: %v, output %q", err, out)
 	}
 }
+
+// What the CLI prints is for people: & < > as they are, not the
+// \u0026 \u003c \u003e json.Marshal writes for HTML, in --json and in the
+// text output, in the request body a connector encoded too.
+func TestMappingTestPrintsJSONWithoutHTMLEscapes(t *testing.T) {
+	args := []string{"mapping", "test", "--config", "../../examples/dealsync.yaml", "--mapping", "generic-standard", "--deal", "../../examples/closed-won.json"}
+	for _, extra := range [][]string{nil, {"--json"}} {
+		out, err := runOut(context.Background(), append(args, extra...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, `"customer_id": "<customer-id>"`) || strings.Contains(out, `\u00`) {
+			t.Errorf("%v printed:\n%s", extra, out)
+		}
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "m.yaml")
+	if err := os.WriteFile(file, []byte("name: m\ntrigger: is_won(deal.stage) && deal.amount > 1000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := runOut(context.Background(), "mapping", "test", "--json", "--config", "../../examples/dealsync.yaml", "--file", file, "--deal", "../../examples/closed-won.json")
+	if !strings.Contains(out, `is_won(deal.stage) && deal.amount > 1000000`) {
+		t.Errorf("the skip reason printed:\n%s", out)
+	}
+}
+
+func TestMappingOutputUnescapesOnlyHTMLEscapes(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a": "\u003cx\u003e \u0026 \u003C"}`:  `{"a": "<x> & <"}`,
+		`{"a": "\\u003c \u00e9 \n \"\u0026\""}`: `{"a": "\\u003c \u00e9 \n \"&\""}`,
+		`"\u002"`:                               `"\u002"`,
+	} {
+		if got := string(unescapeHTML([]byte(in))); got != want {
+			t.Errorf("%s: got %s, want %s", in, got, want)
+		}
+	}
+	var buf bytes.Buffer
+	writeJSON(&buf, map[string]string{"reason": "a && b -> <c>"})
+	if got, want := buf.String(), "{\n  \"reason\": \"a && b -> <c>\"\n}\n"; got != want {
+		t.Errorf("writeJSON: %q, want %q", got, want)
+	}
+}
