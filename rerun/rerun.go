@@ -27,7 +27,6 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -36,6 +35,7 @@ import (
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -89,6 +89,40 @@ type Result struct {
 	// Skipped says why no run was started.
 	Skipped string `json:"skipped,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Mapping and MappingHash are the mapping the new run uses (or would,
+	// on a dry run): the one the current config gives the connection. Set
+	// for the runs started again in full; a write-back-only run maps
+	// nothing.
+	Mapping     string `json:"mapping,omitempty"`
+	MappingHash string `json:"mapping_hash,omitempty"`
+	// FailedMapping and FailedMappingHash are the failed run's, from its
+	// memo ("" for a run without them).
+	FailedMapping     string `json:"failed_run_mapping,omitempty"`
+	FailedMappingHash string `json:"failed_run_mapping_hash,omitempty"`
+	// MappingWarning names both when they differ (MappingChanged): the
+	// new run maps the deal otherwise than the failed run did, which may
+	// be the fix, or the config of a shell that lacks the workers'
+	// DEALSYNC_* settings.
+	MappingWarning string `json:"mapping_warning,omitempty"`
+}
+
+// MappingChanged says whether the new run's mapping differs from the
+// failed run's memo (name or hash); false when either is unknown.
+func (r Result) MappingChanged() bool {
+	return r.Mapping != "" && r.FailedMapping != "" &&
+		(r.Mapping != r.FailedMapping || r.MappingHash != r.FailedMappingHash)
+}
+
+// noteMapping records the mapping the new run uses, m, and the failed
+// run's from its memo, with a warning when they differ.
+func (r *Result) noteMapping(m mapping.Mapper, failedRun *commonpb.Memo) {
+	r.Mapping, r.MappingHash = m.Name(), m.Hash()
+	r.FailedMapping = memoString(failedRun, workflows.MemoMapping)
+	r.FailedMappingHash = memoString(failedRun, workflows.MemoMappingHash)
+	if r.MappingChanged() {
+		r.MappingWarning = fmt.Sprintf("the mapping differs from the failed run's: new run %s (hash %s), failed run %s (hash %s)",
+			r.Mapping, r.MappingHash, r.FailedMapping, r.FailedMappingHash)
+	}
 }
 
 // Filter is the list filter of the runs Failed considers, on dealsync's
@@ -225,12 +259,9 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	var token []byte
 	retried := 0
 	for {
-		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: o.Filter(), NextPageToken: token, PageSize: 100,
-		})
-		var invalid *serviceerror.InvalidArgument
-		if errors.As(err, &invalid) && token == nil && o.Query != "" {
-			return results, fmt.Errorf("%w %q: Temporal refused the filter: %s", ErrInvalidQuery, o.Query, invalid.Message)
+		resp, err := listPage(ctx, c, o.Filter(), o.Query, token, 100)
+		if errors.Is(err, ErrInvalidQuery) {
+			return results, err
 		}
 		if err != nil {
 			return results, fmt.Errorf("listing failed runs: %w", err)
@@ -457,14 +488,14 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	}
 	// How this run ended: the latest run's status, or, when a later run
 	// only refused an older win, its own.
-	status := info.GetStatus()
+	status, memo := info.GetStatus(), info.GetMemo()
 	if later != runID {
 		own, err := c.DescribeWorkflowExecution(ctx, id, runID)
 		if err != nil {
 			r.Error = "describing run " + runID + ": " + err.Error()
 			return r
 		}
-		status = own.GetWorkflowExecutionInfo().GetStatus()
+		status, memo = own.GetWorkflowExecutionInfo().GetStatus(), own.GetWorkflowExecutionInfo().GetMemo()
 	}
 	in := h.input
 	r.Connection, r.DealID = in.Connection, in.Event.Deal.ID
@@ -523,6 +554,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		return r
 	case o.DryRun:
 		r.Skipped = dryRun
+		if !o.WriteBack {
+			r.noteMapping(conn.Mapper, memo)
+		}
 		return r
 	}
 	var res connectors.EventResult
@@ -538,6 +572,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = "another run started meanwhile: " + res.RunID
 	default:
 		r.NewRun = res.RunID
+		if !o.WriteBack {
+			r.noteMapping(conn.Mapper, memo)
+		}
 	}
 	return r
 }

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/rerun"
 )
 
@@ -25,7 +29,11 @@ validation or ERP error), from the newest deal event the failed run
 received (its first, or a later one of a connection whose runs settle),
 exactly as the intake would start it now: with the current mapping, won stages and
 retry policy. The new run has the same workflow ID, so its ERP writes keep
-their idempotency keys; thin CRM events fetch the deal again.
+their idempotency keys; thin CRM events fetch the deal again. Each run
+started (or listed by --dry-run) names the mapping and hash the new run
+uses, the one this config gives the connection, with a WARNING line when
+it differs from the failed run's (its memo): run it with the workers'
+config and DEALSYNC_* environment, unless the change is the fix.
 
 A reset in the Temporal Web UI replays the run's own input instead, which
 pins the mapping file the run started with: a run that failed on its
@@ -86,13 +94,9 @@ is invalid.`,
 			if err := o.CheckQuery(); err != nil {
 				return usageError(cmd, err)
 			}
-			cfg, set, quiet, err := g.loadAndBuild(dev)
+			cfg, set, c, err := g.runsClient(cmd.Context(), dev)
 			if err != nil {
 				return err
-			}
-			c, err := dial(cmd.Context(), cfg, quiet)
-			if err != nil {
-				return &exitError{code: 1, err: err}
 			}
 			defer c.Close()
 			o.TaskQueue = cfg.Temporal.TaskQueue
@@ -119,8 +123,24 @@ is invalid.`,
 	f.BoolVar(&o.Canceled, "canceled", false, "also runs an operator canceled (the Web UI's \"Request cancellation\")")
 	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev (its demo connection and sandbox target)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
-	root.AddCommand(retry)
+	root.AddCommand(retry, newRunsListCmd(g))
 	return root
+}
+
+// runsClient is what the runs commands start with: the config (with
+// `dealsync dev`'s defaults when dev), its connections, and a client of
+// its Temporal namespace, which the caller closes. Exit 1 when Temporal
+// cannot be reached.
+func (g *globalFlags) runsClient(ctx context.Context, dev bool) (*config.Config, *connections.Set, client.Client, error) {
+	cfg, set, quiet, err := g.loadAndBuild(dev)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := dial(ctx, cfg, quiet)
+	if err != nil {
+		return nil, nil, nil, &exitError{code: 1, err: err}
+	}
+	return cfg, set, c, nil
 }
 
 // exitFor is the exit of a command that acted on many items: 1 with the
@@ -152,7 +172,13 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result) {
 		default:
 			started++
 		}
+		if r.Mapping != "" {
+			what += fmt.Sprintf(", mapping %s (hash %s)", r.Mapping, r.MappingHash)
+		}
 		fmt.Fprintf(tw, "  %s\t%s\n", r.WorkflowID, what)
+		if r.MappingWarning != "" {
+			fmt.Fprintf(tw, "  \tWARNING %s\n", r.MappingWarning)
+		}
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d failed runs, %d started again\n", len(results), started)

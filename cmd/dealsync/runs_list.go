@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dealsync/dealsync/rerun"
+)
+
+func newRunsListCmd(g *globalFlags) *cobra.Command {
+	var o rerun.ListOptions
+	var dev, asJSON bool
+	list := &cobra.Command{
+		Use:   "list [--query FILTER] [--limit N] [--json]",
+		Short: "List the runs of dealsync's task queue that match a filter, as the Web UI's run list does",
+		Long: `list prints the runs of dealsync's task queue (temporal.task_queue) that
+match --query, a filter as the Temporal Web UI's run list takes it (the
+filters of docs/operations.md, "Finding runs"), in Temporal's order (running
+runs first, then the last closed first): by default every run of the
+namespace on that task queue. A table of the workflow ID,
+execution status, SyncStatus, ErpInvoiceId, start time and mapping (the
+memo's name and hash); with --json each run's workflow ID, run ID, workflow
+type, execution status, start and close times, dealsync's search attributes
+and the memo's mapping and hash.
+
+It prints at most --limit runs (default 50, at most 1000), and says when
+more may match: narrow --query (e.g. by StartTime) to see the others.
+
+Exit status: 0 listed (none matching included), 1 Temporal could not be
+asked (or a connection of the config cannot be built), 2 the config,
+--query or --limit is invalid.`,
+		Example: `  dealsync runs list --config dealsync.yaml --query 'SyncStatus = "failed"'
+  dealsync runs list --config dealsync.yaml --query 'DealId = "D-1001"' --json
+  dealsync runs list --dev --limit 10    # against ` + "`dealsync dev`" + `'s server`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Limit < 1 || o.Limit > rerun.MaxListLimit {
+				return usageError(cmd, fmt.Errorf("--limit %d: give a number of runs from 1 to %d", o.Limit, rerun.MaxListLimit))
+			}
+			if err := o.CheckQuery(); err != nil {
+				return usageError(cmd, err)
+			}
+			cfg, _, c, err := g.runsClient(cmd.Context(), dev)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			o.TaskQueue = cfg.Temporal.TaskQueue
+			runs, more, err := rerun.List(cmd.Context(), c, o)
+			switch {
+			case errors.Is(err, rerun.ErrInvalidQuery):
+				return usageError(cmd, err)
+			case err != nil:
+				return &exitError{code: 1, err: fmt.Errorf("listing runs: %w", err)}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if runs == nil {
+					runs = []rerun.Run{}
+				}
+				writeJSON(out, map[string]any{"query": o.Filter(), "runs": runs, "more": more})
+			} else {
+				printRuns(out, o, runs, more)
+			}
+			return nil
+		},
+	}
+	f := list.Flags()
+	f.StringVar(&o.Query, "query", "", "Temporal list filter, as the Web UI takes it, e.g. 'SyncStatus = \"failed\"' (default: every run of the task queue)")
+	f.IntVar(&o.Limit, "limit", 50, fmt.Sprintf("list at most this many runs (1 to %d)", rerun.MaxListLimit))
+	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev (its demo connection and sandbox target)")
+	f.BoolVar(&asJSON, "json", false, "print the runs as JSON")
+	return list
+}
+
+// printRuns prints the listed runs as a table.
+func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
+	fmt.Fprintf(w, "runs: %s\n", o.Filter())
+	if len(runs) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "WORKFLOW ID\tSTATUS\tSYNCSTATUS\tERPINVOICEID\tSTARTED\tMAPPING")
+		for _, r := range runs {
+			mapping := orDash(r.Mapping)
+			if r.MappingHash != "" {
+				mapping += " (" + r.MappingHash + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.WorkflowID, r.ExecutionStatus, orDash(r.SyncStatus),
+				orDash(r.ErpInvoiceID), r.StartTime.UTC().Format(time.RFC3339), mapping)
+		}
+		tw.Flush()
+	}
+	switch {
+	case more:
+		fmt.Fprintf(w, "%d runs, the --limit: more may match (narrow --query, or raise --limit up to %d)\n", len(runs), rerun.MaxListLimit)
+	case len(runs) == 1:
+		fmt.Fprintln(w, "1 run")
+	default:
+		fmt.Fprintf(w, "%d runs\n", len(runs))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

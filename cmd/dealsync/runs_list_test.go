@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/rerun"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// startShopCLI writes the config of a connection "shop" (generic source,
+// no settle time) invoicing to the http target at erpURL, with the
+// example mappings and the connection mapping given ("" for none: the
+// built-in one), and starts serve and worker with it until the test ends.
+func startShopCLI(ctx context.Context, t *testing.T, srv *devserver.Server, erpURL, mapping string) (cfg, listen string) {
+	t.Helper()
+	mappings, err := filepath.Abs("../../examples/mappings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mapping != "" {
+		mapping = "\n    mapping: " + mapping
+	}
+	listen = freeAddr(t)
+	t.Setenv("SHOP_SECRET", "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQ=")
+	cfg = writeConfig(t, fmt.Sprintf(`
+log: {level: error}
+temporal: {address: %q}
+intake: {listen: %q}
+mappings: {dir: %q}
+workflow:
+  retry: {initial_interval: 100ms, maximum_interval: 500ms}
+targets:
+  erp: {type: http, base_url: %q}
+connections:
+  shop:
+    source: {type: generic, secret: env:SHOP_SECRET}
+    target: erp%s
+`, srv.FrontendAddress(), listen, mappings, erpURL, mapping))
+	startCommand(ctx, t, "--config", cfg, "serve")
+	startCommand(ctx, t, "--config", cfg, "worker")
+	waitReady(t, "http://"+listen+"/readyz")
+	return cfg, listen
+}
+
+// sendShopWon delivers the won event of deal id, of a company in country,
+// to the shop connection, and returns the deal's workflow ID.
+func sendShopWon(ctx context.Context, t *testing.T, cfg, listen, id, country, amount, currency string) string {
+	t.Helper()
+	event := writeFile(t, filepath.Join(t.TempDir(), "deal.json"), fmt.Sprintf(`{"event_id":"evt_%s","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":%q,"name":"Deal %s","stage":"closed_won","previous_stage":"proposal","amount":%q,"currency":%q,"close_date":"2026-11-20","company":{"id":"C-%s","name":"Company %s","address":{"country":%q}}}}`,
+		id, id, id, amount, currency, id, id, country))
+	if err := run(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", "http://"+listen+"/webhooks/shop", event); err != nil {
+		t.Fatal(err)
+	}
+	return workflows.WorkflowID("shop", id)
+}
+
+// runsListing is the --json output of `runs list`, its runs both as the
+// CLI's type and as the JSON objects printed.
+type runsListing struct {
+	Query   string
+	More    bool
+	Runs    []rerun.Run
+	Objects []map[string]any
+}
+
+func listRuns(ctx context.Context, t *testing.T, cfg string, args ...string) runsListing {
+	t.Helper()
+	args = append([]string{"--config", cfg, "runs", "list", "--json"}, args...)
+	out, err := runOut(ctx, args...)
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	var l runsListing
+	var objects struct{ Runs []map[string]any }
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &objects); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	l.Objects = objects.Runs
+	return l
+}
+
+// `runs list` lists the runs of dealsync's task queue the Web UI's filter
+// selects (running first, then the last closed), with their status,
+// times, search attributes and memo mapping, as a table or JSON; --limit
+// stops it and says more may match; a filter Temporal refuses is a usage
+// error (exit 2).
+func TestRunsList(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := startTemporal(ctx, t, false)
+	erp, erpURL := startSandbox(t)
+	cfg, listen := startShopCLI(ctx, t, srv, erpURL, "generic-standard")
+
+	// Invalid options are usage errors: a filter Temporal cannot parse,
+	// one that would widen the selection, a limit out of bounds.
+	for _, args := range [][]string{
+		{"--query", "Connection = "},
+		{"--query", `Connection = "shop") OR (ExecutionStatus = "Completed"`},
+		{"--limit", "0"},
+		{"--limit", "1001"},
+	} {
+		if out, err := runOut(ctx, append([]string{"--config", cfg, "runs", "list"}, args...)...); exitCode(err) != 2 {
+			t.Errorf("runs list %v: exit %d, %v\n%s; want 2", args, exitCode(err), err, out)
+		}
+	}
+	if _, err := runOut(ctx, "--config", cfg, "runs", "list", "--query", "Connection = "); err == nil || !strings.Contains(err.Error(), "Temporal refused the filter") {
+		t.Errorf("a filter Temporal refuses: %v", err)
+	}
+
+	// The Swiss deal fails on the mapping's tax table; the German one is
+	// invoiced.
+	c := temporalClient(ctx, t, srv)
+	failedID := sendShopWon(ctx, t, cfg, listen, "D-CH", "CH", "500.00", "CHF")
+	if err := c.GetWorkflow(ctx, failedID, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "CH") {
+		t.Fatalf("the run should fail on the tax table: %v", err)
+	}
+	invoicedID := sendShopWon(ctx, t, cfg, listen, "D-DE", "DE", "70.00", "EUR")
+	var invoiced workflows.InvoiceDealResult
+	if err := c.GetWorkflow(ctx, invoicedID, "").Get(ctx, &invoiced); err != nil {
+		t.Fatalf("the German deal's run: %v", err)
+	}
+	if len(erp.Invoices()) != 1 || invoiced.Mapping != "generic-standard" || invoiced.MappingHash == "" {
+		t.Fatalf("invoices %+v, run %+v", erp.Invoices(), invoiced)
+	}
+
+	// Visibility is written asynchronously: wait until both runs are
+	// listed as ended (bounded by ctx).
+	var all runsListing
+	for ctx.Err() == nil {
+		all = listRuns(ctx, t, cfg)
+		if len(all.Runs) == 2 && all.Runs[0].SyncStatus == workflows.StatusInvoiced && all.Runs[1].SyncStatus == workflows.StatusFailed {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if all.Query != `TaskQueue = "dealsync"` || all.More || len(all.Runs) != 2 {
+		t.Fatalf("runs list: %+v", all)
+	}
+	failedRun := c.GetWorkflow(ctx, failedID, "").GetRunID()
+	de, ch := all.Runs[0], all.Runs[1] // the last closed first
+	if de.WorkflowID != invoicedID || de.RunID != c.GetWorkflow(ctx, invoicedID, "").GetRunID() || de.WorkflowType != workflows.InvoiceDealName ||
+		de.ExecutionStatus != "Completed" || de.ErpInvoiceID != invoiced.InvoiceID || de.DealID != "D-DE" || de.Connection != "shop" ||
+		de.Currency != "EUR" || de.Amount == nil || *de.Amount != 70 || de.Mapping != "generic-standard" || de.MappingHash != invoiced.MappingHash ||
+		de.StartTime.IsZero() || de.CloseTime == nil || de.CloseTime.Before(de.StartTime) {
+		t.Errorf("the invoiced run: %+v", de)
+	}
+	if ch.WorkflowID != failedID || ch.RunID != failedRun || ch.ExecutionStatus != "Failed" || ch.ErpInvoiceID != "" ||
+		ch.DealID != "D-CH" || ch.Currency != "CHF" || ch.Amount == nil || *ch.Amount != 500 ||
+		ch.Mapping != "generic-standard" || ch.MappingHash != invoiced.MappingHash || ch.CloseTime == nil || ch.StartTime.After(de.StartTime) {
+		t.Errorf("the failed run: %+v", ch)
+	}
+	// The JSON objects' fields, as scripts read them.
+	for _, key := range []string{"workflow_id", "run_id", "workflow_type", "execution_status", "start_time", "close_time",
+		"deal_id", "connection", "sync_status", "erp_invoice_id", "amount", "currency", "mapping", "mapping_hash"} {
+		if _, ok := all.Objects[0][key]; !ok {
+			t.Errorf("the invoiced run's JSON has no %q: %v", key, all.Objects[0])
+		}
+	}
+	if all.Objects[1]["execution_status"] != "Failed" || all.Objects[1]["sync_status"] != "failed" || all.Objects[1]["mapping"] != "generic-standard" {
+		t.Errorf("the failed run's JSON: %v", all.Objects[1])
+	}
+
+	// A filter narrows the list, as in the Web UI.
+	failed := listRuns(ctx, t, cfg, "--query", `SyncStatus = "failed"`)
+	if len(failed.Runs) != 1 || failed.Runs[0].RunID != failedRun || failed.Query != `TaskQueue = "dealsync" AND (SyncStatus = "failed")` {
+		t.Errorf("--query 'SyncStatus = \"failed\"': %+v", failed)
+	}
+	if byInvoice := listRuns(ctx, t, cfg, "--query", `ErpInvoiceId = "`+invoiced.InvoiceID+`"`); len(byInvoice.Runs) != 1 || byInvoice.Runs[0].WorkflowID != invoicedID {
+		t.Errorf("by ErpInvoiceId: %+v", byInvoice)
+	}
+	// --limit stops the list, and says more may match.
+	if one := listRuns(ctx, t, cfg, "--limit", "1"); len(one.Runs) != 1 || !one.More || one.Runs[0].WorkflowID != invoicedID {
+		t.Errorf("--limit 1: %+v", one)
+	}
+
+	// The table: a row per run with its status, SyncStatus, invoice,
+	// start time and mapping.
+	out, err := runOut(ctx, "--config", cfg, "runs", "list")
+	if err != nil {
+		t.Fatalf("runs list: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"WORKFLOW ID", "SYNCSTATUS", "ERPINVOICEID", "MAPPING",
+		invoicedID + "  Completed  invoiced    " + invoiced.InvoiceID,
+		failedID, "Failed     failed      -",
+		de.StartTime.UTC().Format(time.RFC3339),
+		"generic-standard (" + invoiced.MappingHash + ")",
+		"2 runs\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The workers mapped a connection's deals with the mapping a DEALSYNC_*
+// variable gave them, which the operator's shell does not set: `runs
+// retry` (and --dry-run) names the mapping the new run uses, the one its
+// own config gives, and warns naming both; it starts the run all the same,
+// with that mapping.
+func TestRunsRetryWarnsOfAnotherMappingThanTheFailedRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := startTemporal(ctx, t, false)
+	_, erpURL := startSandbox(t)
+	// The config names no mapping (the built-in one); the workers' (and
+	// the intake's) environment sets the example mapping.
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_MAPPING", "generic-standard")
+	cfg, listen := startShopCLI(ctx, t, srv, erpURL, "")
+	id := sendShopWon(ctx, t, cfg, listen, "D-CH", "CH", "500.00", "CHF")
+	c := temporalClient(ctx, t, srv)
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "CH") {
+		t.Fatalf("the run should fail on the example mapping's tax table: %v", err)
+	}
+	failedRun := c.GetWorkflow(ctx, id, "").GetRunID()
+	// The operator's shell.
+	if err := os.Unsetenv("DEALSYNC_CONNECTIONS_SHOP_MAPPING"); err != nil {
+		t.Fatal(err)
+	}
+
+	var dry []rerun.Result
+	for len(dry) == 0 && ctx.Err() == nil {
+		dry = retryRuns(ctx, t, cfg, "--dry-run")
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(dry) != 1 || dry[0].Skipped != "dry run" || dry[0].Mapping != "default" || dry[0].MappingHash == "" ||
+		dry[0].FailedMapping != "generic-standard" || dry[0].FailedMappingHash == "" {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	wantWarning := fmt.Sprintf("WARNING the mapping differs from the failed run's: new run default (hash %s), failed run generic-standard (hash %s)",
+		dry[0].MappingHash, dry[0].FailedMappingHash)
+	out, err := runOut(ctx, "--config", cfg, "runs", "retry", "--dry-run")
+	if err != nil || !strings.Contains(out, "skipped: dry run, mapping default (hash "+dry[0].MappingHash+")") || !strings.Contains(out, wantWarning) {
+		t.Fatalf("runs retry --dry-run: %v\n%s\nwant the mapping and the line %q", err, out, wantWarning)
+	}
+
+	// Not refused: the run starts, with the mapping it named.
+	out, err = runOut(ctx, "--config", cfg, "runs", "retry")
+	if err != nil || !strings.Contains(out, ", mapping default (hash "+dry[0].MappingHash+")") || !strings.Contains(out, wantWarning) {
+		t.Fatalf("runs retry: %v\n%s\nwant the mapping and the line %q", err, out, wantWarning)
+	}
+	newRun := c.GetWorkflow(ctx, id, "").GetRunID()
+	if newRun == failedRun {
+		t.Fatalf("no new run of %s", id)
+	}
+	var result workflows.InvoiceDealResult
+	if err := c.GetWorkflow(ctx, id, newRun).Get(ctx, &result); err != nil || result.Mapping != "default" || result.MappingHash != dry[0].MappingHash {
+		t.Fatalf("the new run: %v, %+v; want it mapped with default (hash %s)", err, result, dry[0].MappingHash)
+	}
+}

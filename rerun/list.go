@@ -1,0 +1,175 @@
+package rerun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// MaxListLimit bounds ListOptions.Limit: `runs list` is for reading, a
+// larger selection wants a narrower query.
+const MaxListLimit = 1000
+
+// ListOptions select the runs List returns.
+type ListOptions struct {
+	// TaskQueue is dealsync's task queue: only its runs are listed.
+	TaskQueue string
+	// Query narrows the selection, as Options.Query (a Temporal list
+	// filter, e.g. `SyncStatus = "failed"`).
+	Query string
+	// Limit is the most runs listed, 1 to MaxListLimit.
+	Limit int
+}
+
+// Filter is the list filter of the runs List returns: those of dealsync's
+// task queue, narrowed by o.Query in parentheses (an OR of the query
+// cannot widen it).
+func (o ListOptions) Filter() string {
+	q := "TaskQueue = " + activities.QueryString(o.TaskQueue)
+	if o.Query != "" {
+		q += " AND (" + o.Query + ")"
+	}
+	return q
+}
+
+// CheckQuery refuses a Query that would not only narrow the selection, as
+// Options.CheckQuery does.
+func (o ListOptions) CheckQuery() error { return Options{Query: o.Query}.CheckQuery() }
+
+// Run is one run as the run list shows it: what the Web UI's list and its
+// run page show of it, with dealsync's search attributes and memo.
+type Run struct {
+	WorkflowID   string `json:"workflow_id"`
+	RunID        string `json:"run_id"`
+	WorkflowType string `json:"workflow_type"`
+	// ExecutionStatus is spelled as filters take it: "Running",
+	// "Completed", "Failed", "TimedOut", "Terminated", "Canceled",
+	// "ContinuedAsNew".
+	ExecutionStatus string     `json:"execution_status"`
+	StartTime       time.Time  `json:"start_time"`
+	CloseTime       *time.Time `json:"close_time"` // nil while running
+	// The search attributes (workflows.SearchAttributeTypes), empty when unset.
+	DealID              string   `json:"deal_id,omitempty"`
+	Connection          string   `json:"connection,omitempty"`
+	CrmAccount          string   `json:"crm_account,omitempty"`
+	SyncStatus          string   `json:"sync_status,omitempty"`
+	ErpInvoiceID        string   `json:"erp_invoice_id,omitempty"`
+	ChangedAfterInvoice bool     `json:"changed_after_invoice,omitempty"`
+	Amount              *float64 `json:"amount,omitempty"`
+	Currency            string   `json:"currency,omitempty"`
+	// Mapping and MappingHash are the memo's (workflows.MemoMapping,
+	// MemoMappingHash): the mapping version the run used, or, before it
+	// mapped the deal, the one it started with.
+	Mapping     string `json:"mapping,omitempty"`
+	MappingHash string `json:"mapping_hash,omitempty"`
+}
+
+// List returns up to o.Limit runs of o.Filter() in Temporal's order
+// (running runs first, then the last closed first; by start time among
+// equals), reading the run list page by page. more says that the limit
+// was reached with more runs possibly left. A Query that CheckQuery or
+// Temporal refuses is ErrInvalidQuery.
+func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more bool, err error) {
+	if o.Limit < 1 || o.Limit > MaxListLimit {
+		return nil, false, fmt.Errorf("a limit of %d runs: give 1 to %d", o.Limit, MaxListLimit)
+	}
+	if err := o.CheckQuery(); err != nil {
+		return nil, false, err
+	}
+	var token []byte
+	for {
+		resp, err := listPage(ctx, c, o.Filter(), o.Query, token, o.Limit-len(runs))
+		if err != nil {
+			return runs, false, err
+		}
+		execs := resp.GetExecutions()
+		if left := o.Limit - len(runs); len(execs) > left {
+			execs, more = execs[:left], true
+		}
+		for _, ex := range execs {
+			runs = append(runs, listed(ex))
+		}
+		token = resp.GetNextPageToken()
+		switch {
+		case len(token) == 0:
+			return runs, more, nil
+		case len(runs) >= o.Limit:
+			return runs, true, nil
+		}
+	}
+}
+
+// listPage reads a page of the runs filter selects, at most size. A filter
+// Temporal refuses on the first page is ErrInvalidQuery naming query, the
+// operator's part of it.
+func listPage(ctx context.Context, c client.Client, filter, query string, token []byte, size int) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: filter, NextPageToken: token, PageSize: int32(size),
+	})
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) && token == nil && query != "" {
+		return nil, fmt.Errorf("%w %q: Temporal refused the filter: %s", ErrInvalidQuery, query, invalid.Message)
+	}
+	return resp, err
+}
+
+// listed is what Run shows of a listed run.
+func listed(ex *workflowpb.WorkflowExecutionInfo) Run {
+	sa := ex.GetSearchAttributes()
+	r := Run{
+		WorkflowID:      ex.GetExecution().GetWorkflowId(),
+		RunID:           ex.GetExecution().GetRunId(),
+		WorkflowType:    ex.GetType().GetName(),
+		ExecutionStatus: ex.GetStatus().String(),
+		StartTime:       ex.GetStartTime().AsTime(),
+		DealID:          keyword(sa, workflows.DealIDKey.GetName()),
+		Connection:      keyword(sa, workflows.ConnectionKey.GetName()),
+		CrmAccount:      keyword(sa, workflows.CrmAccountKey.GetName()),
+		SyncStatus:      SyncStatus(sa),
+		ErpInvoiceID:    keyword(sa, workflows.ErpInvoiceIDKey.GetName()),
+		Currency:        keyword(sa, workflows.CurrencyKey.GetName()),
+		Mapping:         memoString(ex.GetMemo(), workflows.MemoMapping),
+		MappingHash:     memoString(ex.GetMemo(), workflows.MemoMappingHash),
+	}
+	if ex.GetCloseTime() != nil {
+		t := ex.GetCloseTime().AsTime()
+		r.CloseTime = &t
+	}
+	var amount float64
+	if decode(sa.GetIndexedFields()[workflows.AmountKey.GetName()], &amount) {
+		r.Amount = &amount
+	}
+	decode(sa.GetIndexedFields()[workflows.ChangedAfterInvoiceKey.GetName()], &r.ChangedAfterInvoice)
+	return r
+}
+
+// keyword reads a Keyword search attribute ("" when unset).
+func keyword(sa *commonpb.SearchAttributes, name string) string {
+	var s string
+	decode(sa.GetIndexedFields()[name], &s)
+	return s
+}
+
+// memoString reads a string of a run's memo ("" when unset).
+func memoString(memo *commonpb.Memo, key string) string {
+	var s string
+	decode(memo.GetFields()[key], &s)
+	return s
+}
+
+// decode decodes p, a search attribute's or a memo's value, into v; false
+// when p is nil or holds something else.
+func decode(p *commonpb.Payload, v any) bool {
+	return p != nil && converter.GetDefaultDataConverter().FromPayload(p, v) == nil
+}

@@ -1,0 +1,227 @@
+package rerun
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// listedRuns is a run list of n runs, served in pages of at most the page
+// size asked and pageMax; a query with "bad" in it is refused as Temporal
+// refuses a filter it cannot parse.
+type listedRuns struct {
+	client.Client
+	t       *testing.T
+	n       int
+	pageMax int
+	queries []string
+	sizes   []int32
+}
+
+func (l *listedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	l.queries = append(l.queries, req.GetQuery())
+	l.sizes = append(l.sizes, req.GetPageSize())
+	if strings.Contains(req.GetQuery(), "bad") {
+		return nil, serviceerror.NewInvalidArgument("invalid query: unable to parse")
+	}
+	from := 0
+	if len(req.GetNextPageToken()) > 0 {
+		from, _ = strconv.Atoi(string(req.GetNextPageToken()))
+	}
+	to := min(from+int(req.GetPageSize()), from+l.pageMax, l.n)
+	resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	for i := from; i < to; i++ {
+		resp.Executions = append(resp.Executions, l.run(i))
+	}
+	if to < l.n {
+		resp.NextPageToken = []byte(strconv.Itoa(to))
+	}
+	return resp, nil
+}
+
+var listStart = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+// run is the i-th run: a failed one with every search attribute and the
+// memo, when i is even; a running one with the intake's attributes only,
+// when odd.
+func (l *listedRuns) run(i int) *workflowpb.WorkflowExecutionInfo {
+	id := "invoice/shop/D-" + strconv.Itoa(i)
+	sa := map[string]any{workflows.DealIDKey.GetName(): "D-" + strconv.Itoa(i), workflows.ConnectionKey.GetName(): "shop", workflows.SyncStatusKey.GetName(): workflows.StatusPending}
+	ex := &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: "run-" + strconv.Itoa(i)},
+		Type:      &commonpb.WorkflowType{Name: workflows.InvoiceDealName},
+		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
+		StartTime: timestamppb.New(listStart.Add(-time.Duration(i) * time.Minute)),
+	}
+	if i%2 == 0 {
+		ex.Status = enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+		ex.CloseTime = timestamppb.New(listStart.Add(time.Second - time.Duration(i)*time.Minute))
+		sa[workflows.SyncStatusKey.GetName()] = workflows.StatusFailed
+		sa[workflows.CrmAccountKey.GetName()] = "62515"
+		sa[workflows.ErpInvoiceIDKey.GetName()] = "INV-" + strconv.Itoa(i)
+		sa[workflows.AmountKey.GetName()] = 650.5
+		sa[workflows.CurrencyKey.GetName()] = "CHF"
+		sa[workflows.ChangedAfterInvoiceKey.GetName()] = true
+		ex.Memo = &commonpb.Memo{Fields: map[string]*commonpb.Payload{
+			workflows.MemoMapping: l.payload("generic-standard"), workflows.MemoMappingHash: l.payload("0123456789ab"),
+		}}
+	}
+	ex.SearchAttributes = &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{}}
+	for k, v := range sa {
+		ex.SearchAttributes.IndexedFields[k] = l.payload(v)
+	}
+	return ex
+}
+
+func (l *listedRuns) payload(v any) *commonpb.Payload {
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return p
+}
+
+// List reads the run list page by page up to the limit, says whether more
+// may match, and shows each run's status, times, search attributes and
+// memo mapping.
+func TestList(t *testing.T) {
+	ctx := context.Background()
+	l := &listedRuns{t: t, n: 7, pageMax: 3}
+	runs, more, err := List(ctx, l, ListOptions{TaskQueue: "dealsync", Query: `SyncStatus = "failed" OR Connection = "shop"`, Limit: 5})
+	if err != nil || !more || len(runs) != 5 {
+		t.Fatalf("%d runs, more %v, %v; want 5 of 7, more", len(runs), more, err)
+	}
+	if want := `TaskQueue = "dealsync" AND (SyncStatus = "failed" OR Connection = "shop")`; l.queries[0] != want {
+		t.Errorf("query %s, want %s", l.queries[0], want)
+	}
+	if got := l.sizes; len(got) != 2 || got[0] != 5 || got[1] != 2 {
+		t.Errorf("page sizes asked %v, want [5 2] (what the limit leaves)", got)
+	}
+	amount, closed := 650.5, listStart.Add(time.Second)
+	want := Run{WorkflowID: "invoice/shop/D-0", RunID: "run-0", WorkflowType: "InvoiceDeal", ExecutionStatus: "Failed",
+		StartTime: listStart, CloseTime: &closed, DealID: "D-0", Connection: "shop", CrmAccount: "62515", SyncStatus: "failed",
+		ErpInvoiceID: "INV-0", ChangedAfterInvoice: true, Amount: &amount, Currency: "CHF", Mapping: "generic-standard", MappingHash: "0123456789ab"}
+	if got := runs[0]; got.WorkflowID != want.WorkflowID || got.RunID != want.RunID || got.WorkflowType != want.WorkflowType ||
+		got.ExecutionStatus != want.ExecutionStatus || !got.StartTime.Equal(want.StartTime) || got.CloseTime == nil || !got.CloseTime.Equal(closed) ||
+		got.DealID != want.DealID || got.Connection != want.Connection || got.CrmAccount != want.CrmAccount || got.SyncStatus != want.SyncStatus ||
+		got.ErpInvoiceID != want.ErpInvoiceID || !got.ChangedAfterInvoice || got.Amount == nil || *got.Amount != amount ||
+		got.Currency != want.Currency || got.Mapping != want.Mapping || got.MappingHash != want.MappingHash {
+		t.Errorf("run 0:\n got %+v\nwant %+v", got, want)
+	}
+	if got := runs[1]; got.ExecutionStatus != "Running" || got.CloseTime != nil || got.SyncStatus != "pending" ||
+		got.Amount != nil || got.ErpInvoiceID != "" || got.Mapping != "" || got.ChangedAfterInvoice {
+		t.Errorf("run 1 (running, no memo): %+v", got)
+	}
+	for i, r := range runs {
+		if r.WorkflowID != "invoice/shop/D-"+strconv.Itoa(i) {
+			t.Errorf("run %d is %s", i, r.WorkflowID)
+		}
+	}
+
+	// The whole list when it is shorter than the limit: not more.
+	l = &listedRuns{t: t, n: 7, pageMax: 3}
+	if runs, more, err := List(ctx, l, ListOptions{TaskQueue: "dealsync", Limit: 50}); err != nil || more || len(runs) != 7 {
+		t.Fatalf("%d runs, more %v, %v; want all 7", len(runs), more, err)
+	}
+	if l.queries[0] != `TaskQueue = "dealsync"` {
+		t.Errorf("default query %s", l.queries[0])
+	}
+
+	// A filter Temporal refuses, one that would widen the selection, and
+	// a limit out of bounds are errors.
+	if _, _, err := List(ctx, &listedRuns{t: t}, ListOptions{TaskQueue: "dealsync", Query: "bad = ", Limit: 5}); !errors.Is(err, ErrInvalidQuery) ||
+		!strings.Contains(err.Error(), "Temporal refused the filter") {
+		t.Errorf("a query Temporal refuses: %v", err)
+	}
+	if _, _, err := List(ctx, &listedRuns{t: t}, ListOptions{TaskQueue: "dealsync", Query: `a = "b") OR (c = "d"`, Limit: 5}); !errors.Is(err, ErrInvalidQuery) {
+		t.Errorf("a query that widens the selection: %v", err)
+	}
+	for _, limit := range []int{0, -1, MaxListLimit + 1} {
+		if _, _, err := List(ctx, &listedRuns{t: t}, ListOptions{TaskQueue: "dealsync", Limit: limit}); err == nil {
+			t.Errorf("limit %d: no error", limit)
+		}
+	}
+}
+
+// memoRun is a failed run whose memo names a mapping.
+type memoRun struct {
+	oneRun
+	memo map[string]string
+}
+
+func (m *memoRun) DescribeWorkflowExecution(ctx context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	resp, err := m.oneRun.DescribeWorkflowExecution(ctx, id, runID)
+	memo := &commonpb.Memo{Fields: map[string]*commonpb.Payload{}}
+	for k, v := range m.memo {
+		p, _ := converter.GetDefaultDataConverter().ToPayload(v)
+		memo.Fields[k] = p
+	}
+	resp.WorkflowExecutionInfo.Memo = memo
+	return resp, err
+}
+
+// A retry names the mapping the new run uses, the one the config gives
+// the connection now, and warns, naming both, when the failed run's memo
+// names another (the workers had a DEALSYNC_* mapping the operator's shell
+// lacks); it still starts the run.
+func TestRetryNamesTheNewRunsMapping(t *testing.T) {
+	set := buildSet(t, `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    target: erp
+`)
+	ctx := context.Background()
+	in := workflows.InvoiceDealInput{Connection: "shop", Event: model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-1", Stage: "won"}}}
+	failed := func(mapping, hash string) *memoRun {
+		return &memoRun{
+			oneRun: oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, events: []*historypb.HistoryEvent{started(t, in)}},
+			memo:   map[string]string{workflows.MemoMapping: mapping, workflows.MemoMappingHash: hash},
+		}
+	}
+	builtin := mapping.Builtin.Hash()
+	for _, dry := range []bool{true, false} {
+		st := &recordingStarter{}
+		r := one(ctx, failed("generic-standard", "0123456789ab"), set, st, "wf", "r1", Options{DryRun: dry})
+		if !r.retried() || r.Error != "" {
+			t.Fatalf("dry run %v: %+v", dry, r)
+		}
+		if r.Mapping != "default" || r.MappingHash != builtin || r.FailedMapping != "generic-standard" || r.FailedMappingHash != "0123456789ab" || !r.MappingChanged() {
+			t.Errorf("dry run %v: mappings %+v", dry, r)
+		}
+		for _, name := range []string{"new run default (hash " + builtin + ")", "failed run generic-standard (hash 0123456789ab)"} {
+			if !strings.Contains(r.MappingWarning, name) {
+				t.Errorf("dry run %v: warning %q does not name %q", dry, r.MappingWarning, name)
+			}
+		}
+	}
+	// The same mapping: named, no warning.
+	r := one(ctx, failed("default", builtin), set, &recordingStarter{}, "wf", "r1", Options{})
+	if r.NewRun == "" || r.Mapping != "default" || r.MappingChanged() || r.MappingWarning != "" {
+		t.Errorf("same mapping: %+v", r)
+	}
+	// The same name, another hash (the mapping file was fixed): a warning.
+	r = one(ctx, failed("default", "fedcba987654"), set, &recordingStarter{}, "wf", "r1", Options{DryRun: true})
+	if !strings.Contains(r.MappingWarning, "failed run default (hash fedcba987654)") {
+		t.Errorf("another hash: %+v", r)
+	}
+}
