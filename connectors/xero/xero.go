@@ -442,6 +442,26 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 		if err != nil {
 			return match{}, err
 		}
+		if !complete {
+			// The search answered more contacts than are read (a short
+			// number such as a Pipedrive id is in many names, numbers and
+			// addresses), none of those read with the number: the exact
+			// filter, which only a very large organisation refuses, says.
+			// Not "not found" on the search alone: the company's contact
+			// may be among those left unread, and the tax-number and name
+			// rules may miss it (renamed in Xero), so a create would put a
+			// second contact beside it.
+			exact, err := t.byField(ctx, "ContactNumber", number, true)
+			switch {
+			case highVolume(err) || (err == nil && !whereCanHold(number)):
+				// Permanent rather than retried: a retry gets the same
+				// answers and would only spend the rate limit.
+				return match{}, t.tooManyMatches(c, number)
+			case err != nil:
+				return match{}, err
+			}
+			cs = exact
+		}
 		var archived []Contact
 		for _, ct := range cs {
 			switch {
@@ -451,15 +471,6 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 			default:
 				archived = append(archived, ct)
 			}
-		}
-		if !complete {
-			// Not "not found": the company's contact may be among the
-			// contacts left unread, and the tax-number and name rules may
-			// miss it (renamed in Xero), so a create would put a second
-			// contact beside it. Permanent rather than retried: a retry
-			// gets the same answer (the organisation's contacts do not
-			// shrink) and would only spend the rate limit.
-			return match{}, t.tooManyMatches(c, number)
 		}
 		if len(archived) > 0 {
 			return t.mergedInto(ctx, c, number, archived)
@@ -765,8 +776,27 @@ func (t *Target) searchContacts(ctx context.Context, term string, archived bool,
 // refuses that filter, which it has not optimised: a 400 APIError that
 // highVolume reports.
 func (t *Target) byTaxNumber(ctx context.Context, tax string) ([]Contact, error) {
+	return t.byField(ctx, "TaxNumber", tax, false)
+}
+
+// byField lists the active contacts Xero finds for where=field=="value"
+// (the caller compares again, exactly), for a value whereCanHold (none
+// for another), and with archived the archived ones too
+// (includeArchived=true), with their MergedToContactID, which Xero returns
+// only to a paged list (page=1: up to 100 contacts, far more than one
+// value of such a field matches). On an organisation with very many
+// contacts Xero refuses a filter on a field it has not optimised
+// (ContactNumber, TaxNumber): a 400 APIError that highVolume reports.
+func (t *Target) byField(ctx context.Context, field, value string, archived bool) ([]Contact, error) {
+	if !whereCanHold(value) {
+		return nil, nil
+	}
 	const op = "find contact"
-	q := url.Values{"where": {"TaxNumber==" + quote(tax)}}
+	q := url.Values{"where": {field + "==" + quote(value)}}
+	if archived {
+		q.Set("includeArchived", "true")
+		q.Set("page", "1")
+	}
 	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts?" + q.Encode()})
 	if err != nil {
 		return nil, err
@@ -777,7 +807,7 @@ func (t *Target) byTaxNumber(ctx context.Context, tax string) ([]Contact, error)
 	}
 	var out []Contact
 	for _, ct := range list.Contacts {
-		if ct.ContactID != "" && active(ct) {
+		if ct.ContactID != "" && (active(ct) || (archived && ct.ContactStatus == "ARCHIVED")) {
 			out = append(out, ct)
 		}
 	}

@@ -1455,9 +1455,10 @@ func TestHighVolumeOrganisation(t *testing.T) {
 // searchTerm matches substrings, so a look-up may be answered over many
 // pages: every page is read (up to a bound), whether Xero's answer says how
 // many there are or not, and the contact on the last one is found, not
-// created again. Past the bound a ContactNumber look-up fails for good,
-// naming the value, rather than create a second contact beside one it did
-// not read.
+// created again. Past the bound a ContactNumber look-up asks the exact
+// filter; only where Xero refuses that filter (a very large organisation)
+// does it fail for good, naming the value, rather than create a second
+// contact beside one it did not read.
 func TestContactSearchReadsEveryPage(t *testing.T) {
 	ctx := context.Background()
 	c := exampleInvoice().Customer
@@ -1490,17 +1491,43 @@ func TestContactSearchReadsEveryPage(t *testing.T) {
 			t.Fatalf("got %+v, %v; want %s, claimed", ref, err, want)
 		}
 	})
-	t.Run("more than are read: refused, naming the value", func(t *testing.T) {
+	// Past the bound the exact filter decides: it finds the contact among
+	// those left unread, or says there is none (a short number such as a
+	// Pipedrive id is in many contacts of an ordinary organisation).
+	t.Run("more than are read: the exact filter decides", func(t *testing.T) {
+		for _, held := range []bool{true, false} {
+			e := setup(t, nil)
+			for i := range 1001 {
+				e.fake.AddContact(xerofake.Contact{Name: fmt.Sprintf("Decoy %d", i), ContactNumber: fmt.Sprintf("C-1%04d", i)})
+			}
+			want := ""
+			if held {
+				want = e.fake.AddContact(xerofake.Contact{ContactNumber: "C-1", Name: "Acme (renamed in Xero)"})
+			}
+			ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+			if err != nil || ref.Created == held || (held && ref.ID != want) {
+				t.Fatalf("held %v: got %+v, %v; want the held contact %q found, or a new one", held, ref, err, want)
+			}
+			if n := e.fake.Calls("GET /Contacts"); n < 11 {
+				t.Errorf("held %v: %d look-ups, want 10 pages and the exact filter", held, n)
+			}
+		}
+	})
+	// On an organisation too large for the exact filter, the look-up fails
+	// for good, naming the value, rather than create a second contact
+	// beside one it did not read.
+	t.Run("more than are read, high volume: refused, naming the value", func(t *testing.T) {
 		e := setup(t, nil)
 		for i := range 1001 {
 			e.fake.AddContact(xerofake.Contact{Name: fmt.Sprintf("Decoy %d", i), ContactNumber: fmt.Sprintf("C-1%04d", i)})
 		}
+		e.fake.HighVolume = true
 		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
 		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), `"C-1"`) || !strings.Contains(err.Error(), "link_file") {
 			t.Fatalf("err = %v; want a permanent error naming C-1 and link_file", err)
 		}
-		if n := e.fake.Calls("GET /Contacts"); n != 10 || e.fake.Calls("PUT /Contacts") != 0 {
-			t.Errorf("%d look-ups, %d creates; want 10 pages, none", n, e.fake.Calls("PUT /Contacts"))
+		if e.fake.Calls("PUT /Contacts") != 0 {
+			t.Errorf("%d creates, want none", e.fake.Calls("PUT /Contacts"))
 		}
 	})
 }
