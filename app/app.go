@@ -214,7 +214,9 @@ func referenceWarnings(cfg *config.Config, c *connections.Connection) []string {
 // the reference the bare deal id (the built-in mapping does): a deal whose
 // id is one of the ERP's own numbers gets its invoice refused.
 func numberedReferenceWarnings(cfg *config.Config, c *connections.Connection) []string {
-	if !mapping.ReferenceIsDealID(c.Mapper) {
+	// Salesforce's ids (18 letters and digits) are never one of the ERP's
+	// numbers.
+	if !mapping.ReferenceIsDealID(c.Mapper) || c.SourceType == "salesforce" {
 		return nil
 	}
 	var out []string

@@ -219,9 +219,20 @@ func checkSandboxTarget(cfg *config.Config, addr string, logger *slog.Logger) er
 	}
 	logger.Warn("targets.sandbox.base_url is not the sandbox ERP of dealsync dev: runs of connections with target sandbox will not reach it; "+
 		"set targets.sandbox.base_url (DEALSYNC_TARGETS_SANDBOX_BASE_URL) to its address, or leave targets.sandbox out of the file so that it follows dev.sandbox_listen",
-		slog.String("base_url", hc.BaseURL), slog.String("sandbox_erp", dial),
+		slog.String("base_url", shownURL(hc.BaseURL)), slog.String("sandbox_erp", dial),
 		slog.String("dev.sandbox_listen", cfg.Dev.SandboxListen))
 	return nil
+}
+
+// shownURL is a configured URL as a log line may show it
+// (erpkit.ShownURL: without a credential it may hold), "" when it does
+// not parse.
+func shownURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return erpkit.ShownURL(u)
 }
 
 // serveUntil runs serve (a server until its context ends); the channel

@@ -130,7 +130,8 @@ connections:
 // numbers its own invoices in (1001, 1002, …): a mapping whose reference
 // is the bare deal id (the built-in's, `deal.id`, `string(deal.id)`) is
 // warned about, naming the connection, the target and the way out; a
-// reference that only contains the id, or another target, is not.
+// reference that only contains the id, another target, or a Salesforce
+// source (its ids are never numbers) is not.
 func TestWarningsOfABareDealIDInASelfNumberedField(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -157,7 +158,16 @@ targets:
 connections:
 `, strings.Join(files, ", "), filepath.Join(dir, "t.json"), filepath.Join(dir, "links.json"))
 	yaml += conn("qbo-builtin", "qbo", "") + conn("qbo-bare", "qbo", "bare") + conn("qbo-stringed", "qbo", "stringed") +
-		conn("qbo-prefixed", "qbo", "prefixed") + conn("http-bare", "erp", "bare")
+		conn("qbo-prefixed", "qbo", "prefixed") + conn("http-bare", "erp", "bare") + `
+  qbo-salesforce:
+    target: qbo
+    trigger: {won_stages: [Closed Won]}
+    source:
+      type: salesforce
+      endpoint_token: tok
+      accounts:
+        "00D5w000004qGTOEA2": {instance_url: "https://a.my.salesforce.com", client_id: c, client_secret: s}
+`
 	cfg, err := config.Load(write("dealsync.yaml", yaml))
 	if err != nil {
 		t.Fatal(err)

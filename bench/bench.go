@@ -1320,7 +1320,8 @@ func finalCheck(ctx context.Context, o Options, t *target, runID string, ds *Dea
 			want := len(ds.ackedDeals)
 			if invs, err := t.invoices(ctx, prefix); err == nil {
 				ex := reconcile(invs, prefix, ds.deals, ds.ackedDeals)
-				for deal, st := range describeRuns(ctx, t.c, o.Connection, ex.missingDeals) {
+				states0, _ := describeRuns(ctx, t.c, o.Connection, ex.missingDeals)
+				for deal, st := range states0 {
 					if st == runNone {
 						states[deal] = st
 						want--
@@ -1429,10 +1430,10 @@ const describeConcurrency = 8
 // describeConcurrency at a time and each bounded at 10 s, until ctx ends:
 // the deals not described by then, or whose describe failed, are left out
 // (runUnknown).
-func describeRuns(ctx context.Context, c client.Client, connection string, deals []string) map[string]runState {
+func describeRuns(ctx context.Context, c client.Client, connection string, deals []string) (_ map[string]runState, firstErr error) {
 	out := make(map[string]runState, len(deals))
 	if len(deals) == 0 {
-		return out
+		return out, nil
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -1442,12 +1443,13 @@ func describeRuns(ctx context.Context, c client.Client, connection string, deals
 		go func() {
 			defer wg.Done()
 			for deal := range feed {
-				st := describeRun(ctx, c, workflows.WorkflowID(connection, deal))
-				if st == runUnknown {
-					continue
-				}
+				st, err := describeRun(ctx, c, workflows.WorkflowID(connection, deal))
 				mu.Lock()
-				out[deal] = st
+				if st != runUnknown {
+					out[deal] = st
+				} else if err != nil && firstErr == nil {
+					firstErr = err
+				}
 				mu.Unlock()
 			}
 		}()
@@ -1462,14 +1464,15 @@ send:
 	}
 	close(feed)
 	wg.Wait()
-	return out
+	return out, firstErr
 }
 
 // describeRun says whether the latest run of the workflow ID is running,
-// closed, or does not exist.
-func describeRun(ctx context.Context, c client.Client, workflowID string) runState {
+// closed, or does not exist; runUnknown with Temporal's error when it
+// could not say (none when the context ended first).
+func describeRun(ctx context.Context, c client.Client, workflowID string) (runState, error) {
 	if ctx.Err() != nil {
-		return runUnknown
+		return runUnknown, nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -1477,17 +1480,17 @@ func describeRun(ctx context.Context, c client.Client, workflowID string) runSta
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
-		return runNone
+		return runNone, nil
 	case err != nil:
-		return runUnknown
+		return runUnknown, err
 	}
 	switch resp.GetWorkflowExecutionInfo().GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED:
-		return runUnknown
+		return runUnknown, errors.New("the run's status is unspecified")
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		return runOpen
+		return runOpen, nil
 	default:
-		return runClosed
+		return runClosed, nil
 	}
 }
 
@@ -1506,10 +1509,14 @@ func judgeMissing(ctx context.Context, c client.Client, connection string, ex ex
 			ask = append(ask, deal)
 		}
 	}
-	described := describeRuns(ctx, c, connection, ask)
+	described, err := describeRuns(ctx, c, connection, ask)
 	maps.Copy(states, described)
 	if n := len(ask) - len(described); n > 0 {
-		notes = append(notes, fmt.Sprintf("final check: the runs of %d of %d acknowledged deals without an invoice could not be looked up in Temporal (the run was stopped, or Temporal did not answer): counted as pending", n, len(ask)))
+		why := "the run was stopped"
+		if err != nil {
+			why = "Temporal answered: " + err.Error()
+		}
+		notes = append(notes, fmt.Sprintf("final check: the runs of %d of %d acknowledged deals without an invoice could not be looked up in Temporal (%s): counted as pending", n, len(ask), why))
 	}
 	closed := 0
 	for _, deal := range ask {

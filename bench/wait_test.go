@@ -228,6 +228,7 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 		lost, pending int
 		invoices      int
 		wantVerdict   string
+		wantNote      string // a note says it
 	}{
 		{name: "closed without its invoice", closed: 2, describe: func() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 			return described(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
@@ -244,7 +245,7 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 		{name: "extra runs make up the count", closed: 2, describe: running, pending: 1, invoices: 1, wantVerdict: VerdictInconclusive},
 		{name: "Temporal does not answer", closed: 2, describe: func() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 			return nil, serviceerror.NewUnavailable("frontend down")
-		}, pending: 1, invoices: 1, wantVerdict: VerdictInconclusive},
+		}, pending: 1, invoices: 1, wantVerdict: VerdictInconclusive, wantNote: "frontend down"},
 		// Closed after making its invoice, which the first listing did not
 		// see: not lost.
 		{name: "invoiced just before closing", closed: 2, invoiceLate: true, describe: func() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -304,6 +305,9 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 			if ds.Lost != c.lost || ds.Pending != c.pending || ds.Invoices != c.invoices {
 				t.Errorf("lost %d pending %d invoices %d, want %d %d %d; notes %q", ds.Lost, ds.Pending, ds.Invoices, c.lost, c.pending, c.invoices, notes)
 			}
+			if c.wantNote != "" && !strings.Contains(strings.Join(notes, "\n"), c.wantNote) {
+				t.Errorf("notes %q do not say %q", notes, c.wantNote)
+			}
 			if ds.OpenRuns != int(c.open) {
 				t.Errorf("open runs %d, want %d", ds.OpenRuns, c.open)
 			}
@@ -334,7 +338,10 @@ func TestDescribeRunsDescribesEveryDeal(t *testing.T) {
 	for i := range 500 {
 		deals = append(deals, fmt.Sprintf("B-abc123-%06d", i))
 	}
-	states := describeRuns(context.Background(), cl, "demo", deals)
+	states, err := describeRuns(context.Background(), cl, "demo", deals)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(states) != 500 || len(cl.described) != 500 {
 		t.Fatalf("%d states, %d described; want 500", len(states), len(cl.described))
 	}

@@ -696,9 +696,13 @@ func TestInvoiceDealRechecksTheStageBeforeTheInvoice(t *testing.T) {
 func TestInvoiceDealMarksAChangeOnceInvoiced(t *testing.T) {
 	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	outage := []error{&connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503}, &connectors.APIError{Service: "erp", Op: "find customer", StatusCode: 503}}
+	var before bool // the run started before changed-once-invoiced
 	run := func(t *testing.T, failInvoice []error) (marks []bool, invoiced bool, err error) {
 		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: slices.Clone(outage), failInvoice: failInvoice}
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		if before {
+			env.OnGetVersion(changedOnceInvoicedChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		}
 		env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 			sa := args.Get(0).(temporal.SearchAttributes)
 			if v, ok := sa.GetBool(ChangedAfterInvoiceKey); ok {
@@ -730,6 +734,19 @@ func TestInvoiceDealMarksAChangeOnceInvoiced(t *testing.T) {
 		}
 		if len(marks) != 0 {
 			t.Errorf("ChangedAfterInvoice upserted (%v) on a run that made no invoice", marks)
+		}
+	})
+	// A run in flight from before the change marks at the first change, as
+	// it did (its history has that upsert), invoiced or not.
+	t.Run("started before the change", func(t *testing.T) {
+		before = true
+		defer func() { before = false }()
+		if marks, invoiced, err := run(t, nil); err != nil || !invoiced || !slices.Equal(marks, []bool{false, true}) {
+			t.Errorf("%v, invoiced %v, upserts %v; want the invoice, marked at the change and again with the invoice", err, invoiced, marks)
+		}
+		refused := []error{&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "refused"}}
+		if marks, invoiced, err := run(t, refused); err == nil || invoiced || !slices.Equal(marks, []bool{false}) {
+			t.Errorf("%v, invoiced %v, upserts %v; want no invoice, marked at the change", err, invoiced, marks)
 		}
 	})
 }
