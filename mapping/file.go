@@ -600,6 +600,21 @@ func recheckCallArguments(src string, opts []expr.Option) error {
 	return err
 }
 
+// compilerCrash turns the message of a panic in expr's compiler, which
+// it recovers as an error with the panic's value and a goroutine's stack
+// (expr 1.17.8 panics on an index into filter's result followed by a
+// field, `filter(xs, p)[0].sku`), into one a mapping's author can act on:
+// the first line, what to write instead, no stack. Other messages are
+// kept.
+func compilerCrash(msg string) string {
+	i := strings.Index(msg, "\ngoroutine ")
+	if i < 0 {
+		return msg
+	}
+	return "the expression library failed on this expression (" + strings.TrimSpace(msg[:i]) + "); " +
+		"write it another way, e.g. first(filter(xs, p)).field for filter(xs, p)[0].field"
+}
+
 // compile compiles and type-checks one expression. n is its YAML node
 // (nil for built-in expressions, which are correct by construction).
 func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind) compiled {
@@ -615,7 +630,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if fe, ok := err.(*file.Error); ok {
 			line, col, msg = fe.Line, fe.Column, fe.Message
 		}
-		p.exprProblem(n, key, src, line, col, msg)
+		p.exprProblem(n, key, src, line, col, compilerCrash(msg))
 		return c
 	}
 	c.prog = prog
@@ -756,7 +771,7 @@ func (p *parser) checkLiterals(n *yaml.Node, key, src string, node ast.Node, wha
 			msg += " (the " + l.from + ")"
 		}
 		line, col := position(src, l.node.Location().From)
-		p.exprProblem(n, key, src, line, col, msg)
+		p.exprProblem(n, key, src, line, col, compilerCrash(msg))
 	}
 }
 
