@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,6 +38,7 @@ type invalidator interface{ Invalidate(accessToken string) }
 // *connectors.APIError (Unauthorized, not retried) naming the connection.
 // Every other non-2xx answer is an *connectors.APIError with the vendor's
 // own message and element (ErrorDetail) and the advertised Retry-After.
+// A call that could not get a token is a *TokenError (IsTokenFailure).
 type Client struct {
 	Service    string // "xero", ...
 	Connection string // says which account, for people: `tenant "…"`
@@ -117,6 +119,12 @@ func (c *Client) Plan(call Call) (connectors.Request, error) {
 
 // Do sends the call.
 //
+// A failure to get or refresh the access token (the token endpoint's
+// refusal or outage, the token store's failure) is a *TokenError wrapping
+// the token source's error: the call was not sent, so what the error says
+// (a 400, a 404) is not an answer to it (IsTokenFailure). Its message and
+// class (connectors.Classify) are the wrapped error's.
+//
 // A write that gets no answer (a timeout, a lost connection) or a gateway's
 // 502/504 without Retry-After may still be carried out by the vendor: it is
 // a *connectors.OutcomeUnknownError, or an APIError whose RetryAfter is the
@@ -136,7 +144,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := c.Tokens.Token(ctx)
 		if err != nil {
-			return nil, err
+			return nil, &TokenError{Err: err}
 		}
 		req, err := c.request(ctx, call)
 		if err != nil {
@@ -172,6 +180,29 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		}
 		return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 	}
+}
+
+// TokenError is Client.Do's error when getting or refreshing the access
+// token failed, so that the call itself was never sent. It wraps the
+// token source's error (often a *connectors.APIError of the token
+// endpoint) and says exactly what that error says: errors.As and
+// errors.Is, and so connectors.Classify, see through it. A target that
+// reads an error's status as the API's answer to its call ("no such
+// record", "this write was refused") checks IsTokenFailure first: a token
+// endpoint's 400 or 404 says nothing of the record.
+type TokenError struct {
+	Err error
+}
+
+func (e *TokenError) Error() string { return e.Err.Error() }
+
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// IsTokenFailure reports whether err (or an error it wraps) is a
+// *TokenError: the call failed to get an access token and was not sent.
+func IsTokenFailure(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te)
 }
 
 func (call Call) write() bool { return !call.Read && connectors.IsWrite(call.Method) }

@@ -149,3 +149,112 @@ func TestWritesAreTracked(t *testing.T) {
 		t.Fatalf("a write redirected to what it made, then 429: %v, wrote %v; want an error and the write marked", err, made())
 	}
 }
+
+// tokenSource hands out "t"; once told the token was rejected, it fails
+// with err, if any.
+type tokenSource struct {
+	err     error
+	invalid bool
+}
+
+func (s *tokenSource) Token(context.Context) (*oauth2.Token, error) {
+	if s.invalid && s.err != nil {
+		return nil, s.err
+	}
+	return &oauth2.Token{AccessToken: "t", TokenType: "Bearer"}, nil
+}
+
+func (s *tokenSource) Invalidate(string) { s.invalid = true }
+
+type failingTokens struct{ err error }
+
+func (s failingTokens) Token(context.Context) (*oauth2.Token, error) { return nil, s.err }
+
+// A call that cannot get an access token is not sent, and its error says
+// so (a *TokenError, IsTokenFailure), so that a target does not read the
+// token endpoint's 400 or 404 as the API's answer to the call. Otherwise
+// it is the token source's error: the same message, the same class, the
+// same APIError to errors.As.
+func TestTokenFailureIsTypedAndOtherwiseUnchanged(t *testing.T) {
+	sent := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent++
+		switch r.URL.Path {
+		case "/missing":
+			w.WriteHeader(http.StatusNotFound)
+		case "/refused":
+			w.WriteHeader(http.StatusBadRequest)
+		case "/expired":
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			_, _ = w.Write([]byte(`{}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	for _, cause := range []error{
+		&connectors.APIError{Service: "erp", Op: "refresh token", StatusCode: http.StatusBadRequest, Message: "org 1: the token endpoint answered invalid_request"},
+		&connectors.APIError{Service: "erp", Op: "refresh token", StatusCode: http.StatusNotFound, Message: "org 1: the token endpoint answered not found"},
+		&connectors.APIError{Service: "erp", Op: "refresh token", StatusCode: http.StatusUnauthorized, Message: "org 1: the token endpoint rejected the refresh token"},
+		&connectors.APIError{Service: "erp", Op: "get token", StatusCode: http.StatusBadRequest, Credentials: true, Message: "refused"},
+		&connectors.APIError{Service: "erp", Op: "refresh token", StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Second},
+		&connectors.APIError{Service: "erp", Op: "refresh token", StatusCode: http.StatusServiceUnavailable},
+		&connectors.LocalFileError{What: "token store", Path: "/x", Err: errors.New("disk full")},
+		errors.New("erp refresh token: connection refused"),
+		errors.Join(errors.New("signing"), connectors.ErrPermanent),
+		context.DeadlineExceeded,
+	} {
+		sent = 0
+		c := &Client{Service: "erp", HTTP: srv.Client(), Tokens: failingTokens{cause}, Timeout: time.Minute}
+		_, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPut, URL: srv.URL + "/refused", Body: []byte(`{}`)})
+		var te *TokenError
+		if !IsTokenFailure(err) || !errors.As(err, &te) || te.Err != cause || sent != 0 {
+			t.Errorf("%v: Do gave %#v, %d sent; want a *TokenError wrapping it, nothing sent", cause, err, sent)
+			continue
+		}
+		if err.Error() != cause.Error() {
+			t.Errorf("message %q, want the token source's %q", err, cause)
+		}
+		gotClass, gotWait := connectors.Classify(err)
+		wantClass, wantWait := connectors.Classify(cause)
+		if gotClass != wantClass || gotWait != wantWait {
+			t.Errorf("%v: classified %v after %v, want the token source's %v after %v", cause, gotClass, gotWait, wantClass, wantWait)
+		}
+		if api := (*connectors.APIError)(nil); errors.As(cause, &api) {
+			var got *connectors.APIError
+			if !errors.As(err, &got) || got != api {
+				t.Errorf("%v: errors.As finds %v, want the token endpoint's APIError", cause, got)
+			}
+		}
+		if errors.Is(cause, connectors.ErrPermanent) != errors.Is(err, connectors.ErrPermanent) ||
+			errors.Is(cause, context.DeadlineExceeded) != errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%v: errors.Is sees %v otherwise", cause, err)
+		}
+	}
+
+	// The API's own answers are not token failures.
+	c := &Client{Service: "erp", HTTP: srv.Client(), Tokens: staticTokens{}, Timeout: time.Minute}
+	for _, path := range []string{"/missing", "/refused"} {
+		_, err := c.Do(ctx, Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL + path})
+		var api *connectors.APIError
+		if !errors.As(err, &api) || IsTokenFailure(err) {
+			t.Errorf("%s: %v (token failure %v); want the API's answer, not a token failure", path, err, IsTokenFailure(err))
+		}
+	}
+	// Nor is a 401 the API repeats after a new token.
+	sent = 0
+	_, err := (&Client{Service: "erp", HTTP: srv.Client(), Tokens: &tokenSource{}, Timeout: time.Minute}).
+		Do(ctx, Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL + "/expired"})
+	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || IsTokenFailure(err) || sent != 2 {
+		t.Errorf("401 twice: %v (class %v, token failure %v, %d sent); want the API's 401, sent twice", err, cl, IsTokenFailure(err), sent)
+	}
+	// A 401 whose refresh fails: the refresh's failure, a token failure.
+	refusal := &connectors.APIError{Service: "erp", Op: "refresh token", StatusCode: http.StatusBadRequest, Message: "invalid_request"}
+	sent = 0
+	_, err = (&Client{Service: "erp", HTTP: srv.Client(), Tokens: &tokenSource{err: refusal}, Timeout: time.Minute}).
+		Do(ctx, Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL + "/expired"})
+	var api *connectors.APIError
+	if !IsTokenFailure(err) || !errors.As(err, &api) || api != refusal || sent != 1 {
+		t.Errorf("401, then the refresh refused: %v, %d sent; want the refresh's refusal as a token failure", err, sent)
+	}
+}

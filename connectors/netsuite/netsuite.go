@@ -322,18 +322,16 @@ func (t *Target) recordURL(typ, id string) string {
 	return t.base + RecordPath + "/" + typ + "/" + id
 }
 
-// notFound reports whether err is NetSuite's 404 for a record.
+// notFound reports whether err is NetSuite's 404 for a record. A failure
+// to get an access token (erpkit.IsTokenFailure: the token endpoint's
+// refusal, a key that does not sign) is not, whatever its status: the
+// call never reached the API, so it says nothing of the record. Nor does
+// its class (a token request NetSuite refuses as malformed is Permanent):
+// the callers that take a Permanent failure for the record's or the
+// query's answer check erpkit.IsTokenFailure first.
 func notFound(err error) bool {
 	var api *connectors.APIError
-	return errors.As(err, &api) && api.StatusCode == http.StatusNotFound
-}
-
-// tokenFailure reports whether err is the token endpoint's refusal: the
-// call never reached the API, so its class (a token request NetSuite
-// refuses as malformed is Permanent) says nothing of the record or query.
-func tokenFailure(err error) bool {
-	var api *connectors.APIError
-	return errors.As(err, &api) && api.Op == tokenOp
+	return errors.As(err, &api) && api.StatusCode == http.StatusNotFound && !erpkit.IsTokenFailure(err)
 }
 
 // get reads a record; ok is false when NetSuite has none.
@@ -360,7 +358,7 @@ func (t *Target) get(ctx context.Context, op, typ, id string) (Record, bool, err
 func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string) (string, error) {
 	resp, err := t.client.Do(ctx, call)
 	if err != nil {
-		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || tokenFailure(err) {
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || erpkit.IsTokenFailure(err) {
 			return "", err
 		}
 		// Refused, but the record may be there: another attempt of the
@@ -443,7 +441,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 			// logged, and the match is used for this invoice without a
 			// link, so that the company's next deal looks it up afresh.
 			if err := t.claim(ctx, id, eid); err != nil {
-				if cl, _ := connectors.Classify(err); cl != connectors.Permanent || tokenFailure(err) {
+				if cl, _ := connectors.Classify(err); cl != connectors.Permanent || erpkit.IsTokenFailure(err) {
 					return connectors.CustomerRef{}, err
 				}
 				t.log.Warn("netsuite: the customer matched by tax id or name could not be claimed; it stays without an external id",
@@ -821,7 +819,7 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 		// answer, of a role without the Currency permission.
 		var api *connectors.APIError
 		forbidden := errors.As(err, &api) && api.StatusCode == http.StatusForbidden
-		if cl, _ := connectors.Classify(err); (cl != connectors.Permanent && !forbidden) || tokenFailure(err) {
+		if cl, _ := connectors.Classify(err); (cl != connectors.Permanent && !forbidden) || erpkit.IsTokenFailure(err) {
 			// An outage, credentials that do not work at all (401), or no
 			// token (the query was not sent): not a fact about the account.
 			return nil, err

@@ -27,6 +27,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/connectors/netsuite"
 	"github.com/dealsync/dealsync/connectors/netsuite/netsuitefake"
 	"github.com/dealsync/dealsync/model"
@@ -754,6 +755,106 @@ func TestRefusedUpsertWhoseRecordExists(t *testing.T) {
 	if _, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1002/invoice"); class(err) != connectors.Permanent {
 		t.Fatalf("a refusal without a record: %v", err)
 	}
+}
+
+// A 404 of the token endpoint (a gateway that lost the route, say) is not
+// NetSuite's "no such record": the look-up was never sent. Taken for one,
+// CreateInvoice would write the step's invoice without checking the one an
+// earlier attempt made (and whom it bills), and FindOrCreateCustomer would
+// go on to search and create; both report the token endpoint's failure
+// instead, as it is (a 404: Permanent), and send nothing more.
+func TestTokenEndpoint404IsNotARecordNotFound(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenRefused := func(t *testing.T, err error) {
+		t.Helper()
+		var api *connectors.APIError
+		if !erpkit.IsTokenFailure(err) || !errors.As(err, &api) || api.StatusCode != http.StatusNotFound || api.Op != "get token" || class(err) != connectors.Permanent {
+			t.Fatalf("%v (class %v); want the token endpoint's 404, Permanent", err, class(err))
+		}
+	}
+
+	fake.ExpireAccessTokens()
+	fake.Fail("POST token", netsuitefake.Fault{Status: http.StatusNotFound})
+	_, err = tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+	tokenRefused(t, err)
+	if n := fake.Calls("PUT invoice"); n != 0 {
+		t.Errorf("%d invoice upserts after the look-up got no token; want none", n)
+	}
+
+	queries := fake.Calls("POST suiteql")
+	fake.ExpireAccessTokens()
+	fake.Fail("POST token", netsuitefake.Fault{Status: http.StatusNotFound})
+	_, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-9", Name: "Nine"}, "invoice/demo/D-1009/customer")
+	tokenRefused(t, err)
+	if n, c := fake.Calls("POST suiteql")-queries, fake.Calls("PUT customer"); n != 0 || c != 1 {
+		t.Errorf("%d searches and %d customer upserts in all after the look-up got no token; want no search and only the first customer's upsert", n, c)
+	}
+
+	// The token endpoint back: the invoice is made, once.
+	res, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+	if err != nil || res.InvoiceID == "" || len(fake.Invoices()) != 1 {
+		t.Fatalf("%+v, %v; want the invoice", res, err)
+	}
+}
+
+// A write whose token the token endpoint refuses as a bad request (400,
+// Permanent) was never sent: it is not NetSuite refusing the write. A
+// claim is not taken as refused for good (the match used unclaimed and
+// unlinked), and an upsert does not look for the record another attempt
+// may have made; both report the token endpoint's refusal as it is.
+func TestTokenRefusalIsNotARefusedWrite(t *testing.T) {
+	ctx := context.Background()
+	tokenRefused := func(t *testing.T, err error) {
+		t.Helper()
+		var api *connectors.APIError
+		if !erpkit.IsTokenFailure(err) || !errors.As(err, &api) || api.StatusCode != http.StatusBadRequest || api.Op != "get token" || class(err) != connectors.Permanent {
+			t.Fatalf("%v (class %v); want the token endpoint's 400, Permanent", err, class(err))
+		}
+	}
+	t.Run("claim", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		if _, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-0", Name: "Zero"}, "k0"); err != nil {
+			t.Fatal(err)
+		}
+		id := fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH"})
+		// The claim is answered 401; the new token it asks for, 400.
+		fake.Fail("PATCH customer", netsuitefake.Fault{Status: http.StatusUnauthorized})
+		fake.Fail("POST token", netsuitefake.Fault{Status: http.StatusBadRequest})
+		ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
+		if ref.ID != "" {
+			t.Fatalf("got %+v; want no customer while the claim could not be sent", ref)
+		}
+		tokenRefused(t, err)
+		// Retried with the token endpoint back: claimed and linked.
+		again, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
+		if err != nil || again.ID != id || customerOf(fake, id).ExternalID != "C-1" {
+			t.Fatalf("retry: %+v, %v; want %s claimed", again, err, id)
+		}
+	})
+	t.Run("upsert", func(t *testing.T) {
+		fake, tg := setup(t, testRSAKey(t), nil)
+		inv := exampleInvoice()
+		ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1001/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake.Fail("PUT invoice", netsuitefake.Fault{Status: http.StatusUnauthorized})
+		fake.Fail("POST token", netsuitefake.Fault{Status: http.StatusBadRequest})
+		_, err = tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+		tokenRefused(t, err)
+		if n := fake.Calls("GET invoice"); n != 1 {
+			t.Errorf("%d invoice reads; want only the look-up before the upsert, none for a refusal that was the token endpoint's", n)
+		}
+		if res, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice"); err != nil || len(fake.Invoices()) != 1 {
+			t.Fatalf("retry: %+v, %v; want the invoice", res, err)
+		}
+	})
 }
 
 // NetSuite computes the tax itself (its REST API supports only SuiteTax,

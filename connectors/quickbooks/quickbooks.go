@@ -355,14 +355,15 @@ const likePageSize, maxLikePages = 1000, 20
 // claimed it, refused if another did, or claimed once more. A claim that
 // still fails for good (QBO's validation, Notes too long to take the line)
 // is logged and the match is used for this invoice without a link, so
-// that the company's next deal looks it up afresh.
+// that the company's next deal looks it up afresh. A claim that could not
+// get a token was not sent: that failure is the error (refused).
 func (t *Target) take(ctx context.Context, c model.Customer, name string, found Customer, key string) (connectors.CustomerRef, error) {
 	if _, claimed := noteCompany(found.Notes); claimed || c.ExternalID == "" {
 		return t.linked(ctx, c, connectors.CustomerRef{ID: found.Id})
 	}
 	err := t.claim(ctx, found, c.ExternalID, key)
 	var api *connectors.APIError
-	if err != nil && errors.As(err, &api) && permanent(err) {
+	if err != nil && errors.As(err, &api) && refused(err) {
 		again, ferr := t.findByName(ctx, name, c.ExternalID)
 		if ferr != nil {
 			return connectors.CustomerRef{}, ferr // claimed by another company meanwhile
@@ -375,7 +376,7 @@ func (t *Target) take(ctx context.Context, c model.Customer, name string, found 
 		}
 	}
 	if err != nil {
-		if !permanent(err) {
+		if !refused(err) {
 			return connectors.CustomerRef{}, err
 		}
 		t.log.Warn("quickbooks: the customer matched by name could not be claimed; its Notes do not name the CRM company",
@@ -385,9 +386,13 @@ func (t *Target) take(ctx context.Context, c model.Customer, name string, found 
 	return t.linked(ctx, c, connectors.CustomerRef{ID: found.Id})
 }
 
-func permanent(err error) bool {
+// refused reports whether err is QBO's refusal of the call for good: a
+// Permanent failure, and not a failure to get a token
+// (erpkit.IsTokenFailure): then the call was never sent, and the token
+// endpoint's status says nothing of it.
+func refused(err error) bool {
 	cl, _ := connectors.Classify(err)
-	return cl == connectors.Permanent
+	return cl == connectors.Permanent && !erpkit.IsTokenFailure(err)
 }
 
 // maxNotes is the longest Notes QBO keeps on a customer

@@ -18,6 +18,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/connectors/quickbooks"
 	"github.com/dealsync/dealsync/connectors/quickbooks/qbofake"
 	"github.com/dealsync/dealsync/model"
@@ -711,6 +712,39 @@ func TestRefusedClaimUsesTheMatch(t *testing.T) {
 	}
 	if f.Calls("POST /customer") != posts {
 		t.Error("a claim that cannot fit was sent")
+	}
+}
+
+// A claim whose token refresh the token endpoint refuses as a bad request
+// (400 invalid_request: Permanent, not the refresh token's fault) was never
+// sent, so it is not QBO refusing the claim: the customer is not read
+// again and claimed once more, nor, should that claim be refused the same
+// way, used unclaimed and unlinked. The token endpoint's refusal is the
+// error, as it is; the run's retry claims the customer.
+func TestTokenRefusalIsNotARefusedClaim(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	id := f.AddCustomer("Acme GmbH")
+	// After each look-up, the claim's token is refused (401), and so is
+	// the refresh that follows.
+	f.AfterQuery = func() {
+		f.Fail("POST /customer", qbofake.Fault{Status: http.StatusUnauthorized})
+		f.Fail("POST /oauth2/v1/tokens/bearer", qbofake.Fault{Status: http.StatusBadRequest, OAuthError: "invalid_request"})
+	}
+	ref, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	var api *connectors.APIError
+	if cl, _ := connectors.Classify(err); ref.ID != "" || !erpkit.IsTokenFailure(err) || !errors.As(err, &api) || api.Op != "refresh token" ||
+		api.StatusCode != http.StatusBadRequest || !strings.Contains(err.Error(), "invalid_request") || cl != connectors.Permanent {
+		t.Fatalf("got %+v, %v (class %v); want no customer and the token endpoint's 400 invalid_request, Permanent", ref, err, cl)
+	}
+	if n := f.Calls("GET /query"); n != 1 {
+		t.Errorf("%d look-ups; want the one before the claim, none after it got no token", n)
+	}
+	f.AfterQuery = nil
+	ref, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "wf-1/customer")
+	if err != nil || ref.ID != id || f.Notes(id) != "CRM company C-1" {
+		t.Fatalf("retry: %+v, %v, Notes %q; want %s claimed", ref, err, f.Notes(id), id)
 	}
 }
 

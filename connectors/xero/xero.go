@@ -281,9 +281,10 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	if err != nil {
 		// Another run, or a person, may have created the same company
 		// meanwhile (Xero names are unique, so the loser's element fails
-		// validation): take its contact.
+		// validation): take its contact. Not when the create could not get
+		// a token: it was not sent, and its 400 is the token endpoint's.
 		var api *connectors.APIError
-		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest {
+		if errors.As(err, &api) && api.StatusCode == http.StatusBadRequest && !erpkit.IsTokenFailure(err) {
 			again, ferr := t.findContact(ctx, c)
 			if ferr != nil {
 				// The look-up's own failure (a 429, an outage, the token or
@@ -392,11 +393,13 @@ func zeroID(id string) bool {
 // claim Xero refuses for good (the contact was archived meanwhile, or
 // fails Xero's validation) is logged
 // and the match is used for this invoice without a link, so that the next
-// deal of the company looks it up afresh.
+// deal of the company looks it up afresh. A claim that could not get a
+// token (erpkit.IsTokenFailure) was not sent, whatever the class of the
+// token endpoint's refusal: it is the error.
 func (t *Target) take(ctx context.Context, c model.Customer, found match, key string) (connectors.CustomerRef, error) {
 	if found.claim {
 		if err := t.claim(ctx, found.id, contactNumber(c.ExternalID), key); err != nil {
-			if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+			if cl, _ := connectors.Classify(err); cl != connectors.Permanent || erpkit.IsTokenFailure(err) {
 				return connectors.CustomerRef{}, err
 			}
 			t.log.Warn("xero: the contact matched by tax number, name or a merge could not be claimed; it stays without a ContactNumber",

@@ -1188,6 +1188,66 @@ func TestFailedLookUpAfterRefusedCreateIsRetried(t *testing.T) {
 	}
 }
 
+// A write whose token refresh the token endpoint refuses as a bad request
+// (400 invalid_request: Permanent, not the refresh token's fault) was never
+// sent, so the 400 is not Xero's answer to it: a create is not taken as
+// refused for a name a contact made meanwhile holds (no look-up again),
+// and a claim is not taken as refused for good (the match used unclaimed
+// and unlinked). Both report the token endpoint's refusal as it is.
+func TestTokenRefusalIsNotARefusedWrite(t *testing.T) {
+	ctx := context.Background()
+	c := exampleInvoice().Customer
+	c.TaxID = ""
+	// refuseNextRefresh makes the token endpoint refuse the next refresh
+	// once the first look-up is answered (the first refresh is past).
+	refuseNextRefresh := func(e *env) {
+		queued := false
+		e.fake.AfterContactsQuery = func() {
+			if !queued {
+				queued = true
+				e.fake.Fail("POST /connect/token", xerofake.Fault{Status: http.StatusBadRequest, OAuthError: "invalid_request"})
+			}
+		}
+	}
+	tokenRefused := func(t *testing.T, err error) {
+		t.Helper()
+		var api *connectors.APIError
+		if cl, _ := connectors.Classify(err); !erpkit.IsTokenFailure(err) || !errors.As(err, &api) || api.Op != "refresh token" ||
+			api.StatusCode != http.StatusBadRequest || !strings.Contains(err.Error(), "invalid_request") || cl != connectors.Permanent {
+			t.Fatalf("err = %v (class %v); want the token endpoint's 400 invalid_request, Permanent", err, cl)
+		}
+	}
+	t.Run("create", func(t *testing.T) {
+		e := setup(t, nil)
+		refuseNextRefresh(e)
+		e.fake.Fail("PUT /Contacts", xerofake.Fault{Status: http.StatusUnauthorized}) // the create's token is refused: one refresh
+		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		tokenRefused(t, err)
+		if n := e.fake.Calls("GET /Contacts"); n != 2 { // ContactNumber, Name
+			t.Errorf("%d look-ups; want the 2 before the create, none after it got no token", n)
+		}
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || !ref.Created {
+			t.Fatalf("retry: %+v, %v; want the contact created", ref, err)
+		}
+	})
+	t.Run("claim", func(t *testing.T) {
+		e := setup(t, func(c *xero.Config) { c.LinkFile = filepath.Join(filepath.Dir(c.TokenFile), "links.json") })
+		want := e.fake.AddContact(xerofake.Contact{Name: "Acme GmbH"})
+		refuseNextRefresh(e)
+		e.fake.Fail("POST /Contacts/"+want, xerofake.Fault{Status: http.StatusUnauthorized})
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if ref.ID != "" {
+			t.Fatalf("got %+v; want no contact while the claim could not be sent", ref)
+		}
+		tokenRefused(t, err)
+		ref, err = e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || ref.ID != want || e.fake.Contact(want).ContactNumber != "C-1" {
+			t.Fatalf("retry: %+v, %v; want %s claimed", ref, err, want)
+		}
+	})
+}
+
 // A later run of a deal whose company changed in the CRM after its invoice
 // was made: that invoice, billed to the old company's contact, is neither
 // reported as the deal's nor joined by a second one; the run fails for

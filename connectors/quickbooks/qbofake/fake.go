@@ -30,6 +30,9 @@ type Fault struct {
 	// AfterWork: the request is processed, then Status is answered (the
 	// client sees a failure although the work was done).
 	AfterWork bool
+	// OAuthError is the error code (RFC 6749 5.2: invalid_request, …) a
+	// fault of the token endpoint answers with its Status.
+	OAuthError string
 }
 
 // Server is a fake QBO company. Its zero value is not usable: call New.
@@ -87,7 +90,8 @@ func New(realm, refreshToken string) *Server {
 func (s *Server) TokenURL() string { return s.URL + "/oauth2/v1/tokens/bearer" }
 
 // Fail queues faults for a route: "GET /query", "POST /customer" or
-// "POST /invoice".
+// "POST /invoice"; those of "POST /oauth2/v1/tokens/bearer" answer
+// refresh requests instead of the grant.
 func (s *Server) Fail(route string, fs ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -245,6 +249,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if fs := s.faults["POST /oauth2/v1/tokens/bearer"]; len(fs) > 0 {
+		f := fs[0]
+		s.faults["POST /oauth2/v1/tokens/bearer"] = fs[1:]
+		if f.OAuthError != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(f.Status)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": f.OAuthError})
+			return
+		}
+		writeFault(w, f)
+		return
+	}
 	if id, sec, ok := r.BasicAuth(); !ok || id != s.ClientID || sec != s.ClientSecret || r.PostForm.Get("refresh_token") != s.refresh {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)

@@ -43,6 +43,9 @@ type Fault struct {
 	// validation with this message, answered as Xero answers one (see
 	// summarizeErrors). Status is ignored.
 	Validation string
+	// OAuthError is the error code (RFC 6749 5.2: invalid_request, …) a
+	// fault of the token endpoint answers with its Status.
+	OAuthError string
 }
 
 // Server is a fake Xero. Its zero value is not usable: call New.
@@ -153,7 +156,8 @@ func (s *Server) RevokeAccessTokens() {
 	s.access = map[string]bool{}
 }
 
-// Fail queues faults for "METHOD /path" (e.g. "PUT /Invoices").
+// Fail queues faults for "METHOD /path" (e.g. "PUT /Invoices"); those of
+// "POST /connect/token" answer refresh requests instead of the grant.
 func (s *Server) Fail(route string, fs ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,6 +259,20 @@ func (s *Server) uuid() string {
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	var fault *Fault
+	if fs := s.faults["POST /connect/token"]; len(fs) > 0 {
+		fault, s.faults["POST /connect/token"] = &fs[0], fs[1:]
+	}
+	s.mu.Unlock()
+	if fault != nil {
+		if fault.OAuthError != "" {
+			writeJSON(w, fault.Status, map[string]string{"error": fault.OAuthError})
+		} else {
+			s.writeFault(w, *fault)
+		}
+		return
+	}
 	id, secret, ok := r.BasicAuth()
 	if err := r.ParseForm(); err != nil || !ok || id != s.ClientID || secret != s.ClientSecret {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client"})
