@@ -89,7 +89,10 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 	}
 	var token []byte
 	for {
-		resp, err := listPage(ctx, c, o.Filter(), o.Query, token, o.Limit-len(runs))
+		// One more than the limit leaves: whether it comes says whether
+		// more match (a full page has a next-page token whether or not
+		// any run is left for it).
+		resp, err := listPage(ctx, c, o.Filter(), o.Query, token, o.Limit-len(runs)+1)
 		if err != nil {
 			return runs, false, err
 		}
@@ -101,11 +104,8 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 			runs = append(runs, listed(ex))
 		}
 		token = resp.GetNextPageToken()
-		switch {
-		case len(token) == 0:
+		if len(token) == 0 || more {
 			return runs, more, nil
-		case len(runs) >= o.Limit:
-			return runs, true, nil
 		}
 	}
 }

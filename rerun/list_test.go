@@ -25,12 +25,14 @@ import (
 
 // listedRuns is a run list of n runs, served in pages of at most the page
 // size asked and pageMax; a query with "bad" in it is refused as Temporal
-// refuses a filter it cannot parse.
+// refuses a filter it cannot parse. With tokenWhenFull a full page has a
+// next-page token even when no run is left, as SQL visibility answers.
 type listedRuns struct {
 	client.Client
-	t       *testing.T
-	n       int
-	pageMax int
+	t             *testing.T
+	n             int
+	pageMax       int
+	tokenWhenFull bool
 	queries []string
 	sizes   []int32
 }
@@ -50,7 +52,7 @@ func (l *listedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWo
 	for i := from; i < to; i++ {
 		resp.Executions = append(resp.Executions, l.run(i))
 	}
-	if to < l.n {
+	if to < l.n || (l.tokenWhenFull && to-from == int(req.GetPageSize())) {
 		resp.NextPageToken = []byte(strconv.Itoa(to))
 	}
 	return resp, nil
@@ -111,8 +113,8 @@ func TestList(t *testing.T) {
 	if want := `TaskQueue = "dealsync" AND (SyncStatus = "failed" OR Connection = "shop")`; l.queries[0] != want {
 		t.Errorf("query %s, want %s", l.queries[0], want)
 	}
-	if got := l.sizes; len(got) != 2 || got[0] != 5 || got[1] != 2 {
-		t.Errorf("page sizes asked %v, want [5 2] (what the limit leaves)", got)
+	if got := l.sizes; len(got) != 2 || got[0] != 6 || got[1] != 3 {
+		t.Errorf("page sizes asked %v, want [6 3] (one more than the limit leaves)", got)
 	}
 	amount, closed := 650.5, listStart.Add(time.Second)
 	want := Run{WorkflowID: "invoice/shop/D-0", RunID: "run-0", WorkflowType: "InvoiceDeal", ExecutionStatus: "Failed",
@@ -142,6 +144,15 @@ func TestList(t *testing.T) {
 	}
 	if l.queries[0] != `TaskQueue = "dealsync"` {
 		t.Errorf("default query %s", l.queries[0])
+	}
+
+	// Exactly the limit, from a run list that gives a full page a token
+	// (SQL visibility does): not more.
+	for _, n := range []int{3, 4} {
+		l = &listedRuns{t: t, n: n, pageMax: 100, tokenWhenFull: true}
+		if runs, more, err := List(ctx, l, ListOptions{TaskQueue: "dealsync", Limit: 3}); err != nil || more != (n > 3) || len(runs) != 3 {
+			t.Errorf("%d runs, limit 3: %d listed, more %v, %v; want 3, more %v", n, len(runs), more, err, n > 3)
+		}
 	}
 
 	// A filter Temporal refuses, one that would widen the selection, and

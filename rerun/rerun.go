@@ -214,10 +214,12 @@ func (o Options) CheckQuery() error {
 		return fmt.Errorf("%w %q: a parenthesis is not closed", ErrInvalidQuery, o.Query)
 	case strings.Contains(strings.Join(strings.Fields(strings.ToUpper(outside.String())), " "), "ORDER BY"):
 		return fmt.Errorf("%w %q: give a filter, without ORDER BY", ErrInvalidQuery, o.Query)
-	case strings.Contains(outside.String(), "/*") || strings.Contains(outside.String(), "--") || strings.Contains(outside.String(), "#"):
+	case strings.Contains(outside.String(), "/*") || strings.Contains(outside.String(), "//") ||
+		strings.Contains(outside.String(), "--") || strings.Contains(outside.String(), "#"):
 		// A comment can hide a quote, and with it a parenthesis, from
-		// this check, but not from Temporal's parser.
-		return fmt.Errorf("%w %q: give a filter without comments (/* */, --, #)", ErrInvalidQuery, o.Query)
+		// this check, but not from Temporal's parser (which takes // to
+		// the end of the line as one too).
+		return fmt.Errorf("%w %q: give a filter without comments (/* */, //, --, #)", ErrInvalidQuery, o.Query)
 	}
 	return nil
 }

@@ -248,6 +248,7 @@ func TestCheckQuery(t *testing.T) {
 		"Connection = \"shop\" order\n by StartTime":                           "without ORDER BY",
 		`Connection = "a" /* " */ ) OR (ExecutionStatus = "Completed" /* " */`: "without comments",
 		`Connection = "a" -- x`:                                                "without comments",
+		"DealId = \"x\" // \"\n) OR (ExecutionStatus = 'Running' // \"\n":      "without comments",
 	} {
 		err := (Options{Query: q}).CheckQuery()
 		if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), want) {
