@@ -33,8 +33,8 @@ type listedRuns struct {
 	n             int
 	pageMax       int
 	tokenWhenFull bool
-	queries []string
-	sizes   []int32
+	queries       []string
+	sizes         []int32
 }
 
 func (l *listedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
