@@ -235,4 +235,9 @@ connections:
 	if !strings.Contains(r.MappingWarning, "failed run default (hash fedcba987654)") {
 		t.Errorf("another hash: %+v", r)
 	}
+	// A failed run without a memo (older than the memo): named, no warning.
+	r = one(ctx, failed("", ""), set, &recordingStarter{}, "wf", "r1", Options{DryRun: true})
+	if r.Mapping != "default" || r.MappingChanged() || r.MappingWarning != "" {
+		t.Errorf("no memo: %+v", r)
+	}
 }
