@@ -92,7 +92,9 @@ the listing failed), 2 the config or the options are invalid.`,
 			results, err := backfill.Sync(cmd.Context(), c, conn, app.Starter(cfg, c, false), o)
 			out := cmd.OutOrStdout()
 			if asJSON {
-				writeJSON(out, map[string]any{"connection": connection, "since": o.Since, "until": o.Until, "deals": results})
+				// open_ended: no --until; HubSpot then listed past until (the
+				// sync's start), the others up to it.
+				writeJSON(out, map[string]any{"connection": connection, "since": o.Since, "until": o.Until, "open_ended": o.OpenEnded, "deals": results})
 			} else {
 				printSync(out, results)
 			}

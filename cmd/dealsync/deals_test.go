@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +14,17 @@ import (
 )
 
 // syncDeals runs `deals sync --json` with args and returns its results.
+// The output says whether the period was open-ended: no --until.
 func syncDeals(ctx context.Context, t *testing.T, cfg string, args ...string) []backfill.Result {
 	t.Helper()
-	return runJSON[struct{ Deals []backfill.Result }](ctx, t, append([]string{"--config", cfg, "deals", "sync", "--json"}, args...)...).Deals
+	out := runJSON[struct {
+		OpenEnded bool `json:"open_ended"`
+		Deals     []backfill.Result
+	}](ctx, t, append([]string{"--config", cfg, "deals", "sync", "--json"}, args...)...)
+	if open := !slices.Contains(args, "--until"); out.OpenEnded != open {
+		t.Errorf("deals sync %v: open_ended %v, want %v", args, out.OpenEnded, open)
+	}
+	return out.Deals
 }
 
 // HubSpot won four deals in November; dealsync heard of one (its webhook
@@ -104,6 +113,12 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 		if r.NewRun != "" || r.Skipped != "invoiced already" {
 			t.Errorf("second sync: %+v", r)
 		}
+	}
+	// Without --until (open-ended, as for an outage): the same won deals,
+	// all invoiced already.
+	open := syncDeals(ctx, t, cfg, "--connection", "hs", "--since", "2026-11-01", "--dry-run")
+	if len(open) != 4 {
+		t.Errorf("open-ended sync listed %d deals, want the 4 won ones: %+v", len(open), open)
 	}
 
 	// Usage errors: exit 2.
