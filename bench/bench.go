@@ -1514,7 +1514,7 @@ func judgeMissing(ctx context.Context, c client.Client, connection string, ex ex
 	if n := len(ask) - len(described); n > 0 {
 		why := "the run was stopped"
 		if err != nil {
-			why = "Temporal answered: " + err.Error()
+			why = "looking them up failed: " + err.Error()
 		}
 		notes = append(notes, fmt.Sprintf("final check: the runs of %d of %d acknowledged deals without an invoice could not be looked up in Temporal (%s): counted as pending", n, len(ask), why))
 	}

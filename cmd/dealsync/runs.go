@@ -30,8 +30,8 @@ received (its first, or a later one of a connection whose runs settle),
 exactly as the intake would start it now: with the current mapping, won stages and
 retry policy. The new run has the same workflow ID, so its ERP writes keep
 their idempotency keys; thin CRM events fetch the deal again. Each run
-started (or listed by --dry-run) names the mapping and hash the new run
-uses, the one this config gives the connection, with a WARNING line when
+started (or listed by --dry-run) to invoice again (not with --writeback,
+whose runs map nothing) names the mapping and hash the new run uses, the one this config gives the connection, with a WARNING line when
 it differs from the failed run's (its memo): run it with the workers'
 config and DEALSYNC_* environment, unless the change is the fix.
 

@@ -456,10 +456,12 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 			// second contact beside it.
 			exact, err := t.byField(ctx, "ContactNumber", number, true)
 			switch {
-			case highVolume(err) || (err == nil && !whereCanHold(number)):
+			case highVolume(err):
 				// Permanent rather than retried: a retry gets the same
 				// answers and would only spend the rate limit.
-				return match{}, t.tooManyMatches(c, number)
+				return match{}, t.tooManyMatches(c, number, "Xero refuses the exact filter on an organisation this large (HighVolumeException)")
+			case err == nil && !whereCanHold(number):
+				return match{}, t.tooManyMatches(c, number, `the exact filter cannot hold a value with " or \`)
 			case err != nil:
 				return match{}, err
 			}
@@ -568,11 +570,11 @@ func sameName(contactName, name string) bool {
 
 // tooManyMatches is the permanent error of a ContactNumber look-up whose
 // search answered more contacts than are read, none with the number.
-func (t *Target) tooManyMatches(c model.Customer, number string) error {
+func (t *Target) tooManyMatches(c model.Customer, number, exact string) error {
 	return fmt.Errorf("xero find contact: Xero's search for the Contact Code %q of %s answers more than %d contacts (it matches the text anywhere in names, contact codes and e-mail addresses), "+
-		"and none of those read has exactly that Contact Code; dealsync does not create a contact for the company while the contacts it could not read may hold it: "+
+		"none of those read has exactly that Contact Code, and %s; dealsync does not create a contact for the company while the contacts it could not read may hold it: "+
 		"with link_file set, add %s to that file (the company's contact, created by hand in Xero if it has none), or bill the deal by hand; then retry: %w",
-		number, company(c), maxSearchPages*searchPageSize, linkEntry(t.linkKey(c.ExternalID)), connectors.ErrPermanent)
+		number, company(c), maxSearchPages*searchPageSize, exact, linkEntry(t.linkKey(c.ExternalID)), connectors.ErrPermanent)
 }
 
 // maxMerges bounds the merges followed from an archived contact (one

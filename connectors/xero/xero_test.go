@@ -1573,6 +1573,22 @@ func TestContactSearchReadsEveryPage(t *testing.T) {
 			}
 		}
 	})
+	// The company's contact, merged into another and so archived, among
+	// those left unread: the exact filter asks for archived contacts too,
+	// and the merge is followed, not undone by a new contact.
+	t.Run("more than are read: a merged contact found by the exact filter", func(t *testing.T) {
+		e := setup(t, nil)
+		for i := range 1001 {
+			e.fake.AddContact(xerofake.Contact{Name: fmt.Sprintf("Decoy %d", i), ContactNumber: fmt.Sprintf("C-1%04d", i)})
+		}
+		source := e.fake.AddContact(xerofake.Contact{ContactNumber: "C-1", Name: "Acme (merged away)"})
+		into := e.fake.AddContact(xerofake.Contact{Name: "ACME Deutschland"})
+		e.fake.Merge(source, into)
+		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
+		if err != nil || ref.ID != into || ref.Created {
+			t.Fatalf("got %+v, %v; want the merge's destination %s", ref, err, into)
+		}
+	})
 	// On an organisation too large for the exact filter, the look-up fails
 	// for good, naming the value, rather than create a second contact
 	// beside one it did not read.
@@ -1583,8 +1599,9 @@ func TestContactSearchReadsEveryPage(t *testing.T) {
 		}
 		e.fake.HighVolume = true
 		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
-		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), `"C-1"`) || !strings.Contains(err.Error(), "link_file") {
-			t.Fatalf("err = %v; want a permanent error naming C-1 and link_file", err)
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), `"C-1"`) || !strings.Contains(err.Error(), "link_file") ||
+			!strings.Contains(err.Error(), "HighVolumeException") {
+			t.Fatalf("err = %v; want a permanent error naming C-1, link_file and why the exact filter did not answer", err)
 		}
 		if e.fake.Calls("PUT /Contacts") != 0 {
 			t.Errorf("%d creates, want none", e.fake.Calls("PUT /Contacts"))
