@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 )
@@ -115,6 +116,12 @@ func mayHaveWritten(err error) bool {
 		return true
 	}
 	if errors.Is(err, connectors.ErrNoTimeLeft) {
+		return false
+	}
+	// The token endpoint's failure (a 500 there, say): the call itself
+	// was never sent.
+	var token *erpkit.TokenError
+	if errors.As(err, &token) {
 		return false
 	}
 	var api *connectors.APIError

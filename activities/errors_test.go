@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 )
@@ -95,6 +96,9 @@ func TestAnInvoiceStepThatWroteNeverSaysNotSent(t *testing.T) {
 		{"token file after a write", true, &connectors.LocalFileError{What: "token store", Path: "/t.json", Err: fs.ErrPermission}, false},
 		{"token file before any write", false, &connectors.LocalFileError{What: "token store", Path: "/t.json", Err: fs.ErrPermission}, true},
 		{"no answer", true, &connectors.OutcomeUnknownError{Err: errors.New("timeout"), Wait: time.Second}, false},
+		// The token endpoint's 500: the invoice call was never sent.
+		{"token endpoint 500 before any write", false, &erpkit.TokenError{Err: &connectors.APIError{Service: "erp", Op: "get token", StatusCode: 500}}, true},
+		{"API 500 before any write", false, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 500}, false},
 	} {
 		a := &Activities{Connections: oneConnection{"m": {Target: writeThenRead{write: c.write, failure: c.failure}}}}
 		_, err := a.CreateInvoice(ctx, CreateInvoiceInput{Connection: "m"})
