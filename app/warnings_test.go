@@ -20,22 +20,12 @@ import (
 // reads deal.id, the built-in or no reference, they say nothing.
 func TestWarningsOfAReferenceNotUniquePerDeal(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
 	files := []string{
 		write("company.yaml", "name: company\ninvoice:\n  reference: deal.company.name\n"),
 		write("prefixed.yaml", "name: prefixed\ninvoice:\n  reference: '\"DS-\" + deal.id'\n"),
 		write("noref.yaml", "name: noref\ninvoice:\n  memo: deal.name\n"),
 		write("unmapped.yaml", "name: unmapped\ninvoice:\n  reference: \"\"\n"),
-	}
-	conn := func(name, target, mapping string) string {
-		return fmt.Sprintf("  %s:\n    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}\n    target: %s\n    mapping: %q\n    trigger: {won_stages: [won]}\n", name, target, mapping)
 	}
 	yaml := fmt.Sprintf(`
 mappings: {files: [%s], reload_interval: 0}
@@ -46,15 +36,15 @@ targets:
   erp-plain: {type: http, base_url: "https://erp.example.com/api"}
 connections:
 `, strings.Join(files, ", "), filepath.Join(dir, "t1.json"), filepath.Join(dir, "t2.json"))
-	yaml += conn("xero-company", "books", "company") +
-		conn("xero-unchecked", "books-unchecked", "company") +
-		conn("xero-prefixed", "books", "prefixed") +
-		conn("xero-builtin", "books", "") +
-		conn("xero-noref", "books", "noref") +
-		conn("xero-unmapped", "books", "unmapped") +
-		conn("http-company", "erp", "company") +
-		conn("http-plain", "erp-plain", "company") +
-		conn("http-prefixed", "erp", "prefixed") + `
+	yaml += genericConn("xero-company", "books", "company") +
+		genericConn("xero-unchecked", "books-unchecked", "company") +
+		genericConn("xero-prefixed", "books", "prefixed") +
+		genericConn("xero-builtin", "books", "") +
+		genericConn("xero-noref", "books", "noref") +
+		genericConn("xero-unmapped", "books", "unmapped") +
+		genericConn("http-company", "erp", "company") +
+		genericConn("http-plain", "erp-plain", "company") +
+		genericConn("http-prefixed", "erp", "prefixed") + `
   routed:
     target: erp-plain
     mapping: company
@@ -134,21 +124,11 @@ connections:
 // source (its ids are never numbers) is not.
 func TestWarningsOfABareDealIDInASelfNumberedField(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
 	files := []string{
 		write("bare.yaml", "name: bare\ninvoice:\n  reference: deal.id\n"),
 		write("stringed.yaml", "name: stringed\ninvoice:\n  reference: string(deal.id)\n"),
 		write("prefixed.yaml", "name: prefixed\ninvoice:\n  reference: '\"DS-\" + deal.id'\n"),
-	}
-	conn := func(name, target, mapping string) string {
-		return fmt.Sprintf("  %s:\n    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}\n    target: %s\n    mapping: %q\n    trigger: {won_stages: [won]}\n", name, target, mapping)
 	}
 	yaml := fmt.Sprintf(`
 mappings: {files: [%s], reload_interval: 0}
@@ -157,8 +137,8 @@ targets:
   erp: {type: http, base_url: "https://erp.example.com/api"}
 connections:
 `, strings.Join(files, ", "), filepath.Join(dir, "t.json"), filepath.Join(dir, "links.json"))
-	yaml += conn("qbo-builtin", "qbo", "") + conn("qbo-bare", "qbo", "bare") + conn("qbo-stringed", "qbo", "stringed") +
-		conn("qbo-prefixed", "qbo", "prefixed") + conn("http-bare", "erp", "bare") + `
+	yaml += genericConn("qbo-builtin", "qbo", "") + genericConn("qbo-bare", "qbo", "bare") + genericConn("qbo-stringed", "qbo", "stringed") +
+		genericConn("qbo-prefixed", "qbo", "prefixed") + genericConn("http-bare", "erp", "bare") + `
   qbo-salesforce:
     target: qbo
     trigger: {won_stages: [Closed Won]}
@@ -201,4 +181,20 @@ connections:
 			}
 		}
 	}
+}
+
+// writeIn writes content to the file name in dir and returns its path.
+func writeIn(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// genericConn is the YAML of a generic connection invoicing target with
+// mapping.
+func genericConn(name, target, mapping string) string {
+	return fmt.Sprintf("  %s:\n    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}\n    target: %s\n    mapping: %q\n    trigger: {won_stages: [won]}\n", name, target, mapping)
 }
