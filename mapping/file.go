@@ -733,6 +733,20 @@ func (p *parser) literalValues(node ast.Node) []literal {
 		return append(p.literalValues(x.Exp1), p.literalValues(x.Exp2)...)
 	case *ast.CallNode:
 		id, ok := x.Callee.(*ast.IdentifierNode)
+		if ok && id.Value == "coalesce" {
+			// Each argument may be the value. A blank literal is not
+			// checked: coalesce gives it only when every argument is
+			// blank, so it does not fail every run that meets it.
+			var out []literal
+			for _, arg := range x.Arguments {
+				for _, l := range p.literalValues(arg) {
+					if _, lit := l.node.(*ast.StringNode); !lit || strings.TrimSpace(l.value) != "" {
+						out = append(out, l)
+					}
+				}
+			}
+			return out
+		}
 		if !ok || id.Value != "lookup" || len(x.Arguments) == 0 {
 			return nil
 		}
@@ -771,7 +785,7 @@ func (p *parser) checkLiterals(n *yaml.Node, key, src string, node ast.Node, wha
 			msg += " (the " + l.from + ")"
 		}
 		line, col := position(src, l.node.Location().From)
-		p.exprProblem(n, key, src, line, col, compilerCrash(msg))
+		p.exprProblem(n, key, src, line, col, msg)
 	}
 }
 

@@ -50,6 +50,9 @@ lookups:
 			2, 29, "trigger", []string{`dec: "1,000"`}},
 		{"date", "name: lit\ninvoice:\n  issue_date: 'date(\"2026-13-01\")'\n",
 			3, 21, "invoice.issue_date", []string{`date: "2026-13-01" is not a date`}},
+		// coalesce's fallback is the value whenever the deal has none.
+		{"currency as coalesce's fallback", "name: lit\ninvoice:\n  currency: 'coalesce(deal.currency, \"EURO\")'\n",
+			3, 38, "invoice.currency", []string{`"EURO" is not an ISO 4217`}},
 	} {
 		_, err := mapping.Parse("lit.yaml", []byte(c.src))
 		var le *mapping.LoadError
@@ -78,6 +81,8 @@ lookups:
 		"name: ok\ninvoice:\n  issue_date: 'deal.id == \"x\" ? date(\"2026-12-01\") : date(\"2026-12-01T10:00:00+09:00\")'\n  due_date: date(\"\")\n",
 		"name: ok\nlookups:\n  rates: {default: \"0\", entries: {DE: \"19\", FR: \"5.5\"}}\ninvoice:\n  lines:\n    tax_rate: dec(lookup(\"rates\", deal.company.address.country))\n",
 		"name: ok\ninvoice:\n  currency: deal.raw[\"currency\"]\n  lines:\n    tax_rate: dec(deal.raw[\"rate\"])\n",
+		// A blank last resort: given only when every argument is blank.
+		"name: ok\ninvoice:\n  currency: 'coalesce(deal.currency, \"chf\", \"\")'\n",
 	} {
 		if _, err := mapping.Parse("ok.yaml", []byte(src)); err != nil {
 			t.Errorf("%s: %v", src, err)
