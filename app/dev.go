@@ -210,29 +210,24 @@ func checkSandboxTarget(cfg *config.Config, addr string, logger *slog.Logger) er
 		return nil
 	}
 	dial := "http://" + config.DialAddr(addr)
-	if u, err := url.Parse(hc.BaseURL); err == nil && config.IsLoopback(u.Hostname()) && !cfg.IsDevDefault("targets", "sandbox") {
+	// The URL is shown without a credential it may hold.
+	u, err := url.Parse(hc.BaseURL)
+	shown := ""
+	if err == nil {
+		shown = erpkit.ShownURL(u)
+	}
+	if err == nil && config.IsLoopback(u.Hostname()) && !cfg.IsDevDefault("targets", "sandbox") {
 		return fmt.Errorf("targets.sandbox.base_url is %s, on this machine but not the sandbox ERP of this dealsync dev (%s, dev.sandbox_listen): "+
 			"the runs' invoices would go to whatever listens there (another dealsync dev?), not to this one's sandbox; "+
 			"set DEALSYNC_TARGETS_SANDBOX_BASE_URL=%s as well (targets.sandbox.base_url), or leave targets.sandbox out of the file so that it follows dev.sandbox_listen "+
 			"(a local ERP of your own at that address: give its target another name)",
-			erpkit.ShownURL(u), dial, dial)
+			shown, dial, dial)
 	}
 	logger.Warn("targets.sandbox.base_url is not the sandbox ERP of dealsync dev: runs of connections with target sandbox will not reach it; "+
 		"set targets.sandbox.base_url (DEALSYNC_TARGETS_SANDBOX_BASE_URL) to its address, or leave targets.sandbox out of the file so that it follows dev.sandbox_listen",
-		slog.String("base_url", shownURL(hc.BaseURL)), slog.String("sandbox_erp", dial),
+		slog.String("base_url", shown), slog.String("sandbox_erp", dial),
 		slog.String("dev.sandbox_listen", cfg.Dev.SandboxListen))
 	return nil
-}
-
-// shownURL is a configured URL as a log line may show it
-// (erpkit.ShownURL: without a credential it may hold), "" when it does
-// not parse.
-func shownURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return erpkit.ShownURL(u)
 }
 
 // serveUntil runs serve (a server until its context ends); the channel
