@@ -225,11 +225,13 @@ type target struct {
 	taskQueue             string
 	p                     proc
 	measured              bool // memory/CPU of the dealsync process known
-	// external: the dealsync process is another one (--pid), while the
-	// baseline's worker and client run in this one.
-	external bool
-	http     *http.Client
+	http                  *http.Client
 }
+
+// external says the dealsync process is another one (--pid, no sandbox
+// in this process), while the baseline's worker and client run in this
+// one.
+func (t *target) external() bool { return t.sb == nil }
 
 // errRunTimeout ends the run's context at Options.Timeout, so that the
 // report tells the deadline from an interrupt (Ctrl-C, SIGTERM).
@@ -281,7 +283,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, errors.New("ERP faults can be injected only into the in-process stack; start the external dealsync with sandbox.error_rate / sandbox.rate_limit_rate instead")
 		}
 		rep.Mode = "external"
-		t.external = true
 		t.intakeURL = strings.TrimRight(o.IntakeURL, "/") + "/webhooks/" + o.Connection
 		t.sandboxURL = strings.TrimRight(o.SandboxURL, "/")
 		if o.PID > 0 {
@@ -437,7 +438,7 @@ rounds:
 				// process's RSS is the baseline's, so none is given; the
 				// peak is still taken, so that the next phase's is its
 				// own.
-				if peak := sampler.takePeak(); !t.external {
+				if peak := sampler.takePeak(); !t.external() {
 					br.PeakRSS = peak
 				}
 			}
@@ -527,7 +528,7 @@ rounds:
 	if bl != nil && o.Rate > 0 {
 		rep.Notes = append(rep.Notes, "paced run (--rate): dealsync's invoices/s is capped by the send rate, so the ratio to the baseline says nothing about capacity")
 	}
-	if bl != nil && t.sb == nil {
+	if bl != nil && t.external() {
 		note := "external target: the baseline's worker and client run in the bench process, its server in the Temporal of --temporal-address"
 		if t.measured && t.p.pid != os.Getpid() {
 			note += "; its CPU is the bench process's plus that of --pid over the baseline phase"
@@ -990,7 +991,7 @@ func (t *target) cpu() (time.Duration, error) {
 // process's CPU plus --pid's (just --pid's when --pid is this process).
 func (t *target) baselineCPU() (time.Duration, error) {
 	pid, err := t.cpu()
-	if err != nil || !t.measured || !t.external || t.p.pid == os.Getpid() {
+	if err != nil || !t.measured || !t.external() || t.p.pid == os.Getpid() {
 		return pid, err
 	}
 	self, err := proc{}.cpu()

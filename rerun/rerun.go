@@ -392,15 +392,7 @@ func InvoicedBy(ctx context.Context, c client.Client, id, except string) (string
 
 // SyncStatus reads a run's SyncStatus search attribute ("" when unset).
 func SyncStatus(sa *commonpb.SearchAttributes) string {
-	p := sa.GetIndexedFields()[workflows.SyncStatusKey.GetName()]
-	if p == nil {
-		return ""
-	}
-	var s string
-	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
-		return ""
-	}
-	return s
+	return keyword(sa, workflows.SyncStatusKey.GetName())
 }
 
 // retried says whether the run was started again, or would be on a dry run.

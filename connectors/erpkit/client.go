@@ -205,6 +205,14 @@ func IsTokenFailure(err error) bool {
 	return errors.As(err, &te)
 }
 
+// Refused reports whether err is the API's refusal of the call, for good
+// (connectors.Classify: Permanent), not a failure to get a token for it:
+// what a target may read as "the ERP said no" to what it sent.
+func Refused(err error) bool {
+	cl, _ := connectors.Classify(err)
+	return cl == connectors.Permanent && !IsTokenFailure(err)
+}
+
 func (call Call) write() bool { return !call.Read && connectors.IsWrite(call.Method) }
 
 // unsureWait is how long a write of unknown outcome waits before its retry:

@@ -358,7 +358,7 @@ func (t *Target) get(ctx context.Context, op, typ, id string) (Record, bool, err
 func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string) (string, error) {
 	resp, err := t.client.Do(ctx, call)
 	if err != nil {
-		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || erpkit.IsTokenFailure(err) {
+		if !erpkit.Refused(err) {
 			return "", err
 		}
 		// Refused, but the record may be there: another attempt of the
@@ -441,7 +441,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 			// logged, and the match is used for this invoice without a
 			// link, so that the company's next deal looks it up afresh.
 			if err := t.claim(ctx, id, eid); err != nil {
-				if cl, _ := connectors.Classify(err); cl != connectors.Permanent || erpkit.IsTokenFailure(err) {
+				if !erpkit.Refused(err) {
 					return connectors.CustomerRef{}, err
 				}
 				t.log.Warn("netsuite: the customer matched by tax id or name could not be claimed; it stays without an external id",

@@ -363,7 +363,7 @@ func (t *Target) take(ctx context.Context, c model.Customer, name string, found 
 	}
 	err := t.claim(ctx, found, c.ExternalID, key)
 	var api *connectors.APIError
-	if err != nil && errors.As(err, &api) && refused(err) {
+	if err != nil && errors.As(err, &api) && erpkit.Refused(err) {
 		again, ferr := t.findByName(ctx, name, c.ExternalID)
 		if ferr != nil {
 			return connectors.CustomerRef{}, ferr // claimed by another company meanwhile
@@ -376,7 +376,7 @@ func (t *Target) take(ctx context.Context, c model.Customer, name string, found 
 		}
 	}
 	if err != nil {
-		if !refused(err) {
+		if !erpkit.Refused(err) {
 			return connectors.CustomerRef{}, err
 		}
 		t.log.Warn("quickbooks: the customer matched by name could not be claimed; its Notes do not name the CRM company",
@@ -384,15 +384,6 @@ func (t *Target) take(ctx context.Context, c model.Customer, name string, found 
 		return connectors.CustomerRef{ID: found.Id}, nil
 	}
 	return t.linked(ctx, c, connectors.CustomerRef{ID: found.Id})
-}
-
-// refused reports whether err is QBO's refusal of the call for good: a
-// Permanent failure, and not a failure to get a token
-// (erpkit.IsTokenFailure): then the call was never sent, and the token
-// endpoint's status says nothing of it.
-func refused(err error) bool {
-	cl, _ := connectors.Classify(err)
-	return cl == connectors.Permanent && !erpkit.IsTokenFailure(err)
 }
 
 // maxNotes is the longest Notes QBO keeps on a customer

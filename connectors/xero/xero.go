@@ -399,7 +399,7 @@ func zeroID(id string) bool {
 func (t *Target) take(ctx context.Context, c model.Customer, found match, key string) (connectors.CustomerRef, error) {
 	if found.claim {
 		if err := t.claim(ctx, found.id, contactNumber(c.ExternalID), key); err != nil {
-			if cl, _ := connectors.Classify(err); cl != connectors.Permanent || erpkit.IsTokenFailure(err) {
+			if !erpkit.Refused(err) {
 				return connectors.CustomerRef{}, err
 			}
 			t.log.Warn("xero: the contact matched by tax number, name or a merge could not be claimed; it stays without a ContactNumber",
@@ -454,14 +454,15 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 			// may be among those left unread, and the tax-number and name
 			// rules may miss it (renamed in Xero), so a create would put a
 			// second contact beside it.
+			// Permanent rather than retried: a retry gets the same answers
+			// and would only spend the rate limit.
+			if !whereCanHold(number) {
+				return match{}, t.tooManyMatches(c, number, `the exact filter cannot hold a value with " or \`)
+			}
 			exact, err := t.byField(ctx, "ContactNumber", number, true)
 			switch {
 			case highVolume(err):
-				// Permanent rather than retried: a retry gets the same
-				// answers and would only spend the rate limit.
 				return match{}, t.tooManyMatches(c, number, "Xero refuses the exact filter on an organisation this large (HighVolumeException)")
-			case err == nil && !whereCanHold(number):
-				return match{}, t.tooManyMatches(c, number, `the exact filter cannot hold a value with " or \`)
 			case err != nil:
 				return match{}, err
 			}
@@ -488,7 +489,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 	// A tax number Xero's where syntax cannot hold is not looked for:
 	// searchTerm does not search tax numbers (the name rule follows).
 	if tax := strings.TrimSpace(c.TaxID); tax != "" && whereCanHold(tax) && !t.taxRuleOff.Load() {
-		cs, err := t.byTaxNumber(ctx, tax)
+		cs, err := t.byField(ctx, "TaxNumber", tax, false)
 		if highVolume(err) {
 			// Xero has no optimised filter and no search on TaxNumber: on
 			// such an organisation the rule cannot be applied at all. It
@@ -775,27 +776,15 @@ func (t *Target) searchContacts(ctx context.Context, term string, archived bool,
 	return cs, false, nil
 }
 
-// byTaxNumber lists the active contacts Xero finds for
-// where=TaxNumber=="tax" (the caller compares again, exactly), for a tax
-// number whereCanHold. On an organisation with very many contacts Xero
-// refuses that filter, which it has not optimised: a 400 APIError that
-// highVolume reports.
-func (t *Target) byTaxNumber(ctx context.Context, tax string) ([]Contact, error) {
-	return t.byField(ctx, "TaxNumber", tax, false)
-}
-
 // byField lists the active contacts Xero finds for where=field=="value"
-// (the caller compares again, exactly), for a value whereCanHold (none
-// for another), and with archived the archived ones too
+// (the caller compares again, exactly), for a value whereCanHold, and
+// with archived the archived ones too
 // (includeArchived=true), with their MergedToContactID, which Xero returns
 // only to a paged list (page=1: up to 100 contacts, far more than one
 // value of such a field matches). On an organisation with very many
 // contacts Xero refuses a filter on a field it has not optimised
 // (ContactNumber, TaxNumber): a 400 APIError that highVolume reports.
 func (t *Target) byField(ctx context.Context, field, value string, archived bool) ([]Contact, error) {
-	if !whereCanHold(value) {
-		return nil, nil
-	}
 	const op = "find contact"
 	q := url.Values{"where": {field + "==" + quote(value)}}
 	if archived {
