@@ -85,11 +85,7 @@ func newRoot() *cobra.Command {
 // the config (with `dealsync dev`'s defaults when dev) and its connections,
 // built with a silent logger. A connection that cannot be built is exit 1.
 func (g *globalFlags) loadAndBuild(dev bool) (*config.Config, *connections.Set, *slog.Logger, error) {
-	var opts []config.Option
-	if dev {
-		opts = append(opts, config.WithDevDefaults())
-	}
-	cfg, err := g.load(opts...)
+	cfg, err := g.loadFor(dev)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -116,6 +112,14 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
 	}
 	return c, nil
+}
+
+// loadFor reads the config, with `dealsync dev`'s defaults when dev.
+func (g *globalFlags) loadFor(dev bool) (*config.Config, error) {
+	if dev {
+		return g.load(config.WithDevDefaults())
+	}
+	return g.load()
 }
 
 // load reads the config; an invalid one stops the command before anything

@@ -32,8 +32,9 @@ It prints at most --limit runs (default 50, at most 1000), and says when
 more may match: narrow --query (e.g. by StartTime) to see the others.
 
 Exit status: 0 listed (none matching included), 1 Temporal could not be
-asked (or a connection of the config cannot be built), 2 the config,
---query or --limit is invalid.`,
+asked, 2 the config, --query or --limit is invalid. The connections are
+not built: one that cannot be (its mapping does not load, say) does not
+keep the runs from being listed.`,
 		Example: `  dealsync runs list --config dealsync.yaml --query 'SyncStatus = "failed"'
   dealsync runs list --config dealsync.yaml --query 'DealId = "D-1001"' --json
   dealsync runs list --dev --limit 10    # against ` + "`dealsync dev`" + `'s server`,
@@ -45,9 +46,15 @@ asked (or a connection of the config cannot be built), 2 the config,
 			if err := o.CheckQuery(); err != nil {
 				return usageError(cmd, err)
 			}
-			cfg, _, c, err := g.runsClient(cmd.Context(), dev)
+			// The list needs the Temporal settings alone: a connection
+			// that cannot be built does not keep operators from their runs.
+			cfg, err := g.loadFor(dev)
 			if err != nil {
 				return err
+			}
+			c, err := dial(cmd.Context(), cfg, quietLogger())
+			if err != nil {
+				return &exitError{code: 1, err: err}
 			}
 			defer c.Close()
 			o.TaskQueue = cfg.Temporal.TaskQueue

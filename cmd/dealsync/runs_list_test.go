@@ -205,6 +205,31 @@ func TestRunsList(t *testing.T) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
 		}
 	}
+
+	// A connection that cannot be built (an account_targets key its
+	// source does not serve) keeps the worker from starting, not the
+	// operator from listing the runs.
+	conf, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HS_SECRET", "hubspot-app-secret")
+	t.Setenv("HS_TOKEN", "hubspot-token")
+	brokenCfg := writeConfig(t, string(conf)+`
+  hs:
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      accounts: {"62515": {access_token: env:HS_TOKEN}}
+    target: erp
+    account_targets: {"99999": erp}
+`)
+	if out, err := runOut(ctx, "--config", brokenCfg, "config", "check"); exitCode(err) != 1 {
+		t.Fatalf("the unbuildable connection should fail config check with exit 1: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	if l := listRuns(ctx, t, brokenCfg); len(l.Runs) != 2 {
+		t.Errorf("runs list with a connection that cannot be built: %+v", l)
+	}
 }
 
 // The workers mapped a connection's deals with the mapping a DEALSYNC_*
