@@ -247,7 +247,7 @@ func observe(step, connection string, start time.Time, err *error) {
 	}
 	outcome := metrics.StepOK
 	if *err != nil {
-		outcome = "Error" // not classified (e.g. a connection this worker lacks): retried
+		outcome = "Error" // not classified (a bug, or a failure no type covers): retried
 		var appErr *temporal.ApplicationError
 		if errors.As(*err, &appErr) && appErr.Type() != "" {
 			outcome = appErr.Type()
@@ -260,8 +260,10 @@ func (a *Activities) resolve(name string) (Connection, error) {
 	conn, ok := a.Connections.Resolve(name)
 	if !ok {
 		// Retryable: a worker with an older config may pick the task up
-		// before its config is updated; another worker (or a reload) can do it.
-		return Connection{}, fmt.Errorf("connection %q is not configured on this worker", name)
+		// before its config is updated; another worker (or a reload) can
+		// do it. Nothing was sent: a listening run can still stop on a loss.
+		return Connection{}, temporal.NewApplicationError(fmt.Sprintf("connection %q is not configured on this worker", name),
+			ErrTypeConnectionUnavailable, Attempt{NotSent: true})
 	}
 	return conn, nil
 }

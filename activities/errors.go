@@ -30,6 +30,10 @@ const (
 	// ErrTypeLocalFile is a token or link file of the worker's host that
 	// cannot be read or written: retried, and mended on the host.
 	ErrTypeLocalFile = "LocalFileUnavailable"
+	// ErrTypeConnectionUnavailable is a step that a worker without the
+	// run's connection picked up (an older config during a deploy):
+	// retried, nothing sent, until a worker that has it takes the step.
+	ErrTypeConnectionUnavailable = "ConnectionUnavailable"
 )
 
 // apiErrorTypes are the four error types of one side's API calls.

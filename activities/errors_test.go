@@ -108,4 +108,15 @@ func TestAnInvoiceStepThatWroteNeverSaysNotSent(t *testing.T) {
 			t.Errorf("%s: %v, details %+v; want NotSent %v", c.name, err, at, c.notSent)
 		}
 	}
+	// A worker without the run's connection (an older config during a
+	// deploy) sent nothing: retried, and a listening run can still stop
+	// on a loss.
+	a := &Activities{Connections: oneConnection{}}
+	_, err := a.CreateInvoice(ctx, CreateInvoiceInput{Connection: "new"})
+	var appErr *temporal.ApplicationError
+	var at Attempt
+	if !errors.As(err, &appErr) || appErr.NonRetryable() || appErr.Type() != ErrTypeConnectionUnavailable ||
+		appErr.Details(&at) != nil || !at.NotSent || !strings.Contains(err.Error(), `connection "new" is not configured on this worker`) {
+		t.Errorf("a connection the worker lacks: %v, details %+v; want a retried ConnectionUnavailable, NotSent", err, at)
+	}
 }

@@ -38,7 +38,7 @@ func TestStepsAreCountedByOutcome(t *testing.T) {
 	durations := func() float64 {
 		return metrics.Read("dealsync_step_duration_seconds", "step", "invoice", "connection", "m")
 	}
-	customerOK, invoice429, unknown := read("customer", "m", metrics.StepOK), read("invoice", "m", ErrTypeERPRateLimited), read("invoice", "nowhere", "Error")
+	customerOK, invoice429, unknown := read("customer", "m", metrics.StepOK), read("invoice", "m", ErrTypeERPRateLimited), read("invoice", "nowhere", ErrTypeConnectionUnavailable)
 	invoiceSamples := durations()
 	ctx := context.Background()
 	if _, err := a.FindOrCreateCustomer(ctx, CustomerInput{Connection: "m"}); err != nil {
@@ -56,7 +56,7 @@ func TestStepsAreCountedByOutcome(t *testing.T) {
 	if got := read("invoice", "m", ErrTypeERPRateLimited) - invoice429; got != 1 {
 		t.Errorf("invoice ERPRateLimited: %v, want 1", got)
 	}
-	if got := read("invoice", "nowhere", "Error") - unknown; got != 1 {
+	if got := read("invoice", "nowhere", ErrTypeConnectionUnavailable) - unknown; got != 1 {
 		t.Errorf("invoice on an unknown connection: %v, want 1", got)
 	}
 	if got := durations() - invoiceSamples; got != 1 {

@@ -16,7 +16,7 @@ import (
 )
 
 // New returns a worker (not yet started) polling taskQueue, with the
-// InvoiceDeal workflow and all activities registered. Without a
+// InvoiceDeal and RecordDealLoss workflows and all activities registered. Without a
 // WorkerStopTimeout in opts, its Stop waits StopTimeout(activityTimeout)
 // for the calls in flight.
 func New(c client.Client, taskQueue string, acts *activities.Activities, activityTimeout time.Duration, opts sdkworker.Options) sdkworker.Worker {

@@ -101,7 +101,9 @@ type InvoiceDealResult struct {
 	URL         string `json:"url,omitempty"`
 	Mapping     string `json:"mapping,omitempty"`
 	MappingHash string `json:"mapping_hash,omitempty"`
-	// Skipped says why no invoice was made (the fetched deal is no longer won).
+	// Skipped says why no invoice was made (the deal is no longer won).
+	// Such a run fails DealNotWon with it as its message: Temporal keeps
+	// no result of a failed run, so operators read it there.
 	Skipped string `json:"skipped,omitempty"`
 	// Events are the distinct CRM event ids the run received.
 	Events []string `json:"events"`
@@ -540,12 +542,16 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// subtotal, checked against the deal's amount; an ERP may compute the
 	// tax itself). The changes recorded before the invoice existed mark
 	// the run now. The same one upsert: replay matches upserts by their
-	// kind, not their values.
+	// kind, not their values. A subtotal no float holds is left out: it
+	// made the SDK refuse the whole upsert, which runs before the change
+	// replay as they did.
 	attrs := []temporal.SearchAttributeUpdate{
 		ErpInvoiceIDKey.ValueSet(created.InvoiceID),
 		SyncStatusKey.ValueSet(StatusInvoiced),
-		AmountKey.ValueSet(invoice.Subtotal.InexactFloat64()),
 		CurrencyKey.ValueSet(string(invoice.Currency)),
+	}
+	if amount, ok := AmountValue(invoice.Subtotal); ok || workflow.GetVersion(ctx, hugeSubtotalChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		attrs = append(attrs, AmountKey.ValueSet(amount))
 	}
 	if len(events.changed) > 0 {
 		attrs = append(attrs, ChangedAfterInvoiceKey.ValueSet(true))
@@ -684,7 +690,13 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 			if budget > 0 {
 				left = max(time.Millisecond, budget-workflow.Now(ia.ctx).Sub(ia.start))
 			}
-			return "", ia.rest(rest, left).Get(ia.ctx, created)
+			err := ia.rest(rest, left).Get(ia.ctx, created)
+			if err != nil && ia.notSent && workflow.GetVersion(ia.ctx, restMaySendChange, workflow.DefaultVersion, 1) == 1 {
+				// Any attempt of the call may have made the invoice (its
+				// error is the last attempt's): no loss stops it now.
+				ia.notSent = false
+			}
+			return "", err
 		}
 		ia.n++
 		if err = ia.attempt().Get(ia.ctx, created); err == nil {
@@ -853,6 +865,16 @@ const invoiceAttemptsChange = "invoice-attempts-read-events"
 // the invoice step's attempts are over and none was sent: runs that failed
 // there before it replay as they failed.
 const invoiceLastLookChange = "invoice-attempts-last-look"
+
+// restMaySendChange versions taking the invoice step's remaining attempts,
+// once they failed as one call (a long history), as attempts that may
+// have made the invoice: runs that then read a loss as "nothing was
+// invoiced" replay as they ended.
+const restMaySendChange = "rest-may-have-sent"
+
+// hugeSubtotalChange versions leaving out of the invoiced run's search
+// attributes a subtotal no float holds.
+const hugeSubtotalChange = "huge-subtotal-left-out"
 
 // refetchChange versions the fetch again of a deal found not won when an
 // event arrived during the fetch (runs whose history decided before the

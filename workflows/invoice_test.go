@@ -688,6 +688,42 @@ func TestInvoiceDealRechecksTheStageBeforeTheInvoice(t *testing.T) {
 	})
 }
 
+// An invoice whose subtotal no float holds still marks its run invoiced,
+// with its id: the Amount is left out. Before, it made the SDK refuse the
+// whole upsert, and the run stayed "pending" for operators. (Runs from
+// before the change replay with it: the SDK's test environment panics on
+// that refused upsert, which a worker returns as an error, so that branch
+// is not run here.)
+func TestInvoiceDealLeavesOutASubtotalNoFloatHolds(t *testing.T) {
+	huge := "1" + strings.Repeat("0", 400)
+	erp := &fakeTarget{keys: map[string]bool{}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	var invoicedWithAmount []bool
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		if status, _ := sa.GetKeyword(SyncStatusKey); status == StatusInvoiced {
+			_, withID := sa.GetKeyword(ErpInvoiceIDKey)
+			_, withAmount := sa.GetFloat64(AmountKey)
+			if withID {
+				invoicedWithAmount = append(invoicedWithAmount, withAmount)
+			}
+		}
+	}).Return(nil)
+	env.ExecuteWorkflow(InvoiceDeal, input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-11", huge)}))
+	if err := env.GetWorkflowError(); err != nil || erp.invoices != 1 {
+		t.Fatalf("%v, %d invoices", err, erp.invoices)
+	}
+	if !slices.Equal(invoicedWithAmount, []bool{false}) {
+		t.Errorf("invoiced upserts (with an Amount?) %v, want one, without", invoicedWithAmount)
+	}
+	if f, ok := AmountValue(decimal.RequireFromString("-" + huge)); ok {
+		t.Errorf("AmountValue(-1e400) = %v, true", f)
+	}
+	if f, ok := AmountValue(decimal.RequireFromString("1234.5")); !ok || f != 1234.5 {
+		t.Errorf("AmountValue(1234.5) = %v, %v", f, ok)
+	}
+}
+
 // A change delivered while the customer step retries marks the run
 // ChangedAfterInvoice once its invoice exists, in the invoice's upsert,
 // and not at all when the invoice is then refused: a run that made no
@@ -975,6 +1011,46 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 			var appErr *temporal.ApplicationError
 			if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon || erp.invoices != 0 || erp.attempts != 3 {
 				t.Errorf("local %v: %v, %d invoices after %d attempts; want DealNotWon after the 3 attempts, none", local, err, erp.invoices, erp.attempts)
+			}
+		}
+	})
+	t.Run("lost during the attempts of a long run's last call", func(t *testing.T) {
+		// The history is long: after the first attempt, the rest are one
+		// call. Its second attempt gets no answer (the invoice may exist)
+		// and a loss comes then; the call's last attempt is refused (429).
+		// The run fails: it must not say "nothing was invoiced" (DealNotWon).
+		// Runs that ended DealNotWon there before the change replay so.
+		for _, old := range []bool{false, true} {
+			for _, local := range []bool{true, false} {
+				erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+					&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Minute},
+					&connectors.OutcomeUnknownError{Err: errors.New("create invoice: no answer")},
+					&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Minute},
+				}}
+				env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+				env.SetCurrentHistoryLength(maxAttemptsHistory + 1)
+				if old {
+					env.OnGetVersion(restMaySendChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+				}
+				erp.duringInvoice = func(n int) {
+					if n == 2 {
+						env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", OccurredAt: at.Add(time.Minute), Deal: lost})
+					}
+				}
+				var a *activities.Activities
+				env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+				in := input(model.DealEvent{EventID: "e1", OccurredAt: at, Deal: wonDeal("D-24", "100.00")})
+				in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, 5*time.Second, local
+				in.Retry.MaximumAttempts = 3
+				env.ExecuteWorkflow(InvoiceDeal, in)
+				want := activities.ErrTypeERPRateLimited
+				if old {
+					want = ErrTypeDealNotWon
+				}
+				var appErr *temporal.ApplicationError
+				if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != want || erp.attempts != 3 {
+					t.Errorf("old version %v, local %v: %v after %d attempts; want %s after 3", old, local, err, erp.attempts, want)
+				}
 			}
 		}
 	})

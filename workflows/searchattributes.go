@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"math"
+
+	"github.com/shopspring/decimal"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/converter"
@@ -31,6 +34,14 @@ const (
 	StatusInvoiced = "invoiced"
 	StatusFailed   = "failed"
 )
+
+// AmountValue is d as the Amount search attribute holds it, false for an
+// amount no float holds (a huge number): the SDK cannot encode it, and
+// refuses every attribute of the update or the start that carries it.
+func AmountValue(d decimal.Decimal) (float64, bool) {
+	f := d.InexactFloat64()
+	return f, !math.IsInf(f, 0) && !math.IsNaN(f)
+}
 
 // SearchAttributeTypes lists the custom search attributes to register on a
 // namespace (`dealsync dev` does it; on a cluster see the README).
