@@ -678,12 +678,10 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			// The zones written in the file are checked now, not at the
 			// first run: literals, either branch of a condition, and every
 			// value of a lookup table that gives the zone.
-			line, col := position(src, call.Arguments[1].Location().From)
-			for _, name := range p.literalZones(call.Arguments[1]) {
-				if _, err := loadZone(name); err != nil {
-					p.exprProblem(n, key, src, line, col, err.Error())
-				}
-			}
+			p.checkLiterals(n, key, src, call.Arguments[1], "", func(name string) error {
+				_, err := loadZone(name)
+				return err
+			})
 			return
 		}
 		if !ok || id.Value != "lookup" || len(call.Arguments) == 0 {
@@ -700,17 +698,6 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		}
 	}))
 	return c
-}
-
-// literalZones are the zone names an expression written in the file can
-// give: a string, the branches of a condition, the values and default of
-// a lookup table named by a literal.
-func (p *parser) literalZones(node ast.Node) []string {
-	var out []string
-	for _, l := range p.literalValues(node) {
-		out = append(out, l.value)
-	}
-	return out
 }
 
 // literal is a value written in the file that an expression can give.

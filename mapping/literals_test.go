@@ -50,6 +50,10 @@ lookups:
 			2, 29, "trigger", []string{`dec: "1,000"`}},
 		{"date", "name: lit\ninvoice:\n  issue_date: 'date(\"2026-13-01\")'\n",
 			3, 21, "invoice.issue_date", []string{`date: "2026-13-01" is not a date`}},
+		{"zone in a branch", "name: lit\ninvoice:\n  issue_date: 'date_in(deal.close_time, deal.id == \"x\" ? \"UTC\" : \"Asia/Tokio\")'\n",
+			3, 66, "invoice.issue_date", []string{`"Asia/Tokio" is not an IANA time zone name`}},
+		{"zone from a lookup table", "name: lit\nlookups:\n  zones: {default: UTC, entries: {JP: Asia/Tokio}}\ninvoice:\n  issue_date: date_in(deal.close_time, lookup(\"zones\", event.account))\n",
+			5, 40, "invoice.issue_date", []string{`"Asia/Tokio" is not an IANA time zone name`, `entry "JP" of lookup table "zones"`}},
 		// coalesce's fallback is the value whenever the deal has none.
 		{"currency as coalesce's fallback", "name: lit\ninvoice:\n  currency: 'coalesce(deal.currency, \"EURO\")'\n",
 			3, 38, "invoice.currency", []string{`"EURO" is not an ISO 4217`}},
