@@ -449,15 +449,25 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		}
 		results[i], errs[i] = res, err
 	}
-	// The events of one deal go to its run one after another, in the order
-	// the delivery lists them, and stop at the first that fails (the
-	// delivery is then refused and sent again): a later event never
-	// overtakes the start of the deal's run, where, as a signal, it would
-	// find no run and be dropped. Different deals go concurrently.
+	// The events of one deal go to its run one after another and stop at
+	// the first that fails (the delivery is then refused and sent again).
+	// Those that reach a run on their own go first, in the order the
+	// delivery lists them: the triggering events (a start, or a signal
+	// with start) and, on a connection whose runs listen, the losses
+	// (workflows.IsLoss: Notify records them in a run of their own when
+	// the deal has none). The deal's other events (an amount change, a
+	// loss that does not name the won stage it left) are plain signals to
+	// the deal's running run: they follow, in the delivery's order, so
+	// that none finds no run because the delivery listed it before the
+	// event that starts the run (a newer loss before its win would be
+	// dropped, and the win invoiced). The order of the events in the
+	// delivery says nothing of their time: the run orders the events it
+	// receives by occurred_at. Different deals go concurrently.
 	type step struct {
 		i      int
 		ok     bool
 		reason string
+		opens  bool // reaches a run without one running (ok, or a loss)
 	}
 	// A trigger that fails on an event is neither a yes nor a no: none of
 	// that deal's events is handed on, and the delivery is refused after
@@ -479,7 +489,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 				triggerErr = fmt.Errorf("%w: %w", ErrTrigger, err)
 			}
 		}
-		verdicts[i] = step{i, ok, reason}
+		verdicts[i] = step{i: i, ok: ok, reason: reason}
 	}
 	// Without a run that listens, a win is judged on its own; a newer
 	// event of the same deal in the same delivery that has the deal out of
@@ -496,7 +506,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 				// take without the connection listing it as won).
 				if j != i && keys[j] == keys[i] && !later.Thin && later.OccurredAt.After(ev.OccurredAt) &&
 					workflows.LeftWonStage(workflows.InvoiceDealInput{Event: ev, WonStages: conn.WonStages}, later) {
-					verdicts[i] = step{i, false, fmt.Sprintf("a newer event of this deal in the same delivery (%s) has it in stage %q, not a won stage", later.EventID, later.Deal.Stage)}
+					verdicts[i] = step{i: i, reason: fmt.Sprintf("a newer event of this deal in the same delivery (%s) has it in stage %q, not a won stage", later.EventID, later.Deal.Stage)}
 					break
 				}
 			}
@@ -518,6 +528,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			outcomes[i] = metrics.EventIgnored
 			continue
 		}
+		v.opens = v.ok || (conn.Listens() && workflows.IsLoss(conn.WonStages, ev))
 		d, seen := byDeal[key]
 		if !seen {
 			d = len(deals)
@@ -525,6 +536,17 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			deals = append(deals, nil)
 		}
 		deals[d] = append(deals[d], v)
+	}
+	for _, steps := range deals {
+		slices.SortStableFunc(steps, func(a, b step) int {
+			switch {
+			case a.opens == b.opens:
+				return 0
+			case a.opens:
+				return -1
+			}
+			return 1
+		})
 	}
 	run := func(steps []step) {
 		for _, st := range steps {

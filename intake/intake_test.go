@@ -22,6 +22,7 @@ import (
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
 )
 
 // listSource accepts any delivery with the header X-Ok and parses a JSON
@@ -1178,4 +1179,155 @@ func TestWebhookAnswersAreNotHTMLEscaped(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), `"is_won(deal.stage) && deal.amount > 0"`) {
 		t.Errorf("answered %s", rec.Body)
 	}
+}
+
+// runStarter keeps each deal's run as Temporal would: Start makes the run
+// exist (or meets it) and hands it the event; Notify signals the running
+// run only (a plain signal finds no run otherwise), except a loss on a
+// connection whose runs listen, which starts a run that records it, as
+// TemporalStarter's Notify does.
+type runStarter struct {
+	mu    sync.Mutex
+	runs  map[string][]model.DealEvent // deal → events its run received
+	calls []string
+}
+
+func (s *runStarter) Start(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, "start "+ev.EventID)
+	_, dup := s.runs[ev.Deal.ID]
+	s.runs[ev.Deal.ID] = append(s.runs[ev.Deal.ID], ev)
+	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID, RunID: "r", Duplicate: dup}, nil
+}
+
+func (s *runStarter) Notify(_ context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, "notify "+ev.EventID)
+	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID}
+	_, running := s.runs[ev.Deal.ID]
+	if !running && !(conn.Listens() && workflows.IsLoss(conn.WonStages, ev)) {
+		return res, false, nil
+	}
+	s.runs[ev.Deal.ID] = append(s.runs[ev.Deal.ID], ev)
+	return res, true, nil
+}
+
+func (s *runStarter) Ready(context.Context) error { return nil }
+
+// newest is the newest event the deal's run received (by occurred_at, as
+// the run orders them), and whether the deal has a run.
+func (s *runStarter) newest(deal string) (model.DealEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	evs, ok := s.runs[deal]
+	if !ok {
+		return model.DealEvent{}, false
+	}
+	latest := evs[0]
+	for _, ev := range evs[1:] {
+		if !ev.OccurredAt.Before(latest.OccurredAt) {
+			latest = ev
+		}
+	}
+	return latest, true
+}
+
+// A delivery that lists a deal's newer event before its older win, on a
+// connection whose runs listen: the newer event still reaches the run the
+// win starts (it used to be signalled first, find no run and be dropped,
+// and the win was invoiced). A newer loss that does not name the won
+// stage it left ends the deal lost; a newer amount of a won deal is the
+// amount the run sees. The results keep the delivery's order. Without a
+// run that listens, the newer loss keeps the win from starting at all.
+func TestANewerEventListedBeforeItsWinReachesTheWinsRun(t *testing.T) {
+	won := []string{"won"}
+	serve := func(t *testing.T, settle time.Duration) (*httptest.Server, *runStarter) {
+		st := &runStarter{runs: map[string][]model.DealEvent{}}
+		srv := httptest.NewServer(New(Options{
+			Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: won}, WonStages: won, SettleTime: settle}},
+			Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}))
+		t.Cleanup(srv.Close)
+		return srv, st
+	}
+	reply := func(t *testing.T, body string) connectors.Reply {
+		t.Helper()
+		var r connectors.Reply
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		return r
+	}
+	const lossFirst = `[{"event_id":"lost","occurred_at":"2026-11-20T11:00:00Z","deal":{"id":"D","stage":"lost"}},
+ {"event_id":"win","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D","stage":"won","previous_stage":"open"}}]`
+
+	t.Run("loss listed before the win, runs listen", func(t *testing.T) {
+		srv, st := serve(t, 5*time.Second)
+		status, body := post(t, srv.URL+"/webhooks/crm", lossFirst)
+		r := reply(t, body)
+		if status != http.StatusAccepted || len(r.Results) != 2 || r.Results[0].EventID != "lost" || r.Results[1].EventID != "win" {
+			t.Fatalf("%d %s; want 202 with the results in the delivery's order", status, body)
+		}
+		if res := r.Results[0]; res.Skipped != "" || res.WorkflowID != "wf/D" {
+			t.Errorf("the newer loss: %+v, want it delivered to D's run", res)
+		}
+		if want := []string{"start win", "notify lost"}; !slices.Equal(st.calls, want) {
+			t.Errorf("calls %v, want %v", st.calls, want)
+		}
+		if latest, ok := st.newest("D"); !ok || latest.EventID != "lost" {
+			t.Errorf("D's run: newest event %q (run %v), want the loss: the win would be invoiced", latest.EventID, ok)
+		}
+	})
+
+	t.Run("amount correction listed before the win, runs listen", func(t *testing.T) {
+		srv, st := serve(t, 5*time.Second)
+		status, body := post(t, srv.URL+"/webhooks/crm", `[
+ {"event_id":"amount","occurred_at":"2026-11-20T11:00:00Z","deal":{"id":"D","stage":"won","previous_stage":"won","amount":"200"}},
+ {"event_id":"other","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"E","stage":"won","previous_stage":"open","amount":"5"}},
+ {"event_id":"win","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D","stage":"won","previous_stage":"open","amount":"100"}}]`)
+		r := reply(t, body)
+		if status != http.StatusAccepted || len(r.Results) != 3 || r.Results[0].EventID != "amount" || r.Results[1].EventID != "other" || r.Results[2].EventID != "win" {
+			t.Fatalf("%d %s; want 202 with the results in the delivery's order", status, body)
+		}
+		if res := r.Results[0]; res.Skipped != "" || res.WorkflowID != "wf/D" {
+			t.Errorf("the amount correction: %+v, want it delivered to D's run", res)
+		}
+		if latest, ok := st.newest("D"); !ok || latest.EventID != "amount" || latest.Deal.Amount.Decimal.String() != "200" {
+			t.Errorf("D's run: newest event %+v (run %v), want the correction to 200", latest, ok)
+		}
+		if i, j := slices.Index(st.calls, "start win"), slices.Index(st.calls, "notify amount"); i < 0 || j < i {
+			t.Errorf("calls %v: want the win's start before the correction's signal", st.calls)
+		}
+	})
+
+	t.Run("a loss that names the won stage keeps its place", func(t *testing.T) {
+		// It reaches a run on its own (one that records the loss), which
+		// the older win listed after it then meets.
+		srv, st := serve(t, 5*time.Second)
+		status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"lost","occurred_at":"2026-11-20T11:00:00Z","deal":{"id":"D","stage":"lost","previous_stage":"won"}},
+ {"event_id":"win","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D","stage":"won","previous_stage":"open"}}]`)
+		if status != http.StatusAccepted {
+			t.Fatalf("%d %s", status, body)
+		}
+		if want := []string{"notify lost", "start win"}; !slices.Equal(st.calls, want) {
+			t.Errorf("calls %v, want %v", st.calls, want)
+		}
+		if latest, ok := st.newest("D"); !ok || latest.EventID != "lost" {
+			t.Errorf("D's run: newest event %q (run %v), want the loss", latest.EventID, ok)
+		}
+	})
+
+	t.Run("loss listed before the win, runs do not listen", func(t *testing.T) {
+		srv, st := serve(t, 0)
+		status, body := post(t, srv.URL+"/webhooks/crm", lossFirst)
+		r := reply(t, body)
+		if status != http.StatusOK || len(r.Results) != 2 || r.Results[0].Skipped == "" || r.Results[1].Skipped == "" {
+			t.Fatalf("%d %s; want 200, both skipped", status, body)
+		}
+		if _, ok := st.newest("D"); ok || len(st.calls) != 0 {
+			t.Errorf("calls %v: want no run", st.calls)
+		}
+	})
 }

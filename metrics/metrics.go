@@ -46,9 +46,10 @@ var (
 	webhookSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "dealsync_webhook_duration_seconds",
 		Help: "Time the intake took to answer a webhook delivery (the CRM's acknowledgement latency), by connection.",
-		// Up to the intake's bound on a delivery (3 × start_timeout, 15 s
-		// by default, and the time to read its body): the slow tail is
-		// where a CRM gives up waiting.
+		// Up to the intake's bound on a delivery (4 × start_timeout, 20 s
+		// by default: one to read its deals from the CRM, three for its
+		// starts, as intake.MaxHandlerTime; plus the time to read its
+		// body): the slow tail is where a CRM gives up waiting.
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 20, 30},
 	}, []string{"connection"})
 	previousSecret = prometheus.NewCounterVec(prometheus.CounterOpts{

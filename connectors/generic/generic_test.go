@@ -608,3 +608,30 @@ func TestParseCloseTimestamp(t *testing.T) {
 		t.Errorf("midnight UTC: CloseDate %s, CloseTime %v", d.CloseDate, d.CloseTime)
 	}
 }
+
+// An event_id taken from the webhook-id header is held to the limit of
+// one in the body (maxIdent bytes): a longer one is refused as malformed
+// (400), naming the event, not taken into a workflow id or search
+// attribute that Temporal refuses on every retry.
+func TestParseEventIDFallbackIsHeldToTheIdentLimit(t *testing.T) {
+	s := newTestSource(t)
+	single := `{"deal":{"id":"D-1","stage":"won"}}`
+	_, err := s.Parse(signedWebhook(t, strings.Repeat("m", maxIdent+1), vecTime, single))
+	wantMalformed(t, err, "event_id: is missing, and the id made of the webhook-id header", "is 256 bytes long; at most 255")
+	if err != nil && strings.Contains(err.Error(), strings.Repeat("m", 41)) {
+		t.Errorf("the error quotes the whole header: %v", err)
+	}
+
+	// At the limit it is taken; in a batch, the "#<index>" it gains counts.
+	id := strings.Repeat("m", maxIdent)
+	events, err := s.Parse(signedWebhook(t, id, vecTime, single))
+	if err != nil || len(events) != 1 || events[0].EventID != id {
+		t.Fatalf("a webhook-id of %d bytes: %v", maxIdent, err)
+	}
+	batch := `[{"deal":{"id":"D-1","stage":"won"}},{"deal":{"id":"D-2","stage":"won"}},{"event_id":"own","deal":{"id":"D-3","stage":"won"}}]`
+	_, err = ParseEvents([]byte(batch), strings.Repeat("m", maxIdent-1))
+	wantMalformed(t, err, "[1].event_id: is missing, and the id made of the webhook-id header", "is 256 bytes long; at most 255")
+	if strings.Contains(err.Error(), "[0].event_id") {
+		t.Errorf("the first event's id (the header, %d bytes) is within the limit: %v", maxIdent-1, err)
+	}
+}

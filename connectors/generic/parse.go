@@ -86,6 +86,13 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 				if i > 0 {
 					ev.EventID += "#" + strconv.Itoa(i)
 				}
+				// Held to the limit of an event_id in the body: the id
+				// goes where that one goes.
+				if len(ev.EventID) > maxIdent {
+					p.add(join(base, "event_id"), fmt.Sprintf("is missing, and the id made of the webhook-id header (%s) is %d bytes long; at most %d: send an event_id or a shorter webhook-id",
+						quoteShort(ev.EventID), len(ev.EventID), maxIdent))
+					ev.EventID = ""
+				}
 			}
 		}
 		if ev.EventID != "" {
