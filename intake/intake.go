@@ -630,14 +630,11 @@ type refusedError struct {
 func (e *refusedError) Error() string { return e.err.Error() }
 func (e *refusedError) Unwrap() error { return e.err }
 
-// publicText is what the sender is told of err, a delivery's failed starts.
+// publicText is what the sender is told of err, a delivery's failed starts
+// (startAll's refusal: a refusedError, or a deal too large as it is).
 func publicText(err error) string {
-	var re *refusedError
-	switch {
-	case errors.As(err, &re):
+	if re, ok := errors.AsType[*refusedError](err); ok {
 		return re.public
-	case errors.Is(err, ErrUnavailable):
-		return engineRefusal
 	}
 	return err.Error()
 }

@@ -27,6 +27,8 @@ const batchSize = 100
 
 // Properties read by FetchDeal besides the configured ones.
 var (
+	// hs_is_closed_won is for mappings (deal.raw): won is judged from
+	// the stage and the pipelines (stages.go).
 	dealProperties     = []string{"dealname", "dealstage", "pipeline", "amount", "closedate", "hubspot_owner_id", "hs_is_closed_won"}
 	companyProperties  = []string{"name", "domain", "address", "address2", "city", "state", "zip", "country"}
 	lineItemProperties = []string{"name", "description", "hs_sku", "quantity", "price", "discount", "hs_discount_percentage", "amount", "hs_product_id"}
@@ -74,7 +76,9 @@ func (o *object) prop(name string) string {
 // associations API). Amounts are read as exact decimals. HubSpot's
 // line item `discount` is a unit discount: LineItem.Discount is it times the
 // quantity. API failures are *connectors.APIError; a deal the answer cannot
-// be mapped from wraps connectors.ErrPermanent.
+// be mapped from wraps connectors.ErrPermanent. A company or line item the
+// deal is associated with that the batch read does not return (deleted
+// between the two reads) fails the fetch with an error that is retried.
 //
 // A deleted deal is reported in stage StageDeleted, with its own fields but
 // neither its company nor its line items, which are not read: it is no
@@ -171,7 +175,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		}
 		c, ok := got[id]
 		if !ok {
-			return model.Deal{}, fmt.Errorf("%w: hubspot: company %s of deal %s was not returned by the batch read", connectors.ErrPermanent, id, dealID)
+			return model.Deal{}, goneSinceAssociated("company", id, dealID)
 		}
 		d.Company = model.Company{
 			ID:    id,
@@ -202,7 +206,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		for _, id := range ids {
 			li, ok := got[id]
 			if !ok {
-				return model.Deal{}, fmt.Errorf("%w: hubspot: line item %s of deal %s was not returned by the batch read", connectors.ErrPermanent, id, dealID)
+				return model.Deal{}, goneSinceAssociated("line item", id, dealID)
 			}
 			item, err := lineItem(li)
 			if err != nil {
@@ -212,6 +216,17 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		}
 	}
 	return d, nil
+}
+
+// goneSinceAssociated is the error of an object the deal is associated
+// with that the batch read (of objects not archived) did not answer:
+// HubSpot leaves an id it cannot read out of the results (207,
+// OBJECT_NOT_FOUND), typically an object deleted or merged between the
+// deal's read and the batch read. It is not permanent: the fetch is
+// retried, and reads the deal's associations again.
+func goneSinceAssociated(what, id, dealID string) error {
+	return fmt.Errorf("hubspot: deal %s is associated with %s %s, which the batch read did not return "+
+		"(deleted or merged since the deal was read?): the deal is read again", dealID, what, id)
 }
 
 // dealHeader is the deal's own fields: its name, currency, owner, amount
@@ -599,9 +614,11 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 			e.RetryAfter = dailyLimitWait
 			e.Message += " (policy DAILY: the portal's daily API limit is spent; it resets at midnight in the portal's time zone)"
 		default:
-			// HubSpot's rolling limits say how long their window is.
-			if ms, err := strconv.Atoi(resp.Header.Get("X-HubSpot-RateLimit-Interval-Milliseconds")); err == nil && ms > 0 &&
-				resp.Header.Get("X-HubSpot-RateLimit-Remaining") == "0" {
+			// A rolling (burst) limit: HubSpot refused the call, so its
+			// window is waited, as long as the answer says it is, whatever
+			// X-HubSpot-RateLimit-Remaining says (it may be absent, or
+			// not 0). Without the interval, the policy's backoff.
+			if ms, err := strconv.Atoi(resp.Header.Get("X-HubSpot-RateLimit-Interval-Milliseconds")); err == nil && ms > 0 {
 				e.RetryAfter = time.Duration(ms) * time.Millisecond
 			}
 		}

@@ -333,6 +333,21 @@ func TestWriteBackErrors(t *testing.T) {
 			w.Header().Set("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = io.WriteString(w, `{"status":"error","message":"You have reached your daily limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"DAILY","category":"RATE_LIMITS"}`)
+		case 6:
+			// A rolling limit's 429 whose X-HubSpot-RateLimit-Remaining is
+			// not 0 (or absent): the window is waited all the same.
+			w.Header().Set("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+			w.Header().Set("X-HubSpot-RateLimit-Remaining", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"TEN_SECONDLY_ROLLING","category":"RATE_LIMITS"}`)
+		case 7:
+			w.Header().Set("X-HubSpot-RateLimit-Interval-Milliseconds", "1000")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"SECONDLY","category":"RATE_LIMITS"}`)
+		case 8:
+			// No window named: the policy's backoff.
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"SECONDLY","category":"RATE_LIMITS"}`)
 		case 5:
 			w.WriteHeader(http.StatusForbidden)
 			_, _ = io.WriteString(w, `{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","correlationId":"x",`+
@@ -389,6 +404,66 @@ func TestWriteBackErrors(t *testing.T) {
 	api = write()
 	if c, _ := connectors.Classify(api); c != connectors.Unauthorized || !strings.Contains(api.Message, "required scopes: crm.objects.deals.write") {
 		t.Errorf("403 MISSING_SCOPES: %v (%#v)", c, api)
+	}
+	// Any rolling limit's 429 waits the window it names, whatever
+	// X-HubSpot-RateLimit-Remaining says.
+	answer.Store(6)
+	api = write()
+	if c, d := connectors.Classify(api); c != connectors.RetryAfter || d != 10*time.Second {
+		t.Errorf("429 rolling window, Remaining 3: %v %v (%#v)", c, d, api)
+	}
+	answer.Store(7)
+	api = write()
+	if c, d := connectors.Classify(api); c != connectors.RetryAfter || d != time.Second {
+		t.Errorf("429 secondly window, no Remaining: %v %v (%#v)", c, d, api)
+	}
+	answer.Store(8)
+	api = write()
+	if c, d := connectors.Classify(api); c != connectors.Retry || d != 0 {
+		t.Errorf("429 naming no window: %v %v (%#v)", c, d, api)
+	}
+}
+
+// A company or line item the deal is associated with that the batch read
+// does not return (HubSpot's 207 OBJECT_NOT_FOUND: deleted between the
+// deal's read and the batch read) fails the fetch with a retryable error,
+// not for good: the retry reads the associations again.
+func TestFetchDealAssociatedObjectNotReturnedIsRetried(t *testing.T) {
+	f := fakeHubSpot(t, "pat-na1-62515")
+	s := apiSource(t, f.URL, nil)
+	won := "closedwon"
+	deal := func(company string, items ...string) {
+		d := hubspotfake.Deal{ID: "78", Properties: map[string]*string{"dealstage": &won},
+			Companies: []hubspotfake.Association{{ID: company, Type: "deal_to_company"}}}
+		for _, id := range items {
+			d.LineItems = append(d.LineItems, hubspotfake.Association{ID: id, Type: "deal_to_line_item"})
+		}
+		f.PutDeal("62515", d)
+	}
+	for _, tc := range []struct {
+		name, company string
+		items         []string
+		want          string
+	}{
+		{"company", "446", []string{"9001"}, "company 446"},
+		{"line item", "444", []string{"9001", "9999"}, "line item 9999"},
+	} {
+		deal(tc.company, tc.items...)
+		_, err := s.FetchDeal(context.Background(), "62515", "78")
+		if err == nil {
+			t.Fatalf("%s not returned: no error", tc.name)
+		}
+		if c, _ := connectors.Classify(err); c != connectors.Retry || errors.Is(err, connectors.ErrPermanent) {
+			t.Errorf("%s not returned: classified %v (%v); want Retry", tc.name, c, err)
+		}
+		if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "did not return") {
+			t.Errorf("%s not returned: %v; want it named", tc.name, err)
+		}
+	}
+	// Once the association is gone too, the retry reads the deal.
+	deal("444", "9001")
+	if d, err := s.FetchDeal(context.Background(), "62515", "78"); err != nil || d.Company.ID != "444" || len(d.LineItems) != 1 {
+		t.Fatalf("after the association went: %+v, %v", d, err)
 	}
 }
 

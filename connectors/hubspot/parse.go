@@ -75,13 +75,14 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {
 		return nil, malformed("no delivery")
 	}
+	// Set on every path: a Webhook given again carries no earlier count.
+	w.Dropped, w.Unreadable = 0, nil
 	items, err := decodeBatch(w.Body)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]model.DealEvent, 0, len(items))
 	var unknown error // the first event of a portal that is not configured
-	w.Dropped, w.Unreadable = 0, nil
 	for i, item := range items {
 		e, err := decodeEvent(i, item)
 		if err != nil {

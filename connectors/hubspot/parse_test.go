@@ -158,6 +158,11 @@ func TestParseUnknownAccount(t *testing.T) {
 	if err != nil || len(evs) != 1 || evs[0].Account != "62515" || hook.Dropped != 1 {
 		t.Fatalf("mixed batch: %+v, %v, %d dropped; want the configured portal's event only, 1 dropped", evs, err, hook.Dropped)
 	}
+	// Parsed again, the counts are set anew, also when the body is refused.
+	hook.Body = []byte("not a batch")
+	if _, err := s.Parse(hook); !errors.Is(err, connectors.ErrMalformed) || hook.Dropped != 0 {
+		t.Fatalf("the same Webhook with a malformed body: %v, %d dropped; want ErrMalformed, 0 dropped", err, hook.Dropped)
+	}
 	// A batch with no event of a configured portal is refused (403).
 	_, err = s.Parse(&connectors.Webhook{Body: []byte(capturedDealstage)})
 	if !errors.Is(err, connectors.ErrUnknownAccount) || !strings.Contains(err.Error(), "5799819") {

@@ -181,6 +181,58 @@ func TestWriteBack(t *testing.T) {
 	}
 }
 
+// A write-back refused 401 (a session that expired or was revoked) gets a
+// new token and is sent once more; a 400 or a 404 fails for good; a 503
+// and a 500 are retried, each read as its own status. The fake's faults
+// answer each status with Salesforce's errorCode for it.
+func TestWriteBackFaults(t *testing.T) {
+	const id = "0065w000023STAmAAO"
+	f := newFakeOrg(t)
+	s := apiSource(t, f, nil)
+	res := connectors.InvoiceResult{InvoiceID: "i"}
+	write := func(faults ...salesforcefake.Fault) error {
+		f.FailWriteBacks(faults...)
+		return s.WriteBack(context.Background(), orgA, id, res)
+	}
+
+	if err := write(salesforcefake.Fault{Status: http.StatusUnauthorized}); err != nil {
+		t.Fatalf("401 once: %v; want a new token and the write-back sent again", err)
+	}
+	if f.WriteBackAttempts(id) != 2 || f.WriteBacks(id) != 1 || f.TokenCalls() != 2 {
+		t.Fatalf("401 once: %d attempts, %d written, %d token calls; want 2, 1, 2", f.WriteBackAttempts(id), f.WriteBacks(id), f.TokenCalls())
+	}
+
+	err := write(salesforcefake.Fault{Status: http.StatusUnauthorized}, salesforcefake.Fault{Status: http.StatusUnauthorized})
+	var api *connectors.APIError
+	if c, _ := connectors.Classify(err); !errors.As(err, &api) || api.StatusCode != 401 || !strings.Contains(api.Message, "INVALID_SESSION_ID") || c != connectors.Unauthorized {
+		t.Fatalf("401 twice: %v (class %v); want Unauthorized", err, c)
+	}
+	if f.WriteBackAttempts(id) != 4 || f.TokenCalls() != 3 {
+		t.Fatalf("401 twice: %d attempts, %d token calls; want one new token and one more attempt only", f.WriteBackAttempts(id), f.TokenCalls())
+	}
+
+	for _, tc := range []struct {
+		status int
+		code   string
+		class  connectors.Class
+	}{
+		{http.StatusBadRequest, "INVALID_FIELD", connectors.Permanent},
+		{http.StatusNotFound, "NOT_FOUND", connectors.Permanent},
+		{http.StatusServiceUnavailable, "SERVER_UNAVAILABLE", connectors.Retry},
+		{http.StatusInternalServerError, "UNKNOWN_EXCEPTION", connectors.Retry},
+	} {
+		before, tokens := f.WriteBackAttempts(id), f.TokenCalls()
+		err := write(salesforcefake.Fault{Status: tc.status})
+		c, _ := connectors.Classify(err)
+		if !errors.As(err, &api) || api.StatusCode != tc.status || !strings.Contains(api.Message, tc.code+": ") || c != tc.class {
+			t.Errorf("%d: %v (class %v); want HTTP %d %s, class %v", tc.status, err, c, tc.status, tc.code, tc.class)
+		}
+		if f.WriteBackAttempts(id) != before+1 || f.TokenCalls() != tokens {
+			t.Errorf("%d: %d attempts, %d token calls; want one attempt, no new token", tc.status, f.WriteBackAttempts(id)-before, f.TokenCalls()-tokens)
+		}
+	}
+}
+
 func TestRequestLimitIsARateLimit(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/services/oauth2/token" {

@@ -144,6 +144,10 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {
 		return nil, malformed("no delivery")
 	}
+	// Set on every path: nothing is dropped (an org that is not configured
+	// fails the whole message), and a Webhook given again carries no
+	// earlier count.
+	w.Dropped, w.Unreadable = 0, nil
 	m, err := DecodeMessage(w.Body)
 	if err != nil {
 		return nil, err
@@ -154,7 +158,6 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		return nil, err
 	}
 	out := make([]model.DealEvent, 0, len(m.Notifications))
-	w.Unreadable = nil
 	for i := range m.Notifications {
 		n := &m.Notifications[i]
 		if n.SObject.TypeName() != "Opportunity" {

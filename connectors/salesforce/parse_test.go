@@ -210,6 +210,29 @@ func TestParseLeavesOutAnUnreadableNotification(t *testing.T) {
 	}
 }
 
+// Parse sets Dropped and Unreadable on every path, as the Webhook's
+// contract says: a Webhook parsed again carries no earlier count into the
+// intake's reply or its metrics.
+func TestParseResetsCountsOfAWebhookParsedAgain(t *testing.T) {
+	s := testSource(t, nil)
+	stale := func(body string) *connectors.Webhook {
+		return &connectors.Webhook{Body: []byte(body), Dropped: 3, Unreadable: []error{errors.New("an earlier delivery's")}}
+	}
+	w := stale(captured)
+	if evs, err := s.Parse(w); err != nil || len(evs) != 1 || w.Dropped != 0 || w.Unreadable != nil {
+		t.Errorf("readable message: %d events, %v, dropped %d, unreadable %v; want 1 event, 0, none", len(evs), err, w.Dropped, w.Unreadable)
+	}
+	for name, body := range map[string]string{
+		"malformed":   captured[:400],
+		"unknown org": strings.Replace(captured, orgA, "00Dxx0000000001AAA", 1),
+	} {
+		w := stale(body)
+		if _, err := s.Parse(w); err == nil || w.Dropped != 0 || w.Unreadable != nil {
+			t.Errorf("%s: %v, dropped %d, unreadable %v; want an error, 0, none", name, err, w.Dropped, w.Unreadable)
+		}
+	}
+}
+
 func TestParseOrgIDForms(t *testing.T) {
 	s := testSource(t, nil)
 	// The 15-character form of a configured 18-character org id.

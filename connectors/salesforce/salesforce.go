@@ -72,9 +72,12 @@ type Config struct {
 	// EndpointToken must be given as ?token=... in the endpoint URL of the
 	// outbound message: Salesforce does not sign outbound messages, so this
 	// (with the org id check) is what tells a real delivery from a forged
-	// one. Required unless AllowUnauthenticated is set. Only URL-unreserved
-	// characters (A-Z a-z 0-9 - . _ ~) are accepted, as the token is put in
-	// the URL as is: `openssl rand -hex 32` makes one.
+	// one. Required unless AllowUnauthenticated is set. The token is put
+	// in the URL as is, so one with a character that does not read back
+	// from there as written is refused (+ reads as a space, % starts an
+	// escape, & and ; end the parameter, # the URL; white space and control
+	// characters): see endpointToken. Others, such as / and = of base64,
+	// are accepted. `openssl rand -hex 32` makes one.
 	EndpointToken secret.Secret `mapstructure:"endpoint_token" validate:"required_with=PreviousEndpointToken"`
 	// PreviousEndpointToken is the token being rotated out: deliveries
 	// with it are accepted as well, so that every intake replica can be

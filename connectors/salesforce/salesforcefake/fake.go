@@ -62,7 +62,35 @@ type Request struct {
 // Fault is an answer given instead of the normal one.
 type Fault struct {
 	Status int
-	Body   string // default: an error array for Status
+	// Body defaults to an error array whose errorCode is Salesforce's for
+	// Status (FaultCode), so that a 401 reads as an expired session and a
+	// 400 as a refused field, not as an unavailable org.
+	Body string
+}
+
+// FaultCode is the errorCode of a Fault without a Body: Salesforce's for
+// the status (400 INVALID_FIELD, 401 INVALID_SESSION_ID, 403
+// INSUFFICIENT_ACCESS_OR_READONLY, 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED,
+// 503 SERVER_UNAVAILABLE, anything else UNKNOWN_EXCEPTION, as a 500 is:
+// the salesforce source reads SERVER_UNAVAILABLE as a 503 whatever the
+// status).
+func FaultCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "INVALID_FIELD"
+	case http.StatusUnauthorized:
+		return "INVALID_SESSION_ID"
+	case http.StatusForbidden:
+		return "INSUFFICIENT_ACCESS_OR_READONLY"
+	case http.StatusNotFound:
+		return "NOT_FOUND"
+	case http.StatusMethodNotAllowed:
+		return "METHOD_NOT_ALLOWED"
+	case http.StatusServiceUnavailable:
+		return "SERVER_UNAVAILABLE"
+	default:
+		return "UNKNOWN_EXCEPTION"
+	}
 }
 
 // Server is a fake Salesforce org. Create it with New.
@@ -586,7 +614,7 @@ func (s *Server) patch(w http.ResponseWriter, id string, body []byte) {
 			_, _ = io.WriteString(w, f.Body)
 			return
 		}
-		writeErrors(w, f.Status, "SERVER_UNAVAILABLE", fmt.Sprintf("injected fault %d", f.Status))
+		writeErrors(w, f.Status, FaultCode(f.Status), fmt.Sprintf("injected fault %d", f.Status))
 		return
 	}
 	var fields map[string]any
