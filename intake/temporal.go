@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"strings"
 	"time"
@@ -78,7 +77,7 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 	attrs = append(attrs, status...)
 	// An amount no float holds (a source's huge number) is left out: the
 	// start could not encode it, and would be refused on every retry.
-	if f := ev.Deal.Amount.Decimal.InexactFloat64(); ev.Deal.Amount.Valid && !math.IsInf(f, 0) && !math.IsNaN(f) {
+	if f, ok := workflows.AmountValue(ev.Deal.Amount.Decimal); ev.Deal.Amount.Valid && ok {
 		attrs = append(attrs, workflows.AmountKey.ValueSet(f))
 	}
 	if ev.Deal.Currency != "" {
