@@ -256,6 +256,9 @@ type parser struct {
 	m        *File
 	// strict: the checks for a file taken into use now (see parse).
 	strict bool
+	// defaultCurrencyRefused: defaults.currency is written but is no
+	// currency (reported there, not again where a blank stands for it).
+	defaultCurrencyRefused bool
 }
 
 func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
@@ -471,6 +474,7 @@ func (p *parser) parseDefaults(n *yaml.Node) {
 			c, err := model.ParseCurrency(s)
 			if err != nil {
 				p.at(v, key, "%q is not an ISO 4217 currency code", s)
+				p.defaultCurrencyRefused = true
 				continue
 			}
 			d.Currency = string(c)
@@ -781,7 +785,7 @@ func (p *parser) checkLiterals(n *yaml.Node, key, src string, node ast.Node, wha
 // standing for defaults.currency, when the file sets one.
 func (p *parser) invoiceCurrency(s string) error {
 	if strings.TrimSpace(s) == "" {
-		if p.m.defaults.Currency == "" {
+		if p.m.defaults.Currency == "" && !p.defaultCurrencyRefused {
 			return fmt.Errorf("%q leaves the invoice without a currency: a blank currency becomes defaults.currency, which this file does not set", s)
 		}
 		return nil

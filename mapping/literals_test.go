@@ -38,6 +38,9 @@ lookups:
 			10, 13, "invoice.currency", []string{`"pound" is not an ISO 4217`, `entry "UK" of lookup table "currencies"`}},
 		{"blank currency without defaults.currency", "name: lit\ninvoice:\n  currency: '\"\"'\n",
 			3, 14, "invoice.currency", []string{`"" leaves the invoice without a currency`, "defaults.currency"}},
+		// One cause, one problem: the blank is not refused again.
+		{"blank currency with a defaults.currency that is none", "name: lit\ndefaults: {currency: EURO}\ninvoice:\n  currency: '\"\"'\n",
+			2, 22, "defaults.currency", []string{`"EURO" is not an ISO 4217 currency code`}},
 		{"round_currency", "name: lit\ninvoice:\n  lines:\n    unit_price: 'round_currency(item.unit_price, \"EURO\")'\n",
 			4, 50, "invoice.lines.unit_price", []string{`round_currency: "EURO" is not an ISO 4217`}},
 		{"round_currency of a lookup", tables + "invoice:\n  lines:\n    unit_price: round_currency(item.unit_price, lookup(\"currencies\", \"UK\"))\n",
