@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -141,13 +143,13 @@ func (s *Server) serveFaultable(w http.ResponseWriter, r *http.Request, rt route
 		answer(w)
 		return
 	}
-	held := &heldAnswer{header: http.Header{}}
+	held := httptest.NewRecorder()
 	answer(held)
-	if held.header.Get(replayedHeader) == "true" {
+	if held.Header().Get(replayedHeader) == "true" {
 		// A replay is answered at once: the retry of a request whose
 		// answer was held past the client's timeout gets it, as an ERP
 		// that made the invoice answers its key's retry from its store.
-		held.sendTo(w)
+		sendHeld(w, held)
 		return
 	}
 	if s.onHold != nil {
@@ -156,48 +158,19 @@ func (s *Server) serveFaultable(w http.ResponseWriter, r *http.Request, rt route
 	t := time.NewTimer(f.Latency)
 	select {
 	case <-t.C:
-		held.sendTo(w)
+		sendHeld(w, held)
 	case <-r.Context().Done():
 		t.Stop()
 		s.log.Info("sandbox: client gone before its delayed answer; the request was processed",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", held.statusCode()))
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", held.Code))
 	}
 }
 
-// heldAnswer records an answer to send later.
-type heldAnswer struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (h *heldAnswer) Header() http.Header { return h.header }
-
-func (h *heldAnswer) WriteHeader(status int) {
-	if h.status == 0 {
-		h.status = status
-	}
-}
-
-func (h *heldAnswer) Write(b []byte) (int, error) {
-	h.WriteHeader(http.StatusOK)
-	return h.body.Write(b)
-}
-
-func (h *heldAnswer) statusCode() int {
-	if h.status == 0 {
-		return http.StatusOK
-	}
-	return h.status
-}
-
-// sendTo sends the recorded answer on w.
-func (h *heldAnswer) sendTo(w http.ResponseWriter) {
-	for k, v := range h.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(h.statusCode())
-	_, _ = w.Write(h.body.Bytes())
+// sendHeld sends an answer recorded to be held on w.
+func sendHeld(w http.ResponseWriter, held *httptest.ResponseRecorder) {
+	maps.Copy(w.Header(), held.Header())
+	w.WriteHeader(held.Code)
+	_, _ = w.Write(held.Body.Bytes())
 }
 
 func (s *Server) routes(path string) (map[string]route, string) {

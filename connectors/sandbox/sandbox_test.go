@@ -547,15 +547,15 @@ func TestHTTPTargetAsksAgainWhileTheKeyIsInProgress(t *testing.T) {
 	}
 	conflicted := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &heldAnswer{header: http.Header{}}
+		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, r)
-		if rec.statusCode() == http.StatusConflict {
+		if rec.Code == http.StatusConflict {
 			select {
 			case conflicted <- struct{}{}:
 			default:
 			}
 		}
-		rec.sendTo(w)
+		sendHeld(w, rec)
 	}))
 	t.Cleanup(srv.Close)
 	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, Name: "sandbox"}, srv.Client())
