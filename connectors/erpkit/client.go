@@ -160,7 +160,12 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 			// Network: retried; a write only after the vendor has had its time.
 			return nil, connectors.UnsureWrite(call.write(), fmt.Errorf("%s %s: %w", c.Service, call.Op, err), c.unsureWait())
 		}
-		connectors.WriteAnswered(ctx, call.Method, resp)
+		if call.write() {
+			// A query sent as POST (Read) made nothing, whatever its
+			// answer: marked, a later failure of the step would say that
+			// it may have written.
+			connectors.WriteAnswered(ctx, call.Method, resp)
+		}
 		body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 		_ = resp.Body.Close()
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {

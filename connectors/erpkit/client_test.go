@@ -142,6 +142,16 @@ func TestWritesAreTracked(t *testing.T) {
 	if _, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPut, URL: srv.URL + "/Invoices", Body: []byte(`{}`)}); err != nil || !wrote() {
 		t.Fatalf("a write: %v, wrote %v; want it marked", err, wrote())
 	}
+	// A query sent as POST (Read: NetSuite's SuiteQL) answered 2xx made
+	// nothing: a later 429 of the step's write is not one that may have
+	// written.
+	query, queried := connectors.TrackWrites(context.Background())
+	if _, err := c.Do(query, Call{Op: "find customer", Read: true, Method: http.MethodPost, URL: srv.URL + "/query", Body: []byte(`{}`)}); err != nil || queried() {
+		t.Fatalf("a query sent as POST: %v, wrote %v; want no write", err, queried())
+	}
+	if _, err := c.Do(query, Call{Op: "create invoice", Method: http.MethodPut, URL: srv.URL + "/limited", Body: []byte(`{}`)}); err == nil || queried() {
+		t.Fatalf("a query, then a write refused with 429: %v, wrote %v; want no write", err, queried())
+	}
 	// Answered with a redirect to what it made (303, followed as a GET):
 	// made, whatever the GET answers.
 	redirected, made := connectors.TrackWrites(context.Background())

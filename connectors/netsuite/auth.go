@@ -271,11 +271,7 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "dealsync")
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := noRedirects(c.HTTPClient).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("netsuite %s: %w", tokenOp, err) // network: retried
 	}
@@ -283,6 +279,9 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 	_ = resp.Body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("netsuite %s: reading answer: %w", tokenOp, err)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return nil, c.redirected(resp)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, c.tokenError(resp, body, now)
@@ -304,6 +303,37 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 		typ = "Bearer"
 	}
 	return &oauth2.Token{AccessToken: ans.AccessToken, TokenType: typ, Expiry: now.Add(time.Duration(secs) * time.Second)}, nil
+}
+
+// noRedirects is a copy of hc (nil: http.DefaultClient) that follows no
+// redirect: the token request carries the signed client assertion, which
+// buys an access token to the account for its lifetime, and Go's client
+// would post it again to wherever a 307 or 308 points (another host
+// included: only headers such as Authorization are dropped there, not the
+// body). The redirect is answered as it is (redirected).
+func noRedirects(hc *http.Client) *http.Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// redirected is the failure of a token request answered with a redirect,
+// which is not followed (noRedirects). NetSuite's token endpoint does not
+// redirect; a redirect says that token_url (or base_url) is not the
+// account's endpoint, or that something between moves it: Permanent,
+// since asking again meets the same answer, with where it points (scheme,
+// host and path only) for the operator to check.
+func (c *ClientCredentials) redirected(resp *http.Response) error {
+	to := "no Location"
+	if loc, err := resp.Location(); err == nil {
+		to = erpkit.ShownURL(loc)
+	}
+	return &connectors.APIError{Service: "netsuite", Op: tokenOp, StatusCode: resp.StatusCode,
+		Message: fmt.Sprintf("%s: the token endpoint answered with a redirect (to %s), which dealsync does not follow, so that the signed client assertion goes to no other address: "+
+			"check token_url (default: base_url + %s) and that it is the account's own SuiteTalk host, then retry the run", c.Connection, to, TokenPath)}
 }
 
 // tokenOp is the Op of the token endpoint's errors.

@@ -11,3 +11,14 @@ func SetCurrenciesFor(d time.Duration) (restore func()) {
 
 // UnknownColumn is unknownColumn (tests).
 var UnknownColumn = unknownColumn
+
+// SetCustomerPage sets how many rows a customer look-up asks for at a
+// time (tests: pages without thousands of customers).
+func SetCustomerPage(n int) (restore func()) {
+	old := customerPage
+	customerPage = n
+	return func() { customerPage = old }
+}
+
+// MaxCustomerPages is maxCustomerPages (tests).
+const MaxCustomerPages = maxCustomerPages

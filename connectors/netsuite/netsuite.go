@@ -2,7 +2,7 @@
 // services (record API v1 and SuiteQL).
 //
 //	GET  /services/rest/record/v1/customer/eid:{id}     the customer by external id
-//	POST /services/rest/query/v1/suiteql                then by tax id, then exact name (Prefer: transient)
+//	POST /services/rest/query/v1/suiteql                then by tax id, then exact name (Prefer: transient; page by page)
 //	POST /services/rest/query/v1/suiteql                the account's currencies, once (without currency_ids)
 //	PUT  /services/rest/record/v1/customer/eid:{id}     create it (upsert by external id)
 //	GET  /services/rest/record/v1/invoice/eid:{id}      the invoice of an earlier attempt, if any
@@ -354,8 +354,11 @@ func (t *Target) get(ctx context.Context, op, typ, id string) (Record, bool, err
 }
 
 // upsert sends PUT …/{typ}/eid:{eid} and returns the record's internal id
-// from the Location header (or, lacking it, by reading the record).
-func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string) (string, error) {
+// from the Location header (or, lacking it, by reading the record). check
+// (nil: none) vets a record another attempt made, found after NetSuite
+// refused this upsert, as the look-up before the upsert vets one: the
+// record is taken only when check passes it.
+func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string, check func(Record) error) (string, error) {
 	resp, err := t.client.Do(ctx, call)
 	if err != nil {
 		if !erpkit.Refused(err) {
@@ -366,8 +369,20 @@ func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string) 
 		// read came) made it under the same external id, and NetSuite
 		// refuses the second create of it. Then it is this step's record.
 		r, ok, gerr := t.get(ctx, "read "+typ, typ, "eid:"+eid)
-		if gerr != nil || !ok {
+		if gerr != nil {
+			// Whether the record is there is not known, so the refusal
+			// does not stand for "nothing made": the read's failure is
+			// the step's (a 429 or an outage retried, and the retry looks
+			// the record up first), naming the refusal.
+			return "", fmt.Errorf("%v; but another attempt of the step may have made %s eid:%s, and reading it failed: %w", err, typ, eid, gerr)
+		}
+		if !ok {
 			return "", err
+		}
+		if check != nil {
+			if cerr := check(r); cerr != nil {
+				return "", cerr
+			}
 		}
 		t.log.Info("netsuite: an upsert was refused, but its record exists under its external id: another attempt made it",
 			"account", t.cfg.AccountID, "record", typ, "external_id", eid, "id", r.ID, "error", err)
@@ -422,12 +437,10 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	}
 	if r, ok, err := t.get(ctx, "find customer", "customer", "eid:"+eid); err != nil {
 		return connectors.CustomerRef{}, err
-	} else if ok && r.IsInactive {
-		// NetSuite refuses an invoice for it ("Invalid value … 'entity'"),
-		// which would not say why.
-		return connectors.CustomerRef{}, fmt.Errorf("netsuite find customer: customer %s (external id %s) of this company is inactive, and NetSuite refuses invoices for it: "+
-			"reactivate it (Lists > Relationships > Customers), or clear its external id so that dealsync makes a new customer, then retry the run: %w", r.ID, eid, connectors.ErrPermanent)
 	} else if ok {
+		if err := activeCustomer(r, eid); err != nil {
+			return connectors.CustomerRef{}, err
+		}
 		return t.linked(ctx, company, connectors.CustomerRef{ID: r.ID})
 	}
 	id, claim, err := t.search(ctx, c, eid, company == "")
@@ -470,11 +483,23 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	if err != nil {
 		return connectors.CustomerRef{}, fmt.Errorf("netsuite %s: %w", op, err)
 	}
-	id, err = t.upsert(ctx, erpkit.Call{Op: op, Method: http.MethodPut, URL: t.recordURL("customer", "eid:"+eid), Body: body}, "customer", eid)
+	id, err = t.upsert(ctx, erpkit.Call{Op: op, Method: http.MethodPut, URL: t.recordURL("customer", "eid:"+eid), Body: body}, "customer", eid,
+		func(r Record) error { return activeCustomer(r, eid) })
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
 	return t.linked(ctx, company, connectors.CustomerRef{ID: id, Created: true})
+}
+
+// activeCustomer vets r, the customer with the company's external id eid:
+// an inactive one is refused, naming it, since NetSuite refuses an invoice
+// for it ("Invalid value … 'entity'"), which would not say why.
+func activeCustomer(r Record, eid string) error {
+	if !r.IsInactive {
+		return nil
+	}
+	return fmt.Errorf("netsuite find customer: customer %s (external id %s) of this company is inactive, and NetSuite refuses invoices for it: "+
+		"reactivate it (Lists > Relationships > Customers), or clear its external id so that dealsync makes a new customer, then retry the run: %w", r.ID, eid, connectors.ErrPermanent)
 }
 
 func (t *Target) linked(ctx context.Context, company string, ref connectors.CustomerRef) (connectors.CustomerRef, error) {
@@ -513,7 +538,9 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 	// from one deal's key.
 	claimable := func(row map[string]string) bool { return !anonymous && row["externalid"] == "" }
 	if tax := strings.TrimSpace(c.TaxID); tax != "" && t.cfg.TaxIDField != "" {
-		rows, err := t.customers(ctx, t.cfg.TaxIDField, tax)
+		taxCol := strings.ToLower(t.cfg.TaxIDField)
+		usable := func(row map[string]string) bool { return row[taxCol] == tax && free(row) }
+		rows, complete, err := t.customers(ctx, t.cfg.TaxIDField, tax, eid, usable)
 		if err != nil && unknownColumn(err, t.cfg.TaxIDField) {
 			// The account has no such column (vatregnumber, the default,
 			// is the legacy tax field; a SuiteTax account keeps tax
@@ -523,15 +550,20 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 			t.log.Warn("netsuite: SuiteQL does not know the customer column tax_id_field names, so the tax-id rule is skipped (the name rule applies): "+
 				"set tax_id_field to a customer column or custom field of this account that holds the tax id, or to \"\" to turn the rule off",
 				"account", t.cfg.AccountID, "tax_id_field", t.cfg.TaxIDField, "error", err)
-			rows, err = nil, nil
+			rows, complete, err = nil, true, nil
 		}
 		if err != nil {
 			return "", false, err
 		}
+		// A match whose external id names another company or system is
+		// passed over, not refused: a tax id it claimed (a match claimed
+		// so that another company with the tax id no longer takes it) does
+		// not make it this company's, and the name rule still refuses a
+		// name another record claims.
 		var ids []string
 		var first map[string]string
 		for _, row := range rows {
-			if row[strings.ToLower(t.cfg.TaxIDField)] == tax && free(row) {
+			if usable(row) {
 				if first == nil {
 					first = row
 				}
@@ -543,12 +575,13 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 		case 1:
 			return ids[0], claimable(first), nil
 		default:
-			return "", false, fmt.Errorf("netsuite find customer: %d customers have %s %q (internal ids %s); set the right one's external id to %q: %w",
-				len(ids), t.cfg.TaxIDField, tax, strings.Join(ids, ", "), eid, connectors.ErrPermanent)
+			return "", false, fmt.Errorf("netsuite find customer: %s customers have %s %q (internal ids %s); set the right one's external id to %q: %w",
+				howMany(len(ids), complete), t.cfg.TaxIDField, tax, someOf(ids), eid, connectors.ErrPermanent)
 		}
 	}
 	name := strings.TrimSpace(c.Name)
-	rows, err := t.customers(ctx, "companyname", name)
+	usable := func(row map[string]string) bool { return row["companyname"] == name && free(row) }
+	rows, complete, err := t.customers(ctx, "companyname", name, eid, usable)
 	if err != nil {
 		return "", false, err
 	}
@@ -571,13 +604,32 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 	case len(ids) == 1:
 		return ids[0], claimable(first), nil
 	case len(ids) > 1:
-		return "", false, fmt.Errorf("netsuite find customer: %d customers are named %q (internal ids %s); set the right one's external id to %q: %w",
-			len(ids), name, strings.Join(ids, ", "), eid, connectors.ErrPermanent)
+		return "", false, fmt.Errorf("netsuite find customer: %s customers are named %q (internal ids %s); set the right one's external id to %q: %w",
+			howMany(len(ids), complete), name, someOf(ids), eid, connectors.ErrPermanent)
 	case len(claimed) > 0:
 		return "", false, fmt.Errorf("netsuite find customer: the customer named %q belongs to another record (%s), not to external id %q; "+
-			"set its external id or rename one of them: %w", name, strings.Join(claimed, ", "), eid, connectors.ErrPermanent)
+			"set its external id or rename one of them: %w", name, someOf(claimed), eid, connectors.ErrPermanent)
 	}
 	return "", false, nil
+}
+
+// howMany is n matches, "at least n" when the look-up stopped before the
+// last of them (customers).
+func howMany(n int, complete bool) string {
+	if complete {
+		return strconv.Itoa(n)
+	}
+	return "at least " + strconv.Itoa(n)
+}
+
+// someOf lists the first few of items for an error message, saying how
+// many more there are.
+func someOf(items []string) string {
+	const shown = 10
+	if len(items) <= shown {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:shown], ", "), len(items)-shown)
 }
 
 // unknownColumn reports whether err is SuiteQL's refusal of a query that
@@ -602,43 +654,84 @@ func unknownColumn(err error, column string) bool {
 // suiteQLString makes a SuiteQL string literal.
 func suiteQLString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// customers lists active customers whose column equals value exactly.
-func (t *Target) customers(ctx context.Context, column, value string) ([]map[string]string, error) {
+// customerPage is how many rows one customer look-up query asks SuiteQL
+// for (its page: at most 1000), and maxCustomerPages how many pages of it
+// a look-up reads at most.
+var customerPage = 1000
+
+const maxCustomerPages = 10
+
+// customers lists active customers whose column equals value exactly,
+// ordered by internal id so that its pages neither skip nor repeat a row,
+// page after page while SuiteQL says there are more (hasMore): a usable
+// row (usable: the rule's match, free for the company) may be on any page,
+// behind rows other records claim. It stops early, complete false, once
+// two usable rows are read, which already make the rule's answer (two
+// matches, refused). Rows still left after maxCustomerPages fail the look-up
+// for good (eid is the company's external id, for the message): so many
+// customers of one name or tax id are no accident a retry would mend, and
+// taken as "none", the look-up would make a duplicate customer.
+func (t *Target) customers(ctx context.Context, column, value, eid string, usable func(map[string]string) bool) (rows []map[string]string, complete bool, err error) {
 	const op = "find customer"
 	column = strings.ToLower(column)
 	cols := "id, externalid, companyname"
 	if column != "companyname" {
 		cols += ", " + column
 	}
-	q := fmt.Sprintf("SELECT %s FROM customer WHERE %s = %s AND isinactive = 'F'", cols, column, suiteQLString(value))
-	return t.query(ctx, op, q, 50)
+	q := fmt.Sprintf("SELECT %s FROM customer WHERE %s = %s AND isinactive = 'F' ORDER BY id", cols, column, suiteQLString(value))
+	found := 0
+	for page := 0; page < maxCustomerPages; page++ {
+		got, more, err := t.query(ctx, op, q, customerPage, page*customerPage)
+		if err != nil {
+			return nil, false, err
+		}
+		rows = append(rows, got...)
+		for _, row := range got {
+			if usable(row) {
+				found++
+			}
+		}
+		switch {
+		case !more:
+			return rows, true, nil
+		case found >= 2:
+			return rows, false, nil
+		}
+	}
+	return nil, false, fmt.Errorf("netsuite find customer: more than %d active customers have %s %q, and dealsync reads no more of them to find this company's: "+
+		"set the external id of the company's customer to %q (or make the %s of the others differ), then retry the run: %w",
+		maxCustomerPages*customerPage, column, value, eid, column, connectors.ErrPermanent)
 }
 
-// query runs a SuiteQL query of at most limit rows (SuiteQL's page: at
-// most 1000) and returns the rows that have an id.
-func (t *Target) query(ctx context.Context, op, q string, limit int) ([]map[string]string, error) {
+// query runs a SuiteQL query and returns the rows of its page of at most
+// limit rows (at most 1000) from offset (a multiple of limit) that have an
+// id, and whether SuiteQL has more after them.
+func (t *Target) query(ctx context.Context, op, q string, limit, offset int) (rows []map[string]string, more bool, err error) {
 	body, err := json.Marshal(SuiteQLRequest{Q: q})
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	page := url.Values{"limit": {strconv.Itoa(limit)}}
+	if offset > 0 {
+		page.Set("offset", strconv.Itoa(offset))
 	}
 	resp, err := t.client.Do(ctx, erpkit.Call{
-		Op: op, Read: true, Method: http.MethodPost, URL: t.base + SuiteQLPath + "?limit=" + strconv.Itoa(limit),
+		Op: op, Read: true, Method: http.MethodPost, URL: t.base + SuiteQLPath + "?" + page.Encode(),
 		Header: http.Header{"Prefer": {"transient"}}, Body: body,
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var ans SuiteQLResponse
 	if err := resp.Decode("netsuite", op, &ans); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var out []map[string]string
 	for _, row := range ans.Rows() {
 		if row["id"] != "" {
-			out = append(out, row)
+			rows = append(rows, row)
 		}
 	}
-	return out, nil
+	return rows, ans.HasMore, nil
 }
 
 // CreateInvoice creates the invoice exactly once. Its external id comes
@@ -654,13 +747,8 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	if r, ok, err := t.get(ctx, "find invoice", "invoice", "eid:"+eid); err != nil {
 		return connectors.InvoiceResult{}, err
 	} else if ok {
-		// The step's invoice, made by an earlier attempt: billed to the
-		// customer asked for, or the deal's company changed in between
-		// (a re-run): then it is not this invoice, and the run fails
-		// rather than report another customer's invoice as the deal's.
-		if r.Entity != nil && r.Entity.ID != "" && customer.ID != "" && r.Entity.ID != customer.ID {
-			return connectors.InvoiceResult{}, fmt.Errorf("netsuite create invoice: invoice %s (external id %s), made by an earlier attempt of this step, bills customer %s, not %s (the deal's company changed since?); in NetSuite, bill it to customer %[4]s or delete it, then retry: %[5]w",
-				r.ID, eid, r.Entity.ID, customer.ID, connectors.ErrPermanent)
+		if err := billsCustomer(r, eid, customer.ID); err != nil {
+			return connectors.InvoiceResult{}, err
 		}
 		return connectors.InvoiceResult{InvoiceID: r.ID, Number: r.TranID, URL: t.invoiceLink(r.ID), Replayed: true, Warning: t.totalDiffers(inv, r)}, nil
 	}
@@ -672,7 +760,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	if err != nil {
 		return connectors.InvoiceResult{}, err
 	}
-	id, err := t.upsert(ctx, call, "invoice", eid)
+	id, err := t.upsert(ctx, call, "invoice", eid, func(r Record) error { return billsCustomer(r, eid, customer.ID) })
 	if err != nil {
 		return connectors.InvoiceResult{}, err
 	}
@@ -688,6 +776,18 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		res.Warning = t.totalDiffers(inv, r)
 	}
 	return res, nil
+}
+
+// billsCustomer vets r, the step's invoice (external id eid) as another
+// attempt made it: billed to the customer asked for, or the deal's company
+// changed in between (a re-run): then it is not this invoice, and the run
+// fails rather than report another customer's invoice as the deal's.
+func billsCustomer(r Record, eid, customerID string) error {
+	if r.Entity == nil || r.Entity.ID == "" || customerID == "" || r.Entity.ID == customerID {
+		return nil
+	}
+	return fmt.Errorf("netsuite create invoice: invoice %s (external id %s), made by an earlier attempt of this step, bills customer %s, not %s (the deal's company changed since?); in NetSuite, bill it to customer %[4]s or delete it, then retry: %[5]w",
+		r.ID, eid, r.Entity.ID, customerID, connectors.ErrPermanent)
 }
 
 // totalDiffers compares what NetSuite says of an invoice it has with inv
@@ -812,7 +912,7 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 		}
 	}
 	// ISO 4217 has fewer than 200 codes: one page of 1000 holds them all.
-	rows, err := t.query(ctx, "read currencies", "SELECT id, symbol FROM currency WHERE isinactive = 'F'", 1000)
+	rows, _, err := t.query(ctx, "read currencies", "SELECT id, symbol FROM currency WHERE isinactive = 'F'", 1000, 0)
 	if err != nil {
 		// NetSuite refuses the query of an account without the Multiple
 		// Currencies feature (no currency list) and, depending on the

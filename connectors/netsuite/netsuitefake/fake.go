@@ -20,7 +20,8 @@
 //   - a customer's email validated (one address, a dot in its domain);
 //   - SuiteQL (POST /services/rest/query/v1/suiteql, Prefer: transient)
 //     for the query shapes the target sends, refusing a column the
-//     account does not have (HideColumns);
+//     account does not have (HideColumns), answered a page at a time
+//     (limit, offset, hasMore, totalResults, as Collection Paging says);
 //   - errors as NetSuite writes them: type, title, status and
 //     o:errorDetails with detail, o:errorCode and o:errorPath;
 //   - injectable faults: 429 with Retry-After, 5xx, answers lost after the
@@ -823,7 +824,7 @@ func (s *Server) upsertInvoice(eid string, raw json.RawMessage, replace map[stri
 	return answer{status: http.StatusNoContent, location: s.location("invoice", existing.ID)}
 }
 
-var suiteQLRe = regexp.MustCompile(`(?is)^\s*SELECT\s+(.+?)\s+FROM\s+customer\s+WHERE\s+(\w+)\s*=\s*'((?:[^']|'')*)'(\s+AND\s+isinactive\s*=\s*'F')?\s*$`)
+var suiteQLRe = regexp.MustCompile(`(?is)^\s*SELECT\s+(.+?)\s+FROM\s+customer\s+WHERE\s+(\w+)\s*=\s*'((?:[^']|'')*)'(\s+AND\s+isinactive\s*=\s*'F')?(\s+ORDER\s+BY\s+id)?\s*$`)
 
 // SetCurrencies sets the account's active currencies, internal id → ISO
 // code (SuiteQL's symbol), and its base currency's id: SuiteQL lists them,
@@ -853,15 +854,41 @@ func (s *Server) currencyRows(r *http.Request) answer {
 	for _, id := range slices.Sorted(maps.Keys(s.currencies)) {
 		items = append(items, map[string]any{"links": []any{}, "id": id, "symbol": s.currencies[id]})
 	}
-	total := len(items)
-	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	return s.page(r, items)
+}
+
+// page answers a SuiteQL query whose rows are items with the page the
+// request's limit (1 to 1000, default 1000) and offset (default 0) ask
+// for, as Collection Paging describes it: count, hasMore, offset,
+// totalResults, and links to the page itself and to the next one. An
+// offset that is not a multiple of the limit is refused, as NetSuite is
+// reported to do. Callers hold s.mu.
+func (s *Server) page(r *http.Request, items []map[string]any) answer {
+	q := r.URL.Query()
+	limit, err := strconv.Atoi(cmp.Or(q.Get("limit"), "1000"))
 	if err != nil || limit < 1 || limit > 1000 {
-		limit = 1000
+		st, b := problem(http.StatusBadRequest, map[string]string{"detail": "Invalid value for the query parameter 'limit'. Provide a number from 1 to 1000.",
+			"o:errorCode": "INVALID_PARAMETER", "o:errorQueryParam": "limit"})
+		return answer{status: st, body: b}
 	}
-	items = items[:min(limit, total)]
+	offset, err := strconv.Atoi(cmp.Or(q.Get("offset"), "0"))
+	if err != nil || offset < 0 || offset%limit != 0 {
+		st, b := problem(http.StatusBadRequest, map[string]string{"detail": "Invalid value for the query parameter 'offset'. The offset must be a multiple of the limit.",
+			"o:errorCode": "INVALID_PARAMETER", "o:errorQueryParam": "offset"})
+		return answer{status: st, body: b}
+	}
+	total := len(items)
+	items = items[min(offset, total):min(offset+limit, total)]
+	more := offset+len(items) < total
+	href := func(off int) string {
+		return s.URL + SuiteQLPath + "?limit=" + strconv.Itoa(limit) + "&offset=" + strconv.Itoa(off)
+	}
+	links := []any{map[string]string{"rel": "self", "href": href(offset)}}
+	if more {
+		links = append(links, map[string]string{"rel": "next", "href": href(offset + limit)})
+	}
 	return answer{status: http.StatusOK, body: map[string]any{
-		"links": []any{map[string]string{"rel": "self", "href": s.URL + SuiteQLPath + "?limit=" + strconv.Itoa(limit) + "&offset=0"}},
-		"count": len(items), "hasMore": total > len(items), "offset": 0, "totalResults": total, "items": items,
+		"links": links, "count": len(items), "hasMore": more, "offset": offset, "totalResults": total, "items": items,
 	}}
 }
 
@@ -890,7 +917,7 @@ func (s *Server) suiteQL(r *http.Request) answer {
 	for _, c := range strings.Split(m[1], ",") {
 		cols = append(cols, strings.ToLower(strings.TrimSpace(c)))
 	}
-	where, value, activeOnly := strings.ToLower(m[2]), strings.ReplaceAll(m[3], "''", "'"), m[4] != ""
+	where, value, activeOnly, byID := strings.ToLower(m[2]), strings.ReplaceAll(m[3], "''", "'"), m[4] != "", m[5] != ""
 	columns := map[string]bool{"id": true, "externalid": true, "companyname": true, "entityid": true, "email": true, "vatregnumber": true, "isinactive": true}
 	s.mu.Lock()
 	hidden := maps.Clone(s.hidden)
@@ -903,8 +930,27 @@ func (s *Server) suiteQL(r *http.Request) answer {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	customers := s.customers
+	if byID {
+		// Internal ids are numbers (those of AddCustomer may be any string:
+		// they come after, in their order).
+		customers = slices.Clone(customers)
+		slices.SortStableFunc(customers, func(a, b *Customer) int {
+			x, errX := strconv.Atoi(a.ID)
+			y, errY := strconv.Atoi(b.ID)
+			switch {
+			case errX == nil && errY == nil:
+				return cmp.Compare(x, y)
+			case errX == nil:
+				return -1
+			case errY == nil:
+				return 1
+			}
+			return cmp.Compare(a.ID, b.ID)
+		})
+	}
 	items := []map[string]any{}
-	for _, c := range s.customers {
+	for _, c := range customers {
 		fields := map[string]string{"id": c.ID, "externalid": c.ExternalID, "companyname": c.CompanyName,
 			"entityid": c.CompanyName, "email": c.Email, "vatregnumber": c.TaxNumber, "isinactive": map[bool]string{true: "T", false: "F"}[c.Inactive]}
 		got := fields[where]
@@ -921,8 +967,5 @@ func (s *Server) suiteQL(r *http.Request) answer {
 		}
 		items = append(items, row)
 	}
-	return answer{status: http.StatusOK, body: map[string]any{
-		"links": []any{map[string]string{"rel": "self", "href": s.URL + SuiteQLPath + "?limit=50&offset=0"}},
-		"count": len(items), "hasMore": false, "offset": 0, "totalResults": len(items), "items": items,
-	}}
+	return s.page(r, items)
 }
