@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,6 +286,34 @@ func TestOtherTokenEndpointRefusalsAreNotAReauthorization(t *testing.T) {
 		endpoint.Close()
 		if cl, _ := connectors.Classify(err); cl != c.class || !strings.Contains(fmt.Sprint(err), c.says) || strings.Contains(fmt.Sprint(err), "authorize the connection again") {
 			t.Errorf("%d %s: %v (class %v), want class %v saying %q, not to authorize again", c.status, c.body, err, cl, c.class, c.says)
+		}
+	}
+}
+
+// A token endpoint that redirects is not followed: the refresh token and
+// the client secret (in the body) would be posted again wherever it points
+// (Go's client re-posts a body on a 307 or 308, to another host too). The
+// refusal is permanent and names where it points, without its query.
+func TestRefreshFollowsNoRedirect(t *testing.T) {
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		var elsewhere atomic.Int32
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			elsewhere.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token":"AT","refresh_token":"RT-2","expires_in":1800}`)
+		}))
+		endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/token?key=s3cret", status)
+		}))
+		src := &RefreshingSource{Config: &oauth2.Config{ClientID: "app", ClientSecret: "s3cret",
+			Endpoint: oauth2.Endpoint{TokenURL: endpoint.URL, AuthStyle: oauth2.AuthStyleInParams}},
+			Store: &memStore{tok: &oauth2.Token{RefreshToken: "RT-1"}}, Service: "vendor", Connection: "vendor org 42"}
+		_, err := src.Token(context.Background())
+		endpoint.Close()
+		other.Close()
+		cl, _ := connectors.Classify(err)
+		if elsewhere.Load() != 0 || cl != connectors.Permanent || !strings.Contains(fmt.Sprint(err), "redirect (to "+other.URL+"/token)") || strings.Contains(fmt.Sprint(err), "s3cret") {
+			t.Errorf("%d: %v (class %v), %d requests where it pointed; want a permanent refusal naming %s/token, none there", status, err, cl, elsewhere.Load(), other.URL)
 		}
 	}
 }

@@ -348,11 +348,9 @@ func (s *RefreshingSource) refresh(ctx context.Context) (*oauth2.Token, error) {
 	if s.tok.RefreshToken == "" {
 		return nil, s.unauthorized("the stored token has no refresh token: " + s.reauthorize())
 	}
-	hc := s.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	octx := context.WithValue(ctx, oauth2.HTTPClient, hc)
+	// No redirect is followed: the refresh token and client secret would
+	// be posted again wherever it points.
+	octx := context.WithValue(ctx, oauth2.HTTPClient, NoRedirects(s.HTTPClient))
 	nt, err := s.Config.TokenSource(octx, &oauth2.Token{RefreshToken: s.tok.RefreshToken}).Token()
 	if err != nil {
 		return nil, s.refreshError(err)
@@ -405,6 +403,11 @@ func (s *RefreshingSource) refreshError(err error) error {
 		}
 		if s.Message != nil {
 			msg = s.Message(re)
+		}
+		if code >= 300 && code < 400 {
+			return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: code,
+				Message: s.Connection + ": the token endpoint answered with a redirect (to " + RedirectedTo(re.Response) +
+					"), which dealsync does not follow, so that the refresh token goes to no other address: check token_url"}
 		}
 		if msg == "" {
 			msg = Truncate(string(re.Body))

@@ -2,6 +2,7 @@ package erpkit
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 )
 
@@ -29,4 +30,29 @@ func ParseConfiguredURL(what, value, example string) (*url.URL, error) {
 			"or a port that is not a number?); its value is not shown, as it may hold a credential: write it as %s", what, example)
 	}
 	return u, nil
+}
+
+// NoRedirects is a copy of hc (nil: http.DefaultClient) that follows no
+// redirect, for token requests: they carry a credential in their body (a
+// refresh token, a client secret, a signed client assertion), and Go's
+// client posts a body again to wherever a 307 or 308 points, another host
+// included (only headers such as Authorization are dropped there). The
+// redirect comes back as the answer, for the caller to refuse
+// (RedirectedTo names where it points).
+func NoRedirects(hc *http.Client) *http.Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// RedirectedTo is where a redirect answer points, as ShownURL shows it,
+// for an error that refuses it.
+func RedirectedTo(resp *http.Response) string {
+	if loc, err := resp.Location(); err == nil {
+		return ShownURL(loc)
+	}
+	return "no Location"
 }

@@ -51,6 +51,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -295,8 +296,9 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if s.appSecret, s.appPrevious, err = clientSecrets("hubspot source: ", cfg.ClientSecret, cfg.PreviousClientSecret); err != nil {
 		return nil, err
 	}
-	// The OAuth token requests go through the process's HTTP client.
-	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
+	// The OAuth token requests go through the process's HTTP client,
+	// following no redirect (a body with the secret would be posted there).
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, erpkit.NoRedirects(client))
 	for id, a := range cfg.Accounts {
 		key := "hubspot source: accounts." + id
 		if !connectors.IsDigits(id) {

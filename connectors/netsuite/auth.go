@@ -271,7 +271,7 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "dealsync")
-	resp, err := noRedirects(c.HTTPClient).Do(req)
+	resp, err := erpkit.NoRedirects(c.HTTPClient).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("netsuite %s: %w", tokenOp, err) // network: retried
 	}
@@ -305,21 +305,6 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: ans.AccessToken, TokenType: typ, Expiry: now.Add(time.Duration(secs) * time.Second)}, nil
 }
 
-// noRedirects is a copy of hc (nil: http.DefaultClient) that follows no
-// redirect: the token request carries the signed client assertion, which
-// buys an access token to the account for its lifetime, and Go's client
-// would post it again to wherever a 307 or 308 points (another host
-// included: only headers such as Authorization are dropped there, not the
-// body). The redirect is answered as it is (redirected).
-func noRedirects(hc *http.Client) *http.Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	c := *hc
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
-
 // redirected is the failure of a token request answered with a redirect,
 // which is not followed (noRedirects). NetSuite's token endpoint does not
 // redirect; a redirect says that token_url (or base_url) is not the
@@ -327,10 +312,7 @@ func noRedirects(hc *http.Client) *http.Client {
 // since asking again meets the same answer, with where it points (scheme,
 // host and path only) for the operator to check.
 func (c *ClientCredentials) redirected(resp *http.Response) error {
-	to := "no Location"
-	if loc, err := resp.Location(); err == nil {
-		to = erpkit.ShownURL(loc)
-	}
+	to := erpkit.RedirectedTo(resp)
 	return &connectors.APIError{Service: "netsuite", Op: tokenOp, StatusCode: resp.StatusCode,
 		Message: fmt.Sprintf("%s: the token endpoint answered with a redirect (to %s), which dealsync does not follow, so that the signed client assertion goes to no other address: "+
 			"check token_url (default: base_url + %s) and that it is the account's own SuiteTalk host, then retry the run", c.Connection, to, TokenPath)}

@@ -287,7 +287,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if s.previousToken, err = endpointToken("previous_endpoint_token", cfg.PreviousEndpointToken); err != nil {
 		return nil, err
 	}
-	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, erpkit.NoRedirects(client))
 	for id, a := range cfg.Accounts {
 		key := "salesforce source: accounts." + id
 		if !orgIDKey.MatchString(id) {
