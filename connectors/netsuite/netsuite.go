@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -151,6 +152,10 @@ type Target struct {
 	currencySem  chan struct{}     // one read of the account's currencies at a time
 	currencyIDs  map[string]string // ISO code → internal id, as read; empty: unreadable
 	currenciesAt time.Time         // when currencyIDs was read; zero: never
+	// taxRuleOff is set once SuiteQL says the account has no tax_id_field
+	// column: the tax-id rule is skipped from then on, without asking
+	// again for every new company (a process restart asks once more).
+	taxRuleOff atomic.Bool
 }
 
 // currenciesFor is how long the account's currencies, as read, are
@@ -537,7 +542,7 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 	// A company without a CRM id claims nothing: its external id comes
 	// from one deal's key.
 	claimable := func(row map[string]string) bool { return !anonymous && row["externalid"] == "" }
-	if tax := strings.TrimSpace(c.TaxID); tax != "" && t.cfg.TaxIDField != "" {
+	if tax := strings.TrimSpace(c.TaxID); tax != "" && t.cfg.TaxIDField != "" && !t.taxRuleOff.Load() {
 		taxCol := strings.ToLower(t.cfg.TaxIDField)
 		usable := func(row map[string]string) bool { return row[taxCol] == tax && free(row) }
 		rows, complete, err := t.customers(ctx, t.cfg.TaxIDField, tax, eid, usable)
@@ -547,9 +552,11 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 			// numbers in the Tax Registrations sublist): the name rule
 			// still finds the customer, so the rule is skipped, saying so,
 			// rather than failing every new company with a tax id.
-			t.log.Warn("netsuite: SuiteQL does not know the customer column tax_id_field names, so the tax-id rule is skipped (the name rule applies): "+
-				"set tax_id_field to a customer column or custom field of this account that holds the tax id, or to \"\" to turn the rule off",
-				"account", t.cfg.AccountID, "tax_id_field", t.cfg.TaxIDField, "error", err)
+			if t.taxRuleOff.CompareAndSwap(false, true) {
+				t.log.Warn("netsuite: SuiteQL does not know the customer column tax_id_field names, so the tax-id rule is skipped until a restart (the name rule applies): "+
+					"set tax_id_field to a customer column or custom field of this account that holds the tax id, or to \"\" to turn the rule off",
+					"account", t.cfg.AccountID, "tax_id_field", t.cfg.TaxIDField, "error", err)
+			}
 			rows, complete, err = nil, true, nil
 		}
 		if err != nil {

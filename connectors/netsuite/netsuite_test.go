@@ -1026,9 +1026,17 @@ func TestTaxIDColumnTheAccountDoesNotHave(t *testing.T) {
 	}
 	other := exampleInvoice().Customer
 	other.ExternalID, other.Name = "C-2", "Zwei GmbH"
+	queries := fake.Calls("POST suiteql")
 	if ref, err := tg.FindOrCreateCustomer(ctx, other, "k2"); err != nil || !ref.Created {
 		t.Fatalf("a new company: %+v, %v; want it made", ref, err)
 	}
+	// The rule is off from the first refusal on: the next company's look-up
+	// asks by name alone, and the warning is not given again.
+	if n := fake.Calls("POST suiteql") - queries; n != 1 || strings.Count(logs.String(), "tax-id rule is skipped") != 1 {
+		t.Errorf("the next company: %d queries (want 1, by name), warnings:\n%s", n, logs.String())
+	}
+	// Another refusal of a query stands (a new target: the rule is on).
+	fake, tg = setupDeps(t, testRSAKey(t), nil, netsuite.Deps{})
 	fake.Fail("POST suiteql", netsuitefake.Fault{Status: http.StatusBadRequest})
 	other.ExternalID, other.Name = "C-3", "Drei GmbH"
 	if _, err := tg.FindOrCreateCustomer(ctx, other, "k3"); class(err) != connectors.Permanent {
