@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -308,7 +309,7 @@ func (t *Target) findByName(ctx context.Context, name, companyID string) (Custom
 				return Customer{}, fmt.Errorf("quickbooks find customer: the name %q has characters QuickBooks' query cannot carry, and more than %d customers match %q, the part of it that can be searched; map invoice.customer.name without those characters (e.g. replace(deal.company.name, \"’\", \"'\")), or link the company to its customer in the link file: %w",
 					name, maxLikePages*likePageSize, pattern, connectors.ErrPermanent)
 			}
-			qr, err := t.query(ctx, "find customer", fmt.Sprintf("%sLIKE %s STARTPOSITION %d MAXRESULTS %d", fields, quote(pattern), page*likePageSize+1, likePageSize))
+			qr, err := t.query(ctx, "find customer", fmt.Sprintf("%sLIKE %s ORDERBY Id STARTPOSITION %d MAXRESULTS %d", fields, quote(pattern), page*likePageSize+1, likePageSize))
 			if err != nil {
 				return Customer{}, err
 			}
@@ -529,8 +530,20 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), made by an earlier attempt and billed to customer %s, not %s; dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
 			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent)
 	}
+	warnings := []string{t.totalDiffers(inv, created.Invoice.Id, created.Invoice.DocNumber, created.Invoice.TotalAmt, created.Invoice.TxnTaxDetail.TotalTax)}
+	if doc != "" && created.Invoice.DocNumber != doc {
+		// The look-up before the create finds a deal's invoice by the
+		// number it was sent with: one QuickBooks numbered otherwise is
+		// found by no later run of the deal (a new won delivery, `runs
+		// retry` once Intuit has forgotten the requestid), which would
+		// make a second.
+		w := fmt.Sprintf("QuickBooks numbered invoice %s %q, not %q as sent (the invoice's reference): a later run of this deal cannot find it by its number and would make a second invoice; "+
+			"turn on custom transaction numbers (Account and settings > Sales) so that QuickBooks keeps the numbers dealsync sends", created.Invoice.Id, created.Invoice.DocNumber, doc)
+		t.log.Warn("quickbooks: "+w, "realm", t.cfg.RealmID)
+		warnings = append(warnings, w)
+	}
 	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id),
-		Warning: t.totalDiffers(inv, created.Invoice.Id, created.Invoice.DocNumber, created.Invoice.TotalAmt, created.Invoice.TxnTaxDetail.TotalTax)}, nil
+		Warning: strings.Join(slices.DeleteFunc(warnings, func(w string) bool { return w == "" }), "; ")}, nil
 }
 
 // totalDiffers compares QBO's TotalAmt (and TotalAmt less its tax) of an

@@ -967,6 +967,27 @@ func TestATotalQuickBooksComputedOtherwiseIsAWarning(t *testing.T) {
 	}
 }
 
+// A company that numbers its invoices itself, whatever the request says
+// (custom transaction numbers off, if QuickBooks does that): the invoice
+// is made, and the result warns that no later run of the deal can find it
+// by its number, saying what to turn on.
+func TestAnInvoiceQuickBooksNumberedItselfIsAWarning(t *testing.T) {
+	f := newFake(t)
+	f.Renumber = func(string) string { return "1007" }
+	tg := newTarget(t, f)
+	ctx := context.Background()
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+	if err != nil || res.Number != "1007" || !strings.Contains(res.Warning, `"1007", not "`+quickbooks.DocNumber(inv.Reference)+`" as sent`) ||
+		!strings.Contains(res.Warning, "custom transaction numbers") || strings.HasPrefix(res.Warning, ";") {
+		t.Fatalf("%+v, %v; want the invoice numbered 1007 and a warning naming both numbers", res, err)
+	}
+}
+
 // An invoice that leaves the tax to QuickBooks (no tax_rate: a US
 // company's automated sales tax) is compared by its subtotal, the tax
 // being QuickBooks' own: no warning on every such invoice.

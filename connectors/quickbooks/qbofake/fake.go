@@ -53,6 +53,10 @@ type Server struct {
 	// applies them to an invoice's TotalAmt (see totalOf); a line's
 	// TaxCodeRef not there is not taxed. Set it before the calls.
 	TaxRates map[string]decimal.Decimal
+	// Renumber, if set, gives the DocNumber an invoice created with doc
+	// is stored and answered with (a company that numbers its invoices
+	// itself, whatever the request says).
+	Renumber func(doc string) string
 
 	mu        sync.Mutex
 	refresh   string
@@ -302,11 +306,13 @@ func writeFault(w http.ResponseWriter, f Fault) {
 
 var whereEq = regexp.MustCompile(`where (\w+) = '((?:[^'\\]|\\.)*)'$`)
 
-// whereLike is a LIKE query of customers, a page of them.
-// unquote reads a string literal of QBO's query language.
+// unquote reads a string literal of QBO's query language (as dealsync's
+// quote writes it: a test cannot tell this from Intuit's own escaping).
 func unquote(lit string) string { return strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(lit) }
 
-var whereLike = regexp.MustCompile(`where (\w+) LIKE '((?:[^'\\]|\\.)*)' STARTPOSITION (\d+) MAXRESULTS (\d+)$`)
+// whereLike is a LIKE query of customers, a page of them in the order of
+// their Ids (a query without an order may page them in any).
+var whereLike = regexp.MustCompile(`where (\w+) LIKE '((?:[^'\\]|\\.)*)' ORDERBY Id STARTPOSITION (\d+) MAXRESULTS (\d+)$`)
 
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/v3/company/"+s.Realm)
@@ -585,6 +591,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 		}
 		note, _ := body["PrivateNote"].(string)
 		total, tax := s.totalOf(raw)
+		if s.Renumber != nil {
+			doc = s.Renumber(doc)
+		}
 		s.invoices[id] = doc
 		s.billed[id] = [2]string{fmt.Sprint(cref["value"]), note}
 		s.totals[id] = [2]decimal.Decimal{total, tax}
