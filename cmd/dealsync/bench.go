@@ -70,7 +70,7 @@ minutes more.`,
 		Example: `  dealsync bench                          # N=2000, concurrency 50, baseline local
   dealsync bench -n 500 --rate 100        # acknowledgement latency at 100 webhooks/s
   dealsync bench --error-rate 0.05 --rate-limit-rate 0.05
-  dealsync bench --cpuprofile /tmp/cpu.out && go tool pprof -top /tmp/dealsync-bench /tmp/cpu.out`,
+  go build -o /tmp/dealsync-bench ./cmd/dealsync && /tmp/dealsync-bench bench --cpuprofile /tmp/cpu.out && go tool pprof -top /tmp/dealsync-bench /tmp/cpu.out`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if baselines != "auto" && baselines != "none" && baselines != "" {

@@ -32,7 +32,8 @@ frontend, and warnings: DEALSYNC_* variables that set no key, won stages
 that miss the source's, a secret shorter than its scheme asks for, HubSpot
 without intake.public_base_url, a Xero target with check_reference or an
 http target with lookup_invoices whose connection's mapping sets an
-invoice.reference that does not read deal.id.
+invoice.reference that does not read deal.id, a QuickBooks target whose
+connection's mapping makes the reference the bare deal id.
 
 With --temporal it also connects to that frontend and checks that the
 namespace has dealsync's search attributes (without them every start fails),

@@ -39,7 +39,7 @@ with a built-in connection "demo" (source generic, target sandbox).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory for the embedded Temporal server's SQLite database (default: dev.data_dir of the config, ./.dealsync unless set)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "data directory: the embedded Temporal server's SQLite databases and the sandbox ERP's journal (default: dev.data_dir of the config, ./.dealsync unless set)")
 	return cmd
 }
 

@@ -21,7 +21,7 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	var o rerun.Options
 	var dev, asJSON bool
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback] [--limit N] [--dry-run]",
+		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback] [--limit N] [--dry-run] [--json] [--dev]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,

@@ -16,7 +16,7 @@ func newRunsListCmd(g *globalFlags) *cobra.Command {
 	var o rerun.ListOptions
 	var dev, asJSON bool
 	list := &cobra.Command{
-		Use:   "list [--query FILTER] [--limit N] [--json]",
+		Use:   "list [--query FILTER] [--limit N] [--json] [--dev]",
 		Short: "List the runs of dealsync's task queue that match a filter, as the Web UI's run list does",
 		Long: `list prints the runs of dealsync's task queue (temporal.task_queue) that
 match --query, a filter as the Temporal Web UI's run list takes it (the
