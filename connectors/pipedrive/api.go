@@ -365,9 +365,11 @@ func dealHeader(dealID string, pd pdDeal) (model.Deal, error) {
 		Owner:    string(pd.OwnerID),
 		Raw:      map[string]json.RawMessage{},
 	}
+	// As a webhook's event carries them (stageRaw): numbers, so that the
+	// trigger and the mapping read one type.
 	for k, v := range map[string]Ident{"stage_id": pd.StageID, "pipeline_id": pd.PipelineID, "org_id": pd.OrgID} {
 		if v != "" {
-			d.Raw[k] = crmkit.JSONString(string(v))
+			d.Raw[k] = identRaw(v)
 		}
 	}
 	if len(pd.CustomFields) > 0 {

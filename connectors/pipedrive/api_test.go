@@ -110,7 +110,7 @@ func TestFetchDeal(t *testing.T) {
 	if want := time.Date(2026, 1, 14, 23, 30, 0, 0, time.UTC); !d.CloseTime.Equal(want) {
 		t.Errorf("CloseTime = %v, want won_time %v", d.CloseTime, want)
 	}
-	if string(d.Raw["stage_id"]) != `"428"` || !strings.Contains(string(d.Raw["custom_fields"]), "PO-77") {
+	if string(d.Raw["stage_id"]) != `428` || string(d.Raw["org_id"]) != `5063` || !strings.Contains(string(d.Raw["custom_fields"]), "PO-77") {
 		t.Errorf("Raw: %v", d.Raw)
 	}
 	c := d.Company
