@@ -170,7 +170,32 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 		out = append(out, cw.ConfigWarnings()...)
 	}
 	out = append(out, referenceWarnings(cfg, c)...)
-	return append(out, numberedReferenceWarnings(cfg, c)...)
+	out = append(out, numberedReferenceWarnings(cfg, c)...)
+	return append(out, grossLineWarnings(cfg, c)...)
+}
+
+// grossLineWarnings name each target of the connection that takes line
+// amounts as tax-inclusive (connectors.GrossLineAmounts) while its source
+// gives lines net of tax (connectors.NetOfTaxLines): every taxed line is
+// then billed short by its tax, and the totals agree, so nothing else says
+// so.
+func grossLineWarnings(cfg *config.Config, c *connections.Connection) []string {
+	if n, ok := c.Source.(connectors.NetOfTaxLines); !ok || !n.LinesNetOfTax() {
+		return nil
+	}
+	var out []string
+	for _, t := range connectionTargets(cfg, c) {
+		g, ok := t.target.(connectors.GrossLineAmounts)
+		if !ok {
+			continue
+		}
+		if on, setting := g.LineAmountsIncludeTax(); on {
+			out = append(out, fmt.Sprintf("connection %s: %s takes line amounts as including their tax (%s), and its %s source gives lines net of tax (a product priced inclusive of tax is read net of it): "+
+				"every taxed line would be billed short by its tax, with totals that agree; use the target's default (Exclusive), unless the CRM's prices are gross and carry no tax of their own",
+				c.Name, t.which, setting, c.SourceType))
+		}
+	}
+	return out
 }
 
 // referenceWarnings name each target of the connection (its target and

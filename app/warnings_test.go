@@ -198,3 +198,53 @@ func writeIn(t *testing.T, dir, name, content string) string {
 func genericConn(name, target, mapping string) string {
 	return fmt.Sprintf("  %s:\n    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}\n    target: %s\n    mapping: %q\n    trigger: {won_stages: [won]}\n", name, target, mapping)
 }
+
+// A Xero target with line_amount_types Inclusive takes unit amounts as
+// gross, and a Pipedrive source gives lines net of tax: the connection
+// that joins them (its target or an account_targets one) is warned about,
+// naming the setting; Exclusive, or a source whose lines are as the CRM
+// prices them, is not.
+func TestWarningsOfNetLinesBilledAsGross(t *testing.T) {
+	dir := t.TempDir()
+	xero := func(name, amounts string) string {
+		return fmt.Sprintf("  %s: {type: xero, tenant_id: t, client_id: c, client_secret: s, refresh_token: r, token_file: %q, line_amount_types: %s}\n",
+			name, filepath.Join(dir, "xero-token.json"), amounts)
+	}
+	pipedrive := func(name, target, routed string) string {
+		return fmt.Sprintf(`  %s:
+    target: %s
+    account_targets: {"6083095": %s}
+    trigger: {won_stages: [won]}
+    source: {type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {"6083095": {api_token: t}}}
+`, name, target, routed)
+	}
+	yaml := "targets:\n" + xero("gross", "Inclusive") + xero("net", "Exclusive") + "connections:\n" +
+		pipedrive("pd-gross", "gross", "gross") + pipedrive("pd-routed", "net", "gross") + pipedrive("pd-net", "net", "net") +
+		genericConn("generic-gross", "gross", "")
+	cfg, err := config.Load(writeIn(t, dir, "dealsync.yaml", yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"pd-gross": "target gross (and account_targets 6083095)", "pd-routed": "target gross (account_targets 6083095)"}
+	for _, name := range set.Names() {
+		c, _ := set.Get(name)
+		var got []string
+		for _, w := range Warnings(cfg, c) {
+			if strings.Contains(w, "net of tax") {
+				got = append(got, w)
+			}
+		}
+		which, warned := want[name]
+		switch {
+		case !warned && len(got) > 0:
+			t.Errorf("%s: warned %q", name, got)
+		case warned && (len(got) != 1 || !strings.Contains(got[0], which) || !strings.Contains(got[0], "line_amount_types: Inclusive") ||
+			!strings.Contains(got[0], "billed short by its tax")):
+			t.Errorf("%s: %q; want one warning naming %s and the setting", name, got, which)
+		}
+	}
+}

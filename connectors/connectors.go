@@ -126,6 +126,23 @@ type SelfNumberedReference interface {
 	ReferenceNumberField() string
 }
 
+// NetOfTaxLines is implemented by sources whose line items are net of tax
+// whatever the CRM's prices say (Pipedrive: a product priced inclusive of
+// tax is read net of it), and GrossLineAmounts by targets that can be set
+// to take line amounts as tax-inclusive (Xero's line_amount_types:
+// Inclusive), naming that setting. Together they bill every taxed line
+// short by its tax, which no check of the totals can see (the lines add
+// up to the deal amount, lowered by the same tax): a connection that joins
+// them is warned about.
+type NetOfTaxLines interface {
+	LinesNetOfTax() bool
+}
+
+// GrossLineAmounts: see NetOfTaxLines.
+type GrossLineAmounts interface {
+	LineAmountsIncludeTax() (on bool, setting string)
+}
+
 // WonStageReporter is implemented by sources that report every won deal
 // with one stage value, whatever the CRM account calls its won stages
 // (HubSpot `closedwon`, Salesforce `Closed Won`, Pipedrive `won`). A

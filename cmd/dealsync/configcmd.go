@@ -33,7 +33,8 @@ that miss the source's, a secret shorter than its scheme asks for, HubSpot
 without intake.public_base_url, a Xero target with check_reference or an
 http target with lookup_invoices whose connection's mapping sets an
 invoice.reference that does not read deal.id, a QuickBooks target whose
-connection's mapping makes the reference the bare deal id.
+connection's mapping makes the reference the bare deal id, a Xero target
+with line_amount_types Inclusive for a Pipedrive source's net lines.
 
 With --temporal it also connects to that frontend and checks that the
 namespace has dealsync's search attributes (without them every start fails),

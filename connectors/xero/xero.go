@@ -150,6 +150,13 @@ func (t *Target) LooksUpInvoicesByReference() (bool, string) {
 	return t.cfg.CheckReference, "check_reference"
 }
 
+// LineAmountsIncludeTax implements connectors.GrossLineAmounts: with
+// line_amount_types Inclusive, Xero takes the unit amounts as including
+// their tax.
+func (t *Target) LineAmountsIncludeTax() (bool, string) {
+	return t.cfg.LineAmountTypes == "Inclusive", "line_amount_types: Inclusive"
+}
+
 // New makes a Target. The client secret is resolved here, once.
 func New(cfg Config, deps Deps) (*Target, error) {
 	d := DefaultConfig()
