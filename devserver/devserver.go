@@ -36,6 +36,7 @@ import (
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+	"go.uber.org/fx"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -83,6 +84,8 @@ type Server struct {
 	frontend string
 	uiAddr   string
 	stopOnce sync.Once
+	// releaseUI lets the Web UI's port go, once its server has stopped.
+	releaseUI func()
 	// files are the SQLite files of a file-backed server, written back
 	// from their logs at Stop.
 	files []string
@@ -143,39 +146,48 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	dynClient := &devDynamicConfig{static: dyn}
 	dynClient.forceSARefreshUntil.Store(math.MaxInt64) // until the namespace is finished
-	// The ports are picked free just before the server binds them, so
-	// another process can take one in between: then the server fails (its
-	// frontend even panics on the missing listener), and it is built again
-	// on other ports, unless the frontend's was given (see below).
-	//
-	// Given ports are checked first. The Web UI's server exits the process
-	// when it cannot bind its port (its logger's Fatal): a taken one must
-	// be an error, not the end of everything. A taken frontend port would
-	// fail the start below.
+	// Every port the server binds is picked free or given, and held until
+	// the server has bound it (see holdFreePorts: on Linux no other
+	// server, test or outgoing connection is given it in between). Where
+	// ports cannot be held, another process can take one before the
+	// server binds it; the server is then built again on other ports
+	// (nothing of it has started: see startTemporal), unless the
+	// frontend's port was given (see below).
 	if o.UIPort > 0 && o.UIPort == o.FrontendPort {
 		// Each is free alone; the frontend would take it, and the Web UI's
 		// server would exit the process.
 		return nil, fmt.Errorf("web UI port (dev.ui_port) and frontend port (dev.frontend_port) are both %d: give them different ports", o.UIPort)
 	}
-	for _, p := range []struct {
-		port int
-		what string
-	}{{o.UIPort, "web UI port %d (dev.ui_port, env DEALSYNC_DEV_UI_PORT)"}, {o.FrontendPort, "frontend port %d (dev.frontend_port, env DEALSYNC_DEV_FRONTEND_PORT)"}} {
-		if p.port <= 0 {
-			continue
+	// Given ports are checked first. The Web UI's server exits the process
+	// when it cannot bind its port (its logger's Fatal): a taken one must
+	// be an error, not the end of everything. The UI's is held until the
+	// server stops (the UI's server binds it in a goroutine of its own).
+	releaseUI, releaseFrontend := func() {}, func() {}
+	started := false
+	defer func() {
+		releaseFrontend()
+		if !started {
+			releaseUI()
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(p.port)))
-		if err != nil {
-			return nil, fmt.Errorf(p.what+" is not free: %w", p.port, err)
+	}()
+	if o.UIPort > 0 {
+		if releaseUI, err = holdPort(o.IP, o.UIPort); err != nil {
+			releaseUI = func() {}
+			return nil, fmt.Errorf("web UI port %d (dev.ui_port, env DEALSYNC_DEV_UI_PORT) is not free: %w", o.UIPort, err)
 		}
-		_ = l.Close()
+	}
+	if o.FrontendPort > 0 {
+		if releaseFrontend, err = holdPort(o.IP, o.FrontendPort); err != nil {
+			releaseFrontend = func() {}
+			return nil, fmt.Errorf("frontend port %d (dev.frontend_port, env DEALSYNC_DEV_FRONTEND_PORT) is not free: %w", o.FrontendPort, err)
+		}
 	}
 	var srv temporal.Server
 	frontendPort, uiPort := o.FrontendPort, o.UIPort
 	for attempt := 1; ; attempt++ {
 		// frontend HTTP, history, matching, worker; then the frontend's
 		// and the UI's when they are to be picked.
-		ports, err := FreePorts(o.IP, 6)
+		ports, releases, err := holdFreePorts(o.IP, 6)
 		if err != nil {
 			return nil, err
 		}
@@ -183,37 +195,58 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			frontendPort = ports[4]
 		}
 		if o.UIPort == 0 {
-			uiPort = ports[5]
+			releaseUI()
+			uiPort, releaseUI = ports[5], releases[5]
+		} else {
+			releases[5]()
 		}
 		withPort := o
 		withPort.FrontendPort = frontendPort
 		conf, err := withPort.serverConfig(sqlConf, visConf, ports[:4])
 		if err != nil {
+			releaseAll(releases[:5])
 			return nil, err
 		}
 		hosts := map[primitives.ServiceName]static.Hosts{}
 		for name, svc := range conf.Services {
 			hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(svc.RPC.GRPCPort)))
 		}
-		srv, err = startTemporal(
+		if beforeTemporalBuild != nil {
+			beforeTemporalBuild(attempt, conf)
+		}
+		fatal := &fatalLog{}
+		srv, err = startTemporal(fatal, func() { releaseAll(releases[:5]); releaseFrontend() }, fx.Options(),
 			temporal.WithConfig(conf),
 			temporal.ForServices(temporal.DefaultServices),
 			temporal.WithStaticHosts(hosts),
-			temporal.WithLogger(slogLogger{log: o.Logger, level: level}),
+			temporal.WithLogger(slogLogger{log: o.Logger, level: level, fatal: fatal}),
 			temporal.WithDynamicConfigClient(dynClient),
 		)
 		if err == nil {
 			break
 		}
-		if o.FrontendPort != 0 {
-			// An attempt that failed keeps the given frontend port bound
-			// in this process: another attempt on it cannot succeed.
-			return nil, fmt.Errorf("%w (the frontend port %d was free; another port of the server was taken meanwhile: start again)", err, o.FrontendPort)
-		}
-		if attempt == startAttempts {
+		var failed *buildError
+		port, taken := takenPort(err)
+		if !errors.As(err, &failed) || !taken {
+			// Not a port taken meanwhile, or the server had started
+			// services (they are stopped): nothing to retry.
 			return nil, err
 		}
-		o.Logger.Warn("temporal server did not start; retrying on other ports", "attempt", attempt, "error", err)
+		if port == o.FrontendPort {
+			return nil, fmt.Errorf("frontend port %d (dev.frontend_port, env DEALSYNC_DEV_FRONTEND_PORT) was taken by another process while the server started: %w", port, err)
+		}
+		service := map[int]string{frontendPort: "frontend", ports[0]: "frontend's HTTP API", ports[1]: "history", ports[2]: "matching", ports[3]: "worker"}[port]
+		what := fmt.Sprintf("port %d, picked for the temporal %s service, was taken by another process before the server bound it", port, service)
+		if o.FrontendPort != 0 {
+			// A failed build keeps the listeners it made until the process
+			// ends, the given frontend port's among them: another build in
+			// this process cannot bind it.
+			return nil, fmt.Errorf("%s; start again: other ports are picked (%w)", what, err)
+		}
+		if attempt == startAttempts {
+			return nil, fmt.Errorf("%s, %d times in a row; start again: other ports are picked (%w)", what, attempt, err)
+		}
+		o.Logger.Warn("temporal server: "+what+"; building it again on other ports", "attempt", attempt, "error", err)
 	}
 	givenUI := o.UIPort > 0
 	o.FrontendPort, o.UIPort = frontendPort, uiPort
@@ -228,11 +261,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.UIPort >= 0 {
 		// The server took seconds to start: the UI's port is checked
 		// again just before its server binds it (a picked one is picked
-		// afresh), so that only a bind in between can still exit the
-		// process.
+		// afresh), for where it could not be held, and for a program that
+		// bound that very port meanwhile: only a bind in between can
+		// still exit the process.
+		checked := o.UIPort
 		if o.UIPort, err = uiPortStillFree(o.IP, o.UIPort, givenUI); err != nil {
 			s.Stop()
 			return nil, err
+		}
+		if o.UIPort != checked {
+			releaseUI()
+		} else {
+			s.releaseUI = releaseUI
 		}
 		s.opts.UIPort = o.UIPort
 		s.uiAddr = net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort))
@@ -264,6 +304,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	} else {
 		dynClient.forceSARefreshUntil.Store(0)
 	}
+	started = true
 	return s, nil
 }
 
@@ -298,22 +339,102 @@ func uiPortStillFree(ip string, port int, given bool) (int, error) {
 // startAttempts bounds how often Start builds the server on fresh ports.
 const startAttempts = 3
 
-// startTemporal builds and starts a server, turning a panic while it does
-// (the frontend dereferences a listener that failed to bind) into an error.
-func startTemporal(opts ...temporal.ServerOption) (srv temporal.Server, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			srv, err = nil, fmt.Errorf("temporal server failed while starting (a port taken meanwhile?): %v", r)
+// beforeTemporalBuild, when set (tests), runs before each build of the
+// Temporal server, with its config.
+var beforeTemporalBuild func(attempt int, conf *config.Config)
+
+// buildError is a failure to build the server: it had started nothing.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return e.err.Error() }
+func (e *buildError) Unwrap() error { return e.err }
+
+// startTemporal builds and starts a server (extra: more options of its
+// fx app, for tests), calling built once it is built, when its services
+// have bound their ports (or failed to). A server that fails to start is
+// stopped: nothing of it runs when an error is returned, but what a
+// failed build leaves (below). A failed build is a *buildError.
+//
+// The server's services bind their ports while it is built
+// (temporal.NewServer), in this goroutine. A port that cannot be bound is
+// a Fatal log (fatal keeps it) after which the service goes on with no
+// listener: the frontend then panics at once (recovered here), while the
+// history, matching and worker services would crash the process with a
+// nil listener in a goroutine of their own once started. So a Fatal or
+// a panic while building is a failed build, and the server is not
+// started. A failed build has started no service (none runs on the
+// database; a retry may use it), but what it built stays: the listeners
+// it made (bound, never served) and a few dozen idle goroutines, until
+// the process ends. The server offers no way to close them.
+//
+// Starting (srv.Start) runs the services' start in goroutines of the
+// server's, where a panic cannot be recovered. When the start fails, or
+// logs a Fatal, some services may run: the server starts them in turn and
+// stops none on failure, and its Stop stops nothing after a failed start
+// (its start hook failed), so the started ones are stopped here through
+// the server's ServerImpl (temporal.NewServer is NewServerFx with
+// TopLevelModule; this adds the Populate that reaches it). A service
+// whose start outlasts the server's start timeout (a minute here) is the
+// one case left: its start goes on in the server's goroutine, and may
+// leave it running after it was stopped.
+func startTemporal(fatal *fatalLog, built func(), extra fx.Option, opts ...temporal.ServerOption) (temporal.Server, error) {
+	var impl *temporal.ServerImpl
+	srv, err := buildTemporal(fx.Options(temporal.TopLevelModule, extra, fx.Populate(&impl)), opts...)
+	built()
+	if ferr := fatal.err(); ferr != nil {
+		// It explains the error or panic that followed, if any.
+		if err != nil {
+			ferr = fmt.Errorf("%w (then: %v)", ferr, err)
 		}
-	}()
-	srv, err = temporal.NewServer(opts...)
+		err = ferr
+	}
 	if err != nil {
-		return nil, fmt.Errorf("building temporal server: %w", err)
+		return nil, &buildError{fmt.Errorf("building temporal server: %w", err)}
 	}
 	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("starting temporal server: %w", err)
+		if serr := stopStarted(impl); serr != nil {
+			return nil, fmt.Errorf("starting temporal server: %w (and stopping the services it had started: %v)", err, serr)
+		}
+		return nil, fmt.Errorf("starting temporal server (the services it had started are stopped): %w", err)
+	}
+	if err := fatal.err(); err != nil {
+		_ = srv.Stop()
+		return nil, fmt.Errorf("starting temporal server (stopped): %w", err)
 	}
 	return srv, nil
+}
+
+// buildTemporal builds a server, turning a panic while it does into an
+// error.
+func buildTemporal(module fx.Option, opts ...temporal.ServerOption) (srv temporal.Server, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			srv, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	s, err := temporal.NewServerFx(module, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// stopStarted stops the services of a server whose start failed; a
+// service that had not started (or was rolled back) is left as it is.
+// When the server's own start hook succeeded and a later one failed, the
+// rollback has stopped the server already, closing its stop channel: a
+// second Stop panics on that channel before it touches a service, and
+// that panic is no error.
+func stopStarted(impl *temporal.ServerImpl) (err error) {
+	if impl == nil {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil && fmt.Sprint(r) != "close of closed channel" {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return impl.Stop(context.Background())
 }
 
 // saCacheRefreshInterval is a little more than how long the server's
@@ -398,6 +519,9 @@ func (s *Server) stop() {
 	}
 	if s.server != nil {
 		_ = s.server.Stop()
+	}
+	if s.releaseUI != nil {
+		s.releaseUI()
 	}
 	// The server's SQLite plugin never closes its connection, so SQLite
 	// does not write its log (temporal.db-wal) back into the database at

@@ -2,7 +2,12 @@ package devserver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 
 	sdklog "go.temporal.io/sdk/log"
@@ -15,6 +20,8 @@ import (
 type slogLogger struct {
 	log   *slog.Logger
 	level *atomic.Int64
+	// fatal, if set, keeps the first Fatal message.
+	fatal *fatalLog
 }
 
 var _ log.Logger = slogLogger{}
@@ -27,7 +34,56 @@ func (s slogLogger) DPanic(msg string, tags ...tag.Tag) {
 	s.emit(slog.LevelError, msg, tags)
 }
 func (s slogLogger) Panic(msg string, tags ...tag.Tag) { s.emit(slog.LevelError, msg, tags) }
-func (s slogLogger) Fatal(msg string, tags ...tag.Tag) { s.emit(slog.LevelError, msg, tags) }
+func (s slogLogger) Fatal(msg string, tags ...tag.Tag) {
+	s.emit(slog.LevelError, msg, tags)
+	if s.fatal != nil {
+		s.fatal.record(msg, tags)
+	}
+}
+
+// fatalLog keeps the first message the server logged at Fatal level. The
+// server's own logger ends the process there; this one only logs, and
+// startTemporal reads it instead: a service whose listener cannot bind its port
+// logs Fatal and goes on without one, to crash when it is started.
+type fatalLog struct {
+	mu    sync.Mutex
+	first error
+}
+
+func (f *fatalLog) record(msg string, tags []tag.Tag) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first != nil {
+		return
+	}
+	var cause error
+	var rest []string
+	for _, t := range tags {
+		if err := tagError(t); err != nil && cause == nil {
+			cause = err
+			continue
+		}
+		if kv := fmt.Sprintf("%s=%v", t.Key(), t.Value()); !slices.Contains(rest, kv) {
+			rest = append(rest, kv)
+		}
+	}
+	if len(rest) > 0 {
+		msg += " (" + strings.Join(rest, " ") + ")"
+	}
+	if cause != nil {
+		f.first = fmt.Errorf("%s: %w", msg, cause)
+	} else {
+		f.first = errors.New(msg)
+	}
+}
+
+// err is the first Fatal message as an error (wrapping the error it
+// was logged with), or nil.
+func (f *fatalLog) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.first
+}
 
 func (s slogLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
 	if int64(level) < s.level.Load() {
@@ -44,4 +100,13 @@ func (s slogLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
 // chatter is of no interest.
 func quietSDKLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+}
+
+// tagError is the error of a tag.Error (whose Value is only its text).
+func tagError(t tag.Tag) error {
+	if z, ok := t.(tag.ZapTag); ok && t.Key() == "error" {
+		err, _ := z.Field().Interface.(error)
+		return err
+	}
+	return nil
 }
