@@ -739,9 +739,11 @@ func fieldOf(msgs ...string) string {
 func (s *Source) WebhookDeal(d model.Deal) model.Deal {
 	raw := map[string]json.RawMessage{}
 	for _, k := range []string{"stage_id", "pipeline_id"} {
-		var id string
+		// A fetched deal's ids are numbers (strings in a deal file saved
+		// before they were): either is read.
+		var id Ident
 		if json.Unmarshal(d.Raw[k], &id) == nil && id != "" {
-			raw[k] = identRaw(Ident(id)) // a number when digits, as webhooks send it
+			raw[k] = identRaw(id) // a number when digits, as webhooks send it
 		}
 	}
 	return model.Deal{ID: d.ID, Stage: d.Stage, Raw: raw}

@@ -111,10 +111,25 @@ func TestListWonDealsReadsTheArchivedDealsToo(t *testing.T) {
 // pipeline ids as numbers, as webhooks send them; nothing else.
 func TestWebhookDeal(t *testing.T) {
 	s := apiSource(t, "http://unused.invalid", nil)
-	got := s.WebhookDeal(model.Deal{ID: "7", Name: "Deal 7", Stage: "won", Raw: map[string]json.RawMessage{
-		"stage_id": json.RawMessage(`"5"`), "pipeline_id": json.RawMessage(`"2"`), "org_id": json.RawMessage(`"9"`)}})
-	if got.ID != "7" || got.Stage != "won" || got.Name != "" || len(got.Raw) != 2 ||
-		string(got.Raw["stage_id"]) != "5" || string(got.Raw["pipeline_id"]) != "2" {
-		t.Errorf("%+v (raw %s)", got, got.Raw)
+	// Ids as numbers (a fetched deal's) and as strings (a deal file saved
+	// before they were numbers).
+	for _, raw := range []map[string]json.RawMessage{
+		{"stage_id": json.RawMessage(`5`), "pipeline_id": json.RawMessage(`2`), "org_id": json.RawMessage(`9`)},
+		{"stage_id": json.RawMessage(`"5"`), "pipeline_id": json.RawMessage(`"2"`), "org_id": json.RawMessage(`"9"`)},
+	} {
+		got := s.WebhookDeal(model.Deal{ID: "7", Name: "Deal 7", Stage: "won", Raw: raw})
+		if got.ID != "7" || got.Stage != "won" || got.Name != "" || len(got.Raw) != 2 ||
+			string(got.Raw["stage_id"]) != "5" || string(got.Raw["pipeline_id"]) != "2" {
+			t.Errorf("%s: %+v (raw %s)", raw["stage_id"], got, got.Raw)
+		}
+	}
+	// The deal as FetchDeal gives it.
+	f := fakePipedrive(t, "token-6083095")
+	fetched, err := apiSource(t, f.URL, nil).FetchDeal(context.Background(), "6083095", "213973")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.WebhookDeal(fetched); string(got.Raw["stage_id"]) != "428" || string(got.Raw["pipeline_id"]) != "50" {
+		t.Errorf("the fetched deal as a webhook says it: raw %s", got.Raw)
 	}
 }
