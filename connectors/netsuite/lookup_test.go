@@ -138,11 +138,14 @@ func TestRefusedUpsertWhoseReadFails(t *testing.T) {
 		}
 	})
 	fake.Fail("PUT invoice", netsuitefake.Fault{Status: http.StatusBadRequest, AfterWork: true})
-	_, err = tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")
+	// The step may have made the invoice: not "nothing sent", whatever
+	// the read's 429 says of itself.
+	tracked, wrote := connectors.TrackWrites(ctx)
+	_, err = tg.CreateInvoice(tracked, inv, ref, "invoice/demo/D-1001/invoice")
 	var api *connectors.APIError
 	if cl, _ := connectors.Classify(err); cl != connectors.RetryAfter || !errors.As(err, &api) || api.StatusCode != http.StatusTooManyRequests ||
-		!strings.Contains(err.Error(), "HTTP 400") {
-		t.Fatalf("%v (class %v); want the read's 429, retried, naming the refusal", err, cl)
+		!strings.Contains(err.Error(), "HTTP 400") || !wrote() {
+		t.Fatalf("%v (class %v, wrote %v); want the read's 429, retried, naming the refusal, and the step marked as one that may have written", err, cl, wrote())
 	}
 	fake.AfterGet(nil)
 	res, err := tg.CreateInvoice(ctx, inv, ref, "invoice/demo/D-1001/invoice")

@@ -378,7 +378,9 @@ func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string, 
 			// Whether the record is there is not known, so the refusal
 			// does not stand for "nothing made": the read's failure is
 			// the step's (a 429 or an outage retried, and the retry looks
-			// the record up first), naming the refusal.
+			// the record up first), naming the refusal; and the step may
+			// have made it, whatever the read's failure says of itself.
+			connectors.WriteDone(ctx)
 			return "", fmt.Errorf("%v; but another attempt of the step may have made %s eid:%s, and reading it failed: %w", err, typ, eid, gerr)
 		}
 		if !ok {
