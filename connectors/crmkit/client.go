@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 )
 
 // MaxResponse bounds how much of an API answer is read.
@@ -186,6 +187,12 @@ func (c *Client) TokenError(err error) error {
 		}
 		if msg == "" {
 			msg = Short(string(re.Body))
+		}
+		if code := re.Response.StatusCode; code >= 300 && code < 400 {
+			// Not followed (erpkit.NoRedirects): the secret in the body
+			// goes to no other address.
+			msg = "the token endpoint answered with a redirect (to " + erpkit.RedirectedTo(re.Response) +
+				"), which dealsync does not follow, so that the credential goes to no other address: check the token URL"
 		}
 		// The token endpoint refusing the grant or the client (400
 		// invalid_grant, invalid_client; RFC 6749 5.2) is a credentials

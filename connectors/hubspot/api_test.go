@@ -719,6 +719,32 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 	}
 }
 
+// A token endpoint that redirects is not followed (the client secret and
+// refresh token are in the body): the write-back fails for good, naming
+// where it pointed without its query, and nothing reaches that address.
+func TestOAuthTokenRedirectIsNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"token_type":"bearer","refresh_token":"rt-1","access_token":"at","expires_in":1800}`)
+	}))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/oauth/v1/token?key=csec", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	s := apiSource(t, srv.URL, func(c *Config) {
+		c.TokenURL = srv.URL + "/oauth/v1/token"
+		c.Accounts = map[string]Account{"62515": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt-1")}}}
+	})
+	err := s.WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"})
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || elsewhere.Load() != 0 ||
+		!strings.Contains(fmt.Sprint(err), "redirect (to "+other.URL+"/oauth/v1/token)") || strings.Contains(fmt.Sprint(err), "csec") {
+		t.Errorf("%v (class %v), %d requests where it pointed; want a permanent refusal naming %s/oauth/v1/token, none there", err, cl, elsewhere.Load(), other.URL)
+	}
+}
+
 // A won deal deleted in HubSpot while its run settles (a duplicate, say)
 // is answered 404 and kept archived: the fetch finds it there and reports
 // it as StageDeleted, with its own fields and stage id but neither its
