@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,15 +16,28 @@ import (
 
 // historyClient answers GetWorkflowHistory from histories: a run's events,
 // then, if failAfter[id] is set, an error after that many of them. A run
-// with block set never answers until its ctx ends.
+// with block set never answers until its ctx ends. Each call's run id and
+// ctx deadline (zero: none) are kept in calls.
 type historyClient struct {
 	client.Client
 	histories map[string][]*historypb.HistoryEvent
 	failAfter map[string]int
 	block     bool
+
+	mu    sync.Mutex
+	calls []historyCall
+}
+
+type historyCall struct {
+	id       string
+	deadline time.Time
 }
 
 func (c *historyClient) GetWorkflowHistory(ctx context.Context, id, _ string, _ bool, _ enumspb.HistoryEventFilterType) client.HistoryEventIterator {
+	d, _ := ctx.Deadline()
+	c.mu.Lock()
+	c.calls = append(c.calls, historyCall{id, d})
+	c.mu.Unlock()
 	if c.block {
 		return &blockingIterator{ctx: ctx}
 	}
@@ -110,31 +124,51 @@ func TestSampleHistoriesCountsOnlyTheRunsRead(t *testing.T) {
 // Second review, item 5: each phase's history sample had 60 s of its own,
 // without the run's deadline, so a run could end 60 s × (1 + baselines)
 // after --timeout. Now one budget covers every phase, within the deadline.
+// Checked without a clock: a first phase that uses the whole budget leaves
+// the later phases unsampled, and every read's deadline is the parent's
+// or earlier.
 func TestHistorySamplesShareOneBudgetWithinTheDeadline(t *testing.T) {
 	defer func(b time.Duration) { historySampleBudget = b }(historySampleBudget)
-	historySampleBudget = 200 * time.Millisecond
-	cl := &historyClient{block: true}
 	groups := [][]string{{"ds-1", "ds-2"}, {"local-1"}, {"calls-1"}, {"full-1"}}
 
-	t0 := time.Now()
+	// The first phase's runs never answer: they use the budget up, and the
+	// budget is the one for all phases, so no later phase is read.
+	historySampleBudget = 200 * time.Millisecond
+	cl := &historyClient{block: true}
 	stats, cut := sampleAllHistories(context.Background(), cl, groups)
-	if d := time.Since(t0); d > 2*historySampleBudget {
-		t.Fatalf("4 phases sampled in %s: more than the one budget of %s", d, historySampleBudget)
+	if !cut || len(stats) != 4 || stats[0] == nil || stats[0].Errors != 2 || stats[0].Sampled != 0 {
+		t.Fatalf("cut %v, stats %+v; want cut, first phase 2 errors", cut, stats)
 	}
-	if !cut || stats[0] == nil || stats[0].Errors != 2 || stats[0].Sampled != 0 {
-		t.Fatalf("cut %v, first phase %+v", cut, stats[0])
+	if stats[1] != nil || stats[2] != nil || stats[3] != nil {
+		t.Fatalf("phases after the budget ran out were sampled: %+v %+v %+v", stats[1], stats[2], stats[3])
+	}
+	if len(cl.calls) != 2 || cl.calls[0].id != "ds-1" || cl.calls[1].id != "ds-2" {
+		t.Fatalf("history reads %+v; want ds-1 and ds-2 only", cl.calls)
 	}
 
-	// The run's deadline comes first.
-	historySampleBudget = time.Minute
+	// The run's deadline comes before the budget's end: every read has
+	// the run's deadline (or an earlier one), and the sample is cut. The
+	// budget is a few seconds, not a minute, so that a sample that ignored
+	// the deadline would fail this test soon, not hang it.
+	historySampleBudget = 5 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	t0 = time.Now()
-	if _, cut := sampleAllHistories(ctx, cl, groups); !cut {
+	parent, _ := ctx.Deadline()
+	cl = &historyClient{block: true}
+	stats, cut = sampleAllHistories(ctx, cl, groups)
+	if !cut {
 		t.Fatal("not cut by the deadline")
 	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Fatalf("sampled for %s past a deadline of 100ms", d)
+	if len(cl.calls) == 0 {
+		t.Fatal("no history read")
+	}
+	for _, c := range cl.calls {
+		if c.deadline.IsZero() || c.deadline.After(parent) {
+			t.Fatalf("history of %s read with deadline %v (zero: none), past the run's deadline %v", c.id, c.deadline, parent)
+		}
+	}
+	if stats[1] != nil || stats[2] != nil || stats[3] != nil {
+		t.Fatalf("phases after the deadline were sampled: %+v %+v %+v", stats[1], stats[2], stats[3])
 	}
 
 	// Nothing in the way: every phase is sampled, not cut.

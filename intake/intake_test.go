@@ -124,16 +124,52 @@ func post(t *testing.T, url, body string) (int, string) {
 // bytes reader: sent chunked) as a signed JSON delivery.
 func postBody(t *testing.T, url string, body io.Reader) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, body)
+	resp, b, err := tryPost(url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// tryPost is postBody for a goroutine other than the test's, where
+// t.Fatal must not be called: it returns the error.
+func tryPost(url string, body io.Reader) (*http.Response, string, error) {
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		return nil, "", err
+	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("X-Ok", "1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+// delivery is how a delivery posted from another goroutine was answered
+// (tryPost).
+type delivery struct {
+	status int
+	body   string
+	err    error
+}
+
+// postAsync posts body from a goroutine, and sends how it was answered on
+// the channel it returns.
+func postAsync(url string, body io.Reader) <-chan delivery {
+	done := make(chan delivery, 1)
+	go func() {
+		resp, b, err := tryPost(url, body)
+		d := delivery{body: b, err: err}
+		if resp != nil {
+			d.status = resp.StatusCode
+		}
+		done <- d
+	}()
+	return done
 }
 
 const batch = `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}},
@@ -570,13 +606,14 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	if resp, body := send(chunked("[" + strings.Repeat(" ", 5000) + "]")); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked, too large: %d %s, want 413", resp.StatusCode, body)
 	}
-	first := make(chan int, 1)
-	go func() {
-		resp, _ := send(chunked(`[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}}]`))
-		first <- resp.StatusCode
-	}()
-	if got := <-st.entered; got != "A" {
-		t.Fatalf("start of %s, want A", got)
+	first := postAsync(srv.URL+"/webhooks/crm", chunked(`[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}}]`))
+	select {
+	case got := <-st.entered:
+		if got != "A" {
+			t.Fatalf("start of %s, want A", got)
+		}
+	case d := <-first:
+		t.Fatalf("first delivery answered before its start: %d %s %v", d.status, d.body, d.err)
 	}
 	second := `[{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"B","stage":"won"}}]`
 	resp, body := send(strings.NewReader(second))
@@ -584,8 +621,8 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 		t.Fatalf("second delivery while the first is held: %d, Retry-After %q, %s; want 503 with Retry-After 1", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	close(st.gate)
-	if code := <-first; code != http.StatusAccepted {
-		t.Fatalf("first delivery: %d, want 202", code)
+	if d := <-first; d.err != nil || d.status != http.StatusAccepted {
+		t.Fatalf("first delivery: %d %s %v, want 202", d.status, d.body, d.err)
 	}
 	go func() { <-st.entered }()
 	if resp, body := send(strings.NewReader(second)); resp.StatusCode != http.StatusAccepted {
@@ -666,24 +703,18 @@ func TestEachStartOfABatchHasItsOwnTimeout(t *testing.T) {
 	for i := range 2 * wave {
 		evs = append(evs, fmt.Sprintf(`{"event_id":"e%d","deal":{"id":"D%d","stage":"won"}}`, i, i))
 	}
-	type answer struct {
-		status int
-		body   string
-	}
-	done := make(chan answer, 1)
-	go func() {
-		status, body := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(evs, ",")+"]")
-		done <- answer{status, body}
-	}()
+	done := postAsync(srv.URL+"/webhooks/crm", strings.NewReader("["+strings.Join(evs, ",")+"]"))
 	// Two waves: wait until one is in, answer it. The delivery ending
-	// first (its starts ran out of time) fails.
-	var a answer
+	// first (its starts ran out of time, or the POST failed) fails.
+	var a delivery
+	answered := false
 waves:
 	for range 2 {
 		for range wave {
 			select {
 			case <-st.entered:
 			case a = <-done:
+				answered = true
 				break waves
 			}
 		}
@@ -691,15 +722,16 @@ waves:
 			select {
 			case st.gate <- struct{}{}:
 			case a = <-done:
+				answered = true
 				break waves
 			}
 		}
 	}
-	if a.status == 0 {
+	if !answered {
 		a = <-done
 	}
-	if a.status != http.StatusAccepted || len(st.started) != 2*wave {
-		t.Fatalf("%d %s, %d started; want all %d acknowledged", a.status, a.body, len(st.started), 2*wave)
+	if a.err != nil || a.status != http.StatusAccepted || len(st.started) != 2*wave {
+		t.Fatalf("%d %s %v, %d started; want all %d acknowledged", a.status, a.body, a.err, len(st.started), 2*wave)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -731,25 +763,23 @@ func TestADeliveryHasADeadlineOfItsOwn(t *testing.T) {
 	for i := range 6 {
 		evs = append(evs, fmt.Sprintf(`{"event_id":"e%d","deal":{"id":"D","stage":"won"}}`, i))
 	}
-	done := make(chan int, 1)
-	go func() {
-		status, _ := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(evs, ",")+"]")
-		done <- status
-	}()
-	status := 0
-	for status == 0 {
+	done := postAsync(srv.URL+"/webhooks/crm", strings.NewReader("["+strings.Join(evs, ",")+"]"))
+	var d delivery
+	for answered := false; !answered; {
 		select {
 		case <-st.entered:
 			time.Sleep(timeout * 7 / 10)
 			select {
 			case st.gate <- struct{}{}:
-			case status = <-done:
+			case d = <-done:
+				answered = true
 			}
-		case status = <-done:
+		case d = <-done:
+			answered = true
 		}
 	}
-	if status != http.StatusServiceUnavailable || len(st.started) >= 6 {
-		t.Fatalf("%d after %d starts; want 503 before the sixth", status, len(st.started))
+	if d.err != nil || d.status != http.StatusServiceUnavailable || len(st.started) >= 6 {
+		t.Fatalf("%d %v after %d starts; want 503 before the sixth", d.status, d.err, len(st.started))
 	}
 }
 

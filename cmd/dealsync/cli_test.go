@@ -22,6 +22,7 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -178,8 +179,13 @@ func testProductionShape(ctx context.Context, t *testing.T, srv *devserver.Serve
 	dir := t.TempDir()
 	free := freeAddrs(t, 6) // 2 intakes, then a metrics port per command
 	intakes := free[:2]
-	// Every command also serves /metrics, each on its own port (and so
-	// records the SDK's metrics of whichever worker runs the workflow).
+	// Every command also serves /metrics, each on its own port. All four
+	// run in this test's process and share its one registry
+	// (metrics.Registry), which earlier tests of the binary have counted
+	// in too: a scrape cannot tell which command recorded a value, nor
+	// this test's deliveries from an earlier test's. So the deliveries are
+	// checked as changes of the registry's values, and each endpoint only
+	// as serving that registry.
 	var metricsAddrs []string
 	type command struct{ name, file string }
 	var commands []command
@@ -218,6 +224,16 @@ connections:
 		waitReady(t, "http://"+addr+"/readyz")
 	}
 
+	counted := func() (c countedMetrics) {
+		c.started = metrics.Read("dealsync_webhook_events_total", "connection", "shop", "outcome", metrics.EventStarted)
+		c.duplicate = metrics.Read("dealsync_webhook_events_total", "connection", "shop", "outcome", metrics.EventDuplicate)
+		c.invoiceOK = metrics.Read("dealsync_steps_total", "step", "invoice", "connection", "shop", "outcome", metrics.StepOK)
+		c.completed = sumSeries(t, "temporal_workflow_completed")
+		c.localActivities = sumSeries(t, "temporal_local_activity_execution_latency_seconds")
+		return c
+	}
+	before := counted()
+
 	event := writeFile(t, filepath.Join(dir, "deal.json"), `{"event_id":"evt_cli","deal":{"id":"D-CLI","name":"CLI deal","stage":"closed_won","previous_stage":"proposal","amount":"99.50","currency":"EUR","close_date":"2026-11-20","company":{"id":"C-CLI","name":"Cli AG"}}}`)
 	for _, addr := range intakes {
 		if err := run(ctx, "--config", files[0], "webhook", "send", "--connection", "shop", "--id", "msg_cli",
@@ -234,24 +250,29 @@ connections:
 	if len(invs) != 1 || invs[0].Reference != "D-CLI" || invs[0].Total != "99.50" {
 		t.Fatalf("want exactly one invoice for D-CLI of 99.50, got %+v", invs)
 	}
-	// Every metrics endpoint answers; the process's registry has counted
-	// the deliveries (one run started, one duplicate), the invoice step and
-	// the SDK's own metrics (some recorded just after the run closed: wait,
-	// bounded by ctx).
+	// The registry has counted this test's deliveries (one run started,
+	// one duplicate), its invoice step and the SDK's own metrics of its
+	// run (some recorded just after the run closed: wait, bounded by ctx).
+	var after countedMetrics
+	for {
+		after = counted()
+		if after.started > before.started && after.duplicate > before.duplicate && after.invoiceOK > before.invoiceOK &&
+			after.completed > before.completed && after.localActivities > before.localActivities {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("metrics before the deliveries %+v, after the run %+v: want one more started and duplicate delivery, invoice step, completed workflow and local activity", before, after)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after.started != before.started+1 || after.duplicate != before.duplicate+1 {
+		t.Errorf("deliveries counted started %v → %v, duplicate %v → %v: want one of each", before.started, after.started, before.duplicate, after.duplicate)
+	}
+	// Every metrics endpoint serves the registry.
+	started := fmt.Sprintf("dealsync_webhook_events_total{connection=\"shop\",outcome=\"started\"} %v\n", after.started)
 	for _, addr := range metricsAddrs {
-		for _, want := range []string{
-			`dealsync_webhook_events_total{connection="shop",outcome="started"}`,
-			`dealsync_webhook_events_total{connection="shop",outcome="duplicate"}`,
-			`dealsync_steps_total{connection="shop",outcome="ok",step="invoice"}`,
-			"temporal_workflow_completed{",
-			"temporal_local_activity_execution_latency_seconds_bucket{",
-		} {
-			for !strings.Contains(get(t, "http://"+addr+"/metrics"), want) {
-				if ctx.Err() != nil {
-					t.Fatalf("%s/metrics never showed %s", addr, want)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+		if body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, started) {
+			t.Errorf("%s/metrics does not show %q", addr, started)
 		}
 	}
 	// What an operator types in the Web UI finds the run (visibility is
@@ -267,6 +288,37 @@ connections:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// countedMetrics are the registry's values testProductionShape checks.
+type countedMetrics struct {
+	started, duplicate, invoiceOK float64 // connection shop
+	completed, localActivities    float64 // every series: the SDK's labels vary
+}
+
+// sumSeries sums the values (of a counter) or the sample counts (of a
+// histogram) of every series of a metric in metrics.Registry.
+func sumSeries(t *testing.T, name string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+			if h := m.GetHistogram(); h != nil {
+				sum += float64(h.GetSampleCount())
+			}
+		}
+	}
+	return sum
 }
 
 func get(t *testing.T, url string) string {

@@ -19,7 +19,10 @@ import (
 
 // SuiteQL answers a page at a time (hasMore): the customer a rule takes
 // may be behind rows that other records claim, on a later page. Read as
-// "none", the company would get a second customer.
+// "none", the company would get a second customer. The pages must be of
+// one order (ORDER BY id), or they may skip and repeat rows: the fake
+// refuses a later page of a query without it, so these cases check that
+// too.
 func TestCustomerLookUpReadsEveryPage(t *testing.T) {
 	ctx := context.Background()
 	claimedNamed := func(fake *netsuitefake.Server, n int, name string) {

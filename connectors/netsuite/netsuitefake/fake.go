@@ -22,6 +22,9 @@
 //     for the query shapes the target sends, refusing a column the
 //     account does not have (HideColumns), answered a page at a time
 //     (limit, offset, hasMore, totalResults, as Collection Paging says);
+//     stricter than NetSuite, it refuses a page after the first of a
+//     customer query without ORDER BY id, whose pages SuiteQL does not
+//     keep in one order;
 //   - errors as NetSuite writes them: type, title, status and
 //     o:errorDetails with detail, o:errorCode and o:errorPath;
 //   - injectable faults: 429 with Retry-After, 5xx, answers lost after the
@@ -910,7 +913,7 @@ func (s *Server) suiteQL(r *http.Request) answer {
 	}
 	m := suiteQLRe.FindStringSubmatch(in.Q)
 	if m == nil {
-		st, b := problem(http.StatusBadRequest, detail("Invalid search query. Detailed unprocessed description follows. Search error occurred: this fake understands only SELECT … FROM customer WHERE column = '…' [AND isinactive = 'F'].", "INVALID_PARAMETER", "q"))
+		st, b := problem(http.StatusBadRequest, detail("Invalid search query. Detailed unprocessed description follows. Search error occurred: this fake understands only SELECT … FROM customer WHERE column = '…' [AND isinactive = 'F'] [ORDER BY id].", "INVALID_PARAMETER", "q"))
 		return answer{status: st, body: b}
 	}
 	var cols []string
@@ -927,6 +930,15 @@ func (s *Server) suiteQL(r *http.Request) answer {
 			st, b := problem(http.StatusBadRequest, detail(fmt.Sprintf("Invalid search query. Search error occurred: Field '%s' for record 'customer' was not found.", col), "INVALID_PARAMETER", "q"))
 			return answer{status: st, body: b}
 		}
+	}
+	if offset, err := strconv.Atoi(r.URL.Query().Get("offset")); !byID && err == nil && offset > 0 {
+		// SuiteQL promises no row order without ORDER BY: read a page at a
+		// time, such a query may skip rows and repeat others. Real NetSuite
+		// answers anyway; this fake refuses, so that a reader which pages
+		// without an order fails its tests instead of passing on the
+		// insertion order the fake would keep.
+		st, b := problem(http.StatusBadRequest, detail("Invalid search query. This fake refuses a page after the first (offset > 0) of a query without ORDER BY id: without an order, SuiteQL's pages may skip or repeat rows.", "INVALID_PARAMETER", "q"))
+		return answer{status: st, body: b}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
