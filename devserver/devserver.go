@@ -379,7 +379,13 @@ func (e *buildError) Unwrap() error { return e.err }
 // leave it running after it was stopped.
 func startTemporal(fatal *fatalLog, built func(), extra fx.Option, opts ...temporal.ServerOption) (temporal.Server, error) {
 	var impl *temporal.ServerImpl
-	srv, err := buildTemporal(fx.Options(temporal.TopLevelModule, extra, fx.Populate(&impl)), opts...)
+	// ownStarted is set by a start hook after the server's own: once it
+	// ran, a failure of a later hook rolls the server back (stopping it).
+	var ownStarted atomic.Bool
+	marker := fx.Invoke(func(lc fx.Lifecycle) {
+		lc.Append(fx.Hook{OnStart: func(context.Context) error { ownStarted.Store(true); return nil }})
+	})
+	srv, err := buildTemporal(fx.Options(temporal.TopLevelModule, marker, extra, fx.Populate(&impl)), opts...)
 	built()
 	if ferr := fatal.err(); ferr != nil {
 		// It explains the error or panic that followed, if any.
@@ -392,6 +398,10 @@ func startTemporal(fatal *fatalLog, built func(), extra fx.Option, opts ...tempo
 		return nil, &buildError{fmt.Errorf("building temporal server: %w", err)}
 	}
 	if err := srv.Start(); err != nil {
+		if ownStarted.Load() {
+			// A later hook failed: the rollback stopped the server.
+			return nil, fmt.Errorf("starting temporal server (the services it had started are stopped): %w", err)
+		}
 		if serr := stopStarted(impl); serr != nil {
 			return nil, fmt.Errorf("starting temporal server: %w (and stopping the services it had started: %v)", err, serr)
 		}
@@ -419,18 +429,18 @@ func buildTemporal(module fx.Option, opts ...temporal.ServerOption) (srv tempora
 	return s, nil
 }
 
-// stopStarted stops the services of a server whose start failed; a
-// service that had not started (or was rolled back) is left as it is.
-// When the server's own start hook succeeded and a later one failed, the
-// rollback has stopped the server already, closing its stop channel: a
-// second Stop panics on that channel before it touches a service, and
-// that panic is no error.
+// stopStarted stops the services of a server whose own start hook failed
+// (it starts them in turn and stops none on failure, and fx's rollback
+// does not stop it); a service that had not started is left as it is. A
+// server whose own start succeeded is not given here: a later hook's
+// failure rolled it back, and a second Stop would panic on its closed
+// stop channel.
 func stopStarted(impl *temporal.ServerImpl) (err error) {
 	if impl == nil {
 		return nil
 	}
 	defer func() {
-		if r := recover(); r != nil && fmt.Sprint(r) != "close of closed channel" {
+		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // The server's services bind the ports given in their config while the
@@ -77,7 +78,7 @@ func once(release func()) func() {
 // it was in use, when err says so.
 func takenPort(err error) (int, bool) {
 	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "listen" {
+	if !errors.As(err, &op) || op.Op != "listen" || !errors.Is(err, syscall.EADDRINUSE) {
 		return 0, false
 	}
 	addr, ok := op.Addr.(*net.TCPAddr)

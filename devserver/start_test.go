@@ -214,8 +214,8 @@ func TestFailedStartStopsTheServicesItStarted(t *testing.T) {
 				srv.Stop()
 				t.Fatal("started with a start hook that fails")
 			}
-			if !errors.Is(err, injected) {
-				t.Fatalf("error %v, want the injected one", err)
+			if !errors.Is(err, injected) || !strings.Contains(err.Error(), "(the services it had started are stopped)") {
+				t.Fatalf("error %v, want the injected one, saying the started services are stopped", err)
 			}
 			for service, port := range servicePorts(conf) {
 				if c, err := net.Dial("tcp", net.JoinHostPort(o.IP, strconv.Itoa(port))); err == nil {
