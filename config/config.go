@@ -201,7 +201,7 @@ type RetryPolicy struct {
 	InitialInterval    time.Duration `mapstructure:"initial_interval" validate:"gt=0"`
 	BackoffCoefficient float64       `mapstructure:"backoff_coefficient" validate:"gte=1"`
 	MaximumInterval    time.Duration `mapstructure:"maximum_interval" validate:"gt=0"`
-	MaximumAttempts    int           `mapstructure:"maximum_attempts" validate:"gte=0"`
+	MaximumAttempts    int           `mapstructure:"maximum_attempts" validate:"gte=0,lte=2147483647"`
 }
 
 // Dev configures `dealsync dev` (embedded Temporal, sandbox ERP).

@@ -360,6 +360,7 @@ workflow:
   retry:
     backoff_coefficient: 0.5
     maximum_interval: 100ms
+    maximum_attempts: 4294967297
 sandbox:
   error_rate: 0.7
   rate_limit_rate: 0.6
@@ -418,6 +419,7 @@ connections:
 		"intake.public_base_url":              "http",
 		"workflow.activity_timeout":           "needs a unit",
 		"workflow.retry.backoff_coefficient":  "must be at least 1",
+		"workflow.retry.maximum_attempts":     "must be at most 2147483647", // Temporal's int32: it wrapped to 1
 		"workflow.retry.maximum_interval":     "must not be less than workflow.retry.initial_interval",
 		"sandbox.rate_limit_rate":             "must not exceed 1",
 		"sandbox.lost_response_rate":          "must be at most 1",

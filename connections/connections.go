@@ -179,6 +179,12 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 		// account's invoices to the connection's own target, another
 		// company's books.
 		accounts := slices.Sorted(maps.Keys(cc.AccountTargets))
+		if _, lists := src.(connectors.AccountLister); !lists && len(accounts) > 0 {
+			// Its events carry no account: nothing would ever be routed.
+			errs = append(errs, fmt.Errorf("connections.%s.account_targets: a %s source serves no CRM accounts (its events name none), so every invoice would go to target %s: "+
+				"make a connection per sender instead, each with its own target", name, cc.Source.Type, cc.Target))
+			accounts = nil
+		}
 		routed := map[string]string{} // key → account as written
 		for _, account := range accounts {
 			tn := cc.AccountTargets[account]

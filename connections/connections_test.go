@@ -356,3 +356,30 @@ connections:
 		t.Fatal("account 62515 is not routed to its own target")
 	}
 }
+
+// A source whose events name no CRM account (generic) has nothing to route
+// by: account_targets on it is refused at build, naming the target every
+// invoice would go to, rather than accepted and never used.
+func TestAccountTargetsNeedASourceWithAccounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	yaml := `targets:
+  erp: {type: http, base_url: "https://a.example"}
+  erp-acme: {type: http, base_url: "https://acme.example"}
+connections:
+  shop:
+    target: erp
+    account_targets: {acme: erp-acme}
+    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := connections.Build(cfg, connectors.Env{}); err == nil || !strings.Contains(err.Error(), "connections.shop.account_targets: a generic source serves no CRM accounts") ||
+		!strings.Contains(err.Error(), "target erp") {
+		t.Fatalf("account_targets on a generic source: %v; want it refused naming the target every invoice would go to", err)
+	}
+}

@@ -137,7 +137,7 @@ func TestComputeTotalsRoundsTheDiscountedLine(t *testing.T) {
 		if !l.Discount.Equal(d(c.wantDiscount)) || !l.Amount.Equal(d(c.want)) || !inv.Total.Equal(d(c.want)) {
 			t.Errorf("%s × %s − %s: discount %s amount %s total %s, want %s, %s", c.qty, c.price, c.discount, l.Discount, l.Amount, inv.Total, c.wantDiscount, c.want)
 		}
-		if q := l.Quantity.Mul(l.UnitPrice); !Currency("EUR").Round(q.Sub(l.Discount)).Equal(l.Amount) || !Currency("EUR").Round(q).Sub(l.Discount).Equal(l.Amount) {
+		if q := l.Quantity.Mul(l.UnitPrice); !Currency("EUR").Round(q.Sub(l.Discount)).Equal(l.Amount) {
 			t.Errorf("%s × %s: quantity × price − discount = %s, the line says %s: an ERP would book another amount", c.qty, c.price, q.Sub(l.Discount), l.Amount)
 		}
 	}
@@ -235,6 +235,36 @@ func TestExactString(t *testing.T) {
 // A unit price is judged by its value: one computed by a division (90 as
 // 90.0000000000000000) is fine; one with more decimals than the currency
 // allows plus 4 is not, naming the field.
+// A line a discount takes whole is billed 0 when quantity × unit price is
+// in whole minor units; when it ends in half a minor unit (1.5 × 33.33 =
+// 49.995, 3 × 333.5 yen) no discount of whole minor units leaves the ERP
+// 0: the line is refused at validation, naming its discount, rather than
+// by the ERP at every retry (422, "amount is 0.00 but quantity ×
+// unit_price − discount is -0.01").
+func TestValidateRefusesAFreeLineNoDiscountLeavesAtZero(t *testing.T) {
+	for _, c := range []struct {
+		cur, qty, price string
+		refused         bool
+	}{
+		{"EUR", "2", "33.33", false},
+		{"EUR", "1.5", "33.33", true},
+		{"EUR", "0.5", "10.01", true},
+		{"JPY", "3", "333.5", true},
+		{"JPY", "2", "333.5", false},
+	} {
+		inv := validInvoice()
+		inv.Currency = Currency(c.cur)
+		free := InvoiceLine{Description: "Onboarding (free)", Quantity: d(c.qty), UnitPrice: d(c.price)}
+		free.Discount = free.Quantity.Mul(free.UnitPrice) // 100 % off
+		inv.Lines = append(inv.Lines, free)
+		inv.ComputeTotals()
+		err := inv.Validate(ValidateOptions{})
+		if got := err != nil && strings.Contains(err.Error(), "invoice.lines[1].discount") && strings.Contains(err.Error(), "whole "+c.cur+" minor units"); got != c.refused || (!c.refused && err != nil) {
+			t.Errorf("%s %s × %s at 100 %% off: %v; want refused %v", c.cur, c.qty, c.price, err, c.refused)
+		}
+	}
+}
+
 func TestValidateUnitPriceDecimals(t *testing.T) {
 	inv := validInvoice()
 	inv.Lines[0].UnitPrice = d("100").Sub(d("100").Mul(d("10")).Div(d("100"))) // 90, exponent -16

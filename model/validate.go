@@ -113,6 +113,18 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 		}
 		if l.Amount.IsNegative() {
 			add(f+"amount", "is negative: the discount exceeds the line", l.Amount.String())
+		} else if inv.Currency != "" && l.Amount.IsZero() && l.Discount.IsPositive() {
+			// ComputeTotals makes the ERP's quantity × price − discount,
+			// rounded, the line's amount, but for a line the discount
+			// takes whole whose quantity × price ends in half a minor
+			// unit (1.5 × 33.33 = 49.995): no discount of whole minor
+			// units leaves 0 (50.00 leaves -0.01, 49.99 leaves 0.01),
+			// and the ERP would refuse the line at every retry.
+			gross := l.Quantity.Mul(l.UnitPrice)
+			if left := inv.Currency.Round(gross.Sub(l.Discount)); !left.IsZero() {
+				add(f+"discount", fmt.Sprintf("takes the whole line, whose quantity × unit_price (%s) is not in whole %s minor units: an ERP bills it %s, not 0, whatever discount of whole minor units it is sent; "+
+					"round the unit price (or the quantity) so that their product is in whole minor units, or leave the free line out", gross, inv.Currency, left), l.Discount.String())
+			}
 		}
 		if l.TaxRate.IsNegative() {
 			add(f+"tax_rate", "must not be negative", l.TaxRate.String())
