@@ -74,7 +74,7 @@ the listing failed), 2 the config or the options are invalid.`,
 			}
 			conn, ok := set.Get(connection)
 			if !ok {
-				return usage("--connection %q: no such connection (the config has %s)", connection, strings.Join(set.Names(), ", "))
+				return usage("--connection %q: no such connection (the config has %s)", connection, listOrNone(set.Names()))
 			}
 			if err := backfill.CanSync(conn); err != nil {
 				return usage("%v", err)
@@ -94,6 +94,9 @@ the listing failed), 2 the config or the options are invalid.`,
 			if asJSON {
 				// open_ended: no --until; HubSpot then listed past until (the
 				// sync's start), the others up to it.
+				if results == nil {
+					results = []backfill.Result{}
+				}
 				writeJSON(out, map[string]any{"connection": connection, "since": o.Since, "until": o.Until, "open_ended": o.OpenEnded, "deals": results})
 			} else {
 				printSync(out, results)
@@ -121,8 +124,11 @@ the listing failed), 2 the config or the options are invalid.`,
 // while the listing runs is not left out.
 func syncPeriod(o *backfill.Options, since, until string, now time.Time) error {
 	var err error
-	if o.Since, err = parseDay(since); err != nil || since == "" {
+	if since == "" {
 		return usage("--since: a date (2026-11-01) or a time (2026-11-01T08:00:00Z) is required")
+	}
+	if o.Since, err = parseDay(since); err != nil {
+		return usage("--since: %v", err)
 	}
 	o.Until, o.OpenEnded = now, until == ""
 	if until != "" {
@@ -141,7 +147,18 @@ func parseDay(s string) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
-	return time.Parse(time.RFC3339, s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a date (2026-11-01) nor a time (2026-11-01T08:00:00Z)", s)
+}
+
+// listOrNone is names joined for a message, "none" when there are none.
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func printSync(w io.Writer, results []backfill.Result) {

@@ -157,4 +157,8 @@ func TestSyncPeriod(t *testing.T) {
 			t.Errorf("--since %q --until %q: %v (exit %d), want a usage error", args[0], args[1], err, exitCode(err))
 		}
 	}
+	// A --since given that is no date says so, not that it is missing.
+	if err := syncPeriod(&backfill.Options{}, "yesterday", "", now); exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), `--since: "yesterday" is neither a date`) {
+		t.Errorf("--since yesterday: %v", err)
+	}
 }

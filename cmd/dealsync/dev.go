@@ -15,6 +15,7 @@ func newDevCmd(g *globalFlags) *cobra.Command {
 	var dataDir string
 	cmd := &cobra.Command{
 		Use:   "dev",
+		Args:  cobra.NoArgs,
 		Short: "Run everything in one process: Temporal + Web UI, worker, intake and a sandbox ERP",
 		Long: `dev starts an embedded Temporal server (SQLite under --data-dir, runs survive a
 restart) with its Web UI, the worker, the webhook intake and the sandbox ERP,

@@ -106,6 +106,9 @@ is invalid.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
+				if results == nil {
+					results = []rerun.Result{}
+				}
 				writeJSON(out, map[string]any{"query": o.Filter(), "runs": results})
 			} else {
 				printRetries(out, o, results)

@@ -32,9 +32,12 @@ It prints at most --limit runs (default 50, at most 1000), and says when
 more may match: narrow --query (e.g. by StartTime) to see the others.
 
 Exit status: 0 listed (none matching included), 1 Temporal could not be
-asked, 2 the config, --query or --limit is invalid. The connections are
-not built: one that cannot be (its mapping does not load, say) does not
-keep the runs from being listed.`,
+asked, 2 the config, --query or --limit is invalid. The config must load
+(its secrets resolve and its mappings compile: give the Temporal settings
+alone, in a file or as DEALSYNC_TEMPORAL_* variables, where they do not),
+but its connections are not built: one that cannot be (an account_targets
+key its source does not serve, say) does not keep the runs from being
+listed.`,
 		Example: `  dealsync runs list --config dealsync.yaml --query 'SyncStatus = "failed"'
   dealsync runs list --config dealsync.yaml --query 'DealId = "D-1001"' --json
   dealsync runs list --dev --limit 10    # against ` + "`dealsync dev`" + `'s server`,

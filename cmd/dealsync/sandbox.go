@@ -15,6 +15,7 @@ func newSandboxCmd(g *globalFlags) *cobra.Command {
 	var listen, journal string
 	cmd := &cobra.Command{
 		Use:   "sandbox",
+		Args:  cobra.NoArgs,
 		Short: "Run the sandbox ERP alone (the target of `serve` and `worker` when no real ERP is at hand)",
 		Long: `sandbox serves the in-memory sandbox ERP of ` + "`dealsync dev`" + ` on its own, with the
 faults of the config's sandbox block, so that ` + "`serve`" + ` and ` + "`worker`" + ` against a real

@@ -40,6 +40,7 @@ func (g *globalFlags) clusterSetup() (*config.Config, *slog.Logger, *connections
 func newServeCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
+		Args:  cobra.NoArgs,
 		Short: "Run the webhook intake only, against the Temporal frontend of the config",
 		Long: `serve runs the stateless webhook intake. It starts even when Temporal is not
 reachable (webhooks then get 503 and /readyz fails until it is), so run as
@@ -77,6 +78,7 @@ many replicas as you like behind a load balancer.`,
 func newWorkerCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "worker",
+		Args:  cobra.NoArgs,
 		Short: "Run the Temporal worker only (workflows and activities), against the frontend of the config",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, logger, set, copts, err := g.clusterSetup()

@@ -24,6 +24,12 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"unknown command", []string{"bogus"}, `unknown command "bogus" for "dealsync"`, "dealsync"},
 		{"unknown subcommand", []string{"runs", "retyr"}, `unknown command "retyr" for "dealsync runs"`, "dealsync runs"},
 		{"argument to a command that takes none", []string{"config", "check", "extra"}, `unknown command "extra" for "dealsync config check"`, "dealsync config check"},
+		// A config file given without --config would be ignored, and the
+		// command would start on the built-in defaults.
+		{"a file to serve without --config", []string{"serve", "/etc/dealsync.yaml"}, `unknown command "/etc/dealsync.yaml" for "dealsync serve"`, "dealsync serve"},
+		{"a file to worker without --config", []string{"worker", "dealsync.yaml"}, `unknown command "dealsync.yaml" for "dealsync worker"`, "dealsync worker"},
+		{"a data dir to dev without --data-dir", []string{"dev", "./mydata"}, `unknown command "./mydata" for "dealsync dev"`, "dealsync dev"},
+		{"an argument to sandbox", []string{"sandbox", "extra"}, `unknown command "extra" for "dealsync sandbox"`, "dealsync sandbox"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runOut(ctx, tc.args...)
