@@ -324,7 +324,8 @@ func TestEnvOverrides(t *testing.T) {
 }
 
 func TestEnvOverridesFileList(t *testing.T) {
-	t.Setenv("DEALSYNC_LOG_LEVEL", "warn")
+	t.Setenv("DEALSYNC_LOG_LEVEL", "WARN") // any case, as the logger reads it
+	t.Setenv("DEALSYNC_LOG_FORMAT", "JSON")
 	path := writeFile(t, `
 targets:
   erp: {type: test-target, base_url: "https://erp.example.com", headers: [X-File]}
@@ -338,6 +339,7 @@ connections:
 	t.Setenv("DEALSYNC_TARGETS_ERP_HEADERS", "X-A, X-B")
 	cfg := mustLoad(t, path)
 	equal(t, "log.level", cfg.Log.Level, "warn")
+	equal(t, "log.format", cfg.Log.Format, "json")
 	equal(t, "connections.shop.trigger.won_stages", cfg.Connections["shop"].Trigger.WonStages, []string{"closed", "done"})
 	equal(t, "targets.erp.headers", cfg.Targets["erp"].Spec.(*testTarget).Headers, []string{"X-A", "X-B"})
 }

@@ -102,6 +102,8 @@ func build(settings map[string]any, file string) (*Config, error) {
 	cfg.Targets = decodeEntries[Component](settings["targets"], "targets", ps)
 	cfg.Connections = decodeEntries[Connection](settings["connections"], "connections", ps)
 	lowerTargetRefs(cfg)
+	// Read in any case, as the logger reads them (LOG_LEVEL=DEBUG).
+	cfg.Log.Level, cfg.Log.Format = strings.ToLower(strings.TrimSpace(cfg.Log.Level)), strings.ToLower(strings.TrimSpace(cfg.Log.Format))
 	validateStruct(cfg, "", ps)
 	crossCheck(cfg, ps)
 
