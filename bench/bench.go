@@ -15,6 +15,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -131,7 +132,11 @@ type Options struct {
 // anything starts. A zero N or Concurrency used to become a default
 // silently, a negative NonTriggerShare below -1 panicked, and negative
 // Retries made no attempt at all: the run then reported figures of
-// something other than what was asked.
+// something other than what was asked. It refuses as well an external
+// target without both URLs, ERP faults with an external target, and,
+// when Config is set (in-process), a Connection the config does not have
+// or whose invoices would not go to the sandbox ERP: every error of Check
+// is one of the options given, a usage error to the CLI.
 func (o *Options) Check() error {
 	var errs []error
 	refuse := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -180,12 +185,35 @@ func (o *Options) Check() error {
 	if err := checkBaselines(o.Baselines); err != nil {
 		errs = append(errs, err)
 	}
+	// The combinations of flags and the connection: refused here, before
+	// anything starts, not by Run once it has begun (they were, and the
+	// CLI exited 1 for them instead of 2, a usage error).
+	if o.external() {
+		if o.IntakeURL == "" || o.SandboxURL == "" {
+			refuse("an external target needs both --intake-url and --sandbox-url")
+		}
+		if o.ErrorRate > 0 || o.RateLimitRate > 0 {
+			refuse("--error-rate and --rate-limit-rate inject ERP faults only into the in-process stack, not into an external target (--intake-url, --sandbox-url): start the external dealsync with sandbox.error_rate / sandbox.rate_limit_rate instead")
+		}
+	} else if o.Config != nil {
+		if err := checkSandboxTarget(o.Config, cmp.Or(o.Connection, defaultConnection)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
+// external says the options target a running dealsync (--intake-url,
+// --sandbox-url), not the in-process stack.
+func (o *Options) external() bool { return o.IntakeURL != "" || o.SandboxURL != "" }
+
+// defaultConnection is the connection the webhooks are sent to when
+// Options.Connection is empty: the dev config's demo.
+const defaultConnection = "demo"
+
 func (o *Options) defaults() {
 	if o.Connection == "" {
-		o.Connection = "demo"
+		o.Connection = defaultConnection
 	}
 	if o.Secret == "" {
 		o.Secret = config.DevSecret
@@ -275,13 +303,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			f()
 		}
 	}()
-	if o.IntakeURL != "" || o.SandboxURL != "" {
-		if o.IntakeURL == "" || o.SandboxURL == "" {
-			return nil, errors.New("an external target needs both --intake-url and --sandbox-url")
-		}
-		if o.ErrorRate > 0 || o.RateLimitRate > 0 {
-			return nil, errors.New("ERP faults can be injected only into the in-process stack; start the external dealsync with sandbox.error_rate / sandbox.rate_limit_rate instead")
-		}
+	if o.external() {
+		// Check refused an incomplete external target and ERP faults.
 		rep.Mode = "external"
 		t.intakeURL = strings.TrimRight(o.IntakeURL, "/") + "/webhooks/" + o.Connection
 		t.sandboxURL = strings.TrimRight(o.SandboxURL, "/")
@@ -300,9 +323,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if o.Config == nil {
 			return nil, errors.New("no config for the in-process stack")
 		}
-		if err := checkSandboxTarget(o.Config, o.Connection); err != nil {
-			return nil, err
-		}
+		// Check refused a connection that does not send its invoices to
+		// the sandbox ERP (checkSandboxTarget).
 		rep.Mode = "in-process"
 		t0 := time.Now()
 		d, cleanup, dir, err := startStack(ctx, o)

@@ -88,6 +88,46 @@ func TestCheckSandboxTargetRefusesAnyOtherTarget(t *testing.T) {
 	}
 }
 
+// The combinations Run refused once begun (the CLI exited 1 for them, not
+// 2): Check refuses them with the flags, and the connection too when the
+// in-process stack's config is given.
+func TestCheckRefusesCombinationsAndTheConnection(t *testing.T) {
+	cfg := devConfig(t)
+	for _, c := range []struct {
+		change func(*Options)
+		want   string
+	}{
+		{func(o *Options) { o.IntakeURL = "http://127.0.0.1:8080" }, "needs both --intake-url and --sandbox-url"},
+		{func(o *Options) { o.SandboxURL = "http://127.0.0.1:8090" }, "needs both --intake-url and --sandbox-url"},
+		{func(o *Options) {
+			o.IntakeURL, o.SandboxURL, o.ErrorRate = "http://127.0.0.1:8080", "http://127.0.0.1:8090", 0.05
+		}, "--error-rate and --rate-limit-rate inject ERP faults only into the in-process stack"},
+		{func(o *Options) {
+			o.IntakeURL, o.SandboxURL, o.RateLimitRate = "http://127.0.0.1:8080", "http://127.0.0.1:8090", 0.05
+		}, "--error-rate and --rate-limit-rate inject ERP faults only into the in-process stack"},
+		{func(o *Options) { o.Config, o.Connection = cfg, "nowhere" }, `no connection "nowhere"`},
+		{func(o *Options) { o.Config, o.Connection = cfg, "prod" }, `target "erp"`},
+	} {
+		o := validOptions()
+		c.change(&o)
+		if err := o.Check(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want %q, got %v", c.want, err)
+		}
+	}
+	for _, o := range []Options{
+		{Config: cfg},                     // the default connection, demo
+		{Config: cfg, Connection: "demo"}, // the sandbox ERP's
+		{IntakeURL: "http://127.0.0.1:8080", SandboxURL: "http://127.0.0.1:8090"},
+		{Config: cfg, ErrorRate: 0.05, RateLimitRate: 0.05}, // in-process faults
+	} {
+		v := validOptions()
+		o.N, o.Concurrency, o.NonTriggerShare, o.Timeout, o.Settle, o.Retries = v.N, v.Concurrency, v.NonTriggerShare, v.Timeout, v.Settle, v.Retries
+		if err := o.Check(); err != nil {
+			t.Errorf("valid options refused: %v", err)
+		}
+	}
+}
+
 // Review item 7: the in-process stack kept metrics.listen, whose fixed
 // port collides with a running dealsync's.
 func TestStackConfigLeavesMetricsOutAndRedirectsOnlyTheSandbox(t *testing.T) {

@@ -29,7 +29,7 @@ reports: acknowledgement throughput and latency, end-to-end invoices/s,
 invoices lost, duplicated and unexpected (all must be 0), history events per
 invoice, RSS and CPU per invoice. The --connection must send its invoices to
 the sandbox ERP (the dev config's demo does): bench refuses any other, which
-would create real invoices.
+would create real invoices, and one the config does not have (exit 2).
 
 In the same run it drives a bare workflow with no-op steps on the same
 Temporal server (eager start) and reports dealsync's throughput as a ratio
@@ -76,17 +76,19 @@ minutes more.`,
 			if baselines != "auto" && baselines != "none" && baselines != "" {
 				o.Baselines = strings.Split(baselines, ",")
 			}
-			// A value the run cannot honour is refused before anything
-			// starts, not turned into a default.
-			if err := o.Check(); err != nil {
-				return usageError(cmd, err)
-			}
 			if o.IntakeURL == "" && o.SandboxURL == "" {
 				cfg, err := g.load(config.WithDevDefaults())
 				if err != nil {
 					return err
 				}
 				o.Config = cfg
+			}
+			// A value the run cannot honour is refused before anything
+			// starts, not turned into a default: the flags, their
+			// combinations and (in-process) the --connection, which
+			// the config must have, invoicing the sandbox ERP.
+			if err := o.Check(); err != nil {
+				return usageError(cmd, err)
 			}
 			if baselines == "auto" && o.Rate <= 0 {
 				// local: the fastest form of the same steps, the one the

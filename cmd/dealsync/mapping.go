@@ -161,7 +161,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	}
 	cfg, err := loadForMappings(g)
 	if err != nil {
-		return err
+		return mappingNotLoaded(out, f, err)
 	}
 	var m mapping.Mapper
 	switch {
@@ -172,7 +172,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		}
 		pm, err := mapping.Parse(f.file, data)
 		if err != nil {
-			return &exitError{code: 1, err: err}
+			return mappingNotLoaded(out, f, &exitError{code: 1, err: err})
 		}
 		m = pm
 	default:
@@ -313,6 +313,67 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// mappingNotLoaded ends `mapping test` when the mapping did not load, with
+// err. A mapping error (exit 1: a --file that does not compile, a config
+// whose only problems are in its mapping files) is, with --json, reported
+// on out as the mapping error of a deal is, error.type mapping, with every
+// problem, instead of nothing there; as in the other reports of --json,
+// the message is in the JSON, not on stderr. Anything else (exit 2: a
+// usage or config error) is err as it is.
+func mappingNotLoaded(out io.Writer, f *mappingTestFlags, err error) error {
+	var ee *exitError
+	if !f.json || !errors.As(err, &ee) || ee.code != 1 || ee.err == nil {
+		return err
+	}
+	rep := &loadErrorReport{Type: "mapping", Message: ee.err.Error()}
+	var le *mapping.LoadError
+	var ce *config.Error
+	switch {
+	case errors.As(ee.err, &le):
+		rep.Problems = le.Problems
+	case errors.As(ee.err, &ce):
+		ps := make([]configProblem, len(ce.Problems))
+		for i, p := range ce.Problems {
+			ps[i] = configProblem{ConfigKey: p.Key, Message: p.Message}
+		}
+		sort.SliceStable(ps, func(i, j int) bool {
+			return ps[i].ConfigKey < ps[j].ConfigKey || ps[i].ConfigKey == ps[j].ConfigKey && ps[i].Message < ps[j].Message
+		})
+		rep.Problems = ps
+	}
+	writeJSON(out, notLoadedResult{Mapping: f.mapping, File: f.file, Error: rep})
+	return &exitError{code: 1}
+}
+
+// notLoadedResult is the --json report of `mapping test` when the mapping
+// did not load: the mapping (--mapping) or file (--file) asked for, and
+// the error. Nothing was evaluated, so it has none of testResult's other
+// fields (a "triggered": false would say that no run would start).
+type notLoadedResult struct {
+	Mapping string           `json:"mapping,omitempty"`
+	File    string           `json:"file,omitempty"`
+	Error   *loadErrorReport `json:"error"`
+}
+
+// loadErrorReport is the error of a mapping that did not load, with
+// errorReport's type (mapping) and message, and its problems: a mapping
+// file's ([]mapping.Problem, with file, line, column and YAML key, as
+// `mapping lint FILE --json` gives them) or the config's ([]configProblem:
+// a mapping file's problem under its config key, mappings.files[0] or
+// mappings.dir, with the file, line and column in the message, and a
+// connection whose mapping went missing with it).
+type loadErrorReport struct {
+	Type     string `json:"type"`
+	Message  string `json:"message"`
+	Problems any    `json:"problems,omitempty"`
+}
+
+// configProblem is a config.Problem in --json.
+type configProblem struct {
+	ConfigKey string `json:"config_key"`
+	Message   string `json:"message"`
 }
 
 // fetchEvent reads deal f.fetch through the CRM API of connection

@@ -303,6 +303,74 @@ func TestMappingLintOfABrokenFileAConnectionUses(t *testing.T) {
 	}
 }
 
+// `mapping test --json` of a mapping that does not load (a --file that
+// does not compile, a config whose mapping file does not) printed nothing
+// on stdout, only the problems on stderr: it reports them as a mapping
+// error in its JSON, exit 1, as `mapping lint --json` does. Without
+// --json the problems are the error, as before.
+func TestMappingTestReportsAMappingThatDoesNotLoadInJSON(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "m.yaml"), "name: m\ninvoice:\n  memo: deal.compnay.name\n")
+	cfg := writeFile(t, filepath.Join(dir, "dealsync.yaml"), "mappings:\n  files: [m.yaml]\nconnections:\n  demo:\n    mapping: m\n")
+	type report struct {
+		Mapping string `json:"mapping"`
+		File    string `json:"file"`
+		Error   *struct {
+			Type     string `json:"type"`
+			Message  string `json:"message"`
+			Problems []struct {
+				File      string `json:"file"`
+				Line      int    `json:"line"`
+				Key       string `json:"key"`
+				ConfigKey string `json:"config_key"`
+				Message   string `json:"message"`
+			} `json:"problems"`
+		} `json:"error"`
+	}
+	for _, c := range []struct {
+		name     string
+		args     []string
+		problems func(r report) bool
+	}{
+		{"a --file that is a deal, not a mapping", []string{"--file", "../../examples/closed-won.json", "--deal", "../../examples/closed-won.json"},
+			func(r report) bool {
+				p := r.Error.Problems
+				return r.File == "../../examples/closed-won.json" && len(p) == 4 && p[0].File == "../../examples/closed-won.json" &&
+					p[0].Line == 1 && p[0].Key == "name" && p[0].Message == "is required"
+			}},
+		{"a config whose mapping file does not compile", []string{"--config", cfg, "--mapping", "m", "--deal", "../../examples/closed-won.json"},
+			func(r report) bool {
+				p := r.Error.Problems
+				return r.Mapping == "m" && len(p) == 2 && p[0].ConfigKey == "connections.demo.mapping" &&
+					p[1].ConfigKey == "mappings.files[0]" && strings.Contains(p[1].Message, "m.yaml:3:14: invoice.memo: type deal has no field compnay")
+			}},
+		{"the same with --dir", []string{"--config", cfg, "--mapping", "m", "--dir", "../../examples/mappings/generic-standard"},
+			func(r report) bool { return r.Mapping == "m" && len(r.Error.Problems) == 2 }},
+	} {
+		out, err := runOut(context.Background(), append([]string{"mapping", "test", "--json"}, c.args...)...)
+		var r report
+		if jerr := json.Unmarshal([]byte(out), &r); jerr != nil || exitCode(err) != 1 {
+			t.Errorf("%s: exit %d (%v), output %q (%v); want exit 1 and a JSON report", c.name, exitCode(err), err, out, jerr)
+			continue
+		}
+		if r.Error == nil || r.Error.Type != "mapping" || !strings.HasPrefix(r.Error.Message, "mapping: ") && !strings.HasPrefix(r.Error.Message, "invalid configuration") || !c.problems(r) {
+			t.Errorf("%s: report:\n%s", c.name, out)
+		}
+		// As the other errors of --json: the report, nothing on stderr.
+		if err != nil && err.Error() != "exit status 1" {
+			t.Errorf("%s: error %q besides the JSON", c.name, err)
+		}
+		out, err = runOut(context.Background(), append([]string{"mapping", "test"}, c.args...)...)
+		if exitCode(err) != 1 || out != "" || err == nil || !strings.Contains(err.Error(), "mapping") {
+			t.Errorf("%s without --json: exit %d, error %v, output %q; want exit 1 and the problems as the error", c.name, exitCode(err), err, out)
+		}
+	}
+	// A usage or config error (exit 2) is no mapping's: no JSON, as before.
+	if out, err := runOut(context.Background(), "mapping", "test", "--json", "--config", filepath.Join(dir, "none.yaml"), "--mapping", "m", "--deal", "../../examples/closed-won.json"); exitCode(err) != 2 || out != "" {
+		t.Errorf("a missing config: exit %d, output %q", exitCode(err), out)
+	}
+}
+
 // The config's own connection and target are the defaults, not the
 // `demo` connection and `sandbox` target that the dev defaults add.
 func TestMappingTestPicksTheConfigsOwnConnectionAndTarget(t *testing.T) {
