@@ -130,7 +130,9 @@ func mayHaveWritten(err error) bool {
 	}
 	var api *connectors.APIError
 	if errors.As(err, &api) {
-		return api.StatusCode >= 500 && api.StatusCode != http.StatusServiceUnavailable
+		// A 503 is a refusal before the ERP acted, unless it came without
+		// Retry-After to a write (Unsure: a gateway's, the write gone on).
+		return api.StatusCode >= 500 && (api.StatusCode != http.StatusServiceUnavailable || api.Unsure)
 	}
 	return true
 }

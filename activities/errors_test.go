@@ -99,6 +99,10 @@ func TestAnInvoiceStepThatWroteNeverSaysNotSent(t *testing.T) {
 		// The token endpoint's 500: the invoice call was never sent.
 		{"token endpoint 500 before any write", false, &erpkit.TokenError{Err: &connectors.APIError{Service: "erp", Op: "get token", StatusCode: 500}}, true},
 		{"API 500 before any write", false, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 500}, false},
+		// A 503 with Retry-After refused the write; one without it (a
+		// gateway's, connectors.UnsureAnswer) may have forwarded it.
+		{"503 with Retry-After", false, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503, RetryAfter: time.Second}, true},
+		{"503 without Retry-After to the write", false, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503, RetryAfter: 30 * time.Second, Unsure: true}, false},
 	} {
 		a := &Activities{Connections: oneConnection{"m": {Target: writeThenRead{write: c.write, failure: c.failure}}}}
 		_, err := a.CreateInvoice(ctx, CreateInvoiceInput{Connection: "m"})

@@ -25,6 +25,11 @@ type APIError struct {
 	// status (an OAuth token endpoint's 400 invalid_grant or
 	// invalid_client, RFC 6749 5.2): classified Unauthorized.
 	Credentials bool
+	// Unsure says the answer, to a write, does not tell whether the write
+	// was carried out: a 503 without Retry-After (some gateways answer
+	// so after forwarding the request, while the vendor goes on with it).
+	// Set by UnsureAnswer; a 503 with Retry-After is a refusal.
+	Unsure bool
 }
 
 func (e *APIError) Error() string {

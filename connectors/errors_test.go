@@ -119,7 +119,9 @@ func TestUnsureAnswerWaitsForTheWrite(t *testing.T) {
 		{true, 502, time.Minute, time.Minute},
 		{true, 520, 0, wait},
 		{true, 524, 0, wait},
-		{true, 503, 0, 0},
+		{true, 503, 0, wait},                  // a gateway's, the write gone on behind it?
+		{true, 503, time.Second, time.Second}, // the vendor's refusal
+		{false, 503, 0, 0},
 		{true, 500, 0, 0},
 		{false, 504, 0, 0},
 		{false, 524, time.Second, time.Second},
@@ -127,6 +129,9 @@ func TestUnsureAnswerWaitsForTheWrite(t *testing.T) {
 		api := UnsureAnswer(c.write, &APIError{StatusCode: c.status, RetryAfter: c.retryAfter}, wait)
 		if api.RetryAfter != c.want {
 			t.Errorf("write %v, %d with Retry-After %v: waits %v, want %v", c.write, c.status, c.retryAfter, api.RetryAfter, c.want)
+		}
+		if unsure := c.write && c.status == 503 && c.retryAfter == 0; api.Unsure != unsure {
+			t.Errorf("write %v, %d with Retry-After %v: Unsure %v, want %v", c.write, c.status, c.retryAfter, api.Unsure, unsure)
 		}
 	}
 }

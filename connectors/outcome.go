@@ -188,12 +188,22 @@ func UnsureWrite(write bool, err error, wait time.Duration) error {
 
 // UnsureAnswer gives api, the answer to a write, a retry after at least
 // wait when it says a gateway stopped waiting for the vendor (502, 504, and
-// Cloudflare's 520 and 524): the write may have been carried out behind it,
-// and a retry, or its look-up, sooner than the write takes could miss it. A
-// gateway's Retry-After (a 504 with "1") is the gateway's, not the
-// vendor's: a longer one is kept, a shorter one raised to wait.
+// Cloudflare's 520 and 524), or is a 503 without Retry-After (some
+// gateways answer so after forwarding the request: Heroku's request
+// timeout, Envoy's upstream reset), which it marks Unsure: the write may
+// have been carried out behind it, and a retry, or its look-up, sooner
+// than the write takes could miss it. A 503 with Retry-After is the
+// vendor's refusal, sent nothing. A gateway's Retry-After (a 504 with "1")
+// is the gateway's, not the vendor's: a longer one is kept, a shorter one
+// raised to wait.
 func UnsureAnswer(write bool, api *APIError, wait time.Duration) *APIError {
-	if write && gatewayGaveUp[api.StatusCode] && api.RetryAfter < wait {
+	if !write {
+		return api
+	}
+	if api.StatusCode == http.StatusServiceUnavailable && api.RetryAfter == 0 {
+		api.Unsure = true
+	}
+	if (gatewayGaveUp[api.StatusCode] || api.Unsure) && api.RetryAfter < wait {
 		api.RetryAfter = wait
 	}
 	return api

@@ -15,3 +15,11 @@ var LinkNext = linkNext
 // KeepsCredential is keepsCredential: whether a redirect from first to to
 // may carry the auth header.
 var KeepsCredential = keepsCredential
+
+// SetAfter replaces the timer of the waits after a 409 and returns a
+// function that restores it.
+func SetAfter(f func(time.Duration) <-chan time.Time) (restore func()) {
+	old := after
+	after = f
+	return func() { after = old }
+}

@@ -8,15 +8,21 @@
 //
 //	GET  {customers_path}?external_id=X  → 2xx {"customers":[{"id":...,"external_id":...}, ...]}
 //	                                       (only an entry whose external_id is X is taken: one
-//	                                       without external_id, or naming another, is skipped)
+//	                                       without external_id, or naming another, is skipped;
+//	                                       two of X on a page, or one without id, are refused)
 //	POST {customers_path}                 → 2xx {"id":...}                        (CustomerBody)
 //	                                       | 409 when the API holds a customer with that external_id,
 //	                                       optionally naming it: {"customer":{"id":...,"external_id":...}}
 //	GET  {invoices_path}?reference=R      → 2xx {"invoices":[{"id":...,"number":...,"url":...,
 //	                                            "reference":...,"customer_id":...}, ...]}
 //	                                       (only with lookup_invoices: an entry with reference R
-//	                                       billed to the same customer is taken as the deal's)
+//	                                       billed to the same customer is taken as the deal's;
+//	                                       one of R without customer_id is refused)
 //	POST {invoices_path}                  → 2xx {"id":...,"number":...,"url":...} (InvoiceBody)
+//
+// A look-up's answer without its key ("customers", "invoices"; null is an
+// empty list) is refused for good rather than read as "not found"
+// (decodeList).
 //
 // A list may come in pages: a page's "next" (a URL, a path or a query as a
 // JSON string), or else its Link header's rel="next", names the page after
@@ -29,8 +35,10 @@
 // cannot be read.
 //
 // Redirects: a write is followed as a GET only to what it made (a 303, a
-// 302 to a record under its path) on its own origin, and no redirect
-// carries the credential to another origin (safeRedirects).
+// 302 to a record under its path) on its own origin, a look-up is not
+// followed to another origin (its answer there, without the credential,
+// cannot prove absence: the step fails for good), and no redirect carries
+// the credential to another origin (safeRedirects).
 //
 // Both POSTs carry the step's idempotency key in the idempotency header. A
 // 2xx answer with "Idempotent-Replayed: true" is reported as
@@ -242,6 +250,16 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 		return nil, fmt.Errorf("httptarget: base_url (%q without them) must not have %s: give only scheme://host/path there, and the ERP's "+
 			"credential in auth_value (with auth_header; an env: or file: reference)", erpkit.ShownURL(base), strings.Join(parts, " or "))
 	}
+	for _, p := range [...]struct{ name, value string }{
+		{"customers_path", cfg.CustomersPath}, {"invoices_path", cfg.InvoicesPath},
+	} {
+		// A query may hold a credential (?api_key=...), as in base_url:
+		// the error shows the path without it.
+		if i := strings.IndexAny(p.value, "?#"); i >= 0 {
+			return nil, fmt.Errorf("httptarget: %s (%q without it) must not have a query or a fragment: give only the path there, and the ERP's "+
+				"credential in auth_value (with auth_header; an env: or file: reference)", p.name, p.value[:i])
+		}
+	}
 	for _, h := range [...]struct{ name, value string }{
 		{"auth_header", cfg.AuthHeader}, {"idempotency_header", cfg.IdempotencyHeader},
 	} {
@@ -374,35 +392,70 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 		t.service, err, c.ExternalID)
 }
 
-// findCustomer looks a customer up by external id: the first listed entry
-// whose external_id is externalID, exactly. An entry that names another
-// external id, or none (a customer made by hand, on an API that ignored the
-// filter and listed them all), is not this one: taking it would bill another
-// company. No such entry is "not found".
+// findCustomer looks a customer up by external id: the listed entry whose
+// external_id is externalID, exactly. An entry that names another external
+// id, or none (a customer made by hand, on an API that ignored the filter
+// and listed them all), is not this one: taking it would bill another
+// company. No such entry is "not found". Two such entries with different
+// ids on one page are refused, not guessed (a duplicate in the ERP), and
+// so is one without an id, or an answer without "customers" ({} or
+// {"data":[...]}): read as an empty list, each would make a second
+// customer.
 //
-// The list is read page after page (findInPages) until an entry matches:
-// a customer listed on a later page only is found, not made a second time.
+// The list is read page after page (findInPages) until a page holds a
+// match: a customer listed on a later page only is found, not made a
+// second time. No page after it is read.
 func (t *Target) findCustomer(ctx context.Context, externalID string) (connectors.CustomerRef, bool, error) {
+	const op = "find customer"
 	var ref connectors.CustomerRef
-	err := t.findInPages(ctx, "find customer", withQuery(t.customersURL, "external_id", externalID), func(body []byte) (listPage, error) {
+	err := t.findInPages(ctx, op, withQuery(t.customersURL, "external_id", externalID), func(body []byte) (listPage, error) {
 		var list CustomerList
-		if err := json.Unmarshal(body, &list); err != nil {
+		if err := decodeList(body, "customers", `{"customers":[{"id":…,"external_id":…}]}`, &list); err != nil {
 			return listPage{}, err
 		}
 		filtered := true
 		for _, found := range list.Customers {
-			if isCustomer(found, externalID) {
-				ref = connectors.CustomerRef{ID: string(found.ID)}
-				return listPage{found: true}, nil
-			}
 			filtered = filtered && string(found.ExternalID) == externalID
+			switch {
+			case string(found.ExternalID) != externalID:
+			case found.ID == "":
+				return listPage{}, fmt.Errorf("the API lists a customer with external_id %q but no \"id\": the http target needs each "+
+					"entry's id (docs/connectors/erp.md, \"http\"), and cannot tell which customer it is: %w", externalID, connectors.ErrPermanent)
+			case ref.ID == "":
+				ref = connectors.CustomerRef{ID: string(found.ID)}
+			case ref.ID != string(found.ID):
+				return listPage{}, fmt.Errorf("the API lists two customers with external_id %q, %q and %q: dealsync does not guess which "+
+					"is the company's; merge them in the ERP, or clear the external_id of the one that is not, then retry the run: %w",
+					externalID, ref.ID, found.ID, connectors.ErrPermanent)
+			}
 		}
-		return listPage{filtered: filtered, next: list.Next}, nil
+		return listPage{found: ref.ID != "", filtered: filtered, next: list.Next}, nil
 	})
 	if err != nil {
 		return connectors.CustomerRef{}, false, err
 	}
 	return ref, ref.ID != "", nil
+}
+
+// decodeList decodes body, a page of a look-up's list, into list, and
+// requires its key (name, matched as json.Unmarshal does, ignoring case;
+// null is an empty list): an answer without it ({}, {"data":[...]}) is not
+// the protocol's list, and read as an empty one it would make a second
+// customer, or skip the invoice look-up's protection. Permanent: asking
+// again gets the same answer. shape is the answer the protocol wants.
+func decodeList(body []byte, name, shape string, list any) error {
+	if err := json.Unmarshal(body, list); err != nil {
+		return err
+	}
+	var keys map[string]json.RawMessage
+	_ = json.Unmarshal(body, &keys) // an object, or null: it decoded into list
+	for k := range keys {
+		if strings.EqualFold(k, name) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the answer has no %q: the http target reads a look-up's answer as %s (docs/connectors/erp.md, \"http\"), "+
+		"and an answer without it cannot tell that the entry is not there: %w", name, shape, connectors.ErrPermanent)
 }
 
 // isCustomer reports whether a listed (or 409-named) customer is the one
@@ -521,8 +574,11 @@ const maxConflictWait = 5 * time.Second
 // the stored answer replaces once it is done. A wait after which ctx
 // leaves no time for the POST (connectors.TimeForACall) is not waited: the
 // 409 is returned at once, for the step to be retried rather than to time
-// out. A 409 that stays is returned as
-// it is; errors name op.
+// out. A 409 that stays is returned as it is, and so is the 409 when
+// asking again is cut short by ctx (canceled, or no time left for the POST
+// after the wait: connectors.ErrNoTimeLeft): a request with this key is in
+// flight, so the step must not be reported as one that sent nothing.
+// Errors name op.
 func (t *Target) postAskingAgain(ctx context.Context, op string, waits []time.Duration, build func() (*http.Request, error)) (http.Header, []byte, error) {
 	req, err := build()
 	if err != nil {
@@ -540,18 +596,25 @@ func (t *Target) postAskingAgain(ctx context.Context, op string, waits []time.Du
 		if !connectors.TimeForACall(ctx, wait) {
 			break // no time to ask again and still answer before the step ends
 		}
+		conflictHeader, conflictBody, conflict := header, body, err
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, ctx.Err())
-		case <-time.After(wait):
+			return conflictHeader, conflictBody, conflict // the key is in progress
+		case <-after(wait):
 		}
 		if req, err = build(); err != nil {
 			return nil, nil, fmt.Errorf("%s %s: %w", t.service, op, err)
 		}
 		header, body, err = t.send(req, op)
+		if err != nil && (errors.Is(err, connectors.ErrNoTimeLeft) || ctx.Err() != nil) {
+			return conflictHeader, conflictBody, conflict // asking again was cut short: the 409 stands
+		}
 	}
 	return header, body, err
 }
+
+// after is time.After (tests wait longer).
+var after = time.After
 
 // isConflict reports whether err is the API's 409 answer.
 func isConflict(err error) bool {
@@ -564,31 +627,54 @@ func isConflict(err error) bool {
 // processed: not an *connectors.APIError, so it is retried (the step runs
 // again later, with the same key, and gets that request's answer) and
 // never taken for the API's refusal.
+//
+// The 409's Retry-After, if any, is kept: the step is tried again after it
+// (a *connectors.OutcomeUnknownError, which also says that the request may
+// still be carried out).
 func keyInProgress(conflict error) error {
-	return fmt.Errorf("%v: taken for the IETF idempotency-key draft's answer while a request with the same key is still being processed "+
+	err := fmt.Errorf("%v: taken for the IETF idempotency-key draft's answer while a request with the same key is still being processed "+
 		"(an earlier attempt that timed out, say); the step is tried again later with the same key "+
 		"(should the API answer 409 for another reason, every retry fails the same way: read its message)", conflict)
+	var api *connectors.APIError
+	if errors.As(conflict, &api) && api.RetryAfter > 0 {
+		return &connectors.OutcomeUnknownError{Err: err, Wait: api.RetryAfter}
+	}
+	return err
 }
 
 // findInvoice lists the invoices with the reference and returns the first
 // billed to customerID. An entry naming another reference (an API that does
-// not filter) or another customer is not the deal's invoice.
+// not filter) or another customer is not the deal's invoice. An entry with
+// the reference but no customer_id, or the deal's without an id, and an
+// answer without "invoices", are refused (permanent): read as another
+// customer's invoice, or as an empty list, each would make a second
+// invoice.
 //
 // The list is read page after page (findInPages) until an entry matches.
 func (t *Target) findInvoice(ctx context.Context, reference, customerID string) (connectors.InvoiceResult, bool, error) {
 	var res connectors.InvoiceResult
 	err := t.findInPages(ctx, "find invoice", withQuery(t.invoicesURL, "reference", reference), func(body []byte) (listPage, error) {
 		var list InvoiceList
-		if err := json.Unmarshal(body, &list); err != nil {
+		if err := decodeList(body, "invoices", `{"invoices":[{"id":…,"number":…,"url":…,"reference":…,"customer_id":…}]}`, &list); err != nil {
 			return listPage{}, err
 		}
 		filtered := true
 		for _, inv := range list.Invoices {
-			if inv.ID != "" && string(inv.Reference) == reference && string(inv.CustomerID) == customerID {
+			filtered = filtered && string(inv.Reference) == reference
+			switch {
+			case string(inv.Reference) != reference:
+			case inv.CustomerID == "":
+				return listPage{}, fmt.Errorf("the API lists invoice %q with reference %q but no \"customer_id\": the http target needs each "+
+					"entry's customer_id (docs/connectors/erp.md, \"http\") to tell the deal's invoice from another customer's: %w",
+					inv.ID, reference, connectors.ErrPermanent)
+			case string(inv.CustomerID) != customerID:
+			case inv.ID == "":
+				return listPage{}, fmt.Errorf("the API lists an invoice with reference %q of customer %q, the deal's, but no \"id\": "+
+					"the http target needs each entry's id (docs/connectors/erp.md, \"http\"): %w", reference, customerID, connectors.ErrPermanent)
+			default:
 				res = connectors.InvoiceResult{InvoiceID: string(inv.ID), Number: string(inv.Number), URL: inv.URL, Replayed: true}
 				return listPage{found: true}, nil
 			}
-			filtered = filtered && string(inv.Reference) == reference
 		}
 		return listPage{filtered: filtered, next: list.Next}, nil
 	})
@@ -651,7 +737,7 @@ func (t *Target) findInPages(ctx context.Context, op, first string, match func(b
 		}
 		got, err := match(body)
 		if err != nil {
-			return fmt.Errorf("%s %s: decoding answer (page %d, %s): %w", t.service, op, page, u.Redacted(), err)
+			return fmt.Errorf("%s %s: reading answer (page %d, %s): %w", t.service, op, page, u.Redacted(), err)
 		}
 		if got.found {
 			return nil
@@ -813,6 +899,12 @@ func noCreatedID(service, op, kind string, decodeErr error) error {
 	if decodeErr != nil {
 		why = "is not JSON (" + decodeErr.Error() + ")"
 	}
+	return unreadCreated(service, op, kind, why)
+}
+
+// unreadCreated is the error of a 2xx answer to a create that the target
+// cannot read the record from, as why says: permanent (noCreatedID).
+func unreadCreated(service, op, kind, why string) error {
 	return fmt.Errorf("%s %s: the API answered 2xx, but its answer %s: the http target needs the created %s as JSON with its \"id\" "+
 		"(docs/connectors/erp.md, \"http\"); the %s may exist in the ERP: %w", service, op, why, kind, kind, connectors.ErrPermanent)
 }
@@ -927,7 +1019,14 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 		return nil, nil, fmt.Errorf("%s %s: reading answer: %w", t.service, op, readErr)
 	}
 	if len(body) > maxResponse {
-		return nil, nil, fmt.Errorf("%s %s: answer larger than %d bytes", t.service, op, maxResponse)
+		// Asking again gets the same answer (the stored one, for a write's
+		// key): permanent, not retried for as long as the run lasts.
+		why := fmt.Sprintf("is larger than %d bytes, which the http target does not read", maxResponse)
+		if write {
+			return nil, nil, unreadCreated(t.service, op, recordOf(op), why)
+		}
+		return nil, nil, fmt.Errorf("%s %s: the API answered 2xx, but its answer %s: a look-up's page must be smaller; make the API filter by the "+
+			"query, or page its list (docs/connectors/erp.md, \"http\"): %w", t.service, op, why, connectors.ErrPermanent)
 	}
 	return resp.Header, body, nil
 }
@@ -952,11 +1051,15 @@ func (t *Target) send(req *http.Request, op string) (http.Header, []byte, error)
 //     https:// of the same host on the default ports) is sent without
 //     authHeader and Authorization. Go drops only Authorization, and only
 //     for another host name: a custom auth header (X-Api-Key) went to any
-//     host, and Authorization to another port of the same host. A read
-//     (a look-up) is followed there without them; a write turned into a
-//     GET is not (its answer comes back, apiError): without the credential
-//     the GET of what the write made is refused (401), and the run would
-//     fail saying to check the credentials while the write may be made.
+//     host, and Authorization to another port of the same host. A GET is
+//     not followed there at all (its answer comes back, apiError): a
+//     look-up's answer without the credential cannot tell that the entry
+//     is not there (an empty list for an anonymous caller would make a
+//     second customer or invoice), as a "next" page there is not read
+//     (findInPages); and without the credential the GET of what a write
+//     made is refused (401), and the run would fail saying to check the
+//     credentials while the write may be made. Only a 307 or 308 of a
+//     write, the same write sent again, goes there, without them.
 func safeRedirects(client *http.Client, authHeader string) *http.Client {
 	c := *client
 	next := client.CheckRedirect
@@ -965,8 +1068,10 @@ func safeRedirects(client *http.Client, authHeader string) *http.Client {
 			return http.ErrUseLastResponse
 		}
 		if !keepsCredential(via[0].URL, req.URL) {
-			if connectors.IsWrite(via[0].Method) && !connectors.IsWrite(req.Method) {
-				return http.ErrUseLastResponse // a write turned into a GET elsewhere
+			if !connectors.IsWrite(req.Method) {
+				// A look-up sent elsewhere, or a write turned into a GET
+				// there: its answer comes back instead (apiError).
+				return http.ErrUseLastResponse
 			}
 			req.Header.Del(authHeader)
 			req.Header.Del("Authorization")
@@ -1026,25 +1131,34 @@ func (t *Target) apiError(op string, resp *http.Response, body []byte) *connecto
 
 // refusedRedirect is what resp says when it is a redirect of a write that
 // safeRedirects did not follow (or of the GET a write was turned into),
-// "" otherwise: where it leads, and whether the write may have been made
-// (as connectors.WriteAnswered marks it). op names the record
-// ("create invoice").
+// or of a look-up to another origin, "" otherwise: where it leads, and
+// whether the write may have been made (as connectors.WriteAnswered marks
+// it). op names the record ("create invoice", "find customer").
 func refusedRedirect(op string, resp *http.Response) string {
 	loc := resp.Header.Get("Location")
 	first := resp.Request
 	for first != nil && first.Response != nil && first.Response.Request != nil {
 		first = first.Response.Request
 	}
-	if loc == "" || first == nil || !connectors.IsWrite(first.Method) || !followedByGo[resp.StatusCode] {
+	if loc == "" || first == nil || !followedByGo[resp.StatusCode] {
 		return ""
 	}
 	to, err := resp.Request.URL.Parse(loc)
 	if err != nil {
 		return ""
 	}
-	record := "record"
-	if r, ok := strings.CutPrefix(op, "create "); ok {
-		record = r
+	record := recordOf(op)
+	if !connectors.IsWrite(first.Method) {
+		if keepsCredential(first.URL, to) {
+			return ""
+		}
+		// A look-up sent to another origin (safeRedirects): its answer
+		// there, without the credential, cannot prove the entry absent.
+		// The host only: the query holds what was looked up, and a
+		// Location may carry user info.
+		return fmt.Sprintf("the API redirects this look-up (%d) to another host, %s: not followed, since dealsync sends its credential "+
+			"to base_url's scheme, host and port only, and an answer without it cannot tell that the %s is not there (nothing is created "+
+			"on its word); set base_url to where the API answers", resp.StatusCode, to.Host, record)
 	}
 	own := resp.Request.Method == first.Method // the write's own answer
 	switch method := first.Method; {
@@ -1077,6 +1191,17 @@ func refusedRedirect(op string, resp *http.Response) string {
 			"retrying the run (and set base_url to where the API is, should it have moved)", answered, to.Host, method, record)
 	}
 	return ""
+}
+
+// recordOf is the record an op names: "invoice" for "create invoice" or
+// "find invoice"; "record" for another op.
+func recordOf(op string) string {
+	for _, verb := range [...]string{"create ", "find "} {
+		if r, ok := strings.CutPrefix(op, verb); ok {
+			return r
+		}
+	}
+	return "record"
 }
 
 // followedByGo are the redirects Go's client follows (when CheckRedirect

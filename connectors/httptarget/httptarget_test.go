@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -228,11 +229,28 @@ func TestAPIErrors(t *testing.T) {
 	t.Run("503", func(t *testing.T) {
 		sb.SetFaults(sandbox.Faults{Script: []int{503}})
 		_, err := tg.CreateInvoice(ctx, inv, cus, "k503")
-		if api := apiError(t, err); api.StatusCode != 503 {
+		// The sandbox's 503 says Retry-After: a refusal, nothing sent.
+		if api := apiError(t, err); api.StatusCode != 503 || api.Unsure || api.RetryAfter != time.Second {
 			t.Errorf("%+v", api)
 		}
-		if c, _ := connectors.Classify(err); c != connectors.Retry {
-			t.Errorf("classified %v", c)
+		if c, d := connectors.Classify(err); c != connectors.RetryAfter || d != time.Second {
+			t.Errorf("classified %v %v", c, d)
+		}
+	})
+	t.Run("503 without Retry-After", func(t *testing.T) {
+		// A gateway's, perhaps after forwarding the write: retried after
+		// the target's timeout, as a write that may have been made.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		defer srv.Close()
+		gw, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, Name: "erp", Timeout: 7 * time.Second}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = gw.CreateInvoice(ctx, inv, cus, "k503-gw")
+		if api := apiError(t, err); api.StatusCode != 503 || !api.Unsure || api.RetryAfter != 7*time.Second {
+			t.Errorf("%+v; want it unsure, retried after the target's timeout (7s)", api)
 		}
 	})
 	t.Run("400", func(t *testing.T) {
@@ -677,6 +695,122 @@ func TestLookupInvoicesSkipsAnotherReference(t *testing.T) {
 	}
 }
 
+// A look-up's answer that is not the protocol's list fails the step for
+// good, naming what is wrong, and nothing is made: an answer without
+// "customers" or "invoices" ({}, {"data":[...]}, null), a customer of the
+// external id without an id, an invoice of the reference without a
+// customer_id, or the deal's without an id. Each was read as "not found",
+// and made a second customer or invoice. Two customers of one external id
+// (different ids) are refused, not guessed. A "customers": null (a Go
+// API's empty slice) is an empty list, and the key is matched ignoring
+// case, as the answer is decoded.
+func TestListsThatBreakTheProtocolAreRefused(t *testing.T) {
+	var mu sync.Mutex
+	var customers, invoices string
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodPost:
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+		case r.URL.Path == "/customers":
+			_, _ = w.Write([]byte(customers))
+		case r.URL.Path == "/invoices":
+			_, _ = w.Write([]byte(invoices))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	set := func(c, i string) {
+		mu.Lock()
+		defer mu.Unlock()
+		customers, invoices, posts = c, i, 0
+	}
+	made := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return posts
+	}
+	for _, c := range []struct {
+		name, list string
+		says       []string
+	}{
+		{"empty object", `{}`, []string{`the answer has no "customers"`, `{"customers":[{"id":…,"external_id":…}]}`}},
+		{"another key", `{"data":[{"id":"C-7","external_id":"hub-7"}]}`, []string{`the answer has no "customers"`}},
+		{"null", `null`, []string{`the answer has no "customers"`}},
+		{"no id", `{"customers":[{"external_id":"hub-7"}]}`, []string{`a customer with external_id "hub-7" but no "id"`}},
+		{"two", `{"customers":[{"id":"C-7","external_id":"hub-7"},{"id":"C-1","external_id":"hub-1"},{"id":"C-8","external_id":"hub-7"}]}`,
+			[]string{`two customers with external_id "hub-7", "C-7" and "C-8"`, "merge them"}},
+	} {
+		set(c.list, "")
+		got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
+		if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent || got.ID != "" || made() != 0 {
+			t.Errorf("customers %s: %+v, %v (class %v), %d creates; want a permanent failure, nothing made", c.name, got, err, cl, made())
+			continue
+		}
+		for _, says := range c.says {
+			if !strings.Contains(err.Error(), says) {
+				t.Errorf("customers %s: %q does not say %q", c.name, err, says)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name, list, want string
+		created          bool
+	}{
+		{"null list", `{"customers":null}`, "NEW", true},
+		{"key in another case", `{"Customers":[{"id":"C-7","external_id":"hub-7"}]}`, "C-7", false},
+		{"one customer twice", `{"customers":[{"id":"C-7","external_id":"hub-7"},{"id":"C-7","external_id":"hub-7"}]}`, "C-7", false},
+		{"others without id", `{"customers":[{"external_id":"hub-1"},{"id":"C-7","external_id":"hub-7"}]}`, "C-7", false},
+	} {
+		set(c.list, "")
+		if got, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck"); err != nil || got.ID != c.want || got.Created != c.created {
+			t.Errorf("customers %s: %+v, %v; want %s (created %v)", c.name, got, err, c.want, c.created)
+		}
+	}
+
+	for _, c := range []struct {
+		name, list string
+		says       []string
+	}{
+		{"empty object", `{}`, []string{`the answer has no "invoices"`, `{"invoices":[{"id":…,`}},
+		{"another key", `{"data":[{"id":"I-1","reference":"HS-DEAL-42","customer_id":"C-7"}]}`, []string{`the answer has no "invoices"`}},
+		{"customer in another shape", `{"invoices":[{"id":"I-1","reference":"HS-DEAL-42","customer":{"id":"C-7"}}]}`,
+			[]string{`invoice "I-1" with reference "HS-DEAL-42" but no "customer_id"`}},
+		{"no id", `{"invoices":[{"reference":"HS-DEAL-42","customer_id":"C-7"}]}`,
+			[]string{`an invoice with reference "HS-DEAL-42" of customer "C-7", the deal's, but no "id"`}},
+	} {
+		set("", c.list)
+		got, err := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-7"}, "ik")
+		if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent || got.InvoiceID != "" || made() != 0 {
+			t.Errorf("invoices %s: %+v, %v (class %v), %d creates; want a permanent failure, nothing made", c.name, got, err, cl, made())
+			continue
+		}
+		for _, says := range c.says {
+			if !strings.Contains(err.Error(), says) {
+				t.Errorf("invoices %s: %q does not say %q", c.name, err, says)
+			}
+		}
+	}
+	for _, c := range []struct{ name, list, want string }{
+		{"null list", `{"invoices":null}`, "NEW"},
+		{"another reference without customer_id", `{"invoices":[{"id":"I-0","reference":"HS-DEAL-41"}]}`, "NEW"},
+		{"another customer's, then the deal's", `{"invoices":[{"id":"I-0","reference":"HS-DEAL-42","customer_id":"C-1"},{"id":"I-1","reference":"HS-DEAL-42","customer_id":"C-7"}]}`, "I-1"},
+	} {
+		set("", c.list)
+		if got, err := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-7"}, "ik"); err != nil || got.InvoiceID != c.want {
+			t.Errorf("invoices %s: %+v, %v; want %s", c.name, got, err, c.want)
+		}
+	}
+}
+
 // countingSandbox is a sandbox behind a handler that counts the requests
 // by method and, when hold > 0, answers no GET /customers until hold of
 // them have read the list (every caller has looked up before any creates).
@@ -991,6 +1125,149 @@ func TestInvoiceConflictIsNotAskedAgainPastTheDeadline(t *testing.T) {
 	_, err = tg.CreateInvoice(short, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
 	if c, _ := connectors.Classify(err); c != connectors.Retry || !errors.Is(err, connectors.ErrNoTimeLeft) || posts != 0 {
 		t.Errorf("too little time left: %v (class %v) after %d posts; want none sent, retried", err, c, posts)
+	}
+}
+
+// A 409 that stays keeps its Retry-After: the step is tried again after
+// it, as a write that may still be carried out. The error wrapped the 409
+// with %v, and the step was retried at once (with the policy's backoff).
+func TestKeyInProgressKeepsRetryAfter(t *testing.T) {
+	defer func(w []time.Duration) { httptarget.SetConflictWaits(w) }(httptarget.SetConflictWaits(nil))
+	retryAfter := "30"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		w.WriteHeader(http.StatusConflict)
+		_, _ = io.WriteString(w, `{"error":{"message":"a request with this key is being processed"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, Name: "draft"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, ierr := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	_, cerr := tg.FindOrCreateCustomer(ctx, model.Customer{Name: "No CRM id"}, "ck")
+	for what, err := range map[string]error{"invoice": ierr, "customer without external id": cerr} {
+		var unknown *connectors.OutcomeUnknownError
+		if c, d := connectors.Classify(err); c != connectors.RetryAfter || d != 30*time.Second || !errors.As(err, &unknown) ||
+			!strings.Contains(err.Error(), "still being processed") {
+			t.Errorf("%s: %v (class %v after %v); want the key in progress, retried after the 409's 30s", what, err, c, d)
+		}
+	}
+	retryAfter = ""
+	_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "still being processed") {
+		t.Errorf("without Retry-After: %v (class %v); want the key in progress, retried", err, c)
+	}
+}
+
+// Asking again after a 409 that is cut short (the step's context ends
+// during the wait, or the wait leaves no time for the POST) reports the
+// key in progress, never a write that was not sent (ErrNoTimeLeft: the
+// step's attempt would be taken for one that made nothing) nor the bare
+// cancellation.
+func TestKeyInProgressWhenAskingAgainIsCutShort(t *testing.T) {
+	defer func(w []time.Duration) { httptarget.SetConflictWaits(w) }(httptarget.SetConflictWaits([]time.Duration{10 * time.Millisecond}))
+	var mu sync.Mutex
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		posts++
+		mu.Unlock()
+		w.WriteHeader(http.StatusConflict)
+		_, _ = io.WriteString(w, `{"error":{"message":"a request with this key is being processed"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, CustomersPath: httptarget.NoCustomers, Name: "draft"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, err error, wantPosts int) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil || errors.Is(err, connectors.ErrNoTimeLeft) || errors.Is(err, context.Canceled) ||
+			!strings.Contains(err.Error(), "HTTP 409") || !strings.Contains(err.Error(), "still being processed") || posts != wantPosts {
+			t.Errorf("%s: %v after %d posts; want the key in progress after %d", what, err, posts, wantPosts)
+		}
+		posts = 0
+	}
+
+	// Canceled during the wait.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	restore := httptarget.SetAfter(func(time.Duration) <-chan time.Time { cancel(); return nil }) // a wait that ends only with ctx
+	_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	restore()
+	check("canceled while waiting", err, 1)
+
+	// No time left for the POST once the wait is over (it took longer).
+	restore = httptarget.SetAfter(func(d time.Duration) <-chan time.Time { return time.After(d + 1500*time.Millisecond) })
+	defer restore()
+	short, cancelShort := context.WithTimeout(context.Background(), connectors.StepMargin+2*time.Second)
+	defer cancelShort()
+	_, err = tg.CreateInvoice(short, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	check("no time left after the wait", err, 1)
+}
+
+// A 2xx answer larger than the target reads (4 MiB) fails for good: to a
+// create, as one without an id does (the record may exist; asking again
+// with the same key gets the same answer), and to a look-up (asking again
+// reads the same page). It was retried for as long as the run lasted.
+func TestAnOversizedAnswerIsPermanent(t *testing.T) {
+	huge := `{"id":"I-1","customers":[],"invoices":[],"pad":"` + strings.Repeat("x", 4<<20) + `"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusCreated)
+		}
+		_, _ = io.WriteString(w, huge)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, CustomersPath: httptarget.NoCustomers}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(err.Error(), "larger than 4194304 bytes") ||
+		!strings.Contains(err.Error(), "the invoice may exist in the ERP") {
+		t.Errorf("create: %v (class %v); want a permanent failure saying the invoice may exist", err, c)
+	}
+	lookup, err := httptarget.New(httptarget.Config{BaseURL: srv.URL}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lookup.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(err.Error(), "larger than 4194304 bytes") ||
+		!strings.Contains(err.Error(), "find customer") {
+		t.Errorf("look-up: %v (class %v); want a permanent failure", err, c)
+	}
+}
+
+// customers_path and invoices_path are paths: a query (which may hold a
+// credential, ?api_key=...) or a fragment is refused at build, as in
+// base_url, and the error shows the path without it.
+func TestPathsWithAQueryAreRefused(t *testing.T) {
+	for _, c := range []httptarget.Config{
+		{BaseURL: "https://erp.example", CustomersPath: "/customers?api_key=S3cret"},
+		{BaseURL: "https://erp.example", InvoicesPath: "/invoices?api_key=S3cret"},
+		{BaseURL: "https://erp.example", InvoicesPath: "/invoices#S3cret"},
+	} {
+		_, err := httptarget.New(c, nil)
+		if err == nil || strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), "must not have a query") ||
+			!strings.Contains(err.Error(), "auth_value") {
+			t.Errorf("%+v: %v; want a refusal without the query, naming auth_value", c, err)
+		}
+	}
+	for _, c := range []httptarget.Config{
+		{BaseURL: "https://erp.example", CustomersPath: httptarget.NoCustomers, InvoicesPath: "api/v2/bills"},
+		{BaseURL: "https://erp.example", CustomersPath: "/v2/clients/", InvoicesPath: "/v2/invoices"},
+	} {
+		if _, err := httptarget.New(c, nil); err != nil {
+			t.Errorf("%+v: %v", c, err)
+		}
 	}
 }
 
@@ -1446,8 +1723,10 @@ func TestAWriteRedirectedToAnotherHostIsNotFollowed(t *testing.T) {
 
 // The auth header never follows a redirect to another origin: neither a
 // custom one (X-Api-Key, which Go forwards to any host) nor Authorization
-// (which Go forwards to another port of the same host). A redirect on the
-// same origin keeps it.
+// (which Go forwards to another port of the same host). A write's 307 or
+// 308 there is sent without it; a look-up's GET is not sent there at all
+// (TestALookupRedirectedElsewhereIsRefused). A redirect on the same origin
+// keeps it.
 func TestRedirectsCarryNoCredentialElsewhere(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]http.Header{}
@@ -1489,17 +1768,21 @@ func TestRedirectsCarryNoCredentialElsewhere(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		if _, err := away.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck"); err != nil {
-			t.Fatal(err)
+		if _, err := away.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck"); err == nil ||
+			!strings.Contains(err.Error(), "to another host, "+strings.TrimPrefix(other.URL, "http://")) {
+			t.Errorf("%s: a look-up redirected to another port: %v; want it refused naming the host", header, err)
 		}
 		if _, err := away.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "ik"); err != nil {
 			t.Fatal(err)
 		}
-		for _, req := range []string{"other GET /customers", "other POST /invoices"} {
+		for _, req := range []string{"other POST /invoices"} {
 			if h, ok := seen[req]; !ok || h.Get(header) != "" || h.Get("Authorization") != "" {
 				t.Errorf("%s: %s, redirected to another port: sent %v (%s %q, Authorization %q); want no credential",
 					header, req, ok, header, h.Get(header), h.Get("Authorization"))
 			}
+		}
+		if _, ok := seen["other GET /customers"]; ok {
+			t.Errorf("%s: the look-up was sent to another port", header)
 		}
 		here, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/here", AuthHeader: header, AuthValue: secret.New(token)}, srv.Client())
 		if err != nil {
@@ -1512,6 +1795,118 @@ func TestRedirectsCarryNoCredentialElsewhere(t *testing.T) {
 			t.Errorf("%s: a redirect on the same origin sent %q, want the credential", header, h.Get(header))
 		}
 	}
+}
+
+// A look-up that the API redirects to another origin (a new domain, a
+// replica, a CDN) fails for good naming the host, and nothing is made: the
+// credential is not sent there, and an answer without it (an empty list,
+// as an anonymous caller sees) cannot tell that the customer or the invoice
+// is not there, as a "next" page there is not read. It was followed, and
+// its empty list made a second invoice (and customer). The message names
+// the host only: not the query, nor user info of the Location. A redirect
+// from http:// to https:// of the same host is followed, with the
+// credential.
+func TestALookupRedirectedElsewhereIsRefused(t *testing.T) {
+	var mu sync.Mutex
+	var elsewhere, posts int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere++
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"customers":[],"invoices":[]}`)) // what an anonymous caller sees
+	}))
+	t.Cleanup(other.Close)
+	otherHost := strings.TrimPrefix(other.URL, "http://")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodPost:
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+		case r.URL.Path == "/chain/customers" || r.URL.Path == "/chain/invoices":
+			http.Redirect(w, r, "/v2"+r.URL.RequestURI(), http.StatusFound) // same origin, then away
+		case r.URL.Query().Get("page") == "" && strings.HasPrefix(r.URL.Path, "/paged/"):
+			w.Header().Set("Link", `<?page=2>; rel="next"`)
+			_, _ = fmt.Fprintf(w, `{"customers":[],"invoices":[]}`)
+		default:
+			http.Redirect(w, r, "http://user:pw@"+otherHost+r.URL.RequestURI()+"&sig=s3cret", http.StatusMovedPermanently)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, base := range []string{"/away", "/chain", "/paged"} {
+		tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + base, AuthValue: secret.New("Bearer " + token), LookupInvoices: true}, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		_, cerr := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
+		_, ierr := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "ik")
+		for what, err := range map[string]error{"customer": cerr, "invoice": ierr} {
+			cl, _ := connectors.Classify(err)
+			if err == nil || cl != connectors.Permanent {
+				t.Errorf("%s: the %s look-up redirected to another host: %v (class %v); want a permanent failure", base, what, err, cl)
+				continue
+			}
+			for _, says := range []string{"to another host, " + otherHost + ":", "cannot tell that the " + what + " is not there", "set base_url"} {
+				if !strings.Contains(err.Error(), says) {
+					t.Errorf("%s: %q does not say %q", base, err, says)
+				}
+			}
+			if m := apiError(t, err).Message; strings.Contains(m, "pw") || strings.Contains(m, "s3cret") || strings.Contains(m, "hub-7") || strings.Contains(m, "HS-DEAL") {
+				t.Errorf("%s: %q names more than the host", base, m)
+			}
+		}
+	}
+	mu.Lock()
+	if posts != 0 || elsewhere != 0 {
+		t.Errorf("%d creates, %d requests to the other host; want none", posts, elsewhere)
+	}
+	mu.Unlock()
+
+	// http:// to https:// of the same host keeps the credential: followed.
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"customers":[{"id":"C-7","external_id":"hub-7"}]}`)
+	}))
+	t.Cleanup(tls.Close)
+	client := tls.Client()
+	client.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, tls.Listener.Addr().String()) // erp.example.com:443 is the TLS server
+	}
+	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://erp.example.com"+r.URL.RequestURI(), http.StatusMovedPermanently)
+	})
+	client.Transport = upgradeTransport{plain: plain, tls: client.Transport}
+	tg, err := httptarget.New(httptarget.Config{BaseURL: "http://erp.example.com", AuthValue: secret.New("Bearer " + token)}, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7"}, "ck"); err != nil || got.ID != "C-7" {
+		t.Errorf("http:// to https:// of the same host: %+v, %v; want C-7 found", got, err)
+	}
+}
+
+// upgradeTransport answers http:// requests with plain (in memory) and
+// sends https:// ones on tls.
+type upgradeTransport struct {
+	plain http.Handler
+	tls   http.RoundTripper
+}
+
+func (u upgradeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "https" {
+		return u.tls.RoundTrip(r)
+	}
+	rec := httptest.NewRecorder()
+	u.plain.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
 }
 
 func TestKeepsCredential(t *testing.T) {
@@ -1788,9 +2183,11 @@ func TestLookupsRefuseANextThatIsNoLinkAfterOtherEntries(t *testing.T) {
 }
 
 // After a page the API filtered that holds entries (the reference asked
-// for, billed to another customer; the external id asked for, without an
-// id), a "next" that is no link ends the look-up there: the entry looked
-// for would carry the value too, and the record is made.
+// for, billed to another customer), a "next" that is no link ends the
+// look-up there: the entry looked for would carry the value too, and the
+// record is made. (A customer page the API filtered holds the company's
+// customer, or an entry of its external id without an id, which is
+// refused: TestListsThatBreakTheProtocolAreRefused.)
 func TestLookupsEndAtANextThatIsNoLinkAfterAFilteredPage(t *testing.T) {
 	var gets, posts int
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -1814,11 +2211,11 @@ func TestLookupsEndAtANextThatIsNoLinkAfterAFilteredPage(t *testing.T) {
 	}
 	ctx := context.Background()
 	cus, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
-	if err != nil || !cus.Created || gets != 1 || posts != 1 {
-		t.Fatalf("customer: %+v, %v, %d pages, %d creates; want it made after one page", cus, err, gets, posts)
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || cus.ID != "" || gets != 1 || posts != 0 {
+		t.Fatalf("customer: %+v, %v, %d pages, %d creates; want an entry of the external id without an id refused after one page", cus, err, gets, posts)
 	}
 	res, err := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-MINE"}, "ik")
-	if err != nil || res.InvoiceID != "NEW" || res.Replayed || gets != 2 || posts != 2 {
+	if err != nil || res.InvoiceID != "NEW" || res.Replayed || gets != 2 || posts != 1 {
 		t.Fatalf("invoice: %+v, %v, %d pages, %d creates; want it made after one page", res, err, gets, posts)
 	}
 }

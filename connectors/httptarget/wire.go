@@ -101,7 +101,8 @@ type CustomerCreated struct {
 }
 
 // CustomerList is the answer to GET {customers_path}?external_id=X, or
-// one page of it.
+// one page of it. The "customers" key is required (null is an empty
+// list): an answer without it is refused, not read as an empty list.
 type CustomerList struct {
 	Customers []ListedCustomer `json:"customers"`
 	// Next is the URL or path (a JSON string) of the page after this one;
@@ -134,7 +135,7 @@ type InvoiceCreated struct {
 }
 
 // InvoiceList is the answer of GET {invoices_path}?reference=R, or one
-// page of it.
+// page of it. The "invoices" key is required (null is an empty list).
 type InvoiceList struct {
 	Invoices []ListedInvoice `json:"invoices"`
 	// Next is the URL or path (a JSON string) of the page after this one;

@@ -423,8 +423,8 @@ func TestMatchingRules(t *testing.T) {
 		id := fake.AddCustomer(netsuitefake.Customer{CompanyName: "Acme GmbH"})
 		fake.Fail("PATCH customer", netsuitefake.Fault{Status: http.StatusServiceUnavailable, AfterWork: true})
 		c := model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}
-		if _, err := tg.FindOrCreateCustomer(ctx, c, "k"); class(err) != connectors.Retry {
-			t.Fatalf("lost claim: %v", err)
+		if _, err := tg.FindOrCreateCustomer(ctx, c, "k"); class(err) != connectors.RetryAfter {
+			t.Fatalf("lost claim: %v; want it retried after the target's timeout (a 503 without Retry-After to a write)", err)
 		}
 		ref, err := tg.FindOrCreateCustomer(ctx, c, "k")
 		if err != nil || ref.ID != id || fake.Calls("PATCH customer") != 1 || customerOf(fake, id).ExternalID != "C-1" {

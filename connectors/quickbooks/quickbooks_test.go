@@ -87,8 +87,8 @@ func TestCustomerAndInvoiceExactlyOnce(t *testing.T) {
 	// Lost answer, then retry with the same key: requestid replays.
 	f.Fail("POST /invoice", qbofake.Fault{Status: http.StatusServiceUnavailable, AfterWork: true})
 	_, err = tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
-	if cl, _ := connectors.Classify(err); cl != connectors.Retry {
-		t.Fatalf("lost answer: %v", err)
+	if cl, _ := connectors.Classify(err); cl != connectors.RetryAfter {
+		t.Fatalf("lost answer: %v; want it retried after the target's timeout (a 503 without Retry-After to a write)", err)
 	}
 	res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
 	if err != nil || !res.Replayed || res.Number != "D-1001" {

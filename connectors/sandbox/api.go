@@ -247,8 +247,15 @@ func (s *Server) decideFault(scripted bool) (int, Faults) {
 // writeFault answers an injected fault.
 func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int, retryAfter time.Duration) {
 	s.log.Info("sandbox: injected fault", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status))
-	if status == http.StatusTooManyRequests {
+	switch status {
+	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
+	case http.StatusServiceUnavailable:
+		// Refused before any processing, as a service down for
+		// maintenance answers: with Retry-After, which tells a client
+		// that nothing was carried out (a gateway's 503 without it may
+		// have forwarded the request).
+		w.Header().Set("Retry-After", "1")
 	}
 	writeError(w, status, "sandbox: injected fault: "+http.StatusText(status), "")
 }

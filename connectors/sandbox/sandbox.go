@@ -84,7 +84,8 @@ import (
 
 // Faults are the failures the sandbox injects.
 type Faults struct {
-	// ErrorRate is the fraction of API calls answered 503.
+	// ErrorRate is the fraction of API calls answered 503 (with
+	// Retry-After: 1, refused before any processing).
 	ErrorRate float64
 	// RateLimitRate is the fraction answered 429 with Retry-After.
 	RateLimitRate float64

@@ -172,8 +172,8 @@ func TestContactMatchingRules(t *testing.T) {
 		c := exampleInvoice().Customer
 		c.TaxID = ""
 		_, err := e.target.FindOrCreateCustomer(ctx, c, "k")
-		if cl, _ := connectors.Classify(err); cl != connectors.Retry {
-			t.Fatalf("lost claim: %v; want a retryable error", err)
+		if cl, _ := connectors.Classify(err); cl != connectors.RetryAfter {
+			t.Fatalf("lost claim: %v; want a retryable error, after the target's timeout (a 503 without Retry-After to a write)", err)
 		}
 		ref, err := e.target.FindOrCreateCustomer(ctx, c, "k")
 		if err != nil || ref.ID != want || e.fake.Contact(want).ContactNumber != "C-1" {
