@@ -8,7 +8,9 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/checker/nature"
+	"github.com/expr-lang/expr/file"
 	"github.com/shopspring/decimal"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // expr's aggregates (sum, mean, median, min, max) add up ints and floats
@@ -46,15 +48,22 @@ func (decimalAggregates) Visit(node *ast.Node) {
 			return
 		}
 		list = &ast.BuiltinNode{Name: "map", Arguments: b.Arguments}
-	case len(b.Arguments) == 1 && !b.Arguments[0].Nature().IsNumber():
+	case b.Name == "sum":
 		if plainNumbers(b.Arguments[0]) {
 			return
 		}
 		list = b.Arguments[0]
 	default:
-		// min(a, b, …): the arguments as a list (lists among them are
-		// flattened, as expr does).
-		if !slices.ContainsFunc(b.Arguments, func(a ast.Node) bool { return !plainNumbers(a) }) {
+		// min(a, b, …), max(list), mean(…), median(…): the arguments
+		// as a list (lists among them are flattened, as expr does), so
+		// that max(deal.amount) is the amount. expr's mean and median
+		// give floats, even of whole numbers: only over floats are they
+		// left to expr.
+		plain := plainNumbers
+		if b.Name == "mean" || b.Name == "median" {
+			plain = plainFloats
+		}
+		if !slices.ContainsFunc(b.Arguments, func(a ast.Node) bool { return !plain(a) }) {
 			return
 		}
 		list = &ast.ArrayNode{Nodes: b.Arguments}
@@ -88,6 +97,185 @@ func (retypeCalls) Visit(node *ast.Node) {
 func plainNumbers(n ast.Node) bool {
 	nt := n.Nature()
 	return nt.IsNumber() || (nt.IsArray() && nt.Ref != nil && nt.Ref.IsNumber())
+}
+
+// plainFloats says whether n is known to be a float, or a list of them.
+func plainFloats(n ast.Node) bool {
+	nt := n.Nature()
+	return nt.IsFloat || (nt.IsArray() && nt.Ref != nil && nt.Ref.IsFloat)
+}
+
+// checkAggregates refuses, at their position, the values given to an
+// exact aggregate (see decimalAggregates) whose type is known and is no
+// decimal or whole number (or list of them): each would fail every run
+// that reaches it (max(deal.name), min(deal.amount, "x"),
+// sum(deal.line_items, .sku), a float). Where expr's own aggregate is
+// kept, its own check refuses such values.
+func (p *parser) checkAggregates(n *yaml.Node, key, src string, root ast.Node) {
+	ast.Walk(&root, visitor(func(node ast.Node) {
+		c, ok := node.(*ast.CallNode)
+		if !ok || len(c.Arguments) != 1 {
+			return
+		}
+		id, ok := c.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		name := ""
+		for k, fn := range decimalAggregateFuncs {
+			if fn == id.Value {
+				name = k
+			}
+		}
+		if name == "" {
+			return
+		}
+		report := func(at ast.Node, what string) {
+			from, ok := startOf(at)
+			if !ok {
+				from = c.Location().From // made by a patch: the aggregate's position
+			}
+			line, col := position(src, from)
+			p.exprProblem(n, key, src, line, col, fmt.Sprintf("%s takes decimals and whole numbers, or lists of them; %s", name, what))
+		}
+		switch arg := c.Arguments[0].(type) {
+		case *ast.ArrayNode:
+			var elements func(a *ast.ArrayNode)
+			elements = func(a *ast.ArrayNode) {
+				for _, e := range a.Nodes {
+					if inner, ok := e.(*ast.ArrayNode); ok {
+						elements(inner) // a list written out: its elements
+					} else if what := notNumbers(e.Nature(), true); what != "" {
+						report(e, "this is "+what)
+					} else if what := constantNotNumbers(e); what != "" {
+						report(e, "this is "+what)
+					}
+				}
+			}
+			elements(arg)
+		case *ast.BuiltinNode:
+			if arg.Name == "map" && len(arg.Arguments) == 2 {
+				pred, ok := arg.Arguments[1].(*ast.PredicateNode)
+				if !ok {
+					return
+				}
+				if what := notNumbers(pred.Node.Nature(), true); what != "" {
+					report(pred.Node, "the predicate gives "+what)
+				}
+				return
+			}
+			if what := notNumbers(arg.Nature(), true); what != "" {
+				report(arg, "this is "+what)
+			}
+		default:
+			if nt := arg.Nature(); !unknownType(nt) && !nt.IsArray() {
+				report(arg, "this is "+typeWords(nt.Type)+", not a list")
+			} else if what := notNumbers(nt, true); what != "" {
+				report(arg, "this is "+what)
+			} else if what := constantNotNumbers(arg); what != "" {
+				report(arg, "this is "+what)
+			}
+		}
+	}))
+}
+
+// startOf is where the text of n starts: the first position of the
+// nodes under it (a member access's or an operator's own is not its
+// start); ok is false when none has one, all made by patches.
+func startOf(n ast.Node) (from int, ok bool) {
+	ast.Walk(&n, visitor(func(node ast.Node) {
+		if loc := node.Location(); loc != (file.Location{}) && (!ok || loc.From < from) {
+			from, ok = loc.From, true
+		}
+	}))
+	return from, ok
+}
+
+// notNumbers says what a value of nature nt is when it is known to be no
+// decimal or whole number (nor, with lists, a list of them), "" otherwise.
+func notNumbers(nt *nature.Nature, lists bool) string {
+	switch {
+	case unknownType(nt):
+		return ""
+	case lists && nt.IsArray() && nt.Ref != nil:
+		if what := notNumbers(nt.Ref, true); what != "" {
+			return "a list of which an element is " + what
+		}
+		return ""
+	}
+	return notNumberType(nt.Type, lists)
+}
+
+// constantNotNumbers is notNumbers of a list written out of constants,
+// which expr's optimizer folds into one value ([1.5, 2]) whose type says
+// nothing of its elements.
+func constantNotNumbers(n ast.Node) string {
+	c, ok := n.(*ast.ConstantNode)
+	if !ok {
+		return ""
+	}
+	v := reflect.ValueOf(c.Value)
+	if c.Value == nil || (v.Kind() != reflect.Slice && v.Kind() != reflect.Array) {
+		return ""
+	}
+	for i := range v.Len() {
+		e := v.Index(i)
+		if e.Kind() == reflect.Interface {
+			e = e.Elem()
+		}
+		if !e.IsValid() {
+			continue
+		}
+		if inner := constantNotNumbers(&ast.ConstantNode{Value: e.Interface()}); inner != "" {
+			return inner
+		}
+		if e.Kind() != reflect.Slice && e.Kind() != reflect.Array {
+			if what := notNumberType(e.Type(), false); what != "" {
+				return "a list of which an element is " + what
+			}
+		}
+	}
+	return ""
+}
+
+// notNumberType is notNumbers of a value of type t.
+func notNumberType(t reflect.Type, lists bool) string {
+	switch t.Kind() {
+	case reflect.Interface:
+		return ""
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return ""
+	case reflect.Float32, reflect.Float64:
+		return `a float: money never goes through floats, write dec("…")`
+	case reflect.Slice, reflect.Array:
+		if !lists {
+			break
+		}
+		if what := notNumberType(t.Elem(), true); what != "" {
+			return "a list of which an element is " + what
+		}
+		return ""
+	}
+	if t == decimalType {
+		return ""
+	}
+	return typeWords(t)
+}
+
+// typeWords names a type as a mapping's author knows it: "a string".
+func typeWords(t reflect.Type) string {
+	switch t {
+	case stringType:
+		return "a string"
+	case dateType:
+		return "a date"
+	case momentType:
+		return "a moment"
+	case boolType:
+		return "a bool"
+	}
+	return "a " + typeNames.Replace(t.String())
 }
 
 // decimalsOf reads a list of decimals and whole numbers, lists among them

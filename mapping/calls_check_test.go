@@ -50,10 +50,14 @@ func TestOversizedMappingFileIsRefusedAtLoad(t *testing.T) {
 func TestSnapshotsOfRunsUnderWayAreSparedNewChecks(t *testing.T) {
 	misspeltInACall := "name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? coalesce(deal.namez, \"y\") : deal.name'\n"
 	for name, src := range map[string][]byte{
-		"a misspelt field in a call": []byte(misspeltInACall),
-		"over the size bound":        []byte("name: old\n# " + strings.Repeat("x", mapping.MaxFileBytes) + "\n"),
-		"coalesce without arguments": []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? coalesce() : deal.name'\n"),
-		"a literal no run can take":  []byte("name: old\ninvoice:\n  currency: 'deal.id == \"x\" ? \"EURO\" : \"EUR\"'\n  memo: 'deal.id == \"x\" ? string(dec(\"19%\")) : deal.name'\n"),
+		"a misspelt field in a call":          []byte(misspeltInACall),
+		"over the size bound":                 []byte("name: old\n# " + strings.Repeat("x", mapping.MaxFileBytes) + "\n"),
+		"coalesce without arguments":          []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? coalesce() : deal.name'\n"),
+		"a literal no run can take":           []byte("name: old\ninvoice:\n  currency: 'deal.id == \"x\" ? \"EURO\" : \"EUR\"'\n  memo: 'deal.id == \"x\" ? string(dec(\"19%\")) : deal.name'\n"),
+		"a field read before it is evaluated": []byte("name: old\ninvoice:\n  reference: '\"INV-\" + invoice.memo'\n"),
+		"a method of a value":                 []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? string(deal.amount.RoundBank(0)) : deal.name'\n"),
+		"a groupBy by a decimal":              []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? string(len(groupBy(deal.line_items, .unit_price))) : deal.name'\n"),
+		"an aggregate of no number":           []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? string(max(deal.name)) : deal.name'\n"),
 	} {
 		if _, err := mapping.Parse("old.yaml", src); err == nil {
 			t.Fatalf("%s: the file passes today's load checks; the test needs one that does not", name)

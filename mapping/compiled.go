@@ -79,7 +79,7 @@ func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
 	if ie.Currency != "" {
 		cur, err := model.ParseCurrency(ie.Currency)
 		if err != nil {
-			return model.Invoice{}, &Error{Mapping: m.name, Field: "currency", Expression: m.header[fieldIndex(m.header, "currency")].src,
+			return model.Invoice{}, &Error{Mapping: m.name, Field: "currency", Expression: oneLine(m.header[fieldIndex(m.header, "currency")].src),
 				Value: ie.Currency, Message: "is not an ISO 4217 currency code"}
 		}
 		inv.Currency = cur

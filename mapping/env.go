@@ -590,5 +590,6 @@ func baseOptions() []expr.Option {
 		}, new(func(...string) string), new(func(model.Date, ...model.Date) model.Date)),
 	}
 	opts = append(opts, equalityOptions()...)
+	opts = append(opts, collectionOptions()...)
 	return append(opts, aggregateOptions()...)
 }

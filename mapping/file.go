@@ -259,6 +259,10 @@ type parser struct {
 	// defaultCurrencyRefused: defaults.currency is written but is no
 	// currency (reported there, not again where a blank stands for it).
 	defaultCurrencyRefused bool
+	// evaluated is how many header fields (headerSpecs, in order) are
+	// evaluated before the expression being compiled: all of them for
+	// the lines and amount_line.
+	evaluated int
 }
 
 func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
@@ -439,9 +443,11 @@ func (p *parser) parse(root *yaml.Node) {
 	for k, v := range addr {
 		given["customer.address."+k] = v
 	}
-	for _, s := range headerSpecs {
+	for i, s := range headerSpecs {
+		p.evaluated = i
 		m.header = append(m.header, p.field(given[s.key], "invoice."+s.key, s, envHeader))
 	}
+	p.evaluated = len(headerSpecs)
 	lineKeys := make([]string, len(lineSpecs))
 	for i, s := range lineSpecs {
 		lineKeys[i] = s.key
@@ -642,6 +648,14 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		p.exprProblem(n, key, src, 1, 0, fmt.Sprintf("expression gives %s, but this field needs %s%s", t, s.kind, s.kind.hint(t)))
 	}
 	root := prog.Node()
+	if p.strict {
+		p.checkMethods(n, key, src, root)
+		p.checkGroupKeys(n, key, src, root)
+		p.checkAggregates(n, key, src, root)
+	}
+	if p.strict && env != envTrigger {
+		p.checkInvoiceReads(n, key, src, root)
+	}
 	if p.strict && env == envHeader && s.key == "currency" {
 		// The currencies written in the file are checked now, not at
 		// every run.
@@ -704,6 +718,137 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 	return c
 }
 
+// checkInvoiceReads reports every read of an invoice field that is not
+// evaluated yet when the expression runs (p.evaluated): it would read the
+// field's zero value, "" or an unset date, for every deal, silently (a
+// reference built from invoice.memo would be the same for every deal).
+// A read of a group (invoice.customer, invoice itself, an index computed
+// at run time) reads every field under it.
+func (p *parser) checkInvoiceReads(n *yaml.Node, key, src string, root ast.Node) {
+	// The nodes that are the base of a member access: a chain is judged
+	// whole, at its outermost node.
+	bases := map[ast.Node]bool{}
+	ast.Walk(&root, visitor(func(node ast.Node) {
+		if m, ok := node.(*ast.MemberNode); ok {
+			bases[m.Node] = true
+		}
+	}))
+	reported := map[string]bool{}
+	ast.Walk(&root, visitor(func(node ast.Node) {
+		switch node.(type) {
+		case *ast.IdentifierNode, *ast.MemberNode:
+		default:
+			return
+		}
+		if bases[node] {
+			return
+		}
+		segs, start := staticPath(node)
+		env := false
+		if len(segs) > 0 && segs[0] == "$env" {
+			segs = segs[1:]
+			if len(segs) == 0 {
+				segs, env = []string{"invoice"}, true // the whole environment
+			}
+		}
+		if len(segs) == 0 || segs[0] != "invoice" {
+			return
+		}
+		group := invoiceGroup(segs[1:])
+		for i, s := range headerSpecs {
+			if i < p.evaluated || (group != "" && s.key != group && !strings.HasPrefix(s.key, group+".")) {
+				continue
+			}
+			read := "invoice"
+			if group != "" {
+				read += "." + group
+			}
+			if env {
+				read = "$env"
+			}
+			if reported[read] {
+				return
+			}
+			reported[read] = true
+			var what string
+			switch {
+			case read != "invoice."+s.key:
+				what = read + ", whose invoice." + s.key + " is not evaluated yet"
+			case read == key:
+				what = read + ", the field it gives"
+			default:
+				what = read + " before it is evaluated"
+			}
+			line, col := position(src, start.Location().From)
+			p.exprProblem(n, key, src, line, col, fmt.Sprintf("reads %s: it would read %s for every deal "+
+				"(header fields are evaluated in the order reference, customer, currency, issue_date, due_date, memo; "+
+				"an expression reads only those before it)", what, zeroWords(s.kind)))
+			return
+		}
+	}))
+}
+
+// zeroWords is what reading a field of kind k that is not evaluated yet gives.
+func zeroWords(k kind) string {
+	if k == kDate {
+		return "an unset date"
+	}
+	return `""`
+}
+
+// staticPath is the chain of member accesses n stands for, from its root
+// variable ("invoice", "customer", "name"), cut at the first member
+// computed at run time (invoice[k].x gives "invoice"), and that root's
+// node; nil when n does not start at a variable.
+func staticPath(n ast.Node) ([]string, ast.Node) {
+	switch x := n.(type) {
+	case *ast.IdentifierNode:
+		return []string{x.Value}, x
+	case *ast.ChainNode:
+		return staticPath(x.Node)
+	case *ast.MemberNode:
+		segs, root := staticPath(x.Node)
+		if segs == nil {
+			return nil, nil
+		}
+		if prop, ok := x.Property.(*ast.StringNode); ok && !cutPath(x.Node) {
+			return append(segs, prop.Value), root
+		}
+		return segs, root
+	}
+	return nil, nil
+}
+
+// cutPath says whether the chain below n has a member computed at run
+// time, after which staticPath does not follow.
+func cutPath(n ast.Node) bool {
+	switch x := n.(type) {
+	case *ast.ChainNode:
+		return cutPath(x.Node)
+	case *ast.MemberNode:
+		if _, ok := x.Property.(*ast.StringNode); !ok {
+			return true
+		}
+		return cutPath(x.Node)
+	}
+	return false
+}
+
+// invoiceGroup is the header field, or group of fields ("customer",
+// "customer.address"; "" for all), that an access to invoice.<segs...>
+// reads: the longest leading part of segs that names one.
+func invoiceGroup(segs []string) string {
+	for k := len(segs); k > 0; k-- {
+		g := strings.Join(segs[:k], ".")
+		for _, s := range headerSpecs {
+			if s.key == g || strings.HasPrefix(s.key, g+".") {
+				return g
+			}
+		}
+	}
+	return ""
+}
+
 // literal is a value written in the file that an expression can give.
 type literal struct {
 	value string
@@ -725,15 +870,20 @@ func (p *parser) literalValues(node ast.Node) []literal {
 	case *ast.CallNode:
 		id, ok := x.Callee.(*ast.IdentifierNode)
 		if ok && id.Value == "coalesce" {
-			// Each argument may be the value. A blank literal is not
-			// checked: coalesce gives it only when every argument is
-			// blank, so it does not fail every run that meets it.
+			// Each argument may be the value, but coalesce never gives a
+			// blank one that has arguments after it: a blank value of
+			// those (a literal, a lookup table's value or default) is not
+			// checked. The last argument's are, but for a blank literal,
+			// written as the explicit "nothing" coalesce then gives.
 			var out []literal
-			for _, arg := range x.Arguments {
+			for i, arg := range x.Arguments {
+				last := i == len(x.Arguments)-1
 				for _, l := range p.literalValues(arg) {
-					if _, lit := l.node.(*ast.StringNode); !lit || strings.TrimSpace(l.value) != "" {
-						out = append(out, l)
+					_, lit := l.node.(*ast.StringNode)
+					if strings.TrimSpace(l.value) == "" && (!last || lit) {
+						continue
 					}
+					out = append(out, l)
 				}
 			}
 			return out

@@ -60,7 +60,9 @@ type EventReader func(path string) (model.DealEvent, error)
 // RunGolden runs every case of dir with m. A case is NAME.deal.json (a
 // deal event, read by read) with either NAME.invoice.json,
 // the expected invoice (totals computed), or NAME.error.txt, whose every
-// non-blank line must appear in the expected mapping or validation error.
+// non-blank line must appear in the expected mapping or validation error
+// (a case with both files, or an error.txt with no such line, is an
+// error).
 // With update, NAME.invoice.json (or NAME.error.txt, for a case that
 // fails) is rewritten from what m produces.
 func RunGolden(dir string, m Mapper, update bool, read EventReader) ([]GoldenResult, error) {
@@ -92,6 +94,20 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	}
 	invPath := filepath.Join(dir, name+".invoice.json")
 	errPath := filepath.Join(dir, name+".error.txt")
+	if !update {
+		// A case expects one outcome: with both files, one of them
+		// would be ignored; and an error.txt without a line to look
+		// for would take any error.
+		want, err := os.ReadFile(errPath)
+		if _, ierr := os.Stat(invPath); err == nil && ierr == nil {
+			return r, fmt.Errorf("golden case %s: both %s and %s exist; keep the one the case expects (--update keeps the one the mapping gives)",
+				name, filepath.Base(invPath), filepath.Base(errPath))
+		}
+		if err == nil && strings.TrimSpace(string(want)) == "" {
+			return r, fmt.Errorf("golden case %s: %s has no line to look for in the error; write the lines the error must contain",
+				name, filepath.Base(errPath))
+		}
+	}
 	inv, aerr := Apply(m, ev)
 	if aerr != nil {
 		r.Error = aerr.Error()

@@ -67,7 +67,8 @@ func (s *Set) Trigger(name string, wonStages []string) (Trigger, bool) {
 }
 
 // Sources says where mapping files are: listed files and every *.yaml and
-// *.yml file of a directory (not recursive). Paths are used as given.
+// *.yml file of a directory (not recursive, not hidden: a name that starts
+// with a dot). Paths are used as given.
 type Sources struct {
 	Files []string
 	Dir   string
@@ -101,7 +102,9 @@ func (src Sources) Paths() ([]string, error) {
 		}
 		for _, e := range entries {
 			ext := strings.ToLower(filepath.Ext(e.Name()))
-			if !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+			// Hidden files are not mappings: an editor's lock or swap
+			// file (.#std.yaml, .std.yaml.swp) beside the one edited.
+			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") && (ext == ".yaml" || ext == ".yml") {
 				add(filepath.Join(src.Dir, e.Name()))
 			}
 		}
