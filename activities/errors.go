@@ -102,13 +102,15 @@ func classify(err error, types apiErrorTypes, wrote bool) error {
 // workflow needs to know of the attempt that failed.
 type Attempt struct {
 	// NotSent says that the attempt wrote nothing: its failure was a
-	// refusal before the vendor acted on it (429, 503, 408 and other 4xx
-	// answers that are retried) or a call never sent (a token or link file
-	// of the host, no time left in the step), and no write of the step had
-	// been carried out before it (connectors.TrackWrites: a target that
-	// writes, then reads what it made, may fail on the read). False when a
-	// write may have been carried out: no answer, a timeout, a 5xx other
-	// than 503, or any failure after a write was answered with success.
+	// refusal before the vendor acted on it (429, a 503 with Retry-After
+	// or to a read, 408 and other 4xx answers that are retried) or a call
+	// never sent (a token or link file of the host, no time left in the
+	// step), and no write of the step had been carried out before it
+	// (connectors.TrackWrites: a target that writes, then reads what it
+	// made, may fail on the read). False when a write may have been carried
+	// out: no answer, a timeout, a 5xx other than 503, a 503 without
+	// Retry-After to a write (APIError.Unsure), or any failure after a
+	// write was answered with success.
 	NotSent bool `json:"not_sent,omitempty"`
 }
 

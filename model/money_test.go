@@ -232,9 +232,6 @@ func TestExactString(t *testing.T) {
 	}
 }
 
-// A unit price is judged by its value: one computed by a division (90 as
-// 90.0000000000000000) is fine; one with more decimals than the currency
-// allows plus 4 is not, naming the field.
 // A line a discount takes whole is billed 0 when quantity × unit price is
 // in whole minor units; when it ends in half a minor unit (1.5 × 33.33 =
 // 49.995, 3 × 333.5 yen) no discount of whole minor units leaves the ERP
@@ -265,6 +262,9 @@ func TestValidateRefusesAFreeLineNoDiscountLeavesAtZero(t *testing.T) {
 	}
 }
 
+// A unit price is judged by its value: one computed by a division (90 as
+// 90.0000000000000000) is fine; one with more decimals than the currency
+// allows plus 4 is not, naming the field.
 func TestValidateUnitPriceDecimals(t *testing.T) {
 	inv := validInvoice()
 	inv.Lines[0].UnitPrice = d("100").Sub(d("100").Mul(d("10")).Div(d("100"))) // 90, exponent -16
