@@ -29,9 +29,12 @@ var decimalAggregateFuncs = map[string]string{
 	"max":    "_dec_max",
 }
 
-type decimalAggregates struct{}
+// A run's snapshot (strict false) leaves mean and median of whole numbers
+// to expr, as when the run started: they give floats there
+// (round(mean([1, 2])), mean([1, 2]) > 1.2), decimals in a file loaded now.
+type decimalAggregates struct{ strict bool }
 
-func (decimalAggregates) Visit(node *ast.Node) {
+func (d decimalAggregates) Visit(node *ast.Node) {
 	b, ok := (*node).(*ast.BuiltinNode)
 	if !ok || len(b.Arguments) == 0 {
 		return
@@ -60,7 +63,7 @@ func (decimalAggregates) Visit(node *ast.Node) {
 		// give floats, even of whole numbers: only over floats are they
 		// left to expr.
 		plain := plainNumbers
-		if b.Name == "mean" || b.Name == "median" {
+		if d.strict && (b.Name == "mean" || b.Name == "median") {
 			plain = plainFloats
 		}
 		if !slices.ContainsFunc(b.Arguments, func(a ast.Node) bool { return !plain(a) }) {
@@ -311,8 +314,9 @@ func decimalsOf(name string, v any) ([]decimal.Decimal, error) {
 	return out, nil
 }
 
-// aggregateOptions are the exact versions of expr's aggregates.
-func aggregateOptions() []expr.Option {
+// aggregateOptions are the exact versions of expr's aggregates; strict is
+// the parser's (see decimalAggregates).
+func aggregateOptions(strict bool) []expr.Option {
 	agg := func(name string, f func([]decimal.Decimal) (decimal.Decimal, error)) expr.Option {
 		return expr.Function(decimalAggregateFuncs[name], func(p ...any) (any, error) {
 			ds, err := decimalsOf(name, p[0])
@@ -331,7 +335,7 @@ func aggregateOptions() []expr.Option {
 		})
 	}
 	return []expr.Option{
-		expr.Patch(decimalAggregates{}),
+		expr.Patch(decimalAggregates{strict: strict}),
 		expr.Patch(retypeCalls{}),
 		agg("sum", func(ds []decimal.Decimal) (decimal.Decimal, error) { return decimal.Sum(decimal.Zero, ds...), nil }),
 		agg("mean", func(ds []decimal.Decimal) (decimal.Decimal, error) {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/vm/runtime"
 	"github.com/shopspring/decimal"
 	yaml "go.yaml.in/yaml/v3"
@@ -25,9 +27,21 @@ import (
 // value: a key that may be a decimal goes through _group_key, which fails
 // the run on one, and a key known to be a decimal is refused at load
 // (checkGroupKeys).
-type decimalCollections struct{}
+//
+// A run's snapshot (strict false) maps as it did when the run started:
+// its uniq and groupBy stay expr's (their results over decimals would
+// change), and only a sort or sortBy of values known at load to be
+// decimals is replaced: expr's failed on every run of two items or more,
+// and gives the one item of a shorter list as dealsync's does. Values of a
+// type known only as the expression runs keep expr's sort, whose order of
+// equal values may differ from dealsync's stable one.
+type decimalCollections struct{ strict bool }
 
-func (decimalCollections) Visit(node *ast.Node) {
+// sortByVar names the list a replaced sortBy sorts: a name no expression
+// can write, so that it hides none of the expression's own.
+const sortByVar = "sortBy list"
+
+func (d decimalCollections) Visit(node *ast.Node) {
 	b, ok := (*node).(*ast.BuiltinNode)
 	if !ok || len(b.Arguments) == 0 {
 		return
@@ -36,28 +50,42 @@ func (decimalCollections) Visit(node *ast.Node) {
 		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: args})
 	}
 	switch b.Name {
-	case "sort", "uniq":
-		if mayHoldDecimals(b.Arguments[0]) {
-			call("_"+b.Name, b.Arguments...)
+	case "sort":
+		if d.strict && mayHoldDecimals(b.Arguments[0]) || holdsDecimals(b.Arguments[0]) {
+			call("_sort", b.Arguments...)
+		}
+	case "uniq":
+		if d.strict && mayHoldDecimals(b.Arguments[0]) {
+			call("_uniq", b.Arguments...)
 		}
 	case "sortBy":
 		pred, ok := b.Arguments[1].(*ast.PredicateNode)
-		if !ok || !mayBeDecimal(pred.Node.Nature()) {
+		if !ok || !(d.strict && mayBeDecimal(pred.Node.Nature()) || pred.Node.Type() == decimalType) {
 			return
 		}
-		// The items with their keys, [item, key], sorted by key.
-		pairs := &ast.BuiltinNode{Name: "map", Arguments: []ast.Node{b.Arguments[0],
-			&ast.PredicateNode{Node: &ast.ArrayNode{Nodes: []ast.Node{&ast.PointerNode{}, pred.Node}}}}}
-		call("_sort_by", append([]ast.Node{pairs}, b.Arguments[2:]...)...)
+		// let l = list; _sort_by(l, map(l, key), order): the list is
+		// evaluated once, and _sort_by has the list's type, as sortBy
+		// has (a list of line items stays one: first(…).unit_price is a
+		// decimal, which the decimal operators see).
+		list := func() ast.Node { return &ast.IdentifierNode{Value: sortByVar} }
+		keys := &ast.BuiltinNode{Name: "map", Arguments: []ast.Node{list(), pred}}
+		sorted := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_sort_by"}, Arguments: append([]ast.Node{list(), keys}, b.Arguments[2:]...)}
+		ast.Patch(node, &ast.VariableDeclaratorNode{Name: sortByVar, Value: b.Arguments[0], Expr: sorted})
 	case "groupBy":
 		pred, ok := b.Arguments[1].(*ast.PredicateNode)
-		if !ok || !mayBeDecimal(pred.Node.Nature()) || isCallOf(pred.Node, "_group_key") {
+		if !d.strict || !ok || !mayBeDecimal(pred.Node.Nature()) || isCallOf(pred.Node, "_group_key") {
 			return
 		}
 		wrap := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_group_key"}, Arguments: []ast.Node{pred.Node}}
 		wrap.SetLocation(pred.Node.Location())
 		pred.Node = wrap
 	}
+}
+
+// holdsDecimals says whether the list n is known at load to hold decimals.
+func holdsDecimals(n ast.Node) bool {
+	nt := n.Nature()
+	return nt.IsArray() && nt.Ref != nil && nt.Ref.Type == decimalType
 }
 
 // mayHoldDecimals says whether the list n may hold decimals: its elements
@@ -144,9 +172,10 @@ func descending(name string, p []any) (bool, error) {
 	return false, fmt.Errorf("%s: invalid order %v, expected asc or desc", name, p[0])
 }
 
-// sortValues sorts items by keys (stable), as sort and sortBy do.
-func sortValues(name string, items, keys []any, desc bool) ([]any, error) {
-	idx := make([]int, len(items))
+// sortOrder is the order of keys (stable), as sort and sortBy give it:
+// the indexes of the keys, sorted.
+func sortOrder(name string, keys []any, desc bool) ([]int, error) {
+	idx := make([]int, len(keys))
 	for i := range idx {
 		idx[i] = i
 	}
@@ -164,18 +193,15 @@ func sortValues(name string, items, keys []any, desc bool) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]any, len(items))
-	for k, i := range idx {
-		out[k] = items[i]
-	}
-	return out, nil
+	return idx, nil
 }
 
-// collectionOptions are decimalCollections and its functions. They come
-// before retypeCalls, which has the calls they make typed afresh.
-func collectionOptions() []expr.Option {
+// collectionOptions are decimalCollections and its functions; strict is
+// the parser's (a snapshot's are false). They come before retypeCalls,
+// which has the calls they make typed afresh.
+func collectionOptions(strict bool) []expr.Option {
 	return []expr.Option{
-		expr.Patch(decimalCollections{}),
+		expr.Patch(decimalCollections{strict: strict}),
 		expr.Function("_sort", func(p ...any) (any, error) {
 			items, err := listOf("sort", p[0])
 			if err != nil {
@@ -185,24 +211,58 @@ func collectionOptions() []expr.Option {
 			if err != nil {
 				return nil, err
 			}
-			return sortValues("sort", items, items, desc)
-		}, new(func(any) []any), new(func(any, string) []any)),
-		expr.Function("_sort_by", func(p ...any) (any, error) {
-			pairs, err := listOf("sortBy", p[0])
+			idx, err := sortOrder("sort", items, desc)
 			if err != nil {
 				return nil, err
 			}
-			desc, err := descending("sortBy", p[1:])
-			if err != nil {
-				return nil, err
+			out := make([]any, len(idx))
+			for k, i := range idx {
+				out[k] = items[i]
 			}
-			items, keys := make([]any, len(pairs)), make([]any, len(pairs))
-			for i, pair := range pairs {
-				pv := pair.([]any) // [item, key], made by decimalCollections
-				items[i], keys[i] = pv[0], pv[1]
-			}
-			return sortValues("sortBy", items, keys, desc)
+			return out, nil
 		}, new(func(any) []any), new(func(any, string) []any)),
+		// _sort_by(list, keys, order) is typed by Validate: its result
+		// has the list's type, not []any.
+		func(c *conf.Config) {
+			c.Functions["_sort_by"] = &builtin.Function{
+				Name: "_sort_by",
+				Func: func(p ...any) (any, error) {
+					items, err := listOf("sortBy", p[0])
+					if err != nil {
+						return nil, err
+					}
+					keys, err := listOf("sortBy", p[1])
+					if err != nil {
+						return nil, err
+					}
+					desc, err := descending("sortBy", p[2:])
+					if err != nil {
+						return nil, err
+					}
+					idx, err := sortOrder("sortBy", keys, desc)
+					if err != nil {
+						return nil, err
+					}
+					out := make([]any, len(idx))
+					for k, i := range idx {
+						out[k] = items[i]
+					}
+					return out, nil
+				},
+				Validate: func(args []reflect.Type) (reflect.Type, error) {
+					// The checks of expr's sortBy, which is no longer in the tree.
+					switch args[0].Kind() {
+					case reflect.Slice, reflect.Array, reflect.Interface:
+					default:
+						return nil, fmt.Errorf("builtin sortBy takes only array (got %v)", args[0])
+					}
+					if len(args) == 3 && args[2].Kind() != reflect.String && args[2].Kind() != reflect.Interface {
+						return nil, fmt.Errorf("sortBy order argument must be a string (got %v)", args[2])
+					}
+					return args[0], nil
+				},
+			}
+		},
 		expr.Function("_uniq", func(p ...any) (any, error) {
 			items, err := listOf("uniq", p[0])
 			if err != nil {

@@ -456,8 +456,10 @@ func (p *decimalSign) ShouldRepeat() bool { return p.applied }
 // errCoalesceNoArguments is the error of coalesce() without arguments.
 var errCoalesceNoArguments = errors.New("coalesce needs at least one value, as in coalesce(deal.currency, defaults.currency)")
 
-// baseOptions are the functions and operators every expression can use.
-func baseOptions() []expr.Option {
+// baseOptions are the functions and operators every expression can use;
+// strict is the parser's: a run's snapshot (false) keeps mapping as it did
+// when the run started (collectionOptions, aggregateOptions).
+func baseOptions(strict bool) []expr.Option {
 	_ = decT
 	_ = dateT
 	opts := []expr.Option{
@@ -590,6 +592,6 @@ func baseOptions() []expr.Option {
 		}, new(func(...string) string), new(func(model.Date, ...model.Date) model.Date)),
 	}
 	opts = append(opts, equalityOptions()...)
-	opts = append(opts, collectionOptions()...)
-	return append(opts, aggregateOptions()...)
+	opts = append(opts, collectionOptions(strict)...)
+	return append(opts, aggregateOptions(strict)...)
 }

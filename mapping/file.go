@@ -629,7 +629,7 @@ func compilerCrash(msg string) string {
 // (nil for built-in expressions, which are correct by construction).
 func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind) compiled {
 	c := compiled{key: key, spec: s, src: src}
-	opts := p.m.options(env)
+	opts := p.m.options(env, p.strict)
 	prog, err := expr.Compile(src, opts...)
 	if err == nil && p.strict {
 		err = recheckCallArguments(src, opts)
@@ -1063,9 +1063,10 @@ func (m *File) lookupNames() []string {
 	return out
 }
 
-// options are the compile options of an expression of this mapping.
-func (m *File) options(env envKind) []expr.Option {
-	opts := baseOptions()
+// options are the compile options of an expression of this mapping;
+// strict is the parser's (see baseOptions).
+func (m *File) options(env envKind, strict bool) []expr.Option {
+	opts := baseOptions(strict)
 	switch env {
 	case envLine:
 		opts = append(opts, expr.Env(LineEnv{}))

@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -167,7 +168,8 @@ func TestMethodsOfValuesAreRefusedAtLoad(t *testing.T) {
 		{`deal.close_date.AddDays(3) == event.occurred_on ? "a" : "b"`, "AddDays", "add_days(d, n)"},
 		{`string(map(deal.line_items, .unit_price.Round(0)))`, "Round", "round_to"},
 		{`string((deal.has_amount ? deal.amount : 0).Truncate(0))`, "Truncate", "round_to"},
-		{`string((deal.has_amount ? deal.amount : 0).String)`, "String", "string(x)"},
+		{`string(deal.amount.String)`, "String", "string(x)"},
+		{`string(fromJSON(deal.raw["meta"]).Add(1))`, "Add", "x + y"},
 	} {
 		p := loadProblem(t, c.expr, "name: m\ninvoice:\n  memo: '"+c.expr+"'\n")
 		if want := 10 + strings.Index(c.expr, "."+c.at) + 1; p.Column != want || !strings.Contains(p.Message, c.at+" is a method") || !strings.Contains(p.Message, c.frag) {
@@ -184,6 +186,41 @@ func TestMethodsOfValuesAreRefusedAtLoad(t *testing.T) {
 	}
 	// The functions, and the environment's own (is_won), stay callable.
 	parse(t, "name: m\ntrigger: $env.is_won(deal.stage) && is_won(deal.stage)\ninvoice:\n  memo: 'upper(trim(deal.name)) + string(round_to(deal.amount, 2)) + string(add_days(deal.close_date, 1))'\n")
+}
+
+// A key of a value whose type shows only as it runs (a JSON object) may
+// share a Go method's name: read, it is the key; called, it is refused as
+// any call of a member is.
+func TestJSONKeysNamedAsMethodsLoad(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Raw = map[string]json.RawMessage{"meta": json.RawMessage(`{"Time":"noon","Add":3,"String":"s"}`)}
+	for expression, want := range map[string]string{
+		`fromJSON(deal.raw["meta"])["Time"]`: "noon",
+		`fromJSON(deal.raw["meta"]).Add`:     "3",
+		`fromJSON(deal.raw["meta"])?.String`: "s",
+	} {
+		if got := printed(t, expression, ev); got != want {
+			t.Errorf("%s = %s, want %s", expression, got, want)
+		}
+	}
+	if p := loadProblem(t, "call", "name: m\ninvoice:\n  memo: 'string(fromJSON(deal.raw[\"meta\"]).Time())'\n"); !strings.Contains(p.Message, "Time is a method") {
+		t.Errorf("a call of a member of unknown type: %s", p)
+	}
+}
+
+// An item of a sorted list keeps its type: arithmetic on its decimals
+// loads and computes exactly, as on the list's own items.
+func TestArithmeticOnAnItemOfASortedList(t *testing.T) {
+	ev := opsEvent() // 2 × 30.00 and 1 × 15.55
+	for expression, want := range map[string]string{
+		`first(sortBy(deal.line_items, .unit_price, "desc")).unit_price * 2`:                                             "60",
+		`last(sortBy(deal.line_items, .quantity * .unit_price - sum(deal.line_items, .discount))).quantity + dec("0.5")`: "2.5",
+		`sum(sortBy(deal.line_items, .sku), .unit_price)`:                                                                "45.55",
+	} {
+		if got := printed(t, expression, ev); got != want {
+			t.Errorf("%s = %s, want %s", expression, got, want)
+		}
+	}
 }
 
 // sort, sortBy and uniq order and compare decimals by value (expr's own

@@ -15,6 +15,10 @@ import (
 // functions of the language are callable: a call of a member (x.m()), a
 // method taken as a value (x.m), and a call of a variable (let f = …;
 // f()) are refused, with the function to use instead where there is one.
+// A name read from a value whose type shows only as the expression runs
+// is refused only where it is called (x.Time(), as every call of a
+// member): uncalled, it is the key of a map more often than a method
+// (fromJSON(deal.raw["meta"])["Time"]).
 func (p *parser) checkMethods(n *yaml.Node, key, src string, root ast.Node) {
 	vars := map[string]bool{}
 	ast.Walk(&root, visitor(func(node ast.Node) {
@@ -51,28 +55,11 @@ func (p *parser) checkMethods(n *yaml.Node, key, src string, root ast.Node) {
 				report(x, "only the mapping language's functions can be called")
 			}
 		case *ast.MemberNode:
-			if (x.Nature().Method || unknownMethod(x)) && !afterMethod(x) {
+			if x.Nature().Method && !afterMethod(x) {
 				report(memberName(x), methodMessage(x))
 			}
 		}
 	}))
-}
-
-// unknownMethod says whether m names a method of the values that have
-// methods (decimals, dates, moments) on a value whose type shows only as
-// the expression runs: (c ? deal.amount : 0).String would be the method
-// itself, a Go function.
-func unknownMethod(m *ast.MemberNode) bool {
-	s, ok := m.Property.(*ast.StringNode)
-	if !ok || !unknownType(m.Node.Nature()) {
-		return false
-	}
-	for _, t := range []reflect.Type{decimalType, dateType, momentType} {
-		if _, ok := t.MethodByName(s.Value); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // afterMethod says whether m is a member of what a method call gives
