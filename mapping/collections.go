@@ -207,19 +207,7 @@ func collectionOptions(strict bool) []expr.Option {
 			if err != nil {
 				return nil, err
 			}
-			desc, err := descending("sort", p[1:])
-			if err != nil {
-				return nil, err
-			}
-			idx, err := sortOrder("sort", items, desc)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]any, len(idx))
-			for k, i := range idx {
-				out[k] = items[i]
-			}
-			return out, nil
+			return sortedBy("sort", items, items, p[1:])
 		}, new(func(any) []any), new(func(any, string) []any)),
 		// _sort_by(list, keys, order) is typed by Validate: its result
 		// has the list's type, not []any.
@@ -235,19 +223,7 @@ func collectionOptions(strict bool) []expr.Option {
 					if err != nil {
 						return nil, err
 					}
-					desc, err := descending("sortBy", p[2:])
-					if err != nil {
-						return nil, err
-					}
-					idx, err := sortOrder("sortBy", keys, desc)
-					if err != nil {
-						return nil, err
-					}
-					out := make([]any, len(idx))
-					for k, i := range idx {
-						out[k] = items[i]
-					}
-					return out, nil
+					return sortedBy("sortBy", items, keys, p[2:])
 				},
 				Validate: func(args []reflect.Type) (reflect.Type, error) {
 					// The checks of expr's sortBy, which is no longer in the tree.
@@ -300,4 +276,22 @@ func (p *parser) checkGroupKeys(n *yaml.Node, key, src string, root ast.Node) {
 		line, col := position(src, from)
 		p.exprProblem(n, key, src, line, col, errGroupByDecimal.Error())
 	}))
+}
+
+// sortedBy is items in the order of keys (one per item), ascending or as
+// order (the function's optional last argument) says, for function name.
+func sortedBy(name string, items, keys, order []any) ([]any, error) {
+	desc, err := descending(name, order)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := sortOrder(name, keys, desc)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(idx))
+	for k, i := range idx {
+		out[k] = items[i]
+	}
+	return out, nil
 }
