@@ -195,9 +195,14 @@ func (o *Options) Check() error {
 		if o.ErrorRate > 0 || o.RateLimitRate > 0 {
 			refuse("--error-rate and --rate-limit-rate inject ERP faults only into the in-process stack, not into an external target (--intake-url, --sandbox-url): start the external dealsync with sandbox.error_rate / sandbox.rate_limit_rate instead")
 		}
-	} else if o.Config != nil {
-		if err := checkSandboxTarget(o.Config, cmp.Or(o.Connection, defaultConnection)); err != nil {
-			errs = append(errs, err)
+	} else {
+		if o.PID > 0 || o.TemporalAddress != "" {
+			refuse("--pid and --temporal-address describe an external target: give them with --intake-url and --sandbox-url (the in-process stack is measured in this process)")
+		}
+		if o.Config != nil {
+			if err := checkSandboxTarget(o.Config, cmp.Or(o.Connection, defaultConnection)); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

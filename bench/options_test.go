@@ -106,6 +106,9 @@ func TestCheckRefusesCombinationsAndTheConnection(t *testing.T) {
 			o.IntakeURL, o.SandboxURL, o.RateLimitRate = "http://127.0.0.1:8080", "http://127.0.0.1:8090", 0.05
 		}, "--error-rate and --rate-limit-rate inject ERP faults only into the in-process stack"},
 		{func(o *Options) { o.Config, o.Connection = cfg, "nowhere" }, `no connection "nowhere"`},
+		// Ignored by the in-process stack: a forgotten --intake-url.
+		{func(o *Options) { o.PID = 4242 }, "--pid and --temporal-address describe an external target"},
+		{func(o *Options) { o.TemporalAddress = "127.0.0.1:7233" }, "--pid and --temporal-address describe an external target"},
 		{func(o *Options) { o.Config, o.Connection = cfg, "prod" }, `target "erp"`},
 	} {
 		o := validOptions()
