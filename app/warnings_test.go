@@ -157,6 +157,9 @@ connections:
 		t.Fatal(err)
 	}
 	warned := map[string]bool{"qbo-builtin": true, "qbo-bare": true, "qbo-stringed": true}
+	if n := len(set.Names()); n != 6 {
+		t.Fatalf("%d connections built, want the 6 of the config: %v", n, set.Names())
+	}
 	for _, name := range set.Names() {
 		c, _ := set.Get(name)
 		var got []string
@@ -230,6 +233,9 @@ func TestWarningsOfNetLinesBilledAsGross(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"pd-gross": "target gross (and account_targets 6083095)", "pd-routed": "target gross (account_targets 6083095)"}
+	if n := len(set.Names()); n != 4 {
+		t.Fatalf("%d connections built, want the 4 of the config: %v", n, set.Names())
+	}
 	for _, name := range set.Names() {
 		c, _ := set.Get(name)
 		var got []string

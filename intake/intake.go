@@ -528,7 +528,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			outcomes[i] = metrics.EventIgnored
 			continue
 		}
-		v.opens = v.ok || (conn.Listens() && workflows.IsLoss(conn.WonStages, ev))
+		v.opens = v.ok || recordsLoss(conn, ev)
 		d, seen := byDeal[key]
 		if !seen {
 			d = len(deals)

@@ -223,7 +223,7 @@ func (s *TemporalStarter) start(ctx context.Context, id string, ev model.DealEve
 func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
 	id := workflows.DealWorkflowID(conn.Name, ev.Account, ev.Deal.ID)
 	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: id}
-	if conn.Listens() && workflows.IsLoss(conn.WonStages, ev) {
+	if recordsLoss(conn, ev) {
 		// Started as skipped: `runs retry` never selects it.
 		opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusSkipped))
 		probe := &startProbe{}
@@ -331,4 +331,12 @@ func StartProbeInterceptor() grpc.DialOption {
 		}
 		return err
 	})
+}
+
+// recordsLoss says whether ev is a loss Notify records in a run of its own
+// when its deal has none (a connection whose runs listen): such an event
+// reaches a run without one running, as a start does (startAll orders a
+// deal's events by it).
+func recordsLoss(conn *connections.Connection, ev model.DealEvent) bool {
+	return conn.Listens() && workflows.IsLoss(conn.WonStages, ev)
 }

@@ -190,6 +190,19 @@ var headerSpecs = []fieldSpec{
 	{"memo", kString, `deal.name`},
 }
 
+// headerOrder names the header fields and groups in the order they are
+// evaluated ("reference, customer, currency, …"), for messages.
+var headerOrder = func() string {
+	var names []string
+	for _, s := range headerSpecs {
+		top, _, _ := strings.Cut(s.key, ".")
+		if !slices.Contains(names, top) {
+			names = append(names, top)
+		}
+	}
+	return strings.Join(names, ", ")
+}()
+
 var lineSpecs = []fieldSpec{
 	{"item_code", kString, `coalesce(item.sku, defaults.item_code)`},
 	{"description", kString, `coalesce(item.description, item.sku)`},
@@ -743,7 +756,7 @@ func (p *parser) checkInvoiceReads(n *yaml.Node, key, src string, root ast.Node)
 		if bases[node] {
 			return
 		}
-		segs, start := staticPath(node)
+		segs, start, _ := staticPath(node)
 		env := false
 		if len(segs) > 0 && segs[0] == "$env" {
 			segs = segs[1:]
@@ -781,8 +794,7 @@ func (p *parser) checkInvoiceReads(n *yaml.Node, key, src string, root ast.Node)
 			}
 			line, col := position(src, start.Location().From)
 			p.exprProblem(n, key, src, line, col, fmt.Sprintf("reads %s: it would read %s for every deal "+
-				"(header fields are evaluated in the order reference, customer, currency, issue_date, due_date, memo; "+
-				"an expression reads only those before it)", what, zeroWords(s.kind)))
+				"(header fields are evaluated in the order %s; an expression reads only those before it)", what, zeroWords(s.kind), headerOrder))
 			return
 		}
 	}))
@@ -798,40 +810,26 @@ func zeroWords(k kind) string {
 
 // staticPath is the chain of member accesses n stands for, from its root
 // variable ("invoice", "customer", "name"), cut at the first member
-// computed at run time (invoice[k].x gives "invoice"), and that root's
-// node; nil when n does not start at a variable.
-func staticPath(n ast.Node) ([]string, ast.Node) {
+// computed at run time (invoice[k].x gives "invoice", cut), and that
+// root's node; nil when n does not start at a variable.
+func staticPath(n ast.Node) (segs []string, root ast.Node, cut bool) {
 	switch x := n.(type) {
 	case *ast.IdentifierNode:
-		return []string{x.Value}, x
+		return []string{x.Value}, x, false
 	case *ast.ChainNode:
 		return staticPath(x.Node)
 	case *ast.MemberNode:
-		segs, root := staticPath(x.Node)
+		segs, root, cut := staticPath(x.Node)
 		if segs == nil {
-			return nil, nil
+			return nil, nil, false
 		}
-		if prop, ok := x.Property.(*ast.StringNode); ok && !cutPath(x.Node) {
-			return append(segs, prop.Value), root
+		prop, ok := x.Property.(*ast.StringNode)
+		if !ok || cut {
+			return segs, root, true
 		}
-		return segs, root
+		return append(segs, prop.Value), root, false
 	}
-	return nil, nil
-}
-
-// cutPath says whether the chain below n has a member computed at run
-// time, after which staticPath does not follow.
-func cutPath(n ast.Node) bool {
-	switch x := n.(type) {
-	case *ast.ChainNode:
-		return cutPath(x.Node)
-	case *ast.MemberNode:
-		if _, ok := x.Property.(*ast.StringNode); !ok {
-			return true
-		}
-		return cutPath(x.Node)
-	}
-	return false
+	return nil, nil, false
 }
 
 // invoiceGroup is the header field, or group of fields ("customer",

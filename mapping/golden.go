@@ -94,20 +94,6 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	}
 	invPath := filepath.Join(dir, name+".invoice.json")
 	errPath := filepath.Join(dir, name+".error.txt")
-	if !update {
-		// A case expects one outcome: with both files, one of them
-		// would be ignored; and an error.txt without a line to look
-		// for would take any error.
-		want, err := os.ReadFile(errPath)
-		if _, ierr := os.Stat(invPath); err == nil && ierr == nil {
-			return r, fmt.Errorf("golden case %s: both %s and %s exist; keep the one the case expects (--update keeps the one the mapping gives)",
-				name, filepath.Base(invPath), filepath.Base(errPath))
-		}
-		if err == nil && strings.TrimSpace(string(want)) == "" {
-			return r, fmt.Errorf("golden case %s: %s has no line to look for in the error; write the lines the error must contain",
-				name, filepath.Base(errPath))
-		}
-	}
 	inv, aerr := Apply(m, ev)
 	if aerr != nil {
 		r.Error = aerr.Error()
@@ -121,7 +107,19 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 		_ = os.Remove(errPath)
 		return r, os.WriteFile(invPath, canonical(inv), 0o644)
 	}
-	if want, err := os.ReadFile(errPath); err == nil {
+	// A case expects one outcome: with both files, one of them would be
+	// ignored; and an error.txt without a line to look for would take any
+	// error.
+	want, err := os.ReadFile(errPath)
+	if _, ierr := os.Stat(invPath); err == nil && ierr == nil {
+		return r, fmt.Errorf("golden case %s: both %s and %s exist; keep the one the case expects (--update keeps the one the mapping gives)",
+			name, filepath.Base(invPath), filepath.Base(errPath))
+	}
+	if err == nil && strings.TrimSpace(string(want)) == "" {
+		return r, fmt.Errorf("golden case %s: %s has no line to look for in the error; write the lines the error must contain",
+			name, filepath.Base(errPath))
+	}
+	if err == nil {
 		if aerr == nil {
 			r.Diff = "expected an error containing:\n" + string(want) + "got the invoice:\n" + string(canonical(inv))
 			return r, nil
@@ -139,7 +137,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 		r.OK = true
 		return r, nil
 	}
-	want, err := os.ReadFile(invPath)
+	want, err = os.ReadFile(invPath)
 	if err != nil {
 		return r, fmt.Errorf("golden case %s: neither %s nor %s can be read", name, filepath.Base(invPath), filepath.Base(errPath))
 	}

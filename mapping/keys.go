@@ -48,19 +48,8 @@ func (v *accountReader) Visit(node *ast.Node) {
 // memberPath is the dotted path of a chain of property accesses on a
 // variable ("event.account"), or "" for any other node.
 func memberPath(n ast.Node) string {
-	switch n := n.(type) {
-	case *ast.IdentifierNode:
-		return n.Value
-	case *ast.ChainNode:
-		return memberPath(n.Node)
-	case *ast.MemberNode:
-		prop, ok := n.Property.(*ast.StringNode)
-		if !ok {
-			return ""
-		}
-		if base := memberPath(n.Node); base != "" {
-			return base + "." + prop.Value
-		}
+	if segs, _, cut := staticPath(n); segs != nil && !cut {
+		return strings.Join(segs, ".")
 	}
 	return ""
 }

@@ -130,7 +130,7 @@ is invalid.`,
 	return root
 }
 
-// runsClient is what the runs commands start with: the config (with
+// runsClient is what `runs retry` starts with: the config (with
 // `dealsync dev`'s defaults when dev), its connections, and a client of
 // its Temporal namespace, which the caller closes. Exit 1 when Temporal
 // cannot be reached.

@@ -188,11 +188,8 @@ func (c *Client) TokenError(err error) error {
 		if msg == "" {
 			msg = Short(string(re.Body))
 		}
-		if code := re.Response.StatusCode; code >= 300 && code < 400 {
-			// Not followed (erpkit.NoRedirects): the secret in the body
-			// goes to no other address.
-			msg = "the token endpoint answered with a redirect (to " + erpkit.RedirectedTo(re.Response) +
-				"), which dealsync does not follow, so that the credential goes to no other address: check the token URL"
+		if refused, ok := erpkit.RedirectRefused(re.Response, "the credential", "check the token URL"); ok {
+			msg = refused
 		}
 		// The token endpoint refusing the grant or the client (400
 		// invalid_grant, invalid_client; RFC 6749 5.2) is a credentials

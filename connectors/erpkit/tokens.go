@@ -397,17 +397,15 @@ func (s *RefreshingSource) refreshError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
 		code := re.Response.StatusCode
+		if refused, ok := RedirectRefused(re.Response, "the refresh token", "check token_url"); ok {
+			return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: code, Message: s.Connection + ": " + refused}
+		}
 		msg := re.ErrorCode
 		if re.ErrorDescription != "" {
 			msg += ": " + re.ErrorDescription
 		}
 		if s.Message != nil {
 			msg = s.Message(re)
-		}
-		if code >= 300 && code < 400 {
-			return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: code,
-				Message: s.Connection + ": the token endpoint answered with a redirect (to " + RedirectedTo(re.Response) +
-					"), which dealsync does not follow, so that the refresh token goes to no other address: check token_url"}
 		}
 		if msg == "" {
 			msg = Truncate(string(re.Body))

@@ -38,7 +38,7 @@ func ParseConfiguredURL(what, value, example string) (*url.URL, error) {
 // client posts a body again to wherever a 307 or 308 points, another host
 // included (only headers such as Authorization are dropped there). The
 // redirect comes back as the answer, for the caller to refuse
-// (RedirectedTo names where it points).
+// (RedirectRefused).
 func NoRedirects(hc *http.Client) *http.Client {
 	if hc == nil {
 		hc = http.DefaultClient
@@ -48,11 +48,18 @@ func NoRedirects(hc *http.Client) *http.Client {
 	return &c
 }
 
-// RedirectedTo is where a redirect answer points, as ShownURL shows it,
-// for an error that refuses it.
-func RedirectedTo(resp *http.Response) string {
-	if loc, err := resp.Location(); err == nil {
-		return ShownURL(loc)
+// RedirectRefused is the message of a token endpoint's answer resp when it
+// is a redirect (NoRedirects did not follow it), naming where it points as
+// ShownURL shows it, the credential it kept from going there and what to
+// check; ok is false for any other answer.
+func RedirectRefused(resp *http.Response, credential, check string) (msg string, ok bool) {
+	if resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return "", false
 	}
-	return "no Location"
+	to := "no Location"
+	if loc, err := resp.Location(); err == nil {
+		to = ShownURL(loc)
+	}
+	return "the token endpoint answered with a redirect (to " + to + "), which dealsync does not follow, so that " +
+		credential + " goes to no other address: " + check, true
 }

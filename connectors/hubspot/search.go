@@ -83,24 +83,8 @@ type searchAnswer struct {
 // results that cursor pages through. A deal modified again while the
 // pages are read, before its own page, leaves the period [since, until)
 // all the same: ListWonDealsSince, for a period without an end, lists it.
+// A zero until lists from since on (ListWonDealsSince).
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
-	return s.listWonDeals(ctx, accountID, since, until, fn)
-}
-
-// ListWonDealsSince is ListWonDeals for a period without an end (`deals
-// sync` without --until; backfill.OpenEndedLister): the deals last
-// modified from since on, with no upper bound on hs_lastmodifieddate (the
-// id cursor ends the listing), so that a won deal modified while the
-// listing runs (a user's edit, another run's write-back), before its page
-// is read, is still listed. A bound fixed when the listing began would
-// leave it out, and no later listing of that period would list it either.
-func (s *Source) ListWonDealsSince(ctx context.Context, accountID string, since time.Time, fn func(connectors.WonDeal) error) error {
-	return s.listWonDeals(ctx, accountID, since, time.Time{}, fn)
-}
-
-// listWonDeals lists the won deals last modified in [since, until), or
-// from since on when until is zero.
-func (s *Source) listWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
 		return err
@@ -227,3 +211,14 @@ func (s *Source) wonFilterGroups(acc *account, since, until time.Time, after uin
 }
 
 var _ connectors.WonDealLister = (*Source)(nil)
+
+// ListWonDealsSince is ListWonDeals for a period without an end (`deals
+// sync` without --until; backfill.OpenEndedLister): the deals last
+// modified from since on, with no upper bound on hs_lastmodifieddate (the
+// id cursor ends the listing), so that a won deal modified while the
+// listing runs (a user's edit, another run's write-back), before its page
+// is read, is still listed. A bound fixed when the listing began would
+// leave it out, and no later listing of that period would list it either.
+func (s *Source) ListWonDealsSince(ctx context.Context, accountID string, since time.Time, fn func(connectors.WonDeal) error) error {
+	return s.ListWonDeals(ctx, accountID, since, time.Time{}, fn)
+}

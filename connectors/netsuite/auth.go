@@ -280,8 +280,12 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netsuite %s: reading answer: %w", tokenOp, err)
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-		return nil, c.redirected(resp)
+	if refused, ok := erpkit.RedirectRefused(resp, "the signed client assertion",
+		"check token_url (default: base_url + "+TokenPath+") and that it is the account's own SuiteTalk host, then retry the run"); ok {
+		// NetSuite's token endpoint does not redirect: token_url (or
+		// base_url) is not the account's endpoint, or something between
+		// moves it. Permanent: asking again meets the same answer.
+		return nil, &connectors.APIError{Service: "netsuite", Op: tokenOp, StatusCode: resp.StatusCode, Message: c.Connection + ": " + refused}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, c.tokenError(resp, body, now)
@@ -303,19 +307,6 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 		typ = "Bearer"
 	}
 	return &oauth2.Token{AccessToken: ans.AccessToken, TokenType: typ, Expiry: now.Add(time.Duration(secs) * time.Second)}, nil
-}
-
-// redirected is the failure of a token request answered with a redirect,
-// which is not followed (noRedirects). NetSuite's token endpoint does not
-// redirect; a redirect says that token_url (or base_url) is not the
-// account's endpoint, or that something between moves it: Permanent,
-// since asking again meets the same answer, with where it points (scheme,
-// host and path only) for the operator to check.
-func (c *ClientCredentials) redirected(resp *http.Response) error {
-	to := erpkit.RedirectedTo(resp)
-	return &connectors.APIError{Service: "netsuite", Op: tokenOp, StatusCode: resp.StatusCode,
-		Message: fmt.Sprintf("%s: the token endpoint answered with a redirect (to %s), which dealsync does not follow, so that the signed client assertion goes to no other address: "+
-			"check token_url (default: base_url + %s) and that it is the account's own SuiteTalk host, then retry the run", c.Connection, to, TokenPath)}
 }
 
 // tokenOp is the Op of the token endpoint's errors.

@@ -360,7 +360,7 @@ func (t *Target) get(ctx context.Context, op, typ, id string) (Record, bool, err
 
 // upsert sends PUT …/{typ}/eid:{eid} and returns the record's internal id
 // from the Location header (or, lacking it, by reading the record). check
-// (nil: none) vets a record another attempt made, found after NetSuite
+// vets a record another attempt made, found after NetSuite
 // refused this upsert, as the look-up before the upsert vets one: the
 // record is taken only when check passes it.
 func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string, check func(Record) error) (string, error) {
@@ -386,10 +386,8 @@ func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string, 
 		if !ok {
 			return "", err
 		}
-		if check != nil {
-			if cerr := check(r); cerr != nil {
-				return "", cerr
-			}
+		if cerr := check(r); cerr != nil {
+			return "", cerr
 		}
 		t.log.Info("netsuite: an upsert was refused, but its record exists under its external id: another attempt made it",
 			"account", t.cfg.AccountID, "record", typ, "external_id", eid, "id", r.ID, "error", err)
