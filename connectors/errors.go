@@ -21,6 +21,10 @@ type APIError struct {
 	Field   string
 	// RetryAfter is the delay the vendor asked for (429/503), 0 if none.
 	RetryAfter time.Duration
+	// RetryAfterGiven says the answer carried a valid Retry-After header
+	// (LookupRetryAfter), even one that asks for no wait ("0", a date
+	// past): RetryAfter alone cannot tell that from no header.
+	RetryAfterGiven bool
 	// Credentials says the answer refused the credentials whatever its
 	// status (an OAuth token endpoint's 400 invalid_grant or
 	// invalid_client, RFC 6749 5.2): classified Unauthorized.
@@ -28,7 +32,8 @@ type APIError struct {
 	// Unsure says the answer, to a write, does not tell whether the write
 	// was carried out: a 503 without Retry-After (some gateways answer
 	// so after forwarding the request, while the vendor goes on with it).
-	// Set by UnsureAnswer; a 503 with Retry-After is a refusal.
+	// Set by UnsureAnswer; a 503 with a valid Retry-After, "0" or a date
+	// past included (RetryAfterGiven), is a refusal.
 	Unsure bool
 }
 
@@ -119,16 +124,30 @@ var retryable4xx = map[int]bool{http.StatusRequestTimeout: true, http.StatusLock
 const MaxRetryAfter = 24 * time.Hour
 
 // ParseRetryAfter reads a Retry-After header: delta seconds or an HTTP date.
+// It is 0 both for no (or no valid) header and for one that asks for no
+// wait ("0", a date past): LookupRetryAfter tells them apart.
 func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
+	d, _ := LookupRetryAfter(h, now)
+	return d
+}
+
+// LookupRetryAfter reads a Retry-After header as ParseRetryAfter does, and
+// reports whether h has a valid one: delta seconds (not negative) or an
+// HTTP date, "0" and a date before now included (which wait 0). A header
+// that is neither ("soon", "-1") is as none.
+func LookupRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
-		return 0
+		return 0, false
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
+		return time.Duration(secs * float64(time.Second)), true
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	if t, err := http.ParseTime(v); err == nil {
+		if t.After(now) {
+			return t.Sub(now), true
+		}
+		return 0, true
 	}
-	return 0
+	return 0, false
 }

@@ -28,6 +28,9 @@ func TestClassify(t *testing.T) {
 		{"429 with Retry-After", api(429, 7*time.Second), RetryAfter, 7 * time.Second},
 		{"429 without Retry-After", api(429, 0), Retry, 0},
 		{"503 with Retry-After", api(503, 2*time.Second), RetryAfter, 2 * time.Second},
+		// A valid Retry-After asking for no wait ("0", a date past): the usual backoff.
+		{"503 with Retry-After 0", &APIError{StatusCode: 503, RetryAfterGiven: true}, Retry, 0},
+		{"429 with Retry-After 0", &APIError{StatusCode: 429, RetryAfterGiven: true}, Retry, 0},
 		{"500", api(500, 0), Retry, 0},
 		{"408", api(408, 0), Retry, 0},
 		{"423 locked (HubSpot: wait and retry)", api(423, 0), Retry, 0},
@@ -65,6 +68,39 @@ func TestParseRetryAfter(t *testing.T) {
 	h.Set("Retry-After", "soon")
 	if got := ParseRetryAfter(h, now); got != 0 {
 		t.Errorf("garbage: %v", got)
+	}
+}
+
+// LookupRetryAfter tells a valid Retry-After that asks for no wait ("0",
+// a date past) from none: ParseRetryAfter says 0 for both.
+func TestLookupRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name, value string // "" sends no header
+		want        time.Duration
+		given       bool
+	}{
+		{"absent", "", 0, false},
+		{"zero", "0", 0, true},
+		{"zero with spaces", " 0 ", 0, true},
+		{"seconds", "30", 30 * time.Second, true},
+		{"date ahead", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{"date now", now.Format(http.TimeFormat), 0, true},
+		{"date past", now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{"garbage", "soon", 0, false},
+		{"negative", "-1", 0, false},
+	} {
+		h := http.Header{}
+		if c.value != "" {
+			h.Set("Retry-After", c.value)
+		}
+		got, given := LookupRetryAfter(h, now)
+		if got != c.want || given != c.given {
+			t.Errorf("%s (%q): %v, given %v; want %v, given %v", c.name, c.value, got, given, c.want, c.given)
+		}
+		if p := ParseRetryAfter(h, now); p != c.want {
+			t.Errorf("%s (%q): ParseRetryAfter %v, want %v", c.name, c.value, p, c.want)
+		}
 	}
 }
 
@@ -126,13 +162,39 @@ func TestUnsureAnswerWaitsForTheWrite(t *testing.T) {
 		{false, 504, 0, 0},
 		{false, 524, time.Second, time.Second},
 	} {
-		api := UnsureAnswer(c.write, &APIError{StatusCode: c.status, RetryAfter: c.retryAfter}, wait)
+		api := UnsureAnswer(c.write, &APIError{StatusCode: c.status, RetryAfter: c.retryAfter, RetryAfterGiven: c.retryAfter > 0}, wait)
 		if api.RetryAfter != c.want {
 			t.Errorf("write %v, %d with Retry-After %v: waits %v, want %v", c.write, c.status, c.retryAfter, api.RetryAfter, c.want)
 		}
 		if unsure := c.write && c.status == 503 && c.retryAfter == 0; api.Unsure != unsure {
 			t.Errorf("write %v, %d with Retry-After %v: Unsure %v, want %v", c.write, c.status, c.retryAfter, api.Unsure, unsure)
 		}
+	}
+}
+
+// A 503 to a write that carries a valid Retry-After asking for no wait
+// ("Retry-After: 0", or a date past: RetryAfter 0, RetryAfterGiven) is
+// the application's own "not now", a refusal that sent nothing: not
+// Unsure, and retried with the usual backoff, not after the target's
+// timeout. Before, it was taken for a gateway's 503 without Retry-After.
+// A gateway's 504 with "Retry-After: 0" still waits for the write.
+func TestUnsureAnswerTakesA503WithRetryAfterZeroForARefusal(t *testing.T) {
+	const wait = 20 * time.Second
+	api := UnsureAnswer(true, &APIError{StatusCode: 503, RetryAfterGiven: true}, wait)
+	if api.Unsure || api.RetryAfter != 0 {
+		t.Errorf("503 with Retry-After 0 to a write: Unsure %v, waits %v; want a refusal (not Unsure), no wait of its own", api.Unsure, api.RetryAfter)
+	}
+	if class, d := Classify(api); class != Retry || d != 0 {
+		t.Errorf("503 with Retry-After 0 to a write: classified %v after %v, want Retry with the usual backoff", class, d)
+	}
+	api = UnsureAnswer(true, &APIError{StatusCode: 504, RetryAfterGiven: true}, wait)
+	if api.Unsure || api.RetryAfter != wait {
+		t.Errorf("504 with Retry-After 0 to a write: Unsure %v, waits %v; want it to wait %v", api.Unsure, api.RetryAfter, wait)
+	}
+	// Without the header, as before: a gateway's, perhaps after the write.
+	api = UnsureAnswer(true, &APIError{StatusCode: 503}, wait)
+	if !api.Unsure || api.RetryAfter != wait {
+		t.Errorf("503 without Retry-After to a write: Unsure %v, waits %v; want Unsure, waiting %v", api.Unsure, api.RetryAfter, wait)
 	}
 }
 

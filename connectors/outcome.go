@@ -192,15 +192,17 @@ func UnsureWrite(write bool, err error, wait time.Duration) error {
 // gateways answer so after forwarding the request: Heroku's request
 // timeout, Envoy's upstream reset), which it marks Unsure: the write may
 // have been carried out behind it, and a retry, or its look-up, sooner
-// than the write takes could miss it. A 503 with Retry-After is the
-// vendor's refusal, sent nothing. A gateway's Retry-After (a 504 with "1")
-// is the gateway's, not the vendor's: a longer one is kept, a shorter one
-// raised to wait.
+// than the write takes could miss it. A 503 with a valid Retry-After
+// (RetryAfterGiven), even "0" or a date past, is the vendor's own "not
+// now", a refusal that sent nothing: it is left as it is, and retried
+// after its Retry-After, or with the usual backoff when that is 0
+// (Classify). A gateway's Retry-After (a 504 with "1") is the gateway's,
+// not the vendor's: a longer one is kept, a shorter one raised to wait.
 func UnsureAnswer(write bool, api *APIError, wait time.Duration) *APIError {
 	if !write {
 		return api
 	}
-	if api.StatusCode == http.StatusServiceUnavailable && api.RetryAfter == 0 {
+	if api.StatusCode == http.StatusServiceUnavailable && api.RetryAfter == 0 && !api.RetryAfterGiven {
 		api.Unsure = true
 	}
 	if (gatewayGaveUp[api.StatusCode] || api.Unsure) && api.RetryAfter < wait {

@@ -51,7 +51,8 @@ type Client struct {
 	// answer; nil keeps the body's first bytes as the message.
 	ErrorDetail func(status int, h http.Header, body []byte) (msg, field string)
 	// RetryAfter reads the delay from a 429/503 answer; nil means the
-	// Retry-After header only.
+	// Retry-After header only. Whether the answer has a valid Retry-After
+	// header (APIError.RetryAfterGiven) is read from the header either way.
 	RetryAfter func(h http.Header) time.Duration
 }
 
@@ -240,11 +241,12 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed
 	if msg == "" {
 		msg = Truncate(string(body))
 	}
-	var delay time.Duration
+	// given: the answer has a valid Retry-After header, even "0" or a date
+	// past (a 503's refusal, not a gateway's: connectors.UnsureAnswer),
+	// whatever delay c.RetryAfter reads.
+	delay, given := connectors.LookupRetryAfter(resp.Header, time.Now())
 	if c.RetryAfter != nil {
 		delay = c.RetryAfter(resp.Header)
-	} else {
-		delay = connectors.ParseRetryAfter(resp.Header, time.Now())
 	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
@@ -256,7 +258,8 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed
 	case http.StatusForbidden:
 		msg = fmt.Sprintf("access denied for %s: check the app's scopes and that it is still connected (%s)", c.Connection, msg)
 	}
-	return &connectors.APIError{Service: c.Service, Op: op, StatusCode: resp.StatusCode, Message: msg, Field: field, RetryAfter: delay}
+	return &connectors.APIError{Service: c.Service, Op: op, StatusCode: resp.StatusCode, Message: msg, Field: field,
+		RetryAfter: delay, RetryAfterGiven: given}
 }
 
 // Truncate shortens a vendor message for errors and keeps it valid UTF-8.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,5 +267,50 @@ func TestTokenFailureIsTypedAndOtherwiseUnchanged(t *testing.T) {
 	var api *connectors.APIError
 	if !IsTokenFailure(err) || !errors.As(err, &api) || api != refusal || sent != 1 {
 		t.Errorf("401, then the refresh refused: %v, %d sent; want the refresh's refusal as a token failure", err, sent)
+	}
+}
+
+// A 503 to a write with "Retry-After: 0", or a date past, is the vendor's
+// own "not now": a refusal, not Unsure, retried with the usual backoff
+// rather than after the client's Timeout. It was taken for a gateway's
+// 503 without Retry-After (RetryAfter 0 both). Without the header the 503
+// stays Unsure. A RetryAfter function of the target (Xero's, QBO's) does
+// not hide the header.
+func TestA503WithRetryAfterZeroIsARefusal(t *testing.T) {
+	var retryAfter atomic.Value // string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := retryAfter.Load().(string); v != "" {
+			w.Header().Set("Retry-After", v)
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	for _, custom := range []bool{false, true} {
+		c := &Client{Service: "erp", HTTP: srv.Client(), Tokens: staticTokens{}, Timeout: 20 * time.Second}
+		if custom {
+			c.RetryAfter = func(h http.Header) time.Duration { return connectors.ParseRetryAfter(h, time.Now()) }
+		}
+		for _, c2 := range []struct {
+			header string
+			unsure bool
+			class  connectors.Class
+			wait   time.Duration
+		}{
+			{"0", false, connectors.Retry, 0},
+			{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), false, connectors.Retry, 0},
+			{"", true, connectors.RetryAfter, 20 * time.Second},
+		} {
+			retryAfter.Store(c2.header)
+			_, err := c.Do(context.Background(), Call{Op: "create invoice", Method: http.MethodPost, URL: srv.URL, Body: []byte(`{}`)})
+			var api *connectors.APIError
+			if !errors.As(err, &api) {
+				t.Fatalf("503: %v, want an APIError", err)
+			}
+			class, wait := connectors.Classify(err)
+			if api.Unsure != c2.unsure || api.RetryAfterGiven != (c2.header != "") || class != c2.class || wait != c2.wait {
+				t.Errorf("503 with Retry-After %q (own RetryAfter %v): Unsure %v, given %v, classified %v after %v; want Unsure %v, %v after %v",
+					c2.header, custom, api.Unsure, api.RetryAfterGiven, class, wait, c2.unsure, c2.class, c2.wait)
+			}
+		}
 	}
 }

@@ -9,7 +9,7 @@
 //	GET  {customers_path}?external_id=X  → 2xx {"customers":[{"id":...,"external_id":...}, ...]}
 //	                                       (only an entry whose external_id is X is taken: one
 //	                                       without external_id, or naming another, is skipped;
-//	                                       two of X on a page, or one without id, are refused)
+//	                                       two of X, on any pages, or one without id, are refused)
 //	POST {customers_path}                 → 2xx {"id":...}                        (CustomerBody)
 //	                                       | 409 when the API holds a customer with that external_id,
 //	                                       optionally naming it: {"customer":{"id":...,"external_id":...}}
@@ -17,7 +17,8 @@
 //	                                            "reference":...,"customer_id":...}, ...]}
 //	                                       (only with lookup_invoices: an entry with reference R
 //	                                       billed to the same customer is taken as the deal's;
-//	                                       one of R without customer_id is refused)
+//	                                       two such, on any pages, or one of R without
+//	                                       customer_id, are refused)
 //	POST {invoices_path}                  → 2xx {"id":...,"number":...,"url":...} (InvoiceBody)
 //
 // A look-up's answer without its key ("customers", "invoices"; null is an
@@ -26,13 +27,14 @@
 //
 // A list may come in pages: a page's "next" (a URL, a path or a query as a
 // JSON string), or else its Link header's rel="next", names the page after
-// it, on the same origin; the look-up reads them until an entry matches,
-// MaxPages at most (findInPages). A "next" that is no link (a page number,
-// a cursor, an object) cannot be followed: after a page the API filtered
-// (every entry carries the value asked for, or the page is empty) the
-// look-up ends there, not found; after a page of other entries (the API
-// ignores the filter) the step fails for good, since the rest of the list
-// cannot be read.
+// it, on the same origin; the look-up reads them to the last, MaxPages at
+// most (findInPages), so that a second match on a later page is seen. A
+// "next" that is no link (a page number, a cursor, an object) cannot be
+// followed: after a page that holds a match, or one the API filtered
+// (every entry carries the value asked for, or the page is empty), the
+// look-up ends there (found, or not found); after a page of other entries
+// (the API ignores the filter) without a match the step fails for good,
+// since the rest of the list cannot be read.
 //
 // Redirects: a write is followed as a GET only to what it made (a 303, a
 // 302 to a record under its path) on its own origin, a look-up is not
@@ -67,6 +69,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -329,11 +333,11 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// FindOrCreateCustomer finds the customer by external id (the first match
-// wins) and creates it, under key, when there is none or it has no
-// external id: looking it up first (customer_lookup before_create) or
-// creating it first and looking it up when the API answers 409
-// (on_conflict). With customers_path "none" it sends nothing and returns
+// FindOrCreateCustomer finds the customer by external id (its one match:
+// two are refused, see findCustomer) and creates it, under key, when there
+// is none or it has no external id: looking it up first (customer_lookup
+// before_create) or creating it first and looking it up when the API
+// answers 409 (on_conflict). With customers_path "none" it sends nothing and returns
 // the external id.
 //
 // A 409 to the creation, in either mode, means the API holds a customer
@@ -397,18 +401,22 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 // id, or none (a customer made by hand, on an API that ignored the filter
 // and listed them all), is not this one: taking it would bill another
 // company. No such entry is "not found". Two such entries with different
-// ids on one page are refused, not guessed (a duplicate in the ERP), and
-// so is one without an id, or an answer without "customers" ({} or
-// {"data":[...]}): read as an empty list, each would make a second
+// ids, on one page or on two, are refused, not guessed (a duplicate in the
+// ERP), and so is one without an id, or an answer without "customers" ({}
+// or {"data":[...]}): read as an empty list, each would make a second
 // customer.
 //
-// The list is read page after page (findInPages) until a page holds a
-// match: a customer listed on a later page only is found, not made a
-// second time. No page after it is read.
+// The list is read page after page (findInPages) to its last page, or to
+// the page with a second match: a customer listed on a later page only is
+// found, not made a second time, and a duplicate listed on a page after
+// the match is seen. A list that goes on past MaxPages fails for good,
+// match or not; one whose next page is named by a "next" that is no link
+// ends there (the target cannot read on: a duplicate behind it is not
+// seen).
 func (t *Target) findCustomer(ctx context.Context, externalID string) (connectors.CustomerRef, bool, error) {
 	const op = "find customer"
 	var ref connectors.CustomerRef
-	err := t.findInPages(ctx, op, withQuery(t.customersURL, "external_id", externalID), func(body []byte) (listPage, error) {
+	err := t.findInPages(ctx, op, withQuery(t.customersURL, "external_id", externalID), func(body []byte, _ http.Header) (listPage, error) {
 		var list CustomerList
 		if err := decodeList(body, "customers", `{"customers":[{"id":…,"external_id":…}]}`, &list); err != nil {
 			return listPage{}, err
@@ -642,18 +650,23 @@ func keyInProgress(conflict error) error {
 	return err
 }
 
-// findInvoice lists the invoices with the reference and returns the first
+// findInvoice lists the invoices with the reference and returns the one
 // billed to customerID. An entry naming another reference (an API that does
 // not filter) or another customer is not the deal's invoice. An entry with
 // the reference but no customer_id, or the deal's without an id, and an
 // answer without "invoices", are refused (permanent): read as another
 // customer's invoice, or as an empty list, each would make a second
-// invoice.
+// invoice. So are two or more invoices (different ids) with the reference
+// billed to customerID (ambiguous): taking the first would link the deal
+// to an invoice picked by the API's order, perhaps another deal's.
 //
-// The list is read page after page (findInPages) until an entry matches.
+// The list is read page after page (findInPages) to its last page, or to
+// the page where a second invoice of the deal shows: one on a later page
+// only is found, and so is a second one there.
 func (t *Target) findInvoice(ctx context.Context, reference, customerID string) (connectors.InvoiceResult, bool, error) {
 	var res connectors.InvoiceResult
-	err := t.findInPages(ctx, "find invoice", withQuery(t.invoicesURL, "reference", reference), func(body []byte) (listPage, error) {
+	var ids []string // the deal's invoices listed, each id once, in the API's order
+	err := t.findInPages(ctx, "find invoice", withQuery(t.invoicesURL, "reference", reference), func(body []byte, h http.Header) (listPage, error) {
 		var list InvoiceList
 		if err := decodeList(body, "invoices", `{"invoices":[{"id":…,"number":…,"url":…,"reference":…,"customer_id":…}]}`, &list); err != nil {
 			return listPage{}, err
@@ -671,12 +684,28 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 			case inv.ID == "":
 				return listPage{}, fmt.Errorf("the API lists an invoice with reference %q of customer %q, the deal's, but no \"id\": "+
 					"the http target needs each entry's id (docs/connectors/erp.md, \"http\"): %w", reference, customerID, connectors.ErrPermanent)
+			case slices.Contains(ids, string(inv.ID)):
+				// The same invoice listed again (pages that overlap).
 			default:
-				res = connectors.InvoiceResult{InvoiceID: string(inv.ID), Number: string(inv.Number), URL: inv.URL, Replayed: true}
-				return listPage{found: true}, nil
+				if len(ids) == 0 {
+					res = connectors.InvoiceResult{InvoiceID: string(inv.ID), Number: string(inv.Number), URL: inv.URL, Replayed: true}
+				}
+				ids = append(ids, string(inv.ID))
 			}
 		}
-		return listPage{filtered: filtered, next: list.Next}, nil
+		if len(ids) > 1 {
+			// Reading on would only add to the count: every page of the
+			// list is not needed to refuse.
+			many := strconv.Itoa(len(ids))
+			if next, _ := nextPage(list.Next, h); next != "" || !emptyNext(list.Next) {
+				many = "at least " + many
+			}
+			return listPage{}, fmt.Errorf("the API lists %s invoices with reference %q billed to customer %q, the deal's: %s; dealsync does not guess "+
+				"which is the deal's invoice: in the ERP, void or delete those that are not the deal's (or change their reference), or, if they "+
+				"are other deals' invoices, make the mapping's invoice.reference unique per deal, then retry the run: %w",
+				many, reference, customerID, someOf(ids), connectors.ErrPermanent)
+		}
+		return listPage{found: len(ids) > 0, filtered: filtered, next: list.Next}, nil
 	})
 	if err != nil {
 		return connectors.InvoiceResult{}, false, err
@@ -684,68 +713,98 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 	return res, res.InvoiceID != "", nil
 }
 
-// MaxPages bounds the pages a look-up reads: one whose match is not on
-// the first MaxPages pages, with more to read, fails the step for good
-// (findInPages).
+// someOf quotes the first few of ids for an error message, saying how many
+// more there are.
+func someOf(ids []string) string {
+	const shown = 5
+	quoted := make([]string, 0, min(len(ids), shown))
+	for _, id := range ids[:min(len(ids), shown)] {
+		quoted = append(quoted, strconv.Quote(id))
+	}
+	s := strings.Join(quoted, ", ")
+	if len(ids) > shown {
+		s += fmt.Sprintf(" and %d more", len(ids)-shown)
+	}
+	return s
+}
+
+// emptyNext reports whether raw, a page's "next" (the JSON value), names
+// no next page: absent, null or "".
+func emptyNext(raw json.RawMessage) bool {
+	token := strings.TrimSpace(string(raw))
+	return token == "" || token == "null" || token == `""`
+}
+
+// MaxPages bounds the pages a look-up reads: a list with more pages
+// after the first MaxPages fails the step for good, whether they hold a
+// match or not (findInPages).
 const MaxPages = 20
 
-// listPage is what findInPages' match reads of a page: whether it holds
-// the entry looked for; else whether every entry carries the value the
-// query filtered by (filtered: the API filters, true of an empty page),
-// and the page's "next" (the JSON value).
+// listPage is what findInPages' match reads of a page: whether the
+// look-up holds a match (found: on this page or one before); whether every
+// entry carries the value the query filtered by (filtered: the API
+// filters, true of an empty page); and the page's "next" (the JSON value).
 type listPage struct {
 	found, filtered bool
 	next            json.RawMessage
 }
 
-// findInPages GETs the list at first and, while match finds nothing in a
-// page, the page after it: the one the page's "next" names, when it is a
-// link (isLink: an http(s) URL, or a path or query resolved against the
-// page's URL), or else its Link header's rel="next" (RFC 8288). A page
-// with neither is the last, and nothing was found. A "next" that is no
-// link (a page number, an opaque cursor, an object) is a token only the
-// API can use: after a page the API filtered (every entry carries the
-// value asked for, or none is there) the look-up ends, as it did before
-// pages were read, since the entry looked for would carry that value too;
-// after a page of other entries (the API ignores the filter) it is an
-// error, since the rest of the list cannot be read (docs/connectors/erp.md,
-// "http").
+// findInPages GETs the list at first and the pages after it, each read by
+// match (which sees the page's body and header, and returns an error to
+// end the look-up, such as for a second match), until the last page: the
+// next page is the one a page's "next" names, when it is a link (isLink:
+// an http(s) URL, or a path or query resolved against the page's URL), or
+// else its Link header's rel="next" (RFC 8288). A page with neither is the
+// last. The pages after a match are read too, so that a second match on a
+// later page is seen: a match is the entry only when no other is listed.
+// A "next" that is no link (a page number, an opaque cursor, an object)
+// is a token only the API can use: after a page that holds a match, or one
+// the API filtered (every entry carries the value asked for, or none is
+// there), the look-up ends, found or not, as it did before pages were
+// read, since the entry looked for would carry that value too (a second
+// match behind such a "next" cannot be seen: the wire protocol gives no
+// way to read on); after a page of other entries (the API ignores the
+// filter) without a match it is an error, since the rest of the list
+// cannot be read (docs/connectors/erp.md, "http").
 //
 // A "not found" must be true, since it makes a customer (a second one,
-// were it listed further on) or an invoice the look-up was to find: so a
-// next page that cannot be read is an error, never the end of the list,
-// and permanent, as asking again reads the same pages: one on another
-// origin than first (the credential goes to base_url's only), a page read
-// before (a loop), or a page past MaxPages. A next page that answers with
-// an error fails as that answer, naming the page and where it was named.
-// Errors name op.
-func (t *Target) findInPages(ctx context.Context, op, first string, match func(body []byte) (listPage, error)) error {
+// were it listed further on) or an invoice the look-up was to find, and so
+// must a single match: so a next page that cannot be read is an error,
+// never the end of the list, and permanent, as asking again reads the same
+// pages: one on another origin than first (the credential goes to
+// base_url's only), a page read before (a loop), or a page past MaxPages.
+// A next page that answers with an error fails as that answer, naming the
+// page and where it was named. Errors name op.
+func (t *Target) findInPages(ctx context.Context, op, first string, match func(body []byte, h http.Header) (listPage, error)) error {
 	firstURL, err := url.Parse(first)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", t.service, op, err)
 	}
 	read := map[string]bool{}
 	namedBy := "" // how the page before named this one
+	// The pages after a match are read for a second one: an error there
+	// says why they matter.
+	readOn := ""
 	for u, page := firstURL, 1; ; page++ {
 		read[u.String()] = true
 		header, body, err := t.get(ctx, op, u.String())
 		if err != nil {
 			if page > 1 {
-				return fmt.Errorf("%w (page %d of the list, %s, named by page %d's %s)", err, page, u.Redacted(), page-1, namedBy)
+				return fmt.Errorf("%w (page %d of the list, %s, named by page %d's %s%s)", err, page, u.Redacted(), page-1, namedBy, readOn)
 			}
 			return err
 		}
-		got, err := match(body)
+		got, err := match(body, header)
 		if err != nil {
 			return fmt.Errorf("%s %s: reading answer (page %d, %s): %w", t.service, op, page, u.Redacted(), err)
 		}
 		if got.found {
-			return nil
+			readOn = "; the look-up has its match, and reads the list to its end so as not to miss a second one"
 		}
 		var next string
 		next, namedBy = nextPage(got.next, header)
 		if next == "" {
-			if token := strings.TrimSpace(string(got.next)); !got.filtered && token != "" && token != "null" && token != `""` {
+			if token := strings.TrimSpace(string(got.next)); !got.found && !got.filtered && !emptyNext(got.next) {
 				return fmt.Errorf("%s %s: page %d (%s) lists other entries than the one asked for (the API does not filter by the query) and names "+
 					"the next page by a \"next\" that is no link (%s): the http target cannot read the rest of the list, so it cannot tell the entry "+
 					"is not there; make the API filter by the query, or give \"next\" as a URL, a path or a query (or a Link header): %w",
@@ -756,14 +815,19 @@ func (t *Target) findInPages(ctx context.Context, op, first string, match func(b
 		nu, err := u.Parse(next)
 		switch {
 		case err != nil:
-			return fmt.Errorf("%s %s: page %d (%s) names by its %s a next page %q that is not a URL: %v: %w",
-				t.service, op, page, u.Redacted(), namedBy, next, err, connectors.ErrPermanent)
+			return fmt.Errorf("%s %s: page %d (%s) names by its %s a next page %q that is not a URL: %v%s: %w",
+				t.service, op, page, u.Redacted(), namedBy, next, err, readOn, connectors.ErrPermanent)
 		case !connectors.SameOrigin(nu, firstURL):
 			return fmt.Errorf("%s %s: page %d (%s) names by its %s a next page on another host, %s: the http target sends its credential to base_url's "+
-				"scheme, host and port only, and does not read it: %w", t.service, op, page, u.Redacted(), namedBy, nu.Redacted(), connectors.ErrPermanent)
+				"scheme, host and port only, and does not read it%s: %w", t.service, op, page, u.Redacted(), namedBy, nu.Redacted(), readOn, connectors.ErrPermanent)
 		case read[nu.String()]:
-			return fmt.Errorf("%s %s: page %d (%s) names by its %s as the next page %s, a page already read: the API's paging loops: %w",
-				t.service, op, page, u.Redacted(), namedBy, nu.Redacted(), connectors.ErrPermanent)
+			return fmt.Errorf("%s %s: page %d (%s) names by its %s as the next page %s, a page already read: the API's paging loops%s: %w",
+				t.service, op, page, u.Redacted(), namedBy, nu.Redacted(), readOn, connectors.ErrPermanent)
+		case page >= MaxPages && got.found:
+			return fmt.Errorf("%s %s: the first %d pages of %s hold a match, and the API lists more: the http target reads at most %d, and cannot "+
+				"tell that no second entry on the pages after them matches too (a list that long means the API ignores the query's filter: "+
+				"make it filter, so that the list holds the matches only): %w",
+				t.service, op, MaxPages, first, MaxPages, connectors.ErrPermanent)
 		case page >= MaxPages:
 			return fmt.Errorf("%s %s: no match in the first %d pages of %s, and the API lists more: the http target reads at most %d "+
 				"(a list that long means the API ignores the query's filter: make it filter, so that the match comes first): %w",
@@ -1119,13 +1183,17 @@ func (t *Target) apiError(op string, resp *http.Response, body []byte) *connecto
 	if refused := refusedRedirect(op, resp); refused != "" {
 		msg = refused
 	}
+	// A 503 with a valid Retry-After, even "0" or a date past, is the
+	// API's refusal, not a gateway's (connectors.UnsureAnswer).
+	retryAfter, given := connectors.LookupRetryAfter(resp.Header, time.Now())
 	return &connectors.APIError{
-		Service:    t.service,
-		Op:         op,
-		StatusCode: resp.StatusCode,
-		Message:    msg,
-		Field:      field,
-		RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now()),
+		Service:         t.service,
+		Op:              op,
+		StatusCode:      resp.StatusCode,
+		Message:         msg,
+		Field:           field,
+		RetryAfter:      retryAfter,
+		RetryAfterGiven: given,
 	}
 }
 

@@ -253,6 +253,30 @@ func TestAPIErrors(t *testing.T) {
 			t.Errorf("%+v; want it unsure, retried after the target's timeout (7s)", api)
 		}
 	})
+	t.Run("503 with Retry-After 0 or a date past", func(t *testing.T) {
+		// The API's own "not now", asking for no wait: a refusal that
+		// sent nothing, retried with the usual backoff. It was taken for
+		// a gateway's 503 without Retry-After (unsure, after 7s).
+		for _, retryAfter := range []string{"0", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)} {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", retryAfter)
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			api, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, Name: "erp", Timeout: 7 * time.Second}, srv.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = api.CreateInvoice(ctx, inv, cus, "k503-0")
+			srv.Close()
+			if got := apiError(t, err); got.StatusCode != 503 || got.Unsure || !got.RetryAfterGiven || got.RetryAfter != 0 {
+				t.Errorf("Retry-After %q: %v: Unsure %v, given %v, RetryAfter %v; want a refusal (not unsure, given), no wait of its own",
+					retryAfter, got, got.Unsure, got.RetryAfterGiven, got.RetryAfter)
+			}
+			if c, d := connectors.Classify(err); c != connectors.Retry || d != 0 {
+				t.Errorf("Retry-After %q: classified %v %v, want Retry with the usual backoff", retryAfter, c, d)
+			}
+		}
+	})
 	t.Run("400", func(t *testing.T) {
 		_, err := tg.CreateInvoice(ctx, inv, cus, "") // no key: the sandbox refuses
 		api := apiError(t, err)
@@ -1951,9 +1975,11 @@ func TestIdempotencyHeaderIsNotTheAuthHeader(t *testing.T) {
 }
 
 // A look-up reads the list page after page, by the body's "next" (a URL,
-// or a path or query) or a Link header's rel="next", until an entry matches: a
+// or a path or query) or a Link header's rel="next", to the last page: a
 // customer or an invoice listed on a later page only is found, and not
-// made a second time. Before, only the first page was read.
+// made a second time, and the pages after its match are read too (for a
+// second one: TestLookupsSeeASecondMatchOnALaterPage). Before, only the
+// first page was read.
 func TestLookupsReadEveryPage(t *testing.T) {
 	var mu sync.Mutex
 	var posts int
@@ -1998,9 +2024,9 @@ func TestLookupsReadEveryPage(t *testing.T) {
 	}
 	ctx := context.Background()
 	cus, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7", Name: "Acme"}, "ck")
-	if want := []string{"/api/customers?external_id=hub-7", "/api/customers?external_id=hub-7&page=2", "/api/customers?page=3"}; err != nil ||
+	if want := []string{"/api/customers?external_id=hub-7", "/api/customers?external_id=hub-7&page=2", "/api/customers?page=3", "/api/customers?page=4"}; err != nil ||
 		cus.ID != "C-MINE" || cus.Created || posts != 0 || !slices.Equal(pages, want) {
-		t.Fatalf("customer on page 3: %+v, %v, %d creates, pages %q; want C-MINE found on pages %q", cus, err, posts, pages, want)
+		t.Fatalf("customer on page 3: %+v, %v, %d creates, pages %q; want C-MINE found on page 3, and page 4 read: pages %q", cus, err, posts, pages, want)
 	}
 	pages = nil
 	res, err := tg.CreateInvoice(ctx, testInvoice(), cus, "ik")
@@ -2010,6 +2036,229 @@ func TestLookupsReadEveryPage(t *testing.T) {
 	pages = nil
 	if cus, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-9", Name: "New"}, "ck2"); err != nil || !cus.Created || posts != 1 || len(pages) != 4 {
 		t.Fatalf("a customer on no page: %+v, %v, %d creates, pages %q; want every page read, then it created", cus, err, posts, pages)
+	}
+}
+
+// A duplicate listed on a page after the match is seen: two customers of
+// one external id, or two invoices of the deal's reference billed to its
+// customer, on two pages, fail the look-up for good, naming both, and
+// nothing is made or taken. Before, the look-up stopped at the page of its
+// match: the customer on page 1 was taken whatever page 2 listed, and the
+// first invoice was the deal's however many the API listed.
+func TestLookupsSeeASecondMatchOnALaterPage(t *testing.T) {
+	var mu sync.Mutex
+	var gets, posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost {
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+			return
+		}
+		gets++
+		page := r.URL.Query().Get("page")
+		switch r.URL.Path + "?" + page {
+		// Two customers of hub-7, on pages 1 and 3 (by "next", then Link).
+		case "/dup/customers?":
+			_, _ = w.Write([]byte(`{"customers":[{"id":"C-7","external_id":"hub-7"}],"next":"/dup/customers?page=2"}`))
+		case "/dup/customers?2":
+			w.Header().Set("Link", `</dup/customers?page=3>; rel="next"`)
+			_, _ = w.Write([]byte(`{"customers":[]}`))
+		case "/dup/customers?3":
+			_, _ = w.Write([]byte(`{"customers":[{"id":"C-8","external_id":"hub-7"}]}`))
+		// Two invoices of the deal on pages 1 and 2, and another's.
+		case "/dup/invoices?":
+			_, _ = w.Write([]byte(`{"invoices":[{"id":"I-1","reference":"HS-DEAL-42","customer_id":"C-7"},` +
+				`{"id":"I-0","reference":"HS-DEAL-42","customer_id":"C-1"}],"next":"?page=2"}`))
+		case "/dup/invoices?2":
+			_, _ = w.Write([]byte(`{"invoices":[{"id":"I-2","reference":"HS-DEAL-42","customer_id":"C-7"}]}`))
+		// The same customer and invoice listed again on page 2 (pages
+		// that overlap): one match, taken.
+		case "/same/customers?":
+			_, _ = w.Write([]byte(`{"customers":[{"id":"C-7","external_id":"hub-7"}],"next":"?page=2"}`))
+		case "/same/customers?2":
+			_, _ = w.Write([]byte(`{"customers":[{"id":"C-7","external_id":"hub-7"}]}`))
+		case "/same/invoices?":
+			_, _ = w.Write([]byte(`{"invoices":[{"id":"I-1","reference":"HS-DEAL-42","customer_id":"C-7"}],"next":"?page=2"}`))
+		case "/same/invoices?2":
+			_, _ = w.Write([]byte(`{"invoices":[{"id":"I-1","reference":"HS-DEAL-42","customer_id":"C-7"}]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	reset := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		gets, posts = 0, 0
+	}
+	counts := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return gets, posts
+	}
+	ctx := context.Background()
+	dup, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/dup", LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset()
+	cus, err := dup.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
+	g, p := counts()
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || cus.ID != "" || g != 3 || p != 0 ||
+		!strings.Contains(fmt.Sprint(err), `two customers with external_id "hub-7", "C-7" and "C-8"`) || !strings.Contains(fmt.Sprint(err), "page 3") {
+		t.Errorf("customers on pages 1 and 3: %+v, %v (class %v), %d pages, %d creates; want a permanent error naming both, on page 3, nothing made",
+			cus, err, cl, g, p)
+	}
+	reset()
+	res, err := dup.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-7"}, "ik")
+	g, p = counts()
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || res.InvoiceID != "" || g != 2 || p != 0 ||
+		!strings.Contains(fmt.Sprint(err), `lists 2 invoices with reference "HS-DEAL-42" billed to customer "C-7", the deal's: "I-1", "I-2"`) {
+		t.Errorf("invoices on pages 1 and 2: %+v, %v (class %v), %d pages, %d creates; want a permanent error naming I-1 and I-2, nothing made",
+			res, err, cl, g, p)
+	}
+
+	same, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/same", LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset()
+	cus, err = same.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "hub-7"}, "ck")
+	if g, p := counts(); err != nil || cus.ID != "C-7" || cus.Created || g != 2 || p != 0 {
+		t.Errorf("one customer on two pages: %+v, %v, %d pages, %d creates; want C-7 found", cus, err, g, p)
+	}
+	reset()
+	res, err = same.CreateInvoice(ctx, testInvoice(), cus, "ik")
+	if g, p := counts(); err != nil || res.InvoiceID != "I-1" || !res.Replayed || g != 2 || p != 0 {
+		t.Errorf("one invoice on two pages: %+v, %v, %d pages, %d creates; want I-1 replayed", res, err, g, p)
+	}
+}
+
+// Two or more invoices with the deal's reference billed to its customer
+// are ambiguous: the look-up fails for good, naming the reference and a
+// few of the invoices ("and N more"; "at least" when the list goes on),
+// and takes none, nor makes one. Before, the first listed was taken as
+// the deal's. Invoices of the reference billed to other customers are not
+// the deal's, and do not count.
+func TestInvoiceLookupRefusesTwoInvoicesOfTheDeal(t *testing.T) {
+	var mu sync.Mutex
+	var list string
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost {
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+			return
+		}
+		_, _ = w.Write([]byte(list))
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, LookupInvoices: true}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := func(ids ...string) string {
+		var b []string
+		for _, id := range ids {
+			b = append(b, fmt.Sprintf(`{"id":%q,"reference":"HS-DEAL-42","customer_id":"C-7"}`, id))
+		}
+		return strings.Join(b, ",")
+	}
+	for _, c := range []struct {
+		name, list string
+		says       []string
+	}{
+		{"two", `{"invoices":[` + entries("I-1") + `,{"id":"I-0","reference":"HS-DEAL-42","customer_id":"C-1"},` + entries("I-2") + `]}`,
+			[]string{`the API lists 2 invoices with reference "HS-DEAL-42" billed to customer "C-7", the deal's: "I-1", "I-2";`, "does not guess", "retry the run"}},
+		{"seven", `{"invoices":[` + entries("I-1", "I-2", "I-3", "I-4", "I-5", "I-6", "I-7") + `]}`,
+			[]string{`lists 7 invoices`, `"I-1", "I-2", "I-3", "I-4", "I-5" and 2 more;`}},
+		{"two, and more pages", `{"invoices":[` + entries("I-1", "I-2") + `],"next":"?page=2"}`,
+			[]string{`lists at least 2 invoices`, `"I-1", "I-2";`}},
+		{"numeric ids", `{"invoices":[{"id":41,"reference":"HS-DEAL-42","customer_id":"C-7"},{"id":42,"reference":"HS-DEAL-42","customer_id":"C-7"}]}`,
+			[]string{`"41", "42"`}},
+	} {
+		mu.Lock()
+		list, posts = c.list, 0
+		mu.Unlock()
+		res, err := tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "C-7"}, "ik")
+		mu.Lock()
+		made := posts
+		mu.Unlock()
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !errors.Is(err, connectors.ErrPermanent) || res.InvoiceID != "" || made != 0 {
+			t.Errorf("%s: %+v, %v (class %v), %d creates; want a permanent failure, nothing taken or made", c.name, res, err, cl, made)
+			continue
+		}
+		for _, says := range c.says {
+			if !strings.Contains(err.Error(), says) {
+				t.Errorf("%s: %q does not say %q", c.name, err, says)
+			}
+		}
+	}
+}
+
+// A match whose list goes on past MaxPages fails for good: the pages past
+// it are not read, and may hold a second match. A match on a page the API
+// filtered whose "next" is no link ends the look-up, found: the protocol
+// gives no way to read on (docs/connectors/erp.md, "http").
+func TestLookupsAfterAMatch(t *testing.T) {
+	var mu sync.Mutex
+	var gets, posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost {
+			posts++
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"id":"NEW"}`))
+			return
+		}
+		gets++
+		switch r.URL.Path {
+		case "/long/customers": // the match on page 1, then other entries page after page
+			n := 1
+			_, _ = fmt.Sscan(r.URL.Query().Get("page"), &n)
+			if n == 1 {
+				_, _ = w.Write([]byte(`{"customers":[{"id":"C-7","external_id":"hub-7"}],"next":"?page=2"}`))
+				return
+			}
+			_, _ = fmt.Fprintf(w, `{"customers":[{"id":"C-%d","external_id":"hub-%d"}],"next":"?page=%d"}`, 100+n, 100+n, n+1)
+		case "/cursor/customers":
+			_, _ = w.Write([]byte(`{"customers":[{"id":"C-7","external_id":"hub-7"}],"next":"eyJpZCI6MTB9"}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	long, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/long"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cus, err := long.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7"}, "ck")
+	mu.Lock()
+	g, p := gets, posts
+	gets, posts = 0, 0
+	mu.Unlock()
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || cus.ID != "" || g != httptarget.MaxPages || p != 0 ||
+		!strings.Contains(fmt.Sprint(err), "pages of") || !strings.Contains(fmt.Sprint(err), "hold a match") {
+		t.Errorf("a match, then more than MaxPages pages: %+v, %v (class %v), %d pages, %d creates; want a permanent error after %d pages, nothing made",
+			cus, err, cl, g, p, httptarget.MaxPages)
+	}
+	cursor, err := httptarget.New(httptarget.Config{BaseURL: srv.URL + "/cursor"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cus, err = cursor.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "hub-7"}, "ck")
+	mu.Lock()
+	g, p = gets, posts
+	mu.Unlock()
+	if err != nil || cus.ID != "C-7" || cus.Created || g != 1 || p != 0 {
+		t.Errorf(`a match, then a "next" that is no link: %+v, %v, %d pages, %d creates; want C-7 found on the one page`, cus, err, g, p)
 	}
 }
 
