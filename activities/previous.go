@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -75,31 +76,52 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 	if a.Runs == nil {
 		return PreviousRun{}, nil
 	}
-	resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query:    `WorkflowId = ` + QueryString(in.WorkflowID) + ` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`,
-		PageSize: 20,
-	})
-	if err != nil {
-		return PreviousRun{}, runsError("listing the earlier runs of "+in.WorkflowID, err)
-	}
-	execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool { return ex.GetExecution().GetRunId() == in.RunID })
-	slices.SortStableFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
-		return b.GetCloseTime().AsTime().Compare(a.GetCloseTime().AsTime())
-	})
-	for _, ex := range execs {
-		out, ok, err := a.ended(ctx, in, ex.GetExecution().GetRunId())
+	var token []byte
+	for range maxPreviousPages {
+		resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         `WorkflowId = ` + QueryString(in.WorkflowID) + ` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`,
+			PageSize:      previousPageSize,
+			NextPageToken: token,
+		})
 		if err != nil {
-			return PreviousRun{}, runsError("reading how run "+ex.GetExecution().GetRunId()+" of "+in.WorkflowID+" ended", err)
+			return PreviousRun{}, runsError("listing the earlier runs of "+in.WorkflowID, err)
 		}
-		// A run that failed otherwise while skipped (a RecordDealLoss run
-		// whose read of the runs before it failed, before it recorded its
-		// loss all the same) hides no older loss: look on.
-		if ok && out.ErrorType == ErrTypeDealNotWon {
-			return out, nil
+		execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool { return ex.GetExecution().GetRunId() == in.RunID })
+		// The run list gives the newest closed first; within a page,
+		// sorted again so that a store that does not is read alike.
+		slices.SortStableFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
+			return b.GetCloseTime().AsTime().Compare(a.GetCloseTime().AsTime())
+		})
+		for _, ex := range execs {
+			out, ok, err := a.ended(ctx, in, ex.GetExecution().GetRunId())
+			if err != nil {
+				return PreviousRun{}, runsError("reading how run "+ex.GetExecution().GetRunId()+" of "+in.WorkflowID+" ended", err)
+			}
+			// A run that failed otherwise while skipped (a RecordDealLoss run
+			// whose read of the runs before it failed, before it recorded its
+			// loss all the same) hides no older loss: look on.
+			if ok && out.ErrorType == ErrTypeDealNotWon {
+				return out, nil
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return PreviousRun{}, nil
 		}
 	}
-	return PreviousRun{}, nil
+	// More skipped runs that failed otherwise than a deal can plausibly
+	// have: say so rather than answer "none", which would read a late
+	// won event as a new win.
+	return PreviousRun{}, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("the newest %d skipped runs of %s that failed include none that ended %s; delete the deal's older runs from the namespace (temporal workflow delete), then re-run it", maxPreviousPages*previousPageSize, in.WorkflowID, ErrTypeDealNotWon),
+		ErrTypeRunsUnreadable, nil)
 }
+
+// previousPageSize and maxPreviousPages bound PreviousRun's reading of the
+// run list: 20 runs a page, at most 500 runs.
+const (
+	previousPageSize = 20
+	maxPreviousPages = 25
+)
 
 // EndedRun reads how run of workflowID ended, as PreviousRun reads the
 // runs it lists (signal: the signal that delivers the deal's later

@@ -3,6 +3,8 @@ package activities_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,11 +32,27 @@ type runsFake struct {
 	all    map[string][]*historypb.HistoryEvent // run id → all its events
 	read   []string                             // run ids whose close event was read
 	err    error
+	// pages, when set, are the list's pages (listed is then unused):
+	// the page token is the next page's index.
+	pages  [][]*workflowpb.WorkflowExecutionInfo
+	tokens []string // the page tokens asked for, "" for the first
 }
 
 func (f *runsFake) ListWorkflow(_ context.Context, r *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
 	f.query = r.GetQuery()
-	return &workflowservice.ListWorkflowExecutionsResponse{Executions: f.listed}, f.err
+	if f.pages == nil {
+		return &workflowservice.ListWorkflowExecutionsResponse{Executions: f.listed}, f.err
+	}
+	f.tokens = append(f.tokens, string(r.GetNextPageToken()))
+	i := 0
+	if tok := r.GetNextPageToken(); len(tok) > 0 {
+		i, _ = strconv.Atoi(string(tok))
+	}
+	resp := &workflowservice.ListWorkflowExecutionsResponse{Executions: f.pages[i]}
+	if i+1 < len(f.pages) {
+		resp.NextPageToken = []byte(strconv.Itoa(i + 1))
+	}
+	return resp, f.err
 }
 
 func (f *runsFake) GetWorkflowHistory(_ context.Context, _, runID string, _ bool, filter enumspb.HistoryEventFilterType) client.HistoryEventIterator {
@@ -135,6 +153,50 @@ func TestPreviousRunReadsTheNewestFailedRun(t *testing.T) {
 	if _, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"}); !errors.As(err, &appErr) ||
 		appErr.Type() != activities.ErrTypeRunsUnreadable || !appErr.NonRetryable() {
 		t.Errorf("list refused: %v, want a non-retryable RunsUnreadable", err)
+	}
+}
+
+// The run list is read page by page until a run that ended DealNotWon:
+// one behind a full page of runs that failed otherwise is found. A deal
+// with more such runs than PreviousRun reads fails the run, naming it,
+// rather than answer "none".
+func TestPreviousRunReadsLaterPages(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	f := &runsFake{closes: map[string]*historypb.HistoryEvent{}}
+	page := func(n int, from time.Time) []*workflowpb.WorkflowExecutionInfo {
+		var out []*workflowpb.WorkflowExecutionInfo
+		for i := range n {
+			id := fmt.Sprintf("r%d", from.Sub(t0)/time.Minute+time.Duration(i))
+			out = append(out, failedRun(id, from.Add(-time.Duration(i)*time.Second)))
+			f.closes[id] = failure(t, activities.ErrTypeRunsUnreadable, nil)
+		}
+		return out
+	}
+	f.pages = [][]*workflowpb.WorkflowExecutionInfo{page(20, t0.Add(40*time.Minute)), page(20, t0.Add(20*time.Minute)), {failedRun("lost", t0)}}
+	want := activities.NotWonDetails{EventIDs: []string{"evt_9"}, LatestAt: t0}
+	f.closes["lost"] = failure(t, "DealNotWon", want)
+	a := &activities.Activities{Runs: f}
+	got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"})
+	if err != nil || got.RunID != "lost" || got.NotWon == nil || strings.Join(got.NotWon.EventIDs, ",") != "evt_9" {
+		t.Fatalf("got %+v %v; want the DealNotWon run of the third page", got, err)
+	}
+	if strings.Join(f.tokens, "|") != "|1|2" || len(f.read) != 41 {
+		t.Errorf("page tokens asked %q, %d close events read; want |1|2 and 41", f.tokens, len(f.read))
+	}
+
+	// Pages without end: the bound is reached, and the run is told.
+	f.pages = nil
+	for i := range 30 {
+		f.pages = append(f.pages, page(20, t0.Add(time.Duration(1000-20*i)*time.Minute)))
+	}
+	f.tokens, f.read = nil, nil
+	_, err = a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self"})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeRunsUnreadable || !appErr.NonRetryable() || !strings.Contains(err.Error(), "newest 500 skipped runs of invoice/demo/D-1") {
+		t.Errorf("too many runs: %v; want a non-retryable RunsUnreadable naming the bound", err)
+	}
+	if len(f.tokens) != 25 || len(f.read) != 500 {
+		t.Errorf("%d pages and %d close events read; want 25 and 500", len(f.tokens), len(f.read))
 	}
 }
 
