@@ -53,6 +53,7 @@ type Dev struct {
 	MetricsURL string
 
 	worker  sdkworker.Worker
+	fatal   chan error
 	cancel  context.CancelFunc
 	servers []chan error
 	// stopSandbox stops the sandbox ERP's server, after the worker, whose
@@ -156,7 +157,22 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		intakeL.Close()
 		return nil, err
 	}
-	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections, d.Client), cfg.Workflow.ActivityTimeout, o.WorkerOptions)
+	// The SDK stops a worker whose polls keep failing for good (the
+	// namespace deleted, say): Fatal tells the process, which must end
+	// then rather than take webhooks that no worker runs.
+	d.fatal = make(chan error, 1)
+	wopts := o.WorkerOptions
+	callerFatal := wopts.OnFatalError
+	wopts.OnFatalError = func(err error) {
+		if callerFatal != nil {
+			callerFatal(err)
+		}
+		select {
+		case d.fatal <- err:
+		default:
+		}
+	}
+	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections, d.Client), cfg.Workflow.ActivityTimeout, wopts)
 	if err := d.worker.Start(); err != nil {
 		intakeL.Close()
 		return nil, fmt.Errorf("starting worker: %w", err)
@@ -243,6 +259,10 @@ func serveUntil(serve func() error) chan error {
 	}()
 	return errc
 }
+
+// Fatal delivers the error with which the SDK stopped the embedded worker
+// for good; `dealsync dev` ends on it, as `dealsync worker` does.
+func (d *Dev) Fatal() <-chan error { return d.fatal }
 
 // Close stops the intake first (no new work), then the worker (which waits
 // for the calls in flight), the server and the sandbox ERP.

@@ -35,9 +35,9 @@ with a built-in connection "demo" (source generic, target sandbox).`,
 			}
 			defer d.Close()
 			fmt.Fprint(os.Stdout, banner(cfg, d))
-			<-cmd.Context().Done()
+			err = untilStopped(cmd.Context(), d.Fatal())
 			fmt.Fprintln(os.Stderr, "dealsync: shutting down")
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "data directory: the embedded Temporal server's SQLite databases and the sandbox ERP's journal (default: dev.data_dir of the config, ./.dealsync unless set)")
