@@ -62,6 +62,7 @@ func TestSnapshotsOfRunsUnderWayAreSparedNewChecks(t *testing.T) {
 		"a method of a value":                 []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? string(deal.amount.RoundBank(0)) : deal.name'\n"),
 		"a groupBy by a decimal":              []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? string(len(groupBy(deal.line_items, .unit_price))) : deal.name'\n"),
 		"an aggregate of no number":           []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? string(max(deal.name)) : deal.name'\n"),
+		"a function given to string()":        []byte("name: old\ninvoice:\n  memo: 'deal.id == \"x\" ? string(dec) : deal.name'\n"),
 	} {
 		if _, err := mapping.Parse("old.yaml", src); err == nil {
 			t.Fatalf("%s: the file passes today's load checks; the test needs one that does not", name)

@@ -213,6 +213,10 @@ func (m *File) eval(machine *vm.VM, c *compiled, env any, field string) (any, er
 		return nil, me
 	}
 	v, ok := c.spec.kind.convert(out)
+	if !ok && holdsFunc(out) {
+		// Not its value, which would print as a memory address.
+		return nil, &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Message: errFuncResult.Error()}
+	}
 	if !ok {
 		return nil, &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Value: fmt.Sprint(out),
 			Message: fmt.Sprintf("expression gave %T, but this field needs %s", out, c.spec.kind)}

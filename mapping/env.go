@@ -593,5 +593,6 @@ func baseOptions(strict bool) []expr.Option {
 	}
 	opts = append(opts, equalityOptions()...)
 	opts = append(opts, collectionOptions(strict)...)
-	return append(opts, aggregateOptions(strict)...)
+	opts = append(opts, aggregateOptions(strict)...)
+	return append(opts, funcOptions()...)
 }

@@ -18,7 +18,8 @@ import (
 // A name read from a value whose type shows only as the expression runs
 // is refused only where it is called (x.Time(), as every call of a
 // member): uncalled, it is the key of a map more often than a method
-// (fromJSON(deal.raw["meta"])["Time"]).
+// (fromJSON(deal.raw["meta"])["Time"]); where it is a method, the run
+// fails on the function rather than write its address (funcs.go).
 func (p *parser) checkMethods(n *yaml.Node, key, src string, root ast.Node) {
 	vars := map[string]bool{}
 	ast.Walk(&root, visitor(func(node ast.Node) {

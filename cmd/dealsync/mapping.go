@@ -245,7 +245,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	var webhook *model.DealEvent // the fetched deal as a webhook of it says
 	if f.fetch != "" {
 		if ev, webhook, err = fetchEvent(ctx, cfg, f, set, buildErr); err != nil {
-			return err
+			return dealNotFetched(out, f, m, connName, err)
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
 		return usage("%v", err)
@@ -376,6 +376,56 @@ type configProblem struct {
 	Message   string `json:"message"`
 }
 
+// fetchFailure is a failure of --fetch that is not the command line's
+// (exit 1): the CRM read, or the connection it needs, or --save. typ is
+// its errorReport type.
+type fetchFailure struct {
+	typ string
+	err error
+}
+
+func (e *fetchFailure) Error() string { return e.err.Error() }
+func (e *fetchFailure) Unwrap() error { return e.err }
+
+// Error types of fetchFailure.
+const (
+	fetchErrorType = "fetch" // the deal could not be read from the CRM
+	saveErrorType  = "save"  // --save could not write the deal event
+)
+
+// dealNotFetched ends `mapping test --fetch` when the deal was not read
+// (or not saved), with err. With --json, a failure that is not the
+// command line's (exit 1: the CRM refused or did not answer, the
+// connection could not be built, --save could not write) is reported on
+// out, as a mapping that does not load is (mappingNotLoaded): what was
+// asked for and the error, error.type fetch (or save), exit 1, the
+// message in the JSON, not on stderr. Anything else (exit 2: a usage
+// error) is err as it is.
+func dealNotFetched(out io.Writer, f *mappingTestFlags, m mapping.Mapper, connection string, err error) error {
+	var ee *exitError
+	var ff *fetchFailure
+	if !f.json || !errors.As(err, &ee) || ee.code != 1 || !errors.As(ee.err, &ff) {
+		return err
+	}
+	writeJSON(out, notFetchedResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connection, DealID: f.fetch, Account: f.account,
+		Error: &errorReport{Type: ff.typ, Message: ff.Error()}})
+	return &exitError{code: 1}
+}
+
+// notFetchedResult is the --json report of `mapping test --fetch` when the
+// deal was not read: the mapping, the connection, the deal id (--fetch)
+// and account (--account) asked for, and the error. Nothing was
+// evaluated, so it has none of testResult's other fields (a "triggered":
+// false would say that no run would start).
+type notFetchedResult struct {
+	Mapping    string       `json:"mapping"`
+	Hash       string       `json:"hash"`
+	Connection string       `json:"connection"`
+	DealID     string       `json:"deal_id"`
+	Account    string       `json:"account,omitempty"`
+	Error      *errorReport `json:"error"`
+}
+
 // fetchEvent reads deal f.fetch through the CRM API of connection
 // f.connection, as a run does after its settle time, and makes it the
 // event of a closed-won delivery; with f.save it writes the event there.
@@ -386,7 +436,7 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags, se
 		return model.DealEvent{}, nil, usage("no connection %q in the config", f.connection)
 	}
 	if buildErr != nil || set == nil {
-		return model.DealEvent{}, nil, &exitError{code: 1, err: cmp.Or(buildErr, errors.New("the connections were not built"))}
+		return model.DealEvent{}, nil, &exitError{code: 1, err: &fetchFailure{typ: fetchErrorType, err: cmp.Or(buildErr, errors.New("the connections were not built"))}}
 	}
 	conn, _ := set.Get(f.connection)
 	if conn.Fetcher == nil {
@@ -413,7 +463,7 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags, se
 	defer cancel()
 	deal, err := conn.Fetcher.FetchDeal(ctx, account, f.fetch)
 	if err != nil {
-		return model.DealEvent{}, nil, &exitError{code: 1, err: fmt.Errorf("reading deal %s from the CRM of connection %s: %w", f.fetch, f.connection, err)}
+		return model.DealEvent{}, nil, &exitError{code: 1, err: &fetchFailure{typ: fetchErrorType, err: fmt.Errorf("reading deal %s from the CRM of connection %s: %w", f.fetch, f.connection, err)}}
 	}
 	ev = model.DealEvent{EventID: "fetched-" + f.fetch, OccurredAt: time.Now().UTC().Truncate(time.Second), Account: account, Deal: deal}
 	if f.save != "" {
@@ -422,7 +472,7 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags, se
 			err = os.WriteFile(f.save, append(b, '\n'), 0o644)
 		}
 		if err != nil {
-			return model.DealEvent{}, nil, &exitError{code: 1, err: fmt.Errorf("--save: %w", err)}
+			return model.DealEvent{}, nil, &exitError{code: 1, err: &fetchFailure{typ: saveErrorType, err: fmt.Errorf("--save: %w", err)}}
 		}
 	}
 	return ev, thinWebhook(conn, ev), nil
@@ -465,7 +515,7 @@ type testResult struct {
 const targetErrorType = "target"
 
 type errorReport struct {
-	Type    string             `json:"type"` // mapping | validation | target
+	Type    string             `json:"type"` // mapping | validation | target | fetch | save
 	Message string             `json:"message"`
 	Mapping *mapping.Error     `json:"mapping,omitempty"`
 	Fields  []model.FieldError `json:"problems,omitempty"`

@@ -182,14 +182,106 @@ connections:
 		t.Errorf("a trigger on the amount of a saved HubSpot deal: %+v, %v; want no run, judged as on a thin webhook", r, err)
 	}
 
-	if _, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "999"); exitCode(err) != 1 || !strings.Contains(err.Error(), "999") {
-		t.Errorf("a deal the CRM does not have: exit %d, %v", exitCode(err), err)
+	if r, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "999"); exitCode(err) != 1 || r.Error == nil || !strings.Contains(r.Error.Message, "999") {
+		t.Errorf("a deal the CRM does not have: exit %d, %v, report %+v", exitCode(err), err, r)
 	}
 	if _, err := mappingTest(t, "--config", cfg, "--mapping", "generic-standard", "--fetch", "4711"); exitCode(err) != 2 {
 		t.Errorf("--fetch without --connection: exit %d, %v", exitCode(err), err)
 	}
 	if _, err := mappingTest(t, "--config", cfg, "--connection", "demo", "--fetch", "4711"); exitCode(err) != 2 || !strings.Contains(err.Error(), "--deal") {
 		t.Errorf("--fetch on a source without a CRM API: exit %d, %v", exitCode(err), err)
+	}
+}
+
+// `mapping test --fetch --json` whose deal cannot be read from the CRM (a
+// deal it does not have, a token it refuses) printed nothing on stdout,
+// only the error on stderr: it reports the failure in its JSON, as a
+// mapping that does not load is reported, error.type fetch (save for a
+// --save that cannot write), exit 1. Without --json the failure is the
+// error, as before.
+func TestMappingTestReportsADealThatCannotBeFetchedInJSON(t *testing.T) {
+	f := hubspotfake.New()
+	defer f.Close()
+	f.AddPortal("62515", "pat-na1-62515")
+	f.AddPipeline("62515", hubspotfake.Pipeline{ID: "default", Label: "Sales", Stages: []hubspotfake.Stage{
+		{ID: "closedwon", Label: "Closed won", IsClosed: "true", Probability: "1.0"},
+	}})
+	f.PutDeal("62515", hubspotfake.Deal{ID: "4711",
+		Properties: hubspotfake.Props("dealname", "Pro", "dealstage", "closedwon", "amount", "480.00", "deal_currency_code", "EUR"),
+	})
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	t.Setenv("HS_TOKEN", "pat-na1-62515")
+	t.Setenv("HS_WRONG_TOKEN", "pat-na1-wrong")
+	config := func(tokenVar string) string {
+		return writeConfig(t, fmt.Sprintf(`
+mappings: {files: [%q]}
+connections:
+  hs:
+    target: sandbox
+    mapping: generic-standard
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      base_url: %s
+      accounts:
+        "62515": {access_token: env:%s}
+`, mustAbs(t, "../../examples/mappings/generic-standard.yaml"), f.URL, tokenVar))
+	}
+	cfg := config("HS_TOKEN")
+	type report struct {
+		Mapping    string          `json:"mapping"`
+		Hash       string          `json:"hash"`
+		Connection string          `json:"connection"`
+		DealID     string          `json:"deal_id"`
+		Triggered  json.RawMessage `json:"triggered"`
+		Invoice    json.RawMessage `json:"invoice"`
+		Error      *struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	for _, c := range []struct {
+		name     string
+		args     []string
+		deal     string
+		typ      string
+		contains []string
+	}{
+		{"a deal the CRM does not have", []string{"--config", cfg, "--connection", "hs", "--fetch", "999"},
+			"999", fetchErrorType, []string{"reading deal 999 from the CRM of connection hs", "404"}},
+		{"a token the CRM refuses", []string{"--config", config("HS_WRONG_TOKEN"), "--connection", "hs", "--fetch", "4711"},
+			"4711", fetchErrorType, []string{"reading deal 4711 from the CRM of connection hs", "401"}},
+		{"a --save that cannot write", []string{"--config", cfg, "--connection", "hs", "--fetch", "4711", "--save", filepath.Join(t.TempDir(), "missing", "x.deal.json")},
+			"4711", saveErrorType, []string{"--save", "x.deal.json"}},
+	} {
+		out, err := runOut(context.Background(), append([]string{"mapping", "test", "--json"}, c.args...)...)
+		var r report
+		if jerr := json.Unmarshal([]byte(out), &r); jerr != nil || exitCode(err) != 1 {
+			t.Errorf("%s: exit %d (%v), output %q (%v); want exit 1 and a JSON report", c.name, exitCode(err), err, out, jerr)
+			continue
+		}
+		if r.Mapping != "generic-standard" || r.Hash == "" || r.Connection != "hs" || r.DealID != c.deal ||
+			r.Error == nil || r.Error.Type != c.typ || r.Triggered != nil || r.Invoice != nil {
+			t.Errorf("%s: report:\n%s", c.name, out)
+		}
+		for _, want := range c.contains {
+			if r.Error != nil && !strings.Contains(r.Error.Message, want) {
+				t.Errorf("%s: error message %q lacks %q", c.name, r.Error.Message, want)
+			}
+		}
+		// As the other errors of --json: the report, nothing on stderr.
+		if err != nil && err.Error() != "exit status 1" {
+			t.Errorf("%s: error %q besides the JSON", c.name, err)
+		}
+		out, err = runOut(context.Background(), append([]string{"mapping", "test"}, c.args...)...)
+		if exitCode(err) != 1 || out != "" || err == nil || !strings.Contains(err.Error(), c.contains[0]) {
+			t.Errorf("%s without --json: exit %d, error %v, output %q; want exit 1 and the failure as the error", c.name, exitCode(err), err, out)
+		}
+	}
+	// A usage error of --fetch (exit 2) is no fetch's: no JSON, as before.
+	if out, err := runOut(context.Background(), "mapping", "test", "--json", "--config", cfg, "--connection", "demo", "--fetch", "4711"); exitCode(err) != 2 || out != "" {
+		t.Errorf("--fetch on a source without a CRM API: exit %d, output %q", exitCode(err), out)
 	}
 }
 

@@ -1,0 +1,101 @@
+package mapping_test
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/mapping"
+)
+
+// address is what fmt prints for a function: its memory address.
+var address = regexp.MustCompile(`0x[0-9a-f]+`)
+
+// A method of a value whose type shows only as the expression runs, read
+// without a call, loads (the load cannot tell it from a key of a map),
+// and was a function at run time: string() of it wrote the function's
+// address ("0x4a5b60") into the invoice, and a field giving it reported
+// the address as its value. Both are now a mapping error naming the
+// mapping, the field and the expression, without any address.
+func TestAFunctionValueIsAMappingErrorNotAnAddress(t *testing.T) {
+	const amount = `(deal.name != "" ? deal.amount : 0)` // a decimal, of a type known only as it runs
+	for _, c := range []struct {
+		expr, field, message string
+	}{
+		{`string(` + amount + `.String)`, "memo", "string() was given a function, not a value"},
+		{`"Deal " + string(` + amount + `.StringFixed)`, "memo", "string() was given a function, not a value"},
+		{`string([` + amount + `.String])`, "memo", "string() was given a function, not a value"},
+		{`string({"a": (deal.name != "" ? deal.close_time : 0).String})`, "memo", "string() was given a function, not a value"},
+		{`string(let f = ` + amount + `.Round; f)`, "memo", "string() was given a function, not a value"},
+		{`toJSON(` + amount + `.String)`, "memo", "toJSON() was given a function, not a value"},
+		{amount + `.String`, "memo", "expression gave a function, not a value"},
+		{`coalesce(` + amount + `.String)`, "customer.name", "expression gave a function, not a value"},
+		{`lookup("codes", string(` + amount + `.String))`, "memo", "string() was given a function, not a value"},
+	} {
+		key := c.field
+		if key == "customer.name" {
+			key = "customer:\n    name"
+		}
+		src := fmt.Sprintf("name: fn\nlookups:\n  codes: {entries: {a: b}, missing: error}\ninvoice:\n  %s: %q\n", key, c.expr)
+		m, err := mapping.Parse("fn.yaml", []byte(src))
+		if err != nil {
+			t.Errorf("%s: %v; want it loaded (the type shows only as it runs)", c.expr, err)
+			continue
+		}
+		inv, err := mapping.Apply(m, wonEvent("closedwon", ""))
+		var me *mapping.Error
+		if !errors.As(err, &me) {
+			t.Errorf("%s: memo %q, customer %q, error %v; want a mapping error", c.expr, inv.Memo, inv.Customer.Name, err)
+			continue
+		}
+		if me.Mapping != "fn" || me.Field != c.field || me.Expression != c.expr || me.Value != "" ||
+			!strings.Contains(me.Message, c.message) || !strings.Contains(me.Message, "write string(x)") {
+			t.Errorf("%s: got %#v; want mapping fn, field %s, the expression, no value, %q", c.expr, me, c.field, c.message)
+		}
+		if address.MatchString(err.Error()) {
+			t.Errorf("%s: the error shows an address: %v", c.expr, err)
+		}
+	}
+}
+
+// The guard lets values through: string() and toJSON() of a value whose
+// type shows only as the expression runs give what they gave.
+func TestStringOfAValueOfARunTimeTypeIsUnchanged(t *testing.T) {
+	m := parse(t, `name: ok
+invoice:
+  memo: 'string(deal.name != "" ? deal.amount : 0) + " " + string([deal.name != "" ? deal.close_date : 0]) + " " + toJSON(deal.name != "" ? deal.id : 0)'
+`)
+	inv, err := mapping.Apply(m, wonEvent("closedwon", ""))
+	if err != nil || inv.Memo != `12000 [2026-11-20] "D-1"` {
+		t.Fatalf("memo %q, %v", inv.Memo, err)
+	}
+}
+
+// A value known at load to be a function (the trigger's is_won, uncalled)
+// given to string() is refused at load. A run's snapshot, accepted before
+// that check, still compiles, and the run fails on it with the run-time
+// error instead of writing an address.
+func TestAFunctionKnownAtLoadIsRefusedAndASnapshotFailsAtRunTime(t *testing.T) {
+	src := []byte("name: old\ntrigger: 'string(is_won) != \"\" && is_won(deal.stage)'\ninvoice:\n  memo: 'string((deal.name != \"\" ? deal.amount : 0).String)'\n")
+	_, err := mapping.Parse("old.yaml", src)
+	if err == nil || !strings.Contains(err.Error(), "old.yaml:2:18: trigger: is_won is a function, not a value") ||
+		!strings.Contains(err.Error(), "is_won(deal.stage)") {
+		t.Fatalf("load: %v; want is_won refused at its position", err)
+	}
+	m, err := mapping.FromSnapshot(&mapping.Snapshot{Name: "old", Hash: mapping.HashOf(src), Path: "old.yaml", Source: src})
+	if err != nil {
+		t.Fatalf("the snapshot of a run under way: %v", err)
+	}
+	f := m.(*mapping.File)
+	ok, _, err := f.Trigger([]string{"closedwon"}).Evaluate(wonEvent("closedwon", ""))
+	var me *mapping.Error
+	if ok || !errors.As(err, &me) || me.Field != "trigger" || !strings.Contains(me.Message, "string() was given a function") || address.MatchString(err.Error()) {
+		t.Errorf("snapshot trigger: %v, %v; want the run-time error", ok, err)
+	}
+	inv, err := m.Map(wonEvent("closedwon", ""))
+	if !errors.As(err, &me) || me.Field != "memo" || !strings.Contains(me.Message, "string() was given a function") || address.MatchString(err.Error()) {
+		t.Errorf("snapshot memo %q, %v; want the run-time error", inv.Memo, err)
+	}
+}
