@@ -52,6 +52,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -1407,24 +1408,15 @@ func finalCheck(ctx context.Context, o Options, t *target, runID string, ds *Dea
 	}
 	ds.Lost = len(noRun) + len(closedRun)
 	if len(noRun) > 0 {
-		notes = append(notes, fmt.Sprintf("final check: %d acknowledged closed-won deals have no run (%s): their deliveries were answered 2xx without starting one (is their stage one of the connection's won_stages?)", len(noRun), examples(noRun)))
+		notes = append(notes, fmt.Sprintf("final check: %d acknowledged closed-won deals have no run (%s): their deliveries were answered 2xx without starting one (is their stage one of the connection's won_stages?)", len(noRun), wording.SomeOf(noRun, 3)))
 	}
 	if len(closedRun) > 0 {
-		notes = append(notes, fmt.Sprintf("final check: the runs of %d acknowledged closed-won deals closed without an invoice (%s)", len(closedRun), examples(closedRun)))
+		notes = append(notes, fmt.Sprintf("final check: the runs of %d acknowledged closed-won deals closed without an invoice (%s)", len(closedRun), wording.SomeOf(closedRun, 3)))
 	}
 	if ds.LateDuplicated > 0 {
 		notes = append(notes, fmt.Sprintf("%d duplicate invoices appeared after their round's own check", ds.LateDuplicated))
 	}
 	return notes
-}
-
-// examples names the first few of deals, for a note.
-func examples(deals []string) string {
-	const most = 3
-	if len(deals) <= most {
-		return strings.Join(deals, ", ")
-	}
-	return strings.Join(deals[:most], ", ") + fmt.Sprintf(" and %d more", len(deals)-most)
 }
 
 // runState is what Temporal says of the run of an acknowledged deal

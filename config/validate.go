@@ -17,6 +17,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -290,7 +291,7 @@ func crossCheck(cfg *Config, ps *problems) {
 		for account, target := range c.AccountTargets {
 			if _, ok := cfg.Targets[target]; !ok {
 				ps.add(key+".account_targets."+account, fmt.Sprintf("target %q is not defined under targets (defined: %s)",
-					target, listOrNone(sortedNames(cfg.Targets))))
+					target, wording.ListOrNone(sortedNames(cfg.Targets))))
 			}
 		}
 		if c.Target == "" {
@@ -298,7 +299,7 @@ func crossCheck(cfg *Config, ps *problems) {
 		}
 		if _, ok := cfg.Targets[c.Target]; !ok {
 			ps.add(key+".target", fmt.Sprintf("target %q is not defined under targets (defined: %s)",
-				c.Target, listOrNone(sortedNames(cfg.Targets))))
+				c.Target, wording.ListOrNone(sortedNames(cfg.Targets))))
 		}
 	}
 }
@@ -353,7 +354,7 @@ func loadMappings(cfg *Config, file string, ps *problems) {
 			continue
 		}
 		msg := fmt.Sprintf("mapping %q is not defined (defined: %s)", c.Mapping,
-			listOrNone(append([]string{mapping.DefaultName}, set.Names()...)))
+			wording.ListOrNone(append([]string{mapping.DefaultName}, set.Names()...)))
 		if err != nil {
 			msg += "; some mapping files did not load, see mappings"
 		}
@@ -512,7 +513,7 @@ func component(c Component, kind, key string, ps *problems) any {
 	}
 	if !found {
 		ps.addFailed(key+".type", fmt.Sprintf("unknown %s type %q (registered %s types: %s)",
-			kind, c.Type, kind, listOrNone(names)))
+			kind, c.Type, kind, wording.ListOrNone(names)))
 		return nil
 	}
 	if newConfig == nil {
@@ -594,13 +595,6 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func listOrNone(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
 }
 
 func validHostPort(s string) bool {

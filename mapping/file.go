@@ -21,6 +21,7 @@ import (
 	"github.com/shopspring/decimal"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -726,7 +727,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			return
 		}
 		if _, ok := p.m.lookups[str.Value]; !ok {
-			p.exprProblem(n, key, src, line, col, fmt.Sprintf("lookup table %q is not declared under lookups (declared: %s)", str.Value, listOrNone(p.m.lookupNames())))
+			p.exprProblem(n, key, src, line, col, fmt.Sprintf("lookup table %q is not declared under lookups (declared: %s)", str.Value, wording.ListOrNone(p.m.lookupNames())))
 		}
 	}))
 	return c
@@ -1044,13 +1045,6 @@ func (p *parser) exprProblem(n *yaml.Node, key, src string, line, col int, msg s
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-func listOrNone(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
 }
 
 func (m *File) lookupNames() []string {

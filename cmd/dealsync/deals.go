@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/backfill"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 func newDealsCmd(g *globalFlags) *cobra.Command {
@@ -74,7 +74,7 @@ the listing failed), 2 the config or the options are invalid.`,
 			}
 			conn, ok := set.Get(connection)
 			if !ok {
-				return usage("--connection %q: no such connection (the config has %s)", connection, listOrNone(set.Names()))
+				return usage("--connection %q: no such connection (the config has %s)", connection, wording.ListOrNone(set.Names()))
 			}
 			if err := backfill.CanSync(conn); err != nil {
 				return usage("%v", err)
@@ -151,14 +151,6 @@ func parseDay(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("%q is neither a date (2026-11-01) nor a time (2026-11-01T08:00:00Z)", s)
-}
-
-// listOrNone is names joined for a message, "none" when there are none.
-func listOrNone(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
 }
 
 func printSync(w io.Writer, results []backfill.Result) {

@@ -76,6 +76,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -703,7 +704,7 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 			return listPage{}, fmt.Errorf("the API lists %s invoices with reference %q billed to customer %q, the deal's: %s; dealsync does not guess "+
 				"which is the deal's invoice: in the ERP, void or delete those that are not the deal's (or change their reference), or, if they "+
 				"are other deals' invoices, make the mapping's invoice.reference unique per deal, then retry the run: %w",
-				many, reference, customerID, someOf(ids), connectors.ErrPermanent)
+				many, reference, customerID, wording.SomeOf(wording.Quoted(ids), 5), connectors.ErrPermanent)
 		}
 		return listPage{found: len(ids) > 0, filtered: filtered, next: list.Next}, nil
 	})
@@ -711,21 +712,6 @@ func (t *Target) findInvoice(ctx context.Context, reference, customerID string) 
 		return connectors.InvoiceResult{}, false, err
 	}
 	return res, res.InvoiceID != "", nil
-}
-
-// someOf quotes the first few of ids for an error message, saying how many
-// more there are.
-func someOf(ids []string) string {
-	const shown = 5
-	quoted := make([]string, 0, min(len(ids), shown))
-	for _, id := range ids[:min(len(ids), shown)] {
-		quoted = append(quoted, strconv.Quote(id))
-	}
-	s := strings.Join(quoted, ", ")
-	if len(ids) > shown {
-		s += fmt.Sprintf(" and %d more", len(ids)-shown)
-	}
-	return s
 }
 
 // emptyNext reports whether raw, a page's "next" (the JSON value), names

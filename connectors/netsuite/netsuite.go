@@ -38,6 +38,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -583,7 +584,7 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 			return ids[0], claimable(first), nil
 		default:
 			return "", false, fmt.Errorf("netsuite find customer: %s customers have %s %q (internal ids %s); set the right one's external id to %q: %w",
-				howMany(len(ids), complete), t.cfg.TaxIDField, tax, someOf(ids), eid, connectors.ErrPermanent)
+				howMany(len(ids), complete), t.cfg.TaxIDField, tax, wording.SomeOf(ids, 10), eid, connectors.ErrPermanent)
 		}
 	}
 	name := strings.TrimSpace(c.Name)
@@ -612,10 +613,10 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 		return ids[0], claimable(first), nil
 	case len(ids) > 1:
 		return "", false, fmt.Errorf("netsuite find customer: %s customers are named %q (internal ids %s); set the right one's external id to %q: %w",
-			howMany(len(ids), complete), name, someOf(ids), eid, connectors.ErrPermanent)
+			howMany(len(ids), complete), name, wording.SomeOf(ids, 10), eid, connectors.ErrPermanent)
 	case len(claimed) > 0:
 		return "", false, fmt.Errorf("netsuite find customer: the customer named %q belongs to another record (%s), not to external id %q; "+
-			"set its external id or rename one of them: %w", name, someOf(claimed), eid, connectors.ErrPermanent)
+			"set its external id or rename one of them: %w", name, wording.SomeOf(claimed, 10), eid, connectors.ErrPermanent)
 	}
 	return "", false, nil
 }
@@ -627,16 +628,6 @@ func howMany(n int, complete bool) string {
 		return strconv.Itoa(n)
 	}
 	return "at least " + strconv.Itoa(n)
-}
-
-// someOf lists the first few of items for an error message, saying how
-// many more there are.
-func someOf(items []string) string {
-	const shown = 10
-	if len(items) <= shown {
-		return strings.Join(items, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(items[:shown], ", "), len(items)-shown)
 }
 
 // unknownColumn reports whether err is SuiteQL's refusal of a query that
