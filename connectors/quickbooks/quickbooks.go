@@ -3,7 +3,7 @@
 //
 //	GET  /v3/company/{realm}/query?query=select … from Customer where DisplayName = '…'
 //	POST /v3/company/{realm}/customer?minorversion=N&requestid=…   create it, or claim one made outside dealsync (sparse Notes)
-//	GET  /v3/company/{realm}/query?query=select … from Invoice where DocNumber = '…'
+//	GET  /v3/company/{realm}/query?query=select … from Invoice where DocNumber = '…' ORDERBY Id STARTPOSITION n MAXRESULTS 1000
 //	POST /v3/company/{realm}/invoice?minorversion=N&requestid=…
 //
 // QBO has no idempotency header: requestid makes a retried POST return the
@@ -30,6 +30,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -448,7 +449,9 @@ func (t *Target) linked(ctx context.Context, c model.Customer, ref connectors.Cu
 // note, whatever a person added around it), and otherwise creates it with
 // requestid derived from key. QBO numbers its own invoices 1001, 1002, …:
 // a deal whose reference is such a number must not take an invoice of
-// another customer, or of another deal, for its own.
+// another customer, or of another deal, for its own; and two or more that
+// each say they are the deal's are refused, not one of them taken
+// (existing).
 func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
 	const op = "create invoice"
 	// Built once to refuse a bad invoice before anything is read; rebuilt
@@ -458,31 +461,10 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	doc := DocNumber(inv.Reference)
 	if doc != "" {
-		qr, err := t.query(ctx, "find invoice", "select Id, DocNumber, CustomerRef, PrivateNote, TotalAmt, TxnTaxDetail from Invoice where DocNumber = "+quote(doc))
-		if err != nil {
+		if res, ok, err := t.existing(ctx, inv, doc, customer.ID); err != nil {
 			return connectors.InvoiceResult{}, err
-		}
-		found := qr.QueryResponse.Invoice
-		billedElsewhere := -1 // the deal's invoice billed to another customer, if any
-		for i, got := range found {
-			if got.DocNumber != doc || got.Id == "" || !notesDeal(got.PrivateNote, inv) {
-				continue
-			}
-			if got.CustomerRef.Value == customer.ID {
-				return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true,
-					Warning: t.totalDiffers(inv, got.Id, got.DocNumber, got.TotalAmt, got.TxnTaxDetail.TotalTax)}, nil
-			}
-			if billedElsewhere < 0 {
-				billedElsewhere = i
-			}
-		}
-		if billedElsewhere >= 0 {
-			// This deal's invoice (its DocNumber and dealsync's note), billed
-			// to another customer only: a later run of the deal whose company
-			// changed. A second invoice would bill the deal twice.
-			got := found[billedElsewhere]
-			return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: invoice %s (DocNumber %s) already invoices this deal, billed to customer %s, not %s; bill it to the right customer (or delete it) in QuickBooks, then retry the run: %w",
-				op, got.Id, got.DocNumber, got.CustomerRef.Value, customer.ID, connectors.ErrPermanent)
+		} else if ok {
+			return res, nil
 		}
 	}
 	opts, err := t.currencyOptions(ctx, inv.Currency)
@@ -544,6 +526,112 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id),
 		Warning: strings.Join(slices.DeleteFunc(warnings, func(w string) bool { return w == "" }), "; ")}, nil
+}
+
+// invoicePageSize and maxInvoicePages bound the look-up of the deal's
+// invoice by DocNumber: pages of the most rows QBO answers a query (1000;
+// 100 without MAXRESULTS), maxInvoicePages of them at most.
+const invoicePageSize, maxInvoicePages = 1000, 20
+
+// existing looks for the deal's invoice before it is made: an invoice with
+// DocNumber doc whose PrivateNote names the deal (notesDeal), billed to
+// customerID, is returned as a replay. The note is what ties an invoice to
+// the deal: invoices of the number without it (QBO's own 1001, 1002, …,
+// another deal's, one typed by hand) are not the deal's, and the one with
+// it among them is taken, not refused as ambiguous.
+//
+// Two or more invoices (different Ids) with the number and the deal's
+// note, billed to customerID, are refused (permanent): each says it is the
+// deal's invoice (a copy made in QBO, the deal billed again by hand, two
+// deals of one id in two CRM accounts), and taking the first listed would
+// pick one by QBO's order. QBO's query cannot tell a voided invoice (QBO
+// keeps it, at 0): one whose note still names the deal counts, as it is
+// taken when alone. The deal's invoice billed to other customers only (a
+// later run after the deal's company changed) is refused too: a second
+// invoice would bill the deal twice. One billed to another customer
+// beside the one billed to customerID is not counted.
+//
+// The invoices of the number are read page after page in the order of
+// their Ids, to a page that is not full or to the page where a second
+// invoice of the deal shows; maxInvoicePages full pages without the deal's
+// invoice fail the step for good, rather than post one while an invoice
+// not read may be the deal's.
+func (t *Target) existing(ctx context.Context, inv model.Invoice, doc, customerID string) (connectors.InvoiceResult, bool, error) {
+	const op = "find invoice"
+	var mine []FoundInvoice // the deal's invoices billed to customerID, each Id once, in the order of their Ids
+	var elsewhere *FoundInvoice
+	for page := 0; ; page++ {
+		if page == maxInvoicePages {
+			return connectors.InvoiceResult{}, false, fmt.Errorf("quickbooks %s: more than %d invoices have DocNumber %s, more than dealsync reads to find the deal's among them; "+
+				"map invoice.reference to a value no other invoice has (e.g. \"DS-\" + deal.id), then retry the run: %w",
+				op, maxInvoicePages*invoicePageSize, doc, connectors.ErrPermanent)
+		}
+		qr, err := t.query(ctx, op, fmt.Sprintf("select Id, DocNumber, CustomerRef, PrivateNote, TotalAmt, TxnTaxDetail from Invoice where DocNumber = %s ORDERBY Id STARTPOSITION %d MAXRESULTS %d",
+			quote(doc), page*invoicePageSize+1, invoicePageSize))
+		if err != nil {
+			return connectors.InvoiceResult{}, false, err
+		}
+		found := qr.QueryResponse.Invoice
+		for i, got := range found {
+			if got.DocNumber != doc || got.Id == "" || !notesDeal(got.PrivateNote, inv) {
+				continue
+			}
+			if got.CustomerRef.Value != customerID {
+				if elsewhere == nil {
+					elsewhere = &found[i]
+				}
+				continue
+			}
+			if !slices.ContainsFunc(mine, func(m FoundInvoice) bool { return m.Id == got.Id }) {
+				mine = append(mine, got)
+			}
+		}
+		full := len(found) >= invoicePageSize
+		if len(mine) > 1 {
+			// Reading on would only add to the count.
+			return connectors.InvoiceResult{}, false, severalInvoices(mine, doc, customerID, inv, full)
+		}
+		if !full {
+			break
+		}
+	}
+	if len(mine) == 1 {
+		got := mine[0]
+		return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true,
+			Warning: t.totalDiffers(inv, got.Id, got.DocNumber, got.TotalAmt, got.TxnTaxDetail.TotalTax)}, true, nil
+	}
+	if elsewhere != nil {
+		// This deal's invoice (its DocNumber and dealsync's note), billed
+		// to another customer only: a later run of the deal whose company
+		// changed. A second invoice would bill the deal twice.
+		return connectors.InvoiceResult{}, false, fmt.Errorf("quickbooks create invoice: invoice %s (DocNumber %s) already invoices this deal, billed to customer %s, not %s; bill it to the right customer (or delete it) in QuickBooks, then retry the run: %w",
+			elsewhere.Id, elsewhere.DocNumber, elsewhere.CustomerRef.Value, customerID, connectors.ErrPermanent)
+	}
+	return connectors.InvoiceResult{}, false, nil
+}
+
+// maxNamed is how many invoices an error names; the rest are counted.
+const maxNamed = 5
+
+// severalInvoices is the permanent error for found, two or more invoices
+// with DocNumber doc and the note of inv's deal billed to customerID: it
+// names the number and the first maxNamed Ids, and says what the operator
+// can do in QuickBooks. more says that pages were left unread, which may
+// hold others.
+func severalInvoices(found []FoundInvoice, doc, customerID string, inv model.Invoice, more bool) error {
+	ids := make([]string, 0, len(found))
+	for _, got := range found {
+		ids = append(ids, got.Id)
+	}
+	list := wording.SomeOf(ids, maxNamed)
+	many := fmt.Sprint(len(found))
+	if more {
+		many = "at least " + many
+	}
+	return fmt.Errorf("quickbooks find invoice: %s invoices with DocNumber %s billed to customer %s have the deal's note %q in their PrivateNote (Ids %s); "+
+		"dealsync does not guess which is the deal's invoice: in QuickBooks, delete those that are not the deal's, or take %q out of their private note or change their number "+
+		"(voiding one may not be enough: QuickBooks keeps a voided invoice with its number, and dealsync cannot tell it is voided while its note names the deal), or, if they are other deals' invoices, make the mapping's invoice.reference unique per deal, then retry the run: %w",
+		many, doc, customerID, privateNote(inv), list, privateNote(inv), connectors.ErrPermanent)
 }
 
 // totalDiffers compares QBO's TotalAmt (and TotalAmt less its tax) of an

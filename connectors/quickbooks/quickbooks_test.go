@@ -405,6 +405,143 @@ func TestInvoiceOfALongerDealIDIsNotTaken(t *testing.T) {
 	}
 }
 
+// Two or more invoices with the deal's DocNumber and dealsync's note of the
+// deal, billed to the deal's customer (a copy made in QBO, the deal billed
+// again by hand): each says it is the deal's, so the run fails for good,
+// naming the number and the invoices (the first five, and how many more),
+// and saying what to do in QBO, rather than take the first QBO lists or
+// post another one.
+func TestSeveralInvoicesOfTheDealAreRefused(t *testing.T) {
+	ctx := context.Background()
+	refused := func(t *testing.T, f *qbofake.Server, tg *quickbooks.Target, inv model.Invoice, ref connectors.CustomerRef, posts int, want ...string) error {
+		t.Helper()
+		var last error
+		for _, key := range []string{"wf/invoice", "wf-rerun/invoice"} {
+			res, err := tg.CreateInvoice(ctx, inv, ref, key)
+			if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent || res.InvoiceID != "" {
+				t.Fatalf("key %s: got %+v, %v (class %v); want a permanent refusal", key, res, err, cl)
+			}
+			for _, w := range append([]string{"DocNumber " + inv.Reference, ref.ID, `"dealsync ` + inv.SourceDealID + `"`, "does not guess",
+				"delete those that are not the deal's", "invoice.reference unique per deal", "retry the run"}, want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q lacks %q", err, w)
+				}
+			}
+			last = err
+		}
+		if f.InvoicePosts() != posts {
+			t.Errorf("%d posts, want %d (none made)", f.InvoicePosts(), posts)
+		}
+		return last
+	}
+	t.Run("two", func(t *testing.T) {
+		f := newFake(t)
+		tg := newTarget(t, f)
+		inv := exampleInvoice()
+		ref, res := invoiced(t, tg, inv)
+		copied := f.AddInvoice("D-1001", ref.ID, "dealsync D-1001 (copy)")
+		err := refused(t, f, tg, inv, ref, 1, "2 invoices", res.InvoiceID+", "+copied)
+		if strings.Contains(err.Error(), "at least") {
+			t.Errorf("message %q: every invoice of the number was read", err)
+		}
+	})
+	t.Run("six: five named, and how many more", func(t *testing.T) {
+		f := newFake(t)
+		tg := newTarget(t, f)
+		inv := exampleInvoice()
+		ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for range 6 {
+			ids = append(ids, f.AddInvoice("D-1001", ref.ID, "dealsync D-1001"))
+		}
+		err = refused(t, f, tg, inv, ref, 0, "6 invoices", strings.Join(ids[:5], ", ")+" and 1 more")
+		if strings.Contains(err.Error(), ids[5]) {
+			t.Errorf("message %q names the sixth invoice; want five named", err)
+		}
+	})
+	t.Run("the second on a later page", func(t *testing.T) {
+		f := newFake(t)
+		tg := newTarget(t, f)
+		inv := exampleInvoice()
+		ref, res := invoiced(t, tg, inv)
+		// A thousand invoices typed by hand with the number (QBO's
+		// duplicate-number check off), then a copy of the deal's: past the
+		// first page of the number's invoices.
+		for range 1000 {
+			f.AddInvoice("D-1001", ref.ID, "typed by hand")
+		}
+		copied := f.AddInvoice("D-1001", ref.ID, "dealsync D-1001")
+		refused(t, f, tg, inv, ref, 1, "2 invoices", res.InvoiceID+", "+copied)
+	})
+}
+
+// More invoices of the deal's number than the look-up reads (20 pages of
+// 1000), none of them the deal's among those read: the run fails for
+// good, naming the number, rather than post an invoice while one it could
+// not read may be the deal's.
+func TestMoreInvoicesOfTheNumberThanAreReadIsRefused(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(context.Background(), inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 * 1000 {
+		f.AddInvoice("D-1001", ref.ID, "typed by hand")
+	}
+	f.AddInvoice("D-1001", ref.ID, "dealsync D-1001")
+	before := f.Calls("GET /query")
+	res, err := tg.CreateInvoice(context.Background(), inv, ref, "wf/invoice")
+	queries := f.Calls("GET /query") - before
+	if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent || res.InvoiceID != "" ||
+		!strings.Contains(err.Error(), "more than 20000 invoices have DocNumber D-1001") || f.InvoicePosts() != 0 || queries != 20 {
+		t.Fatalf("got %+v, %v (class %v, %d posts, %d queries); want a permanent refusal naming the number after 20 pages, nothing posted",
+			res, err, cl, f.InvoicePosts(), queries)
+	}
+}
+
+// The note ties an invoice to the deal: invoices of the deal's number
+// without it, or billed to another customer, beside the deal's own do not
+// make the look-up ambiguous; the deal's is taken. So is the deal's
+// invoice on a later page of the number's invoices.
+func TestDealsInvoiceAmongOthersOfItsNumberIsTaken(t *testing.T) {
+	ctx := context.Background()
+	t.Run("others of the number", func(t *testing.T) {
+		f := newFake(t)
+		tg := newTarget(t, f)
+		inv := exampleInvoice()
+		ref, res := invoiced(t, tg, inv)
+		f.AddInvoice("D-1001", ref.ID, "typed by hand")
+		f.AddInvoice("D-1001", ref.ID, "dealsync D-10011")
+		f.AddInvoice("D-1001", "999", "dealsync D-1001")
+		again, err := tg.CreateInvoice(ctx, inv, ref, "wf-rerun/invoice")
+		if err != nil || !again.Replayed || again.InvoiceID != res.InvoiceID || f.InvoicePosts() != 1 {
+			t.Fatalf("got %+v, %v (%d posts); want %s replayed", again, err, f.InvoicePosts(), res.InvoiceID)
+		}
+	})
+	t.Run("on a later page", func(t *testing.T) {
+		f := newFake(t)
+		tg := newTarget(t, f)
+		inv := exampleInvoice()
+		ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 1000 {
+			f.AddInvoice("D-1001", ref.ID, "typed by hand")
+		}
+		deals := f.AddInvoice("D-1001", ref.ID, "dealsync D-1001")
+		res, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
+		if err != nil || !res.Replayed || res.InvoiceID != deals || f.InvoicePosts() != 0 {
+			t.Fatalf("got %+v, %v (%d posts); want %s replayed", res, err, f.InvoicePosts(), deals)
+		}
+	})
+}
+
 // A PrivateNote names the deal when it holds "dealsync <deal id>" as whole
 // words, wherever in the note; a longer id is another deal.
 func TestNotesDeal(t *testing.T) {

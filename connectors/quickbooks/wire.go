@@ -102,18 +102,21 @@ type DiscountLineDetail struct {
 // QueryResponse is the answer of the query endpoint.
 type QueryResponse struct {
 	QueryResponse struct {
-		Customer []Customer `json:"Customer"`
-		Invoice  []struct {
-			Id           string      `json:"Id"`
-			DocNumber    string      `json:"DocNumber"`
-			CustomerRef  Ref         `json:"CustomerRef"`
-			PrivateNote  string      `json:"PrivateNote"`
-			TotalAmt     json.Number `json:"TotalAmt"`
-			TxnTaxDetail struct {
-				TotalTax json.Number `json:"TotalTax"`
-			} `json:"TxnTaxDetail"`
-		} `json:"Invoice"`
+		Customer []Customer     `json:"Customer"`
+		Invoice  []FoundInvoice `json:"Invoice"`
 	} `json:"QueryResponse"`
+}
+
+// FoundInvoice is an invoice as the look-up by DocNumber reads it.
+type FoundInvoice struct {
+	Id           string      `json:"Id"`
+	DocNumber    string      `json:"DocNumber"`
+	CustomerRef  Ref         `json:"CustomerRef"`
+	PrivateNote  string      `json:"PrivateNote"`
+	TotalAmt     json.Number `json:"TotalAmt"`
+	TxnTaxDetail struct {
+		TotalTax json.Number `json:"TotalTax"`
+	} `json:"TxnTaxDetail"`
 }
 
 // Preferences is the part of QBO's Preferences entity dealsync reads: the

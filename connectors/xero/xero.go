@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,6 +41,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -840,7 +842,9 @@ func whereCanHold(s string) bool { return !strings.ContainsAny(s, `"\`) }
 // idempotency keys for a limited time, an existing ACCREC invoice of the
 // same contact with the same Reference is looked for first (check_reference)
 // and returned as Replayed: a re-run of a failed workflow days later does
-// not invoice twice either.
+// not invoice twice either. Two or more of them (not voided or deleted) are
+// a permanent error naming them: dealsync does not guess which one is the
+// deal's (existing).
 //
 // The deal's invoice billed to another contact (its company changed in the
 // CRM after the invoice was made), found by its Reference or answered to
@@ -906,9 +910,19 @@ func (t *Target) totalDiffers(inv model.Invoice, got AnsweredInvoice) string {
 
 // existing looks for the deal's invoice by its Reference: an ACCREC
 // invoice with exactly that Reference that is not voided or deleted. One
-// billed to contactID (or naming no contact) is returned as a replay. One
-// billed only to other contacts is the deal's invoice from before its
-// company changed in the CRM: a permanent error (billedToAnother).
+// billed to contactID (or naming no contact) is returned as a replay. Two
+// or more such invoices (different InvoiceIDs) are refused (permanent,
+// ambiguousReference): nothing but the Reference ties an invoice to the
+// deal, so taking the first listed would link the deal to an invoice
+// picked by Xero's order, perhaps another deal's. One billed only to other
+// contacts is the deal's invoice from before its company changed in the
+// CRM: a permanent error (billedToAnother). Another contact's invoice
+// beside the one billed to contactID is not counted: it is the invoice of
+// another company, as the http target reads it.
+//
+// The look-up asks for no page: Xero answers every invoice that matches
+// (without line items, which are not read here), so there is no later
+// page to miss a second invoice on.
 func (t *Target) existing(ctx context.Context, inv model.Invoice, contactID string) (connectors.InvoiceResult, bool, error) {
 	const op = "find invoice"
 	reference := inv.Reference
@@ -930,23 +944,56 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, contactID stri
 	if err := resp.Decode("xero", op, &ans); err != nil {
 		return connectors.InvoiceResult{}, false, err
 	}
+	var mine []AnsweredInvoice     // the deal's invoices billed to contactID, each InvoiceID once, in Xero's order
 	var elsewhere *AnsweredInvoice // the deal's invoice billed to another contact, if any
 	for i, got := range ans.Invoices {
 		if got.InvoiceID == "" || got.Reference != reference || (got.Type != "" && got.Type != "ACCREC") || cancelled(got.Status) {
 			continue
 		}
-		if !billsAnother(got, contactID) {
-			return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID, Replayed: true,
-				Warning: t.totalDiffers(inv, got)}, true, nil
+		if billsAnother(got, contactID) {
+			if elsewhere == nil {
+				elsewhere = &ans.Invoices[i]
+			}
+			continue
 		}
-		if elsewhere == nil {
-			elsewhere = &ans.Invoices[i]
+		if !slices.ContainsFunc(mine, func(m AnsweredInvoice) bool { return strings.EqualFold(m.InvoiceID, got.InvoiceID) }) {
+			mine = append(mine, got)
 		}
 	}
-	if elsewhere != nil {
+	switch {
+	case len(mine) > 1:
+		return connectors.InvoiceResult{}, false, ambiguousReference(mine, inv, contactID)
+	case len(mine) == 1:
+		got := mine[0]
+		return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID, Replayed: true,
+			Warning: t.totalDiffers(inv, got)}, true, nil
+	case elsewhere != nil:
 		return connectors.InvoiceResult{}, false, billedToAnother(*elsewhere, inv, contactID, false)
 	}
 	return connectors.InvoiceResult{}, false, nil
+}
+
+// maxNamed is how many invoices an error names; the rest are counted.
+const maxNamed = 5
+
+// ambiguousReference is the permanent error for found, two or more live
+// invoices with inv's Reference billed to contactID: it names the
+// Reference and the first maxNamed invoices (number and InvoiceID), and
+// says what the operator can do in Xero.
+func ambiguousReference(found []AnsweredInvoice, inv model.Invoice, contactID string) error {
+	named := make([]string, 0, len(found))
+	for _, got := range found {
+		if got.InvoiceNumber == "" {
+			named = append(named, "InvoiceID "+got.InvoiceID)
+			continue
+		}
+		named = append(named, fmt.Sprintf("%s (InvoiceID %s)", got.InvoiceNumber, got.InvoiceID))
+	}
+	list := wording.SomeOf(named, maxNamed)
+	return fmt.Errorf("xero find invoice: Xero lists %d invoices with Reference %q billed to contact %s of the deal's company %q, none voided or deleted: %s; "+
+		"dealsync does not guess which is the deal's invoice: in Xero, void or delete those that are not the deal's (or change their Reference), or, if they are other deals' invoices, "+
+		"make the mapping's invoice.reference unique per deal (or set check_reference: false), then retry the run: %w",
+		len(found), inv.Reference, contactID, inv.Customer.Name, list, connectors.ErrPermanent)
 }
 
 // cancelled reports whether an invoice's Status takes it off the books

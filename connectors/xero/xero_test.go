@@ -1340,6 +1340,100 @@ func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 	})
 }
 
+// Two or more live invoices with the deal's Reference billed to the deal's
+// contact: nothing but the Reference ties an invoice to the deal, so the
+// run fails for good, naming the Reference and the invoices (the first
+// five, and how many more), and saying what to do in Xero, rather than
+// take the first Xero lists (perhaps another deal's) or make another one.
+// Voided and deleted invoices, and another contact's, do not count.
+func TestSeveralInvoicesOfTheDealsReferenceAreRefused(t *testing.T) {
+	ctx := context.Background()
+	// A reference with a double quote is looked for with searchTerm.
+	for _, reference := range []string{"D-1001", `D-"7"`} {
+		t.Run("two, reference "+reference, func(t *testing.T) {
+			e := setup(t, nil)
+			inv := exampleInvoice()
+			inv.Reference = reference
+			acme, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+			if err != nil {
+				t.Fatal(err)
+			}
+			made, err := e.target.CreateInvoice(ctx, inv, acme, "wf/invoice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A second invoice with the Reference, billed to Acme, made in
+			// Xero: a copy, or another deal's whose mapping wrote the same.
+			other := e.fake.AddInvoice(xerofake.Invoice{Reference: reference, ContactID: acme.ID})
+			for _, key := range []string{"wf/invoice", "wf-rerun/invoice"} {
+				res, err := e.target.CreateInvoice(ctx, inv, acme, key)
+				if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent || res.InvoiceID != "" {
+					t.Fatalf("key %s: got %+v, %v (class %v); want a permanent refusal, neither %s nor %s taken", key, res, err, cl, made.InvoiceID, other)
+				}
+				for _, want := range []string{fmt.Sprintf("%q", reference), "2 invoices", "INV-0001 (InvoiceID " + made.InvoiceID + ")", "INV-0002 (InvoiceID " + other + ")",
+					acme.ID, `"Acme GmbH"`, "does not guess", "void or delete those that are not the deal's", "invoice.reference unique per deal", "retry the run"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("message %q lacks %q", err, want)
+					}
+				}
+			}
+			if _, n := e.fake.Counts(); n != 2 || e.fake.InvoicePuts != 1 {
+				t.Errorf("%d invoices, %d PUTs; want 2 and 1 (none made)", n, e.fake.InvoicePuts)
+			}
+		})
+	}
+	t.Run("six: five named, and how many more", func(t *testing.T) {
+		e := setup(t, nil)
+		inv := exampleInvoice()
+		acme, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for range 6 {
+			ids = append(ids, e.fake.AddInvoice(xerofake.Invoice{Reference: inv.Reference, ContactID: acme.ID}))
+		}
+		_, err = e.target.CreateInvoice(ctx, inv, acme, "wf/invoice")
+		if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent {
+			t.Fatalf("got %v (class %v); want a permanent refusal", err, cl)
+		}
+		for _, want := range []string{"6 invoices", ids[0], ids[4], "INV-0005", "and 1 more"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("message %q lacks %q", err, want)
+			}
+		}
+		if strings.Contains(err.Error(), ids[5]) || strings.Contains(err.Error(), "INV-0006") {
+			t.Errorf("message %q names the sixth invoice; want five named", err)
+		}
+		if e.fake.InvoicePuts != 0 {
+			t.Errorf("%d PUTs, want none", e.fake.InvoicePuts)
+		}
+	})
+	t.Run("voided, deleted and another contact's do not count", func(t *testing.T) {
+		for _, listsEveryStatus := range []bool{false, true} {
+			e := setup(t, nil)
+			e.fake.ListsEveryStatus = listsEveryStatus
+			inv := exampleInvoice()
+			acme, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+			if err != nil {
+				t.Fatal(err)
+			}
+			made, err := e.target.CreateInvoice(ctx, inv, acme, "wf/invoice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			beta := e.fake.AddContact(xerofake.Contact{Name: "Beta AG"})
+			e.fake.AddInvoice(xerofake.Invoice{Reference: inv.Reference, ContactID: acme.ID, Status: "VOIDED"})
+			e.fake.AddInvoice(xerofake.Invoice{Reference: inv.Reference, ContactID: acme.ID, Status: "DELETED"})
+			e.fake.AddInvoice(xerofake.Invoice{Reference: inv.Reference, ContactID: beta})
+			res, err := e.target.CreateInvoice(ctx, inv, acme, "wf-rerun/invoice")
+			if err != nil || !res.Replayed || res.InvoiceID != made.InvoiceID || e.fake.InvoicePuts != 1 {
+				t.Fatalf("lists every status %v: got %+v, %v (%d PUTs); want %s replayed", listsEveryStatus, res, err, e.fake.InvoicePuts, made.InvoiceID)
+			}
+		}
+	})
+}
+
 // Xero refuses an e-mail address with umlauts ("umlauts not supported"),
 // and one that is not a valid address: such an address ("n/a", a list of
 // two) is left out of the contact, not sent to fail every deal of the

@@ -310,6 +310,22 @@ var whereEq = regexp.MustCompile(`where (\w+) = '((?:[^'\\]|\\.)*)'$`)
 // quote writes it: a test cannot tell this from Intuit's own escaping).
 func unquote(lit string) string { return strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(lit) }
 
+// whereEqPaged is an equality query, a page of it in the order of the
+// Ids (invoices by DocNumber).
+var whereEqPaged = regexp.MustCompile(`where (\w+) = '((?:[^'\\]|\\.)*)' ORDERBY Id STARTPOSITION (\d+) MAXRESULTS (\d+)$`)
+
+// DefaultMaxResults is how many rows QBO answers a query without
+// MAXRESULTS (invoices here; the fake answers customers in full).
+const DefaultMaxResults = 100
+
+// byID orders Ids as QBO's ORDERBY Id does: as numbers.
+func byID(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
 // whereLike is a LIKE query of customers, a page of them in the order of
 // their Ids (a query without an order may page them in any).
 var whereLike = regexp.MustCompile(`where (\w+) LIKE '((?:[^'\\]|\\.)*)' ORDERBY Id STARTPOSITION (\d+) MAXRESULTS (\d+)$`)
@@ -377,7 +393,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	m := whereEq.FindStringSubmatch(q)
 	like := whereLike.FindStringSubmatch(q)
-	if m == nil && like == nil {
+	paged := whereEqPaged.FindStringSubmatch(q)
+	if m == nil && like == nil && paged == nil {
 		fault(w, 400, "ValidationFault", "QueryParserError", "bad query", "")
 		return
 	}
@@ -385,6 +402,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	resp := map[string]any{}
 	if strings.Contains(q, "from Customer") {
+		if m == nil && like == nil {
+			fault(w, 400, "ValidationFault", "QueryParserError", "this fake pages customers by LIKE only", "")
+			return
+		}
 		match := func(n string) bool { return strings.EqualFold(n, unquote(m[2])) }
 		first, size := 1, 1000
 		if like != nil {
@@ -405,21 +426,32 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		if len(out) > 0 {
 			resp["Customer"] = out
 		}
-	} else if m == nil {
+	} else if m == nil && paged == nil {
 		fault(w, 400, "ValidationFault", "QueryParserError", "bad query", "")
 		return
 	} else {
+		// In the order of the Ids (QBO promises none without ORDERBY:
+		// this is one it may give), DefaultMaxResults rows at most without
+		// MAXRESULTS, as QBO answers.
+		ids := slices.SortedFunc(maps.Keys(s.invoices), byID)
+		first, size := 1, DefaultMaxResults
+		if paged != nil {
+			m = paged
+			first, _ = strconv.Atoi(paged[3])
+			size, _ = strconv.Atoi(paged[4])
+		}
 		val := unquote(m[2])
 		var out []map[string]any
-		for id, n := range s.invoices {
-			if n == val {
+		for _, id := range ids {
+			if n := s.invoices[id]; n == val {
 				b := s.billed[id]
 				tt := s.totals[id]
 				out = append(out, map[string]any{"Id": id, "DocNumber": n, "CustomerRef": map[string]string{"value": b[0]}, "PrivateNote": b[1],
 					"TotalAmt": json.Number(tt[0].StringFixed(2)), "TxnTaxDetail": map[string]any{"TotalTax": json.Number(tt[1].StringFixed(2))}})
 			}
 		}
-		if out != nil {
+		out = out[min(max(first-1, 0), len(out)):min(max(first-1, 0)+size, len(out))]
+		if len(out) > 0 {
 			resp["Invoice"] = out
 		}
 	}

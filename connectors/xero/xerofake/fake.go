@@ -221,6 +221,25 @@ func (s *Server) Archive(id string) {
 	}
 }
 
+// AddInvoice stores an ACCREC invoice as if made in Xero's UI (or by
+// another app) and returns its InvoiceID: one is given when it has none,
+// and an InvoiceNumber (INV-nnnn) likewise; Status defaults to AUTHORISED.
+func (s *Server) AddInvoice(inv Invoice) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if inv.InvoiceID == "" {
+		inv.InvoiceID = s.uuid()
+	}
+	if inv.InvoiceNumber == "" {
+		inv.InvoiceNumber = fmt.Sprintf("INV-%04d", len(s.Invoices)+1)
+	}
+	if inv.Status == "" {
+		inv.Status = "AUTHORISED"
+	}
+	s.Invoices = append(s.Invoices, inv)
+	return inv.InvoiceID
+}
+
 // SetInvoiceStatus changes the status of the stored invoice with the id, as
 // a person does in Xero's UI (VOIDED, DELETED, PAID, ...).
 func (s *Server) SetInvoiceStatus(id, status string) {
