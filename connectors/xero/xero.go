@@ -753,24 +753,16 @@ const (
 // complete is false when maxSearchPages pages were read and more remain,
 // none of them done.
 func (t *Target) searchContacts(ctx context.Context, term string, archived bool, done func(Contact) bool) (cs []Contact, complete bool, err error) {
-	const op = "find contact"
 	for page := 1; page <= maxSearchPages; page++ {
 		q := url.Values{"searchTerm": {term}, "page": {strconv.Itoa(page)}, "pageSize": {strconv.Itoa(searchPageSize)}}
 		if archived {
 			q.Set("includeArchived", "true")
 		}
-		resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts?" + q.Encode()})
+		list, kept, err := t.listContacts(ctx, q, archived)
 		if err != nil {
 			return nil, false, err
 		}
-		var list ContactList
-		if err := resp.Decode("xero", op, &list); err != nil {
-			return nil, false, err
-		}
-		for _, ct := range list.Contacts {
-			if ct.ContactID == "" || !(active(ct) || (archived && ct.ContactStatus == "ARCHIVED")) {
-				continue
-			}
+		for _, ct := range kept {
 			cs = append(cs, ct)
 			if done(ct) {
 				return cs, true, nil
@@ -794,27 +786,35 @@ func (t *Target) searchContacts(ctx context.Context, term string, archived bool,
 // contacts Xero refuses a filter on a field it has not optimised
 // (ContactNumber, TaxNumber): a 400 APIError that highVolume reports.
 func (t *Target) byField(ctx context.Context, field, value string, archived bool) ([]Contact, error) {
-	const op = "find contact"
 	q := url.Values{"where": {field + "==" + quote(value)}}
 	if archived {
 		q.Set("includeArchived", "true")
 		q.Set("page", "1")
 	}
+	_, kept, err := t.listContacts(ctx, q, archived)
+	return kept, err
+}
+
+// listContacts GETs /Contacts with q and returns the answer and the
+// contacts of it that count: those with an id, active, or archived when
+// archived asks for them.
+func (t *Target) listContacts(ctx context.Context, q url.Values, archived bool) (ContactList, []Contact, error) {
+	const op = "find contact"
 	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/Contacts?" + q.Encode()})
 	if err != nil {
-		return nil, err
+		return ContactList{}, nil, err
 	}
 	var list ContactList
 	if err := resp.Decode("xero", op, &list); err != nil {
-		return nil, err
+		return ContactList{}, nil, err
 	}
-	var out []Contact
+	var kept []Contact
 	for _, ct := range list.Contacts {
 		if ct.ContactID != "" && (active(ct) || (archived && ct.ContactStatus == "ARCHIVED")) {
-			out = append(out, ct)
+			kept = append(kept, ct)
 		}
 	}
-	return out, nil
+	return list, kept, nil
 }
 
 // highVolume reports whether err is Xero's refusal of a where filter it
