@@ -376,6 +376,10 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	if err := c.GetWorkflow(ctx, id2, "").Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
 		t.Fatalf("the run should time out while HubSpot is down: %v", err)
 	}
+	// The worker's retries of the timed-out run's write-back end
+	// LocalCallGrace after its timeout (and its last attempt with them):
+	// cleared sooner, a fault no longer there would let one succeed.
+	time.Sleep(workflows.LocalCallGrace + time.Second)
 	if left := hs.ClearWriteBackFaults(); left == down || len(erp.Invoices()) != 2 || hs.WriteBacks("62515", "4712") != 0 {
 		t.Fatalf("%d write-back faults left of %d, %d invoices, %d write-backs of 4712", left, down, len(erp.Invoices()), hs.WriteBacks("62515", "4712"))
 	}
@@ -439,6 +443,7 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	if err := c.GetWorkflow(ctx, id3, wbOnly[0].NewRun).Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
 		t.Fatalf("the write-back-only run should time out while HubSpot is down: %v", err)
 	}
+	time.Sleep(workflows.LocalCallGrace + time.Second) // as for 4712
 	hs.ClearWriteBackFaults()
 	query := `SyncStatus = "invoiced" AND ErpInvoiceId = "` + inv3 + `" AND ExecutionStatus = "TimedOut"`
 	for {
@@ -512,5 +517,32 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	if err := c.GetWorkflow(ctx, id4, wb4[0].NewRun).Get(ctx, &result); err != nil || result.InvoiceID != inv4 ||
 		len(erp.Invoices()) != 4 || hs.WriteBacks("62515", "4714") != 1 {
 		t.Fatalf("4714 written back: %v, run %+v, %d invoices, %d write-backs", err, result, len(erp.Invoices()), hs.WriteBacks("62515", "4714"))
+	}
+}
+
+// Review: `runs retry --dry-run` printed "1 failed runs, 0 started again"
+// beside "skipped: dry run". A dry run says how many would start again,
+// in the singular when it is one; a listing that failed is said.
+func TestPrintRetriesSummary(t *testing.T) {
+	would := rerun.Result{WorkflowID: "invoice/shop/D-1", FailedRun: "r1", Skipped: "dry run"}
+	skipped := rerun.Result{WorkflowID: "invoice/shop/D-2", FailedRun: "r2", Skipped: "a later run r3 (Completed) exists"}
+	for _, c := range []struct {
+		results []rerun.Result
+		dryRun  bool
+		err     error
+		want    string
+	}{
+		{[]rerun.Result{would}, true, nil, "1 failed run, 1 would start again\n"},
+		{[]rerun.Result{would, skipped}, true, nil, "2 failed runs, 1 would start again\n"},
+		{[]rerun.Result{{WorkflowID: "invoice/shop/D-1", NewRun: "r4"}}, false, nil, "1 failed run, 1 started again\n"},
+		{[]rerun.Result{skipped}, false, nil, "1 failed run, 0 started again\n"},
+		{nil, false, errors.New("listing failed runs: context deadline exceeded"), "stopped before every selected run was read (the error follows): 0 failed runs, 0 started again\n"},
+	} {
+		var out strings.Builder
+		printRetries(&out, rerun.Options{TaskQueue: "dealsync", DryRun: c.dryRun}, c.results, c.err)
+		lines := strings.SplitAfter(out.String(), "\n")
+		if got := lines[len(lines)-2]; got != c.want {
+			t.Errorf("%d results, dry run %v: summary %q, want %q", len(c.results), c.dryRun, got, c.want)
+		}
 	}
 }
