@@ -573,14 +573,16 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	s.keepHistory(t, reuseID, "generic-settle-event-id-reused")
 
 	lostID := workflows.WorkflowID("demo", "D-SET-LOST")
-	if r := s.send(t, delivery{body: event("evt_lost_1", "D-SET-LOST", nil)}); r.status != http.StatusAccepted {
-		t.Fatalf("won: %d %s", r.status, r.body)
+	wonRun := s.send(t, delivery{body: event("evt_lost_1", "D-SET-LOST", nil)})
+	if wonRun.status != http.StatusAccepted || wonRun.parsed.Results[0].RunID == "" {
+		t.Fatalf("won: %d %s", wonRun.status, wonRun.body)
 	}
-	// A loss that meets the deal's running run is delivered to it (a
-	// duplicate of it, not a run of its own).
+	// A loss that meets the deal's running run is handed to it (not a run
+	// of its own): the answer says so, naming that run, and does not call
+	// the new event a duplicate.
 	if r := s.send(t, delivery{body: later("evt_lost_2", "D-SET-LOST", "2026-11-20T10:01:00Z", "closed_lost", "12000.00")}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lostID ||
-		!r.parsed.Results[0].Duplicate {
-		t.Fatalf("lost: %d %s", r.status, r.body)
+		r.parsed.Results[0].Duplicate || r.parsed.Results[0].RunID != wonRun.parsed.Results[0].RunID || !bytes.Contains(r.body, []byte(`"notified":true`)) {
+		t.Fatalf("lost: %d %s; want it notified to run %s, not a duplicate", r.status, r.body, wonRun.parsed.Results[0].RunID)
 	}
 	var appErr *temporal.ApplicationError
 	if err := s.waitRun(t, lostID, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon {
@@ -633,8 +635,9 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	lossID := workflows.WorkflowID("demo", "D-LOSS-FIRST")
 	lost := later("evt_lf_2", "D-LOSS-FIRST", "2026-11-20T10:05:00Z", "closed_lost", "12000.00")
 	r = s.send(t, delivery{body: lost})
-	if r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lossID || r.parsed.Results[0].RunID == "" || r.parsed.Results[0].Duplicate || r.parsed.Results[0].Skipped != "" {
-		t.Fatalf("a loss that meets no run: %d %s; want a run that records it", r.status, r.body)
+	if r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != lossID || r.parsed.Results[0].RunID == "" || r.parsed.Results[0].Duplicate || r.parsed.Results[0].Skipped != "" ||
+		bytes.Contains(r.body, []byte(`"notified"`)) {
+		t.Fatalf("a loss that meets no run: %d %s; want a run that records it (started, not notified)", r.status, r.body)
 	}
 	if err := s.waitRun(t, lossID, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(appErr.Error(), "the loss is recorded") {
 		t.Fatalf("the loss's run: want DealNotWon recording the loss, got %v", err)
@@ -727,8 +730,9 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	if r := s.send(t, delivery{body: event("evt_sp_1", "D-SETTLE-PLAIN", nil)}); r.status != http.StatusAccepted {
 		t.Fatalf("won: %d %s", r.status, r.body)
 	}
-	if r := s.send(t, delivery{body: later("evt_sp_2", "D-SETTLE-PLAIN", "2026-11-20T10:05:00Z", "closed_lost", "12000.00")}); r.status != http.StatusAccepted || !r.parsed.Results[0].Duplicate {
-		t.Fatalf("lost while the run settles: %d %s", r.status, r.body)
+	if r := s.send(t, delivery{body: later("evt_sp_2", "D-SETTLE-PLAIN", "2026-11-20T10:05:00Z", "closed_lost", "12000.00")}); r.status != http.StatusAccepted ||
+		r.parsed.Results[0].Duplicate || r.parsed.Results[0].RunID == "" || !bytes.Contains(r.body, []byte(`"notified":true`)) {
+		t.Fatalf("lost while the run settles: %d %s; want it notified to the run", r.status, r.body)
 	}
 	won, err = generic.ParseEvents(bytes.Replace(event("evt_sp_3", "D-SETTLE-PLAIN", func(d map[string]any) { d["previous_stage"] = "closed_lost" }),
 		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:10:00Z"`), 1), "e2e")
@@ -943,8 +947,9 @@ func lossDuringAStep(t *testing.T, dealID, path, calls string, erp http.Handler)
 	}
 	select {
 	case got := <-during:
-		if !strings.HasPrefix(got, "202 ") {
-			t.Fatalf("the loss during the customer step: %s", got)
+		// Handed to the running run: notified, not a duplicate.
+		if !strings.HasPrefix(got, "202 ") || !strings.Contains(got, `"notified":true`) || !strings.Contains(got, `"duplicate":false`) {
+			t.Fatalf("the loss during the customer step: %s; want it notified to the running run", got)
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("the customer was never asked for, or the loss was not delivered")

@@ -38,9 +38,17 @@ type Connections interface {
 
 // Starter durably starts (or finds) the run for one event.
 type Starter interface {
+	// Start starts the deal's run for a triggering event: res.RunID is the
+	// run, a new one unless res.Duplicate (the start met the deal's
+	// existing run, running or completed).
 	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
 	// Notify delivers a non-triggering event to the deal's running run, if
-	// there is one (delivered reports whether there was).
+	// there is one (delivered reports whether there was). A delivered
+	// event whose res.RunID is set reached a run by a start (a loss that
+	// TemporalStarter.Notify records in a run of its own when the deal has
+	// none): a new run, unless res.Duplicate says the start met the deal's
+	// running run, which took the event. The intake answers that event as
+	// handed over (notified), not as a duplicate.
 	Notify(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (res connectors.EventResult, delivered bool, err error)
 	// Ready reports whether runs can be started now.
 	Ready(ctx context.Context) error
@@ -342,7 +350,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	for _, err := range hook.Unreadable {
 		results = append(results, connectors.EventResult{Skipped: "cannot be read, left out: " + err.Error()})
 	}
-	reply.Acknowledge(w, status, connectors.Reply{Results: results})
+	acknowledge(w, reply, status, results, outcomes)
 	h.countEvents(name, hook, outcomes)
 	if log.Enabled(r.Context(), slog.LevelDebug) {
 		// Where each event went, for an operator following one delivery
@@ -436,16 +444,22 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			return
 		}
 		res, delivered, err := h.opts.Starter.Notify(ctx, conn, ev)
-		outcomes[i] = metrics.EventNotified
-		if err == nil && delivered && res.RunID != "" && !res.Duplicate {
-			outcomes[i] = metrics.EventStarted // a run that records a loss
-		}
-		if err == nil && !delivered {
+		switch {
+		case err != nil:
+			// no outcome: the delivery is refused
+		case !delivered:
 			res.WorkflowID, res.Skipped = "", reason+"; no run in progress for this deal"
 			outcomes[i] = metrics.EventIgnored
-		}
-		if err != nil {
-			outcomes[i] = "" // the delivery is refused
+		case res.RunID != "" && !res.Duplicate:
+			outcomes[i] = metrics.EventStarted // a run that records a loss
+		default:
+			// Handed to the deal's running run (a loss's start that met it
+			// says Duplicate): the run takes the event, or drops it if it
+			// has its event id already, which the intake cannot tell. Not a
+			// duplicate of the run: answered notified, as it is counted,
+			// with the run's id when the start named it.
+			res.Duplicate = false
+			outcomes[i] = metrics.EventNotified
 		}
 		results[i], errs[i] = res, err
 	}
@@ -706,12 +720,47 @@ func replier(src connectors.Source) connectors.Acknowledger {
 
 type jsonReplier struct{}
 
+// Acknowledge writes reply as it is; the intake's own deliveries are
+// answered by acknowledge, which says which events were handed over.
 func (jsonReplier) Acknowledge(w http.ResponseWriter, status int, reply connectors.Reply) {
 	writeJSON(w, status, reply)
 }
 
 func (jsonReplier) Refuse(w http.ResponseWriter, status int, message string) {
 	writeError(w, status, message)
+}
+
+// answer is one event's result in the intake's JSON reply: its outcome
+// as dealsync_webhook_events_total counts it (outcomes of startAll).
+// started: a run_id, neither duplicate nor notified; duplicate: the
+// triggering event's start met the deal's existing run (run_id); notified:
+// handed to the deal's running run (run_id when the hand-over was a start
+// that met it: a loss on a connection whose runs listen); ignored: skipped.
+type answer struct {
+	connectors.EventResult
+	Notified bool `json:"notified,omitempty"`
+}
+
+// acknowledge answers a delivery whose events were all taken: in the
+// source's own format (an Acknowledger), else as JSON results that say
+// each event's outcome (answer; results past outcomes, the unreadable
+// events, have none).
+func acknowledge(w http.ResponseWriter, reply connectors.Acknowledger, status int, results []connectors.EventResult, outcomes []string) {
+	if _, ok := reply.(jsonReplier); !ok {
+		reply.Acknowledge(w, status, connectors.Reply{Results: results})
+		return
+	}
+	answers := make([]answer, len(results))
+	for i, res := range results {
+		answers[i].EventResult = res
+		if i < len(outcomes) {
+			answers[i].Duplicate = outcomes[i] == metrics.EventDuplicate
+			answers[i].Notified = outcomes[i] == metrics.EventNotified
+		}
+	}
+	writeJSON(w, status, struct {
+		Results []answer `json:"results"`
+	}{answers})
 }
 
 func writeError(w http.ResponseWriter, status int, message string) {

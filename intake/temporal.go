@@ -235,8 +235,10 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 			}
 			return res, false, classifyStartError(id, err)
 		}
-		// A new run, or the deal's running run the loss was signalled to
-		// (Duplicate, as a start that meets it says).
+		// A new run, or the deal's running run (of either type) the loss
+		// was signalled to: Duplicate, as a start that meets it says, which
+		// the intake answers as a hand-over (notified, duplicate false: the
+		// run takes the loss, or drops it if it has its event id already).
 		res.RunID, res.Duplicate = run.GetRunID(), probe.seen && !probe.started
 		return res, true, nil
 	}

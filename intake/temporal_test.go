@@ -2,10 +2,16 @@ package intake
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	commonpb "go.temporal.io/api/common/v1"
@@ -19,6 +25,7 @@ import (
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -143,5 +150,158 @@ func TestAWinMeetingRunsThatEndTwiceIsRefused(t *testing.T) {
 	_, err := s.Start(context.Background(), conn, model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D", Stage: "won"}})
 	if !errors.Is(err, ErrUnavailable) || c.starts != 2 || c.signals != 2 {
 		t.Fatalf("%v after %d starts and %d signals; want ErrUnavailable after two of each", err, c.starts, c.signals)
+	}
+}
+
+// dealRuns is a Temporal client that keeps one run per workflow ID, as the
+// server does with USE_EXISTING and ALLOW_DUPLICATE_FAILED_ONLY: a start
+// (or signal-with-start) meets a running run (the probe's started flag
+// false, the signal delivered), is refused for a completed one, and makes
+// a new run otherwise.
+type dealRuns struct {
+	client.Client
+	runs      map[string]string // workflow ID → run ID
+	completed map[string]bool
+	types     map[string]string // run ID → workflow type
+	signalled map[string][]string
+}
+
+func newDealRuns() *dealRuns {
+	return &dealRuns{runs: map[string]string{}, completed: map[string]bool{}, types: map[string]string{}, signalled: map[string][]string{}}
+}
+
+func (d *dealRuns) start(ctx context.Context, id string, workflow any, signal any) (client.WorkflowRun, error) {
+	p, _ := ctx.Value(startProbeKey{}).(*startProbe)
+	run, ok := d.runs[id]
+	switch {
+	case ok && d.completed[id]:
+		return nil, serviceerror.NewWorkflowExecutionAlreadyStarted("workflow execution already completed", "", run)
+	case !ok:
+		run = fmt.Sprintf("run-%d", len(d.runs)+1)
+		d.runs[id], d.types[run] = run, fmt.Sprint(workflow)
+	}
+	if p != nil {
+		p.seen, p.started = true, p.started || !ok
+	}
+	if ev, isEvent := signal.(model.DealEvent); isEvent {
+		d.signalled[run] = append(d.signalled[run], ev.EventID)
+	}
+	return runOf(run), nil
+}
+
+func (d *dealRuns) ExecuteWorkflow(ctx context.Context, opts client.StartWorkflowOptions, workflow any, _ ...any) (client.WorkflowRun, error) {
+	return d.start(ctx, opts.ID, workflow, nil)
+}
+
+func (d *dealRuns) SignalWithStartWorkflow(ctx context.Context, id, _ string, arg any, _ client.StartWorkflowOptions, workflow any, _ ...any) (client.WorkflowRun, error) {
+	return d.start(ctx, id, workflow, arg)
+}
+
+func (d *dealRuns) SignalWorkflow(_ context.Context, id, _, _ string, arg any) error {
+	run, ok := d.runs[id]
+	if !ok || d.completed[id] {
+		return serviceerror.NewNotFound("workflow not found")
+	}
+	d.signalled[run] = append(d.signalled[run], arg.(model.DealEvent).EventID)
+	return nil
+}
+
+// The intake's answer says of each event what the metric counts it as,
+// and what happened, on every path of TemporalStarter: a new event handed
+// to the deal's running run (a loss whose start met the run, an amount
+// correction) is notified, not a duplicate, with the run's id when the
+// start named it; a win sent again is a duplicate of the run it met; a
+// loss that meets no run is a start (of its RecordDealLoss run).
+func TestAnswersSayWhatHappenedToEachEvent(t *testing.T) {
+	won := []string{"won"}
+	runs := newDealRuns()
+	srv := httptest.NewServer(New(Options{
+		Connections: conns{"answers": {Name: "answers", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: won}, WonStages: won,
+			SettleTime: 10 * time.Second, Mapper: mapping.Default{PaymentTermsDays: 30}}},
+		Starter:      &TemporalStarter{Client: runs, TaskQueue: "q"},
+		MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}))
+	t.Cleanup(srv.Close)
+	outcomes := []string{metrics.EventStarted, metrics.EventDuplicate, metrics.EventNotified, metrics.EventIgnored}
+	counted := func() map[string]float64 {
+		m := map[string]float64{}
+		for _, o := range outcomes {
+			m[o] = metrics.Read("dealsync_webhook_events_total", "connection", "answers", "outcome", o)
+		}
+		return m
+	}
+	event := func(id, deal, at, stage, previous string) string {
+		return fmt.Sprintf(`[{"event_id":%q,"occurred_at":%q,"deal":{"id":%q,"stage":%q,"previous_stage":%q,"amount":"100"}}]`, id, at, deal, stage, previous)
+	}
+	type answer struct {
+		EventID   string `json:"event_id"`
+		RunID     string `json:"run_id"`
+		Duplicate *bool  `json:"duplicate"`
+		Notified  *bool  `json:"notified"`
+		Skipped   string `json:"skipped"`
+	}
+	for _, c := range []struct {
+		name, body, outcome, runID string
+		complete                   string // a workflow ID whose run completes first
+	}{
+		{name: "a win starts the deal's run", body: event("evt_w1", "D", "2026-11-20T10:00:00Z", "won", "open"), outcome: metrics.EventStarted, runID: "run-1"},
+		{name: "the win sent again", body: event("evt_w1", "D", "2026-11-20T10:00:00Z", "won", "open"), outcome: metrics.EventDuplicate, runID: "run-1"},
+		{name: "a new loss reaches the running run", body: event("evt_l3", "D", "2026-11-20T10:05:00Z", "lost", "won"), outcome: metrics.EventNotified, runID: "run-1"},
+		{name: "the loss sent again is handed over again", body: event("evt_l3", "D", "2026-11-20T10:05:00Z", "lost", "won"), outcome: metrics.EventNotified, runID: "run-1"},
+		{name: "an amount correction is signalled", body: event("evt_a4", "D", "2026-11-20T10:06:00Z", "won", "won"), outcome: metrics.EventNotified},
+		{name: "a loss that meets no run starts its own", body: event("evt_e1", "E", "2026-11-20T10:05:00Z", "lost", "won"), outcome: metrics.EventStarted, runID: "run-2"},
+		{name: "a newer win meets the loss's run", body: event("evt_e2", "E", "2026-11-20T10:10:00Z", "won", "lost"), outcome: metrics.EventDuplicate, runID: "run-2"},
+		{name: "a loss after the deal's run completed", body: event("evt_l5", "D", "2026-11-20T11:00:00Z", "lost", "won"), outcome: metrics.EventIgnored, complete: "D"},
+		{name: "the win sent again after its run completed", body: event("evt_w1", "D", "2026-11-20T10:00:00Z", "won", "open"), outcome: metrics.EventDuplicate, runID: "run-1"},
+		{name: "an amount correction after the run completed", body: event("evt_a6", "D", "2026-11-20T11:01:00Z", "won", "won"), outcome: metrics.EventIgnored},
+	} {
+		if c.complete != "" {
+			runs.completed[workflows.DealWorkflowID("answers", "", c.complete)] = true
+		}
+		before := counted()
+		status, body := post(t, srv.URL+"/webhooks/answers", c.body)
+		var reply struct{ Results []answer }
+		if err := json.Unmarshal([]byte(body), &reply); err != nil || len(reply.Results) != 1 {
+			t.Fatalf("%s: %d %s (%v)", c.name, status, body, err)
+		}
+		a := reply.Results[0]
+		after := counted()
+		var got []string
+		for _, o := range outcomes {
+			if after[o]-before[o] == 1 {
+				got = append(got, o)
+			} else if after[o] != before[o] {
+				t.Errorf("%s: %s counted %v times", c.name, o, after[o]-before[o])
+			}
+		}
+		if len(got) != 1 || got[0] != c.outcome {
+			t.Errorf("%s: counted %v, want %s", c.name, got, c.outcome)
+		}
+		// The answer's fields, read as a CRM would.
+		said := metrics.EventStarted
+		switch {
+		case a.Skipped != "":
+			said = metrics.EventIgnored
+		case a.Notified != nil && *a.Notified:
+			said = metrics.EventNotified
+		case a.Duplicate != nil && *a.Duplicate:
+			said = metrics.EventDuplicate
+		}
+		wantStatus := http.StatusAccepted
+		if c.outcome == metrics.EventIgnored {
+			wantStatus = http.StatusOK
+		}
+		if status != wantStatus || said != c.outcome || a.Duplicate == nil || *a.Duplicate != (c.outcome == metrics.EventDuplicate) ||
+			(a.Notified != nil && !*a.Notified) || a.RunID != c.runID {
+			t.Errorf("%s: answered %d %s; want %d saying %s with run_id %q (no notified:false, duplicate always)", c.name, status, body, wantStatus, c.outcome, c.runID)
+		}
+	}
+	// What reached the runs: the loss (twice: the run drops an event id it
+	// has) and the correction reached D's run, the newer win E's.
+	if got := strings.Join(runs.signalled["run-1"], ","); got != "evt_w1,evt_w1,evt_l3,evt_l3,evt_a4" {
+		t.Errorf("D's run was signalled %s", got)
+	}
+	if got := strings.Join(runs.signalled["run-2"], ","); got != "evt_e1,evt_e2" || runs.types["run-2"] != workflows.RecordDealLossName {
+		t.Errorf("E's run (%s) was signalled %s", runs.types["run-2"], got)
 	}
 }
