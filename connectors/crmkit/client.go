@@ -97,8 +97,13 @@ func tokenWithin(ctx context.Context, ts oauth2.TokenSource) (*oauth2.Token, err
 	}
 }
 
+// invalidator is a token source told which token a 401 refused
+// (Resettable).
+type invalidator interface{ Invalidate(accessToken string) }
+
 // Do sends the call and returns the 2xx answer. Any other answer is
-// c.APIError's.
+// c.APIError's; a 401 first tells a call.Token that can be told
+// (Resettable) which token was refused.
 func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 	var body io.Reader
 	if call.Body != nil {
@@ -132,6 +137,11 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		return nil, fmt.Errorf("%s %s: reading answer: %w", c.Service, call.Op, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if inv, ok := call.Token.(invalidator); ok && resp.StatusCode == http.StatusUnauthorized {
+			// Refused before its expiry (revoked, a session timed out):
+			// the caller's next call gets a new token.
+			inv.Invalidate(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
+		}
 		return nil, c.APIError(call.Op, resp, data)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil

@@ -150,3 +150,29 @@ func TestDoKeepsToItsContextDuringATokenRefresh(t *testing.T) {
 		t.Fatal("the call waited for the token past its context's deadline")
 	}
 }
+
+// countingSource hands out t1, t2, … and counts its calls.
+type countingSource struct{ n *int }
+
+func (s countingSource) Token() (*oauth2.Token, error) {
+	*s.n++
+	return &oauth2.Token{AccessToken: fmt.Sprintf("t%d", *s.n), Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+// Calls refused together with one token get one new token: a call refused
+// with an older token does not throw the new one away, and a token that
+// was not refused stays.
+func TestResettableDropsOnlyTheRefusedToken(t *testing.T) {
+	n := 0
+	r := NewResettable(func() oauth2.TokenSource { return countingSource{&n} })
+	first, _ := r.Token()
+	r.Invalidate(first.AccessToken) // the first 401
+	second, _ := r.Token()
+	r.Invalidate(first.AccessToken) // a second call refused with the first token
+	again, _ := r.Token()
+	r.Invalidate("another")
+	still, _ := r.Token()
+	if first.AccessToken != "t1" || second.AccessToken != "t2" || again.AccessToken != "t2" || still.AccessToken != "t2" || n != 2 {
+		t.Fatalf("tokens %s %s %s %s after %d fetches; want t1 t2 t2 t2 after 2", first.AccessToken, second.AccessToken, again.AccessToken, still.AccessToken, n)
+	}
+}

@@ -84,25 +84,41 @@ func (n WriteBackNames) Values(result connectors.InvoiceResult) map[string]strin
 type Resettable struct {
 	mu   sync.Mutex
 	make func() oauth2.TokenSource
-	ts   oauth2.TokenSource
+	src  oauth2.TokenSource
+	tok  *oauth2.Token // the token handed out, while valid
 }
 
 // NewResettable caches the tokens of the sources mk makes.
 func NewResettable(mk func() oauth2.TokenSource) *Resettable {
-	return &Resettable{make: mk, ts: oauth2.ReuseTokenSource(nil, mk())}
+	return &Resettable{make: mk, src: mk()}
 }
 
-// Token implements oauth2.TokenSource.
+// Token implements oauth2.TokenSource: the cached token while it is valid,
+// else a new one (one request at a time: callers that find it expired
+// together wait for the same new token).
 func (r *Resettable) Token() (*oauth2.Token, error) {
 	r.mu.Lock()
-	ts := r.ts
-	r.mu.Unlock()
-	return ts.Token()
+	defer r.mu.Unlock()
+	if r.tok.Valid() {
+		return r.tok, nil
+	}
+	tok, err := r.src.Token()
+	if err != nil {
+		return nil, err
+	}
+	r.tok = tok
+	return tok, nil
 }
 
-// Reset drops the cached token.
-func (r *Resettable) Reset() {
+// Invalidate drops the cached token, and the source's own cache, when it
+// is still the one refused (accessToken, the token a call was refused
+// with): calls refused together with one token get one new token, not
+// one each, and a call that was refused with an older token does not
+// throw away the new one.
+func (r *Resettable) Invalidate(accessToken string) {
 	r.mu.Lock()
-	r.ts = oauth2.ReuseTokenSource(nil, r.make())
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if r.tok != nil && r.tok.AccessToken == accessToken {
+		r.tok, r.src = nil, r.make()
+	}
 }

@@ -521,8 +521,7 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 		resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: s.baseURL + path, Body: body, Token: acc.token})
 		var apiErr *connectors.APIError
 		if attempt == 0 && acc.oauth != nil && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Op == op {
-			// An access token refused before its expiry: a new one, once.
-			acc.oauth.Reset()
+			// An access token refused before its expiry: a new one (Do dropped it), once.
 			continue
 		}
 		if err != nil {

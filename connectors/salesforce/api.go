@@ -380,7 +380,6 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 		err := s.send(ctx, api, acc, op, method, path, payload, out)
 		var apiErr *connectors.APIError
 		if attempt == 0 && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Op == op {
-			acc.token.Reset()
 			continue
 		}
 		return err

@@ -210,6 +210,10 @@ func TestWriteBackFaults(t *testing.T) {
 	if f.WriteBackAttempts(id) != 4 || f.TokenCalls() != 3 {
 		t.Fatalf("401 twice: %d attempts, %d token calls; want one new token and one more attempt only", f.WriteBackAttempts(id), f.TokenCalls())
 	}
+	// The token refused twice is dropped: the next call gets a new one.
+	if err := write(); err != nil || f.TokenCalls() != 4 {
+		t.Fatalf("after 401 twice: %v, %d token calls; want a new token", err, f.TokenCalls())
+	}
 
 	for _, tc := range []struct {
 		status int
