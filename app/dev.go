@@ -87,10 +87,13 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSandboxTarget(cfg, sandboxL.Addr().String(), logger); err != nil {
+	// What config check --dev checks too, with the address bound.
+	notices, err := CheckDevConfig(cfg, sandboxL.Addr().String())
+	if err != nil {
 		sandboxL.Close()
 		return nil, err
 	}
+	LogNotices(logger, notices)
 	intakeL, err := ListenOn("webhook intake", "intake.listen", cfg.Intake.Listen)
 	if err != nil {
 		sandboxL.Close()
@@ -206,24 +209,27 @@ func ListenOn(what, key, addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// checkSandboxTarget looks at the http target named "sandbox" (the one the
-// dev connections invoice) when the file defines it: a `sandbox` target
-// written in the file keeps its base_url when dev.sandbox_listen changes,
-// and its runs would call another port. On this machine (a loopback
-// base_url) that is another program, another dealsync dev's sandbox ERP
-// most likely, which would take the invoices while this one's stays empty
+// CheckSandboxTarget looks at the http target named "sandbox" (the one
+// the dev connections invoice) when the file defines it, for a dev whose
+// sandbox ERP listens on addr: a `sandbox` target written in the file
+// keeps its base_url when dev.sandbox_listen changes, and its runs would
+// call another port. On this machine (a loopback base_url) that is
+// another program, another dealsync dev's sandbox ERP most likely, which
+// would take the invoices while this one's stays empty
 // (examples/dealsync.yaml with the ports moved by DEALSYNC_* variables):
-// dev refuses to start, saying what to set. Elsewhere it is a warning, not
-// a refusal: the name is not reserved, and a target called sandbox may
-// mean a vendor's sandbox or a `dealsync sandbox` on another host.
-func checkSandboxTarget(cfg *config.Config, addr string, logger *slog.Logger) error {
+// dev refuses to start (the error), saying what to set. Elsewhere it is a
+// warning, not a refusal: the name is not reserved, and a target called
+// sandbox may mean a vendor's sandbox or a `dealsync sandbox` on another
+// host. `dealsync dev` checks it with the address its sandbox ERP is
+// bound to, `config check --dev` with dev.sandbox_listen.
+func CheckSandboxTarget(cfg *config.Config, addr string) (warning string, err error) {
 	tc, ok := cfg.Targets["sandbox"]
 	if !ok {
-		return nil
+		return "", nil
 	}
 	hc, ok := tc.Spec.(*httptarget.Config)
 	if !ok || config.SameHostPort(hc.BaseURL, addr) {
-		return nil
+		return "", nil
 	}
 	dial := "http://" + config.DialAddr(addr)
 	// The URL is shown without a credential it may hold.
@@ -233,17 +239,15 @@ func checkSandboxTarget(cfg *config.Config, addr string, logger *slog.Logger) er
 		shown = erpkit.ShownURL(u)
 	}
 	if err == nil && config.IsLoopback(u.Hostname()) && !cfg.IsDevDefault("targets", "sandbox") {
-		return fmt.Errorf("targets.sandbox.base_url is %s, on this machine but not the sandbox ERP of this dealsync dev (%s, dev.sandbox_listen): "+
+		return "", fmt.Errorf("targets.sandbox.base_url is %s, on this machine but not the sandbox ERP of this dealsync dev (%s, dev.sandbox_listen): "+
 			"the runs' invoices would go to whatever listens there (another dealsync dev?), not to this one's sandbox; "+
 			"set DEALSYNC_TARGETS_SANDBOX_BASE_URL=%s as well (targets.sandbox.base_url), or leave targets.sandbox out of the file so that it follows dev.sandbox_listen "+
 			"(a local ERP of your own at that address: give its target another name)",
 			shown, dial, dial)
 	}
-	logger.Warn("targets.sandbox.base_url is not the sandbox ERP of dealsync dev: runs of connections with target sandbox will not reach it; "+
+	return fmt.Sprintf("targets.sandbox.base_url (%s) is not the sandbox ERP of dealsync dev (%s, dev.sandbox_listen %s): runs of connections with target sandbox will not reach it; "+
 		"set targets.sandbox.base_url (DEALSYNC_TARGETS_SANDBOX_BASE_URL) to its address, or leave targets.sandbox out of the file so that it follows dev.sandbox_listen",
-		slog.String("base_url", shown), slog.String("sandbox_erp", dial),
-		slog.String("dev.sandbox_listen", cfg.Dev.SandboxListen))
-	return nil
+		shown, dial, cfg.Dev.SandboxListen), nil
 }
 
 // serveUntil runs serve (a server until its context ends); the channel

@@ -68,6 +68,8 @@ type Config struct {
 	// devEntries are the entries WithDevDefaults added ("connections.demo",
 	// "targets.sandbox"): not in the file, see IsDevDefault.
 	devEntries map[string]bool
+	// devReplaced: see DevTemporalWarnings.
+	devReplaced []string
 	// ignoredEnv: see IgnoredEnv.
 	ignoredEnv []string
 }
@@ -315,7 +317,16 @@ type options struct {
 // the environment may override single keys (e.g. only
 // connections.demo.source.secret), and a file entry that sets its own
 // `type` (targets.sandbox.type, connections.demo.source.type) replaces the
-// built-in one wholesale. Only `dealsync dev` uses it.
+// built-in one wholesale. `dealsync dev` uses it, and the commands run
+// with --dev.
+//
+// The Temporal frontend is not a default but set: it is the embedded
+// server of `dealsync dev`, 127.0.0.1:<dev.frontend_port>, plaintext and
+// without a key, whatever temporal.address, temporal.tls and
+// temporal.api_key the file or the environment give (dev serves there and
+// ignores them; a command run with --dev that dialled them would act on
+// another server than the one dev serves, another developer's dev server
+// say). What was set and replaced is told by DevTemporalWarnings.
 func WithDevDefaults() Option { return func(o *options) { o.dev = true } }
 
 // Load reads the YAML file at path ("" = no file: defaults and environment
@@ -371,8 +382,75 @@ func Load(path string, opts ...Option) (*Config, error) {
 		if !v.InConfig("connections.demo.source.type") {
 			cfg.devEntries["connections.demo"] = true
 		}
+		cfg.useDevFrontend(path, v.InConfig)
 	}
 	return cfg, err
+}
+
+// DevFrontend is the address of the embedded Temporal frontend of
+// `dealsync dev` on port (dev.frontend_port): the server listens on
+// 127.0.0.1 only.
+func DevFrontend(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// useDevFrontend points the Temporal settings at the embedded server of
+// `dealsync dev` (see WithDevDefaults), noting for DevTemporalWarnings the
+// settings of the file or the environment that said otherwise. inFile
+// reports whether the file sets a key.
+func (c *Config) useDevFrontend(path string, inFile func(string) bool) {
+	// Where a setting came from, and how to stop setting it for dev: the
+	// environment wins over the file.
+	from := func(key string) (where, fix string) {
+		if v, ok := os.LookupEnv(EnvVar(key)); ok && v != "" {
+			return "set by " + EnvVar(key), "unset " + EnvVar(key) + " for dev"
+		}
+		if inFile(key) {
+			return "set in " + path, "leave " + key + " out of " + path
+		}
+		return "set", "leave " + key + " unset"
+	}
+	dev := DevFrontend(c.Dev.FrontendPort)
+	if !sameHostPort(c.Temporal.Address, dev) {
+		where, fix := from("temporal.address")
+		c.devReplaced = append(c.devReplaced, fmt.Sprintf(
+			"temporal.address is %s (%s), but with dealsync dev's defaults (dealsync dev, and commands run with --dev) Temporal is dev's embedded server at %s (dev.frontend_port, env %s): "+
+				"temporal.address is not used; %s (its default follows dev.frontend_port); commands run without --dev use %s",
+			c.Temporal.Address, where, dev, EnvVar("dev.frontend_port"), fix, c.Temporal.Address))
+	}
+	var unused []string
+	if c.Temporal.TLS != (TLS{}) {
+		unused = append(unused, "temporal.tls")
+	}
+	if !c.Temporal.APIKey.IsZero() {
+		where, _ := from("temporal.api_key")
+		unused = append(unused, "temporal.api_key ("+where+")")
+	}
+	if len(unused) > 0 {
+		c.devReplaced = append(c.devReplaced, fmt.Sprintf(
+			"%s: not used with dealsync dev's defaults (dealsync dev, and commands run with --dev): dev's embedded Temporal server at %s speaks plaintext and asks for no key",
+			strings.Join(unused, " and "), dev))
+	}
+	c.Temporal.Address = dev
+	c.Temporal.TLS = TLS{}
+	c.Temporal.APIKey = secret.Secret{}
+}
+
+// DevTemporalWarnings say which Temporal settings of the file or the
+// environment WithDevDefaults replaced by the embedded server of `dealsync
+// dev` (a temporal.address other than 127.0.0.1:<dev.frontend_port>,
+// temporal.tls, temporal.api_key), naming both settings. None without
+// WithDevDefaults.
+func (c *Config) DevTemporalWarnings() []string { return c.devReplaced }
+
+// sameHostPort reports whether the Temporal addresses a and b (host:port)
+// reach the same server: the same port, and the same host, localhost and
+// every loopback address counting as one.
+func sameHostPort(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	return pa == pb && sameHost(ha, hb)
 }
 
 // IsDevDefault reports whether the entry (kind "connections" or
@@ -437,8 +515,9 @@ func setDefaults(v *viper.Viper) {
 // its own type is taken as a whole: no built-in key is mixed into it.
 func setDevDefaults(v *viper.Viper) {
 	// The commands that dial Temporal with --dev (runs, deals, config check
-	// --temporal) reach the dev server's frontend, on whatever port it has.
-	v.SetDefault("temporal.address", net.JoinHostPort("127.0.0.1", strconv.Itoa(v.GetInt("dev.frontend_port"))))
+	// --temporal) reach the dev server's frontend, on whatever port it has
+	// (Load sets it after decoding: see useDevFrontend).
+	v.SetDefault("temporal.address", DevFrontend(v.GetInt("dev.frontend_port")))
 	if !v.InConfig("targets.sandbox.type") {
 		v.SetDefault("targets.sandbox.type", "http")
 		v.SetDefault("targets.sandbox.base_url", "http://"+DialAddr(v.GetString("dev.sandbox_listen")))

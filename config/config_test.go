@@ -545,12 +545,11 @@ func TestDevDefaults(t *testing.T) {
 
 	equal(t, "temporal.address", cfg.Temporal.Address, "127.0.0.1:7233")
 
+	equal(t, "dev temporal warnings", cfg.DevTemporalWarnings(), []string(nil))
+
 	// Commands run with --dev dial the dev server's frontend port.
 	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "7300")
 	equal(t, "temporal.address (dev.frontend_port 7300)", mustLoad(t, "", config.WithDevDefaults()).Temporal.Address, "127.0.0.1:7300")
-	t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", "temporal.example.com:7233")
-	equal(t, "temporal.address (set)", mustLoad(t, "", config.WithDevDefaults()).Temporal.Address, "temporal.example.com:7233")
-	os.Unsetenv("DEALSYNC_TEMPORAL_ADDRESS")
 	os.Unsetenv("DEALSYNC_DEV_FRONTEND_PORT")
 
 	// The sandbox target follows dev.sandbox_listen; env overrides the demo.
@@ -909,4 +908,62 @@ func TestSameHostPortComparesTheParsedAddress(t *testing.T) {
 			t.Errorf("SameHostPort(%q, %q) = %v, want %v", c.baseURL, c.listen, got, c.want)
 		}
 	}
+}
+
+// Under the dev defaults Temporal is dev's embedded server,
+// 127.0.0.1:<dev.frontend_port>, where `dealsync dev` serves whatever
+// temporal.address says: a command run with --dev never dials another
+// server (examples/dealsync.yaml's 127.0.0.1:7233 with the dev ports moved
+// by DEALSYNC_DEV_FRONTEND_PORT reached another developer's dev server).
+// A temporal.address (file or environment) that says otherwise, and TLS
+// or an API key (the embedded server speaks plaintext), are replaced and
+// named in a warning with the setting that wins; one that names the same
+// server (localhost) is not. Without the dev defaults nothing changes.
+func TestDevDefaultsUseTheEmbeddedFrontend(t *testing.T) {
+	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "17233")
+	file := writeFile(t, "temporal: {address: 127.0.0.1:7233}\n")
+
+	cfg := mustLoad(t, file, config.WithDevDefaults())
+	equal(t, "temporal.address (file 127.0.0.1:7233, dev.frontend_port 17233)", cfg.Temporal.Address, "127.0.0.1:17233")
+	if w := cfg.DevTemporalWarnings(); len(w) != 1 || !containsAll(w[0], "temporal.address is 127.0.0.1:7233 (set in "+file+")",
+		"127.0.0.1:17233", "dev.frontend_port", "DEALSYNC_DEV_FRONTEND_PORT", "leave temporal.address out of "+file) {
+		t.Errorf("warnings %q, want one naming both settings and the file", w)
+	}
+	plain := mustLoad(t, file)
+	equal(t, "temporal.address without the dev defaults", plain.Temporal.Address, "127.0.0.1:7233")
+	equal(t, "warnings without the dev defaults", plain.DevTemporalWarnings(), []string(nil))
+
+	t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", "temporal.example.com:7233")
+	t.Setenv("DEALSYNC_TEMPORAL_API_KEY", "tk-from-the-shell")
+	cfg = mustLoad(t, file, config.WithDevDefaults())
+	equal(t, "temporal.address (env)", cfg.Temporal.Address, "127.0.0.1:17233")
+	equal(t, "temporal.api_key (env) dropped", cfg.Temporal.APIKey.IsZero(), true)
+	if w := cfg.DevTemporalWarnings(); len(w) != 2 ||
+		!containsAll(w[0], "temporal.example.com:7233 (set by DEALSYNC_TEMPORAL_ADDRESS)", "127.0.0.1:17233", "DEALSYNC_DEV_FRONTEND_PORT", "unset DEALSYNC_TEMPORAL_ADDRESS") ||
+		!containsAll(w[1], "temporal.api_key (set by DEALSYNC_TEMPORAL_API_KEY)", "plaintext") || strings.Contains(w[1], "tk-from-the-shell") {
+		t.Errorf("warnings %q, want the address and the key named, not the key's value", w)
+	}
+	os.Unsetenv("DEALSYNC_TEMPORAL_API_KEY")
+
+	// The same server, spelt otherwise: used as dev's, no warning.
+	t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", "localhost:17233")
+	cfg = mustLoad(t, file, config.WithDevDefaults())
+	equal(t, "temporal.address (localhost)", cfg.Temporal.Address, "127.0.0.1:17233")
+	equal(t, "warnings (localhost)", cfg.DevTemporalWarnings(), []string(nil))
+	os.Unsetenv("DEALSYNC_TEMPORAL_ADDRESS")
+
+	// The example leaves temporal.address to its default, which follows
+	// dev.frontend_port: no warning.
+	cfg = mustLoad(t, "../examples/dealsync.yaml", config.WithDevDefaults())
+	equal(t, "examples/dealsync.yaml temporal.address", cfg.Temporal.Address, "127.0.0.1:17233")
+	equal(t, "examples/dealsync.yaml warnings", cfg.DevTemporalWarnings(), []string(nil))
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

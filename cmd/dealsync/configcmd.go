@@ -34,7 +34,17 @@ without intake.public_base_url, a Xero target with check_reference or an
 http target with lookup_invoices whose connection's mapping sets an
 invoice.reference that does not read deal.id, a QuickBooks target whose
 connection's mapping makes the reference the bare deal id, a Xero target
-with line_amount_types Inclusive for a Pipedrive source's net lines.
+with line_amount_types Inclusive for a Pipedrive source's net lines, a
+connection whose webhook secret is dealsync's public dev secret
+(config.DevSecret), which serve and dev refuse when intake.listen is not a
+loopback address (exit 1).
+
+With --dev it checks the config as ` + "`dealsync dev`" + ` does before it starts, without
+binding a port: Temporal is dev's embedded server (127.0.0.1:<dev.frontend_port>;
+a temporal.address, temporal.tls or temporal.api_key that says otherwise is
+named in a warning), its built-in demo connection signed with the public dev
+secret is a note, and a sandbox target that is not dev's sandbox ERP is a
+warning, or on this machine a refusal (exit 1), as dev says it.
 
 With --temporal it also connects to that frontend and checks that the
 namespace has dealsync's search attributes (without them every start fails),
@@ -43,18 +53,36 @@ printing the commands that register the missing ones.
 Exit status: 0 all good; 2 the config is invalid (every problem listed with its
 key, mapping files that do not compile with file:line:col); 1 anything else: a
 source or target that cannot be built from a valid config, Temporal not
-reachable, or its namespace lacks the search attributes.`,
+reachable, or its namespace lacks the search attributes, or a refusal of
+serve or (with --dev) dev.`,
 		Example: `  dealsync config check --config dealsync.yaml
   dealsync config check --config dealsync.yaml --temporal
   dealsync config check --dev            # the config as ` + "`dealsync dev`" + ` sees it`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, set, quiet, err := g.loadAndBuild(dev)
+			// The dev Temporal warnings are printed below, not on stderr.
+			cfg, err := g.loadSilently(dev)
 			if err != nil {
 				return err
 			}
+			cfg, set, quiet, err := buildQuietly(cfg)
+			if err != nil {
+				return err
+			}
+			// What serve (the public dev secret), or with --dev what dev
+			// (its sandbox ERP's address unbound), would say or refuse.
+			var notices []app.Notice
+			var refusal error
+			if dev {
+				notices, refusal = app.CheckDevConfig(cfg, cfg.Dev.SandboxListen)
+			} else {
+				notices, refusal = app.CheckDevSecret(cfg)
+			}
 			out := cmd.OutOrStdout()
-			describe(out, cfg, set)
+			describe(out, cfg, set, notices)
+			if refusal != nil {
+				return &exitError{code: 1, err: refusal}
+			}
 			if withTemporal {
 				if err := checkTemporal(cmd.Context(), out, cfg, quiet); err != nil {
 					return &exitError{code: 1, err: err}
@@ -70,8 +98,9 @@ reachable, or its namespace lacks the search attributes.`,
 	return root
 }
 
-// describe prints what the config sets up.
-func describe(w io.Writer, cfg *config.Config, set *connections.Set) {
+// describe prints what the config sets up, with the notices of the checks
+// of serve or dev ("warning", or "note" for those dev logs at info).
+func describe(w io.Writer, cfg *config.Config, set *connections.Set, notices []app.Notice) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
 	t := cfg.Temporal
@@ -84,6 +113,13 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set) {
 	fmt.Fprintf(tw, "external calls\t%s activities, retried from %s up to %s apart\n", cfg.Workflow.ExternalCalls, cfg.Workflow.Retry.InitialInterval, cfg.Workflow.Retry.MaximumInterval)
 	for _, w := range app.EnvWarnings(cfg) {
 		fmt.Fprintf(tw, "warning\t%s\n", w)
+	}
+	for _, n := range notices {
+		kind := "warning"
+		if n.Level < slog.LevelWarn {
+			kind = "note"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", kind, n.Msg)
 	}
 	names := make([]string, 0, len(cfg.Targets))
 	for name := range cfg.Targets {

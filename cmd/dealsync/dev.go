@@ -9,6 +9,7 @@ import (
 
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors/generic"
 )
 
 func newDevCmd(g *globalFlags) *cobra.Command {
@@ -19,7 +20,13 @@ func newDevCmd(g *globalFlags) *cobra.Command {
 		Short: "Run everything in one process: Temporal + Web UI, worker, intake and a sandbox ERP",
 		Long: `dev starts an embedded Temporal server (SQLite under --data-dir, runs survive a
 restart) with its Web UI, the worker, the webhook intake and the sandbox ERP,
-with a built-in connection "demo" (source generic, target sandbox).`,
+with a built-in connection "demo" (source generic, target sandbox).
+
+Temporal is the embedded server on 127.0.0.1:<dev.frontend_port>, whatever
+temporal.address says (a warning names one that differs). The demo
+connection's secret is the public config.DevSecret: dev refuses to start
+when a connection takes it and intake.listen is not a loopback address.
+` + "`dealsync config check --dev`" + ` checks all this without starting anything.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(config.WithDevDefaults())
 			if err != nil {
@@ -34,7 +41,7 @@ with a built-in connection "demo" (source generic, target sandbox).`,
 				return err
 			}
 			defer d.Close()
-			fmt.Fprint(os.Stdout, banner(cfg, d))
+			fmt.Fprint(os.Stdout, banner(cfg, d, g.configPath))
 			err = untilStopped(cmd.Context(), d.Fatal())
 			fmt.Fprintln(os.Stderr, "dealsync: shutting down")
 			return err
@@ -44,7 +51,7 @@ with a built-in connection "demo" (source generic, target sandbox).`,
 	return cmd
 }
 
-func banner(cfg *config.Config, d *app.Dev) string {
+func banner(cfg *config.Config, d *app.Dev, configPath string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ndealsync dev is running (Ctrl-C to stop)\n\n")
 	fmt.Fprintf(&b, "  Webhook intake   %s/webhooks/{connection}   connections: %s\n", d.IntakeURL, strings.Join(d.Connections.Names(), ", "))
@@ -55,8 +62,55 @@ func banner(cfg *config.Config, d *app.Dev) string {
 		fmt.Fprintf(&b, "  Metrics          %s\n", d.MetricsURL)
 	}
 	fmt.Fprintf(&b, "  Data             %s\n\n", cfg.Dev.DataDir)
-	// --url: a second terminal has not the DEALSYNC_* variables that may
-	// have moved the intake, and would send to the default port.
-	fmt.Fprintf(&b, "Try it:\n  go run ./cmd/dealsync webhook send --connection demo --url %s/webhooks/demo examples/closed-won.json\n  curl -s %s/invoices\n\n", d.IntakeURL, d.SandboxURL)
+	b.WriteString(tryIt(cfg, configPath, d.IntakeURL, d.SandboxURL))
 	return b.String()
+}
+
+// tryIt is the banner's "Try it": a `webhook send` to the demo connection
+// that this dev takes. A second terminal has not the flags and the
+// DEALSYNC_* variables of this one: --url names the intake (which they may
+// have moved), --config the file (whose demo connection may have its own
+// secret), and a line names the variables the secret is read from.
+func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string {
+	var b strings.Builder
+	send := "go run ./cmd/dealsync webhook send"
+	if configPath != "" {
+		send += " --config " + shellQuote(configPath)
+	}
+	fmt.Fprintf(&b, "Try it:\n  %s --connection demo --url %s/webhooks/demo examples/closed-won.json\n", send, intakeURL)
+	if vars := demoSecretVars(cfg); len(vars) > 0 {
+		fmt.Fprintf(&b, "  (it signs with demo's secret: export %s in that shell too)\n", strings.Join(vars, " and "))
+	}
+	fmt.Fprintf(&b, "  curl -s %s/invoices\n\n", sandboxURL)
+	return b.String()
+}
+
+// demoSecretVars are the environment variables the demo connection's
+// signing secret comes from, which `webhook send` in another shell needs
+// too: DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET when set, and NAME of an
+// env:NAME secret (a file:PATH one is read from the same file).
+func demoSecretVars(cfg *config.Config) []string {
+	const key = "connections.demo.source.secret"
+	var vars []string
+	if v := os.Getenv(config.EnvVar(key)); v != "" {
+		vars = append(vars, config.EnvVar(key))
+	}
+	demo, ok := cfg.Connections["demo"]
+	if !ok {
+		return vars
+	}
+	if gc, ok := demo.Source.Spec.(*generic.Config); ok {
+		if name, ok := strings.CutPrefix(gc.Secret.Describe(), "env:"); ok {
+			vars = append(vars, name)
+		}
+	}
+	return vars
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-:@+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -89,6 +89,12 @@ func (g *globalFlags) loadAndBuild(dev bool) (*config.Config, *connections.Set, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return buildQuietly(cfg)
+}
+
+// buildQuietly builds the config's connections with a silent logger; one
+// that cannot be built is exit 1.
+func buildQuietly(cfg *config.Config) (*config.Config, *connections.Set, *slog.Logger, error) {
 	quiet := quietLogger()
 	set, err := app.BuildConnections(cfg, quiet)
 	if err != nil {
@@ -114,13 +120,32 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 	return c, nil
 }
 
-// loadFor reads the config, with `dealsync dev`'s defaults when dev.
+// loadFor reads the config, with `dealsync dev`'s defaults when dev: then
+// Temporal is dev's embedded server, and the Temporal settings of the file
+// or the environment that said otherwise are named on stderr
+// (config.Config.DevTemporalWarnings), since the command does not dial
+// them.
 func (g *globalFlags) loadFor(dev bool) (*config.Config, error) {
+	cfg, err := g.loadSilently(dev)
+	if err == nil {
+		for _, w := range cfg.DevTemporalWarnings() {
+			fmt.Fprintln(stderr, "dealsync: warning:", w)
+		}
+	}
+	return cfg, err
+}
+
+// loadSilently is loadFor without the warnings, for a command that shows
+// them itself (config check).
+func (g *globalFlags) loadSilently(dev bool) (*config.Config, error) {
 	if dev {
 		return g.load(config.WithDevDefaults())
 	}
 	return g.load()
 }
+
+// stderr is where the commands' warnings go (tests read them).
+var stderr io.Writer = os.Stderr
 
 // load reads the config; an invalid one stops the command before anything
 // starts, listing every problem with its key path.

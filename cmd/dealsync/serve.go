@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -25,7 +24,7 @@ func (g *globalFlags) clusterSetup() (*config.Config, *slog.Logger, *connections
 	if err != nil {
 		return nil, nil, nil, client.Options{}, err
 	}
-	logger := app.NewLogger(cfg.Log, os.Stderr)
+	logger := app.NewLogger(cfg.Log, stderr)
 	set, err := app.BuildConnections(cfg, logger)
 	if err != nil {
 		return nil, nil, nil, client.Options{}, err
@@ -44,12 +43,23 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short: "Run the webhook intake only, against the Temporal frontend of the config",
 		Long: `serve runs the stateless webhook intake. It starts even when Temporal is not
 reachable (webhooks then get 503 and /readyz fails until it is), so run as
-many replicas as you like behind a load balancer.`,
+many replicas as you like behind a load balancer.
+
+A connection whose webhook secret is dealsync's public dev secret
+(config.DevSecret, in the README and examples/dealsync.yaml) gets a warning,
+and serve refuses to start when intake.listen is not a loopback address.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, logger, set, copts, err := g.clusterSetup()
 			if err != nil {
 				return err
 			}
+			// A connection signed with the public dev secret: refused on
+			// an address other machines reach, a warning on loopback.
+			notices, err := app.CheckDevSecret(cfg)
+			if err != nil {
+				return err
+			}
+			app.LogNotices(logger, notices)
 			c, err := client.NewLazyClient(copts)
 			if err != nil {
 				return err

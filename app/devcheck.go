@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/secret"
+)
+
+// Notice is something a process says about its config at start, at a
+// level: `config check` prints the same text.
+type Notice struct {
+	Level slog.Level
+	Msg   string
+}
+
+// LogNotices logs each notice at its level.
+func LogNotices(logger *slog.Logger, notices []Notice) {
+	for _, n := range notices {
+		logger.Log(context.Background(), n.Level, n.Msg)
+	}
+}
+
+// CheckDevConfig is what `dealsync dev` checks of its config before it
+// takes a webhook, and `config check --dev` checks without binding a port
+// (sandboxAddr is then dev.sandbox_listen; dev passes the address its
+// sandbox ERP listens on): the Temporal settings dev does not use
+// (config.Config.DevTemporalWarnings), the connections signed with the
+// public dev secret (CheckDevSecret, where dev's built-in demo connection
+// is only a note) and a `sandbox` target that is not dev's sandbox ERP
+// (CheckSandboxTarget). A non-nil error is a refusal, every reason joined.
+func CheckDevConfig(cfg *config.Config, sandboxAddr string) ([]Notice, error) {
+	var notices []Notice
+	for _, w := range cfg.DevTemporalWarnings() {
+		notices = append(notices, Notice{slog.LevelWarn, w})
+	}
+	secretNotices, secretErr := CheckDevSecret(cfg)
+	notices = append(notices, secretNotices...)
+	warning, sandboxErr := CheckSandboxTarget(cfg, sandboxAddr)
+	if warning != "" {
+		notices = append(notices, Notice{slog.LevelWarn, warning})
+	}
+	return notices, errors.Join(secretErr, sandboxErr)
+}
+
+// CheckDevSecret is what `dealsync serve` and `dealsync dev` check before
+// they listen, and `config check` too: a connection that takes deliveries
+// signed with config.DevSecret, which is public (README, examples), takes
+// them from anyone who can reach its intake. When intake.listen is not a
+// loopback address (0.0.0.0, ::, a LAN address, a host name other than
+// localhost) that is a refusal naming each such connection and the key to
+// set; on loopback, a warning for each (a note, Info, for the built-in
+// demo connection of `dealsync dev`, which exists for that very use).
+func CheckDevSecret(cfg *config.Config) ([]Notice, error) {
+	exposed := !listensOnLoopback(cfg.Intake.Listen)
+	var notices []Notice
+	var refusals []error
+	for _, name := range slices.Sorted(maps.Keys(cfg.Connections)) {
+		keys := devSecretKeys("connections."+name+".source", reflect.ValueOf(cfg.Connections[name].Source.Spec))
+		if len(keys) == 0 {
+			continue
+		}
+		var set []string
+		for _, k := range keys {
+			set = append(set, fmt.Sprintf("%s (env %s)", k, config.EnvVar(k)))
+		}
+		fix := fmt.Sprintf("set %s to a secret of your own, e.g. %s=env:NAME with NAME holding a new whsec_ secret",
+			strings.Join(set, " and "), config.EnvVar(keys[0]))
+		what := fmt.Sprintf("connection %s takes webhooks signed with dealsync's public dev secret (config.DevSecret, published in the README and examples/dealsync.yaml: anyone can sign with it)", name)
+		if exposed {
+			refusals = append(refusals, fmt.Errorf("%s, and intake.listen is %s, not a loopback address: dealsync serve and dealsync dev refuse to start; %s, or listen on 127.0.0.1 (%s)",
+				what, cfg.Intake.Listen, fix, config.EnvVar("intake.listen")))
+			continue
+		}
+		n := Notice{slog.LevelWarn, fmt.Sprintf("%s; accepted because intake.listen (%s) is a loopback address. Before the intake is reachable from elsewhere (dealsync serve and dealsync dev refuse the public secret on any other address), %s",
+			what, cfg.Intake.Listen, fix)}
+		if cfg.IsDevDefault("connections", name) {
+			n.Level = slog.LevelInfo
+			n.Msg = "built-in " + n.Msg
+		}
+		notices = append(notices, n)
+	}
+	return notices, errors.Join(refusals...)
+}
+
+// listensOnLoopback reports whether the listen address (host:port) is on
+// this machine only: an empty host, 0.0.0.0 and :: are every interface.
+func listensOnLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	return err == nil && host != "" && config.IsLoopback(host)
+}
+
+var secretType = reflect.TypeOf(secret.Secret{})
+
+// devSecretKeys lists the keys under prefix of the secrets of a decoded
+// source config (mapstructure-tagged, maps of accounts included) that
+// hold config.DevSecret. A secret that cannot be resolved is not one.
+func devSecretKeys(prefix string, v reflect.Value) []string {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	if v.Type() == secretType {
+		if isDevSecret(v.Interface().(secret.Secret)) {
+			return []string{prefix}
+		}
+		return nil
+	}
+	var out []string
+	switch v.Kind() {
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+			if !f.IsExported() || tag == "-" {
+				continue
+			}
+			key := prefix
+			if tag != "" {
+				key += "." + tag
+			}
+			out = append(out, devSecretKeys(key, v.Field(i))...)
+		}
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return nil
+		}
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		for _, k := range keys {
+			out = append(out, devSecretKeys(prefix+"."+k.String(), v.MapIndex(k))...)
+		}
+	}
+	return out
+}
+
+// isDevSecret reports whether s resolves to config.DevSecret, in any of
+// the spellings a Standard Webhooks secret takes (with or without whsec_
+// and the base64 padding).
+func isDevSecret(s secret.Secret) bool {
+	if s.IsZero() {
+		return false
+	}
+	v, err := s.Reveal()
+	if err != nil {
+		return false
+	}
+	norm := func(s string) string {
+		return strings.TrimRight(strings.TrimPrefix(strings.TrimSpace(s), "whsec_"), "=")
+	}
+	return norm(v) == norm(config.DevSecret)
+}

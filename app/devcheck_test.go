@@ -1,0 +1,159 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/config"
+)
+
+// A connection signed with the public dev secret (examples/dealsync.yaml's
+// demo) is refused on an intake other machines reach, naming the
+// connection and the key to set, and a warning on loopback; the built-in
+// demo connection of `dealsync dev` is only a note there. Any spelling of
+// the secret (bare base64, unpadded, through env:) counts; another secret
+// does not.
+func TestCheckDevSecret(t *testing.T) {
+	for _, c := range []struct {
+		listen string
+		refuse bool
+	}{
+		{"127.0.0.1:18080", false},
+		{"localhost:18080", false},
+		{"[::1]:18080", false},
+		{"0.0.0.0:18080", true},
+		{":18080", true},
+		{"[::]:18080", true},
+		{"192.168.1.10:18080", true},
+		{"dealsync.example.com:18080", true},
+	} {
+		t.Run(c.listen, func(t *testing.T) {
+			t.Setenv("DEALSYNC_INTAKE_LISTEN", c.listen)
+			cfg, err := config.Load("../examples/dealsync.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			notices, err := CheckDevSecret(cfg)
+			if c.refuse {
+				if err == nil || len(notices) != 0 {
+					t.Fatalf("refusal %v, notices %v; want a refusal only", err, notices)
+				}
+				for _, want := range []string{"connection demo", "public dev secret", "intake.listen is " + c.listen,
+					"connections.demo.source.secret (env DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET)", "refuse to start"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("the refusal does not say %q: %v", want, err)
+					}
+				}
+				return
+			}
+			if err != nil || len(notices) != 1 || notices[0].Level != slog.LevelWarn ||
+				!strings.Contains(notices[0].Msg, "connection demo") || !strings.Contains(notices[0].Msg, "DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET") {
+				t.Fatalf("refusal %v, notices %+v; want one warning naming the connection and the key", err, notices)
+			}
+		})
+	}
+
+	devCfg := func(t *testing.T, yaml string) *config.Config {
+		t.Helper()
+		t.Setenv("DEALSYNC_INTAKE_LISTEN", "127.0.0.1:18080")
+		return devConfig(t, "dev: {data_dir: %s}\n"+yaml)
+	}
+	t.Run("built-in demo", func(t *testing.T) {
+		notices, err := CheckDevSecret(devCfg(t, ""))
+		if err != nil || len(notices) != 1 || notices[0].Level != slog.LevelInfo || !strings.Contains(notices[0].Msg, "built-in connection demo") {
+			t.Fatalf("refusal %v, notices %+v; want one note", err, notices)
+		}
+	})
+	t.Run("spellings", func(t *testing.T) {
+		bare := strings.TrimPrefix(config.DevSecret, "whsec_")
+		t.Setenv("SHOP_SECRET_FOR_TEST", strings.TrimRight(bare, "="))
+		notices, err := CheckDevSecret(devCfg(t, `
+connections:
+  demo:
+    source: {type: generic, secret: "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM="}
+  bare:
+    source: {type: generic, secret: "`+bare+`"}
+    target: sandbox
+  shop:
+    source: {type: generic, secret: "env:SHOP_SECRET_FOR_TEST"}
+    target: sandbox
+  rotating:
+    source: {type: generic, secret: "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=", previous_secret: "`+config.DevSecret+`"}
+    target: sandbox
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range notices {
+			got = append(got, n.Msg)
+		}
+		all := strings.Join(got, "\n")
+		for _, want := range []string{"connection bare ", "connections.bare.source.secret", "connection shop ", "connections.shop.source.secret",
+			"connection rotating ", "connections.rotating.source.previous_secret (env DEALSYNC_CONNECTIONS_ROTATING_SOURCE_PREVIOUS_SECRET)"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("the warnings do not say %q:\n%s", want, all)
+			}
+		}
+		if len(notices) != 3 || strings.Contains(all, "connection demo") || strings.Contains(all, "rotating.source.secret") {
+			t.Errorf("want 3 warnings, none for another secret:\n%s", all)
+		}
+	})
+}
+
+// `dealsync dev` refuses the public secret on an intake other machines
+// reach before it takes a webhook (here: before it binds the intake, whose
+// port is taken), and on loopback logs the built-in demo connection's
+// note once.
+func TestStartDevChecksThePublicSecret(t *testing.T) {
+	for _, exposed := range []bool{true, false} {
+		cfg := devConfig(t, "dev: {data_dir: %s}\n")
+		cfg.Dev.SandboxListen, cfg.Intake.Listen = freeAddr(t), taken(t)
+		if exposed {
+			_, port, _ := strings.Cut(cfg.Intake.Listen, ":")
+			cfg.Intake.Listen = "0.0.0.0:" + port
+		}
+		var logs bytes.Buffer
+		_, err := StartDev(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), DevOptions{InMemory: true})
+		switch {
+		case exposed && (err == nil || !strings.Contains(err.Error(), "connection demo") || !strings.Contains(err.Error(), "DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET")):
+			t.Errorf("exposed: %v, want the public secret refused", err)
+		case !exposed && (err == nil || !strings.Contains(err.Error(), "intake.listen") ||
+			strings.Count(logs.String(), "public dev secret") != 1 || !strings.Contains(logs.String(), "level=INFO")):
+			t.Errorf("loopback: %v, want the note logged once and the start to stop at the intake's port in use:\n%s", err, logs.String())
+		}
+	}
+}
+
+// config check --dev checks a `sandbox` target as dev does, with
+// dev.sandbox_listen for the address dev would bind: the same refusal
+// (on this machine) or warning (elsewhere), nothing when they agree.
+func TestCheckDevConfigChecksTheSandboxTargetAsDevDoes(t *testing.T) {
+	listen := freeAddr(t)
+	for _, c := range []struct {
+		baseURL      string
+		refuse, warn bool
+	}{
+		{"http://127.0.0.1:8090", true, false},
+		{"https://erp-sandbox.example.com", false, true},
+		{"http://" + listen, false, false},
+	} {
+		cfg := devConfig(t, "dev: {data_dir: %s}\ntargets:\n  sandbox: {type: http, base_url: \""+c.baseURL+"\"}\n")
+		cfg.Dev.SandboxListen = listen
+		notices, err := CheckDevConfig(cfg, cfg.Dev.SandboxListen)
+		_, devErr := CheckSandboxTarget(cfg, listen)
+		if refused := err != nil; refused != c.refuse || (refused && (devErr == nil || !strings.Contains(err.Error(), devErr.Error()))) {
+			t.Errorf("%s: refusal %v, want %v (dev's: %v)", c.baseURL, err, c.refuse, devErr)
+		}
+		warned := false
+		for _, n := range notices {
+			warned = warned || (n.Level == slog.LevelWarn && strings.Contains(n.Msg, "targets.sandbox.base_url"))
+		}
+		if warned != c.warn {
+			t.Errorf("%s: warned %v, want %v: %+v", c.baseURL, warned, c.warn, notices)
+		}
+	}
+}

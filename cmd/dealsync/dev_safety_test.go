@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
+)
+
+const exampleConfig = "../../examples/dealsync.yaml"
+
+// syncBuffer is a bytes.Buffer that a command's goroutine may write while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// captureStderr sends the commands' stderr (warnings, serve's log) to a
+// buffer until the test ends.
+func captureStderr(t *testing.T) *syncBuffer {
+	t.Helper()
+	buf := &syncBuffer{}
+	old := stderr
+	stderr = buf
+	t.Cleanup(func() { stderr = old })
+	return buf
+}
+
+// hasLine reports whether config check's output has a line of the kind
+// (its first column) starting with text.
+func hasLine(out, kind, text string) bool {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(kind) + ` +` + regexp.QuoteMeta(text)).MatchString(out)
+}
+
+// heldAddr holds a loopback port until the test ends and returns it.
+func heldAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String()
+}
+
+// The commands run with --dev reach dev's embedded server, on
+// 127.0.0.1:<dev.frontend_port>, as `dealsync dev` serves it whatever
+// temporal.address says: a file that sets temporal.address
+// (examples/dealsync.yaml did, to 127.0.0.1:7233) with the dev ports moved
+// by DEALSYNC_DEV_FRONTEND_PORT made `runs list --dev` and `runs retry
+// --dev` act on whatever served 7233 (another developer's dev). The
+// address not used is named in a warning with the setting that wins.
+func TestDevCommandsUseTheDevFrontend(t *testing.T) {
+	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "17233")
+	f := writeConfig(t, "temporal: {address: \"127.0.0.1:7233\"}\n")
+	out, err := runOut(context.Background(), "--config", f, "config", "check", "--dev")
+	if err != nil || !hasLine(out, "temporal", "127.0.0.1:17233, namespace default") ||
+		!hasLine(out, "warning", "temporal.address is 127.0.0.1:7233 (set in "+f+")") || !strings.Contains(out, "DEALSYNC_DEV_FRONTEND_PORT") {
+		t.Errorf("config check --dev: %v\n%s", err, out)
+	}
+	// Without --dev the file's address is the one.
+	if out, err := runOut(context.Background(), "--config", f, "config", "check"); err != nil || !hasLine(out, "temporal", "127.0.0.1:7233,") || strings.Contains(out, "warning") {
+		t.Errorf("config check: %v\n%s", err, out)
+	}
+
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := startTemporal(ctx, t, false) // stands in for dealsync dev's server
+	_, port, _ := net.SplitHostPort(srv.FrontendAddress())
+	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", port)
+	elsewhere := freeAddr(t) // what the file names: nothing there
+	f = writeConfig(t, "temporal: {address: \""+elsewhere+"\"}\n")
+	errs := captureStderr(t)
+	out, err = runOut(ctx, "--config", f, "runs", "list", "--dev")
+	if err != nil || !strings.Contains(out, "0 runs") {
+		t.Fatalf("runs list --dev: %v\n%s", err, out)
+	}
+	if w := errs.String(); !strings.Contains(w, "warning: temporal.address is "+elsewhere) || !strings.Contains(w, "127.0.0.1:"+port) || !strings.Contains(w, "DEALSYNC_DEV_FRONTEND_PORT") {
+		t.Errorf("stderr does not name both settings:\n%s", w)
+	}
+}
+
+// `config check --dev` refuses what `dealsync dev` refuses, and warns of
+// what it warns of, without binding a port: examples/dealsync.yaml with
+// the sandbox ERP moved by DEALSYNC_DEV_SANDBOX_LISTEN said ok, and dev
+// then refused to start (its sandbox target's base_url stays on 8090).
+// The address is held here: a check that bound it would fail otherwise.
+func TestConfigCheckDevChecksTheSandboxTargetAsDevDoes(t *testing.T) {
+	ctx := context.Background()
+	listen := heldAddr(t)
+	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", listen)
+	out, err := runOut(ctx, "--config", exampleConfig, "config", "check", "--dev")
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "targets.sandbox.base_url is http://127.0.0.1:8090") ||
+		!strings.Contains(err.Error(), "DEALSYNC_TARGETS_SANDBOX_BASE_URL=http://"+listen) || strings.Contains(out, "\nok\n") {
+		t.Fatalf("config check --dev: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	// What dev says, word for word.
+	cfg, err2 := config.Load(exampleConfig, config.WithDevDefaults())
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	if _, devErr := app.CheckSandboxTarget(cfg, listen); devErr == nil || !strings.Contains(err.Error(), devErr.Error()) {
+		t.Errorf("config check --dev says %v, dev %v", err, devErr)
+	}
+	// Without --dev: serve's view, where the sandbox target is any ERP.
+	if out, err := runOut(ctx, "--config", exampleConfig, "config", "check"); err != nil || !strings.Contains(out, "\nok\n") {
+		t.Errorf("config check: %v\n%s", err, out)
+	}
+	// Both moved together: ok, no warning of the target.
+	t.Setenv("DEALSYNC_TARGETS_SANDBOX_BASE_URL", "http://"+listen)
+	if out, err := runOut(ctx, "--config", exampleConfig, "config", "check", "--dev"); err != nil || strings.Contains(out, "targets.sandbox.base_url") || !strings.Contains(out, "\nok\n") {
+		t.Errorf("config check --dev with the base_url moved too: %v\n%s", err, out)
+	}
+	// On another host: dev's warning, and ok.
+	t.Setenv("DEALSYNC_TARGETS_SANDBOX_BASE_URL", "https://erp-sandbox.example.com")
+	if out, err := runOut(ctx, "--config", exampleConfig, "config", "check", "--dev"); err != nil ||
+		!hasLine(out, "warning", "targets.sandbox.base_url (https://erp-sandbox.example.com) is not the sandbox ERP of dealsync dev (http://"+listen) || !strings.Contains(out, "\nok\n") {
+		t.Errorf("config check --dev with a sandbox elsewhere: %v\n%s", err, out)
+	}
+}
+
+// The banner's "Try it" command works from a second terminal when dev was
+// started with --config whose demo connection has a secret of its own
+// (it was sent signed with the default config's secret: 401), and names
+// the variables that secret is read from.
+func TestBannerTryItSignsWithTheSecretDevChecks(t *testing.T) {
+	own := "whsec_" + base64.StdEncoding.EncodeToString([]byte("dealsync-banner-test-secret-32b!"))
+	for _, c := range []struct {
+		name, yaml string
+		env        map[string]string
+		vars       []string
+	}{
+		{"literal in the file", "connections:\n  demo:\n    source: {secret: \"" + own + "\"}\n", nil, nil},
+		{"env: in the file", "connections:\n  demo:\n    source: {secret: \"env:BANNER_TEST_SECRET\"}\n",
+			map[string]string{"BANNER_TEST_SECRET": own}, []string{"BANNER_TEST_SECRET"}},
+		{"from the environment", "", map[string]string{"DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET": own}, []string{"DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			path := ""
+			if c.yaml != "" {
+				path = writeConfig(t, c.yaml)
+			}
+			cfg, err := config.Load(path, config.WithDevDefaults())
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := app.BuildConnections(cfg, quietLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			demo, _ := set.Get("demo")
+			// The intake of that dev, for the demo connection: 202 for a
+			// delivery its secret signs, 401 otherwise.
+			intake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				if err := demo.Source.Verify(&connectors.Webhook{Method: r.Method, URL: r.URL.String(), Header: r.Header, Body: body, Received: time.Now()}); err != nil {
+					http.Error(w, err.Error(), http.StatusUnauthorized)
+					return
+				}
+				w.WriteHeader(http.StatusAccepted)
+			}))
+			defer intake.Close()
+
+			text := tryIt(cfg, path, intake.URL, "http://127.0.0.1:8090")
+			var send string
+			for _, line := range strings.Split(text, "\n") {
+				if strings.Contains(line, "webhook send") {
+					send = strings.TrimSpace(line)
+				}
+			}
+			args, ok := strings.CutPrefix(send, "go run ./cmd/dealsync ")
+			if !ok {
+				t.Fatalf("no webhook send command in:\n%s", text)
+			}
+			argv := strings.Fields(strings.Replace(args, "examples/closed-won.json", "../../examples/closed-won.json", 1))
+			if out, err := runOut(context.Background(), argv...); err != nil {
+				t.Errorf("the banner's command %q: %v\n%s", send, err, out)
+			}
+			for _, v := range c.vars {
+				if !strings.Contains(text, "export "+v) {
+					t.Errorf("the banner does not name %s:\n%s", v, text)
+				}
+			}
+			if len(c.vars) == 0 && strings.Contains(text, "export") {
+				t.Errorf("the banner names variables the command does not need:\n%s", text)
+			}
+		})
+	}
+}
+
+// The public dev secret (examples/dealsync.yaml's demo connection) on an
+// intake other machines reach: serve refuses to start and config check
+// exits 1, naming the connection and the key to set; on loopback both
+// warn (serve in its log) and go on; a secret of one's own is neither.
+func TestServeAndConfigCheckOnThePublicDevSecret(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	refusal := func(what string, err error) {
+		t.Helper()
+		if exitCode(err) == 0 || !strings.Contains(err.Error(), "connection demo") ||
+			!strings.Contains(err.Error(), "connections.demo.source.secret (env DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET)") ||
+			!strings.Contains(err.Error(), "intake.listen is 0.0.0.0:"+port) {
+			t.Errorf("%s: %v, want a refusal naming the connection and the key", what, err)
+		}
+	}
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", "0.0.0.0:"+port)
+	_, err := runOut(ctx, "--config", exampleConfig, "config", "check")
+	refusal("config check", err)
+	// Refused before listening: it returns, and nothing ever listens.
+	serveCtx, stopServe := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(serveCtx, "--config", exampleConfig, "serve") }()
+	for served := false; !served; {
+		select {
+		case err := <-done:
+			refusal("serve", err)
+			served = true
+		default:
+			if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+				c.Close()
+				stopServe()
+				t.Errorf("serve listens on 0.0.0.0:%s with the public dev secret (returned %v)", port, <-done)
+				served = true
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	stopServe()
+
+	listen := "127.0.0.1:" + port
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", listen)
+	out, err := runOut(ctx, "--config", exampleConfig, "config", "check")
+	if err != nil || !hasLine(out, "warning", "connection demo takes webhooks signed with dealsync's public dev secret") ||
+		!strings.Contains(out, "DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET") {
+		t.Errorf("config check on loopback: %v\n%s", err, out)
+	}
+	logs := captureStderr(t)
+	t.Setenv("DEALSYNC_INTAKE_DRAIN_DELAY", "0s") // stop at once
+	stop := startCommand(ctx, t, "--config", exampleConfig, "serve")
+	for ctx.Err() == nil {
+		if c, err := net.Dial("tcp", listen); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "connection demo takes webhooks signed with dealsync's public dev secret") ||
+		!strings.Contains(l, "DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET") {
+		t.Errorf("serve on loopback did not warn:\n%s", l)
+	}
+
+	t.Setenv("DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET", "whsec_"+base64.StdEncoding.EncodeToString([]byte("a-secret-of-ones-own-32-bytes-ok")))
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", "0.0.0.0:"+port)
+	if out, err := runOut(ctx, "--config", exampleConfig, "config", "check"); err != nil || strings.Contains(out, "public dev secret") {
+		t.Errorf("config check with a secret of one's own: %v\n%s", err, out)
+	}
+}
