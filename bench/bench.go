@@ -86,7 +86,8 @@ type Options struct {
 	// Config is the dev config of the in-process stack (config.Load with
 	// config.WithDevDefaults); its data dir and ports are replaced, and its
 	// metrics endpoint is left out. The connection's target must be the
-	// sandbox ERP (see checkSandboxTarget).
+	// sandbox ERP (see checkSandboxTarget), its source generic and its
+	// mapping's invoice.reference the deal id (checkBenchConnection).
 	Config *config.Config
 	// LogLevel of the in-process stack's log, written to dealsync.log in
 	// the data dir ("" = the config's level).
@@ -106,7 +107,10 @@ type Options struct {
 	// history sizes, waiting for runs to close, and the baseline.
 	TemporalAddress, Namespace, TaskQueue string
 
-	// Connection the webhooks are sent to, and its Standard Webhooks secret.
+	// Connection the webhooks are sent to ("": demo), and its Standard
+	// Webhooks secret ("": in process, the connection's source.secret in
+	// Config; with an external target, config.DevSecret, the secret of
+	// `dealsync dev`'s demo).
 	Connection, Secret string
 
 	// ERP faults (in-process only): fractions of ERP calls answered 503 /
@@ -135,9 +139,12 @@ type Options struct {
 // Retries made no attempt at all: the run then reported figures of
 // something other than what was asked. It refuses as well an external
 // target without both URLs, ERP faults with an external target, and,
-// when Config is set (in-process), a Connection the config does not have
-// or whose invoices would not go to the sandbox ERP: every error of Check
-// is one of the options given, a usage error to the CLI.
+// when Config is set (in-process), a Connection the config does not have,
+// whose invoices would not go to the sandbox ERP, whose source is not
+// generic, whose secret does not resolve (without Secret), or whose
+// mapping does not make a bench deal's invoice reference the deal id
+// (the bench finds invoices by it): every error of Check is one of the
+// options given, a usage error to the CLI.
 func (o *Options) Check() error {
 	var errs []error
 	refuse := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -201,7 +208,10 @@ func (o *Options) Check() error {
 			refuse("--pid and --temporal-address describe an external target: give them with --intake-url and --sandbox-url (the in-process stack is measured in this process)")
 		}
 		if o.Config != nil {
-			if err := checkSandboxTarget(o.Config, cmp.Or(o.Connection, defaultConnection)); err != nil {
+			conn := cmp.Or(o.Connection, defaultConnection)
+			if err := checkSandboxTarget(o.Config, conn); err != nil {
+				errs = append(errs, err)
+			} else if err := checkBenchConnection(o.Config, conn, o.Secret != ""); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -222,7 +232,18 @@ func (o *Options) defaults() {
 		o.Connection = defaultConnection
 	}
 	if o.Secret == "" {
+		// In process, the connection's own secret, which its intake
+		// checks (Check made sure it resolves): the dev secret was used
+		// whatever the config said, and a connection with another one
+		// (DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET) refused every
+		// delivery with 401. An external dealsync's config is not seen:
+		// the dev secret, that of `dealsync dev`'s demo, unless --secret.
 		o.Secret = config.DevSecret
+		if !o.external() && o.Config != nil {
+			if s, err := connectionSecret(o.Config, o.Connection); err == nil {
+				o.Secret = s
+			}
+		}
 	}
 	if o.BaselineN <= 0 {
 		// As many runs as deals: a phase's cost per run depends on its

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
@@ -112,16 +116,70 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 
 // listPage reads a page of the runs filter selects, at most size. A filter
 // Temporal refuses on the first page is ErrInvalidQuery naming query, the
-// operator's part of it.
+// operator's part of it, with the position of a syntax error in it
+// (queryError).
 func listPage(ctx context.Context, c client.Client, filter, query string, token []byte, size int) (*workflowservice.ListWorkflowExecutionsResponse, error) {
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Query: filter, NextPageToken: token, PageSize: int32(size),
 	})
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) && token == nil && query != "" {
-		return nil, fmt.Errorf("%w %q: Temporal refused the filter: %s", ErrInvalidQuery, query, invalid.Message)
+		return nil, fmt.Errorf("%w %q: Temporal refused the filter: %s", ErrInvalidQuery, query, queryError(filter, query, invalid.Message))
 	}
 	return resp, err
+}
+
+// temporalSQLPrefix is what Temporal's run list puts before a filter to
+// parse it as SQL ("select * from table1 where " + the filter, trimmed),
+// where the positions of its syntax errors count from.
+const temporalSQLPrefix = len("select * from table1 where ")
+
+// syntaxErrorAt matches the position of Temporal's syntax errors:
+// "malformed SQL query: syntax error at position 66", optionally followed
+// by " near 'tok'".
+var syntaxErrorAt = regexp.MustCompile(`syntax error at position (\d+)(?: near '([^']*)')?`)
+
+// queryError is Temporal's message refusing filter, the operator's query
+// in dealsync's wrapping (filter ends with " AND (" + query + ")"), with
+// the position of a syntax error counted in query instead of in the SQL
+// Temporal made of filter: "at position 66" for `DealId = ` pointed past
+// its end, into text the operator never wrote. The position Temporal
+// gives is the byte after the offending token, 1-based: within query it
+// becomes "at character N of the query" (N the token's last character);
+// past query's end (the wrapping's closing parenthesis, or the end), "at
+// the end of the query"; anywhere else, or when the token Temporal names
+// is not in query, it is left out.
+func queryError(filter, query, msg string) string {
+	m := syntaxErrorAt.FindStringSubmatchIndex(msg)
+	if m == nil || !strings.HasSuffix(filter, " AND ("+query+")") {
+		return msg
+	}
+	pos, err := strconv.Atoi(msg[m[2]:m[3]])
+	if err != nil {
+		return msg
+	}
+	near := ""
+	if m[4] >= 0 {
+		near = msg[m[4]:m[5]]
+	}
+	start := len(filter) - len(query) - 1      // query's first byte in filter
+	end := pos - 1 - temporalSQLPrefix - start // the token's end in query, exclusive
+	var where string
+	switch {
+	case end > len(query):
+		where = "syntax error at the end of the query (it is incomplete)"
+	case end > 0 && (near == "" || strings.Contains(strings.ToLower(query[:end]), strings.ToLower(near))):
+		where = fmt.Sprintf("syntax error at character %d of the query", utf8.RuneCountInString(query[:end]))
+		if near != "" {
+			where += fmt.Sprintf(" near '%s'", near)
+		}
+	default:
+		where = "syntax error"
+		if near != "" {
+			where += fmt.Sprintf(" near '%s'", near)
+		}
+	}
+	return msg[:m[0]] + where + msg[m[1]:]
 }
 
 // listed is what Run shows of a listed run.

@@ -241,3 +241,75 @@ connections:
 		t.Errorf("no memo: %+v", r)
 	}
 }
+
+// refusingList refuses every filter as Temporal refuses one it cannot
+// parse, with the position Temporal's parser gives in the SQL it makes of
+// the filter: "select * from table1 where " + filter, bytes counted from
+// 1, at the byte after the offending token (the end counts as one past
+// the last byte). at finds the offending token's end in the filter.
+type refusingList struct {
+	client.Client
+	at   func(filter string) int
+	near string
+}
+
+func (r *refusingList) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	msg := "invalid query: malformed SQL query: syntax error at position " + strconv.Itoa(len("select * from table1 where ")+r.at(req.GetQuery())+1)
+	if r.near != "" {
+		msg += " near '" + r.near + "'"
+	}
+	return nil, serviceerror.NewInvalidArgument(msg)
+}
+
+// Review: `runs list --query 'DealId = '` said "syntax error at position
+// 66": a position in the SQL Temporal made of the wrapped filter
+// (`TaskQueue = "dealsync" AND (DealId = )`), past the end of the 9
+// characters the operator typed. The position is counted in the query,
+// or, past its end, said so; `runs retry` (another wrapping) the same.
+// The messages are those a Temporal server (v1.32) gave for these
+// filters.
+func TestSyntaxErrorPositionIsTheQuerys(t *testing.T) {
+	ctx := context.Background()
+	endOf := func(token string) func(string) int {
+		return func(filter string) int {
+			i := strings.LastIndex(filter, token)
+			if i < 0 {
+				t.Fatalf("%q not in %s", token, filter)
+			}
+			return i + len(token)
+		}
+	}
+	for _, c := range []struct {
+		query, near string
+		at          func(string) int
+		want        string
+	}{
+		// The wrapping's closing parenthesis is the offending token.
+		{`DealId = `, "", func(f string) int { return len(f) }, "syntax error at the end of the query (it is incomplete)"},
+		{`DealId = "x" AND AND Connection = "y"`, "and", endOf(`AND AND`), "syntax error at character 20 of the query near 'and'"},
+		// Characters, not bytes.
+		{`DealId = "é" AND AND Connection = "y"`, "and", endOf(`AND AND`), "syntax error at character 20 of the query near 'and'"},
+		{`DealId == "x"`, "", endOf(`==`), "syntax error at character 9 of the query"},
+		{`DealId = "x" this is`, "this", endOf(`this`), "syntax error at character 17 of the query near 'this'"},
+		// A token the query does not have: no position at all.
+		{`DealId = "x" this is`, "that", endOf(`this`), "syntax error near 'that'"},
+	} {
+		r := &refusingList{at: c.at, near: c.near}
+		_, _, err := List(ctx, r, ListOptions{TaskQueue: "dealsync", Query: c.query, Limit: 5})
+		if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "position") {
+			t.Errorf("runs list --query %q: %v; want %q", c.query, err, c.want)
+		}
+		_, err = Failed(ctx, r, nil, nil, Options{TaskQueue: "dealsync", Query: c.query, TimedOut: true})
+		if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "position") {
+			t.Errorf("runs retry --query %q: %v; want %q", c.query, err, c.want)
+		}
+	}
+	// The real server's message for `runs list --query 'DealId = '`.
+	if got := queryError(`TaskQueue = "dealsync" AND (DealId = )`, `DealId = `, "invalid query: malformed SQL query: syntax error at position 66"); got != "invalid query: malformed SQL query: syntax error at the end of the query (it is incomplete)" {
+		t.Errorf("position 66: %s", got)
+	}
+	// Other refusals are Temporal's words.
+	if got := queryError(`TaskQueue = "dealsync" AND (Foo = "x")`, `Foo = "x"`, "invalid query: invalid search attribute: Foo"); got != "invalid query: invalid search attribute: Foo" {
+		t.Errorf("an unknown search attribute: %s", got)
+	}
+}

@@ -29,7 +29,14 @@ reports: acknowledgement throughput and latency, end-to-end invoices/s,
 invoices lost, duplicated and unexpected (all must be 0), history events per
 invoice, RSS and CPU per invoice. The --connection must send its invoices to
 the sandbox ERP (the dev config's demo does): bench refuses any other, which
-would create real invoices, and one the config does not have (exit 2).
+would create real invoices, and one the config does not have (exit 2). It
+refuses as well a connection whose source is not generic (the deliveries
+are the generic source's), and one whose mapping, tried on a bench deal,
+does not make invoice.reference the deal id ("DS-" + deal.id, say): bench
+finds each deal's invoices in the sandbox ERP by that reference, and would
+report them all lost. The deliveries are signed with the connection's own
+source.secret from the config (DEALSYNC_CONNECTIONS_<NAME>_SOURCE_SECRET
+included), unless --secret is given.
 
 In the same run it drives a bare workflow with no-op steps on the same
 Temporal server (eager start) and reports dealsync's throughput as a ratio
@@ -45,7 +52,8 @@ looks up the run of each acknowledged deal without an invoice; the
 baseline's worker and client then run in this process, so its CPU is this
 process's plus --pid's, and its RSS is not given); it cannot see
 that dealsync's config, so point it only at one whose --connection invoices
-the --sandbox-url.
+the --sandbox-url with the deal id as invoice.reference, and give --secret
+unless that connection takes the dev secret (dealsync dev's demo).
 
 After all rounds a final check lists every round's invoices again, counts
 the runs still open, and looks up in Temporal the run of each acknowledged
@@ -86,7 +94,8 @@ minutes more.`,
 			// A value the run cannot honour is refused before anything
 			// starts, not turned into a default: the flags, their
 			// combinations and (in-process) the --connection, which
-			// the config must have, invoicing the sandbox ERP.
+			// the config must have, invoicing the sandbox ERP with the
+			// deal id as reference, and its secret without --secret.
 			if err := o.Check(); err != nil {
 				return usageError(cmd, err)
 			}
@@ -133,7 +142,7 @@ minutes more.`,
 	f.StringVar(&o.Namespace, "namespace", "default", "Temporal namespace of --temporal-address")
 	f.StringVar(&o.TaskQueue, "task-queue", "dealsync", "dealsync's task queue on --temporal-address")
 	f.StringVar(&o.Connection, "connection", "demo", "connection to send to (in-process: its target must be the sandbox ERP)")
-	f.StringVar(&o.Secret, "secret", config.DevSecret, "the connection's Standard Webhooks secret")
+	f.StringVar(&o.Secret, "secret", "", "the connection's Standard Webhooks secret (default: in-process, the connection's source.secret in the config; with --intake-url, the dev secret of dealsync dev's demo)")
 	f.Float64Var(&o.ErrorRate, "error-rate", 0, "fraction of ERP calls the sandbox answers 503 (in-process)")
 	f.Float64Var(&o.RateLimitRate, "rate-limit-rate", 0, "fraction of ERP calls the sandbox answers 429 (in-process)")
 	f.DurationVar(&o.RetryAfter, "retry-after", time.Second, "Retry-After of the sandbox's 429 answers")

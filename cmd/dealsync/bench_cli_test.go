@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +24,21 @@ connections:
     source: {type: generic, secret: whsec_c2hvcC1zZWNyZXQ=}
     target: erp
 `)
+	// The sandbox ERP, with a mapping whose invoice.reference is "DS-" +
+	// deal.id: the bench, which finds invoices by reference = deal id,
+	// reported all of them lost.
+	mappings, err := filepath.Abs("../../examples/mappings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapped := writeConfig(t, fmt.Sprintf(`
+mappings: {dir: %q}
+connections:
+  mapped:
+    source: {type: generic, secret: whsec_c2hvcC1zZWNyZXQ=}
+    target: sandbox
+    mapping: generic-standard
+`, mappings))
 	for _, c := range []struct {
 		args []string
 		want string
@@ -32,6 +49,9 @@ connections:
 		{[]string{"--intake-url", "http://127.0.0.1:18180", "--sandbox-url", "http://127.0.0.1:18190", "--rate-limit-rate", "0.1"}, "--error-rate and --rate-limit-rate inject ERP faults only into the in-process stack"},
 		{[]string{"--connection", "nope", "-n", "5"}, `the config has no connection "nope" (--connection)`},
 		{[]string{"--config", prod, "--connection", "shop", "-n", "5"}, `connection "shop" sends its invoices to target "erp"`},
+		{[]string{"--config", mapped, "--connection", "mapped", "-n", "5", "--rounds", "1", "--baseline", "none", "--settle", "10s", "--keep"},
+			`connection "mapped" uses mapping "generic-standard", which makes the invoice of bench deal`},
+		{[]string{"--config", mapped, "--connection", "mapped", "-n", "5"}, "needs invoice.reference to be the deal id"},
 	} {
 		// Bounded, should a regression start the run after all.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -43,8 +63,27 @@ connections:
 		}
 	}
 	// Every problem at once, the flags' and the connection's.
-	err := run(context.Background(), "bench", "--connection", "nope", "-n", "0")
+	err = run(context.Background(), "bench", "--connection", "nope", "-n", "0")
 	if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "--deals must be positive") || !strings.Contains(err.Error(), `no connection "nope"`) {
 		t.Errorf("-n 0 --connection nope: exit %d, error %v; want exit 2 naming both", exitCode(err), err)
+	}
+}
+
+// In process, bench signed its deliveries with the public dev secret
+// whatever the config gave the connection: with
+// DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET set, every delivery was refused
+// with 401 (UNDELIVERED, exit 4). Without --secret it signs with the
+// connection's own secret, and the run passes.
+func TestBenchSignsWithTheConnectionsSecret(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the in-process stack")
+	}
+	t.Setenv("DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET", "whsec_YmVuY2gtc2lnbnMtd2l0aC10aGUtY29ubmVjdGlvbnMtc2VjcmV0")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := run(ctx, "bench", "-n", "2", "--non-trigger", "0", "--rounds", "1", "--baseline", "none",
+		"--history-sample", "0", "--settle", "20s", "--timeout", "2m", "--json")
+	if err != nil {
+		t.Fatalf("bench with the demo connection's own secret: exit %d, %v; want 0 (pass)", exitCode(err), err)
 	}
 }

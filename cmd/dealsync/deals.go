@@ -99,7 +99,7 @@ the listing failed), 2 the config or the options are invalid.`,
 				}
 				writeJSON(out, map[string]any{"connection": connection, "since": o.Since, "until": o.Until, "open_ended": o.OpenEnded, "deals": results})
 			} else {
-				printSync(out, results)
+				printSync(out, results, o.DryRun, err)
 			}
 			return exitFor(err, results, func(r backfill.Result) (string, string) { return "deal " + r.DealID, r.Error })
 		},
@@ -153,7 +153,12 @@ func parseDay(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is neither a date (2026-11-01) nor a time (2026-11-01T08:00:00Z)", s)
 }
 
-func printSync(w io.Writer, results []backfill.Result) {
+// printSync prints the deals listed and what was done with each, then a
+// summary: how many were listed and started (on a dry run, would be). When
+// the listing failed (listErr, which the command then prints and exits 1
+// with), the summary says so: "0 won deals, 0 runs started" read as
+// nothing to do while the CRM was not even reached.
+func printSync(w io.Writer, results []backfill.Result, dryRun bool, listErr error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	started := 0
 	for _, r := range results {
@@ -161,6 +166,9 @@ func printSync(w io.Writer, results []backfill.Result) {
 		switch {
 		case r.Error != "":
 			what = "ERROR " + r.Error
+		case r.Skipped == dryRunSkip:
+			what = "skipped: " + r.Skipped
+			started++
 		case r.Skipped != "":
 			what = "skipped: " + r.Skipped
 		default:
@@ -173,5 +181,21 @@ func printSync(w io.Writer, results []backfill.Result) {
 		fmt.Fprintf(tw, "  %s\t%s\tclosed %s\t%s\t%s\n", r.WorkflowID, r.Stage, r.CloseDate, existing, what)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d won deals, %d runs started\n", len(results), started)
+	done := plural(started, "run started", "runs started")
+	if dryRun {
+		done = fmt.Sprintf("%d would start a run", started)
+	}
+	summary := plural(len(results), "won deal", "won deals") + ", " + done
+	switch {
+	case listErr != nil && len(results) == 0:
+		summary = "listing the won deals failed (the error follows): none listed, nothing done"
+	case listErr != nil:
+		summary = "listing the won deals failed (the error follows): " + plural(len(results), "won deal", "won deals") +
+			" listed, " + done + "; others may be missing"
+	}
+	fmt.Fprintln(w, summary)
 }
+
+// dryRunSkip is Result.Skipped of a deal or run a dry run would have
+// started (backfill's and rerun's).
+const dryRunSkip = "dry run"

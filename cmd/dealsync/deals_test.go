@@ -162,3 +162,37 @@ func TestSyncPeriod(t *testing.T) {
 		t.Errorf("--since yesterday: %v", err)
 	}
 }
+
+// Review: `deals sync --dry-run` against a CRM it could not reach printed
+// "0 won deals, 0 runs started" and then the listing's error: the summary
+// read as nothing to do. When the listing fails the summary says so; a dry
+// run says how many would start, in the singular when it is one.
+func TestPrintSyncSummary(t *testing.T) {
+	listErr := fmt.Errorf("listing the won deals of account 62515: dial tcp: lookup api.hubapi.com: no such host")
+	one := []backfill.Result{{DealID: "4711", WorkflowID: "invoice/hubspot-eu/62515/4711", Stage: "closedwon", Skipped: "dry run"}}
+	two := append(slices.Clone(one), backfill.Result{DealID: "4712", WorkflowID: "invoice/hubspot-eu/62515/4712", Skipped: "a run started meanwhile: r1"})
+	for _, c := range []struct {
+		results []backfill.Result
+		dryRun  bool
+		err     error
+		want    string
+	}{
+		{nil, true, listErr, "listing the won deals failed (the error follows): none listed, nothing done\n"},
+		{nil, false, listErr, "listing the won deals failed (the error follows): none listed, nothing done\n"},
+		{one, true, listErr, "listing the won deals failed (the error follows): 1 won deal listed, 1 would start a run; others may be missing\n"},
+		{one, true, nil, "1 won deal, 1 would start a run\n"},
+		{two, true, nil, "2 won deals, 1 would start a run\n"},
+		{[]backfill.Result{{DealID: "4711", NewRun: "r2"}}, false, nil, "1 won deal, 1 run started\n"},
+		{nil, false, nil, "0 won deals, 0 runs started\n"},
+	} {
+		var out strings.Builder
+		printSync(&out, c.results, c.dryRun, c.err)
+		lines := strings.SplitAfter(out.String(), "\n")
+		if got := lines[len(lines)-2]; got != c.want {
+			t.Errorf("%d results, dry run %v, error %v: summary %q, want %q", len(c.results), c.dryRun, c.err, got, c.want)
+		}
+		if strings.Contains(out.String(), "0 runs started") && c.err != nil {
+			t.Errorf("a failed listing summed up as nothing to do:\n%s", out.String())
+		}
+	}
+}

@@ -111,7 +111,7 @@ is invalid.`,
 				}
 				writeJSON(out, map[string]any{"query": o.Filter(), "runs": results})
 			} else {
-				printRetries(out, o, results)
+				printRetries(out, o, results, err)
 			}
 			return exitFor(err, results, func(r rerun.Result) (string, string) { return r.WorkflowID, r.Error })
 		},
@@ -161,7 +161,13 @@ func exitFor[R any](err error, results []R, failure func(R) (name, msg string)) 
 	return nil
 }
 
-func printRetries(w io.Writer, o rerun.Options, results []rerun.Result) {
+// printRetries prints the runs read and what was done with each, then a
+// summary: how many were read and started again, or, on a dry run, would
+// be ("1 failed runs, 0 started again" beside "skipped: dry run" read as
+// nothing to retry). When Failed stopped with an error (stopErr: a
+// listing failed, or --limit's reads ran out), which the command then
+// prints and exits 1 with, the summary says so.
+func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr error) {
 	fmt.Fprintf(w, "runs: %s\n", o.Filter())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	started := 0
@@ -170,6 +176,9 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result) {
 		switch {
 		case r.Error != "":
 			what = "ERROR " + r.Error
+		case r.Skipped == dryRunSkip:
+			what = "skipped: " + r.Skipped
+			started++
 		case r.Skipped != "":
 			what = "skipped: " + r.Skipped
 		default:
@@ -184,5 +193,22 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result) {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d failed runs, %d started again\n", len(results), started)
+	done := fmt.Sprintf("%d started again", started)
+	if o.DryRun {
+		done = fmt.Sprintf("%d would start again", started)
+	}
+	summary := plural(len(results), "failed run", "failed runs") + ", " + done
+	if stopErr != nil {
+		summary = "stopped before every selected run was read (the error follows): " + summary
+	}
+	fmt.Fprintln(w, summary)
+}
+
+// plural is n and one or many, as n asks: "1 failed run", "2 failed runs",
+// "0 failed runs".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

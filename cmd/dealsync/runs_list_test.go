@@ -117,8 +117,16 @@ func TestRunsList(t *testing.T) {
 			t.Errorf("runs list %v: exit %d, %v\n%s; want 2", args, exitCode(err), err, out)
 		}
 	}
-	if _, err := runOut(ctx, "--config", cfg, "runs", "list", "--query", "Connection = "); err == nil || !strings.Contains(err.Error(), "Temporal refused the filter") {
+	// Temporal's position counts in the SQL it made of the wrapped
+	// filter (it said "position 66" of a 13-character query): the error
+	// says where in the query the operator typed.
+	if _, err := runOut(ctx, "--config", cfg, "runs", "list", "--query", "Connection = "); err == nil || !strings.Contains(err.Error(), "Temporal refused the filter") ||
+		!strings.Contains(err.Error(), "syntax error at the end of the query") || strings.Contains(err.Error(), "position") {
 		t.Errorf("a filter Temporal refuses: %v", err)
+	}
+	if _, err := runOut(ctx, "--config", cfg, "runs", "list", "--query", `Connection = "shop" AND AND DealId = "D-1"`); err == nil ||
+		!strings.Contains(err.Error(), "syntax error at character 27 of the query near 'and'") {
+		t.Errorf("a filter Temporal refuses in its middle: %v", err)
 	}
 
 	// The Swiss deal fails on the mapping's tax table; the German one is
