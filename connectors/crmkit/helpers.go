@@ -82,10 +82,15 @@ func (n WriteBackNames) Values(result connectors.InvoiceResult) map[string]strin
 // OAuth access token may be refused before its expiry (revoked, or a
 // clock that stepped).
 type Resettable struct {
-	mu   sync.Mutex
 	make func() oauth2.TokenSource
-	src  oauth2.TokenSource
-	tok  *oauth2.Token // the token handed out, while valid
+	// fetch lets one caller at a time ask the source for a token; mu
+	// guards src and tok, and is never held across a request, so that
+	// Invalidate never waits for a token endpoint.
+	fetch sync.Mutex
+	mu    sync.Mutex
+	src   oauth2.TokenSource
+	gen   int           // counts the sources made: Invalidate makes one
+	tok   *oauth2.Token // the token handed out, while valid
 }
 
 // NewResettable caches the tokens of the sources mk makes.
@@ -97,17 +102,37 @@ func NewResettable(mk func() oauth2.TokenSource) *Resettable {
 // else a new one (one request at a time: callers that find it expired
 // together wait for the same new token).
 func (r *Resettable) Token() (*oauth2.Token, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.tok.Valid() {
-		return r.tok, nil
+	if tok := r.valid(); tok != nil {
+		return tok, nil
 	}
-	tok, err := r.src.Token()
+	r.fetch.Lock()
+	defer r.fetch.Unlock()
+	if tok := r.valid(); tok != nil {
+		return tok, nil // fetched while this caller waited
+	}
+	r.mu.Lock()
+	src, gen := r.src, r.gen
+	r.mu.Unlock()
+	tok, err := src.Token()
 	if err != nil {
 		return nil, err
 	}
-	r.tok = tok
+	r.mu.Lock()
+	if r.gen == gen { // not invalidated meanwhile
+		r.tok = tok
+	}
+	r.mu.Unlock()
 	return tok, nil
+}
+
+// valid is the cached token, if it is still valid.
+func (r *Resettable) valid() *oauth2.Token {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tok.Valid() {
+		return r.tok
+	}
+	return nil
 }
 
 // Invalidate drops the cached token, and the source's own cache, when it
@@ -120,5 +145,6 @@ func (r *Resettable) Invalidate(accessToken string) {
 	defer r.mu.Unlock()
 	if r.tok != nil && r.tok.AccessToken == accessToken {
 		r.tok, r.src = nil, r.make()
+		r.gen++
 	}
 }
