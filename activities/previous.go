@@ -87,8 +87,9 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 			return PreviousRun{}, runsError("listing the earlier runs of "+in.WorkflowID, err)
 		}
 		execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool { return ex.GetExecution().GetRunId() == in.RunID })
-		// The run list gives the newest closed first; within a page,
-		// sorted again so that a store that does not is read alike.
+		// The run list gives the newest closed first, across pages; each
+		// page is sorted again all the same (a page of a store that
+		// orders otherwise is read newest first; the pages are not).
 		slices.SortStableFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
 			return b.GetCloseTime().AsTime().Compare(a.GetCloseTime().AsTime())
 		})
@@ -112,7 +113,7 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 	// have: say so rather than answer "none", which would read a late
 	// won event as a new win.
 	return PreviousRun{}, temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("the newest %d skipped runs of %s that failed include none that ended %s; delete the deal's older runs from the namespace (temporal workflow delete), then re-run it", maxPreviousPages*previousPageSize, in.WorkflowID, ErrTypeDealNotWon),
+		fmt.Sprintf("the newest %d skipped runs of %s that failed include none that ended %s, and dealsync reads no further for the loss that would tell an old win from a new one; delete the skipped runs of this workflow id that failed with another type (keep those that ended %[3]s: they record the deal's losses), then re-run it", maxPreviousPages*previousPageSize, in.WorkflowID, ErrTypeDealNotWon),
 		ErrTypeRunsUnreadable, nil)
 }
 

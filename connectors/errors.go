@@ -140,8 +140,13 @@ func LookupRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second)), true
+	// Delta seconds are digits (RFC 9110), a fraction tolerated; not
+	// "Inf", "1e400" or "0x10", which ParseFloat takes.
+	if whole, frac, _ := strings.Cut(v, "."); isDigits(whole) && (frac == "" || isDigits(frac)) {
+		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs <= MaxRetryAfter.Seconds() {
+			return time.Duration(secs * float64(time.Second)), true
+		}
+		return MaxRetryAfter, true // more than a day: Classify waits a day at most
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if t.After(now) {
@@ -150,4 +155,17 @@ func LookupRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		return 0, true
 	}
 	return 0, false
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -89,6 +89,11 @@ func TestLookupRetryAfter(t *testing.T) {
 		{"date past", now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
 		{"garbage", "soon", 0, false},
 		{"negative", "-1", 0, false},
+		{"a fraction", "1.5", 1500 * time.Millisecond, true},
+		{"infinity", "Inf", 0, false},
+		{"an exponent", "1e400", 0, false},
+		{"hexadecimal", "0x10", 0, false},
+		{"more than a day", "99999999999", MaxRetryAfter, true},
 	} {
 		h := http.Header{}
 		if c.value != "" {

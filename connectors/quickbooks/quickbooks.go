@@ -562,9 +562,9 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, doc, customerI
 	var elsewhere *FoundInvoice
 	for page := 0; ; page++ {
 		if page == maxInvoicePages {
-			return connectors.InvoiceResult{}, false, fmt.Errorf("quickbooks %s: more than %d invoices have DocNumber %s, more than dealsync reads to find the deal's among them; "+
-				"map invoice.reference to a value no other invoice has (e.g. \"DS-\" + deal.id), then retry the run: %w",
-				op, maxInvoicePages*invoicePageSize, doc, connectors.ErrPermanent)
+			return connectors.InvoiceResult{}, false, fmt.Errorf("quickbooks %s: %d or more invoices have DocNumber %s, as many as dealsync reads (%d of them with the deal's note): "+
+				"it cannot tell that no invoice of the deal is among the others; map invoice.reference to a value no other invoice has (e.g. \"DS-\" + deal.id), then retry the run: %w",
+				op, maxInvoicePages*invoicePageSize, doc, len(mine), connectors.ErrPermanent)
 		}
 		qr, err := t.query(ctx, op, fmt.Sprintf("select Id, DocNumber, CustomerRef, PrivateNote, TotalAmt, TxnTaxDetail from Invoice where DocNumber = %s ORDERBY Id STARTPOSITION %d MAXRESULTS %d",
 			quote(doc), page*invoicePageSize+1, invoicePageSize))

@@ -498,7 +498,7 @@ func TestMoreInvoicesOfTheNumberThanAreReadIsRefused(t *testing.T) {
 	res, err := tg.CreateInvoice(context.Background(), inv, ref, "wf/invoice")
 	queries := f.Calls("GET /query") - before
 	if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent || res.InvoiceID != "" ||
-		!strings.Contains(err.Error(), "more than 20000 invoices have DocNumber D-1001") || f.InvoicePosts() != 0 || queries != 20 {
+		!strings.Contains(err.Error(), "20000 or more invoices have DocNumber D-1001") || f.InvoicePosts() != 0 || queries != 20 {
 		t.Fatalf("got %+v, %v (class %v, %d posts, %d queries); want a permanent refusal naming the number after 20 pages, nothing posted",
 			res, err, cl, f.InvoicePosts(), queries)
 	}

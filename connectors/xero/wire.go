@@ -121,7 +121,10 @@ type Address struct {
 
 // InvoiceAnswer is what dealsync reads of Xero's invoice answers.
 type InvoiceAnswer struct {
-	Invoices []AnsweredInvoice `json:"Invoices"`
+	// Pagination is there when Xero paged the answer (a request that asked
+	// for a page, or a Xero that pages every list).
+	Pagination *Pagination       `json:"pagination,omitempty"`
+	Invoices   []AnsweredInvoice `json:"Invoices"`
 }
 
 // AnsweredInvoice is one invoice of an InvoiceAnswer.

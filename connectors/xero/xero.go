@@ -922,7 +922,8 @@ func (t *Target) totalDiffers(inv model.Invoice, got AnsweredInvoice) string {
 //
 // The look-up asks for no page: Xero answers every invoice that matches
 // (without line items, which are not read here), so there is no later
-// page to miss a second invoice on.
+// page to miss a second invoice on. An answer Xero paged all the same (its
+// pagination says there is more) is refused, not read as the whole.
 func (t *Target) existing(ctx context.Context, inv model.Invoice, contactID string) (connectors.InvoiceResult, bool, error) {
 	const op = "find invoice"
 	reference := inv.Reference
@@ -943,6 +944,14 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, contactID stri
 	var ans InvoiceAnswer
 	if err := resp.Decode("xero", op, &ans); err != nil {
 		return connectors.InvoiceResult{}, false, err
+	}
+	if p := ans.Pagination; p != nil && (p.PageCount > 1 || p.ItemCount > len(ans.Invoices)) {
+		// Xero paged an answer the look-up asked for whole: an invoice of
+		// the deal on a page not read would go unseen.
+		return connectors.InvoiceResult{}, false, fmt.Errorf("xero %s: Xero answered the look-up of Reference %q with page %d of %d (%d invoices, %d listed), "+
+			"where dealsync expects every match in one answer; it does not guess that the deal has no other invoice: make invoice.reference unique per deal, "+
+			"or report this Xero behaviour to dealsync's maintainers: %w",
+			op, reference, p.Page, p.PageCount, p.ItemCount, len(ans.Invoices), connectors.ErrPermanent)
 	}
 	var mine []AnsweredInvoice     // the deal's invoices billed to contactID, each InvoiceID once, in Xero's order
 	var elsewhere *AnsweredInvoice // the deal's invoice billed to another contact, if any
@@ -1005,7 +1014,7 @@ func cancelled(status string) bool { return status == "VOIDED" || status == "DEL
 // billsAnother reports whether got is billed to a contact other than
 // contactID, both known.
 func billsAnother(got AnsweredInvoice, contactID string) bool {
-	return contactID != "" && got.Contact.ContactID != "" && got.Contact.ContactID != contactID
+	return contactID != "" && got.Contact.ContactID != "" && !strings.EqualFold(got.Contact.ContactID, contactID)
 }
 
 // billedToAnother is the permanent error for got, the deal's invoice,

@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1792,5 +1796,40 @@ func TestBaseURLErrorsShowNoCredential(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), want) {
 			t.Errorf("base_url %s: %v; want it to say %s, without the credential", raw, err, want)
 		}
+	}
+}
+
+// An answer to the invoice look-up that Xero paged (its pagination says
+// there is more) is refused, not read as every match: the deal's other
+// invoice could be on the page not read.
+func TestPagedInvoiceLookUpIsRefused(t *testing.T) {
+	ctx := context.Background()
+	var acmeID atomic.Value
+	e := setup(t, func(cfg *xero.Config) {
+		upstream, _ := url.Parse(cfg.BaseURL)
+		proxy := httputil.NewSingleHostReverseProxy(upstream)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/Invoices") {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"pagination":{"page":1,"pageSize":100,"pageCount":2,"itemCount":101},"Invoices":[{"InvoiceID":"00000000-0000-0000-0000-000000000001","InvoiceNumber":"INV-0099","Reference":"D-1001","Type":"ACCREC","Status":"AUTHORISED","Contact":{"ContactID":%q}}]}`, acmeID.Load())
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		cfg.BaseURL = srv.URL
+	})
+	inv := exampleInvoice()
+	acme, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "wf/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acmeID.Store(acme.ID)
+	res, err := e.target.CreateInvoice(ctx, inv, acme, "wf/invoice")
+	if cl, _ := connectors.Classify(err); err == nil || cl != connectors.Permanent || res.InvoiceID != "" || !strings.Contains(err.Error(), "page 1 of 2") {
+		t.Fatalf("got %+v, %v (class %v); want a permanent refusal naming the pages", res, err, cl)
+	}
+	if e.fake.InvoicePuts != 0 {
+		t.Errorf("%d invoices PUT; want none", e.fake.InvoicePuts)
 	}
 }
