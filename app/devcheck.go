@@ -72,7 +72,7 @@ func CheckDevSecret(cfg *config.Config) ([]Notice, error) {
 		for _, k := range keys {
 			set = append(set, fmt.Sprintf("%s (env %s)", k, config.EnvVar(k)))
 		}
-		fix := fmt.Sprintf("set %s to a secret of your own, e.g. %s=env:NAME with NAME holding a new whsec_ secret",
+		fix := fmt.Sprintf("set %s to a secret of your own, e.g. %s=env:NAME with NAME holding a new one",
 			strings.Join(set, " and "), config.EnvVar(keys[0]))
 		what := fmt.Sprintf("connection %s takes webhooks signed with dealsync's public dev secret (config.DevSecret, published in the README and examples/dealsync.yaml: anyone can sign with it)", name)
 		if exposed {
@@ -104,11 +104,14 @@ var secretType = reflect.TypeOf(secret.Secret{})
 // source config (mapstructure-tagged, maps of accounts included) that
 // hold config.DevSecret. A secret that cannot be resolved is not one.
 func devSecretKeys(prefix string, v reflect.Value) []string {
-	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+	for v.IsValid() && (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) {
 		if v.IsNil() {
 			return nil
 		}
 		v = v.Elem()
+	}
+	if !v.IsValid() {
+		return nil // no spec
 	}
 	if v.Type() == secretType {
 		if isDevSecret(v.Interface().(secret.Secret)) {
@@ -131,6 +134,10 @@ func devSecretKeys(prefix string, v reflect.Value) []string {
 				key += "." + tag
 			}
 			out = append(out, devSecretKeys(key, v.Field(i))...)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			out = append(out, devSecretKeys(fmt.Sprintf("%s.%d", prefix, i), v.Index(i))...)
 		}
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {

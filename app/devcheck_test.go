@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/secret"
 )
 
 // A connection signed with the public dev secret (examples/dealsync.yaml's
@@ -155,5 +157,22 @@ func TestCheckDevConfigChecksTheSandboxTargetAsDevDoes(t *testing.T) {
 		if warned != c.warn {
 			t.Errorf("%s: warned %v, want %v: %+v", c.baseURL, warned, c.warn, notices)
 		}
+	}
+}
+
+// devSecretKeys walks lists as it walks maps, and a missing spec is none.
+func TestDevSecretKeysWalksListsAndNoSpec(t *testing.T) {
+	type account struct {
+		Secret secret.Secret `mapstructure:"secret"`
+	}
+	spec := struct {
+		Accounts []account `mapstructure:"accounts"`
+		Nothing  any       `mapstructure:"nothing"`
+	}{Accounts: []account{{secret.New("whsec_other")}, {secret.New(config.DevSecret)}}}
+	if got := devSecretKeys("connections.x.source", reflect.ValueOf(spec)); strings.Join(got, ",") != "connections.x.source.accounts.1.secret" {
+		t.Errorf("got %v", got)
+	}
+	if got := devSecretKeys("connections.x.source", reflect.ValueOf(nil)); got != nil {
+		t.Errorf("no spec: %v", got)
 	}
 }

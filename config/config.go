@@ -68,8 +68,10 @@ type Config struct {
 	// devEntries are the entries WithDevDefaults added ("connections.demo",
 	// "targets.sandbox"): not in the file, see IsDevDefault.
 	devEntries map[string]bool
-	// devReplaced: see DevTemporalWarnings.
+	// devReplaced: see DevTemporalWarnings; devConflict: see
+	// DevAddressConflict.
 	devReplaced []string
+	devConflict error
 	// ignoredEnv: see IgnoredEnv.
 	ignoredEnv []string
 }
@@ -415,6 +417,10 @@ func (c *Config) useDevFrontend(path string, inFile func(string) bool) {
 			"temporal.address is %s (%s), but with dealsync dev's defaults (dealsync dev, and commands run with --dev) Temporal is dev's embedded server at %s (dev.frontend_port, env %s): "+
 				"temporal.address is not used; %s (its default follows dev.frontend_port); commands run without --dev use %s",
 			c.Temporal.Address, where, dev, EnvVar("dev.frontend_port"), fix, c.Temporal.Address))
+		c.devConflict = fmt.Errorf("temporal.address is %s (%s), but dev's embedded server is at %s by dev.frontend_port (env %s): "+
+			"a command run with --dev cannot tell which of the two is the dev server it should act on, and stops; set %s to the port dealsync dev serves Temporal on "+
+			"(its banner's Temporal line) and %s, or run the command without --dev to reach %s",
+			c.Temporal.Address, where, dev, EnvVar("dev.frontend_port"), EnvVar("dev.frontend_port"), fix, c.Temporal.Address)
 	}
 	var unused []string
 	if c.Temporal.TLS != (TLS{}) {
@@ -433,6 +439,15 @@ func (c *Config) useDevFrontend(path string, inFile func(string) bool) {
 	c.Temporal.TLS = TLS{}
 	c.Temporal.APIKey = secret.Secret{}
 }
+
+// DevAddressConflict is, under WithDevDefaults, the refusal of a
+// temporal.address (of the file or the environment) that names another
+// server than dev's embedded one at 127.0.0.1:<dev.frontend_port>: a
+// command run with --dev cannot tell which is the dev server it should act
+// on (the address may be dev's, moved by DEALSYNC_DEV_FRONTEND_PORT in
+// another shell only). `dealsync dev` itself only warns: it serves on its
+// port. Nil when they agree, or without WithDevDefaults.
+func (c *Config) DevAddressConflict() error { return c.devConflict }
 
 // DevTemporalWarnings say which Temporal settings of the file or the
 // environment WithDevDefaults replaced by the embedded server of `dealsync

@@ -41,8 +41,9 @@ loopback address (exit 1).
 
 With --dev it checks the config as ` + "`dealsync dev`" + ` does before it starts, without
 binding a port: Temporal is dev's embedded server (127.0.0.1:<dev.frontend_port>;
-a temporal.address, temporal.tls or temporal.api_key that says otherwise is
-named in a warning), its built-in demo connection signed with the public dev
+a temporal.address that names another stops it, exit 2, as it stops the
+other --dev commands; temporal.tls or temporal.api_key is named in a
+warning), its built-in demo connection signed with the public dev
 secret is a note, and a sandbox target that is not dev's sandbox ERP is a
 warning, or on this machine a refusal (exit 1), as dev says it.
 
@@ -64,6 +65,9 @@ serve or (with --dev) dev.`,
 			cfg, err := g.loadSilently(dev)
 			if err != nil {
 				return err
+			}
+			if err := cfg.DevAddressConflict(); err != nil {
+				return &exitError{code: 2, err: err} // as the --dev commands stop
 			}
 			cfg, set, quiet, err := buildQuietly(cfg)
 			if err != nil {

@@ -70,22 +70,30 @@ func heldAddr(t *testing.T) string {
 
 // The commands run with --dev reach dev's embedded server, on
 // 127.0.0.1:<dev.frontend_port>, as `dealsync dev` serves it whatever
-// temporal.address says: a file that sets temporal.address
+// temporal.address says. A file that set temporal.address
 // (examples/dealsync.yaml did, to 127.0.0.1:7233) with the dev ports moved
 // by DEALSYNC_DEV_FRONTEND_PORT made `runs list --dev` and `runs retry
-// --dev` act on whatever served 7233 (another developer's dev). The
-// address not used is named in a warning with the setting that wins.
+// --dev` act on whatever served 7233 (another developer's dev); and a
+// shell with DEALSYNC_TEMPORAL_ADDRESS set to dev's moved port, but not
+// DEALSYNC_DEV_FRONTEND_PORT, would reach 7233 if the port won. Neither
+// is known to be dev's: the --dev commands and `config check --dev` stop
+// (exit 2), naming both settings and what to set.
 func TestDevCommandsUseTheDevFrontend(t *testing.T) {
 	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "17233")
 	f := writeConfig(t, "temporal: {address: \"127.0.0.1:7233\"}\n")
-	out, err := runOut(context.Background(), "--config", f, "config", "check", "--dev")
-	if err != nil || !hasLine(out, "temporal", "127.0.0.1:17233, namespace default") ||
-		!hasLine(out, "warning", "temporal.address is 127.0.0.1:7233 (set in "+f+")") || !strings.Contains(out, "DEALSYNC_DEV_FRONTEND_PORT") {
-		t.Errorf("config check --dev: %v\n%s", err, out)
+	_, err := runOut(context.Background(), "--config", f, "config", "check", "--dev")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "temporal.address is 127.0.0.1:7233 (set in "+f+")") ||
+		!strings.Contains(err.Error(), "127.0.0.1:17233") || !strings.Contains(err.Error(), "set DEALSYNC_DEV_FRONTEND_PORT to the port dealsync dev serves") {
+		t.Errorf("config check --dev: exit %d, %v", exitCode(err), err)
 	}
 	// Without --dev the file's address is the one.
 	if out, err := runOut(context.Background(), "--config", f, "config", "check"); err != nil || !hasLine(out, "temporal", "127.0.0.1:7233,") || strings.Contains(out, "warning") {
 		t.Errorf("config check: %v\n%s", err, out)
+	}
+	// The same server named as localhost agrees.
+	f = writeConfig(t, "temporal: {address: \"localhost:17233\"}\n")
+	if out, err := runOut(context.Background(), "--config", f, "config", "check", "--dev"); err != nil || !hasLine(out, "temporal", "127.0.0.1:17233, namespace default") || strings.Contains(out, "temporal.address is") {
+		t.Errorf("config check --dev, localhost: %v\n%s", err, out)
 	}
 
 	if testing.Short() {
@@ -96,15 +104,18 @@ func TestDevCommandsUseTheDevFrontend(t *testing.T) {
 	srv := startTemporal(ctx, t, false) // stands in for dealsync dev's server
 	_, port, _ := net.SplitHostPort(srv.FrontendAddress())
 	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", port)
-	elsewhere := freeAddr(t) // what the file names: nothing there
-	f = writeConfig(t, "temporal: {address: \""+elsewhere+"\"}\n")
-	errs := captureStderr(t)
-	out, err = runOut(ctx, "--config", f, "runs", "list", "--dev")
+	// No address of its own: --dev follows dev.frontend_port.
+	out, err := runOut(ctx, "--config", writeConfig(t, "log: {level: info}\n"), "runs", "list", "--dev")
 	if err != nil || !strings.Contains(out, "0 runs") {
 		t.Fatalf("runs list --dev: %v\n%s", err, out)
 	}
-	if w := errs.String(); !strings.Contains(w, "warning: temporal.address is "+elsewhere) || !strings.Contains(w, "127.0.0.1:"+port) || !strings.Contains(w, "DEALSYNC_DEV_FRONTEND_PORT") {
-		t.Errorf("stderr does not name both settings:\n%s", w)
+	// An address that names another server: stopped, nothing dialled.
+	elsewhere := freeAddr(t)
+	t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", elsewhere)
+	_, err = runOut(ctx, "--config", writeConfig(t, "log: {level: info}\n"), "runs", "list", "--dev")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "temporal.address is "+elsewhere+" (set by DEALSYNC_TEMPORAL_ADDRESS)") ||
+		!strings.Contains(err.Error(), "127.0.0.1:"+port) || !strings.Contains(err.Error(), "unset DEALSYNC_TEMPORAL_ADDRESS") {
+		t.Errorf("runs list --dev with another address: exit %d, %v", exitCode(err), err)
 	}
 }
 

@@ -121,18 +121,22 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 }
 
 // loadFor reads the config, with `dealsync dev`'s defaults when dev: then
-// Temporal is dev's embedded server, and the Temporal settings of the file
-// or the environment that said otherwise are named on stderr
-// (config.Config.DevTemporalWarnings), since the command does not dial
-// them.
+// Temporal is dev's embedded server; a temporal.address that names another
+// stops the command (exit 2: config.Config.DevAddressConflict), and the
+// TLS or key settings it does not use are named on stderr
+// (config.Config.DevTemporalWarnings).
 func (g *globalFlags) loadFor(dev bool) (*config.Config, error) {
 	cfg, err := g.loadSilently(dev)
-	if err == nil {
-		for _, w := range cfg.DevTemporalWarnings() {
-			fmt.Fprintln(stderr, "dealsync: warning:", w)
-		}
+	if err != nil {
+		return nil, err
 	}
-	return cfg, err
+	if err := cfg.DevAddressConflict(); err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	for _, w := range cfg.DevTemporalWarnings() {
+		fmt.Fprintln(stderr, "dealsync: warning:", w)
+	}
+	return cfg, nil
 }
 
 // loadSilently is loadFor without the warnings, for a command that shows
