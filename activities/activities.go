@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -76,7 +77,7 @@ type MapResult struct {
 // MapDeal evaluates the connection's mapping on the event. The result is
 // recorded, so the run keeps this version of the mapping to its end.
 func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err error) {
-	defer observe("map", in.Connection, time.Now(), &err)
+	defer observe(ctx, "map", in.Connection, time.Now(), &err)
 	mapper, err := a.runMapper(in)
 	if err != nil {
 		return MapResult{}, err
@@ -129,7 +130,7 @@ type ValidateInput struct {
 // ValidateInvoice computes the totals and checks the invoice. A problem is
 // a non-retryable failure that names every offending field.
 func (a *Activities) ValidateInvoice(ctx context.Context, in ValidateInput) (_ model.Invoice, err error) {
-	defer observe("validate", in.Connection, time.Now(), &err)
+	defer observe(ctx, "validate", in.Connection, time.Now(), &err)
 	inv := in.Invoice
 	inv.ComputeTotals()
 	if err := inv.Validate(model.ValidateOptions{DealAmount: in.DealAmount, Tolerance: in.Tolerance}); err != nil {
@@ -149,7 +150,7 @@ type CustomerInput struct {
 // FindOrCreateCustomer returns the ERP's customer for the invoice, created
 // under connectors.CustomerKey(in.IdempotencyKey, in.Customer).
 func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (_ connectors.CustomerRef, err error) {
-	defer observe("customer", in.Connection, time.Now(), &err)
+	defer observe(ctx, "customer", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.CustomerRef{}, err
@@ -173,7 +174,7 @@ type CreateInvoiceInput struct {
 // CreateInvoice creates the invoice in the ERP exactly once: the key is the
 // same on every attempt, so a retry after a lost response is a replay.
 func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (_ connectors.InvoiceResult, err error) {
-	defer observe("invoice", in.Connection, time.Now(), &err)
+	defer observe(ctx, "invoice", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.InvoiceResult{}, err
@@ -181,9 +182,27 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	ctx, wrote := connectors.TrackWrites(ctx)
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err != nil {
-		return connectors.InvoiceResult{}, writeError(fmt.Errorf("connection %q: %w", in.Connection, err), wrote())
+		err = fmt.Errorf("connection %q: %w", in.Connection, err)
+		if n := attemptOf(ctx); n > 1 {
+			// What an earlier attempt of this call did is not known here:
+			// it may have made the invoice (its answer lost), so this
+			// failure, which may end the run, says so, and claims nothing
+			// was sent by none of them.
+			return connectors.InvoiceResult{}, writeError(fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
+				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, n, in.Invoice.Reference), true)
+		}
+		return connectors.InvoiceResult{}, writeError(err, wrote())
 	}
 	return res, nil
+}
+
+// attemptOf is the attempt number of the step running in ctx (1 for the
+// first; 0 outside a step, as in tests that call the activity directly).
+func attemptOf(ctx context.Context) int32 {
+	if activity.IsActivity(ctx) {
+		return activity.GetInfo(ctx).Attempt
+	}
+	return 0
 }
 
 // FetchInput is the input of FetchDeal.
@@ -196,7 +215,7 @@ type FetchInput struct {
 // FetchDeal reads the deal's current state (company, line items) from the
 // CRM, for sources whose webhooks only say that something changed.
 func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal, err error) {
-	defer observe("fetch_deal", in.Connection, time.Now(), &err)
+	defer observe(ctx, "fetch_deal", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return model.Deal{}, err
@@ -222,7 +241,7 @@ type WriteBackInput struct {
 // WriteBack records the invoice on the CRM deal. It is its own step: when
 // it fails, only it is retried, never the invoice.
 func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (err error) {
-	defer observe("write_back", in.Connection, time.Now(), &err)
+	defer observe(ctx, "write_back", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return err
@@ -238,9 +257,12 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (err erro
 
 // observe records one attempt of a step in the metrics: ok, or the type
 // of the failure as the Web UI shows it (ERPRateLimited, MappingError, ...).
-// A panic (a connector's bug) is recorded as "Panic", then goes on: the
-// SDK fails the attempt and retries it.
-func observe(step, connection string, start time.Time, err *error) {
+// A failed attempt is logged at warn too: a step made as a local call
+// (external_calls: local, the default) shows no pending step in the Web UI
+// while the worker retries it, so the worker's log is where an operator
+// sees why a run waits. A panic (a connector's bug) is recorded as
+// "Panic", then goes on: the SDK fails the attempt and retries it.
+func observe(ctx context.Context, step, connection string, start time.Time, err *error) {
 	if p := recover(); p != nil {
 		metrics.Step(step, connection, "Panic", time.Since(start))
 		panic(p)
@@ -251,6 +273,12 @@ func observe(step, connection string, start time.Time, err *error) {
 		var appErr *temporal.ApplicationError
 		if errors.As(*err, &appErr) && appErr.Type() != "" {
 			outcome = appErr.Type()
+		}
+		if activity.IsActivity(ctx) {
+			// The SDK's activity logger names the run and the step's
+			// attempt.
+			activity.GetLogger(ctx).Warn("step attempt failed", "step", step, "connection", connection,
+				"attempt", activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())
 		}
 	}
 	metrics.Step(step, connection, outcome, time.Since(start))

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -75,6 +76,11 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 	var b strings.Builder
 	send := "go run ./cmd/dealsync webhook send"
 	if configPath != "" {
+		// Absolute: the command runs from the repository (go run
+		// ./cmd/dealsync), not from where dev was started.
+		if abs, err := filepath.Abs(configPath); err == nil {
+			configPath = abs
+		}
 		send += " --config " + shellQuote(configPath)
 	}
 	fmt.Fprintf(&b, "Try it:\n  %s --connection demo --url %s/webhooks/demo examples/closed-won.json\n", send, intakeURL)

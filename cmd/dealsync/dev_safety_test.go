@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -297,5 +298,18 @@ func TestServeAndConfigCheckOnThePublicDevSecret(t *testing.T) {
 	t.Setenv("DEALSYNC_INTAKE_LISTEN", "0.0.0.0:"+port)
 	if out, err := runOut(ctx, "--config", exampleConfig, "config", "check"); err != nil || strings.Contains(out, "public dev secret") {
 		t.Errorf("config check with a secret of one's own: %v\n%s", err, out)
+	}
+}
+
+// The banner's command runs from the repository (go run ./cmd/dealsync):
+// a config given to dev by a relative path is named by its absolute one.
+func TestBannerTryItNamesTheConfigAbsolutely(t *testing.T) {
+	cfg, err := config.Load("", config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Abs("dealsync.yaml")
+	if text := tryIt(cfg, "dealsync.yaml", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "--config "+want+" ") {
+		t.Errorf("want --config %s in:\n%s", want, text)
 	}
 }
