@@ -171,6 +171,7 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	}
 	out = append(out, referenceWarnings(cfg, c)...)
 	out = append(out, numberedReferenceWarnings(cfg, c)...)
+	out = append(out, ThinTriggerWarnings(c)...)
 	return append(out, grossLineWarnings(cfg, c)...)
 }
 

@@ -310,8 +310,20 @@ type Trigger struct {
 type Option func(*options)
 
 type options struct {
-	dev bool
+	dev        bool
+	noMappings bool
 }
+
+// WithoutMappings loads the config without compiling its mapping files:
+// Mappings.Sources is resolved (and mappings.dir checked to be a
+// directory), but Mappings.Loaded stays nil, and neither a mapping file
+// that does not compile nor a connection naming a mapping that no file
+// defines is a problem. Everything else is loaded and validated as
+// without it. It is for commands that need the connections' sources and
+// not their mappings (`dealsync webhook send`), so that a mapping file
+// being edited does not stop them; a Config loaded so cannot be built
+// into connections whose mapping is a file's.
+func WithoutMappings() Option { return func(o *options) { o.noMappings = true } }
 
 // WithDevDefaults adds the built-in `sandbox` target (type http, base_url
 // pointing at dev.sandbox_listen) and the `demo` connection (generic source
@@ -372,7 +384,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 	// AllSettings calls Get for every known key (file or default), which is
 	// where AutomaticEnv is consulted: environment values win over both.
 	settings := v.AllSettings()
-	cfg, err := build(settings, path)
+	cfg, err := build(settings, path, !o.noMappings)
 	if err == nil {
 		cfg.ignoredEnv = ignoredEnv(v, settings, os.Environ())
 	}

@@ -80,8 +80,9 @@ func newValidator() *validator.Validate {
 var sqlIdent = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
 // build decodes the merged settings and checks everything, collecting
-// every problem.
-func build(settings map[string]any, file string) (*Config, error) {
+// every problem. The mapping files are compiled only when mappings is set
+// (see WithoutMappings).
+func build(settings map[string]any, file string, mappings bool) (*Config, error) {
 	ps := &problems{}
 	cfg := &Config{}
 
@@ -116,7 +117,7 @@ func build(settings map[string]any, file string) (*Config, error) {
 		c.Source.Spec = component(c.Source, "source", "connections."+name+".source", ps)
 		cfg.Connections[name] = c
 	}
-	loadMappings(cfg, file, ps)
+	loadMappings(cfg, file, ps, mappings)
 	checkSharedIDs(cfg, ps)
 	checkSharedGrants(cfg, ps)
 
@@ -304,10 +305,11 @@ func crossCheck(cfg *Config, ps *problems) {
 	}
 }
 
-// loadMappings resolves the mapping sources, compiles every mapping file
-// (each problem is reported at the key that names its file, with the
-// file's position) and checks the connections' mapping names.
-func loadMappings(cfg *Config, file string, ps *problems) {
+// loadMappings resolves the mapping sources and, when compile is set,
+// compiles every mapping file (each problem is reported at the key that
+// names its file, with the file's position) and checks the connections'
+// mapping names.
+func loadMappings(cfg *Config, file string, ps *problems, compile bool) {
 	mc := &cfg.Mappings
 	base := "."
 	if file != "" {
@@ -332,6 +334,9 @@ func loadMappings(cfg *Config, file string, ps *problems) {
 			ps.addFailed("mappings.dir", "must name an existing directory")
 			src.Dir = ""
 		}
+	}
+	if !compile {
+		return
 	}
 	set, err := mapping.Load(src)
 	var le *mapping.LoadError

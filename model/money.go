@@ -11,26 +11,77 @@ import (
 // Currency is an ISO 4217 alphabetic code such as "EUR".
 type Currency string
 
-// ParseCurrency validates an ISO 4217 code, accepting any letter case.
+// ParseCurrency validates a currency code an invoice can be in, accepting
+// any letter case: a current ISO 4217 code (List One, see listOne) that
+// names money, so neither a withdrawn code (DEM, HRK, BGN: List Three) nor
+// one of List One's codes that are no currency (nonMoney: XXX, XTS, the
+// precious metals, the bond-market and accounting units).
 func ParseCurrency(s string) (Currency, error) {
 	code := strings.ToUpper(strings.TrimSpace(s))
-	if newerCodes[code] {
+	if listOne[code] {
+		if what, ok := nonMoney[code]; ok {
+			return "", fmt.Errorf("%q is %s, not a currency an invoice can be in (ISO 4217 lists it with the currencies)", s, what)
+		}
 		return Currency(code), nil
 	}
-	u, err := currency.ParseISO(code)
-	if err != nil {
-		return "", fmt.Errorf("%q is not an ISO 4217 currency code", s)
+	if code == "CNH" {
+		return "", fmt.Errorf("%q is not an ISO 4217 currency code: the offshore yuan is CNY there", s)
 	}
-	return Currency(u.String()), nil
+	// x/text's table has the withdrawn codes too (and, from CLDR, a few
+	// historical ones ISO 4217 never listed).
+	if _, err := currency.ParseISO(code); err == nil {
+		return "", fmt.Errorf("%q is not a current ISO 4217 currency code: %s was withdrawn from ISO 4217 (use the code of the currency that replaced it)", s, code)
+	}
+	return "", fmt.Errorf("%q is not an ISO 4217 currency code", s)
 }
 
-// newerCodes are current ISO 4217 codes that golang.org/x/text/currency's
-// data (CLDR 32, 2017) does not know: the bolívar soberano (VES, 2018) and
-// digital (VED, 2021), the ouguiya (MRU, 2018), the unidad previsional
-// (UYW, 2018), the leone (SLE, 2022), the Zimbabwe Gold (ZWG, 2024) and the
-// Caribbean guilder (XCG, 2025). Add a code when an amendment of ISO 4217
-// introduces one that x/text lacks.
-var newerCodes = map[string]bool{"VES": true, "VED": true, "MRU": true, "UYW": true, "SLE": true, "ZWG": true, "XCG": true}
+// listOne is ISO 4217 List One (current currencies, funds and other
+// units) as amended up to amendment 180 (BGN to List Three, 2026-01-01):
+// 178 codes, among them the fund codes (BOV, CHE, CHW, CLF, COU, MXV, USN,
+// UYI, UYW), which are accepted, and the nonMoney codes, which are not.
+// golang.org/x/text/currency, whose data is CLDR 32's (2017), is not the
+// list: it also has the withdrawn codes (ParseISO accepts DEM and HRK) and
+// lacks the newer ones (VES, VED, MRU, UYW, SLE, ZWG, XCG, XAD). Remove a
+// code when an ISO 4217 amendment moves it to List Three, add one when an
+// amendment adds it (and to isoMinorUnits if its minor unit is not 2).
+var listOne = codeSet(`
+	AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV
+	BRL BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP
+	CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF
+	GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR
+	KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT
+	MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN
+	PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE
+	SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
+	USD USN UYI UYU UYW UZS VED VES VND VUV WST XAD XAF XAG XAU XBA XBB XBC
+	XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG`)
+
+// nonMoney are the codes of List One that no customer is invoiced in: the
+// "no currency" and testing codes, the precious metals (an amount of XAU
+// is troy ounces of gold), the European bond-market units, and the units
+// of account of the IMF, ALBA, the African Development Bank and the Arab
+// Monetary Fund, which only those institutions and their members settle
+// in and no ERP dealsync writes to books an invoice in.
+var nonMoney = map[string]string{
+	"XXX": "ISO 4217's code for \"no currency\"",
+	"XTS": "ISO 4217's code reserved for testing",
+	"XAU": "gold (troy ounces)", "XAG": "silver (troy ounces)",
+	"XPD": "palladium (troy ounces)", "XPT": "platinum (troy ounces)",
+	"XBA": "a bond-market unit (EURCO)", "XBB": "a bond-market unit (E.M.U.-6)",
+	"XBC": "a bond-market unit (E.U.A.-9)", "XBD": "a bond-market unit (E.U.A.-17)",
+	"XDR": "the IMF's special drawing right, a unit of account",
+	"XSU": "the sucre, ALBA's unit of account",
+	"XUA": "the African Development Bank's unit of account",
+	"XAD": "the Arab Monetary Fund's accounting dinar, a unit of account",
+}
+
+func codeSet(codes string) map[string]bool {
+	set := map[string]bool{}
+	for _, c := range strings.Fields(codes) {
+		set[c] = true
+	}
+	return set
+}
 
 // MinorUnits is the number of decimal places the currency uses on invoices
 // (JPY 0, EUR 2, KWD 3, CLF 4): ISO 4217's minor unit, which the ERPs

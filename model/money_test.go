@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/text/currency"
 )
 
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -85,6 +86,85 @@ func TestParseCurrency(t *testing.T) {
 	}
 	if c, _ := ParseCurrency("UYW"); c.MinorUnits() != 4 {
 		t.Errorf("UYW has %d minor units, want 4", c.MinorUnits())
+	}
+	// Funds of List One are accepted: CLF is what Chilean contracts are
+	// priced in, CHW the WIR franc Swiss firms invoice each other in.
+	for _, code := range []string{"CLF", "CHW", "CHE", "BOV", "COU", "MXV", "USN", "UYI"} {
+		if _, err := ParseCurrency(code); err != nil {
+			t.Errorf("ParseCurrency(%q): %v, want the fund accepted", code, err)
+		}
+	}
+}
+
+// Only current codes name a currency an invoice can be in: x/text's
+// ParseISO also takes the withdrawn ones (the Deutsche Mark, the peseta,
+// the kuna, the lev since Bulgaria's euro) and List One's codes that are
+// no money (XXX, XTS, the metals, the bond-market and accounting units).
+func TestParseCurrencyRefusesWithdrawnAndNonMoneyCodes(t *testing.T) {
+	withdrawn := []string{"DEM", "esp", "FRF", "ITL", "HRK", "BGN", "ANG", "SLL", "CUC", "ZWL", "VEF", "MRO", "STD", "BYR", "LTL"}
+	for _, code := range withdrawn {
+		_, err := ParseCurrency(code)
+		if err == nil || !strings.Contains(err.Error(), strings.ToUpper(code)+" was withdrawn from ISO 4217") {
+			t.Errorf("ParseCurrency(%q) = %v, want it refused as withdrawn", code, err)
+		}
+	}
+	nonMoney := map[string]string{
+		"XXX": "no currency", "xts": "testing", "XAU": "gold", "XAG": "silver", "XPD": "palladium", "XPT": "platinum",
+		"XBA": "bond-market", "XBB": "bond-market", "XBC": "bond-market", "XBD": "bond-market",
+		"XDR": "special drawing right", "XSU": "unit of account", "XUA": "unit of account", "XAD": "unit of account",
+	}
+	for code, what := range nonMoney {
+		_, err := ParseCurrency(code)
+		if err == nil || !strings.Contains(err.Error(), what) || !strings.Contains(err.Error(), "not a currency an invoice can be in") {
+			t.Errorf("ParseCurrency(%q) = %v, want it refused as %s", code, err, what)
+		}
+	}
+	if _, err := ParseCurrency("CNH"); err == nil || !strings.Contains(err.Error(), "CNY") {
+		t.Errorf("ParseCurrency(CNH) = %v, want it refused, naming CNY", err)
+	}
+}
+
+// listOne is ISO 4217 List One as of amendment 180: 178 codes, of which
+// 164 are accepted. A code x/text does not know is one newer than its data
+// (or a typo in the table).
+func TestListOneIsISO4217ListOne(t *testing.T) {
+	if len(listOne) != 178 {
+		t.Errorf("listOne has %d codes, want 178 (List One after amendment 180)", len(listOne))
+	}
+	newer := map[string]bool{"VES": true, "VED": true, "MRU": true, "UYW": true, "SLE": true, "ZWG": true, "XCG": true, "XAD": true}
+	accepted := 0
+	for code := range listOne {
+		if _, err := currency.ParseISO(code); err != nil && !newer[code] {
+			t.Errorf("%s is in listOne but is neither known to x/text nor a newer code", code)
+		}
+		if _, err := ParseCurrency(code); err == nil {
+			accepted++
+		}
+	}
+	if accepted != 164 {
+		t.Errorf("%d codes accepted, want 164 (178 less the 14 that are no money)", accepted)
+	}
+	for code := range nonMoney {
+		if !listOne[code] {
+			t.Errorf("nonMoney's %s is not in listOne", code)
+		}
+	}
+	for code := range isoMinorUnits {
+		if _, err := ParseCurrency(code); err != nil {
+			t.Errorf("isoMinorUnits has %s, which ParseCurrency refuses: %v", code, err)
+		}
+	}
+}
+
+// An invoice in a withdrawn or non-money code does not validate: it would
+// go to the ERP in that code.
+func TestValidateRefusesWithdrawnCurrency(t *testing.T) {
+	for _, code := range []Currency{"DEM", "XXX", "XTS", "XAU"} {
+		inv := validInvoice()
+		inv.Currency = code
+		if err := inv.Validate(ValidateOptions{}); err == nil || !strings.Contains(err.Error(), "invoice.currency") {
+			t.Errorf("invoice in %s: %v, want a currency problem", code, err)
+		}
 	}
 }
 

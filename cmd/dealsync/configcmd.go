@@ -35,6 +35,9 @@ http target with lookup_invoices whose connection's mapping sets an
 invoice.reference that does not read deal.id, a QuickBooks target whose
 connection's mapping makes the reference the bare deal id, a Xero target
 with line_amount_types Inclusive for a Pipedrive source's net lines, a
+HubSpot, Pipedrive or Salesforce connection whose mapping's trigger reads
+deal fields their thin webhooks do not carry (deal.amount: the trigger
+sees them empty and skips won deals), a
 connection whose webhook secret is dealsync's public dev secret
 (config.DevSecret), which serve and dev refuse when intake.listen is not a
 loopback address (exit 1).

@@ -45,7 +45,8 @@ the way the connection's CRM sends it, with the credentials of the config:
   salesforce  the endpoint token as the token query parameter, text/xml
 
 A delivery whose portal or company has no credential in the connection is
-not sent (exit 2), rather than signed with an empty key.
+not sent (exit 2), rather than signed with an empty key. The mapping files
+are not compiled: one that does not (being edited) does not stop a send.
 
 Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a staging intake.`,
 		Example: `  dealsync webhook send --connection demo examples/closed-won.json
@@ -53,7 +54,10 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
   dealsync webhook send --config dealsync.yaml --connection hubspot-eu captured-batch.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load(config.WithDevDefaults())
+			// Sending needs the connection's secret and the intake's
+			// address, not its mapping: a mapping file being edited (one
+			// that does not compile) does not stop it.
+			cfg, err := g.load(config.WithDevDefaults(), config.WithoutMappings())
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,87 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/config"
+)
+
+// A custom trigger that reads deal fields a thin webhook does not carry
+// (HubSpot, Pipedrive, Salesforce send the deal's id and stage; the run
+// reads the deal later) sees them empty in production: every won deal is
+// answered 200 "skipped", silently. The warning names the connection, the
+// mapping, the expression, the fields read and why; a trigger kept to the
+// stage fields and deal.raw, the built-in trigger, a source whose
+// webhooks carry the deal (generic), and Salesforce's deal.name, which
+// its outbound messages carry, are not warned about.
+func TestThinTriggerWarnings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
+	files := []string{
+		write("amount.yaml", "name: amount\ntrigger: is_won(deal.stage) && deal.amount > 100\n"),
+		write("company.yaml", "name: company\ntrigger: |\n  is_won(deal.stage)\n    && deal.company.name != \"\" && len(deal.line_items[0].sku) > 0\n"),
+		write("named.yaml", "name: named\ntrigger: is_won(deal.stage) && deal.name != \"\"\n"),
+		write("stage.yaml", "name: stage\ntrigger: is_won(deal.stage) && !is_won(deal.previous_stage) && deal.raw.pipeline_id == \"1\" && deal.id != \"\"\n"),
+		write("plain.yaml", "name: plain\ninvoice:\n  memo: deal.name\n"),
+	}
+	conn := func(name, mapping, source string) string {
+		return fmt.Sprintf("  %s:\n    target: erp\n    mapping: %q\n    trigger: {won_stages: [won]}\n    source: %s\n", name, mapping, source)
+	}
+	const (
+		pipedrive  = `{type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {"6083095": {api_token: t}}}`
+		hubspot    = `{type: hubspot, client_secret: hs-secret, accounts: {"62515": {access_token: pat}}}`
+		salesforce = `{type: salesforce, endpoint_token: tok, accounts: {"00D5w000004qGTOEA2": {instance_url: "https://a.my.salesforce.com", client_id: c, client_secret: s}}}`
+		generic    = `{type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}`
+	)
+	yaml := fmt.Sprintf("intake: {public_base_url: \"https://hooks.example.com\"}\nmappings: {files: [%s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n",
+		strings.Join(files, ", ")) +
+		conn("pd-amount", "amount", pipedrive) + conn("hs-amount", "amount", hubspot) + conn("sf-amount", "amount", salesforce) +
+		conn("generic-amount", "amount", generic) +
+		conn("pd-company", "company", pipedrive) +
+		conn("hs-named", "named", hubspot) + conn("sf-named", "named", salesforce) +
+		conn("pd-stage", "stage", pipedrive) + conn("hs-stage", "stage", hubspot) + conn("sf-stage", "stage", salesforce) +
+		conn("pd-plain", "plain", pipedrive) + conn("hs-builtin", "", hubspot)
+	cfg, err := config.Load(write("dealsync.yaml", yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The connections warned about, with what the warning must say.
+	want := map[string][]string{
+		"pd-amount":  {"connection pd-amount: the trigger of mapping \"amount\", `is_won(deal.stage) && deal.amount > 100`, reads deal.amount,", "pipedrive source's webhooks do not carry", "thin", "200 \"skipped\"", "never invoiced", "mapping test --connection pd-amount --fetch"},
+		"hs-amount":  {"reads deal.amount,", "hubspot source's webhooks"},
+		"sf-amount":  {"reads deal.amount,", "salesforce source's webhooks", "deal.name"},
+		"pd-company": {"`is_won(deal.stage) && deal.company.name != \"\" && len(deal.line_items[0].sku) > 0`", "reads deal.company.name, deal.line_items,", "sees them empty"},
+		"hs-named":   {"reads deal.name,"},
+	}
+	if n := len(set.Names()); n != 12 {
+		t.Fatalf("%d connections built, want the 12 of the config: %v", n, set.Names())
+	}
+	for _, name := range set.Names() {
+		c, _ := set.Get(name)
+		got := ThinTriggerWarnings(c)
+		words, warned := want[name]
+		if !warned {
+			if len(got) > 0 {
+				t.Errorf("%s: warned %q", name, got)
+			}
+			continue
+		}
+		if len(got) != 1 {
+			t.Errorf("%s: %d warnings, want 1: %q", name, len(got), got)
+			continue
+		}
+		for _, w := range words {
+			if !strings.Contains(got[0], w) {
+				t.Errorf("%s: warning lacks %q:\n%s", name, w, got[0])
+			}
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dealsync/dealsync/connectors/generic"
+)
+
+// `webhook send` needs the connection's secret and the intake's address,
+// not its mapping: while a mapping file does not compile (being edited),
+// it still signs and sends the delivery, where it exited 2 with the
+// mapping's error. The rest of the config is checked as before: a
+// connection naming a target that does not exist still stops it, and
+// `config check` still refuses the broken mapping.
+func TestWebhookSendWithAMappingThatDoesNotCompile(t *testing.T) {
+	ctx := context.Background()
+	const secret = "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM="
+	dir := t.TempDir()
+	broken := writeFile(t, filepath.Join(dir, "std.yaml"), "name: std\ninvoice:\n  memo: deal.nme\n")
+	body := `{"event_id":"evt_1","deal":{"id":"D-1","stage":"closed_won","amount":"10.00","currency":"EUR"}}`
+	deal := writeFile(t, filepath.Join(dir, "deal.json"), body)
+
+	var (
+		mu       sync.Mutex
+		received []string // the verification of each delivery: "" when it verified
+		bodies   []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		// Judged at the moment it was signed: no clock in the test.
+		ts, err := strconv.ParseInt(r.Header.Get("webhook-timestamp"), 10, 64)
+		verdict := "no webhook-timestamp"
+		if err == nil {
+			verdict = ""
+			if err := generic.Verify(secret, r.Header, b, time.Unix(ts, 0), 0); err != nil {
+				verdict = err.Error()
+			}
+		}
+		mu.Lock()
+		received, bodies = append(received, verdict), append(bodies, string(b))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"results":[{"event_id":"evt_1","duplicate":false}]}`)
+	}))
+	defer srv.Close()
+
+	yaml := fmt.Sprintf(`
+log: {level: error}
+mappings: {files: [%q], reload_interval: 0}
+connections:
+  shop:
+    source: {type: generic, secret: %q}
+    target: sandbox
+    mapping: std
+`, broken, secret)
+	cfg := writeConfig(t, yaml)
+
+	out, err := runOut(ctx, "--config", cfg, "webhook", "send", "--connection", "shop", "--url", srv.URL+"/webhooks/shop", deal)
+	if err != nil {
+		t.Fatalf("webhook send: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	if !strings.Contains(out, "200 OK") {
+		t.Errorf("output does not show the intake's answer:\n%s", out)
+	}
+	mu.Lock()
+	if len(received) != 1 || received[0] != "" || bodies[0] != body {
+		t.Errorf("deliveries %q with bodies %q; want the file's body, once, signed with the connection's secret", received, bodies)
+	}
+	mu.Unlock()
+
+	// The mapping is still an error where it matters.
+	if out, err := runOut(ctx, "--config", cfg, "config", "check"); exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "nme") {
+		t.Errorf("config check: exit %d, %v, want 2 naming the mapping's problem\n%s", exitCode(err), err, out)
+	}
+	// And the rest of the config is checked as before.
+	bad := writeConfig(t, yaml+"  other:\n    source: {type: generic, secret: "+strconv.Quote(secret)+"}\n    target: nowhere\n")
+	if out, err := runOut(ctx, "--config", bad, "webhook", "send", "--connection", "shop", "--url", srv.URL+"/webhooks/shop", deal); exitCode(err) != 2 ||
+		err == nil || !strings.Contains(err.Error(), `target "nowhere" is not defined`) {
+		t.Errorf("webhook send with an undefined target: exit %d, %v, want 2 naming it\n%s", exitCode(err), err, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(received) != 1 {
+		t.Errorf("%d deliveries posted, want the first only", len(received))
+	}
+}
