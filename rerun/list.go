@@ -77,13 +77,26 @@ type Run struct {
 	// mapped the deal, the one it started with.
 	Mapping     string `json:"mapping,omitempty"`
 	MappingHash string `json:"mapping_hash,omitempty"`
+	// FailureType and FailureMessage are how a run that failed or was
+	// terminated ended, from its close event (Failure): the error's type
+	// and whole message (e.g. "MappingError", `mapping "acme": … no entry
+	// for "CH"`), or a terminated run's reason. Empty for other runs.
+	FailureType    string `json:"failure_type,omitempty"`
+	FailureMessage string `json:"failure_message,omitempty"`
+	// FailureReadError says why the close event of a run that failed or
+	// was terminated could not be read (then FailureType and
+	// FailureMessage are empty).
+	FailureReadError string `json:"failure_read_error,omitempty"`
 }
 
 // List returns up to o.Limit runs of o.Filter() in Temporal's order
 // (running runs first, then the last closed first; by start time among
 // equals), reading the run list page by page. more says that the limit
 // was reached with more runs possibly left. A Query that CheckQuery or
-// Temporal refuses is ErrInvalidQuery.
+// Temporal refuses is ErrInvalidQuery. The runs that failed or were
+// terminated have their failure, read from their close events (one read
+// each, 8 at a time); a read that fails is noted in the run
+// (Run.FailureReadError), not returned.
 func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more bool, err error) {
 	if o.Limit < 1 || o.Limit > MaxListLimit {
 		return nil, false, fmt.Errorf("a limit of %d runs: give 1 to %d", o.Limit, MaxListLimit)
@@ -109,6 +122,7 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 || more {
+			readFailures(ctx, c, runs)
 			return runs, more, nil
 		}
 	}

@@ -2,14 +2,18 @@ package rerun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
@@ -18,6 +22,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
@@ -35,6 +40,78 @@ type listedRuns struct {
 	tokenWhenFull bool
 	queries       []string
 	sizes         []int32
+	// ended makes run i end with another status than run's (Terminated,
+	// TimedOut, Canceled).
+	ended map[int]enumspb.WorkflowExecutionStatus
+	// closes is run i's close event, or the error reading it; nil: every
+	// run failed on its mapping (mappingFailed).
+	closes func(i int) (*historypb.HistoryEvent, error)
+
+	mu                    sync.Mutex
+	reads                 []string // the runs whose close events were read
+	filters               []enumspb.HistoryEventFilterType
+	inFlight, maxInFlight int
+}
+
+// GetWorkflowHistory serves run i's close event (closes), counting the
+// reads and how many are under way at once.
+func (l *listedRuns) GetWorkflowHistory(_ context.Context, id, runID string, _ bool, filter enumspb.HistoryEventFilterType) client.HistoryEventIterator {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reads = append(l.reads, id+" "+runID)
+	l.filters = append(l.filters, filter)
+	l.inFlight++
+	l.maxInFlight = max(l.maxInFlight, l.inFlight)
+	i, err := strconv.Atoi(strings.TrimPrefix(runID, "run-"))
+	if err != nil {
+		l.t.Errorf("run %q", runID)
+	}
+	closes := l.closes
+	if closes == nil {
+		closes = func(int) (*historypb.HistoryEvent, error) { return mappingFailed(), nil }
+	}
+	ev, err := closes(i)
+	return &closeEvent{l: l, ev: ev, err: err}
+}
+
+// closeEvent is a history of one close event, or of an error.
+type closeEvent struct {
+	l    *listedRuns
+	ev   *historypb.HistoryEvent
+	err  error
+	done bool
+}
+
+func (c *closeEvent) HasNext() bool {
+	if c.done {
+		return false
+	}
+	c.done = true
+	c.l.mu.Lock()
+	c.l.inFlight--
+	c.l.mu.Unlock()
+	return true
+}
+
+func (c *closeEvent) Next() (*historypb.HistoryEvent, error) { return c.ev, c.err }
+
+// failedWith is the close event of a run that failed with f.
+func failedWith(f *failurepb.Failure) *historypb.HistoryEvent {
+	return &historypb.HistoryEvent{EventId: 12, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+		Attributes: &historypb.HistoryEvent_WorkflowExecutionFailedEventAttributes{WorkflowExecutionFailedEventAttributes: &historypb.WorkflowExecutionFailedEventAttributes{Failure: f}}}
+}
+
+// appFailure is an application error's failure, as dealsync's runs fail.
+func appFailure(typ, msg string) *failurepb.Failure {
+	return &failurepb.Failure{Message: msg, FailureInfo: &failurepb.Failure_ApplicationFailureInfo{
+		ApplicationFailureInfo: &failurepb.ApplicationFailureInfo{Type: typ, NonRetryable: true}}}
+}
+
+// mappingMessage is a mapping error's message, as a run failed on it.
+const mappingMessage = `mapping "acme": field tax_code: lookup "vat": no entry for "CH"`
+
+func mappingFailed() *historypb.HistoryEvent {
+	return failedWith(appFailure(activities.ErrTypeMapping, mappingMessage))
 }
 
 func (l *listedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
@@ -74,6 +151,9 @@ func (l *listedRuns) run(i int) *workflowpb.WorkflowExecutionInfo {
 	}
 	if i%2 == 0 {
 		ex.Status = enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+		if s, ok := l.ended[i]; ok {
+			ex.Status = s
+		}
 		ex.CloseTime = timestamppb.New(listStart.Add(time.Second - time.Duration(i)*time.Minute))
 		sa[workflows.SyncStatusKey.GetName()] = workflows.StatusFailed
 		sa[workflows.CrmAccountKey.GetName()] = "62515"
@@ -136,6 +216,13 @@ func TestList(t *testing.T) {
 			t.Errorf("run %d is %s", i, r.WorkflowID)
 		}
 	}
+	// The failed runs listed have their failure, the running ones none.
+	if got := runs[0]; got.FailureType != activities.ErrTypeMapping || got.FailureMessage != mappingMessage || got.FailureReadError != "" {
+		t.Errorf("run 0's failure: %q %q %q", got.FailureType, got.FailureMessage, got.FailureReadError)
+	}
+	if got := runs[1]; got.FailureType != "" || got.FailureMessage != "" || got.FailureReadError != "" {
+		t.Errorf("run 1 (running) has a failure: %+v", got)
+	}
 
 	// The whole list when it is shorter than the limit: not more.
 	l = &listedRuns{t: t, n: 7, pageMax: 3}
@@ -169,6 +256,122 @@ func TestList(t *testing.T) {
 			t.Errorf("limit %d: no error", limit)
 		}
 	}
+}
+
+// Review: a failed run's failure could not be read without a browser.
+// List reads the close event of each listed run that failed or was
+// terminated (and of no other: running, timed out, canceled, or past the
+// limit), once, at most 8 at a time, and gives its type and whole message;
+// an activity's error the workflow returned as it was is told by its
+// cause; a read that fails is noted in the run, and the list goes on.
+func TestListReadsTheFailures(t *testing.T) {
+	ctx := context.Background()
+	long := strings.Repeat("the ERP refused the invoice line; ", 20)
+	l := &listedRuns{t: t, n: 40, pageMax: 7,
+		ended: map[int]enumspb.WorkflowExecutionStatus{
+			8:  enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED,
+			12: enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT,
+			14: enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED,
+			16: enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED,
+		},
+		closes: func(i int) (*historypb.HistoryEvent, error) {
+			switch i {
+			case 2:
+				return nil, serviceerror.NewUnavailable("frontend unavailable")
+			case 4:
+				return nil, serviceerror.NewNotFound("workflow execution not found")
+			case 6:
+				return failedWith(&failurepb.Failure{Message: "activity error", Cause: appFailure(activities.ErrTypeERPRejected, long),
+					FailureInfo: &failurepb.Failure_ActivityFailureInfo{ActivityFailureInfo: &failurepb.ActivityFailureInfo{}}}), nil
+			case 8:
+				return &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+					Attributes: &historypb.HistoryEvent_WorkflowExecutionTerminatedEventAttributes{WorkflowExecutionTerminatedEventAttributes: &historypb.WorkflowExecutionTerminatedEventAttributes{
+						Reason: "stuck in retries during the ERP outage", Identity: "ops@bastion"}}}, nil
+			case 10:
+				return failedWith(&failurepb.Failure{Message: "deadline", FailureInfo: &failurepb.Failure_TimeoutFailureInfo{TimeoutFailureInfo: &failurepb.TimeoutFailureInfo{}}}), nil
+			case 16:
+				return &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+					Attributes: &historypb.HistoryEvent_WorkflowExecutionTerminatedEventAttributes{WorkflowExecutionTerminatedEventAttributes: &historypb.WorkflowExecutionTerminatedEventAttributes{}}}, nil
+			}
+			return mappingFailed(), nil
+		}}
+	runs, more, err := List(ctx, l, ListOptions{TaskQueue: "dealsync", Limit: 30})
+	if err != nil || !more || len(runs) != 30 {
+		t.Fatalf("%d runs, more %v, %v; want 30 of 40, more", len(runs), more, err)
+	}
+	// One read per failed or terminated run listed: runs 0 to 28, even,
+	// but the timed-out 12 and the canceled 14.
+	var want []string
+	for i := 0; i < 30; i += 2 {
+		if i != 12 && i != 14 {
+			want = append(want, "invoice/shop/D-"+strconv.Itoa(i)+" run-"+strconv.Itoa(i))
+		}
+	}
+	got := slices.Clone(l.reads)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("close events read:\n%v\nwant those of the failed and terminated runs listed, once each:\n%v", got, want)
+	}
+	for _, f := range l.filters {
+		if f != enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT {
+			t.Errorf("a history read with filter %v, want the close event alone", f)
+		}
+	}
+	if l.maxInFlight > 8 {
+		t.Errorf("%d close events read at once, want at most 8", l.maxInFlight)
+	}
+
+	type failure struct{ typ, msg, unread string }
+	for i, w := range map[int]failure{
+		0:  {activities.ErrTypeMapping, mappingMessage, ""},
+		2:  {"", "", "frontend unavailable"},
+		4:  {"", "", "no longer has the run's history"},
+		6:  {activities.ErrTypeERPRejected, long, ""}, // whole
+		8:  {"", "stuck in retries during the ERP outage (by ops@bastion)", ""},
+		10: {"TimeoutError", "deadline", ""},
+		12: {}, 14: {}, 16: {},
+		1: {}, 29: {},
+	} {
+		r := runs[i]
+		if r.FailureType != w.typ || r.FailureMessage != w.msg || (w.unread == "") != (r.FailureReadError == "") || !strings.Contains(r.FailureReadError, w.unread) {
+			t.Errorf("run %d (%s): failure %q %q, unread %q; want %q %q, unread %q", i, r.ExecutionStatus, r.FailureType, r.FailureMessage, r.FailureReadError, w.typ, w.msg, w.unread)
+		}
+	}
+
+	// In JSON: failure_type and failure_message, left out when empty;
+	// failure_read_error when unread.
+	for i, keys := range map[int]map[string]bool{
+		0: {"failure_type": true, "failure_message": true, "failure_read_error": false},
+		1: {"failure_type": false, "failure_message": false, "failure_read_error": false},
+		2: {"failure_type": false, "failure_message": false, "failure_read_error": true},
+	} {
+		b, err := json.Marshal(runs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(b, &obj); err != nil {
+			t.Fatal(err)
+		}
+		for key, present := range keys {
+			if _, ok := obj[key]; ok != present {
+				t.Errorf("run %d's JSON has %q: %v, want %v\n%s", i, key, ok, present, b)
+			}
+		}
+	}
+	if !strings.Contains(mustJSON(t, runs[0]), `"failure_type":"MappingError","failure_message":"mapping \"acme\": field tax_code: lookup \"vat\": no entry for \"CH\""`) {
+		t.Errorf("run 0's JSON: %s", mustJSON(t, runs[0]))
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // memoRun is a failed run whose memo names a mapping.
@@ -239,6 +442,29 @@ connections:
 	r = one(ctx, failed("", ""), set, &recordingStarter{}, "wf", "r1", Options{DryRun: true})
 	if r.Mapping != "default" || r.MappingChanged() || r.MappingWarning != "" {
 		t.Errorf("no memo: %+v", r)
+	}
+}
+
+// A dry run names what the runs it would start failed with (their close
+// events'); a retry does not read it.
+func TestDryRunNamesTheFailure(t *testing.T) {
+	set := buildSet(t, `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    target: erp
+`)
+	ctx := context.Background()
+	in := workflows.InvoiceDealInput{Connection: "shop", Event: model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-1", Stage: "won"}}}
+	failed := &oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, events: []*historypb.HistoryEvent{started(t, in), mappingFailed()}}
+	r := one(ctx, failed, set, &recordingStarter{}, "wf", "r1", Options{DryRun: true})
+	if r.Skipped != dryRun || r.FailureType != activities.ErrTypeMapping || r.FailureMessage != mappingMessage {
+		t.Errorf("dry run: %+v", r)
+	}
+	if r := one(ctx, failed, set, &recordingStarter{}, "wf", "r1", Options{}); r.NewRun == "" || r.FailureType != "" {
+		t.Errorf("retry: %+v", r)
 	}
 }
 

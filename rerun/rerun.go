@@ -104,6 +104,11 @@ type Result struct {
 	// be the fix, or the config of a shell that lacks the workers'
 	// DEALSYNC_* settings.
 	MappingWarning string `json:"mapping_warning,omitempty"`
+	// FailureType and FailureMessage are the failed run's failure, from
+	// its close event (as Run's), on a dry run for the runs it would
+	// start; empty when its close event tells none or could not be read.
+	FailureType    string `json:"failure_type,omitempty"`
+	FailureMessage string `json:"failure_message,omitempty"`
 }
 
 // MappingChanged says whether the new run's mapping differs from the
@@ -550,6 +555,13 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		r.Skipped = dryRun
 		if !o.WriteBack {
 			r.noteMapping(conn.Mapper, memo)
+		}
+		if hasFailure(status) {
+			// What to fix before starting it: a courtesy, one read of
+			// its close event; unread, it is left out.
+			if f, err := runFailure(ctx, c, id, runID); err == nil {
+				r.FailureType, r.FailureMessage = f.Type, f.Message
+			}
 		}
 		return r
 	}

@@ -187,6 +187,11 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 		if r.Mapping != "" {
 			what += fmt.Sprintf(", mapping %s (hash %s)", r.Mapping, r.MappingHash)
 		}
+		if r.FailureType != "" {
+			// a dry run's: what the run failed with (`runs list` and
+			// --json give the message)
+			what += ", failed with " + oneLine(r.FailureType)
+		}
 		fmt.Fprintf(tw, "  %s\t%s\n", r.WorkflowID, what)
 		if r.MappingWarning != "" {
 			fmt.Fprintf(tw, "  \tWARNING %s\n", r.MappingWarning)

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -24,9 +29,16 @@ filters of docs/operations.md, "Finding runs"), in Temporal's order (running
 runs first, then the last closed first): by default every run of the
 namespace on that task queue. A table of the workflow ID,
 execution status, SyncStatus, ErpInvoiceId, start time and mapping (the
-memo's name and hash); with --json each run's workflow ID, run ID, workflow
-type, execution status, start and close times, dealsync's search attributes
-and the memo's mapping and hash.
+memo's name and hash), each run that failed or was terminated followed by
+an indented line of its failure's type and message (a terminated run's
+reason) on one line, cut to 120 characters; with --json each run's
+workflow ID, run ID, workflow type, execution status, start and close
+times, dealsync's search attributes, the memo's mapping and hash, and
+failure_type and failure_message whole. The failures are read from the
+runs' close events, one read per failed or terminated run listed; one
+that cannot be read is noted (failure_read_error) and does not stop the
+list. Runs that timed out or were canceled have nothing more to say than
+their status.
 
 It prints at most --limit runs (default 50, at most 1000), and says when
 more may match: narrow --query (e.g. by StartTime) to see the others.
@@ -88,21 +100,38 @@ listed.`,
 	return list
 }
 
-// printRuns prints the listed runs as a table.
+// printRuns prints the listed runs as a table, each run that failed or
+// was terminated followed by an indented line of its failure: its type
+// and message on one line, cut to failureWidth characters.
 func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 	fmt.Fprintf(w, "runs: %s\n", o.Filter())
+	cut := false
 	if len(runs) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		// The table's rows, aligned as a whole, then each with its
+		// failure line: a line of its own in the tabwriter would align
+		// the rows above and below it apart.
+		var table bytes.Buffer
+		tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "WORKFLOW ID\tSTATUS\tSYNCSTATUS\tERPINVOICEID\tSTARTED\tMAPPING")
 		for _, r := range runs {
 			mapping := orDash(r.Mapping)
 			if r.MappingHash != "" {
 				mapping += " (" + r.MappingHash + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.WorkflowID, r.ExecutionStatus, orDash(r.SyncStatus),
-				orDash(r.ErpInvoiceID), r.StartTime.UTC().Format(time.RFC3339), mapping)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.WorkflowID), r.ExecutionStatus, cell(orDash(r.SyncStatus)),
+				cell(orDash(r.ErpInvoiceID)), r.StartTime.UTC().Format(time.RFC3339), cell(mapping))
 		}
 		tw.Flush()
+		rows := strings.SplitAfter(table.String(), "\n") // the header, a row per run, ""
+		io.WriteString(w, rows[0])
+		for i, r := range runs {
+			io.WriteString(w, rows[i+1])
+			line, truncated := failureLine(r)
+			if line != "" {
+				fmt.Fprintf(w, "    %s\n", line)
+			}
+			cut = cut || truncated
+		}
 	}
 	switch {
 	case more:
@@ -112,6 +141,64 @@ func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 	default:
 		fmt.Fprintf(w, "%d runs\n", len(runs))
 	}
+	if cut {
+		fmt.Fprintf(w, "failure messages cut to %d characters (…): --json gives them whole\n", failureWidth)
+	}
+}
+
+// failureWidth is the most characters of a failure's message the table
+// shows.
+const failureWidth = 120
+
+// failureLine is the table's line of a run's failure, "" when it has
+// none: "MappingError: mapping …", "terminated: reason (by identity)",
+// its message made one line and, when longer than failureWidth
+// characters, cut to them with an ellipsis (cut says so); or why it could
+// not be read.
+func failureLine(r rerun.Run) (line string, cut bool) {
+	switch {
+	case r.FailureReadError != "":
+		return "failure not read: " + oneLine(r.FailureReadError), false
+	case r.FailureType == "" && r.FailureMessage == "":
+		return "", false
+	}
+	label := r.FailureType
+	if label == "" {
+		label = strings.ToLower(r.ExecutionStatus) // a terminated run's reason
+	}
+	msg := []rune(oneLine(r.FailureMessage))
+	if len(msg) > failureWidth {
+		// dealsync's messages say what first, then the details in
+		// parentheses (a mapping error's expression and value).
+		msg, cut = append(msg[:failureWidth-1], '…'), true
+	}
+	if len(msg) == 0 {
+		return oneLine(label), false
+	}
+	return oneLine(label) + ": " + string(msg), cut
+}
+
+// oneLine is s on one line: its line breaks and other control characters
+// (a terminal's escape sequences among them) as spaces, its runs of
+// spaces as one.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)), " ")
+}
+
+// cell is s as a table's cell: quoted when it has a control character (a
+// line break would break the table's rows apart, an escape sequence
+// reach the terminal) or is not UTF-8 (a byte 0xff is the tabwriter's
+// escape).
+func cell(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 || !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func orDash(s string) string {

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/rerun"
@@ -181,6 +185,23 @@ func TestRunsList(t *testing.T) {
 	if all.Objects[1]["execution_status"] != "Failed" || all.Objects[1]["sync_status"] != "failed" || all.Objects[1]["mapping"] != "generic-standard" {
 		t.Errorf("the failed run's JSON: %v", all.Objects[1])
 	}
+	// The failed run's failure, from its close event, as the Web UI's run
+	// page shows it: the type and the whole message; none for the
+	// invoiced run.
+	var runErr *temporal.WorkflowExecutionError
+	var appErr *temporal.ApplicationError
+	if err := c.GetWorkflow(ctx, failedID, "").Get(ctx, nil); !errors.As(err, &runErr) || !errors.As(err, &appErr) {
+		t.Fatalf("the failed run's error: %v", err)
+	}
+	if all.Objects[1]["failure_type"] != "MappingError" || all.Objects[1]["failure_message"] != appErr.Message() ||
+		!strings.Contains(appErr.Message(), `"CH"`) || all.Objects[1]["failure_read_error"] != nil {
+		t.Errorf("the failed run's JSON failure: %v; want MappingError, %q", all.Objects[1], appErr.Message())
+	}
+	for _, key := range []string{"failure_type", "failure_message", "failure_read_error"} {
+		if v, ok := all.Objects[0][key]; ok {
+			t.Errorf("the invoiced run's JSON has %s %v", key, v)
+		}
+	}
 
 	// A filter narrows the list, as in the Web UI.
 	failed := listRuns(ctx, t, cfg, "--query", `SyncStatus = "failed"`)
@@ -211,6 +232,28 @@ func TestRunsList(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	// The failed run's row is followed by a line of its failure; the
+	// invoiced run's is not.
+	lines := strings.Split(out, "\n")
+	for i, line := range lines {
+		if i+1 >= len(lines) {
+			break
+		}
+		switch {
+		case strings.HasPrefix(line, failedID+" "):
+			// Its start, which says what failed: the table tells "CH".
+			msg := []rune(appErr.Message())
+			want := "    MappingError: " + string(msg[:min(len(msg), 119)])
+			if !strings.HasPrefix(lines[i+1], want) || !strings.Contains(lines[i+1], `no entry for "CH"`) ||
+				(len(msg) > 120) != strings.HasSuffix(lines[i+1], "…") || (len(msg) > 120) != strings.Contains(out, "--json gives them whole") {
+				t.Errorf("the failed run's row is followed by %q, want %q, cut to 120 characters:\n%s", lines[i+1], want, out)
+			}
+		case strings.HasPrefix(line, invoicedID+" "):
+			if !strings.HasPrefix(lines[i+1], failedID+" ") {
+				t.Errorf("the invoiced run's row is followed by %q, want the failed run's row:\n%s", lines[i+1], out)
+			}
 		}
 	}
 
@@ -277,11 +320,14 @@ func TestRunsRetryWarnsOfAnotherMappingThanTheFailedRuns(t *testing.T) {
 		dry[0].FailedMapping != "generic-standard" || dry[0].FailedMappingHash == "" {
 		t.Fatalf("dry run: %+v", dry)
 	}
+	if dry[0].FailureType != "MappingError" || !strings.Contains(dry[0].FailureMessage, `"CH"`) {
+		t.Errorf("dry run: failure %q %q, want the failed run's MappingError", dry[0].FailureType, dry[0].FailureMessage)
+	}
 	wantWarning := fmt.Sprintf("WARNING the mapping differs from the failed run's: new run default (hash %s), failed run generic-standard (hash %s)",
 		dry[0].MappingHash, dry[0].FailedMappingHash)
 	out, err := runOut(ctx, "--config", cfg, "runs", "retry", "--dry-run")
-	if err != nil || !strings.Contains(out, "skipped: dry run, mapping default (hash "+dry[0].MappingHash+")") || !strings.Contains(out, wantWarning) {
-		t.Fatalf("runs retry --dry-run: %v\n%s\nwant the mapping and the line %q", err, out, wantWarning)
+	if err != nil || !strings.Contains(out, "skipped: dry run, mapping default (hash "+dry[0].MappingHash+"), failed with MappingError\n") || !strings.Contains(out, wantWarning) {
+		t.Fatalf("runs retry --dry-run: %v\n%s\nwant the mapping, the failure's type and the line %q", err, out, wantWarning)
 	}
 
 	// Not refused: the run starts, with the mapping it named.
@@ -296,5 +342,57 @@ func TestRunsRetryWarnsOfAnotherMappingThanTheFailedRuns(t *testing.T) {
 	var result workflows.InvoiceDealResult
 	if err := c.GetWorkflow(ctx, id, newRun).Get(ctx, &result); err != nil || result.Mapping != "default" || result.MappingHash != dry[0].MappingHash {
 		t.Fatalf("the new run: %v, %+v; want it mapped with default (hash %s)", err, result, dry[0].MappingHash)
+	}
+}
+
+// Review: a failed run's failure message could not be read without a
+// browser. The table follows each run that failed or was terminated with
+// an indented line of its failure's type and message, made one line and
+// cut with an ellipsis (then a last line says --json gives it whole), or
+// why it could not be read; the rows stay aligned across those lines.
+func TestRunsListTableShowsFailures(t *testing.T) {
+	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	long := "the ERP refused the invoice:\n" + strings.Repeat("line 1 has no tax code; ", 10) + "END"
+	runs := []rerun.Run{
+		{WorkflowID: "invoice/shop/D-1", ExecutionStatus: "Running", StartTime: start, SyncStatus: "pending"},
+		{WorkflowID: "invoice/shop/D-CH", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", Mapping: "acme", MappingHash: "0123456789ab",
+			FailureType: "MappingError", FailureMessage: `mapping "acme": field tax_code: no entry for "CH"`},
+		{WorkflowID: "invoice/shop/D-22", ExecutionStatus: "Completed", StartTime: start, SyncStatus: "invoiced", ErpInvoiceID: "INV-1"},
+		{WorkflowID: "invoice/shop/D-3", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ERPRejected", FailureMessage: long},
+		{WorkflowID: "invoice/shop/D-4", ExecutionStatus: "Terminated", StartTime: start, SyncStatus: "pending", FailureMessage: "stuck (by ops@bastion)"},
+		{WorkflowID: "invoice/shop/D-5", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureReadError: "reading the run's close event: unavailable"},
+		{WorkflowID: "invoice/shop/D-6\n\x1b[2J", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ValidationError", FailureMessage: "two\nlines\x1b[2J"},
+	}
+	var b bytes.Buffer
+	printRuns(&b, rerun.ListOptions{TaskQueue: "dealsync"}, runs, false)
+	out := b.String()
+	stamp := start.Format(time.RFC3339)
+	cutLong := string([]rune(strings.Join(strings.Fields(long), " "))[:119]) + "…"
+	// The first column is as wide as its widest cell, the quoted D-6's.
+	row := func(id, rest string) string { return fmt.Sprintf("%-29s%s  %s", id, rest, stamp) }
+	want := "runs: TaskQueue = \"dealsync\"\n" +
+		"WORKFLOW ID                  STATUS      SYNCSTATUS  ERPINVOICEID  STARTED               MAPPING\n" +
+		row("invoice/shop/D-1", "Running     pending     -           ") + "  -\n" +
+		row("invoice/shop/D-CH", "Failed      failed      -           ") + "  acme (0123456789ab)\n" +
+		"    MappingError: mapping \"acme\": field tax_code: no entry for \"CH\"\n" +
+		row("invoice/shop/D-22", "Completed   invoiced    INV-1       ") + "  -\n" +
+		row("invoice/shop/D-3", "Failed      failed      -           ") + "  -\n" +
+		"    ERPRejected: " + cutLong + "\n" +
+		row("invoice/shop/D-4", "Terminated  pending     -           ") + "  -\n" +
+		"    terminated: stuck (by ops@bastion)\n" +
+		row("invoice/shop/D-5", "Failed      failed      -           ") + "  -\n" +
+		"    failure not read: reading the run's close event: unavailable\n" +
+		row(`"invoice/shop/D-6\n\x1b[2J"`, "Failed      failed      -           ") + "  -\n" +
+		"    ValidationError: two lines [2J\n" +
+		"7 runs\n" +
+		"failure messages cut to 120 characters (…): --json gives them whole\n"
+	if out != want {
+		t.Errorf("the table:\n%s\nwant:\n%s", out, want)
+	}
+	// Without a cut message, no last line about --json.
+	b.Reset()
+	printRuns(&b, rerun.ListOptions{TaskQueue: "dealsync"}, runs[:3], false)
+	if strings.Contains(b.String(), "--json") || !strings.Contains(b.String(), "    MappingError: ") {
+		t.Errorf("the table of three runs:\n%s", b.String())
 	}
 }

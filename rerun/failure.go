@@ -1,0 +1,134 @@
+package rerun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
+)
+
+// Failure is what a closed run's close event says of how it ended, as
+// the Web UI's run page shows it.
+type Failure struct {
+	// Type is the failure's type: the application error's (e.g.
+	// "MappingError", activities.ErrTypeMapping), or, for a failure of
+	// another kind, the SDK's name of it ("TimeoutError", …). Empty for a
+	// terminated run.
+	Type string
+	// Message is the failure's message whole, or a terminated run's
+	// reason and who terminated it.
+	Message string
+}
+
+// hasFailure says whether a run that ended with status has a failure its
+// close event tells: a failed run's error, a terminated run's reason. The
+// close event of a run that timed out or was canceled says no more than
+// its status.
+func hasFailure(status enumspb.WorkflowExecutionStatus) bool {
+	return status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || status == enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED
+}
+
+// runFailure reads run runID of workflow id's close event (one event:
+// HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT, as activities' PreviousRun reads
+// how a run ended) and returns the failure it tells; none for a close
+// event that tells none (a run completed, timed out or canceled).
+func runFailure(ctx context.Context, c client.Client, id, runID string) (Failure, error) {
+	var last *historypb.HistoryEvent
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		var missing *serviceerror.NotFound
+		if errors.As(err, &missing) {
+			return Failure{}, errors.New("Temporal no longer has the run's history (past the namespace's retention?)")
+		}
+		if err != nil {
+			return Failure{}, fmt.Errorf("reading the run's close event: %w", err)
+		}
+		last = ev
+	}
+	if f := last.GetWorkflowExecutionFailedEventAttributes().GetFailure(); f != nil {
+		return failureOf(f), nil
+	}
+	if t := last.GetWorkflowExecutionTerminatedEventAttributes(); t != nil {
+		msg := t.GetReason()
+		if t.GetIdentity() != "" {
+			if msg == "" {
+				msg = "no reason given"
+			}
+			msg += " (by " + t.GetIdentity() + ")"
+		}
+		return Failure{Message: msg}, nil
+	}
+	return Failure{}, nil
+}
+
+// failureOf is the type and message of a run's failure. A run failed by
+// an activity's or a child run's error the workflow returned as it was
+// (its message "activity error", say) is told by that error, its cause;
+// dealsync's own runs fail with an application error of the step's type
+// and message (workflows' fail).
+func failureOf(f *failurepb.Failure) Failure {
+	for (f.GetActivityFailureInfo() != nil || f.GetChildWorkflowExecutionFailureInfo() != nil) && f.GetCause() != nil {
+		f = f.GetCause()
+	}
+	out := Failure{Message: f.GetMessage()}
+	switch {
+	case f.GetApplicationFailureInfo() != nil:
+		out.Type = f.GetApplicationFailureInfo().GetType()
+	case f.GetTimeoutFailureInfo() != nil:
+		out.Type = "TimeoutError"
+	case f.GetCanceledFailureInfo() != nil:
+		out.Type = "CanceledError"
+	case f.GetTerminatedFailureInfo() != nil:
+		out.Type = "TerminatedError"
+	case f.GetServerFailureInfo() != nil:
+		out.Type = "ServerError"
+	case f.GetActivityFailureInfo() != nil:
+		out.Type = "ActivityError"
+	case f.GetChildWorkflowExecutionFailureInfo() != nil:
+		out.Type = "ChildWorkflowExecutionError"
+	}
+	return out
+}
+
+// failureReads bounds the close events List reads at once.
+const failureReads = 8
+
+// readFailures sets the failure of each run that has one (hasFailure),
+// reading their close events, failureReads at a time. A read that fails
+// leaves the run's failure empty and says why in its FailureReadError.
+func readFailures(ctx context.Context, c client.Client, runs []Run) {
+	var g errgroup.Group
+	g.SetLimit(failureReads)
+	for i := range runs {
+		r := &runs[i]
+		if !hasFailure(statusOf(r.ExecutionStatus)) {
+			continue
+		}
+		g.Go(func() error {
+			f, err := runFailure(ctx, c, r.WorkflowID, r.RunID)
+			if err != nil {
+				r.FailureReadError = err.Error()
+				return nil
+			}
+			r.FailureType, r.FailureMessage = f.Type, f.Message
+			return nil
+		})
+	}
+	_ = g.Wait() // every read says its own error
+}
+
+// statusOf is the execution status Run.ExecutionStatus spells.
+func statusOf(s string) enumspb.WorkflowExecutionStatus {
+	status, err := enumspb.WorkflowExecutionStatusFromString(s)
+	if err != nil {
+		return enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED
+	}
+	return status
+}
