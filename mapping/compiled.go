@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"github.com/shopspring/decimal"
 
@@ -204,7 +205,7 @@ func (m *File) eval(machine *vm.VM, c *compiled, env any, field string) (any, er
 	}
 	out, err := machine.Run(c.prog, env)
 	if err != nil {
-		me := &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Message: runtimeMessage(err)}
+		me := &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Message: m.runtimeMessage(c, err)}
 		var miss *lookupMiss
 		if errors.As(err, &miss) {
 			me.Value = miss.Key
@@ -224,10 +225,31 @@ func (m *File) eval(machine *vm.VM, c *compiled, env any, field string) (any, er
 	return v, nil
 }
 
-// runtimeMessage is expr's message without its source snippet (the
-// expression is reported separately).
-func runtimeMessage(err error) string {
-	msg := err.Error()
+// runtimeMessage is expr's message for an error of c at run time without
+// its source snippet (the expression is reported separately) and without
+// expr's position in the expression ("(1:46)", which reads as a position
+// in the file): the position in the mapping file instead, "(at
+// FILE:LINE:COLUMN)", as a load error gives it, where the file holds c
+// (not a built-in expression).
+func (m *File) runtimeMessage(c *compiled, err error) string {
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		return firstLine(err.Error())
+	}
+	msg := firstLine(fe.Message)
+	if c.node == nil {
+		return msg
+	}
+	line, col := position(c.src, fe.From)
+	line, col = filePosition(strings.Split(string(m.source), "\n"), c.node, c.src, line, col)
+	if col > 0 {
+		return fmt.Sprintf("%s (at %s:%d:%d)", msg, m.file, line, col)
+	}
+	return fmt.Sprintf("%s (at %s:%d)", msg, m.file, line)
+}
+
+// firstLine is msg's first line, trimmed.
+func firstLine(msg string) string {
 	if i := strings.Index(msg, "\n"); i >= 0 {
 		msg = msg[:i]
 	}

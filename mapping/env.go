@@ -149,7 +149,7 @@ func newDealEnv(d model.Deal, zone *time.Location) DealEnv {
 	e := DealEnv{
 		ID: d.ID, Name: d.Name, Stage: d.Stage, PreviousStage: d.PreviousStage,
 		Amount: d.Amount.Decimal, HasAmount: d.Amount.Valid, Currency: d.Currency,
-		CloseDate: d.CloseDateIn(zone), CloseTime: momentOf(d.CloseTime), Owner: d.Owner,
+		CloseDate: d.CloseDateIn(zone), CloseTime: momentOf(d.CloseTime, zone), Owner: d.Owner,
 		Company: CompanyEnv{
 			ID: d.Company.ID, Name: d.Company.Name, Email: d.Company.Email, TaxID: d.Company.TaxID,
 			Address: addressEnv(d.Company.Address),
@@ -247,7 +247,7 @@ func unescapeHTML(src []byte) string {
 
 // newEventEnv is `event` for a mapping whose time_zone is zone (nil: UTC).
 func newEventEnv(ev model.DealEvent, zone *time.Location) EventEnv {
-	e := EventEnv{ID: ev.EventID, Account: ev.Account, OccurredAt: momentOf(ev.OccurredAt)}
+	e := EventEnv{ID: ev.EventID, Account: ev.Account, OccurredAt: momentOf(ev.OccurredAt, zone)}
 	if !ev.OccurredAt.IsZero() {
 		e.OccurredOn = model.DateIn(ev.OccurredAt, zone)
 	}
@@ -257,7 +257,14 @@ func newEventEnv(ev model.DealEvent, zone *time.Location) EventEnv {
 // Moment is a point in time as expressions see it: something to date in a
 // zone with date_in, to test with is_set, or to print with string(), and
 // nothing else (a host's local zone or clock never enters a mapping).
-type Moment struct{ t time.Time }
+type Moment struct {
+	t time.Time
+	// zone is the mapping's time_zone (nil: none), the same in every
+	// moment of an evaluation: what date() dates a timestamp in
+	// (zonedDates). It is never printed (String), and two moments of a
+	// mapping compare by their instants alone.
+	zone *time.Location
+}
 
 // String is the moment in RFC 3339 in UTC ("2026-11-30T23:30:00Z", with
 // fractional seconds only when the source gave them), "" when it is unset:
@@ -269,14 +276,89 @@ func (m Moment) String() string {
 	return m.t.UTC().Format(time.RFC3339Nano)
 }
 
-// momentOf is t as a Moment: in UTC, without a monotonic reading, so that
-// what an expression can see of it (printed, compared) is the instant
-// alone, never the offset it was sent with or the host's zone.
-func momentOf(t time.Time) Moment {
+// momentOf is t as a Moment of a mapping whose time_zone is zone (nil:
+// none): in UTC, without a monotonic reading, so that what an expression
+// can see of it (printed, compared) is the instant alone, never the
+// offset it was sent with or the host's zone. An unset moment carries the
+// zone too.
+func momentOf(t time.Time, zone *time.Location) Moment {
 	if t.IsZero() {
-		return Moment{}
+		return Moment{zone: zone}
 	}
-	return Moment{t.UTC().Round(0)}
+	return Moment{t: t.UTC().Round(0), zone: zone}
+}
+
+// dateText is what date() read in a file taken into use now (strict): the
+// date, and the moment when the text was an RFC 3339 timestamp (but
+// exactly midnight UTC: a date), for _date_zoned to date in the mapping's
+// time_zone. Expressions never see
+// it: zonedDates makes every date(x) _date_zoned(date(x), …), a date.
+type dateText struct {
+	d model.Date
+	t time.Time // zero for a date without a time
+}
+
+// zonedDates dates the timestamps date() reads in the mapping's
+// time_zone, as deal.close_date is dated: date(x) becomes
+// _date_zoned(date(x), $env.event.occurred_at), the moment standing for
+// the mapping's zone, which every moment of an evaluation carries
+// (momentOf); the call date(x) stays as written, so that the load checks
+// of its argument see it. Only in a file taken into use now: a run's
+// snapshot (strict false) keeps date() as it was when the run started,
+// the timestamp's date in its own offset.
+type zonedDates struct{}
+
+func (zonedDates) Visit(node *ast.Node) {
+	c, ok := (*node).(*ast.CallNode)
+	if !ok || !isCallOf(c, "date") || len(c.Arguments) != 1 {
+		return
+	}
+	loc := c.Location()
+	env := &ast.IdentifierNode{Value: "$env"}
+	event := &ast.MemberNode{Node: env, Property: &ast.StringNode{Value: "event"}}
+	at := &ast.MemberNode{Node: event, Property: &ast.StringNode{Value: "occurred_at"}}
+	wrap := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_date_zoned"}, Arguments: []ast.Node{c, at}}
+	for _, n := range []ast.Node{env, event, event.Property, at, at.Property, wrap.Callee} {
+		n.SetLocation(loc)
+	}
+	ast.Patch(node, wrap)
+}
+
+// dateOptions are date() and, for a file taken into use now (strict),
+// zonedDates with _date_zoned (see zonedDates).
+func dateOptions(strict bool) []expr.Option {
+	if !strict {
+		return []expr.Option{function("date", func(p ...any) (any, error) {
+			return model.ParseDate(p[0].(string))
+		}, new(func(string) model.Date))}
+	}
+	return []expr.Option{
+		expr.Patch(zonedDates{}),
+		function("date", func(p ...any) (any, error) {
+			s := p[0].(string)
+			d, err := model.ParseDate(s)
+			if err != nil {
+				return nil, err
+			}
+			v := dateText{d: d}
+			// Exactly midnight UTC is a date sent as a timestamp (what
+			// JavaScript's toISOString() makes of one, HubSpot's date
+			// properties), as the sources read close_date.
+			if t, err := time.Parse(time.RFC3339, s); err == nil {
+				if _, offset := t.Zone(); offset != 0 || !t.Equal(t.Truncate(24*time.Hour)) {
+					v.t = t
+				}
+			}
+			return v, nil
+		}, new(func(string) dateText)),
+		function("_date_zoned", func(p ...any) (any, error) {
+			v, m := p[0].(dateText), p[1].(Moment)
+			if v.t.IsZero() || m.zone == nil {
+				return v.d, nil // a date, or no time_zone: the timestamp's own date
+			}
+			return model.DateIn(v.t, m.zone), nil
+		}, new(func(dateText, Moment) model.Date)),
+	}
 }
 
 // zoneNameRE is the shape of IANA zone names: "UTC", "Europe/Paris",
@@ -462,7 +544,9 @@ var errCoalesceNoArguments = errors.New("coalesce needs at least one value, as i
 func baseOptions(strict bool) []expr.Option {
 	_ = decT
 	_ = dateT
-	opts := []expr.Option{
+	// date() first: its patch must run before those that read types.
+	opts := dateOptions(strict)
+	opts = append(opts, []expr.Option{
 		// Exact decimal arithmetic and comparison.
 		function("_dec_neg", func(p ...any) (any, error) { return asDec(p[0]).Neg(), nil }, new(func(decimal.Decimal) decimal.Decimal)),
 		expr.Patch(&decimalSign{}),
@@ -528,10 +612,7 @@ func baseOptions(strict bool) []expr.Option {
 		function("min_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Min(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
 		function("max_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Max(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
 
-		// Dates.
-		function("date", func(p ...any) (any, error) {
-			return model.ParseDate(p[0].(string))
-		}, new(func(string) model.Date)),
+		// Dates (date(): dateOptions).
 		function("add_days", func(p ...any) (any, error) {
 			d := p[0].(model.Date)
 			if d.IsZero() {
@@ -590,7 +671,7 @@ func baseOptions(strict bool) []expr.Option {
 			}
 			return p[len(p)-1], nil
 		}, new(func(...string) string), new(func(model.Date, ...model.Date) model.Date)),
-	}
+	}...)
 	opts = append(opts, equalityOptions()...)
 	opts = append(opts, collectionOptions(strict)...)
 	opts = append(opts, aggregateOptions(strict)...)

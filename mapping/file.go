@@ -117,7 +117,7 @@ func (k kind) accepts(t reflect.Type) bool {
 func (k kind) hint(t reflect.Type) string {
 	switch {
 	case k == kDecimal && t.Kind() == reflect.Float64:
-		return `: money never goes through floats, write dec("19.5") instead of 19.5`
+		return `: money never goes through floats; compute with decimals, e.g. dec("19.5") for 19.5`
 	case k == kDecimal && t == stringType:
 		return `: convert with dec(...)`
 	case k == kDate && t == stringType:
@@ -236,6 +236,9 @@ type compiled struct {
 	spec fieldSpec
 	src  string
 	prog *vm.Program // nil: the field is not mapped (zero value)
+	// node holds src in the file, for the file position of an error at
+	// run time; nil for a built-in expression.
+	node *yaml.Node
 }
 
 // lookupTable is a declared lookup table.
@@ -306,11 +309,7 @@ func parse(file string, data []byte, strict bool) (*File, error) {
 	p.m = &File{file: file, hash: HashOf(data), source: append([]byte(nil), data...), lookups: map[string]*lookupTable{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line := 0
-		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error()); m != nil {
-			line, _ = strconv.Atoi(m[1])
-		}
-		p.problems = append(p.problems, Problem{File: file, Line: line, Message: strings.TrimPrefix(err.Error(), "yaml: ")})
+		p.problems = append(p.problems, yamlProblem(file, p.lines, err))
 		return nil, &LoadError{Problems: p.problems}
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
@@ -329,6 +328,231 @@ func parse(file string, data []byte, strict bool) (*File, error) {
 		return nil, &LoadError{Problems: p.problems}
 	}
 	return p.m, nil
+}
+
+// yamlLineRE is the line YAML starts its messages with ("line 3: ...").
+var yamlLineRE = regexp.MustCompile(`^line (\d+): `)
+
+// yamlKeyRE is a line of a block mapping: its indentation, its key and the
+// value written after the key, if any.
+var yamlKeyRE = regexp.MustCompile(`^( *)([A-Za-z_][A-Za-z0-9_]*):(?:[ \t]+(.*))?$`)
+
+// yamlProblem is the problem of a file that YAML cannot read: YAML's
+// message, its line given once (as the position, not again in the
+// message). Where YAML stopped on an expression written without quotes
+// that it reads as YAML (a ": " in it, a value that starts with a quoted
+// string and goes on after it, one that starts with a character YAML
+// reserves), the problem names the field, gives the column, and says to
+// quote the expression, quoted as it should be written.
+func yamlProblem(file string, lines []string, err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	pr := Problem{File: file, Message: msg}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		pr.Line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+		pr.Message = msg
+	} else if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); m != nil {
+		pr.Line, _ = strconv.Atoi(m[1])
+	}
+	var (
+		e   exprLine
+		ok  bool
+		at  int // the index, in e.text, of the character to point at
+		why string
+	)
+	switch {
+	case strings.HasPrefix(msg, "mapping values are not allowed"):
+		e, ok = expressionAt(lines, pr.Line)
+		at = colonBlank(e.text)
+		why = `YAML reads ": " in a value without quotes as the colon of a key`
+	case strings.HasPrefix(msg, "found character that cannot start any token"),
+		strings.HasPrefix(msg, "block sequence entries are not allowed"),
+		strings.HasPrefix(msg, "did not find expected alphabetic or numeric character"):
+		e, ok = expressionAt(lines, pr.Line)
+		ok = ok && !e.cont && e.text != ""
+		if ok {
+			r, _ := utf8.DecodeRuneInString(e.text)
+			why = fmt.Sprintf("YAML does not read a value that starts with %q as text", string(r))
+		}
+	case strings.HasPrefix(msg, "did not find expected key"):
+		// YAML gives the line where the mapping starts (or the one
+		// before it): the value is the first after it that goes on after
+		// its closing quote.
+		for l := max(pr.Line, 1); l <= len(lines) && !ok; l++ {
+			e, ok = expressionAt(lines, l)
+			ok = ok && !e.cont
+			if ok {
+				at = afterQuoted(e.text)
+				ok = at > 0
+			}
+			if ok {
+				pr.Line = l
+			}
+		}
+		why = "a YAML value that starts with a quote ends where the quote closes"
+	}
+	if !ok {
+		return pr
+	}
+	pr.Key = e.key
+	if at >= 0 {
+		pr.Column = e.col + at
+	}
+	if e.cont {
+		pr.Message = fmt.Sprintf("%s: %s; quote the whole expression, or write it as a literal block (`%s: |`, the expression on the lines below)", msg, why, e.name)
+	} else {
+		pr.Message = fmt.Sprintf("%s: %s; quote the whole expression: `%s: %s`", msg, why, e.name, yamlQuoted(stripComment(e.text)))
+	}
+	return pr
+}
+
+// exprLine is an expression's text on one line of a mapping file.
+type exprLine struct {
+	key  string // the field's key path, e.g. "invoice.memo"
+	name string // its last key, e.g. "memo"
+	text string // the text of the line from where the value starts
+	col  int    // 1-based column, in characters, where text starts
+	// cont: the line continues the value of the key on a line above.
+	cont bool
+}
+
+// expressionAt is the expression that line l (1-based) of a mapping file
+// writes, or continues, as the indentation of the lines above it places
+// it; ok is false when the line is no expression of a field (a value of
+// defaults or lookups, a line of a block scalar, a form not followed).
+func expressionAt(lines []string, l int) (e exprLine, ok bool) {
+	if l < 1 || l > len(lines) {
+		return e, false
+	}
+	raw := strings.TrimSuffix(lines[l-1], "\r")
+	indent := len(raw) - len(strings.TrimLeft(raw, " "))
+	inline := func(m []string) bool { return m != nil && m[3] != "" && !strings.HasPrefix(m[3], "#") }
+	if m := yamlKeyRE.FindStringSubmatch(raw); inline(m) {
+		e.name, e.text = m[2], m[3]
+		e.col = utf8.RuneCountInString(raw[:len(raw)-len(m[3])]) + 1
+	}
+	var keys []string
+	first := true
+	for i := l - 2; i >= 0 && indent > 0; i-- {
+		r := strings.TrimSuffix(lines[i], "\r")
+		t := strings.TrimLeft(r, " ")
+		in := len(r) - len(t)
+		if t == "" || t[0] == '#' || in >= indent {
+			continue
+		}
+		m := yamlKeyRE.FindStringSubmatch(r)
+		switch {
+		case m == nil:
+			return e, false
+		case inline(m) && first:
+			// Line l goes on with this key's value.
+			e = exprLine{name: m[2], text: strings.TrimLeft(raw, " "), col: utf8.RuneCountInString(raw[:len(raw)-len(strings.TrimLeft(raw, " "))]) + 1, cont: true}
+		case inline(m):
+			return e, false
+		default:
+			keys = append([]string{m[2]}, keys...)
+		}
+		first, indent = false, in
+	}
+	if e.name == "" {
+		return e, false
+	}
+	e.key = strings.Join(append(keys, e.name), ".")
+	return e, expressionKey(e.key)
+}
+
+// expressionKey says whether key is the key path of an expression.
+func expressionKey(key string) bool {
+	if key == "trigger" {
+		return true
+	}
+	for _, s := range headerSpecs {
+		if key == "invoice."+s.key {
+			return true
+		}
+	}
+	for _, s := range lineSpecs {
+		if key == "invoice.lines."+s.key || key == "invoice.amount_line."+s.key {
+			return true
+		}
+	}
+	return false
+}
+
+// colonBlank is the index, in characters, of the first ": " (or ":" at
+// the end) in s, which ends a value without quotes in YAML; -1 if none.
+func colonBlank(s string) int {
+	rs := []rune(s)
+	for i, r := range rs {
+		if r == ':' && (i+1 == len(rs) || rs[i+1] == ' ' || rs[i+1] == '\t') {
+			return i
+		}
+	}
+	return -1
+}
+
+// afterQuoted is the index, in characters, of what follows the quoted
+// string that s starts with, other than blanks or a comment: 0 when s
+// does not start with a quote or nothing follows it on the line.
+func afterQuoted(s string) int {
+	rs := []rune(s)
+	if len(rs) == 0 || rs[0] != '"' && rs[0] != '\'' {
+		return 0
+	}
+	q := rs[0]
+	for i := 1; i < len(rs); i++ {
+		switch {
+		case q == '"' && rs[i] == '\\':
+			i++
+		case rs[i] == q && q == '\'' && i+1 < len(rs) && rs[i+1] == '\'':
+			i++
+		case rs[i] == q:
+			for j := i + 1; j < len(rs); j++ {
+				switch rs[j] {
+				case ' ', '\t':
+					continue
+				case '#':
+					if j > i+1 {
+						return 0 // a comment
+					}
+				}
+				return j
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
+// stripComment is an expression's text without a YAML comment after it:
+// from a " #" outside the expression's string literals.
+func stripComment(s string) string {
+	var quote rune
+	prev := ' '
+	for i, r := range s {
+		switch {
+		case quote != 0:
+			if r == quote && prev != '\\' {
+				quote = 0
+			}
+		case r == '"' || r == '\'' || r == '`':
+			quote = r
+		case r == '#' && (prev == ' ' || prev == '\t'):
+			return strings.TrimRight(s[:i], " \t")
+		}
+		prev = r
+	}
+	return strings.TrimRight(s, " \t")
+}
+
+// yamlQuoted is s as a quoted YAML value: in single quotes (a quote in
+// it doubled), or in double quotes when it has single quotes and no
+// character that double quotes escape.
+func yamlQuoted(s string) string {
+	if strings.Contains(s, "'") && !strings.ContainsAny(s, `"\`) {
+		return `"` + s + `"`
+	}
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // entries returns the key/value pairs of a YAML mapping, reporting unknown
@@ -388,6 +612,22 @@ func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {
 	return n.Value, true
 }
 
+// expression is the text of the expression YAML node n gives key. A
+// value that starts with "!" is a tag for YAML, not a negation: it would
+// leave `trigger: !is_won(deal.stage)` empty, which is the default
+// trigger, silently; it is refused, with the expression quoted (not in a
+// run's snapshot, accepted as it was when the run started).
+func (p *parser) expression(n *yaml.Node, key string) (string, bool) {
+	s, ok := p.scalar(n, key)
+	if ok && p.strict && strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		name := key[strings.LastIndex(key, ".")+1:]
+		p.at(n, key, "YAML reads %s as a tag, not as part of the expression; quote the whole expression: `%s: %s`",
+			n.Tag, name, yamlQuoted(strings.TrimSpace(n.Tag+" "+n.Value)))
+		return "", false
+	}
+	return s, ok
+}
+
 func (p *parser) parse(root *yaml.Node) {
 	top := p.entries(root, "", "name", "description", "time_zone", "trigger", "tolerance", "defaults", "lookups", "invoice")
 	m := p.m
@@ -433,7 +673,7 @@ func (p *parser) parse(root *yaml.Node) {
 	src := DefaultTrigger
 	var tn *yaml.Node
 	if n, ok := top["trigger"]; ok {
-		if s, ok := p.scalar(n, "trigger"); ok && strings.TrimSpace(s) != "" {
+		if s, ok := p.expression(n, "trigger"); ok && strings.TrimSpace(s) != "" {
 			src, tn = s, n
 			m.customTrigger = true
 		}
@@ -575,7 +815,7 @@ func (p *parser) parseLookups(n *yaml.Node) {
 func (p *parser) field(n *yaml.Node, key string, s fieldSpec, env envKind) compiled {
 	src := s.builtin
 	if n != nil {
-		v, ok := p.scalar(n, key)
+		v, ok := p.expression(n, key)
 		if !ok {
 			return compiled{key: key, spec: s}
 		}
@@ -624,6 +864,65 @@ func recheckCallArguments(src string, opts []expr.Option) error {
 	return err
 }
 
+// plainDecimalRE is a float literal written as dec reads it: 19.5, not
+// 1e3 or 1_000.5.
+var plainDecimalRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+
+// floatHint is what to write instead of what makes src a float, which a
+// decimal field refuses, and where it starts: the float literal the file
+// writes, as dec of its digits (dec("1.5") for 1.5, dec("1000") for 1e3),
+// or a division of whole numbers, as a decimal divided (dec(3) / 2 for
+// 3 / 2). ok is false when src has neither: the caller gives the general
+// hint. The expression is read as written, before expr folds its
+// constants (3 / 2 is the float 1.5 in the compiled program).
+func floatHint(src string, opts []expr.Option) (hint string, from int, ok bool) {
+	config := conf.CreateNew()
+	for _, op := range opts {
+		op(config)
+	}
+	for name := range config.Disabled {
+		delete(config.Builtins, name)
+	}
+	config.Check()
+	tree, err := checker.ParseCheck(src, config)
+	if err != nil {
+		return "", 0, false
+	}
+	runes := []rune(src)
+	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+		if ok {
+			return
+		}
+		switch x := node.(type) {
+		case *ast.FloatNode:
+			loc := x.Location()
+			written := strconv.FormatFloat(x.Value, 'f', -1, 64)
+			if loc.From >= 0 && loc.From < loc.To && loc.To <= len(runes) {
+				written = string(runes[loc.From:loc.To])
+			}
+			digits := written
+			if !plainDecimalRE.MatchString(digits) {
+				digits = strconv.FormatFloat(x.Value, 'f', -1, 64)
+			}
+			hint = fmt.Sprintf(`: money never goes through floats, write dec(%q) instead of %s`, digits, written)
+			from, ok = loc.From, true
+		case *ast.BinaryNode:
+			if x.Operator != "/" || x.Left.Type() != intType || x.Right.Type() != intType {
+				return
+			}
+			right := x.Right.String()
+			switch x.Right.(type) {
+			case *ast.BinaryNode, *ast.ConditionalNode, *ast.UnaryNode:
+				right = "(" + right + ")"
+			}
+			hint = fmt.Sprintf(": a division of whole numbers gives a float, and money never goes through floats: write dec(%s) / %s instead of %s",
+				x.Left.String(), right, x.String())
+			from, ok = startOf(x)
+		}
+	}))
+	return hint, from, ok
+}
+
 // compilerCrash turns the message of a panic in expr's compiler, which
 // it recovers as an error with the panic's value and a goroutine's stack
 // (expr 1.17.8 panics on an index into filter's result followed by a
@@ -642,7 +941,7 @@ func compilerCrash(msg string) string {
 // compile compiles and type-checks one expression. n is its YAML node
 // (nil for built-in expressions, which are correct by construction).
 func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind) compiled {
-	c := compiled{key: key, spec: s, src: src}
+	c := compiled{key: key, spec: s, src: src, node: n}
 	opts := p.m.options(env, p.strict)
 	prog, err := expr.Compile(src, opts...)
 	if err == nil && p.strict {
@@ -659,7 +958,14 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 	}
 	c.prog = prog
 	if t := prog.Node().Type(); !s.kind.accepts(t) {
-		p.exprProblem(n, key, src, 1, 0, fmt.Sprintf("expression gives %s, but this field needs %s%s", t, s.kind, s.kind.hint(t)))
+		line, col, hint := 1, 0, s.kind.hint(t)
+		if s.kind == kDecimal && t.Kind() == reflect.Float64 {
+			if h, from, ok := floatHint(src, opts); ok {
+				hint = h
+				line, col = position(src, from)
+			}
+		}
+		p.exprProblem(n, key, src, line, col, fmt.Sprintf("expression gives %s, but this field needs %s%s", t, s.kind, hint))
 	}
 	root := prog.Node()
 	if p.strict {
@@ -999,7 +1305,17 @@ func (p *parser) exprProblem(n *yaml.Node, key, src string, line, col int, msg s
 		p.problems = append(p.problems, pr)
 		return
 	}
-	pr.Line, pr.Column = n.Line, n.Column
+	pr.Line, pr.Column = filePosition(p.lines, n, src, line, col)
+	pr.Message = fmt.Sprintf("%s (in `%s`)", typeNames.Replace(msg), oneLine(src))
+	p.problems = append(p.problems, pr)
+}
+
+// filePosition translates line/col (1-based line, 0-based column) of the
+// expression src, held by YAML node n of a file of these lines, to the
+// file's line and column (1-based); the column is 0 where it cannot be
+// traced to the file's text (see exprProblem), the line then the node's.
+func filePosition(lines []string, n *yaml.Node, src string, line, col int) (fileLine, fileCol int) {
+	fileLine, fileCol = n.Line, n.Column
 	switch {
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
 		// The text starts on the line after the indicator, indented as
@@ -1007,15 +1323,15 @@ func (p *parser) exprProblem(n *yaml.Node, key, src string, line, col int, msg s
 		// folded block's are joined, so only its first line is exact. A
 		// position is given where the file's line holds the value's text
 		// there, else the indicator's line only, not a wrong column.
-		pr.Column = 0
+		fileCol = 0
 		srcLines := strings.Split(src, "\n")
-		fl := n.Line - 1 + line // 0-based in p.lines
-		if line < 1 || line > len(srcLines) || fl >= len(p.lines) || n.Line >= len(p.lines) {
+		fl := n.Line - 1 + line // 0-based in lines
+		if line < 1 || line > len(srcLines) || fl >= len(lines) || n.Line >= len(lines) {
 			break
 		}
-		first := strings.TrimSuffix(p.lines[n.Line], "\r")
+		first := strings.TrimSuffix(lines[n.Line], "\r")
 		indent := len(first) - len(strings.TrimLeft(first, " "))
-		raw := strings.TrimSuffix(p.lines[fl], "\r")
+		raw := strings.TrimSuffix(lines[fl], "\r")
 		if len(raw) < indent || strings.TrimLeft(raw[:indent], " ") != "" {
 			break
 		}
@@ -1025,22 +1341,21 @@ func (p *parser) exprProblem(n *yaml.Node, key, src string, line, col int, msg s
 			exact = line == 1 && strings.HasPrefix(srcLines[0], text) && col < utf8.RuneCountInString(text)
 		}
 		if exact {
-			pr.Line, pr.Column = fl+1, indent+col+1
+			fileLine, fileCol = fl+1, indent+col+1
 		}
 	default:
 		// A plain or quoted scalar: its value differs from the file's
 		// text where it escapes characters or continues on more lines,
 		// so the offset is mapped through that text. When it cannot be,
 		// the problem gives the scalar's line only, not a wrong column.
-		at := flowPositions(p.lines, n)
+		at := flowPositions(lines, n)
 		if off := offsetOf(src, line, col); off < len(at) {
-			pr.Line, pr.Column = at[off].line, at[off].col
+			fileLine, fileCol = at[off].line, at[off].col
 		} else {
-			pr.Column = 0
+			fileCol = 0
 		}
 	}
-	pr.Message = fmt.Sprintf("%s (in `%s`)", typeNames.Replace(msg), oneLine(src))
-	p.problems = append(p.problems, pr)
+	return fileLine, fileCol
 }
 
 func oneLine(s string) string {

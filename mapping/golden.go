@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -50,22 +51,65 @@ type GoldenResult struct {
 	// the changed lines with a little context (LineDiff).
 	Diff string `json:"diff,omitempty"`
 	// Error is the mapping or validation error, when there was one.
-	Error   string `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// TriggerError is the trigger's error on the case's deal (the case
+	// fails: the intake refuses such a delivery with 500).
+	TriggerError string `json:"trigger_error,omitempty"`
+	// Skipped says why the trigger would start no run for the case's deal
+	// (as `mapping test --deal` says it), when it would not.
+	Skipped string `json:"skipped,omitempty"`
 	Updated bool   `json:"updated,omitempty"`
 }
+
+// GoldenOption changes how RunGolden judges its cases.
+type GoldenOption func(*goldenOptions)
+
+type goldenOptions struct {
+	won []string
+}
+
+// GoldenWonStages has RunGolden evaluate the trigger with these won stages
+// (those of the connection that uses the mapping) instead of the default
+// ones (config.DefaultWonStages).
+func GoldenWonStages(won []string) GoldenOption {
+	return func(o *goldenOptions) { o.won = won }
+}
+
+// goldenDefaultWonStages are config.DefaultWonStages (which this package
+// cannot import), the won stages of `mapping test` when no connection
+// uses the mapping.
+var goldenDefaultWonStages = []string{"closed_won", "closedwon", "closed won", "won"}
+
+// noRunPrefix starts the outcome of a case whose trigger is false, which
+// an error.txt's lines are looked for in.
+const noRunPrefix = "no run would start: "
 
 // EventReader reads a deal event file (dealfile.Read, as a run sees it).
 type EventReader func(path string) (model.DealEvent, error)
 
 // RunGolden runs every case of dir with m. A case is NAME.deal.json (a
 // deal event, read by read) with either NAME.invoice.json,
-// the expected invoice (totals computed), or NAME.error.txt, whose every
-// non-blank line must appear in the expected mapping or validation error
-// (a case with both files, or an error.txt with no such line, is an
-// error).
+// the expected invoice (totals computed; a key an invoice does not have
+// is an error), or NAME.error.txt, whose every non-blank line must appear
+// in the expected mapping or validation error (a case with both files, or
+// an error.txt with no such line, is an error).
+//
+// The trigger is evaluated on each case's deal first, as `mapping test
+// --deal` evaluates it (with the won stages of opts, GoldenWonStages):
+// a trigger that fails on the deal fails the case (the intake would
+// refuse the delivery); a trigger that is false means that no run would
+// start, and the case passes only with an error.txt whose lines appear in
+// "no run would start: " and the trigger's reason (an invoice.json fails:
+// the deal would never be invoiced).
+//
 // With update, NAME.invoice.json (or NAME.error.txt, for a case that
-// fails) is rewritten from what m produces.
-func RunGolden(dir string, m Mapper, update bool, read EventReader) ([]GoldenResult, error) {
+// fails or starts no run) is rewritten from what m produces; a case whose
+// trigger fails is not rewritten, and fails.
+func RunGolden(dir string, m Mapper, update bool, read EventReader, opts ...GoldenOption) ([]GoldenResult, error) {
+	o := goldenOptions{won: goldenDefaultWonStages}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	deals, err := filepath.Glob(filepath.Join(dir, "*.deal.json"))
 	if err != nil {
 		return nil, err
@@ -77,7 +121,7 @@ func RunGolden(dir string, m Mapper, update bool, read EventReader) ([]GoldenRes
 	var out []GoldenResult
 	for _, dealPath := range deals {
 		name := strings.TrimSuffix(filepath.Base(dealPath), ".deal.json")
-		r, err := runGoldenCase(dir, name, dealPath, m, update, read)
+		r, err := runGoldenCase(dir, name, dealPath, m, update, read, o)
 		if err != nil {
 			return out, err
 		}
@@ -86,7 +130,15 @@ func RunGolden(dir string, m Mapper, update bool, read EventReader) ([]GoldenRes
 	return out, nil
 }
 
-func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read EventReader) (GoldenResult, error) {
+// goldenTrigger is m's trigger for won stages, as `mapping test` takes it.
+func goldenTrigger(m Mapper, won []string) Trigger {
+	if t, ok := m.(interface{ Trigger([]string) Trigger }); ok {
+		return t.Trigger(won)
+	}
+	return StageTrigger{WonStages: won}
+}
+
+func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read EventReader, o goldenOptions) (GoldenResult, error) {
 	r := GoldenResult{Name: name}
 	ev, err := read(dealPath)
 	if err != nil {
@@ -94,15 +146,37 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	}
 	invPath := filepath.Join(dir, name+".invoice.json")
 	errPath := filepath.Join(dir, name+".error.txt")
-	inv, aerr := Apply(m, ev)
-	if aerr != nil {
-		r.Error = aerr.Error()
+	// The trigger judges the deal as the intake does, before any run.
+	triggered, reason, terr := goldenTrigger(m, o.won).Evaluate(ev)
+	if terr != nil {
+		r.TriggerError = terr.Error()
+		r.Diff = "trigger: FAILED on this deal (the intake refuses such a delivery with 500 until the mapping is fixed): " + terr.Error() + "\n"
+	} else if !triggered {
+		r.Skipped = reason
+	}
+	var inv model.Invoice
+	var aerr error
+	if terr == nil && triggered {
+		if inv, aerr = Apply(m, ev); aerr != nil {
+			r.Error = aerr.Error()
+		}
+	}
+	// outcome is the text an error.txt's lines are looked for in.
+	outcome := ""
+	switch {
+	case terr == nil && !triggered:
+		outcome = noRunPrefix + reason
+	case aerr != nil:
+		outcome = aerr.Error()
 	}
 	if update {
+		if terr != nil {
+			return r, nil // nothing to keep: the trigger must be fixed
+		}
 		r.OK, r.Updated = true, true
-		if aerr != nil {
+		if outcome != "" {
 			_ = os.Remove(invPath)
-			return r, os.WriteFile(errPath, []byte(aerr.Error()+"\n"), 0o644)
+			return r, os.WriteFile(errPath, []byte(outcome+"\n"), 0o644)
 		}
 		_ = os.Remove(errPath)
 		return r, os.WriteFile(invPath, canonical(inv), 0o644)
@@ -120,18 +194,25 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 			name, filepath.Base(errPath))
 	}
 	if err == nil {
-		if aerr == nil {
+		if terr != nil {
+			return r, nil
+		}
+		if outcome == "" {
 			r.Diff = "expected an error containing:\n" + string(want) + "got the invoice:\n" + string(canonical(inv))
 			return r, nil
 		}
 		var missing []string
 		for _, line := range strings.Split(string(want), "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.Contains(aerr.Error(), line) {
+			if line = strings.TrimSpace(line); line != "" && !strings.Contains(outcome, line) {
 				missing = append(missing, "- "+line)
 			}
 		}
 		if len(missing) > 0 {
-			r.Diff = "the error does not contain:\n" + strings.Join(missing, "\n") + "\nerror:\n+ " + aerr.Error() + "\n"
+			what := "error"
+			if !triggered {
+				what = "outcome"
+			}
+			r.Diff = "the " + what + " does not contain:\n" + strings.Join(missing, "\n") + "\n" + what + ":\n+ " + outcome + "\n"
 			return r, nil
 		}
 		r.OK = true
@@ -141,13 +222,19 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	if err != nil {
 		return r, fmt.Errorf("golden case %s: neither %s nor %s can be read", name, filepath.Base(invPath), filepath.Base(errPath))
 	}
-	if aerr != nil {
+	expected, err := readGoldenInvoice(want)
+	if err != nil {
+		return r, fmt.Errorf("golden case %s: %s: %w", name, invPath, err)
+	}
+	switch {
+	case terr != nil:
+		return r, nil
+	case !triggered:
+		r.Diff = "expected the invoice of " + filepath.Base(invPath) + ", but the trigger would start no run for this deal: " + reason + "\n"
+		return r, nil
+	case aerr != nil:
 		r.Diff = "expected the invoice of " + filepath.Base(invPath) + ", got an error"
 		return r, nil
-	}
-	var expected model.Invoice
-	if err := json.Unmarshal(want, &expected); err != nil {
-		return r, fmt.Errorf("%s: %w", invPath, err)
 	}
 	w, g := canonical(expected), canonical(inv)
 	if bytes.Equal(w, g) {
@@ -156,6 +243,100 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	}
 	r.Diff = fmt.Sprintf("- golden file %s (expected), + this mapping (got)\n", filepath.Base(invPath)) + LineDiff(string(w), string(g))
 	return r, nil
+}
+
+// readGoldenInvoice reads an expected invoice. A key that an invoice does
+// not have (a misspelt "discont" on a line, "totl") is an error naming it
+// and where it is: ignored, it would leave the value it was meant to
+// check unchecked. Every key --update writes (canonical) is an invoice's.
+func readGoldenInvoice(data []byte) (model.Invoice, error) {
+	var inv model.Invoice
+	if err := json.Unmarshal(data, &inv); err != nil {
+		return inv, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(new(model.Invoice)); err != nil {
+		var doc any
+		_ = json.Unmarshal(data, &doc)
+		if at := unknownKey(doc, reflect.TypeFor[model.Invoice](), ""); at != "" {
+			return inv, fmt.Errorf("unknown key %s: an expected invoice has the keys of an invoice only, as --update writes them", at)
+		}
+		return inv, err
+	}
+	return inv, nil
+}
+
+// unknownKey is the first key in v (a JSON value, decoded into any) that
+// a value of type t does not have, with where it is (`"discont" in
+// lines[1]`), or "" when there is none. Keys match fields as
+// encoding/json matches them, ignoring case.
+func unknownKey(v any, t reflect.Type, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return "" // a value read by its own decoder (a date, a decimal)
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f, ok := jsonField(t, k)
+			if !ok {
+				if path == "" {
+					return fmt.Sprintf("%q at the top level", k)
+				}
+				return fmt.Sprintf("%q in %s", k, path)
+			}
+			at := k
+			if path != "" {
+				at = path + "." + k
+			}
+			if u := unknownKey(x[k], f.Type, at); u != "" {
+				return u
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return ""
+		}
+		for i, e := range x {
+			if u := unknownKey(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); u != "" {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
+// jsonField is the field of struct type t that encoding/json decodes the
+// key k into.
+func jsonField(t reflect.Type, k string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if strings.EqualFold(name, k) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // canonical is the invoice's indented JSON: two invoices are equal when

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/mapping/dealfile"
 )
@@ -89,5 +90,181 @@ func TestLineDiff(t *testing.T) {
 	long := mapping.LineDiff(strings.Join(c, "\n"), strings.Join(a, "\n"))
 	if n := strings.Count(long, "\n"); n > 50 || !strings.HasSuffix(long, "... and 490 more changed lines\n") {
 		t.Errorf("%d lines:\n%s", n, long)
+	}
+}
+
+// goldenCase writes a golden folder with the example deal (with stage and
+// line items replaced as given) as case c, and files beside it.
+func goldenCase(t *testing.T, stage string, lines bool, files map[string]string) string {
+	t.Helper()
+	deal, err := os.ReadFile("../examples/closed-won.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(deal), `"stage": "closed_won"`, fmt.Sprintf("%q: %q", "stage", stage), 1)
+	if !lines {
+		i, j := strings.Index(src, `,
+    "line_items"`), strings.LastIndex(src, "]")
+		if i < 0 || j < i {
+			t.Fatal("the example deal changed")
+		}
+		src = src[:i] + src[j+1:]
+	}
+	dir := t.TempDir()
+	files["c.deal.json"] = src
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runCase runs the folder's one case.
+func runCase(t *testing.T, dir string, m mapping.Mapper, update bool, opts ...mapping.GoldenOption) mapping.GoldenResult {
+	t.Helper()
+	results, err := mapping.RunGolden(dir, m, update, dealfile.Read, opts...)
+	if err != nil || len(results) != 1 {
+		t.Fatalf("RunGolden: %+v, %v", results, err)
+	}
+	return results[0]
+}
+
+// A golden case judges the trigger as `mapping test --deal` does: a
+// trigger that fails on the case's deal fails the case (the intake would
+// refuse the delivery), and a case expecting an invoice fails when the
+// trigger would start no run for the deal. A case that expects no run
+// says so with an error.txt, which --update writes.
+func TestGoldenCasesEvaluateTheTrigger(t *testing.T) {
+	plain := parse(t, "name: g\n")
+	failing := parse(t, "name: g\ntrigger: is_won(deal.stage) && deal.line_items[0].quantity > 0\n")
+
+	// The deal has no line items: the trigger fails on it.
+	dir := goldenCase(t, "closed_won", false, map[string]string{})
+	if r := runCase(t, dir, plain, true); !r.OK || !r.Updated {
+		t.Fatalf("update: %+v", r)
+	}
+	if r := runCase(t, dir, plain, false); !r.OK {
+		t.Fatalf("the invoice --update wrote: %+v", r)
+	}
+	r := runCase(t, dir, failing, false)
+	if r.OK || !strings.Contains(r.TriggerError, "D-1001") || !strings.Contains(r.Diff, "trigger: FAILED on this deal") ||
+		!strings.Contains(r.Diff, "500") || !strings.Contains(r.Diff, r.TriggerError) {
+		t.Errorf("a trigger that fails on the deal: %+v", r)
+	}
+	// --update keeps nothing of such a case, and fails it.
+	if r := runCase(t, dir, failing, true); r.OK || r.Updated || r.TriggerError == "" {
+		t.Errorf("update with a failing trigger: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c.error.txt")); err == nil {
+		t.Error("--update wrote the trigger's failure as the expected error")
+	}
+	// An error.txt does not expect a trigger's failure either.
+	os.Remove(filepath.Join(dir, "c.invoice.json"))
+	os.WriteFile(filepath.Join(dir, "c.error.txt"), []byte("D-1001\n"), 0o644)
+	if r := runCase(t, dir, failing, false); r.OK || r.TriggerError == "" {
+		t.Errorf("an error.txt case with a failing trigger: %+v", r)
+	}
+
+	// A deal the trigger does not take: no run would invoice it.
+	invoice, err := os.ReadFile(filepath.Join(goldenCaseUpdated(t, plain), "c.invoice.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = goldenCase(t, "proposal", true, map[string]string{"c.invoice.json": string(invoice)})
+	r = runCase(t, dir, plain, false)
+	if r.OK || r.Skipped != `stage "proposal" is not a won stage` ||
+		!strings.Contains(r.Diff, `the trigger would start no run for this deal: stage "proposal" is not a won stage`) {
+		t.Errorf("an invoice expected of a deal that starts no run: %+v", r)
+	}
+	// --update records that no run starts; the case then passes.
+	if r := runCase(t, dir, plain, true); !r.OK || !r.Updated {
+		t.Fatalf("update: %+v", r)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "c.error.txt"))
+	if err != nil || string(got) != "no run would start: stage \"proposal\" is not a won stage\n" {
+		t.Errorf("error.txt: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c.invoice.json")); err == nil {
+		t.Error("--update kept the invoice of a case that starts no run")
+	}
+	if r := runCase(t, dir, plain, false); !r.OK {
+		t.Errorf("after update: %+v", r)
+	}
+	// An error.txt expecting a mapping error: there is none, no run starts.
+	os.WriteFile(filepath.Join(dir, "c.error.txt"), []byte("lookup table\n"), 0o644)
+	if r := runCase(t, dir, plain, false); r.OK || !strings.Contains(r.Diff, "the outcome does not contain:\n- lookup table") ||
+		!strings.Contains(r.Diff, "+ no run would start: ") {
+		t.Errorf("a mapping error expected of a deal that starts no run: %+v", r)
+	}
+
+	// The connection's won stages, when given: "proposal" is won there.
+	dir = goldenCase(t, "proposal", true, map[string]string{"c.invoice.json": string(invoice)})
+	if r := runCase(t, dir, plain, false, mapping.GoldenWonStages([]string{"Proposal"})); !r.OK {
+		t.Errorf("with the connection's won stages: %+v", r)
+	}
+	// Otherwise the default ones, as `mapping test` without a connection.
+	for _, stage := range config.DefaultWonStages {
+		dir := goldenCase(t, stage, true, map[string]string{"c.invoice.json": string(invoice)})
+		if r := runCase(t, dir, plain, false); !r.OK {
+			t.Errorf("stage %q: %+v", stage, r)
+		}
+	}
+}
+
+// goldenCaseUpdated is a won case of the example deal whose files
+// --update wrote with m.
+func goldenCaseUpdated(t *testing.T, m mapping.Mapper) string {
+	t.Helper()
+	dir := goldenCase(t, "closed_won", true, map[string]string{})
+	if r := runCase(t, dir, m, true); !r.OK {
+		t.Fatalf("update: %+v", r)
+	}
+	return dir
+}
+
+// A key that an invoice does not have, in an expected invoice, is an
+// error naming it, where it is and the file: ignored, the value it was
+// meant to check would pass unchecked. What --update writes reads back.
+func TestGoldenInvoiceRefusesUnknownKeys(t *testing.T) {
+	set, err := mapping.Load(mapping.Sources{Files: []string{"../examples/mappings/generic-standard.yaml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := set.Get("generic-standard")
+	deal, _ := os.ReadFile("../examples/mappings/generic-standard/won-de-two-lines.deal.json")
+	want, _ := os.ReadFile("../examples/mappings/generic-standard/won-de-two-lines.invoice.json")
+	for _, c := range []struct{ name, old, new, says string }{
+		{"on a line", `"discount": "0",`, `"discount": "0", "discont": "5",`, `unknown key "discont" in lines[1]`},
+		{"at the top", `"total": "12852",`, `"total": "12852", "totl": "9999",`, `unknown key "totl" at the top level`},
+		{"in the address", `"city": "Berlin",`, `"city": "Berlin", "zip": "10115",`, `unknown key "zip" in customer.address`},
+	} {
+		dir := t.TempDir()
+		edited := strings.Replace(string(want), c.old, c.new, 1)
+		if edited == string(want) {
+			t.Fatalf("%s: the example invoice changed", c.name)
+		}
+		os.WriteFile(filepath.Join(dir, "c.deal.json"), deal, 0o644)
+		os.WriteFile(filepath.Join(dir, "c.invoice.json"), []byte(edited), 0o644)
+		_, err := mapping.RunGolden(dir, m, false, dealfile.Read)
+		if err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), filepath.Join(dir, "c.invoice.json")) ||
+			!strings.Contains(err.Error(), "golden case c") {
+			t.Errorf("%s: got %v, want an error naming the key, where it is and the file", c.name, err)
+		}
+	}
+
+	// Keys differing in case only are the invoice's, as encoding/json
+	// reads them, and what --update writes is read back as it is.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "c.deal.json"), deal, 0o644)
+	os.WriteFile(filepath.Join(dir, "c.invoice.json"), []byte(strings.Replace(string(want), `"total":`, `"Total":`, 1)), 0o644)
+	if r, err := mapping.RunGolden(dir, m, false, dealfile.Read); err != nil || len(r) != 1 || !r[0].OK {
+		t.Errorf("a key in another case: %+v, %v", r, err)
+	}
+	if r, err := mapping.RunGolden(dir, m, true, dealfile.Read); err != nil || len(r) != 1 || !r[0].Updated {
+		t.Fatalf("update: %+v, %v", r, err)
+	}
+	if r, err := mapping.RunGolden(dir, m, false, dealfile.Read); err != nil || len(r) != 1 || !r[0].OK {
+		t.Errorf("what --update wrote: %+v, %v", r, err)
 	}
 }

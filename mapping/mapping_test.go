@@ -252,7 +252,7 @@ invoice:
 		{5, 14, "invoice.memo", "has no field compnay"},
 		{7, 30, "invoice.customer.name", "mismatched types string and int"},
 		{8, 42, "invoice.due_date", "add_days"},
-		{10, 15, "invoice.lines.quantity", `dec("19.5")`},
+		{10, 15, "invoice.lines.quantity", `write dec("2.5") instead of 2.5`},
 		{11, 33, "invoice.lines.unit_price", "mismatched types decimal and float64"},
 		{12, 23, "invoice.lines.item_code", `lookup table "itmes" is not declared under lookups (declared: items)`},
 		{13, 5, "invoice.lines.colour", "unknown key"},

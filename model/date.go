@@ -43,7 +43,7 @@ func ParseDate(s string) (Date, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return DateOf(t), nil
 	}
-	return Date{}, fmt.Errorf("%q is not a date (want YYYY-MM-DD)", s)
+	return Date{}, fmt.Errorf("%q is not a date (want YYYY-MM-DD, or an RFC 3339 timestamp such as 2026-01-14T09:30:00Z)", s)
 }
 
 // IsZero reports whether the date is unset.

@@ -50,3 +50,17 @@ func TestCloseDateIn(t *testing.T) {
 		t.Errorf("a deal without a close time: %s", b)
 	}
 }
+
+// A date that is neither YYYY-MM-DD nor an RFC 3339 timestamp: the
+// message says both forms it accepts.
+func TestParseDateSaysBothForms(t *testing.T) {
+	for _, s := range []string{"2026-01-14", "2026-01-14T09:30:00+01:00"} {
+		if _, err := ParseDate(s); err != nil {
+			t.Errorf("ParseDate(%q): %v", s, err)
+		}
+	}
+	_, err := ParseDate("14/01/2026")
+	if err == nil || err.Error() != `"14/01/2026" is not a date (want YYYY-MM-DD, or an RFC 3339 timestamp such as 2026-01-14T09:30:00Z)` {
+		t.Errorf("ParseDate(14/01/2026) = %v", err)
+	}
+}

@@ -112,7 +112,15 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 			add(f+"discount", "must not be negative", l.Discount.String())
 		}
 		if l.Amount.IsNegative() {
-			add(f+"amount", "is negative: the discount exceeds the line", l.Amount.String())
+			// Blamed on the discount only when it is what makes the line
+			// negative: a negative quantity or unit price is reported
+			// above, as the cause.
+			switch {
+			case l.Discount.IsPositive() && !l.Quantity.IsNegative() && !l.UnitPrice.IsNegative():
+				add(f+"amount", "is negative: the discount exceeds the line", l.Amount.String())
+			case !l.Quantity.IsNegative() && !l.UnitPrice.IsNegative():
+				add(f+"amount", "is negative (quantity × unit_price − discount)", l.Amount.String())
+			}
 		} else if inv.Currency != "" && l.Amount.IsZero() && l.Discount.IsPositive() {
 			// ComputeTotals makes the ERP's quantity × price − discount,
 			// rounded, the line's amount, but for a line the discount
@@ -132,7 +140,8 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 		// By value, not by exponent: a division gives 90 as
 		// 90.0000000000000000, which has no more decimals than 90.
 		if inv.Currency != "" && !l.UnitPrice.Equal(l.UnitPrice.Truncate(minor+4)) {
-			add(f+"unit_price", fmt.Sprintf("has more than %d decimal places", minor+4), l.UnitPrice.String())
+			add(f+"unit_price", fmt.Sprintf("has more than %d decimal places: round it in the mapping, e.g. `unit_price: round_to(item.unit_price, %d)` under lines, `round_to(deal.amount, %d)` under amount_line",
+				minor+4, minor+4, minor+4), l.UnitPrice.String())
 		}
 	}
 	if o.DealAmount.Valid && len(inv.Lines) > 0 {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -199,9 +200,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	}
 
 	if f.dir != "" {
-		results, err := mapping.RunGolden(f.dir, m, f.update, dealfile.Read)
+		results, err := mapping.RunGolden(f.dir, m, f.update, dealfile.Read, mapping.GoldenWonStages(won))
 		if err != nil {
-			return usage("%v", err)
+			return usage("%v%s", err, newGoldenCaseHint(f.dir, f.update, err))
 		}
 		failed := 0
 		for _, r := range results {
@@ -618,6 +619,28 @@ func accountTarget(c config.Connection, conn *connections.Connection, account st
 type namedTarget struct {
 	connectors.Target
 	name string
+}
+
+// newGoldenCaseHint is what to do when RunGolden stopped at a case of dir
+// that has no expected file yet (a new case): have --update write it.
+// "" with update, or when err is about another case.
+func newGoldenCaseHint(dir string, update bool, err error) string {
+	if update {
+		return ""
+	}
+	deals, _ := filepath.Glob(filepath.Join(dir, "*.deal.json"))
+	for _, d := range deals {
+		name := strings.TrimSuffix(filepath.Base(d), ".deal.json")
+		if !strings.Contains(err.Error(), "golden case "+name+":") {
+			continue
+		}
+		_, ierr := os.Stat(filepath.Join(dir, name+".invoice.json"))
+		_, eerr := os.Stat(filepath.Join(dir, name+".error.txt"))
+		if ierr != nil && eerr != nil {
+			return fmt.Sprintf("; for a new case, run again with --update: it writes %s.invoice.json (or %s.error.txt, when the mapping fails) from the current output, to review before you keep it", name, name)
+		}
+	}
+	return ""
 }
 
 // buildTarget builds the configured target name, to plan requests with

@@ -92,6 +92,71 @@ func TestMappingTestShowsAFailingTrigger(t *testing.T) {
 	}
 }
 
+// Golden cases (--dir) judge the trigger as --deal does: a trigger that
+// fails on a case's deal fails the case (exit 1), --update included; and
+// an expected invoice with a key an invoice does not have is refused
+// (exit 2), naming the key and the file.
+func TestMappingTestDirJudgesTheTriggerAndRefusesUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	deal, err := os.ReadFile("../../examples/closed-won.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, j := strings.Index(string(deal), `,
+    "line_items"`), strings.LastIndex(string(deal), "]")
+	if i < 0 || j < i {
+		t.Fatal("the example deal changed")
+	}
+	cases := filepath.Join(dir, "cases")
+	os.Mkdir(cases, 0o755)
+	writeFile(t, filepath.Join(cases, "c.deal.json"), string(deal[:i])+string(deal[j+1:]))
+	plain := writeFile(t, filepath.Join(dir, "plain.yaml"), "name: m\n")
+	failing := writeFile(t, filepath.Join(dir, "failing.yaml"), "name: m\ntrigger: is_won(deal.stage) && deal.line_items[0].quantity > 0\n")
+	run := func(args ...string) (string, error) {
+		return runOut(context.Background(), append([]string{"mapping", "test", "--config", "../../examples/dealsync.yaml", "--dir", cases}, args...)...)
+	}
+	if out, err := run("--file", plain, "--update"); err != nil || !strings.Contains(out, "updated c") {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	if out, err := run("--file", plain); err != nil || !strings.Contains(out, "ok      c") {
+		t.Fatalf("the plain mapping: %v\n%s", err, out)
+	}
+	for _, update := range []bool{false, true} {
+		args := []string{"--file", failing}
+		if update {
+			args = append(args, "--update")
+		}
+		out, err := run(args...)
+		if exitCode(err) != 1 || !strings.Contains(out, "FAIL    c") || !strings.Contains(out, "trigger: FAILED on this deal") ||
+			!strings.Contains(out, "500") || !strings.Contains(out, "D-1001") {
+			t.Errorf("a trigger that fails on the case's deal (update %v): exit %d\n%s", update, exitCode(err), out)
+		}
+	}
+	out, err := run("--file", failing, "--json")
+	var rep struct {
+		Cases []struct {
+			OK           bool   `json:"ok"`
+			TriggerError string `json:"trigger_error"`
+		} `json:"cases"`
+		Failed int `json:"failed"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || exitCode(err) != 1 || rep.Failed != 1 || len(rep.Cases) != 1 ||
+		rep.Cases[0].OK || !strings.Contains(rep.Cases[0].TriggerError, "D-1001") {
+		t.Errorf("--json: exit %d, %v\n%s", exitCode(err), jerr, out)
+	}
+
+	invPath := filepath.Join(cases, "c.invoice.json")
+	inv, err := os.ReadFile(invPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, invPath, strings.Replace(string(inv), `"total":`, `"totl": "9999", "total":`, 1))
+	if _, err := run("--file", plain); exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), `unknown key "totl"`) ||
+		!strings.Contains(fmt.Sprint(err), invPath) {
+		t.Errorf("an unknown key: exit %d, %v", exitCode(err), err)
+	}
+}
+
 // --fetch reads a real deal from the connection's CRM (here HubSpot's
 // fake: GETs only) and tests the mapping on it; --save keeps it as a
 // golden case.
@@ -632,5 +697,30 @@ func TestMappingOutputUnescapesOnlyHTMLEscapes(t *testing.T) {
 	writeJSON(&buf, map[string]string{"reason": "a && b -> <c>"})
 	if got, want := buf.String(), "{\n  \"reason\": \"a && b -> <c>\"\n}\n"; got != want {
 		t.Errorf("writeJSON: %q, want %q", got, want)
+	}
+}
+
+// `mapping test --dir` judges the trigger with the won stages of the
+// connection it picks: a case whose deal is in a connection's own won
+// stage ("signed") is one a run starts for, not "no run".
+func TestMappingTestDirUsesTheConnectionsWonStages(t *testing.T) {
+	dir := t.TempDir()
+	deal, err := os.ReadFile("../../examples/closed-won.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := filepath.Join(dir, "cases")
+	os.Mkdir(cases, 0o755)
+	writeFile(t, filepath.Join(cases, "c.deal.json"), strings.Replace(string(deal), `"closed_won"`, `"signed"`, 1))
+	m := writeFile(t, filepath.Join(dir, "m.yaml"), "name: m\n")
+	cfg := writeFile(t, filepath.Join(dir, "dealsync.yaml"), "mappings:\n  files: [\""+m+"\"]\nconnections:\n  shop:\n    source: {type: generic, secret: \"whsec_c2hvcC1zZWNyZXQtZm9yLWEtdGVzdC0zMmJ5dGVz\"}\n    target: sandbox\n    mapping: m\n    trigger: {won_stages: [signed]}\n")
+	if out, err := runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "m", "--connection", "shop", "--dir", cases, "--update"); err != nil || !strings.Contains(out, "updated c") {
+		t.Fatalf("a deal in the connection's won stage: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(cases, "c.invoice.json")); err != nil {
+		t.Errorf("no invoice written for the case (a run would start for it): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cases, "c.error.txt")); err == nil {
+		t.Error("the case was written as one that starts no run")
 	}
 }

@@ -7,8 +7,13 @@ package dealfile
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/model"
@@ -42,12 +47,24 @@ func Read(path string) (model.DealEvent, error) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ev); err != nil {
+			// encoding/json names the field of a value of the wrong JSON
+			// type, not one whose own decoding refuses it (a date, a
+			// decimal, a moment): that one is named here.
+			var syntax *json.SyntaxError
+			var typ *json.UnmarshalTypeError
+			if field := fieldPath(data, reflect.TypeFor[model.DealEvent](), ""); field != "" && !errors.As(err, &syntax) && !errors.As(err, &typ) &&
+				!strings.HasPrefix(err.Error(), "json: ") {
+				err = fmt.Errorf("%s: %w", field, err)
+			}
 			return model.DealEvent{}, fmt.Errorf("%s: not a deal event in dealsync's event shape (it has account, thin, deal.raw or deal.close_time): %w", path, err)
 		}
 		return ev, nil
 	}
 	events, err := generic.ParseEvents(data, DryRunWebhookID)
 	if err != nil {
+		if vendor := vendorWebhook(data); vendor != "" {
+			return model.DealEvent{}, fmt.Errorf("%s: %s", path, vendor)
+		}
 		return model.DealEvent{}, fmt.Errorf("%s: not a deal event of the generic source: %w", path, err)
 	}
 	if len(events) != 1 {
@@ -79,4 +96,160 @@ func IsEventShape(data []byte) bool {
 	_, raw := deal["raw"]
 	_, closeTime := deal["close_time"]
 	return raw || closeTime
+}
+
+// unmarshalerType is json.Unmarshaler's type.
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// fieldPath is the JSON path ("deal.close_date", "deal.line_items[0].quantity")
+// of the value of data that does not decode as a value of type t does, the
+// first in t's order; path is data's own. It is path when data itself is
+// that value (a value decoding itself, or no object or list), "" for a
+// top level that decodes.
+func fieldPath(data []byte, t reflect.Type, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return path
+	}
+	fails := func(v []byte, t reflect.Type) bool { return json.Unmarshal(v, reflect.New(t).Interface()) != nil }
+	switch t.Kind() {
+	case reflect.Struct:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(data, &obj) != nil {
+			return path
+		}
+		keys := slices.Sorted(maps.Keys(obj))
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			for _, k := range keys {
+				// encoding/json matches a key to a field regardless of case.
+				if strings.EqualFold(k, name) && fails(obj[k], f.Type) {
+					return fieldPath(obj[k], f.Type, joinPath(path, k))
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var list []json.RawMessage
+		if json.Unmarshal(data, &list) != nil {
+			return path
+		}
+		for i, v := range list {
+			if fails(v, t.Elem()) {
+				return fieldPath(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	case reflect.Map:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(data, &obj) != nil {
+			return path
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if fails(obj[k], t.Elem()) {
+				return fieldPath(obj[k], t.Elem(), joinPath(path, k))
+			}
+		}
+	}
+	return path
+}
+
+func joinPath(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+// vendorWebhook says what data is and what to do instead when it is the
+// body of a CRM's own webhook, which a deal file cannot be (it tells
+// little more than which deal changed, and in the CRM's words): a
+// Pipedrive webhook (an object with meta and data) or a HubSpot one (a
+// list of events with portalId or subscriptionType). "" otherwise.
+func vendorWebhook(data []byte) string {
+	const fetch = "test the mapping on the deal as a run reads it from the CRM, and save it as a deal file: " +
+		"dealsync mapping test --connection NAME --fetch %s --save FILE"
+	var pipedrive struct {
+		Meta *struct {
+			Version   json.RawMessage `json:"version"`
+			V         json.RawMessage `json:"v"`
+			Entity    string          `json:"entity"`
+			Object    string          `json:"object"`
+			EntityID  json.RawMessage `json:"entity_id"`
+			ID        json.RawMessage `json:"id"`
+			CompanyID json.RawMessage `json:"company_id"`
+		} `json:"meta"`
+		Data    json.RawMessage `json:"data"`
+		Current json.RawMessage `json:"current"`
+	}
+	if json.Unmarshal(data, &pipedrive) == nil && pipedrive.Meta != nil && (pipedrive.Data != nil || pipedrive.Current != nil) {
+		m := pipedrive.Meta
+		what := "a Pipedrive webhook body (meta and data), not a deal event"
+		if len(m.Version) > 0 {
+			what = fmt.Sprintf("a Pipedrive webhook body (meta.version %s), not a deal event", jsonText(m.Version))
+		}
+		id := "DEAL_ID"
+		if m.Entity == "deal" || m.Object == "deal" {
+			if v := jsonText(m.EntityID); v != "" {
+				id = v
+			} else if v := jsonText(m.ID); v != "" && len(m.V) > 0 {
+				id = v // v1: meta.id is the deal's
+			}
+		}
+		msg := what + "; " + fmt.Sprintf(fetch, id)
+		if c := jsonText(m.CompanyID); c != "" {
+			msg += fmt.Sprintf(" (with --account %s when the connection serves several companies)", c)
+		}
+		return msg
+	}
+	var hubspot []struct {
+		PortalID         json.RawMessage `json:"portalId"`
+		SubscriptionType string          `json:"subscriptionType"`
+		ObjectID         json.RawMessage `json:"objectId"`
+	}
+	if json.Unmarshal(data, &hubspot) == nil {
+		id, portal := "DEAL_ID", ""
+		found := false
+		for _, e := range hubspot {
+			if e.PortalID == nil && e.SubscriptionType == "" {
+				continue
+			}
+			if !found && portal == "" {
+				portal = jsonText(e.PortalID)
+			}
+			found = true
+			if strings.HasPrefix(e.SubscriptionType, "deal.") && jsonText(e.ObjectID) != "" {
+				id, portal = jsonText(e.ObjectID), jsonText(e.PortalID)
+				break
+			}
+		}
+		if found {
+			msg := "a HubSpot webhook body (events with portalId and subscriptionType), not a deal event; " + fmt.Sprintf(fetch, id)
+			if portal != "" {
+				msg += fmt.Sprintf(" (with --account %s when the connection serves several portals)", portal)
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
+// jsonText is a JSON string's or number's text; "" for anything else.
+func jsonText(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(v, &n) == nil {
+		return n.String()
+	}
+	return ""
 }

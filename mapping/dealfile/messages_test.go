@@ -1,0 +1,74 @@
+package dealfile_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/mapping/dealfile"
+)
+
+func readBody(t *testing.T, body string) error {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "x.deal.json")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := dealfile.Read(path)
+	if err == nil {
+		t.Fatalf("%s was read", body)
+	}
+	return err
+}
+
+// A value that its own decoding refuses (a date, a decimal, a moment) is
+// named in dealsync's event shape as the generic source's parser names
+// it, and a date's message says both forms a date is accepted in.
+func TestReadNamesTheFieldOfABadValue(t *testing.T) {
+	const dateMsg = `"14/01/2026" is not a date (want YYYY-MM-DD, or an RFC 3339 timestamp such as 2026-01-14T09:30:00Z)`
+	cases := []struct{ body, want string }{
+		{`{"account":"a","deal":{"id":"D","stage":"won","close_date":"14/01/2026"}}`, ": deal.close_date: " + dateMsg},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","close_date":"14/01/2026"}}`, ": deal.close_date: " + dateMsg},
+		{`{"account":"a","deal":{"id":"D","stage":"won","line_items":[{"sku":"A"},{"sku":"B","quantity":"two"}]}}`, ": deal.line_items[1].quantity: "},
+		{`{"thin":true,"occurred_at":"yesterday","deal":{"id":"D","stage":"won"}}`, ": occurred_at: "},
+	}
+	for _, c := range cases {
+		if err := readBody(t, c.body); !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s:\ngot  %v\nwant one containing %q", c.body, err, c.want)
+		}
+	}
+	// encoding/json names a value of the wrong JSON type itself: not twice.
+	err := readBody(t, `{"account":"a","deal":{"id":7,"stage":"won"}}`)
+	if strings.Contains(err.Error(), "deal.id: json:") || !strings.Contains(err.Error(), "deal.id") {
+		t.Errorf("a number for deal.id: %v", err)
+	}
+}
+
+// A CRM's own webhook body is no deal event: Read says which it is and
+// how to test the mapping on the deal it names.
+func TestReadSaysWhatToDoWithAVendorWebhook(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"pipedrive v2", `{"data":{"id":178,"title":"KIPFFLOW","value":0},"previous":null,
+			"meta":{"action":"create","company_id":"15747575","entity_id":"178","entity":"deal","id":"8818e477","version":"2.0"}}`,
+			": a Pipedrive webhook body (meta.version 2.0), not a deal event; test the mapping on the deal as a run reads it from the CRM, and save it as a deal file: " +
+				"dealsync mapping test --connection NAME --fetch 178 --save FILE (with --account 15747575 when the connection serves several companies)"},
+		{"pipedrive v1", `{"v":1,"current":{"id":42},"previous":{"id":42},"meta":{"v":1,"action":"updated","object":"deal","id":42,"company_id":7}}`,
+			"--fetch 42 --save FILE (with --account 7 when"},
+		{"hubspot", `[{"objectId":697680835,"propertyName":"dealstage","portalId":5799819,"subscriptionType":"deal.propertyChange","eventId":1}]`,
+			": a HubSpot webhook body (events with portalId and subscriptionType), not a deal event; test the mapping on the deal as a run reads it from the CRM, and save it as a deal file: " +
+				"dealsync mapping test --connection NAME --fetch 697680835 --save FILE (with --account 5799819 when the connection serves several portals)"},
+		{"hubspot, no deal", `[{"objectId":123,"portalId":62515,"subscriptionType":"contact.creation"}]`,
+			"--fetch DEAL_ID --save FILE (with --account 62515 when"},
+	}
+	for _, c := range cases {
+		err := readBody(t, c.body)
+		if !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "generic source") {
+			t.Errorf("%s:\ngot  %v\nwant one containing %q", c.name, err, c.want)
+		}
+	}
+	// A generic body the source refuses is still said to be one.
+	if err := readBody(t, `{"event_id":"e","deal":{"id":"D"}}`); !strings.Contains(err.Error(), "not a deal event of the generic source: malformed payload: deal.stage: is required") {
+		t.Errorf("a generic body without a stage: %v", err)
+	}
+}

@@ -1,0 +1,164 @@
+package mapping_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+)
+
+// loadProblems parses src as y.yaml and returns its problems, as text.
+func loadProblems(t *testing.T, src string) []string {
+	t.Helper()
+	_, err := mapping.Parse("bad/y.yaml", []byte(src))
+	var le *mapping.LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("Parse(%q) = %v, want a *LoadError", src, err)
+	}
+	out := make([]string, len(le.Problems))
+	for i, p := range le.Problems {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// A YAML error gives its line once, as the position; where YAML stopped
+// on an expression written without quotes that it reads as YAML, it
+// names the field, gives the column and the expression quoted as it
+// should be written.
+func TestYAMLErrorsOnExpressionsSayToQuoteThem(t *testing.T) {
+	cases := []struct{ src, want string }{
+		// The integration engineer's: a condition's ": ".
+		{"name: y\ninvoice:\n  memo: deal.amount > 0 ? \"paid\" : \"free\"   # paid or not\n",
+			`bad/y.yaml:3:34: invoice.memo: mapping values are not allowed in this context: YAML reads ": " in a value without quotes as the colon of a key; ` +
+				"quote the whole expression: `memo: 'deal.amount > 0 ? \"paid\" : \"free\"'`"},
+		{"name: y\ntrigger: deal.stage == \"won\" ? true : false\n",
+			`bad/y.yaml:2:37: trigger: mapping values are not allowed in this context: YAML reads ": " in a value without quotes as the colon of a key; ` +
+				"quote the whole expression: `trigger: 'deal.stage == \"won\" ? true : false'`"},
+		// A value that starts with a quoted string and goes on: YAML
+		// gives the line where the mapping starts; the problem is on the
+		// field's.
+		{"name: y\ninvoice:\n  currency: EUR\n  lines:\n    item_code: x\n    description: \"Deal \" + item.sku\n  reference: deal.id\n",
+			`bad/y.yaml:6:26: invoice.lines.description: did not find expected key: a YAML value that starts with a quote ends where the quote closes; ` +
+				"quote the whole expression: `description: '\"Deal \" + item.sku'`"},
+		// Single quotes in it: the expression in double quotes.
+		{"name: y\ninvoice:\n  memo: 'Deal ' + deal.id\n",
+			`bad/y.yaml:3:17: invoice.memo: did not find expected key: a YAML value that starts with a quote ends where the quote closes; ` +
+				"quote the whole expression: `memo: \"'Deal ' + deal.id\"`"},
+		// A character YAML reserves.
+		{"name: y\ninvoice:\n  amount_line:\n    discount: - deal.amount\n",
+			`bad/y.yaml:4:15: invoice.amount_line.discount: block sequence entries are not allowed in this context: YAML does not read a value that starts with "-" as text; ` +
+				"quote the whole expression: `discount: '- deal.amount'`"},
+		{"name: y\ninvoice:\n  memo: `raw`\n",
+			"bad/y.yaml:3:9: invoice.memo: found character that cannot start any token: YAML does not read a value that starts with \"`\" as text; " +
+				"quote the whole expression: `memo: '`raw`'`"},
+		// A plain value continued on the next line: no one-line example.
+		{"name: y\ninvoice:\n  memo: deal.amount > 0 ?\n    \"paid\" : \"free\"\n",
+			`bad/y.yaml:4:12: invoice.memo: mapping values are not allowed in this context: YAML reads ": " in a value without quotes as the colon of a key; ` +
+				"quote the whole expression, or write it as a literal block (`memo: |`, the expression on the lines below)"},
+		// A leading "!" is a tag, which would leave the field empty (the
+		// default trigger), silently.
+		{"name: y\ntrigger: !is_won(deal.previous_stage)\n",
+			"bad/y.yaml:2:10: trigger: YAML reads !is_won(deal.previous_stage) as a tag, not as part of the expression; " +
+				"quote the whole expression: `trigger: '!is_won(deal.previous_stage)'`"},
+		// No expression: YAML's message, its line given once.
+		{"name: y\ndefaults:\n  item_code: a: b\n",
+			"bad/y.yaml:3: mapping values are not allowed in this context"},
+	}
+	for _, c := range cases {
+		got := loadProblems(t, c.src)
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%q:\ngot  %q\nwant %q", c.src, got, c.want)
+		}
+	}
+}
+
+// The quoted expressions that the messages give load.
+func TestTheQuotedExpressionsLoad(t *testing.T) {
+	src := "name: y\ntrigger: '!is_won(deal.previous_stage)'\ninvoice:\n  memo: 'deal.amount > 0 ? \"paid\" : \"free\"'\n" +
+		"  lines:\n    description: '\"Deal \" + item.sku'\n  amount_line:\n    discount: '- deal.amount'\n    description: \"'Deal ' + deal.id\"\n"
+	if _, err := mapping.Parse("y.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A float where a decimal is needed: the hint repeats the file's own
+// literal, or the division of whole numbers, rewritten, at its position.
+func TestFloatHintRepeatsTheExpression(t *testing.T) {
+	cases := []struct{ expr, want string }{
+		{"1.5", `bad/y.yaml:4:15: invoice.lines.quantity: expression gives float64, but this field needs a decimal: money never goes through floats, write dec("1.5") instead of 1.5 (in ` + "`1.5`)"},
+		{"19.50", `write dec("19.50") instead of 19.50 (in`},
+		{"1e3", `write dec("1000") instead of 1e3 (in`},
+		{"3 / 2", `bad/y.yaml:4:15: invoice.lines.quantity: expression gives float64, but this field needs a decimal: a division of whole numbers gives a float, and money never goes through floats: write dec(3) / 2 instead of 3 / 2 (in ` + "`3 / 2`)"},
+		{"len(deal.line_items) / (1 + 1)", `write dec(len(deal.line_items)) / (1 + 1) instead of len(deal.line_items) / (1 + 1) (in`},
+		// At the literal's position, not the expression's start.
+		{"1 + 2.5", `bad/y.yaml:4:19: invoice.lines.quantity: expression gives float64, but this field needs a decimal: money never goes through floats, write dec("2.5") instead of 2.5`},
+		// Neither: the general hint.
+		{"2 ** 3", `money never goes through floats; compute with decimals, e.g. dec("19.5") for 19.5 (in`},
+	}
+	for _, c := range cases {
+		got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    quantity: "+c.expr+"\n")
+		if len(got) != 1 || !strings.Contains(got[0], c.want) {
+			t.Errorf("quantity: %s:\ngot  %q\nwant one containing %q", c.expr, got, c.want)
+		}
+	}
+}
+
+// runtimeMapping is a mapping whose expressions fail on the example deal:
+// a division by zero in a literal block, an index out of range in a
+// quoted value.
+const runtimeMapping = `name: fails
+# a comment line
+invoice:
+  memo: |
+    string(
+      deal.amount / dec(0))
+  lines:
+    item_code: "deal.line_items[5].sku"
+`
+
+func failingDeal() model.DealEvent {
+	return model.DealEvent{EventID: "e", Deal: model.Deal{
+		ID: "D-1", Stage: "won", Currency: "EUR", Amount: decimal.NewNullDecimal(dec("10")),
+		Company:   model.Company{ID: "C", Name: "Acme"},
+		LineItems: []model.LineItem{{SKU: "X"}},
+	}}
+}
+
+// A run-time error gives the file's line and column, as a load error
+// does, not expr's position in the expression ("(1:46)", which reads as
+// a file position); so does the mapping of a run's snapshot.
+func TestRuntimeErrorsGiveTheFilePosition(t *testing.T) {
+	f, err := mapping.Parse("maps/fails.yaml", []byte(runtimeMapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := mapping.FromSnapshot(f.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]mapping.Mapper{"file": f, "snapshot": snap} {
+		_, err := m.Map(failingDeal())
+		var me *mapping.Error
+		if !errors.As(err, &me) || me.Field != "memo" || me.Message != "division by zero (at maps/fails.yaml:6:19)" {
+			t.Errorf("%s: %v, want division by zero (at maps/fails.yaml:6:19)", name, err)
+		}
+	}
+
+	// The memo set: the line's item code fails.
+	src := strings.Replace(runtimeMapping, "deal.amount / dec(0))", "deal.amount)", 1)
+	f, err = mapping.Parse("maps/fails.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Map(failingDeal())
+	var me *mapping.Error
+	if !errors.As(err, &me) || me.Field != "lines[0].item_code" ||
+		me.Message != "index out of range: 5 (array length is 1) (at maps/fails.yaml:8:32)" {
+		t.Errorf("got %v, want index out of range ... (at maps/fails.yaml:8:32)", err)
+	}
+}

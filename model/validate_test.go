@@ -1,0 +1,61 @@
+package model
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// validated is the problems Validate finds in a EUR invoice of one line,
+// totals computed, as text.
+func validated(t *testing.T, l InvoiceLine) []string {
+	t.Helper()
+	inv := Invoice{Reference: "R", Customer: Customer{Name: "Acme"}, Currency: "EUR",
+		IssueDate: NewDate(2026, 1, 14), DueDate: NewDate(2026, 2, 13), Lines: []InvoiceLine{l}}
+	inv.ComputeTotals()
+	var ve *ValidationError
+	if err := inv.Validate(ValidateOptions{}); !errors.As(err, &ve) {
+		t.Fatalf("Validate(%+v) = %v, want a *ValidationError", l, err)
+	}
+	out := make([]string, len(ve.Problems))
+	for i, p := range ve.Problems {
+		out[i] = p.Error()
+	}
+	return out
+}
+
+// A negative line amount is blamed on the discount only when there is
+// one and the quantity and unit price are not negative: a negative
+// quantity or unit price is the problem reported, alone.
+func TestNegativeAmountIsBlamedOnTheDiscountOnlyWhenItIsTheCause(t *testing.T) {
+	cases := []struct {
+		line InvoiceLine
+		want []string
+	}{
+		{InvoiceLine{Description: "x", Quantity: d("-1"), UnitPrice: d("100")},
+			[]string{`invoice.lines[0].quantity: must be greater than 0 (got "-1")`}},
+		{InvoiceLine{Description: "x", Quantity: d("1"), UnitPrice: d("-100")},
+			[]string{`invoice.lines[0].unit_price: must not be negative (got "-100")`}},
+		{InvoiceLine{Description: "x", Quantity: d("-1"), UnitPrice: d("100"), Discount: d("5")},
+			[]string{`invoice.lines[0].quantity: must be greater than 0 (got "-1")`}},
+		{InvoiceLine{Description: "x", Quantity: d("2"), UnitPrice: d("10"), Discount: d("25")},
+			[]string{`invoice.lines[0].amount: is negative: the discount exceeds the line (got "-5")`}},
+	}
+	for _, c := range cases {
+		if got := validated(t, c.line); strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+			t.Errorf("quantity %s, unit price %s, discount %s:\ngot  %q\nwant %q", c.line.Quantity, c.line.UnitPrice, c.line.Discount, got, c.want)
+		}
+	}
+}
+
+// A unit price with too many decimals (a CRM's, as the mapping passed it
+// on) says how to round it in the mapping, with the function
+// docs/mappings.md lists.
+func TestTooManyDecimalsSaysHowToRound(t *testing.T) {
+	got := validated(t, InvoiceLine{Description: "x", Quantity: d("9"), UnitPrice: d("11.1111111")})
+	want := "invoice.lines[0].unit_price: has more than 6 decimal places: round it in the mapping, e.g. " +
+		"`unit_price: round_to(item.unit_price, 6)` under lines, `round_to(deal.amount, 6)` under amount_line (got \"11.1111111\")"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
