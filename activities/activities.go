@@ -274,9 +274,9 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 		if errors.As(*err, &appErr) && appErr.Type() != "" {
 			outcome = appErr.Type()
 		}
-		if activity.IsActivity(ctx) {
+		if activity.IsActivity(ctx) && activity.GetInfo(ctx).IsLocalActivity {
 			// The SDK's activity logger names the run and the step's
-			// attempt.
+			// attempt. (An activity's failed attempt the SDK logs itself.)
 			activity.GetLogger(ctx).Warn("step attempt failed", "step", step, "connection", connection,
 				"attempt", activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())
 		}

@@ -81,7 +81,7 @@ func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
 		cur, err := model.ParseCurrency(ie.Currency)
 		if err != nil {
 			return model.Invoice{}, &Error{Mapping: m.name, Field: "currency", Expression: oneLine(m.header[fieldIndex(m.header, "currency")].src),
-				Value: ie.Currency, Message: "is not an ISO 4217 currency code"}
+				Value: ie.Currency, Message: err.Error()}
 		}
 		inv.Currency = cur
 	}

@@ -59,8 +59,9 @@ invoice:
 		}
 	}
 
-	// A run under way maps as it did when it started: its snapshot's
-	// date() gives the timestamp's own date, whatever the time_zone.
+	// A run's snapshot (used when its mapping file changed since the run
+	// started) keeps date() as it was: the timestamp's own date, whatever
+	// the time_zone.
 	old := []byte(src("Europe/Berlin"))
 	m, err := mapping.FromSnapshot(&mapping.Snapshot{Name: "z", Hash: mapping.HashOf(old), Path: "z.yaml", Source: old})
 	if err != nil {

@@ -52,7 +52,7 @@ func (d Default) Map(ev model.DealEvent) (model.Invoice, error) {
 	if deal.Currency != "" {
 		cur, err := model.ParseCurrency(deal.Currency)
 		if err != nil {
-			return model.Invoice{}, &Error{Mapping: d.Name(), Field: "currency", Value: deal.Currency, Message: "deal.currency is not an ISO 4217 code"}
+			return model.Invoice{}, &Error{Mapping: d.Name(), Field: "currency", Value: deal.Currency, Message: "deal.currency: " + err.Error()}
 		}
 		inv.Currency = cur
 	}

@@ -615,11 +615,13 @@ func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {
 // expression is the text of the expression YAML node n gives key. A
 // value that starts with "!" is a tag for YAML, not a negation: it would
 // leave `trigger: !is_won(deal.stage)` empty, which is the default
-// trigger, silently; it is refused, with the expression quoted (not in a
-// run's snapshot, accepted as it was when the run started).
+// trigger, silently; a tag that leaves no value is refused, with the
+// expression quoted (not in a run's snapshot, accepted as it was when the
+// run started). A tag followed by a value (`memo: !x deal.name`) loaded
+// before, the tag dropped, and still does.
 func (p *parser) expression(n *yaml.Node, key string) (string, bool) {
 	s, ok := p.scalar(n, key)
-	if ok && p.strict && strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+	if ok && p.strict && strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") && strings.TrimSpace(n.Value) == "" {
 		name := key[strings.LastIndex(key, ".")+1:]
 		p.at(n, key, "YAML reads %s as a tag, not as part of the expression; quote the whole expression: `%s: %s`",
 			n.Tag, name, yamlQuoted(strings.TrimSpace(n.Tag+" "+n.Value)))
@@ -732,8 +734,14 @@ func (p *parser) parseDefaults(n *yaml.Node) {
 				continue
 			}
 			c, err := model.ParseCurrency(s)
+			if err != nil && !p.strict {
+				// A run's snapshot, whose code the table of current
+				// codes has dropped since: the run's invoice is judged
+				// when it is validated, and a deal's own currency wins.
+				c, err = model.Currency(strings.ToUpper(strings.TrimSpace(s))), nil
+			}
 			if err != nil {
-				p.at(v, key, "%q is not an ISO 4217 currency code", s)
+				p.at(v, key, "%s", err.Error())
 				p.defaultCurrencyRefused = true
 				continue
 			}

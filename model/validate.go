@@ -82,7 +82,7 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 	if inv.Currency == "" {
 		add("currency", "is required (the deal has no currency and the mapping sets no default)", "")
 	} else if _, err := ParseCurrency(string(inv.Currency)); err != nil {
-		add("currency", "is not an ISO 4217 code", string(inv.Currency))
+		add("currency", err.Error(), string(inv.Currency))
 	}
 	ps = append(ps, inv.dateProblems()...)
 	if inv.IssueDate.IsZero() {

@@ -7,6 +7,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -457,6 +458,10 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
 	}
 	var err error
+	// mayExist: an attempt of the step before the one that failed last
+	// may have made the invoice (its answer lost): the run's failure says
+	// so (mayHaveMade), as the last attempt's own error cannot.
+	mayExist := false
 	if in.SettleTime > 0 || in.Linger > 0 || in.Fetch {
 		attempts := invoiceAttempts{ctx: ctx, in: in, start: workflow.Now(ctx),
 			attempt: func() workflow.Future { return callOnce(a.CreateInvoice, invoiceInput) },
@@ -525,11 +530,15 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			for _, id := range unread {
 				changedAfter(id)
 			}
+			mayExist = attempts.earlierMay
 		}
 	} else {
 		err = call(a.CreateInvoice, invoiceInput).Get(ctx, &created)
 	}
 	if err != nil {
+		if mayExist {
+			err = mayHaveMade(err, invoice.Reference)
+		}
 		return fail(ctx, result(), "CreateInvoice", err)
 	}
 	invoiced = true
@@ -641,6 +650,9 @@ type invoiceAttempts struct {
 	// notSent says that no attempt so far may have made the invoice:
 	// each was refused before the ERP acted on it, or never sent.
 	notSent bool
+	// earlierMay says that an attempt before the last one made may have
+	// made the invoice: the last one's failure cannot say so itself.
+	earlierMay bool
 }
 
 // maxAttemptsHistory is the history length past which the invoice step's
@@ -690,6 +702,7 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 			if budget > 0 {
 				left = max(time.Millisecond, budget-workflow.Now(ia.ctx).Sub(ia.start))
 			}
+			ia.earlierMay = !ia.notSent
 			err := ia.rest(rest, left).Get(ia.ctx, created)
 			if err != nil && ia.notSent && workflow.GetVersion(ia.ctx, restMaySendChange, workflow.DefaultVersion, 1) == 1 {
 				// Any attempt of the call may have made the invoice (its
@@ -699,6 +712,7 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 			return "", err
 		}
 		ia.n++
+		ia.earlierMay = !ia.notSent
 		if err = ia.attempt().Get(ia.ctx, created); err == nil {
 			return "", nil
 		}
@@ -993,6 +1007,27 @@ var stepSystems = map[string]string{
 	"FetchDeal": activities.ErrTypeCRMUnavailable, "WriteBack": activities.ErrTypeCRMUnavailable,
 	"FindOrCreateCustomer": activities.ErrTypeERPUnavailable, "CreateInvoice": activities.ErrTypeERPUnavailable,
 	"PreviousRun": activities.ErrTypeTemporalUnavailable,
+}
+
+// mayHaveMade is the invoice step's failure err, after attempts of which
+// one before the last may have made the invoice (reference): its message
+// says so, once (the step's own attempts say it when the SDK retried
+// them), and it no longer claims that nothing was sent. Only the message
+// and details of the run's failure change: runs replay alike.
+func mayHaveMade(err error, reference string) error {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return err
+	}
+	msg := appErr.Message()
+	if !strings.Contains(msg, "may have made the invoice") {
+		msg += fmt.Sprintf("; an earlier attempt may have made the invoice (reference %q) in the ERP: look for it there before invoicing by hand; "+
+			"dealsync runs retry finds it under the same idempotency key", reference)
+	}
+	if appErr.NonRetryable() {
+		return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err, activities.Attempt{})
+	}
+	return temporal.NewApplicationError(msg, appErr.Type(), activities.Attempt{})
 }
 
 // ErrTypeStepTimedOut ends a run whose pure step (map, validate) ran out

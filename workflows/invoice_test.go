@@ -1162,3 +1162,37 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 		}
 	})
 }
+
+// A listening run whose invoice step's first attempt got no answer (the
+// invoice may exist) and whose next attempts were refused (nothing sent)
+// fails saying that an earlier attempt may have made the invoice, and not
+// that nothing was sent: an operator reading only the last refusal would
+// bill by hand a second time. Its attempts are calls of one attempt each,
+// and the rest one call: none is the SDK's attempt 2.
+func TestInvoiceStepFailureSaysAnEarlierAttemptMayHaveMadeIt(t *testing.T) {
+	for _, local := range []bool{true, false} {
+		t.Run(fmt.Sprintf("local %v", local), func(t *testing.T) {
+			erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+				&connectors.OutcomeUnknownError{Err: errors.New("create invoice: no answer"), Wait: time.Second},
+				&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Second},
+			}}
+			env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+			var a *activities.Activities
+			env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-30", "100.00")})
+			in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, time.Second, local
+			in.Retry.MaximumAttempts = 2
+			env.ExecuteWorkflow(InvoiceDeal, in)
+			err := env.GetWorkflowError()
+			var appErr *temporal.ApplicationError
+			var at activities.Attempt
+			if !errors.As(err, &appErr) || !strings.Contains(appErr.Message(), "HTTP 429") ||
+				!strings.Contains(appErr.Message(), `an earlier attempt may have made the invoice (reference "D-30")`) || erp.attempts != 2 {
+				t.Fatalf("%v after %d attempts; want the 429 saying an earlier attempt may have made the invoice", err, erp.attempts)
+			}
+			if appErr.HasDetails() && appErr.Details(&at) == nil && at.NotSent {
+				t.Errorf("details %+v: the run claims nothing was sent", at)
+			}
+		})
+	}
+}

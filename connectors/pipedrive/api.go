@@ -746,7 +746,8 @@ func (s *Source) WebhookDeal(d model.Deal) model.Deal {
 			raw[k] = identRaw(id) // a number when digits, as webhooks send it
 		}
 	}
-	return model.Deal{ID: d.ID, Stage: d.Stage, Raw: raw}
+	// A webhook says the stage the deal left (previous data).
+	return model.Deal{ID: d.ID, Stage: d.Stage, PreviousStage: d.PreviousStage, Raw: raw}
 }
 
 var _ connectors.WebhookShaper = (*Source)(nil)
