@@ -17,6 +17,7 @@ import (
 	"github.com/expr-lang/expr/checker/nature"
 	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
+	exprparser "github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 	"github.com/shopspring/decimal"
 	yaml "go.yaml.in/yaml/v3"
@@ -851,15 +852,7 @@ const MaxFileBytes = 1 << 20
 // the calls' types are cleared before the second pass, so it looks into
 // every argument.
 func recheckCallArguments(src string, opts []expr.Option) error {
-	config := conf.CreateNew()
-	for _, op := range opts {
-		op(config)
-	}
-	for name := range config.Disabled {
-		delete(config.Builtins, name)
-	}
-	config.Check()
-	tree, err := checker.ParseCheck(src, config)
+	tree, config, err := parseChecked(src, opts)
 	if err != nil {
 		return err
 	}
@@ -870,6 +863,21 @@ func recheckCallArguments(src string, opts []expr.Option) error {
 	}))
 	_, err = checker.Check(tree, config)
 	return err
+}
+
+// parseChecked parses and type-checks src with opts as expr.Compile
+// would, without compiling: the tree and the config, for a second look.
+func parseChecked(src string, opts []expr.Option) (*exprparser.Tree, *conf.Config, error) {
+	config := conf.CreateNew()
+	for _, op := range opts {
+		op(config)
+	}
+	for name := range config.Disabled {
+		delete(config.Builtins, name)
+	}
+	config.Check()
+	tree, err := checker.ParseCheck(src, config)
+	return tree, config, err
 }
 
 // plainDecimalRE is a float literal written as dec reads it: 19.5, not
@@ -884,15 +892,7 @@ var plainDecimalRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
 // hint. The expression is read as written, before expr folds its
 // constants (3 / 2 is the float 1.5 in the compiled program).
 func floatHint(src string, opts []expr.Option) (hint string, from int, ok bool) {
-	config := conf.CreateNew()
-	for _, op := range opts {
-		op(config)
-	}
-	for name := range config.Disabled {
-		delete(config.Builtins, name)
-	}
-	config.Check()
-	tree, err := checker.ParseCheck(src, config)
+	tree, _, err := parseChecked(src, opts)
 	if err != nil {
 		return "", 0, false
 	}
