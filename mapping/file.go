@@ -1323,7 +1323,7 @@ func (p *parser) exprProblem(n *yaml.Node, key, src string, line, col int, msg s
 // file's line and column (1-based); the column is 0 where it cannot be
 // traced to the file's text (see exprProblem), the line then the node's.
 func filePosition(lines []string, n *yaml.Node, src string, line, col int) (fileLine, fileCol int) {
-	fileLine, fileCol = n.Line, n.Column
+	fileLine = n.Line
 	switch {
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
 		// The text starts on the line after the indicator, indented as

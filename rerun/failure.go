@@ -45,7 +45,7 @@ func runFailure(ctx context.Context, c client.Client, id, runID string) (Failure
 		ev, err := it.Next()
 		var missing *serviceerror.NotFound
 		if errors.As(err, &missing) {
-			return Failure{}, errors.New("Temporal no longer has the run's history (past the namespace's retention?)")
+			return Failure{}, errors.New("the run's history is gone: Temporal no longer has the run's history (past the namespace's retention?)")
 		}
 		if err != nil {
 			return Failure{}, fmt.Errorf("reading the run's close event: %w", err)
