@@ -127,7 +127,7 @@ type OutcomeUnknownError struct {
 }
 
 func (e *OutcomeUnknownError) Error() string {
-	return fmt.Sprintf("%v (the request may still be carried out: a retry waits %s, the vendor's time, and looks for it first)", e.Err, min(e.Wait, MaxRetryAfter))
+	return fmt.Sprintf("%v (the request may still be carried out: a retry, if one comes, waits %s, the vendor's time)", e.Err, min(e.Wait, MaxRetryAfter))
 }
 
 func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
