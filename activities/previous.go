@@ -131,14 +131,24 @@ func EndedRun(ctx context.Context, runs RunReader, workflowID, run, signal strin
 	return (&Activities{Runs: runs}).ended(ctx, PreviousRunInput{WorkflowID: workflowID, Signal: signal}, run)
 }
 
+// CloseEvent reads the close event of run of workflowID: nil (and no
+// error) when Temporal no longer has the run.
+func CloseEvent(ctx context.Context, runs RunReader, workflowID, run string) (*historypb.HistoryEvent, error) {
+	events, err := (&Activities{Runs: runs}).history(ctx, workflowID, run, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	if err != nil || len(events) == 0 {
+		return nil, err
+	}
+	return events[len(events)-1], nil
+}
+
 // ended reads how run ended; ok is false when its history is gone.
 func (a *Activities) ended(ctx context.Context, in PreviousRunInput, run string) (PreviousRun, bool, error) {
-	events, err := a.history(ctx, in.WorkflowID, run, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
-	if err != nil || len(events) == 0 {
+	closed, err := CloseEvent(ctx, a.Runs, in.WorkflowID, run)
+	if err != nil || closed == nil {
 		return PreviousRun{}, false, err
 	}
 	out := PreviousRun{RunID: run}
-	info := events[len(events)-1].GetWorkflowExecutionFailedEventAttributes().GetFailure().GetApplicationFailureInfo()
+	info := closed.GetWorkflowExecutionFailedEventAttributes().GetFailure().GetApplicationFailureInfo()
 	out.ErrorType = info.GetType()
 	if details := info.GetDetails(); len(details.GetPayloads()) > 0 {
 		var d NotWonDetails

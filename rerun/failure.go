@@ -7,10 +7,10 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/dealsync/dealsync/activities"
 )
 
 // Failure is what a closed run's close event says of how it ended, as
@@ -39,18 +39,12 @@ func hasFailure(status enumspb.WorkflowExecutionStatus) bool {
 // how a run ended) and returns the failure it tells; none for a close
 // event that tells none (a run completed, timed out or canceled).
 func runFailure(ctx context.Context, c client.Client, id, runID string) (Failure, error) {
-	var last *historypb.HistoryEvent
-	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		var missing *serviceerror.NotFound
-		if errors.As(err, &missing) {
-			return Failure{}, errors.New("the run's history is gone: Temporal no longer has the run's history (past the namespace's retention?)")
-		}
-		if err != nil {
-			return Failure{}, fmt.Errorf("reading the run's close event: %w", err)
-		}
-		last = ev
+	last, err := activities.CloseEvent(ctx, c, id, runID)
+	if err != nil {
+		return Failure{}, fmt.Errorf("reading the run's close event: %w", err)
+	}
+	if last == nil {
+		return Failure{}, errors.New("the run's history is gone: Temporal no longer has the run's history (past the namespace's retention?)")
 	}
 	if f := last.GetWorkflowExecutionFailedEventAttributes().GetFailure(); f != nil {
 		return failureOf(f), nil
