@@ -981,6 +981,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		p.checkGroupKeys(n, key, src, root)
 		p.checkAggregates(n, key, src, root)
 		p.checkFuncValues(n, key, src, root)
+		p.checkZeroDivisors(n, key, src, root)
 	}
 	if p.strict && env != envTrigger {
 		p.checkInvoiceReads(n, key, src, root)

@@ -109,14 +109,14 @@ func TestFloatHintRepeatsTheExpression(t *testing.T) {
 }
 
 // runtimeMapping is a mapping whose expressions fail on the example deal:
-// a division by zero in a literal block, an index out of range in a
+// a division by zero (the deal has one line) in a literal block, an index out of range in a
 // quoted value.
 const runtimeMapping = `name: fails
 # a comment line
 invoice:
   memo: |
     string(
-      deal.amount / dec(0))
+      deal.amount / dec(len(deal.line_items) - 1))
   lines:
     item_code: "deal.line_items[5].sku"
 `
@@ -150,7 +150,7 @@ func TestRuntimeErrorsGiveTheFilePosition(t *testing.T) {
 	}
 
 	// The memo set: the line's item code fails.
-	src := strings.Replace(runtimeMapping, "deal.amount / dec(0))", "deal.amount)", 1)
+	src := strings.Replace(runtimeMapping, "deal.amount / dec(len(deal.line_items) - 1))", "deal.amount)", 1)
 	f, err = mapping.Parse("maps/fails.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -160,5 +160,34 @@ func TestRuntimeErrorsGiveTheFilePosition(t *testing.T) {
 	if !errors.As(err, &me) || me.Field != "lines[0].item_code" ||
 		me.Message != "index out of range: 5 (array length is 1) (at maps/fails.yaml:8:32)" {
 		t.Errorf("got %v, want index out of range ... (at maps/fails.yaml:8:32)", err)
+	}
+}
+
+// A divisor written as zero fails every run: it is a load error, at the
+// divisor, in whatever way the zero is written; a divisor that is zero
+// only for some deals loads, and a run's snapshot, accepted before the
+// check, still compiles.
+func TestLiteralZeroDivisorIsALoadError(t *testing.T) {
+	const msg = "division by zero: the divisor is always 0, so every run would fail"
+	for _, c := range []struct{ expr, at string }{
+		{`deal.amount / 0`, "4:32"},
+		{`deal.amount / dec(0)`, "4:32"},
+		{`deal.amount / dec("0.00")`, "4:32"},
+		{`deal.amount / -0`, "4:32"},
+		{`dec(len(deal.line_items) % 0)`, "4:45"},
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    unit_price: '"+c.expr+"'\n")
+		if len(got) != 1 || !strings.Contains(got[0], "bad/y.yaml:"+c.at+": invoice.lines.unit_price: "+msg) {
+			t.Errorf("%s: got %q, want one problem at %s: %s", c.expr, got, c.at, msg)
+		}
+	}
+	for _, e := range []string{`deal.amount / 2`, `deal.amount / dec(len(deal.line_items))`, `dec(0) / deal.amount`, `deal.amount / dec("0.5")`} {
+		if _, err := mapping.Parse("ok/y.yaml", []byte("name: y\ninvoice:\n  lines:\n    unit_price: '"+e+"'\n")); err != nil {
+			t.Errorf("%s: %v, want it to load", e, err)
+		}
+	}
+	src := []byte("name: y\ninvoice:\n  memo: string(deal.amount / 0)\n")
+	if _, err := mapping.FromSnapshot(&mapping.Snapshot{Name: "y", Hash: mapping.HashOf(src), Path: "y.yaml", Source: src}); err != nil {
+		t.Errorf("a snapshot with a zero divisor: %v, want it to compile as when its run started", err)
 	}
 }
