@@ -203,6 +203,9 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 		if !l.Quantity.Equal(l.Quantity.Round(xeroQuantityDP)) {
 			return Invoice{}, fmt.Errorf("lines[%d]: quantity %s has more than %d decimals, which Xero keeps; round it in the mapping", i, model.ExactString(l.Quantity), xeroQuantityDP)
 		}
+		if err := sameLineAmount(l, cur); err != nil {
+			return Invoice{}, fmt.Errorf("lines[%d]: %w", i, err)
+		}
 		li := LineItem{
 			Description: l.Description,
 			Quantity:    json.Number(model.ExactString(l.Quantity)),
@@ -239,6 +242,40 @@ func NewInvoice(inv model.Invoice, contactID string, o Options) (Invoice, error)
 		BrandingThemeID: o.BrandingThemeID,
 		LineItems:       lines,
 	}, nil
+}
+
+// xeroAmountDP is the decimals of Xero's line amounts and discounts, in
+// every currency.
+const xeroAmountDP = 2
+
+// sameLineAmount refuses a line whose amount Xero would compute otherwise
+// than the invoice does: Xero rounds quantity × unit price, and the
+// discount it is sent, to 2 decimals in every currency, dealsync to the
+// currency's minor units. In a currency of 2 decimals they agree; in JPY
+// (0) a line of 1.5 × 999 is 1498.50 in Xero and 1499 here, in KWD (3) a
+// line of 10.125 is 10.13 there. Such an invoice would be made with
+// another amount than the deal's, which the totals check finds only once
+// it exists: the mapping must make the line exact in both.
+func sameLineAmount(l model.InvoiceLine, cur model.Currency) error {
+	if cur.MinorUnits() == xeroAmountDP {
+		return nil
+	}
+	gross := l.Quantity.Mul(l.UnitPrice)
+	ours := cur.Round(gross).Sub(cur.Round(l.Discount))
+	theirs := gross.Round(xeroAmountDP).Sub(cur.Round(l.Discount).Round(xeroAmountDP))
+	if theirs.Equal(ours) {
+		return nil
+	}
+	what := model.ExactString(l.Quantity) + " × " + model.ExactString(l.UnitPrice)
+	if !l.Discount.IsZero() {
+		what += " less " + cur.Format(l.Discount)
+	}
+	fix := fmt.Sprintf("make quantity × unit price exact in %s, e.g. unit_price: round_currency(x, %q) with a whole quantity", cur, string(cur))
+	if cur.MinorUnits() > xeroAmountDP {
+		fix = fmt.Sprintf("round the unit price and the discount to %d decimals (round_to(x, %d)), or bill this customer in another currency", xeroAmountDP, xeroAmountDP)
+	}
+	return fmt.Errorf("amount differs in Xero, which rounds a line's amount to %d decimals in every currency: %s is %s there, %s %s here (%d decimals), so Xero would bill another amount than the invoice's; %s",
+		xeroAmountDP, what, theirs.StringFixed(xeroAmountDP), cur, cur.Format(ours), cur.MinorUnits(), fix)
 }
 
 // NewContact is Xero's contact for c. ContactNumber carries the CRM

@@ -1483,9 +1483,13 @@ func TestATotalXeroComputedOtherwiseIsAWarning(t *testing.T) {
 	}
 }
 
-// An invoice without tax is compared by its subtotal: Xero's 2 decimals in
-// JPY make 1.5 × 999 yen 1498.50 there, 1499 in dealsync: a warning.
-func TestAnUntaxedJPYInvoiceXeroRoundsOtherwiseIsAWarning(t *testing.T) {
+// Xero rounds a line's quantity × unit price, and its discount, to 2
+// decimals in every currency: a JPY line of 1.5 × 999 yen is 1498.50
+// there and 1499 in dealsync, a KWD line of 10.125 is 10.13 there. Such
+// an invoice is refused before anything is sent, naming the line, both
+// amounts and what to change in the mapping, rather than made with
+// another amount than the deal's; lines exact in both go through.
+func TestALineXeroWouldAmountOtherwiseIsRefusedBeforeSending(t *testing.T) {
 	e := setup(t, nil)
 	ctx := context.Background()
 	inv := exampleInvoice()
@@ -1493,12 +1497,45 @@ func TestAnUntaxedJPYInvoiceXeroRoundsOtherwiseIsAWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jpy := model.Invoice{Reference: "D-1003", Customer: inv.Customer, Currency: "JPY", IssueDate: inv.IssueDate, DueDate: inv.DueDate,
-		Lines: []model.InvoiceLine{{Description: "Seat", Quantity: d("1.5"), UnitPrice: d("999"), AccountCode: "200"}}}
-	jpy.ComputeTotals()
-	res, err := e.target.CreateInvoice(ctx, jpy, ref, "invoice/demo/D-1003/invoice")
-	if err != nil || !strings.Contains(res.Warning, "Xero's subtotal of invoice") || !strings.Contains(res.Warning, "is JPY 1498.5, not the invoice's JPY 1499:") {
-		t.Fatalf("a JPY line Xero rounds to 2 decimals: %+v, %v; want a warning naming both subtotals", res, err)
+	invoice := func(ref string, cur model.Currency, lines ...model.InvoiceLine) model.Invoice {
+		x := model.Invoice{Reference: ref, Customer: inv.Customer, Currency: cur, IssueDate: inv.IssueDate, DueDate: inv.DueDate, Lines: lines}
+		x.ComputeTotals()
+		return x
+	}
+	seat := func(q, p, discount string) model.InvoiceLine {
+		return model.InvoiceLine{Description: "Seat", Quantity: d(q), UnitPrice: d(p), Discount: d(discount), AccountCode: "200"}
+	}
+	for _, c := range []struct {
+		name string
+		inv  model.Invoice
+		want string
+	}{
+		{"JPY, a fraction of a yen", invoice("D-1003", "JPY", seat("2", "500", "0"), seat("1.5", "999", "0")),
+			`lines[1]: amount differs in Xero, which rounds a line's amount to 2 decimals in every currency: 1.5 × 999 is 1498.50 there, JPY 1499 here (0 decimals), so Xero would bill another amount than the invoice's; make quantity × unit price exact in JPY, e.g. unit_price: round_currency(x, "JPY") with a whole quantity`},
+		{"KWD, a third decimal", invoice("D-1004", "KWD", seat("1", "10.125", "0")),
+			`lines[0]: amount differs in Xero, which rounds a line's amount to 2 decimals in every currency: 1 × 10.125 is 10.13 there, KWD 10.125 here (3 decimals), so Xero would bill another amount than the invoice's; round the unit price and the discount to 2 decimals (round_to(x, 2)), or bill this customer in another currency`},
+		{"KWD, a discount's third decimal", invoice("D-1005", "KWD", seat("1", "10.12", "1.005")),
+			`lines[0]: amount differs in Xero, which rounds a line's amount to 2 decimals in every currency: 1 × 10.12 less 1.005 is 9.11 there, KWD 9.115 here (3 decimals)`},
+	} {
+		_, err := e.target.CreateInvoice(ctx, c.inv, ref, "invoice/demo/"+c.inv.Reference+"/invoice")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error containing %q", c.name, err, c.want)
+		}
+		if !errors.Is(err, connectors.ErrPermanent) {
+			t.Errorf("%s: %v is not a permanent failure", c.name, err)
+		}
+	}
+	if _, n := e.fake.Counts(); n != 0 {
+		t.Fatalf("%d invoices made, want none: the refusals come before sending", n)
+	}
+	for _, x := range []model.Invoice{
+		invoice("D-1006", "JPY", seat("3", "999", "149.85")), // 149.85 off 2997: the discount rounded to the yen (150), 2847 in both
+		invoice("D-1007", "KWD", seat("2", "10.12", "0.5")),
+		invoice("D-1008", "EUR", seat("1.5", "0.333", "0")), // 2 decimals: Xero's and the invoice's rounding agree
+	} {
+		if _, err := e.target.CreateInvoice(ctx, x, ref, "invoice/demo/"+x.Reference+"/invoice"); err != nil {
+			t.Errorf("%s in %s, exact in both: %v", x.Reference, x.Currency, err)
+		}
 	}
 }
 
