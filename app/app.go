@@ -310,7 +310,7 @@ func connectionTargets(cfg *config.Config, c *connections.Connection) []connecti
 func EnvWarnings(cfg *config.Config) []string {
 	var out []string
 	for _, name := range cfg.IgnoredEnv() {
-		out = append(out, fmt.Sprintf("environment variable %s sets no config key and is ignored: is it misspelt, or does it set a key of a connection or target the config file does not have (the environment only overrides entries the file defines)?", name))
+		out = append(out, config.IgnoredEnvWarning(name))
 	}
 	return out
 }

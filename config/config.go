@@ -11,6 +11,7 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -385,8 +386,11 @@ func Load(path string, opts ...Option) (*Config, error) {
 	// where AutomaticEnv is consulted: environment values win over both.
 	settings := v.AllSettings()
 	cfg, err := build(settings, path, !o.noMappings)
+	var ce *Error
 	if err == nil {
 		cfg.ignoredEnv = ignoredEnv(v, settings, os.Environ())
+	} else if errors.As(err, &ce) {
+		ce.IgnoredEnv = ignoredEnv(v, settings, os.Environ())
 	}
 	if err == nil && o.dev {
 		cfg.devEntries = map[string]bool{}

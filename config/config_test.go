@@ -321,6 +321,19 @@ func TestEnvOverrides(t *testing.T) {
 	t.Setenv("DEALSYNC_TEST_ANYTHING", "x")
 	cfg = mustLoad(t, writeFile(t, fileYAML))
 	equal(t, "IgnoredEnv", cfg.IgnoredEnv(), []string{"DEALSYNC_CONNECTIONS_PROD_TARGET", "DEALSYNC_INTAKE_LISTN", "DEALSYNC_TARGETS_ERP_HEADERS"})
+
+	// A config that does not load names them too, after its problems:
+	// a misspelt variable is often why a required key is missing.
+	t.Setenv("DEALSYNC_LOG_LEVEL", "loud")
+	_, err := config.Load(writeFile(t, fileYAML))
+	var ce *config.Error
+	if !errors.As(err, &ce) || !ce.Has("log.level") {
+		t.Fatalf("Load = %v, want the log.level problem", err)
+	}
+	equal(t, "Error.IgnoredEnv", ce.IgnoredEnv, []string{"DEALSYNC_CONNECTIONS_PROD_TARGET", "DEALSYNC_INTAKE_LISTN", "DEALSYNC_TARGETS_ERP_HEADERS"})
+	if msg := err.Error(); !strings.Contains(msg, "\nnote: environment variable DEALSYNC_INTAKE_LISTN sets no config key and is ignored: is it misspelt") {
+		t.Errorf("error %q does not name DEALSYNC_INTAKE_LISTN", msg)
+	}
 }
 
 func TestEnvOverridesFileList(t *testing.T) {

@@ -27,6 +27,16 @@ type Error struct {
 	// File is the configuration file ("" when there was none).
 	File     string
 	Problems []Problem
+	// IgnoredEnv are the DEALSYNC_* variables that set no key (see
+	// Config.IgnoredEnv): a misspelt one often explains a problem (a
+	// required key the variable was meant to set), so they are listed
+	// after the problems.
+	IgnoredEnv []string
+}
+
+// IgnoredEnvWarning says that the environment variable name sets no key.
+func IgnoredEnvWarning(name string) string {
+	return fmt.Sprintf("environment variable %s sets no config key and is ignored: is it misspelt, or does it set a key of a connection or target the config file does not have (the environment only overrides entries the file defines)?", name)
 }
 
 // Error lists the problems one per line, sorted by key.
@@ -47,6 +57,10 @@ func (e *Error) Error() string {
 	for _, p := range ps {
 		b.WriteString("\n  ")
 		b.WriteString(p.String())
+	}
+	for _, name := range e.IgnoredEnv {
+		b.WriteString("\nnote: ")
+		b.WriteString(IgnoredEnvWarning(name))
 	}
 	return b.String()
 }

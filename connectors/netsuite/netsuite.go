@@ -784,7 +784,7 @@ func billsCustomer(r Record, eid, customerID string) error {
 	if r.Entity == nil || r.Entity.ID == "" || customerID == "" || r.Entity.ID == customerID {
 		return nil
 	}
-	return fmt.Errorf("netsuite create invoice: invoice %s (external id %s), made by an earlier attempt of this step, bills customer %s, not %s (the deal's company changed since?); in NetSuite, bill it to customer %[4]s or delete it, then retry: %[5]w",
+	return fmt.Errorf("netsuite create invoice: invoice %s (external id %s), made by an earlier attempt or run of this step, bills customer %s, not %s (the deal's company changed since?); in NetSuite, bill it to customer %[4]s or delete it, then retry: %[5]w",
 		r.ID, eid, r.Entity.ID, customerID, connectors.ErrPermanent)
 }
 

@@ -1036,7 +1036,7 @@ func billedToAnother(got AnsweredInvoice, inv model.Invoice, contactID string, b
 	todo := fmt.Sprintf("in Xero, void invoice %s and retry the run to invoice %q, or keep it and bill %[2]q by hand "+
 		"(if it is another deal's invoice with the same Reference, make the mapping's invoice.reference unique per deal, or set check_reference: false)", number, inv.Customer.Name)
 	if byKey {
-		what = fmt.Sprintf("Xero answered this step's Idempotency-Key with invoice %s (InvoiceID %s, Reference %q), made by an earlier attempt", number, got.InvoiceID, got.Reference)
+		what = fmt.Sprintf("Xero answered this step's Idempotency-Key with invoice %s (InvoiceID %s, Reference %q), made by an earlier request with that key (an earlier attempt or run of this step, whose answer was lost)", number, got.InvoiceID, got.Reference)
 		todo = fmt.Sprintf("Xero may give that answer for as long as it keeps the key, even once the invoice is voided: bill %q by hand (and void invoice %s in Xero if it should not stand), or retry the run once Xero has forgotten the key", inv.Customer.Name, number)
 	}
 	return fmt.Errorf("xero create invoice: %s, billed to contact %s, not to contact %s of the deal's company %q (the deal's company changed in the CRM since that invoice was made?); dealsync does not bill a deal twice: %s: %w",
