@@ -73,6 +73,13 @@ var (
 	ErrCRMUnavailable = errors.New("CRM API unavailable")
 )
 
+// RetryAter is implemented by an error that knows when asking again may
+// succeed (a CRM look-up not repeated before then): the intake's 503
+// says it in Retry-After.
+type RetryAter interface {
+	RetryAt() time.Time
+}
+
 // Source is the webhook side of a CRM connector.
 type Source interface {
 	// Verify authenticates the delivery over its raw bytes, before parsing.

@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"mime"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -311,6 +313,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 				status = http.StatusForbidden
 			}
 			log.Warn("webhook not judged; sender must retry", "status", status, "error", err.Error())
+			if status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", retryAfter(err, h.opts.Now()))
+			}
 			reply.Refuse(w, status, err.Error())
 			return
 		}
@@ -334,6 +339,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			msg = "webhook refused: a deal is too large for a run's input (the delivery's other deals were started)"
 		}
 		log.Log(r.Context(), level, msg, "status", status, "error", err.Error())
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", retryAfter(err, h.opts.Now()))
+		}
 		reply.Refuse(w, status, publicText(err))
 		if status == http.StatusRequestEntityTooLarge {
 			// Final: no retry of this delivery will count what it did.
@@ -818,4 +826,21 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// unavailableRetryAfter is the Retry-After of a 503 whose cause does not
+// say when to ask again (the Temporal frontend not answering, a CRM
+// look-up that timed out), in seconds: soon enough for a restart, not a
+// tight loop.
+const unavailableRetryAfter = 5
+
+// retryAfter is the Retry-After, in whole seconds, of a 503 for err: when
+// err knows when asking again may succeed (connectors.RetryAter), the
+// seconds until then (at least 1), else unavailableRetryAfter.
+func retryAfter(err error, now time.Time) string {
+	var ra connectors.RetryAter
+	if errors.As(err, &ra) {
+		return strconv.FormatInt(max(1, int64(math.Ceil(ra.RetryAt().Sub(now).Seconds()))), 10)
+	}
+	return strconv.Itoa(unavailableRetryAfter)
 }

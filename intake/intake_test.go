@@ -250,12 +250,14 @@ func (s *tooLargeStarter) Start(ctx context.Context, conn *connections.Connectio
 func TestAnyFailedStartFailsTheDelivery(t *testing.T) {
 	srv2, st2, _ := setup(t, "")
 	st2.failDeal, st2.failWith = "C", fmt.Errorf("%w: frontend down", ErrUnavailable)
-	if status, body := post(t, srv2.URL+"/webhooks/crm", batch); status != http.StatusServiceUnavailable {
-		t.Fatalf("one start failing: %d %s, want 503", status, body)
+	// The 503 says when to send again (HTTP's Retry-After), as every 503
+	// of the intake does.
+	if resp, body := postBody(t, srv2.URL+"/webhooks/crm", strings.NewReader(batch)); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" {
+		t.Fatalf("one start failing: %d, Retry-After %q, %s; want 503 with Retry-After 5", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	st2.failWith = errors.New("search attribute not registered")
-	if status, _ := post(t, srv2.URL+"/webhooks/crm", batch); status != http.StatusInternalServerError {
-		t.Fatalf("other start failure: %d, want 500 (still not 2xx)", status)
+	if resp, _ := postBody(t, srv2.URL+"/webhooks/crm", strings.NewReader(batch)); resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("Retry-After") != "" {
+		t.Fatalf("other start failure: %d, Retry-After %q; want 500 (still not 2xx) without Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	resp, err := http.Get(srv2.URL + "/readyz")
 	if err != nil {
@@ -458,18 +460,30 @@ func (s *resolvingSource) Resolve(_ context.Context, evs []model.DealEvent) erro
 func TestEventResolverRunsBeforeTheTrigger(t *testing.T) {
 	src := &resolvingSource{}
 	st := &fakeStarter{running: map[string]bool{}}
+	now := time.Date(2026, 11, 20, 10, 5, 0, 0, time.UTC)
 	h := New(Options{
 		Connections: conns{"crm": {Name: "crm", Source: src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
 		Starter:     st, MaxBodyBytes: 4096,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:    func() time.Time { return now },
 	})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	body := `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"custom-7"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"B","stage":"custom-8"}}]`
 
 	src.failWith = fmt.Errorf("pipelines: %w", connectors.ErrCRMUnavailable)
-	if status, reply := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusServiceUnavailable || !strings.Contains(reply, "pipelines") {
-		t.Errorf("CRM API down: %d %s", status, reply)
+	if resp, reply := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader(body)); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(reply, "pipelines") || resp.Header.Get("Retry-After") != "5" {
+		t.Errorf("CRM API down: %d, Retry-After %q, %s; want 503 with Retry-After 5", resp.StatusCode, resp.Header.Get("Retry-After"), reply)
+	}
+	// A refusal that knows when the CRM is asked again says so, in whole
+	// seconds rounded up; one whose time has passed says 1.
+	src.failWith = fmt.Errorf("pipelines: %w", retryAtError{fmt.Errorf("%w: 502", connectors.ErrCRMUnavailable), now.Add(21200 * time.Millisecond)})
+	if resp, _ := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader(body)); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "22" {
+		t.Errorf("CRM API down until a known time: %d, Retry-After %q; want 503 with Retry-After 22", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	src.failWith = retryAtError{fmt.Errorf("%w: 502", connectors.ErrCRMUnavailable), now.Add(-time.Second)}
+	if resp, _ := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader(body)); resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("CRM API down until a time past: Retry-After %q, want 1", resp.Header.Get("Retry-After"))
 	}
 	src.failWith = fmt.Errorf("portal 9: %w", connectors.ErrUnknownAccount)
 	if status, _ := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusForbidden {
@@ -1357,3 +1371,13 @@ func TestANewerEventListedBeforeItsWinReachesTheWinsRun(t *testing.T) {
 		}
 	})
 }
+
+// retryAtError is a refusal that knows when asking again may succeed
+// (connectors.RetryAter).
+type retryAtError struct {
+	error
+	at time.Time
+}
+
+func (e retryAtError) Unwrap() error      { return e.error }
+func (e retryAtError) RetryAt() time.Time { return e.at }

@@ -107,7 +107,7 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 	}
 	err := c.failed
 	if now.Before(c.retryAt) {
-		err = fmt.Errorf("%w (not asked again before %s)", err, c.retryAt.Format(time.RFC3339))
+		err = &notAskedBefore{err: err, at: c.retryAt}
 	} else {
 		var fresh map[string]bool
 		if fresh, err = s.readStages(ctx, acc); err == nil {
@@ -228,3 +228,18 @@ func (s *Source) now() time.Time {
 	}
 	return time.Now()
 }
+
+// notAskedBefore is the failure of the last read of the pipelines, kept
+// until at, when it is asked again: the intake's 503 says when
+// (connectors.RetryAter).
+type notAskedBefore struct {
+	err error
+	at  time.Time
+}
+
+func (e *notAskedBefore) Error() string {
+	return fmt.Sprintf("%v (not asked again before %s)", e.err, e.at.Format(time.RFC3339))
+}
+
+func (e *notAskedBefore) Unwrap() error      { return e.err }
+func (e *notAskedBefore) RetryAt() time.Time { return e.at }
