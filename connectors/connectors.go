@@ -44,6 +44,19 @@ type Webhook struct {
 	// read again, and one that does not retry a 400 (HubSpot) would lose
 	// the batch's good events with them.
 	Unreadable []error
+	// Ignored is set by Parse to the events it read and left out as not
+	// about a deal's state: another object's event, a deletion, dealsync's
+	// own write-back coming back. The intake answers each with its reason
+	// (skipped) and counts it as ignored, so that every event of a
+	// delivery is accounted for.
+	Ignored []IgnoredEvent
+}
+
+// IgnoredEvent is an event Parse read and left out, and why.
+type IgnoredEvent struct {
+	EventID string
+	DealID  string // when the event names a deal
+	Reason  string
 }
 
 // UnreadableError is the error of a delivery none of whose events could

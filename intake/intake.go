@@ -355,6 +355,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusAccepted
 		}
 	}
+	for _, ig := range hook.Ignored {
+		results = append(results, connectors.EventResult{EventID: ig.EventID, DealID: ig.DealID, Skipped: ig.Reason})
+	}
 	for _, err := range hook.Unreadable {
 		results = append(results, connectors.EventResult{Skipped: "cannot be read, left out: " + err.Error()})
 	}
@@ -371,7 +374,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 }
 
 // countEvents counts a delivery's event outcomes ("" for none) and its
-// dropped and unreadable events: once, with the delivery that went
+// dropped, ignored (hook.Ignored) and unreadable events: once, with the delivery that went
 // through or was refused for good (413), as a refused one comes again and
 // would count them each time.
 func (h *Handler) countEvents(connection string, hook *connectors.Webhook, outcomes []string) {
@@ -382,6 +385,9 @@ func (h *Handler) countEvents(connection string, hook *connectors.Webhook, outco
 	}
 	for range hook.Dropped {
 		metrics.Event(connection, metrics.EventDropped)
+	}
+	for range hook.Ignored {
+		metrics.Event(connection, metrics.EventIgnored)
 	}
 	for range hook.Unreadable {
 		metrics.Event(connection, metrics.EventUnreadable)

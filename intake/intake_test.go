@@ -54,6 +54,9 @@ func (s *listSource) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		case "unlisted": // dropped from a batch, as HubSpot's source does
 			w.Dropped++
 			continue
+		case "echo": // read and left out, as a write-back coming back is
+			w.Ignored = append(w.Ignored, connectors.IgnoredEvent{EventID: ev.EventID, DealID: ev.Deal.ID, Reason: "dealsync's own write-back"})
+			continue
 		}
 		kept = append(kept, ev)
 	}
@@ -819,6 +822,51 @@ func TestDroppedEventsAreCounted(t *testing.T) {
 	}
 	if got := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped) - before; got != 0 {
 		t.Errorf("a refused delivery counted %v dropped events; it comes again", got)
+	}
+}
+
+// Events a source read and left out (another object's, a deletion,
+// dealsync's own write-back) are each answered with their reason and
+// counted as ignored, once, with the delivery that goes through: every
+// event of a delivery is accounted for.
+func TestEventsTheSourceLeftOutAreAnsweredAndCounted(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	ignored := func() float64 {
+		return metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventIgnored)
+	}
+	const delivery = `[{"event_id":"e1","account":"echo","deal":{"id":"X","stage":"won"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"A","stage":"won"}}]`
+	before := ignored()
+	status, body := post(t, srv.URL+"/webhooks/crm", delivery)
+	var reply struct{ Results []connectors.EventResult }
+	if err := json.Unmarshal([]byte(body), &reply); err != nil {
+		t.Fatal(err)
+	}
+	want := connectors.EventResult{EventID: "e1", DealID: "X", Skipped: "dealsync's own write-back"}
+	if status != http.StatusAccepted || len(st.started) != 1 || len(reply.Results) != 2 || reply.Results[1] != want {
+		t.Fatalf("%d %s, started %v; want 202 with e2 started and e1 answered %+v", status, body, st.started, want)
+	}
+	if got := ignored() - before; got != 1 {
+		t.Errorf("ignored events counted: %v, want 1", got)
+	}
+
+	// Only left-out events: 200, each answered.
+	before = ignored()
+	status, body = post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e3","account":"echo","deal":{"id":"Y","stage":"won"}}]`)
+	if status != http.StatusOK || !strings.Contains(body, `"event_id":"e3"`) || !strings.Contains(body, `"skipped":"dealsync's own write-back"`) {
+		t.Errorf("a delivery of a left-out event only: %d %s; want 200 answering e3 with its reason", status, body)
+	}
+	if got := ignored() - before; got != 1 {
+		t.Errorf("ignored events counted: %v, want 1", got)
+	}
+
+	// A refused delivery comes again: its left-out events count then.
+	st.failDeal, st.failWith = "A", fmt.Errorf("%w: frontend down", ErrUnavailable)
+	before = ignored()
+	if status, body := post(t, srv.URL+"/webhooks/crm", strings.Replace(delivery, `"e2"`, `"e4"`, 1)); status != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s, want 503", status, body)
+	}
+	if got := ignored() - before; got != 0 {
+		t.Errorf("a refused delivery counted %v ignored events; it comes again", got)
 	}
 }
 

@@ -76,7 +76,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		return nil, malformed("no delivery")
 	}
 	// Set on every path: a Webhook given again carries no earlier count.
-	w.Dropped, w.Unreadable = 0, nil
+	w.Dropped, w.Unreadable, w.Ignored = 0, nil, nil
 	items, err := decodeBatch(w.Body)
 	if err != nil {
 		return nil, err
@@ -102,7 +102,14 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			w.Dropped++
 			continue
 		}
-		if !e.IsDeal() || s.writeBackProperty(&e) {
+		if !e.IsDeal() {
+			w.Ignored = append(w.Ignored, connectors.IgnoredEvent{EventID: e.EventID.String(),
+				Reason: fmt.Sprintf("not about a deal's state (subscriptionType %q): nothing to invoice", e.SubscriptionType)})
+			continue
+		}
+		if s.writeBackProperty(&e) {
+			w.Ignored = append(w.Ignored, connectors.IgnoredEvent{EventID: e.EventID.String(), DealID: e.ObjectID.String(),
+				Reason: fmt.Sprintf("dealsync's own write-back of %s (changeSource %s)", e.PropertyName, e.ChangeSource)})
 			continue
 		}
 		ev, err := s.dealEvent(i, &e, acc)

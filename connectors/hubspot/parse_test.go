@@ -282,11 +282,26 @@ func TestParseSkipsTheWriteBackProperties(t *testing.T) {
 		ev("6", "CRM_UI", s.write.InvoiceIDProperty, ""), // a person cleared it
 	}, ",") + "]"
 	var got []string
-	for _, e := range parse(t, s, body) {
+	w := &connectors.Webhook{Body: []byte(body)}
+	evs, err := s.Parse(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
 		got = append(got, e.EventID)
 	}
 	if strings.Join(got, ",") != "5,6" {
 		t.Fatalf("events %v, want the amount change (5) and the person's edit (6)", got)
+	}
+	// Each echo is left out with its reason, for the intake's answer.
+	var ignored []string
+	for _, ig := range w.Ignored {
+		if ig.DealID == "1234567890" && strings.Contains(ig.Reason, "dealsync's own write-back") {
+			ignored = append(ignored, ig.EventID)
+		}
+	}
+	if strings.Join(ignored, ",") != "1,2,3,4" {
+		t.Errorf("ignored %+v, want events 1-4 as dealsync's own write-back of deal 1234567890", w.Ignored)
 	}
 }
 
@@ -299,9 +314,13 @@ func TestParseDropsAssociationChanges(t *testing.T) {
  {"eventId":201,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1234567890,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"},
  {"eventId":202,"subscriptionId":2,"portalId":62515,"appId":9,"occurredAt":1716900000002,"subscriptionType":"deal.associationChange","attemptNumber":0,"fromObjectId":1234567890,"toObjectId":999,"associationType":"DEAL_TO_LINE_ITEM","associationRemoved":false,"isPrimaryAssociation":false}
 ]`
-	evs := parse(t, testSource(t, nil), body)
-	if len(evs) != 1 || evs[0].EventID != "201" || evs[0].Deal.Stage != "closedwon" {
-		t.Fatalf("events %+v, want the won deal alone", evs)
+	w := &connectors.Webhook{Body: []byte(body)}
+	evs, err := testSource(t, nil).Parse(w)
+	if err != nil || len(evs) != 1 || evs[0].EventID != "201" || evs[0].Deal.Stage != "closedwon" {
+		t.Fatalf("events %+v (%v), want the won deal alone", evs, err)
+	}
+	if len(w.Ignored) != 1 || w.Ignored[0].EventID != "202" || !strings.Contains(w.Ignored[0].Reason, `(subscriptionType "deal.associationChange")`) {
+		t.Errorf("ignored %+v, want event 202 with its subscription type", w.Ignored)
 	}
 }
 

@@ -130,6 +130,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {
 		return nil, malformed("no delivery")
 	}
+	w.Ignored = nil
 	d, err := DecodeDelivery(w.Body)
 	if err != nil {
 		return nil, err
@@ -142,7 +143,27 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if _, err := s.account(company); err != nil {
 		return nil, err
 	}
-	if m.Entity != "deal" || isNull(d.Data) || m.Action == "delete" || s.ownWriteBack(m, d.Previous) {
+	var why string
+	switch {
+	case m.Entity != "deal":
+		why = fmt.Sprintf("not a deal (meta.entity %q): nothing to invoice", m.Entity)
+	case m.Action == "delete":
+		why = "the deal was deleted: nothing to invoice"
+	case isNull(d.Data):
+		why = "no deal data (data is null): nothing to invoice"
+	case s.ownWriteBack(m, d.Previous):
+		why = "dealsync's own write-back (change_source api)"
+	}
+	if why != "" {
+		id := string(m.ID)
+		if id == "" {
+			id = string(m.CorrelationID)
+		}
+		ig := connectors.IgnoredEvent{EventID: id, Reason: why}
+		if m.Entity == "deal" {
+			ig.DealID = string(m.EntityID)
+		}
+		w.Ignored = append(w.Ignored, ig)
 		return nil, nil
 	}
 	var cur dealState

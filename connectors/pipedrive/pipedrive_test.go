@@ -369,10 +369,18 @@ func TestParseSkipsAndRejects(t *testing.T) {
 	s := testSource(t, nil)
 	person := strings.Replace(changeStage, `"entity": "deal"`, `"entity": "person"`, 1)
 	deleted := strings.Replace(strings.Replace(changeStage, `"action": "change"`, `"action": "delete"`, 1), `"data": {`, `"data": null, "x": {`, 1)
-	for name, body := range map[string]string{"person": person, "deleted deal": deleted} {
-		evs, err := s.Parse(delivery(body, ""))
+	// Each is left out with its reason (the intake answers it).
+	for _, c := range []struct{ name, body, deal, reason string }{
+		{"person", person, "", `not a deal (meta.entity "person")`},
+		{"deleted deal", deleted, "213973", "the deal was deleted"},
+	} {
+		w := delivery(c.body, "")
+		evs, err := s.Parse(w)
 		if err != nil || len(evs) != 0 {
-			t.Errorf("%s: got %v %+v, want no events and no error", name, err, evs)
+			t.Errorf("%s: got %v %+v, want no events and no error", c.name, err, evs)
+		}
+		if len(w.Ignored) != 1 || w.Ignored[0].EventID != "6ba407fc-006d-4556-9804-8298e584a288" || w.Ignored[0].DealID != c.deal || !strings.Contains(w.Ignored[0].Reason, c.reason) {
+			t.Errorf("%s: ignored %+v, want the event of deal %q, saying %q", c.name, w.Ignored, c.deal, c.reason)
 		}
 	}
 	unknown := strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": "999"`, 1)
@@ -521,9 +529,13 @@ func TestParseIgnoresTheEchoOfItsWriteBack(t *testing.T) {
 		{"an API change of the write-back field and the value", body("api", `{ "custom_fields": { "`+idField+`": null }, "value": 100 }`), 1},
 		{"an API change of the update time only", body("api", `{ "update_time": "2026-01-14T18:16:50Z" }`), 1},
 	} {
-		evs, err := s.Parse(delivery(c.body, ""))
+		w := delivery(c.body, "")
+		evs, err := s.Parse(w)
 		if err != nil || len(evs) != c.events {
 			t.Errorf("%s: %d events (%v), want %d", c.name, len(evs), err, c.events)
+		}
+		if echoed := c.events == 0; echoed != (len(w.Ignored) == 1 && strings.Contains(w.Ignored[0].Reason, "own write-back")) {
+			t.Errorf("%s: ignored %+v", c.name, w.Ignored)
 		}
 	}
 	// Without write-back fields nothing is an echo.

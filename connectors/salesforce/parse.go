@@ -147,7 +147,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	// Set on every path: nothing is dropped (an org that is not configured
 	// fails the whole message), and a Webhook given again carries no
 	// earlier count.
-	w.Dropped, w.Unreadable = 0, nil
+	w.Dropped, w.Unreadable, w.Ignored = 0, nil, nil
 	m, err := DecodeMessage(w.Body)
 	if err != nil {
 		return nil, err
@@ -161,6 +161,8 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	for i := range m.Notifications {
 		n := &m.Notifications[i]
 		if n.SObject.TypeName() != "Opportunity" {
+			w.Ignored = append(w.Ignored, connectors.IgnoredEvent{EventID: strings.TrimSpace(n.ID),
+				Reason: fmt.Sprintf("not an Opportunity (sObject %s): nothing to invoice", n.SObject.TypeName())})
 			continue
 		}
 		nid := strings.TrimSpace(n.ID)
@@ -174,6 +176,8 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			// is delivered, the notification contains no data". Nothing to
 			// invoice, and refusing it would have Salesforce resend the
 			// message for a day: left out, the message acknowledged.
+			w.Ignored = append(w.Ignored, connectors.IgnoredEvent{EventID: nid, DealID: id,
+				Reason: "the Opportunity was deleted before the notification was delivered (no data): nothing to invoice"})
 			continue
 		}
 		id, ok := caseSafeID(id)

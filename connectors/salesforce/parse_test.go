@@ -177,6 +177,12 @@ func TestParseBatchAndStages(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("stages (Account notification dropped):\n got %v\nwant %v", got, want)
 	}
+	// The Account notification is left out with its reason.
+	w := &connectors.Webhook{Body: []byte(batch(orgA, 0, func(int) string { return "" }, account))}
+	if evs, err := s.Parse(w); err != nil || len(evs) != 0 || len(w.Ignored) != 1 || w.Ignored[0].EventID != "04l5w00005289999AQ" ||
+		!strings.Contains(w.Ignored[0].Reason, "not an Opportunity (sObject Account)") {
+		t.Errorf("an Account notification: %+v, %v, ignored %+v; want it left out, saying why", evs, err, w.Ignored)
+	}
 	if string(evs[5].Deal.Raw["Description"]) != "null" || string(evs[0].Deal.Raw["StageName"]) != `"Closed Won"` {
 		t.Errorf("Raw: %v / %v", evs[5].Deal.Raw, evs[0].Deal.Raw)
 	}
@@ -601,6 +607,9 @@ func TestParseDealIDFormsAndDeletedOpportunities(t *testing.T) {
 	evs, err := s.Parse(w)
 	if err != nil || len(evs) != 1 || len(w.Unreadable) != 0 {
 		t.Fatalf("two deleted opportunities beside a won one: %+v, %v, unreadable %v; want the won one alone", evs, err, w.Unreadable)
+	}
+	if len(w.Ignored) != 2 || w.Ignored[0].EventID != "04l5w00005286666AQ" || w.Ignored[1].EventID != "04l5w00005285555AQ" || !strings.Contains(w.Ignored[1].Reason, "deleted before the notification was delivered") {
+		t.Errorf("ignored %+v, want both deleted opportunities' notifications, saying why", w.Ignored)
 	}
 	only := &connectors.Webhook{Body: []byte(batch(orgA, 0, func(int) string { return "" }, deleted))}
 	if evs, err := s.Parse(only); err != nil || len(evs) != 0 || len(only.Unreadable) != 0 {
