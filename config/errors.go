@@ -36,7 +36,7 @@ type Error struct {
 
 // IgnoredEnvWarning says that the environment variable name sets no key.
 func IgnoredEnvWarning(name string) string {
-	return fmt.Sprintf("environment variable %s sets no config key and is ignored: is it misspelt, or does it set a key of a connection or target the config file does not have (the environment only overrides entries the file defines)?", name)
+	return fmt.Sprintf("environment variable %s sets no config key and is ignored: is it misspelt, does it set a key of a connection or target the config file does not have (the environment only overrides entries the file defines), or a map or a list without a default (such as a source's accounts or legacy_signatures: those are set in the file only)?", name)
 }
 
 // Error lists the problems one per line, sorted by key.

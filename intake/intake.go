@@ -248,12 +248,20 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		// A body that stopped coming (the server's read timeout, a sender
 		// too slow) is not a malformed one: 408, which senders retry, not
 		// the 400 some take as final.
+		// The connection's own error (its addresses) goes to the log,
+		// not to the sender.
 		var netErr net.Error
 		if errors.As(err, &netErr) && netErr.Timeout() {
-			reply.Refuse(w, http.StatusRequestTimeout, "reading body: "+err.Error())
+			log.Info("webhook refused: the body did not arrive in time", "status", http.StatusRequestTimeout, "error", err.Error())
+			reply.Refuse(w, http.StatusRequestTimeout, "the body did not arrive within the intake's read timeout; send it again, whole")
 			return
 		}
-		reply.Refuse(w, http.StatusBadRequest, "reading body: "+err.Error())
+		msg := "reading body: " + err.Error()
+		if errors.As(err, &netErr) {
+			log.Info("webhook refused: reading the body failed", "status", http.StatusBadRequest, "error", err.Error())
+			msg = "reading body: the connection failed before the body was read"
+		}
+		reply.Refuse(w, http.StatusBadRequest, msg)
 		return
 	}
 	hook := &connectors.Webhook{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: body, Received: h.opts.Now()}

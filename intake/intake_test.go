@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -575,7 +576,9 @@ func (b *timeoutBody) Read(p []byte) (int, error) {
 		b.sent = true
 		return copy(p, `[{"event_id":`), nil
 	}
-	return 0, os.ErrDeadlineExceeded
+	// As a connection's read deadline fails it: naming its addresses.
+	addr := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 8080}
+	return 0, &net.OpError{Op: "read", Net: "tcp", Source: addr, Addr: addr, Err: os.ErrDeadlineExceeded}
 }
 
 func (b *timeoutBody) Close() error { return nil }
@@ -595,6 +598,10 @@ func TestBodyReadTimeoutIs408(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusRequestTimeout || len(st.started) != 0 {
 			t.Fatalf("length %d: %d %s, %d started; want 408", length, rec.Code, rec.Body, len(st.started))
+		}
+		// The connection's addresses are logged, not answered.
+		if body := rec.Body.String(); strings.Contains(body, "10.0.0.9") || !strings.Contains(body, "did not arrive within the intake's read timeout") {
+			t.Errorf("length %d: body %s; want the timeout said without the connection's addresses", length, body)
 		}
 	}
 }

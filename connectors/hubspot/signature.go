@@ -173,6 +173,10 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		}
 		age := now.Sub(time.UnixMilli(ms))
 		switch {
+		case age > s.tolerance && time.Unix(ms, 0).Sub(now).Abs() <= s.tolerance:
+			// Seconds where milliseconds belong: a sender's mistake
+			// (HubSpot's own header is in milliseconds), said as such.
+			return crmkit.Unauthorized(service, "timestamp %s is in seconds: %s is Unix milliseconds (the v3 signature covers it as sent)", tsText, HeaderTimestamp)
 		case age > s.tolerance:
 			return crmkit.Unauthorized(service, "timestamp too old: %s before now (tolerance %s)", age.Round(time.Second), s.tolerance)
 		case age < -s.tolerance:
@@ -265,10 +269,15 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if mismatch != nil {
 		return mismatch
 	}
-	if narrowed {
-		return crmkit.Unauthorized(service, "%s signature does not match the keys that may sign %s's events (is the public URL %q what HubSpot calls?)", what, portalName(portal), stripQuery(w.URL))
+	// v1 signs the secret and the body only: the URL cannot be why.
+	hint := fmt.Sprintf(" (is the public URL %q what HubSpot calls?)", stripQuery(w.URL))
+	if what == "v1" {
+		hint = " (v1 signs the client secret and the body: is it the app's client secret?)"
 	}
-	return crmkit.Unauthorized(service, "%s signature does not match (is the public URL %q what HubSpot calls?)", what, stripQuery(w.URL))
+	if narrowed {
+		return crmkit.Unauthorized(service, "%s signature does not match the keys that may sign %s's events%s", what, portalName(portal), hint)
+	}
+	return crmkit.Unauthorized(service, "%s signature does not match%s", what, hint)
 }
 
 // computed counts one signature computed by Verify, for tests.

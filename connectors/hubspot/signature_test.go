@@ -137,6 +137,11 @@ func TestVerifyPublishedLegacyVectors(t *testing.T) {
 	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "legacy_signatures") {
 		t.Fatalf("v1 without legacy_signatures: got %v", err)
 	}
+	// v1 signs the secret and the body: a mismatch does not blame the URL.
+	err = s.Verify(hook("POST", docURI, docV1Body, map[string]string{HeaderSignature: strings.Repeat("ab", 32), HeaderVersion: "v1"}, now))
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "v1 signs the client secret and the body") || strings.Contains(err.Error(), "public URL") {
+		t.Errorf("a v1 signature of another secret: got %v, want a hint at the secret, not the URL", err)
+	}
 	// v2 signs the URI: another URI fails.
 	err = s.Verify(hook("POST", docURI+"?x=1", nodeBody, map[string]string{HeaderSignature: nodeV2POST, HeaderVersion: "v2"}, now))
 	if !errors.Is(err, connectors.ErrUnauthorized) {
@@ -199,7 +204,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"tampered body", hook("POST", oursURI, strings.Replace(constructedClosedwon, "1234567890", "1234567891", 1), good, now), "does not match"},
 		{"internal URL instead of public", hook("POST", "http://10.0.0.7:8080/webhooks/hubspot", constructedClosedwon, good, now), "does not match"},
 		{"other method", hook("PUT", oursURI, constructedClosedwon, good, now), "does not match"},
-		{"timestamp in seconds", hook("POST", oursURI, constructedClosedwon, with(HeaderTimestamp, "1716900001"), now), "too old"},
+		{"timestamp in seconds", hook("POST", oursURI, constructedClosedwon, with(HeaderTimestamp, "1716900001"), now), "timestamp 1716900001 is in seconds: X-HubSpot-Request-Timestamp is Unix milliseconds"},
+		{"timestamp old", hook("POST", oursURI, constructedClosedwon, good, now.Add(6*time.Minute)), "too old"},
 		{"future", hook("POST", oursURI, constructedClosedwon, good, now.Add(-6*time.Minute)), "too new"},
 		{"no timestamp", hook("POST", oursURI, constructedClosedwon, with(HeaderTimestamp, ""), now), "missing X-HubSpot-Request-Timestamp"},
 		{"bad timestamp", hook("POST", oursURI, constructedClosedwon, with(HeaderTimestamp, "soon"), now), "invalid"},
