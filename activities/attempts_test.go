@@ -56,7 +56,7 @@ func TestALaterInvoiceAttemptSaysAnEarlierOneMayHaveMadeIt(t *testing.T) {
 		!strings.Contains(err.Error(), `attempt 2: an earlier one may have made the invoice (reference "DS-7")`) {
 		t.Fatalf("%d calls, %v; want the second attempt's 503 saying the first may have made the invoice", calls.Load(), err)
 	}
-	if appErr.HasDetails() && appErr.Details(&at) == nil && at.NotSent {
-		t.Errorf("details %+v: a later attempt claims nothing was sent", at)
+	if !appErr.HasDetails() || appErr.Details(&at) != nil || at.NotSent {
+		t.Errorf("details %+v (present: %v): want the Attempt, and a later attempt does not claim nothing was sent", at, appErr.HasDetails())
 	}
 }

@@ -57,9 +57,19 @@ func startCRMStack(t *testing.T, yaml string) *stack {
 // post sends one webhook delivery and returns the status and body.
 func post(t *testing.T, url, contentType string, header http.Header, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	status, b, err := tryPost(url, contentType, header, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return status, b
+}
+
+// tryPost is post for a goroutine other than the test's (a fake's
+// handler), where a failure cannot end the test: it returns the error.
+func tryPost(url, contentType string, header http.Header, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -67,11 +77,11 @@ func post(t *testing.T, url, contentType string, header http.Header, body []byte
 	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
+		return 0, nil, fmt.Errorf("POST %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp.StatusCode, b, nil
 }
 
 // jsonReply decodes the intake's JSON results of a 2xx answer.
@@ -217,12 +227,21 @@ func stageWon(id, deal string, at time.Time) hsEvent {
 // public URI it called, body and millisecond timestamp).
 func sendHubSpot(t *testing.T, s *stack, secret, uri string, body []byte) (int, []byte) {
 	t.Helper()
+	status, b, err := trySendHubSpot(s, secret, uri, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, b
+}
+
+// trySendHubSpot is sendHubSpot for a goroutine other than the test's.
+func trySendHubSpot(s *stack, secret, uri string, body []byte) (int, []byte, error) {
 	if uri == "" {
 		uri = hsPublicURL + "/webhooks/hs"
 	}
 	req, _ := http.NewRequest(http.MethodPost, s.IntakeURL+"/webhooks/hs", nil)
 	hubspot.SignRequestV3(req, secret, uri, body, time.Now())
-	return post(t, s.IntakeURL+"/webhooks/hs", "application/json", req.Header, body)
+	return tryPost(s.IntakeURL+"/webhooks/hs", "application/json", req.Header, body)
 }
 
 // hsOK sends a signed delivery that must be accepted.
@@ -1120,12 +1139,13 @@ func TestCRMHubSpotEventDuringTheFetch(t *testing.T) {
 		// During the first read: the deal is won again, and HubSpot says
 		// so; the read itself still answers "closedlost".
 		f.SetDealProperty(hsPortal, deal, "dealstage", "closedwon")
-		st, b := sendHubSpot(t, s, hsSecret, "", hsBody(stageWon("70102", deal, now.Add(time.Second))))
-		during <- fmt.Sprintf("%d %s", st, b)
+		st, b, err := trySendHubSpot(s, hsSecret, "", hsBody(stageWon("70102", deal, now.Add(time.Second))))
+		during <- fmt.Sprintf("%d %s %v", st, b, err)
 	})
 	hsOK(t, s, hsBody(stageWon("70101", "701", now)))
-	// The hook posts on the fake's goroutine, where a failed post cannot
-	// end the test: a bound, so that it fails instead of hanging.
+	// The hook posts on the fake's goroutine: its status, body and error
+	// come back through during, with a bound, so that a failed post fails
+	// the test instead of hanging it.
 	select {
 	case got := <-during:
 		if !strings.HasPrefix(got, "202 ") {
@@ -1166,8 +1186,8 @@ func TestCRMHubSpotLostDuringTheCustomerStep(t *testing.T) {
 			// The deal is lost in HubSpot while the customer is made, and
 			// HubSpot says so.
 			f.SetDealProperty(hsPortal, "801", "dealstage", "closedlost")
-			st, b := sendHubSpot(t, s, hsSecret, "", hsBody(hsEvent{id: "80102", deal: "801", prop: "dealstage", value: "closedlost", at: time.Now()}))
-			during <- fmt.Sprintf("%d %s", st, b)
+			st, b, err := trySendHubSpot(s, hsSecret, "", hsBody(hsEvent{id: "80102", deal: "801", prop: "dealstage", value: "closedlost", at: time.Now()}))
+			during <- fmt.Sprintf("%d %s %v", st, b, err)
 		}
 		erp.Handler().ServeHTTP(w, r)
 	}))

@@ -36,7 +36,9 @@ func TestCoalesceSkipsBlankValuesOfArgumentsOthersFollow(t *testing.T) {
 	jp := wonEvent("closedwon", "")
 	jp.Account = "acct-jp"
 	jp.Deal.LineItems[0].SKU = "PRO-1Y"
+	jp.Deal.LineItems[0].UnitPrice = dec("12000.456") // rounded to the currency the table gives
 	other := wonEvent("closedwon", "")
+	other.Deal.LineItems[0].UnitPrice = dec("12000.456")
 	other.Account = "acct-fr"
 	other.Deal.LineItems[0].SKU = "OTHER"
 	other.OccurredAt = other.OccurredAt.Add(14 * 3600e9) // 2026-11-21 00:00 UTC: 2026-11-21 in UTC, 20th in New York
@@ -60,14 +62,14 @@ invoice:
 		unitPrices string
 	}{
 		{jp, "JPY", "7", model.NewDate(2026, 11, 20), "12000"},
-		{other, "EUR", "19", model.NewDate(2026, 11, 21), "12000"},
+		{other, "EUR", "19", model.NewDate(2026, 11, 21), "12000.46"},
 	} {
 		inv, err := m.Map(c.ev)
 		if err != nil {
 			t.Fatalf("%s: %v", c.ev.Account, err)
 		}
-		if string(inv.Currency) != c.cur || !inv.Lines[0].TaxRate.Equal(dec(c.rate)) || inv.IssueDate != c.issue {
-			t.Errorf("%s: currency %s, tax rate %s, issue date %v; want %s, %s, %v", c.ev.Account, inv.Currency, inv.Lines[0].TaxRate, inv.IssueDate, c.cur, c.rate, c.issue)
+		if string(inv.Currency) != c.cur || !inv.Lines[0].TaxRate.Equal(dec(c.rate)) || inv.IssueDate != c.issue || !inv.Lines[0].UnitPrice.Equal(dec(c.unitPrices)) {
+			t.Errorf("%s: currency %s, tax rate %s, issue date %v, unit price %s; want %s, %s, %v, %s", c.ev.Account, inv.Currency, inv.Lines[0].TaxRate, inv.IssueDate, inv.Lines[0].UnitPrice, c.cur, c.rate, c.issue, c.unitPrices)
 		}
 	}
 

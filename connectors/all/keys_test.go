@@ -37,6 +37,9 @@ func TestDerivedKeysAreStable(t *testing.T) {
 		{"xero idempotency key, long key", xero.IdempotencyKey(long), "invoice/a-very-long-connection-name/a-very-long-connection-name/a-very-long-connection-name/a-v-ee42f34ba5f3680146de14167274f125"},
 		{"http idempotency key", httptarget.IdempotencyKey(step), "invoice/demo/D-1001/invoice"},
 		{"http idempotency key, line break", httptarget.IdempotencyKey("invoice/demo/D\n1/invoice"), "invoice/demo/D_1/invoice-91d06e5ab6eaabddf31e80013ede99b0"},
+		{"http idempotency key, long key", httptarget.IdempotencyKey("invoice/demo/" + strings.Repeat("9", 300) + "/invoice"),
+			"invoice/demo/" + strings.Repeat("9", 209) + "-2a458416b007a06f9ff69d16458a6730"},
+		{"http idempotency key, quotes and spaces", httptarget.IdempotencyKey(`invoice/demo/deal 42 "Q3" (renewal)/invoice`), `invoice/demo/deal 42 "Q3" (renewal)/invoice`},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q (a run in flight would send another key)", c.name, c.got, c.want)

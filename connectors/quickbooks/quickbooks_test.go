@@ -1150,8 +1150,14 @@ func TestUntaxedDiscountsOverTwoTaxCodesAreSent(t *testing.T) {
 	inv := exampleInvoice()
 	inv.Lines[0].TaxCode, inv.Lines[1].TaxCode = "TAX", "NON"
 	inv.ComputeTotals()
-	if _, err := quickbooks.NewInvoice(inv, "58", quickbooks.Options{DefaultItemID: "1"}); err != nil {
-		t.Errorf("untaxed lines of two tax codes with a discount: %v", err)
+	q, err := quickbooks.NewInvoice(inv, "58", quickbooks.Options{DefaultItemID: "1"})
+	if err != nil {
+		t.Fatalf("untaxed lines of two tax codes with a discount: %v", err)
+	}
+	// The two sales lines, each with its tax code, then the discount.
+	if len(q.Line) != 3 || q.Line[0].DetailType != "SalesItemLineDetail" || q.Line[1].DetailType != "SalesItemLineDetail" ||
+		q.Line[2].DetailType != "DiscountLineDetail" || q.Line[2].Amount != "10.00" || !q.ApplyTaxAfterDiscount {
+		t.Errorf("lines %+v, ApplyTaxAfterDiscount %v; want two sales lines and a discount line of 10.00, taxed after it", q.Line, q.ApplyTaxAfterDiscount)
 	}
 }
 
