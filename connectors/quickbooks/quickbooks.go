@@ -137,6 +137,17 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if cfg.RealmID == "" || cfg.ClientID == "" || cfg.ClientSecret.IsZero() {
 		return nil, errors.New("quickbooks: realm_id, client_id and client_secret are required")
 	}
+	// dealsync adds /v3/company/<realm_id> to base_url: a base_url that
+	// has it already (as Intuit's API reference writes the base) would
+	// double it, and every call would answer 404.
+	u, err := erpkit.ParseConfiguredURL("quickbooks: base_url", cfg.BaseURL, d.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if i := strings.Index(strings.ToLower(u.Path), "/v3/company"); i >= 0 {
+		return nil, fmt.Errorf("quickbooks: base_url %q already has the API path %q: dealsync adds /v3/company/<realm_id> itself; give the host alone, e.g. %s (or the sandbox's https://sandbox-quickbooks.api.intuit.com)",
+			erpkit.ShownURL(u), u.Path[i:], d.BaseURL)
+	}
 	store := deps.Tokens
 	if store == nil {
 		if cfg.TokenFile == "" {

@@ -54,6 +54,29 @@ func newTargetIn(t *testing.T, f *qbofake.Server, dir string) *quickbooks.Target
 
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
+// A base_url that has the API path already (Intuit's reference writes the
+// base as …/v3/company/<realmId>) would double it, and every call would
+// answer 404: refused, saying to give the host alone. The host, with or
+// without a trailing slash, is taken.
+func TestBaseURLWithTheAPIPathIsRefused(t *testing.T) {
+	f := newFake(t)
+	for raw, want := range map[string]string{
+		f.URL + "/v3/company": `already has the API path "/v3/company": dealsync adds /v3/company/<realm_id> itself; give the host alone`,
+		"https://quickbooks.api.intuit.com/v3/company/9130355555555555": `already has the API path "/v3/company/9130355555555555"`,
+		f.URL + "/": "",
+		"https://sandbox-quickbooks.api.intuit.com": "",
+	} {
+		cfg := quickbooks.DefaultConfig()
+		cfg.RealmID, cfg.ClientID, cfg.ClientSecret = realm, "c", secret.New("s")
+		cfg.TokenFile, cfg.LinkFile = filepath.Join(t.TempDir(), "tok.json"), filepath.Join(t.TempDir(), "links.json")
+		cfg.BaseURL = raw
+		_, err := quickbooks.New(cfg, quickbooks.Deps{})
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("base_url %s: %v; want %q", raw, err, want)
+		}
+	}
+}
+
 func exampleInvoice() model.Invoice {
 	inv := model.Invoice{
 		Reference: "D-1001", SourceDealID: "D-1001", Memo: "Acme annual",

@@ -191,6 +191,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("xero: base_url %q is not an http(s) URL", erpkit.ShownURL(u))
 	}
+	// Xero's own host serves the Accounting API under /api.xro/2.0, to
+	// which dealsync adds /Invoices and /Contacts: any other path there
+	// (the host alone, an endpoint pasted whole) would answer every call
+	// 404. A mock's host is taken as it is.
+	if path := strings.TrimRight(u.Path, "/"); strings.EqualFold(u.Hostname(), "api.xero.com") && path != "/api.xro/2.0" {
+		return nil, fmt.Errorf("xero: base_url %q: Xero's Accounting API is %s (dealsync adds /Invoices and /Contacts to it); write that", erpkit.ShownURL(u), DefaultBaseURL)
+	}
 	store := deps.Tokens
 	if store == nil {
 		if cfg.TokenFile == "" {

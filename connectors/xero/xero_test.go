@@ -1824,6 +1824,10 @@ func TestBaseURLErrorsShowNoCredential(t *testing.T) {
 	for raw, want := range map[string]string{
 		"ftp://u:S3cretPass@api.xero.com/api.xro/2.0?k=S3cretPass": `base_url "ftp://api.xero.com/api.xro/2.0" is not an http(s) URL`,
 		"https://u:S3cretPass/x@api.xero.com":                      "base_url is not a valid URL",
+		// Xero's host with another path than its API's: every call would
+		// answer 404.
+		"https://api.xero.com":                      `base_url "https://api.xero.com": Xero's Accounting API is https://api.xero.com/api.xro/2.0`,
+		"https://API.xero.com/api.xro/2.0/Invoices": `base_url "https://API.xero.com/api.xro/2.0/Invoices": Xero's Accounting API is https://api.xero.com/api.xro/2.0`,
 	} {
 		cfg := xero.DefaultConfig()
 		cfg.TenantID, cfg.ClientID, cfg.ClientSecret = "t", "c", secret.New("s")
@@ -1832,6 +1836,17 @@ func TestBaseURLErrorsShowNoCredential(t *testing.T) {
 		_, err := xero.New(cfg, xero.Deps{})
 		if err == nil || strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), want) {
 			t.Errorf("base_url %s: %v; want it to say %s, without the credential", raw, err, want)
+		}
+	}
+	// Xero's API, with or without a trailing slash, and a mock's host with
+	// any path, are taken.
+	for _, raw := range []string{"https://api.xero.com/api.xro/2.0/", "http://127.0.0.1:38011", "http://mock.test/xero"} {
+		cfg := xero.DefaultConfig()
+		cfg.TenantID, cfg.ClientID, cfg.ClientSecret = "t", "c", secret.New("s")
+		cfg.TokenFile = filepath.Join(t.TempDir(), "token.json")
+		cfg.BaseURL = raw
+		if _, err := xero.New(cfg, xero.Deps{}); err != nil {
+			t.Errorf("base_url %s: %v; want it taken", raw, err)
 		}
 	}
 }
