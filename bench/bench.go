@@ -43,6 +43,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/proto"
@@ -1416,18 +1417,24 @@ func finalCheck(ctx context.Context, o Options, t *target, runID string, ds *Dea
 	ds.LateDuplicated = max(0, ex.duplicated-ds.Duplicated)
 	ds.Invoices, ds.Duplicated, ds.Unexpected = ex.invoices, ex.duplicated, ex.unexpected
 	ds.Lost, ds.Pending = 0, 0
-	var noRun, closedRun []string
+	var noRun, closedRun, unmatched []string
 	for _, deal := range ex.missingDeals {
 		switch states[deal] {
 		case runNone:
 			noRun = append(noRun, deal)
 		case runClosed:
 			closedRun = append(closedRun, deal)
+		case runInvoicedUnmatched:
+			unmatched = append(unmatched, deal)
 		default:
 			ds.Pending++
 		}
 	}
 	ds.Lost = len(noRun) + len(closedRun)
+	ds.Unmatched = len(unmatched)
+	if len(unmatched) > 0 {
+		notes = append(notes, fmt.Sprintf("final check: the runs of %d acknowledged closed-won deals made invoices that the ERP does not list under their deal ids (%s): the connection's mapping does not make the deal id the invoice reference, so the bench cannot count them; bench a connection whose invoice.reference is deal.id", len(unmatched), wording.SomeOf(unmatched, 3)))
+	}
 	if len(noRun) > 0 {
 		notes = append(notes, fmt.Sprintf("final check: %d acknowledged closed-won deals have no run (%s): their deliveries were answered 2xx without starting one (is their stage one of the connection's won_stages?)", len(noRun), wording.SomeOf(noRun, 3)))
 	}
@@ -1457,6 +1464,11 @@ const (
 	// acknowledged without starting one, so nothing will invoice the deal
 	// (lost).
 	runNone
+	// runInvoicedUnmatched: the run closed having made an invoice
+	// (ErpInvoiceId set) that the ERP does not list under the deal's id:
+	// the connection's invoice.reference is not the deal id, which an
+	// external run cannot check beforehand. Not lost: unmatched.
+	runInvoicedUnmatched
 )
 
 // describeConcurrency bounds the DescribeWorkflowExecution calls in flight
@@ -1525,12 +1537,17 @@ func describeRun(ctx context.Context, c client.Client, workflowID string) (runSt
 	case err != nil:
 		return runUnknown, err
 	}
-	switch resp.GetWorkflowExecutionInfo().GetStatus() {
+	switch info := resp.GetWorkflowExecutionInfo(); info.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED:
 		return runUnknown, errors.New("the run's status is unspecified")
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return runOpen, nil
 	default:
+		var invoiceID string
+		if p := info.GetSearchAttributes().GetIndexedFields()[workflows.ErpInvoiceIDKey.GetName()]; p != nil &&
+			converter.GetDefaultDataConverter().FromPayload(p, &invoiceID) == nil && invoiceID != "" {
+			return runInvoicedUnmatched, nil
+		}
 		return runClosed, nil
 	}
 }
@@ -1607,6 +1624,8 @@ func verdict(d *DealsyncResult, stopped string) (string, string) {
 	switch {
 	case d.Lost > 0 || d.Duplicated > 0 || d.Unexpected > 0:
 		return VerdictViolated, fmt.Sprintf("%d lost, %d duplicated, %d unexpected invoices", d.Lost, d.Duplicated, d.Unexpected)
+	case d.Unmatched > 0:
+		return VerdictInconclusive, fmt.Sprintf("the runs of %d deals made invoices the bench cannot match to their deals: the connection's invoice.reference is not the deal id", d.Unmatched)
 	case d.Refused > 0 && d.Unacknowledged == d.Deals:
 		return VerdictUndelivered, fmt.Sprintf("no closed-won delivery was acknowledged (statuses %s): check --connection and --secret, and that the intake is up", counts(d.Statuses))
 	case d.Refused > 0:

@@ -87,7 +87,12 @@ type DealsyncResult struct {
 	// Pending counts the acknowledged closed-won deals without an invoice
 	// whose run is still running, or could not be looked up (no Temporal
 	// access, the run stopped first): neither invoiced nor lost.
-	Pending    int `json:"pending"`
+	Pending int `json:"pending"`
+	// Unmatched counts the acknowledged closed-won deals whose run made
+	// an invoice the ERP does not list under the deal's id (the
+	// connection's reference is not the deal id): neither invoiced nor
+	// lost, as far as the bench can tell.
+	Unmatched  int `json:"unmatched,omitempty"`
 	Duplicated int `json:"duplicated"` // invoices beyond the first per deal
 	// LateDuplicated counts the duplicates that appeared after their
 	// round's own check (included in Duplicated).
@@ -410,6 +415,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		row("invoices lost / duplicated / unexpected", "%d / %d / %d", d.Lost, d.Duplicated, d.Unexpected)
 		if d.Pending > 0 {
 			row("invoices pending (run still running, or not looked up)", "%d", d.Pending)
+		}
+		if d.Unmatched > 0 {
+			row("invoices under another reference than the deal id (not counted)", "%d", d.Unmatched)
 		}
 		if d.LateDuplicated > 0 {
 			row("duplicates after their round's check", "%d", d.LateDuplicated)

@@ -304,6 +304,8 @@ func TestVerdictOrder(t *testing.T) {
 		{"some refused", DealsyncResult{Deals: 3, Unacknowledged: 1, Refused: 1}, "", VerdictUndelivered},
 		{"cut off by the stop", DealsyncResult{Deals: 3, Unacknowledged: 2}, "an interrupt (Ctrl-C or SIGTERM)", VerdictInconclusive},
 		{"pending", DealsyncResult{Deals: 3, Pending: 1}, "", VerdictInconclusive},
+		{"invoiced under another reference", DealsyncResult{Deals: 3, Unmatched: 1}, "", VerdictInconclusive},
+		{"lost beside unmatched", DealsyncResult{Deals: 3, Unmatched: 1, Lost: 1}, "", VerdictViolated},
 		{"runs open", DealsyncResult{Deals: 3, OpenRuns: 2}, "", VerdictInconclusive},
 	} {
 		if got, why := verdict(&c.d, c.stopped); got != c.want {

@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -226,6 +228,7 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 		invoiceLate   bool // the describe finds the run closed with its invoice made after the first listing
 		stopped       bool
 		lost, pending int
+		unmatched     int
 		invoices      int
 		wantVerdict   string
 		wantNote      string // a note says it
@@ -251,6 +254,15 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 		{name: "invoiced just before closing", closed: 2, invoiceLate: true, describe: func() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 			return described(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
 		}, invoices: 2, wantVerdict: VerdictPass},
+		// Closed having made an invoice the ERP lists under another
+		// reference ("DS-" + deal.id: an external run cannot check the
+		// mapping): not lost, and the note says why.
+		{name: "invoiced under another reference", closed: 2, describe: func() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+			r, err := described(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+			p, _ := converter.GetDefaultDataConverter().ToPayload("INV-0042")
+			r.WorkflowExecutionInfo.SearchAttributes = &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.ErpInvoiceIDKey.GetName(): p}}
+			return r, err
+		}, unmatched: 1, invoices: 1, wantVerdict: VerdictInconclusive, wantNote: "the connection's mapping does not make the deal id the invoice reference"},
 		// Stopped by --timeout: every run counted closed, but nothing is
 		// looked up after the deadline, and counts decide nothing.
 		{name: "stopped", closed: 3, stopped: true, describe: noRun, pending: 1, invoices: 1, wantVerdict: VerdictInconclusive},
@@ -309,8 +321,8 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 					}
 				}
 			}
-			if ds.Lost != c.lost || ds.Pending != c.pending || ds.Invoices != c.invoices {
-				t.Errorf("lost %d pending %d invoices %d, want %d %d %d; notes %q", ds.Lost, ds.Pending, ds.Invoices, c.lost, c.pending, c.invoices, notes)
+			if ds.Lost != c.lost || ds.Pending != c.pending || ds.Invoices != c.invoices || ds.Unmatched != c.unmatched {
+				t.Errorf("lost %d pending %d invoices %d unmatched %d, want %d %d %d %d; notes %q", ds.Lost, ds.Pending, ds.Invoices, ds.Unmatched, c.lost, c.pending, c.invoices, c.unmatched, notes)
 			}
 			if c.wantNote != "" && !strings.Contains(strings.Join(notes, "\n"), c.wantNote) {
 				t.Errorf("notes %q do not say %q", notes, c.wantNote)

@@ -32,9 +32,11 @@ the sandbox ERP (the dev config's demo does): bench refuses any other, which
 would create real invoices, and one the config does not have (exit 2). It
 refuses as well a connection whose source is not generic (the deliveries
 are the generic source's), and one whose mapping, tried on a bench deal,
-does not make invoice.reference the deal id ("DS-" + deal.id, say): bench
-finds each deal's invoices in the sandbox ERP by that reference, and would
-report them all lost. The deliveries are signed with the connection's own
+does not make invoice.reference exactly the deal id (a prefix such as
+"DS-" + deal.id is refused): bench finds each deal's invoices in the
+sandbox ERP by that reference. With --intake-url the mapping cannot be
+checked: runs that made invoices under another reference are reported
+unmatched (not lost) and the run is inconclusive (exit 3). The deliveries are signed with the connection's own
 source.secret from the config (DEALSYNC_CONNECTIONS_<NAME>_SOURCE_SECRET
 included), unless --secret is given.
 
