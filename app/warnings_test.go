@@ -210,7 +210,7 @@ func genericConn(name, target, mapping string) string {
 func TestWarningsOfNetLinesBilledAsGross(t *testing.T) {
 	dir := t.TempDir()
 	xero := func(name, amounts string) string {
-		return fmt.Sprintf("  %s: {type: xero, tenant_id: t, client_id: c, client_secret: s, refresh_token: r, token_file: %q, line_amount_types: %s}\n",
+		return fmt.Sprintf("  %s: {type: xero, tenant_id: 0a5d2d8c-1f1e-4c4b-9d6e-3f2a1b0c9d8e, client_id: c, client_secret: s, refresh_token: r, token_file: %q, line_amount_types: %s}\n",
 			name, filepath.Join(dir, "xero-token.json"), amounts)
 	}
 	pipedrive := func(name, target, routed string) string {

@@ -74,10 +74,21 @@ func newValidator() *validator.Validate {
 	}); err != nil {
 		panic(err)
 	}
+	// pipedrive_field_key: a custom field's API key as Pipedrive gives it, 40 hex
+	// digits (a field's name, which engineers write instead, is refused
+	// by every write-back).
+	if err := v.RegisterValidation("pipedrive_field_key", func(fl validator.FieldLevel) bool {
+		return fieldKey.MatchString(fl.Field().String())
+	}); err != nil {
+		panic(err)
+	}
 	return v
 }
 
-var sqlIdent = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+var (
+	sqlIdent = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+	fieldKey = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
+)
 
 // build decodes the merged settings and checks everything, collecting
 // every problem. The mapping files are compiled only when mappings is set
@@ -221,7 +232,11 @@ func fieldMessage(fe validator.FieldError) string {
 	case "grpctarget":
 		return "must be host:port (e.g. temporal:7233), or one behind dns:/// or passthrough:///"
 	case "number":
-		return "must be digits (a record's internal id)"
+		return "must be digits (a record's or a company's id)"
+	case "uuid":
+		return "must be a UUID (8-4-4-4-12 hex digits), such as the id the vendor's API gives, not a name"
+	case "pipedrive_field_key":
+		return "must be a custom field's API key, 40 hex digits (Company settings → Data fields → the field → API key, or GET /v1/dealFields), not its name"
 	case "sqlident":
 		return "must be a column name: letters, digits and underscores, starting with a letter (e.g. custentity_vat_no)"
 	case "http_url":

@@ -306,7 +306,7 @@ targets:
 	if cerr.Has("targets.ns.location_id") || !strings.Contains(err.Error(), "currency_ids") || strings.Contains(err.Error(), "currency_ids[eur]") {
 		t.Errorf("want a problem at currency_ids' usd alone, none at location_id:\n%v", err)
 	}
-	if !strings.Contains(err.Error(), "targets.qbo.default_item_id: must be digits (a record's internal id)") {
+	if !strings.Contains(err.Error(), "targets.qbo.default_item_id: must be digits (a record's or a company's id)") {
 		t.Errorf("the problem does not say what is wanted:\n%v", err)
 	}
 }

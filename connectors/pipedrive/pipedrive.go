@@ -120,10 +120,10 @@ type FetchConfig struct {
 // WriteBackConfig names the deal custom fields (40-character keys) that
 // WriteBack sets; empty: not written. Use text fields (a URL field for the link).
 type WriteBackConfig struct {
-	InvoiceIDField     string `mapstructure:"invoice_id_field"`
-	InvoiceNumberField string `mapstructure:"invoice_number_field"`
-	InvoiceURLField    string `mapstructure:"invoice_url_field"`
-	StatusField        string `mapstructure:"status_field"`
+	InvoiceIDField     string `mapstructure:"invoice_id_field" validate:"omitempty,pipedrive_field_key"`
+	InvoiceNumberField string `mapstructure:"invoice_number_field" validate:"omitempty,pipedrive_field_key"`
+	InvoiceURLField    string `mapstructure:"invoice_url_field" validate:"omitempty,pipedrive_field_key"`
+	StatusField        string `mapstructure:"status_field" validate:"omitempty,pipedrive_field_key"`
 	// StatusValue is written to StatusField. Default "synced".
 	StatusValue string `mapstructure:"status_value"`
 }

@@ -47,7 +47,7 @@ const (
 // Config is the `targets.<name>` block of a target whose type is "quickbooks".
 type Config struct {
 	// RealmID is the company id (shown as realmId after the consent flow).
-	RealmID      string        `mapstructure:"realm_id" validate:"required"`
+	RealmID      string        `mapstructure:"realm_id" validate:"required,number"`
 	ClientID     string        `mapstructure:"client_id" validate:"required"`
 	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required"`
 	// RefreshToken seeds TokenFile the first time.

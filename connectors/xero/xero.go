@@ -63,7 +63,7 @@ const (
 // Config is the `targets.<name>` block of a target whose type is "xero".
 type Config struct {
 	// TenantID is the organisation (xero-tenant-id), from GET /connections.
-	TenantID string `mapstructure:"tenant_id" validate:"required"`
+	TenantID string `mapstructure:"tenant_id" validate:"required,uuid"`
 	// ClientID and ClientSecret are the app's, from developer.xero.com.
 	ClientID     string        `mapstructure:"client_id" validate:"required"`
 	ClientSecret secret.Secret `mapstructure:"client_secret" validate:"required"`
