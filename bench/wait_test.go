@@ -181,6 +181,15 @@ func described(st enumspb.WorkflowExecutionStatus) (*workflowservice.DescribeWor
 	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{Status: st}}, nil
 }
 
+// invoicedRun is a run that completed having made an invoice: its
+// ErpInvoiceId is set.
+func invoicedRun() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	r, err := described(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
+	p, _ := converter.GetDefaultDataConverter().ToPayload("INV-0042")
+	r.WorkflowExecutionInfo.SearchAttributes = &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.ErpInvoiceIDKey.GetName(): p}}
+	return r, err
+}
+
 func noRun() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 	return nil, serviceerror.NewNotFound("workflow not found")
 }
@@ -226,6 +235,7 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 		open, closed  int64
 		describe      func() (*workflowservice.DescribeWorkflowExecutionResponse, error)
 		invoiceLate   bool // the describe finds the run closed with its invoice made after the first listing
+		external      bool // against a running dealsync (--intake-url): the mapping was not checked
 		stopped       bool
 		lost, pending int
 		unmatched     int
@@ -249,20 +259,20 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 		{name: "Temporal does not answer", closed: 2, describe: func() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 			return nil, serviceerror.NewUnavailable("frontend down")
 		}, pending: 1, invoices: 1, wantVerdict: VerdictInconclusive, wantNote: "frontend down"},
-		// Closed after making its invoice, which the first listing did not
-		// see: not lost.
-		{name: "invoiced just before closing", closed: 2, invoiceLate: true, describe: func() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
-			return described(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
-		}, invoices: 2, wantVerdict: VerdictPass},
+		// Closed after making its invoice (its ErpInvoiceId set, as a run
+		// that invoiced has it), which the first listing did not see: not
+		// lost, in either mode.
+		{name: "invoiced just before closing", closed: 2, invoiceLate: true, describe: invoicedRun, invoices: 2, wantVerdict: VerdictPass},
+		{name: "invoiced just before closing, external", closed: 2, invoiceLate: true, external: true, describe: invoicedRun, invoices: 2, wantVerdict: VerdictPass},
+		// In-process the reference was checked to be the deal id: a run
+		// that names an invoice the ERP does not list under it is lost.
+		{name: "an invoice id the ERP does not list", closed: 2, describe: invoicedRun, lost: 1, invoices: 1, wantVerdict: VerdictViolated,
+			wantNote: "say they made an invoice (ErpInvoiceId) that the sandbox ERP does not list under the deal id"},
 		// Closed having made an invoice the ERP lists under another
 		// reference ("DS-" + deal.id: an external run cannot check the
 		// mapping): not lost, and the note says why.
-		{name: "invoiced under another reference", closed: 2, describe: func() (*workflowservice.DescribeWorkflowExecutionResponse, error) {
-			r, err := described(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)
-			p, _ := converter.GetDefaultDataConverter().ToPayload("INV-0042")
-			r.WorkflowExecutionInfo.SearchAttributes = &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.ErpInvoiceIDKey.GetName(): p}}
-			return r, err
-		}, unmatched: 1, invoices: 1, wantVerdict: VerdictInconclusive, wantNote: "the connection's mapping does not make the deal id the invoice reference"},
+		{name: "invoiced under another reference", closed: 2, external: true, describe: invoicedRun,
+			unmatched: 1, invoices: 1, wantVerdict: VerdictInconclusive, wantNote: "the connection's mapping does not make the deal id the invoice reference"},
 		// Stopped by --timeout: every run counted closed, but nothing is
 		// looked up after the deadline, and counts decide nothing.
 		{name: "stopped", closed: 3, stopped: true, describe: noRun, pending: 1, invoices: 1, wantVerdict: VerdictInconclusive},
@@ -313,7 +323,11 @@ func TestFinalCheckTellsLostFromPending(t *testing.T) {
 			if c.open > 0 {
 				settle = 50 * time.Millisecond
 			}
-			notes := finalCheck(ctx, Options{Connection: "demo", Settle: settle}, tgt, "abc123", ds, c.stopped)
+			o := Options{Connection: "demo", Settle: settle}
+			if c.external {
+				o.IntakeURL = "http://127.0.0.1:1"
+			}
+			notes := finalCheck(ctx, o, tgt, "abc123", ds, c.stopped)
 			if c.open == 0 {
 				for _, n := range notes {
 					if strings.Contains(n, "final check: the run list shows") {
