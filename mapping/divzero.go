@@ -10,7 +10,8 @@ import (
 
 // checkZeroDivisors refuses a division, or a remainder, by a literal zero
 // (`deal.amount / 0`, `x / dec("0.00")`, `n % 0`): it would fail every
-// run with "division by zero", so it is a load error, where lint and
+// run with "division by zero" (a whole-number division gives +Inf, no
+// better), so it is a load error, where lint and
 // `mapping test` show it. A divisor that is zero only for some deals is
 // the run's error, with the file's position.
 func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node) {
@@ -34,7 +35,7 @@ func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node)
 			from = node.Location().From
 		}
 		line, col := position(src, from)
-		p.exprProblem(n, key, src, line, col, "division by zero: the divisor is always 0, so every run would fail; divide by a value that is not 0, or guard it, as in x == 0 ? 0 : y / x")
+		p.exprProblem(n, key, src, line, col, "division by zero: the divisor is always 0, so every run would fail (or, for whole numbers, give +Inf); divide by a value that is not 0, or guard it, as in x == 0 ? 0 : y / x")
 	}))
 }
 

@@ -168,13 +168,14 @@ func TestRuntimeErrorsGiveTheFilePosition(t *testing.T) {
 // only for some deals loads, and a run's snapshot, accepted before the
 // check, still compiles.
 func TestLiteralZeroDivisorIsALoadError(t *testing.T) {
-	const msg = "division by zero: the divisor is always 0, so every run would fail"
+	const msg = "division by zero: the divisor is always 0, so every run would fail (or, for whole numbers, give +Inf)"
 	for _, c := range []struct{ expr, at string }{
 		{`deal.amount / 0`, "4:32"},
 		{`deal.amount / dec(0)`, "4:32"},
 		{`deal.amount / dec("0.00")`, "4:32"},
 		{`deal.amount / -0`, "4:32"},
 		{`dec(len(deal.line_items) % 0)`, "4:45"},
+		{`dec(string(len(deal.line_items) / 0))`, "4:52"},
 	} {
 		got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    unit_price: '"+c.expr+"'\n")
 		if len(got) != 1 || !strings.Contains(got[0], "bad/y.yaml:"+c.at+": invoice.lines.unit_price: "+msg) {

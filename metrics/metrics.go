@@ -58,7 +58,7 @@ var (
 	}, []string{"connection"})
 	events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_webhook_events_total",
-		Help: "Deal events in deliveries acknowledged or refused for good (413), by connection and outcome: started (a new run), duplicate (met the deal's run), notified (delivered to the deal's running run), ignored (not triggering), dropped (of a CRM account the connection does not list), unreadable (left out of a batch).",
+		Help: "Deal events in deliveries acknowledged or refused for good (413), by connection and outcome: started (a new run), duplicate (met the deal's run), notified (delivered to the deal's running run), ignored (not triggering, or left out by the source: another object's event, a deletion, dealsync's own write-back), dropped (of a CRM account the connection does not list), unreadable (left out of a batch).",
 	}, []string{"connection", "outcome"})
 	steps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_steps_total",

@@ -122,6 +122,7 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 		c.failed, c.retryAt = err, now.Add(stagesRetry)
 		s.log.Warn("hubspot: reading the deal pipelines failed", "portal", acc.id, "stage", stage,
 			"stages_read_at", c.fetched, "retry_after", stagesRetry, "error", err)
+		err = &notAskedBefore{err: err, at: c.retryAt}
 	}
 	if known {
 		return won, nil // the stages read before

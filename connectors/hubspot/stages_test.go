@@ -153,14 +153,18 @@ func TestResolveWhenThePipelinesAPIFails(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway {
 		t.Errorf("the vendor's answer is lost: %v", err)
 	}
+	// Each refusal says when HubSpot is asked again, for the intake's
+	// Retry-After: the first one too.
 	failedAt := now
+	var ra connectors.RetryAter
+	if !errors.As(err, &ra) || !ra.RetryAt().Equal(failedAt.Add(stagesRetry)) {
+		t.Errorf("the first refusal %v does not say it asks again at %s", err, failedAt.Add(stagesRetry))
+	}
 	now = now.Add(20 * time.Second)
 	err = s.Resolve(ctx, stageEvents("98765431"))
 	if !errors.Is(err, connectors.ErrCRMUnavailable) || reads() != 1 {
 		t.Errorf("20 s after a failed read: %v after %d reads, want a refusal without asking", err, reads())
 	}
-	// It says when HubSpot is asked again, for the intake's Retry-After.
-	var ra connectors.RetryAter
 	if !errors.As(err, &ra) || !ra.RetryAt().Equal(failedAt.Add(stagesRetry)) {
 		t.Errorf("the refusal %v does not say it asks again at %s", err, failedAt.Add(stagesRetry))
 	}

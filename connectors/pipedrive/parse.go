@@ -156,8 +156,8 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	}
 	if why != "" {
 		id := string(m.ID)
-		if id == "" {
-			id = string(m.CorrelationID)
+		if id == "" && m.CorrelationID != "" {
+			id = string(m.CorrelationID) + "#" + string(m.EntityID) // as a kept event's id is made
 		}
 		ig := connectors.IgnoredEvent{EventID: id, Reason: why}
 		if m.Entity == "deal" {

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -144,9 +145,9 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	if i := strings.Index(strings.ToLower(u.Path), "/v3/company"); i >= 0 {
+	if loc := apiPath.FindStringIndex(u.Path); loc != nil {
 		return nil, fmt.Errorf("quickbooks: base_url %q already has the API path %q: dealsync adds /v3/company/<realm_id> itself; give the host alone, e.g. %s (or the sandbox's https://sandbox-quickbooks.api.intuit.com)",
-			erpkit.ShownURL(u), u.Path[i:], d.BaseURL)
+			erpkit.ShownURL(u), u.Path[loc[0]:], d.BaseURL)
 	}
 	store := deps.Tokens
 	if store == nil {
@@ -191,6 +192,9 @@ func New(cfg Config, deps Deps) (*Target, error) {
 			ErrorDetail: errorDetail, RetryAfter: retryAfter},
 	}, nil
 }
+
+// apiPath is QBO's API path, which New adds to base_url, in any case.
+var apiPath = regexp.MustCompile(`(?i)/v3/company`)
 
 // RequestID is the requestid QBO gets for a step key: a UUID derived from
 // it (QBO wants a short unique string per request).

@@ -176,6 +176,9 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			// is delivered, the notification contains no data". Nothing to
 			// invoice, and refusing it would have Salesforce resend the
 			// message for a day: left out, the message acknowledged.
+			if safe, ok := caseSafeID(id); ok {
+				id = safe // as the run's deal id would be
+			}
 			w.Ignored = append(w.Ignored, connectors.IgnoredEvent{EventID: nid, DealID: id,
 				Reason: "the Opportunity was deleted before the notification was delivered (no data): nothing to invoice"})
 			continue

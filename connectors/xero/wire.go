@@ -255,7 +255,10 @@ const xeroAmountDP = 2
 // (0) a line of 1.5 × 999 is 1498.50 in Xero and 1499 here, in KWD (3) a
 // line of 10.125 is 10.13 there. Such an invoice would be made with
 // another amount than the deal's, which the totals check finds only once
-// it exists: the mapping must make the line exact in both.
+// it exists: the mapping must make the line exact in both. That Xero
+// rounds the two apart, half away from zero, is an assumption: were it to
+// round their difference once, a few lines refused here would have come
+// out the same there (a safe refusal, never a wrong invoice).
 func sameLineAmount(l model.InvoiceLine, cur model.Currency) error {
 	if cur.MinorUnits() == xeroAmountDP {
 		return nil
@@ -272,7 +275,7 @@ func sameLineAmount(l model.InvoiceLine, cur model.Currency) error {
 	}
 	fix := fmt.Sprintf("make quantity × unit price exact in %s, e.g. unit_price: round_currency(x, %q) with a whole quantity", cur, string(cur))
 	if cur.MinorUnits() > xeroAmountDP {
-		fix = fmt.Sprintf("round the unit price and the discount to %d decimals (round_to(x, %d)), or bill this customer in another currency", xeroAmountDP, xeroAmountDP)
+		fix = fmt.Sprintf("make quantity × unit price, and the discount, exact to %d decimals (e.g. a whole quantity and unit_price: round_to(x, %d)), or bill this customer in another currency", xeroAmountDP, xeroAmountDP)
 	}
 	return fmt.Errorf("amount differs in Xero, which rounds a line's amount to %d decimals in every currency: %s is %s there, %s %s here (%d decimals), so Xero would bill another amount than the invoice's; %s",
 		xeroAmountDP, what, theirs.StringFixed(xeroAmountDP), cur, cur.Format(ours), cur.MinorUnits(), fix)

@@ -1513,7 +1513,7 @@ func TestALineXeroWouldAmountOtherwiseIsRefusedBeforeSending(t *testing.T) {
 		{"JPY, a fraction of a yen", invoice("D-1003", "JPY", seat("2", "500", "0"), seat("1.5", "999", "0")),
 			`lines[1]: amount differs in Xero, which rounds a line's amount to 2 decimals in every currency: 1.5 × 999 is 1498.50 there, JPY 1499 here (0 decimals), so Xero would bill another amount than the invoice's; make quantity × unit price exact in JPY, e.g. unit_price: round_currency(x, "JPY") with a whole quantity`},
 		{"KWD, a third decimal", invoice("D-1004", "KWD", seat("1", "10.125", "0")),
-			`lines[0]: amount differs in Xero, which rounds a line's amount to 2 decimals in every currency: 1 × 10.125 is 10.13 there, KWD 10.125 here (3 decimals), so Xero would bill another amount than the invoice's; round the unit price and the discount to 2 decimals (round_to(x, 2)), or bill this customer in another currency`},
+			`lines[0]: amount differs in Xero, which rounds a line's amount to 2 decimals in every currency: 1 × 10.125 is 10.13 there, KWD 10.125 here (3 decimals), so Xero would bill another amount than the invoice's; make quantity × unit price, and the discount, exact to 2 decimals (e.g. a whole quantity and unit_price: round_to(x, 2)), or bill this customer in another currency`},
 		{"KWD, a discount's third decimal", invoice("D-1005", "KWD", seat("1", "10.12", "1.005")),
 			`lines[0]: amount differs in Xero, which rounds a line's amount to 2 decimals in every currency: 1 × 10.12 less 1.005 is 9.11 there, KWD 9.115 here (3 decimals)`},
 	} {
