@@ -862,6 +862,14 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	const op = "create invoice"
 	call, err := t.invoiceCall(inv, customer, key)
 	if err != nil {
+		// An invoice Xero refuses to plan now may exist all the same: a
+		// run under way whose earlier attempt made it before such lines
+		// were refused (sameLineAmount) finds it, as a replay.
+		if t.cfg.CheckReference && strings.TrimSpace(inv.Reference) != "" {
+			if res, ok, lerr := t.existing(ctx, inv, customer.ID); lerr == nil && ok {
+				return res, nil
+			}
+		}
 		return connectors.InvoiceResult{}, err
 	}
 	if t.cfg.CheckReference && strings.TrimSpace(inv.Reference) != "" {

@@ -1528,6 +1528,17 @@ func TestALineXeroWouldAmountOtherwiseIsRefusedBeforeSending(t *testing.T) {
 	if _, n := e.fake.Counts(); n != 0 {
 		t.Fatalf("%d invoices made, want none: the refusals come before sending", n)
 	}
+	// A run under way whose earlier attempt made such an invoice (before
+	// the refusal) finds it by its Reference, as a replay.
+	made := invoice("D-1009", "JPY", seat("2", "500", "0"))
+	first, err := e.target.CreateInvoice(ctx, made, ref, "invoice/demo/D-1009/invoice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := invoice("D-1009", "JPY", seat("1.5", "999", "0"))
+	if res, err := e.target.CreateInvoice(ctx, again, ref, "invoice/demo/D-1009/invoice"); err != nil || res.InvoiceID != first.InvoiceID || !res.Replayed {
+		t.Errorf("the deal's invoice made before: %+v, %v; want it found (%s), replayed", res, err, first.InvoiceID)
+	}
 	for _, x := range []model.Invoice{
 		invoice("D-1006", "JPY", seat("3", "999", "149.85")), // 149.85 off 2997: the discount rounded to the yen (150), 2847 in both
 		invoice("D-1007", "KWD", seat("2", "10.12", "0.5")),
