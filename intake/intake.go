@@ -242,6 +242,11 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
+			// The connection is closed after the answer: net/http would
+			// otherwise read the rest of the body before answering (w is
+			// wrapped, so MaxBytesReader could not tell it), and a sender
+			// that stalls mid-body would get its 413 at the read timeout.
+			w.Header().Set("Connection", "close")
 			reply.Refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes))
 			return
 		}

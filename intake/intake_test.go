@@ -630,6 +630,20 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	if resp, body := send(chunked("[" + strings.Repeat(" ", 5000) + "]")); resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked, too large: %d %s, want 413", resp.StatusCode, body)
 	}
+	// A chunked body past the bound whose sender then stalls (no last
+	// chunk) gets its 413 while it stalls, not at the read timeout (here
+	// none: it would never come). The bound below only ends a failing test.
+	stalled, stall := io.Pipe()
+	defer stall.Close()
+	go func() { _, _ = stall.Write([]byte("[" + strings.Repeat(" ", 5000))) }()
+	select {
+	case d := <-postAsync(srv.URL+"/webhooks/crm", stalled):
+		if d.err != nil || d.status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("chunked, too large, then stalled: %d %s %v, want 413", d.status, d.body, d.err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no answer to a chunked body past the bound while its sender stalls")
+	}
 	first := postAsync(srv.URL+"/webhooks/crm", chunked(`[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}}]`))
 	select {
 	case got := <-st.entered:
