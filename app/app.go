@@ -379,13 +379,18 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 // in hand get as long as one may take to finish. Any cut off anyway was
 // not acknowledged, so its CRM delivers it again.
 func ServeIntake(ctx context.Context, l net.Listener, h *intake.Handler, drainDelay time.Duration, logger *slog.Logger) error {
-	return serve(ctx, l, h, func() {
+	err := serve(ctx, l, h, func() {
 		h.Drain()
 		if drainDelay > 0 {
 			logger.Info("intake draining: /readyz fails, webhooks are still taken", "for", drainDelay)
 			drainSleep(drainDelay)
 		}
+		logger.Info("intake closing: no new webhooks; waiting for those in hand", "for_at_most", h.MaxHandlerTime()+shutdownMargin)
 	}, h.MaxHandlerTime()+shutdownMargin)
+	if err == nil {
+		logger.Info("intake stopped")
+	}
+	return err
 }
 
 // drainSleep waits out the drain delay (tests hold it).

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -102,7 +103,8 @@ func TestServeIntakeFailsReadyzBeforeItStopsListening(t *testing.T) {
 	h := intake.New(intake.Options{Connections: noConnections{}, Starter: readyStarter{}, Logger: slog.New(slog.DiscardHandler)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeIntake(ctx, l, h, 7*time.Second, slog.New(slog.DiscardHandler)) }()
+	var logs syncBuffer
+	go func() { done <- ServeIntake(ctx, l, h, 7*time.Second, slog.New(slog.NewTextHandler(&logs, nil))) }()
 	var serveErr error
 	stop := sync.OnceFunc(func() { cancel(); close(release); serveErr = <-done })
 	t.Cleanup(stop)
@@ -144,4 +146,28 @@ func TestServeIntakeFailsReadyzBeforeItStopsListening(t *testing.T) {
 		c.Close()
 		t.Fatal("still listening after the drain")
 	}
+	// Each stage of the stop is logged, to its end.
+	for _, want := range []string{"intake draining", "intake closing", "intake stopped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger on another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

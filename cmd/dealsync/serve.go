@@ -140,7 +140,9 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			}
 			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
 			err = untilStopped(cmd.Context(), fatal)
+			logger.Info("worker stopping: waiting for the steps in hand")
 			w.Stop() // waits for running activities up to the worker's stop timeout
+			logger.Info("worker stopped")
 			return err
 		},
 	}
