@@ -68,7 +68,7 @@ func loadsAndBuilds(t *testing.T, where, dir, block string) {
 // name are put in a temporary folder.
 func TestConnectorDocsConfigsLoadAndBuild(t *testing.T) {
 	dir := t.TempDir()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := rsa.GenerateKey(rand.Reader, 3072)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func TestXeroEndToEnd(t *testing.T) {
 // setup guide has openssl write; the fake gets the certificate's public key.
 func netsuiteKey(t *testing.T) (*rsa.PrivateKey, string) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := rsa.GenerateKey(rand.Reader, 3072)
 	if err != nil {
 		t.Fatal(err)
 	}

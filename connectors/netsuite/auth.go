@@ -10,6 +10,8 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -61,6 +63,11 @@ func ParsePrivateKey(pemData []byte) (crypto.Signer, error) {
 		case "PRIVATE KEY":
 			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 			if err != nil {
+				// An RSASSA-PSS key (openssl -newkey rsa-pss, as Oracle's
+				// guide makes it), which Go's PKCS#8 parser does not know.
+				if pss, ok := parsePSSKey(block.Bytes); ok {
+					return pss, nil
+				}
 				return nil, err
 			}
 			switch k := k.(type) {
@@ -80,6 +87,25 @@ func ParsePrivateKey(pemData []byte) (crypto.Signer, error) {
 		}
 		// Other blocks (a certificate in the same file): keep looking.
 	}
+}
+
+// oidRSASSAPSS is the PKCS#8 algorithm of an RSASSA-PSS key (RFC 4055).
+var oidRSASSAPSS = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 10}
+
+// parsePSSKey reads a PKCS#8 RSASSA-PSS private key: its key is an RSA
+// one (PKCS#1), its algorithm's parameters (the hash it is bound to) are
+// not read, as the configured algorithm (PS256, PS384, PS512) says it.
+func parsePSSKey(der []byte) (*rsa.PrivateKey, bool) {
+	var p8 struct {
+		Version    int
+		Algo       pkix.AlgorithmIdentifier
+		PrivateKey []byte
+	}
+	if rest, err := asn1.Unmarshal(der, &p8); err != nil || len(rest) > 0 || !p8.Algo.Algorithm.Equal(oidRSASSAPSS) {
+		return nil, false
+	}
+	k, err := x509.ParsePKCS1PrivateKey(p8.PrivateKey)
+	return k, err == nil
 }
 
 // DefaultAlgorithm is the algorithm for a key: PS256 for RSA, ES256/384/512
@@ -123,8 +149,10 @@ func checkAlgorithm(alg string, key crypto.Signer) error {
 		if !strings.HasPrefix(alg, "PS") {
 			return fmt.Errorf("algorithm %s needs an EC key, the key is RSA", alg)
 		}
-		if k.N.BitLen() < 2048 {
-			return fmt.Errorf("the RSA key has %d bits; use at least 2048 (NetSuite's guide uses 4096)", k.N.BitLen())
+		// NetSuite's certificate conditions: "The length of the RSA key
+		// must be 3072 bits, or 4096 bits".
+		if n := k.N.BitLen(); n != 3072 && n != 4096 {
+			return fmt.Errorf("the RSA key has %d bits; NetSuite accepts 3072 or 4096 (openssl ... -newkey rsa:4096)", n)
 		}
 	case *ecdsa.PrivateKey:
 		want := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}[alg]

@@ -9,6 +9,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -45,10 +47,10 @@ var (
 	rsaKey  *rsa.PrivateKey
 )
 
-// testRSAKey is one 2048-bit key for the whole package (key generation is slow).
+// testRSAKey is one 3072-bit key (NetSuite's smallest) for the whole package (key generation is slow).
 func testRSAKey(t *testing.T) *rsa.PrivateKey {
 	rsaOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		k, err := rsa.GenerateKey(rand.Reader, 3072)
 		if err != nil {
 			panic(err)
 		}
@@ -624,6 +626,43 @@ func TestES256(t *testing.T) {
 	cfg.PrivateKey = secret.New("file:" + writeKey(t, key))
 	if _, err := netsuite.New(cfg, netsuite.Deps{}); err == nil || !strings.Contains(err.Error(), "PS256") {
 		t.Fatalf("PS256 with an EC key: %v", err)
+	}
+}
+
+// An RSASSA-PSS private key, as Oracle's guide makes it (openssl
+// -newkey rsa-pss: PKCS#8 with the id-RSASSA-PSS algorithm, which Go's
+// parser does not know), signs the token request; an RSA key of another
+// size than NetSuite accepts (3072 or 4096 bits) is refused at start,
+// saying so.
+func TestRSAPSSKeysAndKeySizes(t *testing.T) {
+	key := testRSAKey(t)
+	inner := x509.MarshalPKCS1PrivateKey(key)
+	der, err := asn1.Marshal(struct {
+		Version    int
+		Algo       pkix.AlgorithmIdentifier
+		PrivateKey []byte
+	}{0, pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 10}}, inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "pss.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake, tg := setup(t, key, func(c *netsuite.Config) { c.PrivateKey = secret.New("file:" + path) })
+	if _, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "PSS"}, "k"); err != nil || fake.TokenRequests() != 1 {
+		t.Fatalf("with an RSASSA-PSS key: %v after %d token requests", err, fake.TokenRequests())
+	}
+
+	small, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := netsuite.DefaultConfig()
+	cfg.AccountID, cfg.ClientID, cfg.CertificateID = account, client, certID
+	cfg.PrivateKey = secret.New("file:" + writeKey(t, small))
+	if _, err := netsuite.New(cfg, netsuite.Deps{}); err == nil || !strings.Contains(err.Error(), "the RSA key has 2048 bits; NetSuite accepts 3072 or 4096") {
+		t.Fatalf("a 2048-bit key: %v, want it refused naming the sizes NetSuite accepts", err)
 	}
 }
 
