@@ -42,6 +42,32 @@ func TestCorePath(t *testing.T) {
 
 func testCorePath(t *testing.T, s *stack) {
 
+	// A workflow ID travels in a gRPC header, printable ASCII only: a
+	// generic deal id with other characters failed its whole delivery
+	// (500, for ever). It is invoiced once, under its escaped workflow ID,
+	// and the deal beside it in the delivery too.
+	t.Run("a deal id beyond printable ASCII is invoiced once", func(t *testing.T) {
+		body := []byte("[" + string(event("evt_uni", "Zoë-2", nil)) + "," + string(event("evt_uni_b", "D-UNI-B", nil)) + "]")
+		r := s.send(t, delivery{body: body})
+		if r.status != http.StatusAccepted || len(r.parsed.Results) != 2 || r.parsed.Results[0].WorkflowID != "invoice/demo/Zo%C3%AB-2" {
+			t.Fatalf("delivery: %d %s", r.status, r.body)
+		}
+		for _, res := range r.parsed.Results {
+			if err := s.waitRun(t, res.WorkflowID, nil); err != nil {
+				t.Fatalf("run %s: %v", res.WorkflowID, err)
+			}
+		}
+		if again := s.send(t, delivery{body: body}); again.status != http.StatusAccepted || !again.parsed.Results[0].Duplicate {
+			t.Fatalf("the delivery again: %d %s, want a duplicate", again.status, again.body)
+		}
+		if n, m := s.invoicesFor("Zoë-2"), s.invoicesFor("D-UNI-B"); n != 1 || m != 1 {
+			t.Fatalf("%d invoices for Zoë-2 and %d for D-UNI-B, want 1 each", n, m)
+		}
+		if n := s.countRuns(t, `DealId = "Zoë-2" AND SyncStatus = "invoiced"`, 1); n != 1 {
+			t.Fatalf("%d invoiced runs with DealId Zoë-2, want 1 (the search attribute keeps the id as it is)", n)
+		}
+	})
+
 	t.Run("same event delivered 3 times makes one run and one invoice", func(t *testing.T) {
 		body := event("evt_dup", "D-DUP", nil)
 		first := s.send(t, delivery{body: body, msgID: "msg_dup"})

@@ -28,7 +28,36 @@ const InvoiceDealName = "InvoiceDeal"
 // WorkflowID is the deterministic ID of the run that invoices a deal: one
 // per connection and deal, so duplicate deliveries meet the same run.
 func WorkflowID(connection, dealID string) string {
-	return "invoice/" + connection + "/" + dealID
+	return "invoice/" + connection + "/" + idPart(dealID)
+}
+
+// idPart is an id as a workflow ID carries it. The SDK sends a workflow
+// ID in a gRPC header, which takes printable ASCII only: an id with any
+// other byte (a deal "Zoë-2" of a generic source, a tab) could never
+// start a run, and failed its whole delivery. Such an id has each of
+// those bytes, and each %, written %XX (Zo%C3%AB-2); an id of printable
+// ASCII is kept as it is, as before. (A CRM id written exactly as the
+// escaped form of another one would meet its run: not a real CRM's ids.)
+func idPart(id string) string {
+	plain := true
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return id
+	}
+	var b strings.Builder
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c > 0x7e || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // DealWorkflowID is the ID of the run that invoices a deal of one CRM
@@ -40,7 +69,7 @@ func DealWorkflowID(connection, account, dealID string) string {
 	if account == "" {
 		return WorkflowID(connection, dealID)
 	}
-	return "invoice/" + connection + "/" + account + "/" + dealID
+	return "invoice/" + connection + "/" + idPart(account) + "/" + idPart(dealID)
 }
 
 // RetryPolicy is the retry policy of the ERP steps, fixed at start so the

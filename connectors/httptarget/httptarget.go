@@ -534,10 +534,14 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		// The IETF draft's 422 for a key sent before with another body:
 		// an earlier attempt of this step made the invoice from another
 		// version of the deal or the mapping. It exists; none is made.
-		return connectors.InvoiceResult{}, fmt.Errorf("%s %s: %v: an earlier attempt of this run's invoice step sent another body under this key "+
-			"(the deal or the mapping changed since), so the deal's invoice may exist in the ERP under reference %q; "+
+		// err names the service and the step already. The reference
+		// that earlier body carried may not be this one's: a changed
+		// mapping may have made another.
+		return connectors.InvoiceResult{}, fmt.Errorf("%v: an earlier attempt or run of this deal's invoice step sent another body under this key "+
+			"(the deal or the mapping changed since), so the deal's invoice may exist in the ERP, under the reference that body carried "+
+			"(this one's is %q; look for the deal %q too, as a changed mapping may have given another); "+
 			"dealsync does not send a second: look for it there, and correct it by hand if the deal changed, or make it by hand if there is none: %w",
-			t.service, op, err, inv.Reference, connectors.ErrPermanent)
+			err, inv.Reference, inv.SourceDealID, connectors.ErrPermanent)
 	}
 	if err != nil {
 		return connectors.InvoiceResult{}, err

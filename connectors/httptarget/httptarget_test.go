@@ -1513,9 +1513,13 @@ func TestAKeyReusedWithAnotherBodySaysTheInvoiceExists(t *testing.T) {
 	inv.Lines[0].Quantity = dec("3") // the deal changed before the re-run
 	inv.ComputeTotals()
 	_, err = tg.CreateInvoice(ctx, inv, cust, "invoice/hs/42/invoice")
-	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), `may exist in the ERP under reference "HS-DEAL-42"`) ||
+	if c, _ := connectors.Classify(err); c != connectors.Permanent || !strings.Contains(fmt.Sprint(err), `may exist in the ERP, under the reference that body carried (this one's is "HS-DEAL-42"`) ||
 		!strings.Contains(fmt.Sprint(err), "does not send a second") {
 		t.Errorf("a key reused with another body: %v (class %v), want a refusal saying the invoice exists", err, c)
+	}
+	// The service and the step are named once.
+	if msg := fmt.Sprint(err); strings.Count(msg, "create invoice:") != 1 {
+		t.Errorf("%q names the step more than once", msg)
 	}
 	if n := len(sb.Invoices()); n != 1 {
 		t.Errorf("%d invoices, want 1", n)
