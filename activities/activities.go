@@ -191,6 +191,13 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			return connectors.InvoiceResult{}, writeError(fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, n, in.Invoice.Reference), true)
 		}
+		if connectors.MayHaveActed(err) {
+			// This attempt's own write may have made the invoice (no
+			// answer, a gateway's): its failure, which ends the run when
+			// it is the last attempt, says so too.
+			err = fmt.Errorf("%w; the ERP may have made the invoice (reference %q) all the same: "+
+				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, in.Invoice.Reference)
+		}
 		return connectors.InvoiceResult{}, writeError(err, wrote())
 	}
 	return res, nil

@@ -60,3 +60,45 @@ func TestALaterInvoiceAttemptSaysAnEarlierOneMayHaveMadeIt(t *testing.T) {
 		t.Errorf("details %+v (present: %v): want the Attempt, and a later attempt does not claim nothing was sent", at, appErr.HasDetails())
 	}
 }
+
+// An only attempt whose answer was lost (a gateway's 502, no answer at
+// all) may have made the invoice: its failure, which ends a run of one
+// attempt, says so with the reference; a refusal that sent nothing (a
+// 400) does not.
+func TestAnOnlyAttemptWithoutAnAnswerSaysItMayHaveMadeIt(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		may  bool
+	}{
+		{"a gateway's 502", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 502, Message: "bad gateway"}, true},
+		{"no answer", &connectors.OutcomeUnknownError{Err: errors.New("create invoice: timeout"), Wait: time.Millisecond}, true},
+		{"a refusal", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad date"}, false},
+	} {
+		a := &Activities{Connections: oneConnection{"m": {Target: failingInvoice{err: c.err}}}}
+		var env testsuite.WorkflowTestSuite
+		wenv := env.NewTestWorkflowEnvironment()
+		wenv.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+			ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+				StartToCloseTimeout: time.Minute,
+				RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 1},
+			})
+			return workflow.ExecuteLocalActivity(ctx, a.CreateInvoice, CreateInvoiceInput{Connection: "m", Invoice: model.Invoice{Reference: "DS-8"}}).Get(ctx, nil)
+		}, workflow.RegisterOptions{Name: "invoice"})
+		wenv.ExecuteWorkflow("invoice")
+		err := wenv.GetWorkflowError()
+		if says := err != nil && strings.Contains(err.Error(), `the ERP may have made the invoice (reference "DS-8") all the same`); says != c.may {
+			t.Errorf("%s: %v; want the may-have-made note: %v", c.name, err, c.may)
+		}
+	}
+}
+
+// failingInvoice fails every invoice request with err.
+type failingInvoice struct {
+	rateLimitedERP
+	err error
+}
+
+func (f failingInvoice) CreateInvoice(context.Context, model.Invoice, connectors.CustomerRef, string) (connectors.InvoiceResult, error) {
+	return connectors.InvoiceResult{}, f.err
+}

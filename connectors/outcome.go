@@ -211,6 +211,20 @@ func UnsureAnswer(write bool, api *APIError, wait time.Duration) *APIError {
 	return api
 }
 
+// MayHaveActed says whether err, the failure of a write, leaves open that
+// the vendor carried the write out: no answer came (an
+// *OutcomeUnknownError), or a gateway's answer that stopped waiting for
+// the vendor (502, 504, 520, 524), or an answer UnsureAnswer marked
+// Unsure.
+func MayHaveActed(err error) bool {
+	var ou *OutcomeUnknownError
+	if errors.As(err, &ou) {
+		return true
+	}
+	var api *APIError
+	return errors.As(err, &api) && (api.Unsure || gatewayGaveUp[api.StatusCode])
+}
+
 // gatewayGaveUp are the answers of a gateway that stopped waiting for the
 // vendor, or lost its answer, while the vendor may still carry the request
 // out: 502 Bad Gateway, 504 Gateway Timeout, Cloudflare's 520 (an empty or
