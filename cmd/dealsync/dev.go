@@ -75,6 +75,12 @@ func banner(cfg *config.Config, d *app.Dev, configPath string) string {
 func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string {
 	var b strings.Builder
 	send := "go run ./cmd/dealsync webhook send"
+	// The --dev commands find this server by dev.frontend_port: a port
+	// moved by the environment is not in another shell's.
+	runs := "go run ./cmd/dealsync runs list --dev"
+	if v := os.Getenv(config.EnvVar("dev.frontend_port")); v != "" {
+		runs = config.EnvVar("dev.frontend_port") + "=" + shellQuote(v) + " " + runs
+	}
 	if configPath != "" {
 		// Absolute: the command runs from the repository (go run
 		// ./cmd/dealsync), not from where dev was started.
@@ -82,12 +88,14 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 			configPath = abs
 		}
 		send += " --config " + shellQuote(configPath)
+		runs += " --config " + shellQuote(configPath)
 	}
 	fmt.Fprintf(&b, "Try it:\n  %s --connection demo --url %s/webhooks/demo examples/closed-won.json\n", send, intakeURL)
 	if vars := demoSecretVars(cfg); len(vars) > 0 {
 		fmt.Fprintf(&b, "  (it signs with demo's secret: export %s in that shell too)\n", strings.Join(vars, " and "))
 	}
-	fmt.Fprintf(&b, "  curl -s %s/invoices\n\n", sandboxURL)
+	fmt.Fprintf(&b, "  curl -s %s/invoices\n", sandboxURL)
+	fmt.Fprintf(&b, "  %s   # its runs (runs retry, deals sync and config check take --dev too)\n\n", runs)
 	return b.String()
 }
 

@@ -312,4 +312,10 @@ func TestBannerTryItNamesTheConfigAbsolutely(t *testing.T) {
 	if text := tryIt(cfg, "dealsync.yaml", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "--config "+want+" ") {
 		t.Errorf("want --config %s in:\n%s", want, text)
 	}
+	// The runs of this dev, from another shell: with the port the
+	// environment moved it to, which that shell has not.
+	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "47233")
+	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "  DEALSYNC_DEV_FRONTEND_PORT=47233 go run ./cmd/dealsync runs list --dev ") {
+		t.Errorf("want the runs list command with the moved port in:\n%s", text)
+	}
 }

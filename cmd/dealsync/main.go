@@ -115,7 +115,13 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 	}
 	c, err := client.DialContext(ctx, copts)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
+		hint := ""
+		if cfg.Temporal.Address == config.DevFrontend(cfg.Dev.FrontendPort) {
+			// A --dev command in a shell that has not dev's variables.
+			hint = fmt.Sprintf(" (is `dealsync dev` running? its server listens on 127.0.0.1:<dev.frontend_port>, here %d: "+
+				"give this command the %s and --config that dev has)", cfg.Dev.FrontendPort, config.EnvVar("dev.frontend_port"))
+		}
+		return nil, fmt.Errorf("connecting to Temporal at %s: %w%s", cfg.Temporal.Address, err, hint)
 	}
 	return c, nil
 }

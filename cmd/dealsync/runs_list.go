@@ -135,7 +135,7 @@ func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 	}
 	switch {
 	case more:
-		fmt.Fprintf(w, "%d runs, the --limit: more may match (narrow --query, or raise --limit up to %d)\n", len(runs), rerun.MaxListLimit)
+		fmt.Fprintf(w, "%s, as many as --limit allows: more may match (narrow --query, or raise --limit up to %d)\n", plural(len(runs), "run", "runs"), rerun.MaxListLimit)
 	case len(runs) == 1:
 		fmt.Fprintln(w, "1 run")
 	default:

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +217,9 @@ func TestRunsList(t *testing.T) {
 	if one := listRuns(ctx, t, cfg, "--limit", "1"); len(one.Runs) != 1 || !one.More || one.Runs[0].WorkflowID != invoicedID {
 		t.Errorf("--limit 1: %+v", one)
 	}
+	if out, err := runOut(ctx, "--config", cfg, "runs", "list", "--limit", "1"); err != nil || !strings.Contains(out, "\n1 run, as many as --limit allows: more may match") {
+		t.Errorf("runs list --limit 1: %v\n%s", err, out)
+	}
 
 	// The table: a row per run with its status, SyncStatus, invoice,
 	// start time and mapping.
@@ -394,5 +399,24 @@ func TestRunsListTableShowsFailures(t *testing.T) {
 	printRuns(&b, rerun.ListOptions{TaskQueue: "dealsync"}, runs[:3], false)
 	if strings.Contains(b.String(), "--json") || !strings.Contains(b.String(), "    MappingError: ") {
 		t.Errorf("the table of three runs:\n%s", b.String())
+	}
+}
+
+// A --dev command that finds no server says where it looked and how
+// dev's port reaches it: a second shell has not dev's variables.
+func TestDevCommandWithoutAServerSaysHowToReachDev(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now
+	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", strconv.Itoa(port))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = runOut(ctx, "runs", "list", "--dev")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("is `dealsync dev` running? its server listens on 127.0.0.1:<dev.frontend_port>, here %d", port)) ||
+		!strings.Contains(err.Error(), "DEALSYNC_DEV_FRONTEND_PORT") {
+		t.Fatalf("runs list --dev without a server: %v", err)
 	}
 }
