@@ -31,8 +31,11 @@ func (s Secret) Reveal() (string, error) {
 	case strings.HasPrefix(s.ref, "env:"):
 		name := strings.TrimPrefix(s.ref, "env:")
 		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
+		if !ok {
 			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		if v == "" {
+			return "", fmt.Errorf("environment variable %s is set but empty", name)
 		}
 		if strings.TrimSpace(v) == "" {
 			return "", fmt.Errorf("environment variable %s holds only white space", name)
