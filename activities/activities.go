@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
@@ -191,10 +192,16 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			return connectors.InvoiceResult{}, writeError(fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, n, in.Invoice.Reference), true)
 		}
-		if connectors.MayHaveActed(err) {
-			// This attempt's own write may have made the invoice (no
-			// answer, a gateway's): its failure, which ends the run when
-			// it is the last attempt, says so too.
+		// This attempt's own write may have made the invoice (no answer, a
+		// gateway's), or did (a read after it failed): its failure, which
+		// ends the run when it is the last attempt, says so too. A token
+		// endpoint's failure sent nothing.
+		switch {
+		case wrote():
+			err = fmt.Errorf("%w; the ERP made the invoice (reference %q) before this failure: "+
+				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, in.Invoice.Reference)
+		case erpkit.IsTokenFailure(err):
+		case connectors.MayHaveActed(err):
 			err = fmt.Errorf("%w; the ERP may have made the invoice (reference %q) all the same: "+
 				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, in.Invoice.Reference)
 		}

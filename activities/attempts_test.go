@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -61,21 +62,33 @@ func TestALaterInvoiceAttemptSaysAnEarlierOneMayHaveMadeIt(t *testing.T) {
 	}
 }
 
-// An only attempt whose answer was lost (a gateway's 502, no answer at
-// all) may have made the invoice: its failure, which ends a run of one
-// attempt, says so with the reference; a refusal that sent nothing (a
-// 400) does not.
+// An only attempt whose write got no answer (none at all, a gateway's 502
+// to it) may have made the invoice, and one whose write was answered
+// before a later call failed did: its failure, which ends a run of one
+// attempt, says so with the reference. A refusal that sent nothing (a
+// 400, a 429, a 503 with Retry-After), a read's 502 (the look-up before
+// the write) and a token endpoint's failure do not.
 func TestAnOnlyAttemptWithoutAnAnswerSaysItMayHaveMadeIt(t *testing.T) {
+	const may, made = `the ERP may have made the invoice (reference "DS-8") all the same`, `the ERP made the invoice (reference "DS-8") before this failure`
+	gateway := func() *connectors.APIError {
+		return connectors.UnsureAnswer(true, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 502, Message: "bad gateway"}, time.Millisecond)
+	}
 	for _, c := range []struct {
-		name string
-		err  error
-		may  bool
+		name  string
+		err   error
+		wrote bool
+		want  string // "" for no note
 	}{
-		{"a gateway's 502", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 502, Message: "bad gateway"}, true},
-		{"no answer", &connectors.OutcomeUnknownError{Err: errors.New("create invoice: timeout"), Wait: time.Millisecond}, true},
-		{"a refusal", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad date"}, false},
+		{"a gateway's 502 to the write", gateway(), false, may},
+		{"no answer", &connectors.OutcomeUnknownError{Err: errors.New("create invoice: timeout"), Wait: time.Millisecond}, false, may},
+		{"a read's 502", connectors.UnsureAnswer(false, &connectors.APIError{Service: "erp", Op: "find invoice", StatusCode: 502}, time.Millisecond), false, ""},
+		{"a refusal", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad date"}, false, ""},
+		{"a 429", &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Millisecond, RetryAfterGiven: true}, false, ""},
+		{"a 503 with Retry-After", connectors.UnsureAnswer(true, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503, RetryAfter: time.Millisecond, RetryAfterGiven: true}, time.Millisecond), false, ""},
+		{"the token endpoint's 502", &erpkit.TokenError{Err: gateway()}, false, ""},
+		{"a read after the write", &connectors.APIError{Service: "erp", Op: "read invoice", StatusCode: 404}, true, made},
 	} {
-		a := &Activities{Connections: oneConnection{"m": {Target: failingInvoice{err: c.err}}}}
+		a := &Activities{Connections: oneConnection{"m": {Target: failingInvoice{err: c.err, wrote: c.wrote}}}}
 		var env testsuite.WorkflowTestSuite
 		wenv := env.NewTestWorkflowEnvironment()
 		wenv.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
@@ -87,18 +100,27 @@ func TestAnOnlyAttemptWithoutAnAnswerSaysItMayHaveMadeIt(t *testing.T) {
 		}, workflow.RegisterOptions{Name: "invoice"})
 		wenv.ExecuteWorkflow("invoice")
 		err := wenv.GetWorkflowError()
-		if says := err != nil && strings.Contains(err.Error(), `the ERP may have made the invoice (reference "DS-8") all the same`); says != c.may {
-			t.Errorf("%s: %v; want the may-have-made note: %v", c.name, err, c.may)
+		if err == nil {
+			t.Fatalf("%s: no failure", c.name)
+		}
+		msg := err.Error()
+		if c.want == "" && (strings.Contains(msg, may) || strings.Contains(msg, made)) || c.want != "" && !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %v; want the note %q", c.name, err, c.want)
 		}
 	}
 }
 
-// failingInvoice fails every invoice request with err.
+// failingInvoice fails every invoice request with err, after its write
+// was carried out when wrote is set.
 type failingInvoice struct {
 	rateLimitedERP
-	err error
+	err   error
+	wrote bool
 }
 
-func (f failingInvoice) CreateInvoice(context.Context, model.Invoice, connectors.CustomerRef, string) (connectors.InvoiceResult, error) {
+func (f failingInvoice) CreateInvoice(ctx context.Context, _ model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
+	if f.wrote {
+		connectors.WriteDone(ctx)
+	}
 	return connectors.InvoiceResult{}, f.err
 }

@@ -156,7 +156,7 @@ func TestTableShowsTheRatioToEachBaseline(t *testing.T) {
 	table := b.String()
 	for _, want := range []string{
 		"dealsync / local", "0.80 over all rounds; per round 0.70 0.90, median 0.80 (the project's target: 0.9, docs/benchmarks.md)",
-		"dealsync / calls", "0.50 over all rounds; per round 0.50 0.50, median 0.50",
+		"dealsync / calls", "0.50 over all rounds; per round 0.50 0.50, median 0.50\n",
 		"dealsync / full", "n/a (no rate",
 		"local 10.0 (CPU 0.0 ms) → 0.70   calls 14.0 (CPU 0.0 ms) → 0.50",
 	} {

@@ -73,6 +73,8 @@ type Config struct {
 	// DevAddressConflict.
 	devReplaced []string
 	devConflict error
+	// devFrontend: see DialsDev.
+	devFrontend bool
 	// ignoredEnv: see IgnoredEnv.
 	ignoredEnv []string
 }
@@ -415,6 +417,7 @@ func DevFrontend(port int) string { return net.JoinHostPort("127.0.0.1", strconv
 // settings of the file or the environment that said otherwise. inFile
 // reports whether the file sets a key.
 func (c *Config) useDevFrontend(path string, inFile func(string) bool) {
+	c.devFrontend = true
 	// Where a setting came from, and how to stop setting it for dev: the
 	// environment wins over the file.
 	from := func(key string) (where, fix string) {
@@ -464,6 +467,10 @@ func (c *Config) useDevFrontend(path string, inFile func(string) bool) {
 // another shell only). `dealsync dev` itself only warns: it serves on its
 // port. Nil when they agree, or without WithDevDefaults.
 func (c *Config) DevAddressConflict() error { return c.devConflict }
+
+// DialsDev says whether the Temporal settings are those of `dealsync
+// dev`'s embedded server (WithDevDefaults: `dev` and the --dev commands).
+func (c *Config) DialsDev() bool { return c.devFrontend }
 
 // DevTemporalWarnings say which Temporal settings of the file or the
 // environment WithDevDefaults replaced by the embedded server of `dealsync

@@ -195,7 +195,7 @@ targets:
 // reader lower-cases keys, and the target must still find the invoice's
 // currency. A key that is no currency code is a config error.
 func TestNetSuiteCurrencyIDsKeepTheirCodes(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := rsa.GenerateKey(rand.Reader, 3072)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,9 @@ type APIError struct {
 	// invalid_client, RFC 6749 5.2): classified Unauthorized.
 	Credentials bool
 	// Unsure says the answer, to a write, does not tell whether the write
-	// was carried out: a 503 without Retry-After (some gateways answer
-	// so after forwarding the request, while the vendor goes on with it).
+	// was carried out: a gateway's 502, 504, 520 or 524, or a 503 without
+	// Retry-After (some gateways answer so after forwarding the request,
+	// while the vendor goes on with it).
 	// Set by UnsureAnswer; a 503 with a valid Retry-After, "0" or a date
 	// past included (RetryAfterGiven), is a refusal.
 	Unsure bool

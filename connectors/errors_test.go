@@ -171,7 +171,9 @@ func TestUnsureAnswerWaitsForTheWrite(t *testing.T) {
 		if api.RetryAfter != c.want {
 			t.Errorf("write %v, %d with Retry-After %v: waits %v, want %v", c.write, c.status, c.retryAfter, api.RetryAfter, c.want)
 		}
-		if unsure := c.write && c.status == 503 && c.retryAfter == 0; api.Unsure != unsure {
+		// Unsure: a write's answer that leaves its outcome open, a
+		// gateway's (502, 504, 520, 524), or a 503 without Retry-After.
+		if unsure := c.write && (c.status == 503 && c.retryAfter == 0 || c.status == 502 || c.status == 504 || c.status == 520 || c.status == 524); api.Unsure != unsure {
 			t.Errorf("write %v, %d with Retry-After %v: Unsure %v, want %v", c.write, c.status, c.retryAfter, api.Unsure, unsure)
 		}
 	}
@@ -193,8 +195,8 @@ func TestUnsureAnswerTakesA503WithRetryAfterZeroForARefusal(t *testing.T) {
 		t.Errorf("503 with Retry-After 0 to a write: classified %v after %v, want Retry with the usual backoff", class, d)
 	}
 	api = UnsureAnswer(true, &APIError{StatusCode: 504, RetryAfterGiven: true}, wait)
-	if api.Unsure || api.RetryAfter != wait {
-		t.Errorf("504 with Retry-After 0 to a write: Unsure %v, waits %v; want it to wait %v", api.Unsure, api.RetryAfter, wait)
+	if !api.Unsure || api.RetryAfter != wait {
+		t.Errorf("504 with Retry-After 0 to a write: Unsure %v, waits %v; want a gateway's answer (Unsure) that waits %v", api.Unsure, api.RetryAfter, wait)
 	}
 	// Without the header, as before: a gateway's, perhaps after the write.
 	api = UnsureAnswer(true, &APIError{StatusCode: 503}, wait)

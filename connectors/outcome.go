@@ -202,7 +202,7 @@ func UnsureAnswer(write bool, api *APIError, wait time.Duration) *APIError {
 	if !write {
 		return api
 	}
-	if api.StatusCode == http.StatusServiceUnavailable && api.RetryAfter == 0 && !api.RetryAfterGiven {
+	if api.StatusCode == http.StatusServiceUnavailable && api.RetryAfter == 0 && !api.RetryAfterGiven || gatewayGaveUp[api.StatusCode] {
 		api.Unsure = true
 	}
 	if (gatewayGaveUp[api.StatusCode] || api.Unsure) && api.RetryAfter < wait {
@@ -211,18 +211,18 @@ func UnsureAnswer(write bool, api *APIError, wait time.Duration) *APIError {
 	return api
 }
 
-// MayHaveActed says whether err, the failure of a write, leaves open that
-// the vendor carried the write out: no answer came (an
-// *OutcomeUnknownError), or a gateway's answer that stopped waiting for
-// the vendor (502, 504, 520, 524), or an answer UnsureAnswer marked
-// Unsure.
+// MayHaveActed says whether err leaves open that a write was carried out
+// by the vendor: a write got no answer (an *OutcomeUnknownError, which
+// UnsureWrite gives writes only), or an answer UnsureAnswer marked Unsure
+// (a gateway's 502, 504, 520 or 524, a 503 without Retry-After, to a
+// write). A read's 502 (a look-up before the write) is not one.
 func MayHaveActed(err error) bool {
 	var ou *OutcomeUnknownError
 	if errors.As(err, &ou) {
 		return true
 	}
 	var api *APIError
-	return errors.As(err, &api) && (api.Unsure || gatewayGaveUp[api.StatusCode])
+	return errors.As(err, &api) && api.Unsure
 }
 
 // gatewayGaveUp are the answers of a gateway that stopped waiting for the

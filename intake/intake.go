@@ -224,6 +224,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > h.opts.MaxBodyBytes {
+		// Not read: the connection closes after the answer (net/http
+		// would read up to 256 KiB of it before answering otherwise).
+		w.Header().Set("Connection", "close")
 		reply.Refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes))
 		return
 	}

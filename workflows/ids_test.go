@@ -20,4 +20,15 @@ func TestWorkflowIDsEscapeWhatAHeaderCannotCarry(t *testing.T) {
 			t.Errorf("DealWorkflowID(demo, %q, %q) = %q, want %q", c.account, c.deal, got, c.want)
 		}
 	}
+	// Every printable ASCII byte, alone and all together, is kept.
+	var all []byte
+	for c := byte(0x20); c <= 0x7e; c++ {
+		all = append(all, c)
+		if got := WorkflowID("demo", string([]byte{'D', c})); got != "invoice/demo/D"+string(c) {
+			t.Errorf("WorkflowID(demo, %q) = %q", "D"+string(c), got)
+		}
+	}
+	if got := DealWorkflowID("demo", string(all), string(all)); got != "invoice/demo/"+string(all)+"/"+string(all) {
+		t.Errorf("printable ASCII changed: %q", got)
+	}
 }

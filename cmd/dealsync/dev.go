@@ -78,8 +78,12 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 	// The --dev commands find this server by dev.frontend_port: a port
 	// moved by the environment is not in another shell's.
 	runs := "go run ./cmd/dealsync runs list --dev"
-	if v := os.Getenv(config.EnvVar("dev.frontend_port")); v != "" {
-		runs = config.EnvVar("dev.frontend_port") + "=" + shellQuote(v) + " " + runs
+	// Of this shell's variables, those that say which runs are dev's
+	// (its server's port, the namespace and task queue runs list reads).
+	for _, key := range []string{"temporal.task_queue", "temporal.namespace", "dev.frontend_port"} {
+		if v := os.Getenv(config.EnvVar(key)); v != "" {
+			runs = config.EnvVar(key) + "=" + shellQuote(v) + " " + runs
+		}
 	}
 	if configPath != "" {
 		// Absolute: the command runs from the repository (go run

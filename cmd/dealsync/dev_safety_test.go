@@ -315,7 +315,8 @@ func TestBannerTryItNamesTheConfigAbsolutely(t *testing.T) {
 	// The runs of this dev, from another shell: with the port the
 	// environment moved it to, which that shell has not.
 	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "47233")
-	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "  DEALSYNC_DEV_FRONTEND_PORT=47233 go run ./cmd/dealsync runs list --dev ") {
-		t.Errorf("want the runs list command with the moved port in:\n%s", text)
+	t.Setenv("DEALSYNC_TEMPORAL_TASK_QUEUE", "mine")
+	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "  DEALSYNC_DEV_FRONTEND_PORT=47233 DEALSYNC_TEMPORAL_TASK_QUEUE=mine go run ./cmd/dealsync runs list --dev ") {
+		t.Errorf("want the runs list command with the moved port and task queue in:\n%s", text)
 	}
 }

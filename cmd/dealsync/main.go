@@ -116,7 +116,7 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 	c, err := client.DialContext(ctx, copts)
 	if err != nil {
 		hint := ""
-		if cfg.Temporal.Address == config.DevFrontend(cfg.Dev.FrontendPort) {
+		if cfg.DialsDev() {
 			// A --dev command in a shell that has not dev's variables.
 			hint = fmt.Sprintf(" (is `dealsync dev` running? its server listens on 127.0.0.1:<dev.frontend_port>, here %d: "+
 				"give this command the %s and --config that dev has)", cfg.Dev.FrontendPort, config.EnvVar("dev.frontend_port"))

@@ -419,4 +419,9 @@ func TestDevCommandWithoutAServerSaysHowToReachDev(t *testing.T) {
 		!strings.Contains(err.Error(), "DEALSYNC_DEV_FRONTEND_PORT") {
 		t.Fatalf("runs list --dev without a server: %v", err)
 	}
+	// Without --dev the command dials temporal.address: no word of dev.
+	t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", fmt.Sprintf("127.0.0.1:%d", port))
+	if _, err = runOut(ctx, "runs", "list"); err == nil || strings.Contains(err.Error(), "dealsync dev") {
+		t.Fatalf("runs list without --dev and without a server: %v; want the failure without the dev hint", err)
+	}
 }
