@@ -255,9 +255,8 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		}
 		// A body that stopped coming (the server's read timeout, a sender
 		// too slow) is not a malformed one: 408, which senders retry, not
-		// the 400 some take as final.
-		// The connection's own error (its addresses) goes to the log,
-		// not to the sender.
+		// the 400 some take as final. The connection's own error (its
+		// addresses) goes to the log, not to the sender.
 		var netErr net.Error
 		if errors.As(err, &netErr) && netErr.Timeout() {
 			log.Info("webhook refused: the body did not arrive in time", "status", http.StatusRequestTimeout, "error", err.Error())
@@ -390,9 +389,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 }
 
 // countEvents counts a delivery's event outcomes ("" for none) and its
-// dropped, ignored (hook.Ignored) and unreadable events: once, with the delivery that went
-// through or was refused for good (413), as a refused one comes again and
-// would count them each time.
+// dropped, ignored (hook.Ignored) and unreadable events: once, with the
+// delivery that went through or was refused for good (413), as a refused
+// one comes again and would count them each time.
 func (h *Handler) countEvents(connection string, hook *connectors.Webhook, outcomes []string) {
 	for _, o := range outcomes {
 		if o != "" {
