@@ -205,6 +205,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("connection")
 	conn, ok := h.opts.Connections.Get(name)
 	if !ok {
+		// Refused unread, as below: the connection closes after the
+		// answer, or net/http would read up to 256 KiB of the body first.
+		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown connection %q", name))
 		return
 	}
@@ -212,6 +215,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	log := h.opts.Logger.With("connection", name)
 
 	if !mediaTypeAccepted(conn.Source, r.Header.Get("Content-Type")) {
+		w.Header().Set("Connection", "close")
 		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q not accepted; send %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes(conn.Source), " or ")))
 		return
 	}
@@ -220,6 +224,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		// compressed body is neither verified nor parsed as sent (RFC
 		// 9110 15.5.16: 415, saying what is accepted).
 		w.Header().Set("Accept-Encoding", "identity")
+		w.Header().Set("Connection", "close")
 		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content encoding %q not accepted; send the body uncompressed", enc))
 		return
 	}
@@ -237,6 +242,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	if !h.inFlight.TryAcquire(held) {
 		log.Warn("webhook refused: this replica holds as many webhook bodies as intake.max_inflight_bytes allows; the sender must retry", "bytes", held)
 		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close") // unread, and this replica is full
 		reply.Refuse(w, http.StatusServiceUnavailable, "too many webhooks in flight on this replica; retry later")
 		return
 	}

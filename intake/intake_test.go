@@ -655,8 +655,8 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	}
 	second := `[{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"B","stage":"won"}}]`
 	resp, body := send(strings.NewReader(second))
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "in flight") {
-		t.Fatalf("second delivery while the first is held: %d, Retry-After %q, %s; want 503 with Retry-After 1", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "in flight") || !resp.Close {
+		t.Fatalf("second delivery while the first is held: %d, Retry-After %q, closed %v, %s; want 503 with Retry-After 1, the connection closed (the body unread)", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close, body)
 	}
 	close(st.gate)
 	if d := <-first; d.err != nil || d.status != http.StatusAccepted {
@@ -1095,8 +1095,8 @@ func TestContentEncodingAndMalformedMediaParameters(t *testing.T) {
 		return resp
 	}
 	for _, enc := range []string{"gzip", "br", "deflate"} {
-		if resp := send("application/json", enc); resp.StatusCode != http.StatusUnsupportedMediaType || resp.Header.Get("Accept-Encoding") != "identity" {
-			t.Errorf("Content-Encoding %s: %d, Accept-Encoding %q; want 415 asking for identity", enc, resp.StatusCode, resp.Header.Get("Accept-Encoding"))
+		if resp := send("application/json", enc); resp.StatusCode != http.StatusUnsupportedMediaType || resp.Header.Get("Accept-Encoding") != "identity" || !resp.Close {
+			t.Errorf("Content-Encoding %s: %d, Accept-Encoding %q, closed %v; want 415 asking for identity, the connection closed (the body unread)", enc, resp.StatusCode, resp.Header.Get("Accept-Encoding"), resp.Close)
 		}
 	}
 	if len(st.started) != 0 {
@@ -1110,8 +1110,8 @@ func TestContentEncodingAndMalformedMediaParameters(t *testing.T) {
 			t.Errorf("Content-Type %q, Content-Encoding %q: %d, want 202", c.contentType, c.encoding, resp.StatusCode)
 		}
 	}
-	if resp := send("text/plain; charset", ""); resp.StatusCode != http.StatusUnsupportedMediaType {
-		t.Errorf("text/plain with a malformed parameter: %d, want 415", resp.StatusCode)
+	if resp := send("text/plain; charset", ""); resp.StatusCode != http.StatusUnsupportedMediaType || !resp.Close {
+		t.Errorf("text/plain with a malformed parameter: %d, closed %v; want 415, the connection closed", resp.StatusCode, resp.Close)
 	}
 	if resp := send("application/json; charset=utf-8; charset=latin1", ""); resp.StatusCode != http.StatusAccepted {
 		t.Errorf("a parameter given twice: %d, want 202", resp.StatusCode)
@@ -1450,3 +1450,14 @@ type retryAtError struct {
 
 func (e retryAtError) Unwrap() error      { return e.error }
 func (e retryAtError) RetryAt() time.Time { return e.at }
+
+// A delivery refused before its body is read (an unknown connection) is
+// answered with the connection closed: net/http would otherwise read up
+// to 256 KiB of the body before answering.
+func TestAnUnknownConnectionIsRefusedUnread(t *testing.T) {
+	srv, _, _ := setup(t, "")
+	resp, _ := postBody(t, srv.URL+"/webhooks/made-up-name", strings.NewReader(batch))
+	if resp.StatusCode != http.StatusNotFound || !resp.Close {
+		t.Errorf("unknown connection: %d, closed %v; want 404 with the connection closed", resp.StatusCode, resp.Close)
+	}
+}
