@@ -39,18 +39,7 @@ func (l lostThenRefused) CreateInvoice(ctx context.Context, _ model.Invoice, _ c
 // and does not claim nothing was sent.
 func TestALaterInvoiceAttemptSaysAnEarlierOneMayHaveMadeIt(t *testing.T) {
 	calls := &atomic.Int32{}
-	a := &Activities{Connections: oneConnection{"m": {Target: lostThenRefused{calls: calls}}}}
-	var env testsuite.WorkflowTestSuite
-	wenv := env.NewTestWorkflowEnvironment()
-	wenv.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
-		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-			StartToCloseTimeout: time.Minute,
-			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 2},
-		})
-		return workflow.ExecuteLocalActivity(ctx, a.CreateInvoice, CreateInvoiceInput{Connection: "m", Invoice: model.Invoice{Reference: "DS-7"}}).Get(ctx, nil)
-	}, workflow.RegisterOptions{Name: "invoice"})
-	wenv.ExecuteWorkflow("invoice")
-	err := wenv.GetWorkflowError()
+	err := invoiceStep(lostThenRefused{calls: calls}, 2, "DS-7")
 	var appErr *temporal.ApplicationError
 	var at Attempt
 	if calls.Load() != 2 || !errors.As(err, &appErr) || !strings.Contains(err.Error(), "HTTP 503") ||
@@ -88,18 +77,7 @@ func TestAnOnlyAttemptWithoutAnAnswerSaysItMayHaveMadeIt(t *testing.T) {
 		{"the token endpoint's 502", &erpkit.TokenError{Err: gateway()}, false, ""},
 		{"a read after the write", &connectors.APIError{Service: "erp", Op: "read invoice", StatusCode: 404}, true, made},
 	} {
-		a := &Activities{Connections: oneConnection{"m": {Target: failingInvoice{err: c.err, wrote: c.wrote}}}}
-		var env testsuite.WorkflowTestSuite
-		wenv := env.NewTestWorkflowEnvironment()
-		wenv.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
-			ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-				StartToCloseTimeout: time.Minute,
-				RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 1},
-			})
-			return workflow.ExecuteLocalActivity(ctx, a.CreateInvoice, CreateInvoiceInput{Connection: "m", Invoice: model.Invoice{Reference: "DS-8"}}).Get(ctx, nil)
-		}, workflow.RegisterOptions{Name: "invoice"})
-		wenv.ExecuteWorkflow("invoice")
-		err := wenv.GetWorkflowError()
+		err := invoiceStep(writeThenRead{write: c.wrote, failure: c.err}, 1, "DS-8")
 		if err == nil {
 			t.Fatalf("%s: no failure", c.name)
 		}
@@ -110,17 +88,20 @@ func TestAnOnlyAttemptWithoutAnAnswerSaysItMayHaveMadeIt(t *testing.T) {
 	}
 }
 
-// failingInvoice fails every invoice request with err, after its write
-// was carried out when wrote is set.
-type failingInvoice struct {
-	rateLimitedERP
-	err   error
-	wrote bool
-}
-
-func (f failingInvoice) CreateInvoice(ctx context.Context, _ model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
-	if f.wrote {
-		connectors.WriteDone(ctx)
-	}
-	return connectors.InvoiceResult{}, f.err
+// invoiceStep runs CreateInvoice against target as a run's local
+// activity of attempts attempts, for an invoice of reference, and returns
+// the run's error.
+func invoiceStep(target connectors.Target, attempts int32, reference string) error {
+	a := &Activities{Connections: oneConnection{"m": {Target: target}}}
+	var env testsuite.WorkflowTestSuite
+	wenv := env.NewTestWorkflowEnvironment()
+	wenv.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: time.Minute,
+			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: attempts},
+		})
+		return workflow.ExecuteLocalActivity(ctx, a.CreateInvoice, CreateInvoiceInput{Connection: "m", Invoice: model.Invoice{Reference: reference}}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "invoice"})
+	wenv.ExecuteWorkflow("invoice")
+	return wenv.GetWorkflowError()
 }

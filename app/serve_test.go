@@ -103,7 +103,8 @@ func TestServeIntakeFailsReadyzBeforeItStopsListening(t *testing.T) {
 	h := intake.New(intake.Options{Connections: noConnections{}, Starter: readyStarter{}, Logger: slog.New(slog.DiscardHandler)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs syncBuffer
+	// Read once ServeIntake has returned (stop waits for it): no lock.
+	var logs bytes.Buffer
 	go func() { done <- ServeIntake(ctx, l, h, 7*time.Second, slog.New(slog.NewTextHandler(&logs, nil))) }()
 	var serveErr error
 	stop := sync.OnceFunc(func() { cancel(); close(release); serveErr = <-done })
@@ -152,22 +153,4 @@ func TestServeIntakeFailsReadyzBeforeItStopsListening(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger on another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -43,7 +43,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/proto"
@@ -54,6 +53,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/internal/wording"
+	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -1553,9 +1553,7 @@ func describeRun(ctx context.Context, c client.Client, workflowID string) (runSt
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return runOpen, nil
 	default:
-		var invoiceID string
-		if p := info.GetSearchAttributes().GetIndexedFields()[workflows.ErpInvoiceIDKey.GetName()]; p != nil &&
-			converter.GetDefaultDataConverter().FromPayload(p, &invoiceID) == nil && invoiceID != "" {
+		if rerun.ErpInvoiceID(info.GetSearchAttributes()) != "" {
 			return runInvoicedUnmatched, nil
 		}
 		return runClosed, nil

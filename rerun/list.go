@@ -209,7 +209,7 @@ func listed(ex *workflowpb.WorkflowExecutionInfo) Run {
 		Connection:      keyword(sa, workflows.ConnectionKey.GetName()),
 		CrmAccount:      keyword(sa, workflows.CrmAccountKey.GetName()),
 		SyncStatus:      SyncStatus(sa),
-		ErpInvoiceID:    keyword(sa, workflows.ErpInvoiceIDKey.GetName()),
+		ErpInvoiceID:    ErpInvoiceID(sa),
 		Currency:        keyword(sa, workflows.CurrencyKey.GetName()),
 		Mapping:         memoString(ex.GetMemo(), workflows.MemoMapping),
 		MappingHash:     memoString(ex.GetMemo(), workflows.MemoMappingHash),

@@ -400,6 +400,12 @@ func SyncStatus(sa *commonpb.SearchAttributes) string {
 	return keyword(sa, workflows.SyncStatusKey.GetName())
 }
 
+// ErpInvoiceID reads a run's ErpInvoiceId search attribute ("" when
+// unset: the run made no invoice).
+func ErpInvoiceID(sa *commonpb.SearchAttributes) string {
+	return keyword(sa, workflows.ErpInvoiceIDKey.GetName())
+}
+
 // retried says whether the run was started again, or would be on a dry run.
 func (r Result) retried() bool { return r.NewRun != "" || r.Skipped == dryRun }
 
