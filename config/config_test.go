@@ -395,6 +395,13 @@ targets:
   odd:
     type: carrier-pigeon
     wings: 2
+  api:
+    type: http
+    base_url: https://erp.example.com
+    idempotency_header: Idempotency-Key
+    customers_path: /customers
+    invoices_path: /invoices
+    customer_lookup: first
 connections:
   shop:
     source:
@@ -446,9 +453,10 @@ connections:
 		"targets.erp.timeout":                 "invalid duration",
 		"targets.erp.tokne":                   "unknown key",
 		"targets.odd.type":                    `unknown target type "carrier-pigeon" (registered target types: http, test-target)`,
+		"targets.api.customer_lookup":         "must be one of: before_create, on_conflict, or unset", // omitempty
 		"connections.shop.source.secret":      "environment variable DEALSYNC_TEST_SURELY_UNSET is not set",
 		"connections.shop.source.limit":       "must be at most 10",
-		"connections.shop.target":             `target "missing" is not defined under targets (defined: erp, odd)`,
+		"connections.shop.target":             `target "missing" is not defined under targets (defined: api, erp, odd)`,
 		"connections.shop.trigger.won_stages": "must have at least 1 entries",
 		"connections.shop.settle_time":        "must be less than workflow.run_timeout (24h0m0s): every run would time out before invoicing",
 		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-per-account, test-source)`,
@@ -472,6 +480,10 @@ connections:
 		if !strings.Contains(msg, frag) {
 			t.Errorf("%s: message %q does not contain %q", key, msg, frag)
 		}
+	}
+	// A value that must be set does not say "or unset".
+	if msg := got["log.level"]; strings.Contains(msg, "unset") {
+		t.Errorf("log.level: %q offers to leave it unset", msg)
 	}
 	for key, msg := range got {
 		if _, ok := want[key]; !ok {

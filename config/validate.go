@@ -193,8 +193,37 @@ func validateStruct(s any, prefix string, ps *problems) {
 		if ps.isFailed(key) {
 			continue
 		}
-		ps.add(key, fieldMessage(fe))
+		msg := fieldMessage(fe)
+		if fe.Tag() == "oneof" && optionalField(t, ns) {
+			msg += ", or unset"
+		}
+		ps.add(key, msg)
 	}
+}
+
+// optionalField reports whether the field at ns (a validator namespace
+// below t, in config keys) may be left unset (validate:"omitempty,…"),
+// so that a message listing its values says so too.
+func optionalField(t reflect.Type, ns string) bool {
+	var f reflect.StructField
+	found := false
+	for _, tok := range strings.FieldsFunc(ns, func(r rune) bool { return r == '.' || r == '[' || r == ']' }) {
+		t = deref(t)
+		switch t.Kind() {
+		case reflect.Struct:
+			sf, ok := fieldByKey(t, tok)
+			if !ok {
+				return false
+			}
+			f, found, t = sf, true, sf.Type
+		case reflect.Slice, reflect.Array, reflect.Map:
+			// An element's own rules (dive) are not the field's.
+			t, found = t.Elem(), false
+		default:
+			return false
+		}
+	}
+	return found && strings.HasPrefix(f.Tag.Get("validate"), "omitempty")
 }
 
 // fieldMessage words a validator failure. It never includes the value.

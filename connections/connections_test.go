@@ -317,12 +317,12 @@ targets:
 // Pipedrive field's name for its API key) failed only at run time: they
 // are refused at load, saying what is wanted; the right shapes load.
 func TestVendorIdentifiersOfTheWrongShapeAreRefused(t *testing.T) {
-	write := func(tenant, realm, field string) string {
+	write := func(tenant, realm, field string, minor int, globalTax string) string {
 		p := filepath.Join(t.TempDir(), "dealsync.yaml")
 		body := fmt.Sprintf(`
 targets:
   xero: {type: xero, tenant_id: %q, client_id: c, client_secret: s, token_file: /tmp/x.json}
-  qbo: {type: quickbooks, realm_id: %q, client_id: c, client_secret: s, token_file: /tmp/q.json, link_file: /tmp/l.json}
+  qbo: {type: quickbooks, realm_id: %q, client_id: c, client_secret: s, token_file: /tmp/q.json, link_file: /tmp/l.json, minor_version: %d, global_tax_calculation: %q}
 connections:
   pd:
     target: xero
@@ -332,23 +332,25 @@ connections:
       webhook_password: p
       write_back: {invoice_number_field: %q}
       accounts: {"1": {api_token: t}}
-`, tenant, realm, field)
+`, tenant, realm, minor, globalTax, field)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	_, err := config.Load(write("Acme Ltd", "abc", "erp_number"))
+	_, err := config.Load(write("Acme Ltd", "abc", "erp_number", 65, "TaxInclusive"))
 	for key, want := range map[string]string{
 		"targets.xero.tenant_id":                                "must be a UUID",
 		"targets.qbo.realm_id":                                  "must be digits",
+		"targets.qbo.minor_version":                             "must be at least 75",
+		"targets.qbo.global_tax_calculation":                    "must be one of: TaxExcluded, or unset",
 		"connections.pd.source.write_back.invoice_number_field": "must be a custom field's API key, 40 hex digits",
 	} {
 		if !strings.Contains(fmt.Sprint(err), key+": "+want) {
 			t.Errorf("no problem %q at %s:\n%v", want, key, err)
 		}
 	}
-	if _, err := config.Load(write("6a3c1f0e-8b2d-4c5a-9e7f-0d1c2b3a4f5e", "9130355555555555", "8f3a0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b")); err != nil {
+	if _, err := config.Load(write("6a3c1f0e-8b2d-4c5a-9e7f-0d1c2b3a4f5e", "9130355555555555", "8f3a0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b", 75, "")); err != nil {
 		t.Errorf("the right shapes: %v", err)
 	}
 }

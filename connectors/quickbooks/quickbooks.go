@@ -71,11 +71,14 @@ type Config struct {
 	// are net of tax, and a company whose sales default to amounts
 	// including tax would otherwise read them as gross and bill less tax.
 	// US companies leave it unset (their sales tax has no such model).
-	GlobalTaxCalculation string        `mapstructure:"global_tax_calculation" validate:"omitempty,oneof=TaxExcluded"`
-	MinorVersion         int           `mapstructure:"minor_version" validate:"gte=1"`
-	BaseURL              string        `mapstructure:"base_url" validate:"required,url"`
-	TokenURL             string        `mapstructure:"token_url" validate:"required,url"`
-	Timeout              time.Duration `mapstructure:"timeout" validate:"gte=0"`
+	GlobalTaxCalculation string `mapstructure:"global_tax_calculation" validate:"omitempty,oneof=TaxExcluded"`
+	// MinorVersion is sent on every call. Intuit ignores minor versions
+	// 1–74 since August 2025 (and answers as 75): a lower one would only
+	// mislead whoever reads the config.
+	MinorVersion int           `mapstructure:"minor_version" validate:"gte=75"`
+	BaseURL      string        `mapstructure:"base_url" validate:"required,url"`
+	TokenURL     string        `mapstructure:"token_url" validate:"required,url"`
+	Timeout      time.Duration `mapstructure:"timeout" validate:"gte=0"`
 }
 
 // DefaultConfig has every default filled in.
