@@ -562,9 +562,11 @@ const invoicePageSize, maxInvoicePages = 1000, 20
 // note, billed to customerID, are refused (permanent): each says it is the
 // deal's invoice (a copy made in QBO, the deal billed again by hand, two
 // deals of one id in two CRM accounts), and taking the first listed would
-// pick one by QBO's order. QBO's query cannot tell a voided invoice (QBO
-// keeps it, at 0): one whose note still names the deal counts, as it is
-// taken when alone. The deal's invoice billed to other customers only (a
+// pick one by QBO's order. A voided invoice (Voided: QBO keeps it at 0,
+// its note "Voided" or starting so) is none of these: when no live one is
+// the deal's, a voided one of the number billed to customerID fails the
+// step for good, for a person to decide whether the deal is billed again.
+// The deal's invoice billed to other customers only (a
 // later run after the deal's company changed) is refused too: a second
 // invoice would bill the deal twice. One billed to another customer
 // beside the one billed to customerID is not counted.
@@ -578,6 +580,7 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, doc, customerI
 	const op = "find invoice"
 	var mine []FoundInvoice // the deal's invoices billed to customerID, each Id once, in the order of their Ids
 	var elsewhere *FoundInvoice
+	var voided *FoundInvoice // the first voided invoice of the number billed to customerID
 	for page := 0; ; page++ {
 		if page == maxInvoicePages {
 			return connectors.InvoiceResult{}, false, fmt.Errorf("quickbooks %s: %d or more invoices have DocNumber %s, as many as dealsync reads (%d of them with the deal's note): "+
@@ -591,7 +594,18 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, doc, customerI
 		}
 		found := qr.QueryResponse.Invoice
 		for i, got := range found {
-			if got.DocNumber != doc || got.Id == "" || !notesDeal(got.PrivateNote, inv) {
+			if got.DocNumber != doc || got.Id == "" {
+				continue
+			}
+			if isVoided(got) {
+				// Left aside, but remembered: one billed to the customer
+				// may be the deal's invoice, its note kept or not.
+				if voided == nil && got.CustomerRef.Value == customerID {
+					voided = &found[i]
+				}
+				continue
+			}
+			if !notesDeal(got.PrivateNote, inv) {
 				continue
 			}
 			if got.CustomerRef.Value != customerID {
@@ -618,6 +632,20 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, doc, customerI
 		return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true,
 			Warning: t.totalDiffers(inv, got.Id, got.DocNumber, got.TotalAmt, got.TxnTaxDetail.TotalTax)}, true, nil
 	}
+	if voided != nil {
+		// The deal's invoice, voided in QBO (its note kept, or replaced
+		// by "Voided"), or another invoice of the number and customer
+		// voided: whether the deal is to be billed again is a person's
+		// call (a void may cancel the sale), and a second invoice of the
+		// number would meet QBO's duplicate check anyway.
+		whose := "which may be the deal's invoice"
+		if notesDeal(voided.PrivateNote, inv) {
+			whose = fmt.Sprintf("the deal's invoice (its note has %q)", privateNote(inv))
+		}
+		return connectors.InvoiceResult{}, false, fmt.Errorf("quickbooks %s: invoice %s with DocNumber %s, billed to customer %s, %s, was voided in QuickBooks (its private note starts with \"Voided\" and its total is 0); "+
+			"QuickBooks keeps a voided invoice's number, so a new invoice of the deal cannot have it: if the deal is still to be billed, delete the voided invoice or change its number in QuickBooks, then retry the run (dealsync runs retry); if the void cancelled the sale, leave it so: %w",
+			op, voided.Id, voided.DocNumber, customerID, whose, connectors.ErrPermanent)
+	}
 	if elsewhere != nil {
 		// This deal's invoice (its DocNumber and dealsync's note), billed
 		// to another customer only: a later run of the deal whose company
@@ -626,6 +654,18 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, doc, customerI
 			elsewhere.Id, elsewhere.DocNumber, elsewhere.CustomerRef.Value, customerID, connectors.ErrPermanent)
 	}
 	return connectors.InvoiceResult{}, false, nil
+}
+
+// isVoided reports whether QBO voided the invoice: QBO keeps a voided
+// invoice with its number, its amounts zeroed and "Voided" in its private
+// note (in place of the note, or before it). A total that does not read
+// as a number is not zero.
+func isVoided(got FoundInvoice) bool {
+	if !strings.HasPrefix(strings.TrimSpace(got.PrivateNote), "Voided") {
+		return false
+	}
+	total, err := decimal.NewFromString(got.TotalAmt.String())
+	return err == nil && total.IsZero()
 }
 
 // maxNamed is how many invoices an error names; the rest are counted.
@@ -648,7 +688,7 @@ func severalInvoices(found []FoundInvoice, doc, customerID string, inv model.Inv
 	}
 	return fmt.Errorf("quickbooks find invoice: %s invoices with DocNumber %s billed to customer %s have the deal's note %q in their PrivateNote (Ids %s); "+
 		"dealsync does not guess which is the deal's invoice: in QuickBooks, delete those that are not the deal's, or take %q out of their private note or change their number "+
-		"(voiding one may not be enough: QuickBooks keeps a voided invoice with its number, and dealsync cannot tell it is voided while its note names the deal), or, if they are other deals' invoices, make the mapping's invoice.reference unique per deal, then retry the run: %w",
+		"(or void them: dealsync leaves voided invoices aside), or, if they are other deals' invoices, make the mapping's invoice.reference unique per deal, then retry the run: %w",
 		many, doc, customerID, privateNote(inv), list, privateNote(inv), connectors.ErrPermanent)
 }
 

@@ -375,6 +375,54 @@ func TestDealsInvoiceWithTextAddedToItsNoteIsFound(t *testing.T) {
 	refusedForAnotherCustomer(t, f, tg, inv, ref.ID, res.InvoiceID)
 }
 
+// The deal's invoice voided in QBO (amounts zeroed, "Voided" before its
+// note or in its place): a later run of the deal is refused for good,
+// naming the invoice and the void, rather than taking the voided invoice
+// for the deal's (a zero invoice reported made) or posting a second one.
+// A live invoice with the deal's note beside it (billed again by hand) is
+// the deal's; an invoice at 0 that is not voided is still taken.
+func TestVoidedInvoiceIsNotTakenNorBilledAgain(t *testing.T) {
+	for _, note := range []string{"Voided", "Voided dealsync D-1001", "Voided - dealsync D-1001 paid by wire"} {
+		f := newFake(t)
+		tg := newTarget(t, f)
+		inv := exampleInvoice()
+		ref, res := invoiced(t, tg, inv)
+		f.Void(res.InvoiceID, note)
+		_, err := tg.CreateInvoice(context.Background(), inv, ref, "wf-rerun/invoice")
+		msg := fmt.Sprint(err)
+		if c, _ := connectors.Classify(err); c != connectors.Permanent || f.InvoicePosts() != 1 ||
+			!strings.Contains(msg, "invoice "+res.InvoiceID+" ") || !strings.Contains(msg, "voided in QuickBooks") || !strings.Contains(msg, "dealsync runs retry") {
+			t.Fatalf("note %q: %v (class %v, %d posts); want a permanent refusal naming voided invoice %s, nothing posted", note, err, c, f.InvoicePosts(), res.InvoiceID)
+		}
+		if mentions := strings.Contains(fmt.Sprint(err), `its note has "dealsync D-1001"`); mentions != (note != "Voided") {
+			t.Errorf("note %q: %v; says the note names the deal: %v", note, err, mentions)
+		}
+	}
+
+	// Billed again by hand, with the deal's note: the live one is taken.
+	f := newFake(t)
+	tg := newTarget(t, f)
+	inv := exampleInvoice()
+	ref, res := invoiced(t, tg, inv)
+	f.Void(res.InvoiceID, "Voided dealsync D-1001")
+	live := f.AddInvoice(inv.Reference, ref.ID, "dealsync D-1001")
+	got, err := tg.CreateInvoice(context.Background(), inv, ref, "wf-rerun/invoice")
+	if err != nil || !got.Replayed || got.InvoiceID != live {
+		t.Fatalf("voided and live: %+v, %v; want live invoice %s", got, err, live)
+	}
+
+	// At 0 but not voided (a note a person wrote, "Voided" not first):
+	// the deal's invoice, as before.
+	f = newFake(t)
+	tg = newTarget(t, f)
+	ref, res = invoiced(t, tg, inv)
+	f.Void(res.InvoiceID, "dealsync D-1001 (Voided? ask Anna)")
+	got, err = tg.CreateInvoice(context.Background(), inv, ref, "wf-rerun/invoice")
+	if err != nil || !got.Replayed || got.InvoiceID != res.InvoiceID {
+		t.Fatalf("at 0, not voided: %+v, %v; want %s replayed", got, err, res.InvoiceID)
+	}
+}
+
 // The deal's invoice no longer found by its DocNumber and note (a person
 // changed them) while the step's requestid is still remembered: a later
 // run billed to another customer gets QBO's answer to that requestid, the

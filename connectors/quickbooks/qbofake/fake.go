@@ -211,6 +211,18 @@ func (s *Server) SetPrivateNote(id, note string) {
 	s.billed[id] = b
 }
 
+// Void voids an invoice as QBO does: its amounts are zeroed and note
+// (what QBO writes in its PrivateNote: "Voided", or "Voided" before the
+// note it had) replaces its PrivateNote. It keeps its number.
+func (s *Server) Void(id, note string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.billed[id]
+	b[1] = note
+	s.billed[id] = b
+	s.totals[id] = [2]decimal.Decimal{}
+}
+
 // PrivateNote is an invoice's PrivateNote.
 func (s *Server) PrivateNote(id string) string {
 	s.mu.Lock()
