@@ -77,6 +77,8 @@ type LineItemEnv struct {
 	UnitPrice       decimal.Decimal `expr:"unit_price"`
 	Discount        decimal.Decimal `expr:"discount"`
 	DiscountPercent decimal.Decimal `expr:"discount_percent"`
+	TaxRate         decimal.Decimal `expr:"tax_rate"`     // the CRM's rate in percent; 0 when it states none (see HasTaxRate)
+	HasTaxRate      bool            `expr:"has_tax_rate"` // the CRM states the line's tax rate
 }
 
 // EventEnv is `event`.
@@ -177,6 +179,7 @@ func lineItemEnv(li model.LineItem) LineItemEnv {
 	return LineItemEnv{
 		SKU: li.SKU, Description: li.Description, Quantity: li.Quantity, UnitPrice: li.UnitPrice,
 		Discount: li.Discount, DiscountPercent: li.DiscountPercent,
+		TaxRate: li.TaxRate.Decimal, HasTaxRate: li.TaxRate.Valid,
 	}
 }
 

@@ -750,3 +750,49 @@ func TestCompilerCrashIsALoadProblemWithoutAStack(t *testing.T) {
 		t.Errorf("error carries a stack:\n%v", err)
 	}
 }
+
+// The CRM's rate of each line (item.tax_rate, item.has_tax_rate) chooses
+// its tax code through a lookup table, as docs/connectors/crm.md shows for
+// Pipedrive: a rate written with trailing zeros finds its entry, 0 (a
+// deal that adds no tax) its own, a line without a rate the default, and
+// a rate the table lacks is a mapping error naming it.
+func TestLineTaxCodeByTheCRMsRate(t *testing.T) {
+	m := parse(t, `name: t
+defaults:
+  tax_code: DEFAULT
+  tax_rate: "20"
+lookups:
+  tax_codes_by_rate:            # Pipedrive's tax → the ERP's code
+    missing: error              # a rate without a code stops the run
+    entries: {"0": NONE, "7": OUTPUT7, "19": OUTPUT2}
+invoice:
+  lines:
+    tax_code: 'item.has_tax_rate ? lookup("tax_codes_by_rate", string(item.tax_rate)) : defaults.tax_code'
+    tax_rate: 'item.has_tax_rate ? item.tax_rate : defaults.tax_rate'
+`)
+	line := func(rate string) model.LineItem {
+		li := model.LineItem{SKU: "P", Quantity: dec("1"), UnitPrice: dec("100")}
+		if rate != "" {
+			li.TaxRate = decimal.NewNullDecimal(dec(rate))
+		}
+		return li
+	}
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Amount = decimal.NewNullDecimal(dec("400"))
+	ev.Deal.LineItems = []model.LineItem{line("19.00"), line("7"), line("0"), line("")}
+	inv, err := m.Map(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ code, rate string }{{"OUTPUT2", "19"}, {"OUTPUT7", "7"}, {"NONE", "0"}, {"DEFAULT", "20"}}
+	for i, w := range want {
+		if l := inv.Lines[i]; l.TaxCode != w.code || !l.TaxRate.Equal(dec(w.rate)) {
+			t.Errorf("line %d: tax code %q at %s %%, want %q at %s %%", i, l.TaxCode, l.TaxRate, w.code, w.rate)
+		}
+	}
+	ev.Deal.LineItems = []model.LineItem{line("5.5")}
+	ev.Deal.Amount = decimal.NewNullDecimal(dec("100"))
+	if _, err := m.Map(ev); err == nil || !strings.Contains(err.Error(), `"5.5"`) {
+		t.Errorf("a rate the table lacks: %v; want a mapping error naming 5.5", err)
+	}
+}

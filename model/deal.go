@@ -68,6 +68,10 @@ type LineItem struct {
 	UnitPrice       decimal.Decimal `json:"unit_price"`
 	Discount        decimal.Decimal `json:"discount"`
 	DiscountPercent decimal.Decimal `json:"discount_percent"`
+	// TaxRate is the line's tax rate in percent as the CRM states it
+	// (Pipedrive: the product's tax, 0 when the deal adds none); unset
+	// when the CRM states none. Mappings choose the line's tax code by it.
+	TaxRate decimal.NullDecimal `json:"tax_rate,omitzero"`
 }
 
 // DiscountAmount is the line's whole discount as an amount: Discount plus

@@ -328,8 +328,8 @@ func TestParseExactDecimals(t *testing.T) {
 	  "amount": 12345678901234567.89,
 	  "line_items":[
 	    {"description":"a","quantity":3,"unit_price":0.1,"discount":0.30000000000000004},
-	    {"description":"b","quantity":"1.5","unit_price":0.2,"discount_percent":12.5},
-	    {"description":"c","quantity":1e3,"unit_price":"12000.00","discount":""}
+	    {"description":"b","quantity":"1.5","unit_price":0.2,"discount_percent":12.5,"tax_rate":"7.50"},
+	    {"description":"c","quantity":1e3,"unit_price":"12000.00","discount":"","tax_rate":0}
 	  ]}}`
 	events, err := ParseEvents([]byte(body), "")
 	if err != nil {
@@ -351,6 +351,10 @@ func TestParseExactDecimals(t *testing.T) {
 	}
 	if !c.Quantity.Equal(dec("1000")) || c.UnitPrice.String() != "12000" || c.UnitPrice.Exponent() != -2 || !c.Discount.IsZero() {
 		t.Errorf("line c = %+v (exp %d)", c, c.UnitPrice.Exponent())
+	}
+	// tax_rate: stated (0 included) or not.
+	if a.TaxRate.Valid || !b.TaxRate.Valid || !b.TaxRate.Decimal.Equal(dec("7.5")) || !c.TaxRate.Valid || !c.TaxRate.Decimal.IsZero() {
+		t.Errorf("tax rates = %v %v %v, want unset, 7.5 and 0", a.TaxRate, b.TaxRate, c.TaxRate)
 	}
 }
 
@@ -412,6 +416,8 @@ func TestParseBadValues(t *testing.T) {
 			`deal.line_items[0].discount: must not be negative`},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{"quantity":"1","unit_price":"100","discount_percent":"100.5"}]}}`,
 			`deal.line_items[0].discount_percent: must be between 0 and 100`},
+		{`{"event_id":"e","deal":{"id":"D","stage":"won","line_items":[{"quantity":"1","unit_price":"100","tax_rate":"-19"}]}}`,
+			`deal.line_items[0].tax_rate: must not be negative`},
 	}
 	for _, c := range cases {
 		_, err := ParseEvents([]byte(c.body), "msg_1")

@@ -455,6 +455,12 @@ func (p *problems) lineItems(path string, raw json.RawMessage) []model.LineItem 
 		li.UnitPrice, _ = p.dec(f("unit_price"), m["unit_price"])
 		li.Discount, _ = p.dec(f("discount"), m["discount"])
 		li.DiscountPercent, _ = p.dec(f("discount_percent"), m["discount_percent"])
+		if rate, ok := p.dec(f("tax_rate"), m["tax_rate"]); ok {
+			li.TaxRate = decimal.NewNullDecimal(rate)
+			if rate.IsNegative() {
+				p.add(f("tax_rate"), "must not be negative")
+			}
+		}
 		// Parts that cancel out (20 off and -10 %) are not a discount.
 		if li.Discount.IsNegative() {
 			p.add(f("discount"), "must not be negative")

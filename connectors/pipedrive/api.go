@@ -316,16 +316,24 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		default:
 			return model.Deal{}, permanent("deal %s product %s: unknown discount_type %q", dealID, p.ID, p.DiscountType)
 		}
+		// The line's rate, for mappings to choose its tax code by: the
+		// product's tax, 0 when the deal adds none (tax_method none:
+		// Pipedrive keeps the products' rates but adds no tax).
+		rate := dec("tax", p.Tax)
+		if bad != "" {
+			return model.Deal{}, permanent("deal %s product %s: %s", dealID, p.ID, bad)
+		}
+		if rate.IsNegative() {
+			return model.Deal{}, permanent("deal %s product %s: tax %s is negative", dealID, p.ID, rate)
+		}
 		switch p.TaxMethod {
-		case taxExclusive, taxNone, "":
+		case "":
+		case taxNone:
+			li.TaxRate = decimal.NewNullDecimal(decimal.Zero)
+		case taxExclusive:
+			li.TaxRate = decimal.NewNullDecimal(rate)
 		case taxInclusive:
-			rate := dec("tax", p.Tax)
-			if bad != "" {
-				return model.Deal{}, permanent("deal %s product %s: %s", dealID, p.ID, bad)
-			}
-			if rate.IsNegative() {
-				return model.Deal{}, permanent("deal %s product %s: tax %s is negative", dealID, p.ID, rate)
-			}
+			li.TaxRate = decimal.NewNullDecimal(rate)
 			net, tax, err := netOfTax(cur, li, rate)
 			if err != nil {
 				return model.Deal{}, permanent("deal %s product line %s (%q, %s × %s including %s%% tax, tax_method inclusive): %v; "+

@@ -39,7 +39,7 @@ const (
 	product1 = `{"id":1,"sum":11990.1,"tax":19,"deal_id":213973,"name":"Pro plan, 1 year","product_id":501,"product_variation_id":null,"order_nr":1,
   "add_time":"2026-01-01 10:00:00","update_time":"2026-01-01 10:00:00","comments":"","currency":"EUR","discount":10,"discount_type":"amount",
   "quantity":2,"item_price":6000.05,"tax_method":"exclusive","is_enabled":true,"billing_frequency":"one-time","billing_frequency_cycles":null,"billing_start_date":null}`
-	product2 = `{"id":2,"sum":0.2625,"tax":0,"deal_id":213973,"name":"Onboarding","product_id":502,"order_nr":2,"comments":null,"currency":"EUR",
+	product2 = `{"id":2,"sum":0.2625,"tax":7,"deal_id":213973,"name":"Onboarding","product_id":502,"order_nr":2,"comments":null,"currency":"EUR",
   "discount":12.5,"discount_type":"percentage","quantity":3,"item_price":0.1,"tax_method":"none","is_enabled":true}`
 	product3 = `{"id":3,"sum":100,"tax":0,"deal_id":213973,"name":"Disabled add-on","product_id":503,"order_nr":3,"currency":"EUR",
   "discount":0,"discount_type":"percentage","quantity":1,"item_price":100,"tax_method":"none","is_enabled":false}`
@@ -129,6 +129,11 @@ func TestFetchDeal(t *testing.T) {
 	}
 	if l1.SKU != "ONB" || l1.Quantity.String() != "3" || l1.UnitPrice.String() != "0.1" || !l1.Discount.IsZero() || l1.DiscountPercent.String() != "12.5" {
 		t.Errorf("line 1 (percentage discount): %+v", l1)
+	}
+	// Pipedrive's rate per line: the product's tax, 0 for tax_method
+	// none (no tax added, whatever rate the product keeps).
+	if !l0.TaxRate.Valid || l0.TaxRate.Decimal.String() != "19" || !l1.TaxRate.Valid || !l1.TaxRate.Decimal.IsZero() {
+		t.Errorf("tax rates: %v and %v, want 19 (exclusive) and 0 (none)", l0.TaxRate, l1.TaxRate)
 	}
 	var paths []string
 	for _, r := range f.Requests() {

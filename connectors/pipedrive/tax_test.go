@@ -76,6 +76,9 @@ func TestFetchDealInclusiveTax(t *testing.T) {
 			t.Errorf("line %d: unit price %s, discount %s, discount %% %s; want %s, %s, %s (net of %s %% tax)",
 				i, li.UnitPrice, li.Discount, li.DiscountPercent, w.unitPrice, w.discount, w.percent, w.rate)
 		}
+		if !li.TaxRate.Valid || !li.TaxRate.Decimal.Equal(dec(w.rate)) {
+			t.Errorf("line %d: tax rate %v, want Pipedrive's %s", i, li.TaxRate, w.rate)
+		}
 	}
 	// Deal value 521.60 = 119 + 270 + 114.98 + 17.62, less the 19 + 43.11
 	// + 7.52 + 2.81 of tax they include.
