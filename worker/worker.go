@@ -18,10 +18,14 @@ import (
 // New returns a worker (not yet started) polling taskQueue, with the
 // InvoiceDeal and RecordDealLoss workflows and all activities registered. Without a
 // WorkerStopTimeout in opts, its Stop waits StopTimeout(activityTimeout)
-// for the calls in flight.
+// for the calls in flight. A run whose connection acts lacks is left to
+// the task queue's other workers (connectionGuard).
 func New(c client.Client, taskQueue string, acts *activities.Activities, activityTimeout time.Duration, opts sdkworker.Options) sdkworker.Worker {
 	if opts.WorkerStopTimeout == 0 {
 		opts.WorkerStopTimeout = StopTimeout(activityTimeout)
+	}
+	if acts != nil && acts.Connections != nil {
+		opts.Interceptors = append(opts.Interceptors, &connectionGuard{connections: acts.Connections})
 	}
 	w := sdkworker.New(c, taskQueue, opts)
 	Register(w, acts)

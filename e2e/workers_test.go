@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/connectors/generic"
+	dsworker "github.com/dealsync/dealsync/worker"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// noConnections is the config of a worker that has none of the runs'
+// connections (an older config than the intake's).
+type noConnections struct{}
+
+func (noConnections) Resolve(string) (activities.Connection, bool) { return activities.Connection{}, false }
+
+// A run whose first workflow task reaches a worker without its connection
+// is not kept there: that worker fails the task (a WorkflowTaskFailed
+// naming the connection, which the Web UI shows), and the run goes on,
+// invoiced once, on a worker of the task queue that has the connection,
+// while the first keeps polling. Before, the worker without it ran the
+// run's steps, each failing ConnectionUnavailable, and held the run
+// (Temporal's sticky queue) for as long as it ran.
+func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	const queue = "guard-test" // polled by this test's workers only
+	starter := app.Starter(s.cfg, s.Client, false)
+	starter.TaskQueue = queue
+	conn, ok := s.Connections.Get("demo")
+	if !ok {
+		t.Fatal("no demo connection")
+	}
+	evs, err := generic.ParseEvents(event("evt-guard", "D-GUARD", nil), "msg-guard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := starter.Start(context.Background(), conn, evs[0])
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+
+	without := dsworker.New(s.Client, queue, &activities.Activities{Connections: noConnections{}}, s.cfg.Workflow.ActivityTimeout, sdkworker.Options{})
+	if err := without.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer without.Stop()
+	// Only the worker without the connection polls: the run's first
+	// workflow task is its, and fails there.
+	failed := ""
+	for deadline := time.Now().Add(30 * time.Second); failed == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		iter := s.Client.GetWorkflowHistory(context.Background(), res.WorkflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := ev.GetWorkflowTaskFailedEventAttributes(); a != nil {
+				failed = a.GetFailure().GetMessage()
+			}
+		}
+	}
+	if !strings.Contains(failed, `connection "demo" is not configured on this worker`) {
+		t.Fatalf("the worker without the connection did not fail the run's workflow task (failure %q)", failed)
+	}
+
+	with := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout, sdkworker.Options{})
+	if err := with.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer with.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out workflows.InvoiceDealResult
+	if err := s.Client.GetWorkflow(ctx, res.WorkflowID, "").Get(ctx, &out); err != nil {
+		t.Fatalf("the run did not reach the worker with the connection: %v", err)
+	}
+	if out.InvoiceID == "" || s.invoicesFor("D-GUARD") != 1 {
+		t.Fatalf("result %+v, %d invoices; want one invoice", out, s.invoicesFor("D-GUARD"))
+	}
+}
