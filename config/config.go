@@ -313,9 +313,26 @@ type Trigger struct {
 type Option func(*options)
 
 type options struct {
-	dev        bool
-	noMappings bool
+	dev          bool
+	noMappings   bool
+	temporalOnly bool
 }
+
+// TemporalOnly loads the config for a command that only reads the runs of
+// Temporal (`dealsync runs list`): what it needs, temporal.*, dev.* and
+// log.*, is loaded and validated as always, but a problem in the sections
+// it does not use (targets, connections, mappings, intake, sandbox,
+// metrics, workflow) is not one, and mapping files are not compiled (as
+// WithoutMappings). So a mapping file being edited, a secret this shell
+// does not have or a connection's typo does not keep an operator from the
+// run list. A Config loaded so must not be built into connections.
+func TemporalOnly() Option {
+	return func(o *options) { o.temporalOnly, o.noMappings = true, true }
+}
+
+// unusedByTemporalOnly are the top-level sections TemporalOnly leaves
+// unchecked.
+var unusedByTemporalOnly = []string{"targets", "connections", "mappings", "intake", "sandbox", "metrics", "workflow"}
 
 // WithoutMappings loads the config without compiling its mapping files:
 // Mappings.Sources is resolved (and mappings.dir checked to be a
@@ -387,7 +404,14 @@ func Load(path string, opts ...Option) (*Config, error) {
 	// AllSettings calls Get for every known key (file or default), which is
 	// where AutomaticEnv is consulted: environment values win over both.
 	settings := v.AllSettings()
-	cfg, err := build(settings, path, !o.noMappings)
+	var skip func(key string) bool
+	if o.temporalOnly {
+		skip = func(key string) bool {
+			top, _, _ := strings.Cut(key, ".")
+			return slices.Contains(unusedByTemporalOnly, top)
+		}
+	}
+	cfg, err := build(settings, path, !o.noMappings, skip)
 	var ce *Error
 	if err == nil {
 		cfg.ignoredEnv = ignoredEnv(v, settings, os.Environ())

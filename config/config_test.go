@@ -481,6 +481,24 @@ connections:
 			t.Errorf("%s: message %q does not contain %q", key, msg, frag)
 		}
 	}
+	// TemporalOnly (runs list) reports the problems of the settings it
+	// reads, and none of the sections it does not use.
+	_, terr := config.Load(path, config.TemporalOnly())
+	var tcerr *config.Error
+	if !errors.As(terr, &tcerr) {
+		t.Fatalf("Load TemporalOnly: got %T %v, want *config.Error", terr, terr)
+	}
+	for _, p := range tcerr.Problems {
+		top, _, _ := strings.Cut(p.Key, ".")
+		if !slices.Contains([]string{"log", "dev", "temporal"}, top) {
+			t.Errorf("TemporalOnly reports %s: %s", p.Key, p.Message)
+		}
+	}
+	for _, key := range []string{"log.level", "dev.retention", "temporal.address", "temporal.tls.key_file"} {
+		if !slices.ContainsFunc(tcerr.Problems, func(p config.Problem) bool { return p.Key == key }) {
+			t.Errorf("TemporalOnly does not report %s", key)
+		}
+	}
 	// A value that must be set does not say "or unset".
 	if msg := got["log.level"]; strings.Contains(msg, "unset") {
 		t.Errorf("log.level: %q offers to leave it unset", msg)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,7 +94,7 @@ var (
 // build decodes the merged settings and checks everything, collecting
 // every problem. The mapping files are compiled only when mappings is set
 // (see WithoutMappings).
-func build(settings map[string]any, file string, mappings bool) (*Config, error) {
+func build(settings map[string]any, file string, mappings bool, skip func(key string) bool) (*Config, error) {
 	ps := &problems{}
 	cfg := &Config{}
 
@@ -133,7 +134,7 @@ func build(settings map[string]any, file string, mappings bool) (*Config, error)
 	checkSharedGrants(cfg, ps)
 
 	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
-		if s.IsZero() || ps.isFailed(key) {
+		if s.IsZero() || ps.isFailed(key) || (skip != nil && skip(key)) {
 			return
 		}
 		if err := s.Check(); err != nil {
@@ -141,6 +142,9 @@ func build(settings map[string]any, file string, mappings bool) (*Config, error)
 		}
 	})
 
+	if skip != nil {
+		ps.list = slices.DeleteFunc(ps.list, func(p Problem) bool { return skip(p.Key) })
+	}
 	if len(ps.list) > 0 {
 		sortProblems(ps.list)
 		return nil, &Error{File: file, Problems: ps.list}

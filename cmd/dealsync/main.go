@@ -131,8 +131,8 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 // stops the command (exit 2: config.Config.DevAddressConflict), and the
 // TLS or key settings it does not use are named on stderr
 // (config.Config.DevTemporalWarnings).
-func (g *globalFlags) loadFor(dev bool) (*config.Config, error) {
-	cfg, err := g.loadSilently(dev)
+func (g *globalFlags) loadFor(dev bool, opts ...config.Option) (*config.Config, error) {
+	cfg, err := g.loadSilently(dev, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +147,11 @@ func (g *globalFlags) loadFor(dev bool) (*config.Config, error) {
 
 // loadSilently is loadFor without the warnings, for a command that shows
 // them itself (config check).
-func (g *globalFlags) loadSilently(dev bool) (*config.Config, error) {
+func (g *globalFlags) loadSilently(dev bool, opts ...config.Option) (*config.Config, error) {
 	if dev {
-		return g.load(config.WithDevDefaults())
+		opts = append(opts, config.WithDevDefaults())
 	}
-	return g.load()
+	return g.load(opts...)
 }
 
 // stderr is where the commands' warnings go (tests read them).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/rerun"
 )
 
@@ -62,8 +63,10 @@ listed.`,
 				return usageError(cmd, err)
 			}
 			// The list needs the Temporal settings alone: a connection
-			// that cannot be built does not keep operators from their runs.
-			cfg, err := g.loadFor(dev)
+			// that cannot be built, a mapping file being edited or a
+			// secret this shell lacks does not keep operators from their
+			// runs.
+			cfg, err := g.loadFor(dev, config.TemporalOnly())
 			if err != nil {
 				return err
 			}

@@ -164,6 +164,30 @@ func TestRunsList(t *testing.T) {
 	if all.Query != `TaskQueue = "dealsync"` || all.More || len(all.Runs) != 2 {
 		t.Fatalf("runs list: %+v", all)
 	}
+	// The list reads the Temporal settings alone: a mapping file that does
+	// not compile, a secret this shell lacks or a connection's typo (in a
+	// mapping incident, on an operator's machine) does not stop it.
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	writeFile(t, broken, "name: broken\ninvoice:\n  memo: deal.nmae\n")
+	t.Setenv("DEALSYNC_TEST_SURELY_UNSET", "")
+	os.Unsetenv("DEALSYNC_TEST_SURELY_UNSET")
+	operators := writeConfig(t, fmt.Sprintf(`
+temporal: {address: %q}
+mappings: {files: [%q]}
+targets:
+  erp: {type: http, base_url: "https://erp.example", auth_value: env:DEALSYNC_TEST_SURELY_UNSET}
+connections:
+  shop:
+    source: {type: generic, secret: env:DEALSYNC_TEST_SURELY_UNSET, secrte: x}
+    target: erp
+    mapping: broken
+`, srv.FrontendAddress(), broken))
+	if _, err := runOut(ctx, "--config", operators, "config", "check"); exitCode(err) != 2 {
+		t.Fatalf("config check of the broken config: %v; want exit 2", err)
+	}
+	if got := listRuns(ctx, t, operators); len(got.Runs) != 2 {
+		t.Errorf("runs list with a broken mapping and unresolved secrets: %+v; want the 2 runs", got)
+	}
 	failedRun := c.GetWorkflow(ctx, failedID, "").GetRunID()
 	de, ch := all.Runs[0], all.Runs[1] // the last closed first
 	if de.WorkflowID != invoicedID || de.RunID != c.GetWorkflow(ctx, invoicedID, "").GetRunID() || de.WorkflowType != workflows.InvoiceDealName ||
