@@ -93,6 +93,14 @@ type RetryAter interface {
 	RetryAt() time.Time
 }
 
+// Challenger is implemented by sources whose webhooks authenticate with
+// an HTTP authentication scheme (Pipedrive's Basic): the intake's 401
+// carries the challenge in WWW-Authenticate, as RFC 9110 (11.6.1) wants
+// of a 401. Sources that sign their bodies have no such scheme.
+type Challenger interface {
+	Challenge() string
+}
+
 // Source is the webhook side of a CRM connector.
 type Source interface {
 	// Verify authenticates the delivery over its raw bytes, before parsing.

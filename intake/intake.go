@@ -286,6 +286,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusBadRequest
 		}
 		log.Info("webhook rejected", "status", status, "reason", err.Error())
+		if c, ok := conn.Source.(connectors.Challenger); ok && status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", c.Challenge())
+		}
 		reply.Refuse(w, status, err.Error())
 		return
 	}

@@ -1461,3 +1461,47 @@ func TestAnUnknownConnectionIsRefusedUnread(t *testing.T) {
 		t.Errorf("unknown connection: %d, closed %v; want 404 with the connection closed", resp.StatusCode, resp.Close)
 	}
 }
+
+// basicSource authenticates as listSource does, with HTTP Basic's
+// challenge (as Pipedrive's source).
+type basicSource struct{ listSource }
+
+func (*basicSource) Challenge() string { return `Basic realm="dealsync"` }
+
+// A 401 carries the source's WWW-Authenticate challenge, when it has one
+// (RFC 9110: a 401 must); a 400 does not, nor a 401 of a source that signs
+// its bodies.
+func TestUnauthorizedCarriesTheSourcesChallenge(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		src       connectors.Source
+		okHeader  string
+		status    int
+		challenge string
+	}{
+		{"basic, refused", &basicSource{}, "", http.StatusUnauthorized, `Basic realm="dealsync"`},
+		{"basic, malformed", &basicSource{}, "unreadable", http.StatusBadRequest, ""},
+		{"signed, refused", &listSource{}, "", http.StatusUnauthorized, ""},
+	} {
+		h := New(Options{
+			Connections: conns{"crm": {Name: "crm", Source: tc.src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}, WonStages: []string{"won"}}},
+			Starter:     &fakeStarter{running: map[string]bool{}}, MaxBodyBytes: 4096,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		srv := httptest.NewServer(h)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader("{"))
+		req.Header.Set("Content-Type", "application/json")
+		if tc.okHeader != "" {
+			req.Header.Set("X-Ok", tc.okHeader)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("WWW-Authenticate") != tc.challenge {
+			t.Errorf("%s: %d, WWW-Authenticate %q; want %d, %q", tc.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), tc.status, tc.challenge)
+		}
+	}
+}

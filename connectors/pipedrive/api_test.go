@@ -164,8 +164,13 @@ func TestFetchDealErrors(t *testing.T) {
 	if !errors.As(err, &api) || api.StatusCode != 404 || api.Message != "Deal not found" || api.Service != "pipedrive" {
 		t.Fatalf("404: %#v", err)
 	}
-	if _, err := s.FetchDeal(context.Background(), "15747575", "213973"); !errors.As(err, &api) || api.StatusCode != 401 || api.Message != "unauthorized access" {
-		t.Fatalf("401: %v", err)
+	_, err = s.FetchDeal(context.Background(), "15747575", "213973")
+	if !errors.As(err, &api) || api.StatusCode != 401 || api.Message != "unauthorized access" ||
+		!strings.Contains(err.Error(), "accounts.15747575.api_token") || !strings.Contains(err.Error(), "dealsync runs retry") {
+		t.Fatalf("401: %v; want the API error, naming the account's api_token and what to do", err)
+	}
+	if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
+		t.Errorf("401: class %v, want Unauthorized", c)
 	}
 	if _, err := s.FetchDeal(context.Background(), "42", "213973"); !errors.Is(err, connectors.ErrUnknownAccount) {
 		t.Fatalf("unknown company: %v", err)

@@ -285,6 +285,12 @@ func newCredential(key, name, user string, pass secret.Secret, only string) (cre
 	return credential{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(p)), only: only}, true, nil
 }
 
+// Challenge implements connectors.Challenger: Pipedrive's webhooks
+// authenticate with HTTP Basic (http_auth_user, http_auth_password).
+func (s *Source) Challenge() string { return `Basic realm="dealsync", charset="UTF-8"` }
+
+var _ connectors.Challenger = (*Source)(nil)
+
 // Verify checks the HTTP Basic credentials of the delivery in constant time.
 // Credentials of one account only admit deliveries about that company;
 // previous credentials being rotated out are bound the same way.
