@@ -183,6 +183,10 @@ type dealEvents struct {
 	ids     []string
 	latest  model.DealEvent
 	settled bool // the deal's state for the invoice has been taken
+	// stateAt is when the deal was as the invoice bills it: the latest
+	// whole-deal event's time, or a fetch's less staleAllowance (zero when
+	// not known). An event from before it was already in that state.
+	stateAt time.Time
 	changed []string
 	// newerReuse says whether a run takes a seen id with a newer time as
 	// a new event; asked only when one arrives (runs that met one before
@@ -230,6 +234,14 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	changedAfter := func(id string) {
 		if slices.Contains(events.changed, id) {
 			return // an id sent again later: one change of that id is enough
+		}
+		// A late delivery of an event from before the state the invoice
+		// bills (a CRM's retry, a burst delivered out of order) is in
+		// that state already: no change to look at. Asked only when such
+		// an event comes (runs that marked one replay so).
+		if at := events.seen[id]; !at.IsZero() && at.Before(events.stateAt) &&
+			workflow.GetVersion(ctx, staleEventNoChangeChange, workflow.DefaultVersion, 1) == 1 {
+			return
 		}
 		events.changed = append(events.changed, id)
 		if len(events.changed) == 1 && (invoiced ||
@@ -364,6 +376,9 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	listen(settle)
 	ev := events.latest
 	events.settled = true
+	if !in.Fetch {
+		events.stateAt = ev.OccurredAt
+	}
 	if !in.Fetch && LeftWonStage(in, ev) {
 		// A later whole-deal event, delivered while the run settled, moved
 		// the deal out of the stage that started the run.
@@ -373,6 +388,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		var deal model.Deal
 		for fetches := 1; ; fetches++ {
 			deal = model.Deal{} // decoded afresh: nothing of an earlier fetch stays
+			events.stateAt = workflow.Now(ctx).Add(-staleAllowance)
 			if err := call(a.FetchDeal, activities.FetchInput{
 				Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
 			}).Get(ctx, &deal); err != nil {
@@ -953,6 +969,14 @@ const eventIDReuseChange = "event-id-reused-later"
 // only once its invoice exists (runs that marked it at the first change,
 // before their invoice step, replay as they did).
 const changedOnceInvoicedChange = "changed-once-invoiced"
+
+// staleEventNoChangeChange versions leaving out of ChangedAfterInvoice an
+// event that happened before the state the invoice bills (events.stateAt).
+const staleEventNoChangeChange = "stale-event-no-change"
+
+// staleAllowance is how much older than a fetch an event must be to count
+// as read by it: the CRM's clock and its API's replicas may lag the read.
+const staleAllowance = time.Minute
 
 // unionIDs is earlier's event ids followed by those of later it lacks.
 func unionIDs(earlier, later []string) []string {

@@ -353,6 +353,12 @@ func TestInvoiceDealSettlesFetchesWritesBackAndRecordsLateChanges(t *testing.T) 
 	signal(2*time.Second, "e2")  // amount change during settle
 	signal(3*time.Second, "e1")  // duplicate delivery
 	signal(30*time.Minute, "e3") // a change after the invoice
+	// A late delivery of an event of an hour before the fetch (a CRM's
+	// retry): the fetch read its change; received, no change after.
+	start := env.Now()
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e0", OccurredAt: start.Add(-time.Hour), Thin: true, Account: "42", Deal: model.Deal{ID: "D-4"}})
+	}, 40*time.Minute)
 	env.ExecuteWorkflow(InvoiceDeal, in)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -364,8 +370,8 @@ func TestInvoiceDealSettlesFetchesWritesBackAndRecordsLateChanges(t *testing.T) 
 	if crm.fetches != 1 || erp.invoices != 1 || crm.writeBacks != 1 {
 		t.Fatalf("fetches %d invoices %d write-backs %d, want 1 each", crm.fetches, erp.invoices, crm.writeBacks)
 	}
-	if strings.Join(r.Events, ",") != "e1,e2,e3" || strings.Join(r.ChangedAfterInvoice, ",") != "e3" {
-		t.Fatalf("events %v changed-after %v", r.Events, r.ChangedAfterInvoice)
+	if strings.Join(r.Events, ",") != "e1,e2,e3,e0" || strings.Join(r.ChangedAfterInvoice, ",") != "e3" {
+		t.Fatalf("events %v changed-after %v; want e0 received, not a change", r.Events, r.ChangedAfterInvoice)
 	}
 	if r.InvoiceID == "" {
 		t.Fatalf("no invoice in result %+v", r)
@@ -459,6 +465,11 @@ func TestInvoiceDealInvoicesTheLatestWholeDealEvent(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e3", OccurredAt: at.Add(time.Minute), Deal: wonDeal("D-6", "999.00")})
 	}, 30*time.Minute)
+	// A late delivery of an event from before e2, the state invoiced (a
+	// CRM's retry): received, and no change after the invoice.
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e0", OccurredAt: at.Add(-time.Minute), Deal: wonDeal("D-6", "90.00")})
+	}, 40*time.Minute)
 	env.ExecuteWorkflow(InvoiceDeal, in)
 	var r InvoiceDealResult
 	if err := env.GetWorkflowResult(&r); err != nil {
@@ -467,8 +478,8 @@ func TestInvoiceDealInvoicesTheLatestWholeDealEvent(t *testing.T) {
 	if erp.invoices != 1 || strings.Join(erp.totals, ",") != "120.00" {
 		t.Fatalf("%d invoices of %v, want one of 120.00", erp.invoices, erp.totals)
 	}
-	if strings.Join(r.Events, ",") != "e1,e2,e3" || strings.Join(r.ChangedAfterInvoice, ",") != "e3" {
-		t.Fatalf("events %v changed-after %v", r.Events, r.ChangedAfterInvoice)
+	if strings.Join(r.Events, ",") != "e1,e2,e3,e0" || strings.Join(r.ChangedAfterInvoice, ",") != "e3" {
+		t.Fatalf("events %v changed-after %v; want e0 received, not a change", r.Events, r.ChangedAfterInvoice)
 	}
 }
 
