@@ -74,10 +74,11 @@ func banner(cfg *config.Config, d *app.Dev, configPath string) string {
 // secret), and a line names the variables the secret is read from.
 func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string {
 	var b strings.Builder
-	send := "go run ./cmd/dealsync webhook send"
+	self := selfCommand()
+	send := self + " webhook send"
 	// The --dev commands find this server by dev.frontend_port: a port
 	// moved by the environment is not in another shell's.
-	runs := "go run ./cmd/dealsync runs list --dev"
+	runs := self + " runs list --dev"
 	// Of this shell's variables, those that say which runs are dev's
 	// (its server's port, the namespace and task queue runs list reads).
 	for _, key := range []string{"temporal.task_queue", "temporal.namespace", "dev.frontend_port"} {
@@ -86,7 +87,7 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 		}
 	}
 	if configPath != "" {
-		// Absolute: the command runs from the repository (go run
+		// Absolute: the command may run from the repository (go run
 		// ./cmd/dealsync), not from where dev was started.
 		if abs, err := filepath.Abs(configPath); err == nil {
 			configPath = abs
@@ -101,6 +102,33 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 	fmt.Fprintf(&b, "  curl -s %s/invoices\n", sandboxURL)
 	fmt.Fprintf(&b, "  %s   # its runs (runs retry, deals sync and config check take --dev too)\n\n", runs)
 	return b.String()
+}
+
+// selfCommand is how another shell runs this dealsync: `go run
+// ./cmd/dealsync` when this is go run's (or go test's) build, else the
+// path it was started by (absolute when it has a directory), or its name
+// when the shell found it on the PATH.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = ""
+	}
+	return commandOf(exe, os.Args[0])
+}
+
+// commandOf is selfCommand for the executable's path exe ("" when not
+// known) and the path arg0 it was started by.
+func commandOf(exe, arg0 string) string {
+	if exe == "" || strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/dealsync"
+	}
+	if !strings.ContainsRune(arg0, filepath.Separator) {
+		return shellQuote(arg0)
+	}
+	if abs, err := filepath.Abs(arg0); err == nil {
+		arg0 = abs
+	}
+	return shellQuote(arg0)
 }
 
 // demoSecretVars are the environment variables the demo connection's

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -318,5 +319,26 @@ func TestBannerTryItNamesTheConfigAbsolutely(t *testing.T) {
 	t.Setenv("DEALSYNC_TEMPORAL_TASK_QUEUE", "mine")
 	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "  DEALSYNC_DEV_FRONTEND_PORT=47233 DEALSYNC_TEMPORAL_TASK_QUEUE=mine go run ./cmd/dealsync runs list --dev ") {
 		t.Errorf("want the runs list command with the moved port and task queue in:\n%s", text)
+	}
+}
+
+// The banner's commands are run as this dealsync was: go run's build from
+// the repository, a binary by its path (made absolute: the other shell may
+// be elsewhere), or by its name on the PATH.
+func TestBannerCommandsRunThisDealsync(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ exe, arg0, want string }{
+		{"/tmp/go-build123/b001/exe/dealsync", "/tmp/go-build123/b001/exe/dealsync", "go run ./cmd/dealsync"},
+		{"", "dealsync", "go run ./cmd/dealsync"},
+		{"/usr/local/bin/dealsync", "dealsync", "dealsync"},
+		{"/opt/ds/dealsync", "/opt/ds/dealsync", "/opt/ds/dealsync"},
+		{filepath.Join(wd, "bin", "dealsync"), "./bin/dealsync", filepath.Join(wd, "bin", "dealsync")},
+	} {
+		if got := commandOf(c.exe, c.arg0); got != c.want {
+			t.Errorf("commandOf(%q, %q) = %q, want %q", c.exe, c.arg0, got, c.want)
+		}
 	}
 }
