@@ -53,6 +53,8 @@ type Activities struct {
 	Connections Resolver
 	// Runs reads earlier runs of a deal (PreviousRun); nil reads none.
 	Runs RunReader
+
+	failures lastFailures
 }
 
 // MapInput is the input of MapDeal.
@@ -157,7 +159,7 @@ func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput)
 		return connectors.CustomerRef{}, err
 	}
 	ref, err := conn.TargetFor(in.Account).FindOrCreateCustomer(ctx, in.Customer, connectors.CustomerKey(in.IdempotencyKey, in.Customer))
-	if err != nil {
+	if err = a.failures.withEarlier(ctx, err); err != nil {
 		return connectors.CustomerRef{}, temporalError(fmt.Errorf("connection %q: %w", in.Connection, err))
 	}
 	return ref, nil
@@ -182,7 +184,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	}
 	ctx, wrote := connectors.TrackWrites(ctx)
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
-	if err != nil {
+	if err = a.failures.withEarlier(ctx, err); err != nil {
 		err = fmt.Errorf("connection %q: %w", in.Connection, err)
 		if n := attemptOf(ctx); n > 1 {
 			// What an earlier attempt of this call did is not known here:
@@ -238,7 +240,7 @@ func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal
 		return model.Deal{}, crmError(fmt.Errorf("connection %q: its source cannot fetch deals: %w", in.Connection, connectors.ErrPermanent))
 	}
 	deal, err := conn.Fetcher.FetchDeal(ctx, in.Account, in.DealID)
-	if err != nil {
+	if err = a.failures.withEarlier(ctx, err); err != nil {
 		return model.Deal{}, crmError(fmt.Errorf("connection %q: fetching deal %s: %w", in.Connection, in.DealID, err))
 	}
 	return deal, nil
@@ -263,7 +265,7 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (err erro
 	if conn.WriteBacker == nil {
 		return nil
 	}
-	if err := conn.WriteBacker.WriteBack(ctx, in.Account, in.DealID, in.Result); err != nil {
+	if err := a.failures.withEarlier(ctx, conn.WriteBacker.WriteBack(ctx, in.Account, in.DealID, in.Result)); err != nil {
 		return crmError(fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
 	}
 	return nil

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,4 +105,37 @@ func invoiceStep(target connectors.Target, attempts int32, reference string) err
 	}, workflow.RegisterOptions{Name: "invoice"})
 	wenv.ExecuteWorkflow("invoice")
 	return wenv.GetWorkflowError()
+}
+
+// outageThenNoTime answers its first invoice requests with a 503 that
+// refuses the write, then runs out of the step's time before sending (as
+// an outage's last attempt meets the end of the run's time).
+type outageThenNoTime struct {
+	rateLimitedERP
+	calls *atomic.Int32
+	sent  int32 // the attempts that get the 503
+}
+
+func (o outageThenNoTime) CreateInvoice(ctx context.Context, _ model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
+	if o.calls.Add(1) <= o.sent {
+		return connectors.InvoiceResult{}, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503, Message: "down for maintenance", RetryAfter: time.Millisecond, RetryAfterGiven: true}
+	}
+	return connectors.InvoiceResult{}, fmt.Errorf("erp create invoice: %w", connectors.ErrNoTimeLeft)
+}
+
+// A run that ran out of time in an outage ended saying only that its last
+// attempt had no time left ("its earlier calls were slow"): an operator
+// never saw the ERP's 503. Its failure now says what the attempt before it
+// met; a step whose first attempt had no time says only that.
+func TestNoTimeLeftSaysWhatTheAttemptBeforeMet(t *testing.T) {
+	calls := &atomic.Int32{}
+	err := invoiceStep(outageThenNoTime{calls: calls, sent: 2}, 3, "DS-9")
+	if calls.Load() != 3 || err == nil || !strings.Contains(err.Error(), "too little of the step's time was left") ||
+		!strings.Contains(err.Error(), "the attempt before it failed: erp create invoice: HTTP 503: down for maintenance") {
+		t.Fatalf("%d calls, %v; want the last attempt's want of time with the 503 before it", calls.Load(), err)
+	}
+	calls = &atomic.Int32{}
+	if err := invoiceStep(outageThenNoTime{calls: calls}, 1, "DS-9"); err == nil || strings.Contains(err.Error(), "the attempt before it") {
+		t.Errorf("an only attempt without time: %v; want no attempt before it named", err)
+	}
 }

@@ -150,8 +150,10 @@ func TimeForACall(ctx context.Context, wait time.Duration) bool {
 }
 
 // ErrNoTimeLeft is the failure of a write not sent for want of time in its
-// step (TimeForACall): retried as usual.
-var ErrNoTimeLeft = errors.New("not sent: the step has too little time left for it (its earlier calls were slow); retried")
+// step (TimeForACall): retried as usual while the step has time. It is
+// most often the last attempt of a step whose retries used up the run's
+// time (an outage): the activities add the failure of the attempt before.
+var ErrNoTimeLeft = errors.New("not sent: too little of the step's time was left for another call (the attempt's activity_timeout, or the run's time for the step's retries, was nearly spent)")
 
 // CallTimeout is how long one call may take within ctx: timeout (none when
 // 0), cut to end StepMargin before ctx's deadline when that comes first.
