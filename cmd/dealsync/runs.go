@@ -202,7 +202,13 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 	if o.DryRun {
 		done = fmt.Sprintf("%d would start again", started)
 	}
-	summary := plural(len(results), "failed run", "failed runs") + ", " + done
+	// Failed runs, unless the selection takes timed-out, terminated or
+	// canceled ones too.
+	one, many := "failed run", "failed runs"
+	if o.TimedOut || o.Terminated || o.Canceled {
+		one, many = "run", "runs"
+	}
+	summary := plural(len(results), one, many) + ", " + done
 	if stopErr != nil {
 		summary = "stopped before every selected run was read (the error follows): " + summary
 	}

@@ -528,19 +528,21 @@ func TestPrintRetriesSummary(t *testing.T) {
 	would := rerun.Result{WorkflowID: "invoice/shop/D-1", FailedRun: "r1", Skipped: "dry run"}
 	skipped := rerun.Result{WorkflowID: "invoice/shop/D-2", FailedRun: "r2", Skipped: "a later run r3 (Completed) exists"}
 	for _, c := range []struct {
-		results []rerun.Result
-		dryRun  bool
-		err     error
-		want    string
+		results    []rerun.Result
+		dryRun     bool
+		terminated bool // the selection takes terminated runs too: not all failed
+		err        error
+		want       string
 	}{
-		{[]rerun.Result{would}, true, nil, "1 failed run, 1 would start again\n"},
-		{[]rerun.Result{would, skipped}, true, nil, "2 failed runs, 1 would start again\n"},
-		{[]rerun.Result{{WorkflowID: "invoice/shop/D-1", NewRun: "r4"}}, false, nil, "1 failed run, 1 started again\n"},
-		{[]rerun.Result{skipped}, false, nil, "1 failed run, 0 started again\n"},
-		{nil, false, errors.New("listing failed runs: context deadline exceeded"), "stopped before every selected run was read (the error follows): 0 failed runs, 0 started again\n"},
+		{[]rerun.Result{would}, true, false, nil, "1 failed run, 1 would start again\n"},
+		{[]rerun.Result{would, skipped}, true, false, nil, "2 failed runs, 1 would start again\n"},
+		{[]rerun.Result{would, skipped}, true, true, nil, "2 runs, 1 would start again\n"},
+		{[]rerun.Result{{WorkflowID: "invoice/shop/D-1", NewRun: "r4"}}, false, false, nil, "1 failed run, 1 started again\n"},
+		{[]rerun.Result{skipped}, false, false, nil, "1 failed run, 0 started again\n"},
+		{nil, false, false, errors.New("listing failed runs: context deadline exceeded"), "stopped before every selected run was read (the error follows): 0 failed runs, 0 started again\n"},
 	} {
 		var out strings.Builder
-		printRetries(&out, rerun.Options{TaskQueue: "dealsync", DryRun: c.dryRun}, c.results, c.err)
+		printRetries(&out, rerun.Options{TaskQueue: "dealsync", DryRun: c.dryRun, Terminated: c.terminated}, c.results, c.err)
 		lines := strings.SplitAfter(out.String(), "\n")
 		if got := lines[len(lines)-2]; got != c.want {
 			t.Errorf("%d results, dry run %v: summary %q, want %q", len(c.results), c.dryRun, got, c.want)
