@@ -77,6 +77,8 @@ type Config struct {
 	devFrontend bool
 	// ignoredEnv: see IgnoredEnv.
 	ignoredEnv []string
+	// skipped: see Skipped.
+	skipped []Problem
 }
 
 // IgnoredEnv lists the DEALSYNC_* environment variables that set no key of
@@ -86,6 +88,11 @@ type Config struct {
 // the file, or `dealsync dev`, defines). DEALSYNC_TEST_* and
 // DEALSYNC_RECORD_HISTORIES, which the tests read, are not listed. Sorted.
 func (c *Config) IgnoredEnv() []string { return c.ignoredEnv }
+
+// Skipped are the problems of a config loaded with TemporalOnly in the
+// sections it does not check, which a full load would report: for the
+// command to name as warnings (a misplaced key may be one it needed).
+func (c *Config) Skipped() []Problem { return c.skipped }
 
 // ignoredEnv finds IgnoredEnv among environ (os.Environ's form).
 func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) []string {

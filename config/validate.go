@@ -142,13 +142,22 @@ func build(settings map[string]any, file string, mappings bool, skip func(key st
 		}
 	})
 
+	var skipped []Problem
 	if skip != nil {
-		ps.list = slices.DeleteFunc(ps.list, func(p Problem) bool { return skip(p.Key) })
+		ps.list = slices.DeleteFunc(ps.list, func(p Problem) bool {
+			if skip(p.Key) {
+				skipped = append(skipped, p)
+				return true
+			}
+			return false
+		})
 	}
 	if len(ps.list) > 0 {
 		sortProblems(ps.list)
 		return nil, &Error{File: file, Problems: ps.list}
 	}
+	sortProblems(skipped)
+	cfg.skipped = skipped
 	return cfg, nil
 }
 

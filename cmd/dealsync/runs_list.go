@@ -45,12 +45,13 @@ It prints at most --limit runs (default 50, at most 1000), and says when
 more may match: narrow --query (e.g. by StartTime) to see the others.
 
 Exit status: 0 listed (none matching included), 1 Temporal could not be
-asked, 2 the config, --query or --limit is invalid. The config must load
-(its secrets resolve and its mappings compile: give the Temporal settings
-alone, in a file or as DEALSYNC_TEMPORAL_* variables, where they do not),
-but its connections are not built: one that cannot be (an account_targets
-key its source does not serve, say) does not keep the runs from being
-listed.`,
+asked, 2 the config, --query or --limit is invalid. Of the config only
+temporal.*, dev.* and log.* must be valid: its mapping files are not
+compiled, nor its other secrets resolved, nor its connections built, so a
+mapping being edited, a secret this shell lacks or a connection's mistake
+does not keep the runs from being listed. Such problems are named on
+stderr as warnings (a misplaced key among them, such as a temporal block
+indented under connections, which leaves temporal.* at its defaults).`,
 		Example: `  dealsync runs list --config dealsync.yaml --query 'SyncStatus = "failed"'
   dealsync runs list --config dealsync.yaml --query 'DealId = "D-1001"' --json
   dealsync runs list --dev --limit 10    # against ` + "`dealsync dev`" + `'s server`,
@@ -70,6 +71,7 @@ listed.`,
 			if err != nil {
 				return err
 			}
+			warnSkipped(cfg.Skipped())
 			c, err := dial(cmd.Context(), cfg, quietLogger())
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -209,4 +211,23 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// maxSkippedShown bounds the problems warnSkipped names.
+const maxSkippedShown = 5
+
+// warnSkipped names on stderr the config's problems that runs list does
+// not need fixed (config.TemporalOnly), at most maxSkippedShown of them.
+func warnSkipped(skipped []config.Problem) {
+	if len(skipped) == 0 {
+		return
+	}
+	fmt.Fprintf(stderr, "dealsync: warning: the config has %d problem(s) in sections runs list does not read (serve and worker would stop on them):\n", len(skipped))
+	for i, p := range skipped {
+		if i == maxSkippedShown {
+			fmt.Fprintf(stderr, "  … and %d more (dealsync config check lists them)\n", len(skipped)-maxSkippedShown)
+			break
+		}
+		fmt.Fprintf(stderr, "  %s: %s\n", p.Key, p.Message)
+	}
 }

@@ -185,8 +185,14 @@ connections:
 	if _, err := runOut(ctx, "--config", operators, "config", "check"); exitCode(err) != 2 {
 		t.Fatalf("config check of the broken config: %v; want exit 2", err)
 	}
+	warnings := captureStderr(t)
 	if got := listRuns(ctx, t, operators); len(got.Runs) != 2 {
 		t.Errorf("runs list with a broken mapping and unresolved secrets: %+v; want the 2 runs", got)
+	}
+	// ... and names what it did not need fixed, a misplaced key among them.
+	if w := warnings.String(); !strings.Contains(w, "problem(s) in sections runs list does not read") ||
+		!strings.Contains(w, "connections.shop.source.secrte: unknown key") {
+		t.Errorf("runs list's warnings:\n%s\nwant the problems it did not need fixed named", w)
 	}
 	failedRun := c.GetWorkflow(ctx, failedID, "").GetRunID()
 	de, ch := all.Runs[0], all.Runs[1] // the last closed first

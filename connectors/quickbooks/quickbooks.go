@@ -643,7 +643,7 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, doc, customerI
 			whose = fmt.Sprintf("the deal's invoice (its note has %q)", privateNote(inv))
 		}
 		return connectors.InvoiceResult{}, false, fmt.Errorf("quickbooks %s: invoice %s with DocNumber %s, billed to customer %s, %s, was voided in QuickBooks (its private note starts with \"Voided\" and its total is 0); "+
-			"QuickBooks keeps a voided invoice's number, so a new invoice of the deal cannot have it: if the deal is still to be billed, delete the voided invoice or change its number in QuickBooks, then retry the run (dealsync runs retry); if the void cancelled the sale, leave it so: %w",
+			"QuickBooks keeps a voided invoice's number, so a new invoice of the deal cannot have it, and a retry of the run would be answered with the voided invoice (QuickBooks answers the step's requestid with its first answer for as long as Intuit keeps it): if the deal is still to be billed, bill it by hand in QuickBooks; if the void cancelled the sale, leave it so: %w",
 			op, voided.Id, voided.DocNumber, customerID, whose, connectors.ErrPermanent)
 	}
 	if elsewhere != nil {
