@@ -66,6 +66,19 @@ func testCorePath(t *testing.T, s *stack) {
 		if n := s.countRuns(t, `DealId = "Zoë-2" AND SyncStatus = "invoiced"`, 1); n != 1 {
 			t.Fatalf("%d invoiced runs with DealId Zoë-2, want 1 (the search attribute keeps the id as it is)", n)
 		}
+		// A step run as an activity has a heartbeat timeout, so that a
+		// worker that dies mid-call is found out within it rather than
+		// at the end of activity_timeout (the worker heartbeats it).
+		iter := s.Client.GetWorkflowHistory(context.Background(), r.parsed.Results[1].WorkflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetHeartbeatTimeout().AsDuration() != workflows.ActivityHeartbeatTimeout {
+				t.Errorf("activity %s scheduled with heartbeat timeout %v, want %v", a.GetActivityType().GetName(), a.GetHeartbeatTimeout().AsDuration(), workflows.ActivityHeartbeatTimeout)
+			}
+		}
 	})
 
 	t.Run("same event delivered 3 times makes one run and one invoice", func(t *testing.T) {

@@ -24,6 +24,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, activit
 	if opts.WorkerStopTimeout == 0 {
 		opts.WorkerStopTimeout = StopTimeout(activityTimeout)
 	}
+	opts.Interceptors = append(opts.Interceptors, &heartbeats{})
 	if acts != nil && acts.Connections != nil {
 		opts.Interceptors = append(opts.Interceptors, &connectionGuard{connections: acts.Connections})
 	}

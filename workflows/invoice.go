@@ -662,11 +662,22 @@ func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *tempora
 		}
 		// localBudget gives activities no budget: only a call that must
 		// end before the run does (RecordDealLoss's read) passes one.
+		// HeartbeatTimeout: a worker that dies mid-call (kill -9, a lost
+		// host) is found out within it, not at the end of the call's
+		// activity_timeout; the worker heartbeats every call that lasts
+		// longer than a third of it (worker.heartbeats). Only the
+		// command's attributes change: runs under way replay as they did.
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: in.ActivityTimeout, ScheduleToCloseTimeout: budget, RetryPolicy: retry,
+			HeartbeatTimeout: ActivityHeartbeatTimeout,
 		}), fn, arg)
 	}
 }
+
+// ActivityHeartbeatTimeout is how long a step run as an activity
+// (external_calls: activity) may go without a heartbeat before Temporal
+// gives it to another worker.
+const ActivityHeartbeatTimeout = 10 * time.Second
 
 // localBudget is how long the retries of a local call last: the run's
 // execution timeout, at most maxLocalRetries; 0 for calls that are
