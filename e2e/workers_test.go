@@ -20,7 +20,9 @@ import (
 // connections (an older config than the intake's).
 type noConnections struct{}
 
-func (noConnections) Resolve(string) (activities.Connection, bool) { return activities.Connection{}, false }
+func (noConnections) Resolve(string) (activities.Connection, bool) {
+	return activities.Connection{}, false
+}
 
 // A run whose first workflow task reaches a worker without its connection
 // is not kept there: that worker fails the task (a WorkflowTaskFailed
