@@ -186,6 +186,13 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err = a.failures.withEarlier(ctx, err); err != nil {
 		err = fmt.Errorf("connection %q: %w", in.Connection, err)
+		if connectors.IsEarlierAnswer(err) {
+			// Answered with what an earlier request of the key made (an
+			// invoice billed to another customer): this attempt made
+			// nothing, a retry gets the same answer, and the target's
+			// message says what the earlier request made and what to do.
+			return connectors.InvoiceResult{}, writeError(err, true)
+		}
 		if n := attemptOf(ctx); n > 1 {
 			// What an earlier attempt of this call did is not known here:
 			// it may have made the invoice (its answer lost), so this

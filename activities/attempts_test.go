@@ -139,3 +139,37 @@ func TestNoTimeLeftSaysWhatTheAttemptBeforeMet(t *testing.T) {
 		t.Errorf("an only attempt without time: %v; want no attempt before it named", err)
 	}
 }
+
+// A write answered with what an earlier request of its key made (an
+// invoice billed to another customer), which the target refuses: the
+// failure is the target's, without the note that this attempt made the
+// invoice (it made nothing), on a first attempt or a later one.
+func TestAWriteAnsweredWithAnEarlierRequestsInvoiceClaimsNothing(t *testing.T) {
+	earlier := connectors.EarlierAnswer(fmt.Errorf("xero create invoice: Xero answered this step's Idempotency-Key with invoice INV-7, billed to another contact: %w", connectors.ErrPermanent))
+	for _, first := range []bool{true, false} {
+		calls := &atomic.Int32{}
+		err := invoiceStep(lostThenEarlier{calls: calls, earlier: earlier, first: first}, 2, "DS-10")
+		if err == nil || !strings.Contains(err.Error(), "answered this step's Idempotency-Key with invoice INV-7") ||
+			strings.Contains(err.Error(), "made the invoice") || strings.Contains(err.Error(), "this was attempt") {
+			t.Errorf("on the first attempt %v: %v; want the target's refusal alone", first, err)
+		}
+	}
+}
+
+// lostThenEarlier answers its write with earlier (marked written), on
+// the first attempt or, when first is false, on the second after a lost
+// answer.
+type lostThenEarlier struct {
+	rateLimitedERP
+	calls   *atomic.Int32
+	earlier error
+	first   bool
+}
+
+func (l lostThenEarlier) CreateInvoice(ctx context.Context, _ model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
+	if l.calls.Add(1) == 1 && !l.first {
+		return connectors.InvoiceResult{}, &connectors.OutcomeUnknownError{Err: errors.New("create invoice: timeout"), Wait: time.Millisecond}
+	}
+	connectors.WriteDone(ctx)
+	return connectors.InvoiceResult{}, l.earlier
+}

@@ -254,3 +254,22 @@ func notSent(err error) bool {
 	var invalid x509.CertificateInvalidError
 	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &host) || errors.As(err, &invalid)
 }
+
+// earlierAnswer marks a write answered with what an earlier request of
+// the same idempotency key made (EarlierAnswer).
+type earlierAnswer struct{ error }
+
+func (e earlierAnswer) Unwrap() error { return e.error }
+
+// EarlierAnswer marks err, a target's refusal of a write's answer that is
+// what an earlier request with the write's idempotency key made (a Xero
+// Idempotency-Key, a QuickBooks requestid, answered with an invoice billed
+// to another customer): the write made nothing now, though it was answered
+// with success. Its text is err's.
+func EarlierAnswer(err error) error { return earlierAnswer{err} }
+
+// IsEarlierAnswer reports whether err was marked by EarlierAnswer.
+func IsEarlierAnswer(err error) bool {
+	var e earlierAnswer
+	return errors.As(err, &e)
+}

@@ -527,8 +527,8 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		// QBO answered the requestid of an earlier attempt of this step,
 		// made before the deal's company changed (the look-up missed it:
 		// its DocNumber or note was changed, or it was deleted).
-		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), made by an earlier attempt or run of this step and billed to customer %s, not %s; dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
-			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent)
+		return connectors.InvoiceResult{}, connectors.EarlierAnswer(fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), made by an earlier attempt or run of this step and billed to customer %s, not %s; dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
+			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent))
 	}
 	warnings := []string{t.totalDiffers(inv, created.Invoice.Id, created.Invoice.DocNumber, created.Invoice.TotalAmt, created.Invoice.TxnTaxDetail.TotalTax)}
 	if doc != "" && created.Invoice.DocNumber != doc {

@@ -382,8 +382,27 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 		if attempt == 0 && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Op == op {
 			continue
 		}
+		if errors.As(err, &apiErr) && apiErr.Op == "oauth token" {
+			// The token endpoint's refusal names neither the org nor
+			// the setting to look at.
+			return fmt.Errorf("%w; org %s (the source's accounts.%s): %s", err, acc.id, acc.id, tokenHint(apiErr.Message))
+		}
 		return err
 	}
+}
+
+// tokenHint says what to check after the token endpoint refused the
+// credentials of an org, by its message ("error: error_description").
+func tokenHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "audience is invalid"):
+		return "the JWT's audience is not the org's login host: a sandbox org needs jwt.audience: https://test.salesforce.com (production and Developer Edition: https://login.salesforce.com)"
+	case strings.HasPrefix(msg, "invalid_client"):
+		return "check the connected app's consumer key (client_id) and secret (client_secret), and that the app is enabled for the org"
+	case strings.HasPrefix(msg, "invalid_grant"):
+		return "the grant was refused: check the user (jwt.username, or the client credentials flow's run-as user) is approved for the connected app, and for jwt the certificate uploaded to the app and the audience"
+	}
+	return "check the org's credentials in the config"
 }
 
 func (s *Source) send(ctx context.Context, api *crmkit.Client, acc *account, op, method, path string, payload []byte, out any) error {

@@ -150,6 +150,23 @@ func TestFetchDealErrorsAndSessionExpiry(t *testing.T) {
 	if cl, _ := connectors.Classify(err); !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "invalid_client") || cl != connectors.Unauthorized {
 		t.Fatalf("bad client secret: %v", err)
 	}
+	// ... naming the org's key and what to check.
+	if msg := err.Error(); !strings.Contains(strings.ToLower(msg), "org "+strings.ToLower(orgA)) || !strings.Contains(msg, "consumer key (client_id) and secret (client_secret)") {
+		t.Errorf("bad client secret: %v; want the org and the settings to check named", err)
+	}
+}
+
+func TestTokenHints(t *testing.T) {
+	for msg, want := range map[string]string{
+		"invalid_grant: audience is invalid":                "jwt.audience: https://test.salesforce.com",
+		"invalid_client: invalid client credentials":        "client_secret",
+		"invalid_grant: user hasn't approved this consumer": "approved for the connected app",
+		"unsupported_grant_type: grant type not supported":  "check the org's credentials",
+	} {
+		if got := tokenHint(msg); !strings.Contains(got, want) {
+			t.Errorf("tokenHint(%q) = %q, want it to say %q", msg, got, want)
+		}
+	}
 }
 
 func TestWriteBack(t *testing.T) {

@@ -247,8 +247,8 @@ func TestParseOrgIDForms(t *testing.T) {
 	}
 	for _, org := range []string{"00D5w000004qGTPEA2", "00Dxx0000000001AAA"} {
 		_, err := s.Parse(&connectors.Webhook{Body: []byte(strings.Replace(captured, orgA, org, 1))})
-		if !errors.Is(err, connectors.ErrUnknownAccount) || !strings.Contains(err.Error(), org) {
-			t.Errorf("org %s: got %v", org, err)
+		if !errors.Is(err, connectors.ErrUnknownAccount) || !strings.Contains(err.Error(), org) || !strings.Contains(err.Error(), "add it under the source's accounts") {
+			t.Errorf("org %s: got %v; want the org named and where to add it", org, err)
 		}
 	}
 }

@@ -429,7 +429,7 @@ func (s *Source) account(id string) (*account, error) {
 			return a, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: Salesforce org %s", connectors.ErrUnknownAccount, id)
+	return nil, fmt.Errorf("%w: Salesforce org %s: add it under the source's accounts, in its 18-character form (a sandbox refreshed from production has a new org id)", connectors.ErrUnknownAccount, id)
 }
 
 // AccountKey implements connectors.AccountKeyer: the configured key of an

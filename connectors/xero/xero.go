@@ -1054,8 +1054,12 @@ func billedToAnother(got AnsweredInvoice, inv model.Invoice, contactID string, b
 		what = fmt.Sprintf("Xero answered this step's Idempotency-Key with invoice %s (InvoiceID %s, Reference %q), made by an earlier request with that key (an earlier attempt or run of this step, whose answer was lost)", number, got.InvoiceID, got.Reference)
 		todo = fmt.Sprintf("Xero may give that answer for as long as it keeps the key, even once the invoice is voided: bill %q by hand (and void invoice %s in Xero if it should not stand), or retry the run once Xero has forgotten the key", inv.Customer.Name, number)
 	}
-	return fmt.Errorf("xero create invoice: %s, billed to contact %s, not to contact %s of the deal's company %q (the deal's company changed in the CRM since that invoice was made?); dealsync does not bill a deal twice: %s: %w",
+	err := fmt.Errorf("xero create invoice: %s, billed to contact %s, not to contact %s of the deal's company %q (the deal's company changed in the CRM since that invoice was made?); dealsync does not bill a deal twice: %s: %w",
 		what, billed, contactID, inv.Customer.Name, todo, connectors.ErrPermanent)
+	if byKey {
+		return connectors.EarlierAnswer(err)
+	}
+	return err
 }
 
 // PlanInvoice returns the PUT /Invoices CreateInvoice would send, with the

@@ -1312,6 +1312,11 @@ func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 			if _, n := e.fake.Counts(); n != 1 {
 				t.Errorf("%d invoices, want the first one only", n)
 			}
+			// Only the key's answer is what an earlier request made:
+			// the step must not say this attempt made the invoice.
+			if byKey := !c.checkReference; connectors.IsEarlierAnswer(err) != byKey {
+				t.Errorf("IsEarlierAnswer = %v, want %v", connectors.IsEarlierAnswer(err), byKey)
+			}
 		})
 	}
 	t.Run("a voided invoice listed all the same is not the deal's", func(t *testing.T) {
