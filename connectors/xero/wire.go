@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -307,6 +308,49 @@ func NewContact(c model.Customer) Contact {
 		}}
 	}
 	return ct
+}
+
+// contactLimits are the lengths Xero's accounting API allows the contact
+// fields dealsync sends (its OpenAPI description's maxLength), with the
+// mapping key that gives each.
+var contactLimits = []struct {
+	field, key string
+	max        int
+	value      func(Contact) string
+}{
+	{"Name", "invoice.customer.name", 255, func(c Contact) string { return c.Name }},
+	{"TaxNumber", "invoice.customer.tax_id", 50, func(c Contact) string { return c.TaxNumber }},
+	{"EmailAddress", "invoice.customer.email", 255, func(c Contact) string { return c.EmailAddress }},
+	{"AddressLine1", "invoice.customer.address.line1", 500, func(c Contact) string { return address(c).AddressLine1 }},
+	{"AddressLine2", "invoice.customer.address.line2", 500, func(c Contact) string { return address(c).AddressLine2 }},
+	{"City", "invoice.customer.address.city", 255, func(c Contact) string { return address(c).City }},
+	{"Region", "invoice.customer.address.region", 255, func(c Contact) string { return address(c).Region }},
+	{"PostalCode", "invoice.customer.address.postal_code", 50, func(c Contact) string { return address(c).PostalCode }},
+	{"Country", "invoice.customer.address.country", 50, func(c Contact) string { return address(c).Country }},
+}
+
+func address(c Contact) Address {
+	if len(c.Addresses) == 0 {
+		return Address{}
+	}
+	return c.Addresses[0]
+}
+
+// ContactFits says which field of c is longer than Xero takes, naming the
+// mapping key that gives it: Xero would refuse the contact (a CRM's
+// country name, say "United Kingdom of Great Britain and Northern
+// Ireland", is longer than Country's 50 characters).
+func ContactFits(c Contact) error {
+	for _, l := range contactLimits {
+		if n := utf8.RuneCountInString(l.value(c)); n > l.max {
+			hint := "shorten it in the CRM or in the mapping"
+			if l.field == "Country" {
+				hint = "map a country code instead (an ISO code such as GB, e.g. Salesforce's BillingCountryCode through fetch.extra_fields)"
+			}
+			return fmt.Errorf("the contact's %s (%s) is %d characters, and Xero takes at most %d: %s", l.field, l.key, n, l.max, hint)
+		}
+	}
+	return nil
 }
 
 // contactNumber is the ContactNumber for an external id, "" when it does

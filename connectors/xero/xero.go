@@ -358,7 +358,11 @@ func linkEntry(key string) string {
 // answered 400 (summarizeErrors=true) or 200 with the element flagged.
 func (t *Target) createContact(ctx context.Context, c model.Customer, key string) (string, error) {
 	const op = "create contact"
-	body, err := json.Marshal(ContactsBody{Contacts: []Contact{NewContact(c)}})
+	ct := NewContact(c)
+	if err := ContactFits(ct); err != nil {
+		return "", fmt.Errorf("xero %s: %v: %w", op, err, connectors.ErrPermanent)
+	}
+	body, err := json.Marshal(ContactsBody{Contacts: []Contact{ct}})
 	if err != nil {
 		return "", fmt.Errorf("xero %s: %w", op, err)
 	}

@@ -1458,6 +1458,28 @@ func TestContactEmailXeroWouldRefuseIsLeftOut(t *testing.T) {
 	}
 }
 
+// A new contact with a field longer than Xero takes (a CRM's country name
+// of 52 characters, Country takes 50) fails the customer step for good
+// before anything is sent, naming the field, the mapping key and the fix;
+// at the limit it is sent.
+func TestContactFieldLongerThanXeroTakesIsRefused(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, nil)
+	c := model.Customer{ExternalID: "C-UK", Name: "Crown Ltd", Address: model.Address{Country: "United Kingdom of Great Britain and Northern Ireland"}}
+	_, err := e.target.FindOrCreateCustomer(ctx, c, "wf/customer")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent ||
+		!strings.Contains(fmt.Sprint(err), "Country (invoice.customer.address.country) is 52 characters, and Xero takes at most 50: map a country code") {
+		t.Fatalf("%v (class %v); want a permanent refusal naming Country", err, cl)
+	}
+	if n, _ := e.fake.Counts(); n != 0 {
+		t.Errorf("%d contacts made, want none", n)
+	}
+	c.Address.Country = strings.Repeat("é", 50)
+	if _, err := e.target.FindOrCreateCustomer(ctx, c, "wf/customer"); err != nil {
+		t.Errorf("a country of 50 characters: %v", err)
+	}
+}
+
 // Xero computes the tax itself, by each line's tax type, and to 2
 // decimals in every currency: when the total of the invoice it made is not
 // the invoice's, the result carries a warning naming both (for the run to
