@@ -172,7 +172,35 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	out = append(out, referenceWarnings(cfg, c)...)
 	out = append(out, numberedReferenceWarnings(cfg, c)...)
 	out = append(out, ThinTriggerWarnings(c)...)
+	out = append(out, rawFieldWarnings(c)...)
 	return append(out, grossLineWarnings(cfg, c)...)
+}
+
+// rawFieldWarnings name each key of deal.raw the connection's mapping file
+// reads by a literal that its source does not read (connectors.RawFielder:
+// a Salesforce fetch selects its fields): such a key is "" for every deal,
+// which a mapping cannot tell from an empty field, so a lookup of it fails
+// each run with an unhelpful "no entry for \"\"", or a memo silently
+// loses it.
+func rawFieldWarnings(c *connections.Connection) []string {
+	f, ok := c.Mapper.(*mapping.File)
+	if !ok {
+		return nil
+	}
+	rf, ok := c.Source.(connectors.RawFielder)
+	if !ok {
+		return nil
+	}
+	have, setting := rf.RawFields()
+	var out []string
+	for _, key := range f.RawKeysRead() {
+		if slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, key) }) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("connection %s: mapping %q reads deal.raw[%q], which its %s source does not read: it is \"\" for every deal; add %s to connections.%s.source.%s",
+			c.Name, f.Name(), key, c.SourceType, key, c.Name, setting))
+	}
+	return out
 }
 
 // grossLineWarnings name each target of the connection that takes line

@@ -85,3 +85,37 @@ func TestThinTriggerWarnings(t *testing.T) {
 		}
 	}
 }
+
+// A mapping that reads a deal.raw key its Salesforce fetch does not select
+// reads "" from every deal: the warning names the connection, the mapping,
+// the key and the setting that adds it. Keys the fetch selects (its own
+// fields, a relationship's parent, an extra field in another case) are not
+// warned about, nor a source that keeps every field (Pipedrive).
+func TestRawFieldWarnings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
+	files := []string{
+		write("raw.yaml", "name: raw\ninvoice:\n  memo: 'deal.raw[\"PO_Number__c\"] + deal.raw[\"RecordTypeId\"] + deal.raw.StageName + deal.raw[\"Account\"] + deal.raw[\"owner.email\"]'\n"),
+	}
+	const salesforce = `{type: salesforce, endpoint_token: tok, fetch: {extra_fields: [PO_Number__c, Owner.Email]}, accounts: {"00D5w000004qGTOEA2": {instance_url: "https://a.my.salesforce.com", client_id: c, client_secret: s}}}`
+	const pipedrive = `{type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {"6083095": {api_token: t}}}`
+	yaml := fmt.Sprintf("mappings: {files: [%s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n"+
+		"  sf:\n    target: erp\n    mapping: raw\n    source: %s\n  pd:\n    target: erp\n    mapping: raw\n    source: %s\n", files[0], salesforce, pipedrive)
+	cfg, err := config.Load(write("dealsync.yaml", yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, _ := set.Get("sf")
+	got := rawFieldWarnings(sf)
+	if len(got) != 1 || !strings.Contains(got[0], `connection sf: mapping "raw" reads deal.raw["RecordTypeId"], which its salesforce source does not read`) ||
+		!strings.Contains(got[0], "add RecordTypeId to connections.sf.source.fetch.extra_fields") {
+		t.Errorf("salesforce: %q; want one warning, of RecordTypeId", got)
+	}
+	if pd, _ := set.Get("pd"); len(rawFieldWarnings(pd)) != 0 {
+		t.Errorf("pipedrive: %q; want none", rawFieldWarnings(pd))
+	}
+}

@@ -101,6 +101,16 @@ type Challenger interface {
 	Challenge() string
 }
 
+// RawFielder is implemented by sources that put into Deal.Raw only the
+// fields they are told to read (Salesforce's fetch selects its fields):
+// RawFields are the keys a deal it reads has, and setting the config key
+// that adds more. A mapping that reads another key reads "" from every
+// deal, which it cannot tell from an empty field: config check and the
+// start warn of it.
+type RawFielder interface {
+	RawFields() (keys []string, setting string)
+}
+
 // Source is the webhook side of a CRM connector.
 type Source interface {
 	// Verify authenticates the delivery over its raw bytes, before parsing.

@@ -796,3 +796,20 @@ invoice:
 		t.Errorf("a rate the table lacks: %v; want a mapping error naming 5.5", err)
 	}
 }
+
+// RawKeysRead lists the literal keys of deal.raw the file reads, wherever
+// (header, lines, trigger), in either spelling; a computed key is not.
+func TestRawKeysRead(t *testing.T) {
+	m := parse(t, `name: t
+trigger: 'deal.raw["IsWon"] == "true"'
+lookups:
+  types: {default: X, entries: {a: b}}
+invoice:
+  memo: '"PO " + deal.raw.PO_Number__c + deal.raw["Owner.Email"]'
+  lines:
+    account_code: 'lookup("types", deal.raw["RecordTypeId"]) + deal.raw[item.sku]'
+`)
+	if got := strings.Join(m.RawKeysRead(), ","); got != "IsWon,Owner.Email,PO_Number__c,RecordTypeId" {
+		t.Errorf("RawKeysRead() = %s", got)
+	}
+}

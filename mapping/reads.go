@@ -69,3 +69,45 @@ func dealReads(root ast.Node) []string {
 	slices.Sort(out)
 	return out
 }
+
+// RawKeysRead lists the keys of `deal.raw` the file's expressions read by
+// a literal (`deal.raw["RecordTypeId"]`, `deal.raw.PO_Number__c`), sorted,
+// each once: a source that reads only the fields it is told to (a fetch's
+// selection) answers "" for the others, which the mapping cannot tell
+// from an empty field. Keys computed at run time are not known.
+func (m *File) RawKeysRead() []string {
+	var progs []*compiled
+	if m.customTrigger {
+		progs = append(progs, &m.trigger)
+	}
+	for _, list := range [][]compiled{m.header, m.lines, m.amountLine} {
+		for i := range list {
+			progs = append(progs, &list[i])
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range progs {
+		if c.prog == nil {
+			continue
+		}
+		root := c.prog.Node()
+		ast.Walk(&root, visitor(func(node ast.Node) {
+			mn, ok := node.(*ast.MemberNode)
+			if !ok {
+				return
+			}
+			if base := memberPath(mn.Node); base != "deal.raw" && base != "$env.deal.raw" {
+				return
+			}
+			if key, ok := mn.Property.(*ast.StringNode); ok {
+				seen[key.Value] = true
+			}
+		}))
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

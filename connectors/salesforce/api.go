@@ -119,6 +119,40 @@ func accountField(f string) string {
 	return "Account." + f
 }
 
+// baseFields are the Opportunity fields FetchDeal always selects.
+var baseFields = []string{"Id", "Name", "StageName", "IsWon", "Amount", "CloseDate", "OwnerId", "AccountId",
+	"Account.Name", "Account.BillingStreet", "Account.BillingCity", "Account.BillingState",
+	"Account.BillingPostalCode", "Account.BillingCountry"}
+
+// RawFields implements connectors.RawFielder: the keys of a fetched
+// deal's Raw, each field selected by its top-level name (a relationship
+// field, Account.Name, is inside its parent's object, "Account"), the
+// Opportunity's CurrencyIsoCode (read where the org has it), and each
+// extra field also as configured.
+func (s *Source) RawFields() ([]string, string) {
+	var keys []string
+	add := func(f string) {
+		if f == "" {
+			return
+		}
+		top, _, _ := strings.Cut(f, ".")
+		for _, k := range []string{top, f} {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, f := range baseFields {
+		add(f)
+	}
+	for _, f := range append([]string{"CurrencyIsoCode", s.fetch.CurrencyField, accountField(s.fetch.AccountEmailField), accountField(s.fetch.AccountTaxIDField)}, s.fetch.ExtraFields...) {
+		add(f)
+	}
+	return keys, "fetch.extra_fields"
+}
+
+var _ connectors.RawFielder = (*Source)(nil)
+
 // FetchDeal reads the Opportunity with its Account (one SOQL query with the
 // Account relationship) and its OpportunityLineItems (a second query, all
 // pages). OpportunityLineItem.Discount is a percentage (DiscountPercent).
@@ -133,10 +167,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	}
 	dealID = full // its 18-character form, as the webhooks name it
 	email, tax := accountField(s.fetch.AccountEmailField), accountField(s.fetch.AccountTaxIDField)
-	fields := selectFields([]string{"Id", "Name", "StageName", "IsWon", "Amount", "CloseDate", "OwnerId", "AccountId",
-		"Account.Name", "Account.BillingStreet", "Account.BillingCity", "Account.BillingState",
-		"Account.BillingPostalCode", "Account.BillingCountry"},
-		append([]string{email, tax, s.fetch.CurrencyField}, s.fetch.ExtraFields...)...)
+	fields := selectFields(baseFields, append([]string{email, tax, s.fetch.CurrencyField}, s.fetch.ExtraFields...)...)
 	// Without a currency_field, the Opportunity's CurrencyIsoCode is read
 	// where the org has one (a multi-currency org): its deals are not all
 	// in default_currency. A single-currency org refuses the field; it is
