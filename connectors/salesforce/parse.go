@@ -114,7 +114,7 @@ func DecodeMessage(body []byte) (*Message, error) {
 		return nil, fmt.Errorf("charset %q not supported", charset)
 	}
 	if err := d.Decode(&env); err != nil {
-		return nil, malformed("not a SOAP envelope: %v", err)
+		return nil, malformed("not a SOAP envelope (dealsync takes Salesforce's outbound messages, SOAP XML; Change Data Capture and Pub/Sub events are not pushed to a URL): %v", err)
 	}
 	m := env.Body.Notifications
 	if m == nil {
