@@ -27,10 +27,11 @@ func (noConnections) Resolve(string) (activities.Connection, bool) {
 // A run whose first workflow task reaches a worker without its connection
 // is not kept there: that worker fails the task (a WorkflowTaskFailed
 // naming the connection, which the Web UI shows), and the run goes on,
-// invoiced once, on a worker of the task queue that has the connection,
-// while the first keeps polling. Before, the worker without it ran the
-// run's steps, each failing ConnectionUnavailable, and held the run
-// (Temporal's sticky queue) for as long as it ran.
+// invoiced once, on a worker of the task queue that has the connection.
+// Before, the worker without it ran the run's steps, each failing
+// ConnectionUnavailable, and held the run (Temporal's sticky queue) for
+// as long as it ran. (That a worker refuses a run at most a few times is
+// worker's TestGuardTakesARunAfterMaxRefusals.)
 func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	const queue = "guard-test" // polled by this test's workers only
@@ -53,7 +54,12 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 	if err := without.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer without.Stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			without.Stop()
+		}
+	}()
 	// Only the worker without the connection polls: the run's first
 	// workflow task is its, and fails there.
 	failed := ""
@@ -73,6 +79,11 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 		t.Fatalf("the worker without the connection did not fail the run's workflow task (failure %q)", failed)
 	}
 
+	// The worker without the connection stops: after maxRefusals of a
+	// run it would take it (as before the guard), which a poller that
+	// happens to win the run's next attempts would make this test flaky.
+	without.Stop()
+	stopped = true
 	with := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout, sdkworker.Options{})
 	if err := with.Start(); err != nil {
 		t.Fatal(err)

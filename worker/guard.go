@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"sync"
 
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/workflow"
@@ -21,15 +22,45 @@ import (
 // in the Web UI) and lets later ones time out, and the server gives
 // each new attempt to any worker polling the task queue, so the run goes
 // on, without a gap in its history, on one that has the connection.
-// Runs of a connection no worker has wait so, a workflow-task timeout
-// per attempt (10 s, and from the fourth attempt on the server's growing
-// backoff, up to 10 minutes), until a worker has it or the run times out.
+// Each worker refuses a run at most maxRefusals times, a workflow-task
+// timeout (10 s) each after the first; then it takes the run, as it did
+// before, so that Temporal's growing backoff never holds a run on a
+// worker that refuses it after another has the connection.
 //
 // It is the worker's decision, not the workflow's: it adds no event and
 // no command, so replays are unchanged whatever the worker's config.
 type connectionGuard struct {
 	interceptor.WorkerInterceptorBase
 	connections activities.Resolver
+
+	mu      sync.Mutex
+	refused map[string]int // run id → the times this worker refused it
+}
+
+// maxRefusals is how often a worker refuses one run. Temporal lengthens
+// a failing workflow task's timeout from its fourth attempt on (5 s,
+// doubling, up to 10 minutes), and the SDK reports only the first
+// failure, so a run refused again and again would wait that long on this
+// worker even once another has its connection. Past maxRefusals this
+// worker takes the run as it did before the guard: its steps fail
+// ConnectionUnavailable here, and the run stays until this worker has the
+// connection or stops (a rollout's restart).
+const maxRefusals = 3
+
+// maxRefusalsKept bounds the runs whose refusals are counted: past it
+// the count starts again (a run is then refused a few times more).
+const maxRefusalsKept = 10000
+
+// refuse counts a refusal of run and says whether it is within
+// maxRefusals.
+func (g *connectionGuard) refuse(run string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refused == nil || len(g.refused) >= maxRefusalsKept {
+		g.refused = map[string]int{}
+	}
+	g.refused[run]++
+	return g.refused[run] <= maxRefusals
 }
 
 func (g *connectionGuard) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
@@ -55,6 +86,10 @@ func (i *guardedWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.
 	if len(in.Args) > 0 && !workflow.IsReplaying(ctx) && workflow.GetInfo(ctx).WorkflowType.Name == workflows.InvoiceDealName {
 		if run, ok := in.Args[0].(workflows.InvoiceDealInput); ok && run.Connection != "" {
 			if _, has := i.guard.connections.Resolve(run.Connection); !has {
+				if !i.guard.refuse(workflow.GetInfo(ctx).WorkflowExecution.RunID) {
+					workflow.GetLogger(ctx).Warn(fmt.Sprintf("connection %q is not configured on this worker, which has refused this run %d times: it takes the run now, whose steps fail ConnectionUnavailable here until this worker has the connection or stops", run.Connection, maxRefusals))
+					return i.Next.ExecuteWorkflow(ctx, in)
+				}
 				msg := fmt.Sprintf("connection %q is not configured on this worker: its workflow task fails here so that a worker of the task queue that has the connection takes the run (give every worker the intakes' config: dealsync config check)", run.Connection)
 				// A panic is how a workflow task fails without ending
 				// the run (the SDK's default BlockWorkflow policy); the

@@ -676,8 +676,11 @@ func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *tempora
 
 // ActivityHeartbeatTimeout is how long a step run as an activity
 // (external_calls: activity) may go without a heartbeat before Temporal
-// gives it to another worker.
-const ActivityHeartbeatTimeout = 10 * time.Second
+// gives it to another worker. The SDK sends a call's heartbeats at most
+// every 0.8 of it, which leaves a fifth (4 s) for a heartbeat's own trip:
+// a live call timed out would run twice at once (its keys keep it to one
+// invoice, but not to one request).
+const ActivityHeartbeatTimeout = 20 * time.Second
 
 // localBudget is how long the retries of a local call last: the run's
 // execution timeout, at most maxLocalRetries; 0 for calls that are
