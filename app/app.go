@@ -191,10 +191,10 @@ func rawFieldWarnings(c *connections.Connection) []string {
 	if !ok {
 		return nil
 	}
-	have, setting := rf.RawFields()
+	exact, anyCase, setting := rf.RawFields()
 	var out []string
 	for _, key := range f.RawKeysRead() {
-		if slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, key) }) {
+		if slices.Contains(exact, key) || slices.ContainsFunc(anyCase, func(h string) bool { return strings.EqualFold(h, key) }) {
 			continue
 		}
 		out = append(out, fmt.Sprintf("connection %s: mapping %q reads deal.raw[%q], which its %s source does not read: it is \"\" for every deal; add %s to connections.%s.source.%s",

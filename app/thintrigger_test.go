@@ -89,13 +89,14 @@ func TestThinTriggerWarnings(t *testing.T) {
 // A mapping that reads a deal.raw key its Salesforce fetch does not select
 // reads "" from every deal: the warning names the connection, the mapping,
 // the key and the setting that adds it. Keys the fetch selects (its own
-// fields, a relationship's parent, an extra field in another case) are not
-// warned about, nor a source that keeps every field (Pipedrive).
+// fields, a relationship's parent, an extra field as configured or in the
+// org's spelling) are not warned about, nor a source that keeps every
+// field (Pipedrive).
 func TestRawFieldWarnings(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string { return writeIn(t, dir, name, content) }
 	files := []string{
-		write("raw.yaml", "name: raw\ninvoice:\n  memo: 'deal.raw[\"PO_Number__c\"] + deal.raw[\"RecordTypeId\"] + deal.raw.StageName + deal.raw[\"Account\"] + deal.raw[\"owner.email\"]'\n"),
+		write("raw.yaml", "name: raw\ninvoice:\n  memo: 'deal.raw[\"PO_Number__c\"] + deal.raw[\"RecordTypeId\"] + deal.raw.StageName + deal.raw[\"Account\"] + deal.raw[\"owner.email\"] + deal.raw[\"Owner.Email\"] + deal.raw[\"Owner\"] + deal.raw[\"po_number__c\"] + deal.raw[\"Account.Name\"] + deal.raw[\"CurrencyIsoCode\"]'\n"),
 	}
 	const salesforce = `{type: salesforce, endpoint_token: tok, fetch: {extra_fields: [PO_Number__c, Owner.Email]}, accounts: {"00D5w000004qGTOEA2": {instance_url: "https://a.my.salesforce.com", client_id: c, client_secret: s}}}`
 	const pipedrive = `{type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {"6083095": {api_token: t}}}`
@@ -110,10 +111,20 @@ func TestRawFieldWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	sf, _ := set.Get("sf")
+	// Warned: a field not selected, a key spelt otherwise than the
+	// extra field it stands for (deal.raw is case-sensitive), and a
+	// relationship field of the base selection, which is inside
+	// deal.raw["Account"], not a key of its own.
 	got := rawFieldWarnings(sf)
-	if len(got) != 1 || !strings.Contains(got[0], `connection sf: mapping "raw" reads deal.raw["RecordTypeId"], which its salesforce source does not read`) ||
-		!strings.Contains(got[0], "add RecordTypeId to connections.sf.source.fetch.extra_fields") {
-		t.Errorf("salesforce: %q; want one warning, of RecordTypeId", got)
+	want := []string{"Account.Name", "RecordTypeId", "owner.email"}
+	if len(got) != len(want) {
+		t.Fatalf("salesforce: %q; want warnings of %v", got, want)
+	}
+	for i, key := range want {
+		if !strings.Contains(got[i], fmt.Sprintf(`connection sf: mapping "raw" reads deal.raw[%q], which its salesforce source does not read`, key)) ||
+			!strings.Contains(got[i], "add "+key+" to connections.sf.source.fetch.extra_fields") {
+			t.Errorf("salesforce warning %d: %q; want one of %s", i, got[i], key)
+		}
 	}
 	if pd, _ := set.Get("pd"); len(rawFieldWarnings(pd)) != 0 {
 		t.Errorf("pipedrive: %q; want none", rawFieldWarnings(pd))

@@ -108,7 +108,10 @@ type Challenger interface {
 // deal, which it cannot tell from an empty field: config check and the
 // start warn of it.
 type RawFielder interface {
-	RawFields() (keys []string, setting string)
+	// RawFields are the keys of a deal's Raw: exact as spelt, anyCase in
+	// the vendor's spelling of a configured name, whose letter case the
+	// config does not tell.
+	RawFields() (exact, anyCase []string, setting string)
 }
 
 // Source is the webhook side of a CRM connector.

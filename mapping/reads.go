@@ -70,16 +70,15 @@ func dealReads(root ast.Node) []string {
 	return out
 }
 
-// RawKeysRead lists the keys of `deal.raw` the file's expressions read by
-// a literal (`deal.raw["RecordTypeId"]`, `deal.raw.PO_Number__c`), sorted,
-// each once: a source that reads only the fields it is told to (a fetch's
-// selection) answers "" for the others, which the mapping cannot tell
-// from an empty field. Keys computed at run time are not known.
+// RawKeysRead lists the keys of `deal.raw` the file's invoice expressions
+// read by a literal (`deal.raw["RecordTypeId"]`, `deal.raw.PO_Number__c`),
+// sorted, each once: a source that reads only the fields it is told to (a
+// fetch's selection) answers "" for the others, which the mapping cannot
+// tell from an empty field. Keys computed at run time are not known. The
+// trigger's are not listed: it reads the deal as a webhook carries it
+// (TriggerDealReads), not as a run reads it.
 func (m *File) RawKeysRead() []string {
 	var progs []*compiled
-	if m.customTrigger {
-		progs = append(progs, &m.trigger)
-	}
 	for _, list := range [][]compiled{m.header, m.lines, m.amountLine} {
 		for i := range list {
 			progs = append(progs, &list[i])

@@ -22,10 +22,10 @@ import (
 // in the Web UI) and lets later ones time out, and the server gives
 // each new attempt to any worker polling the task queue, so the run goes
 // on, without a gap in its history, on one that has the connection.
-// Each worker refuses a run at most maxRefusals times, a workflow-task
-// timeout (10 s) each after the first; then it takes the run, as it did
-// before, so that Temporal's growing backoff never holds a run on a
-// worker that refuses it after another has the connection.
+// Each refusal after the first costs the run a workflow-task timeout (10
+// s), longer from its fourth attempt (Temporal's backoff, up to 10
+// minutes); a run whose steps are activities is refused at most
+// maxRefusals times by a worker.
 //
 // It is the worker's decision, not the workflow's: it adds no event and
 // no command, so replays are unchanged whatever the worker's config.
@@ -37,14 +37,19 @@ type connectionGuard struct {
 	refused map[string]int // run id → the times this worker refused it
 }
 
-// maxRefusals is how often a worker refuses one run. Temporal lengthens
-// a failing workflow task's timeout from its fourth attempt on (5 s,
-// doubling, up to 10 minutes), and the SDK reports only the first
-// failure, so a run refused again and again would wait that long on this
-// worker even once another has its connection. Past maxRefusals this
-// worker takes the run as it did before the guard: its steps fail
-// ConnectionUnavailable here, and the run stays until this worker has the
-// connection or stops (a rollout's restart).
+// maxRefusals is how often a worker refuses one run whose steps are
+// activities (external_calls: activity). Temporal lengthens a failing
+// workflow task's timeout from its fourth attempt on (5 s, doubling, up
+// to 10 minutes), and the SDK reports only the first failure, so a run
+// refused again and again would wait that long on this worker even once
+// another has its connection. Past maxRefusals this worker takes such a
+// run: its workflow code needs no connection, and its steps go to any
+// worker of the task queue (those that lack it fail ConnectionUnavailable
+// and are retried elsewhere). A run whose steps are local calls is
+// refused every time: taken, it would stay here (sticky) with its steps
+// failing until this worker has the connection or stops, for good on a
+// worker whose config differs; refused, it waits Temporal's backoff at
+// worst, and moves.
 const maxRefusals = 3
 
 // maxRefusalsKept bounds the runs whose refusals are counted: past it
@@ -86,7 +91,7 @@ func (i *guardedWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.
 	if len(in.Args) > 0 && !workflow.IsReplaying(ctx) && workflow.GetInfo(ctx).WorkflowType.Name == workflows.InvoiceDealName {
 		if run, ok := in.Args[0].(workflows.InvoiceDealInput); ok && run.Connection != "" {
 			if _, has := i.guard.connections.Resolve(run.Connection); !has {
-				if !i.guard.refuse(workflow.GetInfo(ctx).WorkflowExecution.RunID) {
+				if !run.LocalCalls && !i.guard.refuse(workflow.GetInfo(ctx).WorkflowExecution.RunID) {
 					workflow.GetLogger(ctx).Warn(fmt.Sprintf("connection %q is not configured on this worker, which has refused this run %d times: it takes the run now, whose steps fail ConnectionUnavailable here until this worker has the connection or stops", run.Connection, maxRefusals))
 					return i.Next.ExecuteWorkflow(ctx, in)
 				}

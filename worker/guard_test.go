@@ -58,22 +58,26 @@ func TestGuardRefusesOnlyANewInvoiceRunWithoutItsConnection(t *testing.T) {
 	}
 }
 
-// A worker refuses one run at most maxRefusals times, then takes it (as
-// before the guard), so that Temporal's growing backoff of a failing
-// workflow task never holds the run there once another worker has its
-// connection.
+// A worker refuses a run whose steps are activities at most maxRefusals
+// times, then takes it (its steps go to any worker), so that Temporal's
+// growing backoff of a failing workflow task never holds the run there
+// once another worker has its connection. A run whose steps are local
+// calls is refused every time: taken, it would stay there for good.
 func TestGuardTakesARunAfterMaxRefusals(t *testing.T) {
-	guard := &connectionGuard{connections: noConnections{}}
-	for attempt := 1; attempt <= maxRefusals+1; attempt++ {
-		var suite testsuite.WorkflowTestSuite
-		env := suite.NewTestWorkflowEnvironment() // the same run id each time
-		env.SetWorkerOptions(sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{guard}})
-		env.RegisterWorkflowWithOptions(func(workflow.Context, workflows.InvoiceDealInput) (string, error) { return "ran", nil },
-			workflow.RegisterOptions{Name: workflows.InvoiceDealName})
-		env.ExecuteWorkflow(workflows.InvoiceDealName, workflows.InvoiceDealInput{Connection: "demo"})
-		err := env.GetWorkflowError()
-		if refused := err != nil; refused != (attempt <= maxRefusals) {
-			t.Errorf("attempt %d: %v; want refused %v", attempt, err, attempt <= maxRefusals)
+	for _, local := range []bool{false, true} {
+		guard := &connectionGuard{connections: noConnections{}}
+		for attempt := 1; attempt <= maxRefusals+2; attempt++ {
+			var suite testsuite.WorkflowTestSuite
+			env := suite.NewTestWorkflowEnvironment() // the same run id each time
+			env.SetWorkerOptions(sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{guard}})
+			env.RegisterWorkflowWithOptions(func(workflow.Context, workflows.InvoiceDealInput) (string, error) { return "ran", nil },
+				workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+			env.ExecuteWorkflow(workflows.InvoiceDealName, workflows.InvoiceDealInput{Connection: "demo", LocalCalls: local})
+			err := env.GetWorkflowError()
+			want := local || attempt <= maxRefusals
+			if refused := err != nil; refused != want {
+				t.Errorf("local calls %v, attempt %d: %v; want refused %v", local, attempt, err, want)
+			}
 		}
 	}
 }

@@ -125,30 +125,32 @@ var baseFields = []string{"Id", "Name", "StageName", "IsWon", "Amount", "CloseDa
 	"Account.BillingPostalCode", "Account.BillingCountry"}
 
 // RawFields implements connectors.RawFielder: the keys of a fetched
-// deal's Raw, each field selected by its top-level name (a relationship
-// field, Account.Name, is inside its parent's object, "Account"), the
-// Opportunity's CurrencyIsoCode (read where the org has it), and each
-// extra field also as configured.
-func (s *Source) RawFields() ([]string, string) {
-	var keys []string
-	add := func(f string) {
-		if f == "" {
-			return
-		}
-		top, _, _ := strings.Cut(f, ".")
-		for _, k := range []string{top, f} {
-			if !slices.Contains(keys, k) {
-				keys = append(keys, k)
-			}
+// deal's Raw. Exact: the fields FetchDeal always selects, by their
+// top-level name as Salesforce answers them (a relationship field,
+// Account.Name, is inside its parent's object, "Account"),
+// CurrencyIsoCode (read where the org has one, without a currency_field)
+// and each extra field and currency_field as configured. In any case:
+// the top-level names of those, which Salesforce answers in the org's
+// spelling.
+func (s *Source) RawFields() (exact, anyCase []string, setting string) {
+	add := func(list *[]string, f string) {
+		if f != "" && !slices.Contains(*list, f) {
+			*list = append(*list, f)
 		}
 	}
 	for _, f := range baseFields {
-		add(f)
+		top, _, _ := strings.Cut(f, ".")
+		add(&exact, top)
 	}
-	for _, f := range append([]string{"CurrencyIsoCode", s.fetch.CurrencyField, accountField(s.fetch.AccountEmailField), accountField(s.fetch.AccountTaxIDField)}, s.fetch.ExtraFields...) {
-		add(f)
+	if s.fetch.CurrencyField == "" {
+		add(&exact, "CurrencyIsoCode")
 	}
-	return keys, "fetch.extra_fields"
+	for _, f := range append([]string{s.fetch.CurrencyField}, s.fetch.ExtraFields...) {
+		add(&exact, f)
+		top, _, _ := strings.Cut(f, ".")
+		add(&anyCase, top)
+	}
+	return exact, anyCase, "fetch.extra_fields"
 }
 
 var _ connectors.RawFielder = (*Source)(nil)
@@ -413,9 +415,11 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 		if attempt == 0 && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Op == op {
 			continue
 		}
-		if errors.As(err, &apiErr) && apiErr.Op == "oauth token" {
-			// The token endpoint's refusal names neither the org nor
-			// the setting to look at.
+		if errors.As(err, &apiErr) && apiErr.Op == "oauth token" &&
+			(apiErr.Credentials || apiErr.StatusCode == http.StatusBadRequest || apiErr.StatusCode == http.StatusUnauthorized) {
+			// The token endpoint's refusal of the credentials names
+			// neither the org nor the setting to look at (its 429 or
+			// 503, retried, is no matter of the config).
 			return fmt.Errorf("%w; org %s (the source's accounts.%s): %s", err, acc.id, acc.id, tokenHint(apiErr.Message))
 		}
 		return err
