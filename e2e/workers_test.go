@@ -30,8 +30,8 @@ func (noConnections) Resolve(string) (activities.Connection, bool) {
 // invoiced once, on a worker of the task queue that has the connection.
 // Before, the worker without it ran the run's steps, each failing
 // ConnectionUnavailable, and held the run (Temporal's sticky queue) for
-// as long as it ran. (That a worker refuses a run at most a few times is
-// worker's TestGuardTakesARunAfterMaxRefusals.)
+// as long as it ran. (What a worker refuses, and how often, are the
+// guard's unit tests in package worker.)
 func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	const queue = "guard-test" // polled by this test's workers only
@@ -79,9 +79,10 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 		t.Fatalf("the worker without the connection did not fail the run's workflow task (failure %q)", failed)
 	}
 
-	// The worker without the connection stops: after maxRefusals of a
-	// run it would take it (as before the guard), which a poller that
-	// happens to win the run's next attempts would make this test flaky.
+	// The worker without the connection stops: each further attempt it
+	// won would cost the run a workflow-task timeout (10 s), and more
+	// from the fourth on (Temporal's backoff), which would make this
+	// test slow by chance.
 	without.Stop()
 	stopped = true
 	with := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout, sdkworker.Options{})
