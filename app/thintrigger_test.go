@@ -2,12 +2,8 @@ package app
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
-
-	"github.com/dealsync/dealsync/config"
 )
 
 // A custom trigger that reads deal fields a thin webhook does not carry
@@ -45,14 +41,7 @@ func TestThinTriggerWarnings(t *testing.T) {
 		conn("hs-named", "named", hubspot) + conn("sf-named", "named", salesforce) +
 		conn("pd-stage", "stage", pipedrive) + conn("hs-stage", "stage", hubspot) + conn("sf-stage", "stage", salesforce) +
 		conn("pd-plain", "plain", pipedrive) + conn("hs-builtin", "", hubspot)
-	cfg, err := config.Load(write("dealsync.yaml", yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
 	// The connections warned about, with what the warning must say.
 	want := map[string][]string{
 		"pd-amount":  {"connection pd-amount: the trigger of mapping \"amount\", `is_won(deal.stage) && deal.amount > 100`, reads deal.amount,", "pipedrive source's webhooks do not carry", "thin", "200 \"skipped\"", "never invoiced", "mapping test --connection pd-amount --fetch"},
@@ -102,14 +91,7 @@ func TestRawFieldWarnings(t *testing.T) {
 	const pipedrive = `{type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {"6083095": {api_token: t}}}`
 	yaml := fmt.Sprintf("mappings: {files: [%s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n"+
 		"  sf:\n    target: erp\n    mapping: raw\n    source: %s\n  pd:\n    target: erp\n    mapping: raw\n    source: %s\n", files[0], salesforce, pipedrive)
-	cfg, err := config.Load(write("dealsync.yaml", yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
 	sf, _ := set.Get("sf")
 	// Warned: a field not selected, a key spelt otherwise than the
 	// extra field it stands for (deal.raw is case-sensitive), and a

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
 )
 
 // A target that looks invoices up by reference (Xero's check_reference,
@@ -69,14 +70,7 @@ connections:
       accounts:
         "6083095": {api_token: t}
 `
-	cfg, err := config.Load(write("dealsync.yaml", yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, set := loadAndBuild(t, write("dealsync.yaml", yaml))
 	const marker = "does not read deal.id"
 	want := map[string][]string{
 		"xero-company": {"connection xero-company: target books looks for an existing invoice by its reference", "(check_reference)",
@@ -148,14 +142,7 @@ connections:
       accounts:
         "00D5w000004qGTOEA2": {instance_url: "https://a.my.salesforce.com", client_id: c, client_secret: s}
 `
-	cfg, err := config.Load(write("dealsync.yaml", yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, set := loadAndBuild(t, write("dealsync.yaml", yaml))
 	warned := map[string]bool{"qbo-builtin": true, "qbo-bare": true, "qbo-stringed": true}
 	if n := len(set.Names()); n != 6 {
 		t.Fatalf("%d connections built, want the 6 of the config: %v", n, set.Names())
@@ -224,14 +211,7 @@ func TestWarningsOfNetLinesBilledAsGross(t *testing.T) {
 	yaml := "targets:\n" + xero("gross", "Inclusive") + xero("net", "Exclusive") + "connections:\n" +
 		pipedrive("pd-gross", "gross", "gross") + pipedrive("pd-routed", "net", "gross") + pipedrive("pd-net", "net", "net") +
 		genericConn("generic-gross", "gross", "")
-	cfg, err := config.Load(writeIn(t, dir, "dealsync.yaml", yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, set := loadAndBuild(t, writeIn(t, dir, "dealsync.yaml", yaml))
 	want := map[string]string{"pd-gross": "target gross (and account_targets 6083095)", "pd-routed": "target gross (account_targets 6083095)"}
 	if n := len(set.Names()); n != 4 {
 		t.Fatalf("%d connections built, want the 4 of the config: %v", n, set.Names())
@@ -253,4 +233,19 @@ func TestWarningsOfNetLinesBilledAsGross(t *testing.T) {
 			t.Errorf("%s: %q; want one warning naming %s and the setting", name, got, which)
 		}
 	}
+}
+
+// loadAndBuild loads the config at path and builds its connections, as
+// serve and worker do, failing the test when either fails.
+func loadAndBuild(t *testing.T, path string) (*config.Config, *connections.Set) {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := BuildConnections(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, set
 }
