@@ -16,8 +16,9 @@ import (
 // Such a run's steps could only fail here, and a run whose workflow task
 // completes on a worker stays with it (Temporal's sticky queue, and with
 // external_calls: local its steps run inside that worker's workflow
-// tasks) until that worker stops. So a new run's first workflow task on
-// this worker fails before any of the run's code runs: the SDK reports
+// tasks) until that worker stops. So a new run's workflow task (one of
+// a run no worker has taken on yet) fails here before any of the run's
+// code runs: the SDK reports
 // the first failure (a WorkflowTaskFailed event naming the connection,
 // in the Web UI) and lets later ones time out, and the server gives
 // each new attempt to any worker polling the task queue, so the run goes
