@@ -12,6 +12,7 @@ import (
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/rerun"
 	dsworker "github.com/dealsync/dealsync/worker"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -77,6 +78,23 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 	}
 	if !strings.Contains(failed, `connection "demo" is not configured on this worker`) {
 		t.Fatalf("the worker without the connection did not fail the run's workflow task (failure %q)", failed)
+	}
+
+	// The run list says the run's workflow task fails (the only sign of
+	// it there: the run is Running, pending): the refusal above put its
+	// task on a later attempt.
+	var listed []rerun.Run
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		listed, _, err = rerun.List(context.Background(), s.Client, rerun.ListOptions{TaskQueue: queue, Query: `DealId = "D-GUARD"`, Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) == 1 && listed[0].WorkflowTaskAttempt > 1 {
+			break
+		}
+	}
+	if len(listed) != 1 || listed[0].WorkflowTaskAttempt < 2 {
+		t.Errorf("runs list: %+v; want the run with its failing workflow task's attempt", listed)
 	}
 
 	// The worker without the connection stops: each further attempt it

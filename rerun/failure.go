@@ -95,13 +95,29 @@ func failureOf(f *failurepb.Failure) Failure {
 const failureReads = 8
 
 // readFailures sets the failure of each run that has one (hasFailure),
-// reading their close events, failureReads at a time. A read that fails
-// leaves the run's failure empty and says why in its FailureReadError.
+// reading their close events, and the workflow-task attempt of each
+// running run whose task fails (Run.WorkflowTaskAttempt), describing it,
+// failureReads at a time. A read of a close event that fails leaves the
+// run's failure empty and says why in its FailureReadError.
 func readFailures(ctx context.Context, c client.Client, runs []Run) {
 	var g errgroup.Group
 	g.SetLimit(failureReads)
 	for i := range runs {
 		r := &runs[i]
+		if statusOf(r.ExecutionStatus) == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			g.Go(func() error {
+				// A run whose workflow task fails again and again (a
+				// worker refuses it) shows nothing else of it in the
+				// list; a read that fails leaves it unsaid.
+				if d, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID); err == nil {
+					if n := d.GetPendingWorkflowTask().GetAttempt(); n > 1 {
+						r.WorkflowTaskAttempt = n
+					}
+				}
+				return nil
+			})
+			continue
+		}
 		if !hasFailure(statusOf(r.ExecutionStatus)) {
 			continue
 		}

@@ -87,6 +87,12 @@ type Run struct {
 	// was terminated could not be read (then FailureType and
 	// FailureMessage are empty).
 	FailureReadError string `json:"failure_read_error,omitempty"`
+	// WorkflowTaskAttempt is the attempt of a running run's pending
+	// workflow task when it is more than 1: its workflow tasks fail (a
+	// worker without its connection refuses it, or its code panics) and
+	// the run does not move; the Web UI's run page shows the
+	// WorkflowTaskFailed event. 0 otherwise.
+	WorkflowTaskAttempt int32 `json:"workflow_task_attempt,omitempty"`
 }
 
 // List returns up to o.Limit runs of o.Filter() in Temporal's order

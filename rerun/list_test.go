@@ -47,10 +47,28 @@ type listedRuns struct {
 	// run failed on its mapping (mappingFailed).
 	closes func(i int) (*historypb.HistoryEvent, error)
 
+	// taskAttempts is the attempt of running run i's pending workflow
+	// task (DescribeWorkflowExecution); absent: none pending.
+	taskAttempts map[int]int32
+
 	mu                    sync.Mutex
 	reads                 []string // the runs whose close events were read
 	filters               []enumspb.HistoryEventFilterType
 	inFlight, maxInFlight int
+}
+
+// DescribeWorkflowExecution serves a running run's pending workflow task
+// (taskAttempts).
+func (l *listedRuns) DescribeWorkflowExecution(_ context.Context, _, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	i, err := strconv.Atoi(strings.TrimPrefix(runID, "run-"))
+	if err != nil {
+		l.t.Errorf("run %q", runID)
+	}
+	resp := &workflowservice.DescribeWorkflowExecutionResponse{}
+	if n, ok := l.taskAttempts[i]; ok {
+		resp.PendingWorkflowTask = &workflowpb.PendingWorkflowTaskInfo{Attempt: n}
+	}
+	return resp, nil
 }
 
 // GetWorkflowHistory serves run i's close event (closes), counting the
@@ -537,5 +555,25 @@ func TestSyntaxErrorPositionIsTheQuerys(t *testing.T) {
 	// Other refusals are Temporal's words.
 	if got := queryError(`TaskQueue = "dealsync" AND (Foo = "x")`, `Foo = "x"`, "invalid query: invalid search attribute: Foo"); got != "invalid query: invalid search attribute: Foo" {
 		t.Errorf("an unknown search attribute: %s", got)
+	}
+}
+
+// A running run whose workflow task fails again and again (a worker
+// without its connection refuses it) says its attempt; one whose task is
+// on its first attempt, or has none pending, says nothing.
+func TestListSaysARunningRunsFailingWorkflowTask(t *testing.T) {
+	l := &listedRuns{t: t, n: 6, pageMax: 10, taskAttempts: map[int]int32{1: 5, 3: 1}}
+	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range runs {
+		want := int32(0)
+		if i == 1 {
+			want = 5
+		}
+		if r.WorkflowTaskAttempt != want {
+			t.Errorf("run %d (%s): workflow task attempt %d, want %d", i, r.ExecutionStatus, r.WorkflowTaskAttempt, want)
+		}
 	}
 }

@@ -38,7 +38,10 @@ times, dealsync's search attributes, the memo's mapping and hash, and
 failure_type and failure_message whole. The failures are read from the
 runs' close events, one read per failed or terminated run listed; one
 that cannot be read is noted (failure_read_error) and does not stop the
-list. Runs that timed out or were canceled have nothing more to say than
+list. A running run whose workflow task fails again and again (a worker
+without its connection refuses it) is followed by a line saying so, with
+the attempt (workflow_task_attempt): each running run listed is described
+once. Runs that timed out or were canceled have nothing more to say than
 their status.
 
 It prints at most --limit runs (default 50, at most 1000), and says when
@@ -162,6 +165,8 @@ const failureWidth = 120
 // not be read.
 func failureLine(r rerun.Run) (line string, cut bool) {
 	switch {
+	case r.WorkflowTaskAttempt > 1:
+		return fmt.Sprintf("workflow task failing, attempt %d: a worker refuses the run (it lacks its connection) or its code fails; its page in the Web UI shows WorkflowTaskFailed", r.WorkflowTaskAttempt), false
 	case r.FailureReadError != "":
 		return "failure not read: " + oneLine(r.FailureReadError), false
 	case r.FailureType == "" && r.FailureMessage == "":

@@ -455,3 +455,19 @@ func TestDevCommandWithoutAServerSaysHowToReachDev(t *testing.T) {
 		t.Fatalf("runs list without --dev and without a server: %v; want the failure without the dev hint", err)
 	}
 }
+
+// A running run whose workflow task fails again and again is shown with a
+// line saying so under its row: the list has no other sign of it.
+func TestRunsListTableShowsAFailingWorkflowTask(t *testing.T) {
+	var out bytes.Buffer
+	printRuns(&out, rerun.ListOptions{TaskQueue: "dealsync", Limit: 5}, []rerun.Run{
+		{WorkflowID: "invoice/beta/B-1", ExecutionStatus: "Running", SyncStatus: "pending", WorkflowTaskAttempt: 4},
+		{WorkflowID: "invoice/beta/B-2", ExecutionStatus: "Running", SyncStatus: "pending"},
+	}, false)
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 6 || !strings.Contains(lines[2], "invoice/beta/B-1") ||
+		!strings.Contains(lines[3], "    workflow task failing, attempt 4: a worker refuses the run (it lacks its connection)") ||
+		!strings.Contains(lines[4], "invoice/beta/B-2") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
