@@ -78,14 +78,8 @@ func dealReads(root ast.Node) []string {
 // trigger's are not listed: it reads the deal as a webhook carries it
 // (TriggerDealReads), not as a run reads it.
 func (m *File) RawKeysRead() []string {
-	var progs []*compiled
-	for _, list := range [][]compiled{m.header, m.lines, m.amountLine} {
-		for i := range list {
-			progs = append(progs, &list[i])
-		}
-	}
 	seen := map[string]bool{}
-	for _, c := range progs {
+	for _, c := range slices.Concat(m.header, m.lines, m.amountLine) {
 		if c.prog == nil {
 			continue
 		}

@@ -215,11 +215,9 @@ func (s *Server) SetPrivateNote(id, note string) {
 // (what QBO writes in its PrivateNote: "Voided", or "Voided" before the
 // note it had) replaces its PrivateNote. It keeps its number.
 func (s *Server) Void(id, note string) {
+	s.SetPrivateNote(id, note)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.billed[id]
-	b[1] = note
-	s.billed[id] = b
 	s.totals[id] = [2]decimal.Decimal{}
 }
 
