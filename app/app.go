@@ -364,10 +364,11 @@ func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Star
 	})
 }
 
-// ServeMetrics serves GET /metrics on cfg's metrics.listen until ctx ends;
-// without that setting it does nothing. It returns once listening, with
-// the address (for logs and banners).
-func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger) (string, error) {
+// ServeMetrics serves GET /metrics on cfg's metrics.listen until ctx ends,
+// and a worker's health checks when health is not nil; without that
+// setting it does nothing. It returns once listening, with the address
+// (for logs and banners).
+func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger, health *WorkerHealth) (string, error) {
 	if cfg.Metrics.Listen == "" {
 		return "", nil
 	}
@@ -377,6 +378,9 @@ func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler())
+	if health != nil {
+		health.mount(mux)
+	}
 	go func() {
 		if err := Serve(ctx, l, mux); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("metrics server stopped", "error", err)

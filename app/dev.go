@@ -180,7 +180,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		intakeL.Close()
 		return nil, fmt.Errorf("starting worker: %w", err)
 	}
-	addr, err := ServeMetrics(runCtx, cfg, logger)
+	addr, err := ServeMetrics(runCtx, cfg, logger, nil)
 	if err != nil {
 		intakeL.Close()
 		return nil, err

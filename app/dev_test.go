@@ -85,7 +85,7 @@ func TestStartDevNamesTheSettingOfAPortInUse(t *testing.T) {
 func TestServeMetricsNamesTheSettingOfAPortInUse(t *testing.T) {
 	cfg := devConfig(t, "dev: {data_dir: %s}\nlog: {level: error}\n")
 	cfg.Metrics.Listen = taken(t)
-	_, err := ServeMetrics(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	_, err := ServeMetrics(t.Context(), cfg, slog.New(slog.DiscardHandler), nil)
 	if err == nil {
 		t.Fatal("ServeMetrics on a port in use succeeded")
 	}

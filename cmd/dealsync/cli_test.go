@@ -186,7 +186,7 @@ func testProductionShape(ctx context.Context, t *testing.T, srv *devserver.Serve
 	// this test's deliveries from an earlier test's. So the deliveries are
 	// checked as changes of the registry's values, and each endpoint only
 	// as serving that registry.
-	var metricsAddrs []string
+	var metricsAddrs, workerMetrics []string
 	type command struct{ name, file string }
 	var commands []command
 	var files []string
@@ -212,6 +212,8 @@ connections:
 			commands = append(commands, command{name, writeFile(t, f, yaml)})
 			if name == "serve" {
 				files = append(files, f)
+			} else {
+				workerMetrics = append(workerMetrics, metricsListen)
 			}
 		}
 	}
@@ -222,6 +224,14 @@ connections:
 	}
 	for _, addr := range intakes {
 		waitReady(t, "http://"+addr+"/readyz")
+	}
+	// A worker answers its health checks beside /metrics: ready once it
+	// polls this Temporal server.
+	for _, addr := range workerMetrics {
+		waitReady(t, "http://"+addr+"/readyz")
+		if body := get(t, "http://"+addr+"/healthz"); !strings.Contains(body, `"status":"ok"`) {
+			t.Errorf("worker %s/healthz: %s", addr, body)
+		}
 	}
 
 	counted := func() (c countedMetrics) {

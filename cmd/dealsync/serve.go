@@ -73,7 +73,7 @@ and serve refuses to start when intake.listen is not a loopback address.`,
 			// stops when the intake has.
 			metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(cmd.Context()))
 			defer stopMetrics()
-			if addr, err := app.ServeMetrics(metricsCtx, cfg, logger); err != nil {
+			if addr, err := app.ServeMetrics(metricsCtx, cfg, logger, nil); err != nil {
 				l.Close()
 				return err
 			} else if addr != "" {
@@ -118,10 +118,13 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			// and ends after it.
 			metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(cmd.Context()))
 			defer stopMetrics()
-			if addr, err := app.ServeMetrics(metricsCtx, cfg, logger); err != nil {
+			// The worker's health checks live beside /metrics: a
+			// worker serves no other HTTP.
+			health := app.NewWorkerHealth(c, logger)
+			if addr, err := app.ServeMetrics(metricsCtx, cfg, logger, health); err != nil {
 				return err
 			} else if addr != "" {
-				logger.Info("metrics listening", "addr", addr)
+				logger.Info("metrics and health checks listening", "addr", addr)
 			}
 			fatal := make(chan error, 1)
 			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set, c), cfg.Workflow.ActivityTimeout, sdkworker.Options{
@@ -138,8 +141,10 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("starting worker: %w", err)
 			}
+			health.Started()
 			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
 			err = untilStopped(cmd.Context(), fatal)
+			health.Stopping()
 			logger.Info("worker stopping: waiting for the steps in hand")
 			w.Stop() // waits for running activities up to the worker's stop timeout
 			logger.Info("worker stopped")

@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/config"
+)
+
+// healthClient is a Temporal client whose frontend health check answers
+// as told.
+type healthClient struct {
+	client.Client
+	down atomic.Bool
+}
+
+func (c *healthClient) CheckHealth(context.Context, *client.CheckHealthRequest) (*client.CheckHealthResponse, error) {
+	if c.down.Load() {
+		return nil, errors.New("dial tcp 10.0.0.7:7233: connect: connection refused")
+	}
+	return &client.CheckHealthResponse{}, nil
+}
+
+// A worker's metrics listener answers its health checks: /healthz while
+// the process runs, /readyz only while the worker polls and the frontend
+// answers, saying why not otherwise (without the frontend's address).
+func TestWorkerHealthChecks(t *testing.T) {
+	c := &healthClient{}
+	health := NewWorkerHealth(c, slog.New(slog.DiscardHandler))
+	cfg := &config.Config{Metrics: config.Metrics{Listen: "127.0.0.1:0"}}
+	addr, err := ServeMetrics(t.Context(), cfg, slog.New(slog.DiscardHandler), health)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	check := func(step, path string, wantCode int, wantStatus string) {
+		t.Helper()
+		code, body := get(path)
+		if code != wantCode || !strings.Contains(body, `"status":"`+wantStatus+`"`) {
+			t.Errorf("%s: GET %s = %d %s, want %d with status %q", step, path, code, body, wantCode, wantStatus)
+		}
+		if strings.Contains(body, "10.0.0.7") {
+			t.Errorf("%s: GET %s names the frontend's address: %s", step, path, body)
+		}
+	}
+
+	check("before start", "/healthz", 200, "ok")
+	check("before start", "/readyz", 503, "starting")
+	health.Started()
+	check("polling", "/readyz", 200, "ready")
+	c.down.Store(true)
+	check("frontend away", "/readyz", 503, "unavailable")
+	check("frontend away", "/healthz", 200, "ok")
+	c.down.Store(false)
+	check("frontend back", "/readyz", 200, "ready")
+	health.Stopping()
+	check("stopping", "/readyz", 503, "stopping")
+	if code, _ := get("/metrics"); code != 200 {
+		t.Errorf("GET /metrics = %d beside the health checks", code)
+	}
+}
+
+// dev and serve answer no health checks on the metrics listener: their
+// intake has its own.
+func TestMetricsListenerWithoutWorkerHealth(t *testing.T) {
+	cfg := &config.Config{Metrics: config.Metrics{Listen: "127.0.0.1:0"}}
+	addr, err := ServeMetrics(t.Context(), cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /readyz on dev's metrics listener = %d, want 404", resp.StatusCode)
+	}
+}
