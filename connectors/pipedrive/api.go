@@ -128,10 +128,14 @@ type pdDealProduct struct {
 	Quantity     json.Number `json:"quantity"`
 	Discount     json.Number `json:"discount"`
 	DiscountType string      `json:"discount_type"`
-	Tax          json.Number `json:"tax"`        // a percentage
-	TaxMethod    string      `json:"tax_method"` // exclusive, inclusive or none
-	Comments     *string     `json:"comments"`
-	IsEnabled    *bool       `json:"is_enabled"`
+	// Sum is the line's total as Pipedrive computes it, Currency its
+	// currency: checkLine holds the line against both.
+	Sum       json.Number `json:"sum"`
+	Currency  string      `json:"currency"`
+	Tax       json.Number `json:"tax"`        // a percentage
+	TaxMethod string      `json:"tax_method"` // exclusive, inclusive or none
+	Comments  *string     `json:"comments"`
+	IsEnabled *bool       `json:"is_enabled"`
 	// BillingFrequency is "one-time", or how often a recurring product
 	// (Growth plans and above) is billed: "weekly" … "annually". Absent on
 	// plans without recurring products: one-time.
@@ -178,8 +182,10 @@ func permanent(format string, args ...any) error {
 // when it has products, the discounts on the whole deal (GET
 // /api/v2/deals/{id}/discounts). Numbers are read as exact decimals. A product
 // discount of discount_type "percentage" becomes DiscountPercent, of type
-// "amount" Discount (an amount off the line). Disabled products
-// (is_enabled false) are left out.
+// "amount" Discount (an amount off the line, or off each unit when the
+// product's sum says so: checkLine, which also refuses a product priced in
+// another currency than the deal's, or whose sum dealsync cannot account
+// for). Disabled products (is_enabled false) are left out.
 //
 // A deleted deal (or one merged into another, which Pipedrive deletes) is
 // reported in stage StageDeleted, with its own fields but neither its
@@ -325,6 +331,9 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		}
 		if rate.IsNegative() {
 			return model.Deal{}, permanent("deal %s product %s: tax %s is negative", dealID, p.ID, rate)
+		}
+		if err := checkLine(dealID, p, cur, &li, rate); err != nil {
+			return model.Deal{}, err
 		}
 		switch p.TaxMethod {
 		case "":

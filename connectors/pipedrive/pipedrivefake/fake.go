@@ -36,6 +36,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/shopspring/decimal"
 )
 
 // Record is an object as the API answers it in "data".
@@ -562,8 +564,9 @@ func (s *Server) dealProducts(w http.ResponseWriter, r *http.Request, c *company
 	}
 	end := min(len(all), off+size)
 	page := []any{}
+	cur, _ := c.deals[dealID]["currency"].(string)
 	for _, it := range all[min(off, len(all)):end] {
-		page = append(page, withTax(it, c.taxOpt))
+		page = append(page, asAnswered(it, c.taxOpt, cur))
 	}
 	var next *string
 	if end < len(all) {
@@ -573,16 +576,41 @@ func (s *Server) dealProducts(w http.ResponseWriter, r *http.Request, c *company
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": page, "additional_data": map[string]any{"next_cursor": next}})
 }
 
-// withTax is a deal product as the API answers it: with "tax" (0 when it
-// was seeded without) and "tax_method" (the company's option when it was
-// seeded without).
-func withTax(it Record, option string) Record {
+// asAnswered is a deal product as the API answers it, with what a product
+// seeded without them gets: "tax" 0, "tax_method" the company's option,
+// "discount_type" percentage, "is_enabled" true, the deal's "currency",
+// and "sum", the line's total: quantity × item_price less its discount
+// (an amount off the line, or a percentage), unrounded, without tax. A
+// seeded sum or currency is kept, for tests of a line Pipedrive totals
+// otherwise.
+func asAnswered(it Record, option, dealCurrency string) Record {
 	out := clone(it)
 	if v, found := out["tax"]; !found || v == nil {
 		out["tax"] = json.Number("0")
 	}
 	if v, _ := out["tax_method"].(string); v == "" {
 		out["tax_method"] = option
+	}
+	if v, _ := out["discount_type"].(string); v == "" {
+		out["discount_type"] = "percentage"
+	}
+	if _, found := out["is_enabled"]; !found {
+		out["is_enabled"] = true
+	}
+	if _, found := out["currency"]; !found && dealCurrency != "" {
+		out["currency"] = strings.ToUpper(dealCurrency)
+	}
+	if _, found := out["sum"]; !found {
+		num := func(k string) decimal.Decimal {
+			d, _ := decimal.NewFromString(fmt.Sprint(out[k]))
+			return d
+		}
+		gross := num("quantity").Mul(num("item_price"))
+		off := num("discount")
+		if out["discount_type"] == "percentage" {
+			off = gross.Mul(off).Shift(-2)
+		}
+		out["sum"] = json.Number(gross.Sub(off).String())
 	}
 	return out
 }
