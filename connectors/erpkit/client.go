@@ -54,6 +54,11 @@ type Client struct {
 	// Retry-After header only. Whether the answer has a valid Retry-After
 	// header (APIError.RetryAfterGiven) is read from the header either way.
 	RetryAfter func(h http.Header) time.Duration
+	// AccessAdvice says what to check when the API answers 401 or 403
+	// (status), instead of the advice for an app a person authorized
+	// (re-authorize the connection, check the app's scopes); "" or nil
+	// keeps that.
+	AccessAdvice func(status int) string
 }
 
 // Call is one request.
@@ -248,15 +253,23 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed
 	if c.RetryAfter != nil {
 		delay = c.RetryAfter(resp.Header)
 	}
+	advice := func(status int, def string) string {
+		if c.AccessAdvice != nil {
+			if a := c.AccessAdvice(status); a != "" {
+				return a
+			}
+		}
+		return def
+	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		why := "the access token was rejected"
 		if refreshed {
 			why = "the access token was rejected even after a refresh"
 		}
-		msg = fmt.Sprintf("%s for %s: re-authorize the connection (%s)", why, c.Connection, msg)
+		msg = fmt.Sprintf("%s for %s: %s (%s)", why, c.Connection, advice(resp.StatusCode, "re-authorize the connection"), msg)
 	case http.StatusForbidden:
-		msg = fmt.Sprintf("access denied for %s: check the app's scopes and that it is still connected (%s)", c.Connection, msg)
+		msg = fmt.Sprintf("access denied for %s: %s (%s)", c.Connection, advice(resp.StatusCode, "check the app's scopes and that it is still connected"), msg)
 	}
 	return &connectors.APIError{Service: c.Service, Op: op, StatusCode: resp.StatusCode, Message: msg, Field: field,
 		RetryAfter: delay, RetryAfterGiven: given}

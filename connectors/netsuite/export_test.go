@@ -22,3 +22,6 @@ func SetCustomerPage(n int) (restore func()) {
 
 // MaxCustomerPages is maxCustomerPages (tests).
 const MaxCustomerPages = maxCustomerPages
+
+// ReadErrorDetail is errorDetail (tests).
+var ReadErrorDetail = errorDetail

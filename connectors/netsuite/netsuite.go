@@ -279,9 +279,25 @@ func New(cfg Config, deps Deps) (*Target, error) {
 			DefaultTaxCodeID: cfg.DefaultTaxCodeID, LocationID: cfg.LocationID, CurrencyIDs: cfg.CurrencyIDs},
 		client: &erpkit.Client{
 			Service: "netsuite", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
-			ErrorDetail: errorDetail,
+			ErrorDetail: errorDetail, AccessAdvice: accessAdvice,
 		},
 	}, nil
+}
+
+// accessAdvice is what to check when NetSuite refuses a call's token (401)
+// or the role (403). There is no consent to renew with client
+// credentials: NetSuite's answer says only "Invalid login attempt", and
+// its Login Audit Trail says why; a 403 is a permission the role lacks.
+func accessAdvice(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "NetSuite's Login Audit Trail (Setup > Users/Roles > User Management > View Login Audit Trail) says why, e.g. the entity or role of the " +
+			"OAuth 2.0 client credentials mapping made inactive, the mapping revoked, or the role without Log in using OAuth 2.0 Access Tokens"
+	case http.StatusForbidden:
+		return "the role of the OAuth 2.0 client credentials mapping lacks a permission: it needs REST Web Services, Log in using OAuth 2.0 Access Tokens, " +
+			"SuiteAnalytics Workbook (for SuiteQL look-ups), create, edit and view on customers and invoices, and view on Currency"
+	}
+	return ""
 }
 
 // externalIDChar is what NetSuite allows in an external id: letters,
@@ -427,10 +443,8 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	}
 	company := strings.TrimSpace(c.ExternalID)
 	if company != "" {
-		if id, ok, err := t.links.Get(ctx, t.linkKey(company)); err != nil {
-			return connectors.CustomerRef{}, err
-		} else if ok {
-			return connectors.CustomerRef{ID: id}, nil
+		if ref, ok, err := t.linkedCustomer(ctx, company); err != nil || ok {
+			return ref, err
 		}
 	}
 	// A company without an id gets an external id from the step key: the
@@ -506,6 +520,38 @@ func activeCustomer(r Record, eid string) error {
 	}
 	return fmt.Errorf("netsuite find customer: customer %s (external id %s) of this company is inactive, and NetSuite refuses invoices for it: "+
 		"reactivate it (Lists > Relationships > Customers), or clear its external id so that dealsync makes a new customer, then retry the run: %w", r.ID, eid, connectors.ErrPermanent)
+}
+
+// linkedCustomer is the customer the link file gives for company, read
+// to check it is still there and active: a link to a customer since
+// deleted, merged away or made inactive would have every invoice of the
+// company refused with NetSuite's "Invalid value … 'entity'", which does
+// not say why. Such a link is forgotten, with a warning, and the customer
+// is looked up afresh (its external id, then the tax id and name rules),
+// as for a company seen for the first time.
+func (t *Target) linkedCustomer(ctx context.Context, company string) (connectors.CustomerRef, bool, error) {
+	key := t.linkKey(company)
+	id, ok, err := t.links.Get(ctx, key)
+	if err != nil || !ok {
+		return connectors.CustomerRef{}, false, err
+	}
+	r, found, err := t.get(ctx, "find customer", "customer", id)
+	if err != nil {
+		return connectors.CustomerRef{}, false, err
+	}
+	if found && !r.IsInactive {
+		return connectors.CustomerRef{ID: r.ID}, true, nil
+	}
+	why := "deleted or merged into another"
+	if found {
+		why = "inactive"
+	}
+	t.log.Warn("netsuite: the customer the link file gives for this company is "+why+"; the link is forgotten and the customer looked up afresh",
+		"account", t.cfg.AccountID, "company", company, "customer", id)
+	if err := t.links.Delete(ctx, key); err != nil {
+		return connectors.CustomerRef{}, false, err
+	}
+	return connectors.CustomerRef{}, false, nil
 }
 
 func (t *Target) linked(ctx context.Context, company string, ref connectors.CustomerRef) (connectors.CustomerRef, error) {
@@ -868,12 +914,12 @@ func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Optio
 		switch base := t.cfg.BaseCurrency; {
 		case base == "":
 			return o, fmt.Errorf("netsuite: the currencies of NetSuite account %s cannot be read (an account without the Multiple Currencies feature, "+
-				"or a role without view on Currency), so the invoice would be booked in the customer's currency with its %s figures: "+
-				"on a single-currency account set the target's base_currency to the account's currency; on a multi-currency one give the role view on Currency, "+
+				"or a role without view on Currency or without SuiteAnalytics Workbook, which SuiteQL needs), so the invoice would be booked in the customer's currency with its %s figures: "+
+				"on a single-currency account set the target's base_currency to the account's currency; on a multi-currency one give the role view on Currency and SuiteAnalytics Workbook, "+
 				"or set currency_ids: %w", t.cfg.AccountID, cur, connectors.ErrPermanent)
 		case base != string(cur):
 			return o, fmt.Errorf("netsuite: the invoice is in %s, but NetSuite account %s books in its base_currency %s only (its currency list cannot be read): "+
-				"map the deal's amounts to %s, or, if the account has more currencies, give the role view on Currency or set currency_ids: %w",
+				"map the deal's amounts to %s, or, if the account has more currencies, give the role view on Currency and SuiteAnalytics Workbook, or set currency_ids: %w",
 				cur, t.cfg.AccountID, base, base, connectors.ErrPermanent)
 		}
 		return o, nil

@@ -470,11 +470,61 @@ func TestMatchingRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := fake.Calls("GET customer")
+		before, searches := fake.Calls("GET customer"), fake.Calls("POST suiteql")
 		again, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-5", Name: "Five"}, "k2")
-		if err != nil || again.ID != ref.ID || fake.Calls("GET customer") != before {
-			t.Fatalf("%+v %v", again, err)
+		// One read of the linked customer, to check it is still there
+		// and active; no look-up by external id, tax id or name.
+		if err != nil || again.ID != ref.ID || again.Created || fake.Calls("GET customer") != before+1 || fake.Calls("POST suiteql") != searches {
+			t.Fatalf("%+v %v; %d reads, %d searches", again, err, fake.Calls("GET customer")-before, fake.Calls("POST suiteql")-searches)
 		}
+	})
+	// A link to a customer since deleted or made inactive is forgotten, and
+	// the company's customer looked up afresh, instead of every invoice of
+	// the company being refused with NetSuite's "Invalid value … 'entity'".
+	t.Run("stale link", func(t *testing.T) {
+		for _, tc := range []struct {
+			name    string
+			stale   func(*netsuitefake.Server, string)
+			wantNew bool
+		}{
+			{"deleted", func(f *netsuitefake.Server, id string) { f.DeleteCustomer(id) }, true},
+			{"inactive, its external id cleared", func(f *netsuitefake.Server, id string) {
+				f.EditCustomer(id, func(c *netsuitefake.Customer) { c.Inactive, c.ExternalID = true, "" })
+			}, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				fake, tg := setup(t, testRSAKey(t), nil)
+				first, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-5", Name: "Five"}, "k1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.stale(fake, first.ID)
+				again, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-5", Name: "Five"}, "k2")
+				if err != nil || again.ID == first.ID || again.Created != tc.wantNew {
+					t.Fatalf("after the linked customer went: %+v %v", again, err)
+				}
+				// The new customer is linked in the old one's place.
+				third, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-5", Name: "Five"}, "k3")
+				if err != nil || third.ID != again.ID || third.Created {
+					t.Fatalf("the next deal: %+v %v, want %s", third, err, again.ID)
+				}
+			})
+		}
+		t.Run("inactive, its external id kept", func(t *testing.T) {
+			fake, tg := setup(t, testRSAKey(t), nil)
+			first, err := tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-5", Name: "Five"}, "k1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fake.EditCustomer(first.ID, func(c *netsuitefake.Customer) { c.Inactive = true })
+			_, err = tg.FindOrCreateCustomer(ctx, model.Customer{ExternalID: "C-5", Name: "Five"}, "k2")
+			if class(err) != connectors.Permanent || !strings.Contains(err.Error(), "inactive") || !strings.Contains(err.Error(), first.ID) {
+				t.Fatalf("want the inactive customer named: %v", err)
+			}
+			if n, _ := fake.Counts(); n != 1 {
+				t.Errorf("%d customers, want no new one", n)
+			}
+		})
 	})
 	t.Run("no company id", func(t *testing.T) {
 		fake, tg := setup(t, testRSAKey(t), nil)
@@ -603,8 +653,24 @@ func TestUnauthorizedAfterNewToken(t *testing.T) {
 		!strings.Contains(err.Error(), "INVALID_LOGIN") {
 		t.Fatalf("%v", err)
 	}
+	// Client credentials have no consent to renew: the message points at
+	// where NetSuite says why.
+	if !strings.Contains(err.Error(), "Login Audit Trail") || strings.Contains(err.Error(), "re-authorize") {
+		t.Errorf("advice: %v", err)
+	}
 	if n := fake.TokenRequests(); n != 2 {
 		t.Errorf("%d token requests, want 2 (one new token, no more)", n)
+	}
+}
+
+// A 403 (a SuiteQL look-up of a role without SuiteAnalytics Workbook, say)
+// names the permissions the role needs, not an OAuth app's scopes.
+func TestForbiddenNamesTheRolesPermissions(t *testing.T) {
+	fake, tg := setup(t, testRSAKey(t), nil)
+	fake.Fail("POST suiteql", netsuitefake.Fault{Status: http.StatusForbidden})
+	_, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "A", TaxID: "DE1"}, "k")
+	if class(err) != connectors.Unauthorized || !strings.Contains(err.Error(), "SuiteAnalytics Workbook") || strings.Contains(err.Error(), "scopes") {
+		t.Fatalf("%v (%v)", err, class(err))
 	}
 }
 
@@ -1119,5 +1185,17 @@ func TestBaseURLErrorsShowNoCredential(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), want) {
 			t.Errorf("base_url %s: %v; want it to say %s, without the credential", raw, err, want)
 		}
+	}
+}
+
+// An error in the request's URL names it as the element, as NetSuite
+// answers one (o:errorUrl, beside o:errorPath for the body's).
+func TestErrorDetailNamesTheURL(t *testing.T) {
+	body := `{"type":"https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.1","title":"Bad Request","status":400,
+	  "o:errorDetails":[{"detail":"Invalid record instance identifier '000'. Provide a valid record instance ID.",
+	  "o:errorUrl":"/services/rest/record/v1/customer/000","o:errorCode":"INVALID_ID"}]}`
+	msg, field := netsuite.ReadErrorDetail(400, nil, []byte(body))
+	if field != "URL /services/rest/record/v1/customer/000" || !strings.Contains(msg, "Invalid record instance identifier '000'") || !strings.Contains(msg, "INVALID_ID") {
+		t.Errorf("message %q, element %q", msg, field)
 	}
 }

@@ -141,8 +141,8 @@ type ErrorDetail struct {
 }
 
 // errorDetail reads o:errorDetails: every detail (with its o:errorCode)
-// as the message, the first o:errorPath (or header / query parameter) as
-// the element.
+// as the message, the first o:errorPath (or header, query parameter or
+// URL: o:errorUrl, as NetSuite's record metadata names it) as the element.
 func errorDetail(status int, h http.Header, body []byte) (msg, field string) {
 	var e ErrorBody
 	if json.Unmarshal(body, &e) != nil {
@@ -163,6 +163,10 @@ func errorDetail(status int, h http.Header, body []byte) (msg, field string) {
 				field = "header " + d.Header
 			case d.QueryParam != "":
 				field = "query parameter " + d.QueryParam
+			case d.URLPath != "":
+				// An error in the request's URL (an id NetSuite does not
+				// take, a record type it does not know).
+				field = "URL " + d.URLPath
 			}
 		}
 	}

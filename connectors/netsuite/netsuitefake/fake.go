@@ -215,6 +215,29 @@ func (s *Server) AddCustomer(c Customer) string {
 	return c.ID
 }
 
+// EditCustomer changes the stored customer with internal id id, as a
+// person would in NetSuite's UI (make it inactive, clear its external
+// id); it reports whether there is one.
+func (s *Server) EditCustomer(id string, edit func(*Customer)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.customers {
+		if c.ID == id {
+			edit(c)
+			return true
+		}
+	}
+	return false
+}
+
+// DeleteCustomer removes the customer with internal id id (deleted, or
+// merged into another, in NetSuite's UI).
+func (s *Server) DeleteCustomer(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.customers = slices.DeleteFunc(s.customers, func(c *Customer) bool { return c.ID == id })
+}
+
 // Customers returns copies of the stored customers.
 func (s *Server) Customers() []Customer {
 	s.mu.Lock()
