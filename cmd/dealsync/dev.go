@@ -11,6 +11,7 @@ import (
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/worker"
 )
 
 func newDevCmd(g *globalFlags) *cobra.Command {
@@ -44,7 +45,14 @@ when a connection takes it and intake.listen is not a loopback address.
 			defer d.Close()
 			fmt.Fprint(os.Stdout, banner(cfg, d, g.configPath))
 			err = untilStopped(cmd.Context(), d.Fatal())
-			fmt.Fprintln(os.Stderr, "dealsync: shutting down")
+			if err == nil {
+				// A call being retried holds the worker's stop for up to
+				// its stop timeout: say so, and how not to wait.
+				fmt.Fprintf(os.Stderr, "dealsync: shutting down (up to %s for the calls in flight; Ctrl-C again stops at once)\n",
+					worker.StopTimeout(cfg.Workflow.ActivityTimeout))
+			} else {
+				fmt.Fprintln(os.Stderr, "dealsync: shutting down")
+			}
 			return err
 		},
 	}
