@@ -199,6 +199,10 @@ type RefreshingSource struct {
 	// answer (for vendors whose errors are not RFC 6749's); the default
 	// reads error and error_description.
 	Message func(*oauth2.RetrieveError) string
+	// Refreshed, if set, is told of each token the endpoint issued, once
+	// it is saved, with the answer's extra fields (oauth2.Token.Extra):
+	// for a vendor that says when the refresh token expires.
+	Refreshed func(*oauth2.Token)
 
 	mu      sync.Mutex
 	tok     *oauth2.Token
@@ -222,6 +226,8 @@ type RefreshGrant struct {
 	HTTPClient   *http.Client
 	// Message, if set, reads the token endpoint's error answers.
 	Message func(*oauth2.RetrieveError) string
+	// Refreshed, if set, is told of each token issued (RefreshingSource).
+	Refreshed func(*oauth2.Token)
 }
 
 // NewRefreshingSource makes the token source of g, with the client
@@ -241,7 +247,7 @@ func NewRefreshingSource(g RefreshGrant) (*RefreshingSource, error) {
 		Config: &oauth2.Config{ClientID: g.ClientID, ClientSecret: clientSecret,
 			Endpoint: oauth2.Endpoint{TokenURL: g.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}},
 		Store: g.Store, Seed: seed, HTTPClient: g.HTTPClient,
-		Service: g.Service, Connection: g.Connection, Message: g.Message,
+		Service: g.Service, Connection: g.Connection, Message: g.Message, Refreshed: g.Refreshed,
 	}, nil
 }
 
@@ -366,6 +372,9 @@ func (s *RefreshingSource) refresh(ctx context.Context) (*oauth2.Token, error) {
 	// the old one and be refused. Retry a transient failure while holding
 	// the lock; after that, keep the token in memory and save it first
 	// thing on the next call.
+	if s.Refreshed != nil {
+		defer s.Refreshed(nt)
+	}
 	if err := saveRetrying(ctx, s.Store, nt); err != nil {
 		s.pending = nt
 		return nil, fmt.Errorf("%s: saving the rotated refresh token (kept in memory, retrying): %w", s.Service, err)

@@ -24,10 +24,12 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
@@ -171,17 +173,18 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		hc = &http.Client{}
 	}
 	conn := "QuickBooks company " + cfg.RealmID
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
 		Service: "quickbooks", Connection: conn, Key: "quickbooks: ",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,
 		TokenURL: cfg.TokenURL, Store: store, HTTPClient: hc,
+		Refreshed: func(tok *oauth2.Token) { refreshTokenExpiry(log, cfg.RealmID, tok, time.Now()) },
 	})
 	if err != nil {
 		return nil, err
-	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	return &Target{
 		cfg:      cfg,
@@ -194,6 +197,41 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		client: &erpkit.Client{Service: "quickbooks", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
 			ErrorDetail: errorDetail, RetryAfter: retryAfter},
 	}, nil
+}
+
+// refreshTokenWarning is how long before its refresh token expires a
+// company's connection is warned of at each refresh (hourly).
+const refreshTokenWarning = 30 * 24 * time.Hour
+
+// refreshTokenExpiry reads when the refresh token tok came with expires
+// (Intuit's x_refresh_token_expires_in, in seconds): about 100 days on,
+// while the grant is younger than Intuit's five-year cap, then less and
+// less. Within refreshTokenWarning of that, the worker's log warns at each
+// refresh, with the date and what to do; otherwise it notes the date at
+// debug level. Once it passes, every call fails as unauthorized until the
+// company is connected again.
+func refreshTokenExpiry(log *slog.Logger, realm string, tok *oauth2.Token, now time.Time) {
+	var secs float64
+	switch v := tok.Extra("x_refresh_token_expires_in").(type) {
+	case float64:
+		secs = v
+	case json.Number:
+		secs, _ = v.Float64()
+	case string:
+		secs, _ = strconv.ParseFloat(v, 64)
+	}
+	if secs <= 0 {
+		return
+	}
+	expires := now.Add(time.Duration(secs) * time.Second).UTC()
+	if expires.Sub(now) > refreshTokenWarning {
+		log.Debug("quickbooks: refresh token renewed", "realm", realm, "refresh_token_expires", expires.Format(time.RFC3339))
+		return
+	}
+	log.Warn("quickbooks: the company's refresh token expires soon and Intuit will not renew it (its grant reaches Intuit's five-year limit): "+
+		"connect the company again before then (the authorization-code flow, its refresh token in refresh_token, token_file removed), "+
+		"or every invoice step fails as unauthorized from that date",
+		"realm", realm, "refresh_token_expires", expires.Format(time.RFC3339))
 }
 
 // apiPath is QBO's API path, which New adds to base_url, in any case.

@@ -57,6 +57,10 @@ type Server struct {
 	// is stored and answered with (a company that numbers its invoices
 	// itself, whatever the request says).
 	Renumber func(doc string) string
+	// RefreshTokenExpiresIn is the x_refresh_token_expires_in of the token
+	// answers, in seconds (0: 8726400, about 101 days, as Intuit answers
+	// a grant younger than its five-year cap).
+	RefreshTokenExpiresIn int
 
 	mu        sync.Mutex
 	refresh   string
@@ -287,8 +291,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	at := fmt.Sprintf("at-%d", s.seq)
 	s.access[at] = true
 	w.Header().Set("Content-Type", "application/json")
+	expiresIn := s.RefreshTokenExpiresIn
+	if expiresIn == 0 {
+		expiresIn = 8726400
+	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": at, "refresh_token": s.refresh, "token_type": "bearer",
-		"expires_in": 3600, "x_refresh_token_expires_in": 8726400})
+		"expires_in": 3600, "x_refresh_token_expires_in": expiresIn})
 }
 
 func fault(w http.ResponseWriter, status int, typ, msg, detail, element string) {
