@@ -194,9 +194,11 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		ev := model.DealEvent{EventID: nid, Account: acc.id, Thin: true, Deal: model.Deal{ID: id}}
 		ev.Deal.Name, _ = n.SObject.Get("Name")
 		stage, _ := n.SObject.Get("StageName")
-		isWon, _ := n.SObject.Get("IsWon")
+		isWon, hasIsWon := n.SObject.Get("IsWon")
 		if isWon == "true" || s.wonStages[strings.ToLower(stage)] || acc.wonStages[strings.ToLower(stage)] {
 			stage = StageWon
+		} else if !hasIsWon {
+			s.warnNoIsWon(org, stage)
 		}
 		ev.Deal.Stage = stage
 		for _, name := range []string{"LastModifiedDate", "SystemModstamp"} {
@@ -223,6 +225,21 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		return nil, w.UnreadableError("notifications")
 	}
 	return out, nil
+}
+
+// warnNoIsWon warns, once per org and StageName, of an Opportunity
+// message without IsWon whose stage dealsync does not know as won: a won
+// stage of the org's own (renamed from Closed Won, or a second one) is
+// then taken as not won and the deal is not invoiced, which the 200 and
+// its skipped reason alone would not make anyone notice.
+func (s *Source) warnNoIsWon(org, stage string) {
+	if _, seen := s.noIsWon.LoadOrStore(org+"\x00"+stage, true); seen {
+		return
+	}
+	s.log.Warn("salesforce: an Opportunity outbound message without IsWon, in a stage not listed as won, is taken as not won: "+
+		"if that stage means won in this org, add IsWon to the outbound message's fields (Setup > Outbound Messages) or the stage to won_stages; "+
+		"warned once per org and stage",
+		"org", org, "stage", stage)
 }
 
 // AckBody is the reply Salesforce needs to consider a message delivered.

@@ -1,9 +1,11 @@
 package salesforce
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -614,5 +616,37 @@ func TestParseDealIDFormsAndDeletedOpportunities(t *testing.T) {
 	only := &connectors.Webhook{Body: []byte(batch(orgA, 0, func(int) string { return "" }, deleted))}
 	if evs, err := s.Parse(only); err != nil || len(evs) != 0 || len(only.Unreadable) != 0 {
 		t.Fatalf("only deleted opportunities: %+v, %v, unreadable %v; want nothing, no error (acknowledged)", evs, err, only.Unreadable)
+	}
+}
+
+// An Opportunity message without IsWon whose stage is not listed as won is
+// taken as not won, and the worker's log says so, once per org and stage:
+// a won stage of the org's own would otherwise leave its deals uninvoiced
+// with nothing but a skipped reason in the acknowledgement.
+func TestParseWarnsOfAMessageWithoutIsWon(t *testing.T) {
+	var logged bytes.Buffer
+	cfg := DefaultConfig()
+	cfg.Accounts = map[string]Account{strings.ToLower(orgA): {InstanceURL: "https://a.my.salesforce.com", ClientID: "cid-a", ClientSecret: secret.New("cs-a")}}
+	cfg.AllowUnauthenticated = true
+	s, err := New(cfg, connectors.Env{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noIsWon := `<Notification><Id>04l5w00005286666AQ</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0065w000023S6666AO</sf:Id><sf:StageName>Won - Signed</sf:StageName></sObject></Notification>`
+	for range 2 {
+		if evs := parse(t, s, batch(orgA, 0, nil, noIsWon)); evs[0].Deal.Stage == StageWon {
+			t.Fatalf("a stage not listed as won, without IsWon: %+v", evs[0].Deal)
+		}
+	}
+	if n := strings.Count(logged.String(), "without IsWon"); n != 1 || !strings.Contains(logged.String(), `stage="Won - Signed"`) ||
+		!strings.Contains(logged.String(), "org="+orgA) {
+		t.Errorf("want one warning naming the org and stage, got %d: %s", n, logged.String())
+	}
+	// With IsWon, or in a stage known as won, nothing is said.
+	logged.Reset()
+	isWonFalse := `<Notification><Id>04l5w00005287777AQ</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0065w000023S7777AO</sf:Id><sf:IsWon>false</sf:IsWon><sf:StageName>Prospecting</sf:StageName></sObject></Notification>`
+	parse(t, s, batch(orgA, 1, func(int) string { return "Closed Won" }, isWonFalse))
+	if logged.Len() != 0 {
+		t.Errorf("warned of a message with IsWon or a won stage: %s", logged.String())
 	}
 }

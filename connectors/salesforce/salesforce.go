@@ -39,6 +39,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -184,6 +185,9 @@ type Source struct {
 	fetch      FetchConfig
 	write      WriteBackConfig
 	log        *slog.Logger
+	// noIsWon holds the org and StageName pairs of messages without IsWon
+	// already warned of (once each per process).
+	noIsWon sync.Map
 	// previousToken is the previous_endpoint_token while it is rotated
 	// (nil otherwise), accepted like token.
 	previousToken []byte
