@@ -29,9 +29,11 @@ const batchSize = 100
 var (
 	// hs_is_closed_won is for mappings (deal.raw): won is judged from
 	// the stage and the pipelines (stages.go).
-	dealProperties     = []string{"dealname", "dealstage", "pipeline", "amount", "closedate", "hubspot_owner_id", "hs_is_closed_won"}
-	companyProperties  = []string{"name", "domain", "address", "address2", "city", "state", "zip", "country"}
-	lineItemProperties = []string{"name", "description", "hs_sku", "quantity", "price", "discount", "hs_discount_percentage", "amount", "hs_product_id"}
+	dealProperties    = []string{"dealname", "dealstage", "pipeline", "amount", "closedate", "hubspot_owner_id", "hs_is_closed_won"}
+	companyProperties = []string{"name", "domain", "address", "address2", "city", "state", "zip", "country"}
+	// hs_line_item_currency_code: a line item's currency, held against
+	// the deal's (a portal without it answers none).
+	lineItemProperties = []string{"name", "description", "hs_sku", "quantity", "price", "discount", "hs_discount_percentage", "amount", "hs_product_id", "hs_line_item_currency_code"}
 )
 
 // object is a CRM object as the v3 API returns it. Property values are
@@ -211,6 +213,14 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 			item, err := lineItem(li)
 			if err != nil {
 				return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s line item %s: %v", connectors.ErrPermanent, dealID, id, err)
+			}
+			// dealsync invoices a deal in its currency: a line priced in
+			// another would be billed as the deal's at its figures.
+			if c := strings.ToUpper(li.prop("hs_line_item_currency_code")); c != "" && d.Currency != "" && c != d.Currency {
+				return model.Deal{}, fmt.Errorf("%w: hubspot: deal %s line item %s (%q) is priced in %s but the deal is in %s: "+
+					"dealsync invoices a deal in its own currency and would bill the line's figures as %s. "+
+					"Make the line item's currency the deal's in HubSpot, then retry the run (dealsync runs retry)",
+					connectors.ErrPermanent, dealID, id, item.Description, c, d.Currency, d.Currency)
 			}
 			d.LineItems = append(d.LineItems, item)
 		}

@@ -842,3 +842,29 @@ func TestFetchDealDeletedLookupFails(t *testing.T) {
 		t.Errorf("deal restored between the reads: %+v, %v (class %v); want a retried error", d, err, c)
 	}
 }
+
+// A line item priced in another currency than the deal's fails the fetch,
+// naming it, rather than being billed as the deal's currency at its
+// figures; one in the deal's currency (any letter case) is taken.
+func TestFetchDealRefusesALineItemInAnotherCurrency(t *testing.T) {
+	for _, tc := range []struct{ currency, wantErr string }{
+		{"EUR", ""},
+		{"eur", ""},
+		{"USD", `deal 1234567890 line item 9002 ("Onboarding") is priced in USD but the deal is in EUR`},
+	} {
+		f := fakeHubSpot(t, "pat-na1-62515")
+		nine := hubspotfake.Props("name", "Onboarding", "hs_sku", "ONB", "quantity", "3", "price", "0.1", "amount", "0.3",
+			"hs_line_item_currency_code", tc.currency)
+		f.PutLineItem("62515", hubspotfake.Object{ID: "9002", Properties: nine})
+		d, err := apiSource(t, f.URL, nil).FetchDeal(context.Background(), "62515", "1234567890")
+		if tc.wantErr == "" {
+			if err != nil || len(d.LineItems) != 2 {
+				t.Errorf("%s: %v, %d lines", tc.currency, err, len(d.LineItems))
+			}
+			continue
+		}
+		if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v; want a permanent error saying %q", tc.currency, err, tc.wantErr)
+		}
+	}
+}

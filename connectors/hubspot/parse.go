@@ -68,8 +68,9 @@ func malformed(format string, args ...any) error {
 // connectors.ErrUnknownAccount. An event that cannot be read (an eventId
 // or objectId that is not an integer, a field of the wrong JSON type) is
 // left out and reported in w.Unreadable while the others go through:
-// HubSpot does not send a delivery answered 400 again, and would send the
-// same bytes if it did. A body that is not a batch of HubSpot events, or
+// HubSpot may not send a delivery answered 400 again (its pages have said
+// so of 400–405, later that any 4xx is retried), and would send the same
+// bytes if it did. A body that is not a batch of HubSpot events, or
 // none of whose events can be read, wraps connectors.ErrMalformed.
 func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {

@@ -308,7 +308,7 @@ func TestParseSkipsTheWriteBackProperties(t *testing.T) {
 // An association change (a line item linked to a deal) names its objects
 // by fromObjectId and toObjectId, without objectId: it is dropped, and the
 // won deal of the same batch goes through; refusing the batch would lose
-// it (HubSpot does not send a 4xx delivery again).
+// it (HubSpot may not send a 4xx delivery again).
 func TestParseDropsAssociationChanges(t *testing.T) {
 	body := `[
  {"eventId":201,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":1234567890,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"},
