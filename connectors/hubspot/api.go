@@ -556,6 +556,8 @@ type errorBody struct {
 	Message  string              `json:"message"`
 	Category string              `json:"category"`
 	Context  map[string][]string `json:"context"`
+	// CorrelationID is what HubSpot's support asks for about an error.
+	CorrelationID string `json:"correlationId"`
 	// PolicyName is the rate limit a 429 hit: DAILY, or a rolling one
 	// (TEN_SECONDLY_ROLLING, SECONDLY).
 	PolicyName string `json:"policyName"`
@@ -610,6 +612,9 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 		if len(scopes) > 0 {
 			slices.Sort(scopes)
 			e.Message += " (required scopes: " + strings.Join(slices.Compact(scopes), ", ") + ")"
+		}
+		if eb.CorrelationID != "" {
+			e.Message += " (correlationId " + eb.CorrelationID + ", for HubSpot's support)"
 		}
 	} else {
 		e.Message = crmkit.Short(string(data))

@@ -374,6 +374,10 @@ func TestWriteBackErrors(t *testing.T) {
 	if api.StatusCode != 400 || api.Field != "erp_invoice_url" || !strings.Contains(api.Message, "does not exist") || api.Op != "write back" {
 		t.Errorf("400: %#v", api)
 	}
+	// HubSpot's support asks for the error's correlationId.
+	if !strings.Contains(api.Message, "correlationId 3a1f0d7e-0000-4000-8000-000000000000") {
+		t.Errorf("400 without its correlationId: %s", api.Message)
+	}
 	if c, _ := connectors.Classify(api); c != connectors.Permanent {
 		t.Errorf("400 classified %v", c)
 	}
