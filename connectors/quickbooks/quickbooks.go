@@ -541,7 +541,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 			return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: QuickBooks refuses DocNumber %s, which another invoice has (%v); QuickBooks numbers its own invoices 1001, 1002, … and on from the last number used, so a reference such as a bare deal id can meet one: map invoice.reference to a value its numbers cannot take (e.g. \"DS-\" + deal.id), then retry the run: %w",
 				op, doc, err, connectors.ErrPermanent)
 		}
-		return connectors.InvoiceResult{}, err
+		return connectors.InvoiceResult{}, t.forgetStaleCustomer(ctx, inv, customer, err)
 	}
 	var created struct {
 		Invoice struct {
@@ -872,6 +872,57 @@ func errorDetail(status int, h http.Header, body []byte) (msg, field string) {
 		msg = f.Fault.Type + ": " + msg
 	}
 	return erpkit.Truncate(msg), field
+}
+
+// namesElementNotFound is QBO's Detail for a reference to a name (a
+// customer, on an invoice) that does not exist: "Invalid Reference Id :
+// Names element id 58 not found".
+var namesElementNotFound = regexp.MustCompile(`(?i)names element id (\d+) not found`)
+
+// staleCustomer says whether err is QBO refusing an invoice because its
+// customer, customerID, is gone: deleted (which QBO does by making it
+// inactive) or merged into another ("Customer assigned to this
+// transaction has been deleted", a fault on CustomerRef, or "Names element
+// id <customerID> not found"). QBO's generic "Something you're trying to
+// use has been made inactive" is not taken: an inactive item, account or
+// tax code gets it too.
+func staleCustomer(err error, customerID string) bool {
+	var api *connectors.APIError
+	if !errors.As(err, &api) || api.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	msg := strings.ToLower(api.Message)
+	if strings.Contains(msg, "customer assigned to this transaction has been deleted") || strings.EqualFold(api.Field, "CustomerRef") {
+		return true
+	}
+	m := namesElementNotFound.FindStringSubmatch(api.Message)
+	return m != nil && m[1] == customerID
+}
+
+// forgetStaleCustomer is err, the refusal of an invoice for customer, and
+// when QBO refused it because the customer is gone (staleCustomer) and the
+// company's link_file entry names it, the entry is forgotten and the
+// error says so: this run's customer is fixed, so it fails, and a retry
+// matches the company afresh by name (or creates it). Before, every
+// invoice of the company was refused until someone edited the link file.
+func (t *Target) forgetStaleCustomer(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, err error) error {
+	if inv.Customer.ExternalID == "" || !staleCustomer(err, customer.ID) {
+		return err
+	}
+	key := t.linkKey(inv.Customer.ExternalID)
+	id, ok, lerr := t.links.Get(ctx, key)
+	if lerr != nil || !ok || id != customer.ID {
+		return err
+	}
+	if derr := t.links.Delete(ctx, key); derr != nil {
+		return errors.Join(err, derr)
+	}
+	t.log.Warn("quickbooks: the customer linked for this company is deleted or merged away; its link_file entry is forgotten",
+		"realm", t.cfg.RealmID, "company", inv.Customer.ExternalID, "customer", customer.ID)
+	return fmt.Errorf("%w; customer %s, which link_file gave for company %s, is deleted or merged into another in QuickBooks: "+
+		"its link is forgotten, so retry the run (dealsync runs retry) to bill the company's customer found afresh by name (or a new one), "+
+		"or restore the customer first (Customers, filter Inactive) to keep billing it",
+		err, customer.ID, inv.Customer.ExternalID)
 }
 
 // retryAfter is the Retry-After header when QBO sends one. QBO's

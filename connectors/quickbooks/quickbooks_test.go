@@ -720,7 +720,7 @@ func TestFaultsAndAuth(t *testing.T) {
 	inv := exampleInvoice()
 	_, err := tg.CreateInvoice(ctx, inv, connectors.CustomerRef{ID: "404"}, "k")
 	var api *connectors.APIError
-	if !errors.As(err, &api) || api.Field != "CustomerRef" || !strings.Contains(api.Message, "Customer assigned to this transaction has been deleted") {
+	if !errors.As(err, &api) || !strings.Contains(api.Message, "Invalid Reference Id : Names element id 404 not found (code 2500)") {
 		t.Fatalf("validation: %v", err)
 	}
 	if cl, _ := connectors.Classify(err); cl != connectors.Permanent {

@@ -885,7 +885,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	resp, err := t.client.Do(ctx, call)
 	if err != nil {
-		return connectors.InvoiceResult{}, err
+		return connectors.InvoiceResult{}, t.forgetArchivedContact(ctx, inv, customer, err)
 	}
 	var ans InvoiceAnswer
 	if err := resp.Decode("xero", op, &ans); err != nil {
@@ -899,8 +899,8 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	// errorDetail); a 200 whose element is flagged, or has the all-zero
 	// InvoiceID, was not saved either.
 	if got.HasErrors || len(got.ValidationErrors) > 0 || zeroID(got.InvoiceID) {
-		return connectors.InvoiceResult{}, &connectors.APIError{Service: "xero", Op: op, StatusCode: http.StatusBadRequest,
-			Message: joinMessages(got.ValidationErrors, "Xero reported errors on the invoice"), Field: "Invoices[0]"}
+		return connectors.InvoiceResult{}, t.forgetArchivedContact(ctx, inv, customer, &connectors.APIError{Service: "xero", Op: op, StatusCode: http.StatusBadRequest,
+			Message: joinMessages(got.ValidationErrors, "Xero reported errors on the invoice"), Field: "Invoices[0]"})
 	}
 	if got.InvoiceID == "" {
 		return connectors.InvoiceResult{}, fmt.Errorf("xero %s: answer has no InvoiceID", op)
@@ -912,6 +912,38 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID,
 		Warning: t.totalDiffers(inv, got)}, nil
+}
+
+// archivedContact is how Xero refuses an invoice for an archived contact
+// (one a person archived, or merged into another, which archives it).
+const archivedContact = "contact with the specified contact details has been archived"
+
+// forgetArchivedContact is err, the refusal of an invoice for customer,
+// and when Xero refused it because the contact is archived and the
+// company's link_file entry names that contact, the entry is forgotten
+// and the error says so: the run's customer is fixed, so this run fails,
+// and a retry matches the company afresh (its ContactNumber, which follows
+// a merge, then its tax number and name). Before, every invoice of the
+// company was refused until someone edited the link file.
+func (t *Target) forgetArchivedContact(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, err error) error {
+	var api *connectors.APIError
+	if !errors.As(err, &api) || !strings.Contains(strings.ToLower(api.Message), archivedContact) || inv.Customer.ExternalID == "" {
+		return err
+	}
+	key := t.linkKey(inv.Customer.ExternalID)
+	id, ok, lerr := t.links.Get(ctx, key)
+	if lerr != nil || !ok || !strings.EqualFold(id, customer.ID) {
+		return err
+	}
+	if derr := t.links.Delete(ctx, key); derr != nil {
+		return errors.Join(err, derr)
+	}
+	t.log.Warn("xero: the contact linked for this company is archived; its link_file entry is forgotten",
+		"company", inv.Customer.ExternalID, "contact", customer.ID)
+	api.Message += fmt.Sprintf("; the contact %s that link_file gave for company %s is archived (archived in Xero, or merged into another contact): "+
+		"its link is forgotten, so retry the run (dealsync runs retry) to bill the company's contact found afresh, or un-archive the contact first to keep billing it",
+		customer.ID, inv.Customer.ExternalID)
+	return err
 }
 
 // totalDiffers compares what Xero says of an invoice it has with inv

@@ -1923,3 +1923,52 @@ func TestPagedInvoiceLookUpIsRefused(t *testing.T) {
 		t.Errorf("%d invoices PUT; want none", e.fake.InvoicePuts)
 	}
 }
+
+// A company whose linked contact is archived since (archived by a person,
+// or merged into another) has its invoice refused by Xero: the link is
+// forgotten, and the error says to retry, which matches the company
+// afresh (a merge is followed through its ContactNumber); before, every
+// invoice of the company was refused until someone edited the link file.
+// A refusal for an archived contact that is not the linked one keeps the
+// link, and the message is Xero's.
+func TestArchivedLinkedContactIsForgotten(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, withLinks)
+	inv := exampleInvoice()
+	ref, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "first/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	into := e.fake.AddContact(xerofake.Contact{Name: "Acme Holding"})
+	e.fake.Merge(ref.ID, into)
+	// The link still gives the merged-away contact.
+	if again, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "second/customer"); err != nil || again.ID != ref.ID {
+		t.Fatalf("linked: %+v, %v", again, err)
+	}
+	_, err = e.target.CreateInvoice(ctx, inv, ref, "second/invoice")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent {
+		t.Fatalf("err = %v; want permanent", err)
+	}
+	for _, want := range []string{"has been archived", ref.ID, "link is forgotten", "dealsync runs retry"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+	// The retry's customer step follows the merge; its invoice goes out.
+	next, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "retry/customer")
+	if err != nil || next.ID != into {
+		t.Fatalf("after the link was forgotten: %+v, %v; want %s", next, err, into)
+	}
+	if res, err := e.target.CreateInvoice(ctx, inv, next, "retry/invoice"); err != nil || e.fake.Invoices[len(e.fake.Invoices)-1].ContactID != into {
+		t.Fatalf("retry: %+v, %v", res, err)
+	}
+
+	// An archived contact the link does not give: Xero's message alone.
+	other := exampleInvoice()
+	other.Customer.ExternalID, other.Reference = "C-9", "D-9"
+	archived := e.fake.AddContact(xerofake.Contact{Name: "Old Ltd", ContactStatus: "ARCHIVED"})
+	_, err = e.target.CreateInvoice(ctx, other, connectors.CustomerRef{ID: archived}, "other/invoice")
+	if err == nil || !strings.Contains(err.Error(), "has been archived") || strings.Contains(err.Error(), "forgotten") {
+		t.Errorf("an unlinked archived contact: %v", err)
+	}
+}

@@ -67,6 +67,7 @@ type Server struct {
 	access    map[string]bool
 	seq       int
 	customers map[string]string             // Id → DisplayName
+	deleted   map[string]string             // Id → DisplayName of customers deleted (DeleteCustomer)
 	others    []string                      // names of vendors and employees (AddVendor)
 	notes     map[string]string             // Id → Notes
 	versions  map[string]int                // Id → SyncToken
@@ -85,7 +86,7 @@ type Server struct {
 // New starts a fake company realm whose current refresh token is refreshToken.
 func New(realm, refreshToken string) *Server {
 	s := &Server{Realm: realm, ClientID: "cid", ClientSecret: "csecret", refresh: refreshToken, HomeCurrency: "USD",
-		access: map[string]bool{}, customers: map[string]string{}, notes: map[string]string{}, versions: map[string]int{}, currency: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{}, totals: map[string][2]decimal.Decimal{},
+		access: map[string]bool{}, customers: map[string]string{}, deleted: map[string]string{}, notes: map[string]string{}, versions: map[string]int{}, currency: map[string]string{}, invoices: map[string]string{}, billed: map[string][2]string{}, totals: map[string][2]decimal.Decimal{},
 		requests: map[string][]byte{}, faults: map[string][]Fault{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.token)
@@ -154,6 +155,17 @@ func (s *Server) RenameCustomer(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.customers[id] = name
+	s.versions[id]++
+}
+
+// DeleteCustomer deletes a customer as a person does in QBO (or as a merge
+// into another does): it is made inactive, named "<name> (deleted)", and
+// no longer found by queries; an invoice for it is refused.
+func (s *Server) DeleteCustomer(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted[id] = s.customers[id] + " (deleted)"
+	delete(s.customers, id)
 	s.versions[id]++
 }
 
@@ -614,8 +626,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 	} else {
 		s.posts++
 		cref, _ := body["CustomerRef"].(map[string]any)
-		if _, ok := s.customers[fmt.Sprint(cref["value"])]; !ok {
-			fault(w, 400, "ValidationFault", "Invalid Reference Id", "Invalid Reference Id : Customer assigned to this transaction has been deleted.", "CustomerRef")
+		ref := fmt.Sprint(cref["value"])
+		if name, ok := s.deleted[ref]; ok {
+			// As QBO answers a customer made inactive (deleted).
+			faultCode(w, 400, "ValidationFault", "Invalid Reference Id", "Invalid Reference Id : Customer assigned to this transaction has been deleted. Before you can modify this transaction, you must restore "+name+".", "", "2500")
+			return nil, false
+		}
+		if _, ok := s.customers[ref]; !ok {
+			faultCode(w, 400, "ValidationFault", "Invalid Reference Id", "Invalid Reference Id : Names element id "+ref+" not found", "", "2500")
 			return nil, false
 		}
 		invCur, ok := s.currencyOf(w, body)

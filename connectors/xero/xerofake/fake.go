@@ -744,14 +744,21 @@ func (s *Server) putInvoices(r *http.Request) (int, any) {
 		defer s.mu.Unlock()
 		s.InvoicePuts++
 		var msgs []string
-		found := false
+		status := ""
 		for _, c := range s.Contacts {
-			if c.ContactID == x.Contact.ContactID && c.ContactStatus == "ACTIVE" {
-				found = true
+			if c.ContactID == x.Contact.ContactID {
+				status = c.ContactStatus
 			}
 		}
-		if !found {
-			msgs = append(msgs, "The Contact field is mandatory / the contact does not exist or is archived.")
+		switch status {
+		case "ACTIVE":
+		case "":
+			// Not observed in Xero's answers: a made-up message.
+			msgs = append(msgs, "The contact does not exist (xerofake).")
+		default:
+			// As Xero answers an archived contact, or one merged into
+			// another (which archives it).
+			msgs = append(msgs, "The contact with the specified contact details has been archived. The contact must be un-archived before creating new invoices or credit notes.")
 		}
 		if x.Type != "ACCREC" {
 			msgs = append(msgs, "Invoice Type must be specified.")
