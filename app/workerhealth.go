@@ -3,11 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 )
 
@@ -19,9 +22,10 @@ import (
 //     and one the SDK gives up on ends its process by itself.
 //   - GET /readyz: 200 once the worker has started, until it stops, while
 //     the Temporal frontend answers a health check within the timeout;
-//     503 otherwise, saying which. For a readiness probe, or an alert.
+//     503 otherwise, saying which (starting: still connecting to Temporal,
+//     or not yet polling). For a readiness probe, or an alert.
 type WorkerHealth struct {
-	client  client.Client
+	client  atomic.Pointer[client.Client]
 	logger  *slog.Logger
 	timeout time.Duration
 	state   atomic.Int32
@@ -33,14 +37,17 @@ const (
 	workerStopping
 )
 
-// NewWorkerHealth returns the health checks of a worker that polls
-// through c. It is not ready until Started.
-func NewWorkerHealth(c client.Client, logger *slog.Logger) *WorkerHealth {
-	return &WorkerHealth{client: c, logger: logger, timeout: 5 * time.Second}
+// NewWorkerHealth returns the health checks of a worker. It is not ready
+// until Started.
+func NewWorkerHealth(logger *slog.Logger) *WorkerHealth {
+	return &WorkerHealth{logger: logger, timeout: 5 * time.Second}
 }
 
-// Started marks the worker as polling.
-func (h *WorkerHealth) Started() { h.state.Store(workerRunning) }
+// Started marks the worker as started, polling through c.
+func (h *WorkerHealth) Started(c client.Client) {
+	h.client.Store(&c)
+	h.state.Store(workerRunning)
+}
 
 // Stopping marks the worker as stopping: /readyz fails from now on.
 func (h *WorkerHealth) Stopping() { h.state.Store(workerStopping) }
@@ -55,7 +62,7 @@ func (h *WorkerHealth) mount(mux *http.ServeMux) {
 func (h *WorkerHealth) ready(w http.ResponseWriter, r *http.Request) {
 	switch h.state.Load() {
 	case workerStarting:
-		writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "error": "the worker has not started polling yet"})
+		writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "error": "the worker has not started yet (connecting to Temporal: its log says how that goes)"})
 		return
 	case workerStopping:
 		writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "stopping", "error": "the worker is stopping: it takes no new tasks"})
@@ -63,7 +70,7 @@ func (h *WorkerHealth) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	if _, err := h.client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+	if _, err := (*h.client.Load()).CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		// The frontend's address stays in the log, as the intake's
 		// /readyz does.
 		h.logger.Warn("not ready: the Temporal frontend does not answer", "error", err)
@@ -78,4 +85,40 @@ func writeStatus(w http.ResponseWriter, code int, body map[string]string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// DialTemporal connects to the Temporal frontend at address, waiting for
+// it while it cannot be reached (a worker started during an outage, or
+// before Temporal on a fresh cluster), with a warning and a growing wait
+// between attempts (1 s doubling to 30 s). Ending the process instead
+// would have its supervisor restart it with its own back-off (minutes, on
+// Kubernetes), after Temporal is back. A refusal a retry does not change
+// (credentials, TLS, a bad address) ends it at once; so does ctx, with
+// ctx's error.
+func DialTemporal(ctx context.Context, opts client.Options, address string, logger *slog.Logger) (client.Client, error) {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			if attempt > 1 {
+				logger.Info("connected to Temporal", "temporal", address, "attempts", attempt)
+			}
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var unavailable *serviceerror.Unavailable
+		var deadline *serviceerror.DeadlineExceeded
+		if !errors.As(err, &unavailable) && !errors.As(err, &deadline) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("connecting to Temporal at %s: %w", address, err)
+		}
+		logger.Warn("Temporal cannot be reached yet; waiting for it", "temporal", address, "error", err, "next_attempt_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }

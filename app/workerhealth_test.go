@@ -34,7 +34,7 @@ func (c *healthClient) CheckHealth(context.Context, *client.CheckHealthRequest) 
 // answers, saying why not otherwise (without the frontend's address).
 func TestWorkerHealthChecks(t *testing.T) {
 	c := &healthClient{}
-	health := NewWorkerHealth(c, slog.New(slog.DiscardHandler))
+	health := NewWorkerHealth(slog.New(slog.DiscardHandler))
 	cfg := &config.Config{Metrics: config.Metrics{Listen: "127.0.0.1:0"}}
 	addr, err := ServeMetrics(t.Context(), cfg, slog.New(slog.DiscardHandler), health)
 	if err != nil {
@@ -63,7 +63,7 @@ func TestWorkerHealthChecks(t *testing.T) {
 
 	check("before start", "/healthz", 200, "ok")
 	check("before start", "/readyz", 503, "starting")
-	health.Started()
+	health.Started(c)
 	check("polling", "/readyz", 200, "ready")
 	c.down.Store(true)
 	check("frontend away", "/readyz", 503, "unavailable")

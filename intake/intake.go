@@ -166,8 +166,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		metrics.Webhook(name, rec.status, time.Since(start))
 	}
 	level := slog.LevelInfo
-	if rec.status >= 500 {
+	switch {
+	case rec.status >= 500:
 		level = slog.LevelWarn
+	case r.Pattern == "GET /healthz" || r.Pattern == "GET /readyz":
+		// A balancer's or kubelet's probes, every few seconds per
+		// replica: at debug, unless they fail.
+		level = slog.LevelDebug
 	}
 	h.opts.Logger.LogAttrs(r.Context(), level, "http request",
 		slog.String("method", r.Method),

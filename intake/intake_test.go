@@ -1505,3 +1505,46 @@ func TestUnauthorizedCarriesTheSourcesChallenge(t *testing.T) {
 		}
 	}
 }
+
+// A probe's request (GET /healthz, /readyz) is logged at debug, every few
+// seconds per replica as it comes; a webhook at info, a failing probe at
+// warn.
+func TestProbesAreLoggedAtDebug(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	st := &fakeStarter{running: map[string]bool{}}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D1","stage":"won"}}]`); status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, body)
+	}
+	h.Drain() // /readyz fails from now on
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if strings.Contains(out, "path=/healthz") || strings.Contains(out, "level=INFO msg=\"http request\" method=GET path=/readyz") {
+		t.Errorf("a probe was logged at info:\n%s", out)
+	}
+	for _, want := range []string{`level=INFO msg="http request" method=POST path=/webhooks/crm status=202`, `level=WARN msg="http request" method=GET path=/readyz status=503`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -95,9 +95,24 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := client.DialContext(cmd.Context(), copts)
+			// /metrics and the health checks come first, so that a worker
+			// waiting for Temporal answers its probes (/readyz: starting).
+			// They outlive the signal: /metrics reports the worker's stop,
+			// and ends after it.
+			metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(cmd.Context()))
+			defer stopMetrics()
+			health := app.NewWorkerHealth(logger)
+			if addr, err := app.ServeMetrics(metricsCtx, cfg, logger, health); err != nil {
+				return err
+			} else if addr != "" {
+				logger.Info("metrics and health checks listening", "addr", addr)
+			}
+			c, err := app.DialTemporal(cmd.Context(), copts, cfg.Temporal.Address, logger)
 			if err != nil {
-				return fmt.Errorf("connecting to Temporal at %s: %w", cfg.Temporal.Address, err)
+				if cmd.Context().Err() != nil {
+					return nil // stopped while waiting for Temporal
+				}
+				return err
 			}
 			defer c.Close()
 			// Without dealsync's search attributes every run would fail
@@ -114,18 +129,6 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			} else if err != nil {
 				logger.Warn("could not read the namespace's retention", "error", err)
 			}
-			// /metrics outlives the signal: it reports the worker's stop,
-			// and ends after it.
-			metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(cmd.Context()))
-			defer stopMetrics()
-			// The worker's health checks live beside /metrics: a
-			// worker serves no other HTTP.
-			health := app.NewWorkerHealth(c, logger)
-			if addr, err := app.ServeMetrics(metricsCtx, cfg, logger, health); err != nil {
-				return err
-			} else if addr != "" {
-				logger.Info("metrics and health checks listening", "addr", addr)
-			}
 			fatal := make(chan error, 1)
 			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set, c), cfg.Workflow.ActivityTimeout, sdkworker.Options{
 				// The SDK stops a worker whose polls keep failing for
@@ -141,11 +144,11 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("starting worker: %w", err)
 			}
-			health.Started()
+			health.Started(c)
 			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
 			err = untilStopped(cmd.Context(), fatal)
 			health.Stopping()
-			logger.Info("worker stopping: waiting for the steps in hand")
+			logger.Info("worker stopping: waiting for the steps in hand", "for_at_most", worker.StopTimeout(cfg.Workflow.ActivityTimeout))
 			w.Stop() // waits for running activities up to the worker's stop timeout
 			logger.Info("worker stopped")
 			return err
