@@ -1010,3 +1010,24 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// A config written for dealsync dev (its connection's target "sandbox",
+// which dev defines) loaded without dev's defaults says where that target
+// comes from; with them it loads.
+func TestSandboxTargetWithoutDevSaysWhereItComesFrom(t *testing.T) {
+	path := writeFile(t, `
+connections:
+  acme:
+    source: {type: generic, secret: x}
+    target: sandbox
+`)
+	_, err := config.Load(path)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0].Key != "connections.acme.target" ||
+		!strings.Contains(cerr.Problems[0].Message, "the target dealsync dev defines itself") || !strings.Contains(cerr.Problems[0].Message, "--dev") {
+		t.Fatalf("without dev's defaults: %v", err)
+	}
+	if _, err := config.Load(path, config.WithDevDefaults()); err != nil {
+		t.Fatalf("with dev's defaults: %v", err)
+	}
+}

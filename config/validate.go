@@ -356,8 +356,13 @@ func crossCheck(cfg *Config, ps *problems) {
 			continue // reported as required
 		}
 		if _, ok := cfg.Targets[c.Target]; !ok {
-			ps.add(key+".target", fmt.Sprintf("target %q is not defined under targets (defined: %s)",
-				c.Target, wording.ListOrNone(sortedNames(cfg.Targets))))
+			msg := fmt.Sprintf("target %q is not defined under targets (defined: %s)", c.Target, wording.ListOrNone(sortedNames(cfg.Targets)))
+			if c.Target == "sandbox" {
+				// dealsync dev defines it; a check of a dev config without
+				// --dev, or serve and worker, do not.
+				msg += `: "sandbox" is the target dealsync dev defines itself (its sandbox ERP); check a dev config with --dev, or define a sandbox target (type http, base_url of a dealsync sandbox) elsewhere`
+			}
+			ps.add(key+".target", msg)
 		}
 	}
 }

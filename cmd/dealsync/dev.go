@@ -28,7 +28,15 @@ Temporal is the embedded server on 127.0.0.1:<dev.frontend_port>, whatever
 temporal.address says (a warning names one that differs). The demo
 connection's secret is the public config.DevSecret: dev refuses to start
 when a connection takes it and intake.listen is not a loopback address.
-` + "`dealsync config check --dev`" + ` checks all this without starting anything.`,
+` + "`dealsync config check --dev`" + ` checks all this without starting anything.
+
+Its ports, each a config key or its variable: intake.listen
+(DEALSYNC_INTAKE_LISTEN, the webhooks), dev.sandbox_listen
+(DEALSYNC_DEV_SANDBOX_LISTEN, the sandbox ERP), dev.frontend_port
+(DEALSYNC_DEV_FRONTEND_PORT, Temporal's gRPC frontend: give other commands
+the same and --dev), dev.ui_port (DEALSYNC_DEV_UI_PORT, the Web UI) and
+metrics.listen (DEALSYNC_METRICS_LISTEN, off unless set). The embedded
+server's four internal ports are picked free and have no setting.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(config.WithDevDefaults())
 			if err != nil {

@@ -454,6 +454,13 @@ func TestDevCommandWithoutAServerSaysHowToReachDev(t *testing.T) {
 	if _, err = runOut(ctx, "runs", "list"); err == nil || strings.Contains(err.Error(), "dealsync dev") {
 		t.Fatalf("runs list without --dev and without a server: %v; want the failure without the dev hint", err)
 	}
+	// Unless temporal.address is left unset: then --dev may be what was
+	// meant (nothing listens on 127.0.0.1:7233 in this test, unless
+	// another dev does; then the list itself answers).
+	t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", "")
+	if out, err := runOut(ctx, "runs", "list"); err != nil && !strings.Contains(err.Error(), "temporal.address is not set; to reach a running `dealsync dev`, add --dev") {
+		t.Fatalf("runs list with temporal.address unset and no server: %v (%s)", err, out)
+	}
 }
 
 // A running run whose workflow task fails again and again is shown with a

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,7 +65,12 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			}
 			conn, ok := cfg.Connections[connection]
 			if !ok {
-				return &exitError{code: 2, err: fmt.Errorf("no connection %q in the config", connection)}
+				hint := ""
+				if g.configPath == "" {
+					hint = " (no --config was given: the built-in config of dealsync dev has only demo; give the file that defines it with --config)"
+				}
+				return &exitError{code: 2, err: fmt.Errorf("no connection %q in the config (defined: %s)%s",
+					connection, strings.Join(slices.Sorted(maps.Keys(cfg.Connections)), ", "), hint)}
 			}
 			body, err := os.ReadFile(args[0])
 			if err != nil {

@@ -94,3 +94,20 @@ connections:
 		t.Errorf("%d deliveries posted, want the first only", len(received))
 	}
 }
+
+// A connection the config lacks is named with those it has; without
+// --config, the message says only dev's demo is there and to give the file.
+func TestWebhookSendToAConnectionTheConfigLacks(t *testing.T) {
+	ctx := context.Background()
+	deal := writeFile(t, filepath.Join(t.TempDir(), "deal.json"), `{"event_id":"evt_1","deal":{"id":"D-1","stage":"closed_won"}}`)
+	_, err := runOut(ctx, "webhook", "send", "--connection", "acme", deal)
+	if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), `no connection "acme" in the config (defined: demo)`) ||
+		!strings.Contains(err.Error(), "no --config was given") {
+		t.Fatalf("without --config: %v", err)
+	}
+	cfg := writeFile(t, filepath.Join(t.TempDir(), "dealsync.yaml"), "connections:\n  shop:\n    source: {type: generic, secret: x}\n    target: sandbox\n")
+	_, err = runOut(ctx, "--config", cfg, "webhook", "send", "--connection", "acme", deal)
+	if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "(defined: demo, shop)") || strings.Contains(err.Error(), "no --config") {
+		t.Fatalf("with --config: %v", err)
+	}
+}
