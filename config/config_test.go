@@ -434,7 +434,7 @@ connections:
 
 	want := map[string]string{
 		"log.level":                           "must be one of: debug, info, warn, error",
-		"intake.listn":                        "unknown key",
+		"intake.listn":                        "unknown key (did you mean listen?)",
 		"intake.max_body_bytes":               "must be at least 1024",
 		"intake.max_inflight_bytes":           "must be at least 0",
 		"intake.start_timeout":                "invalid duration",
@@ -451,7 +451,7 @@ connections:
 		"temporal.tls.key_file":               "is required when cert_file is set",
 		"targets.erp.base_url":                "http",
 		"targets.erp.timeout":                 "invalid duration",
-		"targets.erp.tokne":                   "unknown key",
+		"targets.erp.tokne":                   "unknown key (did you mean token?)",
 		"targets.odd.type":                    `unknown target type "carrier-pigeon" (registered target types: http, test-target)`,
 		"targets.api.customer_lookup":         "must be one of: before_create, on_conflict, or unset", // omitempty
 		"connections.shop.source.secret":      "environment variable DEALSYNC_TEST_SURELY_UNSET is not set",
@@ -461,7 +461,7 @@ connections:
 		"connections.shop.settle_time":        "must be less than workflow.run_timeout (24h0m0s): every run would time out before invoicing",
 		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-per-account, test-source)`,
 		"connections.-bad":                    "connection name must match",
-		"connections.-bad.color":              "unknown key",
+		"connections.-bad.color":              "unknown key (known keys: account_targets,",
 		"connections.-bad.source.limit":       "must be a whole number",
 	}
 	got := map[string]string{}
@@ -527,7 +527,7 @@ connections:
 	if !slices.IsSorted(keys) {
 		t.Errorf("problem lines not sorted by key:\n%s", strings.Join(body, "\n"))
 	}
-	if !strings.Contains(text, "\n  intake.listn: unknown key\n") {
+	if !strings.Contains(text, "\n  intake.listn: unknown key (did you mean listen?)\n") {
 		t.Errorf("want one `key: message` line per problem, got:\n%s", text)
 	}
 }
