@@ -1031,3 +1031,15 @@ connections:
 		t.Fatalf("with dev's defaults: %v", err)
 	}
 }
+
+// A config YAML cannot read for a key indented unlike its siblings names
+// that key and its line, beside YAML's message (which names the line
+// where the enclosing mapping starts).
+func TestMisindentedKeyIsNamed(t *testing.T) {
+	path := writeFile(t, "log: {level: info}\nconnections:\n  acme:\n    source: {type: generic, secret: x}\n   target: sandbox\n")
+	_, err := config.Load(path)
+	if err == nil || !strings.Contains(err.Error(), "did not find expected key") ||
+		!strings.Contains(err.Error(), "line 5: key target is indented 3 spaces, neither as its siblings nor as their parent: indent it as the keys beside it") {
+		t.Fatalf("Load: %v", err)
+	}
+}

@@ -1,11 +1,16 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 
+	"github.com/spf13/viper"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/dealsync/dealsync/internal/yamlindent"
 )
 
 // nonDecimalInt matches the integer forms YAML reads in another base.
@@ -36,4 +41,24 @@ func walkNumbers(n *yaml.Node, path string, ps *problems) {
 		ps.add(path, "an unquoted number in another base (YAML reads a leading 0 as octal, 0x as hex, 0o as octal, 0b as binary) "+
 			"is not the text written: write it in quotes for the text, or in decimals for the number")
 	}
+}
+
+// misindented says, for err, viper's error reading the YAML file at path,
+// which key is indented unlike its siblings, when one is: YAML's own
+// message names the line where the enclosing mapping starts ("did not
+// find expected key").
+func misindented(path string, err error) string {
+	var pe viper.ConfigParseError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	data, rerr := os.ReadFile(path)
+	if rerr != nil {
+		return ""
+	}
+	p, ok := yamlindent.Find(strings.Split(string(data), "\n"))
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("; line %d: %s", p.Line, p.Message)
 }

@@ -23,6 +23,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/dealsync/dealsync/internal/wording"
+	"github.com/dealsync/dealsync/internal/yamlindent"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -354,6 +355,15 @@ func yamlProblem(file string, lines []string, err error) Problem {
 		pr.Message = msg
 	} else if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); m != nil {
 		pr.Line, _ = strconv.Atoi(m[1])
+	}
+	// A key indented unlike its siblings, at or after the line YAML names
+	// (where the enclosing mapping starts, or the line before the key):
+	// that line, and how to mend it.
+	if strings.HasPrefix(msg, "did not find expected key") || strings.HasPrefix(msg, "mapping values are not allowed") ||
+		strings.HasPrefix(msg, "found character that cannot start any token") {
+		if ip, ok := yamlindent.Find(lines); ok && ip.Line >= pr.Line-1 {
+			return Problem{File: file, Line: ip.Line, Column: ip.Indent + 1, Message: fmt.Sprintf("%s (YAML: %s)", ip.Message, msg)}
+		}
 	}
 	var (
 		e   exprLine

@@ -192,3 +192,27 @@ func TestLiteralZeroDivisorIsALoadError(t *testing.T) {
 		t.Errorf("a snapshot with a zero divisor: %v, want it to compile as when its run started", err)
 	}
 }
+
+// A key indented unlike its siblings is named on its own line, with what
+// to do, not on the line YAML gives (the key above it, or where the
+// enclosing mapping starts) with advice to quote (a newcomer's journey).
+func TestYAMLErrorsOnAMisindentedKeyNameIt(t *testing.T) {
+	cases := []struct{ src, want string }{
+		{"name: y\ninvoice:\n  issue_date: deal.close_date\n   due_date: add_days(deal.close_date, 30)\n",
+			"bad/y.yaml:4:4: key due_date is indented 3 spaces, deeper than the key above it, whose value is on its own line, " +
+				"so YAML reads it as more of that value: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
+		{"name: y\ninvoice:\n  lines:\n    description: item.description\n     quantity: item.quantity\n",
+			"bad/y.yaml:5:6: key quantity is indented 5 spaces, deeper than the key above it, whose value is on its own line, " +
+				"so YAML reads it as more of that value: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
+		{"name: y\ninvoice:\n  lines:\n    description: item.description\n   quantity: item.quantity\n",
+			"bad/y.yaml:5:4: key quantity is indented 3 spaces, neither as its siblings nor as their parent: indent it as the keys beside it (YAML: did not find expected key)"},
+		{"name: y\ninvoice:\n  lines:\n\tquantity: item.quantity\n",
+			"bad/y.yaml:4:1: the line is indented with a tab, which YAML refuses: indent with spaces only (YAML: found character that cannot start any token)"},
+	}
+	for _, c := range cases {
+		got := loadProblems(t, c.src)
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%q:\ngot  %q\nwant %q", c.src, got, c.want)
+		}
+	}
+}

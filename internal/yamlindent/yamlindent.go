@@ -1,0 +1,154 @@
+// Package yamlindent finds the line of a YAML file whose key is indented
+// unlike its siblings, the usual cause of YAML's "did not find expected
+// key" and "mapping values are not allowed in this context", which name
+// another line (where the enclosing mapping starts, or the line before).
+package yamlindent
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// keyLine is a line of a block mapping: its indentation, an optional
+// sequence dash, its key and what follows the colon.
+var keyLine = regexp.MustCompile(`^( *)(- +)?([A-Za-z0-9_$][A-Za-z0-9_.$/~-]*|"[^"]*"|'[^']*')([ \t]*):(?:[ \t]+(.*))?$`)
+
+// Problem is a key indented unlike its siblings.
+type Problem struct {
+	Line    int    // 1-based
+	Key     string // as written
+	Indent  int    // its indentation, in spaces
+	Message string // what is wrong and what to do, without the line
+}
+
+// Find reports the first key of lines (a YAML file split at "\n") indented
+// unlike its siblings: deeper than the key before it although that key's
+// value is on its own line (so YAML reads it as more of that value), or
+// between the indentation of its parent's keys and its siblings'. Tabs in
+// the indentation are reported too (YAML refuses them). It knows block
+// mappings, block sequences of mappings and block scalars (| and >); a
+// file it cannot follow (flow collections over several lines) gets no
+// Problem.
+func Find(lines []string) (Problem, bool) {
+	type level struct {
+		indent int
+		value  bool // the key's value is on its line
+	}
+	var open []level // the keys enclosing the current line, outermost first
+	root, scalarAbove := -1, -1
+	quote := byte(0) // the quote of a quoted value that goes on below its line
+	misplaced := func(i, indent int, key, why string) (Problem, bool) {
+		return Problem{Line: i + 1, Key: key, Indent: indent, Message: fmt.Sprintf(
+			"key %s is indented %d spaces, %s: indent it as the keys beside it", key, indent, why)}, true
+	}
+	for i, raw := range lines {
+		line := strings.TrimRight(raw, " \t\r")
+		trimmed := strings.TrimLeft(line, " ")
+		indent := len(line) - len(trimmed)
+		if quote != 0 {
+			if closes(line, quote) {
+				quote = 0
+			}
+			continue // more of a quoted value
+		}
+		if scalarAbove >= 0 {
+			if trimmed == "" || indent > scalarAbove {
+				continue // a line of a block scalar
+			}
+			scalarAbove = -1
+		}
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") || trimmed == "---" {
+			continue
+		}
+		if strings.HasPrefix(trimmed, "\t") {
+			return Problem{Line: i + 1, Indent: indent, Message: "the line is indented with a tab, which YAML refuses: indent with spaces only"}, true
+		}
+		m := keyLine.FindStringSubmatch(line)
+		if m == nil {
+			continue // a scalar of a sequence, or more of a value
+		}
+		key, rest := m[3], strings.TrimSpace(stripComment(m[5]))
+		// A quoted key, or a blank before the colon, deeper than a value:
+		// more likely an expression going on over lines (`"paid" : "free"`)
+		// than a key, which YAML refuses for its ": " (the caller's hint).
+		bare := m[4] == "" && key[0] != '"' && key[0] != '\''
+		if m[2] != "" {
+			// A mapping in a sequence: the dash opens the item, whose
+			// keys sit after it.
+			dash := indent
+			for len(open) > 0 && open[len(open)-1].indent > dash {
+				open = open[:len(open)-1]
+			}
+			indent += len(m[2])
+		} else {
+			if len(open) > 0 && indent > open[len(open)-1].indent && open[len(open)-1].value {
+				if !bare {
+					return Problem{}, false
+				}
+				return misplaced(i, indent, key, "deeper than the key above it, whose value is on its own line, so YAML reads it as more of that value")
+			}
+			popped := false
+			for len(open) > 0 && open[len(open)-1].indent > indent {
+				open, popped = open[:len(open)-1], true
+			}
+			switch {
+			case len(open) == 0 && popped && root >= 0 && indent != root:
+				return misplaced(i, indent, key, fmt.Sprintf("not %d as the file's first keys", root))
+			case len(open) == 0:
+				if root < 0 {
+					root = indent
+				} else if indent != root {
+					return misplaced(i, indent, key, fmt.Sprintf("not %d as the file's first keys", root))
+				}
+			case open[len(open)-1].indent == indent:
+				open = open[:len(open)-1] // a sibling
+			case open[len(open)-1].value, popped:
+				return misplaced(i, indent, key, "neither as its siblings nor as their parent")
+			}
+		}
+		if strings.HasPrefix(rest, "|") || strings.HasPrefix(rest, ">") {
+			scalarAbove = indent
+		}
+		if rest != "" && (rest[0] == '"' || rest[0] == '\'') && !closes(rest[1:], rest[0]) {
+			quote = rest[0]
+		}
+		if strings.HasPrefix(rest, "{") && !strings.Contains(rest, "}") || strings.HasPrefix(rest, "[") && !strings.Contains(rest, "]") {
+			return Problem{}, false // a flow collection over several lines
+		}
+		// An anchor or a tag alone (`env: &common`) opens a block.
+		value := rest != "" && !(strings.HasPrefix(rest, "&") || strings.HasPrefix(rest, "!")) || strings.Contains(rest, " ")
+		open = append(open, level{indent: indent, value: value})
+	}
+	return Problem{}, false
+}
+
+// closes says whether s (the rest of a quoted value) holds its closing
+// quote q: a " not escaped by a backslash, or a ' not doubled.
+func closes(s string, q byte) bool {
+	for i := 0; i < len(s); i++ {
+		switch {
+		case q == '"' && s[i] == '\\':
+			i++
+		case s[i] == q && q == '\'' && i+1 < len(s) && s[i+1] == '\'':
+			i++
+		case s[i] == q:
+			return true
+		}
+	}
+	return false
+}
+
+// stripComment drops a " #" comment from a value written without quotes.
+func stripComment(v string) string {
+	if strings.HasPrefix(v, "#") {
+		return ""
+	}
+	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "'") {
+		return v
+	}
+	if i := strings.Index(v, " #"); i >= 0 {
+		return v[:i]
+	}
+	return v
+}

@@ -1,0 +1,98 @@
+package yamlindent
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFind(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		line       int // 0: none
+		key        string
+	}{
+		{"well indented", `
+connections:
+  acme:
+    source: {type: generic, secret: x}
+    target: sandbox
+    trigger:
+      won_stages: [won]
+  other:
+    target: erp
+log: {level: info}
+`, 0, ""},
+		{"a sequence of mappings and a block scalar", `
+name: std
+invoice:
+  memo: |
+    Deal: one
+      indented: text
+  lines:
+    - description: item.description
+      quantity: item.quantity
+    - description: x
+  due_date: add_days(deal.close_date, 30)
+lookups:
+  items: {entries: {a: b}}
+`, 0, ""},
+		{"quoted values over several lines, comments, anchors", `
+x-env: &env
+  A: 1
+groups:   # a comment
+  deps:
+    patterns: ["*"]
+  "500":
+    description: "the book's name,\
+      Format: publishers/{p}"
+    other: 'it''s
+      info: here'
+  auto/sdk:
+    files: [a]
+`, 0, ""},
+		{"a sequence at its key's indentation", `
+mappings:
+  files:
+  - a.yaml
+  - b.yaml
+intake: {listen: ":8080"}
+`, 0, ""},
+		{"deeper than a key with its value", `
+invoice:
+  issue_date: deal.close_date
+   due_date: add_days(deal.close_date, 30)
+`, 4, "due_date"},
+		{"between parent and siblings", `
+connections:
+  acme:
+    source: {type: generic, secret: x}
+   target: sandbox
+`, 5, "target"},
+		{"deeper in a sequence item", `
+invoice:
+  lines:
+    - description: item.description
+       quantity: item.quantity
+`, 5, "quantity"},
+		{"a top-level key indented", `
+log: {level: info}
+ intake: {listen: ":8080"}
+`, 3, "intake"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, ok := Find(strings.Split(tc.yaml, "\n"))
+			if tc.line == 0 {
+				if ok {
+					t.Fatalf("found %+v in a well indented file", p)
+				}
+				return
+			}
+			if !ok || p.Line != tc.line || p.Key != tc.key || !strings.Contains(p.Message, "indent it as the keys beside it") {
+				t.Fatalf("got %+v, %v; want line %d, key %s", p, ok, tc.line, tc.key)
+			}
+		})
+	}
+	if p, ok := Find([]string{"log:", "\tlevel: info"}); !ok || p.Line != 2 || !strings.Contains(p.Message, "tab") {
+		t.Errorf("a tab: %+v %v", p, ok)
+	}
+}
