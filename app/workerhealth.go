@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/time/rate"
 )
 
 // WorkerHealth answers the health checks of a `dealsync worker` process,
@@ -25,10 +26,11 @@ import (
 //     503 otherwise, saying which (starting: still connecting to Temporal,
 //     or not yet polling). For a readiness probe, or an alert.
 type WorkerHealth struct {
-	client  atomic.Pointer[client.Client]
-	logger  *slog.Logger
-	timeout time.Duration
-	state   atomic.Int32
+	client   atomic.Pointer[client.Client]
+	logger   *slog.Logger
+	timeout  time.Duration
+	state    atomic.Int32
+	notReady rate.Sometimes
 }
 
 const (
@@ -40,7 +42,7 @@ const (
 // NewWorkerHealth returns the health checks of a worker. It is not ready
 // until Started.
 func NewWorkerHealth(logger *slog.Logger) *WorkerHealth {
-	return &WorkerHealth{logger: logger, timeout: 5 * time.Second}
+	return &WorkerHealth{logger: logger, timeout: 5 * time.Second, notReady: rate.Sometimes{Interval: time.Minute}}
 }
 
 // Started marks the worker as started, polling through c.
@@ -73,7 +75,10 @@ func (h *WorkerHealth) ready(w http.ResponseWriter, r *http.Request) {
 	if _, err := (*h.client.Load()).CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		// The frontend's address stays in the log, as the intake's
 		// /readyz does.
-		h.logger.Warn("not ready: the Temporal frontend does not answer", "error", err)
+		// Once a minute while it lasts: a probe asks every few seconds.
+		h.notReady.Do(func() {
+			h.logger.Warn("not ready: the Temporal frontend does not answer (said at most once a minute while it lasts)", "error", err)
+		})
 		writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "the Temporal frontend does not answer (the worker's log says why); the worker keeps polling"})
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -29,12 +30,31 @@ func (c *healthClient) CheckHealth(context.Context, *client.CheckHealthRequest) 
 	return &client.CheckHealthResponse{}, nil
 }
 
+// syncBuffer is a log the server's goroutines write and the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // A worker's metrics listener answers its health checks: /healthz while
 // the process runs, /readyz only while the worker polls and the frontend
 // answers, saying why not otherwise (without the frontend's address).
 func TestWorkerHealthChecks(t *testing.T) {
 	c := &healthClient{}
-	health := NewWorkerHealth(slog.New(slog.DiscardHandler))
+	var logged syncBuffer
+	health := NewWorkerHealth(slog.New(slog.NewTextHandler(&logged, nil)))
 	cfg := &config.Config{Metrics: config.Metrics{Listen: "127.0.0.1:0"}}
 	addr, err := ServeMetrics(t.Context(), cfg, slog.New(slog.DiscardHandler), health)
 	if err != nil {
@@ -67,7 +87,12 @@ func TestWorkerHealthChecks(t *testing.T) {
 	check("polling", "/readyz", 200, "ready")
 	c.down.Store(true)
 	check("frontend away", "/readyz", 503, "unavailable")
+	check("frontend away", "/readyz", 503, "unavailable")
 	check("frontend away", "/healthz", 200, "ok")
+	// A probe asks every few seconds: the outage is logged once a minute.
+	if n := strings.Count(logged.String(), "not ready: the Temporal frontend does not answer"); n != 1 {
+		t.Errorf("%d warnings for two failed probes, want 1:\n%s", n, logged.String())
+	}
 	c.down.Store(false)
 	check("frontend back", "/readyz", 200, "ready")
 	health.Stopping()

@@ -30,6 +30,7 @@ import (
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 )
 
 // Connections finds a connection by name (a *connections.Set, or a live,
@@ -103,6 +104,7 @@ type Handler struct {
 	mux      *http.ServeMux
 	draining atomic.Bool
 	inFlight *semaphore.Weighted
+	notReady rate.Sometimes // the warning of a frontend that does not answer
 }
 
 // Drain makes GET /readyz answer 503 from now on, while webhooks are still
@@ -141,7 +143,8 @@ func New(o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &Handler{opts: o, mux: http.NewServeMux(), inFlight: semaphore.NewWeighted(o.MaxInFlightBytes)}
+	h := &Handler{opts: o, mux: http.NewServeMux(), inFlight: semaphore.NewWeighted(o.MaxInFlightBytes),
+		notReady: rate.Sometimes{Interval: time.Minute}}
 	h.mux.HandleFunc(webhookPattern, h.webhook)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -197,7 +200,11 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 		// findings (a missing namespace or search attribute) are said.
 		msg := err.Error()
 		if errors.Is(err, ErrUnavailable) {
-			h.opts.Logger.Warn("not ready: the Temporal frontend does not answer", "error", msg)
+			// Once a minute while it lasts: a probe asks every few
+			// seconds.
+			h.notReady.Do(func() {
+				h.opts.Logger.Warn("not ready: the Temporal frontend does not answer (said at most once a minute while it lasts)", "error", msg)
+			})
 			msg = "the Temporal frontend does not answer (the intake's log says why)"
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})

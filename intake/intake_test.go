@@ -1548,3 +1548,34 @@ func TestProbesAreLoggedAtDebug(t *testing.T) {
 		}
 	}
 }
+
+// A frontend that does not answer is logged once a minute, however often
+// a probe asks /readyz meanwhile.
+func TestNotReadyIsLoggedOnceAMinute(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	st := &fakeStarter{running: map[string]bool{}, failWith: fmt.Errorf("%w: dial tcp 10.0.0.5:7233: connect: connection refused", ErrUnavailable)}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for range 3 {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("readyz: %d", resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, "not ready: the Temporal frontend does not answer"); n != 1 {
+		t.Errorf("%d warnings for three failed probes, want 1:\n%s", n, out)
+	}
+}
