@@ -201,7 +201,8 @@ type RefreshingSource struct {
 	Message func(*oauth2.RetrieveError) string
 	// Refreshed, if set, is told of each token the endpoint issued, once
 	// it is saved, with the answer's extra fields (oauth2.Token.Extra):
-	// for a vendor that says when the refresh token expires.
+	// for a vendor that says when the refresh token expires. It runs with
+	// the source's locks held: keep it short (a log line).
 	Refreshed func(*oauth2.Token)
 
 	mu      sync.Mutex
@@ -372,14 +373,14 @@ func (s *RefreshingSource) refresh(ctx context.Context) (*oauth2.Token, error) {
 	// the old one and be refused. Retry a transient failure while holding
 	// the lock; after that, keep the token in memory and save it first
 	// thing on the next call.
-	if s.Refreshed != nil {
-		defer s.Refreshed(nt)
-	}
 	if err := saveRetrying(ctx, s.Store, nt); err != nil {
 		s.pending = nt
 		return nil, fmt.Errorf("%s: saving the rotated refresh token (kept in memory, retrying): %w", s.Service, err)
 	}
 	s.tok = nt
+	if s.Refreshed != nil {
+		s.Refreshed(nt)
+	}
 	return nt, nil
 }
 

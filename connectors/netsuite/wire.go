@@ -132,10 +132,13 @@ type ErrorBody struct {
 
 // ErrorDetail is one entry of o:errorDetails.
 type ErrorDetail struct {
-	Detail     string `json:"detail"`
-	ErrorCode  string `json:"o:errorCode"`
-	ErrorPath  string `json:"o:errorPath,omitempty"`
-	URLPath    string `json:"o:errorUrl,omitempty"`
+	Detail    string `json:"detail"`
+	ErrorCode string `json:"o:errorCode"`
+	ErrorPath string `json:"o:errorPath,omitempty"`
+	URLPath   string `json:"o:errorUrl,omitempty"`
+	// URLPathAlt is the same under the name Oracle's error-handling page
+	// gives it; answers seen elsewhere use o:errorUrl.
+	URLPathAlt string `json:"o:urlPath,omitempty"`
 	Header     string `json:"o:errorHeader,omitempty"`
 	QueryParam string `json:"o:errorQueryParam,omitempty"`
 }
@@ -163,10 +166,10 @@ func errorDetail(status int, h http.Header, body []byte) (msg, field string) {
 				field = "header " + d.Header
 			case d.QueryParam != "":
 				field = "query parameter " + d.QueryParam
-			case d.URLPath != "":
+			case d.URLPath != "" || d.URLPathAlt != "":
 				// An error in the request's URL (an id NetSuite does not
 				// take, a record type it does not know).
-				field = "URL " + d.URLPath
+				field = "URL " + d.URLPath + d.URLPathAlt
 			}
 		}
 	}

@@ -21,8 +21,8 @@ import (
 //     as read;
 //   - sum = quantity × (item_price − discount): the discount is off each
 //     unit, and li's discount becomes quantity × discount;
-//   - for tax_method exclusive, the first total with rate percent added:
-//     the sum counts the tax the ERP adds; the line is right as read.
+//   - for tax_method exclusive, either total with rate percent added: the
+//     sum counts the tax the ERP adds.
 //
 // Sums are compared rounded to the currency's minor units, within one
 // minor unit (Pipedrive rounds a percentage discount its own way). A sum
@@ -47,25 +47,29 @@ func checkLine(dealID string, p pdDealProduct, cur model.Currency, li *model.Lin
 	unit := decimal.New(1, -cur.MinorUnits())
 	near := func(total decimal.Decimal) bool { return sum.Sub(total).Abs().LessThanOrEqual(unit) }
 
-	asRead, _ := lineTotals(cur, *li, decimal.Zero)
-	if near(asRead) {
-		return nil
-	}
+	// The readings of the line: as read, and with an amount discount off
+	// each unit; each with its total, and with its exclusive tax added.
+	candidates := []model.LineItem{*li}
 	if p.DiscountType == "amount" && !li.Discount.IsZero() && !li.Quantity.Equal(decimal.NewFromInt(1)) {
 		perUnit := *li
 		perUnit.Discount = li.Discount.Mul(li.Quantity)
-		if total, _ := lineTotals(cur, perUnit, decimal.Zero); near(total) {
-			*li = perUnit
+		candidates = append(candidates, perUnit)
+	}
+	for _, c := range candidates {
+		net, _ := lineTotals(cur, c, decimal.Zero)
+		taxed := false
+		if p.TaxMethod == taxExclusive && rate.IsPositive() {
+			amount, tax := lineTotals(cur, c, rate)
+			taxed = near(amount.Add(tax))
+		}
+		if near(net) || taxed {
+			*li = c
 			return nil
 		}
 	}
-	if p.TaxMethod == taxExclusive && rate.IsPositive() {
-		if amount, tax := lineTotals(cur, *li, rate); near(amount.Add(tax)) {
-			return nil
-		}
-	}
+	asRead, _ := lineTotals(cur, *li, decimal.Zero)
 	return permanent("%s: dealsync makes the line's total %s (%s × %s less a discount of %s) but Pipedrive's sum for it is %s, "+
-		"which neither an amount discount off each unit nor the line's tax explains, so dealsync does not invoice it. "+
+		"which neither an amount discount off each unit nor the line's tax (nor both) explains, so dealsync does not invoice it. "+
 		"Check the line in Pipedrive (its quantity, price, discount and tax); if it is right there, dealsync reads it wrongly: report it to dealsync's maintainers with the line's fields as Pipedrive's API gives them (GET /api/v2/deals/%s/products). "+
 		"Then retry the run (dealsync runs retry)",
 		name, cur.Format(asRead), li.Quantity, li.UnitPrice, cur.Format(li.DiscountAmount()), cur.Format(sum), dealID)

@@ -28,6 +28,7 @@ func TestFetchDealHoldsLinesAgainstPipedrivesSum(t *testing.T) {
 		{name: "sum unrounded", value: "290", extra: `,"sum":290.004`, wantDiscount: "10"},
 		{name: "sum off each unit", value: "270", extra: `,"sum":270`, wantDiscount: "30"},
 		{name: "sum with the exclusive tax", value: "290", extra: `,"sum":345.1`, wantDiscount: "10"},
+		{name: "sum off each unit, with the exclusive tax", value: "270", extra: `,"sum":321.3`, wantDiscount: "30"},
 		{name: "sum nothing explains", value: "290", extra: `,"sum":250`,
 			wantErr: []string{"deal 213980 product line 21", `"Seats"`, "290.00", "250.00", "dealsync runs retry"}},
 		{name: "another currency", value: "290", extra: `,"sum":290,"currency":"USD"`,

@@ -5,3 +5,6 @@ var PrefsOffFor = &prefsOffFor
 
 // NotesDeal is notesDeal, for tests.
 var NotesDeal = notesDeal
+
+// StaleCustomer is staleCustomer, for tests.
+var StaleCustomer = staleCustomer

@@ -882,17 +882,18 @@ var namesElementNotFound = regexp.MustCompile(`(?i)names element id (\d+) not fo
 // staleCustomer says whether err is QBO refusing an invoice because its
 // customer, customerID, is gone: deleted (which QBO does by making it
 // inactive) or merged into another ("Customer assigned to this
-// transaction has been deleted", a fault on CustomerRef, or "Names element
-// id <customerID> not found"). QBO's generic "Something you're trying to
-// use has been made inactive" is not taken: an inactive item, account or
-// tax code gets it too.
+// transaction has been deleted", or "Names element id <customerID> not
+// found"). Neither QBO's generic "Something you're trying to use has been
+// made inactive" (an inactive item, account or tax code gets it too) nor
+// any other fault on CustomerRef (a currency that is not the customer's)
+// is taken.
 func staleCustomer(err error, customerID string) bool {
 	var api *connectors.APIError
 	if !errors.As(err, &api) || api.StatusCode != http.StatusBadRequest {
 		return false
 	}
 	msg := strings.ToLower(api.Message)
-	if strings.Contains(msg, "customer assigned to this transaction has been deleted") || strings.EqualFold(api.Field, "CustomerRef") {
+	if strings.Contains(msg, "customer assigned to this transaction has been deleted") {
 		return true
 	}
 	m := namesElementNotFound.FindStringSubmatch(api.Message)

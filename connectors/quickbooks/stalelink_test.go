@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/quickbooks"
 )
 
 // A company whose linked customer was deleted (made inactive) or merged
@@ -51,5 +52,28 @@ func TestDeletedLinkedCustomerIsForgotten(t *testing.T) {
 	_, err = tg.CreateInvoice(ctx, other, connectors.CustomerRef{ID: "77"}, "other/invoice")
 	if err == nil || !strings.Contains(err.Error(), "Names element id 77 not found") || strings.Contains(err.Error(), "forgotten") {
 		t.Errorf("an unlinked customer: %v", err)
+	}
+}
+
+// Only QBO's answers for a deleted or merged customer are taken as such:
+// another fault on CustomerRef (a currency that is not the customer's), a
+// missing name of another id, or the generic "made inactive" keep the link.
+func TestStaleCustomerIsOnlyTheDeletedCustomersAnswer(t *testing.T) {
+	api := func(field, msg string) error {
+		return &connectors.APIError{Service: "quickbooks", StatusCode: 400, Field: field, Message: msg}
+	}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{api("", "ValidationFault: Invalid Reference Id: Invalid Reference Id : Customer assigned to this transaction has been deleted. Before you can modify this transaction, you must restore Acme (deleted). (code 2500)"), true},
+		{api("", "ValidationFault: Invalid Reference Id: Invalid Reference Id : Names element id 58 not found (code 2500)"), true},
+		{api("", "ValidationFault: Invalid Reference Id: Invalid Reference Id : Names element id 580 not found (code 2500)"), false},
+		{api("CustomerRef", "ValidationFault: Business Validation Error: The currency of the transaction must match the currency of the customer (EUR). (code 6000)"), false},
+		{api("", "ValidationFault: Object Not Found: Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees. (code 610)"), false},
+	} {
+		if got := quickbooks.StaleCustomer(tc.err, "58"); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

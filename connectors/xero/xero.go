@@ -935,6 +935,12 @@ func (t *Target) forgetArchivedContact(ctx context.Context, inv model.Invoice, c
 	if lerr != nil || !ok || !strings.EqualFold(id, customer.ID) {
 		return err
 	}
+	// The contact as it is now: a refusal Xero replays for the step's
+	// Idempotency-Key (a run retried after the link was mended) must not
+	// forget a link to an active contact.
+	if ct, cerr := t.contact(ctx, customer.ID); cerr != nil || active(ct) {
+		return err
+	}
 	if derr := t.links.Delete(ctx, key); derr != nil {
 		return errors.Join(err, derr)
 	}

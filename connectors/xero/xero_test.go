@@ -1963,6 +1963,19 @@ func TestArchivedLinkedContactIsForgotten(t *testing.T) {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}
 
+	// The archived refusal answered for a contact that is active (Xero
+	// replaying an earlier answer of the step's Idempotency-Key): the link
+	// to the active contact is kept.
+	e.fake.Fail("PUT /Invoices", xerofake.Fault{Validation: "The contact with the specified contact details has been archived. The contact must be un-archived before creating new invoices or credit notes."})
+	later := exampleInvoice()
+	later.Reference = "D-1002"
+	if _, err := e.target.CreateInvoice(ctx, later, next, "replayed/invoice"); err == nil || strings.Contains(err.Error(), "forgotten") {
+		t.Errorf("a replayed refusal for an active contact: %v", err)
+	}
+	if kept, err := e.target.FindOrCreateCustomer(ctx, inv.Customer, "after-replay/customer"); err != nil || kept.ID != into {
+		t.Errorf("the link to the active contact: %+v, %v; want %s", kept, err, into)
+	}
+
 	// An archived contact the link does not give: Xero's message alone.
 	other := exampleInvoice()
 	other.Customer.ExternalID, other.Reference = "C-9", "D-9"
