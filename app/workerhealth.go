@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"golang.org/x/time/rate"
+
+	"github.com/dealsync/dealsync/internal/outagelog"
 )
 
 // WorkerHealth answers the health checks of a `dealsync worker` process,
@@ -30,7 +32,7 @@ type WorkerHealth struct {
 	logger   *slog.Logger
 	timeout  time.Duration
 	state    atomic.Int32
-	notReady rate.Sometimes
+	frontend outagelog.Log // the frontend's outages, as /readyz meets them
 }
 
 const (
@@ -42,7 +44,7 @@ const (
 // NewWorkerHealth returns the health checks of a worker. It is not ready
 // until Started.
 func NewWorkerHealth(logger *slog.Logger) *WorkerHealth {
-	return &WorkerHealth{logger: logger, timeout: 5 * time.Second, notReady: rate.Sometimes{Interval: time.Minute}}
+	return &WorkerHealth{logger: logger, timeout: 5 * time.Second}
 }
 
 // Started marks the worker as started, polling through c.
@@ -75,13 +77,15 @@ func (h *WorkerHealth) ready(w http.ResponseWriter, r *http.Request) {
 	if _, err := (*h.client.Load()).CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		// The frontend's address stays in the log, as the intake's
 		// /readyz does.
-		// Once a minute while it lasts: a probe asks every few seconds.
-		h.notReady.Do(func() {
-			h.logger.Warn("not ready: the Temporal frontend does not answer (said at most once a minute while it lasts)", "error", err)
+		// When the outage starts, then once a minute while it lasts: a
+		// probe asks every few seconds.
+		h.frontend.Down(func() {
+			h.logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", err)
 		})
 		writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "the Temporal frontend does not answer (the worker's log says why); the worker keeps polling"})
 		return
 	}
+	h.frontend.Up(func() { h.logger.Info("ready: the Temporal frontend answers again") })
 	writeStatus(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
@@ -92,16 +96,40 @@ func writeStatus(w http.ResponseWriter, code int, body map[string]string) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// dialPatience is how long DialTemporal waits for a frontend that does not
+// answer before it ends the process (its supervisor starts it again).
+const dialPatience = 5 * time.Minute
+
+// misconfiguredSigns are what the SDK's "failed reaching server" says of
+// a connection that no retry makes: TLS that does not agree with the
+// server, or an address that is not one.
+var misconfiguredSigns = []string{"x509", "handshake", "first record does not look like a tls handshake",
+	"error reading server preface", "invalid port", "missing port", "too many colons", "unknown port"}
+
+// misconfigured says whether err, a dial's failure, is one a retry does
+// not mend (misconfiguredSigns).
+func misconfigured(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, s := range misconfiguredSigns {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // DialTemporal connects to the Temporal frontend at address, waiting for
 // it while it cannot be reached (a worker started during an outage, or
 // before Temporal on a fresh cluster), with a warning and a growing wait
-// between attempts (1 s doubling to 30 s). Ending the process instead
-// would have its supervisor restart it with its own back-off (minutes, on
-// Kubernetes), after Temporal is back. A refusal a retry does not change
-// (credentials, TLS, a bad address) ends it at once; so does ctx, with
-// ctx's error.
+// between attempts (1 s doubling to 30 s), for at most dialPatience.
+// Ending the process at once would have its supervisor restart it with its
+// own back-off (minutes, on Kubernetes), after Temporal is back. A refusal
+// a retry does not change (credentials; TLS: a certificate or server name,
+// TLS against plaintext or the reverse; a malformed address) ends it at
+// once, and so does an address that has not answered for dialPatience (a
+// host name that does not resolve, say); ctx ends it with ctx's error.
 func DialTemporal(ctx context.Context, opts client.Options, address string, logger *slog.Logger) (client.Client, error) {
-	wait := time.Second
+	wait, since := time.Second, time.Now()
 	for attempt := 1; ; attempt++ {
 		c, err := client.DialContext(ctx, opts)
 		if err == nil {
@@ -115,8 +143,11 @@ func DialTemporal(ctx context.Context, opts client.Options, address string, logg
 		}
 		var unavailable *serviceerror.Unavailable
 		var deadline *serviceerror.DeadlineExceeded
-		if !errors.As(err, &unavailable) && !errors.As(err, &deadline) && !errors.Is(err, context.DeadlineExceeded) {
+		if !errors.As(err, &unavailable) && !errors.As(err, &deadline) && !errors.Is(err, context.DeadlineExceeded) || misconfigured(err) {
 			return nil, fmt.Errorf("connecting to Temporal at %s: %w", address, err)
+		}
+		if time.Since(since) >= dialPatience {
+			return nil, fmt.Errorf("connecting to Temporal at %s: no answer for %v: %w", address, dialPatience, err)
 		}
 		logger.Warn("Temporal cannot be reached yet; waiting for it", "temporal", address, "error", err, "next_attempt_in", wait)
 		select {

@@ -2,14 +2,17 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -117,5 +120,48 @@ func TestMetricsListenerWithoutWorkerHealth(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /readyz on dev's metrics listener = %d, want 404", resp.StatusCode)
+	}
+}
+
+// A dial that no retry mends ends at once: a TLS client against a
+// plaintext frontend, a malformed address; one that may mend (refused)
+// is waited for.
+func TestDialTemporalEndsOnMisconfiguration(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // a plaintext server that is not gRPC
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	logger := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name string
+		opts client.Options
+	}{
+		{"TLS against plaintext", client.Options{HostPort: l.Addr().String(), ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{ServerName: "temporal.example"}}}},
+		{"a port that is not one", client.Options{HostPort: "127.0.0.1:99999"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if _, err := DialTemporal(ctx, tc.opts, tc.opts.HostPort, logger); err == nil || ctx.Err() != nil {
+				t.Fatalf("got %v (context %v); want the dial's error at once", err, ctx.Err())
+			}
+		})
+	}
+	// Refused: waited for, until the context ends.
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	if _, err := DialTemporal(ctx, client.Options{HostPort: "127.0.0.1:1"}, "127.0.0.1:1", logger); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a refused connection: %v; want to wait until the context ends", err)
 	}
 }

@@ -1024,7 +1024,7 @@ connections:
 	_, err := config.Load(path)
 	var cerr *config.Error
 	if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0].Key != "connections.acme.target" ||
-		!strings.Contains(cerr.Problems[0].Message, "the target dealsync dev defines itself") || !strings.Contains(cerr.Problems[0].Message, "--dev") {
+		!strings.Contains(cerr.Problems[0].Message, "the target dealsync dev defines itself") || !strings.Contains(cerr.Problems[0].Message, "`dealsync config check --dev`") {
 		t.Fatalf("without dev's defaults: %v", err)
 	}
 	if _, err := config.Load(path, config.WithDevDefaults()); err != nil {

@@ -360,7 +360,7 @@ func crossCheck(cfg *Config, ps *problems) {
 			if c.Target == "sandbox" {
 				// dealsync dev defines it; a check of a dev config without
 				// --dev, or serve and worker, do not.
-				msg += `: "sandbox" is the target dealsync dev defines itself (its sandbox ERP); check a dev config with --dev, or define a sandbox target (type http, base_url of a dealsync sandbox) elsewhere`
+				msg += `: "sandbox" is the target dealsync dev defines itself (its sandbox ERP); check a config for dev with ` + "`dealsync config check --dev`" + ` and run it with ` + "`dealsync dev`" + `, or define a sandbox target (type http, base_url of a dealsync sandbox) for the other commands`
 			}
 			ps.add(key+".target", msg)
 		}

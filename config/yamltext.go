@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -60,5 +61,20 @@ func misindented(path string, err error) string {
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("; line %d: %s", p.Line, p.Message)
+	// Only where YAML stopped: its line, or for "did not find expected
+	// key" (the line where the mapping starts) a line after it.
+	m := yamlErrorLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return ""
+	}
+	at, _ := strconv.Atoi(m[1])
+	switch {
+	case strings.Contains(err.Error(), "did not find expected key") && p.Line >= at,
+		(strings.Contains(err.Error(), "mapping values are not allowed") || strings.Contains(err.Error(), "found character that cannot start any token")) && p.Line == at:
+		return fmt.Sprintf("; line %d: %s", p.Line, p.Message)
+	}
+	return ""
 }
+
+// yamlErrorLine is the line a YAML error names ("yaml: line 10: …").
+var yamlErrorLine = regexp.MustCompile(`line (\d+):`)

@@ -26,11 +26,11 @@ import (
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/outagelog"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 	"golang.org/x/sync/semaphore"
-	"golang.org/x/time/rate"
 )
 
 // Connections finds a connection by name (a *connections.Set, or a live,
@@ -104,7 +104,7 @@ type Handler struct {
 	mux      *http.ServeMux
 	draining atomic.Bool
 	inFlight *semaphore.Weighted
-	notReady rate.Sometimes // the warning of a frontend that does not answer
+	frontend outagelog.Log // the frontend's outages, as /readyz meets them
 }
 
 // Drain makes GET /readyz answer 503 from now on, while webhooks are still
@@ -143,8 +143,7 @@ func New(o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &Handler{opts: o, mux: http.NewServeMux(), inFlight: semaphore.NewWeighted(o.MaxInFlightBytes),
-		notReady: rate.Sometimes{Interval: time.Minute}}
+	h := &Handler{opts: o, mux: http.NewServeMux(), inFlight: semaphore.NewWeighted(o.MaxInFlightBytes)}
 	h.mux.HandleFunc(webhookPattern, h.webhook)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -170,12 +169,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	level := slog.LevelInfo
 	switch {
-	case rec.status >= 500:
-		level = slog.LevelWarn
 	case r.Pattern == "GET /healthz" || r.Pattern == "GET /readyz":
 		// A balancer's or kubelet's probes, every few seconds per
-		// replica: at debug, unless they fail.
+		// replica: at debug, failing or not (an outage is said once a
+		// minute by ready).
 		level = slog.LevelDebug
+	case rec.status >= 500:
+		level = slog.LevelWarn
 	}
 	h.opts.Logger.LogAttrs(r.Context(), level, "http request",
 		slog.String("method", r.Method),
@@ -200,16 +200,17 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 		// findings (a missing namespace or search attribute) are said.
 		msg := err.Error()
 		if errors.Is(err, ErrUnavailable) {
-			// Once a minute while it lasts: a probe asks every few
-			// seconds.
-			h.notReady.Do(func() {
-				h.opts.Logger.Warn("not ready: the Temporal frontend does not answer (said at most once a minute while it lasts)", "error", msg)
+			// When the outage starts, then once a minute while it lasts:
+			// a probe asks every few seconds.
+			h.frontend.Down(func() {
+				h.opts.Logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", msg)
 			})
 			msg = "the Temporal frontend does not answer (the intake's log says why)"
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
 		return
 	}
+	h.frontend.Up(func() { h.opts.Logger.Info("ready: the Temporal frontend answers again") })
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 

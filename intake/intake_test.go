@@ -1507,8 +1507,7 @@ func TestUnauthorizedCarriesTheSourcesChallenge(t *testing.T) {
 }
 
 // A probe's request (GET /healthz, /readyz) is logged at debug, every few
-// seconds per replica as it comes; a webhook at info, a failing probe at
-// warn.
+// seconds per replica as it comes, failing or not; a webhook at info.
 func TestProbesAreLoggedAtDebug(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
@@ -1539,18 +1538,19 @@ func TestProbesAreLoggedAtDebug(t *testing.T) {
 	mu.Lock()
 	out := buf.String()
 	mu.Unlock()
-	if strings.Contains(out, "path=/healthz") || strings.Contains(out, "level=INFO msg=\"http request\" method=GET path=/readyz") {
-		t.Errorf("a probe was logged at info:\n%s", out)
+	if strings.Contains(out, "path=/healthz") || strings.Contains(out, "path=/readyz") {
+		t.Errorf("a probe was logged at info or warn:\n%s", out)
 	}
-	for _, want := range []string{`level=INFO msg="http request" method=POST path=/webhooks/crm status=202`, `level=WARN msg="http request" method=GET path=/readyz status=503`} {
+	for _, want := range []string{`level=INFO msg="http request" method=POST path=/webhooks/crm status=202`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
 	}
 }
 
-// A frontend that does not answer is logged once a minute, however often
-// a probe asks /readyz meanwhile.
+// A frontend that does not answer is logged when the outage starts and
+// then once a minute, however often a probe asks /readyz meanwhile, and
+// its return is logged; a new outage is logged at once.
 func TestNotReadyIsLoggedOnceAMinute(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
@@ -1572,10 +1572,24 @@ func TestNotReadyIsLoggedOnceAMinute(t *testing.T) {
 			t.Fatalf("readyz: %d", resp.StatusCode)
 		}
 	}
+	probe := func() {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	st.failWith = nil
+	probe()
+	st.failWith = fmt.Errorf("%w: connection refused", ErrUnavailable)
+	probe()
 	mu.Lock()
 	out := buf.String()
 	mu.Unlock()
-	if n := strings.Count(out, "not ready: the Temporal frontend does not answer"); n != 1 {
-		t.Errorf("%d warnings for three failed probes, want 1:\n%s", n, out)
+	if n := strings.Count(out, "not ready: the Temporal frontend does not answer"); n != 2 {
+		t.Errorf("%d warnings for three failed probes, then one after the frontend came back, want 2:\n%s", n, out)
+	}
+	if n := strings.Count(out, "ready: the Temporal frontend answers again"); n != 1 {
+		t.Errorf("%d recoveries logged, want 1:\n%s", n, out)
 	}
 }

@@ -57,7 +57,7 @@ server's four internal ports are picked free and have no setting.`,
 				// A call being retried holds the worker's stop for up to
 				// its stop timeout: say so, and how not to wait.
 				fmt.Fprintf(os.Stderr, "dealsync: shutting down (up to %s for the calls in flight; Ctrl-C again stops at once)\n",
-					worker.StopTimeout(cfg.Workflow.ActivityTimeout))
+					2*worker.StopTimeout(cfg.Workflow.ActivityTimeout))
 			} else {
 				fmt.Fprintln(os.Stderr, "dealsync: shutting down")
 			}

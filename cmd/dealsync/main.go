@@ -125,9 +125,9 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 			hint = fmt.Sprintf(" (is `dealsync dev` running? its server listens on 127.0.0.1:<dev.frontend_port>, here %d: "+
 				"give this command the %s and --config that dev has)", cfg.Dev.FrontendPort, config.EnvVar("dev.frontend_port"))
 		case cfg.Temporal.Address == defaultTemporalAddress:
-			// temporal.address left unset, for a dev whose port moved.
-			hint = fmt.Sprintf(" (temporal.address is not set; to reach a running `dealsync dev`, add --dev, with the %s that dev has)",
-				config.EnvVar("dev.frontend_port"))
+			// The default address, for a dev whose port moved.
+			hint = fmt.Sprintf(" (temporal.address is %s, the default; to reach a running `dealsync dev`, add --dev, with the %s that dev has)",
+				defaultTemporalAddress, config.EnvVar("dev.frontend_port"))
 		}
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w%s", cfg.Temporal.Address, err, hint)
 	}

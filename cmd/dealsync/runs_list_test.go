@@ -458,7 +458,7 @@ func TestDevCommandWithoutAServerSaysHowToReachDev(t *testing.T) {
 	// meant (nothing listens on 127.0.0.1:7233 in this test, unless
 	// another dev does; then the list itself answers).
 	t.Setenv("DEALSYNC_TEMPORAL_ADDRESS", "")
-	if out, err := runOut(ctx, "runs", "list"); err != nil && !strings.Contains(err.Error(), "temporal.address is not set; to reach a running `dealsync dev`, add --dev") {
+	if out, err := runOut(ctx, "runs", "list"); err != nil && !strings.Contains(err.Error(), "temporal.address is 127.0.0.1:7233, the default; to reach a running `dealsync dev`, add --dev") {
 		t.Fatalf("runs list with temporal.address unset and no server: %v (%s)", err, out)
 	}
 }

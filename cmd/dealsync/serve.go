@@ -148,7 +148,9 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
 			err = untilStopped(cmd.Context(), fatal)
 			health.Stopping()
-			logger.Info("worker stopping: waiting for the steps in hand", "for_at_most", worker.StopTimeout(cfg.Workflow.ActivityTimeout))
+			// The SDK waits its stop timeout for the workflow tasks in
+			// hand, then as long again for local calls still running.
+			logger.Info("worker stopping: waiting for the steps in hand", "for_at_most", 2*worker.StopTimeout(cfg.Workflow.ActivityTimeout))
 			w.Stop() // waits for running activities up to the worker's stop timeout
 			logger.Info("worker stopped")
 			return err

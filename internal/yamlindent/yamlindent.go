@@ -14,6 +14,14 @@ import (
 // sequence dash, its key and what follows the colon.
 var keyLine = regexp.MustCompile(`^( *)(- +)?([A-Za-z0-9_$][A-Za-z0-9_.$/~-]*|"[^"]*"|'[^']*')([ \t]*):(?:[ \t]+(.*))?$`)
 
+// blockScalar is a value that starts a block scalar (|, >, with
+// indicators), after an anchor or a tag or not.
+var blockScalar = regexp.MustCompile(`^(?:[&!]\S*\s+)*[|>][0-9+-]*$`)
+
+// otherKey is a key line keyLine does not take (a key with blanks or
+// letters beyond ASCII) that opens a block.
+var otherKey = regexp.MustCompile(`^( *)(- +)?[^\s#-][^#]*?[ \t]*:$`)
+
 // Problem is a key indented unlike its siblings.
 type Problem struct {
 	Line    int    // 1-based
@@ -58,7 +66,11 @@ func Find(lines []string) (Problem, bool) {
 			}
 			scalarAbove = -1
 		}
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") || trimmed == "---" {
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		if trimmed == "---" || strings.HasPrefix(trimmed, "--- ") {
+			open, root = nil, -1 // a new document
 			continue
 		}
 		if strings.HasPrefix(trimmed, "\t") {
@@ -66,7 +78,16 @@ func Find(lines []string) (Problem, bool) {
 		}
 		m := keyLine.FindStringSubmatch(line)
 		if m == nil {
-			continue // a scalar of a sequence, or more of a value
+			if o := otherKey.FindStringSubmatch(strings.TrimRight(stripComment(line), " \t")); o != nil {
+				// A key with blanks or other letters, opening a block:
+				// a level like any other key.
+				m = []string{line, o[1], o[2], strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), o[2])), ":")), "", ""}
+			} else {
+				if item, ok := strings.CutPrefix(trimmed, "-"); ok && blockScalar.MatchString(strings.TrimSpace(stripComment(strings.TrimSpace(item)))) {
+					scalarAbove = indent // a block scalar in a sequence
+				}
+				continue // a scalar of a sequence, or more of a value
+			}
 		}
 		key, rest := m[3], strings.TrimSpace(stripComment(m[5]))
 		// A quoted key, or a blank before the colon, deeper than a value:
@@ -107,13 +128,13 @@ func Find(lines []string) (Problem, bool) {
 				return misplaced(i, indent, key, "neither as its siblings nor as their parent")
 			}
 		}
-		if strings.HasPrefix(rest, "|") || strings.HasPrefix(rest, ">") {
+		if blockScalar.MatchString(rest) {
 			scalarAbove = indent
 		}
 		if rest != "" && (rest[0] == '"' || rest[0] == '\'') && !closes(rest[1:], rest[0]) {
 			quote = rest[0]
 		}
-		if strings.HasPrefix(rest, "{") && !strings.Contains(rest, "}") || strings.HasPrefix(rest, "[") && !strings.Contains(rest, "]") {
+		if strings.Count(rest, "{") > strings.Count(rest, "}") || strings.Count(rest, "[") > strings.Count(rest, "]") {
 			return Problem{}, false // a flow collection over several lines
 		}
 		// An anchor or a tag alone (`env: &common`) opens a block.

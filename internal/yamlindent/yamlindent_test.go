@@ -50,6 +50,24 @@ groups:   # a comment
   auto/sdk:
     files: [a]
 `, 0, ""},
+		{"keys with blanks, block scalars after a dash, an anchor or a tag, documents", `
+my key:
+    b: 1
+other:
+  - |
+    a: text
+      deeper: text
+  - x
+memo: &m |
+    c: text
+note: !!str >-
+    d: text
+flow: {a: {b: 1},
+  c: 2}
+---
+  second: doc
+  more: keys
+`, 0, ""},
 		{"a sequence at its key's indentation", `
 mappings:
   files:
