@@ -983,22 +983,11 @@ func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
 // went: the event, its deal, the outcome and the run, for an operator
 // following one delivery to its run.
 func TestDebugLogFollowsEachEventToItsRun(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	st := &fakeStarter{running: map[string]bool{}}
-	h := New(Options{
-		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
-		Starter:     st, MaxBodyBytes: 4096,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv, _, logged := loggedHandler(t, slog.LevelDebug, &fakeStarter{running: map[string]bool{}})
 	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"D1","stage":"won"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"D2","stage":"open"}}]`); status != http.StatusAccepted {
 		t.Fatalf("%d %s", status, body)
 	}
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	out := logged()
 	for _, want := range []string{`msg="webhook event" connection=crm event_id=e1 deal_id=D1 outcome=started workflow_id=`,
 		`msg="webhook event" connection=crm event_id=e2 deal_id=D2 outcome=ignored`} {
 		if !strings.Contains(out, want) {
@@ -1509,16 +1498,7 @@ func TestUnauthorizedCarriesTheSourcesChallenge(t *testing.T) {
 // A probe's request (GET /healthz, /readyz) is logged at debug, every few
 // seconds per replica as it comes, failing or not; a webhook at info.
 func TestProbesAreLoggedAtDebug(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	st := &fakeStarter{running: map[string]bool{}}
-	h := New(Options{
-		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
-		Starter:     st, MaxBodyBytes: 4096,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv, h, logged := loggedHandler(t, slog.LevelInfo, &fakeStarter{running: map[string]bool{}})
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
@@ -1535,9 +1515,7 @@ func TestProbesAreLoggedAtDebug(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	out := logged()
 	if strings.Contains(out, "path=/healthz") || strings.Contains(out, "path=/readyz") {
 		t.Errorf("a probe was logged at info or warn:\n%s", out)
 	}
@@ -1552,16 +1530,8 @@ func TestProbesAreLoggedAtDebug(t *testing.T) {
 // then once a minute, however often a probe asks /readyz meanwhile, and
 // its return is logged; a new outage is logged at once.
 func TestNotReadyIsLoggedOnceAMinute(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
 	st := &fakeStarter{running: map[string]bool{}, failWith: fmt.Errorf("%w: dial tcp 10.0.0.5:7233: connect: connection refused", ErrUnavailable)}
-	h := New(Options{
-		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
-		Starter:     st, MaxBodyBytes: 4096,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil)),
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv, _, logged := loggedHandler(t, slog.LevelInfo, st)
 	for range 3 {
 		resp, err := http.Get(srv.URL + "/readyz")
 		if err != nil {
@@ -1583,13 +1553,31 @@ func TestNotReadyIsLoggedOnceAMinute(t *testing.T) {
 	probe()
 	st.failWith = fmt.Errorf("%w: connection refused", ErrUnavailable)
 	probe()
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	out := logged()
 	if n := strings.Count(out, "not ready: the Temporal frontend does not answer"); n != 2 {
 		t.Errorf("%d warnings for three failed probes, then one after the frontend came back, want 2:\n%s", n, out)
 	}
 	if n := strings.Count(out, "ready: the Temporal frontend answers again"); n != 1 {
 		t.Errorf("%d recoveries logged, want 1:\n%s", n, out)
+	}
+}
+
+// loggedHandler serves an intake of one connection, crm (won stage
+// "won"), starting through st, whose log at level is logged().
+func loggedHandler(t *testing.T, level slog.Level, st *fakeStarter) (srv *httptest.Server, h *Handler, logged func() string) {
+	t.Helper()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	h = New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: level})),
+	})
+	srv = httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, h, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
 	}
 }

@@ -519,31 +519,24 @@ func colonBlank(s string) int {
 // string that s starts with, other than blanks or a comment: 0 when s
 // does not start with a quote or nothing follows it on the line.
 func afterQuoted(s string) int {
-	rs := []rune(s)
-	if len(rs) == 0 || rs[0] != '"' && rs[0] != '\'' {
+	if s == "" || s[0] != '"' && s[0] != '\'' {
 		return 0
 	}
-	q := rs[0]
-	for i := 1; i < len(rs); i++ {
-		switch {
-		case q == '"' && rs[i] == '\\':
-			i++
-		case rs[i] == q && q == '\'' && i+1 < len(rs) && rs[i+1] == '\'':
-			i++
-		case rs[i] == q:
-			for j := i + 1; j < len(rs); j++ {
-				switch rs[j] {
-				case ' ', '\t':
-					continue
-				case '#':
-					if j > i+1 {
-						return 0 // a comment
-					}
-				}
-				return j
+	end := yamlindent.ClosingQuote(s[1:], s[0])
+	if end < 0 {
+		return 0
+	}
+	i := end + 1 // the closing quote's byte index in s
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case ' ', '\t':
+			continue
+		case '#':
+			if j > i+1 {
+				return 0 // a comment
 			}
-			return 0
 		}
+		return utf8.RuneCountInString(s[:j])
 	}
 	return 0
 }

@@ -145,8 +145,13 @@ func Find(lines []string) (Problem, bool) {
 }
 
 // closes says whether s (the rest of a quoted value) holds its closing
-// quote q: a " not escaped by a backslash, or a ' not doubled.
-func closes(s string, q byte) bool {
+// quote q.
+func closes(s string, q byte) bool { return ClosingQuote(s, q) >= 0 }
+
+// ClosingQuote is the byte index in s (what follows an opening quote q) of
+// the quote that closes it: a " not escaped by a backslash, or a ' not
+// doubled; -1 when s does not close it.
+func ClosingQuote(s string, q byte) int {
 	for i := 0; i < len(s); i++ {
 		switch {
 		case q == '"' && s[i] == '\\':
@@ -154,10 +159,10 @@ func closes(s string, q byte) bool {
 		case s[i] == q && q == '\'' && i+1 < len(s) && s[i+1] == '\'':
 			i++
 		case s[i] == q:
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // stripComment drops a " #" comment from a value written without quotes.
