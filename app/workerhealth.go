@@ -76,9 +76,8 @@ func (h *WorkerHealth) ready(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if _, err := (*h.client.Load()).CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		// The frontend's address stays in the log, as the intake's
-		// /readyz does.
-		// When the outage starts, then once a minute while it lasts: a
-		// probe asks every few seconds.
+		// /readyz does; logged when the outage starts, then once a minute
+		// while it lasts (a probe asks every few seconds).
 		h.frontend.Down(func() {
 			h.logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", err)
 		})
