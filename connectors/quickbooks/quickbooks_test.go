@@ -40,12 +40,17 @@ func newTarget(t *testing.T, f *qbofake.Server) *quickbooks.Target {
 
 // newTargetIn keeps its token and link files in dir.
 func newTargetIn(t *testing.T, f *qbofake.Server, dir string) *quickbooks.Target {
+	return newTargetWith(t, f, dir, quickbooks.Deps{})
+}
+
+// newTargetWith is newTargetIn with the target's collaborators (a logger).
+func newTargetWith(t *testing.T, f *qbofake.Server, dir string, deps quickbooks.Deps) *quickbooks.Target {
 	cfg := quickbooks.DefaultConfig()
 	cfg.RealmID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = realm, f.ClientID, secret.New(f.ClientSecret), secret.New("seed")
 	cfg.TokenFile, cfg.LinkFile = filepath.Join(dir, "tok.json"), filepath.Join(dir, "links.json")
 	cfg.BaseURL, cfg.TokenURL = f.URL, f.TokenURL()
 	cfg.DefaultItemID = "1"
-	tg, err := quickbooks.New(cfg, quickbooks.Deps{})
+	tg, err := quickbooks.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

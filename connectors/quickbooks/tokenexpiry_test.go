@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dealsync/dealsync/connectors/quickbooks"
 	"github.com/dealsync/dealsync/model"
-	"github.com/dealsync/dealsync/secret"
 )
 
 // Intuit says in each token answer when the refresh token expires
@@ -32,16 +30,7 @@ func TestRefreshTokenNearItsEndIsWarnedOf(t *testing.T) {
 			f := newFake(t)
 			f.RefreshTokenExpiresIn = int(tc.expiresIn / time.Second)
 			var logged bytes.Buffer
-			dir := t.TempDir()
-			cfg := quickbooks.DefaultConfig()
-			cfg.RealmID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = realm, f.ClientID, secret.New(f.ClientSecret), secret.New("seed")
-			cfg.TokenFile, cfg.LinkFile = filepath.Join(dir, "tok.json"), filepath.Join(dir, "links.json")
-			cfg.BaseURL, cfg.TokenURL = f.URL, f.TokenURL()
-			cfg.DefaultItemID = "1"
-			tg, err := quickbooks.New(cfg, quickbooks.Deps{Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-			if err != nil {
-				t.Fatal(err)
-			}
+			tg := newTargetWith(t, f, t.TempDir(), quickbooks.Deps{Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 			if _, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k"); err != nil {
 				t.Fatal(err)
 			}
