@@ -900,14 +900,45 @@ func staleCustomer(err error, customerID string) bool {
 	return m != nil && m[1] == customerID
 }
 
+// madeInactive says whether err is QBO's generic refusal of a reference
+// to an inactive name ("Something you're trying to use has been made
+// inactive"): the customer's, an item's, an account's, which a read of
+// the customer tells apart (inactiveCustomer).
+func madeInactive(err error) bool {
+	var api *connectors.APIError
+	return errors.As(err, &api) && api.StatusCode == http.StatusBadRequest &&
+		strings.Contains(strings.ToLower(api.Message), "has been made inactive")
+}
+
+// inactiveCustomer reads the customer with Id id (GET /customer/{id}, which
+// answers an inactive one too) and says whether it is inactive. A read that
+// fails says no: the link stays, and the run fails with QBO's refusal.
+func (t *Target) inactiveCustomer(ctx context.Context, id string) bool {
+	const op = "read customer"
+	v := url.Values{"minorversion": {fmt.Sprint(t.cfg.MinorVersion)}}
+	resp, err := t.client.Do(ctx, erpkit.Call{Op: op, Method: http.MethodGet, URL: t.base + "/customer/" + url.PathEscape(id) + "?" + v.Encode()})
+	if err != nil {
+		return false
+	}
+	var got struct{ Customer Customer }
+	if err := resp.Decode("quickbooks", op, &got); err != nil {
+		return false
+	}
+	return got.Customer.Id == id && got.Customer.Active != nil && !*got.Customer.Active
+}
+
 // forgetStaleCustomer is err, the refusal of an invoice for customer, and
-// when QBO refused it because the customer is gone (staleCustomer) and the
-// company's link_file entry names it, the entry is forgotten and the
+// when QBO refused it because the customer is gone (staleCustomer, or its
+// generic "made inactive" answer with the customer read as inactive) and
+// the company's link_file entry names it, the entry is forgotten and the
 // error says so: this run's customer is fixed, so it fails, and a retry
 // matches the company afresh by name (or creates it). Before, every
 // invoice of the company was refused until someone edited the link file.
 func (t *Target) forgetStaleCustomer(ctx context.Context, inv model.Invoice, customer connectors.CustomerRef, err error) error {
-	if inv.Customer.ExternalID == "" || !staleCustomer(err, customer.ID) {
+	if inv.Customer.ExternalID == "" {
+		return err
+	}
+	if !staleCustomer(err, customer.ID) && !(madeInactive(err) && t.inactiveCustomer(ctx, customer.ID)) {
 		return err
 	}
 	key := t.linkKey(inv.Customer.ExternalID)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/quickbooks"
+	"github.com/dealsync/dealsync/connectors/quickbooks/qbofake"
 )
 
 // A company whose linked customer was deleted (made inactive) or merged
@@ -75,5 +76,37 @@ func TestStaleCustomerIsOnlyTheDeletedCustomersAnswer(t *testing.T) {
 		if got := quickbooks.StaleCustomer(tc.err, "58"); got != tc.want {
 			t.Errorf("%v: %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// QBO's generic "made inactive" refusal names no record: the linked
+// customer is read, and the link forgotten only when that customer is the
+// inactive one; an inactive item (the customer active) keeps the link.
+func TestGenericInactiveRefusalReadsTheCustomer(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t)
+	f.GenericInactive = true
+	tg := newTarget(t, f)
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "first/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An inactive item: the customer is active, the link stays.
+	f.Fail("POST /invoice", qbofake.Fault{InactiveName: true})
+	if _, err := tg.CreateInvoice(ctx, inv, ref, "first/invoice"); err == nil || !strings.Contains(err.Error(), "made inactive") || strings.Contains(err.Error(), "forgotten") {
+		t.Fatalf("an inactive item: %v", err)
+	}
+	if again, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "again/customer"); err != nil || again.ID != ref.ID {
+		t.Fatalf("the link after an inactive item: %+v, %v; want %s", again, err, ref.ID)
+	}
+	// The customer made inactive: read so, and the link forgotten.
+	f.DeleteCustomer(ref.ID)
+	_, err = tg.CreateInvoice(ctx, inv, ref, "second/invoice")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "link is forgotten") {
+		t.Fatalf("the customer made inactive: %v", err)
+	}
+	if next, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "retry/customer"); err != nil || next.ID == ref.ID {
+		t.Fatalf("after the link was forgotten: %+v, %v", next, err)
 	}
 }

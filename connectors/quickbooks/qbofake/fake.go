@@ -33,6 +33,9 @@ type Fault struct {
 	// OAuthError is the error code (RFC 6749 5.2: invalid_request, …) a
 	// fault of the token endpoint answers with its Status.
 	OAuthError string
+	// InactiveName answers QBO's generic refusal of a reference to an
+	// inactive name (an item, an account, a customer), Status ignored.
+	InactiveName bool
 }
 
 // Server is a fake QBO company. Its zero value is not usable: call New.
@@ -57,6 +60,11 @@ type Server struct {
 	// is stored and answered with (a company that numbers its invoices
 	// itself, whatever the request says).
 	Renumber func(doc string) string
+	// GenericInactive: an invoice for a deleted customer is refused with
+	// QBO's generic "Something you're trying to use has been made
+	// inactive" (code 610), which QBO gives for any inactive name, instead
+	// of the customer's own answer.
+	GenericInactive bool
 	// RefreshTokenExpiresIn is the x_refresh_token_expires_in of the token
 	// answers, in seconds (0: 8726400, about 101 days, as Intuit answers
 	// a grant younger than its five-year cap).
@@ -160,7 +168,9 @@ func (s *Server) RenameCustomer(id, name string) {
 
 // DeleteCustomer deletes a customer as a person does in QBO (or as a merge
 // into another does): it is made inactive, named "<name> (deleted)", and
-// no longer found by queries; an invoice for it is refused.
+// no longer found by queries; an invoice for it is refused (with
+// GenericInactive set, with QBO's generic "made inactive" answer); a read
+// by Id answers it with Active false.
 func (s *Server) DeleteCustomer(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -324,6 +334,10 @@ func faultCode(w http.ResponseWriter, status int, typ, msg, detail, element, cod
 }
 
 func writeFault(w http.ResponseWriter, f Fault) {
+	if f.InactiveName {
+		faultCode(w, 400, "ValidationFault", "Object Not Found", "Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees.", "", "610")
+		return
+	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
@@ -388,6 +402,21 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && path == "/query":
 		s.query(w, r)
+	case r.Method == "GET" && strings.HasPrefix(path, "/customer/"):
+		// Read by Id: QBO answers an inactive (deleted) customer too,
+		// with Active false.
+		id := strings.TrimPrefix(path, "/customer/")
+		s.mu.Lock()
+		name, active := s.customers[id]
+		if !active {
+			name = s.deleted[id]
+		}
+		s.mu.Unlock()
+		if name == "" {
+			faultCode(w, 400, "ValidationFault", "Object Not Found", "Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees.", "", "610")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"Customer": map[string]any{"Id": id, "DisplayName": name, "Active": active}})
 	case r.Method == "GET" && path == "/preferences":
 		s.mu.Lock()
 		prefs := map[string]any{"CurrencyPrefs": map[string]any{"MultiCurrencyEnabled": s.MultiCurrency, "HomeCurrency": map[string]string{"value": s.HomeCurrency}}}
@@ -627,7 +656,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, path string) ([]
 		s.posts++
 		cref, _ := body["CustomerRef"].(map[string]any)
 		ref := fmt.Sprint(cref["value"])
-		if name, ok := s.deleted[ref]; ok {
+		if name, ok := s.deleted[ref]; ok && s.GenericInactive {
+			faultCode(w, 400, "ValidationFault", "Object Not Found", "Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees.", "", "610")
+			return nil, false
+		} else if ok {
 			// As QBO answers a customer made inactive (deleted).
 			faultCode(w, 400, "ValidationFault", "Invalid Reference Id", "Invalid Reference Id : Customer assigned to this transaction has been deleted. Before you can modify this transaction, you must restore "+name+".", "", "2500")
 			return nil, false
