@@ -211,6 +211,9 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		Raw:      map[string]json.RawMessage{},
 	}
 	if d.Currency == "" {
+		d.Currency = acc.defaultCurrency
+	}
+	if d.Currency == "" {
 		d.Currency = strings.ToUpper(s.fetch.DefaultCurrency)
 	}
 	stage := text(o, "StageName")

@@ -618,3 +618,27 @@ func TestWriteBackFieldsAreOpportunityFields(t *testing.T) {
 		}
 	}
 }
+
+// An org's own default_currency is the currency of its Opportunities that
+// have none (a single-currency org), before the source's: two
+// single-currency orgs of different currencies share a connection. A code
+// that is not a currency is refused at start, naming the org's key.
+func TestFetchDealOrgDefaultCurrency(t *testing.T) {
+	f := newFakeOrg(t)
+	f.MultiCurrency = false
+	s := apiSource(t, f, func(c *Config) {
+		c.Fetch.CurrencyField, c.Fetch.DefaultCurrency = "", "USD"
+		a := c.Accounts[orgA]
+		a.DefaultCurrency = "gbp"
+		c.Accounts[orgA] = a
+	})
+	if d, err := s.FetchDeal(context.Background(), orgA, "0065w000023STAmAAO"); err != nil || d.Currency != "GBP" {
+		t.Fatalf("currency %q, %v; want the org's GBP", d.Currency, err)
+	}
+	cfg := DefaultConfig()
+	cfg.AllowUnauthenticated = true
+	cfg.Accounts = map[string]Account{orgA: {InstanceURL: f.URL, ClientID: "cid-a", ClientSecret: secret.New("cs-a"), DefaultCurrency: "EURO"}}
+	if _, err := New(cfg, connectors.Env{}); err == nil || !strings.Contains(err.Error(), "default_currency") || !strings.Contains(err.Error(), orgA) {
+		t.Fatalf("a default_currency that is not a currency: %v", err)
+	}
+}

@@ -51,6 +51,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -117,6 +118,10 @@ type Account struct {
 	JWT          *JWT          `mapstructure:"jwt"`
 	// WonStages adds this org's won StageName values.
 	WonStages []string `mapstructure:"won_stages" validate:"dive,required"`
+	// DefaultCurrency is this org's currency for an Opportunity that has
+	// none (a single-currency org), instead of fetch.default_currency: two
+	// single-currency orgs of different currencies share one connection.
+	DefaultCurrency string `mapstructure:"default_currency"`
 }
 
 // JWT is the OAuth 2.0 JWT bearer flow.
@@ -197,7 +202,9 @@ type account struct {
 	id          string
 	instanceURL string
 	wonStages   map[string]bool
-	token       *crmkit.Resettable
+	// defaultCurrency is the org's default_currency ("": the source's).
+	defaultCurrency string
+	token           *crmkit.Resettable
 	// singleCurrency: the org refused CurrencyIsoCode (it is not a
 	// multi-currency org); FetchDeal no longer asks for it.
 	singleCurrency atomic.Bool
@@ -309,6 +316,13 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			return nil, fmt.Errorf("%s.instance_url %q is not a URL (write it as https://MyDomain.my.salesforce.com)", key, erpkit.ShownURL(u))
 		}
 		acc := &account{id: id, instanceURL: strings.TrimRight(a.InstanceURL, "/"), wonStages: crmkit.StageSetFold(a.WonStages)}
+		if c := strings.TrimSpace(a.DefaultCurrency); c != "" {
+			cur, err := model.ParseCurrency(c)
+			if err != nil {
+				return nil, fmt.Errorf("%s.default_currency: %w", key, err)
+			}
+			acc.defaultCurrency = string(cur)
+		}
 		tokenURL := a.TokenURL
 		if tokenURL == "" {
 			tokenURL = acc.instanceURL + "/services/oauth2/token"
