@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -113,8 +114,11 @@ type Target struct {
 	log    *slog.Logger
 
 	prefsSem chan struct{} // one read of the preferences at a time
-	prefs    *Preferences  // when multi_currency is off: read, then kept (see prefsOffFor)
-	prefsAt  time.Time
+	// numberingOnce: the warning of a company that numbers its invoices
+	// itself, once per target.
+	numberingOnce sync.Once
+	prefs         *Preferences // when multi_currency is off: read, then kept (see prefsOffFor)
+	prefsAt       time.Time
 }
 
 // prefsOffFor is how long a company's "multicurrency off" is believed
@@ -820,6 +824,14 @@ func (t *Target) preferences(ctx context.Context) (Preferences, error) {
 		return Preferences{}, err
 	}
 	t.prefs, t.prefsAt = &answer.Preferences, time.Now()
+	if c := answer.Preferences.SalesFormsPrefs.CustomTxnNumbers; c != nil && !*c {
+		t.numberingOnce.Do(func() {
+			t.log.Warn("quickbooks: the company has custom transaction numbers off (Account and settings > Sales > Custom transaction numbers), "+
+				"and Intuit advises not to send DocNumber then; dealsync sends each invoice's reference as its DocNumber and finds a deal's invoice by it, "+
+				"so QuickBooks' own numbers may meet those references (a duplicate number is refused, naming it): turn custom transaction numbers on, "+
+				"or map invoice.reference to values QuickBooks' numbers cannot take (e.g. \"DS-\" + deal.id)", "realm", t.cfg.RealmID)
+		})
+	}
 	return answer.Preferences, nil
 }
 

@@ -50,3 +50,31 @@ func TestRefreshTokenNearItsEndIsWarnedOf(t *testing.T) {
 		})
 	}
 }
+
+// A company whose custom transaction numbers are off numbers invoices
+// itself, and Intuit advises not to send DocNumber then: the worker's log
+// says so once, with what to do; a company with them on hears nothing.
+func TestCompanyThatNumbersInvoicesItselfIsWarnedOf(t *testing.T) {
+	for _, itself := range []bool{false, true} {
+		f := newFake(t)
+		f.NumbersItself = itself
+		var logged bytes.Buffer
+		tg := newTargetWith(t, f, t.TempDir(), quickbooks.Deps{Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		ctx := context.Background()
+		for i, ref := range []string{"D-1", "D-2"} {
+			inv := exampleInvoice()
+			inv.Reference = ref
+			c, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tg.CreateInvoice(ctx, inv, c, "k"+ref); err != nil {
+				t.Fatalf("invoice %d: %v", i, err)
+			}
+		}
+		n := strings.Count(logged.String(), "custom transaction numbers off")
+		if itself && (n != 1 || !strings.Contains(logged.String(), `"DS-\" + deal.id`)) || !itself && n != 0 {
+			t.Errorf("numbers itself %v: %d warnings: %s", itself, n, logged.String())
+		}
+	}
+}

@@ -120,12 +120,18 @@ type FoundInvoice struct {
 }
 
 // Preferences is the part of QBO's Preferences entity dealsync reads: the
-// company's currency settings.
+// company's currency settings, and whether it numbers sales forms itself.
 type Preferences struct {
 	CurrencyPrefs struct {
 		MultiCurrencyEnabled bool `json:"MultiCurrencyEnabled"`
 		HomeCurrency         Ref  `json:"HomeCurrency"`
 	} `json:"CurrencyPrefs"`
+	SalesFormsPrefs struct {
+		// CustomTxnNumbers: the company's people may number invoices
+		// themselves; off, QuickBooks numbers them (and Intuit advises
+		// not to send DocNumber).
+		CustomTxnNumbers *bool `json:"CustomTxnNumbers,omitempty"`
+	} `json:"SalesFormsPrefs,omitzero"`
 }
 
 // Fault is QBO's error answer. encoding/json matches names without

@@ -278,6 +278,8 @@ func TestContractQBOAgainstXSD(t *testing.T) {
 		var p quickbooks.Preferences
 		p.CurrencyPrefs.MultiCurrencyEnabled = true
 		p.CurrencyPrefs.HomeCurrency = quickbooks.Ref{Value: "USD"}
+		off := false
+		p.SalesFormsPrefs.CustomTxnNumbers = &off
 		b, _ := json.Marshal(p)
 		var problems []string
 		xsd.check("Preferences", "Preferences", decodeBody(t, b), &problems)

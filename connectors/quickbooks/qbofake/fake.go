@@ -60,6 +60,9 @@ type Server struct {
 	// is stored and answered with (a company that numbers its invoices
 	// itself, whatever the request says).
 	Renumber func(doc string) string
+	// NumbersItself: the company's custom transaction numbers are off
+	// (SalesFormsPrefs.CustomTxnNumbers false); they are on by default.
+	NumbersItself bool
 	// GenericInactive: an invoice for a deleted customer is refused with
 	// QBO's generic "Something you're trying to use has been made
 	// inactive" (code 610), which QBO gives for any inactive name, instead
@@ -419,7 +422,8 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"Customer": map[string]any{"Id": id, "DisplayName": name, "Active": active}})
 	case r.Method == "GET" && path == "/preferences":
 		s.mu.Lock()
-		prefs := map[string]any{"CurrencyPrefs": map[string]any{"MultiCurrencyEnabled": s.MultiCurrency, "HomeCurrency": map[string]string{"value": s.HomeCurrency}}}
+		prefs := map[string]any{"CurrencyPrefs": map[string]any{"MultiCurrencyEnabled": s.MultiCurrency, "HomeCurrency": map[string]string{"value": s.HomeCurrency}},
+			"SalesFormsPrefs": map[string]any{"CustomTxnNumbers": !s.NumbersItself}}
 		s.mu.Unlock()
 		_ = json.NewEncoder(w).Encode(map[string]any{"Preferences": prefs, "time": "2026-11-20T10:00:00.000-08:00"})
 	case r.Method == "POST" && (path == "/customer" || path == "/invoice"):
