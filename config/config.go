@@ -534,7 +534,7 @@ func setDefaults(v *viper.Viper) {
 		"log.level":  "info",
 		"log.format": "text",
 
-		"temporal.address":                   "127.0.0.1:7233",
+		"temporal.address":                   DefaultTemporalAddress,
 		"temporal.namespace":                 "default",
 		"temporal.task_queue":                "dealsync",
 		"temporal.api_key":                   "",
@@ -600,6 +600,9 @@ func setDevDefaults(v *viper.Viper) {
 	}
 	v.SetDefault("connections.demo.target", "sandbox")
 }
+
+// DefaultTemporalAddress is temporal.address when nothing sets it.
+const DefaultTemporalAddress = "127.0.0.1:7233"
 
 // DialAddr turns a listen address into one a client on this machine can
 // dial (":8090" and "0.0.0.0:8090" become "127.0.0.1:8090").

@@ -57,23 +57,16 @@ func misindented(path string, err error) string {
 	if rerr != nil {
 		return ""
 	}
-	p, ok := yamlindent.Find(strings.Split(string(data), "\n"))
-	if !ok {
-		return ""
-	}
-	// Only where YAML stopped: its line, or for "did not find expected
-	// key" (the line where the mapping starts) a line after it.
 	m := yamlErrorLine.FindStringSubmatch(err.Error())
 	if m == nil {
 		return ""
 	}
 	at, _ := strconv.Atoi(m[1])
-	switch {
-	case strings.Contains(err.Error(), "did not find expected key") && p.Line >= at,
-		(strings.Contains(err.Error(), "mapping values are not allowed") || strings.Contains(err.Error(), "found character that cannot start any token")) && p.Line == at:
-		return fmt.Sprintf("; line %d: %s", p.Line, p.Message)
+	p, ok := yamlindent.At(strings.Split(string(data), "\n"), err.Error(), at)
+	if !ok {
+		return ""
 	}
-	return ""
+	return fmt.Sprintf("; line %d: %s", p.Line, p.Message)
 }
 
 // yamlErrorLine is the line a YAML error names ("yaml: line 10: …").

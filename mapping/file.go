@@ -356,17 +356,20 @@ func yamlProblem(file string, lines []string, err error) Problem {
 	} else if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); m != nil {
 		pr.Line, _ = strconv.Atoi(m[1])
 	}
-	// A key indented unlike its siblings where YAML stopped (its line, or
-	// the one after the value it read on): that key, and how to mend it.
-	misindented := func(last int) (Problem, bool) {
-		ip, ok := yamlindent.Find(lines)
-		if !ok || ip.Line < pr.Line || ip.Line > last {
+	// A key indented unlike its siblings where YAML stopped: that key, and
+	// how to mend it (yamlindent.At). YAML's "did not find expected key"
+	// names where the mapping starts: the quoting hints below come first
+	// for it.
+	expectedKey := strings.HasPrefix(msg, "did not find expected key")
+	misindented := func() (Problem, bool) {
+		ip, ok := yamlindent.At(lines, msg, pr.Line)
+		if !ok {
 			return Problem{}, false
 		}
 		return Problem{File: file, Line: ip.Line, Column: ip.Indent + 1, Message: fmt.Sprintf("%s (YAML: %s)", ip.Message, msg)}, true
 	}
-	if strings.HasPrefix(msg, "mapping values are not allowed") || strings.HasPrefix(msg, "found character that cannot start any token") {
-		if p, ok := misindented(pr.Line); ok {
+	if !expectedKey {
+		if p, ok := misindented(); ok {
 			return p
 		}
 	}
@@ -408,11 +411,8 @@ func yamlProblem(file string, lines []string, err error) Problem {
 		why = "a YAML value that starts with a quote ends where the quote closes"
 	}
 	if !ok {
-		// "did not find expected key" names where the mapping starts: a
-		// key indented unlike its siblings further in it, when no value
-		// explains it.
-		if strings.HasPrefix(msg, "did not find expected key") {
-			if p, ok := misindented(len(lines)); ok {
+		if expectedKey {
+			if p, ok := misindented(); ok {
 				return p
 			}
 		}

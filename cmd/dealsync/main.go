@@ -107,9 +107,6 @@ func buildQuietly(cfg *config.Config) (*config.Config, *connections.Set, *slog.L
 // their own print their results, not the components' logs.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// defaultTemporalAddress is temporal.address when nothing sets it.
-const defaultTemporalAddress = "127.0.0.1:7233"
-
 // dial connects to the config's Temporal frontend.
 func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
 	copts, err := app.ClientOptions(cfg, logger)
@@ -124,10 +121,10 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 			// A --dev command in a shell that has not dev's variables.
 			hint = fmt.Sprintf(" (is `dealsync dev` running? its server listens on 127.0.0.1:<dev.frontend_port>, here %d: "+
 				"give this command the %s and --config that dev has)", cfg.Dev.FrontendPort, config.EnvVar("dev.frontend_port"))
-		case cfg.Temporal.Address == defaultTemporalAddress:
+		case cfg.Temporal.Address == config.DefaultTemporalAddress:
 			// The default address, for a dev whose port moved.
 			hint = fmt.Sprintf(" (temporal.address is %s, the default; to reach a running `dealsync dev`, add --dev, with the %s that dev has)",
-				defaultTemporalAddress, config.EnvVar("dev.frontend_port"))
+				config.DefaultTemporalAddress, config.EnvVar("dev.frontend_port"))
 		}
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w%s", cfg.Temporal.Address, err, hint)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/pipedrive"
 	"github.com/dealsync/dealsync/connectors/salesforce"
 	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -70,7 +71,7 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 					hint = " (no --config was given: the built-in config of dealsync dev has only demo; give the file that defines it with --config)"
 				}
 				return &exitError{code: 2, err: fmt.Errorf("no connection %q in the config (defined: %s)%s",
-					connection, strings.Join(slices.Sorted(maps.Keys(cfg.Connections)), ", "), hint)}
+					connection, wording.ListOrNone(slices.Sorted(maps.Keys(cfg.Connections))), hint)}
 			}
 			body, err := os.ReadFile(args[0])
 			if err != nil {

@@ -620,7 +620,7 @@ func TestParseDealIDFormsAndDeletedOpportunities(t *testing.T) {
 }
 
 // An Opportunity message without IsWon whose stage is not listed as won is
-// taken as not won, and the worker's log says so, once per org and stage:
+// taken as not won, and the intake's log says so, once per org and stage:
 // a won stage of the org's own would otherwise leave its deals uninvoiced
 // with nothing but a skipped reason in the acknowledgement.
 func TestParseWarnsOfAMessageWithoutIsWon(t *testing.T) {

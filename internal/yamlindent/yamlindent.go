@@ -144,6 +144,24 @@ func Find(lines []string) (Problem, bool) {
 	return Problem{}, false
 }
 
+// At is the key Find reports when it is where YAML stopped, as YAML's
+// message msg and its line tell: for "mapping values are not allowed" and
+// "found character that cannot start any token" (YAML's line is the key's),
+// that line; for "did not find expected key" (YAML's line is where the
+// enclosing mapping starts), that line or one after it; for other messages,
+// none.
+func At(lines []string, msg string, line int) (Problem, bool) {
+	exact := strings.Contains(msg, "mapping values are not allowed") || strings.Contains(msg, "found character that cannot start any token")
+	if !exact && !strings.Contains(msg, "did not find expected key") {
+		return Problem{}, false
+	}
+	p, ok := Find(lines)
+	if !ok || p.Line < line || exact && p.Line != line {
+		return Problem{}, false
+	}
+	return p, true
+}
+
 // closes says whether s (the rest of a quoted value) holds its closing
 // quote q.
 func closes(s string, q byte) bool { return ClosingQuote(s, q) >= 0 }

@@ -114,3 +114,26 @@ log: {level: info}
 		t.Errorf("a tab: %+v %v", p, ok)
 	}
 }
+
+// At reports the misindented key only where YAML stopped: on YAML's line
+// for the messages that name the key's line, on or after it for "did not
+// find expected key", and not for other messages.
+func TestAt(t *testing.T) {
+	lines := strings.Split("a:\n  b: 1\n   c: 2\n", "\n")
+	for _, tc := range []struct {
+		msg  string
+		line int
+		want bool
+	}{
+		{"mapping values are not allowed in this context", 3, true},
+		{"mapping values are not allowed in this context", 2, false},
+		{"yaml: line 1: did not find expected key", 1, true},
+		{"did not find expected key", 4, false},
+		{"found character that cannot start any token", 3, true},
+		{"could not find expected ':'", 3, false},
+	} {
+		if p, ok := At(lines, tc.msg, tc.line); ok != tc.want || ok && p.Line != 3 {
+			t.Errorf("%q at line %d: %+v, %v; want %v", tc.msg, tc.line, p, ok, tc.want)
+		}
+	}
+}
