@@ -1221,3 +1221,51 @@ targets:
 	}
 	s.keepHistory(t, id, "hubspot-refetch-before-invoice-lost")
 }
+
+// A won deal deleted before its run read it ends DealNotWon. Restored from
+// HubSpot's recycling bin, its deal.restore event (no stage change) starts
+// a run that reads it and invoices it, once: a second restore meets the
+// completed run. A restored deal that is not won ends DealNotWon, with no
+// invoice.
+func TestCRMHubSpotRestoredDeal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	f, s := onePortalStack(t, "", "settle_time: 200ms\n    linger: 1s")
+	seedHubSpotDeal(f, hsPortal, "901", "900")
+	f.DeleteDeal(hsPortal, "901")
+	hsOK(t, s, hsBody(stageWon("90101", "901", time.Now())))
+	id := workflows.DealWorkflowID("hs", hsPortal, "901")
+	var appErr *temporal.ApplicationError
+	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(err.Error(), "deleted") {
+		t.Fatalf("the deleted deal's run: want DealNotWon, deleted, got %v", err)
+	}
+
+	f.RestoreDeal(hsPortal, "901")
+	reply := hsOK(t, s, hsBody(hsEvent{id: "90102", deal: "901", typ: "deal.restore", at: time.Now()}))
+	if len(reply.Results) != 1 || reply.Results[0].Skipped != "" || reply.Results[0].RunID == "" || reply.Results[0].Duplicate {
+		t.Fatalf("the restore started no run: %+v", reply.Results)
+	}
+	if res := s.completed(t, "hs", hsPortal, "901"); res.InvoiceID == "" {
+		t.Fatalf("the restored deal's run made no invoice: %+v", res)
+	}
+	invoiceIn(t, s.Sandbox, "901")
+	reply = hsOK(t, s, hsBody(hsEvent{id: "90103", deal: "901", typ: "deal.restore", at: time.Now()}))
+	if len(reply.Results) != 1 || !reply.Results[0].Duplicate {
+		t.Fatalf("a second restore of the invoiced deal: %+v, want a duplicate of its run", reply.Results)
+	}
+	invoiceIn(t, s.Sandbox, "901")
+	if got := f.WriteBacks(hsPortal, "901"); got != 1 {
+		t.Errorf("%d write-backs, want 1", got)
+	}
+
+	seedHubSpotDeal(f, hsPortal, "902", "100")
+	f.SetDealProperty(hsPortal, "902", "dealstage", "appointmentscheduled")
+	hsOK(t, s, hsBody(hsEvent{id: "90201", deal: "902", typ: "deal.restore", at: time.Now()}))
+	if err := s.waitRun(t, workflows.DealWorkflowID("hs", hsPortal, "902"), nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon {
+		t.Fatalf("a restored deal that is not won: want DealNotWon, got %v", err)
+	}
+	if n := s.invoicesFor("902"); n != 0 {
+		t.Fatalf("%d invoices of a restored deal that is not won", n)
+	}
+}

@@ -20,6 +20,11 @@
 //     returned with an empty Stage, which the stage trigger skips ("stage ""
 //     is not a won stage"), so that they show up in the intake's reply and a
 //     running deal can be told about them.
+//   - A deal restored from the recycling bin (deal.restore) is returned as
+//     possibly won (Stage StageWon, Raw "restored": true): its run reads
+//     the deal and invoices it only if it is won. A merge (deal.merge) is
+//     returned with an empty Stage, its deals in Raw ("merged_into",
+//     "merged_ids"), and logged: it starts no run (see merged).
 //   - Events about other objects (contact.*, company.*, object.* of another
 //     type), association changes (deal.associationChange: a link between a
 //     deal and a line item or company, which has no objectId; the run reads

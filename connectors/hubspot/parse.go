@@ -30,6 +30,11 @@ type Event struct {
 	PropertyValue    json.RawMessage `json:"propertyValue"`
 	ChangeSource     string          `json:"changeSource"`
 	SourceID         string          `json:"sourceId"`
+	// A merge's deals: the one given priority, the ones merged into it and
+	// the deal HubSpot made of them, when it made one.
+	PrimaryObjectID json.Number   `json:"primaryObjectId"`
+	MergedObjectIDs []json.Number `json:"mergedObjectIds"`
+	NewObjectID     json.Number   `json:"newObjectId"`
 }
 
 // DealObjectTypeID is the object type id of deals in object.* subscriptions.
@@ -49,6 +54,19 @@ func (e *Event) IsDeal() bool {
 		return e.ObjectTypeID == DealObjectTypeID
 	}
 	return false
+}
+
+// IsRestore reports whether the event is a deal restored from HubSpot's
+// recycling bin (deal.restore, or object.restore of a deal): it keeps its
+// id and sends no stage change.
+func (e *Event) IsRestore() bool {
+	return strings.HasSuffix(e.SubscriptionType, ".restore")
+}
+
+// IsMerge reports whether the event is a merge of deals (deal.merge, or
+// object.merge of deals).
+func (e *Event) IsMerge() bool {
+	return strings.HasSuffix(e.SubscriptionType, ".merge")
 }
 
 // IsStageChange reports whether the event is a change of the deal stage.
@@ -233,6 +251,20 @@ func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, erro
 	if e.ChangeSource != "" {
 		raw["changeSource"] = crmkit.JSONString(e.ChangeSource)
 	}
+	switch {
+	case e.IsRestore():
+		// A deal restored from the recycling bin sends no stage change, yet
+		// may be won: deleted while its run settled (which then ended
+		// DealNotWon), or before a win reached dealsync. It is taken as
+		// possibly won, as Resolve takes a stage it cannot judge: its run
+		// reads the deal and invoices it only if it is won (else it ends
+		// DealNotWon, SyncStatus skipped); a deal invoiced already meets its
+		// completed run, a duplicate.
+		raw["restored"] = json.RawMessage("true")
+		ev.Deal.Stage = StageWon
+	case e.IsMerge():
+		s.merged(e, raw)
+	}
 	if e.IsStageChange() {
 		stage, err := valueString(e.PropertyValue)
 		if err != nil {
@@ -281,4 +313,33 @@ func (s *Source) writeBackProperty(e *Event) bool {
 	w := s.write
 	return strings.EqualFold(p, w.InvoiceIDProperty) || strings.EqualFold(p, w.InvoiceNumberProperty) ||
 		strings.EqualFold(p, w.InvoiceURLProperty) || strings.EqualFold(p, w.StatusProperty)
+}
+
+// merged keeps a merge's deals in raw and says what the merge needs: it
+// starts no run. HubSpot makes a new deal of the deals merged (or keeps the
+// primary one), and only its webhooks say whether that deal is won. Were a
+// merge to start one, a deal made of two already invoiced would bill their
+// sale again; so an operator decides (`dealsync deals sync`).
+func (s *Source) merged(e *Event, raw map[string]json.RawMessage) {
+	ids := make([]string, 0, len(e.MergedObjectIDs))
+	for _, id := range e.MergedObjectIDs {
+		ids = append(ids, id.String())
+	}
+	into := e.NewObjectID.String()
+	if into == "" {
+		into = e.PrimaryObjectID.String()
+	}
+	if into != "" {
+		raw["merged_into"] = crmkit.JSONString(into)
+	}
+	if len(ids) > 0 {
+		b, _ := json.Marshal(ids)
+		raw["merged_ids"] = b
+	}
+	if s.log != nil {
+		s.log.Warn("hubspot: deals were merged; a merge starts no run. If the deal they made is won and not invoiced, "+
+			"start its run with `dealsync deals sync`; if a merged deal was invoiced already, mind that invoicing the new deal bills that sale again",
+			"portal", e.PortalID.String(), "event_id", e.EventID.String(), "deal_id", e.ObjectID.String(),
+			"merged_into", into, "merged_ids", ids)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -341,5 +342,48 @@ func TestWebhookDealIsAStageChange(t *testing.T) {
 	}
 	if _, ok := got.Raw["amount"]; ok || len(got.Raw) != 4 {
 		t.Errorf("raw %s, want the event's four fields", got.Raw)
+	}
+}
+
+// A deal restored from the recycling bin sends no stage change: it is
+// taken as possibly won, so its run reads it and invoices it if it is won.
+// A merge starts no run: it keeps its deals in Raw and is logged for an
+// operator, since the deal it made may repeat an invoiced sale.
+func TestParseRestoreAndMerge(t *testing.T) {
+	body := `[
+ {"eventId":301,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.restore","attemptNumber":0,"objectId":111,"changeSource":"CRM_UI"},
+ {"eventId":302,"subscriptionId":2,"portalId":62515,"appId":9,"occurredAt":1716900000002,"subscriptionType":"object.restore","objectTypeId":"0-3","attemptNumber":0,"objectId":112},
+ {"eventId":303,"subscriptionId":3,"portalId":62515,"appId":9,"occurredAt":1716900000003,"subscriptionType":"deal.merge","attemptNumber":0,"objectId":113,"primaryObjectId":113,"mergedObjectIds":[114],"newObjectId":115,"numberOfPropertiesMoved":4},
+ {"eventId":304,"subscriptionId":4,"portalId":62515,"appId":9,"occurredAt":1716900000004,"subscriptionType":"object.restore","objectTypeId":"0-1","attemptNumber":0,"objectId":116}
+]`
+	var logs strings.Builder
+	s := testSource(t, nil)
+	s.log = slog.New(slog.NewTextHandler(&logs, nil))
+	w := &connectors.Webhook{Body: []byte(body)}
+	evs, err := s.Parse(w)
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("events %+v (%v), want the two restores and the merge (the contact's restore ignored)", evs, err)
+	}
+	for _, ev := range evs[:2] {
+		if ev.Deal.Stage != StageWon || string(ev.Deal.Raw["restored"]) != "true" || !ev.Thin {
+			t.Errorf("restore %s: stage %q raw %s, want possibly won (%s) and marked restored", ev.EventID, ev.Deal.Stage, ev.Deal.Raw, StageWon)
+		}
+	}
+	if evs[0].Deal.ID != "111" || evs[1].Deal.ID != "112" {
+		t.Errorf("restored deals %s, %s, want 111, 112", evs[0].Deal.ID, evs[1].Deal.ID)
+	}
+	m := evs[2]
+	if m.Deal.Stage != "" || string(m.Deal.Raw["merged_into"]) != `"115"` || string(m.Deal.Raw["merged_ids"]) != `["114"]` {
+		t.Errorf("merge: stage %q raw %s, want no stage and its deals", m.Deal.Stage, m.Deal.Raw)
+	}
+	if got := logs.String(); !strings.Contains(got, "a merge starts no run") || !strings.Contains(got, "merged_into=115") ||
+		!strings.Contains(got, "dealsync deals sync") {
+		t.Errorf("log %q, want the merge and what to do", got)
+	}
+	// Without newObjectId, the deal kept is the primary one.
+	noNew := strings.Replace(body, `,"newObjectId":115`, "", 1)
+	evs, err = s.Parse(&connectors.Webhook{Body: []byte(noNew)})
+	if err != nil || string(evs[2].Deal.Raw["merged_into"]) != `"113"` {
+		t.Errorf("merge without newObjectId: raw %s (%v), want merged into the primary 113", evs[2].Deal.Raw, err)
 	}
 }

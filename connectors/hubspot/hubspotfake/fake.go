@@ -251,6 +251,20 @@ func (s *Server) DeleteDeal(portalID, dealID string) {
 	p.archived[dealID] = d
 }
 
+// RestoreDeal restores a deleted deal from the recycling bin, as HubSpot's
+// restore does: it keeps its id and properties.
+func (s *Server) RestoreDeal(portalID, dealID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.portal(portalID)
+	d, ok := p.archived[dealID]
+	if !ok {
+		panic("hubspotfake: no deleted deal " + dealID + " in portal " + portalID)
+	}
+	delete(p.archived, dealID)
+	p.deals[dealID] = d
+}
+
 // MergeDeal merges deal from into deal into, as HubSpot's merge does: from
 // is no longer stored, and GET of its id answers with deal into (its own
 // id), as HubSpot answers a merged-away id.
