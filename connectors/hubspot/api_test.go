@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -474,14 +475,16 @@ func TestFetchDealAssociatedObjectNotReturnedIsRetried(t *testing.T) {
 func TestOAuthRefreshToken(t *testing.T) {
 	var tokenCalls atomic.Int32
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /oauth/v1/token", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /oauth/2026-03/token", func(w http.ResponseWriter, r *http.Request) {
 		tokenCalls.Add(1)
 		_ = r.ParseForm()
 		f := r.PostForm
 		if f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != "rt-1" || f.Get("client_id") != "cid" || f.Get("client_secret") != "csec" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"status":"BAD_REFRESH_TOKEN","message":"missing or invalid refresh token","correlationId":"x"}`)
+			// The 2026-03 endpoint's answer: RFC 6749's fields, and HubSpot's
+			// own kept beside them.
+			_, _ = io.WriteString(w, `{"error":"invalid_grant","error_description":"refresh token is invalid, expired or revoked","status":"BAD_REFRESH_TOKEN","message":"refresh token is invalid, expired or revoked","correlationId":"x"}`)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
@@ -498,7 +501,7 @@ func TestOAuthRefreshToken(t *testing.T) {
 	defer srv.Close()
 	mk := func(refresh string) *Source {
 		return apiSource(t, srv.URL, func(c *Config) {
-			c.TokenURL = srv.URL + "/oauth/v1/token"
+			c.TokenURL = srv.URL + "/oauth/2026-03/token"
 			c.Accounts = map[string]Account{"62515": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New(refresh)}}}
 		})
 	}
@@ -513,7 +516,7 @@ func TestOAuthRefreshToken(t *testing.T) {
 	}
 	err := mk("revoked").WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"})
 	var api *connectors.APIError
-	if cl, _ := connectors.Classify(err); !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "BAD_REFRESH_TOKEN") || cl != connectors.Unauthorized {
+	if cl, _ := connectors.Classify(err); !errors.As(err, &api) || api.Op != "oauth token" || api.StatusCode != 400 || !strings.Contains(api.Message, "refresh token is invalid, expired or revoked") || cl != connectors.Unauthorized {
 		t.Fatalf("revoked refresh token: got %v", err)
 	}
 }
@@ -690,7 +693,7 @@ func TestFetchDealWithoutAPrimaryCompany(t *testing.T) {
 func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 	var tokenCalls, patches atomic.Int32
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /oauth/v1/token", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /oauth/2026-03/token", func(w http.ResponseWriter, r *http.Request) {
 		n := tokenCalls.Add(1)
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
 		_, _ = fmt.Fprintf(w, `{"token_type":"bearer","refresh_token":"rt-1","access_token":"oauth-at-%d","expires_in":1800}`, n)
@@ -708,7 +711,7 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	s := apiSource(t, srv.URL, func(c *Config) {
-		c.TokenURL = srv.URL + "/oauth/v1/token"
+		c.TokenURL = srv.URL + "/oauth/2026-03/token"
 		c.Accounts = map[string]Account{"62515": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt-1")}}}
 	})
 	if err := s.WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"}); err != nil || tokenCalls.Load() != 2 || patches.Load() != 2 {
@@ -735,17 +738,17 @@ func TestOAuthTokenRedirectIsNotFollowed(t *testing.T) {
 	}))
 	defer other.Close()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, other.URL+"/oauth/v1/token?key=csec", http.StatusTemporaryRedirect)
+		http.Redirect(w, r, other.URL+"/oauth/2026-03/token?key=csec", http.StatusTemporaryRedirect)
 	}))
 	defer srv.Close()
 	s := apiSource(t, srv.URL, func(c *Config) {
-		c.TokenURL = srv.URL + "/oauth/v1/token"
+		c.TokenURL = srv.URL + "/oauth/2026-03/token"
 		c.Accounts = map[string]Account{"62515": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt-1")}}}
 	})
 	err := s.WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"})
 	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || elsewhere.Load() != 0 ||
-		!strings.Contains(fmt.Sprint(err), "redirect (to "+other.URL+"/oauth/v1/token)") || strings.Contains(fmt.Sprint(err), "csec") {
-		t.Errorf("%v (class %v), %d requests where it pointed; want a permanent refusal naming %s/oauth/v1/token, none there", err, cl, elsewhere.Load(), other.URL)
+		!strings.Contains(fmt.Sprint(err), "redirect (to "+other.URL+"/oauth/2026-03/token)") || strings.Contains(fmt.Sprint(err), "csec") {
+		t.Errorf("%v (class %v), %d requests where it pointed; want a permanent refusal naming %s/oauth/2026-03/token, none there", err, cl, elsewhere.Load(), other.URL)
 	}
 }
 
@@ -869,6 +872,44 @@ func TestFetchDealRefusesALineItemInAnotherCurrency(t *testing.T) {
 		}
 		if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%s: %v; want a permanent error saying %q", tc.currency, err, tc.wantErr)
+		}
+	}
+}
+
+// HubSpot retires its v1 OAuth token endpoint on 16 February 2027: the
+// default is the 2026-03 one, and a token_url that still names v1 is
+// warned of at start when a portal refreshes its token with OAuth (a
+// private app's token is not refreshed: no warning).
+func TestLegacyTokenURLIsWarnedOf(t *testing.T) {
+	if !strings.HasSuffix(DefaultConfig().TokenURL, "/oauth/2026-03/token") {
+		t.Errorf("default token_url %s, want HubSpot's 2026-03 endpoint", DefaultConfig().TokenURL)
+	}
+	oauthAccount := map[string]Account{"62515": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt")}}}
+	for _, c := range []struct {
+		name     string
+		tokenURL string
+		accounts map[string]Account
+		warned   bool
+	}{
+		{"v1 with OAuth", "https://api.hubapi.com/oauth/v1/token", oauthAccount, true},
+		{"v1 with a trailing slash", "https://api.hubapi.com/oauth/v1/token/", oauthAccount, true},
+		{"default with OAuth", "", oauthAccount, false},
+		{"v1 with a private app's token", "https://api.hubapi.com/oauth/v1/token", nil, false},
+	} {
+		var logs strings.Builder
+		cfg := DefaultConfig()
+		cfg.ClientSecret = secret.New(oursSecret)
+		cfg.TokenURL = c.tokenURL
+		cfg.Accounts = c.accounts
+		if cfg.Accounts == nil {
+			cfg.Accounts = map[string]Account{"62515": {AccessToken: secret.New("pat-na1-62515")}}
+		}
+		if _, err := New(cfg, connectors.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+			t.Fatalf("%s: New: %v", c.name, err)
+		}
+		got := strings.Contains(logs.String(), "retires on 16 February 2027") && strings.Contains(logs.String(), "portals=[62515]")
+		if got != c.warned {
+			t.Errorf("%s: warned %v, want %v; log %q", c.name, got, c.warned, logs.String())
 		}
 	}
 }

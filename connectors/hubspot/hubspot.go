@@ -62,8 +62,13 @@ import (
 
 // Defaults.
 const (
-	DefaultBaseURL   = "https://api.hubapi.com"
-	DefaultTokenURL  = "https://api.hubapi.com/oauth/v1/token"
+	DefaultBaseURL = "https://api.hubapi.com"
+	// DefaultTokenURL is HubSpot's date-versioned OAuth token endpoint;
+	// the v1 one (LegacyTokenPath) is retired on 16 February 2027.
+	DefaultTokenURL = "https://api.hubapi.com/oauth/2026-03/token"
+	// LegacyTokenPath is the v1 token endpoint's path, warned of when
+	// token_url still names it.
+	LegacyTokenPath  = "/oauth/v1/token"
 	DefaultTolerance = 5 * time.Minute
 	// StageWon is the stage a configured won stage id is reported as; it is
 	// also the default pipeline's closed-won stage id.
@@ -111,7 +116,8 @@ type Config struct {
 	StageLookup string `mapstructure:"stage_lookup" validate:"omitempty,oneof=pipelines none"`
 	// BaseURL of the API (tests, proxies). Default https://api.hubapi.com.
 	BaseURL string `mapstructure:"base_url" validate:"omitempty,url"`
-	// TokenURL of the OAuth token endpoint. Default .../oauth/v1/token.
+	// TokenURL of the OAuth token endpoint. Default
+	// https://api.hubapi.com/oauth/2026-03/token.
 	TokenURL string `mapstructure:"token_url" validate:"omitempty,url"`
 	// Fetch names the properties read from the deal, company and line items.
 	Fetch FetchConfig `mapstructure:"fetch"`
@@ -358,7 +364,25 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		s.accounts[id] = acc
 	}
 	slices.Sort(s.secretPortals)
+	if oauthPortals := s.oauthPortals(); len(oauthPortals) > 0 && strings.HasSuffix(strings.TrimRight(cfg.TokenURL, "/"), LegacyTokenPath) {
+		logger.Warn("hubspot source: token_url names HubSpot's v1 OAuth endpoint, which HubSpot retires on 16 February 2027; "+
+			"after that these portals' tokens cannot be refreshed: remove token_url (the default is "+DefaultTokenURL+") or set it to the 2026-03 endpoint",
+			"token_url", cfg.TokenURL, "portals", oauthPortals)
+	}
 	return s, nil
+}
+
+// oauthPortals lists the portals whose access tokens are refreshed with
+// OAuth, in order.
+func (s *Source) oauthPortals() []string {
+	var ids []string
+	for id, acc := range s.accounts {
+		if acc.oauth != nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // clientSecrets resolves a client_secret and the previous_client_secret
