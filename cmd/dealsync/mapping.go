@@ -194,6 +194,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	if err != nil {
 		return err
 	}
+	note := pickedNote(cfg, f, m.Name(), connName)
 	noConn := connName == ""
 	if noConn {
 		connName = unusedMappingConnection
@@ -211,10 +212,22 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 			}
 		}
 		if f.json {
-			writeJSON(out, map[string]any{"mapping": m.Name(), "hash": m.Hash(), "cases": results, "failed": failed})
+			doc := map[string]any{"mapping": m.Name(), "hash": m.Hash(), "cases": results, "failed": failed, "won_stages": won}
+			if !noConn {
+				doc["connection"] = connName
+			}
+			if note != "" {
+				doc["connection_note"] = note
+			}
+			writeJSON(out, doc)
 		} else {
 			for _, r := range results {
 				switch {
+				case r.Updated && r.Skipped != "":
+					// Written as a case that starts no run: said, since a
+					// deal judged by another connection's won stages than
+					// meant would be kept so, and pass from then on.
+					fmt.Fprintf(out, "updated %s: no run would start: %s\n", r.Name, r.Skipped)
 				case r.Updated:
 					fmt.Fprintf(out, "updated %s\n", r.Name)
 				case r.OK:
@@ -223,7 +236,14 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 					fmt.Fprintf(out, "FAIL    %s\n%s\n", r.Name, indent(r.Diff))
 				}
 			}
-			fmt.Fprintf(out, "%d cases, %d failed (mapping %s, hash %s)\n", len(results), failed, m.Name(), m.Hash())
+			judgedBy := fmt.Sprintf("the default won stages %s: no connection uses the mapping", strings.Join(won, ", "))
+			if !noConn {
+				judgedBy = fmt.Sprintf("won stages of connection %s: %s", connName, strings.Join(won, ", "))
+			}
+			fmt.Fprintf(out, "%d cases, %d failed (mapping %s, hash %s; %s)\n", len(results), failed, m.Name(), m.Hash(), judgedBy)
+			if note != "" {
+				fmt.Fprintf(out, "connection %s: %s\n", connName, note)
+			}
 		}
 		if failed > 0 {
 			return &exitError{code: 1}
@@ -279,7 +299,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		judged = *webhook
 	}
 	triggered, reason, terr := trigger.Evaluate(judged)
-	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, Triggered: triggered, Skipped: reason, NoConnection: noConn, ThinTrigger: judged.Thin}
+	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, ConnectionNote: note, Triggered: triggered, Skipped: reason, NoConnection: noConn, ThinTrigger: judged.Thin}
 	if terr != nil {
 		res.TriggerError = terr.Error()
 	}
@@ -496,6 +516,9 @@ type testResult struct {
 	Mapping    string `json:"mapping"`
 	Hash       string `json:"hash"`
 	Connection string `json:"connection"`
+	// ConnectionNote says that Connection was picked among several using
+	// the mapping, and how to pick another (pickedNote).
+	ConnectionNote string `json:"connection_note,omitempty"`
 	// NoConnection: no connection of the config uses the mapping; it was
 	// evaluated as one named Connection with the default won stages.
 	NoConnection bool `json:"no_connection,omitempty"`
@@ -544,20 +567,7 @@ const unusedMappingConnection = "test"
 func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string) (conn string, won []string, target string, err error) {
 	conn, won, target = f.connection, config.DefaultWonStages, f.target
 	if conn == "" {
-		// The config's own connections first: the built-in `demo` one
-		// (added for dealsync dev) only when none uses the mapping.
-		var names, builtIn []string
-		for n, c := range cfg.Connections {
-			if c.Mapping == mappingName || (mappingName == mapping.DefaultName && c.Mapping == "") {
-				if cfg.IsDevDefault("connections", n) {
-					builtIn = append(builtIn, n)
-				} else {
-					names = append(names, n)
-				}
-			}
-		}
-		sort.Strings(names)
-		if names = append(names, builtIn...); len(names) > 0 {
+		if names := connectionsUsing(cfg, mappingName); len(names) > 0 {
 			conn = names[0]
 		}
 	}
@@ -592,6 +602,41 @@ func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string)
 		}
 	}
 	return conn, won, target, nil
+}
+
+// connectionsUsing lists the connections whose mapping is mappingName, in
+// the order `mapping test` picks one without --connection: the config's
+// own connections by name, then the built-in `demo` one (added for
+// dealsync dev).
+func connectionsUsing(cfg *config.Config, mappingName string) []string {
+	var names, builtIn []string
+	for n, c := range cfg.Connections {
+		if c.Mapping == mappingName || (mappingName == mapping.DefaultName && c.Mapping == "") {
+			if cfg.IsDevDefault("connections", n) {
+				builtIn = append(builtIn, n)
+			} else {
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Strings(names)
+	sort.Strings(builtIn)
+	return append(names, builtIn...)
+}
+
+// pickedNote says, when `mapping test` picked connection conn without
+// --connection among several using the mapping, which it took and how to
+// take another: their won stages, account keys and targets differ, and a
+// deal judged against the wrong one starts no run. "" otherwise.
+func pickedNote(cfg *config.Config, f *mappingTestFlags, mappingName, conn string) string {
+	if f.connection != "" || conn == "" {
+		return ""
+	}
+	names := connectionsUsing(cfg, mappingName)
+	if len(names) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("the first of the %d connections using mapping %s (%s): --connection NAME picks another", len(names), mappingName, strings.Join(names, ", "))
 }
 
 // accountTarget is the name of the target that the runs of connection c
@@ -661,6 +706,8 @@ func printTestResult(out io.Writer, r testResult) {
 	fmt.Fprintf(out, "mapping:    %s (hash %s)\n", r.Mapping, r.Hash)
 	if r.NoConnection {
 		fmt.Fprintf(out, "connection: none of the config's connections uses this mapping: evaluated as one named %q with the default won stages (the idempotency key below is that name's; --connection NAME picks one)\n", r.Connection)
+	} else if r.ConnectionNote != "" {
+		fmt.Fprintf(out, "connection: %s (%s)\n", r.Connection, r.ConnectionNote)
 	} else {
 		fmt.Fprintf(out, "connection: %s\n", r.Connection)
 	}

@@ -724,3 +724,42 @@ func TestMappingTestDirUsesTheConnectionsWonStages(t *testing.T) {
 		t.Error("the case was written as one that starts no run")
 	}
 }
+
+// When several connections use the mapping and --connection is not given,
+// `mapping test` says which it picked and how to pick another, in --deal
+// and --dir output alike; a golden case --update writes as one that starts
+// no run says so, with the reason, and the summary names the won stages
+// the cases were judged by: a deal judged by the wrong connection is not
+// kept silently.
+func TestMappingTestSaysWhichConnectionItPicked(t *testing.T) {
+	dir := t.TempDir()
+	deal, err := os.ReadFile("../../examples/closed-won.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dealFile := writeFile(t, filepath.Join(dir, "deal.json"), string(deal))
+	cases := filepath.Join(dir, "cases")
+	os.Mkdir(cases, 0o755)
+	writeFile(t, filepath.Join(cases, "c.deal.json"), string(deal))
+	m := writeFile(t, filepath.Join(dir, "m.yaml"), "name: m\n")
+	src := "    source: {type: generic, secret: \"whsec_c2hvcC1zZWNyZXQtZm9yLWEtdGVzdC0zMmJ5dGVz\"}\n    target: sandbox\n    mapping: m\n"
+	cfg := writeFile(t, filepath.Join(dir, "dealsync.yaml"), "mappings:\n  files: [\""+m+"\"]\nconnections:\n"+
+		"  beta:\n"+src+"    trigger: {won_stages: [closed_won]}\n"+
+		"  alpha:\n"+src+"    trigger: {won_stages: [signed]}\n")
+	const note = "connection: alpha (the first of the 2 connections using mapping m (alpha, beta): --connection NAME picks another)"
+	out, err := runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "m", "--deal", dealFile)
+	if err != nil || !strings.Contains(out, note) || !strings.Contains(out, "no run would start") {
+		t.Errorf("--deal without --connection: %v\n%s\nwant %q", err, out, note)
+	}
+	out, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "m", "--dir", cases, "--update")
+	if err != nil || !strings.Contains(out, `updated c: no run would start: stage "closed_won" is not a won stage`) ||
+		!strings.Contains(out, "won stages of connection alpha: signed)") ||
+		!strings.Contains(out, "connection alpha: the first of the 2 connections using mapping m (alpha, beta)") {
+		t.Errorf("--dir --update without --connection: %v\n%s", err, out)
+	}
+	// Named, the connection is taken without a note.
+	out, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "m", "--connection", "beta", "--deal", dealFile)
+	if err != nil || !strings.Contains(out, "connection: beta\n") || !strings.Contains(out, "a run would start") {
+		t.Errorf("--connection beta: %v\n%s", err, out)
+	}
+}
