@@ -539,6 +539,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	// the other deals' (the CRM sends it again, and the deal starts its run
 	// once the mapping is fixed; the others meet theirs as duplicates).
 	var triggerErr error
+	var triggerPublic string      // what the sender is told of triggerErr
 	var undecided map[string]bool // deals whose trigger failed
 	keys := make([]string, len(events))
 	verdicts := make([]step, len(events))
@@ -552,6 +553,10 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			undecided[keys[i]] = true
 			if triggerErr == nil {
 				triggerErr = fmt.Errorf("%w: %w", ErrTrigger, err)
+				// The sender (the CRM, whose delivery logs others may read)
+				// is told which deal, not the mapping's file, expression
+				// and values: those are in dealsync's log.
+				triggerPublic = fmt.Sprintf("%v (deal %s, event %s; the expression's error is in dealsync's log)", ErrTrigger, ev.Deal.ID, ev.EventID)
 			}
 		}
 		verdicts[i] = step{i: i, ok: ok, reason: reason}
@@ -637,7 +642,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			public = append(public, firstErr.Error())
 		}
 		if triggerErr != nil {
-			public = append(public, triggerErr.Error())
+			public = append(public, triggerPublic)
 		}
 		joined := errors.Join(firstErr, triggerErr)
 		if tooLarge != nil {
