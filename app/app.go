@@ -178,7 +178,8 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 
 // rawFieldWarnings name each key of deal.raw the connection's mapping file
 // reads by a literal that its source does not read (connectors.RawFielder:
-// a Salesforce fetch selects its fields): such a key is "" for every deal,
+// a Salesforce or HubSpot fetch selects its fields, Pipedrive's keeps a
+// few ids and its custom fields): such a key is "" for every deal,
 // which a mapping cannot tell from an empty field, so a lookup of it fails
 // each run with an unhelpful "no entry for \"\"", or a memo silently
 // loses it.
@@ -191,14 +192,23 @@ func rawFieldWarnings(c *connections.Connection) []string {
 	if !ok {
 		return nil
 	}
-	exact, anyCase, setting := rf.RawFields()
+	set := rf.RawFields()
 	var out []string
 	for _, key := range f.RawKeysRead() {
-		if slices.Contains(exact, key) || slices.ContainsFunc(anyCase, func(h string) bool { return strings.EqualFold(h, key) }) {
+		if slices.Contains(set.Exact, key) || slices.ContainsFunc(set.AnyCase, func(h string) bool { return strings.EqualFold(h, key) }) {
 			continue
 		}
-		out = append(out, fmt.Sprintf("connection %s: mapping %q reads deal.raw[%q], which its %s source does not read: it is \"\" for every deal; add %s to connections.%s.source.%s",
-			c.Name, f.Name(), key, c.SourceType, key, c.Name, setting))
+		msg := fmt.Sprintf("connection %s: mapping %q reads deal.raw[%q], which its %s source does not read: it is \"\" for every deal; ",
+			c.Name, f.Name(), key, c.SourceType)
+		if set.Setting != "" {
+			msg += fmt.Sprintf("add %s to connections.%s.source.%s", key, c.Name, set.Setting)
+		} else {
+			msg += "its deal.raw has " + strings.Join(set.Exact, ", ") + " only"
+		}
+		if set.Advice != "" {
+			msg += " (" + set.Advice + ")"
+		}
+		out = append(out, msg)
 	}
 	return out
 }

@@ -79,8 +79,11 @@ func TestThinTriggerWarnings(t *testing.T) {
 // reads "" from every deal: the warning names the connection, the mapping,
 // the key and the setting that adds it. Keys the fetch selects (its own
 // fields, a relationship's parent, an extra field as configured or in the
-// org's spelling) are not warned about, nor a source that keeps every
-// field (Pipedrive).
+// org's spelling) are not warned about. HubSpot's fetch reads the
+// properties it asks for (fetch.extra_deal_properties adds some);
+// Pipedrive's keeps a few ids and its custom fields, under one key: a
+// warning says how to read one. A source without a fixed set (generic)
+// is not warned about.
 func TestRawFieldWarnings(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string { return writeIn(t, dir, name, content) }
@@ -108,7 +111,37 @@ func TestRawFieldWarnings(t *testing.T) {
 			t.Errorf("salesforce warning %d: %q; want one of %s", i, got[i], key)
 		}
 	}
-	if pd, _ := set.Get("pd"); len(rawFieldWarnings(pd)) != 0 {
-		t.Errorf("pipedrive: %q; want none", rawFieldWarnings(pd))
+	pd, _ := set.Get("pd")
+	if got := rawFieldWarnings(pd); len(got) != 10 || !strings.Contains(got[0], `connection pd: mapping "raw" reads deal.raw["Account"], which its pipedrive source does not read`) ||
+		!strings.Contains(got[0], `its deal.raw has stage_id, pipeline_id, org_id, custom_fields only (a custom field is fromJSON(deal.raw["custom_fields"])["<its 40-character API key>"])`) {
+		t.Errorf("pipedrive: %q; want each of the 10 keys warned of, with where its custom fields are", got)
+	}
+
+	files = append(files, write("hs.yaml", "name: hs\ninvoice:\n  memo: 'deal.raw[\"dealname\"] + deal.raw[\"po_number\"] + deal.raw[\"hs_object_id\"] + deal.raw[\"vat\"] + deal.raw[\"custom_fields\"] + deal.raw[\"stage_id\"]'\n"))
+	const hubspot = `{type: hubspot, client_secret: s, fetch: {extra_deal_properties: [po_number]}, accounts: {"62515": {access_token: t}}}`
+	yaml = fmt.Sprintf("mappings: {files: [%s, %s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n"+
+		"  hs:\n    target: erp\n    mapping: hs\n    source: %s\n  pd:\n    target: erp\n    mapping: hs\n    source: %s\n"+
+		"  shop:\n    target: erp\n    mapping: hs\n    source: {type: generic, secret: \"whsec_c2hvcC1zZWNyZXQtZm9yLWEtdGVzdC0zMmJ5dGVz\"}\n",
+		files[0], files[1], hubspot, pipedrive)
+	_, set = loadAndBuild(t, write("dealsync2.yaml", yaml))
+	hs, _ := set.Get("hs")
+	got = rawFieldWarnings(hs)
+	want = []string{"custom_fields", "stage_id", "vat"}
+	if len(got) != len(want) {
+		t.Fatalf("hubspot: %q; want warnings of %v", got, want)
+	}
+	for i, key := range want {
+		if !strings.Contains(got[i], fmt.Sprintf(`connection hs: mapping "hs" reads deal.raw[%q], which its hubspot source does not read`, key)) ||
+			!strings.Contains(got[i], "add "+key+" to connections.hs.source.fetch.extra_deal_properties") {
+			t.Errorf("hubspot warning %d: %q; want one of %s", i, got[i], key)
+		}
+	}
+	pd, _ = set.Get("pd")
+	if got := strings.Join(rawFieldWarnings(pd), "\n"); strings.Count(got, "connection pd:") != 4 ||
+		strings.Contains(got, `deal.raw["custom_fields"], which`) || strings.Contains(got, `deal.raw["stage_id"], which`) {
+		t.Errorf("pipedrive: %s\nwant dealname, hs_object_id, po_number and vat warned of, not its own keys", got)
+	}
+	if shop, _ := set.Get("shop"); len(rawFieldWarnings(shop)) != 0 {
+		t.Errorf("generic: %q; want none (its deals carry what the sender sends)", rawFieldWarnings(shop))
 	}
 }

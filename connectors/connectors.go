@@ -101,17 +101,24 @@ type Challenger interface {
 	Challenge() string
 }
 
-// RawFielder is implemented by sources that put into Deal.Raw only the
-// fields they are told to read (Salesforce's fetch selects its fields):
-// RawFields are the keys a deal it reads has, and setting the config key
-// that adds more. A mapping that reads another key reads "" from every
-// deal, which it cannot tell from an empty field: config check and the
-// start warn of it.
+// RawFielder is implemented by sources whose fetched deals have a known
+// set of Deal.Raw keys (Salesforce's and HubSpot's fetches select their
+// fields; Pipedrive's keeps a few ids and its custom fields). A mapping
+// that reads another key reads "" from every deal, which it cannot tell
+// from an empty field: config check and the start warn of it.
 type RawFielder interface {
-	// RawFields are the keys of a deal's Raw: exact as spelt, anyCase in
-	// the vendor's spelling of a configured name, whose letter case the
-	// config does not tell.
-	RawFields() (exact, anyCase []string, setting string)
+	// RawFields are the keys of a fetched deal's Raw.
+	RawFields() RawFieldSet
+}
+
+// RawFieldSet is what a RawFielder's deals have in Deal.Raw.
+type RawFieldSet struct {
+	// Exact are keys as spelt; AnyCase keys in the vendor's spelling of a
+	// configured name, whose letter case the config does not tell.
+	Exact, AnyCase []string
+	// Setting is the source's config key that adds keys ("" when none
+	// does); Advice says where else the field may be read, if anywhere.
+	Setting, Advice string
 }
 
 // Source is the webhook side of a CRM connector.

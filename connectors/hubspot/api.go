@@ -36,6 +36,21 @@ var (
 	lineItemProperties = []string{"name", "description", "hs_sku", "quantity", "price", "discount", "hs_discount_percentage", "amount", "hs_product_id", "hs_line_item_currency_code"}
 )
 
+// alwaysReturned are the properties HubSpot returns with every object,
+// whichever are asked for.
+var alwaysReturned = []string{"hs_object_id", "createdate", "hs_lastmodifieddate"}
+
+// RawFields implements connectors.RawFielder: a fetched deal's Raw holds
+// the deal properties FetchDeal asks for (its own, the currency property
+// and fetch.extra_deal_properties) and those HubSpot always returns.
+func (s *Source) RawFields() connectors.RawFieldSet {
+	exact := slices.Concat(dealProperties, alwaysReturned, []string{s.fetch.CurrencyProperty}, s.fetch.ExtraDealProperties)
+	exact = slices.DeleteFunc(exact, func(p string) bool { return p == "" })
+	return connectors.RawFieldSet{Exact: exact, Setting: "fetch.extra_deal_properties"}
+}
+
+var _ connectors.RawFielder = (*Source)(nil)
+
 // object is a CRM object as the v3 API returns it. Property values are
 // strings or null.
 type object struct {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -76,6 +77,16 @@ func TestFetchDeal(t *testing.T) {
 	d, err := s.FetchDeal(context.Background(), "62515", "1234567890")
 	if err != nil {
 		t.Fatalf("FetchDeal: %v", err)
+	}
+	// RawFields (config check's warning of a mapping's deal.raw key that
+	// is never there) lists every key a fetched deal has.
+	for k := range d.Raw {
+		if !slices.Contains(s.RawFields().Exact, k) {
+			t.Errorf("deal.raw[%q] is fetched but not in RawFields %v", k, s.RawFields().Exact)
+		}
+	}
+	if len(d.Raw) == 0 {
+		t.Error("no deal.raw fetched")
 	}
 	if d.ID != "1234567890" || d.Name != "Acme annual" || d.Stage != StageWon || d.Currency != "EUR" || d.Owner != "910" {
 		t.Errorf("deal header: %+v", d)

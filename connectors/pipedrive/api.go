@@ -367,6 +367,19 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 // status as the stage (StageDeleted for a deleted deal, whatever that
 // says), its stage, pipeline and organization ids and custom fields in
 // Raw, its value as Amount and its won, else expected or close time.
+// rawKeys are the keys of a fetched deal's Raw (dealHeader).
+var rawKeys = []string{"stage_id", "pipeline_id", "org_id", "custom_fields"}
+
+// RawFields implements connectors.RawFielder: a fetched deal's Raw holds
+// its stage, pipeline and organization ids and its custom fields, whatever
+// the config says.
+func (s *Source) RawFields() connectors.RawFieldSet {
+	return connectors.RawFieldSet{Exact: rawKeys,
+		Advice: `a custom field is fromJSON(deal.raw["custom_fields"])["<its 40-character API key>"]`}
+}
+
+var _ connectors.RawFielder = (*Source)(nil)
+
 func dealHeader(dealID string, pd pdDeal) (model.Deal, error) {
 	stage := pd.Status
 	if pd.IsDeleted {

@@ -103,6 +103,16 @@ func TestFetchDeal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FetchDeal: %v", err)
 	}
+	// RawFields (config check's warning of a mapping's deal.raw key that
+	// is never there) lists every key a fetched deal has.
+	for k := range d.Raw {
+		if !slices.Contains(s.RawFields().Exact, k) {
+			t.Errorf("deal.raw[%q] is fetched but not in RawFields %v", k, s.RawFields().Exact)
+		}
+	}
+	if len(d.Raw) == 0 {
+		t.Error("no deal.raw fetched")
+	}
 	if d.ID != "213973" || d.Name != "Acme annual" || d.Stage != "won" || d.Currency != "EUR" || d.Owner != "12597982" ||
 		d.Amount.Decimal.String() != "12000.1" || d.CloseDate.String() != "2026-01-14" {
 		t.Errorf("deal: %+v", d)

@@ -132,7 +132,8 @@ var baseFields = []string{"Id", "Name", "StageName", "IsWon", "Amount", "CloseDa
 // and each extra field and currency_field as configured. In any case:
 // the top-level names of those, which Salesforce answers in the org's
 // spelling.
-func (s *Source) RawFields() (exact, anyCase []string, setting string) {
+func (s *Source) RawFields() connectors.RawFieldSet {
+	var exact, anyCase []string
 	add := func(list *[]string, f string) {
 		if f != "" && !slices.Contains(*list, f) {
 			*list = append(*list, f)
@@ -150,7 +151,7 @@ func (s *Source) RawFields() (exact, anyCase []string, setting string) {
 		top, _, _ := strings.Cut(f, ".")
 		add(&anyCase, top)
 	}
-	return exact, anyCase, "fetch.extra_fields"
+	return connectors.RawFieldSet{Exact: exact, AnyCase: anyCase, Setting: "fetch.extra_fields"}
 }
 
 var _ connectors.RawFielder = (*Source)(nil)
