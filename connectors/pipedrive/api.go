@@ -735,10 +735,15 @@ func (s *Source) api() *crmkit.Client {
 }
 
 // apiError reads Pipedrive's error envelope ({"success":false,"error":...,
-// "error_info":...}) and its X-RateLimit-Reset.
+// "error_info":...}) and how long a 429 asks to wait.
 func apiError(op string, resp *http.Response, data []byte) *connectors.APIError {
+	return apiErrorAt(op, resp, data, time.Now())
+}
+
+// apiErrorAt is apiError at the time now.
+func apiErrorAt(op string, resp *http.Response, data []byte, now time.Time) *connectors.APIError {
 	e := &connectors.APIError{Service: service, Op: op, StatusCode: resp.StatusCode,
-		RetryAfter: connectors.ParseRetryAfter(resp.Header, time.Now())}
+		RetryAfter: connectors.ParseRetryAfter(resp.Header, now)}
 	var env envelope
 	if json.Unmarshal(data, &env) == nil && env.Error != "" {
 		e.Message = env.Error
@@ -746,12 +751,53 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 	} else {
 		e.Message = crmkit.Short(string(data))
 	}
-	if e.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
-		if n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Reset")); err == nil && n > 0 {
-			e.RetryAfter = time.Duration(n) * time.Second
+	if resp.StatusCode == http.StatusTooManyRequests {
+		switch spent := dailyBudgetSpent(resp.Header, resp.Request != nil && connectors.IsWrite(resp.Request.Method)); {
+		case spent != "":
+			// The daily budget: nothing passes before it resets, so not
+			// the 2-second window (X-RateLimit-Reset) is waited but
+			// dailyBudgetWait, or the Retry-After if that is longer.
+			e.RetryAfter = max(e.RetryAfter, dailyBudgetWait(now))
+			e.Message += " (" + spent + " 0: the daily API budget is spent; Pipedrive blocks these calls until it resets at the start of the next day, " +
+				"which dealsync looks for at midnight UTC and then every hour)"
+		case e.RetryAfter == 0:
+			// The burst limit of the token: its 2-second window.
+			if n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Reset")); err == nil && n > 0 {
+				e.RetryAfter = time.Duration(n) * time.Second
+			}
 		}
 	}
 	return e
+}
+
+// dailyBudgetSpent names the header of a 429 that says the daily budget
+// is spent, "" if none does: the company's token budget
+// (x-daily-ratelimit-token-remaining 0, token-based rate limiting) or, for
+// a write (write) with an API token on an account still limited by
+// requests, the day's POST/PUT requests (x-daily-requests-left 0; they do
+// not limit reads, whose 429 is then the burst limit's).
+func dailyBudgetSpent(h http.Header, write bool) string {
+	for _, name := range []string{"x-daily-ratelimit-token-remaining", "x-daily-requests-left"} {
+		if name == "x-daily-requests-left" && !write {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Get(name))); err == nil && n <= 0 {
+			return name
+		}
+	}
+	return ""
+}
+
+// dailyBudgetWait is how long a run waits, at now, after Pipedrive refused
+// a call because the company's daily budget is spent: until the next
+// midnight UTC, and at most an hour. Pipedrive resets the budget "at the
+// start of the next day" without saying in which time zone (its older
+// daily POST/PUT limit was counted in UTC): a company's day may end at
+// its own midnight, so after the UTC one the run looks again every hour
+// rather than waiting a day it cannot place.
+func dailyBudgetWait(now time.Time) time.Duration {
+	y, m, d := now.UTC().Date()
+	return min(time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC).Sub(now), time.Hour)
 }
 
 // fieldOf picks the field an error message names, as in

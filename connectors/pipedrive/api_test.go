@@ -269,6 +269,73 @@ func TestWriteBackErrors(t *testing.T) {
 	}
 }
 
+// A 429 that says the daily budget is spent waits until the next midnight
+// UTC, at most an hour, not the 2-second window of X-RateLimit-Reset.
+func TestDailyBudgetSpentWaitsForTheNextDay(t *testing.T) {
+	at := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tokenBudget := http.Header{"X-Daily-Ratelimit-Token-Remaining": {"0"}, "X-Ratelimit-Reset": {"2"}}
+	requestsLeft := http.Header{"X-Daily-Requests-Left": {"0"}, "X-Ratelimit-Reset": {"2"}}
+	for _, tc := range []struct {
+		name   string
+		method string
+		header http.Header
+		now    time.Time
+		want   time.Duration
+		daily  string // the header the message names; "" for a burst limit
+	}{
+		{"token budget, midday", http.MethodGet, tokenBudget, at("2026-03-10T10:00:00Z"), time.Hour, "x-daily-ratelimit-token-remaining"},
+		{"token budget, before midnight UTC", http.MethodPatch, tokenBudget, at("2026-03-10T23:40:00Z"), 20 * time.Minute, "x-daily-ratelimit-token-remaining"},
+		{"token budget, half a second before midnight", http.MethodGet, tokenBudget, at("2026-03-10T23:59:59.5Z"), 500 * time.Millisecond, "x-daily-ratelimit-token-remaining"},
+		{"token budget, at midnight UTC", http.MethodGet, tokenBudget, at("2026-03-11T00:00:00Z"), time.Hour, "x-daily-ratelimit-token-remaining"},
+		{"token budget, midnight UTC is not the local one", http.MethodGet, tokenBudget, at("2026-03-11T01:30:00+02:00"), 30 * time.Minute, "x-daily-ratelimit-token-remaining"},
+		{"token budget, a longer Retry-After", http.MethodGet,
+			http.Header{"X-Daily-Ratelimit-Token-Remaining": {"0"}, "Retry-After": {"7200"}}, at("2026-03-10T10:00:00Z"), 2 * time.Hour, "x-daily-ratelimit-token-remaining"},
+		{"token budget, a shorter Retry-After", http.MethodGet,
+			http.Header{"X-Daily-Ratelimit-Token-Remaining": {"0"}, "Retry-After": {"2"}}, at("2026-03-10T10:00:00Z"), time.Hour, "x-daily-ratelimit-token-remaining"},
+		{"POST/PUT requests of the day, a write", http.MethodPatch, requestsLeft, at("2026-03-10T10:00:00Z"), time.Hour, "x-daily-requests-left"},
+		{"POST/PUT requests of the day, a read", http.MethodGet, requestsLeft, at("2026-03-10T10:00:00Z"), 2 * time.Second, ""},
+		{"budget left: the burst window", http.MethodGet,
+			http.Header{"X-Daily-Ratelimit-Token-Remaining": {"1500"}, "X-Daily-Requests-Left": {"9"}, "X-Ratelimit-Reset": {"2"}}, at("2026-03-10T10:00:00Z"), 2 * time.Second, ""},
+		{"no daily header: the burst window", http.MethodPatch, http.Header{"X-Ratelimit-Reset": {"2"}}, at("2026-03-10T23:59:00Z"), 2 * time.Second, ""},
+	} {
+		resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: tc.header, Request: &http.Request{Method: tc.method}}
+		e := apiErrorAt("write back", resp, []byte(`{"success":false,"error":"Request over limit"}`), tc.now)
+		c, d := connectors.Classify(e)
+		if c != connectors.RetryAfter || d != tc.want {
+			t.Errorf("%s: %v %v, want a retry after %v", tc.name, c, d, tc.want)
+		}
+		if said := strings.Contains(e.Message, "daily API budget is spent"); said != (tc.daily != "") || said && !strings.Contains(e.Message, tc.daily+" 0") {
+			t.Errorf("%s: message %q", tc.name, e.Message)
+		}
+	}
+}
+
+// Through the client: the wait is at most an hour, and more than the
+// 2-second window.
+func TestDailyBudgetSpentThroughTheAPI(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("x-ratelimit-reset", "2")
+		w.Header().Set("x-daily-ratelimit-token-remaining", "0")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"success":false,"error":"Request over limit","error_info":"Please check developers.pipedrive.com"}`)
+	}))
+	defer srv.Close()
+	s := apiSource(t, srv.URL, nil)
+	_, err := s.FetchDeal(context.Background(), "6083095", "213973")
+	if c, d := connectors.Classify(err); c != connectors.RetryAfter || d <= 2*time.Second || d > time.Hour ||
+		!strings.Contains(err.Error(), "daily API budget is spent") {
+		t.Fatalf("got %v (%v after %v)", err, c, d)
+	}
+}
+
 func TestOAuthUsesAPIDomain(t *testing.T) {
 	f := fakePipedrive(t, "oauth-at")
 	var tokenCalls atomic.Int32
