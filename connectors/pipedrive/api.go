@@ -710,6 +710,13 @@ func (s *Source) send(ctx context.Context, api *crmkit.Client, acc *account, op,
 			return resp, fmt.Errorf("%w; Pipedrive refused the API token of company %s (the source's accounts.%s.api_token): it was regenerated, or its user lost access to the company; "+
 				"set that user's current API token (Personal preferences > API in Pipedrive) and restart dealsync, then retry the run (dealsync runs retry)", err, acc.id, acc.id)
 		}
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusPaymentRequired {
+			// Not retried (it lasts until someone pays): a bare "Payment
+			// required" names neither the company nor what to do.
+			return resp, fmt.Errorf("%w; the Pipedrive account of company %s is not open (possible reason: trial expired, payment details not entered): "+
+				"a user of it with billing access enters the billing details or starts the subscription (Settings > Billing in Pipedrive), "+
+				"then retry the runs that failed so (dealsync runs retry): they are not retried by themselves", err, acc.id)
+		}
 		return resp, err
 	}
 }
@@ -750,6 +757,16 @@ func apiErrorAt(op string, resp *http.Response, data []byte, now time.Time) *con
 		e.Field = fieldOf(env.Error, env.ErrorInfo)
 	} else {
 		e.Message = crmkit.Short(string(data))
+	}
+	if resp.StatusCode == http.StatusForbidden && !json.Valid(data) {
+		// Pipedrive's API answers JSON, its 403s too (a limit of the plan
+		// reached, a permission: those stay 403s). A page that is not
+		// JSON (HTML) is a proxy's or a CDN's, reportedly sent to a token
+		// that goes on calling after 429s: not the credentials' refusal
+		// but a passing block, retried with the policy's backoff as an
+		// unavailable CRM is.
+		e.Message = "HTTP 403 that is not Pipedrive's JSON answer (a proxy's or CDN's page, not a refusal of the credentials; retried with backoff): " + e.Message
+		e.StatusCode = http.StatusServiceUnavailable
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		switch spent := dailyBudgetSpent(resp.Header, resp.Request != nil && connectors.IsWrite(resp.Request.Method)); {

@@ -336,6 +336,59 @@ func TestDailyBudgetSpentThroughTheAPI(t *testing.T) {
 	}
 }
 
+// A 402 (the company's account not open) fails for good and says what
+// to do; a 403 that is not JSON is a proxy's or a CDN's page, retried
+// with backoff, while Pipedrive's own (JSON) 403 stays a refusal.
+func TestPaymentRequiredAndForbiddenPages(t *testing.T) {
+	var answer atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch answer.Load() {
+		case 0:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusPaymentRequired)
+			_, _ = io.WriteString(w, `{"success":false,"error":"Payment required","error_info":"Please check developers.pipedrive.com for more information about Pipedrive API.","data":null,"additional_data":null}`)
+		case 1:
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, "<!DOCTYPE html>\n<html><head><title>Access denied</title></head><body>Access denied</body></html>")
+		case 2:
+			w.WriteHeader(http.StatusForbidden)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"success":false,"error":"You do not have permissions to perform this action.","error_info":"Please check developers.pipedrive.com","data":null}`)
+		}
+	}))
+	defer srv.Close()
+	s := apiSource(t, srv.URL, nil)
+	fetch := func() (connectors.Class, error) {
+		t.Helper()
+		_, err := s.FetchDeal(context.Background(), "6083095", "213973")
+		var api *connectors.APIError
+		if !errors.As(err, &api) {
+			t.Fatalf("got %v, want an APIError", err)
+		}
+		c, _ := connectors.Classify(err)
+		return c, err
+	}
+	if c, err := fetch(); c != connectors.Permanent ||
+		!strings.Contains(err.Error(), "HTTP 402: Payment required") ||
+		!strings.Contains(err.Error(), "account of company 6083095 is not open (possible reason: trial expired, payment details not entered)") ||
+		!strings.Contains(err.Error(), "Settings > Billing") || !strings.Contains(err.Error(), "dealsync runs retry") {
+		t.Errorf("402: %v (%v)", err, c)
+	}
+	for _, n := range []int32{1, 2} {
+		answer.Store(n)
+		if c, err := fetch(); c != connectors.Retry || !strings.Contains(err.Error(), "HTTP 403 that is not Pipedrive's JSON answer") {
+			t.Errorf("403 page %d: %v (%v)", n, err, c)
+		}
+	}
+	answer.Store(3)
+	if c, err := fetch(); c != connectors.Unauthorized || !strings.Contains(err.Error(), "HTTP 403: You do not have permissions") {
+		t.Errorf("403 JSON: %v (%v)", err, c)
+	}
+}
+
 func TestOAuthUsesAPIDomain(t *testing.T) {
 	f := fakePipedrive(t, "oauth-at")
 	var tokenCalls atomic.Int32
