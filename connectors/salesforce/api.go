@@ -460,6 +460,11 @@ func (s *Source) api() *crmkit.Client {
 	return &crmkit.Client{Service: service, HTTP: s.client, Permanent: permanent, APIError: apiError, TokenMessage: tokenMessage}
 }
 
+// totalRequestsWait is how long a run waits after the org's rolling
+// 24-hour API request limit (REQUEST_LIMIT_EXCEEDED TotalRequests) refused
+// a call.
+const totalRequestsWait = time.Hour
+
 // restError is one element of the REST API's error array.
 type restError struct {
 	Message   string   `json:"message"`
@@ -483,6 +488,17 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 		case "REQUEST_LIMIT_EXCEEDED":
 			e.StatusCode = http.StatusTooManyRequests
 			e.Message = "HTTP 403 " + e.Message
+			if strings.Contains(first.Message, "TotalRequests") && e.RetryAfter == 0 {
+				// "TotalRequests Limit exceeded.": the org's API requests
+				// of the last 24 hours (rolling) are spent, and calls pass
+				// again only as the usage of the preceding 24 hours drops
+				// below the limit, so each run waits an hour between tries
+				// instead of the policy's backoff. Other kinds (the
+				// concurrent long requests, ConcurrentPerOrgLongTxn) pass
+				// within minutes and keep the backoff.
+				e.RetryAfter = totalRequestsWait
+				e.Message += " (the org's API request limit of the last 24 hours is spent; calls pass again as its usage drops below it: retried every hour)"
+			}
 		case "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE":
 			// Another transaction holds the record (answered 400), or the
 			// org is busy: it goes away; retried like an unavailable CRM.

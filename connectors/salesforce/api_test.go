@@ -254,7 +254,11 @@ func TestWriteBackFaults(t *testing.T) {
 	}
 }
 
+// REQUEST_LIMIT_EXCEEDED is a rate limit: the org's rolling 24-hour
+// request limit (TotalRequests) is retried every hour, any other kind (the
+// concurrent long requests) with the policy's backoff.
 func TestRequestLimitIsARateLimit(t *testing.T) {
+	var message atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/services/oauth2/token" {
 			w.Header().Set("Content-Type", "application/json")
@@ -262,15 +266,33 @@ func TestRequestLimitIsARateLimit(t *testing.T) {
 			return
 		}
 		w.WriteHeader(http.StatusForbidden)
-		_, _ = io.WriteString(w, `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`)
+		_, _ = io.WriteString(w, `[{"message":"`+message.Load().(string)+`","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`)
 	}))
 	defer srv.Close()
 	s := testSource(t, func(c *Config) {
 		c.Accounts = map[string]Account{orgA: {InstanceURL: srv.URL, ClientID: "c", ClientSecret: secret.New("s")}}
 	})
-	err := s.WriteBack(context.Background(), orgA, "0065w000023STAmAAO", connectors.InvoiceResult{InvoiceID: "i"})
-	if c, _ := connectors.Classify(err); c != connectors.Retry || !strings.Contains(err.Error(), "REQUEST_LIMIT_EXCEEDED") {
-		t.Fatalf("got %v (class %v)", err, c)
+	for _, tc := range []struct {
+		message string
+		class   connectors.Class
+		delay   time.Duration
+		says    string
+	}{
+		{"TotalRequests Limit exceeded.", connectors.RetryAfter, time.Hour, "API request limit of the last 24 hours is spent"},
+		{"ConcurrentPerOrgLongTxn Limit exceeded.", connectors.Retry, 0, ""},
+		{"ConcurrentRequests (Concurrent API Requests) Limit exceeded.", connectors.Retry, 0, ""},
+	} {
+		message.Store(tc.message)
+		err := s.WriteBack(context.Background(), orgA, "0065w000023STAmAAO", connectors.InvoiceResult{InvoiceID: "i"})
+		c, d := connectors.Classify(err)
+		if c != tc.class || d != tc.delay || !strings.Contains(err.Error(), "HTTP 403 REQUEST_LIMIT_EXCEEDED: "+tc.message) ||
+			strings.Contains(err.Error(), "24 hours is spent") != (tc.says != "") || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: got %v (class %v, delay %v), want class %v after %v", tc.message, err, c, d, tc.class, tc.delay)
+		}
+		var api *connectors.APIError
+		if !errors.As(err, &api) || api.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("%s: %#v, want a 429", tc.message, api)
+		}
 	}
 }
 
