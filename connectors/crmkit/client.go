@@ -25,7 +25,9 @@ import (
 	"github.com/dealsync/dealsync/connectors/erpkit"
 )
 
-// MaxResponse bounds how much of an API answer is read.
+// MaxResponse bounds how much of an API answer is read: a 2xx answer
+// larger than this fails for good (Do), rather than be cut and then fail
+// to decode at every retry.
 const MaxResponse = 8 << 20
 
 // Client sends one CRM vendor's JSON API calls.
@@ -132,7 +134,9 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 		return nil, fmt.Errorf("%s %s: %w", c.Service, call.Op, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse))
+	// One byte past the bound tells an answer cut short from one that
+	// fits exactly.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading answer: %w", c.Service, call.Op, err)
 	}
@@ -143,6 +147,15 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 			inv.Invalidate(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
 		}
 		return nil, c.APIError(call.Op, resp, data)
+	}
+	if len(data) > MaxResponse {
+		// Asking again gets the same answer: permanent, not retried for
+		// as long as the run lasts.
+		written := ""
+		if connectors.IsWrite(call.Method) {
+			written = "; the API answered the write with success, so it may have been carried out"
+		}
+		return nil, c.Permanent("%s: answer larger than %d bytes, which dealsync does not read%s", call.Op, MaxResponse, written)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }

@@ -71,6 +71,42 @@ func TestDo(t *testing.T) {
 	}
 }
 
+// A 2xx answer larger than MaxResponse fails for good, saying so, rather
+// than be cut short and fail to decode at every retry; one of exactly
+// MaxResponse bytes is read whole.
+func TestDoRefusesAnAnswerLargerThanMaxResponse(t *testing.T) {
+	jsonString := func(n int) []byte { // a JSON string of n bytes
+		b := []byte(strings.Repeat("a", n))
+		b[0], b[n-1] = '"', '"'
+		return b
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := MaxResponse
+		if r.URL.Path == "/large" {
+			n++
+		}
+		_, _ = w.Write(jsonString(n))
+	}))
+	defer srv.Close()
+	c := testClient(srv.Client())
+	resp, err := c.Do(context.Background(), Call{Op: "read", Method: http.MethodGet, URL: srv.URL + "/fits"})
+	var s string
+	if err != nil || c.Decode("read", resp.Body, &s) != nil || len(s) != MaxResponse-2 {
+		t.Fatalf("an answer of MaxResponse bytes: %v (%d bytes read)", err, len(s))
+	}
+	want := fmt.Sprintf("answer larger than %d bytes", MaxResponse)
+	_, err = c.Do(context.Background(), Call{Op: "read", Method: http.MethodGet, URL: srv.URL + "/large"})
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "vendor: read: "+want) ||
+		strings.Contains(err.Error(), "write") {
+		t.Errorf("a read: %v (%v)", err, cl)
+	}
+	_, err = c.Do(context.Background(), Call{Op: "write back", Method: http.MethodPatch, URL: srv.URL + "/large", Body: []byte(`{}`)})
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), want) ||
+		!strings.Contains(err.Error(), "may have been carried out") {
+		t.Errorf("a write: %v (%v)", err, cl)
+	}
+}
+
 func TestTokenError(t *testing.T) {
 	c := testClient(nil)
 	re := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 400, Header: http.Header{}}, ErrorCode: "invalid_grant", ErrorDescription: "expired"}
