@@ -187,7 +187,14 @@ func (c *Client) Do(ctx context.Context, call Call) (*Response, error) {
 			return nil, fmt.Errorf("%s %s: reading answer: %w", c.Service, call.Op, readErr)
 		}
 		if len(body) > maxResponse {
-			return nil, fmt.Errorf("%s %s: answer larger than %d bytes", c.Service, call.Op, maxResponse)
+			// Asking again gets the same answer (the stored one, for a
+			// write's key): permanent, not retried for as long as the run
+			// lasts.
+			msg := fmt.Sprintf("%s %s: answer larger than %d bytes, which dealsync does not read", c.Service, call.Op, maxResponse)
+			if call.write() {
+				msg += fmt.Sprintf("; the %s answered the write with success, so it may have been carried out: look for it there", c.Service)
+			}
+			return nil, &tooLargeError{msg: msg}
 		}
 		return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 	}
@@ -216,12 +223,23 @@ func IsTokenFailure(err error) bool {
 	return errors.As(err, &te)
 }
 
+// tooLargeError is Do's error for a 2xx answer larger than maxResponse:
+// permanent (connectors.ErrPermanent), but not the API's refusal
+// (Refused), since it answered with success.
+type tooLargeError struct{ msg string }
+
+func (e *tooLargeError) Error() string { return e.msg }
+
+func (e *tooLargeError) Is(target error) bool { return target == connectors.ErrPermanent }
+
 // Refused reports whether err is the API's refusal of the call, for good
-// (connectors.Classify: Permanent), not a failure to get a token for it:
-// what a target may read as "the ERP said no" to what it sent.
+// (connectors.Classify: Permanent), not a failure to get a token for it
+// nor a success answer too large to read: what a target may read as "the
+// ERP said no" to what it sent.
 func Refused(err error) bool {
 	cl, _ := connectors.Classify(err)
-	return cl == connectors.Permanent && !IsTokenFailure(err)
+	var large *tooLargeError
+	return cl == connectors.Permanent && !IsTokenFailure(err) && !errors.As(err, &large)
 }
 
 func (call Call) write() bool { return !call.Read && connectors.IsWrite(call.Method) }

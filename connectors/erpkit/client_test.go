@@ -3,8 +3,10 @@ package erpkit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -312,5 +314,36 @@ func TestA503WithRetryAfterZeroIsARefusal(t *testing.T) {
 					c2.header, custom, api.Unsure, api.RetryAfterGiven, class, wait, c2.unsure, c2.class, c2.wait)
 			}
 		}
+	}
+}
+
+// A 2xx answer larger than the client reads fails for good, not retried
+// for as long as the run lasts (asking again gets the same answer); it is
+// not the ERP's refusal (Refused), and to a write it says the write may
+// have been carried out. One of exactly maxResponse bytes is read whole.
+func TestAnswerLargerThanReadIsPermanent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := maxResponse
+		if r.URL.Path == "/large" {
+			n++
+		}
+		_, _ = w.Write([]byte(strings.Repeat(" ", n-2) + "{}"))
+	}))
+	t.Cleanup(srv.Close)
+	c := &Client{Service: "erp", HTTP: srv.Client(), Tokens: staticTokens{}, Timeout: 20 * time.Second}
+	resp, err := c.Do(context.Background(), Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL + "/fits"})
+	if err != nil || len(resp.Body) != maxResponse {
+		t.Fatalf("an answer of maxResponse bytes: %v", err)
+	}
+	want := fmt.Sprintf("erp find invoice: answer larger than %d bytes", maxResponse)
+	_, err = c.Do(context.Background(), Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL + "/large"})
+	if class, _ := connectors.Classify(err); class != connectors.Permanent || Refused(err) || !strings.Contains(err.Error(), want) ||
+		strings.Contains(err.Error(), "carried out") {
+		t.Errorf("a read: %v classified %v (refused %v), want permanent, not refused", err, class, Refused(err))
+	}
+	_, err = c.Do(context.Background(), Call{Op: "create invoice", Method: http.MethodPost, URL: srv.URL + "/large", Body: []byte(`{}`)})
+	if class, _ := connectors.Classify(err); class != connectors.Permanent || Refused(err) ||
+		!strings.Contains(err.Error(), "answer larger than") || !strings.Contains(err.Error(), "may have been carried out") {
+		t.Errorf("a write: %v classified %v (refused %v), want permanent, not refused", err, class, Refused(err))
 	}
 }
