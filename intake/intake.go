@@ -350,10 +350,14 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 				status = http.StatusForbidden
 			}
 			log.Warn("webhook not judged; sender must retry", "status", status, "error", err.Error())
+			public := err.Error()
 			if status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", retryAfter(err, h.opts.Now()))
+				// Its text names the API's URL and the network's error
+				// (a proxy's address): for the log, not the sender.
+				public = crmRefusal
 			}
-			reply.Refuse(w, status, err.Error())
+			reply.Refuse(w, status, public)
 			return
 		}
 	}
@@ -686,6 +690,10 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 // engineRefusal is what the sender is told of starts the engine did not
 // take (ErrUnavailable): a fixed sentence, since the engine's own error
 // (its address, in a dial error) is for the log only.
+// crmRefusal is what the sender is told when the CRM's API, asked whether
+// the delivery's deals are won (connectors.EventResolver), did not answer.
+const crmRefusal = "dealsync could not ask the CRM's API whether this delivery's deals are won (it did not answer in time): nothing was acknowledged; send it again"
+
 const engineRefusal = "the workflow engine did not record this delivery's runs (unavailable or too slow to answer): nothing was acknowledged; send it again"
 
 // refusedError is a delivery's refusal: err, the whole of it, for the log;

@@ -475,9 +475,12 @@ func TestEventResolverRunsBeforeTheTrigger(t *testing.T) {
 	defer srv.Close()
 	body := `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"custom-7"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"B","stage":"custom-8"}}]`
 
-	src.failWith = fmt.Errorf("pipelines: %w", connectors.ErrCRMUnavailable)
-	if resp, reply := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader(body)); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(reply, "pipelines") || resp.Header.Get("Retry-After") != "5" {
-		t.Errorf("CRM API down: %d, Retry-After %q, %s; want 503 with Retry-After 5", resp.StatusCode, resp.Header.Get("Retry-After"), reply)
+	// The sender is told the CRM's API did not answer, not its URL or the
+	// network's error (a proxy's address): those are logged.
+	src.failWith = fmt.Errorf(`pipelines: Get "http://10.0.0.9:3128/crm/v3/pipelines/deals": dial tcp 10.0.0.9:3128: connection refused: %w`, connectors.ErrCRMUnavailable)
+	if resp, reply := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader(body)); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(reply, "could not ask the CRM's API") ||
+		strings.Contains(reply, "10.0.0.9") || resp.Header.Get("Retry-After") != "5" {
+		t.Errorf("CRM API down: %d, Retry-After %q, %s; want 503 with Retry-After 5, without the API's address", resp.StatusCode, resp.Header.Get("Retry-After"), reply)
 	}
 	// A refusal that knows when the CRM is asked again says so, in whole
 	// seconds rounded up; one whose time has passed says 1.
