@@ -518,7 +518,8 @@ func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
 
 // WriteBack records the invoice on the deal: PATCH
 // /crm/v3/objects/deals/{id} with the configured properties (see
-// WriteBackBody). With no property configured it does nothing.
+// WriteBackBody). With no property configured it does nothing. An answer
+// naming another deal (the deal was merged into it) fails, for good.
 func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result connectors.InvoiceResult) error {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -531,7 +532,21 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 	if len(body["properties"].(map[string]string)) == 0 {
 		return nil
 	}
-	return s.call(ctx, acc, "write back", http.MethodPatch, "/crm/v3/objects/deals/"+dealID, body, nil)
+	var ans struct {
+		ID string `json:"id"`
+	}
+	if err := s.call(ctx, acc, "write back", http.MethodPatch, "/crm/v3/objects/deals/"+dealID, body, &ans); err != nil {
+		return err
+	}
+	if ans.ID != "" && ans.ID != dealID {
+		// HubSpot answers a merged-away deal's id with the deal it went
+		// into (as a GET does): the invoice of this deal was written onto
+		// that one, whose own invoice fields it may have replaced. Not
+		// retried: a retry writes it there again.
+		return fmt.Errorf("%w: hubspot: deal %s was merged into deal %s, and HubSpot wrote invoice %s onto deal %s: check that deal's invoice properties "+
+			"(they may now name this deal's invoice rather than its own)", connectors.ErrPermanent, dealID, ans.ID, result.InvoiceID, ans.ID)
+	}
+	return nil
 }
 
 // call sends one API request with the account's token and decodes a 2xx

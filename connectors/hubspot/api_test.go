@@ -924,3 +924,26 @@ func TestLegacyTokenURLIsWarnedOf(t *testing.T) {
 		}
 	}
 }
+
+// A write-back answered with another deal (HubSpot answers a merged-away
+// id with the deal it went into, as a GET does) fails for good, naming
+// both deals: the invoice was written onto the other deal, and a retry
+// would write it there again. The deal's own id in the answer is success.
+func TestWriteBackAnsweredWithAnotherDeal(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := "999"
+		if strings.HasSuffix(r.URL.Path, "/123") {
+			id = "123"
+		}
+		_, _ = io.WriteString(w, `{"id":"`+id+`","properties":{},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false}`)
+	}))
+	defer srv.Close()
+	s := apiSource(t, srv.URL, nil)
+	if err := s.WriteBack(context.Background(), "62515", "123", connectors.InvoiceResult{InvoiceID: "INV-1"}); err != nil {
+		t.Fatalf("answered with the deal itself: %v", err)
+	}
+	err := s.WriteBack(context.Background(), "62515", "456", connectors.InvoiceResult{InvoiceID: "INV-2"})
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(fmt.Sprint(err), "deal 456 was merged into deal 999, and HubSpot wrote invoice INV-2 onto deal 999") {
+		t.Fatalf("answered with another deal: %v (class %v), want a permanent failure naming both deals", err, cl)
+	}
+}

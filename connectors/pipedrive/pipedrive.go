@@ -118,7 +118,8 @@ type FetchConfig struct {
 }
 
 // WriteBackConfig names the deal custom fields (40-character keys) that
-// WriteBack sets; empty: not written. Use text fields (a URL field for the link).
+// WriteBack sets; empty: not written. Use text fields (Pipedrive has no URL
+// field type: a "Text" field, 255 characters, holds the link).
 type WriteBackConfig struct {
 	InvoiceIDField     string `mapstructure:"invoice_id_field" validate:"omitempty,pipedrive_field_key"`
 	InvoiceNumberField string `mapstructure:"invoice_number_field" validate:"omitempty,pipedrive_field_key"`
