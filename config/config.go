@@ -392,7 +392,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 			v.SetConfigType("yaml")
 		}
 		if err := v.ReadInConfig(); err != nil {
-			return nil, fmt.Errorf("config: reading %s: %w%s", path, err, misindented(path, err))
+			return nil, fmt.Errorf("config: reading %s: %w", path, misindented(path, err))
 		}
 		if err := dropNulls(v, path); err != nil {
 			return nil, fmt.Errorf("config: reading %s: %w", path, err)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/viper"
+
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/secret"
@@ -1041,5 +1043,27 @@ func TestMisindentedKeyIsNamed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "did not find expected key") ||
 		!strings.Contains(err.Error(), "line 5: key target is indented 3 spaces, neither as its siblings nor as their parent: indent it as the keys beside it") {
 		t.Fatalf("Load: %v", err)
+	}
+}
+
+// The misindented key leads the message, before YAML's own (whose line is
+// another), and it is the key out of line with its siblings: the first of
+// its block here, not the key after it, where YAML stopped.
+func TestMisindentedKeyLeadsTheMessage(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"log:\n  level: info\nconnections:\n  acme:\n    target: sandbox\n   mapping: acme\n",
+			": line 6: key mapping is indented 3 spaces, neither as its siblings nor as their parent: indent it as the keys beside it (YAML: line 3: did not find expected key)"},
+		{"log:\n  level: info\nconnections:\n  shop:\n    target: sandbox\n    source:\n     type: generic\n      secret: x\n",
+			": line 7: key type is indented 5 spaces, not 6 as the key after it: indent it as the keys beside it (YAML: line 8: mapping values are not allowed in this context)"},
+	} {
+		path := writeFile(t, tc.yaml)
+		_, err := config.Load(path)
+		if err == nil || !strings.HasSuffix(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "config: reading "+path+": line ") {
+			t.Errorf("Load: %v\nwant it to end %q", err, tc.want)
+		}
+		var pe viper.ConfigParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("Load: %v, want it to wrap viper's parse error", err)
+		}
 	}
 }

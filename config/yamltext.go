@@ -44,30 +44,45 @@ func walkNumbers(n *yaml.Node, path string, ps *problems) {
 	}
 }
 
-// misindented says, for err, viper's error reading the YAML file at path,
-// which key is indented unlike its siblings, when one is: YAML's own
-// message names the line where the enclosing mapping starts ("did not
-// find expected key").
-func misindented(path string, err error) string {
+// misindented is err, viper's error reading the YAML file at path, led
+// by the key indented unlike its siblings when one is, with YAML's own
+// message after it: YAML names another line (where the enclosing mapping
+// starts, for "did not find expected key"), the key's is the one to mend.
+// Without such a key, it is err.
+func misindented(path string, err error) error {
 	var pe viper.ConfigParseError
 	if !errors.As(err, &pe) {
-		return ""
+		return err
 	}
 	data, rerr := os.ReadFile(path)
 	if rerr != nil {
-		return ""
+		return err
 	}
 	m := yamlErrorLine.FindStringSubmatch(err.Error())
 	if m == nil {
-		return ""
+		return err
 	}
 	at, _ := strconv.Atoi(m[1])
 	p, ok := yamlindent.At(strings.Split(string(data), "\n"), err.Error(), at)
 	if !ok {
-		return ""
+		return err
 	}
-	return fmt.Sprintf("; line %d: %s", p.Line, p.Message)
+	yamlMsg := err.Error()
+	if inner := errors.Unwrap(pe); inner != nil {
+		yamlMsg = inner.Error()
+	}
+	return &misindentedError{msg: fmt.Sprintf("line %d: %s (YAML: %s)", p.Line, p.Message, strings.TrimPrefix(yamlMsg, "yaml: ")), err: err}
 }
+
+// misindentedError is viper's error reading a YAML file (err) told as msg,
+// which names the misindented key first.
+type misindentedError struct {
+	msg string
+	err error
+}
+
+func (e *misindentedError) Error() string { return e.msg }
+func (e *misindentedError) Unwrap() error { return e.err }
 
 // yamlErrorLine is the line a YAML error names ("yaml: line 10: …").
 var yamlErrorLine = regexp.MustCompile(`line (\d+):`)

@@ -208,6 +208,12 @@ func TestYAMLErrorsOnAMisindentedKeyNameIt(t *testing.T) {
 			"bad/y.yaml:5:4: key quantity is indented 3 spaces, neither as its siblings nor as their parent: indent it as the keys beside it (YAML: did not find expected key)"},
 		{"name: y\ninvoice:\n  lines:\n\tquantity: item.quantity\n",
 			"bad/y.yaml:4:1: the line is indented with a tab, which YAML refuses: indent with spaces only (YAML: found character that cannot start any token)"},
+		// The odd one out: the first key of the block, not the key after
+		// it where YAML stopped.
+		{"name: y\ninvoice:\n  customer:\n    address:\n     line1: deal.company.address.line1\n      city: deal.company.address.city\n      country: deal.company.address.country\n",
+			"bad/y.yaml:5:6: key line1 is indented 5 spaces, not 6 as the keys after it: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
+		{"name: y\ninvoice:\n  lines:\n  item_code: item.sku\n    description: item.description\n    quantity: item.quantity\n",
+			"bad/y.yaml:4:3: key item_code is indented 2 spaces, as lines above it, which it leaves with no value, while the 2 keys after it are indented 4: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
 	}
 	for _, c := range cases {
 		got := loadProblems(t, c.src)

@@ -96,6 +96,77 @@ invoice:
 log: {level: info}
  intake: {listen: ":8080"}
 `, 3, "intake"},
+		// The odd one out: the first key of a block, not the key after
+		// it, when the keys after it are indented alike.
+		{"the first key of a block shallower than the keys after it", `
+invoice:
+  customer:
+    address:
+     line1: deal.company.address.line1
+      city: deal.company.address.city
+      postal_code: deal.company.address.postal_code
+`, 5, "line1"},
+		{"the first key of a block deeper than the keys after it", `
+invoice:
+  address:
+     line1: deal.company.address.line1
+    city: deal.company.address.city
+    postal_code: deal.company.address.postal_code
+`, 4, "line1"},
+		// One key after it: the file's usual step (2 here) tells.
+		{"the first key of a block off the file's step, one key after it", `
+targets:
+  erp:
+    type: http
+connections:
+  shop:
+    target: erp
+    source:
+     type: generic
+      secret: env:SHOP_SECRET
+`, 9, "type"},
+		{"the first key of a block on the file's step, one key after it deeper", `
+targets:
+  erp:
+    type: http
+connections:
+  shop:
+    target: erp
+    source:
+      type: generic
+       secret: env:SHOP_SECRET
+`, 10, "secret"},
+		{"the first key of a block on the file's step, one key after it shallower", `
+targets:
+  erp:
+    type: http
+connections:
+  shop:
+    source:
+      type: generic
+     secret: env:SHOP_SECRET
+`, 9, "secret"},
+		{"a key beside a key with no value, the keys after it deeper", `
+invoice:
+  lines:
+  item_code: lookup("item_codes", item.sku)
+    description: item.description
+    quantity: item.quantity
+`, 4, "item_code"},
+		{"a key beside a key with no value, one key after it deeper", `
+invoice:
+  lines:
+  item_code: lookup("item_codes", item.sku)
+    description: item.description
+`, 5, "description"},
+		{"the file's first key indented, the keys after it not", `
+  log:
+    level: info
+intake:
+  listen: ":8080"
+mappings:
+  files: [a.yaml]
+`, 2, "log"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, ok := Find(strings.Split(tc.yaml, "\n"))
@@ -112,6 +183,19 @@ log: {level: info}
 	}
 	if p, ok := Find([]string{"log:", "\tlevel: info"}); !ok || p.Line != 2 || !strings.Contains(p.Message, "tab") {
 		t.Errorf("a tab: %+v %v", p, ok)
+	}
+}
+
+// The message says what the odd key's siblings are indented.
+func TestFindSaysTheSiblingsIndentation(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"address:\n  line1: a\n   city: b\n   zip: c\n", "key line1 is indented 2 spaces, not 3 as the keys after it: indent it as the keys beside it"},
+		{"lines:\nitem_code: a\n  description: b\n  quantity: c\n",
+			"key item_code is indented 0 spaces, as lines above it, which it leaves with no value, while the 2 keys after it are indented 2: indent it as the keys beside it"},
+	} {
+		if p, ok := Find(strings.Split(tc.yaml, "\n")); !ok || p.Message != tc.want {
+			t.Errorf("%q: %+v, %v; want %q", tc.yaml, p, ok, tc.want)
+		}
 	}
 }
 
@@ -134,6 +218,23 @@ func TestAt(t *testing.T) {
 	} {
 		if p, ok := At(lines, tc.msg, tc.line); ok != tc.want || ok && p.Line != 3 {
 			t.Errorf("%q at line %d: %+v, %v; want %v", tc.msg, tc.line, p, ok, tc.want)
+		}
+	}
+	// The first key of a block named for the key after it: YAML stops on
+	// the key after it.
+	lines = strings.Split("address:\n     line1: a\n      city: b\n      zip: c\n", "\n")
+	for _, tc := range []struct {
+		msg  string
+		line int
+		want bool
+	}{
+		{"mapping values are not allowed in this context", 3, true},
+		{"mapping values are not allowed in this context", 2, false},
+		{"did not find expected key", 1, true},
+		{"did not find expected key", 4, false},
+	} {
+		if p, ok := At(lines, tc.msg, tc.line); ok != tc.want || ok && (p.Line != 2 || p.Key != "line1") {
+			t.Errorf("first key, %q at line %d: %+v, %v; want %v", tc.msg, tc.line, p, ok, tc.want)
 		}
 	}
 }
