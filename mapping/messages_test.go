@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -220,5 +221,66 @@ func TestYAMLErrorsOnAMisindentedKeyNameIt(t *testing.T) {
 		if len(got) != 1 || got[0] != c.want {
 			t.Errorf("%q:\ngot  %q\nwant %q", c.src, got, c.want)
 		}
+	}
+}
+
+// A ?? whose left side is never nil never falls back (a text the deal
+// does not have is "", not nil): a load error at the ??, which gives the
+// coalesce to write where the operands are texts or dates. A ?? after
+// what may be nil (first, find, get, ?. on them, a let variable) loads and
+// falls back; a run's snapshot still compiles.
+func TestNilCoalescingThatNeverFallsBackIsALoadError(t *testing.T) {
+	const never = "?? never falls back here: "
+	for _, c := range []struct{ field, expr, want string }{
+		{"memo", `deal.company.name ?? deal.name`, `bad/y.yaml:3:28: invoice.memo: ` + never +
+			`deal.company.name is never nil (a text, "" where the deal has none), and ?? gives its right side only for nil; ` +
+			`write coalesce(deal.company.name, deal.name), which gives the first of them that is not blank (in ` + "`deal.company.name ?? deal.name`)"},
+		{"memo", `deal.raw["po"] ?? "no PO"`, `bad/y.yaml:3:25: invoice.memo: ` + never +
+			`deal.raw["po"] is never nil (a text, "" where the deal has none), and ?? gives its right side only for nil; ` +
+			`write coalesce(deal.raw["po"], "no PO"), which gives the first of them that is not blank`},
+		{"memo", `upper(deal.raw?.["po-number"] ?? "none")`, `bad/y.yaml:3:40: invoice.memo: ` + never +
+			`deal.raw?.["po-number"] is never nil (a text, "" where the deal has none)`},
+		{"memo", `deal.company.name ?? deal.name ?? "Customer"`, `bad/y.yaml:3:28: invoice.memo: ` + never +
+			`deal.company.name is never nil (a text, "" where the deal has none), and ?? gives its right side only for nil; ` +
+			`write coalesce(deal.company.name, deal.name, "Customer"), which gives`},
+		{"memo", `get(deal.raw, "po") ?? deal.name ?? "none"`, `bad/y.yaml:3:43: invoice.memo: ` + never +
+			`deal.name is never nil (a text, "" where the deal has none), and ?? gives its right side only for nil; ` +
+			`write coalesce(get(deal.raw, "po"), deal.name, "none"), which gives`},
+		{"memo", `join(map(deal.line_items, .description ?? .sku), ", ")`, `bad/y.yaml:3:49: invoice.memo: ` + never +
+			`.description is never nil`},
+		{"issue_date", `deal.close_date ?? event.occurred_on`, `bad/y.yaml:3:32: invoice.issue_date: ` + never +
+			`deal.close_date is never nil (a date, unset where the deal has none), and ?? gives its right side only for nil; ` +
+			`write coalesce(deal.close_date, event.occurred_on), which gives the first of them that is set`},
+		{"memo", `string(deal.amount ?? dec(1))`, `bad/y.yaml:3:29: invoice.memo: ` + never +
+			`deal.amount is never nil (a decimal, 0 where the deal has none), and ?? gives its right side only for nil; ` +
+			`test the value with a condition instead (c ? a : b)`},
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n  "+c.field+": '"+c.expr+"'\n")
+		if len(got) != 1 || !strings.HasPrefix(got[0], c.want) {
+			t.Errorf("%s:\ngot  %q\nwant one problem starting %q", c.expr, got, c.want)
+		}
+	}
+	deal := wonEvent("won", "")
+	deal.Deal.Raw = map[string]json.RawMessage{"note": json.RawMessage(`"x"`)}
+	for _, c := range []struct{ expr, want string }{
+		{`get(deal.raw, "po") ?? "no PO"`, "no PO"},
+		{`first(filter(deal.line_items, .sku == "none"))?.description ?? "no line"`, "no line"},
+		{`find(deal.line_items, .sku == "PRO-1Y")?.description ?? "no line"`, "Pro"},
+		{`let po = get(deal.raw, "po"); po ?? "no PO"`, "no PO"},
+		{`deal.raw["note"]`, "x"},
+	} {
+		m, err := mapping.Parse("ok/y.yaml", []byte("name: y\ninvoice:\n  memo: '"+strings.ReplaceAll(c.expr, "'", "''")+"'\n"))
+		if err != nil {
+			t.Errorf("%s: %v, want it to load", c.expr, err)
+			continue
+		}
+		inv, err := m.Map(deal)
+		if err != nil || inv.Memo != c.want {
+			t.Errorf("%s: memo %q, %v; want %q", c.expr, inv.Memo, err, c.want)
+		}
+	}
+	src := []byte("name: y\ninvoice:\n  memo: deal.company.name ?? deal.name\n")
+	if _, err := mapping.FromSnapshot(&mapping.Snapshot{Name: "y", Hash: mapping.HashOf(src), Path: "y.yaml", Source: src}); err != nil {
+		t.Errorf("a snapshot with ?? on a text: %v, want it to compile as when its run started", err)
 	}
 }
