@@ -678,5 +678,6 @@ func baseOptions(strict bool) []expr.Option {
 	opts = append(opts, equalityOptions()...)
 	opts = append(opts, collectionOptions(strict)...)
 	opts = append(opts, aggregateOptions(strict)...)
+	opts = append(opts, wholeNumberOptions()...)
 	return append(opts, funcOptions()...)
 }

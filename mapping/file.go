@@ -1023,7 +1023,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			return
 		}
 		if ok && p.strict && len(call.Arguments) > 0 {
-			// The values written in the file for dec(), date() and
+			// The values written in the file for dec(), int(), date() and
 			// round_currency's currency are checked now, as the zones
 			// of date_in are: literals, either branch of a condition,
 			// the values and default of a lookup table.
@@ -1032,6 +1032,8 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 				p.checkLiterals(n, key, src, call.Arguments[0], "dec: ", decimalLiteral)
 			case id.Value == "date" && len(call.Arguments) == 1:
 				p.checkLiterals(n, key, src, call.Arguments[0], "date: ", dateLiteral)
+			case id.Value == "_int" && len(call.Arguments) == 1:
+				p.checkLiterals(n, key, src, call.Arguments[0], "int: ", wholeNumberLiteral)
 			case id.Value == "round_currency" && len(call.Arguments) == 2:
 				p.checkLiterals(n, key, src, call.Arguments[1], "round_currency: ", func(s string) error {
 					_, err := model.ParseCurrency(s)

@@ -284,3 +284,40 @@ func TestNilCoalescingThatNeverFallsBackIsALoadError(t *testing.T) {
 		t.Errorf("a snapshot with ?? on a text: %v, want it to compile as when its run started", err)
 	}
 }
+
+// int() of a text that is not a whole number says so, the value quoted,
+// as dec() does (expr's own said "invalid operation: int(net 30)"); a
+// whole number with blanks around it is read, and the texts written in the
+// file are checked at load.
+func TestIntOfATextThatIsNoWholeNumber(t *testing.T) {
+	m, err := mapping.Parse("maps/terms.yaml", []byte("name: terms\ninvoice:\n  due_date: 'add_days(invoice.issue_date, int(deal.raw[\"terms\"]))'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		raw, want string
+		days      int
+	}{
+		{`"net 30"`, `mapping "terms": field due_date: int: "net 30" is not a whole number (at maps/terms.yaml:3:43)`, 0},
+		{`"12.5"`, `int: "12.5" is not a whole number`, 0},
+		{`" 30 "`, "", 30},
+		{`14`, "", 14},
+	} {
+		ev := wonEvent("won", "")
+		ev.Deal.Raw = map[string]json.RawMessage{"terms": json.RawMessage(c.raw)}
+		inv, err := m.Map(ev)
+		switch {
+		case c.want != "":
+			var me *mapping.Error
+			if !errors.As(err, &me) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("terms %s: %v, want a mapping error with %q", c.raw, err, c.want)
+			}
+		case err != nil || inv.DueDate != ev.Deal.CloseDate.AddDays(c.days):
+			t.Errorf("terms %s: due %v, %v; want %d days after the close", c.raw, inv.DueDate, err, c.days)
+		}
+	}
+	got := loadProblems(t, "name: y\nlookups:\n  terms: {default: \"14\", entries: {a: net 30}}\ninvoice:\n  due_date: 'add_days(invoice.issue_date, int(lookup(\"terms\", deal.name)))'\n")
+	if want := `bad/y.yaml:5:47: invoice.due_date: int: "net 30" is not a whole number (the entry "a" of lookup table "terms")`; len(got) != 1 || !strings.HasPrefix(got[0], want) {
+		t.Errorf("a table value int() cannot read: %q, want %q", got, want)
+	}
+}
