@@ -28,6 +28,7 @@ type File struct {
 	customTrigger bool
 	header        []compiled
 	lines         []compiled
+	lineSkip      compiled // lines.skip: leaves an item's line out when true (no prog: none left out)
 	amountLine    []compiled
 	source        []byte // the file's content, for Snapshot
 }
@@ -87,12 +88,27 @@ func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
 	}
 	if len(ev.Deal.LineItems) > 0 {
 		le := &LineEnv{Env: *env}
-		inv.Lines = make([]model.InvoiceLine, len(ev.Deal.LineItems))
+		inv.Lines = make([]model.InvoiceLine, 0, len(ev.Deal.LineItems))
 		for i := range ev.Deal.LineItems {
 			le.Item, le.Index = env.Deal.LineItems[i], i
-			if err := m.mapLine(&machine, m.lines, le, fmt.Sprintf("lines[%d]", i), &inv.Lines[i]); err != nil {
+			section := fmt.Sprintf("lines[%d]", i) // the item's index, skipped items counted
+			if m.lineSkip.prog != nil {
+				skip, err := m.eval(&machine, &m.lineSkip, le, section+".skip")
+				if err != nil {
+					return model.Invoice{}, err
+				}
+				if skip.(bool) {
+					continue
+				}
+			}
+			inv.Lines = append(inv.Lines, model.InvoiceLine{})
+			if err := m.mapLine(&machine, m.lines, le, section, &inv.Lines[len(inv.Lines)-1]); err != nil {
 				return model.Invoice{}, err
 			}
+		}
+		if len(inv.Lines) == 0 {
+			return model.Invoice{}, &Error{Mapping: m.name, Field: "lines.skip", Expression: oneLine(m.lineSkip.src),
+				Message: fmt.Sprintf("leaves out every one of the deal's %d line items: an invoice needs a line (skip fewer, or bill the deal elsewhere)", len(ev.Deal.LineItems))}
 		}
 	} else if ev.Deal.Amount.Valid {
 		inv.Lines = make([]model.InvoiceLine, 1)

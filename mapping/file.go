@@ -725,9 +725,14 @@ func (p *parser) parse(root *yaml.Node) {
 	for i, s := range lineSpecs {
 		lineKeys[i] = s.key
 	}
-	lines := p.entries(inv["lines"], "invoice.lines", lineKeys...)
+	lines := p.entries(inv["lines"], "invoice.lines", append(lineKeys, "skip")...)
 	for _, s := range lineSpecs {
 		m.lines = append(m.lines, p.field(lines[s.key], "invoice.lines."+s.key, s, envLine))
+	}
+	if n := lines["skip"]; n != nil {
+		// A condition on the item: true leaves its line out (a free item
+		// of quantity 0, which an invoice line cannot be).
+		m.lineSkip = p.field(n, "invoice.lines.skip", fieldSpec{key: "skip", kind: kBool, builtin: "false"}, envLine)
 	}
 	al := p.entries(inv["amount_line"], "invoice.amount_line", lineKeys...)
 	for _, s := range amountLineSpecs {

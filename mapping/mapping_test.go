@@ -814,3 +814,45 @@ invoice:
 		t.Errorf("RawKeysRead() = %s", got)
 	}
 }
+
+// lines.skip leaves an item's line out when true (a free item of quantity
+// 0, which an invoice line cannot be); the others keep their order. It is
+// a condition (not a condition: a load error), reads the item, and fails
+// the run, naming it, when it leaves no line at all or fails itself.
+func TestLinesSkip(t *testing.T) {
+	m := parse(t, "name: t\ninvoice:\n  lines:\n    skip: item.quantity == 0\n")
+	ev := wonEvent("closedwon", "")
+	ev.Deal.LineItems = []model.LineItem{
+		{SKU: "A", Quantity: dec("1"), UnitPrice: dec("12000.00")},
+		{SKU: "FREE", Quantity: dec("0"), UnitPrice: dec("50.00")},
+		{SKU: "B", Quantity: dec("2"), UnitPrice: dec("0")},
+	}
+	inv, err := m.Map(ev)
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	if len(inv.Lines) != 2 || inv.Lines[0].ItemCode != "A" || inv.Lines[1].ItemCode != "B" {
+		t.Fatalf("lines %+v, want A and B (FREE left out)", inv.Lines)
+	}
+	if err := inv.Validate(model.ValidateOptions{}); err != nil {
+		t.Errorf("the invoice without the free line: %v", err)
+	}
+	// Without skip, the free line is kept (and refused by validation).
+	inv, err = parse(t, "name: t\n").Map(ev)
+	if err != nil || len(inv.Lines) != 3 {
+		t.Fatalf("without skip: %d lines (%v), want all 3", len(inv.Lines), err)
+	}
+
+	ev.Deal.LineItems = ev.Deal.LineItems[1:2]
+	_, err = m.Map(ev)
+	var me *mapping.Error
+	if !errors.As(err, &me) || me.Field != "lines.skip" || !strings.Contains(me.Message, "leaves out every one of the deal's 1 line items") {
+		t.Errorf("every line skipped: %v, want a mapping error of lines.skip", err)
+	}
+	if _, err := mapping.Parse("t.yaml", []byte("name: t\ninvoice:\n  lines:\n    skip: item.sku\n")); err == nil || !strings.Contains(err.Error(), "invoice.lines.skip") {
+		t.Errorf("a skip that is not a condition: %v, want a load error naming invoice.lines.skip", err)
+	}
+	if _, err := mapping.Parse("t.yaml", []byte("name: t\ninvoice:\n  amount_line:\n    skip: deal.amount == 0\n")); err == nil || !strings.Contains(err.Error(), "skip") {
+		t.Errorf("skip on the amount line: %v, want refused as an unknown key", err)
+	}
+}

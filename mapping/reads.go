@@ -79,7 +79,7 @@ func dealReads(root ast.Node) []string {
 // (TriggerDealReads), not as a run reads it.
 func (m *File) RawKeysRead() []string {
 	seen := map[string]bool{}
-	for _, c := range slices.Concat(m.header, m.lines, m.amountLine) {
+	for _, c := range slices.Concat(m.header, m.lines, []compiled{m.lineSkip}, m.amountLine) {
 		if c.prog == nil {
 			continue
 		}

@@ -102,7 +102,10 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 		if strings.TrimSpace(l.Description) == "" {
 			add(f+"description", "is required", "")
 		}
-		if !l.Quantity.IsPositive() {
+		switch {
+		case l.Quantity.IsZero():
+			add(f+"quantity", "must be greater than 0 (a mapping leaves such lines out with `lines: {skip: item.quantity == 0}`)", l.Quantity.String())
+		case !l.Quantity.IsPositive():
 			add(f+"quantity", "must be greater than 0", l.Quantity.String())
 		}
 		if l.UnitPrice.IsNegative() {
