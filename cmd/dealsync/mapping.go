@@ -324,6 +324,11 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		}
 	} else {
 		res.Error = describeError(aerr)
+		if _, ok := errors.AsType[*model.ValidationError](aerr); ok {
+			// Mapped, then refused: the invoice shows which lines add up
+			// to what (no request: a run stops before the target).
+			res.Invoice = &inv
+		}
 	}
 	if f.json {
 		writeJSON(out, res)
@@ -741,6 +746,10 @@ func printTestResult(out io.Writer, r testResult) {
 			}
 		default:
 			fmt.Fprintf(out, "  %s\n", r.Error.Message)
+		}
+		if r.Invoice != nil {
+			b, _ := indentJSON(r.Invoice, "  ")
+			fmt.Fprintf(out, "\ninvoice as mapped (refused above; a run stops here):\n  %s\n", b)
 		}
 		return
 	}

@@ -763,3 +763,34 @@ func TestMappingTestSaysWhichConnectionItPicked(t *testing.T) {
 		t.Errorf("--connection beta: %v\n%s", err, out)
 	}
 }
+
+// A validation error of the mapped invoice (its lines fall short of the
+// deal's amount) shows the invoice as mapped, in text and --json, so that
+// the lines that add up to the wrong total can be seen; no request, as a
+// run stops before the target.
+func TestMappingTestShowsTheInvoiceAValidationRefused(t *testing.T) {
+	dir := t.TempDir()
+	deal, err := os.ReadFile("../../examples/closed-won.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.Replace(string(deal), `"amount": "12000.00"`, `"amount": "13000.00"`, 1)
+	if short == string(deal) {
+		t.Fatal("the example deal's amount changed: fix the test")
+	}
+	dealFile := writeFile(t, filepath.Join(dir, "deal.json"), short)
+	m := writeFile(t, filepath.Join(dir, "m.yaml"), "name: m\n")
+	out, err := runOut(context.Background(), "mapping", "test", "--file", m, "--deal", dealFile)
+	if exitCode(err) != 1 || !strings.Contains(out, "validation error") || !strings.Contains(out, "invoice as mapped (refused above; a run stops here):") ||
+		!strings.Contains(out, `"item_code": "PRO-1Y"`) || strings.Contains(out, "request to target") {
+		t.Errorf("exit %d:\n%s\nwant the validation error, then the invoice as mapped, and no request", exitCode(err), out)
+	}
+	out, _ = runOut(context.Background(), "mapping", "test", "--file", m, "--deal", dealFile, "--json")
+	var r struct {
+		Invoice *struct{ Lines []any } `json:"invoice"`
+		Error   *struct{ Type string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Error == nil || r.Error.Type != "validation" || r.Invoice == nil || len(r.Invoice.Lines) != 1 {
+		t.Errorf("--json: %v\n%s\nwant error.type validation and the invoice", err, out)
+	}
+}
