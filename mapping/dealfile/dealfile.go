@@ -7,6 +7,7 @@ package dealfile
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"maps"
@@ -206,6 +207,31 @@ func vendorWebhook(data []byte) string {
 		msg := what + "; " + fmt.Sprintf(fetch, id)
 		if c := jsonText(m.CompanyID); c != "" {
 			msg += fmt.Sprintf(" (with --account %s when the connection serves several companies)", c)
+		}
+		return msg
+	}
+	if bytes.Contains(data, []byte("soap.sforce.com/2005/09/outbound")) {
+		// A Salesforce outbound message (SOAP): its org and first record.
+		var env struct {
+			Notifications struct {
+				OrganizationID string `xml:"OrganizationId"`
+				Notification   []struct {
+					SObject struct {
+						ID string `xml:"Id"`
+					} `xml:"sObject"`
+				} `xml:"Notification"`
+			} `xml:"Body>notifications"`
+		}
+		id, org := "OPPORTUNITY_ID", ""
+		if xml.Unmarshal(data, &env) == nil {
+			org = strings.TrimSpace(env.Notifications.OrganizationID)
+			if n := env.Notifications.Notification; len(n) > 0 && strings.TrimSpace(n[0].SObject.ID) != "" {
+				id = strings.TrimSpace(n[0].SObject.ID)
+			}
+		}
+		msg := "a Salesforce outbound message (SOAP), not a deal event; " + fmt.Sprintf(fetch, id)
+		if org != "" {
+			msg += fmt.Sprintf(" (with --account %s when the connection serves several orgs)", org)
 		}
 		return msg
 	}

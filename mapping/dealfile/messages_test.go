@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dealsync/dealsync/internal/sharedfiles"
 	"github.com/dealsync/dealsync/mapping/dealfile"
 )
 
@@ -60,6 +61,14 @@ func TestReadSaysWhatToDoWithAVendorWebhook(t *testing.T) {
 				"dealsync mapping test --connection NAME --fetch 697680835 --save FILE (with --account 5799819 when the connection serves several portals)"},
 		{"hubspot, no deal", `[{"objectId":123,"portalId":62515,"subscriptionType":"contact.creation"}]`,
 			"--fetch DEAL_ID --save FILE (with --account 62515 when"},
+		{"salesforce", `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>` +
+			`<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>00D5w000004qGTOEA2</OrganizationId>` +
+			`<Notification><Id>04l5w</Id><sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><sf:Id>0065w000023STAmAAO</sf:Id></sObject></Notification>` +
+			`</notifications></soapenv:Body></soapenv:Envelope>`,
+			": a Salesforce outbound message (SOAP), not a deal event; test the mapping on the deal as a run reads it from the CRM, and save it as a deal file: " +
+				"dealsync mapping test --connection NAME --fetch 0065w000023STAmAAO --save FILE (with --account 00D5w000004qGTOEA2 when the connection serves several orgs)"},
+		{"salesforce, unreadable", `<soapenv:Envelope xmlns:soapenv="x"><notifications xmlns="http://soap.sforce.com/2005/09/outbound">`,
+			"--fetch OPPORTUNITY_ID --save FILE"},
 	}
 	for _, c := range cases {
 		err := readBody(t, c.body)
@@ -70,5 +79,15 @@ func TestReadSaysWhatToDoWithAVendorWebhook(t *testing.T) {
 	// A generic body the source refuses is still said to be one.
 	if err := readBody(t, `{"event_id":"e","deal":{"id":"D"}}`); !strings.Contains(err.Error(), "not a deal event of the generic source: malformed payload: deal.stage: is required") {
 		t.Errorf("a generic body without a stage: %v", err)
+	}
+}
+
+// The captured Salesforce outbound message of ../shared/webhooks (skipped
+// without it) names its opportunity and org.
+func TestReadSaysWhatToDoWithTheCapturedSalesforceMessage(t *testing.T) {
+	err := readBody(t, string(sharedfiles.Webhook(t, "salesforce-outbound-opportunity.captured.xml")))
+	if err == nil || !strings.Contains(err.Error(), "a Salesforce outbound message (SOAP)") ||
+		!strings.Contains(err.Error(), "--fetch 0065w000023STAmAAO --save FILE (with --account 00D5w000004qGTOEA2 when") {
+		t.Errorf("got %v", err)
 	}
 }
