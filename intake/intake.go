@@ -690,11 +690,12 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 // engineRefusal is what the sender is told of starts the engine did not
 // take (ErrUnavailable): a fixed sentence, since the engine's own error
 // (its address, in a dial error) is for the log only.
-// crmRefusal is what the sender is told when the CRM's API, asked whether
-// the delivery's deals are won (connectors.EventResolver), did not answer.
-const crmRefusal = "dealsync could not ask the CRM's API whether this delivery's deals are won (it did not answer in time): nothing was acknowledged; send it again"
-
 const engineRefusal = "the workflow engine did not record this delivery's runs (unavailable or too slow to answer): nothing was acknowledged; send it again"
+
+// crmRefusal is what the sender is told when the CRM's API, asked whether
+// the delivery's deals are won (connectors.EventResolver), did not answer
+// or asked to wait (a 5xx, a 429, a failure not asked again yet).
+const crmRefusal = "dealsync could not ask the CRM's API whether this delivery's deals are won (it did not answer, or asked to wait): nothing was acknowledged; send it again"
 
 // refusedError is a delivery's refusal: err, the whole of it, for the log;
 // public, what the sender is told (the engine's failure by engineRefusal,

@@ -238,8 +238,9 @@ func TestNilCoalescingThatNeverFallsBackIsALoadError(t *testing.T) {
 		{"memo", `deal.raw["po"] ?? "no PO"`, `bad/y.yaml:3:25: invoice.memo: ` + never +
 			`deal.raw["po"] is never nil (a text, "" where the deal has none), and ?? gives its right side only for nil; ` +
 			`write coalesce(deal.raw["po"], "no PO"), which gives the first of them that is not blank`},
-		{"memo", `upper(deal.raw?.["po-number"] ?? "none")`, `bad/y.yaml:3:40: invoice.memo: ` + never +
-			`deal.raw?.["po-number"] is never nil (a text, "" where the deal has none)`},
+		// nil only for a deal without any raw field: said so.
+		{"memo", `upper(deal.raw?.["po-number"] ?? "none")`, `bad/y.yaml:3:40: invoice.memo: ?? falls back here only for a deal without any raw field: ` +
+			`deal.raw?.["po-number"] is a text, "" where the deal has none, and ?? gives its right side only for nil; write coalesce(`},
 		{"memo", `deal.company.name ?? deal.name ?? "Customer"`, `bad/y.yaml:3:28: invoice.memo: ` + never +
 			`deal.company.name is never nil (a text, "" where the deal has none), and ?? gives its right side only for nil; ` +
 			`write coalesce(deal.company.name, deal.name, "Customer"), which gives`},

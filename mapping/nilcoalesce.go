@@ -90,8 +90,12 @@ func (p *parser) checkNilCoalescing(n *yaml.Node, key, src string, root ast.Node
 				fix = fmt.Sprintf("write coalesce(%s), which gives the first of them that is set", strings.Join(texts, ", "))
 			}
 			line, col := position(src, op.Location().From)
-			p.exprProblem(n, key, src, line, col, fmt.Sprintf(
-				"?? never falls back here: %s is never nil (%s), and ?? gives its right side only for nil; %s", texts[i], what, fix))
+			msg := fmt.Sprintf("?? never falls back here: %s is never nil (%s), and ?? gives its right side only for nil; %s", texts[i], what, fix)
+			if strings.Contains(texts[i], "?.") {
+				// deal.raw?.x: nil for a deal without any raw field only.
+				msg = fmt.Sprintf("?? falls back here only for a deal without any raw field: %s is %s, and ?? gives its right side only for nil; %s", texts[i], what, fix)
+			}
+			p.exprProblem(n, key, src, line, col, msg)
 			break
 		}
 	}

@@ -104,7 +104,7 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 		}
 		switch {
 		case l.Quantity.IsZero():
-			add(f+"quantity", "must be greater than 0 (a mapping leaves such lines out with `lines: {skip: item.quantity == 0}`)", l.Quantity.String())
+			add(f+"quantity", "must be greater than 0 (the line of a line item of quantity 0 is left out with `lines: {skip: item.quantity == 0}` in the mapping)", l.Quantity.String())
 		case !l.Quantity.IsPositive():
 			add(f+"quantity", "must be greater than 0", l.Quantity.String())
 		}

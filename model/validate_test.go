@@ -36,7 +36,7 @@ func TestNegativeAmountIsBlamedOnTheDiscountOnlyWhenItIsTheCause(t *testing.T) {
 			[]string{`invoice.lines[0].quantity: must be greater than 0 (got "-1")`}},
 		// A line of quantity 0 (a free item) says how a mapping leaves it out.
 		{InvoiceLine{Description: "x", Quantity: d("0"), UnitPrice: d("100")},
-			[]string{"invoice.lines[0].quantity: must be greater than 0 (a mapping leaves such lines out with `lines: {skip: item.quantity == 0}`) (got \"0\")"}},
+			[]string{"invoice.lines[0].quantity: must be greater than 0 (the line of a line item of quantity 0 is left out with `lines: {skip: item.quantity == 0}` in the mapping) (got \"0\")"}},
 		{InvoiceLine{Description: "x", Quantity: d("1"), UnitPrice: d("-100")},
 			[]string{`invoice.lines[0].unit_price: must not be negative (got "-100")`}},
 		{InvoiceLine{Description: "x", Quantity: d("-1"), UnitPrice: d("100"), Discount: d("5")},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -637,7 +638,9 @@ func pickedNote(cfg *config.Config, f *mappingTestFlags, mappingName, conn strin
 	if f.connection != "" || conn == "" {
 		return ""
 	}
-	names := connectionsUsing(cfg, mappingName)
+	// The config's own: the built-in `demo` one (dev's) is taken only
+	// when none of them uses the mapping, and is no choice then.
+	names := slices.DeleteFunc(connectionsUsing(cfg, mappingName), func(n string) bool { return cfg.IsDevDefault("connections", n) })
 	if len(names) < 2 {
 		return ""
 	}

@@ -762,6 +762,13 @@ func TestMappingTestSaysWhichConnectionItPicked(t *testing.T) {
 	if err != nil || !strings.Contains(out, "connection: beta\n") || !strings.Contains(out, "a run would start") {
 		t.Errorf("--connection beta: %v\n%s", err, out)
 	}
+	// dev's built-in demo connection (default mapping) is not a choice
+	// beside the file's own one.
+	one := writeFile(t, filepath.Join(dir, "one.yaml"), "connections:\n  shop:\n"+strings.Replace(src, "    mapping: m\n", "", 1))
+	out, err = runOut(context.Background(), "mapping", "test", "--config", one, "--mapping", "default", "--deal", dealFile)
+	if err != nil || !strings.Contains(out, "connection: shop\n") {
+		t.Errorf("one connection of the file's on the default mapping: %v\n%s\nwant it taken without a note", err, out)
+	}
 }
 
 // A validation error of the mapped invoice (its lines fall short of the

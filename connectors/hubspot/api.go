@@ -532,13 +532,16 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 	if len(body["properties"].(map[string]string)) == 0 {
 		return nil
 	}
+	answer, err := s.send(ctx, acc, "write back", http.MethodPatch, "/crm/v3/objects/deals/"+dealID, body)
+	if err != nil {
+		return err
+	}
+	// The deal answered, when it can be read: an answer that cannot (an
+	// empty body) is still HubSpot's success.
 	var ans struct {
 		ID string `json:"id"`
 	}
-	if err := s.call(ctx, acc, "write back", http.MethodPatch, "/crm/v3/objects/deals/"+dealID, body, &ans); err != nil {
-		return err
-	}
-	if ans.ID != "" && ans.ID != dealID {
+	if json.Unmarshal(answer, &ans) == nil && ans.ID != "" && ans.ID != dealID {
 		// HubSpot answers a merged-away deal's id with the deal it went
 		// into (as a GET does): the invoice of this deal may have been
 		// written onto that one, replacing its own invoice fields. A
@@ -554,10 +557,20 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 // call sends one API request with the account's token and decodes a 2xx
 // answer into out (when not nil). Non-2xx answers are *connectors.APIError.
 func (s *Source) call(ctx context.Context, acc *account, op, method, path string, in, out any) error {
+	answer, err := s.send(ctx, acc, op, method, path, in)
+	if err != nil {
+		return err
+	}
+	return s.api().Decode(op, answer, out)
+}
+
+// send sends one API request with the account's token and returns a 2xx
+// answer's body. Non-2xx answers are *connectors.APIError.
+func (s *Source) send(ctx context.Context, acc *account, op, method, path string, in any) ([]byte, error) {
 	api := s.api()
 	body, err := api.Encode(op, in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		resp, err := api.Do(ctx, crmkit.Call{Op: op, Method: method, URL: s.baseURL + path, Body: body, Token: acc.token})
@@ -567,9 +580,9 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return api.Decode(op, resp.Body, out)
+		return resp.Body, nil
 	}
 }
 

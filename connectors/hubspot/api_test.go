@@ -933,8 +933,11 @@ func TestLegacyTokenURLIsWarnedOf(t *testing.T) {
 func TestWriteBackAnsweredWithAnotherDeal(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := "999"
-		if strings.HasSuffix(r.URL.Path, "/123") {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/123"):
 			id = "123"
+		case strings.HasSuffix(r.URL.Path, "/789"):
+			return // 200 with no body: HubSpot's success all the same
 		}
 		_, _ = io.WriteString(w, `{"id":"`+id+`","properties":{},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false}`)
 	}))
@@ -950,5 +953,8 @@ func TestWriteBackAnsweredWithAnotherDeal(t *testing.T) {
 	}
 	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "deal_id=456 answered_deal_id=999 invoice_id=INV-2") {
 		t.Errorf("log %q, want a warning naming both deals and the invoice", got)
+	}
+	if err := s.WriteBack(context.Background(), "62515", "789", connectors.InvoiceResult{InvoiceID: "INV-3"}); err != nil || strings.Contains(logs.String(), "deal_id=789") {
+		t.Errorf("a success answer without a body: %v, log %q; want success, no warning", err, logs.String())
 	}
 }

@@ -363,10 +363,6 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	return d, nil
 }
 
-// dealHeader is the deal's own fields as FetchDeal reports them: its
-// status as the stage (StageDeleted for a deleted deal, whatever that
-// says), its stage, pipeline and organization ids and custom fields in
-// Raw, its value as Amount and its won, else expected or close time.
 // rawKeys are the keys of a fetched deal's Raw (dealHeader).
 var rawKeys = []string{"stage_id", "pipeline_id", "org_id", "custom_fields"}
 
@@ -380,6 +376,10 @@ func (s *Source) RawFields() connectors.RawFieldSet {
 
 var _ connectors.RawFielder = (*Source)(nil)
 
+// dealHeader is the deal's own fields as FetchDeal reports them: its
+// status as the stage (StageDeleted for a deleted deal, whatever that
+// says), its stage, pipeline and organization ids and custom fields in
+// Raw, its value as Amount and its won, else expected or close time.
 func dealHeader(dealID string, pd pdDeal) (model.Deal, error) {
 	stage := pd.Status
 	if pd.IsDeleted {
