@@ -203,14 +203,23 @@ func decodeBatch(body []byte) ([]json.RawMessage, error) {
 func decodeEvent(i int, item json.RawMessage) (Event, error) {
 	var e Event
 	if err := json.Unmarshal(item, &e); err != nil {
+		// The event's id, when it can be read, so that the reply and the
+		// log name the event left out.
+		at := fmt.Sprintf("[%d]", i)
+		var id struct {
+			EventID json.Number `json:"eventId"`
+		}
+		if json.Unmarshal(item, &id) == nil && connectors.IsDigits(id.EventID.String()) {
+			at = fmt.Sprintf("[%d] (eventId %s)", i, id.EventID)
+		}
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &te) && te.Field == "":
-			return Event{}, malformed("[%d]: JSON %s where an event object was expected", i, te.Value)
+			return Event{}, malformed("%s: JSON %s where an event object was expected", at, te.Value)
 		case errors.As(err, &te):
-			return Event{}, malformed("[%d].%s: JSON %s where a %s was expected", i, te.Field, te.Value, te.Type)
+			return Event{}, malformed("%s.%s: JSON %s where a %s was expected", at, te.Field, te.Value, te.Type)
 		}
-		return Event{}, malformed("[%d]: not an event object: %v", i, err)
+		return Event{}, malformed("%s: not an event object: %v", at, err)
 	}
 	if !connectors.IsDigits(e.EventID.String()) {
 		return Event{}, malformed("[%d].eventId: want a non-negative integer, got %q", i, e.EventID)

@@ -225,9 +225,15 @@ func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
 			t.Errorf("%s: unreadable %v, want the first event's error", name, w.Unreadable)
 		}
 	}
+	// An event that cannot be read is named by its eventId when that can
+	// be read, as the reply and the log then say which event was left out.
+	w := &connectors.Webhook{Body: []byte(`[{"eventId":9003,"portalId":62515,"subscriptionType":"deal.creation","objectId":"zz"},` + good + `]`)}
+	if _, err := s.Parse(w); err != nil || len(w.Unreadable) != 1 || !strings.Contains(w.Unreadable[0].Error(), "[0] (eventId 9003)") {
+		t.Errorf("unreadable objectId: %v, unreadable %v; want it named by its eventId", err, w.Unreadable)
+	}
 	// A bad event beside events of an unlisted portal only: malformed (the
 	// bad one may be ours), not "unknown portal".
-	w := &connectors.Webhook{Body: []byte(`[{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"},` +
+	w = &connectors.Webhook{Body: []byte(`[{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"},` +
 		`{"eventId":3,"portalId":999,"subscriptionType":"deal.creation","objectId":1}]`)}
 	if _, err := s.Parse(w); !errors.Is(err, connectors.ErrMalformed) || errors.Is(err, connectors.ErrUnknownAccount) || w.Dropped != 0 {
 		t.Errorf("unreadable and unlisted: %v (dropped %d); want ErrMalformed", err, w.Dropped)
