@@ -641,3 +641,21 @@ func TestParseEventIDFallbackIsHeldToTheIdentLimit(t *testing.T) {
 		t.Errorf("the first event's id (the header, %d bytes) is within the limit: %v", maxIdent-1, err)
 	}
 }
+
+// A body that starts with a byte order mark is read past it (RFC 8259
+// lets a parser ignore one), its signature verified over the bytes as
+// sent; a mark elsewhere is not JSON.
+func TestParseReadsPastAByteOrderMark(t *testing.T) {
+	s := newTestSource(t)
+	w := signedWebhook(t, "msg_1", vecTime, "\xef\xbb\xbf"+issueExample)
+	if err := s.Verify(w); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	events, err := s.Parse(w)
+	if err != nil || len(events) != 1 || events[0].Deal.ID != "D-1001" {
+		t.Fatalf("with a byte order mark: %+v, %v", events, err)
+	}
+	if _, err := ParseEvents([]byte(" \xef\xbb\xbf"+issueExample), "msg_1"); !errors.Is(err, connectors.ErrMalformed) {
+		t.Errorf("a mark after a blank: %v, want malformed", err)
+	}
+}
