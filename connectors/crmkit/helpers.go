@@ -1,8 +1,10 @@
 package crmkit
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -147,4 +149,58 @@ func (r *Resettable) Invalidate(accessToken string) {
 		r.tok, r.src = nil, r.make()
 		r.gen++
 	}
+}
+
+// WriteBackField is one configured write-back field, for a check of the
+// CRM's fields (connectors.WriteBackChecker).
+type WriteBackField struct {
+	// Setting is the source's config key ("write_back.invoice_id_property").
+	Setting string
+	// Name is the field as configured.
+	Name string
+	// Holds says what is written to it ("the invoice's id in the ERP").
+	Holds string
+	// Status is set for the status field, which is given Value; the
+	// others' values are the ERP's.
+	Status bool
+	Value  string
+}
+
+// Fields lists the configured fields (non-empty names) in the settings'
+// order: invoice id, number, URL, status. Their settings are
+// "write_back.invoice_id"+suffix and so on (suffix "_property" or
+// "_field").
+func (n WriteBackNames) Fields(suffix string) []WriteBackField {
+	var out []WriteBackField
+	for _, f := range []WriteBackField{
+		{Setting: "invoice_id", Name: n.InvoiceID, Holds: "the invoice's id in the ERP"},
+		{Setting: "invoice_number", Name: n.InvoiceNumber, Holds: "the invoice number"},
+		{Setting: "invoice_url", Name: n.InvoiceURL, Holds: "the link to the invoice"},
+		{Setting: "status", Name: n.Status, Holds: fmt.Sprintf("the sync status %q (write_back.status_value)", n.StatusValue), Status: true, Value: n.StatusValue},
+	} {
+		if f.Name != "" {
+			f.Setting = "write_back." + f.Setting + suffix
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// CheckAccounts runs check for each account, four at a time, and returns
+// their answers sorted by account. Each check's context is ctx.
+func CheckAccounts(ctx context.Context, accounts []string, check func(ctx context.Context, account string) connectors.WriteBackCheck) []connectors.WriteBackCheck {
+	accounts = slices.Sorted(slices.Values(accounts))
+	out := make([]connectors.WriteBackCheck, len(accounts))
+	turn := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, a := range accounts {
+		wg.Add(1)
+		turn <- struct{}{}
+		go func() {
+			defer func() { <-turn; wg.Done() }()
+			out[i] = check(ctx, a)
+		}()
+	}
+	wg.Wait()
+	return out
 }

@@ -510,10 +510,15 @@ func (s *Source) batchRead(ctx context.Context, acc *account, objectType string,
 // properties, all as strings (HubSpot property values are strings). Empty
 // values are left out rather than clearing the property.
 func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
-	return map[string]any{"properties": crmkit.WriteBackNames{
+	return map[string]any{"properties": s.writeBackNames().Values(result)}
+}
+
+// writeBackNames are the configured write-back properties.
+func (s *Source) writeBackNames() crmkit.WriteBackNames {
+	return crmkit.WriteBackNames{
 		InvoiceID: s.write.InvoiceIDProperty, InvoiceNumber: s.write.InvoiceNumberProperty,
 		InvoiceURL: s.write.InvoiceURLProperty, Status: s.write.StatusProperty, StatusValue: s.write.StatusValue,
-	}.Values(result)}
+	}
 }
 
 // WriteBack records the invoice on the deal: PATCH

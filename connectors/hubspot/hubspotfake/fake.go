@@ -11,9 +11,15 @@
 // (filters EQ, IN, GT, GTE, LT, LTE; hs_is_closed_won computed from the
 // pipelines, hs_object_id the deal's id, hs_lastmodifieddate what the test
 // stored: the fake does not stamp it; sorted, paged with `after` up to
-// HubSpot's 10,000 results: SetSearchLimit), and PATCH /crm/v3/objects/deals/{id}, which
+// HubSpot's 10,000 results: SetSearchLimit), PATCH /crm/v3/objects/deals/{id}, which
 // updates the stored deal (400 PROPERTY_DOESNT_EXIST for a property the
-// portal does not have). Unknown objects are 404 OBJECT_NOT_FOUND.
+// portal does not have; for one it defines, 400 READ_ONLY_VALUE when its
+// value is read-only, INVALID_OPTION for a value an enumeration does not
+// have, INVALID_VALUE for text in a number, bool or date), and
+// GET /crm/v3/properties/deals/{propertyName}, a deal property's
+// definition (the portal's own, AddDealProperties and PutDealProperty,
+// and some of HubSpot's, BuiltinDealProperties; 404 for another;
+// FailProperties). Unknown objects are 404 OBJECT_NOT_FOUND.
 //
 // Tests seed portals, deals, companies and line items, inject failures of
 // the write-backs and read what was asked and written. It is safe for
@@ -39,6 +45,38 @@ import (
 // DefaultWriteBackProperties are the deal properties a new portal has
 // besides HubSpot's own: the hubspot source's default write-back names.
 var DefaultWriteBackProperties = []string{"erp_invoice_id", "erp_invoice_number", "erp_invoice_url", "erp_sync_status"}
+
+// DealProperty is a deal property's definition, as the properties API
+// answers it (GET /crm/v3/properties/deals/{propertyName}).
+type DealProperty struct {
+	Name string
+	// Type and FieldType: "string" and "text" (single-line text) when
+	// empty. An enumeration's option values are Options.
+	Type, FieldType string
+	Options         []string
+	// ReadOnly is modificationMetadata.readOnlyValue: a PATCH of the
+	// property is refused. Calculated is a value HubSpot computes.
+	ReadOnly, Calculated bool
+	// HubSpotDefined: one of HubSpot's default properties.
+	HubSpotDefined bool
+}
+
+// BuiltinDealProperties are some of HubSpot's default deal properties,
+// which every portal has.
+var BuiltinDealProperties = []DealProperty{
+	{Name: "dealname", Type: "string", FieldType: "text", HubSpotDefined: true},
+	{Name: "amount", Type: "number", FieldType: "number", HubSpotDefined: true},
+	{Name: "closedate", Type: "datetime", FieldType: "date", HubSpotDefined: true},
+	{Name: "dealstage", Type: "enumeration", FieldType: "radio", HubSpotDefined: true},
+	{Name: "pipeline", Type: "enumeration", FieldType: "select", HubSpotDefined: true},
+	{Name: "hubspot_owner_id", Type: "enumeration", FieldType: "select", HubSpotDefined: true},
+	{Name: "description", Type: "string", FieldType: "textarea", HubSpotDefined: true},
+	{Name: "deal_currency_code", Type: "enumeration", FieldType: "select", Options: []string{"EUR", "USD", "GBP"}, HubSpotDefined: true},
+	{Name: "hs_object_id", Type: "number", FieldType: "number", ReadOnly: true, HubSpotDefined: true},
+	{Name: "hs_is_closed_won", Type: "bool", FieldType: "booleancheckbox", ReadOnly: true, Calculated: true, HubSpotDefined: true},
+	{Name: "createdate", Type: "datetime", FieldType: "date", ReadOnly: true, HubSpotDefined: true},
+	{Name: "hs_lastmodifieddate", Type: "datetime", FieldType: "date", ReadOnly: true, HubSpotDefined: true},
+}
 
 // Association is one associated object as embedded in a deal answer.
 // Type is HubSpot's label: "deal_to_company" for the primary company,
@@ -132,8 +170,9 @@ type portal struct {
 	merged    map[string]string // merged-away deal id → the deal it was merged into
 	companies map[string]*Object
 	items     map[string]*Object
-	// writable are the deal properties a PATCH may set.
-	writable  map[string]bool
+	// props are the portal's own deal properties (besides
+	// BuiltinDealProperties).
+	props     map[string]DealProperty
 	pipelines []Pipeline
 }
 
@@ -151,6 +190,7 @@ type Server struct {
 	wbFaults []Fault
 	plFaults []Fault
 	srFaults []Fault
+	prFaults []Fault
 	// searchLimit is how many results a search pages through with
 	// `after` (HubSpot: 10,000).
 	searchLimit int
@@ -204,24 +244,63 @@ func (s *Server) AddPortal(portalID, token string) {
 func (s *Server) portal(id string) *portal {
 	p, ok := s.portals[id]
 	if !ok {
-		p = &portal{deals: map[string]*Deal{}, archived: map[string]*Deal{}, merged: map[string]string{}, companies: map[string]*Object{}, items: map[string]*Object{}, writable: map[string]bool{},
+		p = &portal{deals: map[string]*Deal{}, archived: map[string]*Deal{}, merged: map[string]string{}, companies: map[string]*Object{}, items: map[string]*Object{}, props: map[string]DealProperty{},
 			pipelines: []Pipeline{DefaultPipeline}}
 		for _, n := range DefaultWriteBackProperties {
-			p.writable[n] = true
+			p.props[n] = DealProperty{Name: n}
 		}
 		s.portals[id] = p
 	}
 	return p
 }
 
-// AddDealProperties makes custom deal properties writable in a portal.
+// AddDealProperties makes custom deal properties writable in a portal:
+// single-line text.
 func (s *Server) AddDealProperties(portalID string, names ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.portal(portalID)
 	for _, n := range names {
-		p.writable[n] = true
+		p.props[n] = DealProperty{Name: n}
 	}
+}
+
+// PutDealProperty defines (or redefines) a custom deal property of a
+// portal.
+func (s *Server) PutDealProperty(portalID string, d DealProperty) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d.Options = slices.Clone(d.Options)
+	s.portal(portalID).props[d.Name] = d
+}
+
+// DeleteDealProperty removes a custom deal property of a portal (one of
+// DefaultWriteBackProperties, say).
+func (s *Server) DeleteDealProperty(portalID, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.portal(portalID).props, name)
+}
+
+// property is the definition of a deal property of the portal.
+func (p *portal) property(name string) (DealProperty, bool) {
+	if d, ok := p.props[name]; ok {
+		return d, true
+	}
+	for _, d := range BuiltinDealProperties {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return DealProperty{}, false
+}
+
+// FailProperties answers the next len(faults) reads of a property
+// definition with the faults, in order.
+func (s *Server) FailProperties(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prFaults = append(s.prFaults, faults...)
 }
 
 // PutDeal stores (or replaces) a deal of a portal; an archived deal of
@@ -479,7 +558,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		plHook(r.Context())
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if hook == nil || r.Method != http.MethodGet || len(parts) != 5 || parts[3] != "deals" {
+	if hook == nil || r.Method != http.MethodGet || len(parts) != 5 || parts[2] != "objects" || parts[3] != "deals" {
 		s.handle(w, r)
 		return
 	}
@@ -509,6 +588,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	p := s.portals[portalID]
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
+	case r.Method == http.MethodGet && len(parts) == 5 && parts[1] == "v3" && parts[2] == "properties" && parts[3] == "deals":
+		s.dealProperty(w, p, parts[4])
 	case r.Method == http.MethodGet && len(parts) == 5 && parts[0] == "crm" && parts[1] == "v3" && parts[3] == "deals":
 		s.getDeal(w, r, p, parts[4])
 	case r.Method == http.MethodPost && len(parts) == 6 && parts[1] == "v3" && parts[5] == "read" && parts[4] == "batch":
@@ -731,13 +812,20 @@ func (s *Server) patchDeal(w http.ResponseWriter, p *portal, portalID, id string
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if _, known := d.Properties[k]; !known && !p.writable[k] {
+		def, defined := p.property(k)
+		if _, known := d.Properties[k]; !known && !defined {
 			msg := fmt.Sprintf(`Property values were not valid: [{"isValid":false,"message":"Property \"%s\" does not exist","error":"PROPERTY_DOESNT_EXIST","name":"%s","localizedErrorMessage":"Property \"%s\" does not exist"}]`, k, k, k)
 			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", msg)
 			return
 		}
-		if _, isString := in.Properties[k].(string); !isString {
+		v, isString := in.Properties[k].(string)
+		if !isString {
 			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("Property values were not valid: property %q must be a string", k))
+			return
+		}
+		if why, code := def.refuses(v); defined && why != "" {
+			msg := fmt.Sprintf(`Property values were not valid: [{"isValid":false,"message":%q,"error":%q,"name":%q}]`, why, code, k)
+			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", msg)
 			return
 		}
 	}
@@ -868,4 +956,49 @@ func sortable(v string) string {
 		return fmt.Sprintf("%020d", n)
 	}
 	return v
+}
+
+// refuses says why a PATCH may not set the property to v, with the
+// error's code ("" when it may).
+func (d DealProperty) refuses(v string) (why, code string) {
+	switch {
+	case d.ReadOnly || d.Calculated:
+		return fmt.Sprintf("%s is a read only property; its value cannot be set.", d.Name), "READ_ONLY_VALUE"
+	case d.Type == "enumeration" && !slices.Contains(d.Options, v):
+		return fmt.Sprintf("%s was not one of the allowed options: %s", v, strings.Join(d.Options, ", ")), "INVALID_OPTION"
+	case d.Type == "number" || d.Type == "bool" || d.Type == "date" || d.Type == "datetime":
+		return fmt.Sprintf("%s is not a valid %s", v, d.Type), "INVALID_VALUE"
+	}
+	return "", ""
+}
+
+// dealProperty answers GET /crm/v3/properties/deals/{propertyName} with
+// the fields of HubSpot's properties API v3 (schema Property).
+func (s *Server) dealProperty(w http.ResponseWriter, p *portal, name string) {
+	if fail(w, &s.prFaults) {
+		return
+	}
+	d, ok := p.property(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "OBJECT_NOT_FOUND", fmt.Sprintf("Unable to find property %s on object type deals", name))
+		return
+	}
+	if d.Type == "" {
+		d.Type, d.FieldType = "string", "text"
+	}
+	options := []any{}
+	for i, o := range d.Options {
+		options = append(options, map[string]any{"label": o, "value": o, "displayOrder": i, "hidden": false})
+	}
+	group := "dealinformation"
+	if !d.HubSpotDefined {
+		group = "deal_custom"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name": d.Name, "label": d.Name, "type": d.Type, "fieldType": d.FieldType, "description": "", "groupName": group,
+		"options": options, "displayOrder": -1, "calculated": d.Calculated, "externalOptions": false, "hasUniqueValue": false,
+		"hidden": false, "hubspotDefined": d.HubSpotDefined, "formField": !d.ReadOnly, "dataSensitivity": "non_sensitive",
+		"modificationMetadata": map[string]any{"archivable": !d.HubSpotDefined, "readOnlyDefinition": d.HubSpotDefined, "readOnlyValue": d.ReadOnly},
+		"createdAt":            timestamp, "updatedAt": timestamp, "archived": false,
+	})
 }
