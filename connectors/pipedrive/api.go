@@ -623,10 +623,15 @@ func parseDate(v string) (model.Date, time.Time, error) {
 // WriteBackBody is the PATCH body WriteBack sends: the configured custom
 // fields in "custom_fields" (API v2). Empty values are left out.
 func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
-	return map[string]any{"custom_fields": crmkit.WriteBackNames{
+	return map[string]any{"custom_fields": s.writeBackNames().Values(result)}
+}
+
+// writeBackNames are the configured write-back fields.
+func (s *Source) writeBackNames() crmkit.WriteBackNames {
+	return crmkit.WriteBackNames{
 		InvoiceID: s.write.InvoiceIDField, InvoiceNumber: s.write.InvoiceNumberField,
 		InvoiceURL: s.write.InvoiceURLField, Status: s.write.StatusField, StatusValue: s.write.StatusValue,
-	}.Values(result)}
+	}
 }
 
 // WriteBack sets the configured deal custom fields: PATCH /api/v2/deals/{id}.

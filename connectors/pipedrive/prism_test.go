@@ -105,6 +105,15 @@ func TestAPIAgainstPipedriveSpec(t *testing.T) {
 	if _, err := s.call(ctx, acc, "fetch products", http.MethodGet, "/api/v2/products?ids=1&limit=100", nil, &prods); err != nil || len(prods) == 0 || prods[0].ID == "" {
 		t.Errorf("products example: %v %+v", err, prods)
 	}
+	// The write-back check's listing of deal fields: its query is one the
+	// spec takes, and the example answer decodes into what the check reads
+	// (Prism's example always has a next cursor, so one page is read).
+	var fields []pdDealField
+	if env, err := s.call(ctx, acc, "list deal fields", http.MethodGet, "/api/v2/dealFields?limit=500", nil, &fields); err != nil || len(fields) < 3 ||
+		fields[0].FieldCode != "title" || fields[0].FieldType != "varchar" || fields[0].IsCustomField ||
+		fields[2].FieldType != "enum" || !fields[2].IsCustomField || env.AdditionalData.NextCursor == nil {
+		t.Errorf("deal fields example: %v %+v", err, fields)
+	}
 }
 
 // violationCheck fails the test if Prism reports any violation.

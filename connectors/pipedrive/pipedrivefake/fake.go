@@ -13,10 +13,14 @@
 // company's tax option unless seeded: see SetTaxOption),
 // GET /api/v2/deals/{id}/discounts (the discounts on the whole deal,
 // none unless seeded: see PutDealDiscounts),
-// GET /api/v2/products?ids=..., and PATCH /api/v2/deals/{id},
+// GET /api/v2/products?ids=..., GET /api/v2/dealFields (the company's
+// custom deal fields, AddDealFields and PutDealField, after some of
+// Pipedrive's own, BuiltinDealFields; cursor paging, DealFieldsPageSize;
+// FailDealFields), and PATCH /api/v2/deals/{id},
 // which updates the stored deal's custom fields (400 for a custom field key
-// the company does not have). Answers use the {"success", "data",
-// "additional_data"} envelope; unknown objects are 404.
+// the company does not have, or text for a field whose type is not text).
+// Answers use the {"success", "data", "additional_data"} envelope; unknown
+// objects are 404.
 //
 // Tests seed companies, deals, organizations and products, inject
 // write-back failures and read what was asked and written. It is safe for
@@ -86,8 +90,8 @@ type company struct {
 	items     map[string][]Record // deal id → deal products
 	discounts map[string][]Record // deal id → discounts on the whole deal
 	products  map[string]Record
-	fields    map[string]bool // deal custom field keys
-	taxOpt    string          // tax_method of deal products seeded without one
+	fields    map[string]DealField // deal custom fields by key
+	taxOpt    string               // tax_method of deal products seeded without one
 }
 
 // Server is a fake Pipedrive API. Create it with New.
@@ -95,6 +99,9 @@ type Server struct {
 	*httptest.Server
 	// ProductsPageSize is the most deal products per page (default 100).
 	ProductsPageSize int
+	// DealFieldsPageSize is the most deal fields per page when the
+	// request's limit asks for more (default 500, the API's most).
+	DealFieldsPageSize int
 
 	mu        sync.Mutex
 	tokens    map[string]string // token → company id
@@ -103,11 +110,12 @@ type Server struct {
 	writes    map[string]int
 	attempts  map[string]int
 	wbFaults  []Fault
+	dfFaults  []Fault
 }
 
 // New starts a fake Pipedrive with no companies.
 func New() *Server {
-	s := &Server{ProductsPageSize: 100, tokens: map[string]string{}, companies: map[string]*company{},
+	s := &Server{ProductsPageSize: 100, DealFieldsPageSize: 500, tokens: map[string]string{}, companies: map[string]*company{},
 		writes: map[string]int{}, attempts: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -117,7 +125,7 @@ func (s *Server) company(id string) *company {
 	c, ok := s.companies[id]
 	if !ok {
 		c = &company{deals: map[string]Record{}, deleted: map[string]Record{}, orgs: map[string]Record{}, persons: map[string]Record{}, items: map[string][]Record{},
-			discounts: map[string][]Record{}, products: map[string]Record{}, fields: map[string]bool{}, taxOpt: "none"}
+			discounts: map[string][]Record{}, products: map[string]Record{}, fields: map[string]DealField{}, taxOpt: "none"}
 		s.companies[id] = c
 	}
 	return c
@@ -155,14 +163,131 @@ func (s *Server) SetTaxOption(companyID, method string) {
 	s.company(companyID).taxOpt = method
 }
 
-// AddDealFields creates deal custom fields (their 40-character keys).
+// AddDealFields creates deal custom fields (their 40-character keys) of
+// type Text (varchar).
 func (s *Server) AddDealFields(companyID string, keys ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.company(companyID)
 	for _, k := range keys {
-		c.fields[k] = true
+		c.fields[k] = DealField{Key: k}
 	}
+}
+
+// DealField is a deal field as GET /api/v2/dealFields lists it.
+type DealField struct {
+	// Key is the field_code (a custom field's 40-character key), Name its
+	// field_name ("Field <key>" when empty).
+	Key, Name string
+	// Type is the field_type: "varchar" (Text) when empty; "enum" and
+	// "set" take Options.
+	Type    string
+	Options []string
+	// builtin: one of Pipedrive's own fields (is_custom_field false).
+	builtin bool
+}
+
+// BuiltinDealFields are some of Pipedrive's own deal fields, listed
+// before a company's custom fields.
+var BuiltinDealFields = []DealField{
+	{Key: "title", Name: "Title", Type: "varchar", builtin: true},
+	{Key: "value", Name: "Value", Type: "monetary", builtin: true},
+	{Key: "status", Name: "Status", Type: "status", builtin: true},
+	{Key: "stage_id", Name: "Stage", Type: "stage", builtin: true},
+	{Key: "org_id", Name: "Organization", Type: "org", builtin: true},
+	{Key: "owner_id", Name: "Owner", Type: "user", builtin: true},
+	{Key: "expected_close_date", Name: "Expected close date", Type: "date", builtin: true},
+}
+
+// PutDealField creates (or replaces) a deal custom field of a company.
+func (s *Server) PutDealField(companyID string, f DealField) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.Options, f.builtin = slices.Clone(f.Options), false
+	s.company(companyID).fields[f.Key] = f
+}
+
+// FailDealFields answers the next len(faults) pages of GET
+// /api/v2/dealFields with the faults, in order.
+func (s *Server) FailDealFields(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dfFaults = append(s.dfFaults, faults...)
+}
+
+// answered is the field as the API lists it.
+func (f DealField) answered() Record {
+	if f.Type == "" {
+		f.Type = "varchar"
+	}
+	if f.Name == "" {
+		f.Name = "Field " + f.Key
+	}
+	var options any
+	if f.Type == "enum" || f.Type == "set" {
+		list := []any{}
+		for i, o := range f.Options {
+			list = append(list, map[string]any{"id": i + 1, "label": o, "color": nil})
+		}
+		options = list
+	}
+	return Record{"field_name": f.Name, "field_code": f.Key, "description": nil, "field_type": f.Type, "options": options,
+		"subfields": nil, "is_custom_field": !f.builtin, "is_optional_response_field": false}
+}
+
+// dealFields answers GET /api/v2/dealFields: Pipedrive's own fields, then
+// the company's custom fields by key, paged by limit (at most 500) and
+// cursor.
+func (s *Server) dealFields(w http.ResponseWriter, r *http.Request, c *company) {
+	if len(s.dfFaults) > 0 {
+		f := s.dfFaults[0]
+		s.dfFaults = s.dfFaults[1:]
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Body != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(f.Status)
+			_, _ = io.WriteString(w, f.Body)
+			return
+		}
+		writeError(w, f.Status, fmt.Sprintf("injected fault %d", f.Status))
+		return
+	}
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, http.StatusBadRequest, "Validation failed: limit: Parameter must be an integer between 1 and 500")
+			return
+		}
+		limit = n
+	}
+	limit = min(limit, s.DealFieldsPageSize)
+	all := slices.Clone(BuiltinDealFields)
+	for _, k := range slices.Sorted(maps.Keys(c.fields)) {
+		all = append(all, c.fields[k])
+	}
+	off := 0
+	if cur := r.URL.Query().Get("cursor"); cur != "" {
+		o, valid := offsetOf(cur)
+		if !valid {
+			writeError(w, http.StatusBadRequest, "Invalid cursor")
+			return
+		}
+		off = o
+	}
+	end := min(len(all), off+limit)
+	page := []any{}
+	for _, f := range all[min(off, len(all)):end] {
+		page = append(page, f.answered())
+	}
+	var next *string
+	if end < len(all) {
+		n := cursorAt(end)
+		next = &n
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": page, "additional_data": map[string]any{"next_cursor": next}})
 }
 
 func idOf(r Record) string {
@@ -410,6 +535,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			out = []any{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": out, "additional_data": map[string]any{"next_cursor": nil}})
+	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "dealFields":
+		s.dealFields(w, r, c)
 	case r.Method == http.MethodPatch && len(parts) == 2 && parts[0] == "deals":
 		s.patchDeal(w, c, companyID, parts[1], body)
 	default:
@@ -645,9 +772,14 @@ func (s *Server) patchDeal(w http.ResponseWriter, c *company, companyID, dealID 
 	}
 	cf, _ := in["custom_fields"].(map[string]any)
 	existing, _ := d["custom_fields"].(map[string]any)
-	for k := range cf {
-		if _, known := existing[k]; !known && !c.fields[k] {
+	for k, v := range cf {
+		f, defined := c.fields[k]
+		if _, known := existing[k]; !known && !defined {
 			writeError(w, http.StatusBadRequest, "Invalid custom field value for '"+k+"'")
+			return
+		}
+		if _, isText := v.(string); defined && isText && f.Type != "" && f.Type != "varchar" && f.Type != "varchar_auto" && f.Type != "text" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid custom field value for '%s': a field of type %s does not take text", k, f.Type))
 			return
 		}
 	}
