@@ -381,10 +381,15 @@ func (s *Source) eachPage(ctx context.Context, acc *account, op, resource, soql 
 // WriteBackBody is the PATCH body WriteBack sends: the configured
 // Opportunity fields. Empty values are left out.
 func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]string {
+	return s.writeBackNames().Values(result)
+}
+
+// writeBackNames are the configured write-back fields.
+func (s *Source) writeBackNames() crmkit.WriteBackNames {
 	return crmkit.WriteBackNames{
 		InvoiceID: s.write.InvoiceIDField, InvoiceNumber: s.write.InvoiceNumberField,
 		InvoiceURL: s.write.InvoiceURLField, Status: s.write.StatusField, StatusValue: s.write.StatusValue,
-	}.Values(result)
+	}
 }
 
 // WriteBack updates the Opportunity: PATCH

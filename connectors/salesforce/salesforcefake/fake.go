@@ -7,9 +7,15 @@
 // not stamp it), and of an Opportunity's OpportunityLineItems through
 // GET /services/data/vXX.X/query (paged with nextRecordsUrl), of an
 // Opportunity among the deleted ones (DeleteOpportunity: the Recycle Bin)
-// through GET /services/data/vXX.X/queryAll with IsDeleted = true, and
-// PATCH of /sobjects/Opportunity/{id} (204; 400 INVALID_FIELD for a field
-// the org does not have; 404 NOT_FOUND for an unknown record). A query
+// through GET /services/data/vXX.X/queryAll with IsDeleted = true,
+// GET /sobjects/Opportunity/describe (the org's Opportunity fields: some
+// standard ones, StandardFields, and the custom ones, AddFields and
+// PutField; FailDescribes), and PATCH of /sobjects/Opportunity/{id} (204;
+// 400 INVALID_FIELD for a field the org does not have,
+// INVALID_FIELD_FOR_INSERT_UPDATE for one that is not updateable,
+// STRING_TOO_LONG for a value longer than a text field's length,
+// INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST for a value a restricted
+// picklist does not have; 404 NOT_FOUND for an unknown record). A query
 // that selects a field twice, ignoring case as SOQL does, is refused as
 // Salesforce refuses it (400 INVALID_FIELD "duplicate field selected: X");
 // records are answered with their fields spelt as stored, whatever the
@@ -24,6 +30,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -32,11 +39,43 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultWriteBackFields are the custom Opportunity fields a new org has:
 // the salesforce source's default write-back names.
 var DefaultWriteBackFields = []string{"ERP_Invoice_Id__c", "ERP_Invoice_Number__c", "ERP_Invoice_URL__c", "ERP_Sync_Status__c"}
+
+// Field is an Opportunity field as the describe answers it.
+type Field struct {
+	Name string
+	// Type is the field type: "string" (Text) when empty. Length is a text
+	// field's most characters: when 0, 255 (32,768 for a textarea).
+	Type   string
+	Length int
+	// ReadOnly: not updateable (a formula, a system field, or read-only
+	// for the integration user).
+	ReadOnly bool
+	// Picklist are a picklist's values; Restricted refuses others.
+	Picklist   []string
+	Restricted bool
+	custom     bool
+}
+
+// StandardFields are some of the Opportunity's standard fields, which
+// every org has.
+var StandardFields = []Field{
+	{Name: "Id", Type: "id", Length: 18, ReadOnly: true},
+	{Name: "Name", Type: "string", Length: 120},
+	{Name: "StageName", Type: "picklist", Length: 255, Picklist: []string{"Prospecting", "Negotiation/Review", "Closed Won", "Closed Lost"}, Restricted: true},
+	{Name: "Amount", Type: "currency"},
+	{Name: "CloseDate", Type: "date"},
+	{Name: "IsWon", Type: "boolean", ReadOnly: true},
+	{Name: "AccountId", Type: "reference", Length: 18},
+	{Name: "Description", Type: "textarea", Length: 32000},
+	{Name: "NextStep", Type: "string", Length: 255},
+	{Name: "SystemModstamp", Type: "datetime", ReadOnly: true},
+}
 
 // Record is an sObject row as the query endpoint answers it.
 type Record = map[string]any
@@ -115,7 +154,8 @@ type Server struct {
 	opps       map[string]Record
 	deleted    map[string]Record // deleted Opportunities (the Recycle Bin)
 	lines      map[string][]Record
-	writable   map[string]bool
+	fields     map[string]Field // custom Opportunity fields
+	dsFaults   []Fault
 	requests   []Request
 	queries    []string
 	patches    map[string][]map[string]any
@@ -140,13 +180,13 @@ func New(orgID, clientID, clientSecret string) *Server {
 		opps:             map[string]Record{},
 		deleted:          map[string]Record{},
 		lines:            map[string][]Record{},
-		writable:         map[string]bool{},
+		fields:           map[string]Field{},
 		patches:          map[string][]map[string]any{},
 		writes:           map[string]int{},
 		attempts:         map[string]int{},
 	}
 	for _, f := range DefaultWriteBackFields {
-		s.writable[f] = true
+		s.fields[f] = Field{Name: f, custom: true}
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -213,13 +253,124 @@ func (s *Server) PutLineItems(oppID string, items ...Record) {
 	s.lines[oppID] = out
 }
 
-// AddFields makes custom Opportunity fields writable.
+// AddFields makes custom Opportunity fields writable: Text(255).
 func (s *Server) AddFields(names ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, n := range names {
-		s.writable[n] = true
+		s.fields[n] = Field{Name: n, custom: true}
 	}
+}
+
+// PutField defines (or redefines) a custom Opportunity field.
+func (s *Server) PutField(f Field) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.Picklist, f.custom = slices.Clone(f.Picklist), true
+	s.fields[f.Name] = f
+}
+
+// DeleteField removes a custom Opportunity field (one of
+// DefaultWriteBackFields, say).
+func (s *Server) DeleteField(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.fields, name)
+}
+
+// FailDescribes answers the next len(faults) describes with the faults,
+// in order.
+func (s *Server) FailDescribes(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dsFaults = append(s.dsFaults, faults...)
+}
+
+// field is the definition of an Opportunity field, by its exact name.
+func (s *Server) field(name string) (Field, bool) {
+	if f, ok := s.fields[name]; ok {
+		return f, true
+	}
+	for _, f := range s.standardFields() {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+func (s *Server) standardFields() []Field {
+	if s.MultiCurrency {
+		return append(slices.Clone(StandardFields), Field{Name: "CurrencyIsoCode", Type: "picklist", Length: 3, Picklist: []string{"EUR", "USD"}, Restricted: true})
+	}
+	return StandardFields
+}
+
+// refuses says why a PATCH may not set the field to v, as Salesforce's
+// error code and message ("" when it may).
+func (f Field) refuses(v any) (code, message string) {
+	text, isText := v.(string)
+	switch {
+	case f.ReadOnly:
+		return "INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: " + f.Name + ". Please check the security settings of this field and verify that it is read/write for your profile or permission set."
+	case isText && f.Restricted && !slices.Contains(f.Picklist, text):
+		return "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f.Name + ": bad value for restricted picklist field: " + text
+	case isText && (f.Type == "" || f.Type == "string" || f.Type == "textarea" || f.Type == "url") && utf8.RuneCountInString(text) > f.length():
+		return "STRING_TOO_LONG", fmt.Sprintf("%s: data value too large: %s (max length=%d)", f.Name, text, f.length())
+	}
+	return "", ""
+}
+
+// length is Length, or when 0 a text field's default: 255, a long text
+// area's 32,768.
+func (f Field) length() int {
+	switch {
+	case f.Length != 0:
+		return f.Length
+	case f.Type == "" || f.Type == "string" || f.Type == "url":
+		return 255
+	case f.Type == "textarea":
+		return 32768
+	}
+	return 0
+}
+
+// describe answers GET /sobjects/Opportunity/describe with the fields
+// of the REST API's sObject Describe (DescribeSObjectResult) the fake
+// knows.
+func (s *Server) describe(w http.ResponseWriter) {
+	if len(s.dsFaults) > 0 {
+		f := s.dsFaults[0]
+		s.dsFaults = s.dsFaults[1:]
+		if f.Body != "" {
+			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+			w.WriteHeader(f.Status)
+			_, _ = io.WriteString(w, f.Body)
+			return
+		}
+		writeErrors(w, f.Status, FaultCode(f.Status), fmt.Sprintf("injected fault %d", f.Status))
+		return
+	}
+	all := s.standardFields()
+	for _, n := range slices.Sorted(maps.Keys(s.fields)) {
+		all = append(all, s.fields[n])
+	}
+	fields := make([]any, 0, len(all))
+	for _, f := range all {
+		typ := f.Type
+		if typ == "" {
+			typ = "string"
+		}
+		values := []any{}
+		for _, v := range f.Picklist {
+			values = append(values, map[string]any{"active": true, "defaultValue": false, "label": v, "validFor": nil, "value": v})
+		}
+		fields = append(fields, map[string]any{"name": f.Name, "label": strings.TrimSuffix(f.Name, "__c"), "type": typ, "length": f.length(),
+			"updateable": !f.ReadOnly, "createable": !f.ReadOnly, "calculated": false, "custom": f.custom, "nillable": true,
+			"restrictedPicklist": f.Restricted, "picklistValues": values, "soapType": "xsd:string"})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": "Opportunity", "label": "Opportunity", "custom": false, "keyPrefix": "006",
+		"createable": true, "updateable": true, "queryable": true, "fields": fields})
 }
 
 // ExpireSessions invalidates every access token issued so far.
@@ -340,6 +491,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.query(w, q, rest == "queryAll")
 	case r.Method == http.MethodGet && strings.HasPrefix(rest, "query/"):
 		s.nextPage(w, strings.TrimPrefix(rest, "query/"))
+	case r.Method == http.MethodGet && (rest == "sobjects/Opportunity/describe" || rest == "sobjects/Opportunity/describe/"):
+		s.describe(w)
 	case r.Method == http.MethodPatch && strings.HasPrefix(rest, "sobjects/Opportunity/"):
 		s.patch(w, strings.TrimPrefix(rest, "sobjects/Opportunity/"), body)
 	default:
@@ -627,9 +780,14 @@ func (s *Server) patch(w http.ResponseWriter, id string, body []byte) {
 		writeErrors(w, http.StatusNotFound, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: "+id)
 		return
 	}
-	for k := range fields {
-		if _, known := o[k]; !known && !s.writable[k] {
+	for k, v := range fields {
+		f, defined := s.field(k)
+		if _, known := o[k]; !known && !defined {
 			writeErrors(w, http.StatusBadRequest, "INVALID_FIELD", "No such column '"+k+"' on sobject of type Opportunity", k)
+			return
+		}
+		if code, msg := f.refuses(v); defined && code != "" {
+			writeErrors(w, http.StatusBadRequest, code, msg, k)
 			return
 		}
 	}
