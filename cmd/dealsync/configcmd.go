@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,21 +16,23 @@ import (
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
 )
 
 func newConfigCmd(g *globalFlags) *cobra.Command {
 	root := &cobra.Command{Use: "config", Short: "Check a config before going live"}
-	var dev, withTemporal bool
+	var dev, withTemporal, withCRM bool
 	check := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the config, build every connection and, with --temporal, check the Temporal namespace",
+		Short: "Validate the config, build every connection and, with --temporal and --crm, check the Temporal namespace and the CRMs' write-back fields",
 		Long: `check does what serve and worker do before they start, without starting
 anything: it loads the config (file and DEALSYNC_* overrides) and validates it,
 resolves every secret, builds every source and target and compiles the
-mappings. Nothing is sent to a CRM or an ERP. It prints what the config
-describes: connections, their target, trigger and mapping, and the Temporal
-frontend, and warnings: DEALSYNC_* variables that set no key, won stages
-that miss the source's, a secret shorter than its scheme asks for, HubSpot
+mappings. Nothing is sent to an ERP, nor to a CRM (but with --crm). It
+prints what the config describes: connections, their target, trigger and
+mapping, and the Temporal frontend, and warnings: DEALSYNC_* variables
+that set no key, won stages that miss the source's, a secret shorter than
+its scheme asks for, HubSpot
 without intake.public_base_url, a Xero target with check_reference or an
 http target with lookup_invoices whose connection's mapping sets an
 invoice.reference that does not read deal.id, a QuickBooks target whose
@@ -54,13 +57,28 @@ With --temporal it also connects to that frontend and checks that the
 namespace has dealsync's search attributes (without them every start fails),
 printing the commands that register the missing ones.
 
+With --crm it also asks the CRM of each HubSpot, Pipedrive and Salesforce
+connection, for every configured account and reading only, whether the deal
+fields its write-back sets (the source's write_back.* keys) exist and can be
+written: HubSpot reads each property's definition (which needs the app scope
+crm.schemas.deals.read, a scope of the check, not of the write-back),
+Pipedrive lists the company's deal fields, Salesforce describes the
+Opportunity. A field that is missing, read-only, of a type that cannot hold
+its value or too short is named with its account, its setting and what to
+do; else it prints "write-back fields ok" for the account. Nothing is written
+to the CRM. Without the check such a field is found only once an invoice
+exists: every deal's run then ends WriteBackFailed. A CRM that does not
+answer (or refuses the check) is named as such, each call bounded by ` + connectors.WriteBackCheckCallTimeout.String() + `.
+
 Exit status: 0 all good; 2 the config is invalid (every problem listed with its
 key, mapping files that do not compile with file:line:col); 1 anything else: a
 source or target that cannot be built from a valid config, Temporal not
-reachable, or its namespace lacks the search attributes, or a refusal of
-serve or (with --dev) dev.`,
+reachable, or its namespace lacks the search attributes, a write-back field
+a CRM would refuse or a CRM account that did not answer or refused the check
+(--crm), or a refusal of serve or (with --dev) dev.`,
 		Example: `  dealsync config check --config dealsync.yaml
   dealsync config check --config dealsync.yaml --temporal
+  dealsync config check --config dealsync.yaml --crm    # before going live: the CRMs' write-back fields
   dealsync config check --dev            # the config as ` + "`dealsync dev`" + ` sees it`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -90,10 +108,19 @@ serve or (with --dev) dev.`,
 			if refusal != nil {
 				return &exitError{code: 1, err: refusal}
 			}
+			var failed []error
 			if withTemporal {
 				if err := checkTemporal(cmd.Context(), out, cfg, quiet); err != nil {
-					return &exitError{code: 1, err: err}
+					failed = append(failed, err)
 				}
+			}
+			if withCRM {
+				if err := checkCRM(cmd.Context(), out, set); err != nil {
+					failed = append(failed, err)
+				}
+			}
+			if len(failed) > 0 {
+				return &exitError{code: 1, err: errors.Join(failed...)}
 			}
 			fmt.Fprintln(out, "ok")
 			return nil
@@ -101,6 +128,7 @@ serve or (with --dev) dev.`,
 	}
 	check.Flags().BoolVar(&dev, "dev", false, "check the config as dealsync dev sees it (with its built-in demo connection and sandbox target)")
 	check.Flags().BoolVar(&withTemporal, "temporal", false, "also connect to temporal.address and check the namespace's search attributes")
+	check.Flags().BoolVar(&withCRM, "crm", false, "also ask each CRM account, reading only, whether the deal fields the write-back sets exist and can be written")
 	root.AddCommand(check)
 	return root
 }
@@ -178,6 +206,67 @@ func checkTemporal(ctx context.Context, w io.Writer, cfg *config.Config, logger 
 		fmt.Fprintf(w, "warning: %s\n", warning)
 	} else if err != nil {
 		fmt.Fprintf(w, "warning: could not read the namespace's retention: %v\n", err)
+	}
+	return nil
+}
+
+// crmCheckTimeout bounds the whole of `config check --crm`; each API call
+// is bounded by connectors.WriteBackCheckCallTimeout.
+const crmCheckTimeout = 2 * time.Minute
+
+// checkCRM asks the CRM of each connection whose source can check its
+// write-back (connectors.WriteBackChecker), account by account and
+// reading only, whether the deal fields the write-back sets exist and can
+// be written, and prints what each account answered. The error counts the
+// fields a CRM would refuse and the accounts that did not answer or
+// refused the check.
+func checkCRM(ctx context.Context, w io.Writer, set *connections.Set) error {
+	ctx, cancel := context.WithTimeout(ctx, crmCheckTimeout)
+	defer cancel()
+	var problems, unanswered, refused int
+	for _, name := range set.Names() {
+		c, _ := set.Get(name)
+		checker, ok := c.Source.(connectors.WriteBackChecker)
+		switch {
+		case c.WriteBacker == nil:
+			fmt.Fprintf(w, "crm: connection %s: the %s source writes nothing back\n", name, c.SourceType)
+			continue
+		case !ok:
+			fmt.Fprintf(w, "crm: connection %s: the %s source cannot check its write-back fields\n", name, c.SourceType)
+			continue
+		}
+		for _, r := range checker.CheckWriteBack(ctx) {
+			switch {
+			case r.Err != nil && r.Unanswered():
+				unanswered++
+				fmt.Fprintf(w, "crm: connection %s: %s did not answer: %v; its write-back fields are not checked\n", name, r.Where, r.Err)
+			case r.Err != nil:
+				refused++
+				fmt.Fprintf(w, "crm: connection %s: %s refused the check: %v\n", name, r.Where, r.Err)
+			case len(r.Fields) == 0:
+				fmt.Fprintf(w, "crm: connection %s: %s: no write-back fields are configured: nothing is written back\n", name, r.Where)
+			case len(r.Problems) == 0:
+				fmt.Fprintf(w, "crm: connection %s: %s: write-back fields ok (%s)\n", name, r.Where, strings.Join(r.Fields, ", "))
+			default:
+				problems += len(r.Problems)
+				for _, p := range r.Problems {
+					fmt.Fprintf(w, "crm: connection %s: %s\n", name, p)
+				}
+			}
+		}
+	}
+	var why []string
+	if problems > 0 {
+		why = append(why, fmt.Sprintf("%d write-back field(s) a CRM would refuse (listed above): every deal's run would end WriteBackFailed, after its invoice is made", problems))
+	}
+	if unanswered > 0 {
+		why = append(why, fmt.Sprintf("%d CRM account(s) did not answer: their write-back fields are not checked; run the check again", unanswered))
+	}
+	if refused > 0 {
+		why = append(why, fmt.Sprintf("%d CRM account(s) refused the check (listed above)", refused))
+	}
+	if len(why) > 0 {
+		return errors.New("crm: " + strings.Join(why, "; "))
 	}
 	return nil
 }

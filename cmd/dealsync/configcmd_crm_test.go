@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
+	"github.com/dealsync/dealsync/connectors/pipedrive/pipedrivefake"
+	"github.com/dealsync/dealsync/connectors/salesforce/salesforcefake"
+)
+
+// `config check --crm` asks each CRM account, reading only, whether the
+// write-back's deal fields exist and can be written, before any invoice
+// is made: each one a CRM would refuse is named with its account, setting
+// and fix (exit 1); a CRM that does not answer, or refuses the check, is
+// named as such (exit 1). Without --crm no CRM is asked anything.
+func TestConfigCheckCRM(t *testing.T) {
+	ctx := context.Background()
+	const (
+		portal  = "62515"
+		company = "6083095"
+		org     = "00D5w000004qGTOEA2"
+		pdKey   = "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1"
+		pdState = "f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4"
+	)
+	hs := hubspotfake.New()
+	defer hs.Close()
+	hs.AddPortal(portal, "pat-na1-62515")
+	pd := pipedrivefake.New()
+	defer pd.Close()
+	pd.AddCompany(company, "pd-token")
+	pd.AddDealFields(company, pdKey, pdState)
+	sf := salesforcefake.New(org, "cid", "csecret")
+	defer sf.Close()
+	cfg := writeConfig(t, fmt.Sprintf(`
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+connections:
+  hs:
+    target: erp
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      base_url: %q
+      client_secret: hubspot-client-secret
+      accounts:
+        %q: {access_token: pat-na1-62515}
+  pd:
+    target: erp
+    trigger: {won_stages: [won]}
+    source:
+      type: pipedrive
+      base_url: %q
+      webhook_user: dealsync
+      webhook_password: correct-horse
+      write_back: {invoice_id_field: %s, status_field: %s}
+      accounts:
+        %q: {api_token: pd-token}
+  sf:
+    target: erp
+    trigger: {won_stages: [Closed Won]}
+    source:
+      type: salesforce
+      endpoint_token: 0123456789abcdef0123456789abcdef
+      accounts:
+        %q: {instance_url: %q, client_id: cid, client_secret: csecret}
+  shop:
+    target: erp
+    source: {type: generic, secret: "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM="}
+`, hs.URL, portal, pd.URL, pdKey, pdState, company, org, sf.URL))
+
+	// Without --crm, no CRM is asked anything.
+	if out, err := runOut(ctx, "--config", cfg, "config", "check"); err != nil || strings.Contains(out, "crm:") {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	if n := len(hs.Requests()) + len(pd.Requests()) + len(sf.Requests()); n != 0 {
+		t.Fatalf("config check without --crm sent %d requests to the CRMs", n)
+	}
+
+	out, err := runOut(ctx, "--config", cfg, "config", "check", "--crm")
+	if err != nil {
+		t.Fatalf("config check --crm: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"crm: connection hs: HubSpot portal 62515: write-back fields ok (erp_invoice_id, erp_invoice_number, erp_invoice_url, erp_sync_status)\n",
+		"crm: connection pd: Pipedrive company 6083095: write-back fields ok (" + pdKey + ", " + pdState + ")\n",
+		"crm: connection sf: Salesforce org 00d5w000004qgtoea2: write-back fields ok (ERP_Invoice_Id__c, ERP_Invoice_Number__c, ERP_Invoice_URL__c, ERP_Sync_Status__c)\n",
+		"crm: connection shop: the generic source writes nothing back\n",
+		"\nok\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Fields each CRM would refuse: named, exit 1.
+	hs.DeleteDealProperty(portal, "erp_invoice_url")
+	pd.PutDealField(company, pipedrivefake.DealField{Key: pdState, Name: "ERP status", Type: "enum", Options: []string{"synced"}})
+	sf.PutField(salesforcefake.Field{Name: "ERP_Invoice_Id__c", Length: 18})
+	out, err = runOut(ctx, "--config", cfg, "config", "check", "--crm")
+	if exitCode(err) != 1 || strings.Contains(out, "\nok\n") || !strings.Contains(err.Error(), "3 write-back field(s) a CRM would refuse") {
+		t.Fatalf("refused fields: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{
+		`crm: connection hs: HubSpot portal 62515: write_back.invoice_url_property "erp_invoice_url" does not exist in the portal: create it: Settings → Properties → Deal, single-line text`,
+		`crm: connection pd: Pipedrive company 6083095: write_back.status_field "` + pdState + `" is the field "ERP status" of type enum (Single option)`,
+		`crm: connection sf: Salesforce org 00d5w000004qgtoea2: write_back.invoice_id_field "ERP_Invoice_Id__c" holds 18 characters, fewer than 36`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	hs.AddDealProperties(portal, "erp_invoice_url")
+	pd.AddDealFields(company, pdState)
+	sf.AddFields("ERP_Invoice_Id__c")
+
+	// A CRM that does not answer, and one that refuses the check's scope.
+	hs.FailProperties(hubspotfake.Fault{Status: http.StatusForbidden, Body: `{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","correlationId":"x",` +
+		`"errors":[{"message":"One or more of the following scopes are required.","context":{"requiredGranularScopes":["crm.schemas.deals.read"]}}],"category":"MISSING_SCOPES"}`})
+	pd.FailDealFields(pipedrivefake.Fault{Status: http.StatusServiceUnavailable})
+	out, err = runOut(ctx, "--config", cfg, "config", "check", "--crm")
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "1 CRM account(s) did not answer") || !strings.Contains(err.Error(), "1 CRM account(s) refused the check") ||
+		strings.Contains(err.Error(), "would refuse") {
+		t.Fatalf("unanswered and refused: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{
+		"crm: connection hs: HubSpot portal 62515 refused the check: hubspot read deal property: HTTP 403",
+		"needs the scope crm.schemas.deals.read",
+		"crm: connection pd: Pipedrive company 6083095 did not answer: pipedrive list deal fields: HTTP 503",
+		"its write-back fields are not checked",
+		"crm: connection sf: Salesforce org 00d5w000004qgtoea2: write-back fields ok",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Nothing was written to a CRM.
+	if hs.TotalWriteBacks()+pd.TotalWriteBacks()+sf.TotalWriteBacks() != 0 {
+		t.Error("the check wrote back")
+	}
+	for _, r := range hs.Requests() {
+		if r.Method != http.MethodGet {
+			t.Errorf("HubSpot was sent %s %s", r.Method, r.Path)
+		}
+	}
+	for _, r := range pd.Requests() {
+		if r.Method != http.MethodGet {
+			t.Errorf("Pipedrive was sent %s %s", r.Method, r.Path)
+		}
+	}
+	for _, r := range sf.Requests() {
+		if r.Method != http.MethodGet && r.Path != "/services/oauth2/token" {
+			t.Errorf("Salesforce was sent %s %s", r.Method, r.Path)
+		}
+	}
+}
