@@ -16,6 +16,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -41,6 +43,39 @@ func TestCorePath(t *testing.T) {
 }
 
 func testCorePath(t *testing.T, s *stack) {
+
+	// An operator's "Start Workflow Like This One" in the Web UI, under a
+	// random ID, starts the deal's run again with its input: its ERP steps
+	// take the deal's idempotency keys, so the ERP answers with the deal's
+	// invoice instead of making a second one.
+	t.Run("a run started by hand under another ID meets the deal's invoice", func(t *testing.T) {
+		first := s.invoiceDeal(t, delivery{body: event("evt_byhand", "D-BYHAND", nil)})
+		id := workflows.WorkflowID("demo", "D-BYHAND")
+		iter := s.Client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := ev.GetWorkflowExecutionStartedEventAttributes()
+		var in workflows.InvoiceDealInput
+		if err := converter.GetDefaultDataConverter().FromPayloads(started.GetInput(), &in); err != nil {
+			t.Fatalf("the run's input: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "82434904-5c1f-4e5b-9d3a-1f0e2d3c4b5a",
+			TaskQueue: started.GetTaskQueue().GetName()}, workflows.InvoiceDealName, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again workflows.InvoiceDealResult
+		if err := run.Get(ctx, &again); err != nil {
+			t.Fatalf("the run started by hand: %v", err)
+		}
+		if n := s.invoicesFor("D-BYHAND"); n != 1 || again.InvoiceID != first.InvoiceID {
+			t.Fatalf("%d invoices for D-BYHAND, the run by hand answered %q (the deal's is %q); want the one invoice", n, again.InvoiceID, first.InvoiceID)
+		}
+	})
 
 	// A workflow ID travels in a gRPC header, printable ASCII only: a
 	// generic deal id with other characters failed its whole delivery

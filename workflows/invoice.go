@@ -218,6 +218,20 @@ func (d *dealEvents) add(ev model.DealEvent) (fresh bool) {
 func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, error) {
 	var a *activities.Activities
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	// keyBase makes the ERP steps' idempotency keys: the deal's workflow ID.
+	// A run started by hand under another ID (the Web UI's "Start Workflow
+	// Like This One" with a random ID) takes its deal's keys all the same,
+	// so that its ERP steps meet the deal's invoice, where the ERP keeps
+	// the key, instead of making a second one. Runs under their deal's ID
+	// (every run dealsync starts) ask nothing; runs under another ID begun
+	// before the change keep theirs.
+	keyBase := wfID
+	if dealWfID := DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID); dealWfID != wfID &&
+		workflow.GetVersion(ctx, dealKeysChange, workflow.DefaultVersion, 1) == 1 {
+		keyBase = dealWfID
+		workflow.GetLogger(ctx).Warn("run started under another workflow ID than its deal's (by hand?): its ERP steps use the deal's idempotency keys",
+			"workflow_id", wfID, "deal_workflow_id", dealWfID)
+	}
 	events := &dealEvents{seen: map[string]time.Time{}, latest: in.Event, newerReuse: func() bool {
 		return workflow.GetVersion(ctx, eventIDReuseChange, workflow.DefaultVersion, 1) == 1
 	}}
@@ -439,7 +453,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	billed := invoice.Customer
 	billed.Currency = invoice.Currency
 	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
-		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: wfID + "/customer",
+		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
 	}).Get(ctx, &customer); err != nil {
 		return failed("FindOrCreateCustomer", err)
 	}
@@ -500,7 +514,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	// replay as they ran: that attempt was all of their retries.
 	var created connectors.InvoiceResult
 	invoiceInput := activities.CreateInvoiceInput{
-		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: wfID + "/invoice",
+		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: keyBase + "/invoice",
 	}
 	var err error
 	// mayExist: an attempt of the step before the one that failed last
@@ -987,6 +1001,10 @@ const changedOnceInvoicedChange = "changed-once-invoiced"
 // staleEventNoChangeChange versions leaving out of ChangedAfterInvoice an
 // event that happened before the state the invoice bills (events.stateAt).
 const staleEventNoChangeChange = "stale-event-no-change"
+
+// dealKeysChange versions the ERP steps' idempotency keys of a run under
+// another workflow ID than its deal's: the deal's (keyBase in InvoiceDeal).
+const dealKeysChange = "deal-idempotency-keys"
 
 // staleAllowance is how much older than a fetch an event must be to count
 // as read by it: the CRM's clock and its API's replicas may lag the read.

@@ -1207,3 +1207,32 @@ func TestInvoiceStepFailureSaysAnEarlierAttemptMayHaveMadeIt(t *testing.T) {
 		})
 	}
 }
+
+// A run started under another workflow ID than its deal's (the Web UI's
+// "Start Workflow Like This One" with a random ID) makes its ERP steps
+// with the deal's idempotency keys, so that an ERP that keeps the keys
+// answers with the deal's invoice instead of making a second one. A run
+// under its deal's own ID uses that ID.
+func TestInvoiceDealUsesTheDealsIdempotencyKeys(t *testing.T) {
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+	dealID := DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
+	for _, c := range []struct{ name, workflowID string }{
+		{"the deal's own ID", dealID},
+		{"a random ID", "82434904-5c1f-4e5b-9d3a-1f0e2d3c4b5a"},
+	} {
+		erp := &fakeTarget{keys: map[string]bool{dealID + "/invoice": true}} // the deal's invoice exists
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{PaymentTermsDays: 30}, Target: erp})
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: c.workflowID})
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var r InvoiceDealResult
+		if err := env.GetWorkflowResult(&r); err != nil {
+			t.Fatal(err)
+		}
+		if erp.invoices != 0 || r.InvoiceID != "INV-D-9" {
+			t.Errorf("%s: %d invoices made, result %+v; want the deal's invoice answered by its key, none made", c.name, erp.invoices, r)
+		}
+	}
+}
