@@ -40,7 +40,9 @@ connection's mapping makes the reference the bare deal id, a Xero target
 with line_amount_types Inclusive for a Pipedrive source's net lines, a
 HubSpot, Pipedrive or Salesforce connection whose mapping's trigger reads
 deal fields their thin webhooks do not carry (deal.amount: the trigger
-sees them empty and skips won deals), a
+sees them empty and skips won deals), a mapping that reads a deal.raw key
+a HubSpot, Pipedrive or Salesforce fetch never has (it is "" for every
+deal), a
 connection whose webhook secret is dealsync's public dev secret
 (config.DevSecret), which serve and dev refuse when intake.listen is not a
 loopback address (exit 1).
@@ -166,17 +168,23 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set, notices []a
 	}
 	for _, name := range set.Names() {
 		c, _ := set.Get(name)
-		mapping := "built-in"
-		if c.MappingName != "" && c.MappingName != "default" {
-			mapping = c.MappingName
+		mapping := c.MappingName // as runs list names it: the built-in one is "default"
+		if mapping == "" {
+			mapping = "default"
 		}
 		line := fmt.Sprintf("%s source → target %s; won stages %s; mapping %s (%s)",
 			c.SourceType, c.TargetName, strings.Join(c.WonStages, ", "), mapping, c.Mapper.Hash())
 		if len(c.AccountTargets) > 0 {
 			line += fmt.Sprintf("; %d accounts with their own target", len(c.AccountTargets))
 		}
-		if c.Fetcher != nil {
+		switch {
+		case c.Fetcher != nil:
 			line += fmt.Sprintf("; deals fetched after %s", c.SettleTime)
+		case c.SettleTime > 0:
+			line += fmt.Sprintf("; runs settle %s", c.SettleTime)
+		}
+		if c.Linger > 0 {
+			line += fmt.Sprintf("; invoiced runs linger %s", c.Linger)
 		}
 		if c.WriteBacker != nil {
 			line += "; result written back"

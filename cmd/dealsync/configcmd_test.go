@@ -63,6 +63,11 @@ connections:
     target: erp
     mapping: net14
     trigger: {won_stages: [won]}
+  listen:
+    source: {type: generic, secret: env:SHOP_SECRET}
+    target: erp
+    settle_time: 20s
+    linger: 10m
 `, mappings))
 	out, err := runOut(ctx, "--config", good, "config", "check")
 	if err != nil {
@@ -72,6 +77,9 @@ connections:
 		"temporal.internal:7233, namespace sales, task queue dealsync",
 		"https://hooks.example.com/webhooks/<connection>",
 		"target erp", "connection shop", "generic source → target erp; won stages won; mapping net14 (",
+		// A generic connection's settle time and linger are said; the
+		// built-in mapping is named as runs list names it.
+		"; mapping default (", "; runs settle 20s; invoiced runs linger 10m",
 		"\nok\n",
 	} {
 		if !strings.Contains(out, want) {
