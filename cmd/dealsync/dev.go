@@ -111,7 +111,15 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 		send += " --config " + shellQuote(configPath)
 		runs += " --config " + shellQuote(configPath)
 	}
-	fmt.Fprintf(&b, "Try it:\n  %s --connection demo --url %s/webhooks/demo examples/closed-won.json\n", send, intakeURL)
+	// The repository's sample deal, by its absolute path when it is here:
+	// the second shell may be elsewhere.
+	sample := "examples/closed-won.json"
+	if abs, err := filepath.Abs(sample); err == nil {
+		if _, err := os.Stat(abs); err == nil {
+			sample = shellQuote(abs)
+		}
+	}
+	fmt.Fprintf(&b, "Try it:\n  %s --connection demo --url %s/webhooks/demo %s\n", send, intakeURL, sample)
 	if vars := demoSecretVars(cfg); len(vars) > 0 {
 		fmt.Fprintf(&b, "  (it signs with demo's secret: export %s in that shell too)\n", strings.Join(vars, " and "))
 	}

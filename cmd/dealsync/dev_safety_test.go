@@ -342,3 +342,24 @@ func TestBannerCommandsRunThisDealsync(t *testing.T) {
 		}
 	}
 }
+
+// The banner's sample deal is named by its absolute path when dev runs
+// where the repository's examples are, so that the command works from a
+// second shell anywhere; elsewhere it names the repository's path.
+func TestTryItNamesTheSampleDealByItsPath(t *testing.T) {
+	cfg, err := config.Load("", config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, " examples/closed-won.json\n") {
+		t.Errorf("away from the repository:\n%s\nwant the repository's path", text)
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root)
+	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, " "+filepath.Join(root, "examples", "closed-won.json")+"\n") {
+		t.Errorf("in the repository:\n%s\nwant the sample's absolute path", text)
+	}
+}
