@@ -389,6 +389,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("reading memory of the dealsync process: %w", err)
 		}
 		rep.IdleRSS = rss
+		if anon, err := t.p.anonymous(); err == nil {
+			rep.IdleRSSAnon = anon
+		}
 		sampler.takePeak()
 	} else {
 		rep.Notes = append(rep.Notes, "memory and CPU not measured: give --pid of the dealsync process")

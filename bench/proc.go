@@ -44,6 +44,24 @@ func (p proc) memory() (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
+// anonymous returns RssAnon in bytes: the memory the process itself
+// takes (heap, stacks, caches), without the pages of its executable and
+// other files mapped, which count in VmRSS as far as the page cache lets
+// the kernel map them (a binary just built maps more of itself).
+func (p proc) anonymous() (int64, error) {
+	b, err := os.ReadFile(p.path("status"))
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "RssAnon:") {
+			return parseKB(line), nil
+		}
+	}
+	return 0, fmt.Errorf("no RssAnon in %s", p.path("status"))
+}
+
 func parseKB(line string) int64 {
 	f := strings.Fields(line)
 	if len(f) < 2 {

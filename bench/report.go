@@ -24,7 +24,10 @@ type Report struct {
 
 	// IdleRSS is the process's RSS 2 s after start-up, before any load;
 	// IdleRSSAfter 2 s after the last phase; PeakRSS is VmHWM at the end.
-	IdleRSS      int64 `json:"idle_rss_bytes,omitempty"`
+	IdleRSS int64 `json:"idle_rss_bytes,omitempty"`
+	// IdleRSSAnon is the anonymous part of IdleRSS (RssAnon): without the
+	// executable's pages, which VmRSS counts as the page cache allows.
+	IdleRSSAnon  int64 `json:"idle_rss_anon_bytes,omitempty"`
 	IdleRSSAfter int64 `json:"idle_rss_after_bytes,omitempty"`
 	PeakRSS      int64 `json:"peak_rss_bytes,omitempty"`
 
@@ -440,7 +443,11 @@ func (r *Report) WriteTable(w io.Writer) {
 		if d.CPUSeconds > 0 {
 			row("CPU per invoice", "%.1f ms (%.1f s total%s)", d.CPUPerInvoiceMS, d.CPUSeconds, inProcessNote(r.Mode))
 		}
-		row("RSS idle (after start-up) / peak in phase", "%s / %s (first round, before any baseline: %s)", mb(r.IdleRSS), mb(d.PeakRSS), mb(d.PeakRSSFirstRound))
+		idle := mb(r.IdleRSS)
+		if r.IdleRSSAnon > 0 {
+			idle += " (" + mb(r.IdleRSSAnon) + " anonymous)"
+		}
+		row("RSS idle (after start-up) / peak in phase", "%s / %s (first round, before any baseline: %s)", idle, mb(d.PeakRSS), mb(d.PeakRSSFirstRound))
 		if d.LogWarnings > 0 {
 			row("log lines at WARN/ERROR", "%d, first: %s", d.LogWarnings, d.LogWarningExample)
 		}
