@@ -60,8 +60,15 @@ type WriteBackProblem struct {
 	Setting, Field string
 	// Problem says what is wrong ("does not exist"), Fix what to do.
 	Problem, Fix string
+	// Doubt: the field refuses only some values, which depend on the ERP
+	// (a number field takes QuickBooks' numeric ids, not Xero's UUIDs; a
+	// short text field takes a short id): a warning, not a refusal.
+	Doubt bool
 }
 
 func (p WriteBackProblem) String() string {
+	if p.Doubt {
+		return fmt.Sprintf("%s: %s %q %s, depending on the ERP's values: %s", p.Account, p.Setting, p.Field, p.Problem, p.Fix)
+	}
 	return fmt.Sprintf("%s: %s %q %s: %s", p.Account, p.Setting, p.Field, p.Problem, p.Fix)
 }

@@ -361,7 +361,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		workflow.GetVersion(ctx, staleWinChange, workflow.DefaultVersion, 1) == 1 {
 		var prev activities.PreviousRun
 		if err := call(a.PreviousRun, activities.PreviousRunInput{
-			Connection: in.Connection, WorkflowID: wfID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
+			Connection: in.Connection, WorkflowID: keyBase, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
 		}).Get(ctx, &prev); err != nil {
 			return failed("PreviousRun", err)
 		}

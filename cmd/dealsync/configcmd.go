@@ -67,7 +67,10 @@ crm.schemas.deals.read, a scope of the check, not of the write-back),
 Pipedrive lists the company's deal fields, Salesforce describes the
 Opportunity. A field that is missing, read-only, of a type that cannot hold
 its value or too short is named with its account, its setting and what to
-do; else it prints "write-back fields ok" for the account. Nothing is written
+do (one that takes only some of the ERP's values, a number field for an
+invoice id, is a warning that does not fail the check); else it prints
+"write-back fields ok" for the account. It gets tokens as the workers do:
+run it where their token_file is. Nothing is written
 to the CRM. Without the check such a field is found only once an invoice
 exists: every deal's run then ends WriteBackFailed. A CRM that does not
 answer (or refuses the check) is named as such, each call bounded by ` + connectors.WriteBackCheckCallTimeout.String() + `.
@@ -256,9 +259,17 @@ func checkCRM(ctx context.Context, w io.Writer, set *connections.Set) error {
 			case len(r.Problems) == 0:
 				fmt.Fprintf(w, "crm: connection %s: %s: write-back fields ok (%s)\n", name, r.Where, strings.Join(r.Fields, ", "))
 			default:
-				problems += len(r.Problems)
 				for _, p := range r.Problems {
+					if p.Doubt {
+						// It depends on the ERP's values: said, not failed.
+						fmt.Fprintf(w, "crm: connection %s: warning: %s\n", name, p)
+						continue
+					}
+					problems++
 					fmt.Fprintf(w, "crm: connection %s: %s\n", name, p)
+				}
+				if !slices.ContainsFunc(r.Problems, func(p connectors.WriteBackProblem) bool { return !p.Doubt }) {
+					fmt.Fprintf(w, "crm: connection %s: %s: write-back fields ok but for the warnings above (%s)\n", name, r.Where, strings.Join(r.Fields, ", "))
 				}
 			}
 		}

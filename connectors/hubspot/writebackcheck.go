@@ -77,8 +77,8 @@ func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmk
 			check.Err = scopeHint(err)
 			return check
 		default:
-			if problem, fix := judgeProperty(p, f); problem != "" {
-				check.Problems = append(check.Problems, connectors.WriteBackProblem{Account: check.Where, Setting: f.Setting, Field: f.Name, Problem: problem, Fix: fix})
+			if problem, fix, doubt := judgeProperty(p, f); problem != "" {
+				check.Problems = append(check.Problems, connectors.WriteBackProblem{Account: check.Where, Setting: f.Setting, Field: f.Name, Problem: problem, Fix: fix, Doubt: doubt})
 			}
 		}
 	}
@@ -87,26 +87,32 @@ func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmk
 
 // judgeProperty says what keeps the write-back from setting the property
 // f names ("" when nothing does), and what to do.
-func judgeProperty(p dealProperty, f crmkit.WriteBackField) (problem, fix string) {
+func judgeProperty(p dealProperty, f crmkit.WriteBackField) (problem, fix string, doubt bool) {
 	create := fmt.Sprintf("create a custom deal property (Settings → Properties → Deal, single-line text) and set %s to its internal name", f.Setting)
 	if (p.ModificationMetadata != nil && p.ModificationMetadata.ReadOnlyValue) || p.Calculated {
-		return "is read-only: HubSpot sets its value (modificationMetadata.readOnlyValue, or a calculated property), and refuses a write to it", create
+		return "is read-only: HubSpot sets its value (modificationMetadata.readOnlyValue, or a calculated property), and refuses a write to it", create, false
 	}
 	switch {
 	case p.Type == "string":
-		return "", ""
+		return "", "", false
+	case p.Type == "bool" && f.Status && (f.Value == "true" || f.Value == "false"):
+		return "", "", false // a checkbox takes "true" and "false"
+	case p.Type == "number" && !f.Status && f.Setting != "write_back.invoice_url_property":
+		// Numeric ids and numbers (QuickBooks', NetSuite's) fit; Xero's
+		// UUIDs and numbers such as INV-0001 do not.
+		return "is of type number: HubSpot refuses an invoice id or number that is not a number (Xero's, INV-0001)", create, true
 	case p.Type == "enumeration" && f.Status:
 		values := make([]string, 0, len(p.Options))
 		for _, o := range p.Options {
 			values = append(values, o.Value)
 		}
 		if slices.Contains(values, f.Value) {
-			return "", ""
+			return "", "", false
 		}
 		return fmt.Sprintf("is a %s property of type enumeration without the option %q, so HubSpot refuses that value (options: %s)", p.FieldType, f.Value, strings.Join(values, ", ")),
-			fmt.Sprintf("add an option with the internal value %s to it (Settings → Properties → Deal → the property), or set write_back.status_value to one of its options", f.Value)
+			fmt.Sprintf("add an option with the internal value %s to it (Settings → Properties → Deal → the property), or set write_back.status_value to one of its options", f.Value), false
 	}
-	return fmt.Sprintf("is of type %s (field type %s), which cannot hold %s: HubSpot refuses the text", p.Type, p.FieldType, f.Holds), create
+	return fmt.Sprintf("is of type %s (field type %s), which cannot hold %s: HubSpot refuses the text", p.Type, p.FieldType, f.Holds), create, false
 }
 
 // scopeHint adds to a 403 MISSING_SCOPES what the check needs: the

@@ -75,7 +75,9 @@ func TestCheckWriteBackFindsPropertiesTheWriteBackFailsOn(t *testing.T) {
 		t.Fatalf("check: %+v", c)
 	}
 	want := []struct{ setting, field, problem, fix string }{
-		{"write_back.invoice_id_property", "erp_invoice_id", "is of type number (field type number), which cannot hold the invoice's id in the ERP", "Settings → Properties → Deal, single-line text"},
+		// A number property takes numeric ids (QuickBooks'), not Xero's:
+		// a doubt (a warning), not a refusal.
+		{"write_back.invoice_id_property", "erp_invoice_id", "is of type number: HubSpot refuses an invoice id or number that is not a number", "Settings → Properties → Deal, single-line text"},
 		{"write_back.invoice_number_property", "hs_object_id", "is read-only", "create a custom deal property"},
 		{"write_back.invoice_url_property", "erp_invoice_url", "does not exist in the portal", "create it: Settings → Properties → Deal, single-line text, internal name erp_invoice_url"},
 		{"write_back.status_property", "erp_sync_status", `without the option "synced"`, "set write_back.status_value to one of its options"},
@@ -88,6 +90,16 @@ func TestCheckWriteBackFindsPropertiesTheWriteBackFailsOn(t *testing.T) {
 		if s := p.String(); !strings.HasPrefix(s, "HubSpot portal 62515: "+w.setting+` "`+w.field+`" `) {
 			t.Errorf("problem %d reads %q", i, s)
 		}
+	}
+	for i, p := range c.Problems {
+		if p.Doubt != (i == 0) {
+			t.Errorf("problem %d: doubt %v, want %v", i, p.Doubt, i == 0)
+		}
+	}
+	// A checkbox holds a status of true or false.
+	f.PutDealProperty("62515", hubspotfake.DealProperty{Name: "erp_sync_status", Type: "bool", FieldType: "booleancheckbox"})
+	if c := checkOne(t, f, func(c *Config) { c.WriteBack.StatusValue = "true" }); slices.ContainsFunc(c.Problems, func(p connectors.WriteBackProblem) bool { return p.Field == "erp_sync_status" }) {
+		t.Errorf("a checkbox with status_value true: %+v", c.Problems)
 	}
 	if !strings.Contains(c.Problems[3].Problem, "options: pending, done") {
 		t.Errorf("the enumeration's options are not named: %s", c.Problems[3].Problem)

@@ -57,10 +57,11 @@ var _ connectors.WriteBackChecker = (*Source)(nil)
 // describes the Opportunity (GET /services/data/vXX.X/sobjects/
 // Opportunity/describe, the API version the source uses) and reports a
 // write-back field that is not among its fields (the describe lists the
-// fields the integration user can see), is spelt in another letter case
-// (the write-back sends the name as configured), is not updateable, is
-// not Text, Text Area or URL (a picklist holds the status if it is not
-// restricted or has status_value), or is shorter than its value needs.
+// fields the integration user can see; their names in any letter case),
+// is not updateable, is not Text, Text Area or URL (a picklist holds the
+// status if it is not restricted or has status_value), or is shorter than
+// its value needs (for an id or a link, whose length depends on the ERP,
+// a doubt: a warning).
 func (s *Source) CheckWriteBack(ctx context.Context) []connectors.WriteBackCheck {
 	fields := s.writeBackNames().Fields("_field")
 	return crmkit.CheckAccounts(ctx, s.Accounts(), func(ctx context.Context, id string) connectors.WriteBackCheck {
@@ -89,8 +90,8 @@ func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmk
 		return check
 	}
 	for _, f := range fields {
-		if problem, fix := judgeField(d.Fields, f); problem != "" {
-			check.Problems = append(check.Problems, connectors.WriteBackProblem{Account: check.Where, Setting: f.Setting, Field: f.Name, Problem: problem, Fix: fix})
+		if problem, fix, doubt := judgeField(d.Fields, f); problem != "" {
+			check.Problems = append(check.Problems, connectors.WriteBackProblem{Account: check.Where, Setting: f.Setting, Field: f.Name, Problem: problem, Fix: fix, Doubt: doubt})
 		}
 	}
 	return check
@@ -98,29 +99,25 @@ func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmk
 
 // judgeField says what keeps the write-back from setting the field f
 // names ("" when nothing does), and what to do.
-func judgeField(all []describedField, f crmkit.WriteBackField) (problem, fix string) {
+func judgeField(all []describedField, f crmkit.WriteBackField) (problem, fix string, doubt bool) {
 	const fieldsPage = "Setup → Object Manager → Opportunity → Fields & Relationships"
 	text := fmt.Sprintf("create a Text field (%s → New: Text, length 255), give the integration user edit access to it, and set %s to its API name", fieldsPage, f.Setting)
-	i := slices.IndexFunc(all, func(d describedField) bool { return d.Name == f.Name })
+	// Salesforce takes field names in any letter case.
+	i := slices.IndexFunc(all, func(d describedField) bool { return strings.EqualFold(d.Name, f.Name) })
 	if i < 0 {
-		i = slices.IndexFunc(all, func(d describedField) bool { return strings.EqualFold(d.Name, f.Name) })
-		if i >= 0 {
-			return fmt.Sprintf("is spelt %s in the org", all[i].Name),
-				fmt.Sprintf("set %s to %s: the write-back sends the name as configured", f.Setting, all[i].Name)
-		}
 		return "is not a field of the Opportunity that the integration user can see",
-			fmt.Sprintf("create it (%s → New: Text, length 255, API name %s), or give the integration user access to it (the field → Set Field-Level Security)", fieldsPage, f.Name)
+			fmt.Sprintf("create it (%s → New: Text, length 255, API name %s), or give the integration user access to it (the field → Set Field-Level Security)", fieldsPage, f.Name), false
 	}
 	d := all[i]
 	if !d.Updateable {
 		return "is not updateable by the integration user (a formula, roll-up or system field, or read-only for the user's profile and permission sets)",
-			fmt.Sprintf("give the integration user edit access to it (%s → the field → Set Field-Level Security), or %s", fieldsPage, text)
+			fmt.Sprintf("give the integration user edit access to it (%s → the field → Set Field-Level Security), or %s", fieldsPage, text), false
 	}
 	switch {
 	case textFieldTypes[d.Type]:
 	case (d.Type == "picklist" || d.Type == "combobox") && f.Status:
 		if !d.RestrictedPicklist {
-			return "", ""
+			return "", "", false
 		}
 		var values []string
 		for _, v := range d.PicklistValues {
@@ -129,20 +126,22 @@ func judgeField(all []describedField, f crmkit.WriteBackField) (problem, fix str
 			}
 		}
 		if slices.Contains(values, f.Value) {
-			return "", ""
+			return "", "", false
 		}
 		return fmt.Sprintf("is a restricted picklist without the value %q, so Salesforce refuses it (values: %s)", f.Value, strings.Join(values, ", ")),
-			fmt.Sprintf("add the value %s to the picklist (%s → the field → Values), or set write_back.status_value to one of its values", f.Value, fieldsPage)
+			fmt.Sprintf("add the value %s to the picklist (%s → the field → Values), or set write_back.status_value to one of its values", f.Value, fieldsPage), false
 	default:
-		return fmt.Sprintf("is of type %s, which cannot hold %s", d.Type, f.Holds), text
+		return fmt.Sprintf("is of type %s, which cannot hold %s", d.Type, f.Holds), text, false
 	}
 	need, why := minLength[f.Setting].n, minLength[f.Setting].why
 	if f.Status {
 		need, why = utf8.RuneCountInString(f.Value), fmt.Sprintf("write_back.status_value %q", f.Value)
 	}
 	if d.Type != "picklist" && d.Type != "combobox" && d.Length < need {
+		// The status value's length is known; an id's or a link's depends
+		// on the ERP (QuickBooks' ids are short numbers): a doubt.
 		return fmt.Sprintf("holds %d characters, fewer than %d (%s): Salesforce refuses a longer value (STRING_TOO_LONG)", d.Length, need, why),
-			fmt.Sprintf("make it at least %d characters long (%s → the field → Edit: Length; a Text field holds up to 255)", need, fieldsPage)
+			fmt.Sprintf("make it at least %d characters long (%s → the field → Edit: Length; a Text field holds up to 255)", need, fieldsPage), !f.Status
 	}
-	return "", ""
+	return "", "", false
 }

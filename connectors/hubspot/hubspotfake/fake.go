@@ -964,9 +964,12 @@ func (d DealProperty) refuses(v string) (why, code string) {
 	switch {
 	case d.ReadOnly || d.Calculated:
 		return fmt.Sprintf("%s is a read only property; its value cannot be set.", d.Name), "READ_ONLY_VALUE"
-	case d.Type == "enumeration" && !slices.Contains(d.Options, v):
+	case d.Type == "enumeration" && len(d.Options) > 0 && !slices.Contains(d.Options, v):
 		return fmt.Sprintf("%s was not one of the allowed options: %s", v, strings.Join(d.Options, ", ")), "INVALID_OPTION"
-	case d.Type == "number" || d.Type == "bool" || d.Type == "date" || d.Type == "datetime":
+	case d.Type == "number" && !isNumber(v), d.Type == "bool" && v != "true" && v != "false",
+		(d.Type == "date" || d.Type == "datetime") && !isNumber(v):
+		// HubSpot takes every value as a string: a number's, a checkbox's
+		// true or false, a date's milliseconds.
 		return fmt.Sprintf("%s is not a valid %s", v, d.Type), "INVALID_VALUE"
 	}
 	return "", ""
@@ -1001,4 +1004,11 @@ func (s *Server) dealProperty(w http.ResponseWriter, p *portal, name string) {
 		"modificationMetadata": map[string]any{"archivable": !d.HubSpotDefined, "readOnlyDefinition": d.HubSpotDefined, "readOnlyValue": d.ReadOnly},
 		"createdAt":            timestamp, "updatedAt": timestamp, "archived": false,
 	})
+}
+
+// isNumber says whether v is a decimal number, as HubSpot reads a number
+// property's value.
+func isNumber(v string) bool {
+	_, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	return err == nil && strings.TrimSpace(v) != ""
 }

@@ -292,7 +292,7 @@ func (s *Server) field(name string) (Field, bool) {
 		return f, true
 	}
 	for _, f := range s.standardFields() {
-		if f.Name == name {
+		if strings.EqualFold(f.Name, name) { // Salesforce takes field names in any case
 			return f, true
 		}
 	}
