@@ -88,6 +88,10 @@ func TestCheckWriteBackFindsFieldsTheWriteBackFailsOn(t *testing.T) {
 	if len(c.Problems) != 1 || !strings.Contains(c.Problems[0].Problem, "is not updateable by the integration user") {
 		t.Errorf("case, read-only, a restricted picklist with the value: %+v", c.Problems)
 	}
+	if err := apiSource(t, f, func(c *Config) { c.WriteBack = WriteBackConfig{InvoiceIDField: "erp_invoice_no__c"} }).
+		WriteBack(context.Background(), orgA, "0065w000023STAmAAO", connectors.InvoiceResult{InvoiceID: "42"}); err != nil {
+		t.Errorf("a write-back naming the field in another letter case: %v", err)
+	}
 
 	// A picklist that is not restricted takes any status; not an invoice id.
 	f.PutField(salesforcefake.Field{Name: "ERP_Sync_Status__c", Type: "picklist", Picklist: []string{"Pending"}})

@@ -286,10 +286,16 @@ func (s *Server) FailDescribes(faults ...Fault) {
 	s.dsFaults = append(s.dsFaults, faults...)
 }
 
-// field is the definition of an Opportunity field, by its exact name.
+// field is the definition of an Opportunity field, by its name in any
+// letter case, as Salesforce takes it.
 func (s *Server) field(name string) (Field, bool) {
 	if f, ok := s.fields[name]; ok {
 		return f, true
+	}
+	for k, f := range s.fields {
+		if strings.EqualFold(k, name) {
+			return f, true
+		}
 	}
 	for _, f := range s.standardFields() {
 		if strings.EqualFold(f.Name, name) { // Salesforce takes field names in any case
