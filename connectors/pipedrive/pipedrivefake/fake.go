@@ -239,19 +239,7 @@ func (f DealField) answered() Record {
 // the company's custom fields by key, paged by limit (at most 500) and
 // cursor.
 func (s *Server) dealFields(w http.ResponseWriter, r *http.Request, c *company) {
-	if len(s.dfFaults) > 0 {
-		f := s.dfFaults[0]
-		s.dfFaults = s.dfFaults[1:]
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		if f.Body != "" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(f.Status)
-			_, _ = io.WriteString(w, f.Body)
-			return
-		}
-		writeError(w, f.Status, fmt.Sprintf("injected fault %d", f.Status))
+	if answerFault(w, &s.dfFaults) {
 		return
 	}
 	limit := 100
@@ -745,19 +733,7 @@ func asAnswered(it Record, option, dealCurrency string) Record {
 func (s *Server) patchDeal(w http.ResponseWriter, c *company, companyID, dealID string, body []byte) {
 	key := companyID + "/" + dealID
 	s.attempts[key]++
-	if len(s.wbFaults) > 0 {
-		f := s.wbFaults[0]
-		s.wbFaults = s.wbFaults[1:]
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		if f.Body != "" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(f.Status)
-			_, _ = io.WriteString(w, f.Body)
-			return
-		}
-		writeError(w, f.Status, fmt.Sprintf("injected fault %d", f.Status))
+	if answerFault(w, &s.wbFaults) {
 		return
 	}
 	d, found := c.deals[dealID]
@@ -797,4 +773,25 @@ func (s *Server) patchDeal(w http.ResponseWriter, c *company, companyID, dealID 
 	}
 	s.writes[key]++
 	ok(w, d)
+}
+
+// answerFault answers the first of faults, if any, and drops it: its
+// Retry-After, its body or an error envelope naming its status.
+func answerFault(w http.ResponseWriter, faults *[]Fault) bool {
+	if len(*faults) == 0 {
+		return false
+	}
+	f := (*faults)[0]
+	*faults = (*faults)[1:]
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if f.Body != "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.Status)
+		_, _ = io.WriteString(w, f.Body)
+		return true
+	}
+	writeError(w, f.Status, fmt.Sprintf("injected fault %d", f.Status))
+	return true
 }

@@ -345,16 +345,7 @@ func (f Field) length() int {
 // of the REST API's sObject Describe (DescribeSObjectResult) the fake
 // knows.
 func (s *Server) describe(w http.ResponseWriter) {
-	if len(s.dsFaults) > 0 {
-		f := s.dsFaults[0]
-		s.dsFaults = s.dsFaults[1:]
-		if f.Body != "" {
-			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-			w.WriteHeader(f.Status)
-			_, _ = io.WriteString(w, f.Body)
-			return
-		}
-		writeErrors(w, f.Status, FaultCode(f.Status), fmt.Sprintf("injected fault %d", f.Status))
+	if answerFault(w, &s.dsFaults) {
 		return
 	}
 	all := s.standardFields()
@@ -764,16 +755,7 @@ func (s *Server) nextPage(w http.ResponseWriter, locator string) {
 
 func (s *Server) patch(w http.ResponseWriter, id string, body []byte) {
 	s.attempts[id]++
-	if len(s.wbFaults) > 0 {
-		f := s.wbFaults[0]
-		s.wbFaults = s.wbFaults[1:]
-		if f.Body != "" {
-			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-			w.WriteHeader(f.Status)
-			_, _ = io.WriteString(w, f.Body)
-			return
-		}
-		writeErrors(w, f.Status, FaultCode(f.Status), fmt.Sprintf("injected fault %d", f.Status))
+	if answerFault(w, &s.wbFaults) {
 		return
 	}
 	var fields map[string]any
@@ -803,4 +785,22 @@ func (s *Server) patch(w http.ResponseWriter, id string, body []byte) {
 	s.patches[id] = append(s.patches[id], fields)
 	s.writes[id]++
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// answerFault answers the first of faults, if any, and drops it: its body,
+// or Salesforce's error array with the status's code.
+func answerFault(w http.ResponseWriter, faults *[]Fault) bool {
+	if len(*faults) == 0 {
+		return false
+	}
+	f := (*faults)[0]
+	*faults = (*faults)[1:]
+	if f.Body != "" {
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.WriteHeader(f.Status)
+		_, _ = io.WriteString(w, f.Body)
+		return true
+	}
+	writeErrors(w, f.Status, FaultCode(f.Status), fmt.Sprintf("injected fault %d", f.Status))
+	return true
 }
