@@ -2,11 +2,15 @@ package workflows_test
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -35,11 +39,40 @@ func TestKeptHistoriesReplay(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
 			replayer.RegisterWorkflowWithOptions(workflows.RecordDealLoss, workflow.RegisterOptions{Name: workflows.RecordDealLossName})
+			// Under the replayer's own workflow ID, not the deal's: a run
+			// started by hand under another ID before the deal's keys.
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Errorf("%s does not replay: %v", file, err)
 			}
+			// Under its deal's workflow ID, as every run dealsync starts.
+			history, dealID := keptHistory(t, file)
+			if err := replayer.ReplayWorkflowHistoryWithOptions(nil, history, worker.ReplayWorkflowHistoryOptions{
+				OriginalExecution: workflow.Execution{ID: dealID, RunID: "replay"}}); err != nil {
+				t.Errorf("%s does not replay under its deal's workflow ID %s: %v", file, dealID, err)
+			}
 		})
 	}
+}
+
+// keptHistory reads a kept history and the workflow ID of its deal, from
+// its start's input.
+func keptHistory(t *testing.T, file string) (*historypb.History, string) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	history, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := history.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	var in workflows.InvoiceDealInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(started.GetInput(), &in); err != nil {
+		t.Fatalf("%s: the run's input: %v", file, err)
+	}
+	return history, workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
 }
 
 // A history that does not match the code fails the replay, so the test
