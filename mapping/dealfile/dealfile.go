@@ -57,6 +57,11 @@ func Read(path string) (model.DealEvent, error) {
 				!strings.HasPrefix(err.Error(), "json: ") {
 				err = fmt.Errorf("%s: %w", field, err)
 			}
+			if strings.Contains(err.Error(), `unknown field "has_tax_rate"`) {
+				// A mapping reads item.has_tax_rate; a deal file states
+				// the rate, or leaves it out.
+				err = fmt.Errorf("%w (item.has_tax_rate is not written in a deal file: it is true where the line item has a tax_rate, so leave it out, and tax_rate out where the CRM states no rate)", err)
+			}
 			return model.DealEvent{}, fmt.Errorf("%s: not a deal event in dealsync's event shape (it has account, thin, deal.raw or deal.close_time): %w", path, err)
 		}
 		return ev, nil

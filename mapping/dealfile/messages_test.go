@@ -91,3 +91,12 @@ func TestReadSaysWhatToDoWithTheCapturedSalesforceMessage(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// A deal file that writes item.has_tax_rate (a mapping's variable, not a
+// field of the deal) is told to leave it out and how tax_rate says it.
+func TestReadSaysHasTaxRateIsNotWritten(t *testing.T) {
+	err := readBody(t, `{"event_id":"e","account":"1","deal":{"id":"D","stage":"won","line_items":[{"sku":"A","quantity":"1","unit_price":"10","tax_rate":"19","has_tax_rate":true}]}}`)
+	if !strings.Contains(err.Error(), `unknown field "has_tax_rate"`) || !strings.Contains(err.Error(), "it is true where the line item has a tax_rate, so leave it out") {
+		t.Errorf("got %v", err)
+	}
+}
