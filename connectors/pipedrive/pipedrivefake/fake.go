@@ -36,6 +36,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -242,40 +243,20 @@ func (s *Server) dealFields(w http.ResponseWriter, r *http.Request, c *company) 
 	if answerFault(w, &s.dfFaults) {
 		return
 	}
-	limit := 100
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			writeError(w, http.StatusBadRequest, "Validation failed: limit: Parameter must be an integer between 1 and 500")
-			return
-		}
-		limit = n
+	limit, ok := pageLimit(w, r.URL.Query())
+	if !ok {
+		return
 	}
 	limit = min(limit, s.DealFieldsPageSize)
 	all := slices.Clone(BuiltinDealFields)
 	for _, k := range slices.Sorted(maps.Keys(c.fields)) {
 		all = append(all, c.fields[k])
 	}
-	off := 0
-	if cur := r.URL.Query().Get("cursor"); cur != "" {
-		o, valid := offsetOf(cur)
-		if !valid {
-			writeError(w, http.StatusBadRequest, "Invalid cursor")
-			return
-		}
-		off = o
+	answered := make([]any, len(all))
+	for i, f := range all {
+		answered[i] = f.answered()
 	}
-	end := min(len(all), off+limit)
-	page := []any{}
-	for _, f := range all[min(off, len(all)):end] {
-		page = append(page, f.answered())
-	}
-	var next *string
-	if end < len(all) {
-		n := cursorAt(end)
-		next = &n
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": page, "additional_data": map[string]any{"next_cursor": next}})
+	writePage(w, r.URL.Query().Get("cursor"), limit, answered)
 }
 
 func idOf(r Record) string {
@@ -540,14 +521,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // update_time, paged by limit (at most 500) and cursor.
 func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company, archived bool) {
 	q := r.URL.Query()
-	limit := 100
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			writeError(w, http.StatusBadRequest, "Validation failed: limit: Parameter must be an integer between 1 and 500")
-			return
-		}
-		limit = n
+	limit, ok := pageLimit(w, q)
+	if !ok {
+		return
 	}
 	field := func(d Record, k string) string { v, _ := d[k].(string); return v }
 	var ids, statuses []string
@@ -590,22 +566,45 @@ func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company, a
 	if q.Get("sort_direction") == "desc" {
 		slices.Reverse(all)
 	}
+	items := make([]any, len(all))
+	for i, d := range all {
+		items[i] = d
+	}
+	writePage(w, q.Get("cursor"), limit, items)
+}
+
+// pageLimit reads a list's limit (default 100, at most 500), answering 400
+// for another.
+func pageLimit(w http.ResponseWriter, q url.Values) (int, bool) {
+	l := q.Get("limit")
+	if l == "" {
+		return 100, true
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 500 {
+		writeError(w, http.StatusBadRequest, "Validation failed: limit: Parameter must be an integer between 1 and 500")
+		return 0, false
+	}
+	return n, true
+}
+
+// writePage answers the page of items that cursor ("": the first) and
+// limit select, with the next page's cursor, or 400 for a cursor it did
+// not give.
+func writePage(w http.ResponseWriter, cursor string, limit int, items []any) {
 	off := 0
-	if cur := q.Get("cursor"); cur != "" {
-		o, valid := offsetOf(cur)
+	if cursor != "" {
+		o, valid := offsetOf(cursor)
 		if !valid {
 			writeError(w, http.StatusBadRequest, "Invalid cursor")
 			return
 		}
 		off = o
 	}
-	end := min(len(all), off+limit)
-	page := []any{}
-	for _, d := range all[min(off, len(all)):end] {
-		page = append(page, d)
-	}
+	end := min(len(items), off+limit)
+	page := append([]any{}, items[min(off, len(items)):end]...)
 	var next *string
-	if end < len(all) {
+	if end < len(items) {
 		n := cursorAt(end)
 		next = &n
 	}
