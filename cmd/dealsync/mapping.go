@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -573,7 +572,8 @@ const unusedMappingConnection = "test"
 func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string) (conn string, won []string, target string, err error) {
 	conn, won, target = f.connection, config.DefaultWonStages, f.target
 	if conn == "" {
-		if names := connectionsUsing(cfg, mappingName); len(names) > 0 {
+		if own, builtIn := connectionsUsing(cfg, mappingName); len(own)+len(builtIn) > 0 {
+			names := append(own, builtIn...)
 			conn = names[0]
 		}
 	}
@@ -610,24 +610,23 @@ func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string)
 	return conn, won, target, nil
 }
 
-// connectionsUsing lists the connections whose mapping is mappingName, in
-// the order `mapping test` picks one without --connection: the config's
-// own connections by name, then the built-in `demo` one (added for
-// dealsync dev).
-func connectionsUsing(cfg *config.Config, mappingName string) []string {
-	var names, builtIn []string
+// connectionsUsing lists the connections whose mapping is mappingName:
+// the config's own by name, and the built-in `demo` one (added for
+// dealsync dev), which `mapping test` takes only when none of its own
+// does.
+func connectionsUsing(cfg *config.Config, mappingName string) (own, builtIn []string) {
 	for n, c := range cfg.Connections {
 		if c.Mapping == mappingName || (mappingName == mapping.DefaultName && c.Mapping == "") {
 			if cfg.IsDevDefault("connections", n) {
 				builtIn = append(builtIn, n)
 			} else {
-				names = append(names, n)
+				own = append(own, n)
 			}
 		}
 	}
-	sort.Strings(names)
+	sort.Strings(own)
 	sort.Strings(builtIn)
-	return append(names, builtIn...)
+	return own, builtIn
 }
 
 // pickedNote says, when `mapping test` picked connection conn without
@@ -640,7 +639,7 @@ func pickedNote(cfg *config.Config, f *mappingTestFlags, mappingName, conn strin
 	}
 	// The config's own: the built-in `demo` one (dev's) is taken only
 	// when none of them uses the mapping, and is no choice then.
-	names := slices.DeleteFunc(connectionsUsing(cfg, mappingName), func(n string) bool { return cfg.IsDevDefault("connections", n) })
+	names, _ := connectionsUsing(cfg, mappingName)
 	if len(names) < 2 {
 		return ""
 	}
