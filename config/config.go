@@ -79,6 +79,8 @@ type Config struct {
 	ignoredEnv []string
 	// skipped: see Skipped.
 	skipped []Problem
+	// unresolved: see UnresolvedSecrets.
+	unresolved []Problem
 }
 
 // IgnoredEnv lists the DEALSYNC_* environment variables that set no key of
@@ -93,6 +95,12 @@ func (c *Config) IgnoredEnv() []string { return c.ignoredEnv }
 // sections it does not check, which a full load would report: for the
 // command to name as warnings (a misplaced key may be one it needed).
 func (c *Config) Skipped() []Problem { return c.skipped }
+
+// UnresolvedSecrets are the secrets of a config loaded with WithoutSecrets
+// that do not resolve here (an env: variable not set, a file: not there),
+// each as the problem a full load would report: for the command to say
+// what it could not do without them. Sorted by key.
+func (c *Config) UnresolvedSecrets() []Problem { return c.unresolved }
 
 // ignoredEnv finds IgnoredEnv among environ (os.Environ's form).
 func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) []string {
@@ -323,6 +331,7 @@ type options struct {
 	dev          bool
 	noMappings   bool
 	temporalOnly bool
+	noSecrets    bool
 }
 
 // TemporalOnly loads the config for a command that only reads the runs of
@@ -351,6 +360,16 @@ var unusedByTemporalOnly = []string{"targets", "connections", "mappings", "intak
 // being edited does not stop them; a Config loaded so cannot be built
 // into connections whose mapping is a file's.
 func WithoutMappings() Option { return func(o *options) { o.noMappings = true } }
+
+// WithoutSecrets loads the config without requiring its secrets: a
+// secret that does not resolve here (an env: variable this shell does not
+// have, a file: that is not there) is not a problem but is listed by
+// UnresolvedSecrets. Everything else is loaded and validated as without
+// it. It is for the commands that never send anything (`mapping lint`,
+// `mapping test` on a deal file), so that they run where the secrets are
+// not at hand, as in most CI jobs. Building a connection or a target
+// whose secret is unresolved fails as it would at run time, naming it.
+func WithoutSecrets() Option { return func(o *options) { o.noSecrets = true } }
 
 // WithDevDefaults adds the built-in `sandbox` target (type http, base_url
 // pointing at dev.sandbox_listen) and the `demo` connection (generic source
@@ -418,7 +437,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 			return slices.Contains(unusedByTemporalOnly, top)
 		}
 	}
-	cfg, err := build(settings, path, !o.noMappings, skip)
+	cfg, err := build(settings, path, o, skip)
 	var ce *Error
 	if err == nil {
 		cfg.ignoredEnv = ignoredEnv(v, settings, os.Environ())

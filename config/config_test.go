@@ -1067,3 +1067,41 @@ func TestMisindentedKeyLeadsTheMessage(t *testing.T) {
 		}
 	}
 }
+
+// WithoutSecrets (mapping lint, mapping test on a deal file): a secret
+// this shell does not have is no problem but is listed; anything else
+// wrong still is one.
+func TestWithoutSecretsListsTheUnresolvedOnes(t *testing.T) {
+	t.Setenv("DEALSYNC_TEST_UNSET_TOKEN", "")
+	os.Unsetenv("DEALSYNC_TEST_UNSET_TOKEN")
+	t.Setenv("DEALSYNC_TEST_SET_SECRET", "whsec_c2hvcC1zZWNyZXQtZm9yLWEtdGVzdC0zMmJ5dGVz")
+	yaml := `
+targets:
+  erp: {type: http, base_url: "https://erp.example.com", auth_value: env:DEALSYNC_TEST_UNSET_TOKEN}
+connections:
+  shop:
+    source: {type: generic, secret: env:DEALSYNC_TEST_SET_SECRET}
+    target: erp
+`
+	path := writeFile(t, yaml)
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "targets.erp.auth_value: secret env:DEALSYNC_TEST_UNSET_TOKEN cannot be resolved") {
+		t.Fatalf("Load without WithoutSecrets: %v; want the unresolved secret as a problem", err)
+	}
+	cfg, err := config.Load(path, config.WithoutSecrets())
+	if err != nil {
+		t.Fatalf("Load with WithoutSecrets: %v", err)
+	}
+	got := cfg.UnresolvedSecrets()
+	if len(got) != 1 || got[0].Key != "targets.erp.auth_value" || !strings.Contains(got[0].Message, "DEALSYNC_TEST_UNSET_TOKEN is not set") {
+		t.Errorf("UnresolvedSecrets = %+v; want only targets.erp.auth_value, saying the variable is not set", got)
+	}
+	if full := mustLoad(t, writeFile(t, strings.Replace(yaml, "env:DEALSYNC_TEST_UNSET_TOKEN", "env:DEALSYNC_TEST_SET_SECRET", 1)), config.WithoutSecrets()); len(full.UnresolvedSecrets()) != 0 {
+		t.Errorf("a config whose secrets resolve lists %+v", full.UnresolvedSecrets())
+	}
+
+	// Other problems are problems still.
+	bad := writeFile(t, strings.Replace(yaml, `base_url: "https://erp.example.com"`, `base_url: "not a url"`, 1))
+	if _, err := config.Load(bad, config.WithoutSecrets()); err == nil || !strings.Contains(err.Error(), "targets.erp.base_url") {
+		t.Errorf("a bad base_url with WithoutSecrets: %v; want it refused", err)
+	}
+}

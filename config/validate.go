@@ -92,9 +92,10 @@ var (
 )
 
 // build decodes the merged settings and checks everything, collecting
-// every problem. The mapping files are compiled only when mappings is set
-// (see WithoutMappings).
-func build(settings map[string]any, file string, mappings bool, skip func(key string) bool) (*Config, error) {
+// every problem. The mapping files are compiled unless o.noMappings (see
+// WithoutMappings); the secrets are resolved unless o.noSecrets (see
+// WithoutSecrets).
+func build(settings map[string]any, file string, o options, skip func(key string) bool) (*Config, error) {
 	ps := &problems{}
 	cfg := &Config{}
 
@@ -129,16 +130,22 @@ func build(settings map[string]any, file string, mappings bool, skip func(key st
 		c.Source.Spec = component(c.Source, "source", "connections."+name+".source", ps)
 		cfg.Connections[name] = c
 	}
-	loadMappings(cfg, file, ps, mappings)
+	loadMappings(cfg, file, ps, !o.noMappings)
 	checkSharedIDs(cfg, ps)
 	checkSharedGrants(cfg, ps)
 
+	var unresolved []Problem
 	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
 		if s.IsZero() || ps.isFailed(key) || (skip != nil && skip(key)) {
 			return
 		}
 		if err := s.Check(); err != nil {
-			ps.add(key, fmt.Sprintf("secret %s cannot be resolved: %v", s.Describe(), err))
+			p := Problem{Key: key, Message: fmt.Sprintf("secret %s cannot be resolved: %v", s.Describe(), err)}
+			if o.noSecrets {
+				unresolved = append(unresolved, p)
+			} else {
+				ps.add(p.Key, p.Message)
+			}
 		}
 	})
 
@@ -158,6 +165,8 @@ func build(settings map[string]any, file string, mappings bool, skip func(key st
 	}
 	sortProblems(skipped)
 	cfg.skipped = skipped
+	sortProblems(unresolved)
+	cfg.unresolved = unresolved
 	return cfg, nil
 }
 

@@ -107,9 +107,15 @@ func usage(format string, args ...any) error {
 // sandbox target exists without a file). A config whose only problems are
 // in mapping files is a mapping error (exit 1), printed with positions; so
 // is a connection naming a mapping that is missing because its file did
-// not load.
-func loadForMappings(g *globalFlags) (*config.Config, error) {
-	cfg, err := config.Load(g.configPath, config.WithDevDefaults())
+// not load. Unless withSecrets, a secret that does not resolve here is no
+// problem (config.WithoutSecrets): these commands send nothing, and run
+// where the secrets are not at hand, as in a CI job.
+func loadForMappings(g *globalFlags, withSecrets bool) (*config.Config, error) {
+	opts := []config.Option{config.WithDevDefaults()}
+	if !withSecrets {
+		opts = append(opts, config.WithoutSecrets())
+	}
+	cfg, err := config.Load(g.configPath, opts...)
 	if err == nil {
 		return cfg, nil
 	}
@@ -160,7 +166,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	if f.update && f.dir == "" {
 		return usage("--update works with --dir")
 	}
-	cfg, err := loadForMappings(g)
+	// --fetch reads the CRM: its secrets are needed, and one that does not
+	// resolve is said at once, as a config error.
+	cfg, err := loadForMappings(g, f.fetch != "")
 	if err != nil {
 		return mappingNotLoaded(out, f, err)
 	}
@@ -257,9 +265,13 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	var conn *connections.Connection
 	var set *connections.Set
 	var buildErr error
+	var notBuilt string
 	if !noConn {
 		if set, buildErr = app.BuildConnections(cfg, quietLogger()); buildErr == nil {
 			conn, _ = set.Get(connName)
+		} else if f.fetch == "" && len(cfg.UnresolvedSecrets()) > 0 {
+			notBuilt = fmt.Sprintf("connection %s was not built here, a secret of the config not being at hand (%s): the deal was judged as the file gives it, its account as written, where a run of a CRM that sends thin webhooks judges the trigger on the webhook and keys the account as its source does; set the secrets to test as a run does",
+				connName, errLine(buildErr))
 		}
 	}
 	var ev model.DealEvent
@@ -299,7 +311,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		judged = *webhook
 	}
 	triggered, reason, terr := trigger.Evaluate(judged)
-	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, ConnectionNote: note, Triggered: triggered, Skipped: reason, NoConnection: noConn, ThinTrigger: judged.Thin}
+	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, ConnectionNote: note, NotBuilt: notBuilt, Triggered: triggered, Skipped: reason, NoConnection: noConn, ThinTrigger: judged.Thin}
 	if terr != nil {
 		res.TriggerError = terr.Error()
 	}
@@ -308,18 +320,25 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		res.Invoice = &inv
 		if targetName != "" {
 			target, err := buildTarget(cfg, targetName)
-			if err != nil {
+			switch {
+			case err != nil && unresolvedUnder(cfg, "targets."+targetName+"."):
+				// Its secret is not at hand: the invoice is still shown.
+				res.Target = targetName
+				res.RequestNotPlanned = fmt.Sprintf("target %s cannot be built here, a secret of it not being at hand (%s); set it to see the request", targetName, errLine(err))
+			case err != nil:
 				return usage("target %s: %v", targetName, err)
-			}
-			res.Target = targetName
-			// A target that refuses the invoice (a Xero line with neither
-			// item nor account code) fails the run: an error of the
-			// invoice, like a validation error, not of the command line.
-			req, err := target.PlanInvoice(inv, connectors.CustomerRef{ID: PlaceholderCustomerID}, workflows.DealWorkflowID(connName, ev.Account, ev.Deal.ID)+"/invoice")
-			if err != nil {
-				res.Error = &errorReport{Type: targetErrorType, Message: fmt.Sprintf("target %s: %v", targetName, err)}
-			} else {
-				res.Request = &req
+			default:
+				res.Target = targetName
+				// A target that refuses the invoice (a Xero line with
+				// neither item nor account code) fails the run: an error of
+				// the invoice, like a validation error, not of the command
+				// line.
+				req, err := target.PlanInvoice(inv, connectors.CustomerRef{ID: PlaceholderCustomerID}, workflows.DealWorkflowID(connName, ev.Account, ev.Deal.ID)+"/invoice")
+				if err != nil {
+					res.Error = &errorReport{Type: targetErrorType, Message: fmt.Sprintf("target %s: %v", targetName, err)}
+				} else {
+					res.Request = &req
+				}
 			}
 		}
 	} else {
@@ -524,6 +543,10 @@ type testResult struct {
 	// ConnectionNote says that Connection was picked among several using
 	// the mapping, and how to pick another (pickedNote).
 	ConnectionNote string `json:"connection_note,omitempty"`
+	// NotBuilt says that the connection could not be built, a secret of
+	// the config not resolving here (config.WithoutSecrets), and what the
+	// test did without it.
+	NotBuilt string `json:"connection_not_built,omitempty"`
 	// NoConnection: no connection of the config uses the mapping; it was
 	// evaluated as one named Connection with the default won stages.
 	NoConnection bool `json:"no_connection,omitempty"`
@@ -536,7 +559,27 @@ type testResult struct {
 	Invoice      *model.Invoice      `json:"invoice,omitempty"`
 	Target       string              `json:"target,omitempty"`
 	Request      *connectors.Request `json:"request,omitempty"`
-	Error        *errorReport        `json:"error,omitempty"`
+	// RequestNotPlanned says why there is no Request for Target: it could
+	// not be built, a secret of it not resolving here.
+	RequestNotPlanned string       `json:"request_not_planned,omitempty"`
+	Error             *errorReport `json:"error,omitempty"`
+}
+
+// unresolvedUnder reports whether a secret under the key prefix (e.g.
+// "targets.xero.") did not resolve when cfg was loaded.
+func unresolvedUnder(cfg *config.Config, prefix string) bool {
+	for _, p := range cfg.UnresolvedSecrets() {
+		if strings.HasPrefix(p.Key, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// errLine is err's message on one line, the errors errors.Join puts one
+// per line apart by "; ".
+func errLine(err error) string {
+	return oneLine(strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 // targetErrorType is the errorReport type of an invoice the target
@@ -718,6 +761,9 @@ func printTestResult(out io.Writer, r testResult) {
 	} else {
 		fmt.Fprintf(out, "connection: %s\n", r.Connection)
 	}
+	if r.NotBuilt != "" {
+		fmt.Fprintf(out, "note:       %s\n", r.NotBuilt)
+	}
 	if r.ThinTrigger {
 		fmt.Fprintf(out, "trigger:    judged as on a webhook of this deal, which carries little more than its id and stage (deal.amount, deal.company, the line items are empty there)\n")
 	}
@@ -760,6 +806,10 @@ func printTestResult(out io.Writer, r testResult) {
 	fmt.Fprintf(out, "  %s\n", b)
 	if r.Error != nil {
 		fmt.Fprintf(out, "\n%s error (the target refuses this invoice: a run would fail creating it):\n  %s\n", r.Error.Type, r.Error.Message)
+		return
+	}
+	if r.RequestNotPlanned != "" {
+		fmt.Fprintf(out, "\n(no request to show: %s)\n", r.RequestNotPlanned)
 		return
 	}
 	if r.Request == nil {
@@ -817,7 +867,7 @@ func newMappingLintCmd(g *globalFlags) *cobra.Command {
 				}
 				names = set.Names()
 			} else {
-				cfg, err := loadForMappings(g)
+				cfg, err := loadForMappings(g, false)
 				if err != nil {
 					var ee *exitError
 					if asJSON && errors.As(err, &ee) && ee.code == 1 {

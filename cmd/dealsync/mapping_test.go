@@ -801,3 +801,70 @@ func TestMappingTestShowsTheInvoiceAValidationRefused(t *testing.T) {
 		t.Errorf("--json: %v\n%s\nwant error.type validation and the invoice", err, out)
 	}
 }
+
+// mapping lint and mapping test on a deal file send nothing: they run
+// where the config's secrets are not at hand (a CI job), saying what they
+// could not do without them; --fetch, which reads the CRM, still needs
+// them.
+func TestMappingCommandsRunWithoutTheSecrets(t *testing.T) {
+	for _, name := range []string{"DEALSYNC_TEST_UNSET_ERP_TOKEN", "DEALSYNC_TEST_UNSET_SHOP_SECRET", "DEALSYNC_TEST_UNSET_HS_TOKEN"} {
+		t.Setenv(name, "")
+		os.Unsetenv(name)
+	}
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	cfg := writeConfig(t, fmt.Sprintf(`
+mappings: {files: [%q]}
+targets:
+  erp: {type: http, base_url: "https://erp.example.com/api", auth_value: env:DEALSYNC_TEST_UNSET_ERP_TOKEN}
+connections:
+  shop:
+    source: {type: generic, secret: env:DEALSYNC_TEST_UNSET_SHOP_SECRET}
+    target: erp
+    mapping: generic-standard
+  hs:
+    target: sandbox
+    mapping: generic-standard
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      accounts:
+        "62515": {access_token: env:DEALSYNC_TEST_UNSET_HS_TOKEN}
+`, mustAbs(t, "../../examples/mappings/generic-standard.yaml")))
+
+	if out, err := runOut(context.Background(), "mapping", "lint", "--config", cfg); err != nil || !strings.Contains(out, "generic-standard") {
+		t.Errorf("mapping lint --config without the secrets: %v\n%s", err, out)
+	}
+
+	out, err := runOut(context.Background(), "mapping", "test", "--json", "--config", cfg, "--connection", "shop", "--deal", "../../examples/closed-won.json")
+	if err != nil {
+		t.Fatalf("mapping test --deal without the secrets: %v\n%s", err, out)
+	}
+	var r struct {
+		mappingTestReport
+		NotBuilt          string `json:"connection_not_built"`
+		RequestNotPlanned string `json:"request_not_planned"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Triggered || r.Invoice == nil || r.Invoice.Reference != "DS-D-1001" || r.Target != "erp" || r.Request != nil {
+		t.Errorf("report %+v; want the invoice of D-1001 for target erp, without a request", r)
+	}
+	if !strings.Contains(r.RequestNotPlanned, "target erp") || !strings.Contains(r.RequestNotPlanned, "DEALSYNC_TEST_UNSET_ERP_TOKEN") {
+		t.Errorf("request_not_planned %q; want it to name the target and its secret", r.RequestNotPlanned)
+	}
+	if !strings.Contains(r.NotBuilt, "connection shop") || !strings.Contains(r.NotBuilt, "DEALSYNC_TEST_UNSET_SHOP_SECRET") {
+		t.Errorf("connection_not_built %q; want it to name the connection and the secret", r.NotBuilt)
+	}
+	// The text output says both.
+	text, err := runOut(context.Background(), "mapping", "test", "--config", cfg, "--connection", "shop", "--deal", "../../examples/closed-won.json")
+	if err != nil || !strings.Contains(text, "note:       connection shop was not built here") || !strings.Contains(text, "(no request to show: target erp cannot be built here") {
+		t.Errorf("text output: %v\n%s", err, text)
+	}
+
+	// --fetch reads the CRM: a secret missing is a config error naming it.
+	_, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--connection", "hs", "--fetch", "4711")
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "DEALSYNC_TEST_UNSET_HS_TOKEN") {
+		t.Errorf("--fetch without the CRM's token: exit %d, %v; want 2 naming the variable", exitCode(err), err)
+	}
+}
