@@ -109,7 +109,13 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 			add(f+"quantity", "must be greater than 0", l.Quantity.String())
 		}
 		if l.UnitPrice.IsNegative() {
-			add(f+"unit_price", "must not be negative", l.UnitPrice.String())
+			msg := "must not be negative"
+			if o.DealAmount.Valid && o.DealAmount.Decimal.IsNegative() {
+				// A deal without line items is one line of its amount: the
+				// price is the deal's, not a line item's.
+				msg += fmt.Sprintf(": the deal's amount (%s) is negative too; dealsync makes invoices, not credit notes, so a refund or credit of the deal is made in the ERP by hand", o.DealAmount.Decimal)
+			}
+			add(f+"unit_price", msg, l.UnitPrice.String())
 		}
 		if l.Discount.IsNegative() {
 			add(f+"discount", "must not be negative", l.Discount.String())

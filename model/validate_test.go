@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/shopspring/decimal"
 )
 
 // validated is the problems Validate finds in a EUR invoice of one line,
@@ -48,6 +50,20 @@ func TestNegativeAmountIsBlamedOnTheDiscountOnlyWhenItIsTheCause(t *testing.T) {
 		if got := validated(t, c.line); strings.Join(got, "\n") != strings.Join(c.want, "\n") {
 			t.Errorf("quantity %s, unit price %s, discount %s:\ngot  %q\nwant %q", c.line.Quantity, c.line.UnitPrice, c.line.Discount, got, c.want)
 		}
+	}
+}
+
+// A negative price that is the deal's negative amount (a deal without
+// line items is one line of it) says so: the deal is a credit, which
+// dealsync does not make, not a line item to fix.
+func TestNegativeDealAmountIsNamed(t *testing.T) {
+	inv := Invoice{Reference: "R", Customer: Customer{Name: "Acme"}, Currency: "EUR",
+		IssueDate: NewDate(2026, 1, 14), DueDate: NewDate(2026, 2, 13), Lines: []InvoiceLine{{Description: "x", Quantity: d("1"), UnitPrice: d("-500")}}}
+	inv.ComputeTotals()
+	err := inv.Validate(ValidateOptions{DealAmount: decimal.NewNullDecimal(d("-500.00"))})
+	want := `invoice.lines[0].unit_price: must not be negative: the deal's amount (-500) is negative too; dealsync makes invoices, not credit notes, so a refund or credit of the deal is made in the ERP by hand (got "-500")`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Validate = %v\nwant it to contain %s", err, want)
 	}
 }
 
