@@ -65,7 +65,17 @@ type GoldenResult struct {
 type GoldenOption func(*goldenOptions)
 
 type goldenOptions struct {
-	won []string
+	won     []string
+	webhook func(model.DealEvent) model.DealEvent
+}
+
+// GoldenWebhook has RunGolden judge each case's trigger on webhook(deal),
+// the webhook the connection's CRM sends of that deal (a thin one, with
+// little more than its id and stage), as the intake judges it, instead of
+// on the case's deal as written. The invoice is still the case's deal's:
+// a run reads the whole deal.
+func GoldenWebhook(webhook func(model.DealEvent) model.DealEvent) GoldenOption {
+	return func(o *goldenOptions) { o.webhook = webhook }
 }
 
 // GoldenWonStages has RunGolden evaluate the trigger with these won stages
@@ -146,8 +156,13 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	}
 	invPath := filepath.Join(dir, name+".invoice.json")
 	errPath := filepath.Join(dir, name+".error.txt")
-	// The trigger judges the deal as the intake does, before any run.
-	triggered, reason, terr := goldenTrigger(m, o.won).Evaluate(ev)
+	// The trigger judges the deal as the intake does, before any run: on
+	// the webhook of it, when the connection's CRM sends thin ones.
+	judged := ev
+	if o.webhook != nil {
+		judged = o.webhook(ev)
+	}
+	triggered, reason, terr := goldenTrigger(m, o.won).Evaluate(judged)
 	if terr != nil {
 		r.TriggerError = terr.Error()
 		r.Diff = "trigger: FAILED on this deal (the intake refuses such a delivery with 500 until the mapping is fixed): " + terr.Error() + "\n"

@@ -208,8 +208,40 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		connName = unusedMappingConnection
 	}
 
+	// The connection as a run has it, when it can be built here (a source
+	// whose config cannot is the run's concern for --deal and --dir: the
+	// deal is taken as it is; --fetch needs it).
+	var conn *connections.Connection
+	var set *connections.Set
+	var buildErr error
+	var notBuilt string
+	if !noConn {
+		if set, buildErr = app.BuildConnections(cfg, quietLogger()); buildErr == nil {
+			conn, _ = set.Get(connName)
+		} else if f.fetch == "" && len(cfg.UnresolvedSecrets()) > 0 {
+			notBuilt = fmt.Sprintf("connection %s was not built here, a secret of the config not being at hand (%s): the deal was judged as the file gives it, its account as written, where a run of a CRM that sends thin webhooks judges the trigger on the webhook and keys the account as its source does; set the secrets to test as a run does",
+				connName, errLine(buildErr))
+		}
+	}
+	// A CRM whose webhooks are thin (the deal is read in the run) has its
+	// trigger judged on such a webhook of the deal, as the intake judges
+	// it; a deal file that is one already is judged as it is.
+	var webhookOf func(model.DealEvent) model.DealEvent
+	if conn != nil && conn.Fetcher != nil {
+		webhookOf = func(ev model.DealEvent) model.DealEvent {
+			if ev.Thin {
+				return ev
+			}
+			return *thinWebhook(conn, ev)
+		}
+	}
+
 	if f.dir != "" {
-		results, err := mapping.RunGolden(f.dir, m, f.update, dealfile.Read, mapping.GoldenWonStages(won))
+		opts := []mapping.GoldenOption{mapping.GoldenWonStages(won)}
+		if webhookOf != nil {
+			opts = append(opts, mapping.GoldenWebhook(webhookOf))
+		}
+		results, err := mapping.RunGolden(f.dir, m, f.update, dealfile.Read, opts...)
 		if err != nil {
 			return usage("%v%s", err, newGoldenCaseHint(f.dir, f.update, err))
 		}
@@ -226,6 +258,12 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 			}
 			if note != "" {
 				doc["connection_note"] = note
+			}
+			if notBuilt != "" {
+				doc["connection_not_built"] = notBuilt
+			}
+			if webhookOf != nil {
+				doc["thin_trigger"] = true
 			}
 			writeJSON(out, doc)
 		} else {
@@ -248,9 +286,15 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 			if !noConn {
 				judgedBy = fmt.Sprintf("won stages of connection %s: %s", connName, strings.Join(won, ", "))
 			}
+			if webhookOf != nil {
+				judgedBy += "; each trigger judged as on a webhook of the deal, which carries little more than its id and stage"
+			}
 			fmt.Fprintf(out, "%d cases, %d failed (mapping %s, hash %s; %s)\n", len(results), failed, m.Name(), m.Hash(), judgedBy)
 			if note != "" {
 				fmt.Fprintf(out, "connection %s: %s\n", connName, note)
+			}
+			if notBuilt != "" {
+				fmt.Fprintf(out, "note: %s\n", notBuilt)
 			}
 		}
 		if failed > 0 {
@@ -259,21 +303,6 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		return nil
 	}
 
-	// The connection as a run has it, when it can be built here (a source
-	// whose config cannot is the run's concern for --deal: the deal is
-	// taken as it is; --fetch needs it).
-	var conn *connections.Connection
-	var set *connections.Set
-	var buildErr error
-	var notBuilt string
-	if !noConn {
-		if set, buildErr = app.BuildConnections(cfg, quietLogger()); buildErr == nil {
-			conn, _ = set.Get(connName)
-		} else if f.fetch == "" && len(cfg.UnresolvedSecrets()) > 0 {
-			notBuilt = fmt.Sprintf("connection %s was not built here, a secret of the config not being at hand (%s): the deal was judged as the file gives it, its account as written, where a run of a CRM that sends thin webhooks judges the trigger on the webhook and keys the account as its source does; set the secrets to test as a run does",
-				connName, errLine(buildErr))
-		}
-	}
 	var ev model.DealEvent
 	var webhook *model.DealEvent // the fetched deal as a webhook of it says
 	if f.fetch != "" {
@@ -292,8 +321,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		if key, kerr := conn.AccountKey(ev.Account); ev.Account != "" && kerr == nil {
 			ev.Account = key
 		}
-		if conn.Fetcher != nil && !ev.Thin {
-			webhook = thinWebhook(conn, ev)
+		if webhookOf != nil && !ev.Thin {
+			w := webhookOf(ev)
+			webhook = &w
 		}
 	}
 	if c, ok := cfg.Connections[connName]; ok && !noConn && f.target == "" {

@@ -247,6 +247,34 @@ connections:
 		t.Errorf("a trigger on the amount of a saved HubSpot deal: %+v, %v; want no run, judged as on a thin webhook", r, err)
 	}
 
+	// A golden case of that deal is judged as --deal judges it: on the
+	// webhook (before, on the whole deal: the case said a run would start).
+	golden := t.TempDir()
+	if b, err := os.ReadFile(saved); err != nil {
+		t.Fatal(err)
+	} else {
+		writeFile(t, filepath.Join(golden, "renewal.deal.json"), string(b))
+	}
+	out, err := runOut(context.Background(), "mapping", "test", "--json", "--config", cfg, "--connection", "hs", "--mapping", "amount-trigger", "--dir", golden, "--update")
+	var g struct {
+		Thin  bool `json:"thin_trigger"`
+		Cases []struct {
+			Name    string `json:"name"`
+			Skipped string `json:"skipped"`
+			Updated bool   `json:"updated"`
+		} `json:"cases"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &g); err != nil || jerr != nil || !g.Thin || len(g.Cases) != 1 || !g.Cases[0].Updated || g.Cases[0].Skipped == "" {
+		t.Errorf("--dir --update of the saved deal with a trigger on the amount: %v, %v\n%s\nwant the case written as starting no run, judged as on a thin webhook", err, jerr, out)
+	}
+	if _, err := os.Stat(filepath.Join(golden, "renewal.error.txt")); err != nil {
+		t.Errorf("the case's outcome file: %v; want renewal.error.txt (no run would start)", err)
+	}
+	if text, err := runOut(context.Background(), "mapping", "test", "--config", cfg, "--connection", "hs", "--mapping", "generic-standard", "--dir", golden, "--update"); err != nil ||
+		!strings.Contains(text, "each trigger judged as on a webhook of the deal") || !strings.Contains(text, "updated renewal\n") {
+		t.Errorf("--dir with the stage trigger: %v\n%s\nwant the case written with its invoice, and the summary to say how triggers were judged", err, text)
+	}
+
 	if r, err := mappingTest(t, "--config", cfg, "--connection", "hs", "--fetch", "999"); exitCode(err) != 1 || r.Error == nil || !strings.Contains(r.Error.Message, "999") {
 		t.Errorf("a deal the CRM does not have: exit %d, %v, report %+v", exitCode(err), err, r)
 	}
