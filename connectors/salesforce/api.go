@@ -439,12 +439,18 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 // credentials of an org, by its message ("error: error_description").
 func tokenHint(msg string) string {
 	switch {
+	case strings.Contains(msg, "not installed in this org") || strings.Contains(strings.ToLower(msg), "app_not_found"):
+		// An External Client App's refusal. Users report that one whose
+		// JWT names the login host as audience gets it too, and that the
+		// org's My Domain URL is taken there (Salesforce's pages name the
+		// login hosts only).
+		return "the org has no External Client App of this consumer key (client_id) installed: make the app in this org, or install its package there; with jwt, also try jwt.audience: the org's My Domain URL (its instance_url), which External Client Apps are reported to need"
 	case strings.Contains(msg, "audience is invalid"):
 		return "the JWT's audience is not the org's login host: a sandbox org needs jwt.audience: https://test.salesforce.com (production and Developer Edition: https://login.salesforce.com)"
 	case strings.HasPrefix(msg, "invalid_client"):
-		return "check the connected app's consumer key (client_id) and secret (client_secret), and that the app is enabled for the org"
+		return "check the app's consumer key (client_id) and secret (client_secret), and that the app (External Client App or connected app) is enabled for the org"
 	case strings.HasPrefix(msg, "invalid_grant"):
-		return "the grant was refused: check the user (jwt.username, or the client credentials flow's run-as user) is approved for the connected app, and for jwt the certificate uploaded to the app and the audience"
+		return "the grant was refused: check the user (jwt.username, or the client credentials flow's run-as user) is approved for the app (pre-authorized in its policies), and for jwt the certificate uploaded to the app and the audience"
 	}
 	return "check the org's credentials in the config"
 }
@@ -527,7 +533,7 @@ func tokenMessage(re *oauth2.RetrieveError) string {
 }
 
 // WebhookDeal implements connectors.WebhookShaper: an outbound message
-// carries the fields its workflow rule lists, as Raw, and Parse reads the
+// carries the fields its definition lists, as Raw, and Parse reads the
 // name and the stage from them; the fields read from the API stand for
 // them.
 func (s *Source) WebhookDeal(d model.Deal) model.Deal {

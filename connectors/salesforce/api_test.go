@@ -158,10 +158,12 @@ func TestFetchDealErrorsAndSessionExpiry(t *testing.T) {
 
 func TestTokenHints(t *testing.T) {
 	for msg, want := range map[string]string{
-		"invalid_grant: audience is invalid":                "jwt.audience: https://test.salesforce.com",
-		"invalid_client: invalid client credentials":        "client_secret",
-		"invalid_grant: user hasn't approved this consumer": "approved for the connected app",
-		"unsupported_grant_type: grant type not supported":  "check the org's credentials",
+		"invalid_grant: audience is invalid":                               "jwt.audience: https://test.salesforce.com",
+		"invalid_client: invalid client credentials":                       "client_secret",
+		"invalid_grant: user hasn't approved this consumer":                "approved for the app",
+		"invalid_client: External client app is not installed in this org": "jwt.audience: the org's My Domain URL",
+		"OAUTH_EC_APP_NOT_FOUND: app not found":                            "External Client App of this consumer key",
+		"unsupported_grant_type: grant type not supported":                 "check the org's credentials",
 	} {
 		if got := tokenHint(msg); !strings.Contains(got, want) {
 			t.Errorf("tokenHint(%q) = %q, want it to say %q", msg, got, want)

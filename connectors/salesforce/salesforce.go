@@ -112,7 +112,8 @@ type Account struct {
 	InstanceURL string `mapstructure:"instance_url" validate:"required,url"`
 	// TokenURL defaults to InstanceURL + /services/oauth2/token.
 	TokenURL string `mapstructure:"token_url" validate:"omitempty,url"`
-	// ClientID is the connected app's consumer key.
+	// ClientID is the consumer key of the org's External Client App (or
+	// connected app).
 	ClientID     string        `mapstructure:"client_id" validate:"required"`
 	ClientSecret secret.Secret `mapstructure:"client_secret"`
 	JWT          *JWT          `mapstructure:"jwt"`
@@ -128,9 +129,11 @@ type Account struct {
 type JWT struct {
 	// Username of the integration user the token is issued for.
 	Username string `mapstructure:"username" validate:"required"`
-	// PrivateKey is the PEM RSA key whose certificate is on the connected app.
+	// PrivateKey is the PEM RSA key whose certificate is on the app.
 	PrivateKey secret.Secret `mapstructure:"private_key" validate:"required"`
-	// Audience: https://login.salesforce.com (default) or https://test.salesforce.com.
+	// Audience: https://login.salesforce.com (default),
+	// https://test.salesforce.com, or the org's My Domain URL (reported
+	// to be what an External Client App takes).
 	Audience string `mapstructure:"audience" validate:"omitempty,url"`
 }
 

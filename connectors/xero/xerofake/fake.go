@@ -311,7 +311,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.access[access] = true
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": access, "token_type": "Bearer", "expires_in": 1800, "refresh_token": s.refresh,
-		"scope": "accounting.transactions accounting.contacts offline_access",
+		"scope": "accounting.invoices accounting.contacts offline_access",
 	})
 }
 
