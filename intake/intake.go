@@ -568,19 +568,37 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	// Without a run that listens, a win is judged on its own; a newer
 	// event of the same deal in the same delivery that has the deal out of
 	// the won stages (the deal lost again since) says it is no longer won:
-	// the win starts no run.
+	// the win starts no run. Of two wins of a deal in one delivery, the
+	// newer starts the run, whatever their order in the batch: the run
+	// invoices the deal its event carries, and the older one's is stale
+	// (the other would meet the run as a duplicate).
 	if !conn.Listens() {
+		won := make([]bool, len(events)) // the trigger's verdicts, before this
+		for i := range verdicts {
+			won[i] = verdicts[i].ok
+		}
+		newer := func(i, j int) bool {
+			return j != i && keys[j] == keys[i] && !events[j].Thin && events[j].OccurredAt.After(events[i].OccurredAt)
+		}
 		for i, ev := range events {
-			if !verdicts[i].ok || ev.Thin || ev.OccurredAt.IsZero() {
+			if !won[i] || ev.Thin || ev.OccurredAt.IsZero() {
 				continue
 			}
 			for j, later := range events {
 				// Out of the won stages as a run judges it (neither a won
 				// stage nor the win's own, which a mapping's trigger may
 				// take without the connection listing it as won).
-				if j != i && keys[j] == keys[i] && !later.Thin && later.OccurredAt.After(ev.OccurredAt) &&
-					workflows.LeftWonStage(workflows.InvoiceDealInput{Event: ev, WonStages: conn.WonStages}, later) {
+				if newer(i, j) && workflows.LeftWonStage(workflows.InvoiceDealInput{Event: ev, WonStages: conn.WonStages}, later) {
 					verdicts[i] = step{i: i, reason: fmt.Sprintf("a newer event of this deal in the same delivery (%s) has it in stage %q, not a won stage", later.EventID, later.Deal.Stage)}
+					break
+				}
+			}
+			if !verdicts[i].ok {
+				continue
+			}
+			for j, later := range events {
+				if newer(i, j) && won[j] {
+					verdicts[i] = step{i: i, reason: fmt.Sprintf("a newer won event of this deal in the same delivery (%s) starts its run instead", later.EventID)}
 					break
 				}
 			}

@@ -1068,6 +1068,38 @@ func TestANewerLossInTheSameDeliveryStopsTheWin(t *testing.T) {
 	}
 }
 
+// Of two wins of a deal in one delivery (without a run that listens), the
+// newer starts the run, whatever the batch's order: it carries the deal
+// as it is now (the older one's amount is stale). Before, the first in
+// the batch did, and the run invoiced the older amount.
+func TestTheNewerOfTwoWinsInADeliveryStartsTheRun(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	status, body := post(t, srv.URL+"/webhooks/crm", `[
+ {"event_id":"old","occurred_at":"2026-11-20T09:00:00Z","deal":{"id":"A","stage":"won","previous_stage":"open","amount":"5.00"}},
+ {"event_id":"new","occurred_at":"2026-11-20T09:10:00Z","deal":{"id":"A","stage":"won","previous_stage":"open","amount":"7.00"}}]`)
+	if status != http.StatusAccepted || len(st.started) != 1 || !strings.Contains(body, `a newer won event of this deal in the same delivery (new) starts its run instead`) {
+		t.Fatalf("%d %s, started %v; want one run, the older win skipped for the newer", status, body, st.started)
+	}
+	var res struct {
+		Results []connectors.EventResult `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil || len(res.Results) != 2 {
+		t.Fatalf("results %+v: %v", res.Results, err)
+	}
+	for _, r := range res.Results {
+		if (r.EventID == "new") != (r.WorkflowID != "") {
+			t.Errorf("result %+v; want the run started by event new only", r)
+		}
+	}
+	// Two wins of the same time: neither is newer; the first starts it.
+	status, body = post(t, srv.URL+"/webhooks/crm", `[
+ {"event_id":"b1","occurred_at":"2026-11-20T09:00:00Z","deal":{"id":"B","stage":"won","previous_stage":"open"}},
+ {"event_id":"b2","occurred_at":"2026-11-20T09:00:00Z","deal":{"id":"B","stage":"won","previous_stage":"open"}}]`)
+	if status != http.StatusAccepted || strings.Contains(body, "starts its run instead") {
+		t.Fatalf("%d %s; want both handed on, none skipped as older", status, body)
+	}
+}
+
 // A compressed body is refused with 415 and Accept-Encoding: identity,
 // before anything is read (the signature is over the bytes the CRM made,
 // and a gzip body was verified and parsed as is: 400 or 401); a
