@@ -113,7 +113,7 @@ func TestRawFieldWarnings(t *testing.T) {
 	}
 	pd, _ := set.Get("pd")
 	if got := rawFieldWarnings(pd); len(got) != 10 || !strings.Contains(got[0], `connection pd: mapping "raw" reads deal.raw["Account"], which its pipedrive source does not read`) ||
-		!strings.Contains(got[0], `its deal.raw has stage_id, pipeline_id, org_id, custom_fields only (a custom field is fromJSON(deal.raw["custom_fields"])["<its 40-character API key>"])`) {
+		!strings.Contains(got[0], `its deal.raw has stage_id, pipeline_id, org_id, custom_fields, is_archived, archive_time only (a custom field is fromJSON(deal.raw["custom_fields"])["<its 40-character API key>"])`) {
 		t.Errorf("pipedrive: %q; want each of the 10 keys warned of, with where its custom fields are", got)
 	}
 

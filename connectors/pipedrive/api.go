@@ -50,6 +50,8 @@ type pdDeal struct {
 	Currency          string                     `json:"currency"`
 	Status            string                     `json:"status"`
 	IsDeleted         bool                       `json:"is_deleted"`
+	IsArchived        bool                       `json:"is_archived"`
+	ArchiveTime       *string                    `json:"archive_time"`
 	StageID           Ident                      `json:"stage_id"`
 	PipelineID        Ident                      `json:"pipeline_id"`
 	OrgID             Ident                      `json:"org_id"`
@@ -364,11 +366,11 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 }
 
 // rawKeys are the keys of a fetched deal's Raw (dealHeader).
-var rawKeys = []string{"stage_id", "pipeline_id", "org_id", "custom_fields"}
+var rawKeys = []string{"stage_id", "pipeline_id", "org_id", "custom_fields", "is_archived", "archive_time"}
 
 // RawFields implements connectors.RawFielder: a fetched deal's Raw holds
-// its stage, pipeline and organization ids and its custom fields, whatever
-// the config says.
+// its stage, pipeline and organization ids, its custom fields and whether
+// it is archived (and since when), whatever the config says.
 func (s *Source) RawFields() connectors.RawFieldSet {
 	return connectors.RawFieldSet{Exact: rawKeys,
 		Advice: `a custom field is fromJSON(deal.raw["custom_fields"])["<its 40-character API key>"]`}
@@ -378,8 +380,11 @@ var _ connectors.RawFielder = (*Source)(nil)
 
 // dealHeader is the deal's own fields as FetchDeal reports them: its
 // status as the stage (StageDeleted for a deleted deal, whatever that
-// says), its stage, pipeline and organization ids and custom fields in
-// Raw, its value as Amount and its won, else expected or close time.
+// says), its stage, pipeline and organization ids, custom fields and
+// is_archived (with archive_time, when archived) in Raw, its value as
+// Amount and its won, else expected or close time. An archived deal is
+// read like any other (a won deal archived is still won and invoiced);
+// its write-back is what Pipedrive refuses (see WriteBack).
 func dealHeader(dealID string, pd pdDeal) (model.Deal, error) {
 	stage := pd.Status
 	if pd.IsDeleted {
@@ -406,6 +411,7 @@ func dealHeader(dealID string, pd pdDeal) (model.Deal, error) {
 		b, _ := json.Marshal(pd.CustomFields)
 		d.Raw["custom_fields"] = b
 	}
+	archiveRaw(d.Raw, &pd.IsArchived, pd.ArchiveTime)
 	if pd.Value != "" {
 		v, err := decimal.NewFromString(pd.Value.String())
 		if err != nil {
@@ -635,7 +641,11 @@ func (s *Source) writeBackNames() crmkit.WriteBackNames {
 }
 
 // WriteBack sets the configured deal custom fields: PATCH /api/v2/deals/{id}.
-// With no field configured it does nothing.
+// With no field configured it does nothing. Pipedrive's API does not edit
+// archived deals: the deal is read first, and an archived one is not sent
+// the PATCH but fails the write-back for good with an ArchivedDealError
+// that says what to do (archivedBeforeWriteBack); a PATCH refused because
+// the deal was archived meanwhile fails so too (archivedAfterRefusal).
 func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result connectors.InvoiceResult) error {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -648,8 +658,13 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 	if len(body["custom_fields"].(map[string]string)) == 0 {
 		return nil
 	}
-	_, err = s.call(ctx, acc, "write back", http.MethodPatch, "/api/v2/deals/"+dealID, body, nil)
-	return err
+	if err := s.archivedBeforeWriteBack(ctx, acc, dealID, result); err != nil {
+		return err
+	}
+	if _, err := s.call(ctx, acc, "write back", http.MethodPatch, "/api/v2/deals/"+dealID, body, nil); err != nil {
+		return s.archivedAfterRefusal(ctx, acc, dealID, result, err)
+	}
+	return nil
 }
 
 // call sends one API request and decodes the envelope's data into out.
@@ -838,8 +853,8 @@ func fieldOf(msgs ...string) string {
 }
 
 // WebhookDeal implements connectors.WebhookShaper: the deal as a webhook
-// event of it says it (its status, stage and pipeline ids; the event's
-// action is not known here).
+// event of it says it (its status, stage and pipeline ids, whether it is
+// archived and since when; the event's action is not known here).
 func (s *Source) WebhookDeal(d model.Deal) model.Deal {
 	raw := map[string]json.RawMessage{}
 	for _, k := range []string{"stage_id", "pipeline_id"} {
@@ -848,6 +863,11 @@ func (s *Source) WebhookDeal(d model.Deal) model.Deal {
 		var id Ident
 		if json.Unmarshal(d.Raw[k], &id) == nil && id != "" {
 			raw[k] = identRaw(id) // a number when digits, as webhooks send it
+		}
+	}
+	for _, k := range []string{"is_archived", "archive_time"} {
+		if v, ok := d.Raw[k]; ok {
+			raw[k] = v
 		}
 	}
 	// A webhook says the stage the deal left (previous data).

@@ -197,7 +197,12 @@ func TestWriteBack(t *testing.T) {
 	if err := s.WriteBack(context.Background(), "6083095", "213973", res); err != nil {
 		t.Fatalf("WriteBack: %v", err)
 	}
-	got := f.Requests()[0]
+	// The deal is read first (is it archived?), then written.
+	log := f.Requests()
+	if len(log) != 2 || log[0].Method != "GET" || log[0].Path != "/api/v2/deals/213973" {
+		t.Fatalf("requests %+v; want GET /api/v2/deals/213973, then the PATCH", log)
+	}
+	got := log[1]
 	want := map[string]any{"custom_fields": map[string]any{
 		"f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1": "inv-9",
 		"f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2": "INV-0007",
@@ -223,6 +228,10 @@ func TestWriteBackErrors(t *testing.T) {
 	var answer atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet { // the read before the write-back: a deal not archived
+			_, _ = io.WriteString(w, `{"success":true,"data":{"id":213973,"status":"won","is_archived":false,"archive_time":null}}`)
+			return
+		}
 		switch answer.Load() {
 		case 0:
 			w.WriteHeader(http.StatusBadRequest)
@@ -418,7 +427,8 @@ func TestOAuthUsesAPIDomain(t *testing.T) {
 			t.Fatalf("WriteBack: %v", err)
 		}
 	}
-	if log := f.Requests(); tokenCalls.Load() != 1 || len(log) != 2 || log[0].Auth != "Bearer oauth-at" || log[0].Token != "" {
+	// Each write-back reads the deal, then writes it: 4 requests.
+	if log := f.Requests(); tokenCalls.Load() != 1 || len(log) != 4 || log[0].Auth != "Bearer oauth-at" || log[0].Token != "" || log[3].Auth != "Bearer oauth-at" {
 		t.Fatalf("token calls %d, requests %+v", tokenCalls.Load(), log)
 	}
 }
@@ -512,8 +522,9 @@ func TestOAuthTokenSurvivesARestartAndARevocation(t *testing.T) {
 	for _, r := range f.Requests() {
 		auths = append(auths, r.Auth)
 	}
-	if want := []string{"Bearer at1", "Bearer at1", "Bearer at1", "Bearer at2"}; !slices.Equal(auths, want) {
-		t.Errorf("API requests authorized with %v, want %v (the revoked token's 401, then the retry)", auths, want)
+	// Each write-back reads the deal (is it archived?), then writes it.
+	if want := []string{"Bearer at1", "Bearer at1", "Bearer at1", "Bearer at1", "Bearer at1", "Bearer at2", "Bearer at2"}; !slices.Equal(auths, want) {
+		t.Errorf("API requests authorized with %v, want %v (two write-backs, the revoked token's 401 on the third's read, then the retry and its write)", auths, want)
 	}
 
 	// The install's refresh token was spent long ago: a process without the

@@ -80,6 +80,10 @@ type dealState struct {
 	Status     *string `json:"status"`
 	StageID    Ident   `json:"stage_id"`
 	PipelineID Ident   `json:"pipeline_id"`
+	// IsArchived and ArchiveTime: webhooks v2 carry them in data, as API
+	// v2 answers them.
+	IsArchived  *bool   `json:"is_archived"`
+	ArchiveTime *string `json:"archive_time"`
 }
 
 func malformed(format string, args ...any) error {
@@ -211,6 +215,10 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	}
 	raw := stageRaw(cur.StageID, cur.PipelineID)
 	raw["action"] = crmkit.JSONString(m.Action)
+	// Whether the deal is archived (Pipedrive's API no longer edits
+	// archived deals, so their write-back fails: see WriteBack), for a
+	// trigger to test and an operator to see.
+	archiveRaw(raw, cur.IsArchived, cur.ArchiveTime)
 	if prev != nil && prev.StageID != "" {
 		raw["previous_stage_id"] = identRaw(prev.StageID)
 	}

@@ -28,7 +28,7 @@ const changeStage = `{
     "expected_close_date": "2025-12-23", "first_won_time": "2026-01-14T17:08:04Z", "id": 213973,
     "org_id": 5063, "owner_id": 12597982, "person_id": 176578, "pipeline_id": 50, "probability": 1,
     "stage_change_time": "2026-01-14T18:16:56Z", "stage_id": 428, "status": "open", "title": "TESTEMORANGO001",
-    "update_time": "2026-01-14T18:16:56Z", "value": 112, "won_time": null
+    "update_time": "2026-01-14T18:16:56Z", "value": 112, "won_time": null, "is_archived": false, "archive_time": null
   },
   "previous": { "stage_id": 427 },
   "meta": {

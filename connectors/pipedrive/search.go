@@ -33,19 +33,26 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 		return err
 	}
 	seen := map[Ident]bool{} // a deal archived between the two lists is in both
-	for _, path := range []string{"/api/v2/deals", "/api/v2/deals/archived"} {
+	for _, path := range []string{"/api/v2/deals", archivedDealsPath} {
 		if err := s.listWon(ctx, acc, accountID, path, since, until, func(d pdDeal, won time.Time) error {
 			if seen[d.ID] {
 				return nil
 			}
 			seen[d.ID] = true
-			return fn(connectors.WonDeal{ID: string(d.ID), Stage: d.Status, CloseDate: model.DateOf(won), Raw: stageRaw(d.StageID, d.PipelineID)})
+			raw := stageRaw(d.StageID, d.PipelineID)
+			archived := d.IsArchived || path == archivedDealsPath
+			archiveRaw(raw, &archived, d.ArchiveTime)
+			return fn(connectors.WonDeal{ID: string(d.ID), Stage: d.Status, CloseDate: model.DateOf(won), Raw: raw})
 		}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// archivedDealsPath lists the archived deals, which the deals list leaves
+// out (since 15 July 2025).
+const archivedDealsPath = "/api/v2/deals/archived"
 
 // listWon hands fn the won deals of one list (path) won in [since, until).
 func (s *Source) listWon(ctx context.Context, acc *account, accountID, path string, since, until time.Time, fn func(pdDeal, time.Time) error) error {

@@ -3,8 +3,11 @@
 // an API token per company (x-api-token header, or an OAuth bearer token;
 // 401 "unauthorized access" otherwise), GET /api/v2/deals and /api/v2/deals/archived (ids,
 // status, deleted deals only with status=deleted, updated_since, sort,
-// cursor paging), GET /api/v2/deals/{id} (404 for a deal deleted with
-// DeleteDeal, as for an unknown one),
+// cursor paging; GET /api/v2/deals leaves archived deals out, which
+// /api/v2/deals/archived lists), GET /api/v2/deals/{id} (404 for a deal
+// deleted with DeleteDeal, as for an unknown one; an archived deal, see
+// ArchiveDeal, with is_archived true; every deal answered with
+// is_archived and archive_time, false and null unless seeded),
 // GET /api/v2/organizations/{id}, GET /api/v2/persons/{id},
 // GET /api/v2/deals/{id}/products (sort_by id, the default, or order_nr,
 // add_time, update_time; cursor
@@ -18,7 +21,8 @@
 // Pipedrive's own, BuiltinDealFields; cursor paging, DealFieldsPageSize;
 // FailDealFields), and PATCH /api/v2/deals/{id},
 // which updates the stored deal's custom fields (400 for a custom field key
-// the company does not have, or text for a field whose type is not text).
+// the company does not have, or text for a field whose type is not text;
+// ArchivedPatchStatus for an archived deal, whose body is unverified).
 // Answers use the {"success", "data", "additional_data"} envelope; unknown
 // objects are 404.
 //
@@ -41,6 +45,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -103,6 +108,14 @@ type Server struct {
 	// DealFieldsPageSize is the most deal fields per page when the
 	// request's limit asks for more (default 500, the API's most).
 	DealFieldsPageSize int
+	// ArchivedPatchStatus is the status PATCH /api/v2/deals/{id} answers
+	// for an archived deal (default 403), with Pipedrive's error envelope
+	// and ArchivedPatchError. Since 15 July 2025 Pipedrive's API does not
+	// edit archived deals, but what it answers is not documented: the
+	// status, the text, and whether a PATCH that unarchives the deal
+	// (is_archived false) passes are all unverified. The fake refuses
+	// every PATCH of an archived deal.
+	ArchivedPatchStatus int
 
 	mu        sync.Mutex
 	tokens    map[string]string // token → company id
@@ -116,7 +129,7 @@ type Server struct {
 
 // New starts a fake Pipedrive with no companies.
 func New() *Server {
-	s := &Server{ProductsPageSize: 100, DealFieldsPageSize: 500, tokens: map[string]string{}, companies: map[string]*company{},
+	s := &Server{ProductsPageSize: 100, DealFieldsPageSize: 500, ArchivedPatchStatus: http.StatusForbidden, tokens: map[string]string{}, companies: map[string]*company{},
 		writes: map[string]int{}, attempts: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -297,6 +310,38 @@ func (s *Server) DeleteDeal(companyID, dealID string) {
 	c.deleted[dealID] = d
 }
 
+// ArchivedPatchError is the error text of the fake's refusal of a PATCH
+// of an archived deal: the fake's own, not Pipedrive's (undocumented).
+const ArchivedPatchError = "pipedrivefake: the deal is archived (Pipedrive's real answer is not documented)"
+
+// ArchiveDeal archives a stored deal as a user does in Pipedrive:
+// is_archived true and archive_time now. The deals list leaves it out,
+// GET /api/v2/deals/archived lists it, GET /api/v2/deals/{id} answers it
+// (with is_archived true) and a PATCH of it is refused
+// (ArchivedPatchStatus).
+func (s *Server) ArchiveDeal(companyID, dealID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.company(companyID).deals[dealID]
+	if !ok {
+		panic("pipedrivefake: no deal " + dealID)
+	}
+	d["is_archived"] = true
+	d["archive_time"] = time.Now().UTC().Format(time.RFC3339)
+}
+
+// UnarchiveDeal undoes ArchiveDeal (a user's Unarchive in Pipedrive).
+func (s *Server) UnarchiveDeal(companyID, dealID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.company(companyID).deals[dealID]
+	if !ok {
+		panic("pipedrivefake: no deal " + dealID)
+	}
+	d["is_archived"] = false
+	d["archive_time"] = nil
+}
+
 // SetDealField changes a field of a stored deal (a user edit).
 func (s *Server) SetDealField(companyID, dealID, field string, v any) {
 	s.mu.Lock()
@@ -465,7 +510,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.listDeals(w, r, c, true)
 	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "deals":
 		if d, found := c.deals[parts[1]]; found {
-			ok(w, d)
+			ok(w, dealAnswered(d))
 		} else {
 			writeError(w, http.StatusNotFound, "Deal not found")
 		}
@@ -568,9 +613,27 @@ func (s *Server) listDeals(w http.ResponseWriter, r *http.Request, c *company, a
 	}
 	items := make([]any, len(all))
 	for i, d := range all {
-		items[i] = d
+		items[i] = dealAnswered(d)
 	}
 	writePage(w, q.Get("cursor"), limit, items)
+}
+
+// dealAnswered is a deal as API v2 answers it: with is_archived and
+// archive_time, false and null unless seeded.
+func dealAnswered(d Record) Record {
+	if _, found := d["is_archived"]; found {
+		if _, found := d["archive_time"]; found {
+			return d
+		}
+	}
+	out := maps.Clone(d)
+	if _, found := out["is_archived"]; !found {
+		out["is_archived"] = false
+	}
+	if _, found := out["archive_time"]; !found {
+		out["archive_time"] = nil
+	}
+	return out
 }
 
 // pageLimit reads a list's limit (default 100, at most 500), answering 400
@@ -738,6 +801,10 @@ func (s *Server) patchDeal(w http.ResponseWriter, c *company, companyID, dealID 
 	d, found := c.deals[dealID]
 	if !found {
 		writeError(w, http.StatusNotFound, "Deal not found")
+		return
+	}
+	if archived, _ := d["is_archived"].(bool); archived {
+		writeError(w, s.ArchivedPatchStatus, ArchivedPatchError)
 		return
 	}
 	var in map[string]any
