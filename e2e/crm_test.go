@@ -30,6 +30,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/pipedrive/pipedrivefake"
 	"github.com/dealsync/dealsync/connectors/salesforce/salesforcefake"
 	"github.com/dealsync/dealsync/connectors/sandbox"
+	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -964,6 +965,73 @@ connections:
 		}
 		if w, a := f.WriteBacks(pdCompany, "1301"), f.WriteBackAttempts(pdCompany, "1301"); w != 1 || a != 3 {
 			t.Fatalf("write-backs %d of %d attempts, want 1 of 3", w, a)
+		}
+	})
+
+	// Pipedrive's API does not edit archived deals (since 15 July 2025):
+	// a won deal archived is invoiced once, its write-back is not sent
+	// but fails the run (WriteBackFailed, not retried) saying so, and once
+	// the deal is unarchived, runs retry --writeback writes that invoice
+	// back, without a second one.
+	t.Run("a won deal archived is invoiced once, and written back after it is unarchived", func(t *testing.T) {
+		seedPipedriveDeal(f, pdCompany, "1701", "170")
+		f.ArchiveDeal(pdCompany, "1701")
+		f.ResetRequests()
+		r := pdOK(t, s, won("e-1701", "1701", 62))
+		id := workflows.DealWorkflowID("pd", pdCompany, "1701")
+		if r.Results[0].WorkflowID != id {
+			t.Fatalf("delivery: %+v", r.Results)
+		}
+		err := s.waitRun(t, id, nil)
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeWriteBackFailed || !appErr.NonRetryable() {
+			t.Fatalf("run: %v; want it failed WriteBackFailed", err)
+		}
+		inv := invoiceIn(t, s.Sandbox, pdCompany+"-1701")
+		for _, want := range []string{"invoice " + inv.ID + " was created, but writing it back to the CRM failed",
+			"deal 1701 of company " + pdCompany + " is archived in Pipedrive", "nothing was sent to the deal",
+			"unarchive the deal in Pipedrive", `dealsync runs retry --writeback --query 'DealId = "1701" AND CrmAccount = "` + pdCompany + `"'`} {
+			if !strings.Contains(appErr.Error(), want) {
+				t.Errorf("failure %q\nlacks %q", appErr.Error(), want)
+			}
+		}
+		if n := s.invoicesFor(pdCompany + "-1701"); n != 1 {
+			t.Fatalf("%d invoices, want 1", n)
+		}
+		// Not retried: the deal read once by the fetch and once before
+		// the write-back, and no PATCH sent.
+		reads := 0
+		for _, req := range f.Requests() {
+			if req.Method == http.MethodGet && req.Path == "/api/v2/deals/1701" {
+				reads++
+			}
+		}
+		if a := f.WriteBackAttempts(pdCompany, "1701"); a != 0 || reads != 2 {
+			t.Fatalf("%d PATCHes and %d reads of the deal; want none and 2 (the fetch, the check before the write-back)", a, reads)
+		}
+
+		f.UnarchiveDeal(pdCompany, "1701")
+		if n := s.countRuns(t, `WorkflowId = "`+id+`" AND ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed"`, 1); n != 1 {
+			t.Fatalf("the run list shows %d failed write-backs of the deal, want 1", n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// As the failure says: dealsync runs retry --writeback --query '…'.
+		results, err := rerun.Failed(ctx, s.Client, s.Connections, app.Starter(s.cfg, s.Client, false),
+			rerun.Options{TaskQueue: s.cfg.Temporal.TaskQueue, WriteBack: true, Query: `DealId = "1701" AND CrmAccount = "` + pdCompany + `"`})
+		if err != nil || len(results) != 1 || results[0].NewRun == "" {
+			t.Fatalf("runs retry --writeback: %+v, %v", results, err)
+		}
+		var out workflows.InvoiceDealResult
+		if err := s.Client.GetWorkflow(ctx, id, results[0].NewRun).Get(ctx, &out); err != nil {
+			t.Fatalf("the write-back run: %v", err)
+		}
+		if out.InvoiceID != inv.ID || s.invoicesFor(pdCompany+"-1701") != 1 || f.WriteBacks(pdCompany, "1701") != 1 {
+			t.Fatalf("after the retry: run's invoice %s (ERP %s), %d invoices, %d write-backs; want the same one invoice, written back once",
+				out.InvoiceID, inv.ID, s.invoicesFor(pdCompany+"-1701"), f.WriteBacks(pdCompany, "1701"))
+		}
+		if deal, _ := f.Deal(pdCompany, "1701"); deal["custom_fields"].(map[string]any)[wbKey] != inv.Number {
+			t.Errorf("written back %v, want the invoice number %s", deal["custom_fields"], inv.Number)
 		}
 	})
 

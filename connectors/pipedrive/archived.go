@@ -66,8 +66,8 @@ func (e *ArchivedDealError) Error() string {
 		inv += ", number " + e.Invoice.Number
 	}
 	fmt.Fprintf(&b, ". The invoice exists in the ERP (%s) and is not made again. "+
-		"To record it on the deal, unarchive the deal in Pipedrive, then run dealsync runs retry --writeback --query 'DealId = %q' "+
-		"(a run that only writes this invoice back); if the deal is to stay archived, leave this run failed: only the write-back is missing", inv, e.DealID)
+		"To record it on the deal, unarchive the deal in Pipedrive, then run dealsync runs retry --writeback --query 'DealId = %q AND CrmAccount = %q' "+
+		"(a run that only writes this invoice back); if the deal is to stay archived, leave this run failed: only the write-back is missing", inv, e.DealID, e.Company)
 	return b.String()
 }
 

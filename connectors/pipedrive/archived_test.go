@@ -79,7 +79,7 @@ func TestWriteBackToAnArchivedDeal(t *testing.T) {
 	}
 	for _, want := range []string{"deal 213973 of company 6083095 is archived in Pipedrive (since 20",
 		"does not edit archived deals", "nothing was sent to the deal", "id inv-9, number INV-0007", "is not made again",
-		"unarchive the deal in Pipedrive", `dealsync runs retry --writeback --query 'DealId = "213973"'`} {
+		"unarchive the deal in Pipedrive", `dealsync runs retry --writeback --query 'DealId = "213973" AND CrmAccount = "6083095"'`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q\nlacks %q", err, want)
 		}
