@@ -170,6 +170,7 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 		out = append(out, cw.ConfigWarnings()...)
 	}
 	out = append(out, referenceWarnings(cfg, c)...)
+	out = append(out, unsaidLookupWarnings(cfg, c)...)
 	out = append(out, numberedReferenceWarnings(cfg, c)...)
 	out = append(out, ThinTriggerWarnings(c)...)
 	out = append(out, rawFieldWarnings(c)...)
@@ -268,6 +269,33 @@ func referenceWarnings(cfg *config.Config, c *connections.Connection) []string {
 			"a second deal with the same reference and customer is taken for a re-run of the first, its run completes as replayed with the first deal's invoice, and it gets no invoice of its own; "+
 			"make the reference unique per deal (include deal.id, e.g. `\"DS-\" + deal.id`), or set %s: false on target %s, accepting that a re-run after the ERP has forgotten the idempotency key may then create a second invoice",
 			c.Name, t.which, setting, f.Name(), ref, setting, t.name))
+	}
+	return out
+}
+
+// unsaidLookupWarnings name each http target of the connection whose
+// config does not say lookup_invoices, either way: it is off by default,
+// so that a deal's invoice is made once rests on the API keeping the
+// Idempotency-Key and answering a key sent again with the first answer.
+// An API that ignores the key makes a second invoice when an invoice POST
+// got no answer (a timeout, a worker killed mid-call) and the step sends
+// it again. Saying either value is the answer: true for an API that lists
+// invoices by reference, false for one that keeps its keys. The built-in
+// sandbox of dealsync dev keeps them.
+func unsaidLookupWarnings(cfg *config.Config, c *connections.Connection) []string {
+	var out []string
+	for _, t := range connectionTargets(cfg, c) {
+		tc, ok := cfg.Targets[t.name]
+		if !ok || tc.Type != "http" || cfg.IsDevDefault("targets", t.name) {
+			continue
+		}
+		if cfg.Given("targets." + t.name + ".lookup_invoices") {
+			continue
+		}
+		out = append(out, fmt.Sprintf("connection %s: %s (http) does not say lookup_invoices, which is off, so that each deal gets one invoice rests on the API keeping the Idempotency-Key: "+
+			"an API that ignores it makes a second invoice when an invoice POST gets no answer (a timeout, a worker stopped mid-call) and the step sends it again; "+
+			"set lookup_invoices: true on target %s if the API lists invoices by reference (GET invoices_path?reference=…), or lookup_invoices: false if it keeps its keys and replays the first answer",
+			c.Name, t.which, t.name))
 	}
 	return out
 }

@@ -249,3 +249,57 @@ func loadAndBuild(t *testing.T, path string) (*config.Config, *connections.Set) 
 	}
 	return cfg, set
 }
+
+// An http target whose config does not say lookup_invoices (off by
+// default) is warned about: each deal's one invoice then rests on the API
+// keeping its Idempotency-Key. Either value said, in the file or the
+// environment, is the answer; dev's built-in sandbox (which keeps its
+// keys) is not warned about.
+func TestWarningsOfAnHTTPTargetThatDoesNotSayLookupInvoices(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DEALSYNC_TARGETS_BY_ENV_LOOKUP_INVOICES", "false")
+	yaml := `
+targets:
+  unsaid: {type: http, base_url: "https://erp.example.com/api"}
+  keeps-keys: {type: http, base_url: "https://erp.example.com/api", lookup_invoices: false}
+  looks-up: {type: http, base_url: "https://erp.example.com/api", lookup_invoices: true}
+  by-env: {type: http, base_url: "https://erp.example.com/api"}
+connections:
+` + genericConn("unsaid", "unsaid", "") + genericConn("keeps-keys", "keeps-keys", "") + genericConn("looks-up", "looks-up", "") + genericConn("by-env", "by-env", "")
+	cfg, set := loadAndBuild(t, writeIn(t, dir, "dealsync.yaml", yaml))
+	if n := len(set.Names()); n != 4 {
+		t.Fatalf("%d connections built, want 4: %v", n, set.Names())
+	}
+	for _, name := range set.Names() {
+		c, _ := set.Get(name)
+		var got []string
+		for _, w := range Warnings(cfg, c) {
+			if strings.Contains(w, "does not say lookup_invoices") {
+				got = append(got, w)
+			}
+		}
+		switch {
+		case name != "unsaid" && len(got) > 0:
+			t.Errorf("%s: warned %q", name, got)
+		case name == "unsaid" && (len(got) != 1 || !strings.Contains(got[0], "connection unsaid: target unsaid (http)") ||
+			!strings.Contains(got[0], "lookup_invoices: true on target unsaid") || !strings.Contains(got[0], "lookup_invoices: false if it keeps its keys")):
+			t.Errorf("%s: %q; want one warning naming the target and both answers", name, got)
+		}
+	}
+
+	// dev's built-in sandbox target keeps its keys: not warned about.
+	dev, err := config.Load("", config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	devSet, err := BuildConnections(dev, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo, _ := devSet.Get("demo")
+	for _, w := range Warnings(dev, demo) {
+		if strings.Contains(w, "lookup_invoices") {
+			t.Errorf("dev's demo connection: warned %q", w)
+		}
+	}
+}

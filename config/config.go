@@ -81,6 +81,8 @@ type Config struct {
 	skipped []Problem
 	// unresolved: see UnresolvedSecrets.
 	unresolved []Problem
+	// given: see Given.
+	given map[string]bool
 }
 
 // IgnoredEnv lists the DEALSYNC_* environment variables that set no key of
@@ -95,6 +97,12 @@ func (c *Config) IgnoredEnv() []string { return c.ignoredEnv }
 // sections it does not check, which a full load would report: for the
 // command to name as warnings (a misplaced key may be one it needed).
 func (c *Config) Skipped() []Problem { return c.skipped }
+
+// Given reports whether the file or the environment gives key (a dotted
+// path such as "targets.erp.lookup_invoices"), as opposed to a default:
+// for a warning about a setting whose default is a choice the config
+// should make on purpose.
+func (c *Config) Given(key string) bool { return c.given[strings.ToLower(key)] }
 
 // UnresolvedSecrets are the secrets of a config loaded with WithoutSecrets
 // that do not resolve here (an env: variable not set, a file: not there),
@@ -441,6 +449,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 	var ce *Error
 	if err == nil {
 		cfg.ignoredEnv = ignoredEnv(v, settings, os.Environ())
+		cfg.given = givenKeys(v)
 	} else if errors.As(err, &ce) {
 		ce.IgnoredEnv = ignoredEnv(v, settings, os.Environ())
 	}
@@ -455,6 +464,25 @@ func Load(path string, opts ...Option) (*Config, error) {
 		cfg.useDevFrontend(path, v.InConfig)
 	}
 	return cfg, err
+}
+
+// givenKeys are the keys of v that the file or the environment gives (see
+// Config.Given): in the file, or a variable set, as AutomaticEnv reads it
+// or with the hyphens of entry names as underscores (EnvVar).
+func givenKeys(v *viper.Viper) map[string]bool {
+	given := map[string]bool{}
+	for _, key := range v.AllKeys() {
+		if v.InConfig(key) {
+			given[key] = true
+			continue
+		}
+		for _, name := range []string{EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")), EnvVar(key)} {
+			if val, ok := os.LookupEnv(name); ok && val != "" {
+				given[key] = true
+			}
+		}
+	}
+	return given
 }
 
 // DevFrontend is the address of the embedded Temporal frontend of

@@ -56,7 +56,7 @@ temporal: {address: "temporal.internal:7233", namespace: sales}
 intake: {public_base_url: "https://hooks.example.com"}
 mappings: {dir: %q}
 targets:
-  erp: {type: http, base_url: "https://erp.example.com/api"}
+  erp: {type: http, base_url: "https://erp.example.com/api", lookup_invoices: true}
 connections:
   shop:
     source: {type: generic, secret: env:SHOP_SECRET}
