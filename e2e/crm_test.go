@@ -380,7 +380,7 @@ connections:
 		f.PutCompany(hsPortal, hubspotfake.Object{ID: "5201", Properties: hubspotfake.Props("name", "Burst GmbH")})
 		r1 := hsOK(t, s, hsBody(stageWon("21", "201", at(40))))
 		// The user corrects the amount right after winning the deal.
-		if n := f.Count(http.MethodGet, "/crm/v3/objects/deals/201"); n != 0 {
+		if n := f.Count(http.MethodGet, "/crm/objects/2026-03/0-3/201"); n != 0 {
 			t.Fatalf("the run read the deal before the settle time was over (%d reads)", n)
 		}
 		f.SetDealProperty(hsPortal, "201", "amount", "250.00")
@@ -398,7 +398,7 @@ connections:
 		if n := s.countRuns(t, `DealId = "201"`, 1); n != 1 {
 			t.Errorf("%d runs, want 1", n)
 		}
-		if n := f.Count(http.MethodGet, "/crm/v3/objects/deals/201"); n != 1 {
+		if n := f.Count(http.MethodGet, "/crm/objects/2026-03/0-3/201"); n != 1 {
 			t.Errorf("deal read %d times, want once", n)
 		}
 	})
@@ -1226,7 +1226,7 @@ func TestCRMHubSpotEventDuringTheFetch(t *testing.T) {
 	if r.InvoiceID == "" || !slices.Contains(r.Events, "70102") {
 		t.Fatalf("run %+v: want the deal read again and invoiced, with the event of the read", r)
 	}
-	if n := f.Count(http.MethodGet, "/crm/v3/objects/deals/701"); n != 2 {
+	if n := f.Count(http.MethodGet, "/crm/objects/2026-03/0-3/701"); n != 2 {
 		t.Errorf("the deal was read %d times, want 2", n)
 	}
 	s.keepHistory(t, workflows.DealWorkflowID("hs", hsPortal, "701"), "hubspot-activity-refetch-after-event")
@@ -1284,7 +1284,7 @@ targets:
 	if n := len(erp.Invoices()); n != 0 {
 		t.Fatalf("%d invoices of a deal lost before its invoice", n)
 	}
-	if n := f.Count(http.MethodGet, "/crm/v3/objects/deals/801"); n != 2 {
+	if n := f.Count(http.MethodGet, "/crm/objects/2026-03/0-3/801"); n != 2 {
 		t.Errorf("the deal was read %d times, want 2 (once more before the invoice)", n)
 	}
 	s.keepHistory(t, id, "hubspot-refetch-before-invoice-lost")

@@ -133,7 +133,7 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 			t.Errorf("%v: exit %d (%v), want 2", args, exitCode(err), err)
 		}
 	}
-	if !strings.Contains(fmt.Sprint(hs.Requests()), "/crm/v3/objects/deals/search") {
+	if !strings.Contains(fmt.Sprint(hs.Requests()), "/crm/objects/2026-03/0-3/search") {
 		t.Error("no search request reached HubSpot")
 	}
 }

@@ -51,7 +51,7 @@ func (s *Source) RawFields() connectors.RawFieldSet {
 
 var _ connectors.RawFielder = (*Source)(nil)
 
-// object is a CRM object as the v3 API returns it. Property values are
+// object is a CRM object as the objects API returns it. Property values are
 // strings or null.
 type object struct {
 	ID           string                     `json:"id"`
@@ -88,9 +88,9 @@ func (o *object) prop(name string) string {
 }
 
 // FetchDeal reads the deal with its primary company and its line items
-// (GET /crm/v3/objects/deals/{id} with associations, then batch reads of the
-// company and line items; associations beyond the first page through the v4
-// associations API). Amounts are read as exact decimals. HubSpot's
+// (GET /crm/objects/2026-03/0-3/{id} with associations, then batch reads of
+// the company and line items; associations beyond the first page through
+// the associations API; paths.go). Amounts are read as exact decimals. HubSpot's
 // line item `discount` is a unit discount: LineItem.Discount is it times the
 // quantity. API failures are *connectors.APIError; a deal the answer cannot
 // be mapped from wraps connectors.ErrPermanent. A company or line item the
@@ -123,7 +123,7 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	q.Set("archived", "false")
 	var deal object
 	deleted := false
-	if err := s.call(ctx, acc, "fetch deal", http.MethodGet, "/crm/v3/objects/deals/"+dealID+"?"+q.Encode(), nil, &deal); err != nil {
+	if err := s.call(ctx, acc, "fetch deal", http.MethodGet, dealPath(dealID)+"?"+q.Encode(), nil, &deal); err != nil {
 		var apiErr *connectors.APIError
 		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
 			return model.Deal{}, err
@@ -289,7 +289,7 @@ func (s *Source) dealHeader(dealID string, deal object) (model.Deal, error) {
 }
 
 // archivedDeal looks the deal up among the portal's archived (deleted)
-// deals: GET /crm/v3/objects/deals/{id}?archived=true answers archived
+// deals: GET /crm/objects/2026-03/0-3/{id}?archived=true answers archived
 // objects only (HubSpot keeps a deleted deal 90 days). found is false when
 // it answers 404: no such deal, deleted or not.
 func (s *Source) archivedDeal(ctx context.Context, acc *account, dealID string, props []string) (object, bool, error) {
@@ -297,7 +297,7 @@ func (s *Source) archivedDeal(ctx context.Context, acc *account, dealID string, 
 	q.Set("properties", strings.Join(props, ","))
 	q.Set("archived", "true")
 	var deal object
-	if err := s.call(ctx, acc, "look up deleted deal", http.MethodGet, "/crm/v3/objects/deals/"+dealID+"?"+q.Encode(), nil, &deal); err != nil {
+	if err := s.call(ctx, acc, "look up deleted deal", http.MethodGet, dealPath(dealID)+"?"+q.Encode(), nil, &deal); err != nil {
 		var apiErr *connectors.APIError
 		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
 			return object{}, false, nil
@@ -318,9 +318,9 @@ type assoc = struct {
 	Type string `json:"type"`
 }
 
-// associated returns the deal's associations of one kind (the v3 API
+// associated returns the deal's associations of one kind (the objects API
 // names line items "line items" in some answers). When the embedded list
-// has more pages, all of them are read through the v4 associations API.
+// has more pages, all of them are read through the associations API.
 func (s *Source) associated(ctx context.Context, acc *account, all map[string]associationList, dealID, toType string, names ...string) ([]assoc, error) {
 	for _, n := range names {
 		l, ok := all[n]
@@ -339,8 +339,9 @@ func (s *Source) associated(ctx context.Context, acc *account, all map[string]as
 	return nil, nil
 }
 
-// v4Associations is a page of GET /crm/v4/objects/deals/{id}/associations/{type}.
-type v4Associations struct {
+// associationsPage is a page of GET
+// /crm/objects/2026-03/0-3/{id}/associations/{toObjectType}.
+type associationsPage struct {
 	Results []struct {
 		ToObjectID       json.Number `json:"toObjectId"`
 		AssociationTypes []struct {
@@ -369,9 +370,9 @@ func (s *Source) allAssociations(ctx context.Context, acc *account, dealID, toTy
 		if after != "" {
 			q.Set("after", after)
 		}
-		var res v4Associations
+		var res associationsPage
 		if err := s.call(ctx, acc, "read "+strings.ReplaceAll(toType, "_", " ")+" associations", http.MethodGet,
-			"/crm/v4/objects/deals/"+dealID+"/associations/"+toType+"?"+q.Encode(), nil, &res); err != nil {
+			dealAssociationsPath(dealID, toType)+"?"+q.Encode(), nil, &res); err != nil {
 			return nil, err
 		}
 		for _, r := range res.Results {
@@ -496,7 +497,7 @@ func (s *Source) batchRead(ctx context.Context, acc *account, objectType string,
 		body := map[string]any{"properties": props, "propertiesWithHistory": []string{}, "inputs": inputs}
 		var res batchReadResult
 		if err := s.call(ctx, acc, "read "+strings.ReplaceAll(objectType, "_", " "), http.MethodPost,
-			"/crm/v3/objects/"+objectType+"/batch/read?archived=false", body, &res); err != nil {
+			batchReadPath(objectType)+"?archived=false", body, &res); err != nil {
 			return nil, err
 		}
 		for _, o := range res.Results {
@@ -522,7 +523,7 @@ func (s *Source) writeBackNames() crmkit.WriteBackNames {
 }
 
 // WriteBack records the invoice on the deal: PATCH
-// /crm/v3/objects/deals/{id} with the configured properties (see
+// /crm/objects/2026-03/0-3/{id} with the configured properties (see
 // WriteBackBody). With no property configured it does nothing. An answer
 // naming another deal (the deal was merged into it?) is logged.
 func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result connectors.InvoiceResult) error {
@@ -537,7 +538,7 @@ func (s *Source) WriteBack(ctx context.Context, accountID, dealID string, result
 	if len(body["properties"].(map[string]string)) == 0 {
 		return nil
 	}
-	answer, err := s.send(ctx, acc, "write back", http.MethodPatch, "/crm/v3/objects/deals/"+dealID, body)
+	answer, err := s.send(ctx, acc, "write back", http.MethodPatch, dealPath(dealID), body)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ func fakeHubSpot(t *testing.T, token string) *hubspotfake.Server {
 	t.Helper()
 	f := hubspotfake.New()
 	t.Cleanup(f.Close)
+	t.Cleanup(func() { noLegacyCalls(t, f) })
 	f.AddPortal("62515", token)
 	props := hubspotfake.Props("amount", "12000.10", "closedate", "2026-11-20T23:15:00.000Z",
 		"createdate", "2026-10-01T08:00:00.000Z", "deal_currency_code", "eur", "dealname", "Acme annual", "dealstage", "98765432",
@@ -137,6 +138,9 @@ func TestFetchDeal(t *testing.T) {
 		}
 	}
 	get := log[0]
+	if get.Method != http.MethodGet || get.Path != "/crm/objects/2026-03/0-3/1234567890" {
+		t.Errorf("deal read: %s %s", get.Method, get.Path)
+	}
 	q, _ := url.ParseQuery(get.Query)
 	props := strings.Split(q.Get("properties"), ",")
 	for _, p := range []string{"dealname", "dealstage", "amount", "closedate", "deal_currency_code", "hubspot_owner_id"} {
@@ -148,7 +152,7 @@ func TestFetchDeal(t *testing.T) {
 		t.Errorf("associations = %q", q.Get("associations"))
 	}
 	comp := log[1]
-	if comp.Path != "/crm/v3/objects/companies/batch/read" || !reflect.DeepEqual(comp.JSON()["inputs"], []any{map[string]any{"id": "444"}}) {
+	if comp.Path != "/crm/objects/2026-03/companies/batch/read" || !reflect.DeepEqual(comp.JSON()["inputs"], []any{map[string]any{"id": "444"}}) {
 		t.Errorf("company batch read: %+v", comp)
 	}
 	if _, ok := comp.JSON()["propertiesWithHistory"]; !ok {
@@ -158,7 +162,7 @@ func TestFetchDeal(t *testing.T) {
 		t.Errorf("company properties: %v", cp)
 	}
 	li := log[2]
-	if li.Path != "/crm/v3/objects/line_items/batch/read" ||
+	if li.Path != "/crm/objects/2026-03/line_items/batch/read" ||
 		!reflect.DeepEqual(li.JSON()["inputs"], []any{map[string]any{"id": "9001"}, map[string]any{"id": "9002"}}) {
 		t.Errorf("line item batch read (deduplicated ids): %+v", li)
 	}
@@ -215,22 +219,22 @@ func TestFetchDealErrors(t *testing.T) {
 }
 
 func TestFetchDealFollowsPagedAssociations(t *testing.T) {
-	var v4Calls []string
+	var assocCalls []string
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /crm/v3/objects/deals/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /crm/objects/2026-03/0-3/{id}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"id":"1","properties":{"dealstage":"closedwon"},"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","archived":false,
  "associations":{"companies":{"results":[{"id":"444","type":"deal_to_company_unlabeled"}],"paging":{"next":{"after":"MQ==","link":"?after=MQ=="}}},
   "line items":{"results":[{"id":"9001","type":"deal_to_line_item"}],"paging":{"next":{"after":"MQ==","link":"?after=MQ=="}}}}}`)
 	})
-	mux.HandleFunc("GET /crm/v4/objects/deals/1/associations/{type}", func(w http.ResponseWriter, r *http.Request) {
-		v4Calls = append(v4Calls, r.PathValue("type")+"?"+r.URL.RawQuery)
+	mux.HandleFunc("GET /crm/objects/2026-03/0-3/1/associations/{type}", func(w http.ResponseWriter, r *http.Request) {
+		assocCalls = append(assocCalls, r.PathValue("type")+"?"+r.URL.RawQuery)
 		switch r.PathValue("type") + "/" + r.URL.Query().Get("after") {
 		case "companies/":
 			_, _ = io.WriteString(w, `{"results":[{"toObjectId":444,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":341,"label":null}]},
  {"toObjectId":9007199254740993,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":341,"label":null},{"category":"HUBSPOT_DEFINED","typeId":5,"label":"Primary"}]}]}`)
 		case "line_items/":
 			_, _ = io.WriteString(w, `{"results":[{"toObjectId":9001,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":19,"label":null}]}],
- "paging":{"next":{"after":"OTAwMQ==","link":"https://api.hubapi.com/crm/v4/objects/deals/1/associations/line_items?after=OTAwMQ=="}}}`)
+ "paging":{"next":{"after":"OTAwMQ==","link":"https://api.hubapi.com/crm/objects/2026-03/0-3/1/associations/line_items?after=OTAwMQ=="}}}`)
 		case "line_items/OTAwMQ==":
 			_, _ = io.WriteString(w, `{"results":[{"toObjectId":9002,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":19,"label":null}]}]}`)
 		default:
@@ -238,7 +242,7 @@ func TestFetchDealFollowsPagedAssociations(t *testing.T) {
 		}
 	})
 	var companyIDs, itemIDs any
-	mux.HandleFunc("POST /crm/v3/objects/{type}/batch/read", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /crm/objects/2026-03/{type}/batch/read", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		if r.PathValue("type") == "companies" {
@@ -264,8 +268,8 @@ func TestFetchDealFollowsPagedAssociations(t *testing.T) {
 		t.Fatalf("batch inputs: %v / %v", companyIDs, itemIDs)
 	}
 	want := []string{"companies?limit=500", "line_items?limit=500", "line_items?after=OTAwMQ%3D%3D&limit=500"}
-	if !reflect.DeepEqual(v4Calls, want) {
-		t.Fatalf("v4 calls %q, want %q", v4Calls, want)
+	if !reflect.DeepEqual(assocCalls, want) {
+		t.Fatalf("associations calls %q, want %q", assocCalls, want)
 	}
 }
 
@@ -287,7 +291,7 @@ func TestWriteBack(t *testing.T) {
 		"erp_invoice_url":    "https://erp.example/invoices/7",
 		"erp_sync_status":    "synced",
 	}}
-	if got.Method != "PATCH" || got.Path != "/crm/v3/objects/deals/1234567890" || !reflect.DeepEqual(got.JSON(), want) || got.ContentType != "application/json" {
+	if got.Method != "PATCH" || got.Path != "/crm/objects/2026-03/0-3/1234567890" || !reflect.DeepEqual(got.JSON(), want) || got.ContentType != "application/json" {
 		t.Fatalf("got %s %s %s (%s)", got.Method, got.Path, got.Body, got.ContentType)
 	}
 	if d, _ := f.Deal("62515", "1234567890"); f.WriteBacks("62515", "1234567890") != 1 || *d.Properties["erp_invoice_number"] != "INV-0007" {
@@ -501,7 +505,7 @@ func TestOAuthRefreshToken(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
 		_, _ = io.WriteString(w, `{"token_type":"bearer","refresh_token":"rt-1","access_token":"oauth-at-1","expires_in":1800}`)
 	})
-	mux.HandleFunc("PATCH /crm/v3/objects/deals/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("PATCH /crm/objects/2026-03/0-3/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer oauth-at-1" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
@@ -709,7 +713,7 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
 		_, _ = fmt.Fprintf(w, `{"token_type":"bearer","refresh_token":"rt-1","access_token":"oauth-at-%d","expires_in":1800}`, n)
 	})
-	mux.HandleFunc("PATCH /crm/v3/objects/deals/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("PATCH /crm/objects/2026-03/0-3/{id}", func(w http.ResponseWriter, r *http.Request) {
 		patches.Add(1)
 		if r.Header.Get("Authorization") == "Bearer oauth-at-1" || r.PathValue("id") == "401" {
 			w.Header().Set("Content-Type", "application/json")
@@ -785,10 +789,10 @@ func TestFetchDealDeleted(t *testing.T) {
 	var lookups int
 	for _, r := range f.Requests() {
 		q, _ := url.ParseQuery(r.Query)
-		if r.Path == "/crm/v3/objects/deals/1234567890" && q.Get("archived") == "true" {
+		if r.Path == "/crm/objects/2026-03/0-3/1234567890" && q.Get("archived") == "true" {
 			lookups++
 		}
-		if r.Method == http.MethodPost || strings.HasPrefix(r.Path, "/crm/v3/pipelines") {
+		if r.Method == http.MethodPost || strings.HasPrefix(r.Path, "/crm/pipelines/") {
 			t.Errorf("%s %s read for a deleted deal", r.Method, r.Path)
 		}
 	}
@@ -815,7 +819,7 @@ func TestFetchDealDeleted(t *testing.T) {
 func TestFetchDealDeletedLookupFails(t *testing.T) {
 	var status atomic.Int32
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /crm/v3/objects/deals/{id}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /crm/objects/2026-03/0-3/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.URL.Query().Get("archived") != "true" {
 			w.WriteHeader(http.StatusNotFound)

@@ -1,6 +1,7 @@
 // Package hubspot is the `hubspot` source: HubSpot app webhooks (signature
-// v3, optionally v1/v2), deals fetched through the CRM v3 API and the
-// invoice written back onto the deal as properties.
+// v3, optionally v1/v2), deals fetched through HubSpot's date-versioned
+// CRM APIs (version APIVersion, paths.go) and the invoice written back onto
+// the deal as properties.
 //
 // A delivery is a JSON array of up to MaxBatch events:
 //
@@ -195,7 +196,7 @@ func DefaultConfig() Config {
 }
 
 func init() {
-	connectors.RegisterSourceType("hubspot", "HubSpot deal webhooks (X-HubSpot-Signature-v3, batches of up to 100 thin events), deals read through CRM v3, invoice written back as deal properties", DefaultConfig, New)
+	connectors.RegisterSourceType("hubspot", "HubSpot deal webhooks (X-HubSpot-Signature-v3, batches of up to 100 thin events), deals read through the "+APIVersion+" CRM APIs, invoice written back as deal properties", DefaultConfig, New)
 }
 
 // Source is a built hubspot source: a connectors.Source, DealFetcher and

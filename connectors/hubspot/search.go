@@ -21,7 +21,7 @@ var searchPageSize = 100
 // requests per second and account.
 var searchPause = 250 * time.Millisecond
 
-// searchRequest is POST /crm/v3/objects/deals/search.
+// searchRequest is POST /crm/objects/2026-03/0-3/search (dealSearchPath).
 type searchRequest struct {
 	FilterGroups []filterGroup `json:"filterGroups"`
 	Properties   []string      `json:"properties"`
@@ -63,7 +63,7 @@ type searchAnswer struct {
 }
 
 // ListWonDeals implements connectors.WonDealLister with HubSpot's CRM
-// search (POST /crm/v3/objects/deals/search): the deals last modified in
+// search (POST /crm/objects/2026-03/0-3/search): the deals last modified in
 // [since, until) (hs_lastmodifieddate) that are closed won by HubSpot's
 // own rule (hs_is_closed_won, with the pipelines look-up) or in a stage
 // listed in won_stages, with a close date from the day before since on:
@@ -104,7 +104,7 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 		}
 		var page searchAnswer
 		err := crmkit.Paced(ctx, s.log, searchAttempts, func() error {
-			return s.call(ctx, acc, "search won deals", http.MethodPost, "/crm/v3/objects/deals/search", req, &page)
+			return s.call(ctx, acc, "search won deals", http.MethodPost, dealSearchPath, req, &page)
 		})
 		if err != nil {
 			return err

@@ -77,7 +77,7 @@ func TestListWonDeals(t *testing.T) {
 	// the period on.
 	var cursors []string
 	for _, r := range f.Requests() {
-		if r.Path != "/crm/v3/objects/deals/search" {
+		if r.Path != "/crm/objects/2026-03/0-3/search" {
 			continue
 		}
 		body := string(r.Body)
@@ -188,7 +188,7 @@ func TestListWonDealsPagesByID(t *testing.T) {
 	}
 	searches := 0
 	for _, r := range f.Requests() {
-		if r.Path == "/crm/v3/objects/deals/search" {
+		if r.Path == "/crm/objects/2026-03/0-3/search" {
 			searches++
 			if !strings.Contains(string(r.Body), `"after":"0"`) {
 				t.Errorf("a search page asked for HubSpot's offset cursor: %s", r.Body)
@@ -258,7 +258,7 @@ func TestListWonDealsSinceListsDealsModifiedWhileItReads(t *testing.T) {
 	}
 	searches := 0
 	for _, r := range f.Requests() {
-		if r.Path != "/crm/v3/objects/deals/search" {
+		if r.Path != "/crm/objects/2026-03/0-3/search" {
 			continue
 		}
 		searches++

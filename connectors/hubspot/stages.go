@@ -32,7 +32,7 @@ const (
 	stagesRetry = 30 * time.Second
 )
 
-// pipelinesAnswer is GET /crm/v3/pipelines/deals.
+// pipelinesAnswer is GET /crm/pipelines/2026-03/deals (dealPipelinesPath).
 type pipelinesAnswer struct {
 	Results []struct {
 		ID     string `json:"id"`
@@ -164,7 +164,7 @@ func refused(err error) bool {
 // readStages reads every deal pipeline of the portal.
 func (s *Source) readStages(ctx context.Context, acc *account) (map[string]bool, error) {
 	var ans pipelinesAnswer
-	if err := s.call(ctx, acc, "read deal pipelines", http.MethodGet, "/crm/v3/pipelines/deals", nil, &ans); err != nil {
+	if err := s.call(ctx, acc, "read deal pipelines", http.MethodGet, dealPipelinesPath, nil, &ans); err != nil {
 		return nil, err
 	}
 	won := map[string]bool{}

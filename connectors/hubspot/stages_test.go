@@ -72,7 +72,7 @@ func TestResolveReadsWonStagesFromThePipelines(t *testing.T) {
 	if got := stagesOf(evs); !slices.Equal(got, want) {
 		t.Errorf("stages %v, want %v", got, want)
 	}
-	if n := f.Count(http.MethodGet, "/crm/v3/pipelines/deals"); n != 1 {
+	if n := f.Count(http.MethodGet, "/crm/pipelines/2026-03/deals"); n != 1 {
 		t.Errorf("%d reads of the pipelines for one delivery, want 1", n)
 	}
 	for _, r := range f.Requests() {
@@ -92,7 +92,7 @@ func TestResolveCachesThePipelines(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	s.Now = func() time.Time { return now }
 	ctx := context.Background()
-	reads := func() int { return f.Count(http.MethodGet, "/crm/v3/pipelines/deals") }
+	reads := func() int { return f.Count(http.MethodGet, "/crm/pipelines/2026-03/deals") }
 
 	resolve := func(stage string) string {
 		t.Helper()
@@ -142,7 +142,7 @@ func TestResolveWhenThePipelinesAPIFails(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	s.Now = func() time.Time { return now }
 	ctx := context.Background()
-	reads := func() int { return f.Count(http.MethodGet, "/crm/v3/pipelines/deals") }
+	reads := func() int { return f.Count(http.MethodGet, "/crm/pipelines/2026-03/deals") }
 
 	f.FailPipelines(hubspotfake.Fault{Status: http.StatusBadGateway})
 	err := s.Resolve(ctx, stageEvents("98765431"))
@@ -320,7 +320,7 @@ func TestResolveWhenThePipelinesLookUpIsRefused(t *testing.T) {
 			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 			s.Now = func() time.Time { return now }
 			ctx := context.Background()
-			reads := func() int { return f.Count(http.MethodGet, "/crm/v3/pipelines/deals") }
+			reads := func() int { return f.Count(http.MethodGet, "/crm/pipelines/2026-03/deals") }
 
 			// One delivery: deal 1 won in the default pipeline, deal 2
 			// moved to a custom pipeline's stage never read.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -19,8 +18,8 @@ import (
 const ScopeSchemasDealsRead = "crm.schemas.deals.read"
 
 // dealProperty is a property definition as GET
-// /crm/v3/properties/deals/{propertyName} answers it (HubSpot's
-// properties API v3, schema Property).
+// /crm/properties/2026-03/deals/{propertyName} answers it (HubSpot's
+// properties API, schema Property).
 type dealProperty struct {
 	Name string `json:"name"`
 	// Type is the data type (string, number, date, datetime,
@@ -43,7 +42,7 @@ var _ connectors.WriteBackChecker = (*Source)(nil)
 
 // CheckWriteBack implements connectors.WriteBackChecker: for each portal
 // it reads the definition of each configured write-back property (GET
-// /crm/v3/properties/deals/{name}) and reports one that does not exist
+// /crm/properties/2026-03/deals/{name}) and reports one that does not exist
 // (404), whose value is read-only (modificationMetadata.readOnlyValue,
 // or calculated) or whose type is not string (an enumeration holds the
 // status when status_value is one of its options). The properties API
@@ -64,7 +63,7 @@ func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmk
 	for _, f := range fields {
 		var p dealProperty
 		callCtx, cancel := context.WithTimeout(ctx, connectors.WriteBackCheckCallTimeout)
-		err := s.call(callCtx, acc, "read deal property", http.MethodGet, "/crm/v3/properties/deals/"+url.PathEscape(f.Name), nil, &p)
+		err := s.call(callCtx, acc, "read deal property", http.MethodGet, dealPropertyPath(f.Name), nil, &p)
 		cancel()
 		var apiErr *connectors.APIError
 		switch {
@@ -121,7 +120,7 @@ func judgeProperty(p dealProperty, f crmkit.WriteBackField) (problem, fix string
 func scopeHint(err error) error {
 	var apiErr *connectors.APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusForbidden && strings.Contains(apiErr.Message, "MISSING_SCOPES") {
-		return fmt.Errorf("%w; the check reads the deal properties' definitions (GET /crm/v3/properties/deals/{name}), which needs the scope %s: "+
+		return fmt.Errorf("%w; the check reads the deal properties' definitions (GET "+propertiesPrefix+"deals/{name}), which needs the scope %s: "+
 			"add it to the app's scopes (a public app is then installed again), or look at the properties by hand (Settings → Properties → Deal). "+
 			"This is the check's own scope: the write-back needs crm.objects.deals.write only", err, ScopeSchemasDealsRead)
 	}

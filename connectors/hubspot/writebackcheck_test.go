@@ -49,7 +49,7 @@ func TestCheckWriteBackPropertiesPresent(t *testing.T) {
 		t.Fatalf("%d requests, want 4 per portal: %+v", len(reqs), reqs)
 	}
 	for _, r := range reqs {
-		if r.Method != http.MethodGet || !strings.HasPrefix(r.Path, "/crm/v3/properties/deals/erp_") {
+		if r.Method != http.MethodGet || !strings.HasPrefix(r.Path, "/crm/properties/2026-03/deals/erp_") {
 			t.Errorf("the check sent %s %s: it only reads property definitions", r.Method, r.Path)
 		}
 	}
@@ -148,7 +148,7 @@ func TestCheckWriteBackWithoutTheSchemasScope(t *testing.T) {
 	}
 	// One refusal stops the portal's check: the other properties are not
 	// asked for.
-	if n := f.Count(http.MethodGet, "/crm/v3/properties/"); n != 1 {
+	if n := f.Count(http.MethodGet, "/crm/properties/"); n != 1 {
 		t.Errorf("%d property reads after a refusal", n)
 	}
 }

@@ -1,25 +1,35 @@
 // Package hubspotfake is a local stand-in for the parts of HubSpot's CRM
 // API that the hubspot source uses, following HubSpot's documented
-// answers: private-app bearer tokens per portal (401
-// INVALID_AUTHENTICATION otherwise), GET /crm/v3/objects/deals/{id} with
-// embedded associations, POST /crm/v3/objects/{companies,line_items}/batch/read,
-// the v4 associations API, GET /crm/v3/pipelines/deals (a new portal has
-// HubSpot's default "Sales Pipeline"; a merged-away deal's id answers
-// with the deal it was merged into: MergeDeal; a deleted deal is kept
-// archived and answered only to archived=true, which answers archived deals
-// only: DeleteDeal), POST /crm/v3/objects/deals/search
-// (filters EQ, IN, GT, GTE, LT, LTE; hs_is_closed_won computed from the
-// pipelines, hs_object_id the deal's id, hs_lastmodifieddate what the test
-// stored: the fake does not stamp it; sorted, paged with `after` up to
-// HubSpot's 10,000 results: SetSearchLimit), PATCH /crm/v3/objects/deals/{id}, which
-// updates the stored deal (400 PROPERTY_DOESNT_EXIST for a property the
-// portal does not have; for one it defines, 400 READ_ONLY_VALUE when its
-// value is read-only, INVALID_OPTION for a value an enumeration does not
-// have, INVALID_VALUE for text in a number, bool or date), and
-// GET /crm/v3/properties/deals/{propertyName}, a deal property's
+// answers. It serves HubSpot's date-versioned CRM APIs, version
+// APIVersion (a deal is named by its object type id 0-3, as HubSpot's
+// deals spec names it, or by "deals", as HubSpot also takes it):
+// private-app bearer tokens per portal (401 INVALID_AUTHENTICATION
+// otherwise), GET /crm/objects/2026-03/0-3/{id} with embedded associations
+// (paged past SetEmbeddedAssociationLimit), POST
+// /crm/objects/2026-03/{companies,line_items}/batch/read, GET
+// /crm/objects/2026-03/0-3/{id}/associations/{companies,line_items} (the
+// associations API, paged by limit and after), GET
+// /crm/pipelines/2026-03/deals (a new portal has HubSpot's default "Sales
+// Pipeline"; a merged-away deal's id answers with the deal it was merged
+// into: MergeDeal; a deleted deal is kept archived and answered only to
+// archived=true, which answers archived deals only: DeleteDeal), POST
+// /crm/objects/2026-03/0-3/search (filters EQ, IN, GT, GTE, LT, LTE;
+// hs_is_closed_won computed from the pipelines, hs_object_id the deal's
+// id, hs_lastmodifieddate what the test stored: the fake does not stamp
+// it; sorted, paged with `after` up to HubSpot's 10,000 results:
+// SetSearchLimit), PATCH /crm/objects/2026-03/0-3/{id}, which updates the
+// stored deal (400 PROPERTY_DOESNT_EXIST for a property the portal does
+// not have; for one it defines, 400 READ_ONLY_VALUE when its value is
+// read-only, INVALID_OPTION for a value an enumeration does not have,
+// INVALID_VALUE for text in a number, bool or date), and GET
+// /crm/properties/2026-03/deals/{propertyName}, a deal property's
 // definition (the portal's own, AddDealProperties and PutDealProperty,
 // and some of HubSpot's, BuiltinDealProperties; 404 for another;
 // FailProperties). Unknown objects are 404 OBJECT_NOT_FOUND.
+//
+// HubSpot's legacy CRM APIs (/crm/v3/…, /crm/v4/…), which HubSpot stops
+// supporting in 2027, are refused with a 404 that names them, and listed
+// by LegacyRequests: a test fails when the source calls one.
 //
 // Tests seed portals, deals, companies and line items, inject failures of
 // the write-backs and read what was asked and written. It is safe for
@@ -42,12 +52,19 @@ import (
 	"time"
 )
 
+// APIVersion is the version of HubSpot's date-versioned CRM APIs the fake
+// serves.
+const APIVersion = "2026-03"
+
+// pipelinesPath is the deal pipelines' read.
+const pipelinesPath = "/crm/pipelines/" + APIVersion + "/deals"
+
 // DefaultWriteBackProperties are the deal properties a new portal has
 // besides HubSpot's own: the hubspot source's default write-back names.
 var DefaultWriteBackProperties = []string{"erp_invoice_id", "erp_invoice_number", "erp_invoice_url", "erp_sync_status"}
 
 // DealProperty is a deal property's definition, as the properties API
-// answers it (GET /crm/v3/properties/deals/{propertyName}).
+// answers it (GET /crm/properties/2026-03/deals/{propertyName}).
 type DealProperty struct {
 	Name string
 	// Type and FieldType: "string" and "text" (single-line text) when
@@ -111,7 +128,7 @@ func Props(kv ...string) map[string]*string {
 	return m
 }
 
-// Pipeline is a deal pipeline as GET /crm/v3/pipelines/deals answers it.
+// Pipeline is a deal pipeline as GET /crm/pipelines/2026-03/deals answers it.
 type Pipeline struct {
 	ID     string
 	Label  string
@@ -194,6 +211,9 @@ type Server struct {
 	// searchLimit is how many results a search pages through with
 	// `after` (HubSpot: 10,000).
 	searchLimit int
+	// embedLimit is how many associations of each type a deal's GET
+	// embeds before it pages (0: all).
+	embedLimit int
 	// readHook, if set, runs during each GET of a deal (SetDealReadHook).
 	readHook func(dealID string)
 	// pipelinesHook, if set, runs before each GET of the pipelines
@@ -408,6 +428,17 @@ func (s *Server) FailPipelines(faults ...Fault) {
 	s.plFaults = append(s.plFaults, faults...)
 }
 
+// SetEmbeddedAssociationLimit sets how many associations of each type
+// (companies, line items) the GET of a deal embeds: a deal with more has
+// the first n with a paging.next cursor, as HubSpot pages the embedded
+// lists, and the rest is read through the associations API. 0 (the
+// default) embeds them all.
+func (s *Server) SetEmbeddedAssociationLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.embedLimit = n
+}
+
 // SetSearchLimit sets how many results of one search its `after` cursor
 // pages through (HubSpot's 10,000 at first): a page asked for at or past
 // it is answered 400, as HubSpot answers it, and the last page before it
@@ -483,6 +514,25 @@ func (s *Server) ResetRequests() {
 	s.requests = nil
 }
 
+// LegacyRequests returns the requests received on HubSpot's legacy CRM
+// APIs (/crm/v3/…, /crm/v4/…), which the fake refuses.
+func (s *Server) LegacyRequests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Request
+	for _, r := range s.requests {
+		if isLegacy(r.Path) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// isLegacy reports whether path is on one of HubSpot's legacy CRM APIs.
+func isLegacy(path string) bool {
+	return strings.HasPrefix(path, "/crm/v3/") || strings.HasPrefix(path, "/crm/v4/")
+}
+
 // Count counts recorded requests with method whose path starts with prefix.
 func (s *Server) Count(method, prefix string) int {
 	s.mu.Lock()
@@ -522,7 +572,7 @@ func cloneObject(o Object) Object {
 
 const timestamp = "2026-01-01T00:00:00.000Z"
 
-// objectJSON is an object as the v3 API answers it.
+// objectJSON is an object as the objects API answers it.
 func objectJSON(id string, props map[string]*string, only []string) map[string]any {
 	p := map[string]any{}
 	for k, v := range props {
@@ -554,17 +604,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	hook, plHook := s.readHook, s.pipelinesHook
 	s.mu.Unlock()
-	if plHook != nil && r.Method == http.MethodGet && r.URL.Path == "/crm/v3/pipelines/deals" {
+	if plHook != nil && r.Method == http.MethodGet && r.URL.Path == pipelinesPath {
 		plHook(r.Context())
 	}
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if hook == nil || r.Method != http.MethodGet || len(parts) != 5 || parts[2] != "objects" || parts[3] != "deals" {
+	e := route(r.URL.Path)
+	if hook == nil || r.Method != http.MethodGet || e.api != "objects" || len(e.rest) != 2 || !isDeals(e.rest[0]) {
 		s.handle(w, r)
 		return
 	}
 	rec := httptest.NewRecorder()
 	s.handle(rec, r)
-	hook(parts[4])
+	hook(e.rest[1])
 	maps.Copy(w.Header(), rec.Header())
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(rec.Body.Bytes())
@@ -585,26 +635,53 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports OAuth 2.0 authentication.")
 		return
 	}
+	if isLegacy(r.URL.Path) {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "hubspotfake: "+r.Method+" "+r.URL.Path+" is on HubSpot's legacy CRM APIs (v3, v4 associations), "+
+			"which HubSpot stops supporting in 2027: the fake serves the "+APIVersion+" APIs only")
+		return
+	}
 	p := s.portals[portalID]
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	e := route(r.URL.Path)
+	m := r.Method
 	switch {
-	case r.Method == http.MethodGet && len(parts) == 5 && parts[1] == "v3" && parts[2] == "properties" && parts[3] == "deals":
-		s.dealProperty(w, p, parts[4])
-	case r.Method == http.MethodGet && len(parts) == 5 && parts[0] == "crm" && parts[1] == "v3" && parts[3] == "deals":
-		s.getDeal(w, r, p, parts[4])
-	case r.Method == http.MethodPost && len(parts) == 6 && parts[1] == "v3" && parts[5] == "read" && parts[4] == "batch":
-		s.batchRead(w, p, parts[3], body)
-	case r.Method == http.MethodGet && len(parts) == 7 && parts[1] == "v4" && parts[3] == "deals" && parts[5] == "associations":
-		s.v4Associations(w, r, p, parts[4], parts[6])
-	case r.Method == http.MethodPatch && len(parts) == 5 && parts[1] == "v3" && parts[3] == "deals":
-		s.patchDeal(w, p, portalID, parts[4], body)
-	case r.Method == http.MethodGet && r.URL.Path == "/crm/v3/pipelines/deals":
+	case e.api == "properties" && m == http.MethodGet && len(e.rest) == 2 && e.rest[0] == "deals":
+		s.dealProperty(w, p, e.rest[1])
+	case e.api == "pipelines" && m == http.MethodGet && len(e.rest) == 1 && e.rest[0] == "deals":
 		s.pipelines(w, p)
-	case r.Method == http.MethodPost && r.URL.Path == "/crm/v3/objects/deals/search":
+	case e.api == "objects" && m == http.MethodPost && len(e.rest) == 3 && e.rest[1] == "batch" && e.rest[2] == "read":
+		s.batchRead(w, p, e.rest[0], body)
+	case e.api == "objects" && m == http.MethodPost && len(e.rest) == 2 && isDeals(e.rest[0]) && e.rest[1] == "search":
 		s.search(w, p, body)
+	case e.api == "objects" && m == http.MethodGet && len(e.rest) == 2 && isDeals(e.rest[0]):
+		s.getDeal(w, r, p, e.rest[1])
+	case e.api == "objects" && m == http.MethodPatch && len(e.rest) == 2 && isDeals(e.rest[0]):
+		s.patchDeal(w, p, portalID, e.rest[1], body)
+	case e.api == "objects" && m == http.MethodGet && len(e.rest) == 4 && isDeals(e.rest[0]) && e.rest[2] == "associations":
+		s.associations(w, r, p, e.rest[1], e.rest[3])
 	default:
 		writeError(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "unexpected request "+r.Method+" "+r.URL.Path)
 	}
+}
+
+// endpoint is a path of the date-versioned APIs, /crm/{api}/{version}/{rest…}.
+type endpoint struct {
+	api  string // objects, properties, pipelines; "" for another path
+	rest []string
+}
+
+// route splits a path of the APIVersion APIs; another path is endpoint{}.
+func route(path string) endpoint {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) < 4 || parts[0] != "crm" || parts[2] != APIVersion {
+		return endpoint{}
+	}
+	return endpoint{api: parts[1], rest: parts[3:]}
+}
+
+// isDeals reports whether an object type in a path is the deal's: its
+// object type id 0-3 (as HubSpot's deals spec names it) or its name.
+func isDeals(objectType string) bool {
+	return objectType == "0-3" || objectType == "deals"
 }
 
 func notFound(w http.ResponseWriter, id string) {
@@ -644,7 +721,7 @@ func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, p *portal, id s
 		case "companies":
 			list = d.Companies
 		case "line_items":
-			// The v3 API names this association "line items" in its answer.
+			// The objects API names this association "line items" in its answer.
 			list, name = d.LineItems, "line items"
 		default:
 			continue
@@ -652,11 +729,19 @@ func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, p *portal, id s
 		if len(list) == 0 {
 			continue
 		}
+		embedded := map[string]any{}
+		if s.embedLimit > 0 && len(list) > s.embedLimit {
+			list = list[:s.embedLimit]
+			after := strconv.Itoa(s.embedLimit)
+			embedded["paging"] = map[string]any{"next": map[string]any{"after": after,
+				"link": "?after=" + after}}
+		}
 		results := make([]map[string]string, len(list))
 		for i, a := range list {
 			results[i] = map[string]string{"id": a.ID, "type": a.Type}
 		}
-		assocs[name] = map[string]any{"results": results}
+		embedded["results"] = results
+		assocs[name] = embedded
 	}
 	if len(assocs) > 0 {
 		out["associations"] = assocs
@@ -680,7 +765,7 @@ func (s *Server) batchRead(w http.ResponseWriter, p *portal, typ string, body []
 		store = p.companies
 	case "line_items":
 		store = p.items
-	case "deals":
+	case "deals", "0-3":
 		store = map[string]*Object{}
 		for id, d := range p.deals {
 			store[id] = &Object{ID: id, Properties: d.Properties}
@@ -713,8 +798,10 @@ func (s *Server) batchRead(w http.ResponseWriter, p *portal, typ string, body []
 	writeJSON(w, status, out)
 }
 
-// v4Associations answers every association on one page.
-func (s *Server) v4Associations(w http.ResponseWriter, _ *http.Request, p *portal, dealID, typ string) {
+// associations answers GET /crm/objects/2026-03/0-3/{id}/associations/{type}
+// (the associations API), limit (default and most 500) associations a page
+// from the `after` cursor (an offset here, opaque to clients).
+func (s *Server) associations(w http.ResponseWriter, r *http.Request, p *portal, dealID, typ string) {
 	d, ok := p.deals[dealID]
 	if !ok {
 		notFound(w, dealID)
@@ -730,8 +817,21 @@ func (s *Server) v4Associations(w http.ResponseWriter, _ *http.Request, p *porta
 		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "unknown object type "+typ)
 		return
 	}
+	limit, from := 500, 0
+	if v, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && v > 0 && v < limit {
+		limit = v
+	}
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > len(list) {
+			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "invalid paging cursor "+v)
+			return
+		}
+		from = n
+	}
+	page := list[from:min(from+limit, len(list))]
 	results := []any{}
-	for _, a := range list {
+	for _, a := range page {
 		types := []any{map[string]any{"category": "HUBSPOT_DEFINED", "typeId": typeID(a.Type), "label": nil}}
 		if a.Type == "deal_to_company" {
 			types = append(types, map[string]any{"category": "HUBSPOT_DEFINED", "typeId": 5, "label": "Primary"})
@@ -739,7 +839,13 @@ func (s *Server) v4Associations(w http.ResponseWriter, _ *http.Request, p *porta
 		n, _ := strconv.ParseInt(a.ID, 10, 64)
 		results = append(results, map[string]any{"toObjectId": n, "associationTypes": types})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	out := map[string]any{"results": results}
+	if next := from + len(page); next < len(list) {
+		after := strconv.Itoa(next)
+		out["paging"] = map[string]any{"next": map[string]any{"after": after,
+			"link": s.URL + r.URL.Path + "?after=" + after}}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func typeID(t string) int {
@@ -769,7 +875,8 @@ func fail(w http.ResponseWriter, faults *[]Fault) bool {
 	return true
 }
 
-// pipelines answers GET /crm/v3/pipelines/deals as HubSpot documents it.
+// pipelines answers GET /crm/pipelines/2026-03/deals as HubSpot documents
+// it (the 2026-03 spec requires a stage's writePermissions).
 func (s *Server) pipelines(w http.ResponseWriter, p *portal) {
 	if fail(w, &s.plFaults) {
 		return
@@ -780,7 +887,8 @@ func (s *Server) pipelines(w http.ResponseWriter, p *portal) {
 		for j, st := range pl.Stages {
 			stages = append(stages, map[string]any{"id": st.ID, "label": st.Label, "displayOrder": j,
 				"metadata":  map[string]string{"isClosed": st.IsClosed, "probability": st.Probability},
-				"createdAt": "2026-01-05T10:00:00Z", "updatedAt": "2026-01-05T10:00:00Z", "archived": false})
+				"createdAt": "2026-01-05T10:00:00Z", "updatedAt": "2026-01-05T10:00:00Z", "archived": false,
+				"writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"})
 		}
 		results = append(results, map[string]any{"id": pl.ID, "label": pl.Label, "displayOrder": i, "stages": stages,
 			"createdAt": "2026-01-05T10:00:00Z", "updatedAt": "2026-01-05T10:00:00Z", "archived": false})
@@ -837,7 +945,7 @@ func (s *Server) patchDeal(w http.ResponseWriter, p *portal, portalID, id string
 	writeJSON(w, http.StatusOK, objectJSON(d.ID, d.Properties, nil))
 }
 
-// search answers POST /crm/v3/objects/deals/search: the deals matching any
+// search answers POST /crm/objects/2026-03/0-3/search: the deals matching any
 // filter group (all filters of a group), sorted, a page of `limit` after
 // the `after` cursor (an offset here, opaque to clients), up to the search
 // limit.
@@ -975,8 +1083,8 @@ func (d DealProperty) refuses(v string) (why, code string) {
 	return "", ""
 }
 
-// dealProperty answers GET /crm/v3/properties/deals/{propertyName} with
-// the fields of HubSpot's properties API v3 (schema Property).
+// dealProperty answers GET /crm/properties/2026-03/deals/{propertyName}
+// with the fields of HubSpot's properties API (schema Property).
 func (s *Server) dealProperty(w http.ResponseWriter, p *portal, name string) {
 	if fail(w, &s.prFaults) {
 		return
