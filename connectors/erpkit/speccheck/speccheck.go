@@ -125,6 +125,38 @@ var Client = &http.Client{Timeout: 60 * time.Second}
 func Derive(t testing.TB, src, dir string, ops ...string) string {
 	t.Helper()
 	tool := File(t, "tools/trim_spec.py")
+	py := python3(t, "yaml")
+	dst := filepath.Join(dir, "derived.prism.yaml")
+	args := append([]string{tool, src, dst}, ops...)
+	args = append(args, "--inline-request-schema", "--max-ref-depth=4")
+	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
+		t.Fatalf("trim_spec.py: %v\n%s", err, out)
+	}
+	return dst
+}
+
+// NormalizeHubSpot runs specs/tools/normalize_hubspot.py on src, a spec of
+// HubSpot's public spec collection, and returns the Prism-ready copy it
+// writes under dir: null examples dropped and `*/*` answers made
+// application/json, without which Prism answers every request 500
+// (PRISM.md). Without python3 the test skips, or fails when PRISM_BIN is
+// set, as Derive.
+func NormalizeHubSpot(t testing.TB, src, dir string) string {
+	t.Helper()
+	tool := File(t, "tools/normalize_hubspot.py")
+	py := python3(t)
+	dst := filepath.Join(dir, strings.TrimSuffix(filepath.Base(src), ".json")+".prism.json")
+	if out, err := exec.Command(py, tool, src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("normalize_hubspot.py: %v\n%s", err, out)
+	}
+	return dst
+}
+
+// python3 is the python3 on PATH, with modules importable. Without them
+// the test skips, or fails when PRISM_BIN is set (the contract tests must
+// run there).
+func python3(t testing.TB, modules ...string) string {
+	t.Helper()
 	missing := t.Skipf
 	if os.Getenv("PRISM_BIN") != "" {
 		missing = t.Fatalf
@@ -133,14 +165,10 @@ func Derive(t testing.TB, src, dir string, ops ...string) string {
 	if err != nil {
 		missing("python3 not installed: cannot derive the spec")
 	}
-	if err := exec.Command(py, "-c", "import yaml").Run(); err != nil {
-		missing("PyYAML not installed: cannot derive the spec")
+	for _, m := range modules {
+		if err := exec.Command(py, "-c", "import "+m).Run(); err != nil {
+			missing("python3 module %s not installed: cannot derive the spec", m)
+		}
 	}
-	dst := filepath.Join(dir, "derived.prism.yaml")
-	args := append([]string{tool, src, dst}, ops...)
-	args = append(args, "--inline-request-schema", "--max-ref-depth=4")
-	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
-		t.Fatalf("trim_spec.py: %v\n%s", err, out)
-	}
-	return dst
+	return py
 }
