@@ -1061,6 +1061,28 @@ func TestGenericLossDuringTheCustomerStep(t *testing.T) {
 	s.keepHistory(t, id, "generic-activity-recheck-lost")
 }
 
+// A loss delivered while a listening run (calls as local activities, no
+// linger) makes its invoice: the invoice exists, so the run ends invoiced
+// and the loss is a change after it. Before the checkpoint (see
+// workflows.InvoiceDeal), Temporal refused the workflow task that ended
+// the run, the signal having come meanwhile, and dropped the records of
+// its local calls: the task ran again with the loss read first, and the
+// run ended DealNotWon, "nothing was invoiced", with the invoice in the
+// ERP.
+func TestGenericLossWhileTheInvoiceIsMadeByALocalCall(t *testing.T) {
+	erp := sandbox.New(sandbox.Options{})
+	s, id := lossDuringAStep(t, "D-MADE", "/invoices", "local", erp.Handler())
+	var r workflows.InvoiceDealResult
+	if err := s.waitRun(t, id, &r); err != nil {
+		t.Fatalf("want the run invoiced (its invoice exists), got %v; %d invoices in the ERP", err, len(erp.Invoices()))
+	}
+	invoices := erp.Invoices()
+	if len(invoices) != 1 || r.InvoiceID != invoices[0].ID {
+		t.Fatalf("run's invoice %q, ERP's %+v; want the one invoice", r.InvoiceID, invoices)
+	}
+	s.keepHistory(t, id, "generic-local-loss-while-invoice-made")
+}
+
 // The same loss, when the ERP then refuses the customer for good: the run
 // ends DealNotWon, recording the loss for a later delivery of the older
 // win, not failed (loss-during-failed-step).

@@ -215,7 +215,37 @@ func (d *dealEvents) add(ev model.DealEvent) (fresh bool) {
 // → [write back to the CRM] → [linger]. ERP steps are activities with
 // durable retries and idempotency keys derived from the workflow ID, so they
 // are stable across retries and across a re-run of a failed workflow.
+//
+// A run whose calls are local activities and whose deal's events come to
+// it (it settles, lingers or reads the deal: the intake signals it) ends,
+// once it has sent the invoice step and not waited since, with a
+// checkpoint: a timer, so that the workflow task that holds the invoice
+// step's record ends with that timer rather than with the run's end. A
+// local call is recorded only when its workflow task completes, and
+// Temporal refuses a task that ends the run while an event (a signal) came
+// in meanwhile: the task's records were dropped, and the task run again
+// with the event read before the steps, so a loss delivered while the
+// invoice was being made ended the run DealNotWon, "nothing was invoiced",
+// with the invoice in the ERP. A task that ends with a timer is taken
+// whatever came in. Runs begun before the change replay without it.
 func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, error) {
+	var sent bool // the invoice step was sent, and the run has not waited since
+	r, err := invoiceDeal(ctx, in, &sent)
+	if sent && in.LocalCalls && (in.SettleTime > 0 || in.Linger > 0 || in.Fetch) &&
+		workflow.GetVersion(ctx, invoiceCheckpointChange, workflow.DefaultVersion, 1) == 1 {
+		_ = workflow.Sleep(ctx, time.Millisecond)
+	}
+	return r, err
+}
+
+// invoiceCheckpointChange versions the checkpoint that ends a run which
+// sent its invoice step as a local call and may receive events (see
+// InvoiceDeal).
+const invoiceCheckpointChange = "invoice-checkpoint"
+
+// invoiceDeal is InvoiceDeal but its checkpoint: *sent says whether the
+// invoice step was sent and the run has not waited (a timer) since.
+func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (InvoiceDealResult, error) {
 	var a *activities.Activities
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	// keyBase makes the ERP steps' idempotency keys: the deal's workflow ID.
@@ -527,6 +557,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			rest: func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future {
 				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, invoiceInput)
 			}}
+		*sent = true
 		err = attempts.first(&created)
 		if err != nil && workflow.GetVersion(ctx, invoiceAttemptsChange, workflow.DefaultVersion, 1) == 1 {
 			// stillWon reads the events delivered since the last look: the
@@ -592,6 +623,7 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 			mayExist = attempts.earlierMay
 		}
 	} else {
+		*sent = true
 		err = call(a.CreateInvoice, invoiceInput).Get(ctx, &created)
 	}
 	if err != nil {
@@ -632,7 +664,11 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 		}
 	}
 
-	listen(lingerWithin(ctx, in.Linger, in.ChainStart))
+	linger := lingerWithin(ctx, in.Linger, in.ChainStart)
+	listen(linger)
+	if linger > 0 {
+		*sent = false // the linger's timer ended the task that sent it
+	}
 	r.Events, r.ChangedAfterInvoice = events.ids, events.changed
 	return r, nil
 }
