@@ -294,6 +294,13 @@ type WriteBacker interface {
 	WriteBack(ctx context.Context, account, dealID string, result InvoiceResult) error
 }
 
+// WriteBackDescriber is implemented by write-backers whose write-back is
+// configured rather than the CRM's API (the generic source's signed POST
+// to write_back.url): `config check` says where the invoices go.
+type WriteBackDescriber interface {
+	DescribeWriteBack() string
+}
+
 // Target is the ERP side: it creates customers and invoices exactly once.
 // key is an idempotency key stable across retries of the same step.
 type Target interface {

@@ -30,7 +30,8 @@ anything: it loads the config (file and DEALSYNC_* overrides) and validates it,
 resolves every secret, builds every source and target and compiles the
 mappings. Nothing is sent to an ERP, nor to a CRM (but with --crm). It
 prints what the config describes: connections, their target, trigger and
-mapping, and the Temporal frontend, and warnings: DEALSYNC_* variables
+mapping, where a generic connection writes its invoices back (the signed
+POST to source.write_back.url), and the Temporal frontend, and warnings: DEALSYNC_* variables
 that set no key, won stages that miss the source's, a secret shorter than
 its scheme asks for, HubSpot
 without intake.public_base_url, a Xero target with check_reference or an
@@ -74,6 +75,9 @@ run it where their token_file is. Nothing is written
 to the CRM. Without the check such a field is found only once an invoice
 exists: every deal's run then ends WriteBackFailed. A CRM that does not
 answer (or refuses the check) is named as such, each call bounded by ` + connectors.WriteBackCheckCallTimeout.String() + `.
+A generic connection's write_back.url is not called (a POST would be a
+delivery): the check says where it writes back, or that it writes nothing
+back.
 
 Exit status: 0 all good; 2 the config is invalid (every problem listed with its
 key, mapping files that do not compile with file:line:col); 1 anything else: a
@@ -189,7 +193,9 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set, notices []a
 		if c.Linger > 0 {
 			line += fmt.Sprintf("; invoiced runs linger %s", c.Linger)
 		}
-		if c.WriteBacker != nil {
+		if d, ok := c.WriteBacker.(connectors.WriteBackDescriber); ok {
+			line += "; result written back: " + d.DescribeWriteBack()
+		} else if c.WriteBacker != nil {
 			line += "; result written back"
 		}
 		fmt.Fprintf(tw, "connection %s\t%s\n", name, line)
@@ -238,9 +244,17 @@ func checkCRM(ctx context.Context, w io.Writer, set *connections.Set) error {
 	for _, name := range set.Names() {
 		c, _ := set.Get(name)
 		checker, ok := c.Source.(connectors.WriteBackChecker)
+		described, isDescribed := c.WriteBacker.(connectors.WriteBackDescriber)
 		switch {
+		case c.WriteBacker == nil && c.SourceType == "generic":
+			fmt.Fprintf(w, "crm: connection %s: the generic source writes nothing back (source.write_back.url is not set)\n", name)
+			continue
 		case c.WriteBacker == nil:
 			fmt.Fprintf(w, "crm: connection %s: the %s source writes nothing back\n", name, c.SourceType)
+			continue
+		case isDescribed && !ok:
+			// Nothing to ask without sending a delivery.
+			fmt.Fprintf(w, "crm: connection %s: the %s source writes back %s; not checked (the check would have to send a delivery)\n", name, c.SourceType, described.DescribeWriteBack())
 			continue
 		case !ok:
 			fmt.Fprintf(w, "crm: connection %s: the %s source cannot check its write-back fields\n", name, c.SourceType)

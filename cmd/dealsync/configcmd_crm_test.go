@@ -70,17 +70,30 @@ connections:
   shop:
     target: erp
     source: {type: generic, secret: "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM="}
+  inhouse:
+    target: erp
+    source:
+      type: generic
+      secret: "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM="
+      write_back: {url: "http://127.0.0.1:9/dealsync/invoices?token=hush"}
 `, hs.URL, portal, pd.URL, pdKey, pdState, company, org, sf.URL))
 
 	// Without --crm, no CRM is asked anything.
-	if out, err := runOut(ctx, "--config", cfg, "config", "check"); err != nil || strings.Contains(out, "crm:") {
+	out, err := runOut(ctx, "--config", cfg, "config", "check")
+	if err != nil || strings.Contains(out, "crm:") {
 		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	// It says where a generic source writes back (and nothing of the
+	// URL's query).
+	if want := "result written back: a POST to http://127.0.0.1:9/dealsync/invoices signed the Standard Webhooks way with the source's secret\n"; !strings.Contains(out, want) ||
+		strings.Contains(out, "hush") {
+		t.Errorf("config check lacks %q:\n%s", want, out)
 	}
 	if n := len(hs.Requests()) + len(pd.Requests()) + len(sf.Requests()); n != 0 {
 		t.Fatalf("config check without --crm sent %d requests to the CRMs", n)
 	}
 
-	out, err := runOut(ctx, "--config", cfg, "config", "check", "--crm")
+	out, err = runOut(ctx, "--config", cfg, "config", "check", "--crm")
 	if err != nil {
 		t.Fatalf("config check --crm: %v\n%s", err, out)
 	}
@@ -88,7 +101,8 @@ connections:
 		"crm: connection hs: HubSpot portal 62515: write-back fields ok (erp_invoice_id, erp_invoice_number, erp_invoice_url, erp_sync_status)\n",
 		"crm: connection pd: Pipedrive company 6083095: write-back fields ok (" + pdKey + ", " + pdState + ")\n",
 		"crm: connection sf: Salesforce org 00d5w000004qgtoea2: write-back fields ok (ERP_Invoice_Id__c, ERP_Invoice_Number__c, ERP_Invoice_URL__c, ERP_Sync_Status__c)\n",
-		"crm: connection shop: the generic source writes nothing back\n",
+		"crm: connection shop: the generic source writes nothing back (source.write_back.url is not set)\n",
+		"crm: connection inhouse: the generic source writes back a POST to http://127.0.0.1:9/dealsync/invoices signed the Standard Webhooks way with the source's secret; not checked (the check would have to send a delivery)\n",
 		"\nok\n",
 	} {
 		if !strings.Contains(out, want) {

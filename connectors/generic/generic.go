@@ -22,6 +22,10 @@
 //
 // The signature is checked by Verify (see Sign, Verify and SignRequest for the
 // scheme). The source has no Acknowledger: the intake's JSON reply is used.
+//
+// With write_back.url set, the source writes each deal's invoice back to
+// the CRM by a POST signed the same way (WritingSource, writeback.go);
+// without it, it is no WriteBacker and its runs have no write-back step.
 package generic
 
 import (
@@ -47,13 +51,16 @@ type Config struct {
 	// Tolerance is how far webhook-timestamp may be from the receiver's clock,
 	// either way. 0 means DefaultTolerance (5m).
 	Tolerance time.Duration `mapstructure:"tolerance" validate:"gte=0"`
+	// WriteBack, when its URL is set, POSTs each deal's invoice back to
+	// the CRM, signed the Standard Webhooks way (see WriteBackConfig).
+	WriteBack WriteBackConfig `mapstructure:"write_back"`
 }
 
 func init() {
 	connectors.RegisterSourceType("generic",
 		"dealsync's own JSON deal event (one or a batch of up to 100), signed with Standard Webhooks (webhook-id/-timestamp/-signature, also svix-*)",
 		func() Config { return Config{Tolerance: DefaultTolerance} },
-		func(c Config, _ connectors.Env) (*Source, error) { return New(c) })
+		Build)
 }
 
 // Source verifies and parses generic deliveries. It is safe for concurrent
@@ -69,8 +76,10 @@ type Source struct {
 
 var _ connectors.Source = (*Source)(nil)
 
-// New resolves the configured secret once and returns a Source. Errors name
-// what is wrong with the secret but never contain it.
+// New resolves the configured secret once and returns a Source, the
+// receiving side alone: Build, the registered constructor, adds the
+// write-back when write_back.url is set. Errors name what is wrong with
+// the secret but never contain it.
 func New(cfg Config) (*Source, error) {
 	if cfg.Secret.IsZero() {
 		return nil, errors.New("generic source: secret is required")

@@ -108,16 +108,35 @@ func Sign(secret string, msgID string, ts time.Time, body []byte) (string, error
 // webhook-signature headers of req. It does not touch req.Body: the caller
 // sends exactly body.
 func SignRequest(req *http.Request, secret, msgID string, ts time.Time, body []byte) error {
-	sig, err := Sign(secret, msgID, ts, body)
+	key, err := decodeSecret(secret)
 	if err != nil {
-		return err
+		return fmt.Errorf("standard webhooks: %w", err)
 	}
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
-	req.Header.Set(HeaderID, msgID)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set(HeaderSignature, sig)
+	return signHeader(req.Header, [][]byte{key}, msgID, ts, body)
+}
+
+// signHeader sets the three headers of a message in h, with one v1
+// signature per key, space-separated, in the order of keys: the Standard
+// Webhooks way of signing with a secret and the one it replaces while a
+// receiver moves from one to the other (it takes any that matches).
+func signHeader(h http.Header, keys [][]byte, msgID string, ts time.Time, body []byte) error {
+	if len(keys) == 0 {
+		return errors.New("standard webhooks: no secret to sign with")
+	}
+	sigs := make([]string, 0, len(keys))
+	for _, key := range keys {
+		sig, err := signWithKey(key, msgID, ts, body)
+		if err != nil {
+			return err
+		}
+		sigs = append(sigs, sig)
+	}
+	h.Set(HeaderID, msgID)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	h.Set(HeaderSignature, strings.Join(sigs, " "))
 	return nil
 }
 
