@@ -86,7 +86,13 @@ func TestConnectorDocsConfigsLoadAndBuild(t *testing.T) {
 			}
 			n++
 			for _, m := range envRef.FindAllStringSubmatch(block, -1) {
-				t.Setenv(m[1], "stand-in-"+strings.ToLower(m[1]))
+				value := "stand-in-" + strings.ToLower(m[1])
+				if strings.HasSuffix(m[1], "_WHSEC") {
+					// A Standard Webhooks secret (the generic source's)
+					// is whsec_ and base64 (of 34 bytes, not short).
+					value = "whsec_ZGVhbHN5bmMtZG9jcy1zdGFuZC1pbi1vZi0zMi1ieXRlcw=="
+				}
+				t.Setenv(m[1], value)
 			}
 			for _, m := range fileRef.FindAllStringSubmatch(block, -1) {
 				p := filepath.Join(dir, filepath.Base(m[1]))
