@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1079,6 +1080,12 @@ func TestGenericLossWhileTheInvoiceIsMadeByALocalCall(t *testing.T) {
 	invoices := erp.Invoices()
 	if len(invoices) != 1 || r.InvoiceID != invoices[0].ID {
 		t.Fatalf("run's invoice %q, ERP's %+v; want the one invoice", r.InvoiceID, invoices)
+	}
+	if !slices.Contains(r.ChangedAfterInvoice, "D-MADE-lost") {
+		t.Errorf("the run's changes after the invoice: %v (events %v); want the loss", r.ChangedAfterInvoice, r.Events)
+	}
+	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND ChangedAfterInvoice = true`, id), 1); n != 1 {
+		t.Errorf("the run is not in the run list as changed after its invoice (count %d)", n)
 	}
 	s.keepHistory(t, id, "generic-local-loss-while-invoice-made")
 }

@@ -227,15 +227,25 @@ func (d *dealEvents) add(ev model.DealEvent) (fresh bool) {
 // with the event read before the steps, so a loss delivered while the
 // invoice was being made ended the run DealNotWon, "nothing was invoiced",
 // with the invoice in the ERP. A task that ends with a timer is taken
-// whatever came in. Runs begun before the change replay without it.
+// whatever came in. An invoiced run's checkpoint is a linger of 1 ms (the
+// events that came meanwhile are changes after the invoice); a run that
+// fails after sending the step (its write-back refused) waits 1 ms
+// before it fails. Runs begun before the change replay without it.
 func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, error) {
 	var sent bool // the invoice step was sent, and the run has not waited since
 	r, err := invoiceDeal(ctx, in, &sent)
-	if sent && in.LocalCalls && (in.SettleTime > 0 || in.Linger > 0 || in.Fetch) &&
-		workflow.GetVersion(ctx, invoiceCheckpointChange, workflow.DefaultVersion, 1) == 1 {
+	if checkpointDue(ctx, in, sent) {
 		_ = workflow.Sleep(ctx, time.Millisecond)
 	}
 	return r, err
+}
+
+// checkpointDue says whether the run ends with a checkpoint (see
+// InvoiceDeal): it sent the invoice step as a local call and has not
+// waited since, and its deal's events come to it.
+func checkpointDue(ctx workflow.Context, in InvoiceDealInput, sent bool) bool {
+	return sent && in.LocalCalls && (in.SettleTime > 0 || in.Linger > 0 || in.Fetch) &&
+		workflow.GetVersion(ctx, invoiceCheckpointChange, workflow.DefaultVersion, 1) == 1
 }
 
 // invoiceCheckpointChange versions the checkpoint that ends a run which
@@ -665,6 +675,9 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	}
 
 	linger := lingerWithin(ctx, in.Linger, in.ChainStart)
+	if linger <= 0 && checkpointDue(ctx, in, *sent) {
+		linger = time.Millisecond // the checkpoint (see InvoiceDeal)
+	}
 	listen(linger)
 	if linger > 0 {
 		*sent = false // the linger's timer ended the task that sent it
