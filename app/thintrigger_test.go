@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/dealsync/dealsync/connectors"
 )
 
 // A custom trigger that reads deal fields a thin webhook does not carry
@@ -143,5 +145,19 @@ func TestRawFieldWarnings(t *testing.T) {
 	}
 	if shop, _ := set.Get("shop"); len(rawFieldWarnings(shop)) != 0 {
 		t.Errorf("generic: %q; want none (its deals carry what the sender sends)", rawFieldWarnings(shop))
+	}
+}
+
+// The source types whose webhooks are thin say how one looks without
+// being built (connectors.SourceSpec.WebhookDeal), so that a dry run
+// without their credentials judges the trigger as the intake does; the
+// generic source's webhooks carry whole deals.
+func TestThinSourceTypesShapeWebhooksUnbuilt(t *testing.T) {
+	thin := map[string]bool{"hubspot": true, "pipedrive": true, "salesforce": true}
+	for _, name := range connectors.SourceNames() {
+		spec, _ := connectors.LookupSource(name)
+		if (spec.WebhookDeal != nil) != thin[name] {
+			t.Errorf("source %s: WebhookDeal set %v, want %v", name, spec.WebhookDeal != nil, thin[name])
+		}
 	}
 }

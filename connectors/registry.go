@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/dealsync/dealsync/model"
 )
 
 // SourceSpec describes a source type to the registry.
@@ -16,6 +18,13 @@ type SourceSpec struct {
 	NewConfig func() any
 	// Build makes a Source from a decoded, validated config.
 	Build func(cfg any, env Env) (Source, error)
+	// WebhookDeal, set for a source whose webhooks are thin (its runs read
+	// the deal from the CRM), is a deal read from the CRM as a webhook
+	// event of it carries it (the WebhookShaper of its built sources):
+	// for a dry run that judges the trigger as the intake would without
+	// building the source, whose credentials may not be at hand. Nil for a
+	// source whose webhooks carry whole deals. See RegisterWebhookDeal.
+	WebhookDeal func(model.Deal) model.Deal
 }
 
 // TargetSpec describes a target type to the registry.
@@ -49,6 +58,19 @@ func RegisterSource(s SourceSpec) {
 		panic(fmt.Sprintf("connectors: source %q registered twice", s.Name))
 	}
 	sources[s.Name] = s
+}
+
+// RegisterWebhookDeal sets the WebhookDeal of the source type name,
+// which must be registered already (in the same init, after it).
+func RegisterWebhookDeal(name string, webhookDeal func(model.Deal) model.Deal) {
+	mu.Lock()
+	defer mu.Unlock()
+	s, ok := sources[name]
+	if !ok {
+		panic(fmt.Sprintf("connectors: WebhookDeal of source %q, which is not registered", name))
+	}
+	s.WebhookDeal = webhookDeal
+	sources[name] = s
 }
 
 // RegisterTarget makes a target type available by name.

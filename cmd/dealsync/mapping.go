@@ -219,20 +219,23 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		if set, buildErr = app.BuildConnections(cfg, quietLogger()); buildErr == nil {
 			conn, _ = set.Get(connName)
 		} else if f.fetch == "" && len(cfg.UnresolvedSecrets()) > 0 {
-			notBuilt = fmt.Sprintf("connection %s was not built here, a secret of the config not being at hand (%s): the deal was judged as the file gives it, its account as written, where a run of a CRM that sends thin webhooks judges the trigger on the webhook and keys the account as its source does; set the secrets to test as a run does",
+			notBuilt = fmt.Sprintf("connection %s was not built here, a secret of the config not being at hand (%s): the deal's account is taken as written, where a run keys it as its source does (a Salesforce org id in 15 characters or another case); set the secrets to test as a run does",
 				connName, errLine(buildErr))
 		}
 	}
 	// A CRM whose webhooks are thin (the deal is read in the run) has its
 	// trigger judged on such a webhook of the deal, as the intake judges
-	// it; a deal file that is one already is judged as it is.
+	// it; a deal file that is one already is judged as it is. The source
+	// type says so without being built (its credentials may not be at
+	// hand).
 	var webhookOf func(model.DealEvent) model.DealEvent
-	if conn != nil && conn.Fetcher != nil {
+	if spec, ok := connectors.LookupSource(cfg.Connections[connName].Source.Type); ok && !noConn && spec.WebhookDeal != nil {
 		webhookOf = func(ev model.DealEvent) model.DealEvent {
 			if ev.Thin {
 				return ev
 			}
-			return *thinWebhook(conn, ev)
+			ev.Thin, ev.Deal = true, spec.WebhookDeal(ev.Deal)
+			return ev
 		}
 	}
 
@@ -306,7 +309,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	var ev model.DealEvent
 	var webhook *model.DealEvent // the fetched deal as a webhook of it says
 	if f.fetch != "" {
-		if ev, webhook, err = fetchEvent(ctx, cfg, f, set, buildErr); err != nil {
+		if ev, webhook, err = fetchEvent(ctx, cfg, f, set, buildErr, webhookOf); err != nil {
 			return dealNotFetched(out, f, m, connName, err)
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
@@ -315,16 +318,17 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 	if conn != nil && f.fetch == "" {
 		// The account as the connection's source keys its events (a
 		// Salesforce org id in another case or length is the run's
-		// account); a whole deal (one --fetch --save wrote) of a
-		// connection whose webhooks are thin is judged as such a webhook
-		// of it, as --fetch judges it.
+		// account).
 		if key, kerr := conn.AccountKey(ev.Account); ev.Account != "" && kerr == nil {
 			ev.Account = key
 		}
-		if webhookOf != nil && !ev.Thin {
-			w := webhookOf(ev)
-			webhook = &w
-		}
+	}
+	if webhookOf != nil && f.fetch == "" && !ev.Thin {
+		// A whole deal (one --fetch --save wrote) of a connection whose
+		// webhooks are thin is judged as such a webhook of it, as --fetch
+		// judges it.
+		w := webhookOf(ev)
+		webhook = &w
 	}
 	if c, ok := cfg.Connections[connName]; ok && !noConn && f.target == "" {
 		targetName = accountTarget(c, conn, ev.Account)
@@ -506,7 +510,7 @@ type notFetchedResult struct {
 // event of a closed-won delivery; with f.save it writes the event there.
 // webhook is the thin event a webhook of the deal would carry, which the
 // trigger judges.
-func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags, set *connections.Set, buildErr error) (ev model.DealEvent, webhook *model.DealEvent, err error) {
+func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags, set *connections.Set, buildErr error, webhookOf func(model.DealEvent) model.DealEvent) (ev model.DealEvent, webhook *model.DealEvent, err error) {
 	if _, ok := cfg.Connections[f.connection]; !ok {
 		return model.DealEvent{}, nil, usage("no connection %q in the config", f.connection)
 	}
@@ -550,20 +554,11 @@ func fetchEvent(ctx context.Context, cfg *config.Config, f *mappingTestFlags, se
 			return model.DealEvent{}, nil, &exitError{code: 1, err: &fetchFailure{typ: saveErrorType, err: fmt.Errorf("--save: %w", err)}}
 		}
 	}
-	return ev, thinWebhook(conn, ev), nil
-}
-
-// thinWebhook is the thin event a webhook of the deal of ev carries on
-// conn, a connection whose webhooks are thin, which the intake's trigger
-// judges.
-func thinWebhook(conn *connections.Connection, ev model.DealEvent) *model.DealEvent {
-	thin := ev
-	thin.Thin = true
-	thin.Deal = model.Deal{ID: ev.Deal.ID, Stage: ev.Deal.Stage, Raw: ev.Deal.Raw}
-	if ws, ok := conn.Source.(connectors.WebhookShaper); ok {
-		thin.Deal = ws.WebhookDeal(ev.Deal)
+	if webhookOf == nil {
+		return ev, nil, nil
 	}
-	return &thin
+	w := webhookOf(ev)
+	return ev, &w, nil
 }
 
 type testResult struct {

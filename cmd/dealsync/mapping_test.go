@@ -890,6 +890,44 @@ connections:
 		t.Errorf("text output: %v\n%s", err, text)
 	}
 
+	// A HubSpot connection whose token is not at hand: its trigger is still
+	// judged on the webhook of the deal (its source type says how one
+	// looks), for a --deal and for golden cases alike: a trigger on the
+	// amount, which HubSpot's webhooks do not carry, starts no run.
+	src, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amountTrigger := strings.Replace(strings.Replace(string(src), "name: generic-standard", "name: amount-trigger", 1),
+		"trigger: is_won(deal.stage) && !is_won(deal.previous_stage)", "trigger: is_won(deal.stage) && deal.amount > 0", 1)
+	dir := t.TempDir()
+	amountFile := writeFile(t, filepath.Join(dir, "amount-trigger.yaml"), amountTrigger)
+	thinCfg := writeConfig(t, fmt.Sprintf(`
+mappings: {files: [%q]}
+connections:
+  hs:
+    target: sandbox
+    mapping: amount-trigger
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      accounts:
+        "62515": {access_token: env:DEALSYNC_TEST_UNSET_HS_TOKEN}
+`, amountFile))
+	deal := writeFile(t, filepath.Join(dir, "won.deal.json"), `{"event_id":"e1","account":"62515","deal":{"id":"4711","stage":"closedwon","amount":"480.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"5471","name":"Renew GmbH"}}}`)
+	out, err = runOut(context.Background(), "mapping", "test", "--json", "--config", thinCfg, "--connection", "hs", "--deal", deal)
+	var thin mappingTestReport
+	if jerr := json.Unmarshal([]byte(out), &thin); err != nil || jerr != nil || !thin.ThinTrigger || thin.Triggered {
+		t.Errorf("--deal of a HubSpot connection without its token: %v, %v, %+v; want it judged as on a thin webhook: no run", err, jerr, thin)
+	}
+	golden := t.TempDir()
+	writeFile(t, filepath.Join(golden, "won.deal.json"), `{"event_id":"e1","account":"62515","deal":{"id":"4711","stage":"closedwon","amount":"480.00","currency":"EUR","close_date":"2026-11-20","company":{"id":"5471","name":"Renew GmbH"}}}`)
+	if text, err := runOut(context.Background(), "mapping", "test", "--config", thinCfg, "--connection", "hs", "--dir", golden, "--update"); err != nil ||
+		!strings.Contains(text, "updated won: no run would start") || !strings.Contains(text, "each trigger judged as on a webhook of the deal") {
+		t.Errorf("--dir --update of a HubSpot connection without its token: %v\n%s\nwant the case written as starting no run, judged as on a webhook", err, text)
+	}
+
 	// --fetch reads the CRM: a secret missing is a config error naming it.
 	_, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--connection", "hs", "--fetch", "4711")
 	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "DEALSYNC_TEST_UNSET_HS_TOKEN") {

@@ -691,10 +691,14 @@ func apiError(op string, resp *http.Response, data []byte) *connectors.APIError 
 	return e
 }
 
-// WebhookDeal implements connectors.WebhookShaper: a stage change of the
+// WebhookDeal implements connectors.WebhookShaper (webhookDeal).
+func (s *Source) WebhookDeal(d model.Deal) model.Deal { return webhookDeal(d) }
+
+// webhookDeal is the deal as a webhook of it carries it (the source
+// type's connectors.SourceSpec.WebhookDeal): a stage change of the
 // deal, as Parse reads it (the stage, won stages as StageWon; in Raw the
 // event's fields and the stage id).
-func (s *Source) WebhookDeal(d model.Deal) model.Deal {
+func webhookDeal(d model.Deal) model.Deal {
 	stageID := d.Raw["dealstage"]
 	raw := map[string]json.RawMessage{
 		"subscriptionType": crmkit.JSONString("deal.propertyChange"),

@@ -197,6 +197,7 @@ func DefaultConfig() Config {
 
 func init() {
 	connectors.RegisterSourceType("hubspot", "HubSpot deal webhooks (X-HubSpot-Signature-v3, batches of up to 100 thin events), deals read through the "+APIVersion+" CRM APIs, invoice written back as deal properties", DefaultConfig, New)
+	connectors.RegisterWebhookDeal("hubspot", webhookDeal)
 }
 
 // Source is a built hubspot source: a connectors.Source, DealFetcher and

@@ -852,10 +852,14 @@ func fieldOf(msgs ...string) string {
 	return ""
 }
 
-// WebhookDeal implements connectors.WebhookShaper: the deal as a webhook
+// WebhookDeal implements connectors.WebhookShaper (webhookDeal).
+func (s *Source) WebhookDeal(d model.Deal) model.Deal { return webhookDeal(d) }
+
+// webhookDeal is the deal as a webhook of it carries it (the source
+// type's connectors.SourceSpec.WebhookDeal): the deal as a webhook
 // event of it says it (its status, stage and pipeline ids, whether it is
 // archived and since when; the event's action is not known here).
-func (s *Source) WebhookDeal(d model.Deal) model.Deal {
+func webhookDeal(d model.Deal) model.Deal {
 	raw := map[string]json.RawMessage{}
 	for _, k := range []string{"stage_id", "pipeline_id"} {
 		// A fetched deal's ids are numbers (strings in a deal file saved

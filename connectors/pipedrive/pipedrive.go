@@ -136,6 +136,7 @@ func DefaultConfig() Config {
 
 func init() {
 	connectors.RegisterSourceType("pipedrive", "Pipedrive webhooks v2 (meta/data/previous) behind HTTP Basic auth, deals read through API v2, invoice written back to deal custom fields", DefaultConfig, New)
+	connectors.RegisterWebhookDeal("pipedrive", webhookDeal)
 }
 
 // Source is a built pipedrive source: a connectors.Source, DealFetcher and

@@ -532,11 +532,15 @@ func tokenMessage(re *oauth2.RetrieveError) string {
 	return msg
 }
 
-// WebhookDeal implements connectors.WebhookShaper: an outbound message
+// WebhookDeal implements connectors.WebhookShaper (webhookDeal).
+func (s *Source) WebhookDeal(d model.Deal) model.Deal { return webhookDeal(d) }
+
+// webhookDeal is the deal as a webhook of it carries it (the source
+// type's connectors.SourceSpec.WebhookDeal): an outbound message
 // carries the fields its definition lists, as Raw, and Parse reads the
 // name and the stage from them; the fields read from the API stand for
 // them.
-func (s *Source) WebhookDeal(d model.Deal) model.Deal {
+func webhookDeal(d model.Deal) model.Deal {
 	return model.Deal{ID: d.ID, Name: d.Name, Stage: d.Stage, Raw: d.Raw}
 }
 

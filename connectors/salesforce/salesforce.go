@@ -180,6 +180,7 @@ func DefaultConfig() Config {
 
 func init() {
 	connectors.RegisterSourceType("salesforce", "Salesforce Outbound Messages (SOAP notifications of Opportunities, up to 100), org id checked, deals read through REST SOQL, invoice written back by an sObject PATCH", DefaultConfig, New)
+	connectors.RegisterWebhookDeal("salesforce", webhookDeal)
 }
 
 // Source is a built salesforce source: a connectors.Source, Acknowledger,
