@@ -113,7 +113,8 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 			if o.DealAmount.Valid && o.DealAmount.Decimal.IsNegative() {
 				// A deal without line items is one line of its amount: the
 				// price is the deal's, not a line item's.
-				msg += fmt.Sprintf(": the deal's amount (%s) is negative too; dealsync makes invoices, not credit notes, so a refund or credit of the deal is made in the ERP by hand", o.DealAmount.Decimal)
+				amount := o.DealAmount.Decimal
+				msg += fmt.Sprintf(": the deal's amount (%s) is negative too; dealsync makes invoices, not credit notes, so a refund or credit of the deal is made in the ERP by hand", amount.StringFixed(max(0, -amount.Exponent())))
 			}
 			add(f+"unit_price", msg, l.UnitPrice.String())
 		}

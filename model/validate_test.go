@@ -61,7 +61,7 @@ func TestNegativeDealAmountIsNamed(t *testing.T) {
 		IssueDate: NewDate(2026, 1, 14), DueDate: NewDate(2026, 2, 13), Lines: []InvoiceLine{{Description: "x", Quantity: d("1"), UnitPrice: d("-500")}}}
 	inv.ComputeTotals()
 	err := inv.Validate(ValidateOptions{DealAmount: decimal.NewNullDecimal(d("-500.00"))})
-	want := `invoice.lines[0].unit_price: must not be negative: the deal's amount (-500) is negative too; dealsync makes invoices, not credit notes, so a refund or credit of the deal is made in the ERP by hand (got "-500")`
+	want := `invoice.lines[0].unit_price: must not be negative: the deal's amount (-500.00) is negative too; dealsync makes invoices, not credit notes, so a refund or credit of the deal is made in the ERP by hand (got "-500")`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Validate = %v\nwant it to contain %s", err, want)
 	}
