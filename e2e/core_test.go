@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -1012,7 +1013,11 @@ func lossDuringTheCustomerStep(t *testing.T, dealID string, erp http.Handler) (*
 // lossDuringAStep is lossDuringTheCustomerStep for the first POST to path
 // (/customers or /invoices), with the calls as calls says (local or
 // activity).
-func lossDuringAStep(t *testing.T, dealID, path, calls string, erp http.Handler) (*stack, string) {
+func lossDuringAStep(t *testing.T, dealID, path, calls string, erp http.Handler, env ...map[string]string) (*stack, string) {
+	stackEnv := map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": calls, "DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"}
+	for _, e := range env {
+		maps.Copy(stackEnv, e)
+	}
 	var s *stack
 	var fired atomic.Bool
 	during := make(chan string, 1)
@@ -1027,7 +1032,7 @@ func lossDuringAStep(t *testing.T, dealID, path, calls string, erp http.Handler)
 	}))
 	t.Cleanup(gated.Close)
 	s = startStack(t, stackOptions{
-		env:    map[string]string{"DEALSYNC_WORKFLOW_EXTERNAL_CALLS": calls, "DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"},
+		env:    stackEnv,
 		mutate: useTarget("gated", "http", &httptarget.Config{BaseURL: gated.URL, CustomerLookup: httptarget.LookupOnConflict}),
 	})
 	if r := s.send(t, delivery{body: event(dealID+"-won", dealID, nil)}); r.status != http.StatusAccepted {
@@ -1088,6 +1093,36 @@ func TestGenericLossWhileTheInvoiceIsMadeByALocalCall(t *testing.T) {
 		t.Errorf("the run is not in the run list as changed after its invoice (count %d)", n)
 	}
 	s.keepHistory(t, id, "generic-local-loss-while-invoice-made")
+}
+
+// The same loss when the write-back then fails (a CRM that refuses it):
+// the run ends WriteBackFailed with the loss read as a change after its
+// invoice, with the calls local (after the checkpoint) and as
+// activities; it was left unread, and the deal's only mark of a loss
+// after its invoice was lost.
+func TestGenericLossWhileTheInvoiceIsMadeThenTheWriteBackFails(t *testing.T) {
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"error":"no such deal"}`, http.StatusBadRequest)
+	}))
+	t.Cleanup(crm.Close)
+	for _, calls := range []string{"local", "activity"} {
+		t.Run(calls, func(t *testing.T) {
+			erp := sandbox.New(sandbox.Options{})
+			dealID := "D-WBF-" + calls
+			s, id := lossDuringAStep(t, dealID, "/invoices", calls, erp.Handler(), map[string]string{"DEALSYNC_CONNECTIONS_DEMO_SOURCE_WRITE_BACK_URL": crm.URL + "/dealsync"})
+			var appErr *temporal.ApplicationError
+			if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeWriteBackFailed {
+				t.Fatalf("want WriteBackFailed, got %v", err)
+			}
+			if n := len(erp.Invoices()); n != 1 {
+				t.Fatalf("%d invoices, want 1", n)
+			}
+			if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND SyncStatus = "writeback_failed" AND ChangedAfterInvoice = true`, id), 1); n != 1 {
+				t.Errorf("the run is not in the run list as changed after its invoice (count %d)", n)
+			}
+			s.keepHistory(t, id, "generic-"+calls+"-loss-while-invoice-made-writeback-failed")
+		})
+	}
 }
 
 // The same loss, when the ERP then refuses the customer for good: the run

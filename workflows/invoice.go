@@ -248,6 +248,10 @@ func checkpointDue(ctx workflow.Context, in InvoiceDealInput, sent bool) bool {
 		workflow.GetVersion(ctx, invoiceCheckpointChange, workflow.DefaultVersion, 1) == 1
 }
 
+// writeBackFailedEventsChange versions reading, when the write-back
+// failed, the events delivered meanwhile as changes after the invoice.
+const writeBackFailedEventsChange = "writeback-failed-reads-events"
+
 // invoiceCheckpointChange versions the checkpoint that ends a run which
 // sent its invoice step as a local call and may receive events (see
 // InvoiceDeal).
@@ -670,6 +674,21 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 
 	if in.WriteBack {
 		if r, err := writeBack(r, ev.Account, ev.Deal.ID, created); err != nil {
+			// The events delivered while the invoice was made or written
+			// back are changes after the invoice, as an invoiced run's
+			// linger reads them: they were left unread, and a loss of the
+			// deal invoiced then never marked the run (its write-back run
+			// reads none). With local calls, after the checkpoint (see
+			// InvoiceDeal), so that the task that made the invoice is
+			// taken whatever came in.
+			if workflow.GetVersion(ctx, writeBackFailedEventsChange, workflow.DefaultVersion, 1) == 1 {
+				wait := time.Duration(0)
+				if checkpointDue(ctx, in, *sent) {
+					wait = time.Millisecond
+				}
+				listen(wait)
+				*sent = *sent && wait == 0
+			}
 			return r, err
 		}
 	}
