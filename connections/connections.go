@@ -103,7 +103,9 @@ type Set struct {
 func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 	targets := map[string]connectors.Target{}
 	var errs []error
-	for name, tc := range cfg.Targets {
+	// In the order of their names, so that the errors come in one order.
+	for _, name := range slices.Sorted(maps.Keys(cfg.Targets)) {
+		tc := cfg.Targets[name]
 		spec, ok := connectors.LookupTarget(tc.Type)
 		if !ok {
 			errs = append(errs, fmt.Errorf("targets.%s: unknown type %q", name, tc.Type))
@@ -137,7 +139,8 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 		mappings = store.Current()
 	}
 	byName := map[string]*Connection{}
-	for name, cc := range cfg.Connections {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Connections)) {
+		cc := cfg.Connections[name]
 		spec, ok := connectors.LookupSource(cc.Source.Type)
 		if !ok {
 			errs = append(errs, fmt.Errorf("connections.%s.source: unknown type %q", name, cc.Source.Type))

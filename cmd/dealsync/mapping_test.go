@@ -884,6 +884,11 @@ connections:
 	if !strings.Contains(r.NotBuilt, "connection shop") || !strings.Contains(r.NotBuilt, "DEALSYNC_TEST_UNSET_SHOP_SECRET") {
 		t.Errorf("connection_not_built %q; want it to name the connection and the secret", r.NotBuilt)
 	}
+	// The connections' errors in the order of their names, whatever the
+	// map's (a CI job diffs the --json).
+	if hs, shop := strings.Index(r.NotBuilt, "connections.hs."), strings.Index(r.NotBuilt, "connections.shop."); hs < 0 || shop < hs {
+		t.Errorf("connection_not_built %q; want connections.hs's error before connections.shop's", r.NotBuilt)
+	}
 	// The text output says both.
 	text, err := runOut(context.Background(), "mapping", "test", "--config", cfg, "--connection", "shop", "--deal", "../../examples/closed-won.json")
 	if err != nil || !strings.Contains(text, "note:       connection shop was not built here") || !strings.Contains(text, "(no request to show: target erp cannot be built here") {
