@@ -16,6 +16,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/dealsync/dealsync/connectors"
 )
 
 // RunReader reads earlier runs from Temporal: the worker's client.
@@ -41,6 +43,11 @@ type PreviousRunInput struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 	Signal     string `json:"signal"`
+	// WithInvoice also reads the newest earlier run that made the deal's
+	// invoice and failed writing it back (PreviousRun.Invoiced): for a
+	// run that records a loss, which would otherwise say nothing was
+	// invoiced.
+	WithInvoice bool `json:"with_invoice,omitempty"`
 }
 
 // PreviousRun is how the newest earlier run of a workflow id that ended
@@ -52,7 +59,24 @@ type PreviousRun struct {
 	RunID     string         `json:"run_id,omitempty"`
 	ErrorType string         `json:"error_type,omitempty"`
 	NotWon    *NotWonDetails `json:"not_won,omitempty"`
+	// Invoiced, asked for with WithInvoice, is the newest earlier run that
+	// made the deal's invoice and failed writing it back (its invoice
+	// exists), or nil.
+	Invoiced *InvoicedRun `json:"invoiced,omitempty"`
 }
+
+// InvoicedRun is a run that made the deal's invoice and then failed
+// (ErrTypeWriteBackFailed): its id and the invoice's.
+type InvoicedRun struct {
+	RunID     string `json:"run_id"`
+	InvoiceID string `json:"invoice_id"`
+	Number    string `json:"number,omitempty"`
+}
+
+// ErrTypeWriteBackFailed ends a run whose invoice was made but not
+// written back to the CRM; its details are the invoice
+// (connectors.InvoiceResult). The workflows' ErrTypeWriteBackFailed is it.
+const ErrTypeWriteBackFailed = "WriteBackFailed"
 
 // ErrTypeDealNotWon ends a run whose deal is no longer won; its details
 // are NotWonDetails.
@@ -76,6 +100,46 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 	if a.Runs == nil {
 		return PreviousRun{}, nil
 	}
+	out, err := a.previousLoss(ctx, in)
+	if err != nil || !in.WithInvoice {
+		return out, err
+	}
+	out.Invoiced, err = a.invoicedRun(ctx, in)
+	return out, err
+}
+
+// invoicedRun reads the newest earlier run of in.WorkflowID that made the
+// deal's invoice and failed writing it back; nil when there is none.
+func (a *Activities) invoicedRun(ctx context.Context, in PreviousRunInput) (*InvoicedRun, error) {
+	resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query:    `WorkflowId = ` + QueryString(in.WorkflowID) + ` AND ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed"`,
+		PageSize: previousPageSize,
+	})
+	if err != nil {
+		return nil, runsError("listing the earlier runs of "+in.WorkflowID+" that failed writing their invoice back", err)
+	}
+	execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool { return ex.GetExecution().GetRunId() == in.RunID })
+	slices.SortStableFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
+		return b.GetCloseTime().AsTime().Compare(a.GetCloseTime().AsTime())
+	})
+	for _, ex := range execs {
+		run := ex.GetExecution().GetRunId()
+		closed, err := CloseEvent(ctx, a.Runs, in.WorkflowID, run)
+		if err != nil {
+			return nil, runsError("reading how run "+run+" of "+in.WorkflowID+" ended", err)
+		}
+		info := closed.GetWorkflowExecutionFailedEventAttributes().GetFailure().GetApplicationFailureInfo()
+		var made connectors.InvoiceResult
+		if info.GetType() == ErrTypeWriteBackFailed && len(info.GetDetails().GetPayloads()) > 0 &&
+			converter.GetDefaultDataConverter().FromPayloads(info.GetDetails(), &made) == nil && made.InvoiceID != "" {
+			return &InvoicedRun{RunID: run, InvoiceID: made.InvoiceID, Number: made.Number}, nil
+		}
+	}
+	return nil, nil
+}
+
+// previousLoss is PreviousRun without Invoiced.
+func (a *Activities) previousLoss(ctx context.Context, in PreviousRunInput) (PreviousRun, error) {
 	var token []byte
 	for range maxPreviousPages {
 		resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{

@@ -1125,6 +1125,52 @@ func TestGenericLossWhileTheInvoiceIsMadeThenTheWriteBackFails(t *testing.T) {
 	}
 }
 
+// A loss delivered after a run made the deal's invoice and failed
+// writing it back (no run in progress: a RecordDealLoss run records it)
+// names that invoice and what to do, instead of "nothing was invoiced".
+func TestGenericLossAfterAFailedWriteBackNamesTheInvoice(t *testing.T) {
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"error":"no such deal"}`, http.StatusBadRequest)
+	}))
+	t.Cleanup(crm.Close)
+	erp := sandbox.New(sandbox.Options{})
+	erpSrv := httptest.NewServer(erp.Handler())
+	t.Cleanup(erpSrv.Close)
+	s := startStack(t, stackOptions{
+		env:    map[string]string{"DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms", "DEALSYNC_CONNECTIONS_DEMO_SOURCE_WRITE_BACK_URL": crm.URL + "/dealsync"},
+		mutate: useTarget("erp", "http", &httptarget.Config{BaseURL: erpSrv.URL, CustomerLookup: httptarget.LookupOnConflict}),
+	})
+	id := workflows.WorkflowID("demo", "D-WBL")
+	if r := s.send(t, delivery{body: event("D-WBL-won", "D-WBL", nil)}); r.status != http.StatusAccepted {
+		t.Fatalf("won: %d %s", r.status, r.body)
+	}
+	var appErr *temporal.ApplicationError
+	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeWriteBackFailed {
+		t.Fatalf("want WriteBackFailed, got %v", err)
+	}
+	invoices := erp.Invoices()
+	if len(invoices) != 1 {
+		t.Fatalf("%d invoices, want 1", len(invoices))
+	}
+	// The run list shows the failed run (it is eventually consistent).
+	if n := s.countRuns(t, fmt.Sprintf(`WorkflowId = %q AND SyncStatus = "writeback_failed"`, id), 1); n != 1 {
+		t.Fatalf("the failed run is not in the run list (count %d)", n)
+	}
+	lost := bytes.Replace(event("D-WBL-lost", "D-WBL", func(d map[string]any) { d["stage"], d["previous_stage"] = "closed_lost", "closed_won" }),
+		[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"2026-11-20T10:05:00Z"`), 1)
+	r := s.send(t, delivery{body: lost})
+	if r.status != http.StatusAccepted || len(r.parsed.Results) != 1 || r.parsed.Results[0].RunID == "" {
+		t.Fatalf("loss: %d %s; want a run that records it", r.status, r.body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := s.Client.GetWorkflow(ctx, id, r.parsed.Results[0].RunID).Get(ctx, nil)
+	if !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon ||
+		!strings.Contains(err.Error(), "made the deal's invoice "+invoices[0].ID) || strings.Contains(err.Error(), "nothing was invoiced") {
+		t.Fatalf("the loss's run: %v; want DealNotWon naming invoice %s, not \"nothing was invoiced\"", err, invoices[0].ID)
+	}
+}
+
 // The same loss, when the ERP then refuses the customer for good: the run
 // ends DealNotWon, recording the loss for a later delivery of the older
 // win, not failed (loss-during-failed-step).

@@ -165,7 +165,7 @@ const ErrTypeDealNotWon = activities.ErrTypeDealNotWon
 // ErrTypeWriteBackFailed ends a run whose invoice was created but could not
 // be written back to the CRM; the failure's details are the invoice
 // (connectors.InvoiceResult), which a re-run writes back.
-const ErrTypeWriteBackFailed = "WriteBackFailed"
+const ErrTypeWriteBackFailed = activities.ErrTypeWriteBackFailed
 
 // Status values of SyncStatus beyond pending/invoiced/failed.
 const (

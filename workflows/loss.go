@@ -109,6 +109,14 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 		}
 	}
 	msg := "the deal's stage is now " + lost.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); nothing was invoiced" + unread
+	if inv := prev.Invoiced; inv != nil {
+		made := inv.InvoiceID
+		if inv.Number != "" {
+			made += " (" + inv.Number + ")"
+		}
+		msg = "the deal's stage is now " + lost.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); this run invoiced nothing, but run " + inv.RunID +
+			" made the deal's invoice " + made + " and failed writing it back: if the loss stands, void or credit that invoice in the ERP; if not, `dealsync runs retry --writeback` writes it back" + unread
+	}
 	r := InvoiceDealResult{Events: ids, Skipped: msg}
 	return r, temporal.NewNonRetryableApplicationError(msg, ErrTypeDealNotWon, nil, lost)
 }
@@ -123,6 +131,10 @@ func readPreviousRun(ctx workflow.Context, in InvoiceDealInput, a *activities.Ac
 	read := activities.PreviousRunInput{
 		Connection: in.Connection, WorkflowID: info.WorkflowExecution.ID,
 		RunID: info.WorkflowExecution.RunID, Signal: DealEventSignal,
+		// A run that made the deal's invoice and failed writing it back is
+		// named, not "nothing was invoiced" (only the loss's message
+		// changes: no command).
+		WithInvoice: true,
 	}
 	call := externalCalls(ctx, in)
 	if workflow.GetVersion(ctx, lossReadBoundedChange, workflow.DefaultVersion, 1) == 1 {
