@@ -106,6 +106,14 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	sandboxDone := serveUntil(func() error { return Serve(sandboxCtx, sandboxL, d.Sandbox.Handler()) })
 	d.stopSandbox = func() { sandboxCancel(); <-sandboxDone }
 
+	// The connections are built before the embedded server starts: one
+	// that cannot be (a write_back.url over plain HTTP to another machine,
+	// a base_url of the wrong scheme) stops dev before it makes or opens
+	// its databases.
+	if d.Connections, err = BuildConnections(cfg, logger); err != nil {
+		intakeL.Close()
+		return nil, err
+	}
 	srvOpts := devserver.Options{
 		FrontendPort:     cfg.Dev.FrontendPort,
 		UIPort:           cfg.Dev.UIPort,
@@ -155,10 +163,6 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	if d.Client, err = client.DialContext(ctx, copts); err != nil {
 		intakeL.Close()
 		return nil, fmt.Errorf("connecting to the embedded Temporal server: %w", err)
-	}
-	if d.Connections, err = BuildConnections(cfg, logger); err != nil {
-		intakeL.Close()
-		return nil, err
 	}
 	// The SDK stops a worker whose polls keep failing for good (the
 	// namespace deleted, say): Fatal tells the process, which must end

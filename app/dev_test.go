@@ -3,8 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -183,5 +185,29 @@ func TestNewSandboxLosesResponsesAtTheConfiguredRate(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadGateway || len(sb.Customers()) != 1 {
 		t.Errorf("%d %s with %d customers, want 502 and the customer created", resp.StatusCode, body, len(sb.Customers()))
+	}
+}
+
+// A connection that cannot be built (a write-back over plain HTTP to
+// another machine) stops dev before the embedded Temporal server starts:
+// it made and opened its database first, and logged the server's stop.
+func TestDevRefusesAConnectionBeforeItStartsTemporal(t *testing.T) {
+	cfg := devConfig(t, `dev: {data_dir: %s}
+log: {level: error}
+connections:
+  shop:
+    target: sandbox
+    source:
+      type: generic
+      secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=
+      write_back: {url: "http://crm.example.com/dealsync"}
+`)
+	cfg.Dev.SandboxListen, cfg.Intake.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	_, err := StartDev(context.Background(), cfg, slog.New(slog.DiscardHandler), DevOptions{FrontendPort: -1, UIPort: -1})
+	if err == nil || !strings.Contains(err.Error(), "connections.shop") {
+		t.Fatalf("StartDev: %v; want the connection that cannot be built named", err)
+	}
+	if _, serr := os.Stat(filepath.Join(cfg.Dev.DataDir, "temporal.db")); !errors.Is(serr, fs.ErrNotExist) {
+		t.Errorf("temporal.db: %v; want none made before the connection was refused", serr)
 	}
 }
