@@ -63,6 +63,8 @@ type PreviousRun struct {
 	// made the deal's invoice and failed writing it back (its invoice
 	// exists), or nil.
 	Invoiced *InvoicedRun `json:"invoiced,omitempty"`
+	// InvoicedUnread says why Invoiced could not be read ("" when it was).
+	InvoicedUnread string `json:"invoiced_unread,omitempty"`
 }
 
 // InvoicedRun is a run that made the deal's invoice and then failed
@@ -104,8 +106,12 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 	if err != nil || !in.WithInvoice {
 		return out, err
 	}
-	out.Invoiced, err = a.invoicedRun(ctx, in)
-	return out, err
+	// Not a failure of the read: the loss it is for is recorded all the
+	// same, saying that this could not be read.
+	if out.Invoiced, err = a.invoicedRun(ctx, in); err != nil {
+		out.InvoicedUnread = err.Error()
+	}
+	return out, nil
 }
 
 // invoicedRun reads the newest earlier run of in.WorkflowID that made the

@@ -239,3 +239,51 @@ func TestPreviousRunReadsAnOlderRunsHistory(t *testing.T) {
 		t.Errorf("query %s, want %s", f.query, want)
 	}
 }
+
+// byQuery answers the run list by the SyncStatus its query asks for.
+type byQuery struct {
+	*runsFake
+	lists   map[string][]*workflowpb.WorkflowExecutionInfo // SyncStatus → runs
+	listErr map[string]error
+}
+
+func (f *byQuery) ListWorkflow(_ context.Context, r *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	for status, runs := range f.lists {
+		if strings.Contains(r.GetQuery(), `SyncStatus = "`+status+`"`) {
+			return &workflowservice.ListWorkflowExecutionsResponse{Executions: runs}, f.listErr[status]
+		}
+	}
+	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+}
+
+// With WithInvoice (a run recording a loss), PreviousRun also names the
+// newest earlier run that made the deal's invoice and failed writing it
+// back; a run list that cannot say so does not fail the read (the loss
+// is recorded all the same), but says why.
+func TestPreviousRunWithInvoiceNamesARunThatFailedWritingBack(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	f := &byQuery{
+		runsFake: &runsFake{closes: map[string]*historypb.HistoryEvent{
+			"made":  failure(t, activities.ErrTypeWriteBackFailed, map[string]any{"invoice_id": "INV-7", "number": "2026-0007"}),
+			"older": failure(t, activities.ErrTypeWriteBackFailed, map[string]any{"invoice_id": "INV-1"}),
+		}},
+		lists: map[string][]*workflowpb.WorkflowExecutionInfo{"writeback_failed": {failedRun("older", t0), failedRun("made", t0.Add(time.Hour))}},
+	}
+	a := &activities.Activities{Runs: f}
+	in := activities.PreviousRunInput{WorkflowID: "invoice/demo/D-1", RunID: "self", WithInvoice: true}
+	got, err := a.PreviousRun(context.Background(), in)
+	if err != nil || got.Invoiced == nil || *got.Invoiced != (activities.InvoicedRun{RunID: "made", InvoiceID: "INV-7", Number: "2026-0007"}) || got.InvoicedUnread != "" {
+		t.Fatalf("got %+v (%+v), %v; want the newest run that made invoice INV-7", got, got.Invoiced, err)
+	}
+	// Without WithInvoice (an InvoiceDeal run's read), nothing of it.
+	in.WithInvoice = false
+	if got, err := a.PreviousRun(context.Background(), in); err != nil || got.Invoiced != nil {
+		t.Errorf("without WithInvoice: %+v, %v", got, err)
+	}
+	// The list failing: no error, the reason said.
+	in.WithInvoice = true
+	f.listErr = map[string]error{"writeback_failed": errors.New("visibility unavailable")}
+	if got, err := a.PreviousRun(context.Background(), in); err != nil || got.Invoiced != nil || !strings.Contains(got.InvoicedUnread, "visibility unavailable") {
+		t.Errorf("the list failing: %+v, %v; want no error and the reason in InvoicedUnread", got, err)
+	}
+}

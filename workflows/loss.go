@@ -109,6 +109,9 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 		}
 	}
 	msg := "the deal's stage is now " + lost.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); nothing was invoiced" + unread
+	if prev.InvoicedUnread != "" {
+		msg += " (whether an earlier run of the deal made its invoice and failed writing it back could not be read: " + prev.InvoicedUnread + ")"
+	}
 	if inv := prev.Invoiced; inv != nil {
 		made := inv.InvoiceID
 		if inv.Number != "" {
