@@ -110,6 +110,10 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 	// same, saying that this could not be read.
 	if out.Invoiced, err = a.invoicedRun(ctx, in); err != nil {
 		out.InvoicedUnread = err.Error()
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) {
+			out.InvoicedUnread = appErr.Message() // without the SDK's "(type: …)"
+		}
 	}
 	return out, nil
 }

@@ -122,8 +122,8 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 	var mappings *mapping.Set
 	if !cfg.Mappings.Sources.IsZero() {
 		var required []string
-		for _, cc := range cfg.Connections {
-			required = append(required, cc.Mapping)
+		for _, name := range slices.Sorted(maps.Keys(cfg.Connections)) {
+			required = append(required, cfg.Connections[name].Mapping)
 		}
 		logger := env.Logger
 		if logger == nil {

@@ -681,7 +681,8 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			// reads none). With local calls, after the checkpoint (see
 			// InvoiceDeal), so that the task that made the invoice is
 			// taken whatever came in.
-			if workflow.GetVersion(ctx, writeBackFailedEventsChange, workflow.DefaultVersion, 1) == 1 {
+			if (in.SettleTime > 0 || in.Linger > 0 || in.Fetch) &&
+				workflow.GetVersion(ctx, writeBackFailedEventsChange, workflow.DefaultVersion, 1) == 1 {
 				wait := time.Duration(0)
 				if checkpointDue(ctx, in, *sent) {
 					wait = time.Millisecond

@@ -118,7 +118,8 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 			made += " (" + inv.Number + ")"
 		}
 		msg = "the deal's stage is now " + lost.Stage + ", not a won stage: the loss is recorded (a win older than it, delivered later, is not invoiced); this run invoiced nothing, but run " + inv.RunID +
-			" made the deal's invoice " + made + " and failed writing it back: if the loss stands, void or credit that invoice in the ERP; if not, `dealsync runs retry --writeback` writes it back" + unread
+			" made the deal's invoice " + made + " and failed writing it back: if the loss stands, void or credit that invoice in the ERP, and leave run " + inv.RunID +
+			" out of `dealsync runs retry --writeback`, which would write it back; if not, that command writes it back" + unread
 	}
 	r := InvoiceDealResult{Events: ids, Skipped: msg}
 	return r, temporal.NewNonRetryableApplicationError(msg, ErrTypeDealNotWon, nil, lost)
