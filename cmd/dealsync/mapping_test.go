@@ -182,19 +182,7 @@ func TestMappingTestOnAFetchedDeal(t *testing.T) {
 	t.Setenv("HS_TOKEN", "pat-na1-62515")
 	// A trigger that reads the amount, which HubSpot's webhooks do not
 	// carry: the intake never starts a run with it.
-	src, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	amountTrigger := strings.Replace(strings.Replace(string(src), "name: generic-standard", "name: amount-trigger", 1),
-		"trigger: is_won(deal.stage) && !is_won(deal.previous_stage)", "trigger: is_won(deal.stage) && deal.amount > 0", 1)
-	if !strings.Contains(amountTrigger, "deal.amount > 0") {
-		t.Fatal("the example's trigger line changed")
-	}
-	amountFile := filepath.Join(dir, "amount-trigger.yaml")
-	if err := os.WriteFile(amountFile, []byte(amountTrigger), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	amountFile := amountTriggerMapping(t, dir)
 	cfg := writeConfig(t, fmt.Sprintf(`
 mappings: {files: [%q, %q]}
 connections:
@@ -899,14 +887,8 @@ connections:
 	// judged on the webhook of the deal (its source type says how one
 	// looks), for a --deal and for golden cases alike: a trigger on the
 	// amount, which HubSpot's webhooks do not carry, starts no run.
-	src, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	amountTrigger := strings.Replace(strings.Replace(string(src), "name: generic-standard", "name: amount-trigger", 1),
-		"trigger: is_won(deal.stage) && !is_won(deal.previous_stage)", "trigger: is_won(deal.stage) && deal.amount > 0", 1)
 	dir := t.TempDir()
-	amountFile := writeFile(t, filepath.Join(dir, "amount-trigger.yaml"), amountTrigger)
+	amountFile := amountTriggerMapping(t, dir)
 	thinCfg := writeConfig(t, fmt.Sprintf(`
 mappings: {files: [%q]}
 connections:
@@ -938,4 +920,21 @@ connections:
 	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "DEALSYNC_TEST_UNSET_HS_TOKEN") {
 		t.Errorf("--fetch without the CRM's token: exit %d, %v; want 2 naming the variable", exitCode(err), err)
 	}
+}
+
+// amountTriggerMapping writes into dir the example mapping with a trigger
+// that reads the deal's amount (amount-trigger), which a thin CRM's
+// webhooks do not carry, and returns its path.
+func amountTriggerMapping(t *testing.T, dir string) string {
+	t.Helper()
+	src, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amountTrigger := strings.Replace(strings.Replace(string(src), "name: generic-standard", "name: amount-trigger", 1),
+		"trigger: is_won(deal.stage) && !is_won(deal.previous_stage)", "trigger: is_won(deal.stage) && deal.amount > 0", 1)
+	if !strings.Contains(amountTrigger, "deal.amount > 0") {
+		t.Fatal("the example's trigger line changed")
+	}
+	return writeFile(t, filepath.Join(dir, "amount-trigger.yaml"), amountTrigger)
 }
