@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
 )
@@ -188,9 +189,10 @@ func TestNewSandboxLosesResponsesAtTheConfiguredRate(t *testing.T) {
 	}
 }
 
-// A connection that cannot be built (a write-back over plain HTTP to
-// another machine) stops dev before the embedded Temporal server starts:
-// it made and opened its database first, and logged the server's stop.
+// A connection that cannot be built (here a write-back over plain HTTP to
+// another machine, which the config's load refuses too, set after it)
+// stops dev before the embedded Temporal server starts: it made and
+// opened its database first, and logged the server's stop.
 func TestDevRefusesAConnectionBeforeItStartsTemporal(t *testing.T) {
 	cfg := devConfig(t, `dev: {data_dir: %s}
 log: {level: error}
@@ -200,8 +202,8 @@ connections:
     source:
       type: generic
       secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=
-      write_back: {url: "http://crm.example.com/dealsync"}
 `)
+	cfg.Connections["shop"].Source.Spec.(*generic.Config).WriteBack.URL = "http://crm.example.com/dealsync"
 	cfg.Dev.SandboxListen, cfg.Intake.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	_, err := StartDev(context.Background(), cfg, slog.New(slog.DiscardHandler), DevOptions{FrontendPort: -1, UIPort: -1})
 	if err == nil || !strings.Contains(err.Error(), "connections.shop") {

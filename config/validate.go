@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -80,6 +81,25 @@ func newValidator() *validator.Validate {
 	// by every write-back).
 	if err := v.RegisterValidation("pipedrive_field_key", func(fl validator.FieldLevel) bool {
 		return fieldKey.MatchString(fl.Field().String())
+	}); err != nil {
+		panic(err)
+	}
+	// https_or_loopback: an https:// URL, or an http:// one to this
+	// machine's loopback (localhost, 127.0.0.0/8, ::1): for a URL that
+	// is sent what must not cross a network in clear (a signed invoice).
+	// Whether it is a URL at all is the url tag's.
+	if err := v.RegisterValidation("https_or_loopback", func(fl validator.FieldLevel) bool {
+		u, err := url.Parse(fl.Field().String())
+		if err != nil {
+			return true // the url tag says so
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			return true
+		case "http":
+			return IsLoopback(u.Hostname())
+		}
+		return false
 	}); err != nil {
 		panic(err)
 	}
@@ -290,6 +310,8 @@ func fieldMessage(fe validator.FieldError) string {
 		return "must be a custom field's API key, 40 hex digits (Company settings → Data fields → the field → API key, or GET /v1/dealFields), not its name"
 	case "sqlident":
 		return "must be a column name: letters, digits and underscores, starting with a letter (e.g. custentity_vat_no)"
+	case "https_or_loopback":
+		return "must be an https:// URL, or http:// to this machine's loopback only (localhost, 127.0.0.1, ::1): what is sent there would cross the network in clear"
 	case "http_url":
 		return "must be an absolute http:// or https:// URL"
 	case "url":

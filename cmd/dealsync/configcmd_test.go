@@ -296,3 +296,24 @@ connections:
 		t.Errorf("a variable that sets a key is warned about:\n%s", out)
 	}
 }
+
+// A write_back.url over plain HTTP to another machine is refused when the
+// config loads (exit 2, an invalid config, naming the key), not only when
+// the connection is built (it was "the config is valid, but", exit 1);
+// https, and http to this machine's loopback, are taken.
+func TestConfigCheckRefusesAWriteBackInClear(t *testing.T) {
+	for url, want := range map[string]int{"http://crm.internal/dealsync": 2, "https://crm.internal/dealsync": 0, "http://127.0.0.1:9/dealsync": 0} {
+		cfg := writeConfig(t, fmt.Sprintf(`
+targets:
+  erp: {type: http, base_url: "https://erp.example.com/api", lookup_invoices: true}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=, write_back: {url: %q}}
+    target: erp
+`, url))
+		out, err := runOut(context.Background(), "--config", cfg, "config", "check")
+		if got := exitCode(err); got != want || (want == 2 && !strings.Contains(err.Error(), "connections.shop.source.write_back.url: must be an https:// URL")) {
+			t.Errorf("write_back.url %s: exit %d, %v\n%s; want exit %d", url, got, err, out, want)
+		}
+	}
+}

@@ -43,7 +43,7 @@ type WriteBackConfig struct {
 	// URL receives a signed POST for every run that made or found the
 	// deal's invoice: https, or http to this machine's loopback. "" (the
 	// default): nothing is written back.
-	URL string `mapstructure:"url" validate:"omitempty,url"`
+	URL string `mapstructure:"url" validate:"omitempty,url,https_or_loopback"`
 	// Secret signs the POST, "whsec_<base64>" as the source's secret, by
 	// reference (env:NAME, file:PATH). Unset: the source's own secret
 	// (and, while previous_secret is set, that one too: one signature
