@@ -186,6 +186,16 @@ func (n WriteBackNames) Fields(suffix string) []WriteBackField {
 	return out
 }
 
+// NewWriteBackCheck is the check of one account (where names it: "HubSpot
+// portal 62515") of fields, before any field is judged.
+func NewWriteBackCheck(account, where string, fields []WriteBackField) connectors.WriteBackCheck {
+	check := connectors.WriteBackCheck{Account: account, Where: where}
+	for _, f := range fields {
+		check.Fields = append(check.Fields, f.Name)
+	}
+	return check
+}
+
 // CheckAccounts runs check for each account, four at a time, and returns
 // their answers sorted by account. Each check's context is ctx.
 func CheckAccounts(ctx context.Context, accounts []string, check func(ctx context.Context, account string) connectors.WriteBackCheck) []connectors.WriteBackCheck {

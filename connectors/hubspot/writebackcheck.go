@@ -56,10 +56,7 @@ func (s *Source) CheckWriteBack(ctx context.Context) []connectors.WriteBackCheck
 }
 
 func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmkit.WriteBackField) connectors.WriteBackCheck {
-	check := connectors.WriteBackCheck{Account: acc.id, Where: "HubSpot portal " + acc.id}
-	for _, f := range fields {
-		check.Fields = append(check.Fields, f.Name)
-	}
+	check := crmkit.NewWriteBackCheck(acc.id, "HubSpot portal "+acc.id, fields)
 	for _, f := range fields {
 		var p dealProperty
 		callCtx, cancel := context.WithTimeout(ctx, connectors.WriteBackCheckCallTimeout)

@@ -47,10 +47,7 @@ func (s *Source) CheckWriteBack(ctx context.Context) []connectors.WriteBackCheck
 }
 
 func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmkit.WriteBackField) connectors.WriteBackCheck {
-	check := connectors.WriteBackCheck{Account: acc.id, Where: "Pipedrive company " + acc.id}
-	for _, f := range fields {
-		check.Fields = append(check.Fields, f.Name)
-	}
+	check := crmkit.NewWriteBackCheck(acc.id, "Pipedrive company "+acc.id, fields)
 	if len(fields) == 0 {
 		return check
 	}

@@ -320,26 +320,24 @@ const ArchivedPatchError = "pipedrivefake: the deal is archived (Pipedrive's rea
 // (with is_archived true) and a PATCH of it is refused
 // (ArchivedPatchStatus).
 func (s *Server) ArchiveDeal(companyID, dealID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.company(companyID).deals[dealID]
-	if !ok {
-		panic("pipedrivefake: no deal " + dealID)
-	}
-	d["is_archived"] = true
-	d["archive_time"] = time.Now().UTC().Format(time.RFC3339)
+	s.setArchived(companyID, dealID, true, time.Now().UTC().Format(time.RFC3339))
 }
 
 // UnarchiveDeal undoes ArchiveDeal (a user's Unarchive in Pipedrive).
 func (s *Server) UnarchiveDeal(companyID, dealID string) {
+	s.setArchived(companyID, dealID, false, nil)
+}
+
+// setArchived sets a stored deal's is_archived and archive_time.
+func (s *Server) setArchived(companyID, dealID string, archived bool, archiveTime any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.company(companyID).deals[dealID]
 	if !ok {
 		panic("pipedrivefake: no deal " + dealID)
 	}
-	d["is_archived"] = false
-	d["archive_time"] = nil
+	d["is_archived"] = archived
+	d["archive_time"] = archiveTime
 }
 
 // SetDealField changes a field of a stored deal (a user edit).
