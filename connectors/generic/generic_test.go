@@ -281,12 +281,12 @@ func TestParseIssueExample(t *testing.T) {
 // the batch's other events, as senders do not resend a 4xx); ids and
 // stages are read without the spaces around them.
 func TestParseRepeatsAndSpaces(t *testing.T) {
-	evs, err := ParseEvents([]byte(`[{"event_id":"e","deal":{"id":"D","stage":"won"}}, {"event_id":"e","deal":{"id":"D","stage":"won"}} ,{"event_id":"f","deal":{"id":" D ","stage":"won ","previous_stage":" open"}}]`), "")
+	evs, err := ParseEvents([]byte(`[{"event_id":"e","deal":{"id":"D","stage":"won"}}, {"event_id":"e","deal":{"id":"D","stage":"won"}} ,{"event_id":"f","deal":{"id":" D\n","stage":"won\t","previous_stage":" open"}}]`), "")
 	if err != nil || len(evs) != 2 {
 		t.Fatalf("%v, %d events; want e once and f", err, len(evs))
 	}
 	if d := evs[1].Deal; d.ID != "D" || d.Stage != "won" || d.PreviousStage != "open" {
-		t.Fatalf("deal %+v: want id, stage and previous stage without spaces", d)
+		t.Fatalf("deal %+v: want id, stage and previous stage without the white space around them (a line break or tab there is no control character within)", d)
 	}
 }
 
@@ -374,6 +374,9 @@ func TestParseRequiredFields(t *testing.T) {
 		// bounds: too long is the sender's 400, not a 500 on every retry.
 		{`{"event_id":"e","deal":{"id":"` + strings.Repeat("9", 300) + `","stage":"won"}}`, "deal.id: is 300 bytes long; at most 255"},
 		{`{"event_id":"` + strings.Repeat("e", 256) + `","deal":{"id":"D","stage":"won"}}`, "event_id: is 256 bytes long; at most 255"},
+		{`{"event_id":"e","deal":{"id":"D-1\nD-2","stage":"won"}}`, "deal.id: holds the control character U+000A: ids, stages and SKUs are printable text"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"w\u0000on"}}`, "deal.stage: holds the control character U+0000"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C\u007f1"}}}`, "deal.company.id: holds the control character U+007F"},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","currency":"` + strings.Repeat("E", 17) + `"}}`, "deal.currency: " + `"EEEEEEEEEEEEEEEEE" is not a currency code`},
 	}
 	for _, c := range cases {

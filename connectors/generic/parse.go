@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -270,6 +272,16 @@ func (p *problems) ident(path string, raw json.RawMessage) string {
 	}
 	if len(s) > maxIdent {
 		p.add(path, fmt.Sprintf("is %d bytes long; at most %d", len(s), maxIdent))
+	}
+	// Within the value, not around it (white space around an id has
+	// always been let through, and is trimmed where the value is a key):
+	// an id travels into workflow ids, search attributes, the ERP's
+	// reference and log lines, where a line break or a NUL either is
+	// refused (every retry of the delivery failing alike) or makes a
+	// reference no one can type or search for.
+	if inner := strings.TrimSpace(s); strings.IndexFunc(inner, unicode.IsControl) >= 0 {
+		r, _ := utf8.DecodeRuneInString(inner[strings.IndexFunc(inner, unicode.IsControl):])
+		p.add(path, fmt.Sprintf("holds the control character %U: ids, stages and SKUs are printable text", r))
 	}
 	return s
 }
