@@ -181,9 +181,23 @@ func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev mode
 // invoice's id: should it time out or be terminated while it retries the
 // write-back, `runs retry --writeback` and `deals sync` still know the
 // invoice exists, and nothing starts a run that would create it again.
-func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult) (connectors.EventResult, error) {
+//
+// Its memo names the mapping and hash the invoice was made with
+// (madeWith, madeWithHash: the failed run's memo), not the connection's
+// current mapping, which it never runs: an operator tracing an invoice to
+// its mapping is not pointed at a version that did not make it. Unknown
+// (""), the memo names no mapping.
+func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error) {
 	opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusInvoiced), workflows.ErpInvoiceIDKey.ValueSet(invoiced.InvoiceID))
 	opts.Memo[workflows.MemoListens] = false // it only writes the invoice back
+	delete(opts.Memo, workflows.MemoMapping)
+	delete(opts.Memo, workflows.MemoMappingHash)
+	if madeWith != "" {
+		opts.Memo[workflows.MemoMapping] = madeWith
+	}
+	if madeWithHash != "" {
+		opts.Memo[workflows.MemoMappingHash] = madeWithHash
+	}
 	in := s.input(conn, ev)
 	in.Invoiced = &invoiced
 	res, _, err := s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {

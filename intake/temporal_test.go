@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
@@ -303,5 +304,43 @@ func TestAnswersSayWhatHappenedToEachEvent(t *testing.T) {
 	}
 	if got := strings.Join(runs.signalled["run-2"], ","); got != "evt_e1,evt_e2" || runs.types["run-2"] != workflows.RecordDealLossName {
 		t.Errorf("E's run (%s) was signalled %s", runs.types["run-2"], got)
+	}
+}
+
+// startCapture is a Temporal client that keeps the options of the run it
+// is asked to start.
+type startCapture struct {
+	client.Client
+	opts client.StartWorkflowOptions
+}
+
+func (c *startCapture) ExecuteWorkflow(_ context.Context, opts client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
+	c.opts = opts
+	return runOf("new"), nil
+}
+
+// A run that only writes an invoice back maps nothing: its memo names the
+// mapping the invoice was made with (the failed run's), not the
+// connection's current one, and none when that is unknown; it does not
+// listen.
+func TestWriteBackRunNamesTheMappingOfItsInvoice(t *testing.T) {
+	conn := &connections.Connection{Name: "crm", Mapper: mapping.Default{PaymentTermsDays: 30}}
+	current := conn.Mapper.Hash()
+	for _, c := range []struct{ name, hash string }{{"shop-invoices", "593fc46cac74"}, {"", ""}} {
+		capture := &startCapture{}
+		s := &TemporalStarter{Client: capture, TaskQueue: "q"}
+		ev := model.DealEvent{EventID: "e", Deal: model.Deal{ID: "D"}}
+		if _, err := s.StartWriteBack(context.Background(), conn, ev, connectors.InvoiceResult{InvoiceID: "INV-5"}, c.name, c.hash); err != nil {
+			t.Fatal(err)
+		}
+		memo := capture.opts.Memo
+		name, hasName := memo[workflows.MemoMapping]
+		hash, hasHash := memo[workflows.MemoMappingHash]
+		if c.name == "" && (hasName || hasHash) || c.name != "" && (name != c.name || hash != c.hash) {
+			t.Errorf("made with %q (%s): memo %v, want the mapping the invoice was made with (not the current %s), or none", c.name, c.hash, memo, current)
+		}
+		if memo[workflows.MemoListens] != false {
+			t.Errorf("memo %v: a write-back run does not listen", memo)
+		}
 	}
 }

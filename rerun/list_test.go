@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
@@ -460,6 +461,34 @@ connections:
 	r = one(ctx, failed("", ""), set, &recordingStarter{}, "wf", "r1", Options{DryRun: true})
 	if r.Mapping != "default" || r.MappingChanged() || r.MappingWarning != "" {
 		t.Errorf("no memo: %+v", r)
+	}
+}
+
+// A run started to write an invoice back maps nothing: it is started with
+// the mapping the invoice was made with, the failed run's memo, for its
+// own memo, not the connection's current mapping.
+func TestWriteBackRunKeepsTheInvoicesMapping(t *testing.T) {
+	set := buildSet(t, `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, write_back: {url: "http://127.0.0.1:1/invoices"}}
+    target: erp
+`)
+	in := workflows.InvoiceDealInput{Connection: "shop", WriteBack: true, Event: model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-1", Stage: "won"}}}
+	failed := &memoRun{
+		oneRun: oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
+			events: []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", connectors.InvoiceResult{InvoiceID: "INV-5"})}},
+		memo: map[string]string{workflows.MemoMapping: "shop-invoices", workflows.MemoMappingHash: "593fc46cac74"},
+	}
+	st := &recordingStarter{}
+	r := one(context.Background(), failed, set, st, "wf", "r1", Options{WriteBack: true})
+	if r.NewRun == "" || st.writeBacks != 1 {
+		t.Fatalf("retry --writeback: %+v, %d write-back runs", r, st.writeBacks)
+	}
+	if st.madeWith != "shop-invoices" || st.madeWithHash != "593fc46cac74" {
+		t.Errorf("the write-back run was started with mapping %q (%q), want the failed run's shop-invoices (593fc46cac74)", st.madeWith, st.madeWithHash)
 	}
 }
 

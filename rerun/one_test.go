@@ -77,15 +77,19 @@ func (o *oneRun) GetWorkflowHistory(context.Context, string, string, bool, enums
 	return &ev
 }
 
-type recordingStarter struct{ full, writeBacks int }
+type recordingStarter struct {
+	full, writeBacks       int
+	madeWith, madeWithHash string // the last write-back run's
+}
 
 func (s *recordingStarter) Start(context.Context, *connections.Connection, model.DealEvent) (connectors.EventResult, error) {
 	s.full++
 	return connectors.EventResult{RunID: "new"}, nil
 }
 
-func (s *recordingStarter) StartWriteBack(context.Context, *connections.Connection, model.DealEvent, connectors.InvoiceResult) (connectors.EventResult, error) {
+func (s *recordingStarter) StartWriteBack(_ context.Context, _ *connections.Connection, _ model.DealEvent, _ connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error) {
 	s.writeBacks++
+	s.madeWith, s.madeWithHash = madeWith, madeWithHash
 	return connectors.EventResult{RunID: "new"}, nil
 }
 

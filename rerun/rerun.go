@@ -43,8 +43,10 @@ import (
 // Starter starts a deal's run as the intake does (intake.TemporalStarter).
 type Starter interface {
 	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
-	// StartWriteBack starts a run that only writes an existing invoice back.
-	StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult) (connectors.EventResult, error)
+	// StartWriteBack starts a run that only writes an existing invoice
+	// back; its memo names madeWith and madeWithHash, the mapping the
+	// invoice was made with (none when "").
+	StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error)
 }
 
 // Options select the runs.
@@ -573,7 +575,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	}
 	var res connectors.EventResult
 	if o.WriteBack {
-		res, err = starter.StartWriteBack(ctx, conn, in.Event, *h.invoiced)
+		// The invoice's mapping, which the new run does not run, is the
+		// failed run's (a write-back-only run's memo carries it on).
+		res, err = starter.StartWriteBack(ctx, conn, in.Event, *h.invoiced, memoString(memo, workflows.MemoMapping), memoString(memo, workflows.MemoMappingHash))
 	} else {
 		res, err = starter.Start(ctx, conn, ev)
 	}
