@@ -377,6 +377,10 @@ func TestParseRequiredFields(t *testing.T) {
 		{`{"event_id":"e","deal":{"id":"D-1\nD-2","stage":"won"}}`, "deal.id: holds the control character U+000A: ids, stages and SKUs are printable text"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"w\u0000on"}}`, "deal.stage: holds the control character U+0000"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C\u007f1"}}}`, "deal.company.id: holds the control character U+007F"},
+		{`{"event_id":"e","deal":{"id":"SUR-\ud800","stage":"won"}}`, "deal.id: holds U+FFFD, the replacement character (what a lone UTF-16 surrogate escape such as \\ud800 decodes to)"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"K-M\udbffller"}}}`, "deal.company.id: holds U+FFFD"},
+		{"{\"event_id\":\"e\",\"deal\":{\"id\":\"Zo\xeb-7\",\"stage\":\"won\"}}", "the body is not UTF-8: byte 0xEB at byte offset 32 (line 1, column 33) is not"},
+		{"[\n{\"event_id\":\"e\",\"deal\":{\"id\":\"D\",\"stage\":\"won\",\n\"company\":{\"id\":\"K-M\xfcller\"}}}]", "byte 0xFC at byte offset 70 (line 3, column 21)"},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","currency":"` + strings.Repeat("E", 17) + `"}}`, "deal.currency: " + `"EEEEEEEEEEEEEEEEE" is not a currency code`},
 	}
 	for _, c := range cases {

@@ -45,6 +45,9 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty body: want a JSON event object or an array of them", connectors.ErrMalformed)
 	}
+	if err := notUTF8(body); err != nil {
+		return nil, err
+	}
 
 	var elems []json.RawMessage
 	batch := false
@@ -118,6 +121,29 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 		return nil, err
 	}
 	return events, nil
+}
+
+// notUTF8 refuses a body that is not UTF-8, naming the first byte that is
+// not. JSON is UTF-8 (RFC 8259), and a decoder reads such bytes as U+FFFD:
+// the ids "Zo\xeb-7" and "Zo\xec-7" of a body in ISO-8859-1 would both be
+// "Zo\ufffd-7", one deal (the second answered as a duplicate, never
+// invoiced) or one customer (an invoice billed to another company).
+func notUTF8(body []byte) error {
+	if utf8.Valid(body) {
+		return nil
+	}
+	off := 0
+	for off < len(body) {
+		r, size := utf8.DecodeRune(body[off:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		off += size
+	}
+	line, col := position(body, int64(off)+1)
+	return fmt.Errorf("%w: the body is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; "+
+		"JSON webhooks are UTF-8 (RFC 8259): send the text as UTF-8, not in another encoding such as ISO-8859-1, whatever the Content-Type's charset says",
+		connectors.ErrMalformed, body[off], off, line, col)
 }
 
 // jsonError reports a JSON decoding failure with its position.
@@ -282,6 +308,10 @@ func (p *problems) ident(path string, raw json.RawMessage) string {
 	if inner := strings.TrimSpace(s); strings.IndexFunc(inner, unicode.IsControl) >= 0 {
 		r, _ := utf8.DecodeRuneInString(inner[strings.IndexFunc(inner, unicode.IsControl):])
 		p.add(path, fmt.Sprintf("holds the control character %U: ids, stages and SKUs are printable text", r))
+	} else if strings.ContainsRune(s, utf8.RuneError) {
+		// What JSON decoding makes of a lone surrogate escape ("\ud800"):
+		// two ids that differ there would be one.
+		p.add(path, "holds U+FFFD, the replacement character (what a lone UTF-16 surrogate escape such as \\ud800 decodes to): ids, stages and SKUs are text that two different values cannot share")
 	}
 	return s
 }
