@@ -147,7 +147,7 @@ minutes more.`,
 	f.StringVar(&o.Secret, "secret", "", "the connection's Standard Webhooks secret (default: in-process, the connection's source.secret in the config; with --intake-url, the dev secret of dealsync dev's demo)")
 	f.Float64Var(&o.ErrorRate, "error-rate", 0, "fraction of ERP calls the sandbox answers 503 (in-process)")
 	f.Float64Var(&o.RateLimitRate, "rate-limit-rate", 0, "fraction of ERP calls the sandbox answers 429 (in-process)")
-	f.DurationVar(&o.RetryAfter, "retry-after", time.Second, "Retry-After of the sandbox's 429 answers")
+	f.DurationVar(&o.RetryAfter, "retry-after", time.Second, "Retry-After of the sandbox's 429 and 503 answers")
 	f.StringVar(&baselines, "baseline", "auto", "baseline variants, comma-separated: local (4 local activities: the map, validate, customer and invoice steps), calls (2 local activities: the ERP calls alone), full (2 local + 2 activities), acts (2 activities); none; auto = local, plus full when workflow.external_calls is activity; none with --rate")
 	f.IntVar(&o.BaselineN, "baseline-n", 0, "runs per baseline variant (default N: only phases of the same size compare)")
 	f.IntVar(&o.Rounds, "rounds", 0, "split N and --baseline-n into this many rounds of dealsync then each baseline, interleaved (default 3; 1 with --rate)")

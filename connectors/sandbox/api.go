@@ -248,14 +248,12 @@ func (s *Server) decideFault(scripted bool) (int, Faults) {
 func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int, retryAfter time.Duration) {
 	s.log.Info("sandbox: injected fault", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status))
 	switch status {
-	case http.StatusTooManyRequests:
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		// A 503 is refused before any processing, as a service down
+		// for maintenance answers: with Retry-After, which tells a
+		// client that nothing was carried out (a gateway's 503 without
+		// it may have forwarded the request). Both take retry_after.
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
-	case http.StatusServiceUnavailable:
-		// Refused before any processing, as a service down for
-		// maintenance answers: with Retry-After, which tells a client
-		// that nothing was carried out (a gateway's 503 without it may
-		// have forwarded the request).
-		w.Header().Set("Retry-After", "1")
 	}
 	writeError(w, status, "sandbox: injected fault: "+http.StatusText(status), "")
 }

@@ -15,7 +15,7 @@ func TestScriptThenSuccess(t *testing.T) {
 	h := start(t, Options{Faults: Faults{Script: []int{503, 429}, RetryAfter: 1500 * time.Millisecond}})
 	cus := h.customer("c1") // POST /customers does not consume the script
 	a := h.call("POST", "/invoices", "k", invoice(cus))
-	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") != "1" { // a refusal: nothing was carried out
+	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") != "2" { // a refusal (nothing was carried out), after retry_after rounded up
 		t.Errorf("1st: %d Retry-After=%q", a.status, a.header.Get("Retry-After"))
 	}
 	a = h.call("POST", "/invoices", "k", invoice(cus))
@@ -113,6 +113,18 @@ func TestWhichCallsAreFaulted(t *testing.T) {
 		}
 		if a := h.call(c.method, c.path, "k", body); a.status != c.want {
 			t.Errorf("%s %s: %d, want %d", c.method, c.path, a.status, c.want)
+		}
+	}
+}
+
+// Both faults say retry_after in their Retry-After (whole seconds,
+// rounded up): the pace at which runs retry in a fault.
+func TestFaultsSayRetryAfter(t *testing.T) {
+	for _, f := range []Faults{{ErrorRate: 1, RetryAfter: 2500 * time.Millisecond}, {RateLimitRate: 1, RetryAfter: 2500 * time.Millisecond}} {
+		h := start(t, Options{Faults: f})
+		a := h.call("POST", "/invoices", "k", map[string]string{})
+		if (a.status != 503 && a.status != 429) || a.header.Get("Retry-After") != "3" {
+			t.Errorf("faults %+v: %d with Retry-After %q, want a 503 or 429 with 3", f, a.status, a.header.Get("Retry-After"))
 		}
 	}
 }

@@ -85,12 +85,12 @@ import (
 // Faults are the failures the sandbox injects.
 type Faults struct {
 	// ErrorRate is the fraction of API calls answered 503 (with
-	// Retry-After: 1, refused before any processing).
+	// Retry-After, refused before any processing).
 	ErrorRate float64
 	// RateLimitRate is the fraction answered 429 with Retry-After.
 	RateLimitRate float64
-	// RetryAfter is the value of Retry-After on 429 (whole seconds, rounded
-	// up, at least 1).
+	// RetryAfter is the value of Retry-After on the 429s and 503s (whole
+	// seconds, rounded up, at least 1).
 	RetryAfter time.Duration
 	// Latency holds the answer of every faultable API call (a fault's
 	// too): the request is processed first, and its answer is dropped if
