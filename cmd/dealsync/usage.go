@@ -20,11 +20,23 @@ import (
 // in a PreRunE, and the subcommand in the Args of each command that only
 // groups others, which it makes runnable to that end (with no argument it
 // prints its help, as before).
+//
+// A group's flags are parsed before its Args: a mistyped subcommand
+// followed by one of that subcommand's flags (`runs show X --dev`) is
+// named as the unknown command, not as an unknown flag of the group.
 func usageErrorsExit2(root *cobra.Command) {
-	root.SetFlagErrorFunc(usageError)
+	groups := map[*cobra.Command]bool{}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if args := cmd.Flags().Args(); groups[cmd] && len(args) > 0 {
+			// The words before the flag pflag stopped at.
+			return usageError(cmd, unknownSubcommand(cmd, args))
+		}
+		return usageError(cmd, err)
+	})
 	var apply func(cmd *cobra.Command)
 	apply = func(cmd *cobra.Command) {
 		if cmd.HasSubCommands() && !cmd.Runnable() {
+			groups[cmd] = true
 			cmd.Args = unknownSubcommand
 			cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 		}

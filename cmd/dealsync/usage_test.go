@@ -23,6 +23,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad flag value", []string{"runs", "retry", "--limit", "abc"}, `invalid argument "abc" for "--limit" flag`, "dealsync runs retry"},
 		{"unknown command", []string{"bogus"}, `unknown command "bogus" for "dealsync"`, "dealsync"},
 		{"unknown subcommand", []string{"runs", "retyr"}, `unknown command "retyr" for "dealsync runs"`, "dealsync runs"},
+		// A group parses its flags first: the subcommand's flag after a
+		// mistyped subcommand is not the error to name.
+		{"unknown subcommand with a flag", []string{"runs", "show", "invoice/shop/R-950", "--dev"}, `unknown command "show" for "dealsync runs"`, "dealsync runs"},
+		{"unknown command with a flag", []string{"lst", "--query", "x"}, `unknown command "lst" for "dealsync"`, "dealsync"},
+		{"a group's unknown flag before any word", []string{"runs", "--dev"}, "unknown flag: --dev", "dealsync runs"},
 		{"argument to a command that takes none", []string{"config", "check", "extra"}, `unknown command "extra" for "dealsync config check"`, "dealsync config check"},
 		// A config file given without --config would be ignored, and the
 		// command would start on the built-in defaults.
