@@ -826,7 +826,13 @@ func printTestResult(out io.Writer, r testResult) {
 		}
 		return
 	}
-	fmt.Fprintf(out, "\ninvoice:\n")
+	// A deal no run would start for is mapped all the same (the
+	// mapping is under test), but nothing below would be sent for it.
+	unsent := ""
+	if !r.Triggered {
+		unsent = " (as mapped; no run would start for this deal, see trigger above)"
+	}
+	fmt.Fprintf(out, "\ninvoice%s:\n", unsent)
 	b, _ := indentJSON(r.Invoice, "  ")
 	fmt.Fprintf(out, "  %s\n", b)
 	if r.Error != nil {
@@ -841,7 +847,11 @@ func printTestResult(out io.Writer, r testResult) {
 		fmt.Fprintf(out, "\n(no target: no request to show)\n")
 		return
 	}
-	fmt.Fprintf(out, "\nrequest to target %s (NOT sent; customer id is found or created at run time):\n", r.Target)
+	if !r.Triggered {
+		fmt.Fprintf(out, "\nrequest to target %s (NOT sent, and no run would send it for this deal; customer id is found or created at run time):\n", r.Target)
+	} else {
+		fmt.Fprintf(out, "\nrequest to target %s (NOT sent; customer id is found or created at run time):\n", r.Target)
+	}
 	fmt.Fprintf(out, "  %s %s\n", r.Request.Method, r.Request.URL)
 	keys := make([]string, 0, len(r.Request.Header))
 	for k := range r.Request.Header {

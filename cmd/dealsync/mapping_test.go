@@ -767,6 +767,17 @@ func TestMappingTestSaysWhichConnectionItPicked(t *testing.T) {
 	if err != nil || !strings.Contains(out, note) || !strings.Contains(out, "no run would start") {
 		t.Errorf("--deal without --connection: %v\n%s\nwant %q", err, out, note)
 	}
+	// The invoice and request of a deal no run would start for say so.
+	for _, want := range []string{"invoice (as mapped; no run would start for this deal, see trigger above):",
+		"request to target sandbox (NOT sent, and no run would send it for this deal; "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--deal of a deal no run would start for: %s\nwant %q", out, want)
+		}
+	}
+	out, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "m", "--deal", dealFile, "--connection", "beta")
+	if err != nil || !strings.Contains(out, "trigger:    a run would start") || !strings.Contains(out, "\ninvoice:\n") || !strings.Contains(out, "request to target sandbox (NOT sent; customer id") {
+		t.Errorf("--deal of a deal a run would start for: %v\n%s", err, out)
+	}
 	out, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "m", "--dir", cases, "--update")
 	if err != nil || !strings.Contains(out, `updated c: no run would start: stage "closed_won" is not a won stage`) ||
 		!strings.Contains(out, "won stages of connection alpha: signed)") ||
