@@ -62,8 +62,12 @@ func Find(lines []string) (Problem, bool) {
 	steps := map[int]int{}  // how many blocks' first keys are that many spaces deeper than their parent
 	stepOf := map[int]int{} // the step each block's first key (by line) counted in steps
 	misplaced := func(i, indent int, key, why string) (Problem, bool) {
+		spaces := "spaces"
+		if indent == 1 {
+			spaces = "space"
+		}
 		return Problem{Line: i + 1, stop: i + 1, Key: key, Indent: indent, Message: fmt.Sprintf(
-			"key %s is indented %d spaces, %s: indent it as the keys beside it", key, indent, why)}, true
+			"key %s is indented %d %s, %s: indent it as the keys beside it", key, indent, spaces, why)}, true
 	}
 	// oddFirst is the first key of a block, f, when it is the odd one out
 	// rather than the key at indentation d on line i, the second of the

@@ -190,6 +190,7 @@ mappings:
 func TestFindSaysTheSiblingsIndentation(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"address:\n  line1: a\n   city: b\n   zip: c\n", "key line1 is indented 2 spaces, not 3 as the keys after it: indent it as the keys beside it"},
+		{"address:\n line1: a\n  city: b\n  zip: c\n", "key line1 is indented 1 space, not 2 as the keys after it: indent it as the keys beside it"},
 		{"lines:\nitem_code: a\n  description: b\n  quantity: c\n",
 			"key item_code is indented 0 spaces, as lines above it, which it leaves with no value, while the 2 keys after it are indented 2: indent it as the keys beside it"},
 	} {
