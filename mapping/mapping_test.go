@@ -83,6 +83,12 @@ func TestTriggerSemantics(t *testing.T) {
 		}
 	}
 
+	// An event without a stage (a thin CRM's deal made, deleted or
+	// merged) is named so, not as stage "" not being won.
+	if ok, r, err := (mapping.StageTrigger{WonStages: won}).Evaluate(wonEvent("", "")); ok || err != nil || !strings.Contains(r, "the event names no stage") {
+		t.Errorf("no stage: got %v %q %v, want not triggered, saying the event names no stage", ok, r, err)
+	}
+
 	// A trigger can look at anything of the event.
 	big := parse(t, "name: t\ntrigger: is_won(deal.stage) && deal.amount >= 10000 && deal.company.address.country in [\"DE\", \"AT\"]\n")
 	if ok, r, err := big.Trigger(won).Evaluate(wonEvent("closedwon", "")); !ok || err != nil {

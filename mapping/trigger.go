@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/dealsync/dealsync/model"
 )
@@ -29,6 +30,12 @@ type StageTrigger struct {
 // Evaluate implements Trigger.
 func (t StageTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
 	d := ev.Deal
+	if strings.TrimSpace(d.Stage) == "" {
+		// A thin CRM's event of something else than a stage change (a
+		// deal made, deleted or merged, another property changed): it
+		// reaches a deal's running run, and starts none.
+		return false, "the event names no stage (not a change of the deal's stage: a deal made, deleted or merged, another property changed): no run starts from it", nil
+	}
 	if !isWon(t.WonStages, d.Stage) {
 		return false, fmt.Sprintf("stage %q is not a won stage", d.Stage), nil
 	}

@@ -18,9 +18,9 @@
 //   - deal.* events and object.* events with objectTypeId "0-3" (deals) are
 //     returned, one DealEvent each. Only a propertyChange of dealstage sets
 //     Deal.Stage; the others (deal.creation, a change of amount, ...) are
-//     returned with an empty Stage, which the stage trigger skips ("stage ""
-//     is not a won stage"), so that they show up in the intake's reply and a
-//     running deal can be told about them.
+//     returned with an empty Stage, which the stage trigger skips ("the
+//     event names no stage"), so that they show up in the intake's reply
+//     and a running deal can be told about them.
 //   - A deal restored from the recycling bin (deal.restore) is returned as
 //     possibly won (Stage StageWon, Raw "restored": true): its run reads
 //     the deal and invoices it only if it is won. A merge (deal.merge) is
