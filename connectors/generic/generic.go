@@ -163,9 +163,37 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 // Parse turns a verified delivery into its deal events, in body order. Errors
 // wrap connectors.ErrMalformed and name every offending field by its JSON
 // path ("[2].deal.line_items[0].quantity" within a batch).
+//
+// An event whose occurred_at is later than now by more than the
+// signature's tolerance is refused: the newest event of a deal by that
+// time is its state, so a time in the future (a sender's clock ahead)
+// would outrank every later event of the deal, a real loss included.
 func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: no delivery", connectors.ErrMalformed)
 	}
-	return ParseEvents(w.Body, messageID(w.Header))
+	evs, err := ParseEvents(w.Body, messageID(w.Header))
+	if err != nil {
+		return nil, err
+	}
+	now := w.Received
+	if now.IsZero() {
+		if s.Now != nil {
+			now = s.Now()
+		} else {
+			now = time.Now()
+		}
+	}
+	var p problems
+	for _, ev := range evs {
+		if ahead := ev.OccurredAt.Sub(now); ahead > s.tolerance {
+			p.add(fmt.Sprintf("event %q: occurred_at", ev.EventID), fmt.Sprintf("%s is %s ahead of this server's clock, more than the %s the signature allows: "+
+				"the sender's clock is ahead, or occurred_at is not when the deal changed (the newest event of a deal by occurred_at is its state, so a time to come would outrank every later event of the deal)",
+				ev.OccurredAt.UTC().Format(time.RFC3339), ahead.Round(time.Second), s.tolerance))
+		}
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return evs, nil
 }

@@ -214,9 +214,13 @@ func TestSourceVerify(t *testing.T) {
 	}
 }
 
+// issueExampleReceived is when issueExample is delivered: just after its
+// occurred_at (one to come is refused).
+var issueExampleReceived = time.Date(2026, time.November, 20, 10, 0, 5, 0, time.UTC)
+
 func TestParseIssueExample(t *testing.T) {
 	s := newTestSource(t)
-	w := signedWebhook(t, "msg_1", vecTime, issueExample)
+	w := signedWebhook(t, "msg_1", issueExampleReceived, issueExample)
 	events, err := s.Parse(w)
 	if err != nil {
 		t.Fatal(err)
@@ -654,7 +658,7 @@ func TestParseEventIDFallbackIsHeldToTheIdentLimit(t *testing.T) {
 // sent; a mark elsewhere is not JSON.
 func TestParseReadsPastAByteOrderMark(t *testing.T) {
 	s := newTestSource(t)
-	w := signedWebhook(t, "msg_1", vecTime, "\xef\xbb\xbf"+issueExample)
+	w := signedWebhook(t, "msg_1", issueExampleReceived, "\xef\xbb\xbf"+issueExample)
 	if err := s.Verify(w); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -664,5 +668,26 @@ func TestParseReadsPastAByteOrderMark(t *testing.T) {
 	}
 	if _, err := ParseEvents([]byte(" \xef\xbb\xbf"+issueExample), "msg_1"); !errors.Is(err, connectors.ErrMalformed) {
 		t.Errorf("a mark after a blank: %v, want malformed", err)
+	}
+}
+
+// An event whose occurred_at is ahead of the receiver's clock by more
+// than the signature's tolerance is refused (400), naming it: by that
+// time it would outrank every later event of its deal, a real loss too.
+// One within the tolerance, and one in the past, are taken.
+func TestParseRefusesAnOccurredAtToCome(t *testing.T) {
+	s := newTestSource(t)
+	at := func(id string, d time.Duration) string {
+		return fmt.Sprintf(`{"event_id":%q,"occurred_at":%q,"deal":{"id":"D-1","stage":"won"}}`, id, vecTime.Add(d).UTC().Format(time.RFC3339))
+	}
+	body := "[" + at("past", -48*time.Hour) + "," + at("skewed", 4*time.Minute) + "]"
+	if evs, err := s.Parse(signedWebhook(t, "msg_1", vecTime, body)); err != nil || len(evs) != 2 {
+		t.Fatalf("occurred_at in the past and 4 minutes ahead: %d events, %v; want both taken", len(evs), err)
+	}
+	body = "[" + at("past", -time.Hour) + "," + at("ahead", 90*time.Minute) + "]"
+	_, err := s.Parse(signedWebhook(t, "msg_2", vecTime, body))
+	wantMalformed(t, err, `event "ahead": occurred_at: `+vecTime.Add(90*time.Minute).UTC().Format(time.RFC3339)+" is 1h30m0s ahead of this server's clock, more than the 5m0s the signature allows")
+	if err != nil && strings.Contains(err.Error(), `"past"`) {
+		t.Errorf("the event of the past is named too: %v", err)
 	}
 }
