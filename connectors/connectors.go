@@ -59,6 +59,27 @@ type IgnoredEvent struct {
 	Reason  string
 }
 
+// UnreadableEvent is an error of Webhook.Unreadable that knows the id of
+// the event it left out (its text names it too): the intake's answer and
+// log give it as the event's id.
+type UnreadableEvent struct {
+	EventID string
+	Err     error
+}
+
+func (e *UnreadableEvent) Error() string { return e.Err.Error() }
+func (e *UnreadableEvent) Unwrap() error { return e.Err }
+
+// UnreadableEventID is the id of the event err left out, when it knows it
+// (an *UnreadableEvent), else "".
+func UnreadableEventID(err error) string {
+	var ue *UnreadableEvent
+	if errors.As(err, &ue) {
+		return ue.EventID
+	}
+	return ""
+}
+
 // UnreadableError is the error of a delivery none of whose events could
 // be read: the first one's, with the count of the others (events, or the
 // source's word for them), and Unreadable cleared.

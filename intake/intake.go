@@ -335,7 +335,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	// Events of the batch that could not be read: the others go through.
 	for _, err := range hook.Unreadable {
-		log.Warn("webhook event cannot be read; left out, the delivery's other events are taken", "reason", err.Error())
+		log.Warn("webhook event cannot be read; left out, the delivery's other events are taken", "event_id", connectors.UnreadableEventID(err), "reason", err.Error())
 	}
 	if res, ok := conn.Source.(connectors.EventResolver); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
@@ -400,7 +400,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		results = append(results, connectors.EventResult{EventID: ig.EventID, DealID: ig.DealID, Skipped: ig.Reason})
 	}
 	for _, err := range hook.Unreadable {
-		results = append(results, connectors.EventResult{Skipped: "cannot be read, left out: " + err.Error()})
+		results = append(results, connectors.EventResult{EventID: connectors.UnreadableEventID(err), Skipped: "cannot be read, left out: " + err.Error()})
 	}
 	acknowledge(w, reply, status, results, outcomes)
 	h.countEvents(name, hook, outcomes)

@@ -133,7 +133,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		}
 		ev, err := s.dealEvent(i, &e, acc)
 		if err != nil {
-			w.Unreadable = append(w.Unreadable, err)
+			w.Unreadable = append(w.Unreadable, &connectors.UnreadableEvent{EventID: e.EventID.String(), Err: err})
 			continue
 		}
 		out = append(out, ev)
@@ -209,17 +209,24 @@ func decodeEvent(i int, item json.RawMessage) (Event, error) {
 		var id struct {
 			EventID json.Number `json:"eventId"`
 		}
+		eventID := ""
 		if json.Unmarshal(item, &id) == nil && connectors.IsDigits(id.EventID.String()) {
-			at = fmt.Sprintf("[%d] (eventId %s)", i, id.EventID)
+			eventID = id.EventID.String()
+			at = fmt.Sprintf("[%d] (eventId %s)", i, eventID)
 		}
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &te) && te.Field == "":
-			return Event{}, malformed("%s: JSON %s where an event object was expected", at, te.Value)
+			err = malformed("%s: JSON %s where an event object was expected", at, te.Value)
 		case errors.As(err, &te):
-			return Event{}, malformed("%s.%s: JSON %s where a %s was expected", at, te.Field, te.Value, te.Type)
+			err = malformed("%s.%s: JSON %s where a %s was expected", at, te.Field, te.Value, te.Type)
+		default:
+			err = malformed("%s: not an event object: %v", at, err)
 		}
-		return Event{}, malformed("%s: not an event object: %v", at, err)
+		if eventID != "" {
+			err = &connectors.UnreadableEvent{EventID: eventID, Err: err}
+		}
+		return Event{}, err
 	}
 	if !connectors.IsDigits(e.EventID.String()) {
 		return Event{}, malformed("[%d].eventId: want a non-negative integer, got %q", i, e.EventID)

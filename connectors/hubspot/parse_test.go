@@ -223,6 +223,12 @@ func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
 		}
 		if len(w.Unreadable) != 1 || !errors.Is(w.Unreadable[0], connectors.ErrMalformed) || !strings.Contains(w.Unreadable[0].Error(), "[0]") {
 			t.Errorf("%s: unreadable %v, want the first event's error", name, w.Unreadable)
+			continue
+		}
+		// Its eventId, when it could be read, for the reply and the log.
+		want := map[string]string{"no objectId": "2", "objectId object": "3", "stage an object": "4"}[name]
+		if got := connectors.UnreadableEventID(w.Unreadable[0]); got != want {
+			t.Errorf("%s: the unreadable event's id %q, want %q", name, got, want)
 		}
 	}
 	// An event that cannot be read is named by its eventId when that can

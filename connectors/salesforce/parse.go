@@ -186,7 +186,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		id, ok := caseSafeID(id)
 		if !ok {
 			id, _ = n.SObject.Get("Id")
-			w.Unreadable = append(w.Unreadable, malformed("Notification[%d] (%s): sf:Id %q is not a record id", i, nid, id))
+			w.Unreadable = append(w.Unreadable, &connectors.UnreadableEvent{EventID: nid, Err: malformed("Notification[%d] (%s): sf:Id %q is not a record id", i, nid, id)})
 			continue
 		}
 		// Account is the org's key in the configuration (not the payload's
