@@ -250,7 +250,7 @@ type Sandbox struct {
 	// RateLimitRate is the share answered with a 429 (0..1); the sum with
 	// ErrorRate must not exceed 1.
 	RateLimitRate float64 `mapstructure:"rate_limit_rate" validate:"min=0,max=1"`
-	// RetryAfter is the Retry-After of the 429 answers.
+	// RetryAfter is the Retry-After of the 429 and 503 answers.
 	RetryAfter time.Duration `mapstructure:"retry_after" validate:"gte=0"`
 	// Latency holds every faultable answer: the request is processed at
 	// once and its answer sent Latency later (dropped if the client has

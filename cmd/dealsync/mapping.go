@@ -829,7 +829,8 @@ func printTestResult(out io.Writer, r testResult) {
 	// A deal no run would start for is mapped all the same (the
 	// mapping is under test), but nothing below would be sent for it.
 	unsent := ""
-	if !r.Triggered {
+	notStarted := !r.Triggered && r.TriggerError == "" // a failed trigger is said above
+	if notStarted {
 		unsent = " (as mapped; no run would start for this deal, see trigger above)"
 	}
 	fmt.Fprintf(out, "\ninvoice%s:\n", unsent)
@@ -847,7 +848,7 @@ func printTestResult(out io.Writer, r testResult) {
 		fmt.Fprintf(out, "\n(no target: no request to show)\n")
 		return
 	}
-	if !r.Triggered {
+	if notStarted {
 		fmt.Fprintf(out, "\nrequest to target %s (NOT sent, and no run would send it for this deal; customer id is found or created at run time):\n", r.Target)
 	} else {
 		fmt.Fprintf(out, "\nrequest to target %s (NOT sent; customer id is found or created at run time):\n", r.Target)

@@ -90,6 +90,11 @@ func TestMappingTestShowsAFailingTrigger(t *testing.T) {
 	if exitCode(err) != 1 || r.Triggered || !strings.Contains(r.TriggerError, "trigger") || !strings.Contains(r.TriggerError, "D-1001") {
 		t.Fatalf("exit %d, report %+v", exitCode(err), r)
 	}
+	// The text says the trigger failed, not that no run would start.
+	out, err := runOut(context.Background(), "mapping", "test", "--config", "../../examples/dealsync.yaml", "--file", file, "--deal", "../../examples/closed-won.json")
+	if exitCode(err) != 1 || !strings.Contains(out, "trigger:    FAILED on this deal") || strings.Contains(out, "no run would start") {
+		t.Errorf("exit %d:\n%s\nwant the failed trigger, and no 'no run would start' heading", exitCode(err), out)
+	}
 }
 
 // Golden cases (--dir) judge the trigger as --deal does: a trigger that

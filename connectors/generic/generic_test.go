@@ -381,7 +381,9 @@ func TestParseRequiredFields(t *testing.T) {
 		{`{"event_id":"e","deal":{"id":"D-1\nD-2","stage":"won"}}`, "deal.id: holds the control character U+000A: ids, stages and SKUs are printable text"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"w\u0000on"}}`, "deal.stage: holds the control character U+0000"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C\u007f1"}}}`, "deal.company.id: holds the control character U+007F"},
-		{`{"event_id":"e","deal":{"id":"SUR-\ud800","stage":"won"}}`, "deal.id: holds U+FFFD, the replacement character (what a lone UTF-16 surrogate escape such as \\ud800 decodes to)"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C1\n"}}}`, "deal.company.id: holds the control character U+000A"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","line_items":[{"sku":"SKU-1\t","quantity":1,"unit_price":"1"}]}}`, "deal.line_items[0].sku: holds the control character U+0009"},
+		{`{"event_id":"e","deal":{"id":"SUR-\ud800","stage":"won"}}`, "deal.id: holds U+FFFD, the replacement character, or bytes that are not UTF-8 (what a lone UTF-16 surrogate escape such as \\ud800 decodes to)"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"K-M\udbffller"}}}`, "deal.company.id: holds U+FFFD"},
 		{"{\"event_id\":\"e\",\"deal\":{\"id\":\"Zo\xeb-7\",\"stage\":\"won\"}}", "the body is not UTF-8: byte 0xEB at byte offset 32 (line 1, column 33) is not"},
 		{"[\n{\"event_id\":\"e\",\"deal\":{\"id\":\"D\",\"stage\":\"won\",\n\"company\":{\"id\":\"K-M\xfcller\"}}}]", "byte 0xFC at byte offset 70 (line 3, column 21)"},
@@ -668,6 +670,20 @@ func TestParseReadsPastAByteOrderMark(t *testing.T) {
 	}
 	if _, err := ParseEvents([]byte(" \xef\xbb\xbf"+issueExample), "msg_1"); !errors.Is(err, connectors.ErrMalformed) {
 		t.Errorf("a mark after a blank: %v, want malformed", err)
+	}
+}
+
+// An event_id made of the webhook-id header is held to what an event_id
+// in the body may hold: a tab or bytes that are not UTF-8 in the header
+// are refused, naming where the id came from.
+func TestParseEventIDFallbackIsText(t *testing.T) {
+	body := []byte(`{"deal":{"id":"D-1","stage":"won"}}`)
+	for _, id := range []string{"msg\t1", "msg_\xff1"} {
+		_, err := ParseEvents(body, id)
+		wantMalformed(t, err, "event_id (missing: the id made of the webhook-id header): holds")
+	}
+	if evs, err := ParseEvents(body, "msg_1"); err != nil || len(evs) != 1 || evs[0].EventID != "msg_1" {
+		t.Errorf("webhook-id msg_1: %+v, %v", evs, err)
 	}
 }
 

@@ -100,6 +100,14 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 					p.add(join(base, "event_id"), fmt.Sprintf("is missing, and the id made of the webhook-id header (%s) is %d bytes long; at most %d: send an event_id or a shorter webhook-id",
 						quoteShort(ev.EventID), len(ev.EventID), maxIdent))
 					ev.EventID = ""
+				} else {
+					// A header value may hold a tab or bytes that are not
+					// UTF-8, which an event_id in the body may not.
+					before := len(p.list) + p.extra
+					p.text(join(base, "event_id")+" (missing: the id made of the webhook-id header)", ev.EventID, false)
+					if len(p.list)+p.extra > before {
+						ev.EventID = ""
+					}
 				}
 			}
 		}
@@ -142,7 +150,7 @@ func notUTF8(body []byte) error {
 	}
 	line, col := position(body, int64(off)+1)
 	return fmt.Errorf("%w: the body is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; "+
-		"JSON webhooks are UTF-8 (RFC 8259): send the text as UTF-8, not in another encoding such as ISO-8859-1, whatever the Content-Type's charset says",
+		"JSON is UTF-8 (RFC 8259): send (or save) the text as UTF-8, not in another encoding such as ISO-8859-1",
 		connectors.ErrMalformed, body[off], off, line, col)
 }
 
@@ -281,8 +289,9 @@ const maxIdent = 255
 const maxCurrency = 16
 
 // ident reads an id-like value: a JSON string, or a JSON number kept exactly
-// as written, at most maxIdent bytes.
-func (p *problems) ident(path string, raw json.RawMessage) string {
+// as written, at most maxIdent bytes, of text (p.text; trimmed says the
+// caller trims the white space around it).
+func (p *problems) ident(path string, raw json.RawMessage, trimmed bool) string {
 	if isNull(raw) {
 		return ""
 	}
@@ -299,21 +308,31 @@ func (p *problems) ident(path string, raw json.RawMessage) string {
 	if len(s) > maxIdent {
 		p.add(path, fmt.Sprintf("is %d bytes long; at most %d", len(s), maxIdent))
 	}
-	// Within the value, not around it (white space around an id has
-	// always been let through, and is trimmed where the value is a key):
-	// an id travels into workflow ids, search attributes, the ERP's
-	// reference and log lines, where a line break or a NUL either is
-	// refused (every retry of the delivery failing alike) or makes a
-	// reference no one can type or search for.
-	if inner := strings.TrimSpace(s); strings.IndexFunc(inner, unicode.IsControl) >= 0 {
-		r, _ := utf8.DecodeRuneInString(inner[strings.IndexFunc(inner, unicode.IsControl):])
-		p.add(path, fmt.Sprintf("holds the control character %U: ids, stages and SKUs are printable text", r))
-	} else if strings.ContainsRune(s, utf8.RuneError) {
-		// What JSON decoding makes of a lone surrogate escape ("\ud800"):
-		// two ids that differ there would be one.
-		p.add(path, "holds U+FFFD, the replacement character (what a lone UTF-16 surrogate escape such as \\ud800 decodes to): ids, stages and SKUs are text that two different values cannot share")
-	}
+	p.text(path, s, trimmed)
 	return s
+}
+
+// text refuses an id-like value s that two different values could share
+// or that no one can type: a control character (a line break, a NUL), or
+// U+FFFD (what JSON decoding makes of a lone surrogate escape such as
+// "\ud800", or a header of bytes that are not UTF-8). An id travels into
+// workflow ids, search attributes, the ERP's reference and log lines,
+// where such a character is refused (every retry of the delivery failing
+// alike) or makes two ids one. White space around a value that is trimmed
+// (trimmed: event_id, deal.id, the stages) is let through, as it always
+// was; around one kept as sent (a company id, an owner, a SKU), a line
+// break or tab is refused too.
+func (p *problems) text(path, s string, trimmed bool) {
+	inner := s
+	if trimmed {
+		inner = strings.TrimSpace(s)
+	}
+	if i := strings.IndexFunc(inner, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(inner[i:])
+		p.add(path, fmt.Sprintf("holds the control character %U: ids, stages and SKUs are printable text", r))
+	} else if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
+		p.add(path, "holds U+FFFD, the replacement character, or bytes that are not UTF-8 (what a lone UTF-16 surrogate escape such as \\ud800 decodes to): ids, stages and SKUs are text that two different values cannot share")
+	}
 }
 
 // dec reads an exact decimal from a JSON string or number. Absent, null and
@@ -371,7 +390,7 @@ func (p *problems) event(base string, raw json.RawMessage) model.DealEvent {
 		}
 		return ev
 	}
-	ev.EventID = strings.TrimSpace(p.ident(join(base, "event_id"), m["event_id"]))
+	ev.EventID = strings.TrimSpace(p.ident(join(base, "event_id"), m["event_id"], true))
 	if s := p.str(join(base, "occurred_at"), m["occurred_at"]); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -400,16 +419,16 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 	// Ids and stages are compared and keyed as sent: " D-1" would be
 	// another deal's run, "won " no won stage. Spaces around them are a
 	// sender's, not part of them.
-	d.ID = strings.TrimSpace(p.ident(f("id"), m["id"]))
+	d.ID = strings.TrimSpace(p.ident(f("id"), m["id"], true))
 	if d.ID == "" {
 		p.add(f("id"), "is required")
 	}
 	d.Name = p.str(f("name"), m["name"])
-	d.Stage = strings.TrimSpace(p.ident(f("stage"), m["stage"]))
+	d.Stage = strings.TrimSpace(p.ident(f("stage"), m["stage"], true))
 	if d.Stage == "" {
 		p.add(f("stage"), "is required")
 	}
-	d.PreviousStage = strings.TrimSpace(p.ident(f("previous_stage"), m["previous_stage"]))
+	d.PreviousStage = strings.TrimSpace(p.ident(f("previous_stage"), m["previous_stage"], true))
 	if amount, ok := p.dec(f("amount"), m["amount"]); ok {
 		d.Amount = decimal.NewNullDecimal(amount)
 	}
@@ -434,7 +453,7 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 			}
 		}
 	}
-	d.Owner = p.ident(f("owner"), m["owner"])
+	d.Owner = p.ident(f("owner"), m["owner"], false)
 	d.Company = p.company(f("company"), m["company"])
 	d.LineItems = p.lineItems(f("line_items"), m["line_items"])
 	d.Raw = m
@@ -448,7 +467,7 @@ func (p *problems) company(path string, raw json.RawMessage) model.Company {
 		return c
 	}
 	f := func(name string) string { return path + "." + name }
-	c.ID = p.ident(f("id"), m["id"])
+	c.ID = p.ident(f("id"), m["id"], false)
 	c.Name = p.str(f("name"), m["name"])
 	c.Email = p.str(f("email"), m["email"])
 	c.TaxID = p.str(f("tax_id"), m["tax_id"])
@@ -494,7 +513,7 @@ func (p *problems) lineItems(path string, raw json.RawMessage) []model.LineItem 
 		}
 		f := func(name string) string { return ip + "." + name }
 		var li model.LineItem
-		li.SKU = p.ident(f("sku"), m["sku"])
+		li.SKU = p.ident(f("sku"), m["sku"], false)
 		li.Description = p.str(f("description"), m["description"])
 		li.Quantity, _ = p.dec(f("quantity"), m["quantity"])
 		li.UnitPrice, _ = p.dec(f("unit_price"), m["unit_price"])
