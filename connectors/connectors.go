@@ -358,6 +358,10 @@ type Request struct {
 	URL    string          `json:"url"`
 	Header http.Header     `json:"headers"`
 	Body   json.RawMessage `json:"body,omitempty"`
+	// Note says how a run's request may differ from this one, where the
+	// target decides it from what it reads of the ERP at run time ("" when
+	// it does not).
+	Note string `json:"note,omitempty"`
 }
 
 // Env is what the process gives every connector it builds.

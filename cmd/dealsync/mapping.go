@@ -864,6 +864,9 @@ func printTestResult(out io.Writer, r testResult) {
 			fmt.Fprintf(out, "  %s: %s\n", k, v)
 		}
 	}
+	if r.Request.Note != "" {
+		fmt.Fprintf(out, "  (note: %s)\n", r.Request.Note)
+	}
 	var body bytes.Buffer
 	if json.Indent(&body, r.Request.Body, "  ", "  ") == nil {
 		fmt.Fprintf(out, "\n  %s\n", unescapeHTML(body.Bytes()))

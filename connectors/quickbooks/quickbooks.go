@@ -843,7 +843,13 @@ func (t *Target) PlanInvoice(inv model.Invoice, customer connectors.CustomerRef,
 	if err != nil {
 		return connectors.Request{}, err
 	}
-	return t.client.Plan(call)
+	req, err := t.client.Plan(call)
+	if err == nil && !t.opts.SetCurrency && inv.Currency != "" {
+		// currencyOptions, at run time, from the company's preferences.
+		req.Note = fmt.Sprintf("without multi_currency in the target, a run reads the company's preferences first: with multicurrency on it adds "+
+			"\"CurrencyRef\":{\"value\":%q} to this body, and with it off it refuses an invoice in another currency than the company's before sending", string(inv.Currency))
+	}
+	return req, err
 }
 
 func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef, key string, opts Options) (erpkit.Call, error) {

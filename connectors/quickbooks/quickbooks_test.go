@@ -1341,3 +1341,75 @@ func TestCompanyIDIsTrimmed(t *testing.T) {
 		t.Fatalf("without the link: %+v, %v; want %s", found, err, made.ID)
 	}
 }
+
+// QBO computes a line's quantity × unit price to 2 decimals in every
+// currency and checks the Amount against it: a line whose amount in the
+// currency's own decimals differs (1.5 × 999 JPY: 1499 here, 1498.50
+// there; 3 × 411.5223 KWD) is refused before sending, saying how to map
+// it; one exact in both is sent. A description over QBO's 4000
+// characters is refused too.
+func TestLinesQBOWouldComputeOtherwiseAreRefused(t *testing.T) {
+	line := func(cur model.Currency, qty, price string) model.Invoice {
+		inv := exampleInvoice()
+		inv.Currency = cur
+		inv.Lines = inv.Lines[:1]
+		inv.Lines[0].Quantity, inv.Lines[0].UnitPrice, inv.Lines[0].Discount = decimal.RequireFromString(qty), decimal.RequireFromString(price), decimal.Zero
+		inv.ComputeTotals()
+		return inv
+	}
+	opts := quickbooks.Options{DefaultItemID: "1"}
+	for _, c := range []struct {
+		cur        model.Currency
+		qty, price string
+		refused    string // "" for sent
+	}{
+		{"JPY", "1.5", "999", "1.5 × 999 is 1498.50 there, JPY 1499 here (0 decimals)"},
+		{"JPY", "2", "999", ""},
+		{"KWD", "3", "411.5223", "3 × 411.5223 is 1234.57 there, KWD 1234.567 here (3 decimals)"},
+		{"KWD", "3", "411.52", ""},
+		{"EUR", "1.5", "33.33", ""}, // 2 decimals: alike by construction
+	} {
+		_, err := quickbooks.NewInvoice(line(c.cur, c.qty, c.price), "58", opts)
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("%s %s × %s: %v, want it sent", c.cur, c.qty, c.price, err)
+		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused) || !strings.Contains(err.Error(), "round")):
+			t.Errorf("%s %s × %s: %v, want it refused saying %q and how to round", c.cur, c.qty, c.price, err, c.refused)
+		}
+	}
+	inv := line("EUR", "1", "10")
+	inv.Lines[0].Description = strings.Repeat("é", 4000)
+	if _, err := quickbooks.NewInvoice(inv, "58", opts); err != nil {
+		t.Errorf("a description of 4000 characters: %v", err)
+	}
+	inv.Lines[0].Description += "x"
+	if _, err := quickbooks.NewInvoice(inv, "58", opts); err == nil || !strings.Contains(err.Error(), "lines[0]: the description has 4001 characters, QuickBooks takes at most 4000") {
+		t.Errorf("a description of 4001 characters: %v", err)
+	}
+}
+
+// The planned request (mapping test) says what a run decides from the
+// company's preferences: without multi_currency, whether the body gets a
+// CurrencyRef; with it, the body has it and no note is needed.
+func TestPlanSaysWhatTheCompanysCurrencySettingDecides(t *testing.T) {
+	f := newFake(t)
+	inv := exampleInvoice()
+	req, err := newTarget(t, f).PlanInvoice(inv, connectors.CustomerRef{ID: "58"}, "k")
+	if err != nil || strings.Contains(string(req.Body), "CurrencyRef") ||
+		!strings.Contains(req.Note, `adds "CurrencyRef":{"value":"`+string(inv.Currency)+`"} to this body`) {
+		t.Errorf("without multi_currency: %v, body %s, note %q; want no CurrencyRef and a note saying a run may add it", err, req.Body, req.Note)
+	}
+	cfg := quickbooks.DefaultConfig()
+	dir := t.TempDir()
+	cfg.RealmID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = realm, f.ClientID, secret.New(f.ClientSecret), secret.New("seed")
+	cfg.TokenFile, cfg.LinkFile = filepath.Join(dir, "tok.json"), filepath.Join(dir, "links.json")
+	cfg.BaseURL, cfg.TokenURL, cfg.DefaultItemID, cfg.MultiCurrency = f.URL, f.TokenURL(), "1", true
+	tg, err := quickbooks.New(cfg, quickbooks.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err = tg.PlanInvoice(inv, connectors.CustomerRef{ID: "58"}, "k")
+	if err != nil || !strings.Contains(string(req.Body), `"CurrencyRef":{"value":"`+string(inv.Currency)+`"}`) || req.Note != "" {
+		t.Errorf("with multi_currency: %v, body %s, note %q; want the CurrencyRef and no note", err, req.Body, req.Note)
+	}
+}

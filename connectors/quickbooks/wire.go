@@ -271,6 +271,38 @@ func notesDeal(note string, inv model.Invoice) bool {
 // maxMemo is the longest CustomerMemo QBO takes.
 const maxMemo = 1000
 
+// maxLineDescription is the longest line Description QBO takes
+// (Finance.xsd, Line/Description: "Max. length: 4000 characters").
+const maxLineDescription = 4000
+
+// qboAmountDP is the decimals QBO keeps of a line's amount, in every
+// currency: it computes Qty × UnitPrice to 2 decimals, and checks the
+// Amount it is sent against it.
+const qboAmountDP = 2
+
+// sameLineAmount refuses a line whose amount, quantity × unit price
+// rounded to the currency's minor units as dealsync bills it, is not what
+// QBO makes of it at 2 decimals: in a currency of 0 decimals (1.5 × 999
+// JPY: 1499 here, 1498.50 there) or of 3 (3 × 411.5223 KWD). QBO refuses
+// such a line, or changes its unit price to fit the amount: either way not
+// the invoice dealsync made. A currency of 2 decimals is always alike.
+func sameLineAmount(i int, l model.InvoiceLine, cur model.Currency) error {
+	if cur.MinorUnits() == qboAmountDP {
+		return nil
+	}
+	gross := l.Quantity.Mul(l.UnitPrice)
+	ours, theirs := cur.Round(gross), gross.Round(qboAmountDP)
+	if theirs.Equal(ours) {
+		return nil
+	}
+	fix := fmt.Sprintf("make quantity × unit price exact in %s, e.g. unit_price: round_currency(x, %q) with a whole quantity", cur, string(cur))
+	if cur.MinorUnits() > qboAmountDP {
+		fix = fmt.Sprintf("make quantity × unit price exact to %d decimals (e.g. a whole quantity and unit_price: round_to(x, %d)), or bill this customer in another currency", qboAmountDP, qboAmountDP)
+	}
+	return fmt.Errorf("lines[%d] (%q): amount differs in QuickBooks, which computes a line's quantity × unit price to %d decimals in every currency: %s × %s is %s there, %s %s here (%d decimals), so QuickBooks would refuse the line or bill another unit price; %s",
+		i, l.Description, qboAmountDP, model.ExactString(l.Quantity), model.ExactString(l.UnitPrice), theirs.StringFixed(qboAmountDP), cur, cur.Format(ours), cur.MinorUnits(), fix)
+}
+
 // NewInvoice is QBO's invoice for inv, billed to customerID. A line's
 // ItemCode is the QBO Item Id (ItemRef), its TaxCode the TaxCodeRef; a
 // line discount becomes a DiscountLineDetail line (QBO checks Amount ==
@@ -320,6 +352,12 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 				"map the CRM's SKU to its Item Id with a lookup table, or leave item_code blank for the target's default_item_id", i, item)
 		}
 		d.ItemRef = &Ref{Value: item}
+		if n := utf8.RuneCountInString(l.Description); n > maxLineDescription {
+			return Invoice{}, fmt.Errorf("lines[%d]: the description has %d characters, QuickBooks takes at most %d: shorten it in the mapping (e.g. a lines description of item.name rather than a long text)", i, n, maxLineDescription)
+		}
+		if err := sameLineAmount(i, l, cur); err != nil {
+			return Invoice{}, err
+		}
 		if tax := cmp.Or(l.TaxCode, o.DefaultTaxCode); tax != "" {
 			d.TaxCodeRef = &Ref{Value: tax}
 		}
