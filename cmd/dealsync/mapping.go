@@ -23,6 +23,7 @@ import (
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/mapping/dealfile"
 	"github.com/dealsync/dealsync/model"
@@ -749,18 +750,29 @@ func newGoldenCaseHint(dir string, update bool, err error) string {
 		return ""
 	}
 	deals, _ := filepath.Glob(filepath.Join(dir, "*.deal.json"))
+	var failed string // the case err is about, when it is a new one
+	var fresh []string
 	for _, d := range deals {
 		name := strings.TrimSuffix(filepath.Base(d), ".deal.json")
-		if !strings.Contains(err.Error(), "golden case "+name+":") {
-			continue
-		}
 		_, ierr := os.Stat(filepath.Join(dir, name+".invoice.json"))
 		_, eerr := os.Stat(filepath.Join(dir, name+".error.txt"))
-		if ierr != nil && eerr != nil {
-			return fmt.Sprintf("; for a new case, run again with --update: it writes %s.invoice.json (or %s.error.txt, when the mapping fails) from the current output, to review before you keep it", name, name)
+		if ierr == nil || eerr == nil {
+			continue
+		}
+		fresh = append(fresh, name)
+		if strings.Contains(err.Error(), "golden case "+name+":") {
+			failed = name
 		}
 	}
-	return ""
+	if failed == "" {
+		return ""
+	}
+	hint := fmt.Sprintf("; for a new case, run again with --update: it writes %s.invoice.json (or %s.error.txt, when the mapping fails) from the current output, to review before you keep it", failed, failed)
+	if len(fresh) > 1 {
+		// The run stops at the first: name every case it would stop at.
+		hint += fmt.Sprintf(" (the %d cases without either file: %s)", len(fresh), wording.SomeOf(fresh, 10))
+	}
+	return hint
 }
 
 // buildTarget builds the configured target name, to plan requests with

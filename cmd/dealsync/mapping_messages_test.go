@@ -35,6 +35,15 @@ func TestMappingTestDirSaysUpdateWritesANewCase(t *testing.T) {
 		"it writes new-deal.invoice.json (or new-deal.error.txt, when the mapping fails) from the current output, to review before you keep it") {
 		t.Fatalf("exit %d: %v", exitCode(err), err)
 	}
+	if strings.Contains(err.Error(), "cases without either file") {
+		t.Errorf("one new case is named as several: %v", err)
+	}
+	// Several new cases: the run stops at the first, and names them all.
+	writeFile(t, filepath.Join(dir, "other-deal.deal.json"), string(body))
+	writeFile(t, filepath.Join(dir, "third-deal.deal.json"), string(body))
+	if _, err := runOut(context.Background(), args...); exitCode(err) != 2 || !strings.Contains(err.Error(), "(the 3 cases without either file: new-deal, other-deal, third-deal)") {
+		t.Errorf("three new cases: exit %d: %v", exitCode(err), err)
+	}
 	// What it says works.
 	if _, err := runOut(context.Background(), append(args, "--update")...); err != nil {
 		t.Fatal(err)
