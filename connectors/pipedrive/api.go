@@ -297,6 +297,10 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 	}
 	cur := model.Currency(d.Currency)
 	includedTax := decimal.Zero // in the inclusive lines, counted in the deal value
+	// The exclusive tax the lines' sums count, and the sums' total: a
+	// deal's value is Pipedrive's total of its products' sums, with that
+	// tax in it when they count it.
+	exclusiveTax, sums, sumsKnown := decimal.Zero, decimal.Zero, len(products) > 0
 	for _, p := range products {
 		li := model.LineItem{SKU: codes[string(p.ProductID)], Description: p.Name}
 		var bad string
@@ -334,8 +338,15 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		if rate.IsNegative() {
 			return model.Deal{}, permanent("deal %s product %s: tax %s is negative", dealID, p.ID, rate)
 		}
-		if err := checkLine(dealID, p, cur, &li, rate); err != nil {
+		taxInSum, err := checkLine(dealID, p, cur, &li, rate)
+		if err != nil {
 			return model.Deal{}, err
+		}
+		exclusiveTax = exclusiveTax.Add(taxInSum)
+		if sum, err := decimal.NewFromString(p.Sum.String()); p.Sum != "" && err == nil {
+			sums = sums.Add(cur.Round(sum))
+		} else {
+			sumsKnown = false // a line without its sum: the total is unknown
 		}
 		switch p.TaxMethod {
 		case "":
@@ -358,6 +369,15 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 			return model.Deal{}, permanent("deal %s product %s: unknown tax_method %q (want exclusive, inclusive or none)", dealID, p.ID, p.TaxMethod)
 		}
 		d.LineItems = append(d.LineItems, li)
+	}
+	if d.Amount.Valid && !exclusiveTax.IsZero() && sumsKnown {
+		// Taken off only when the value is the sums' total (within one
+		// minor unit a line, Pipedrive's rounding): a value set apart
+		// from the products, net of tax, is left as it is.
+		unit := decimal.New(int64(len(products)), -cur.MinorUnits())
+		if cur.Round(d.Amount.Decimal).Sub(sums).Abs().LessThanOrEqual(unit) {
+			includedTax = includedTax.Add(exclusiveTax)
+		}
 	}
 	if d.Amount.Valid && !includedTax.IsZero() {
 		d.Amount = decimal.NewNullDecimal(d.Amount.Decimal.Sub(includedTax))

@@ -29,19 +29,23 @@ import (
 // none of these explains fails the run, naming the line and both totals,
 // rather than invoicing a line dealsync cannot account for. A product
 // without a sum or a currency (an older answer) is taken as read.
-func checkLine(dealID string, p pdDealProduct, cur model.Currency, li *model.LineItem, rate decimal.Decimal) error {
+//
+// taxInSum is the exclusive tax the sum counts (0 when it counts none):
+// the deal's value, Pipedrive's total of the sums, counts it too
+// (FetchDeal).
+func checkLine(dealID string, p pdDealProduct, cur model.Currency, li *model.LineItem, rate decimal.Decimal) (taxInSum decimal.Decimal, err error) {
 	name := fmt.Sprintf("deal %s product line %s (%q)", dealID, p.ID, p.Name)
 	if c := strings.TrimSpace(p.Currency); c != "" && cur != "" && !strings.EqualFold(c, string(cur)) {
-		return permanent("%s is priced in %s but the deal is in %s: dealsync invoices a deal in its own currency and would bill the line's %s %s as %s. "+
+		return decimal.Zero, permanent("%s is priced in %s but the deal is in %s: dealsync invoices a deal in its own currency and would bill the line's %s %s as %s. "+
 			"Make the deal's and its products' currencies agree in Pipedrive (a deal's products take its currency when they are added to it), then retry the run (dealsync runs retry)",
 			name, strings.ToUpper(c), cur, li.Quantity, li.UnitPrice, cur)
 	}
 	if p.Sum == "" {
-		return nil
+		return decimal.Zero, nil
 	}
 	sum, err := decimal.NewFromString(p.Sum.String())
 	if err != nil {
-		return permanent("%s: sum %q is not a decimal", name, p.Sum)
+		return decimal.Zero, permanent("%s: sum %q is not a decimal", name, p.Sum)
 	}
 	sum = cur.Round(sum)
 	unit := decimal.New(1, -cur.MinorUnits())
@@ -57,18 +61,19 @@ func checkLine(dealID string, p pdDealProduct, cur model.Currency, li *model.Lin
 	}
 	for _, c := range candidates {
 		net, _ := lineTotals(cur, c, decimal.Zero)
-		taxed := false
-		if p.TaxMethod == taxExclusive && rate.IsPositive() {
-			amount, tax := lineTotals(cur, c, rate)
-			taxed = near(amount.Add(tax))
-		}
-		if near(net) || taxed {
+		if near(net) {
 			*li = c
-			return nil
+			return decimal.Zero, nil
+		}
+		if p.TaxMethod == taxExclusive && rate.IsPositive() {
+			if amount, tax := lineTotals(cur, c, rate); near(amount.Add(tax)) {
+				*li = c
+				return tax, nil
+			}
 		}
 	}
 	asRead, _ := lineTotals(cur, *li, decimal.Zero)
-	return permanent("%s: dealsync makes the line's total %s (%s × %s less a discount of %s) but Pipedrive's sum for it is %s, "+
+	return decimal.Zero, permanent("%s: dealsync makes the line's total %s (%s × %s less a discount of %s) but Pipedrive's sum for it is %s, "+
 		"which neither an amount discount off each unit nor the line's tax (nor both) explains, so dealsync does not invoice it. "+
 		"Check the line in Pipedrive (its quantity, price, discount and tax); if it is right there, dealsync reads it wrongly: report it to dealsync's maintainers with the line's fields as Pipedrive's API gives them (GET /api/v2/deals/%s/products). "+
 		"Then retry the run (dealsync runs retry)",

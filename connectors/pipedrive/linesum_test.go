@@ -21,6 +21,7 @@ func TestFetchDealHoldsLinesAgainstPipedrivesSum(t *testing.T) {
 	for _, tc := range []struct {
 		name, value, extra string
 		wantDiscount       string // the line's discount, an amount off the line
+		wantAmount         string // the deal's amount as read, net of tax ("": value)
 		wantErr            []string
 	}{
 		{name: "sum off the line", value: "290", extra: `,"sum":290`, wantDiscount: "10"},
@@ -29,6 +30,11 @@ func TestFetchDealHoldsLinesAgainstPipedrivesSum(t *testing.T) {
 		{name: "sum off each unit", value: "270", extra: `,"sum":270`, wantDiscount: "30"},
 		{name: "sum with the exclusive tax", value: "290", extra: `,"sum":345.1`, wantDiscount: "10"},
 		{name: "sum off each unit, with the exclusive tax", value: "270", extra: `,"sum":321.3`, wantDiscount: "30"},
+		// Pipedrive's value is the total of the products' sums: when the
+		// sums count the exclusive tax, so does the value, and the tax
+		// is taken off it as for an inclusive line.
+		{name: "value of sums with the exclusive tax", value: "345.1", extra: `,"sum":345.1`, wantDiscount: "10", wantAmount: "290"},
+		{name: "value of sums off each unit, with the exclusive tax", value: "321.3", extra: `,"sum":321.3`, wantDiscount: "30", wantAmount: "270"},
 		{name: "sum nothing explains", value: "290", extra: `,"sum":250`,
 			wantErr: []string{"deal 213980 product line 21", `"Seats"`, "290.00", "250.00", "dealsync runs retry"}},
 		{name: "another currency", value: "290", extra: `,"sum":290,"currency":"USD"`,
@@ -56,8 +62,15 @@ func TestFetchDealHoldsLinesAgainstPipedrivesSum(t *testing.T) {
 			if len(d.LineItems) != 1 || !d.LineItems[0].Discount.Equal(dec(tc.wantDiscount)) {
 				t.Fatalf("lines %+v, want one line with %s off", d.LineItems, tc.wantDiscount)
 			}
-			if total, _ := lineTotals(model.Currency(d.Currency), d.LineItems[0], dec("0")); !total.Equal(dec(tc.value)) {
-				t.Errorf("the line bills %s net, want the deal's %s", total, tc.value)
+			want := tc.value
+			if tc.wantAmount != "" {
+				want = tc.wantAmount
+			}
+			if !d.Amount.Valid || !d.Amount.Decimal.Equal(dec(want)) {
+				t.Errorf("the deal's amount %v, want %s net of tax", d.Amount, want)
+			}
+			if total, _ := lineTotals(model.Currency(d.Currency), d.LineItems[0], dec("0")); !total.Equal(dec(want)) {
+				t.Errorf("the line bills %s net, want the deal's %s", total, want)
 			}
 		})
 	}
