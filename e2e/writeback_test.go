@@ -180,6 +180,7 @@ connections:
 		}
 		inv := invoiceIn(t, s.Sandbox, "GW-3")
 		for _, want := range []string{"invoice " + inv.ID + " was created, but writing it back to the CRM failed",
+			"write the invoice back with `dealsync runs retry --writeback`, which creates no second invoice",
 			"generic write back to " + crm.URL + "/dealsync/invoices: HTTP 400", `{"error":"deal GW-3 is locked for edits"}`} {
 			if !strings.Contains(appErr.Error(), want) {
 				t.Errorf("failure %q\nlacks %q", appErr.Error(), want)

@@ -345,7 +345,9 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		}).Get(ctx, nil); err != nil {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
 			return r, temporal.NewNonRetryableApplicationError(
-				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage("WriteBack", err),
+				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage("WriteBack", err)+
+					" (once the cause is fixed, write the invoice back with `dealsync runs retry --writeback`, which creates no second invoice; "+
+					"for HubSpot, Pipedrive and Salesforce, `dealsync config check --crm` names a write-back field the CRM refuses)",
 				ErrTypeWriteBackFailed, err, created)
 		}
 		return r, nil
