@@ -585,6 +585,19 @@ func (s *Source) send(ctx context.Context, acc *account, op, method, path string
 			// An access token refused before its expiry: a new one (Do dropped it), once.
 			continue
 		}
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized {
+			// HubSpot's EXPIRED_AUTHENTICATION or "authentication
+			// credentials not found" names neither the setting nor what
+			// to do.
+			if acc.oauth == nil {
+				return nil, fmt.Errorf("%w; HubSpot refused the private app's access token of portal %s (the source's accounts.%s.access_token): it was rotated, "+
+					"or the app was deleted from the portal; set the app's current token (Settings > Integrations > Private Apps in HubSpot) and restart dealsync, "+
+					"then retry the runs that failed so (dealsync runs retry)", err, acc.id, acc.id)
+			}
+			return nil, fmt.Errorf("%w; HubSpot refused portal %s's OAuth access token (the source's accounts.%s.oauth): the app was uninstalled "+
+				"from the portal, or its refresh token revoked; install the app in the portal again, set the new refresh token and restart dealsync, "+
+				"then retry the runs that failed so (dealsync runs retry)", err, acc.id, acc.id)
+		}
 		if err != nil {
 			return nil, err
 		}

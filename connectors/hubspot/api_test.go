@@ -216,6 +216,11 @@ func TestFetchDealErrors(t *testing.T) {
 	if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
 		t.Errorf("401 classified %v", c)
 	}
+	// It names the setting and what to do.
+	if !strings.Contains(err.Error(), "HubSpot refused the private app's access token of portal 5799819 (the source's accounts.5799819.access_token)") ||
+		!strings.Contains(err.Error(), "dealsync runs retry") {
+		t.Errorf("401 says neither the setting nor what to do: %v", err)
+	}
 }
 
 func TestFetchDealFollowsPagedAssociations(t *testing.T) {
@@ -738,6 +743,9 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 	err := s.WriteBack(context.Background(), "62515", "401", connectors.InvoiceResult{InvoiceID: "i"})
 	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || patches.Load() != 2 || tokenCalls.Load() != 1 {
 		t.Errorf("a 401 a new token does not cure: %v (class %v) after %d calls and %d token requests; want unauthorized after 2 and 1", err, cl, patches.Load(), tokenCalls.Load())
+	}
+	if err == nil || !strings.Contains(err.Error(), "HubSpot refused portal 62515's OAuth access token (the source's accounts.62515.oauth)") {
+		t.Errorf("a 401 a new token does not cure does not name the setting: %v", err)
 	}
 }
 
