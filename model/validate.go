@@ -80,7 +80,7 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 		add("customer.name", "is required", "")
 	}
 	if inv.Currency == "" {
-		add("currency", "is required (the deal has no currency and the mapping sets no default: set the mapping's defaults.currency, or the source's, such as Salesforce's fetch.default_currency, or an org's accounts.<org>.default_currency, for a single-currency org)", "")
+		add("currency", "is required (the deal has no currency and the mapping sets no default: set defaults.currency in a mapping file, the built-in mapping has none; for Salesforce, the source's fetch.default_currency or an org's accounts.<org>.default_currency serve a single-currency org)", "")
 	} else if _, err := ParseCurrency(string(inv.Currency)); err != nil {
 		add("currency", err.Error(), string(inv.Currency))
 	}
