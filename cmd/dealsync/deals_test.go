@@ -157,6 +157,11 @@ func TestSyncPeriod(t *testing.T) {
 			t.Errorf("--since %q --until %q: %v (exit %d), want a usage error", args[0], args[1], err, exitCode(err))
 		}
 	}
+	// A --since to come, without --until, is held against now, and says
+	// so: no --until was given.
+	if err := syncPeriod(&backfill.Options{}, "2026-12-02", "", now); !strings.Contains(fmt.Sprint(err), "--since 2026-12-02T00:00:00Z is not before now (") || strings.Contains(fmt.Sprint(err), "--until") {
+		t.Errorf("--since to come: %v", err)
+	}
 	// A --since given that is no date says so, not that it is missing.
 	if err := syncPeriod(&backfill.Options{}, "yesterday", "", now); exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), `--since: "yesterday" is neither a date`) {
 		t.Errorf("--since yesterday: %v", err)
