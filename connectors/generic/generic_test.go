@@ -595,7 +595,7 @@ func BenchmarkVerify(b *testing.B) {
 
 func BenchmarkParse(b *testing.B) {
 	s := newTestSource(b)
-	w := signedWebhook(b, "msg_bench", vecTime, issueExample)
+	w := signedWebhook(b, "msg_bench", issueExampleReceived, issueExample)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(w.Body)))
 	for b.Loop() {
