@@ -118,7 +118,7 @@ func Starter(cfg *config.Config, c client.Client, eager bool) *intake.TemporalSt
 		RunTimeout:      cfg.Workflow.RunTimeout,
 		EagerStart:      eager,
 		LocalCalls:      cfg.Workflow.ExternalCalls == "local",
-		Check:           searchAttributeReadiness(c, cfg.Temporal.Namespace),
+		Check:           onServer(searchAttributeReadiness(c, cfg.Temporal.Namespace), cfg.Temporal),
 	}
 }
 

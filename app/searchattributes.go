@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/grpc/codes"
 
+	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -26,6 +27,61 @@ type SearchAttributeError struct {
 	Namespace string
 	// Missing are sorted by name.
 	Missing []MissingAttribute
+	// CLIFlags are the Temporal CLI's flags that reach the frontend the
+	// namespace is on (TemporalCLIFlags; "": the CLI's default), for the
+	// commands the error prints.
+	CLIFlags string
+}
+
+// TemporalCLIFlags are the Temporal CLI's flags that reach t's frontend as
+// dealsync does: its address, its TLS files, and the API key (named, not
+// given). Without them the CLI goes to its default, 127.0.0.1:7233, which
+// may be a `dealsync dev` rather than the cluster.
+func TemporalCLIFlags(t config.Temporal) string {
+	flags := []string{"--address " + shellWord(t.Address)}
+	if tls := t.TLS; tls.Enabled || tls.CAFile != "" || tls.CertFile != "" || tls.KeyFile != "" {
+		flags = append(flags, "--tls")
+		for _, f := range []struct{ flag, value string }{{"--tls-ca-path", tls.CAFile}, {"--tls-cert-path", tls.CertFile},
+			{"--tls-key-path", tls.KeyFile}, {"--tls-server-name", tls.ServerName}} {
+			if f.value != "" {
+				flags = append(flags, f.flag+" "+shellWord(f.value))
+			}
+		}
+	}
+	if !t.APIKey.IsZero() {
+		flags = append(flags, `--api-key "$TEMPORAL_API_KEY"`)
+	}
+	return strings.Join(flags, " ")
+}
+
+// shellWord is s as one word of a POSIX shell command.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@=,+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// onServer is check with OnServer applied to its errors.
+func onServer(check func(context.Context) error, t config.Temporal) func(context.Context) error {
+	return func(ctx context.Context) error { return OnServer(check(ctx), t) }
+}
+
+// OnServer gives err, when it is a *SearchAttributeError, the CLI flags
+// of t's frontend (TemporalCLIFlags), so that the commands it prints
+// register the attributes there; other errors are returned as they are.
+// The error returned is the *SearchAttributeError itself, whose text says
+// all: a text wrapped around it was made before the flags were known.
+func OnServer(err error, t config.Temporal) error {
+	var sae *SearchAttributeError
+	if !errors.As(err, &sae) {
+		return err
+	}
+	named := *sae
+	named.CLIFlags = TemporalCLIFlags(t)
+	return &named
 }
 
 // MissingAttribute is one search attribute a namespace lacks (Have "") or
@@ -49,15 +105,27 @@ func (e *SearchAttributeError) Error() string {
 		b.WriteString(")")
 	}
 	b.WriteString("; register them once, e.g. with the Temporal CLI:")
+	flags := ""
+	if e.CLIFlags != "" {
+		flags = e.CLIFlags + " "
+	}
 	for _, m := range e.Missing {
-		fmt.Fprintf(&b, "\n  temporal operator search-attribute create --namespace %s --name %s --type %s", e.Namespace, m.Name, m.Want)
+		fmt.Fprintf(&b, "\n  temporal operator search-attribute create %s--namespace %s --name %s --type %s", flags, shellWord(e.Namespace), m.Name, m.Want)
+	}
+	if strings.Contains(flags, "$TEMPORAL_API_KEY") {
+		b.WriteString("\n  (with TEMPORAL_API_KEY set to temporal.api_key, and a key allowed to manage the namespace)")
 	}
 	return b.String()
 }
 
+// ErrNoNamespace is wrapped by CheckSearchAttributes' error when the
+// frontend does not know the namespace: nothing can run there.
+var ErrNoNamespace = errors.New("the namespace does not exist on the Temporal frontend (temporal.namespace): create it, or fix the name")
+
 // CheckSearchAttributes reports a *SearchAttributeError when the namespace
 // lacks one of workflows.SearchAttributeTypes (or has it with another
-// type); other errors say it could not be checked. It reads the list of
+// type), and ErrNoNamespace when there is no such namespace; other errors
+// say it could not be checked. It reads the list of
 // the operator API; where that API is not permitted (an API key limited to
 // the namespace's workflows, say), it asks the run list instead
 // (checkSearchAttributesByQuery).
@@ -66,6 +134,11 @@ func CheckSearchAttributes(ctx context.Context, c client.Client, namespace strin
 	if err != nil {
 		if code := serviceerror.ToStatus(err).Code(); code == codes.PermissionDenied || code == codes.Unimplemented {
 			return checkSearchAttributesByQuery(ctx, c, namespace)
+		}
+		var nsMissing *serviceerror.NamespaceNotFound
+		var missing *serviceerror.NotFound
+		if errors.As(err, &nsMissing) || errors.As(err, &missing) {
+			return fmt.Errorf("namespace %q: %w", namespace, ErrNoNamespace)
 		}
 		return fmt.Errorf("listing the search attributes of namespace %q: %w", namespace, err)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -19,7 +20,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/secret"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -158,6 +161,25 @@ func TestReadinessNeedsTheNamespace(t *testing.T) {
 	}
 	if err := searchAttributeReadiness(cl, "default")(ctx); err != nil {
 		t.Fatalf("readiness on the namespace: %v", err)
+	}
+	// The worker's check says so too: it stops there, not "could not check".
+	if err := CheckSearchAttributes(ctx, cl, "prod-typo"); !errors.Is(err, ErrNoNamespace) || !strings.Contains(err.Error(), `namespace "prod-typo": the namespace does not exist`) {
+		t.Errorf("the search attributes of a missing namespace: %v, want ErrNoNamespace", err)
+	}
+}
+
+// The commands a missing attribute's error prints reach the frontend
+// dealsync uses (the CLI's default is 127.0.0.1:7233, perhaps a dealsync
+// dev), with its TLS files and, named, its API key.
+func TestSearchAttributeCommandsNameTheServer(t *testing.T) {
+	err := OnServer(fmt.Errorf("starting: %w", &SearchAttributeError{Namespace: "prod", Missing: []MissingAttribute{{Name: "DealId", Want: "Keyword"}}}),
+		config.Temporal{Address: "temporal.internal:7233", TLS: config.TLS{CAFile: "/etc/ca dir/ca.pem", ServerName: "temporal.internal"}, APIKey: secret.New("k")})
+	want := `temporal operator search-attribute create --address temporal.internal:7233 --tls --tls-ca-path '/etc/ca dir/ca.pem' --tls-server-name temporal.internal --api-key "$TEMPORAL_API_KEY" --namespace prod --name DealId --type Keyword`
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "TEMPORAL_API_KEY set to temporal.api_key") {
+		t.Errorf("got:\n%v\nwant the command:\n%s", err, want)
+	}
+	if plain := OnServer(errors.New("other"), config.Temporal{Address: "x:1"}); plain.Error() != "other" {
+		t.Errorf("another error changed: %v", plain)
 	}
 }
 

@@ -216,7 +216,7 @@ func checkTemporal(ctx context.Context, w io.Writer, cfg *config.Config, logger 
 	}
 	defer c.Close()
 	if err := app.CheckSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
-		return err
+		return app.OnServer(err, cfg.Temporal)
 	}
 	fmt.Fprintf(w, "temporal: %s answers; namespace %s has dealsync's search attributes\n", cfg.Temporal.Address, cfg.Temporal.Namespace)
 	if warning, err := app.RetentionWarning(ctx, c, cfg.Temporal.Namespace); warning != "" {

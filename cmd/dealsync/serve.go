@@ -120,7 +120,10 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 			if err := app.CheckSearchAttributes(cmd.Context(), c, cfg.Temporal.Namespace); err != nil {
 				var sae *app.SearchAttributeError
 				if errors.As(err, &sae) {
-					return err
+					return app.OnServer(err, cfg.Temporal)
+				}
+				if errors.Is(err, app.ErrNoNamespace) {
+					return err // its workers would poll nothing, and stop
 				}
 				logger.Warn("could not check the namespace's search attributes; starting anyway", "error", err)
 			}
