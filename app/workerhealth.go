@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/internal/outagelog"
 )
 
@@ -145,10 +146,18 @@ func DialTemporal(ctx context.Context, opts client.Options, address string, logg
 		if !errors.As(err, &unavailable) && !errors.As(err, &deadline) && !errors.Is(err, context.DeadlineExceeded) || misconfigured(err) {
 			return nil, fmt.Errorf("connecting to Temporal at %s: %w", address, err)
 		}
+		hint := intake.UnreachableHint(err)
 		if time.Since(since) >= dialPatience {
+			if hint != "" {
+				return nil, fmt.Errorf("connecting to Temporal at %s: no answer for %v: %w (%s)", address, dialPatience, err, hint)
+			}
 			return nil, fmt.Errorf("connecting to Temporal at %s: no answer for %v: %w", address, dialPatience, err)
 		}
-		logger.Warn("Temporal cannot be reached yet; waiting for it", "temporal", address, "error", err, "next_attempt_in", wait)
+		attrs := []any{"temporal", address, "error", err, "next_attempt_in", wait}
+		if hint != "" {
+			attrs = append(attrs, "hint", hint)
+		}
+		logger.Warn("Temporal cannot be reached yet; waiting for it", attrs...)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

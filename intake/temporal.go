@@ -278,7 +278,21 @@ func (s *TemporalStarter) Ready(ctx context.Context) error {
 	return nil
 }
 
+// UnreachableHint says what gRPC's words of a frontend it cannot reach
+// mean, where they say nothing of the cause: "no children to pick from" is
+// how it reports an address whose host name does not resolve (or
+// resolves to no address). "" for any other error.
+func UnreachableHint(err error) string {
+	if err != nil && strings.Contains(err.Error(), "no children to pick from") {
+		return `gRPC says "no children to pick from" when temporal.address's host name does not resolve, or resolves to no address: check the name, and the DNS of this host`
+	}
+	return ""
+}
+
 func classifyStartError(id string, err error) error {
+	if hint := UnreachableHint(err); hint != "" {
+		return fmt.Errorf("%w: starting %s: %v (%s)", ErrUnavailable, id, err, hint)
+	}
 	var netErr net.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.As(err, &netErr):

@@ -344,3 +344,15 @@ func TestWriteBackRunNamesTheMappingOfItsInvoice(t *testing.T) {
 		}
 	}
 }
+
+// gRPC's "no children to pick from", its words for a host name that does
+// not resolve, is answered as unavailable (503) with what it means.
+func TestAnUnresolvedAddressIsExplained(t *testing.T) {
+	err := classifyStartError("invoice/demo/D-1", status.Error(codes.Unavailable, "last connection error: connection error: desc = \"transport: Error while dialing: dial tcp: lookup temporal.invalid: no such host\"; no children to pick from"))
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "when temporal.address's host name does not resolve") {
+		t.Errorf("got %v", err)
+	}
+	if UnreachableHint(errors.New("connection refused")) != "" {
+		t.Error("a hint for another error")
+	}
+}
