@@ -105,3 +105,13 @@ connections:
 		})
 	}
 }
+
+// The JSON log writes durations as the text log does ("5s"), not as
+// integer nanoseconds; other values are left alone.
+func TestJSONLogWritesDurationsAsText(t *testing.T) {
+	var b strings.Builder
+	NewLogger(config.Log{Level: "info", Format: "json"}, &b).Info("draining", "for", 5*time.Second, "count", 3)
+	if out := b.String(); !strings.Contains(out, `"for":"5s"`) || !strings.Contains(out, `"count":3`) {
+		t.Errorf("JSON log line: %s", out)
+	}
+}
