@@ -30,9 +30,9 @@ import (
 // rather than invoicing a line dealsync cannot account for. A product
 // without a sum or a currency (an older answer) is taken as read.
 //
-// taxInSum is the exclusive tax the sum counts (0 when it counts none):
-// the deal's value, Pipedrive's total of the sums, counts it too
-// (FetchDeal).
+// taxInSum is the exclusive tax the sum counts, as it counts it (the sum
+// less the line's net total; 0 when it counts none): the deal's value,
+// Pipedrive's total of the sums, counts it too (FetchDeal).
 func checkLine(dealID string, p pdDealProduct, cur model.Currency, li *model.LineItem, rate decimal.Decimal) (taxInSum decimal.Decimal, err error) {
 	name := fmt.Sprintf("deal %s product line %s (%q)", dealID, p.ID, p.Name)
 	if c := strings.TrimSpace(p.Currency); c != "" && cur != "" && !strings.EqualFold(c, string(cur)) {
@@ -68,7 +68,9 @@ func checkLine(dealID string, p pdDealProduct, cur model.Currency, li *model.Lin
 		if p.TaxMethod == taxExclusive && rate.IsPositive() {
 			if amount, tax := lineTotals(cur, c, rate); near(amount.Add(tax)) {
 				*li = c
-				return tax, nil
+				// The tax as the sum counts it (Pipedrive's rounding),
+				// which the deal's value counts too.
+				return sum.Sub(amount), nil
 			}
 		}
 	}

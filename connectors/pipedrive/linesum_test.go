@@ -75,3 +75,51 @@ func TestFetchDealHoldsLinesAgainstPipedrivesSum(t *testing.T) {
 		})
 	}
 }
+
+// The exclusive tax a line's sum counts is taken off the deal's value only
+// when the value is the sums' total, nearer to it than to the net lines:
+// a net value whose lines' tax is within Pipedrive's rounding (a cent) is
+// left as it is; and the tax taken off is the one the sum counts, so a
+// value of the sums is the net lines exactly.
+func TestFetchDealTakesOffOnlyTheTaxTheValueCounts(t *testing.T) {
+	line := func(id, qty, price, discount, sum, tax string) string {
+		return `{"id":` + id + `,"deal_id":213990,"name":"L` + id + `","product_id":50` + id + `,"quantity":` + qty + `,"item_price":` + price +
+			`,"discount":` + discount + `,"discount_type":"percentage","tax":` + tax + `,"tax_method":"exclusive","sum":` + sum + `}`
+	}
+	for _, c := range []struct {
+		name, value string
+		lines       []string
+		want        string
+	}{
+		// 0.10 at 19 %: sum 0.12; two untaxed lines of 100. A net value
+		// of 200.10 is 0.02 off the sums (200.12), within their
+		// rounding, and nearer to the net lines (200.10): kept.
+		{"net value, a cent of tax", "200.10", []string{line("1", "1", "0.10", "0", "0.12", "19"), line("2", "1", "100", "0", "100", "0"), line("3", "1", "100", "0", "100", "0")}, "200.10"},
+		// The same lines with the value of their sums: the tax off.
+		{"value of the sums, a cent of tax", "200.12", []string{line("1", "1", "0.10", "0", "0.12", "19"), line("2", "1", "100", "0", "100", "0"), line("3", "1", "100", "0", "100", "0")}, "200.10"},
+		// 10 less 0.05 %: 9.995, 10.00 in the invoice; Pipedrive's sum
+		// 11.89405 with 19 % (11.89): the tax it counts is 1.89, and the
+		// value of the sums is the line's 10.00.
+		{"the tax as the sum counts it", "11.89", []string{line("1", "1", "10", "0.05", "11.89405", "19")}, "10.00"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := fakePipedrive(t, "token-6083095")
+			inclusiveDeal(f, "213990", c.value, c.lines...)
+			d, err := apiSource(t, f.URL, nil).FetchDeal(context.Background(), "6083095", "213990")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Amount.Valid || !d.Amount.Decimal.Equal(dec(c.want)) {
+				t.Errorf("amount %v, want %s", d.Amount, c.want)
+			}
+			net := dec("0")
+			for _, li := range d.LineItems {
+				total, _ := lineTotals(model.Currency(d.Currency), li, dec("0"))
+				net = net.Add(total)
+			}
+			if !net.Equal(dec(c.want)) {
+				t.Errorf("the lines bill %s net, want %s", net, c.want)
+			}
+		})
+	}
+}
