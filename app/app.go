@@ -54,6 +54,13 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// usesTLS says whether the connection to t's frontend is TLS: any TLS
+// setting, or an API key (sent only over TLS), with every setting given;
+// tls.enabled may be left at false.
+func usesTLS(t config.Temporal) bool {
+	return t.TLS.Enabled || t.TLS.CAFile != "" || t.TLS.CertFile != "" || t.TLS.ServerName != "" || !t.APIKey.IsZero()
+}
+
 // ClientOptions are the Temporal client options of the config: address,
 // namespace, TLS or mTLS, API key, compression; plus the interceptor the
 // intake needs, and the SDK's metrics when metrics.listen is set.
@@ -73,9 +80,7 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 	if c.Compression == "none" {
 		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
 	}
-	// Any TLS setting, or an API key (sent only over TLS), means TLS, with
-	// every setting given: tls.enabled may be left at false.
-	if c.TLS.Enabled || c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.ServerName != "" || !c.APIKey.IsZero() {
+	if usesTLS(c) {
 		tc := &tls.Config{ServerName: c.TLS.ServerName, MinVersion: tls.VersionTLS12}
 		if c.TLS.CAFile != "" {
 			pem, err := os.ReadFile(c.TLS.CAFile)
@@ -127,7 +132,10 @@ func Starter(cfg *config.Config, c client.Client, eager bool) *intake.TemporalSt
 		RunTimeout:      cfg.Workflow.RunTimeout,
 		EagerStart:      eager,
 		LocalCalls:      cfg.Workflow.ExternalCalls == "local",
-		Check:           onServer(searchAttributeReadiness(c, cfg.Temporal.Namespace), cfg.Temporal),
+		// Without the CLI's flags (TemporalCLIFlags): /readyz answers on
+		// the webhooks' port, and would show the frontend's address and
+		// TLS files to anyone.
+		Check: searchAttributeReadiness(c, cfg.Temporal.Namespace),
 	}
 }
 

@@ -39,7 +39,7 @@ type SearchAttributeError struct {
 // may be a `dealsync dev` rather than the cluster.
 func TemporalCLIFlags(t config.Temporal) string {
 	flags := []string{"--address " + shellWord(t.Address)}
-	if tls := t.TLS; tls.Enabled || tls.CAFile != "" || tls.CertFile != "" || tls.KeyFile != "" {
+	if tls := t.TLS; usesTLS(t) {
 		flags = append(flags, "--tls")
 		for _, f := range []struct{ flag, value string }{{"--tls-ca-path", tls.CAFile}, {"--tls-cert-path", tls.CertFile},
 			{"--tls-key-path", tls.KeyFile}, {"--tls-server-name", tls.ServerName}} {
@@ -62,11 +62,6 @@ func shellWord(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// onServer is check with OnServer applied to its errors.
-func onServer(check func(context.Context) error, t config.Temporal) func(context.Context) error {
-	return func(ctx context.Context) error { return OnServer(check(ctx), t) }
 }
 
 // OnServer gives err, when it is a *SearchAttributeError, the CLI flags

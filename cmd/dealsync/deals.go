@@ -138,7 +138,7 @@ func syncPeriod(o *backfill.Options, since, until string, now time.Time) error {
 	}
 	if !o.Since.Before(o.Until) {
 		if o.OpenEnded {
-			return usage("--since %s is not before now (%s): deals won from then on are not won yet", o.Since.Format(time.RFC3339), o.Until.Format(time.RFC3339))
+			return usage("--since %s is not before now (%s): give a time past", o.Since.Format(time.RFC3339), o.Until.Format(time.RFC3339))
 		}
 		return usage("--since %s is not before --until %s", o.Since.Format(time.RFC3339), o.Until.Format(time.RFC3339))
 	}

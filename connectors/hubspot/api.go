@@ -592,11 +592,11 @@ func (s *Source) send(ctx context.Context, acc *account, op, method, path string
 			if acc.oauth == nil {
 				return nil, fmt.Errorf("%w; HubSpot refused the private app's access token of portal %s (the source's accounts.%s.access_token): it was rotated, "+
 					"or the app was deleted from the portal; set the app's current token (Settings > Integrations > Private Apps in HubSpot) and restart dealsync, "+
-					"then retry the runs that failed so (dealsync runs retry)", err, acc.id, acc.id)
+					"then retry the runs that failed so (dealsync runs retry; --writeback for those that failed writing back)", err, acc.id, acc.id)
 			}
-			return nil, fmt.Errorf("%w; HubSpot refused portal %s's OAuth access token (the source's accounts.%s.oauth): the app was uninstalled "+
-				"from the portal, or its refresh token revoked; install the app in the portal again, set the new refresh token and restart dealsync, "+
-				"then retry the runs that failed so (dealsync runs retry)", err, acc.id, acc.id)
+			return nil, fmt.Errorf("%w; HubSpot refused portal %s's OAuth access token, one just refreshed too (the source's accounts.%s.oauth): check that "+
+				"the app is still installed in the portal and that client_id and client_secret are that app's, restart dealsync, "+
+				"then retry the runs that failed so (dealsync runs retry; --writeback for those that failed writing back)", err, acc.id, acc.id)
 		}
 		if err != nil {
 			return nil, err

@@ -744,7 +744,7 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || patches.Load() != 2 || tokenCalls.Load() != 1 {
 		t.Errorf("a 401 a new token does not cure: %v (class %v) after %d calls and %d token requests; want unauthorized after 2 and 1", err, cl, patches.Load(), tokenCalls.Load())
 	}
-	if err == nil || !strings.Contains(err.Error(), "HubSpot refused portal 62515's OAuth access token (the source's accounts.62515.oauth)") {
+	if err == nil || !strings.Contains(err.Error(), "HubSpot refused portal 62515's OAuth access token, one just refreshed too (the source's accounts.62515.oauth)") {
 		t.Errorf("a 401 a new token does not cure does not name the setting: %v", err)
 	}
 }

@@ -1377,6 +1377,18 @@ func TestLinesQBOWouldComputeOtherwiseAreRefused(t *testing.T) {
 			t.Errorf("%s %s × %s: %v, want it refused saying %q and how to round", c.cur, c.qty, c.price, err, c.refused)
 		}
 	}
+	// A KWD discount of 3 decimals: QBO's discount line has 2.
+	kwd := line("KWD", "1", "100")
+	kwd.Lines[0].Discount = decimal.RequireFromString("10.025")
+	kwd.ComputeTotals()
+	if _, err := quickbooks.NewInvoice(kwd, "58", opts); err == nil || !strings.Contains(err.Error(), "the lines' discounts add up to KWD 10.025, which QuickBooks keeps to 2 decimals (10.03)") {
+		t.Errorf("a KWD discount of 3 decimals: %v", err)
+	}
+	kwd.Lines[0].Discount = decimal.RequireFromString("10.02")
+	kwd.ComputeTotals()
+	if _, err := quickbooks.NewInvoice(kwd, "58", opts); err != nil {
+		t.Errorf("a KWD discount of 2 decimals: %v", err)
+	}
 	inv := line("EUR", "1", "10")
 	inv.Lines[0].Description = strings.Repeat("é", 4000)
 	if _, err := quickbooks.NewInvoice(inv, "58", opts); err != nil {

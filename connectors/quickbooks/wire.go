@@ -388,6 +388,13 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 					i+1, firstCode, first.TaxRate, code, l.TaxRate)
 			}
 		}
+		if !discount.Equal(discount.Round(qboAmountDP)) {
+			// A 3-decimal currency's discount (10.025 KWD): QBO keeps
+			// the discount line to 2 decimals too, and would bill
+			// another total.
+			return Invoice{}, fmt.Errorf("the lines' discounts add up to %s %s, which QuickBooks keeps to %d decimals (%s): make each line's discount exact to %d decimals in the mapping (e.g. discount: round_to(x, %d)), or put it into the unit price",
+				cur, cur.Format(discount), qboAmountDP, discount.StringFixed(qboAmountDP), qboAmountDP, qboAmountDP)
+		}
 		out.Line = append(out.Line, Line{DetailType: "DiscountLineDetail", Amount: json.Number(cur.Format(discount)),
 			DiscountLineDetail: &DiscountLineDetail{PercentBased: false}})
 		out.ApplyTaxAfterDiscount = true
