@@ -137,6 +137,17 @@ var _ connectors.ConfigWarner = (*Source)(nil)
 // Tolerance is the timestamp tolerance in effect.
 func (s *Source) Tolerance() time.Duration { return s.tolerance }
 
+// receivedAt is when w was received: w.Received, else the source's clock.
+func (s *Source) receivedAt(w *connectors.Webhook) time.Time {
+	switch {
+	case !w.Received.IsZero():
+		return w.Received
+	case s.Now != nil:
+		return s.Now()
+	}
+	return time.Now()
+}
+
 // Verify checks the delivery's Standard Webhooks signature against the raw
 // body, using w.Received as the current time when it is set. Errors wrap
 // connectors.ErrUnauthorized.
@@ -144,14 +155,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if w == nil {
 		return fmt.Errorf("%w: no delivery", connectors.ErrUnauthorized)
 	}
-	now := w.Received
-	if now.IsZero() {
-		if s.Now != nil {
-			now = s.Now()
-		} else {
-			now = time.Now()
-		}
-	}
+	now := s.receivedAt(w)
 	err := verifyWithKey(s.key, w.Header, w.Body, now, s.tolerance)
 	if err != nil && s.previousKey != nil && verifyWithKey(s.previousKey, w.Header, w.Body, now, s.tolerance) == nil {
 		w.PreviousSecret = true
@@ -176,14 +180,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := w.Received
-	if now.IsZero() {
-		if s.Now != nil {
-			now = s.Now()
-		} else {
-			now = time.Now()
-		}
-	}
+	now := s.receivedAt(w)
 	var p problems
 	for _, ev := range evs {
 		if ahead := ev.OccurredAt.Sub(now); ahead > s.tolerance {
