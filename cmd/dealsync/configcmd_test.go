@@ -153,7 +153,8 @@ connections:
 `, srv.FrontendAddress(), listen))
 
 	_, err := runOut(ctx, "--config", f, "config", "check", "--temporal")
-	const register = "temporal operator search-attribute create --namespace default --name DealId --type Keyword"
+	// The commands reach this frontend, not the CLI's default address.
+	register := "temporal operator search-attribute create --address " + srv.FrontendAddress() + " --namespace default --name DealId --type Keyword"
 	if exitCode(err) != 1 || !strings.Contains(err.Error(), register) || !strings.Contains(err.Error(), "Amount (Double)") {
 		t.Fatalf("config check --temporal: exit %d, %v", exitCode(err), err)
 	}
@@ -178,6 +179,8 @@ connections:
 	}
 	if status, body := readyz(); status != http.StatusServiceUnavailable || !strings.Contains(body, "DealId") {
 		t.Errorf("readyz without the search attributes: %d %s", status, body)
+	} else if strings.Contains(body, srv.FrontendAddress()) {
+		t.Errorf("readyz, on the webhooks' port, shows the frontend's address: %s", body)
 	}
 
 	if _, err := temporalClient(ctx, t, srv).OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
