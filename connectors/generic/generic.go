@@ -69,7 +69,7 @@ type Source struct {
 	key, previousKey []byte
 	tolerance        time.Duration
 
-	// Now is the clock Verify uses when a Webhook has no Received time;
+	// Now is the clock Verify and Parse use when a Webhook has no Received time;
 	// nil means time.Now. Tests set it.
 	Now func() time.Time
 }

@@ -585,7 +585,9 @@ func (s *Source) send(ctx context.Context, acc *account, op, method, path string
 			// An access token refused before its expiry: a new one (Do dropped it), once.
 			continue
 		}
-		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized {
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Op == op {
+			// The API's refusal; the token endpoint's (a refresh refused)
+			// says its own.
 			// HubSpot's EXPIRED_AUTHENTICATION or "authentication
 			// credentials not found" names neither the setting nor what
 			// to do.

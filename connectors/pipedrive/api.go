@@ -371,12 +371,14 @@ func (s *Source) FetchDeal(ctx context.Context, accountID, dealID string) (model
 		d.LineItems = append(d.LineItems, li)
 	}
 	if d.Amount.Valid && !exclusiveTax.IsZero() && sumsKnown {
-		// Taken off only when the value is the sums' total, nearer to it
-		// than to the sums less that tax: a value set apart from the
-		// products, net of tax, is left as it is, even where the tax is
-		// within Pipedrive's rounding of the sums (a cent of tax).
+		// Taken off only when the value is the sums' total (within a
+		// minor unit a line, Pipedrive's rounding), nearer to it than to
+		// the sums less that tax: a value set apart from the products
+		// (net of tax, or any other) is left as it is, even where the
+		// tax is within that rounding (a cent of tax).
 		value := cur.Round(d.Amount.Decimal)
-		if value.Sub(sums).Abs().LessThan(value.Sub(sums.Sub(exclusiveTax)).Abs()) {
+		rounding := decimal.New(int64(len(products)), -cur.MinorUnits()) // a minor unit a line
+		if off := value.Sub(sums).Abs(); off.LessThanOrEqual(rounding) && off.LessThan(value.Sub(sums.Sub(exclusiveTax)).Abs()) {
 			includedTax = includedTax.Add(exclusiveTax)
 		}
 	}

@@ -95,6 +95,8 @@ func TestFetchDealTakesOffOnlyTheTaxTheValueCounts(t *testing.T) {
 		// of 200.10 is 0.02 off the sums (200.12), within their
 		// rounding, and nearer to the net lines (200.10): kept.
 		{"net value, a cent of tax", "200.10", []string{line("1", "1", "0.10", "0", "0.12", "19"), line("2", "1", "100", "0", "100", "0"), line("3", "1", "100", "0", "100", "0")}, "200.10"},
+		// A value apart from the sums and the net lines: kept as it is.
+		{"value set apart", "1000", []string{line("1", "3", "100", "0", "345", "15")}, "1000"},
 		// The same lines with the value of their sums: the tax off.
 		{"value of the sums, a cent of tax", "200.12", []string{line("1", "1", "0.10", "0", "0.12", "19"), line("2", "1", "100", "0", "100", "0"), line("3", "1", "100", "0", "100", "0")}, "200.10"},
 		// 10 less 0.05 %: 9.995, 10.00 in the invoice; Pipedrive's sum
@@ -117,7 +119,7 @@ func TestFetchDealTakesOffOnlyTheTaxTheValueCounts(t *testing.T) {
 				total, _ := lineTotals(model.Currency(d.Currency), li, dec("0"))
 				net = net.Add(total)
 			}
-			if !net.Equal(dec(c.want)) {
+			if c.name != "value set apart" && !net.Equal(dec(c.want)) {
 				t.Errorf("the lines bill %s net, want %s", net, c.want)
 			}
 		})

@@ -215,6 +215,8 @@ func TestParseLeavesOutAnUnreadableNotification(t *testing.T) {
 	}
 	if len(w.Unreadable) != 1 || !errors.Is(w.Unreadable[0], connectors.ErrMalformed) || !strings.Contains(w.Unreadable[0].Error(), "04l5w00005287777AQ") {
 		t.Errorf("unreadable %v, want the bad notification's error", w.Unreadable)
+	} else if id := connectors.UnreadableEventID(w.Unreadable[0]); id != "04l5w00005287777AQ" {
+		t.Errorf("the unreadable notification's id %q, want its Id, for the answer and the log", id)
 	}
 }
 
