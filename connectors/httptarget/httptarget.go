@@ -55,7 +55,9 @@
 // that would outlast the step's deadline are skipped), and a 409 that
 // stays is a retryable error, so that the step is tried again later with
 // the same key; never a refusal, since the first request may still create
-// the invoice. A 409 to the POST of a customer with an external id is the
+// the invoice. With lookup_invoices, an invoice's 409 that stays is looked
+// up first: the deal's invoice, made meanwhile, is taken. A 409 to the
+// POST of a customer with an external id is the
 // conflict the protocol defines: the customer is looked up (and a look-up
 // that finds none is retried, which also covers a key in progress).
 package httptarget
@@ -527,7 +529,18 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	if isConflict(err) {
 		// The protocol gives the invoice's POST no conflict of its own: a
 		// 409 that stayed is the answer for this key still in progress,
-		// and the first request may yet create the invoice.
+		// and the first request may yet create the invoice. With
+		// lookup_invoices, the list says whether it has meanwhile: taken
+		// then, rather than asking again until the step's retries end.
+		if t.lookup && strings.TrimSpace(inv.Reference) != "" {
+			found, ok, lerr := t.findInvoice(ctx, inv.Reference, customer.ID)
+			switch {
+			case lerr == nil && ok:
+				return found, nil
+			case lerr == nil:
+				return connectors.InvoiceResult{}, keyInProgress(fmt.Errorf("%w (and the API lists no invoice of reference %q billed to customer %q yet)", err, inv.Reference, customer.ID))
+			}
+		}
 		return connectors.InvoiceResult{}, keyInProgress(err)
 	}
 	if keyReused(err) {

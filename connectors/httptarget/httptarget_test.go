@@ -1114,6 +1114,48 @@ func TestInvoiceConflictIsAskedAgain(t *testing.T) {
 	}
 }
 
+// With lookup_invoices, a 409 to the invoice's POST that stays is checked
+// against the list: the deal's invoice, made meanwhile by the request in
+// progress, is taken (replayed), rather than asked for again until the
+// step's retries end; none listed leaves the retry, saying the list had
+// none.
+func TestInvoiceConflictThatStaysIsLookedUp(t *testing.T) {
+	defer func(w []time.Duration) { httptarget.SetConflictWaits(w) }(httptarget.SetConflictWaits([]time.Duration{time.Millisecond}))
+	var gets, posts int
+	listed := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			gets++
+			if listed && gets > 1 { // the look-up before the POST finds none
+				_, _ = io.WriteString(w, `{"invoices":[{"id":"INV-9","number":"9","reference":"HS-DEAL-42","customer_id":"C-1"}]}`)
+				return
+			}
+			_, _ = io.WriteString(w, `{"invoices":[]}`)
+			return
+		}
+		posts++
+		w.WriteHeader(http.StatusConflict)
+		_, _ = io.WriteString(w, `{"error":{"message":"a request with this key is being processed"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: srv.URL, CustomersPath: httptarget.NoCustomers, LookupInvoices: true, Name: "draft"}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	listed = true
+	res, err := tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	if err != nil || res.InvoiceID != "INV-9" || !res.Replayed || posts != 2 || gets != 2 {
+		t.Errorf("a 409 that stays, the invoice listed meanwhile: %+v, %v after %d posts and %d gets; want INV-9 after 2 and 2", res, err, posts, gets)
+	}
+	gets, posts, listed = 0, 0, false
+	_, err = tg.CreateInvoice(ctx, testInvoice(), connectors.CustomerRef{ID: "C-1"}, "k")
+	if c, _ := connectors.Classify(err); c != connectors.Retry || err == nil || !strings.Contains(err.Error(), `the API lists no invoice of reference "HS-DEAL-42" billed to customer "C-1" yet`) {
+		t.Errorf("a 409 that stays, none listed: %v (class %v), want a retry saying the list had none", err, c)
+	}
+}
+
 // The asks after a 409 stay within the step's deadline: a wait that would
 // outlast it is not waited, and the step ends with the 409, retried, rather
 // than with its deadline.
