@@ -859,13 +859,19 @@ func (t *Target) invoiceLink(id string) string {
 // PlanInvoice returns the PUT CreateInvoice would send, with the bearer
 // token masked (the private key never leaves the token request). It sends
 // and reads nothing: without currency_ids, the plan has no currency even
-// for an account whose currencies would add one.
+// for an account whose currencies would add one, and its Note says so.
 func (t *Target) PlanInvoice(inv model.Invoice, customer connectors.CustomerRef, key string) (connectors.Request, error) {
 	call, err := t.invoiceCall(inv, customer, key, t.opts)
 	if err != nil {
 		return connectors.Request{}, err
 	}
-	return t.client.Plan(call)
+	req, err := t.client.Plan(call)
+	if err == nil && len(t.opts.CurrencyIDs) == 0 && inv.Currency != "" {
+		// currencyOptions, at run time, from the account's currencies.
+		req.Note = fmt.Sprintf("without currency_ids in the target, a run reads the account's currencies first: it adds "+
+			"\"currency\":{\"id\":…} (%s's internal id) to this body where the account has several, and refuses an invoice in a currency the account does not have before sending", string(inv.Currency))
+	}
+	return req, err
 }
 
 func (t *Target) invoiceCall(inv model.Invoice, customer connectors.CustomerRef, key string, o Options) (erpkit.Call, error) {

@@ -732,6 +732,23 @@ func TestRSAPSSKeysAndKeySizes(t *testing.T) {
 	}
 }
 
+// The plan says what a run decides from the account's currencies: without
+// currency_ids, whether the body gets a currency; with them, the body has
+// it and no note is needed.
+func TestPlanSaysWhatTheAccountsCurrenciesDecide(t *testing.T) {
+	inv := exampleInvoice()
+	_, tg := setup(t, testRSAKey(t), nil)
+	req, err := tg.PlanInvoice(inv, connectors.CustomerRef{ID: "42"}, "k")
+	if err != nil || strings.Contains(string(req.Body), `"currency"`) || !strings.Contains(req.Note, "a run reads the account's currencies first") {
+		t.Errorf("without currency_ids: %v, body %s, note %q", err, req.Body, req.Note)
+	}
+	_, tg = setup(t, testRSAKey(t), func(c *netsuite.Config) { c.CurrencyIDs = map[string]string{string(inv.Currency): "4", "USD": "1"} })
+	req, err = tg.PlanInvoice(inv, connectors.CustomerRef{ID: "42"}, "k")
+	if err != nil || !strings.Contains(string(req.Body), `"currency":{"id":"4"}`) || req.Note != "" {
+		t.Errorf("with currency_ids: %v, body %s, note %q; want the currency and no note", err, req.Body, req.Note)
+	}
+}
+
 func TestPlanInvoiceMasksSecrets(t *testing.T) {
 	fake, tg := setup(t, testRSAKey(t), nil)
 	req, err := tg.PlanInvoice(exampleInvoice(), connectors.CustomerRef{ID: "42"}, "invoice/demo/D-1001/invoice")
