@@ -285,9 +285,9 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed
 		if refreshed {
 			why = "the access token was rejected even after a refresh"
 		}
-		msg = fmt.Sprintf("%s for %s: %s (%s)", why, c.Connection, advice(resp.StatusCode, "re-authorize the connection"), msg)
+		msg = fmt.Sprintf("%s for %s: %s%s", why, c.Connection, advice(resp.StatusCode, "re-authorize the connection"), parenthesized(msg))
 	case http.StatusForbidden:
-		msg = fmt.Sprintf("access denied for %s: %s (%s)", c.Connection, advice(resp.StatusCode, "check the app's scopes and that it is still connected"), msg)
+		msg = fmt.Sprintf("access denied for %s: %s%s", c.Connection, advice(resp.StatusCode, "check the app's scopes and that it is still connected"), parenthesized(msg))
 	}
 	return &connectors.APIError{Service: c.Service, Op: op, StatusCode: resp.StatusCode, Message: msg, Field: field,
 		RetryAfter: delay, RetryAfterGiven: given}
@@ -299,4 +299,13 @@ func Truncate(s string) string {
 		s = s[:maxErrorMessage]
 	}
 	return strings.TrimSpace(strings.ToValidUTF8(s, ""))
+}
+
+// parenthesized is " (msg)", or "" for an answer that said nothing (a
+// proxy's empty 401).
+func parenthesized(msg string) string {
+	if strings.TrimSpace(msg) == "" {
+		return ""
+	}
+	return " (" + msg + ")"
 }

@@ -347,3 +347,21 @@ func TestAnswerLargerThanReadIsPermanent(t *testing.T) {
 		t.Errorf("a write: %v classified %v (refused %v), want permanent, not refused", err, class, Refused(err))
 	}
 }
+
+// A 401 or 403 that says nothing (a proxy's empty answer) is reported
+// without an empty "()" where the vendor's message would be.
+func TestAnEmptyRefusalHasNoEmptyParentheses(t *testing.T) {
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+	}))
+	t.Cleanup(srv.Close)
+	c := &Client{Service: "erp", Connection: "org 1", HTTP: srv.Client(), Tokens: staticTokens{}, Timeout: 20 * time.Second}
+	for _, code := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		status.Store(int32(code))
+		_, err := c.Do(context.Background(), Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL})
+		if err == nil || strings.Contains(err.Error(), "()") || !strings.Contains(err.Error(), "org 1") {
+			t.Errorf("an empty %d: %v", code, err)
+		}
+	}
+}

@@ -210,7 +210,9 @@ func TestRefusedRefreshSaysWhatToDo(t *testing.T) {
 		}
 		return path
 	}
-	reauthorize := []string{"vendor org 42", "invalid_grant", "authorize the connection again", `{"refresh_token":"<new token>"}`, "delete", "restart the workers", "a new refresh_token alone is not read"}
+	// "HTTP 400": the status the endpoint answered (invalid_grant), not a
+	// 401 it did not send.
+	reauthorize := []string{"vendor refresh token: HTTP 400", "vendor org 42", "invalid_grant", "authorize the connection again", `{"refresh_token":"<new token>"}`, "delete", "restart the workers", "a new refresh_token alone is not read"}
 
 	t.Run("invalid_grant, new token written into the file", func(t *testing.T) {
 		path := dead(t)

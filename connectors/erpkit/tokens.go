@@ -429,11 +429,11 @@ func (s *RefreshingSource) refreshError(err error) error {
 			if re.ErrorCode == "invalid_client" {
 				// The app's credentials, not the refresh token: a new
 				// authorization would be refused the same way.
-				return s.unauthorized("the token endpoint rejected the app's client credentials (" + msg + "): " +
-					"check the connection's client_id and client_secret against the app in the vendor's developer portal " +
+				return s.refused(code, "the token endpoint rejected the app's client credentials ("+msg+"): "+
+					"check the connection's client_id and client_secret against the app in the vendor's developer portal "+
 					"(a secret regenerated there, or another app's id, is refused); authorizing the connection again does not help while they are wrong")
 			}
-			return s.unauthorized("the token endpoint rejected the refresh token (" + msg + "): " + s.reauthorize())
+			return s.refused(code, "the token endpoint rejected the refresh token ("+msg+"): "+s.reauthorize())
 		}
 		return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: code,
 			Message: s.Connection + ": the token endpoint answered " + msg, RetryAfter: connectors.ParseRetryAfter(re.Response.Header, time.Now())}
@@ -457,6 +457,16 @@ func (s *RefreshingSource) reauthorize() string {
 		"a new refresh_token alone is not read while the file exists", file.Path)
 }
 
+// refused is the token endpoint's refusal of the credentials, with the
+// status it answered (400 for invalid_grant and invalid_client, RFC 6749
+// 5.2), classified Unauthorized all the same.
+func (s *RefreshingSource) refused(status int, msg string) error {
+	return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: status, Credentials: true,
+		Message: s.Connection + ": " + msg}
+}
+
+// unauthorized is a refusal of the credentials dealsync makes itself, no
+// token endpoint having answered (no token to refresh): a 401.
 func (s *RefreshingSource) unauthorized(msg string) error {
 	return &connectors.APIError{Service: s.Service, Op: "refresh token", StatusCode: http.StatusUnauthorized,
 		Message: s.Connection + ": " + msg}
