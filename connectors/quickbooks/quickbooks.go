@@ -301,6 +301,9 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	}
 	const op = "create customer"
 	nc := NewCustomer(c)
+	if err := CustomerFits(nc); err != nil {
+		return connectors.CustomerRef{}, fmt.Errorf("quickbooks %s: %v: %w", op, err, connectors.ErrPermanent)
+	}
 	if c.Currency != "" {
 		// A customer of a multicurrency company has one currency for good:
 		// the deal's, or its invoices would be refused.

@@ -1425,3 +1425,21 @@ func TestPlanSaysWhatTheCompanysCurrencySettingDecides(t *testing.T) {
 		t.Errorf("with multi_currency: %v, body %s, note %q; want the CurrencyRef and no note", err, req.Body, req.Note)
 	}
 }
+
+// A customer field longer than QBO takes (IntuitBaseTypes.xsd) fails the
+// customer step before anything is sent, naming the field, its mapping key
+// and the limit; one at the limit is created.
+func TestCustomerFieldsQBOWouldRefuseAreRefusedFirst(t *testing.T) {
+	f := newFake(t)
+	tg := newTarget(t, f)
+	c := model.Customer{ExternalID: "C-30", Name: "Thirty Ltd", Address: model.Address{City: "Berlin", PostalCode: strings.Repeat("9", 31)}}
+	_, err := tg.FindOrCreateCustomer(context.Background(), c, "wf-30/customer")
+	if cl, _ := connectors.Classify(err); cl != connectors.Permanent || err == nil ||
+		!strings.Contains(err.Error(), "the customer's BillAddr.PostalCode (invoice.customer.address.postal_code) is 31 characters, and QuickBooks takes at most 30") {
+		t.Fatalf("a postal code of 31 characters: %v (class %v)", err, cl)
+	}
+	c.Address.PostalCode = strings.Repeat("9", 30)
+	if ref, err := tg.FindOrCreateCustomer(context.Background(), c, "wf-30/customer"); err != nil || ref.ID == "" {
+		t.Fatalf("a postal code of 30 characters: %+v, %v", ref, err)
+	}
+}

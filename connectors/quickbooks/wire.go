@@ -402,6 +402,47 @@ func NewInvoice(inv model.Invoice, customerID string, o Options) (Invoice, error
 	return out, nil
 }
 
+// customerLimits are the lengths QBO allows the customer fields dealsync
+// sends (IntuitBaseTypes.xsd, "Product: QBO … Max. length"), with the
+// mapping key that gives each.
+var customerLimits = []struct {
+	field, key string
+	max        int
+	value      func(Customer) string
+}{
+	{"PrimaryEmailAddr", "invoice.customer.email", 100, func(c Customer) string {
+		if c.PrimaryEmailAddr == nil {
+			return ""
+		}
+		return c.PrimaryEmailAddr.Address
+	}},
+	{"BillAddr.Line1", "invoice.customer.address.line1", 500, func(c Customer) string { return billAddr(c).Line1 }},
+	{"BillAddr.Line2", "invoice.customer.address.line2", 500, func(c Customer) string { return billAddr(c).Line2 }},
+	{"BillAddr.City", "invoice.customer.address.city", 255, func(c Customer) string { return billAddr(c).City }},
+	{"BillAddr.CountrySubDivisionCode", "invoice.customer.address.region", 255, func(c Customer) string { return billAddr(c).CountrySubDivisionCode }},
+	{"BillAddr.PostalCode", "invoice.customer.address.postal_code", 30, func(c Customer) string { return billAddr(c).PostalCode }},
+	{"BillAddr.Country", "invoice.customer.address.country", 255, func(c Customer) string { return billAddr(c).Country }},
+}
+
+func billAddr(c Customer) PhysicalAddress {
+	if c.BillAddr == nil {
+		return PhysicalAddress{}
+	}
+	return *c.BillAddr
+}
+
+// CustomerFits refuses a customer with a field longer than QBO takes, naming
+// the field, its mapping key and QBO's limit: QBO would refuse it with a
+// validation fault on every retry.
+func CustomerFits(c Customer) error {
+	for _, l := range customerLimits {
+		if n := utf8.RuneCountInString(l.value(c)); n > l.max {
+			return fmt.Errorf("the customer's %s (%s) is %d characters, and QuickBooks takes at most %d: shorten it in the CRM or in the mapping", l.field, l.key, n, l.max)
+		}
+	}
+	return nil
+}
+
 // NewCustomer is QBO's customer for c. QBO has no external-id field on
 // customers; the CRM company id goes into Notes for people, and into the
 // link store for dealsync.
