@@ -6,6 +6,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -372,10 +373,10 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	// invoiced, as a failure, not a completion: the reuse policy lets only
 	// a failed run be started again, so when the deal is won again later,
 	// its webhook starts a new run instead of meeting this one.
-	notWon := func(stage string) (InvoiceDealResult, error) {
+	notWon := func(stage string, notes ...string) (InvoiceDealResult, error) {
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
 		r := result()
-		r.Skipped = "the deal's stage is now " + stage + ", not a won stage; nothing was invoiced"
+		r.Skipped = "the deal's stage is now " + stage + strings.Join(notes, "") + ", not a won stage; nothing was invoiced"
 		return r, temporal.NewNonRetryableApplicationError(r.Skipped, ErrTypeDealNotWon, nil,
 			activities.NotWonDetails{EventIDs: events.ids, LatestAt: events.latest.OccurredAt, Stage: stage})
 	}
@@ -463,7 +464,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			// leave a won deal never invoiced. Bounded, in case a CRM
 			// keeps sending.
 			if fetches > maxRefetches || workflow.GetVersion(ctx, refetchChange, workflow.DefaultVersion, 1) != 1 || !drainFresh() {
-				return notWon(deal.Stage)
+				return notWon(deal.Stage, mergedInto(deal))
 			}
 		}
 		if deal.PreviousStage == "" {
@@ -1207,4 +1208,15 @@ func fail(ctx workflow.Context, r InvoiceDealResult, step string, err error) (In
 		return r, temporal.NewNonRetryableApplicationError(msg, typ, err)
 	}
 	return r, err
+}
+
+// mergedInto notes the deal a fetched deal was merged into, as its source
+// reports it in Raw["merged_into"] (HubSpot): the run of that deal, not
+// this one, invoices the sale. "" for any other deal.
+func mergedInto(d model.Deal) string {
+	var into string
+	if raw, ok := d.Raw["merged_into"]; !ok || json.Unmarshal(raw, &into) != nil || into == "" {
+		return ""
+	}
+	return " (merged into deal " + into + ", whose own run invoices the sale when it is won: find it by DealId = \"" + into + "\")"
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	enums "go.temporal.io/api/enums/v1"
@@ -393,6 +394,26 @@ func TestInvoiceDealSkipsDealNoLongerWon(t *testing.T) {
 	}
 	if erp.invoices != 0 {
 		t.Fatal("a lost deal was invoiced")
+	}
+}
+
+// A deal merged into another (HubSpot's merged_into) ends DealNotWon
+// naming the deal it went into, whose own run invoices the sale.
+func TestInvoiceDealNamesTheDealAMergedDealWentInto(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	crm := &fakeCRM{deal: wonDeal("", "250.00")}
+	crm.deal.Stage, crm.deal.Raw = "merged", map[string]json.RawMessage{"merged_into": json.RawMessage(`"106"`)}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+	in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-5", Stage: "closedwon"}})
+	in.Fetch, in.WonStages = true, []string{"closedwon"}
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon ||
+		!strings.Contains(appErr.Message(), `the deal's stage is now merged (merged into deal 106, whose own run invoices the sale when it is won: find it by DealId = "106"), not a won stage`) {
+		t.Fatalf("a merged deal: %v", err)
+	}
+	if mergedInto(model.Deal{Stage: "closedlost"}) != "" {
+		t.Error("a note for a deal that was not merged")
 	}
 }
 
