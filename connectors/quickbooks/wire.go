@@ -433,7 +433,7 @@ func billAddr(c Customer) PhysicalAddress {
 
 // CustomerFits refuses a customer with a field longer than QBO takes, naming
 // the field, its mapping key and QBO's limit: QBO would refuse it with a
-// validation fault on every retry.
+// validation fault that names neither the mapping key nor the limit.
 func CustomerFits(c Customer) error {
 	for _, l := range customerLimits {
 		if n := utf8.RuneCountInString(l.value(c)); n > l.max {
