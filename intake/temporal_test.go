@@ -292,9 +292,15 @@ func TestAnswersSayWhatHappenedToEachEvent(t *testing.T) {
 		if c.outcome == metrics.EventIgnored {
 			wantStatus = http.StatusOK
 		}
+		var sent []struct {
+			EventID string `json:"event_id"`
+		}
+		if err := json.Unmarshal([]byte(c.body), &sent); err != nil || len(sent) != 1 {
+			t.Fatalf("%s: the case's body: %v", c.name, err)
+		}
 		if status != wantStatus || said != c.outcome || a.Duplicate == nil || *a.Duplicate != (c.outcome == metrics.EventDuplicate) ||
-			(a.Notified != nil && !*a.Notified) || a.RunID != c.runID {
-			t.Errorf("%s: answered %d %s; want %d saying %s with run_id %q (no notified:false, duplicate always)", c.name, status, body, wantStatus, c.outcome, c.runID)
+			(a.Notified != nil && !*a.Notified) || a.RunID != c.runID || a.EventID != sent[0].EventID {
+			t.Errorf("%s: answered %d %s; want %d saying %s with event_id %q and run_id %q (no notified:false, duplicate always)", c.name, status, body, wantStatus, c.outcome, sent[0].EventID, c.runID)
 		}
 	}
 	// What reached the runs: the loss (twice: the run drops an event id it
