@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/mapping"
@@ -176,5 +177,115 @@ func TestReadmeRegistersEverySearchAttribute(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("README registers %v, the workflows use %v", got, want)
+	}
+}
+
+// githubAnchor is the anchor GitHub gives a Markdown heading's text: code
+// marks and link targets dropped, lower case, punctuation but hyphens and
+// underscores dropped, spaces made hyphens.
+func githubAnchor(heading string) string {
+	heading = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`).ReplaceAllString(heading, "$1")
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// anchorsOf are the heading anchors of a Markdown file (a repeated heading
+// gets -1, -2, … as on GitHub), fenced code left out.
+func anchorsOf(text string) map[string]bool {
+	anchors, seen := map[string]bool{}, map[string]int{}
+	fenced := false
+	heading := regexp.MustCompile(`^#{1,6}\s+(.*)$`)
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+		}
+		m := heading.FindStringSubmatch(line)
+		if fenced || m == nil {
+			continue
+		}
+		a := githubAnchor(m[1])
+		if n, ok := seen[a]; ok {
+			seen[a] = n + 1
+			a = fmt.Sprintf("%s-%d", a, n+1)
+		} else {
+			seen[a] = 0
+		}
+		anchors[a] = true
+	}
+	return anchors
+}
+
+// Every relative link of the README and docs/ reaches a file that exists
+// and, when it names a heading (#…), a heading of that file: a renamed
+// heading breaks the links to it silently on GitHub.
+func TestDocsLinksReachTheirFilesAndHeadings(t *testing.T) {
+	files := []string{"../README.md"}
+	err := filepath.WalkDir("../docs", func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".md") {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	links := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			for _, m := range link.FindAllStringSubmatch(line, -1) {
+				target := m[1]
+				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+					continue
+				}
+				links++
+				path, frag, _ := strings.Cut(target, "#")
+				file := f
+				if path != "" {
+					file = filepath.Join(filepath.Dir(f), path)
+				}
+				where := fmt.Sprintf("%s:%d: %s", strings.TrimPrefix(f, "../"), i+1, target)
+				body, err := os.ReadFile(file)
+				if err != nil {
+					if _, statErr := os.Stat(file); statErr != nil {
+						t.Errorf("%s: no such file", where)
+					}
+					continue // a folder
+				}
+				if frag != "" && strings.HasSuffix(file, ".md") && !anchorsOf(string(body))[frag] {
+					t.Errorf("%s: %s has no heading with that anchor", where, strings.TrimPrefix(file, "../"))
+				}
+			}
+		}
+	}
+	if links < 30 {
+		t.Fatalf("only %d relative links found: the docs were not read", links)
+	}
+}
+
+func TestGithubAnchor(t *testing.T) {
+	for heading, want := range map[string]string{
+		"Fourth pass: the run list's indexes": "fourth-pass-the-run-lists-indexes",
+		"Going live with a CRM connection":    "going-live-with-a-crm-connection",
+		"`http`":                              "http",
+		"Upgrading to 1.2 (this release)":     "upgrading-to-12-this-release",
+		"Burst: N = 2000 closed-won (+ 200 non-triggering), concurrency 50": "burst-n--2000-closed-won--200-non-triggering-concurrency-50",
+		"See [the docs](x.md) and_more":                                     "see-the-docs-and_more",
+	} {
+		if got := githubAnchor(heading); got != want {
+			t.Errorf("%q: %q, want %q", heading, got, want)
+		}
 	}
 }
