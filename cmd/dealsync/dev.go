@@ -111,10 +111,12 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 		send += " --config " + shellQuote(configPath)
 		runs += " --config " + shellQuote(configPath)
 	}
-	// The repository's sample deal, by its absolute path when it is here:
-	// the second shell may be elsewhere.
-	sample := "examples/closed-won.json"
-	if abs, err := filepath.Abs(sample); err == nil {
+	// The repository's sample deal, by its absolute path when it is here
+	// (the second shell may be elsewhere; the file is there to read and
+	// edit); elsewhere, as a dealsync installed with go install runs, the
+	// same deal built into the binary.
+	sample := "--sample"
+	if abs, err := filepath.Abs(filepath.Join("examples", "closed-won.json")); err == nil {
 		if _, err := os.Stat(abs); err == nil {
 			sample = shellQuote(abs)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/examples"
 )
 
 const exampleConfig = "../../examples/dealsync.yaml"
@@ -201,6 +202,12 @@ func TestBannerTryItSignsWithTheSecretDevChecks(t *testing.T) {
 					http.Error(w, err.Error(), http.StatusUnauthorized)
 					return
 				}
+				// Away from the repository, the banner sends the
+				// built-in sample deal.
+				if !bytes.Equal(body, examples.ClosedWon) {
+					http.Error(w, "not the sample deal", http.StatusBadRequest)
+					return
+				}
 				w.WriteHeader(http.StatusAccepted)
 			}))
 			defer intake.Close()
@@ -216,7 +223,7 @@ func TestBannerTryItSignsWithTheSecretDevChecks(t *testing.T) {
 			if !ok {
 				t.Fatalf("no webhook send command in:\n%s", text)
 			}
-			argv := strings.Fields(strings.Replace(args, "examples/closed-won.json", "../../examples/closed-won.json", 1))
+			argv := strings.Fields(args)
 			if out, err := runOut(context.Background(), argv...); err != nil {
 				t.Errorf("the banner's command %q: %v\n%s", send, err, out)
 			}
@@ -345,14 +352,19 @@ func TestBannerCommandsRunThisDealsync(t *testing.T) {
 
 // The banner's sample deal is named by its absolute path when dev runs
 // where the repository's examples are, so that the command works from a
-// second shell anywhere; elsewhere it names the repository's path.
+// second shell anywhere; elsewhere (no such file there) it is the sample
+// built into the binary, which the command sends as the file would be.
 func TestTryItNamesTheSampleDealByItsPath(t *testing.T) {
 	cfg, err := config.Load("", config.WithDevDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, " examples/closed-won.json\n") {
-		t.Errorf("away from the repository:\n%s\nwant the repository's path", text)
+	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, " --sample\n") {
+		t.Errorf("away from the repository:\n%s\nwant --sample", text)
+	}
+	file, err := os.ReadFile("../../examples/closed-won.json")
+	if err != nil || !bytes.Equal(file, examples.ClosedWon) {
+		t.Errorf("the built-in sample is not examples/closed-won.json (%v)", err)
 	}
 	root, err := filepath.Abs("../..")
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/hubspot"
 	"github.com/dealsync/dealsync/connectors/pipedrive"
 	"github.com/dealsync/dealsync/connectors/salesforce"
+	"github.com/dealsync/dealsync/examples"
 	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
@@ -30,8 +31,9 @@ import (
 func newWebhookCmd(g *globalFlags) *cobra.Command {
 	root := &cobra.Command{Use: "webhook", Short: "Work with webhook deliveries"}
 	var connection, target, msgID string
+	var sample bool
 	send := &cobra.Command{
-		Use:   "send --connection NAME FILE",
+		Use:   "send --connection NAME (FILE | --sample)",
 		Short: "POST FILE to the intake as the connection's CRM would: signed or authenticated with the connection's own secret",
 		Long: `send posts FILE (a delivery body: the generic source's event, a HubSpot
 batch, a Pipedrive v2 webhook, a Salesforce Outbound Message) to the intake
@@ -47,6 +49,10 @@ the way the connection's CRM sends it, with the credentials of the config:
               source's, or those of the company in meta.company_id)
   salesforce  the endpoint token as the token query parameter, text/xml
 
+--sample sends dealsync's built-in sample closed-won deal (the generic
+source's event of examples/closed-won.json) instead of a file: the deal of
+the README's tour, from wherever dealsync runs.
+
 A delivery whose portal or company has no credential in the connection is
 not sent (exit 2), rather than signed with an empty key. The mapping files
 are not compiled: one that does not (being edited) does not stop a send.
@@ -54,8 +60,19 @@ are not compiled: one that does not (being edited) does not stop a send.
 Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a staging intake.`,
 		Example: `  dealsync webhook send --connection demo examples/closed-won.json
   dealsync webhook send --connection demo --id msg_1 examples/closed-won.json   # again: a retried delivery
+  dealsync webhook send --connection demo --sample                              # the same deal, built in
   dealsync webhook send --config dealsync.yaml --connection hubspot-eu captured-batch.json`,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case sample && len(args) > 0:
+				return fmt.Errorf("give FILE or --sample, not both")
+			case sample:
+				return nil
+			case len(args) == 0:
+				return fmt.Errorf("give the delivery's FILE, or --sample for dealsync's sample closed-won deal")
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Sending needs the connection's secret and the intake's
 			// address, not its mapping: a mapping file being edited (one
@@ -73,8 +90,13 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 				return &exitError{code: 2, err: fmt.Errorf("no connection %q in the config (defined: %s)%s",
 					connection, wording.ListOrNone(slices.Sorted(maps.Keys(cfg.Connections))), hint)}
 			}
-			body, err := os.ReadFile(args[0])
-			if err != nil {
+			var body []byte
+			if sample {
+				if conn.Source.Type != "generic" {
+					return &exitError{code: 2, err: fmt.Errorf("--sample is a generic source's event, and connection %q's source is %s: give a delivery of its CRM as FILE", connection, conn.Source.Type)}
+				}
+				body = examples.ClosedWon
+			} else if body, err = os.ReadFile(args[0]); err != nil {
 				return &exitError{code: 2, err: err}
 			}
 			if target == "" {
@@ -112,6 +134,7 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 	}
 	send.Flags().StringVar(&connection, "connection", "demo", "connection whose CRM the delivery comes from (its secret signs it)")
 	send.Flags().StringVar(&target, "url", "", "intake URL (default http://<intake.listen>/webhooks/<connection>)")
+	send.Flags().BoolVar(&sample, "sample", false, "send dealsync's built-in sample closed-won deal (examples/closed-won.json) instead of FILE; generic source only")
 	send.Flags().StringVar(&msgID, "id", "", "generic source: webhook-id (default random; reuse one to simulate a retried delivery)")
 	root.AddCommand(send)
 	return root

@@ -111,3 +111,30 @@ func TestWebhookSendToAConnectionTheConfigLacks(t *testing.T) {
 		t.Fatalf("with --config: %v", err)
 	}
 }
+
+// --sample is FILE's alternative, for a generic source only: with FILE,
+// without either, or to a connection of another CRM, it is a usage error
+// that says what to give; nothing is sent.
+func TestWebhookSendSampleIsFilesAlternative(t *testing.T) {
+	ctx := context.Background()
+	sent := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent++ }))
+	t.Cleanup(srv.Close)
+	deal := writeFile(t, filepath.Join(t.TempDir(), "deal.json"), `{"event_id":"evt_1","deal":{"id":"D-1","stage":"closed_won"}}`)
+	cfg := writeFile(t, filepath.Join(t.TempDir(), "dealsync.yaml"), "connections:\n  pd:\n    source: {type: pipedrive, webhook_user: u, webhook_password: p, accounts: {\"1\": {api_token: t}}}\n    target: sandbox\n")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"webhook", "send", "--url", srv.URL, "--sample", deal}, "give FILE or --sample, not both"},
+		{[]string{"webhook", "send", "--url", srv.URL}, "give the delivery's FILE, or --sample"},
+		{[]string{"--config", cfg, "webhook", "send", "--connection", "pd", "--url", srv.URL, "--sample"}, `connection "pd"'s source is pipedrive`},
+	} {
+		if out, err := runOut(ctx, c.args...); exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: exit %d, %v, want 2 saying %q\n%s", c.args, exitCode(err), err, c.want, out)
+		}
+	}
+	if sent != 0 {
+		t.Errorf("%d deliveries sent", sent)
+	}
+}
