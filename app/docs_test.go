@@ -289,3 +289,47 @@ func TestGithubAnchor(t *testing.T) {
 		}
 	}
 }
+
+// The README's layout table names every package (the fakes by their
+// `connectors/*/…fake` row): a new package is described where newcomers
+// look for where things are.
+func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(raw), "## Layout")
+	if !ok {
+		t.Fatal("README: no ## Layout")
+	}
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([a-z0-9/*…]+)`").FindAllStringSubmatch(layout, -1) {
+		named[m[1]] = true
+	}
+	packages := 0
+	err = filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if name := d.Name(); path != ".." && (strings.HasPrefix(name, ".") || name == "testdata") {
+			return filepath.SkipDir
+		}
+		code, _ := filepath.Glob(filepath.Join(path, "*.go"))
+		if len(code) == 0 || path == ".." {
+			return nil
+		}
+		packages++
+		rel := filepath.ToSlash(strings.TrimPrefix(path, "../"))
+		if !named[rel] && !(strings.HasPrefix(rel, "connectors/") && strings.HasSuffix(rel, "fake") && named["connectors/*/…fake"]) {
+			t.Errorf("README's layout does not name %s", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if packages < 30 {
+		t.Fatalf("found %d packages: the walk did not see the repository", packages)
+	}
+}
