@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -866,7 +867,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // routeRefusals gives the mux's own refusals the intake's JSON error
 // shape instead of the mux's text: 404 for a path no route has, 405 (with
 // the mux's Allow header) for a method the path's routes do not take.
-// The refusals of a route's handler (r.Pattern set) are theirs.
+// The refusals of a route's handler (r.Pattern set) are theirs. The mux's
+// redirect of a path that is not clean (/webhooks//demo, /webhooks/./demo)
+// is a 404 naming the clean path: a CRM does not follow a redirect of a
+// POST, or follows it with a signature made for the URL it was given.
 type routeRefusals struct {
 	http.ResponseWriter
 	r       *http.Request
@@ -874,14 +878,26 @@ type routeRefusals struct {
 }
 
 func (w *routeRefusals) WriteHeader(code int) {
-	if w.r.Pattern != "" || (code != http.StatusNotFound && code != http.StatusMethodNotAllowed) {
+	// (The mux sets r.Pattern to the clean path for its redirect; the
+	// intake's handlers never redirect.)
+	redirect := code >= 300 && code < 400
+	if !redirect && (w.r.Pattern != "" || (code != http.StatusNotFound && code != http.StatusMethodNotAllowed)) {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
 	w.refused = true
 	msg := "not found: the intake serves POST /webhooks/{connection}, GET /healthz and GET /readyz"
-	if code == http.StatusMethodNotAllowed {
+	switch {
+	case code == http.StatusMethodNotAllowed:
 		msg = fmt.Sprintf("method %s not allowed here; allowed: %s", w.r.Method, w.Header().Get("Allow"))
+	case redirect:
+		clean := w.Header().Get("Location")
+		if u, err := url.Parse(clean); err == nil {
+			clean = u.Path
+		}
+		w.Header().Del("Location")
+		code = http.StatusNotFound
+		msg = fmt.Sprintf("not found: %q is not a clean path (an empty or dot segment); give the CRM the URL with the path %s", w.r.URL.Path, clean)
 	}
 	writeError(w.ResponseWriter, code, msg)
 }

@@ -1242,26 +1242,32 @@ func TestPublicTextHidesTheEnginesError(t *testing.T) {
 }
 
 // Every refusal of the intake is its JSON error, the mux's own too: a
-// path no route has (404) and a method its route does not take (405,
-// with Allow).
+// path no route has (404), a method its route does not take (405, with
+// Allow), and a path that is not clean (404 naming the clean one, where
+// the mux redirected: a CRM does not follow a POST's redirect).
 func TestWebhookRouteRefusalsAreJSON(t *testing.T) {
 	srv, _, _ := setup(t, "")
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, c := range []struct {
 		method, path string
 		status       int
 		allow        string
+		says         string
 	}{
-		{http.MethodGet, "/webhooks/crm", http.StatusMethodNotAllowed, "POST"},
-		{http.MethodPut, "/webhooks/made-up-name", http.StatusMethodNotAllowed, "POST"},
-		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "GET, HEAD"},
-		{http.MethodPost, "/", http.StatusNotFound, ""},
-		{http.MethodGet, "/webhooks", http.StatusNotFound, ""},
-		{http.MethodPost, "/webhooks/made-up-name", http.StatusNotFound, ""}, // the handler's own
+		{http.MethodPost, "/webhooks//crm", http.StatusNotFound, "", `"/webhooks//crm" is not a clean path (an empty or dot segment); give the CRM the URL with the path /webhooks/crm`},
+		{http.MethodPost, "/webhooks/./crm", http.StatusNotFound, "", "give the CRM the URL with the path /webhooks/crm"},
+		{http.MethodPost, "//webhooks/crm", http.StatusNotFound, "", "give the CRM the URL with the path /webhooks/crm"},
+		{http.MethodGet, "/webhooks/crm", http.StatusMethodNotAllowed, "POST", ""},
+		{http.MethodPut, "/webhooks/made-up-name", http.StatusMethodNotAllowed, "POST", ""},
+		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "GET, HEAD", ""},
+		{http.MethodPost, "/", http.StatusNotFound, "", ""},
+		{http.MethodGet, "/webhooks", http.StatusNotFound, "", ""},
+		{http.MethodPost, "/webhooks/made-up-name", http.StatusNotFound, "", ""}, // the handler's own
 	} {
 		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(batch))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Ok", "1")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := noRedirects.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1273,9 +1279,10 @@ func TestWebhookRouteRefusalsAreJSON(t *testing.T) {
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow ||
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || resp.Header.Get("Location") != "" ||
 			resp.Header.Get("Content-Type") != "application/json" ||
-			json.Unmarshal(body, &answer) != nil || answer.Error.Status != c.status || answer.Error.Message == "" {
+			json.Unmarshal(body, &answer) != nil || answer.Error.Status != c.status || answer.Error.Message == "" ||
+			!strings.Contains(answer.Error.Message, c.says) {
 			t.Errorf("%s %s: %d, Allow %q, Content-Type %q:\n%s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), body)
 		}
 	}
