@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -538,6 +539,37 @@ func (p *decimalSign) Visit(node *ast.Node) {
 func (p *decimalSign) Reset()             { p.applied = false }
 func (p *decimalSign) ShouldRepeat() bool { return p.applied }
 
+// maxRoundPlaces bounds round_to's places, and maxAddDays add_days' days
+// (about 270 years): beyond them a mapping is wrong, and a deal's data
+// that reached them would hang the run or write a date of another era.
+const (
+	maxRoundPlaces = 30
+	maxAddDays     = 100000
+)
+
+// jsonText is the text of a value read from JSON (fromJSON) where a
+// mapping wants text: a number in decimal notation (never "4.5e+09"), a
+// boolean as true/false. An object or a list is an error of fn naming it.
+func jsonText(fn string, v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case int:
+		return strconv.Itoa(x), nil
+	case decimal.Decimal:
+		return x.String(), nil
+	}
+	shown, err := json.Marshal(v)
+	if err != nil || len(shown) > 80 {
+		shown = []byte(fmt.Sprintf("a %T", v))
+	}
+	return "", fmt.Errorf("%s() was given %s, which is not text, a number or a date: pick the part to write (a Pipedrive money or address field is an object: its [\"value\"])", fn, shown)
+}
+
 // errCoalesceNoArguments is the error of coalesce() without arguments.
 var errCoalesceNoArguments = errors.New("coalesce needs at least one value, as in coalesce(deal.currency, defaults.currency)")
 
@@ -594,11 +626,21 @@ func baseOptions(strict bool) []expr.Option {
 				}
 				return d, nil
 			}
+			if f, ok := p[0].(float64); ok {
+				// A number of fromJSON: its text is exact (string()).
+				return nil, fmt.Errorf("dec: %s is a number of JSON, which dec takes as text: write dec(string(x))", strconv.FormatFloat(f, 'f', -1, 64))
+			}
 			return nil, fmt.Errorf("dec: unexpected %T", p[0])
 		}, new(func(string) decimal.Decimal), new(func(int) decimal.Decimal), new(func(decimal.Decimal) decimal.Decimal)),
 		// round(x, places): half away from zero.
 		function("round_to", func(p ...any) (any, error) {
-			return asDec(p[0]).Round(int32(p[1].(int))), nil
+			places := p[1].(int)
+			if places < -maxRoundPlaces || places > maxRoundPlaces {
+				// Rounding to a million places makes a number of a
+				// million digits: the run would hang, not fail.
+				return nil, fmt.Errorf("round_to: %d places; give from %d to %d (a currency's minor units: round_currency)", places, -maxRoundPlaces, maxRoundPlaces)
+			}
+			return asDec(p[0]).Round(int32(places)), nil
 		}, new(func(decimal.Decimal, int) decimal.Decimal)),
 		// round_currency(x, "JPY"): to the currency's minor units.
 		function("round_currency", func(p ...any) (any, error) {
@@ -621,7 +663,11 @@ func baseOptions(strict bool) []expr.Option {
 			if d.IsZero() {
 				return d, nil
 			}
-			return d.AddDays(p[1].(int)), nil
+			days := p[1].(int)
+			if days < -maxAddDays || days > maxAddDays {
+				return nil, fmt.Errorf("add_days: %d days from %s; give at most %d either way", days, d, maxAddDays)
+			}
+			return d.AddDays(days), nil
 		}, new(func(model.Date, int) model.Date)),
 		function("date_in", func(p ...any) (any, error) {
 			m := p[0].(Moment)
@@ -670,7 +716,22 @@ func baseOptions(strict bool) []expr.Option {
 					if !x.IsZero() {
 						return x, nil
 					}
+				case nil:
+				default:
+					// A value whose type shows only as the run reads it
+					// (fromJSON of a CRM's custom fields): a number or a
+					// yes/no is its text, as string() writes it; an object
+					// or a list is no text to write. It was taken for a
+					// blank, and the next value written instead. A
+					// function is the field's to refuse (File.eval).
+					if holdsFunc(x) {
+						return x, nil
+					}
+					return jsonText("coalesce", x)
 				}
+			}
+			if p[len(p)-1] == nil {
+				return "", nil
 			}
 			return p[len(p)-1], nil
 		}, new(func(...string) string), new(func(model.Date, ...model.Date) model.Date)),
@@ -679,5 +740,6 @@ func baseOptions(strict bool) []expr.Option {
 	opts = append(opts, collectionOptions(strict)...)
 	opts = append(opts, aggregateOptions(strict)...)
 	opts = append(opts, wholeNumberOptions()...)
+	opts = append(opts, exactNumberOptions()...)
 	return append(opts, funcOptions()...)
 }

@@ -967,6 +967,20 @@ func compilerCrash(msg string) string {
 		"write it another way, e.g. first(filter(xs, p)).field for filter(xs, p)[0].field"
 }
 
+// commentCut is the hint for an expression that ends too soon (expr's
+// message msg: an unexpected end, an open string) and whose value,
+// written without quotes, is followed by a YAML comment on its line: YAML
+// ends a plain value at " #", so `map(xs, #.sku)` or `"No. #" + deal.id`
+// lost its end there. "" otherwise.
+func commentCut(n *yaml.Node, msg string) string {
+	if n == nil || n.Style != 0 || n.LineComment == "" ||
+		!(strings.Contains(msg, "EOF") || strings.Contains(msg, "not terminated")) {
+		return ""
+	}
+	return fmt.Sprintf("; YAML read \"%s\" as a comment: a \" #\" in a value without quotes starts one, and the expression ends before it; quote the whole expression",
+		oneLine(n.LineComment))
+}
+
 // compile compiles and type-checks one expression. n is its YAML node
 // (nil for built-in expressions, which are correct by construction).
 func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind) compiled {
@@ -982,7 +996,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if fe, ok := err.(*file.Error); ok {
 			line, col, msg = fe.Line, fe.Column, fe.Message
 		}
-		p.exprProblem(n, key, src, line, col, compilerCrash(msg))
+		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+commentCut(n, msg))
 		return c
 	}
 	c.prog = prog

@@ -1,0 +1,119 @@
+package mapping_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/mapping"
+)
+
+// A CRM's custom fields read with fromJSON (a Pipedrive deal's
+// custom_fields, as docs/connectors/crm.md shows) hold numbers, yes/no
+// values and objects. Their text is written as the CRM sent it: a number
+// that coalesce() took for a blank lost the PO number it held, string()
+// wrote 4500012345 as "4.500012345e+09", and a number with more digits
+// than a float holds changed on its way to the invoice without a word.
+func TestValuesReadFromJSONAreWrittenAsSent(t *testing.T) {
+	fields := `{"po": 4500012345, "ref": 17, "rate": 0.1, "big": 12345678.123456789, "flag": true, "empty": null,
+		"money": {"value": 1200.10, "currency": "EUR"}, "text": "A-1"}`
+	cf := `fromJSON(deal.raw["custom_fields"])`
+	for _, c := range []struct {
+		expr, want, err string
+	}{
+		{`"PO " + coalesce(` + cf + `["po"], "")`, "PO 4500012345", ""},
+		{`"PO " + string(` + cf + `["po"])`, "PO 4500012345", ""},
+		{`string(` + cf + `["rate"])`, "0.1", ""},
+		{`coalesce(` + cf + `["flag"], "no")`, "true", ""},
+		{`coalesce(` + cf + `["empty"], ` + cf + `["text"])`, "A-1", ""},
+		{`coalesce(` + cf + `["missing"], "none")`, "none", ""},
+		{`coalesce(` + cf + `["empty"])`, "", ""},
+		{`string(` + cf + `["money"]["value"])`, "1200.1", ""},
+		{`string(dec(string(` + cf + `["money"]["value"])) * 2)`, "2400.2", ""},
+		{`string(dec(` + cf + `["po"]))`, "", "dec: 4500012345 is a number of JSON, which dec takes as text: write dec(string(x))"},
+		{`coalesce(` + cf + `["money"], "none")`, "", `coalesce() was given {"currency":"EUR","value":1200.1}, which is not text, a number or a date: pick the part to write`},
+		{`string(` + cf + `["ref"])`, "", "the number 12345678.123456789 has more digits than a mapping's JSON numbers hold (it would be read as 12345678.12345679)"},
+	} {
+		m, err := mapping.Parse("cf.yaml", fmt.Appendf(nil, "name: cf\ninvoice:\n  memo: %q\n", c.expr))
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		ev := wonEvent("closedwon", "")
+		ev.Deal.Raw = map[string]json.RawMessage{"custom_fields": json.RawMessage(fields)}
+		if !strings.Contains(c.err, "more digits") {
+			// Without the long number: a text holding one fails every
+			// fromJSON of it.
+			ev.Deal.Raw["custom_fields"] = json.RawMessage(strings.Replace(fields, "12345678.123456789", "2", 1))
+		}
+		inv, err := mapping.Apply(m, ev)
+		var me *mapping.Error
+		switch {
+		case c.err == "" && (err != nil || inv.Memo != c.want):
+			t.Errorf("%s: memo %q, error %v; want %q", c.expr, inv.Memo, err, c.want)
+		case c.err != "" && (!errors.As(err, &me) || me.Field != "memo" || !strings.Contains(me.Message, c.err)):
+			t.Errorf("%s: memo %q, error %v; want a mapping error of memo saying %q", c.expr, inv.Memo, err, c.err)
+		}
+	}
+}
+
+// round_to and add_days refuse what no mapping means and what would hang
+// a run (a number rounded to a million places has a million digits) or
+// write a date of another era, naming the value.
+func TestRoundToAndAddDaysAreBounded(t *testing.T) {
+	for _, c := range []struct{ expr, err string }{
+		{`string(round_to(deal.amount, 100000000))`, "round_to: 100000000 places; give from -30 to 30"},
+		{`string(round_to(deal.amount, -31))`, "round_to: -31 places"},
+		{`string(add_days(deal.close_date, -400000000))`, "add_days: -400000000 days from 2026-11-20; give at most 100000 either way"},
+	} {
+		m, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  memo: %q\n", c.expr))
+		if err != nil {
+			t.Fatalf("%s: %v", c.expr, err)
+		}
+		inv, err := mapping.Apply(m, wonEvent("closedwon", ""))
+		var me *mapping.Error
+		if !errors.As(err, &me) || !strings.Contains(me.Message, c.err) {
+			t.Errorf("%s: memo %q, error %v; want %q", c.expr, inv.Memo, err, c.err)
+		}
+	}
+	for _, c := range []struct{ expr, want string }{
+		{`string(round_to(deal.amount, 30))`, "12000"},
+		{`string(round_to(deal.amount, -3))`, "12000"},
+		{`string(add_days(deal.close_date, 100000))`, "2300-09-05"},
+	} {
+		m, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  memo: %q\n", c.expr))
+		if err != nil {
+			t.Fatalf("%s: %v", c.expr, err)
+		}
+		if inv, err := mapping.Apply(m, wonEvent("closedwon", "")); err != nil || inv.Memo != c.want {
+			t.Errorf("%s: memo %q, error %v; want %q", c.expr, inv.Memo, err, c.want)
+		}
+	}
+}
+
+// An expression written without quotes that YAML cut at " #" (expr's
+// predicate argument, a "No. #" text) does not compile: the message says
+// YAML read the rest as a comment, and to quote it. One that compiles
+// keeps its comment.
+func TestAnExpressionCutByAYAMLCommentSaysSo(t *testing.T) {
+	for _, src := range []string{
+		"name: c\ninvoice:\n  memo: join(map(deal.line_items, #.sku), \", \")\n",
+		"name: c\ntrigger: is_won(deal.stage) && all(deal.line_items, #.quantity > 0)\n",
+	} {
+		_, err := mapping.Parse("c.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), `as a comment: a " #" in a value without quotes starts one, and the expression ends before it; quote the whole expression`) {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+	for _, src := range []string{
+		"name: c\ninvoice:\n  memo: deal.name # the deal's name\n",
+		"name: c\ninvoice:\n  memo: nme # a typo, no cut\n",
+	} {
+		_, err := mapping.Parse("c.yaml", []byte(src))
+		if err != nil && strings.Contains(err.Error(), "as a comment") {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+}
