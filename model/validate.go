@@ -86,10 +86,16 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 	}
 	ps = append(ps, inv.dateProblems()...)
 	if inv.IssueDate.IsZero() {
-		add("issue_date", "is required", "")
+		// The built-in mapping's is coalesce(deal.close_date,
+		// event.occurred_on).
+		add("issue_date", "is required (the built-in mapping reads it from the deal's close date, else the event's occurred_at: a deal with neither has none; send one, or set issue_date in a mapping file)", "")
 	}
 	if inv.DueDate.IsZero() {
-		add("due_date", "is required", "")
+		if inv.IssueDate.IsZero() {
+			add("due_date", "is required (it is computed from the issue date, which is missing)", "")
+		} else {
+			add("due_date", "is required", "")
+		}
 	} else if !inv.IssueDate.IsZero() && inv.DueDate.Before(inv.IssueDate) {
 		add("due_date", "is before issue_date "+inv.IssueDate.String(), inv.DueDate.String())
 	}
@@ -104,7 +110,7 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 		}
 		switch {
 		case l.Quantity.IsZero():
-			add(f+"quantity", "must be greater than 0 (the line of a line item of quantity 0 is left out with `lines: {skip: item.quantity == 0}` in the mapping)", l.Quantity.String())
+			add(f+"quantity", "must be greater than 0 (a quantity the deal's line item leaves empty or null is 0: check the CRM's line item; a line item of quantity 0 that is meant to be free is left out with `lines: {skip: item.quantity == 0}` in the mapping)", l.Quantity.String())
 		case !l.Quantity.IsPositive():
 			add(f+"quantity", "must be greater than 0", l.Quantity.String())
 		}

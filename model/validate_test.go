@@ -38,7 +38,7 @@ func TestNegativeAmountIsBlamedOnTheDiscountOnlyWhenItIsTheCause(t *testing.T) {
 			[]string{`invoice.lines[0].quantity: must be greater than 0 (got "-1")`}},
 		// A line of quantity 0 (a free item) says how a mapping leaves it out.
 		{InvoiceLine{Description: "x", Quantity: d("0"), UnitPrice: d("100")},
-			[]string{"invoice.lines[0].quantity: must be greater than 0 (the line of a line item of quantity 0 is left out with `lines: {skip: item.quantity == 0}` in the mapping) (got \"0\")"}},
+			[]string{"invoice.lines[0].quantity: must be greater than 0 (a quantity the deal's line item leaves empty or null is 0: check the CRM's line item; a line item of quantity 0 that is meant to be free is left out with `lines: {skip: item.quantity == 0}` in the mapping) (got \"0\")"}},
 		{InvoiceLine{Description: "x", Quantity: d("1"), UnitPrice: d("-100")},
 			[]string{`invoice.lines[0].unit_price: must not be negative (got "-100")`}},
 		{InvoiceLine{Description: "x", Quantity: d("-1"), UnitPrice: d("100"), Discount: d("5")},
@@ -76,5 +76,22 @@ func TestTooManyDecimalsSaysHowToRound(t *testing.T) {
 		"`unit_price: round_to(item.unit_price, 6)` under lines, `round_to(deal.amount, 6)` under amount_line (got \"11.1111111\")"
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// An invoice without an issue date says where the built-in mapping reads
+// it from, and its due date that it is computed from the missing one.
+func TestAMissingIssueDateSaysWhereItComesFrom(t *testing.T) {
+	inv := Invoice{Reference: "R", Customer: Customer{Name: "Acme"}, Currency: "EUR",
+		Lines: []InvoiceLine{{Description: "x", Quantity: d("1"), UnitPrice: d("100")}}}
+	inv.ComputeTotals()
+	err := inv.Validate(ValidateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "invoice.issue_date: is required (the built-in mapping reads it from the deal's close date, else the event's occurred_at") ||
+		!strings.Contains(err.Error(), "invoice.due_date: is required (it is computed from the issue date, which is missing)") {
+		t.Errorf("Validate: %v", err)
+	}
+	inv.IssueDate = NewDate(2026, 1, 14)
+	if err := inv.Validate(ValidateOptions{}); err == nil || strings.Contains(err.Error(), "issue date, which is missing") || !strings.Contains(err.Error(), "invoice.due_date: is required") {
+		t.Errorf("Validate with an issue date: %v", err)
 	}
 }
