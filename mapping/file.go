@@ -967,6 +967,41 @@ func compilerCrash(msg string) string {
 		"write it another way, e.g. first(filter(xs, p)).field for filter(xs, p)[0].field"
 }
 
+// builtinHints say, for expr's built-ins a mapping cannot call, why and
+// what to write instead; unknownName is expr's message for them.
+var builtinHints = map[string]string{
+	"now":      "a mapping gives the same invoice whenever it runs: read the event's time (event.occurred_at, event.occurred_on) or the deal's dates",
+	"duration": "durations are not a mapping's: add_days(d, n) moves a date",
+	"timezone": "a date in a zone is date_in(moment, \"Europe/Berlin\")",
+	"float":    "money is exact decimals in a mapping: dec(x)",
+	"keys":     "it lists a map in Go's random order, so the invoice would differ from one run to the next: name the keys",
+	"values":   "it lists a map in Go's random order, so the invoice would differ from one run to the next: name the keys",
+	"toPairs":  "it lists a map in Go's random order, so the invoice would differ from one run to the next: name the keys",
+}
+
+// builtinHint is the hint for expr's message msg about a built-in: one a
+// mapping cannot call (builtinHints), or one of floats given a decimal
+// (round, ceil, floor, abs). "" for other messages.
+func builtinHint(msg string) string {
+	if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
+		if h, ok := builtinHints[name]; ok {
+			return fmt.Sprintf("; %s() is expr's, left out of mappings: %s", name, h)
+		}
+		return ""
+	}
+	for fn, instead := range map[string]string{
+		"round": "round_to(x, places) or round_currency(x, currency)",
+		"ceil":  "round_to(x, places) (half away from zero) or a comparison",
+		"floor": "round_to(x, places) (half away from zero) or a comparison",
+		"abs":   "x < 0 ? -x : x",
+	} {
+		if strings.HasPrefix(msg, "invalid argument for "+fn+" (type decimal") {
+			return fmt.Sprintf("; expr's %s() takes floats, and money is exact decimals in a mapping: write %s", fn, instead)
+		}
+	}
+	return ""
+}
+
 // commentCut is the hint for an expression that ends too soon (expr's
 // message msg: an unexpected end, an open string) and whose value,
 // written without quotes, is followed by a YAML comment on its line: YAML
@@ -996,7 +1031,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if fe, ok := err.(*file.Error); ok {
 			line, col, msg = fe.Line, fe.Column, fe.Message
 		}
-		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+commentCut(n, msg))
+		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+builtinHint(msg)+commentCut(n, msg))
 		return c
 	}
 	c.prog = prog

@@ -3,6 +3,7 @@ package mapping_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -320,5 +321,26 @@ func TestIntOfATextThatIsNoWholeNumber(t *testing.T) {
 	got := loadProblems(t, "name: y\nlookups:\n  terms: {default: \"14\", entries: {a: net 30}}\ninvoice:\n  due_date: 'add_days(invoice.issue_date, int(lookup(\"terms\", deal.name)))'\n")
 	if want := `bad/y.yaml:5:47: invoice.due_date: int: "net 30" is not a whole number (the entry "a" of lookup table "terms")`; len(got) != 1 || !strings.HasPrefix(got[0], want) {
 		t.Errorf("a table value int() cannot read: %q, want %q", got, want)
+	}
+}
+
+// A built-in of expr that mappings leave out, or one of floats given a
+// decimal, is a load error that says why and what to write instead; the
+// replacement it names loads.
+func TestLeftOutBuiltinsSayWhatToWriteInstead(t *testing.T) {
+	for _, c := range []struct{ expr, says, instead string }{
+		{`string(now())`, "now() is expr's, left out of mappings: a mapping gives the same invoice whenever it runs", `string(event.occurred_on)`},
+		{`string(float(deal.amount))`, "float() is expr's, left out of mappings: money is exact decimals in a mapping: dec(x)", `string(dec("1.5"))`},
+		{`join(keys({"a": 1}), ",")`, "keys() is expr's, left out of mappings: it lists a map in Go's random order", `"a"`},
+		{`string(round(deal.amount))`, "expr's round() takes floats, and money is exact decimals in a mapping: write round_to(x, places)", `string(round_to(deal.amount, 0))`},
+		{`string(abs(deal.amount))`, "write x < 0 ? -x : x", `string(deal.amount < 0 ? -deal.amount : deal.amount)`},
+	} {
+		_, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  memo: %q\n", c.expr))
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v; want it to say %q", c.expr, err, c.says)
+		}
+		if _, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  memo: %q\n", c.instead)); err != nil {
+			t.Errorf("%s (the replacement): %v", c.instead, err)
+		}
 	}
 }
