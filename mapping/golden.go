@@ -374,6 +374,15 @@ func canonical(inv model.Invoice) []byte {
 func LineDiff(want, got string) string {
 	a, b := strings.Split(strings.TrimRight(want, "\n"), "\n"), strings.Split(strings.TrimRight(got, "\n"), "\n")
 	ops := diffOps(a, b)
+	// One long line changed into another (a description of thousands of
+	// characters that differs in one): the part they share is left out.
+	for k := 0; k+1 < len(ops); k++ {
+		lone := ops[k].kind == '-' && ops[k+1].kind == '+' &&
+			(k == 0 || ops[k-1].kind != '-') && (k+2 == len(ops) || ops[k+2].kind != '+')
+		if lone {
+			ops[k].line, ops[k+1].line = elideShared(ops[k].line, ops[k+1].line)
+		}
+	}
 	// The ops shown: the changed ones and contextLines either side.
 	show := make([]bool, len(ops))
 	for k, o := range ops {
@@ -415,7 +424,50 @@ func LineDiff(want, got string) string {
 	return sb.String()
 }
 
+// elideShared returns lines a and b with the characters they share at
+// their start and at their end left out but for elideKeep of each next to
+// the difference, a "…(N same characters)…" in their place, when both are
+// longer than elideOver characters; else a and b.
+func elideShared(a, b string) (string, string) {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) <= elideOver || len(rb) <= elideOver {
+		return a, b
+	}
+	head := 0
+	for head < len(ra) && head < len(rb) && ra[head] == rb[head] {
+		head++
+	}
+	tail := 0
+	for tail < len(ra)-head && tail < len(rb)-head && ra[len(ra)-1-tail] == rb[len(rb)-1-tail] {
+		tail++
+	}
+	cut := func(r []rune) string {
+		var sb strings.Builder
+		from := 0
+		if head > 2*elideKeep {
+			sb.WriteString(string(r[:elideKeep]))
+			fmt.Fprintf(&sb, "…(%d same characters)…", head-2*elideKeep)
+			from = head - elideKeep
+		}
+		to := len(r)
+		if tail > 2*elideKeep {
+			to = len(r) - tail + elideKeep
+		}
+		sb.WriteString(string(r[from:to]))
+		if tail > 2*elideKeep {
+			fmt.Fprintf(&sb, "…(%d same characters)…", tail-2*elideKeep)
+			sb.WriteString(string(r[len(r)-elideKeep:]))
+		}
+		return sb.String()
+	}
+	return cut(ra), cut(rb)
+}
+
 const (
+	// elideOver is the length over which a changed line's shared part is
+	// left out, and elideKeep the characters kept either side of it.
+	elideOver = 160
+	elideKeep = 20
 	// contextLines is how many unchanged lines LineDiff shows around a
 	// change.
 	contextLines = 2

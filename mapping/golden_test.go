@@ -268,3 +268,21 @@ func TestGoldenInvoiceRefusesUnknownKeys(t *testing.T) {
 		t.Errorf("what --update wrote: %+v, %v", r, err)
 	}
 }
+
+// A long line that differs in one character from the golden one is shown
+// with what the two share left out, so that the difference can be seen;
+// short lines and changes of several lines are shown whole.
+func TestLineDiffLeavesOutWhatALongChangedLineShares(t *testing.T) {
+	long := strings.Repeat("a", 3000)
+	want := "{\n  \"description\": \"" + long + "X" + long + "\",\n  \"memo\": \"m\"\n}"
+	got := "{\n  \"description\": \"" + long + "Y" + long + "\",\n  \"memo\": \"m\"\n}"
+	d := mapping.LineDiff(want, got)
+	same := fmt.Sprintf("…(%d same characters)…", 3000+len(`  "description": "`)-40)
+	if !strings.Contains(d, "- "+`  "desc`) || !strings.Contains(d, same+strings.Repeat("a", 20)+"X"+strings.Repeat("a", 20)+"…(") ||
+		!strings.Contains(d, strings.Repeat("a", 20)+"Y"+strings.Repeat("a", 20)) || len(d) > 600 {
+		t.Errorf("diff of two long lines (%d bytes):\n%s", len(d), d)
+	}
+	if d := mapping.LineDiff("{\n  \"memo\": \"a\"\n}", "{\n  \"memo\": \"b\"\n}"); !strings.Contains(d, `-   "memo": "a"`) || !strings.Contains(d, `+   "memo": "b"`) {
+		t.Errorf("short lines: %s", d)
+	}
+}
