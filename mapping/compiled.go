@@ -253,6 +253,11 @@ func (m *File) runtimeMessage(c *compiled, err error) string {
 		return firstLine(err.Error())
 	}
 	msg := firstLine(fe.Message)
+	if strings.HasPrefix(msg, "reflect: call of reflect.Value.Index on map Value") {
+		// expr's list functions (map, filter, find, all, …) given an
+		// object: Go's words for it name no value a mapping has.
+		msg = "a list was needed, and the value is an object (a JSON object read with fromJSON, say): map, filter, find and the like take a list; read the object's values by their keys (x[\"key\"])"
+	}
 	if c.node == nil {
 		return msg
 	}

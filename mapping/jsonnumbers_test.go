@@ -34,6 +34,8 @@ func TestValuesReadFromJSONAreWrittenAsSent(t *testing.T) {
 		{`string(dec(string(` + cf + `["money"]["value"])) * 2)`, "2400.2", ""},
 		{`string(dec(` + cf + `["po"]))`, "", "dec: 4500012345 is a number of JSON, which dec takes as text: write dec(string(x))"},
 		{`coalesce(` + cf + `["money"], "none")`, "", `coalesce() was given {"currency":"EUR","value":1200.1}, which is not text, a number or a date: pick the part to write`},
+		{`join(map(` + cf + `, string(#)), ",")`, "", "a list was needed, and the value is an object (a JSON object read with fromJSON, say)"},
+		{`string(find(` + cf + `["money"], # != nil))`, "", "a list was needed, and the value is an object"},
 		{`string(` + cf + `["ref"])`, "", "the number 12345678.123456789 has more digits than a mapping's JSON numbers hold (it would be read as 12345678.12345679)"},
 	} {
 		m, err := mapping.Parse("cf.yaml", fmt.Appendf(nil, "name: cf\ninvoice:\n  memo: %q\n", c.expr))
