@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -350,5 +353,78 @@ func TestFaultsReadsWhatWasSet(t *testing.T) {
 	f.Script[0] = 429
 	if s.Faults().Script[0] != 503 {
 		t.Error("Faults shares its script with the server")
+	}
+}
+
+// lockedBuffer is a log written by the server's handlers and read by the
+// test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// When the client gives up on a held answer, the log says whether the
+// request did anything: a 2xx made its record (the retry gets the replay),
+// a fault or a refusal made nothing. It said "the request was processed"
+// of every one.
+func TestAHeldAnswerGivenUpSaysWhetherAnythingWasMade(t *testing.T) {
+	var log lockedBuffer
+	s := New(Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	holding := make(chan struct{}, 1)
+	s.onHold = func() { holding <- struct{}{} }
+	h := serve(t, s)
+	cus := h.customer("c1")
+	body, _ := json.Marshal(invoice(cus))
+	for _, c := range []struct {
+		script []int
+		says   string
+	}{
+		{[]int{503}, "status=503"},
+		{nil, "status=201"},
+	} {
+		s.SetFaults(Faults{Latency: time.Hour, Script: c.script})
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/invoices", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("k%d", len(c.script)))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if resp, err := h.srv.Client().Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		<-holding
+		cancel()
+		<-done
+		// The handler logs once it sees the client gone: wait for it.
+		var line string
+		for deadline := time.Now().Add(time.Minute); line == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			for _, l := range strings.Split(log.String(), "\n") {
+				if strings.Contains(l, "client gone") && strings.Contains(l, c.says) {
+					line = l
+				}
+			}
+		}
+		made := strings.Contains(line, "the request was processed, and its retry under the same key gets the stored answer")
+		nothing := strings.Contains(line, "nothing was created")
+		if line == "" || made != (c.script == nil) || nothing != (c.script != nil) {
+			t.Errorf("%s: log line %q", c.says, line)
+		}
+	}
+	if n := len(s.Invoices()); n != 1 {
+		t.Errorf("%d invoices, want 1 (the fault made none)", n)
 	}
 }
