@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/app"
-	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
@@ -208,73 +207,6 @@ connections:
 			t.Fatalf("after the retry: run's invoice %s (ERP %s), %d invoices; want the same one invoice", out.InvoiceID, inv.ID, s.invoicesFor("GW-3"))
 		}
 		taken(t, "GW-3", 2)
-	})
-
-	t.Run("a run that completed before its connection wrote back: runs retry --writeback --completed tells the CRM once", func(t *testing.T) {
-		// The run as a dealsync started it before write_back.url was set:
-		// its input has no write-back to do, and it completes invoiced.
-		conn, ok := s.Connections.Get("inhouse")
-		if !ok {
-			t.Fatal("no connection inhouse")
-		}
-		before := *conn
-		before.WriteBacker = nil
-		evs, err := conn.Source.Parse(&connectors.Webhook{Body: event("evt_GW-4", "GW-4", nil), Received: time.Now()})
-		if err != nil || len(evs) != 1 {
-			t.Fatalf("parsing the event: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		starter := app.Starter(s.cfg, s.Client, false)
-		res, err := starter.Start(ctx, &before, evs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var first workflows.InvoiceDealResult
-		if err := s.waitRun(t, res.WorkflowID, &first); err != nil {
-			t.Fatal(err)
-		}
-		if n, _, _ := crm.state("GW-4"); n != 0 || len(callsOf(t, s, res.WorkflowID, "WriteBack")) != 0 {
-			t.Fatalf("the run wrote back (%d POSTs) without write_back when it started", n)
-		}
-		if n := s.countRuns(t, `WorkflowId = "`+res.WorkflowID+`" AND ExecutionStatus = "Completed" AND SyncStatus = "invoiced"`, 1); n != 1 {
-			t.Fatalf("the run list shows %d completed invoiced runs of the deal, want 1", n)
-		}
-		retry := func(completed bool) []rerun.Result {
-			results, err := rerun.Failed(ctx, s.Client, s.Connections, starter,
-				rerun.Options{TaskQueue: s.cfg.Temporal.TaskQueue, WriteBack: true, Completed: completed, Query: `DealId = "GW-4"`})
-			if err != nil {
-				t.Fatalf("runs retry --writeback: %+v, %v", results, err)
-			}
-			return results
-		}
-		// Without --completed a completed run is not selected.
-		if results := retry(false); len(results) != 0 {
-			t.Fatalf("runs retry --writeback selected %+v, want no completed run", results)
-		}
-		results := retry(true)
-		if len(results) != 1 || results[0].NewRun == "" || results[0].FailedRun != res.RunID {
-			t.Fatalf("runs retry --writeback --completed: %+v", results)
-		}
-		var out workflows.InvoiceDealResult
-		if err := s.Client.GetWorkflow(ctx, res.WorkflowID, results[0].NewRun).Get(ctx, &out); err != nil {
-			t.Fatalf("the write-back run: %v", err)
-		}
-		if out.InvoiceID != first.InvoiceID || s.invoicesFor("GW-4") != 1 {
-			t.Fatalf("after the write-back: run's invoice %s (first run's %s), %d invoices; want the same one invoice", out.InvoiceID, first.InvoiceID, s.invoicesFor("GW-4"))
-		}
-		taken(t, "GW-4", 1)
-		// Again: the completed run's write-back was taken over by the
-		// later run, which wrote it back; nothing is started.
-		if n := s.countRuns(t, `WorkflowId = "`+res.WorkflowID+`" AND ExecutionStatus = "Completed"`, 2); n != 2 {
-			t.Fatalf("the run list shows %d completed runs of the deal, want 2", n)
-		}
-		for _, r := range retry(true) {
-			if r.NewRun != "" || r.Error != "" || r.Skipped == "" {
-				t.Errorf("runs retry --writeback --completed again: %+v, want it skipped", r)
-			}
-		}
-		taken(t, "GW-4", 1)
 	})
 
 	t.Run("a generic connection without write_back has no write-back step", func(t *testing.T) {

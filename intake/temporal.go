@@ -187,17 +187,8 @@ func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev mode
 // current mapping, which it never runs: an operator tracing an invoice to
 // its mapping is not pointed at a version that did not make it. Unknown
 // (""), the memo names no mapping.
-//
-// It starts, as any run of the deal, only after a run that did not
-// complete, unless afterCompleted: the write-back of the invoice of the
-// deal's latest run, which completed without one (its connection had no
-// write-back when it started). A run of the deal that completed
-// meanwhile still makes it a duplicate otherwise.
-func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash string, afterCompleted bool) (connectors.EventResult, error) {
+func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error) {
 	opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusInvoiced), workflows.ErpInvoiceIDKey.ValueSet(invoiced.InvoiceID))
-	if afterCompleted {
-		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
-	}
 	opts.Memo[workflows.MemoListens] = false // it only writes the invoice back
 	delete(opts.Memo, workflows.MemoMapping)
 	delete(opts.Memo, workflows.MemoMappingHash)

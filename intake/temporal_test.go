@@ -336,17 +336,8 @@ func TestWriteBackRunNamesTheMappingOfItsInvoice(t *testing.T) {
 		capture := &startCapture{}
 		s := &TemporalStarter{Client: capture, TaskQueue: "q"}
 		ev := model.DealEvent{EventID: "e", Deal: model.Deal{ID: "D"}}
-		if _, err := s.StartWriteBack(context.Background(), conn, ev, connectors.InvoiceResult{InvoiceID: "INV-5"}, c.name, c.hash, false); err != nil {
+		if _, err := s.StartWriteBack(context.Background(), conn, ev, connectors.InvoiceResult{InvoiceID: "INV-5"}, c.name, c.hash); err != nil {
 			t.Fatal(err)
-		}
-		if p := capture.opts.WorkflowIDReusePolicy; p != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY {
-			t.Errorf("a write-back-only run starts with %v, want only after a run that did not complete", p)
-		}
-		if _, err := s.StartWriteBack(context.Background(), conn, ev, connectors.InvoiceResult{InvoiceID: "INV-5"}, c.name, c.hash, true); err != nil {
-			t.Fatal(err)
-		}
-		if p := capture.opts.WorkflowIDReusePolicy; p != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE {
-			t.Errorf("the write-back-only run of a completed run starts with %v, want after it", p)
 		}
 		memo := capture.opts.Memo
 		name, hasName := memo[workflows.MemoMapping]

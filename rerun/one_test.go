@@ -87,7 +87,7 @@ func (s *recordingStarter) Start(context.Context, *connections.Connection, model
 	return connectors.EventResult{RunID: "new"}, nil
 }
 
-func (s *recordingStarter) StartWriteBack(_ context.Context, _ *connections.Connection, _ model.DealEvent, _ connectors.InvoiceResult, madeWith, madeWithHash string, _ bool) (connectors.EventResult, error) {
+func (s *recordingStarter) StartWriteBack(_ context.Context, _ *connections.Connection, _ model.DealEvent, _ connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error) {
 	s.writeBacks++
 	s.madeWith, s.madeWithHash = madeWith, madeWithHash
 	return connectors.EventResult{RunID: "new"}, nil

@@ -45,10 +45,8 @@ type Starter interface {
 	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
 	// StartWriteBack starts a run that only writes an existing invoice
 	// back; its memo names madeWith and madeWithHash, the mapping the
-	// invoice was made with (none when ""). afterCompleted lets it start
-	// after the deal's latest run completed (the run whose invoice it
-	// writes back); otherwise only after one that failed or ended.
-	StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash string, afterCompleted bool) (connectors.EventResult, error)
+	// invoice was made with (none when "").
+	StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error)
 }
 
 // Options select the runs.
@@ -78,12 +76,6 @@ type Options struct {
 	// the invoice: its history tells). The new runs only write that
 	// invoice back.
 	WriteBack bool
-	// Completed, with WriteBack, also selects the runs that completed
-	// with the deal's invoice (SyncStatus "invoiced") and wrote nothing
-	// back because their connection had no write-back when they started:
-	// once it has one, their invoices are written back (a connection that
-	// went live before its write-back was set up).
-	Completed bool
 	// DryRun lists what would be started, and starts nothing.
 	DryRun bool
 }
@@ -172,11 +164,6 @@ func (o Options) Filter() string {
 	}
 	sel := `ExecutionStatus = "Failed" AND SyncStatus = ` + str(failed)
 	for _, status := range o.endedStatuses() {
-		if status == "Completed" {
-			// A completed run that made or found the invoice.
-			sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = %s AND SyncStatus = %s)`, sel, str(status), str(workflows.StatusInvoiced))
-			continue
-		}
 		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = %s AND %s)`, sel, str(status), ended)
 	}
 	q := fmt.Sprintf(`TaskQueue = %s AND (%s)`, str(o.TaskQueue), sel)
@@ -248,9 +235,6 @@ func (o Options) CheckQuery() error {
 // select, as the list filter spells them.
 func (o Options) endedStatuses() []string {
 	var s []string
-	if o.Completed && o.WriteBack {
-		s = append(s, "Completed")
-	}
 	if o.TimedOut {
 		s = append(s, "TimedOut")
 	}
@@ -528,9 +512,6 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	case !ok:
 		r.Skipped = fmt.Sprintf("connection %q is no longer configured", in.Connection)
 		return r
-	case o.WriteBack && h.invoiced == nil && status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		r.Skipped = "the run's history has no invoice it made or was given: nothing to write back"
-		return r
 	case o.WriteBack && h.invoiced == nil && !failed:
 		r.Skipped = "the run " + endedHow(status) + " before its invoice was made: retry it without --writeback"
 		return r
@@ -550,18 +531,10 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	case !o.WriteBack && h.invoiced != nil:
 		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists: use `" + WriteBackCommand(status) + "` to write it back"
 		return r
-	// A run that completed (Completed) wrote its invoice back, or had no
-	// write-back to do when it started: its connection may have one now.
-	case o.WriteBack && status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && h.wroteBack:
-		r.Skipped = "the run wrote its invoice back"
-		return r
-	case o.WriteBack && status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && conn.WriteBacker == nil:
-		r.Skipped = fmt.Sprintf("connection %q writes nothing back to its CRM", in.Connection)
-		return r
 	// A run that timed out or was terminated after its invoice was made
 	// may have written it back already (and then lingered), or had
 	// nothing to write back.
-	case o.WriteBack && !failed && !in.WriteBack && status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+	case o.WriteBack && !failed && !in.WriteBack:
 		r.Skipped = "the run had no write-back to do (its connection wrote nothing back when it started)"
 		return r
 	case o.WriteBack && !failed && h.wroteBack:
@@ -604,11 +577,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	if o.WriteBack {
 		// The invoice's mapping, which the new run does not run, is the
 		// failed run's (a write-back-only run's memo carries it on).
-		// A completed run is the deal's latest (a later one took the
-		// write-back over, or was skipped above): its write-back-only run
-		// may start after it.
-		afterCompleted := status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && later == runID
-		res, err = starter.StartWriteBack(ctx, conn, in.Event, *h.invoiced, memoString(memo, workflows.MemoMapping), memoString(memo, workflows.MemoMappingHash), afterCompleted)
+		res, err = starter.StartWriteBack(ctx, conn, in.Event, *h.invoiced, memoString(memo, workflows.MemoMapping), memoString(memo, workflows.MemoMappingHash))
 	} else {
 		res, err = starter.Start(ctx, conn, ev)
 	}

@@ -33,8 +33,6 @@ func TestFilter(t *testing.T) {
 		{Options{TaskQueue: "dealsync", WriteBack: true}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed")`},
 		{Options{TaskQueue: "dealsync", WriteBack: true, TimedOut: true, Terminated: true}, `TaskQueue = "dealsync" AND (((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus IN ("invoiced", "writeback_failed", "pending"))) OR (ExecutionStatus = "Terminated" AND SyncStatus IN ("invoiced", "writeback_failed", "pending")))`},
 		{Options{TaskQueue: "dealsync", WriteBack: true, Canceled: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "Canceled" AND SyncStatus IN ("invoiced", "writeback_failed", "pending")))`},
-		{Options{TaskQueue: "dealsync", WriteBack: true, Completed: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "Completed" AND SyncStatus = "invoiced"))`},
-		{Options{TaskQueue: "dealsync", Completed: true}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed")`},
 		{Options{TaskQueue: "q", Query: `Connection = "a" OR Connection = "b"`}, `TaskQueue = "q" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed") AND (Connection = "a" OR Connection = "b")`},
 	} {
 		if got := c.o.Filter(); got != c.want {

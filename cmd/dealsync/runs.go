@@ -21,7 +21,7 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	var o rerun.Options
 	var dev, asJSON bool
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback [--completed]] [--limit N] [--dry-run] [--json] [--dev]",
+		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback] [--limit N] [--dry-run] [--json] [--dev]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
@@ -66,12 +66,6 @@ canceled while it wrote its invoice back), unless their history shows the
 write-back done. A later run of the deal takes the write-back over only when
 it is running, completed or has the invoice itself: one that ended without
 it (a later delivery's run that failed on its mapping, say) does not.
-With --writeback --completed it also selects runs that completed with the
-deal's invoice (SyncStatus "invoiced") and wrote nothing back because their
-connection had no write-back when they started: after a write-back is set
-up on a connection that went live without one, it writes their invoices
-back, once (a completed run that wrote back, or whose write-back a later
-run did, is skipped).
 
 Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another; unless every later run only refused an older win), runs of
@@ -96,9 +90,6 @@ is invalid.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Limit < 0 {
 				return usageError(cmd, fmt.Errorf("--limit %d: give a number of runs, or 0 for all", o.Limit))
-			}
-			if o.Completed && !o.WriteBack {
-				return usageError(cmd, errors.New("--completed selects completed runs to write their invoices back: give it with --writeback (a completed run is never run again in full)"))
 			}
 			if err := o.CheckQuery(); err != nil {
 				return usageError(cmd, err)
@@ -130,7 +121,6 @@ is invalid.`,
 	f.IntVar(&o.Limit, "limit", 0, "start at most this many runs again (0: all); skipped runs do not count, and at most 100 × N runs are read")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
-	f.BoolVar(&o.Completed, "completed", false, "with --writeback: also runs that completed with their invoice and wrote nothing back (their connection had no write-back when they started)")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")
 	f.BoolVar(&o.Terminated, "terminated", false, "also runs an operator terminated")
 	f.BoolVar(&o.Canceled, "canceled", false, "also runs an operator canceled (the Web UI's \"Request cancellation\")")
