@@ -161,8 +161,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	h.mux.ServeHTTP(&routeRefusals{ResponseWriter: rec, r: r}, r)
-	if r.Pattern == webhookPattern {
-		name := r.PathValue("connection")
+	// Every request to a webhook URL counts, the router's refusals too (a
+	// CRM given /webhooks/demo/ or a GET): what the CRMs get.
+	if r.Pattern == webhookPattern || r.URL.Path == "/webhooks" || strings.HasPrefix(r.URL.Path, "/webhooks/") {
+		name := ""
+		if r.Pattern == webhookPattern {
+			name = r.PathValue("connection")
+		}
 		if _, ok := h.opts.Connections.Get(name); !ok {
 			name = "" // not configured: no label per made-up name
 		}
@@ -887,6 +892,9 @@ func (w *routeRefusals) WriteHeader(code int) {
 	}
 	w.refused = true
 	msg := "not found: the intake serves POST /webhooks/{connection}, GET /healthz and GET /readyz"
+	if p, ok := strings.CutPrefix(w.r.URL.Path, "/webhooks/"); ok && strings.HasSuffix(p, "/") && !strings.Contains(strings.TrimSuffix(p, "/"), "/") && p != "/" {
+		msg += "; give the CRM the URL without the trailing slash: /webhooks/" + strings.TrimSuffix(p, "/")
+	}
 	switch {
 	case code == http.StatusMethodNotAllowed:
 		msg = fmt.Sprintf("method %s not allowed here; allowed: %s", w.r.Method, w.Header().Get("Allow"))
@@ -897,9 +905,19 @@ func (w *routeRefusals) WriteHeader(code int) {
 		}
 		w.Header().Del("Location")
 		code = http.StatusNotFound
-		msg = fmt.Sprintf("not found: %q is not a clean path (an empty or dot segment); give the CRM the URL with the path %s", w.r.URL.Path, clean)
+		// The clean path is named only where the intake serves it.
+		if served(clean) {
+			msg = fmt.Sprintf("not found: %q is not a clean path (an empty or dot segment); give the CRM the URL with the path %s", w.r.URL.Path, clean)
+		}
 	}
 	writeError(w.ResponseWriter, code, msg)
+}
+
+// served says whether the intake has a route for path: a webhook URL of
+// one connection, /healthz or /readyz.
+func served(path string) bool {
+	name, ok := strings.CutPrefix(path, "/webhooks/")
+	return (ok && name != "" && !strings.Contains(name, "/")) || path == "/healthz" || path == "/readyz"
 }
 
 func (w *routeRefusals) Write(b []byte) (int, error) {

@@ -373,6 +373,7 @@ func TestWebhooksAndEventsAreCounted(t *testing.T) {
 		"202":       read("dealsync_webhooks_total", "connection", "crm", "code", "202"),
 		"503":       read("dealsync_webhooks_total", "connection", "crm", "code", "503"),
 		"404":       read("dealsync_webhooks_total", "connection", "", "code", "404"),
+		"405":       read("dealsync_webhooks_total", "connection", "", "code", "405"),
 		"started":   read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventStarted),
 		"ignored":   read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventIgnored),
 		"notified":  read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventNotified),
@@ -396,12 +397,22 @@ func TestWebhooksAndEventsAreCounted(t *testing.T) {
 	if status, _ := post(t, srv.URL+"/webhooks/made-up-name", batch); status != http.StatusNotFound {
 		t.Fatalf("want 404, got %d", status)
 	}
-	for key, want := range map[string]float64{"202": 3, "503": 1, "404": 1, "started": 3, "ignored": 1, "notified": 2, "latencies": 4} {
+	// The router's refusals of webhook URLs count too, under no
+	// connection: a trailing slash, a path too deep, a GET.
+	for _, path := range []string{"/webhooks/crm/", "/webhooks/crm/x"} {
+		if status, _ := post(t, srv.URL+path, batch); status != http.StatusNotFound {
+			t.Fatalf("%s: want 404, got %d", path, status)
+		}
+	}
+	if status, _ := get(t, srv.URL+"/webhooks/crm"); status != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: want 405, got %d", status)
+	}
+	for key, want := range map[string]float64{"202": 3, "503": 1, "404": 3, "405": 1, "started": 3, "ignored": 1, "notified": 2, "latencies": 4} {
 		var got float64
 		switch key {
 		case "202", "503":
 			got = read("dealsync_webhooks_total", "connection", "crm", "code", key)
-		case "404":
+		case "404", "405":
 			got = read("dealsync_webhooks_total", "connection", "", "code", key)
 		case "latencies":
 			got = read("dealsync_webhook_duration_seconds", "connection", "crm")
@@ -1257,6 +1268,10 @@ func TestWebhookRouteRefusalsAreJSON(t *testing.T) {
 		{http.MethodPost, "/webhooks//crm", http.StatusNotFound, "", `"/webhooks//crm" is not a clean path (an empty or dot segment); give the CRM the URL with the path /webhooks/crm`},
 		{http.MethodPost, "/webhooks/./crm", http.StatusNotFound, "", "give the CRM the URL with the path /webhooks/crm"},
 		{http.MethodPost, "//webhooks/crm", http.StatusNotFound, "", "give the CRM the URL with the path /webhooks/crm"},
+		{http.MethodPost, "/webhooks/crm/", http.StatusNotFound, "", "give the CRM the URL without the trailing slash: /webhooks/crm"},
+		// A clean path the intake does not serve either is not named.
+		{http.MethodPost, "/foo//bar", http.StatusNotFound, "", "not found: the intake serves POST /webhooks/{connection}, GET /healthz and GET /readyz"},
+		{http.MethodPost, "/webhooks/crm/..", http.StatusNotFound, "", "not found: the intake serves POST /webhooks/{connection}, GET /healthz and GET /readyz"},
 		{http.MethodGet, "/webhooks/crm", http.StatusMethodNotAllowed, "POST", ""},
 		{http.MethodPut, "/webhooks/made-up-name", http.StatusMethodNotAllowed, "POST", ""},
 		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "GET, HEAD", ""},

@@ -38,7 +38,7 @@ func TestHotReload(t *testing.T) {
 	writeMapping(t, path, `"v1"`)
 	var logs bytes.Buffer
 	store, err := mapping.NewStore(mapping.Sources{Dir: dir}, mapping.StoreOptions{
-		Required: []string{"live"}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Required: []string{"live", "live"}, Logger: slog.New(slog.NewTextHandler(&logs, nil)), // two connections use it
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +97,7 @@ func TestHotReload(t *testing.T) {
 	})
 
 	t.Run("a required mapping may not disappear", func(t *testing.T) {
+		logs.Reset()
 		os.WriteFile(path, []byte("name: renamed\n"), 0o644)
 		err := store.Reload()
 		if err == nil || !strings.Contains(err.Error(), `mapping "live" is used by a connection but no longer defined`) {
@@ -104,6 +105,25 @@ func TestHotReload(t *testing.T) {
 		}
 		if memoOf(t, store) != "v2" {
 			t.Fatal("previous version not kept")
+		}
+		// Once, though two connections use it.
+		if n := strings.Count(logs.String(), "no longer defined"); n != 1 {
+			t.Errorf("the missing mapping logged %d times:\n%s", n, logs.String())
+		}
+	})
+
+	t.Run("restoring the mappings in use says the problems are gone", func(t *testing.T) {
+		logs.Reset()
+		writeMapping(t, path, `"v2"`)
+		if err := store.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if out := logs.String(); !strings.Contains(out, "mappings reloaded: the problems of the last reload are gone") || strings.Contains(out, "mapping loaded") {
+			t.Errorf("log after restoring v2:\n%s", out)
+		}
+		logs.Reset()
+		if err := store.Reload(); err != nil || strings.Contains(logs.String(), "problems") {
+			t.Errorf("a reload after a good one: %v\n%s", err, logs.String())
 		}
 	})
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -182,6 +183,7 @@ type Store struct {
 	mu        sync.Mutex // serialises reloads
 	lastCheck time.Time
 	lastSum   [32]byte // content of the last attempted load
+	failing   bool     // the last reload failed: the next success says so
 }
 
 // StoreOptions configure a Store.
@@ -198,7 +200,10 @@ type StoreOptions struct {
 // NewStore loads src. It fails, with a *LoadError, when any file does not
 // load or a required mapping is missing.
 func NewStore(src Sources, o StoreOptions) (*Store, error) {
-	s := &Store{src: src, required: o.Required, logger: o.Logger, interval: o.Interval}
+	// Each name once: several connections using one mapping that
+	// disappeared is one problem.
+	required := slices.Compact(slices.Sorted(slices.Values(o.Required)))
+	s := &Store{src: src, required: required, logger: o.Logger, interval: o.Interval}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -261,7 +266,14 @@ func (s *Store) reloadLocked() error {
 		} else {
 			s.logger.Error("mapping reload failed: keeping the previous mappings", "error", err.Error())
 		}
+		s.failing = true
 		return err
+	}
+	if s.failing {
+		// The fix of a failed edit is confirmed, even when it restores
+		// the mappings in use (no "mapping loaded" line follows then).
+		s.failing = false
+		s.logger.Info("mappings reloaded: the problems of the last reload are gone", "mappings", strings.Join(set.Names(), ", "))
 	}
 	old := s.cur.Swap(set)
 	for _, name := range set.Names() {
