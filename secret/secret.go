@@ -30,6 +30,11 @@ func (s Secret) Reveal() (string, error) {
 	switch {
 	case strings.HasPrefix(s.ref, "env:"):
 		name := strings.TrimPrefix(s.ref, "env:")
+		if !envName(name) {
+			// A value where the name should be (env:$TOKEN, expanded by
+			// the shell): never echoed.
+			return "", errNotAName
+		}
 		v, ok := os.LookupEnv(name)
 		if !ok {
 			return "", fmt.Errorf("environment variable %s is not set", name)
@@ -62,6 +67,24 @@ func (s Secret) Reveal() (string, error) {
 	}
 }
 
+// errNotAName is the error of an env: reference whose name is not one.
+var errNotAName = fmt.Errorf("what follows env: is not an environment variable's name (letters, digits and _, not starting with a digit), " +
+	"so it is not shown: a value where the name should be? (env:$NAME in a shell puts the variable's value there; write env:NAME)")
+
+// envName says whether name can be an environment variable's name as a
+// shell sets one.
+func envName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
 // Check resolves the secret and reports why it cannot be, without the value.
 func (s Secret) Check() error {
 	_, err := s.Reveal()
@@ -74,6 +97,8 @@ func (s Secret) Describe() string {
 	switch {
 	case s.ref == "":
 		return "unset"
+	case strings.HasPrefix(s.ref, "env:") && !envName(strings.TrimPrefix(s.ref, "env:")):
+		return "env:(not a variable name)"
 	case strings.HasPrefix(s.ref, "env:"), strings.HasPrefix(s.ref, "file:"):
 		return s.ref
 	default:

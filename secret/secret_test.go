@@ -68,3 +68,25 @@ func TestNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// A value where an env: reference's name should be (the shell expanded
+// env:$TOKEN) is refused without being shown, by Reveal and Describe.
+func TestAnEnvReferenceToAValueIsNotShown(t *testing.T) {
+	for _, ref := range []string{"env:Bearer FAKE-token-SENTINEL", "env:whsec_SENTINEL=", "env:1ABC", "env:"} {
+		s := New(ref)
+		_, err := s.Reveal()
+		if err == nil || strings.Contains(err.Error(), "SENTINEL") || !strings.Contains(err.Error(), "not an environment variable's name") {
+			t.Errorf("%q: Reveal error %v", ref, err)
+		}
+		if d := s.Describe(); strings.Contains(d, "SENTINEL") || d != "env:(not a variable name)" {
+			t.Errorf("%q: Describe %q", ref, d)
+		}
+	}
+	t.Setenv("DEALSYNC_TEST_SECRET_1", "v")
+	if v, err := New("env:DEALSYNC_TEST_SECRET_1").Reveal(); err != nil || v != "v" {
+		t.Errorf("a variable's name: %q, %v", v, err)
+	}
+	if d := New("env:_x9").Describe(); d != "env:_x9" {
+		t.Errorf("Describe of a name: %q", d)
+	}
+}
