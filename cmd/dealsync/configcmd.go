@@ -103,6 +103,14 @@ a CRM would refuse or a CRM account that did not answer or refused the check
 			if err != nil {
 				return err
 			}
+			// The Temporal client's TLS files and API key, read as serve
+			// and worker read them before they dial (dev serves its own
+			// frontend, without them).
+			if !dev {
+				if _, err := app.ClientOptions(cfg, quiet); err != nil {
+					return &exitError{code: 1, err: fmt.Errorf("the config is valid, but serve and worker would not start: %w", err)}
+				}
+			}
 			// What serve (the public dev secret), or with --dev what dev
 			// (its sandbox ERP's address unbound), would say or refuse.
 			var notices []app.Notice

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -318,5 +319,25 @@ connections:
 		if got := exitCode(err); got != want || (want == 2 && !strings.Contains(err.Error(), "connections.shop.source.write_back.url: must be an https:// URL")) {
 			t.Errorf("write_back.url %s: exit %d, %v\n%s; want exit %d", url, got, err, out, want)
 		}
+	}
+}
+
+// The Temporal client's TLS files are read by config check as serve and
+// worker read them before they dial: a CA file with no certificate in it,
+// which the validator takes (the file exists), fails the check, naming
+// the key, where the check said ok and serve then refused to start.
+func TestConfigCheckReadsTheTemporalTLSFiles(t *testing.T) {
+	junk := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "temporal:\n  tls:\n    ca_file: "+junk+"\n")
+	out, err := runOut(context.Background(), "--config", cfg, "config", "check")
+	if exitCode(err) != 1 || err == nil || !strings.Contains(err.Error(), "serve and worker would not start: temporal.tls.ca_file: no PEM certificate found") {
+		t.Errorf("config check with a CA file that holds none: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	// dev serves its own frontend: the client's TLS is not its.
+	if out, err := runOut(context.Background(), "--config", cfg, "config", "check", "--dev"); err != nil {
+		t.Errorf("config check --dev: %v\n%s", err, out)
 	}
 }
