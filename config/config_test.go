@@ -1105,3 +1105,46 @@ connections:
 		t.Errorf("a bad base_url with WithoutSecrets: %v; want it refused", err)
 	}
 }
+
+// Two keys that differ only in case are one key given twice (the config
+// reads keys whatever their case; which one was used was not said: a
+// Listen of 0.0.0.0 silently won); a fraction where a whole number is
+// wanted was cut (2.7 attempts were 2), and a number where true or false
+// is wanted taken as true. Each is refused, naming the key; a whole
+// number written 3.0 is 3.
+func TestCaseVariantKeysFractionsAndNumbersForBooleansAreRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(`
+intake: {listen: "127.0.0.1:19770", Listen: "0.0.0.0:19771"}
+workflow:
+  retry: {maximum_attempts: 2.7}
+targets:
+  erp: {type: http, base_url: "https://erp.example.com", lookup_invoices: 1}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load: %v", err)
+	}
+	got := map[string]string{}
+	for _, p := range cerr.Problems {
+		got[p.Key] = p.Message
+	}
+	for key, frag := range map[string]string{
+		"intake.listen":                   "is given twice, as listen and Listen: keys are read whatever their case",
+		"workflow.retry.maximum_attempts": "must be a whole number",
+		"targets.erp.lookup_invoices":     "must be true or false",
+	} {
+		if !strings.Contains(got[key], frag) {
+			t.Errorf("%s: %q, want it to say %q (all: %v)", key, got[key], frag, got)
+		}
+	}
+	if err := os.WriteFile(path, []byte("workflow:\n  retry: {maximum_attempts: 3.0}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := config.Load(path); err != nil || cfg.Workflow.Retry.MaximumAttempts != 3 {
+		t.Errorf("3.0 attempts: %v", err)
+	}
+}

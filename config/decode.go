@@ -32,6 +32,12 @@ var (
 	errUnquotedNumber = errors.New("read as a number, not as the text written: write it in quotes")
 	// errUnquotedBool: a boolean where text is wanted.
 	errUnquotedBool = errors.New("read as a boolean, not as the text written: write it in quotes")
+	// errFraction: a number with a fraction where a whole number is
+	// wanted (mapstructure would cut it: 2.7 attempts were 2).
+	errFraction = errors.New("must be a whole number")
+	// errNumberForBool: a number where true or false is wanted (1 was
+	// taken as true).
+	errNumberForBool = errors.New("must be true or false")
 	// errUnquotedSecret: a secret written as a bare number or boolean.
 	errUnquotedSecret = errors.New("a secret must be written in quotes: unquoted, YAML reads it as a number or a boolean " +
 		"and may change it (0123 is octal, long digit strings become floats)")
@@ -70,6 +76,15 @@ func decodeHook() mapstructure.DecodeHookFunc {
 					// the message: it could be a secret in the wrong key.
 					return nil, errUnquotedNumber
 				}
+			case isWhole(to.Kind()) && to != durationType:
+				if f, ok := data.(float64); ok && f != float64(int64(f)) {
+					return nil, errFraction
+				}
+			case to.Kind() == reflect.Bool:
+				switch data.(type) {
+				case int, int64, uint64, float64:
+					return nil, errNumberForBool
+				}
 			case to == durationType:
 				switch d := data.(type) {
 				case string:
@@ -97,6 +112,16 @@ func decodeHook() mapstructure.DecodeHookFunc {
 		},
 		mapstructure.TextUnmarshallerHookFunc(),
 	)
+}
+
+// isWhole says whether k is a kind of whole number.
+func isWhole(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 // decode decodes input into out (a pointer) with the config's hooks.

@@ -123,6 +123,7 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	// The file as written (the settings have lost its text), read once.
 	if doc := readYAML(file); doc != nil {
 		checkNameCase(doc, ps)
+		checkKeyCase(doc, "", ps)
 		walkNumbers(doc, "", ps)
 	}
 	// The named entries are decoded one by one, and kept even when partly

@@ -44,6 +44,35 @@ func walkNumbers(n *yaml.Node, path string, ps *problems) {
 	}
 }
 
+// checkKeyCase reports the keys of a mapping of the file (n, at path) that
+// differ only in case (listen and Listen): the config reads keys whatever
+// their case, so they are one key given twice, and YAML, which tells
+// them apart, does not refuse them; which one was used was not said
+// (intake.Listen: 0.0.0.0:… silently won over listen: 127.0.0.1:…).
+func checkKeyCase(n *yaml.Node, path string, ps *problems) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		seen := map[string]string{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			lower := strings.ToLower(k)
+			if first, ok := seen[lower]; ok && first != k {
+				ps.add(joinKey(path, lower), fmt.Sprintf("is given twice, as %s and %s: keys are read whatever their case, so only one would be used; keep one", first, k))
+			}
+			seen[lower] = k
+			checkKeyCase(n.Content[i+1], joinKey(path, lower), ps)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			checkKeyCase(c, fmt.Sprintf("%s[%d]", path, i), ps)
+		}
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			checkKeyCase(c, path, ps)
+		}
+	}
+}
+
 // misindented is err, viper's error reading the YAML file at path, led
 // by the key indented unlike its siblings when one is, with YAML's own
 // message after it: YAML names another line (where the enclosing mapping
