@@ -2,7 +2,6 @@ package mapping
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -14,9 +13,12 @@ import (
 // exactJSONNumbers has fromJSON(s) read s through _exact_numbers first:
 // expr's fromJSON gives every JSON number as a float, which holds about
 // 16 digits, so 12345678.123456789 became 12345678.12345679 on its way to
-// an invoice, silently. _exact_numbers fails the run on a number a float
-// does not hold as written, naming it; the numbers a float holds are read
-// as before. It runs for a run's snapshot too: it changes no type.
+// an invoice, silently. _exact_numbers gives a number a float does not
+// hold as written as its text instead (a JSON string), which string(),
+// dec() and coalesce() take exactly, and arithmetic refuses; the numbers a
+// float holds are read as before, and a mapping that does not read such
+// a number is not affected by it. It runs for a run's snapshot too: it
+// changes no type.
 type exactJSONNumbers struct{}
 
 func (exactJSONNumbers) Visit(node *ast.Node) {
@@ -31,46 +33,80 @@ func (exactJSONNumbers) Visit(node *ast.Node) {
 	b.Arguments[0] = call
 }
 
-// maxJSONNumbers bounds the numbers _exact_numbers checks in one text: a
-// CRM's custom fields hold tens.
-const maxJSONNumbers = 100000
-
-// exactNumbers returns s when every number of the JSON text s is held by
-// a float as written; a text that is not JSON is returned as it is, for
-// fromJSON to say what is wrong with it.
-func exactNumbers(s string) (string, error) {
+// exactNumbers returns the JSON text s with every number a float does not
+// hold as written turned into a string of its text; s itself when there
+// is none (nearly always), or when s is no JSON (for fromJSON to say what
+// is wrong with it).
+func exactNumbers(s string) string {
+	if !hasInexactNumber(s) {
+		return s
+	}
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
-	for n := 0; n < maxJSONNumbers; {
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return s
+	}
+	b, err := json.Marshal(exactOrText(v))
+	if err != nil {
+		return s
+	}
+	return string(b)
+}
+
+// hasInexactNumber says whether the JSON text s has a number a float does
+// not hold as written.
+func hasInexactNumber(s string) bool {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return s, nil // the end, or no JSON: fromJSON's to say
+			return false // the end, or no JSON
 		}
-		num, ok := tok.(json.Number)
-		if !ok {
-			continue
-		}
-		n++
-		written, err := decimal.NewFromString(string(num))
-		if err != nil {
-			return s, nil
-		}
-		f, err := strconv.ParseFloat(string(num), 64)
-		if err != nil {
-			return s, nil // out of range: fromJSON says so
-		}
-		if read := decimal.NewFromFloat(f); !read.Equal(written) {
-			return "", fmt.Errorf("fromJSON: the number %s has more digits than a mapping's JSON numbers hold (it would be read as %s): "+
-				"have the CRM send it as text (a text field, or the number in quotes), which dec() reads exactly", num, read)
+		if n, ok := tok.(json.Number); ok && !floatHolds(n) {
+			return true
 		}
 	}
-	return s, nil
+}
+
+// floatHolds says whether a float read from n has n's value: its
+// shortest text is n's number (1e2 and 100 are one).
+func floatHolds(n json.Number) bool {
+	written, err := decimal.NewFromString(string(n))
+	if err != nil {
+		return true // not a number decimal reads: left to fromJSON
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	return err == nil && decimal.NewFromFloat(f).Equal(written)
+}
+
+// exactOrText is v (decoded with UseNumber) with each number a float
+// holds as that float, and each other as its text.
+func exactOrText(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if floatHolds(x) {
+			f, _ := strconv.ParseFloat(string(x), 64)
+			return f
+		}
+		return string(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = exactOrText(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = exactOrText(e)
+		}
+	}
+	return v
 }
 
 // exactNumberOptions are exactJSONNumbers and _exact_numbers.
 func exactNumberOptions() []expr.Option {
 	return []expr.Option{
 		expr.Patch(exactJSONNumbers{}),
-		expr.Function("_exact_numbers", func(p ...any) (any, error) { return exactNumbers(p[0].(string)) }, new(func(string) string)),
+		expr.Function("_exact_numbers", func(p ...any) (any, error) { return exactNumbers(p[0].(string)), nil }, new(func(string) string)),
 	}
 }
