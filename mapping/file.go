@@ -990,13 +990,13 @@ func builtinHint(msg string) string {
 		return ""
 	}
 	for fn, instead := range map[string]string{
-		"round": "round_to(x, places) or round_currency(x, currency)",
-		"ceil":  "round_to(x, places) (half away from zero) or a comparison",
-		"floor": "round_to(x, places) (half away from zero) or a comparison",
-		"abs":   "x < 0 ? -x : x",
+		"round": "write round_to(x, places) or round_currency(x, currency)",
+		"ceil":  "there is no decimal ceil; round_to(x, places) rounds half away from zero",
+		"floor": "there is no decimal floor; round_to(x, places) rounds half away from zero",
+		"abs":   "write x < 0 ? -x : x",
 	} {
 		if strings.HasPrefix(msg, "invalid argument for "+fn+" (type decimal") {
-			return fmt.Sprintf("; expr's %s() takes floats, and money is exact decimals in a mapping: write %s", fn, instead)
+			return fmt.Sprintf("; expr's %s() takes floats, and money is exact decimals in a mapping: %s", fn, instead)
 		}
 	}
 	return ""

@@ -88,11 +88,11 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 	if inv.IssueDate.IsZero() {
 		// The built-in mapping's is coalesce(deal.close_date,
 		// event.occurred_on).
-		add("issue_date", "is required (the built-in mapping reads it from the deal's close date, else the event's occurred_at: a deal with neither has none; send one, or set issue_date in a mapping file)", "")
+		add("issue_date", "is required (the built-in mapping reads it from the deal's close date, else the event's occurred_at, and gives none for a deal with neither; a mapping file's issue_date gave none)", "")
 	}
 	if inv.DueDate.IsZero() {
 		if inv.IssueDate.IsZero() {
-			add("due_date", "is required (it is computed from the issue date, which is missing)", "")
+			add("due_date", "is required (the built-in mapping computes it from the issue date, which is missing)", "")
 		} else {
 			add("due_date", "is required", "")
 		}

@@ -87,7 +87,7 @@ func TestAMissingIssueDateSaysWhereItComesFrom(t *testing.T) {
 	inv.ComputeTotals()
 	err := inv.Validate(ValidateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "invoice.issue_date: is required (the built-in mapping reads it from the deal's close date, else the event's occurred_at") ||
-		!strings.Contains(err.Error(), "invoice.due_date: is required (it is computed from the issue date, which is missing)") {
+		!strings.Contains(err.Error(), "invoice.due_date: is required (the built-in mapping computes it from the issue date, which is missing)") {
 		t.Errorf("Validate: %v", err)
 	}
 	inv.IssueDate = NewDate(2026, 1, 14)

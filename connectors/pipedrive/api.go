@@ -751,7 +751,7 @@ func (s *Source) send(ctx context.Context, api *crmkit.Client, acc *account, op,
 			// A bare "unauthorized access" names neither the token nor
 			// what to do.
 			return resp, fmt.Errorf("%w; Pipedrive refused the API token of company %s (the source's accounts.%s.api_token): it was regenerated, or its user lost access to the company; "+
-				"set that user's current API token (Personal preferences > API in Pipedrive) and restart dealsync; the runs that failed on it start again with dealsync runs retry", err, acc.id, acc.id)
+				"set that user's current API token (Personal preferences > API in Pipedrive) and restart dealsync; then retry what failed on it (dealsync runs retry, with --writeback for a write-back)", err, acc.id, acc.id)
 		}
 		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusPaymentRequired {
 			// Not retried (it lasts until someone pays): a bare "Payment
