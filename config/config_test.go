@@ -1148,3 +1148,26 @@ targets:
 		t.Errorf("3.0 attempts: %v", err)
 	}
 }
+
+// intake.public_base_url is what the intake puts /webhooks/<connection>
+// after for the signatures that cover the URL: one with user info, a
+// query or a fragment, or a port out of range, is refused without being
+// shown (user info is a credential).
+func TestPublicBaseURLTakesNoQueryOrUserInfo(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://u:SENTINEL@hooks.example.com/": "without user info, a query or a fragment",
+		"https://hooks.example.com/?k=SENTINEL": "without user info, a query or a fragment",
+		"https://hooks.example.com/#SENTINEL":   "without user info, a query or a fragment",
+		"https://hooks.example.com:99999/":      "has port 99999, which is not a port",
+		"https://hooks.example.com/dealsync":    "",
+	} {
+		t.Setenv("DEALSYNC_INTAKE_PUBLIC_BASE_URL", raw)
+		_, err := config.Load("")
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", raw, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), "intake.public_base_url: ") || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "SENTINEL")):
+			t.Errorf("%s: %v, want it refused saying %q", raw, err, want)
+		}
+	}
+}

@@ -154,6 +154,7 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	loadMappings(cfg, file, ps, !o.noMappings)
 	checkSharedIDs(cfg, ps)
 	checkSharedGrants(cfg, ps)
+	checkPublicBaseURL(cfg, ps)
 
 	var unresolved []Problem
 	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
@@ -549,6 +550,31 @@ type rotatingGrant interface {
 // first of them to refresh spends the one they share and the others are
 // refused (invalid_grant) from then on. One token_file serves them all,
 // under its lock. Secrets that do not resolve are reported on their own.
+// checkPublicBaseURL refuses an intake.public_base_url the intake cannot
+// put a webhook's path after: with user info, a query or a fragment (the
+// URL signed became …/?k=X/webhooks/demo, and every HubSpot delivery was
+// refused), or a port out of range. Its value is not shown: user info is
+// a credential.
+func checkPublicBaseURL(cfg *Config, ps *problems) {
+	raw := cfg.Intake.PublicBaseURL
+	if raw == "" || ps.isFailed("intake.public_base_url") {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return // the http_url check's
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		ps.add("intake.public_base_url", "must be scheme://host[:port][/path], without user info, a query or a fragment: the intake adds /webhooks/<connection> to it")
+		return
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			ps.add("intake.public_base_url", fmt.Sprintf("has port %s, which is not a port (1 to 65535)", p))
+		}
+	}
+}
+
 func checkSharedGrants(cfg *Config, ps *problems) {
 	type first struct{ target, file string }
 	seen := map[[32]byte]first{}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // ShownURL is u as an error message or a log line may show it:
@@ -28,6 +29,13 @@ func ParseConfiguredURL(what, value, example string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a valid URL (a space or control character, a %% not followed by two hex digits, "+
 			"or a port that is not a number?); its value is not shown, as it may hold a credential: write it as %s", what, example)
+	}
+	// A port out of range parses, and every call would fail to dial,
+	// retried as an outage.
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%s has port %s, which is not a port (1 to 65535): write it as %s", what, p, example)
+		}
 	}
 	return u, nil
 }

@@ -2,6 +2,7 @@ package erpkit
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +28,21 @@ func TestShownURL(t *testing.T) {
 	}
 	if ShownURL(nil) != "" {
 		t.Error("a nil URL is shown")
+	}
+}
+
+// A configured URL whose port is no port (99999, 0) is refused when the
+// connection is built, naming the port: it parsed, and every call failed
+// to dial, retried as an ERP outage for up to a day.
+func TestParseConfiguredURLRefusesAPortOutOfRange(t *testing.T) {
+	for _, raw := range []string{"http://127.0.0.1:99999", "https://erp.example:0/api", "https://erp.example:65536"} {
+		if _, err := ParseConfiguredURL("x: base_url", raw, "https://host"); err == nil || !strings.Contains(err.Error(), "which is not a port (1 to 65535)") {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+	for _, raw := range []string{"http://127.0.0.1:8090", "https://erp.example/api", "https://erp.example:65535"} {
+		if _, err := ParseConfiguredURL("x: base_url", raw, "https://host"); err != nil {
+			t.Errorf("%s: %v", raw, err)
+		}
 	}
 }
