@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -415,9 +414,11 @@ func Load(path string, opts ...Option) (*Config, error) {
 
 	if path != "" {
 		v.SetConfigFile(path)
-		if filepath.Ext(path) == "" {
-			v.SetConfigType("yaml")
-		}
+		// YAML whatever the file's name (dealsync.conf, a mounted
+		// config with no extension): viper would refuse an extension it
+		// does not know, and read .toml or .properties in their own
+		// formats, past the checks made on the YAML text. JSON is YAML.
+		v.SetConfigType("yaml")
 		if err := v.ReadInConfig(); err != nil {
 			return nil, fmt.Errorf("config: reading %s: %w", path, misindented(path, err))
 		}

@@ -1171,3 +1171,29 @@ func TestPublicBaseURLTakesNoQueryOrUserInfo(t *testing.T) {
 		}
 	}
 }
+
+// The config file is YAML whatever its name: dealsync.conf loads (viper
+// refused an extension it does not know), JSON is read as the YAML it is,
+// with the YAML checks (a connection name in upper case is refused in
+// both), and TOML is not read in its own format past them.
+func TestTheConfigFileIsYAMLWhateverItsName(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if cfg, err := config.Load(write("dealsync.conf", "intake:\n  listen: 127.0.0.1:19771\n")); err != nil || cfg.Intake.Listen != "127.0.0.1:19771" {
+		t.Errorf("dealsync.conf: %v", err)
+	}
+	for name, content := range map[string]string{
+		"c.json": `{"connections": {"ACME": {"source": {"type": "test-source", "secret": "s"}, "target": "sandbox"}}}`,
+		"c.toml": "[connections.ACME]\ntarget = \"sandbox\"\n",
+	} {
+		if _, err := config.Load(write(name, content)); err == nil {
+			t.Errorf("%s loaded", name)
+		}
+	}
+}

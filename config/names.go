@@ -57,15 +57,9 @@ func upperCaseNameMessage(section, lower string) string {
 
 // readYAML reads the config file again as a YAML document, for the text
 // as written (the merged settings have lost it). A file that cannot be
-// read or parsed (viper has reported it already), or one of another format
-// viper reads (TOML, HCL, …), is nil.
+// read or parsed (viper has reported it already) is nil.
 func readYAML(file string) *yaml.Node {
 	if file == "" {
-		return nil
-	}
-	switch strings.ToLower(filepath.Ext(file)) {
-	case "", ".yaml", ".yml", ".json": // JSON is YAML
-	default:
 		return nil
 	}
 	data, err := os.ReadFile(file)
