@@ -389,13 +389,14 @@ func connectionTargets(cfg *config.Config, c *connections.Connection) []connecti
 }
 
 // EnvWarnings say which DEALSYNC_* environment variables set nothing
-// (config.Config.IgnoredEnv).
+// (config.Config.IgnoredEnv), and which files the config gives by a path
+// relative to the working directory (config.Config.RelativePathWarnings).
 func EnvWarnings(cfg *config.Config) []string {
 	var out []string
 	for _, name := range cfg.IgnoredEnv() {
 		out = append(out, config.IgnoredEnvWarning(name))
 	}
-	return out
+	return append(out, cfg.RelativePathWarnings()...)
 }
 
 // IntakeHandler is the HTTP intake for the config. It logs the Warnings

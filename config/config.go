@@ -76,6 +76,8 @@ type Config struct {
 	devFrontend bool
 	// ignoredEnv: see IgnoredEnv.
 	ignoredEnv []string
+	// relative: see RelativePathWarnings.
+	relative []string
 	// skipped: see Skipped.
 	skipped []Problem
 	// unresolved: see UnresolvedSecrets.
@@ -91,6 +93,26 @@ type Config struct {
 // the file, or `dealsync dev`, defines). DEALSYNC_TEST_* and
 // DEALSYNC_RECORD_HISTORIES, which the tests read, are not listed. Sorted.
 func (c *Config) IgnoredEnv() []string { return c.ignoredEnv }
+
+// RelativePathWarnings say which files of the config (a token_file, a
+// link_file, the Temporal client's TLS files, a file: secret) are given by
+// a relative path: read from the working directory, not from the config
+// file's (as mapping files are), so a process started in another directory
+// reads another file (another worker's token_file: another refresh token,
+// and the ERP's invalid_grant).
+func (c *Config) RelativePathWarnings() []string {
+	wd, err := os.Getwd()
+	if err != nil {
+		wd = "?"
+	}
+	out := make([]string, len(c.relative))
+	for i, r := range c.relative {
+		key, path, _ := strings.Cut(r, ": ")
+		out[i] = fmt.Sprintf("%s is the relative path %s, read from the working directory (%s), not from the config file's: "+
+			"a process started in another directory reads another file; give an absolute path", key, path, wd)
+	}
+	return out
+}
 
 // Skipped are the problems of a config loaded with TemporalOnly in the
 // sections it does not check, which a full load would report: for the
@@ -451,6 +473,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 	if err == nil {
 		cfg.ignoredEnv = ignoredEnv(v, settings, os.Environ())
 		cfg.given = givenKeys(v)
+		cfg.relative = relativePaths(cfg)
 	} else if errors.As(err, &ce) {
 		ce.IgnoredEnv = ignoredEnv(v, settings, os.Environ())
 	}

@@ -1197,3 +1197,48 @@ func TestTheConfigFileIsYAMLWhateverItsName(t *testing.T) {
 		}
 	}
 }
+
+// Files given by a relative path are read from the working directory,
+// not from the config file's (as mapping files are): each is warned of,
+// naming its key and that directory; an absolute path is not.
+func TestRelativeFilePathsAreWarnedOf(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, f := range []string{"ca.pem", "shop.secret"} {
+		if err := os.WriteFile(f, []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "dealsync.yaml")
+	abs := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(path, []byte(`
+temporal:
+  tls: {ca_file: ca.pem}
+targets:
+  erp: {type: http, base_url: "https://erp.example.com", lookup_invoices: true}
+connections:
+  shop:
+    source: {type: test-source, secret: "file:shop.secret"}
+    target: erp
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(cfg.RelativePathWarnings(), "\n")
+	for _, want := range []string{
+		"temporal.tls.ca_file is the relative path ca.pem, read from the working directory (" + dir + "), not from the config file's",
+		"connections.shop.source.secret is the relative path shop.secret",
+	} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings:\n%s\nlack %q", w, want)
+		}
+	}
+	t.Setenv("DEALSYNC_TEMPORAL_TLS_CA_FILE", abs)
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET", "file:"+filepath.Join(dir, "shop.secret"))
+	if cfg, err := config.Load(path); err != nil || len(cfg.RelativePathWarnings()) != 0 {
+		t.Errorf("absolute paths: %v, %q", err, cfg.RelativePathWarnings())
+	}
+}

@@ -665,24 +665,32 @@ func component(c Component, kind, key string, ps *problems) any {
 }
 
 // walkSecrets calls fn for every secret.Secret in v, with its key path.
-// A Component's Spec is walked at the component's own path; its raw
-// Options are not (they were decoded into Spec).
 func walkSecrets(v reflect.Value, path string, fn func(key string, s secret.Secret)) {
-	if !v.IsValid() {
-		return
-	}
-	if v.Type() == secretType {
-		fn(path, v.Interface().(secret.Secret))
+	walkConfig(v, path, func(key string, v reflect.Value) bool {
+		if v.Type() != secretType {
+			return false
+		}
+		fn(key, v.Interface().(secret.Secret))
+		return true
+	})
+}
+
+// walkConfig calls visit for every value in v, with its key path, and
+// descends into those it returns false for. A Component's Spec is walked
+// at the component's own path; its raw Options are not (they were decoded
+// into Spec).
+func walkConfig(v reflect.Value, path string, visit func(key string, v reflect.Value) (done bool)) {
+	if !v.IsValid() || visit(path, v) {
 		return
 	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
-			walkSecrets(v.Elem(), path, fn)
+			walkConfig(v.Elem(), path, visit)
 		}
 	case reflect.Struct:
 		if v.Type() == componentType {
-			walkSecrets(v.FieldByName("Spec"), path, fn)
+			walkConfig(v.FieldByName("Spec"), path, visit)
 			return
 		}
 		t := v.Type()
@@ -695,22 +703,48 @@ func walkSecrets(v reflect.Value, path string, fn func(key string, s secret.Secr
 			switch {
 			case name == "-" || hasOpt(opts, "remain"):
 			case hasOpt(opts, "squash"):
-				walkSecrets(v.Field(i), path, fn)
+				walkConfig(v.Field(i), path, visit)
 			default:
-				walkSecrets(v.Field(i), joinKey(path, name), fn)
+				walkConfig(v.Field(i), joinKey(path, name), visit)
 			}
 		}
 	case reflect.Map:
 		keys := v.MapKeys()
 		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
 		for _, k := range keys {
-			walkSecrets(v.MapIndex(k), joinKey(path, fmt.Sprint(k.Interface())), fn)
+			walkConfig(v.MapIndex(k), joinKey(path, fmt.Sprint(k.Interface())), visit)
 		}
 	case reflect.Slice, reflect.Array:
 		for i := 0; i < v.Len(); i++ {
-			walkSecrets(v.Index(i), path+"["+strconv.Itoa(i)+"]", fn)
+			walkConfig(v.Index(i), path+"["+strconv.Itoa(i)+"]", visit)
 		}
 	}
+}
+
+// relativePaths are the config's files given by a relative path (a key
+// ending in _file, a file: secret), each as "key: path": they are read
+// from the process's working directory, not from the config file's.
+func relativePaths(cfg *Config) []string {
+	var out []string
+	walkConfig(reflect.ValueOf(cfg), "", func(key string, v reflect.Value) bool {
+		var p string
+		switch {
+		case v.Type() == secretType:
+			p, _ = strings.CutPrefix(v.Interface().(secret.Secret).Describe(), "file:")
+			if p == v.Interface().(secret.Secret).Describe() {
+				return true // not a file
+			}
+		case v.Kind() == reflect.String && strings.HasSuffix(key, "_file"):
+			p = v.String()
+		default:
+			return false
+		}
+		if p != "" && !filepath.IsAbs(p) {
+			out = append(out, key+": "+p)
+		}
+		return true
+	})
+	return out
 }
 
 func sortedNames[V any](m map[string]V) []string {
