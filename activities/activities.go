@@ -216,6 +216,13 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 		}
 		return connectors.InvoiceResult{}, writeError(err, wrote())
 	}
+	if activity.IsActivity(ctx) {
+		// The one line at info a run leaves for its deal: an operator
+		// follows a deal to its invoice by grepping its id (the SDK's
+		// activity logger adds the run's workflow and run ids).
+		activity.GetLogger(ctx).Info("invoice made", "connection", in.Connection, "deal_id", in.Invoice.SourceDealID,
+			"reference", in.Invoice.Reference, "invoice_id", res.InvoiceID, "invoice_number", res.Number, "replayed", res.Replayed)
+	}
 	return res, nil
 }
 
@@ -300,7 +307,15 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 		if activity.IsActivity(ctx) && activity.GetInfo(ctx).IsLocalActivity {
 			// The SDK's activity logger names the run and the step's
 			// attempt. (An activity's failed attempt the SDK logs itself.)
-			activity.GetLogger(ctx).Warn("step attempt failed", "step", step, "connection", connection,
+			// A failure that ends the run for someone to fix (a mapping,
+			// a validation, a refusal) is an error; one retried, or a
+			// deal no longer won, a warning.
+			log := activity.GetLogger(ctx).Warn
+			msg := "step attempt failed"
+			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() && outcome != ErrTypeDealNotWon {
+				log, msg = activity.GetLogger(ctx).Error, "step failed: the run ends"
+			}
+			log(msg, "step", step, "connection", connection,
 				"attempt", activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())
 		}
 	}

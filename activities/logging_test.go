@@ -1,0 +1,80 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// answeringERP answers the invoice step with its result or its error.
+type answeringERP struct {
+	rateLimitedERP
+	res connectors.InvoiceResult
+	err error
+}
+
+func (e answeringERP) CreateInvoice(context.Context, model.Invoice, connectors.CustomerRef, string) (connectors.InvoiceResult, error) {
+	return e.res, e.err
+}
+
+// The worker's log at info follows a deal to its invoice (one line naming
+// the deal, the invoice and, by the SDK's logger, the run); a failure that
+// ends the run for someone to fix is an error, where it was a warning like
+// every retried attempt, which an alert on errors missed.
+func TestTheWorkerLogsTheInvoiceAndTheFailuresThatEndARun(t *testing.T) {
+	run := func(target connectors.Target) string {
+		var out bytes.Buffer
+		a := &Activities{Connections: oneConnection{"m": {Target: target}}}
+		var suite testsuite.WorkflowTestSuite
+		suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+		env := suite.NewTestWorkflowEnvironment()
+		env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+			ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+				StartToCloseTimeout: time.Minute,
+				RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 2},
+			})
+			return workflow.ExecuteLocalActivity(ctx, a.CreateInvoice, CreateInvoiceInput{Connection: "m",
+				Invoice: model.Invoice{Reference: "DS-D-77", SourceDealID: "D-77"}}).Get(ctx, nil)
+		}, workflow.RegisterOptions{Name: "invoice"})
+		env.ExecuteWorkflow("invoice")
+		return out.String()
+	}
+	lineWith := func(log, text string) string {
+		for _, l := range strings.Split(log, "\n") {
+			if strings.Contains(l, text) {
+				return l
+			}
+		}
+		return ""
+	}
+
+	made := run(answeringERP{res: connectors.InvoiceResult{InvoiceID: "INV-9", Number: "N-9"}})
+	if l := lineWith(made, "invoice made"); !strings.Contains(l, "level=INFO") || !strings.Contains(l, "deal_id=D-77") ||
+		!strings.Contains(l, "invoice_id=INV-9") || !strings.Contains(l, "invoice_number=N-9") || !strings.Contains(l, "WorkflowID=") {
+		t.Errorf("a made invoice's line %q in:\n%s", l, made)
+	}
+
+	refused := run(answeringERP{err: &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad date"}})
+	if l := lineWith(refused, "step failed: the run ends"); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "bad date") {
+		t.Errorf("a refusal's line %q in:\n%s", l, refused)
+	}
+	if strings.Contains(refused, "step attempt failed") || strings.Contains(refused, "invoice made") {
+		t.Errorf("a refusal also logged as a retried attempt or an invoice:\n%s", refused)
+	}
+
+	retried := run(rateLimitedERP{})
+	if l := lineWith(retried, "step attempt failed"); !strings.Contains(l, "level=WARN") || strings.Contains(retried, "the run ends") {
+		t.Errorf("a retried attempt's line %q in:\n%s", l, retried)
+	}
+}
