@@ -459,7 +459,7 @@ connections:
 		"connections.shop.source.secret":      "environment variable DEALSYNC_TEST_SURELY_UNSET is not set",
 		"connections.shop.source.limit":       "must be at most 10",
 		"connections.shop.target":             `target "missing" is not defined under targets (defined: api, erp, odd)`,
-		"connections.shop.trigger.won_stages": "must have at least 1 entries",
+		"connections.shop.trigger.won_stages": "must have at least 1 entry",
 		"connections.shop.settle_time":        "must be less than workflow.run_timeout (24h0m0s): every run would time out before invoicing",
 		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-per-account, test-source)`,
 		"connections.-bad":                    "connection name must match",
@@ -1240,5 +1240,19 @@ connections:
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET", "file:"+filepath.Join(dir, "shop.secret"))
 	if cfg, err := config.Load(path); err != nil || len(cfg.RelativePathWarnings()) != 0 {
 		t.Errorf("absolute paths: %v, %q", err, cfg.RelativePathWarnings())
+	}
+}
+
+// The Temporal namespace and task queue are names: blanks around them are
+// dropped, and one of blanks only is missing.
+func TestNamespaceAndTaskQueueAreTrimmed(t *testing.T) {
+	t.Setenv("DEALSYNC_TEMPORAL_TASK_QUEUE", " h7q ")
+	cfg, err := config.Load("")
+	if err != nil || cfg.Temporal.TaskQueue != "h7q" {
+		t.Fatalf("task queue %q, %v", cfg.Temporal.TaskQueue, err)
+	}
+	t.Setenv("DEALSYNC_TEMPORAL_NAMESPACE", "  ")
+	if _, err := config.Load(""); err == nil || !strings.Contains(err.Error(), "temporal.namespace: is required") {
+		t.Errorf("a namespace of blanks: %v", err)
 	}
 }

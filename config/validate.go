@@ -140,6 +140,9 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	lowerTargetRefs(cfg)
 	// Read in any case, as the logger reads them (LOG_LEVEL=DEBUG).
 	cfg.Log.Level, cfg.Log.Format = strings.ToLower(strings.TrimSpace(cfg.Log.Level)), strings.ToLower(strings.TrimSpace(cfg.Log.Format))
+	// A blank around a name is never part of it (a namespace of "  " is
+	// none, and then required).
+	cfg.Temporal.Namespace, cfg.Temporal.TaskQueue = strings.TrimSpace(cfg.Temporal.Namespace), strings.TrimSpace(cfg.Temporal.TaskQueue)
 	validateStruct(cfg, "", ps)
 	crossCheck(cfg, ps)
 
@@ -277,8 +280,14 @@ func fieldMessage(fe validator.FieldError) string {
 	size := func(cmp string) string {
 		switch k {
 		case reflect.String:
+			if p == "1" {
+				return fmt.Sprintf("must be %s 1 character long", cmp)
+			}
 			return fmt.Sprintf("must be %s %s characters long", cmp, p)
 		case reflect.Slice, reflect.Array, reflect.Map:
+			if p == "1" {
+				return fmt.Sprintf("must have %s 1 entry", cmp)
+			}
 			return fmt.Sprintf("must have %s %s entries", cmp, p)
 		}
 		return fmt.Sprintf("must be %s %s", cmp, p)
