@@ -1256,3 +1256,17 @@ func TestNamespaceAndTaskQueueAreTrimmed(t *testing.T) {
 		t.Errorf("a namespace of blanks: %v", err)
 	}
 }
+
+// metrics.listen on the intake's own address is refused (the process
+// could not open both); another port, or the same port on another host,
+// is taken.
+func TestMetricsListenIsNotTheIntakes(t *testing.T) {
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", "127.0.0.1:19780")
+	for listen, refused := range map[string]bool{"127.0.0.1:19780": true, "0.0.0.0:19780": true, ":19780": true, "127.0.0.1:19781": false, "127.0.0.2:19780": false} {
+		t.Setenv("DEALSYNC_METRICS_LISTEN", listen)
+		_, err := config.Load("")
+		if got := err != nil && strings.Contains(err.Error(), "metrics.listen: is on intake.listen's address (127.0.0.1:19780)"); got != refused {
+			t.Errorf("%s: %v, want refused %v", listen, err, refused)
+		}
+	}
+}

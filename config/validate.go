@@ -158,6 +158,7 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	checkSharedIDs(cfg, ps)
 	checkSharedGrants(cfg, ps)
 	checkPublicBaseURL(cfg, ps)
+	checkMetricsListen(cfg, ps)
 
 	var unresolved []Problem
 	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
@@ -559,6 +560,25 @@ type rotatingGrant interface {
 // first of them to refresh spends the one they share and the others are
 // refused (invalid_grant) from then on. One token_file serves them all,
 // under its lock. Secrets that do not resolve are reported on their own.
+// checkMetricsListen refuses a metrics.listen on the intake's own address
+// (the same port, on the same host or on all of them): the process could
+// not open both, and serve's message blamed "another dealsync".
+func checkMetricsListen(cfg *Config, ps *problems) {
+	m, in := cfg.Metrics.Listen, cfg.Intake.Listen
+	if m == "" || ps.isFailed("metrics.listen") || ps.isFailed("intake.listen") {
+		return
+	}
+	mh, mp, err1 := net.SplitHostPort(m)
+	ih, ip, err2 := net.SplitHostPort(in)
+	if err1 != nil || err2 != nil || mp != ip || mp == "0" {
+		return
+	}
+	allHosts := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	if mh == ih || allHosts(mh) || allHosts(ih) {
+		ps.add("metrics.listen", fmt.Sprintf("is on intake.listen's address (%s): give the metrics server a port of its own", in))
+	}
+}
+
 // checkPublicBaseURL refuses an intake.public_base_url the intake cannot
 // put a webhook's path after: with user info, a query or a fragment (the
 // URL signed became …/?k=X/webhooks/demo, and every HubSpot delivery was
