@@ -476,6 +476,16 @@ func Load(path string, opts ...Option) (*Config, error) {
 		cfg.relative = relativePaths(cfg)
 	} else if errors.As(err, &ce) {
 		ce.IgnoredEnv = ignoredEnv(v, settings, os.Environ())
+		// A problem of a value the environment set is not the file's:
+		// it names the variable (the file may not have the key at all).
+		for i, p := range ce.Problems {
+			if p.Key == "" || strings.ContainsAny(p.Key, "[]") {
+				continue
+			}
+			if name := EnvVar(p.Key); os.Getenv(name) != "" {
+				ce.Problems[i].Message += " (set by " + name + ")"
+			}
+		}
 	}
 	if err == nil && o.dev {
 		cfg.devEntries = map[string]bool{}

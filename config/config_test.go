@@ -1270,3 +1270,13 @@ func TestMetricsListenIsNotTheIntakes(t *testing.T) {
 		}
 	}
 }
+
+// A problem of a value set by an environment variable names it: the
+// message said "in dealsync.yaml", whose file may not have the key.
+func TestAProblemOfAnEnvironmentValueNamesTheVariable(t *testing.T) {
+	t.Setenv("DEALSYNC_INTAKE_MAX_BODY_BYTES", "12")
+	_, err := config.Load("")
+	if err == nil || !strings.Contains(err.Error(), "intake.max_body_bytes: must be at least 1024 (set by DEALSYNC_INTAKE_MAX_BODY_BYTES)") {
+		t.Errorf("%v", err)
+	}
+}

@@ -110,7 +110,7 @@ connections:
 		{Key: "connections.hubspot-eu", Message: "names hubspot-eu and hubspot_eu are spelled alike in environment variables " +
 			"(DEALSYNC_CONNECTIONS_HUBSPOT_EU_…, where - is written _): rename all but one"},
 		// The shared spelling is hubspot_eu's own (AutomaticEnv), not hubspot-eu's.
-		{Key: "connections.hubspot_eu.source.limit", Message: "must be at most 10"},
+		{Key: "connections.hubspot_eu.source.limit", Message: "must be at most 10 (set by DEALSYNC_CONNECTIONS_HUBSPOT_EU_SOURCE_LIMIT)"},
 		{Key: "targets.erp-main", Message: "names erp-main and erp_main are spelled alike in environment variables " +
 			"(DEALSYNC_TARGETS_ERP_MAIN_…, where - is written _): rename all but one"},
 	}
