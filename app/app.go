@@ -389,12 +389,18 @@ func connectionTargets(cfg *config.Config, c *connections.Connection) []connecti
 }
 
 // EnvWarnings say which DEALSYNC_* environment variables set nothing
-// (config.Config.IgnoredEnv), and which files the config gives by a path
-// relative to the working directory (config.Config.RelativePathWarnings).
+// (config.Config.IgnoredEnv), that the config defines no connection, and
+// which files it gives by a path relative to the working directory
+// (config.Config.RelativePathWarnings).
 func EnvWarnings(cfg *config.Config) []string {
 	var out []string
 	for _, name := range cfg.IgnoredEnv() {
 		out = append(out, config.IgnoredEnvWarning(name))
+	}
+	if len(cfg.Connections) == 0 {
+		// An empty file, or a config map not mounted: serve and worker
+		// started, ready, and did nothing.
+		out = append(out, "the config defines no connection: the intake answers 404 to every webhook and the worker has nothing to run (an empty config file, or one not mounted?)")
 	}
 	return append(out, cfg.RelativePathWarnings()...)
 }

@@ -341,3 +341,15 @@ func TestConfigCheckReadsTheTemporalTLSFiles(t *testing.T) {
 		t.Errorf("config check --dev: %v\n%s", err, out)
 	}
 }
+
+// A config without a connection (an empty file, a config map not
+// mounted) is warned of: serve and worker start, ready, and do nothing.
+func TestConfigCheckWarnsOfAConfigWithoutConnections(t *testing.T) {
+	out, err := runOut(context.Background(), "--config", writeConfig(t, "log:\n  level: info\n"), "config", "check")
+	if err != nil || !regexp.MustCompile(`warning +the config defines no connection`).MatchString(out) {
+		t.Errorf("config check of a config without connections: %v\n%s", err, out)
+	}
+	if out, err := runOut(context.Background(), "config", "check", "--dev"); err != nil || strings.Contains(out, "defines no connection") {
+		t.Errorf("config check --dev (demo): %v\n%s", err, out)
+	}
+}
