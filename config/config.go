@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -439,8 +440,13 @@ func Load(path string, opts ...Option) (*Config, error) {
 		// YAML whatever the file's name (dealsync.conf, a mounted
 		// config with no extension): viper would refuse an extension it
 		// does not know, and read .toml or .properties in their own
-		// formats, past the checks made on the YAML text. JSON is YAML.
+		// formats, past the checks made on the YAML text. A .json file is
+		// read as JSON: not all JSON is YAML (a \/ escape, a surrogate
+		// pair), and the checks of the text read it as YAML when it is.
 		v.SetConfigType("yaml")
+		if strings.EqualFold(filepath.Ext(path), ".json") {
+			v.SetConfigType("json")
+		}
 		if err := v.ReadInConfig(); err != nil {
 			return nil, fmt.Errorf("config: reading %s: %w", path, misindented(path, err))
 		}

@@ -1188,13 +1188,17 @@ func TestTheConfigFileIsYAMLWhateverItsName(t *testing.T) {
 	if cfg, err := config.Load(write("dealsync.conf", "intake:\n  listen: 127.0.0.1:19771\n")); err != nil || cfg.Intake.Listen != "127.0.0.1:19771" {
 		t.Errorf("dealsync.conf: %v", err)
 	}
-	for name, content := range map[string]string{
-		"c.json": `{"connections": {"ACME": {"source": {"type": "test-source", "secret": "s"}, "target": "sandbox"}}}`,
-		"c.toml": "[connections.ACME]\ntarget = \"sandbox\"\n",
-	} {
-		if _, err := config.Load(write(name, content)); err == nil {
-			t.Errorf("%s loaded", name)
-		}
+	// JSON is read as JSON (not all of it is YAML: a \/ escape), with the
+	// checks of the text.
+	if cfg, err := config.Load(write("c.json", `{"intake": {"public_base_url": "https:\/\/hooks.example.com\/x"}}`)); err != nil || cfg.Intake.PublicBaseURL != "https://hooks.example.com/x" {
+		t.Errorf("JSON with a \\/ escape: %v", err)
+	}
+	if _, err := config.Load(write("d.json", `{"connections": {"ACME": {"source": {"type": "test-source", "secret": "s"}, "target": "erp"}}}`)); err == nil || !strings.Contains(err.Error(), "ACME") || !strings.Contains(err.Error(), "lower") {
+		t.Errorf("JSON with an upper-case connection name: %v", err)
+	}
+	// TOML was read as TOML, past the checks of the YAML text.
+	if _, err := config.Load(write("c.toml", "[intake]\nlisten = \"127.0.0.1:19772\"\n")); err == nil || !strings.Contains(err.Error(), "yaml") {
+		t.Errorf("TOML: %v, want it read as YAML and refused", err)
 	}
 }
 
@@ -1238,8 +1242,10 @@ connections:
 	}
 	t.Setenv("DEALSYNC_TEMPORAL_TLS_CA_FILE", abs)
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET", "file:"+filepath.Join(dir, "shop.secret"))
-	if cfg, err := config.Load(path); err != nil || len(cfg.RelativePathWarnings()) != 0 {
-		t.Errorf("absolute paths: %v, %q", err, cfg.RelativePathWarnings())
+	if cfg, err := config.Load(path); err != nil {
+		t.Errorf("absolute paths: %v", err)
+	} else if w := cfg.RelativePathWarnings(); len(w) != 0 {
+		t.Errorf("absolute paths: %q", w)
 	}
 }
 
