@@ -30,20 +30,21 @@ func (s Secret) Reveal() (string, error) {
 	switch {
 	case strings.HasPrefix(s.ref, "env:"):
 		name := strings.TrimPrefix(s.ref, "env:")
-		if !envName(name) {
-			// A value where the name should be (env:$TOKEN, expanded by
-			// the shell): never echoed.
-			return "", errNotAName
-		}
 		v, ok := os.LookupEnv(name)
-		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", name)
+		// A name is shown only when it looks like one (A_NAME): what
+		// follows env: may be a value the shell put there (env:$TOKEN),
+		// a secret.
+		shown := "environment variable " + name
+		if !shownName(name) {
+			shown = "the environment variable named after env: (not shown: it does not look like a variable's name, A_NAME; a value where the name should be, from a shell's env:$NAME?)"
 		}
-		if v == "" {
-			return "", fmt.Errorf("environment variable %s is set but empty", name)
-		}
-		if strings.TrimSpace(v) == "" {
-			return "", fmt.Errorf("environment variable %s holds only white space", name)
+		switch {
+		case !ok:
+			return "", fmt.Errorf("%s is not set", shown)
+		case v == "":
+			return "", fmt.Errorf("%s is set but empty", shown)
+		case strings.TrimSpace(v) == "":
+			return "", fmt.Errorf("%s holds only white space", shown)
 		}
 		return v, nil
 	case strings.HasPrefix(s.ref, "file:"):
@@ -67,18 +68,16 @@ func (s Secret) Reveal() (string, error) {
 	}
 }
 
-// errNotAName is the error of an env: reference whose name is not one.
-var errNotAName = fmt.Errorf("what follows env: is not an environment variable's name (letters, digits and _, not starting with a digit), " +
-	"so it is not shown: a value where the name should be? (env:$NAME in a shell puts the variable's value there; write env:NAME)")
-
-// envName says whether name can be an environment variable's name as a
-// shell sets one.
-func envName(name string) bool {
+// shownName says whether an env: reference's name may be shown: it looks
+// like a variable's name as people write them (upper case, digits and _,
+// not starting with a digit). Anything else may be a value a shell
+// expanded in its place (a hex token, a key), and is not shown.
+func shownName(name string) bool {
 	if name == "" {
 		return false
 	}
 	for i, r := range name {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
 			return false
 		}
 	}
@@ -97,8 +96,8 @@ func (s Secret) Describe() string {
 	switch {
 	case s.ref == "":
 		return "unset"
-	case strings.HasPrefix(s.ref, "env:") && !envName(strings.TrimPrefix(s.ref, "env:")):
-		return "env:(not a variable name)"
+	case strings.HasPrefix(s.ref, "env:") && !shownName(strings.TrimPrefix(s.ref, "env:")):
+		return "env:(name not shown)"
 	case strings.HasPrefix(s.ref, "env:"), strings.HasPrefix(s.ref, "file:"):
 		return s.ref
 	default:

@@ -531,6 +531,7 @@ func TestRegistryAndConfig(t *testing.T) {
 		"query":         {BaseURL: "https://erp.example/?a=b"},
 		"header name":   {BaseURL: "https://erp.example", AuthHeader: "X Key"},
 		"header line":   {BaseURL: "https://erp.example", AuthHeader: "Authorization: Bearer X-Evil"},
+		"header key":    {BaseURL: "https://erp.example", AuthHeader: "X-Evil="},
 		"missing env":   {BaseURL: "https://erp.example", AuthValue: secret.New("env:HTTPTARGET_TEST_UNSET")},
 		"newline value": {BaseURL: "https://erp.example", AuthValue: secret.New("Bearer a\r\nX-Evil: 1")},
 		"neg timeout":   {BaseURL: "https://erp.example", Timeout: -time.Second},
