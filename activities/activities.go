@@ -312,7 +312,11 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 			// deal no longer won, a warning.
 			log := activity.GetLogger(ctx).Warn
 			msg := "step attempt failed"
-			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() && outcome != ErrTypeDealNotWon {
+			info := activity.GetInfo(ctx)
+			last := info.RetryPolicy != nil && info.RetryPolicy.MaximumAttempts > 0 && info.Attempt >= info.RetryPolicy.MaximumAttempts
+			if appErr := (*temporal.ApplicationError)(nil); (errors.As(*err, &appErr) && appErr.NonRetryable() && outcome != ErrTypeDealNotWon) || last {
+				// (A run whose step's retries outlast its time ends with
+				// its timeout, which the SDK logs.)
 				log, msg = activity.GetLogger(ctx).Error, "step failed: the run ends"
 			}
 			log(msg, "step", step, "connection", connection,

@@ -1141,6 +1141,12 @@ targets:
 			t.Errorf("%s: %q, want it to say %q (all: %v)", key, got[key], frag, got)
 		}
 	}
+	if err := os.WriteFile(path, []byte("workflow:\n  retry: {maximum_attempts: 1e20}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "workflow.retry.maximum_attempts: must be a whole number of a usable size") {
+		t.Errorf("1e20 attempts: %v", err)
+	}
 	if err := os.WriteFile(path, []byte("workflow:\n  retry: {maximum_attempts: 3.0}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -1158,6 +1164,8 @@ func TestPublicBaseURLTakesNoQueryOrUserInfo(t *testing.T) {
 		"https://u:SENTINEL@hooks.example.com/": "without user info, a query or a fragment",
 		"https://hooks.example.com/?k=SENTINEL": "without user info, a query or a fragment",
 		"https://hooks.example.com/#SENTINEL":   "without user info, a query or a fragment",
+		"https://hooks.example.com/#":           "without user info, a query or a fragment",
+		"https://hooks.example.com/?":           "without user info, a query or a fragment",
 		"https://hooks.example.com:99999/":      "has port 99999, which is not a port",
 		"https://hooks.example.com/dealsync":    "",
 	} {

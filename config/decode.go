@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -35,6 +36,9 @@ var (
 	// errFraction: a number with a fraction where a whole number is
 	// wanted (mapstructure would cut it: 2.7 attempts were 2).
 	errFraction = errors.New("must be a whole number")
+	// errHugeNumber: a float out of any whole number's range (1e20,
+	// .nan, .inf).
+	errHugeNumber = errors.New("must be a whole number of a usable size")
 	// errNumberForBool: a number where true or false is wanted (1 was
 	// taken as true).
 	errNumberForBool = errors.New("must be true or false")
@@ -77,8 +81,13 @@ func decodeHook() mapstructure.DecodeHookFunc {
 					return nil, errUnquotedNumber
 				}
 			case isWhole(to.Kind()) && to != durationType:
-				if f, ok := data.(float64); ok && f != float64(int64(f)) {
-					return nil, errFraction
+				if f, ok := data.(float64); ok {
+					switch {
+					case math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) >= 1<<63:
+						return nil, errHugeNumber
+					case f != math.Trunc(f):
+						return nil, errFraction
+					}
 				}
 			case to.Kind() == reflect.Bool:
 				switch data.(type) {

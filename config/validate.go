@@ -329,6 +329,10 @@ func fieldMessage(fe validator.FieldError) string {
 	case "url":
 		return "must be an absolute URL"
 	case "file":
+		if v, ok := fe.Value().(string); ok && v != "" && !filepath.IsAbs(v) {
+			wd, _ := os.Getwd()
+			return "must name an existing file (a relative path is read from the working directory, " + wd + ", not from the config file's)"
+		}
 		return "must name an existing file"
 	case "dir":
 		return "must name an existing directory"
@@ -554,12 +558,6 @@ type rotatingGrant interface {
 	RotatingGrant() (clientID string, refreshToken secret.Secret, tokenFile string)
 }
 
-// checkSharedGrants refuses targets that come from one authorisation (one
-// type, client_id and refresh_token, by value) but keep their tokens in
-// different token_files: the vendor rotates the refresh token, so the
-// first of them to refresh spends the one they share and the others are
-// refused (invalid_grant) from then on. One token_file serves them all,
-// under its lock. Secrets that do not resolve are reported on their own.
 // checkMetricsListen refuses a metrics.listen on the intake's own address
 // (the same port, on the same host or on all of them): the process could
 // not open both, and serve's message blamed "another dealsync".
@@ -593,7 +591,7 @@ func checkPublicBaseURL(cfg *Config, ps *problems) {
 	if err != nil {
 		return // the http_url check's
 	}
-	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+	if u.User != nil || strings.ContainsAny(raw, "?#") {
 		ps.add("intake.public_base_url", "must be scheme://host[:port][/path], without user info, a query or a fragment: the intake adds /webhooks/<connection> to it")
 		return
 	}
@@ -604,6 +602,12 @@ func checkPublicBaseURL(cfg *Config, ps *problems) {
 	}
 }
 
+// checkSharedGrants refuses targets that come from one authorisation (one
+// type, client_id and refresh_token, by value) but keep their tokens in
+// different token_files: the vendor rotates the refresh token, so the
+// first of them to refresh spends the one they share and the others are
+// refused (invalid_grant) from then on. One token_file serves them all,
+// under its lock. Secrets that do not resolve are reported on their own.
 func checkSharedGrants(cfg *Config, ps *problems) {
 	type first struct{ target, file string }
 	seen := map[[32]byte]first{}

@@ -1304,6 +1304,11 @@ func TestWebhookRouteRefusalsAreJSON(t *testing.T) {
 	if status, body := get(t, srv.URL+"/healthz"); status != http.StatusOK || !strings.Contains(body, `"ok"`) {
 		t.Errorf("GET /healthz: %d %s", status, body)
 	}
+	// A connection the config does not have is not named as the URL to
+	// give.
+	if status, body := post(t, srv.URL+"/webhooks/made-up/", batch); status != http.StatusNotFound || strings.Contains(body, "trailing slash") {
+		t.Errorf("POST /webhooks/made-up/: %d %s", status, body)
+	}
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 
@@ -46,6 +47,9 @@ func exactNumbers(s string) string {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return s
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return s // more after the value: fromJSON's to refuse
 	}
 	b, err := json.Marshal(exactOrText(v))
 	if err != nil {

@@ -42,6 +42,9 @@ func TestValuesReadFromJSONAreWrittenAsSent(t *testing.T) {
 		{`string(dec(` + cf + `["big"]) * 2)`, "24691356.246913578", ""},
 		{`"PO " + coalesce(` + cf + `["po"], "")`, "PO 4500012345", ""},
 		{`string(` + cf + `["big"] * 2)`, "", "invalid operation"},
+		// Text after the JSON value is refused as before, an inexact
+		// number in it or not.
+		{`string(fromJSON(deal.raw["custom_fields"] + " {\"po\": 12345678.123456789}")["po"])`, "", "after top-level value"},
 	} {
 		m, err := mapping.Parse("cf.yaml", fmt.Appendf(nil, "name: cf\ninvoice:\n  memo: %q\n", c.expr))
 		if err != nil {

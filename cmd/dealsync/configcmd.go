@@ -103,14 +103,6 @@ a CRM would refuse or a CRM account that did not answer or refused the check
 			if err != nil {
 				return err
 			}
-			// The Temporal client's TLS files and API key, read as serve
-			// and worker read them before they dial (dev serves its own
-			// frontend, without them).
-			if !dev {
-				if _, err := app.ClientOptions(cfg, quiet); err != nil {
-					return &exitError{code: 1, err: fmt.Errorf("the config is valid, but serve and worker would not start: %w", err)}
-				}
-			}
 			// What serve (the public dev secret), or with --dev what dev
 			// (its sandbox ERP's address unbound), would say or refuse.
 			var notices []app.Notice
@@ -124,6 +116,15 @@ a CRM would refuse or a CRM account that did not answer or refused the check
 			describe(out, cfg, set, notices)
 			if refusal != nil {
 				return &exitError{code: 1, err: refusal}
+			}
+			// The Temporal client's TLS files and API key, read as serve
+			// and worker read them before they dial (dev serves its own
+			// frontend, without them); after the warnings, which may say
+			// why (a relative path).
+			if !dev {
+				if _, err := app.ClientOptions(cfg, quiet); err != nil {
+					return &exitError{code: 1, err: fmt.Errorf("the config is valid, but serve and worker would not start: %w", err)}
+				}
 			}
 			var failed []error
 			if withTemporal {

@@ -164,8 +164,11 @@ func (s *Server) serveFaultable(w http.ResponseWriter, r *http.Request, rt route
 		// Only a 2xx answer is of work done: a fault or a refusal (a 409
 		// of a customer that exists) created nothing.
 		what := "the request was processed, and its retry under the same key gets the stored answer"
-		if held.Code < 200 || held.Code > 299 {
+		switch {
+		case held.Code < 200 || held.Code > 299:
 			what = "the answer was a refusal or an injected fault: nothing was created"
+		case r.Method != http.MethodPost:
+			what = "a read: nothing was created"
 		}
 		s.log.Info("sandbox: client gone before its delayed answer; "+what,
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", held.Code))
