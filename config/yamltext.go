@@ -57,7 +57,13 @@ func checkKeyCase(n *yaml.Node, path string, ps *problems) {
 			k := n.Content[i].Value
 			lower := strings.ToLower(k)
 			if first, ok := seen[lower]; ok && first != k {
-				ps.add(joinKey(path, lower), fmt.Sprintf("is given twice, as %s and %s: keys are read whatever their case, so only one would be used; keep one", first, k))
+				fix := "keep one"
+				if strings.HasSuffix(path, "accounts") {
+					// Two Salesforce orgs whose 15-character ids differ
+					// only in case are two accounts.
+					fix = "keep one, or, for two accounts whose ids differ only in case (Salesforce's 15-character org ids), write them in their 18-character form"
+				}
+				ps.add(joinKey(path, lower), fmt.Sprintf("is given twice, as %s and %s: keys are read whatever their case, so only one would be used; %s", first, k, fix))
 			}
 			seen[lower] = k
 			checkKeyCase(n.Content[i+1], joinKey(path, lower), ps)
