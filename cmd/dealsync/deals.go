@@ -19,7 +19,7 @@ func newDealsCmd(g *globalFlags) *cobra.Command {
 	var connection, since, until string
 	var dev, asJSON bool
 	sync := &cobra.Command{
-		Use:   "sync --connection NAME --since DATE [--until DATE] [--account ID]... [--dry-run]",
+		Use:   "sync --connection NAME --since DATE [--until DATE] [--account ID]... [--dry-run] [--json] [--dev]",
 		Short: "Start the runs of the deals the CRM lists as won in a period that have none (a first sync, or webhooks the CRM gave up on)",
 		Long: `sync asks the connection's CRM for the deals that are won now and that
 changed in [--since, --until): HubSpot and Salesforce deals last modified then

@@ -78,7 +78,11 @@ func banner(cfg *config.Config, d *app.Dev, configPath string) string {
 	if d.MetricsURL != "" {
 		fmt.Fprintf(&b, "  Metrics          %s\n", d.MetricsURL)
 	}
-	fmt.Fprintf(&b, "  Data             %s\n\n", cfg.Dev.DataDir)
+	data := cfg.Dev.DataDir
+	if abs, err := filepath.Abs(data); err == nil {
+		data = abs // a second shell may be elsewhere
+	}
+	fmt.Fprintf(&b, "  Data             %s\n\n", data)
 	b.WriteString(tryIt(cfg, configPath, d.IntakeURL, d.SandboxURL))
 	return b.String()
 }
@@ -143,9 +147,15 @@ func selfCommand() string {
 }
 
 // commandOf is selfCommand for the executable's path exe ("" when not
-// known) and the path arg0 it was started by.
+// known) and the path arg0 it was started by. go run's command names the
+// repository (go run -C), found from the working directory up, for a
+// second shell elsewhere; where it is not found, it runs from the
+// repository only.
 func commandOf(exe, arg0 string) string {
 	if exe == "" || strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		if root := moduleRoot(); root != "" {
+			return "go run -C " + shellQuote(root) + " ./cmd/dealsync"
+		}
 		return "go run ./cmd/dealsync"
 	}
 	if !strings.ContainsRune(arg0, filepath.Separator) {
@@ -155,6 +165,28 @@ func commandOf(exe, arg0 string) string {
 		arg0 = abs
 	}
 	return shellQuote(arg0)
+}
+
+// moduleRoot is the directory of dealsync's go.mod at or above the
+// working directory, "" when there is none.
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			if strings.HasPrefix(string(b), "module github.com/dealsync/dealsync\n") {
+				return dir
+			}
+			return ""
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }
 
 // demoSecretVars are the environment variables the demo connection's

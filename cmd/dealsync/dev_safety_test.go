@@ -221,7 +221,7 @@ func TestBannerTryItSignsWithTheSecretDevChecks(t *testing.T) {
 					send = strings.TrimSpace(line)
 				}
 			}
-			args, ok := strings.CutPrefix(send, "go run ./cmd/dealsync ")
+			args, ok := strings.CutPrefix(send, goRunSelf(t)+" ")
 			if !ok {
 				t.Fatalf("no webhook send command in:\n%s", text)
 			}
@@ -326,8 +326,28 @@ func TestBannerTryItNamesTheConfigAbsolutely(t *testing.T) {
 	// environment moved it to, which that shell has not.
 	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "47233")
 	t.Setenv("DEALSYNC_TEMPORAL_TASK_QUEUE", "mine")
-	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "  DEALSYNC_DEV_FRONTEND_PORT=47233 DEALSYNC_TEMPORAL_TASK_QUEUE=mine go run ./cmd/dealsync runs list --dev ") {
+	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "  DEALSYNC_DEV_FRONTEND_PORT=47233 DEALSYNC_TEMPORAL_TASK_QUEUE=mine "+goRunSelf(t)+" runs list --dev ") {
 		t.Errorf("want the runs list command with the moved port and task queue in:\n%s", text)
+	}
+}
+
+// goRunSelf is the banner's go run command in this repository: it names
+// the repository (go run -C), for a second shell elsewhere.
+func goRunSelf(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "go run -C " + shellQuote(root) + " ./cmd/dealsync"
+}
+
+// Away from the repository (no dealsync go.mod up from the working
+// directory), go run's command is the one that runs from it.
+func TestGoRunSelfAwayFromTheRepository(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if got := commandOf("/tmp/go-build1/b001/exe/dealsync", "x"); got != "go run ./cmd/dealsync" {
+		t.Errorf("commandOf away from the repository = %q", got)
 	}
 }
 
@@ -340,8 +360,8 @@ func TestBannerCommandsRunThisDealsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ exe, arg0, want string }{
-		{"/tmp/go-build123/b001/exe/dealsync", "/tmp/go-build123/b001/exe/dealsync", "go run ./cmd/dealsync"},
-		{"", "dealsync", "go run ./cmd/dealsync"},
+		{"/tmp/go-build123/b001/exe/dealsync", "/tmp/go-build123/b001/exe/dealsync", goRunSelf(t)},
+		{"", "dealsync", goRunSelf(t)},
 		{"/usr/local/bin/dealsync", "dealsync", "dealsync"},
 		{"/opt/ds/dealsync", "/opt/ds/dealsync", "/opt/ds/dealsync"},
 		{filepath.Join(wd, "bin", "dealsync"), "./bin/dealsync", filepath.Join(wd, "bin", "dealsync")},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net/http"
 	"net/url"
@@ -33,7 +34,7 @@ func newWebhookCmd(g *globalFlags) *cobra.Command {
 	var connection, target, msgID string
 	var sample bool
 	send := &cobra.Command{
-		Use:   "send --connection NAME (FILE | --sample)",
+		Use:   "send [--connection NAME] (FILE | --sample)",
 		Short: "POST FILE to the intake as the connection's CRM would: signed or authenticated with the connection's own secret",
 		Long: `send posts FILE (a delivery body: the generic source's event, a HubSpot
 batch, a Pipedrive v2 webhook, a Salesforce Outbound Message) to the intake
@@ -97,6 +98,9 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 				}
 				body = examples.ClosedWon
 			} else if body, err = os.ReadFile(args[0]); err != nil {
+				if errors.Is(err, fs.ErrNotExist) && conn.Source.Type == "generic" {
+					err = fmt.Errorf("%w (dealsync's sample closed-won deal is built in: --sample sends it)", err)
+				}
 				return &exitError{code: 2, err: err}
 			}
 			if target == "" {

@@ -129,6 +129,9 @@ func TestWebhookSendSampleIsFilesAlternative(t *testing.T) {
 		{[]string{"webhook", "send", "--url", srv.URL, "--sample", deal}, "give FILE or --sample, not both"},
 		{[]string{"webhook", "send", "--url", srv.URL}, "give the delivery's FILE, or --sample"},
 		{[]string{"--config", cfg, "webhook", "send", "--connection", "pd", "--url", srv.URL, "--sample"}, `connection "pd"'s source is pipedrive`},
+		// The tour's file, away from the repository: the built-in one is
+		// named.
+		{[]string{"webhook", "send", "--url", srv.URL, filepath.Join(t.TempDir(), "examples", "closed-won.json")}, "dealsync's sample closed-won deal is built in: --sample sends it"},
 	} {
 		if out, err := runOut(ctx, c.args...); exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: exit %d, %v, want 2 saying %q\n%s", c.args, exitCode(err), err, c.want, out)
