@@ -310,13 +310,12 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 			// A failure that ends the run for someone to fix (a mapping,
 			// a validation, a refusal) is an error; one retried, or a
 			// deal no longer won, a warning.
+			// (An attempt that is the last of workflow.retry.maximum_attempts
+			// is not told apart: the workflow makes some calls one attempt
+			// at a time and retries them itself.)
 			log := activity.GetLogger(ctx).Warn
 			msg := "step attempt failed"
-			info := activity.GetInfo(ctx)
-			last := info.RetryPolicy != nil && info.RetryPolicy.MaximumAttempts > 0 && info.Attempt >= info.RetryPolicy.MaximumAttempts
-			if appErr := (*temporal.ApplicationError)(nil); (errors.As(*err, &appErr) && appErr.NonRetryable() && outcome != ErrTypeDealNotWon) || last {
-				// (A run whose step's retries outlast its time ends with
-				// its timeout, which the SDK logs.)
+			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() && outcome != ErrTypeDealNotWon {
 				log, msg = activity.GetLogger(ctx).Error, "step failed: the run ends"
 			}
 			log(msg, "step", step, "connection", connection,

@@ -488,7 +488,13 @@ func Load(path string, opts ...Option) (*Config, error) {
 			if p.Key == "" || strings.ContainsAny(p.Key, "[]") {
 				continue
 			}
-			if name := EnvVar(p.Key); os.Getenv(name) != "" {
+			// A key with a - is set by its own spelling (which wins);
+			// the _ spelling may be another name's: not guessed.
+			name := EnvVar(p.Key)
+			if strings.Contains(p.Key, "-") {
+				name = EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(p.Key, ".", "_"))
+			}
+			if os.Getenv(name) != "" {
 				ce.Problems[i].Message += " (set by " + name + ")"
 			}
 		}

@@ -1294,3 +1294,26 @@ func TestAProblemOfAnEnvironmentValueNamesTheVariable(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// A problem of a key whose name has a - names the variable that set it,
+// the - spelling (which wins), not the _ spelling another name may share.
+func TestTheSetByVariableOfANameWithAHyphen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(`
+targets:
+  erp: {type: http, base_url: "https://erp.example.com", lookup_invoices: true}
+connections:
+  hubspot-eu:
+    source: {type: test-source, secret: s}
+    target: erp
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DEALSYNC_CONNECTIONS_HUBSPOT-EU_TARGET", "nope")
+	t.Setenv("DEALSYNC_CONNECTIONS_HUBSPOT_EU_TARGET", "erp")
+	_, err := config.Load(path)
+	if err == nil || !strings.Contains(err.Error(), `target "nope" is not defined`) ||
+		!strings.Contains(err.Error(), "(set by DEALSYNC_CONNECTIONS_HUBSPOT-EU_TARGET)") {
+		t.Errorf("%v", err)
+	}
+}

@@ -84,6 +84,16 @@ func shownName(name string) bool {
 	return true
 }
 
+// EnvName is the name of the variable an env: reference reads, when it is
+// one and may be shown (it looks like a name, A_NAME).
+func (s Secret) EnvName() (string, bool) {
+	name, ok := strings.CutPrefix(s.ref, "env:")
+	if !ok || !shownName(name) {
+		return "", false
+	}
+	return name, true
+}
+
 // Check resolves the secret and reports why it cannot be, without the value.
 func (s Secret) Check() error {
 	_, err := s.Reveal()

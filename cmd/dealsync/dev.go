@@ -204,8 +204,10 @@ func demoSecretVars(cfg *config.Config) []string {
 		return vars
 	}
 	if gc, ok := demo.Source.Spec.(*generic.Config); ok {
-		if name, ok := strings.CutPrefix(gc.Secret.Describe(), "env:"); ok {
+		if name, ok := gc.Secret.EnvName(); ok {
 			vars = append(vars, name)
+		} else if strings.HasPrefix(gc.Secret.Describe(), "env:") {
+			vars = append(vars, "the variable its env: reference names")
 		}
 	}
 	return vars

@@ -397,3 +397,17 @@ func TestTryItNamesTheSampleDealByItsPath(t *testing.T) {
 		t.Errorf("in the repository:\n%s\nwant the sample's absolute path", text)
 	}
 }
+
+// The banner names the variable demo's secret is read from when the name
+// may be shown, and says which one otherwise, never "(name not shown)".
+func TestBannerSaysWhichVariableTheSecretIsReadFrom(t *testing.T) {
+	t.Setenv("demo_secret", "whsec_ZGVhbHN5bmMtYmFubmVyLXRlc3Qtc2VjcmV0LTMyYiE=")
+	cfg, err := config.Load(writeConfig(t, "connections:\n  demo:\n    source: {secret: \"env:demo_secret\"}\n"), config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090")
+	if !strings.Contains(text, "export the variable its env: reference names in that shell too") || strings.Contains(text, "not shown") {
+		t.Errorf("banner:\n%s", text)
+	}
+}
