@@ -3,6 +3,7 @@ package activities
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -63,14 +64,31 @@ func writeError(err error, wrote bool) error { return classify(err, erpTypes, wr
 // crmError is temporalError for the calls to the CRM.
 func crmError(err error) error { return classify(err, crmTypes, false) }
 
+// What a run's failure says to do when its own message names no command:
+// the failure is what an integration engineer reads in the Web UI.
+const (
+	adviceMapping     = "fix the mapping (dealsync mapping test dry-runs it on a deal: --deal FILE, or --fetch ID), then dealsync runs retry starts the run again"
+	adviceValidation  = "fix the mapping or the deal's data in the CRM (dealsync mapping test shows the invoice it makes), then dealsync runs retry starts the run again"
+	adviceERPRejected = "once the cause is fixed (in the ERP, the mapping or the target's settings), dealsync runs retry starts the run again"
+)
+
+// withRetryAdvice is msg with advice after it, unless msg already names
+// dealsync runs retry.
+func withRetryAdvice(msg, advice string) string {
+	if strings.Contains(msg, "dealsync runs retry") {
+		return msg
+	}
+	return msg + "; " + advice
+}
+
 func classify(err error, types apiErrorTypes, wrote bool) error {
 	var me *mapping.Error
 	if errors.As(err, &me) {
-		return temporal.NewNonRetryableApplicationError(me.Error(), ErrTypeMapping, nil, me)
+		return temporal.NewNonRetryableApplicationError(withRetryAdvice(me.Error(), adviceMapping), ErrTypeMapping, nil, me)
 	}
 	var ve *model.ValidationError
 	if errors.As(err, &ve) {
-		return temporal.NewNonRetryableApplicationError(ve.Error(), ErrTypeValidation, nil, ve.Problems)
+		return temporal.NewNonRetryableApplicationError(withRetryAdvice(ve.Error(), adviceValidation), ErrTypeValidation, nil, ve.Problems)
 	}
 	var lf *connectors.LocalFileError
 	if errors.As(err, &lf) {
@@ -79,7 +97,11 @@ func classify(err error, types apiErrorTypes, wrote bool) error {
 	class, delay := connectors.Classify(err)
 	switch class {
 	case connectors.Permanent:
-		return temporal.NewNonRetryableApplicationError(err.Error(), types.rejected, nil)
+		msg := err.Error()
+		if types.rejected == ErrTypeERPRejected {
+			msg = withRetryAdvice(msg, adviceERPRejected)
+		}
+		return temporal.NewNonRetryableApplicationError(msg, types.rejected, nil)
 	case connectors.Unauthorized:
 		return temporal.NewNonRetryableApplicationError(err.Error(), types.unauthorized, nil)
 	}

@@ -124,3 +124,30 @@ func TestAnInvoiceStepThatWroteNeverSaysNotSent(t *testing.T) {
 		t.Errorf("a connection the worker lacks: %v, details %+v; want a retried ConnectionUnavailable, NotSent", err, at)
 	}
 }
+
+// A run's failure that needs someone to act (a mapping, a validation, an
+// ERP's refusal) ends saying what to do, as the Web UI shows it; one whose
+// own message names the command already says it once.
+func TestFailuresThatNeedSomeoneSayWhatToDo(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&mapping.Error{Mapping: "m", Field: "memo", Message: "boom"}, "then dealsync runs retry starts the run again"},
+		{&model.ValidationError{Problems: []model.FieldError{{Field: "invoice.currency", Message: "is required"}}}, "fix the mapping or the deal's data in the CRM"},
+		{&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad"}, "once the cause is fixed (in the ERP, the mapping or the target's settings)"},
+	} {
+		var appErr *temporal.ApplicationError
+		if err := temporalError(c.err); !errors.As(err, &appErr) || !strings.Contains(appErr.Message(), c.want) || strings.Count(appErr.Message(), "dealsync runs retry") != 1 {
+			t.Errorf("%v: %v, want it to say %q once", c.err, err, c.want)
+		}
+	}
+	already := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "round it, then dealsync runs retry"}
+	if err := temporalError(already); strings.Count(err.Error(), "dealsync runs retry") != 1 {
+		t.Errorf("%v: the command named twice", err)
+	}
+	// A CRM's refusal (a write-back's: runs retry --writeback) gets none.
+	if err := crmError(&connectors.APIError{Service: "crm", Op: "write back", StatusCode: 400}); strings.Contains(err.Error(), "runs retry") {
+		t.Errorf("%v", err)
+	}
+}

@@ -292,7 +292,9 @@ func TestInvoiceDealERPRejectionIsNotRetried(t *testing.T) {
 	}
 	// The run's message, as the Web UI shows it, is the step's own: not
 	// decorated with the SDK's "(type: …, retryable: …)".
-	if msg := appErr.Message(); msg != `connection "c": erp create invoice: HTTP 422 on lines[0].account_code: AccountCode 999 is not valid` || strings.Contains(msg, "(type:") {
+	// It ends saying what to do.
+	if msg := appErr.Message(); msg != `connection "c": erp create invoice: HTTP 422 on lines[0].account_code: AccountCode 999 is not valid; `+
+		`once the cause is fixed (in the ERP, the mapping or the target's settings), dealsync runs retry starts the run again` || strings.Contains(msg, "(type:") {
 		t.Errorf("run failure message %q", msg)
 	}
 }
