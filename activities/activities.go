@@ -315,7 +315,10 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 			// at a time and retries them itself.)
 			log := activity.GetLogger(ctx).Warn
 			msg := "step attempt failed"
-			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() && outcome != ErrTypeDealNotWon {
+			// (Only the failures no run survives: a CRM's refusal of a
+			// deal's re-read, a run list unread while a loss is
+			// recorded, are outlived.)
+			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() && endsTheRun[outcome] {
 				log, msg = activity.GetLogger(ctx).Error, "step failed: the run ends"
 			}
 			log(msg, "step", step, "connection", connection,
@@ -324,6 +327,10 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 	}
 	metrics.Step(step, connection, outcome, time.Since(start))
 }
+
+// endsTheRun are the failure types of a step that end its run for
+// someone to fix, when not retried: logged at error.
+var endsTheRun = map[string]bool{ErrTypeMapping: true, ErrTypeValidation: true, ErrTypeERPRejected: true, ErrTypeERPUnauthorized: true}
 
 func (a *Activities) resolve(name string) (Connection, error) {
 	conn, ok := a.Connections.Resolve(name)

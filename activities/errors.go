@@ -67,18 +67,27 @@ func crmError(err error) error { return classify(err, crmTypes, false) }
 // What a run's failure says to do when its own message names no command:
 // the failure is what an integration engineer reads in the Web UI.
 const (
-	adviceMapping     = "fix the mapping (dealsync mapping test dry-runs it on a deal: --deal FILE, or --fetch ID), then dealsync runs retry starts the run again"
-	adviceValidation  = "fix the mapping or the deal's data in the CRM (dealsync mapping test shows the invoice it makes), then dealsync runs retry starts the run again"
-	adviceERPRejected = "once the cause is fixed (in the ERP, the mapping or the target's settings), dealsync runs retry starts the run again"
+	adviceMapping     = "fix the mapping (dealsync mapping test --mapping NAME --deal FILE dry-runs it), then start the run again with dealsync runs retry (which says why when it does not)"
+	adviceValidation  = "fix the mapping or the deal's data in the CRM (dealsync mapping test shows the invoice a mapping makes), then start the run again with dealsync runs retry (which says why when it does not)"
+	adviceERPRejected = "once the cause is fixed (in the ERP, the mapping or the target's settings), start the run again with dealsync runs retry (which says why when it does not)"
 )
 
-// withRetryAdvice is msg with advice after it, unless msg already names
-// dealsync runs retry.
+// withRetryAdvice is msg with advice after it, unless msg already says
+// how to retry (names runs retry, or says to retry the run).
 func withRetryAdvice(msg, advice string) string {
-	if strings.Contains(msg, "dealsync runs retry") {
+	if strings.Contains(msg, "runs retry") || strings.Contains(msg, "retry the run") {
 		return msg
 	}
 	return msg + "; " + advice
+}
+
+// WithoutRetryAdvice is msg without the advice withRetryAdvice added, for
+// a message that goes on to say what to do otherwise.
+func WithoutRetryAdvice(msg string) string {
+	for _, a := range []string{adviceMapping, adviceValidation, adviceERPRejected} {
+		msg = strings.TrimSuffix(msg, "; "+a)
+	}
+	return msg
 }
 
 func classify(err error, types apiErrorTypes, wrote bool) error {
@@ -98,7 +107,9 @@ func classify(err error, types apiErrorTypes, wrote bool) error {
 	switch class {
 	case connectors.Permanent:
 		msg := err.Error()
-		if types.rejected == ErrTypeERPRejected {
+		// An answer of an earlier request of the key says to wait until
+		// the ERP forgets it: a retry at once meets the same answer.
+		if types.rejected == ErrTypeERPRejected && !connectors.IsEarlierAnswer(err) {
 			msg = withRetryAdvice(msg, adviceERPRejected)
 		}
 		return temporal.NewNonRetryableApplicationError(msg, types.rejected, nil)

@@ -133,7 +133,7 @@ func TestFailuresThatNeedSomeoneSayWhatToDo(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&mapping.Error{Mapping: "m", Field: "memo", Message: "boom"}, "then dealsync runs retry starts the run again"},
+		{&mapping.Error{Mapping: "m", Field: "memo", Message: "boom"}, "then start the run again with dealsync runs retry"},
 		{&model.ValidationError{Problems: []model.FieldError{{Field: "invoice.currency", Message: "is required"}}}, "fix the mapping or the deal's data in the CRM"},
 		{&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad"}, "once the cause is fixed (in the ERP, the mapping or the target's settings)"},
 	} {
@@ -145,6 +145,20 @@ func TestFailuresThatNeedSomeoneSayWhatToDo(t *testing.T) {
 	already := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "round it, then dealsync runs retry"}
 	if err := temporalError(already); strings.Count(err.Error(), "dealsync runs retry") != 1 {
 		t.Errorf("%v: the command named twice", err)
+	}
+	// A message that says to retry the run in its own words, or an
+	// answer of an earlier request of the key (retry only once the ERP
+	// forgot it), gets none.
+	for _, err := range []error{
+		&connectors.APIError{Service: "erp", Op: "create customer", StatusCode: 400, Message: "fix the subsidiary, then retry the run"},
+		connectors.EarlierAnswer(&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "an earlier request of this requestid made another customer's invoice: bill by hand"}),
+	} {
+		if got := temporalError(err); strings.Contains(got.Error(), "start the run again with dealsync runs retry") {
+			t.Errorf("%v: advice added", got)
+		}
+	}
+	if msg := WithoutRetryAdvice(withRetryAdvice("boom", adviceERPRejected)); msg != "boom" {
+		t.Errorf("WithoutRetryAdvice: %q", msg)
 	}
 	// A CRM's refusal (a write-back's: runs retry --writeback) gets none.
 	if err := crmError(&connectors.APIError{Service: "crm", Op: "write back", StatusCode: 400}); strings.Contains(err.Error(), "runs retry") {

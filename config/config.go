@@ -491,8 +491,8 @@ func Load(path string, opts ...Option) (*Config, error) {
 			// A key with a - is set by its own spelling (which wins);
 			// the _ spelling may be another name's: not guessed.
 			name := EnvVar(p.Key)
-			if strings.Contains(p.Key, "-") {
-				name = EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(p.Key, ".", "_"))
+			if hy := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(p.Key, ".", "_")); strings.Contains(p.Key, "-") && os.Getenv(hy) != "" {
+				name = hy // the - spelling wins when set
 			}
 			if os.Getenv(name) != "" {
 				ce.Problems[i].Message += " (set by " + name + ")"

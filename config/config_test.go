@@ -1309,11 +1309,18 @@ connections:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Only the _ spelling (the one a shell exports) set: it is named.
+	t.Setenv("DEALSYNC_CONNECTIONS_HUBSPOT_EU_TARGET", "nope")
+	_, err := config.Load(path)
+	if err == nil || !strings.Contains(err.Error(), "(set by DEALSYNC_CONNECTIONS_HUBSPOT_EU_TARGET)") {
+		t.Errorf("the _ spelling: %v", err)
+	}
+	// Both set: the - spelling wins, and is the one named.
 	t.Setenv("DEALSYNC_CONNECTIONS_HUBSPOT-EU_TARGET", "nope")
 	t.Setenv("DEALSYNC_CONNECTIONS_HUBSPOT_EU_TARGET", "erp")
-	_, err := config.Load(path)
+	_, err = config.Load(path)
 	if err == nil || !strings.Contains(err.Error(), `target "nope" is not defined`) ||
 		!strings.Contains(err.Error(), "(set by DEALSYNC_CONNECTIONS_HUBSPOT-EU_TARGET)") {
-		t.Errorf("%v", err)
+		t.Errorf("both spellings: %v", err)
 	}
 }

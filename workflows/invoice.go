@@ -1178,6 +1178,8 @@ func mayHaveMade(err error, reference string) error {
 	}
 	msg := appErr.Message()
 	if !strings.Contains(msg, "may have made the invoice") {
+		// Its own advice (look in the ERP first) replaces the step's.
+		msg = activities.WithoutRetryAdvice(msg)
 		msg += fmt.Sprintf("; an earlier attempt may have made the invoice (reference %q) in the ERP: look for it there before invoicing by hand; "+
 			"dealsync runs retry finds it under the same idempotency key", reference)
 	}

@@ -294,7 +294,7 @@ func TestInvoiceDealERPRejectionIsNotRetried(t *testing.T) {
 	// decorated with the SDK's "(type: …, retryable: …)".
 	// It ends saying what to do.
 	if msg := appErr.Message(); msg != `connection "c": erp create invoice: HTTP 422 on lines[0].account_code: AccountCode 999 is not valid; `+
-		`once the cause is fixed (in the ERP, the mapping or the target's settings), dealsync runs retry starts the run again` || strings.Contains(msg, "(type:") {
+		`once the cause is fixed (in the ERP, the mapping or the target's settings), start the run again with dealsync runs retry (which says why when it does not)` || strings.Contains(msg, "(type:") {
 		t.Errorf("run failure message %q", msg)
 	}
 }
@@ -1209,11 +1209,23 @@ func TestInvoiceDealReadsEventsWhileTheInvoiceStepRetries(t *testing.T) {
 // bill by hand a second time. Its attempts are calls of one attempt each,
 // and the rest one call: none is the SDK's attempt 2.
 func TestInvoiceStepFailureSaysAnEarlierAttemptMayHaveMadeIt(t *testing.T) {
-	for _, local := range []bool{true, false} {
-		t.Run(fmt.Sprintf("local %v", local), func(t *testing.T) {
+	for _, c := range []struct {
+		local bool
+		last  error
+		says  string
+	}{
+		{true, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Second}, "HTTP 429"},
+		{false, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Second}, "HTTP 429"},
+		// A refusal's own advice (retry once fixed) gives way to looking
+		// in the ERP first.
+		{true, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad date"}, "HTTP 400"},
+		{false, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad date"}, "HTTP 400"},
+	} {
+		local := c.local
+		t.Run(fmt.Sprintf("local %v %s", local, c.says), func(t *testing.T) {
 			erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
 				&connectors.OutcomeUnknownError{Err: errors.New("create invoice: no answer"), Wait: time.Second},
-				&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Second},
+				c.last,
 			}}
 			env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
 			var a *activities.Activities
@@ -1225,9 +1237,10 @@ func TestInvoiceStepFailureSaysAnEarlierAttemptMayHaveMadeIt(t *testing.T) {
 			err := env.GetWorkflowError()
 			var appErr *temporal.ApplicationError
 			var at activities.Attempt
-			if !errors.As(err, &appErr) || !strings.Contains(appErr.Message(), "HTTP 429") ||
-				!strings.Contains(appErr.Message(), `an earlier attempt may have made the invoice (reference "D-30")`) || erp.attempts != 2 {
-				t.Fatalf("%v after %d attempts; want the 429 saying an earlier attempt may have made the invoice", err, erp.attempts)
+			if !errors.As(err, &appErr) || !strings.Contains(appErr.Message(), c.says) ||
+				!strings.Contains(appErr.Message(), `may have made the invoice (reference "D-30")`) || erp.attempts != 2 ||
+				strings.Count(appErr.Message(), "dealsync runs retry") != 1 {
+				t.Fatalf("%v after %d attempts; want the %s saying an earlier attempt may have made the invoice, naming runs retry once", err, erp.attempts, c.says)
 			}
 			if appErr.HasDetails() && appErr.Details(&at) == nil && at.NotSent {
 				t.Errorf("details %+v: the run claims nothing was sent", at)

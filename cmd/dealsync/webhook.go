@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -98,7 +99,7 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 				}
 				body = examples.ClosedWon
 			} else if body, err = os.ReadFile(args[0]); err != nil {
-				if errors.Is(err, fs.ErrNotExist) && conn.Source.Type == "generic" {
+				if errors.Is(err, fs.ErrNotExist) && conn.Source.Type == "generic" && filepath.Base(args[0]) == "closed-won.json" {
 					err = fmt.Errorf("%w (dealsync's sample closed-won deal is built in: --sample sends it)", err)
 				}
 				return &exitError{code: 2, err: err}
