@@ -307,17 +307,15 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 		if activity.IsActivity(ctx) && activity.GetInfo(ctx).IsLocalActivity {
 			// The SDK's activity logger names the run and the step's
 			// attempt. (An activity's failed attempt the SDK logs itself.)
-			// A failure that ends the run for someone to fix (a mapping,
-			// a validation, a refusal) is an error; one retried, or a
-			// deal no longer won, a warning.
-			// (An attempt that is the last of workflow.retry.maximum_attempts
-			// is not told apart: the workflow makes some calls one attempt
-			// at a time and retries them itself.)
+			// A failure no run survives, and that someone must fix
+			// (endsTheRun, not retried), is an error; any other a warning:
+			// one retried, or one the run outlives (a CRM's refusal of a
+			// deal's re-read). An attempt that is the last of
+			// workflow.retry.maximum_attempts is not told apart: the
+			// workflow makes some calls one attempt at a time and retries
+			// them itself.
 			log := activity.GetLogger(ctx).Warn
 			msg := "step attempt failed"
-			// (Only the failures no run survives: a CRM's refusal of a
-			// deal's re-read, a run list unread while a loss is
-			// recorded, are outlived.)
 			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() && endsTheRun[outcome] {
 				log, msg = activity.GetLogger(ctx).Error, "step failed: the run ends"
 			}
