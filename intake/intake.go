@@ -160,10 +160,7 @@ const webhookPattern = "POST /webhooks/{connection}"
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	h.mux.ServeHTTP(&routeRefusals{ResponseWriter: rec, r: r, known: func(name string) bool {
-		_, ok := h.opts.Connections.Get(name)
-		return ok
-	}}, r)
+	h.mux.ServeHTTP(&routeRefusals{ResponseWriter: rec, r: r, conns: h.opts.Connections}, r)
 	// Every request to a webhook URL counts, the router's refusals too (a
 	// CRM given /webhooks/demo/ or a GET): what the CRMs get.
 	if r.Pattern == webhookPattern || r.URL.Path == "/webhooks" || strings.HasPrefix(r.URL.Path, "/webhooks/") {
@@ -882,8 +879,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type routeRefusals struct {
 	http.ResponseWriter
 	r       *http.Request
-	known   func(connection string) bool // a connection of the config
-	refused bool                         // the mux's text that follows is dropped
+	conns   Connections // the config's, named in a hint
+	refused bool        // the mux's text that follows is dropped
 }
 
 func (w *routeRefusals) WriteHeader(code int) {
@@ -897,8 +894,10 @@ func (w *routeRefusals) WriteHeader(code int) {
 	w.refused = true
 	msg := "not found: the intake serves POST /webhooks/{connection}, GET /healthz and GET /readyz"
 	if p, ok := strings.CutPrefix(w.r.URL.Path, "/webhooks/"); ok && strings.HasSuffix(p, "/") {
-		if name := strings.TrimSuffix(p, "/"); name != "" && !strings.Contains(name, "/") && w.known != nil && w.known(name) {
-			msg += "; give the CRM the URL without the trailing slash: /webhooks/" + name
+		if name := strings.TrimSuffix(p, "/"); name != "" && !strings.Contains(name, "/") && w.conns != nil {
+			if _, ok := w.conns.Get(name); ok {
+				msg += "; give the CRM the URL without the trailing slash: /webhooks/" + name
+			}
 		}
 	}
 	switch {
