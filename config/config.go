@@ -109,6 +109,11 @@ func (c *Config) RelativePathWarnings() []string {
 	out := make([]string, len(c.relative))
 	for i, r := range c.relative {
 		key, path, _ := strings.Cut(r, ": ")
+		if strings.HasPrefix(path, "~") {
+			// No shell reads it: ~ is a directory of that name.
+			out[i] = fmt.Sprintf("%s is %s, and ~ is not expanded here (a directory named ~ in the working directory, %s, is read or made): give the full path", key, path, wd)
+			continue
+		}
 		out[i] = fmt.Sprintf("%s is the relative path %s, read from the working directory (%s), not from the config file's: "+
 			"a process started in another directory reads another file; give an absolute path", key, path, wd)
 	}

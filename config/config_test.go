@@ -1248,6 +1248,17 @@ connections:
 			t.Errorf("warnings:\n%s\nlack %q", w, want)
 		}
 	}
+	// A path starting with ~ says that ~ is not expanded.
+	if err := os.MkdirAll(filepath.Join(dir, "~"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "~", "s"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET", "file:~/s")
+	if cfg, err := config.Load(path); err != nil || !strings.Contains(strings.Join(cfg.RelativePathWarnings(), "\n"), "connections.shop.source.secret is ~/s, and ~ is not expanded here") {
+		t.Errorf("a ~ path: %v", err)
+	}
 	t.Setenv("DEALSYNC_TEMPORAL_TLS_CA_FILE", abs)
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET", "file:"+filepath.Join(dir, "shop.secret"))
 	if cfg, err := config.Load(path); err != nil {
