@@ -78,7 +78,7 @@ type Config struct {
 	// ignoredEnv: see IgnoredEnv.
 	ignoredEnv []string
 	// relative: see RelativePathWarnings.
-	relative []string
+	relative []relativePath
 	// skipped: see Skipped.
 	skipped []Problem
 	// unresolved: see UnresolvedSecrets.
@@ -108,7 +108,7 @@ func (c *Config) RelativePathWarnings() []string {
 	}
 	out := make([]string, len(c.relative))
 	for i, r := range c.relative {
-		key, path, _ := strings.Cut(r, ": ")
+		key, path := r.key, r.path
 		if strings.HasPrefix(path, "~") {
 			// No shell reads it: ~ is a directory of that name.
 			out[i] = fmt.Sprintf("%s is %s, and ~ is not expanded here (a directory named ~ in the working directory, %s, is read or made): give the full path", key, path, wd)
@@ -141,9 +141,8 @@ func (c *Config) UnresolvedSecrets() []Problem { return c.unresolved }
 func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) []string {
 	known := map[string]bool{}
 	for _, key := range v.AllKeys() {
-		name := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-		known[name] = true
-		known[strings.ReplaceAll(name, "-", "_")] = true // bindUnderscoreSpellings
+		known[autoEnvVar(key)] = true
+		known[EnvVar(key)] = true // bindUnderscoreSpellings
 	}
 	var refer func(any)
 	refer = func(x any) {
@@ -493,13 +492,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 			if p.Key == "" || strings.ContainsAny(p.Key, "[]") {
 				continue
 			}
-			// A key with a - is set by its own spelling (which wins);
-			// the _ spelling may be another name's: not guessed.
-			name := EnvVar(p.Key)
-			if hy := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(p.Key, ".", "_")); strings.Contains(p.Key, "-") && os.Getenv(hy) != "" {
-				name = hy // the - spelling wins when set
-			}
-			if os.Getenv(name) != "" {
+			if name := envSetting(p.Key); name != "" {
 				ce.Problems[i].Message += " (set by " + name + ")"
 			}
 		}
@@ -527,10 +520,8 @@ func givenKeys(v *viper.Viper) map[string]bool {
 			given[key] = true
 			continue
 		}
-		for _, name := range []string{EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_")), EnvVar(key)} {
-			if val, ok := os.LookupEnv(name); ok && val != "" {
-				given[key] = true
-			}
+		if envSetting(key) != "" {
+			given[key] = true
 		}
 	}
 	return given

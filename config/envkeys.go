@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -110,6 +111,25 @@ func entryNames(v *viper.Viper, section string) []string {
 // DEALSYNC_CONNECTIONS_HUBSPOT_EU_SOURCE_SECRET.
 func EnvVar(key string) string {
 	return EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// autoEnvVar is the environment variable AutomaticEnv reads for key, the
+// hyphens of its entry names kept (DEALSYNC_CONNECTIONS_HUBSPOT-EU_…): it
+// wins over EnvVar's spelling when both are set.
+func autoEnvVar(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// envSetting is the environment variable that sets key as the config
+// reads it: autoEnvVar's spelling when set, else EnvVar's; "" when
+// neither is set (empty counts as unset, as AllowEmptyEnv is off).
+func envSetting(key string) string {
+	for _, name := range []string{autoEnvVar(key), EnvVar(key)} {
+		if os.Getenv(name) != "" {
+			return name
+		}
+	}
+	return ""
 }
 
 // bindUnderscoreSpellings binds every known key whose path has a `-` to

@@ -754,26 +754,26 @@ func walkConfig(v reflect.Value, path string, visit func(key string, v reflect.V
 	}
 }
 
+// relativePath is a file of the config given by a relative path, at key.
+type relativePath struct{ key, path string }
+
 // relativePaths are the config's files given by a relative path (a key
-// ending in _file, a file: secret), each as "key: path": they are read
-// from the process's working directory, not from the config file's.
-func relativePaths(cfg *Config) []string {
-	var out []string
+// ending in _file, a file: secret): they are read from the process's
+// working directory, not from the config file's.
+func relativePaths(cfg *Config) []relativePath {
+	var out []relativePath
 	walkConfig(reflect.ValueOf(cfg), "", func(key string, v reflect.Value) bool {
 		var p string
 		switch {
 		case v.Type() == secretType:
-			p, _ = strings.CutPrefix(v.Interface().(secret.Secret).Describe(), "file:")
-			if p == v.Interface().(secret.Secret).Describe() {
-				return true // not a file
-			}
+			p, _ = v.Interface().(secret.Secret).File()
 		case v.Kind() == reflect.String && strings.HasSuffix(key, "_file"):
 			p = v.String()
 		default:
 			return false
 		}
 		if p != "" && !filepath.IsAbs(p) {
-			out = append(out, key+": "+p)
+			out = append(out, relativePath{key, p})
 		}
 		return true
 	})

@@ -72,10 +72,6 @@ func checkKeyCase(n *yaml.Node, path string, ps *problems) {
 		for i, c := range n.Content {
 			checkKeyCase(c, fmt.Sprintf("%s[%d]", path, i), ps)
 		}
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			checkKeyCase(c, path, ps)
-		}
 	}
 }
 

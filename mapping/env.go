@@ -547,6 +547,10 @@ const (
 	maxAddDays     = 100000
 )
 
+// floatText is a float's decimal text, never in exponent form: expr's
+// string() writes 4500012345 as "4.500012345e+09".
+func floatText(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
 // jsonText is the text of a value read from JSON (fromJSON) where a
 // mapping wants text: a number in decimal notation (never "4.5e+09"), a
 // boolean as true/false. An object or a list is an error of fn naming it.
@@ -555,7 +559,7 @@ func jsonText(fn string, v any) (string, error) {
 	case string:
 		return x, nil
 	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
+		return floatText(x), nil
 	case bool:
 		return strconv.FormatBool(x), nil
 	case int:
@@ -628,7 +632,7 @@ func baseOptions(strict bool) []expr.Option {
 			}
 			if f, ok := p[0].(float64); ok {
 				// A number of fromJSON: its text is exact (string()).
-				return nil, fmt.Errorf("dec: %s is a number of JSON, which dec takes as text: write dec(string(x))", strconv.FormatFloat(f, 'f', -1, 64))
+				return nil, fmt.Errorf("dec: %s is a number of JSON, which dec takes as text: write dec(string(x))", floatText(f))
 			}
 			return nil, fmt.Errorf("dec: unexpected %T", p[0])
 		}, new(func(string) decimal.Decimal), new(func(int) decimal.Decimal), new(func(decimal.Decimal) decimal.Decimal)),

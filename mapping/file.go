@@ -967,16 +967,19 @@ func compilerCrash(msg string) string {
 		"write it another way, e.g. first(filter(xs, p)).field for filter(xs, p)[0].field"
 }
 
+// randomOrder is why keys, values and toPairs are left out of mappings.
+const randomOrder = "it lists a map in Go's random order, so the invoice would differ from one run to the next: name the keys"
+
 // builtinHints say, for expr's built-ins a mapping cannot call, why and
-// what to write instead; unknownName is expr's message for them.
+// what to write instead ("unknown name X" is expr's message for them).
 var builtinHints = map[string]string{
 	"now":      "a mapping gives the same invoice whenever it runs: read the event's time (event.occurred_at, event.occurred_on) or the deal's dates",
 	"duration": "durations are not a mapping's: add_days(d, n) moves a date",
 	"timezone": "a date in a zone is date_in(moment, \"Europe/Berlin\")",
 	"float":    "money is exact decimals in a mapping: dec(x)",
-	"keys":     "it lists a map in Go's random order, so the invoice would differ from one run to the next: name the keys",
-	"values":   "it lists a map in Go's random order, so the invoice would differ from one run to the next: name the keys",
-	"toPairs":  "it lists a map in Go's random order, so the invoice would differ from one run to the next: name the keys",
+	"keys":     randomOrder,
+	"values":   randomOrder,
+	"toPairs":  randomOrder,
 }
 
 // builtinHint is the hint for expr's message msg about a built-in: one a

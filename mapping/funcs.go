@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strconv"
 	"sync"
 
 	"github.com/expr-lang/expr"
@@ -139,8 +138,7 @@ func valueHoldsFunc(v reflect.Value, depth int) bool {
 
 // funcOptions are funcGuard and _no_func(value, builtin): the value,
 // unless it is or holds a function; for string(), a number of a type
-// known only as the run reads it (fromJSON's, a float) as its decimal
-// text: expr's string() writes 4500012345 as "4.500012345e+09".
+// known only as the run reads it (fromJSON's, a float) as its floatText.
 func funcOptions() []expr.Option {
 	return []expr.Option{
 		expr.Patch(funcGuard{}),
@@ -149,7 +147,7 @@ func funcOptions() []expr.Option {
 				return nil, fmt.Errorf("%s() was given a function, not a value: %s", p[1], funcValueWords)
 			}
 			if f, ok := p[0].(float64); ok && p[1] == "string" {
-				return strconv.FormatFloat(f, 'f', -1, 64), nil
+				return floatText(f), nil
 			}
 			return p[0], nil
 		}, new(func(any, string) any)),

@@ -94,6 +94,16 @@ func (s Secret) EnvName() (string, bool) {
 	return name, true
 }
 
+// File is the path a file: reference reads ("", false for any other
+// secret: its reference may be the value).
+func (s Secret) File() (string, bool) {
+	path, ok := strings.CutPrefix(s.ref, "file:")
+	if !ok {
+		return "", false
+	}
+	return path, true
+}
+
 // Check resolves the secret and reports why it cannot be, without the value.
 func (s Secret) Check() error {
 	_, err := s.Reveal()
@@ -106,9 +116,12 @@ func (s Secret) Describe() string {
 	switch {
 	case s.ref == "":
 		return "unset"
-	case strings.HasPrefix(s.ref, "env:") && !shownName(strings.TrimPrefix(s.ref, "env:")):
+	case strings.HasPrefix(s.ref, "env:"):
+		if name, ok := s.EnvName(); ok {
+			return "env:" + name
+		}
 		return "env:(name not shown)"
-	case strings.HasPrefix(s.ref, "env:"), strings.HasPrefix(s.ref, "file:"):
+	case strings.HasPrefix(s.ref, "file:"):
 		return s.ref
 	default:
 		return "literal"

@@ -96,3 +96,16 @@ func TestAnEnvReferenceToAValueIsNotShown(t *testing.T) {
 		t.Errorf("Describe of a name: %q", d)
 	}
 }
+
+// File gives a file: reference's path, and nothing of any other secret,
+// whose reference may be its value.
+func TestFileGivesOnlyAFileReferencesPath(t *testing.T) {
+	if p, ok := New("file:/etc/x").File(); !ok || p != "/etc/x" {
+		t.Errorf("file: %q %v", p, ok)
+	}
+	for _, ref := range []string{"literal-SENTINEL", "env:X", ""} {
+		if p, ok := New(ref).File(); ok || p != "" {
+			t.Errorf("%q: %q %v", ref, p, ok)
+		}
+	}
+}
