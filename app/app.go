@@ -389,9 +389,10 @@ func connectionTargets(cfg *config.Config, c *connections.Connection) []connecti
 }
 
 // EnvWarnings say which DEALSYNC_* environment variables set nothing
-// (config.Config.IgnoredEnv), that the config defines no connection, and
-// which files it gives by a path relative to the working directory
-// (config.Config.RelativePathWarnings).
+// (config.Config.IgnoredEnv), that the config defines no connection,
+// which of its timings work against each other
+// (config.Config.TimingWarnings), and which files it gives by a path
+// relative to the working directory (config.Config.RelativePathWarnings).
 func EnvWarnings(cfg *config.Config) []string {
 	var out []string
 	for _, name := range cfg.IgnoredEnv() {
@@ -402,6 +403,7 @@ func EnvWarnings(cfg *config.Config) []string {
 		// started, ready, and did nothing.
 		out = append(out, "the config defines no connection: the intake answers 404 to every webhook and the worker has nothing to run (an empty config file, or one not mounted?)")
 	}
+	out = append(out, cfg.TimingWarnings()...)
 	return append(out, cfg.RelativePathWarnings()...)
 }
 

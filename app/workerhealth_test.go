@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/internal/testlog"
 )
 
 // healthClient is a Temporal client whose frontend health check answers
@@ -33,30 +33,12 @@ func (c *healthClient) CheckHealth(context.Context, *client.CheckHealthRequest) 
 	return &client.CheckHealthResponse{}, nil
 }
 
-// syncBuffer is a log the server's goroutines write and the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // A worker's metrics listener answers its health checks: /healthz while
 // the process runs, /readyz only while the worker polls and the frontend
 // answers, saying why not otherwise (without the frontend's address).
 func TestWorkerHealthChecks(t *testing.T) {
 	c := &healthClient{}
-	var logged syncBuffer
+	var logged testlog.Buffer
 	health := NewWorkerHealth(slog.New(slog.NewTextHandler(&logged, nil)))
 	cfg := &config.Config{Metrics: config.Metrics{Listen: "127.0.0.1:0"}}
 	addr, err := ServeMetrics(t.Context(), cfg, slog.New(slog.DiscardHandler), health)

@@ -120,6 +120,32 @@ func (c *Config) RelativePathWarnings() []string {
 	return out
 }
 
+// TimingWarnings say which timings of the workflow section work against
+// each other without being invalid: a step's timeout or the retries'
+// back-off as long as the whole run, whose run then times out where it
+// would have retried (a run that times out is started again by `runs
+// retry --timed-out`, not by itself).
+func (c *Config) TimingWarnings() []string {
+	w := c.Workflow
+	if w.RunTimeout <= 0 {
+		return nil
+	}
+	var out []string
+	if w.ActivityTimeout >= w.RunTimeout {
+		out = append(out, fmt.Sprintf("workflow.activity_timeout (%s) is not less than workflow.run_timeout (%s): one slow ERP or CRM call can use up the whole run, which then times out instead of trying the call again (give run_timeout several times activity_timeout)",
+			w.ActivityTimeout, w.RunTimeout))
+	}
+	switch r := w.Retry; {
+	case r.InitialInterval >= w.RunTimeout:
+		out = append(out, fmt.Sprintf("workflow.retry.initial_interval (%s) is not less than workflow.run_timeout (%s): a failed call is never tried again, since the run times out before its first retry",
+			r.InitialInterval, w.RunTimeout))
+	case r.MaximumInterval >= w.RunTimeout:
+		out = append(out, fmt.Sprintf("workflow.retry.maximum_interval (%s) is not less than workflow.run_timeout (%s): while an ERP or CRM is down, the waits between attempts grow past what is left of the run, which times out after its last attempt instead of trying again when the vendor is back",
+			r.MaximumInterval, w.RunTimeout))
+	}
+	return out
+}
+
 // Skipped are the problems of a config loaded with TemporalOnly in the
 // sections it does not check, which a full load would report: for the
 // command to name as warnings (a misplaced key may be one it needed).
@@ -467,6 +493,9 @@ func Load(path string, opts ...Option) (*Config, error) {
 	}
 	bindEntryKeys(v)
 	bindUnderscoreSpellings(v)
+	if ps := sectionsSetByEnv(v); len(ps) > 0 {
+		return nil, &Error{File: path, Problems: ps}
+	}
 
 	// AllSettings calls Get for every known key (file or default), which is
 	// where AutomaticEnv is consulted: environment values win over both.

@@ -384,6 +384,8 @@ sandbox:
   lost_response_rate: 1.5
 dev:
   retention: 30m
+mappings:
+  reload_interval: 3000000h # over Go's 292 years
 temporal:
   address: "no-port"
   tls:
@@ -448,6 +450,7 @@ connections:
 		"sandbox.rate_limit_rate":             "must not exceed 1",
 		"sandbox.lost_response_rate":          "must be at most 1",
 		"dev.retention":                       "must be at least 1h",
+		"mappings.reload_interval":            "too long: a duration is at most 2562047h",
 		"temporal.address":                    "host:port",
 		"temporal.tls.cert_file":              "existing file",
 		"temporal.tls.key_file":               "is required when cert_file is set",
@@ -1333,5 +1336,88 @@ connections:
 	if err == nil || !strings.Contains(err.Error(), `target "nope" is not defined`) ||
 		!strings.Contains(err.Error(), "(set by DEALSYNC_CONNECTIONS_HUBSPOT-EU_TARGET)") {
 		t.Errorf("both spellings: %v", err)
+	}
+}
+
+// Timings that work against each other are warned of, not refused; the
+// defaults and sound settings give no warning.
+func TestTimingWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{name: "defaults"},
+		{name: "sound", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "10m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL": "1m"}},
+		{name: "step as long as the run", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "30s"},
+			want: []string{"workflow.activity_timeout (30s) is not less than workflow.run_timeout (30s)", "workflow.retry.maximum_interval (1m0s) is not less than workflow.run_timeout (30s)"}},
+		{name: "back-off past the run", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "5m", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL": "10m"},
+			want: []string{"workflow.retry.maximum_interval (10m0s) is not less than workflow.run_timeout (5m0s)"}},
+		{name: "no retry at all", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_INITIAL_INTERVAL": "2m", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL": "5m"},
+			want: []string{"workflow.retry.initial_interval (2m0s) is not less than workflow.run_timeout (1m0s): a failed call is never tried again"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := config.Load("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.TimingWarnings()
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings %q, want %d", got, len(tc.want))
+			}
+			for i, want := range tc.want {
+				if !strings.HasPrefix(got[i], want) {
+					t.Errorf("warning %d: %q, want it to start %q", i, got[i], want)
+				}
+			}
+		})
+	}
+}
+
+// A variable that names a section or an entry, not a key, is refused:
+// viper took it for the whole section's value and dropped every key under
+// it (connection shop silently vanished).
+func TestEnvNamingASectionIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(path, []byte(`
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+connections:
+  shop:
+    source: {type: test-source, secret: "0123456789abcdef0123456789abcdef"}
+    target: erp
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(path); err != nil {
+		t.Fatalf("without the variable: %v", err)
+	}
+	for _, tc := range []struct{ name, section, example string }{
+		{"DEALSYNC_CONNECTIONS_SHOP", "connections.shop", "DEALSYNC_CONNECTIONS_SHOP_"},
+		{"DEALSYNC_INTAKE", "intake", "DEALSYNC_INTAKE_"},
+		{"DEALSYNC_CONNECTIONS", "connections", "DEALSYNC_CONNECTIONS_SHOP_"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(tc.name, "x")
+			_, err := config.Load(path)
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a *config.Error", err)
+			}
+			msg := err.Error()
+			for _, want := range []string{tc.section + ": the environment variable " + tc.name + " is set", "such as " + tc.example, "unset " + tc.name} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error:\n%s\nlacks %q", msg, want)
+				}
+			}
+		})
+	}
+	// Empty is unset, as everywhere in the config.
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP", "")
+	if _, err := config.Load(path); err != nil {
+		t.Errorf("an empty variable: %v", err)
 	}
 }

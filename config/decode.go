@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,11 +25,17 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
+// durationShape is a duration as time.ParseDuration reads one, whatever
+// its size: one that fails to parse is then too long.
+var durationShape = regexp.MustCompile(`^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
 // errBadDuration and errDurationUnit never quote the value: it could be a
 // secret typed into the wrong key.
 var (
 	errBadDuration  = errors.New("invalid duration (use a number with a unit: 500ms, 30s, 5m, 1h30m)")
 	errDurationUnit = errors.New("a duration needs a unit (e.g. 30s, 5m, 24h)")
+	// errDurationTooLong: Go's durations end at about 292 years.
+	errDurationTooLong = errors.New("too long: a duration is at most 2562047h (about 292 years)")
 	// errUnquotedNumber: a float where text is wanted.
 	errUnquotedNumber = errors.New("read as a number, not as the text written: write it in quotes")
 	// errUnquotedBool: a boolean where text is wanted.
@@ -99,6 +106,10 @@ func decodeHook() mapstructure.DecodeHookFunc {
 				case string:
 					dur, err := time.ParseDuration(strings.TrimSpace(d))
 					if err != nil {
+						if strings.Contains(err.Error(), "invalid duration") && durationShape.MatchString(strings.TrimSpace(d)) {
+							// Well written, too long for Go's durations.
+							return nil, errDurationTooLong
+						}
 						return nil, errBadDuration
 					}
 					return dur, nil

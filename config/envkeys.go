@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,4 +152,31 @@ func bindUnderscoreSpellings(v *viper.Viper) {
 			_ = v.BindEnv(k, envVar)
 		}
 	}
+}
+
+// sectionsSetByEnv are the problems of variables that name a section or an
+// entry rather than a key (DEALSYNC_CONNECTIONS_SHOP, DEALSYNC_INTAKE):
+// viper reads such a variable as the value of the whole section and
+// drops every key under it, from the file as from the defaults, so the
+// connection silently vanished, or a section's keys were reported missing.
+func sectionsSetByEnv(v *viper.Viper) []Problem {
+	seen := map[string]bool{}
+	var out []Problem
+	keys := v.AllKeys()
+	slices.Sort(keys)
+	for _, key := range keys {
+		parts := strings.Split(key, ".")
+		for i := 1; i < len(parts); i++ {
+			section := strings.Join(parts[:i], ".")
+			name := autoEnvVar(section)
+			if seen[section] || os.Getenv(name) == "" {
+				continue
+			}
+			seen[section] = true
+			out = append(out, Problem{Key: section, Message: fmt.Sprintf(
+				"the environment variable %s is set, which would replace all of %s (viper reads it as the whole section's value): the environment sets single keys, such as %s; unset %s",
+				name, section, autoEnvVar(key), name)})
+		}
+	}
+	return out
 }

@@ -220,6 +220,18 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// refuseTooLarge answers 413 to a body over intake.max_body_bytes (of
+// the declared length, or -1 when it was found out while reading it).
+func (h *Handler) refuseTooLarge(w http.ResponseWriter, reply connectors.Acknowledger, log *slog.Logger, declared int64) {
+	msg := fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes)
+	attrs := []any{"status", http.StatusRequestEntityTooLarge, "reason", msg + " (intake.max_body_bytes)"}
+	if declared >= 0 {
+		attrs = append(attrs, "content_length", declared)
+	}
+	log.Info("webhook refused", attrs...)
+	reply.Refuse(w, http.StatusRequestEntityTooLarge, msg)
+}
+
 func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("connection")
 	conn, ok := h.opts.Connections.Get(name)
@@ -227,6 +239,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		// Refused unread, as below: the connection closes after the
 		// answer, or net/http would read up to 256 KiB of the body first.
 		w.Header().Set("Connection", "close")
+		h.opts.Logger.Info("webhook refused: no connection of that name in this intake's config (the CRM's URL, or a config not deployed to every replica?)", "status", http.StatusNotFound, "connection", name)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown connection %q", name))
 		return
 	}
@@ -235,7 +248,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 
 	if !mediaTypeAccepted(conn.Source, r.Header.Get("Content-Type")) {
 		w.Header().Set("Connection", "close")
-		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q not accepted; send %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes(conn.Source), " or ")))
+		msg := fmt.Sprintf("content type %q not accepted; send %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes(conn.Source), " or "))
+		log.Info("webhook refused", "status", http.StatusUnsupportedMediaType, "reason", msg)
+		reply.Refuse(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
 	if enc := encoded(r.Header); enc != "" {
@@ -244,14 +259,16 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		// 9110 15.5.16: 415, saying what is accepted).
 		w.Header().Set("Accept-Encoding", "identity")
 		w.Header().Set("Connection", "close")
-		reply.Refuse(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content encoding %q not accepted; send the body uncompressed", enc))
+		msg := fmt.Sprintf("content encoding %q not accepted; send the body uncompressed", enc)
+		log.Info("webhook refused", "status", http.StatusUnsupportedMediaType, "reason", msg)
+		reply.Refuse(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
 	if r.ContentLength > h.opts.MaxBodyBytes {
 		// Not read: the connection closes after the answer (net/http
 		// would read up to 256 KiB of it before answering otherwise).
 		w.Header().Set("Connection", "close")
-		reply.Refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes))
+		h.refuseTooLarge(w, reply, log, r.ContentLength)
 		return
 	}
 	held := r.ContentLength
@@ -275,7 +292,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			// wrapped, so MaxBytesReader could not tell it), and a sender
 			// that stalls mid-body would get its 413 at the read timeout.
 			w.Header().Set("Connection", "close")
-			reply.Refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes))
+			h.refuseTooLarge(w, reply, log, -1)
 			return
 		}
 		// A body that stopped coming (the server's read timeout, a sender

@@ -1,7 +1,6 @@
 package intake
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
@@ -941,16 +941,13 @@ func (failingTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
 // runs start as usual (and meet themselves as duplicates when the delivery
 // comes again).
 func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	var logs *testlog.Buffer
 	setup := func() (*httptest.Server, *fakeStarter) {
 		st := &fakeStarter{running: map[string]bool{"bad": true}} // a signal to it would be recorded
-		mu.Lock()
-		logs.Reset()
-		mu.Unlock()
+		logs = &testlog.Buffer{}
 		h := New(Options{
 			Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: failingTrigger{}}},
-			Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)),
+			Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		})
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
@@ -972,9 +969,7 @@ func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
 	}
 	// Logged for an integration engineer, as docs/mappings.md says: at
 	// error level, "webhook not recorded", with the trigger's error.
-	mu.Lock()
 	logged := logs.String()
-	mu.Unlock()
 	if !strings.Contains(logged, `level=ERROR msg="webhook not recorded; sender must retry" connection=crm status=500`) || !strings.Contains(logged, "index out of range") {
 		t.Errorf("the log does not say the trigger failed at error level:\n%s", logged)
 	}
@@ -1012,17 +1007,6 @@ func TestDebugLogFollowsEachEventToItsRun(t *testing.T) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // A connection whose runs listen orders a deal's events by their time: an
@@ -1632,18 +1616,51 @@ func TestNotReadyIsLoggedOnceAMinute(t *testing.T) {
 // "won"), starting through st, whose log at level is logged().
 func loggedHandler(t *testing.T, level slog.Level, st *fakeStarter) (srv *httptest.Server, h *Handler, logged func() string) {
 	t.Helper()
-	var buf bytes.Buffer
-	var mu sync.Mutex
+	buf := &testlog.Buffer{}
 	h = New(Options{
 		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
 		Starter:     st, MaxBodyBytes: 4096,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: level})),
+		Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: level})),
 	})
 	srv = httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv, h, func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.String()
+	return srv, h, buf.String
+}
+
+// Refusals made before a body is read say why in the log, at info, as
+// the later refusals (401, 400) do: a CRM given a wrong URL, or sending
+// too large a body, left only its status in the access log.
+func TestRefusalsBeforeTheBodyAreLogged(t *testing.T) {
+	srv, _, logged := loggedHandler(t, slog.LevelInfo, &fakeStarter{running: map[string]bool{}})
+	if resp, _ := postBody(t, srv.URL+"/webhooks/made-up-name", strings.NewReader(batch)); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown connection: %d", resp.StatusCode)
+	}
+	if resp, _ := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader("["+strings.Repeat(" ", 5000)+"]")); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("declared too large: %d", resp.StatusCode)
+	}
+	if resp, _ := postBody(t, srv.URL+"/webhooks/crm", io.MultiReader(strings.NewReader("["+strings.Repeat(" ", 6000)+"]"))); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked too large: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader("[]"))
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("text/plain: %d", resp.StatusCode)
+	}
+	out := logged()
+	for _, want := range []string{
+		`level=INFO msg="webhook refused: no connection of that name in this intake's config`,
+		`status=404 connection=made-up-name`,
+		`level=INFO msg="webhook refused" connection=crm status=413 reason="body exceeds 4096 bytes (intake.max_body_bytes)" content_length=5002`,
+		`level=INFO msg="webhook refused" connection=crm status=413 reason="body exceeds 4096 bytes (intake.max_body_bytes)"` + "\n",
+		`level=INFO msg="webhook refused" connection=crm status=415 reason="content type \"text/plain\" not accepted`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -19,10 +19,11 @@ import (
 // InvoiceDeal and RecordDealLoss workflows and all activities registered. Without a
 // WorkerStopTimeout in opts, its Stop waits StopTimeout(activityTimeout)
 // for the calls in flight. A run whose connection acts lacks is left to
-// the task queue's other workers (connectionGuard).
+// the task queue's other workers (connectionGuard); a run that fails is
+// logged at error (runEnds).
 func New(c client.Client, taskQueue string, acts *activities.Activities, activityTimeout time.Duration, opts sdkworker.Options) sdkworker.Worker {
 	opts = withDefaults(opts, activityTimeout)
-	opts.Interceptors = append(opts.Interceptors, &heartbeats{})
+	opts.Interceptors = append(opts.Interceptors, &heartbeats{}, &runEnds{})
 	if acts != nil && acts.Connections != nil {
 		opts.Interceptors = append(opts.Interceptors, &connectionGuard{connections: acts.Connections})
 	}

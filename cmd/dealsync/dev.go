@@ -53,13 +53,15 @@ server's four internal ports are picked free and have no setting.`,
 			defer d.Close()
 			fmt.Fprint(os.Stdout, banner(cfg, d, g.configPath))
 			err = untilStopped(cmd.Context(), d.Fatal())
+			// In the log's own format (log.format json: a line of text
+			// among JSON ones broke its readers).
 			if err == nil {
 				// A call being retried holds the worker's stop for up to
 				// its stop timeout: say so, and how not to wait.
-				fmt.Fprintf(os.Stderr, "dealsync: shutting down (up to %s for the calls in flight; Ctrl-C again stops at once)\n",
-					2*worker.StopTimeout(cfg.Workflow.ActivityTimeout))
+				logger.Info(fmt.Sprintf("shutting down (up to %s for the calls in flight; Ctrl-C again stops at once)",
+					2*worker.StopTimeout(cfg.Workflow.ActivityTimeout)))
 			} else {
-				fmt.Fprintln(os.Stderr, "dealsync: shutting down")
+				logger.Info("shutting down")
 			}
 			return err
 		},

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,34 +19,16 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/examples"
+	"github.com/dealsync/dealsync/internal/testlog"
 )
 
 const exampleConfig = "../../examples/dealsync.yaml"
 
-// syncBuffer is a bytes.Buffer that a command's goroutine may write while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // captureStderr sends the commands' stderr (warnings, serve's log) to a
 // buffer until the test ends.
-func captureStderr(t *testing.T) *syncBuffer {
+func captureStderr(t *testing.T) *testlog.Buffer {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testlog.Buffer{}
 	old := stderr
 	stderr = buf
 	t.Cleanup(func() { stderr = old })

@@ -9,9 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/dealsync/dealsync/internal/testlog"
 )
 
 func TestScriptThenSuccess(t *testing.T) {
@@ -356,31 +357,12 @@ func TestFaultsReadsWhatWasSet(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log written by the server's handlers and read by the
-// test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // When the client gives up on a held answer, the log says whether the
 // request did anything: a 2xx made its record (the retry gets the replay),
 // a fault or a refusal made nothing. It said "the request was processed"
 // of every one.
 func TestAHeldAnswerGivenUpSaysWhetherAnythingWasMade(t *testing.T) {
-	var log lockedBuffer
+	var log testlog.Buffer
 	s := New(Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	holding := make(chan struct{}, 1)
 	s.onHold = func() { holding <- struct{}{} }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startJournaled starts a sandbox whose data is kept in the journal at
@@ -211,9 +212,12 @@ func TestJournalWriteFailureCreatesNothing(t *testing.T) {
 }
 
 // A journal is written by one process: a second server opening it while
-// the first holds it is refused, naming the file; once the first closes,
-// it opens.
+// the first holds it is refused, naming the file, once it has waited
+// lockWait; one whose holder lets go meanwhile (a process killed a
+// moment before, which a supervisor restarts at once) opens it.
 func TestJournalIsOneWritersOnly(t *testing.T) {
+	defer func(w time.Duration) { lockWait = w }(lockWait)
+	lockWait = 100 * time.Millisecond
 	path := filepath.Join(t.TempDir(), "sandbox.jsonl")
 	first := New(Options{})
 	if err := first.OpenJournal(path); err != nil {
@@ -223,12 +227,14 @@ func TestJournalIsOneWritersOnly(t *testing.T) {
 	if err := second.OpenJournal(path); err == nil || !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("a second writer: %v", err)
 	}
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
+	lockWait = time.Minute
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_ = first.Close()
+	}()
 	third := New(Options{})
 	if err := third.OpenJournal(path); err != nil {
-		t.Fatalf("after the first closed: %v", err)
+		t.Fatalf("a holder that lets go while the next one waits: %v", err)
 	}
 	_ = third.Close()
 }

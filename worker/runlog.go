@@ -1,0 +1,82 @@
+package worker
+
+import (
+	"errors"
+
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// runEnds logs each run that ends failed, at error, on the worker that
+// ends it: "run failed", naming the deal, the connection, the failure's
+// type and message. A run that used up workflow.retry.maximum_attempts
+// left only the warnings of its attempts in the log (an attempt cannot
+// tell it is the last one: the workflow makes some calls one attempt at a
+// time and retries them itself), so an alert on the log's errors missed
+// it. A failure that someone must fix was logged by its step already
+// ("step failed: the run ends", for external_calls: local); this line is
+// the run's, one per failed run, whatever its cause.
+//
+// The workflow's logger leaves out what a replay does again, so a run's
+// failure is logged once (again only if the worker dies before Temporal
+// has the run's end). It adds no event and no command: runs replay alike.
+type runEnds struct {
+	interceptor.WorkerInterceptorBase
+}
+
+func (*runEnds) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	i := &runEndsWorkflow{}
+	i.Next = next
+	return i
+}
+
+type runEndsWorkflow struct {
+	interceptor.WorkflowInboundInterceptorBase
+}
+
+func (i *runEndsWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
+	out, err := i.Next.ExecuteWorkflow(ctx, in)
+	if err == nil || workflow.IsContinueAsNewError(err) {
+		return out, err
+	}
+	var attrs []any
+	if len(in.Args) > 0 {
+		if run, ok := in.Args[0].(workflows.InvoiceDealInput); ok {
+			attrs = append(attrs, "connection", run.Connection, "deal_id", run.Event.Deal.ID)
+			if run.Event.Account != "" {
+				attrs = append(attrs, "account", run.Event.Account)
+			}
+		}
+	}
+	attrs = append(attrs, "error_type", failureType(err), "error", err.Error())
+	if temporal.IsCanceledError(err) {
+		// An operator's cancel: nothing to alert on.
+		workflow.GetLogger(ctx).Warn("run canceled", attrs...)
+		return out, err
+	}
+	workflow.GetLogger(ctx).Error("run failed", attrs...)
+	return out, err
+}
+
+// failureType is the type a run's failure shows in the Web UI: its
+// ApplicationError's (MappingError, ERPUnavailable, ...), or the kind of
+// the SDK's error.
+func failureType(err error) string {
+	var appErr *temporal.ApplicationError
+	var timeout *temporal.TimeoutError
+	var panicked *temporal.PanicError
+	switch {
+	case errors.As(err, &appErr) && appErr.Type() != "":
+		return appErr.Type()
+	case errors.As(err, &timeout):
+		return "Timeout"
+	case errors.As(err, &panicked):
+		return "Panic"
+	case temporal.IsCanceledError(err):
+		return "Canceled"
+	}
+	return "Error"
+}

@@ -1,0 +1,72 @@
+package worker
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dealsync/dealsync/internal/testlog"
+	"github.com/dealsync/dealsync/model"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// A run that fails is logged at error once, naming its deal, connection
+// and failure type, whatever ended it (here a retried failure whose
+// attempts ran out, which its attempts logged only as warnings); a run
+// that completes is not.
+func TestFailedRunIsLoggedAtError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{"completes", nil, nil},
+		{"attempts used up", temporal.NewApplicationError("ERP answered 503 (attempt 5 of 5)", "ERPUnavailable"),
+			[]string{"level=ERROR", `msg="run failed"`, "connection=shop", "deal_id=D-9", "account=eu", "error_type=ERPUnavailable", `error="ERP answered 503 (attempt 5 of 5)`}},
+		{"not an ApplicationError", temporal.NewTimeoutError(0, nil), []string{"level=ERROR", `msg="run failed"`, "error_type=Timeout"}},
+		{"canceled", temporal.NewCanceledError(), []string{"level=WARN", `msg="run canceled"`, "error_type=Canceled"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out testlog.Buffer
+			var suite testsuite.WorkflowTestSuite
+			suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, nil))))
+			env := suite.NewTestWorkflowEnvironment()
+			env.SetWorkerOptions(sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{&runEnds{}}})
+			env.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.InvoiceDealInput) error {
+				return tc.err
+			}, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+			env.ExecuteWorkflow(workflows.InvoiceDealName, workflows.InvoiceDealInput{Connection: "shop",
+				Event: model.DealEvent{Account: "eu", Deal: model.Deal{ID: "D-9"}}})
+			if (env.GetWorkflowError() == nil) != (tc.err == nil) {
+				t.Fatalf("workflow error %v, want %v", env.GetWorkflowError(), tc.err)
+			}
+			var ends []string
+			for _, line := range strings.Split(out.String(), "\n") {
+				if strings.Contains(line, "run failed") || strings.Contains(line, "run canceled") {
+					ends = append(ends, line)
+				}
+			}
+			if tc.want == nil {
+				if len(ends) != 0 {
+					t.Fatalf("a completed run logged %q", ends)
+				}
+				return
+			}
+			if len(ends) != 1 {
+				t.Fatalf("lines of the run's end: %q, want one", ends)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(ends[0], want) {
+					t.Errorf("line %q lacks %q", ends[0], want)
+				}
+			}
+		})
+	}
+}
