@@ -266,15 +266,30 @@ type WriteBackInput struct {
 	Account    string                   `json:"account,omitempty"`
 	DealID     string                   `json:"deal_id"`
 	Result     connectors.InvoiceResult `json:"result"`
+	// Required: the run has the write-back to do (its connection had one
+	// when it started, or it is a write-back-only run), so a connection
+	// without a write-back on this worker fails the step, retried, rather
+	// than taking it as done (a replay does not compare a step's input).
+	Required bool `json:"required,omitempty"`
 }
 
 // WriteBack records the invoice on the CRM deal. It is its own step: when
-// it fails, only it is retried, never the invoice.
+// it fails, only it is retried, never the invoice. A connection that writes
+// nothing back on this worker makes it a no-op, unless the step is
+// Required (every step of runs started since Required was added).
 func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (err error) {
 	defer observe(ctx, "write_back", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return err
+	}
+	if conn.WriteBacker == nil && in.Required {
+		// A worker whose config is older than the command's that started
+		// the run: done here, the write-back would be lost for good.
+		return temporal.NewApplicationError(fmt.Sprintf("connection %q writes nothing back to its CRM on this worker, and this run has invoice %s to write back "+
+			"(its connection had a write-back when it started, or the run exists for it): retried; give every worker the intakes' config "+
+			"(with external_calls: local the run stays on this worker until it stops, or the step's retries run out and the run ends WriteBackFailed)",
+			in.Connection, in.Result.InvoiceID), ErrTypeConnectionUnavailable, Attempt{NotSent: true})
 	}
 	if conn.WriteBacker == nil {
 		return nil

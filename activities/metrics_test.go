@@ -2,9 +2,12 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/metrics"
@@ -135,5 +138,24 @@ func TestAPanickingStepIsCountedAsOne(t *testing.T) {
 	}()
 	if got := read("Panic") - panics; got != 1 || read(metrics.StepOK) != ok {
 		t.Errorf("Panic counted %v times, ok %v more; want 1 and 0", got, read(metrics.StepOK)-ok)
+	}
+}
+
+// A write-back-only run's step (Required) fails, retried, on a worker
+// whose connection writes nothing back: taken as done there, the run
+// completed and its invoice was never written back. A run's ordinary
+// write-back step on such a worker does nothing, as before.
+func TestARequiredWriteBackIsNotDoneByAWorkerWithoutIt(t *testing.T) {
+	a := &Activities{Connections: oneConnection{"m": {Target: rateLimitedERP{}}}}
+	in := WriteBackInput{Connection: "m", DealID: "D-1", Result: connectors.InvoiceResult{InvoiceID: "INV-1"}}
+	if err := a.WriteBack(context.Background(), in); err != nil {
+		t.Fatalf("an ordinary write-back step without a write-back: %v", err)
+	}
+	in.Required = true
+	err := a.WriteBack(context.Background(), in)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != ErrTypeConnectionUnavailable || appErr.NonRetryable() ||
+		!strings.Contains(appErr.Message(), "invoice INV-1") {
+		t.Fatalf("a required write-back without one: %v, want a retryable %s naming the invoice", err, ErrTypeConnectionUnavailable)
 	}
 }

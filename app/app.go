@@ -391,19 +391,20 @@ func connectionTargets(cfg *config.Config, c *connections.Connection) []connecti
 // EnvWarnings say which DEALSYNC_* environment variables set nothing
 // (config.Config.IgnoredEnv), that the config defines no connection,
 // which of its timings work against each other
-// (config.Config.TimingWarnings), and which files it gives by a path
-// relative to the working directory (config.Config.RelativePathWarnings).
+// (config.Config.TimingWarnings), which files it writes are in a
+// directory this process cannot write (config.Config.UnwritableFileWarnings),
+// and which files it gives by a path relative to the working directory
+// (config.Config.RelativePathWarnings).
 func EnvWarnings(cfg *config.Config) []string {
 	var out []string
-	for _, name := range cfg.IgnoredEnv() {
-		out = append(out, config.IgnoredEnvWarning(name))
-	}
+	out = append(out, cfg.IgnoredEnvWarnings()...)
 	if len(cfg.Connections) == 0 {
 		// An empty file, or a config map not mounted: serve and worker
 		// started, ready, and did nothing.
 		out = append(out, "the config defines no connection: the intake answers 404 to every webhook and the worker has nothing to run (an empty config file, or one not mounted?)")
 	}
 	out = append(out, cfg.TimingWarnings()...)
+	out = append(out, cfg.UnwritableFileWarnings()...)
 	return append(out, cfg.RelativePathWarnings()...)
 }
 

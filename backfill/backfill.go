@@ -234,7 +234,7 @@ func one(ctx context.Context, c client.Client, conn *connections.Connection, sta
 				return r
 			case inv != nil:
 				r.Skipped = "invoiced already (the run ended " + r.Existing + " after invoice " + inv.InvoiceID +
-					" was made; if its connection writes back to the CRM, `" + rerun.WriteBackCommand(status) + "` does)"
+					" was made; if its connection writes back to the CRM, `" + rerun.WriteBackCommand(status) + "` does, with --completed when the connection had no write-back when the run started)"
 				return r
 			}
 		}

@@ -75,8 +75,10 @@ type Config struct {
 	devConflict error
 	// devFrontend: see DialsDev.
 	devFrontend bool
-	// ignoredEnv: see IgnoredEnv.
+	// ignoredEnv: see IgnoredEnv; envHints are the variables of known keys
+	// they look like typos of, by name.
 	ignoredEnv []string
+	envHints   map[string]string
 	// relative: see RelativePathWarnings.
 	relative []relativePath
 	// skipped: see Skipped.
@@ -94,6 +96,16 @@ type Config struct {
 // the file, or `dealsync dev`, defines). DEALSYNC_TEST_* and
 // DEALSYNC_RECORD_HISTORIES, which the tests read, are not listed. Sorted.
 func (c *Config) IgnoredEnv() []string { return c.ignoredEnv }
+
+// IgnoredEnvWarnings are the warnings of IgnoredEnv, each naming the
+// variable of a key it looks like a typo of, if any.
+func (c *Config) IgnoredEnvWarnings() []string {
+	out := make([]string, len(c.ignoredEnv))
+	for i, name := range c.ignoredEnv {
+		out[i] = IgnoredEnvWarning(name, c.envHints[name])
+	}
+	return out
+}
 
 // RelativePathWarnings say which files of the config (a token_file, a
 // link_file, the Temporal client's TLS files, a file: secret) are given by
@@ -146,6 +158,23 @@ func (c *Config) TimingWarnings() []string {
 	return out
 }
 
+// UnwritableFileWarnings say which files dealsync writes (a target's
+// token_file or link_file) are in a directory this process cannot write
+// (a read-only mount, another user's directory): a worker's calls to that
+// ERP lock and save its rotating tokens, or its customer links, there, and
+// would fail LocalFileUnavailable, retried, until it can. An intake
+// (serve) does not write them.
+func (c *Config) UnwritableFileWarnings() []string {
+	var out []string
+	for _, f := range writtenFiles(c) {
+		if dir, err := unwritableDir(f.path); dir != "" {
+			out = append(out, fmt.Sprintf("%s is %s, in a directory this process cannot write (%s: %v): a worker locks and saves the ERP's rotating tokens or its customer links there, and its calls to that ERP would fail LocalFileUnavailable, retried, until it can (an intake, serve, does not write it)",
+				f.key, f.path, dir, err))
+		}
+	}
+	return out
+}
+
 // Skipped are the problems of a config loaded with TemporalOnly in the
 // sections it does not check, which a full load would report: for the
 // command to name as warnings (a misplaced key may be one it needed).
@@ -163,13 +192,18 @@ func (c *Config) Given(key string) bool { return c.given[strings.ToLower(key)] }
 // what it could not do without them. Sorted by key.
 func (c *Config) UnresolvedSecrets() []Problem { return c.unresolved }
 
-// ignoredEnv finds IgnoredEnv among environ (os.Environ's form).
-func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) []string {
+// ignoredEnv finds IgnoredEnv among environ (os.Environ's form), with
+// the variable of a known key each one looks like a typo of (one or two
+// letters added, dropped, changed or swapped), when there is one.
+func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) ([]string, map[string]string) {
 	known := map[string]bool{}
+	var keyVars []string
 	for _, key := range v.AllKeys() {
 		known[autoEnvVar(key)] = true
 		known[EnvVar(key)] = true // bindUnderscoreSpellings
+		keyVars = append(keyVars, EnvVar(key))
 	}
+	slices.Sort(keyVars)
 	var refer func(any)
 	refer = func(x any) {
 		switch x := x.(type) {
@@ -198,7 +232,23 @@ func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) []str
 		out = append(out, name)
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	out = slices.Compact(out)
+	var hints map[string]string
+	for _, name := range out {
+		best, bestDist := "", 3
+		for _, kv := range keyVars {
+			if d := typoDistance(name, kv); d < bestDist {
+				best, bestDist = kv, d
+			}
+		}
+		if best != "" {
+			if hints == nil {
+				hints = map[string]string{}
+			}
+			hints[name] = best
+		}
+	}
+	return out, hints
 }
 
 // Metrics configures the Prometheus endpoint.
@@ -510,11 +560,11 @@ func Load(path string, opts ...Option) (*Config, error) {
 	cfg, err := build(settings, path, o, skip)
 	var ce *Error
 	if err == nil {
-		cfg.ignoredEnv = ignoredEnv(v, settings, os.Environ())
+		cfg.ignoredEnv, cfg.envHints = ignoredEnv(v, settings, os.Environ())
 		cfg.given = givenKeys(v)
 		cfg.relative = relativePaths(cfg)
 	} else if errors.As(err, &ce) {
-		ce.IgnoredEnv = ignoredEnv(v, settings, os.Environ())
+		ce.IgnoredEnv, ce.envHints = ignoredEnv(v, settings, os.Environ())
 		// A problem of a value the environment set is not the file's:
 		// it names the variable (the file may not have the key at all).
 		for i, p := range ce.Problems {

@@ -41,6 +41,8 @@ type testTarget struct {
 	Token   secret.Secret `mapstructure:"token"`
 	Timeout time.Duration `mapstructure:"timeout" validate:"gt=0"`
 	Headers []string      `mapstructure:"headers"`
+	// TokenFile stands in for the OAuth targets' token_file.
+	TokenFile string `mapstructure:"token_file"`
 }
 
 type genericStandIn struct {
@@ -323,6 +325,16 @@ func TestEnvOverrides(t *testing.T) {
 	t.Setenv("DEALSYNC_TEST_ANYTHING", "x")
 	cfg = mustLoad(t, writeFile(t, fileYAML))
 	equal(t, "IgnoredEnv", cfg.IgnoredEnv(), []string{"DEALSYNC_CONNECTIONS_PROD_TARGET", "DEALSYNC_INTAKE_LISTN", "DEALSYNC_TARGETS_ERP_HEADERS"})
+	// A typo of a key's variable names it; the others say what may be wrong.
+	warnings := strings.Join(cfg.IgnoredEnvWarnings(), "\n")
+	for _, want := range []string{
+		"environment variable DEALSYNC_INTAKE_LISTN sets no config key and is ignored: did you mean DEALSYNC_INTAKE_LISTEN?",
+		"environment variable DEALSYNC_CONNECTIONS_PROD_TARGET sets no config key and is ignored: is it misspelt, does it set a key of a connection or target the config file does not have",
+	} {
+		if !strings.Contains(warnings, want) {
+			t.Errorf("warnings:\n%s\nlack %q", warnings, want)
+		}
+	}
 
 	// A config that does not load names them too, after its problems:
 	// a misspelt variable is often why a required key is missing.
@@ -333,7 +345,7 @@ func TestEnvOverrides(t *testing.T) {
 		t.Fatalf("Load = %v, want the log.level problem", err)
 	}
 	equal(t, "Error.IgnoredEnv", ce.IgnoredEnv, []string{"DEALSYNC_CONNECTIONS_PROD_TARGET", "DEALSYNC_INTAKE_LISTN", "DEALSYNC_TARGETS_ERP_HEADERS"})
-	if msg := err.Error(); !strings.Contains(msg, "\nnote: environment variable DEALSYNC_INTAKE_LISTN sets no config key and is ignored: is it misspelt") {
+	if msg := err.Error(); !strings.Contains(msg, "\nnote: environment variable DEALSYNC_INTAKE_LISTN sets no config key and is ignored: did you mean DEALSYNC_INTAKE_LISTEN?") {
 		t.Errorf("error %q does not name DEALSYNC_INTAKE_LISTN", msg)
 	}
 }
@@ -1290,7 +1302,7 @@ func TestNamespaceAndTaskQueueAreTrimmed(t *testing.T) {
 // is taken.
 func TestMetricsListenIsNotTheIntakes(t *testing.T) {
 	t.Setenv("DEALSYNC_INTAKE_LISTEN", "127.0.0.1:19780")
-	for listen, refused := range map[string]bool{"127.0.0.1:19780": true, "0.0.0.0:19780": true, ":19780": true, "127.0.0.1:19781": false, "127.0.0.2:19780": false} {
+	for listen, refused := range map[string]bool{"127.0.0.1:19780": true, "0.0.0.0:19780": true, ":19780": true, "127.0.0.1:19781": false, "127.0.0.2:19780": false, "localhost:19780": true, "LocalHost:19780": true} {
 		t.Setenv("DEALSYNC_METRICS_LISTEN", listen)
 		_, err := config.Load("")
 		if got := err != nil && strings.Contains(err.Error(), "metrics.listen: is on intake.listen's address (127.0.0.1:19780)"); got != refused {
@@ -1419,5 +1431,71 @@ connections:
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP", "")
 	if _, err := config.Load(path); err != nil {
 		t.Errorf("an empty variable: %v", err)
+	}
+}
+
+// A secret written as a list or a mapping is named as such: decoded as
+// the secret's own type, a list was "a mapping of keys" and a mapping an
+// empty secret ("is required").
+func TestASecretOfTheWrongYAMLType(t *testing.T) {
+	for value, want := range map[string]string{
+		"[a, b]":     "must be a string (a secret, env:NAME or file:PATH), not a list",
+		"{value: x}": "must be a string (a secret, env:NAME or file:PATH), not a mapping of keys",
+	} {
+		_, err := config.Load(writeFile(t, `
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+connections:
+  shop:
+    source: {type: test-source, secret: `+value+`}
+    target: erp
+`))
+		var ce *config.Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != "connections.shop.source.secret" || ce.Problems[0].Message != want {
+			t.Errorf("secret %s: %v, want the one problem %q", value, err, want)
+		}
+	}
+}
+
+// A file dealsync writes (a token_file) in a directory this process cannot
+// write is warned of, naming the directory: every call to that ERP would
+// fail LocalFileUnavailable. One whose directory is yet to be made is
+// judged by the directory it would be made in.
+func TestUnwritableTokenFileIsWarnedOf(t *testing.T) {
+	dir := t.TempDir()
+	load := func(tokenFile string) []string {
+		t.Helper()
+		cfg, err := config.Load(writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com", token_file: "`+tokenFile+`"}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.UnwritableFileWarnings()
+	}
+	if w := load(filepath.Join(dir, "tokens", "erp.json")); len(w) != 0 {
+		t.Errorf("a writable directory: %q", w)
+	}
+	// A file where the directory should be: no one can write there.
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{filepath.Join(file, "erp.json"): file + ": not a directory"}
+	if os.Geteuid() != 0 { // root writes any directory
+		locked := filepath.Join(dir, "locked")
+		if err := os.Mkdir(locked, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		cases[filepath.Join(locked, "erp.json")] = locked + ": "
+		cases[filepath.Join(locked, "sub", "erp.json")] = locked + ": "
+	}
+	for path, why := range cases {
+		w := load(path)
+		if len(w) != 1 || !strings.HasPrefix(w[0], "targets.erp.token_file is "+path+", in a directory this process cannot write ("+why) ||
+			!strings.Contains(w[0], "LocalFileUnavailable") {
+			t.Errorf("%s: %q", path, w)
+		}
 	}
 }

@@ -73,6 +73,11 @@ func decodeHook() mapstructure.DecodeHookFunc {
 					// octal 83, long digit strings become floats, 1_000 is
 					// 1000). Never quote the value: it is a secret.
 					return nil, errUnquotedSecret
+				case []any, map[string]any, map[any]any:
+					// Decoded as the Secret struct, a list was "a mapping
+					// of keys" and a mapping an empty secret ("is
+					// required"). Never quote the value.
+					return nil, fmt.Errorf("must be %s, not %s", typeWord(secretType), valueWord(d))
 				}
 			case to.Kind() == reflect.String:
 				switch data.(type) {

@@ -32,10 +32,16 @@ type Error struct {
 	// required key the variable was meant to set), so they are listed
 	// after the problems.
 	IgnoredEnv []string
+	// envHints: see Config.envHints.
+	envHints map[string]string
 }
 
-// IgnoredEnvWarning says that the environment variable name sets no key.
-func IgnoredEnvWarning(name string) string {
+// IgnoredEnvWarning says that the environment variable name sets no key;
+// closest, when not "", is the variable of a key it looks like a typo of.
+func IgnoredEnvWarning(name, closest string) string {
+	if closest != "" {
+		return fmt.Sprintf("environment variable %s sets no config key and is ignored: did you mean %s?", name, closest)
+	}
 	return fmt.Sprintf("environment variable %s sets no config key and is ignored: is it misspelt, does it set a key of a connection or target the config file does not have (the environment only overrides entries the file defines), or a map or a list without a default (such as a source's accounts or legacy_signatures: those are set in the file only)?", name)
 }
 
@@ -60,7 +66,7 @@ func (e *Error) Error() string {
 	}
 	for _, name := range e.IgnoredEnv {
 		b.WriteString("\nnote: ")
-		b.WriteString(IgnoredEnvWarning(name))
+		b.WriteString(IgnoredEnvWarning(name, e.envHints[name]))
 	}
 	return b.String()
 }

@@ -572,7 +572,14 @@ func checkMetricsListen(cfg *Config, ps *problems) {
 		return
 	}
 	allHosts := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	if mh == ih || allHosts(mh) || allHosts(ih) {
+	// Go listens on "localhost" at 127.0.0.1.
+	canon := func(h string) string {
+		if strings.EqualFold(h, "localhost") {
+			return "127.0.0.1"
+		}
+		return h
+	}
+	if canon(mh) == canon(ih) || allHosts(mh) || allHosts(ih) {
 		ps.add("metrics.listen", fmt.Sprintf("is on intake.listen's address (%s): give the metrics server a port of its own", in))
 	}
 }
@@ -778,6 +785,46 @@ func relativePaths(cfg *Config) []relativePath {
 		return true
 	})
 	return out
+}
+
+// writtenFiles are the config's files that dealsync writes (a target's
+// token_file and link_file, a Pipedrive oauth.token_file), by key.
+func writtenFiles(cfg *Config) []relativePath {
+	var out []relativePath
+	walkConfig(reflect.ValueOf(cfg), "", func(key string, v reflect.Value) bool {
+		if v.Kind() != reflect.String || !strings.HasSuffix(key, "token_file") && !strings.HasSuffix(key, "link_file") {
+			return false
+		}
+		if p := v.String(); p != "" {
+			out = append(out, relativePath{key, p})
+		}
+		return true
+	})
+	return out
+}
+
+// unwritableDir is the nearest existing directory of path (its own, or
+// the ancestor a write would create it in) when this process cannot
+// create files in it, with why; "" when it can, or it cannot be told.
+func unwritableDir(path string) (string, error) {
+	dir := filepath.Dir(path)
+	for {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			if !fi.IsDir() {
+				return dir, errors.New("not a directory")
+			}
+			if err := canWrite(dir); err != nil {
+				return dir, err
+			}
+			return "", nil
+		}
+		parent := filepath.Dir(dir)
+		if !errors.Is(err, os.ErrNotExist) || parent == dir {
+			return "", nil
+		}
+		dir = parent
+	}
 }
 
 func sortedNames[V any](m map[string]V) []string {

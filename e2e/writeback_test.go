@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
@@ -207,6 +208,125 @@ connections:
 			t.Fatalf("after the retry: run's invoice %s (ERP %s), %d invoices; want the same one invoice", out.InvoiceID, inv.ID, s.invoicesFor("GW-3"))
 		}
 		taken(t, "GW-3", 2)
+	})
+
+	t.Run("a run that completed before its connection wrote back: runs retry --writeback --completed tells the CRM once", func(t *testing.T) {
+		// The run as a dealsync started it before write_back.url was set:
+		// its input has no write-back to do, and it completes invoiced.
+		conn, ok := s.Connections.Get("inhouse")
+		if !ok {
+			t.Fatal("no connection inhouse")
+		}
+		before := *conn
+		before.WriteBacker = nil
+		evs, err := conn.Source.Parse(&connectors.Webhook{Body: event("evt_GW-4", "GW-4", nil), Received: time.Now()})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("parsing the event: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		starter := app.Starter(s.cfg, s.Client, false)
+		res, err := starter.Start(ctx, &before, evs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first workflows.InvoiceDealResult
+		if err := s.waitRun(t, res.WorkflowID, &first); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, _ := crm.state("GW-4"); n != 0 || len(callsOf(t, s, res.WorkflowID, "WriteBack")) != 0 {
+			t.Fatalf("the run wrote back (%d POSTs) without write_back when it started", n)
+		}
+		if n := s.countRuns(t, `WorkflowId = "`+res.WorkflowID+`" AND ExecutionStatus = "Completed" AND SyncStatus = "invoiced"`, 1); n != 1 {
+			t.Fatalf("the run list shows %d completed invoiced runs of the deal, want 1", n)
+		}
+		retry := func(o rerun.Options) []rerun.Result {
+			t.Helper()
+			o.TaskQueue, o.Query = s.cfg.Temporal.TaskQueue, `DealId = "GW-4"`
+			results, err := rerun.Failed(ctx, s.Client, s.Connections, starter, o)
+			if err != nil {
+				t.Fatalf("runs retry %+v: %+v, %v", o, results, err)
+			}
+			return results
+		}
+		// Without --completed a completed run is not selected.
+		if results := retry(rerun.Options{WriteBack: true}); len(results) != 0 {
+			t.Fatalf("runs retry --writeback selected %+v, want no completed run", results)
+		}
+		// The first write-back is refused: its own run fails, and the
+		// deal's completed run is still the latest of the deal's ID, so a
+		// delivery of the win again meets it (no second invoice).
+		crm.answer("GW-4", http.StatusBadRequest)
+		wbID := workflows.WriteBackWorkflowID("inhouse", "", "GW-4")
+		results := retry(rerun.Options{WriteBack: true, Completed: true})
+		if len(results) != 1 || results[0].NewRun == "" || results[0].FailedRun != res.RunID || results[0].NewWorkflowID != wbID {
+			t.Fatalf("runs retry --writeback --completed: %+v, want a run of %s", results, wbID)
+		}
+		var appErr *temporal.ApplicationError
+		if err := s.Client.GetWorkflow(ctx, wbID, results[0].NewRun).Get(ctx, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeWriteBackFailed {
+			t.Fatalf("the write-back run %s: %v, want it failed WriteBackFailed", wbID, err)
+		}
+		if id := won(t, "GW-4"); id != res.WorkflowID {
+			t.Fatalf("the win again went to %s", id)
+		}
+		if d, err := s.Client.DescribeWorkflowExecution(ctx, res.WorkflowID, ""); err != nil || d.GetWorkflowExecutionInfo().GetExecution().GetRunId() != res.RunID {
+			t.Fatalf("the deal's latest run: %v, %v; want the completed run %s still", d, err, res.RunID)
+		}
+		// The failed write-back is retried as any: under its own ID. The
+		// deal's completed run is not written back a second way meanwhile.
+		if n := s.countRuns(t, `WorkflowId = "`+wbID+`" AND ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed"`, 1); n != 1 {
+			t.Fatalf("the run list shows %d failed write-backs, want 1", n)
+		}
+		dry := retry(rerun.Options{WriteBack: true, Completed: true, DryRun: true})
+		if len(dry) != 2 {
+			t.Fatalf("runs retry --writeback --completed --dry-run after the failed write-back: %+v", dry)
+		}
+		for _, r := range dry {
+			switch r.FailedRun {
+			case res.RunID:
+				if !strings.HasPrefix(r.Skipped, "its write-back run "+wbID+" (run "+results[0].NewRun+") failed") {
+					t.Errorf("the deal's completed run: %+v, want it skipped for its failed write-back run", r)
+				}
+			case results[0].NewRun:
+				if r.Skipped != "dry run" || r.WorkflowID != wbID || r.NewWorkflowID != "" {
+					t.Errorf("the failed write-back run: %+v, want it to start again under its ID", r)
+				}
+			default:
+				t.Errorf("selected %+v", r)
+			}
+		}
+		results = retry(rerun.Options{WriteBack: true})
+		if len(results) != 1 || results[0].NewRun == "" || results[0].WorkflowID != wbID {
+			t.Fatalf("runs retry --writeback of the failed write-back: %+v", results)
+		}
+		var out workflows.InvoiceDealResult
+		if err := s.Client.GetWorkflow(ctx, wbID, results[0].NewRun).Get(ctx, &out); err != nil {
+			t.Fatalf("the write-back run: %v", err)
+		}
+		if out.InvoiceID != first.InvoiceID || s.invoicesFor("GW-4") != 1 {
+			t.Fatalf("after the write-back: run's invoice %s (first run's %s), %d invoices; want the same one invoice", out.InvoiceID, first.InvoiceID, s.invoicesFor("GW-4"))
+		}
+		taken(t, "GW-4", 2)
+		// Again: the completed run's invoice was written back, and the
+		// write-back run that did it wrote it back; nothing is started.
+		if n := s.countRuns(t, `WorkflowId = "`+wbID+`" AND ExecutionStatus = "Completed"`, 1); n != 1 {
+			t.Fatalf("the run list shows %d completed write-back runs, want 1", n)
+		}
+		again := retry(rerun.Options{WriteBack: true, Completed: true})
+		want := map[string]string{
+			res.RunID:            "its invoice was written back by " + wbID,
+			results[0].FailedRun: "a later run " + results[0].NewRun + " (Completed",
+			results[0].NewRun:    "the run wrote its invoice back",
+		}
+		if len(again) != len(want) {
+			t.Fatalf("runs retry --writeback --completed again: %+v, want the deal's run and its two write-back runs, skipped", again)
+		}
+		for _, r := range again {
+			if r.NewRun != "" || r.Error != "" || want[r.FailedRun] == "" || !strings.HasPrefix(r.Skipped, want[r.FailedRun]) {
+				t.Errorf("runs retry --writeback --completed again: %+v, want it skipped: %q", r, want[r.FailedRun])
+			}
+		}
+		taken(t, "GW-4", 2)
 	})
 
 	t.Run("a generic connection without write_back has no write-back step", func(t *testing.T) {

@@ -187,8 +187,17 @@ func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev mode
 // current mapping, which it never runs: an operator tracing an invoice to
 // its mapping is not pointed at a version that did not make it. Unknown
 // (""), the memo names no mapping.
-func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error) {
+//
+// Its workflow ID is the deal's, unless id is a write-back run's own
+// (workflows.WriteBackWorkflowID: the write-back of a run that completed
+// without one, or the retry of such a write-back), which it takes, with
+// the same policies: it meets a running or completed write-back of the
+// deal as a duplicate, and starts after a failed one.
+func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash, id string) (connectors.EventResult, error) {
 	opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusInvoiced), workflows.ErpInvoiceIDKey.ValueSet(invoiced.InvoiceID))
+	if workflows.IsWriteBackWorkflowID(id) {
+		opts.ID = id
+	}
 	opts.Memo[workflows.MemoListens] = false // it only writes the invoice back
 	delete(opts.Memo, workflows.MemoMapping)
 	delete(opts.Memo, workflows.MemoMappingHash)

@@ -336,8 +336,11 @@ func TestWriteBackRunNamesTheMappingOfItsInvoice(t *testing.T) {
 		capture := &startCapture{}
 		s := &TemporalStarter{Client: capture, TaskQueue: "q"}
 		ev := model.DealEvent{EventID: "e", Deal: model.Deal{ID: "D"}}
-		if _, err := s.StartWriteBack(context.Background(), conn, ev, connectors.InvoiceResult{InvoiceID: "INV-5"}, c.name, c.hash); err != nil {
+		if _, err := s.StartWriteBack(context.Background(), conn, ev, connectors.InvoiceResult{InvoiceID: "INV-5"}, c.name, c.hash, ""); err != nil {
 			t.Fatal(err)
+		}
+		if id := capture.opts.ID; id != "invoice/crm/D" {
+			t.Errorf("a write-back run of a failed run starts as %q, want the deal's ID", id)
 		}
 		memo := capture.opts.Memo
 		name, hasName := memo[workflows.MemoMapping]
@@ -347,6 +350,31 @@ func TestWriteBackRunNamesTheMappingOfItsInvoice(t *testing.T) {
 		}
 		if memo[workflows.MemoListens] != false {
 			t.Errorf("memo %v: a write-back run does not listen", memo)
+		}
+	}
+}
+
+// A write-back-only run of a completed run's invoice has its own ID,
+// writeback/ for invoice/, with the deal's policies: it meets a running or
+// completed write-back as a duplicate and starts after a failed one. An ID
+// that is not a write-back run's (one started by hand) gives the deal's.
+func TestWriteBackRunOfACompletedRunHasItsOwnID(t *testing.T) {
+	conn := &connections.Connection{Name: "crm", Mapper: mapping.Default{PaymentTermsDays: 30}}
+	ev := model.DealEvent{EventID: "e", Account: "62515", Deal: model.Deal{ID: "D"}}
+	for id, want := range map[string]string{
+		workflows.WriteBackWorkflowID("crm", "62515", "D"): "writeback/crm/62515/D",
+		"by-hand-7f3a": "invoice/crm/62515/D",
+	} {
+		capture := &startCapture{}
+		s := &TemporalStarter{Client: capture, TaskQueue: "q"}
+		if _, err := s.StartWriteBack(context.Background(), conn, ev, connectors.InvoiceResult{InvoiceID: "INV-5"}, "", "", id); err != nil {
+			t.Fatal(err)
+		}
+		o := capture.opts
+		if o.ID != want || o.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY ||
+			o.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING || !o.WorkflowExecutionErrorWhenAlreadyStarted {
+			t.Errorf("given %q: started %q with reuse %v, conflict %v, error when started %v; want %q, after a failed run only, meeting a running one",
+				id, o.ID, o.WorkflowIDReusePolicy, o.WorkflowIDConflictPolicy, o.WorkflowExecutionErrorWhenAlreadyStarted, want)
 		}
 	}
 }

@@ -77,7 +77,7 @@ func (s *countingStarter) Start(_ context.Context, _ *connections.Connection, ev
 	return connectors.EventResult{RunID: "new-" + ev.Deal.ID}, nil
 }
 
-func (s *countingStarter) StartWriteBack(context.Context, *connections.Connection, model.DealEvent, connectors.InvoiceResult, string, string) (connectors.EventResult, error) {
+func (s *countingStarter) StartWriteBack(context.Context, *connections.Connection, model.DealEvent, connectors.InvoiceResult, string, string, string) (connectors.EventResult, error) {
 	panic("not a write-back")
 }
 

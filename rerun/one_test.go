@@ -80,6 +80,7 @@ func (o *oneRun) GetWorkflowHistory(context.Context, string, string, bool, enums
 type recordingStarter struct {
 	full, writeBacks       int
 	madeWith, madeWithHash string // the last write-back run's
+	writeBackID            string // the ID the last write-back run was given
 }
 
 func (s *recordingStarter) Start(context.Context, *connections.Connection, model.DealEvent) (connectors.EventResult, error) {
@@ -87,9 +88,9 @@ func (s *recordingStarter) Start(context.Context, *connections.Connection, model
 	return connectors.EventResult{RunID: "new"}, nil
 }
 
-func (s *recordingStarter) StartWriteBack(_ context.Context, _ *connections.Connection, _ model.DealEvent, _ connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error) {
+func (s *recordingStarter) StartWriteBack(_ context.Context, _ *connections.Connection, _ model.DealEvent, _ connectors.InvoiceResult, madeWith, madeWithHash, id string) (connectors.EventResult, error) {
 	s.writeBacks++
-	s.madeWith, s.madeWithHash = madeWith, madeWithHash
+	s.madeWith, s.madeWithHash, s.writeBackID = madeWith, madeWithHash, id
 	return connectors.EventResult{RunID: "new"}, nil
 }
 
@@ -138,6 +139,51 @@ connections:
 	r = one(ctx, &oneRun{runID: "r1", status: terminated, events: noWriteBack}, set, st, "wf", "r1", Options{Terminated: true})
 	if !strings.Contains(r.Skipped, "no write-back to do: nothing to retry") || strings.Contains(r.Skipped, "--writeback") || st.writeBacks+st.full != 0 {
 		t.Fatalf("full re-run of a run with an invoice and no write-back: %+v, starter %+v", r, st)
+	}
+}
+
+// --writeback --completed with an ending's flag writes back the invoice of
+// a run that ended so with no write-back to do, under the deal's own ID
+// (its run keeps no later run from starting: a write-back of another ID
+// would leave the deal open to a full run); a full retry of it names that
+// command. A completed run started by hand under another ID is skipped:
+// the deal's own run may have written the invoice back.
+func TestLateWriteBackOfARunThatEndedOtherwise(t *testing.T) {
+	set := buildSet(t, `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  hs:
+    source:
+      type: generic
+      secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+      write_back: {url: "https://crm.example.com/dealsync"}
+    target: erp
+`)
+	in := workflows.InvoiceDealInput{Connection: "hs", Event: model.DealEvent{Deal: model.Deal{ID: "4711", Stage: "won"}}}
+	events := []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", connectors.InvoiceResult{InvoiceID: "INV-1"})}
+	terminated := enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED
+	ctx := context.Background()
+	id := workflows.DealWorkflowID("hs", "", "4711")
+
+	st := &recordingStarter{}
+	r := one(ctx, &oneRun{runID: "r1", status: terminated, events: events}, set, st, id, "r1", Options{WriteBack: true, Terminated: true})
+	if !strings.HasSuffix(r.Skipped, "add --completed to write its invoice back now") || st.writeBacks != 0 {
+		t.Fatalf("--writeback --terminated: %+v, starter %+v", r, st)
+	}
+	r = one(ctx, &oneRun{runID: "r1", status: terminated, events: events}, set, st, id, "r1", Options{Terminated: true})
+	if !strings.Contains(r.Skipped, "`dealsync runs retry --writeback --terminated --completed` writes the invoice back") || st.full+st.writeBacks != 0 {
+		t.Fatalf("--terminated: %+v, starter %+v", r, st)
+	}
+	r = one(ctx, &oneRun{runID: "r1", status: terminated, events: events}, set, st, id, "r1", Options{WriteBack: true, Completed: true, Terminated: true})
+	if r.NewRun == "" || r.NewWorkflowID != "" || st.writeBacks != 1 || st.writeBackID != "" {
+		t.Fatalf("--writeback --completed --terminated: %+v, starter %+v; want a write-back under the deal's ID", r, st)
+	}
+
+	st = &recordingStarter{}
+	r = one(ctx, &oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, events: events}, set, st, "by-hand-7f3a", "r1", Options{WriteBack: true, Completed: true})
+	if !strings.HasPrefix(r.Skipped, "the run was started under another workflow ID than its deal's ("+id+")") || st.writeBacks != 0 {
+		t.Fatalf("a completed run started by hand: %+v, starter %+v", r, st)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -45,8 +46,10 @@ type Starter interface {
 	Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error)
 	// StartWriteBack starts a run that only writes an existing invoice
 	// back; its memo names madeWith and madeWithHash, the mapping the
-	// invoice was made with (none when "").
-	StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash string) (connectors.EventResult, error)
+	// invoice was made with (none when ""). It starts under the deal's
+	// workflow ID, or under id when that is a write-back run's own
+	// (workflows.WriteBackWorkflowID).
+	StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash, id string) (connectors.EventResult, error)
 }
 
 // Options select the runs.
@@ -76,6 +79,15 @@ type Options struct {
 	// the invoice: its history tells). The new runs only write that
 	// invoice back.
 	WriteBack bool
+	// Completed, with WriteBack, also selects the runs that completed
+	// with the deal's invoice (SyncStatus "invoiced") and wrote nothing
+	// back, because their connection had no write-back when they started
+	// (it went live before its write-back was set up). Each gets a
+	// write-back-only run under its own workflow ID
+	// (workflows.WriteBackWorkflowID), once: the deal's completed run
+	// stays the latest of the deal's ID, and goes on keeping a later
+	// delivery from invoicing the deal again.
+	Completed bool
 	// DryRun lists what would be started, and starts nothing.
 	DryRun bool
 }
@@ -88,6 +100,10 @@ type Result struct {
 	DealID     string `json:"deal_id,omitempty"`
 	// NewRun is the run started (empty when skipped or on a dry run).
 	NewRun string `json:"new_run_id,omitempty"`
+	// NewWorkflowID is the workflow ID of the run started (or that a dry
+	// run would start) when it is not WorkflowID: the write-back of a
+	// completed run's invoice, under workflows.WriteBackWorkflowID.
+	NewWorkflowID string `json:"new_workflow_id,omitempty"`
 	// Skipped says why no run was started.
 	Skipped string `json:"skipped,omitempty"`
 	Error   string `json:"error,omitempty"`
@@ -144,7 +160,9 @@ func (r *Result) noteMapping(m mapping.Mapper, failedRun *commonpb.Memo) {
 // those that ended after their invoice was made (SyncStatus "invoiced" or
 // "writeback_failed", or "pending" when they ended before recording it; Failed
 // then reads their history, and skips those without an invoice or that
-// had written it back). o.Query narrows it.
+// had written it back); with Completed too, the runs that completed with
+// their invoice ("invoiced": Failed skips those that wrote it back). o.Query
+// narrows it.
 func (o Options) Filter() string {
 	str := activities.QueryString
 	in := func(statuses ...string) string {
@@ -165,6 +183,11 @@ func (o Options) Filter() string {
 	sel := `ExecutionStatus = "Failed" AND SyncStatus = ` + str(failed)
 	for _, status := range o.endedStatuses() {
 		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = %s AND %s)`, sel, str(status), ended)
+	}
+	if o.WriteBack && o.Completed {
+		// A completed run that made (or found) the deal's invoice; Failed
+		// reads its history, and skips one that wrote it back.
+		sel = fmt.Sprintf(`(%s) OR (ExecutionStatus = "Completed" AND SyncStatus = %s)`, sel, str(workflows.StatusInvoiced))
 	}
 	q := fmt.Sprintf(`TaskQueue = %s AND (%s)`, str(o.TaskQueue), sel)
 	if o.Query != "" {
@@ -338,6 +361,61 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 	return "", errors.New("more than 1,000 runs after this one")
 }
 
+// lateWriteBack says whether --writeback --completed writes back the
+// invoice of a run that had no write-back to do when it started: one
+// that completed with it, or (selected by its ending's flag) ended
+// otherwise after its invoice, before the connection had a write-back.
+func lateWriteBack(o Options, status enumspb.WorkflowExecutionStatus, in workflows.InvoiceDealInput, h runHistory) bool {
+	if !o.WriteBack || h.invoiced == nil {
+		return false
+	}
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return true
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return false
+	}
+	return o.Completed && !in.WriteBack && !h.wroteBack
+}
+
+// writtenBackBy says why the invoice of a completed run, whose
+// write-back-only run would have workflow id (workflows.WriteBackWorkflowID),
+// needs none started now: that run is running, completed (it wrote the
+// invoice back), failed (--writeback selects it, and starts it again), or
+// ended otherwise after its write-back. "" when there is none, or it
+// ended otherwise before its write-back.
+func writtenBackBy(ctx context.Context, c client.Client, id string) (string, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("describing the write-back run %s: %w", id, err)
+	}
+	ex := d.GetWorkflowExecutionInfo()
+	run := ex.GetExecution().GetRunId()
+	switch ex.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return fmt.Sprintf("its write-back run %s (run %s) is running", id, run), nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return fmt.Sprintf("its invoice was written back by %s (run %s)", id, run), nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		// A failed write-back (SyncStatus "writeback_failed") is selected
+		// by --writeback itself, and started again under its ID.
+		return fmt.Sprintf("its write-back run %s (run %s) failed: `dealsync runs retry --writeback` starts it again (it is selected too)", id, run), nil
+	}
+	// Timed out, terminated or canceled: after its write-back, maybe.
+	h, err := historyOf(ctx, c, id, run)
+	if err != nil {
+		return "", fmt.Errorf("reading the write-back run %s: %w", id, err)
+	}
+	if h.wroteBack {
+		return fmt.Sprintf("its invoice was written back by %s (run %s, which then %s)", id, run, endedHow(ex.GetStatus())), nil
+	}
+	return "", nil
+}
+
 // unlessNotWon: a later run supersedes a failed run unless it ended as not
 // won (Failed, with SyncStatus "skipped").
 func unlessNotWon(ex *workflowpb.WorkflowExecutionInfo) (bool, error) {
@@ -508,10 +586,54 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	r.Connection, r.DealID = in.Connection, in.Event.Deal.ID
 	conn, ok := set.Get(in.Connection)
 	failed := status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	completed := status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	// The ID a write-back-only run starts under: a write-back run's own
+	// keeps it; a completed run's invoice gets the deal's write-back ID.
+	startID := ""
+	if workflows.IsWriteBackWorkflowID(id) {
+		startID = id
+	}
 	switch {
 	case !ok:
 		r.Skipped = fmt.Sprintf("connection %q is no longer configured", in.Connection)
 		return r
+	// A completed run (--writeback --completed) wrote its invoice back,
+	// or had no write-back to do when it started; so had a run that
+	// ended otherwise after its invoice, without one to do (--completed
+	// with its ending's flag).
+	case o.WriteBack && completed && h.invoiced == nil:
+		r.Skipped = "the run completed without an invoice it made or was given: nothing to write back"
+		return r
+	case o.WriteBack && completed && h.wroteBack:
+		r.Skipped = "the run wrote its invoice back"
+		return r
+	case lateWriteBack(o, status, in, h) && conn.WriteBacker == nil:
+		r.Skipped = fmt.Sprintf("connection %q writes nothing back to its CRM: set its write-back up first", in.Connection)
+		return r
+	case lateWriteBack(o, status, in, h) && startID == "" && id != workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID):
+		// Started by hand under another ID: the deal's own run may have
+		// written its invoice back, which this one cannot tell.
+		r.Skipped = "the run was started under another workflow ID than its deal's (" +
+			workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID) + "): write its invoice back by hand, or select the deal's own run"
+		return r
+	case lateWriteBack(o, status, in, h) && completed && startID == "":
+		// The deal's completed run stays the latest of its ID (it keeps
+		// a later delivery from invoicing the deal again): the write-back
+		// gets an ID of its own.
+		startID = workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
+		if skip, err := writtenBackBy(ctx, c, startID); err != nil {
+			r.Error = err.Error()
+			return r
+		} else if skip != "" {
+			r.Skipped = skip
+			return r
+		}
+	case lateWriteBack(o, status, in, h):
+		// A run that timed out, was terminated or was canceled keeps no
+		// later run of the deal from starting: its write-back-only run
+		// takes the deal's own ID, as --writeback's of its ending do, and
+		// a later delivery then meets it (a completed one closes the
+		// deal).
 	case o.WriteBack && h.invoiced == nil && !failed:
 		r.Skipped = "the run " + endedHow(status) + " before its invoice was made: retry it without --writeback"
 		return r
@@ -527,6 +649,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		return r
 	case !o.WriteBack && h.invoiced != nil && !in.WriteBack:
 		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists, and the run had no write-back to do: nothing to retry"
+		if conn.WriteBacker != nil {
+			r.Skipped += " (its connection writes back now: `" + WriteBackCommand(status) + " --completed` writes the invoice back)"
+		}
 		return r
 	case !o.WriteBack && h.invoiced != nil:
 		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists: use `" + WriteBackCommand(status) + "` to write it back"
@@ -536,6 +661,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	// nothing to write back.
 	case o.WriteBack && !failed && !in.WriteBack:
 		r.Skipped = "the run had no write-back to do (its connection wrote nothing back when it started)"
+		if h.invoiced != nil && conn.WriteBacker != nil {
+			r.Skipped += ": add --completed to write its invoice back now"
+		}
 		return r
 	case o.WriteBack && !failed && h.wroteBack:
 		r.Skipped = "the run had written its invoice back before it " + endedHow(status)
@@ -561,6 +689,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		return r
 	case o.DryRun:
 		r.Skipped = dryRun
+		if startID != "" && startID != id {
+			r.NewWorkflowID = startID
+		}
 		if !o.WriteBack {
 			r.noteMapping(conn.Mapper, memo)
 		}
@@ -577,17 +708,22 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	if o.WriteBack {
 		// The invoice's mapping, which the new run does not run, is the
 		// failed run's (a write-back-only run's memo carries it on).
-		res, err = starter.StartWriteBack(ctx, conn, in.Event, *h.invoiced, memoString(memo, workflows.MemoMapping), memoString(memo, workflows.MemoMappingHash))
+		res, err = starter.StartWriteBack(ctx, conn, in.Event, *h.invoiced, memoString(memo, workflows.MemoMapping), memoString(memo, workflows.MemoMappingHash), startID)
 	} else {
 		res, err = starter.Start(ctx, conn, ev)
 	}
 	switch {
 	case err != nil:
 		r.Error = err.Error()
+	case res.Duplicate && startID != "" && startID != id:
+		r.Skipped = "a write-back run of its invoice started meanwhile, or completed: " + startID + " run " + res.RunID
 	case res.Duplicate:
 		r.Skipped = "another run started meanwhile: " + res.RunID
 	default:
 		r.NewRun = res.RunID
+		if res.WorkflowID != "" && res.WorkflowID != id {
+			r.NewWorkflowID = res.WorkflowID
+		}
 		if !o.WriteBack {
 			r.noteMapping(conn.Mapper, memo)
 		}

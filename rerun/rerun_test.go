@@ -33,6 +33,9 @@ func TestFilter(t *testing.T) {
 		{Options{TaskQueue: "dealsync", WriteBack: true}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed")`},
 		{Options{TaskQueue: "dealsync", WriteBack: true, TimedOut: true, Terminated: true}, `TaskQueue = "dealsync" AND (((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus IN ("invoiced", "writeback_failed", "pending"))) OR (ExecutionStatus = "Terminated" AND SyncStatus IN ("invoiced", "writeback_failed", "pending")))`},
 		{Options{TaskQueue: "dealsync", WriteBack: true, Canceled: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "Canceled" AND SyncStatus IN ("invoiced", "writeback_failed", "pending")))`},
+		{Options{TaskQueue: "dealsync", WriteBack: true, Completed: true}, `TaskQueue = "dealsync" AND ((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "Completed" AND SyncStatus = "invoiced"))`},
+		{Options{TaskQueue: "dealsync", WriteBack: true, Completed: true, TimedOut: true}, `TaskQueue = "dealsync" AND (((ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed") OR (ExecutionStatus = "TimedOut" AND SyncStatus IN ("invoiced", "writeback_failed", "pending"))) OR (ExecutionStatus = "Completed" AND SyncStatus = "invoiced"))`},
+		{Options{TaskQueue: "dealsync", Completed: true}, `TaskQueue = "dealsync" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed")`},
 		{Options{TaskQueue: "q", Query: `Connection = "a" OR Connection = "b"`}, `TaskQueue = "q" AND (ExecutionStatus = "Failed" AND SyncStatus = "failed") AND (Connection = "a" OR Connection = "b")`},
 	} {
 		if got := c.o.Filter(); got != c.want {
@@ -253,6 +256,40 @@ func TestCheckQuery(t *testing.T) {
 		err := (Options{Query: q}).CheckQuery()
 		if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want ErrInvalidQuery saying %q", q, err, want)
+		}
+	}
+}
+
+// --writeback --completed writes back a run that had no write-back to do
+// when it started: one that completed with its invoice, and one that
+// ended otherwise after it (selected by its ending's flag); never a
+// failed run's (--writeback's own), one without an invoice, or one that
+// ended otherwise with a write-back to do (--writeback alone takes it).
+func TestLateWriteBack(t *testing.T) {
+	inv := &connectors.InvoiceResult{InvoiceID: "INV-1"}
+	const (
+		completed = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+		timedOut  = enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT
+		failed    = enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	)
+	for _, c := range []struct {
+		name      string
+		o         Options
+		status    enumspb.WorkflowExecutionStatus
+		writeBack bool
+		h         runHistory
+		want      bool
+	}{
+		{"completed", Options{WriteBack: true, Completed: true}, completed, false, runHistory{invoiced: inv}, true},
+		{"completed, not --writeback", Options{Completed: true}, completed, false, runHistory{invoiced: inv}, false},
+		{"completed without an invoice", Options{WriteBack: true, Completed: true}, completed, false, runHistory{}, false},
+		{"timed out without a write-back to do", Options{WriteBack: true, Completed: true, TimedOut: true}, timedOut, false, runHistory{invoiced: inv}, true},
+		{"timed out, without --completed", Options{WriteBack: true, TimedOut: true}, timedOut, false, runHistory{invoiced: inv}, false},
+		{"timed out with a write-back to do", Options{WriteBack: true, Completed: true, TimedOut: true}, timedOut, true, runHistory{invoiced: inv}, false},
+		{"failed", Options{WriteBack: true, Completed: true}, failed, false, runHistory{invoiced: inv}, false},
+	} {
+		if got := lateWriteBack(c.o, c.status, workflows.InvoiceDealInput{WriteBack: c.writeBack}, c.h); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -73,6 +73,26 @@ func DealWorkflowID(connection, account, dealID string) string {
 	return "invoice/" + connection + "/" + idPart(account) + "/" + idPart(dealID)
 }
 
+// WriteBackWorkflowID is the ID of the run that only writes back the
+// invoice of a deal's run that completed without a write-back (its
+// connection had none when it started: `runs retry --writeback
+// --completed`): "writeback/" where the deal's ID has "invoice/". Its own
+// ID, so that the deal's completed run goes on keeping every later run of
+// the deal from invoicing it again, whatever becomes of the write-back;
+// and one ID per deal, so that the write-back is made once (a completed
+// one refuses the next start; a failed one may be started again).
+func WriteBackWorkflowID(connection, account, dealID string) string {
+	return writeBackPrefix + strings.TrimPrefix(DealWorkflowID(connection, account, dealID), invoicePrefix)
+}
+
+// IsWriteBackWorkflowID says whether id is a WriteBackWorkflowID.
+func IsWriteBackWorkflowID(id string) bool { return strings.HasPrefix(id, writeBackPrefix) }
+
+const (
+	invoicePrefix   = "invoice/"
+	writeBackPrefix = "writeback/"
+)
+
 // RetryPolicy is the retry policy of the ERP steps, fixed at start so the
 // run behaves the same whatever the workers' config says later.
 type RetryPolicy struct {
@@ -119,8 +139,9 @@ type InvoiceDealInput struct {
 	// timeout counts from it.
 	ChainStart time.Time `json:"chain_start,omitempty"`
 	// Invoiced is set on a re-run of a run whose invoice was created but
-	// whose write-back failed (`dealsync runs retry --writeback`): the run
-	// only writes that invoice back to the CRM deal.
+	// whose write-back failed (`dealsync runs retry --writeback`), or that
+	// completed without one (`--completed`, under WriteBackWorkflowID): the
+	// run only writes that invoice back to the CRM deal.
 	Invoiced *connectors.InvoiceResult `json:"invoiced,omitempty"`
 }
 
@@ -274,8 +295,11 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	if dealWfID := DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID); dealWfID != wfID &&
 		workflow.GetVersion(ctx, dealKeysChange, workflow.DefaultVersion, 1) == 1 {
 		keyBase = dealWfID
-		workflow.GetLogger(ctx).Warn("run started under another workflow ID than its deal's (by hand?): its ERP steps use the deal's idempotency keys",
-			"workflow_id", wfID, "deal_workflow_id", dealWfID)
+		if in.Invoiced == nil {
+			// (A write-back-only run, under its own ID, makes no ERP step.)
+			workflow.GetLogger(ctx).Warn("run started under another workflow ID than its deal's (by hand?): its ERP steps use the deal's idempotency keys",
+				"workflow_id", wfID, "deal_workflow_id", dealWfID)
+		}
 	}
 	events := &dealEvents{seen: map[string]time.Time{}, latest: in.Event, newerReuse: func() bool {
 		return workflow.GetVersion(ctx, eventIDReuseChange, workflow.DefaultVersion, 1) == 1
@@ -343,6 +367,10 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	writeBack := func(r InvoiceDealResult, account, dealID string, created connectors.InvoiceResult) (InvoiceDealResult, error) {
 		if err := call(a.WriteBack, activities.WriteBackInput{
 			Connection: in.Connection, Account: account, DealID: dealID, Result: created,
+			// The run has a write-back to do (its connection had one when
+			// it started, or it exists for it): a worker whose config
+			// lacks it must not take it as done.
+			Required: true,
 		}).Get(ctx, nil); err != nil {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
 			return r, temporal.NewNonRetryableApplicationError(

@@ -21,7 +21,7 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	var o rerun.Options
 	var dev, asJSON bool
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback] [--limit N] [--dry-run] [--json] [--dev]",
+		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback [--completed]] [--limit N] [--dry-run] [--json] [--dev]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
@@ -67,6 +67,26 @@ write-back done. A later run of the deal takes the write-back over only when
 it is running, completed or has the invoice itself: one that ended without
 it (a later delivery's run that failed on its mapping, say) does not.
 
+With --writeback --completed it also selects the runs that completed with
+the deal's invoice (SyncStatus "invoiced") and wrote nothing back because
+their connection had no write-back when they started (it went live before
+its write-back was set up): each invoice is written back once, by a run of
+its own workflow ID, writeback/<connection>/..., in place of invoice/...;
+the deal's completed run stays as it is, and goes on keeping a later
+delivery from invoicing the deal again. Skipped: a completed run that
+wrote its invoice back, one whose write-back run is running or completed,
+one whose write-back run failed (--writeback starts that one again), one
+of a connection that still writes nothing back, and one started by hand
+under another ID than its deal's. With --timed-out, --terminated or
+--canceled too, it also writes back the runs that ended so after their
+invoice with no write-back to do, under the deal's own ID (as --writeback
+does for the runs of those endings). Every completed invoiced run is read:
+narrow them with --query (by Connection, and StartTime before the
+write-back was set up). Upgrade the workers first and give them the
+write-back: a worker without it does not take a write-back step as done,
+but retries it (with external_calls: local, until that worker stops, or
+the step's retries run out and the run ends WriteBackFailed).
+
 Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another; unless every later run only refused an older win), runs of
 deals any of whose runs recorded their invoice (a full run would make it
@@ -85,11 +105,15 @@ shown (or none was selected), 1 some could not be, 2 the config or a flag
 is invalid.`,
 		Example: `  dealsync runs retry --config dealsync.yaml --dry-run
   dealsync runs retry --config dealsync.yaml --query 'Connection = "shop"'
+  dealsync runs retry --config dealsync.yaml --writeback --completed --dry-run
   dealsync runs retry --dev          # against ` + "`dealsync dev`" + `'s server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Limit < 0 {
 				return usageError(cmd, fmt.Errorf("--limit %d: give a number of runs, or 0 for all", o.Limit))
+			}
+			if o.Completed && !o.WriteBack {
+				return usageError(cmd, errors.New("--completed selects completed runs to write their invoices back: give it with --writeback (a completed run is never run again in full)"))
 			}
 			if err := o.CheckQuery(); err != nil {
 				return usageError(cmd, err)
@@ -121,6 +145,7 @@ is invalid.`,
 	f.IntVar(&o.Limit, "limit", 0, "start at most this many runs again (0: all); skipped runs do not count, and at most 100 × N runs are read")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
+	f.BoolVar(&o.Completed, "completed", false, "with --writeback: also the runs that completed with their invoice and wrote nothing back (their connection had no write-back when they started)")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")
 	f.BoolVar(&o.Terminated, "terminated", false, "also runs an operator terminated")
 	f.BoolVar(&o.Canceled, "canceled", false, "also runs an operator canceled (the Web UI's \"Request cancellation\")")
@@ -173,11 +198,17 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 	started := 0
 	for _, r := range results {
 		what := "started run " + r.NewRun
+		if r.NewWorkflowID != "" {
+			what = "started run " + r.NewRun + " of " + r.NewWorkflowID
+		}
 		switch {
 		case r.Error != "":
 			what = "ERROR " + r.Error
 		case r.Skipped == dryRunSkip:
 			what = "skipped: " + r.Skipped
+			if r.NewWorkflowID != "" {
+				what += " (would start a run of " + r.NewWorkflowID + ")"
+			}
 			started++
 		case r.Skipped != "":
 			what = "skipped: " + r.Skipped
@@ -205,7 +236,7 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 	// Failed runs, unless the selection takes timed-out, terminated or
 	// canceled ones too.
 	one, many := "failed run", "failed runs"
-	if o.TimedOut || o.Terminated || o.Canceled {
+	if o.TimedOut || o.Terminated || o.Canceled || o.Completed {
 		one, many = "run", "runs"
 	}
 	summary := plural(len(results), one, many) + ", " + done

@@ -90,6 +90,19 @@ func newWorkerCmd(g *globalFlags) *cobra.Command {
 		Use:   "worker",
 		Args:  cobra.NoArgs,
 		Short: "Run the Temporal worker only (workflows and activities), against the frontend of the config",
+		Long: `worker runs dealsync's workflows and their calls to the ERPs and CRMs, polling
+temporal.task_queue of temporal.namespace on temporal.address; run as many as
+you like, every one with the intakes' config (a worker without a run's
+connection leaves the run to one that has it). It waits for Temporal to
+answer, and refuses to start on a namespace without dealsync's search
+attributes (` + "`dealsync config check --temporal`" + ` prints the commands that add
+them).
+
+With metrics.listen set it serves GET /metrics, GET /healthz (the process
+runs) and GET /readyz (it polls and the frontend answers), before it has
+reached Temporal. On SIGTERM it finishes the steps in hand, up to twice
+activity_timeout + 5 s: give its supervisor more (a second signal stops it
+at once).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, logger, set, copts, err := g.clusterSetup()
 			if err != nil {

@@ -21,6 +21,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"unknown flag", []string{"mapping", "test", "--bogus"}, "unknown flag: --bogus", "dealsync mapping test"},
 		{"wrong number of arguments", []string{"webhook", "send", "a.json", "b.json"}, "accepts 1 arg(s), received 2", "dealsync webhook send"},
 		{"no file and no --sample", []string{"webhook", "send"}, "give the delivery's FILE, or --sample", "dealsync webhook send"},
+		{"--completed without --writeback", []string{"runs", "retry", "--completed"}, "give it with --writeback", "dealsync runs retry"},
 		{"bad flag value", []string{"runs", "retry", "--limit", "abc"}, `invalid argument "abc" for "--limit" flag`, "dealsync runs retry"},
 		{"unknown command", []string{"bogus"}, `unknown command "bogus" for "dealsync"`, "dealsync"},
 		{"unknown subcommand", []string{"runs", "retyr"}, `unknown command "retyr" for "dealsync runs"`, "dealsync runs"},
