@@ -7,12 +7,14 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/workflows"
 )
 
 // runEnds logs each run that ends failed, at error, on the worker that
 // ends it: "run failed", naming the deal, the connection, the failure's
-// type and message. A run that used up workflow.retry.maximum_attempts
+// type and message (a run that ends DealNotWon, the deal lost before its
+// invoice, at info: an outcome, not a failure). A run that used up workflow.retry.maximum_attempts
 // left only the warnings of its attempts in the log (an attempt cannot
 // tell it is the last one: the workflow makes some calls one attempt at a
 // time and retries them itself), so an alert on the log's errors missed
@@ -51,8 +53,16 @@ func (i *runEndsWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.
 			}
 		}
 	}
-	attrs = append(attrs, "error_type", failureType(err), "error", err.Error())
-	if temporal.IsCanceledError(err) {
+	typ := failureType(err)
+	attrs = append(attrs, "error_type", typ, "error", err.Error())
+	switch {
+	case typ == activities.ErrTypeDealNotWon:
+		// The deal left the won stages (a lost deal, or a late delivery
+		// of an older win): an outcome, ended as a failure only so that a
+		// later win starts a new run.
+		workflow.GetLogger(ctx).Info("run ended: the deal is not won, nothing was invoiced", attrs...)
+		return out, err
+	case temporal.IsCanceledError(err):
 		// An operator's cancel: nothing to alert on.
 		workflow.GetLogger(ctx).Warn("run canceled", attrs...)
 		return out, err

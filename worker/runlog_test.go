@@ -12,6 +12,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
@@ -32,6 +33,8 @@ func TestFailedRunIsLoggedAtError(t *testing.T) {
 			[]string{"level=ERROR", `msg="run failed"`, "connection=shop", "deal_id=D-9", "account=eu", "error_type=ERPUnavailable", `error="ERP answered 503 (attempt 5 of 5)`}},
 		{"not an ApplicationError", temporal.NewTimeoutError(0, nil), []string{"level=ERROR", `msg="run failed"`, "error_type=Timeout"}},
 		{"canceled", temporal.NewCanceledError(), []string{"level=WARN", `msg="run canceled"`, "error_type=Canceled"}},
+		{"not won", temporal.NewNonRetryableApplicationError("the deal's stage is now lost, not a won stage; nothing was invoiced", activities.ErrTypeDealNotWon, nil),
+			[]string{"level=INFO", `msg="run ended: the deal is not won, nothing was invoiced"`, "error_type=DealNotWon"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out testlog.Buffer
@@ -49,7 +52,7 @@ func TestFailedRunIsLoggedAtError(t *testing.T) {
 			}
 			var ends []string
 			for _, line := range strings.Split(out.String(), "\n") {
-				if strings.Contains(line, "run failed") || strings.Contains(line, "run canceled") {
+				if strings.Contains(line, "run failed") || strings.Contains(line, "run canceled") || strings.Contains(line, "run ended") {
 					ends = append(ends, line)
 				}
 			}
