@@ -266,38 +266,57 @@ type WriteBackInput struct {
 	Account    string                   `json:"account,omitempty"`
 	DealID     string                   `json:"deal_id"`
 	Result     connectors.InvoiceResult `json:"result"`
-	// Required: the run has the write-back to do (its connection had one
-	// when it started, or it is a write-back-only run), so a connection
-	// without a write-back on this worker fails the step, retried, rather
-	// than taking it as done (a replay does not compare a step's input).
+	// Required: the run exists to write the invoice back (a write-back-only
+	// run), so a connection without a write-back on this worker fails the
+	// step, retried, rather than taking it as done (a replay does not
+	// compare a step's input).
 	Required bool `json:"required,omitempty"`
+}
+
+// WriteBackOutcome is the result of WriteBack: empty when the invoice was
+// written back. Runs recorded before it have none (their step took the
+// write-back as done).
+type WriteBackOutcome struct {
+	// Skipped says why nothing was written: the connection writes nothing
+	// back on the worker that ran the step (its config lacks the
+	// write-back the run started with). `runs retry --writeback
+	// --completed` reads it in the run's history.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // WriteBack records the invoice on the CRM deal. It is its own step: when
 // it fails, only it is retried, never the invoice. A connection that writes
-// nothing back on this worker makes it a no-op, unless the step is
-// Required (every step of runs started since Required was added).
-func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (err error) {
+// nothing back on this worker skips it, saying so in its outcome and the
+// log, unless the step is Required.
+func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteBackOutcome, err error) {
 	defer observe(ctx, "write_back", in.Connection, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
-		return err
+		return WriteBackOutcome{}, err
 	}
 	if conn.WriteBacker == nil && in.Required {
 		// A worker whose config is older than the command's that started
 		// the run: done here, the write-back would be lost for good.
-		return temporal.NewApplicationError(fmt.Sprintf("connection %q writes nothing back to its CRM on this worker, and this run has invoice %s to write back "+
-			"(its connection had a write-back when it started, or the run exists for it): retried; give every worker the intakes' config "+
-			"(with external_calls: local the run stays on this worker until it stops, or the step's retries run out and the run ends WriteBackFailed)",
+		return WriteBackOutcome{}, temporal.NewApplicationError(fmt.Sprintf("connection %q writes nothing back to its CRM on this worker, and this run exists to write invoice %s back: "+
+			"retried; give every worker the config `runs retry --writeback` ran with "+
+			"(with external_calls: local the run stays on this worker until it stops, or the step's retries run out)",
 			in.Connection, in.Result.InvoiceID), ErrTypeConnectionUnavailable, Attempt{NotSent: true})
 	}
 	if conn.WriteBacker == nil {
-		return nil
+		// The run started with a write-back its connection no longer has
+		// here (a config older than the intake's, or one that dropped it).
+		out := WriteBackOutcome{Skipped: fmt.Sprintf("connection %q writes nothing back to its CRM on this worker", in.Connection)}
+		if activity.IsActivity(ctx) {
+			activity.GetLogger(ctx).Warn("write-back skipped: the run started with a write-back that this worker's config does not have; "+
+				"`dealsync runs retry --writeback --completed` writes it back once every worker has it",
+				"connection", in.Connection, "deal_id", in.DealID, "invoice_id", in.Result.InvoiceID)
+		}
+		return out, nil
 	}
 	if err := a.failures.withEarlier(ctx, conn.WriteBacker.WriteBack(ctx, in.Account, in.DealID, in.Result)); err != nil {
-		return crmError(fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
+		return WriteBackOutcome{}, crmError(fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
 	}
-	return nil
+	return WriteBackOutcome{}, nil
 }
 
 // observe records one attempt of a step in the metrics: ok, or the type
@@ -331,7 +350,8 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 			// them itself.
 			log := activity.GetLogger(ctx).Warn
 			msg := "step attempt failed"
-			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() && endsTheRun[outcome] {
+			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() &&
+				(endsTheRun[outcome] || step == "write_back" && crmRefusals[outcome]) {
 				log, msg = activity.GetLogger(ctx).Error, "step failed: the run ends"
 			}
 			log(msg, "step", step, "connection", connection,
@@ -344,6 +364,10 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 // endsTheRun are the failure types of a step that end its run for
 // someone to fix, when not retried: logged at error.
 var endsTheRun = map[string]bool{ErrTypeMapping: true, ErrTypeValidation: true, ErrTypeERPRejected: true, ErrTypeERPUnauthorized: true}
+
+// crmRefusals end the run when its write-back gets them (WriteBackFailed);
+// a run outlives them on a deal's re-read.
+var crmRefusals = map[string]bool{ErrTypeCRMRejected: true, ErrTypeCRMUnauthorized: true}
 
 func (a *Activities) resolve(name string) (Connection, error) {
 	conn, ok := a.Connections.Resolve(name)

@@ -81,3 +81,29 @@ func TestTheWorkerLogsTheInvoiceAndTheFailuresThatEndARun(t *testing.T) {
 		t.Errorf("a retried attempt's line %q in:\n%s", l, retried)
 	}
 }
+
+// refusingCRM refuses every write-back with err.
+type refusingCRM struct{ err error }
+
+func (c refusingCRM) WriteBack(context.Context, string, string, connectors.InvoiceResult) error {
+	return c.err
+}
+
+// A CRM's refusal of the write-back ends the run (WriteBackFailed) for
+// someone to fix: logged at error, as the ERP's refusals are.
+func TestARefusedWriteBackIsLoggedAsEndingTheRun(t *testing.T) {
+	var out bytes.Buffer
+	a := &Activities{Connections: oneConnection{"m": {Target: rateLimitedERP{},
+		WriteBacker: refusingCRM{&connectors.APIError{Service: "crm", Op: "write back", StatusCode: 400, Message: "no such property"}}}}}
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: time.Minute})
+		return workflow.ExecuteLocalActivity(ctx, a.WriteBack, WriteBackInput{Connection: "m", DealID: "D-7"}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "writeback"})
+	env.ExecuteWorkflow("writeback")
+	if !strings.Contains(out.String(), `level=ERROR msg="step failed: the run ends"`) || !strings.Contains(out.String(), "error_type=CRMRejected") {
+		t.Errorf("a refused write-back's log:\n%s", out.String())
+	}
+}

@@ -144,15 +144,16 @@ func TestAPanickingStepIsCountedAsOne(t *testing.T) {
 // A write-back-only run's step (Required) fails, retried, on a worker
 // whose connection writes nothing back: taken as done there, the run
 // completed and its invoice was never written back. A run's ordinary
-// write-back step on such a worker does nothing, as before.
+// write-back step on such a worker is skipped, its outcome saying so (for
+// `runs retry --writeback --completed` to find).
 func TestARequiredWriteBackIsNotDoneByAWorkerWithoutIt(t *testing.T) {
 	a := &Activities{Connections: oneConnection{"m": {Target: rateLimitedERP{}}}}
 	in := WriteBackInput{Connection: "m", DealID: "D-1", Result: connectors.InvoiceResult{InvoiceID: "INV-1"}}
-	if err := a.WriteBack(context.Background(), in); err != nil {
-		t.Fatalf("an ordinary write-back step without a write-back: %v", err)
+	if out, err := a.WriteBack(context.Background(), in); err != nil || !strings.Contains(out.Skipped, "writes nothing back to its CRM on this worker") {
+		t.Fatalf("an ordinary write-back step without a write-back: %+v, %v; want it skipped, saying so", out, err)
 	}
 	in.Required = true
-	err := a.WriteBack(context.Background(), in)
+	_, err := a.WriteBack(context.Background(), in)
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != ErrTypeConnectionUnavailable || appErr.NonRetryable() ||
 		!strings.Contains(appErr.Message(), "invoice INV-1") {

@@ -148,10 +148,12 @@ func (c *Config) TimingWarnings() []string {
 			w.ActivityTimeout, w.RunTimeout))
 	}
 	switch r := w.Retry; {
+	case r.MaximumAttempts == 1:
+		// No retry: no wait.
 	case r.InitialInterval >= w.RunTimeout:
 		out = append(out, fmt.Sprintf("workflow.retry.initial_interval (%s) is not less than workflow.run_timeout (%s): a failed call is never tried again, since the run times out before its first retry",
 			r.InitialInterval, w.RunTimeout))
-	case r.MaximumInterval >= w.RunTimeout:
+	case longestWait(r) >= w.RunTimeout:
 		out = append(out, fmt.Sprintf("workflow.retry.maximum_interval (%s) is not less than workflow.run_timeout (%s): while an ERP or CRM is down, the waits between attempts grow past what is left of the run, which times out after its last attempt instead of trying again when the vendor is back",
 			r.MaximumInterval, w.RunTimeout))
 	}
@@ -168,11 +170,28 @@ func (c *Config) UnwritableFileWarnings() []string {
 	var out []string
 	for _, f := range writtenFiles(c) {
 		if dir, err := unwritableDir(f.path); dir != "" {
-			out = append(out, fmt.Sprintf("%s is %s, in a directory this process cannot write (%s: %v): a worker locks and saves the ERP's rotating tokens or its customer links there, and its calls to that ERP would fail LocalFileUnavailable, retried, until it can (an intake, serve, does not write it)",
+			out = append(out, fmt.Sprintf("%s is %s, in a directory this process cannot write (%s: %v): a worker locks and saves the rotating OAuth tokens (or an ERP's customer links) there, and its calls to that ERP or CRM would fail LocalFileUnavailable, retried, until it can (an intake, serve, does not write it)",
 				f.key, f.path, dir, err))
 		}
 	}
 	return out
+}
+
+// longestWait is the longest wait between two attempts r gives: the
+// initial interval grown by the coefficient at each retry, up to the
+// maximum interval, over maximum_attempts (0: unlimited).
+func longestWait(r RetryPolicy) time.Duration {
+	if r.BackoffCoefficient <= 1 || r.MaximumInterval <= r.InitialInterval {
+		return min(r.InitialInterval, r.MaximumInterval)
+	}
+	wait := float64(r.InitialInterval)
+	for n := 2; r.MaximumAttempts == 0 || n < r.MaximumAttempts; n++ {
+		if wait*r.BackoffCoefficient >= float64(r.MaximumInterval) {
+			return r.MaximumInterval
+		}
+		wait *= r.BackoffCoefficient
+	}
+	return time.Duration(wait)
 }
 
 // Skipped are the problems of a config loaded with TemporalOnly in the
@@ -201,7 +220,7 @@ func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) ([]st
 	for _, key := range v.AllKeys() {
 		known[autoEnvVar(key)] = true
 		known[EnvVar(key)] = true // bindUnderscoreSpellings
-		keyVars = append(keyVars, EnvVar(key))
+		keyVars = append(keyVars, key)
 	}
 	slices.Sort(keyVars)
 	var refer func(any)
@@ -236,7 +255,14 @@ func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) ([]st
 	var hints map[string]string
 	for _, name := range out {
 		best, bestDist := "", 3
-		for _, kv := range keyVars {
+		for _, key := range keyVars {
+			// An entry's name, an account's id, is data: a typo is in
+			// the key's own words, never in another entry's name (the
+			// hint would put one connection's secret on another).
+			if !strings.HasPrefix(name, dataPrefix(key)) {
+				continue
+			}
+			kv := EnvVar(key)
 			if d := typoDistance(name, kv); d < bestDist {
 				best, bestDist = kv, d
 			}

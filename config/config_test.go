@@ -462,7 +462,7 @@ connections:
 		"sandbox.rate_limit_rate":             "must not exceed 1",
 		"sandbox.lost_response_rate":          "must be at most 1",
 		"dev.retention":                       "must be at least 1h",
-		"mappings.reload_interval":            "too long: a duration is at most 2562047h",
+		"mappings.reload_interval":            "out of range: a duration is at most 2562047h",
 		"temporal.address":                    "host:port",
 		"temporal.tls.cert_file":              "existing file",
 		"temporal.tls.key_file":               "is required when cert_file is set",
@@ -1302,7 +1302,7 @@ func TestNamespaceAndTaskQueueAreTrimmed(t *testing.T) {
 // is taken.
 func TestMetricsListenIsNotTheIntakes(t *testing.T) {
 	t.Setenv("DEALSYNC_INTAKE_LISTEN", "127.0.0.1:19780")
-	for listen, refused := range map[string]bool{"127.0.0.1:19780": true, "0.0.0.0:19780": true, ":19780": true, "127.0.0.1:19781": false, "127.0.0.2:19780": false, "localhost:19780": true, "LocalHost:19780": true} {
+	for listen, refused := range map[string]bool{"127.0.0.1:19780": true, "0.0.0.0:19780": true, ":19780": true, "127.0.0.1:19781": false, "127.0.0.2:19780": false, "localhost:19780": true, "LocalHost:19780": true, "127.0.0.1:019780": true, "[::ffff:127.0.0.1]:19780": true, "[0:0:0:0:0:0:0:0]:19780": true, "[::1]:19780": false} {
 		t.Setenv("DEALSYNC_METRICS_LISTEN", listen)
 		_, err := config.Load("")
 		if got := err != nil && strings.Contains(err.Error(), "metrics.listen: is on intake.listen's address (127.0.0.1:19780)"); got != refused {
@@ -1365,6 +1365,11 @@ func TestTimingWarnings(t *testing.T) {
 			want: []string{"workflow.activity_timeout (30s) is not less than workflow.run_timeout (30s)", "workflow.retry.maximum_interval (1m0s) is not less than workflow.run_timeout (30s)"}},
 		{name: "back-off past the run", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "5m", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL": "10m"},
 			want: []string{"workflow.retry.maximum_interval (10m0s) is not less than workflow.run_timeout (5m0s)"}},
+		// Waits that never grow to the run's length: no warning.
+		{name: "a coefficient of 1", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_BACKOFF_COEFFICIENT": "1"}},
+		{name: "three attempts", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS": "3"}},
+		{name: "ten attempts", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS": "10"},
+			want: []string{"workflow.retry.maximum_interval (1m0s) is not less than workflow.run_timeout (1m0s)"}},
 		{name: "no retry at all", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_INITIAL_INTERVAL": "2m", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL": "5m"},
 			want: []string{"workflow.retry.initial_interval (2m0s) is not less than workflow.run_timeout (1m0s): a failed call is never tried again"}},
 	} {
@@ -1482,7 +1487,7 @@ targets:
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cases := map[string]string{filepath.Join(file, "erp.json"): file + ": not a directory"}
+	cases := map[string]string{filepath.Join(file, "erp.json"): file + ": not a directory", filepath.Join(file, "sub", "erp.json"): file + ": not a directory"}
 	if os.Geteuid() != 0 { // root writes any directory
 		locked := filepath.Join(dir, "locked")
 		if err := os.Mkdir(locked, 0o500); err != nil {
@@ -1496,6 +1501,56 @@ targets:
 		if len(w) != 1 || !strings.HasPrefix(w[0], "targets.erp.token_file is "+path+", in a directory this process cannot write ("+why) ||
 			!strings.Contains(w[0], "LocalFileUnavailable") {
 			t.Errorf("%s: %q", path, w)
+		}
+	}
+}
+
+// The underscore spelling of a hyphenated entry's variable is refused as
+// the hyphenated one is; a variable that is one entry's key and another
+// entry's name says the names collide; a misspelt variable is never
+// pointed at another entry's key.
+func TestEnvSectionsCollisionsAndHints(t *testing.T) {
+	path := writeFile(t, `
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+connections:
+  hubspot-eu:
+    source: {type: test-source, secret: "0123456789abcdef0123456789abcdef"}
+    target: erp
+  shop:
+    source: {type: test-source, secret: "0123456789abcdef0123456789abcdef"}
+    target: erp
+  shop_target:
+    source: {type: test-source, secret: "0123456789abcdef0123456789abcdef"}
+    target: erp
+`)
+	refused := func(name, want string) {
+		t.Helper()
+		t.Setenv(name, "x")
+		defer os.Unsetenv(name)
+		if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
+		}
+	}
+	refused("DEALSYNC_CONNECTIONS_HUBSPOT_EU", "connections.hubspot-eu: the environment variable DEALSYNC_CONNECTIONS_HUBSPOT_EU is set, which names all of connections.hubspot-eu, not a key")
+	refused("DEALSYNC_CONNECTIONS_SHOP_TARGET", "connections.shop_target: the environment variable DEALSYNC_CONNECTIONS_SHOP_TARGET is set, which is the variable of connections.shop.target and names all of connections.shop_target as well")
+
+	// No hint across entries: US is no typo of EU, nor erp2 of erp.
+	t.Setenv("DEALSYNC_CONNECTIONS_HUBSPOT_US_TARGET", "erp")
+	t.Setenv("DEALSYNC_TARGETS_ERP2_TIMEOUT", "5s")
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_TARGT", "erp")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(cfg.IgnoredEnvWarnings(), "\n")
+	for _, want := range []string{
+		"DEALSYNC_CONNECTIONS_HUBSPOT_US_TARGET sets no config key and is ignored: is it misspelt",
+		"DEALSYNC_TARGETS_ERP2_TIMEOUT sets no config key and is ignored: is it misspelt",
+		"DEALSYNC_CONNECTIONS_SHOP_TARGT sets no config key and is ignored: did you mean DEALSYNC_CONNECTIONS_SHOP_TARGET?",
+	} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings:\n%s\nlack %q", w, want)
 		}
 	}
 }

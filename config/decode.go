@@ -35,7 +35,7 @@ var (
 	errBadDuration  = errors.New("invalid duration (use a number with a unit: 500ms, 30s, 5m, 1h30m)")
 	errDurationUnit = errors.New("a duration needs a unit (e.g. 30s, 5m, 24h)")
 	// errDurationTooLong: Go's durations end at about 292 years.
-	errDurationTooLong = errors.New("too long: a duration is at most 2562047h (about 292 years)")
+	errDurationTooLong = errors.New("out of range: a duration is at most 2562047h (about 292 years), either way")
 	// errUnquotedNumber: a float where text is wanted.
 	errUnquotedNumber = errors.New("read as a number, not as the text written: write it in quotes")
 	// errUnquotedBool: a boolean where text is wanted.

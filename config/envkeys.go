@@ -154,29 +154,75 @@ func bindUnderscoreSpellings(v *viper.Viper) {
 	}
 }
 
+// dataSections are the maps of the config whose keys are data (an entry's
+// name, an account's id), not the config's own words.
+var dataSections = map[string]bool{"connections": true, "targets": true, "accounts": true, "account_targets": true, "currency_ids": true}
+
+// dataPrefix is the variable prefix of key up to its last segment that is
+// data (DEALSYNC_CONNECTIONS_SHOP_ for connections.shop.target), or
+// DEALSYNC_ when it has none.
+func dataPrefix(key string) string {
+	parts := strings.Split(key, ".")
+	last := -1
+	for i := 1; i < len(parts); i++ {
+		if dataSections[parts[i-1]] {
+			last = i
+		}
+	}
+	if last < 0 {
+		return EnvPrefix + "_"
+	}
+	return EnvVar(strings.Join(parts[:last+1], ".")) + "_"
+}
+
 // sectionsSetByEnv are the problems of variables that name a section or an
-// entry rather than a key (DEALSYNC_CONNECTIONS_SHOP, DEALSYNC_INTAKE):
-// viper reads such a variable as the value of the whole section and
+// entry rather than a key (DEALSYNC_CONNECTIONS_SHOP, DEALSYNC_INTAKE): the
+// config takes such a variable for the value of the whole section and
 // drops every key under it, from the file as from the defaults, so the
 // connection silently vanished, or a section's keys were reported missing.
+// The underscore spelling of a hyphenated entry (DEALSYNC_CONNECTIONS_HUBSPOT_EU)
+// is refused alike, though only the hyphenated one replaces it. A variable
+// that is both a key's and another entry's (connections shop and
+// shop_target: DEALSYNC_CONNECTIONS_SHOP_TARGET) says the names collide.
 func sectionsSetByEnv(v *viper.Viper) []Problem {
-	seen := map[string]bool{}
-	var out []Problem
 	keys := v.AllKeys()
 	slices.Sort(keys)
+	keyOf := map[string]string{} // a key's variable, both spellings → the key
+	for _, key := range keys {
+		keyOf[autoEnvVar(key)], keyOf[EnvVar(key)] = key, key
+	}
+	seen := map[string]bool{}
+	var out []Problem
 	for _, key := range keys {
 		parts := strings.Split(key, ".")
 		for i := 1; i < len(parts); i++ {
 			section := strings.Join(parts[:i], ".")
-			name := autoEnvVar(section)
-			if seen[section] || os.Getenv(name) == "" {
-				continue
+			for _, name := range []string{autoEnvVar(section), EnvVar(section)} {
+				if seen[name] || os.Getenv(name) == "" {
+					continue
+				}
+				seen[name] = true
+				msg := fmt.Sprintf("the environment variable %s is set, which names all of %s, not a key: the environment sets single keys, such as %s; unset %s",
+					name, section, EnvVar(exampleKey(keys, section)), name)
+				if other, ok := keyOf[name]; ok {
+					msg = fmt.Sprintf("the environment variable %s is set, which is the variable of %s and names all of %s as well: two entries whose names collide in the environment; rename one (or set %s in the file)",
+						name, other, section, other)
+				}
+				out = append(out, Problem{Key: section, Message: msg})
 			}
-			seen[section] = true
-			out = append(out, Problem{Key: section, Message: fmt.Sprintf(
-				"the environment variable %s is set, which would replace all of %s (viper reads it as the whole section's value): the environment sets single keys, such as %s; unset %s",
-				name, section, autoEnvVar(key), name)})
 		}
 	}
 	return out
+}
+
+// exampleKey is the shortest key of section among keys (sorted), for a
+// message to name.
+func exampleKey(keys []string, section string) string {
+	best := ""
+	for _, k := range keys {
+		if strings.HasPrefix(k, section+".") && (best == "" || len(k) < len(best)) {
+			best = k
+		}
+	}
+	return best
 }

@@ -116,6 +116,16 @@ func (ps *problems) addFailed(key, msg string) {
 	ps.add(key, msg)
 }
 
+// failedUnder reports whether a key under key failed to decode.
+func (ps *problems) failedUnder(key string) bool {
+	for k := range ps.failed {
+		if strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[") {
+			return true
+		}
+	}
+	return false
+}
+
 // isFailed reports whether key or one of its parents failed to decode.
 func (ps *problems) isFailed(key string) bool {
 	for k := key; ; {

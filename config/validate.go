@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 
 	"github.com/go-playground/validator/v10"
@@ -125,6 +126,7 @@ func build(settings map[string]any, file string, o options, skip func(key string
 		checkNameCase(doc, ps)
 		checkKeyCase(doc, "", ps)
 		walkNumbers(doc, "", ps)
+		walkKeylessFlowMaps(doc, "", ps)
 	}
 	// The named entries are decoded one by one, and kept even when partly
 	// wrong, so that the checks below still see (and report on) them.
@@ -240,6 +242,15 @@ func validateStruct(s any, prefix string, ps *problems) {
 		key := joinKey(prefix, keyPath(t, ns))
 		if ps.isFailed(key) {
 			continue
+		}
+		if strings.HasPrefix(fe.Tag(), "required") || fe.Tag() == "min" {
+			// A key under it that failed to decode left it empty or
+			// without a field: that key's problem is the one to mend
+			// ("accounts: must have at least 1 entry" beside a secret
+			// written as a list in one of its accounts).
+			if ps.failedUnder(key) {
+				continue
+			}
 		}
 		msg := fieldMessage(fe)
 		if fe.Tag() == "oneof" && optionalField(t, ns) {
@@ -566,20 +577,31 @@ func checkMetricsListen(cfg *Config, ps *problems) {
 	if m == "" || ps.isFailed("metrics.listen") || ps.isFailed("intake.listen") {
 		return
 	}
-	mh, mp, err1 := net.SplitHostPort(m)
-	ih, ip, err2 := net.SplitHostPort(in)
-	if err1 != nil || err2 != nil || mp != ip || mp == "0" {
+	mh, mps, err1 := net.SplitHostPort(m)
+	ih, ips, err2 := net.SplitHostPort(in)
+	mp, err3 := strconv.Atoi(mps)
+	ip, err4 := strconv.Atoi(ips)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || mp != ip || mp == 0 {
 		return
 	}
-	allHosts := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	// Go listens on "localhost" at 127.0.0.1.
-	canon := func(h string) string {
+	// Hosts as Go listens on them: "localhost" at 127.0.0.1; an address
+	// however it is written (::ffff:127.0.0.1 is 127.0.0.1); "", 0.0.0.0
+	// and :: on all.
+	canon := func(h string) (string, bool) {
 		if strings.EqualFold(h, "localhost") {
-			return "127.0.0.1"
+			return "127.0.0.1", false
 		}
-		return h
+		if h == "" {
+			return "", true
+		}
+		if a := net.ParseIP(h); a != nil {
+			return a.String(), a.IsUnspecified()
+		}
+		return strings.ToLower(h), false
 	}
-	if canon(mh) == canon(ih) || allHosts(mh) || allHosts(ih) {
+	mc, mAll := canon(mh)
+	ic, iAll := canon(ih)
+	if mc == ic || mAll || iAll {
 		ps.add("metrics.listen", fmt.Sprintf("is on intake.listen's address (%s): give the metrics server a port of its own", in))
 	}
 }
@@ -820,7 +842,8 @@ func unwritableDir(path string) (string, error) {
 			return "", nil
 		}
 		parent := filepath.Dir(dir)
-		if !errors.Is(err, os.ErrNotExist) || parent == dir {
+		// ENOTDIR: a file on the way, which the walk up finds.
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) || parent == dir {
 			return "", nil
 		}
 		dir = parent

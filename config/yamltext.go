@@ -75,6 +75,40 @@ func checkKeyCase(n *yaml.Node, path string, ps *problems) {
 	}
 }
 
+// walkKeylessFlowMaps reports each mapping written on one line in braces
+// whose keys all lack a value (`secret: {whsec_…}`): YAML reads the text
+// in braces as the keys of a mapping, not as the text, and the config
+// then drops keys of no value, so the setting vanished ("is required"),
+// and with it, when it was the last of its entry, an account of a CRM
+// source. An empty {} is left alone: it is an empty mapping on purpose.
+func walkKeylessFlowMaps(n *yaml.Node, path string, ps *problems) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		if n.Style&yaml.FlowStyle != 0 && len(n.Content) > 0 {
+			keyless := true
+			for i := 1; i < len(n.Content); i += 2 {
+				if v := n.Content[i]; v.Kind != yaml.ScalarNode || v.ShortTag() != "!!null" {
+					keyless = false
+					break
+				}
+			}
+			if keyless {
+				// The keys are not quoted in the message: they may be a
+				// secret.
+				ps.addFailed(path, "is written in braces, which YAML reads as a mapping of keys without values, not as text: write text starting with { in quotes, or leave the braces out")
+				return
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			walkKeylessFlowMaps(n.Content[i+1], joinKey(path, strings.ToLower(n.Content[i].Value)), ps)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			walkKeylessFlowMaps(c, fmt.Sprintf("%s[%d]", path, i), ps)
+		}
+	}
+}
+
 // misindented is err, viper's error reading the YAML file at path, led
 // by the key indented unlike its siblings when one is, with YAML's own
 // message after it: YAML names another line (where the enclosing mapping

@@ -169,6 +169,12 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 		}
 		c.Fetcher, _ = src.(connectors.DealFetcher)
 		c.WriteBacker, _ = src.(connectors.WriteBacker)
+		if sw, ok := src.(connectors.WriteBackSwitch); ok && !sw.WritesBack() {
+			// No write-back field configured: no write-back step, so that
+			// `runs retry --writeback --completed` tells its runs apart
+			// once fields are set.
+			c.WriteBacker = nil
+		}
 		if c.Fetcher != nil {
 			if c.SettleTime == 0 {
 				c.SettleTime = DefaultFetchSettleTime

@@ -427,3 +427,40 @@ connections:
 		t.Fatalf("account_targets on a generic source: %v; want it refused naming the target every invoice would go to", err)
 	}
 }
+
+// A CRM source without a write-back field writes nothing back: its
+// connection has no write-back (no step in its runs, as a generic source
+// without write_back.url), so that `runs retry --writeback --completed`
+// tells its runs apart once a field is set.
+func TestACRMConnectionWithoutWriteBackFieldsHasNoWriteBack(t *testing.T) {
+	for field, writes := range map[string]bool{"": false, "8f3a0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b": true} {
+		p := filepath.Join(t.TempDir(), "dealsync.yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(`
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+connections:
+  pd:
+    target: erp
+    source:
+      type: pipedrive
+      webhook_user: u
+      webhook_password: p
+      write_back: {invoice_number_field: %q}
+      accounts: {"1": {api_token: t}}
+`, field)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := connections.Build(cfg, connectors.Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := set.Get("pd")
+		if (c.WriteBacker != nil) != writes {
+			t.Errorf("write-back field %q: WriteBacker %T, want one %v", field, c.WriteBacker, writes)
+		}
+	}
+}

@@ -315,6 +315,14 @@ type WriteBacker interface {
 	WriteBack(ctx context.Context, account, dealID string, result InvoiceResult) error
 }
 
+// WriteBackSwitch is implemented by write-backers whose config may give
+// them nothing to write (a CRM source without write-back fields): the
+// connection of one that WritesBack not has no write-back, and its runs no
+// write-back step, as a generic source without write_back.url.
+type WriteBackSwitch interface {
+	WritesBack() bool
+}
+
 // WriteBackDescriber is implemented by write-backers whose write-back is
 // configured rather than the CRM's API (the generic source's signed POST
 // to write_back.url): `config check` says where the invoices go.

@@ -143,7 +143,7 @@ func TestFailedLimitBoundsTheRunsRead(t *testing.T) {
 		f.superseded[id] = true
 	}
 	results, err := Failed(context.Background(), f, demoSet(t), &countingStarter{}, Options{TaskQueue: "dealsync", Limit: 2})
-	if err == nil || !strings.Contains(err.Error(), "stopped after reading 200 failed runs") {
+	if err == nil || !strings.Contains(err.Error(), "stopped after reading 200 selected runs") {
 		t.Fatalf("error %v, want one saying it stopped after reading 200 runs", err)
 	}
 	if len(results) != 200 {

@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -181,10 +182,26 @@ connections:
 	}
 
 	st = &recordingStarter{}
-	r = one(ctx, &oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, events: events}, set, st, "by-hand-7f3a", "r1", Options{WriteBack: true, Completed: true})
-	if !strings.HasPrefix(r.Skipped, "the run was started under another workflow ID than its deal's ("+id+")") || st.writeBacks != 0 {
+	byHand := &noWriteBackRun{oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, events: events}}
+	r = one(ctx, byHand, set, st, "by-hand-7f3a", "r1", Options{WriteBack: true, Completed: true})
+	if !strings.HasPrefix(r.Skipped, "the run was started under another workflow ID than its deal's ("+id+"): write its invoice back by hand") || st.writeBacks != 0 {
 		t.Fatalf("a completed run started by hand: %+v, starter %+v", r, st)
 	}
+	// Once the deal's write-back run wrote it back, it says so.
+	r = one(ctx, &oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, events: events}, set, st, "by-hand-7f3a", "r1", Options{WriteBack: true, Completed: true})
+	if !strings.HasPrefix(r.Skipped, "the run was started under another workflow ID than its deal's; its invoice was written back by writeback/hs/4711") || st.writeBacks != 0 {
+		t.Fatalf("a completed run started by hand, its deal written back: %+v, starter %+v", r, st)
+	}
+}
+
+// noWriteBackRun is oneRun without any write-back run.
+type noWriteBackRun struct{ oneRun }
+
+func (o *noWriteBackRun) DescribeWorkflowExecution(ctx context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if workflows.IsWriteBackWorkflowID(id) {
+		return nil, serviceerror.NewNotFound("workflow not found")
+	}
+	return o.oneRun.DescribeWorkflowExecution(ctx, id, runID)
 }
 
 // runs is a Temporal client that knows a workflow's runs: the last one is

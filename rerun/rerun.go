@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -301,7 +302,7 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 		for _, ex := range resp.GetExecutions() {
 			// len(results) >= readsPerRetry*o.Limit, without overflow.
 			if o.Limit > 0 && len(results)/readsPerRetry >= o.Limit {
-				return results, fmt.Errorf("stopped after reading %d failed runs, the most a limit of %d reads, with %d of them started (or, on a dry run, to be started): narrow the selection with a query to reach the others", len(results), o.Limit, retried)
+				return results, fmt.Errorf("stopped after reading %d selected runs, the most a limit of %d reads, with %d of them started (or, on a dry run, to be started): narrow the selection with a query to reach the others", len(results), o.Limit, retried)
 			}
 			id, runID := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
 			r := one(ctx, c, set, starter, id, runID, o)
@@ -362,8 +363,9 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 }
 
 // lateWriteBack says whether --writeback --completed writes back the
-// invoice of a run that had no write-back to do when it started: one
-// that completed with it, or (selected by its ending's flag) ended
+// invoice of a run that did not write it back: one that completed with
+// it (its connection had no write-back when it started, or its worker's
+// had none when the step ran), or (selected by its ending's flag) ended
 // otherwise after its invoice, before the connection had a write-back.
 func lateWriteBack(o Options, status enumspb.WorkflowExecutionStatus, in workflows.InvoiceDealInput, h runHistory) bool {
 	if !o.WriteBack || h.invoiced == nil {
@@ -371,7 +373,7 @@ func lateWriteBack(o Options, status enumspb.WorkflowExecutionStatus, in workflo
 	}
 	switch status {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		return true
+		return o.Completed
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
 		return false
 	}
@@ -384,7 +386,7 @@ func lateWriteBack(o Options, status enumspb.WorkflowExecutionStatus, in workflo
 // invoice back), failed (--writeback selects it, and starts it again), or
 // ended otherwise after its write-back. "" when there is none, or it
 // ended otherwise before its write-back.
-func writtenBackBy(ctx context.Context, c client.Client, id string) (string, error) {
+func writtenBackBy(ctx context.Context, c client.Client, id string, o Options) (string, error) {
 	d, err := c.DescribeWorkflowExecution(ctx, id, "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
@@ -401,9 +403,9 @@ func writtenBackBy(ctx context.Context, c client.Client, id string) (string, err
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		return fmt.Sprintf("its invoice was written back by %s (run %s)", id, run), nil
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
-		// A failed write-back (SyncStatus "writeback_failed") is selected
-		// by --writeback itself, and started again under its ID.
-		return fmt.Sprintf("its write-back run %s (run %s) failed: `dealsync runs retry --writeback` starts it again (it is selected too)", id, run), nil
+		// A failed write-back (SyncStatus "writeback_failed") is what
+		// --writeback selects, and starts again under its ID.
+		return fmt.Sprintf("its write-back run %s (run %s) failed: `dealsync runs retry --writeback --query 'WorkflowId = %q'` starts it again", id, run, id), nil
 	}
 	// Timed out, terminated or canceled: after its write-back, maybe.
 	h, err := historyOf(ctx, c, id, run)
@@ -413,7 +415,32 @@ func writtenBackBy(ctx context.Context, c client.Client, id string) (string, err
 	if h.wroteBack {
 		return fmt.Sprintf("its invoice was written back by %s (run %s, which then %s)", id, run, endedHow(ex.GetStatus())), nil
 	}
+	if slices.Contains(o.endedStatuses(), endedStatusName(ex.GetStatus())) {
+		// Selected too, with this ending's flag: that one is started again.
+		return fmt.Sprintf("its write-back run %s (run %s) %s before writing it back: this command selects it too, and starts it again under its ID", id, run, endedHow(ex.GetStatus())), nil
+	}
 	return "", nil
+}
+
+// endedStatusName is status as the list filter spells it (endedStatuses).
+func endedStatusName(status enumspb.WorkflowExecutionStatus) string {
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "TimedOut"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "Terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "Canceled"
+	}
+	return ""
+}
+
+// ownID says whether id is the workflow ID dealsync gives in's run: its
+// deal's, or its deal's write-back run's; not one an operator started by
+// hand under another ID.
+func ownID(id string, in workflows.InvoiceDealInput) bool {
+	return id == workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID) ||
+		id == workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
 }
 
 // unlessNotWon: a later run supersedes a failed run unless it ended as not
@@ -610,18 +637,21 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	case lateWriteBack(o, status, in, h) && conn.WriteBacker == nil:
 		r.Skipped = fmt.Sprintf("connection %q writes nothing back to its CRM: set its write-back up first", in.Connection)
 		return r
-	case lateWriteBack(o, status, in, h) && startID == "" && id != workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID):
+	case lateWriteBack(o, status, in, h) && !ownID(id, in):
 		// Started by hand under another ID: the deal's own run may have
 		// written its invoice back, which this one cannot tell.
 		r.Skipped = "the run was started under another workflow ID than its deal's (" +
 			workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID) + "): write its invoice back by hand, or select the deal's own run"
+		if by, err := writtenBackBy(ctx, c, workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID), Options{}); err == nil && strings.HasPrefix(by, "its invoice was written back by") {
+			r.Skipped = "the run was started under another workflow ID than its deal's; " + by
+		}
 		return r
 	case lateWriteBack(o, status, in, h) && completed && startID == "":
 		// The deal's completed run stays the latest of its ID (it keeps
 		// a later delivery from invoicing the deal again): the write-back
 		// gets an ID of its own.
 		startID = workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
-		if skip, err := writtenBackBy(ctx, c, startID); err != nil {
+		if skip, err := writtenBackBy(ctx, c, startID, o); err != nil {
 			r.Error = err.Error()
 			return r
 		} else if skip != "" {
@@ -649,7 +679,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		return r
 	case !o.WriteBack && h.invoiced != nil && !in.WriteBack:
 		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists, and the run had no write-back to do: nothing to retry"
-		if conn.WriteBacker != nil {
+		if conn.WriteBacker != nil && ownID(id, in) {
 			r.Skipped += " (its connection writes back now: `" + WriteBackCommand(status) + " --completed` writes the invoice back)"
 		}
 		return r
@@ -661,7 +691,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	// nothing to write back.
 	case o.WriteBack && !failed && !in.WriteBack:
 		r.Skipped = "the run had no write-back to do (its connection wrote nothing back when it started)"
-		if h.invoiced != nil && conn.WriteBacker != nil {
+		if h.invoiced != nil && conn.WriteBacker != nil && ownID(id, in) {
 			r.Skipped += ": add --completed to write its invoice back now"
 		}
 		return r
@@ -789,7 +819,8 @@ type runHistory struct {
 	// CreateInvoice step) or, for a run that only wrote an invoice back,
 	// the one it was given; nil when there is none.
 	invoiced *connectors.InvoiceResult
-	// wroteBack: the run's WriteBack step completed.
+	// wroteBack: the run's WriteBack step completed, and did not skip the
+	// write-back (activities.WriteBackOutcome).
 	wroteBack bool
 	// started is when the run started.
 	started time.Time
@@ -896,7 +927,14 @@ func readHistory(it events) (runHistory, error) {
 		}
 		switch step {
 		case writeBack:
-			h.wroteBack = true
+			// A step that skipped the write-back (its worker's connection
+			// had none) says so in its outcome; one recorded before the
+			// outcome existed has none, and counts as done.
+			var out activities.WriteBackOutcome
+			if result != nil {
+				_ = dc.FromPayloads(result, &out)
+			}
+			h.wroteBack = out.Skipped == ""
 		case createInvoice:
 			var created connectors.InvoiceResult
 			if err := dc.FromPayloads(result, &created); err == nil && created.InvoiceID != "" {

@@ -13,6 +13,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
@@ -118,6 +119,11 @@ func TestReadHistoryFindsTheInvoiceAndTheWriteBack(t *testing.T) {
 		{"a failed write-back is not one", []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv), failedMarker}, "INV-1", false},
 		{"activities, written back", []*historypb.HistoryEvent{started(t, in), scheduled(5, "CreateInvoice"), completed(t, 7, 5, inv), scheduled(9, "WriteBack"), completed(t, 11, 9, nil)}, "INV-1", true},
 		{"activities, write-back scheduled only", []*historypb.HistoryEvent{started(t, in), scheduled(5, "CreateInvoice"), completed(t, 7, 5, inv), scheduled(9, "WriteBack")}, "INV-1", false},
+		// A step whose worker had no write-back for the connection
+		// skipped it, and says so; one that wrote says nothing.
+		{"local activities, write-back skipped", []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv), marker(t, 4, "WriteBack", activities.WriteBackOutcome{Skipped: "no write-back here"})}, "INV-1", false},
+		{"activities, write-back skipped", []*historypb.HistoryEvent{started(t, in), scheduled(5, "CreateInvoice"), completed(t, 7, 5, inv), scheduled(9, "WriteBack"), completed(t, 11, 9, activities.WriteBackOutcome{Skipped: "no write-back here"})}, "INV-1", false},
+		{"local activities, written back with an outcome", []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv), marker(t, 4, "WriteBack", activities.WriteBackOutcome{})}, "INV-1", true},
 		{"no invoice", []*historypb.HistoryEvent{started(t, in), marker(t, 2, "MapDeal", map[string]any{})}, "", false},
 	} {
 		events := sliceEvents(c.events)

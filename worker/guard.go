@@ -91,12 +91,21 @@ type guardedWorkflow struct {
 func (i *guardedWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
 	if len(in.Args) > 0 && !workflow.IsReplaying(ctx) && workflow.GetInfo(ctx).WorkflowType.Name == workflows.InvoiceDealName {
 		if run, ok := in.Args[0].(workflows.InvoiceDealInput); ok && run.Connection != "" {
-			if _, has := i.guard.connections.Resolve(run.Connection); !has {
+			conn, has := i.guard.connections.Resolve(run.Connection)
+			// A write-back-only run exists for its write-back, which a
+			// worker without the connection's fails (its step is
+			// required): it is left to one that has it, as a run whose
+			// connection is missing is.
+			lacks := fmt.Sprintf("connection %q is not configured on this worker", run.Connection)
+			if has && run.Invoiced != nil && conn.WriteBacker == nil {
+				has, lacks = false, fmt.Sprintf("connection %q writes nothing back on this worker, and this run exists to write its invoice back", run.Connection)
+			}
+			if !has {
 				if !run.LocalCalls && !i.guard.refuse(workflow.GetInfo(ctx).WorkflowExecution.RunID) {
-					workflow.GetLogger(ctx).Warn(fmt.Sprintf("connection %q is not configured on this worker, which has refused this run %d times: it takes the run now, whose steps fail ConnectionUnavailable here until this worker has the connection or stops", run.Connection, maxRefusals))
+					workflow.GetLogger(ctx).Warn(fmt.Sprintf("%s; this worker has refused this run %d times: it takes the run now, whose steps fail ConnectionUnavailable here until this worker has the connection or stops", lacks, maxRefusals))
 					return i.Next.ExecuteWorkflow(ctx, in)
 				}
-				msg := fmt.Sprintf("connection %q is not configured on this worker: its workflow task fails here so that a worker of the task queue that has the connection takes the run (give every worker the intakes' config: dealsync config check)", run.Connection)
+				msg := lacks + ": its workflow task fails here so that a worker of the task queue that has the connection takes the run (give every worker the intakes' config: dealsync config check)"
 				// A panic is how a workflow task fails without ending
 				// the run (the SDK's default BlockWorkflow policy); the
 				// SDK logs it, with the message, at each attempt here.

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -25,6 +27,19 @@ func (demoOnly) Resolve(name string) (activities.Connection, bool) {
 	return activities.Connection{}, name == "demo"
 }
 
+// demoWritingBack has connection demo, which writes back.
+type demoWritingBack struct{}
+
+func (demoWritingBack) Resolve(name string) (activities.Connection, bool) {
+	return activities.Connection{WriteBacker: nopWriteBacker{}}, name == "demo"
+}
+
+type nopWriteBacker struct{}
+
+func (nopWriteBacker) WriteBack(context.Context, string, string, connectors.InvoiceResult) error {
+	return nil
+}
+
 // The guard refuses a new InvoiceDeal run whose connection the worker
 // lacks, and nothing else: a run of a connection it has, and a
 // RecordDealLoss run (its one call reads Temporal), go on. (That a run
@@ -32,15 +47,20 @@ func (demoOnly) Resolve(name string) (activities.Connection, bool) {
 // another worker, is e2e's TestRunLeavesAWorkerWithoutItsConnection and
 // the replay of kept histories.)
 func TestGuardRefusesOnlyANewInvoiceRunWithoutItsConnection(t *testing.T) {
+	invoiced := &connectors.InvoiceResult{InvoiceID: "INV-1"}
 	for _, c := range []struct {
 		name     string
 		workflow string
 		conns    activities.Resolver
-		refused  bool
+		invoiced *connectors.InvoiceResult
+		refused  string
 	}{
-		{"invoice run, connection missing", workflows.InvoiceDealName, noConnections{}, true},
-		{"invoice run, connection here", workflows.InvoiceDealName, demoOnly{}, false},
-		{"loss run, connection missing", workflows.RecordDealLossName, noConnections{}, false},
+		{"invoice run, connection missing", workflows.InvoiceDealName, noConnections{}, nil, `connection "demo" is not configured on this worker`},
+		{"invoice run, connection here", workflows.InvoiceDealName, demoOnly{}, nil, ""},
+		{"loss run, connection missing", workflows.RecordDealLossName, noConnections{}, nil, ""},
+		// A write-back-only run needs the connection's write-back too.
+		{"write-back run, no write-back here", workflows.InvoiceDealName, demoOnly{}, invoiced, `connection "demo" writes nothing back on this worker, and this run exists to write its invoice back`},
+		{"write-back run, write-back here", workflows.InvoiceDealName, demoWritingBack{}, invoiced, ""},
 	} {
 		var suite testsuite.WorkflowTestSuite
 		env := suite.NewTestWorkflowEnvironment()
@@ -49,11 +69,10 @@ func TestGuardRefusesOnlyANewInvoiceRunWithoutItsConnection(t *testing.T) {
 		// only those.
 		env.RegisterWorkflowWithOptions(func(workflow.Context, workflows.InvoiceDealInput) (string, error) { return "ran", nil },
 			workflow.RegisterOptions{Name: c.workflow})
-		env.ExecuteWorkflow(c.workflow, workflows.InvoiceDealInput{Connection: "demo"})
+		env.ExecuteWorkflow(c.workflow, workflows.InvoiceDealInput{Connection: "demo", Invoiced: c.invoiced})
 		err := env.GetWorkflowError()
-		refused := err != nil && strings.Contains(err.Error(), `connection "demo" is not configured on this worker`)
-		if refused != c.refused || (!c.refused && err != nil) {
-			t.Errorf("%s: %v; want refused %v", c.name, err, c.refused)
+		if c.refused == "" && err != nil || c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)) {
+			t.Errorf("%s: %v; want refused: %q", c.name, err, c.refused)
 		}
 	}
 }

@@ -367,10 +367,9 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	writeBack := func(r InvoiceDealResult, account, dealID string, created connectors.InvoiceResult) (InvoiceDealResult, error) {
 		if err := call(a.WriteBack, activities.WriteBackInput{
 			Connection: in.Connection, Account: account, DealID: dealID, Result: created,
-			// The run has a write-back to do (its connection had one when
-			// it started, or it exists for it): a worker whose config
-			// lacks it must not take it as done.
-			Required: true,
+			// A write-back-only run exists for the write-back: a worker
+			// whose config lacks it must not take it as done.
+			Required: in.Invoiced != nil,
 		}).Get(ctx, nil); err != nil {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
 			return r, temporal.NewNonRetryableApplicationError(

@@ -259,7 +259,7 @@ func checkCRM(ctx context.Context, w io.Writer, set *connections.Set) error {
 			fmt.Fprintf(w, "crm: connection %s: the generic source writes nothing back (source.write_back.url is not set)\n", name)
 			continue
 		case c.WriteBacker == nil:
-			fmt.Fprintf(w, "crm: connection %s: the %s source writes nothing back\n", name, c.SourceType)
+			fmt.Fprintf(w, "crm: connection %s: the %s source writes nothing back (no write-back field is configured)\n", name, c.SourceType)
 			continue
 		case isDescribed && !ok:
 			// Nothing to ask without sending a delivery.

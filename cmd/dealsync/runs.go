@@ -70,7 +70,8 @@ it (a later delivery's run that failed on its mapping, say) does not.
 With --writeback --completed it also selects the runs that completed with
 the deal's invoice (SyncStatus "invoiced") and wrote nothing back because
 their connection had no write-back when they started (it went live before
-its write-back was set up): each invoice is written back once, by a run of
+its write-back was set up), or the worker that ran their write-back step
+had none (the step says so): each invoice is written back once, by a run of
 its own workflow ID, writeback/<connection>/..., in place of invoice/...;
 the deal's completed run stays as it is, and goes on keeping a later
 delivery from invoicing the deal again. Skipped: a completed run that
@@ -83,9 +84,8 @@ invoice with no write-back to do, under the deal's own ID (as --writeback
 does for the runs of those endings). Every completed invoiced run is read:
 narrow them with --query (by Connection, and StartTime before the
 write-back was set up). Upgrade the workers first and give them the
-write-back: a worker without it does not take a write-back step as done,
-but retries it (with external_calls: local, until that worker stops, or
-the step's retries run out and the run ends WriteBackFailed).
+write-back: a worker without it leaves a new write-back run to another
+worker, and fails its step, retried, when it has the run already.
 
 Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another; unless every later run only refused an older win), runs of
@@ -229,9 +229,15 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 		}
 	}
 	tw.Flush()
-	done := fmt.Sprintf("%d started again", started)
+	// A write-back of a completed run's invoice starts a run of an ID
+	// that may never have run.
+	again := " again"
+	if o.Completed {
+		again = ""
+	}
+	done := fmt.Sprintf("%d started%s", started, again)
 	if o.DryRun {
-		done = fmt.Sprintf("%d would start again", started)
+		done = fmt.Sprintf("%d would start%s", started, again)
 	}
 	// Failed runs, unless the selection takes timed-out, terminated or
 	// canceled ones too.
@@ -240,8 +246,12 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 		one, many = "run", "runs"
 	}
 	summary := plural(len(results), one, many) + ", " + done
-	if stopErr != nil {
+	switch {
+	case stopErr != nil:
 		summary = "stopped before every selected run was read (the error follows): " + summary
+	case o.Limit > 0 && started >= o.Limit:
+		// More may be selected: the command stops reading at the limit.
+		summary += fmt.Sprintf(" (--limit %d reached: the runs not read yet are left; run it again for them)", o.Limit)
 	}
 	fmt.Fprintln(w, summary)
 }

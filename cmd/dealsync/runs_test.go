@@ -548,4 +548,15 @@ func TestPrintRetriesSummary(t *testing.T) {
 			t.Errorf("%d results, dry run %v: summary %q, want %q", len(c.results), c.dryRun, got, c.want)
 		}
 	}
+	// A write-back of completed runs starts runs of IDs that may never
+	// have run; a limit reached says that more may be left.
+	written := rerun.Result{WorkflowID: "invoice/shop/D-1", FailedRun: "r1", NewRun: "r5", NewWorkflowID: "writeback/shop/D-1"}
+	var out strings.Builder
+	printRetries(&out, rerun.Options{TaskQueue: "dealsync", WriteBack: true, Completed: true, Limit: 1}, []rerun.Result{written}, nil)
+	for _, want := range []string{"invoice/shop/D-1  started run r5 of writeback/shop/D-1\n",
+		"1 run, 1 started (--limit 1 reached: the runs not read yet are left; run it again for them)\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output:\n%s\nlacks %q", out.String(), want)
+		}
+	}
 }

@@ -61,6 +61,12 @@ type WriteBackNames struct {
 	StatusValue string
 }
 
+// Any says whether any field is configured: without one, nothing is
+// written back.
+func (n WriteBackNames) Any() bool {
+	return n.InvoiceID != "" || n.InvoiceNumber != "" || n.InvoiceURL != "" || n.Status != "" && n.StatusValue != ""
+}
+
 // Values maps each configured field to its value for result, leaving out
 // empty names and empty values (rather than clearing the field).
 func (n WriteBackNames) Values(result connectors.InvoiceResult) map[string]string {

@@ -514,6 +514,10 @@ func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
 	return map[string]any{"properties": s.writeBackNames().Values(result)}
 }
 
+// WritesBack implements connectors.WriteBackSwitch: without a write-back
+// field configured, the connection writes nothing back.
+func (s *Source) WritesBack() bool { return s.writeBackNames().Any() }
+
 // writeBackNames are the configured write-back properties.
 func (s *Source) writeBackNames() crmkit.WriteBackNames {
 	return crmkit.WriteBackNames{

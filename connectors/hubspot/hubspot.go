@@ -247,11 +247,12 @@ type account struct {
 }
 
 var (
-	_ connectors.Source        = (*Source)(nil)
-	_ connectors.AccountLister = (*Source)(nil)
-	_ connectors.EventResolver = (*Source)(nil)
-	_ connectors.DealFetcher   = (*Source)(nil)
-	_ connectors.WriteBacker   = (*Source)(nil)
+	_ connectors.Source          = (*Source)(nil)
+	_ connectors.AccountLister   = (*Source)(nil)
+	_ connectors.EventResolver   = (*Source)(nil)
+	_ connectors.DealFetcher     = (*Source)(nil)
+	_ connectors.WriteBacker     = (*Source)(nil)
+	_ connectors.WriteBackSwitch = (*Source)(nil)
 )
 
 // New checks cfg, resolves its secrets once and returns a Source. Errors

@@ -655,6 +655,10 @@ func (s *Source) WriteBackBody(result connectors.InvoiceResult) map[string]any {
 	return map[string]any{"custom_fields": s.writeBackNames().Values(result)}
 }
 
+// WritesBack implements connectors.WriteBackSwitch: without a write-back
+// field configured, the connection writes nothing back.
+func (s *Source) WritesBack() bool { return s.writeBackNames().Any() }
+
 // writeBackNames are the configured write-back fields.
 func (s *Source) writeBackNames() crmkit.WriteBackNames {
 	return crmkit.WriteBackNames{

@@ -166,10 +166,11 @@ type account struct {
 }
 
 var (
-	_ connectors.Source        = (*Source)(nil)
-	_ connectors.AccountLister = (*Source)(nil)
-	_ connectors.DealFetcher   = (*Source)(nil)
-	_ connectors.WriteBacker   = (*Source)(nil)
+	_ connectors.Source          = (*Source)(nil)
+	_ connectors.AccountLister   = (*Source)(nil)
+	_ connectors.DealFetcher     = (*Source)(nil)
+	_ connectors.WriteBacker     = (*Source)(nil)
+	_ connectors.WriteBackSwitch = (*Source)(nil)
 )
 
 // New checks cfg, resolves the secrets once and returns a Source. Errors

@@ -215,12 +215,13 @@ type account struct {
 }
 
 var (
-	_ connectors.Source        = (*Source)(nil)
-	_ connectors.AccountLister = (*Source)(nil)
-	_ connectors.Acknowledger  = (*Source)(nil)
-	_ connectors.MediaTyper    = (*Source)(nil)
-	_ connectors.DealFetcher   = (*Source)(nil)
-	_ connectors.WriteBacker   = (*Source)(nil)
+	_ connectors.Source          = (*Source)(nil)
+	_ connectors.AccountLister   = (*Source)(nil)
+	_ connectors.Acknowledger    = (*Source)(nil)
+	_ connectors.MediaTyper      = (*Source)(nil)
+	_ connectors.DealFetcher     = (*Source)(nil)
+	_ connectors.WriteBacker     = (*Source)(nil)
+	_ connectors.WriteBackSwitch = (*Source)(nil)
 )
 
 var (
