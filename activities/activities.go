@@ -288,8 +288,9 @@ type WriteBackOutcome struct {
 // it fails, only it is retried, never the invoice. A connection that writes
 // nothing back on this worker skips it, saying so in its outcome and the
 // log, unless the step is Required.
-func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteBackOutcome, err error) {
-	defer observe(ctx, "write_back", in.Connection, time.Now(), &err)
+func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (out WriteBackOutcome, err error) {
+	skipped := ""
+	defer observe(ctx, "write_back", in.Connection, time.Now(), &err, &skipped)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return WriteBackOutcome{}, err
@@ -306,9 +307,11 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteB
 		// The run started with a write-back its connection no longer has
 		// here (a config older than the intake's, or one that dropped it).
 		out := WriteBackOutcome{Skipped: fmt.Sprintf("connection %q writes nothing back to its CRM on this worker", in.Connection)}
+		skipped = metrics.StepWriteBackSkipped
 		if activity.IsActivity(ctx) {
-			activity.GetLogger(ctx).Warn("write-back skipped: the run started with a write-back that this worker's config does not have; "+
-				"`dealsync runs retry --writeback --completed` writes it back once every worker has it",
+			activity.GetLogger(ctx).Warn("write-back skipped: the run started with a write-back that this worker's config does not have "+
+				"(no write_back.url, or no write-back field); once every worker has it, `dealsync runs retry --writeback --completed` writes it back "+
+				"(with --timed-out, --terminated or --canceled for a run that ends so)",
 				"connection", in.Connection, "deal_id", in.DealID, "invoice_id", in.Result.InvoiceID)
 		}
 		return out, nil
@@ -321,17 +324,22 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteB
 
 // observe records one attempt of a step in the metrics: ok, or the type
 // of the failure as the Web UI shows it (ERPRateLimited, MappingError, ...).
-// A failed attempt is logged at warn too: a step made as a local call
+// outcomeOf, when given and set, names the outcome of a step that
+// succeeded without doing its work (WriteBackSkipped). A failed attempt is
+// logged at warn too: a step made as a local call
 // (external_calls: local, the default) shows no pending step in the Web UI
 // while the worker retries it, so the worker's log is where an operator
 // sees why a run waits. A panic (a connector's bug) is recorded as
 // "Panic", then goes on: the SDK fails the attempt and retries it.
-func observe(ctx context.Context, step, connection string, start time.Time, err *error) {
+func observe(ctx context.Context, step, connection string, start time.Time, err *error, outcomeOf ...*string) {
 	if p := recover(); p != nil {
 		metrics.Step(step, connection, "Panic", time.Since(start))
 		panic(p)
 	}
 	outcome := metrics.StepOK
+	if len(outcomeOf) > 0 && *outcomeOf[0] != "" && *err == nil {
+		outcome = *outcomeOf[0] // a step that succeeded without doing its work
+	}
 	if *err != nil {
 		outcome = "Error" // not classified (a bug, or a failure no type covers): retried
 		var appErr *temporal.ApplicationError

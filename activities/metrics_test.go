@@ -149,8 +149,12 @@ func TestAPanickingStepIsCountedAsOne(t *testing.T) {
 func TestARequiredWriteBackIsNotDoneByAWorkerWithoutIt(t *testing.T) {
 	a := &Activities{Connections: oneConnection{"m": {Target: rateLimitedERP{}}}}
 	in := WriteBackInput{Connection: "m", DealID: "D-1", Result: connectors.InvoiceResult{InvoiceID: "INV-1"}}
+	skips := metrics.Read("dealsync_steps_total", "step", "write_back", "connection", "m", "outcome", metrics.StepWriteBackSkipped)
 	if out, err := a.WriteBack(context.Background(), in); err != nil || !strings.Contains(out.Skipped, "writes nothing back to its CRM on this worker") {
 		t.Fatalf("an ordinary write-back step without a write-back: %+v, %v; want it skipped, saying so", out, err)
+	}
+	if n := metrics.Read("dealsync_steps_total", "step", "write_back", "connection", "m", "outcome", metrics.StepWriteBackSkipped); n != skips+1 {
+		t.Errorf("skipped write-backs counted %v, want %v", n, skips+1)
 	}
 	in.Required = true
 	_, err := a.WriteBack(context.Background(), in)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -184,14 +185,13 @@ func longestWait(r RetryPolicy) time.Duration {
 	if r.BackoffCoefficient <= 1 || r.MaximumInterval <= r.InitialInterval {
 		return min(r.InitialInterval, r.MaximumInterval)
 	}
-	wait := float64(r.InitialInterval)
-	for n := 2; r.MaximumAttempts == 0 || n < r.MaximumAttempts; n++ {
-		if wait*r.BackoffCoefficient >= float64(r.MaximumInterval) {
-			return r.MaximumInterval
-		}
-		wait *= r.BackoffCoefficient
+	// The growths it takes to reach the maximum; attempts give
+	// attempts-1 waits, the last grown attempts-2 times.
+	growths := math.Log(float64(r.MaximumInterval)/float64(r.InitialInterval)) / math.Log(r.BackoffCoefficient)
+	if r.MaximumAttempts == 0 || float64(r.MaximumAttempts-2) >= growths {
+		return r.MaximumInterval
 	}
-	return time.Duration(wait)
+	return time.Duration(float64(r.InitialInterval) * math.Pow(r.BackoffCoefficient, float64(r.MaximumAttempts-2)))
 }
 
 // Skipped are the problems of a config loaded with TemporalOnly in the
@@ -259,7 +259,7 @@ func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) ([]st
 			// An entry's name, an account's id, is data: a typo is in
 			// the key's own words, never in another entry's name (the
 			// hint would put one connection's secret on another).
-			if !strings.HasPrefix(name, dataPrefix(key)) {
+			if !namesData(name, key) {
 				continue
 			}
 			kv := EnvVar(key)

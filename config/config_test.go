@@ -1539,6 +1539,7 @@ connections:
 	t.Setenv("DEALSYNC_CONNECTIONS_HUBSPOT_US_TARGET", "erp")
 	t.Setenv("DEALSYNC_TARGETS_ERP2_TIMEOUT", "5s")
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_TARGT", "erp")
+	t.Setenv("DEALSYNC_CONECTIONS_SHOP_LINGER", "1m")
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -1548,9 +1549,82 @@ connections:
 		"DEALSYNC_CONNECTIONS_HUBSPOT_US_TARGET sets no config key and is ignored: is it misspelt",
 		"DEALSYNC_TARGETS_ERP2_TIMEOUT sets no config key and is ignored: is it misspelt",
 		"DEALSYNC_CONNECTIONS_SHOP_TARGT sets no config key and is ignored: did you mean DEALSYNC_CONNECTIONS_SHOP_TARGET?",
+		"DEALSYNC_CONECTIONS_SHOP_LINGER sets no config key and is ignored: did you mean DEALSYNC_CONNECTIONS_SHOP_LINGER?",
 	} {
 		if !strings.Contains(w, want) {
 			t.Errorf("warnings:\n%s\nlack %q", w, want)
 		}
+	}
+}
+
+// A value in braces whose keys have no text for a value ({X}) is refused,
+// naming it: YAML reads it as a mapping, and the config dropped it (an
+// account of a CRM source vanished). A null written as such (YAML's null,
+// JSON's) and an empty {} are meant, and load.
+func TestKeylessBracesAreRefused(t *testing.T) {
+	_, err := config.Load(writeFile(t, `
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+connections:
+  shop:
+    source: {type: test-source, secret: {whsec_abc}}
+    target: erp
+`))
+	var ce *config.Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != "connections.shop.source.secret" ||
+		!strings.HasPrefix(ce.Problems[0].Message, "is written in braces, which YAML reads as a mapping of keys without values") ||
+		strings.Contains(err.Error(), "whsec_abc") {
+		t.Fatalf("a secret in braces: %v", err)
+	}
+	for name, text := range map[string]string{
+		"dealsync.yaml": "metrics: {listen: null}\nlog: {level: ~}\nmappings: {}\n",
+		"dealsync.json": `{"metrics": {"listen": null}, "mappings": {}}`,
+	} {
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Load(path); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// The underscore spelling of a hyphenated entry that is also another
+// entry's key (connections shop and shop-target) sets that key: the
+// config reads only the hyphenated spelling of a whole section.
+func TestUnderscoreSpellingOfAnEntryThatIsAKey(t *testing.T) {
+	path := writeFile(t, `
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+  erp2: {type: http, base_url: "https://erp2.example.com"}
+connections:
+  shop:
+    source: {type: test-source, secret: "0123456789abcdef0123456789abcdef"}
+    target: erp
+  shop-target:
+    source: {type: test-source, secret: "0123456789abcdef0123456789abcdef"}
+    target: erp
+`)
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_TARGET", "erp2")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Connections["shop"].Target; got != "erp2" || len(cfg.Connections) != 2 {
+		t.Errorf("shop's target %q, %d connections; want erp2 and both", got, len(cfg.Connections))
+	}
+}
+
+// The longest retry wait is computed, not counted: a coefficient a hair
+// over 1 would have taken for ever to reach the maximum.
+func TestTimingWarningOfATinyCoefficientEnds(t *testing.T) {
+	t.Setenv("DEALSYNC_WORKFLOW_RETRY_BACKOFF_COEFFICIENT", "1.0000000000000002")
+	cfg, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.TimingWarnings(); len(w) != 0 {
+		t.Errorf("warnings %q", w)
 	}
 }

@@ -165,7 +165,11 @@ func decode(input any, out any, prefix string, ps *problems) {
 	}
 	t := reflect.TypeOf(out)
 	eachDecodeError(d.Decode(input), func(name string, err error) {
-		ps.addFailed(joinKey(prefix, keyPath(t, name)), decodeMessage(err))
+		key := joinKey(prefix, keyPath(t, name))
+		if ps.isFailed(key) {
+			return // the file's text told why already ({X} in braces)
+		}
+		ps.addFailed(key, decodeMessage(err))
 	})
 }
 

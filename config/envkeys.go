@@ -158,21 +158,23 @@ func bindUnderscoreSpellings(v *viper.Viper) {
 // name, an account's id), not the config's own words.
 var dataSections = map[string]bool{"connections": true, "targets": true, "accounts": true, "account_targets": true, "currency_ids": true}
 
-// dataPrefix is the variable prefix of key up to its last segment that is
-// data (DEALSYNC_CONNECTIONS_SHOP_ for connections.shop.target), or
-// DEALSYNC_ when it has none.
-func dataPrefix(key string) string {
+// namesData says whether the variable name spells each data segment of
+// key (an entry's name, an account's id) exactly, as a whole word
+// between underscores: a typo hint may mend the config's own words
+// (CONECTIONS, TARGT), never turn one entry or account into another.
+func namesData(name, key string) bool {
 	parts := strings.Split(key, ".")
-	last := -1
+	padded := name + "_"
 	for i := 1; i < len(parts); i++ {
-		if dataSections[parts[i-1]] {
-			last = i
+		if !dataSections[parts[i-1]] {
+			continue
+		}
+		seg := strings.ToUpper(strings.NewReplacer("-", "_").Replace(parts[i]))
+		if !strings.Contains(padded, "_"+seg+"_") {
+			return false
 		}
 	}
-	if last < 0 {
-		return EnvPrefix + "_"
-	}
-	return EnvVar(strings.Join(parts[:last+1], ".")) + "_"
+	return true
 }
 
 // sectionsSetByEnv are the problems of variables that name a section or an
@@ -199,6 +201,11 @@ func sectionsSetByEnv(v *viper.Viper) []Problem {
 			section := strings.Join(parts[:i], ".")
 			for _, name := range []string{autoEnvVar(section), EnvVar(section)} {
 				if seen[name] || os.Getenv(name) == "" {
+					continue
+				}
+				if _, isKey := keyOf[name]; isKey && name != autoEnvVar(section) {
+					// The underscore spelling of a hyphenated entry that is
+					// also a key's variable sets that key only.
 					continue
 				}
 				seen[name] = true

@@ -87,7 +87,9 @@ func walkKeylessFlowMaps(n *yaml.Node, path string, ps *problems) {
 		if n.Style&yaml.FlowStyle != 0 && len(n.Content) > 0 {
 			keyless := true
 			for i := 1; i < len(n.Content); i += 2 {
-				if v := n.Content[i]; v.Kind != yaml.ScalarNode || v.ShortTag() != "!!null" {
+				// No text at all ({X}, {a: }): a null written as null or
+				// ~ (JSON's null) is one on purpose.
+				if v := n.Content[i]; v.Kind != yaml.ScalarNode || v.ShortTag() != "!!null" || v.Value != "" {
 					keyless = false
 					break
 				}

@@ -38,6 +38,11 @@ const (
 // error type (activities.ErrType*: MappingError, ERPRateLimited, ...).
 const StepOK = "ok"
 
+// StepWriteBackSkipped is the outcome of a write-back step whose worker's
+// connection writes nothing back, while its run started with a
+// write-back (its worker's config is older, or dropped it).
+const StepWriteBackSkipped = "WriteBackSkipped"
+
 var (
 	webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_webhooks_total",

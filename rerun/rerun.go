@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -385,8 +384,8 @@ func lateWriteBack(o Options, status enumspb.WorkflowExecutionStatus, in workflo
 // needs none started now: that run is running, completed (it wrote the
 // invoice back), failed (--writeback selects it, and starts it again), or
 // ended otherwise after its write-back. "" when there is none, or it
-// ended otherwise before its write-back.
-func writtenBackBy(ctx context.Context, c client.Client, id string, o Options) (string, error) {
+// ended otherwise before its write-back (then started again from here).
+func writtenBackBy(ctx context.Context, c client.Client, id string) (string, error) {
 	d, err := c.DescribeWorkflowExecution(ctx, id, "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
@@ -415,24 +414,10 @@ func writtenBackBy(ctx context.Context, c client.Client, id string, o Options) (
 	if h.wroteBack {
 		return fmt.Sprintf("its invoice was written back by %s (run %s, which then %s)", id, run, endedHow(ex.GetStatus())), nil
 	}
-	if slices.Contains(o.endedStatuses(), endedStatusName(ex.GetStatus())) {
-		// Selected too, with this ending's flag: that one is started again.
-		return fmt.Sprintf("its write-back run %s (run %s) %s before writing it back: this command selects it too, and starts it again under its ID", id, run, endedHow(ex.GetStatus())), nil
-	}
+	// Ended before writing it back: started again under its ID, from
+	// here (its own row, when the selection has it too, then meets that
+	// start as a duplicate; a dry run lists both).
 	return "", nil
-}
-
-// endedStatusName is status as the list filter spells it (endedStatuses).
-func endedStatusName(status enumspb.WorkflowExecutionStatus) string {
-	switch status {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-		return "TimedOut"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
-		return "Terminated"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
-		return "Canceled"
-	}
-	return ""
 }
 
 // ownID says whether id is the workflow ID dealsync gives in's run: its
@@ -642,7 +627,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		// written its invoice back, which this one cannot tell.
 		r.Skipped = "the run was started under another workflow ID than its deal's (" +
 			workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID) + "): write its invoice back by hand, or select the deal's own run"
-		if by, err := writtenBackBy(ctx, c, workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID), Options{}); err == nil && strings.HasPrefix(by, "its invoice was written back by") {
+		if by, err := writtenBackBy(ctx, c, workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)); err == nil && strings.HasPrefix(by, "its invoice was written back by") {
 			r.Skipped = "the run was started under another workflow ID than its deal's; " + by
 		}
 		return r
@@ -651,7 +636,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		// a later delivery from invoicing the deal again): the write-back
 		// gets an ID of its own.
 		startID = workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
-		if skip, err := writtenBackBy(ctx, c, startID, o); err != nil {
+		if skip, err := writtenBackBy(ctx, c, startID); err != nil {
 			r.Error = err.Error()
 			return r
 		} else if skip != "" {

@@ -145,7 +145,7 @@ is invalid.`,
 	f.IntVar(&o.Limit, "limit", 0, "start at most this many runs again (0: all); skipped runs do not count, and at most 100 × N runs are read")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
-	f.BoolVar(&o.Completed, "completed", false, "with --writeback: also the runs that completed with their invoice and wrote nothing back (their connection had no write-back when they started)")
+	f.BoolVar(&o.Completed, "completed", false, "with --writeback: also the runs that completed with their invoice and wrote nothing back (their connection had no write-back when they started, or their worker had none)")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")
 	f.BoolVar(&o.Terminated, "terminated", false, "also runs an operator terminated")
 	f.BoolVar(&o.Canceled, "canceled", false, "also runs an operator canceled (the Web UI's \"Request cancellation\")")

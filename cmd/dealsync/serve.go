@@ -101,8 +101,8 @@ them).
 With metrics.listen set it serves GET /metrics, GET /healthz (the process
 runs) and GET /readyz (it polls and the frontend answers), before it has
 reached Temporal. On SIGTERM it finishes the steps in hand, up to twice
-activity_timeout + 5 s: give its supervisor more (a second signal stops it
-at once).`,
+(activity_timeout + 5 s), 70 s by default: give its supervisor more (a
+second signal stops it at once).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, logger, set, copts, err := g.clusterSetup()
 			if err != nil {
