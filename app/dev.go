@@ -73,6 +73,18 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 
+	// Before anything is made: two of its own listeners on one port.
+	frontendPort, uiPort := cfg.Dev.FrontendPort, cfg.Dev.UIPort
+	if o.FrontendPort != 0 {
+		frontendPort = o.FrontendPort
+	}
+	if o.UIPort != 0 {
+		uiPort = o.UIPort
+	}
+	if err := DevPortClash(cfg, frontendPort, uiPort); err != nil {
+		return nil, err
+	}
+
 	// The sandbox's journal first: its lock is the data dir's, so a second
 	// `dealsync dev` on the same data dir is told so, not that a port it
 	// would share with the first one is in use.

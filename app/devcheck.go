@@ -38,6 +38,7 @@ func LogNotices(logger *slog.Logger, notices []Notice) {
 // is only a note) and a `sandbox` target that is not dev's sandbox ERP
 // (CheckSandboxTarget). A non-nil error is a refusal, every reason joined.
 func CheckDevConfig(cfg *config.Config, sandboxAddr string) ([]Notice, error) {
+	portErr := DevPortClash(cfg, cfg.Dev.FrontendPort, cfg.Dev.UIPort)
 	var notices []Notice
 	for _, w := range cfg.DevTemporalWarnings() {
 		notices = append(notices, Notice{slog.LevelWarn, w})
@@ -48,7 +49,35 @@ func CheckDevConfig(cfg *config.Config, sandboxAddr string) ([]Notice, error) {
 	if warning != "" {
 		notices = append(notices, Notice{slog.LevelWarn, warning})
 	}
-	return notices, errors.Join(secretErr, sandboxErr)
+	return notices, errors.Join(portErr, secretErr, sandboxErr)
+}
+
+// DevPortClash refuses a dev config two of whose listeners share a port
+// (intake.listen, dev.sandbox_listen, metrics.listen, and the embedded
+// server's frontend and Web UI on 127.0.0.1, at frontendPort and uiPort
+// when above 0): dev would fail to bind the second, after it had made its
+// data dir and opened the sandbox's journal, naming only the address.
+func DevPortClash(cfg *config.Config, frontendPort, uiPort int) error {
+	type listen struct{ key, addr string }
+	ls := []listen{{"intake.listen", cfg.Intake.Listen}, {"dev.sandbox_listen", cfg.Dev.SandboxListen}}
+	if cfg.Metrics.Listen != "" {
+		ls = append(ls, listen{"metrics.listen", cfg.Metrics.Listen})
+	}
+	if frontendPort > 0 {
+		ls = append(ls, listen{"dev.frontend_port", config.DevFrontend(frontendPort)})
+	}
+	if uiPort > 0 {
+		ls = append(ls, listen{"dev.ui_port", config.DevFrontend(uiPort)})
+	}
+	var clashes []error
+	for i := range ls {
+		for _, b := range ls[i+1:] {
+			if config.ListenClash(ls[i].addr, b.addr) {
+				clashes = append(clashes, fmt.Errorf("%s (%s) and %s (%s) are on one port: dealsync dev listens on each; give one another port", ls[i].key, ls[i].addr, b.key, b.addr))
+			}
+		}
+	}
+	return errors.Join(clashes...)
 }
 
 // CheckDevSecret is what `dealsync serve` and `dealsync dev` check before

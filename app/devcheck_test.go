@@ -176,3 +176,31 @@ func TestDevSecretKeysWalksListsAndNoSpec(t *testing.T) {
 		t.Errorf("no spec: %v", got)
 	}
 }
+
+// Two of dev's own listeners on one port are refused before anything is
+// made, naming both keys; the defaults and distinct ports pass.
+func TestDevPortClash(t *testing.T) {
+	cfg, err := config.Load("", config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := DevPortClash(cfg, cfg.Dev.FrontendPort, cfg.Dev.UIPort); err != nil {
+		t.Fatalf("the defaults: %v", err)
+	}
+	clash := *cfg
+	clash.Intake.Listen = "localhost:8090" // dev.sandbox_listen's
+	clash.Metrics.Listen = "0.0.0.0:7233"  // the frontend's
+	err = DevPortClash(&clash, clash.Dev.FrontendPort, clash.Dev.UIPort)
+	for _, want := range []string{
+		"intake.listen (localhost:8090) and dev.sandbox_listen (127.0.0.1:8090) are on one port",
+		"metrics.listen (0.0.0.0:7233) and dev.frontend_port (127.0.0.1:7233) are on one port",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v, want %q", err, want)
+		}
+	}
+	// A port the options pick free (or leave off) is not compared.
+	if err := DevPortClash(&clash, -1, -1); err == nil || strings.Contains(err.Error(), "dev.frontend_port") {
+		t.Errorf("free ports: %v", err)
+	}
+}

@@ -577,16 +577,24 @@ func checkMetricsListen(cfg *Config, ps *problems) {
 	if m == "" || ps.isFailed("metrics.listen") || ps.isFailed("intake.listen") {
 		return
 	}
-	mh, mps, err1 := net.SplitHostPort(m)
-	ih, ips, err2 := net.SplitHostPort(in)
-	mp, err3 := strconv.Atoi(mps)
-	ip, err4 := strconv.Atoi(ips)
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || mp != ip || mp == 0 {
-		return
+	if ListenClash(m, in) {
+		ps.add("metrics.listen", fmt.Sprintf("is on intake.listen's address (%s): give the metrics server a port of its own", in))
 	}
-	// Hosts as Go listens on them: "localhost" at 127.0.0.1; an address
-	// however it is written (::ffff:127.0.0.1 is 127.0.0.1); "", 0.0.0.0
-	// and :: on all.
+}
+
+// ListenClash says whether two listen addresses (host:port) could not
+// both be opened: the same port, on the same host or on all of them, as
+// Go listens: "localhost" on 127.0.0.1, an address however it is written
+// (::ffff:127.0.0.1 is 127.0.0.1, a port 08080 is 8080), "", 0.0.0.0 and
+// :: on all. Port 0 (any free port) never clashes.
+func ListenClash(a, b string) bool {
+	ah, aps, err1 := net.SplitHostPort(a)
+	bh, bps, err2 := net.SplitHostPort(b)
+	ap, err3 := strconv.Atoi(aps)
+	bp, err4 := strconv.Atoi(bps)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || ap != bp || ap == 0 {
+		return false
+	}
 	canon := func(h string) (string, bool) {
 		if strings.EqualFold(h, "localhost") {
 			return "127.0.0.1", false
@@ -594,16 +602,14 @@ func checkMetricsListen(cfg *Config, ps *problems) {
 		if h == "" {
 			return "", true
 		}
-		if a := net.ParseIP(h); a != nil {
-			return a.String(), a.IsUnspecified()
+		if ip := net.ParseIP(h); ip != nil {
+			return ip.String(), ip.IsUnspecified()
 		}
 		return strings.ToLower(h), false
 	}
-	mc, mAll := canon(mh)
-	ic, iAll := canon(ih)
-	if mc == ic || mAll || iAll {
-		ps.add("metrics.listen", fmt.Sprintf("is on intake.listen's address (%s): give the metrics server a port of its own", in))
-	}
+	ac, aAll := canon(ah)
+	bc, bAll := canon(bh)
+	return ac == bc || aAll || bAll
 }
 
 // checkPublicBaseURL refuses an intake.public_base_url the intake cannot
