@@ -80,7 +80,7 @@ type MapResult struct {
 // MapDeal evaluates the connection's mapping on the event. The result is
 // recorded, so the run keeps this version of the mapping to its end.
 func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err error) {
-	defer observe(ctx, "map", in.Connection, time.Now(), &err)
+	defer observe(ctx, "map", in.Connection, in.Event.Deal.ID, time.Now(), &err)
 	mapper, err := a.runMapper(in)
 	if err != nil {
 		return MapResult{}, err
@@ -133,7 +133,7 @@ type ValidateInput struct {
 // ValidateInvoice computes the totals and checks the invoice. A problem is
 // a non-retryable failure that names every offending field.
 func (a *Activities) ValidateInvoice(ctx context.Context, in ValidateInput) (_ model.Invoice, err error) {
-	defer observe(ctx, "validate", in.Connection, time.Now(), &err)
+	defer observe(ctx, "validate", in.Connection, in.Invoice.SourceDealID, time.Now(), &err)
 	inv := in.Invoice
 	inv.ComputeTotals()
 	if err := inv.Validate(model.ValidateOptions{DealAmount: in.DealAmount, Tolerance: in.Tolerance}); err != nil {
@@ -153,7 +153,7 @@ type CustomerInput struct {
 // FindOrCreateCustomer returns the ERP's customer for the invoice, created
 // under connectors.CustomerKey(in.IdempotencyKey, in.Customer).
 func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (_ connectors.CustomerRef, err error) {
-	defer observe(ctx, "customer", in.Connection, time.Now(), &err)
+	defer observe(ctx, "customer", in.Connection, "", time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.CustomerRef{}, err
@@ -177,7 +177,7 @@ type CreateInvoiceInput struct {
 // CreateInvoice creates the invoice in the ERP exactly once: the key is the
 // same on every attempt, so a retry after a lost response is a replay.
 func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (_ connectors.InvoiceResult, err error) {
-	defer observe(ctx, "invoice", in.Connection, time.Now(), &err)
+	defer observe(ctx, "invoice", in.Connection, in.Invoice.SourceDealID, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.InvoiceResult{}, err
@@ -245,7 +245,7 @@ type FetchInput struct {
 // FetchDeal reads the deal's current state (company, line items) from the
 // CRM, for sources whose webhooks only say that something changed.
 func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal, err error) {
-	defer observe(ctx, "fetch_deal", in.Connection, time.Now(), &err)
+	defer observe(ctx, "fetch_deal", in.Connection, in.DealID, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return model.Deal{}, err
@@ -290,7 +290,7 @@ type WriteBackOutcome struct {
 // log, unless the step is Required.
 func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (out WriteBackOutcome, err error) {
 	skipped := ""
-	defer observe(ctx, "write_back", in.Connection, time.Now(), &err, &skipped)
+	defer observe(ctx, "write_back", in.Connection, in.DealID, time.Now(), &err, &skipped)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return WriteBackOutcome{}, err
@@ -331,7 +331,7 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (out Writ
 // while the worker retries it, so the worker's log is where an operator
 // sees why a run waits. A panic (a connector's bug) is recorded as
 // "Panic", then goes on: the SDK fails the attempt and retries it.
-func observe(ctx context.Context, step, connection string, start time.Time, err *error, outcomeOf ...*string) {
+func observe(ctx context.Context, step, connection, deal string, start time.Time, err *error, outcomeOf ...*string) {
 	if p := recover(); p != nil {
 		metrics.Step(step, connection, "Panic", time.Since(start))
 		panic(p)
@@ -346,9 +346,11 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 		if errors.As(*err, &appErr) && appErr.Type() != "" {
 			outcome = appErr.Type()
 		}
-		if activity.IsActivity(ctx) && activity.GetInfo(ctx).IsLocalActivity {
+		if activity.IsActivity(ctx) {
 			// The SDK's activity logger names the run and the step's
-			// attempt. (An activity's failed attempt the SDK logs itself.)
+			// attempt. (The SDK's own line of an activity's failed
+			// attempt, at error, the worker's client logs at debug:
+			// app.quietActivityErrors.)
 			// A failure no run survives, and that someone must fix
 			// (endsTheRun, not retried), is an error; any other a warning:
 			// one retried, or one the run outlives (a CRM's refusal of a
@@ -362,8 +364,11 @@ func observe(ctx context.Context, step, connection string, start time.Time, err 
 				(endsTheRun[outcome] || step == "write_back" && crmRefusals[outcome]) {
 				log, msg = activity.GetLogger(ctx).Error, "step failed: the run ends"
 			}
-			log(msg, "step", step, "connection", connection,
-				"attempt", activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())
+			attrs := []any{"step", step, "connection", connection}
+			if deal != "" {
+				attrs = append(attrs, "deal_id", deal)
+			}
+			log(msg, append(attrs, "attempt", activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())...)
 		}
 	}
 	metrics.Step(step, connection, outcome, time.Since(start))

@@ -66,7 +66,7 @@ func TestTheWorkerLogsTheInvoiceAndTheFailuresThatEndARun(t *testing.T) {
 	}
 
 	refused := run(answeringERP{err: &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad date"}})
-	if l := lineWith(refused, "step failed: the run ends"); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "bad date") {
+	if l := lineWith(refused, "step failed: the run ends"); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "bad date") || !strings.Contains(l, "deal_id=D-77") {
 		t.Errorf("a refusal's line %q in:\n%s", l, refused)
 	}
 	if strings.Contains(refused, "step attempt failed") || strings.Contains(refused, "invoice made") {

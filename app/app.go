@@ -61,6 +61,27 @@ func usesTLS(t config.Temporal) bool {
 	return t.TLS.Enabled || t.TLS.CAFile != "" || t.TLS.CertFile != "" || t.TLS.ServerName != "" || !t.APIKey.IsZero()
 }
 
+// quietActivityErrors is the SDK's logger with its "Activity error." line,
+// which it writes at error for every failed attempt of a step run as an
+// activity (external_calls: activity), at debug: each attempt has the
+// worker's own line, `step attempt failed` at warn (or `step failed: the
+// run ends` at error), naming the step, the connection, the deal and the
+// error's type, as with local calls; at error, every retried blip of an
+// ERP fired an alert meant for runs that fail.
+type quietActivityErrors struct{ sdklog.Logger }
+
+func (l quietActivityErrors) Error(msg string, keyvals ...any) {
+	if msg == "Activity error." {
+		l.Logger.Debug(msg, keyvals...)
+		return
+	}
+	l.Logger.Error(msg, keyvals...)
+}
+
+func (l quietActivityErrors) With(keyvals ...any) sdklog.Logger {
+	return quietActivityErrors{sdklog.With(l.Logger, keyvals...)}
+}
+
 // ClientOptions are the Temporal client options of the config: address,
 // namespace, TLS or mTLS, API key, compression; plus the interceptor the
 // intake needs, and the SDK's metrics when metrics.listen is set.
@@ -69,7 +90,7 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 	opts := client.Options{
 		HostPort:  c.Address,
 		Namespace: c.Namespace,
-		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal-client")),
+		Logger:    quietActivityErrors{sdklog.NewStructuredLogger(logger.With("component", "temporal-client"))},
 		ConnectionOptions: client.ConnectionOptions{
 			DialOptions: []grpc.DialOption{intake.StartProbeInterceptor()},
 		},

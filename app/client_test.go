@@ -3,10 +3,14 @@ package app
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	sdklog "go.temporal.io/sdk/log"
+
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -72,5 +76,21 @@ func TestClientOptionsTLSWithAnAPIKey(t *testing.T) {
 				t.Errorf("credentials %v with api key %q", opts.Credentials != nil, c.apiKey)
 			}
 		})
+	}
+}
+
+// The SDK's "Activity error." line of every failed attempt of a step run
+// as an activity goes to debug (the worker logs its own line per
+// attempt, at warn, or at error when it ends the run); the SDK's other
+// errors stay errors, also through With.
+func TestSDKActivityErrorsAreDebug(t *testing.T) {
+	var buf testlog.Buffer
+	l := quietActivityErrors{sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))}
+	sdklog.With(l, "WorkflowID", "invoice/demo/D-1").Error("Activity error.", "Attempt", 2)
+	l.Error("Failed to poll for task.")
+	out := buf.String()
+	if !strings.Contains(out, `level=DEBUG msg="Activity error." WorkflowID=invoice/demo/D-1 Attempt=2`) ||
+		!strings.Contains(out, `level=ERROR msg="Failed to poll for task."`) {
+		t.Errorf("log:\n%s", out)
 	}
 }

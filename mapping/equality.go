@@ -63,7 +63,8 @@ func numberLike(n *nature.Nature) bool {
 }
 
 // decimalEqual compares a and b by value when one is a decimal and the
-// other a decimal or a whole number, and as expr's == otherwise.
+// other a decimal, a whole number or a float read from JSON, and as
+// expr's == otherwise.
 func decimalEqual(a, b any) bool {
 	da, aDec := a.(decimal.Decimal)
 	db, bDec := b.(decimal.Decimal)
@@ -74,12 +75,28 @@ func decimalEqual(a, b any) bool {
 		if n, ok := b.(int); ok {
 			return da.Equal(decimal.NewFromInt(int64(n)))
 		}
+		if f, ok := b.(float64); ok {
+			return equalsFloat(da, f)
+		}
 	case bDec:
 		if n, ok := a.(int); ok {
 			return db.Equal(decimal.NewFromInt(int64(n)))
 		}
+		if f, ok := a.(float64); ok {
+			return equalsFloat(db, f)
+		}
 	}
 	return runtime.Equal(a, b)
+}
+
+// equalsFloat compares d with a float read from JSON (fromJSON) by the
+// float's text, as string() writes it: the number the JSON said (one a
+// float does not hold exactly is read as its text). expr's == compared
+// them by type, and was false for 7 and 7 (a tax code chosen by it was
+// the other one, silently).
+func equalsFloat(d decimal.Decimal, f float64) bool {
+	fd, err := decimal.NewFromString(floatText(f))
+	return err == nil && d.Equal(fd)
 }
 
 // decimalIn is `needle in list` with decimalEqual; on a map or anything

@@ -1,7 +1,10 @@
 package mapping
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"regexp"
@@ -310,8 +313,17 @@ func parse(file string, data []byte, strict bool) (*File, error) {
 	p := &parser{file: file, lines: strings.Split(string(data), "\n"), strict: strict}
 	p.m = &File{file: file, hash: HashOf(data), source: append([]byte(nil), data...), lookups: map[string]*lookupTable{}}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		p.problems = append(p.problems, yamlProblem(file, p.lines, err))
+		return nil, &LoadError{Problems: p.problems}
+	}
+	// A second document (after a `---`) was read by no one: its fields
+	// were silently not the mapping's.
+	var second yaml.Node
+	if err := dec.Decode(&second); err == nil && strict && len(second.Content) > 0 && second.Content[0].Kind != 0 &&
+		!(second.Content[0].Kind == yaml.ScalarNode && second.Content[0].ShortTag() == "!!null") {
+		p.at(&second, "", "a mapping file holds one YAML document: this one, after a `---`, would be ignored; put its keys in the first (or a mapping file of its own)")
 		return nil, &LoadError{Problems: p.problems}
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {

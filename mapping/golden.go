@@ -59,6 +59,11 @@ type GoldenResult struct {
 	// (as `mapping test --deal` says it), when it would not.
 	Skipped string `json:"skipped,omitempty"`
 	Updated bool   `json:"updated,omitempty"`
+	// Change says what an update did to the case's golden file: "new",
+	// "unchanged", "changed", "was an invoice, now an error" or "was an
+	// error, now an invoice" (an update rewrites every case, and "updated"
+	// alone hid a case whose invoice had become an error).
+	Change string `json:"change,omitempty"`
 }
 
 // GoldenOption changes how RunGolden judges its cases.
@@ -140,6 +145,21 @@ func RunGolden(dir string, m Mapper, update bool, read EventReader, opts ...Gold
 	return out, nil
 }
 
+// goldenChange is GoldenResult.Change of an update: other says a file of
+// the other outcome was there, same that one of this outcome was, equal
+// that it held what is written now.
+func goldenChange(other, same, equal bool, flipped string) string {
+	switch {
+	case equal:
+		return "unchanged"
+	case same:
+		return "changed"
+	case other:
+		return flipped
+	}
+	return "new"
+}
+
 // goldenTrigger is m's trigger for won stages, as `mapping test` takes it.
 func goldenTrigger(m Mapper, won []string) Trigger {
 	if t, ok := m.(interface{ Trigger([]string) Trigger }); ok {
@@ -189,12 +209,18 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 			return r, nil // nothing to keep: the trigger must be fixed
 		}
 		r.OK, r.Updated = true, true
+		oldInv, invErr := os.ReadFile(invPath)
+		oldErr, errErr := os.ReadFile(errPath)
 		if outcome != "" {
+			text := []byte(outcome + "\n")
+			r.Change = goldenChange(invErr == nil, errErr == nil, errErr == nil && string(oldErr) == string(text), "was an invoice, now an error")
 			_ = os.Remove(invPath)
-			return r, os.WriteFile(errPath, []byte(outcome+"\n"), 0o644)
+			return r, os.WriteFile(errPath, text, 0o644)
 		}
+		text := canonical(inv)
+		r.Change = goldenChange(errErr == nil, invErr == nil, invErr == nil && string(oldInv) == string(text), "was an error, now an invoice")
 		_ = os.Remove(errPath)
-		return r, os.WriteFile(invPath, canonical(inv), 0o644)
+		return r, os.WriteFile(invPath, text, 0o644)
 	}
 	// A case expects one outcome: with both files, one of them would be
 	// ignored; and an error.txt without a line to look for would take any

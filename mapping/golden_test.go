@@ -286,3 +286,30 @@ func TestLineDiffLeavesOutWhatALongChangedLineShares(t *testing.T) {
 		t.Errorf("short lines: %s", d)
 	}
 }
+
+// An update says what it did to each case: a new file, one rewritten with
+// what it held, or a case whose invoice became an error ("updated" alone
+// hid that a broken mapping had turned an invoice into a lookup miss).
+func TestGoldenUpdateSaysWhatChanged(t *testing.T) {
+	dir := goldenCase(t, "closed_won", true, map[string]string{})
+	good := mapping.Default{PaymentTermsDays: 30}
+	if r := runCase(t, dir, good, true); r.Change != "new" {
+		t.Errorf("first update: %+v", r)
+	}
+	if r := runCase(t, dir, good, true); r.Change != "unchanged" {
+		t.Errorf("second update: %+v", r)
+	}
+	if r := runCase(t, dir, mapping.Default{PaymentTermsDays: 14}, true); r.Change != "changed" {
+		t.Errorf("other terms: %+v", r)
+	}
+	broken, err := mapping.Parse("broken.yaml", []byte("name: broken\ninvoice:\n  reference: 'string(dec(deal.id))'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runCase(t, dir, broken, true); r.Change != "was an invoice, now an error" {
+		t.Errorf("a broken mapping: %+v", r)
+	}
+	if r := runCase(t, dir, good, true); r.Change != "was an error, now an invoice" {
+		t.Errorf("mended: %+v", r)
+	}
+}

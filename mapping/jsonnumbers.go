@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -111,6 +112,15 @@ func exactOrText(v any) any {
 func exactNumberOptions() []expr.Option {
 	return []expr.Option{
 		expr.Patch(exactJSONNumbers{}),
-		expr.Function("_exact_numbers", func(p ...any) (any, error) { return exactNumbers(p[0].(string)), nil }, new(func(string) string)),
+		expr.Function("_exact_numbers", func(p ...any) (any, error) {
+			s := p[0].(string)
+			if strings.TrimSpace(s) == "" {
+				// JSON's own "unexpected end of JSON input" said nothing
+				// of why: a field the CRM did not send reads as "".
+				return nil, errors.New("fromJSON() was given empty text: the field read is missing or empty for this deal (a deal.raw key the CRM did not send?); " +
+					"guard it, as in x != \"\" ? fromJSON(x)[\"k\"] : \"\"")
+			}
+			return exactNumbers(s), nil
+		}, new(func(string) string)),
 	}
 }

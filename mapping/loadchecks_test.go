@@ -414,3 +414,16 @@ func TestAmbiguousGoldenCasesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A mapping file is one YAML document: the keys of a second one (after a
+// `---`) were silently not the mapping's (its reference and skip rule
+// gone). A trailing `---` with nothing after it is no document.
+func TestASecondYAMLDocumentIsRefused(t *testing.T) {
+	_, err := mapping.Parse("multi.yaml", []byte("---\nname: x\n---\ninvoice:\n  reference: '\"DS-\" + deal.id'\n"))
+	if err == nil || !strings.Contains(err.Error(), "multi.yaml:3:1: a mapping file holds one YAML document") {
+		t.Errorf("two documents: %v", err)
+	}
+	if _, err := mapping.Parse("trail.yaml", []byte("name: y\ninvoice:\n  memo: '\"a\"'\n---\n")); err != nil {
+		t.Errorf("a trailing ---: %v", err)
+	}
+}

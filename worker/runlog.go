@@ -54,7 +54,7 @@ func (i *runEndsWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.
 		}
 	}
 	typ := failureType(err)
-	attrs = append(attrs, "error_type", typ, "error", err.Error())
+	attrs = append(attrs, "error_type", typ, "error", failureMessage(err))
 	switch {
 	case typ == activities.ErrTypeDealNotWon:
 		// The deal left the won stages (a lost deal, or a late delivery
@@ -69,6 +69,17 @@ func (i *runEndsWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.
 	}
 	workflow.GetLogger(ctx).Error("run failed", attrs...)
 	return out, err
+}
+
+// failureMessage is a run's failure as the Web UI and `runs list` show
+// it: its ApplicationError's own message, once (err.Error() repeats the
+// chain of causes, with "retryable: false" and "true" of one failure).
+func failureMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
 }
 
 // failureType is the type a run's failure shows in the Web UI: its

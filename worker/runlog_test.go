@@ -29,8 +29,8 @@ func TestFailedRunIsLoggedAtError(t *testing.T) {
 		want []string
 	}{
 		{"completes", nil, nil},
-		{"attempts used up", temporal.NewApplicationError("ERP answered 503 (attempt 5 of 5)", "ERPUnavailable"),
-			[]string{"level=ERROR", `msg="run failed"`, "connection=shop", "deal_id=D-9", "account=eu", "error_type=ERPUnavailable", `error="ERP answered 503 (attempt 5 of 5)`}},
+		{"attempts used up", temporal.NewNonRetryableApplicationError("ERP answered 503 (attempt 5 of 5)", "ERPUnavailable", temporal.NewApplicationError("ERP answered 503", "ERPUnavailable")),
+			[]string{"level=ERROR", `msg="run failed"`, "connection=shop", "deal_id=D-9", "account=eu", "error_type=ERPUnavailable", `error="ERP answered 503 (attempt 5 of 5)"`}},
 		{"not an ApplicationError", temporal.NewTimeoutError(0, nil), []string{"level=ERROR", `msg="run failed"`, "error_type=Timeout"}},
 		{"canceled", temporal.NewCanceledError(), []string{"level=WARN", `msg="run canceled"`, "error_type=Canceled"}},
 		{"not won", temporal.NewNonRetryableApplicationError("the deal's stage is now lost, not a won stage; nothing was invoiced", activities.ErrTypeDealNotWon, nil),
@@ -69,6 +69,10 @@ func TestFailedRunIsLoggedAtError(t *testing.T) {
 				if !strings.Contains(ends[0], want) {
 					t.Errorf("line %q lacks %q", ends[0], want)
 				}
+			}
+			// The failure's own message, once: not the chain of its causes.
+			if strings.Contains(ends[0], "retryable") {
+				t.Errorf("line %q holds the error's chain", ends[0])
 			}
 		})
 	}

@@ -277,9 +277,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 					// Written as a case that starts no run: said, since a
 					// deal judged by another connection's won stages than
 					// meant would be kept so, and pass from then on.
-					fmt.Fprintf(out, "updated %s: no run would start: %s\n", r.Name, r.Skipped)
+					fmt.Fprintf(out, "updated %s: no run would start: %s%s\n", r.Name, r.Skipped, changeNote(r.Change))
 				case r.Updated:
-					fmt.Fprintf(out, "updated %s\n", r.Name)
+					fmt.Fprintf(out, "updated %s%s\n", r.Name, changeNote(r.Change))
 				case r.OK:
 					fmt.Fprintf(out, "ok      %s\n", r.Name)
 				default:
@@ -890,6 +890,18 @@ func printTestResult(out io.Writer, r testResult) {
 func indent(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return "    " + strings.Join(lines, "\n    ")
+}
+
+// changeNote is what `mapping test --update` adds after a case it
+// rewrote: nothing for a new or rewritten file, the change otherwise.
+func changeNote(change string) string {
+	switch change {
+	case "", "new", "changed":
+		return ""
+	case "unchanged":
+		return " (unchanged)"
+	}
+	return " (" + change + ")"
 }
 
 func newMappingLintCmd(g *globalFlags) *cobra.Command {

@@ -264,7 +264,7 @@ connections:
 		t.Errorf("the case's outcome file: %v; want renewal.error.txt (no run would start)", err)
 	}
 	if text, err := runOut(context.Background(), "mapping", "test", "--config", cfg, "--connection", "hs", "--mapping", "generic-standard", "--dir", golden, "--update"); err != nil ||
-		!strings.Contains(text, "each trigger judged as on a webhook of the deal") || !strings.Contains(text, "updated renewal\n") {
+		!strings.Contains(text, "each trigger judged as on a webhook of the deal") || !strings.Contains(text, "updated renewal (was an error, now an invoice)\n") {
 		t.Errorf("--dir with the stage trigger: %v\n%s\nwant the case written with its invoice, and the summary to say how triggers were judged", err, text)
 	}
 
