@@ -21,6 +21,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc"
 
 	"github.com/dealsync/dealsync/activities"
@@ -71,11 +72,26 @@ func usesTLS(t config.Temporal) bool {
 type quietActivityErrors struct{ sdklog.Logger }
 
 func (l quietActivityErrors) Error(msg string, keyvals ...any) {
-	if msg == "Activity error." {
+	if msg == "Activity error." && stepFailure(keyvals) {
 		l.Logger.Debug(msg, keyvals...)
 		return
 	}
 	l.Logger.Error(msg, keyvals...)
+}
+
+// stepFailure says whether the SDK's keyvals carry, as their Error, a
+// step's own failure (an ApplicationError, which the worker logs itself);
+// an input the activity could not decode, or a result it could not
+// encode, never reached the step, and stays an error.
+func stepFailure(keyvals []any) bool {
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		if k, ok := keyvals[i].(string); ok && k == "Error" {
+			err, ok := keyvals[i+1].(error)
+			var appErr *temporal.ApplicationError
+			return ok && errors.As(err, &appErr)
+		}
+	}
+	return false
 }
 
 func (l quietActivityErrors) With(keyvals ...any) sdklog.Logger {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/internal/testlog"
@@ -86,11 +88,15 @@ func TestClientOptionsTLSWithAnAPIKey(t *testing.T) {
 func TestSDKActivityErrorsAreDebug(t *testing.T) {
 	var buf testlog.Buffer
 	l := quietActivityErrors{sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))}
-	sdklog.With(l, "WorkflowID", "invoice/demo/D-1").Error("Activity error.", "Attempt", 2)
+	sdklog.With(l, "WorkflowID", "invoice/demo/D-1").Error("Activity error.", "Attempt", 2, "Error", temporal.NewApplicationError("503", "ERPUnavailable"))
 	l.Error("Failed to poll for task.")
+	// An input the activity could not decode never reached the step:
+	// nothing else logs it.
+	l.Error("Activity error.", "Attempt", 1, "Error", errors.New("unable to decode the activity function input payload"))
 	out := buf.String()
 	if !strings.Contains(out, `level=DEBUG msg="Activity error." WorkflowID=invoice/demo/D-1 Attempt=2`) ||
-		!strings.Contains(out, `level=ERROR msg="Failed to poll for task."`) {
+		!strings.Contains(out, `level=ERROR msg="Failed to poll for task."`) ||
+		!strings.Contains(out, `level=ERROR msg="Activity error." Attempt=1 Error="unable to decode`) {
 		t.Errorf("log:\n%s", out)
 	}
 }

@@ -745,6 +745,5 @@ func baseOptions(strict bool) []expr.Option {
 	opts = append(opts, aggregateOptions(strict)...)
 	opts = append(opts, wholeNumberOptions()...)
 	opts = append(opts, exactNumberOptions()...)
-	opts = append(opts, floatOptions()...)
 	return append(opts, funcOptions()...)
 }

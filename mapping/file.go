@@ -318,13 +318,24 @@ func parse(file string, data []byte, strict bool) (*File, error) {
 		p.problems = append(p.problems, yamlProblem(file, p.lines, err))
 		return nil, &LoadError{Problems: p.problems}
 	}
-	// A second document (after a `---`) was read by no one: its fields
-	// were silently not the mapping's.
-	var second yaml.Node
-	if err := dec.Decode(&second); err == nil && strict && len(second.Content) > 0 && second.Content[0].Kind != 0 &&
-		!(second.Content[0].Kind == yaml.ScalarNode && second.Content[0].ShortTag() == "!!null") {
-		p.at(&second, "", "a mapping file holds one YAML document: this one, after a `---`, would be ignored; put its keys in the first (or a mapping file of its own)")
-		return nil, &LoadError{Problems: p.problems}
+	// A later document (after a `---`) was read by no one: its fields
+	// were silently not the mapping's. Every one is looked at: an empty
+	// one (a trailing `---`) is none, a broken one is refused too.
+	for strict {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			p.problems = append(p.problems, yamlProblem(file, p.lines, err))
+			return nil, &LoadError{Problems: p.problems}
+		}
+		if len(next.Content) > 0 && next.Content[0].Kind != 0 &&
+			!(next.Content[0].Kind == yaml.ScalarNode && next.Content[0].ShortTag() == "!!null") {
+			p.at(&next, "", "a mapping file holds one YAML document: this one, after a `---`, would be ignored; put its keys in the first (or a mapping file of its own)")
+			return nil, &LoadError{Problems: p.problems}
+		}
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		p.at(&doc, "", "a mapping file must be a YAML mapping with at least a `name`")

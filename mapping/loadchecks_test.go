@@ -426,4 +426,12 @@ func TestASecondYAMLDocumentIsRefused(t *testing.T) {
 	if _, err := mapping.Parse("trail.yaml", []byte("name: y\ninvoice:\n  memo: '\"a\"'\n---\n")); err != nil {
 		t.Errorf("a trailing ---: %v", err)
 	}
+	// An empty document does not hide the one after it, nor is a broken
+	// later one passed over.
+	if _, err := mapping.Parse("three.yaml", []byte("name: x\n---\n---\ninvoice:\n  memo: '\"a\"'\n")); err == nil || !strings.Contains(err.Error(), "holds one YAML document") {
+		t.Errorf("a document after an empty one: %v", err)
+	}
+	if _, err := mapping.Parse("broken.yaml", []byte("name: x\n---\ninvoice: [\n")); err == nil {
+		t.Error("a broken second document was passed over")
+	}
 }
