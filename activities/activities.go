@@ -288,7 +288,7 @@ type WriteBackOutcome struct {
 // it fails, only it is retried, never the invoice. A connection that writes
 // nothing back on this worker skips it, saying so in its outcome and the
 // log, unless the step is Required.
-func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (out WriteBackOutcome, err error) {
+func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteBackOutcome, err error) {
 	skipped := ""
 	defer observe(ctx, "write_back", in.Connection, in.DealID, time.Now(), &err, &skipped)
 	conn, err := a.resolve(in.Connection)

@@ -38,7 +38,6 @@ func LogNotices(logger *slog.Logger, notices []Notice) {
 // is only a note) and a `sandbox` target that is not dev's sandbox ERP
 // (CheckSandboxTarget). A non-nil error is a refusal, every reason joined.
 func CheckDevConfig(cfg *config.Config, sandboxAddr string) ([]Notice, error) {
-	portErr := DevPortClash(cfg, cfg.Dev.FrontendPort, cfg.Dev.UIPort)
 	var notices []Notice
 	for _, w := range cfg.DevTemporalWarnings() {
 		notices = append(notices, Notice{slog.LevelWarn, w})
@@ -49,7 +48,7 @@ func CheckDevConfig(cfg *config.Config, sandboxAddr string) ([]Notice, error) {
 	if warning != "" {
 		notices = append(notices, Notice{slog.LevelWarn, warning})
 	}
-	return notices, errors.Join(portErr, secretErr, sandboxErr)
+	return notices, errors.Join(secretErr, sandboxErr)
 }
 
 // DevPortClash refuses a dev config two of whose listeners share a port

@@ -384,48 +384,41 @@ func lateWriteBack(o Options, status enumspb.WorkflowExecutionStatus, in workflo
 // needs none started now: that run is running, completed (it wrote the
 // invoice back), failed (--writeback selects it, and starts it again), or
 // ended otherwise after its write-back. "" when there is none, or it
-// ended otherwise before its write-back (then started again from here).
-func writtenBackBy(ctx context.Context, c client.Client, id string) (string, error) {
+// ended otherwise before its write-back (then started again from here);
+// wrote says that the invoice was written back.
+func writtenBackBy(ctx context.Context, c client.Client, id string) (skip string, wrote bool, _ error) {
 	d, err := c.DescribeWorkflowExecution(ctx, id, "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("describing the write-back run %s: %w", id, err)
+		return "", false, fmt.Errorf("describing the write-back run %s: %w", id, err)
 	}
 	ex := d.GetWorkflowExecutionInfo()
 	run := ex.GetExecution().GetRunId()
 	switch ex.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		return fmt.Sprintf("its write-back run %s (run %s) is running", id, run), nil
+		return fmt.Sprintf("its write-back run %s (run %s) is running", id, run), false, nil
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		return fmt.Sprintf("its invoice was written back by %s (run %s)", id, run), nil
+		return fmt.Sprintf("its invoice was written back by %s (run %s)", id, run), true, nil
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
 		// A failed write-back (SyncStatus "writeback_failed") is what
 		// --writeback selects, and starts again under its ID.
-		return fmt.Sprintf("its write-back run %s (run %s) failed: `dealsync runs retry --writeback --query 'WorkflowId = %q'` starts it again", id, run, id), nil
+		return fmt.Sprintf("its write-back run %s (run %s) failed: `dealsync runs retry --writeback --query 'WorkflowId = %q'` starts it again", id, run, id), false, nil
 	}
 	// Timed out, terminated or canceled: after its write-back, maybe.
 	h, err := historyOf(ctx, c, id, run)
 	if err != nil {
-		return "", fmt.Errorf("reading the write-back run %s: %w", id, err)
+		return "", false, fmt.Errorf("reading the write-back run %s: %w", id, err)
 	}
 	if h.wroteBack {
-		return fmt.Sprintf("its invoice was written back by %s (run %s, which then %s)", id, run, endedHow(ex.GetStatus())), nil
+		return fmt.Sprintf("its invoice was written back by %s (run %s, which then %s)", id, run, endedHow(ex.GetStatus())), true, nil
 	}
 	// Ended before writing it back: started again under its ID, from
 	// here (its own row, when the selection has it too, then meets that
 	// start as a duplicate; a dry run lists both).
-	return "", nil
-}
-
-// ownID says whether id is the workflow ID dealsync gives in's run: its
-// deal's, or its deal's write-back run's; not one an operator started by
-// hand under another ID.
-func ownID(id string, in workflows.InvoiceDealInput) bool {
-	return id == workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID) ||
-		id == workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
+	return "", false, nil
 }
 
 // unlessNotWon: a later run supersedes a failed run unless it ended as not
@@ -599,6 +592,11 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	conn, ok := set.Get(in.Connection)
 	failed := status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
 	completed := status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	late := lateWriteBack(o, status, in, h)
+	// The deal's own IDs: a run under another one was started by hand.
+	dealID := workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
+	writeBackID := workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
+	ownID := id == dealID || id == writeBackID
 	// The ID a write-back-only run starts under: a write-back run's own
 	// keeps it; a completed run's invoice gets the deal's write-back ID.
 	startID := ""
@@ -619,31 +617,30 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	case o.WriteBack && completed && h.wroteBack:
 		r.Skipped = "the run wrote its invoice back"
 		return r
-	case lateWriteBack(o, status, in, h) && conn.WriteBacker == nil:
+	case late && conn.WriteBacker == nil:
 		r.Skipped = fmt.Sprintf("connection %q writes nothing back to its CRM: set its write-back up first", in.Connection)
 		return r
-	case lateWriteBack(o, status, in, h) && !ownID(id, in):
+	case late && !ownID:
 		// Started by hand under another ID: the deal's own run may have
 		// written its invoice back, which this one cannot tell.
-		r.Skipped = "the run was started under another workflow ID than its deal's (" +
-			workflows.DealWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID) + "): write its invoice back by hand, or select the deal's own run"
-		if by, err := writtenBackBy(ctx, c, workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)); err == nil && strings.HasPrefix(by, "its invoice was written back by") {
+		r.Skipped = "the run was started under another workflow ID than its deal's (" + dealID + "): write its invoice back by hand, or select the deal's own run"
+		if by, wrote, err := writtenBackBy(ctx, c, writeBackID); err == nil && wrote {
 			r.Skipped = "the run was started under another workflow ID than its deal's; " + by
 		}
 		return r
-	case lateWriteBack(o, status, in, h) && completed && startID == "":
+	case late && completed && startID == "":
 		// The deal's completed run stays the latest of its ID (it keeps
 		// a later delivery from invoicing the deal again): the write-back
 		// gets an ID of its own.
-		startID = workflows.WriteBackWorkflowID(in.Connection, in.Event.Account, in.Event.Deal.ID)
-		if skip, err := writtenBackBy(ctx, c, startID); err != nil {
+		startID = writeBackID
+		if skip, _, err := writtenBackBy(ctx, c, startID); err != nil {
 			r.Error = err.Error()
 			return r
 		} else if skip != "" {
 			r.Skipped = skip
 			return r
 		}
-	case lateWriteBack(o, status, in, h):
+	case late:
 		// A run that timed out, was terminated or was canceled keeps no
 		// later run of the deal from starting: its write-back-only run
 		// takes the deal's own ID, as --writeback's of its ending do, and
@@ -664,7 +661,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		return r
 	case !o.WriteBack && h.invoiced != nil && !in.WriteBack:
 		r.Skipped = "the run's history has invoice " + h.invoiced.InvoiceID + ", which exists, and the run had no write-back to do: nothing to retry"
-		if conn.WriteBacker != nil && ownID(id, in) {
+		if conn.WriteBacker != nil && ownID {
 			r.Skipped += " (its connection writes back now: `" + WriteBackCommand(status) + " --completed` writes the invoice back)"
 		}
 		return r
@@ -676,7 +673,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	// nothing to write back.
 	case o.WriteBack && !failed && !in.WriteBack:
 		r.Skipped = "the run had no write-back to do (its connection wrote nothing back when it started)"
-		if h.invoiced != nil && conn.WriteBacker != nil && ownID(id, in) {
+		if h.invoiced != nil && conn.WriteBacker != nil && ownID {
 			r.Skipped += ": add --completed to write its invoice back now"
 		}
 		return r

@@ -108,7 +108,10 @@ a CRM would refuse or a CRM account that did not answer or refused the check
 			var notices []app.Notice
 			var refusal error
 			if dev {
+				// StartDev checks the ports first, with the ports it
+				// is given; the config's here.
 				notices, refusal = app.CheckDevConfig(cfg, cfg.Dev.SandboxListen)
+				refusal = errors.Join(app.DevPortClash(cfg, cfg.Dev.FrontendPort, cfg.Dev.UIPort), refusal)
 			} else {
 				notices, refusal = app.CheckDevSecret(cfg)
 			}
