@@ -23,7 +23,7 @@ func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node)
 				divisor = x.Right
 			}
 		case *ast.CallNode:
-			if isCallOf(x, "_dec_div") && len(x.Arguments) == 2 {
+			if (isCallOf(x, "_dec_div") || isCallOf(x, "_json_div")) && len(x.Arguments) == 2 {
 				divisor = x.Arguments[1]
 			}
 		}

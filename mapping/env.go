@@ -741,6 +741,7 @@ func baseOptions(strict bool) []expr.Option {
 		}, new(func(...string) string), new(func(model.Date, ...model.Date) model.Date)),
 	}...)
 	opts = append(opts, equalityOptions()...)
+	opts = append(opts, jsonArithmeticOptions()...)
 	opts = append(opts, collectionOptions(strict)...)
 	opts = append(opts, aggregateOptions(strict)...)
 	opts = append(opts, wholeNumberOptions()...)

@@ -1,0 +1,108 @@
+package mapping_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/shopspring/decimal"
+)
+
+// Arithmetic on numbers read with fromJSON (a CRM's custom fields) is
+// done on the numbers their text says: expr computed it in binary floats,
+// so a rate of 0.145 times 3 was 0.43499999999999994, rounded to 0.43
+// where 0.44 is due, and 0.1 + 0.2 was not <= 0.3. The types stay
+// expr's: the result is a float (converted for money with
+// dec(string(x))), whole numbers are whole numbers, and what expr
+// refused (a decimal beside a JSON number) it still refuses.
+func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
+	fields := `{"rate": 0.145, "a": 0.1, "b": 0.2, "c": 0.3, "ref": 17, "two": 2, "annual": 1000, "tiny": 1e-20, "pct": 14.5, "name": "Acme", "days": 30}`
+	cf := `fromJSON(deal.raw["custom_fields"])`
+	for _, c := range []struct {
+		expr, want, err string
+	}{
+		{`string(` + cf + `["rate"] * 3)`, "0.435", ""},
+		{`string(round_to(dec(string(` + cf + `["rate"] * 3)), 2))`, "0.44", ""},
+		{`string(round(` + cf + `["rate"] * 3 * 100))`, "44", ""},
+		{`string(` + cf + `["a"] + ` + cf + `["b"])`, "0.3", ""},
+		{`string(` + cf + `["c"] - ` + cf + `["a"] - ` + cf + `["b"])`, "0", ""},
+		{`string(` + cf + `["c"] / ` + cf + `["a"])`, "3", ""},
+		{`` + cf + `["a"] + ` + cf + `["b"] <= 0.3 ? "le" : "gt"`, "le", ""},
+		{`` + cf + `["a"] + ` + cf + `["b"] == ` + cf + `["c"] ? "same" : "other"`, "same", ""},
+		{`join(map([1, 2, 3], string(# * ` + cf + `["rate"])), ",")`, "0.145,0.29,0.435", ""},
+		// A quotient is a float, as expr types it, and computed so on.
+		{`string(` + cf + `["pct"] / 100 * 3)`, "0.435", ""},
+		// Where the float expr computes has the shorter text, it stays:
+		// a quotient's float times its divisor is the dividend again.
+		{`string(` + cf + `["two"] / 3 * 3)`, "2", ""},
+		{`string(` + cf + `["annual"] / 12 * 12)`, "1000", ""},
+		{`string(` + cf + `["a"] / 3)`, "0.03333333333333333", ""},
+		{`string(` + cf + `["tiny"] / 2)`, "5e-21", ""},
+		// Whole numbers and the rest are expr's.
+		{`string(` + cf + `["ref"] + 1)`, "18", ""},
+		{`string(add_days(deal.close_date, int(` + cf + `["days"] / 7)))`, "2026-11-24", ""},
+		{`string(1 + 2)`, "3", ""},
+		{`"Ref " + ` + cf + `["name"]`, "Ref Acme", ""},
+		{`string(` + cf + `["name"] * 2)`, "", "invalid operation"},
+		{`string(` + cf + `["ref"] / (` + cf + `["ref"] - 17))`, "+Inf", ""},
+	} {
+		m, err := mapping.Parse("cf.yaml", fmt.Appendf(nil, "name: cf\ninvoice:\n  memo: %q\n", c.expr))
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		ev := wonEvent("closedwon", "")
+		ev.Deal.Raw = map[string]json.RawMessage{"custom_fields": json.RawMessage(fields)}
+		inv, err := mapping.Apply(m, ev)
+		var me *mapping.Error
+		switch {
+		case c.err == "" && (err != nil || inv.Memo != c.want):
+			t.Errorf("%s: memo %q, error %v; want %q", c.expr, inv.Memo, err, c.want)
+		case c.err != "" && (!errors.As(err, &me) || me.Field != "memo" || !strings.Contains(me.Message, c.err)):
+			t.Errorf("%s: memo %q, error %v; want a mapping error of memo saying %q", c.expr, inv.Memo, err, c.err)
+		}
+	}
+	// What the load refused, it refuses: a decimal beside a JSON number,
+	// a float for money, a float compared with a decimal, a zero divisor.
+	for _, c := range []struct{ key, expr, says string }{
+		{"lines:\n    unit_price", `deal.amount * ` + cf + `["rate"]`, "mismatched types decimal and unknown"},
+		{"lines:\n    unit_price", cf + `["annual"] / 3`, "expression gives float64"},
+		{"memo", cf + `["c"] / 100 == dec("0.003") ? "x" : "y"`, "mismatched types float64 and decimal"},
+		{"memo", `string(` + cf + `["annual"] / 0)`, "division by zero: the divisor is always 0"},
+	} {
+		_, err := mapping.Parse("cf.yaml", fmt.Appendf(nil, "name: cf\ninvoice:\n  %s: %q\n", c.key, c.expr))
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v; want a load error saying %q", c.expr, err, c.says)
+		}
+	}
+}
+
+// The patch behind it leaves the operators on typed values to the
+// decimal operators, even where an operand is typed only after a later
+// pass (a unary minus of a product): the expression stays a decimal at
+// load, so add_days refuses it there, and a decimal field takes it.
+func TestArithmeticOnTypedValuesStaysTyped(t *testing.T) {
+	m, err := mapping.Parse("t.yaml", []byte("name: t\ninvoice:\n  lines:\n    unit_price: -(dec(\"2\") * 3) + dec(\"7\")\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Amount = decimal.NullDecimal{} // no amount check
+	inv, err := mapping.Apply(m, ev)
+	if err != nil || len(inv.Lines) != 1 || inv.Lines[0].UnitPrice.String() != "1" {
+		t.Fatalf("unit price: %+v, %v; want 1", inv.Lines, err)
+	}
+	for _, src := range []string{
+		"name: t\ninvoice:\n  due_date: add_days(deal.close_date, -(dec(\"2\") * 3) + dec(\"7\"))\n",
+		// A decimal beside a JSON number: refused at load as before, also
+		// where the decimal is typed only after a later pass.
+		"name: t\ninvoice:\n  memo: string(-(dec(\"2\") * 3) + fromJSON(deal.raw[\"x\"])[\"n\"])\n",
+	} {
+		if _, err := mapping.Parse("t.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "t.yaml:3") {
+			t.Errorf("%q: %v; want a load error at t.yaml:3", src, err)
+		}
+	}
+}
