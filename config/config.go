@@ -26,6 +26,7 @@ import (
 
 	"github.com/spf13/viper"
 
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -263,7 +264,7 @@ func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) ([]st
 				continue
 			}
 			kv := EnvVar(key)
-			if d := typoDistance(name, kv); d < bestDist {
+			if d := wording.TypoDistance(name, kv); d < bestDist {
 				best, bestDist = kv, d
 			}
 		}

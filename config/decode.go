@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -274,46 +275,13 @@ func checkKeys(m map[string]any, t reflect.Type, path string, ps *problems) {
 }
 
 // unknownKey is the problem of a key k that fields lack: with the known
-// key it is a typo of (one or two letters added, dropped, changed or
-// swapped), else with the known keys.
+// key it is a typo of, else with the known keys.
 func unknownKey(k string, fields map[string]reflect.Type) string {
 	known := slices.Sorted(maps.Keys(fields))
-	best, bestDist := "", 3
-	for _, f := range known {
-		if d := typoDistance(strings.ToLower(k), f); d < bestDist && d < len(f)/2+1 {
-			best, bestDist = f, d
-		}
-	}
-	if best != "" {
+	if best, ok := wording.TypoOf(strings.ToLower(k), known); ok {
 		return fmt.Sprintf("unknown key (did you mean %s?)", best)
 	}
 	return "unknown key (known keys: " + strings.Join(known, ", ") + ")"
-}
-
-// typoDistance is the optimal string alignment distance of a and b: the
-// letters to add, drop, change or swap with their neighbour to turn one
-// into the other.
-func typoDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2, prev, cur := make([]int, len(rb)+1), make([]int, len(rb)+1), make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 func checkValue(val any, t reflect.Type, key string, ps *problems) {

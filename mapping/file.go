@@ -16,6 +16,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/checker"
 	"github.com/expr-lang/expr/checker/nature"
 	"github.com/expr-lang/expr/conf"
@@ -1028,6 +1029,107 @@ func builtinHint(msg string) string {
 	return ""
 }
 
+// valueTypes are the mapping's values by the names expr's messages give
+// their types, and its environments by envKind.
+var (
+	valueTypes = map[string]reflect.Type{}
+	envTypes   = map[envKind]reflect.Type{
+		envHeader: reflect.TypeFor[Env](), envLine: reflect.TypeFor[LineEnv](), envTrigger: reflect.TypeFor[TriggerEnv](),
+	}
+)
+
+func init() {
+	for _, t := range []reflect.Type{
+		reflect.TypeFor[DealEnv](), reflect.TypeFor[CompanyEnv](), reflect.TypeFor[AddressEnv](),
+		reflect.TypeFor[LineItemEnv](), reflect.TypeFor[EventEnv](), reflect.TypeFor[DefaultsEnv](),
+		reflect.TypeFor[InvoiceEnv](), reflect.TypeFor[CustomerEnv](),
+	} {
+		valueTypes[t.String()] = t
+	}
+}
+
+// noFieldRE is expr's message for a field a value lacks.
+var noFieldRE = regexp.MustCompile(`^type (\S+) has no field (\S+)`)
+
+// nameHint is the hint for expr's message msg about a name the
+// expression's environment (env, compiled with opts) or a value lacks:
+// the name it is a typo of ("did you mean amount?"), else the names there
+// are; for item or index outside invoice.lines, where they are. "" for
+// other messages.
+func nameHint(msg string, env envKind, opts []expr.Option) string {
+	var name string
+	var names []string
+	if m := noFieldRE.FindStringSubmatch(msg); m != nil {
+		t, ok := valueTypes[m[1]]
+		if !ok {
+			return ""
+		}
+		name, names = m[2], exprNames(t)
+	} else if n, ok := strings.CutPrefix(msg, "unknown name "); ok {
+		if _, builtin := builtinHints[n]; builtin {
+			return ""
+		}
+		if (n == "item" || n == "index") && env != envLine {
+			return fmt.Sprintf("; %s is the line item being mapped, known only under invoice.lines", n)
+		}
+		values := exprNames(envTypes[env])
+		if best, ok := wording.TypoOf(strings.ToLower(n), append(values, functionNames(opts)...)); ok {
+			return fmt.Sprintf(" (did you mean %s?)", best)
+		}
+		return " (the values here are " + strings.Join(values, ", ") + "; the functions are in docs/mappings.md)"
+	} else {
+		return ""
+	}
+	if best, ok := wording.TypoOf(strings.ToLower(name), names); ok {
+		return fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	return " (its fields are " + strings.Join(names, ", ") + ")"
+}
+
+// functionNames are the functions an expression compiled with opts can
+// call: dealsync's (not those its patches call, _…) and expr's built-ins
+// it leaves in.
+func functionNames(opts []expr.Option) []string {
+	c := conf.CreateNew()
+	for _, o := range opts {
+		o(c)
+	}
+	var names []string
+	for name := range c.Functions {
+		if !strings.HasPrefix(name, "_") {
+			names = append(names, name)
+		}
+	}
+	for _, name := range builtin.Names {
+		if !c.Disabled[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// exprNames are the names an expression reads the fields of a value of
+// type t by (their expr tags), those of embedded fields included, sorted.
+func exprNames(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch {
+		case f.Anonymous:
+			names = append(names, exprNames(f.Type)...)
+		case f.IsExported() && f.Tag.Get("expr") != "-":
+			name := f.Tag.Get("expr")
+			if name == "" {
+				name = f.Name
+			}
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 // commentCut is the hint for an expression that ends too soon (expr's
 // message msg: an unexpected end, an open string) and whose value,
 // written without quotes, is followed by a YAML comment on its line: YAML
@@ -1057,7 +1159,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if fe, ok := err.(*file.Error); ok {
 			line, col, msg = fe.Line, fe.Column, fe.Message
 		}
-		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+builtinHint(msg)+commentCut(n, msg))
+		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+builtinHint(msg)+nameHint(msg, env, opts)+commentCut(n, msg))
 		return c
 	}
 	c.prog = prog

@@ -344,3 +344,26 @@ func TestLeftOutBuiltinsSayWhatToWriteInstead(t *testing.T) {
 		}
 	}
 }
+
+// A misspelt field, value or function says what it is a typo of, and a
+// name that is none's says what there is: "type deal has no field amout"
+// left the author to find the field's name in the docs.
+func TestMisspeltNamesSayWhatTheyAreATypoOf(t *testing.T) {
+	for _, c := range []struct{ key, expr, says string }{
+		{"memo", `deal.amout`, "type deal has no field amout (did you mean amount?)"},
+		{"memo", `invoice.customer.adress.city`, "type customer has no field adress (did you mean address?)"},
+		{"memo", `event.occured_at`, "type event has no field occured_at (did you mean occurred_at?)"},
+		{"memo", `deal.xyzzy`, "type deal has no field xyzzy (its fields are amount, close_date, close_time, company, currency, has_amount, id, line_items, name, owner, previous_stage, raw, stage)"},
+		{"memo", `dael.name`, "unknown name dael (did you mean deal?)"},
+		{"memo", `string(round_too(deal.amount, 2))`, "unknown name round_too (did you mean round_to?)"},
+		{"memo", `uper(deal.name)`, "unknown name uper (did you mean upper?)"},
+		{"memo", `item.sku`, "unknown name item; item is the line item being mapped, known only under invoice.lines"},
+		{"memo", `qwerty`, "unknown name qwerty (the values here are deal, defaults, event, invoice; the functions are in docs/mappings.md)"},
+		{"lines:\n    description", `itme.sku`, "unknown name itme (did you mean item?)"},
+	} {
+		_, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  %s: %q\n", c.key, c.expr))
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v; want it to say %q", c.expr, err, c.says)
+		}
+	}
+}

@@ -1,5 +1,6 @@
 // Package wording builds the short lists that dealsync's messages name
-// things in: the names a config offers, the first few ids of many.
+// things in (the names a config offers, the first few ids of many), and
+// finds the name a misspelt one was meant to be.
 package wording
 
 import (
@@ -32,4 +33,43 @@ func Quoted(items []string) []string {
 		out[i] = strconv.Quote(s)
 	}
 	return out
+}
+
+// TypoDistance is the optimal string alignment distance of a and b: the
+// letters to add, drop, change or swap with their neighbour to turn one
+// into the other.
+func TypoDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev2, prev, cur := make([]int, len(rb)+1), make([]int, len(rb)+1), make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}
+
+// TypoOf is the one of names that word is a typo of (one or two letters
+// added, dropped, changed or swapped, and fewer than half of the name's),
+// the first of the closest; false when it is none's.
+func TypoOf(word string, names []string) (string, bool) {
+	best, bestDist := "", 3
+	for _, n := range names {
+		if d := TypoDistance(word, n); d < bestDist && d < len(n)/2+1 {
+			best, bestDist = n, d
+		}
+	}
+	return best, best != ""
 }

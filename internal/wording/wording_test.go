@@ -21,3 +21,24 @@ func TestQuoted(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 }
+
+func TestTypoOf(t *testing.T) {
+	names := []string{"amount", "name", "round_to", "floor"}
+	for _, c := range []struct {
+		word, want string
+		ok         bool
+	}{
+		{"amout", "amount", true},  // a letter dropped
+		{"nmae", "name", true},     // two swapped
+		{"round_too", "round_to", true},
+		{"xyzzy", "", false},
+		{"nxyz", "", false}, // three letters changed
+	} {
+		if got, ok := TypoOf(c.word, names); got != c.want || ok != c.ok {
+			t.Errorf("TypoOf(%q) = %q, %v; want %q, %v", c.word, got, ok, c.want, c.ok)
+		}
+	}
+	if d := TypoDistance("ab", "ba"); d != 1 {
+		t.Errorf("a swap is one edit, got %d", d)
+	}
+}
