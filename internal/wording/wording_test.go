@@ -28,8 +28,8 @@ func TestTypoOf(t *testing.T) {
 		word, want string
 		ok         bool
 	}{
-		{"amout", "amount", true},  // a letter dropped
-		{"nmae", "name", true},     // two swapped
+		{"amout", "amount", true}, // a letter dropped
+		{"nmae", "name", true},    // two swapped
 		{"round_too", "round_to", true},
 		{"xyzzy", "", false},
 		{"nxyz", "", false}, // three letters changed
