@@ -246,13 +246,14 @@ func (m *File) eval(machine *vm.VM, c *compiled, env any, field string) (any, er
 // expr's position in the expression ("(1:46)", which reads as a position
 // in the file): the position in the mapping file instead, "(at
 // FILE:LINE:COLUMN)", as a load error gives it, where the file holds c
-// (not a built-in expression).
+// (not a built-in expression). Go's type names are a mapping's
+// (typeNames: decimal.Decimal is a decimal).
 func (m *File) runtimeMessage(c *compiled, err error) string {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		return firstLine(err.Error())
+		return typeNames.Replace(firstLine(err.Error()))
 	}
-	msg := firstLine(fe.Message)
+	msg := typeNames.Replace(firstLine(fe.Message))
 	if strings.HasPrefix(msg, "reflect: call of reflect.Value.Index on map Value") {
 		// expr's list functions (map, filter, find, all, …) given an
 		// object: Go's words for it name no value a mapping has.
