@@ -225,7 +225,6 @@ func (m *File) eval(machine *vm.VM, c *compiled, env any, field string) (any, er
 		var miss *lookupMiss
 		if errors.As(err, &miss) {
 			me.Value = miss.Key
-			me.Message = miss.Error()
 		}
 		return nil, me
 	}
@@ -254,6 +253,10 @@ func (m *File) runtimeMessage(c *compiled, err error) string {
 		return typeNames.Replace(firstLine(err.Error()))
 	}
 	msg := typeNames.Replace(firstLine(fe.Message))
+	var miss *lookupMiss
+	if errors.As(err, &miss) {
+		msg = miss.Error() // without expr's decoration
+	}
 	if strings.HasPrefix(msg, "reflect: call of reflect.Value.Index on map Value") {
 		// expr's list functions (map, filter, find, all, …) given an
 		// object: Go's words for it name no value a mapping has.

@@ -1600,10 +1600,21 @@ func (m *File) options(env envKind, strict bool) []expr.Option {
 		// them would differ from one evaluation to the next.
 		expr.DisableBuiltin("keys"), expr.DisableBuiltin("values"), expr.DisableBuiltin("toPairs"),
 		expr.Function("lookup", func(params ...any) (any, error) {
-			name, key := params[0].(string), params[1].(string)
+			name := params[0].(string)
 			t, ok := m.lookups[name]
 			if !ok {
 				return nil, fmt.Errorf("lookup table %q is not declared", name) // caught at load
+			}
+			// A key whose type shows only as the run reads it (fromJSON
+			// of a CRM's custom fields) is its text, as string() writes
+			// it: 17 is "17"; a key the JSON lacks (nil) is "". It was
+			// Go's "interface conversion" error.
+			key, ok := params[1].(string)
+			if !ok && params[1] != nil {
+				var err error
+				if key, err = jsonText("lookup", params[1]); err != nil {
+					return nil, err
+				}
 			}
 			return t.get(name, key)
 		}, new(func(string, string) string)),

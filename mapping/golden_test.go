@@ -313,3 +313,38 @@ func TestGoldenUpdateSaysWhatChanged(t *testing.T) {
 		t.Errorf("mended: %+v", r)
 	}
 }
+
+// An error.txt holds no position in the mapping file: the file's path is
+// as the command was given it (relative to where it ran), so an
+// error.txt that held it matched from there only, and a line moved in
+// the mapping failed every case that met its error. A hand-written line
+// with a position still matches, wherever the mapping was read from.
+func TestGoldenErrorsLeaveOutTheMappingsPosition(t *testing.T) {
+	src := []byte("name: m\nlookups:\n  codes:\n    missing: error\n    entries: {XX: x}\ninvoice:\n  memo: 'lookup(\"codes\", deal.currency)'\n")
+	dir := goldenCase(t, "closed_won", true, map[string]string{})
+	here, err := mapping.Parse("maps/m.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runCase(t, dir, here, true); !strings.Contains(r.Error, "(at maps/m.yaml:7:") {
+		t.Fatalf("the run's error names the position: %+v", r)
+	}
+	written, err := os.ReadFile(filepath.Join(dir, "c.error.txt"))
+	if err != nil || strings.Contains(string(written), "(at ") || !strings.Contains(string(written), `has no entry for "EUR"`) {
+		t.Fatalf("error.txt: %q, %v; want the error without its position", written, err)
+	}
+	there, err := mapping.Parse("../elsewhere/m.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runCase(t, dir, there, false); !r.OK {
+		t.Errorf("read from elsewhere: %+v", r)
+	}
+	line := strings.TrimSpace(strings.Replace(string(written), "(expression", "(at maps/m.yaml:7:10) (expression", 1))
+	if err := os.WriteFile(filepath.Join(dir, "c.error.txt"), []byte(line+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCase(t, dir, there, false); !r.OK {
+		t.Errorf("a hand-written line with a position: %+v", r)
+	}
+}

@@ -134,3 +134,31 @@ func TestAnExpressionCutByAYAMLCommentSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// A lookup by a value read with fromJSON takes its text, as string()
+// writes it (17 is "17"; a key the JSON lacks is ""): it failed with Go's
+// "interface conversion: interface {} is float64, not string".
+func TestLookupByAValueReadFromJSON(t *testing.T) {
+	for _, c := range []struct{ key, want, err string }{
+		{`["n"]`, "seventeen", ""},
+		{`["yes"]`, "agreed", ""},
+		{`["missing"]`, "", `lookup table "t" has no entry for ""`},
+		{`["o"]`, "", `lookup() was given {"a":1}, which is not text, a number or a date`},
+	} {
+		src := fmt.Sprintf("name: c\nlookups:\n  t:\n    missing: error\n    entries: {\"17\": seventeen, \"true\": agreed}\ninvoice:\n  memo: 'lookup(\"t\", fromJSON(deal.raw[\"cf\"])%s)'\n", c.key)
+		m, err := mapping.Parse("c.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := wonEvent("closedwon", "")
+		ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"n": 17, "yes": true, "o": {"a": 1}}`)}
+		inv, err := mapping.Apply(m, ev)
+		var me *mapping.Error
+		switch {
+		case c.err == "" && (err != nil || inv.Memo != c.want):
+			t.Errorf("%s: memo %q, %v; want %q", c.key, inv.Memo, err, c.want)
+		case c.err != "" && (!errors.As(err, &me) || !strings.Contains(me.Message, c.err) || !strings.Contains(me.Message, "(at c.yaml:7:10)")):
+			t.Errorf("%s: %v; want an error at c.yaml:7:10 saying %q", c.key, err, c.err)
+		}
+	}
+}

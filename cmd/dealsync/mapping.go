@@ -293,7 +293,11 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 			if webhookOf != nil {
 				judgedBy += "; each trigger judged as on a webhook of the deal, which carries little more than its id and stage"
 			}
-			fmt.Fprintf(out, "%d cases, %d failed (mapping %s, hash %s; %s)\n", len(results), failed, m.Name(), m.Hash(), judgedBy)
+			cases := "cases"
+			if len(results) == 1 {
+				cases = "case"
+			}
+			fmt.Fprintf(out, "%d %s, %d failed (mapping %s, hash %s; %s)\n", len(results), cases, failed, m.Name(), m.Hash(), judgedBy)
 			if note != "" {
 				fmt.Fprintf(out, "connection %s: %s\n", connName, note)
 			}

@@ -123,7 +123,7 @@ func TestMappingTestDirJudgesTheTriggerAndRefusesUnknownKeys(t *testing.T) {
 	if out, err := run("--file", plain, "--update"); err != nil || !strings.Contains(out, "updated c") {
 		t.Fatalf("update: %v\n%s", err, out)
 	}
-	if out, err := run("--file", plain); err != nil || !strings.Contains(out, "ok      c") {
+	if out, err := run("--file", plain); err != nil || !strings.Contains(out, "ok      c") || !strings.Contains(out, "\n1 case, 0 failed") {
 		t.Fatalf("the plain mapping: %v\n%s", err, out)
 	}
 	for _, update := range []bool{false, true} {
