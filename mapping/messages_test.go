@@ -367,3 +367,16 @@ func TestMisspeltNamesSayWhatTheyAreATypoOf(t *testing.T) {
 		}
 	}
 }
+
+// A run-time error names a mapping's types, not Go's (decimal.Decimal).
+func TestRuntimeErrorsNameAMappingsTypes(t *testing.T) {
+	m, err := mapping.Parse("t.yaml", []byte("name: t\ninvoice:\n  memo: 'string((deal.has_amount ? deal.amount : 0) * 2)'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = mapping.Apply(m, wonEvent("closedwon", ""))
+	var me *mapping.Error
+	if !errors.As(err, &me) || !strings.Contains(me.Message, "invalid operation: decimal * int") || strings.Contains(me.Message, "Decimal") {
+		t.Fatalf("got %v; want invalid operation: decimal * int", err)
+	}
+}
