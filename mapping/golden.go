@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dealsync/dealsync/internal/jsonpos"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -304,6 +305,9 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 func readGoldenInvoice(data []byte) (model.Invoice, error) {
 	var inv model.Invoice
 	if err := json.Unmarshal(data, &inv); err != nil {
+		if at, ok := jsonpos.Of(data, err); ok {
+			err = fmt.Errorf("%s: %w", at, err)
+		}
 		return inv, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))

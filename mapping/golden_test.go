@@ -348,3 +348,12 @@ func TestGoldenErrorsLeaveOutTheMappingsPosition(t *testing.T) {
 		t.Errorf("a hand-written line with a position: %+v", r)
 	}
 }
+
+// An expected invoice that is not JSON says where it stops being JSON.
+func TestGoldenInvoiceThatIsNoJSONSaysWhere(t *testing.T) {
+	dir := goldenCase(t, "closed_won", true, map[string]string{"c.invoice.json": "{\n  \"reference\": \"D-1\",\n  \"memo\": oops\n}\n"})
+	_, err := mapping.RunGolden(dir, mapping.Default{PaymentTermsDays: 30}, false, dealfile.Read)
+	if err == nil || !strings.Contains(err.Error(), "c.invoice.json: line 3, column 11: invalid character 'o'") {
+		t.Fatalf("got %v; want the file, line 3, column 11", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/jsonpos"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -148,7 +149,7 @@ func notUTF8(body []byte) error {
 		}
 		off += size
 	}
-	line, col := position(body, int64(off)+1)
+	line, col := jsonpos.Position(body, int64(off)+1)
 	return fmt.Errorf("%w: the body is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; "+
 		"JSON is UTF-8 (RFC 8259): send (or save) the text as UTF-8, not in another encoding such as ISO-8859-1",
 		connectors.ErrMalformed, body[off], off, line, col)
@@ -158,28 +159,11 @@ func notUTF8(body []byte) error {
 func jsonError(body []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		line, col := position(body, se.Offset)
+		line, col := jsonpos.Position(body, se.Offset)
 		return fmt.Errorf("%w: not JSON: %s at byte offset %d (line %d, column %d)",
 			connectors.ErrMalformed, se.Error(), se.Offset, line, col)
 	}
 	return fmt.Errorf("%w: not JSON: %v", connectors.ErrMalformed, err)
-}
-
-// position turns a byte offset into a 1-based line and column.
-func position(body []byte, offset int64) (line, col int) {
-	if offset > int64(len(body)) {
-		offset = int64(len(body))
-	}
-	if offset < 0 {
-		offset = 0
-	}
-	before := body[:offset]
-	line = bytes.Count(before, []byte{'\n'}) + 1
-	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
-	if col == 0 {
-		col = 1
-	}
-	return line, col
 }
 
 // problems collects field errors so that one reply names all of them.

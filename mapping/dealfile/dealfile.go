@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/internal/jsonpos"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -56,6 +57,9 @@ func Read(path string) (model.DealEvent, error) {
 			if field := fieldPath(data, reflect.TypeFor[model.DealEvent](), ""); field != "" && !errors.As(err, &syntax) && !errors.As(err, &typ) &&
 				!strings.HasPrefix(err.Error(), "json: ") {
 				err = fmt.Errorf("%s: %w", field, err)
+			}
+			if at, ok := jsonpos.Of(data, err); ok {
+				err = fmt.Errorf("%s: %w", at, err)
 			}
 			if strings.Contains(err.Error(), `unknown field "has_tax_rate"`) {
 				// A mapping reads item.has_tax_rate; a deal file states

@@ -40,8 +40,8 @@ func TestReadNamesTheFieldOfABadValue(t *testing.T) {
 		}
 	}
 	// encoding/json names a value of the wrong JSON type itself: not twice.
-	err := readBody(t, `{"account":"a","deal":{"id":7,"stage":"won"}}`)
-	if strings.Contains(err.Error(), "deal.id: json:") || !strings.Contains(err.Error(), "deal.id") {
+	err := readBody(t, "{\"account\":\"a\",\n\"deal\":{\"id\":7,\"stage\":\"won\"}}")
+	if strings.Contains(err.Error(), "deal.id: json:") || !strings.Contains(err.Error(), "deal.id") || !strings.Contains(err.Error(), "line 2, column 14") {
 		t.Errorf("a number for deal.id: %v", err)
 	}
 }
