@@ -607,7 +607,14 @@ func (p *parser) entries(n *yaml.Node, path string, known ...string) map[string]
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			return out
 		}
-		p.at(n, path, "must be a mapping of keys")
+		msg := "must be a mapping of keys"
+		if n.Kind == yaml.SequenceNode {
+			msg += ", not a list (a \"- \" before the keys)"
+			if path == "invoice.lines" {
+				msg += ": its expressions map every line item of the deal, each in turn (item, index), so they are written once, as keys under lines:"
+			}
+		}
+		p.at(n, path, "%s", msg)
 		return out
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -1076,7 +1083,7 @@ func nameHint(msg string, env envKind, opts []expr.Option) string {
 		if best, ok := wording.TypoOf(strings.ToLower(n), append(values, functionNames(opts)...)); ok {
 			return fmt.Sprintf(" (did you mean %s?)", best)
 		}
-		return " (the values here are " + strings.Join(values, ", ") + "; the functions are in docs/mappings.md)"
+		return " (the values here are " + strings.Join(values, ", ") + "; the functions are in docs/mappings.md; a text is written in quotes inside the YAML value, as in '\"" + n + "\"')"
 	} else {
 		return ""
 	}

@@ -358,7 +358,7 @@ func TestMisspeltNamesSayWhatTheyAreATypoOf(t *testing.T) {
 		{"memo", `string(round_too(deal.amount, 2))`, "unknown name round_too (did you mean round_to?)"},
 		{"memo", `uper(deal.name)`, "unknown name uper (did you mean upper?)"},
 		{"memo", `item.sku`, "unknown name item; item is the line item being mapped, known only under invoice.lines"},
-		{"memo", `qwerty`, "unknown name qwerty (the values here are deal, defaults, event, invoice; the functions are in docs/mappings.md)"},
+		{"memo", `qwerty`, "unknown name qwerty (the values here are deal, defaults, event, invoice; the functions are in docs/mappings.md; a text is written in quotes inside the YAML value, as in '\"qwerty\"')"},
 		{"lines:\n    description", `itme.sku`, "unknown name itme (did you mean item?)"},
 	} {
 		_, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  %s: %q\n", c.key, c.expr))
@@ -378,5 +378,15 @@ func TestRuntimeErrorsNameAMappingsTypes(t *testing.T) {
 	var me *mapping.Error
 	if !errors.As(err, &me) || !strings.Contains(me.Message, "invalid operation: decimal * int") || strings.Contains(me.Message, "Decimal") {
 		t.Fatalf("got %v; want invalid operation: decimal * int", err)
+	}
+}
+
+// invoice.lines written as a list (one entry per line, as an ERP's
+// invoice has) says that its expressions are written once and map each
+// line item in turn.
+func TestLinesWrittenAsAListSayHowTheyAreWritten(t *testing.T) {
+	_, err := mapping.Parse("l.yaml", []byte("name: l\ninvoice:\n  lines:\n    - description: item.sku\n"))
+	if err == nil || !strings.Contains(err.Error(), `l.yaml:4:5: invoice.lines: must be a mapping of keys, not a list (a "- " before the keys): its expressions map every line item`) {
+		t.Fatalf("got %v", err)
 	}
 }
