@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/dealsync/dealsync/internal/jsonpos"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -437,6 +440,48 @@ func CustomerRunKey(key string) string {
 		return key
 	}
 	return key[:i]
+}
+
+// NotUTF8 says why a body that is not UTF-8 is refused, naming the first
+// byte that is not; "" for a UTF-8 body. JSON is UTF-8 (RFC 8259), and a
+// decoder reads such bytes as U+FFFD: the ids "Zo\xeb-7" and "Zo\xec-7"
+// of a body in ISO-8859-1 would both be "Zo\ufffd-7", one deal (the
+// second answered as a duplicate, never invoiced) or one customer (an
+// invoice billed to another company).
+func NotUTF8(body []byte) string {
+	if utf8.Valid(body) {
+		return ""
+	}
+	off := 0
+	for off < len(body) {
+		r, size := utf8.DecodeRune(body[off:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		off += size
+	}
+	line, col := jsonpos.Position(body, int64(off)+1)
+	return fmt.Sprintf("the body is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; "+
+		"JSON is UTF-8 (RFC 8259): send (or save) the text as UTF-8, not in another encoding such as ISO-8859-1",
+		body[off], off, line, col)
+}
+
+// QuoteShort quotes an untrusted value for an error message, cut to 40
+// bytes.
+func QuoteShort(s string) string {
+	if len(s) > 40 {
+		return strconv.Quote(s[:40]) + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// IsIntegerID reports whether s is the id of a HubSpot or Pipedrive
+// object, a 64-bit integer: 1 to 19 ASCII digits without a leading zero
+// ("0801" would be another workflow ID, and another run, for deal 801).
+// A longer one, which no such object has, would make a workflow ID
+// Temporal refuses, and a delivery answered 500 for ever.
+func IsIntegerID(s string) bool {
+	return IsDigits(s) && len(s) <= 19 && (s[0] != '0' || s == "0")
 }
 
 // IsDigits reports whether s is a non-empty run of ASCII digits: the form

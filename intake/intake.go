@@ -400,7 +400,10 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		}
 		msg := "webhook not recorded; sender must retry"
 		if status == http.StatusRequestEntityTooLarge {
-			msg = "webhook refused: a deal is too large for a run's input (the delivery's other deals were started)"
+			msg = "webhook refused: a deal is too large for a run's input"
+			if len(events) > 1 {
+				msg += " (the delivery's other deals were started)"
+			}
 		}
 		log.Log(r.Context(), level, msg, "status", status, "error", err.Error())
 		if status == http.StatusServiceUnavailable {

@@ -46,8 +46,8 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty body: want a JSON event object or an array of them", connectors.ErrMalformed)
 	}
-	if err := notUTF8(body); err != nil {
-		return nil, err
+	if msg := connectors.NotUTF8(body); msg != "" {
+		return nil, fmt.Errorf("%w: %s", connectors.ErrMalformed, msg)
 	}
 
 	var elems []json.RawMessage
@@ -99,7 +99,7 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 				// goes where that one goes.
 				if len(ev.EventID) > maxIdent {
 					p.add(join(base, "event_id"), fmt.Sprintf("is missing, and the id made of the webhook-id header (%s) is %d bytes long; at most %d: send an event_id or a shorter webhook-id",
-						quoteShort(ev.EventID), len(ev.EventID), maxIdent))
+						connectors.QuoteShort(ev.EventID), len(ev.EventID), maxIdent))
 					ev.EventID = ""
 				} else {
 					// A header value may hold a tab or bytes that are not
@@ -119,7 +119,7 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 				if bytes.Equal(bytes.TrimSpace(raw), bytes.TrimSpace(elems[j])) {
 					continue
 				}
-				p.add(join(base, "event_id"), fmt.Sprintf("%s repeats the id of [%d] with another event", quoteShort(ev.EventID), j))
+				p.add(join(base, "event_id"), fmt.Sprintf("%s repeats the id of [%d] with another event", connectors.QuoteShort(ev.EventID), j))
 			} else {
 				seen[ev.EventID] = i
 			}
@@ -130,29 +130,6 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 		return nil, err
 	}
 	return events, nil
-}
-
-// notUTF8 refuses a body that is not UTF-8, naming the first byte that is
-// not. JSON is UTF-8 (RFC 8259), and a decoder reads such bytes as U+FFFD:
-// the ids "Zo\xeb-7" and "Zo\xec-7" of a body in ISO-8859-1 would both be
-// "Zo\ufffd-7", one deal (the second answered as a duplicate, never
-// invoiced) or one customer (an invoice billed to another company).
-func notUTF8(body []byte) error {
-	if utf8.Valid(body) {
-		return nil
-	}
-	off := 0
-	for off < len(body) {
-		r, size := utf8.DecodeRune(body[off:])
-		if r == utf8.RuneError && size <= 1 {
-			break
-		}
-		off += size
-	}
-	line, col := jsonpos.Position(body, int64(off)+1)
-	return fmt.Errorf("%w: the body is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; "+
-		"JSON is UTF-8 (RFC 8259): send (or save) the text as UTF-8, not in another encoding such as ISO-8859-1",
-		connectors.ErrMalformed, body[off], off, line, col)
 }
 
 // jsonError reports a JSON decoding failure with its position.
@@ -337,7 +314,7 @@ func (p *problems) dec(path string, raw json.RawMessage) (d decimal.Decimal, ok 
 		if text == "" {
 			return decimal.Zero, false
 		}
-		shown = quoteShort(s)
+		shown = connectors.QuoteShort(s)
 	case "number":
 		text = string(bytes.TrimSpace(raw))
 		shown = text
@@ -378,7 +355,7 @@ func (p *problems) event(base string, raw json.RawMessage) model.DealEvent {
 	if s := p.str(join(base, "occurred_at"), m["occurred_at"]); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			p.add(join(base, "occurred_at"), quoteShort(s)+" is not an RFC 3339 timestamp")
+			p.add(join(base, "occurred_at"), connectors.QuoteShort(s)+" is not an RFC 3339 timestamp")
 		} else {
 			ev.OccurredAt = t
 		}
@@ -418,7 +395,7 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 	}
 	d.Currency = p.str(f("currency"), m["currency"])
 	if len(d.Currency) > maxCurrency {
-		p.add(f("currency"), fmt.Sprintf("%s is not a currency code", quoteShort(d.Currency)))
+		p.add(f("currency"), fmt.Sprintf("%s is not a currency code", connectors.QuoteShort(d.Currency)))
 	}
 	if s := p.str(f("close_date"), m["close_date"]); s != "" {
 		date, err := model.ParseDate(s)

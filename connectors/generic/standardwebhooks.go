@@ -184,10 +184,14 @@ func verifyWithKey(key []byte, header http.Header, body []byte, now time.Time, t
 
 	ts, ok := parseTimestamp(tsText)
 	if !ok {
-		return unauthorized("invalid %s header %s: want integer seconds since 1970", names.timestamp, quoteShort(tsText))
+		return unauthorized("invalid %s header %s: want integer seconds since 1970", names.timestamp, connectors.QuoteShort(tsText))
 	}
 	if ts > maxTimestamp {
-		return unauthorized("timestamp too new: %s is after year 9999", names.timestamp)
+		hint := ""
+		if ts/1000 <= maxTimestamp {
+			hint = ": it looks like milliseconds; the Standard Webhooks timestamp is in seconds"
+		}
+		return unauthorized("timestamp too new: %s is after year 9999%s", names.timestamp, hint)
 	}
 	age := now.Sub(time.Unix(ts, 0)) // saturates, never overflows
 	switch {
@@ -293,12 +297,4 @@ func messageID(h http.Header) string {
 		return id
 	}
 	return strings.TrimSpace(headerValue(h, svixHeaders.id))
-}
-
-// quoteShort quotes an untrusted value for an error message, cut to 40 bytes.
-func quoteShort(s string) string {
-	if len(s) > 40 {
-		return strconv.Quote(s[:40]) + "..."
-	}
-	return strconv.Quote(s)
 }

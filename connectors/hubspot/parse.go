@@ -185,6 +185,9 @@ func decodeBatch(body []byte) ([]json.RawMessage, error) {
 	if trimmed[0] != '[' {
 		return nil, malformed("body is not a JSON array: HubSpot sends an array of events")
 	}
+	if msg := connectors.NotUTF8(body); msg != "" {
+		return nil, malformed("%s", msg)
+	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(body, &items); err != nil {
 		return nil, malformed("not JSON: %v", err)
@@ -228,19 +231,19 @@ func decodeEvent(i int, item json.RawMessage) (Event, error) {
 		}
 		return Event{}, err
 	}
-	if !connectors.IsDigits(e.EventID.String()) {
-		return Event{}, malformed("[%d].eventId: want a non-negative integer, got %q", i, e.EventID)
+	if !connectors.IsIntegerID(e.EventID.String()) {
+		return Event{}, malformed("[%d].eventId: want a non-negative 64-bit integer, got %s", i, connectors.QuoteShort(e.EventID.String()))
 	}
-	if !connectors.IsDigits(e.PortalID.String()) {
-		return Event{}, malformed("[%d].portalId: want a non-negative integer, got %q", i, e.PortalID)
+	if !connectors.IsIntegerID(e.PortalID.String()) {
+		return Event{}, malformed("[%d].portalId: want a non-negative 64-bit integer, got %s", i, connectors.QuoteShort(e.PortalID.String()))
 	}
 	return e, nil
 }
 
 func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, error) {
 	id := e.ObjectID.String()
-	if !connectors.IsDigits(id) {
-		return model.DealEvent{}, malformed("[%d].objectId: want the deal id (an integer), got %q", i, id)
+	if !connectors.IsIntegerID(id) {
+		return model.DealEvent{}, malformed("[%d].objectId: want the deal id (a 64-bit integer), got %s", i, connectors.QuoteShort(id))
 	}
 	ev := model.DealEvent{
 		EventID: e.EventID.String(),

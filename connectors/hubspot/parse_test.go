@@ -191,6 +191,7 @@ func TestParseMalformed(t *testing.T) {
 		"negative eventId": `[{"eventId":-1,"portalId":62515,"subscriptionType":"deal.creation","objectId":1}]`,
 		"stage an object":  `[{"eventId":1,"portalId":62515,"subscriptionType":"deal.propertyChange","objectId":1,"propertyName":"dealstage","propertyValue":{}}]`,
 		"element a string": `["x"]`,
+		"not UTF-8":        "[{\"eventId\":1,\"portalId\":62515,\"subscriptionType\":\"deal.propertyChange\",\"objectId\":1,\"propertyName\":\"dealstage\",\"propertyValue\":\"closed\xffwon\"}]",
 	} {
 		if _, err := s.Parse(&connectors.Webhook{Body: []byte(body)}); !errors.Is(err, connectors.ErrMalformed) {
 			t.Errorf("%s: got %v, want ErrMalformed", name, err)
@@ -215,6 +216,10 @@ func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
 		"objectId object": `{"eventId":3,"portalId":62515,"subscriptionType":"deal.creation","objectId":{}}`,
 		"stage an object": `{"eventId":4,"portalId":62515,"subscriptionType":"deal.propertyChange","objectId":1,"propertyName":"dealstage","propertyValue":{}}`,
 		"a string":        `"x"`,
+		// An id no HubSpot object has: its workflow ID would be longer
+		// than Temporal takes, and the delivery answered 500 for ever.
+		"objectId too long": `{"eventId":5,"portalId":62515,"subscriptionType":"deal.creation","objectId":` + strings.Repeat("9", 1200) + `}`,
+		"eventId too long":  `{"eventId":` + strings.Repeat("9", 20) + `,"portalId":62515,"subscriptionType":"deal.creation","objectId":1}`,
 	} {
 		w := &connectors.Webhook{Body: []byte("[" + bad + "," + good + "]")}
 		evs, err := s.Parse(w)
@@ -226,7 +231,7 @@ func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
 			continue
 		}
 		// Its eventId, when it could be read, for the reply and the log.
-		want := map[string]string{"no objectId": "2", "objectId object": "3", "stage an object": "4"}[name]
+		want := map[string]string{"no objectId": "2", "objectId object": "3", "stage an object": "4", "objectId too long": "5"}[name]
 		if got := connectors.UnreadableEventID(w.Unreadable[0]); got != want {
 			t.Errorf("%s: the unreadable event's id %q, want %q", name, got, want)
 		}

@@ -187,7 +187,11 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 			return crmkit.Unauthorized(service, "%s is not base64", HeaderSignatureV3)
 		}
 		if len(got) != sha256.Size {
-			return crmkit.Unauthorized(service, "%s is not an HMAC-SHA256: %d bytes, want %d", HeaderSignatureV3, len(got), sha256.Size)
+			hint := ""
+			if _, err := hex.DecodeString(sig); err == nil && len(sig) == 2*sha256.Size {
+				hint = " (it reads as hex: v3 signatures are base64; hex is v1's and v2's)"
+			}
+			return crmkit.Unauthorized(service, "%s is not an HMAC-SHA256: %d bytes, want %d%s", HeaderSignatureV3, len(got), sha256.Size, hint)
 		}
 		decoded, hasDecoded := decodedURI(w.URL)
 		what = "v3"

@@ -211,6 +211,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"bad timestamp", hook("POST", oursURI, constructedClosedwon, with(HeaderTimestamp, "soon"), now), "invalid"},
 		{"no signature", hook("POST", oursURI, constructedClosedwon, with(HeaderSignatureV3, ""), now), "missing X-HubSpot-Signature-v3"},
 		{"not base64", hook("POST", oursURI, constructedClosedwon, with(HeaderSignatureV3, "!!"), now), "not base64"},
+		{"hex", hook("POST", oursURI, constructedClosedwon, with(HeaderSignatureV3, strings.Repeat("ab", 32)), now), "48 bytes, want 32 (it reads as hex: v3 signatures are base64"},
 		{"other secret's signature", hook("POST", oursURI, constructedClosedwon,
 			with(HeaderSignatureV3, SignV3("other", "POST", oursURI, []byte(constructedClosedwon), oursTS)), now), "does not match"},
 	}

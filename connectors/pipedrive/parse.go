@@ -96,6 +96,9 @@ func DecodeDelivery(body []byte) (*Delivery, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, malformed("body is not a JSON object: want a webhooks v2 delivery {meta, data, previous}")
 	}
+	if msg := connectors.NotUTF8(body); msg != "" {
+		return nil, malformed("%s", msg)
+	}
 	var d Delivery
 	if err := json.Unmarshal(body, &d); err != nil {
 		var te *json.UnmarshalTypeError
@@ -185,8 +188,8 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	if dealID == "" {
 		dealID = string(cur.ID)
 	}
-	if !connectors.IsDigits(dealID) {
-		return nil, malformed("meta.entity_id: want the deal id (an integer), got %q", dealID)
+	if !connectors.IsIntegerID(dealID) {
+		return nil, malformed("meta.entity_id: want the deal id (a 64-bit integer without leading zeros), got %s", connectors.QuoteShort(dealID))
 	}
 	eventID := string(m.ID)
 	if eventID == "" {

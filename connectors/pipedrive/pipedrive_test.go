@@ -398,6 +398,11 @@ func TestParseSkipsAndRejects(t *testing.T) {
 		"bad time":    strings.Replace(changeStage, `"2026-01-14T18:16:56.057Z"`, `"yesterday"`, 1),
 		"status num":  strings.Replace(changeStage, `"status": "open"`, `"status": 1`, 1),
 		"meta object": strings.Replace(changeStage, `"company_id": "6083095"`, `"company_id": {}`, 1),
+		// "0801" would be another workflow, and another run, for deal
+		// 801; an id no deal has would make a workflow ID too long.
+		"leading zero": strings.Replace(changeStage, `"entity_id": "213973"`, `"entity_id": "0213973"`, 1),
+		"id too long":  strings.Replace(changeStage, `"entity_id": "213973"`, `"entity_id": "`+strings.Repeat("9", 1200)+`"`, 1),
+		"not UTF-8":    strings.Replace(changeStage, `"status": "open"`, "\"status\": \"op\xffen\"", 1),
 	} {
 		if _, err := s.Parse(delivery(body, "")); !errors.Is(err, connectors.ErrMalformed) {
 			t.Errorf("%s: got %v, want ErrMalformed", name, err)
