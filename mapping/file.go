@@ -1059,39 +1059,50 @@ func init() {
 var noFieldRE = regexp.MustCompile(`^type (\S+) has no field (\S+)`)
 
 // nameHint is the hint for expr's message msg about a name the
-// expression's environment (env, compiled with opts) or a value lacks:
-// the name it is a typo of ("did you mean amount?"), else the names there
-// are; for item or index outside invoice.lines, where they are. "" for
-// other messages.
-func nameHint(msg string, env envKind, opts []expr.Option) string {
-	var name string
-	var names []string
+// expression src (compiled in env with opts) or a value lacks: the name
+// it is a typo of ("did you mean amount?"), a function's where it is
+// called and a value's or a let variable's where it is not; else the
+// names there are. For item or index outside invoice.lines, where they
+// are. "" for other messages.
+func nameHint(msg, src string, env envKind, opts []expr.Option) string {
 	if m := noFieldRE.FindStringSubmatch(msg); m != nil {
 		t, ok := valueTypes[m[1]]
 		if !ok {
 			return ""
 		}
-		name, names = m[2], exprNames(t)
-	} else if n, ok := strings.CutPrefix(msg, "unknown name "); ok {
-		if _, builtin := builtinHints[n]; builtin {
-			return ""
-		}
-		if (n == "item" || n == "index") && env != envLine {
-			return fmt.Sprintf("; %s is the line item being mapped, known only under invoice.lines", n)
-		}
-		values := exprNames(envTypes[env])
-		if best, ok := wording.TypoOf(strings.ToLower(n), append(values, functionNames(opts)...)); ok {
+		names := exprNames(t)
+		if best, ok := wording.TypoOf(m[2], names); ok {
 			return fmt.Sprintf(" (did you mean %s?)", best)
 		}
-		return " (the values here are " + strings.Join(values, ", ") + "; the functions are in docs/mappings.md; a text is written in quotes inside the YAML value, as in '\"" + n + "\"')"
-	} else {
+		return " (its fields are " + strings.Join(names, ", ") + ")"
+	}
+	n, ok := strings.CutPrefix(msg, "unknown name ")
+	if !ok {
 		return ""
 	}
-	if best, ok := wording.TypoOf(strings.ToLower(name), names); ok {
+	if _, builtin := builtinHints[n]; builtin {
+		return ""
+	}
+	if (n == "item" || n == "index") && env != envLine {
+		return fmt.Sprintf("; %s is the line item being mapped, known only under invoice.lines", n)
+	}
+	values := exprNames(envTypes[env])
+	candidates := values
+	if regexp.MustCompile(`(^|[^\w.])` + regexp.QuoteMeta(n) + `\s*\(`).MatchString(src) {
+		candidates = functionNames(opts)
+	} else {
+		for _, m := range letRE.FindAllStringSubmatch(src, -1) {
+			candidates = append(candidates, m[1])
+		}
+	}
+	if best, ok := wording.TypoOf(n, candidates); ok {
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
-	return " (its fields are " + strings.Join(names, ", ") + ")"
+	return " (the values here are " + strings.Join(values, ", ") + "; the functions are in docs/mappings.md; a text is written in quotes inside the YAML value, as in '\"" + n + "\"')"
 }
+
+// letRE finds the let variables an expression declares.
+var letRE = regexp.MustCompile(`\blet\s+(\w+)\s*=`)
 
 // functionNames are the functions an expression compiled with opts can
 // call: dealsync's (not those its patches call, _…) and expr's built-ins
@@ -1166,7 +1177,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if fe, ok := err.(*file.Error); ok {
 			line, col, msg = fe.Line, fe.Column, fe.Message
 		}
-		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+builtinHint(msg)+nameHint(msg, env, opts)+commentCut(n, msg))
+		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+builtinHint(msg)+nameHint(msg, src, env, opts)+commentCut(n, msg))
 		return c
 	}
 	c.prog = prog
@@ -1588,6 +1599,23 @@ func (m *File) lookupNames() []string {
 	return out
 }
 
+// lookupKey is a lookup's key: a text, or a value whose type shows only
+// as the run reads it (fromJSON of a CRM's custom fields) as its text, as
+// string() writes it (17 is "17"). It was Go's "interface conversion"
+// error for such a value.
+func lookupKey(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case nil:
+		return "", errors.New("lookup() was given nothing as its key (a key that an object read with fromJSON lacks, or what find() did not find): " +
+			"guard it, as in x ?? \"\"")
+	case float64, int, bool, decimal.Decimal, map[string]any, []any:
+		return jsonText("lookup", x)
+	}
+	return "", fmt.Errorf("lookup() takes a text as its key, and was given %s: write string(x)", kindName(v))
+}
+
 // options are the compile options of an expression of this mapping;
 // strict is the parser's (see baseOptions).
 func (m *File) options(env envKind, strict bool) []expr.Option {
@@ -1612,16 +1640,9 @@ func (m *File) options(env envKind, strict bool) []expr.Option {
 			if !ok {
 				return nil, fmt.Errorf("lookup table %q is not declared", name) // caught at load
 			}
-			// A key whose type shows only as the run reads it (fromJSON
-			// of a CRM's custom fields) is its text, as string() writes
-			// it: 17 is "17"; a key the JSON lacks (nil) is "". It was
-			// Go's "interface conversion" error.
-			key, ok := params[1].(string)
-			if !ok && params[1] != nil {
-				var err error
-				if key, err = jsonText("lookup", params[1]); err != nil {
-					return nil, err
-				}
+			key, err := lookupKey(params[1])
+			if err != nil {
+				return nil, err
 			}
 			return t.get(name, key)
 		}, new(func(string, string) string)),

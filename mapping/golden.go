@@ -171,14 +171,18 @@ func goldenTrigger(m Mapper, won []string) Trigger {
 }
 
 // positionRE is a run-time error's position in the mapping file, " (at
-// FILE:LINE:COLUMN)" (File.runtimeMessage).
-var positionRE = regexp.MustCompile(` \(at [^()]+:\d+(?::\d+)?\)`)
+// FILE.yaml:LINE:COLUMN)" (File.runtimeMessage); a deal's text such as
+// "Call back (at 10:30)" is none.
+var positionRE = regexp.MustCompile(` \(at [^()]+\.ya?ml:\d+(?::\d+)?\)`)
 
-// withoutPositions is msg without its positions in the mapping file: the
-// file's path is as the command was given it, relative to where it ran,
-// so an error.txt that held it matched only from there, and a line moved
-// in the file failed every case that met its error.
-func withoutPositions(msg string) string { return positionRE.ReplaceAllString(msg, "") }
+// goldenErrorText is an error's text as an error.txt's lines are looked for
+// in it: without its positions in the mapping file (the file's path is
+// as the command was given it, relative to where it ran, so an error.txt
+// that held it matched only from there, and a line moved in the file
+// failed every case that met its error), and with a mapping's type names
+// (decimal), which an error.txt written before they were named so holds
+// as Go's (decimal.Decimal).
+func goldenErrorText(msg string) string { return typeNames.Replace(positionRE.ReplaceAllString(msg, "")) }
 
 func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read EventReader, o goldenOptions) (GoldenResult, error) {
 	r := GoldenResult{Name: name}
@@ -214,7 +218,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	case terr == nil && !triggered:
 		outcome = noRunPrefix + reason
 	case aerr != nil:
-		outcome = withoutPositions(aerr.Error())
+		outcome = goldenErrorText(aerr.Error())
 	}
 	if update {
 		if terr != nil {
@@ -256,7 +260,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 		}
 		var missing []string
 		for _, line := range strings.Split(string(want), "\n") {
-			if line = strings.TrimSpace(withoutPositions(line)); line != "" && !strings.Contains(outcome, line) {
+			if line = strings.TrimSpace(goldenErrorText(line)); line != "" && !strings.Contains(outcome, line) {
 				missing = append(missing, "- "+line)
 			}
 		}

@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -355,5 +356,39 @@ func TestGoldenInvoiceThatIsNoJSONSaysWhere(t *testing.T) {
 	_, err := mapping.RunGolden(dir, mapping.Default{PaymentTermsDays: 30}, false, dealfile.Read)
 	if err == nil || !strings.Contains(err.Error(), "c.invoice.json: line 3, column 11: invalid character 'o'") {
 		t.Fatalf("got %v; want the file, line 3, column 11", err)
+	}
+}
+
+// An error.txt written when errors named Go's types (decimal.Decimal)
+// still matches, and a deal's text that looks like a position is kept.
+func TestGoldenErrorsMatchOldTypeNamesAndKeepTheDealsText(t *testing.T) {
+	m, err := mapping.Parse("m.yaml", []byte("name: m\ninvoice:\n  memo: 'string((deal.has_amount ? deal.amount : 0) * 2)'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := goldenCase(t, "closed_won", true, map[string]string{"c.error.txt": "invalid operation: decimal.Decimal * int\n"})
+	if r := runCase(t, dir, m, false); !r.OK {
+		t.Errorf("an error.txt naming Go's type: %+v", r)
+	}
+	deal, err := os.ReadFile(filepath.Join(dir, "c.deal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named map[string]any
+	if err := json.Unmarshal(deal, &named); err != nil {
+		t.Fatal(err)
+	}
+	named["deal"].(map[string]any)["name"] = "Call back (at 10:30)"
+	src, _ := json.Marshal(named)
+	os.WriteFile(filepath.Join(dir, "c.deal.json"), src, 0o644)
+	m, err = mapping.Parse("m.yaml", []byte("name: m\nlookups:\n  t:\n    missing: error\n    entries: {XX: x}\ninvoice:\n  reference: 'lookup(\"t\", deal.name)'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "c.error.txt"))
+	runCase(t, dir, m, true)
+	written, _ := os.ReadFile(filepath.Join(dir, "c.error.txt"))
+	if !strings.Contains(string(written), `no entry for "Call back (at 10:30)"`) || strings.Contains(string(written), "m.yaml:") {
+		t.Errorf("error.txt %q; want the deal's name kept and the mapping's position left out", written)
 	}
 }

@@ -45,23 +45,41 @@ var jsonOperators = map[string]string{
 func (p *jsonArithmetic) Visit(node *ast.Node) {
 	switch x := (*node).(type) {
 	case *ast.BinaryNode:
-		fn, ok := jsonOperators[x.Operator]
-		if !ok || !jsonOperands(x.Left, x.Right) {
+		if _, ok := jsonOperators[x.Operator]; !ok || !jsonOperands(x.Left, x.Right) {
 			return
 		}
-		if x.Operator != "/" && (isFloat(x.Left.Nature()) || isFloat(x.Right.Nature())) {
-			fn += floatResult // a float beside a value of unknown type gives a float, as expr types it
-		}
-		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: []ast.Node{x.Left, x.Right}})
+		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: jsonFunction(x.Operator, x.Left, x.Right)}, Arguments: []ast.Node{x.Left, x.Right}})
 		p.applied = true
 	case *ast.CallNode:
 		op, ok := jsonOperatorOf(x)
-		if !ok || len(x.Arguments) != 2 || jsonOperands(x.Arguments[0], x.Arguments[1]) {
+		if !ok || len(x.Arguments) != 2 {
 			return
 		}
-		ast.Patch(node, &ast.BinaryNode{Operator: op, Left: x.Arguments[0], Right: x.Arguments[1]})
+		l, r := x.Arguments[0], x.Arguments[1]
+		switch fn := jsonFunction(op, l, r); {
+		case !jsonOperands(l, r):
+			ast.Patch(node, &ast.BinaryNode{Operator: op, Left: l, Right: r})
+		case fn != x.Callee.(*ast.IdentifierNode).Value:
+			// An operand typed since (a quotient patched in the same
+			// walk is typed only by the next check).
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: x.Arguments})
+		default:
+			return
+		}
 		p.applied = true
 	}
+}
+
+// jsonFunction is the function for op on l and r, typed as expr types
+// op on them: a quotient is a float; a sum, difference or product is
+// unknown beside a value of unknown type, and a float where both are
+// known (a quotient and a number).
+func jsonFunction(op string, l, r ast.Node) string {
+	fn := jsonOperators[op]
+	if op != "/" && !unknownType(l.Nature()) && !unknownType(r.Nature()) {
+		fn += floatResult
+	}
+	return fn
 }
 
 // Reset and ShouldRepeat make expr run jsonArithmetic with the operator
@@ -87,8 +105,6 @@ func isJSONArith(n ast.Node) bool {
 	_, ok = jsonOperatorOf(c)
 	return ok
 }
-
-func isFloat(n *nature.Nature) bool { return n.Type != nil && n.Type.Kind() == reflect.Float64 }
 
 func floatOrUnknown(n *nature.Nature) bool {
 	if unknownType(n) {

@@ -19,7 +19,7 @@ import (
 // dec(string(x))), whole numbers are whole numbers, and what expr
 // refused (a decimal beside a JSON number) it still refuses.
 func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
-	fields := `{"rate": 0.145, "a": 0.1, "b": 0.2, "c": 0.3, "ref": 17, "two": 2, "annual": 1000, "tiny": 1e-20, "pct": 14.5, "name": "Acme", "days": 30}`
+	fields := `{"rate": 0.145, "a": 0.1, "b": 0.2, "c": 0.3, "ref": 17, "two": 2, "annual": 1000, "tiny": 1e-20, "pct": 14.5, "seventh": 0.14285714285714285, "name": "Acme", "days": 30}`
 	cf := `fromJSON(deal.raw["custom_fields"])`
 	for _, c := range []struct {
 		expr, want, err string
@@ -40,6 +40,13 @@ func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
 		{`string(` + cf + `["two"] / 3 * 3)`, "2", ""},
 		{`string(` + cf + `["annual"] / 12 * 12)`, "1000", ""},
 		{`string(` + cf + `["a"] / 3)`, "0.03333333333333333", ""},
+		{`string(` + cf + `["two"] / 3)`, "0.6666666666666666", ""},
+		// Texts of one length: the written numbers' (expr's is
+		// 0.7142857142857142).
+		{`string(` + cf + `["seventh"] * 5)`, "0.7142857142857143", ""},
+		// Typed as expr types it: a float beside an unknown is unknown,
+		// which coalesce takes (as its text).
+		{`coalesce(` + cf + `["rate"] * 1.5, "n/a")`, "0.2175", ""},
 		{`string(` + cf + `["tiny"] / 2)`, "5e-21", ""},
 		// Whole numbers and the rest are expr's.
 		{`string(` + cf + `["ref"] + 1)`, "18", ""},
@@ -70,6 +77,7 @@ func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
 	for _, c := range []struct{ key, expr, says string }{
 		{"lines:\n    unit_price", `deal.amount * ` + cf + `["rate"]`, "mismatched types decimal and unknown"},
 		{"lines:\n    unit_price", cf + `["annual"] / 3`, "expression gives float64"},
+		{"lines:\n    unit_price", cf + `["pct"] / 100 * 3`, "expression gives float64"},
 		{"memo", cf + `["c"] / 100 == dec("0.003") ? "x" : "y"`, "mismatched types float64 and decimal"},
 		{"memo", `string(` + cf + `["annual"] / 0)`, "division by zero: the divisor is always 0"},
 	} {

@@ -136,13 +136,14 @@ func TestAnExpressionCutByAYAMLCommentSaysSo(t *testing.T) {
 }
 
 // A lookup by a value read with fromJSON takes its text, as string()
-// writes it (17 is "17"; a key the JSON lacks is ""): it failed with Go's
-// "interface conversion: interface {} is float64, not string".
+// writes it (17 is "17"): it failed with Go's "interface conversion:
+// interface {} is float64, not string". A key the JSON lacks says so.
 func TestLookupByAValueReadFromJSON(t *testing.T) {
 	for _, c := range []struct{ key, want, err string }{
 		{`["n"]`, "seventeen", ""},
 		{`["yes"]`, "agreed", ""},
-		{`["missing"]`, "", `lookup table "t" has no entry for ""`},
+		{`["missing"]`, "", `lookup() was given nothing as its key`},
+		{`["missing"] ?? ""`, "", `lookup table "t" has no entry for ""`},
 		{`["o"]`, "", `lookup() was given {"a":1}, which is not text, a number or a date`},
 	} {
 		src := fmt.Sprintf("name: c\nlookups:\n  t:\n    missing: error\n    entries: {\"17\": seventeen, \"true\": agreed}\ninvoice:\n  memo: 'lookup(\"t\", fromJSON(deal.raw[\"cf\"])%s)'\n", c.key)
@@ -160,5 +161,19 @@ func TestLookupByAValueReadFromJSON(t *testing.T) {
 		case c.err != "" && (!errors.As(err, &me) || !strings.Contains(me.Message, c.err) || !strings.Contains(me.Message, "(at c.yaml:7:10)")):
 			t.Errorf("%s: %v; want an error at c.yaml:7:10 saying %q", c.key, err, c.err)
 		}
+	}
+}
+
+// A key of another kind (a date, where a conditional's type shows only
+// as the run reads it) says what it is and what to write.
+func TestLookupByADateSaysToWriteItsText(t *testing.T) {
+	m, err := mapping.Parse("c.yaml", []byte("name: c\nlookups:\n  t:\n    default: none\n    entries: {a: b}\ninvoice:\n  memo: 'lookup(\"t\", deal.has_amount ? deal.close_date : \"x\")'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = mapping.Apply(m, wonEvent("closedwon", ""))
+	var me *mapping.Error
+	if !errors.As(err, &me) || !strings.Contains(me.Message, "lookup() takes a text as its key, and was given a date: write string(x)") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -360,6 +360,11 @@ func TestMisspeltNamesSayWhatTheyAreATypoOf(t *testing.T) {
 		{"memo", `item.sku`, "unknown name item; item is the line item being mapped, known only under invoice.lines"},
 		{"memo", `qwerty`, "unknown name qwerty (the values here are deal, defaults, event, invoice; the functions are in docs/mappings.md; a text is written in quotes inside the YAML value, as in '\"qwerty\"')"},
 		{"lines:\n    description", `itme.sku`, "unknown name itme (did you mean item?)"},
+		// A function only where it is called, a let variable where not;
+		// the case of letters aside.
+		{"memo", `VAT`, "unknown name VAT (the values here are"},
+		{"memo", `let rate = dec("0.19"); string(deal.amount * rat)`, "unknown name rat (did you mean rate?)"},
+		{"memo", `string(fromJson(deal.raw["x"])["a"])`, "unknown name fromJson (did you mean fromJSON?)"},
 	} {
 		_, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  %s: %q\n", c.key, c.expr))
 		if err == nil || !strings.Contains(err.Error(), c.says) {

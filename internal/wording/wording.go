@@ -62,12 +62,14 @@ func TypoDistance(a, b string) int {
 }
 
 // TypoOf is the one of names that word is a typo of (one or two letters
-// added, dropped, changed or swapped, and fewer than half of the name's),
-// the first of the closest; false when it is none's.
+// added, dropped, changed or swapped, and fewer than half of the name's;
+// the case of letters aside), the first of the closest; false when it is
+// none's.
 func TypoOf(word string, names []string) (string, bool) {
 	best, bestDist := "", 3
+	word = strings.ToLower(word)
 	for _, n := range names {
-		if d := TypoDistance(word, n); d < bestDist && d < len(n)/2+1 {
+		if d := TypoDistance(word, strings.ToLower(n)); d < bestDist && d < len(n)/2+1 {
 			best, bestDist = n, d
 		}
 	}

@@ -23,7 +23,7 @@ func TestQuoted(t *testing.T) {
 }
 
 func TestTypoOf(t *testing.T) {
-	names := []string{"amount", "name", "round_to", "floor"}
+	names := []string{"amount", "name", "round_to", "floor", "id"}
 	for _, c := range []struct {
 		word, want string
 		ok         bool
@@ -33,6 +33,8 @@ func TestTypoOf(t *testing.T) {
 		{"round_too", "round_to", true},
 		{"xyzzy", "", false},
 		{"nxyz", "", false}, // three letters changed
+		{"ab", "", false},   // two of "id"'s two letters changed
+		{"ROUND_TO", "round_to", true},
 	} {
 		if got, ok := TypoOf(c.word, names); got != c.want || ok != c.ok {
 			t.Errorf("TypoOf(%q) = %q, %v; want %q, %v", c.word, got, ok, c.want, c.ok)
