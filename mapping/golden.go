@@ -182,7 +182,9 @@ var positionRE = regexp.MustCompile(` \(at [^()]+\.ya?ml:\d+(?::\d+)?\)`)
 // failed every case that met its error), and with a mapping's type names
 // (decimal), which an error.txt written before they were named so holds
 // as Go's (decimal.Decimal).
-func goldenErrorText(msg string) string { return typeNames.Replace(positionRE.ReplaceAllString(msg, "")) }
+func goldenErrorText(msg string) string {
+	return typeNames.Replace(positionRE.ReplaceAllString(msg, ""))
+}
 
 func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read EventReader, o goldenOptions) (GoldenResult, error) {
 	r := GoldenResult{Name: name}
