@@ -81,11 +81,11 @@ type Options struct {
 	// MaxBodyBytes bounds a delivery (default 1 MiB); larger → 413.
 	MaxBodyBytes int64
 	// MaxInFlightBytes bounds the webhook bodies this replica holds at
-	// once, from before they are read until they are answered (default
-	// 64 MiB, at least MaxBodyBytes): a delivery that would pass it gets
-	// 503 with Retry-After at once, so that a flood of large or slow
-	// bodies, signed or not, cannot exhaust the memory. A body of unknown
-	// length (chunked) counts as MaxBodyBytes.
+	// once, from their first byte until they are answered (default 64
+	// MiB, at least MaxBodyBytes): a delivery that would pass it gets 503
+	// with Retry-After, so that a flood of large or slow bodies, signed or
+	// not, cannot exhaust the memory. A body counts as the buffer it is
+	// read into, which grows as its bytes come (readBody).
 	MaxInFlightBytes int64
 	// PublicBaseURL is the scheme://host[:port] the CRMs call, for sources
 	// whose signature covers the URL; empty means what the request says.
@@ -271,19 +271,15 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		h.refuseTooLarge(w, reply, log, r.ContentLength)
 		return
 	}
-	held := r.ContentLength
-	if held < 0 { // chunked: as large as it may be
-		held = h.opts.MaxBodyBytes
-	}
-	if !h.inFlight.TryAcquire(held) {
+	body, held, err := h.readBody(w, r)
+	defer h.inFlight.Release(held)
+	if errors.Is(err, errInFlight) {
 		log.Warn("webhook refused: this replica holds as many webhook bodies as intake.max_inflight_bytes allows; the sender must retry", "bytes", held)
 		w.Header().Set("Retry-After", "1")
-		w.Header().Set("Connection", "close") // unread, and this replica is full
+		w.Header().Set("Connection", "close") // not read to its end, and this replica is full
 		reply.Refuse(w, http.StatusServiceUnavailable, "too many webhooks in flight on this replica; retry later")
 		return
 	}
-	defer h.inFlight.Release(held)
-	body, err := readBody(w, r, h.opts.MaxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -806,17 +802,62 @@ func encoded(h http.Header) string {
 	return ""
 }
 
-// readBody reads a delivery's body: into a buffer of its declared length
-// when it has one (at most max, checked before), else up to max.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
-	if r.ContentLength < 0 {
-		return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+// errInFlight is readBody's error when the bodies this replica holds
+// would pass Options.MaxInFlightBytes.
+var errInFlight = errors.New("the webhook bodies in flight on this replica are at intake.max_inflight_bytes")
+
+// firstRead is the buffer a body is first read into (less when its
+// declared length is less); it doubles as the body comes.
+const firstRead = 4 << 10
+
+// readBody reads a delivery's body, at most Options.MaxBodyBytes (a
+// declared length was checked before), into a buffer that grows as the
+// bytes come, each growth held in h.inFlight: held is what the caller
+// releases, also after an error. A sender that declares a large body,
+// or sends a chunked one, and then stalls holds what it sent, not what
+// it declared: 66 connections that declared 1 MiB each and sent a byte
+// held the default 64 MiB, and every connection's signed deliveries got
+// 503 until they timed out.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, err error) {
+	src, limit := io.Reader(r.Body), r.ContentLength
+	if limit < 0 {
+		src, limit = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes), h.opts.MaxBodyBytes
 	}
-	body := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, body); err != nil {
-		return nil, err
+	for {
+		if int64(len(body)) == limit {
+			// All it may hold: the end, or (chunked) too much, which
+			// MaxBytesReader says.
+			var one [1]byte
+			if _, err := io.ReadAtLeast(src, one[:], 1); err != io.EOF {
+				if err == nil {
+					err = errors.New("the body went on past its length")
+				}
+				return nil, held, err
+			}
+			return body, held, nil
+		}
+		if len(body) == cap(body) {
+			size := min(max(2*int64(cap(body)), firstRead), limit)
+			if !h.inFlight.TryAcquire(size - held) {
+				return nil, held, errInFlight
+			}
+			held = size
+			grown := make([]byte, len(body), size)
+			copy(grown, body)
+			body = grown
+		}
+		n, err := src.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if err == io.EOF {
+			if r.ContentLength >= 0 && int64(len(body)) < r.ContentLength {
+				return nil, held, io.ErrUnexpectedEOF
+			}
+			return body, held, nil
+		}
+		if err != nil {
+			return nil, held, err
+		}
 	}
-	return body, nil
 }
 
 // replier picks the source's own acknowledgement format, or JSON.

@@ -621,11 +621,11 @@ func TestBodyReadTimeoutIs408(t *testing.T) {
 }
 
 // The bodies one replica holds at once are bounded (MaxInFlightBytes,
-// here one MaxBodyBytes): while a chunked delivery, which counts as the
-// largest body, waits for its start, another is answered 503 with
-// Retry-After, without being read; once the first is answered, the
-// second goes through. A chunked body past MaxBodyBytes is 413, as a
-// declared one is.
+// here one MaxBodyBytes): while a chunked delivery, read into a buffer of
+// its first 4 KiB (here all it may hold), waits for its start, another
+// is answered 503 with Retry-After, without being read; once the first
+// is answered, the second goes through. A chunked body past MaxBodyBytes
+// is 413, as a declared one is.
 func TestBodiesInFlightAreBounded(t *testing.T) {
 	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 16), gate: make(chan struct{})}
 	h := New(Options{
@@ -682,6 +682,51 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	}
 	if got := st.started; len(got) != 2 || got[0] != "A" || got[1] != "B" {
 		t.Fatalf("started %v, want [A B]", got)
+	}
+}
+
+// A sender that declares a large body and stalls holds the bytes it
+// sent, not those it declared: eight such connections, each declaring
+// the largest body, held the whole bound, and a signed delivery of any
+// connection got 503 until they timed out.
+func TestStalledBodiesHoldWhatTheySent(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 64 << 10, MaxInFlightBytes: 8 * 64 << 10, StartTimeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for range 8 {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "POST /webhooks/crm HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", 64<<10)
+	}
+	// Wait until the eight stalled bodies hold their first reads, and
+	// nothing more: exactly eight first reads are held (the bound below
+	// only ends a failing test).
+	held := func() int64 {
+		total := int64(8 * 64 << 10)
+		for n := total; n > 0; n -= firstRead {
+			if h.inFlight.TryAcquire(n) {
+				h.inFlight.Release(n)
+				return total - n
+			}
+		}
+		return total
+	}
+	for deadline := time.Now().Add(10 * time.Second); held() != 8*firstRead; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled bodies hold %d bytes, want eight first reads (%d)", held(), 8*firstRead)
+		}
+	}
+	resp, body := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader(`[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}}]`))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("a delivery beside stalled ones: %d %s, want 202", resp.StatusCode, body)
 	}
 }
 
