@@ -22,15 +22,16 @@ import (
 	"github.com/dealsync/dealsync/workflows"
 )
 
-// failedRuns is a namespace holding failed runs of the `demo` connection,
-// listed two to a page. A workflow ID in superseded has a later run, so
-// its failed run is skipped.
+// failedRuns is a namespace holding failed runs of the `demo` connection
+// (or conn), listed two to a page. A workflow ID in superseded has a
+// later run, so its failed run is skipped.
 type failedRuns struct {
 	client.Client // only the methods below are called
 	t             *testing.T
 	ids           []string
 	superseded    map[string]bool
 	read          int // runs listed so far
+	conn          string
 }
 
 func (f *failedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
@@ -65,7 +66,11 @@ func (f *failedRuns) DescribeWorkflowExecution(_ context.Context, id, _ string) 
 }
 
 func (f *failedRuns) GetWorkflowHistory(_ context.Context, id, _ string, _ bool, _ enumspb.HistoryEventFilterType) client.HistoryEventIterator {
-	in := workflows.InvoiceDealInput{Connection: "demo", Event: model.DealEvent{EventID: "ev-" + id, Deal: model.Deal{ID: id}}}
+	conn := "demo"
+	if f.conn != "" {
+		conn = f.conn
+	}
+	in := workflows.InvoiceDealInput{Connection: conn, Event: model.DealEvent{EventID: "ev-" + id, Deal: model.Deal{ID: id}}}
 	return &sliceEvents{started(f.t, in)}
 }
 
@@ -153,5 +158,24 @@ func TestFailedLimitBoundsTheRunsRead(t *testing.T) {
 	f.ids = f.ids[:150]
 	if results, err := Failed(context.Background(), f, demoSet(t), &countingStarter{}, Options{TaskQueue: "dealsync", Limit: 2}); err != nil || len(results) != 150 {
 		t.Fatalf("%d results, %v; want all 150 skipped runs and no error", len(results), err)
+	}
+}
+
+// A run whose connection the config does not have is skipped saying so,
+// and marked for the command's hint (a config given wrongly, or none).
+func TestFailedMarksRunsOfConnectionsNotConfigured(t *testing.T) {
+	f := &failedRuns{t: t, ids: []string{"d1", "d2"}, conn: "old"}
+	results, err := Failed(context.Background(), f, demoSet(t), &countingStarter{}, Options{TaskQueue: "dealsync"})
+	if err != nil || len(results) != 2 {
+		t.Fatalf("%+v, %v", results, err)
+	}
+	for _, r := range results {
+		if !r.Unconfigured || r.Skipped != `connection "old" is no longer configured` {
+			t.Errorf("%+v; want it skipped as not configured", r)
+		}
+	}
+	results, err = Failed(context.Background(), &failedRuns{t: t, ids: []string{"d1"}}, demoSet(t), &countingStarter{}, Options{TaskQueue: "dealsync"})
+	if err != nil || len(results) != 1 || results[0].Unconfigured {
+		t.Errorf("a configured connection's run: %+v, %v", results, err)
 	}
 }

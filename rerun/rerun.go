@@ -106,6 +106,9 @@ type Result struct {
 	NewWorkflowID string `json:"new_workflow_id,omitempty"`
 	// Skipped says why no run was started.
 	Skipped string `json:"skipped,omitempty"`
+	// Unconfigured: skipped because the config read has no connection of
+	// the run's name.
+	Unconfigured bool `json:"-"`
 	Error   string `json:"error,omitempty"`
 	// Mapping and MappingHash are the mapping the new run uses (or would,
 	// on a dry run): the one the current config gives the connection. Set
@@ -606,6 +609,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	switch {
 	case !ok:
 		r.Skipped = fmt.Sprintf("connection %q is no longer configured", in.Connection)
+		r.Unconfigured = true
 		return r
 	// A completed run (--writeback --completed) wrote its invoice back,
 	// or had no write-back to do when it started; so had a run that

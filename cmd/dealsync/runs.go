@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -13,6 +15,7 @@ import (
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/rerun"
 )
 
@@ -135,7 +138,7 @@ is invalid.`,
 				}
 				writeJSON(out, map[string]any{"query": o.Filter(), "runs": results})
 			} else {
-				printRetries(out, o, results, err)
+				printRetries(out, o, results, err, slices.Sorted(maps.Keys(cfg.Connections)))
 			}
 			return exitFor(err, results, func(r rerun.Result) (string, string) { return r.WorkflowID, r.Error })
 		},
@@ -191,8 +194,10 @@ func exitFor[R any](err error, results []R, failure func(R) (name, msg string)) 
 // be ("1 failed runs, 0 started again" beside "skipped: dry run" read as
 // nothing to retry). When Failed stopped with an error (stopErr: a
 // listing failed, or --limit's reads ran out), which the command then
-// prints and exits 1 with, the summary says so.
-func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr error) {
+// prints and exits 1 with, the summary says so. When no run's connection
+// is among the config's (configured), it says that the config may be the
+// wrong one.
+func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr error, configured []string) {
 	fmt.Fprintf(w, "runs: %s\n", o.Filter())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	started := 0
@@ -254,6 +259,10 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 		summary += fmt.Sprintf(" (--limit %d reached: the runs not read yet are left; run it again for them)", o.Limit)
 	}
 	fmt.Fprintln(w, summary)
+	if len(results) > 0 && !slices.ContainsFunc(results, func(r rerun.Result) bool { return !r.Unconfigured }) {
+		fmt.Fprintf(w, "none of these runs' connections is in the config read (it has %s): a run is started again with its connection's settings; give the config the runs were made with (--config)\n",
+			wording.ListOrNone(configured))
+	}
 }
 
 // plural is n and one or many, as n asks: "1 failed run", "2 failed runs",

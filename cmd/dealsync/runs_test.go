@@ -542,17 +542,31 @@ func TestPrintRetriesSummary(t *testing.T) {
 		{nil, false, false, errors.New("listing failed runs: context deadline exceeded"), "stopped before every selected run was read (the error follows): 0 failed runs, 0 started again\n"},
 	} {
 		var out strings.Builder
-		printRetries(&out, rerun.Options{TaskQueue: "dealsync", DryRun: c.dryRun, Terminated: c.terminated}, c.results, c.err)
+		printRetries(&out, rerun.Options{TaskQueue: "dealsync", DryRun: c.dryRun, Terminated: c.terminated}, c.results, c.err, []string{"shop"})
 		lines := strings.SplitAfter(out.String(), "\n")
 		if got := lines[len(lines)-2]; got != c.want {
 			t.Errorf("%d results, dry run %v: summary %q, want %q", len(c.results), c.dryRun, got, c.want)
+		}
+	}
+	// Runs none of whose connections the config has: the config may be
+	// the wrong one (--config forgotten), which is said; one run of a
+	// configured connection among them, and it is not.
+	gone := rerun.Result{WorkflowID: "invoice/old/D-1", FailedRun: "r1", Skipped: `connection "old" is no longer configured`, Unconfigured: true}
+	for _, c := range []struct {
+		results []rerun.Result
+		said    bool
+	}{{[]rerun.Result{gone, gone}, true}, {[]rerun.Result{gone, skipped}, false}, {nil, false}} {
+		var out strings.Builder
+		printRetries(&out, rerun.Options{TaskQueue: "dealsync"}, c.results, nil, []string{"demo", "shop"})
+		if said := strings.Contains(out.String(), "none of these runs' connections is in the config read (it has demo, shop): "); said != c.said {
+			t.Errorf("%d results: said %v, want %v\n%s", len(c.results), said, c.said, out.String())
 		}
 	}
 	// A write-back of completed runs starts runs of IDs that may never
 	// have run; a limit reached says that more may be left.
 	written := rerun.Result{WorkflowID: "invoice/shop/D-1", FailedRun: "r1", NewRun: "r5", NewWorkflowID: "writeback/shop/D-1"}
 	var out strings.Builder
-	printRetries(&out, rerun.Options{TaskQueue: "dealsync", WriteBack: true, Completed: true, Limit: 1}, []rerun.Result{written}, nil)
+	printRetries(&out, rerun.Options{TaskQueue: "dealsync", WriteBack: true, Completed: true, Limit: 1}, []rerun.Result{written}, nil, []string{"shop"})
 	for _, want := range []string{"invoice/shop/D-1  started run r5 of writeback/shop/D-1\n",
 		"1 run, 1 started (--limit 1 reached: the runs not read yet are left; run it again for them)\n"} {
 		if !strings.Contains(out.String(), want) {
