@@ -108,8 +108,8 @@ type Result struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Unconfigured: skipped because the config read has no connection of
 	// the run's name.
-	Unconfigured bool `json:"-"`
-	Error   string `json:"error,omitempty"`
+	Unconfigured bool   `json:"-"`
+	Error        string `json:"error,omitempty"`
 	// Mapping and MappingHash are the mapping the new run uses (or would,
 	// on a dry run): the one the current config gives the connection. Set
 	// for the runs started again in full; a write-back-only run maps
