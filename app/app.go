@@ -228,6 +228,7 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	out = append(out, numberedReferenceWarnings(cfg, c)...)
 	out = append(out, ThinTriggerWarnings(c)...)
 	out = append(out, rawFieldWarnings(c)...)
+	out = append(out, companyFieldWarnings(c)...)
 	return append(out, grossLineWarnings(cfg, c)...)
 }
 
@@ -264,6 +265,32 @@ func rawFieldWarnings(c *connections.Connection) []string {
 			msg += " (" + set.Advice + ")"
 		}
 		out = append(out, msg)
+	}
+	return out
+}
+
+// companyFieldWarnings name each field of deal.company the connection's
+// mapping file reads that its source leaves empty for want of a setting
+// (connectors.CompanyFielder: HubSpot, Salesforce and Pipedrive have no
+// standard company email or tax id): it is "" for every deal, and an
+// invoice goes out without the customer's tax id, silently.
+func companyFieldWarnings(c *connections.Connection) []string {
+	f, ok := c.Mapper.(*mapping.File)
+	if !ok {
+		return nil
+	}
+	cf, ok := c.Source.(connectors.CompanyFielder)
+	if !ok {
+		return nil
+	}
+	unset := cf.UnsetCompanyFields()
+	var out []string
+	for _, path := range f.InvoiceDealReads() {
+		field, ok := strings.CutPrefix(path, "deal.company.")
+		if setting, unread := unset[field]; ok && unread {
+			out = append(out, fmt.Sprintf("connection %s: mapping %q reads %s, which its %s source leaves empty: it is \"\" for every deal; set connections.%s.source.%s to the field the CRM keeps it in",
+				c.Name, f.Name(), path, c.SourceType, c.Name, setting))
+		}
 	}
 	return out
 }

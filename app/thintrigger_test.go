@@ -161,3 +161,33 @@ func TestThinSourceTypesShapeWebhooksUnbuilt(t *testing.T) {
 		}
 	}
 }
+
+// A mapping that reads a company's email or tax id from a source that
+// leaves it empty until a setting names the CRM's field (HubSpot,
+// Salesforce, Pipedrive have no standard one) reads "" from every deal:
+// the warning names the field and the setting. With the setting, or
+// from a generic source, nothing is said.
+func TestCompanyFieldWarnings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
+	m := write("co.yaml", "name: co\ninvoice:\n  customer:\n    tax_id: deal.company.tax_id\n    email: deal.company.email\n")
+	yaml := fmt.Sprintf("mappings: {files: [%s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n"+
+		"  hs:\n    target: erp\n    mapping: co\n    source: {type: hubspot, client_secret: s, fetch: {company_email_property: email}, accounts: {\"62515\": {access_token: t}}}\n"+
+		"  pd:\n    target: erp\n    mapping: co\n    source: {type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {\"6083095\": {api_token: t}}}\n"+
+		"  shop:\n    target: erp\n    mapping: co\n    source: {type: generic, secret: \"whsec_c2hvcC1zZWNyZXQtZm9yLWEtdGVzdC0zMmJ5dGVz\"}\n", m)
+	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
+	hs, _ := set.Get("hs")
+	if got := companyFieldWarnings(hs); len(got) != 1 || !strings.Contains(got[0],
+		`connection hs: mapping "co" reads deal.company.tax_id, which its hubspot source leaves empty: it is "" for every deal; set connections.hs.source.fetch.company_tax_id_property`) {
+		t.Errorf("hubspot: %q; want the tax id warned of (the email property is set)", got)
+	}
+	pd, _ := set.Get("pd")
+	if got := strings.Join(companyFieldWarnings(pd), "\n"); !strings.Contains(got, "deal.company.email, which its pipedrive source leaves empty") ||
+		!strings.Contains(got, "connections.pd.source.fetch.organization_tax_id_field") {
+		t.Errorf("pipedrive: %s; want both warned of", got)
+	}
+	shop, _ := set.Get("shop")
+	if got := companyFieldWarnings(shop); len(got) != 0 {
+		t.Errorf("generic: %q; want none", got)
+	}
+}

@@ -135,6 +135,31 @@ type RawFielder interface {
 	RawFields() RawFieldSet
 }
 
+// CompanyFielder is implemented by sources that leave a company's email
+// or tax id empty unless a setting names where the CRM keeps it (HubSpot,
+// Salesforce and Pipedrive have no standard field for them). A mapping
+// that reads one unset reads "" from every deal: config check and the
+// start warn of it.
+type CompanyFielder interface {
+	// UnsetCompanyFields are the fields of deal.company ("email",
+	// "tax_id") the source leaves empty, each with the setting that
+	// would fill it ("fetch.company_tax_id_property").
+	UnsetCompanyFields() map[string]string
+}
+
+// UnsetCompanyFields is CompanyFielder's answer for a source with the
+// settings email and taxID (whose values are emailValue and taxIDValue).
+func UnsetCompanyFields(email, emailValue, taxID, taxIDValue string) map[string]string {
+	unset := map[string]string{}
+	if emailValue == "" {
+		unset["email"] = email
+	}
+	if taxIDValue == "" {
+		unset["tax_id"] = taxID
+	}
+	return unset
+}
+
 // RawFieldSet is what a RawFielder's deals have in Deal.Raw.
 type RawFieldSet struct {
 	// Exact are keys as spelt; AnyCase keys in the vendor's spelling of a

@@ -70,6 +70,27 @@ func dealReads(root ast.Node) []string {
 	return out
 }
 
+// InvoiceDealReads lists what the file's invoice expressions (header,
+// lines, skip, amount line) read of the deal, as TriggerDealReads does
+// for its trigger.
+func (m *File) InvoiceDealReads() []string {
+	seen := map[string]bool{}
+	for _, c := range slices.Concat(m.header, m.lines, []compiled{m.lineSkip}, m.amountLine) {
+		if c.prog == nil {
+			continue
+		}
+		for _, p := range dealReads(c.prog.Node()) {
+			seen[p] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // RawKeysRead lists the keys of `deal.raw` the file's invoice expressions
 // read by a literal (`deal.raw["RecordTypeId"]`, `deal.raw.PO_Number__c`),
 // sorted, each once: a source that reads only the fields it is told to (a

@@ -51,6 +51,13 @@ func (s *Source) RawFields() connectors.RawFieldSet {
 
 var _ connectors.RawFielder = (*Source)(nil)
 
+// UnsetCompanyFields implements connectors.CompanyFielder: HubSpot's
+// companies have no standard email or tax id property.
+func (s *Source) UnsetCompanyFields() map[string]string {
+	return connectors.UnsetCompanyFields("fetch.company_email_property", s.fetch.CompanyEmailProperty,
+		"fetch.company_tax_id_property", s.fetch.CompanyTaxIDProperty)
+}
+
 // object is a CRM object as the objects API returns it. Property values are
 // strings or null.
 type object struct {

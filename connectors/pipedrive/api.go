@@ -401,6 +401,13 @@ func (s *Source) RawFields() connectors.RawFieldSet {
 
 var _ connectors.RawFielder = (*Source)(nil)
 
+// UnsetCompanyFields implements connectors.CompanyFielder: a Pipedrive
+// organization's email and tax id are custom fields.
+func (s *Source) UnsetCompanyFields() map[string]string {
+	return connectors.UnsetCompanyFields("fetch.organization_email_field", s.fetch.OrganizationEmailField,
+		"fetch.organization_tax_id_field", s.fetch.OrganizationTaxIDField)
+}
+
 // dealHeader is the deal's own fields as FetchDeal reports them: its
 // status as the stage (StageDeleted for a deleted deal, whatever that
 // says), its stage, pipeline and organization ids, custom fields and

@@ -156,6 +156,13 @@ func (s *Source) RawFields() connectors.RawFieldSet {
 
 var _ connectors.RawFielder = (*Source)(nil)
 
+// UnsetCompanyFields implements connectors.CompanyFielder: an Account's
+// email and tax id are custom fields.
+func (s *Source) UnsetCompanyFields() map[string]string {
+	return connectors.UnsetCompanyFields("fetch.account_email_field", s.fetch.AccountEmailField,
+		"fetch.account_tax_id_field", s.fetch.AccountTaxIDField)
+}
+
 // FetchDeal reads the Opportunity with its Account (one SOQL query with the
 // Account relationship) and its OpportunityLineItems (a second query, all
 // pages). OpportunityLineItem.Discount is a percentage (DiscountPercent).
