@@ -181,3 +181,58 @@ connections:
 		}
 	}
 }
+
+// A CRM source's base_url (or instance_url) that already has the CRM's
+// API path (…/crm/v3, …/api/v2, …/services/data/v62.0, as the vendors'
+// references write the base) fails `config check`, naming the connection,
+// the key and the fix: it passed, and every later check blamed the 404s
+// of the doubled path on something else (a write-back property that does
+// not exist, a deal that is not there).
+func TestConfigCheckRefusesABaseURLWithTheAPIPath(t *testing.T) {
+	cfg := writeConfig(t, `
+targets:
+  erp: {type: http, base_url: "https://erp.example.com"}
+connections:
+  hs:
+    target: erp
+    trigger: {won_stages: [closedwon]}
+    source:
+      type: hubspot
+      base_url: http://127.0.0.1:9/crm/v3
+      client_secret: hubspot-client-secret
+      accounts:
+        "62515": {access_token: pat-na1-62515}
+  pd:
+    target: erp
+    trigger: {won_stages: [won]}
+    source:
+      type: pipedrive
+      base_url: http://127.0.0.1:9/api/v2
+      webhook_user: dealsync
+      webhook_password: correct-horse
+      accounts:
+        "6083095": {api_token: pd-token}
+  sf:
+    target: erp
+    trigger: {won_stages: [Closed Won]}
+    source:
+      type: salesforce
+      endpoint_token: 0123456789abcdef0123456789abcdef
+      accounts:
+        00D5w000004qGTOEA2: {instance_url: "https://acme.my.salesforce.com/services/data/v62.0", client_id: cid, client_secret: csecret}
+`)
+	out, err := runOut(context.Background(), "--config", cfg, "config", "check")
+	if exitCode(err) != 1 || strings.Contains(out, "\nok\n") {
+		t.Fatalf("exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	for _, want := range []string{
+		`connections.hs.source: hubspot source: base_url "http://127.0.0.1:9/crm/v3" already has the API path "/crm/v3": dealsync adds the API paths (/crm/objects/2026-03/…`,
+		"give the host alone, e.g. https://api.hubapi.com",
+		`connections.pd.source: pipedrive source: base_url "http://127.0.0.1:9/api/v2" already has the API path "/api/v2": dealsync adds /api/v2/… itself; give the host alone, e.g. https://api.pipedrive.com`,
+		`connections.sf.source: salesforce source: accounts.00d5w000004qgtoea2.instance_url "https://acme.my.salesforce.com/services/data/v62.0" already has the API path "/services/data/v62.0"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 )
 
@@ -38,6 +39,25 @@ func ParseConfiguredURL(what, value, example string) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// APIPathError is the error of a configured base URL u whose path already
+// has the API path the connector adds to it itself: apiPath matches it (in
+// any case), adds says what the connector adds ("/v3/company/<realm_id>"),
+// what names the setting ("quickbooks: base_url") and example is how to
+// write it. Such a base_url (as a vendor's API reference writes the base,
+// the server URL of its OpenAPI spec) doubles the path: every call answers
+// 404, which each check then blames on something else (a property that
+// does not exist, a deal that is not there). The error names the value as
+// ShownURL shows it and the path from where apiPath matches. It is nil
+// when apiPath does not match, so that a proxy's own path prefix is taken.
+func APIPathError(what string, u *url.URL, apiPath *regexp.Regexp, adds, example string) error {
+	loc := apiPath.FindStringIndex(u.Path)
+	if loc == nil {
+		return nil
+	}
+	return fmt.Errorf("%s %q already has the API path %q: dealsync adds %s itself; give the host alone, e.g. %s",
+		what, ShownURL(u), u.Path[loc[0]:], adds, example)
 }
 
 // NoRedirects is a copy of hc (nil: http.DefaultClient) that follows no

@@ -271,6 +271,15 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if cfg.TokenURL == "" {
 		cfg.TokenURL = def.TokenURL
 	}
+	// base_url may hold a credential (user info, a query): shown without it.
+	u, err := erpkit.ParseConfiguredURL("hubspot source: base_url", cfg.BaseURL, def.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := erpkit.APIPathError("hubspot source: base_url", u, apiPathInBaseURL,
+		"the API paths ("+objectsPrefix+"…, "+propertiesPrefix+"…, "+pipelinesPrefix+"…)", def.BaseURL); err != nil {
+		return nil, err
+	}
 	if cfg.WriteBack.StatusValue == "" {
 		cfg.WriteBack.StatusValue = def.WriteBack.StatusValue
 	}
@@ -306,7 +315,6 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			return nil, fmt.Errorf("hubspot source: legacy_signatures: %q is not v1 or v2", v)
 		}
 	}
-	var err error
 	if s.appSecret, s.appPrevious, err = clientSecrets("hubspot source: ", cfg.ClientSecret, cfg.PreviousClientSecret); err != nil {
 		return nil, err
 	}

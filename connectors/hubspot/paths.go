@@ -1,6 +1,9 @@
 package hubspot
 
-import "net/url"
+import (
+	"net/url"
+	"regexp"
+)
 
 // The HubSpot CRM API paths the source calls, all in one place.
 //
@@ -59,3 +62,11 @@ func dealPropertyPath(name string) string {
 
 // dealPipelinesPath is the portal's deal pipelines with their stages (GET).
 const dealPipelinesPath = pipelinesPrefix + "deals"
+
+// apiPathInBaseURL matches, in any case, an API path of HubSpot's CRM in
+// a base_url (https://api.hubapi.com/crm/v3, as HubSpot's reference
+// pages write the v3 endpoints, or …/crm/objects/2026-03): the source adds
+// its paths, /crm/…, to base_url, so such a base_url would double them.
+// A proxy's own prefix (https://gateway.example/hubspot, even
+// …/crm/hubspot) is not matched.
+var apiPathInBaseURL = regexp.MustCompile(`(?i)/crm/(v\d+|\d{4}-\d{2}|objects|properties|pipelines|associations)(/|$)`)

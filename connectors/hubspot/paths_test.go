@@ -9,6 +9,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
+	"github.com/dealsync/dealsync/secret"
 )
 
 // noLegacyCalls fails the test if the source called one of HubSpot's
@@ -109,5 +110,42 @@ func TestFakeRefusesLegacyPaths(t *testing.T) {
 	}
 	if n := len(f.LegacyRequests()); n != 4 {
 		t.Errorf("%d legacy requests listed, want 4", n)
+	}
+}
+
+// A base_url that already has an API path of HubSpot's (…/crm/v3, as
+// HubSpot's reference pages write the v3 endpoints) is refused at load,
+// naming the key and saying to give the host alone: the source adds
+// /crm/…/2026-03/… itself, and every call went to /crm/v3/crm/…, answered
+// 404, which each check then blamed on something else (a write-back
+// property that "does not exist", a deal "neither among the portal's deals
+// nor among its deleted ones"). A proxy's own path prefix is taken, and
+// the value is shown without its credentials.
+func TestBaseURLWithTheAPIPathIsRefused(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://127.0.0.1:9/crm/v3": `hubspot source: base_url "http://127.0.0.1:9/crm/v3" already has the API path "/crm/v3": ` +
+			`dealsync adds the API paths (/crm/objects/2026-03/…, /crm/properties/2026-03/…, /crm/pipelines/2026-03/…) itself; give the host alone, e.g. https://api.hubapi.com`,
+		"https://api.hubapi.com/crm/v3/objects/deals":           `already has the API path "/crm/v3/objects/deals"`,
+		"https://api.hubapi.com/CRM/V4/":                        `already has the API path "/CRM/V4/"`,
+		"https://api.hubapi.com/crm/objects/2026-03":            `already has the API path "/crm/objects/2026-03"`,
+		"https://gateway.example/hubspot/crm/properties":        `already has the API path "/crm/properties"`,
+		"https://u:S3cret@api.hubapi.com/crm/v3?hapikey=S3cret": `base_url "https://api.hubapi.com/crm/v3" already has the API path "/crm/v3"`,
+		"https://api.hubapi.com":                                "",
+		"https://api.hubapi.com/":                               "",
+		"https://gateway.example/hubspot":                       "",
+		"https://gateway.example/crm/hubspot":                   "",
+		"http://127.0.0.1:9/crmv3":                              "",
+	} {
+		cfg := DefaultConfig()
+		cfg.ClientSecret = secret.New(oursSecret)
+		cfg.Accounts = map[string]Account{"62515": {AccessToken: secret.New("pat-na1-62515")}}
+		cfg.BaseURL = raw
+		_, err := New(cfg, connectors.Env{})
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("base_url %s: %v; want %q", raw, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("base_url %s: the error shows the credential: %v", raw, err)
+		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,11 @@ import (
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
+
+// apiPathInBaseURL matches, in any case, the REST API's path in a
+// base_url, to which the target adds TokenPath, RecordPath and
+// SuiteQLPath.
+var apiPathInBaseURL = regexp.MustCompile(`(?i)/services/rest(/|$)`)
 
 // Defaults of Config.
 const (
@@ -243,6 +249,14 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		return nil, err
 	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		return nil, fmt.Errorf("netsuite: base_url %q is not an http(s) URL", erpkit.ShownURL(u))
+	default:
+		// NetSuite's REST API guide writes the base of its records as
+		// https://<account>.suitetalk.api.netsuite.com/services/rest/record/v1:
+		// dealsync adds /services/rest/… itself.
+		if err := erpkit.APIPathError("netsuite: base_url", u, apiPathInBaseURL, "/services/rest/…",
+			"https://"+host+".suitetalk.api.netsuite.com"); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.TokenURL == "" {
 		cfg.TokenURL = cfg.BaseURL + TokenPath

@@ -1205,6 +1205,33 @@ func TestBaseURLErrorsShowNoCredential(t *testing.T) {
 	}
 }
 
+// A base_url that already has the REST API's path (NetSuite's REST API
+// guide writes the base of its records as
+// https://<account>.suitetalk.api.netsuite.com/services/rest/record/v1) is
+// refused at load, saying to give the host alone: the target adds
+// /services/rest/… itself, and every call would answer 404. A proxy's
+// own path prefix is taken.
+func TestBaseURLWithTheAPIPathIsRefused(t *testing.T) {
+	key := testRSAKey(t)
+	for raw, want := range map[string]string{
+		"https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1": `netsuite: base_url "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1" ` +
+			`already has the API path "/services/rest/record/v1": dealsync adds /services/rest/… itself; give the host alone, e.g. https://1234567-sb1.suitetalk.api.netsuite.com`,
+		"http://127.0.0.1:9/Services/REST/":               `already has the API path "/Services/REST"`,
+		"https://1234567-sb1.suitetalk.api.netsuite.com/": "",
+		"https://gateway.example/netsuite":                "",
+		"https://gateway.example/services/restful":        "",
+	} {
+		cfg := netsuite.DefaultConfig()
+		cfg.AccountID, cfg.ClientID, cfg.CertificateID = account, client, certID
+		cfg.PrivateKey = secret.New("file:" + writeKey(t, key))
+		cfg.BaseURL = raw
+		_, err := netsuite.New(cfg, netsuite.Deps{})
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("base_url %s: %v; want %q", raw, err, want)
+		}
+	}
+}
+
 // An error in the request's URL names it as the element, as NetSuite
 // answers one (o:errorUrl, beside o:errorPath for the body's).
 func TestErrorDetailNamesTheURL(t *testing.T) {

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -185,6 +186,9 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if cfg.WriteBack.StatusValue == "" {
 		cfg.WriteBack.StatusValue = "synced"
 	}
+	if err := checkBaseURL("pipedrive source: base_url", cfg.BaseURL); err != nil {
+		return nil, err
+	}
 	if len(cfg.Accounts) == 0 {
 		return nil, errors.New("pipedrive source: accounts: at least one company is required")
 	}
@@ -196,6 +200,11 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	for id, a := range cfg.Accounts {
 		key := "pipedrive source: accounts." + id
+		if a.BaseURL != "" {
+			if err := checkBaseURL(key+".base_url", a.BaseURL); err != nil {
+				return nil, err
+			}
+		}
 		acc := &account{id: id, baseURL: strings.TrimRight(a.BaseURL, "/")}
 		ok, err := s.addCredentials(key+".", a.WebhookUser, a.WebhookPassword, a.PreviousWebhookUser, a.PreviousWebhookPassword, id)
 		if err != nil {
@@ -239,6 +248,25 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		s.accounts[id] = acc
 	}
 	return s, nil
+}
+
+// apiPathInBaseURL matches, in any case, an API path of Pipedrive's in a
+// base_url: https://api.pipedrive.com/api/v2 or
+// https://acme.pipedrive.com/api/v1, as the server URLs of Pipedrive's
+// OpenAPI specs write them. The source adds /api/v2/… to base_url, so such
+// a base_url would double it. A proxy's own prefix is not matched.
+var apiPathInBaseURL = regexp.MustCompile(`(?i)/api/v\d+(/|$)`)
+
+// checkBaseURL refuses a base_url (what names it) that is not a URL or
+// already has the API path.
+func checkBaseURL(what, value string) error {
+	// base_url may hold a credential (user info, a query): shown without it.
+	u, err := erpkit.ParseConfiguredURL(what, value, DefaultBaseURL)
+	if err != nil {
+		return err
+	}
+	return erpkit.APIPathError(what, u, apiPathInBaseURL, "/api/v2/…",
+		DefaultBaseURL+" (or the company's own https://<company>.pipedrive.com)")
 }
 
 // addCredentials adds the webhook_user/webhook_password pair under key

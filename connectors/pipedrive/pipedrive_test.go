@@ -442,6 +442,46 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+// A base_url (the source's, or an account's) that already has Pipedrive's
+// API path (…/api/v2, the server URL of Pipedrive's own OpenAPI spec) is
+// refused at load, naming the key and saying to give the host alone: the
+// source adds /api/v2/… itself, and every call went to /api/v2/api/v2/…,
+// answered 404, which each check then blamed on something else. A proxy's
+// own path prefix is taken, and the value is shown without credentials.
+func TestBaseURLWithTheAPIPathIsRefused(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://127.0.0.1:9/api/v2": `base_url "http://127.0.0.1:9/api/v2" already has the API path "/api/v2": ` +
+			`dealsync adds /api/v2/… itself; give the host alone, e.g. https://api.pipedrive.com (or the company's own https://<company>.pipedrive.com)`,
+		"https://acme.pipedrive.com/api/v1/":                         `already has the API path "/api/v1/"`,
+		"https://api.pipedrive.com/API/V2/deals":                     `already has the API path "/API/V2/deals"`,
+		"https://u:S3cret@api.pipedrive.com/api/v2?api_token=S3cret": `base_url "https://api.pipedrive.com/api/v2" already has the API path "/api/v2"`,
+		"https://api.pipedrive.com":                                  "",
+		"https://acme.pipedrive.com/":                                "",
+		"https://gateway.example/pipedrive":                          "",
+		"https://gateway.example/api/pipedrive":                      "",
+	} {
+		for _, account := range []bool{false, true} {
+			cfg := DefaultConfig()
+			cfg.WebhookUser, cfg.WebhookPassword = hookUser, secret.New(hookPass)
+			a := Account{APIToken: secret.New("token-6083095")}
+			key := "pipedrive source: base_url"
+			if account {
+				a.BaseURL, key = raw, "pipedrive source: accounts.6083095.base_url"
+			} else {
+				cfg.BaseURL = raw
+			}
+			cfg.Accounts = map[string]Account{"6083095": a}
+			_, err := New(cfg, connectors.Env{})
+			if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), key+" ")) {
+				t.Errorf("%s %s: %v; want %q", key, raw, err, want)
+			}
+			if err != nil && strings.Contains(err.Error(), "S3cret") {
+				t.Errorf("%s %s: the error shows the credential: %v", key, raw, err)
+			}
+		}
+	}
+}
+
 func BenchmarkVerify(b *testing.B) {
 	s := testSource(b, nil)
 	w := delivery(changeStage, basic(hookUser, hookPass))

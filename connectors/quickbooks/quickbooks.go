@@ -154,9 +154,9 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	if loc := apiPath.FindStringIndex(u.Path); loc != nil {
-		return nil, fmt.Errorf("quickbooks: base_url %q already has the API path %q: dealsync adds /v3/company/<realm_id> itself; give the host alone, e.g. %s (or the sandbox's https://sandbox-quickbooks.api.intuit.com)",
-			erpkit.ShownURL(u), u.Path[loc[0]:], d.BaseURL)
+	if err := erpkit.APIPathError("quickbooks: base_url", u, apiPath, "/v3/company/<realm_id>",
+		d.BaseURL+" (or the sandbox's https://sandbox-quickbooks.api.intuit.com)"); err != nil {
+		return nil, err
 	}
 	store := deps.Tokens
 	if store == nil {

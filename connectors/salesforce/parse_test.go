@@ -356,6 +356,32 @@ func TestInstanceURLErrorsShowNoCredential(t *testing.T) {
 	}
 }
 
+// An instance_url that already has a path of Salesforce's APIs
+// (…/services/data/v62.0, as the REST API's guide writes the base of its
+// resources) is refused at load, naming the key and saying to give the
+// My Domain URL alone: the source adds /services/data/vXX.X/… and
+// /services/oauth2/token itself, and every call would answer 404. A
+// proxy's own path prefix is taken.
+func TestInstanceURLWithTheAPIPathIsRefused(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://acme.my.salesforce.com/services/data/v62.0": `salesforce source: accounts.` + orgA + `.instance_url "https://acme.my.salesforce.com/services/data/v62.0" ` +
+			`already has the API path "/services/data/v62.0": dealsync adds /services/data/` + DefaultAPIVersion + `/… and /services/oauth2/token itself; ` +
+			`give the host alone, e.g. https://MyDomain.my.salesforce.com`,
+		"https://acme.my.salesforce.com/services/oauth2/token": `already has the API path "/services/oauth2/token"`,
+		"https://acme.my.salesforce.com/SERVICES/DATA/":        `already has the API path "/SERVICES/DATA/"`,
+		"http://127.0.0.1:9/sf/services/data":                  `already has the API path "/services/data"`,
+		"https://acme.my.salesforce.com":                       "",
+		"https://acme.my.salesforce.com/":                      "",
+		"https://gateway.example/services/salesforce":          "",
+	} {
+		_, err := New(Config{AllowUnauthenticated: true, Accounts: map[string]Account{
+			orgA: {InstanceURL: raw, ClientID: "c", ClientSecret: secret.New("s")}}}, connectors.Env{})
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("instance_url %s: %v; want %q", raw, err, want)
+		}
+	}
+}
+
 // A previous_endpoint_token that resolves to nothing is refused like an
 // endpoint_token, and one without an endpoint_token beside it is a config
 // error; both name the key.

@@ -232,6 +232,12 @@ var (
 	apiVersionForm = regexp.MustCompile(`^v\d+\.\d$`)
 	// fieldName is a field of the object itself (no relationship path).
 	fieldName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+	// apiPathInInstanceURL matches, in any case, a path of Salesforce's
+	// APIs in an instance_url (https://acme.my.salesforce.com/services/data/v62.0,
+	// as the REST API's guide writes the base of its resources): the
+	// source adds /services/data/vXX.X/… and /services/oauth2/token to
+	// instance_url, so such an instance_url would double them.
+	apiPathInInstanceURL = regexp.MustCompile(`(?i)/services/(data|oauth2|apexrest|soap|async)(/|$)`)
 )
 
 // New checks cfg, resolves the secrets once and returns a Source.
@@ -319,6 +325,10 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			return nil, err
 		case u.Scheme == "" || u.Host == "":
 			return nil, fmt.Errorf("%s.instance_url %q is not a URL (write it as https://MyDomain.my.salesforce.com)", key, erpkit.ShownURL(u))
+		}
+		if err := erpkit.APIPathError(key+".instance_url", u, apiPathInInstanceURL,
+			"/services/data/"+cfg.APIVersion+"/… and /services/oauth2/token", "https://MyDomain.my.salesforce.com (the org's My Domain URL)"); err != nil {
+			return nil, err
 		}
 		acc := &account{id: id, instanceURL: strings.TrimRight(a.InstanceURL, "/"), wonStages: crmkit.StageSetFold(a.WonStages)}
 		if c := strings.TrimSpace(a.DefaultCurrency); c != "" {
