@@ -114,7 +114,9 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 			// skip deals, or ask for the same page for ever.
 			id, err := strconv.ParseUint(o.ID, 10, 64)
 			if err != nil || id <= last {
-				return fmt.Errorf("hubspot: the search of won deals of portal %s answered deal %q after deal %d; it was asked for ids in ascending order",
+				return fmt.Errorf("hubspot: the search of won deals of portal %s answered deal %q after deal %d; it was asked for ids after the last "+
+					"one listed, in ascending order: a page already read, or one out of order, so the paging would loop or skip deals "+
+					"(does base_url point at a mock that ignores the search's filters or sorts?)",
 					accountID, o.ID, last)
 			}
 			last = id

@@ -26,7 +26,10 @@ var maxWonPages = 200
 // archived deals"): the company's won deals updated since the period began
 // (a deal is updated when it is won), kept when their won_time is in
 // [since, until), each once. A page answered 429 is asked again after
-// Pipedrive's wait.
+// Pipedrive's wait. A page whose next_cursor names a page already read
+// (a mock, or a proxy answering every page alike) ends the listing with
+// an error saying so, at once, rather than reading it again until the
+// bound on the pages.
 func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, until time.Time, fn func(connectors.WonDeal) error) error {
 	acc, err := s.account(accountID)
 	if err != nil {
@@ -57,6 +60,7 @@ const archivedDealsPath = "/api/v2/deals/archived"
 // listWon hands fn the won deals of one list (path) won in [since, until).
 func (s *Source) listWon(ctx context.Context, acc *account, accountID, path string, since, until time.Time, fn func(pdDeal, time.Time) error) error {
 	cursor := ""
+	read := map[string]bool{} // the cursors of the pages read ("" the first)
 	for page := 0; ; page++ {
 		if page == maxWonPages {
 			return permanent("company %s has more than %d won deals updated since %s: start the period later", accountID, maxWonPages*wonPageSize, since.Format(time.RFC3339))
@@ -86,7 +90,14 @@ func (s *Source) listWon(ctx context.Context, acc *account, accountID, path stri
 		if env.AdditionalData.NextCursor == nil || *env.AdditionalData.NextCursor == "" {
 			return nil
 		}
-		cursor = *env.AdditionalData.NextCursor
+		read[cursor] = true
+		next := *env.AdditionalData.NextCursor
+		if read[next] {
+			return permanent("list won deals of company %s: page %d of %s names by its next_cursor as the next page %s, a page already read: "+
+				"the API's paging loops (does base_url point at a mock, or at a proxy that answers every page alike?)",
+				accountID, page+1, path, connectors.QuoteShort(next))
+		}
+		cursor = next
 	}
 }
 

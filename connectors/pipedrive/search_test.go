@@ -3,7 +3,12 @@ package pipedrive
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,6 +80,51 @@ func TestListWonDeals(t *testing.T) {
 		func(connectors.WonDeal) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "more than 2 won deals updated since 2026-11-01T00:00:00Z") {
 		t.Errorf("over the bound: %v", err)
+	}
+}
+
+// A deals list whose next_cursor names a page already read (a mock that
+// answers every page with the same next_cursor, or two cursors naming
+// each other) ends the listing at once with an error saying so: it read
+// the same page about 200 times in 10 s, then said the company had more
+// than 100,000 won deals updated since the period began, which was false.
+func TestListWonDealsStopsAtARepeatedCursor(t *testing.T) {
+	for name, c := range map[string]struct {
+		next     func(cursor string) string
+		requests int
+		repeated string
+	}{
+		"the same cursor": {func(string) string { return "c2FtZQ==" }, 2, `"c2FtZQ=="`},
+		"two cursors":     {func(cur string) string { return map[string]string{"": "A", "A": "B", "B": "A"}[cur] }, 3, `"A"`},
+	} {
+		var mu sync.Mutex
+		var requests []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			requests = append(requests, r.URL.Path+"?cursor="+r.URL.Query().Get("cursor"))
+			mu.Unlock()
+			_, _ = fmt.Fprintf(w, `{"success":true,"data":[{"id":1,"status":"won","won_time":"2026-11-03T10:00:00Z","update_time":"2026-11-03T10:00:00Z"}],`+
+				`"additional_data":{"next_cursor":%q}}`, c.next(r.URL.Query().Get("cursor")))
+		}))
+		s := apiSource(t, srv.URL, nil)
+		var got []string
+		err := s.ListWonDeals(context.Background(), "6083095", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+			func(d connectors.WonDeal) error {
+				got = append(got, d.ID)
+				return nil
+			})
+		srv.Close()
+		if len(requests) != c.requests {
+			t.Errorf("%s: %d requests, want %d: %v", name, len(requests), c.requests, requests)
+		}
+		if err == nil || !errors.Is(err, connectors.ErrPermanent) ||
+			!strings.Contains(err.Error(), "list won deals of company 6083095: page "+fmt.Sprint(c.requests)+" of /api/v2/deals names by its next_cursor as the next page "+c.repeated+
+				", a page already read: the API's paging loops") || strings.Contains(err.Error(), "more than") {
+			t.Errorf("%s: %v; want a permanent error saying the cursor repeated", name, err)
+		}
+		if strings.Join(got, ",") != "1" {
+			t.Errorf("%s: deals listed %v, want 1 once", name, got)
+		}
 	}
 }
 
