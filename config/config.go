@@ -318,7 +318,7 @@ type Intake struct {
 	Listen       string `mapstructure:"listen" validate:"required,hostport"`
 	MaxBodyBytes int64  `mapstructure:"max_body_bytes" validate:"min=1024"`
 	// MaxInFlightBytes bounds the webhook bodies one intake holds at once
-	// (what each has sent so far: intake.Options): past it, 503 with
+	// (the buffers they are read into: intake.Options): past it, 503 with
 	// Retry-After, so a flood of large or slow bodies cannot exhaust the
 	// memory. Less than max_body_bytes is taken as that.
 	MaxInFlightBytes int64 `mapstructure:"max_inflight_bytes" validate:"gte=0"`

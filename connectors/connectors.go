@@ -467,28 +467,29 @@ func CustomerRunKey(key string) string {
 	return key[:i]
 }
 
-// NotUTF8 says why a body that is not UTF-8 is refused, naming the first
-// byte that is not; "" for a UTF-8 body. JSON is UTF-8 (RFC 8259), and a
+// NotUTF8 says why data that is not UTF-8 (what: "the body", "event
+// [2]") is refused, naming the first byte that is not, at its offset in
+// data; "" for UTF-8. JSON is UTF-8 (RFC 8259), and a
 // decoder reads such bytes as U+FFFD: the ids "Zo\xeb-7" and "Zo\xec-7"
 // of a body in ISO-8859-1 would both be "Zo\ufffd-7", one deal (the
 // second answered as a duplicate, never invoiced) or one customer (an
 // invoice billed to another company).
-func NotUTF8(body []byte) string {
-	if utf8.Valid(body) {
+func NotUTF8(what string, data []byte) string {
+	if utf8.Valid(data) {
 		return ""
 	}
 	off := 0
-	for off < len(body) {
-		r, size := utf8.DecodeRune(body[off:])
+	for off < len(data) {
+		r, size := utf8.DecodeRune(data[off:])
 		if r == utf8.RuneError && size <= 1 {
 			break
 		}
 		off += size
 	}
-	line, col := jsonpos.Position(body, int64(off)+1)
-	return fmt.Sprintf("the body is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; "+
+	line, col := jsonpos.Position(data, int64(off)+1)
+	return fmt.Sprintf("%s is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; "+
 		"JSON is UTF-8 (RFC 8259): send (or save) the text as UTF-8, not in another encoding such as ISO-8859-1",
-		body[off], off, line, col)
+		what, data[off], off, line, col)
 }
 
 // QuoteShort quotes an untrusted value for an error message, cut to 40

@@ -81,11 +81,12 @@ type Options struct {
 	// MaxBodyBytes bounds a delivery (default 1 MiB); larger → 413.
 	MaxBodyBytes int64
 	// MaxInFlightBytes bounds the webhook bodies this replica holds at
-	// once, from their first byte until they are answered (default 64
-	// MiB, at least MaxBodyBytes): a delivery that would pass it gets 503
-	// with Retry-After, so that a flood of large or slow bodies, signed or
+	// once, from their headers until they are answered (default 64 MiB,
+	// at least MaxBodyBytes): a delivery that would pass it gets 503 with
+	// Retry-After, so that a flood of large or slow bodies, signed or
 	// not, cannot exhaust the memory. A body counts as the buffer it is
-	// read into, which grows as its bytes come (readBody).
+	// read into: 4 KiB (less when it declares less), doubling as its
+	// bytes come (readBody).
 	MaxInFlightBytes int64
 	// PublicBaseURL is the scheme://host[:port] the CRMs call, for sources
 	// whose signature covers the URL; empty means what the request says.
@@ -811,13 +812,15 @@ var errInFlight = errors.New("the webhook bodies in flight on this replica are a
 const firstRead = 4 << 10
 
 // readBody reads a delivery's body, at most Options.MaxBodyBytes (a
-// declared length was checked before), into a buffer that grows as the
-// bytes come, each growth held in h.inFlight: held is what the caller
-// releases, also after an error. A sender that declares a large body,
-// or sends a chunked one, and then stalls holds what it sent, not what
-// it declared: 66 connections that declared 1 MiB each and sent a byte
-// held the default 64 MiB, and every connection's signed deliveries got
-// 503 until they timed out.
+// declared length was checked before), into a buffer of firstRead that
+// doubles as the bytes come, each growth held in h.inFlight: held is
+// what the caller releases, also after an error. A sender that declares
+// a large body, or sends a chunked one, and then stalls holds at most
+// twice what it sent, and firstRead for its headers alone, not what it
+// declared: 64 connections that declared 1 MiB each and sent a byte held
+// the default 64 MiB, and every connection's signed deliveries got 503
+// until they timed out. (16,384 connections that send headers alone
+// still do: docs/limitations.md.)
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, err error) {
 	src, limit := io.Reader(r.Body), r.ContentLength
 	if limit < 0 {

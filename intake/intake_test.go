@@ -730,6 +730,70 @@ func TestStalledBodiesHoldWhatTheySent(t *testing.T) {
 	}
 }
 
+// What a body holds is given back whatever its answer: a 503 when its
+// buffer would grow past the bound, a 400 for a body shorter than
+// declared, a 413 for a chunked one past max_body_bytes.
+func TestBodiesGiveBackWhatTheyHeld(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}}
+	const bound = 16 << 10
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: bound, MaxInFlightBytes: bound, StartTimeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	whole := func(what string) {
+		t.Helper()
+		if !h.inFlight.TryAcquire(bound) {
+			t.Fatalf("after %s: the bound is not whole again", what)
+		}
+		h.inFlight.Release(bound)
+	}
+	// A stalled body holds its first read, so another's growth past the
+	// rest is refused.
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "POST /webhooks/crm HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", bound)
+	for deadline := time.Now().Add(10 * time.Second); h.inFlight.TryAcquire(bound - firstRead + 1); {
+		h.inFlight.Release(bound - firstRead + 1)
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled body is not being read")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	big := "[" + strings.Repeat(" ", bound-2) + "]"
+	if resp, body := postBody(t, srv.URL+"/webhooks/crm", io.MultiReader(strings.NewReader(big))); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a body growing past the bound: %d %s, want 503", resp.StatusCode, body)
+	}
+	c.Close()
+	for deadline := time.Now().Add(10 * time.Second); !h.inFlight.TryAcquire(bound); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("after a 503 and a stalled body's end: the bound is not whole again")
+		}
+	}
+	h.inFlight.Release(bound)
+
+	short, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(short, "POST /webhooks/crm HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{")
+	short.(*net.TCPConn).CloseWrite()
+	answer, _ := io.ReadAll(short)
+	short.Close()
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 400") {
+		t.Fatalf("a body shorter than declared: %q, want 400", answer)
+	}
+	whole("a 400")
+	if resp, body := postBody(t, srv.URL+"/webhooks/crm", io.MultiReader(strings.NewReader(big+"  "))); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked, too large: %d %s, want 413", resp.StatusCode, body)
+	}
+	whole("a 413")
+}
+
 // gatedStarter holds every start until the test lets it through.
 type gatedStarter struct {
 	fakeStarter

@@ -46,7 +46,7 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty body: want a JSON event object or an array of them", connectors.ErrMalformed)
 	}
-	if msg := connectors.NotUTF8(body); msg != "" {
+	if msg := connectors.NotUTF8("the body", body); msg != "" {
 		return nil, fmt.Errorf("%w: %s", connectors.ErrMalformed, msg)
 	}
 

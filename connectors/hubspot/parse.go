@@ -185,9 +185,6 @@ func decodeBatch(body []byte) ([]json.RawMessage, error) {
 	if trimmed[0] != '[' {
 		return nil, malformed("body is not a JSON array: HubSpot sends an array of events")
 	}
-	if msg := connectors.NotUTF8(body); msg != "" {
-		return nil, malformed("%s", msg)
-	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(body, &items); err != nil {
 		return nil, malformed("not JSON: %v", err)
@@ -213,7 +210,7 @@ func decodeEvent(i int, item json.RawMessage) (Event, error) {
 			EventID json.Number `json:"eventId"`
 		}
 		eventID := ""
-		if json.Unmarshal(item, &id) == nil && connectors.IsDigits(id.EventID.String()) {
+		if json.Unmarshal(item, &id) == nil && connectors.IsIntegerID(id.EventID.String()) {
 			eventID = id.EventID.String()
 			at = fmt.Sprintf("[%d] (eventId %s)", i, eventID)
 		}
@@ -234,8 +231,17 @@ func decodeEvent(i int, item json.RawMessage) (Event, error) {
 	if !connectors.IsIntegerID(e.EventID.String()) {
 		return Event{}, malformed("[%d].eventId: want a non-negative 64-bit integer, got %s", i, connectors.QuoteShort(e.EventID.String()))
 	}
+	// From here the event's id names it in the reply and the log.
+	unreadable := func(format string, args ...any) error {
+		return &connectors.UnreadableEvent{EventID: e.EventID.String(), Err: malformed(format, args...)}
+	}
 	if !connectors.IsIntegerID(e.PortalID.String()) {
-		return Event{}, malformed("[%d].portalId: want a non-negative 64-bit integer, got %s", i, connectors.QuoteShort(e.PortalID.String()))
+		return Event{}, unreadable("[%d].portalId: want a non-negative 64-bit integer, got %s", i, connectors.QuoteShort(e.PortalID.String()))
+	}
+	// Text that is not UTF-8 is read with U+FFFD in its place: the event
+	// is left out, and the batch's others go through.
+	if msg := connectors.NotUTF8(fmt.Sprintf("event [%d]", i), item); msg != "" {
+		return Event{}, unreadable("%s", msg)
 	}
 	return e, nil
 }

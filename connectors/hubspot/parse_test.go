@@ -220,6 +220,10 @@ func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
 		// than Temporal takes, and the delivery answered 500 for ever.
 		"objectId too long": `{"eventId":5,"portalId":62515,"subscriptionType":"deal.creation","objectId":` + strings.Repeat("9", 1200) + `}`,
 		"eventId too long":  `{"eventId":` + strings.Repeat("9", 20) + `,"portalId":62515,"subscriptionType":"deal.creation","objectId":1}`,
+		"portalId too long": `{"eventId":6,"portalId":` + strings.Repeat("9", 20) + `,"subscriptionType":"deal.creation","objectId":1}`,
+		// Text that is not UTF-8, in an event of another object: that
+		// event is left out, not the batch (its won deal would be lost).
+		"not UTF-8": "{\"eventId\":7,\"portalId\":62515,\"subscriptionType\":\"contact.propertyChange\",\"objectId\":5,\"propertyName\":\"firstname\",\"propertyValue\":\"Zo\xeb\"}",
 	} {
 		w := &connectors.Webhook{Body: []byte("[" + bad + "," + good + "]")}
 		evs, err := s.Parse(w)
@@ -231,7 +235,7 @@ func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
 			continue
 		}
 		// Its eventId, when it could be read, for the reply and the log.
-		want := map[string]string{"no objectId": "2", "objectId object": "3", "stage an object": "4", "objectId too long": "5"}[name]
+		want := map[string]string{"no objectId": "2", "objectId object": "3", "stage an object": "4", "objectId too long": "5", "portalId too long": "6", "not UTF-8": "7"}[name]
 		if got := connectors.UnreadableEventID(w.Unreadable[0]); got != want {
 			t.Errorf("%s: the unreadable event's id %q, want %q", name, got, want)
 		}

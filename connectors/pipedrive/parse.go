@@ -96,7 +96,7 @@ func DecodeDelivery(body []byte) (*Delivery, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, malformed("body is not a JSON object: want a webhooks v2 delivery {meta, data, previous}")
 	}
-	if msg := connectors.NotUTF8(body); msg != "" {
+	if msg := connectors.NotUTF8("the body", body); msg != "" {
 		return nil, malformed("%s", msg)
 	}
 	var d Delivery
@@ -184,12 +184,12 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			return nil, malformed("previous: %v", err)
 		}
 	}
-	dealID := string(m.EntityID)
+	dealID, field := string(m.EntityID), "meta.entity_id"
 	if dealID == "" {
-		dealID = string(cur.ID)
+		dealID, field = string(cur.ID), "data.id"
 	}
 	if !connectors.IsIntegerID(dealID) {
-		return nil, malformed("meta.entity_id: want the deal id (a 64-bit integer without leading zeros), got %s", connectors.QuoteShort(dealID))
+		return nil, malformed("%s: want the deal id (a 64-bit integer without leading zeros), got %s", field, connectors.QuoteShort(dealID))
 	}
 	eventID := string(m.ID)
 	if eventID == "" {
