@@ -28,6 +28,12 @@ type Connection struct {
 	Target connectors.Target
 	// AccountTargets overrides Target for some CRM accounts (multi-tenant).
 	AccountTargets map[string]connectors.Target
+	// TargetName and AccountTargetNames are the configured names of
+	// Target and of AccountTargets' targets (by the same keys), which the
+	// ERP steps' failures name: the fix of a refused credential is in the
+	// target's settings. "" names none.
+	TargetName         string
+	AccountTargetNames map[string]string
 	// Fetcher reads full deals from the CRM (nil for sources whose events
 	// carry the whole deal); WriteBacker records the invoice on the deal.
 	Fetcher     connectors.DealFetcher
@@ -40,6 +46,26 @@ func (c Connection) TargetFor(account string) connectors.Target {
 		return t
 	}
 	return c.Target
+}
+
+// TargetNameFor is the configured name of the ERP target of a CRM account
+// (TargetFor), "" when the connection does not say.
+func (c Connection) TargetNameFor(account string) string {
+	if _, ok := c.AccountTargets[account]; ok {
+		return c.AccountTargetNames[account]
+	}
+	return c.TargetName
+}
+
+// erpFailure is err, the failure of an ERP step, with the connection and
+// the target it called: `connection "pd": target "books": …`. The
+// target's settings hold the ERP's credentials and ids, so a failure
+// that names only the connection reads as the CRM's.
+func erpFailure(connection, target string, err error) error {
+	if target == "" {
+		return fmt.Errorf("connection %q: %w", connection, err)
+	}
+	return fmt.Errorf("connection %q: target %q: %w", connection, target, err)
 }
 
 // Resolver finds a connection by name. It is consulted at each activity, so
@@ -160,7 +186,7 @@ func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput)
 	}
 	ref, err := conn.TargetFor(in.Account).FindOrCreateCustomer(ctx, in.Customer, connectors.CustomerKey(in.IdempotencyKey, in.Customer))
 	if err = a.failures.withEarlier(ctx, err); err != nil {
-		return connectors.CustomerRef{}, temporalError(fmt.Errorf("connection %q: %w", in.Connection, err))
+		return connectors.CustomerRef{}, temporalError(erpFailure(in.Connection, conn.TargetNameFor(in.Account), err))
 	}
 	return ref, nil
 }
@@ -182,10 +208,11 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	if err != nil {
 		return connectors.InvoiceResult{}, err
 	}
+	target := conn.TargetNameFor(in.Account)
 	ctx, wrote := connectors.TrackWrites(ctx)
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err = a.failures.withEarlier(ctx, err); err != nil {
-		err = fmt.Errorf("connection %q: %w", in.Connection, err)
+		err = erpFailure(in.Connection, target, err)
 		if connectors.IsEarlierAnswer(err) {
 			// Answered with what an earlier request of the key made (an
 			// invoice billed to another customer): this attempt made

@@ -165,3 +165,46 @@ func TestFailuresThatNeedSomeoneSayWhatToDo(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// refusingERP refuses every customer and invoice with err.
+type refusingERP struct {
+	rateLimitedERP
+	err error
+}
+
+func (e refusingERP) FindOrCreateCustomer(context.Context, model.Customer, string) (connectors.CustomerRef, error) {
+	return connectors.CustomerRef{}, e.err
+}
+
+func (e refusingERP) CreateInvoice(context.Context, model.Invoice, connectors.CustomerRef, string) (connectors.InvoiceResult, error) {
+	return connectors.InvoiceResult{}, e.err
+}
+
+// An ERP step's failure names the target it called (the connection's, or
+// an account's of account_targets) after the connection: the fix of a
+// refused credential is in the target's settings, and a failure naming
+// the connection alone read as its CRM's. The type stays the ERP's; a
+// connection whose target has no name says the connection only.
+func TestERPFailuresNameTheTarget(t *testing.T) {
+	refusal := &connectors.APIError{Service: "quickbooks", Op: "create invoice", StatusCode: 401, Message: "the access token was rejected"}
+	conn := Connection{Target: refusingERP{err: refusal}, TargetName: "books",
+		AccountTargets: map[string]connectors.Target{"7": refusingERP{err: refusal}}, AccountTargetNames: map[string]string{"7": "books-de"}}
+	a := &Activities{Connections: oneConnection{"pd": conn, "bare": {Target: refusingERP{err: refusal}}}}
+	ctx := context.Background()
+	for _, c := range []struct {
+		connection, account, want string
+	}{
+		{"pd", "", `connection "pd": target "books": quickbooks create invoice: HTTP 401: the access token was rejected`},
+		{"pd", "7", `connection "pd": target "books-de": quickbooks create invoice: HTTP 401`},
+		{"bare", "", `connection "bare": quickbooks create invoice: HTTP 401`},
+	} {
+		_, cerr := a.FindOrCreateCustomer(ctx, CustomerInput{Connection: c.connection, Account: c.account})
+		_, ierr := a.CreateInvoice(ctx, CreateInvoiceInput{Connection: c.connection, Account: c.account})
+		for step, err := range map[string]error{"customer": cerr, "invoice": ierr} {
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != ErrTypeERPUnauthorized || !appErr.NonRetryable() || !strings.HasPrefix(appErr.Message(), c.want) {
+				t.Errorf("%s %s account %q: %v; want a non-retryable %s starting %q", c.connection, step, c.account, err, ErrTypeERPUnauthorized, c.want)
+			}
+		}
+	}
+}

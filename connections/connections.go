@@ -44,8 +44,10 @@ type Connection struct {
 	Mapper      mapping.Mapper
 	TargetName  string
 	Target      connectors.Target
-	// AccountTargets routes CRM accounts to their own ERP targets.
-	AccountTargets map[string]connectors.Target
+	// AccountTargets routes CRM accounts to their own ERP targets;
+	// AccountTargetNames names them, by the same keys.
+	AccountTargets     map[string]connectors.Target
+	AccountTargetNames map[string]string
 	// Fetcher and WriteBacker are the source's CRM API side, when it has one.
 	Fetcher     connectors.DealFetcher
 	WriteBacker connectors.WriteBacker
@@ -213,9 +215,9 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			}
 			routed[key] = account
 			if c.AccountTargets == nil {
-				c.AccountTargets = map[string]connectors.Target{}
+				c.AccountTargets, c.AccountTargetNames = map[string]connectors.Target{}, map[string]string{}
 			}
-			c.AccountTargets[key] = t
+			c.AccountTargets[key], c.AccountTargetNames[key] = t, tn
 		}
 		if err := bind(c, mappings); err != nil {
 			errs = append(errs, fmt.Errorf("connections.%s.mapping: %w", name, err))
@@ -332,6 +334,7 @@ func (s *Set) Resolve(name string) (activities.Connection, bool) {
 	}
 	return activities.Connection{
 		Mapper: c.Mapper, Target: c.Target, AccountTargets: c.AccountTargets,
+		TargetName: c.TargetName, AccountTargetNames: c.AccountTargetNames,
 		Fetcher: c.Fetcher, WriteBacker: c.WriteBacker,
 	}, true
 }

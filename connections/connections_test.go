@@ -399,6 +399,10 @@ connections:
 	if c.TargetFor("62515") == c.TargetFor("70001") {
 		t.Fatal("account 62515 is not routed to its own target")
 	}
+	// The ERP steps' failures name the target an account's invoices go to.
+	if a, b := c.TargetNameFor("62515"), c.TargetNameFor("70001"); a != "erp-b" || b != "erp-a" {
+		t.Errorf("target names %q and %q; want erp-b (account_targets) and erp-a", a, b)
+	}
 }
 
 // A source whose events name no CRM account (generic) has nothing to route

@@ -56,8 +56,10 @@ type Client struct {
 	RetryAfter func(h http.Header) time.Duration
 	// AccessAdvice says what to check when the API answers 401 or 403
 	// (status), instead of the advice for an app a person authorized
-	// (re-authorize the connection, check the app's scopes); "" or nil
-	// keeps that.
+	// (authorize the target's app again, check its scopes); "" or nil
+	// keeps that. The advice names the target's settings, not the
+	// connection's: the step's failure names the connection the run
+	// belongs to, whose CRM is not the one that refused.
 	AccessAdvice func(status int) string
 }
 
@@ -285,9 +287,10 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed
 		if refreshed {
 			why = "the access token was rejected even after a refresh"
 		}
-		msg = fmt.Sprintf("%s for %s: %s%s", why, c.Connection, advice(resp.StatusCode, "re-authorize the connection"), parenthesized(msg))
+		msg = fmt.Sprintf("%s for %s: %s%s", why, c.Connection, advice(resp.StatusCode, "authorize the app for it again (the authorization-code flow with the target's client_id) "+
+			`and write the new refresh token into the target's token_file as {"refresh_token":"<new token>"}`), parenthesized(msg))
 	case http.StatusForbidden:
-		msg = fmt.Sprintf("access denied for %s: %s%s", c.Connection, advice(resp.StatusCode, "check the app's scopes and that it is still connected"), parenthesized(msg))
+		msg = fmt.Sprintf("access denied for %s: %s%s", c.Connection, advice(resp.StatusCode, "check the scopes of the target's app (its client_id) and that it is still connected to it"), parenthesized(msg))
 	}
 	return &connectors.APIError{Service: c.Service, Op: op, StatusCode: resp.StatusCode, Message: msg, Field: field,
 		RetryAfter: delay, RetryAfterGiven: given}

@@ -365,3 +365,36 @@ func TestAnEmptyRefusalHasNoEmptyParentheses(t *testing.T) {
 		}
 	}
 }
+
+// A 401 after a refresh, or a 403, is the ERP's refusal of the target's
+// credentials: its advice names the target's settings, not "the
+// connection" (the step's failure names the run's CRM connection, which
+// is not the one to authorize again). A target's AccessAdvice replaces it.
+func TestRefusedAccessNamesTheTargetsSettings(t *testing.T) {
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+		_, _ = w.Write([]byte("refused"))
+	}))
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	c := &Client{Service: "erp", Connection: "QuickBooks company 9130", HTTP: srv.Client(), Tokens: &tokenSource{}, Timeout: 20 * time.Second}
+	for code, want := range map[int]string{
+		http.StatusUnauthorized: `the access token was rejected even after a refresh for QuickBooks company 9130: authorize the app for it again ` +
+			`(the authorization-code flow with the target's client_id) and write the new refresh token into the target's token_file`,
+		http.StatusForbidden: "access denied for QuickBooks company 9130: check the scopes of the target's app (its client_id)",
+	} {
+		status.Store(int32(code))
+		_, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPost, URL: srv.URL, Body: []byte(`{}`)})
+		if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || err == nil || !strings.Contains(err.Error(), want) ||
+			!strings.HasSuffix(err.Error(), "(refused)") || strings.Contains(err.Error(), "connection") {
+			t.Errorf("%d: %v (class %v); want %q", code, err, cl, want)
+		}
+	}
+	c.AccessAdvice = func(int) string { return "check tenant_id" }
+	status.Store(http.StatusForbidden)
+	_, err := c.Do(ctx, Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL})
+	if err == nil || !strings.Contains(err.Error(), "access denied for QuickBooks company 9130: check tenant_id (refused)") {
+		t.Errorf("a target's advice: %v", err)
+	}
+}

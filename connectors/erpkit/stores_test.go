@@ -256,6 +256,33 @@ func TestRefusedRefreshSaysWhatToDo(t *testing.T) {
 		_, err := newSource(t, &memStore{tok: &oauth2.Token{RefreshToken: "RT-dead"}}, "s3cret", valid).Token(ctx)
 		refused(t, err, []string{"authorize the connection again", "token store"}, []string{"token_file"})
 	})
+	// An ERP target's grant: its step's failure names the run's CRM
+	// connection, so the advice names the target's settings, where the
+	// fix is, and never "the connection".
+	target := func(t *testing.T, store TokenStore, clientSecret, seed string) *RefreshingSource {
+		src := newSource(t, store, clientSecret, seed)
+		src.Target = true
+		return src
+	}
+	t.Run("an ERP target's invalid_client", func(t *testing.T) {
+		_, err := target(t, &FileTokenStore{Path: dead(t)}, "old-secret", valid).Token(ctx)
+		refused(t, err, []string{"vendor org 42", "check the target's client_id and client_secret", "does not help"},
+			[]string{"connection"})
+	})
+	t.Run("an ERP target's invalid_grant", func(t *testing.T) {
+		path := dead(t)
+		_, err := target(t, &FileTokenStore{Path: path}, "s3cret", valid).Token(ctx)
+		refused(t, err, []string{"vendor org 42", "run the authorization-code flow again with the target's client_id",
+			"the target's token_file " + path, "with the target's refresh_token set to the new token"}, []string{"connection"})
+		_, err = target(t, &memStore{tok: &oauth2.Token{RefreshToken: "RT-dead"}}, "s3cret", valid).Token(ctx)
+		refused(t, err, []string{"the target's client_id", "the target's token store"}, []string{"connection"})
+	})
+	t.Run("an ERP target without a token", func(t *testing.T) {
+		_, err := target(t, &memStore{}, "s3cret", "").Token(ctx)
+		if err == nil || !strings.Contains(err.Error(), "run the authorization-code flow first with the target's client_id") || strings.Contains(err.Error(), "connection") {
+			t.Errorf("no token: %v", err)
+		}
+	})
 }
 
 // A token endpoint's refusal that is not of the grant or the client (a 400

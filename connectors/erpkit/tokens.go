@@ -195,6 +195,11 @@ type RefreshingSource struct {
 	HTTPClient *http.Client
 	// Service and Connection name the vendor and the connection in errors.
 	Service, Connection string
+	// Target says that the grant is an ERP target's: the errors' advice
+	// names the target's settings (client_id, client_secret,
+	// refresh_token, token_file), not the connection's, whose errors name
+	// the CRM connection the run belongs to.
+	Target bool
 	// Message, if set, picks the message of the token endpoint's error
 	// answer (for vendors whose errors are not RFC 6749's); the default
 	// reads error and error_description.
@@ -215,6 +220,8 @@ type RefreshingSource struct {
 type RefreshGrant struct {
 	// Service and Connection name the vendor and the connection in errors.
 	Service, Connection string
+	// Target says that the grant is an ERP target's (RefreshingSource).
+	Target bool
 	// Key prefixes configuration errors ("xero: ",
 	// "pipedrive source: accounts.1.oauth.").
 	Key          string
@@ -248,7 +255,7 @@ func NewRefreshingSource(g RefreshGrant) (*RefreshingSource, error) {
 		Config: &oauth2.Config{ClientID: g.ClientID, ClientSecret: clientSecret,
 			Endpoint: oauth2.Endpoint{TokenURL: g.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}},
 		Store: g.Store, Seed: seed, HTTPClient: g.HTTPClient,
-		Service: g.Service, Connection: g.Connection, Message: g.Message, Refreshed: g.Refreshed,
+		Service: g.Service, Connection: g.Connection, Target: g.Target, Message: g.Message, Refreshed: g.Refreshed,
 	}, nil
 }
 
@@ -275,7 +282,7 @@ func (s *RefreshingSource) Token(ctx context.Context) (*oauth2.Token, error) {
 		switch {
 		case errors.Is(err, ErrNoToken):
 			if s.Seed == "" {
-				return nil, s.unauthorized("no token stored and no refresh_token configured: authorize the connection first")
+				return nil, s.unauthorized("no token stored and no refresh_token configured: " + s.authorize("first"))
 			}
 			s.tok = &oauth2.Token{RefreshToken: s.Seed}
 		case err != nil:
@@ -429,9 +436,13 @@ func (s *RefreshingSource) refreshError(err error) error {
 			if re.ErrorCode == "invalid_client" {
 				// The app's credentials, not the refresh token: a new
 				// authorization would be refused the same way.
+				again := "authorizing the connection again"
+				if s.Target {
+					again = "authorizing the app again"
+				}
 				return s.refused(code, "the token endpoint rejected the app's client credentials ("+msg+"): "+
-					"check the connection's client_id and client_secret against the app in the vendor's developer portal "+
-					"(a secret regenerated there, or another app's id, is refused); authorizing the connection again does not help while they are wrong")
+					"check "+s.settings()+" client_id and client_secret against the app in the vendor's developer portal "+
+					"(a secret regenerated there, or another app's id, is refused); "+again+" does not help while they are wrong")
 			}
 			return s.refused(code, "the token endpoint rejected the refresh token ("+msg+"): "+s.reauthorize())
 		}
@@ -447,14 +458,39 @@ func (s *RefreshingSource) refreshError(err error) error {
 // is never read: the message names the file and the two ways to get the
 // new token used.
 func (s *RefreshingSource) reauthorize() string {
-	file, ok := s.Store.(*FileTokenStore)
-	if !ok {
-		return "authorize the connection again, and put the new refresh token into its token store"
+	its, file, key := "its", "token_file", "refresh_token"
+	if s.Target {
+		its, file, key = "the target's", "the target's token_file", "the target's refresh_token"
 	}
-	return fmt.Sprintf("authorize the connection again, then either write the new refresh token into token_file %s "+
+	f, ok := s.Store.(*FileTokenStore)
+	if !ok {
+		return s.authorize("again") + ", and put the new refresh token into " + its + " token store"
+	}
+	return fmt.Sprintf("%s, then either write the new refresh token into %s %s "+
 		`as {"refresh_token":"<new token>"} (used from the next call on, no restart needed), `+
-		"or delete that file and restart the workers using it with refresh_token set to the new token, which then seeds the file; "+
-		"a new refresh_token alone is not read while the file exists", file.Path)
+		"or delete that file and restart the workers using it with %s set to the new token, which then seeds the file; "+
+		"a new refresh_token alone is not read while the file exists", s.authorize("again"), file, f.Path, key)
+}
+
+// authorize says to get a refresh token from the vendor's consent flow,
+// when ("first", "again"): the connection's authorization, or, for an
+// ERP target's grant, the authorization-code flow of the app whose
+// client_id the target's settings hold (so that the advice does not read
+// as the CRM connection's).
+func (s *RefreshingSource) authorize(when string) string {
+	if s.Target {
+		return "run the authorization-code flow " + when + " with the target's client_id"
+	}
+	return "authorize the connection " + when
+}
+
+// settings is whose settings hold the grant, in advice: "the target's"
+// for an ERP target's, else "the connection's".
+func (s *RefreshingSource) settings() string {
+	if s.Target {
+		return "the target's"
+	}
+	return "the connection's"
 }
 
 // refused is the token endpoint's refusal of the credentials, with the

@@ -1188,6 +1188,8 @@ func (t *Target) apiError(op string, resp *http.Response, body []byte) *connecto
 	msg, field := vendorMessage(body)
 	if refused := refusedRedirect(op, resp); refused != "" {
 		msg = refused
+	} else if resp.StatusCode == http.StatusUnauthorized {
+		msg = t.credentialAdvice(resp) + parenthesized(msg)
 	}
 	// A 503 with a valid Retry-After, even "0" or a date past, is the
 	// API's refusal, not a gateway's (connectors.UnsureAnswer).
@@ -1201,6 +1203,32 @@ func (t *Target) apiError(op string, resp *http.Response, body []byte) *connecto
 		RetryAfter:      retryAfter,
 		RetryAfterGiven: given,
 	}
+}
+
+// credentialAdvice says, of resp, a 401, which of the target's settings
+// to check: auth_value and auth_header, where the credential is; that it
+// sends none without auth_value; or, for a write a redirect took to
+// another origin (safeRedirects sends it there without the credential),
+// where it went.
+func (t *Target) credentialAdvice(resp *http.Response) string {
+	switch {
+	case t.auth == "":
+		return "the API wants a credential, and the target sends none: set its auth_value (the header's whole value, e.g. \"Bearer <token>\"), " +
+			"and auth_header if the API reads another header than Authorization"
+	case resp.Request != nil && resp.Request.Header.Get(t.authHeader) == "":
+		return fmt.Sprintf("the API refused the request a redirect sent to %s, without the target's credential (never sent to another origin): "+
+			"set the target's base_url to where the API answers", erpkit.ShownURL(resp.Request.URL))
+	}
+	return fmt.Sprintf("the API refused the target's credential: check its auth_value (the whole value of header %s, e.g. \"Bearer <token>\": a token expired, revoked, "+
+		"or missing its scheme) and auth_header (the header the API reads it from)", t.authHeader)
+}
+
+// parenthesized is " (msg)", or "" for an answer that said nothing.
+func parenthesized(msg string) string {
+	if strings.TrimSpace(msg) == "" {
+		return ""
+	}
+	return " (" + msg + ")"
 }
 
 // refusedRedirect is what resp says when it is a redirect of a write that

@@ -299,6 +299,20 @@ func TestAPIErrors(t *testing.T) {
 		if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
 			t.Errorf("classified %v", c)
 		}
+		// The fix is in the target's settings: the message names them.
+		if !strings.HasPrefix(api.Message, "the API refused the target's credential: check its auth_value (the whole value of header Authorization") ||
+			!strings.Contains(api.Message, "and auth_header (the header the API reads it from)") {
+			t.Errorf("message %q does not name auth_value and auth_header", api.Message)
+		}
+		// Without auth_value, the target sends no credential.
+		none, err := httptarget.New(httptarget.Config{BaseURL: srv.URL}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = none.FindOrCreateCustomer(ctx, inv.Customer, "k")
+		if api := apiError(t, err); api.StatusCode != 401 || !strings.HasPrefix(api.Message, "the API wants a credential, and the target sends none: set its auth_value") {
+			t.Errorf("no credential: %+v", api)
+		}
 	})
 	if n := len(sb.Invoices()); n != 0 {
 		t.Errorf("failed calls created %d invoices", n)
@@ -2576,5 +2590,32 @@ func TestLinkNext(t *testing.T) {
 		if got := httptarget.LinkNext(h); got != c.want {
 			t.Errorf("Link %q: next %q, want %q", c.links, got, c.want)
 		}
+	}
+}
+
+// A 401 to a write that a 307 took to another origin, where the target's
+// credential is not sent, is not the credential's fault: the refusal says
+// where the redirect went and to set base_url, not to check auth_value.
+func TestA401AfterARedirectElsewhereNamesWhereItWent(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(other.Close)
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(first.Close)
+	tg, err := httptarget.New(httptarget.Config{BaseURL: first.URL, AuthValue: secret.New("Bearer s3cret")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
+	api := apiError(t, err)
+	if api.StatusCode != 401 || !strings.Contains(api.Message, "the API refused the request a redirect sent to "+other.URL+"/invoices, without the target's credential") ||
+		!strings.Contains(api.Message, "set the target's base_url") || strings.Contains(api.Message, "check its auth_value") {
+		t.Errorf("%+v", api)
+	}
+	if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
+		t.Errorf("classified %v", c)
 	}
 }

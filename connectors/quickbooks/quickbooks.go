@@ -182,7 +182,7 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
-		Service: "quickbooks", Connection: conn, Key: "quickbooks: ",
+		Service: "quickbooks", Connection: conn, Target: true, Key: "quickbooks: ",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,
 		TokenURL: cfg.TokenURL, Store: store, HTTPClient: hc,
 		Refreshed: func(tok *oauth2.Token) { refreshTokenExpiry(log, cfg.RealmID, tok, time.Now()) },

@@ -219,7 +219,7 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	}
 	conn := fmt.Sprintf("Xero tenant %s", cfg.TenantID)
 	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
-		Service: "xero", Connection: conn, Key: "xero: ",
+		Service: "xero", Connection: conn, Target: true, Key: "xero: ",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,
 		TokenURL: cfg.TokenURL, Store: store, HTTPClient: hc,
 	})
@@ -240,11 +240,26 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	}
 	t.client = &erpkit.Client{
 		Service: "xero", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
-		Header:      http.Header{"Xero-Tenant-Id": {cfg.TenantID}},
-		ErrorDetail: errorDetail,
-		RetryAfter:  retryAfter,
+		Header:       http.Header{"Xero-Tenant-Id": {cfg.TenantID}},
+		ErrorDetail:  errorDetail,
+		RetryAfter:   retryAfter,
+		AccessAdvice: accessAdvice,
 	}
 	return t, nil
+}
+
+// accessAdvice says what to check when Xero answers 403 (erpkit.Client):
+// most often AuthorizationUnsuccessful for a Xero-Tenant-Id that the
+// authorization behind the token did not connect (a tenant_id mistyped, or
+// another organisation's), else the app's scopes or a disconnected
+// organisation. A 401 keeps the client's advice.
+func accessAdvice(status int) string {
+	if status != http.StatusForbidden {
+		return ""
+	}
+	return "check the target's tenant_id first: Xero refuses a tenant the authorization behind the target's refresh token did not connect " +
+		"(GET https://api.xero.com/connections with its access token lists the tenantIds it did), " +
+		"then the scopes of the target's app (its client_id) and that the organisation is still connected to it"
 }
 
 // IdempotencyKey is the Idempotency-Key Xero gets for a step key: the key

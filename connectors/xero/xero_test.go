@@ -755,8 +755,29 @@ func TestUnauthorizedRefreshesOnceThenNamesTheConnection(t *testing.T) {
 	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized {
 		t.Fatalf("err = %v (class %v), want Unauthorized", err, cl)
 	}
-	if !strings.Contains(err.Error(), tenant) || !strings.Contains(err.Error(), "authorize the connection again") {
-		t.Errorf("message %q does not name the connection and the fix", err)
+	// The fix is in the target's settings: the step's failure names the
+	// run's CRM connection, which is not the one to authorize again.
+	if !strings.Contains(err.Error(), tenant) || !strings.Contains(err.Error(), "run the authorization-code flow again with the target's client_id") ||
+		!strings.Contains(err.Error(), "the target's token_file "+e.tokenFile) || strings.Contains(err.Error(), "connection") {
+		t.Errorf("message %q does not name the tenant and the fix in the target's settings", err)
+	}
+}
+
+// Xero answers 403 AuthorizationUnsuccessful to a Xero-Tenant-Id that the
+// authorization behind the token did not connect: the refusal says to
+// check the target's tenant_id first, then the app's scopes.
+func TestAnotherTenantSaysToCheckTenantID(t *testing.T) {
+	const other = "99999999-2222-3333-4444-555555555555"
+	e := setup(t, func(cfg *xero.Config) { cfg.TenantID = other })
+	_, err := e.target.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
+	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized {
+		t.Fatalf("err = %v (class %v), want Unauthorized", err, cl)
+	}
+	for _, want := range []string{"HTTP 403", "access denied for Xero tenant " + other, "check the target's tenant_id first",
+		"GET https://api.xero.com/connections", "scopes of the target's app", "AuthorizationUnsuccessful"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
 	}
 }
 
