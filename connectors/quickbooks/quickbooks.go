@@ -569,10 +569,14 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("quickbooks %s: answer has no Id", op)
 	}
 	if c := created.Invoice.CustomerRef.Value; c != "" && c != customer.ID {
-		// QBO answered the requestid of an earlier attempt of this step,
-		// made before the deal's company changed (the look-up missed it:
-		// its DocNumber or note was changed, or it was deleted).
-		return connectors.InvoiceResult{}, connectors.EarlierAnswer(fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), made by an earlier attempt or run of this step and billed to customer %s, not %s; dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
+		// Not the invoice sent: QBO answered the requestid of an earlier
+		// attempt of this step, made before the deal's company changed
+		// (the look-up missed it: its DocNumber or note was changed, or it
+		// was deleted), or a proxy or mock answered in QBO's place.
+		return connectors.InvoiceResult{}, connectors.EarlierAnswer(fmt.Errorf("quickbooks %s: QuickBooks answered this step's requestid with invoice %s (DocNumber %s), billed to customer %s, "+
+			"not with the invoice this request sent, billed to customer %s: either an earlier attempt or run of this step made it (its answer lost, before the deal's company changed in the CRM), "+
+			"or what answers at the target's base_url is not QuickBooks' API itself (a proxy or a mock answering fixed data); "+
+			"dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
 			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent))
 	}
 	warnings := []string{t.totalDiffers(inv, created.Invoice.Id, created.Invoice.DocNumber, created.Invoice.TotalAmt, created.Invoice.TxnTaxDetail.TotalTax)}

@@ -447,6 +447,18 @@ func TestRequestIDAnsweredWithAnotherCustomersInvoiceIsRefused(t *testing.T) {
 	if c, _ := connectors.Classify(err); c != connectors.Permanent || !connectors.IsEarlierAnswer(err) || !strings.Contains(fmt.Sprint(err), res.InvoiceID) || !strings.Contains(fmt.Sprint(err), "requestid") {
 		t.Fatalf("%v (class %v); want a permanent refusal naming invoice %s and the requestid", err, c, res.InvoiceID)
 	}
+	// What is certain is that the answer is not the invoice sent; an
+	// earlier attempt or run is one cause, a proxy or a mock answering
+	// fixed data (even to a first attempt) another.
+	for _, want := range []string{"not with the invoice this request sent, billed to customer " + other.ID, "either an earlier attempt or run of this step made it",
+		"or what answers at the target's base_url is not QuickBooks' API itself (a proxy or a mock answering fixed data)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "made by an earlier attempt") {
+		t.Errorf("message %q says as certain that an earlier attempt made the invoice", err)
+	}
 	// The same customer's retry is the step's replay, as before.
 	again, err := tg.CreateInvoice(ctx, inv, ref, "wf/invoice")
 	if err != nil || again.InvoiceID != res.InvoiceID {

@@ -921,8 +921,9 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, fmt.Errorf("xero %s: answer has no InvoiceID", op)
 	}
 	if billsAnother(got, customer.ID) {
-		// Xero answered the key from an earlier attempt of this step,
-		// made before the deal's company changed.
+		// Not the invoice sent: Xero answered the key from an earlier
+		// request of this step, made before the deal's company changed,
+		// or a proxy or mock answered in Xero's place.
 		return connectors.InvoiceResult{}, billedToAnother(got, inv, customer.ID, true)
 	}
 	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID,
@@ -1104,19 +1105,24 @@ func billedToAnother(got AnsweredInvoice, inv model.Invoice, contactID string, b
 	if got.Contact.Name != "" {
 		billed = fmt.Sprintf("%q (%s)", got.Contact.Name, got.Contact.ContactID)
 	}
-	what := fmt.Sprintf("invoice %s (InvoiceID %s, Reference %q) already invoices this deal", number, got.InvoiceID, got.Reference)
-	todo := fmt.Sprintf("in Xero, void invoice %s and retry the run to invoice %q, or keep it and bill %[2]q by hand "+
-		"(if it is another deal's invoice with the same Reference, make the mapping's invoice.reference unique per deal, or set check_reference: false)", number, inv.Customer.Name)
 	if byKey {
-		what = fmt.Sprintf("Xero answered this step's Idempotency-Key with invoice %s (InvoiceID %s, Reference %q), made by an earlier request with that key (an earlier attempt or run of this step, whose answer was lost)", number, got.InvoiceID, got.Reference)
-		todo = fmt.Sprintf("Xero may give that answer for as long as it keeps the key, even once the invoice is voided: bill %q by hand (and void invoice %s in Xero if it should not stand), or retry the run once Xero has forgotten the key", inv.Customer.Name, number)
+		// What is certain is that the answer is not the invoice sent: an
+		// earlier request of the key made it, or what answers at base_url
+		// is not Xero (a proxy's or a mock's fixed answer, even on the
+		// first attempt of the first run).
+		return connectors.EarlierAnswer(fmt.Errorf("xero create invoice: Xero answered this step's Idempotency-Key with invoice %s (InvoiceID %s, Reference %q), billed to contact %s, "+
+			"not with the invoice this request sent, billed to contact %s of the deal's company %q: either an earlier request with that key made it "+
+			"(an earlier attempt or run of this step, whose answer was lost, before the deal's company changed in the CRM), "+
+			"or what answers at the target's base_url is not Xero's API itself (a proxy or a mock answering fixed data); dealsync does not bill a deal twice: "+
+			"if an earlier request made it, Xero may give that answer for as long as it keeps the key, even once the invoice is voided: "+
+			"bill %q by hand (and void invoice %s in Xero if it should not stand), or retry the run once Xero has forgotten the key: %w",
+			number, got.InvoiceID, got.Reference, billed, contactID, inv.Customer.Name, inv.Customer.Name, number, connectors.ErrPermanent))
 	}
-	err := fmt.Errorf("xero create invoice: %s, billed to contact %s, not to contact %s of the deal's company %q (the deal's company changed in the CRM since that invoice was made?); dealsync does not bill a deal twice: %s: %w",
-		what, billed, contactID, inv.Customer.Name, todo, connectors.ErrPermanent)
-	if byKey {
-		return connectors.EarlierAnswer(err)
-	}
-	return err
+	return fmt.Errorf("xero create invoice: invoice %s (InvoiceID %s, Reference %q) already invoices this deal, billed to contact %s, not to contact %s of the deal's company %q "+
+		"(the deal's company changed in the CRM since that invoice was made?); dealsync does not bill a deal twice: "+
+		"in Xero, void invoice %s and retry the run to invoice %q, or keep it and bill %[8]q by hand "+
+		"(if it is another deal's invoice with the same Reference, make the mapping's invoice.reference unique per deal, or set check_reference: false): %[9]w",
+		number, got.InvoiceID, got.Reference, billed, contactID, inv.Customer.Name, number, inv.Customer.Name, connectors.ErrPermanent)
 }
 
 // PlanInvoice returns the PUT /Invoices CreateInvoice would send, with the

@@ -1313,6 +1313,9 @@ func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 	}{
 		{"found by Reference, key forgotten", "wf/invoice-forgotten", true, "void invoice INV-0001 and retry the run"},
 		{"found by Reference, key remembered", "wf/invoice", true, "void invoice INV-0001 and retry the run"},
+		// What is certain is that the answer is not the invoice sent; an
+		// earlier request of the key is one cause, a proxy or a mock that
+		// answers fixed data (even to a first attempt) another.
 		{"answered to the key", "wf/invoice", false, "once Xero has forgotten the key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -1337,6 +1340,17 @@ func TestInvoiceOfTheDealBilledToAnotherContactIsRefused(t *testing.T) {
 			// the step must not say this attempt made the invoice.
 			if byKey := !c.checkReference; connectors.IsEarlierAnswer(err) != byKey {
 				t.Errorf("IsEarlierAnswer = %v, want %v", connectors.IsEarlierAnswer(err), byKey)
+			}
+			if !c.checkReference {
+				for _, want := range []string{"Xero answered this step's Idempotency-Key with invoice INV-0001", "not with the invoice this request sent",
+					"either an earlier request with that key made it", "or what answers at the target's base_url is not Xero's API itself (a proxy or a mock answering fixed data)"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("message %q lacks %q", err, want)
+					}
+				}
+				if strings.Contains(err.Error(), "made by an earlier request") {
+					t.Errorf("message %q says as certain that an earlier request made the invoice", err)
+				}
 			}
 		})
 	}
