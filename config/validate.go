@@ -330,7 +330,7 @@ func fieldMessage(fe validator.FieldError) string {
 	case "uuid":
 		return "must be a UUID (8-4-4-4-12 hex digits), such as the id the vendor's API gives, not a name"
 	case "pipedrive_field_key":
-		return "must be a custom field's API key, 40 hex digits (Company settings → Data fields → the field → API key, or GET /v1/dealFields), not its name"
+		return "must be a custom field's API key, 40 hex digits (Company settings → Data fields → the field → API key, or the field's field_code in GET /api/v2/dealFields), not its name"
 	case "sqlident":
 		return "must be a column name: letters, digits and underscores, starting with a letter (e.g. custentity_vat_no)"
 	case "https_or_loopback":

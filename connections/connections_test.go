@@ -350,6 +350,10 @@ connections:
 			t.Errorf("no problem %q at %s:\n%v", want, key, err)
 		}
 	}
+	// The API that lists the keys is the one dealsync calls (v2).
+	if want := "or the field's field_code in GET /api/v2/dealFields), not its name"; !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("the field key's problem does not say %q:\n%v", want, err)
+	}
 	if _, err := config.Load(write("6a3c1f0e-8b2d-4c5a-9e7f-0d1c2b3a4f5e", "9130355555555555", "8f3a0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b", 75, "")); err != nil {
 		t.Errorf("the right shapes: %v", err)
 	}

@@ -36,9 +36,9 @@ import (
 func checkLine(dealID string, p pdDealProduct, cur model.Currency, li *model.LineItem, rate decimal.Decimal) (taxInSum decimal.Decimal, err error) {
 	name := fmt.Sprintf("deal %s product line %s (%q)", dealID, p.ID, p.Name)
 	if c := strings.TrimSpace(p.Currency); c != "" && cur != "" && !strings.EqualFold(c, string(cur)) {
-		return decimal.Zero, permanent("%s is priced in %s but the deal is in %s: dealsync invoices a deal in its own currency and would bill the line's %s %s as %s. "+
+		return decimal.Zero, permanent("%s is priced in %s but the deal is in %s: dealsync invoices a deal in its own currency and would bill the line's quantity %s at unit price %s in %s, not in %s. "+
 			"Make the deal's and its products' currencies agree in Pipedrive (a deal's products take its currency when they are added to it), then retry the run (dealsync runs retry)",
-			name, strings.ToUpper(c), cur, li.Quantity, li.UnitPrice, cur)
+			name, strings.ToUpper(c), cur, li.Quantity, li.UnitPrice, cur, strings.ToUpper(c))
 	}
 	if p.Sum == "" {
 		return decimal.Zero, nil

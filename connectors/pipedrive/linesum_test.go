@@ -38,7 +38,7 @@ func TestFetchDealHoldsLinesAgainstPipedrivesSum(t *testing.T) {
 		{name: "sum nothing explains", value: "290", extra: `,"sum":250`,
 			wantErr: []string{"deal 213980 product line 21", `"Seats"`, "290.00", "250.00", "dealsync runs retry"}},
 		{name: "another currency", value: "290", extra: `,"sum":290,"currency":"USD"`,
-			wantErr: []string{"deal 213980 product line 21", "priced in USD but the deal is in EUR"}},
+			wantErr: []string{"deal 213980 product line 21", "priced in USD but the deal is in EUR", "would bill the line's quantity 3 at unit price 100 in EUR, not in USD."}},
 		{name: "the deal's currency in lower case", value: "290", extra: `,"sum":290,"currency":"eur"`, wantDiscount: "10"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
