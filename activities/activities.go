@@ -210,6 +210,9 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	}
 	target := conn.TargetNameFor(in.Account)
 	ctx, wrote := connectors.TrackWrites(ctx)
+	// What the target logs of the invoice (a total that differs in the
+	// ERP) names the run it belongs to.
+	ctx = connectors.WithLogAttrs(ctx, runLogAttrs(ctx, in.Connection, target, in.Invoice.SourceDealID)...)
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err = a.failures.withEarlier(ctx, err); err != nil {
 		err = erpFailure(in.Connection, target, err)
@@ -251,6 +254,23 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			"reference", in.Invoice.Reference, "invoice_id", res.InvoiceID, "invoice_number", res.Number, "replayed", res.Replayed)
 	}
 	return res, nil
+}
+
+// runLogAttrs are the attributes of a line a connector logs during an ERP
+// step (connectors.WithLogAttrs): the connection, its target (when
+// named), the deal and, in a step, the run's workflow and run ids, as the
+// intake logs them.
+func runLogAttrs(ctx context.Context, connection, target, dealID string) []any {
+	args := []any{"connection", connection}
+	if target != "" {
+		args = append(args, "target", target)
+	}
+	args = append(args, "deal_id", dealID)
+	if activity.IsActivity(ctx) {
+		run := activity.GetInfo(ctx).WorkflowExecution
+		args = append(args, "workflow_id", run.ID, "run_id", run.RunID)
+	}
+	return args
 }
 
 // attemptOf is the attempt number of the step running in ctx (1 for the

@@ -13,6 +13,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/model"
 )
@@ -105,5 +107,45 @@ func TestARefusedWriteBackIsLoggedAsEndingTheRun(t *testing.T) {
 	env.ExecuteWorkflow("writeback")
 	if !strings.Contains(out.String(), `level=ERROR msg="step failed: the run ends"`) || !strings.Contains(out.String(), "error_type=CRMRejected") {
 		t.Errorf("a refused write-back's log:\n%s", out.String())
+	}
+}
+
+// differingERP makes every invoice, and finds that the ERP's total is
+// not the invoice's: it logs that as a target does
+// (connectors.TotalDiffers, to the step's logger).
+type differingERP struct {
+	rateLimitedERP
+	log *slog.Logger
+}
+
+func (e differingERP) CreateInvoice(ctx context.Context, inv model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
+	w := connectors.TotalDiffers("ERP", "INV-9", "N-9", inv, connectors.Reported{Total: "119.01"}, "it computed its own tax", connectors.StepLogger(ctx, e.log))
+	return connectors.InvoiceResult{InvoiceID: "INV-9", Warning: w}, nil
+}
+
+// What a target logs of an invoice during its step (a total that differs
+// in the ERP) names the run it belongs to: the connection, the target, the
+// deal and the workflow, which the target itself does not know.
+func TestATargetsLogLineNamesTheRun(t *testing.T) {
+	var out bytes.Buffer
+	erp := differingERP{log: slog.New(slog.NewTextHandler(&out, nil))}
+	a := &Activities{Connections: oneConnection{"pd": {Target: erp, TargetName: "books"}}}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: time.Minute})
+		return workflow.ExecuteLocalActivity(ctx, a.CreateInvoice, CreateInvoiceInput{Connection: "pd",
+			Invoice: model.Invoice{Reference: "DS-D-77", SourceDealID: "D-77", Currency: "EUR", Total: decimal.RequireFromString("119"),
+				Lines: []model.InvoiceLine{{TaxRate: decimal.RequireFromString("19")}}}}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "invoice"})
+	env.ExecuteWorkflow("invoice")
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	line := out.String()
+	for _, want := range []string{`msg="invoice total differs in the ERP"`, "erp=ERP", "invoice=INV-9", "connection=pd", "target=books", "deal_id=D-77", "workflow_id=", "run_id="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the target's line lacks %s:\n%s", want, line)
+		}
 	}
 }

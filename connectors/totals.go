@@ -28,8 +28,10 @@ type Reported struct {
 // with a tax_rate) is compared by its total; one that leaves the tax to
 // the ERP (no tax_rate: a US company's automated sales tax, say) by its
 // subtotal, the ERP's tax being its own. A difference is returned as the
-// warning of the result (the run shows it) and logged; "" when they agree
-// or the ERP did not say. why says how the ERP computes.
+// warning of the result (the run shows it) and logged to log, which the
+// target gets for the step (StepLogger: the run's connection, deal and
+// workflow id); "" when they agree or the ERP did not say. why says how
+// the ERP computes.
 func TotalDiffers(erp, id, number string, inv model.Invoice, got Reported, why string, log *slog.Logger) string {
 	what, reported, want := "total", got.Total, inv.Total
 	if !inv.CarriesTax() {

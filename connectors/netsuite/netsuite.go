@@ -808,7 +808,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		if err := billsCustomer(r, eid, customer.ID); err != nil {
 			return connectors.InvoiceResult{}, err
 		}
-		return connectors.InvoiceResult{InvoiceID: r.ID, Number: r.TranID, URL: t.invoiceLink(r.ID), Replayed: true, Warning: t.totalDiffers(inv, r)}, nil
+		return connectors.InvoiceResult{InvoiceID: r.ID, Number: r.TranID, URL: t.invoiceLink(r.ID), Replayed: true, Warning: t.totalDiffers(ctx, inv, r)}, nil
 	}
 	o, err := t.currencyOptions(ctx, inv.Currency)
 	if err != nil {
@@ -831,7 +831,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 	}
 	if ok {
 		res.Number = r.TranID
-		res.Warning = t.totalDiffers(inv, r)
+		res.Warning = t.totalDiffers(ctx, inv, r)
 	}
 	return res, nil
 }
@@ -855,7 +855,7 @@ func billsCustomer(r Record, eid, customerID string) error {
 // amount once, so a minor unit per taxed discounted line is not a
 // difference (10.05 less 0.04 at 10 %: 1.01 − 0.00 in NetSuite, 1.00 in
 // dealsync).
-func (t *Target) totalDiffers(inv model.Invoice, r Record) string {
+func (t *Target) totalDiffers(ctx context.Context, inv model.Invoice, r Record) string {
 	got := connectors.Reported{Total: r.Total, Subtotal: r.Subtotal}
 	for _, l := range inv.Lines {
 		if l.Discount.IsPositive() && !l.TaxRate.IsZero() {
@@ -863,7 +863,7 @@ func (t *Target) totalDiffers(inv model.Invoice, r Record) string {
 		}
 	}
 	return connectors.TotalDiffers("NetSuite", r.ID, r.TranID, inv, got,
-		"NetSuite computed its own tax (its REST API supports only SuiteTax, whose tax engine decides)", t.log)
+		"NetSuite computed its own tax (its REST API supports only SuiteTax, whose tax engine decides)", connectors.StepLogger(ctx, t.log))
 }
 
 func (t *Target) invoiceLink(id string) string {

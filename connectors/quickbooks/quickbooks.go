@@ -579,7 +579,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 			"dealsync does not bill a deal twice: bill the deal's customer by hand, or retry the run once Intuit has forgotten the requestid: %w",
 			op, created.Invoice.Id, created.Invoice.DocNumber, c, customer.ID, connectors.ErrPermanent))
 	}
-	warnings := []string{t.totalDiffers(inv, created.Invoice.Id, created.Invoice.DocNumber, created.Invoice.TotalAmt, created.Invoice.TxnTaxDetail.TotalTax)}
+	warnings := []string{t.totalDiffers(ctx, inv, created.Invoice.Id, created.Invoice.DocNumber, created.Invoice.TotalAmt, created.Invoice.TxnTaxDetail.TotalTax)}
 	if doc != "" && created.Invoice.DocNumber != doc {
 		// The look-up before the create finds a deal's invoice by the
 		// number it was sent with: one QuickBooks numbered otherwise is
@@ -588,7 +588,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		// make a second.
 		w := fmt.Sprintf("QuickBooks numbered invoice %s %q, not %q as sent (the invoice's reference): a later run of this deal cannot find it by its number and would make a second invoice; "+
 			"turn on custom transaction numbers (Account and settings > Sales) so that QuickBooks keeps the numbers dealsync sends", created.Invoice.Id, created.Invoice.DocNumber, doc)
-		t.log.Warn("quickbooks: "+w, "realm", t.cfg.RealmID)
+		connectors.StepLogger(ctx, t.log).Warn("quickbooks: "+w, "realm", t.cfg.RealmID)
 		warnings = append(warnings, w)
 	}
 	return connectors.InvoiceResult{InvoiceID: created.Invoice.Id, Number: created.Invoice.DocNumber, URL: t.link(created.Invoice.Id),
@@ -679,7 +679,7 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, doc, customerI
 	if len(mine) == 1 {
 		got := mine[0]
 		return connectors.InvoiceResult{InvoiceID: got.Id, Number: got.DocNumber, URL: t.link(got.Id), Replayed: true,
-			Warning: t.totalDiffers(inv, got.Id, got.DocNumber, got.TotalAmt, got.TxnTaxDetail.TotalTax)}, true, nil
+			Warning: t.totalDiffers(ctx, inv, got.Id, got.DocNumber, got.TotalAmt, got.TxnTaxDetail.TotalTax)}, true, nil
 	}
 	if voided != nil {
 		// The deal's invoice, voided in QBO (its note kept, or replaced
@@ -745,7 +745,7 @@ func severalInvoices(found []FoundInvoice, doc, customerID string, inv model.Inv
 // invoice with inv (connectors.TotalDiffers). QBO may compute a tax rate's
 // tax on the lines' sum rather than per line: a minor unit per taxed line
 // is not a difference.
-func (t *Target) totalDiffers(inv model.Invoice, id, doc string, totalAmt, totalTax json.Number) string {
+func (t *Target) totalDiffers(ctx context.Context, inv model.Invoice, id, doc string, totalAmt, totalTax json.Number) string {
 	r := connectors.Reported{Total: totalAmt}
 	if total, err := decimal.NewFromString(totalAmt.String()); err == nil {
 		tax, _ := decimal.NewFromString(totalTax.String()) // none: 0
@@ -757,7 +757,7 @@ func (t *Target) totalDiffers(inv model.Invoice, id, doc string, totalAmt, total
 		}
 	}
 	return connectors.TotalDiffers("QuickBooks", id, doc, inv, r,
-		"QuickBooks computed its own tax (by each line's tax code, or its automated sales tax)", t.log)
+		"QuickBooks computed its own tax (by each line's tax code, or its automated sales tax)", connectors.StepLogger(ctx, t.log))
 }
 
 func (t *Target) link(id string) string {

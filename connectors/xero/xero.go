@@ -927,7 +927,7 @@ func (t *Target) CreateInvoice(ctx context.Context, inv model.Invoice, customer 
 		return connectors.InvoiceResult{}, billedToAnother(got, inv, customer.ID, true)
 	}
 	return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID,
-		Warning: t.totalDiffers(inv, got)}, nil
+		Warning: t.totalDiffers(ctx, inv, got)}, nil
 }
 
 // archivedContact is how Xero refuses an invoice for an archived contact
@@ -972,13 +972,13 @@ func (t *Target) forgetArchivedContact(ctx context.Context, inv model.Invoice, c
 // (connectors.TotalDiffers). With Inclusive line amounts, dealsync's
 // figures are the gross ones (no tax_rate: the tax is inside), which are
 // Xero's Total, its SubTotal being net of the included tax.
-func (t *Target) totalDiffers(inv model.Invoice, got AnsweredInvoice) string {
+func (t *Target) totalDiffers(ctx context.Context, inv model.Invoice, got AnsweredInvoice) string {
 	r := connectors.Reported{Total: got.Total, Subtotal: got.SubTotal}
 	if t.cfg.LineAmountTypes == "Inclusive" {
 		r.Subtotal = got.Total
 	}
 	return connectors.TotalDiffers("Xero", got.InvoiceID, got.InvoiceNumber, inv, r,
-		"Xero computed its own tax (by each line's tax type, or its account's) and rounds to 2 decimals in every currency", t.log)
+		"Xero computed its own tax (by each line's tax type, or its account's) and rounds to 2 decimals in every currency", connectors.StepLogger(ctx, t.log))
 }
 
 // existing looks for the deal's invoice by its Reference: an ACCREC
@@ -1048,7 +1048,7 @@ func (t *Target) existing(ctx context.Context, inv model.Invoice, contactID stri
 	case len(mine) == 1:
 		got := mine[0]
 		return connectors.InvoiceResult{InvoiceID: got.InvoiceID, Number: got.InvoiceNumber, URL: DeepLink + got.InvoiceID, Replayed: true,
-			Warning: t.totalDiffers(inv, got)}, true, nil
+			Warning: t.totalDiffers(ctx, inv, got)}, true, nil
 	case elsewhere != nil:
 		return connectors.InvoiceResult{}, false, billedToAnother(*elsewhere, inv, contactID, false)
 	}
