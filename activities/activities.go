@@ -174,19 +174,26 @@ type CustomerInput struct {
 	Account        string         `json:"account,omitempty"`
 	Customer       model.Customer `json:"customer"`
 	IdempotencyKey string         `json:"idempotency_key"`
+	// DealID is the deal the customer is billed for, for the step's log
+	// lines ("" in runs started before it was given).
+	DealID string `json:"deal_id,omitempty"`
 }
 
 // FindOrCreateCustomer returns the ERP's customer for the invoice, created
 // under connectors.CustomerKey(in.IdempotencyKey, in.Customer).
 func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (_ connectors.CustomerRef, err error) {
-	defer observe(ctx, "customer", in.Connection, "", time.Now(), &err)
+	defer observe(ctx, "customer", in.Connection, in.DealID, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
+	target := conn.TargetNameFor(in.Account)
+	// What the target logs of the customer (one it could not claim) names
+	// the run it belongs to.
+	ctx = connectors.WithLogAttrs(ctx, runLogAttrs(ctx, in.Connection, target, in.DealID)...)
 	ref, err := conn.TargetFor(in.Account).FindOrCreateCustomer(ctx, in.Customer, connectors.CustomerKey(in.IdempotencyKey, in.Customer))
 	if err = a.failures.withEarlier(ctx, err); err != nil {
-		return connectors.CustomerRef{}, temporalError(erpFailure(in.Connection, conn.TargetNameFor(in.Account), err))
+		return connectors.CustomerRef{}, temporalError(erpFailure(in.Connection, target, err))
 	}
 	return ref, nil
 }
@@ -217,10 +224,11 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	if err = a.failures.withEarlier(ctx, err); err != nil {
 		err = erpFailure(in.Connection, target, err)
 		if connectors.IsEarlierAnswer(err) {
-			// Answered with what an earlier request of the key made (an
-			// invoice billed to another customer): this attempt made
-			// nothing, a retry gets the same answer, and the target's
-			// message says what the earlier request made and what to do.
+			// Answered with an invoice other than the one sent (billed to
+			// another customer: made by an earlier request of the key,
+			// or fixed data of a proxy or mock at base_url): this attempt
+			// made nothing, a retry gets the same answer, and the
+			// target's message says what it answered and what to do.
 			return connectors.InvoiceResult{}, writeError(err, true)
 		}
 		if n := attemptOf(ctx); n > 1 {

@@ -107,8 +107,9 @@ func classify(err error, types apiErrorTypes, wrote bool) error {
 	switch class {
 	case connectors.Permanent:
 		msg := err.Error()
-		// An answer of an earlier request of the key says to wait until
-		// the ERP forgets it: a retry at once meets the same answer.
+		// An answer with another invoice than the one sent (an earlier
+		// request's of the key, or a proxy's or mock's fixed data) says
+		// itself what to do: a retry at once meets the same answer.
 		if types.rejected == ErrTypeERPRejected && !connectors.IsEarlierAnswer(err) {
 			msg = withRetryAdvice(msg, adviceERPRejected)
 		}

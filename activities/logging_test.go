@@ -143,9 +143,33 @@ func TestATargetsLogLineNamesTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := out.String()
-	for _, want := range []string{`msg="invoice total differs in the ERP"`, "erp=ERP", "invoice=INV-9", "connection=pd", "target=books", "deal_id=D-77", "workflow_id=", "run_id="} {
+	for _, want := range []string{`msg="invoice total differs in the ERP"`, "erp=ERP", "invoice=INV-9", "connection=pd", "target=books", "deal_id=D-77",
+		"workflow_id=default-test-workflow-id", "run_id=default-test-run-id"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("the target's line lacks %s:\n%s", want, line)
 		}
 	}
+
+	// The customer step's lines too.
+	out.Reset()
+	env = suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: time.Minute})
+		return workflow.ExecuteLocalActivity(ctx, a.FindOrCreateCustomer, CustomerInput{Connection: "pd", DealID: "D-77",
+			Customer: model.Customer{Name: "Acme"}}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "customer"})
+	env.ExecuteWorkflow("customer")
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`msg="customer could not be claimed"`, "connection=pd", "target=books", "deal_id=D-77", "workflow_id=default-test-workflow-id"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the customer step's line lacks %s:\n%s", want, out.String())
+		}
+	}
+}
+
+func (e differingERP) FindOrCreateCustomer(ctx context.Context, _ model.Customer, _ string) (connectors.CustomerRef, error) {
+	connectors.StepLogger(ctx, e.log).Warn("customer could not be claimed")
+	return connectors.CustomerRef{ID: "C-1"}, nil
 }

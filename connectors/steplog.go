@@ -8,10 +8,10 @@ import (
 
 // A connector logs with the logger the process gave it (Env.Logger), which
 // knows nothing of the run a call belongs to: connectors import nothing
-// of Temporal. The activities put what ties a line to its run (the
-// connection, the target, the deal, the workflow id) into the step's
-// context (WithLogAttrs), and the lines a connector logs during a step
-// carry it (StepLogger).
+// of Temporal. The customer and invoice steps put what ties a line to its
+// run (the connection, the target, the deal, the workflow id) into the
+// step's context (WithLogAttrs), and the lines an ERP target logs with
+// StepLogger during those steps carry it.
 
 type logAttrsKey struct{}
 

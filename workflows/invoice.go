@@ -528,6 +528,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	billed.Currency = invoice.Currency
 	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
+		DealID: invoice.SourceDealID,
 	}).Get(ctx, &customer); err != nil {
 		return failed("FindOrCreateCustomer", err)
 	}

@@ -420,7 +420,7 @@ func (t *Target) upsert(ctx context.Context, call erpkit.Call, typ, eid string, 
 		if cerr := check(r); cerr != nil {
 			return "", cerr
 		}
-		t.log.Info("netsuite: an upsert was refused, but its record exists under its external id: another attempt made it",
+		connectors.StepLogger(ctx, t.log).Info("netsuite: an upsert was refused, but its record exists under its external id: another attempt made it",
 			"account", t.cfg.AccountID, "record", typ, "external_id", eid, "id", r.ID, "error", err)
 		return r.ID, nil
 	}
@@ -491,7 +491,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 				if !erpkit.Refused(err) {
 					return connectors.CustomerRef{}, err
 				}
-				t.log.Warn("netsuite: the customer matched by tax id or name could not be claimed; it stays without an external id",
+				connectors.StepLogger(ctx, t.log).Warn("netsuite: the customer matched by tax id or name could not be claimed; it stays without an external id",
 					"account", t.cfg.AccountID, "customer", id, "external_id", eid, "error", err)
 				return connectors.CustomerRef{ID: id}, nil
 			}
@@ -510,7 +510,7 @@ func (t *Target) FindOrCreateCustomer(ctx context.Context, c model.Customer, key
 	}
 	const op = "create customer"
 	if _, dropped := CustomerEmail(c); dropped {
-		t.log.Warn("netsuite: the company's e-mail address is not one address NetSuite would take; the customer is made without it",
+		connectors.StepLogger(ctx, t.log).Warn("netsuite: the company's e-mail address is not one address NetSuite would take; the customer is made without it",
 			"account", t.cfg.AccountID, "company", company, "customer_external_id", eid)
 	}
 	body, err := json.Marshal(NewCustomer(c, t.cfg.SubsidiaryID, currencyID))
@@ -560,7 +560,7 @@ func (t *Target) linkedCustomer(ctx context.Context, company string) (connectors
 	if found {
 		why = "inactive"
 	}
-	t.log.Warn("netsuite: the customer the link file gives for this company is "+why+"; the link is forgotten and the customer looked up afresh",
+	connectors.StepLogger(ctx, t.log).Warn("netsuite: the customer the link file gives for this company is "+why+"; the link is forgotten and the customer looked up afresh",
 		"account", t.cfg.AccountID, "company", company, "customer", id)
 	if err := t.links.Delete(ctx, key); err != nil {
 		return connectors.CustomerRef{}, false, err
@@ -614,7 +614,7 @@ func (t *Target) search(ctx context.Context, c model.Customer, eid string, anony
 			// still finds the customer, so the rule is skipped, saying so,
 			// rather than failing every new company with a tax id.
 			if t.taxRuleOff.CompareAndSwap(false, true) {
-				t.log.Warn("netsuite: SuiteQL does not know the customer column tax_id_field names, so the tax-id rule is skipped until a restart (the name rule applies): "+
+				connectors.StepLogger(ctx, t.log).Warn("netsuite: SuiteQL does not know the customer column tax_id_field names, so the tax-id rule is skipped until a restart (the name rule applies): "+
 					"set tax_id_field to a customer column or custom field of this account that holds the tax id, or to \"\" to turn the rule off",
 					"account", t.cfg.AccountID, "tax_id_field", t.cfg.TaxIDField, "error", err)
 			}
@@ -1000,7 +1000,7 @@ func (t *Target) currencies(ctx context.Context, want string) (map[string]string
 		// The account had a list: a refused or empty read again (a role
 		// changed meanwhile?) does not make it a single-currency one, whose
 		// invoices go out without a currency. The list read before stands.
-		t.log.Warn("netsuite: the account's currencies could not be read again; the ones read before are kept",
+		connectors.StepLogger(ctx, t.log).Warn("netsuite: the account's currencies could not be read again; the ones read before are kept",
 			"account", t.cfg.AccountID, "error", err, "rows", len(rows))
 		t.currenciesAt = time.Now()
 		return t.currencyIDs, nil

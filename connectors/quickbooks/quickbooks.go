@@ -444,7 +444,7 @@ func (t *Target) take(ctx context.Context, c model.Customer, name string, found 
 		if !erpkit.Refused(err) {
 			return connectors.CustomerRef{}, err
 		}
-		t.log.Warn("quickbooks: the customer matched by name could not be claimed; its Notes do not name the CRM company",
+		connectors.StepLogger(ctx, t.log).Warn("quickbooks: the customer matched by name could not be claimed; its Notes do not name the CRM company",
 			"realm", t.cfg.RealmID, "customer", found.Id, "company", c.ExternalID, "error", err)
 		return connectors.CustomerRef{ID: found.Id}, nil
 	}
@@ -833,7 +833,7 @@ func (t *Target) preferences(ctx context.Context) (Preferences, error) {
 	t.prefs, t.prefsAt = &answer.Preferences, time.Now()
 	if c := answer.Preferences.SalesFormsPrefs.CustomTxnNumbers; c != nil && !*c {
 		t.numberingOnce.Do(func() {
-			t.log.Warn("quickbooks: the company has custom transaction numbers off (Account and settings > Sales > Custom transaction numbers), "+
+			connectors.StepLogger(ctx, t.log).Warn("quickbooks: the company has custom transaction numbers off (Account and settings > Sales > Custom transaction numbers), "+
 				"and Intuit advises not to send DocNumber then; dealsync sends each invoice's reference as its DocNumber and finds a deal's invoice by it, "+
 				"so QuickBooks' own numbers may meet those references (a duplicate number is refused, naming it): turn custom transaction numbers on, "+
 				"or map invoice.reference to values QuickBooks' numbers cannot take (e.g. \"DS-\" + deal.id)", "realm", t.cfg.RealmID)
@@ -974,7 +974,7 @@ func (t *Target) forgetStaleCustomer(ctx context.Context, inv model.Invoice, cus
 	if derr := t.links.Delete(ctx, key); derr != nil {
 		return errors.Join(err, derr)
 	}
-	t.log.Warn("quickbooks: the customer linked for this company is deleted or merged away; its link_file entry is forgotten",
+	connectors.StepLogger(ctx, t.log).Warn("quickbooks: the customer linked for this company is deleted or merged away; its link_file entry is forgotten",
 		"realm", t.cfg.RealmID, "company", inv.Customer.ExternalID, "customer", customer.ID)
 	return fmt.Errorf("%w; customer %s, which link_file gave for company %s, is deleted or merged into another in QuickBooks: "+
 		"its link is forgotten, so retry the run (dealsync runs retry) to bill the company's customer found afresh by name (or a new one), "+

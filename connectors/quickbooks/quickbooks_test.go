@@ -760,6 +760,10 @@ func TestFaultsAndAuth(t *testing.T) {
 	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || !strings.Contains(err.Error(), realm) {
 		t.Fatalf("revoked: %v", err)
 	}
+	// The fix is in the target's settings, not the run's CRM connection's.
+	if !strings.Contains(err.Error(), "the target's client_id") || strings.Contains(err.Error(), "connection") {
+		t.Errorf("revoked: %v; want the target's settings named, not a connection", err)
+	}
 }
 
 func TestKeysAndDocNumber(t *testing.T) {

@@ -437,7 +437,7 @@ func (t *Target) take(ctx context.Context, c model.Customer, found match, key st
 			if !erpkit.Refused(err) {
 				return connectors.CustomerRef{}, err
 			}
-			t.log.Warn("xero: the contact matched by tax number, name or a merge could not be claimed; it stays without a ContactNumber",
+			connectors.StepLogger(ctx, t.log).Warn("xero: the contact matched by tax number, name or a merge could not be claimed; it stays without a ContactNumber",
 				"tenant", t.cfg.TenantID, "contact", found.id, "company", c.ExternalID, "error", err)
 			return connectors.CustomerRef{ID: found.id}, nil
 		}
@@ -532,7 +532,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 			// company with a tax id; the name rule still applies, and the
 			// ContactNumber rule finds the contacts dealsync made.
 			if t.taxRuleOff.CompareAndSwap(false, true) {
-				t.log.Warn("xero: Xero refuses to look contacts up by tax number on this organisation (HighVolumeException: too many contacts for that filter), "+
+				connectors.StepLogger(ctx, t.log).Warn("xero: Xero refuses to look contacts up by tax number on this organisation (HighVolumeException: too many contacts for that filter), "+
 					"so the tax-number rule is skipped from now on (the name rule applies): a contact that only its tax number would match is not found, and a new contact is made for the company",
 					"tenant", t.cfg.TenantID, "company", c.ExternalID, "error", err)
 			}
@@ -592,7 +592,7 @@ func (t *Target) findContact(ctx context.Context, c model.Customer) (match, erro
 		// Xero refuses a create whose name an active contact holds in
 		// any case, and that refusal is then reported (nameTakenError),
 		// so no second contact is made.
-		t.log.Warn("xero: Xero's search for the company's name answered more contacts than are read; none of those read has the name, so the contact is created (Xero refuses it if the name is taken)",
+		connectors.StepLogger(ctx, t.log).Warn("xero: Xero's search for the company's name answered more contacts than are read; none of those read has the name, so the contact is created (Xero refuses it if the name is taken)",
 			"tenant", t.cfg.TenantID, "company", c.ExternalID, "read", maxSearchPages*searchPageSize)
 	}
 	return match{}, nil
@@ -960,7 +960,7 @@ func (t *Target) forgetArchivedContact(ctx context.Context, inv model.Invoice, c
 	if derr := t.links.Delete(ctx, key); derr != nil {
 		return errors.Join(err, derr)
 	}
-	t.log.Warn("xero: the contact linked for this company is archived; its link_file entry is forgotten",
+	connectors.StepLogger(ctx, t.log).Warn("xero: the contact linked for this company is archived; its link_file entry is forgotten",
 		"company", inv.Customer.ExternalID, "contact", customer.ID)
 	api.Message += fmt.Sprintf("; the contact %s that link_file gave for company %s is archived (archived in Xero, or merged into another contact): "+
 		"its link is forgotten, so retry the run (dealsync runs retry) to bill the company's contact found afresh, or un-archive the contact first to keep billing it",

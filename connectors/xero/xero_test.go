@@ -1545,6 +1545,34 @@ func TestATotalXeroComputedOtherwiseIsAWarning(t *testing.T) {
 	}
 }
 
+// The warning of a total Xero computed otherwise is logged with what the
+// step put into its context (connectors.WithLogAttrs: the run it belongs
+// to), which the target itself does not know.
+func TestTheTotalsWarningNamesTheStepsRun(t *testing.T) {
+	e := setup(t, nil)
+	e.fake.TaxRates = map[string]decimal.Decimal{"OUTPUT": d("10")}
+	var out bytes.Buffer
+	tg, err := xero.New(e.cfg, xero.Deps{Logger: slog.New(slog.NewTextHandler(&out, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := connectors.WithLogAttrs(context.Background(), "deal_id", "D-1002", "workflow_id", "invoice/demo/D-1002")
+	inv := exampleInvoice()
+	ref, err := tg.FindOrCreateCustomer(ctx, inv.Customer, "invoice/demo/D-1002/customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpy := model.Invoice{Reference: "D-1002", Customer: inv.Customer, Currency: "JPY", IssueDate: inv.IssueDate, DueDate: inv.DueDate,
+		Lines: []model.InvoiceLine{{Description: "Seat", Quantity: d("1"), UnitPrice: d("1234"), AccountCode: "200", TaxCode: "OUTPUT", TaxRate: d("10")}}}
+	jpy.ComputeTotals()
+	if _, err := tg.CreateInvoice(ctx, jpy, ref, "invoice/demo/D-1002/invoice"); err != nil {
+		t.Fatal(err)
+	}
+	if line := out.String(); !strings.Contains(line, `msg="invoice total differs in the ERP"`) || !strings.Contains(line, "deal_id=D-1002 workflow_id=invoice/demo/D-1002") {
+		t.Errorf("the log:\n%s\nwant the totals warning with the step's attributes", line)
+	}
+}
+
 // Xero rounds a line's quantity × unit price, and its discount, to 2
 // decimals in every currency: a JPY line of 1.5 × 999 yen is 1498.50
 // there and 1499 in dealsync, a KWD line of 10.125 is 10.13 there. Such
