@@ -1,8 +1,6 @@
 package mapping_test
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -21,9 +19,7 @@ import (
 func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
 	fields := `{"rate": 0.145, "a": 0.1, "b": 0.2, "c": 0.3, "ref": 17, "two": 2, "annual": 1000, "tiny": 1e-20, "pct": 14.5, "seventh": 0.14285714285714285, "name": "Acme", "days": 30}`
 	cf := `fromJSON(deal.raw["custom_fields"])`
-	for _, c := range []struct {
-		expr, want, err string
-	}{
+	checkMemos(t, fields, []memoCase{
 		{`string(` + cf + `["rate"] * 3)`, "0.435", ""},
 		{`string(round_to(dec(string(` + cf + `["rate"] * 3)), 2))`, "0.44", ""},
 		{`string(round(` + cf + `["rate"] * 3 * 100))`, "44", ""},
@@ -55,23 +51,7 @@ func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
 		{`"Ref " + ` + cf + `["name"]`, "Ref Acme", ""},
 		{`string(` + cf + `["name"] * 2)`, "", "invalid operation"},
 		{`string(` + cf + `["ref"] / (` + cf + `["ref"] - 17))`, "+Inf", ""},
-	} {
-		m, err := mapping.Parse("cf.yaml", fmt.Appendf(nil, "name: cf\ninvoice:\n  memo: %q\n", c.expr))
-		if err != nil {
-			t.Errorf("%s: %v", c.expr, err)
-			continue
-		}
-		ev := wonEvent("closedwon", "")
-		ev.Deal.Raw = map[string]json.RawMessage{"custom_fields": json.RawMessage(fields)}
-		inv, err := mapping.Apply(m, ev)
-		var me *mapping.Error
-		switch {
-		case c.err == "" && (err != nil || inv.Memo != c.want):
-			t.Errorf("%s: memo %q, error %v; want %q", c.expr, inv.Memo, err, c.want)
-		case c.err != "" && (!errors.As(err, &me) || me.Field != "memo" || !strings.Contains(me.Message, c.err)):
-			t.Errorf("%s: memo %q, error %v; want a mapping error of memo saying %q", c.expr, inv.Memo, err, c.err)
-		}
-	}
+	})
 	// What the load refused, it refuses: a decimal beside a JSON number,
 	// a float for money, a float compared with a decimal, a zero divisor.
 	for _, c := range []struct{ key, expr, says string }{

@@ -22,9 +22,7 @@ func TestValuesReadFromJSONAreWrittenAsSent(t *testing.T) {
 	fields := `{"po": 4500012345, "ref": 17, "rate": 0.1, "big": 12345678.123456789, "flag": true, "empty": null,
 		"money": {"value": 1200.10, "currency": "EUR"}, "text": "A-1"}`
 	cf := `fromJSON(deal.raw["custom_fields"])`
-	for _, c := range []struct {
-		expr, want, err string
-	}{
+	checkMemos(t, fields, []memoCase{
 		{`"PO " + coalesce(` + cf + `["po"], "")`, "PO 4500012345", ""},
 		{`"PO " + string(` + cf + `["po"])`, "PO 4500012345", ""},
 		{`string(` + cf + `["rate"])`, "0.1", ""},
@@ -57,23 +55,7 @@ func TestValuesReadFromJSONAreWrittenAsSent(t *testing.T) {
 		// Text after the JSON value is refused as before, an inexact
 		// number in it or not.
 		{`string(fromJSON(deal.raw["custom_fields"] + " {\"po\": 12345678.123456789}")["po"])`, "", "after top-level value"},
-	} {
-		m, err := mapping.Parse("cf.yaml", fmt.Appendf(nil, "name: cf\ninvoice:\n  memo: %q\n", c.expr))
-		if err != nil {
-			t.Errorf("%s: %v", c.expr, err)
-			continue
-		}
-		ev := wonEvent("closedwon", "")
-		ev.Deal.Raw = map[string]json.RawMessage{"custom_fields": json.RawMessage(fields)}
-		inv, err := mapping.Apply(m, ev)
-		var me *mapping.Error
-		switch {
-		case c.err == "" && (err != nil || inv.Memo != c.want):
-			t.Errorf("%s: memo %q, error %v; want %q", c.expr, inv.Memo, err, c.want)
-		case c.err != "" && (!errors.As(err, &me) || me.Field != "memo" || !strings.Contains(me.Message, c.err)):
-			t.Errorf("%s: memo %q, error %v; want a mapping error of memo saying %q", c.expr, inv.Memo, err, c.err)
-		}
-	}
+	})
 }
 
 // round_to and add_days refuse what no mapping means and what would hang
@@ -175,5 +157,32 @@ func TestLookupByADateSaysToWriteItsText(t *testing.T) {
 	var me *mapping.Error
 	if !errors.As(err, &me) || !strings.Contains(me.Message, "lookup() takes a text as its key, and was given a date: write string(x)") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// memoCase is an expression mapped to a memo, with the memo it gives or
+// the mapping error it fails with.
+type memoCase struct{ expr, want, err string }
+
+// checkMemos maps each case's expression to the memo of a deal whose
+// deal.raw["custom_fields"] is fields.
+func checkMemos(t *testing.T, fields string, cases []memoCase) {
+	t.Helper()
+	for _, c := range cases {
+		m, err := mapping.Parse("cf.yaml", fmt.Appendf(nil, "name: cf\ninvoice:\n  memo: %q\n", c.expr))
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		ev := wonEvent("closedwon", "")
+		ev.Deal.Raw = map[string]json.RawMessage{"custom_fields": json.RawMessage(fields)}
+		inv, err := mapping.Apply(m, ev)
+		var me *mapping.Error
+		switch {
+		case c.err == "" && (err != nil || inv.Memo != c.want):
+			t.Errorf("%s: memo %q, error %v; want %q", c.expr, inv.Memo, err, c.want)
+		case c.err != "" && (!errors.As(err, &me) || me.Field != "memo" || !strings.Contains(me.Message, c.err)):
+			t.Errorf("%s: memo %q, error %v; want a mapping error of memo saying %q", c.expr, inv.Memo, err, c.err)
+		}
 	}
 }
