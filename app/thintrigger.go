@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,10 @@ import (
 // trigger sees them empty on every webhook, so a won deal it should take
 // is answered 200 "skipped" and never invoiced, silently. The fields a
 // thin webhook carries are the deal's id, stage, previous stage and raw
-// fields, and those the source's WebhookShaper keeps of a deal
-// (Salesforce's outbound messages carry the name).
+// fields (the keys the source lists, connectors.WebhookRawKeyser: a
+// Pipedrive deal's custom fields are the run's to read, and fromJSON of
+// one fails the trigger), and those the source's WebhookShaper keeps of a
+// deal (Salesforce's outbound messages carry the name).
 func ThinTriggerWarnings(c *connections.Connection) []string {
 	shaper, ok := c.Source.(connectors.WebhookShaper)
 	if !ok {
@@ -33,11 +36,23 @@ func ThinTriggerWarnings(c *connections.Connection) []string {
 		return nil
 	}
 	carried := thinFields(shaper)
+	// The raw keys a webhook carries, where the source says (nil: any).
+	var rawKeys []string
+	if k, ok := shaper.(connectors.WebhookRawKeyser); ok {
+		rawKeys = k.WebhookRawKeys()
+	}
 	var missing []string
 	for _, path := range f.TriggerDealReads() {
-		field, _, _ := strings.Cut(strings.TrimPrefix(path, "deal."), ".")
-		if path == "deal" || !carried[field] {
+		field, rest, _ := strings.Cut(strings.TrimPrefix(path, "deal."), ".")
+		key, _, _ := strings.Cut(rest, ".")
+		switch {
+		case path == "deal" || !carried[field]:
 			missing = append(missing, path)
+		case field == "raw" && key != "" && rawKeys != nil && !slices.Contains(rawKeys, key):
+			// A key of the deal the run reads from the CRM (a Pipedrive
+			// custom field, a HubSpot property the fetch adds): "" on
+			// every webhook, and fromJSON of it fails the trigger.
+			missing = append(missing, fmt.Sprintf("deal.raw[%q]", key))
 		}
 	}
 	if len(missing) == 0 {
@@ -47,7 +62,7 @@ func ThinTriggerWarnings(c *connections.Connection) []string {
 		"the run reads the whole deal from the CRM after the trigger has started it), so the trigger sees %s empty (0, \"\", no line items) on every webhook "+
 		"and a won deal it should take is answered 200 \"skipped\" and never invoiced, silently; keep the trigger to those fields "+
 		"(`dealsync mapping test --connection %s --fetch DEAL_ID` judges it on what a webhook of that deal carries)",
-		c.Name, f.Name(), oneLine(f.TriggerExpression()), strings.Join(missing, ", "), c.SourceType, carriedWords(carried), pronoun(missing), c.Name)}
+		c.Name, f.Name(), oneLine(f.TriggerExpression()), strings.Join(missing, ", "), c.SourceType, carriedWords(carried, rawKeys), pronoun(missing), c.Name)}
 }
 
 // thinFields are the fields of `deal` (as a mapping names them) a thin
@@ -84,15 +99,19 @@ func thinFields(shaper connectors.WebhookShaper) map[string]bool {
 	return carried
 }
 
-// carriedWords lists the carried fields as a trigger reads them.
-func carriedWords(carried map[string]bool) string {
+// carriedWords lists the carried fields as a trigger reads them, and
+// the raw keys (nil: any).
+func carriedWords(carried map[string]bool, rawKeys []string) string {
 	words := []string{"deal.id", "deal.stage", "deal.previous_stage"}
 	for _, f := range []string{"name", "amount", "has_amount", "currency", "close_date", "close_time", "company", "line_items", "owner"} {
 		if carried[f] {
 			words = append(words, "deal."+f)
 		}
 	}
-	return strings.Join(words, ", ") + " and deal.raw"
+	if rawKeys == nil {
+		return strings.Join(words, ", ") + " and deal.raw"
+	}
+	return strings.Join(words, ", ") + " and deal.raw's " + strings.Join(rawKeys, ", ")
 }
 
 func pronoun(paths []string) string {

@@ -13,7 +13,8 @@ import (
 // reads the deal later) sees them empty in production: every won deal is
 // answered 200 "skipped", silently. The warning names the connection, the
 // mapping, the expression, the fields read and why; a trigger kept to the
-// stage fields and deal.raw, the built-in trigger, a source whose
+// stage fields and the deal.raw keys the webhooks carry (Pipedrive's
+// pipeline_id, not its custom fields), the built-in trigger, a source whose
 // webhooks carry the deal (generic), and Salesforce's deal.name, which
 // its outbound messages carry, are not warned about.
 func TestThinTriggerWarnings(t *testing.T) {
@@ -25,6 +26,7 @@ func TestThinTriggerWarnings(t *testing.T) {
 		write("named.yaml", "name: named\ntrigger: is_won(deal.stage) && deal.name != \"\"\n"),
 		write("stage.yaml", "name: stage\ntrigger: is_won(deal.stage) && !is_won(deal.previous_stage) && deal.raw.pipeline_id == \"1\" && deal.id != \"\"\n"),
 		write("plain.yaml", "name: plain\ninvoice:\n  memo: deal.name\n"),
+		write("custom.yaml", "name: custom\ntrigger: 'is_won(deal.stage) && fromJSON(deal.raw[\"custom_fields\"])[\"rate\"] > 0.1'\n"),
 	}
 	conn := func(name, mapping, source string) string {
 		return fmt.Sprintf("  %s:\n    target: erp\n    mapping: %q\n    trigger: {won_stages: [won]}\n    source: %s\n", name, mapping, source)
@@ -42,7 +44,7 @@ func TestThinTriggerWarnings(t *testing.T) {
 		conn("pd-company", "company", pipedrive) +
 		conn("hs-named", "named", hubspot) + conn("sf-named", "named", salesforce) +
 		conn("pd-stage", "stage", pipedrive) + conn("hs-stage", "stage", hubspot) + conn("sf-stage", "stage", salesforce) +
-		conn("pd-plain", "plain", pipedrive) + conn("hs-builtin", "", hubspot)
+		conn("pd-plain", "plain", pipedrive) + conn("hs-builtin", "", hubspot) + conn("pd-custom", "custom", pipedrive)
 	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
 	// The connections warned about, with what the warning must say.
 	want := map[string][]string{
@@ -51,9 +53,14 @@ func TestThinTriggerWarnings(t *testing.T) {
 		"sf-amount":  {"reads deal.amount,", "salesforce source's webhooks", "deal.name"},
 		"pd-company": {"`is_won(deal.stage) && deal.company.name != \"\" && len(deal.line_items[0].sku) > 0`", "reads deal.company.name, deal.line_items,", "sees them empty"},
 		"hs-named":   {"reads deal.name,"},
+		// A raw key its webhooks do not carry (Pipedrive's do carry the
+		// pipeline_id, HubSpot's not), and a Pipedrive deal's custom
+		// fields, which only the run reads.
+		"hs-stage":  {`reads deal.raw["pipeline_id"], which the hubspot source's webhooks do not carry`, "deal.raw's subscriptionType, propertyName"},
+		"pd-custom": {`reads deal.raw["custom_fields"], which the pipedrive source's webhooks do not carry`, "deal.raw's stage_id, pipeline_id"},
 	}
-	if n := len(set.Names()); n != 12 {
-		t.Fatalf("%d connections built, want the 12 of the config: %v", n, set.Names())
+	if n := len(set.Names()); n != 13 {
+		t.Fatalf("%d connections built, want the 13 of the config: %v", n, set.Names())
 	}
 	for _, name := range set.Names() {
 		c, _ := set.Get(name)

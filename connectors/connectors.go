@@ -338,6 +338,15 @@ type WebhookShaper interface {
 	WebhookDeal(d model.Deal) model.Deal
 }
 
+// WebhookRawKeyser is implemented by thin sources whose webhooks carry a
+// fixed set of Deal.Raw keys (the event's own fields: HubSpot's
+// propertyName, Pipedrive's stage_id): a trigger that reads another
+// (a Pipedrive deal's custom_fields, a HubSpot property the fetch adds)
+// reads "" on every webhook. config check and the start warn of it.
+type WebhookRawKeyser interface {
+	WebhookRawKeys() []string
+}
+
 // WriteBacker is implemented by sources that record the invoice on the deal.
 type WriteBacker interface {
 	WriteBack(ctx context.Context, account, dealID string, result InvoiceResult) error

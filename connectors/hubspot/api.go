@@ -737,3 +737,9 @@ func webhookDeal(d model.Deal) model.Deal {
 }
 
 var _ connectors.WebhookShaper = (*Source)(nil)
+
+// WebhookRawKeys implements connectors.WebhookRawKeyser: the event's
+// fields Parse keeps in Raw, and the stage id.
+func (s *Source) WebhookRawKeys() []string {
+	return []string{"subscriptionType", "propertyName", "propertyValue", "changeSource", "restored", "dealstage", "merged_into", "merged_ids"}
+}

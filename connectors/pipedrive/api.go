@@ -913,3 +913,9 @@ func webhookDeal(d model.Deal) model.Deal {
 }
 
 var _ connectors.WebhookShaper = (*Source)(nil)
+
+// WebhookRawKeys implements connectors.WebhookRawKeyser: what Parse keeps
+// of a webhook in Raw (its custom fields are read by the run, not here).
+func (s *Source) WebhookRawKeys() []string {
+	return []string{"stage_id", "pipeline_id", "is_archived", "archive_time", "action", "previous_stage_id", "merged_from_id", "merged_to_id"}
+}
