@@ -1023,6 +1023,13 @@ func builtinHint(msg string) string {
 		}
 		return ""
 	}
+	if strings.HasPrefix(msg, "invalid operation: ") && strings.Contains(msg, "mismatched types") && strings.Contains(msg, "decimal") &&
+		(strings.Contains(msg, "unknown") || strings.Contains(msg, "interface {}")) {
+		// A decimal beside a number read with fromJSON (a float), or
+		// another value whose type shows only as the run reads it.
+		return "; a number read with fromJSON is a float, which money is not computed with: write dec(string(x)) for it " +
+			"(for another value whose type shows only as the run reads it, such as a conditional of a decimal and 0, give both sides one type)"
+	}
 	for fn, instead := range map[string]string{
 		"round": "write round_to(x, places) or round_currency(x, currency)",
 		"ceil":  "there is no decimal ceil; round_to(x, places) rounds half away from zero",
@@ -1086,10 +1093,14 @@ func nameHint(msg, src string, env envKind, opts []expr.Option) string {
 	if (n == "item" || n == "index") && env != envLine {
 		return fmt.Sprintf("; %s is the line item being mapped, known only under invoice.lines", n)
 	}
+	if (n == "is_won" || n == "won_stages") && env != envTrigger {
+		return fmt.Sprintf("; %s is the trigger's, known only there: the invoice is mapped once the trigger took the deal", n)
+	}
 	values := exprNames(envTypes[env])
 	candidates := values
 	if regexp.MustCompile(`(^|[^\w.])` + regexp.QuoteMeta(n) + `\s*\(`).MatchString(src) {
-		candidates = functionNames(opts)
+		// A function, or a value that is one (the trigger's is_won).
+		candidates = append(functionNames(opts), values...)
 	} else {
 		for _, m := range letRE.FindAllStringSubmatch(src, -1) {
 			candidates = append(candidates, m[1])
@@ -1499,6 +1510,7 @@ var typeNames = strings.NewReplacer(
 	"mapping.InvoiceEnv", "invoice", "mapping.CustomerEnv", "customer", "mapping.LineEnv", "environment",
 	"mapping.Env", "environment", "mapping.TriggerEnv", "environment",
 	"decimal.Decimal", "decimal", "model.Date", "date", "mapping.Moment", "moment",
+	"interface {}", "unknown",
 )
 
 type visitor func(ast.Node)

@@ -137,8 +137,10 @@ func valueHoldsFunc(v reflect.Value, depth int) bool {
 }
 
 // funcOptions are funcGuard and _no_func(value, builtin): the value,
-// unless it is or holds a function; for string(), a number of a type
-// known only as the run reads it (fromJSON's, a float) as its floatText.
+// unless it is or holds a function; for string() of a value of a type
+// known only as the run reads it, a float (fromJSON's number) as its
+// floatText, nothing (a missing key, a JSON null) as "", and a JSON
+// object an error saying to pick its part.
 func funcOptions() []expr.Option {
 	return []expr.Option{
 		expr.Patch(funcGuard{}),
@@ -146,8 +148,22 @@ func funcOptions() []expr.Option {
 			if holdsFunc(p[0]) {
 				return nil, fmt.Errorf("%s() was given a function, not a value: %s", p[1], funcValueWords)
 			}
-			if f, ok := p[0].(float64); ok && p[1] == "string" {
-				return floatText(f), nil
+			if p[1] == "string" {
+				switch x := p[0].(type) {
+				case float64:
+					return floatText(x), nil
+				case nil:
+					// A key that fromJSON's object lacks, or a JSON null
+					// (an empty Pipedrive custom field): blank, as
+					// coalesce takes it; it was "<nil>", written into the
+					// invoice.
+					return "", nil
+				case map[string]any:
+					// A JSON object (a Pipedrive money field): its part is
+					// picked; it was Go's map text. (A list keeps its text,
+					// as string() of a list written in the mapping does.)
+					return jsonText("string", x)
+				}
 			}
 			return p[0], nil
 		}, new(func(any, string) any)),

@@ -292,7 +292,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 		r.Diff = "expected the invoice of " + filepath.Base(invPath) + ", but the trigger would start no run for this deal: " + reason + "\n"
 		return r, nil
 	case aerr != nil:
-		r.Diff = "expected the invoice of " + filepath.Base(invPath) + ", got an error"
+		r.Diff = "expected the invoice of " + filepath.Base(invPath) + ", got an error: " + aerr.Error() + "\n"
 		return r, nil
 	}
 	w, g := canonical(expected), canonical(inv)
@@ -309,6 +309,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 // and where it is: ignored, it would leave the value it was meant to
 // check unchecked. Every key --update writes (canonical) is an invoice's.
 func readGoldenInvoice(data []byte) (model.Invoice, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte order mark an editor wrote
 	var inv model.Invoice
 	if err := json.Unmarshal(data, &inv); err != nil {
 		if at, ok := jsonpos.Of(data, err); ok {

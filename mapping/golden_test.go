@@ -392,3 +392,28 @@ func TestGoldenErrorsMatchOldTypeNamesAndKeepTheDealsText(t *testing.T) {
 		t.Errorf("error.txt %q; want the deal's name kept and the mapping's position left out", written)
 	}
 }
+
+// A case that expects an invoice and gets an error says the error (it
+// said only "got an error": --json alone had it).
+func TestGoldenInvoiceCaseThatFailsSaysTheError(t *testing.T) {
+	dir := goldenCase(t, "closed_won", true, map[string]string{})
+	runCase(t, dir, mapping.Default{PaymentTermsDays: 30}, true)
+	broken, err := mapping.Parse("broken.yaml", []byte("name: broken\ninvoice:\n  reference: 'string(dec(deal.id))'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runCase(t, dir, broken, false); r.OK || !strings.Contains(r.Diff, "expected the invoice of c.invoice.json, got an error: mapping \"broken\": field reference: dec:") {
+		t.Errorf("%+v; want the error in the diff", r)
+	}
+	// An expected invoice an editor saved with a byte order mark is read
+	// past it.
+	path := filepath.Join(dir, "c.invoice.json")
+	inv, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, append([]byte("\xef\xbb\xbf"), inv...), 0o644)
+	if r := runCase(t, dir, mapping.Default{PaymentTermsDays: 30}, false); !r.OK {
+		t.Errorf("an expected invoice with a byte order mark: %+v", r)
+	}
+}

@@ -45,7 +45,7 @@ var jsonOperators = map[string]string{
 func (p *jsonArithmetic) Visit(node *ast.Node) {
 	switch x := (*node).(type) {
 	case *ast.BinaryNode:
-		if _, ok := jsonOperators[x.Operator]; !ok || !jsonOperands(x.Left, x.Right) {
+		if !jsonTakes(x.Operator, x.Left, x.Right) {
 			return
 		}
 		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: jsonFunction(x.Operator, x.Left, x.Right)}, Arguments: []ast.Node{x.Left, x.Right}})
@@ -57,7 +57,7 @@ func (p *jsonArithmetic) Visit(node *ast.Node) {
 		}
 		l, r := x.Arguments[0], x.Arguments[1]
 		switch fn := jsonFunction(op, l, r); {
-		case !jsonOperands(l, r):
+		case !jsonTakes(op, l, r):
 			ast.Patch(node, &ast.BinaryNode{Operator: op, Left: l, Right: r})
 		case fn != x.Callee.(*ast.IdentifierNode).Value:
 			// An operand typed since (a quotient patched in the same
@@ -70,11 +70,31 @@ func (p *jsonArithmetic) Visit(node *ast.Node) {
 	}
 }
 
+// jsonComparisons are the orderings jsonArithmetic takes, by the
+// function each becomes: a number read with fromJSON against a decimal
+// too (`deal.amount >= fromJSON(x)["threshold"]` was "mismatched types
+// decimal and unknown" at load, where == compared them by value).
+var jsonComparisons = map[string]string{"<": "_json_lt", "<=": "_json_le", ">": "_json_gt", ">=": "_json_ge"}
+
+// jsonTakes says whether op on l and r is jsonArithmetic's: arithmetic on
+// jsonOperands, an ordering of a value of unknown type and a number.
+func jsonTakes(op string, l, r ast.Node) bool {
+	if _, ok := jsonComparisons[op]; ok {
+		ln, rn := l.Nature(), r.Nature()
+		return (unknownType(ln) || unknownType(rn)) && (floatOrUnknown(ln) || ln.Type == decimalType) && (floatOrUnknown(rn) || rn.Type == decimalType)
+	}
+	_, ok := jsonOperators[op]
+	return ok && jsonOperands(l, r)
+}
+
 // jsonFunction is the function for op on l and r, typed as expr types
-// op on them: a quotient is a float; a sum, difference or product is
-// unknown beside a value of unknown type, and a float where both are
-// known (a quotient and a number).
+// op on them: an ordering is a boolean, a quotient a float; a sum,
+// difference or product is unknown beside a value of unknown type, and a
+// float where both are known (a quotient and a number).
 func jsonFunction(op string, l, r ast.Node) string {
+	if fn, ok := jsonComparisons[op]; ok {
+		return fn
+	}
 	fn := jsonOperators[op]
 	if op != "/" && !unknownType(l.Nature()) && !unknownType(r.Nature()) {
 		fn += floatResult
@@ -120,6 +140,11 @@ func jsonOperatorOf(c *ast.CallNode) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	for op, fn := range jsonComparisons {
+		if fn == id.Value {
+			return op, true
+		}
+	}
 	name := strings.TrimSuffix(id.Value, floatResult)
 	for op, fn := range jsonOperators {
 		if fn == name {
@@ -142,9 +167,12 @@ func jsonOperandsOf(a, b any) (da, db decimal.Decimal, ok bool) {
 	return da, db, aok && bok
 }
 
-// writtenNumber is a whole number, or a float by its shortest text.
+// writtenNumber is a whole number, a decimal, or a float by its shortest
+// text.
 func writtenNumber(v any) (decimal.Decimal, bool) {
 	switch x := v.(type) {
+	case decimal.Decimal:
+		return x, true
 	case int:
 		return decimal.NewFromInt(int64(x)), true
 	case float64:
@@ -167,8 +195,9 @@ const quotientDigits = 18
 // numbers' result on a tie). 0.145 * 3 is 0.435, not expr's
 // 0.43499999999999994; 2 / 3 * 3 stays expr's 2, where the written
 // numbers' result, of 0.6666666666666666 * 3, is 1.9999999999999998.
-// Anything else is expr's a op b.
-func jsonArith(op string, a, b any) any {
+// Dividing by zero is "division by zero", as for decimals. Anything else
+// is expr's a op b.
+func jsonArith(op string, a, b any) (any, error) {
 	var computed any
 	switch op {
 	case "+":
@@ -178,12 +207,17 @@ func jsonArith(op string, a, b any) any {
 	case "*":
 		computed = runtime.Multiply(a, b)
 	default:
-		computed = runtime.Divide(a, b) // by zero: ±Inf or NaN, as expr gives
+		computed = runtime.Divide(a, b)
 	}
 	got, isFloat := computed.(float64)
 	da, db, ok := jsonOperandsOf(a, b)
-	if !isFloat || !ok || (op == "/" && db.IsZero()) {
-		return computed
+	if ok && op == "/" && db.IsZero() {
+		// As for decimals: +Inf or NaN went on into triggers, skip
+		// rules and texts ("+Inf"), and int() made it -9223372036854775808.
+		return nil, errDivZero
+	}
+	if !isFloat || !ok {
+		return computed, nil
 	}
 	var d decimal.Decimal
 	switch op {
@@ -200,15 +234,42 @@ func jsonArith(op string, a, b any) any {
 	}
 	written, _ := d.Float64()
 	if significantDigits(written) <= significantDigits(got) {
-		return written
+		return written, nil
 	}
-	return got
+	return got, nil
 }
 
 // significantDigits are the digits of f's shortest text.
 func significantDigits(f float64) int {
 	mantissa, _, _ := strings.Cut(strconv.FormatFloat(f, 'e', -1, 64), "e")
 	return len(strings.TrimLeft(strings.Replace(mantissa, ".", "", 1), "-"))
+}
+
+// jsonCompare is a op b (<, <=, >, >=): of the numbers a and b write
+// (a float by its shortest text, a decimal, a whole number), or expr's.
+func jsonCompare(op string, a, b any) bool {
+	da, db, ok := jsonOperandsOf(a, b)
+	if !ok {
+		switch op {
+		case "<":
+			return runtime.Less(a, b)
+		case "<=":
+			return runtime.LessOrEqual(a, b)
+		case ">":
+			return runtime.More(a, b)
+		}
+		return runtime.MoreOrEqual(a, b)
+	}
+	c := da.Cmp(db)
+	switch op {
+	case "<":
+		return c < 0
+	case "<=":
+		return c <= 0
+	case ">":
+		return c > 0
+	}
+	return c >= 0
 }
 
 // wholeDigits is where d's first digit is: the digits before the point
@@ -222,14 +283,17 @@ func wholeDigits(d decimal.Decimal) int32 {
 // operator patches (baseOptions).
 func jsonArithmeticOptions() []expr.Option {
 	opts := []expr.Option{expr.Patch(&jsonArithmetic{})}
+	for op, fn := range jsonComparisons {
+		opts = append(opts, expr.Function(fn, func(p ...any) (any, error) { return jsonCompare(op, p[0], p[1]), nil }, new(func(any, any) bool)))
+	}
 	for op, fn := range jsonOperators {
 		switch op {
 		case "/":
-			opts = append(opts, expr.Function(fn, func(p ...any) (any, error) { return jsonArith(op, p[0], p[1]), nil }, new(func(any, any) float64)))
+			opts = append(opts, expr.Function(fn, func(p ...any) (any, error) { return jsonArith(op, p[0], p[1]) }, new(func(any, any) float64)))
 		default:
 			opts = append(opts,
-				expr.Function(fn, func(p ...any) (any, error) { return jsonArith(op, p[0], p[1]), nil }, new(func(any, any) any)),
-				expr.Function(fn+floatResult, func(p ...any) (any, error) { return jsonArith(op, p[0], p[1]), nil }, new(func(any, any) float64)))
+				expr.Function(fn, func(p ...any) (any, error) { return jsonArith(op, p[0], p[1]) }, new(func(any, any) any)),
+				expr.Function(fn+floatResult, func(p ...any) (any, error) { return jsonArith(op, p[0], p[1]) }, new(func(any, any) float64)))
 		}
 	}
 	return opts

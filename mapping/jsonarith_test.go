@@ -29,6 +29,12 @@ func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
 		{`` + cf + `["a"] + ` + cf + `["b"] <= 0.3 ? "le" : "gt"`, "le", ""},
 		{`` + cf + `["a"] + ` + cf + `["b"] == ` + cf + `["c"] ? "same" : "other"`, "same", ""},
 		{`join(map([1, 2, 3], string(# * ` + cf + `["rate"])), ",")`, "0.145,0.29,0.435", ""},
+		// Ordered against a decimal by value, as == compares them (it was
+		// "mismatched types decimal and unknown" at load).
+		{`deal.amount >= ` + cf + `["annual"] ? "ge" : "lt"`, "ge", ""},
+		{cf + `["annual"] > deal.amount ? "gt" : "le"`, "le", ""},
+		{`dec("0.435") <= ` + cf + `["rate"] * 3 ? "le" : "gt"`, "le", ""},
+		{`deal.amount < ` + cf + `["name"] ? "lt" : "ge"`, "", "invalid operation"},
 		// A quotient is a float, as expr types it, and computed so on.
 		{`string(` + cf + `["pct"] / 100 * 3)`, "0.435", ""},
 		// Where the float expr computes has the shorter text, it stays:
@@ -50,12 +56,16 @@ func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
 		{`string(1 + 2)`, "3", ""},
 		{`"Ref " + ` + cf + `["name"]`, "Ref Acme", ""},
 		{`string(` + cf + `["name"] * 2)`, "", "invalid operation"},
-		{`string(` + cf + `["ref"] / (` + cf + `["ref"] - 17))`, "+Inf", ""},
+		// A divisor that is zero for this deal: "division by zero", as
+		// for decimals (it was +Inf, which a trigger took as more than
+		// anything, and int() as -9223372036854775808).
+		{`string(` + cf + `["ref"] / (` + cf + `["ref"] - 17))`, "", "division by zero"},
+		{`string(int(` + cf + `["ref"] / (` + cf + `["ref"] - 17)))`, "", "division by zero"},
 	})
 	// What the load refused, it refuses: a decimal beside a JSON number,
 	// a float for money, a float compared with a decimal, a zero divisor.
 	for _, c := range []struct{ key, expr, says string }{
-		{"lines:\n    unit_price", `deal.amount * ` + cf + `["rate"]`, "mismatched types decimal and unknown"},
+		{"lines:\n    unit_price", `deal.amount * ` + cf + `["rate"]`, "mismatched types decimal and unknown); a number read with fromJSON is a float, which money is not computed with: write dec(string(x)) for it"},
 		{"lines:\n    unit_price", cf + `["annual"] / 3`, "expression gives float64"},
 		{"lines:\n    unit_price", cf + `["pct"] / 100 * 3`, "expression gives float64"},
 		{"memo", cf + `["c"] / 100 == dec("0.003") ? "x" : "y"`, "mismatched types float64 and decimal"},

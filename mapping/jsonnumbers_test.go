@@ -31,6 +31,11 @@ func TestValuesReadFromJSONAreWrittenAsSent(t *testing.T) {
 		{`coalesce(` + cf + `["missing"], "none")`, "none", ""},
 		{`coalesce(` + cf + `["empty"])`, "", ""},
 		{`string(` + cf + `["money"]["value"])`, "1200.1", ""},
+		// Nothing (a missing key, a JSON null: an empty Pipedrive custom
+		// field) is blank, not "<nil>"; an object is no text.
+		{`"PO " + string(` + cf + `["empty"]) + string(` + cf + `["missing"])`, "PO ", ""},
+		{`coalesce(string(` + cf + `["empty"]), "none")`, "none", ""},
+		{`string(` + cf + `["money"])`, "", `string() was given {"currency":"EUR","value":1200.1}, which is not text, a number or a date: pick the part to write`},
 		{`string(dec(string(` + cf + `["money"]["value"])) * 2)`, "2400.2", ""},
 		{`string(dec(` + cf + `["po"]))`, "", "dec: 4500012345 is a number of JSON, which dec takes as text: write dec(string(x))"},
 		{`coalesce(` + cf + `["money"], "none")`, "", `coalesce() was given {"currency":"EUR","value":1200.1}, which is not text, a number or a date: pick the part to write`},

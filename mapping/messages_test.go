@@ -365,6 +365,7 @@ func TestMisspeltNamesSayWhatTheyAreATypoOf(t *testing.T) {
 		{"memo", `VAT`, "unknown name VAT (the values here are"},
 		{"memo", `let rate = dec("0.19"); string(deal.amount * rat)`, "unknown name rat (did you mean rate?)"},
 		{"memo", `string(fromJson(deal.raw["x"])["a"])`, "unknown name fromJson (did you mean fromJSON?)"},
+		{"memo", `is_won(deal.stage) ? "won" : ""`, "unknown name is_won; is_won is the trigger's, known only there"},
 	} {
 		_, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  %s: %q\n", c.key, c.expr))
 		if err == nil || !strings.Contains(err.Error(), c.says) {
@@ -383,6 +384,14 @@ func TestRuntimeErrorsNameAMappingsTypes(t *testing.T) {
 	var me *mapping.Error
 	if !errors.As(err, &me) || !strings.Contains(me.Message, "invalid operation: decimal * int") || strings.Contains(me.Message, "Decimal") {
 		t.Fatalf("got %v; want invalid operation: decimal * int", err)
+	}
+}
+
+// The trigger's own names are offered in a trigger.
+func TestMisspeltTriggerFunctionSaysWhatItIsATypoOf(t *testing.T) {
+	_, err := mapping.Parse("b.yaml", []byte("name: b\ntrigger: 'is_wonn(deal.stage)'\n"))
+	if err == nil || !strings.Contains(err.Error(), "unknown name is_wonn (did you mean is_won?)") {
+		t.Fatalf("got %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -46,7 +47,13 @@ func wholeNumber(v any) (any, error) {
 		}
 		n, _ := strconv.Atoi(strings.TrimSpace(x))
 		return n, nil
-	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) >= 1<<63 {
+			// It was the smallest whole number, -9223372036854775808.
+			return nil, fmt.Errorf("int: %s is no whole number a mapping can use", floatText(x))
+		}
+		return builtin.Int(x), nil
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32:
 		return builtin.Int(x), nil
 	}
 	return nil, fmt.Errorf("int: %s (%v) is not a whole number or a text that writes one", kindName(v), v)

@@ -44,6 +44,10 @@ func Read(path string) (model.DealEvent, error) {
 	if err != nil {
 		return model.DealEvent{}, err
 	}
+	// A byte order mark, which some editors write before JSON, is read
+	// past, as the generic source does (a file of dealsync's event shape
+	// with one was read as a generic body, its account and fields lost).
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if IsEventShape(data) {
 		var ev model.DealEvent
 		dec := json.NewDecoder(bytes.NewReader(data))

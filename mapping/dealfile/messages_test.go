@@ -100,3 +100,18 @@ func TestReadSaysHasTaxRateIsNotWritten(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// A deal file with a byte order mark (some editors write one) is read as
+// the same file without it: one of dealsync's event shape was read as a
+// generic body, its account and raw fields lost.
+func TestReadPastAByteOrderMark(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.deal.json")
+	body := `{"account":"6083095","deal":{"id":"D","stage":"won","raw":{"po":"PO-1"}}}`
+	if err := os.WriteFile(path, []byte("\xef\xbb\xbf"+body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := dealfile.Read(path)
+	if err != nil || ev.Account != "6083095" || string(ev.Deal.Raw["po"]) != `"PO-1"` {
+		t.Fatalf("%+v, %v; want the event shape read, with its account and raw field", ev, err)
+	}
+}
