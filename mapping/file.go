@@ -1510,7 +1510,6 @@ var typeNames = strings.NewReplacer(
 	"mapping.InvoiceEnv", "invoice", "mapping.CustomerEnv", "customer", "mapping.LineEnv", "environment",
 	"mapping.Env", "environment", "mapping.TriggerEnv", "environment",
 	"decimal.Decimal", "decimal", "model.Date", "date", "mapping.Moment", "moment",
-	"interface {}", "unknown",
 )
 
 type visitor func(ast.Node)

@@ -244,6 +244,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	// ignored; and an error.txt without a line to look for would take any
 	// error.
 	want, err := os.ReadFile(errPath)
+	want = bytes.TrimPrefix(want, []byte("\xef\xbb\xbf")) // a byte order mark an editor wrote
 	if _, ierr := os.Stat(invPath); err == nil && ierr == nil {
 		return r, fmt.Errorf("golden case %s: both %s and %s exist; keep the one the case expects (--update keeps the one the mapping gives)",
 			name, filepath.Base(invPath), filepath.Base(errPath))

@@ -370,6 +370,10 @@ func TestGoldenErrorsMatchOldTypeNamesAndKeepTheDealsText(t *testing.T) {
 	if r := runCase(t, dir, m, false); !r.OK {
 		t.Errorf("an error.txt naming Go's type: %+v", r)
 	}
+	os.WriteFile(filepath.Join(dir, "c.error.txt"), []byte("\xef\xbb\xbfinvalid operation: decimal * int\n"), 0o644)
+	if r := runCase(t, dir, m, false); !r.OK {
+		t.Errorf("an error.txt with a byte order mark: %+v", r)
+	}
 	deal, err := os.ReadFile(filepath.Join(dir, "c.deal.json"))
 	if err != nil {
 		t.Fatal(err)

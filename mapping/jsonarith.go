@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"math"
 	"math/big"
 	"reflect"
@@ -81,6 +82,9 @@ var jsonComparisons = map[string]string{"<": "_json_lt", "<=": "_json_le", ">": 
 func jsonTakes(op string, l, r ast.Node) bool {
 	if _, ok := jsonComparisons[op]; ok {
 		ln, rn := l.Nature(), r.Nature()
+		if ln.Nil || rn.Nil {
+			return false // a literal nil: expr's load error, as before
+		}
 		return (unknownType(ln) || unknownType(rn)) && (floatOrUnknown(ln) || ln.Type == decimalType) && (floatOrUnknown(rn) || rn.Type == decimalType)
 	}
 	_, ok := jsonOperators[op]
@@ -231,6 +235,11 @@ func jsonArith(op string, a, b any) (any, error) {
 		// To quotientDigits significant digits, wherever the point is
 		// (Div stops 16 places after it: 1e-20 / 2 would be 0).
 		d = da.DivRound(db, quotientDigits-(wholeDigits(da)-wholeDigits(db)))
+	}
+	if math.IsInf(got, 0) || math.IsNaN(got) {
+		// Past a float's range (1e308 / 1e-308): +Inf went on into
+		// triggers and texts, and int() made it the smallest whole number.
+		return nil, errors.New("the result is past the range of a number read with fromJSON (a float): compute with dec(string(x))")
 	}
 	written, _ := d.Float64()
 	if significantDigits(written) <= significantDigits(got) {

@@ -17,7 +17,7 @@ import (
 // dec(string(x))), whole numbers are whole numbers, and what expr
 // refused (a decimal beside a JSON number) it still refuses.
 func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
-	fields := `{"rate": 0.145, "a": 0.1, "b": 0.2, "c": 0.3, "ref": 17, "two": 2, "annual": 1000, "tiny": 1e-20, "pct": 14.5, "seventh": 0.14285714285714285, "name": "Acme", "days": 30}`
+	fields := `{"rate": 0.145, "a": 0.1, "b": 0.2, "c": 0.3, "ref": 17, "two": 2, "annual": 1000, "tiny": 1e-20, "pct": 14.5, "seventh": 0.14285714285714285, "big": 1e30, "least": 1e-308, "name": "Acme", "days": 30}`
 	cf := `fromJSON(deal.raw["custom_fields"])`
 	checkMemos(t, fields, []memoCase{
 		{`string(` + cf + `["rate"] * 3)`, "0.435", ""},
@@ -61,6 +61,10 @@ func TestArithmeticOnJSONNumbersIsDoneOnTheirText(t *testing.T) {
 		// anything, and int() as -9223372036854775808).
 		{`string(` + cf + `["ref"] / (` + cf + `["ref"] - 17))`, "", "division by zero"},
 		{`string(int(` + cf + `["ref"] / (` + cf + `["ref"] - 17)))`, "", "division by zero"},
+		// Past a float's range, or a whole number's: an error, not +Inf
+		// or the smallest whole number.
+		{`string(` + cf + `["ref"] / ` + cf + `["least"])`, "", "past the range of a number read with fromJSON"},
+		{`string(int(` + cf + `["big"] / 1))`, "", "int: 1000000000000000000000000000000 is no whole number a mapping can use"},
 	})
 	// What the load refused, it refuses: a decimal beside a JSON number,
 	// a float for money, a float compared with a decimal, a zero divisor.
@@ -95,6 +99,10 @@ func TestArithmeticOnTypedValuesStaysTyped(t *testing.T) {
 	}
 	for _, src := range []string{
 		"name: t\ninvoice:\n  due_date: add_days(deal.close_date, -(dec(\"2\") * 3) + dec(\"7\"))\n",
+		// An ordering of a decimal typed in a later pass and a float, and
+		// one with a literal nil: load errors, as before.
+		"name: t\ninvoice:\n  memo: '-(deal.amount * 2) >= 0.5 ? \"a\" : \"b\"'\n",
+		"name: t\ninvoice:\n  memo: 'deal.amount > nil ? \"a\" : \"b\"'\n",
 		// A decimal beside a JSON number: refused at load as before, also
 		// where the decimal is typed only after a later pass.
 		"name: t\ninvoice:\n  memo: string(-(dec(\"2\") * 3) + fromJSON(deal.raw[\"x\"])[\"n\"])\n",

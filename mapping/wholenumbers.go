@@ -29,8 +29,8 @@ func (wholeNumbers) Visit(node *ast.Node) {
 	if !ok || b.Name != "int" || len(b.Arguments) != 1 {
 		return
 	}
-	if t := b.Arguments[0].Type(); t != nil && t.Kind() != reflect.String && t.Kind() != reflect.Interface {
-		return // a number: expr's int()
+	if t := b.Arguments[0].Type(); t != nil && t.Kind() != reflect.String && t.Kind() != reflect.Interface && t.Kind() != reflect.Float64 {
+		return // a whole number: expr's int()
 	}
 	call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_int"}, Arguments: b.Arguments}
 	call.SetType(intType)
