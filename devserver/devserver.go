@@ -284,6 +284,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			DefaultNamespace:    o.Namespace,
 			CORS:                uiconfig.CORS{CookieInsecure: true},
 			HideLogs:            true,
+			// A run started by hand from the UI ("Start Workflow Like
+			// This One") has no memo, the old run's search attributes
+			// and the deal's idempotency keys (docs/operations.md): the
+			// button is not offered. Nor is a news feed fetched from the
+			// internet with the cluster's id on every page.
+			StartWorkflowDisabled: true,
+			DisableNewsFetch:      true,
 		}))
 		go func() {
 			if err := s.ui.Start(); err != nil && !errors.Is(err, context.Canceled) {

@@ -3,11 +3,13 @@ package devserver
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -453,5 +455,37 @@ func TestDataDirWithURICharactersIsRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "#, ? or %") {
 			t.Errorf("data dir %s: %v; want a refusal naming it", name, err)
 		}
+	}
+}
+
+// The Web UI does not offer "Start Workflow Like This One" (a run
+// without dealsync's memo, with the old run's search attributes and the
+// deal's idempotency keys), nor fetch a news feed from the internet with
+// the cluster's id on every page.
+func TestWebUIOffersNoStartWorkflowAndFetchesNoNews(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{UIPort: 0, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogLevel: slog.LevelError})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	var settings struct{ StartWorkflowDisabled, DisableNewsFetch bool }
+	for {
+		resp, err := http.Get("http://" + s.UIAddress() + "/api/v1/settings")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&settings)
+			resp.Body.Close()
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the Web UI's settings: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !settings.StartWorkflowDisabled || !settings.DisableNewsFetch {
+		t.Errorf("settings %+v; want start workflow and the news feed off", settings)
 	}
 }

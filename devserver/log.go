@@ -85,7 +85,17 @@ func (f *fatalLog) err() error {
 	return f.first
 }
 
+// harmless are server warnings of what an operator does as the Web UI
+// is meant to be used, and nothing to act on: logged at debug. The UI
+// asks for history pages larger than the server serves, and the server
+// serves its largest (a warning per run page opened, which tripped
+// alerts on the log's warnings).
+var harmless = map[string]bool{"GetHistory page size is larger than threshold": true}
+
 func (s slogLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
+	if level == slog.LevelWarn && harmless[msg] {
+		level = slog.LevelDebug
+	}
 	if int64(level) < s.level.Load() {
 		return
 	}
