@@ -1228,10 +1228,13 @@ func fail(ctx workflow.Context, r InvoiceDealResult, step string, err error) (In
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusFailed))
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		var details any
-		if appErr.HasDetails() {
-			_ = appErr.Details(&details)
+		if !appErr.HasDetails() {
+			// No details rather than one null detail, which the Web UI
+			// cannot parse ("Unexpected end of JSON input").
+			return r, temporal.NewNonRetryableApplicationError(appErr.Message(), appErr.Type(), err)
 		}
+		var details any
+		_ = appErr.Details(&details)
 		return r, temporal.NewNonRetryableApplicationError(appErr.Message(), appErr.Type(), err, details)
 	}
 	if msg, typ, ok := stepTimedOut(step, err); ok {

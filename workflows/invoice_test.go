@@ -287,6 +287,11 @@ func TestInvoiceDealERPRejectionIsNotRetried(t *testing.T) {
 	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeERPRejected || !strings.Contains(appErr.Error(), "AccountCode 999 is not valid") {
 		t.Fatalf("want a non-retryable ERPRejected error with the vendor message, got %v", err)
 	}
+	// No details rather than one null detail, which the Web UI cannot
+	// parse ("Unexpected end of JSON input").
+	if appErr.HasDetails() {
+		t.Error("the run's failure has details, where its step's had none")
+	}
 	if len(erp.failInvoice) != 0 || erp.invoices != 0 {
 		t.Fatal("rejection was retried or an invoice was made")
 	}
