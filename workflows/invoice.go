@@ -462,6 +462,14 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		settle = lingerWithin(ctx, settle, in.ChainStart)
 	}
 	listen(settle)
+	if ctx.Err() != nil && workflow.GetVersion(ctx, canceledWhileSettlingChange, workflow.DefaultVersion, 1) == 1 {
+		// Canceled while it settled (an operator's cancel): nothing was
+		// mapped or sent, so the run ends canceled as it stands
+		// (SyncStatus pending). It went on to map with the canceled
+		// context, recorded a failed map step and marked itself failed,
+		// among the runs that need someone.
+		return result(), ctx.Err()
+	}
 	ev := events.latest
 	events.settled = true
 	if !in.Fetch {
@@ -1101,6 +1109,10 @@ const changedOnceInvoicedChange = "changed-once-invoiced"
 // staleEventNoChangeChange versions leaving out of ChangedAfterInvoice an
 // event that happened before the state the invoice bills (events.stateAt).
 const staleEventNoChangeChange = "stale-event-no-change"
+
+// canceledWhileSettlingChange versions ending a run canceled while it
+// settled at once, without its map step.
+const canceledWhileSettlingChange = "canceled-while-settling"
 
 // dealKeysChange versions the ERP steps' idempotency keys of a run under
 // another workflow ID than its deal's: the deal's (keyBase in InvoiceDeal).

@@ -343,6 +343,35 @@ func TestLocalFetchThatTimesOutFailsTheRunNamingIt(t *testing.T) {
 	}
 }
 
+// A run canceled while it settles ends canceled at once: it maps
+// nothing and calls no one, and is not marked failed (it went on to map
+// with the canceled context, and recorded a failed map step).
+func TestInvoiceDealCanceledWhileSettlingEndsCanceled(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	crm := &fakeCRM{deal: wonDeal("", "250.00")}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm})
+	in := input(model.DealEvent{EventID: "e1", Thin: true, Account: "42", Deal: model.Deal{ID: "D-4", Stage: "closedwon"}})
+	in.Fetch, in.WonStages, in.SettleTime = true, []string{"closedwon"}, 10*time.Minute
+	var steps, statuses []string
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		steps = append(steps, info.ActivityType.Name)
+	})
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		if status, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(SyncStatusKey); ok {
+			statuses = append(statuses, status)
+		}
+	}).Return(nil)
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var canceled *temporal.CanceledError
+	if err := env.GetWorkflowError(); !errors.As(err, &canceled) {
+		t.Fatalf("%v; want the run canceled", err)
+	}
+	if crm.fetches != 0 || erp.invoices != 0 || len(steps) != 0 || slices.Contains(statuses, StatusFailed) {
+		t.Errorf("fetches %d, invoices %d, steps %v, SyncStatus %v; want nothing after the cancel, and the run not marked failed", crm.fetches, erp.invoices, steps, statuses)
+	}
+}
+
 // A burst of thin events for one deal: the run settles, fetches the final
 // state once, invoices once, writes back, and events after the invoice
 // are recorded as changes, not invoiced again.
