@@ -278,7 +278,7 @@ func checkKeys(m map[string]any, t reflect.Type, path string, ps *problems) {
 // key it is a typo of, else with the known keys.
 func unknownKey(k string, fields map[string]reflect.Type) string {
 	known := slices.Sorted(maps.Keys(fields))
-	if best, ok := wording.TypoOf(strings.ToLower(k), known); ok {
+	if best, ok := wording.TypoOf(k, known); ok {
 		return fmt.Sprintf("unknown key (did you mean %s?)", best)
 	}
 	return "unknown key (known keys: " + strings.Join(known, ", ") + ")"

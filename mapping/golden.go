@@ -244,7 +244,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 	// ignored; and an error.txt without a line to look for would take any
 	// error.
 	want, err := os.ReadFile(errPath)
-	want = bytes.TrimPrefix(want, []byte("\xef\xbb\xbf")) // a byte order mark an editor wrote
+	want = jsonpos.WithoutBOM(want) // an editor may write one
 	if _, ierr := os.Stat(invPath); err == nil && ierr == nil {
 		return r, fmt.Errorf("golden case %s: both %s and %s exist; keep the one the case expects (--update keeps the one the mapping gives)",
 			name, filepath.Base(invPath), filepath.Base(errPath))
@@ -310,7 +310,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 // and where it is: ignored, it would leave the value it was meant to
 // check unchecked. Every key --update writes (canonical) is an invoice's.
 func readGoldenInvoice(data []byte) (model.Invoice, error) {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte order mark an editor wrote
+	data = jsonpos.WithoutBOM(data) // an editor may write one
 	var inv model.Invoice
 	if err := json.Unmarshal(data, &inv); err != nil {
 		if at, ok := jsonpos.Of(data, err); ok {

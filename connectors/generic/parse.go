@@ -41,7 +41,7 @@ const maxIntegerDigits = 30
 func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 	// A byte order mark, which some senders put before JSON, is read past
 	// (RFC 8259 lets a parser ignore it); the signature covers it as sent.
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	body = jsonpos.WithoutBOM(body)
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty body: want a JSON event object or an array of them", connectors.ErrMalformed)

@@ -1,6 +1,8 @@
 // Package jsonpos says where in a JSON text encoding/json stopped: the
 // line and column of a syntax error or of a value of the wrong type,
-// which its messages give as a byte offset at most.
+// which its messages give as a byte offset at most; and reads past the
+// byte order mark some editors and senders put before JSON, which
+// encoding/json refuses.
 package jsonpos
 
 import (
@@ -39,3 +41,7 @@ func Of(data []byte, err error) (string, bool) {
 	line, col := Position(data, offset)
 	return fmt.Sprintf("line %d, column %d", line, col), true
 }
+
+// WithoutBOM is data without a leading UTF-8 byte order mark (RFC 8259
+// lets a parser ignore one).
+func WithoutBOM(data []byte) []byte { return bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) }

@@ -47,7 +47,7 @@ func Read(path string) (model.DealEvent, error) {
 	// A byte order mark, which some editors write before JSON, is read
 	// past, as the generic source does (a file of dealsync's event shape
 	// with one was read as a generic body, its account and fields lost).
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	data = jsonpos.WithoutBOM(data)
 	if IsEventShape(data) {
 		var ev model.DealEvent
 		dec := json.NewDecoder(bytes.NewReader(data))
