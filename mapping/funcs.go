@@ -35,9 +35,10 @@ var errFuncResult = errors.New("expression gave a function, not a value: " + fun
 
 // funcGuard has string() and toJSON() of a value that may hold a function
 // (of a type known only as the expression runs, or known to be or hold
-// one) take it through _no_func. It runs for a run's snapshot too: it
-// changes no type, so a snapshot compiles as before, and it fails only a
-// run that would have written a function's address.
+// one) take it through _no_func, and string() of a value that may be nil
+// (mayBeNil) too, which writes nil as "". It runs for a run's snapshot
+// too: it changes no type, so a snapshot compiles as before, and it fails
+// only a run that would have written a function's address.
 type funcGuard struct{}
 
 func (funcGuard) Visit(node *ast.Node) {
@@ -46,7 +47,7 @@ func (funcGuard) Visit(node *ast.Node) {
 		return
 	}
 	arg := b.Arguments[0]
-	if isCallOf(arg, "_no_func") || !mayHoldFunc(arg.Nature()) {
+	if isCallOf(arg, "_no_func") || !mayHoldFunc(arg.Nature()) && !(b.Name == "string" && mayBeNil(arg)) {
 		return
 	}
 	wrap := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_no_func"}, Arguments: []ast.Node{arg, &ast.StringNode{Value: b.Name}}}
@@ -136,11 +137,48 @@ func valueHoldsFunc(v reflect.Value, depth int) bool {
 	return false
 }
 
+// environmentNames are the names the mapping's environments give their
+// values (deal, event, item, won_stages, …), and $env.
+var environmentNames = func() map[string]bool {
+	names := map[string]bool{"$env": true}
+	for _, t := range envTypes {
+		for _, n := range exprNames(t) {
+			names[n] = true
+		}
+	}
+	return names
+}()
+
+// mayBeNil says whether the value of n may be nil as the expression runs,
+// though its type is one that is not (a text of a line item that find()
+// did not find, find(deal.line_items, .sku == "x")?.sku): what nilable
+// says, a name that is not the environment's taken for a let variable,
+// and what ?. reads (deal.raw?.po of a deal without any raw field).
+func mayBeNil(n ast.Node) bool {
+	if nilable(n, func(name string) bool { return !environmentNames[name] }) {
+		return true
+	}
+	for {
+		switch x := n.(type) {
+		case *ast.ChainNode:
+			n = x.Node
+		case *ast.MemberNode:
+			if x.Optional {
+				return true
+			}
+			n = x.Node
+		default:
+			return false
+		}
+	}
+}
+
 // funcOptions are funcGuard and _no_func(value, builtin): the value,
 // unless it is or holds a function; for string() of a value of a type
 // known only as the run reads it, a float (fromJSON's number) as its
-// floatText, nothing (a missing key, a JSON null) as "", and a JSON
-// object an error saying to pick its part.
+// floatText, nothing (a missing key, a JSON null, what find() or ?. did
+// not find, a nil pointer) as "", and a JSON object an error saying to
+// pick its part.
 func funcOptions() []expr.Option {
 	return []expr.Option{
 		expr.Patch(funcGuard{}),
@@ -154,15 +192,21 @@ func funcOptions() []expr.Option {
 					return floatText(x), nil
 				case nil:
 					// A key that fromJSON's object lacks, or a JSON null
-					// (an empty Pipedrive custom field): blank, as
+					// (an empty Pipedrive custom field), or what find(),
+					// first() or ?. did not find, whatever its type
+					// (find(deal.line_items, .sku == "x")?.sku): blank, as
 					// coalesce takes it; it was "<nil>", written into the
-					// invoice.
+					// invoice. (A list or an object the deal lacks is an
+					// empty one, written as one: "[]".)
 					return "", nil
 				case map[string]any:
 					// A JSON object (a Pipedrive money field): its part is
 					// picked; it was Go's map text. (A list keeps its text,
 					// as string() of a list written in the mapping does.)
 					return jsonText("string", x)
+				}
+				if v := reflect.ValueOf(p[0]); v.Kind() == reflect.Pointer && v.IsNil() {
+					return "", nil // "<nil>" too
 				}
 			}
 			return p[0], nil

@@ -99,3 +99,47 @@ func TestAFunctionKnownAtLoadIsRefusedAndASnapshotFailsAtRunTime(t *testing.T) {
 		t.Errorf("snapshot memo %q, %v; want the run-time error", inv.Memo, err)
 	}
 }
+
+// string() of nothing is "", whatever the type of what was not found: a
+// line item find() did not find, a field read with ?. from it, get() of a
+// key the map lacks, a let variable holding such a value, ?. on the raw
+// fields of a deal without any. It was "<nil>" where the type was known
+// at load (a text, a decimal, a line item), written into the invoice. A
+// value that is found is written as before, and a list the deal lacks is
+// an empty list, "[]".
+func TestStringOfNothingIsBlankWhateverItsType(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	for _, c := range []struct{ expression, want string }{
+		{`find(deal.line_items, .sku == "x")?.sku`, ""},
+		{`find(deal.line_items, .sku == "x")?.quantity`, ""},
+		{`find(deal.line_items, .sku == "x")`, ""},
+		{`findLast(deal.line_items, .sku == "x")?.description`, ""},
+		{`get(deal.raw, "po")`, ""},
+		{`deal.raw?.po`, ""},
+		{`let x = find(deal.line_items, .sku == "x"); x?.sku`, ""},
+		{`let s = find(deal.line_items, .sku == "x")?.sku; s`, ""},
+		{`deal.name != "" ? find(deal.line_items, .sku == "x")?.sku : "n"`, ""},
+		{`find(deal.line_items, .sku == "PRO-1Y")?.sku`, "PRO-1Y"},
+		{`find(deal.line_items, .sku == "PRO-1Y")?.unit_price`, "12000"},
+		{`deal.line_items[0].sku`, "PRO-1Y"},
+	} {
+		if got := printed(t, c.expression, ev); got != c.want {
+			t.Errorf("string(%s) = %q, want %q", c.expression, got, c.want)
+		}
+	}
+	none := wonEvent("closedwon", "")
+	none.Deal.LineItems = nil
+	for _, c := range []struct{ expression, want string }{
+		{`last(deal.line_items)?.sku`, ""},
+		{`first(deal.line_items)?.quantity`, ""},
+		{`deal.line_items`, "[]"},
+	} {
+		if got := printed(t, c.expression, none); got != c.want {
+			t.Errorf("without line items, string(%s) = %q, want %q", c.expression, got, c.want)
+		}
+	}
+	m := parse(t, "name: t\ntrigger: 'string(find(deal.line_items, .sku == \"x\")?.sku) == \"\" && is_won(deal.stage)'\n")
+	if ok, _, err := m.Trigger([]string{"closedwon"}).Evaluate(ev); !ok || err != nil {
+		t.Errorf("trigger: %v, %v; want true (string() of nothing is \"\")", ok, err)
+	}
+}

@@ -22,13 +22,14 @@ import (
 // falls back. Where the operands are texts or dates, the message gives
 // coalesce of them, which takes the first that is not blank (or set).
 func (p *parser) checkNilCoalescing(n *yaml.Node, key, src string, root ast.Node) {
-	lets := map[string]bool{}
+	declared := map[string]bool{}
+	lets := func(name string) bool { return declared[name] }
 	inner := map[ast.Node]bool{} // a ?? that is the left side of another
 	var chains []*ast.BinaryNode
 	ast.Walk(&root, visitor(func(node ast.Node) {
 		switch x := node.(type) {
 		case *ast.VariableDeclaratorNode:
-			lets[x.Name] = true
+			declared[x.Name] = true
 		case *ast.BinaryNode:
 			if x.Operator != "??" {
 				return
@@ -106,12 +107,13 @@ func (p *parser) checkNilCoalescing(n *yaml.Node, key, src string, root ast.Node
 // bool, a date, a decimal: no list, map or value of unknown type) and it
 // is read from the deal, the event, the defaults, the invoice or the item,
 // written as a literal, or computed by an operator or a function that
-// gives such a value. A value of a let variable (lets), of first(),
+// gives such a value. A value of a let variable (lets says which names
+// are), of first(),
 // last(), find(), findLast() or get(), or read with ?. from one that may
 // be nil, may be. A map of the environment (deal.raw) is taken as never
 // nil: a key it does not have reads "" (with ?. too, unless the deal has
 // no raw field at all).
-func nilable(n ast.Node, lets map[string]bool) bool {
+func nilable(n ast.Node, lets func(name string) bool) bool {
 	kindNilable := true
 	if t := n.Type(); t != nil {
 		switch t.Kind() {
@@ -126,7 +128,7 @@ func nilable(n ast.Node, lets map[string]bool) bool {
 	case *ast.ConstantNode:
 		return x.Value == nil || kindNilable
 	case *ast.IdentifierNode:
-		return lets[x.Value] || kindNilable
+		return lets(x.Value) || kindNilable
 	case *ast.PointerNode:
 		return kindNilable // an element of a list of such values
 	case *ast.MemberNode:
@@ -157,14 +159,14 @@ func nilable(n ast.Node, lets map[string]bool) bool {
 
 // environmentMap says whether n is a map read from the environment
 // (deal.raw), without ?. or a let variable on the way.
-func environmentMap(n ast.Node, lets map[string]bool) bool {
+func environmentMap(n ast.Node, lets func(name string) bool) bool {
 	if t := n.Type(); t == nil || t.Kind() != reflect.Map {
 		return false
 	}
 	for {
 		switch x := n.(type) {
 		case *ast.IdentifierNode:
-			return !lets[x.Value]
+			return !lets(x.Value)
 		case *ast.MemberNode:
 			if x.Optional {
 				return false

@@ -48,6 +48,10 @@ func ReferenceIsDealID(m Mapper) bool {
 		}
 		node := c.prog.Node()
 		for {
+			if c, ok := node.(*ast.CallNode); ok && isCallOf(c, "_no_func") && len(c.Arguments) == 2 {
+				node = c.Arguments[0] // string()'s guard (funcGuard)
+				continue
+			}
 			b, ok := node.(*ast.BuiltinNode)
 			if !ok || (b.Name != "string" && b.Name != "trim") || len(b.Arguments) != 1 {
 				break

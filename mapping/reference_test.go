@@ -3,6 +3,8 @@ package mapping_test
 import (
 	"strconv"
 	"testing"
+
+	"github.com/dealsync/dealsync/mapping"
 )
 
 // A target that looks invoices up by reference needs a reference unique
@@ -44,5 +46,24 @@ func TestReferenceReadsDealID(t *testing.T) {
 				t.Errorf("ReferenceReadsDealID() = %v, want %v", got, c.reads)
 			}
 		})
+	}
+}
+
+// ReferenceIsDealID: the deal's id and nothing else, also through
+// string() and trim(), and through string()'s guard of a value read with
+// ?. (which writes nothing as "").
+func TestReferenceIsDealID(t *testing.T) {
+	for src, want := range map[string]bool{
+		"deal.id":                  true,
+		"string(deal.id)":          true,
+		"trim(string(deal?.id))":   true,
+		"string(deal?.id)":         true,
+		`"DS-" + deal.id`:          false,
+		"string(deal.company?.id)": false,
+	} {
+		m := parse(t, "name: ref\ninvoice:\n  reference: '"+src+"'\n")
+		if got := mapping.ReferenceIsDealID(m); got != want {
+			t.Errorf("ReferenceIsDealID(%s) = %v, want %v", src, got, want)
+		}
 	}
 }
