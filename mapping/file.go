@@ -1201,6 +1201,8 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			}
 		}
 		p.exprProblem(n, key, src, line, col, fmt.Sprintf("expression gives %s, but this field needs %s%s", t, s.kind, hint))
+	} else if p.strict && s.kind == kDecimal && unknownType(prog.Node().Nature()) {
+		p.checkJSONNumberFields(n, key, src, prog.Node())
 	}
 	root := prog.Node()
 	if p.strict {

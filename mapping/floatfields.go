@@ -1,0 +1,137 @@
+package mapping
+
+import (
+	"fmt"
+	"reflect"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr/ast"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// checkJSONNumberFields refuses a decimal field (quantity, unit_price,
+// discount, tax_rate) whose expression gives what fromJSON reads, or what
+// +, -, * and / make of it: expr types it as known only at run time, so
+// the field's type check lets it through, but it is never a decimal or a
+// whole number (a JSON number is a float, and arithmetic on one a float;
+// a JSON text stays a text), so it failed every run that evaluated it
+// ("expression gave float64, but this field needs a decimal"). A value
+// that may be a decimal for some deals (a conditional of such a number
+// and a decimal) is left to the run, as before. Where the expression's
+// type is known at load to be a float (3 / 2, 2 ** 3), the type check
+// refuses it.
+func (p *parser) checkJSONNumberFields(n *yaml.Node, key, src string, root ast.Node) {
+	value := root
+	for {
+		if d, ok := value.(*ast.VariableDeclaratorNode); ok {
+			value = d.Expr
+			continue
+		}
+		break
+	}
+	lets := map[string]ast.Node{}
+	twice := map[string]bool{}
+	ast.Walk(&root, visitor(func(node ast.Node) {
+		if d, ok := node.(*ast.VariableDeclaratorNode); ok {
+			if _, seen := lets[d.Name]; seen {
+				twice[d.Name] = true // in two scopes: which one a name reads is not looked into
+			}
+			lets[d.Name] = d.Value
+		}
+	}))
+	for name := range twice {
+		delete(lets, name)
+	}
+	if !neverDecimal(value, lets, 0) {
+		return
+	}
+	from, ok := startOf(value)
+	if !ok {
+		from = 0
+	}
+	text := nodeText([]rune(src), value)
+	if utf8.RuneCountInString(text) > 80 {
+		text = "x"
+	}
+	what := "a float"
+	ast.Walk(&root, visitor(func(node ast.Node) {
+		if b, ok := node.(*ast.BuiltinNode); ok && b.Name == "fromJSON" {
+			what = "what fromJSON reads (a JSON number is a float, and +, -, * and / on one give a float; a JSON text stays a text)"
+		}
+	}))
+	line, col := position(src, from)
+	p.exprProblem(n, key, src, line, col, fmt.Sprintf("expression gives %s, never a decimal, so every run that maps this field would fail: "+
+		"money never goes through floats; convert it exactly, dec(string(%s)), and round it where it needs to (round_to, round_currency)", what, text))
+}
+
+// maxNeverDecimalDepth bounds neverDecimal's descent through let variables.
+const maxNeverDecimalDepth = 50
+
+// neverDecimal says whether the value of n, of a type known only as the
+// expression runs, is never a decimal or a whole number: what fromJSON
+// reads (the call, a member or index of what it reads, a let variable
+// holding it), a float, and +, -, *, / with one of those as an operand
+// (a float, a text or an error, whatever the other), a unary minus of
+// one, expr's own mean and median (of floats), and a conditional or ??
+// whose every side is one.
+func neverDecimal(n ast.Node, lets map[string]ast.Node, depth int) bool {
+	if depth > maxNeverDecimalDepth {
+		return false
+	}
+	if t := n.Type(); t != nil && t.Kind() == reflect.Float64 {
+		return true
+	}
+	switch x := n.(type) {
+	case *ast.BuiltinNode:
+		// mean and median left to expr (decimalAggregates) are of floats,
+		// and give one.
+		return x.Name == "fromJSON" || x.Name == "mean" || x.Name == "median"
+	case *ast.MemberNode:
+		return fromJSONValue(x.Node, lets, depth+1)
+	case *ast.ChainNode:
+		return neverDecimal(x.Node, lets, depth+1)
+	case *ast.IdentifierNode:
+		v, ok := lets[x.Value]
+		return ok && neverDecimal(v, lets, depth+1)
+	case *ast.UnaryNode:
+		return (x.Operator == "-" || x.Operator == "+") && neverDecimal(x.Node, lets, depth+1)
+	case *ast.ConditionalNode:
+		return neverDecimal(x.Exp1, lets, depth+1) && neverDecimal(x.Exp2, lets, depth+1)
+	case *ast.BinaryNode:
+		switch x.Operator {
+		case "??":
+			return neverDecimal(x.Left, lets, depth+1) && neverDecimal(x.Right, lets, depth+1)
+		case "+", "-", "*", "/":
+			return neverDecimal(x.Left, lets, depth+1) || neverDecimal(x.Right, lets, depth+1)
+		}
+	case *ast.CallNode:
+		if op, ok := jsonOperatorOf(x); ok && len(x.Arguments) == 2 {
+			if _, comparison := jsonComparisons[op]; comparison {
+				return false
+			}
+			return neverDecimal(x.Arguments[0], lets, depth+1) || neverDecimal(x.Arguments[1], lets, depth+1)
+		}
+	case *ast.SequenceNode:
+		return len(x.Nodes) > 0 && neverDecimal(x.Nodes[len(x.Nodes)-1], lets, depth+1)
+	}
+	return false
+}
+
+// fromJSONValue says whether n is what fromJSON reads, or a part of it.
+func fromJSONValue(n ast.Node, lets map[string]ast.Node, depth int) bool {
+	if depth > maxNeverDecimalDepth {
+		return false
+	}
+	switch x := n.(type) {
+	case *ast.BuiltinNode:
+		return x.Name == "fromJSON"
+	case *ast.MemberNode:
+		return fromJSONValue(x.Node, lets, depth+1)
+	case *ast.ChainNode:
+		return fromJSONValue(x.Node, lets, depth+1)
+	case *ast.IdentifierNode:
+		v, ok := lets[x.Value]
+		return ok && fromJSONValue(v, lets, depth+1)
+	}
+	return false
+}
