@@ -43,15 +43,17 @@ func ThinTriggerWarnings(c *connections.Connection) []string {
 	}
 	var missing []string
 	for _, path := range f.TriggerDealReads() {
-		field, rest, _ := strings.Cut(strings.TrimPrefix(path, "deal."), ".")
-		key, _, _ := strings.Cut(rest, ".")
-		switch {
-		case path == "deal" || !carried[field]:
+		field, _, _ := strings.Cut(strings.TrimPrefix(path, "deal."), ".")
+		if path == "deal" || !carried[field] {
 			missing = append(missing, path)
-		case field == "raw" && key != "" && rawKeys != nil && !slices.Contains(rawKeys, key):
+		}
+	}
+	for _, key := range f.TriggerRawKeysRead() {
+		if rawKeys != nil && !slices.Contains(rawKeys, key) {
 			// A key of the deal the run reads from the CRM (a Pipedrive
 			// custom field, a HubSpot property the fetch adds): "" on
-			// every webhook, and fromJSON of it fails the trigger.
+			// every webhook, and fromJSON of it fails the trigger. (A
+			// key with a dot in it, "Owner.Email", is named whole.)
 			missing = append(missing, fmt.Sprintf("deal.raw[%q]", key))
 		}
 	}

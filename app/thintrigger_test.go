@@ -198,3 +198,35 @@ func TestCompanyFieldWarnings(t *testing.T) {
 		t.Errorf("generic: %q; want none", got)
 	}
 }
+
+// The warnings follow the mapping's reads through let variables and get()
+// with a literal key: a trigger that reads the company's name through an
+// alias, or a Pipedrive custom field with get(), is warned of as one that
+// reads it directly; so is a company field read through an alias, for a
+// source that leaves it empty.
+func TestWarningsFollowReadsThroughLetVariablesAndGet(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
+	files := []string{
+		write("alias.yaml", "name: alias\ntrigger: 'let c = deal.company; is_won(deal.stage) && c.name != \"\"'\n"+
+			"invoice:\n  customer:\n    tax_id: 'let c = deal.company; c.tax_id'\n"),
+		write("get.yaml", "name: get\ntrigger: 'is_won(deal.stage) && get(deal.raw, \"custom_fields\") != \"\"'\n"),
+	}
+	conn := func(name, mapping string) string {
+		return fmt.Sprintf("  %s:\n    target: erp\n    mapping: %q\n    trigger: {won_stages: [won]}\n    source: {type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {\"6083095\": {api_token: t}}}\n", name, mapping)
+	}
+	yaml := fmt.Sprintf("intake: {public_base_url: \"https://hooks.example.com\"}\nmappings: {files: [%s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n",
+		strings.Join(files, ", ")) + conn("pd-alias", "alias") + conn("pd-get", "get")
+	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
+	alias, _ := set.Get("pd-alias")
+	if got := ThinTriggerWarnings(alias); len(got) != 1 || !strings.Contains(got[0], "reads deal.company.name, which the pipedrive source's webhooks do not carry") {
+		t.Errorf("a trigger reading the company's name through a let variable: %q", got)
+	}
+	if got := strings.Join(companyFieldWarnings(alias), "\n"); !strings.Contains(got, `mapping "alias" reads deal.company.tax_id, which its pipedrive source leaves empty`) {
+		t.Errorf("a tax id read through a let variable: %q", got)
+	}
+	get, _ := set.Get("pd-get")
+	if got := ThinTriggerWarnings(get); len(got) != 1 || !strings.Contains(got[0], `reads deal.raw["custom_fields"], which the pipedrive source's webhooks do not carry`) {
+		t.Errorf("a trigger reading a custom field with get(): %q", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -860,5 +861,48 @@ func TestLinesSkip(t *testing.T) {
 	}
 	if _, err := mapping.Parse("t.yaml", []byte("name: t\ninvoice:\n  amount_line:\n    skip: deal.amount == 0\n")); err == nil || !strings.Contains(err.Error(), "skip") {
 		t.Errorf("skip on the amount line: %v, want refused as an unknown key", err)
+	}
+}
+
+// The reads of the deal are followed through let variables (an alias of
+// a part of the deal, of a key) and through get() with a literal key, in
+// the trigger and the invoice alike: `let c = deal.company; c.email`
+// reads deal.company.email, `get(deal.raw, "po")` deal.raw's po. A let
+// variable read whole reads what it holds whole; a name declared again in
+// another scope reads its own value; a computed key cuts the path.
+func TestDealReadsFollowLetVariablesAndGet(t *testing.T) {
+	m := parse(t, `name: t
+trigger: |
+  let r = deal.raw; let k = "Owner.Email";
+  is_won(deal.stage) && r[k] != "" && get(deal.raw, "pipeline_id") == "1" && (let c = deal.company; c.name != "") && (let c = deal.line_items; len(c) > 0)
+invoice:
+  memo: |
+    let c = deal.company; let a = c.address;
+    c.email + a.city + get(deal.raw, "po") + $env["deal"]["owner"] + string(len(deal.line_items))
+  customer:
+    tax_id: 'let co = deal.company; co["tax_id"]'
+    name: 'let r = deal.raw; r.PO_Number__c + r[deal.id] + string(deal.company?.address)'
+  lines:
+    account_code: 'let d = deal; d.currency'
+`)
+	if got, want := strings.Join(m.TriggerDealReads(), ","), "deal.company.name,deal.line_items,deal.raw.Owner.Email,deal.raw.pipeline_id,deal.stage"; got != want {
+		t.Errorf("TriggerDealReads() = %s, want %s", got, want)
+	}
+	if got, want := strings.Join(m.TriggerRawKeysRead(), ","), "Owner.Email,pipeline_id"; got != want {
+		t.Errorf("TriggerRawKeysRead() = %s, want %s", got, want)
+	}
+	for _, want := range []string{"deal.company.email", "deal.company.address.city", "deal.raw.po", "deal.owner", "deal.line_items",
+		"deal.company.tax_id", "deal.raw.PO_Number__c", "deal.raw", "deal.company.address", "deal.currency"} {
+		if !slices.Contains(m.InvoiceDealReads(), want) {
+			t.Errorf("InvoiceDealReads() = %v, lacks %s", m.InvoiceDealReads(), want)
+		}
+	}
+	for _, not := range []string{"deal.company", "deal", "deal.line_items.len"} {
+		if slices.Contains(m.InvoiceDealReads(), not) {
+			t.Errorf("InvoiceDealReads() = %v, has %s (only the parts of it read through a variable)", m.InvoiceDealReads(), not)
+		}
+	}
+	if got, want := strings.Join(m.RawKeysRead(), ","), "PO_Number__c,po"; got != want {
+		t.Errorf("RawKeysRead() = %s, want %s", got, want)
 	}
 }
