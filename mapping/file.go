@@ -1015,7 +1015,9 @@ var builtinHints = map[string]string{
 
 // builtinHint is the hint for expr's message msg about a built-in: one a
 // mapping cannot call (builtinHints), or one of floats given a decimal
-// (round, ceil, floor, abs). "" for other messages.
+// (round, ceil, floor, abs), or for a decimal beside a value whose type
+// shows only as the run reads it, where unknownOperandHint has none that
+// fits better. "" for other messages.
 func builtinHint(msg string) string {
 	if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
 		if h, ok := builtinHints[name]; ok {
@@ -1027,7 +1029,7 @@ func builtinHint(msg string) string {
 		(strings.Contains(msg, "unknown") || strings.Contains(msg, "interface {}")) {
 		// A decimal beside a number read with fromJSON (a float), or
 		// another value whose type shows only as the run reads it.
-		return "; a number read with fromJSON is a float, which money is not computed with: write dec(string(x)) for it " +
+		return unknownOperandPrefix + "a number read with fromJSON is a float, which money is not computed with: write dec(string(x)) for it " +
 			"(for another value whose type shows only as the run reads it, such as a conditional of a decimal and 0, give both sides one type)"
 	}
 	for fn, instead := range map[string]string{
@@ -1188,7 +1190,13 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if fe, ok := err.(*file.Error); ok {
 			line, col, msg = fe.Line, fe.Column, fe.Message
 		}
-		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+builtinHint(msg)+nameHint(msg, src, env, opts)+commentCut(n, msg))
+		hint := builtinHint(msg)
+		if fe, ok := err.(*file.Error); ok && strings.HasPrefix(hint, unknownOperandPrefix) {
+			if h := unknownOperandHint(src, opts, fe.From); h != "" {
+				hint = h
+			}
+		}
+		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+hint+nameHint(msg, src, env, opts)+commentCut(n, msg))
 		return c
 	}
 	c.prog = prog
