@@ -257,6 +257,13 @@ func (m *File) runtimeMessage(c *compiled, err error) string {
 	if errors.As(err, &miss) {
 		msg = miss.Error() // without expr's decoration
 	}
+	at := fe.From
+	if d, ok := c.divisors[fe.From]; ok && (errors.Is(err, errDivZero) || strings.Contains(msg, "integer divide by zero")) {
+		// Which divisor was 0, where: the operator's position alone left
+		// an expression with several divisions to guess.
+		msg = fmt.Sprintf("division by zero: the divisor `%s` is 0 for this deal; guard it, as in x == 0 ? 0 : y / x", d.text)
+		at = d.from
+	}
 	if strings.HasPrefix(msg, "reflect: call of reflect.Value.Index on map Value") {
 		// expr's list functions (map, filter, find, all, …) given an
 		// object: Go's words for it name no value a mapping has.
@@ -265,7 +272,7 @@ func (m *File) runtimeMessage(c *compiled, err error) string {
 	if c.node == nil {
 		return msg
 	}
-	line, col := position(c.src, fe.From)
+	line, col := position(c.src, at)
 	line, col = filePosition(strings.Split(string(m.source), "\n"), c.node, c.src, line, col)
 	if col > 0 {
 		return fmt.Sprintf("%s (at %s:%d:%d)", msg, m.file, line, col)

@@ -68,3 +68,44 @@ func literalZero(n ast.Node) bool {
 	}
 	return false
 }
+
+// divisor is a division's divisor as the expression writes it, and where
+// it starts (a rune offset in the expression).
+type divisor struct {
+	text string
+	from int
+}
+
+// divisorsOf are the divisors of the divisions and remainders of the
+// compiled expression root (of source src), by the position of their
+// operator, where a run-time error of the division is reported; nil for
+// none.
+func divisorsOf(src string, root ast.Node) map[int]divisor {
+	var out map[int]divisor
+	runes := []rune(src)
+	ast.Walk(&root, visitor(func(node ast.Node) {
+		var d ast.Node
+		switch x := node.(type) {
+		case *ast.BinaryNode:
+			if x.Operator == "/" || x.Operator == "%" {
+				d = x.Right
+			}
+		case *ast.CallNode:
+			if (isCallOf(x, "_dec_div") || isCallOf(x, "_json_div")) && len(x.Arguments) == 2 {
+				d = x.Arguments[1]
+			}
+		}
+		if d == nil {
+			return
+		}
+		from, ok := startOf(d)
+		if !ok {
+			return
+		}
+		if out == nil {
+			out = map[int]divisor{}
+		}
+		out[node.Location().From] = divisor{text: oneLine(nodeText(runes, d)), from: from}
+	}))
+	return out
+}

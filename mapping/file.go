@@ -245,6 +245,10 @@ type compiled struct {
 	// node holds src in the file, for the file position of an error at
 	// run time; nil for a built-in expression.
 	node *yaml.Node
+	// divisors are the divisors of src's divisions (and remainders), by
+	// the position of their operator: a run-time division by zero names
+	// the one that was 0.
+	divisors map[int]divisor
 }
 
 // lookupTable is a declared lookup table.
@@ -1200,6 +1204,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		return c
 	}
 	c.prog = prog
+	c.divisors = divisorsOf(src, prog.Node())
 	if t := prog.Node().Type(); !s.kind.accepts(t) {
 		line, col, hint := 1, 0, s.kind.hint(t)
 		if s.kind == kDecimal && t.Kind() == reflect.Float64 {

@@ -146,8 +146,9 @@ func TestRuntimeErrorsGiveTheFilePosition(t *testing.T) {
 	for name, m := range map[string]mapping.Mapper{"file": f, "snapshot": snap} {
 		_, err := m.Map(failingDeal())
 		var me *mapping.Error
-		if !errors.As(err, &me) || me.Field != "memo" || me.Message != "division by zero (at maps/fails.yaml:6:19)" {
-			t.Errorf("%s: %v, want division by zero (at maps/fails.yaml:6:19)", name, err)
+		const want = "division by zero: the divisor `dec(len(deal.line_items) - 1)` is 0 for this deal; guard it, as in x == 0 ? 0 : y / x (at maps/fails.yaml:6:21)"
+		if !errors.As(err, &me) || me.Field != "memo" || me.Message != want {
+			t.Errorf("%s: %v, want %s", name, err, want)
 		}
 	}
 
@@ -402,5 +403,38 @@ func TestLinesWrittenAsAListSayHowTheyAreWritten(t *testing.T) {
 	_, err := mapping.Parse("l.yaml", []byte("name: l\ninvoice:\n  lines:\n    - description: item.sku\n"))
 	if err == nil || !strings.Contains(err.Error(), `l.yaml:4:5: invoice.lines: must be a mapping of keys, not a list (a "- " before the keys): its expressions map every line item`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A run-time division by zero names the divisor that was 0, as the file
+// writes it, and gives its position, in an expression with several
+// divisions: of decimals, of numbers read with fromJSON, a remainder of
+// whole numbers, inside a predicate, in the trigger.
+func TestDivisionByZeroNamesTheDivisor(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"n": 4, "zero": 0}`)}
+	for _, c := range []struct{ expr, divisor, at string }{
+		{`deal.amount / 2 / (item.quantity - 1) + dec(1) / item.quantity`, "item.quantity - 1", "4:37"},
+		{`deal.amount / item.quantity + dec(1) / item.discount`, "item.discount", "4:57"},
+		{`dec(string(fromJSON(deal.raw["cf"])["n"] / fromJSON(deal.raw["cf"])["zero"]))`, `fromJSON(deal.raw["cf"])["zero"]`, "4:61"},
+		{`dec(len(deal.line_items) % (len(deal.line_items) - 1))`, "len(deal.line_items) - 1", "4:46"},
+		{`sum(deal.line_items, .unit_price / .discount)`, ".discount", "4:53"},
+	} {
+		m, err := mapping.Parse("d.yaml", []byte("name: d\ninvoice:\n  lines:\n    unit_price: '"+c.expr+"'\n"))
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		_, err = m.Map(ev)
+		want := "division by zero: the divisor `" + c.divisor + "` is 0 for this deal; guard it, as in x == 0 ? 0 : y / x (at d.yaml:" + c.at + ")"
+		var me *mapping.Error
+		if !errors.As(err, &me) || me.Message != want {
+			t.Errorf("%s: %v; want %s", c.expr, err, want)
+		}
+	}
+	m := parse(t, "name: d\ntrigger: 'is_won(deal.stage) && deal.amount / (len(deal.line_items) - 1) > 0'\n")
+	_, _, err := m.Trigger([]string{"closedwon"}).Evaluate(ev)
+	if err == nil || !strings.Contains(err.Error(), "division by zero: the divisor `len(deal.line_items) - 1` is 0 for this deal") || !strings.Contains(err.Error(), "(at test.yaml:2:48)") {
+		t.Errorf("trigger: %v; want the divisor named at test.yaml:2:48", err)
 	}
 }

@@ -18,11 +18,12 @@ func TestRuntimeErrorOfABuiltInExpressionHasNoPosition(t *testing.T) {
 	}
 	ev := model.DealEvent{Deal: model.Deal{ID: "D", Stage: "won", Amount: decimal.NewNullDecimal(decimal.NewFromInt(5))}}
 	var me *Error
-	if _, err := f.Map(ev); !errors.As(err, &me) || me.Message != "division by zero (at f.yaml:3:28)" {
+	const msg = "division by zero: the divisor `dec(len(deal.line_items))` is 0 for this deal; guard it, as in x == 0 ? 0 : y / x"
+	if _, err := f.Map(ev); !errors.As(err, &me) || me.Message != msg+" (at f.yaml:3:30)" {
 		t.Fatalf("in the file: %v", err)
 	}
 	f.header[fieldIndex(f.header, "memo")].node = nil // as a built-in expression
-	if _, err := f.Map(ev); !errors.As(err, &me) || me.Message != "division by zero" {
+	if _, err := f.Map(ev); !errors.As(err, &me) || me.Message != msg {
 		t.Fatalf("built in: %v, want the message alone", err)
 	}
 }
