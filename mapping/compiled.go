@@ -53,6 +53,53 @@ func (m *File) Path() string { return m.file }
 // Map implements Mapper. A failing expression is a *Error naming the
 // mapping, the field, the expression and the value.
 func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
+	inv, _, err := m.mapEvent(ev)
+	return inv, err
+}
+
+// SkippedLine is a line item of the deal that lines.skip left out of the
+// invoice.
+type SkippedLine struct {
+	// Index is the item's 0-based index in deal.line_items, as a line's
+	// errors name it (lines[2]).
+	Index       int    `json:"index"`
+	SKU         string `json:"sku,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Reason says why: the skip expression, true for the item.
+	Reason string `json:"reason"`
+}
+
+// String is "lines[1] (sku FREE): lines.skip is true (item.quantity == 0)".
+func (s SkippedLine) String() string {
+	what := ""
+	switch {
+	case s.SKU != "":
+		what = fmt.Sprintf(" (sku %s)", s.SKU)
+	case s.Description != "":
+		what = fmt.Sprintf(" (%q)", s.Description)
+	}
+	return fmt.Sprintf("lines[%d]%s: %s", s.Index, what, s.Reason)
+}
+
+// SkippedLines lists the line items of ev that m's lines.skip leaves out
+// of the invoice, as Apply maps ev (a run does not say; `mapping test`
+// shows them). nil when m is no mapping file or has no lines.skip, when
+// none is left out, or when the mapping fails (its error says so).
+func SkippedLines(m Mapper, ev model.DealEvent) []SkippedLine {
+	f, ok := m.(*File)
+	if !ok || f.lineSkip.prog == nil {
+		return nil
+	}
+	_, skipped, err := f.mapEvent(asRunReads(ev))
+	if err != nil {
+		return nil
+	}
+	return skipped
+}
+
+// mapEvent is Map, and the line items lines.skip left out.
+func (m *File) mapEvent(ev model.DealEvent) (model.Invoice, []SkippedLine, error) {
+	var skipped []SkippedLine
 	env := &Env{Deal: newDealEnv(ev.Deal, m.zone), Event: newEventEnv(ev, m.zone), Defaults: m.defaults}
 	var machine vm.VM
 	ie := &env.Invoice
@@ -60,7 +107,7 @@ func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
 		c := &m.header[i]
 		v, err := m.eval(&machine, c, env, c.spec.key)
 		if err != nil {
-			return model.Invoice{}, err
+			return model.Invoice{}, nil, err
 		}
 		setHeader(ie, c.spec.key, v)
 	}
@@ -81,7 +128,7 @@ func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
 	if ie.Currency != "" {
 		cur, err := model.ParseCurrency(ie.Currency)
 		if err != nil {
-			return model.Invoice{}, &Error{Mapping: m.name, Field: "currency", Expression: oneLine(m.header[fieldIndex(m.header, "currency")].src),
+			return model.Invoice{}, nil, &Error{Mapping: m.name, Field: "currency", Expression: oneLine(m.header[fieldIndex(m.header, "currency")].src),
 				Value: ie.Currency, Message: err.Error()}
 		}
 		inv.Currency = cur
@@ -95,28 +142,31 @@ func (m *File) Map(ev model.DealEvent) (model.Invoice, error) {
 			if m.lineSkip.prog != nil {
 				skip, err := m.eval(&machine, &m.lineSkip, le, section+".skip")
 				if err != nil {
-					return model.Invoice{}, err
+					return model.Invoice{}, nil, err
 				}
 				if skip.(bool) {
+					li := ev.Deal.LineItems[i]
+					skipped = append(skipped, SkippedLine{Index: i, SKU: li.SKU, Description: li.Description,
+						Reason: "lines.skip is true (" + oneLine(m.lineSkip.src) + ")"})
 					continue
 				}
 			}
 			inv.Lines = append(inv.Lines, model.InvoiceLine{})
 			if err := m.mapLine(&machine, m.lines, le, section, &inv.Lines[len(inv.Lines)-1]); err != nil {
-				return model.Invoice{}, err
+				return model.Invoice{}, nil, err
 			}
 		}
 		if len(inv.Lines) == 0 {
-			return model.Invoice{}, &Error{Mapping: m.name, Field: "lines.skip", Expression: oneLine(m.lineSkip.src),
+			return model.Invoice{}, nil, &Error{Mapping: m.name, Field: "lines.skip", Expression: oneLine(m.lineSkip.src),
 				Message: fmt.Sprintf("leaves out every one of the deal's %d line items: an invoice needs a line (skip fewer, or bill the deal elsewhere)", len(ev.Deal.LineItems))}
 		}
 	} else if ev.Deal.Amount.Valid {
 		inv.Lines = make([]model.InvoiceLine, 1)
 		if err := m.mapLine(&machine, m.amountLine, env, "amount_line", &inv.Lines[0]); err != nil {
-			return model.Invoice{}, err
+			return model.Invoice{}, nil, err
 		}
 	}
-	return inv, nil
+	return inv, skipped, nil
 }
 
 func fieldIndex(cs []compiled, key string) int {

@@ -26,12 +26,7 @@ import (
 // has seconds (moved to whole minutes), a decimal's exponent (its
 // trailing zeros, which string() drops either way).
 func Apply(m Mapper, ev model.DealEvent) (model.Invoice, error) {
-	if b, err := json.Marshal(ev); err == nil {
-		var run model.DealEvent
-		if json.Unmarshal(b, &run) == nil {
-			ev = run
-		}
-	}
+	ev = asRunReads(ev)
 	inv, err := m.Map(ev)
 	if err != nil {
 		return model.Invoice{}, err
@@ -41,6 +36,18 @@ func Apply(m Mapper, ev model.DealEvent) (model.Invoice, error) {
 		return inv, err
 	}
 	return inv, nil
+}
+
+// asRunReads is ev as a run's worker reads it, after Temporal's JSON
+// payloads (see Apply).
+func asRunReads(ev model.DealEvent) model.DealEvent {
+	if b, err := json.Marshal(ev); err == nil {
+		var run model.DealEvent
+		if json.Unmarshal(b, &run) == nil {
+			return run
+		}
+	}
+	return ev
 }
 
 // GoldenResult is the outcome of one golden case.
@@ -60,7 +67,10 @@ type GoldenResult struct {
 	// Skipped says why the trigger would start no run for the case's deal
 	// (as `mapping test --deal` says it), when it would not.
 	Skipped string `json:"skipped,omitempty"`
-	Updated bool   `json:"updated,omitempty"`
+	// SkippedLines are the case's line items that lines.skip left out of
+	// its invoice (neither the invoice nor an error.txt says so).
+	SkippedLines []SkippedLine `json:"skipped_lines,omitempty"`
+	Updated      bool          `json:"updated,omitempty"`
 	// Change says what an update did to the case's golden file: "new",
 	// "unchanged", "changed", "was an invoice, now an error" or "was an
 	// error, now an invoice" (an update rewrites every case, and "updated"
@@ -213,6 +223,7 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 		if inv, aerr = Apply(m, ev); aerr != nil {
 			r.Error = aerr.Error()
 		}
+		r.SkippedLines = SkippedLines(m, ev)
 	}
 	// outcome is the text an error.txt's lines are looked for in.
 	outcome := ""

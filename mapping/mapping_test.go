@@ -906,3 +906,31 @@ invoice:
 		t.Errorf("RawKeysRead() = %s, want %s", got, want)
 	}
 }
+
+// SkippedLines names the line items lines.skip leaves out, by their index
+// in the deal and with the rule that left them out; none for a mapping
+// without skip, or whose mapping fails.
+func TestSkippedLinesNameTheItemsLeftOut(t *testing.T) {
+	m := parse(t, "name: t\ninvoice:\n  lines:\n    skip: item.quantity == 0\n")
+	ev := wonEvent("closedwon", "")
+	ev.Deal.LineItems = []model.LineItem{
+		{SKU: "A", Quantity: dec("1"), UnitPrice: dec("12000.00")},
+		{SKU: "FREE", Quantity: dec("0"), UnitPrice: dec("50.00")},
+		{Description: "Setup", Quantity: dec("0")},
+	}
+	got := mapping.SkippedLines(m, ev)
+	want := []string{`lines[1] (sku FREE): lines.skip is true (item.quantity == 0)`, `lines[2] ("Setup"): lines.skip is true (item.quantity == 0)`}
+	if len(got) != 2 || got[0].String() != want[0] || got[1].String() != want[1] || got[0].Index != 1 || got[1].SKU != "" {
+		t.Errorf("SkippedLines = %v, want %q", got, want)
+	}
+	if got := mapping.SkippedLines(parse(t, "name: t\n"), ev); got != nil {
+		t.Errorf("without skip: %v", got)
+	}
+	if got := mapping.SkippedLines(mapping.Default{}, ev); got != nil {
+		t.Errorf("the built-in mapping: %v", got)
+	}
+	failing := parse(t, "name: t\ninvoice:\n  memo: 'lookup(\"t\", deal.name)'\n  lines:\n    skip: item.quantity == 0\nlookups:\n  t: {missing: error}\n")
+	if got := mapping.SkippedLines(failing, ev); got != nil {
+		t.Errorf("a mapping that fails: %v", got)
+	}
+}

@@ -285,6 +285,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 				default:
 					fmt.Fprintf(out, "FAIL    %s\n%s\n", r.Name, indent(r.Diff))
 				}
+				for _, s := range r.SkippedLines {
+					fmt.Fprintf(out, "    skipped %s\n", s)
+				}
 			}
 			judgedBy := fmt.Sprintf("the default won stages %s: no connection uses the mapping", strings.Join(won, ", "))
 			if !noConn {
@@ -355,6 +358,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		res.TriggerError = terr.Error()
 	}
 	inv, aerr := mapping.Apply(m, ev)
+	res.SkippedLines = mapping.SkippedLines(m, ev)
 	if aerr == nil {
 		res.Invoice = &inv
 		if targetName != "" {
@@ -583,12 +587,14 @@ type testResult struct {
 	Triggered    bool `json:"triggered"`
 	// ThinTrigger: the trigger was judged on a thin webhook of the deal
 	// (its id, stage and raw fields), as the intake judges a thin source's.
-	ThinTrigger  bool                `json:"thin_trigger,omitempty"`
-	Skipped      string              `json:"skipped,omitempty"`
-	TriggerError string              `json:"trigger_error,omitempty"`
-	Invoice      *model.Invoice      `json:"invoice,omitempty"`
-	Target       string              `json:"target,omitempty"`
-	Request      *connectors.Request `json:"request,omitempty"`
+	ThinTrigger bool   `json:"thin_trigger,omitempty"`
+	Skipped     string `json:"skipped,omitempty"`
+	// SkippedLines are the line items lines.skip left out of the invoice.
+	SkippedLines []mapping.SkippedLine `json:"skipped_lines,omitempty"`
+	TriggerError string                `json:"trigger_error,omitempty"`
+	Invoice      *model.Invoice        `json:"invoice,omitempty"`
+	Target       string                `json:"target,omitempty"`
+	Request      *connectors.Request   `json:"request,omitempty"`
 	// RequestNotPlanned says why there is no Request for Target: it could
 	// not be built, a secret of it not resolving here.
 	RequestNotPlanned string       `json:"request_not_planned,omitempty"`
@@ -815,6 +821,11 @@ func printTestResult(out io.Writer, r testResult) {
 		fmt.Fprintf(out, "trigger:    a run would start\n")
 	default:
 		fmt.Fprintf(out, "trigger:    no run would start: %s\n", r.Skipped)
+	}
+	for _, s := range r.SkippedLines {
+		// Left out of the invoice: its lines do not say so, nor does an
+		// amount check that they fall short.
+		fmt.Fprintf(out, "skipped:    %s\n", s)
 	}
 	if r.Error != nil && r.Error.Type != targetErrorType {
 		fmt.Fprintf(out, "\n%s error:\n", r.Error.Type)

@@ -954,3 +954,62 @@ func amountTriggerMapping(t *testing.T, dir string) string {
 	}
 	return writeFile(t, filepath.Join(dir, "amount-trigger.yaml"), amountTrigger)
 }
+
+// Line items lines.skip leaves out are listed, by index and with the
+// skip rule, in the text and in --json, for a deal and for each golden
+// case (whose files are unchanged by it): the invoice does not show them,
+// and an amount check that its lines fall short does not say why.
+func TestMappingTestListsTheSkippedLines(t *testing.T) {
+	dir := t.TempDir()
+	deal, err := os.ReadFile("../../examples/closed-won.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := `{"sku": "PRO-1Y", "description": "Pro plan, 1 year", "quantity": "1", "unit_price": "12000.00"},
+      {"sku": "TRIAL", "description": "Trial month", "quantity": "0", "unit_price": "50.00"}`
+	two := strings.Replace(string(deal), `{"sku": "PRO-1Y", "description": "Pro plan, 1 year", "quantity": "1", "unit_price": "12000.00"}`, free, 1)
+	if two == string(deal) {
+		t.Fatal("the example deal's line changed: fix the test")
+	}
+	dealFile := writeFile(t, filepath.Join(dir, "deal.json"), two)
+	m := writeFile(t, filepath.Join(dir, "m.yaml"), "name: m\ninvoice:\n  lines:\n    skip: item.quantity == 0\n")
+	const said = "lines[1] (sku TRIAL): lines.skip is true (item.quantity == 0)"
+	out, err := runOut(context.Background(), "mapping", "test", "--file", m, "--deal", dealFile)
+	if err != nil || !strings.Contains(out, "skipped:    "+said+"\n") {
+		t.Errorf("%v:\n%s\nwant the skipped line listed", err, out)
+	}
+	out, _ = runOut(context.Background(), "mapping", "test", "--file", m, "--deal", dealFile, "--json")
+	var r struct {
+		SkippedLines []mapping.SkippedLine `json:"skipped_lines"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.SkippedLines) != 1 || r.SkippedLines[0].Index != 1 || r.SkippedLines[0].SKU != "TRIAL" ||
+		r.SkippedLines[0].Reason != "lines.skip is true (item.quantity == 0)" {
+		t.Errorf("--json: %v\n%s\nwant skipped_lines with lines[1]", err, out)
+	}
+
+	cases := filepath.Join(dir, "cases")
+	if err := os.MkdirAll(cases, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(cases, "trial.deal.json"), two)
+	writeFile(t, filepath.Join(cases, "plain.deal.json"), string(deal))
+	if out, err := runOut(context.Background(), "mapping", "test", "--file", m, "--dir", cases, "--update"); err != nil {
+		t.Fatalf("--update: %v\n%s", err, out)
+	}
+	golden, err := os.ReadFile(filepath.Join(cases, "trial.invoice.json"))
+	if err != nil || strings.Contains(string(golden), "TRIAL") || strings.Contains(string(golden), "skip") {
+		t.Fatalf("the golden invoice: %v\n%s\nwant the invoice alone, without the trial line", err, golden)
+	}
+	out, err = runOut(context.Background(), "mapping", "test", "--file", m, "--dir", cases)
+	if err != nil || !strings.Contains(out, "ok      plain\nok      trial\n    skipped "+said+"\n") {
+		t.Errorf("%v:\n%s\nwant the trial case's skipped line under it, and none under plain", err, out)
+	}
+	out, _ = runOut(context.Background(), "mapping", "test", "--file", m, "--dir", cases, "--json")
+	var g struct {
+		Cases []mapping.GoldenResult `json:"cases"`
+	}
+	if err := json.Unmarshal([]byte(out), &g); err != nil || len(g.Cases) != 2 || len(g.Cases[0].SkippedLines) != 0 ||
+		len(g.Cases[1].SkippedLines) != 1 || g.Cases[1].SkippedLines[0].String() != said {
+		t.Errorf("--dir --json: %v\n%s\nwant skipped_lines on the trial case", err, out)
+	}
+}
