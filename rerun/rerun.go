@@ -175,9 +175,9 @@ func (o Options) Filter() string {
 		return "SyncStatus IN (" + strings.Join(statuses, ", ") + ")"
 	}
 	// A run canceled while it wrote its invoice back ends Canceled with
-	// SyncStatus "writeback_failed" (its write-back step returned the
-	// cancellation): selected in both modes, as an ended run after its
-	// invoice.
+	// SyncStatus "invoiced" ("writeback_failed" in runs of an earlier
+	// release, whose write-back step returned the cancellation): selected
+	// in both modes, as an ended run after its invoice.
 	failed, ended := workflows.StatusFailed, in(workflows.StatusPending, workflows.StatusFailed, workflows.StatusInvoiced, workflows.StatusWriteBackFailed)
 	if o.WriteBack {
 		failed = workflows.StatusWriteBackFailed

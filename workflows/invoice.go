@@ -371,6 +371,13 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			// whose config lacks it must not take it as done.
 			Required: in.Invoiced != nil,
 		}).Get(ctx, nil); err != nil {
+			if canceledInStep(ctx, err) {
+				// The invoice exists, its write-back was not made: the run
+				// stays "invoiced", as one that timed out then does (it
+				// was marked writeback_failed).
+				return r, temporal.NewCanceledError("canceled while writing invoice " + created.InvoiceID +
+					" back to the CRM deal: `dealsync runs retry --writeback --canceled` writes it back, creating no second invoice")
+			}
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
 			return r, temporal.NewNonRetryableApplicationError(
 				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage("WriteBack", err)+
@@ -599,11 +606,19 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	invoiceInput := activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: keyBase + "/invoice",
 	}
+	if ctx.Err() != nil && workflow.GetVersion(ctx, canceledDuringStepChange, workflow.DefaultVersion, 1) == 1 {
+		// Canceled as the customer step ended: nothing of the invoice
+		// was sent (a step started now would fail at once, canceled).
+		return result(), ctx.Err()
+	}
 	var err error
 	// mayExist: an attempt of the step before the one that failed last
 	// may have made the invoice (its answer lost): the run's failure says
 	// so (mayHaveMade), as the last attempt's own error cannot.
 	mayExist := false
+	// attemptsNotSent, when the step's attempts were made one at a time,
+	// says that none of them may have made the invoice.
+	var attemptsNotSent *bool
 	if in.SettleTime > 0 || in.Linger > 0 || in.Fetch {
 		attempts := invoiceAttempts{ctx: ctx, in: in, start: workflow.Now(ctx),
 			attempt: func() workflow.Future { return callOnce(a.CreateInvoice, invoiceInput) },
@@ -611,6 +626,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, invoiceInput)
 			}}
 		*sent = true
+		attemptsNotSent = &attempts.notSent
 		err = attempts.first(&created)
 		if err != nil && workflow.GetVersion(ctx, invoiceAttemptsChange, workflow.DefaultVersion, 1) == 1 {
 			// stillWon reads the events delivered since the last look: the
@@ -680,6 +696,18 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		err = call(a.CreateInvoice, invoiceInput).Get(ctx, &created)
 	}
 	if err != nil {
+		if canceledInStep(ctx, err) {
+			if attemptsNotSent != nil && *attemptsNotSent {
+				// Canceled between attempts that were each refused before
+				// the ERP acted: nothing was made, the run stays pending.
+				return result(), ctx.Err()
+			}
+			// An attempt may have made the invoice: "failed", as an
+			// invoice step that failed so.
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusFailed))
+			return result(), temporal.NewCanceledError(fmt.Sprintf("canceled during the invoice step, which may have made the invoice (reference %q) in the ERP: "+
+				"look for it there before invoicing by hand; dealsync runs retry --canceled finds it under the same idempotency key", invoice.Reference))
+		}
 		if mayExist {
 			err = mayHaveMade(err, invoice.Reference)
 		}
@@ -713,6 +741,9 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 
 	if in.WriteBack {
 		if r, err := writeBack(r, ev.Account, ev.Deal.ID, created); err != nil {
+			if canceledInStep(ctx, err) {
+				return r, err
+			}
 			// The events delivered while the invoice was made or written
 			// back are changes after the invoice, as an invoiced run's
 			// linger reads them: they were left unread, and a loss of the
@@ -867,6 +898,12 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 		}
 		if stage := ia.wait(wait, signals, stillWon); stage != "" {
 			return stage, nil
+		}
+		if ia.ctx.Err() != nil && workflow.GetVersion(ia.ctx, canceledDuringStepChange, workflow.DefaultVersion, 1) == 1 {
+			// Canceled while it waited: no attempt is made (one started
+			// now would be canceled at once), notSent says what the
+			// attempts so far may have made.
+			return "", ia.ctx.Err()
 		}
 		*created = connectors.InvoiceResult{}
 		if !ia.notSent || workflow.GetInfo(ia.ctx).GetCurrentHistoryLength() > maxAttemptsHistory {
@@ -1114,6 +1151,22 @@ const staleEventNoChangeChange = "stale-event-no-change"
 // settled at once, without its map step.
 const canceledWhileSettlingChange = "canceled-while-settling"
 
+// canceledDuringStepChange versions ending a run canceled during a step
+// (canceledInStep) canceled without marking it failed, unless its invoice
+// step may have made the invoice.
+const canceledDuringStepChange = "canceled-during-step"
+
+// canceledInStep says whether err, a step's failure, is the run's
+// cancellation (an operator's cancel, while the step ran): the run then
+// ends canceled with the SyncStatus it has, "pending" before its invoice
+// step, "invoiced" in its write-back. Runs canceled so before the change
+// marked themselves failed, and replay so.
+func canceledInStep(ctx workflow.Context, err error) bool {
+	var canceled *temporal.CanceledError
+	return ctx.Err() != nil && errors.As(err, &canceled) &&
+		workflow.GetVersion(ctx, canceledDuringStepChange, workflow.DefaultVersion, 1) == 1
+}
+
 // dealKeysChange versions the ERP steps' idempotency keys of a run under
 // another workflow ID than its deal's: the deal's (keyBase in InvoiceDeal).
 const dealKeysChange = "deal-idempotency-keys"
@@ -1237,6 +1290,11 @@ const ErrTypeStepTimedOut = "StepTimedOut"
 // message (not the SDK's "activity error" wrapper), so the Web UI shows
 // what went wrong in the run's failure.
 func fail(ctx workflow.Context, r InvoiceDealResult, step string, err error) (InvoiceDealResult, error) {
+	if canceledInStep(ctx, err) {
+		// Canceled during a step before the invoice's: nothing of the
+		// invoice was sent, the run stays pending.
+		return r, ctx.Err()
+	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusFailed))
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
