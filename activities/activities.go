@@ -229,13 +229,18 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			// or fixed data of a proxy or mock at base_url): this attempt
 			// made nothing, a retry gets the same answer, and the
 			// target's message says what it answered and what to do.
+			a.failures.noteAttempt(ctx, false)
 			return connectors.InvoiceResult{}, writeError(err, true)
 		}
-		if n := attemptOf(ctx); n > 1 {
-			// What an earlier attempt of this call did is not known here:
-			// it may have made the invoice (its answer lost), so this
+		if n := attemptOf(ctx); n > 1 && !a.failures.earlierRefused(ctx) {
+			// What an earlier attempt of this call did is not known here
+			// (no answer, a gateway's, or one this worker did not see): it
+			// may have made the invoice (its answer lost), so this
 			// failure, which may end the run, says so, and claims nothing
-			// was sent by none of them.
+			// was sent by none of them. Earlier attempts that were each
+			// refused before the ERP acted (a 429, a 503 with Retry-After)
+			// made nothing: this attempt's failure says what it did.
+			a.failures.noteAttempt(ctx, false)
 			return connectors.InvoiceResult{}, writeError(fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, n, in.Invoice.Reference), true)
 		}
@@ -252,7 +257,9 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			err = fmt.Errorf("%w; the ERP may have made the invoice (reference %q) all the same: "+
 				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, in.Invoice.Reference)
 		}
-		return connectors.InvoiceResult{}, writeError(err, wrote())
+		err = writeError(err, wrote())
+		a.failures.noteAttempt(ctx, wroteNothing(err))
+		return connectors.InvoiceResult{}, err
 	}
 	if activity.IsActivity(ctx) {
 		// The one line at info a run leaves for its deal: an operator

@@ -173,3 +173,51 @@ func (l lostThenEarlier) CreateInvoice(ctx context.Context, _ model.Invoice, _ c
 	connectors.WriteDone(ctx)
 	return connectors.InvoiceResult{}, l.earlier
 }
+
+// scripted answers its invoice requests with failures, one per attempt
+// (the last one again once they are used up).
+type scripted struct {
+	rateLimitedERP
+	calls    *atomic.Int32
+	failures []error
+}
+
+func (s scripted) CreateInvoice(ctx context.Context, _ model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
+	n := int(s.calls.Add(1))
+	return connectors.InvoiceResult{}, s.failures[min(n, len(s.failures))-1]
+}
+
+// A later attempt whose earlier ones were each refused before the ERP
+// acted (a 429, a 503 with Retry-After) said that an earlier one may have
+// made the invoice, though none could: its failure says what it met, and
+// that it wrote nothing. One after an attempt whose outcome is unknown (no
+// answer) still says it, however many refusals came between.
+func TestALaterInvoiceAttemptAfterRefusalsClaimsNothing(t *testing.T) {
+	rateLimited := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Millisecond, RetryAfterGiven: true}
+	unavailable := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 503, Message: "maintenance", RetryAfter: time.Millisecond, RetryAfterGiven: true}
+	lost := &connectors.OutcomeUnknownError{Err: errors.New("create invoice: timeout"), Wait: time.Millisecond}
+	const claim = `attempt 3: an earlier one may have made the invoice (reference "DS-11")`
+	for _, c := range []struct {
+		name     string
+		failures []error
+		claims   bool
+	}{
+		{"429, 503 with Retry-After, 429", []error{rateLimited, unavailable, rateLimited}, false},
+		{"no answer, 429, 429", []error{lost, rateLimited, rateLimited}, true},
+		{"429, no answer, 503 with Retry-After", []error{rateLimited, lost, unavailable}, true},
+	} {
+		calls := &atomic.Int32{}
+		err := invoiceStep(scripted{calls: calls, failures: c.failures}, 3, "DS-11")
+		var appErr *temporal.ApplicationError
+		var at Attempt
+		if calls.Load() != 3 || !errors.As(err, &appErr) || !appErr.HasDetails() || appErr.Details(&at) != nil {
+			t.Fatalf("%s: %d calls, %v; want 3 attempts and the last one's failure", c.name, calls.Load(), err)
+		}
+		if c.claims && (!strings.Contains(err.Error(), claim) || at.NotSent) {
+			t.Errorf("%s: %v (not sent: %v); want the note that an earlier attempt may have made the invoice", c.name, err, at.NotSent)
+		}
+		if !c.claims && (strings.Contains(err.Error(), "may have made") || !at.NotSent) {
+			t.Errorf("%s: %v (not sent: %v); want the last refusal alone, nothing sent", c.name, err, at.NotSent)
+		}
+	}
+}

@@ -148,6 +148,14 @@ type Attempt struct {
 	NotSent bool `json:"not_sent,omitempty"`
 }
 
+// wroteNothing says whether err, a classified failure, says that its
+// attempt wrote nothing (Attempt.NotSent).
+func wroteNothing(err error) bool {
+	var app *temporal.ApplicationError
+	var at Attempt
+	return errors.As(err, &app) && app.HasDetails() && app.Details(&at) == nil && at.NotSent
+}
+
 // mayHaveWritten says whether the failed call may have been carried out
 // by the vendor.
 func mayHaveWritten(err error) bool {

@@ -21,7 +21,17 @@ import (
 // says only its own.
 type lastFailures struct {
 	mu sync.Mutex
-	m  map[string]string // run and step → the last failure's message
+	m  map[string]stepRecord // by run and step
+}
+
+// stepRecord is what this worker saw of a step's failed attempts.
+type stepRecord struct {
+	msg string // the last failure's message
+	// attempt is the last failed attempt noted (noteAttempt); refused
+	// says that it and every attempt before it failed in this worker as
+	// a refusal before the vendor acted, writing nothing (Attempt.NotSent).
+	attempt int32
+	refused bool
 }
 
 // maxRemembered bounds lastFailures: past it, what it holds is forgotten
@@ -35,22 +45,69 @@ func (l *lastFailures) withEarlier(ctx context.Context, err error) error {
 	if !activity.IsActivity(ctx) {
 		return err
 	}
-	info := activity.GetInfo(ctx)
-	key := info.WorkflowExecution.ID + "\x00" + info.WorkflowExecution.RunID + "\x00" + info.ActivityType.Name
+	key := stepKey(ctx)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case err == nil:
 		delete(l.m, key)
 	case errors.Is(err, connectors.ErrNoTimeLeft):
-		if last, ok := l.m[key]; ok {
-			return fmt.Errorf("%w; the attempt before it failed: %s", err, last)
+		if last, ok := l.m[key]; ok && last.msg != "" {
+			return fmt.Errorf("%w; the attempt before it failed: %s", err, last.msg)
 		}
 	default:
-		if l.m == nil || len(l.m) >= maxRemembered {
-			l.m = map[string]string{}
-		}
-		l.m[key] = err.Error()
+		l.room()
+		rec := l.m[key]
+		rec.msg = err.Error()
+		l.m[key] = rec
 	}
 	return err
+}
+
+// stepKey names the run's step running in ctx, an activity.
+func stepKey(ctx context.Context) string {
+	info := activity.GetInfo(ctx)
+	return info.WorkflowExecution.ID + "\x00" + info.WorkflowExecution.RunID + "\x00" + info.ActivityType.Name
+}
+
+// room makes the map, or forgets what it holds when it is full.
+func (l *lastFailures) room() {
+	if l.m == nil || len(l.m) >= maxRemembered {
+		l.m = map[string]stepRecord{}
+	}
+}
+
+// earlierRefused says whether every attempt of the step running in ctx
+// before this one failed in this worker as a refusal before the vendor
+// acted (a 429, a 503 with Retry-After: noteAttempt), so that none of
+// them wrote anything; true for a first attempt. An attempt this worker
+// did not see (it ran on another worker, or was forgotten) or did not
+// note (it ran out of time before it returned) may have written: false.
+func (l *lastFailures) earlierRefused(ctx context.Context) bool {
+	n := attemptOf(ctx)
+	if n <= 1 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rec, ok := l.m[stepKey(ctx)]
+	return ok && rec.attempt == n-1 && rec.refused
+}
+
+// noteAttempt records that the attempt of the step running in ctx failed,
+// having written nothing (refused) or not. (An attempt after one that
+// was not refused, or that this worker did not see, is noted not refused
+// by its step, which cannot tell what the earlier one did.)
+func (l *lastFailures) noteAttempt(ctx context.Context, refused bool) {
+	if !activity.IsActivity(ctx) {
+		return
+	}
+	n := attemptOf(ctx)
+	key := stepKey(ctx)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.room()
+	rec := l.m[key]
+	rec.attempt, rec.refused = n, refused
+	l.m[key] = rec
 }
