@@ -193,7 +193,7 @@ func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput)
 	ctx = connectors.WithLogAttrs(ctx, runLogAttrs(ctx, in.Connection, target, in.DealID)...)
 	ref, err := conn.TargetFor(in.Account).FindOrCreateCustomer(ctx, in.Customer, connectors.CustomerKey(in.IdempotencyKey, in.Customer))
 	if err = a.failures.withEarlier(ctx, err); err != nil {
-		return connectors.CustomerRef{}, temporalError(erpFailure(in.Connection, target, err))
+		return connectors.CustomerRef{}, erpError(ctx, erpFailure(in.Connection, target, err))
 	}
 	return ref, nil
 }
@@ -230,7 +230,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			// made nothing, a retry gets the same answer, and the
 			// target's message says what it answered and what to do.
 			a.failures.noteAttempt(ctx, false)
-			return connectors.InvoiceResult{}, writeError(err, true)
+			return connectors.InvoiceResult{}, writeError(ctx, err, true)
 		}
 		if n := attemptOf(ctx); n > 1 && !a.failures.earlierRefused(ctx) {
 			// What an earlier attempt of this call did is not known here
@@ -241,7 +241,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			// refused before the ERP acted (a 429, a 503 with Retry-After)
 			// made nothing: this attempt's failure says what it did.
 			a.failures.noteAttempt(ctx, false)
-			return connectors.InvoiceResult{}, writeError(fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
+			return connectors.InvoiceResult{}, writeError(ctx, fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, n, in.Invoice.Reference), true)
 		}
 		// This attempt's own write may have made the invoice (no answer, a
@@ -257,7 +257,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			err = fmt.Errorf("%w; the ERP may have made the invoice (reference %q) all the same: "+
 				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, in.Invoice.Reference)
 		}
-		err = writeError(err, wrote())
+		err = writeError(ctx, err, wrote())
 		a.failures.noteAttempt(ctx, wroteNothing(err))
 		return connectors.InvoiceResult{}, err
 	}

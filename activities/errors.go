@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -54,15 +55,23 @@ var (
 // host (typed LocalFileUnavailable): exactly after the delay the API advertised
 // (Retry-After: NextRetryDelay, a server timer, no worker held while
 // waiting), with the policy's backoff otherwise.
-func temporalError(err error) error { return classify(err, erpTypes, false) }
+func temporalError(err error) error { return classify(err, erpTypes, false, 0) }
 
-// writeError is temporalError for a step that tracked its writes
+// erpError is temporalError for the failed attempt of an ERP step running
+// in ctx, whose number its details carry (Attempt.Number).
+func erpError(ctx context.Context, err error) error {
+	return classify(err, erpTypes, false, attemptOf(ctx))
+}
+
+// writeError is erpError for a step that tracked its writes
 // (connectors.TrackWrites): wrote says that one was sent, and then its
 // failure never says that the step wrote nothing (Attempt.NotSent).
-func writeError(err error, wrote bool) error { return classify(err, erpTypes, wrote) }
+func writeError(ctx context.Context, err error, wrote bool) error {
+	return classify(err, erpTypes, wrote, attemptOf(ctx))
+}
 
 // crmError is temporalError for the calls to the CRM.
-func crmError(err error) error { return classify(err, crmTypes, false) }
+func crmError(err error) error { return classify(err, crmTypes, false, 0) }
 
 // What a run's failure says to do when its own message names no command:
 // the failure is what an integration engineer reads in the Web UI.
@@ -90,7 +99,7 @@ func WithoutRetryAdvice(msg string) string {
 	return msg
 }
 
-func classify(err error, types apiErrorTypes, wrote bool) error {
+func classify(err error, types apiErrorTypes, wrote bool, attempt int32) error {
 	var me *mapping.Error
 	if errors.As(err, &me) {
 		return temporal.NewNonRetryableApplicationError(withRetryAdvice(me.Error(), adviceMapping), ErrTypeMapping, nil, me)
@@ -101,7 +110,7 @@ func classify(err error, types apiErrorTypes, wrote bool) error {
 	}
 	var lf *connectors.LocalFileError
 	if errors.As(err, &lf) {
-		return temporal.NewApplicationError(err.Error(), ErrTypeLocalFile, Attempt{NotSent: !wrote})
+		return temporal.NewApplicationError(err.Error(), ErrTypeLocalFile, Attempt{NotSent: !wrote, Number: attempt})
 	}
 	class, delay := connectors.Classify(err)
 	switch class {
@@ -125,7 +134,7 @@ func classify(err error, types apiErrorTypes, wrote bool) error {
 	if errors.As(err, &api) && api.StatusCode == http.StatusTooManyRequests {
 		typ = types.rateLimited
 	}
-	details := Attempt{NotSent: !wrote && !mayHaveWritten(err)}
+	details := Attempt{NotSent: !wrote && !mayHaveWritten(err), Number: attempt}
 	if class == connectors.RetryAfter {
 		return temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{NextRetryDelay: delay, Details: []any{details}})
 	}
@@ -146,6 +155,10 @@ type Attempt struct {
 	// Retry-After to a write (APIError.Unsure), or any failure after a
 	// write was answered with success.
 	NotSent bool `json:"not_sent,omitempty"`
+	// Number is the step's attempt that failed (1 for the first), given
+	// by the ERP steps: the run's failure, when it is the last, says how
+	// many were made. 0 when not known (a failure of an earlier release).
+	Number int32 `json:"attempt,omitempty"`
 }
 
 // wroteNothing says whether err, a classified failure, says that its

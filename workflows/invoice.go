@@ -545,7 +545,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
 		DealID: invoice.SourceDealID,
 	}).Get(ctx, &customer); err != nil {
-		return failed("FindOrCreateCustomer", err)
+		return failed("FindOrCreateCustomer", retriesSpent(in, err, 0, false))
 	}
 	// A whole-deal event delivered since the deal was mapped (the customer
 	// step can take hours when the ERP is down) may say the deal left the
@@ -619,6 +619,9 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	// attemptsNotSent, when the step's attempts were made one at a time,
 	// says that none of them may have made the invoice.
 	var attemptsNotSent *bool
+	// attemptsBefore is the number of attempts made before the call whose
+	// failure is the step's.
+	var attemptsBefore int32
 	if in.SettleTime > 0 || in.Linger > 0 || in.Fetch {
 		attempts := invoiceAttempts{ctx: ctx, in: in, start: workflow.Now(ctx),
 			attempt: func() workflow.Future { return callOnce(a.CreateInvoice, invoiceInput) },
@@ -690,6 +693,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 				changedAfter(id)
 			}
 			mayExist = attempts.earlierMay
+			attemptsBefore = attempts.before
 		}
 	} else {
 		*sent = true
@@ -708,6 +712,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			return result(), temporal.NewCanceledError(fmt.Sprintf("canceled during the invoice step, which may have made the invoice (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand; dealsync runs retry --canceled finds it under the same idempotency key", invoice.Reference))
 		}
+		err = retriesSpent(in, err, attemptsBefore, mayExist)
 		if mayExist {
 			err = mayHaveMade(err, invoice.Reference)
 		}
@@ -865,6 +870,9 @@ type invoiceAttempts struct {
 	// earlierMay says that an attempt before the last one made may have
 	// made the invoice: the last one's failure cannot say so itself.
 	earlierMay bool
+	// before is the number of attempts made before the last call (one
+	// attempt, or the rest in one call).
+	before int32
 }
 
 // maxAttemptsHistory is the history length past which the invoice step's
@@ -921,6 +929,7 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 				left = max(time.Millisecond, budget-workflow.Now(ia.ctx).Sub(ia.start))
 			}
 			ia.earlierMay = !ia.notSent
+			ia.before = int32(ia.n)
 			err := ia.rest(rest, left).Get(ia.ctx, created)
 			if err != nil && ia.notSent && workflow.GetVersion(ia.ctx, restMaySendChange, workflow.DefaultVersion, 1) == 1 {
 				// Any attempt of the call may have made the invoice (its
@@ -929,6 +938,7 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 			}
 			return "", err
 		}
+		ia.before = int32(ia.n)
 		ia.n++
 		ia.earlierMay = !ia.notSent
 		if err = ia.attempt().Get(ia.ctx, created); err == nil {
@@ -1280,6 +1290,52 @@ func mayHaveMade(err error, reference string) error {
 		return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err, activities.Attempt{})
 	}
 	return temporal.NewApplicationError(msg, appErr.Type(), activities.Attempt{})
+}
+
+// retriesSpent is err, the failure of an ERP step whose retries ended
+// while it could still be retried (the ERP down, or limiting the rate,
+// until workflow.retry.maximum_attempts or the retries' time ran out),
+// saying how many attempts were made (before, the attempts made before
+// the call that failed, and that call's) and what to do: the last
+// attempt's message alone read as one failure, to be retried at once.
+// Other failures are returned as they are. named says that what follows
+// (mayHaveMade) names runs retry, as the message may already. Only the
+// message of the run's failure changes: runs replay alike.
+func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) error {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.NonRetryable() {
+		return err
+	}
+	back := "the ERP answers again"
+	switch appErr.Type() {
+	case activities.ErrTypeERPUnavailable:
+	case activities.ErrTypeERPRateLimited:
+		back = "the ERP's rate limit lets calls through again"
+	default:
+		return err
+	}
+	var at activities.Attempt
+	if appErr.HasDetails() {
+		_ = appErr.Details(&at)
+	}
+	spent := "its retries ran out"
+	switch n, most := before+at.Number, in.Retry.MaximumAttempts; {
+	case at.Number <= 0:
+		// A failure of an earlier release's worker: its number unknown.
+	case most > 0 && n >= most && n == 1:
+		spent = "its only attempt failed (workflow.retry.maximum_attempts is 1)"
+	case most > 0 && n >= most:
+		spent = fmt.Sprintf("all %d attempts failed (workflow.retry.maximum_attempts)", n)
+	default:
+		spent = fmt.Sprintf("%d attempts failed in the time its retries had (workflow.run_timeout; with external_calls: local, at most 24 h)", n)
+	}
+	msg := fmt.Sprintf("%s; %s: once %s, start the run again", appErr.Message(), spent, back)
+	if !named && !strings.Contains(msg, "runs retry") {
+		msg += " with dealsync runs retry"
+	}
+	return temporal.NewApplicationErrorWithOptions(msg, appErr.Type(), temporal.ApplicationErrorOptions{
+		NextRetryDelay: appErr.NextRetryDelay(), Details: []any{at},
+	})
 }
 
 // ErrTypeStepTimedOut ends a run whose pure step (map, validate) ran out

@@ -1,0 +1,107 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+)
+
+// A run whose ERP step's retries ran out on an outage or a rate limit
+// ended with the last attempt's HTTP message alone, which reads as one
+// failure: it now says how many attempts failed, why they stopped, and
+// to start the run again with runs retry once the ERP is back, whether
+// the SDK retried the step (local calls or activities) or the run made
+// its attempts one at a time (it listens).
+func TestRetriesSpentSayHowManyAttemptsAndWhatToDo(t *testing.T) {
+	unavailable := func() error {
+		return &connectors.APIError{Service: "erp", Op: "create", StatusCode: 503, Message: "down for maintenance", RetryAfter: time.Second, RetryAfterGiven: true}
+	}
+	limited := func() error {
+		return &connectors.APIError{Service: "erp", Op: "create", StatusCode: 429, RetryAfter: time.Second, RetryAfterGiven: true}
+	}
+	const back, limit = "once the ERP answers again, start the run again with dealsync runs retry",
+		"once the ERP's rate limit lets calls through again, start the run again with dealsync runs retry"
+	for _, c := range []struct {
+		name                 string
+		step                 string
+		local, listens       bool
+		attempts             int32
+		failure              func() error
+		typ, spent, whatToDo string
+		// first, if set, is the first attempt's failure.
+		first error
+	}{
+		{"customer, local", "customer", true, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil},
+		{"customer, activities", "customer", false, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil},
+		{"invoice, local", "invoice", true, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil},
+		{"invoice, one at a time", "invoice", true, true, 3, limited, activities.ErrTypeERPRateLimited, "all 3 attempts failed (workflow.retry.maximum_attempts)", limit, nil},
+		{"invoice, activities, one at a time", "invoice", false, true, 4, unavailable, activities.ErrTypeERPUnavailable, "all 4 attempts failed (workflow.retry.maximum_attempts)", back, nil},
+		{"one attempt", "invoice", true, false, 1, unavailable, activities.ErrTypeERPUnavailable, "its only attempt failed (workflow.retry.maximum_attempts is 1)", back, nil},
+		// The first attempt got no answer: the rest are one call, and the
+		// run's failure says an earlier attempt may have made the
+		// invoice, naming runs retry there.
+		{"invoice, the rest in one call", "invoice", true, true, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)",
+			"once the ERP answers again, start the run again; an earlier attempt may have made the invoice", &connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Second}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			erp := &fakeTarget{keys: map[string]bool{}}
+			if c.first != nil {
+				erp.failInvoice = append(erp.failInvoice, c.first)
+			}
+			for range c.attempts {
+				if c.step == "customer" {
+					erp.failCustomer = append(erp.failCustomer, c.failure())
+				} else {
+					erp.failInvoice = append(erp.failInvoice, c.failure())
+				}
+			}
+			env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, TargetName: "books"})
+			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-40", "100.00")})
+			in.LocalCalls, in.Retry.MaximumAttempts = c.local, c.attempts
+			if c.listens {
+				in.Linger = time.Second
+			}
+			env.ExecuteWorkflow(InvoiceDeal, in)
+			var appErr *temporal.ApplicationError
+			err := env.GetWorkflowError()
+			if !errors.As(err, &appErr) || appErr.Type() != c.typ {
+				t.Fatalf("%v; want the run failed %s", err, c.typ)
+			}
+			want := fmt.Sprintf("; %s: %s", c.spent, c.whatToDo)
+			if msg := appErr.Message(); !strings.HasPrefix(msg, `connection "c": target "books": erp create: HTTP`) || !strings.Contains(msg, want) ||
+				strings.Count(msg, "runs retry") != 1 || erp.invoices != 0 {
+				t.Errorf("%q (%d invoices); want the last attempt's failure, then %q", msg, erp.invoices, want)
+			}
+		})
+	}
+}
+
+// A listening run whose invoice attempts, made one at a time without a
+// limit of attempts, ran out of the time their retries have (the run's
+// execution timeout, with local calls) says how many failed in that time.
+func TestRetriesSpentInTheirTimeSayHowMany(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}}
+	for range 100 {
+		erp.failInvoice = append(erp.failInvoice, &connectors.APIError{Service: "erp", Op: "create", StatusCode: 503, RetryAfter: time.Hour, RetryAfterGiven: true})
+	}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: 5*time.Hour + 30*time.Minute})
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-41", "100.00")})
+	in.LocalCalls, in.Linger = true, time.Second
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) ||
+		!strings.Contains(appErr.Message(), fmt.Sprintf("; %d attempts failed in the time its retries had", erp.attempts)) || erp.attempts != 6 {
+		t.Errorf("%v after %d attempts; want the 6 attempts an hour apart counted", err, erp.attempts)
+	}
+}
