@@ -271,6 +271,26 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	return res, nil
 }
 
+// TargetInput is the input of TargetName.
+type TargetInput struct {
+	Connection string `json:"connection"`
+	Account    string `json:"account,omitempty"`
+}
+
+// TargetName is the configured name of the ERP target that the ERP steps
+// of a connection call for a CRM account (TargetNameFor): "" when this
+// worker does not have the connection, or it names none. A run whose ERP
+// step's last attempt timed out names it in its failure, as the step's
+// other failures do (erpFailure): the timeout leaves the step no failure
+// of its own.
+func (a *Activities) TargetName(_ context.Context, in TargetInput) (string, error) {
+	conn, ok := a.Connections.Resolve(in.Connection)
+	if !ok {
+		return "", nil
+	}
+	return conn.TargetNameFor(in.Account), nil
+}
+
 // runLogAttrs are the attributes of a line a connector logs during an ERP
 // step (connectors.WithLogAttrs): the connection, its target (when
 // named), the deal and, in a step, the run's workflow and run ids, as the

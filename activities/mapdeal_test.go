@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 )
@@ -100,4 +101,26 @@ func TestMapDealRefusesDatesPastTheYear9999(t *testing.T) {
 		!strings.Contains(err.Error(), "invoice.due_date") || !strings.Contains(err.Error(), "after the year 9999") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TargetName names the target of a connection's CRM account, as the ERP
+// steps' failures do, and nothing for a connection the worker lacks.
+func TestTargetNameNamesTheAccountsTarget(t *testing.T) {
+	a := &activities.Activities{Connections: oneConnection{activities.Connection{TargetName: "books",
+		AccountTargets: map[string]connectors.Target{"acme": nil}, AccountTargetNames: map[string]string{"acme": "acme-books"}}}}
+	for account, want := range map[string]string{"acme": "acme-books", "other": "books"} {
+		if got, err := a.TargetName(context.Background(), activities.TargetInput{Connection: "c", Account: account}); err != nil || got != want {
+			t.Errorf("account %q: %q, %v; want %q", account, got, err, want)
+		}
+	}
+	none := &activities.Activities{Connections: noConnection{}}
+	if got, err := none.TargetName(context.Background(), activities.TargetInput{Connection: "c"}); err != nil || got != "" {
+		t.Errorf("a connection the worker lacks: %q, %v; want none", got, err)
+	}
+}
+
+type noConnection struct{}
+
+func (noConnection) Resolve(string) (activities.Connection, bool) {
+	return activities.Connection{}, false
 }

@@ -403,6 +403,35 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		return r, nil
 	}
 
+	// erpTimedOut is err, the failure of an ERP step (FindOrCreateCustomer,
+	// CreateInvoice) for a CRM account, where its last attempt timed out
+	// (the SDK's bare TimeoutError, naming no step), as the step's own
+	// failure (stepTimedOut) naming the connection and the target, as its
+	// other failures do: the target's name, which only the worker's
+	// config holds, is read by a local activity (TargetName), only then.
+	// Runs whose step timed out before the change replay without it.
+	erpTimedOut := func(step, account string, err error) error {
+		var te *temporal.TimeoutError
+		if !errors.As(err, &te) || workflow.GetVersion(ctx, timeoutNamesTargetChange, workflow.DefaultVersion, 1) != 1 {
+			return err
+		}
+		msg, typ, _ := stepTimedOut(step, err)
+		var target string
+		lookup := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 10 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		if workflow.ExecuteLocalActivity(lookup, a.TargetName, activities.TargetInput{Connection: in.Connection, Account: account}).Get(ctx, &target) != nil {
+			target = "" // the connection alone, rather than no failure
+		}
+		where := fmt.Sprintf("connection %q: ", in.Connection)
+		if target != "" {
+			where += fmt.Sprintf("target %q: ", target)
+		}
+		// Not retryable: its message says what to do (retriesSpent, which
+		// could not count the attempts, adds nothing).
+		return temporal.NewNonRetryableApplicationError(where+msg, typ, err)
+	}
+
 	// notWon ends a run whose deal left the won stages before it was
 	// invoiced, as a failure, not a completion: the reuse policy lets only
 	// a failed run be started again, so when the deal is won again later,
@@ -545,7 +574,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
 		DealID: invoice.SourceDealID,
 	}).Get(ctx, &customer); err != nil {
-		return failed("FindOrCreateCustomer", retriesSpent(in, err, 0, false))
+		return failed("FindOrCreateCustomer", retriesSpent(in, erpTimedOut("FindOrCreateCustomer", ev.Account, err), 0, false))
 	}
 	// A whole-deal event delivered since the deal was mapped (the customer
 	// step can take hours when the ERP is down) may say the deal left the
@@ -712,7 +741,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			return result(), temporal.NewCanceledError(fmt.Sprintf("canceled during the invoice step, which may have made the invoice (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand; dealsync runs retry --canceled finds it under the same idempotency key", invoice.Reference))
 		}
-		err = retriesSpent(in, err, attemptsBefore, mayExist)
+		err = retriesSpent(in, erpTimedOut("CreateInvoice", ev.Account, err), attemptsBefore, mayExist)
 		if mayExist {
 			err = mayHaveMade(err, invoice.Reference)
 		}
@@ -1176,6 +1205,10 @@ func canceledInStep(ctx workflow.Context, err error) bool {
 	return ctx.Err() != nil && errors.As(err, &canceled) &&
 		workflow.GetVersion(ctx, canceledDuringStepChange, workflow.DefaultVersion, 1) == 1
 }
+
+// timeoutNamesTargetChange versions reading the target's name (a local
+// activity) for the failure of an ERP step whose last attempt timed out.
+const timeoutNamesTargetChange = "timeout-names-target"
 
 // dealKeysChange versions the ERP steps' idempotency keys of a run under
 // another workflow ID than its deal's: the deal's (keyBase in InvoiceDeal).

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -103,5 +104,78 @@ func TestRetriesSpentInTheirTimeSayHowMany(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &appErr) ||
 		!strings.Contains(appErr.Message(), fmt.Sprintf("; %d attempts failed in the time its retries had", erp.attempts)) || erp.attempts != 6 {
 		t.Errorf("%v after %d attempts; want the 6 attempts an hour apart counted", err, erp.attempts)
+	}
+}
+
+// slowTarget outlasts the step's time in the step named in.
+type slowTarget struct {
+	*fakeTarget
+	in string
+	// calls counts the calls of the step; the first lost of them fail at
+	// once, answered by the fakeTarget.
+	calls *int
+	lost  int
+}
+
+func (s slowTarget) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
+	if s.in == "customer" {
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // past the step's deadline, as a call that ignores it
+	}
+	return s.fakeTarget.FindOrCreateCustomer(ctx, c, key)
+}
+
+func (s slowTarget) CreateInvoice(ctx context.Context, inv model.Invoice, c connectors.CustomerRef, key string) (connectors.InvoiceResult, error) {
+	if s.calls != nil {
+		if *s.calls++; *s.calls <= s.lost {
+			return s.fakeTarget.CreateInvoice(ctx, inv, c, key)
+		}
+	}
+	if s.in == "invoice" {
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s.fakeTarget.CreateInvoice(ctx, inv, c, key)
+}
+
+// An ERP step whose last attempt timed out failed the run naming the step
+// but neither the connection nor the target, which the step's other
+// failures name: it now names them (the target of the deal's CRM
+// account), with local calls and activities alike.
+func TestERPStepTimedOutNamesConnectionAndTarget(t *testing.T) {
+	for _, c := range []struct {
+		step  string
+		local bool
+	}{{"customer", true}, {"invoice", true}, {"invoice", false}} {
+		erp := &fakeTarget{keys: map[string]bool{}}
+		other := &fakeTarget{keys: map[string]bool{}}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: other, TargetName: "books",
+			AccountTargets: map[string]connectors.Target{"acme": slowTarget{fakeTarget: erp, in: c.step}}, AccountTargetNames: map[string]string{"acme": "acme-books"}})
+		in := input(model.DealEvent{EventID: "e1", Account: "acme", Deal: wonDeal("D-42", "100.00")})
+		in.LocalCalls, in.ActivityTimeout, in.Retry.MaximumAttempts = c.local, 50*time.Millisecond, 1
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var appErr *temporal.ApplicationError
+		err := env.GetWorkflowError()
+		want := `connection "c": target "acme-books": ` + map[string]string{"customer": "FindOrCreateCustomer", "invoice": "CreateInvoice"}[c.step] + " got no answer in time on its last attempt"
+		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeERPUnavailable || !strings.HasPrefix(appErr.Message(), want) {
+			t.Errorf("%s, local calls %v: %v; want ERPUnavailable, %q…", c.step, c.local, err, want)
+		}
+	}
+}
+
+// A listening run whose first invoice attempt got no answer, and whose
+// last one timed out, says where the step timed out and that the first
+// attempt may have made the invoice.
+func TestInvoiceStepTimedOutAfterALostAnswerSaysItMayExist(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{&connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Millisecond}}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: slowTarget{fakeTarget: erp, in: "invoice", calls: new(int), lost: 1}, TargetName: "books"})
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-43", "100.00")})
+	in.LocalCalls, in.Linger, in.ActivityTimeout, in.Retry.MaximumAttempts = true, time.Second, 50*time.Millisecond, 2
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	err := env.GetWorkflowError()
+	if !errors.As(err, &appErr) || !strings.HasPrefix(appErr.Message(), `connection "c": target "books": CreateInvoice got no answer in time`) ||
+		!strings.Contains(appErr.Message(), `an earlier attempt may have made the invoice (reference "D-43")`) {
+		t.Errorf("%v; want the timeout where it happened, and that an earlier attempt may have made the invoice", err)
 	}
 }
