@@ -26,24 +26,29 @@ import (
 type Connection struct {
 	Mapper mapping.Mapper
 	Target connectors.Target
-	// AccountTargets overrides Target for some CRM accounts (multi-tenant).
-	AccountTargets map[string]connectors.Target
-	// TargetName and AccountTargetNames are the configured names of
-	// Target and of AccountTargets' targets (by the same keys), which the
-	// ERP steps' failures name: the fix of a refused credential is in the
-	// target's settings. "" names none.
-	TargetName         string
-	AccountTargetNames map[string]string
+	// TargetName is the configured name of Target, which the ERP steps'
+	// failures name: the fix of a refused credential is in the target's
+	// settings. "" names none.
+	TargetName string
+	// AccountTargets overrides Target for some CRM accounts (multi-tenant),
+	// each with its name.
+	AccountTargets map[string]NamedTarget
 	// Fetcher reads full deals from the CRM (nil for sources whose events
 	// carry the whole deal); WriteBacker records the invoice on the deal.
 	Fetcher     connectors.DealFetcher
 	WriteBacker connectors.WriteBacker
 }
 
+// NamedTarget is an ERP target with its configured name ("" names none).
+type NamedTarget struct {
+	Name   string
+	Target connectors.Target
+}
+
 // TargetFor is the ERP target of a CRM account.
 func (c Connection) TargetFor(account string) connectors.Target {
 	if t, ok := c.AccountTargets[account]; ok {
-		return t
+		return t.Target
 	}
 	return c.Target
 }
@@ -51,8 +56,8 @@ func (c Connection) TargetFor(account string) connectors.Target {
 // TargetNameFor is the configured name of the ERP target of a CRM account
 // (TargetFor), "" when the connection does not say.
 func (c Connection) TargetNameFor(account string) string {
-	if _, ok := c.AccountTargets[account]; ok {
-		return c.AccountTargetNames[account]
+	if t, ok := c.AccountTargets[account]; ok {
+		return t.Name
 	}
 	return c.TargetName
 }

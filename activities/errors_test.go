@@ -188,7 +188,7 @@ func (e refusingERP) CreateInvoice(context.Context, model.Invoice, connectors.Cu
 func TestERPFailuresNameTheTarget(t *testing.T) {
 	refusal := &connectors.APIError{Service: "quickbooks", Op: "create invoice", StatusCode: 401, Message: "the access token was rejected"}
 	conn := Connection{Target: refusingERP{err: refusal}, TargetName: "books",
-		AccountTargets: map[string]connectors.Target{"7": refusingERP{err: refusal}}, AccountTargetNames: map[string]string{"7": "books-de"}}
+		AccountTargets: map[string]NamedTarget{"7": {Name: "books-de", Target: refusingERP{err: refusal}}}}
 	a := &Activities{Connections: oneConnection{"pd": conn, "bare": {Target: refusingERP{err: refusal}}}}
 	ctx := context.Background()
 	for _, c := range []struct {

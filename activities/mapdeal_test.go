@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/activities"
-	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 )
@@ -107,7 +106,7 @@ func TestMapDealRefusesDatesPastTheYear9999(t *testing.T) {
 // steps' failures do, and nothing for a connection the worker lacks.
 func TestTargetNameNamesTheAccountsTarget(t *testing.T) {
 	a := &activities.Activities{Connections: oneConnection{activities.Connection{TargetName: "books",
-		AccountTargets: map[string]connectors.Target{"acme": nil}, AccountTargetNames: map[string]string{"acme": "acme-books"}}}}
+		AccountTargets: map[string]activities.NamedTarget{"acme": {Name: "acme-books"}}}}}
 	for account, want := range map[string]string{"acme": "acme-books", "other": "books"} {
 		if got, err := a.TargetName(context.Background(), activities.TargetInput{Connection: "c", Account: account}); err != nil || got != want {
 			t.Errorf("account %q: %q, %v; want %q", account, got, err, want)

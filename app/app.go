@@ -435,7 +435,7 @@ func connectionTargets(cfg *config.Config, c *connections.Connection) []connecti
 		for _, account := range slices.Sorted(maps.Keys(cc.AccountTargets)) {
 			key, err := c.AccountKey(account)
 			if t, routed := c.AccountTargets[key]; err == nil && routed {
-				add(cc.AccountTargets[account], account, t)
+				add(cc.AccountTargets[account], account, t.Target)
 			}
 		}
 	}

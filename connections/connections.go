@@ -44,10 +44,9 @@ type Connection struct {
 	Mapper      mapping.Mapper
 	TargetName  string
 	Target      connectors.Target
-	// AccountTargets routes CRM accounts to their own ERP targets;
-	// AccountTargetNames names them, by the same keys.
-	AccountTargets     map[string]connectors.Target
-	AccountTargetNames map[string]string
+	// AccountTargets routes CRM accounts to their own ERP targets, each
+	// with its name.
+	AccountTargets map[string]activities.NamedTarget
 	// Fetcher and WriteBacker are the source's CRM API side, when it has one.
 	Fetcher     connectors.DealFetcher
 	WriteBacker connectors.WriteBacker
@@ -215,9 +214,9 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			}
 			routed[key] = account
 			if c.AccountTargets == nil {
-				c.AccountTargets, c.AccountTargetNames = map[string]connectors.Target{}, map[string]string{}
+				c.AccountTargets = map[string]activities.NamedTarget{}
 			}
-			c.AccountTargets[key], c.AccountTargetNames[key] = t, tn
+			c.AccountTargets[key] = activities.NamedTarget{Name: tn, Target: t}
 		}
 		if err := bind(c, mappings); err != nil {
 			errs = append(errs, fmt.Errorf("connections.%s.mapping: %w", name, err))
@@ -333,8 +332,7 @@ func (s *Set) Resolve(name string) (activities.Connection, bool) {
 		return activities.Connection{}, false
 	}
 	return activities.Connection{
-		Mapper: c.Mapper, Target: c.Target, AccountTargets: c.AccountTargets,
-		TargetName: c.TargetName, AccountTargetNames: c.AccountTargetNames,
+		Mapper: c.Mapper, Target: c.Target, TargetName: c.TargetName, AccountTargets: c.AccountTargets,
 		Fetcher: c.Fetcher, WriteBacker: c.WriteBacker,
 	}, true
 }

@@ -150,7 +150,7 @@ func TestERPStepTimedOutNamesConnectionAndTarget(t *testing.T) {
 		erp := &fakeTarget{keys: map[string]bool{}}
 		other := &fakeTarget{keys: map[string]bool{}}
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: other, TargetName: "books",
-			AccountTargets: map[string]connectors.Target{"acme": slowTarget{fakeTarget: erp, in: c.step}}, AccountTargetNames: map[string]string{"acme": "acme-books"}})
+			AccountTargets: map[string]activities.NamedTarget{"acme": {Name: "acme-books", Target: slowTarget{fakeTarget: erp, in: c.step}}}})
 		in := input(model.DealEvent{EventID: "e1", Account: "acme", Deal: wonDeal("D-42", "100.00")})
 		in.LocalCalls, in.ActivityTimeout, in.Retry.MaximumAttempts = c.local, 50*time.Millisecond, 1
 		env.ExecuteWorkflow(InvoiceDeal, in)

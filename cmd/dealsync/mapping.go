@@ -731,7 +731,7 @@ func pickedNote(cfg *config.Config, f *mappingTestFlags, mappingName, conn strin
 // steps call, with stand-ins that carry the targets' names, so that
 // mapping test and the runs cannot choose differently.
 func accountTarget(c config.Connection, conn *connections.Connection, account string) string {
-	choice := activities.Connection{Target: namedTarget{name: c.Target}, AccountTargets: map[string]connectors.Target{}}
+	choice := activities.Connection{Target: namedTarget{name: c.Target}, AccountTargets: map[string]activities.NamedTarget{}}
 	for a, name := range c.AccountTargets {
 		// Keyed as the built connection keys them (connections.Build).
 		if conn != nil {
@@ -739,7 +739,7 @@ func accountTarget(c config.Connection, conn *connections.Connection, account st
 				a = key
 			}
 		}
-		choice.AccountTargets[a] = namedTarget{name: name}
+		choice.AccountTargets[a] = activities.NamedTarget{Name: name, Target: namedTarget{name: name}}
 	}
 	t, _ := choice.TargetFor(account).(namedTarget)
 	return t.name
