@@ -17,6 +17,12 @@ import (
 // a variable for tests).
 var searchPageSize = 100
 
+// maxSearchPages bounds the pages one listing reads: 5 million deals at
+// 100 a page, the bound of Salesforce's listing (a variable for tests).
+// Without it a search whose every page names a next one, with new ids (a
+// mock), was read for ever.
+var maxSearchPages = 50_000
+
 // searchPause paces the pages of a search: HubSpot allows 5 search
 // requests per second and account.
 var searchPause = 250 * time.Millisecond
@@ -91,7 +97,18 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 	}
 	pacer := &searchPacer{}
 	var last uint64 // the id of the last deal listed; HubSpot's ids start at 1
-	for {
+	listed := 0
+	for page := 0; ; page++ {
+		if page == maxSearchPages {
+			period := "since " + since.UTC().Format(time.RFC3339)
+			if !until.IsZero() {
+				period = "in [" + since.UTC().Format(time.RFC3339) + ", " + until.UTC().Format(time.RFC3339) + ")"
+			}
+			return fmt.Errorf("%w: hubspot: the search of won deals of portal %s names a next page after %d pages (%d deals listed), the most one listing reads: "+
+				"list a shorter period (a later --since, or an --until) if the portal has more than %d won deals modified %s; "+
+				"if it has not, does base_url point at a mock that answers every page with new ids?",
+				connectors.ErrPermanent, accountID, maxSearchPages, listed, maxSearchPages*searchPageSize, period)
+		}
 		if err := pacer.wait(ctx); err != nil {
 			return err
 		}
@@ -120,6 +137,7 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 					accountID, o.ID, last)
 			}
 			last = id
+			listed++
 			// Listed because won: as a webhook of it says (Parse and
 			// Resolve), and with the stage id it keeps in Raw.
 			stage := o.prop("dealstage")

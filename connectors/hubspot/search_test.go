@@ -330,3 +330,41 @@ func TestListWonDealsRefusesIDsOutOfOrder(t *testing.T) {
 		t.Errorf("a page out of order: %v, listed %v in %d pages", err, got, pages.Load())
 	}
 }
+
+// A search whose every page names a next one, each with new ids (a mock
+// that numbers its answers), ends at the bound on the pages with an error
+// saying so; it was read for ever, 4 pages a second.
+func TestListWonDealsStopsAtThePageBound(t *testing.T) {
+	var pages atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		// A next page up to the tenth, so that a client without a bound ends.
+		n := pages.Add(1)
+		next := `,"paging":{"next":{"after":"2"}}`
+		if n >= 10 {
+			next = ""
+		}
+		_, _ = fmt.Fprintf(w, `{"total":9999,"results":[{"id":"%d","properties":{"dealstage":"closedwon"}},{"id":"%d","properties":{"dealstage":"closedwon"}}]%s}`, 2*n-1, 2*n, next)
+	}))
+	t.Cleanup(srv.Close)
+	s := testSource(t, func(c *Config) { c.BaseURL = srv.URL })
+	defer func(p time.Duration, n, size int) { searchPause, maxSearchPages, searchPageSize = p, n, size }(searchPause, maxSearchPages, searchPageSize)
+	searchPause, maxSearchPages, searchPageSize = 0, 3, 2
+	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, until := range []time.Time{{}, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)} {
+		pages.Store(0)
+		var got []string
+		err := s.ListWonDeals(context.Background(), "62515", since, until,
+			func(d connectors.WonDeal) error { got = append(got, d.ID); return nil })
+		period := "since 2026-11-01T00:00:00Z"
+		if !until.IsZero() {
+			period = "in [2026-11-01T00:00:00Z, 2026-12-01T00:00:00Z)"
+		}
+		if err == nil || !errors.Is(err, connectors.ErrPermanent) ||
+			!strings.Contains(err.Error(), "hubspot: the search of won deals of portal 62515 names a next page after 3 pages (6 deals listed), the most one listing reads: "+
+				"list a shorter period (a later --since, or an --until) if the portal has more than 6 won deals modified "+period) ||
+			strings.Join(got, ",") != "1,2,3,4,5,6" || pages.Load() != 3 {
+			t.Errorf("until %v: %v, listed %v in %d pages; want a permanent error at the bound of 3 pages", until, err, got, pages.Load())
+		}
+	}
+}

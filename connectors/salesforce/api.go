@@ -361,9 +361,13 @@ func (s *Source) query(ctx context.Context, acc *account, op, soql string) ([]ma
 
 // eachPage runs a SOQL query through resource (query, or queryAll, which
 // includes deleted records) and hands fn each page of its records,
-// following nextRecordsUrl for at most pages pages.
+// following nextRecordsUrl for at most pages pages. A page whose
+// nextRecordsUrl names a page already read (a mock, or a proxy answering
+// every page alike) ends the query with an error saying so, at once,
+// rather than reading it again until the bound on the pages.
 func (s *Source) eachPage(ctx context.Context, acc *account, op, resource, soql string, pages int, fn func([]map[string]any) error) error {
 	path := "/services/data/" + s.apiVersion + "/" + resource + "?" + url.Values{"q": {soql}}.Encode()
+	read := map[string]bool{} // the paths of the pages read (the query's the first)
 	for page := 0; ; page++ {
 		if page == pages {
 			return permanent("%s: more than %d pages", op, pages)
@@ -380,6 +384,12 @@ func (s *Source) eachPage(ctx context.Context, acc *account, op, resource, soql 
 		}
 		if !strings.HasPrefix(res.NextRecordsURL, "/services/data/") {
 			return permanent("%s: unexpected nextRecordsUrl %q", op, res.NextRecordsURL)
+		}
+		read[path] = true
+		if read[res.NextRecordsURL] {
+			return permanent("%s of org %s: page %d names by its nextRecordsUrl as the next page %s, a page already read: "+
+				"the API's paging loops (does instance_url point at a mock, or at a proxy that answers every page alike?)",
+				op, acc.id, page+1, connectors.QuoteShort(strings.TrimPrefix(res.NextRecordsURL, "/services/data/"+s.apiVersion+"/")))
 		}
 		path = res.NextRecordsURL
 	}

@@ -2,8 +2,13 @@ package salesforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,5 +130,64 @@ func TestExtraFieldsAreReadOnEveryPath(t *testing.T) {
 	cfg.Fetch.ExtraFields = []string{"RecordTypeId FROM User --"}
 	if _, err := New(cfg, connectors.Env{}); err == nil || !strings.Contains(err.Error(), "fetch.extra_fields[0]") {
 		t.Errorf("an extra field that is not an API name: %v, want refused", err)
+	}
+}
+
+// A query whose nextRecordsUrl names a page already read (a mock that
+// answers every page with the same nextRecordsUrl, or two naming each
+// other) ends at once with an error saying so, as Pipedrive's listing
+// does at a repeated next_cursor: it read the same page until the bound
+// of 2,500 pages, and then said only "more than 2500 pages".
+func TestListWonDealsStopsAtARepeatedNextRecordsURL(t *testing.T) {
+	const base = "/services/data/" + DefaultAPIVersion + "/query/"
+	for name, c := range map[string]struct {
+		next     func(page string) string
+		requests int
+		repeated string
+	}{
+		"the same locator": {func(string) string { return "01gSAME-2000" }, 2, `"query/01gSAME-2000"`},
+		"two locators": {func(page string) string {
+			return map[string]string{"": "01gA-2000", "01gA-2000": "01gB-4000", "01gB-4000": "01gA-2000"}[page]
+		}, 3, `"query/01gA-2000"`},
+	} {
+		var mu sync.Mutex
+		var requests []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			if r.URL.Path == "/services/oauth2/token" {
+				_, _ = io.WriteString(w, `{"access_token":"tok","token_type":"Bearer","instance_url":"`+"http://"+r.Host+`"}`)
+				return
+			}
+			mu.Lock()
+			requests = append(requests, r.URL.Path)
+			mu.Unlock()
+			page := strings.TrimPrefix(r.URL.Path, base) // "" for the query's first page
+			if r.URL.Query().Has("q") {
+				page = ""
+			}
+			_, _ = fmt.Fprintf(w, `{"totalSize":9000,"done":false,"nextRecordsUrl":%q,"records":[{"Id":"0065w00000000001AAA","StageName":"Closed Won","CloseDate":"2026-11-03"}]}`,
+				base+c.next(page))
+		}))
+		s := testSource(t, func(cfg *Config) {
+			cfg.Accounts = map[string]Account{strings.ToLower(orgA): {InstanceURL: srv.URL, ClientID: "cid-a", ClientSecret: secret.New("cs-a")}}
+		})
+		var got []string
+		err := s.ListWonDeals(context.Background(), orgA, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+			func(d connectors.WonDeal) error {
+				got = append(got, d.ID)
+				return nil
+			})
+		srv.Close()
+		if len(requests) != c.requests {
+			t.Errorf("%s: %d requests, want %d: %v", name, len(requests), c.requests, requests)
+		}
+		if err == nil || !errors.Is(err, connectors.ErrPermanent) ||
+			!strings.Contains(err.Error(), "list won opportunities of org "+strings.ToLower(orgA)+": page "+fmt.Sprint(c.requests)+" names by its nextRecordsUrl as the next page "+c.repeated+
+				", a page already read: the API's paging loops (does instance_url point at a mock") || strings.Contains(err.Error(), "more than") {
+			t.Errorf("%s: %v; want a permanent error saying the nextRecordsUrl repeated", name, err)
+		}
+		if len(got) != c.requests {
+			t.Errorf("%s: %d opportunities listed, want one a page", name, len(got))
+		}
 	}
 }
