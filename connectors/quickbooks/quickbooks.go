@@ -199,8 +199,38 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		opts: Options{DefaultItemID: cfg.DefaultItemID, DefaultTaxCode: cfg.DefaultTaxCode, SetCurrency: cfg.MultiCurrency,
 			GlobalTaxCalculation: cfg.GlobalTaxCalculation},
 		client: &erpkit.Client{Service: "quickbooks", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
-			ErrorDetail: errorDetail, RetryAfter: retryAfter},
+			ErrorDetail: errorDetail, RetryAfter: retryAfter, AccessAdvice: accessAdvice},
 	}, nil
+}
+
+// accessAdvice says what to check when QuickBooks answers 401 or 403
+// (erpkit.Client), realm_id first, as Xero's names tenant_id first:
+//
+//   - A 401 here is the answer to an access token just refreshed (the
+//     client refreshes once on a 401, and a refused refresh is the token
+//     endpoint's error, not this). QBO answers a token of a company other
+//     than the realm in the URL with 401 "General Authentication Error"
+//     (code 100, AuthenticationErrorGeneral SRV-110), the answer it gives
+//     an expired token: Intuit's engineers reproduced it with a token and
+//     a realm that do not belong together (intuit/oauth-jsclient#91).
+//   - A 403 is AuthorizationFailed (code 3100): Intuit's help gives a
+//     sandbox company's realm at the production host, or a production
+//     one's at the sandbox's; else the user who connected the app lost
+//     access to the company, or the app lacks the accounting scope.
+func accessAdvice(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "check the target's realm_id first: QuickBooks refuses a token, even one just issued, for a company other than the one its " +
+			"authorization connected (General Authentication Error, code 100), and realm_id must be the realmId the authorization-code flow " +
+			"gave with the target's refresh token; if it is, authorize the app for the company again (the authorization-code flow with the target's client_id) " +
+			`and write the new refresh token into the target's token_file as {"refresh_token":"<new token>"}`
+	case http.StatusForbidden:
+		return "check the target's realm_id and base_url first: QuickBooks refuses (AuthorizationFailed, code 3100) a sandbox company's realm at the " +
+			"production base_url " + DefaultBaseURL + " and a production company's at the sandbox's " + SandboxBaseURL + ", and realm_id must be " +
+			"the realmId the authorization-code flow gave with the target's refresh token; then that the user who connected the app still has " +
+			"access to the company, and the scopes of the target's app (its client_id: com.intuit.quickbooks.accounting)"
+	}
+	return ""
 }
 
 // refreshTokenWarning is how long before its refresh token expires a

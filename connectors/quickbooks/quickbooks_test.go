@@ -1459,3 +1459,54 @@ func TestCustomerFieldsQBOWouldRefuseAreRefusedFirst(t *testing.T) {
 		t.Fatalf("a postal code of 30 characters: %+v, %v", ref, err)
 	}
 }
+
+// QuickBooks refuses a token for a company other than the one its
+// authorization connected with 401 General Authentication Error (code
+// 100), even a token just issued, and a sandbox company's realm at the
+// production host (or the reverse) with 403 AuthorizationFailed (code
+// 3100): both refusals say to check the target's realm_id first, as
+// Xero's 403 says to check its tenant_id; a 403 said only to check the
+// app's scopes, and a 401 to authorize the app again, which connects the
+// same company and is refused the same way.
+func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
+	f := newFake(t)
+	cfg := quickbooks.DefaultConfig()
+	cfg.RealmID, cfg.ClientID, cfg.ClientSecret, cfg.RefreshToken = "4620816365000000000", f.ClientID, secret.New(f.ClientSecret), secret.New("seed")
+	dir := t.TempDir()
+	cfg.TokenFile, cfg.LinkFile = filepath.Join(dir, "tok.json"), filepath.Join(dir, "links.json")
+	cfg.BaseURL, cfg.TokenURL = f.URL, f.TokenURL()
+	other, err := quickbooks.New(cfg, quickbooks.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
+	var api *connectors.APIError
+	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || !errors.As(err, &api) || api.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("another company: %v (class %v); want an Unauthorized 401", err, cl)
+	}
+	for _, want := range []string{"QuickBooks company 4620816365000000000", "even after a refresh", "check the target's realm_id first",
+		"the realmId the authorization-code flow gave with the target's refresh token", "General Authentication Error", "(code 100)",
+		"if it is, authorize the app for the company again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("another company: %q lacks %q", err, want)
+		}
+	}
+	if n := f.Refreshes(); n != 2 {
+		t.Errorf("%d refreshes; want the first token and one more after the 401", n)
+	}
+
+	f = newFake(t) // the first one's refresh token was rotated
+	tg := newTarget(t, f)
+	f.Fail("GET /query", qbofake.Fault{AuthorizationFailed: true})
+	_, err = tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
+	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || !errors.As(err, &api) || api.StatusCode != http.StatusForbidden {
+		t.Fatalf("403: %v (class %v); want an Unauthorized 403", err, cl)
+	}
+	for _, want := range []string{"access denied for QuickBooks company " + realm, "check the target's realm_id and base_url first",
+		"a sandbox company's realm at the production base_url https://quickbooks.api.intuit.com", "https://sandbox-quickbooks.api.intuit.com",
+		"the realmId the authorization-code flow gave with the target's refresh token", "scopes of the target's app", "ApplicationAuthorizationFailed", "(code 3100)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("403: %q lacks %q", err, want)
+		}
+	}
+}

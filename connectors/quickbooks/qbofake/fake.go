@@ -36,6 +36,10 @@ type Fault struct {
 	// InactiveName answers QBO's generic refusal of a reference to an
 	// inactive name (an item, an account, a customer), Status ignored.
 	InactiveName bool
+	// AuthorizationFailed answers QBO's 403 AuthorizationFailed (code
+	// 3100), Status ignored: what a sandbox company's realm gets at the
+	// production host, and the reverse.
+	AuthorizationFailed bool
 }
 
 // Server is a fake QBO company. Its zero value is not usable: call New.
@@ -102,6 +106,7 @@ func New(realm, refreshToken string) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/v1/tokens/bearer", s.token)
 	mux.HandleFunc("/v3/company/"+realm+"/", s.api)
+	mux.HandleFunc("/v3/company/", s.otherCompany)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -337,6 +342,10 @@ func faultCode(w http.ResponseWriter, status int, typ, msg, detail, element, cod
 }
 
 func writeFault(w http.ResponseWriter, f Fault) {
+	if f.AuthorizationFailed {
+		faultCode(w, http.StatusForbidden, "SERVICE", "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403", "", "", "3100")
+		return
+	}
 	if f.InactiveName {
 		faultCode(w, 400, "ValidationFault", "Object Not Found", "Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees.", "", "610")
 		return
@@ -376,6 +385,25 @@ func byID(a, b string) int {
 // whereLike is a LIKE query of customers, a page of them in the order of
 // their Ids (a query without an order may page them in any).
 var whereLike = regexp.MustCompile(`where (\w+) LIKE '((?:[^'\\]|\\.)*)' ORDERBY Id STARTPOSITION (\d+) MAXRESULTS (\d+)$`)
+
+// otherCompany answers a call for another realm than the company's: QBO
+// refuses a token for a company its authorization did not connect with
+// 401 General Authentication Error (code 100), as Intuit's engineers
+// reproduced it (intuit/oauth-jsclient#91; their answer was XML, this is
+// its JSON); a token not valid at all gets the 401 of api.
+func (s *Server) otherCompany(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.calls = append(s.calls, r.Method+" "+r.URL.Path)
+	ok := s.access[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	if !ok {
+		_, _ = w.Write([]byte(`{"fault":{"error":[{"message":"message=AuthenticationFailed; errorCode=003200; statusCode=401","detail":"Token expired","code":"3200"}],"type":"AUTHENTICATION"}}`))
+		return
+	}
+	_, _ = w.Write([]byte(`{"Fault":{"Error":[{"Message":"General Authentication Error","Detail":"AuthenticationErrorGeneral: SRV-110-Authentication Failure , statusCode: 401","code":"100"}],"type":"AuthenticationFault"}}`))
+}
 
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/v3/company/"+s.Realm)
