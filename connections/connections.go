@@ -112,7 +112,9 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			errs = append(errs, fmt.Errorf("targets.%s: unknown type %q", name, tc.Type))
 			continue
 		}
-		t, err := spec.Build(tc.Spec, env)
+		tenv := env
+		tenv.ConfigKey = "targets." + name
+		t, err := spec.Build(tc.Spec, tenv)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("targets.%s: %w", name, err))
 			continue
@@ -147,7 +149,9 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			errs = append(errs, fmt.Errorf("connections.%s.source: unknown type %q", name, cc.Source.Type))
 			continue
 		}
-		src, err := spec.Build(cc.Source.Spec, env)
+		senv := env
+		senv.ConfigKey = "connections." + name + ".source"
+		src, err := spec.Build(cc.Source.Spec, senv)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("connections.%s.source: %w", name, err))
 			continue

@@ -1,12 +1,15 @@
 package connections_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -470,5 +473,42 @@ connections:
 		if (c.WriteBacker != nil) != writes {
 			t.Errorf("write-back field %q: WriteBacker %T, want one %v", field, c.WriteBacker, writes)
 		}
+	}
+}
+
+// Each connector is built knowing its config key (targets.<name>,
+// connections.<name>.source): its advice names a setting by the full key
+// an engineer edits, not as "the target's auth_value".
+func TestConnectorsKnowTheirConfigKeys(t *testing.T) {
+	erp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(erp.Close)
+	p := filepath.Join(t.TempDir(), "dealsync.yaml")
+	if err := os.WriteFile(p, []byte(`
+targets:
+  books: {type: http, base_url: "`+erp.URL+`", auth_value: "Bearer expired"}
+connections:
+  inhouse:
+    target: books
+    source: {type: generic, secret: "whsec_AA=="}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := set.Get("inhouse")
+	if w := c.Source.(connectors.ConfigWarner).ConfigWarnings(); len(w) != 1 || !strings.HasPrefix(w[0], "connections.inhouse.source.secret is 1 bytes") {
+		t.Errorf("source's warnings %q; want its secret named connections.inhouse.source.secret", w)
+	}
+	_, err = c.Target.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme"}, "k")
+	if err == nil || !strings.Contains(err.Error(), "check targets.books.auth_value (the whole value of header Authorization") {
+		t.Errorf("target's 401: %v; want its auth_value named targets.books.auth_value", err)
 	}
 }

@@ -413,6 +413,75 @@ type Request struct {
 type Env struct {
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// ConfigKey is the config key of the block the connector is built
+	// from: "targets.<name>" for a target, "connections.<name>.source"
+	// for a source. Advice names a setting by its full key under it
+	// (Keys), the key an engineer edits; "" when the connector is built
+	// outside a config (tests).
+	ConfigKey string
+}
+
+// Keys names the settings of a connector's config block in advice, by
+// their full config keys: "targets.qbo-us.realm_id".
+type Keys struct {
+	// Block is the block's config key (Env.ConfigKey).
+	Block string
+	// Whose names a setting when Block is not known: "target" gives
+	// "the target's realm_id".
+	Whose string
+	// Prefix is the path of a part of the block a setting is under
+	// ("accounts.62515."): see Under.
+	Prefix string
+}
+
+// TargetKeys are the keys of a target's block (Env.ConfigKey); without
+// one, a setting is named as the target's.
+func TargetKeys(block string) Keys { return Keys{Block: block, Whose: "target"} }
+
+// SourceKeys are the keys of a source's block (Env.ConfigKey); without
+// one, a setting is named as the source's.
+func SourceKeys(block string) Keys { return Keys{Block: block, Whose: "source"} }
+
+// Key names setting ("realm_id", "accounts.62515.access_token") for
+// advice: "targets.qbo-us.realm_id", or "the target's realm_id" when the
+// block is not known.
+func (k Keys) Key(setting string) string {
+	setting = k.Prefix + setting
+	switch {
+	case k.Block != "":
+		return k.Block + "." + setting
+	case k.Whose != "":
+		return "the " + k.Whose + "'s " + setting
+	}
+	return setting
+}
+
+// List names several settings: "targets.x.client_id and
+// targets.x.client_secret", or "the target's client_id and client_secret"
+// when the block is not known.
+func (k Keys) List(settings ...string) string {
+	names := make([]string, len(settings))
+	for i, s := range settings {
+		if k.Block != "" {
+			names[i] = k.Key(s)
+		} else {
+			names[i] = k.Prefix + s
+		}
+	}
+	list := names[0]
+	if n := len(names); n > 1 {
+		list = strings.Join(names[:n-1], ", ") + " and " + names[n-1]
+	}
+	if k.Block == "" && k.Whose != "" {
+		return "the " + k.Whose + "'s " + list
+	}
+	return list
+}
+
+// Under are the keys of the part path ("accounts.62515") of the block.
+func (k Keys) Under(path string) Keys {
+	k.Prefix += path + "."
+	return k
 }
 
 // DefaultTimeout bounds a connector's API call when the process gives no

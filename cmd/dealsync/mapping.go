@@ -796,6 +796,7 @@ func buildTarget(cfg *config.Config, name string) (connectors.Target, error) {
 	return spec.Build(tc.Spec, connectors.Env{
 		HTTPClient: &http.Client{Timeout: time.Second},
 		Logger:     quietLogger(),
+		ConfigKey:  "targets." + name,
 	})
 }
 

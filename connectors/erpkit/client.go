@@ -61,6 +61,17 @@ type Client struct {
 	// connection's: the step's failure names the connection the run
 	// belongs to, whose CRM is not the one that refused.
 	AccessAdvice func(status int) string
+	// Keys name the target's settings in that advice
+	// (targets.<name>.client_id); zero: as the target's.
+	Keys connectors.Keys
+}
+
+// keys are c.Keys, or the target's without a block.
+func (c *Client) keys() connectors.Keys {
+	if c.Keys == (connectors.Keys{}) {
+		return connectors.TargetKeys("")
+	}
+	return c.Keys
 }
 
 // Call is one request.
@@ -287,10 +298,11 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed
 		if refreshed {
 			why = "the access token was rejected even after a refresh"
 		}
-		msg = fmt.Sprintf("%s for %s: %s%s", why, c.Connection, advice(resp.StatusCode, "authorize the app for it again (the authorization-code flow with the target's client_id) "+
-			`and write the new refresh token into the target's token_file as {"refresh_token":"<new token>"}`), parenthesized(msg))
+		keys := c.keys()
+		msg = fmt.Sprintf("%s for %s: %s%s", why, c.Connection, advice(resp.StatusCode, "authorize the app for it again (the authorization-code flow with "+keys.Key("client_id")+") "+
+			`and write the new refresh token into `+keys.Key("token_file")+` as {"refresh_token":"<new token>"}`), parenthesized(msg))
 	case http.StatusForbidden:
-		msg = fmt.Sprintf("access denied for %s: %s%s", c.Connection, advice(resp.StatusCode, "check the scopes of the target's app (its client_id) and that it is still connected to it"), parenthesized(msg))
+		msg = fmt.Sprintf("access denied for %s: %s%s", c.Connection, advice(resp.StatusCode, "check the scopes of the app of "+c.keys().Key("client_id")+" and that it is still connected to it"), parenthesized(msg))
 	}
 	return &connectors.APIError{Service: c.Service, Op: op, StatusCode: resp.StatusCode, Message: msg, Field: field,
 		RetryAfter: delay, RetryAfterGiven: given}

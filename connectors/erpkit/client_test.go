@@ -379,16 +379,21 @@ func TestRefusedAccessNamesTheTargetsSettings(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
 	c := &Client{Service: "erp", Connection: "QuickBooks company 9130", HTTP: srv.Client(), Tokens: &tokenSource{}, Timeout: 20 * time.Second}
-	for code, want := range map[int]string{
-		http.StatusUnauthorized: `the access token was rejected even after a refresh for QuickBooks company 9130: authorize the app for it again ` +
-			`(the authorization-code flow with the target's client_id) and write the new refresh token into the target's token_file`,
-		http.StatusForbidden: "access denied for QuickBooks company 9130: check the scopes of the target's app (its client_id)",
-	} {
-		status.Store(int32(code))
-		_, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPost, URL: srv.URL, Body: []byte(`{}`)})
-		if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || err == nil || !strings.Contains(err.Error(), want) ||
-			!strings.HasSuffix(err.Error(), "(refused)") || strings.Contains(err.Error(), "connection") {
-			t.Errorf("%d: %v (class %v); want %q", code, err, cl, want)
+	// Built from a config, the settings are named by their config keys,
+	// where an engineer edits them; without one, as the target's.
+	for block, whose := range map[string]string{"targets.books": "targets.books.", "": "the target's "} {
+		c.Keys = connectors.TargetKeys(block)
+		for code, want := range map[int]string{
+			http.StatusUnauthorized: `the access token was rejected even after a refresh for QuickBooks company 9130: authorize the app for it again ` +
+				`(the authorization-code flow with ` + whose + `client_id) and write the new refresh token into ` + whose + `token_file`,
+			http.StatusForbidden: "access denied for QuickBooks company 9130: check the scopes of the app of " + whose + "client_id and that it is still connected to it",
+		} {
+			status.Store(int32(code))
+			_, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPost, URL: srv.URL, Body: []byte(`{}`)})
+			if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || err == nil || !strings.Contains(err.Error(), want) ||
+				!strings.HasSuffix(err.Error(), "(refused)") || strings.Contains(err.Error(), "connection") {
+				t.Errorf("%d: %v (class %v); want %q", code, err, cl, want)
+			}
 		}
 	}
 	c.AccessAdvice = func(int) string { return "check tenant_id" }

@@ -277,6 +277,25 @@ func TestRefusedRefreshSaysWhatToDo(t *testing.T) {
 		_, err = target(t, &memStore{tok: &oauth2.Token{RefreshToken: "RT-dead"}}, "s3cret", valid).Token(ctx)
 		refused(t, err, []string{"the target's client_id", "the target's token store"}, []string{"connection"})
 	})
+	// Built from a config, the advice names the settings by their config
+	// keys, where an engineer edits them: the target's, or those of a
+	// CRM source's account.
+	t.Run("config keys", func(t *testing.T) {
+		src := target(t, &FileTokenStore{Path: dead(t)}, "old-secret", valid)
+		src.Keys = connectors.TargetKeys("targets.books")
+		_, err := src.Token(ctx)
+		refused(t, err, []string{"check targets.books.client_id and targets.books.client_secret against the app"}, []string{"the target's", "connection"})
+		path := dead(t)
+		src = target(t, &FileTokenStore{Path: path}, "s3cret", valid)
+		src.Keys = connectors.TargetKeys("targets.books")
+		_, err = src.Token(ctx)
+		refused(t, err, []string{"run the authorization-code flow again with targets.books.client_id", "into targets.books.token_file " + path,
+			"with targets.books.refresh_token set to the new token"}, []string{"the target's", "connection"})
+		src = newSource(t, &FileTokenStore{Path: dead(t)}, "old-secret", valid)
+		src.Keys = connectors.SourceKeys("connections.pd.source").Under("accounts.42.oauth")
+		_, err = src.Token(ctx)
+		refused(t, err, []string{"check connections.pd.source.accounts.42.oauth.client_id and connections.pd.source.accounts.42.oauth.client_secret against the app"}, nil)
+	})
 	t.Run("an ERP target without a token", func(t *testing.T) {
 		_, err := target(t, &memStore{}, "s3cret", "").Token(ctx)
 		if err == nil || !strings.Contains(err.Error(), "run the authorization-code flow first with the target's client_id") || strings.Contains(err.Error(), "connection") {

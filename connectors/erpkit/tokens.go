@@ -200,6 +200,10 @@ type RefreshingSource struct {
 	// refresh_token, token_file), not the connection's, whose errors name
 	// the CRM connection the run belongs to.
 	Target bool
+	// Keys name the grant's settings in that advice by their config keys
+	// (targets.<name>.client_id, connections.<name>.source.accounts.<id>.oauth.client_id);
+	// zero: as the target's (Target), or by their names alone.
+	Keys connectors.Keys
 	// Message, if set, picks the message of the token endpoint's error
 	// answer (for vendors whose errors are not RFC 6749's); the default
 	// reads error and error_description.
@@ -222,6 +226,8 @@ type RefreshGrant struct {
 	Service, Connection string
 	// Target says that the grant is an ERP target's (RefreshingSource).
 	Target bool
+	// Keys name its settings in advice (RefreshingSource).
+	Keys connectors.Keys
 	// Key prefixes configuration errors ("xero: ",
 	// "pipedrive source: accounts.1.oauth.").
 	Key          string
@@ -255,7 +261,7 @@ func NewRefreshingSource(g RefreshGrant) (*RefreshingSource, error) {
 		Config: &oauth2.Config{ClientID: g.ClientID, ClientSecret: clientSecret,
 			Endpoint: oauth2.Endpoint{TokenURL: g.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}},
 		Store: g.Store, Seed: seed, HTTPClient: g.HTTPClient,
-		Service: g.Service, Connection: g.Connection, Target: g.Target, Message: g.Message, Refreshed: g.Refreshed,
+		Service: g.Service, Connection: g.Connection, Target: g.Target, Keys: g.Keys, Message: g.Message, Refreshed: g.Refreshed,
 	}, nil
 }
 
@@ -440,8 +446,9 @@ func (s *RefreshingSource) refreshError(err error) error {
 				if s.Target {
 					again = "authorizing the app again"
 				}
+				keys := s.keys()
 				return s.refused(code, "the token endpoint rejected the app's client credentials ("+msg+"): "+
-					"check "+s.settings()+" client_id and client_secret against the app in the vendor's developer portal "+
+					"check "+keys.List("client_id", "client_secret")+" against the app in the vendor's developer portal "+
 					"(a secret regenerated there, or another app's id, is refused); "+again+" does not help while they are wrong")
 			}
 			return s.refused(code, "the token endpoint rejected the refresh token ("+msg+"): "+s.reauthorize())
@@ -458,9 +465,9 @@ func (s *RefreshingSource) refreshError(err error) error {
 // is never read: the message names the file and the two ways to get the
 // new token used.
 func (s *RefreshingSource) reauthorize() string {
-	its, file, key := "its", "token_file", "refresh_token"
+	its, file, key := "its", s.keys().Key("token_file"), s.keys().Key("refresh_token")
 	if s.Target {
-		its, file, key = "the target's", "the target's token_file", "the target's refresh_token"
+		its = "the target's"
 	}
 	f, ok := s.Store.(*FileTokenStore)
 	if !ok {
@@ -479,18 +486,18 @@ func (s *RefreshingSource) reauthorize() string {
 // as the CRM connection's).
 func (s *RefreshingSource) authorize(when string) string {
 	if s.Target {
-		return "run the authorization-code flow " + when + " with the target's client_id"
+		return "run the authorization-code flow " + when + " with " + s.keys().Key("client_id")
 	}
 	return "authorize the connection " + when
 }
 
-// settings is whose settings hold the grant, in advice: "the target's"
-// for an ERP target's, else "the connection's".
-func (s *RefreshingSource) settings() string {
-	if s.Target {
-		return "the target's"
+// keys name the grant's settings in advice: s.Keys, or without them the
+// target's for an ERP target's (Target), else the settings' names alone.
+func (s *RefreshingSource) keys() connectors.Keys {
+	if s.Keys == (connectors.Keys{}) && s.Target {
+		return connectors.TargetKeys("")
 	}
-	return "the connection's"
+	return s.Keys
 }
 
 // refused is the token endpoint's refusal of the credentials, with the

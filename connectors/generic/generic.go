@@ -68,6 +68,9 @@ func init() {
 type Source struct {
 	key, previousKey []byte
 	tolerance        time.Duration
+	// keys name the source's settings in advice
+	// (connections.<name>.source.secret): Build sets them.
+	keys connectors.Keys
 
 	// Now is the clock Verify and Parse use when a Webhook has no Received time;
 	// nil means time.Now. Tests set it.
@@ -109,7 +112,7 @@ func New(cfg Config) (*Source, error) {
 	if tol == 0 {
 		tol = DefaultTolerance
 	}
-	return &Source{key: key, previousKey: previousKey, tolerance: tol}, nil
+	return &Source{key: key, previousKey: previousKey, tolerance: tol, keys: connectors.SourceKeys("")}, nil
 }
 
 // minKeyBytes is the shortest secret Standard Webhooks asks for ("24 to
@@ -126,7 +129,7 @@ func (s *Source) ConfigWarnings() []string {
 		key  []byte
 	}{{"secret", s.key}, {"previous_secret", s.previousKey}} {
 		if k.key != nil && len(k.key) < minKeyBytes {
-			out = append(out, fmt.Sprintf("the source's %s is %d bytes: Standard Webhooks asks for %d to 64 random bytes, written whsec_ and their base64 (a short or typed secret can be guessed; a sender that signs with the text itself, not its base64 decoding, is refused with 401)", k.name, len(k.key), minKeyBytes))
+			out = append(out, fmt.Sprintf("%s is %d bytes: Standard Webhooks asks for %d to 64 random bytes, written whsec_ and their base64 (a short or typed secret can be guessed; a sender that signs with the text itself, not its base64 decoding, is refused with 401)", s.keys.Key(k.name), len(k.key), minKeyBytes))
 		}
 	}
 	return out

@@ -90,6 +90,7 @@ func Build(cfg Config, env connectors.Env) (connectors.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.keys = connectors.SourceKeys(env.ConfigKey)
 	wb := cfg.WriteBack
 	if strings.TrimSpace(wb.URL) == "" {
 		if !wb.Secret.IsZero() {
@@ -183,7 +184,7 @@ func (w *WritingSource) DescribeWriteBack() string {
 func (w *WritingSource) ConfigWarnings() []string {
 	out := w.Source.ConfigWarnings()
 	if w.ownKey && len(w.keys[0]) < minKeyBytes {
-		out = append(out, fmt.Sprintf("the source's write_back.secret is %d bytes: Standard Webhooks asks for %d to 64 random bytes, written whsec_ and their base64 (a short or typed secret can be guessed)", len(w.keys[0]), minKeyBytes))
+		out = append(out, fmt.Sprintf("%s is %d bytes: Standard Webhooks asks for %d to 64 random bytes, written whsec_ and their base64 (a short or typed secret can be guessed)", w.Source.keys.Key("write_back.secret"), len(w.keys[0]), minKeyBytes))
 	}
 	return out
 }
@@ -275,11 +276,13 @@ func (w *WritingSource) apiError(op string, resp *http.Response, data []byte) *c
 		if loc, err := resp.Location(); err == nil {
 			to = erpkit.ShownURL(loc)
 		}
-		e.Message = "the receiver answered with a redirect (to " + to + "), which dealsync does not follow, so that the signed invoice goes to no other address: set write_back.url to the address that takes the POST"
+		e.Message = "the receiver answered with a redirect (to " + to + "), which dealsync does not follow, so that the signed invoice goes to no other address: set " +
+			w.Source.keys.Key("write_back.url") + " to the address that takes the POST"
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		with := "the source's secret (write_back.secret is not set)"
+		keys := w.Source.keys
+		with := keys.Key("secret") + " (" + keys.Key("write_back.secret") + " is not set)"
 		if w.ownKey {
-			with = "write_back.secret"
+			with = keys.Key("write_back.secret")
 		}
 		e.Message += " (the receiver refused the request: does it check the signature with the secret dealsync signs with, " + with + "?)"
 	}

@@ -208,8 +208,19 @@ func TestWriteBackPermanentAnswers(t *testing.T) {
 	r = newReceiver(t, other)
 	w = build(t, Config{Secret: secret.New(vecSecret), WriteBack: WriteBackConfig{URL: r.URL}}).(*WritingSource)
 	err = w.WriteBack(context.Background(), "", "D-1001", testResult)
-	if class, _ := connectors.Classify(err); class != connectors.Unauthorized || !strings.Contains(err.Error(), "the source's secret (write_back.secret is not set)") {
+	if class, _ := connectors.Classify(err); class != connectors.Unauthorized || !strings.Contains(err.Error(), "the source's secret (the source's write_back.secret is not set)") {
 		t.Fatalf("a 401: %v (%v)", err, class)
+	}
+	// Built from a config, the settings are named by their config keys,
+	// where an engineer edits them.
+	spec, _ := connectors.LookupSource("generic")
+	built, err := spec.Build(&Config{Secret: secret.New(vecSecret), WriteBack: WriteBackConfig{URL: r.URL}}, connectors.Env{ConfigKey: "connections.inhouse.source"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = built.(*WritingSource).WriteBack(context.Background(), "", "D-1001", testResult)
+	if err == nil || !strings.Contains(err.Error(), "with the secret dealsync signs with, connections.inhouse.source.secret (connections.inhouse.source.write_back.secret is not set)?") {
+		t.Fatalf("a 401, built from a config: %v", err)
 	}
 	// Signed with write_back.secret, it is taken.
 	w = build(t, Config{Secret: secret.New(vecSecret), WriteBack: WriteBackConfig{URL: r.URL, Secret: secret.New(other)}}).(*WritingSource)
@@ -271,7 +282,17 @@ func TestWriteBackConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := src.(connectors.ConfigWarner).ConfigWarnings(); len(w) != 1 || !strings.Contains(w[0], "write_back.secret is 1 bytes") {
+	if w := src.(connectors.ConfigWarner).ConfigWarnings(); len(w) != 1 || !strings.HasPrefix(w[0], "the source's write_back.secret is 1 bytes") {
 		t.Errorf("warnings %q", w)
+	}
+	// Built from a config, named by its config key.
+	cfg.Secret = secret.New("whsec_AA==")
+	src, err = spec.Build(&cfg, connectors.Env{ConfigKey: "connections.inhouse.source"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := src.(connectors.ConfigWarner).ConfigWarnings(); len(w) != 2 || !strings.HasPrefix(w[0], "connections.inhouse.source.secret is 1 bytes") ||
+		!strings.HasPrefix(w[1], "connections.inhouse.source.write_back.secret is 1 bytes") {
+		t.Errorf("warnings of a source built from a config %q", w)
 	}
 }

@@ -169,7 +169,14 @@ func init() {
 	connectors.RegisterTargetType("http",
 		"any REST API that takes a JSON invoice, with configurable auth and idempotency headers (the sandbox ERP is one)",
 		DefaultConfig,
-		func(c Config, env connectors.Env) (*Target, error) { return New(c, env.HTTPClient) })
+		func(c Config, env connectors.Env) (*Target, error) {
+			t, err := New(c, env.HTTPClient)
+			if err != nil {
+				return nil, err
+			}
+			t.keys = connectors.TargetKeys(env.ConfigKey)
+			return t, nil
+		})
 }
 
 // Target is the http ERP target. It is safe for concurrent use.
@@ -184,6 +191,9 @@ type Target struct {
 	createFirst  bool   // CustomerLookup is on_conflict
 	invoicesURL  string
 	lookup       bool // LookupInvoices
+	// keys name the target's settings in advice (targets.<name>.auth_value):
+	// set by the registered constructor; New's are the target's.
+	keys connectors.Keys
 }
 
 var (
@@ -284,6 +294,7 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 	}
 
 	t := &Target{
+		keys:        connectors.TargetKeys(""),
 		service:     cfg.Name,
 		client:      client,
 		timeout:     cfg.Timeout,
@@ -1213,14 +1224,14 @@ func (t *Target) apiError(op string, resp *http.Response, body []byte) *connecto
 func (t *Target) credentialAdvice(resp *http.Response) string {
 	switch {
 	case t.auth == "":
-		return "the API wants a credential, and the target sends none: set its auth_value (the header's whole value, e.g. \"Bearer <token>\"), " +
-			"and auth_header if the API reads another header than Authorization"
+		return "the API wants a credential, and the target sends none: set " + t.keys.Key("auth_value") + " (the header's whole value, e.g. \"Bearer <token>\"), " +
+			"and " + t.keys.Key("auth_header") + " if the API reads another header than Authorization"
 	case resp.Request != nil && resp.Request.Header.Get(t.authHeader) == "":
 		return fmt.Sprintf("the API refused the request a redirect sent to %s, without the target's credential (never sent to another origin): "+
-			"set the target's base_url to where the API answers", erpkit.ShownURL(resp.Request.URL))
+			"set %s to where the API answers", erpkit.ShownURL(resp.Request.URL), t.keys.Key("base_url"))
 	}
-	return fmt.Sprintf("the API refused the target's credential: check its auth_value (the whole value of header %s, e.g. \"Bearer <token>\": a token expired, revoked, "+
-		"or missing its scheme) and auth_header (the header the API reads it from)", t.authHeader)
+	return fmt.Sprintf("the API refused the target's credential: check %s (the whole value of header %s, e.g. \"Bearer <token>\": a token expired, revoked, "+
+		"or missing its scheme) and %s (the header the API reads it from)", t.keys.Key("auth_value"), t.authHeader, t.keys.Key("auth_header"))
 }
 
 // parenthesized is " (msg)", or "" for an answer that said nothing.

@@ -300,8 +300,8 @@ func TestAPIErrors(t *testing.T) {
 			t.Errorf("classified %v", c)
 		}
 		// The fix is in the target's settings: the message names them.
-		if !strings.HasPrefix(api.Message, "the API refused the target's credential: check its auth_value (the whole value of header Authorization") ||
-			!strings.Contains(api.Message, "and auth_header (the header the API reads it from)") {
+		if !strings.HasPrefix(api.Message, "the API refused the target's credential: check the target's auth_value (the whole value of header Authorization") ||
+			!strings.Contains(api.Message, "and the target's auth_header (the header the API reads it from)") {
 			t.Errorf("message %q does not name auth_value and auth_header", api.Message)
 		}
 		// Without auth_value, the target sends no credential.
@@ -310,8 +310,21 @@ func TestAPIErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = none.FindOrCreateCustomer(ctx, inv.Customer, "k")
-		if api := apiError(t, err); api.StatusCode != 401 || !strings.HasPrefix(api.Message, "the API wants a credential, and the target sends none: set its auth_value") {
+		if api := apiError(t, err); api.StatusCode != 401 || !strings.HasPrefix(api.Message, "the API wants a credential, and the target sends none: set the target's auth_value") {
 			t.Errorf("no credential: %+v", api)
+		}
+		// Built from a config (through the registry, as the processes
+		// build it), the settings are named by their config keys, where
+		// an engineer edits them.
+		spec, _ := connectors.LookupTarget("http")
+		built, err := spec.Build(httptarget.Config{BaseURL: srv.URL, AuthValue: secret.New("Bearer wrong")}, connectors.Env{ConfigKey: "targets.erp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = built.FindOrCreateCustomer(ctx, inv.Customer, "k")
+		if api := apiError(t, err); api.StatusCode != 401 || !strings.HasPrefix(api.Message, "the API refused the target's credential: check targets.erp.auth_value (the whole value of header Authorization") ||
+			!strings.Contains(api.Message, "and targets.erp.auth_header (the header the API reads it from)") {
+			t.Errorf("built from a config: %+v", api)
 		}
 	})
 	if n := len(sb.Invoices()); n != 0 {
@@ -2612,7 +2625,7 @@ func TestA401AfterARedirectElsewhereNamesWhereItWent(t *testing.T) {
 	_, err = tg.CreateInvoice(context.Background(), testInvoice(), connectors.CustomerRef{ID: "x"}, "k")
 	api := apiError(t, err)
 	if api.StatusCode != 401 || !strings.Contains(api.Message, "the API refused the request a redirect sent to "+other.URL+"/invoices, without the target's credential") ||
-		!strings.Contains(api.Message, "set the target's base_url") || strings.Contains(api.Message, "check its auth_value") {
+		!strings.Contains(api.Message, "set the target's base_url") || strings.Contains(api.Message, "auth_value") {
 		t.Errorf("%+v", api)
 	}
 	if c, _ := connectors.Classify(err); c != connectors.Unauthorized {

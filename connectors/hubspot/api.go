@@ -603,13 +603,14 @@ func (s *Source) send(ctx context.Context, acc *account, op, method, path string
 			// credentials not found" names neither the setting nor what
 			// to do.
 			if acc.oauth == nil {
-				return nil, fmt.Errorf("%w; HubSpot refused the private app's access token of portal %s (the source's accounts.%s.access_token): it was rotated, "+
+				return nil, fmt.Errorf("%w; HubSpot refused the private app's access token of portal %s (%s): it was rotated, "+
 					"or the app was deleted from the portal; set the app's current token (Settings > Integrations > Private Apps in HubSpot) and restart dealsync, "+
-					"then retry the runs that failed so (dealsync runs retry; --writeback for those that failed writing back)", err, acc.id, acc.id)
+					"then retry the runs that failed so (dealsync runs retry; --writeback for those that failed writing back)", err, acc.id, s.keys.Key("accounts."+acc.id+".access_token"))
 			}
-			return nil, fmt.Errorf("%w; HubSpot refused portal %s's OAuth access token, one just refreshed too (the source's accounts.%s.oauth): check that "+
-				"the app is still installed in the portal and that client_id and client_secret are that app's, restart dealsync, "+
-				"then retry the runs that failed so (dealsync runs retry; --writeback for those that failed writing back)", err, acc.id, acc.id)
+			oauth := s.keys.Under("accounts." + acc.id + ".oauth")
+			return nil, fmt.Errorf("%w; HubSpot refused portal %s's OAuth access token, one just refreshed too (%s): check that "+
+				"the app is still installed in the portal and that %s are that app's, restart dealsync, "+
+				"then retry the runs that failed so (dealsync runs retry; --writeback for those that failed writing back)", err, acc.id, s.keys.Key("accounts."+acc.id+".oauth"), oauth.List("client_id", "client_secret"))
 		}
 		if err != nil {
 			return nil, err

@@ -221,6 +221,12 @@ func TestFetchDealErrors(t *testing.T) {
 		!strings.Contains(err.Error(), "dealsync runs retry") {
 		t.Errorf("401 says neither the setting nor what to do: %v", err)
 	}
+	// Built from a config, by its config key, where an engineer edits it.
+	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.hubspot-eu.source"}, func(c *Config) { c.BaseURL = f.URL })
+	_, err = built.FetchDeal(ctx, "5799819", "1234567890")
+	if err == nil || !strings.Contains(err.Error(), "HubSpot refused the private app's access token of portal 5799819 (connections.hubspot-eu.source.accounts.5799819.access_token)") {
+		t.Errorf("401 of a source built from a config: %v", err)
+	}
 }
 
 func TestFetchDealFollowsPagedAssociations(t *testing.T) {
@@ -730,10 +736,12 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	s := apiSource(t, srv.URL, func(c *Config) {
+	oauth := func(c *Config) {
+		c.BaseURL = srv.URL
 		c.TokenURL = srv.URL + "/oauth/2026-03/token"
 		c.Accounts = map[string]Account{"62515": {OAuth: &OAuth{ClientID: "cid", ClientSecret: secret.New("csec"), RefreshToken: secret.New("rt-1")}}}
-	})
+	}
+	s := apiSource(t, srv.URL, oauth)
 	if err := s.WriteBack(context.Background(), "62515", "1", connectors.InvoiceResult{InvoiceID: "i"}); err != nil || tokenCalls.Load() != 2 || patches.Load() != 2 {
 		t.Fatalf("a refused access token: %v after %d token requests and %d calls; want it renewed once and the call made", err, tokenCalls.Load(), patches.Load())
 	}
@@ -744,8 +752,16 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || patches.Load() != 2 || tokenCalls.Load() != 1 {
 		t.Errorf("a 401 a new token does not cure: %v (class %v) after %d calls and %d token requests; want unauthorized after 2 and 1", err, cl, patches.Load(), tokenCalls.Load())
 	}
-	if err == nil || !strings.Contains(err.Error(), "HubSpot refused portal 62515's OAuth access token, one just refreshed too (the source's accounts.62515.oauth)") {
+	if err == nil || !strings.Contains(err.Error(), "HubSpot refused portal 62515's OAuth access token, one just refreshed too (the source's accounts.62515.oauth)") ||
+		!strings.Contains(err.Error(), "that the source's accounts.62515.oauth.client_id and accounts.62515.oauth.client_secret are that app's") {
 		t.Errorf("a 401 a new token does not cure does not name the setting: %v", err)
+	}
+	// Built from a config, by their config keys, where an engineer edits them.
+	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.hubspot-eu.source"}, oauth)
+	err = built.WriteBack(context.Background(), "62515", "401", connectors.InvoiceResult{InvoiceID: "i"})
+	if err == nil || !strings.Contains(err.Error(), "one just refreshed too (connections.hubspot-eu.source.accounts.62515.oauth): check that the app is still installed "+
+		"in the portal and that connections.hubspot-eu.source.accounts.62515.oauth.client_id and connections.hubspot-eu.source.accounts.62515.oauth.client_secret are that app's") {
+		t.Errorf("a 401 of a source built from a config: %v", err)
 	}
 }
 

@@ -203,6 +203,9 @@ func init() {
 // Source is a built hubspot source: a connectors.Source, DealFetcher and
 // WriteBacker. It is safe for concurrent use.
 type Source struct {
+	// keys name the source's settings in advice
+	// (connections.<name>.source.accounts.<portal>.access_token).
+	keys      connectors.Keys
 	appSecret []byte
 	legacyV1  bool
 	legacyV2  bool
@@ -295,6 +298,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	client, logger := env.Client(), env.Log()
 	s := &Source{
+		keys:        connectors.SourceKeys(env.ConfigKey),
 		tolerance:   cfg.Tolerance,
 		wonStages:   crmkit.StageSet(cfg.WonStages, []string{StageWon}),
 		stageLookup: cfg.StageLookup,

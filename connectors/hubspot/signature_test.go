@@ -50,6 +50,12 @@ const (
 
 func testSource(t testing.TB, mutate func(*Config)) *Source {
 	t.Helper()
+	return testSourceIn(t, connectors.Env{}, mutate)
+}
+
+// testSourceIn is testSource built in env (a config key).
+func testSourceIn(t testing.TB, env connectors.Env, mutate func(*Config)) *Source {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.ClientSecret = secret.New(oursSecret)
 	cfg.Accounts = map[string]Account{
@@ -59,7 +65,7 @@ func testSource(t testing.TB, mutate func(*Config)) *Source {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s, err := New(cfg, connectors.Env{})
+	s, err := New(cfg, env)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -234,11 +234,22 @@ type ClientCredentials struct {
 	HTTPClient    *http.Client
 	// Connection names the account in errors, for people.
 	Connection string
+	// Keys name the target's settings in advice (targets.<name>.client_id);
+	// zero: as the target's.
+	Keys connectors.Keys
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 
 	mu  sync.Mutex
 	tok *oauth2.Token
+}
+
+// keys are c.Keys, or the target's without a block.
+func (c *ClientCredentials) keys() connectors.Keys {
+	if c.Keys == (connectors.Keys{}) {
+		return connectors.TargetKeys("")
+	}
+	return c.Keys
 }
 
 // expiryDelta: a token this close to its expiry is replaced first.
@@ -309,7 +320,7 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("netsuite %s: reading answer: %w", tokenOp, err)
 	}
 	if refused, ok := erpkit.RedirectRefused(resp, "the signed client assertion",
-		"check token_url (default: base_url + "+TokenPath+") and that it is the account's own SuiteTalk host, then retry the run"); ok {
+		"check "+c.keys().Key("token_url")+" (default: base_url + "+TokenPath+") and that it is the account's own SuiteTalk host, then retry the run"); ok {
 		// NetSuite's token endpoint does not redirect: token_url (or
 		// base_url) is not the account's endpoint, or something between
 		// moves it. Permanent: asking again meets the same answer.
@@ -374,10 +385,10 @@ func (c *ClientCredentials) tokenError(resp *http.Response, body []byte, iat tim
 	case status == http.StatusUnauthorized, status == http.StatusForbidden,
 		status == http.StatusBadRequest && (e.Error == "invalid_client" || e.Error == "invalid_grant"):
 		return &connectors.APIError{Service: "netsuite", Op: tokenOp, StatusCode: status, Credentials: true,
-			Message: fmt.Sprintf("%s: the token endpoint refused the client assertion (%s): check client_id, certificate_id "+
-				"and that the certificate's OAuth 2.0 client credentials mapping is not revoked or expired", c.Connection, msg)}
+			Message: fmt.Sprintf("%s: the token endpoint refused the client assertion (%s): check %s, "+
+				"and that the certificate's OAuth 2.0 client credentials mapping is not revoked or expired", c.Connection, msg, c.keys().List("client_id", "certificate_id"))}
 	case status == http.StatusBadRequest:
-		hint := "check the target's scope, algorithm and token_url, then retry the run"
+		hint := "check " + c.keys().List("scope", "algorithm", "token_url") + ", then retry the run"
 		if e.Error == "invalid_request" {
 			hint = fmt.Sprintf("NetSuite answers invalid_request also to an assertion whose iat or exp it does not accept, which a wrong clock on the worker makes: "+
 				"this worker's clock put iat at %s; if that is not the time now (UTC), set the worker host's clock right (NTP), then retry the run",

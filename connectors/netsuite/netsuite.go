@@ -133,7 +133,7 @@ func AccountHost(accountID string) string {
 func init() {
 	connectors.RegisterTargetType("netsuite", "NetSuite REST web services (OAuth 2.0 client credentials with a certificate, upsert by external id)", DefaultConfig,
 		func(c Config, env connectors.Env) (*Target, error) {
-			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger})
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey})
 		})
 }
 
@@ -144,6 +144,9 @@ type Deps struct {
 	// Now is the clock of the token source (tests).
 	Now    func() time.Time
 	Logger *slog.Logger // default: none
+	// ConfigKey is the target's config key (targets.<name>), which its
+	// advice names its settings under (connectors.Env.ConfigKey).
+	ConfigKey string
 }
 
 // Target is the NetSuite target. It is safe for concurrent use.
@@ -274,9 +277,10 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		hc = &http.Client{}
 	}
 	conn := "NetSuite account " + cfg.AccountID
+	keys := connectors.TargetKeys(deps.ConfigKey)
 	tokens := &ClientCredentials{
 		TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, CertificateID: cfg.CertificateID,
-		Algorithm: cfg.Algorithm, Scope: cfg.Scope, Key: key, HTTPClient: hc, Connection: conn, Now: deps.Now,
+		Algorithm: cfg.Algorithm, Scope: cfg.Scope, Key: key, HTTPClient: hc, Connection: conn, Keys: keys, Now: deps.Now,
 	}
 	log := deps.Logger
 	if log == nil {
@@ -293,7 +297,7 @@ func New(cfg Config, deps Deps) (*Target, error) {
 			DefaultTaxCodeID: cfg.DefaultTaxCodeID, LocationID: cfg.LocationID, CurrencyIDs: cfg.CurrencyIDs},
 		client: &erpkit.Client{
 			Service: "netsuite", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
-			ErrorDetail: errorDetail, AccessAdvice: accessAdvice,
+			ErrorDetail: errorDetail, AccessAdvice: accessAdvice, Keys: keys,
 		},
 	}, nil
 }

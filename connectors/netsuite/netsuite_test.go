@@ -1243,3 +1243,20 @@ func TestErrorDetailNamesTheURL(t *testing.T) {
 		t.Errorf("message %q, element %q", msg, field)
 	}
 }
+
+// A client assertion the token endpoint refuses (a certificate id that
+// is not the mapping's) names the settings to check; built from a config,
+// by their config keys (targets.<name>.certificate_id), where an engineer
+// edits them.
+func TestRefusedAssertionNamesTheSettings(t *testing.T) {
+	for configKey, want := range map[string]string{
+		"":             "check the target's client_id and certificate_id, and that the certificate's OAuth 2.0 client credentials mapping is not revoked or expired",
+		"targets.ns-1": "check targets.ns-1.client_id and targets.ns-1.certificate_id, and that the certificate's OAuth 2.0 client credentials mapping",
+	} {
+		_, tg := setupDeps(t, testRSAKey(t), func(cfg *netsuite.Config) { cfg.CertificateID = "another-certificate" }, netsuite.Deps{ConfigKey: configKey})
+		_, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "A"}, "k")
+		if class(err) != connectors.Unauthorized || !strings.Contains(err.Error(), "the token endpoint refused the client assertion") || !strings.Contains(err.Error(), want) {
+			t.Errorf("config key %q: %v (%v); want %q", configKey, err, class(err), want)
+		}
+	}
+}

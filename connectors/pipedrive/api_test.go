@@ -182,6 +182,12 @@ func TestFetchDealErrors(t *testing.T) {
 	if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
 		t.Errorf("401: class %v, want Unauthorized", c)
 	}
+	// Built from a config, by its config key, where an engineer edits it.
+	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.pd.source"}, func(c *Config) { c.BaseURL = f.URL })
+	_, err = built.FetchDeal(context.Background(), "15747575", "213973")
+	if err == nil || !strings.Contains(err.Error(), "Pipedrive refused the API token of company 15747575 (connections.pd.source.accounts.15747575.api_token)") {
+		t.Errorf("401 of a source built from a config: %v", err)
+	}
 	if _, err := s.FetchDeal(context.Background(), "42", "213973"); !errors.Is(err, connectors.ErrUnknownAccount) {
 		t.Fatalf("unknown company: %v", err)
 	}
@@ -480,7 +486,7 @@ func TestOAuthTokenSurvivesARestartAndARevocation(t *testing.T) {
 	tokens := newRotatingTokens(t, "rt-install", f.URL)
 	file := filepath.Join(t.TempDir(), "pd-token.json")
 	newSource := func() *Source {
-		return testSource(t, func(c *Config) {
+		return testSourceIn(t, connectors.Env{ConfigKey: "connections.pd.source"}, func(c *Config) {
 			c.BaseURL = "http://127.0.0.1:9" // not used for OAuth accounts
 			c.TokenURL = tokens.URL
 			c.WriteBack = WriteBackConfig{InvoiceNumberField: "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2", StatusValue: "synced"}
@@ -538,6 +544,12 @@ func TestOAuthTokenSurvivesARestartAndARevocation(t *testing.T) {
 	// answered (the fake's 400 invalid_grant), not one made up.
 	if c, _ := connectors.Classify(err); !errors.As(err, &apiErr) || c != connectors.Unauthorized || apiErr.StatusCode != http.StatusBadRequest || !strings.Contains(apiErr.Message, "Invalid grant") {
 		t.Fatalf("with a spent refresh token: %v (class %v); want unauthorized, the endpoint's 400 and its message", err, c)
+	}
+	// ... saying where to put a new one, by the config keys of the
+	// company's oauth settings.
+	if key := "connections.pd.source.accounts.6083095.oauth."; !strings.Contains(err.Error(), "write the new refresh token into "+key+"token_file "+file) ||
+		!strings.Contains(err.Error(), "with "+key+"refresh_token set to the new token") {
+		t.Errorf("with a spent refresh token: %v; want the company's token_file and refresh_token named by their config keys", err)
 	}
 }
 

@@ -143,6 +143,9 @@ func init() {
 // Source is a built pipedrive source: a connectors.Source, DealFetcher and
 // WriteBacker, safe for concurrent use.
 type Source struct {
+	// keys name the source's settings in advice
+	// (connections.<name>.source.accounts.<company>.api_token).
+	keys     connectors.Keys
 	creds    []credential
 	accounts map[string]*account
 	client   *http.Client
@@ -193,7 +196,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		return nil, errors.New("pipedrive source: accounts: at least one company is required")
 	}
 	client, logger := env.Client(), env.Log()
-	s := &Source{accounts: map[string]*account{}, client: client, fetch: cfg.Fetch, write: cfg.WriteBack, log: logger}
+	s := &Source{keys: connectors.SourceKeys(env.ConfigKey), accounts: map[string]*account{}, client: client, fetch: cfg.Fetch, write: cfg.WriteBack, log: logger}
 	if _, err := s.addCredentials("pipedrive source: ", cfg.WebhookUser, cfg.WebhookPassword,
 		cfg.PreviousWebhookUser, cfg.PreviousWebhookPassword, ""); err != nil {
 		return nil, err
@@ -233,7 +236,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 				return nil, fmt.Errorf("%s.oauth.token_file is required", key)
 			}
 			if acc.oauth, err = erpkit.NewRefreshingSource(erpkit.RefreshGrant{
-				Service: service, Connection: key, Key: key + ".oauth.",
+				Service: service, Connection: key, Key: key + ".oauth.", Keys: s.keys.Under("accounts." + id + ".oauth"),
 				ClientID: a.OAuth.ClientID, ClientSecret: a.OAuth.ClientSecret, RefreshToken: a.OAuth.RefreshToken,
 				TokenURL:   cfg.TokenURL,
 				Store:      &erpkit.FileTokenStore{Path: a.OAuth.TokenFile, ExtraKeys: []string{"api_domain"}},

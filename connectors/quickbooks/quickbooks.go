@@ -92,7 +92,7 @@ func DefaultConfig() Config {
 func init() {
 	connectors.RegisterTargetType("quickbooks", "QuickBooks Online Accounting API v3 (OAuth 2.0 with refresh-token rotation, requestid + DocNumber check)", DefaultConfig,
 		func(c Config, env connectors.Env) (*Target, error) {
-			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger})
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey})
 		})
 }
 
@@ -102,6 +102,9 @@ type Deps struct {
 	Tokens     erpkit.TokenStore
 	Links      erpkit.LinkStore
 	Logger     *slog.Logger // default: none
+	// ConfigKey is the target's config key (targets.<name>), which its
+	// advice names its settings under (connectors.Env.ConfigKey).
+	ConfigKey string
 }
 
 // Target is the QuickBooks Online target. It is safe for concurrent use.
@@ -181,8 +184,9 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	keys := connectors.TargetKeys(deps.ConfigKey)
 	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
-		Service: "quickbooks", Connection: conn, Target: true, Key: "quickbooks: ",
+		Service: "quickbooks", Connection: conn, Target: true, Keys: keys, Key: "quickbooks: ",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,
 		TokenURL: cfg.TokenURL, Store: store, HTTPClient: hc,
 		Refreshed: func(tok *oauth2.Token) { refreshTokenExpiry(log, cfg.RealmID, tok, time.Now()) },
@@ -199,7 +203,8 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		opts: Options{DefaultItemID: cfg.DefaultItemID, DefaultTaxCode: cfg.DefaultTaxCode, SetCurrency: cfg.MultiCurrency,
 			GlobalTaxCalculation: cfg.GlobalTaxCalculation},
 		client: &erpkit.Client{Service: "quickbooks", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
-			ErrorDetail: errorDetail, RetryAfter: retryAfter, AccessAdvice: accessAdvice},
+			ErrorDetail: errorDetail, RetryAfter: retryAfter, Keys: keys,
+			AccessAdvice: func(status int) string { return accessAdvice(keys, status) }},
 	}, nil
 }
 
@@ -217,18 +222,18 @@ func New(cfg Config, deps Deps) (*Target, error) {
 //     sandbox company's realm at the production host, or a production
 //     one's at the sandbox's; else the user who connected the app lost
 //     access to the company, or the app lacks the accounting scope.
-func accessAdvice(status int) string {
+func accessAdvice(keys connectors.Keys, status int) string {
 	switch status {
 	case http.StatusUnauthorized:
-		return "check the target's realm_id first: QuickBooks refuses a token, even one just issued, for a company other than the one its " +
+		return "check " + keys.Key("realm_id") + " first: QuickBooks refuses a token, even one just issued, for a company other than the one its " +
 			"authorization connected (General Authentication Error, code 100), and realm_id must be the realmId the authorization-code flow " +
-			"gave with the target's refresh token; if it is, authorize the app for the company again (the authorization-code flow with the target's client_id) " +
-			`and write the new refresh token into the target's token_file as {"refresh_token":"<new token>"}`
+			"gave with the refresh token in " + keys.Key("token_file") + "; if it is, authorize the app for the company again (the authorization-code flow with " +
+			keys.Key("client_id") + `) and write the new refresh token into ` + keys.Key("token_file") + ` as {"refresh_token":"<new token>"}`
 	case http.StatusForbidden:
-		return "check the target's realm_id and base_url first: QuickBooks refuses (AuthorizationFailed, code 3100) a sandbox company's realm at the " +
+		return "check " + keys.List("realm_id", "base_url") + " first: QuickBooks refuses (AuthorizationFailed, code 3100) a sandbox company's realm at the " +
 			"production base_url " + DefaultBaseURL + " and a production company's at the sandbox's " + SandboxBaseURL + ", and realm_id must be " +
-			"the realmId the authorization-code flow gave with the target's refresh token; then that the user who connected the app still has " +
-			"access to the company, and the scopes of the target's app (its client_id: com.intuit.quickbooks.accounting)"
+			"the realmId the authorization-code flow gave with the refresh token in " + keys.Key("token_file") + "; then that the user who connected the app still has " +
+			"access to the company, and the scopes of the app of " + keys.Key("client_id") + " (com.intuit.quickbooks.accounting)"
 	}
 	return ""
 }

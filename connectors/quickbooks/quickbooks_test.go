@@ -1475,7 +1475,9 @@ func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
 	dir := t.TempDir()
 	cfg.TokenFile, cfg.LinkFile = filepath.Join(dir, "tok.json"), filepath.Join(dir, "links.json")
 	cfg.BaseURL, cfg.TokenURL = f.URL, f.TokenURL()
-	other, err := quickbooks.New(cfg, quickbooks.Deps{})
+	// Built from a config, the advice names the settings by their config
+	// keys (targets.<name>.realm_id), where an engineer edits them.
+	other, err := quickbooks.New(cfg, quickbooks.Deps{ConfigKey: "targets.qbo-us"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1484,9 +1486,9 @@ func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
 	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || !errors.As(err, &api) || api.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("another company: %v (class %v); want an Unauthorized 401", err, cl)
 	}
-	for _, want := range []string{"QuickBooks company 4620816365000000000", "even after a refresh", "check the target's realm_id first",
-		"the realmId the authorization-code flow gave with the target's refresh token", "General Authentication Error", "(code 100)",
-		"if it is, authorize the app for the company again"} {
+	for _, want := range []string{"QuickBooks company 4620816365000000000", "even after a refresh", "check targets.qbo-us.realm_id first",
+		"the realmId the authorization-code flow gave with the refresh token in targets.qbo-us.token_file", "General Authentication Error", "(code 100)",
+		"if it is, authorize the app for the company again (the authorization-code flow with targets.qbo-us.client_id)"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("another company: %q lacks %q", err, want)
 		}
@@ -1504,7 +1506,8 @@ func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
 	}
 	for _, want := range []string{"access denied for QuickBooks company " + realm, "check the target's realm_id and base_url first",
 		"a sandbox company's realm at the production base_url https://quickbooks.api.intuit.com", "https://sandbox-quickbooks.api.intuit.com",
-		"the realmId the authorization-code flow gave with the target's refresh token", "scopes of the target's app", "ApplicationAuthorizationFailed", "(code 3100)"} {
+		"the realmId the authorization-code flow gave with the refresh token in the target's token_file", "scopes of the app of the target's client_id",
+		"ApplicationAuthorizationFailed", "(code 3100)"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("403: %q lacks %q", err, want)
 		}

@@ -151,8 +151,17 @@ func TestFetchDealErrorsAndSessionExpiry(t *testing.T) {
 		t.Fatalf("bad client secret: %v", err)
 	}
 	// ... naming the org's key and what to check.
-	if msg := err.Error(); !strings.Contains(strings.ToLower(msg), "org "+strings.ToLower(orgA)) || !strings.Contains(msg, "consumer key (client_id) and secret (client_secret)") {
+	if msg := err.Error(); !strings.Contains(strings.ToLower(msg), "org "+strings.ToLower(orgA)) ||
+		!strings.Contains(msg, "consumer key (the source's accounts."+orgA+".client_id) and secret (the source's accounts."+orgA+".client_secret)") {
 		t.Errorf("bad client secret: %v; want the org and the settings to check named", err)
+	}
+	// Built from a config, by their config keys, where an engineer edits them.
+	bad = testSourceIn(t, connectors.Env{ConfigKey: "connections.sf.source"}, func(c *Config) {
+		c.Accounts = map[string]Account{orgA: {InstanceURL: f.URL, ClientID: "cid-a", ClientSecret: secret.New("wrong")}}
+	})
+	_, err = bad.FetchDeal(ctx, orgA, "0065w000023STAmAAO")
+	if msg, org := err.Error(), "connections.sf.source.accounts."+orgA; !strings.Contains(msg, "("+org+"): check the app's consumer key ("+org+".client_id) and secret ("+org+".client_secret)") {
+		t.Errorf("bad client secret, built from a config: %v", err)
 	}
 }
 
@@ -165,7 +174,7 @@ func TestTokenHints(t *testing.T) {
 		"OAUTH_EC_APP_NOT_FOUND: app not found":                            "External Client App of this consumer key",
 		"unsupported_grant_type: grant type not supported":                 "check the org's credentials",
 	} {
-		if got := tokenHint(msg); !strings.Contains(got, want) {
+		if got := tokenHint(connectors.Keys{}, msg); !strings.Contains(got, want) {
 			t.Errorf("tokenHint(%q) = %q, want it to say %q", msg, got, want)
 		}
 	}

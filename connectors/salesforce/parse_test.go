@@ -72,6 +72,12 @@ const (
 
 func testSource(t testing.TB, mutate func(*Config)) *Source {
 	t.Helper()
+	return testSourceIn(t, connectors.Env{}, mutate)
+}
+
+// testSourceIn is testSource built in env (a config key).
+func testSourceIn(t testing.TB, env connectors.Env, mutate func(*Config)) *Source {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Accounts = map[string]Account{
 		// Lower-cased, as the config loader delivers map keys.
@@ -83,7 +89,7 @@ func testSource(t testing.TB, mutate func(*Config)) *Source {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s, err := New(cfg, connectors.Env{})
+	s, err := New(cfg, env)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

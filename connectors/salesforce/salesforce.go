@@ -186,6 +186,9 @@ func init() {
 // Source is a built salesforce source: a connectors.Source, Acknowledger,
 // MediaTyper, DealFetcher and WriteBacker, safe for concurrent use.
 type Source struct {
+	// keys name the source's settings in advice
+	// (connections.<name>.source.accounts.<org>.client_id).
+	keys       connectors.Keys
 	token      []byte
 	apiVersion string
 	wonStages  map[string]bool
@@ -286,6 +289,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	client, logger := env.Client(), env.Log()
 	s := &Source{
+		keys:       connectors.SourceKeys(env.ConfigKey),
 		apiVersion: cfg.APIVersion,
 		wonStages:  crmkit.StageSetFold(cfg.WonStages, []string{StageWon}),
 		accounts:   map[string]*account{},
@@ -462,7 +466,7 @@ func (s *Source) account(id string) (*account, error) {
 			return a, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: Salesforce org %s: add it under the source's accounts, in its 18-character form (a sandbox refreshed from production has a new org id)", connectors.ErrUnknownAccount, id)
+	return nil, fmt.Errorf("%w: Salesforce org %s: add it under %s, in its 18-character form (a sandbox refreshed from production has a new org id)", connectors.ErrUnknownAccount, id, s.keys.Key("accounts"))
 }
 
 // AccountKey implements connectors.AccountKeyer: the configured key of an

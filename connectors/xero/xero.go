@@ -114,7 +114,7 @@ func DefaultConfig() Config {
 func init() {
 	connectors.RegisterTargetType("xero", "Xero Accounting API (OAuth 2.0 with refresh-token rotation, Idempotency-Key)", DefaultConfig,
 		func(c Config, env connectors.Env) (*Target, error) {
-			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger})
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey})
 		})
 }
 
@@ -124,6 +124,9 @@ type Deps struct {
 	Tokens     erpkit.TokenStore // default: FileTokenStore{cfg.TokenFile}
 	Links      erpkit.LinkStore  // default: FileLinkStore{cfg.LinkFile} or none
 	Logger     *slog.Logger      // default: none
+	// ConfigKey is the target's config key (targets.<name>), which its
+	// advice names its settings under (connectors.Env.ConfigKey).
+	ConfigKey string
 }
 
 // Target is the Xero target. It is safe for concurrent use.
@@ -218,8 +221,9 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		hc = &http.Client{}
 	}
 	conn := fmt.Sprintf("Xero tenant %s", cfg.TenantID)
+	keys := connectors.TargetKeys(deps.ConfigKey)
 	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
-		Service: "xero", Connection: conn, Target: true, Key: "xero: ",
+		Service: "xero", Connection: conn, Target: true, Keys: keys, Key: "xero: ",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,
 		TokenURL: cfg.TokenURL, Store: store, HTTPClient: hc,
 	})
@@ -243,7 +247,8 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		Header:       http.Header{"Xero-Tenant-Id": {cfg.TenantID}},
 		ErrorDetail:  errorDetail,
 		RetryAfter:   retryAfter,
-		AccessAdvice: accessAdvice,
+		AccessAdvice: func(status int) string { return accessAdvice(keys, status) },
+		Keys:         keys,
 	}
 	return t, nil
 }
@@ -253,13 +258,13 @@ func New(cfg Config, deps Deps) (*Target, error) {
 // authorization behind the token did not connect (a tenant_id mistyped, or
 // another organisation's), else the app's scopes or a disconnected
 // organisation. A 401 keeps the client's advice.
-func accessAdvice(status int) string {
+func accessAdvice(keys connectors.Keys, status int) string {
 	if status != http.StatusForbidden {
 		return ""
 	}
-	return "check the target's tenant_id first: Xero refuses a tenant the authorization behind the target's refresh token did not connect " +
-		"(GET https://api.xero.com/connections with its access token lists the tenantIds it did), " +
-		"then the scopes of the target's app (its client_id) and that the organisation is still connected to it"
+	return "check " + keys.Key("tenant_id") + " first: Xero refuses a tenant the authorization behind the refresh token in " + keys.Key("token_file") +
+		" did not connect (GET https://api.xero.com/connections with its access token lists the tenantIds it did), " +
+		"then the scopes of the app of " + keys.Key("client_id") + " and that the organisation is still connected to it"
 }
 
 // IdempotencyKey is the Idempotency-Key Xero gets for a step key: the key

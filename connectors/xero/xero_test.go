@@ -766,17 +766,32 @@ func TestUnauthorizedRefreshesOnceThenNamesTheConnection(t *testing.T) {
 // Xero answers 403 AuthorizationUnsuccessful to a Xero-Tenant-Id that the
 // authorization behind the token did not connect: the refusal says to
 // check the target's tenant_id first, then the app's scopes.
+// Built from a config (through the registry, as the processes build it),
+// the advice names the settings by their config keys, where an engineer
+// edits them: targets.<name>.tenant_id.
 func TestAnotherTenantSaysToCheckTenantID(t *testing.T) {
 	const other = "99999999-2222-3333-4444-555555555555"
 	e := setup(t, func(cfg *xero.Config) { cfg.TenantID = other })
-	_, err := e.target.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
-	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized {
-		t.Fatalf("err = %v (class %v), want Unauthorized", err, cl)
+	spec, ok := connectors.LookupTarget("xero")
+	if !ok {
+		t.Fatal("xero is not registered")
 	}
-	for _, want := range []string{"HTTP 403", "access denied for Xero tenant " + other, "check the target's tenant_id first",
-		"GET https://api.xero.com/connections", "scopes of the target's app", "AuthorizationUnsuccessful"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("message %q lacks %q", err, want)
+	// Another fake: each rotates its refresh token.
+	built, err := spec.Build(setup(t, func(cfg *xero.Config) { cfg.TenantID = other }).cfg, connectors.Env{ConfigKey: "targets.books"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for whose, tg := range map[string]connectors.Target{"the target's ": e.target, "targets.books.": built} {
+		_, err := tg.FindOrCreateCustomer(context.Background(), exampleInvoice().Customer, "k")
+		if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized {
+			t.Fatalf("err = %v (class %v), want Unauthorized", err, cl)
+		}
+		for _, want := range []string{"HTTP 403", "access denied for Xero tenant " + other, "check " + whose + "tenant_id first",
+			"the refresh token in " + whose + "token_file did not connect", "GET https://api.xero.com/connections",
+			"scopes of the app of " + whose + "client_id", "AuthorizationUnsuccessful"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("message %q lacks %q", err, want)
+			}
 		}
 	}
 }
