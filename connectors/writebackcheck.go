@@ -19,6 +19,20 @@ type WriteBackChecker interface {
 	CheckWriteBack(ctx context.Context) []WriteBackCheck
 }
 
+// FetchFieldChecker is implemented by sources that can ask their CRM,
+// read-only, whether the fields their fetch reads by a setting exist and
+// hold what it reads (Pipedrive's fetch.organization_email_field names an
+// organization custom field by its key): one that does not is read empty
+// from every deal, which nothing else tells. `dealsync config check --crm`
+// asks it as it asks a WriteBackChecker.
+type FetchFieldChecker interface {
+	// CheckFetchFields is CheckWriteBack for the fields the fetch reads:
+	// one WriteBackCheck per account, whose Fields are the configured
+	// fetch fields (none: nothing is asked) and whose Problems name the
+	// fetch's settings.
+	CheckFetchFields(ctx context.Context) []WriteBackCheck
+}
+
 // WriteBackCheckCallTimeout bounds each API call of a CheckWriteBack.
 const WriteBackCheckCallTimeout = 15 * time.Second
 

@@ -70,7 +70,12 @@ Opportunity. A field that is missing, read-only, of a type that cannot hold
 its value or too short is named with its account, its setting and what to
 do (one that takes only some of the ERP's values, a number field for an
 invoice id, is a warning that does not fail the check); else it prints
-"write-back fields ok" for the account. It gets tokens as the workers do:
+"write-back fields ok" for the account. For Pipedrive it also lists the
+company's organization fields and names a fetch.organization_email_field
+or fetch.organization_tax_id_field that is not the key of a custom one
+(saying which field it may have meant: the one whose name it is, or whose
+key or name it is a typo of) or whose value is not text, as such a field
+is read empty from every deal; else "fetch fields ok". It gets tokens as the workers do:
 run it where their token_file is. Nothing is written
 to the CRM. Without the check such a field is found only once an invoice
 exists: every deal's run then ends WriteBackFailed. A CRM that does not
@@ -83,8 +88,8 @@ Exit status: 0 all good; 2 the config is invalid (every problem listed with its
 key, mapping files that do not compile with file:line:col); 1 anything else: a
 source or target that cannot be built from a valid config, Temporal not
 reachable, or its namespace lacks the search attributes, a write-back field
-a CRM would refuse or a CRM account that did not answer or refused the check
-(--crm), or a refusal of serve or (with --dev) dev.`,
+a CRM would refuse, a fetch field it does not have, or a CRM account that did
+not answer or refused the check (--crm), or a refusal of serve or (with --dev) dev.`,
 		Example: `  dealsync config check --config dealsync.yaml
   dealsync config check --config dealsync.yaml --temporal
   dealsync config check --config dealsync.yaml --crm    # before going live: the CRMs' write-back fields
@@ -246,72 +251,134 @@ const crmCheckTimeout = 2 * time.Minute
 // checkCRM asks the CRM of each connection whose source can check its
 // write-back (connectors.WriteBackChecker), account by account and
 // reading only, whether the deal fields the write-back sets exist and can
-// be written, and prints what each account answered. The error counts the
-// fields a CRM would refuse and the accounts that did not answer or
-// refused the check.
+// be written, and of each whose source can check the fields its fetch
+// reads by a setting (connectors.FetchFieldChecker) whether they exist,
+// and prints what each account answered. The error counts the fields a
+// CRM would refuse or not have and the accounts that did not answer or
+// refused the check (each once).
 func checkCRM(ctx context.Context, w io.Writer, set *connections.Set) error {
 	ctx, cancel := context.WithTimeout(ctx, crmCheckTimeout)
 	defer cancel()
-	var problems, unanswered, refused int
+	n := crmCheckCounts{failed: map[string]bool{}}
 	for _, name := range set.Names() {
 		c, _ := set.Get(name)
-		checker, ok := c.Source.(connectors.WriteBackChecker)
-		described, isDescribed := c.WriteBacker.(connectors.WriteBackDescriber)
-		switch {
-		case c.WriteBacker == nil && c.SourceType == "generic":
-			fmt.Fprintf(w, "crm: connection %s: the generic source writes nothing back (source.write_back.url is not set)\n", name)
-			continue
-		case c.WriteBacker == nil:
-			fmt.Fprintf(w, "crm: connection %s: the %s source writes nothing back (no write-back field is configured)\n", name, c.SourceType)
-			continue
-		case isDescribed && !ok:
-			// Nothing to ask without sending a delivery.
-			fmt.Fprintf(w, "crm: connection %s: the %s source writes back %s; not checked (the check would have to send a delivery)\n", name, c.SourceType, described.DescribeWriteBack())
-			continue
-		case !ok:
-			fmt.Fprintf(w, "crm: connection %s: the %s source cannot check its write-back fields\n", name, c.SourceType)
-			continue
-		}
-		for _, r := range checker.CheckWriteBack(ctx) {
-			switch {
-			case r.Err != nil && r.Unanswered():
-				unanswered++
-				fmt.Fprintf(w, "crm: connection %s: %s did not answer: %v; its write-back fields are not checked\n", name, r.Where, r.Err)
-			case r.Err != nil:
-				refused++
-				fmt.Fprintf(w, "crm: connection %s: %s refused the check: %v\n", name, r.Where, r.Err)
-			case len(r.Fields) == 0:
-				fmt.Fprintf(w, "crm: connection %s: %s: no write-back fields are configured: nothing is written back\n", name, r.Where)
-			case len(r.Problems) == 0:
-				fmt.Fprintf(w, "crm: connection %s: %s: write-back fields ok (%s)\n", name, r.Where, strings.Join(r.Fields, ", "))
-			default:
-				for _, p := range r.Problems {
-					if p.Doubt {
-						// It depends on the ERP's values: said, not failed.
-						fmt.Fprintf(w, "crm: connection %s: warning: %s\n", name, p)
-						continue
-					}
-					problems++
-					fmt.Fprintf(w, "crm: connection %s: %s\n", name, p)
-				}
-				if !slices.ContainsFunc(r.Problems, func(p connectors.WriteBackProblem) bool { return !p.Doubt }) {
-					fmt.Fprintf(w, "crm: connection %s: %s: write-back fields ok but for the warnings above (%s)\n", name, r.Where, strings.Join(r.Fields, ", "))
-				}
-			}
-		}
+		checkWriteBackFields(ctx, w, name, c, &n)
+		checkFetchFields(ctx, w, name, c, &n)
 	}
 	var why []string
-	if problems > 0 {
-		why = append(why, fmt.Sprintf("%d write-back field(s) a CRM would refuse (listed above): every deal's run would end WriteBackFailed, after its invoice is made", problems))
+	if n.problems > 0 {
+		why = append(why, fmt.Sprintf("%d write-back field(s) a CRM would refuse (listed above): every deal's run would end WriteBackFailed, after its invoice is made", n.problems))
 	}
-	if unanswered > 0 {
-		why = append(why, fmt.Sprintf("%d CRM account(s) did not answer: their write-back fields are not checked; run the check again", unanswered))
+	if n.fetchProblems > 0 {
+		why = append(why, fmt.Sprintf("%d fetch field(s) a CRM does not have as configured (listed above): what they name would be read empty from every deal", n.fetchProblems))
 	}
-	if refused > 0 {
-		why = append(why, fmt.Sprintf("%d CRM account(s) refused the check (listed above)", refused))
+	if n.unanswered > 0 {
+		why = append(why, fmt.Sprintf("%d CRM account(s) did not answer: their fields are not checked; run the check again", n.unanswered))
+	}
+	if n.refused > 0 {
+		why = append(why, fmt.Sprintf("%d CRM account(s) refused the check (listed above)", n.refused))
 	}
 	if len(why) > 0 {
 		return errors.New("crm: " + strings.Join(why, "; "))
 	}
 	return nil
+}
+
+// crmCheckCounts are what checkCRM's error counts; failed holds the
+// connection and account pairs already counted as not answering or
+// refusing, so that an account is counted once.
+type crmCheckCounts struct {
+	problems, fetchProblems, unanswered, refused int
+	failed                                       map[string]bool
+}
+
+// failure counts an account's check that got an error, once per account.
+func (n *crmCheckCounts) failure(connection string, r connectors.WriteBackCheck) {
+	key := connection + "\x00" + r.Account
+	if n.failed[key] {
+		return
+	}
+	n.failed[key] = true
+	if r.Unanswered() {
+		n.unanswered++
+	} else {
+		n.refused++
+	}
+}
+
+// checkWriteBackFields is checkCRM's check of connection c's write-back.
+func checkWriteBackFields(ctx context.Context, w io.Writer, name string, c *connections.Connection, n *crmCheckCounts) {
+	checker, ok := c.Source.(connectors.WriteBackChecker)
+	described, isDescribed := c.WriteBacker.(connectors.WriteBackDescriber)
+	switch {
+	case c.WriteBacker == nil && c.SourceType == "generic":
+		fmt.Fprintf(w, "crm: connection %s: the generic source writes nothing back (source.write_back.url is not set)\n", name)
+		return
+	case c.WriteBacker == nil:
+		fmt.Fprintf(w, "crm: connection %s: the %s source writes nothing back (no write-back field is configured)\n", name, c.SourceType)
+		return
+	case isDescribed && !ok:
+		// Nothing to ask without sending a delivery.
+		fmt.Fprintf(w, "crm: connection %s: the %s source writes back %s; not checked (the check would have to send a delivery)\n", name, c.SourceType, described.DescribeWriteBack())
+		return
+	case !ok:
+		fmt.Fprintf(w, "crm: connection %s: the %s source cannot check its write-back fields\n", name, c.SourceType)
+		return
+	}
+	for _, r := range checker.CheckWriteBack(ctx) {
+		switch {
+		case r.Err != nil && r.Unanswered():
+			n.failure(name, r)
+			fmt.Fprintf(w, "crm: connection %s: %s did not answer: %v; its write-back fields are not checked\n", name, r.Where, r.Err)
+		case r.Err != nil:
+			n.failure(name, r)
+			fmt.Fprintf(w, "crm: connection %s: %s refused the check: %v\n", name, r.Where, r.Err)
+		case len(r.Fields) == 0:
+			fmt.Fprintf(w, "crm: connection %s: %s: no write-back fields are configured: nothing is written back\n", name, r.Where)
+		case len(r.Problems) == 0:
+			fmt.Fprintf(w, "crm: connection %s: %s: write-back fields ok (%s)\n", name, r.Where, strings.Join(r.Fields, ", "))
+		default:
+			for _, p := range r.Problems {
+				if p.Doubt {
+					// It depends on the ERP's values: said, not failed.
+					fmt.Fprintf(w, "crm: connection %s: warning: %s\n", name, p)
+					continue
+				}
+				n.problems++
+				fmt.Fprintf(w, "crm: connection %s: %s\n", name, p)
+			}
+			if !slices.ContainsFunc(r.Problems, func(p connectors.WriteBackProblem) bool { return !p.Doubt }) {
+				fmt.Fprintf(w, "crm: connection %s: %s: write-back fields ok but for the warnings above (%s)\n", name, r.Where, strings.Join(r.Fields, ", "))
+			}
+		}
+	}
+}
+
+// checkFetchFields is checkCRM's check of the fields connection c's fetch
+// reads by a setting (Pipedrive's fetch.organization_*_field); a source
+// without such settings, or with none set, is not asked.
+func checkFetchFields(ctx context.Context, w io.Writer, name string, c *connections.Connection, n *crmCheckCounts) {
+	checker, ok := c.Source.(connectors.FetchFieldChecker)
+	if !ok {
+		return
+	}
+	for _, r := range checker.CheckFetchFields(ctx) {
+		switch {
+		case len(r.Fields) == 0:
+			// None configured: nothing asked, nothing to say.
+		case r.Err != nil && r.Unanswered():
+			n.failure(name, r)
+			fmt.Fprintf(w, "crm: connection %s: %s did not answer: %v; its fetch fields are not checked\n", name, r.Where, r.Err)
+		case r.Err != nil:
+			n.failure(name, r)
+			fmt.Fprintf(w, "crm: connection %s: %s refused the check of its fetch fields: %v\n", name, r.Where, r.Err)
+		case len(r.Problems) == 0:
+			fmt.Fprintf(w, "crm: connection %s: %s: fetch fields ok (%s)\n", name, r.Where, strings.Join(r.Fields, ", "))
+		default:
+			for _, p := range r.Problems {
+				n.fetchProblems++
+				fmt.Fprintf(w, "crm: connection %s: %s\n", name, p)
+			}
+		}
+	}
 }

@@ -25,6 +25,7 @@ func TestConfigCheckCRM(t *testing.T) {
 		org     = "00D5w000004qGTOEA2"
 		pdKey   = "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1"
 		pdState = "f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4"
+		pdVAT   = "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0"
 	)
 	hs := hubspotfake.New()
 	defer hs.Close()
@@ -33,6 +34,7 @@ func TestConfigCheckCRM(t *testing.T) {
 	defer pd.Close()
 	pd.AddCompany(company, "pd-token")
 	pd.AddDealFields(company, pdKey, pdState)
+	pd.PutOrganizationField(company, pipedrivefake.DealField{Key: pdVAT, Name: "VAT ID"})
 	sf := salesforcefake.New(org, "cid", "csecret")
 	defer sf.Close()
 	cfg := writeConfig(t, fmt.Sprintf(`
@@ -57,6 +59,7 @@ connections:
       webhook_user: dealsync
       webhook_password: correct-horse
       write_back: {invoice_id_field: %s, status_field: %s}
+      fetch: {organization_tax_id_field: %s}
       accounts:
         %q: {api_token: pd-token}
   sf:
@@ -76,7 +79,7 @@ connections:
       type: generic
       secret: "whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM="
       write_back: {url: "http://127.0.0.1:9/dealsync/invoices?token=hush"}
-`, hs.URL, portal, pd.URL, pdKey, pdState, company, org, sf.URL))
+`, hs.URL, portal, pd.URL, pdKey, pdState, pdVAT, company, org, sf.URL))
 
 	// Without --crm, no CRM is asked anything.
 	out, err := runOut(ctx, "--config", cfg, "config", "check")
@@ -100,6 +103,7 @@ connections:
 	for _, want := range []string{
 		"crm: connection hs: HubSpot portal 62515: write-back fields ok (erp_invoice_id, erp_invoice_number, erp_invoice_url, erp_sync_status)\n",
 		"crm: connection pd: Pipedrive company 6083095: write-back fields ok (" + pdKey + ", " + pdState + ")\n",
+		"crm: connection pd: Pipedrive company 6083095: fetch fields ok (" + pdVAT + ")\n",
 		"crm: connection sf: Salesforce org 00d5w000004qgtoea2: write-back fields ok (ERP_Invoice_Id__c, ERP_Invoice_Number__c, ERP_Invoice_URL__c, ERP_Sync_Status__c)\n",
 		"crm: connection shop: the generic source writes nothing back (source.write_back.url is not set)\n",
 		"crm: connection inhouse: the generic source writes back a POST to http://127.0.0.1:9/dealsync/invoices signed the Standard Webhooks way with the source's secret; not checked (the check would have to send a delivery)\n",
@@ -109,6 +113,19 @@ connections:
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+
+	// A fetch field the company does not have: named, with the field it
+	// may mean, exit 1.
+	pd.PutOrganizationField(company, pipedrivefake.DealField{Key: pdVAT, Name: "VAT ID (old)", Type: "enum", Options: []string{"none"}})
+	out, err = runOut(ctx, "--config", cfg, "config", "check", "--crm")
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "1 fetch field(s) a CRM does not have as configured (listed above): what they name would be read empty from every deal") ||
+		strings.Contains(err.Error(), "write-back field(s)") {
+		t.Fatalf("a fetch field: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+	if want := `crm: connection pd: Pipedrive company 6083095: fetch.organization_tax_id_field "` + pdVAT + `" is the field "VAT ID (old)" of type enum (Single option)`; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	pd.PutOrganizationField(company, pipedrivefake.DealField{Key: pdVAT, Name: "VAT ID"})
 
 	// Fields each CRM would refuse: named, exit 1.
 	hs.DeleteDealProperty(portal, "erp_invoice_url")
@@ -144,6 +161,8 @@ connections:
 	hs.FailProperties(hubspotfake.Fault{Status: http.StatusForbidden, Body: `{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","correlationId":"x",` +
 		`"errors":[{"message":"One or more of the following scopes are required.","context":{"requiredGranularScopes":["crm.schemas.deals.read"]}}],"category":"MISSING_SCOPES"}`})
 	pd.FailDealFields(pipedrivefake.Fault{Status: http.StatusServiceUnavailable})
+	// The company's fetch fields are not answered either: one account.
+	pd.FailOrganizationFields(pipedrivefake.Fault{Status: http.StatusServiceUnavailable})
 	out, err = runOut(ctx, "--config", cfg, "config", "check", "--crm")
 	if exitCode(err) != 1 || !strings.Contains(err.Error(), "1 CRM account(s) did not answer") || !strings.Contains(err.Error(), "1 CRM account(s) refused the check") ||
 		strings.Contains(err.Error(), "would refuse") {
@@ -154,6 +173,8 @@ connections:
 		"needs the scope crm.schemas.deals.read",
 		"crm: connection pd: Pipedrive company 6083095 did not answer: pipedrive list deal fields: HTTP 503",
 		"its write-back fields are not checked",
+		"crm: connection pd: Pipedrive company 6083095 did not answer: pipedrive list organization fields: HTTP 503",
+		"its fetch fields are not checked",
 		"crm: connection sf: Salesforce org 00d5w000004qgtoea2: write-back fields ok",
 	} {
 		if !strings.Contains(out, want) {

@@ -89,11 +89,19 @@ func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmk
 // /api/v2/dealFields, every page, each page's call bounded by
 // connectors.WriteBackCheckCallTimeout).
 func (s *Source) dealFields(ctx context.Context, acc *account) (map[string]pdDealField, error) {
+	return s.fields(ctx, acc, "deal", "/api/v2/dealFields")
+}
+
+// fields lists the company's fields of an object (deal, organization) by
+// key from path (every page, each page's call bounded by
+// connectors.WriteBackCheckCallTimeout): the lists of API v2 give deal and
+// organization fields alike.
+func (s *Source) fields(ctx context.Context, acc *account, object, path string) (map[string]pdDealField, error) {
 	out := map[string]pdDealField{}
 	cursor := ""
 	for page := 0; ; page++ {
 		if page == maxPages {
-			return nil, permanent("company %s has more than %d pages of deal fields", acc.id, maxPages)
+			return nil, permanent("company %s has more than %d pages of %s fields", acc.id, maxPages, object)
 		}
 		q := url.Values{"limit": {"500"}}
 		if cursor != "" {
@@ -101,7 +109,7 @@ func (s *Source) dealFields(ctx context.Context, acc *account) (map[string]pdDea
 		}
 		var list []pdDealField
 		callCtx, cancel := context.WithTimeout(ctx, connectors.WriteBackCheckCallTimeout)
-		env, err := s.call(callCtx, acc, "list deal fields", http.MethodGet, "/api/v2/dealFields?"+q.Encode(), nil, &list)
+		env, err := s.call(callCtx, acc, "list "+object+" fields", http.MethodGet, path+"?"+q.Encode(), nil, &list)
 		cancel()
 		if err != nil {
 			return nil, err

@@ -19,7 +19,10 @@
 // GET /api/v2/products?ids=..., GET /api/v2/dealFields (the company's
 // custom deal fields, AddDealFields and PutDealField, after some of
 // Pipedrive's own, BuiltinDealFields; cursor paging, DealFieldsPageSize;
-// FailDealFields), and PATCH /api/v2/deals/{id},
+// FailDealFields), GET /api/v2/organizationFields (likewise: the
+// company's custom organization fields, PutOrganizationField, after some
+// of Pipedrive's own, BuiltinOrganizationFields; FailOrganizationFields),
+// and PATCH /api/v2/deals/{id},
 // which updates the stored deal's custom fields (400 for a custom field key
 // the company does not have, or text for a field whose type is not text;
 // ArchivedPatchStatus for an archived deal, whose body is unverified).
@@ -97,6 +100,7 @@ type company struct {
 	discounts map[string][]Record // deal id → discounts on the whole deal
 	products  map[string]Record
 	fields    map[string]DealField // deal custom fields by key
+	orgFields map[string]DealField // organization custom fields by key
 	taxOpt    string               // tax_method of deal products seeded without one
 }
 
@@ -125,6 +129,7 @@ type Server struct {
 	attempts  map[string]int
 	wbFaults  []Fault
 	dfFaults  []Fault
+	ofFaults  []Fault // of GET /api/v2/organizationFields
 }
 
 // New starts a fake Pipedrive with no companies.
@@ -139,7 +144,7 @@ func (s *Server) company(id string) *company {
 	c, ok := s.companies[id]
 	if !ok {
 		c = &company{deals: map[string]Record{}, deleted: map[string]Record{}, orgs: map[string]Record{}, persons: map[string]Record{}, items: map[string][]Record{},
-			discounts: map[string][]Record{}, products: map[string]Record{}, fields: map[string]DealField{}, taxOpt: "none"}
+			discounts: map[string][]Record{}, products: map[string]Record{}, fields: map[string]DealField{}, orgFields: map[string]DealField{}, taxOpt: "none"}
 		s.companies[id] = c
 	}
 	return c
@@ -229,6 +234,32 @@ func (s *Server) FailDealFields(faults ...Fault) {
 	s.dfFaults = append(s.dfFaults, faults...)
 }
 
+// BuiltinOrganizationFields are some of Pipedrive's own organization
+// fields, listed before a company's custom fields.
+var BuiltinOrganizationFields = []DealField{
+	{Key: "name", Name: "Name", Type: "varchar", builtin: true},
+	{Key: "owner_id", Name: "Owner", Type: "user", builtin: true},
+	{Key: "address", Name: "Address", Type: "address", builtin: true},
+	{Key: "label_ids", Name: "Labels", Type: "set", builtin: true},
+}
+
+// PutOrganizationField creates (or replaces) an organization custom field
+// of a company (a DealField, as the API lists both alike).
+func (s *Server) PutOrganizationField(companyID string, f DealField) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.Options, f.builtin = slices.Clone(f.Options), false
+	s.company(companyID).orgFields[f.Key] = f
+}
+
+// FailOrganizationFields answers the next len(faults) pages of GET
+// /api/v2/organizationFields with the faults, in order.
+func (s *Server) FailOrganizationFields(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ofFaults = append(s.ofFaults, faults...)
+}
+
 // answered is the field as the API lists it.
 func (f DealField) answered() Record {
 	if f.Type == "" {
@@ -253,7 +284,19 @@ func (f DealField) answered() Record {
 // the company's custom fields by key, paged by limit (at most 500) and
 // cursor.
 func (s *Server) dealFields(w http.ResponseWriter, r *http.Request, c *company) {
-	if answerFault(w, &s.dfFaults) {
+	s.fieldList(w, r, &s.dfFaults, BuiltinDealFields, c.fields)
+}
+
+// organizationFields answers GET /api/v2/organizationFields as
+// dealFields answers the deal fields.
+func (s *Server) organizationFields(w http.ResponseWriter, r *http.Request, c *company) {
+	s.fieldList(w, r, &s.ofFaults, BuiltinOrganizationFields, c.orgFields)
+}
+
+// fieldList answers a list of fields: builtin, then custom by key, paged
+// by limit (at most 500, and DealFieldsPageSize) and cursor.
+func (s *Server) fieldList(w http.ResponseWriter, r *http.Request, faults *[]Fault, builtin []DealField, custom map[string]DealField) {
+	if answerFault(w, faults) {
 		return
 	}
 	limit, ok := pageLimit(w, r.URL.Query())
@@ -261,9 +304,9 @@ func (s *Server) dealFields(w http.ResponseWriter, r *http.Request, c *company) 
 		return
 	}
 	limit = min(limit, s.DealFieldsPageSize)
-	all := slices.Clone(BuiltinDealFields)
-	for _, k := range slices.Sorted(maps.Keys(c.fields)) {
-		all = append(all, c.fields[k])
+	all := slices.Clone(builtin)
+	for _, k := range slices.Sorted(maps.Keys(custom)) {
+		all = append(all, custom[k])
 	}
 	answered := make([]any, len(all))
 	for i, f := range all {
@@ -549,6 +592,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"success": true, "data": out, "additional_data": map[string]any{"next_cursor": nil}})
 	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "dealFields":
 		s.dealFields(w, r, c)
+	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] == "organizationFields":
+		s.organizationFields(w, r, c)
 	case r.Method == http.MethodPatch && len(parts) == 2 && parts[0] == "deals":
 		s.patchDeal(w, c, companyID, parts[1], body)
 	default:
