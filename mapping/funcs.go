@@ -35,22 +35,62 @@ var errFuncResult = errors.New("expression gave a function, not a value: " + fun
 
 // funcGuard has string() and toJSON() of a value that may hold a function
 // (of a type known only as the expression runs, or known to be or hold
-// one) take it through _no_func, and string() of a value that may be nil
-// (mayBeNil) too, which writes nil as "". It runs for a run's snapshot
-// too: it changes no type, so a snapshot compiles as before, and it fails
-// only a run that would have written a function's address.
+// one) take it through _no_func, and string() of any other value that may
+// be nil (mayBeNil) through _nil_text, which writes nil as "" and is
+// string() as before otherwise. It runs for a run's snapshot too: it
+// changes no type, so a snapshot compiles as before, and it fails only a
+// run that would have written a function's address.
+//
+// Its walk visits a let's declaration after the expression that uses it:
+// there, string() of the let variable (or of a value read from it) is
+// guarded again with the names that expression declares taken for let
+// variables, whatever the environment's names (let item = find(…) in a
+// header field).
 type funcGuard struct{}
 
 func (funcGuard) Visit(node *ast.Node) {
-	b, ok := (*node).(*ast.BuiltinNode)
-	if !ok || (b.Name != "string" && b.Name != "toJSON") || len(b.Arguments) != 1 {
+	switch x := (*node).(type) {
+	case *ast.BuiltinNode:
+		guardText(x, noLets)
+	case *ast.VariableDeclaratorNode:
+		names := map[string]bool{x.Name: true}
+		ast.Walk(&x.Expr, visitor(func(n ast.Node) {
+			if d, ok := n.(*ast.VariableDeclaratorNode); ok {
+				names[d.Name] = true
+			}
+		}))
+		lets := func(name string) bool { return names[name] }
+		ast.Walk(&x.Expr, visitor(func(n ast.Node) {
+			if b, ok := n.(*ast.BuiltinNode); ok {
+				guardText(b, lets)
+			}
+		}))
+	}
+}
+
+// noLets is the lets of nilable where no let variable is in scope.
+func noLets(string) bool { return false }
+
+// guardText wraps the argument of string() or toJSON() b in _no_func
+// where it may hold a function, else that of string() in _nil_text where
+// it may be nil (mayBeNil, lets saying which names are let variables).
+func guardText(b *ast.BuiltinNode, lets func(name string) bool) {
+	if (b.Name != "string" && b.Name != "toJSON") || len(b.Arguments) != 1 {
 		return
 	}
 	arg := b.Arguments[0]
-	if isCallOf(arg, "_no_func") || !mayHoldFunc(arg.Nature()) && !(b.Name == "string" && mayBeNil(arg)) {
+	if isCallOf(arg, "_no_func") || isCallOf(arg, "_nil_text") {
 		return
 	}
-	wrap := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_no_func"}, Arguments: []ast.Node{arg, &ast.StringNode{Value: b.Name}}}
+	var wrap *ast.CallNode
+	switch {
+	case mayHoldFunc(arg.Nature()):
+		wrap = &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_no_func"}, Arguments: []ast.Node{arg, &ast.StringNode{Value: b.Name}}}
+	case b.Name == "string" && mayBeNil(arg, lets):
+		wrap = &ast.CallNode{Callee: &ast.IdentifierNode{Value: "_nil_text"}, Arguments: []ast.Node{arg}}
+	default:
+		return
+	}
 	wrap.SetLocation(arg.Location())
 	b.Arguments[0] = wrap
 }
@@ -137,29 +177,19 @@ func valueHoldsFunc(v reflect.Value, depth int) bool {
 	return false
 }
 
-// environmentNames are the names the mapping's environments give their
-// values (deal, event, item, won_stages, …), and $env.
-var environmentNames = func() map[string]bool {
-	names := map[string]bool{"$env": true}
-	for _, t := range envTypes {
-		for _, n := range exprNames(t) {
-			names[n] = true
-		}
-	}
-	return names
-}()
-
 // mayBeNil says whether the value of n may be nil as the expression runs,
 // though its type is one that is not (a text of a line item that find()
 // did not find, find(deal.line_items, .sku == "x")?.sku): what nilable
-// says, a name that is not the environment's taken for a let variable,
-// and what ?. reads (deal.raw?.po of a deal without any raw field).
-func mayBeNil(n ast.Node) bool {
-	if nilable(n, func(name string) bool { return !environmentNames[name] }) {
+// says (lets saying which names are let variables), and what ?. reads
+// (deal.raw?.po of a deal without any raw field).
+func mayBeNil(n ast.Node, lets func(name string) bool) bool {
+	if nilable(n, lets) {
 		return true
 	}
 	for {
 		switch x := n.(type) {
+		case *ast.VariableDeclaratorNode:
+			n = x.Expr
 		case *ast.ChainNode:
 			n = x.Node
 		case *ast.MemberNode:
@@ -173,12 +203,15 @@ func mayBeNil(n ast.Node) bool {
 	}
 }
 
-// funcOptions are funcGuard and _no_func(value, builtin): the value,
-// unless it is or holds a function; for string() of a value of a type
-// known only as the run reads it, a float (fromJSON's number) as its
-// floatText, nothing (a missing key, a JSON null, what find() or ?. did
-// not find, a nil pointer) as "", and a JSON object an error saying to
-// pick its part.
+// funcOptions are funcGuard, _no_func(value, builtin) and _nil_text.
+// _no_func gives the value, unless it is or holds a function; for
+// string() of a value of a type known only as the run reads it, a float
+// (fromJSON's number) as its floatText, nothing (a missing key, a JSON
+// null, what find() or ?. did not find, a nil pointer) as "", and a JSON
+// object an error saying to pick its part. _nil_text(value), for
+// string() of a value of a type known at load that may be nil, gives
+// nothing (or a nil pointer) as "" and any other value as it is, for
+// string() to write as it does (string(1e21) is "1e+21" there too).
 func funcOptions() []expr.Option {
 	return []expr.Option{
 		expr.Patch(funcGuard{}),
@@ -205,13 +238,31 @@ func funcOptions() []expr.Option {
 					// as string() of a list written in the mapping does.)
 					return jsonText("string", x)
 				}
-				if v := reflect.ValueOf(p[0]); v.Kind() == reflect.Pointer && v.IsNil() {
-					return "", nil // "<nil>" too
+				if isNil(p[0]) {
+					return "", nil // a nil pointer: "<nil>" too
 				}
 			}
 			return p[0], nil
 		}, new(func(any, string) any)),
+		expr.Function("_nil_text", func(p ...any) (any, error) {
+			if isNil(p[0]) {
+				// What find(), first(), get() or ?. did not find, a let
+				// variable holding it: "" as coalesce takes it; it was
+				// "<nil>", written into the invoice.
+				return "", nil
+			}
+			return p[0], nil
+		}, new(func(any) any)),
 	}
+}
+
+// isNil says whether v is nothing or a nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	r := reflect.ValueOf(v)
+	return r.Kind() == reflect.Pointer && r.IsNil()
 }
 
 // checkFuncValues refuses string() or toJSON() of a value known at load

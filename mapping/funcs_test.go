@@ -143,3 +143,62 @@ func TestStringOfNothingIsBlankWhateverItsType(t *testing.T) {
 		t.Errorf("trigger: %v, %v; want true (string() of nothing is \"\")", ok, err)
 	}
 }
+
+// string() of a value of a type known at load is written as expr's
+// string() writes it, whether the value is read straight or through a let
+// variable, find(), first() or get(), which may give nothing (and then
+// ""): a float keeps its text (1e+21, 1.1e-05). Only a value whose type
+// shows as the run reads it (fromJSON's number) is written as its JSON
+// text.
+func TestStringOfAValueThatMayBeNilKeepsItsText(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	for _, c := range []struct{ expression, want string }{
+		{`string(1e21) + " / " + (let x = 1e21; string(x))`, "1e+21 / 1e+21"},
+		{`let r = len(deal.name) / 1000000; string(r)`, "1.1e-05"},
+		{`find([0.00001], # > 0)`, "1e-05"},
+		{`get([0.00001], 0)`, "1e-05"},
+		{`let x = get([0.00001], 0); string(x)`, "1e-05"},
+		{`let q = find(deal.line_items, .sku == "PRO-1Y")?.quantity; string(q)`, "1"},
+		// A type known only as the run reads it: JSON's text.
+		{`first([1e21])`, "1000000000000000000000"},
+		{`find(deal.line_items, .sku == "PRO-1Y")?.quantity`, "1"},
+		{`let x = find([0.00001], # > 1); string(x)`, ""},
+		{`fromJSON("1e21")`, "1000000000000000000000"},
+		{`let j = fromJSON("0.00001"); string(j)`, "0.00001"},
+	} {
+		if got := printed(t, c.expression, ev); got != c.want {
+			t.Errorf("string(%s) = %q, want %q", c.expression, got, c.want)
+		}
+	}
+}
+
+// A let variable whose name is one that another environment gives a
+// value (item under invoice.lines, is_won in the trigger) is a let
+// variable for string() too: nothing is "" in a header field, a trigger
+// and a line field alike.
+func TestStringOfANilLetNamedLikeAnEnvironmentValueIsBlank(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	m := parse(t, `name: t
+trigger: 'is_won(deal.stage) && (let item = find(deal.line_items, .sku == "x")?.sku; string(item) == "")'
+invoice:
+  memo: 'let item = find(deal.line_items, .sku == "x"); "[" + string(item) + "]"'
+  reference: 'let is_won = find(deal.line_items, .sku == "x")?.sku; "[" + string(is_won) + "]"'
+  lines:
+    description: 'let is_won = first(filter(deal.line_items, .sku == "x")); let won_stages = find(deal.line_items, .sku == "x")?.description; "[" + string(won_stages) + string(is_won) + "]"'
+    quantity: item.quantity
+    unit_price: item.unit_price
+`)
+	if ok, _, err := m.Trigger([]string{"closedwon"}).Evaluate(ev); !ok || err != nil {
+		t.Errorf("trigger: %v, %v; want true (string() of a let holding nothing is \"\")", ok, err)
+	}
+	inv, err := m.Map(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Memo != "[]" || inv.Reference != "[]" {
+		t.Errorf("memo %q, reference %q; want \"[]\" for both", inv.Memo, inv.Reference)
+	}
+	if len(inv.Lines) != 1 || inv.Lines[0].Description != "[]" {
+		t.Errorf("lines %+v; want one described \"[]\"", inv.Lines)
+	}
+}

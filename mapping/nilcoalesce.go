@@ -152,7 +152,7 @@ func nilable(n ast.Node, lets func(name string) bool) bool {
 		}
 		return kindNilable
 	case *ast.VariableDeclaratorNode:
-		return nilable(x.Expr, lets)
+		return nilable(x.Expr, func(name string) bool { return name == x.Name || lets(name) })
 	}
 	return true
 }

@@ -48,7 +48,7 @@ func ReferenceIsDealID(m Mapper) bool {
 		}
 		node := c.prog.Node()
 		for {
-			if c, ok := node.(*ast.CallNode); ok && isCallOf(c, "_no_func") && len(c.Arguments) == 2 {
+			if c, ok := node.(*ast.CallNode); ok && (isCallOf(c, "_no_func") || isCallOf(c, "_nil_text")) && len(c.Arguments) > 0 {
 				node = c.Arguments[0] // string()'s guard (funcGuard)
 				continue
 			}
