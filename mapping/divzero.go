@@ -69,8 +69,10 @@ func literalZero(n ast.Node) bool {
 	return false
 }
 
-// divisor is a division's divisor as the expression writes it, and where
-// it starts (a rune offset in the expression).
+// divisor is a division's divisor as the expression writes it (without
+// parentheses around all of it; its start and "…" when longer than
+// maxShownText), and where that text starts (a rune offset in the
+// expression).
 type divisor struct {
 	text string
 	from int
@@ -98,14 +100,14 @@ func divisorsOf(src string, root ast.Node) map[int]divisor {
 		if d == nil {
 			return
 		}
-		from, ok := startOf(d)
+		from, to, ok := nodeSpan(runes, d)
 		if !ok {
 			return
 		}
 		if out == nil {
 			out = map[int]divisor{}
 		}
-		out[node.Location().From] = divisor{text: oneLine(nodeText(runes, d)), from: from}
+		out[node.Location().From] = divisor{text: shortText(oneLine(string(runes[from:to]))), from: from}
 	}))
 	return out
 }

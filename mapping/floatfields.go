@@ -50,7 +50,7 @@ func (p *parser) checkJSONNumberFields(n *yaml.Node, key, src string, root ast.N
 		from = 0
 	}
 	text := nodeText([]rune(src), value)
-	if utf8.RuneCountInString(text) > 80 {
+	if utf8.RuneCountInString(text) > maxShownText {
 		text = "x"
 	}
 	what := "a float"

@@ -407,9 +407,10 @@ func TestLinesWrittenAsAListSayHowTheyAreWritten(t *testing.T) {
 }
 
 // A run-time division by zero names the divisor that was 0, as the file
-// writes it, and gives its position, in an expression with several
-// divisions: of decimals, of numbers read with fromJSON, a remainder of
-// whole numbers, inside a predicate, in the trigger.
+// writes it (without parentheses around all of it, the start of a long
+// one), and gives its position, in an expression with several divisions:
+// of decimals, of numbers read with fromJSON, a remainder of whole
+// numbers, inside a predicate, a conditional, a let, in the trigger.
 func TestDivisionByZeroNamesTheDivisor(t *testing.T) {
 	ev := wonEvent("closedwon", "")
 	ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"n": 4, "zero": 0}`)}
@@ -419,6 +420,13 @@ func TestDivisionByZeroNamesTheDivisor(t *testing.T) {
 		{`dec(string(fromJSON(deal.raw["cf"])["n"] / fromJSON(deal.raw["cf"])["zero"]))`, `fromJSON(deal.raw["cf"])["zero"]`, "4:61"},
 		{`dec(len(deal.line_items) % (len(deal.line_items) - 1))`, "len(deal.line_items) - 1", "4:46"},
 		{`sum(deal.line_items, .unit_price / .discount)`, ".discount", "4:53"},
+		// Without the parentheses around it, at its start, whatever it is.
+		{`deal.amount / (deal.has_amount ? item.discount : dec(1))`, "deal.has_amount ? item.discount : dec(1)", "4:33"},
+		{`deal.amount / ((item.quantity - 1))`, "item.quantity - 1", "4:34"},
+		{`deal.amount / (let z = item.discount; z)`, "let z = item.discount; z", "4:33"},
+		// A long one: its start.
+		{`deal.amount / (item.discount + item.discount + item.discount + item.discount + item.discount + item.discount)`,
+			"item.discount + item.discount + item.discount + item.discount + item.discount +…", "4:33"},
 	} {
 		m, err := mapping.Parse("d.yaml", []byte("name: d\ninvoice:\n  lines:\n    unit_price: '"+c.expr+"'\n"))
 		if err != nil {

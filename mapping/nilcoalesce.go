@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode"
 
 	"github.com/expr-lang/expr/ast"
 	yaml "go.yaml.in/yaml/v3"
@@ -188,19 +189,39 @@ var neverNilBuiltins = map[string]bool{
 	"count": true,
 }
 
-// nodeText is the text of src (as runes) that writes n: from the first to
-// the last position of its nodes, widened to the brackets and parentheses
-// it opens or closes (expr's positions leave out the closing ones), or
-// n printed when that fails.
+// nodeText is the text of src (as runes) that writes n (nodeSpan), or n
+// printed when that fails.
 func nodeText(src []rune, n ast.Node) string {
-	from, to, ok := -1, -1, false
+	from, to, ok := nodeSpan(src, n)
+	if !ok {
+		return n.String()
+	}
+	return string(src[from:to])
+}
+
+// nodeSpan is where the text of src (as runes) that writes n starts and
+// ends: from the first to the last position of its nodes, widened to the
+// brackets and parentheses it opens or closes (expr's positions leave out
+// the closing ones) and to a let's keyword, without spaces or parentheses
+// around the whole (a divisor (a - 1) is a - 1, as it is for a / (a - 1)
+// and a / (c ? a : b) alike). A conditional's own position, the token
+// after it, is left out. ok is false when that fails.
+func nodeSpan(src []rune, n ast.Node) (from, to int, ok bool) {
+	from, to = -1, -1
 	ast.Walk(&n, visitor(func(node ast.Node) {
+		if _, cond := node.(*ast.ConditionalNode); cond {
+			return // at the token after its last branch: ")", "," or the end
+		}
 		loc := node.Location()
 		if loc.From == 0 && loc.To == 0 {
 			return // a node a patch made
 		}
-		if !ok || loc.From < from {
-			from = loc.From
+		start := loc.From
+		if _, let := node.(*ast.VariableDeclaratorNode); let {
+			start = letKeyword(src, start) // at its name
+		}
+		if !ok || start < from {
+			from = start
 		}
 		if !ok || loc.To > to {
 			to = loc.To
@@ -208,22 +229,74 @@ func nodeText(src []rune, n ast.Node) string {
 		ok = true
 	}))
 	if !ok || from < 0 || to > len(src) || from >= to {
-		return n.String()
+		return 0, 0, false
 	}
 	for range len(src) {
 		open, close := unbalanced(src[from:to])
 		switch {
 		case open == 0 && close == 0:
-			return strings.TrimSpace(string(src[from:to]))
+			return trimEnclosing(src, from, to)
 		case close > 0 && from > 0:
 			from--
 		case open > 0 && to < len(src):
 			to++
 		default:
-			return n.String()
+			return 0, 0, false
 		}
 	}
-	return n.String()
+	return 0, 0, false
+}
+
+// letKeyword is where the let that declares the name at offset from in
+// src starts, or from when no let is written before it.
+func letKeyword(src []rune, from int) int {
+	i := from
+	for i > 0 && unicode.IsSpace(src[i-1]) {
+		i--
+	}
+	if i >= 3 && string(src[i-3:i]) == "let" && (i == 3 || !isNameRune(src[i-4])) {
+		return i - 3
+	}
+	return from
+}
+
+func isNameRune(r rune) bool {
+	return r == '_' || r == '$' || unicode.IsLetter(r) || unicode.IsDigit(r)
+}
+
+// trimEnclosing narrows the balanced span src[from:to] by the spaces and
+// the parentheses around all of it: (a - 1) is a - 1, (a) - (b) stays.
+func trimEnclosing(src []rune, from, to int) (int, int, bool) {
+	for {
+		for from < to && unicode.IsSpace(src[from]) {
+			from++
+		}
+		for to > from && unicode.IsSpace(src[to-1]) {
+			to--
+		}
+		if to-from < 2 || src[from] != '(' || src[to-1] != ')' {
+			return from, to, from < to
+		}
+		if open, close := unbalanced(src[from+1 : to-1]); open != 0 || close != 0 {
+			return from, to, true // (a) - (b)
+		}
+		from, to = from+1, to-1
+	}
+}
+
+// maxShownText is the longest text of an expression a message shows
+// whole: a longer one is shortened (shortText), or named x where it is
+// part of an expression to write.
+const maxShownText = 80
+
+// shortText is s, or its start and "…" when it is longer than
+// maxShownText.
+func shortText(s string) string {
+	r := []rune(s)
+	if len(r) <= maxShownText {
+		return s
+	}
+	return strings.TrimSpace(string(r[:maxShownText-1])) + "…"
 }
 
 // unbalanced counts the brackets and parentheses s leaves open and those
