@@ -1031,10 +1031,10 @@ func builtinHint(msg string) string {
 	}
 	if strings.HasPrefix(msg, "invalid operation: ") && strings.Contains(msg, "mismatched types") && strings.Contains(msg, "decimal") &&
 		(strings.Contains(msg, "unknown") || strings.Contains(msg, "interface {}")) {
-		// A decimal beside a number read with fromJSON (a float), or
-		// another value whose type shows only as the run reads it.
-		return unknownOperandPrefix + "a number read with fromJSON is a float, which money is not computed with: write dec(string(x)) for it " +
-			"(for another value whose type shows only as the run reads it, such as a conditional of a decimal and 0, give both sides one type)"
+		// A decimal beside a value whose type shows only as the run
+		// reads it, where unknownOperandHint does not say which.
+		return unknownOperandPrefix + "the value beside the decimal has a type that shows only as the run reads it, so a decimal is not computed with it as written: " +
+			"convert it, dec(x) for a decimal or a whole number, dec(string(x)) for a number read with fromJSON (a float), or give both sides of a conditional one type"
 	}
 	for fn, instead := range map[string]string{
 		"round": "write round_to(x, places) or round_currency(x, currency)",

@@ -29,19 +29,7 @@ func (p *parser) checkJSONNumberFields(n *yaml.Node, key, src string, root ast.N
 		}
 		break
 	}
-	lets := map[string]ast.Node{}
-	twice := map[string]bool{}
-	ast.Walk(&root, visitor(func(node ast.Node) {
-		if d, ok := node.(*ast.VariableDeclaratorNode); ok {
-			if _, seen := lets[d.Name]; seen {
-				twice[d.Name] = true // in two scopes: which one a name reads is not looked into
-			}
-			lets[d.Name] = d.Value
-		}
-	}))
-	for name := range twice {
-		delete(lets, name)
-	}
+	lets := letValues(root)
 	if !neverDecimal(value, lets, 0) {
 		return
 	}
