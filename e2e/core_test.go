@@ -880,6 +880,123 @@ func TestGenericConnectionSettlesAndLingers(t *testing.T) {
 	}
 }
 
+// On a generic connection whose runs settle, a change of a won deal (its
+// stage won before and after, a newer amount) that reaches the intake
+// before the deal's win has started the run (the win sent at the same
+// moment to another replica, or refused and sent again by the CRM after
+// the change) is refused with 503, nothing acknowledged: the CRM sends it
+// again, it reaches the run the win started, and the invoice bills the
+// newer amount. It used to be acknowledged as skipped ("no run in progress
+// for this deal") and the invoice billed the win's older amount, unflagged.
+// A change of a deal won before dealsync went live (older than the settle
+// time, no run of the deal) is still skipped (200) and invoices nothing.
+func TestGenericChangeBeforeItsWinReachesTheWinsRun(t *testing.T) {
+	s := startStack(t, stackOptions{env: map[string]string{
+		"DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "5s",
+		"DEALSYNC_CONNECTIONS_DEMO_LINGER":      "1s",
+	}})
+	deal := func(eventID, dealID string, at time.Time, previous, amount string) []byte {
+		b := event(eventID, dealID, func(d map[string]any) {
+			d["previous_stage"], d["amount"] = previous, amount
+			d["line_items"] = []any{map[string]any{"sku": "PRO-1Y", "description": "Pro plan, 1 year", "quantity": "1", "unit_price": amount}}
+		})
+		return bytes.Replace(b, []byte(`"2026-11-20T10:00:00Z"`), []byte(`"`+at.UTC().Format(time.RFC3339Nano)+`"`), 1)
+	}
+	totals := func(dealID string) string {
+		var got []string
+		for _, inv := range s.Sandbox.Invoices() {
+			if inv.Reference == dealID {
+				got = append(got, inv.Total)
+			}
+		}
+		return strings.Join(got, ",")
+	}
+	now := time.Now()
+	win := deal("w0", "R-0", now.Add(-2*time.Second), "negotiation", "100.00")
+	change := deal("c0", "R-0", now, "closed_won", "175.00")
+
+	// The change first: refused, the CRM to send it again.
+	r := s.send(t, delivery{body: change})
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "changes a won deal that has no run in progress") {
+		t.Fatalf("a change before its win: %d %s; want 503, nothing acknowledged", r.status, r.body)
+	}
+	if s.runExists(t, workflows.WorkflowID("demo", "R-0")) {
+		t.Fatal("a change of a won deal started a run")
+	}
+	// The win starts the run; the change, sent again, reaches it while it
+	// settles.
+	if r := s.send(t, delivery{body: win}); r.status != http.StatusAccepted || r.parsed.Results[0].Skipped != "" {
+		t.Fatalf("the win: %d %s", r.status, r.body)
+	}
+	if r := s.send(t, delivery{body: change}); r.status != http.StatusAccepted || !bytes.Contains(r.body, []byte(`"notified":true`)) {
+		t.Fatalf("the change sent again: %d %s; want it notified to the win's run", r.status, r.body)
+	}
+	var out workflows.InvoiceDealResult
+	if err := s.waitRun(t, workflows.WorkflowID("demo", "R-0"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := totals("R-0"); got != "175.00" || strings.Join(out.Events, ",") != "w0,c0" || len(out.ChangedAfterInvoice) != 0 {
+		t.Errorf("invoices of R-0: %q, events %v, changed after the invoice %v; want one of 175.00, the newer amount, billed from w0 and c0",
+			got, out.Events, out.ChangedAfterInvoice)
+	}
+
+	// The operators' race: each deal's win and change at the same moment,
+	// a CRM sending again what was refused once its Retry-After passed
+	// (here: once the win was answered). Whatever the order they reach
+	// the intake in, each deal is invoiced once, at the newer amount.
+	var wg sync.WaitGroup
+	deals := []string{"R-1", "R-2", "R-3", "R-4", "R-5"}
+	errs := make(chan error, 2*len(deals))
+	now = time.Now()
+	for _, id := range deals {
+		won := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			defer close(won)
+			if r, err := s.trySend(delivery{body: deal("w-"+id, id, now.Add(-2*time.Second), "negotiation", "100.00")}); err != nil || r.status != http.StatusAccepted {
+				errs <- fmt.Errorf("the win of %s: %d %s %v", id, r.status, r.body, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			d := delivery{body: deal("c-"+id, id, now, "closed_won", "175.00")}
+			r, err := s.trySend(d)
+			if err == nil && r.status == http.StatusServiceUnavailable {
+				<-won
+				r, err = s.trySend(d)
+			}
+			if err != nil || r.status != http.StatusAccepted || !bytes.Contains(r.body, []byte(`"notified":true`)) {
+				errs <- fmt.Errorf("the change of %s: %d %s %v; want it notified to the win's run", id, r.status, r.body, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, id := range deals {
+		if err := s.waitRun(t, workflows.WorkflowID("demo", id), nil); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if got := totals(id); got != "175.00" {
+			t.Errorf("invoices of %s: %q; want one of 175.00", id, got)
+		}
+	}
+
+	// A deal won before dealsync went live: its change, older than the
+	// settle time, is skipped as before, and invoices nothing.
+	old := deal("c-old", "R-OLD", time.Now().Add(-time.Hour), "closed_won", "175.00")
+	r = s.send(t, delivery{body: old})
+	if r.status != http.StatusOK || len(r.parsed.Results) != 1 || !strings.Contains(r.parsed.Results[0].Skipped, "no run in progress for this deal") {
+		t.Fatalf("a change of a deal won before go-live: %d %s; want it skipped (200)", r.status, r.body)
+	}
+	if s.runExists(t, workflows.WorkflowID("demo", "R-OLD")) || totals("R-OLD") != "" {
+		t.Errorf("a change of a deal won before go-live started a run or made an invoice (%q)", totals("R-OLD"))
+	}
+}
+
 // Stopping `dealsync dev` while its worker calls dev's own sandbox ERP: the
 // sandbox stops after the worker, so the run's next call (the invoice,
 // after the customer in flight) still gets an answer and the workflow task

@@ -52,7 +52,9 @@ type Starter interface {
 	// TemporalStarter.Notify records in a run of its own when the deal has
 	// none): a new run, unless res.Duplicate says the start met the deal's
 	// running run, which took the event. The intake answers that event as
-	// handed over (notified), not as a duplicate.
+	// handed over (notified), not as a duplicate. An error refuses the
+	// delivery: ErrWinPending (503) when the event may belong to a run
+	// about to start.
 	Notify(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (res connectors.EventResult, delivered bool, err error)
 	// Ready reports whether runs can be started now.
 	Ready(ctx context.Context) error
@@ -66,6 +68,14 @@ var ErrTrigger = errors.New("trigger could not be evaluated; fix the mapping: th
 // ErrUnavailable marks start failures where the engine could not be
 // reached; the intake answers 503 so that the sender retries.
 var ErrUnavailable = errors.New("workflow engine unavailable")
+
+// ErrWinPending marks a delivery refused (503, with Retry-After) because
+// a change of a won deal met no run of the deal, on a connection whose
+// runs settle, within the settle time of the change: the win that starts
+// the deal's run may still come (TemporalStarter.Notify), and that run is
+// to bill the newer state. Nothing is acknowledged: the CRM sends the
+// change again.
+var ErrWinPending = errors.New("a change of a won deal came before the deal's run")
 
 // ErrTooLarge marks a start that Temporal refused because the deal's
 // event is larger than it takes in a run's input (the server's blob size
@@ -386,7 +396,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status := http.StatusInternalServerError
 		switch {
-		case errors.Is(err, ErrUnavailable):
+		case errors.Is(err, ErrUnavailable), errors.Is(err, ErrWinPending):
 			status = http.StatusServiceUnavailable
 		case errors.Is(err, ErrTooLarge):
 			status = http.StatusRequestEntityTooLarge

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,9 @@ type TemporalStarter struct {
 	// Check, if set, is a further readiness check once Temporal answers
 	// (the namespace has dealsync's search attributes).
 	Check func(context.Context) error
+	// Now is the clock that tells a recent change of a won deal from an
+	// old one (awaitsWin; tests); default time.Now.
+	Now func() time.Time
 }
 
 func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput {
@@ -242,7 +246,10 @@ func (s *TemporalStarter) start(ctx context.Context, id string, ev model.DealEve
 // whole-deal event that moved the deal out of the won stages,
 // workflows.IsLoss) that meets no running run starts a RecordDealLoss run
 // instead, unless the deal's last run completed: a win older than the
-// loss, delivered later, is then not invoiced.
+// loss, delivered later, is then not invoiced. On a connection whose runs
+// settle, a recent change of a won deal that meets no running run may be
+// refused (ErrWinPending) until its win's run exists (awaitsWin,
+// beforeWin).
 func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
 	id := workflows.DealWorkflowID(conn.Name, ev.Account, ev.Deal.ID)
 	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: id}
@@ -266,15 +273,104 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 		return res, true, nil
 	}
 	err := s.Client.SignalWorkflow(ctx, id, "", workflows.DealEventSignal, ev)
-	if err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return res, false, nil
-		}
+	var nf *serviceerror.NotFound
+	switch {
+	case err == nil:
+		return res, true, nil
+	case !errors.As(err, &nf):
 		return res, false, classifyStartError(id, err)
 	}
-	return res, true, nil
+	now := s.now()
+	if !awaitsWin(conn, ev, now) {
+		return res, false, nil
+	}
+	return s.beforeWin(ctx, conn, ev, res, now)
 }
+
+// awaitsWin says whether ev, an event that starts no run and met no
+// running run of its deal, may belong to a run that is about to start: a
+// whole-deal event of a deal in a won stage (a change of a won deal), on a
+// connection whose runs settle, that occurred within the settle time of
+// now. Its deal's win, which starts the run that is to bill the newest
+// state, may not have reached dealsync yet: it came at the same moment to
+// another replica, or it was refused (a 503) and the CRM sends it again
+// after this event. An older event is skipped, as a change of a deal won
+// before dealsync went live is: the bound keeps such a change from being
+// refused for ever. Thin events are not held: their runs read the deal
+// after the settle time, whatever events reached them.
+func awaitsWin(conn *connections.Connection, ev model.DealEvent, now time.Time) bool {
+	if ev.Thin || conn.SettleTime <= 0 || ev.OccurredAt.IsZero() || !slices.ContainsFunc(conn.WonStages, func(s string) bool {
+		return strings.EqualFold(s, ev.Deal.Stage)
+	}) {
+		return false
+	}
+	age := now.Sub(ev.OccurredAt)
+	return age < conn.SettleTime && age > -conn.SettleTime
+}
+
+// beforeWin answers ev, a change of a won deal that met no running run of
+// it (awaitsWin), by the deal's last run: one started since the signal
+// (the win, on another replica) is signalled the change; after a
+// completed run (the deal invoiced: no later win starts another) the
+// change is skipped, as before; with no run of the deal, or one that
+// failed, was canceled, terminated or timed out (a win may start a new
+// one), the delivery is refused with 503 (winPendingError), nothing
+// acknowledged: sent again, the change reaches the run its win started,
+// or, older than the settle time by then, is skipped.
+func (s *TemporalStarter) beforeWin(ctx context.Context, conn *connections.Connection, ev model.DealEvent, res connectors.EventResult, now time.Time) (connectors.EventResult, bool, error) {
+	id := res.WorkflowID
+	var nf *serviceerror.NotFound
+	desc, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
+	switch {
+	case errors.As(err, &nf):
+	case err != nil:
+		return res, false, classifyStartError(id, fmt.Errorf("reading the deal's last run: %w", err))
+	default:
+		switch desc.GetWorkflowExecutionInfo().GetStatus() {
+		case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+			return res, false, nil
+		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			err := s.Client.SignalWorkflow(ctx, id, "", workflows.DealEventSignal, ev)
+			switch {
+			case err == nil:
+				return res, true, nil
+			case !errors.As(err, &nf):
+				return res, false, classifyStartError(id, fmt.Errorf("signalling the deal's running run: %w", err))
+			}
+			// It ended meanwhile: sent again, the change meets its end.
+		}
+	}
+	return res, false, &winPendingError{conn: conn.Name, eventID: ev.EventID, dealID: ev.Deal.ID, settle: conn.SettleTime,
+		retryAt: now.Add(max(time.Second, conn.SettleTime/4))}
+}
+
+func (s *TemporalStarter) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// winPendingError refuses a delivery (503, ErrWinPending) whose change of
+// a won deal met no run of the deal while its win may still come
+// (TemporalStarter.beforeWin). Retry-After is a quarter of the settle
+// time (1 s at least): the change sent again then still reaches the run
+// of a win that came with it while that run settles.
+type winPendingError struct {
+	conn, eventID, dealID string
+	settle                time.Duration
+	retryAt               time.Time
+}
+
+func (e *winPendingError) Error() string {
+	return fmt.Sprintf("event %s of deal %s changes a won deal that has no run in progress: the deal's win, whose run is to bill the newest state, "+
+		"may not have reached dealsync yet (another replica is starting it, or the CRM is to send it again); nothing was acknowledged: send it again. "+
+		"Once the event is older than connection %q's settle_time (%s) with still no run of the deal in progress, it is skipped (a deal won before dealsync went live)",
+		e.eventID, e.dealID, e.conn, e.settle)
+}
+
+func (e *winPendingError) Unwrap() error      { return ErrWinPending }
+func (e *winPendingError) RetryAt() time.Time { return e.retryAt }
 
 // Ready implements Starter.
 func (s *TemporalStarter) Ready(ctx context.Context) error {

@@ -163,12 +163,17 @@ type dealRuns struct {
 	client.Client
 	runs      map[string]string // workflow ID → run ID
 	completed map[string]bool
+	failed    map[string]bool   // the run ended failed: a start makes a new one
 	types     map[string]string // run ID → workflow type
 	signalled map[string][]string
+	// startOnMiss is a workflow ID whose run another replica starts just
+	// as a signal finds none (the win of the deal, arriving with it).
+	startOnMiss string
+	describes   int
 }
 
 func newDealRuns() *dealRuns {
-	return &dealRuns{runs: map[string]string{}, completed: map[string]bool{}, types: map[string]string{}, signalled: map[string][]string{}}
+	return &dealRuns{runs: map[string]string{}, completed: map[string]bool{}, failed: map[string]bool{}, types: map[string]string{}, signalled: map[string][]string{}}
 }
 
 func (d *dealRuns) start(ctx context.Context, id string, workflow any, signal any) (client.WorkflowRun, error) {
@@ -177,9 +182,10 @@ func (d *dealRuns) start(ctx context.Context, id string, workflow any, signal an
 	switch {
 	case ok && d.completed[id]:
 		return nil, serviceerror.NewWorkflowExecutionAlreadyStarted("workflow execution already completed", "", run)
-	case !ok:
-		run = fmt.Sprintf("run-%d", len(d.runs)+1)
+	case !ok || d.failed[id]:
+		run = fmt.Sprintf("run-%d", len(d.types)+1)
 		d.runs[id], d.types[run] = run, fmt.Sprint(workflow)
+		ok, d.failed[id] = false, false
 	}
 	if p != nil {
 		p.seen, p.started = true, p.started || !ok
@@ -198,13 +204,140 @@ func (d *dealRuns) SignalWithStartWorkflow(ctx context.Context, id, _ string, ar
 	return d.start(ctx, id, workflow, arg)
 }
 
-func (d *dealRuns) SignalWorkflow(_ context.Context, id, _, _ string, arg any) error {
+func (d *dealRuns) SignalWorkflow(ctx context.Context, id, _, _ string, arg any) error {
 	run, ok := d.runs[id]
-	if !ok || d.completed[id] {
+	if !ok || d.completed[id] || d.failed[id] {
+		if id == d.startOnMiss {
+			d.startOnMiss = ""
+			_, _ = d.start(ctx, id, workflows.InvoiceDealName, nil)
+		}
 		return serviceerror.NewNotFound("workflow not found")
 	}
 	d.signalled[run] = append(d.signalled[run], arg.(model.DealEvent).EventID)
 	return nil
+}
+
+func (d *dealRuns) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	d.describes++
+	run, ok := d.runs[id]
+	if !ok {
+		return nil, serviceerror.NewNotFound("workflow not found")
+	}
+	status := enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	switch {
+	case d.completed[id]:
+		status = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	case d.failed[id]:
+		status = enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: run}, Status: status,
+		Type: &commonpb.WorkflowType{Name: d.types[run]},
+	}}, nil
+}
+
+// On a connection whose runs settle, a change of a won deal that comes
+// before the deal's run exists (its win arriving at the same moment at
+// another replica, or sent again by the CRM after a 503) is refused with
+// 503 and Retry-After, nothing acknowledged, so that sent again it reaches
+// the run its win starts; it used to be acknowledged as skipped, and the
+// run billed the older state. A change that is older than the settle
+// time, of a deal whose run completed, on a connection without a
+// settle_time, or thin, is skipped as before (a deal won before dealsync
+// went live is never held for ever); one whose deal's last run failed
+// (a win may start another) is held as one with no run.
+func TestAChangeBeforeItsWinIsRefusedUntilTheWinsRunExists(t *testing.T) {
+	won := []string{"closed_won"}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	runs := newDealRuns()
+	conn := func(name string, settle, linger time.Duration) *connections.Connection {
+		return &connections.Connection{Name: name, Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: won}, WonStages: won,
+			SettleTime: settle, Linger: linger, Mapper: mapping.Default{PaymentTermsDays: 30}}
+	}
+	srv := httptest.NewServer(New(Options{
+		Connections: conns{"settles": conn("settles", 8*time.Second, 30*time.Second), "lingers": conn("lingers", 0, 30*time.Second)},
+		Starter:     &TemporalStarter{Client: runs, TaskQueue: "q", Now: clock},
+		Now:         clock, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}))
+	t.Cleanup(srv.Close)
+	event := func(id, deal string, age time.Duration, previous string, thin bool) string {
+		return fmt.Sprintf(`[{"event_id":%q,"occurred_at":%q,"thin":%v,"deal":{"id":%q,"stage":"closed_won","previous_stage":%q,"amount":"175.00"}}]`,
+			id, now.Add(-age).Format(time.RFC3339Nano), thin, deal, previous)
+	}
+	send := func(conn, body string) (int, string, string) {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/"+conn, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ok", "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header.Get("Retry-After")
+	}
+	skipped := func(name string, status int, body string) {
+		t.Helper()
+		if status != http.StatusOK || !strings.Contains(body, "no run in progress for this deal") {
+			t.Errorf("%s: %d %s; want it skipped (200), as before", name, status, body)
+		}
+	}
+
+	// The change first: refused, nothing handed on, sent again in 2 s (a
+	// quarter of the settle time).
+	status, body, retry := send("settles", event("c0", "R-0", 0, "closed_won", false))
+	if status != http.StatusServiceUnavailable || retry != "2" || !strings.Contains(body, `event c0 of deal R-0 changes a won deal that has no run in progress`) ||
+		!strings.Contains(body, `connection \"settles\"'s settle_time (8s)`) || len(runs.signalled) != 0 {
+		t.Fatalf("a change before its win: %d %s (Retry-After %q), signalled %v; want 503 naming the settle_time, Retry-After 2", status, body, retry, runs.signalled)
+	}
+	// The win starts the run; the change sent again reaches it.
+	if status, body, _ := send("settles", event("w0", "R-0", 2*time.Second, "negotiation", false)); status != http.StatusAccepted {
+		t.Fatalf("the win: %d %s", status, body)
+	}
+	if status, body, _ := send("settles", event("c0", "R-0", 0, "closed_won", false)); status != http.StatusAccepted || !strings.Contains(body, `"notified":true`) {
+		t.Fatalf("the change sent again: %d %s; want it notified to the win's run", status, body)
+	}
+	if got := strings.Join(runs.signalled[runs.runs[workflows.DealWorkflowID("settles", "", "R-0")]], ","); got != "w0,c0" {
+		t.Errorf("R-0's run was signalled %s, want w0,c0", got)
+	}
+
+	// The win's run is started by another replica just as the change's
+	// signal finds none: the change reaches it at once.
+	runs.startOnMiss = workflows.DealWorkflowID("settles", "", "R-1")
+	if status, body, _ := send("settles", event("c1", "R-1", 0, "closed_won", false)); status != http.StatusAccepted || !strings.Contains(body, `"notified":true`) {
+		t.Errorf("a change whose win's run started meanwhile: %d %s; want it notified", status, body)
+	}
+
+	// A deal won before dealsync went live: its change, once older than
+	// the settle time, is skipped (200), with no run read or started.
+	describes := runs.describes
+	status, body, _ = send("settles", event("c2", "OLD", 8*time.Second, "closed_won", false))
+	skipped("a change older than the settle time", status, body)
+	status, body, _ = send("settles", event("c3", "OLD", -9*time.Second, "closed_won", false))
+	skipped("a change further in the future than the settle time", status, body)
+	// Thin, or on a connection that only lingers: skipped as before.
+	status, body, _ = send("settles", event("c4", "OLD", 0, "closed_won", true))
+	skipped("a thin change", status, body)
+	status, body, _ = send("lingers", event("c5", "OLD", 0, "closed_won", false))
+	skipped("a change on a connection without a settle_time", status, body)
+	if runs.describes != describes || len(runs.runs) != 2 {
+		t.Errorf("%d reads of a deal's last run, %d runs: none read or started for skipped changes", runs.describes-describes, len(runs.runs))
+	}
+
+	// A deal whose run completed (invoiced): a recent change is skipped.
+	runs.completed[workflows.DealWorkflowID("settles", "", "R-0")] = true
+	status, body, _ = send("settles", event("c6", "R-0", 0, "closed_won", false))
+	skipped("a change after the deal's run completed", status, body)
+	// A deal whose last run failed: a win may start another, so a recent
+	// change is held as one with no run.
+	runs.failed[workflows.DealWorkflowID("settles", "", "R-1")] = true
+	if status, body, _ := send("settles", event("c7", "R-1", time.Second, "closed_won", false)); status != http.StatusServiceUnavailable {
+		t.Errorf("a change after the deal's run failed: %d %s; want 503", status, body)
+	}
 }
 
 // The intake's answer says of each event what the metric counts it as,
