@@ -32,7 +32,7 @@ func (s *Source) fetchFields() []orgField {
 		{"fetch.organization_email_field", s.fetch.OrganizationEmailField, "the customer's e-mail"},
 		{"fetch.organization_tax_id_field", s.fetch.OrganizationTaxIDField, "the customer's tax id"},
 	} {
-		if f.key = strings.TrimSpace(f.key); f.key != "" {
+		if f.key != "" { // trimmed by New, as the fetch reads it
 			out = append(out, f)
 		}
 	}
@@ -44,8 +44,9 @@ func (s *Source) fetchFields() []orgField {
 // /api/v2/organizationFields, every page) and reports a configured
 // fetch.organization_*_field that is not the key of one of them (saying
 // which it may have meant: the field whose name it is, or whose key or
-// name it is a typo of), is Pipedrive's own field (the fetch reads the
-// custom fields), or is of a type whose value is not text or a number.
+// name it is a typo of), is Pipedrive's own field (its key, or its name
+// in place of a key: the fetch reads the custom fields), or is of a type
+// whose value is not text or a number.
 // Such a field is read empty from every deal's organization.
 func (s *Source) CheckFetchFields(ctx context.Context) []connectors.WriteBackCheck {
 	fields := s.fetchFields()
@@ -85,7 +86,11 @@ func orgFieldProblem(all map[string]pdDealField, f orgField) (connectors.WriteBa
 		p.Problem = "is not the key of an organization field of the company"
 		p.Fix = fmt.Sprintf("copy the field's key (%s) and set %s to it", where, f.setting)
 		if meant, ok := meantField(all, f.key); ok {
-			if strings.EqualFold(meant.FieldName, f.key) {
+			if !meant.IsCustomField {
+				p.Problem += fmt.Sprintf(", but names Pipedrive's own organization field %q (key %s), not a custom field: the fetch reads %s from the organization's custom fields",
+					meant.FieldName, meant.FieldCode, f.holds)
+				p.Fix = text
+			} else if strings.EqualFold(meant.FieldName, f.key) {
 				p.Problem += fmt.Sprintf(", but the name of the field %q", meant.FieldName)
 				p.Fix = fmt.Sprintf("set %s to %q, its key", f.setting, meant.FieldCode)
 			} else {
@@ -114,15 +119,21 @@ func orgFieldProblem(all map[string]pdDealField, f orgField) (connectors.WriteBa
 	return p, true
 }
 
-// meantField is the custom field key most likely meant: the one whose
-// name it is (letter case aside), or whose key or name it is a typo of
-// (wording.TypoOf), keys first.
+// meantField is the field key most likely meant: the custom field whose
+// name it is (letter case aside); else Pipedrive's own field whose name
+// or key it is (letter case aside: "Name", a built-in field's display
+// name, is no custom field's key either); else the custom field whose key
+// or name it is a typo of (wording.TypoOf), keys first.
 func meantField(all map[string]pdDealField, key string) (pdDealField, bool) {
 	var codes, names []string
 	byName := map[string]pdDealField{}
+	var builtin *pdDealField
 	for _, code := range slices.Sorted(maps.Keys(all)) {
 		d := all[code]
 		if !d.IsCustomField {
+			if builtin == nil && (strings.EqualFold(d.FieldName, key) || strings.EqualFold(code, key)) {
+				builtin = &d
+			}
 			continue
 		}
 		codes = append(codes, code)
@@ -135,6 +146,9 @@ func meantField(all map[string]pdDealField, key string) (pdDealField, bool) {
 		if strings.EqualFold(n, key) {
 			return byName[n], true
 		}
+	}
+	if builtin != nil {
+		return *builtin, true
 	}
 	if code, ok := wording.TypoOf(key, codes); ok {
 		return all[code], true

@@ -62,8 +62,8 @@ func TestCheckFetchFieldsPresent(t *testing.T) {
 // A setting that is not the key of an organization custom field is named
 // with what to do, and with the field it may have meant: the one whose
 // name it is (a field's name set where its key belongs), or whose key or
-// name it is a typo of; so are one of Pipedrive's own fields and a field
-// whose value is not text. The fetch reads each of them empty.
+// name it is a typo of; so are one of Pipedrive's own fields (by its key,
+// or by its name) and a field whose value is not text. The fetch reads each of them empty.
 func TestCheckFetchFieldsNamesWhatTheFetchReadsEmpty(t *testing.T) {
 	f := fakePipedrive(t, "token-6083095")
 	f.PutOrganizationField("6083095", pipedrivefake.DealField{Key: emailKey, Name: "Billing e-mail", Type: "varchar"})
@@ -86,6 +86,13 @@ func TestCheckFetchFieldsNamesWhatTheFetchReadsEmpty(t *testing.T) {
 		{FetchConfig{OrganizationEmailField: "name"}, "fetch.organization_email_field",
 			`is Pipedrive's own organization field "Name", not a custom field: the fetch reads the customer's e-mail from the organization's custom fields`,
 			"use a custom organization field of type Text (Company settings → Data fields → Organization) and set fetch.organization_email_field to its API key"},
+		// A built-in field's display name (or its key in another case) is
+		// Pipedrive's own field, not a deleted or mistyped one.
+		{FetchConfig{OrganizationEmailField: "Name"}, "fetch.organization_email_field",
+			`is not the key of an organization field of the company, but names Pipedrive's own organization field "Name" (key name), not a custom field: the fetch reads the customer's e-mail from the organization's custom fields`,
+			"use a custom organization field of type Text (Company settings → Data fields → Organization) and set fetch.organization_email_field to its API key"},
+		{FetchConfig{OrganizationTaxIDField: "LABEL_IDS"}, "fetch.organization_tax_id_field",
+			`but names Pipedrive's own organization field "Labels" (key label_ids), not a custom field`, "use a custom organization field of type Text"},
 		{FetchConfig{OrganizationTaxIDField: "cc33cc33cc33cc33cc33cc33cc33cc33cc33cc33"}, "fetch.organization_tax_id_field",
 			`is the field "Tax status" of type enum (Single option), whose value is not the customer's tax id as text: it holds the id of one of its options`,
 			"use a custom organization field of type Text"},
@@ -126,5 +133,35 @@ func TestCheckFetchFieldsRefusedOrCRMDown(t *testing.T) {
 	c = checkFetch(t, f, FetchConfig{OrganizationEmailField: emailKey})
 	if c.Err == nil || c.Unanswered() || !strings.Contains(c.Err.Error(), "refused the API token of company 6083095") {
 		t.Errorf("refused token: %+v", c)
+	}
+}
+
+// A key written with spaces around it (quoted YAML, an environment
+// variable) is checked and fetched as the same key: the check passes it
+// and the fetch reads the field; one of spaces only is unset for both
+// (nothing asked, nothing read, and the mapping lint names it unset).
+func TestFetchFieldsTrimmedAsTheCheckReadsThem(t *testing.T) {
+	f := fakePipedrive(t, "token-6083095")
+	f.PutOrganizationField("6083095", pipedrivefake.DealField{Key: taxKey, Name: "VAT ID", Type: "varchar"})
+	f.PutOrganization("6083095", pipedrivefake.ParseRecord(`{"id":5063,"name":"Acme GmbH","custom_fields":{"`+taxKey+`":"DE123456789"}}`))
+	for _, c := range []struct{ key, want string }{{taxKey + " ", "DE123456789"}, {"\t" + taxKey + "\n", "DE123456789"}, {"   ", ""}} {
+		fetch := FetchConfig{OrganizationTaxIDField: c.key}
+		f.ResetRequests()
+		check := checkFetch(t, f, fetch)
+		if c.want == "" {
+			if check.Err != nil || len(check.Problems) != 0 || len(check.Fields) != 0 || len(f.Requests()) != 0 {
+				t.Errorf("%q: %+v, %d requests; want it unset", c.key, check, len(f.Requests()))
+			}
+		} else if check.Err != nil || len(check.Problems) != 0 || !slices.Equal(check.Fields, []string{taxKey}) {
+			t.Errorf("%q: %+v; want %s checked and passed", c.key, check, taxKey)
+		}
+		s := apiSource(t, f.URL, func(cfg *Config) { cfg.Fetch = fetch })
+		d, err := s.FetchDeal(context.Background(), "6083095", "213973")
+		if err != nil || d.Company.TaxID != c.want {
+			t.Errorf("%q: fetched company %+v, %v; want tax id %q", c.key, d.Company, err, c.want)
+		}
+		if _, unset := s.UnsetCompanyFields()["tax_id"]; unset != (c.want == "") {
+			t.Errorf("%q: UnsetCompanyFields %v", c.key, s.UnsetCompanyFields())
+		}
 	}
 }

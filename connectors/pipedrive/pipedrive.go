@@ -189,6 +189,12 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	if cfg.WriteBack.StatusValue == "" {
 		cfg.WriteBack.StatusValue = "synced"
 	}
+	// A key written with a space around it (quoted YAML, an environment
+	// variable) is the key: the fetch, config check --crm and the warning
+	// of a mapping reading an unset company field (UnsetCompanyFields) all
+	// read the trimmed value, and one of spaces only is unset.
+	cfg.Fetch.OrganizationEmailField = strings.TrimSpace(cfg.Fetch.OrganizationEmailField)
+	cfg.Fetch.OrganizationTaxIDField = strings.TrimSpace(cfg.Fetch.OrganizationTaxIDField)
 	if err := checkBaseURL("pipedrive source: base_url", cfg.BaseURL); err != nil {
 		return nil, err
 	}
