@@ -55,12 +55,13 @@ type Client struct {
 	// header (APIError.RetryAfterGiven) is read from the header either way.
 	RetryAfter func(h http.Header) time.Duration
 	// AccessAdvice says what to check when the API answers 401 or 403
-	// (status), instead of the advice for an app a person authorized
+	// (status, with its body: a vendor's error code may tell which
+	// refusal it is), instead of the advice for an app a person authorized
 	// (authorize the target's app again, check its scopes); "" or nil
 	// keeps that. The advice names the target's settings, not the
 	// connection's: the step's failure names the connection the run
 	// belongs to, whose CRM is not the one that refused.
-	AccessAdvice func(status int) string
+	AccessAdvice func(status int, body []byte) string
 	// Keys name the target's settings in that advice
 	// (targets.<name>.client_id); zero: as the target's.
 	Keys connectors.Keys
@@ -286,7 +287,7 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed
 	}
 	advice := func(status int, def string) string {
 		if c.AccessAdvice != nil {
-			if a := c.AccessAdvice(status); a != "" {
+			if a := c.AccessAdvice(status, body); a != "" {
 				return a
 			}
 		}

@@ -369,7 +369,8 @@ func TestAnEmptyRefusalHasNoEmptyParentheses(t *testing.T) {
 // A 401 after a refresh, or a 403, is the ERP's refusal of the target's
 // credentials: its advice names the target's settings, not "the
 // connection" (the step's failure names the run's CRM connection, which
-// is not the one to authorize again). A target's AccessAdvice replaces it.
+// is not the one to authorize again). A target's AccessAdvice replaces it,
+// given the answer's body (a vendor's error code).
 func TestRefusedAccessNamesTheTargetsSettings(t *testing.T) {
 	var status atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -396,10 +397,10 @@ func TestRefusedAccessNamesTheTargetsSettings(t *testing.T) {
 			}
 		}
 	}
-	c.AccessAdvice = func(int) string { return "check tenant_id" }
+	c.AccessAdvice = func(_ int, body []byte) string { return "check tenant_id, as " + string(body) + " says" }
 	status.Store(http.StatusForbidden)
 	_, err := c.Do(ctx, Call{Op: "find invoice", Method: http.MethodGet, URL: srv.URL})
-	if err == nil || !strings.Contains(err.Error(), "access denied for QuickBooks company 9130: check tenant_id (refused)") {
+	if err == nil || !strings.Contains(err.Error(), "access denied for QuickBooks company 9130: check tenant_id, as refused says (refused)") {
 		t.Errorf("a target's advice: %v", err)
 	}
 }

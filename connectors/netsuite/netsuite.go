@@ -297,7 +297,7 @@ func New(cfg Config, deps Deps) (*Target, error) {
 			DefaultTaxCodeID: cfg.DefaultTaxCodeID, LocationID: cfg.LocationID, CurrencyIDs: cfg.CurrencyIDs},
 		client: &erpkit.Client{
 			Service: "netsuite", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
-			ErrorDetail: errorDetail, AccessAdvice: accessAdvice, Keys: keys,
+			ErrorDetail: errorDetail, AccessAdvice: func(status int, _ []byte) string { return accessAdvice(status) }, Keys: keys,
 		},
 	}, nil
 }

@@ -204,36 +204,77 @@ func New(cfg Config, deps Deps) (*Target, error) {
 			GlobalTaxCalculation: cfg.GlobalTaxCalculation},
 		client: &erpkit.Client{Service: "quickbooks", Connection: conn, HTTP: hc, Tokens: tokens, Timeout: cfg.Timeout,
 			ErrorDetail: errorDetail, RetryAfter: retryAfter, Keys: keys,
-			AccessAdvice: func(status int) string { return accessAdvice(keys, status) }},
+			AccessAdvice: func(status int, body []byte) string { return accessAdvice(keys, status, body) }},
 	}, nil
 }
 
 // accessAdvice says what to check when QuickBooks answers 401 or 403
-// (erpkit.Client), realm_id first, as Xero's names tenant_id first:
+// (erpkit.Client), by the code of QBO's fault where it gives one, as
+// Xero's names tenant_id first. A 401 here is the answer to an access
+// token just refreshed (the client refreshes once on a 401, and a refused
+// refresh is the token endpoint's error, not this). The codes:
 //
-//   - A 401 here is the answer to an access token just refreshed (the
-//     client refreshes once on a 401, and a refused refresh is the token
-//     endpoint's error, not this). QBO answers a token of a company other
-//     than the realm in the URL with 401 "General Authentication Error"
-//     (code 100, AuthenticationErrorGeneral SRV-110), the answer it gives
-//     an expired token: Intuit's engineers reproduced it with a token and
-//     a realm that do not belong together (intuit/oauth-jsclient#91).
-//   - A 403 is AuthorizationFailed (code 3100): Intuit's help gives a
-//     sandbox company's realm at the production host, or a production
-//     one's at the sandbox's; else the user who connected the app lost
-//     access to the company, or the app lacks the accounting scope.
-func accessAdvice(keys connectors.Keys, status int) string {
-	switch status {
-	case http.StatusUnauthorized:
+//   - 100, General Authentication Error (AuthenticationErrorGeneral
+//     SRV-110), 401: QBO's answer to a token for a company other than the
+//     realm in the URL, as Intuit's engineers reproduced it with a token
+//     and a realm that do not belong together (intuit/oauth-jsclient#91),
+//     and to an expired token: realm_id, else authorize the app again.
+//   - 130, Accessing Wrong Cluster (WrongClusterError), 401: answered to a
+//     production company's token at a host it is not on, where the
+//     sandbox's worked (routablehq/python-quickbooks#369): base_url.
+//   - 120, Authorization Failure (AuthorizationFault), 401 in a sample:
+//     the user who connected the app lost access to the company (an
+//     accountant user deleted while connected), or the connection was
+//     revoked.
+//   - 3100, AuthorizationFailed, 403: a sandbox company's realm at the
+//     production host (Intuit's help, minimul/qbo_api#138), or a token
+//     without the accounting scope ("The access token does not have
+//     sufficient scope").
+//
+// Without a code (a proxy's answer, XML, another code), the advice is the
+// general one, naming realm_id and base_url.
+func accessAdvice(keys connectors.Keys, status int, body []byte) string {
+	if status != http.StatusUnauthorized && status != http.StatusForbidden {
+		return ""
+	}
+	authorize := "authorize the app for the company again (the authorization-code flow with " + keys.Key("client_id") + `, choosing that company) and write the new refresh token into ` +
+		keys.Key("token_file") + ` as {"refresh_token":"<new token>"}`
+	realmID := "the realmId the authorization-code flow gave with the refresh token in " + keys.Key("token_file")
+	hosts := "a production company is at " + DefaultBaseURL + ", a sandbox company at " + SandboxBaseURL
+	switch accessFaultCode(body) {
+	case "100":
 		return "check " + keys.Key("realm_id") + " first: QuickBooks refuses a token, even one just issued, for a company other than the one its " +
-			"authorization connected (General Authentication Error, code 100), and realm_id must be the realmId the authorization-code flow " +
-			"gave with the refresh token in " + keys.Key("token_file") + "; if it is, authorize the app for the company again (the authorization-code flow with " +
-			keys.Key("client_id") + `) and write the new refresh token into ` + keys.Key("token_file") + ` as {"refresh_token":"<new token>"}`
-	case http.StatusForbidden:
-		return "check " + keys.List("realm_id", "base_url") + " first: QuickBooks refuses (AuthorizationFailed, code 3100) a sandbox company's realm at the " +
-			"production base_url " + DefaultBaseURL + " and a production company's at the sandbox's " + SandboxBaseURL + ", and realm_id must be " +
-			"the realmId the authorization-code flow gave with the refresh token in " + keys.Key("token_file") + "; then that the user who connected the app still has " +
-			"access to the company, and the scopes of the app of " + keys.Key("client_id") + " (com.intuit.quickbooks.accounting)"
+			"authorization connected (General Authentication Error, code 100); realm_id must be " + realmID + "; if it is, " + authorize
+	case "130":
+		return "check " + keys.Key("base_url") + " first: QuickBooks answers Accessing Wrong Cluster (code 130) to a call for a company at a host it is not on (" +
+			hosts + "); then that " + keys.Key("realm_id") + " is " + realmID
+	case "120":
+		return "check that the user who connected the app to the company still has access to it: QuickBooks answers Authorization Failure (code 120) " +
+			"when that user was removed from the company or the app's connection was revoked; if so, have a user of the company " + authorize
+	case "3100":
+		return "check " + keys.Key("base_url") + " first: QuickBooks refuses (AuthorizationFailed, code 3100) a sandbox company's realm at the production host (" +
+			hosts + "); then the scopes of the app of " + keys.Key("client_id") + ": a token without com.intuit.quickbooks.accounting is refused the same way"
+	}
+	general := "check " + keys.List("realm_id", "base_url") + " first: realm_id must be " + realmID + ", and base_url its environment's host (" + hosts + ")"
+	if status == http.StatusUnauthorized {
+		return general + "; if they are right, " + authorize
+	}
+	return general + "; then the scopes of the app of " + keys.Key("client_id") + " (com.intuit.quickbooks.accounting) and that the user who connected it still has access to the company"
+}
+
+// accessFaultCode is the first code of QBO's fault among those
+// accessAdvice tells apart, "" when there is none (a body that is not
+// QBO's JSON fault).
+func accessFaultCode(body []byte) string {
+	var f Fault
+	if json.Unmarshal(body, &f) != nil {
+		return ""
+	}
+	for _, e := range f.Fault.Error {
+		switch e.Code {
+		case "100", "120", "130", "3100":
+			return e.Code
+		}
 	}
 	return ""
 }

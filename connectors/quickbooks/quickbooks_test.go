@@ -1462,12 +1462,10 @@ func TestCustomerFieldsQBOWouldRefuseAreRefusedFirst(t *testing.T) {
 
 // QuickBooks refuses a token for a company other than the one its
 // authorization connected with 401 General Authentication Error (code
-// 100), even a token just issued, and a sandbox company's realm at the
-// production host (or the reverse) with 403 AuthorizationFailed (code
-// 3100): both refusals say to check the target's realm_id first, as
-// Xero's 403 says to check its tenant_id; a 403 said only to check the
-// app's scopes, and a 401 to authorize the app again, which connects the
-// same company and is refused the same way.
+// 100), even a token just issued: the refusal says to check the target's
+// realm_id first, as Xero's 403 says to check its tenant_id; a 401 said
+// only to authorize the app again, which connects the same company and is
+// refused the same way.
 func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
 	f := newFake(t)
 	cfg := quickbooks.DefaultConfig()
@@ -1488,7 +1486,7 @@ func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
 	}
 	for _, want := range []string{"QuickBooks company 4620816365000000000", "even after a refresh", "check targets.qbo-us.realm_id first",
 		"the realmId the authorization-code flow gave with the refresh token in targets.qbo-us.token_file", "General Authentication Error", "(code 100)",
-		"if it is, authorize the app for the company again (the authorization-code flow with targets.qbo-us.client_id)"} {
+		"if it is, authorize the app for the company again (the authorization-code flow with targets.qbo-us.client_id, choosing that company)"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("another company: %q lacks %q", err, want)
 		}
@@ -1496,20 +1494,65 @@ func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
 	if n := f.Refreshes(); n != 2 {
 		t.Errorf("%d refreshes; want the first token and one more after the 401", n)
 	}
+}
 
-	f = newFake(t) // the first one's refresh token was rotated
-	tg := newTarget(t, f)
-	f.Fail("GET /query", qbofake.Fault{AuthorizationFailed: true})
-	_, err = tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
-	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || !errors.As(err, &api) || api.StatusCode != http.StatusForbidden {
-		t.Fatalf("403: %v (class %v); want an Unauthorized 403", err, cl)
-	}
-	for _, want := range []string{"access denied for QuickBooks company " + realm, "check the target's realm_id and base_url first",
-		"a sandbox company's realm at the production base_url https://quickbooks.api.intuit.com", "https://sandbox-quickbooks.api.intuit.com",
-		"the realmId the authorization-code flow gave with the refresh token in the target's token_file", "scopes of the app of the target's client_id",
-		"ApplicationAuthorizationFailed", "(code 3100)"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("403: %q lacks %q", err, want)
+// QuickBooks' other refusals are told apart by the code of its fault:
+// Accessing Wrong Cluster (130, 401) says to check base_url, Authorization
+// Failure (120, 401) the user's access to the company, AuthorizationFailed
+// (3100, 403) base_url and the app's scopes; none of them says realm_id
+// first, which code 100 is about. An answer without a code (a proxy's)
+// gets the general advice, naming realm_id and base_url.
+func TestRefusalAdviceByFaultCode(t *testing.T) {
+	type want struct{ has, hasNot []string }
+	for _, c := range []struct {
+		name   string
+		faults []qbofake.Fault // a 401's twice: before and after the refresh
+		status int
+		want
+	}{
+		{"130", []qbofake.Fault{{WrongCluster: true}, {WrongCluster: true}}, http.StatusUnauthorized, want{
+			[]string{"even after a refresh", "check targets.qbo.base_url first: QuickBooks answers Accessing Wrong Cluster (code 130)",
+				"a production company is at https://quickbooks.api.intuit.com, a sandbox company at https://sandbox-quickbooks.api.intuit.com",
+				"then that targets.qbo.realm_id is the realmId", "WrongClusterError", "(code 130)"},
+			[]string{"realm_id first", "authorize the app"}}},
+		{"120", []qbofake.Fault{{UserAccessLost: true}, {UserAccessLost: true}}, http.StatusUnauthorized, want{
+			[]string{"check that the user who connected the app to the company still has access to it: QuickBooks answers Authorization Failure (code 120)",
+				"if so, have a user of the company authorize the app for the company again (the authorization-code flow with targets.qbo.client_id",
+				"targets.qbo.token_file", "AuthorizationFault: Authorization Failure"},
+			[]string{"realm_id", "base_url"}}},
+		{"3100", []qbofake.Fault{{AuthorizationFailed: true}}, http.StatusForbidden, want{
+			[]string{"access denied for QuickBooks company " + realm, "check targets.qbo.base_url first: QuickBooks refuses (AuthorizationFailed, code 3100) a sandbox company's realm at the production host",
+				"https://sandbox-quickbooks.api.intuit.com", "then the scopes of the app of targets.qbo.client_id: a token without com.intuit.quickbooks.accounting",
+				"ApplicationAuthorizationFailed", "(code 3100)"},
+			[]string{"realm_id", "the reverse", "production company's at the sandbox"}}},
+		{"401 without a code", []qbofake.Fault{{Status: http.StatusUnauthorized}, {Status: http.StatusUnauthorized}}, http.StatusUnauthorized, want{
+			[]string{"check targets.qbo.realm_id and targets.qbo.base_url first: realm_id must be the realmId the authorization-code flow gave with the refresh token in targets.qbo.token_file",
+				"and base_url its environment's host (a production company is at https://quickbooks.api.intuit.com, a sandbox company at https://sandbox-quickbooks.api.intuit.com)",
+				"if they are right, authorize the app for the company again"},
+			[]string{"(code", "code 100", "code 130", "code 3100"}}},
+		{"403 without a code", []qbofake.Fault{{Status: http.StatusForbidden}}, http.StatusForbidden, want{
+			[]string{"check targets.qbo.realm_id and targets.qbo.base_url first", "then the scopes of the app of targets.qbo.client_id (com.intuit.quickbooks.accounting)",
+				"and that the user who connected it still has access to the company"},
+			[]string{"(code", "code 100", "code 130", "code 3100"}}},
+	} {
+		f := newFake(t)
+		tg := newTargetWith(t, f, t.TempDir(), quickbooks.Deps{ConfigKey: "targets.qbo"})
+		f.Fail("GET /query", c.faults...)
+		_, err := tg.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme GmbH"}, "k")
+		var api *connectors.APIError
+		if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || !errors.As(err, &api) || api.StatusCode != c.status {
+			t.Errorf("%s: %v (class %v); want an Unauthorized %d", c.name, err, cl, c.status)
+			continue
+		}
+		for _, w := range c.has {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q lacks %q", c.name, err, w)
+			}
+		}
+		for _, w := range c.hasNot {
+			if strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q has %q", c.name, err, w)
+			}
 		}
 	}
 }

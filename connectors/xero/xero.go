@@ -247,7 +247,7 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		Header:       http.Header{"Xero-Tenant-Id": {cfg.TenantID}},
 		ErrorDetail:  errorDetail,
 		RetryAfter:   retryAfter,
-		AccessAdvice: func(status int) string { return accessAdvice(keys, status) },
+		AccessAdvice: func(status int, _ []byte) string { return accessAdvice(keys, status) },
 		Keys:         keys,
 	}
 	return t, nil

@@ -38,8 +38,16 @@ type Fault struct {
 	InactiveName bool
 	// AuthorizationFailed answers QBO's 403 AuthorizationFailed (code
 	// 3100), Status ignored: what a sandbox company's realm gets at the
-	// production host, and the reverse.
+	// production host, or a token without the accounting scope.
 	AuthorizationFailed bool
+	// WrongCluster answers QBO's 401 Accessing Wrong Cluster (code 130),
+	// Status ignored: what a production company's token got at a host it
+	// is not on (routablehq/python-quickbooks#369; its answer was XML).
+	WrongCluster bool
+	// UserAccessLost answers QBO's 401 Authorization Failure (code 120),
+	// Status ignored: the user who connected the app lost access to the
+	// company, or the connection was revoked.
+	UserAccessLost bool
 }
 
 // Server is a fake QBO company. Its zero value is not usable: call New.
@@ -344,6 +352,16 @@ func faultCode(w http.ResponseWriter, status int, typ, msg, detail, element, cod
 func writeFault(w http.ResponseWriter, f Fault) {
 	if f.AuthorizationFailed {
 		faultCode(w, http.StatusForbidden, "SERVICE", "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403", "", "", "3100")
+		return
+	}
+	if f.WrongCluster {
+		faultCode(w, http.StatusUnauthorized, "AuthenticationFault", "Accessing Wrong Cluster",
+			"WrongClusterError: -11017-You have accessed the wrong server.  You will now be redirected. , statusCode: 401", "", "130")
+		return
+	}
+	if f.UserAccessLost {
+		faultCode(w, http.StatusUnauthorized, "AuthorizationFault", "Authorization Failure",
+			"AuthorizationFailure: Unknown Error during Authentication, statusCode: 401", "", "120")
 		return
 	}
 	if f.InactiveName {
