@@ -74,9 +74,9 @@ invoice id, is a warning that does not fail the check); else it prints
 company's organization fields and names a fetch.organization_email_field
 or fetch.organization_tax_id_field that is not the key of a custom one
 (saying which field it may have meant: the one whose name it is, or whose
-key or name it is a typo of) or whose value is not text, as such a field
-is read empty from every deal; else "fetch fields ok". It gets tokens as the workers do:
-run it where their token_file is. Nothing is written
+key or name it is a typo of) or whose value is not text or a number, as
+such a field is read empty from every deal; else "fetch fields ok". It
+gets tokens as the workers do: run it where their token_file is. Nothing is written
 to the CRM. Without the check such a field is found only once an invoice
 exists: every deal's run then ends WriteBackFailed. A CRM that does not
 answer (or refuses the check) is named as such, each call bounded by ` + connectors.WriteBackCheckCallTimeout.String() + `.

@@ -280,7 +280,11 @@ func (w *WritingSource) apiError(op string, resp *http.Response, data []byte) *c
 			w.Source.keys.Key("write_back.url") + " to the address that takes the POST"
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		keys := w.Source.keys
-		with := keys.Key("secret") + " (" + keys.Key("write_back.secret") + " is not set)"
+		unset := keys.Key("write_back.secret")
+		if keys.Block == "" {
+			unset = "its write_back.secret" // not "the source's secret (the source's write_back.secret …)"
+		}
+		with := keys.Key("secret") + " (" + unset + " is not set)"
 		if w.ownKey {
 			with = keys.Key("write_back.secret")
 		}

@@ -208,7 +208,7 @@ func TestWriteBackPermanentAnswers(t *testing.T) {
 	r = newReceiver(t, other)
 	w = build(t, Config{Secret: secret.New(vecSecret), WriteBack: WriteBackConfig{URL: r.URL}}).(*WritingSource)
 	err = w.WriteBack(context.Background(), "", "D-1001", testResult)
-	if class, _ := connectors.Classify(err); class != connectors.Unauthorized || !strings.Contains(err.Error(), "the source's secret (the source's write_back.secret is not set)") {
+	if class, _ := connectors.Classify(err); class != connectors.Unauthorized || !strings.Contains(err.Error(), "with the secret dealsync signs with, the source's secret (its write_back.secret is not set)?") {
 		t.Fatalf("a 401: %v (%v)", err, class)
 	}
 	// Built from a config, the settings are named by their config keys,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 // searchPageSize is the deals one search page asks for (HubSpot allows 200;
@@ -104,10 +105,10 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 			if !until.IsZero() {
 				period = "in [" + since.UTC().Format(time.RFC3339) + ", " + until.UTC().Format(time.RFC3339) + ")"
 			}
-			return fmt.Errorf("%w: hubspot: the search of won deals of portal %s names a next page after %d pages (%d deals listed), the most one listing reads: "+
-				"list a shorter period (a later --since, or an --until) if the portal has more than %d won deals modified %s; "+
+			return fmt.Errorf("%w: hubspot: the search of won deals of portal %s names a next page after %s pages (%s deals listed), the most one listing reads: "+
+				"list a shorter period (a later --since, or an --until) if the portal has more than %s won deals modified %s; "+
 				"if it has not, does base_url point at a mock that answers every page with new ids?",
-				connectors.ErrPermanent, accountID, maxSearchPages, listed, maxSearchPages*searchPageSize, period)
+				connectors.ErrPermanent, accountID, wording.Count(maxSearchPages), wording.Count(listed), wording.Count(maxSearchPages*searchPageSize), period)
 		}
 		if err := pacer.wait(ctx); err != nil {
 			return err
@@ -119,14 +120,14 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 			Limit:        searchPageSize,
 			After:        "0",
 		}
-		var page searchAnswer
+		var answer searchAnswer
 		err := crmkit.Paced(ctx, s.log, searchAttempts, func() error {
-			return s.call(ctx, acc, "search won deals", http.MethodPost, dealSearchPath, req, &page)
+			return s.call(ctx, acc, "search won deals", http.MethodPost, dealSearchPath, req, &answer)
 		})
 		if err != nil {
 			return err
 		}
-		for _, o := range page.Results {
+		for _, o := range answer.Results {
 			// The next page starts after this id: one out of order would
 			// skip deals, or ask for the same page for ever.
 			id, err := strconv.ParseUint(o.ID, 10, 64)
@@ -150,7 +151,7 @@ func (s *Source) ListWonDeals(ctx context.Context, accountID string, since, unti
 				return err
 			}
 		}
-		if page.Paging == nil || page.Paging.Next == nil || len(page.Results) == 0 {
+		if answer.Paging == nil || answer.Paging.Next == nil || len(answer.Results) == 0 {
 			return nil
 		}
 	}

@@ -349,7 +349,9 @@ func TestListWonDealsStopsAtThePageBound(t *testing.T) {
 	t.Cleanup(srv.Close)
 	s := testSource(t, func(c *Config) { c.BaseURL = srv.URL })
 	defer func(p time.Duration, n, size int) { searchPause, maxSearchPages, searchPageSize = p, n, size }(searchPause, maxSearchPages, searchPageSize)
-	searchPause, maxSearchPages, searchPageSize = 0, 3, 2
+	// Pages of 2,500 asked for (the mock answers 2 deals each): the bound
+	// in deals is written with its thousands apart, as 5,000,000 is.
+	searchPause, maxSearchPages, searchPageSize = 0, 3, 2500
 	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for _, until := range []time.Time{{}, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)} {
 		pages.Store(0)
@@ -362,7 +364,7 @@ func TestListWonDealsStopsAtThePageBound(t *testing.T) {
 		}
 		if err == nil || !errors.Is(err, connectors.ErrPermanent) ||
 			!strings.Contains(err.Error(), "hubspot: the search of won deals of portal 62515 names a next page after 3 pages (6 deals listed), the most one listing reads: "+
-				"list a shorter period (a later --since, or an --until) if the portal has more than 6 won deals modified "+period) ||
+				"list a shorter period (a later --since, or an --until) if the portal has more than 7,500 won deals modified "+period) ||
 			strings.Join(got, ",") != "1,2,3,4,5,6" || pages.Load() != 3 {
 			t.Errorf("until %v: %v, listed %v in %d pages; want a permanent error at the bound of 3 pages", until, err, got, pages.Load())
 		}

@@ -26,6 +26,24 @@ func SomeOf(items []string, shown int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(items[:shown], ", "), len(items)-shown)
 }
 
+// Count writes n with its thousands grouped by commas, as a message
+// says a large number: 5,000,000.
+func Count(n int) string {
+	digits := strconv.Itoa(n)
+	sign := ""
+	if n < 0 {
+		sign, digits = "-", digits[1:]
+	}
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return sign + b.String()
+}
+
 // Quoted is items, each quoted as a Go string ("a", "b\n").
 func Quoted(items []string) []string {
 	out := make([]string, len(items))

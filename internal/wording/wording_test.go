@@ -44,3 +44,11 @@ func TestTypoOf(t *testing.T) {
 		t.Errorf("a swap is one edit, got %d", d)
 	}
 }
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 50_000: "50,000", 5_000_000: "5,000,000", 123456789: "123,456,789", -1234: "-1,234"} {
+		if got := Count(n); got != want {
+			t.Errorf("Count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
