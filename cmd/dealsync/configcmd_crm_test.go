@@ -257,3 +257,18 @@ connections:
 		}
 	}
 }
+
+// The help of config check says what the fetch-field check names as it
+// does it: a Pipedrive organization field whose value is neither text nor
+// a number (a Numerical field, a tax number kept as one, passes).
+func TestConfigCheckHelpSaysWhatTheFetchFieldCheckNames(t *testing.T) {
+	check, _, err := newRoot().Find([]string{"config", "check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if long := strings.Join(strings.Fields(check.Long), " "); !strings.Contains(long, "or fetch.organization_tax_id_field that is not the key of a custom one "+
+		"(saying which field it may have meant: the one whose name it is, or whose key or name it is a typo of) or whose value is not text or a number, "+
+		"as such a field is read empty from every deal") {
+		t.Errorf("config check's help:\n%s", check.Long)
+	}
+}
