@@ -95,8 +95,12 @@ type Config struct {
 // this config and that no env: secret reference names: most often a
 // misspelt key (DEALSYNC_INTAKE_LISTN), or a key of a connection or target
 // the file does not have (the environment only overrides keys of entries
-// the file, or `dealsync dev`, defines). DEALSYNC_TEST_* and
-// DEALSYNC_RECORD_HISTORIES, which the tests read, are not listed. Sorted.
+// the file, or `dealsync dev`, defines). It lists too the variables the
+// config does not read, with another prefix, that are a key's variable but
+// for a letter or two or the case of their letters (DEALSYN_INTAKE_LISTEN,
+// dealsync_intake_listen): IgnoredEnvWarnings names that key's.
+// DEALSYNC_TEST_* and DEALSYNC_RECORD_HISTORIES, which the tests read, are
+// not listed. Sorted.
 func (c *Config) IgnoredEnv() []string { return c.ignoredEnv }
 
 // IgnoredEnvWarnings are the warnings of IgnoredEnv, each naming the
@@ -242,32 +246,50 @@ func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) ([]st
 		}
 	}
 	refer(settings)
-	var out []string
-	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, EnvPrefix+"_") || known[name] ||
-			strings.HasPrefix(name, EnvPrefix+"_TEST_") || name == EnvPrefix+"_RECORD_HISTORIES" {
-			continue
-		}
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	var hints map[string]string
-	for _, name := range out {
+	// closest is the variable of a known key that name looks like a
+	// typo of (one or two letters added, dropped, changed or swapped,
+	// the case of letters aside), "" for none.
+	closest := func(name string) string {
+		upper := strings.ToUpper(name)
 		best, bestDist := "", 3
 		for _, key := range keyVars {
 			// An entry's name, an account's id, is data: a typo is in
 			// the key's own words, never in another entry's name (the
 			// hint would put one connection's secret on another).
-			if !namesData(name, key) {
+			if !namesData(upper, key) {
 				continue
 			}
 			kv := EnvVar(key)
-			if d := wording.TypoDistance(name, kv); d < bestDist {
+			if len(upper) < len(kv)-2 || len(upper) > len(kv)+2 {
+				continue // more than two letters apart
+			}
+			if d := wording.TypoDistance(upper, kv); d < bestDist {
 				best, bestDist = kv, d
 			}
 		}
+		return best
+	}
+	var out []string
+	var hints map[string]string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if known[name] || strings.HasPrefix(name, EnvPrefix+"_TEST_") || name == EnvPrefix+"_RECORD_HISTORIES" {
+			continue
+		}
+		best := ""
+		if !strings.HasPrefix(name, EnvPrefix+"_") {
+			// A variable the config does not read at all: listed only
+			// when it is a key's variable but for a typo, in its prefix
+			// (DEALSYN_INTAKE_LISTEN, DEALSNYC_…) or anywhere, or the
+			// case of its letters (dealsync_intake_listen), never for
+			// a variable of another program.
+			if best = closest(name); best == "" {
+				continue
+			}
+		} else {
+			best = closest(name)
+		}
+		out = append(out, name)
 		if best != "" {
 			if hints == nil {
 				hints = map[string]string{}
@@ -275,6 +297,8 @@ func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) ([]st
 			hints[name] = best
 		}
 	}
+	slices.Sort(out)
+	out = slices.Compact(out)
 	return out, hints
 }
 

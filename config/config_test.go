@@ -350,6 +350,62 @@ func TestEnvOverrides(t *testing.T) {
 	}
 }
 
+// A variable the config does not read because its prefix is misspelt
+// (DEALSYN_) or not in capitals (dealsync_), but that otherwise is a
+// key's variable, is warned about naming that variable, as a misspelt
+// DEALSYNC_ one is; other programs' variables are not, nor a near miss
+// that is no key's.
+func TestNearMissVariablesNameTheKeysVariable(t *testing.T) {
+	path := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com"}
+connections:
+  shop:
+    target: erp
+    source: {type: test-source, secret: s, limit: 1}
+`)
+	for name, want := range map[string]string{
+		"DEALSYN_INTAKE_LISTEN":                   "did you mean DEALSYNC_INTAKE_LISTEN? (only the variables whose names start with DEALSYNC_, in capitals, are read)",
+		"DEALSNYC_TEMPORAL_ADDRESS":               "did you mean DEALSYNC_TEMPORAL_ADDRESS? (only the variables",
+		"dealsync_connections_shop_source_secret": "did you mean DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET? (only the variables",
+		"Dealsync_Log_Levl":                       "did you mean DEALSYNC_LOG_LEVEL? (only the variables",
+		"DEALSYNC_intake_listen":                  "did you mean DEALSYNC_INTAKE_LISTEN? (variable names are case-sensitive: the config's are in capitals)",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, "x")
+			// Not warned about: other programs' variables, and near
+			// misses that are no key's (or another entry's).
+			for _, other := range []string{"DEALS_API_KEY", "DEALSYN_WHATEVER", "dealsync_home", "DEALSYN_CONNECTIONS_SHOPS_TARGET", "INTAKE_LISTEN", "PATH_DEALSYNC_INTAKE_LISTEN"} {
+				t.Setenv(other, "x")
+			}
+			cfg := mustLoad(t, path)
+			equal(t, "IgnoredEnv", cfg.IgnoredEnv(), []string{name})
+			w := strings.Join(cfg.IgnoredEnvWarnings(), "\n")
+			if !strings.Contains(w, "environment variable "+name+" sets no config key and is ignored: "+want) {
+				t.Errorf("warnings:\n%s\nlack %q", w, want)
+			}
+			// A config that does not load names it too.
+			t.Setenv("DEALSYNC_LOG_FORMAT", "fancy")
+			_, err := config.Load(path)
+			if err == nil || !strings.Contains(err.Error(), "\nnote: environment variable "+name+" sets no config key and is ignored: "+want) {
+				t.Errorf("Load = %v, want a note naming %s", err, name)
+			}
+		})
+	}
+	// An env: reference may name such a variable: it is read, as the
+	// secret.
+	t.Setenv("dealsync_connections_shop_source_secret", "s")
+	ref := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com"}
+connections:
+  shop:
+    target: erp
+    source: {type: test-source, secret: env:dealsync_connections_shop_source_secret, limit: 1}
+`)
+	equal(t, "IgnoredEnv of a referenced variable", mustLoad(t, ref).IgnoredEnv(), []string(nil))
+}
+
 func TestEnvOverridesFileList(t *testing.T) {
 	t.Setenv("DEALSYNC_LOG_LEVEL", "WARN") // any case, as the logger reads it
 	t.Setenv("DEALSYNC_LOG_FORMAT", "JSON")

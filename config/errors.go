@@ -40,7 +40,14 @@ type Error struct {
 // closest, when not "", is the variable of a key it looks like a typo of.
 func IgnoredEnvWarning(name, closest string) string {
 	if closest != "" {
-		return fmt.Sprintf("environment variable %s sets no config key and is ignored: did you mean %s?", name, closest)
+		why := ""
+		switch {
+		case !strings.HasPrefix(name, EnvPrefix+"_"):
+			why = " (only the variables whose names start with " + EnvPrefix + "_, in capitals, are read)"
+		case strings.EqualFold(name, closest):
+			why = " (variable names are case-sensitive: the config's are in capitals)"
+		}
+		return fmt.Sprintf("environment variable %s sets no config key and is ignored: did you mean %s?%s", name, closest, why)
 	}
 	return fmt.Sprintf("environment variable %s sets no config key and is ignored: is it misspelt, does it set a key of a connection or target the config file does not have (the environment only overrides entries the file defines), or a map or a list without a default (such as a source's accounts or legacy_signatures: those are set in the file only)?", name)
 }

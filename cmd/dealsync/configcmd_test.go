@@ -287,17 +287,28 @@ connections:
 	t.Setenv("DEALSYNC_INTAKE_LISTN", "0.0.0.0:1")
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_MAPPNG", "generic-standard")
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_SETTLE_TIME", "1m") // a key: no warning
+	// A misspelt prefix, or one not in capitals, is named too, with the
+	// variable meant; another program's variable is not.
+	t.Setenv("DEALSYN_CONNECTIONS_SHOP_LINGER", "1m")
+	t.Setenv("dealsync_intake_listen", "0.0.0.0:1")
+	t.Setenv("DEALS_API_TOKEN", "x")
 	out, err := runOut(context.Background(), "--config", cfg, "config", "check", "--dev")
 	if err != nil {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
-	for _, name := range []string{"DEALSYNC_INTAKE_LISTN", "DEALSYNC_CONNECTIONS_SHOP_MAPPNG"} {
+	for _, name := range []string{"DEALSYNC_INTAKE_LISTN", "DEALSYNC_CONNECTIONS_SHOP_MAPPNG", "DEALSYN_CONNECTIONS_SHOP_LINGER", "dealsync_intake_listen"} {
 		if !regexp.MustCompile(`warning +environment variable ` + name + ` sets no config key`).MatchString(out) {
 			t.Errorf("no warning naming %s:\n%s", name, out)
 		}
 	}
-	if strings.Contains(out, "SETTLE_TIME") {
-		t.Errorf("a variable that sets a key is warned about:\n%s", out)
+	for _, want := range []string{"DEALSYN_CONNECTIONS_SHOP_LINGER sets no config key and is ignored: did you mean DEALSYNC_CONNECTIONS_SHOP_LINGER?",
+		"dealsync_intake_listen sets no config key and is ignored: did you mean DEALSYNC_INTAKE_LISTEN?"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "SETTLE_TIME") || strings.Contains(out, "DEALS_API_TOKEN") {
+		t.Errorf("a variable that sets a key, or another program's, is warned about:\n%s", out)
 	}
 }
 
