@@ -501,8 +501,11 @@ type options struct {
 // it does not use (targets, connections, mappings, intake, sandbox,
 // metrics, workflow) is not one, and mapping files are not compiled (as
 // WithoutMappings). So a mapping file being edited, a secret this shell
-// does not have or a connection's typo does not keep an operator from the
-// run list. A Config loaded so must not be built into connections.
+// does not have, a connection's typo or a variable that names one of those
+// sections (DEALSYNC_CONNECTIONS_SHOP, DEALSYNC_INTAKE) does not keep an
+// operator from the run list; they are listed by Skipped. A variable that
+// names a section it reads (DEALSYNC_TEMPORAL_TLS) is refused as always. A
+// Config loaded so must not be built into connections.
 func TemporalOnly() Option {
 	return func(o *options) { o.temporalOnly, o.noMappings = true, true }
 }
@@ -594,13 +597,6 @@ func Load(path string, opts ...Option) (*Config, error) {
 	}
 	bindEntryKeys(v)
 	bindUnderscoreSpellings(v)
-	if ps := sectionsSetByEnv(v); len(ps) > 0 {
-		return nil, &Error{File: path, Problems: ps}
-	}
-
-	// AllSettings calls Get for every known key (file or default), which is
-	// where AutomaticEnv is consulted: environment values win over both.
-	settings := v.AllSettings()
 	var skip func(key string) bool
 	if o.temporalOnly {
 		skip = func(key string) bool {
@@ -608,9 +604,41 @@ func Load(path string, opts ...Option) (*Config, error) {
 			return slices.Contains(unusedByTemporalOnly, top)
 		}
 	}
+	// A variable that names a section drops its keys: refused, but under
+	// TemporalOnly in a section it does not read, where it is one more
+	// problem the command names as a warning (as a connection's typo).
+	sectionVars := sectionsSetByEnv(v)
+	var skippedVars []Problem
+	if skip != nil {
+		sectionVars = slices.DeleteFunc(sectionVars, func(p Problem) bool {
+			if skip(p.Key) {
+				skippedVars = append(skippedVars, p)
+				return true
+			}
+			return false
+		})
+	}
+	if len(sectionVars) > 0 {
+		return nil, &Error{File: path, Problems: sectionVars}
+	}
+
+	// AllSettings calls Get for every known key (file or default), which is
+	// where AutomaticEnv is consulted: environment values win over both.
+	settings := v.AllSettings()
 	cfg, err := build(settings, path, o, skip)
 	var ce *Error
 	if err == nil {
+		if len(skippedVars) > 0 {
+			// The keys such a variable dropped are missing for it: it
+			// is the problem to name, not each of them.
+			cfg.skipped = slices.DeleteFunc(cfg.skipped, func(p Problem) bool {
+				return slices.ContainsFunc(skippedVars, func(sv Problem) bool {
+					return strings.HasPrefix(p.Key, sv.Key+".") || strings.HasPrefix(p.Key, sv.Key+"[")
+				})
+			})
+			cfg.skipped = append(skippedVars, cfg.skipped...)
+			sortProblems(cfg.skipped)
+		}
 		cfg.ignoredEnv, cfg.envHints = ignoredEnv(v, settings, os.Environ())
 		cfg.given = givenKeys(v)
 		cfg.relative = relativePaths(cfg)

@@ -406,6 +406,43 @@ connections:
 	equal(t, "IgnoredEnv of a referenced variable", mustLoad(t, ref).IgnoredEnv(), []string(nil))
 }
 
+// A variable that names a section (DEALSYNC_CONNECTIONS_SHOP,
+// DEALSYNC_INTAKE) is refused, but by TemporalOnly (runs list) only when
+// it names a section it reads: in the others it is a skipped problem, as
+// a connection's typo is, named instead of the keys it dropped.
+func TestSectionVariablesUnderTemporalOnly(t *testing.T) {
+	path := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com"}
+connections:
+  shop:
+    target: erp
+    source: {type: test-source, secret: s, limit: 1}
+`)
+	for _, name := range []string{"DEALSYNC_CONNECTIONS_SHOP", "DEALSYNC_INTAKE", "DEALSYNC_CONNECTIONS", "DEALSYNC_WORKFLOW_RETRY"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, "x")
+			if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "the environment variable "+name+" is set, which names all of") {
+				t.Errorf("Load = %v, want %s refused", err, name)
+			}
+			cfg, err := config.Load(path, config.TemporalOnly())
+			if err != nil {
+				t.Fatalf("Load TemporalOnly: %v", err)
+			}
+			section := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "DEALSYNC_"), "_", "."))
+			skipped := cfg.Skipped()
+			if len(skipped) != 1 || skipped[0].Key != section || !strings.Contains(skipped[0].Message, "unset "+name) {
+				t.Errorf("Skipped = %+v, want the one problem of %s at %s", skipped, name, section)
+			}
+		})
+	}
+	// A section it reads is refused as always.
+	t.Setenv("DEALSYNC_TEMPORAL_TLS", "x")
+	if _, err := config.Load(path, config.TemporalOnly()); err == nil || !strings.Contains(err.Error(), "temporal.tls: the environment variable DEALSYNC_TEMPORAL_TLS is set") {
+		t.Errorf("Load TemporalOnly = %v, want DEALSYNC_TEMPORAL_TLS refused", err)
+	}
+}
+
 func TestEnvOverridesFileList(t *testing.T) {
 	t.Setenv("DEALSYNC_LOG_LEVEL", "WARN") // any case, as the logger reads it
 	t.Setenv("DEALSYNC_LOG_FORMAT", "JSON")

@@ -51,10 +51,12 @@ Exit status: 0 listed (none matching included), 1 Temporal could not be
 asked, 2 the config, --query or --limit is invalid. Of the config only
 temporal.*, dev.* and log.* must be valid: its mapping files are not
 compiled, nor its other secrets resolved, nor its connections built, so a
-mapping being edited, a secret this shell lacks or a connection's mistake
-does not keep the runs from being listed. Such problems are named on
-stderr as warnings (a misplaced key among them, such as a temporal block
-indented under connections, which leaves temporal.* at its defaults).`,
+mapping being edited, a secret this shell lacks, a connection's mistake or
+a DEALSYNC_ variable naming a section it does not read
+(DEALSYNC_CONNECTIONS_SHOP, which the other commands refuse) does not keep
+the runs from being listed. Such problems are named on stderr as warnings
+(a misplaced key among them, such as a temporal block indented under
+connections, which leaves temporal.* at its defaults).`,
 		Example: `  dealsync runs list --config dealsync.yaml --query 'SyncStatus = "failed"'
   dealsync runs list --config dealsync.yaml --query 'DealId = "D-1001"' --json
   dealsync runs list --dev --limit 10    # against ` + "`dealsync dev`" + `'s server`,

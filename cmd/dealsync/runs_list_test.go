@@ -317,6 +317,29 @@ connections:
 	if l := listRuns(ctx, t, brokenCfg); len(l.Runs) != 2 {
 		t.Errorf("runs list with a connection that cannot be built: %+v", l)
 	}
+
+	// A variable that names a connection (or another section the list
+	// does not read) stops runs retry, which needs the connection, and
+	// config check, not the list, which names it as a warning; one that
+	// names a Temporal section stops the list too.
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP", "x")
+	sectionWarnings := captureStderr(t)
+	if l := listRuns(ctx, t, cfg); len(l.Runs) != 2 {
+		t.Errorf("runs list with DEALSYNC_CONNECTIONS_SHOP set: %+v", l)
+	}
+	if w := sectionWarnings.String(); !strings.Contains(w, "connections.shop: the environment variable DEALSYNC_CONNECTIONS_SHOP is set, which names all of connections.shop") {
+		t.Errorf("runs list's warnings:\n%s\nwant DEALSYNC_CONNECTIONS_SHOP named", w)
+	}
+	for _, args := range [][]string{{"runs", "retry", "--dry-run"}, {"config", "check"}} {
+		if out, err := runOut(ctx, append([]string{"--config", cfg}, args...)...); exitCode(err) != 2 || !strings.Contains(err.Error(), "DEALSYNC_CONNECTIONS_SHOP") {
+			t.Errorf("%v with DEALSYNC_CONNECTIONS_SHOP set: exit %d, %v\n%s; want 2 naming it", args, exitCode(err), err, out)
+		}
+	}
+	os.Unsetenv("DEALSYNC_CONNECTIONS_SHOP")
+	t.Setenv("DEALSYNC_TEMPORAL_TLS", "x")
+	if out, err := runOut(ctx, "--config", cfg, "runs", "list"); exitCode(err) != 2 || !strings.Contains(err.Error(), "DEALSYNC_TEMPORAL_TLS") {
+		t.Errorf("runs list with DEALSYNC_TEMPORAL_TLS set: exit %d, %v\n%s; want 2 naming it", exitCode(err), err, out)
+	}
 }
 
 // The workers mapped a connection's deals with the mapping a DEALSYNC_*
