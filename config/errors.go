@@ -13,6 +13,11 @@ type Problem struct {
 	Key string
 	// Message says what is wrong. It never contains a secret's value.
 	Message string
+	// InMappingFile says that the problem is in the text of a mapping
+	// file (it does not compile, or defines a name another file does):
+	// the mapping's to fix, not the config's. A mapping file or
+	// mappings.dir that cannot be read is the config's.
+	InMappingFile bool
 }
 
 func (p Problem) String() string {
@@ -106,12 +111,17 @@ type problems struct {
 }
 
 func (ps *problems) add(key, msg string) {
-	for _, p := range ps.list {
-		if p.Key == key && p.Message == msg {
+	ps.addProblem(Problem{Key: key, Message: msg})
+}
+
+// addProblem is add of a whole Problem.
+func (ps *problems) addProblem(p Problem) {
+	for _, q := range ps.list {
+		if q.Key == p.Key && q.Message == p.Message {
 			return
 		}
 	}
-	ps.list = append(ps.list, Problem{Key: key, Message: msg})
+	ps.list = append(ps.list, p)
 }
 
 // addFailed records a problem that makes the value at key unusable.

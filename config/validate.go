@@ -467,7 +467,7 @@ func loadMappings(cfg *Config, file string, ps *problems, compile bool) {
 			if !ok {
 				key = "mappings.dir"
 			}
-			ps.add(key, p.String())
+			ps.addProblem(Problem{Key: key, Message: p.String(), InMappingFile: !p.Unread})
 		}
 	case err != nil:
 		ps.add("mappings", err.Error())

@@ -40,6 +40,10 @@ type Problem struct {
 	// "invoice.lines.item_code".
 	Key     string `json:"key,omitempty"`
 	Message string `json:"message"`
+	// Unread says that the file (or the directory of mapping files)
+	// could not be read at all: a problem of the path given, not of a
+	// mapping's text.
+	Unread bool `json:"-"`
 }
 
 func (p Problem) String() string {

@@ -127,13 +127,13 @@ func load(src Sources) (*Set, [32]byte, error) {
 	paths, err := src.Paths()
 	var problems []Problem
 	if err != nil {
-		problems = append(problems, Problem{File: src.Dir, Message: err.Error()})
+		problems = append(problems, Problem{File: src.Dir, Message: err.Error(), Unread: true})
 	}
 	where := map[string]string{}
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			problems = append(problems, Problem{File: path, Message: "cannot read: " + errMessage(err)})
+			problems = append(problems, Problem{File: path, Message: "cannot read: " + errMessage(err), Unread: true})
 			continue
 		}
 		m, err := Parse(path, data)

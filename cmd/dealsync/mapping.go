@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -106,9 +107,11 @@ func usage(format string, args ...any) error {
 
 // loadForMappings loads the config (with the dev defaults, so that the
 // sandbox target exists without a file). A config whose only problems are
-// in mapping files is a mapping error (exit 1), printed with positions; so
-// is a connection naming a mapping that is missing because its file did
-// not load. Unless withSecrets, a secret that does not resolve here is no
+// in the text of mapping files is a mapping error (exit 1), printed with
+// positions; so is a connection naming a mapping that is missing because
+// its file did not load. Any other problem, a mapping file or
+// mappings.dir that cannot be read among them, is a config error (exit
+// 2). Unless withSecrets, a secret that does not resolve here is no
 // problem (config.WithoutSecrets): these commands send nothing, and run
 // where the secrets are not at hand, as in a CI job.
 func loadForMappings(g *globalFlags, withSecrets bool) (*config.Config, error) {
@@ -127,18 +130,15 @@ func loadForMappings(g *globalFlags, withSecrets bool) (*config.Config, error) {
 	return nil, &exitError{code: 2, err: err}
 }
 
-// onlyMappingProblems reports whether every problem is in the mapping
-// files, or is a connection's mapping that went missing with them.
+// onlyMappingProblems reports whether every problem is in the text of a
+// mapping file (config.Problem.InMappingFile), or is a connection's
+// mapping that went missing with them: not a file that cannot be read,
+// a mappings.dir that is none, or any other key's problem.
 func onlyMappingProblems(ps []config.Problem) bool {
-	filesFailed := false
-	for _, p := range ps {
-		if strings.HasPrefix(p.Key, "mappings") {
-			filesFailed = true
-		}
-	}
+	filesFailed := slices.ContainsFunc(ps, func(p config.Problem) bool { return p.InMappingFile })
 	for _, p := range ps {
 		connMapping := strings.HasPrefix(p.Key, "connections.") && strings.HasSuffix(p.Key, ".mapping")
-		if !strings.HasPrefix(p.Key, "mappings") && !(connMapping && filesFailed) {
+		if !p.InMappingFile && !(connMapping && filesFailed) {
 			return false
 		}
 	}
@@ -925,6 +925,19 @@ func newMappingLintCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lint [FILE...]",
 		Short: "Compile and type-check every mapping of the config (or the given files)",
+		Long: `lint compiles and type-checks the mapping files given, or with --config
+every mapping file of the config (mappings.files and mappings.dir), and
+prints every problem with file:line:col. With --config it loads and checks
+the whole config first, but not its secrets (env:, file:), which a CI job
+seldom has: dealsync config check resolves them.
+
+Exit status: 0 every mapping is clean; 1 a mapping has problems (it does
+not compile, or defines a name another file does; with --config, a
+connection's mapping missing because its file did not load), listed (and
+with --json as {"ok": false, ...}); 2 a usage or config error: nothing to
+check (no files given and no --config, or a config without mapping
+files), a file or mappings.dir that cannot be read, or a config problem
+outside the mapping files.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			var names []string
@@ -941,6 +954,11 @@ func newMappingLintCmd(g *globalFlags) *cobra.Command {
 						for _, p := range le.Problems {
 							fmt.Fprintln(out, p.String())
 						}
+					}
+					// A file that cannot be read (not there, a
+					// directory) is a usage error, not a finding.
+					if slices.ContainsFunc(le.Problems, func(p mapping.Problem) bool { return p.Unread }) {
+						return &exitError{code: 2}
 					}
 					return &exitError{code: 1}
 				}

@@ -481,6 +481,47 @@ func TestMappingLintOfABrokenFileAConnectionUses(t *testing.T) {
 	}
 }
 
+// `mapping lint` exits 0 when clean, 1 on the mappings' own problems
+// (lint findings) and 2 on a usage or config error: a file or
+// mappings.dir that cannot be read, or a config problem beside the
+// mapping files' (they were exit 1, as findings).
+func TestMappingLintExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, filepath.Join(dir, "good.yaml"), "name: good\ninvoice:\n  memo: deal.name\n")
+	bad := writeFile(t, filepath.Join(dir, "bad.yaml"), "name: bad\ninvoice:\n  memo: deal.nmae\n")
+	missing := filepath.Join(dir, "missing.yaml")
+	cfg := func(yaml string) string { return writeFile(t, filepath.Join(t.TempDir(), "dealsync.yaml"), yaml) }
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"a clean file", []string{good}, 0},
+		{"a file that does not compile", []string{good, bad}, 1},
+		{"a file that is not there", []string{good, missing}, 2},
+		{"a directory for a file", []string{dir}, 2},
+		{"one not there beside one that does not compile", []string{bad, missing}, 2},
+		{"a config whose mapping file does not compile", []string{"--config", cfg(fmt.Sprintf("mappings: {files: [%q]}\n", bad))}, 1},
+		{"a config whose mapping file is not there", []string{"--config", cfg(fmt.Sprintf("mappings: {files: [%q, %q]}\n", good, missing))}, 2},
+		{"a config whose mappings.dir is not there", []string{"--config", cfg(fmt.Sprintf("mappings: {dir: %q}\n", filepath.Join(dir, "nodir")))}, 2},
+		{"a config whose mappings.reload_interval is wrong", []string{"--config", cfg(fmt.Sprintf("mappings: {files: [%q], reload_interval: -1s}\n", bad))}, 2},
+		{"a config with another problem", []string{"--config", cfg(fmt.Sprintf("mappings: {files: [%q]}\nlog: {level: loud}\n", bad))}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, asJSON := range []bool{false, true} {
+				args := append([]string{"mapping", "lint"}, tc.args...)
+				if asJSON {
+					args = append(args, "--json")
+				}
+				out, err := runOut(context.Background(), args...)
+				if got := exitCode(err); got != tc.want {
+					t.Errorf("%v: exit %d, %v\n%s; want %d", args, got, err, out, tc.want)
+				}
+			}
+		})
+	}
+}
+
 // `mapping test --json` of a mapping that does not load (a --file that
 // does not compile, a config whose mapping file does not) printed nothing
 // on stdout, only the problems on stderr: it reports them as a mapping
