@@ -9,7 +9,7 @@ import (
 // A namespace that forgets finished runs within a week is warned about,
 // naming it, its retention and the command that lengthens it.
 func TestRetentionWarning(t *testing.T) {
-	if w := retentionWarning("prod", 24*time.Hour); !strings.Contains(w, `namespace "prod" keeps finished runs for 24h0m0s only`) ||
+	if w := retentionWarning("prod", 24*time.Hour); !strings.Contains(w, `namespace "prod" keeps finished runs for 24h only`) ||
 		!strings.Contains(w, "--namespace prod --retention 30d") {
 		t.Errorf("24 h: %q", w)
 	}

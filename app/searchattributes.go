@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -272,5 +273,5 @@ func retentionWarning(namespace string, retention time.Duration) string {
 	}
 	return fmt.Sprintf("namespace %q keeps finished runs for %s only: a CRM's late redelivery, `runs retry` or `deals sync` of a deal whose runs are gone starts it again, "+
 		"and only the ERP's look-up (by reference, or its memory of the idempotency key) keeps it from a second invoice; "+
-		"keep them 30 days or more, e.g. temporal operator namespace update --namespace %s --retention 30d", namespace, retention, namespace)
+		"keep them 30 days or more, e.g. temporal operator namespace update --namespace %s --retention 30d", namespace, wording.Duration(retention), namespace)
 }

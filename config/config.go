@@ -151,17 +151,17 @@ func (c *Config) TimingWarnings() []string {
 	var out []string
 	if w.ActivityTimeout >= w.RunTimeout {
 		out = append(out, fmt.Sprintf("workflow.activity_timeout (%s) is not less than workflow.run_timeout (%s): one slow ERP or CRM call can use up the whole run, which then times out instead of trying the call again (give run_timeout several times activity_timeout)",
-			w.ActivityTimeout, w.RunTimeout))
+			wording.Duration(w.ActivityTimeout), wording.Duration(w.RunTimeout)))
 	}
 	switch r := w.Retry; {
 	case r.MaximumAttempts == 1:
 		// No retry: no wait.
 	case r.InitialInterval >= w.RunTimeout:
 		out = append(out, fmt.Sprintf("workflow.retry.initial_interval (%s) is not less than workflow.run_timeout (%s): a failed call is never tried again, since the run times out before its first retry",
-			r.InitialInterval, w.RunTimeout))
+			wording.Duration(r.InitialInterval), wording.Duration(w.RunTimeout)))
 	case longestWait(r) >= w.RunTimeout:
 		out = append(out, fmt.Sprintf("workflow.retry.maximum_interval (%s) is not less than workflow.run_timeout (%s): while an ERP or CRM is down, the waits between attempts grow past what is left of the run, which times out after its last attempt instead of trying again when the vendor is back",
-			r.MaximumInterval, w.RunTimeout))
+			wording.Duration(r.MaximumInterval), wording.Duration(w.RunTimeout)))
 	}
 	return out
 }

@@ -568,7 +568,7 @@ connections:
 		"connections.shop.source.limit":       "must be at most 10",
 		"connections.shop.target":             `target "missing" is not defined under targets (defined: api, erp, odd)`,
 		"connections.shop.trigger.won_stages": "must have at least 1 entry",
-		"connections.shop.settle_time":        "must be less than workflow.run_timeout (24h0m0s): every run would time out before invoicing",
+		"connections.shop.settle_time":        "must be less than workflow.run_timeout (24h): every run would time out before invoicing",
 		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-per-account, test-source)`,
 		"connections.-bad":                    "connection name must match",
 		"connections.-bad.color":              "unknown key (known keys: account_targets,",
@@ -1455,16 +1455,16 @@ func TestTimingWarnings(t *testing.T) {
 		{name: "defaults"},
 		{name: "sound", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "10m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL": "1m"}},
 		{name: "step as long as the run", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "30s"},
-			want: []string{"workflow.activity_timeout (30s) is not less than workflow.run_timeout (30s)", "workflow.retry.maximum_interval (1m0s) is not less than workflow.run_timeout (30s)"}},
+			want: []string{"workflow.activity_timeout (30s) is not less than workflow.run_timeout (30s)", "workflow.retry.maximum_interval (1m) is not less than workflow.run_timeout (30s)"}},
 		{name: "back-off past the run", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "5m", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL": "10m"},
-			want: []string{"workflow.retry.maximum_interval (10m0s) is not less than workflow.run_timeout (5m0s)"}},
+			want: []string{"workflow.retry.maximum_interval (10m) is not less than workflow.run_timeout (5m)"}},
 		// Waits that never grow to the run's length: no warning.
 		{name: "a coefficient of 1", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_BACKOFF_COEFFICIENT": "1"}},
 		{name: "three attempts", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS": "3"}},
 		{name: "ten attempts", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS": "10"},
-			want: []string{"workflow.retry.maximum_interval (1m0s) is not less than workflow.run_timeout (1m0s)"}},
+			want: []string{"workflow.retry.maximum_interval (1m) is not less than workflow.run_timeout (1m)"}},
 		{name: "no retry at all", env: map[string]string{"DEALSYNC_WORKFLOW_RUN_TIMEOUT": "1m", "DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT": "10s", "DEALSYNC_WORKFLOW_RETRY_INITIAL_INTERVAL": "2m", "DEALSYNC_WORKFLOW_RETRY_MAXIMUM_INTERVAL": "5m"},
-			want: []string{"workflow.retry.initial_interval (2m0s) is not less than workflow.run_timeout (1m0s): a failed call is never tried again"}},
+			want: []string{"workflow.retry.initial_interval (2m) is not less than workflow.run_timeout (1m): a failed call is never tried again"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

@@ -402,7 +402,7 @@ func crossCheck(cfg *Config, ps *problems) {
 				" (lower-case letters, digits, _ and -: it appears in URLs and workflow IDs)")
 		}
 		if rt := cfg.Workflow.RunTimeout; rt > 0 && c.SettleTime >= rt && !ps.isFailed(key+".settle_time") {
-			ps.add(key+".settle_time", fmt.Sprintf("must be less than workflow.run_timeout (%s): every run would time out before invoicing", rt))
+			ps.add(key+".settle_time", fmt.Sprintf("must be less than workflow.run_timeout (%s): every run would time out before invoicing", wording.Duration(rt)))
 		}
 		for account, target := range c.AccountTargets {
 			if _, ok := cfg.Targets[target]; !ok {

@@ -17,6 +17,7 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 func newConfigCmd(g *globalFlags) *cobra.Command {
@@ -79,7 +80,7 @@ such a field is read empty from every deal; else "fetch fields ok". It
 gets tokens as the workers do: run it where their token_file is. Nothing is written
 to the CRM. Without the check such a field is found only once an invoice
 exists: every deal's run then ends WriteBackFailed. A CRM that does not
-answer (or refuses the check) is named as such, each call bounded by ` + connectors.WriteBackCheckCallTimeout.String() + `.
+answer (or refuses the check) is named as such, each call bounded by ` + wording.Duration(connectors.WriteBackCheckCallTimeout) + `.
 A generic connection's write_back.url is not called (a POST would be a
 delivery): the check says where it writes back, or that it writes nothing
 back.
@@ -171,7 +172,8 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set, notices []a
 		public = "http://" + config.DialAddr(cfg.Intake.Listen)
 	}
 	fmt.Fprintf(tw, "intake\tlistens on %s; webhooks at %s/webhooks/<connection>\n", cfg.Intake.Listen, strings.TrimRight(public, "/"))
-	fmt.Fprintf(tw, "external calls\t%s activities, retried from %s up to %s apart\n", cfg.Workflow.ExternalCalls, cfg.Workflow.Retry.InitialInterval, cfg.Workflow.Retry.MaximumInterval)
+	fmt.Fprintf(tw, "external calls\t%s activities, retried from %s up to %s apart\n", cfg.Workflow.ExternalCalls,
+		wording.Duration(cfg.Workflow.Retry.InitialInterval), wording.Duration(cfg.Workflow.Retry.MaximumInterval))
 	for _, w := range app.EnvWarnings(cfg) {
 		fmt.Fprintf(tw, "warning\t%s\n", w)
 	}
@@ -203,12 +205,12 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set, notices []a
 		}
 		switch {
 		case c.Fetcher != nil:
-			line += fmt.Sprintf("; deals fetched after %s", c.SettleTime)
+			line += fmt.Sprintf("; deals fetched after %s", wording.Duration(c.SettleTime))
 		case c.SettleTime > 0:
-			line += fmt.Sprintf("; runs settle %s", c.SettleTime)
+			line += fmt.Sprintf("; runs settle %s", wording.Duration(c.SettleTime))
 		}
 		if c.Linger > 0 {
-			line += fmt.Sprintf("; invoiced runs linger %s", c.Linger)
+			line += fmt.Sprintf("; invoiced runs linger %s", wording.Duration(c.Linger))
 		}
 		if d, ok := c.WriteBacker.(connectors.WriteBackDescriber); ok {
 			line += "; result written back: " + d.DescribeWriteBack()

@@ -80,7 +80,9 @@ connections:
 		"target erp", "connection shop", "generic source → target erp; won stages won; mapping net14 (",
 		// A generic connection's settle time and linger are said; the
 		// built-in mapping is named as runs list names it.
-		"; mapping default (", "; runs settle 20s; invoiced runs linger 10m",
+		"; mapping default (", "; runs settle 20s; invoiced runs linger 10m\n",
+		// Durations as the config writes them, not Go's 1m0s.
+		"retried from 1s up to 1m apart",
 		"\nok\n",
 	} {
 		if !strings.Contains(out, want) {

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -88,7 +89,7 @@ func New(cfg Config) (*Source, error) {
 		return nil, errors.New("generic source: secret is required")
 	}
 	if cfg.Tolerance < 0 {
-		return nil, fmt.Errorf("generic source: tolerance %s is negative", cfg.Tolerance)
+		return nil, fmt.Errorf("generic source: tolerance %s is negative", wording.Duration(cfg.Tolerance))
 	}
 	value, err := cfg.Secret.Reveal()
 	if err != nil {
@@ -189,7 +190,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		if ahead := ev.OccurredAt.Sub(now); ahead > s.tolerance {
 			p.add(fmt.Sprintf("event %q: occurred_at", ev.EventID), fmt.Sprintf("%s is %s ahead of this server's clock, more than the %s the signature allows: "+
 				"the sender's clock is ahead, or occurred_at is not when the deal changed (the newest event of a deal by occurred_at is its state, so a time to come would outrank every later event of the deal)",
-				ev.OccurredAt.UTC().Format(time.RFC3339), ahead.Round(time.Second), s.tolerance))
+				ev.OccurredAt.UTC().Format(time.RFC3339), wording.Duration(ahead.Round(time.Second)), wording.Duration(s.tolerance)))
 		}
 	}
 	if err := p.err(); err != nil {

@@ -702,7 +702,7 @@ func TestParseRefusesAnOccurredAtToCome(t *testing.T) {
 	}
 	body = "[" + at("past", -time.Hour) + "," + at("ahead", 90*time.Minute) + "]"
 	_, err := s.Parse(signedWebhook(t, "msg_2", vecTime, body))
-	wantMalformed(t, err, `event "ahead": occurred_at: `+vecTime.Add(90*time.Minute).UTC().Format(time.RFC3339)+" is 1h30m0s ahead of this server's clock, more than the 5m0s the signature allows")
+	wantMalformed(t, err, `event "ahead": occurred_at: `+vecTime.Add(90*time.Minute).UTC().Format(time.RFC3339)+" is 1h30m ahead of this server's clock, more than the 5m the signature allows")
 	if err != nil && strings.Contains(err.Error(), `"past"`) {
 		t.Errorf("the event of the past is named too: %v", err)
 	}

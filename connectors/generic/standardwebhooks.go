@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 // DefaultTolerance is how far a webhook-timestamp may lie in the past or the
@@ -196,9 +197,9 @@ func verifyWithKey(key []byte, header http.Header, body []byte, now time.Time, t
 	age := now.Sub(time.Unix(ts, 0)) // saturates, never overflows
 	switch {
 	case age > tolerance:
-		return unauthorized("timestamp too old: %s before now (tolerance %s)", age.Round(time.Second), tolerance)
+		return unauthorized("timestamp too old: %s before now (tolerance %s)", wording.Duration(age.Round(time.Second)), wording.Duration(tolerance))
 	case age < -tolerance:
-		return unauthorized("timestamp too new: %s ahead of now (tolerance %s)", (-age).Round(time.Second), tolerance)
+		return unauthorized("timestamp too new: %s ahead of now (tolerance %s)", wording.Duration((-age).Round(time.Second)), wording.Duration(tolerance))
 	}
 
 	want := computeSignature(key, msgID, ts, body)

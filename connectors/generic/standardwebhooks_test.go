@@ -126,8 +126,8 @@ func TestVerifyRejects(t *testing.T) {
 		want   string
 	}{
 		{"published invalid signature", vecSecret, vecHeader(vecBadSig), []byte(vecBody), vecTime, "no matching signature"},
-		{"stale by 6 minutes", vecSecret, vecHeader(vecSig), []byte(vecBody), vecTime.Add(6 * time.Minute), "timestamp too old"},
-		{"6 minutes in the future", vecSecret, vecHeader(vecSig), []byte(vecBody), vecTime.Add(-6 * time.Minute), "timestamp too new"},
+		{"stale by 6 minutes", vecSecret, vecHeader(vecSig), []byte(vecBody), vecTime.Add(6 * time.Minute), "timestamp too old: 6m before now (tolerance 5m)"},
+		{"6 minutes in the future", vecSecret, vecHeader(vecSig), []byte(vecBody), vecTime.Add(-6 * time.Minute), "timestamp too new: 6m ahead of now (tolerance 5m)"},
 		{"missing webhook-id", vecSecret, without("webhook-id"), []byte(vecBody), vecTime, "missing webhook-id header"},
 		{"missing webhook-timestamp", vecSecret, without("webhook-timestamp"), []byte(vecBody), vecTime, "missing webhook-timestamp header"},
 		{"missing webhook-signature", vecSecret, without("webhook-signature"), []byte(vecBody), vecTime, "missing webhook-signature header"},

@@ -34,6 +34,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -118,7 +119,7 @@ func newWritingSource(s *Source, wb WriteBackConfig, env connectors.Env) (*Writi
 	case u.Scheme == "http" && !loopback(u.Hostname()):
 		return nil, fmt.Errorf("generic source: write_back.url %q is http:// to another machine: the invoice and its signature would cross the network in clear; use https:// (http:// is taken only for this machine's loopback: localhost, 127.0.0.1, ::1)", shown)
 	case wb.Timeout < 0:
-		return nil, fmt.Errorf("generic source: write_back.timeout %s is negative", wb.Timeout)
+		return nil, fmt.Errorf("generic source: write_back.timeout %s is negative", wording.Duration(wb.Timeout))
 	}
 	w := &WritingSource{Source: s, url: u.String(), shown: shown, timeout: wb.Timeout}
 	if w.timeout == 0 {

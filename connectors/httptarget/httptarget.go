@@ -233,7 +233,7 @@ func New(cfg Config, client *http.Client) (*Target, error) {
 		return nil, fmt.Errorf("httptarget: customer_lookup %q: want %s or %s", cfg.CustomerLookup, LookupBeforeCreate, LookupOnConflict)
 	}
 	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("httptarget: timeout %v is negative", cfg.Timeout)
+		return nil, fmt.Errorf("httptarget: timeout %s is negative", wording.Duration(cfg.Timeout))
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = d.Timeout

@@ -58,6 +58,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
 	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -263,7 +264,7 @@ var (
 func New(cfg Config, env connectors.Env) (*Source, error) {
 	def := DefaultConfig()
 	if cfg.Tolerance < 0 {
-		return nil, fmt.Errorf("hubspot source: tolerance %s is negative", cfg.Tolerance)
+		return nil, fmt.Errorf("hubspot source: tolerance %s is negative", wording.Duration(cfg.Tolerance))
 	}
 	if cfg.Tolerance == 0 {
 		cfg.Tolerance = def.Tolerance

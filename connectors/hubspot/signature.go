@@ -30,6 +30,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 // Header names.
@@ -178,9 +179,9 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 			// (HubSpot's own header is in milliseconds), said as such.
 			return crmkit.Unauthorized(service, "timestamp %s is in seconds: %s is Unix milliseconds (the v3 signature covers it as sent)", tsText, HeaderTimestamp)
 		case age > s.tolerance:
-			return crmkit.Unauthorized(service, "timestamp too old: %s before now (tolerance %s)", age.Round(time.Second), s.tolerance)
+			return crmkit.Unauthorized(service, "timestamp too old: %s before now (tolerance %s)", wording.Duration(age.Round(time.Second)), wording.Duration(s.tolerance))
 		case age < -s.tolerance:
-			return crmkit.Unauthorized(service, "timestamp too new: %s ahead of now (tolerance %s)", (-age).Round(time.Second), s.tolerance)
+			return crmkit.Unauthorized(service, "timestamp too new: %s ahead of now (tolerance %s)", wording.Duration((-age).Round(time.Second)), wording.Duration(s.tolerance))
 		}
 		got, err := base64.StdEncoding.DecodeString(sig)
 		if err != nil {

@@ -1,13 +1,26 @@
 // Package wording builds the short lists that dealsync's messages name
-// things in (the names a config offers, the first few ids of many), and
-// finds the name a misspelt one was meant to be.
+// things in (the names a config offers, the first few ids of many), writes
+// durations as a config gives them, and finds the name a misspelt one was
+// meant to be.
 package wording
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// Duration is d as one writes it in the config (time.ParseDuration reads
+// it back): Go's form without its zero units, 1m for 1m0s, 1h for 1h0m0s,
+// 1h30s for 1h0m30s; 1m30s, 500ms and 0s as they are.
+func Duration(d time.Duration) string {
+	s := strings.Replace(d.String(), "h0m", "h", 1)
+	if strings.HasSuffix(s, "m0s") || strings.HasSuffix(s, "h0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	return s
+}
 
 // ListOrNone joins names with commas, or says "none".
 func ListOrNone(names []string) string {

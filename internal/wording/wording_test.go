@@ -1,6 +1,9 @@
 package wording
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestLists(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
@@ -12,6 +15,35 @@ func TestLists(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+// Durations read as they are written in the config, and back as they were.
+func TestDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                                        "0s",
+		500 * time.Millisecond:                   "500ms",
+		1500 * time.Millisecond:                  "1.5s",
+		5 * time.Second:                          "5s",
+		time.Minute:                              "1m",
+		90 * time.Second:                         "1m30s",
+		10 * time.Minute:                         "10m",
+		time.Hour:                                "1h",
+		time.Hour + 30*time.Minute:               "1h30m",
+		time.Hour + 30*time.Second:               "1h30s",
+		time.Hour + 10*time.Minute + time.Second: "1h10m1s",
+		720 * time.Hour:                          "720h",
+		-time.Minute:                             "-1m",
+		time.Minute + time.Millisecond:           "1m0.001s",
+		100 * time.Microsecond:                   "100µs",
+	} {
+		got := Duration(d)
+		if got != want {
+			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(got); err != nil || back != d {
+			t.Errorf("Duration(%v) = %q reads back as %v, %v", d, got, back, err)
 		}
 	}
 }
