@@ -41,6 +41,9 @@ type testTarget struct {
 	Token   secret.Secret `mapstructure:"token"`
 	Timeout time.Duration `mapstructure:"timeout" validate:"gt=0"`
 	Headers []string      `mapstructure:"headers"`
+	// Schemes stands in for a list whose items are checked (hubspot's
+	// legacy_signatures).
+	Schemes []string `mapstructure:"schemes" validate:"dive,oneof=v1 v2"`
 	// TokenFile stands in for the OAuth targets' token_file.
 	TokenFile string `mapstructure:"token_file"`
 }
@@ -440,6 +443,41 @@ connections:
 	t.Setenv("DEALSYNC_TEMPORAL_TLS", "x")
 	if _, err := config.Load(path, config.TemporalOnly()); err == nil || !strings.Contains(err.Error(), "temporal.tls: the environment variable DEALSYNC_TEMPORAL_TLS is set") {
 		t.Errorf("Load TemporalOnly = %v, want DEALSYNC_TEMPORAL_TLS refused", err)
+	}
+}
+
+// A list written as one value (`schemes: v3`, not `[v3]`) is read as the
+// list of its comma-separated parts; when one is wrong, the problem is
+// the list's, saying it must be a list, not an item's the file does not
+// have (schemes[0]). A list written as one is reported at its items.
+func TestAListWrittenAsOneValue(t *testing.T) {
+	load := func(schemes string) error {
+		t.Helper()
+		_, err := config.Load(writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com", schemes: `+schemes+`}
+`))
+		return err
+	}
+	for schemes, want := range map[string]string{
+		`v3`:       "targets.erp.schemes: must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as a list of one, whose item must be one of: v1, v2",
+		`"v1, v3"`: "targets.erp.schemes: must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as the list of its comma-separated parts, whose part 2 must be one of: v1, v2",
+		`[v1, v3]`: "targets.erp.schemes[1]: must be one of: v1, v2",
+		`[v3]`:     "targets.erp.schemes[0]: must be one of: v1, v2",
+	} {
+		if err := load(schemes); err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "\n") != 1 {
+			t.Errorf("schemes: %s: %v\nwant the one problem %q", schemes, err, want)
+		}
+	}
+	// One value that is right is taken, as a list of one.
+	if err := load("v1"); err != nil {
+		t.Errorf("schemes: v1: %v", err)
+	}
+	// A mapping file given as one value that is not there.
+	_, err := config.Load(writeFile(t, "mappings: {files: nosuch.yaml}\n"))
+	if err == nil || !strings.Contains(err.Error(), "\n  mappings.files: must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as a list of one, whose item ") ||
+		!strings.Contains(err.Error(), "nosuch.yaml: cannot read") {
+		t.Errorf("mappings.files: nosuch.yaml: %v", err)
 	}
 }
 

@@ -122,7 +122,8 @@ func build(settings map[string]any, file string, o options, skip func(key string
 
 	checkKeys(settings, reflect.TypeOf(cfg), "", ps)
 	// The file as written (the settings have lost its text), read once.
-	if doc := readYAML(file); doc != nil {
+	doc := readYAML(file)
+	if doc != nil {
 		checkNameCase(doc, ps)
 		checkKeyCase(doc, "", ps)
 		walkNumbers(doc, "", ps)
@@ -176,6 +177,10 @@ func build(settings map[string]any, file string, o options, skip func(key string
 			}
 		}
 	})
+
+	if doc != nil {
+		scalarLists(doc, ps)
+	}
 
 	var skipped []Problem
 	if skip != nil {

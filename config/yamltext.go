@@ -153,3 +153,62 @@ func (e *misindentedError) Unwrap() error { return e.err }
 
 // yamlErrorLine is the line a YAML error names ("yaml: line 10: …").
 var yamlErrorLine = regexp.MustCompile(`line (\d+):`)
+
+// scalarLists moves the problems of a list's items to the list's own key
+// when the file gives that list as one value (`legacy_signatures: v3`, not
+// `[v3]`): the config reads such a value as the list of its
+// comma-separated parts (as it reads a list from the environment), so its
+// problems were reported at items the file does not have
+// (legacy_signatures[0]). A list the environment sets is left alone: the
+// file's value is not the one read.
+func scalarLists(doc *yaml.Node, ps *problems) {
+	for i, p := range ps.list {
+		open := strings.IndexByte(p.Key, '[')
+		if open <= 0 {
+			continue
+		}
+		list, rest, _ := strings.Cut(p.Key[open+1:], "]")
+		if rest != "" {
+			continue // a key under an item: not a list of plain values
+		}
+		key := p.Key[:open]
+		n := yamlAt(doc, key)
+		if n == nil || n.Kind != yaml.ScalarNode || envSetting(key) != "" {
+			continue
+		}
+		index, err := strconv.Atoi(list)
+		if err != nil {
+			continue
+		}
+		which := "a list of one, whose item"
+		if strings.Contains(n.Value, ",") {
+			which = fmt.Sprintf("the list of its comma-separated parts, whose part %d", index+1)
+		}
+		// The value is not quoted: the key may hold a secret.
+		ps.list[i].Key = key
+		ps.list[i].Message = fmt.Sprintf("must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as %s %s", which, p.Message)
+	}
+}
+
+// yamlAt is the node of the file's document doc at key (a dotted path, its
+// segments in any case, as the config reads them), nil when the file does
+// not have it.
+func yamlAt(doc *yaml.Node, key string) *yaml.Node {
+	n := unalias(doc)
+	for _, seg := range strings.Split(key, ".") {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if strings.EqualFold(n.Content[i].Value, seg) {
+				next = unalias(n.Content[i+1])
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
+}

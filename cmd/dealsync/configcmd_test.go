@@ -366,3 +366,26 @@ func TestConfigCheckWarnsOfAConfigWithoutConnections(t *testing.T) {
 		t.Errorf("config check --dev (demo): %v\n%s", err, out)
 	}
 }
+
+// HubSpot's legacy_signatures written as one value that is not a scheme
+// is reported at its own key, saying it must be a list, not at an item
+// [0] the file does not have.
+func TestConfigCheckNamesAListWrittenAsOneValue(t *testing.T) {
+	t.Setenv("HS_SECRET", "hubspot-client-secret")
+	cfg := writeConfig(t, `
+connections:
+  hs:
+    target: sandbox
+    source:
+      type: hubspot
+      client_secret: env:HS_SECRET
+      accounts:
+        "62515": {access_token: env:HS_SECRET}
+      legacy_signatures: v3
+`)
+	_, err := runOut(context.Background(), "--config", cfg, "config", "check", "--dev")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "\n  connections.hs.source.legacy_signatures: must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as a list of one, whose item must be one of: v1, v2") ||
+		strings.Contains(err.Error(), "legacy_signatures[0]") {
+		t.Errorf("exit %d, %v; want 2 naming legacy_signatures as a list", exitCode(err), err)
+	}
+}
