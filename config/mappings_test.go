@@ -87,6 +87,42 @@ connections:
 	}
 }
 
+// A relative mappings.dir, or mapping file, that does not exist says
+// which directory it was read from: the config file's, not the working
+// directory (where it may well be); without a config file, the working
+// directory. An absolute one says nothing more.
+func TestMissingRelativeMappingPathsSayWhereTheyWereRead(t *testing.T) {
+	wd := t.TempDir()
+	t.Chdir(wd)
+	os.MkdirAll(filepath.Join(wd, "maps"), 0o755)
+	os.WriteFile(filepath.Join(wd, "maps", "std.yaml"), []byte("name: std\n"), 0o644)
+	path := writeFile(t, "mappings: {dir: maps, files: [maps/std.yaml]}\n")
+	dir := filepath.Dir(path)
+	_, err := config.Load(path)
+	for _, want := range []string{
+		"\n  mappings.dir: must name an existing directory: the relative path maps is read from the config file's directory, " + dir +
+			", not from the working directory, and " + filepath.Join(dir, "maps") + " does not exist: give a path relative to " + dir + ", or an absolute one",
+		"\n  mappings.files[0]: " + filepath.Join(dir, "maps", "std.yaml") + ": cannot read: no such file or directory: the relative path maps/std.yaml is read from the config file's directory, " + dir +
+			", not from the working directory: give a path relative to " + dir + ", or an absolute one",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load = %v\nwant %q", err, want)
+		}
+	}
+	// No file: the environment's relative directory is the working
+	// directory's.
+	t.Setenv("DEALSYNC_MAPPINGS_DIR", "nowhere")
+	_, err = config.Load("")
+	if want := "mappings.dir: must name an existing directory: the relative path nowhere is read from the working directory, " + wd +
+		", as there is no config file: give an absolute path (set by DEALSYNC_MAPPINGS_DIR)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load = %v\nwant %q", err, want)
+	}
+	t.Setenv("DEALSYNC_MAPPINGS_DIR", filepath.Join(wd, "nowhere"))
+	if _, err = config.Load(""); err == nil || !strings.HasSuffix(err.Error(), "mappings.dir: must name an existing directory (set by DEALSYNC_MAPPINGS_DIR)") {
+		t.Errorf("an absolute path: %v", err)
+	}
+}
+
 // perAccountSource stands in for a source whose CRM numbers deals and
 // companies per account (Pipedrive).
 type perAccountSource struct {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -448,15 +449,21 @@ func loadMappings(cfg *Config, file string, ps *problems, compile bool) {
 	}
 	src := mapping.Sources{Dir: abs(mc.Dir)}
 	keyOf := map[string]string{}
+	fileIndex := map[string]int{}
 	for i, f := range mc.Files {
 		p := abs(f)
 		src.Files = append(src.Files, p)
 		keyOf[p] = fmt.Sprintf("mappings.files[%d]", i)
+		fileIndex[p] = i
 	}
 	mc.Sources = src
 	if src.Dir != "" && !ps.isFailed("mappings.dir") {
 		if st, err := os.Stat(src.Dir); err != nil || !st.IsDir() {
-			ps.addFailed("mappings.dir", "must name an existing directory")
+			msg := "must name an existing directory"
+			if errors.Is(err, fs.ErrNotExist) {
+				msg += relativeHint(mc.Dir, file, false)
+			}
+			ps.addFailed("mappings.dir", msg)
 			src.Dir = ""
 		}
 	}
@@ -472,7 +479,13 @@ func loadMappings(cfg *Config, file string, ps *problems, compile bool) {
 			if !ok {
 				key = "mappings.dir"
 			}
-			ps.addProblem(Problem{Key: key, Message: p.String(), InMappingFile: !p.Unread})
+			msg := p.String()
+			if i, listed := fileIndex[p.File]; listed && p.Unread {
+				if _, err := os.Stat(p.File); errors.Is(err, fs.ErrNotExist) {
+					msg += relativeHint(mc.Files[i], file, true)
+				}
+			}
+			ps.addProblem(Problem{Key: key, Message: msg, InMappingFile: !p.Unread})
 		}
 	case err != nil:
 		ps.add("mappings", err.Error())
@@ -490,6 +503,35 @@ func loadMappings(cfg *Config, file string, ps *problems, compile bool) {
 		}
 		ps.add("connections."+name+".mapping", msg)
 	}
+}
+
+// relativeHint says, for a mapping path (mappings.dir, an entry of
+// mappings.files) that does not exist, which directory a relative one was
+// read from: the config file's (configFile's), or the working directory
+// when there is no file (the environment alone gives the key); "" for an
+// absolute path. named says that the message names the path read
+// already.
+func relativeHint(path, configFile string, named bool) string {
+	if path == "" || filepath.IsAbs(path) {
+		return ""
+	}
+	if configFile == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			wd = "?"
+		}
+		return fmt.Sprintf(": the relative path %s is read from the working directory, %s, as there is no config file: give an absolute path", path, wd)
+	}
+	base, err := filepath.Abs(filepath.Dir(configFile))
+	if err != nil {
+		base = filepath.Dir(configFile)
+	}
+	missing := ", and " + filepath.Join(base, path) + " does not exist"
+	if named {
+		missing = ""
+	}
+	return fmt.Sprintf(": the relative path %s is read from the config file's directory, %s, not from the working directory%s: give a path relative to %s, or an absolute one",
+		path, base, missing, base)
 }
 
 // checkSharedIDs refuses a connection whose source numbers deals and
