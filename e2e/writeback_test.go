@@ -259,7 +259,7 @@ connections:
 		crm.answer("GW-4", http.StatusBadRequest)
 		wbID := workflows.WriteBackWorkflowID("inhouse", "", "GW-4")
 		results := retry(rerun.Options{WriteBack: true, Completed: true})
-		if len(results) != 1 || results[0].NewRun == "" || results[0].FailedRun != res.RunID || results[0].NewWorkflowID != wbID {
+		if len(results) != 1 || results[0].NewRun == "" || results[0].CompletedRun != res.RunID || results[0].FailedRun != "" || results[0].NewWorkflowID != wbID {
 			t.Fatalf("runs retry --writeback --completed: %+v, want a run of %s", results, wbID)
 		}
 		var appErr *temporal.ApplicationError
@@ -282,7 +282,7 @@ connections:
 			t.Fatalf("runs retry --writeback --completed --dry-run after the failed write-back: %+v", dry)
 		}
 		for _, r := range dry {
-			switch r.FailedRun {
+			switch r.Run() {
 			case res.RunID:
 				if !strings.HasPrefix(r.Skipped, "its write-back run "+wbID+" (run "+results[0].NewRun+") failed") {
 					t.Errorf("the deal's completed run: %+v, want it skipped for its failed write-back run", r)
@@ -314,16 +314,16 @@ connections:
 		}
 		again := retry(rerun.Options{WriteBack: true, Completed: true})
 		want := map[string]string{
-			res.RunID:            "its invoice was written back by " + wbID,
-			results[0].FailedRun: "a later run " + results[0].NewRun + " (Completed",
-			results[0].NewRun:    "the run wrote its invoice back",
+			res.RunID:         "its invoice was written back by " + wbID,
+			results[0].Run():  "a later run " + results[0].NewRun + " (Completed",
+			results[0].NewRun: "the run wrote its invoice back",
 		}
 		if len(again) != len(want) {
 			t.Fatalf("runs retry --writeback --completed again: %+v, want the deal's run and its two write-back runs, skipped", again)
 		}
 		for _, r := range again {
-			if r.NewRun != "" || r.Error != "" || want[r.FailedRun] == "" || !strings.HasPrefix(r.Skipped, want[r.FailedRun]) {
-				t.Errorf("runs retry --writeback --completed again: %+v, want it skipped: %q", r, want[r.FailedRun])
+			if r.NewRun != "" || r.Error != "" || want[r.Run()] == "" || !strings.HasPrefix(r.Skipped, want[r.Run()]) {
+				t.Errorf("runs retry --writeback --completed again: %+v, want it skipped: %q", r, want[r.Run()])
 			}
 		}
 		taken(t, "GW-4", 2)

@@ -2,6 +2,7 @@ package rerun
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -24,14 +25,23 @@ import (
 
 // failedRuns is a namespace holding failed runs of the `demo` connection
 // (or conn), listed two to a page. A workflow ID in superseded has a
-// later run, so its failed run is skipped.
+// later run, so its failed run is skipped; one in completed is a run that
+// completed instead.
 type failedRuns struct {
 	client.Client // only the methods below are called
 	t             *testing.T
 	ids           []string
 	superseded    map[string]bool
+	completed     map[string]bool
 	read          int // runs listed so far
 	conn          string
+}
+
+func (f *failedRuns) status(id string) enumspb.WorkflowExecutionStatus {
+	if f.completed[id] {
+		return enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	}
+	return enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
 }
 
 func (f *failedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
@@ -45,7 +55,7 @@ func (f *failedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWo
 	to := min(from+2, len(f.ids))
 	resp := &workflowservice.ListWorkflowExecutionsResponse{}
 	for _, id := range f.ids[from:to] {
-		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: "failed-" + id}})
+		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: "failed-" + id}, Status: f.status(id)})
 	}
 	if to < len(f.ids) {
 		resp.NextPageToken = []byte(strconv.Itoa(to))
@@ -61,7 +71,7 @@ func (f *failedRuns) DescribeWorkflowExecution(_ context.Context, id, _ string) 
 	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
 		Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
-		Status:    enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
+		Status:    f.status(id),
 	}}, nil
 }
 
@@ -177,5 +187,29 @@ func TestFailedMarksRunsOfConnectionsNotConfigured(t *testing.T) {
 	results, err = Failed(context.Background(), &failedRuns{t: t, ids: []string{"d1"}}, demoSet(t), &countingStarter{}, Options{TaskQueue: "dealsync"})
 	if err != nil || len(results) != 1 || results[0].Unconfigured {
 		t.Errorf("a configured connection's run: %+v, %v", results, err)
+	}
+}
+
+// A completed run (--writeback --completed) is named completed_run_id in
+// the JSON, not failed_run_id, which the failed runs keep.
+func TestCompletedRunsAreNotNamedFailed(t *testing.T) {
+	f := &failedRuns{t: t, ids: []string{"d1", "d2"}, completed: map[string]bool{"d2": true}}
+	results, err := Failed(context.Background(), f, demoSet(t), &countingStarter{}, Options{TaskQueue: "dealsync", WriteBack: true, Completed: true, DryRun: true})
+	if err != nil || len(results) != 2 {
+		t.Fatalf("%+v, %v", results, err)
+	}
+	b, err := json.Marshal(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objects []map[string]any
+	if err := json.Unmarshal(b, &objects); err != nil {
+		t.Fatal(err)
+	}
+	if objects[0]["failed_run_id"] != "failed-d1" || objects[0]["completed_run_id"] != nil || results[0].Run() != "failed-d1" {
+		t.Errorf("the failed run: %s", b)
+	}
+	if objects[1]["completed_run_id"] != "failed-d2" || objects[1]["failed_run_id"] != nil || results[1].Run() != "failed-d2" {
+		t.Errorf("the completed run: %s", b)
 	}
 }

@@ -92,12 +92,18 @@ type Options struct {
 	DryRun bool
 }
 
-// Result is what happened to one failed run.
+// Result is what happened to one selected run.
 type Result struct {
 	WorkflowID string `json:"workflow_id"`
-	FailedRun  string `json:"failed_run_id"`
-	Connection string `json:"connection,omitempty"`
-	DealID     string `json:"deal_id,omitempty"`
+	// FailedRun is the run selected when it did not complete: it failed,
+	// timed out, was terminated or was canceled.
+	FailedRun string `json:"failed_run_id,omitempty"`
+	// CompletedRun is, instead, the run selected when it completed
+	// (Options.Completed: a completed run whose invoice is to be written
+	// back); FailedRun is then "". Run gives either.
+	CompletedRun string `json:"completed_run_id,omitempty"`
+	Connection   string `json:"connection,omitempty"`
+	DealID       string `json:"deal_id,omitempty"`
 	// NewRun is the run started (empty when skipped or on a dry run).
 	NewRun string `json:"new_run_id,omitempty"`
 	// NewWorkflowID is the workflow ID of the run started (or that a dry
@@ -130,6 +136,14 @@ type Result struct {
 	// start; empty when its close event tells none or could not be read.
 	FailureType    string `json:"failure_type,omitempty"`
 	FailureMessage string `json:"failure_message,omitempty"`
+}
+
+// Run is the run selected: FailedRun, or CompletedRun for a completed one.
+func (r Result) Run() string {
+	if r.CompletedRun != "" {
+		return r.CompletedRun
+	}
+	return r.FailedRun
 }
 
 // MappingChanged says whether the new run's mapping differs from the
@@ -308,6 +322,11 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 			}
 			id, runID := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
 			r := one(ctx, c, set, starter, id, runID, o)
+			if ex.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+				// Not a failed run: a completed one whose invoice is
+				// to be written back (--writeback --completed).
+				r.CompletedRun, r.FailedRun = r.FailedRun, ""
+			}
 			results = append(results, r)
 			if r.retried() {
 				retried++
