@@ -307,6 +307,9 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	var results []Result
 	var token []byte
 	retried := 0
+	// A dry run's: the selected run that would start a run of each
+	// workflow ID (see onceEach).
+	wouldStart := map[string]string{}
 	for {
 		resp, err := listPage(ctx, c, o.Filter(), o.Query, token, 100)
 		if errors.Is(err, ErrInvalidQuery) {
@@ -327,6 +330,9 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 				// to be written back (--writeback --completed).
 				r.CompletedRun, r.FailedRun = r.FailedRun, ""
 			}
+			if o.DryRun {
+				r = onceEach(r, wouldStart)
+			}
 			results = append(results, r)
 			if r.retried() {
 				retried++
@@ -339,6 +345,34 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 		if len(token) == 0 {
 			return results, nil
 		}
+	}
+}
+
+// onceEach lists, on a dry run, one run to start under each workflow ID:
+// a deal's completed run and its write-back run that ended before it
+// wrote the invoice back (both selected by --writeback --completed with
+// that ending's flag) would each start the deal's write-back run
+// (workflows.WriteBackWorkflowID), and the deal was counted twice. The
+// later of them is skipped naming the first, as a run that is not dry
+// skips it once the first has started (its write-back run is then
+// running). wouldStart holds the runs listed to start so far, by the
+// workflow ID they would start.
+func onceEach(r Result, wouldStart map[string]string) Result {
+	if r.Skipped != dryRun {
+		return r
+	}
+	target := r.WorkflowID
+	if r.NewWorkflowID != "" {
+		target = r.NewWorkflowID
+	}
+	first, listed := wouldStart[target]
+	if !listed {
+		wouldStart[target] = r.Run()
+		return r
+	}
+	return Result{
+		WorkflowID: r.WorkflowID, FailedRun: r.FailedRun, CompletedRun: r.CompletedRun, Connection: r.Connection, DealID: r.DealID,
+		Skipped: fmt.Sprintf("a run of %s is listed above to start already (for run %s): one is started, not two", target, first),
 	}
 }
 
@@ -439,7 +473,8 @@ func writtenBackBy(ctx context.Context, c client.Client, id string) (skip string
 	}
 	// Ended before writing it back: started again under its ID, from
 	// here (its own row, when the selection has it too, then meets that
-	// start as a duplicate; a dry run lists both).
+	// run, or, on a dry run, is skipped by onceEach; and the other way
+	// round when its row comes first).
 	return "", false, nil
 }
 

@@ -84,7 +84,9 @@ of a connection that still writes nothing back, and one started by hand
 under another ID than its deal's. With --timed-out, --terminated or
 --canceled too, it also writes back the runs that ended so after their
 invoice with no write-back to do, under the deal's own ID (as --writeback
-does for the runs of those endings). Every completed invoiced run is read:
+does for the runs of those endings); a deal's completed run and its
+write-back run that ended so before writing back would start one
+write-back run, listed once (the other row is skipped, naming it). Every completed invoiced run is read:
 narrow them with --query (by Connection, and StartTime before the
 write-back was set up). Upgrade the workers first and give them the
 write-back: a worker without it leaves a new write-back run to another
