@@ -210,6 +210,16 @@ type CreateInvoiceInput struct {
 	Invoice        model.Invoice          `json:"invoice"`
 	Customer       connectors.CustomerRef `json:"customer"`
 	IdempotencyKey string                 `json:"idempotency_key"`
+	// AttemptsBefore is the number of the step's attempts made by earlier
+	// calls (a run that listens to its deal's events makes its first
+	// attempts one call each, then the rest in one call): what this
+	// worker noted of another call's attempts is not taken for this
+	// call's, and its failures number their attempt in the step.
+	AttemptsBefore int32 `json:"attempts_before,omitempty"`
+	// EarlierMayHaveMade says that an attempt of an earlier call may have
+	// made the invoice (its outcome unknown): every attempt's failure
+	// says so, as one after such an attempt of the same call does.
+	EarlierMayHaveMade bool `json:"earlier_may_have_made,omitempty"`
 }
 
 // CreateInvoice creates the invoice in the ERP exactly once: the key is the
@@ -225,6 +235,18 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	// What the target logs of the invoice (a total that differs in the
 	// ERP) names the run it belongs to.
 	ctx = connectors.WithLogAttrs(ctx, runLogAttrs(ctx, in.Connection, target, in.Invoice.SourceDealID)...)
+	// What an earlier attempt of the step did is not known here when its
+	// outcome was unknown (no answer, a gateway's: the workflow says so of
+	// an earlier call's, EarlierMayHaveMade), or this worker did not see
+	// it end (it ran on another worker, or ran out of time with its write
+	// under way): it may have made the invoice. Earlier attempts of this
+	// call that were each refused before the ERP acted (a 429, a 503 with
+	// Retry-After) made nothing. This attempt is noted started, not
+	// refused, until it returns: one that never does is not taken for a
+	// refused one by the next.
+	n := attemptOf(ctx)
+	earlierMay := in.EarlierMayHaveMade || (n > 1 && !a.failures.earlierRefused(ctx, in.AttemptsBefore))
+	a.failures.noteAttempt(ctx, in.AttemptsBefore, false)
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err = a.failures.withEarlier(ctx, err); err != nil {
 		err = erpFailure(in.Connection, target, err)
@@ -234,20 +256,14 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			// or fixed data of a proxy or mock at base_url): this attempt
 			// made nothing, a retry gets the same answer, and the
 			// target's message says what it answered and what to do.
-			a.failures.noteAttempt(ctx, false)
 			return connectors.InvoiceResult{}, writeError(ctx, err, true)
 		}
-		if n := attemptOf(ctx); n > 1 && !a.failures.earlierRefused(ctx) {
-			// What an earlier attempt of this call did is not known here
-			// (no answer, a gateway's, or one this worker did not see): it
-			// may have made the invoice (its answer lost), so this
-			// failure, which may end the run, says so, and claims nothing
-			// was sent by none of them. Earlier attempts that were each
-			// refused before the ERP acted (a 429, a 503 with Retry-After)
-			// made nothing: this attempt's failure says what it did.
-			a.failures.noteAttempt(ctx, false)
+		if earlierMay {
+			// An earlier attempt may have made the invoice (its answer
+			// lost), so this failure, which may end the run, says so,
+			// and claims nothing was sent by none of them.
 			return connectors.InvoiceResult{}, writeError(ctx, fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
-				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, n, in.Invoice.Reference), true)
+				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, n+in.AttemptsBefore, in.Invoice.Reference), true)
 		}
 		// This attempt's own write may have made the invoice (no answer, a
 		// gateway's), or did (a read after it failed): its failure, which
@@ -263,7 +279,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, in.Invoice.Reference)
 		}
 		err = writeError(ctx, err, wrote())
-		a.failures.noteAttempt(ctx, wroteNothing(err))
+		a.failures.noteAttempt(ctx, in.AttemptsBefore, wroteNothing(err))
 		return connectors.InvoiceResult{}, err
 	}
 	if activity.IsActivity(ctx) {

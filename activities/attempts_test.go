@@ -221,3 +221,115 @@ func TestALaterInvoiceAttemptAfterRefusalsClaimsNothing(t *testing.T) {
 		}
 	}
 }
+
+// byRequest answers a run's invoice requests, whatever call makes them,
+// one behaviour each in order: "refused" (a 429 with Retry-After),
+// "lost" (no answer: the invoice may have been made), or "hung" (its
+// write under way past the attempt's time: it returns only when the test
+// ends, having left no failure behind).
+type byRequest struct {
+	rateLimitedERP
+	calls  *atomic.Int32
+	script []string
+	hung   chan struct{}
+}
+
+func (b byRequest) CreateInvoice(ctx context.Context, _ model.Invoice, _ connectors.CustomerRef, _ string) (connectors.InvoiceResult, error) {
+	n := int(b.calls.Add(1))
+	switch b.script[min(n, len(b.script))-1] {
+	case "lost":
+		return connectors.InvoiceResult{}, &connectors.OutcomeUnknownError{Err: errors.New("create invoice: timeout"), Wait: time.Millisecond}
+	case "hung":
+		connectors.WriteDone(ctx)
+		<-b.hung
+	}
+	return connectors.InvoiceResult{}, &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Millisecond, RetryAfterGiven: true}
+}
+
+// invoiceCalls runs CreateInvoice as the invoice step of a run that
+// listens to its deal's events makes it: a first call of one attempt,
+// then the rest of the attempts (rest) in one call, told how many came
+// before it and, when earlierMay, that one of them may have made the
+// invoice; each attempt of the rest has 500ms. With otherWorker, the
+// rest's first attempt runs on another worker than the others. It
+// returns the rest's failure.
+func invoiceCalls(t *testing.T, target connectors.Target, rest int32, before int32, earlierMay, otherWorker bool) error {
+	t.Helper()
+	first := &Activities{Connections: oneConnection{"m": {Target: target}}}
+	other := first
+	if otherWorker {
+		other = &Activities{Connections: oneConnection{"m": {Target: target}}}
+	}
+	// One activity for both workers: what each noted is under its type.
+	createInvoice := func(ctx context.Context, in CreateInvoiceInput) (connectors.InvoiceResult, error) {
+		if in.AttemptsBefore > 0 && attemptOf(ctx) == 1 {
+			return other.CreateInvoice(ctx, in)
+		}
+		return first.CreateInvoice(ctx, in)
+	}
+	var env testsuite.WorkflowTestSuite
+	wenv := env.NewTestWorkflowEnvironment()
+	wenv.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		in := CreateInvoiceInput{Connection: "m", Invoice: model.Invoice{Reference: "DS-12"}}
+		once := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 10 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		if err := workflow.ExecuteLocalActivity(once, createInvoice, in).Get(ctx, nil); err == nil {
+			return errors.New("the first call made the invoice")
+		}
+		in.AttemptsBefore, in.EarlierMayHaveMade = before, earlierMay
+		all := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			ScheduleToCloseTimeout: time.Minute, StartToCloseTimeout: 500 * time.Millisecond,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: rest},
+		})
+		return workflow.ExecuteLocalActivity(all, createInvoice, in).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "invoice"})
+	wenv.ExecuteWorkflow("invoice")
+	return wenv.GetWorkflowError()
+}
+
+// A run that listens to its deal's events makes its invoice step's first
+// attempts one call each, then the rest in one call, whose attempts are
+// numbered from 1 again. What the worker noted of a refused attempt of an
+// earlier call was taken for the rest's own attempt 1: a later attempt
+// after one that timed out with its write under way said only its 429
+// and that nothing was sent (the run's failure too), and one after an
+// earlier call's attempt with no answer the same (its retry markers and
+// log lines). Each now says an earlier attempt may have made the invoice
+// (numbered in the step), and does not claim nothing was sent.
+func TestInvoiceAttemptsOfAnotherCallAreNotTakenForThisCallsOwn(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		script         []string
+		rest, before   int32
+		earlierMay     bool
+		otherWorker    bool
+		claim          string
+		requestsWanted int32
+	}{
+		// A refused call, then the rest: a hung attempt, a 429.
+		{"refused, then hung and 429", []string{"refused", "hung", "refused"}, 2, 1, false, false, "attempt 3: an earlier one may have made", 3},
+		// The same, the rest's input from an earlier release (no count).
+		{"refused, then hung and 429, the count unknown", []string{"refused", "hung", "refused"}, 2, 0, false, false, "attempt 2: an earlier one may have made", 3},
+		// The same, the rest's first attempt (no answer) on another worker.
+		{"refused, then no answer on another worker and 429", []string{"refused", "lost", "refused"}, 2, 1, false, true, "attempt 3: an earlier one may have made", 3},
+		// A call with no answer, then the rest: 429s.
+		{"lost, then 429s", []string{"lost", "refused"}, 3, 1, true, false, "attempt 4: an earlier one may have made", 4},
+		{"lost, then one 429", []string{"lost", "refused"}, 1, 1, true, false, "attempt 2: an earlier one may have made", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hung := make(chan struct{})
+			defer close(hung)
+			calls := &atomic.Int32{}
+			err := invoiceCalls(t, byRequest{calls: calls, script: c.script, hung: hung}, c.rest, c.before, c.earlierMay, c.otherWorker)
+			var appErr *temporal.ApplicationError
+			var at Attempt
+			if calls.Load() != c.requestsWanted || !errors.As(err, &appErr) || !appErr.HasDetails() || appErr.Details(&at) != nil {
+				t.Fatalf("%d requests, %v; want %d and the last attempt's failure", calls.Load(), err, c.requestsWanted)
+			}
+			if msg := appErr.Message(); !strings.Contains(msg, "HTTP 429") || !strings.Contains(msg, c.claim+` the invoice (reference "DS-12")`) || at.NotSent {
+				t.Errorf("%q (not sent: %v); want the 429 and %q…, not that nothing was sent", msg, at.NotSent, c.claim)
+			}
+		})
+	}
+}

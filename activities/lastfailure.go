@@ -27,11 +27,14 @@ type lastFailures struct {
 // stepRecord is what this worker saw of a step's failed attempts.
 type stepRecord struct {
 	msg string // the last failure's message
-	// attempt is the last failed attempt noted (noteAttempt); refused
-	// says that it and every attempt before it failed in this worker as
-	// a refusal before the vendor acted, writing nothing (Attempt.NotSent).
-	attempt int32
-	refused bool
+	// call and attempt are the last attempt noted (noteAttempt): the
+	// call's attempts before it (CreateInvoiceInput.AttemptsBefore) and
+	// its number in the call. refused says that it and every attempt of
+	// the call before it failed in this worker as a refusal before the
+	// vendor acted, writing nothing (Attempt.NotSent); an attempt under
+	// way is noted not refused.
+	call, attempt int32
+	refused       bool
 }
 
 // maxRemembered bounds lastFailures: past it, what it holds is forgotten
@@ -77,13 +80,14 @@ func (l *lastFailures) room() {
 	}
 }
 
-// earlierRefused says whether every attempt of the step running in ctx
-// before this one failed in this worker as a refusal before the vendor
-// acted (a 429, a 503 with Retry-After: noteAttempt), so that none of
-// them wrote anything; true for a first attempt. An attempt this worker
-// did not see (it ran on another worker, or was forgotten) or did not
-// note (it ran out of time before it returned) may have written: false.
-func (l *lastFailures) earlierRefused(ctx context.Context) bool {
+// earlierRefused says whether every attempt before this one of the
+// step's call running in ctx (call: the step's attempts made before the
+// call) failed in this worker as a refusal before the vendor acted (a
+// 429, a 503 with Retry-After: noteAttempt), so that none of them wrote
+// anything; true for a first attempt. An attempt this worker did not see
+// (it ran on another worker, or was forgotten), or did not see end (it
+// ran out of time before it returned), may have written: false.
+func (l *lastFailures) earlierRefused(ctx context.Context, call int32) bool {
 	n := attemptOf(ctx)
 	if n <= 1 {
 		return true
@@ -91,14 +95,15 @@ func (l *lastFailures) earlierRefused(ctx context.Context) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rec, ok := l.m[stepKey(ctx)]
-	return ok && rec.attempt == n-1 && rec.refused
+	return ok && rec.call == call && rec.attempt == n-1 && rec.refused
 }
 
-// noteAttempt records that the attempt of the step running in ctx failed,
+// noteAttempt records the attempt of the step's call running in ctx
+// (call: the step's attempts made before the call): started, or failed
 // having written nothing (refused) or not. (An attempt after one that
 // was not refused, or that this worker did not see, is noted not refused
 // by its step, which cannot tell what the earlier one did.)
-func (l *lastFailures) noteAttempt(ctx context.Context, refused bool) {
+func (l *lastFailures) noteAttempt(ctx context.Context, call int32, refused bool) {
 	if !activity.IsActivity(ctx) {
 		return
 	}
@@ -108,6 +113,6 @@ func (l *lastFailures) noteAttempt(ctx context.Context, refused bool) {
 	defer l.mu.Unlock()
 	l.room()
 	rec := l.m[key]
-	rec.attempt, rec.refused = n, refused
+	rec.call, rec.attempt, rec.refused = call, n, refused
 	l.m[key] = rec
 }

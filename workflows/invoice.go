@@ -652,10 +652,20 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	// failure is the step's.
 	var attemptsBefore int32
 	if in.SettleTime > 0 || in.Linger > 0 || in.Fetch {
+		// Each call says how many attempts the calls before it made, and
+		// the rest's whether one of them may have made the invoice: its
+		// attempts' failures say so (only activity inputs change: runs
+		// replay alike).
 		attempts := invoiceAttempts{ctx: ctx, in: in, start: workflow.Now(ctx),
-			attempt: func() workflow.Future { return callOnce(a.CreateInvoice, invoiceInput) },
-			rest: func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future {
-				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, invoiceInput)
+			attempt: func(before int32) workflow.Future {
+				once := invoiceInput
+				once.AttemptsBefore = before
+				return callOnce(a.CreateInvoice, once)
+			},
+			rest: func(retry *temporal.RetryPolicy, budget time.Duration, before int32, earlierMay bool) workflow.Future {
+				rest := invoiceInput
+				rest.AttemptsBefore, rest.EarlierMayHaveMade = before, earlierMay
+				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, rest)
 			}}
 		*sent = true
 		attemptsNotSent = &attempts.notSent
@@ -885,13 +895,15 @@ func localBudget(ctx workflow.Context, in InvoiceDealInput) time.Duration {
 
 // invoiceAttempts runs the invoice step one attempt at a time.
 type invoiceAttempts struct {
-	ctx     workflow.Context
-	in      InvoiceDealInput
-	start   time.Time // of the first attempt
-	attempt func() workflow.Future
+	ctx   workflow.Context
+	in    InvoiceDealInput
+	start time.Time // of the first attempt
+	// attempt makes one attempt, after before attempts.
+	attempt func(before int32) workflow.Future
 	// rest makes the remaining attempts in one call, with retry and, for
-	// a local call, budget.
-	rest func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future
+	// a local call, budget, after before attempts of which one may have
+	// made the invoice when earlierMay is set.
+	rest func(retry *temporal.RetryPolicy, budget time.Duration, before int32, earlierMay bool) workflow.Future
 	n    int // attempts made
 	// notSent says that no attempt so far may have made the invoice:
 	// each was refused before the ERP acted on it, or never sent.
@@ -912,7 +924,7 @@ const maxAttemptsHistory = 10000
 // first makes the first attempt.
 func (ia *invoiceAttempts) first(created *connectors.InvoiceResult) error {
 	ia.n = 1
-	err := ia.attempt().Get(ia.ctx, created)
+	err := ia.attempt(0).Get(ia.ctx, created)
 	ia.notSent = err != nil && notSent(err)
 	return err
 }
@@ -959,7 +971,7 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 			}
 			ia.earlierMay = !ia.notSent
 			ia.before = int32(ia.n)
-			err := ia.rest(rest, left).Get(ia.ctx, created)
+			err := ia.rest(rest, left, ia.before, ia.earlierMay).Get(ia.ctx, created)
 			if err != nil && ia.notSent && workflow.GetVersion(ia.ctx, restMaySendChange, workflow.DefaultVersion, 1) == 1 {
 				// Any attempt of the call may have made the invoice (its
 				// error is the last attempt's): no loss stops it now.
@@ -970,7 +982,7 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 		ia.before = int32(ia.n)
 		ia.n++
 		ia.earlierMay = !ia.notSent
-		if err = ia.attempt().Get(ia.ctx, created); err == nil {
+		if err = ia.attempt(ia.before).Get(ia.ctx, created); err == nil {
 			return "", nil
 		}
 		ia.notSent = ia.notSent && notSent(err)

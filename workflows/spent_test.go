@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -41,18 +43,21 @@ func TestRetriesSpentSayHowManyAttemptsAndWhatToDo(t *testing.T) {
 		typ, spent, whatToDo string
 		// first, if set, is the first attempt's failure.
 		first error
+		// also, if set, is in the message too.
+		also string
 	}{
-		{"customer, local", "customer", true, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil},
-		{"customer, activities", "customer", false, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil},
-		{"invoice, local", "invoice", true, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil},
-		{"invoice, one at a time", "invoice", true, true, 3, limited, activities.ErrTypeERPRateLimited, "all 3 attempts failed (workflow.retry.maximum_attempts)", limit, nil},
-		{"invoice, activities, one at a time", "invoice", false, true, 4, unavailable, activities.ErrTypeERPUnavailable, "all 4 attempts failed (workflow.retry.maximum_attempts)", back, nil},
-		{"one attempt", "invoice", true, false, 1, unavailable, activities.ErrTypeERPUnavailable, "its only attempt failed (workflow.retry.maximum_attempts is 1)", back, nil},
-		// The first attempt got no answer: the rest are one call, and the
-		// run's failure says an earlier attempt may have made the
+		{"customer, local", "customer", true, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil, ""},
+		{"customer, activities", "customer", false, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil, ""},
+		{"invoice, local", "invoice", true, false, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)", back, nil, ""},
+		{"invoice, one at a time", "invoice", true, true, 3, limited, activities.ErrTypeERPRateLimited, "all 3 attempts failed (workflow.retry.maximum_attempts)", limit, nil, ""},
+		{"invoice, activities, one at a time", "invoice", false, true, 4, unavailable, activities.ErrTypeERPUnavailable, "all 4 attempts failed (workflow.retry.maximum_attempts)", back, nil, ""},
+		{"one attempt", "invoice", true, false, 1, unavailable, activities.ErrTypeERPUnavailable, "its only attempt failed (workflow.retry.maximum_attempts is 1)", back, nil, ""},
+		// The first attempt got no answer: the rest are one call, whose
+		// last attempt's failure says an earlier one may have made the
 		// invoice, naming runs retry there.
 		{"invoice, the rest in one call", "invoice", true, true, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)",
-			"once the ERP answers again, start the run again; an earlier attempt may have made the invoice", &connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Second}},
+			"once the ERP answers again, start the run again", &connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Second},
+			`this was attempt 3: an earlier one may have made the invoice (reference "D-40")`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			erp := &fakeTarget{keys: map[string]bool{}}
@@ -79,7 +84,7 @@ func TestRetriesSpentSayHowManyAttemptsAndWhatToDo(t *testing.T) {
 				t.Fatalf("%v; want the run failed %s", err, c.typ)
 			}
 			want := fmt.Sprintf("; %s: %s", c.spent, c.whatToDo)
-			if msg := appErr.Message(); !strings.HasPrefix(msg, `connection "c": target "books": erp create: HTTP`) || !strings.Contains(msg, want) ||
+			if msg := appErr.Message(); !strings.HasPrefix(msg, `connection "c": target "books": erp create: HTTP`) || !strings.Contains(msg, want) || !strings.Contains(msg, c.also) ||
 				strings.Count(msg, "runs retry") != 1 || erp.invoices != 0 {
 				t.Errorf("%q (%d invoices); want the last attempt's failure, then %q", msg, erp.invoices, want)
 			}
@@ -177,5 +182,41 @@ func TestInvoiceStepTimedOutAfterALostAnswerSaysItMayExist(t *testing.T) {
 	if !errors.As(err, &appErr) || !strings.HasPrefix(appErr.Message(), `connection "c": target "books": CreateInvoice got no answer in time`) ||
 		!strings.Contains(appErr.Message(), `an earlier attempt may have made the invoice (reference "D-43")`) {
 		t.Errorf("%v; want the timeout where it happened, and that an earlier attempt may have made the invoice", err)
+	}
+}
+
+// A listening run's invoice calls say how many attempts came before them
+// (the one-at-a-time attempts, then the rest in one call), and the rest
+// whether one of those may have made the invoice: each attempt of the
+// rest says so, numbered in the step, where the worker took an earlier
+// call's refused attempt for the rest's own attempt 1.
+func TestInvoiceCallsSayWhatCameBefore(t *testing.T) {
+	limited := func() error {
+		return &connectors.APIError{Service: "erp", Op: "create", StatusCode: 429, RetryAfter: time.Second, RetryAfterGiven: true}
+	}
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+		limited(), &connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Second}, limited(), limited(),
+	}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, TargetName: "books"})
+	type call struct {
+		before     int32
+		earlierMay bool
+	}
+	var calls []call
+	env.SetOnLocalActivityStartedListener(func(_ *activity.Info, _ context.Context, args []any) {
+		if in, ok := args[0].(activities.CreateInvoiceInput); ok {
+			calls = append(calls, call{in.AttemptsBefore, in.EarlierMayHaveMade})
+		}
+	})
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-44", "100.00")})
+	in.LocalCalls, in.Linger, in.Retry.MaximumAttempts = true, time.Second, 4
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	err := env.GetWorkflowError()
+	if want := []call{{0, false}, {1, false}, {2, true}, {2, true}}; !slices.Equal(calls, want) {
+		t.Errorf("invoice calls %+v; want %+v", calls, want)
+	}
+	if !errors.As(err, &appErr) || !strings.Contains(appErr.Message(), `HTTP 429; this was attempt 4: an earlier one may have made the invoice (reference "D-44")`) || erp.attempts != 4 {
+		t.Errorf("%v after %d attempts; want the fourth attempt's 429 saying an earlier one may have made the invoice", err, erp.attempts)
 	}
 }
