@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -410,12 +411,23 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	// other failures do: the target's name, which only the worker's
 	// config holds, is read by a local activity (TargetName), only then.
 	// Runs whose step timed out before the change replay without it.
-	erpTimedOut := func(step, account string, err error) error {
+	// made, the invoice step's note (timedOutMayHaveMade), says that the
+	// timed-out attempt may have sent its request and made the invoice
+	// (its answer lost), as the step's own failures say: in runs before
+	// the change too (only the message of the run's failure changes).
+	erpTimedOut := func(step, account, made string, err error) error {
 		var te *temporal.TimeoutError
-		if !errors.As(err, &te) || workflow.GetVersion(ctx, timeoutNamesTargetChange, workflow.DefaultVersion, 1) != 1 {
+		if !errors.As(err, &te) {
 			return err
 		}
 		msg, typ, _ := stepTimedOut(step, err)
+		msg += made
+		if workflow.GetVersion(ctx, timeoutNamesTargetChange, workflow.DefaultVersion, 1) != 1 {
+			if made == "" {
+				return err
+			}
+			return temporal.NewNonRetryableApplicationError(msg, typ, err)
+		}
 		var target string
 		lookup := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: 10 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
@@ -574,7 +586,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
 		DealID: invoice.SourceDealID,
 	}).Get(ctx, &customer); err != nil {
-		return failed("FindOrCreateCustomer", retriesSpent(in, erpTimedOut("FindOrCreateCustomer", ev.Account, err), 0, false))
+		return failed("FindOrCreateCustomer", retriesSpent(in, erpTimedOut("FindOrCreateCustomer", ev.Account, "", err), 0, false))
 	}
 	// A whole-deal event delivered since the deal was mapped (the customer
 	// step can take hours when the ERP is down) may say the deal left the
@@ -751,7 +763,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			return result(), temporal.NewCanceledError(fmt.Sprintf("canceled during the invoice step, which may have made the invoice (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand; dealsync runs retry --canceled finds it under the same idempotency key", invoice.Reference))
 		}
-		err = retriesSpent(in, erpTimedOut("CreateInvoice", ev.Account, err), attemptsBefore, mayExist)
+		err = retriesSpent(in, erpTimedOut("CreateInvoice", ev.Account, timedOutMayHaveMade(invoice.Reference, mayExist), err), attemptsBefore, mayExist)
 		if mayExist {
 			err = mayHaveMade(err, invoice.Reference)
 		}
@@ -1303,6 +1315,13 @@ func stepTimedOut(step string, err error) (msg, typ string, ok bool) {
 		// A pure step (map, validate) has its own time limit.
 		return step + " did not finish in time on its last attempt (" + te.TimeoutType().String() + ")", ErrTypeStepTimedOut, true
 	}
+	if te.TimeoutType() == enumspb.TIMEOUT_TYPE_HEARTBEAT {
+		// A step run as an activity whose worker stopped (killed, its
+		// host lost) or lost its connection to Temporal mid-call: the
+		// system it calls may have answered.
+		return step + " lost its worker on its last attempt (" + te.TimeoutType().String() + "): the worker running it sent no heartbeat for " +
+			ActivityHeartbeatTimeout.String() + " (it stopped, or lost its connection to Temporal); retry the run once the workers run", typ, true
+	}
 	return step + " got no answer in time on its last attempt (" + te.TimeoutType().String() +
 		"): the system it calls did not answer within activity_timeout; retry the run once it does", typ, true
 }
@@ -1335,6 +1354,19 @@ func mayHaveMade(err error, reference string) error {
 		return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err, activities.Attempt{})
 	}
 	return temporal.NewApplicationError(msg, appErr.Type(), activities.Attempt{})
+}
+
+// timedOutMayHaveMade is what the failure of an invoice step whose last
+// attempt timed out adds: that attempt may have sent its request and made
+// the invoice (reference), its answer lost, or (earlier) so may an
+// attempt before it; and what to do.
+func timedOutMayHaveMade(reference string, earlier bool) string {
+	who := "its request may have been sent, and the ERP may have made the invoice"
+	if earlier {
+		who = "this attempt, or an earlier one, may have made the invoice"
+	}
+	return fmt.Sprintf("; %s (reference %q): look for it in the ERP before invoicing by hand; "+
+		"dealsync runs retry finds it under the same idempotency key", who, reference)
 }
 
 // retriesSpent is err, the failure of an ERP step whose retries ended

@@ -326,6 +326,14 @@ func TestStepTimedOutIsNamed(t *testing.T) {
 	if _, _, ok := stepTimedOut("FetchDeal", errors.New("other")); ok {
 		t.Error("another error taken for a timeout")
 	}
+	// A step run as an activity whose worker died got no heartbeat from
+	// it, where the system it calls may have answered in time: it said
+	// that system did not answer within activity_timeout.
+	lost := temporal.NewTimeoutError(enums.TIMEOUT_TYPE_HEARTBEAT, nil)
+	if msg, typ, ok := stepTimedOut("CreateInvoice", lost); !ok || typ != activities.ErrTypeERPUnavailable ||
+		!strings.Contains(msg, "lost its worker on its last attempt (Heartbeat): the worker running it sent no heartbeat for 20s") || strings.Contains(msg, "activity_timeout") {
+		t.Errorf("a heartbeat's timeout: %q, %q, %v; want the lost worker named", msg, typ, ok)
+	}
 }
 
 // The same through a run: a local CRM fetch that outlasts activity_timeout

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connectors"
@@ -146,24 +147,38 @@ func (s slowTarget) CreateInvoice(ctx context.Context, inv model.Invoice, c conn
 // An ERP step whose last attempt timed out failed the run naming the step
 // but neither the connection nor the target, which the step's other
 // failures name: it now names them (the target of the deal's CRM
-// account), with local calls and activities alike.
+// account), with local calls and activities alike. A timed-out invoice
+// attempt may have sent its request: the failure says the ERP may have
+// made the invoice, with the reference (it said so only of an earlier
+// attempt, and of none in a run that does not listen), in a run started
+// before the target was named too.
 func TestERPStepTimedOutNamesConnectionAndTarget(t *testing.T) {
+	const made = `its request may have been sent, and the ERP may have made the invoice (reference "D-42"): look for it in the ERP before invoicing by hand`
 	for _, c := range []struct {
-		step  string
-		local bool
-	}{{"customer", true}, {"invoice", true}, {"invoice", false}} {
+		step         string
+		local, older bool
+	}{{"customer", true, false}, {"invoice", true, false}, {"invoice", false, false}, {"customer", true, true}, {"invoice", true, true}} {
 		erp := &fakeTarget{keys: map[string]bool{}}
 		other := &fakeTarget{keys: map[string]bool{}}
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: other, TargetName: "books",
 			AccountTargets: map[string]activities.NamedTarget{"acme": {Name: "acme-books", Target: slowTarget{fakeTarget: erp, in: c.step}}}})
+		if c.older {
+			env.OnGetVersion(timeoutNamesTargetChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		}
 		in := input(model.DealEvent{EventID: "e1", Account: "acme", Deal: wonDeal("D-42", "100.00")})
 		in.LocalCalls, in.ActivityTimeout, in.Retry.MaximumAttempts = c.local, 50*time.Millisecond, 1
 		env.ExecuteWorkflow(InvoiceDeal, in)
 		var appErr *temporal.ApplicationError
 		err := env.GetWorkflowError()
-		want := `connection "c": target "acme-books": ` + map[string]string{"customer": "FindOrCreateCustomer", "invoice": "CreateInvoice"}[c.step] + " got no answer in time on its last attempt"
+		want := map[string]string{"customer": "FindOrCreateCustomer", "invoice": "CreateInvoice"}[c.step] + " got no answer in time on its last attempt"
+		if !c.older {
+			want = `connection "c": target "acme-books": ` + want
+		}
 		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeERPUnavailable || !strings.HasPrefix(appErr.Message(), want) {
-			t.Errorf("%s, local calls %v: %v; want ERPUnavailable, %q…", c.step, c.local, err, want)
+			t.Errorf("%s, local calls %v, older run %v: %v; want ERPUnavailable, %q…", c.step, c.local, c.older, err, want)
+		}
+		if says := strings.Contains(appErr.Message(), made); says != (c.step == "invoice") || strings.Count(appErr.Message(), "may have made") > 1 {
+			t.Errorf("%s, local calls %v, older run %v: %q; want %q in the invoice step's failure alone, once", c.step, c.local, c.older, appErr.Message(), made)
 		}
 	}
 }
@@ -180,7 +195,7 @@ func TestInvoiceStepTimedOutAfterALostAnswerSaysItMayExist(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	err := env.GetWorkflowError()
 	if !errors.As(err, &appErr) || !strings.HasPrefix(appErr.Message(), `connection "c": target "books": CreateInvoice got no answer in time`) ||
-		!strings.Contains(appErr.Message(), `an earlier attempt may have made the invoice (reference "D-43")`) {
+		!strings.Contains(appErr.Message(), `this attempt, or an earlier one, may have made the invoice (reference "D-43")`) {
 		t.Errorf("%v; want the timeout where it happened, and that an earlier attempt may have made the invoice", err)
 	}
 }
