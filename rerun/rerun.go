@@ -169,10 +169,13 @@ func (r *Result) noteMapping(m mapping.Mapper, failedRun *commonpb.Memo) {
 // task queue: the runs that failed before any invoice was made (SyncStatus
 // "failed": a mapping, validation, ERP or CRM error), and with TimedOut,
 // Terminated or Canceled those that timed out, were terminated or were
-// canceled: before their invoice was made (SyncStatus "pending", or
-// "failed" for a canceled step), and after it ("invoiced", or
-// "writeback_failed" for a canceled write-back), which Failed skips naming
-// the command that writes their invoice back. With WriteBack, instead, the
+// canceled: before their invoice was made (SyncStatus "pending"; "failed"
+// for a run canceled during its invoice call, which may have made it, or,
+// by a worker of an earlier release, during any step), and after it
+// ("invoiced", as a run canceled during its write-back ends;
+// "writeback_failed" for one canceled so by a worker of an earlier
+// release), which Failed skips naming the command that writes their
+// invoice back. With WriteBack, instead, the
 // runs whose write-back failed, and with TimedOut, Terminated or Canceled
 // those that ended after their invoice was made (SyncStatus "invoiced" or
 // "writeback_failed", or "pending" when they ended before recording it; Failed

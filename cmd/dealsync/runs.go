@@ -53,9 +53,13 @@ depends on the ERP honouring its idempotency header that long.
 With --terminated it also selects runs an operator terminated while still
 "pending" (e.g. stuck in retries during an outage), with the same care, and
 with --canceled runs an operator canceled (the Web UI's "Request
-cancellation"). Runs of these endings that were past their invoice
-("invoiced", or "writeback_failed" for a run canceled while it wrote its
-invoice back) are listed too, skipped with the command that writes their
+cancellation") while "pending" (before their invoice call was sent, or
+between invoice attempts each refused before the ERP acted) or "failed"
+(during their invoice call, which may have made the invoice: the new run
+finds it under the same key). Runs of these endings that were past their
+invoice ("invoiced", as a run canceled while it wrote its invoice back
+ends; "writeback_failed" for one canceled so by a worker of an earlier
+release) are listed too, skipped with the command that writes their
 invoice back.
 
 With --writeback it selects, instead, the runs whose invoice was created but
@@ -64,9 +68,9 @@ missing CRM field, fixed since): each new run takes that invoice from the
 failed run's history and only writes it back. No invoice is created again.
 With --timed-out, --terminated or --canceled it also selects runs that
 ended so after their invoice was made (SyncStatus "invoiced", e.g. a CRM
-down for longer than workflow.run_timeout, or "writeback_failed" for a run
-canceled while it wrote its invoice back), unless their history shows the
-write-back done. A later run of the deal takes the write-back over only when
+down for longer than workflow.run_timeout, or a run canceled while it wrote
+its invoice back; "writeback_failed" for one canceled so by a worker of an
+earlier release), unless their history shows the write-back done. A later run of the deal takes the write-back over only when
 it is running, completed or has the invoice itself: one that ended without
 it (a later delivery's run that failed on its mapping, say) does not.
 
