@@ -448,8 +448,11 @@ connections:
 
 // A list written as one value (`schemes: v3`, not `[v3]`) is read as the
 // list of its comma-separated parts; when one is wrong, the problem is
-// the list's, saying it must be a list, not an item's the file does not
-// have (schemes[0]). A list written as one is reported at its items.
+// the list's, not an item's the file does not have (schemes[0]): the
+// item's problem first, then how the value was read, counting the parts
+// as written. A list written as one is reported at its items. A mapping
+// file that cannot be read, given as one value, is reported as one in a
+// list is: the one value is right, the file is not.
 func TestAListWrittenAsOneValue(t *testing.T) {
 	load := func(schemes string) error {
 		t.Helper()
@@ -460,12 +463,14 @@ targets:
 		return err
 	}
 	for schemes, want := range map[string]string{
-		`v3`:       "targets.erp.schemes: must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as a list of one, whose item must be one of: v1, v2",
-		`"v1, v3"`: "targets.erp.schemes: must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as the list of its comma-separated parts, whose part 2 must be one of: v1, v2",
-		`[v1, v3]`: "targets.erp.schemes[1]: must be one of: v1, v2",
-		`[v3]`:     "targets.erp.schemes[0]: must be one of: v1, v2",
+		`v3`:         "targets.erp.schemes: must be one of: v1, v2 (written as one value, it is read as a list of one)",
+		`"v1, v3"`:   "targets.erp.schemes: part 2 must be one of: v1, v2 (written as one value, it is read as the list of its comma-separated parts)",
+		`"v1,,v3"`:   "targets.erp.schemes: part 3 must be one of: v1, v2 (written as one value, it is read as the list of its comma-separated parts)",
+		`", v3, v1"`: "targets.erp.schemes: part 2 must be one of: v1, v2 (written as one value, it is read as the list of its comma-separated parts)",
+		`[v1, v3]`:   "targets.erp.schemes[1]: must be one of: v1, v2",
+		`[v3]`:       "targets.erp.schemes[0]: must be one of: v1, v2",
 	} {
-		if err := load(schemes); err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "\n") != 1 {
+		if err := load(schemes); err == nil || !strings.Contains(err.Error(), "\n  "+want) || strings.Count(err.Error(), "\n") != 1 {
 			t.Errorf("schemes: %s: %v\nwant the one problem %q", schemes, err, want)
 		}
 	}
@@ -473,11 +478,20 @@ targets:
 	if err := load("v1"); err != nil {
 		t.Errorf("schemes: v1: %v", err)
 	}
-	// A mapping file given as one value that is not there.
-	_, err := config.Load(writeFile(t, "mappings: {files: nosuch.yaml}\n"))
-	if err == nil || !strings.Contains(err.Error(), "\n  mappings.files: must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as a list of one, whose item ") ||
-		!strings.Contains(err.Error(), "nosuch.yaml: cannot read") {
-		t.Errorf("mappings.files: nosuch.yaml: %v", err)
+	// A mapping file given as one value that is not there, or does not
+	// parse: the problem is the file's, at its item, as in a list.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("name: bad\ninvoice: {memo: [\n"), 0o644)
+	for file, want := range map[string]string{
+		"nosuch.yaml": "\n  mappings.files[0]: " + filepath.Join(dir, "nosuch.yaml") + ": cannot read",
+		"bad.yaml":    "\n  mappings.files[0]: " + filepath.Join(dir, "bad.yaml") + ":",
+	} {
+		path := filepath.Join(dir, "dealsync.yaml")
+		os.WriteFile(path, []byte("mappings: {files: "+file+"}\n"), 0o644)
+		_, err := config.Load(path)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "written as one value") {
+			t.Errorf("mappings.files: %s: %v\nwant %q, and nothing of the one value", file, err, want)
+		}
 	}
 }
 

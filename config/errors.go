@@ -108,6 +108,11 @@ func sortProblems(ps []Problem) {
 type problems struct {
 	list   []Problem
 	failed map[string]bool
+	// ofFile are the indexes in list of problems at a list's item that
+	// are about what the item names (a mapping file that cannot be read
+	// or does not compile), not about the item as written: scalarLists
+	// leaves them where they are.
+	ofFile map[int]bool
 }
 
 func (ps *problems) add(key, msg string) {
@@ -116,12 +121,27 @@ func (ps *problems) add(key, msg string) {
 
 // addProblem is add of a whole Problem.
 func (ps *problems) addProblem(p Problem) {
-	for _, q := range ps.list {
+	ps.addAt(p)
+}
+
+// addAt is addProblem, and says at which index of list p is.
+func (ps *problems) addAt(p Problem) int {
+	for i, q := range ps.list {
 		if q.Key == p.Key && q.Message == p.Message {
-			return
+			return i
 		}
 	}
 	ps.list = append(ps.list, p)
+	return len(ps.list) - 1
+}
+
+// addOfFile is addProblem of a problem of the file a list's item names
+// (see problems.ofFile).
+func (ps *problems) addOfFile(p Problem) {
+	if ps.ofFile == nil {
+		ps.ofFile = map[int]bool{}
+	}
+	ps.ofFile[ps.addAt(p)] = true
 }
 
 // addFailed records a problem that makes the value at key unusable.

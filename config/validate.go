@@ -485,7 +485,7 @@ func loadMappings(cfg *Config, file string, ps *problems, compile bool) {
 					msg += relativeHint(mc.Files[i], file, true)
 				}
 			}
-			ps.addProblem(Problem{Key: key, Message: msg, InMappingFile: !p.Unread})
+			ps.addOfFile(Problem{Key: key, Message: msg, InMappingFile: !p.Unread})
 		}
 	case err != nil:
 		ps.add("mappings", err.Error())

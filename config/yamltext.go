@@ -159,10 +159,17 @@ var yamlErrorLine = regexp.MustCompile(`line (\d+):`)
 // `[v3]`): the config reads such a value as the list of its
 // comma-separated parts (as it reads a list from the environment), so its
 // problems were reported at items the file does not have
-// (legacy_signatures[0]). A list the environment sets is left alone: the
-// file's value is not the one read.
+// (legacy_signatures[0]). The item's problem leads, and the list's form
+// is said after it: one value is a right way to give a list of one. A
+// list the environment sets is left alone (the file's value is not the
+// one read), and so is a problem of the file an item names
+// (problems.ofFile: mappings.files: bad.yaml, which cannot be read), whose
+// message names that file.
 func scalarLists(doc *yaml.Node, ps *problems) {
 	for i, p := range ps.list {
+		if ps.ofFile[i] {
+			continue
+		}
 		open := strings.IndexByte(p.Key, '[')
 		if open <= 0 {
 			continue
@@ -180,14 +187,31 @@ func scalarLists(doc *yaml.Node, ps *problems) {
 		if err != nil {
 			continue
 		}
-		which := "a list of one, whose item"
-		if strings.Contains(n.Value, ",") {
-			which = fmt.Sprintf("the list of its comma-separated parts, whose part %d", index+1)
-		}
 		// The value is not quoted: the key may hold a secret.
 		ps.list[i].Key = key
-		ps.list[i].Message = fmt.Sprintf("must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as %s %s", which, p.Message)
+		if !strings.Contains(n.Value, ",") {
+			ps.list[i].Message = p.Message + " (written as one value, it is read as a list of one)"
+			continue
+		}
+		ps.list[i].Message = fmt.Sprintf("part %d %s (written as one value, it is read as the list of its comma-separated parts)",
+			writtenPart(n.Value, index), p.Message)
 	}
+}
+
+// writtenPart is the place (from 1) among the comma-separated parts of
+// value, as written, of the list's item index: the list leaves the empty
+// parts out (the item 1 of "v1,,v3" is its part 3).
+func writtenPart(value string, index int) int {
+	for i, part := range strings.Split(value, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		if index == 0 {
+			return i + 1
+		}
+		index--
+	}
+	return index + 1 // not reached: the list is read from value
 }
 
 // yamlAt is the node of the file's document doc at key (a dotted path, its

@@ -368,8 +368,8 @@ func TestConfigCheckWarnsOfAConfigWithoutConnections(t *testing.T) {
 }
 
 // HubSpot's legacy_signatures written as one value that is not a scheme
-// is reported at its own key, saying it must be a list, not at an item
-// [0] the file does not have.
+// is reported at its own key, with the item's problem first, not at an
+// item [0] the file does not have.
 func TestConfigCheckNamesAListWrittenAsOneValue(t *testing.T) {
 	t.Setenv("HS_SECRET", "hubspot-client-secret")
 	cfg := writeConfig(t, `
@@ -384,8 +384,8 @@ connections:
       legacy_signatures: v3
 `)
 	_, err := runOut(context.Background(), "--config", cfg, "config", "check", "--dev")
-	if exitCode(err) != 2 || !strings.Contains(err.Error(), "\n  connections.hs.source.legacy_signatures: must be a list ([a, b], or lines that start with \"- \"): written as one value, it is read as a list of one, whose item must be one of: v1, v2") ||
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "\n  connections.hs.source.legacy_signatures: must be one of: v1, v2 (written as one value, it is read as a list of one)") ||
 		strings.Contains(err.Error(), "legacy_signatures[0]") {
-		t.Errorf("exit %d, %v; want 2 naming legacy_signatures as a list", exitCode(err), err)
+		t.Errorf("exit %d, %v; want 2 naming legacy_signatures", exitCode(err), err)
 	}
 }
