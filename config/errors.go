@@ -32,10 +32,12 @@ type Error struct {
 	// File is the configuration file ("" when there was none).
 	File     string
 	Problems []Problem
-	// IgnoredEnv are the DEALSYNC_* variables that set no key (see
-	// Config.IgnoredEnv): a misspelt one often explains a problem (a
-	// required key the variable was meant to set), so they are listed
-	// after the problems.
+	// IgnoredEnv are the environment variables that set no key (see
+	// Config.IgnoredEnv): the DEALSYNC_* ones, and those whose prefix is
+	// misspelt or not in capitals but that are otherwise a key's
+	// (DEALSYN_INTAKE_LISTEN, dealsync_intake_listen). A misspelt one
+	// often explains a problem (a required key the variable was meant to
+	// set), so they are listed after the problems.
 	IgnoredEnv []string
 	// envHints: see Config.envHints.
 	envHints map[string]string

@@ -89,8 +89,8 @@ connections:
 
 // A relative mappings.dir, or mapping file, that does not exist says
 // which directory it was read from: the config file's, not the working
-// directory (where it may well be); without a config file, the working
-// directory. An absolute one says nothing more.
+// directory (where it may well be), unless the two are one; without a
+// config file, the working directory. An absolute one says nothing more.
 func TestMissingRelativeMappingPathsSayWhereTheyWereRead(t *testing.T) {
 	wd := t.TempDir()
 	t.Chdir(wd)
@@ -109,6 +109,16 @@ func TestMissingRelativeMappingPathsSayWhereTheyWereRead(t *testing.T) {
 			t.Errorf("Load = %v\nwant %q", err, want)
 		}
 	}
+	// Run in the config file's directory, the working directory is not
+	// set against it.
+	t.Chdir(dir)
+	_, err = config.Load(path)
+	want := "\n  mappings.dir: must name an existing directory: the relative path maps is read from the config file's directory, " + dir +
+		", and " + filepath.Join(dir, "maps") + " does not exist: give a path relative to " + dir + ", or an absolute one"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "working directory") {
+		t.Errorf("in the config file's directory: Load = %v\nwant %q, and no word of the working directory", err, want)
+	}
+	t.Chdir(wd)
 	// No file: the environment's relative directory is the working
 	// directory's.
 	t.Setenv("DEALSYNC_MAPPINGS_DIR", "nowhere")

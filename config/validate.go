@@ -509,8 +509,9 @@ func loadMappings(cfg *Config, file string, ps *problems, compile bool) {
 // mappings.files) that does not exist, which directory a relative one was
 // read from: the config file's (configFile's), or the working directory
 // when there is no file (the environment alone gives the key); "" for an
-// absolute path. named says that the message names the path read
-// already.
+// absolute path. It says that the path is not read from the working
+// directory unless that is the config file's. named says that the
+// message names the path read already.
 func relativeHint(path, configFile string, named bool) string {
 	if path == "" || filepath.IsAbs(path) {
 		return ""
@@ -526,12 +527,27 @@ func relativeHint(path, configFile string, named bool) string {
 	if err != nil {
 		base = filepath.Dir(configFile)
 	}
+	notWD := ", not from the working directory"
+	if sameDir(base, ".") {
+		notWD = "" // the working directory is the config file's
+	}
 	missing := ", and " + filepath.Join(base, path) + " does not exist"
 	if named {
 		missing = ""
 	}
-	return fmt.Sprintf(": the relative path %s is read from the config file's directory, %s, not from the working directory%s: give a path relative to %s, or an absolute one",
-		path, base, missing, base)
+	return fmt.Sprintf(": the relative path %s is read from the config file's directory, %s%s%s: give a path relative to %s, or an absolute one",
+		path, base, notWD, missing, base)
+}
+
+// sameDir reports whether the directories a and b are one (through
+// symbolic links too); false when either cannot be read.
+func sameDir(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // checkSharedIDs refuses a connection whose source numbers deals and
