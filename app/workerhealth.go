@@ -16,6 +16,7 @@ import (
 
 	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/internal/outagelog"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 // WorkerHealth answers the health checks of a `dealsync worker` process,
@@ -96,6 +97,16 @@ func writeStatus(w http.ResponseWriter, code int, body map[string]string) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// noAnswer is DialTemporal's error for a frontend at address that has
+// not answered for patience, err the last attempt's, with hint (see
+// intake.UnreachableHint) when not "".
+func noAnswer(address string, patience time.Duration, err error, hint string) error {
+	if hint != "" {
+		return fmt.Errorf("connecting to Temporal at %s: no answer for %s: %w (%s)", address, wording.Duration(patience), err, hint)
+	}
+	return fmt.Errorf("connecting to Temporal at %s: no answer for %s: %w", address, wording.Duration(patience), err)
+}
+
 // dialPatience is how long DialTemporal waits for a frontend that does not
 // answer before it ends the process (its supervisor starts it again).
 const dialPatience = 5 * time.Minute
@@ -148,10 +159,7 @@ func DialTemporal(ctx context.Context, opts client.Options, address string, logg
 		}
 		hint := intake.UnreachableHint(err)
 		if time.Since(since) >= dialPatience {
-			if hint != "" {
-				return nil, fmt.Errorf("connecting to Temporal at %s: no answer for %v: %w (%s)", address, dialPatience, err, hint)
-			}
-			return nil, fmt.Errorf("connecting to Temporal at %s: no answer for %v: %w", address, dialPatience, err)
+			return nil, noAnswer(address, dialPatience, err, hint)
 		}
 		attrs := []any{"temporal", address, "error", err, "next_attempt_in", wait}
 		if hint != "" {

@@ -105,6 +105,22 @@ func TestMetricsListenerWithoutWorkerHealth(t *testing.T) {
 	}
 }
 
+// A frontend that has not answered for dialPatience ends the dial with an
+// error that says how long as the config writes durations (5m, not
+// 5m0s), the last attempt's error and the hint.
+func TestDialTemporalNoAnswerSaysHowLong(t *testing.T) {
+	refused := errors.New("connection refused")
+	for hint, want := range map[string]string{
+		"":                "connecting to Temporal at 127.0.0.1:7233: no answer for 5m: connection refused",
+		"is Temporal up?": "connecting to Temporal at 127.0.0.1:7233: no answer for 5m: connection refused (is Temporal up?)",
+	} {
+		err := noAnswer("127.0.0.1:7233", dialPatience, refused, hint)
+		if err.Error() != want || !errors.Is(err, refused) {
+			t.Errorf("hint %q: %q, want %q wrapping the attempt's error", hint, err, want)
+		}
+	}
+}
+
 // A dial that no retry mends ends at once: a TLS client against a
 // plaintext frontend, a malformed address; one that may mend (refused)
 // is waited for.

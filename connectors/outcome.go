@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 // A write (POST, PUT, PATCH) that got no answer may still be carried out by
@@ -127,7 +129,7 @@ type OutcomeUnknownError struct {
 }
 
 func (e *OutcomeUnknownError) Error() string {
-	return fmt.Sprintf("%v (the request may still be carried out: a retry, if one comes, waits %s, the vendor's time)", e.Err, min(e.Wait, MaxRetryAfter))
+	return fmt.Sprintf("%v (the request may still be carried out: a retry, if one comes, waits %s, the vendor's time)", e.Err, wording.Duration(min(e.Wait, MaxRetryAfter)))
 }
 
 func (e *OutcomeUnknownError) Unwrap() error { return e.Err }

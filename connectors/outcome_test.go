@@ -2,11 +2,13 @@ package connectors_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dealsync/dealsync/connectors"
 )
@@ -108,6 +110,21 @@ func TestWriteMoved(t *testing.T) {
 		}
 		if got := connectors.WriteMoved(resp); got != c.want {
 			t.Errorf("%d from %s to %q: WriteMoved %v, want %v", c.status, c.from, c.to, got, c.want)
+		}
+	}
+}
+
+// The wait of a write whose outcome is unknown is said as the config
+// writes durations (2m, 1m30s, 24h), not in Go's form (2m0s).
+func TestOutcomeUnknownSaysItsWaitAsTheConfigWritesIt(t *testing.T) {
+	for wait, want := range map[time.Duration]string{
+		2 * time.Minute:  "waits 2m, the vendor's time",
+		90 * time.Second: "waits 1m30s, the vendor's time",
+		48 * time.Hour:   "waits 24h, the vendor's time", // at most MaxRetryAfter
+	} {
+		err := &connectors.OutcomeUnknownError{Err: errors.New("create invoice: no answer"), Wait: wait}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Wait %s: %q, want %q", wait, err.Error(), want)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
@@ -366,7 +367,7 @@ func (e *winPendingError) Error() string {
 	return fmt.Sprintf("event %s of deal %s changes a won deal that has no run in progress: the deal's win, whose run is to bill the newest state, "+
 		"may not have reached dealsync yet (another replica is starting it, or the CRM is to send it again); nothing was acknowledged: send it again. "+
 		"Once the event is older than connection %q's settle_time (%s) with still no run of the deal in progress, it is skipped (a deal won before dealsync went live)",
-		e.eventID, e.dealID, e.conn, e.settle)
+		e.eventID, e.dealID, e.conn, wording.Duration(e.settle))
 }
 
 func (e *winPendingError) Unwrap() error      { return ErrWinPending }

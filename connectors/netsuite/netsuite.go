@@ -951,8 +951,8 @@ func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Optio
 	if _, ok := ids[string(cur)]; !ok {
 		have := slices.Sorted(maps.Keys(ids))
 		return o, fmt.Errorf("netsuite: the invoice is in %s, but NetSuite account %s has no active currency %s (it has %s): "+
-			"map the deal's amounts to one of those, or add %s under Lists > Accounting > Currencies (dealsync reads them again after %v) and retry the run: %w",
-			cur, t.cfg.AccountID, cur, strings.Join(have, ", "), cur, currenciesFor, connectors.ErrPermanent)
+			"map the deal's amounts to one of those, or add %s under Lists > Accounting > Currencies (dealsync reads them again after %s) and retry the run: %w",
+			cur, t.cfg.AccountID, cur, strings.Join(have, ", "), cur, wording.Duration(currenciesFor), connectors.ErrPermanent)
 	}
 	if len(ids) > 1 {
 		o.CurrencyIDs = ids

@@ -866,8 +866,8 @@ func (t *Target) currencyOptions(ctx context.Context, cur model.Currency) (Optio
 	}
 	if home := p.CurrencyPrefs.HomeCurrency.Value; home != "" && !strings.EqualFold(home, string(cur)) {
 		return o, fmt.Errorf("quickbooks create invoice: the invoice is in %s, but QuickBooks company %s books in %s and has multicurrency off: "+
-			"map the deal's amounts to %s, or turn multicurrency on in QuickBooks (dealsync reads the setting again after %v) and retry the run: %w",
-			cur, t.cfg.RealmID, home, home, prefsOffFor, connectors.ErrPermanent)
+			"map the deal's amounts to %s, or turn multicurrency on in QuickBooks (dealsync reads the setting again after %s) and retry the run: %w",
+			cur, t.cfg.RealmID, home, home, wording.Duration(prefsOffFor), connectors.ErrPermanent)
 	}
 	return o, nil
 }

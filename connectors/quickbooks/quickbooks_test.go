@@ -142,7 +142,8 @@ func TestCustomerAndInvoiceExactlyOnce(t *testing.T) {
 // A company without multicurrency books every invoice in its home
 // currency: an invoice in another currency is refused before anything is
 // sent, naming both currencies, instead of being booked with the deal's
-// figures in the wrong currency. The preferences are read once.
+// figures in the wrong currency, and when the setting is read again (5m,
+// as the config writes durations). The preferences are read once.
 func TestInvoiceInAnotherCurrencyThanTheHomeCurrency(t *testing.T) {
 	f := newFake(t)
 	f.HomeCurrency = "USD"
@@ -155,8 +156,9 @@ func TestInvoiceInAnotherCurrencyThanTheHomeCurrency(t *testing.T) {
 	}
 	for _, key := range []string{"wf/invoice", "wf2/invoice"} {
 		_, err = tg.CreateInvoice(ctx, inv, ref, key)
-		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "EUR") || !strings.Contains(err.Error(), "books in USD") {
-			t.Fatalf("EUR invoice for a USD company: %v; want a permanent error naming both currencies", err)
+		if cl, _ := connectors.Classify(err); cl != connectors.Permanent || !strings.Contains(err.Error(), "EUR") || !strings.Contains(err.Error(), "books in USD") ||
+			!strings.Contains(err.Error(), "(dealsync reads the setting again after 5m)") {
+			t.Fatalf("EUR invoice for a USD company: %v; want a permanent error naming both currencies and when the setting is read again", err)
 		}
 	}
 	if n := f.Calls("POST /invoice"); n != 0 {
