@@ -89,7 +89,7 @@ connections:
 		if first.Skipped != dryRun || first.Error != "" {
 			t.Errorf("order %v: the first run read: %+v, want it listed to start", order, first)
 		}
-		if second.Skipped != "a run of "+wbID+" is listed above to start already (for run run-"+order[0]+"): one is started, not two" ||
+		if second.Skipped != "a run of "+wbID+" is listed above to start already, by the row of "+order[0]+" (run run-"+order[0]+"): one is started, not two" ||
 			second.NewWorkflowID != "" || second.Run() != "run-"+order[1] {
 			t.Errorf("order %v: the second run read: %+v, want it skipped naming the first", order, second)
 		}

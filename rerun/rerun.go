@@ -312,7 +312,7 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	retried := 0
 	// A dry run's: the selected run that would start a run of each
 	// workflow ID (see onceEach).
-	wouldStart := map[string]string{}
+	wouldStart := map[string]Result{}
 	for {
 		resp, err := listPage(ctx, c, o.Filter(), o.Query, token, 100)
 		if errors.Is(err, ErrInvalidQuery) {
@@ -358,9 +358,10 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 // (workflows.WriteBackWorkflowID), and the deal was counted twice. The
 // later of them is skipped naming the first, as a run that is not dry
 // skips it once the first has started (its write-back run is then
-// running). wouldStart holds the runs listed to start so far, by the
-// workflow ID they would start.
-func onceEach(r Result, wouldStart map[string]string) Result {
+// running). The first is named by its row's workflow ID, which the text
+// table shows, and its run ID. wouldStart holds the runs listed to start
+// so far, by the workflow ID they would start.
+func onceEach(r Result, wouldStart map[string]Result) Result {
 	if r.Skipped != dryRun {
 		return r
 	}
@@ -370,12 +371,12 @@ func onceEach(r Result, wouldStart map[string]string) Result {
 	}
 	first, listed := wouldStart[target]
 	if !listed {
-		wouldStart[target] = r.Run()
+		wouldStart[target] = r
 		return r
 	}
 	return Result{
 		WorkflowID: r.WorkflowID, FailedRun: r.FailedRun, CompletedRun: r.CompletedRun, Connection: r.Connection, DealID: r.DealID,
-		Skipped: fmt.Sprintf("a run of %s is listed above to start already (for run %s): one is started, not two", target, first),
+		Skipped: fmt.Sprintf("a run of %s is listed above to start already, by the row of %s (run %s): one is started, not two", target, first.WorkflowID, first.Run()),
 	}
 }
 

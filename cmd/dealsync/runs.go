@@ -90,11 +90,12 @@ under another ID than its deal's. With --timed-out, --terminated or
 invoice with no write-back to do, under the deal's own ID (as --writeback
 does for the runs of those endings); a deal's completed run and its
 write-back run that ended so before writing back would start one
-write-back run, listed once (the other row is skipped, naming it). Every completed invoiced run is read:
-narrow them with --query (by Connection, and StartTime before the
-write-back was set up). Upgrade the workers first and give them the
-write-back: a worker without it leaves a new write-back run to another
-worker, and fails its step, retried, when it has the run already.
+write-back run, listed once (the other row is skipped, naming it). Every
+completed invoiced run is read: narrow them with --query (by Connection,
+and StartTime before the write-back was set up). Upgrade the workers first
+and give them the write-back: a worker without it leaves a new write-back
+run to another worker, and fails its step, retried, when it has the run
+already.
 
 Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another; unless every later run only refused an older win), runs of
