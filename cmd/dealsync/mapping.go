@@ -83,7 +83,7 @@ the CRM's API) are made.
 Nothing is ever written: not to the ERP, not to the CRM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runMappingTest(cmd.Context(), cmd.OutOrStdout(), g, f)
+			return usageInJSON(cmd.OutOrStdout(), f, runMappingTest(cmd.Context(), cmd.OutOrStdout(), g, f))
 		},
 	}
 	fl := cmd.Flags()
@@ -404,41 +404,71 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 }
 
 // mappingNotLoaded ends `mapping test` when the mapping did not load, with
-// err. A mapping error (exit 1: a --file that does not compile, a config
-// whose only problems are in its mapping files) is, with --json, reported
-// on out as the mapping error of a deal is, error.type mapping, with every
-// problem, instead of nothing there; as in the other reports of --json,
-// the message is in the JSON, not on stderr. Anything else (exit 2: a
-// usage or config error) is err as it is.
+// err. With --json it is reported on out, as the mapping error of a deal
+// is, instead of nothing there: a mapping error (exit 1: a --file that
+// does not compile, a config whose only problems are in its mapping
+// files) as error.type mapping, a config error (exit 2: a mapping file or
+// mappings.dir that cannot be read, any other problem of the config) as
+// error.type config, each with every problem; as in the other reports of
+// --json, the message is in the JSON, not on stderr. Without --json it is
+// err as it is.
 func mappingNotLoaded(out io.Writer, f *mappingTestFlags, err error) error {
 	var ee *exitError
-	if !f.json || !errors.As(err, &ee) || ee.code != 1 || ee.err == nil {
+	if !f.json || !errors.As(err, &ee) || ee.err == nil {
 		return err
 	}
-	rep := &loadErrorReport{Type: "mapping", Message: ee.err.Error()}
+	typ := "mapping"
+	if ee.code != 1 {
+		typ = "config"
+	}
+	rep := &loadErrorReport{Type: typ, Message: ee.err.Error()}
 	var le *mapping.LoadError
-	var ce *config.Error
-	switch {
-	case errors.As(ee.err, &le):
+	if errors.As(ee.err, &le) {
 		rep.Problems = le.Problems
-	case errors.As(ee.err, &ce):
-		ps := make([]configProblem, len(ce.Problems))
-		for i, p := range ce.Problems {
-			ps[i] = configProblem{ConfigKey: p.Key, Message: p.Message}
-		}
-		sort.SliceStable(ps, func(i, j int) bool {
-			return ps[i].ConfigKey < ps[j].ConfigKey || ps[i].ConfigKey == ps[j].ConfigKey && ps[i].Message < ps[j].Message
-		})
+	} else if ps := configProblems(ee.err); ps != nil {
 		rep.Problems = ps
 	}
 	writeJSON(out, notLoadedResult{Mapping: f.mapping, File: f.file, Error: rep})
-	return &exitError{code: 1}
+	return &exitError{code: ee.code}
+}
+
+// usageInJSON ends `mapping test --json` on a usage error (exit 2: a deal
+// file or golden folder that cannot be read, an unknown mapping,
+// connection or target, flags that do not go together) with a report on
+// out, as mappingNotLoaded's, error.type usage, the message in the JSON,
+// not on stderr. Anything else is err as it is (the reports were
+// printed).
+func usageInJSON(out io.Writer, f *mappingTestFlags, err error) error {
+	var ee *exitError
+	if !f.json || !errors.As(err, &ee) || ee.code != 2 || ee.err == nil {
+		return err
+	}
+	writeJSON(out, notLoadedResult{Mapping: f.mapping, File: f.file, Error: &loadErrorReport{Type: "usage", Message: ee.err.Error()}})
+	return &exitError{code: 2}
+}
+
+// configProblems are the problems of the config.Error in err, in --json's
+// form and sorted by key; nil when err has none.
+func configProblems(err error) []configProblem {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return nil
+	}
+	ps := make([]configProblem, len(ce.Problems))
+	for i, p := range ce.Problems {
+		ps[i] = configProblem{ConfigKey: p.Key, Message: p.Message}
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		return ps[i].ConfigKey < ps[j].ConfigKey || ps[i].ConfigKey == ps[j].ConfigKey && ps[i].Message < ps[j].Message
+	})
+	return ps
 }
 
 // notLoadedResult is the --json report of `mapping test` when the mapping
-// did not load: the mapping (--mapping) or file (--file) asked for, and
-// the error. Nothing was evaluated, so it has none of testResult's other
-// fields (a "triggered": false would say that no run would start).
+// did not load, or the command line or the config is wrong: the mapping
+// (--mapping) or file (--file) asked for, and the error. Nothing was
+// evaluated, so it has none of testResult's other fields (a "triggered":
+// false would say that no run would start).
 type notLoadedResult struct {
 	Mapping string           `json:"mapping,omitempty"`
 	File    string           `json:"file,omitempty"`
@@ -446,12 +476,14 @@ type notLoadedResult struct {
 }
 
 // loadErrorReport is the error of a mapping that did not load, with
-// errorReport's type (mapping) and message, and its problems: a mapping
-// file's ([]mapping.Problem, with file, line, column and YAML key, as
-// `mapping lint FILE --json` gives them) or the config's ([]configProblem:
-// a mapping file's problem under its config key, mappings.files[0] or
-// mappings.dir, with the file, line and column in the message, and a
-// connection whose mapping went missing with it).
+// errorReport's type (mapping; config for a config error, usage for a
+// usage error) and message, and its problems: a mapping file's
+// ([]mapping.Problem, with file, line, column and YAML key, as `mapping
+// lint FILE --json` gives them) or the config's ([]configProblem: a
+// mapping file's problem under its config key, mappings.files[0] or
+// mappings.dir, with the file, line and column in the message, a
+// connection whose mapping went missing with it, any other key's
+// problem); a usage error has none.
 type loadErrorReport struct {
 	Type     string `json:"type"`
 	Message  string `json:"message"`
@@ -933,54 +965,41 @@ seldom has: dealsync config check resolves them.
 
 Exit status: 0 every mapping is clean; 1 a mapping has problems (it does
 not compile, or defines a name another file does; with --config, a
-connection's mapping missing because its file did not load), listed (and
-with --json as {"ok": false, ...}); 2 a usage or config error: nothing to
-check (no files given and no --config, or a config without mapping
-files), a file or mappings.dir that cannot be read, or a config problem
-outside the mapping files.`,
+connection's mapping missing because its file did not load), listed; 2 a
+usage or config error: nothing to check (no files given and no --config,
+or a config without mapping files), a file or mappings.dir that cannot be
+read, or a config problem outside the mapping files. With --json each of
+them prints one JSON document, the error in it, not on stderr:
+{"ok": true, "mappings": [...]}, or {"ok": false, "error": ...,
+"problems": [...]}.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
-			var names []string
-			if len(args) > 0 {
-				set, err := mapping.Load(mapping.Sources{Files: args})
-				if err != nil {
-					var le *mapping.LoadError
-					if !errors.As(err, &le) {
-						return usage("%v", err)
-					}
-					if asJSON {
-						writeJSON(out, map[string]any{"ok": false, "problems": le.Problems})
-					} else {
-						for _, p := range le.Problems {
-							fmt.Fprintln(out, p.String())
-						}
-					}
-					// A file that cannot be read (not there, a
-					// directory) is a usage error, not a finding.
-					if slices.ContainsFunc(le.Problems, func(p mapping.Problem) bool { return p.Unread }) {
-						return &exitError{code: 2}
-					}
-					return &exitError{code: 1}
+			names, err := lintMappings(out, g, args, asJSON)
+			if err == nil {
+				// "ok" over nothing would pass a CI job that checks
+				// nothing.
+				switch {
+				case len(names) > 0:
+				case g.configPath == "":
+					err = usage("nothing to check: give mapping files (mapping lint FILE...) or a --config whose mappings.files or mappings.dir has some")
+				default:
+					err = usage("nothing to check: %s has no mapping files (mappings.files, mappings.dir)", g.configPath)
 				}
-				names = set.Names()
-			} else {
-				cfg, err := loadForMappings(g, false)
-				if err != nil {
-					var ee *exitError
-					if asJSON && errors.As(err, &ee) && ee.code == 1 {
-						writeJSON(out, map[string]any{"ok": false, "error": ee.err.Error()})
-						return &exitError{code: 1}
-					}
-					return err
-				}
-				names = cfg.Mappings.Loaded.Names()
 			}
-			// "ok" over nothing would pass a CI job that checks nothing.
-			if len(names) == 0 {
-				if g.configPath == "" {
-					return usage("nothing to check: give mapping files (mapping lint FILE...) or a --config whose mappings.files or mappings.dir has some")
+			var ee *exitError
+			switch {
+			case err == nil:
+			case asJSON && errors.As(err, &ee) && ee.err != nil:
+				// Every outcome is a JSON document, the error's message
+				// in it, not on stderr.
+				doc := map[string]any{"ok": false, "error": ee.err.Error()}
+				if ps := configProblems(ee.err); ps != nil {
+					doc["problems"] = ps
 				}
-				return usage("nothing to check: %s has no mapping files (mappings.files, mappings.dir)", g.configPath)
+				writeJSON(out, doc)
+				return &exitError{code: ee.code}
+			default:
+				return err
 			}
 			if asJSON {
 				writeJSON(out, map[string]any{"ok": true, "mappings": names})
@@ -992,4 +1011,39 @@ outside the mapping files.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
 	return cmd
+}
+
+// lintMappings compiles the mapping files given (files), or with none
+// those of the config, and gives their mappings' names. The problems of
+// files given are printed on out (with asJSON, as {"ok": false, "error",
+// "problems"}), and the error returned says only the exit status: 1, or 2
+// when a file cannot be read (not there, a directory), a usage error, not
+// a finding. Any other error (the config's, exit 1 or 2) is for the
+// caller to print.
+func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([]string, error) {
+	if len(files) == 0 {
+		cfg, err := loadForMappings(g, false)
+		if err != nil {
+			return nil, err
+		}
+		return cfg.Mappings.Loaded.Names(), nil
+	}
+	set, err := mapping.Load(mapping.Sources{Files: files})
+	var le *mapping.LoadError
+	switch {
+	case err == nil:
+		return set.Names(), nil
+	case !errors.As(err, &le):
+		return nil, usage("%v", err)
+	case asJSON:
+		writeJSON(out, map[string]any{"ok": false, "error": le.Error(), "problems": le.Problems})
+	default:
+		for _, p := range le.Problems {
+			fmt.Fprintln(out, p.String())
+		}
+	}
+	if slices.ContainsFunc(le.Problems, func(p mapping.Problem) bool { return p.Unread }) {
+		return nil, &exitError{code: 2}
+	}
+	return nil, &exitError{code: 1}
 }

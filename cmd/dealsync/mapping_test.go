@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,6 +50,9 @@ type mappingTestReport struct {
 	} `json:"error"`
 }
 
+// mappingTest runs `mapping test --json` with args. A usage or config
+// error (exit 2) is reported in the JSON alone: its message is made the
+// error's, for the tests to read as they would without --json.
 func mappingTest(t *testing.T, args ...string) (mappingTestReport, error) {
 	t.Helper()
 	out, err := runOut(context.Background(), append([]string{"mapping", "test", "--json"}, args...)...)
@@ -56,6 +61,12 @@ func mappingTest(t *testing.T, args ...string) (mappingTestReport, error) {
 		if jerr := json.Unmarshal([]byte(out), &r); jerr != nil {
 			t.Fatalf("--json printed %v:\n%s", jerr, out)
 		}
+	}
+	if exitCode(err) == 2 {
+		if r.Error == nil || r.Error.Type != "usage" && r.Error.Type != "config" || err.Error() != "exit status 2" {
+			t.Fatalf("exit 2 (%v) with %q; want a usage or config error in the JSON alone", err, out)
+		}
+		err = &exitError{code: 2, err: errors.New(r.Error.Message)}
 	}
 	return r, err
 }
@@ -365,9 +376,13 @@ connections:
 			t.Errorf("%s without --json: exit %d, error %v, output %q; want exit 1 and the failure as the error", c.name, exitCode(err), err, out)
 		}
 	}
-	// A usage error of --fetch (exit 2) is no fetch's: no JSON, as before.
-	if out, err := runOut(context.Background(), "mapping", "test", "--json", "--config", cfg, "--connection", "demo", "--fetch", "4711"); exitCode(err) != 2 || out != "" {
-		t.Errorf("--fetch on a source without a CRM API: exit %d, output %q", exitCode(err), out)
+	// A usage error of --fetch (exit 2) is no fetch's: error.type usage,
+	// exit 2.
+	out, err := runOut(context.Background(), "mapping", "test", "--json", "--config", cfg, "--connection", "demo", "--fetch", "4711")
+	var r report
+	if jerr := json.Unmarshal([]byte(out), &r); jerr != nil || exitCode(err) != 2 || r.Error == nil || r.Error.Type != "usage" ||
+		!strings.Contains(r.Error.Message, "has no CRM API to read from") || r.DealID != "" {
+		t.Errorf("--fetch on a source without a CRM API: exit %d, output %q (%v); want exit 2 and a usage error in the JSON", exitCode(err), out, jerr)
 	}
 }
 
@@ -506,6 +521,9 @@ func TestMappingLintExitCodes(t *testing.T) {
 		{"a config whose mappings.dir is not there", []string{"--config", cfg(fmt.Sprintf("mappings: {dir: %q}\n", filepath.Join(dir, "nodir")))}, 2},
 		{"a config whose mappings.reload_interval is wrong", []string{"--config", cfg(fmt.Sprintf("mappings: {files: [%q], reload_interval: -1s}\n", bad))}, 2},
 		{"a config with another problem", []string{"--config", cfg(fmt.Sprintf("mappings: {files: [%q]}\nlog: {level: loud}\n", bad))}, 2},
+		{"a config that is not there", []string{"--config", filepath.Join(dir, "none.yaml")}, 2},
+		{"a config without mapping files", []string{"--config", cfg("log: {level: info}\n")}, 2},
+		{"nothing given", nil, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, asJSON := range []bool{false, true} {
@@ -516,6 +534,44 @@ func TestMappingLintExitCodes(t *testing.T) {
 				out, err := runOut(context.Background(), args...)
 				if got := exitCode(err); got != tc.want {
 					t.Errorf("%v: exit %d, %v\n%s; want %d", args, got, err, out, tc.want)
+				}
+				if !asJSON {
+					continue
+				}
+				// With --json, every outcome is a JSON document, the
+				// error's message in it and not on stderr; the problems
+				// of a config (config_key) or of files given (file).
+				var doc struct {
+					OK       *bool    `json:"ok"`
+					Error    string   `json:"error"`
+					Mappings []string `json:"mappings"`
+					Problems []struct {
+						ConfigKey string `json:"config_key"`
+						File      string `json:"file"`
+						Message   string `json:"message"`
+					} `json:"problems"`
+				}
+				if jerr := json.Unmarshal([]byte(out), &doc); jerr != nil || doc.OK == nil || *doc.OK != (tc.want == 0) {
+					t.Errorf("%v: output %q (%v); want a JSON document, ok %v", args, out, jerr, tc.want == 0)
+					return
+				}
+				if tc.want == 0 {
+					if len(doc.Mappings) == 0 || doc.Error != "" {
+						t.Errorf("%v: %s; want the mappings and no error", args, out)
+					}
+					return
+				}
+				if doc.Error == "" || err.Error() != fmt.Sprintf("exit status %d", tc.want) {
+					t.Errorf("%v: %s, error %q; want the error in the JSON alone", args, out, err)
+				}
+				fromConfig := slices.Contains(tc.args, "--config")
+				for _, p := range doc.Problems {
+					if fromConfig && p.ConfigKey == "" || !fromConfig && p.File == "" || p.Message == "" {
+						t.Errorf("%v: problem %+v; want it at its config key (with --config) or file", args, p)
+					}
+				}
+				if len(doc.Problems) == 0 && (len(tc.args) > 0 && !fromConfig || strings.HasPrefix(doc.Error, "invalid configuration")) {
+					t.Errorf("%v: %s; want the problems listed", args, out)
 				}
 			}
 		})
@@ -584,9 +640,42 @@ func TestMappingTestReportsAMappingThatDoesNotLoadInJSON(t *testing.T) {
 			t.Errorf("%s without --json: exit %d, error %v, output %q; want exit 1 and the problems as the error", c.name, exitCode(err), err, out)
 		}
 	}
-	// A usage or config error (exit 2) is no mapping's: no JSON, as before.
-	if out, err := runOut(context.Background(), "mapping", "test", "--json", "--config", filepath.Join(dir, "none.yaml"), "--mapping", "m", "--deal", "../../examples/closed-won.json"); exitCode(err) != 2 || out != "" {
-		t.Errorf("a missing config: exit %d, output %q", exitCode(err), out)
+	// A config error (exit 2) is reported so too, error.type config,
+	// and a usage error, error.type usage; without --json they are the
+	// error, as before.
+	missingFile := writeFile(t, filepath.Join(dir, "missing-file.yaml"), "mappings:\n  files: [gone.yaml]\n")
+	for _, c := range []struct {
+		name, typ string
+		args      []string
+		problems  func(r report) bool
+	}{
+		{"a config that is not there", "config", []string{"--config", filepath.Join(dir, "none.yaml"), "--mapping", "m", "--deal", "../../examples/closed-won.json"},
+			func(r report) bool { return strings.Contains(r.Error.Message, "none.yaml") }},
+		{"a config whose mapping file is not there", "config", []string{"--config", missingFile, "--mapping", "m", "--deal", "../../examples/closed-won.json"},
+			func(r report) bool {
+				p := r.Error.Problems
+				return r.Mapping == "m" && len(p) == 1 && p[0].ConfigKey == "mappings.files[0]" && strings.Contains(p[0].Message, "gone.yaml: cannot read")
+			}},
+		{"a deal file that is not there", "usage", []string{"--mapping", "default", "--deal", filepath.Join(dir, "none.json")},
+			func(r report) bool {
+				return r.Mapping == "default" && len(r.Error.Problems) == 0 && strings.Contains(r.Error.Message, "none.json")
+			}},
+		{"flags that do not go together", "usage", []string{"--mapping", "default", "--deal", "../../examples/closed-won.json", "--update"},
+			func(r report) bool { return r.Error.Message == "--update works with --dir" }},
+	} {
+		out, err := runOut(context.Background(), append([]string{"mapping", "test", "--json"}, c.args...)...)
+		var r report
+		if jerr := json.Unmarshal([]byte(out), &r); jerr != nil || exitCode(err) != 2 || err.Error() != "exit status 2" {
+			t.Errorf("%s: exit %d (%v), output %q (%v); want exit 2 and a JSON report alone", c.name, exitCode(err), err, out, jerr)
+			continue
+		}
+		if r.Error == nil || r.Error.Type != c.typ || !c.problems(r) {
+			t.Errorf("%s: report:\n%s\nwant error.type %s", c.name, out, c.typ)
+		}
+		out, err = runOut(context.Background(), append([]string{"mapping", "test"}, c.args...)...)
+		if exitCode(err) != 2 || out != "" || err == nil || err.Error() == "exit status 2" {
+			t.Errorf("%s without --json: exit %d, error %v, output %q; want exit 2 and the error", c.name, exitCode(err), err, out)
+		}
 	}
 }
 
@@ -709,7 +798,8 @@ func TestMappingLintWithNothingToCheck(t *testing.T) {
 		t.Errorf("no --config, no files: exit %d, %v, output %q", exitCode(err), err, out)
 	}
 	noMappings := writeConfig(t, "targets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\n")
-	if out, err := runOut(ctx, "mapping", "lint", "--config", noMappings, "--json"); exitCode(err) != 2 || !strings.Contains(err.Error(), "nothing to check") {
+	// With --json, said in the JSON.
+	if out, err := runOut(ctx, "mapping", "lint", "--config", noMappings, "--json"); exitCode(err) != 2 || !strings.Contains(out, `"error": "nothing to check`) {
 		t.Errorf("a config without mapping files: exit %d, %v, output %q", exitCode(err), err, out)
 	}
 	if out, err := runOut(ctx, "mapping", "lint", "--config", "../../examples/dealsync.yaml"); err != nil || !strings.Contains(out, "ok: 1 mapping(s): generic-standard") {
