@@ -985,6 +985,42 @@ func TestGenericChangeBeforeItsWinReachesTheWinsRun(t *testing.T) {
 		}
 	}
 
+	// A delivery of several deals with a held change: refused (503) as a
+	// whole, but its other deal's win starts its run all the same, so
+	// that a sender that gives up loses the held change only. Sent again
+	// once the held change's win came, the win is a duplicate of its run
+	// and the change reaches its own deal's run: each deal invoiced once.
+	now = time.Now()
+	both := []byte("[" + string(deal("w-B1", "R-B1", now.Add(-time.Second), "negotiation", "100.00")) + "," +
+		string(deal("c-B2", "R-B2", now, "closed_won", "175.00")) + "]")
+	r = s.send(t, delivery{body: both})
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "other deals' events were handed on") {
+		t.Fatalf("a batch with a held change: %d %s; want 503 saying the other deals were taken", r.status, r.body)
+	}
+	if !s.runExists(t, workflows.WorkflowID("demo", "R-B1")) {
+		t.Fatal("the held change of R-B2 stopped the start of R-B1's win")
+	}
+	if r := s.send(t, delivery{body: deal("w-B2", "R-B2", now.Add(-2*time.Second), "negotiation", "100.00")}); r.status != http.StatusAccepted {
+		t.Fatalf("R-B2's win: %d %s", r.status, r.body)
+	}
+	r = s.send(t, delivery{body: both})
+	if r.status != http.StatusAccepted || len(r.parsed.Results) != 2 {
+		t.Fatalf("the batch sent again: %d %s; want 202", r.status, r.body)
+	}
+	for _, res := range r.parsed.Results {
+		if res.EventID == "w-B1" && !res.Duplicate || res.EventID == "c-B2" && !bytes.Contains(r.body, []byte(`"notified":true`)) {
+			t.Errorf("the batch sent again: %s; want w-B1 a duplicate of its run, c-B2 notified to R-B2's", r.body)
+		}
+	}
+	for id, want := range map[string]string{"R-B1": "100.00", "R-B2": "175.00"} {
+		if err := s.waitRun(t, workflows.WorkflowID("demo", id), nil); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if got := totals(id); got != want {
+			t.Errorf("invoices of %s: %q; want one of %s", id, got, want)
+		}
+	}
+
 	// A deal won before dealsync went live: its change, older than the
 	// settle time, is skipped as before, and invoices nothing.
 	old := deal("c-old", "R-OLD", time.Now().Add(-time.Hour), "closed_won", "175.00")

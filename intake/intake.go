@@ -74,7 +74,9 @@ var ErrUnavailable = errors.New("workflow engine unavailable")
 // runs settle, within the settle time of the change: the win that starts
 // the deal's run may still come (TemporalStarter.Notify), and that run is
 // to bill the newer state. Nothing is acknowledged: the CRM sends the
-// change again.
+// change again. The delivery's other deals' events are handed on all the
+// same (startAll), and a delivery refused for holds alone is counted as
+// metrics.CodeHeld and logged at info, not as an outage (heldOnly).
 var ErrWinPending = errors.New("a change of a won deal came before the deal's run")
 
 // ErrTooLarge marks a start that Temporal refused because the deal's
@@ -171,6 +173,8 @@ const webhookPattern = "POST /webhooks/{connection}"
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	note := &answerNote{}
+	r = r.WithContext(context.WithValue(r.Context(), answerNoteKey{}, note))
 	h.mux.ServeHTTP(&routeRefusals{ResponseWriter: rec, r: r, conns: h.opts.Connections}, r)
 	// Every request to a webhook URL counts, the router's refusals too (a
 	// CRM given /webhooks/demo/ or a GET): what the CRMs get.
@@ -182,7 +186,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if _, ok := h.opts.Connections.Get(name); !ok {
 			name = "" // not configured: no label per made-up name
 		}
-		metrics.Webhook(name, rec.status, time.Since(start))
+		if note.held && rec.status == http.StatusServiceUnavailable {
+			metrics.WebhookHeld(name, time.Since(start))
+		} else {
+			metrics.Webhook(name, rec.status, time.Since(start))
+		}
 	}
 	level := slog.LevelInfo
 	switch {
@@ -191,7 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// replica: at debug, failing or not (an outage is said once a
 		// minute by ready).
 		level = slog.LevelDebug
-	case rec.status >= 500:
+	case rec.status >= 500 && !note.held:
 		level = slog.LevelWarn
 	}
 	h.opts.Logger.LogAttrs(r.Context(), level, "http request",
@@ -203,6 +211,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("remote", r.RemoteAddr),
 	)
 }
+
+// answerNote is what the webhook handler tells ServeHTTP of its answer
+// beyond the status: held, a 503 that only holds changes of won deals
+// until their runs exist (ErrWinPending), counted apart from an outage's
+// (metrics.CodeHeld) and logged at info.
+type answerNote struct{ held bool }
+
+type answerNoteKey struct{}
 
 func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	if h.draining.Load() {
@@ -395,8 +411,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	results, outcomes, err := h.startAll(r.Context(), conn, events)
 	if err != nil {
 		status := http.StatusInternalServerError
+		held := heldOnly(err)
 		switch {
-		case errors.Is(err, ErrUnavailable), errors.Is(err, ErrWinPending):
+		case errors.Is(err, ErrUnavailable), held:
 			status = http.StatusServiceUnavailable
 		case errors.Is(err, ErrTooLarge):
 			status = http.StatusRequestEntityTooLarge
@@ -412,7 +429,16 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 				msg += " (the delivery's other deals were started)"
 			}
 		}
-		log.Log(r.Context(), level, msg, "status", status, "error", err.Error())
+		attrs := []any{"status", status, "error", err.Error()}
+		if held {
+			// Not an outage: counted as 503_held, logged at info.
+			if note, ok := r.Context().Value(answerNoteKey{}).(*answerNote); ok {
+				note.held = true
+			}
+			level, msg = slog.LevelInfo, "webhook refused"
+			attrs = append(attrs, "reason", heldReason)
+		}
+		log.Log(r.Context(), level, msg, attrs...)
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", retryAfter(err, h.opts.Now()))
 		}
@@ -480,8 +506,12 @@ const BatchTimeouts = 3
 // stops the starts not yet done: the sender retries it, and the starts
 // that did succeed come back as duplicates. A trigger that fails on a deal
 // holds back that deal's events and fails the delivery too, after the
-// other deals' starts. outcomes are the events' metrics.Event* outcomes;
-// the error joins the first start's that failed and the first trigger's.
+// other deals' starts, and so does a change held for its deal's win
+// (ErrWinPending: the delivery is answered 503, the other deals' events
+// handed on all the same, so that a sender that gives up on the delivery
+// loses the held change only). outcomes are the events' metrics.Event*
+// outcomes; the error joins the first start's that failed, the first
+// hold's and the first trigger's.
 func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, events []model.DealEvent) (results []connectors.EventResult, outcomes []string, _ error) {
 	// The whole delivery has a deadline too: a sender waits for its answer
 	// (and sends it again when it waits too long).
@@ -497,21 +527,29 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		// fails the delivery (413) but stops no other start, as no retry
 		// can help it, and a sender may not send a 4xx delivery again.
 		tooLarge error
+		// held is the first change held for its deal's win (ErrWinPending):
+		// it fails the delivery (503) but stops no other deal's start: the
+		// sender may give up on the change after a few tries, and the
+		// other deals' wins must not go with it (sent again, they meet
+		// their runs as duplicates).
+		held error
 	)
 	failed := func(err error) {
 		mu.Lock()
-		if errors.Is(err, ErrTooLarge) {
+		defer mu.Unlock()
+		switch {
+		case errors.Is(err, ErrTooLarge):
 			if tooLarge == nil {
 				tooLarge = err
 			}
-			mu.Unlock()
-			return
-		}
-		if firstErr == nil {
+		case errors.Is(err, ErrWinPending):
+			if held == nil {
+				held = err
+			}
+		case firstErr == nil:
 			firstErr = err
 			cancel() // the delivery is refused: the other starts can stop
 		}
-		mu.Unlock()
 	}
 	// start hands event i to its run: a start when it triggers one, else a
 	// signal to the deal's running run.
@@ -683,10 +721,10 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		}
 	}
 	// refusal is the error the delivery is refused with, if any: the first
-	// start's that failed (503 when the engine is unavailable) and the
-	// first trigger's, both reported.
+	// start's that failed (503 when the engine is unavailable), the first
+	// hold's and the first trigger's, all reported.
 	refusal := func() error {
-		if firstErr == nil && triggerErr == nil {
+		if firstErr == nil && triggerErr == nil && held == nil {
 			return tooLarge // nil, or 413
 		}
 		var public []string
@@ -696,17 +734,23 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		case firstErr != nil:
 			public = append(public, firstErr.Error())
 		}
+		if held != nil {
+			public = append(public, held.Error())
+			if len(deals) > 1 {
+				public = append(public, "The delivery's other deals' events were handed on (sent again, they meet their runs as duplicates).")
+			}
+		}
 		if triggerErr != nil {
 			public = append(public, triggerPublic)
 		}
-		joined := errors.Join(firstErr, triggerErr)
+		joined := errors.Join(firstErr, held, triggerErr)
 		if tooLarge != nil {
 			// Refused for another reason the sender should retry: the
 			// answer is that reason's (503, 500), not 413.
-			joined = errors.Join(firstErr, triggerErr, errors.New(tooLarge.Error()))
+			joined = errors.Join(firstErr, held, triggerErr, errors.New(tooLarge.Error()))
 			public = append(public, tooLarge.Error())
 		}
-		return &refusedError{err: joined, public: strings.Join(public, "\n")}
+		return &refusedError{err: joined, public: strings.Join(public, "\n"), held: firstErr == nil && triggerErr == nil}
 	}
 	if len(deals) == 1 {
 		// Most deliveries carry one deal: no goroutine for it.
@@ -755,10 +799,27 @@ const crmRefusal = "dealsync could not ask the CRM's API whether this delivery's
 type refusedError struct {
 	err    error
 	public string
+	held   bool // refused only to hold changes of won deals (heldOnly)
 }
 
 func (e *refusedError) Error() string { return e.err.Error() }
 func (e *refusedError) Unwrap() error { return e.err }
+
+// heldOnly says whether err, a delivery's failed starts, refused it only
+// to hold changes of won deals until their runs exist (ErrWinPending;
+// and maybe a deal too large, which the answer names too): answered 503
+// with the hold's Retry-After, counted as metrics.CodeHeld and logged at
+// info, not as an outage.
+func heldOnly(err error) bool {
+	re, ok := errors.AsType[*refusedError](err)
+	return ok && re.held
+}
+
+// heldReason is the log's reason for a delivery refused to hold a change
+// of a won deal (heldOnly).
+const heldReason = "a change of a won deal held until the deal's run exists (the connection's settle_time): not an outage. " +
+	"Its win may still come (at another replica, or the CRM's retry of a refused delivery); a change of a deal won before dealsync went live, " +
+	"or invoiced longer ago than the Temporal namespace's retention (its run is gone), is held so too, until it is older than the settle_time, then skipped"
 
 // publicText is what the sender is told of err, a delivery's failed starts
 // (startAll's refusal: a refusedError, or a deal too large as it is).

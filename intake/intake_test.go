@@ -74,6 +74,10 @@ type fakeStarter struct {
 	// losses: deals whose event Notify hands a run that records a loss,
 	// a new one (true) or the running one (false), as TemporalStarter does.
 	losses map[string]bool
+	// holdDeal is a deal whose event Notify holds for its win
+	// (ErrWinPending), as TemporalStarter does with a recent change of a
+	// won deal that has no run.
+	holdDeal string
 }
 
 func (f *fakeStarter) Start(_ context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
@@ -89,6 +93,10 @@ func (f *fakeStarter) Start(_ context.Context, conn *connections.Connection, ev 
 func (f *fakeStarter) Notify(_ context.Context, _ *connections.Connection, ev model.DealEvent) (connectors.EventResult, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if ev.Deal.ID == f.holdDeal {
+		return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID}, false,
+			&winPendingError{conn: "crm", eventID: ev.EventID, dealID: ev.Deal.ID, settle: 8 * time.Second, retryAt: time.Now().Add(2 * time.Second)}
+	}
 	if fresh, ok := f.losses[ev.Deal.ID]; ok {
 		return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID, RunID: "rl", Duplicate: !fresh}, true, nil
 	}
@@ -1770,6 +1778,48 @@ func TestRefusalsBeforeTheBodyAreLogged(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A delivery refused only to hold a change for its deal's win is counted
+// as 503_held; one that Temporal did not take as well is an outage's 503
+// (counted as 503), and one a start failed otherwise is
+// 500, as before: the hold does not hide them.
+func TestAHoldIsCountedApartOnlyWhenItIsTheOnlyCause(t *testing.T) {
+	srv, st, _ := setup(t, "")
+	st.holdDeal = "H"
+	read := func(code string) float64 {
+		return metrics.Read("dealsync_webhooks_total", "connection", "crm", "code", code)
+	}
+	delivery := `[{"event_id":"e1","deal":{"id":"A","stage":"won"}},{"event_id":"e2","thin":true,"deal":{"id":"H","stage":""}}]`
+	for _, c := range []struct {
+		name   string
+		fail   error
+		status int
+		code   string
+	}{
+		{"held only", nil, http.StatusServiceUnavailable, metrics.CodeHeld},
+		{"held, and Temporal unavailable", fmt.Errorf("%w: frontend down", ErrUnavailable), http.StatusServiceUnavailable, "503"},
+		{"held, and a start refused", errors.New("search attribute not registered"), http.StatusInternalServerError, "500"},
+	} {
+		st.failDeal, st.failWith = "", nil
+		if c.fail != nil {
+			st.failDeal, st.failWith = "A", c.fail
+		}
+		before := map[string]float64{"503": read("503"), metrics.CodeHeld: read(metrics.CodeHeld), "500": read("500")}
+		resp, body := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader(delivery))
+		if resp.StatusCode != c.status || (resp.Header.Get("Retry-After") != "") != (c.status == http.StatusServiceUnavailable) {
+			t.Errorf("%s: %d (Retry-After %q) %s; want %d", c.name, resp.StatusCode, resp.Header.Get("Retry-After"), body, c.status)
+		}
+		for code, was := range before {
+			want := 0.0
+			if code == c.code {
+				want = 1
+			}
+			if got := read(code) - was; got != want {
+				t.Errorf("%s: counted %v as %s, want %v", c.name, got, code, want)
+			}
 		}
 	}
 }

@@ -290,23 +290,45 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 
 // awaitsWin says whether ev, an event that starts no run and met no
 // running run of its deal, may belong to a run that is about to start: a
-// whole-deal event of a deal in a won stage (a change of a won deal), on a
-// connection whose runs settle, that occurred within the settle time of
-// now. Its deal's win, which starts the run that is to bill the newest
-// state, may not have reached dealsync yet: it came at the same moment to
-// another replica, or it was refused (a 503) and the CRM sends it again
-// after this event. An older event is skipped, as a change of a deal won
-// before dealsync went live is: the bound keeps such a change from being
-// refused for ever. Thin events are not held: their runs read the deal
+// whole-deal change of an already won deal (its stage and its previous
+// stage both won stages), on a connection whose runs settle, that
+// occurred within the settle time of now, of a deal the trigger would
+// start a run for had it just been won (winWouldStart). Its deal's win,
+// which starts the run that is to bill the newest state, may not have
+// reached dealsync yet: it came at the same moment to another replica, or
+// it was refused (a 503) and the CRM sends it again after this event. An
+// older event is skipped, as a change of a deal won before dealsync went
+// live (or invoiced longer ago than the namespace's retention) is: the
+// bound keeps such a change from being refused for ever. A win the
+// trigger turned down (a previous stage that is not won: a free deal's
+// win, with a trigger that wants an amount) has no other win to wait for,
+// and a change the trigger would not start a run for (that free deal's
+// later edit) is most likely of a deal no win starts a run for: both are
+// skipped at once. Thin events are not held: their runs read the deal
 // after the settle time, whatever events reached them.
 func awaitsWin(conn *connections.Connection, ev model.DealEvent, now time.Time) bool {
-	if ev.Thin || conn.SettleTime <= 0 || ev.OccurredAt.IsZero() || !slices.ContainsFunc(conn.WonStages, func(s string) bool {
-		return strings.EqualFold(s, ev.Deal.Stage)
-	}) {
+	won := func(stage string) bool {
+		return slices.ContainsFunc(conn.WonStages, func(s string) bool { return strings.EqualFold(s, stage) })
+	}
+	if ev.Thin || conn.SettleTime <= 0 || ev.OccurredAt.IsZero() || !won(ev.Deal.Stage) || !won(ev.Deal.PreviousStage) {
 		return false
 	}
 	age := now.Sub(ev.OccurredAt)
-	return age < conn.SettleTime && age > -conn.SettleTime
+	return age < conn.SettleTime && age > -conn.SettleTime && winWouldStart(conn, ev)
+}
+
+// winWouldStart says whether the connection's trigger starts a run for
+// ev's deal as ev has it, had the deal just been won: ev judged with no
+// previous stage (as a source that does not say it sends a win). A
+// trigger that fails on it is taken as a yes: the change is held, as a
+// change of a won deal is, rather than skipped on a guess.
+func winWouldStart(conn *connections.Connection, ev model.DealEvent) bool {
+	if conn.Trigger == nil {
+		return true
+	}
+	ev.Deal.PreviousStage = ""
+	ok, _, err := conn.Trigger.Evaluate(ev)
+	return ok || err != nil
 }
 
 // beforeWin answers ev, a change of a won deal that met no running run of
@@ -317,7 +339,10 @@ func awaitsWin(conn *connections.Connection, ev model.DealEvent, now time.Time) 
 // failed, was canceled, terminated or timed out (a win may start a new
 // one), the delivery is refused with 503 (winPendingError), nothing
 // acknowledged: sent again, the change reaches the run its win started,
-// or, older than the settle time by then, is skipped.
+// or, older than the settle time by then, is skipped. A deal invoiced
+// longer ago than the namespace's retention has no run left to read: its
+// recent change is held as one of a deal never run (the intake logs and
+// counts such holds apart from an outage: Handler.webhook).
 func (s *TemporalStarter) beforeWin(ctx context.Context, conn *connections.Connection, ev model.DealEvent, res connectors.EventResult, now time.Time) (connectors.EventResult, bool, error) {
 	id := res.WorkflowID
 	var nf *serviceerror.NotFound
@@ -365,8 +390,9 @@ type winPendingError struct {
 
 func (e *winPendingError) Error() string {
 	return fmt.Sprintf("event %s of deal %s changes a won deal that has no run in progress: the deal's win, whose run is to bill the newest state, "+
-		"may not have reached dealsync yet (another replica is starting it, or the CRM is to send it again); nothing was acknowledged: send it again. "+
-		"Once the event is older than connection %q's settle_time (%s) with still no run of the deal in progress, it is skipped (a deal won before dealsync went live)",
+		"may not have reached dealsync yet (another replica is starting it, or the CRM is to send it again); the delivery was not acknowledged: "+
+		"send it again, with the same occurred_at. Once the event is older than connection %q's settle_time (%s) with still no run of the deal in progress, "+
+		"it is skipped (a deal won before dealsync went live, or invoiced longer ago than the Temporal namespace's retention, whose run is gone)",
 		e.eventID, e.dealID, e.conn, wording.Duration(e.settle))
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
@@ -521,5 +523,196 @@ func TestAnUnresolvedAddressIsExplained(t *testing.T) {
 	}
 	if UnreachableHint(errors.New("connection refused")) != "" {
 		t.Error("a hint for another error")
+	}
+}
+
+// On a connection whose runs settle, only a change of an already won deal
+// (its previous stage a won stage too) whose deal the trigger would start
+// a run for had it just been won is held for the deal's win: a win the
+// trigger turns down (the free deal of a trigger that wants an amount,
+// negotiation → closed_won; a renewal the trigger leaves out) and the
+// free deal's later changes are skipped at once (200), as before, with no
+// run read. The free win was answered 503, Retry-After 150, "changes a
+// won deal that has no run in progress", as if a win were to come.
+func TestOnlyAChangeOfAWonDealTheTriggerWouldStartIsHeld(t *testing.T) {
+	won := []string{"closed_won"}
+	file, err := mapping.Parse("paid.yaml", []byte("name: paid\ntrigger: is_won(deal.stage) && !is_won(deal.previous_stage) && deal.previous_stage != 'renewal' && deal.amount > 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	runs := newDealRuns()
+	srv := httptest.NewServer(New(Options{
+		Connections: conns{"paid": {Name: "paid", Source: &listSource{}, Trigger: file.Trigger(won), WonStages: won,
+			SettleTime: 10 * time.Minute, Mapper: file}},
+		Starter: &TemporalStarter{Client: runs, TaskQueue: "q", Now: clock},
+		Now:     clock, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}))
+	t.Cleanup(srv.Close)
+	send := func(id, deal, previous, amount string) (*http.Response, string) {
+		return postBody(t, srv.URL+"/webhooks/paid", strings.NewReader(fmt.Sprintf(
+			`[{"event_id":%q,"occurred_at":%q,"deal":{"id":%q,"stage":"closed_won","previous_stage":%q,"amount":%q}}]`,
+			id, now.Format(time.RFC3339Nano), deal, previous, amount)))
+	}
+	for _, c := range []struct{ name, id, previous, amount string }{
+		{"a free deal's win", "w-free", "negotiation", "0"},
+		{"a renewal's win", "w-renewal", "renewal", "175.00"},
+		{"a free won deal's change", "c-free", "closed_won", "0"},
+		{"a win whose previous stage is not said", "w-unsaid", "", "0"},
+	} {
+		if resp, body := send(c.id, "FREE", c.previous, c.amount); resp.StatusCode != http.StatusOK || resp.Header.Get("Retry-After") != "" ||
+			!strings.Contains(body, `trigger of mapping \"paid\" is false`) || !strings.Contains(body, "no run in progress for this deal") {
+			t.Errorf("%s: %d (Retry-After %q) %s; want it skipped (200) by the trigger, as before", c.name, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	if runs.describes != 0 || len(runs.runs) != 0 {
+		t.Errorf("%d reads of a deal's last run, %d runs, for events skipped at once", runs.describes, len(runs.runs))
+	}
+	// A paid won deal's change is still held for its win.
+	if resp, body := send("c-paid", "PAID", "closed_won", "175.00"); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "150" ||
+		!strings.Contains(body, "event c-paid of deal PAID changes a won deal that has no run in progress") || !strings.Contains(body, "settle_time (10m)") {
+		t.Errorf("a paid won deal's change: %d (Retry-After %q) %s; want 503, Retry-After 150", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}
+
+// lockedRuns is dealRuns for a batch's concurrent starts, which give up
+// when the delivery's context is done, as the SDK's calls do.
+type lockedRuns struct {
+	mu sync.Mutex
+	*dealRuns
+}
+
+func (l *lockedRuns) SignalWithStartWorkflow(ctx context.Context, id, signal string, arg any, opts client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.dealRuns.SignalWithStartWorkflow(ctx, id, signal, arg, opts, workflow, args...)
+}
+
+func (l *lockedRuns) SignalWorkflow(ctx context.Context, id, run, signal string, arg any) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return l.dealRuns.SignalWorkflow(ctx, id, run, signal, arg)
+}
+
+func (l *lockedRuns) DescribeWorkflowExecution(ctx context.Context, id, run string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return l.dealRuns.DescribeWorkflowExecution(ctx, id, run)
+}
+
+// A change held for its deal's win refuses its delivery (503) but stops
+// no other deal's start: a batch of 40 wins and a held change starts the
+// 40 runs at once, so that a sender that gives up on the delivery loses
+// the change only. (The held change stopped the starts not yet made: 36
+// of 40 runs started, the others dropped with the delivery.) Sent again,
+// the wins meet their runs (duplicates, the run drops an event id it has)
+// and, once the change is older than the settle time, the delivery is
+// acknowledged, each event counted once. Such a 503 is counted as
+// 503_held, not as an outage's 503, and logged at info with its reason.
+func TestAHeldChangeStopsNoOtherDealsStart(t *testing.T) {
+	won := []string{"closed_won"}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	var clockMu sync.Mutex
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	runs := &lockedRuns{dealRuns: newDealRuns()}
+	logged := &testlog.Buffer{}
+	srv := httptest.NewServer(New(Options{
+		Connections: conns{"batch": {Name: "batch", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: won}, WonStages: won,
+			SettleTime: 10 * time.Minute, Mapper: mapping.Default{PaymentTermsDays: 30}}},
+		Starter: &TemporalStarter{Client: runs, TaskQueue: "q", Now: clock},
+		Now:     clock, MaxBodyBytes: 1 << 20, StartTimeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(logged, nil)),
+	}))
+	t.Cleanup(srv.Close)
+	count := func() map[string]float64 {
+		m := map[string]float64{}
+		for _, code := range []string{"503", metrics.CodeHeld, "202"} {
+			m[code] = metrics.Read("dealsync_webhooks_total", "connection", "batch", "code", code)
+		}
+		for _, o := range []string{metrics.EventStarted, metrics.EventDuplicate, metrics.EventIgnored} {
+			m[o] = metrics.Read("dealsync_webhook_events_total", "connection", "batch", "outcome", o)
+		}
+		return m
+	}
+	before := count()
+	// A few batches, each of new deals: the order the intake takes a
+	// batch's deals in is its own each time.
+	for round := range 5 {
+		var evs []string
+		for i := range 40 {
+			evs = append(evs, fmt.Sprintf(`{"event_id":"w%d-%d","occurred_at":%q,"deal":{"id":"D%d-%d","stage":"closed_won","previous_stage":"negotiation","amount":"100"}}`,
+				round, i, now.Format(time.RFC3339Nano), round, i))
+		}
+		held := fmt.Sprintf("H%d", round)
+		evs = append(evs, fmt.Sprintf(`{"event_id":"c%d","occurred_at":%q,"deal":{"id":%q,"stage":"closed_won","previous_stage":"closed_won","amount":"175"}}`,
+			round, now.Format(time.RFC3339Nano), held))
+		body := "[" + strings.Join(evs, ",") + "]"
+		resp, said := postBody(t, srv.URL+"/webhooks/batch", strings.NewReader(body))
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "150" ||
+			!strings.Contains(said, "changes a won deal that has no run in progress") || !strings.Contains(said, "other deals' events were handed on") {
+			t.Fatalf("round %d: %d (Retry-After %q) %s; want 503 holding the change, Retry-After 150", round, resp.StatusCode, resp.Header.Get("Retry-After"), said)
+		}
+		var missing []string
+		for i := range 40 {
+			if _, ok := runs.runs[workflows.DealWorkflowID("batch", "", fmt.Sprintf("D%d-%d", round, i))]; !ok {
+				missing = append(missing, fmt.Sprintf("D%d-%d", round, i))
+			}
+		}
+		if len(missing) != 0 {
+			t.Fatalf("round %d: the held change stopped the starts of %v; want every win started", round, missing)
+		}
+		// Sent again within the settle time: held again, the wins duplicates.
+		if resp, _ := postBody(t, srv.URL+"/webhooks/batch", strings.NewReader(body)); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("round %d, sent again: %d; want 503", round, resp.StatusCode)
+		}
+		if len(runs.runs) != 40*(round+1) {
+			t.Fatalf("round %d: %d runs, want one per win", round, len(runs.runs))
+		}
+		// Once the change is older than the settle time: acknowledged, the
+		// wins duplicates of their runs, the change skipped.
+		clockMu.Lock()
+		now = now.Add(10 * time.Minute)
+		clockMu.Unlock()
+		var reply struct{ Results []answer }
+		resp, said = postBody(t, srv.URL+"/webhooks/batch", strings.NewReader(body))
+		if err := json.Unmarshal([]byte(said), &reply); err != nil || resp.StatusCode != http.StatusAccepted || len(reply.Results) != 41 {
+			t.Fatalf("round %d, sent again after the settle time: %d %s; want 202", round, resp.StatusCode, said)
+		}
+		for _, r := range reply.Results[:40] {
+			if !r.Duplicate {
+				t.Errorf("round %d: win %s sent again: %+v; want a duplicate of its run", round, r.EventID, r)
+			}
+		}
+		if r := reply.Results[40]; !strings.Contains(r.Skipped, "no run in progress for this deal") {
+			t.Errorf("round %d: the change past the settle time: %+v; want it skipped", round, r)
+		}
+		for i := range 40 {
+			run := runs.runs[workflows.DealWorkflowID("batch", "", fmt.Sprintf("D%d-%d", round, i))]
+			if got := len(runs.signalled[run]); got != 3 {
+				t.Errorf("round %d: D%d-%d's run was signalled its win %d times, want 3 (it drops the id it has)", round, round, i, got)
+			}
+		}
+	}
+	after := count()
+	for key, want := range map[string]float64{"503": 0, metrics.CodeHeld: 10, "202": 5, metrics.EventStarted: 0, metrics.EventDuplicate: 200, metrics.EventIgnored: 5} {
+		if got := after[key] - before[key]; got != want {
+			t.Errorf("%s counted %v, want %v (a hold is no outage's 503; events are counted once, with the delivery acknowledged)", key, got, want)
+		}
+	}
+	out := logged.String()
+	if strings.Contains(out, "level=WARN") || !strings.Contains(out, `level=INFO msg="webhook refused" connection=batch status=503`) ||
+		!strings.Contains(out, "not an outage") || !strings.Contains(out, "longer ago than the Temporal namespace's retention") ||
+		!strings.Contains(out, `level=INFO msg="http request" method=POST path=/webhooks/batch status=503`) {
+		t.Errorf("a held change's refusals are logged at info, saying why, not at warn as an outage:\n%s", out)
 	}
 }

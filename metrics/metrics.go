@@ -43,10 +43,19 @@ const StepOK = "ok"
 // write-back (its worker's config is older, or dropped it).
 const StepWriteBackSkipped = "WriteBackSkipped"
 
+// CodeHeld is the code of a webhook delivery answered 503 (with
+// Retry-After) only to hold a change of a won deal until the deal's run
+// exists (a generic connection with a settle_time), counted apart from
+// the 503s of an outage: such holds are expected (a deal's win and change
+// at the same moment, a deal won before dealsync went live or invoiced
+// longer ago than the namespace's retention), and an alert on 503 is for
+// an unreachable Temporal.
+const CodeHeld = "503_held"
+
 var (
 	webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_webhooks_total",
-		Help: "Webhook deliveries answered by the intake, by connection and HTTP status code (2xx: recorded durably; 401/400/413: refused; 503: Temporal unreachable, the CRM retries).",
+		Help: "Webhook deliveries answered by the intake, by connection and HTTP status code (2xx: recorded durably; 401/400/413: refused; 503: Temporal unreachable, the CRM retries; 503_held: a 503 that holds a change of a won deal until the deal's run exists, not an outage).",
 	}, []string{"connection", "code"})
 	webhookSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "dealsync_webhook_duration_seconds",
@@ -92,6 +101,13 @@ func Handler() http.Handler {
 // Webhook records one answered delivery.
 func Webhook(connection string, code int, took time.Duration) {
 	webhooks.WithLabelValues(connection, statusCode(code)).Inc()
+	webhookSeconds.WithLabelValues(connection).Observe(took.Seconds())
+}
+
+// WebhookHeld records one delivery answered 503 only to hold a change of
+// a won deal (CodeHeld).
+func WebhookHeld(connection string, took time.Duration) {
+	webhooks.WithLabelValues(connection, CodeHeld).Inc()
 	webhookSeconds.WithLabelValues(connection).Observe(took.Seconds())
 }
 
