@@ -256,22 +256,28 @@ func searchAttributeReadiness(c client.Client, namespace string) func(context.Co
 // retention leaves only the ERP's look-up by reference or idempotency key.
 const MinRetention = 7 * 24 * time.Hour
 
-// RetentionWarning reads the namespace's retention of finished runs and
-// returns a warning when it is shorter than MinRetention ("" otherwise, or
-// when it cannot be read: err).
-func RetentionWarning(ctx context.Context, c client.Client, namespace string) (string, error) {
-	resp, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
+// RetentionWarning reads the retention of finished runs of t's namespace
+// and returns a warning when it is shorter than MinRetention ("" otherwise,
+// or when it cannot be read: err). The command it suggests reaches t's
+// frontend (TemporalCLIFlags), not the Temporal CLI's default address.
+func RetentionWarning(ctx context.Context, c client.Client, t config.Temporal) (string, error) {
+	resp, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: t.Namespace})
 	if err != nil {
 		return "", err
 	}
-	return retentionWarning(namespace, resp.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()), nil
+	return retentionWarning(t.Namespace, TemporalCLIFlags(t), resp.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()), nil
 }
 
-func retentionWarning(namespace string, retention time.Duration) string {
+// retentionWarning is RetentionWarning's text for namespace on the
+// frontend the CLI reaches with cliFlags.
+func retentionWarning(namespace, cliFlags string, retention time.Duration) string {
 	if retention <= 0 || retention >= MinRetention {
 		return ""
 	}
+	if cliFlags != "" {
+		cliFlags += " "
+	}
 	return fmt.Sprintf("namespace %q keeps finished runs for %s only: a CRM's late redelivery, `runs retry` or `deals sync` of a deal whose runs are gone starts it again, "+
 		"and only the ERP's look-up (by reference, or its memory of the idempotency key) keeps it from a second invoice; "+
-		"keep them 30 days or more, e.g. temporal operator namespace update --namespace %s --retention 30d", namespace, wording.Duration(retention), namespace)
+		"keep them 30 days or more, e.g. temporal operator namespace update %s--namespace %s --retention 30d", namespace, wording.Duration(retention), cliFlags, shellWord(namespace))
 }

@@ -238,7 +238,7 @@ func checkTemporal(ctx context.Context, w io.Writer, cfg *config.Config, logger 
 		return app.OnServer(err, cfg.Temporal)
 	}
 	fmt.Fprintf(w, "temporal: %s answers; namespace %s has dealsync's search attributes\n", cfg.Temporal.Address, cfg.Temporal.Namespace)
-	if warning, err := app.RetentionWarning(ctx, c, cfg.Temporal.Namespace); warning != "" {
+	if warning, err := app.RetentionWarning(ctx, c, cfg.Temporal); warning != "" {
 		fmt.Fprintf(w, "warning: %s\n", warning)
 	} else if err != nil {
 		fmt.Fprintf(w, "warning: could not read the namespace's retention: %v\n", err)

@@ -140,7 +140,7 @@ second signal stops it at once).`,
 				}
 				logger.Warn("could not check the namespace's search attributes; starting anyway", "error", err)
 			}
-			if warning, err := app.RetentionWarning(cmd.Context(), c, cfg.Temporal.Namespace); warning != "" {
+			if warning, err := app.RetentionWarning(cmd.Context(), c, cfg.Temporal); warning != "" {
 				logger.Warn(warning)
 			} else if err != nil {
 				logger.Warn("could not read the namespace's retention", "error", err)
