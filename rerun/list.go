@@ -29,6 +29,9 @@ const MaxListLimit = 1000
 type ListOptions struct {
 	// TaskQueue is dealsync's task queue: only its runs are listed.
 	TaskQueue string
+	// Namespace is the client's namespace, for messages only, as
+	// Options.Namespace.
+	Namespace string
 	// Query narrows the selection, as Options.Query (a Temporal list
 	// filter, e.g. `SyncStatus = "failed"`).
 	Query string
@@ -99,7 +102,9 @@ type Run struct {
 // (running runs first, then the last closed first; by start time among
 // equals), reading the run list page by page. more says that the limit
 // was reached with more runs possibly left. A Query that CheckQuery or
-// Temporal refuses is ErrInvalidQuery. The runs that failed or were
+// Temporal refuses is ErrInvalidQuery, unless Temporal refused it for
+// naming one of dealsync's search attributes, which the namespace lacks
+// (a *MissingAttributeError). The runs that failed or were
 // terminated have their failure, read from their close events (one read
 // each, 8 at a time); a read that fails is noted in the run
 // (Run.FailureReadError), not returned.
@@ -115,7 +120,7 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 		// One more than the limit leaves: whether it comes says whether
 		// more match (a full page has a next-page token whether or not
 		// any run is left for it).
-		resp, err := listPage(ctx, c, o.Filter(), o.Query, token, o.Limit-len(runs)+1)
+		resp, err := listPage(ctx, c, o.Namespace, o.Filter(), o.Query, token, o.Limit-len(runs)+1)
 		if err != nil {
 			return runs, false, err
 		}
@@ -135,18 +140,53 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 }
 
 // listPage reads a page of the runs filter selects, at most size. A filter
-// Temporal refuses on the first page is ErrInvalidQuery naming query, the
-// operator's part of it, with the position of a syntax error in it
-// (queryError).
-func listPage(ctx context.Context, c client.Client, filter, query string, token []byte, size int) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+// Temporal refuses on the first page for naming one of dealsync's search
+// attributes, which the namespace lacks, is a *MissingAttributeError;
+// otherwise, with a query, ErrInvalidQuery naming query, the operator's
+// part of it, with the position of a syntax error in it (queryError).
+func listPage(ctx context.Context, c client.Client, namespace, filter, query string, token []byte, size int) (*workflowservice.ListWorkflowExecutionsResponse, error) {
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Query: filter, NextPageToken: token, PageSize: int32(size),
 	})
 	var invalid *serviceerror.InvalidArgument
-	if errors.As(err, &invalid) && token == nil && query != "" {
-		return nil, fmt.Errorf("%w %q: Temporal refused the filter: %s", ErrInvalidQuery, query, queryError(filter, query, invalid.Message))
+	if errors.As(err, &invalid) && token == nil {
+		if m := invalidAttribute.FindStringSubmatch(invalid.Message); m != nil {
+			if _, ours := workflows.SearchAttributeTypes()[m[1]]; ours {
+				return nil, &MissingAttributeError{Name: m[1], Refusal: invalid.Message, Namespace: namespace}
+			}
+		}
+		if query != "" {
+			return nil, fmt.Errorf("%w %q: Temporal refused the filter: %s", ErrInvalidQuery, query, queryError(filter, query, invalid.Message))
+		}
 	}
 	return resp, err
+}
+
+// invalidAttribute matches Temporal's refusal of a filter that names a
+// search attribute the namespace does not have: "invalid query: invalid
+// search attribute: DealId".
+var invalidAttribute = regexp.MustCompile(`invalid search attribute:? ([A-Za-z_][A-Za-z0-9_]*)`)
+
+// MissingAttributeError says that Temporal refused a run list's filter
+// because the namespace lacks one of dealsync's own search attributes
+// (workflows.SearchAttributeTypes), which the filter names: the filter is
+// not at fault (a --query of DealId, or the selection of `runs retry`,
+// which reads SyncStatus), the namespace is.
+type MissingAttributeError struct {
+	// Name is the attribute Temporal named.
+	Name string
+	// Refusal is Temporal's message.
+	Refusal string
+	// Namespace is the namespace's name ("": "the namespace").
+	Namespace string
+}
+
+func (e *MissingAttributeError) Error() string {
+	ns := "the namespace"
+	if e.Namespace != "" {
+		ns = fmt.Sprintf("namespace %q", e.Namespace)
+	}
+	return fmt.Sprintf("%s lacks dealsync's search attributes (Temporal refused the filter: %s): register them once; dealsync config check --temporal prints the commands", ns, e.Refusal)
 }
 
 // temporalSQLPrefix is what Temporal's run list puts before a filter to

@@ -606,3 +606,55 @@ func TestListSaysARunningRunsFailingWorkflowTask(t *testing.T) {
 		}
 	}
 }
+
+// unknownAttributes refuses every filter as Temporal refuses one naming a
+// search attribute its namespace lacks: the first of names the filter has.
+type unknownAttributes struct {
+	client.Client
+	names []string
+}
+
+func (u unknownAttributes) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	for _, n := range u.names {
+		if strings.Contains(req.GetQuery(), n) {
+			return nil, serviceerror.NewInvalidArgument("invalid query: invalid search attribute: " + n)
+		}
+	}
+	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+}
+
+// Journey: `runs list --query 'DealId = "x"'` on a namespace without
+// dealsync's search attributes said the query was invalid (exit 2), in
+// Temporal's words. A filter refused for naming one of dealsync's own
+// attributes (the operator's query, or the selection of `runs retry`,
+// which reads SyncStatus) says that the namespace lacks them, and where
+// the commands that register them are; an attribute that is not
+// dealsync's is still the query's mistake.
+func TestFilterOfAnAttributeTheNamespaceLacks(t *testing.T) {
+	ctx := context.Background()
+	lacking := unknownAttributes{names: []string{"DealId", "SyncStatus", "Foo"}}
+	check := func(what string, err error) {
+		t.Helper()
+		var missing *MissingAttributeError
+		if !errors.As(err, &missing) || errors.Is(err, ErrInvalidQuery) ||
+			!strings.Contains(err.Error(), "the namespace lacks dealsync's search attributes (Temporal refused the filter: invalid query: invalid search attribute: ") ||
+			!strings.Contains(err.Error(), "dealsync config check --temporal prints the commands") {
+			t.Errorf("%s: %v; want the namespace's missing attributes, not an invalid query", what, err)
+		}
+	}
+	_, _, err := List(ctx, lacking, ListOptions{TaskQueue: "dealsync", Query: `DealId = "x"`, Limit: 5})
+	check("runs list --query DealId", err)
+	_, err = Failed(ctx, lacking, nil, nil, Options{TaskQueue: "dealsync"})
+	check("runs retry", err)
+	_, err = Failed(ctx, unknownAttributes{names: []string{"DealId"}}, nil, nil, Options{TaskQueue: "dealsync", Query: `DealId = "x"`})
+	check("runs retry --query DealId", err)
+
+	_, _, err = List(ctx, lacking, ListOptions{TaskQueue: "dealsync", Query: `Foo = "x"`, Limit: 5})
+	if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), "invalid search attribute: Foo") {
+		t.Errorf("runs list --query Foo: %v; want an invalid query", err)
+	}
+	named := (&MissingAttributeError{Name: "DealId", Refusal: "invalid query: invalid search attribute: DealId", Namespace: "prod"}).Error()
+	if !strings.HasPrefix(named, `namespace "prod" lacks dealsync's search attributes`) {
+		t.Errorf("with its namespace: %s", named)
+	}
+}

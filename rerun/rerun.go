@@ -56,6 +56,9 @@ type Starter interface {
 type Options struct {
 	// TaskQueue is dealsync's task queue: only its runs are considered.
 	TaskQueue string
+	// Namespace is the client's namespace, for messages only (a
+	// *MissingAttributeError names it); "" says "the namespace".
+	Namespace string
 	// Query narrows the selection (a Temporal list filter, e.g.
 	// `Connection = "shop" AND CloseTime > "2026-11-01T00:00:00Z"`).
 	Query string
@@ -314,7 +317,7 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	// workflow ID (see onceEach).
 	wouldStart := map[string]Result{}
 	for {
-		resp, err := listPage(ctx, c, o.Filter(), o.Query, token, 100)
+		resp, err := listPage(ctx, c, o.Namespace, o.Filter(), o.Query, token, 100)
 		if errors.Is(err, ErrInvalidQuery) {
 			return results, err
 		}

@@ -164,6 +164,16 @@ connections:
 	if err := run(ctx, "--config", f, "worker"); err == nil || !strings.Contains(err.Error(), register) {
 		t.Fatalf("worker started on a namespace without the search attributes: %v", err)
 	}
+	// The runs commands' filters name dealsync's attributes: the namespace
+	// lacks them, which is not the query's fault (exit 1, not 2).
+	lacks := `namespace "default" lacks dealsync's search attributes (Temporal refused the filter: invalid query: invalid search attribute: `
+	if _, err := runOut(ctx, "--config", f, "runs", "list", "--query", `DealId = "x"`); exitCode(err) != 1 || !strings.Contains(err.Error(), lacks+"DealId") ||
+		!strings.Contains(err.Error(), "dealsync config check --temporal prints the commands") {
+		t.Errorf("runs list --query DealId on a namespace without the search attributes: exit %d, %v", exitCode(err), err)
+	}
+	if _, err := runOut(ctx, "--config", f, "runs", "retry", "--dry-run"); exitCode(err) != 1 || !strings.Contains(err.Error(), lacks) {
+		t.Errorf("runs retry on a namespace without the search attributes: exit %d, %v", exitCode(err), err)
+	}
 
 	defer startCommand(ctx, t, "--config", f, "serve")()
 	readyz := func() (int, string) {

@@ -133,7 +133,7 @@ is invalid.`,
 				return err
 			}
 			defer c.Close()
-			o.TaskQueue = cfg.Temporal.TaskQueue
+			o.TaskQueue, o.Namespace = cfg.Temporal.TaskQueue, cfg.Temporal.Namespace
 			results, err := rerun.Failed(cmd.Context(), c, set, app.Starter(cfg, c, false), o)
 			if errors.Is(err, rerun.ErrInvalidQuery) {
 				return usageError(cmd, err)

@@ -48,7 +48,9 @@ It prints at most --limit runs (default 50, at most 1000), and says when
 more may match: narrow --query (e.g. by StartTime) to see the others.
 
 Exit status: 0 listed (none matching included), 1 Temporal could not be
-asked, 2 the config, --query or --limit is invalid. Of the config only
+asked (or its namespace lacks dealsync's search attributes, which the
+filter names: dealsync config check --temporal prints the commands that
+register them), 2 the config, --query or --limit is invalid. Of the config only
 temporal.*, dev.* and log.* must be valid: its mapping files are not
 compiled, nor its other secrets resolved, nor its connections built, so a
 mapping being edited, a secret this shell lacks, a connection's mistake or
@@ -82,7 +84,7 @@ connections, which leaves temporal.* at its defaults).`,
 				return &exitError{code: 1, err: err}
 			}
 			defer c.Close()
-			o.TaskQueue = cfg.Temporal.TaskQueue
+			o.TaskQueue, o.Namespace = cfg.Temporal.TaskQueue, cfg.Temporal.Namespace
 			runs, more, err := rerun.List(cmd.Context(), c, o)
 			switch {
 			case errors.Is(err, rerun.ErrInvalidQuery):
