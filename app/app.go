@@ -533,13 +533,21 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 	return serve(ctx, l, h, nil, 10*time.Second)
 }
 
-// ServeIntake serves the webhook intake on l until ctx ends, then stops
-// the way a replica behind a load balancer should: GET /readyz fails at
-// once while webhooks are still taken for drainDelay (the balancer's time
-// to notice and send no more), then the listener closes and the webhooks
-// in hand get as long as one may take to finish. Any cut off anyway was
-// not acknowledged, so its CRM delivers it again.
+// ReadinessInterval is how often an intake (ServeIntake) and a worker
+// (WorkerHealth.Watch) check the Temporal frontend on their own, so that
+// its outages are logged when they start and end whether or not anything
+// probes /readyz; a probe's check stands for one of these.
+var ReadinessInterval = 5 * time.Second
+
+// ServeIntake serves the webhook intake on l until ctx ends, watching its
+// readiness meanwhile (intake.Handler.Watch, every ReadinessInterval),
+// then stops the way a replica behind a load balancer should: GET /readyz
+// fails at once while webhooks are still taken for drainDelay (the
+// balancer's time to notice and send no more), then the listener closes
+// and the webhooks in hand get as long as one may take to finish. Any cut
+// off anyway was not acknowledged, so its CRM delivers it again.
 func ServeIntake(ctx context.Context, l net.Listener, h *intake.Handler, drainDelay time.Duration, logger *slog.Logger) error {
+	go h.Watch(ctx, ReadinessInterval)
 	err := serve(ctx, l, h, func() {
 		h.Drain()
 		if drainDelay > 0 {

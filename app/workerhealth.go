@@ -34,7 +34,8 @@ type WorkerHealth struct {
 	logger   *slog.Logger
 	timeout  time.Duration
 	state    atomic.Int32
-	frontend outagelog.Log // the frontend's outages, as /readyz meets them
+	interval time.Duration // of Watch's checks
+	frontend outagelog.Log // the frontend's outages, as /readyz and Watch meet them
 }
 
 const (
@@ -44,9 +45,9 @@ const (
 )
 
 // NewWorkerHealth returns the health checks of a worker. It is not ready
-// until Started.
+// until Started; Watch logs the frontend's outages from then on.
 func NewWorkerHealth(logger *slog.Logger) *WorkerHealth {
-	return &WorkerHealth{logger: logger, timeout: 5 * time.Second}
+	return &WorkerHealth{logger: logger, timeout: 5 * time.Second, interval: ReadinessInterval}
 }
 
 // Started marks the worker as started, polling through c.
@@ -76,18 +77,44 @@ func (h *WorkerHealth) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	if _, err := (*h.client.Load()).CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+	if err := h.checkFrontend(ctx); err != nil {
 		// The frontend's address stays in the log, as the intake's
-		// /readyz does; logged when the outage starts, then once a minute
-		// while it lasts (a probe asks every few seconds).
-		h.frontend.Down(func() {
-			h.logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", err)
-		})
+		// /readyz does.
 		writeStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "the Temporal frontend does not answer (the worker's log says why); the worker keeps polling"})
 		return
 	}
-	h.frontend.Up(func() { h.logger.Info("ready: the Temporal frontend answers again") })
 	writeStatus(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// checkFrontend asks the frontend for its health, and logs its outages
+// (h.frontend): when one starts, then once a minute while it lasts, and
+// when it ends, however often /readyz and Watch ask. A worker that stops
+// meanwhile says nothing: its client is closing.
+func (h *WorkerHealth) checkFrontend(ctx context.Context) error {
+	_, err := (*h.client.Load()).CheckHealth(ctx, &client.CheckHealthRequest{})
+	switch {
+	case h.state.Load() != workerRunning:
+	case err != nil:
+		h.frontend.Down(func() {
+			h.logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", err)
+		})
+	default:
+		h.frontend.Up(func() { h.logger.Info("ready: the Temporal frontend answers again") })
+	}
+	return err
+}
+
+// Watch checks the frontend as /readyz does, every ReadinessInterval while
+// the worker runs, until ctx ends, so that its outages are logged when
+// they start and end whether or not anything probes /readyz (a worker
+// without metrics.listen answers no probe at all); a probe's check
+// stands for one of its own (outagelog.Log.Watch).
+func (h *WorkerHealth) Watch(ctx context.Context) {
+	h.frontend.Watch(ctx, h.interval, h.timeout, func(ctx context.Context) {
+		if h.state.Load() == workerRunning {
+			_ = h.checkFrontend(ctx)
+		}
+	})
 }
 
 func writeStatus(w http.ResponseWriter, code int, body map[string]string) {

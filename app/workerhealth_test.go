@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/internal/testlog"
 )
 
@@ -85,6 +87,67 @@ func TestWorkerHealthChecks(t *testing.T) {
 	if code, _ := get("/metrics"); code != 200 {
 		t.Errorf("GET /metrics = %d beside the health checks", code)
 	}
+}
+
+// waitLogged waits until logged holds want, bounded by the test's
+// deadline.
+func waitLogged(t *testing.T, logged *testlog.Buffer, want string) {
+	t.Helper()
+	for !strings.Contains(logged.String(), want) {
+		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
+			t.Fatalf("never logged %q:\n%s", want, logged.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Journey: a worker nobody probed (or without metrics.listen) logged
+// nothing of a 20 s Temporal outage. Watch checks the frontend on its
+// own while the worker runs: the outage's start and end are logged with
+// no probe at all.
+func TestWorkerHealthWatchLogsAnOutageWithoutAProbe(t *testing.T) {
+	c := &healthClient{}
+	c.down.Store(true)
+	var logged testlog.Buffer
+	health := NewWorkerHealth(slog.New(slog.NewTextHandler(&logged, nil)))
+	health.interval = time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); health.Watch(ctx) }()
+	defer func() { cancel(); <-done }()
+	health.Started(c)
+	waitLogged(t, &logged, "not ready: the Temporal frontend does not answer")
+	c.down.Store(false)
+	waitLogged(t, &logged, "ready: the Temporal frontend answers again")
+	if n := strings.Count(logged.String(), "not ready: the Temporal frontend does not answer"); n != 1 {
+		t.Errorf("%d warnings for one outage checked every millisecond, want 1:\n%s", n, logged.String())
+	}
+}
+
+// An intake served by ServeIntake watches its readiness: an outage of the
+// frontend is logged with no probe of /readyz.
+func TestServeIntakeLogsAnOutageWithoutAProbe(t *testing.T) {
+	old := ReadinessInterval
+	ReadinessInterval = time.Millisecond
+	t.Cleanup(func() { ReadinessInterval = old })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged testlog.Buffer
+	h := intake.New(intake.Options{Connections: noConnections{}, Starter: unavailableStarter{}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeIntake(ctx, l, h, 0, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); <-done }()
+	waitLogged(t, &logged, "not ready: the Temporal frontend does not answer")
+}
+
+// unavailableStarter's frontend does not answer.
+type unavailableStarter struct{ readyStarter }
+
+func (unavailableStarter) Ready(context.Context) error {
+	return fmt.Errorf("%w: dial tcp 10.0.0.7:7233: connect: connection refused", intake.ErrUnavailable)
 }
 
 // dev and serve answer no health checks on the metrics listener: their

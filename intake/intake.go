@@ -118,7 +118,7 @@ type Handler struct {
 	mux      *http.ServeMux
 	draining atomic.Bool
 	inFlight *semaphore.Weighted
-	frontend outagelog.Log // the frontend's outages, as /readyz meets them
+	frontend outagelog.Log // the frontend's outages, as /readyz and Watch meet them
 }
 
 // Drain makes GET /readyz answer 503 from now on, while webhooks are still
@@ -197,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Pattern == "GET /healthz" || r.Pattern == "GET /readyz":
 		// A balancer's or kubelet's probes, every few seconds per
 		// replica: at debug, failing or not (an outage is said once a
-		// minute by ready).
+		// minute by checkReady).
 		level = slog.LevelDebug
 	case rec.status >= 500 && !note.held:
 		level = slog.LevelWarn
@@ -227,24 +227,49 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
 	defer cancel()
-	if err := h.opts.Starter.Ready(ctx); err != nil {
+	if err := h.checkReady(ctx); err != nil {
 		// The frontend's own error (its address, the dial's) goes to the
 		// log, not to whoever asks on the webhook port; dealsync's own
 		// findings (a missing namespace or search attribute) are said.
 		msg := err.Error()
 		if errors.Is(err, ErrUnavailable) {
-			// When the outage starts, then once a minute while it lasts:
-			// a probe asks every few seconds.
-			h.frontend.Down(func() {
-				h.opts.Logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", msg)
-			})
 			msg = "the Temporal frontend does not answer (the intake's log says why)"
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
 		return
 	}
-	h.frontend.Up(func() { h.opts.Logger.Info("ready: the Temporal frontend answers again") })
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// checkReady asks the Starter whether runs can be started now, and logs
+// the frontend's outages (h.frontend): when one starts, then once a
+// minute while it lasts, and when it ends, however often /readyz and
+// Watch ask. A replica that drains says nothing: its client is closing.
+func (h *Handler) checkReady(ctx context.Context) error {
+	err := h.opts.Starter.Ready(ctx)
+	switch {
+	case h.draining.Load():
+	case errors.Is(err, ErrUnavailable):
+		h.frontend.Down(func() {
+			h.opts.Logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", err.Error())
+		})
+	case err == nil:
+		h.frontend.Up(func() { h.opts.Logger.Info("ready: the Temporal frontend answers again") })
+	}
+	return err
+}
+
+// Watch checks readiness as /readyz does, every interval until ctx ends
+// (each check given at most StartTimeout), so that the frontend's
+// outages are logged when they start and end whether or not anything
+// probes /readyz; a probe's check stands for one of its own
+// (outagelog.Log.Watch). app.ServeIntake runs it.
+func (h *Handler) Watch(ctx context.Context, interval time.Duration) {
+	h.frontend.Watch(ctx, interval, h.opts.StartTimeout, func(ctx context.Context) {
+		if !h.draining.Load() {
+			_ = h.checkReady(ctx)
+		}
+	})
 }
 
 // refuseTooLarge answers 413 to a body over intake.max_body_bytes (of

@@ -107,7 +107,18 @@ func (f *fakeStarter) Notify(_ context.Context, _ *connections.Connection, ev mo
 	return connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: "wf/" + ev.Deal.ID}, true, nil
 }
 
-func (f *fakeStarter) Ready(context.Context) error { return f.failWith }
+func (f *fakeStarter) Ready(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failWith
+}
+
+// setFailWith sets failWith while another goroutine may read it (Watch).
+func (f *fakeStarter) setFailWith(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failWith = err
+}
 
 type conns map[string]*connections.Connection
 
@@ -1726,6 +1737,35 @@ func TestNotReadyIsLoggedOnceAMinute(t *testing.T) {
 	}
 	if n := strings.Count(out, "ready: the Temporal frontend answers again"); n != 1 {
 		t.Errorf("%d recoveries logged, want 1:\n%s", n, out)
+	}
+}
+
+// Journey: with nothing probing /readyz, a Temporal outage of 20 s left
+// no line in the intake's log; probed, the intake said that the frontend
+// answered again only at the next probe. Watch checks on its own: the
+// outage's start and its end are logged with no probe at all.
+func TestOutageIsLoggedWithoutAProbe(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}}
+	st.setFailWith(fmt.Errorf("%w: dial tcp 10.0.0.5:7233: connect: connection refused", ErrUnavailable))
+	_, h, logged := loggedHandler(t, slog.LevelInfo, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Watch(ctx, time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	waitLogged := func(want string) {
+		t.Helper()
+		for !strings.Contains(logged(), want) {
+			if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
+				t.Fatalf("never logged %q:\n%s", want, logged())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitLogged("not ready: the Temporal frontend does not answer")
+	st.setFailWith(nil)
+	waitLogged("ready: the Temporal frontend answers again")
+	if n := strings.Count(logged(), "not ready: the Temporal frontend does not answer"); n != 1 {
+		t.Errorf("%d warnings for one outage checked every millisecond, want 1:\n%s", n, logged())
 	}
 }
 

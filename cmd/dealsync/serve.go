@@ -161,6 +161,9 @@ second signal stops it at once).`,
 				return fmt.Errorf("starting worker: %w", err)
 			}
 			health.Started(c)
+			// The frontend's outages are logged when they start and end,
+			// probed or not (without metrics.listen nothing probes).
+			go health.Watch(cmd.Context())
 			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
 			err = untilStopped(cmd.Context(), fatal)
 			health.Stopping()

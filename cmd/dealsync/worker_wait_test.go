@@ -94,3 +94,78 @@ connections:
 		t.Fatalf("want one invoice for D-WAIT, got %+v", invs)
 	}
 }
+
+// Journey: with nothing probing /readyz (a worker without metrics.listen,
+// an intake whose balancer was not yet set up), a Temporal server stopped
+// for 20 s and started again left no line in the intake's or the workers'
+// logs. Both check the frontend on their own: the outage is logged when
+// it starts and when it ends, probed or not.
+func TestOutageIsLoggedWithoutAProbe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	logged := captureStderr(t)
+	free := freeAddrs(t, 2) // the frontend, the intake
+	frontend, intakeAddr := free[0], free[1]
+	_, port, _ := net.SplitHostPort(frontend)
+	p, _ := strconv.Atoi(port)
+	temporal := func() *devserver.Server {
+		t.Helper()
+		srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, FrontendPort: p, SearchAttributes: workflows.SearchAttributeTypes()})
+		if err != nil {
+			t.Fatalf("starting Temporal on %s: %v", frontend, err)
+		}
+		t.Cleanup(srv.Stop)
+		return srv
+	}
+	srv := temporal()
+	t.Setenv("SHOP_SECRET", config.DevSecret)
+	cfg := writeConfig(t, `
+log: {level: info}
+temporal: {address: "`+frontend+`"}
+intake: {listen: "`+intakeAddr+`"}
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  shop:
+    source: {type: generic, secret: env:SHOP_SECRET}
+    target: erp
+`)
+	startCommand(ctx, t, "--config", cfg, "worker")
+	startCommand(ctx, t, "--config", cfg, "serve")
+	waitReady(t, "http://"+intakeAddr+"/readyz") // the last probe
+	// lines counts the lines with all of parts, the intake's
+	// (component=intake) or the worker's.
+	lines := func(intake bool, parts ...string) int {
+		n := 0
+		for _, l := range strings.Split(logged.String(), "\n") {
+			has := strings.Contains(l, "component=intake") == intake
+			for _, p := range parts {
+				has = has && strings.Contains(l, p)
+			}
+			if has {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(what string, intake bool, parts ...string) {
+		t.Helper()
+		for lines(intake, parts...) == 0 {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: never logged %q:\n%s", what, parts, logged.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("worker started", false, "worker started")
+
+	srv.Stop()
+	waitFor("the intake, Temporal stopped", true, "level=WARN", "not ready: the Temporal frontend does not answer")
+	waitFor("the worker, Temporal stopped", false, "level=WARN", "not ready: the Temporal frontend does not answer")
+	temporal()
+	waitFor("the intake, Temporal back", true, "level=INFO", "ready: the Temporal frontend answers again")
+	waitFor("the worker, Temporal back", false, "level=INFO", "ready: the Temporal frontend answers again")
+}

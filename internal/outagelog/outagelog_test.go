@@ -1,6 +1,7 @@
 package outagelog
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -36,5 +37,50 @@ func TestLog(t *testing.T) {
 	l.Down(warn)
 	if warned != 3 {
 		t.Fatalf("an outage lasting past Every was not said again (%d warnings)", warned)
+	}
+}
+
+// Watch checks at once, then again every interval without anything else
+// asking, and stops when its context ends.
+func TestWatchChecksWithoutAProbe(t *testing.T) {
+	var l Log
+	checks := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Watch(ctx, time.Millisecond, time.Second, func(ctx context.Context) {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("a check without a deadline")
+			}
+			l.Down(func() {})
+			select {
+			case checks <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	for range 3 {
+		<-checks // a test's own deadline bounds the wait
+	}
+	cancel()
+	<-done
+}
+
+// A check reported (a probe's Down or Up) stands for the watch's own for
+// an interval: probes that ask often leave the watch nothing to do.
+func TestWatchWaitsOutAReportedCheck(t *testing.T) {
+	var l Log
+	if d := l.due(time.Hour); d > 0 {
+		t.Errorf("never checked: due in %v, want now", d)
+	}
+	l.Up(func() {})
+	if d := l.due(time.Hour); d < 59*time.Minute {
+		t.Errorf("just checked (Up): due in %v, want about an hour", d)
+	}
+	var m Log
+	m.Down(func() {})
+	if d := m.due(time.Hour); d < 59*time.Minute {
+		t.Errorf("just checked (Down): due in %v, want about an hour", d)
 	}
 }
