@@ -30,6 +30,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
 	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/internal/refusal"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/workflows"
@@ -69,14 +70,53 @@ func usesTLS(t config.Temporal) bool {
 // run ends` at error), naming the step, the connection, the deal and the
 // error's type, as with local calls; at error, every retried blip of an
 // ERP fired an alert meant for runs that fail.
+//
+// It also writes the SDK's "Workflow panic" line at debug, without its
+// stack trace, when the panic is a connection guard's refusal of the run
+// (refusal.Is: the worker lacks the run's connection and fails its
+// workflow task so that another worker takes it), which the guard logs
+// itself at warn, once per run: at error with a stack, every refusal read
+// like a crash. A real panic stays at error, with its stack.
 type quietActivityErrors struct{ sdklog.Logger }
 
 func (l quietActivityErrors) Error(msg string, keyvals ...any) {
-	if msg == "Activity error." && stepFailure(keyvals) {
+	switch {
+	case msg == "Activity error." && stepFailure(keyvals):
 		l.Logger.Debug(msg, keyvals...)
+		return
+	case msg == "Workflow panic" && guardRefusal(keyvals):
+		l.Logger.Debug("workflow task refused: this worker lacks the run's connection", withoutStack(keyvals)...)
 		return
 	}
 	l.Logger.Error(msg, keyvals...)
+}
+
+// guardRefusal says whether the SDK's keyvals of a "Workflow panic" line
+// carry, as their RunID and Error, a connection guard's refusal of the run
+// (refusal.Is).
+func guardRefusal(keyvals []any) bool {
+	var run string
+	var err error
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		switch k, _ := keyvals[i].(string); k {
+		case "RunID":
+			run, _ = keyvals[i+1].(string)
+		case "Error":
+			err, _ = keyvals[i+1].(error)
+		}
+	}
+	return run != "" && refusal.Is(run, err)
+}
+
+// withoutStack is keyvals without their StackTrace.
+func withoutStack(keyvals []any) []any {
+	out := make([]any, 0, len(keyvals))
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		if k, _ := keyvals[i].(string); k != "StackTrace" {
+			out = append(out, keyvals[i], keyvals[i+1])
+		}
+	}
+	return out
 }
 
 // stepFailure says whether the SDK's keyvals carry, as their Error, a

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/internal/refusal"
 	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -98,5 +99,40 @@ func TestSDKActivityErrorsAreDebug(t *testing.T) {
 		!strings.Contains(out, `level=ERROR msg="Failed to poll for task."`) ||
 		!strings.Contains(out, `level=ERROR msg="Activity error." Attempt=1 Error="unable to decode`) {
 		t.Errorf("log:\n%s", out)
+	}
+}
+
+// Journey: a worker lacking a run's connection logged `ERROR "Workflow
+// panic"` with a stack trace at every refusal (64 for 40 runs): the
+// guard's panic fails the workflow task so that another worker takes the
+// run, by design, and read like a crash. The SDK's line of a refusal the
+// guard noted goes to debug without its stack (the guard says it at
+// warn, once per run); a real panic, or another run's, stays an error
+// with its stack.
+func TestGuardRefusalIsNoCrash(t *testing.T) {
+	var buf testlog.Buffer
+	l := quietActivityErrors{sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))}
+	msg := `connection "shop" is not configured on this worker: its workflow task fails here so that a worker of the task queue that has the connection takes the run`
+	refusal.Note("run-refused", msg)
+	panicLine := func(run string, err error) {
+		sdklog.With(l, "Namespace", "default").Error("Workflow panic", "WorkflowType", "InvoiceDeal", "WorkflowID", "invoice/shop/D-1",
+			"RunID", run, "Attempt", 2, "Error", err, "StackTrace", "goroutine 1 [running]:\nmain.main()")
+	}
+	panicLine("run-refused", errors.New(msg))
+	panicLine("run-other", errors.New(msg))                                   // not noted for this run
+	panicLine("run-refused", errors.New("runtime error: index out of range")) // a real panic of a refused run
+	out := buf.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("log:\n%s", out)
+	}
+	if !strings.Contains(lines[0], `level=DEBUG msg="workflow task refused: this worker lacks the run's connection" Namespace=default`) ||
+		!strings.Contains(lines[0], "RunID=run-refused Attempt=2") || strings.Contains(lines[0], "StackTrace") {
+		t.Errorf("a guard's refusal: %s", lines[0])
+	}
+	for _, l := range lines[1:] {
+		if !strings.Contains(l, `level=ERROR msg="Workflow panic"`) || !strings.Contains(l, "StackTrace=") {
+			t.Errorf("a panic that is not the guard's refusal of its run: %s", l)
+		}
 	}
 }

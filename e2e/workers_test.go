@@ -2,16 +2,19 @@ package e2e
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/rerun"
 	dsworker "github.com/dealsync/dealsync/worker"
 	"github.com/dealsync/dealsync/workflows"
@@ -51,7 +54,19 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 		t.Fatalf("start: %v", err)
 	}
 
-	without := dsworker.New(s.Client, queue, &activities.Activities{Connections: noConnections{}}, s.cfg.Workflow.ActivityTimeout, sdkworker.Options{})
+	// The worker without the connection logs through dealsync's adapter
+	// of the SDK's logger (app.ClientOptions), read below.
+	var logged testlog.Buffer
+	copts, err := app.ClientOptions(s.cfg, slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutClient, err := client.NewClientFromExisting(s.Client, copts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withoutClient.Close()
+	without := dsworker.New(withoutClient, queue, &activities.Activities{Connections: noConnections{}}, s.cfg.Workflow.ActivityTimeout, sdkworker.Options{})
 	if err := without.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +110,23 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 	}
 	if len(listed) != 1 || listed[0].WorkflowTaskAttempt < 2 {
 		t.Errorf("runs list: %+v; want the run with its failing workflow task's attempt", listed)
+	}
+
+	// Each refusal is the guard's panic, which the SDK logs as "Workflow
+	// panic" at error with a stack trace: a crash, to read it. The guard
+	// says it once per run at warn, and the SDK's line of each refusal is
+	// at debug, without its stack (the run's local calls have it refused
+	// at every attempt: wait for the second's).
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logged.String(), `msg="workflow task refused: this worker lacks the run's connection"`) ||
+		!strings.Contains(logged.String(), "Attempt=2"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second refusal was not logged at debug:\n%s", logged.String())
+		}
+	}
+	said := logged.String()
+	if n := strings.Count(said, `level=WARN msg="connection \"demo\" is not configured on this worker: its workflow task fails here`); n != 1 ||
+		strings.Contains(said, `level=ERROR msg="Workflow panic"`) || strings.Contains(said, "StackTrace") {
+		t.Errorf("%d warnings of the refusal (want 1), or the SDK's panic at error or with its stack:\n%s", n, said)
 	}
 
 	// The worker without the connection stops: each further attempt it

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/internal/refusal"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -35,7 +36,8 @@ type connectionGuard struct {
 	connections activities.Resolver
 
 	mu      sync.Mutex
-	refused map[string]int // run id → the times this worker refused it
+	refused map[string]int  // run id → the times this worker refused it
+	warned  map[string]bool // run ids whose refusal this worker logged
 }
 
 // maxRefusals is how often a worker refuses one run whose steps are
@@ -56,6 +58,19 @@ const maxRefusals = 3
 // maxRefusalsKept bounds the runs whose refusals are counted: past it
 // the count starts again (a run is then refused a few times more).
 const maxRefusalsKept = 10000
+
+// firstRefusal says whether run was not refused here before (its
+// refusal is logged once), and notes it.
+func (g *connectionGuard) firstRefusal(run string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.warned == nil || len(g.warned) >= maxRefusalsKept {
+		g.warned = map[string]bool{}
+	}
+	first := !g.warned[run]
+	g.warned[run] = true
+	return first
+}
 
 // refuse counts a refusal of run and says whether it is within
 // maxRefusals.
@@ -107,8 +122,17 @@ func (i *guardedWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.
 				}
 				msg := lacks + ": its workflow task fails here so that a worker of the task queue that has the connection takes the run (give every worker the intakes' config: dealsync config check)"
 				// A panic is how a workflow task fails without ending
-				// the run (the SDK's default BlockWorkflow policy); the
-				// SDK logs it, with the message, at each attempt here.
+				// the run (the SDK's default BlockWorkflow policy). The
+				// SDK logs each as "Workflow panic" at error with a
+				// stack trace, which reads like a crash: the refusal is
+				// noted, so that the SDK's logger adapter (app) puts
+				// that line at debug, and said here at warn, once per
+				// run.
+				run := workflow.GetInfo(ctx).WorkflowExecution.RunID
+				refusal.Note(run, msg)
+				if i.guard.firstRefusal(run) {
+					workflow.GetLogger(ctx).Warn(msg + " (logged once per run: its later refusals here are at debug)")
+				}
 				panic(msg)
 			}
 		}

@@ -2,16 +2,21 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/interceptor"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/refusal"
+	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -98,5 +103,41 @@ func TestGuardTakesARunAfterMaxRefusals(t *testing.T) {
 				t.Errorf("local calls %v, attempt %d: %v; want refused %v", local, attempt, err, want)
 			}
 		}
+	}
+}
+
+// A refusal is said once per run at warn, with the guard's message, and
+// noted (refusal.Is) so that the SDK's "Workflow panic" line of each
+// refusal, at error with a stack, can be told from a crash (package app
+// puts it at debug): a worker lacking a connection logged 64 such errors
+// for 40 runs.
+func TestGuardSaysARefusalOncePerRun(t *testing.T) {
+	var logged testlog.Buffer
+	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	guard := &connectionGuard{connections: noConnections{}}
+	var refused error
+	for range 3 {
+		var suite testsuite.WorkflowTestSuite
+		suite.SetLogger(logger)
+		env := suite.NewTestWorkflowEnvironment() // the same run id each time
+		env.SetWorkerOptions(sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{guard}})
+		env.RegisterWorkflowWithOptions(func(workflow.Context, workflows.InvoiceDealInput) (string, error) { return "ran", nil },
+			workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+		env.ExecuteWorkflow(workflows.InvoiceDealName, workflows.InvoiceDealInput{Connection: "shop", LocalCalls: true})
+		if refused = env.GetWorkflowError(); refused == nil {
+			t.Fatal("not refused")
+		}
+	}
+	out := logged.String()
+	if n := strings.Count(out, `level=WARN msg="connection \"shop\" is not configured on this worker: its workflow task fails here`); n != 1 {
+		t.Errorf("%d warnings for three refusals of one run, want 1:\n%s", n, out)
+	}
+	msg := `connection "shop" is not configured on this worker: its workflow task fails here so that a worker of the task queue that has the connection takes the run (give every worker the intakes' config: dealsync config check)`
+	if !strings.Contains(refused.Error(), msg) {
+		t.Fatalf("refused with %v, not the guard's message", refused)
+	}
+	if !refusal.Is("default-test-run-id", errors.New(msg)) || refusal.Is("another-run", errors.New(msg)) ||
+		refusal.Is("default-test-run-id", errors.New("runtime error: index out of range")) {
+		t.Error("the refusal is not noted for its run alone, with its message alone")
 	}
 }
