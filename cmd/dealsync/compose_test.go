@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -31,6 +32,10 @@ type composeService struct {
 	Ports       []string          `yaml:"ports"`
 	DependsOn   dependsOn         `yaml:"depends_on"`
 	Restart     string            `yaml:"restart"`
+	Healthcheck struct {
+		Test    []string `yaml:"test"`
+		Timeout string   `yaml:"timeout"`
+	} `yaml:"healthcheck"`
 }
 
 // dependsOn is a service's depends_on in either of compose's forms: a list
@@ -241,6 +246,39 @@ func TestComposeFileAgreesWithTheConfig(t *testing.T) {
 			t.Errorf("intake publishes %s, but listens on %s", p, cfg.Intake.Listen)
 		}
 	}
+	// The intake's and the workers' healthchecks run `dealsync probe` (the
+	// image has no shell nor curl) against their own /readyz, on the
+	// address the config has them listen on, and wait for it longer than
+	// /readyz may take (intake.start_timeout; a worker's 5 s).
+	for name, listen := range map[string]string{"intake": cfg.Intake.Listen, "worker": cfg.Metrics.Listen} {
+		hc := services[name].Healthcheck
+		if len(hc.Test) < 4 || hc.Test[0] != "CMD" || hc.Test[1] != "/dealsync" {
+			t.Errorf("%s: healthcheck %q, want [CMD /dealsync probe … URL]", name, hc.Test)
+			continue
+		}
+		probe, _, err := newRoot().Find(hc.Test[2:3])
+		if err != nil || probe.Name() != "probe" {
+			t.Errorf("%s: healthcheck runs `dealsync %s`, not probe", name, hc.Test[2])
+			continue
+		}
+		if err := probe.ParseFlags(hc.Test[3:]); err != nil {
+			t.Errorf("%s: healthcheck `dealsync %s`: %v", name, strings.Join(hc.Test[2:], " "), err)
+			continue
+		}
+		_, port, _ := net.SplitHostPort(listen)
+		if args := probe.Flags().Args(); len(args) != 1 || args[0] != "http://127.0.0.1:"+port+"/readyz" {
+			t.Errorf("%s: healthcheck probes %v, want http://127.0.0.1:%s/readyz (it listens on %s)", name, args, port, listen)
+		}
+		probeTimeout, _ := probe.Flags().GetDuration("timeout")
+		hcTimeout, err := time.ParseDuration(hc.Timeout)
+		if bound := max(cfg.Intake.StartTimeout, 5*time.Second); err != nil || probeTimeout <= bound || hcTimeout <= probeTimeout {
+			t.Errorf("%s: healthcheck timeout %q, probe --timeout %v; want the probe's above %v (/readyz's bound), the healthcheck's above the probe's", name, hc.Timeout, probeTimeout, bound)
+		}
+	}
+	if dockerfile, err := os.ReadFile("../../Dockerfile"); err != nil || !strings.Contains(string(dockerfile), `ENTRYPOINT ["/dealsync"]`) {
+		t.Errorf("the image's binary is not /dealsync, which the healthchecks run (%v)", err)
+	}
+
 	src, ok := cfg.Connections["demo"].Source.Spec.(*generic.Config)
 	if !ok {
 		t.Fatalf("connections.demo.source is not generic: %T", cfg.Connections["demo"].Source.Spec)

@@ -76,7 +76,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "YAML config file (default: built-in defaults; every key can also be set with DEALSYNC_<KEY_PATH>)")
-	root.AddCommand(newDevCmd(g), newServeCmd(g), newWorkerCmd(g), newWebhookCmd(g), newBenchCmd(g), newMappingCmd(g), newSandboxCmd(g), newConfigCmd(g), newRunsCmd(g), newDealsCmd(g))
+	root.AddCommand(newDevCmd(g), newServeCmd(g), newWorkerCmd(g), newWebhookCmd(g), newBenchCmd(g), newMappingCmd(g), newSandboxCmd(g), newConfigCmd(g), newRunsCmd(g), newDealsCmd(g), newProbeCmd())
 	usageErrorsExit2(root)
 	return root
 }
