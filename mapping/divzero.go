@@ -1,17 +1,19 @@
 package mapping
 
 import (
+	"reflect"
 	"strings"
 
+	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/vm/runtime"
 	"github.com/shopspring/decimal"
 	yaml "go.yaml.in/yaml/v3"
 )
 
 // checkZeroDivisors refuses a division, or a remainder, by a literal zero
 // (`deal.amount / 0`, `x / dec("0.00")`, `n % 0`): it would fail every
-// run with "division by zero" (a whole-number division gives +Inf, no
-// better), so it is a load error, where lint and
+// run with "division by zero", so it is a load error, where lint and
 // `mapping test` show it. A divisor that is zero only for some deals is
 // the run's error, with the file's position.
 func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node) {
@@ -23,7 +25,7 @@ func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node)
 				divisor = x.Right
 			}
 		case *ast.CallNode:
-			if (isCallOf(x, "_dec_div") || isCallOf(x, "_json_div")) && len(x.Arguments) == 2 {
+			if (isCallOf(x, "_dec_div") || isCallOf(x, "_json_div") || isCallOf(x, numDiv)) && len(x.Arguments) == 2 {
 				divisor = x.Arguments[1]
 			}
 		}
@@ -35,7 +37,7 @@ func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node)
 			from = node.Location().From
 		}
 		line, col := position(src, from)
-		p.exprProblem(n, key, src, line, col, "division by zero: the divisor is always 0, so every run would fail (or, for whole numbers, give +Inf); divide by a value that is not 0, or guard it, as in x == 0 ? 0 : y / x")
+		p.exprProblem(n, key, src, line, col, "division by zero: the divisor is always 0, so every run would fail; divide by a value that is not 0, or guard it, as in x == 0 ? 0 : y / x")
 	}))
 }
 
@@ -93,7 +95,7 @@ func divisorsOf(src string, root ast.Node) map[int]divisor {
 				d = x.Right
 			}
 		case *ast.CallNode:
-			if (isCallOf(x, "_dec_div") || isCallOf(x, "_json_div")) && len(x.Arguments) == 2 {
+			if (isCallOf(x, "_dec_div") || isCallOf(x, "_json_div") || isCallOf(x, numDiv)) && len(x.Arguments) == 2 {
 				d = x.Arguments[1]
 			}
 		}
@@ -110,4 +112,92 @@ func divisorsOf(src string, root ast.Node) map[int]divisor {
 		out[node.Location().From] = divisor{text: shortText(oneLine(string(runes[from:to]))), from: from}
 	}))
 	return out
+}
+
+// numberDivision has a division of whole numbers or floats (types known
+// at load) go through _num_div, which fails with "division by zero" when
+// the divisor is 0, as a decimal's or a number read with fromJSON's
+// does: expr gave +Inf or NaN, silently (`string(int(a) / int(b))` wrote
+// "+Inf", `x / n >= 5 ? …` chose a branch by it, int() of it was the
+// smallest whole number). A divisor written as a number other than 0
+// stays expr's operator (its constants are folded). A division that
+// jsonArithmetic takes (an operand read with fromJSON, or computed from
+// one) is left to it, and a _num_div whose operand became one is turned
+// back into its operator for it. It runs with the operator patches,
+// repeatedly, and changes no type (a quotient is a float): it runs for a
+// run's snapshot too.
+type numberDivision struct{ applied bool }
+
+// numDiv is numberDivision's function.
+const numDiv = "_num_div"
+
+func (p *numberDivision) Visit(node *ast.Node) {
+	switch x := (*node).(type) {
+	case *ast.BinaryNode:
+		if x.Operator != "/" || !knownNumber(x.Left) || !knownNumber(x.Right) || jsonOperands(x.Left, x.Right) || nonzeroLiteral(x.Right) {
+			return
+		}
+		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: numDiv}, Arguments: []ast.Node{x.Left, x.Right}})
+		p.applied = true
+	case *ast.CallNode:
+		if !isCallOf(x, numDiv) || len(x.Arguments) != 2 || !jsonOperands(x.Arguments[0], x.Arguments[1]) {
+			return
+		}
+		ast.Patch(node, &ast.BinaryNode{Operator: "/", Left: x.Arguments[0], Right: x.Arguments[1]})
+		p.applied = true
+	}
+}
+
+// Reset and ShouldRepeat make expr run numberDivision with the operator
+// patches, until none of them changes the tree.
+func (p *numberDivision) Reset()             { p.applied = false }
+func (p *numberDivision) ShouldRepeat() bool { return p.applied }
+
+// knownNumber says whether n is typed, at load, as a whole number or a
+// float.
+func knownNumber(n ast.Node) bool {
+	nt := n.Nature()
+	if unknownType(nt) {
+		return false
+	}
+	k := nt.Type.Kind()
+	return k == reflect.Int || k == reflect.Float64
+}
+
+// nonzeroLiteral says whether n is a number written in the expression
+// other than 0 (2, 0.5, -3).
+func nonzeroLiteral(n ast.Node) bool {
+	switch x := n.(type) {
+	case *ast.IntegerNode:
+		return x.Value != 0
+	case *ast.FloatNode:
+		return x.Value != 0
+	case *ast.UnaryNode:
+		return (x.Operator == "-" || x.Operator == "+") && nonzeroLiteral(x.Node)
+	}
+	return false
+}
+
+// numberDivide is a / b of whole numbers or floats, as expr divides them
+// (a float), or errDivZero where b is 0.
+func numberDivide(a, b any) (any, error) {
+	switch d := b.(type) {
+	case int:
+		if d == 0 {
+			return nil, errDivZero
+		}
+	case float64:
+		if d == 0 {
+			return nil, errDivZero
+		}
+	}
+	return runtime.Divide(a, b), nil
+}
+
+// numberDivisionOptions are numberDivision and _num_div.
+func numberDivisionOptions() []expr.Option {
+	return []expr.Option{
+		expr.Patch(&numberDivision{}),
+		expr.Function(numDiv, func(p ...any) (any, error) { return numberDivide(p[0], p[1]) }, new(func(any, any) float64)),
+	}
 }

@@ -742,6 +742,7 @@ func baseOptions(strict bool) []expr.Option {
 	}...)
 	opts = append(opts, equalityOptions()...)
 	opts = append(opts, jsonArithmeticOptions()...)
+	opts = append(opts, numberDivisionOptions()...)
 	opts = append(opts, collectionOptions(strict)...)
 	opts = append(opts, aggregateOptions(strict)...)
 	opts = append(opts, wholeNumberOptions()...)

@@ -974,17 +974,25 @@ func floatHint(src string, opts []expr.Option) (hint string, from int, ok bool) 
 			}
 			hint = fmt.Sprintf(`: money never goes through floats, write dec(%q) instead of %s`, digits, written)
 			from, ok = loc.From, true
-		case *ast.BinaryNode:
-			if x.Operator != "/" || x.Left.Type() != intType || x.Right.Type() != intType {
+		case *ast.BinaryNode, *ast.CallNode:
+			// A division of whole numbers: expr's operator, or _num_div
+			// (numberDivision) where the divisor is not a literal.
+			var l, r ast.Node
+			if b, isOp := x.(*ast.BinaryNode); isOp && b.Operator == "/" {
+				l, r = b.Left, b.Right
+			} else if c, isCall := x.(*ast.CallNode); isCall && isCallOf(c, numDiv) && len(c.Arguments) == 2 {
+				l, r = c.Arguments[0], c.Arguments[1]
+			}
+			if l == nil || l.Type() != intType || r.Type() != intType {
 				return
 			}
-			right := x.Right.String()
-			switch x.Right.(type) {
+			right := r.String()
+			switch r.(type) {
 			case *ast.BinaryNode, *ast.ConditionalNode, *ast.UnaryNode:
 				right = "(" + right + ")"
 			}
-			hint = fmt.Sprintf(": a division of whole numbers gives a float, and money never goes through floats: write dec(%s) / %s instead of %s",
-				x.Left.String(), right, x.String())
+			hint = fmt.Sprintf(": a division of whole numbers gives a float, and money never goes through floats: write dec(%s) / %s instead of %s / %s",
+				l.String(), right, l.String(), right)
 			from, ok = startOf(x)
 		}
 	}))

@@ -93,6 +93,9 @@ func neverDecimal(n ast.Node, lets map[string]ast.Node, depth int) bool {
 			return neverDecimal(x.Left, lets, depth+1) || neverDecimal(x.Right, lets, depth+1)
 		}
 	case *ast.CallNode:
+		if isCallOf(x, numDiv) && len(x.Arguments) == 2 {
+			return neverDecimal(x.Arguments[0], lets, depth+1) || neverDecimal(x.Arguments[1], lets, depth+1)
+		}
 		if op, ok := jsonOperatorOf(x); ok && len(x.Arguments) == 2 {
 			if _, comparison := jsonComparisons[op]; comparison {
 				return false

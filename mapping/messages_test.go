@@ -171,7 +171,7 @@ func TestRuntimeErrorsGiveTheFilePosition(t *testing.T) {
 // only for some deals loads, and a run's snapshot, accepted before the
 // check, still compiles.
 func TestLiteralZeroDivisorIsALoadError(t *testing.T) {
-	const msg = "division by zero: the divisor is always 0, so every run would fail (or, for whole numbers, give +Inf)"
+	const msg = "division by zero: the divisor is always 0, so every run would fail; divide by a value that is not 0"
 	for _, c := range []struct{ expr, at string }{
 		{`deal.amount / 0`, "4:32"},
 		{`deal.amount / dec(0)`, "4:32"},
@@ -444,5 +444,49 @@ func TestDivisionByZeroNamesTheDivisor(t *testing.T) {
 	_, _, err := m.Trigger([]string{"closedwon"}).Evaluate(ev)
 	if err == nil || !strings.Contains(err.Error(), "division by zero: the divisor `len(deal.line_items) - 1` is 0 for this deal") || !strings.Contains(err.Error(), "(at test.yaml:2:48)") {
 		t.Errorf("trigger: %v; want the divisor named at test.yaml:2:48", err)
+	}
+}
+
+// A division of whole numbers, or of floats, whose divisor is 0 for a
+// deal fails that run naming the divisor, as a decimal's does: it gave
+// +Inf or NaN, which went on into a memo ("+Inf"), a condition (the
+// quantity doubled) or a comparison, silently.
+func TestWholeNumberDivisionByZeroFailsTheRun(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Raw = map[string]json.RawMessage{"seats": json.RawMessage(`"10"`), "periods": json.RawMessage(`"0"`)}
+	empty := wonEvent("closedwon", "")
+	empty.Deal.LineItems = nil
+	for _, c := range []struct {
+		field, expr, divisor, at string
+		ev                       model.DealEvent
+	}{
+		{"memo", `"seats per period: " + string(int(deal.raw["seats"]) / int(deal.raw["periods"]))`, `int(deal.raw["periods"])`, "3:65", ev},
+		{"lines.quantity", `int(deal.raw["seats"]) / int(deal.raw["periods"]) >= 5 ? item.quantity * 2 : item.quantity`, `int(deal.raw["periods"])`, "4:41", ev},
+		{"memo", `string(len(deal.line_items) / len(deal.line_items))`, "len(deal.line_items)", "3:40", empty},
+		{"memo", `100 / len(deal.line_items) > 5 ? "a" : "b"`, "len(deal.line_items)", "3:16", empty},
+		{"memo", `string(1.5 / len(deal.line_items))`, "len(deal.line_items)", "3:23", empty},
+	} {
+		src := "name: d\ninvoice:\n  " + c.field + ": '" + c.expr + "'\n"
+		if c.field == "lines.quantity" {
+			src = "name: d\ninvoice:\n  lines:\n    quantity: '" + c.expr + "'\n"
+		}
+		m, err := mapping.Parse("d.yaml", []byte(src))
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		inv, err := m.Map(c.ev)
+		want := "division by zero: the divisor `" + c.divisor + "` is 0 for this deal; guard it, as in x == 0 ? 0 : y / x (at d.yaml:" + c.at + ")"
+		var me *mapping.Error
+		if !errors.As(err, &me) || me.Message != want {
+			t.Errorf("%s: got %+v, %v; want %s", c.expr, inv, err, want)
+		}
+	}
+	// A divisor that is not 0 divides as before.
+	ev.Deal.Raw["periods"] = json.RawMessage(`"4"`)
+	m := parse(t, "name: d\ninvoice:\n  memo: '\"seats per period: \" + string(int(deal.raw[\"seats\"]) / int(deal.raw[\"periods\"])) + \" \" + string(7 / 2)'\n")
+	inv, err := m.Map(ev)
+	if err != nil || inv.Memo != "seats per period: 2.5 3.5" {
+		t.Errorf("got %q, %v; want seats per period: 2.5 3.5", inv.Memo, err)
 	}
 }
