@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -433,6 +434,41 @@ func asDec(v any) decimal.Decimal {
 	panic(fmt.Sprintf(notDecimal+"%T", v)) // a type shown only as it runs: see function
 }
 
+// asDecArg is asDec for a function's argument (percent, round_to,
+// round_currency, min_dec, max_dec): a number read with fromJSON (a
+// float, a CRM's custom field) too, as the number its text says, as
+// jsonArithmetic computes with it. It failed every run that read one
+// with "cannot take a decimal and a float64".
+func asDecArg(v any) decimal.Decimal {
+	if f, ok := v.(float64); ok {
+		if d, ok := writtenNumber(f); ok {
+			return d
+		}
+	}
+	return asDec(v)
+}
+
+// decArgOp is decOp with asDecArg.
+func decArgOp(f func(a, b decimal.Decimal) any) func(params ...any) (any, error) {
+	return func(p ...any) (any, error) { return f(asDecArg(p[0]), asDecArg(p[1])), nil }
+}
+
+// wholeArg is a function's whole-number argument (add_days' days,
+// round_to's places): a whole number, or a number read with fromJSON that
+// is one (a Pipedrive payment-terms field, 30); what is no whole number
+// is an error saying so. Anything else panics as p[i].(int) did, for
+// function to name.
+func wholeArg(fn, what string, v any) (int, error) {
+	f, ok := v.(float64)
+	if !ok {
+		return v.(int), nil
+	}
+	if f != math.Trunc(f) || math.IsInf(f, 0) || math.IsNaN(f) || math.Abs(f) >= 1<<53 {
+		return 0, fmt.Errorf("%s: %s is not a whole number of %s (a number read with fromJSON): round it first, e.g. int(x) truncates", fn, floatText(f), what)
+	}
+	return int(f), nil
+}
+
 // function is expr.Function with the call checked: arguments of other
 // types than f takes, which the type check lets through when a type shows
 // only as the expression runs (a conditional of a whole number and a
@@ -454,10 +490,16 @@ func function(name string, f func(p ...any) (any, error), types ...any) expr.Opt
 				shown = "the operator " + op
 			}
 			kinds := make([]string, len(p))
+			why := "a value whose type depends on the deal, e.g. a conditional of a whole number and a decimal: make both branches one type, e.g. with dec()"
 			for i, a := range p {
 				kinds[i] = kindName(a)
+				if _, text := a.(string); text {
+					// A JSON string read with fromJSON ("12.5"), which
+					// the type check lets through: no conditional.
+					why = "a text where a number is needed, e.g. a JSON string read with fromJSON: convert it, with dec(x) for a decimal or int(x) for a whole number"
+				}
 			}
-			v, err = nil, fmt.Errorf("%s cannot take %s (a value whose type depends on the deal, e.g. a conditional of a whole number and a decimal: make both branches one type, e.g. with dec())", shown, strings.Join(kinds, " and "))
+			v, err = nil, fmt.Errorf("%s cannot take %s (%s)", shown, strings.Join(kinds, " and "), why)
 		}()
 		return f(p...)
 	}, types...)
@@ -638,13 +680,16 @@ func baseOptions(strict bool) []expr.Option {
 		}, new(func(string) decimal.Decimal), new(func(int) decimal.Decimal), new(func(decimal.Decimal) decimal.Decimal)),
 		// round(x, places): half away from zero.
 		function("round_to", func(p ...any) (any, error) {
-			places := p[1].(int)
+			places, err := wholeArg("round_to", "places", p[1])
+			if err != nil {
+				return nil, err
+			}
 			if places < -maxRoundPlaces || places > maxRoundPlaces {
 				// Rounding to a million places makes a number of a
 				// million digits: the run would hang, not fail.
 				return nil, fmt.Errorf("round_to: %d places; give from %d to %d (a currency's minor units: round_currency)", places, -maxRoundPlaces, maxRoundPlaces)
 			}
-			return asDec(p[0]).Round(int32(places)), nil
+			return asDecArg(p[0]).Round(int32(places)), nil
 		}, new(func(decimal.Decimal, int) decimal.Decimal)),
 		// round_currency(x, "JPY"): to the currency's minor units.
 		function("round_currency", func(p ...any) (any, error) {
@@ -652,14 +697,14 @@ func baseOptions(strict bool) []expr.Option {
 			if err != nil {
 				return nil, err
 			}
-			return cur.Round(asDec(p[0])), nil
+			return cur.Round(asDecArg(p[0])), nil
 		}, new(func(decimal.Decimal, string) decimal.Decimal)),
 		// percent(x, p) = x × p / 100.
 		function("percent", func(p ...any) (any, error) {
-			return asDec(p[0]).Mul(asDec(p[1])).Shift(-2), nil // exactly: Div stops at 16 digits
+			return asDecArg(p[0]).Mul(asDecArg(p[1])).Shift(-2), nil // exactly: Div stops at 16 digits
 		}, new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal), new(func(decimal.Decimal, int) decimal.Decimal)),
-		function("min_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Min(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
-		function("max_dec", decOp(func(a, b decimal.Decimal) any { return decimal.Max(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
+		function("min_dec", decArgOp(func(a, b decimal.Decimal) any { return decimal.Min(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
+		function("max_dec", decArgOp(func(a, b decimal.Decimal) any { return decimal.Max(a, b) }), new(func(decimal.Decimal, decimal.Decimal) decimal.Decimal)),
 
 		// Dates (date(): dateOptions).
 		function("add_days", func(p ...any) (any, error) {
@@ -667,7 +712,10 @@ func baseOptions(strict bool) []expr.Option {
 			if d.IsZero() {
 				return d, nil
 			}
-			days := p[1].(int)
+			days, err := wholeArg("add_days", "days", p[1])
+			if err != nil {
+				return nil, err
+			}
 			if days < -maxAddDays || days > maxAddDays {
 				return nil, fmt.Errorf("add_days: %d days from %s; give at most %d either way", days, d, maxAddDays)
 			}

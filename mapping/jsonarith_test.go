@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -109,6 +110,49 @@ func TestArithmeticOnTypedValuesStaysTyped(t *testing.T) {
 	} {
 		if _, err := mapping.Parse("t.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "t.yaml:3") {
 			t.Errorf("%q: %v; want a load error at t.yaml:3", src, err)
+		}
+	}
+}
+
+// The mapping functions that take a decimal or a whole number take a
+// number read with fromJSON (a CRM's custom field), as the number its
+// text says: they failed every run with "cannot take a decimal and a
+// float64 (… a conditional …)". A days count or places that is no whole
+// number, and a JSON string, say so.
+func TestFunctionsTakeNumbersReadWithFromJSON(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"disc": 12.5, "terms": 30, "half": 7.5, "places": 1, "text": "12.5", "p": 0.1}`)}
+	cf := `fromJSON(deal.raw["cf"])`
+	m := parse(t, "name: d\ninvoice:\n  lines:\n    discount: 'percent(item.quantity * item.unit_price, "+cf+`["disc"])'`+"\n")
+	if inv, err := m.Map(ev); err != nil || !inv.Lines[0].Discount.Equal(decimal.RequireFromString("1500")) {
+		t.Errorf("discount: got %+v, %v; want 1500", inv, err)
+	}
+	for _, c := range []struct{ field, expr, want string }{
+		{"memo", `string(percent(deal.amount, ` + cf + `["p"]))`, "12"},
+		{"memo", `string(percent(` + cf + `["disc"], 10))`, "1.25"},
+		{"memo", `string(add_days(deal.close_date, ` + cf + `["terms"]))`, "2026-12-20"},
+		{"memo", `string(round_to(dec("1.25"), ` + cf + `["places"]))`, "1.3"},
+		{"memo", `string(round_to(` + cf + `["half"], 0))`, "8"},
+		{"memo", `string(max_dec(deal.amount, ` + cf + `["disc"]))`, "12000"},
+		{"memo", `string(min_dec(deal.amount, ` + cf + `["disc"]))`, "12.5"},
+		{"memo", `string(round_currency(` + cf + `["disc"], "JPY"))`, "13"},
+	} {
+		m := parse(t, "name: d\ninvoice:\n  "+c.field+": '"+c.expr+"'\n")
+		inv, err := m.Map(ev)
+		if err != nil || inv.Memo != c.want {
+			t.Errorf("%s: got %q, %v; want %s", c.expr, inv.Memo, err, c.want)
+		}
+	}
+	for _, c := range []struct{ expr, want string }{
+		{`string(add_days(deal.close_date, ` + cf + `["half"]))`, "add_days: 7.5 is not a whole number of days (a number read with fromJSON): round it first"},
+		{`string(round_to(deal.amount, ` + cf + `["half"]))`, "round_to: 7.5 is not a whole number of places (a number read with fromJSON)"},
+		{`string(percent(deal.amount, ` + cf + `["text"]))`, "percent cannot take a decimal and a string (a text where a number is needed, e.g. a JSON string read with fromJSON: convert it, with dec(x) for a decimal or int(x) for a whole number)"},
+		{`string(add_days(deal.close_date, ` + cf + `["text"]))`, "add_days cannot take a date and a string (a text where a number is needed"},
+	} {
+		m := parse(t, "name: d\ninvoice:\n  memo: '"+c.expr+"'\n")
+		_, err := m.Map(ev)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v; want %s", c.expr, err, c.want)
 		}
 	}
 }
