@@ -284,8 +284,13 @@ func (m *File) eval(machine *vm.VM, c *compiled, env any, field string) (any, er
 		return nil, &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Message: errFuncResult.Error()}
 	}
 	if !ok {
-		return nil, &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Value: fmt.Sprint(out),
-			Message: fmt.Sprintf("expression gave %T, but this field needs %s", out, c.spec.kind)}
+		msg := fmt.Sprintf("expression gave %T, but this field needs %s", out, c.spec.kind)
+		if f, isFloat := out.(float64); isFloat && c.spec.kind == kDecimal {
+			// A float a snapshot's conditional or map literal gave (the
+			// load refuses those now), or one computed at run time.
+			msg += fmt.Sprintf(": money never goes through floats, write dec(%q) for a number written in the file (a conditional's branch, a map's value), dec(string(x)) for one read with fromJSON", floatText(f))
+		}
+		return nil, &Error{Mapping: m.name, Field: field, Expression: oneLine(c.src), Value: fmt.Sprint(out), Message: msg}
 	}
 	return v, nil
 }

@@ -963,17 +963,8 @@ func floatHint(src string, opts []expr.Option) (hint string, from int, ok bool) 
 		}
 		switch x := node.(type) {
 		case *ast.FloatNode:
-			loc := x.Location()
-			written := strconv.FormatFloat(x.Value, 'f', -1, 64)
-			if loc.From >= 0 && loc.From < loc.To && loc.To <= len(runes) {
-				written = string(runes[loc.From:loc.To])
-			}
-			digits := written
-			if !plainDecimalRE.MatchString(digits) {
-				digits = strconv.FormatFloat(x.Value, 'f', -1, 64)
-			}
-			hint = fmt.Sprintf(`: money never goes through floats, write dec(%q) instead of %s`, digits, written)
-			from, ok = loc.From, true
+			hint = floatLiteralAdvice(runes, x)
+			from, ok = x.Location().From, true
 		case *ast.BinaryNode, *ast.CallNode:
 			// A division of whole numbers: expr's operator, or _num_div
 			// (numberDivision) where the divisor is not a literal.
@@ -1227,7 +1218,11 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		}
 		p.exprProblem(n, key, src, line, col, fmt.Sprintf("expression gives %s, but this field needs %s%s", t, s.kind, hint))
 	} else if p.strict && s.kind == kDecimal && unknownType(prog.Node().Nature()) {
+		before := len(p.problems)
 		p.checkJSONNumberFields(n, key, src, prog.Node())
+		if len(p.problems) == before {
+			p.checkFloatLiterals(n, key, src, opts)
+		}
 	}
 	root := prog.Node()
 	if p.strict {

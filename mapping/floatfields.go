@@ -3,8 +3,10 @@ package mapping
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"unicode/utf8"
 
+	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -125,4 +127,92 @@ func fromJSONValue(n ast.Node, lets map[string]ast.Node, depth int) bool {
 		return ok && fromJSONValue(v, lets, depth+1)
 	}
 	return false
+}
+
+// checkFloatLiterals refuses, for a decimal field, a float written in
+// the file that can be the field's value through a conditional's
+// branches, either side of ??, a map or list literal's values indexed
+// (`{"DE": 19, "CH": 8.1}[country]`), a let variable or a let's body:
+// the expression's type shows only as it runs, so it loaded, and the
+// deals that took the float failed ("expression gave float64"), the
+// others mapped. Each such literal is a problem at its position, with the
+// advice a bare float gets (dec("8.1")). It reads the tree before expr
+// folds its constants (a map of literals is one constant then).
+func (p *parser) checkFloatLiterals(n *yaml.Node, key, src string, opts []expr.Option) {
+	tree, _, err := parseChecked(src, opts)
+	if err != nil {
+		return
+	}
+	runes := []rune(src)
+	lets := letValues(tree.Node)
+	seen := map[*ast.FloatNode]bool{}
+	var reach func(node ast.Node, depth int)
+	reach = func(node ast.Node, depth int) {
+		if depth > maxNeverDecimalDepth {
+			return
+		}
+		switch x := node.(type) {
+		case *ast.FloatNode:
+			if seen[x] {
+				return
+			}
+			seen[x] = true
+			line, col := position(src, x.Location().From)
+			p.exprProblem(n, key, src, line, col, "a float written in the file can be this field's value, which needs a decimal: the deals that take it would fail the run"+floatLiteralAdvice(runes, x))
+		case *ast.UnaryNode:
+			if x.Operator == "-" || x.Operator == "+" {
+				reach(x.Node, depth+1)
+			}
+		case *ast.ConditionalNode:
+			reach(x.Exp1, depth+1)
+			reach(x.Exp2, depth+1)
+		case *ast.BinaryNode:
+			if x.Operator == "??" {
+				reach(x.Left, depth+1)
+				reach(x.Right, depth+1)
+			}
+		case *ast.ChainNode:
+			reach(x.Node, depth+1)
+		case *ast.MemberNode:
+			switch c := x.Node.(type) {
+			case *ast.MapNode:
+				for _, pair := range c.Pairs {
+					if pn, ok := pair.(*ast.PairNode); ok {
+						reach(pn.Value, depth+1)
+					}
+				}
+			case *ast.ArrayNode:
+				for _, e := range c.Nodes {
+					reach(e, depth+1)
+				}
+			}
+		case *ast.VariableDeclaratorNode:
+			reach(x.Expr, depth+1)
+		case *ast.SequenceNode:
+			if len(x.Nodes) > 0 {
+				reach(x.Nodes[len(x.Nodes)-1], depth+1)
+			}
+		case *ast.IdentifierNode:
+			if v, ok := lets[x.Value]; ok {
+				reach(v, depth+1)
+			}
+		}
+	}
+	reach(tree.Node, 0)
+}
+
+// floatLiteralAdvice is what to write instead of the float literal f of
+// the expression src: dec of its digits as written (dec("1.5") for 1.5,
+// dec("1000") for 1e3).
+func floatLiteralAdvice(src []rune, f *ast.FloatNode) string {
+	loc := f.Location()
+	written := strconv.FormatFloat(f.Value, 'f', -1, 64)
+	if loc.From >= 0 && loc.From < loc.To && loc.To <= len(src) {
+		written = string(src[loc.From:loc.To])
+	}
+	digits := written
+	if !plainDecimalRE.MatchString(digits) {
+		digits = strconv.FormatFloat(f.Value, 'f', -1, 64)
+	}
+	return fmt.Sprintf(`: money never goes through floats, write dec(%q) instead of %s`, digits, written)
 }

@@ -490,3 +490,46 @@ func TestWholeNumberDivisionByZeroFailsTheRun(t *testing.T) {
 		t.Errorf("got %q, %v; want seats per period: 2.5 3.5", inv.Memo, err)
 	}
 }
+
+// A float written in the file that can reach a decimal field through a
+// conditional's branch, ??, a map or list literal's values or a let is a
+// load error at the literal, with the advice a bare float gets: it
+// loaded, and only the deals that took it failed. A run's snapshot still
+// compiles, and its run's error gives that advice.
+func TestFloatLiteralReachingADecimalFieldIsALoadError(t *testing.T) {
+	const advice = `money never goes through floats, write dec("8.1") instead of 8.1`
+	for _, c := range []struct{ expr, at string }{
+		{`deal.company.address.country == "CH" ? 8.1 : 19`, "4:55"},
+		{`{"DE": 19, "CH": 8.1}[deal.company.address.country]`, "4:33"},
+		{`[19, 8.1][len(deal.line_items)]`, "4:21"},
+		{`let r = deal.has_amount ? 19 : 8.1; r`, "4:47"},
+		{`deal.has_amount ? item.tax_rate : (len(deal.line_items) > 1 ? -8.1 : dec("19"))`, "4:79"},
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    tax_rate: '"+c.expr+"'\n")
+		if len(got) != 1 || !strings.Contains(got[0], "bad/y.yaml:"+c.at+": invoice.lines.tax_rate: a float written in the file can be this field's value, which needs a decimal") || !strings.Contains(got[0], advice) {
+			t.Errorf("%s: got %q, want one problem at %s with %s", c.expr, got, c.at, advice)
+		}
+	}
+	for _, e := range []string{
+		`deal.company.address.country == "CH" ? dec("8.1") : 19`,
+		`{"DE": 19, "CH": dec("8.1")}[deal.company.address.country]`,
+		`dec(string(deal.has_amount ? 8.1 : 19))`,
+		`deal.has_amount && 8.1 > 1 ? 19 : 7`,
+	} {
+		if _, err := mapping.Parse("ok/y.yaml", []byte("name: y\ninvoice:\n  lines:\n    tax_rate: '"+e+"'\n")); err != nil {
+			t.Errorf("%s: %v, want it to load", e, err)
+		}
+	}
+	src := []byte("name: y\ninvoice:\n  lines:\n    tax_rate: 'deal.company.address.country == \"CH\" ? 8.1 : 19'\n")
+	m, err := mapping.FromSnapshot(&mapping.Snapshot{Name: "y", Hash: mapping.HashOf(src), Path: "y.yaml", Source: src})
+	if err != nil {
+		t.Fatalf("a snapshot with such a float: %v, want it to compile as when its run started", err)
+	}
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Company.Address.Country = "CH"
+	_, err = m.Map(ev)
+	const want = `expression gave float64, but this field needs a decimal: money never goes through floats, write dec("8.1") for a number written in the file`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("run: %v, want %s", err, want)
+	}
+}
