@@ -276,12 +276,22 @@ func (h *Handler) Watch(ctx context.Context, interval time.Duration) {
 // the declared length, or -1 when it was found out while reading it).
 func (h *Handler) refuseTooLarge(w http.ResponseWriter, reply connectors.Acknowledger, log *slog.Logger, declared int64) {
 	msg := fmt.Sprintf("body exceeds %d bytes", h.opts.MaxBodyBytes)
-	attrs := []any{"status", http.StatusRequestEntityTooLarge, "reason", msg + " (intake.max_body_bytes)"}
+	var more []any
 	if declared >= 0 {
-		attrs = append(attrs, "content_length", declared)
+		more = append(more, "content_length", declared)
 	}
-	log.Info("webhook refused", attrs...)
+	refused(log, slog.LevelInfo, http.StatusRequestEntityTooLarge, msg+" (intake.max_body_bytes)", more...)
 	reply.Refuse(w, http.StatusRequestEntityTooLarge, msg)
+}
+
+// refused logs a webhook refused with status, at level: every refusal
+// is one message, "webhook refused", with the status answered and the
+// reason (what the sender got, and what only the log says), and more
+// attributes. The failures that are the intake's own, not the
+// sender's, say what they are: "webhook not recorded; sender must
+// retry" (or "not judged", the CRM's API), with the error.
+func refused(log *slog.Logger, level slog.Level, status int, reason string, more ...any) {
+	log.Log(context.Background(), level, "webhook refused", append([]any{"status", status, "reason", reason}, more...)...)
 }
 
 func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +301,8 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		// Refused unread, as below: the connection closes after the
 		// answer, or net/http would read up to 256 KiB of the body first.
 		w.Header().Set("Connection", "close")
-		h.opts.Logger.Info("webhook refused: no connection of that name in this intake's config (the CRM's URL, or a config not deployed to every replica?)", "status", http.StatusNotFound, "connection", name)
+		refused(h.opts.Logger.With("connection", name), slog.LevelInfo, http.StatusNotFound,
+			"no connection of that name in this intake's config (the CRM's URL, or a config not deployed to every replica?)")
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown connection %q", name))
 		return
 	}
@@ -301,7 +312,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	if !mediaTypeAccepted(conn.Source, r.Header.Get("Content-Type")) {
 		w.Header().Set("Connection", "close")
 		msg := fmt.Sprintf("content type %q not accepted; send %s", r.Header.Get("Content-Type"), strings.Join(mediaTypes(conn.Source), " or "))
-		log.Info("webhook refused", "status", http.StatusUnsupportedMediaType, "reason", msg)
+		refused(log, slog.LevelInfo, http.StatusUnsupportedMediaType, msg)
 		reply.Refuse(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
@@ -312,7 +323,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Accept-Encoding", "identity")
 		w.Header().Set("Connection", "close")
 		msg := fmt.Sprintf("content encoding %q not accepted; send the body uncompressed", enc)
-		log.Info("webhook refused", "status", http.StatusUnsupportedMediaType, "reason", msg)
+		refused(log, slog.LevelInfo, http.StatusUnsupportedMediaType, msg)
 		reply.Refuse(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
@@ -326,7 +337,8 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	body, held, err := h.readBody(w, r)
 	defer h.inFlight.Release(held)
 	if errors.Is(err, errInFlight) {
-		log.Warn("webhook refused: this replica holds as many webhook bodies as intake.max_inflight_bytes allows; the sender must retry", "bytes", held)
+		refused(log, slog.LevelWarn, http.StatusServiceUnavailable,
+			"this replica holds as many webhook bodies as intake.max_inflight_bytes allows; the sender must retry", "bytes", held)
 		w.Header().Set("Retry-After", "1")
 		w.Header().Set("Connection", "close") // not read to its end, and this replica is full
 		reply.Refuse(w, http.StatusServiceUnavailable, "too many webhooks in flight on this replica; retry later")
@@ -349,13 +361,13 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		// addresses) goes to the log, not to the sender.
 		var netErr net.Error
 		if errors.As(err, &netErr) && netErr.Timeout() {
-			log.Info("webhook refused: the body did not arrive in time", "status", http.StatusRequestTimeout, "error", err.Error())
+			refused(log, slog.LevelInfo, http.StatusRequestTimeout, "the body did not arrive in time: "+err.Error())
 			reply.Refuse(w, http.StatusRequestTimeout, "the body did not arrive within the intake's read timeout; send it again, whole")
 			return
 		}
+		refused(log, slog.LevelInfo, http.StatusBadRequest, "reading the body failed: "+err.Error())
 		msg := "reading body: " + err.Error()
 		if errors.As(err, &netErr) {
-			log.Info("webhook refused: reading the body failed", "status", http.StatusBadRequest, "error", err.Error())
 			msg = "reading body: the connection failed before the body was read"
 		}
 		reply.Refuse(w, http.StatusBadRequest, msg)
@@ -369,7 +381,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, connectors.ErrMalformed) && !errors.Is(err, connectors.ErrUnauthorized) {
 			status = http.StatusBadRequest
 		}
-		log.Info("webhook rejected", "status", status, "reason", err.Error())
+		refused(log, slog.LevelInfo, status, err.Error())
 		if c, ok := conn.Source.(connectors.Challenger); ok && status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", c.Challenge())
 		}
@@ -386,7 +398,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, connectors.ErrUnknownAccount) {
 			status = http.StatusForbidden
 		}
-		log.Info("webhook refused", "status", status, "reason", err.Error())
+		refused(log, slog.LevelInfo, status, err.Error())
 		reply.Refuse(w, status, err.Error())
 		return
 	}
@@ -398,7 +410,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		for _, ev := range events {
 			if !ev.Thin && ev.OccurredAt.IsZero() {
 				msg := fmt.Sprintf("event %q of deal %q has no occurred_at: connection %q orders a deal's events by it (it has a settle_time or a linger); send each event's time", ev.EventID, ev.Deal.ID, name)
-				log.Info("webhook refused", "status", http.StatusBadRequest, "reason", msg)
+				refused(log, slog.LevelInfo, http.StatusBadRequest, msg)
 				reply.Refuse(w, http.StatusBadRequest, msg)
 				return
 			}
@@ -420,7 +432,13 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			case errors.Is(err, connectors.ErrUnknownAccount):
 				status = http.StatusForbidden
 			}
-			log.Warn("webhook not judged; sender must retry", "status", status, "error", err.Error())
+			if status == http.StatusForbidden {
+				// Not the CRM's outage: an account this connection
+				// does not take, refused as Parse refuses one.
+				refused(log, slog.LevelInfo, status, err.Error())
+			} else {
+				log.Warn("webhook not judged; sender must retry", "status", status, "error", err.Error())
+			}
 			public := err.Error()
 			if status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", retryAfter(err, h.opts.Now()))
@@ -447,23 +465,26 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrTrigger) || status == http.StatusRequestEntityTooLarge {
 			level = slog.LevelError // needs an integration engineer, not time
 		}
-		msg := "webhook not recorded; sender must retry"
-		if status == http.StatusRequestEntityTooLarge {
-			msg = "webhook refused: a deal is too large for a run's input"
+		switch {
+		case status == http.StatusRequestEntityTooLarge:
+			reason := "a deal is too large for a run's input"
 			if len(events) > 1 {
-				msg += " (the delivery's other deals were started)"
+				reason += " (the delivery's other deals were started)"
 			}
-		}
-		attrs := []any{"status", status, "error", err.Error()}
-		if held {
-			// Not an outage: counted as 503_held, logged at info.
+			refused(log, level, status, reason+": "+err.Error())
+		case held:
+			// Refused on purpose, not an outage: counted as 503_held,
+			// logged at info, the hold's text as its reason (what the
+			// sender is told) and what a hold is as a note.
 			if note, ok := r.Context().Value(answerNoteKey{}).(*answerNote); ok {
 				note.held = true
 			}
-			level, msg = slog.LevelInfo, "webhook refused"
-			attrs = append(attrs, "reason", heldReason)
+			refused(log, slog.LevelInfo, status, err.Error(), "note", heldReason)
+		default:
+			// Not the sender's fault: the error is the intake's own
+			// (Temporal's answer, a trigger that failed).
+			log.Log(r.Context(), level, "webhook not recorded; sender must retry", "status", status, "error", err.Error())
 		}
-		log.Log(r.Context(), level, msg, attrs...)
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", retryAfter(err, h.opts.Now()))
 		}
@@ -840,8 +861,8 @@ func heldOnly(err error) bool {
 	return ok && re.held
 }
 
-// heldReason is the log's reason for a delivery refused to hold a change
-// of a won deal (heldOnly).
+// heldReason is the log's note of a delivery refused to hold a change
+// of a won deal (heldOnly): what such a refusal is.
 const heldReason = "a change of a won deal held until the deal's run exists (the connection's settle_time): not an outage. " +
 	"Its win may still come (at another replica, or the CRM's retry of a refused delivery); a change of a deal won before dealsync went live, " +
 	"or invoiced longer ago than the Temporal namespace's retention (its run is gone), is held so too, until it is older than the settle_time, then skipped"

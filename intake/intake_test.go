@@ -495,10 +495,11 @@ func TestEventResolverRunsBeforeTheTrigger(t *testing.T) {
 	src := &resolvingSource{}
 	st := &fakeStarter{running: map[string]bool{}}
 	now := time.Date(2026, 11, 20, 10, 5, 0, 0, time.UTC)
+	logs := &testlog.Buffer{}
 	h := New(Options{
 		Connections: conns{"crm": {Name: "crm", Source: src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
 		Starter:     st, MaxBodyBytes: 4096,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Now:    func() time.Time { return now },
 	})
 	srv := httptest.NewServer(h)
@@ -525,6 +526,17 @@ func TestEventResolverRunsBeforeTheTrigger(t *testing.T) {
 	src.failWith = fmt.Errorf("portal 9: %w", connectors.ErrUnknownAccount)
 	if status, _ := post(t, srv.URL+"/webhooks/crm", body); status != http.StatusForbidden {
 		t.Errorf("unknown account found by the look-up: %d", status)
+	}
+	// The CRM's outage is the intake's failure to judge the delivery,
+	// with the error; an account the connection does not take is a
+	// refusal, with its reason, not something to retry.
+	for _, want := range []string{
+		`level=WARN msg="webhook not judged; sender must retry" connection=crm status=503 error="pipelines: Get`,
+		`level=INFO msg="webhook refused" connection=crm status=403 reason="portal 9: `,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, logs.String())
+		}
 	}
 	if len(st.started) != 0 {
 		t.Fatalf("started %v while the look-up failed", st.started)
@@ -647,10 +659,11 @@ func TestBodyReadTimeoutIs408(t *testing.T) {
 // is 413, as a declared one is.
 func TestBodiesInFlightAreBounded(t *testing.T) {
 	st := &gatedStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, entered: make(chan string, 16), gate: make(chan struct{})}
+	logs := &testlog.Buffer{}
 	h := New(Options{
 		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
 		Starter:     st, MaxBodyBytes: 4096, MaxInFlightBytes: 4096, StartTimeout: time.Minute,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -690,6 +703,9 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	resp, body := send(strings.NewReader(second))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "in flight") || !resp.Close {
 		t.Fatalf("second delivery while the first is held: %d, Retry-After %q, closed %v, %s; want 503 with Retry-After 1, the connection closed (the body unread)", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close, body)
+	}
+	if want := `level=WARN msg="webhook refused" connection=crm status=503 reason="this replica holds as many webhook bodies as intake.max_inflight_bytes allows; the sender must retry" bytes=`; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, logs.String())
 	}
 	close(st.gate)
 	if d := <-first; d.err != nil || d.status != http.StatusAccepted {
@@ -1810,8 +1826,7 @@ func TestRefusalsBeforeTheBodyAreLogged(t *testing.T) {
 	}
 	out := logged()
 	for _, want := range []string{
-		`level=INFO msg="webhook refused: no connection of that name in this intake's config`,
-		`status=404 connection=made-up-name`,
+		`level=INFO msg="webhook refused" connection=made-up-name status=404 reason="no connection of that name in this intake's config`,
 		`level=INFO msg="webhook refused" connection=crm status=413 reason="body exceeds 4096 bytes (intake.max_body_bytes)" content_length=5002`,
 		`level=INFO msg="webhook refused" connection=crm status=413 reason="body exceeds 4096 bytes (intake.max_body_bytes)"` + "\n",
 		`level=INFO msg="webhook refused" connection=crm status=415 reason="content type \"text/plain\" not accepted`,
@@ -1863,3 +1878,100 @@ func TestAHoldIsCountedApartOnlyWhenItIsTheOnlyCause(t *testing.T) {
 		}
 	}
 }
+
+// Every refusal of a webhook is one message, "webhook refused", with the
+// status answered and the reason, whatever refused it: a 401 said
+// "webhook rejected", and the 404's line had no reason. A line of a
+// refusal names its text reason, not error.
+func TestRefusalsAreOneMessageWithStatusAndReason(t *testing.T) {
+	srv, _, logged := loggedHandler(t, slog.LevelInfo, &fakeStarter{running: map[string]bool{}})
+	send := func(path, ok, body string, want int) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if ok != "" {
+			req.Header.Set("X-Ok", ok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s (X-Ok %q): %d, want %d", path, ok, resp.StatusCode, want)
+		}
+	}
+	send("/webhooks/made-up-name", "1", batch, http.StatusNotFound)
+	send("/webhooks/crm", "", batch, http.StatusUnauthorized)
+	send("/webhooks/crm", "unreadable", batch, http.StatusBadRequest)
+	send("/webhooks/crm", "1", "{not json", http.StatusBadRequest)
+	send("/webhooks/crm", "1", `[{"event_id":"e1","account":"stranger","deal":{"id":"D-1","stage":"won"}}]`, http.StatusForbidden)
+	out := logged()
+	for _, want := range []string{
+		`msg="webhook refused" connection=made-up-name status=404 reason="no connection of that name`,
+		`msg="webhook refused" connection=crm status=401 reason="no X-Ok: `,
+		`msg="webhook refused" connection=crm status=400 reason="no account in the body: `,
+		`msg="webhook refused" connection=crm status=400 reason="invalid character`,
+		`msg="webhook refused" connection=crm status=403 reason="account \"stranger\": `,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.Contains(line, `msg="http request"`) {
+			continue
+		}
+		if !strings.Contains(line, `msg="webhook refused" `) || !strings.Contains(line, " status=") || !strings.Contains(line, " reason=") || strings.Contains(line, " error=") {
+			t.Errorf("a refusal's line is not msg=\"webhook refused\" with status and reason alone: %s", line)
+		}
+	}
+}
+
+// A body that cannot be read is refused as any other refusal is logged:
+// "webhook refused" with the status and the reason (the connection's
+// error, which the sender is not told), not an error field; one that
+// failed otherwise than on the network was not logged at all. A deal too
+// large for a run's input is refused so too, at error.
+func TestBodyAndStartRefusalsAreLoggedAsRefusals(t *testing.T) {
+	_, h, logged := loggedHandler(t, slog.LevelInfo, &fakeStarter{running: map[string]bool{}})
+	for _, body := range []io.ReadCloser{io.NopCloser(&timeoutBody{}), io.NopCloser(failingBody{})} {
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/crm", nil)
+		req.Body = body
+		req.ContentLength = -1
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ok", "1")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	out := logged()
+	for _, want := range []string{
+		`level=INFO msg="webhook refused" connection=crm status=408 reason="the body did not arrive in time: `,
+		`level=INFO msg="webhook refused" connection=crm status=400 reason="reading the body failed: the disk is on fire"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, " error=") {
+		t.Errorf("a refusal's text is logged as error:\n%s", out)
+	}
+
+	logs := &testlog.Buffer{}
+	st := &tooLargeStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, release: make(chan struct{})}
+	srv := httptest.NewServer(New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096, StartTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	}))
+	t.Cleanup(srv.Close)
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"a","deal":{"id":"A","stage":"won"}},{"event_id":"c","deal":{"id":"C","stage":"won"}}]`); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d %s, want 413", status, body)
+	}
+	if want := `level=ERROR msg="webhook refused" connection=crm status=413 reason="a deal is too large for a run's input (the delivery's other deals were started): `; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, logs.String())
+	}
+}
+
+// failingBody fails its first read, not as a connection does.
+type failingBody struct{}
+
+func (failingBody) Read([]byte) (int, error) { return 0, errors.New("the disk is on fire") }

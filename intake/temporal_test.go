@@ -257,10 +257,11 @@ func TestAChangeBeforeItsWinIsRefusedUntilTheWinsRunExists(t *testing.T) {
 		return &connections.Connection{Name: name, Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: won}, WonStages: won,
 			SettleTime: settle, Linger: linger, Mapper: mapping.Default{PaymentTermsDays: 30}}
 	}
+	logs := &testlog.Buffer{}
 	srv := httptest.NewServer(New(Options{
 		Connections: conns{"settles": conn("settles", 8*time.Second, 30*time.Second), "lingers": conn("lingers", 0, 30*time.Second)},
 		Starter:     &TemporalStarter{Client: runs, TaskQueue: "q", Now: clock},
-		Now:         clock, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:         clock, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	}))
 	t.Cleanup(srv.Close)
 	event := func(id, deal string, age time.Duration, previous string, thin bool) string {
@@ -295,6 +296,12 @@ func TestAChangeBeforeItsWinIsRefusedUntilTheWinsRunExists(t *testing.T) {
 	if status != http.StatusServiceUnavailable || retry != "2" || !strings.Contains(body, `event c0 of deal R-0 changes a won deal that has no run in progress`) ||
 		!strings.Contains(body, `connection \"settles\"'s settle_time (8s)`) || len(runs.signalled) != 0 {
 		t.Fatalf("a change before its win: %d %s (Retry-After %q), signalled %v; want 503 naming the settle_time, Retry-After 2", status, body, retry, runs.signalled)
+	}
+	// A refusal on purpose, logged as one (at info, with its reason), not
+	// as a failure of the intake's to record the delivery.
+	if want := `level=INFO msg="webhook refused" connection=settles status=503 reason="event c0 of deal R-0 changes a won deal`; !strings.Contains(logs.String(), want) ||
+		strings.Contains(logs.String(), "not recorded") {
+		t.Errorf("the log lacks %q:\n%s", want, logs.String())
 	}
 	// The win starts the run; the change sent again reaches it.
 	if status, body, _ := send("settles", event("w0", "R-0", 2*time.Second, "negotiation", false)); status != http.StatusAccepted {

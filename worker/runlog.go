@@ -13,8 +13,9 @@ import (
 
 // runEnds logs each run that ends failed, at error, on the worker that
 // ends it: "run failed", naming the deal, the connection, the failure's
-// type and message (a run that ends DealNotWon, the deal lost before its
-// invoice, at info: an outcome, not a failure). A run that used up workflow.retry.maximum_attempts
+// type and message (error_type, error); a run that ends DealNotWon, the
+// deal lost before its invoice, at info, and one canceled at warn, with
+// their outcome and reason: not failures. A run that used up workflow.retry.maximum_attempts
 // left only the warnings of its attempts in the log (an attempt cannot
 // tell it is the last one: the workflow makes some calls one attempt at a
 // time and retries them itself), so an alert on the log's errors missed
@@ -54,20 +55,19 @@ func (i *runEndsWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.
 		}
 	}
 	typ := failureType(err)
-	attrs = append(attrs, "error_type", typ, "error", failureMessage(err))
 	switch {
 	case typ == activities.ErrTypeDealNotWon:
 		// The deal left the won stages (a lost deal, or a late delivery
 		// of an older win): an outcome, ended as a failure only so that a
-		// later win starts a new run.
-		workflow.GetLogger(ctx).Info("run ended: the deal is not won, nothing was invoiced", attrs...)
+		// later win starts a new run. Its text is why, not an error.
+		workflow.GetLogger(ctx).Info("run ended: the deal is not won, nothing was invoiced", append(attrs, "outcome", typ, "reason", failureMessage(err))...)
 		return out, err
 	case temporal.IsCanceledError(err):
-		// An operator's cancel: nothing to alert on.
-		workflow.GetLogger(ctx).Warn("run canceled", attrs...)
+		// An operator's cancel: nothing to alert on, and no error.
+		workflow.GetLogger(ctx).Warn("run canceled", append(attrs, "outcome", typ, "reason", failureMessage(err))...)
 		return out, err
 	}
-	workflow.GetLogger(ctx).Error("run failed", attrs...)
+	workflow.GetLogger(ctx).Error("run failed", append(attrs, "error_type", typ, "error", failureMessage(err))...)
 	return out, err
 }
 

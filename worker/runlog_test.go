@@ -32,9 +32,9 @@ func TestFailedRunIsLoggedAtError(t *testing.T) {
 		{"attempts used up", temporal.NewNonRetryableApplicationError("ERP answered 503 (attempt 5 of 5)", "ERPUnavailable", temporal.NewApplicationError("ERP answered 503", "ERPUnavailable")),
 			[]string{"level=ERROR", `msg="run failed"`, "connection=shop", "deal_id=D-9", "account=eu", "error_type=ERPUnavailable", `error="ERP answered 503 (attempt 5 of 5)"`}},
 		{"not an ApplicationError", temporal.NewTimeoutError(0, nil), []string{"level=ERROR", `msg="run failed"`, "error_type=Timeout"}},
-		{"canceled", temporal.NewCanceledError(), []string{"level=WARN", `msg="run canceled"`, "error_type=Canceled"}},
+		{"canceled", temporal.NewCanceledError(), []string{"level=WARN", `msg="run canceled"`, "outcome=Canceled", "reason=canceled"}},
 		{"not won", temporal.NewNonRetryableApplicationError("the deal's stage is now lost, not a won stage; nothing was invoiced", activities.ErrTypeDealNotWon, nil),
-			[]string{"level=INFO", `msg="run ended: the deal is not won, nothing was invoiced"`, "error_type=DealNotWon"}},
+			[]string{"level=INFO", `msg="run ended: the deal is not won, nothing was invoiced"`, "outcome=DealNotWon", `reason="the deal's stage is now lost, not a won stage; nothing was invoiced"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out testlog.Buffer
@@ -73,6 +73,11 @@ func TestFailedRunIsLoggedAtError(t *testing.T) {
 			// The failure's own message, once: not the chain of its causes.
 			if strings.Contains(ends[0], "retryable") {
 				t.Errorf("line %q holds the error's chain", ends[0])
+			}
+			// An outcome (not won, canceled) is no error: its text is its
+			// reason, its type its outcome.
+			if !strings.Contains(ends[0], `msg="run failed"`) && (strings.Contains(ends[0], " error=") || strings.Contains(ends[0], " error_type=")) {
+				t.Errorf("line %q names an outcome's text an error", ends[0])
 			}
 		})
 	}
