@@ -191,7 +191,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		default:
 		}
 	}
-	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections, d.Client), cfg.Workflow.ActivityTimeout, wopts)
+	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections, d.Client), cfg.Workflow.ActivityTimeout, wopts, copts.Logger)
 	if err := d.worker.Start(); err != nil {
 		intakeL.Close()
 		return nil, fmt.Errorf("starting worker: %w", err)

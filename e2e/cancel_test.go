@@ -139,7 +139,7 @@ func TestRunCanceledAsItsCustomerStepEndsStaysPending(t *testing.T) {
 	}
 	defer stepWorker.Stop()
 	runWorker := func() sdkworker.Worker {
-		w := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout, sdkworker.Options{LocalActivityWorkerOnly: true})
+		w := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout, sdkworker.Options{LocalActivityWorkerOnly: true}, nil)
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}

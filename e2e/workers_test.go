@@ -66,7 +66,7 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer withoutClient.Close()
-	without := dsworker.New(withoutClient, queue, &activities.Activities{Connections: noConnections{}}, s.cfg.Workflow.ActivityTimeout, sdkworker.Options{})
+	without := dsworker.New(withoutClient, queue, &activities.Activities{Connections: noConnections{}}, s.cfg.Workflow.ActivityTimeout, sdkworker.Options{}, copts.Logger)
 	if err := without.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 	// test slow by chance.
 	without.Stop()
 	stopped = true
-	with := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout, sdkworker.Options{})
+	with := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout, sdkworker.Options{}, nil)
 	if err := with.Start(); err != nil {
 		t.Fatal(err)
 	}

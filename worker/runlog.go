@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"go.temporal.io/sdk/interceptor"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -23,22 +24,56 @@ import (
 // ("step failed: the run ends", for external_calls: local); this line is
 // the run's, one per failed run, whatever its cause.
 //
-// The workflow's logger leaves out what a replay does again, so a run's
-// failure is logged once (again only if the worker dies before Temporal
-// has the run's end). It adds no event and no command: runs replay alike.
+// A replay does not log again, so a run's failure is logged once (again
+// only if the worker dies before Temporal has the run's end). It adds no
+// event and no command: runs replay alike.
+//
+// The lines name the run (WorkflowType, WorkflowID, RunID) as the
+// workflow's logger does, but not its Attempt: the workflow's, which is
+// always 1 (a run has no retry policy of its own), and read as the
+// failed step's. The step's own attempts are in its lines (`step attempt
+// failed`, `step failed: the run ends`, each with its attempt); the
+// failure does not carry them (a local call's has no attempt, and the
+// invoice step is retried one call at a time by the workflow).
 type runEnds struct {
 	interceptor.WorkerInterceptorBase
+	// log is the worker's logger (the SDK client's); nil logs with the
+	// workflow's (its Attempt included).
+	log sdklog.Logger
 }
 
-func (*runEnds) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
-	i := &runEndsWorkflow{}
+func (r *runEnds) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	i := &runEndsWorkflow{log: r.log}
 	i.Next = next
 	return i
 }
 
 type runEndsWorkflow struct {
 	interceptor.WorkflowInboundInterceptorBase
+	log sdklog.Logger
 }
+
+// logger is the logger of a run's end: the worker's with the run's
+// names, or, without one, the workflow's. None during a replay.
+func (i *runEndsWorkflow) logger(ctx workflow.Context) sdklog.Logger {
+	if i.log == nil {
+		return workflow.GetLogger(ctx)
+	}
+	if workflow.IsReplaying(ctx) {
+		return nopLogger{}
+	}
+	info := workflow.GetInfo(ctx)
+	return sdklog.With(i.log, "Namespace", info.Namespace, "TaskQueue", info.TaskQueueName,
+		"WorkflowType", info.WorkflowType.Name, "WorkflowID", info.WorkflowExecution.ID, "RunID", info.WorkflowExecution.RunID)
+}
+
+// nopLogger logs nothing.
+type nopLogger struct{}
+
+func (nopLogger) Debug(string, ...any) {}
+func (nopLogger) Info(string, ...any)  {}
+func (nopLogger) Warn(string, ...any)  {}
+func (nopLogger) Error(string, ...any) {}
 
 func (i *runEndsWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
 	out, err := i.Next.ExecuteWorkflow(ctx, in)
@@ -60,14 +95,14 @@ func (i *runEndsWorkflow) ExecuteWorkflow(ctx workflow.Context, in *interceptor.
 		// The deal left the won stages (a lost deal, or a late delivery
 		// of an older win): an outcome, ended as a failure only so that a
 		// later win starts a new run. Its text is why, not an error.
-		workflow.GetLogger(ctx).Info("run ended: the deal is not won, nothing was invoiced", append(attrs, "outcome", typ, "reason", failureMessage(err))...)
+		i.logger(ctx).Info("run ended: the deal is not won, nothing was invoiced", append(attrs, "outcome", typ, "reason", failureMessage(err))...)
 		return out, err
 	case temporal.IsCanceledError(err):
 		// An operator's cancel: nothing to alert on, and no error.
-		workflow.GetLogger(ctx).Warn("run canceled", append(attrs, "outcome", typ, "reason", failureMessage(err))...)
+		i.logger(ctx).Warn("run canceled", append(attrs, "outcome", typ, "reason", failureMessage(err))...)
 		return out, err
 	}
-	workflow.GetLogger(ctx).Error("run failed", append(attrs, "error_type", typ, "error", failureMessage(err))...)
+	i.logger(ctx).Error("run failed", append(attrs, "error_type", typ, "error", failureMessage(err))...)
 	return out, err
 }
 

@@ -39,9 +39,10 @@ func TestFailedRunIsLoggedAtError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out testlog.Buffer
 			var suite testsuite.WorkflowTestSuite
-			suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, nil))))
+			logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, nil)))
+			suite.SetLogger(logger)
 			env := suite.NewTestWorkflowEnvironment()
-			env.SetWorkerOptions(sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{&runEnds{}}})
+			env.SetWorkerOptions(sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{&runEnds{log: logger}}})
 			env.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.InvoiceDealInput) error {
 				return tc.err
 			}, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
@@ -74,11 +75,38 @@ func TestFailedRunIsLoggedAtError(t *testing.T) {
 			if strings.Contains(ends[0], "retryable") {
 				t.Errorf("line %q holds the error's chain", ends[0])
 			}
+			// The run is named, but not by the workflow's Attempt (always
+			// 1, and read as the failed step's).
+			if !strings.Contains(ends[0], "WorkflowType="+workflows.InvoiceDealName) || !strings.Contains(ends[0], "WorkflowID=") || !strings.Contains(ends[0], "RunID=") {
+				t.Errorf("line %q does not name the run", ends[0])
+			}
+			if strings.Contains(ends[0], "Attempt=") {
+				t.Errorf("line %q has the workflow's attempt", ends[0])
+			}
 			// An outcome (not won, canceled) is no error: its text is its
 			// reason, its type its outcome.
 			if !strings.Contains(ends[0], `msg="run failed"`) && (strings.Contains(ends[0], " error=") || strings.Contains(ends[0], " error_type=")) {
 				t.Errorf("line %q names an outcome's text an error", ends[0])
 			}
 		})
+	}
+}
+
+// A replay of a run that failed (a worker that takes it up again, a
+// query) does not log its end again: the line is the run's, once.
+func TestAReplayedFailedRunIsNotLoggedAgain(t *testing.T) {
+	var out testlog.Buffer
+	replayer, err := sdkworker.NewWorkflowReplayerWithOptions(sdkworker.WorkflowReplayerOptions{
+		Interceptors: []interceptor.WorkerInterceptor{&runEnds{log: log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, nil)))}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, "../workflows/testdata/histories/mapping-file-mapping-failed.json"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "run failed") {
+		t.Errorf("a replay logged the run's end again:\n%s", out.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -20,10 +21,11 @@ import (
 // WorkerStopTimeout in opts, its Stop waits StopTimeout(activityTimeout)
 // for the calls in flight. A run whose connection acts lacks is left to
 // the task queue's other workers (connectionGuard); a run that fails is
-// logged at error (runEnds).
-func New(c client.Client, taskQueue string, acts *activities.Activities, activityTimeout time.Duration, opts sdkworker.Options) sdkworker.Worker {
+// logged at error (runEnds), with log: the logger of c's options (nil:
+// the workflow's logger, whose Attempt is the workflow's).
+func New(c client.Client, taskQueue string, acts *activities.Activities, activityTimeout time.Duration, opts sdkworker.Options, log sdklog.Logger) sdkworker.Worker {
 	opts = withDefaults(opts, activityTimeout)
-	opts.Interceptors = append(opts.Interceptors, &heartbeats{}, &runEnds{})
+	opts.Interceptors = append(opts.Interceptors, &heartbeats{}, &runEnds{log: log})
 	if acts != nil && acts.Connections != nil {
 		opts.Interceptors = append(opts.Interceptors, &connectionGuard{connections: acts.Connections})
 	}

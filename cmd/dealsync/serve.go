@@ -156,7 +156,7 @@ second signal stops it at once).`,
 					default:
 					}
 				},
-			})
+			}, copts.Logger)
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("starting worker: %w", err)
 			}
