@@ -43,6 +43,9 @@ type PreviousRunInput struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 	Signal     string `json:"signal"`
+	// DealID is the deal whose runs are read, for the step's log lines
+	// ("" in runs started before it was given).
+	DealID string `json:"deal_id,omitempty"`
 	// WithInvoice also reads the newest earlier run that made the deal's
 	// invoice and failed writing it back (PreviousRun.Invoiced): for a
 	// run that records a loss, which would otherwise say nothing was
@@ -98,7 +101,7 @@ const ErrTypeTemporalUnavailable = "TemporalUnavailable"
 // run that ended before failures carried them, from its history. Without
 // a RunReader it reports none.
 func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ PreviousRun, err error) {
-	defer observe(ctx, "previous_run", in.Connection, "", time.Now(), &err)
+	defer observe(ctx, "previous_run", in.Connection, in.DealID, time.Now(), &err)
 	if a.Runs == nil {
 		return PreviousRun{}, nil
 	}

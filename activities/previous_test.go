@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,10 +19,14 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/internal/testlog"
 )
 
 // runsFake answers the run list and the close events of runs.
@@ -285,5 +290,35 @@ func TestPreviousRunWithInvoiceNamesARunThatFailedWritingBack(t *testing.T) {
 	f.listErr = map[string]error{"writeback_failed": errors.New("visibility unavailable")}
 	if got, err := a.PreviousRun(context.Background(), in); err != nil || got.Invoiced != nil || !strings.Contains(got.InvoicedUnread, "visibility unavailable") {
 		t.Errorf("the list failing: %+v, %v; want no error and the reason in InvoicedUnread", got, err)
+	}
+}
+
+// The read of a deal's earlier runs names the deal and the connection in
+// its log lines (a failed attempt's), as the other steps do: it named
+// the connection only, and a deal's runs could not be found by its id.
+func TestPreviousRunLogsNameTheDeal(t *testing.T) {
+	var out testlog.Buffer
+	a := &activities.Activities{Runs: &runsFake{err: errors.New("the run list is down")}}
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, nil))))
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		return workflow.ExecuteLocalActivity(ctx, a.PreviousRun, activities.PreviousRunInput{Connection: "demo",
+			WorkflowID: "invoice/demo/D-1", RunID: "self", DealID: "D-1"}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "previous"})
+	env.ExecuteWorkflow("previous")
+	var line string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "step attempt failed") {
+			line = l
+		}
+	}
+	for _, want := range []string{"step=previous_run", "connection=demo", "deal_id=D-1", "the run list is down"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the failed read's line %q lacks %q:\n%s", line, want, out.String())
+		}
 	}
 }

@@ -484,6 +484,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		var prev activities.PreviousRun
 		if err := call(a.PreviousRun, activities.PreviousRunInput{
 			Connection: in.Connection, WorkflowID: keyBase, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
+			DealID: in.Event.Deal.ID, // for its log lines: the input only, no command changes
 		}).Get(ctx, &prev); err != nil {
 			return failed("PreviousRun", err)
 		}

@@ -612,7 +612,8 @@ func TestInvoiceDealReadsTheLastNotWonRun(t *testing.T) {
 		erp := &fakeTarget{keys: map[string]bool{}}
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
 		var a *activities.Activities
-		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(prev, nil)
+		// The read names its deal, for its log lines.
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.MatchedBy(func(in activities.PreviousRunInput) bool { return in.DealID == "D-9" })).Return(prev, nil)
 		if newer {
 			env.RegisterDelayedCallback(func() { env.SignalWorkflow(DealEventSignal, won("e3", t0.Add(5*time.Minute))) }, 0)
 		}

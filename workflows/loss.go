@@ -135,6 +135,7 @@ func readPreviousRun(ctx workflow.Context, in InvoiceDealInput, a *activities.Ac
 	read := activities.PreviousRunInput{
 		Connection: in.Connection, WorkflowID: info.WorkflowExecution.ID,
 		RunID: info.WorkflowExecution.RunID, Signal: DealEventSignal,
+		DealID: in.Event.Deal.ID, // for its log lines: the input only, no command changes
 		// A run that made the deal's invoice and failed writing it back is
 		// named, not "nothing was invoiced" (only the loss's message
 		// changes: no command).

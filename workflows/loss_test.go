@@ -59,7 +59,8 @@ func TestRecordDealLoss(t *testing.T) {
 		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}})
 		env.RegisterWorkflowWithOptions(RecordDealLoss, workflow.RegisterOptions{Name: RecordDealLossName})
 		var a *activities.Activities
-		read := env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(prev, readErr)
+		// The read names its deal, for its log lines.
+		read := env.OnActivity(a.PreviousRun, mock.Anything, mock.MatchedBy(func(in activities.PreviousRunInput) bool { return in.DealID == "D-1" })).Return(prev, readErr)
 		in := input(loss)
 		in.WonStages, in.SettleTime = []string{"closed_won"}, 5*time.Second
 		at := 2 * time.Second
