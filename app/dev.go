@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -93,6 +94,10 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		journal = filepath.Join(cfg.Dev.DataDir, SandboxJournalFile)
 	}
 	if d.Sandbox, err = NewSandbox(cfg, logger, journal); err != nil {
+		var inUse *sandbox.JournalInUseError
+		if errors.As(err, &inUse) {
+			return nil, dataDirInUse(cfg.Dev.DataDir, inUse)
+		}
 		return nil, err
 	}
 	sandboxL, err := ListenOn("sandbox ERP", "dev.sandbox_listen", cfg.Dev.SandboxListen)
@@ -180,7 +185,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	// namespace deleted, say): Fatal tells the process, which must end
 	// then rather than take webhooks that no worker runs.
 	d.fatal = make(chan error, 1)
-	wopts := o.WorkerOptions
+	wopts := devWorkerOptions(o.WorkerOptions)
 	callerFatal := wopts.OnFatalError
 	wopts.OnFatalError = func(err error) {
 		if callerFatal != nil {
@@ -209,6 +214,44 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	intakeH := IntakeHandler(cfg, d.Connections, Starter(cfg, d.Client, true), logger)
 	d.servers = append(d.servers, serveUntil(func() error { return ServeIntake(runCtx, intakeL, intakeH, 0, logger) }))
 	return d, nil
+}
+
+// DevStopTimeout is how long the stop of dev's worker waits for the
+// workflow tasks in hand, then as long again for the local calls still
+// running, before it cuts them off; `worker` waits StopTimeout, the
+// activity timeout and 5 s, not to cut off a deploy's calls. In dev that
+// wait was spent on nothing: a workflow task whose local call is being
+// retried (the sandbox ERP's faults: a 503 every second) never ends by
+// itself, since the SDK sends each retry again after its back-off and
+// notices the stop only once the wait is over (35 s by default, while
+// the embedded server, the Web UI and the data dir's lock stayed up). A
+// call cut off is sent again after the restart, as after a crash, under
+// the same idempotency key (the sandbox ERP answers it from its journal),
+// and a run in flight goes on where Temporal has it; the sandbox ERP
+// answers until the worker has stopped.
+const DevStopTimeout = 2 * time.Second
+
+// devWorkerOptions are the options of dev's worker: opts with
+// DevStopTimeout unless they set a stop timeout.
+func devWorkerOptions(opts sdkworker.Options) sdkworker.Options {
+	if opts.WorkerStopTimeout == 0 {
+		opts.WorkerStopTimeout = DevStopTimeout
+	}
+	return opts
+}
+
+// dataDirInUse is dev's refusal of a data dir whose sandbox journal
+// another process holds: most likely another dev, and often the one just
+// stopped with Ctrl-C, which holds it until it has stopped (its sandbox
+// ERP is the last thing it stops).
+func dataDirInUse(dir string, inUse *sandbox.JournalInUseError) error {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return fmt.Errorf("data dir %s is in use by %s, which holds its sandbox journal (%s): another dealsync dev on this data dir, perhaps one still stopping "+
+		"(a dev lets go of it once it has stopped, a few seconds after Ctrl-C: start this one again then), or a dealsync sandbox with --journal on it; "+
+		"stop that one, or give this one another data dir (--data-dir, or dev.data_dir, env DEALSYNC_DEV_DATA_DIR): %w",
+		dir, inUse.Holder(), SandboxJournalFile, inUse.Err)
 }
 
 // ListenOn listens on addr, the value of the config key that sets where

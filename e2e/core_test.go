@@ -1080,7 +1080,9 @@ func noTaskCutOff(t *testing.T, s *stack, workflowID string) {
 }
 
 // Stopping the stack while a call to the ERP is in flight: the worker waits
-// for it (its stop timeout covers one attempt), the run's workflow task
+// for it (dev's stop timeout, app.DevStopTimeout, covers a call that ends
+// within it; a longer one is cut off and sent again after the restart,
+// under the same key), the run's workflow task
 // completes before the process stops, and after a restart the run is
 // complete, with one invoice and without a workflow task that timed out
 // (the SDK's default stop timeout, 0, cancelled the call at once).

@@ -11,7 +11,6 @@ import (
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/generic"
-	"github.com/dealsync/dealsync/worker"
 )
 
 func newDevCmd(g *globalFlags) *cobra.Command {
@@ -56,10 +55,10 @@ server's four internal ports are picked free and have no setting.`,
 			// In the log's own format (log.format json: a line of text
 			// among JSON ones broke its readers).
 			if err == nil {
-				// A call being retried holds the worker's stop for up to
-				// its stop timeout: say so, and how not to wait.
+				// A call in flight holds the worker's stop for up to its
+				// stop timeout, twice: say so, and how not to wait.
 				logger.Info(fmt.Sprintf("shutting down (up to %s for the calls in flight; Ctrl-C again stops at once)",
-					2*worker.StopTimeout(cfg.Workflow.ActivityTimeout)))
+					2*app.DevStopTimeout))
 			} else {
 				logger.Info("shutting down")
 			}

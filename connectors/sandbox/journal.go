@@ -45,6 +45,35 @@ type idemRef struct {
 // id is the key's entry in Server.idem: keys are scoped by path.
 func (r idemRef) id() string { return r.scope + "\x00" + r.key }
 
+// JournalInUseError is OpenJournal's refusal of a journal file that
+// another process holds.
+type JournalInUseError struct {
+	Path string
+	// PID and Command are the holder's process id and command line, where
+	// the system tells them (Linux: /proc/locks); 0 and "" otherwise.
+	PID     int
+	Command string
+	Err     error
+}
+
+func (e *JournalInUseError) Error() string {
+	return fmt.Sprintf("sandbox journal %s is in use by %s (another dealsync dev on the same data dir, or a dealsync sandbox with this journal): %v", e.Path, e.Holder(), e.Err)
+}
+
+func (e *JournalInUseError) Unwrap() error { return e.Err }
+
+// Holder names the process that holds the journal: "another process
+// (PID 4242: dealsync dev)", or "another process" when it is not known.
+func (e *JournalInUseError) Holder() string {
+	switch {
+	case e.PID > 0 && e.Command != "":
+		return fmt.Sprintf("another process (PID %d: %s)", e.PID, e.Command)
+	case e.PID > 0:
+		return fmt.Sprintf("another process (PID %d)", e.PID)
+	}
+	return "another process"
+}
+
 // OpenJournal restores the data recorded in the journal file at path
 // (created if missing) and records every later creation in it. Call it
 // once, on a new Server, before serving. A last line cut short by a crash
@@ -59,8 +88,9 @@ func (s *Server) OpenJournal(path string) error {
 	// the same data dir, or `dealsync sandbox --journal` beside it) would
 	// write over its records. The lock goes with the file's descriptor.
 	if err := lockExclusive(f); err != nil {
+		pid, command := lockHolder(f)
 		f.Close()
-		return fmt.Errorf("sandbox journal %s is in use by another process (another dealsync dev on the same data dir, or a dealsync sandbox with this journal): %w", path, err)
+		return &JournalInUseError{Path: path, PID: pid, Command: command, Err: err}
 	}
 	good, err := s.replay(f, path)
 	if err == nil {

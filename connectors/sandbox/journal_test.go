@@ -3,11 +3,13 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -224,8 +226,19 @@ func TestJournalIsOneWritersOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := New(Options{})
-	if err := second.OpenJournal(path); err == nil || !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), path) {
+	err := second.OpenJournal(path)
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("a second writer: %v", err)
+	}
+	// Where the system says who holds it (Linux), the holder is named:
+	// here this process (a second descriptor of one process is refused
+	// as another process's would be).
+	var inUse *JournalInUseError
+	if !errors.As(err, &inUse) {
+		t.Fatalf("a second writer: %T, want a *JournalInUseError", err)
+	}
+	if runtime.GOOS == "linux" && (inUse.PID != os.Getpid() || inUse.Command == "" || !strings.Contains(err.Error(), fmt.Sprintf("(PID %d: ", os.Getpid()))) {
+		t.Errorf("holder %d %q (%v), want this process, %d, and its command", inUse.PID, inUse.Command, err, os.Getpid())
 	}
 	lockWait = time.Minute
 	go func() {
