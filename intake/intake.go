@@ -782,7 +782,9 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 		}
 		if held != nil {
 			public = append(public, held.Error())
-			if len(deals) > 1 {
+			if firstErr == nil && len(deals) > 1 {
+				// Only when refused for holds alone: a failed start
+				// (firstErr) canceled the starts not yet made.
 				public = append(public, "The delivery's other deals' events were handed on (sent again, they meet their runs as duplicates).")
 			}
 		}

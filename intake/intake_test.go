@@ -1853,10 +1853,14 @@ func TestAHoldIsCountedApartOnlyWhenItIsTheOnlyCause(t *testing.T) {
 		fail   error
 		status int
 		code   string
+		// handedOn: the body says the other deals' events were handed
+		// on, true only when the delivery is refused for holds alone (a
+		// failed start cancels the starts not yet made).
+		handedOn bool
 	}{
-		{"held only", nil, http.StatusServiceUnavailable, metrics.CodeHeld},
-		{"held, and Temporal unavailable", fmt.Errorf("%w: frontend down", ErrUnavailable), http.StatusServiceUnavailable, "503"},
-		{"held, and a start refused", errors.New("search attribute not registered"), http.StatusInternalServerError, "500"},
+		{"held only", nil, http.StatusServiceUnavailable, metrics.CodeHeld, true},
+		{"held, and Temporal unavailable", fmt.Errorf("%w: frontend down", ErrUnavailable), http.StatusServiceUnavailable, "503", false},
+		{"held, and a start refused", errors.New("search attribute not registered"), http.StatusInternalServerError, "500", false},
 	} {
 		st.failDeal, st.failWith = "", nil
 		if c.fail != nil {
@@ -1866,6 +1870,9 @@ func TestAHoldIsCountedApartOnlyWhenItIsTheOnlyCause(t *testing.T) {
 		resp, body := postBody(t, srv.URL+"/webhooks/crm", strings.NewReader(delivery))
 		if resp.StatusCode != c.status || (resp.Header.Get("Retry-After") != "") != (c.status == http.StatusServiceUnavailable) {
 			t.Errorf("%s: %d (Retry-After %q) %s; want %d", c.name, resp.StatusCode, resp.Header.Get("Retry-After"), body, c.status)
+		}
+		if got := strings.Contains(body, "other deals' events were handed on"); got != c.handedOn {
+			t.Errorf("%s: body says the other deals' events were handed on: %v, want %v:\n%s", c.name, got, c.handedOn, body)
 		}
 		for code, was := range before {
 			want := 0.0
