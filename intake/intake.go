@@ -60,6 +60,15 @@ type Starter interface {
 	Ready(ctx context.Context) error
 }
 
+// FrontendChecker is a Starter that can check the workflow engine's
+// frontend alone (ErrUnavailable when it does not answer), without the
+// rest of Ready (TemporalStarter: the namespace's search attributes, a
+// read of the namespace that costs the server a database read). Watch
+// uses it when the Starter has it, Ready otherwise.
+type FrontendChecker interface {
+	CheckFrontend(ctx context.Context) error
+}
+
 // ErrTrigger marks a delivery refused because a connection's trigger
 // expression failed on one of its deals (answered 500: the CRM sends it
 // again, and the deal starts its run once the mapping is fixed).
@@ -246,7 +255,25 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 // minute while it lasts, and when it ends, however often /readyz and
 // Watch ask. A replica that drains says nothing: its client is closing.
 func (h *Handler) checkReady(ctx context.Context) error {
-	err := h.opts.Starter.Ready(ctx)
+	return h.logFrontend(h.opts.Starter.Ready(ctx))
+}
+
+// checkFrontend is Watch's check: the frontend's health alone
+// (FrontendChecker), its outages logged as checkReady logs them. The
+// namespace's search attributes are left to /readyz: Watch's check runs
+// every few seconds on every replica, and would read the namespace (a
+// database read on the server) each time for a finding it never logs.
+func (h *Handler) checkFrontend(ctx context.Context) error {
+	fc, ok := h.opts.Starter.(FrontendChecker)
+	if !ok {
+		return h.checkReady(ctx)
+	}
+	return h.logFrontend(fc.CheckFrontend(ctx))
+}
+
+// logFrontend logs what err, a readiness check's result, says of the
+// frontend (h.frontend), and returns err.
+func (h *Handler) logFrontend(err error) error {
 	switch {
 	case h.draining.Load():
 	case errors.Is(err, ErrUnavailable):
@@ -259,15 +286,16 @@ func (h *Handler) checkReady(ctx context.Context) error {
 	return err
 }
 
-// Watch checks readiness as /readyz does, every interval until ctx ends
-// (each check given at most StartTimeout), so that the frontend's
-// outages are logged when they start and end whether or not anything
-// probes /readyz; a probe's check stands for one of its own
-// (outagelog.Log.Watch). app.ServeIntake runs it.
+// Watch checks the frontend's health (checkFrontend: not the namespace,
+// which /readyz reads too), every interval until ctx ends (each check
+// given at most StartTimeout), so that the frontend's outages are logged
+// when they start and end whether or not anything probes /readyz; a
+// probe's check stands for one of its own (outagelog.Log.Watch).
+// app.ServeIntake runs it.
 func (h *Handler) Watch(ctx context.Context, interval time.Duration) {
 	h.frontend.Watch(ctx, interval, h.opts.StartTimeout, func(ctx context.Context) {
 		if !h.draining.Load() {
-			_ = h.checkReady(ctx)
+			_ = h.checkFrontend(ctx)
 		}
 	})
 }

@@ -78,6 +78,8 @@ type fakeStarter struct {
 	// (ErrWinPending), as TemporalStarter does with a recent change of a
 	// won deal that has no run.
 	holdDeal string
+	// readies and frontends count the calls of Ready and CheckFrontend.
+	readies, frontends int
 }
 
 func (f *fakeStarter) Start(_ context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
@@ -110,6 +112,14 @@ func (f *fakeStarter) Notify(_ context.Context, _ *connections.Connection, ev mo
 func (f *fakeStarter) Ready(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.readies++
+	return f.failWith
+}
+
+func (f *fakeStarter) CheckFrontend(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.frontends++
 	return f.failWith
 }
 
@@ -1782,6 +1792,31 @@ func TestOutageIsLoggedWithoutAProbe(t *testing.T) {
 	waitLogged("ready: the Temporal frontend answers again")
 	if n := strings.Count(logged(), "not ready: the Temporal frontend does not answer"); n != 1 {
 		t.Errorf("%d warnings for one outage checked every millisecond, want 1:\n%s", n, logged())
+	}
+}
+
+// Watch's check, every 5 s on every replica, read the namespace too (the
+// search-attribute check of Ready: a database read on the server) for a
+// finding it could never log. It checks the frontend's health only;
+// /readyz still checks both.
+func TestWatchChecksTheFrontendOnly(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}}
+	srv, h, _ := loggedHandler(t, slog.LevelInfo, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.Watch(ctx, time.Hour) // one check (none made yet), then ctx has ended
+	st.mu.Lock()
+	readies, frontends := st.readies, st.frontends
+	st.mu.Unlock()
+	if readies != 0 || frontends != 1 {
+		t.Errorf("Watch's one check: Ready called %d times, CheckFrontend %d; want 0 and 1", readies, frontends)
+	}
+	code, body := get(t, srv.URL+"/readyz")
+	st.mu.Lock()
+	readies = st.readies
+	st.mu.Unlock()
+	if code != http.StatusOK || readies != 1 {
+		t.Errorf("/readyz: %d %s, Ready called %d times; want 200 and 1", code, body, readies)
 	}
 }
 

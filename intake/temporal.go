@@ -399,13 +399,26 @@ func (e *winPendingError) Error() string {
 func (e *winPendingError) Unwrap() error      { return ErrWinPending }
 func (e *winPendingError) RetryAt() time.Time { return e.retryAt }
 
-// Ready implements Starter.
+// Ready implements Starter: the frontend's health check, then Check (the
+// namespace's search attributes, a read of the namespace).
 func (s *TemporalStarter) Ready(ctx context.Context) error {
-	if _, err := s.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	if err := s.CheckFrontend(ctx); err != nil {
+		return err
 	}
 	if s.Check != nil {
 		return s.Check(ctx)
+	}
+	return nil
+}
+
+var _ FrontendChecker = (*TemporalStarter)(nil) // Watch's check, not Ready
+
+// CheckFrontend implements FrontendChecker: the frontend's health check
+// alone (ErrUnavailable when it does not answer), which costs the server
+// no database read.
+func (s *TemporalStarter) CheckFrontend(ctx context.Context) error {
+	if _, err := s.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
 }
