@@ -91,15 +91,16 @@ func (h *WorkerHealth) ready(w http.ResponseWriter, r *http.Request) {
 // when it ends, however often /readyz and Watch ask. A worker that stops
 // meanwhile says nothing: its client is closing.
 func (h *WorkerHealth) checkFrontend(ctx context.Context) error {
+	started := h.frontend.Start()
 	_, err := (*h.client.Load()).CheckHealth(ctx, &client.CheckHealthRequest{})
 	switch {
 	case h.state.Load() != workerRunning:
 	case err != nil:
-		h.frontend.Down(func() {
-			h.logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", err)
+		h.frontend.Down(started, func(unsaid int) {
+			h.logger.Warn(outagelog.NotReady, outagelog.Attrs(unsaid, "error", err)...)
 		})
 	default:
-		h.frontend.Up(func() { h.logger.Info("ready: the Temporal frontend answers again") })
+		h.frontend.Up(started, func(unsaid int) { h.logger.Info(outagelog.Ready, outagelog.Attrs(unsaid)...) })
 	}
 	return err
 }

@@ -255,7 +255,8 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 // minute while it lasts, and when it ends, however often /readyz and
 // Watch ask. A replica that drains says nothing: its client is closing.
 func (h *Handler) checkReady(ctx context.Context) error {
-	return h.logFrontend(h.opts.Starter.Ready(ctx))
+	started := h.frontend.Start()
+	return h.logFrontend(started, h.opts.Starter.Ready(ctx))
 }
 
 // checkFrontend is Watch's check: the frontend's health alone
@@ -268,20 +269,22 @@ func (h *Handler) checkFrontend(ctx context.Context) error {
 	if !ok {
 		return h.checkReady(ctx)
 	}
-	return h.logFrontend(fc.CheckFrontend(ctx))
+	started := h.frontend.Start()
+	return h.logFrontend(started, fc.CheckFrontend(ctx))
 }
 
-// logFrontend logs what err, a readiness check's result, says of the
-// frontend (h.frontend), and returns err.
-func (h *Handler) logFrontend(err error) error {
+// logFrontend logs what err, the result of a readiness check started at
+// started, says of the frontend (h.frontend: a result older than the
+// last recorded is ignored), and returns err.
+func (h *Handler) logFrontend(started time.Time, err error) error {
 	switch {
 	case h.draining.Load():
 	case errors.Is(err, ErrUnavailable):
-		h.frontend.Down(func() {
-			h.opts.Logger.Warn("not ready: the Temporal frontend does not answer (said when it starts, then once a minute while it lasts)", "error", err.Error())
+		h.frontend.Down(started, func(unsaid int) {
+			h.opts.Logger.Warn(outagelog.NotReady, outagelog.Attrs(unsaid, "error", err.Error())...)
 		})
 	case err == nil:
-		h.frontend.Up(func() { h.opts.Logger.Info("ready: the Temporal frontend answers again") })
+		h.frontend.Up(started, func(unsaid int) { h.opts.Logger.Info(outagelog.Ready, outagelog.Attrs(unsaid)...) })
 	}
 	return err
 }

@@ -1732,37 +1732,48 @@ func TestProbesAreLoggedAtDebug(t *testing.T) {
 
 // A frontend that does not answer is logged when the outage starts and
 // then once a minute, however often a probe asks /readyz meanwhile, and
-// its return is logged; a new outage is logged at once.
+// its return is logged. A new outage within a minute of the last warning
+// (a frontend that flaps) is counted, not logged (it was a warning and a
+// recovery per alternation): the count goes with the next line.
 func TestNotReadyIsLoggedOnceAMinute(t *testing.T) {
 	st := &fakeStarter{running: map[string]bool{}, failWith: fmt.Errorf("%w: dial tcp 10.0.0.5:7233: connect: connection refused", ErrUnavailable)}
-	srv, _, logged := loggedHandler(t, slog.LevelInfo, st)
+	srv, h, logged := loggedHandler(t, slog.LevelInfo, st)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.frontend.Now = func() time.Time { return now }
+	probe := func() int {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		now = now.Add(time.Second)
+		return resp.StatusCode
+	}
 	for range 3 {
-		resp, err := http.Get(srv.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			t.Fatalf("readyz: %d", resp.StatusCode)
+		if code := probe(); code != http.StatusServiceUnavailable {
+			t.Fatalf("readyz: %d", code)
 		}
 	}
-	probe := func() {
-		resp, err := http.Get(srv.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-	}
+	count := func(line string) int { return strings.Count(logged(), line) }
 	st.failWith = nil
 	probe()
 	st.failWith = fmt.Errorf("%w: connection refused", ErrUnavailable)
 	probe()
-	out := logged()
-	if n := strings.Count(out, "not ready: the Temporal frontend does not answer"); n != 2 {
-		t.Errorf("%d warnings for three failed probes, then one after the frontend came back, want 2:\n%s", n, out)
+	st.failWith = nil
+	probe()
+	if w, r := count("not ready: the Temporal frontend does not answer"), count("ready: the Temporal frontend answers again"); w != 1 || r != 1 {
+		t.Errorf("three failed probes, one that passed, then a failed one and one that passed: %d warnings, %d recoveries logged, want 1 and 1:\n%s", w, r, logged())
 	}
-	if n := strings.Count(out, "ready: the Temporal frontend answers again"); n != 1 {
-		t.Errorf("%d recoveries logged, want 1:\n%s", n, out)
+	now = now.Add(time.Minute)
+	probe()
+	if r := count("ready: the Temporal frontend answers again"); r != 2 || !strings.Contains(logged(), "brief_outages_not_logged=1") {
+		t.Errorf("a minute on: %d recoveries logged, want 2, the last with brief_outages_not_logged=1:\n%s", r, logged())
+	}
+	st.failWith = fmt.Errorf("%w: connection refused", ErrUnavailable)
+	probe()
+	if w := count("not ready: the Temporal frontend does not answer"); w != 2 {
+		t.Errorf("an outage a minute after the last warning: %d warnings, want 2:\n%s", w, logged())
 	}
 }
 
