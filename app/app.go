@@ -522,6 +522,9 @@ func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Star
 			}
 		}
 	}
+	if ts, ok := starter.(*intake.TemporalStarter); ok && ts.Logger == nil {
+		ts.Logger = logger.With("component", "intake")
+	}
 	return intake.New(intake.Options{
 		Connections:      set,
 		Starter:          starter,
@@ -577,7 +580,19 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 // (WorkerHealth.Watch) check the Temporal frontend on their own, so that
 // its outages are logged when they start and end whether or not anything
 // probes /readyz; a probe's check stands for one of these.
-var ReadinessInterval = 5 * time.Second
+// At or below 0 it is taken as defaultReadinessInterval (readinessInterval).
+var ReadinessInterval = defaultReadinessInterval
+
+const defaultReadinessInterval = 5 * time.Second
+
+// readinessInterval is ReadinessInterval, or its default when it is at or
+// below 0 (Watch would check without pause).
+func readinessInterval() time.Duration {
+	if ReadinessInterval <= 0 {
+		return defaultReadinessInterval
+	}
+	return ReadinessInterval
+}
 
 // ServeIntake serves the webhook intake on l until ctx ends, watching its
 // readiness meanwhile (intake.Handler.Watch, every ReadinessInterval),
@@ -587,7 +602,7 @@ var ReadinessInterval = 5 * time.Second
 // and the webhooks in hand get as long as one may take to finish. Any cut
 // off anyway was not acknowledged, so its CRM delivers it again.
 func ServeIntake(ctx context.Context, l net.Listener, h *intake.Handler, drainDelay time.Duration, logger *slog.Logger) error {
-	go h.Watch(ctx, ReadinessInterval)
+	go h.Watch(ctx, readinessInterval())
 	err := serve(ctx, l, h, func() {
 		h.Drain()
 		if drainDelay > 0 {

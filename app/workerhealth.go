@@ -47,7 +47,7 @@ const (
 // NewWorkerHealth returns the health checks of a worker. It is not ready
 // until Started; Watch logs the frontend's outages from then on.
 func NewWorkerHealth(logger *slog.Logger) *WorkerHealth {
-	return &WorkerHealth{logger: logger, timeout: 5 * time.Second, interval: ReadinessInterval}
+	return &WorkerHealth{logger: logger, timeout: 5 * time.Second, interval: readinessInterval()}
 }
 
 // Started marks the worker as started, polling through c.

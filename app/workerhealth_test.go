@@ -89,15 +89,36 @@ func TestWorkerHealthChecks(t *testing.T) {
 	}
 }
 
-// waitLogged waits until logged holds want, bounded by the test's
-// deadline.
+// waitLogged waits until logged holds want: at most 30 s (a bound on a
+// failing test, not a timing assertion: the checks come every
+// millisecond), less when the test's deadline is nearer.
 func waitLogged(t *testing.T, logged *testlog.Buffer, want string) {
 	t.Helper()
+	giveUp := time.Now().Add(30 * time.Second)
+	if dl, ok := t.Deadline(); ok && dl.Add(-5*time.Second).Before(giveUp) {
+		giveUp = dl.Add(-5 * time.Second)
+	}
 	for !strings.Contains(logged.String(), want) {
-		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
+		if time.Now().After(giveUp) {
 			t.Fatalf("never logged %q:\n%s", want, logged.String())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A ReadinessInterval of 0 or less (a test's, a mistake) had Watch check
+// without pause; it is taken as the default.
+func TestReadinessIntervalAtOrBelowZero(t *testing.T) {
+	old := ReadinessInterval
+	t.Cleanup(func() { ReadinessInterval = old })
+	for _, d := range []time.Duration{0, -time.Second} {
+		ReadinessInterval = d
+		if got := NewWorkerHealth(slog.New(slog.DiscardHandler)).interval; got != defaultReadinessInterval {
+			t.Errorf("ReadinessInterval %v: a worker checks every %v, want %v", d, got, defaultReadinessInterval)
+		}
+		if got := readinessInterval(); got != defaultReadinessInterval {
+			t.Errorf("ReadinessInterval %v: an intake checks every %v, want %v", d, got, defaultReadinessInterval)
+		}
 	}
 }
 

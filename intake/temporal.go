@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -47,6 +48,9 @@ type TemporalStarter struct {
 	// Now is the clock that tells a recent change of a won deal from an
 	// old one (awaitsWin; tests); default time.Now.
 	Now func() time.Time
+	// Logger takes what the starter notes at debug (a trigger that
+	// fails on a change judged as a win, winWouldStart); nil: none.
+	Logger *slog.Logger
 }
 
 func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput {
@@ -282,7 +286,7 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 		return res, false, classifyStartError(id, err)
 	}
 	now := s.now()
-	if !awaitsWin(conn, ev, now) {
+	if !s.awaitsWin(conn, ev, now) {
 		return res, false, nil
 	}
 	return s.beforeWin(ctx, conn, ev, res, now)
@@ -306,7 +310,7 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 // later edit) is most likely of a deal no win starts a run for: both are
 // skipped at once. Thin events are not held: their runs read the deal
 // after the settle time, whatever events reached them.
-func awaitsWin(conn *connections.Connection, ev model.DealEvent, now time.Time) bool {
+func (s *TemporalStarter) awaitsWin(conn *connections.Connection, ev model.DealEvent, now time.Time) bool {
 	won := func(stage string) bool {
 		return slices.ContainsFunc(conn.WonStages, func(s string) bool { return strings.EqualFold(s, stage) })
 	}
@@ -314,20 +318,26 @@ func awaitsWin(conn *connections.Connection, ev model.DealEvent, now time.Time) 
 		return false
 	}
 	age := now.Sub(ev.OccurredAt)
-	return age < conn.SettleTime && age > -conn.SettleTime && winWouldStart(conn, ev)
+	return age < conn.SettleTime && age > -conn.SettleTime && s.winWouldStart(conn, ev)
 }
 
 // winWouldStart says whether the connection's trigger starts a run for
 // ev's deal as ev has it, had the deal just been won: ev judged with no
 // previous stage (as a source that does not say it sends a win). A
 // trigger that fails on it is taken as a yes: the change is held, as a
-// change of a won deal is, rather than skipped on a guess.
-func winWouldStart(conn *connections.Connection, ev model.DealEvent) bool {
+// change of a won deal is, rather than skipped on a guess, and the
+// trigger's error is logged at debug (the hold's refusal does not say it:
+// the trigger judged the change as it came, without the error).
+func (s *TemporalStarter) winWouldStart(conn *connections.Connection, ev model.DealEvent) bool {
 	if conn.Trigger == nil {
 		return true
 	}
 	ev.Deal.PreviousStage = ""
 	ok, _, err := conn.Trigger.Evaluate(ev)
+	if err != nil && s.Logger != nil {
+		s.Logger.Debug("hold check: the trigger failed on the change judged as a win (with no previous stage); the change is held as a change of a won deal would be: fix the trigger if it is to skip such deals",
+			"connection", conn.Name, "deal", ev.Deal.ID, "event", ev.EventID, "error", err.Error())
+	}
 	return ok || err != nil
 }
 

@@ -723,3 +723,37 @@ func TestAHeldChangeStopsNoOtherDealsStart(t *testing.T) {
 		t.Errorf("a held change's refusals are logged at info, saying why, not at warn as an outage:\n%s", out)
 	}
 }
+
+// failingWinTrigger fails on a deal judged as just won (no previous
+// stage), as an expression may on a field a win lacks.
+type failingWinTrigger struct{}
+
+func (failingWinTrigger) Evaluate(ev model.DealEvent) (bool, string, error) {
+	if ev.Deal.PreviousStage == "" {
+		return false, "", errors.New("deal.custom.tier: no such field")
+	}
+	return false, "not a win", nil
+}
+
+// A trigger that fails on the hold check's copy of a change (judged as a
+// win) is taken as a yes, and the change held: that was said nowhere.
+// It is logged at debug, with the trigger's error.
+func TestAHoldOnATriggerThatFailsIsLoggedAtDebug(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	won := []string{"closed_won"}
+	logged := &testlog.Buffer{}
+	s := &TemporalStarter{Client: newDealRuns(), TaskQueue: "q", Now: func() time.Time { return now },
+		Logger: slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	conn := &connections.Connection{Name: "crm", Trigger: failingWinTrigger{}, WonStages: won, SettleTime: 8 * time.Second,
+		Mapper: mapping.Default{PaymentTermsDays: 30}}
+	ev := model.DealEvent{EventID: "e7", OccurredAt: now.Add(-time.Second), Deal: model.Deal{ID: "D", Stage: "closed_won", PreviousStage: "closed_won"}}
+	if _, _, err := s.Notify(context.Background(), conn, ev); !errors.Is(err, ErrWinPending) {
+		t.Fatalf("Notify: %v, want the change held (ErrWinPending)", err)
+	}
+	out := logged.String()
+	for _, want := range []string{"level=DEBUG", "hold check: the trigger failed", "connection=crm", "deal=D", "event=e7", "deal.custom.tier: no such field"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+}

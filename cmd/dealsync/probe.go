@@ -29,6 +29,8 @@ healthchecks of the intake and the workers run it, as
 ["CMD", "/dealsync", "probe", "http://127.0.0.1:8080/readyz"]. Give the
 healthcheck's own timeout more than --timeout.
 
+A redirect (3xx) is not followed: it is not ready (exit 1).
+
 Exit status: 0 a 2xx answer, 1 any other outcome, 2 the URL is not http(s).`,
 		Example: `  dealsync probe http://127.0.0.1:8080/readyz     # an intake (intake.listen)
   dealsync probe http://127.0.0.1:9090/readyz     # a worker (metrics.listen)`,
@@ -46,7 +48,11 @@ Exit status: 0 a 2xx answer, 1 any other outcome, 2 the URL is not http(s).`,
 			if err != nil {
 				return usageError(cmd, err)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			// A redirect is not followed: a health check that answers
+			// 3xx is not ready (a proxy's login page, say, would answer
+			// 200 once followed).
+			probeClient := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := probeClient.Do(req)
 			if err != nil {
 				return &exitError{code: 1, err: err} // Get "URL": what failed
 			}
@@ -55,6 +61,9 @@ Exit status: 0 a 2xx answer, 1 any other outcome, 2 the URL is not http(s).`,
 			said := resp.Status
 			if body := strings.TrimSpace(string(b)); body != "" {
 				said += " " + strings.Join(strings.Fields(body), " ")
+			}
+			if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode <= 399 && loc != "" {
+				said += " (redirected to " + loc + ": not followed, give the health check's own URL)"
 			}
 			if resp.StatusCode < 200 || resp.StatusCode > 299 {
 				return &exitError{code: 1, err: fmt.Errorf("GET %s: %s", u, said)}

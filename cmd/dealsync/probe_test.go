@@ -15,6 +15,8 @@ import (
 func TestProbe(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, "/healthz", http.StatusFound)
 		case "/readyz":
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"error":"the Temporal frontend does not answer (the intake's log says why)","status":"unavailable"}` + "\n"))
@@ -30,6 +32,12 @@ func TestProbe(t *testing.T) {
 	if _, err := runOut(ctx, "probe", srv.URL+"/readyz"); exitCode(err) != 1 ||
 		!strings.Contains(err.Error(), `503 Service Unavailable {"error":"the Temporal frontend does not answer (the intake's log says why)","status":"unavailable"}`) {
 		t.Errorf("a 503: exit %d, %v", exitCode(err), err)
+	}
+	// A redirect is not followed (it was, to a 200 here): a 3xx is not
+	// ready.
+	if out, err := runOut(ctx, "probe", srv.URL+"/moved"); exitCode(err) != 1 ||
+		!strings.Contains(err.Error(), "302 Found") || !strings.Contains(err.Error(), "redirected to /healthz: not followed") {
+		t.Errorf("a 302: exit %d, %q, %v; want 1, saying 302 and where to", exitCode(err), out, err)
 	}
 	addr := srv.Listener.Addr().String()
 	srv.Close()
