@@ -1115,10 +1115,18 @@ func nameHint(msg, src string, env envKind, opts []expr.Option) string {
 			candidates = append(candidates, m[1])
 		}
 	}
+	text := n
+	if code := codeText(src); code != "" {
+		text = code
+	}
 	if best, ok := wording.TypoOf(n, candidates); ok {
+		if text != n {
+			// DE-VAT19: DE is close to deal, but the value is a code.
+			return fmt.Sprintf(" (did you mean %s? if %s is a text, write it in quotes inside the YAML value: '\"%s\"')", best, text, text)
+		}
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
-	return " (the values here are " + strings.Join(values, ", ") + "; the functions are in docs/mappings.md; a text is written in quotes inside the YAML value, as in '\"" + n + "\"')"
+	return " (the values here are " + strings.Join(values, ", ") + "; the functions are in docs/mappings.md; a text is written in quotes inside the YAML value, as in '\"" + text + "\"')"
 }
 
 // letRE finds the let variables an expression declares.
@@ -1210,6 +1218,9 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 	c.divisors = divisorsOf(src, prog.Node())
 	if t := prog.Node().Type(); !s.kind.accepts(t) {
 		line, col, hint := 1, 0, s.kind.hint(t)
+		if h, ok := numberTextHint(src); ok && s.kind == kString {
+			hint = h
+		}
 		if s.kind == kDecimal && t.Kind() == reflect.Float64 {
 			if h, from, ok := floatHint(src, opts); ok {
 				hint = h
