@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,9 +53,13 @@ func asRunReads(ev model.DealEvent) model.DealEvent {
 
 // GoldenResult is the outcome of one golden case.
 type GoldenResult struct {
-	// Name is the case name: NAME of NAME.deal.json.
+	// Name is the case name: NAME of NAME.deal.json; for a file that
+	// looks like a case's but is part of none, the file's name.
 	Name string `json:"name"`
-	OK   bool   `json:"ok"`
+	// Stray says, for such a file, what it lacks or should be called
+	// (the result fails; it is not a case).
+	Stray string `json:"stray,omitempty"`
+	OK    bool   `json:"ok"`
 	// Diff shows expected (-, the golden file) against got (+, the
 	// mapping) when the case failed: for an invoice, a legend line, then
 	// the changed lines with a little context (LineDiff).
@@ -119,7 +124,9 @@ type EventReader func(path string) (model.DealEvent, error)
 // the expected invoice (totals computed; a key an invoice does not have
 // is an error), or NAME.error.txt, whose every non-blank line must appear
 // in the expected mapping or validation error (a case with both files, or
-// an error.txt with no such line, is an error).
+// an error.txt with no such line, is an error). A file that looks like a
+// case's but is part of none (goldenStrays) is a failed result after the
+// cases, with Stray set.
 //
 // The trigger is evaluated on each case's deal first, as `mapping test
 // --deal` evaluates it (with the won stages of opts, GoldenWonStages):
@@ -137,12 +144,28 @@ func RunGolden(dir string, m Mapper, update bool, read EventReader, opts ...Gold
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if fi, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: the folder does not exist", dir)
+		}
+		return nil, err
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%s: not a folder (--dir takes the folder of the golden cases)", dir)
+	}
 	deals, err := filepath.Glob(filepath.Join(dir, "*.deal.json"))
 	if err != nil {
 		return nil, err
 	}
+	strays, err := goldenStrays(dir)
+	if err != nil {
+		return nil, err
+	}
 	if len(deals) == 0 {
-		return nil, fmt.Errorf("%s: no golden cases (NAME.deal.json with NAME.invoice.json or NAME.error.txt)", dir)
+		msg := fmt.Sprintf("%s: no golden cases (NAME.deal.json with NAME.invoice.json or NAME.error.txt)", dir)
+		for _, r := range strays {
+			msg += fmt.Sprintf("; %s: %s", r.Name, r.Stray)
+		}
+		return nil, errors.New(msg)
 	}
 	sort.Strings(deals)
 	var out []GoldenResult
@@ -153,6 +176,65 @@ func RunGolden(dir string, m Mapper, update bool, read EventReader, opts ...Gold
 			return out, err
 		}
 		out = append(out, r)
+	}
+	return append(out, strays...), nil
+}
+
+// goldenRoles are the suffixes of a case's files, by the name part that
+// says what a file is.
+var goldenRoles = map[string]string{"deal": ".deal.json", "invoice": ".invoice.json", "error": ".error.txt"}
+
+// goldenStrays are the files of dir that look like a case's but are part
+// of none, each a failed result naming the file (Name) and what it lacks
+// or should be called (Stray): an expected invoice or error.txt without
+// its NAME.deal.json, and a file with "deal", "invoice" or "error" as a
+// part of its name after the first (parts split at dots, in any case)
+// that is not named exactly NAME.deal.json, NAME.invoice.json or
+// NAME.error.txt (typo.deal.jsn, Upper.Deal.json, a.invoice.json.orig).
+// Left out were they silently, a case would go unchecked. Other files
+// (README.md), folders, hidden files and backups ending in "~" are
+// ignored.
+func goldenStrays(dir string) ([]GoldenResult, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	exists := map[string]bool{}
+	for _, e := range entries {
+		exists[e.Name()] = true
+	}
+	var out []GoldenResult
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".deal.json") {
+			continue
+		}
+		var stray string
+		if base, ok := strings.CutSuffix(name, ".invoice.json"); ok {
+			if !exists[base+".deal.json"] {
+				stray = fmt.Sprintf("an expected invoice without its deal %s.deal.json: part of no case, it checks nothing; add the deal, or remove the file", base)
+			}
+		} else if base, ok := strings.CutSuffix(name, ".error.txt"); ok {
+			if !exists[base+".deal.json"] {
+				stray = fmt.Sprintf("an expected error without its deal %s.deal.json: part of no case, it checks nothing; add the deal, or remove the file", base)
+			}
+		} else {
+			parts := strings.Split(name, ".")
+			for i := 1; i < len(parts); i++ {
+				role := strings.ToLower(parts[i])
+				suffix, ok := goldenRoles[role]
+				if !ok {
+					continue
+				}
+				want := strings.Join(parts[:i], ".") + suffix
+				what := map[string]string{"deal": "a case's deal", "invoice": "a case's expected invoice", "error": "a case's expected error"}[role]
+				stray = fmt.Sprintf("looks like %s but is part of no case: a case's files are named NAME.deal.json, NAME.invoice.json and NAME.error.txt, those suffixes in lower case; rename it %s, or move it out of the folder", what, want)
+				break
+			}
+		}
+		if stray != "" {
+			out = append(out, GoldenResult{Name: name, Stray: stray})
+		}
 	}
 	return out, nil
 }

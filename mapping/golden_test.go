@@ -421,3 +421,37 @@ func TestGoldenInvoiceCaseThatFailsSaysTheError(t *testing.T) {
 		t.Errorf("an expected invoice with a byte order mark: %+v", r)
 	}
 }
+
+// RunGolden gives a failed result, Stray set, for each file that looks
+// like a case's but is part of none, after the cases.
+func TestRunGoldenFailsOnFilesThatArePartOfNoCase(t *testing.T) {
+	dir := t.TempDir()
+	deal, _ := os.ReadFile("../examples/mappings/generic-standard/won-de-two-lines.deal.json")
+	want, _ := os.ReadFile("../examples/mappings/generic-standard/won-de-two-lines.invoice.json")
+	os.WriteFile(filepath.Join(dir, "c.deal.json"), deal, 0o644)
+	os.WriteFile(filepath.Join(dir, "c.invoice.json"), want, 0o644)
+	for _, name := range []string{"c.invoice.json.orig", "d.error.txt", "notes.txt", ".c.deal.json.swp"} {
+		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
+	}
+	set, err := mapping.Load(mapping.Sources{Files: []string{"../examples/mappings/generic-standard.yaml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := set.Get("generic-standard")
+	results, err := mapping.RunGolden(dir, m, false, dealfile.Read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range results {
+		got = append(got, fmt.Sprintf("%s ok=%v %s", r.Name, r.OK, r.Stray))
+	}
+	wantResults := []string{
+		"c ok=true ",
+		"c.invoice.json.orig ok=false looks like a case's expected invoice but is part of no case: a case's files are named NAME.deal.json, NAME.invoice.json and NAME.error.txt, those suffixes in lower case; rename it c.invoice.json, or move it out of the folder",
+		"d.error.txt ok=false an expected error without its deal d.deal.json: part of no case, it checks nothing; add the deal, or remove the file",
+	}
+	if strings.Join(got, "\n") != strings.Join(wantResults, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantResults, "\n"))
+	}
+}

@@ -249,14 +249,22 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		if err != nil {
 			return usage("%v%s", err, newGoldenCaseHint(f.dir, f.update, err))
 		}
-		failed := 0
+		failed, strays := 0, 0
 		for _, r := range results {
-			if !r.OK {
+			switch {
+			case r.Stray != "":
+				strays++
+			case !r.OK:
 				failed++
 			}
 		}
 		if f.json {
-			doc := map[string]any{"mapping": m.Name(), "hash": m.Hash(), "cases": results, "failed": failed, "won_stages": won}
+			// "failed" counts every result that is not ok, the files that
+			// are part of no case (stray) included.
+			doc := map[string]any{"mapping": m.Name(), "hash": m.Hash(), "cases": results, "failed": failed + strays, "won_stages": won}
+			if strays > 0 {
+				doc["stray_files"] = strays
+			}
 			if !noConn {
 				doc["connection"] = connName
 			}
@@ -273,6 +281,8 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		} else {
 			for _, r := range results {
 				switch {
+				case r.Stray != "":
+					fmt.Fprintf(out, "FAIL    %s\n%s\n", r.Name, indent(r.Stray))
 				case r.Updated && r.Skipped != "":
 					// Written as a case that starts no run: said, since a
 					// deal judged by another connection's won stages than
@@ -297,10 +307,16 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 				judgedBy += "; each trigger judged as on a webhook of the deal, which carries little more than its id and stage"
 			}
 			cases := "cases"
-			if len(results) == 1 {
+			if len(results)-strays == 1 {
 				cases = "case"
 			}
-			fmt.Fprintf(out, "%d %s, %d failed (mapping %s, hash %s; %s)\n", len(results), cases, failed, m.Name(), m.Hash(), judgedBy)
+			strayNote := ""
+			if strays == 1 {
+				strayNote = ", 1 file not part of a case"
+			} else if strays > 1 {
+				strayNote = fmt.Sprintf(", %d files not part of a case", strays)
+			}
+			fmt.Fprintf(out, "%d %s, %d failed%s (mapping %s, hash %s; %s)\n", len(results)-strays, cases, failed, strayNote, m.Name(), m.Hash(), judgedBy)
 			if note != "" {
 				fmt.Fprintf(out, "connection %s: %s\n", connName, note)
 			}
@@ -308,7 +324,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 				fmt.Fprintf(out, "note: %s\n", notBuilt)
 			}
 		}
-		if failed > 0 {
+		if failed > 0 || strays > 0 {
 			return &exitError{code: 1}
 		}
 		return nil

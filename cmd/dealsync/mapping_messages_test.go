@@ -52,3 +52,61 @@ func TestMappingTestDirSaysUpdateWritesANewCase(t *testing.T) {
 		t.Errorf("after --update: %v", err)
 	}
 }
+
+// Files in a golden folder that look like a case's but are part of none
+// (an expected file without its deal, a deal file named unlike
+// NAME.deal.json) fail the run, each named with what it lacks or should
+// be called, instead of being left out silently; other files are
+// ignored. A folder that does not exist says so.
+func TestMappingTestDirFailsOnFilesThatArePartOfNoCase(t *testing.T) {
+	dir := t.TempDir()
+	for src, dst := range map[string]string{"won-de-two-lines.deal.json": "a.deal.json", "won-de-two-lines.invoice.json": "a.invoice.json"} {
+		body, err := os.ReadFile("../../examples/mappings/generic-standard/" + src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, dst), string(body))
+	}
+	args := []string{"mapping", "test", "--config", "../../examples/dealsync.yaml", "--mapping", "generic-standard", "--dir", dir}
+	writeFile(t, filepath.Join(dir, "README.md"), "cases\n")
+	writeFile(t, filepath.Join(dir, "a.invoice.json~"), "{}")
+	if out, err := runOut(context.Background(), args...); err != nil || !strings.Contains(out, "1 case, 0 failed (") {
+		t.Fatalf("unrelated files: %v\n%s", err, out)
+	}
+	for name, body := range map[string]string{"orphan.invoice.json": "{}", "orphan2.error.txt": "x\n", "typo.deal.jsn": "{}", "Upper.Deal.json": "{}"} {
+		writeFile(t, filepath.Join(dir, name), body)
+	}
+	out, err := runOut(context.Background(), args...)
+	for _, want := range []string{
+		"ok      a\n",
+		"FAIL    orphan.invoice.json\n    an expected invoice without its deal orphan.deal.json: part of no case, it checks nothing; add the deal, or remove the file\n",
+		"FAIL    orphan2.error.txt\n    an expected error without its deal orphan2.deal.json: part of no case",
+		"FAIL    typo.deal.jsn\n    looks like a case's deal but is part of no case: a case's files are named NAME.deal.json, NAME.invoice.json and NAME.error.txt, " +
+			"those suffixes in lower case; rename it typo.deal.json, or move it out of the folder\n",
+		"FAIL    Upper.Deal.json\n    looks like a case's deal but is part of no case: ",
+		"rename it Upper.deal.json, or",
+		"1 case, 0 failed, 4 files not part of a case (",
+	} {
+		if exitCode(err) != 1 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, want %q in\n%s", exitCode(err), want, out)
+		}
+	}
+	if strings.Contains(out, "README") || strings.Contains(out, "~") {
+		t.Errorf("an unrelated file is named:\n%s", out)
+	}
+	out, err = runOut(context.Background(), append(args, "--json")...)
+	if exitCode(err) != 1 || !strings.Contains(out, `"failed": 4`) || !strings.Contains(out, `"stray_files": 4`) || !strings.Contains(out, `"stray": "an expected invoice without its deal orphan.deal.json`) {
+		t.Errorf("--json: exit %d\n%s", exitCode(err), out)
+	}
+	// No case at all: the files are named in the refusal.
+	only := t.TempDir()
+	writeFile(t, filepath.Join(only, "x.invoice.json"), "{}")
+	args[len(args)-1] = only
+	if _, err := runOut(context.Background(), args...); exitCode(err) != 2 || !strings.Contains(err.Error(), "no golden cases (NAME.deal.json with NAME.invoice.json or NAME.error.txt); x.invoice.json: an expected invoice without its deal") {
+		t.Errorf("no case: exit %d: %v", exitCode(err), err)
+	}
+	args[len(args)-1] = filepath.Join(only, "nodir")
+	if _, err := runOut(context.Background(), args...); exitCode(err) != 2 || !strings.Contains(err.Error(), "nodir: the folder does not exist") {
+		t.Errorf("no folder: exit %d: %v", exitCode(err), err)
+	}
+}
