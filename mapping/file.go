@@ -1203,7 +1203,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		line, col := 1, 0
 		msg := err.Error()
 		if fe, ok := err.(*file.Error); ok {
-			line, col, msg = fe.Line, fe.Column, fe.Message
+			line, col, msg = fe.Line, fe.Column, callArgMessage(fe.Message, src, fe.From)
 		}
 		hint := builtinHint(msg)
 		if fe, ok := err.(*file.Error); ok && strings.HasPrefix(hint, unknownOperandPrefix) {
