@@ -1243,6 +1243,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		p.checkFuncValues(n, key, src, root)
 		p.checkZeroDivisors(n, key, src, root)
 		p.checkNilCoalescing(n, key, src, root)
+		p.checkNilComparisons(n, key, src, root)
 	}
 	if p.strict && env != envTrigger {
 		p.checkInvoiceReads(n, key, src, root)

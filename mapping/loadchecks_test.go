@@ -104,7 +104,7 @@ func TestReadingAnInvoiceFieldNotEvaluatedYetIsALoadError(t *testing.T) {
 		{"a later field", "reference", `'"INV-" + invoice.memo'`, 24, "reads invoice.memo before it is evaluated"},
 		{"a later date", "reference", `'"INV-" + string(invoice.issue_date)'`, 31, `reads invoice.issue_date before it is evaluated: it would read an unset date`},
 		{"itself", "memo", `'invoice.memo + deal.name'`, 10, "reads invoice.memo, the field it gives"},
-		{"optional chaining", "currency", `'invoice?.issue_date == nil ? "EUR" : "EUR"'`, 14, "invoice.issue_date"},
+		{"optional chaining", "currency", `'is_set(invoice?.issue_date) ? "EUR" : "EUR"'`, 21, "invoice.issue_date"},
 		{"through $env", "reference", `'$env.invoice.memo'`, 15, "invoice.memo"},
 		{"by index", "reference", `'invoice["memo"]'`, 15, "invoice.memo"},
 		{"the environment by a computed name", "memo", `'string($env[deal.name].memo)'`, 17, "reads $env, whose invoice.memo is not evaluated yet"},
