@@ -310,14 +310,22 @@ func rawFieldWarnings(c *connections.Connection) []string {
 }
 
 // companyFieldWarnings name each field of deal.company the connection's
-// mapping file reads that its source leaves empty for want of a setting
+// mapping (a file, or the built-in one, which copies the company's email
+// and tax id) reads that its source leaves empty for want of a setting
 // (connectors.CompanyFielder: HubSpot, Salesforce and Pipedrive have no
 // standard company email or tax id): it is "" for every deal, and an
 // invoice goes out without the customer's tax id, silently.
 func companyFieldWarnings(c *connections.Connection) []string {
-	f, ok := c.Mapper.(*mapping.File)
+	f, ok := c.Mapper.(interface {
+		mapping.Mapper
+		InvoiceDealReads() []string
+	})
 	if !ok {
 		return nil
+	}
+	which := fmt.Sprintf("mapping %q", f.Name())
+	if _, builtin := f.(mapping.Default); builtin {
+		which = `the built-in mapping (mapping: "")`
 	}
 	cf, ok := c.Source.(connectors.CompanyFielder)
 	if !ok {
@@ -328,8 +336,8 @@ func companyFieldWarnings(c *connections.Connection) []string {
 	for _, path := range f.InvoiceDealReads() {
 		field, ok := strings.CutPrefix(path, "deal.company.")
 		if setting, unread := unset[field]; ok && unread {
-			out = append(out, fmt.Sprintf("connection %s: mapping %q reads %s, which its %s source leaves empty: it is \"\" for every deal; set connections.%s.source.%s to the field the CRM keeps it in",
-				c.Name, f.Name(), path, c.SourceType, c.Name, setting))
+			out = append(out, fmt.Sprintf("connection %s: %s reads %s, which its %s source leaves empty: it is \"\" for every deal; set connections.%s.source.%s to the field the CRM keeps it in",
+				c.Name, which, path, c.SourceType, c.Name, setting))
 		}
 	}
 	return out

@@ -230,3 +230,25 @@ func TestWarningsFollowReadsThroughLetVariablesAndGet(t *testing.T) {
 		t.Errorf("a trigger reading a custom field with get(): %q", got)
 	}
 }
+
+// The built-in mapping (mapping: "") copies the company's email and tax
+// id into the customer: a source that leaves them empty for want of a
+// setting is warned of as for a mapping file that reads them.
+func TestCompanyFieldWarningsOfTheBuiltinMapping(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
+	yaml := "targets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n" +
+		"  hs:\n    target: erp\n    mapping: \"\"\n    source: {type: hubspot, client_secret: s, fetch: {company_email_property: email}, accounts: {\"62515\": {access_token: t}}}\n" +
+		"  pd:\n    target: erp\n    source: {type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {\"6083095\": {api_token: t}}}\n"
+	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
+	hs, _ := set.Get("hs")
+	if got := companyFieldWarnings(hs); len(got) != 1 || !strings.Contains(got[0],
+		`connection hs: the built-in mapping (mapping: "") reads deal.company.tax_id, which its hubspot source leaves empty: it is "" for every deal; set connections.hs.source.fetch.company_tax_id_property`) {
+		t.Errorf("hubspot: %q; want the tax id warned of (the email property is set)", got)
+	}
+	pd, _ := set.Get("pd")
+	if got := strings.Join(companyFieldWarnings(pd), "\n"); !strings.Contains(got, `the built-in mapping (mapping: "") reads deal.company.email, which its pipedrive source leaves empty`) ||
+		!strings.Contains(got, "connections.pd.source.fetch.organization_tax_id_field") {
+		t.Errorf("pipedrive: %s; want both warned of", got)
+	}
+}

@@ -33,6 +33,17 @@ func (d Default) Hash() string {
 // Tolerance implements Mapper: lines must add up to the deal amount exactly.
 func (d Default) Tolerance() decimal.Decimal { return decimal.Zero }
 
+// InvoiceDealReads lists what the built-in mapping reads of the deal, as
+// File.InvoiceDealReads does for a file's invoice expressions (the
+// company's email and tax id among them, which some sources leave empty
+// until a setting names their field).
+func (d Default) InvoiceDealReads() []string {
+	return []string{
+		"deal.amount", "deal.close_date", "deal.company.address", "deal.company.email", "deal.company.id",
+		"deal.company.name", "deal.company.tax_id", "deal.currency", "deal.id", "deal.line_items", "deal.name",
+	}
+}
+
 // Map implements Mapper.
 func (d Default) Map(ev model.DealEvent) (model.Invoice, error) {
 	deal := ev.Deal
