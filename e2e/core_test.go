@@ -1036,11 +1036,13 @@ func TestGenericChangeBeforeItsWinReachesTheWinsRun(t *testing.T) {
 // Stopping `dealsync dev` while its worker calls dev's own sandbox ERP: the
 // sandbox stops after the worker, so the run's next call (the invoice,
 // after the customer in flight) still gets an answer and the workflow task
-// completes before the process stops.
+// completes before the process stops. The worker's stop timeout is a
+// minute here, not dev's (app.DevStopTimeout, which would cut a slow
+// call off on a loaded machine): this is about the order of the stops.
 func TestDevStopsItsSandboxAfterTheWorker(t *testing.T) {
 	dir := t.TempDir()
 	slow := map[string]string{"DEALSYNC_SANDBOX_LATENCY": "500ms"}
-	s := startStack(t, stackOptions{dataDir: dir, env: slow})
+	s := startStack(t, stackOptions{dataDir: dir, env: slow, workerOptions: waitingWorker})
 	if r := s.send(t, delivery{body: event("evt_devstop", "D-DEVSTOP", nil)}); r.status != http.StatusAccepted {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
@@ -1079,13 +1081,19 @@ func noTaskCutOff(t *testing.T, s *stack, workflowID string) {
 	}
 }
 
+// waitingWorker is a dev worker that waits a minute for its calls at a
+// stop, as `dealsync worker` does, not dev's app.DevStopTimeout: for the
+// tests of what a stop waits for, which must not depend on how fast this
+// machine runs.
+var waitingWorker = worker.Options{WorkerStopTimeout: time.Minute}
+
 // Stopping the stack while a call to the ERP is in flight: the worker waits
-// for it (dev's stop timeout, app.DevStopTimeout, covers a call that ends
-// within it; a longer one is cut off and sent again after the restart,
-// under the same key), the run's workflow task
-// completes before the process stops, and after a restart the run is
-// complete, with one invoice and without a workflow task that timed out
-// (the SDK's default stop timeout, 0, cancelled the call at once).
+// for it (its stop timeout, a minute here; dev's own, app.DevStopTimeout,
+// would cut a call held longer off, to be sent again after the restart),
+// the run's workflow task completes before the process stops, and after a
+// restart the run is complete, with one invoice and without a workflow
+// task that timed out (the SDK's default stop timeout, 0, cancelled the
+// call at once).
 func TestStopWaitsForTheCallInFlight(t *testing.T) {
 	erp := sandbox.New(sandbox.Options{})
 	arrived, release := make(chan struct{}, 1), make(chan struct{})
@@ -1108,7 +1116,7 @@ func TestStopWaitsForTheCallInFlight(t *testing.T) {
 	target := useTarget("gated", "http", &httptarget.Config{BaseURL: gated.URL, CustomerLookup: httptarget.LookupOnConflict})
 
 	dir := t.TempDir()
-	s := startStack(t, stackOptions{dataDir: dir, mutate: target})
+	s := startStack(t, stackOptions{dataDir: dir, mutate: target, workerOptions: waitingWorker})
 	if r := s.send(t, delivery{body: event("evt_stop", "D-STOP", nil)}); r.status != http.StatusAccepted {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
@@ -1123,7 +1131,8 @@ func TestStopWaitsForTheCallInFlight(t *testing.T) {
 	// intake refuses connections, give the worker's stop a moment to
 	// cancel the held call (it would without the stop timeout), then
 	// answer it. The moment is an observation window, not a condition of
-	// passing: a worker that waits never cancels, however long it is.
+	// passing: a worker that waits (up to its minute) never cancels,
+	// however long the moment is within that minute.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		resp, err := http.Get(s.IntakeURL + "/healthz")
 		if err != nil {

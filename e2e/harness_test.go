@@ -16,6 +16,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
@@ -42,6 +43,8 @@ type stackOptions struct {
 	mutate func(*config.Config)
 	// dataDir keeps Temporal's data in a file there instead of in memory.
 	dataDir string
+	// workerOptions are the dev worker's (app.DevOptions.WorkerOptions).
+	workerOptions sdkworker.Options
 }
 
 // startStack loads the dev config (plus opts) on free ports and starts the
@@ -68,7 +71,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	if opts.mutate != nil {
 		opts.mutate(cfg)
 	}
-	devOpts := app.DevOptions{InMemory: true, FrontendPort: -1, UIPort: -1}
+	devOpts := app.DevOptions{InMemory: true, FrontendPort: -1, UIPort: -1, WorkerOptions: opts.workerOptions}
 	if opts.dataDir != "" {
 		cfg.Dev.DataDir = opts.dataDir
 		devOpts.InMemory = false
