@@ -53,10 +53,13 @@ type Dev struct {
 	// MetricsURL serves GET /metrics ("" without metrics.listen).
 	MetricsURL string
 
-	worker  sdkworker.Worker
-	fatal   chan error
-	cancel  context.CancelFunc
-	servers []chan error
+	worker sdkworker.Worker
+	// stopTimeout is how long each of the worker's stops waits for its
+	// tasks and calls in flight (StopTimeout).
+	stopTimeout time.Duration
+	fatal       chan error
+	cancel      context.CancelFunc
+	servers     []chan error
 	// stopSandbox stops the sandbox ERP's server, after the worker, whose
 	// calls in flight it answers.
 	stopSandbox func()
@@ -197,6 +200,10 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		}
 	}
 	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections, d.Client), cfg.Workflow.ActivityTimeout, wopts, copts.Logger)
+	// worker.New's rule: without a stop timeout, the activity timeout and 5 s.
+	if d.stopTimeout = wopts.WorkerStopTimeout; d.stopTimeout == 0 {
+		d.stopTimeout = worker.StopTimeout(cfg.Workflow.ActivityTimeout)
+	}
 	if err := d.worker.Start(); err != nil {
 		intakeL.Close()
 		return nil, fmt.Errorf("starting worker: %w", err)
@@ -326,6 +333,12 @@ func serveUntil(serve func() error) chan error {
 // Fatal delivers the error with which the SDK stopped the embedded worker
 // for good; `dealsync dev` ends on it, as `dealsync worker` does.
 func (d *Dev) Fatal() <-chan error { return d.fatal }
+
+// StopTimeout is how long each stage of the worker's stop (the workflow
+// tasks in hand, the local calls, the activities) waits before it cuts
+// off what is still running: DevStopTimeout unless
+// DevOptions.WorkerOptions set one.
+func (d *Dev) StopTimeout() time.Duration { return d.stopTimeout }
 
 // Close stops the intake first (no new work), then the worker (which waits
 // for the calls in flight), the server and the sandbox ERP.

@@ -243,3 +243,35 @@ func TestDevWorkerStopsWithinDevStopTimeout(t *testing.T) {
 		t.Errorf("a stop timeout set by the caller became %v", got)
 	}
 }
+
+// StartDev gives its worker DevStopTimeout (devWorkerOptions), and keeps
+// a stop timeout that its caller set: Dev.StopTimeout is what the worker
+// was given, and what `dealsync dev` says a stop may take.
+func TestStartDevGivesItsWorkerDevStopTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server: skipped with -short")
+	}
+	for _, c := range []struct {
+		name string
+		opts sdkworker.Options
+		want time.Duration
+	}{
+		{"dev's", sdkworker.Options{}, DevStopTimeout},
+		{"the caller's", sdkworker.Options{WorkerStopTimeout: time.Minute}, time.Minute},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := devConfig(t, "dev: {data_dir: %s}\nlog: {level: error}\n")
+			cfg.Dev.SandboxListen, cfg.Intake.Listen = "127.0.0.1:0", "127.0.0.1:0"
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			d, err := StartDev(ctx, cfg, slog.New(slog.DiscardHandler), DevOptions{InMemory: true, FrontendPort: -1, UIPort: -1, WorkerOptions: c.opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if got := d.StopTimeout(); got != c.want {
+				t.Errorf("dev's worker stop timeout %v, want %v", got, c.want)
+			}
+		})
+	}
+}
