@@ -223,19 +223,25 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	return d, nil
 }
 
-// DevStopTimeout is how long the stop of dev's worker waits for the
-// workflow tasks in hand, then as long again for the local calls still
-// running, before it cuts them off; `worker` waits StopTimeout, the
-// activity timeout and 5 s, not to cut off a deploy's calls. In dev that
-// wait was spent on nothing: a workflow task whose local call is being
-// retried (the sandbox ERP's faults: a 503 every second) never ends by
-// itself, since the SDK sends each retry again after its back-off and
+// DevStopTimeout is how long each stage of the stop of dev's worker
+// waits before it cuts off what is still running: the SDK stops the
+// workflow worker (the workflow tasks in hand), then the local calls'
+// worker, then the activity worker, each waiting up to its stop timeout,
+// so a stop takes up to 3 × DevStopTimeout, 6 s (with external_calls:
+// activity, a call in flight at each stage); `worker` waits StopTimeout,
+// the activity timeout and 5 s, not to cut off a deploy's calls. In dev
+// that wait was spent on nothing: a workflow task whose local call is
+// being retried (the sandbox ERP's faults: a 503 every second) never ends
+// by itself, since the SDK sends each retry again after its back-off and
 // notices the stop only once the wait is over (35 s by default, while
 // the embedded server, the Web UI and the data dir's lock stayed up). A
-// call cut off is sent again after the restart, as after a crash, under
-// the same idempotency key (the sandbox ERP answers it from its journal),
-// and a run in flight goes on where Temporal has it; the sandbox ERP
-// answers until the worker has stopped.
+// call cut off is sent again after the restart under the same
+// idempotency key, as after a crash: safe where the target honours the
+// key or looks the invoice up (the sandbox ERP answers it from its
+// journal; an `http` target without lookup_invoices whose API ignores
+// Idempotency-Key makes a second invoice after an invoice POST cut off,
+// see docs/connectors/erp.md). A run in flight goes on where Temporal has
+// it; the sandbox ERP answers until the worker has stopped.
 const DevStopTimeout = 2 * time.Second
 
 // devWorkerOptions are the options of dev's worker: opts with

@@ -55,10 +55,11 @@ server's four internal ports are picked free and have no setting.`,
 			// In the log's own format (log.format json: a line of text
 			// among JSON ones broke its readers).
 			if err == nil {
-				// A call in flight holds the worker's stop for up to its
-				// stop timeout, twice: say so, and how not to wait.
+				// A call in flight holds each of the worker's three stops
+				// (workflow tasks, local calls, activities) for up to its
+				// stop timeout: say so, and how not to wait.
 				logger.Info(fmt.Sprintf("shutting down (up to %s for the calls in flight; Ctrl-C again stops at once)",
-					2*app.DevStopTimeout))
+					3*d.StopTimeout()))
 			} else {
 				logger.Info("shutting down")
 			}
