@@ -5,6 +5,7 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -24,7 +25,7 @@ func lockHolder(f *os.File) (pid int, command string) {
 	if err != nil {
 		return 0, ""
 	}
-	pid = holderIn(locks, st.Ino)
+	pid = holderIn(locks, procLocksDevice(uint64(st.Dev)), st.Ino)
 	if pid <= 0 {
 		return 0, ""
 	}
@@ -34,33 +35,64 @@ func lockHolder(f *os.File) (pid int, command string) {
 	return pid, command
 }
 
-// holderIn is the PID that holds an exclusive flock on inode ino in the
-// text of /proc/locks ("1: FLOCK  ADVISORY  WRITE 4242 fd:01:1311 0 EOF";
-// a waiter's line has "->" after the number): 0 when none does, or when
-// more than one process does (one inode number on two file systems).
-func holderIn(locks []byte, ino uint64) int {
-	found := 0
+// procLocksDevice is device number dev as /proc/locks writes it:
+// major:minor, each in hex of two digits at least ("fd:01").
+func procLocksDevice(dev uint64) string {
+	return fmt.Sprintf("%02x:%02x", devMajor(dev), devMinor(dev))
+}
+
+// devMajor and devMinor split a device number as glibc's major(3) and
+// minor(3) do (golang.org/x/sys/unix's Major and Minor, which dealsync
+// does not import).
+func devMajor(dev uint64) uint32 {
+	return uint32((dev&0x00000000000fff00)>>8 | (dev&0xfffff00000000000)>>32)
+}
+
+func devMinor(dev uint64) uint32 {
+	return uint32(dev&0x00000000000000ff | (dev&0x00000ffffff00000)>>12)
+}
+
+// holderIn is the PID that holds an exclusive flock on inode ino of device
+// dev (procLocksDevice) in the text of /proc/locks ("1: FLOCK  ADVISORY
+// WRITE 4242 fd:01:1311 0 EOF"; a waiter's line has "->" before FLOCK): 0 when none does, or when more than one process does.
+// Where no line names the device (overlayfs and btrfs list another device
+// than stat(2) gives), a holder of the inode number on any device is
+// taken, unless two processes hold one (one inode number on two file
+// systems).
+func holderIn(locks []byte, dev string, ino uint64) int {
+	inode := strconv.FormatUint(ino, 10)
+	onDev, onAny := 0, 0
+	devSeen, devMany, anyMany := false, false, false
 	sc := bufio.NewScanner(bytes.NewReader(locks))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) > 1 && f[1] == "->" {
-			continue
-		}
 		if len(f) < 6 || f[1] != "FLOCK" || f[3] != "WRITE" {
 			continue
 		}
-		dev := strings.Split(f[5], ":")
-		if len(dev) != 3 || dev[2] != strconv.FormatUint(ino, 10) {
+		i := strings.LastIndexByte(f[5], ':')
+		if i < 0 || f[5][i+1:] != inode {
 			continue
 		}
 		pid, err := strconv.Atoi(f[4])
 		if err != nil || pid <= 0 {
 			continue
 		}
-		if found != 0 && found != pid {
-			return 0
+		if onAny != 0 && onAny != pid {
+			anyMany = true
 		}
-		found = pid
+		onAny = pid
+		if f[5][:i] == dev {
+			if devSeen && onDev != pid {
+				devMany = true
+			}
+			devSeen, onDev = true, pid
+		}
 	}
-	return found
+	switch {
+	case devSeen && !devMany:
+		return onDev
+	case devSeen, anyMany:
+		return 0
+	}
+	return onAny
 }
