@@ -7,13 +7,14 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 )
 
 // lockHolder is the process that holds the flock(2) on f, as the kernel
-// lists it in /proc/locks, and its command line (from /proc/PID/cmdline):
+// lists it in /proc/locks, and its command (commandName of /proc/PID/cmdline):
 // 0 and "" when it cannot be told (no /proc, another PID namespace, a
 // lock let go meanwhile).
 func lockHolder(f *os.File) (pid int, command string) {
@@ -30,9 +31,39 @@ func lockHolder(f *os.File) (pid int, command string) {
 		return 0, ""
 	}
 	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
-		command = strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+		command = commandName(b)
 	}
 	return pid, command
+}
+
+// commandName is what a process's command line (/proc/PID/cmdline, its
+// arguments each ended by a NUL) says of it without its arguments, which
+// may hold secrets: the program's base name and, when the first argument
+// is a plain word (a subcommand: lower-case letters, digits and dashes),
+// that word: "dealsync dev", "dealsync" for "dealsync --config c.yaml dev".
+func commandName(cmdline []byte) string {
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if args[0] == "" {
+		return ""
+	}
+	name := filepath.Base(args[0])
+	if len(args) > 1 && isSubcommand(args[1]) {
+		name += " " + args[1]
+	}
+	return name
+}
+
+// isSubcommand is whether arg reads as a subcommand's name.
+func isSubcommand(arg string) bool {
+	if arg == "" || len(arg) > 32 || arg[0] < 'a' || arg[0] > 'z' {
+		return false
+	}
+	for _, r := range arg {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // procLocksDevice is device number dev as /proc/locks writes it:

@@ -102,3 +102,21 @@ func TestDeviceNumberSplitsAsProcLocksWritesIt(t *testing.T) {
 		t.Errorf("holder of this process's lock: %d, want %d", got, os.Getpid())
 	}
 }
+
+// The holder's command is its program's base name and subcommand, not
+// its arguments, which may hold secrets (a token given as a flag).
+func TestHolderCommandLeavesItsArgumentsOut(t *testing.T) {
+	for _, c := range []struct{ cmdline, want string }{
+		{"/usr/local/bin/dealsync\x00dev\x00--data-dir\x00/srv/d\x00", "dealsync dev"},
+		{"./dealsync\x00sandbox\x00--journal\x00j.jsonl\x00--api-key\x00s3cr3t\x00", "dealsync sandbox"},
+		{"dealsync\x00--config\x00secret-config.yaml\x00dev\x00", "dealsync"},
+		{"/usr/bin/python3\x00/home/me/Tok3n_xyz.py\x00", "python3"},
+		{"/usr/bin/flock\x00", "flock"},
+		{"/usr/bin/prog\x00pass=word\x00", "prog"},
+		{"", ""},
+	} {
+		if got := commandName([]byte(c.cmdline)); got != c.want {
+			t.Errorf("command of %q: %q, want %q", c.cmdline, got, c.want)
+		}
+	}
+}

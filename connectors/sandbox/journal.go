@@ -49,7 +49,8 @@ func (r idemRef) id() string { return r.scope + "\x00" + r.key }
 // another process holds.
 type JournalInUseError struct {
 	Path string
-	// PID and Command are the holder's process id and command line, where
+	// PID and Command are the holder's process id and command (its
+	// program's name and subcommand, "dealsync dev", not its arguments), where
 	// the system tells them (Linux: /proc/locks); 0 and "" otherwise.
 	PID     int
 	Command string
