@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -168,8 +169,13 @@ second signal stops it at once).`,
 			err = untilStopped(cmd.Context(), fatal)
 			health.Stopping()
 			// The SDK waits its stop timeout for the workflow tasks in
-			// hand, then as long again for local calls still running.
-			logger.Info("worker stopping: waiting for the steps in hand", "for_at_most", 2*worker.StopTimeout(cfg.Workflow.ActivityTimeout))
+			// hand, then as long again for local calls still running,
+			// and, with external_calls: activity, for the activities.
+			stages := time.Duration(2)
+			if cfg.Workflow.ExternalCalls == "activity" {
+				stages = 3
+			}
+			logger.Info("worker stopping: waiting for the steps in hand", "for_at_most", stages*worker.StopTimeout(cfg.Workflow.ActivityTimeout))
 			w.Stop() // waits for running activities up to the worker's stop timeout
 			logger.Info("worker stopped")
 			return err
