@@ -435,17 +435,59 @@ func asDec(v any) decimal.Decimal {
 }
 
 // asDecArg is asDec for a function's argument (percent, round_to,
-// round_currency, min_dec, max_dec): a number read with fromJSON (a
-// float, a CRM's custom field) too, as the number its text says, as
-// jsonArithmetic computes with it. It failed every run that read one
-// with "cannot take a decimal and a float64".
-func asDecArg(v any) decimal.Decimal {
-	if f, ok := v.(float64); ok {
-		if d, ok := writtenNumber(f); ok {
-			return d
+// round_currency, min_dec, max_dec). A number read with fromJSON (a
+// float, a CRM's custom field) reaches it as a decimal: the arguments of
+// a type known only as the expression runs go through _json_dec_arg
+// (jsonDecArgs), which takes it as the number its text says. Any other
+// float (a literal in a conditional's branch, a quotient) is refused, as
+// a float argument known at load is.
+func asDecArg(v any) decimal.Decimal { return asDec(v) }
+
+// jsonDecArg is the function that converts a jsonDecArgs argument.
+const jsonDecArg = "_json_dec_arg"
+
+// jsonDecArgs has each argument of percent, round_to, round_currency,
+// min_dec and max_dec that takes a decimal and is of a type known only
+// as the expression runs go through _json_dec_arg, which gives a float
+// (what fromJSON reads) as the number its text says, and anything else
+// as it is: they failed every run that read one with "cannot take a
+// decimal and a float64". A conditional's branches are taken each on its
+// own, so a branch known at load to be a float (10 / 4) is refused as it
+// runs; a float written in the file is a load error
+// (checkFloatArgLiterals). The call is of unknown type, as its argument
+// was.
+type jsonDecArgs struct{}
+
+func (jsonDecArgs) Visit(node *ast.Node) {
+	c, ok := (*node).(*ast.CallNode)
+	if !ok {
+		return
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	if !ok {
+		return
+	}
+	for _, i := range decimalArgs[id.Value] {
+		if i < len(c.Arguments) {
+			c.Arguments[i] = wrapJSONDecArg(c.Arguments[i], 0)
 		}
 	}
-	return asDec(v)
+}
+
+// wrapJSONDecArg is n through _json_dec_arg where n is of unknown type;
+// a conditional's branches each.
+func wrapJSONDecArg(n ast.Node, depth int) ast.Node {
+	if !unknownType(n.Nature()) || isCallOf(n, jsonDecArg) || depth > maxNeverDecimalDepth {
+		return n
+	}
+	if c, ok := n.(*ast.ConditionalNode); ok {
+		c.Exp1 = wrapJSONDecArg(c.Exp1, depth+1)
+		c.Exp2 = wrapJSONDecArg(c.Exp2, depth+1)
+		return c
+	}
+	call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: jsonDecArg}, Arguments: []ast.Node{n}}
+	call.SetLocation(n.Location())
+	return call
 }
 
 // decArgOp is decOp with asDecArg.
@@ -795,5 +837,13 @@ func baseOptions(strict bool) []expr.Option {
 	opts = append(opts, aggregateOptions(strict)...)
 	opts = append(opts, wholeNumberOptions()...)
 	opts = append(opts, exactNumberOptions()...)
+	opts = append(opts, expr.Patch(jsonDecArgs{}), expr.Function(jsonDecArg, func(p ...any) (any, error) {
+		if f, ok := p[0].(float64); ok {
+			if d, ok := writtenNumber(f); ok {
+				return d, nil
+			}
+		}
+		return p[0], nil
+	}, new(func(any) any)))
 	return append(opts, funcOptions()...)
 }

@@ -1237,6 +1237,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 	}
 	root := prog.Node()
 	if p.strict {
+		p.checkFloatArgLiterals(n, key, src, opts)
 		p.checkMethods(n, key, src, root)
 		p.checkGroupKeys(n, key, src, root)
 		p.checkAggregates(n, key, src, root)

@@ -132,10 +132,11 @@ func fromJSONValue(n ast.Node, lets map[string]ast.Node, depth int) bool {
 // checkFloatLiterals refuses, for a decimal field, a float written in
 // the file that can be the field's value through a conditional's
 // branches, either side of ??, a map or list literal's values indexed
-// (`{"DE": 19, "CH": 8.1}[country]`), a let variable or a let's body:
-// the expression's type shows only as it runs, so it loaded, and the
-// deals that took the float failed ("expression gave float64"), the
-// others mapped. Each such literal is a problem at its position, with the
+// (`{"DE": 19, "CH": 8.1}[country]`; with a key or index written in the
+// file, only the entry it reads), a let variable or a let's body: the
+// expression's type shows only as it runs, so it loaded, and the deals
+// that took the float failed ("expression gave float64"), the others
+// mapped. Each such literal is a problem at its position, with the
 // advice a bare float gets (dec("8.1")). It reads the tree before expr
 // folds its constants (a map of literals is one constant then).
 func (p *parser) checkFloatLiterals(n *yaml.Node, key, src string, opts []expr.Option) {
@@ -144,7 +145,63 @@ func (p *parser) checkFloatLiterals(n *yaml.Node, key, src string, opts []expr.O
 		return
 	}
 	runes := []rune(src)
+	floatLiteralsReaching(tree.Node, letValues(tree.Node), func(f *ast.FloatNode) {
+		line, col := position(src, f.Location().From)
+		p.exprProblem(n, key, src, line, col, "a float written in the file can be this field's value, which needs a decimal: the deals that take it would fail the run"+floatLiteralAdvice(runes, f))
+	})
+}
+
+// decimalArgs are the functions that take a decimal, by the arguments
+// that are one (round_to's places is a whole number).
+var decimalArgs = map[string][]int{
+	"percent": {0, 1}, "round_to": {0}, "round_currency": {0}, "min_dec": {0, 1}, "max_dec": {0, 1},
+}
+
+// checkFloatArgLiterals refuses, in any field, a float written in the
+// file that can be a decimal argument of percent, round_to,
+// round_currency, min_dec or max_dec through a conditional's branches,
+// ??, an indexed map or list literal or a let, as checkFloatLiterals
+// does for a decimal field's value: `percent(x, c ? 2.5 : dec("3"))`
+// loaded and computed with the float for the deals that took it, where
+// percent(x, 2.5) is a load error.
+func (p *parser) checkFloatArgLiterals(n *yaml.Node, key, src string, opts []expr.Option) {
+	tree, _, err := parseChecked(src, opts)
+	if err != nil {
+		return
+	}
+	runes := []rune(src)
 	lets := letValues(tree.Node)
+	seen := map[*ast.FloatNode]bool{}
+	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+		c, ok := node.(*ast.CallNode)
+		if !ok {
+			return
+		}
+		id, ok := c.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		for _, i := range decimalArgs[id.Value] {
+			if i >= len(c.Arguments) {
+				continue
+			}
+			floatLiteralsReaching(c.Arguments[i], lets, func(f *ast.FloatNode) {
+				if seen[f] {
+					return
+				}
+				seen[f] = true
+				line, col := position(src, f.Location().From)
+				p.exprProblem(n, key, src, line, col, fmt.Sprintf("a float written in the file can be %s's argument, which takes a decimal: the deals that take it would fail the run", id.Value)+floatLiteralAdvice(runes, f))
+			})
+		}
+	}))
+}
+
+// floatLiteralsReaching calls found with each float written in the
+// file that can be the value of root: through a conditional's branches,
+// either side of ??, a map or list literal indexed (only the entry a key
+// or index written in the file reads), a let variable or a let's body.
+func floatLiteralsReaching(root ast.Node, lets map[string]ast.Node, found func(*ast.FloatNode)) {
 	seen := map[*ast.FloatNode]bool{}
 	var reach func(node ast.Node, depth int)
 	reach = func(node ast.Node, depth int) {
@@ -157,8 +214,7 @@ func (p *parser) checkFloatLiterals(n *yaml.Node, key, src string, opts []expr.O
 				return
 			}
 			seen[x] = true
-			line, col := position(src, x.Location().From)
-			p.exprProblem(n, key, src, line, col, "a float written in the file can be this field's value, which needs a decimal: the deals that take it would fail the run"+floatLiteralAdvice(runes, x))
+			found(x)
 		case *ast.UnaryNode:
 			if x.Operator == "-" || x.Operator == "+" {
 				reach(x.Node, depth+1)
@@ -176,13 +232,28 @@ func (p *parser) checkFloatLiterals(n *yaml.Node, key, src string, opts []expr.O
 		case *ast.MemberNode:
 			switch c := x.Node.(type) {
 			case *ast.MapNode:
+				k, constant := x.Property.(*ast.StringNode)
 				for _, pair := range c.Pairs {
-					if pn, ok := pair.(*ast.PairNode); ok {
-						reach(pn.Value, depth+1)
+					pn, ok := pair.(*ast.PairNode)
+					if !ok {
+						continue
 					}
+					if constant {
+						if pk, ok := pn.Key.(*ast.StringNode); ok && pk.Value != k.Value {
+							continue // an entry the key written in the file does not read
+						}
+					}
+					reach(pn.Value, depth+1)
 				}
 			case *ast.ArrayNode:
-				for _, e := range c.Nodes {
+				i, constant := constantIndex(x.Property)
+				if constant && i < 0 {
+					i += len(c.Nodes)
+				}
+				for j, e := range c.Nodes {
+					if constant && j != i {
+						continue
+					}
 					reach(e, depth+1)
 				}
 			}
@@ -196,9 +267,26 @@ func (p *parser) checkFloatLiterals(n *yaml.Node, key, src string, opts []expr.O
 			if v, ok := lets[x.Value]; ok {
 				reach(v, depth+1)
 			}
+		case *ast.CallNode:
+			if isCallOf(x, jsonDecArg) && len(x.Arguments) == 1 {
+				reach(x.Arguments[0], depth+1) // jsonDecArgs' patch
+			}
 		}
 	}
-	reach(tree.Node, 0)
+	reach(root, 0)
+}
+
+// constantIndex is the list index written in the file at n (2, -1).
+func constantIndex(n ast.Node) (int, bool) {
+	switch x := n.(type) {
+	case *ast.IntegerNode:
+		return x.Value, true
+	case *ast.UnaryNode:
+		if i, ok := x.Node.(*ast.IntegerNode); ok && x.Operator == "-" {
+			return -i.Value, true
+		}
+	}
+	return 0, false
 }
 
 // floatLiteralAdvice is what to write instead of the float literal f of

@@ -533,3 +533,62 @@ func TestFloatLiteralReachingADecimalFieldIsALoadError(t *testing.T) {
 		t.Errorf("run: %v, want %s", err, want)
 	}
 }
+
+// A float written in the file that can be a decimal argument of percent,
+// round_to, round_currency, min_dec or max_dec through a conditional's
+// branch, ?? or a let is a load error at the literal, as percent(x, 2.5)
+// is; one that shows only as the mapping runs (a quotient in a branch)
+// fails the run, as it did before numbers read with fromJSON were taken:
+// only those are converted, as the numbers their text says.
+func TestFloatReachingADecimalArgumentIsRefused(t *testing.T) {
+	for _, c := range []struct{ expr, at, fn string }{
+		{`percent(item.quantity * item.unit_price, item.quantity > 1 ? 2.5 : dec("3"))`, "4:77", "percent"},
+		{`item.discount + percent(item.unit_price, deal.has_amount ? dec("1") : 2.5)`, "4:86", "percent"},
+		{`let r = deal.has_amount ? dec("1") : 2.5; round_to(r, 2)`, "4:53", "round_to"},
+		{`min_dec(item.unit_price, fromJSON(deal.raw["cf"])["cap"] ?? 2.5)`, "4:76", "min_dec"},
+		{`max_dec({"a": dec("1"), "b": 0.5}[deal.currency], item.unit_price)`, "4:45", "max_dec"},
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    discount: '"+c.expr+"'\n")
+		if len(got) != 1 || !strings.Contains(got[0], "bad/y.yaml:"+c.at+": invoice.lines.discount: a float written in the file can be "+c.fn+"'s argument, which takes a decimal") || !strings.Contains(got[0], `write dec("`) {
+			t.Errorf("%s: got %q, want one problem at %s", c.expr, got, c.at)
+		}
+	}
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"disc": 12.5}`)}
+	for _, c := range []struct{ expr, want, err string }{
+		{`string(percent(deal.amount, deal.has_amount ? 10 / 4 : dec("3")))`, "", "percent cannot take a decimal and a float64"},
+		{`string(round_to(deal.has_amount ? 10 / 4 : dec("3"), 1))`, "", "round_to cannot take a float64"},
+		{`string(percent(deal.amount, deal.has_amount ? fromJSON(deal.raw["cf"])["disc"] : dec("3")))`, "1500", ""},
+		{`string(percent(deal.amount, fromJSON(deal.raw["cf"])["disc"] * 2))`, "3000", ""},
+	} {
+		m := parse(t, "name: d\ninvoice:\n  memo: '"+c.expr+"'\n")
+		inv, err := m.Map(ev)
+		if c.err == "" && (err != nil || inv.Memo != c.want) {
+			t.Errorf("%s: got %q, %v; want %s", c.expr, inv.Memo, err, c.want)
+		}
+		if c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s: got %v; want %s", c.expr, err, c.err)
+		}
+	}
+}
+
+// A map or list literal read with a key or index written in the file
+// returns only that entry: the floats of the others are never the
+// field's value.
+func TestFloatLiteralOfAnEntryNeverReadLoads(t *testing.T) {
+	for _, e := range []string{
+		`{"a": dec("1"), "w": 0.5}.a`,
+		`{"a": dec("1"), "w": 0.5}["a"]`,
+		`[dec("1"), 0.5][0]`,
+		`[0.5, dec("1")][-1]`,
+	} {
+		if _, err := mapping.Parse("ok/y.yaml", []byte("name: y\ninvoice:\n  lines:\n    tax_rate: '"+e+"'\n")); err != nil {
+			t.Errorf("%s: %v, want it to load", e, err)
+		}
+	}
+	for _, e := range []string{`{"a": dec("1"), "w": 0.5}.w`, `[dec("1"), 0.5][1]`, `[0.5, dec("1")][-2]`} {
+		if got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    tax_rate: '"+e+"'\n"); len(got) != 1 || !strings.Contains(got[0], `write dec("0.5") instead of 0.5`) {
+			t.Errorf("%s: got %q, want the float refused", e, got)
+		}
+	}
+}
