@@ -192,8 +192,10 @@ var goldenRoles = map[string]string{"deal": ".deal.json", "invoice": ".invoice.j
 // that is not named exactly NAME.deal.json, NAME.invoice.json or
 // NAME.error.txt (typo.deal.jsn, Upper.Deal.json, a.invoice.json.orig).
 // Left out were they silently, a case would go unchecked. Other files
-// (README.md), folders, hidden files and backups ending in "~" are
-// ignored.
+// (README.md), folders, hidden files, backups ending in "~" and Emacs
+// autosaves (#x.deal.json#) are ignored. A file whose right name is taken
+// (x.deal.json.bak beside x.deal.json) is called a copy, to remove: the
+// advice to rename it would overwrite the case's own file.
 func goldenStrays(dir string) ([]GoldenResult, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -206,7 +208,7 @@ func goldenStrays(dir string) ([]GoldenResult, error) {
 	var out []GoldenResult
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".deal.json") {
+		if e.IsDir() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || editorAutosave(name) || strings.HasSuffix(name, ".deal.json") {
 			continue
 		}
 		var stray string
@@ -228,6 +230,12 @@ func goldenStrays(dir string) ([]GoldenResult, error) {
 				}
 				want := strings.Join(parts[:i], ".") + suffix
 				what := map[string]string{"deal": "a case's deal", "invoice": "a case's expected invoice", "error": "a case's expected error"}[role]
+				if exists[want] {
+					// A copy (x.deal.json.bak, x.invoice.json.orig):
+					// renamed, it would replace the case's own file.
+					stray = fmt.Sprintf("looks like a copy of %s: part of no case, it checks nothing; remove it, or move it out of the folder", want)
+					break
+				}
 				stray = fmt.Sprintf("looks like %s but is part of no case: a case's files are named NAME.deal.json, NAME.invoice.json and NAME.error.txt, those suffixes in lower case; rename it %s, or move it out of the folder", what, want)
 				break
 			}
@@ -237,6 +245,11 @@ func goldenStrays(dir string) ([]GoldenResult, error) {
 		}
 	}
 	return out, nil
+}
+
+// editorAutosave says whether name is an Emacs autosave, #x.deal.json#.
+func editorAutosave(name string) bool {
+	return len(name) > 2 && strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#")
 }
 
 // goldenChange is GoldenResult.Change of an update: other says a file of

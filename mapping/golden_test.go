@@ -430,7 +430,7 @@ func TestRunGoldenFailsOnFilesThatArePartOfNoCase(t *testing.T) {
 	want, _ := os.ReadFile("../examples/mappings/generic-standard/won-de-two-lines.invoice.json")
 	os.WriteFile(filepath.Join(dir, "c.deal.json"), deal, 0o644)
 	os.WriteFile(filepath.Join(dir, "c.invoice.json"), want, 0o644)
-	for _, name := range []string{"c.invoice.json.orig", "d.error.txt", "notes.txt", ".c.deal.json.swp"} {
+	for _, name := range []string{"c.invoice.json.orig", "c.deal.json.bak", "#c.deal.json#", "e.invoice.json.orig", "d.error.txt", "notes.txt", ".c.deal.json.swp"} {
 		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
 	}
 	set, err := mapping.Load(mapping.Sources{Files: []string{"../examples/mappings/generic-standard.yaml"}})
@@ -448,8 +448,10 @@ func TestRunGoldenFailsOnFilesThatArePartOfNoCase(t *testing.T) {
 	}
 	wantResults := []string{
 		"c ok=true ",
-		"c.invoice.json.orig ok=false looks like a case's expected invoice but is part of no case: a case's files are named NAME.deal.json, NAME.invoice.json and NAME.error.txt, those suffixes in lower case; rename it c.invoice.json, or move it out of the folder",
+		"c.deal.json.bak ok=false looks like a copy of c.deal.json: part of no case, it checks nothing; remove it, or move it out of the folder",
+		"c.invoice.json.orig ok=false looks like a copy of c.invoice.json: part of no case, it checks nothing; remove it, or move it out of the folder",
 		"d.error.txt ok=false an expected error without its deal d.deal.json: part of no case, it checks nothing; add the deal, or remove the file",
+		"e.invoice.json.orig ok=false looks like a case's expected invoice but is part of no case: a case's files are named NAME.deal.json, NAME.invoice.json and NAME.error.txt, those suffixes in lower case; rename it e.invoice.json, or move it out of the folder",
 	}
 	if strings.Join(got, "\n") != strings.Join(wantResults, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantResults, "\n"))
