@@ -80,8 +80,11 @@ func (p *parser) checkNilComparisons(n *yaml.Node, key, src string, root ast.Nod
 		case stringType:
 			what = `a text, "" where the deal has none`
 			fix = fmt.Sprintf(`compare with "" instead: %s %s ""`, text, op)
-		case dateType:
+		case dateType, momentType:
 			what = "a date, unset where the deal has none"
+			if value.Type() == momentType {
+				what = "a moment, unset where the deal has none"
+			}
 			test := "is_set(" + text + ")"
 			if op == "==" {
 				test = "!" + test

@@ -24,6 +24,8 @@ func TestNilComparisonsOfValuesNeverNilAreRefused(t *testing.T) {
 			`!= nil is always true here: deal.amount is never nil (a decimal, 0 where the deal has none)`},
 		{"name: y\ninvoice:\n  memo: 'deal.close_date == nil ? \"x\" : \"y\"'\n",
 			`== nil is always false here: deal.close_date is never nil (a date, unset where the deal has none); test it with is_set() instead: !is_set(deal.close_date) (in`},
+		{"name: y\ninvoice:\n  memo: 'deal.close_time != nil ? \"x\" : \"y\"'\n",
+			`!= nil is always true here: deal.close_time is never nil (a moment, unset where the deal has none); test it with is_set() instead: is_set(deal.close_time) (in`},
 		{"name: y\ntrigger: 'deal.raw[\"po\"] != nil'\n",
 			`trigger: != nil is always true here: deal.raw["po"] is never nil (a text, "" where the deal has none); compare with "" instead: deal.raw["po"] != "" (in`},
 		{"name: y\ninvoice:\n  memo: 'deal.raw?.po == nil ? \"x\" : \"y\"'\n",
@@ -39,6 +41,7 @@ func TestNilComparisonsOfValuesNeverNilAreRefused(t *testing.T) {
 	for _, e := range []string{
 		`find(deal.line_items, .sku == "A") == nil`, `get(deal.raw, "po") != nil`, `deal.line_items == nil`,
 		`(let e = first(deal.line_items); e == nil)`, `nil == findLast(deal.line_items, .quantity > 0)`,
+		`is_set(deal.close_time)`, // the advice for a moment
 	} {
 		src := "name: y\ninvoice:\n  memo: '" + strings.ReplaceAll(e, "'", "''") + " ? \"x\" : \"y\"'\n"
 		if _, err := mapping.Parse("y.yaml", []byte(src)); err != nil {
