@@ -70,12 +70,14 @@ var WorkflowTaskPollers = sdkworker.NewPollerBehaviorAutoscaling(sdkworker.Polle
 })
 
 // StopTimeout is how long a worker's Stop waits for the workflow tasks in
-// hand (and then, as long again, for the local calls still running) before
-// it cancels them: one attempt of a call (the activity timeout) and the
-// completion of its workflow task. The SDK's default is 0: a call to the
-// ERP would be cut off mid-request at every deploy. The platform's grace
-// period for the process (Kubernetes' terminationGracePeriodSeconds,
-// Docker's stop timeout) must be longer than twice this.
+// hand (then as long again for the local calls still running, and, with
+// external_calls: activity, as long a third time for the activities)
+// before it cancels them: one attempt of a call (the activity timeout) and
+// the completion of its workflow task. The SDK's default is 0: a call to
+// the ERP would be cut off mid-request at every deploy. The platform's
+// grace period for the process (Kubernetes' terminationGracePeriodSeconds,
+// Docker's stop timeout) must be longer than twice this (three times with
+// external_calls: activity).
 func StopTimeout(activityTimeout time.Duration) time.Duration {
 	return activityTimeout + 5*time.Second
 }

@@ -56,7 +56,8 @@ with --canceled runs an operator canceled (the Web UI's "Request
 cancellation") while "pending" (before their invoice call was sent, or
 between invoice attempts each refused before the ERP acted) or "failed"
 (during their invoice call, which may have made the invoice: the new run
-finds it under the same key). Runs of these endings that were past their
+finds it under the same key; or during any step, by a worker of an earlier
+release). Runs of these endings that were past their
 invoice ("invoiced", as a run canceled while it wrote its invoice back
 ends; "writeback_failed" for one canceled so by a worker of an earlier
 release) are listed too, skipped with the command that writes their
