@@ -104,11 +104,7 @@ func orgFieldProblem(all map[string]pdDealField, f orgField) (connectors.WriteBa
 		p.Problem = fmt.Sprintf("is Pipedrive's own organization field %q, not a custom field: the fetch reads %s from the organization's custom fields", d.FieldName, f.holds)
 		p.Fix = text
 	case !readableFieldTypes[d.FieldType]:
-		kind := d.FieldType
-		if n := fieldTypeNames[kind]; n != "" {
-			kind += " (" + n + ")"
-		}
-		p.Problem = fmt.Sprintf("is the field %q of type %s, whose value is not %s as text", d.FieldName, kind, f.holds)
+		p.Problem = fmt.Sprintf("is the field %q of type %s, whose value is not %s as text", d.FieldName, fieldKind(d.FieldType), f.holds)
 		if d.FieldType == "enum" || d.FieldType == "set" {
 			p.Problem += ": it holds the id of one of its options"
 		}

@@ -31,6 +31,15 @@ var fieldTypeNames = map[string]string{
 	"boolean": "Checkbox",
 }
 
+// fieldKind is a field type as messages name it: the API's type, with the
+// name Pipedrive's settings give it where known ("enum (Single option)").
+func fieldKind(fieldType string) string {
+	if n := fieldTypeNames[fieldType]; n != "" {
+		return fieldType + " (" + n + ")"
+	}
+	return fieldType
+}
+
 var _ connectors.WriteBackChecker = (*Source)(nil)
 
 // CheckWriteBack implements connectors.WriteBackChecker: for each company
@@ -68,11 +77,7 @@ func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmk
 			p.Problem = fmt.Sprintf("is Pipedrive's own deal field %q, not a custom field: the write-back sets custom_fields", d.FieldName)
 			p.Fix = fmt.Sprintf(text, f.Setting)
 		case !textFieldTypes[d.FieldType]:
-			kind := d.FieldType
-			if n := fieldTypeNames[kind]; n != "" {
-				kind += " (" + n + ")"
-			}
-			p.Problem = fmt.Sprintf("is the field %q of type %s, which cannot hold %s: the write-back writes text", d.FieldName, kind, f.Holds)
+			p.Problem = fmt.Sprintf("is the field %q of type %s, which cannot hold %s: the write-back writes text", d.FieldName, fieldKind(d.FieldType), f.Holds)
 			if d.FieldType == "enum" || d.FieldType == "set" {
 				p.Problem += ", and the field takes the id of one of its options"
 			}

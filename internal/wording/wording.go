@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 // Duration is d as one writes it in the config (time.ParseDuration reads
@@ -42,20 +45,11 @@ func SomeOf(items []string, shown int) string {
 // Count writes n with its thousands grouped by commas, as a message
 // says a large number: 5,000,000.
 func Count(n int) string {
-	digits := strconv.Itoa(n)
-	sign := ""
-	if n < 0 {
-		sign, digits = "-", digits[1:]
-	}
-	var b strings.Builder
-	for i, d := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(d)
-	}
-	return sign + b.String()
+	return english.Sprintf("%d", n)
 }
+
+// english prints numbers as English writes them (golang.org/x/text/message).
+var english = message.NewPrinter(language.English)
 
 // Quoted is items, each quoted as a Go string ("a", "b\n").
 func Quoted(items []string) []string {
