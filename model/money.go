@@ -132,6 +132,21 @@ func (c Currency) Format(d decimal.Decimal) string {
 	return d.StringFixed(c.MinorUnits())
 }
 
+// Amount renders an amount with the currency's minor units and its code,
+// as an invoice shows it: "100.50 EUR", "1000 JPY", "0.005 KWD"; an
+// amount with more decimals than the minor units keeps them all
+// ("99.999 EUR"), as rounding it would show another amount.
+func (c Currency) Amount(d decimal.Decimal) string {
+	text := c.Format(d)
+	if !d.Equal(d.Round(c.MinorUnits())) {
+		text = ExactString(d)
+	}
+	if c == "" {
+		return text
+	}
+	return text + " " + string(c)
+}
+
 // ExactString renders d with all its significant digits and no exponent
 // ("1.5E3" → "1500", "1.50" → "1.5", "-0.0700" → "-0.07"), whatever
 // decimal's package-level formatting switches say. Connectors use it for

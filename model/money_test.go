@@ -276,8 +276,38 @@ func TestValidateDealAmountTolerance(t *testing.T) {
 	if err := inv.Validate(ValidateOptions{DealAmount: amount("99.999")}); err != nil {
 		t.Fatalf("99.999 against a subtotal of 100.00: %v", err)
 	}
-	if err := inv.Validate(ValidateOptions{DealAmount: amount("100.005")}); err == nil || !strings.Contains(err.Error(), "100.005 (100.01 in "+string(inv.Currency)+")") {
+	if err := inv.Validate(ValidateOptions{DealAmount: amount("100.005")}); err == nil || !strings.Contains(err.Error(), "the deal amount is 100.01 EUR (the CRM's 100.005, rounded to the currency's minor units)") {
 		t.Fatalf("100.005 against 100.00: %v; want a problem naming both forms of the amount", err)
+	}
+}
+
+// The amount check prints the subtotal, the deal amount and the tolerance
+// with the currency's minor units and its code, as the invoice shows
+// them: 100.50 EUR, not 100.5; 1000 JPY.
+func TestAmountCheckPrintsAmountsInTheCurrency(t *testing.T) {
+	for _, c := range []struct {
+		currency        Currency
+		price, amount   string
+		tolerance, want string
+	}{
+		{"EUR", "100.50", "100", "0",
+			`invoice.subtotal: lines add up to 100.50 EUR but the deal amount is 100.00 EUR (tolerance 0.00 EUR) (got "100.50")`},
+		{"JPY", "1000", "1200", "10",
+			`invoice.subtotal: lines add up to 1000 JPY but the deal amount is 1200 JPY (tolerance 10 JPY) (got "1000")`},
+		{"KWD", "12.5", "12.4", "0.005",
+			`invoice.subtotal: lines add up to 12.500 KWD but the deal amount is 12.400 KWD (tolerance 0.005 KWD) (got "12.500")`},
+		// A tolerance finer than the minor units is shown as it is.
+		{"EUR", "10", "10.02", "0.015",
+			`lines add up to 10.00 EUR but the deal amount is 10.02 EUR (tolerance 0.015 EUR)`},
+	} {
+		inv := Invoice{Reference: "R", Customer: Customer{Name: "Acme"}, Currency: c.currency,
+			IssueDate: NewDate(2026, 1, 14), DueDate: NewDate(2026, 2, 13),
+			Lines: []InvoiceLine{{Description: "x", Quantity: d("1"), UnitPrice: d(c.price)}}}
+		inv.ComputeTotals()
+		err := inv.Validate(ValidateOptions{DealAmount: decimal.NewNullDecimal(d(c.amount)), Tolerance: d(c.tolerance)})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v\nwant it to say %s", c.currency, err, c.want)
+		}
 	}
 }
 

@@ -168,12 +168,15 @@ func (inv *Invoice) Validate(o ValidateOptions) error {
 			amount = inv.Currency.Round(amount)
 		}
 		if diff := inv.Subtotal.Sub(amount).Abs(); diff.GreaterThan(o.Tolerance) {
-			given := o.DealAmount.Decimal.String()
+			// Both in the currency's minor units, with its code (100.50
+			// EUR, 1000 JPY): what the invoice and the CRM show.
+			cur := inv.Currency
+			given := cur.Amount(amount)
 			if !amount.Equal(o.DealAmount.Decimal) {
-				given += " (" + amount.String() + " in " + string(inv.Currency) + ")"
+				given += " (the CRM's " + ExactString(o.DealAmount.Decimal) + ", rounded to the currency's minor units)"
 			}
 			add("subtotal", fmt.Sprintf("lines add up to %s but the deal amount is %s (tolerance %s)",
-				inv.Subtotal.String(), given, o.Tolerance.String()), inv.Subtotal.String())
+				cur.Amount(inv.Subtotal), given, cur.Amount(o.Tolerance)), cur.Format(inv.Subtotal))
 		}
 	}
 	if len(ps) > 0 {
