@@ -21,6 +21,7 @@ type File struct {
 	file          string
 	hash          string
 	tolerance     decimal.Decimal
+	rounding      string         // rounding: how round_to and round_currency round a half (roundHalfUp, roundHalfEven)
 	zone          *time.Location // time_zone; nil: CRM dates as read
 	defaults      DefaultsEnv
 	lookups       map[string]*lookupTable

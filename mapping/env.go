@@ -549,6 +549,7 @@ func function(name string, f func(p ...any) (any, error), types ...any) expr.Opt
 
 // operatorOf names the operators behind the decimal functions.
 var operatorOf = map[string]string{"_dec_neg": "-", "_dec_add": "+", "_dec_sub": "-", "_dec_mul": "*", "_dec_div": "/",
+	"_dec_pow": "**", "_dec_caret": "^",
 	"_dec_eq": "==", "_dec_ne": "!=", "_dec_lt": "<", "_dec_le": "<=", "_dec_gt": ">", "_dec_ge": ">="}
 
 // kindName says what a value is, in a mapping's words.
@@ -623,12 +624,137 @@ func (p *decimalSign) Visit(node *ast.Node) {
 func (p *decimalSign) Reset()             { p.applied = false }
 func (p *decimalSign) ShouldRepeat() bool { return p.applied }
 
+// decimalPower is op (** or ^) of a decimal and a whole number, computed
+// exactly: repeated multiplication, as (1 + rate) ** years is written out
+// by hand. expr's own computes it with floats ((1.05) ** 2 would be
+// 1.1025000000000003), and refused a decimal operand at load; a decimal
+// or fractional exponent is still refused there (powerHint). The exponent
+// is from 0 to maxPowerExponent: a negative one divides, which is not
+// exact (dec(1) / x ** n says so), and a large one makes a number of as
+// many digits as the run can hold.
+func decimalPower(op string) func(p ...any) (any, error) {
+	return func(p ...any) (any, error) {
+		x := asDec(p[0])
+		n, err := wholeArg("the operator "+op, "times", p[1])
+		if err != nil {
+			return nil, err
+		}
+		if n < 0 || n > maxPowerExponent {
+			return nil, powerExponentError(op, n)
+		}
+		return decimalPow(x, n), nil
+	}
+}
+
+// powerExponentError is the error of an exponent of a decimal outside 0
+// to maxPowerExponent, at load (a literal) or as the run computes it.
+func powerExponentError(op string, n int) error {
+	if n < 0 {
+		return fmt.Errorf("the operator %s: a decimal to the power %d divides, which is not exact; write dec(1) / x %s %d and round it (round_to, round_currency)", op, n, op, -n)
+	}
+	return fmt.Errorf("the operator %s: a decimal to the power %d; give an exponent from 0 to %d", op, n, maxPowerExponent)
+}
+
+// decimalPow is x to the power n (0 ≤ n), exactly, by squaring.
+func decimalPow(x decimal.Decimal, n int) decimal.Decimal {
+	r := decimal.NewFromInt(1)
+	for ; n > 0; n >>= 1 {
+		if n&1 == 1 {
+			r = r.Mul(x)
+		}
+		if n > 1 {
+			x = x.Mul(x)
+		}
+	}
+	return r
+}
+
+// The ways round_to and round_currency round a half: the mapping's
+// `rounding`, or their last argument.
+const (
+	// roundHalfUp rounds a half away from zero (2.345 → 2.35, -2.5 →
+	// -3): commercial rounding, what the CRMs and ERPs do, the default.
+	roundHalfUp = "half_up"
+	// roundHalfEven rounds a half to the even digit (2.345 → 2.34, 2.355
+	// → 2.36, -2.5 → -2): banker's rounding, IEEE 754's, which some
+	// accounting rules ask for.
+	roundHalfEven = "half_even"
+)
+
+// roundingModes words the modes, for the messages that list them.
+const roundingModes = `half_up (half away from zero: 2.345 → 2.35, -2.5 → -3; the default) or half_even (banker's rounding, to the even digit: 2.345 → 2.34, -2.5 → -2)`
+
+// roundingMode checks a rounding mode written in the file or given to
+// round_to or round_currency.
+func roundingMode(s string) error {
+	if s != roundHalfUp && s != roundHalfEven {
+		return fmt.Errorf("%q is no rounding; give %s", s, roundingModes)
+	}
+	return nil
+}
+
+// roundHalf is d rounded to places in mode.
+func roundHalf(d decimal.Decimal, places int32, mode string) decimal.Decimal {
+	if mode == roundHalfEven {
+		return d.RoundBank(places)
+	}
+	return d.Round(places)
+}
+
+// roundingOptions are round_to and round_currency, which round a half as
+// the mapping's `rounding` says (mode), or as their last argument does.
+func roundingOptions(mode string) []expr.Option {
+	modeOf := func(fn string, p []any) (string, error) {
+		if len(p) < 3 {
+			return mode, nil
+		}
+		m, _ := p[2].(string)
+		if err := roundingMode(m); err != nil {
+			return "", fmt.Errorf("%s: %w", fn, err)
+		}
+		return m, nil
+	}
+	return []expr.Option{
+		// round_to(x, places[, mode]): half away from zero, or as mode
+		// or the mapping's rounding says.
+		function("round_to", func(p ...any) (any, error) {
+			places, err := wholeArg("round_to", "places", p[1])
+			if err != nil {
+				return nil, err
+			}
+			if places < -maxRoundPlaces || places > maxRoundPlaces {
+				// Rounding to a million places makes a number of a
+				// million digits: the run would hang, not fail.
+				return nil, fmt.Errorf("round_to: %d places; give from %d to %d (a currency's minor units: round_currency)", places, -maxRoundPlaces, maxRoundPlaces)
+			}
+			m, err := modeOf("round_to", p)
+			if err != nil {
+				return nil, err
+			}
+			return roundHalf(asDecArg(p[0]), int32(places), m), nil
+		}, new(func(decimal.Decimal, int) decimal.Decimal), new(func(decimal.Decimal, int, string) decimal.Decimal)),
+		// round_currency(x, "JPY"[, mode]): to the currency's minor units.
+		function("round_currency", func(p ...any) (any, error) {
+			cur, err := model.ParseCurrency(p[1].(string))
+			if err != nil {
+				return nil, err
+			}
+			m, err := modeOf("round_currency", p)
+			if err != nil {
+				return nil, err
+			}
+			return roundHalf(asDecArg(p[0]), cur.MinorUnits(), m), nil
+		}, new(func(decimal.Decimal, string) decimal.Decimal), new(func(decimal.Decimal, string, string) decimal.Decimal)),
+	}
+}
+
 // maxRoundPlaces bounds round_to's places, and maxAddDays add_days' days
 // (about 270 years): beyond them a mapping is wrong, and a deal's data
 // that reached them would hang the run or write a date of another era.
 const (
-	maxRoundPlaces = 30
-	maxAddDays     = 100000
+	maxPowerExponent = 100
+	maxRoundPlaces   = 30
+	maxAddDays       = 100000
 )
 
 // floatText is a float's decimal text, never in exponent form: expr's
@@ -683,6 +809,8 @@ func baseOptions(strict bool) []expr.Option {
 			}
 			return asDec(p[0]).Div(b), nil
 		}, decOverloads...),
+		function("_dec_pow", decimalPower("**"), new(func(decimal.Decimal, int) decimal.Decimal)),
+		function("_dec_caret", decimalPower("^"), new(func(decimal.Decimal, int) decimal.Decimal)),
 		function("_dec_eq", decOp(func(a, b decimal.Decimal) any { return a.Equal(b) }), decCmpOverloads...),
 		function("_dec_ne", decOp(func(a, b decimal.Decimal) any { return !a.Equal(b) }), decCmpOverloads...),
 		function("_dec_lt", decOp(func(a, b decimal.Decimal) any { return a.LessThan(b) }), decCmpOverloads...),
@@ -693,6 +821,8 @@ func baseOptions(strict bool) []expr.Option {
 		expr.Operator("-", "_dec_sub"),
 		expr.Operator("*", "_dec_mul"),
 		expr.Operator("/", "_dec_div"),
+		expr.Operator("**", "_dec_pow"),
+		expr.Operator("^", "_dec_caret"),
 		expr.Operator("==", "_dec_eq"),
 		expr.Operator("!=", "_dec_ne"),
 		expr.Operator("<", "_dec_lt"),
@@ -720,27 +850,6 @@ func baseOptions(strict bool) []expr.Option {
 			}
 			return nil, fmt.Errorf("dec: unexpected %T", p[0])
 		}, new(func(string) decimal.Decimal), new(func(int) decimal.Decimal), new(func(decimal.Decimal) decimal.Decimal)),
-		// round(x, places): half away from zero.
-		function("round_to", func(p ...any) (any, error) {
-			places, err := wholeArg("round_to", "places", p[1])
-			if err != nil {
-				return nil, err
-			}
-			if places < -maxRoundPlaces || places > maxRoundPlaces {
-				// Rounding to a million places makes a number of a
-				// million digits: the run would hang, not fail.
-				return nil, fmt.Errorf("round_to: %d places; give from %d to %d (a currency's minor units: round_currency)", places, -maxRoundPlaces, maxRoundPlaces)
-			}
-			return asDecArg(p[0]).Round(int32(places)), nil
-		}, new(func(decimal.Decimal, int) decimal.Decimal)),
-		// round_currency(x, "JPY"): to the currency's minor units.
-		function("round_currency", func(p ...any) (any, error) {
-			cur, err := model.ParseCurrency(p[1].(string))
-			if err != nil {
-				return nil, err
-			}
-			return cur.Round(asDecArg(p[0])), nil
-		}, new(func(decimal.Decimal, string) decimal.Decimal)),
 		// percent(x, p) = x × p / 100.
 		function("percent", func(p ...any) (any, error) {
 			return asDecArg(p[0]).Mul(asDecArg(p[1])).Shift(-2), nil // exactly: Div stops at 16 digits

@@ -687,7 +687,7 @@ func (p *parser) expression(n *yaml.Node, key string) (string, bool) {
 }
 
 func (p *parser) parse(root *yaml.Node) {
-	top := p.entries(root, "", "name", "description", "time_zone", "trigger", "tolerance", "defaults", "lookups", "invoice")
+	top := p.entries(root, "", "name", "description", "time_zone", "trigger", "tolerance", "rounding", "defaults", "lookups", "invoice")
 	m := p.m
 	if n, ok := top["name"]; ok {
 		name, _ := p.scalar(n, "name")
@@ -712,6 +712,16 @@ func (p *parser) parse(root *yaml.Node) {
 				p.at(n, "tolerance", "must not be negative")
 			default:
 				m.tolerance = d
+			}
+		}
+	}
+	m.rounding = roundHalfUp
+	if n, ok := top["rounding"]; ok {
+		if s, ok := p.scalar(n, "rounding"); ok && s != "" {
+			if err := roundingMode(s); err != nil {
+				p.at(n, "rounding", "%v; it is how round_to and round_currency round a half", err)
+			} else {
+				m.rounding = s
 			}
 		}
 	}
@@ -974,6 +984,10 @@ func floatHint(src string, opts []expr.Option) (hint string, from int, ok bool) 
 			} else if c, isCall := x.(*ast.CallNode); isCall && isCallOf(c, numDiv) && len(c.Arguments) == 2 {
 				l, r = c.Arguments[0], c.Arguments[1]
 			}
+			if wholePower(x) {
+				hint, from, ok = floatAdvice(runes, x), floatFrom(x), true
+				return
+			}
 			if l == nil || l.Type() != intType || r.Type() != intType {
 				return
 			}
@@ -1032,6 +1046,9 @@ func builtinHint(msg string) string {
 		}
 		return ""
 	}
+	if h := powerHint(msg); h != "" {
+		return h
+	}
 	if strings.HasPrefix(msg, "invalid operation: ") && strings.Contains(msg, "mismatched types") && strings.Contains(msg, "decimal") &&
 		(strings.Contains(msg, "unknown") || strings.Contains(msg, "interface {}")) {
 		// A decimal beside a value whose type shows only as the run
@@ -1050,6 +1067,25 @@ func builtinHint(msg string) string {
 		}
 	}
 	return ""
+}
+
+// powerHint is the hint for expr's message msg about ** or ^ with a
+// decimal whose exponent is not a whole number (a float, a decimal), or
+// whose base is a whole number or a float and exponent a decimal: a
+// decimal's power is computed exactly for whole-number exponents only
+// (decimalPower); a root or a fractional power has no exact decimal, and
+// floats are not money's. "" for other messages (an operand whose type
+// shows only as the run reads it: unknownOperandHint's).
+func powerHint(msg string) string {
+	if !strings.HasPrefix(msg, "invalid operation: ** (mismatched types") && !strings.HasPrefix(msg, "invalid operation: ^ (mismatched types") {
+		return ""
+	}
+	if !strings.Contains(msg, "decimal") || strings.Contains(msg, "unknown") || strings.Contains(msg, "interface {}") {
+		return ""
+	}
+	return "; a decimal's power is computed exactly for a whole-number exponent only (deal.amount ** 2, (1 + dec(\"0.05\")) ** len(deal.line_items)), never with floats: " +
+		"write the exponent as a whole number (an exponent computed with floats, 3 ** 1 or 10 / 5, is a float); a fractional exponent (a root) has no exact decimal: " +
+		"compute the factor outside the mapping and write it rounded, dec(\"1.0247\"), or round the result (round_to, round_currency)"
 }
 
 // valueTypes are the mapping's values by the names expr's messages give
@@ -1238,6 +1274,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 	root := prog.Node()
 	if p.strict {
 		p.checkFloatArgLiterals(n, key, src, opts)
+		p.checkLaunderedFloats(n, key, src, opts)
 		p.checkMethods(n, key, src, root)
 		p.checkGroupKeys(n, key, src, root)
 		p.checkAggregates(n, key, src, root)
@@ -1280,11 +1317,14 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 				p.checkLiterals(n, key, src, call.Arguments[0], "date: ", dateLiteral)
 			case id.Value == "_int" && len(call.Arguments) == 1:
 				p.checkLiterals(n, key, src, call.Arguments[0], "int: ", wholeNumberLiteral)
-			case id.Value == "round_currency" && len(call.Arguments) == 2:
+			case id.Value == "round_currency" && len(call.Arguments) >= 2:
 				p.checkLiterals(n, key, src, call.Arguments[1], "round_currency: ", func(s string) error {
 					_, err := model.ParseCurrency(s)
 					return err
 				})
+			}
+			if (id.Value == "round_to" || id.Value == "round_currency") && len(call.Arguments) == 3 {
+				p.checkLiterals(n, key, src, call.Arguments[2], id.Value+": ", roundingMode)
 			}
 		}
 		if ok && id.Value == "date_in" && len(call.Arguments) == 2 {
@@ -1665,7 +1705,7 @@ func lookupKey(v any) (string, error) {
 // options are the compile options of an expression of this mapping;
 // strict is the parser's (see baseOptions).
 func (m *File) options(env envKind, strict bool) []expr.Option {
-	opts := baseOptions(strict)
+	opts := append(baseOptions(strict), roundingOptions(m.rounding)...)
 	switch env {
 	case envLine:
 		opts = append(opts, expr.Env(LineEnv{}))

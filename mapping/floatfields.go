@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
@@ -145,9 +146,9 @@ func (p *parser) checkFloatLiterals(n *yaml.Node, key, src string, opts []expr.O
 		return
 	}
 	runes := []rune(src)
-	floatLiteralsReaching(tree.Node, letValues(tree.Node), func(f *ast.FloatNode) {
-		line, col := position(src, f.Location().From)
-		p.exprProblem(n, key, src, line, col, "a float written in the file can be this field's value, which needs a decimal: the deals that take it would fail the run"+floatLiteralAdvice(runes, f))
+	floatLiteralsReaching(tree.Node, letValues(tree.Node), func(f ast.Node) {
+		line, col := position(src, floatFrom(f))
+		p.exprProblem(n, key, src, line, col, floatWords(f)+" can be this field's value, which needs a decimal: the deals that take it would fail the run"+floatAdvice(runes, f))
 	})
 }
 
@@ -171,7 +172,7 @@ func (p *parser) checkFloatArgLiterals(n *yaml.Node, key, src string, opts []exp
 	}
 	runes := []rune(src)
 	lets := letValues(tree.Node)
-	seen := map[*ast.FloatNode]bool{}
+	seen := map[ast.Node]bool{}
 	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
 		c, ok := node.(*ast.CallNode)
 		if !ok {
@@ -185,27 +186,35 @@ func (p *parser) checkFloatArgLiterals(n *yaml.Node, key, src string, opts []exp
 			if i >= len(c.Arguments) {
 				continue
 			}
-			floatLiteralsReaching(c.Arguments[i], lets, func(f *ast.FloatNode) {
+			floatLiteralsReaching(c.Arguments[i], lets, func(f ast.Node) {
 				if seen[f] {
 					return
 				}
 				seen[f] = true
-				line, col := position(src, f.Location().From)
-				p.exprProblem(n, key, src, line, col, fmt.Sprintf("a float written in the file can be %s's argument, which takes a decimal: the deals that take it would fail the run", id.Value)+floatLiteralAdvice(runes, f))
+				line, col := position(src, floatFrom(f))
+				p.exprProblem(n, key, src, line, col, fmt.Sprintf("%s can be %s's argument, which takes a decimal: the deals that take it would fail the run", floatWords(f), id.Value)+floatAdvice(runes, f))
 			})
 		}
 	}))
 }
 
 // floatLiteralsReaching calls found with each float written in the
-// file that can be the value of root: through a conditional's branches,
+// file that can be the value of root, and each power of whole numbers
+// (2 ** 3, a float in expr): through a conditional's branches,
 // either side of ??, a map or list literal indexed (only the entry a key
 // or index written in the file reads), a let variable or a let's body.
-func floatLiteralsReaching(root ast.Node, lets map[string]ast.Node, found func(*ast.FloatNode)) {
-	seen := map[*ast.FloatNode]bool{}
+func floatLiteralsReaching(root ast.Node, lets map[string]ast.Node, found func(ast.Node)) {
+	seen := map[ast.Node]bool{}
 	var reach func(node ast.Node, depth int)
 	reach = func(node ast.Node, depth int) {
 		if depth > maxNeverDecimalDepth {
+			return
+		}
+		if wholePower(node) {
+			if !seen[node] {
+				seen[node] = true
+				found(node)
+			}
 			return
 		}
 		switch x := node.(type) {
@@ -289,6 +298,54 @@ func constantIndex(n ast.Node) (int, bool) {
 	return 0, false
 }
 
+// wholePower says whether n is ** or ^ of two whole numbers, which expr
+// computes with floats and types a float (2 ** 3 is 8.0).
+func wholePower(n ast.Node) bool {
+	b, ok := n.(*ast.BinaryNode)
+	return ok && (b.Operator == "**" || b.Operator == "^") && b.Left.Type() == intType && b.Right.Type() == intType
+}
+
+// floatFrom is where the float f (a literal, or a power of whole
+// numbers) starts in its expression.
+func floatFrom(f ast.Node) int {
+	if from, ok := startOf(f); ok {
+		return from
+	}
+	return f.Location().From
+}
+
+// floatWords names the float f in a problem: a literal, or a power of
+// whole numbers.
+func floatWords(f ast.Node) string {
+	if _, ok := f.(*ast.FloatNode); ok {
+		return "a float written in the file"
+	}
+	return "a power of whole numbers, which expr computes as a float,"
+}
+
+// floatAdvice is floatLiteralAdvice for a float literal, and for a power
+// of whole numbers its base as a decimal: dec(2) ** 3 for 2 ** 3, which
+// is computed exactly (decimalPower).
+func floatAdvice(src []rune, f ast.Node) string {
+	if l, ok := f.(*ast.FloatNode); ok {
+		return floatLiteralAdvice(src, l)
+	}
+	b := f.(*ast.BinaryNode)
+	base, left, right := nodeText(src, b.Left), operandText(src, b.Left), operandText(src, b.Right)
+	return fmt.Sprintf(": money never goes through floats, write dec(%s) %s %s instead of %s %s %s, which is computed exactly",
+		base, b.Operator, right, left, b.Operator, right)
+}
+
+// operandText is the text of the operand n of an operator, in
+// parentheses where it is an operation itself.
+func operandText(src []rune, n ast.Node) string {
+	switch n.(type) {
+	case *ast.BinaryNode, *ast.UnaryNode, *ast.ConditionalNode:
+		return "(" + nodeText(src, n) + ")"
+	}
+	return nodeText(src, n)
+}
+
 // floatLiteralAdvice is what to write instead of the float literal f of
 // the expression src: dec of its digits as written (dec("1.5") for 1.5,
 // dec("1000") for 1e3).
@@ -303,4 +360,127 @@ func floatLiteralAdvice(src []rune, f *ast.FloatNode) string {
 		digits = strconv.FormatFloat(f.Value, 'f', -1, 64)
 	}
 	return fmt.Sprintf(`: money never goes through floats, write dec(%q) instead of %s`, digits, written)
+}
+
+// checkLaunderedFloats refuses, in any field, a float known at load to
+// be one (a float literal, arithmetic on one, a division or a power of
+// whole numbers) that string() writes and dec() reads: string() writes
+// the float's binary approximation, which dec() takes as it is, so
+// dec(string(0.07 * 100)) was 7.000000000000001, silently, where
+// dec(0.07 * 100) is refused. It reaches dec() through a conditional's
+// branches, ??, trim(), a let variable or a let's body; a number read
+// with fromJSON (dec(string(x)), the way to convert one) and arithmetic
+// on it (computed as the number its text says: jsonArithmetic) are not
+// such floats, and dec(string(n)) of a whole number is exact.
+func (p *parser) checkLaunderedFloats(n *yaml.Node, key, src string, opts []expr.Option) {
+	tree, _, err := parseChecked(src, opts)
+	if err != nil {
+		return
+	}
+	runes := []rune(src)
+	lets := letValues(tree.Node)
+	seen := map[ast.Node]bool{}
+	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+		c, ok := node.(*ast.CallNode)
+		if !ok || !isCallOf(c, "dec") || len(c.Arguments) != 1 {
+			return
+		}
+		textsReaching(c.Arguments[0], lets, func(s *ast.BuiltinNode) {
+			arg := s.Arguments[0]
+			if isCallOf(arg, "_nil_text") || isCallOf(arg, "_no_func") {
+				arg = arg.(*ast.CallNode).Arguments[0]
+			}
+			if seen[arg] || !staticFloat(arg, lets) {
+				return
+			}
+			seen[arg] = true
+			from, ok := startOf(s)
+			if !ok {
+				from = s.Location().From
+			}
+			line, col := position(src, from)
+			written := nodeText(runes, arg)
+			advice := `: money never goes through floats; compute with decimals, e.g. dec("19.5") for 19.5`
+			if f, ok := arg.(*ast.FloatNode); ok {
+				advice = floatLiteralAdvice(runes, f)
+				advice = strings.Replace(advice, "instead of "+written, "instead of dec(string("+written+"))", 1)
+			} else if h, _, ok := floatHint(written, opts); ok {
+				advice = h
+			}
+			p.exprProblem(n, key, src, line, col, fmt.Sprintf("%s is a float, and string() writes a float's binary approximation, which dec() reads as it is (dec(string(0.07 * 100)) is 7.000000000000001)%s",
+				written, advice))
+		})
+	}))
+}
+
+// textsReaching calls found with each string() call whose text can be the
+// value of root: root itself, a conditional's branches, either side of
+// ??, trim()'s argument, a let variable or a let's body.
+func textsReaching(root ast.Node, lets map[string]ast.Node, found func(*ast.BuiltinNode)) {
+	var reach func(node ast.Node, depth int)
+	reach = func(node ast.Node, depth int) {
+		if depth > maxNeverDecimalDepth {
+			return
+		}
+		switch x := node.(type) {
+		case *ast.BuiltinNode:
+			switch {
+			case x.Name == "string" && len(x.Arguments) == 1:
+				found(x)
+			case x.Name == "trim" && len(x.Arguments) >= 1:
+				reach(x.Arguments[0], depth+1)
+			}
+		case *ast.ConditionalNode:
+			reach(x.Exp1, depth+1)
+			reach(x.Exp2, depth+1)
+		case *ast.BinaryNode:
+			if x.Operator == "??" {
+				reach(x.Left, depth+1)
+				reach(x.Right, depth+1)
+			}
+		case *ast.ChainNode:
+			reach(x.Node, depth+1)
+		case *ast.VariableDeclaratorNode:
+			reach(x.Expr, depth+1)
+		case *ast.SequenceNode:
+			if len(x.Nodes) > 0 {
+				reach(x.Nodes[len(x.Nodes)-1], depth+1)
+			}
+		case *ast.IdentifierNode:
+			if v, ok := lets[x.Value]; ok {
+				reach(v, depth+1)
+			}
+		}
+	}
+	reach(root, 0)
+}
+
+// staticFloat says whether n is a float known at load to be one: typed a
+// float, and computed from nothing fromJSON reads (its numbers, and
+// arithmetic on them, are computed as the numbers their text says).
+func staticFloat(n ast.Node, lets map[string]ast.Node) bool {
+	if t := n.Type(); t == nil || t.Kind() != reflect.Float64 {
+		return false
+	}
+	var fromJSON func(node ast.Node, depth int) bool
+	fromJSON = func(node ast.Node, depth int) bool {
+		if depth > maxNeverDecimalDepth {
+			return true // unsure: left to the run
+		}
+		found := false
+		ast.Walk(&node, visitor(func(x ast.Node) {
+			switch y := x.(type) {
+			case *ast.BuiltinNode:
+				found = found || y.Name == "fromJSON"
+			case *ast.CallNode:
+				found = found || isJSONArith(y)
+			case *ast.IdentifierNode:
+				if v, ok := lets[y.Value]; ok && !found {
+					found = fromJSON(v, depth+1)
+				}
+			}
+		}))
+		return found
+	}
+	return !fromJSON(n, 0)
 }

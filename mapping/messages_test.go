@@ -99,8 +99,11 @@ func TestFloatHintRepeatsTheExpression(t *testing.T) {
 		{"len(deal.line_items) / (1 + 1)", `write dec(len(deal.line_items)) / (1 + 1) instead of len(deal.line_items) / (1 + 1) (in`},
 		// At the literal's position, not the expression's start.
 		{"1 + 2.5", `bad/y.yaml:4:19: invoice.lines.quantity: expression gives float64, but this field needs a decimal: money never goes through floats, write dec("2.5") instead of 2.5`},
+		// A power of whole numbers: of a decimal, computed exactly.
+		{"2 ** 3", `bad/y.yaml:4:15: invoice.lines.quantity: expression gives float64, but this field needs a decimal: money never goes through floats, write dec(2) ** 3 instead of 2 ** 3, which is computed exactly (in`},
+		{"len(deal.line_items) ^ (1 + 1)", `write dec(len(deal.line_items)) ^ (1 + 1) instead of len(deal.line_items) ^ (1 + 1), which`},
 		// Neither: the general hint.
-		{"2 ** 3", `money never goes through floats; compute with decimals, e.g. dec("19.5") for 19.5 (in`},
+		{"ceil(3)", `money never goes through floats; compute with decimals, e.g. dec("19.5") for 19.5 (in`},
 	}
 	for _, c := range cases {
 		got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    quantity: "+c.expr+"\n")

@@ -1,0 +1,191 @@
+package mapping_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/mapping"
+)
+
+// ** and ^ on a decimal compute exactly, by repeated multiplication: a
+// compound rate (1 + rate) ** years was refused at load ("mismatched
+// types decimal and int"), and expr's own power computes with floats
+// (1.1 ** 3 is 1.3310000000000004 there).
+func TestPowerOfADecimalIsExact(t *testing.T) {
+	for _, c := range []struct{ expression, want string }{
+		{`deal.amount * (1 + dec("0.05")) ** 2`, "110.25"},
+		{`dec("1.1") ** 3`, "1.331"},
+		{`dec("1.1") ^ 3`, "1.331"},
+		{`dec("0.1") ** 20`, "0.00000000000000000001"},
+		{`deal.amount ** 0`, "1"},
+		{`-dec("1.5") ** 3`, "-3.375"},
+		{`deal.amount ** len(deal.line_items)`, "10000"},
+		{`round_to(deal.amount * (1 + dec("0.0325")) ** 7, 2)`, "125.09"},
+	} {
+		if got := printed(t, c.expression, opsEvent()); got != c.want {
+			t.Errorf("%s = %s, want %s", c.expression, got, c.want)
+		}
+	}
+
+	// In a decimal field.
+	m := parse(t, "name: pow\ninvoice:\n  lines:\n    unit_price: 'item.unit_price * (1 + dec(\"0.05\")) ** 2'\n")
+	inv, err := m.Map(opsEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inv.Lines[0].UnitPrice; got.String() != "33.075" {
+		t.Errorf("unit price %s, want 33.075", got)
+	}
+
+	// An exponent the run cannot compute exactly, or at all: a mapping
+	// error saying what to write.
+	for _, c := range []struct{ expression, want string }{
+		{`deal.amount ** (len(deal.line_items) - 3)`, "a decimal to the power -1 divides, which is not exact; write dec(1) / x ** 1"},
+		{`deal.amount ** (len(deal.line_items) * 51)`, "a decimal to the power 102; give an exponent from 0 to 100"},
+	} {
+		m, err := mapping.Parse("p.yaml", []byte("name: p\ninvoice:\n  memo: 'string("+c.expression+")'\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.expression, err)
+		}
+		if _, err := m.Map(opsEvent()); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", c.expression, err, c.want)
+		}
+	}
+}
+
+// A power with a decimal that has no exact result (a fractional or a
+// decimal exponent) is refused at load, saying why and what to write;
+// a power of whole numbers, a float in expr, that can be a decimal
+// field's value is refused as a float literal is, with its exact
+// rewrite (dec(2) ** 3).
+func TestPowersThatWouldBeFloatsAreRefusedAtLoad(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"  memo: 'string(deal.amount ** 0.5)'\n", "invoice.memo: invalid operation: ** (mismatched types decimal and float64); a decimal's power is computed exactly for a whole-number exponent only"},
+		{"  memo: 'string(deal.amount ^ dec(\"2\"))'\n", "invalid operation: ^ (mismatched types decimal and decimal); a decimal's power is computed exactly for a whole-number exponent only"},
+		{"  memo: 'string(dec(\"1.05\") ** 3 ** 1)'\n", "an exponent computed with floats, 3 ** 1 or 10 / 5, is a float"},
+		{"  lines:\n    quantity: 'deal.id == \"x\" ? 2 ** 3 : dec(1)'\n",
+			"bad/y.yaml:4:33: invoice.lines.quantity: a power of whole numbers, which expr computes as a float, can be this field's value, which needs a decimal: the deals that take it would fail the run: money never goes through floats, write dec(2) ** 3 instead of 2 ** 3"},
+		{"  lines:\n    unit_price: 'round_to(deal.id == \"x\" ? item.unit_price : len(deal.line_items) ^ 2, 2)'\n",
+			"can be round_to's argument, which takes a decimal: the deals that take it would fail the run: money never goes through floats, write dec(len(deal.line_items)) ^ 2 instead of len(deal.line_items) ^ 2"},
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n"+c.src)
+		if len(got) != 1 || !strings.Contains(got[0], c.want) {
+			t.Errorf("%s:\ngot  %q\nwant one containing %q", c.src, got, c.want)
+		}
+	}
+}
+
+// A float known at load that string() writes for dec() to read is
+// refused, as dec() of the float is: string() writes the float's binary
+// approximation, and dec(string(0.07 * 100)) was 7.000000000000001. A
+// whole number, a decimal and a number read with fromJSON (and
+// arithmetic on it, computed as its text says) convert exactly, and
+// still load.
+func TestFloatsThroughStringAreRefusedAtLoad(t *testing.T) {
+	for _, c := range []struct{ expression, want string }{
+		{`dec(string(0.07 * 100))`, `bad/y.yaml:4:22: invoice.lines.unit_price: 0.07 * 100 is a float, and string() writes a float's binary approximation, which dec() reads as it is (dec(string(0.07 * 100)) is 7.000000000000001): money never goes through floats, write dec("0.07") instead of 0.07 (in`},
+		{`dec(string(1.5))`, `write dec("1.5") instead of dec(string(1.5))`},
+		{`dec(string(2 ** 3))`, `2 ** 3 is a float, and string() writes`},
+		{`dec(string(len(deal.line_items) / 3))`, `write dec(len(deal.line_items)) / 3 instead of len(deal.line_items) / 3`},
+		// Through a let, trim() and a conditional's branch.
+		{`let s = string(0.07 * 100); dec(trim(s))`, `bad/y.yaml:4:26: invoice.lines.unit_price: 0.07 * 100 is a float`},
+		{`dec(deal.id == \"x\" ? string(1.25 * 3) : \"1\")`, `1.25 * 3 is a float`},
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    unit_price: \""+c.expression+"\"\n")
+		if len(got) != 1 || !strings.Contains(got[0], c.want) {
+			t.Errorf("%s:\ngot  %q\nwant one containing %q", c.expression, got, c.want)
+		}
+	}
+
+	ev := opsEvent()
+	ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"rate": 0.07}`)}
+	for _, c := range []struct{ expression, want string }{
+		{`dec(string(len(deal.line_items)))`, "2"},
+		{`dec(string(deal.amount))`, "100"},
+		{`dec(string(fromJSON(deal.raw["cf"])["rate"]))`, "0.07"},
+		{`dec(string(fromJSON(deal.raw["cf"])["rate"] * 100))`, "7"},
+		{`let r = fromJSON(deal.raw["cf"])["rate"]; dec(string(r * 100))`, "7"},
+	} {
+		m, err := mapping.Parse("ok.yaml", []byte("name: ok\ninvoice:\n  memo: 'string("+c.expression+")'\n"))
+		if err != nil {
+			t.Errorf("%s: %v", c.expression, err)
+			continue
+		}
+		inv, err := m.Map(ev)
+		if err != nil || inv.Memo != c.want {
+			t.Errorf("%s = %q, %v; want %s", c.expression, inv.Memo, err, c.want)
+		}
+	}
+}
+
+// round_to and round_currency round a half away from zero, unless the
+// mapping's `rounding` or their last argument says half_even (banker's
+// rounding): the modes differ only on an exact half.
+func TestRoundingModes(t *testing.T) {
+	cases := []struct{ expression, halfUp, halfEven string }{
+		{`round_to(dec("2.345"), 2)`, "2.35", "2.34"},
+		{`round_to(dec("2.355"), 2)`, "2.36", "2.36"},
+		{`round_to(dec("-2.345"), 2)`, "-2.35", "-2.34"},
+		{`round_to(dec("-2.5"), 0)`, "-3", "-2"},
+		{`round_to(dec("2.5"), 0)`, "3", "2"},
+		{`round_to(dec("3.5"), 0)`, "4", "4"},
+		{`round_to(dec("2.3451"), 2)`, "2.35", "2.35"}, // no half
+		{`round_to(dec("25"), -1)`, "30", "20"},
+		{`round_currency(dec("0.125"), "EUR")`, "0.13", "0.12"},
+		{`round_currency(dec("1234.5"), "JPY")`, "1235", "1234"},
+		{`round_currency(dec("-1.0005"), "KWD")`, "-1.001", "-1"},
+	}
+	for _, rounding := range []string{"", "rounding: half_up\n", "rounding: half_even\n"} {
+		for _, c := range cases {
+			want := c.halfUp
+			if rounding == "rounding: half_even\n" {
+				want = c.halfEven
+			}
+			m, err := mapping.Parse("r.yaml", []byte("name: r\n"+rounding+"invoice:\n  memo: 'string("+c.expression+")'\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv, err := m.Map(opsEvent())
+			if err != nil || inv.Memo != want {
+				t.Errorf("%q %s = %q, %v; want %s", rounding, c.expression, inv.Memo, err, want)
+			}
+		}
+	}
+
+	// The last argument wins over the mapping's rounding, either way.
+	for _, c := range []struct{ rounding, expression, want string }{
+		{"", `round_to(dec("2.345"), 2, "half_even")`, "2.34"},
+		{"rounding: half_even\n", `round_to(dec("2.345"), 2, "half_up")`, "2.35"},
+		{"", `round_currency(dec("-2.5"), "JPY", "half_even")`, "-2"},
+		{"rounding: half_even\n", `round_currency(dec("-2.5"), "JPY", "half_up")`, "-3"},
+		// A mode computed from the deal.
+		{"", `round_to(dec("2.5"), 0, deal.id == "D-1" ? "half_even" : "half_up")`, "2"},
+	} {
+		m, err := mapping.Parse("r.yaml", []byte("name: r\n"+c.rounding+"invoice:\n  memo: '"+strings.ReplaceAll("string("+c.expression+")", "'", "''")+"'\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, err := m.Map(opsEvent())
+		if err != nil || inv.Memo != c.want {
+			t.Errorf("%q %s = %q, %v; want %s", c.rounding, c.expression, inv.Memo, err, c.want)
+		}
+	}
+
+	// A mode that is none: the file's key, or a mode written in the
+	// file, at load; one computed from the deal as the run maps it.
+	for _, c := range []struct{ src, want string }{
+		{"name: r\nrounding: bankers\n", `bad/y.yaml:2:11: rounding: "bankers" is no rounding; give half_up (half away from zero: 2.345 → 2.35, -2.5 → -3; the default) or half_even (banker's rounding, to the even digit: 2.345 → 2.34, -2.5 → -2); it is how round_to and round_currency round a half`},
+		{"name: r\ninvoice:\n  memo: 'string(round_to(deal.amount, 2, \"HALF_EVEN\"))'\n", `bad/y.yaml:3:42: invoice.memo: round_to: "HALF_EVEN" is no rounding; give half_up`},
+		{"name: r\ninvoice:\n  memo: 'string(round_currency(deal.amount, \"EUR\", \"up\"))'\n", `round_currency: "up" is no rounding`},
+	} {
+		got := loadProblems(t, c.src)
+		if len(got) != 1 || !strings.Contains(got[0], c.want) {
+			t.Errorf("%s:\ngot  %q\nwant one containing %q", c.src, got, c.want)
+		}
+	}
+	m := parse(t, "name: r\ninvoice:\n  memo: 'string(round_to(deal.amount, 2, deal.name))'\n")
+	if _, err := m.Map(opsEvent()); err == nil || !strings.Contains(err.Error(), `round_to: "`) || !strings.Contains(err.Error(), "is no rounding; give half_up") {
+		t.Errorf("a mode that is none, from the deal: %v", err)
+	}
+}
