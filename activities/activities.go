@@ -30,6 +30,11 @@ type Connection struct {
 	// failures name: the fix of a refused credential is in the target's
 	// settings. "" names none.
 	TargetName string
+	// TargetIdentity is where Target's calls go
+	// (connectors.IdentifyTarget): the ERP steps of a run started for
+	// another refuse to call it (checkTarget). Zero: not known (no step
+	// is refused).
+	TargetIdentity connectors.TargetIdentity
 	// AccountTargets overrides Target for some CRM accounts (multi-tenant),
 	// each with its name.
 	AccountTargets map[string]NamedTarget
@@ -39,10 +44,12 @@ type Connection struct {
 	WriteBacker connectors.WriteBacker
 }
 
-// NamedTarget is an ERP target with its configured name ("" names none).
+// NamedTarget is an ERP target with its configured name ("" names none)
+// and its identity (Connection.TargetIdentity).
 type NamedTarget struct {
-	Name   string
-	Target connectors.Target
+	Name     string
+	Target   connectors.Target
+	Identity connectors.TargetIdentity
 }
 
 // TargetFor is the ERP target of a CRM account.
@@ -60,6 +67,16 @@ func (c Connection) TargetNameFor(account string) string {
 		return t.Name
 	}
 	return c.TargetName
+}
+
+// TargetIdentityFor is where the ERP steps of a CRM account's deal call
+// (TargetFor): the identity the intake pins in a run's input, and each of
+// its ERP steps compares with its own (checkTarget).
+func (c Connection) TargetIdentityFor(account string) connectors.TargetIdentity {
+	if t, ok := c.AccountTargets[account]; ok {
+		return t.Identity
+	}
+	return c.TargetIdentity
 }
 
 // erpFailure is err, the failure of an ERP step, with the connection and
@@ -182,6 +199,10 @@ type CustomerInput struct {
 	// DealID is the deal the customer is billed for, for the step's log
 	// lines ("" in runs started before it was given).
 	DealID string `json:"deal_id,omitempty"`
+	// Target is the ERP target the run was started for
+	// (InvoiceDealInput.ERPTarget): the step refuses to call another
+	// (checkTarget). Nil in runs started before it was pinned.
+	Target *connectors.TargetIdentity `json:"erp_target,omitempty"`
 }
 
 // FindOrCreateCustomer returns the ERP's customer for the invoice, created
@@ -190,6 +211,9 @@ func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput)
 	defer observe(ctx, "customer", in.Connection, in.DealID, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
+		return connectors.CustomerRef{}, err
+	}
+	if err := checkTarget(ctx, in.Connection, in.Account, conn, in.Target, "", false); err != nil {
 		return connectors.CustomerRef{}, err
 	}
 	target := conn.TargetNameFor(in.Account)
@@ -220,6 +244,9 @@ type CreateInvoiceInput struct {
 	// made the invoice (its outcome unknown): every attempt's failure
 	// says so, as one after such an attempt of the same call does.
 	EarlierMayHaveMade bool `json:"earlier_may_have_made,omitempty"`
+	// Target is the ERP target the run was started for, as
+	// CustomerInput's.
+	Target *connectors.TargetIdentity `json:"erp_target,omitempty"`
 }
 
 // CreateInvoice creates the invoice in the ERP exactly once: the key is the
@@ -246,6 +273,19 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	// refused one by the next.
 	n := attemptOf(ctx)
 	earlierMay := in.EarlierMayHaveMade || (n > 1 && !a.failures.earlierRefused(ctx, in.AttemptsBefore))
+	// A worker that would call another target than the run's sends
+	// nothing; an earlier attempt, sent to the run's target, may have
+	// made the invoice there, which a run retried for another target
+	// would not find.
+	note := ""
+	if earlierMay && in.Target != nil {
+		note = fmt.Sprintf("; an earlier attempt of this step, sent to %s, may have made the invoice (reference %q) there: "+
+			"look for it there before retrying the run for another target or invoicing by hand", in.Target.Description, in.Invoice.Reference)
+	}
+	if err := checkTarget(ctx, in.Connection, in.Account, conn, in.Target, note, earlierMay); err != nil {
+		a.failures.noteAttempt(ctx, in.AttemptsBefore, !earlierMay)
+		return connectors.InvoiceResult{}, err
+	}
 	a.failures.noteAttempt(ctx, in.AttemptsBefore, false)
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err = a.failures.withEarlier(ctx, err); err != nil {

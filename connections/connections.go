@@ -44,6 +44,9 @@ type Connection struct {
 	Mapper      mapping.Mapper
 	TargetName  string
 	Target      connectors.Target
+	// TargetIdentity is where Target's calls go
+	// (connectors.IdentifyTarget): the intake pins it in the run's input.
+	TargetIdentity connectors.TargetIdentity
 	// AccountTargets routes CRM accounts to their own ERP targets, each
 	// with its name.
 	AccountTargets map[string]activities.NamedTarget
@@ -103,6 +106,7 @@ type Set struct {
 // decoded and validated each component's Spec.
 func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 	targets := map[string]connectors.Target{}
+	identities := map[string]connectors.TargetIdentity{}
 	var errs []error
 	// In the order of their names, so that the errors come in one order.
 	for _, name := range slices.Sorted(maps.Keys(cfg.Targets)) {
@@ -120,6 +124,7 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			continue
 		}
 		targets[name] = t
+		identities[name] = connectors.IdentifyTarget(name, tc.Type, tc.Spec)
 	}
 	s := &Set{}
 	var mappings *mapping.Set
@@ -162,15 +167,16 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			continue
 		}
 		c := &Connection{
-			Name:        name,
-			SourceType:  cc.Source.Type,
-			Source:      src,
-			MappingName: cc.Mapping,
-			WonStages:   cc.Trigger.WonStages,
-			TargetName:  cc.Target,
-			Target:      target,
-			SettleTime:  cc.SettleTime,
-			Linger:      cc.Linger,
+			Name:           name,
+			SourceType:     cc.Source.Type,
+			Source:         src,
+			MappingName:    cc.Mapping,
+			WonStages:      cc.Trigger.WonStages,
+			TargetName:     cc.Target,
+			Target:         target,
+			TargetIdentity: identities[cc.Target],
+			SettleTime:     cc.SettleTime,
+			Linger:         cc.Linger,
 		}
 		c.Fetcher, _ = src.(connectors.DealFetcher)
 		c.WriteBacker, _ = src.(connectors.WriteBacker)
@@ -220,7 +226,7 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			if c.AccountTargets == nil {
 				c.AccountTargets = map[string]activities.NamedTarget{}
 			}
-			c.AccountTargets[key] = activities.NamedTarget{Name: tn, Target: t}
+			c.AccountTargets[key] = activities.NamedTarget{Name: tn, Target: t, Identity: identities[tn]}
 		}
 		if err := bind(c, mappings); err != nil {
 			errs = append(errs, fmt.Errorf("connections.%s.mapping: %w", name, err))
@@ -336,7 +342,14 @@ func (s *Set) Resolve(name string) (activities.Connection, bool) {
 		return activities.Connection{}, false
 	}
 	return activities.Connection{
-		Mapper: c.Mapper, Target: c.Target, TargetName: c.TargetName, AccountTargets: c.AccountTargets,
+		Mapper: c.Mapper, Target: c.Target, TargetName: c.TargetName, TargetIdentity: c.TargetIdentity, AccountTargets: c.AccountTargets,
 		Fetcher: c.Fetcher, WriteBacker: c.WriteBacker,
 	}, true
+}
+
+// TargetIdentityFor is where the ERP steps of a CRM account's deal call,
+// as the activities pick the target (activities.Connection.TargetFor):
+// the intake pins it in the run's input.
+func (c *Connection) TargetIdentityFor(account string) connectors.TargetIdentity {
+	return activities.Connection{TargetIdentity: c.TargetIdentity, AccountTargets: c.AccountTargets}.TargetIdentityFor(account)
 }

@@ -58,8 +58,13 @@ func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent
 	if sn, ok := conn.Mapper.(mapping.Snapshotter); ok {
 		snapshot = sn.Snapshot()
 	}
+	var target *connectors.TargetIdentity
+	if id := conn.TargetIdentityFor(ev.Account); !id.IsZero() {
+		target = &id
+	}
 	return workflows.InvoiceDealInput{
 		MappingSnapshot: snapshot,
+		ERPTarget:       target,
 		Connection:      conn.Name,
 		Event:           ev,
 		Retry:           s.Retry,

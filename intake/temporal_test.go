@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/internal/testlog"
@@ -755,5 +756,46 @@ func TestAHoldOnATriggerThatFailsIsLoggedAtDebug(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// inputCapture is a Temporal client that keeps the input of the run it is
+// asked to start.
+type inputCapture struct {
+	client.Client
+	in workflows.InvoiceDealInput
+}
+
+func (c *inputCapture) ExecuteWorkflow(_ context.Context, _ client.StartWorkflowOptions, _ any, args ...any) (client.WorkflowRun, error) {
+	c.in = args[0].(workflows.InvoiceDealInput)
+	return runOf("new"), nil
+}
+
+// A run is started for the ERP target its connection's config gives the
+// deal's account (account_targets, else the connection's target): its
+// ERP steps refuse to call another. A connection whose target is not
+// known starts runs without one (not checked).
+func TestARunIsStartedForItsAccountsTarget(t *testing.T) {
+	books := connectors.IdentifyTarget("books", "http", nil)
+	booksDE := connectors.IdentifyTarget("books-de", "http", nil)
+	conn := &connections.Connection{Name: "crm", Mapper: mapping.Default{PaymentTermsDays: 30}, TargetIdentity: books,
+		AccountTargets: map[string]activities.NamedTarget{"7": {Name: "books-de", Identity: booksDE}}}
+	for account, want := range map[string]*connectors.TargetIdentity{"7": &booksDE, "8": &books, "": &books} {
+		capture := &inputCapture{}
+		s := &TemporalStarter{Client: capture, TaskQueue: "q"}
+		if _, err := s.Start(context.Background(), conn, model.DealEvent{EventID: "e", Account: account, Deal: model.Deal{ID: "D"}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := capture.in.ERPTarget; got == nil || *got != *want {
+			t.Errorf("account %q: the run is started for %+v, want %+v", account, got, want)
+		}
+	}
+	capture := &inputCapture{}
+	s := &TemporalStarter{Client: capture, TaskQueue: "q"}
+	if _, err := s.Start(context.Background(), &connections.Connection{Name: "crm", Mapper: mapping.Default{}}, model.DealEvent{EventID: "e", Deal: model.Deal{ID: "D"}}); err != nil {
+		t.Fatal(err)
+	}
+	if capture.in.ERPTarget != nil {
+		t.Errorf("a connection without a known target: the run is started for %+v, want none", capture.in.ERPTarget)
 	}
 }

@@ -135,6 +135,14 @@ type InvoiceDealInput struct {
 	// MappingSnapshot is that mapping file's content (nil for the built-in
 	// mapping): the run maps with it whatever the file says later.
 	MappingSnapshot *mapping.Snapshot `json:"mapping_snapshot,omitempty"`
+	// ERPTarget is where the connection's ERP calls went for the deal's
+	// account when the intake started the run
+	// (connections.Connection.TargetIdentityFor): its ERP steps refuse to
+	// call another target (activities.ErrTypeTargetMismatch, retried),
+	// so that workers whose configs disagree, or a target changed while
+	// the run is under way, do not make its customer and invoice in
+	// another ERP. Nil in runs started before it was pinned: not checked.
+	ERPTarget *connectors.TargetIdentity `json:"erp_target,omitempty"`
 	// ChainStart is when the first run of a chain of runs started, when
 	// this run continues another (RecordDealLoss won again): the run
 	// timeout counts from it.
@@ -585,7 +593,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	billed.Currency = invoice.Currency
 	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
-		DealID: invoice.SourceDealID,
+		DealID: invoice.SourceDealID, Target: in.ERPTarget, // inputs only: no command changes
 	}).Get(ctx, &customer); err != nil {
 		return failed("FindOrCreateCustomer", retriesSpent(in, erpTimedOut("FindOrCreateCustomer", ev.Account, "", err), 0, false))
 	}
@@ -647,6 +655,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	var created connectors.InvoiceResult
 	invoiceInput := activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: keyBase + "/invoice",
+		Target: in.ERPTarget, // inputs only: no command changes
 	}
 	if ctx.Err() != nil && workflow.GetVersion(ctx, canceledDuringStepChange, workflow.DefaultVersion, 1) == 1 {
 		// Canceled as the customer step ended: nothing of the invoice
@@ -1372,6 +1381,7 @@ func timedOutMayHaveMade(reference string, earlier bool) string {
 
 // retriesSpent is err, the failure of an ERP step whose retries ended
 // while it could still be retried (the ERP down, or limiting the rate,
+// or a worker sending the connection to another target than the run's,
 // until workflow.retry.maximum_attempts or the retries' time ran out),
 // saying how many attempts were made (before, the attempts made before
 // the call that failed, and that call's) and what to do: the last
@@ -1389,6 +1399,8 @@ func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) erro
 	case activities.ErrTypeERPUnavailable:
 	case activities.ErrTypeERPRateLimited:
 		back = "the ERP's rate limit lets calls through again"
+	case activities.ErrTypeTargetMismatch:
+		back = "" // its message says what to do
 	default:
 		return err
 	}
@@ -1408,6 +1420,9 @@ func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) erro
 		spent = fmt.Sprintf("%d attempts failed in the time its retries had (workflow.run_timeout; with external_calls: local, at most 24 h)", n)
 	}
 	msg := fmt.Sprintf("%s; %s: once %s, start the run again", appErr.Message(), spent, back)
+	if back == "" {
+		msg = appErr.Message() + "; " + spent
+	}
 	if !named && !strings.Contains(msg, "runs retry") {
 		msg += " with dealsync runs retry"
 	}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/activities"
@@ -233,5 +234,77 @@ func TestInvoiceCallsSayWhatCameBefore(t *testing.T) {
 	}
 	if !errors.As(err, &appErr) || !strings.Contains(appErr.Message(), `HTTP 429; this was attempt 4: an earlier one may have made the invoice (reference "D-44")`) || erp.attempts != 4 {
 		t.Errorf("%v after %d attempts; want the fourth attempt's 429 saying an earlier one may have made the invoice", err, erp.attempts)
+	}
+}
+
+// movingTarget is a worker's config that sends the connection to target
+// A until the customer is made, then to target B: a target changed, or a
+// worker that disagrees, while a run is under way.
+type movingTarget struct {
+	erp    *fakeTarget
+	a, b   connectors.TargetIdentity
+	moveAt int // customers made when it moves (0: B from the start)
+}
+
+func (m movingTarget) Resolve(string) (activities.Connection, bool) {
+	id := m.a
+	if m.erp.customers >= m.moveAt {
+		id = m.b
+	}
+	return activities.Connection{Mapper: mapping.Default{}, Target: m.erp, TargetName: "books", TargetIdentity: id}, true
+}
+
+// A run started for one target whose ERP step meets a worker that sends
+// its connection to another retries the step, sending nothing, and when
+// its retries run out fails ERPTargetMismatch, saying where the run was
+// started for, where the worker sends it, how many attempts failed and
+// what to do (runs retry, once): in its customer step, and in its invoice
+// step once its customer was made, by local calls, activities, or
+// attempts made one at a time. The customer made before the move stays.
+func TestAnERPStepOfAnotherTargetFailsTheRunWhenItsRetriesRunOut(t *testing.T) {
+	a := connectors.IdentifyTarget("books", "http", nil)
+	b := connectors.IdentifyTarget("books", "xero", nil)
+	for _, c := range []struct {
+		name           string
+		local, listens bool
+		moveAt         int
+		customers      int
+	}{
+		{"customer, local", true, false, 0, 0},
+		{"customer, activities", false, false, 0, 0},
+		{"invoice, local", true, false, 1, 1},
+		{"invoice, activities", false, false, 1, 1},
+		{"invoice, one at a time", true, true, 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			erp := &fakeTarget{keys: map[string]bool{}}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+			env.RegisterActivityWithOptions(&activities.Activities{Connections: movingTarget{erp: erp, a: a, b: b, moveAt: c.moveAt}}, activity.RegisterOptions{})
+			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-42", "100.00")})
+			in.LocalCalls, in.Retry.MaximumAttempts, in.ERPTarget = c.local, 3, &a
+			if c.listens {
+				in.Linger = time.Second
+			}
+			env.ExecuteWorkflow(InvoiceDeal, in)
+			var appErr *temporal.ApplicationError
+			err := env.GetWorkflowError()
+			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeTargetMismatch {
+				t.Fatalf("%v; want the run failed %s", err, activities.ErrTypeTargetMismatch)
+			}
+			msg := appErr.Message()
+			for _, want := range []string{
+				`this worker sends the ERP calls of connection "c" to target "books" (xero), but the run was started for target "books" (http): nothing was sent`,
+				"; all 3 attempts failed (workflow.retry.maximum_attempts)",
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("%q\nwant it to say %q", msg, want)
+				}
+			}
+			if strings.Count(msg, "runs retry") != 1 || erp.invoices != 0 || erp.attempts != 0 || erp.customers != c.customers {
+				t.Errorf("%q: %d customers, %d invoice attempts; want %d customers, none, and runs retry named once", msg, erp.customers, erp.attempts, c.customers)
+			}
+		})
 	}
 }

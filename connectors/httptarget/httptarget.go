@@ -153,6 +153,13 @@ type Config struct {
 	Name string `mapstructure:"-"`
 }
 
+// IdentifyingSettings are the API its calls reach
+// (connectors.TargetIdentifier): base_url without user info or query,
+// never auth_value.
+func (c Config) IdentifyingSettings() []connectors.Setting {
+	return []connectors.Setting{{Key: "base_url", Value: connectors.IdentityURL(c.BaseURL)}}
+}
+
 // DefaultConfig is a Config with every default filled in but BaseURL.
 func DefaultConfig() Config {
 	return Config{

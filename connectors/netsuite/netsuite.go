@@ -119,6 +119,20 @@ type Config struct {
 	Timeout  time.Duration `mapstructure:"timeout" validate:"gte=0"`
 }
 
+// IdentifyingSettings are the account and the API its calls reach
+// (connectors.TargetIdentifier): base_url as the target calls it (the
+// account's own when unset), never the certificate or its key.
+func (c Config) IdentifyingSettings() []connectors.Setting {
+	base := c.BaseURL
+	if strings.TrimSpace(base) == "" {
+		base = "https://" + AccountHost(c.AccountID) + ".suitetalk.api.netsuite.com"
+	}
+	return []connectors.Setting{
+		{Key: "account_id", Value: strings.ToUpper(strings.TrimSpace(c.AccountID))},
+		{Key: "base_url", Value: connectors.IdentityURL(base)},
+	}
+}
+
 // DefaultConfig has every default filled in that does not depend on the account.
 func DefaultConfig() Config {
 	return Config{Scope: DefaultScope, TaxIDField: DefaultTaxIDField, Timeout: DefaultTimeout}

@@ -84,6 +84,15 @@ type Config struct {
 	Timeout      time.Duration `mapstructure:"timeout" validate:"gte=0"`
 }
 
+// IdentifyingSettings are the company and the API its calls reach
+// (connectors.TargetIdentifier): never the app's credentials or tokens.
+func (c Config) IdentifyingSettings() []connectors.Setting {
+	return []connectors.Setting{
+		{Key: "realm_id", Value: strings.TrimSpace(c.RealmID)},
+		{Key: "base_url", Value: connectors.IdentityURL(c.BaseURL)},
+	}
+}
+
 // DefaultConfig has every default filled in.
 func DefaultConfig() Config {
 	return Config{MinorVersion: DefaultMinorVersion, BaseURL: DefaultBaseURL, TokenURL: DefaultTokenURL, Timeout: DefaultTimeout}

@@ -103,6 +103,15 @@ func (c Config) RotatingGrant() (clientID string, refreshToken secret.Secret, to
 	return c.ClientID, c.RefreshToken, c.TokenFile
 }
 
+// IdentifyingSettings are the organisation and the API its calls reach
+// (connectors.TargetIdentifier): never the app's credentials or tokens.
+func (c Config) IdentifyingSettings() []connectors.Setting {
+	return []connectors.Setting{
+		{Key: "tenant_id", Value: strings.ToLower(strings.TrimSpace(c.TenantID))},
+		{Key: "base_url", Value: connectors.IdentityURL(c.BaseURL)},
+	}
+}
+
 // DefaultConfig has every default filled in.
 func DefaultConfig() Config {
 	return Config{

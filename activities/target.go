@@ -1,0 +1,54 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// ErrTypeTargetMismatch is an ERP step that a worker refused because its
+// config sends the run's connection to another ERP target than the one
+// the run was started for (workers whose configs disagree, or a target
+// changed while the run was under way): retried, nothing sent, so that a
+// rolling config change can finish or a worker that agrees can take the
+// step; when its retries run out the run fails with it.
+const ErrTypeTargetMismatch = "ERPTargetMismatch"
+
+// targetMismatch is the message of an ERP step refused by checkTarget:
+// here is the target this worker would call, pinned the run's.
+func targetMismatch(connection, account string, here, pinned connectors.TargetIdentity) string {
+	whose := fmt.Sprintf("the ERP calls of connection %q", connection)
+	if account != "" {
+		whose += " for account " + account
+	}
+	return fmt.Sprintf("this worker sends %s to %s, but the run was started for %s: nothing was sent, "+
+		"so that the deal's customer and invoice are not made in another ERP than the one its run began with. "+
+		"The workers' configs disagree (another target, account_targets, or a DEALSYNC_TARGETS_ variable), "+
+		"or the target was changed while the run was under way: run `dealsync config check` on every host and give every worker "+
+		"the same config file and the same DEALSYNC_ variables; the step is retried meanwhile, by whichever worker takes it. "+
+		"If the target was changed on purpose, start the run again with `dealsync runs retry` once it has failed: "+
+		"the new run is started for the target configured then",
+		whose, here.Description, pinned.Description)
+}
+
+// checkTarget refuses an ERP step whose run was started for another
+// target (pinned, from the run's input) than the one this worker's
+// config gives the connection for the deal's account: a retryable
+// ErrTypeTargetMismatch whose attempt sent nothing (sent, unless
+// earlierMay: an earlier attempt of the step may have written). A run
+// started before targets were pinned (pinned nil), or a pin this worker
+// cannot compare (connectors.TargetIdentity.Comparable), is not refused.
+func checkTarget(ctx context.Context, connection, account string, conn Connection, pinned *connectors.TargetIdentity, note string, earlierMay bool) error {
+	if pinned == nil {
+		return nil
+	}
+	here := conn.TargetIdentityFor(account)
+	if !here.Comparable(*pinned) || here.Fingerprint == pinned.Fingerprint {
+		return nil
+	}
+	return temporal.NewApplicationError(targetMismatch(connection, account, here, *pinned)+note, ErrTypeTargetMismatch,
+		Attempt{NotSent: !earlierMay, Number: attemptOf(ctx)})
+}

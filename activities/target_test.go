@@ -1,0 +1,138 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/model"
+)
+
+// countingERP counts the calls it gets and answers each.
+type countingERP struct {
+	rateLimitedERP
+	calls *atomic.Int32
+}
+
+func (e countingERP) FindOrCreateCustomer(context.Context, model.Customer, string) (connectors.CustomerRef, error) {
+	e.calls.Add(1)
+	return connectors.CustomerRef{ID: "CUS-1"}, nil
+}
+
+func (e countingERP) CreateInvoice(context.Context, model.Invoice, connectors.CustomerRef, string) (connectors.InvoiceResult, error) {
+	e.calls.Add(1)
+	return connectors.InvoiceResult{InvoiceID: "INV-1"}, nil
+}
+
+// identified is a target config that names its base URL.
+type identified struct{ baseURL string }
+
+func (i identified) IdentifyingSettings() []connectors.Setting {
+	return []connectors.Setting{{Key: "base_url", Value: connectors.IdentityURL(i.baseURL)}}
+}
+
+// A worker whose config sends the run's connection to another ERP target
+// than the one the run was started for sends no request, in either ERP
+// step: each fails retryable (a rolling config change can finish, another
+// worker take the step) as ERPTargetMismatch, saying where this worker
+// would send it, where the run was started for, and what to do. The same
+// target, a run started before targets were pinned, and an account routed
+// (account_targets) to the pinned target go on.
+func TestAnERPStepRefusesAnotherTargetThanTheRuns(t *testing.T) {
+	erpA := connectors.IdentifyTarget("books", "http", identified{"https://a.example"})
+	erpB := connectors.IdentifyTarget("books", "http", identified{"https://b.example"})
+	calls := &atomic.Int32{}
+	erp := countingERP{calls: calls}
+	conn := Connection{Target: erp, TargetName: "books", TargetIdentity: erpB,
+		AccountTargets: map[string]NamedTarget{"7": {Name: "books", Target: erp, Identity: erpA}}}
+	a := &Activities{Connections: oneConnection{"pd": conn}}
+	ctx := context.Background()
+	steps := func(account string, pinned *connectors.TargetIdentity) (cerr, ierr error) {
+		_, cerr = a.FindOrCreateCustomer(ctx, CustomerInput{Connection: "pd", Account: account, Target: pinned})
+		_, ierr = a.CreateInvoice(ctx, CreateInvoiceInput{Connection: "pd", Account: account, Target: pinned, Invoice: model.Invoice{Reference: "DS-1"}})
+		return cerr, ierr
+	}
+
+	cerr, ierr := steps("", &erpA)
+	if calls.Load() != 0 {
+		t.Fatalf("%d calls to the ERP of another target than the run's; want none", calls.Load())
+	}
+	for step, err := range map[string]error{"customer": cerr, "invoice": ierr} {
+		var appErr *temporal.ApplicationError
+		var at Attempt
+		if !errors.As(err, &appErr) || appErr.Type() != ErrTypeTargetMismatch || appErr.NonRetryable() {
+			t.Fatalf("%s step: %v; want a retryable %s", step, err, ErrTypeTargetMismatch)
+		}
+		if !appErr.HasDetails() || appErr.Details(&at) != nil || !at.NotSent {
+			t.Errorf("%s step: details %+v; want the attempt noted as sending nothing", step, at)
+		}
+		for _, want := range []string{
+			`this worker sends the ERP calls of connection "pd" to target "books" (http, base_url https://b.example)`,
+			`but the run was started for target "books" (http, base_url https://a.example): nothing was sent`,
+			"`dealsync config check` on every host", "DEALSYNC_ variables",
+			"If the target was changed on purpose, start the run again with `dealsync runs retry` once it has failed",
+		} {
+			if !strings.Contains(appErr.Message(), want) {
+				t.Errorf("%s step: message %q\nwant it to say %q", step, appErr.Message(), want)
+			}
+		}
+	}
+
+	for _, c := range []struct {
+		name    string
+		account string
+		pinned  *connectors.TargetIdentity
+	}{
+		{"the same target", "", &erpB},
+		{"a run started before targets were pinned", "", nil},
+		{"an account routed to the run's target", "7", &erpA},
+		{"a pin of another scheme (a later release's)", "", &connectors.TargetIdentity{Fingerprint: "t9:abc", Description: "elsewhere"}},
+	} {
+		calls.Store(0)
+		if cerr, ierr := steps(c.account, c.pinned); cerr != nil || ierr != nil || calls.Load() != 2 {
+			t.Errorf("%s: %v, %v, %d calls; want both steps to call the ERP", c.name, cerr, ierr, calls.Load())
+		}
+	}
+	calls.Store(0)
+	if _, ierr := steps("7", &erpB); calls.Load() != 0 || !strings.Contains(ierr.Error(), `connection "pd" for account 7 to target "books" (http, base_url https://a.example)`) {
+		t.Errorf("an account routed elsewhere than the run's target: %d calls, %v; want none, naming the account", calls.Load(), ierr)
+	}
+}
+
+// A run whose invoice step meets a worker that sends its connection
+// elsewhere, on every attempt, fails with the mismatch once its retries
+// run out, having sent nothing.
+func TestAnInvoiceStepOfAnotherTargetFailsWhenItsRetriesRunOut(t *testing.T) {
+	erpA := connectors.IdentifyTarget("books", "http", identified{"https://a.example"})
+	erpB := connectors.IdentifyTarget("books", "http", identified{"https://b.example"})
+	calls := &atomic.Int32{}
+	a := &Activities{Connections: oneConnection{"m": {Target: countingERP{calls: calls}, TargetName: "books", TargetIdentity: erpB}}}
+	var env testsuite.WorkflowTestSuite
+	wenv := env.NewTestWorkflowEnvironment()
+	wenv.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: time.Minute,
+			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 3},
+		})
+		return workflow.ExecuteLocalActivity(ctx, a.CreateInvoice, CreateInvoiceInput{Connection: "m", Target: &erpA, Invoice: model.Invoice{Reference: "DS-2"}}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "invoice"})
+	wenv.ExecuteWorkflow("invoice")
+	err := wenv.GetWorkflowError()
+	var appErr *temporal.ApplicationError
+	if calls.Load() != 0 || !errors.As(err, &appErr) || appErr.Type() != ErrTypeTargetMismatch ||
+		!strings.Contains(appErr.Message(), `the run was started for target "books" (http, base_url https://a.example)`) {
+		t.Fatalf("%d calls, %v; want none and the mismatch", calls.Load(), err)
+	}
+	// Its attempts, each refused in this worker, made nothing.
+	if strings.Contains(err.Error(), "may have made the invoice") {
+		t.Errorf("the failure says an attempt may have made the invoice: %v", err)
+	}
+}

@@ -1,0 +1,174 @@
+package connections_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/connectors"
+)
+
+// identityOf builds a config whose connection shop (generic source) calls
+// the target named name, written as spec, and returns the identity the
+// intake pins for its runs and the activities compare.
+func identityOf(t *testing.T, name, spec string) connectors.TargetIdentity {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "dealsync.yaml")
+	body := "targets:\n  " + name + ": " + strings.ReplaceAll(spec, "DIR", dir) + `
+connections:
+  shop:
+    source: {type: generic, secret: whsec_c2hvcC1zZWNyZXQ=}
+    target: ` + name + "\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop, _ := set.Get("shop")
+	resolved, _ := set.Resolve("shop")
+	if got, want := shop.TargetIdentityFor(""), resolved.TargetIdentityFor(""); got != want || got.IsZero() {
+		t.Fatalf("the intake's identity %+v, the activities' %+v: want one, not zero", got, want)
+	}
+	return shop.TargetIdentityFor("")
+}
+
+func ecKeyFile(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "ns.pem")
+	if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// Where a connection's ERP calls go is its target's name, type and the
+// settings that say which ERP, company or books they reach: base URL,
+// tenant, realm, account. A credential, a token or a token file is not
+// part of it (rotating a secret must not make runs under way refuse
+// their ERP steps), nor shown in its description.
+func TestTheTargetIdentityIsWhereTheCallsGoNotTheirCredentials(t *testing.T) {
+	const tenant, tenant2 = "11111111-2222-3333-4444-555555555555", "11111111-2222-3333-4444-666666666666"
+	xero := func(tenant, secret, extra string) string {
+		return `{type: xero, tenant_id: "` + tenant + `", client_id: c, client_secret: "` + secret + `", refresh_token: "rt-` + secret + `", token_file: DIR/x.json` + extra + `}`
+	}
+	qbo := func(realm, secret, extra string) string {
+		return `{type: quickbooks, realm_id: "` + realm + `", client_id: c, client_secret: "` + secret + `", token_file: DIR/q.json, link_file: DIR/l.json` + extra + `}`
+	}
+	key1, key2 := ecKeyFile(t), ecKeyFile(t)
+	netsuite := func(account, key, extra string) string {
+		return `{type: netsuite, account_id: "` + account + `", client_id: c, certificate_id: k, private_key: "file:` + key + `"` + extra + `}`
+	}
+	http := func(baseURL, auth string) string {
+		return `{type: http, base_url: "` + baseURL + `", auth_value: "Bearer ` + auth + `"}`
+	}
+	base := map[string]connectors.TargetIdentity{
+		"xero":     identityOf(t, "books", xero(tenant, "s3cret-1", "")),
+		"qbo":      identityOf(t, "books", qbo("9130355555555555", "s3cret-1", "")),
+		"netsuite": identityOf(t, "books", netsuite("1234567_SB1", key1, "")),
+		"http":     identityOf(t, "books", http("https://erp.example/api", "s3cret-1")),
+	}
+	for kind, id := range base {
+		if strings.Contains(id.Description, "s3cret") || !strings.HasPrefix(id.Description, `target "books" (`) {
+			t.Errorf("%s: description %q; want the target's name and no secret", kind, id.Description)
+		}
+	}
+	if want := `target "books" (xero, tenant_id ` + tenant + `, base_url https://api.xero.com/api.xro/2.0)`; base["xero"].Description != want {
+		t.Errorf("xero: description %q, want %q", base["xero"].Description, want)
+	}
+	if want := `target "books" (netsuite, account_id 1234567_SB1, base_url https://1234567-sb1.suitetalk.api.netsuite.com)`; base["netsuite"].Description != want {
+		t.Errorf("netsuite: description %q, want %q", base["netsuite"].Description, want)
+	}
+	for _, c := range []struct {
+		name, kind string
+		id         connectors.TargetIdentity
+		same       bool
+	}{
+		{"xero: another client secret and refresh token", "xero", identityOf(t, "books", xero(tenant, "s3cret-2", "")), true},
+		{"xero: another token file", "xero", identityOf(t, "books", strings.Replace(xero(tenant, "s3cret-1", ""), "x.json", "y.json", 1)), true},
+		{"xero: its base URL written with a trailing slash", "xero", identityOf(t, "books", xero(tenant, "s3cret-1", ", base_url: https://api.xero.com/api.xro/2.0/")), true},
+		{"xero: another tenant", "xero", identityOf(t, "books", xero(tenant2, "s3cret-1", "")), false},
+		{"xero: another base URL", "xero", identityOf(t, "books", xero(tenant, "s3cret-1", ", base_url: https://mock.example/api.xro/2.0")), false},
+		{"xero: another target name", "xero", identityOf(t, "books-2", xero(tenant, "s3cret-1", "")), false},
+		{"quickbooks: another client secret", "qbo", identityOf(t, "books", qbo("9130355555555555", "s3cret-2", "")), true},
+		{"quickbooks: another realm", "qbo", identityOf(t, "books", qbo("9130355555555556", "s3cret-1", "")), false},
+		{"netsuite: another private key", "netsuite", identityOf(t, "books", netsuite("1234567_SB1", key2, "")), true},
+		{"netsuite: its own base URL written out", "netsuite", identityOf(t, "books", netsuite("1234567_SB1", key1, ", base_url: https://1234567-sb1.suitetalk.api.netsuite.com")), true},
+		{"netsuite: another account", "netsuite", identityOf(t, "books", netsuite("1234567", key1, "")), false},
+		{"http: another auth value", "http", identityOf(t, "books", http("https://erp.example/api", "s3cret-2")), true},
+		{"http: another base URL", "http", identityOf(t, "books", http("https://erp2.example/api", "s3cret-1")), false},
+		{"http: another path", "http", identityOf(t, "books", http("https://erp.example/api/tenant-2", "s3cret-1")), false},
+	} {
+		if got := c.id.Fingerprint == base[c.kind].Fingerprint; got != c.same {
+			t.Errorf("%s: same fingerprint %v, want %v (%+v, %+v)", c.name, got, c.same, c.id, base[c.kind])
+		}
+	}
+	if base["xero"].Fingerprint == base["http"].Fingerprint || base["qbo"].Fingerprint == base["netsuite"].Fingerprint {
+		t.Error("targets of different types share a fingerprint")
+	}
+}
+
+// With account_targets, an account's deals are pinned to its own target,
+// the others' to the connection's, as the ERP steps pick them.
+func TestTheTargetIdentityOfAnAccountIsItsTargets(t *testing.T) {
+	t.Setenv("DEALSYNC_TEST_HS_SECRET", "hubspot-client-secret")
+	t.Setenv("DEALSYNC_TEST_HS_TOKEN", "pat-na1-62515")
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	yaml := `targets:
+  erp-a: {type: http, base_url: "https://a.example"}
+  erp-b: {type: http, base_url: "https://b.example"}
+connections:
+  hs:
+    target: erp-a
+    account_targets: {"62515": erp-b}
+    source:
+      type: hubspot
+      client_secret: env:DEALSYNC_TEST_HS_SECRET
+      accounts:
+        "62515": {access_token: env:DEALSYNC_TEST_HS_TOKEN}
+        "70001": {access_token: env:DEALSYNC_TEST_HS_TOKEN}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, _ := set.Get("hs")
+	routed, other := hs.TargetIdentityFor("62515"), hs.TargetIdentityFor("70001")
+	if routed.Description != `target "erp-b" (http, base_url https://b.example)` || other.Description != `target "erp-a" (http, base_url https://a.example)` ||
+		routed.Fingerprint == other.Fingerprint {
+		t.Errorf("account 62515: %+v, account 70001: %+v; want erp-b's and erp-a's", routed, other)
+	}
+	resolved, _ := set.Resolve("hs")
+	if resolved.TargetIdentityFor("62515") != routed || resolved.TargetIdentityFor("70001") != other {
+		t.Error("the activities pick another identity than the intake pins")
+	}
+}

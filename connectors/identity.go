@@ -1,0 +1,111 @@
+package connectors
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Setting is one setting of a target's config that says where its calls
+// go, by its config key ("base_url", "tenant_id") and its value.
+type Setting struct {
+	Key   string
+	Value string
+}
+
+// TargetIdentifier is implemented by a target type's config: the
+// settings that say which ERP, company or set of books its calls reach
+// (base URL, tenant, realm, account id), in a fixed order. Never a
+// credential, a token or a file of the host: rotating a secret, or moving
+// a token file, must not make a run's ERP steps refuse to go on.
+type TargetIdentifier interface {
+	IdentifyingSettings() []Setting
+}
+
+// TargetIdentity is where a connection's ERP calls go for a deal: the
+// target's name, type and identifying settings (TargetIdentifier). A run
+// is started for one (the intake pins it in its input), and each of its
+// ERP steps refuses to call another, so that workers whose configs
+// disagree, or a target changed while runs are under way, do not split a
+// deal's customer and invoice between two ERPs.
+type TargetIdentity struct {
+	// Fingerprint is a hash of the name, type and identifying settings:
+	// two configs that send the calls to the same place give the same one.
+	// It starts with its scheme (identityScheme).
+	Fingerprint string `json:"fingerprint"`
+	// Description says it for an operator: `target "books" (xero,
+	// tenant_id …, base_url https://api.xero.com/api.xro/2.0)`.
+	Description string `json:"description"`
+}
+
+// identityScheme starts every Fingerprint. A release that hashes other
+// settings must use another scheme: a step compares only fingerprints of
+// one scheme (Comparable), so that runs pinned by an older intake are not
+// refused for the change of what is hashed.
+const identityScheme = "t1:"
+
+// IsZero says that t identifies nothing (a run started before targets
+// were pinned, or a connection built without its config).
+func (t TargetIdentity) IsZero() bool { return t.Fingerprint == "" }
+
+// Comparable says whether t and o can be compared: both identify a target,
+// with fingerprints of the same scheme.
+func (t TargetIdentity) Comparable(o TargetIdentity) bool {
+	return !t.IsZero() && !o.IsZero() && scheme(t.Fingerprint) == scheme(o.Fingerprint)
+}
+
+func scheme(fp string) string {
+	if i := strings.IndexByte(fp, ':'); i >= 0 {
+		return fp[:i+1]
+	}
+	return ""
+}
+
+// IdentifyTarget is the identity of the target configured as name, of
+// type typ, with cfg its decoded config (the registry's NewConfig type):
+// its name and type, and the settings cfg names when it is a
+// TargetIdentifier. It is the one place that computes it, for the intake
+// that pins it and for the steps that compare it.
+func IdentifyTarget(name, typ string, cfg any) TargetIdentity {
+	var settings []Setting
+	if id, ok := cfg.(TargetIdentifier); ok {
+		for _, s := range id.IdentifyingSettings() {
+			if s.Value != "" {
+				settings = append(settings, s)
+			}
+		}
+	}
+	pairs := make([][2]string, 0, len(settings)+2)
+	pairs = append(pairs, [2]string{"name", name}, [2]string{"type", typ})
+	shown := make([]string, 0, len(settings)+1)
+	shown = append(shown, typ)
+	for _, s := range settings {
+		pairs = append(pairs, [2]string{s.Key, s.Value})
+		shown = append(shown, s.Key+" "+s.Value)
+	}
+	b, _ := json.Marshal(pairs) // strings only: cannot fail
+	sum := sha256.Sum256(b)
+	return TargetIdentity{
+		Fingerprint: identityScheme + hex.EncodeToString(sum[:12]),
+		Description: fmt.Sprintf("target %q (%s)", name, strings.Join(shown, ", ")),
+	}
+}
+
+// IdentityURL is a configured URL as a target identifies itself by it:
+// scheme://host/path with the scheme and host in lower case and no
+// trailing slash, without the user info, query and fragment, which may
+// hold a credential (rotated without changing where calls go). A value
+// url.Parse refuses (which the target refuses when built) is not shown:
+// a hash of it stands for it.
+func IdentityURL(raw string) string {
+	raw = strings.TrimSpace(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		sum := sha256.Sum256([]byte(raw))
+		return "(a URL that does not parse, " + hex.EncodeToString(sum[:6]) + ")"
+	}
+	return strings.TrimRight((&url.URL{Scheme: strings.ToLower(u.Scheme), Host: strings.ToLower(u.Host), Path: u.Path, RawPath: u.RawPath}).String(), "/")
+}
