@@ -626,8 +626,8 @@ func (p *decimalSign) ShouldRepeat() bool { return p.applied }
 
 // decimalPower is op (** or ^) of a decimal and a whole number, computed
 // exactly: repeated multiplication, as (1 + rate) ** years is written out
-// by hand. expr's own computes it with floats ((1.05) ** 2 would be
-// 1.1025000000000003), and refused a decimal operand at load; a decimal
+// by hand. expr's own computes it with floats (1.1 ** 3 would be
+// 1.3310000000000004), and refused a decimal operand at load; a decimal
 // or fractional exponent is still refused there (powerHint). The exponent
 // is from 0 to maxPowerExponent: a negative one divides, which is not
 // exact (dec(1) / x ** n says so), and a large one makes a number of as

@@ -1323,6 +1323,15 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 					return err
 				})
 			}
+			if (id.Value == "_dec_pow" || id.Value == "_dec_caret") && len(call.Arguments) == 2 {
+				// An exponent written in the file that no run can take
+				// (negative, above maxPowerExponent) fails every run:
+				// refused now.
+				if e, ok := constantIndex(call.Arguments[1]); ok && (e < 0 || e > maxPowerExponent) {
+					line, col := position(src, call.Arguments[1].Location().From)
+					p.exprProblem(n, key, src, line, col, powerExponentError(operatorOf[id.Value], e).Error())
+				}
+			}
 			if (id.Value == "round_to" || id.Value == "round_currency") && len(call.Arguments) == 3 {
 				p.checkLiterals(n, key, src, call.Arguments[2], id.Value+": ", roundingMode)
 			}

@@ -189,3 +189,42 @@ func TestRoundingModes(t *testing.T) {
 		t.Errorf("a mode that is none, from the deal: %v", err)
 	}
 }
+
+// An exponent of a decimal's power written in the file that no run can
+// take (negative, above 100) is a load error, at the exponent: it would
+// fail every run. One computed from the deal is the run's (above).
+func TestPowerExponentWrittenInTheFileIsCheckedAtLoad(t *testing.T) {
+	for _, c := range []struct{ expression, want string }{
+		{`dec("1.05") ** -1`, `bad/y.yaml:3:32: invoice.memo: the operator **: a decimal to the power -1 divides, which is not exact; write dec(1) / x ** 1 and round it`},
+		{`deal.amount * dec("1.05") ^ 101`, `bad/y.yaml:3:45: invoice.memo: the operator ^: a decimal to the power 101; give an exponent from 0 to 100`},
+		{`deal.amount ** (0 - 2)`, `the operator **: a decimal to the power -2 divides`},
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n  memo: 'string("+c.expression+")'\n")
+		if len(got) != 1 || !strings.Contains(got[0], c.want) {
+			t.Errorf("%s:\ngot  %q\nwant one containing %q", c.expression, got, c.want)
+		}
+	}
+	for _, e := range []string{`dec("1.05") ** 0`, `dec("1.05") ** 100`} {
+		if _, err := mapping.Parse("ok.yaml", []byte("name: ok\ninvoice:\n  memo: 'string("+e+")'\n")); err != nil {
+			t.Errorf("%s: %v", e, err)
+		}
+	}
+}
+
+// An exponent of a type that shows only as the run reads it (a number
+// read with fromJSON) is converted with int(), not with dec(string(x)),
+// the conversion the general hint gives, which makes a decimal exponent
+// that is refused too.
+func TestPowerExponentFromJSONSaysInt(t *testing.T) {
+	got := loadProblems(t, "name: y\ninvoice:\n  memo: 'string(dec(\"1.05\") ** fromJSON(deal.raw[\"cf\"])[\"years\"])'\n")
+	want := "the exponent of a decimal's power is a whole number, and `fromJSON(deal.raw[\"cf\"])[\"years\"]` has a type that shows only as the run reads it: convert it, int(fromJSON(deal.raw[\"cf\"])[\"years\"])"
+	if len(got) != 1 || !strings.Contains(got[0], want) || strings.Contains(got[0], "write dec(string(x))") {
+		t.Errorf("got  %q\nwant one containing %q", got, want)
+	}
+	m := parse(t, "name: y\ninvoice:\n  memo: 'string(dec(\"1.05\") ** int(fromJSON(deal.raw[\"cf\"])[\"years\"]))'\n")
+	ev := opsEvent()
+	ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"years": 3}`)}
+	if inv, err := m.Map(ev); err != nil || inv.Memo != "1.157625" {
+		t.Errorf("with int(): %q, %v; want 1.157625", inv.Memo, err)
+	}
+}

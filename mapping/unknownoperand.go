@@ -52,6 +52,13 @@ func unknownOperandHint(src string, opts []expr.Option, from int) string {
 	}
 	lets := letValues(tree.Node)
 	runes := []rune(src)
+	if (op.Operator == "**" || op.Operator == "^") && op.Left.Type() == decimalType && unknownType(op.Right.Nature()) {
+		// The exponent of a decimal's power: dec(string(x)), the
+		// conversion of a number read with fromJSON, would make it a
+		// decimal, which is no exponent either.
+		return fmt.Sprintf("; the exponent of a decimal's power is a whole number, and %s has a type that shows only as the run reads it: convert it, int(%s) (not dec(string(x)): a decimal exponent is refused too)",
+			"`"+shortText(oneLine(nodeText(runes, op.Right)))+"`", nodeText(runes, op.Right))
+	}
 	for _, side := range []ast.Node{op.Left, op.Right} {
 		if !unknownType(side.Nature()) {
 			continue
