@@ -406,6 +406,8 @@ func (p *parser) checkLaunderedFloats(n *yaml.Node, key, src string, opts []expr
 				advice = strings.Replace(advice, "instead of "+written, "instead of dec(string("+written+"))", 1)
 			} else if h, _, ok := floatHint(written, opts); ok {
 				advice = h
+			} else if floatPowerIn(arg, lets, 0) {
+				advice = ": ** and ^ compute with floats on a number read with fromJSON; convert the number first and raise the decimal, exactly: dec(string(x)) ** 2"
 			}
 			p.exprProblem(n, key, src, line, col, fmt.Sprintf("%s is a float, and string() writes a float's binary approximation, which dec() reads as it is (dec(string(0.07 * 100)) is 7.000000000000001)%s",
 				written, advice))
@@ -482,5 +484,45 @@ func staticFloat(n ast.Node, lets map[string]ast.Node) bool {
 		}))
 		return found
 	}
-	return !fromJSON(n, 0)
+	return floatPowerIn(n, lets, 0) || !fromJSON(n, 0)
+}
+
+// floatPowerIn says whether the value of n is computed through ** or ^
+// of numbers (a decimal's are decimalPower's calls): expr computes it
+// with floats whatever its operands, a number read with fromJSON too
+// (fromJSON(x)["rate"] ** 2 is 0.004900000000000001 for 0.07), which
+// jsonArithmetic leaves to it. Through arithmetic, a conditional's
+// branches, ?? and a let variable.
+func floatPowerIn(n ast.Node, lets map[string]ast.Node, depth int) bool {
+	if depth > maxNeverDecimalDepth {
+		return false
+	}
+	switch x := n.(type) {
+	case *ast.BinaryNode:
+		switch x.Operator {
+		case "**", "^":
+			return true
+		case "+", "-", "*", "/", "%", "??":
+			return floatPowerIn(x.Left, lets, depth+1) || floatPowerIn(x.Right, lets, depth+1)
+		}
+	case *ast.UnaryNode:
+		return floatPowerIn(x.Node, lets, depth+1)
+	case *ast.ConditionalNode:
+		return floatPowerIn(x.Exp1, lets, depth+1) || floatPowerIn(x.Exp2, lets, depth+1)
+	case *ast.CallNode:
+		if isJSONArith(x) || isCallOf(x, numDiv) {
+			for _, a := range x.Arguments {
+				if floatPowerIn(a, lets, depth+1) {
+					return true
+				}
+			}
+		}
+	case *ast.ChainNode:
+		return floatPowerIn(x.Node, lets, depth+1)
+	case *ast.IdentifierNode:
+		if v, ok := lets[x.Value]; ok {
+			return floatPowerIn(v, lets, depth+1)
+		}
+	}
+	return false
 }

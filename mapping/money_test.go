@@ -228,3 +228,28 @@ func TestPowerExponentFromJSONSaysInt(t *testing.T) {
 		t.Errorf("with int(): %q, %v; want 1.157625", inv.Memo, err)
 	}
 }
+
+// A power of a number read with fromJSON is computed by expr with floats
+// (jsonArithmetic takes + - * / only): dec(string(fromJSON(x)["rate"] **
+// 2)) was 0.004900000000000001 for a rate of 0.07, and is refused at
+// load as other floats through string() are, saying to raise the decimal.
+func TestPowerOfAFromJSONNumberThroughStringIsRefused(t *testing.T) {
+	for _, e := range []string{
+		`dec(string(fromJSON(deal.raw[\"cf\"])[\"rate\"] ** 2))`,
+		`dec(string(fromJSON(deal.raw[\"cf\"])[\"rate\"] ^ 2 * 100))`,
+		`let r = fromJSON(deal.raw[\"cf\"])[\"rate\"] ** 2; dec(string(r))`,
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n  lines:\n    unit_price: \""+e+"\"\n")
+		if len(got) != 1 || !strings.Contains(got[0], "is a float, and string() writes a float's binary approximation") ||
+			!strings.Contains(got[0], "convert the number first and raise the decimal, exactly: dec(string(x)) ** 2") {
+			t.Errorf("%s:\ngot %q", e, got)
+		}
+	}
+	// Converted first, the power is exact.
+	m := parse(t, "name: ok\ninvoice:\n  memo: 'string(dec(string(fromJSON(deal.raw[\"cf\"])[\"rate\"])) ** 2)'\n")
+	ev := opsEvent()
+	ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"rate": 0.07}`)}
+	if inv, err := m.Map(ev); err != nil || inv.Memo != "0.0049" {
+		t.Errorf("dec(string(rate)) ** 2 = %q, %v; want 0.0049", inv.Memo, err)
+	}
+}
