@@ -642,6 +642,9 @@ func decimalPower(op string) func(p ...any) (any, error) {
 		if n < 0 || n > maxPowerExponent {
 			return nil, powerExponentError(op, n)
 		}
+		if d := powerDigits(x, n); d > maxPowerDigits {
+			return nil, fmt.Errorf("the operator %s: %s to the power %d would have about %d digits, more than the %d a power may have; round the base first (round_to)", op, abbreviated(x), n, d, maxPowerDigits)
+		}
 		return decimalPow(x, n), nil
 	}
 }
@@ -653,6 +656,35 @@ func powerExponentError(op string, n int) error {
 		return fmt.Errorf("the operator %s: a decimal to the power %d divides, which is not exact; write dec(1) / x %s %d and round it (round_to, round_currency)", op, n, op, -n)
 	}
 	return fmt.Errorf("the operator %s: a decimal to the power %d; give an exponent from 0 to %d", op, n, maxPowerExponent)
+}
+
+// powerDigits is at most about how many digits x ** n has, written out:
+// n times x's (its coefficient's digits and a positive exponent's zeros,
+// or the places after the point when they are more). A power of a power
+// (((x ** 100) ** 100) ** 100) would otherwise build a number of millions
+// of digits, taking the worker's CPU and memory past any step timeout.
+func powerDigits(x decimal.Decimal, n int) int {
+	if x.IsZero() || n == 0 {
+		return 1
+	}
+	d, e := x.NumDigits(), int(x.Exponent())
+	switch {
+	case e > 0:
+		d += e
+	case -e > d:
+		d = -e
+	}
+	return d * n
+}
+
+// abbreviated is x as a message shows it: whole when short, else its
+// first digits and how many there are.
+func abbreviated(x decimal.Decimal) string {
+	s := x.String()
+	if len(s) <= 24 {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d characters)", s[:16], len(s))
 }
 
 // decimalPow is x to the power n (0 ≤ n), exactly, by squaring.
@@ -753,6 +785,9 @@ func roundingOptions(mode string) []expr.Option {
 // that reached them would hang the run or write a date of another era.
 const (
 	maxPowerExponent = 100
+	// maxPowerDigits bounds the digits of a power's result (powerDigits):
+	// 1.0000001 ** 100 has 701 (counted 800); money never needs more.
+	maxPowerDigits = 1000
 	maxRoundPlaces   = 30
 	maxAddDays       = 100000
 )

@@ -18,6 +18,8 @@ func TestPowerOfADecimalIsExact(t *testing.T) {
 		{`dec("1.1") ** 3`, "1.331"},
 		{`dec("1.1") ^ 3`, "1.331"},
 		{`dec("0.1") ** 20`, "0.00000000000000000001"},
+		{`len(string(dec("1.0000001") ** 100))`, "702"},
+		{`len(string(dec("1000000") ** 100))`, "601"},
 		{`deal.amount ** 0`, "1"},
 		{`-dec("1.5") ** 3`, "-3.375"},
 		{`deal.amount ** len(deal.line_items)`, "10000"},
@@ -43,6 +45,10 @@ func TestPowerOfADecimalIsExact(t *testing.T) {
 	for _, c := range []struct{ expression, want string }{
 		{`deal.amount ** (len(deal.line_items) - 3)`, "a decimal to the power -1 divides, which is not exact; write dec(1) / x ** 1"},
 		{`deal.amount ** (len(deal.line_items) * 51)`, "a decimal to the power 102; give an exponent from 0 to 100"},
+		// A power of a power: bounded by its digits, not only its
+		// exponent (it would build millions of digits and hang the worker).
+		{`((dec("1.05") ** 100) ** 100) ** 100`, "would have about 20300 digits, more than the 1000 a power may have; round the base first"},
+		{`(deal.amount * dec("1000000000")) ** 100`, "digits, more than the 1000 a power may have"},
 	} {
 		m, err := mapping.Parse("p.yaml", []byte("name: p\ninvoice:\n  memo: 'string("+c.expression+")'\n"))
 		if err != nil {
