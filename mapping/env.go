@@ -788,8 +788,8 @@ const (
 	// maxPowerDigits bounds the digits of a power's result (powerDigits):
 	// 1.0000001 ** 100 has 701 (counted 800); money never needs more.
 	maxPowerDigits = 1000
-	maxRoundPlaces   = 30
-	maxAddDays       = 100000
+	maxRoundPlaces = 30
+	maxAddDays     = 100000
 )
 
 // floatText is a float's decimal text, never in exponent form: expr's
