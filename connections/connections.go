@@ -18,6 +18,7 @@ import (
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/mapping"
 )
 
@@ -124,7 +125,7 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			continue
 		}
 		targets[name] = t
-		identities[name] = connectors.IdentifyTarget(name, tc.Type, tc.Spec)
+		identities[name] = identifyTarget(cfg, name, tc)
 	}
 	s := &Set{}
 	var mappings *mapping.Set
@@ -345,6 +346,27 @@ func (s *Set) Resolve(name string) (activities.Connection, bool) {
 		Mapper: c.Mapper, Target: c.Target, TargetName: c.TargetName, TargetIdentity: c.TargetIdentity, AccountTargets: c.AccountTargets,
 		Fetcher: c.Fetcher, WriteBacker: c.WriteBacker,
 	}, true
+}
+
+// identifyTarget is the identity of target name (connectors.IdentifyTarget).
+// dealsync dev's built-in sandbox target (config.WithDevDefaults), while
+// its base_url is dev.sandbox_listen's, is dev's own sandbox ERP whatever
+// the port: its invoices are in the data dir's journal, which a dev
+// restarted on another dev.sandbox_listen (the port was taken) serves
+// again, so its runs under way must not be refused for the port.
+func identifyTarget(cfg *config.Config, name string, tc config.Component) connectors.TargetIdentity {
+	if hc, ok := tc.Spec.(*httptarget.Config); ok && cfg.IsDevDefault("targets", name) && config.SameHostPort(hc.BaseURL, cfg.Dev.SandboxListen) {
+		return connectors.IdentifyTarget(name, tc.Type, devSandbox{})
+	}
+	return connectors.IdentifyTarget(name, tc.Type, tc.Spec)
+}
+
+// devSandbox identifies dev's built-in sandbox target by the setting its
+// base_url follows.
+type devSandbox struct{}
+
+func (devSandbox) IdentifyingSettings() []connectors.Setting {
+	return []connectors.Setting{{Key: "base_url", Value: "dev.sandbox_listen"}}
 }
 
 // TargetIdentityFor is where the ERP steps of a CRM account's deal call,

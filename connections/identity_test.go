@@ -172,3 +172,41 @@ connections:
 		t.Error("the activities pick another identity than the intake pins")
 	}
 }
+
+// devIdentity is the identity dealsync dev's config (no file: its
+// built-in demo connection and sandbox target) gives connection demo.
+func devIdentity(t *testing.T) connectors.TargetIdentity {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	cfg, err := config.Load("", config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := connections.Build(cfg, connectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo, ok := set.Get("demo")
+	if !ok {
+		t.Fatal("no demo connection")
+	}
+	return demo.TargetIdentityFor("")
+}
+
+// dealsync dev's built-in sandbox target is dev's own sandbox ERP (the
+// data dir's journal) on whatever port dev.sandbox_listen gives it: a dev
+// restarted on another port (8090 was taken) goes on with the runs it had
+// under way, which a pin of the port would refuse. Pointed elsewhere by
+// DEALSYNC_TARGETS_SANDBOX_BASE_URL, it is another ERP.
+func TestDevsSandboxTargetIsTheSameOnAnotherPort(t *testing.T) {
+	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", "127.0.0.1:8090")
+	first := devIdentity(t)
+	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", "127.0.0.1:18090")
+	if moved := devIdentity(t); moved != first {
+		t.Errorf("dev's sandbox on another port: %+v, before %+v; want the same", moved, first)
+	}
+	t.Setenv("DEALSYNC_TARGETS_SANDBOX_BASE_URL", "http://sandbox.example:8090")
+	if elsewhere := devIdentity(t); elsewhere.Fingerprint == first.Fingerprint || !strings.Contains(elsewhere.Description, "http://sandbox.example:8090") {
+		t.Errorf("the sandbox target pointed at another host: %+v; want another identity, naming it", elsewhere)
+	}
+}
