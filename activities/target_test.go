@@ -78,6 +78,12 @@ func TestAnERPStepRefusesAnotherTargetThanTheRuns(t *testing.T) {
 			`this worker sends the ERP calls of connection "pd" to target "books" (http, base_url https://b.example)`,
 			`but the run was started for target "books" (http, base_url https://a.example): nothing was sent`,
 			"`dealsync config check` on every host", "DEALSYNC_ variables",
+			// The run's target is the starter's: a worker that agrees with
+			// every other worker may still disagree with it.
+			"disagrees with that of the intake that started the run (or of the host whose `dealsync deals sync` or retry of a run started it)",
+			"give every worker and intake the same config file",
+			// Unlimited attempts (the default) end at the run's timeout.
+			"(add --timed-out once it has timed out",
 			"If the target was changed on purpose, start the run again with `dealsync runs retry` once it has failed",
 		} {
 			if !strings.Contains(appErr.Message(), want) {
