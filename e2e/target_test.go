@@ -86,7 +86,7 @@ func TestARunStartedForOneTargetMakesNothingInAnother(t *testing.T) {
 		}
 		for _, want := range []string{
 			`this worker sends the ERP calls of connection "demo" to target "sandbox" (http, base_url ` + erpB.URL + `), ` +
-				`but the run was started for target "sandbox" (http, base_url http://` + s.cfg.Dev.SandboxListen + `): nothing was sent`,
+				`but the run was started for target "sandbox" (http, base_url dev.sandbox_listen): nothing was sent`,
 			"`dealsync config check` on every host", "`dealsync runs retry` once it has failed",
 			"all 2 attempts failed (workflow.retry.maximum_attempts)",
 		} {
@@ -97,10 +97,16 @@ func TestARunStartedForOneTargetMakesNothingInAnother(t *testing.T) {
 		if n := calls.Load(); n != 0 || s.invoicesFor(c.deal) != 0 {
 			t.Fatalf("%s: %d requests to the worker's target, %d invoices in the run's; want none", c.deal, n, s.invoicesFor(c.deal))
 		}
-		// runs list names the failure by its type.
-		listed, _, err := rerun.List(context.Background(), s.Client, rerun.ListOptions{TaskQueue: queue, Query: `DealId = "` + c.deal + `"`, Limit: 5})
-		if err != nil {
-			t.Fatal(err)
+		// runs list names the failure by its type, once the (eventually
+		// consistent) run list has the run's end.
+		var listed []rerun.Run
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if listed, _, err = rerun.List(context.Background(), s.Client, rerun.ListOptions{TaskQueue: queue, Query: `DealId = "` + c.deal + `"`, Limit: 5}); err != nil {
+				t.Fatal(err)
+			}
+			if len(listed) == 1 && listed[0].FailureType != "" {
+				break
+			}
 		}
 		if len(listed) != 1 || listed[0].FailureType != activities.ErrTypeTargetMismatch || listed[0].SyncStatus != "failed" {
 			t.Errorf("%s: runs list: %+v; want the run failed %s", c.deal, listed, activities.ErrTypeTargetMismatch)
