@@ -111,6 +111,11 @@ func TestRunLeavesAWorkerWithoutItsConnection(t *testing.T) {
 	if len(listed) != 1 || listed[0].WorkflowTaskAttempt < 2 {
 		t.Errorf("runs list: %+v; want the run with its failing workflow task's attempt", listed)
 	}
+	// And why, from the run's history (its last WorkflowTaskFailed): the
+	// describe the attempt comes from does not say.
+	if len(listed) == 1 && !strings.HasPrefix(listed[0].WorkflowTaskFailure, `connection "demo" is not configured on this worker: its workflow task fails here`) {
+		t.Errorf("runs list: workflow task failure %q; want the guard's refusal", listed[0].WorkflowTaskFailure)
+	}
 
 	// Each refusal is the guard's panic, which the SDK logs as "Workflow
 	// panic" at error with a stack trace: a crash, to read it. The guard

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
 
@@ -94,12 +97,24 @@ func failureOf(f *failurepb.Failure) Failure {
 // failureReads bounds the close events List reads at once.
 const failureReads = 8
 
+// Bounds of the read of a failing workflow task's failure
+// (taskFailure): the run's history is read from its end, taskFailurePage
+// events a page, at most taskFailurePages pages; and the message kept is
+// its first line, at most maxTaskFailure characters.
+const (
+	taskFailurePage  = 32
+	taskFailurePages = 2
+	maxTaskFailure   = 1000
+)
+
 // readFailures sets the failure of each run that has one (hasFailure),
 // reading their close events, and the workflow-task attempt of each
 // running run whose task fails (Run.WorkflowTaskAttempt), describing it,
-// failureReads at a time. A read of a close event that fails leaves the
-// run's failure empty and says why in its FailureReadError.
-func readFailures(ctx context.Context, c client.Client, runs []Run) {
+// with that task's failure (taskFailure), failureReads at a time. A read
+// of a close event that fails leaves the run's failure empty and says why
+// in its FailureReadError. namespace is the client's ("" is Temporal's
+// default).
+func readFailures(ctx context.Context, c client.Client, namespace string, runs []Run) {
 	var g errgroup.Group
 	g.SetLimit(failureReads)
 	for i := range runs {
@@ -109,11 +124,14 @@ func readFailures(ctx context.Context, c client.Client, runs []Run) {
 				// A run whose workflow task fails again and again (a
 				// worker refuses it) shows nothing else of it in the
 				// list; a read that fails leaves it unsaid.
-				if d, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID); err == nil {
-					if n := d.GetPendingWorkflowTask().GetAttempt(); n > 1 {
-						r.WorkflowTaskAttempt = n
-					}
+				d, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID)
+				if err != nil || d.GetPendingWorkflowTask().GetAttempt() <= 1 {
+					return nil
 				}
+				r.WorkflowTaskAttempt = d.GetPendingWorkflowTask().GetAttempt()
+				// Why it fails is in the history only: a read that
+				// fails, or finds none, leaves it unsaid.
+				r.WorkflowTaskFailure, _ = taskFailure(ctx, c, namespace, r.WorkflowID, r.RunID)
 				return nil
 			})
 			continue
@@ -132,6 +150,59 @@ func readFailures(ctx context.Context, c client.Client, runs []Run) {
 		})
 	}
 	_ = g.Wait() // every read says its own error
+}
+
+// taskFailure is the message of the last WorkflowTaskFailed event of run
+// runID of workflow id (the guard's refusal, `connection "x" is not
+// configured on this worker: …`, or a panic's value): its first line, cut
+// to maxTaskFailure characters with an ellipsis. The history is read from
+// its end (GetWorkflowExecutionHistoryReverse), at most taskFailurePages
+// pages of taskFailurePage events: a failing task's later attempts are
+// not written to the history, so its first failure is among the last
+// events, after those a signal added since. "" when none is found there,
+// or a WorkflowTaskCompleted comes first (an older failure is past).
+func taskFailure(ctx context.Context, c client.Client, namespace, id, runID string) (string, error) {
+	if namespace == "" {
+		namespace = client.DefaultNamespace
+	}
+	var token []byte
+	for range taskFailurePages {
+		resp, err := c.WorkflowService().GetWorkflowExecutionHistoryReverse(ctx, &workflowservice.GetWorkflowExecutionHistoryReverseRequest{
+			Namespace:       namespace,
+			Execution:       &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
+			MaximumPageSize: taskFailurePage,
+			NextPageToken:   token,
+		})
+		if err != nil {
+			return "", err
+		}
+		for _, ev := range resp.GetHistory().GetEvents() {
+			switch ev.GetEventType() {
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+				return "", nil
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+				return firstLine(ev.GetWorkflowTaskFailedEventAttributes().GetFailure().GetMessage(), maxTaskFailure), nil
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	return "", nil
+}
+
+// firstLine is s's first non-blank line, trimmed, cut to most characters
+// with an ellipsis.
+func firstLine(s string, most int) string {
+	for line := range strings.Lines(s) {
+		if line = strings.TrimSpace(line); line != "" {
+			if r := []rune(line); len(r) > most {
+				return string(r[:most-1]) + "…"
+			}
+			return line
+		}
+	}
+	return ""
 }
 
 // statusOf is the execution status Run.ExecutionStatus spells.

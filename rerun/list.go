@@ -29,8 +29,9 @@ const MaxListLimit = 1000
 type ListOptions struct {
 	// TaskQueue is dealsync's task queue: only its runs are listed.
 	TaskQueue string
-	// Namespace is the client's namespace, for messages only, as
-	// Options.Namespace.
+	// Namespace is the client's namespace, for messages, as
+	// Options.Namespace, and for reading a running run's history from its
+	// end (Run.WorkflowTaskFailure; "": Temporal's default namespace).
 	Namespace string
 	// Query narrows the selection, as Options.Query (a Temporal list
 	// filter, e.g. `SyncStatus = "failed"`).
@@ -96,6 +97,13 @@ type Run struct {
 	// the run does not move; the Web UI's run page shows the
 	// WorkflowTaskFailed event. 0 otherwise.
 	WorkflowTaskAttempt int32 `json:"workflow_task_attempt,omitempty"`
+	// WorkflowTaskFailure is why that task fails, when WorkflowTaskAttempt
+	// is set and the run's history tells it: the message of its last
+	// WorkflowTaskFailed event (a worker's refusal, `connection "x" is not
+	// configured on this worker: …`, or a panic's value), its first line,
+	// at most 1000 characters. Empty otherwise, or when the history could
+	// not be read.
+	WorkflowTaskFailure string `json:"workflow_task_failure,omitempty"`
 }
 
 // List returns up to o.Limit runs of o.Filter() in Temporal's order
@@ -133,7 +141,7 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 || more {
-			readFailures(ctx, c, runs)
+			readFailures(ctx, c, o.Namespace, runs)
 			return runs, more, nil
 		}
 	}

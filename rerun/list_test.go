@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dealsync/dealsync/activities"
@@ -51,6 +52,11 @@ type listedRuns struct {
 	// taskAttempts is the attempt of running run i's pending workflow
 	// task (DescribeWorkflowExecution); absent: none pending.
 	taskAttempts map[int]int32
+	// histories is running run i's history from its end, a page per
+	// element, each page followed by a next-page token but the last
+	// (GetWorkflowExecutionHistoryReverse); absent: the read fails.
+	histories map[int][][]*historypb.HistoryEvent
+	pagesRead map[int]int // of histories, per run
 
 	mu                    sync.Mutex
 	reads                 []string // the runs whose close events were read
@@ -68,6 +74,42 @@ func (l *listedRuns) DescribeWorkflowExecution(_ context.Context, _, runID strin
 	resp := &workflowservice.DescribeWorkflowExecutionResponse{}
 	if n, ok := l.taskAttempts[i]; ok {
 		resp.PendingWorkflowTask = &workflowpb.PendingWorkflowTaskInfo{Attempt: n}
+	}
+	return resp, nil
+}
+
+func (l *listedRuns) WorkflowService() workflowservice.WorkflowServiceClient {
+	return reverseHistories{l: l}
+}
+
+// reverseHistories serves listedRuns.histories.
+type reverseHistories struct {
+	workflowservice.WorkflowServiceClient
+	l *listedRuns
+}
+
+func (r reverseHistories) GetWorkflowExecutionHistoryReverse(_ context.Context, req *workflowservice.GetWorkflowExecutionHistoryReverseRequest, _ ...grpc.CallOption) (*workflowservice.GetWorkflowExecutionHistoryReverseResponse, error) {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	i, err := strconv.Atoi(strings.TrimPrefix(req.GetExecution().GetRunId(), "run-"))
+	if err != nil || req.GetNamespace() != "default" || req.GetMaximumPageSize() < 1 || req.GetMaximumPageSize() > 100 {
+		r.l.t.Errorf("reverse history request %v", req)
+	}
+	pages, ok := r.l.histories[i]
+	if !ok {
+		return nil, serviceerror.NewUnavailable("connection refused")
+	}
+	if r.l.pagesRead == nil {
+		r.l.pagesRead = map[int]int{}
+	}
+	page := 0
+	if len(req.GetNextPageToken()) > 0 {
+		page, _ = strconv.Atoi(string(req.GetNextPageToken()))
+	}
+	r.l.pagesRead[i]++
+	resp := &workflowservice.GetWorkflowExecutionHistoryReverseResponse{History: &historypb.History{Events: pages[page]}}
+	if page+1 < len(pages) {
+		resp.NextPageToken = []byte(strconv.Itoa(page + 1))
 	}
 	return resp, nil
 }
@@ -588,22 +630,51 @@ func TestSyntaxErrorPositionIsTheQuerys(t *testing.T) {
 }
 
 // A running run whose workflow task fails again and again (a worker
-// without its connection refuses it) says its attempt; one whose task is
-// on its first attempt, or has none pending, says nothing.
+// without its connection refuses it) says its attempt, and why, from the
+// last WorkflowTaskFailed event of its history read from its end (its
+// first line), within two pages; one whose task is on its first attempt,
+// or has none pending, says nothing, and its history is not read.
 func TestListSaysARunningRunsFailingWorkflowTask(t *testing.T) {
-	l := &listedRuns{t: t, n: 6, pageMax: 10, taskAttempts: map[int]int32{1: 5, 3: 1}}
-	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 10})
+	event := func(typ enumspb.EventType) *historypb.HistoryEvent { return &historypb.HistoryEvent{EventType: typ} }
+	failed := func(msg string) *historypb.HistoryEvent {
+		return &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED, Attributes: &historypb.HistoryEvent_WorkflowTaskFailedEventAttributes{
+			WorkflowTaskFailedEventAttributes: &historypb.WorkflowTaskFailedEventAttributes{Failure: &failurepb.Failure{Message: msg}},
+		}}
+	}
+	signaled := event(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
+	refusal := `connection "beta" is not configured on this worker: its workflow task fails here so that a worker of the task queue that has the connection takes the run`
+	l := &listedRuns{t: t, n: 12, pageMax: 12, taskAttempts: map[int]int32{1: 5, 3: 1, 5: 2, 7: 3, 9: 2, 11: 4}, histories: map[int][][]*historypb.HistoryEvent{
+		// The refusal, after a signal that came since, on the second page;
+		// an older failure before it is not the one told.
+		1: {{signaled}, {signaled, failed("  \n" + refusal + "\n\tat the guard\n"), event(enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED), failed("older")}},
+		3: {{failed("not read: first attempt")}},
+		// A completed task comes first: the failure before it is past.
+		7: {{event(enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED), event(enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED), failed("past")}},
+		// Past the second page: not read.
+		9: {{signaled}, {signaled}, {failed("too far")}},
+		// A message longer than the bound.
+		11: {{failed(strings.Repeat("é", 1500))}},
+		// 5: the read fails.
+	}}
+	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 12})
 	if err != nil {
 		t.Fatal(err)
 	}
+	long := strings.Repeat("é", 999) + "…"
 	for i, r := range runs {
-		want := int32(0)
-		if i == 1 {
-			want = 5
+		want, wantFailure := l.taskAttempts[i], map[int]string{1: refusal, 11: long}[i]
+		if want < 2 {
+			want = 0
 		}
-		if r.WorkflowTaskAttempt != want {
-			t.Errorf("run %d (%s): workflow task attempt %d, want %d", i, r.ExecutionStatus, r.WorkflowTaskAttempt, want)
+		if r.ExecutionStatus != "Running" {
+			want, wantFailure = 0, ""
 		}
+		if r.WorkflowTaskAttempt != want || r.WorkflowTaskFailure != wantFailure {
+			t.Errorf("run %d (%s): workflow task attempt %d, failure %q; want %d, %q", i, r.ExecutionStatus, r.WorkflowTaskAttempt, r.WorkflowTaskFailure, want, wantFailure)
+		}
+	}
+	if len(runs) != 12 || l.pagesRead[3] != 0 || l.pagesRead[9] != 2 || l.pagesRead[1] != 2 {
+		t.Errorf("%d runs, pages read: %v; want 12, none of run 3 (first attempt), two of runs 1 and 9", len(runs), l.pagesRead)
 	}
 }
 

@@ -40,9 +40,12 @@ runs' close events, one read per failed or terminated run listed; one
 that cannot be read is noted (failure_read_error) and does not stop the
 list. A running run whose workflow task fails again and again (a worker
 without its connection refuses it) is followed by a line saying so, with
-the attempt (workflow_task_attempt): each running run listed is described
-once. Runs that timed out or were canceled have nothing more to say than
-their status.
+the attempt (workflow_task_attempt) and the message of its last
+WorkflowTaskFailed event, its first line (workflow_task_failure), read
+from the end of its history: each running run listed is described once,
+and one whose task fails has at most two pages of its history read. Runs
+that timed out or were canceled have nothing more to say than their
+status.
 
 It prints at most --limit runs (default 50, at most 1000), and says when
 more may match: narrow --query (e.g. by StartTime) to see the others.
@@ -164,11 +167,17 @@ const failureWidth = 120
 
 // failureLine is the table's line of a run's failure, "" when it has
 // none: "MappingError: mapping …", "terminated: reason (by identity)",
+// "workflow task failing, attempt N: connection …" (its last
+// WorkflowTaskFailed event's message, or, unread, what may cause it),
 // its message made one line and, when longer than failureWidth
 // characters, cut to them with an ellipsis (cut says so); or why it could
 // not be read.
 func failureLine(r rerun.Run) (line string, cut bool) {
 	switch {
+	case r.WorkflowTaskAttempt > 1 && r.WorkflowTaskFailure != "":
+		// The last WorkflowTaskFailed event's message says why.
+		line = fmt.Sprintf("workflow task failing, attempt %d: ", r.WorkflowTaskAttempt)
+		return line + cutMessage(r.WorkflowTaskFailure, &cut), cut
 	case r.WorkflowTaskAttempt > 1:
 		return fmt.Sprintf("workflow task failing, attempt %d: a worker refuses the run (it lacks its connection) or its code fails; its page in the Web UI shows WorkflowTaskFailed", r.WorkflowTaskAttempt), false
 	case r.FailureReadError != "":
@@ -180,16 +189,23 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 	if label == "" {
 		label = strings.ToLower(r.ExecutionStatus) // a terminated run's reason
 	}
-	msg := []rune(oneLine(r.FailureMessage))
-	if len(msg) > failureWidth {
-		// dealsync's messages say what first, then the details in
-		// parentheses (a mapping error's expression and value).
-		msg, cut = append(msg[:failureWidth-1], '…'), true
-	}
-	if len(msg) == 0 {
+	msg := cutMessage(r.FailureMessage, &cut)
+	if msg == "" {
 		return oneLine(label), false
 	}
-	return oneLine(label) + ": " + string(msg), cut
+	return oneLine(label) + ": " + msg, cut
+}
+
+// cutMessage is msg on one line and, when longer than failureWidth
+// characters, cut to them with an ellipsis, setting *cut.
+func cutMessage(msg string, cut *bool) string {
+	r := []rune(oneLine(msg))
+	if len(r) > failureWidth {
+		// dealsync's messages say what first, then the details in
+		// parentheses (a mapping error's expression and value).
+		r, *cut = append(r[:failureWidth-1], '…'), true
+	}
+	return string(r)
 }
 
 // oneLine is s on one line: its line breaks and other control characters

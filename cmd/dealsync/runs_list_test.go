@@ -495,17 +495,25 @@ func TestDevCommandWithoutAServerSaysHowToReachDev(t *testing.T) {
 }
 
 // A running run whose workflow task fails again and again is shown with a
-// line saying so under its row: the list has no other sign of it.
+// line saying so under its row: the list has no other sign of it. With
+// its last WorkflowTaskFailed's message the line gives it, on one line,
+// cut as failures are; without (its history not read), what may cause it.
 func TestRunsListTableShowsAFailingWorkflowTask(t *testing.T) {
+	refusal := `connection "beta" is not configured on this worker: its workflow task fails here so that a worker of the task queue that has the connection takes the run (give every worker the intakes' config: dealsync config check)`
 	var out bytes.Buffer
 	printRuns(&out, rerun.ListOptions{TaskQueue: "dealsync", Limit: 5}, []rerun.Run{
 		{WorkflowID: "invoice/beta/B-1", ExecutionStatus: "Running", SyncStatus: "pending", WorkflowTaskAttempt: 4},
 		{WorkflowID: "invoice/beta/B-2", ExecutionStatus: "Running", SyncStatus: "pending"},
+		{WorkflowID: "invoice/beta/B-3", ExecutionStatus: "Running", SyncStatus: "pending", WorkflowTaskAttempt: 2, WorkflowTaskFailure: refusal},
+		{WorkflowID: "invoice/beta/B-4", ExecutionStatus: "Running", SyncStatus: "pending", WorkflowTaskAttempt: 3, WorkflowTaskFailure: "panic: \x1b[31mboom"},
 	}, false)
 	lines := strings.Split(out.String(), "\n")
-	if len(lines) < 6 || !strings.Contains(lines[2], "invoice/beta/B-1") ||
+	if len(lines) < 10 || !strings.Contains(lines[2], "invoice/beta/B-1") ||
 		!strings.Contains(lines[3], "    workflow task failing, attempt 4: a worker refuses the run (it lacks its connection)") ||
-		!strings.Contains(lines[4], "invoice/beta/B-2") {
+		!strings.Contains(lines[4], "invoice/beta/B-2") || !strings.Contains(lines[5], "invoice/beta/B-3") ||
+		lines[6] != "    workflow task failing, attempt 2: "+string([]rune(refusal)[:119])+"…" ||
+		!strings.Contains(lines[7], "invoice/beta/B-4") || lines[8] != "    workflow task failing, attempt 3: panic: [31mboom" ||
+		lines[10] != "failure messages cut to 120 characters (…): --json gives them whole" {
 		t.Errorf("table:\n%s", out.String())
 	}
 }
