@@ -212,7 +212,8 @@ func Starter(cfg *config.Config, c client.Client, eager bool) *intake.TemporalSt
 		// Without the CLI's flags (TemporalCLIFlags): /readyz answers on
 		// the webhooks' port, and would show the frontend's address and
 		// TLS files to anyone.
-		Check: searchAttributeReadiness(c, cfg.Temporal.Namespace),
+		Check:     searchAttributeReadiness(c, cfg.Temporal.Namespace),
+		Namespace: namespaceReadiness(c, cfg.Temporal.Namespace),
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -209,41 +210,58 @@ func sampleValue(t enumspb.IndexedValueType) string {
 func typeName(t enumspb.IndexedValueType) string { return t.String() }
 
 // searchAttributeReadiness is the intake's extra readiness check: the
-// namespace exists, the frontend takes the intake's credentials for it,
-// and it has dealsync's search attributes. The attributes, once found,
-// are not read again; the namespace and the credentials are, on every
-// probe. When the attributes cannot be checked at all it does not hold
-// readiness back, but a namespace the frontend does not know, or refuses
-// the credentials for, does (every start would fail).
+// namespace exists, the frontend takes the intake's credentials for it
+// (namespaceReadiness), and it has dealsync's search attributes. The
+// attributes, once found, are not read again; the namespace and the
+// credentials are, on every probe. When the attributes cannot be checked
+// at all it does not hold readiness back, but a namespace the frontend
+// does not know, or refuses the credentials for, does (every start would
+// fail).
 func searchAttributeReadiness(c client.Client, namespace string) func(context.Context) error {
 	var passed atomic.Bool
+	checkNamespace := namespaceReadiness(c, namespace)
 	return func(ctx context.Context) error {
 		// The namespace, and the credentials' use of it, on every probe: a
 		// namespace deleted, or a role withdrawn, after the first success
 		// fails every start from then on.
-		_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
-		var nsMissing *serviceerror.NamespaceNotFound
-		var missing *serviceerror.NotFound
-		var denied *serviceerror.PermissionDenied
-		if errors.As(err, &nsMissing) || errors.As(err, &missing) {
-			return fmt.Errorf("namespace %q does not exist on the Temporal frontend (temporal.namespace): create it, or fix the name", namespace)
-		}
-		// Credentials the frontend refuses, or that may not use the
-		// namespace (a certificate or API key of another namespace): every
-		// start would be refused too.
-		if errors.As(err, &denied) || serviceerror.ToStatus(err).Code() == codes.Unauthenticated {
-			return fmt.Errorf("the Temporal frontend refuses this intake's credentials for namespace %q (temporal.tls, temporal.api_key): %v", namespace, err)
+		if err := checkNamespace(ctx); err != nil {
+			return err
 		}
 		if passed.Load() {
 			return nil
 		}
-		err = CheckSearchAttributes(ctx, c, namespace)
+		err := CheckSearchAttributes(ctx, c, namespace)
 		var sae *SearchAttributeError
 		if errors.As(err, &sae) {
 			return err
 		}
 		if err == nil {
 			passed.Store(true)
+		}
+		return nil
+	}
+}
+
+// namespaceReadiness is the namespace's part of searchAttributeReadiness,
+// one read of it (DescribeNamespace), which the intake's Watch makes
+// alone (intake.TemporalStarter.Namespace): an *intake.NamespaceError
+// when the namespace does not exist or the frontend refuses the intake's
+// credentials for it, nil otherwise (another failure of the read is not
+// the namespace's).
+func namespaceReadiness(c client.Client, namespace string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
+		var nsMissing *serviceerror.NamespaceNotFound
+		var missing *serviceerror.NotFound
+		var denied *serviceerror.PermissionDenied
+		if errors.As(err, &nsMissing) || errors.As(err, &missing) {
+			return &intake.NamespaceError{Err: fmt.Errorf("namespace %q does not exist on the Temporal frontend (temporal.namespace): create it, or fix the name", namespace)}
+		}
+		// Credentials the frontend refuses, or that may not use the
+		// namespace (a certificate or API key of another namespace): every
+		// start would be refused too.
+		if errors.As(err, &denied) || serviceerror.ToStatus(err).Code() == codes.Unauthenticated {
+			return &intake.NamespaceError{Err: fmt.Errorf("the Temporal frontend refuses this intake's credentials for namespace %q (temporal.tls, temporal.api_key): %v", namespace, err)}
 		}
 		return nil
 	}

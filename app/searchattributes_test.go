@@ -19,9 +19,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/secret"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -165,6 +168,26 @@ func TestReadinessNeedsTheNamespace(t *testing.T) {
 	// The worker's check says so too: it stops there, not "could not check".
 	if err := CheckSearchAttributes(ctx, cl, "prod-typo"); !errors.Is(err, ErrNoNamespace) || !strings.Contains(err.Error(), `namespace "prod-typo": the namespace does not exist`) {
 		t.Errorf("the search attributes of a missing namespace: %v, want ErrNoNamespace", err)
+	}
+
+	// An intake on that namespace, which nothing probes, logs its
+	// problem (its frontend answers), and its end once the namespace is
+	// created.
+	var logged testlog.Buffer
+	h := intake.New(intake.Options{Connections: noConnections{}, Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+		Starter: Starter(&config.Config{Temporal: config.Temporal{Namespace: "prod-typo", TaskQueue: "dealsync"}}, cl, false)})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); h.Watch(wctx, time.Millisecond) }()
+	defer func() { stop(); <-done }()
+	waitLogged(t, &logged, `level=WARN msg="not ready: the Temporal namespace cannot be used`)
+	waitLogged(t, &logged, `error="namespace \"prod-typo\" does not exist on the Temporal frontend (temporal.namespace): create it, or fix the name"`)
+	if _, err := cl.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: "prod-typo", WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(t, &logged, `level=INFO msg="ready: the Temporal namespace can be used again"`)
+	if out := logged.String(); strings.Count(out, "not ready: the Temporal namespace cannot be used") != 1 || strings.Contains(out, `msg="not ready: the Temporal frontend`) || strings.Contains(out, "frontend answers again") {
+		t.Errorf("one namespace problem, the frontend answering: want one warning and no line of the frontend:\n%s", out)
 	}
 }
 

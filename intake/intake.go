@@ -69,6 +69,23 @@ type FrontendChecker interface {
 	CheckFrontend(ctx context.Context) error
 }
 
+// NamespaceChecker is a FrontendChecker that can check its namespace
+// alone (a *NamespaceError when the namespace does not exist or the
+// frontend refuses the credentials for it), without the rest of Ready:
+// Watch checks it after the frontend, so that a namespace deleted or
+// credentials withdrawn are logged as the frontend's outages are.
+type NamespaceChecker interface {
+	CheckNamespace(ctx context.Context) error
+}
+
+// NamespaceError is a readiness failure of the namespace itself, the
+// frontend answering: it does not exist, or the frontend refuses the
+// process's credentials for it. Every start fails until it is mended.
+type NamespaceError struct{ Err error }
+
+func (e *NamespaceError) Error() string { return e.Err.Error() }
+func (e *NamespaceError) Unwrap() error { return e.Err }
+
 // ErrTrigger marks a delivery refused because a connection's trigger
 // expression failed on one of its deals (answered 500: the CRM sends it
 // again, and the deal starts its run once the mapping is fixed).
@@ -128,6 +145,9 @@ type Handler struct {
 	draining atomic.Bool
 	inFlight *semaphore.Weighted
 	frontend outagelog.Log // the frontend's outages, as /readyz and Watch meet them
+	// namespace is the namespace's problems (NamespaceError), met while
+	// the frontend answers.
+	namespace outagelog.Log
 }
 
 // Drain makes GET /readyz answer 503 from now on, while webhooks are still
@@ -251,54 +271,70 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkReady asks the Starter whether runs can be started now, and logs
-// the frontend's outages (h.frontend): when one starts, then once a
-// minute while it lasts, and when it ends, however often /readyz and
-// Watch ask. A replica that drains says nothing: its client is closing.
+// the frontend's outages (h.frontend) and the namespace's problems
+// (h.namespace): when one starts, then once a minute while it lasts, and
+// when it ends, however often /readyz and Watch ask. A replica that
+// drains says nothing: its client is closing.
 func (h *Handler) checkReady(ctx context.Context) error {
 	started := h.frontend.Start()
-	return h.logFrontend(started, h.opts.Starter.Ready(ctx))
+	return h.logReadiness(started, h.opts.Starter.Ready(ctx))
 }
 
-// checkFrontend is Watch's check: the frontend's health alone
-// (FrontendChecker), its outages logged as checkReady logs them. The
-// namespace's search attributes are left to /readyz: Watch's check runs
-// every few seconds on every replica, and would read the namespace (a
-// database read on the server) each time for a finding it never logs.
-func (h *Handler) checkFrontend(ctx context.Context) error {
+// checkWatched is Watch's check: the frontend's health (FrontendChecker),
+// then, when it answers, the namespace alone (NamespaceChecker: one read
+// of it), logged as checkReady logs them. The search attributes are left
+// to /readyz: Watch's check runs every few seconds on every replica, and
+// would read them for a finding that start-up already tells.
+func (h *Handler) checkWatched(ctx context.Context) error {
 	fc, ok := h.opts.Starter.(FrontendChecker)
 	if !ok {
 		return h.checkReady(ctx)
 	}
 	started := h.frontend.Start()
-	return h.logFrontend(started, fc.CheckFrontend(ctx))
+	err := fc.CheckFrontend(ctx)
+	if nc, ok := h.opts.Starter.(NamespaceChecker); ok && err == nil {
+		err = nc.CheckNamespace(ctx)
+	}
+	return h.logReadiness(started, err)
 }
 
-// logFrontend logs what err, the result of a readiness check started at
-// started, says of the frontend (h.frontend: a result older than the
-// last recorded is ignored), and returns err.
-func (h *Handler) logFrontend(started time.Time, err error) error {
-	switch {
-	case h.draining.Load():
-	case errors.Is(err, ErrUnavailable):
+// logReadiness logs what err, the result of a readiness check started at
+// started, says of the frontend (h.frontend) and, when the frontend
+// answered, of the namespace (h.namespace: any other result says it can
+// be used); a result older than the last recorded is ignored. It returns
+// err.
+func (h *Handler) logReadiness(started time.Time, err error) error {
+	if h.draining.Load() {
+		return err
+	}
+	if errors.Is(err, ErrUnavailable) {
 		h.frontend.Down(started, func(unsaid int) {
 			h.opts.Logger.Warn(outagelog.NotReady, outagelog.Attrs(unsaid, "error", err.Error())...)
 		})
-	case err == nil:
-		h.frontend.Up(started, func(unsaid int) { h.opts.Logger.Info(outagelog.Ready, outagelog.Attrs(unsaid)...) })
+		return err
+	}
+	h.frontend.Up(started, func(unsaid int) { h.opts.Logger.Info(outagelog.Ready, outagelog.Attrs(unsaid)...) })
+	if ne := (*NamespaceError)(nil); errors.As(err, &ne) {
+		h.namespace.Down(started, func(unsaid int) {
+			h.opts.Logger.Warn(outagelog.NamespaceNotReady, outagelog.Attrs(unsaid, "error", ne.Error())...)
+		})
+	} else {
+		h.namespace.Up(started, func(unsaid int) { h.opts.Logger.Info(outagelog.NamespaceReady, outagelog.Attrs(unsaid)...) })
 	}
 	return err
 }
 
-// Watch checks the frontend's health (checkFrontend: not the namespace,
-// which /readyz reads too), every interval until ctx ends (each check
-// given at most StartTimeout), so that the frontend's outages are logged
-// when they start and end whether or not anything probes /readyz; a
-// probe's check stands for one of its own (outagelog.Log.Watch).
+// Watch checks the frontend's health and the namespace (checkWatched:
+// not its search attributes, which /readyz reads too), every interval
+// until ctx ends (each check given at most StartTimeout), so that the
+// frontend's outages and the namespace's problems are logged when they
+// start and end whether or not anything probes /readyz; a probe's check
+// stands for one of its own (outagelog.Log.Watch).
 // app.ServeIntake runs it.
 func (h *Handler) Watch(ctx context.Context, interval time.Duration) {
 	h.frontend.Watch(ctx, interval, h.opts.StartTimeout, func(ctx context.Context) {
 		if !h.draining.Load() {
-			_ = h.checkFrontend(ctx)
+			_ = h.checkWatched(ctx)
 		}
 	})
 }

@@ -78,8 +78,12 @@ type fakeStarter struct {
 	// (ErrWinPending), as TemporalStarter does with a recent change of a
 	// won deal that has no run.
 	holdDeal string
-	// readies and frontends count the calls of Ready and CheckFrontend.
-	readies, frontends int
+	// readies, frontends and namespaces count the calls of Ready,
+	// CheckFrontend and CheckNamespace.
+	readies, frontends, namespaces int
+	// nsFailWith is the namespace's problem (CheckNamespace, and Ready
+	// when failWith is nil).
+	nsFailWith error
 }
 
 func (f *fakeStarter) Start(_ context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
@@ -113,7 +117,24 @@ func (f *fakeStarter) Ready(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.readies++
-	return f.failWith
+	if f.failWith != nil {
+		return f.failWith
+	}
+	return f.nsFailWith
+}
+
+func (f *fakeStarter) CheckNamespace(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.namespaces++
+	return f.nsFailWith
+}
+
+// setNSFailWith sets nsFailWith while another goroutine may read it.
+func (f *fakeStarter) setNSFailWith(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nsFailWith = err
 }
 
 func (f *fakeStarter) CheckFrontend(context.Context) error {
@@ -1806,21 +1827,22 @@ func TestOutageIsLoggedWithoutAProbe(t *testing.T) {
 	}
 }
 
-// Watch's check, every 5 s on every replica, read the namespace too (the
-// search-attribute check of Ready: a database read on the server) for a
-// finding it could never log. It checks the frontend's health only;
-// /readyz still checks both.
-func TestWatchChecksTheFrontendOnly(t *testing.T) {
+// Watch's check, every 5 s on every replica, read the namespace's search
+// attributes too (Ready) for a finding it could never log. It checks the
+// frontend's health, then, when it answers, the namespace alone (one
+// read of it: a namespace deleted, or credentials withdrawn, is logged);
+// /readyz still checks everything.
+func TestWatchChecksTheFrontendAndTheNamespace(t *testing.T) {
 	st := &fakeStarter{running: map[string]bool{}}
 	srv, h, _ := loggedHandler(t, slog.LevelInfo, st)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	h.Watch(ctx, time.Hour) // one check (none made yet), then ctx has ended
 	st.mu.Lock()
-	readies, frontends := st.readies, st.frontends
+	readies, frontends, namespaces := st.readies, st.frontends, st.namespaces
 	st.mu.Unlock()
-	if readies != 0 || frontends != 1 {
-		t.Errorf("Watch's one check: Ready called %d times, CheckFrontend %d; want 0 and 1", readies, frontends)
+	if readies != 0 || frontends != 1 || namespaces != 1 {
+		t.Errorf("Watch's one check: Ready called %d times, CheckFrontend %d, CheckNamespace %d; want 0, 1 and 1", readies, frontends, namespaces)
 	}
 	code, body := get(t, srv.URL+"/readyz")
 	st.mu.Lock()
@@ -1828,6 +1850,115 @@ func TestWatchChecksTheFrontendOnly(t *testing.T) {
 	st.mu.Unlock()
 	if code != http.StatusOK || readies != 1 {
 		t.Errorf("/readyz: %d %s, Ready called %d times; want 200 and 1", code, body, readies)
+	}
+	// A frontend that does not answer: the namespace is not asked.
+	st.setFailWith(fmt.Errorf("%w: connection refused", ErrUnavailable))
+	_, h, _ = loggedHandler(t, slog.LevelInfo, st)
+	h.Watch(ctx, time.Hour)
+	st.mu.Lock()
+	frontends, namespaces = st.frontends, st.namespaces
+	st.mu.Unlock()
+	if frontends != 2 || namespaces != 1 {
+		t.Errorf("Watch's check of a frontend that does not answer: CheckFrontend called %d times in all, CheckNamespace %d; want 2 and 1", frontends, namespaces)
+	}
+}
+
+// A namespace that cannot be used while the frontend answers (deleted,
+// or the credentials refused for it) is logged as the frontend's outages
+// are: when it starts, then once a minute however often /readyz asks,
+// and when it ends; a problem that starts again within a minute of the
+// last warning is counted, said with the next line. A frontend outage
+// meanwhile says nothing of the namespace; a check that started before
+// the last one recorded is ignored.
+func TestNamespaceProblemIsLoggedOnceAMinute(t *testing.T) {
+	gone := &NamespaceError{Err: errors.New(`namespace "prod" does not exist on the Temporal frontend (temporal.namespace): create it, or fix the name`)}
+	st := &fakeStarter{running: map[string]bool{}, nsFailWith: gone}
+	srv, h, logged := loggedHandler(t, slog.LevelInfo, st)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.frontend.Now = func() time.Time { return now }
+	h.namespace.Now = h.frontend.Now
+	probe := func() int {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		now = now.Add(time.Second)
+		return resp.StatusCode
+	}
+	count := func(line string) int { return strings.Count(logged(), line) }
+	warned := `level=WARN msg="not ready: the Temporal namespace cannot be used (said when it starts, then once a minute while it lasts; a problem that starts within a minute of this line is counted, not said)" error="namespace \"prod\" does not exist`
+	for range 3 {
+		if code := probe(); code != http.StatusServiceUnavailable {
+			t.Fatalf("readyz: %d", code)
+		}
+	}
+	if w := count(warned); w != 1 || count("msg=\"not ready: the Temporal frontend")+count("frontend answers again") != 0 {
+		t.Fatalf("three probes of a namespace that does not exist: %d warnings, want 1 and none of the frontend:\n%s", w, logged())
+	}
+	// The frontend goes away meanwhile: its outage is said, the
+	// namespace's problem neither ends nor is said again.
+	st.setFailWith(fmt.Errorf("%w: connection refused", ErrUnavailable))
+	probe()
+	st.setFailWith(nil)
+	st.setNSFailWith(nil)
+	probe()
+	probe()
+	if r := count("ready: the Temporal namespace can be used again"); r != 1 || count(warned) != 1 || count("not ready: the Temporal frontend does not answer") != 1 {
+		t.Errorf("the frontend away, then both back: %d namespace recoveries, want 1:\n%s", r, logged())
+	}
+	st.setNSFailWith(gone)
+	probe()
+	st.setNSFailWith(nil)
+	probe()
+	if w, r := count(warned), count("ready: the Temporal namespace can be used again"); w != 1 || r != 1 {
+		t.Errorf("a problem again within a minute of the warning: %d warnings, %d recoveries, want 1 and 1:\n%s", w, r, logged())
+	}
+	now = now.Add(time.Minute)
+	probe()
+	if r := count("ready: the Temporal namespace can be used again"); r != 2 || !strings.Contains(logged(), "brief_outages_not_logged=1") {
+		t.Errorf("a minute on: %d recoveries, want 2, the last with brief_outages_not_logged=1:\n%s", r, logged())
+	}
+	// A check that started before the last one recorded (a slow probe's)
+	// is ignored.
+	older := now.Add(-time.Hour)
+	_ = h.logReadiness(older, gone)
+	if w := count(warned); w != 1 {
+		t.Errorf("a stale check's problem: %d warnings, want still 1:\n%s", w, logged())
+	}
+	st.setNSFailWith(gone)
+	probe()
+	if w := count(warned); w != 2 {
+		t.Errorf("a problem a minute after the last warning: %d warnings, want 2:\n%s", w, logged())
+	}
+}
+
+// With nothing probing /readyz, a namespace deleted under a running
+// intake is logged by Watch, and its return too.
+func TestNamespaceProblemIsLoggedWithoutAProbe(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}}
+	st.setNSFailWith(&NamespaceError{Err: errors.New(`the Temporal frontend refuses this intake's credentials for namespace "prod" (temporal.tls, temporal.api_key): Request unauthorized.`)})
+	_, h, logged := loggedHandler(t, slog.LevelInfo, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Watch(ctx, time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	waitLogged := func(want string) {
+		t.Helper()
+		for !strings.Contains(logged(), want) {
+			if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
+				t.Fatalf("never logged %q:\n%s", want, logged())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitLogged(`msg="not ready: the Temporal namespace cannot be used`)
+	waitLogged(`refuses this intake's credentials for namespace`)
+	st.setNSFailWith(nil)
+	waitLogged("ready: the Temporal namespace can be used again")
+	if n := strings.Count(logged(), "not ready: the Temporal namespace cannot be used"); n != 1 {
+		t.Errorf("%d warnings for one problem checked every millisecond, want 1:\n%s", n, logged())
 	}
 }
 

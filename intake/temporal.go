@@ -43,8 +43,14 @@ type TemporalStarter struct {
 	// LocalCalls runs the ERP and CRM calls as local activities.
 	LocalCalls bool
 	// Check, if set, is a further readiness check once Temporal answers
-	// (the namespace has dealsync's search attributes).
+	// (the namespace has dealsync's search attributes). Its failure of the
+	// namespace itself is a *NamespaceError.
 	Check func(context.Context) error
+	// Namespace, if set, is the namespace's part of Check alone (it
+	// exists, the frontend takes the credentials for it: one read of the
+	// namespace, a *NamespaceError when it fails): Watch's check, after
+	// the frontend's (NamespaceChecker).
+	Namespace func(context.Context) error
 	// Now is the clock that tells a recent change of a won deal from an
 	// old one (awaitsWin; tests); default time.Now.
 	Now func() time.Time
@@ -426,7 +432,18 @@ func (s *TemporalStarter) Ready(ctx context.Context) error {
 	return nil
 }
 
-var _ FrontendChecker = (*TemporalStarter)(nil) // Watch's check, not Ready
+var (
+	_ FrontendChecker  = (*TemporalStarter)(nil) // Watch's check, not Ready
+	_ NamespaceChecker = (*TemporalStarter)(nil)
+)
+
+// CheckNamespace implements NamespaceChecker: Namespace, nil when unset.
+func (s *TemporalStarter) CheckNamespace(ctx context.Context) error {
+	if s.Namespace == nil {
+		return nil
+	}
+	return s.Namespace(ctx)
+}
 
 // CheckFrontend implements FrontendChecker: the frontend's health check
 // alone (ErrUnavailable when it does not answer), which costs the server

@@ -19,6 +19,16 @@ const (
 	Ready = "ready: the Temporal frontend answers again"
 )
 
+// NamespaceNotReady and NamespaceReady are the lines of the intake's
+// namespace problems, met while the frontend answers: it does not exist
+// (deleted, or temporal.namespace misspelt), or the frontend refuses the
+// credentials for it.
+const (
+	NamespaceNotReady = "not ready: the Temporal namespace cannot be used (said when it starts, then once a minute while it lasts; " +
+		"a problem that starts within a minute of this line is counted, not said)"
+	NamespaceReady = "ready: the Temporal namespace can be used again"
+)
+
 // Attrs is a line's attributes: attrs, then unsaid (Down's and Up's
 // count of outages not said) as brief_outages_not_logged when not 0.
 func Attrs(unsaid int, attrs ...any) []any {
