@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -105,6 +106,11 @@ const (
 	taskFailurePage  = 32
 	taskFailurePages = 2
 	maxTaskFailure   = 1000
+	// taskFailureTimeout bounds each page's read: a call of the raw
+	// WorkflowService has no deadline of its own (the client's methods,
+	// as DescribeWorkflowExecution, give each call 10 s), and a frontend
+	// that does not answer would hold `runs list` for good.
+	taskFailureTimeout = 10 * time.Second
 )
 
 // readFailures sets the failure of each run that has one (hasFailure),
@@ -167,12 +173,14 @@ func taskFailure(ctx context.Context, c client.Client, namespace, id, runID stri
 	}
 	var token []byte
 	for range taskFailurePages {
-		resp, err := c.WorkflowService().GetWorkflowExecutionHistoryReverse(ctx, &workflowservice.GetWorkflowExecutionHistoryReverseRequest{
+		rctx, cancel := context.WithTimeout(ctx, taskFailureTimeout)
+		resp, err := c.WorkflowService().GetWorkflowExecutionHistoryReverse(rctx, &workflowservice.GetWorkflowExecutionHistoryReverseRequest{
 			Namespace:       namespace,
 			Execution:       &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
 			MaximumPageSize: taskFailurePage,
 			NextPageToken:   token,
 		})
+		cancel()
 		if err != nil {
 			return "", err
 		}

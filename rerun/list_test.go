@@ -88,9 +88,15 @@ type reverseHistories struct {
 	l *listedRuns
 }
 
-func (r reverseHistories) GetWorkflowExecutionHistoryReverse(_ context.Context, req *workflowservice.GetWorkflowExecutionHistoryReverseRequest, _ ...grpc.CallOption) (*workflowservice.GetWorkflowExecutionHistoryReverseResponse, error) {
+func (r reverseHistories) GetWorkflowExecutionHistoryReverse(ctx context.Context, req *workflowservice.GetWorkflowExecutionHistoryReverseRequest, _ ...grpc.CallOption) (*workflowservice.GetWorkflowExecutionHistoryReverseResponse, error) {
 	r.l.mu.Lock()
 	defer r.l.mu.Unlock()
+	// A raw WorkflowService call has no deadline of its own (the client's
+	// methods have one): without its own, a frontend that does not answer
+	// holds `runs list` for good.
+	if _, ok := ctx.Deadline(); !ok {
+		r.l.t.Errorf("reverse history request of %s without a deadline", req.GetExecution().GetRunId())
+	}
 	i, err := strconv.Atoi(strings.TrimPrefix(req.GetExecution().GetRunId(), "run-"))
 	if err != nil || req.GetNamespace() != "default" || req.GetMaximumPageSize() < 1 || req.GetMaximumPageSize() > 100 {
 		r.l.t.Errorf("reverse history request %v", req)
