@@ -1069,6 +1069,49 @@ func builtinHint(msg string) string {
 	return ""
 }
 
+// mismatchedFloatHint is the hint for expr's "mismatched types decimal
+// and float64" (or float64 and decimal) of the operator at offset from in
+// src: a float beside a decimal, as in item.unit_price * 1.19, which the
+// type check refuses before the float-literal checks can run. It names
+// the first float literal in the operator's operands, dec of its digits,
+// and where it starts (the message pointed at the operator); without a
+// literal (a division of whole numbers) it says what makes a float.
+// found is false for other messages.
+func mismatchedFloatHint(src, msg string, from int) (hint string, at int, found bool) {
+	msg = typeNames.Replace(msg)
+	if !strings.HasPrefix(msg, "invalid operation: ") ||
+		!(strings.Contains(msg, "(mismatched types decimal and float64)") || strings.Contains(msg, "(mismatched types float64 and decimal)")) {
+		return "", 0, false
+	}
+	general := "; the value beside the decimal is a float (a number written with a point, a division of whole numbers, a power of whole numbers), and money never goes through floats: " +
+		"write a number with a point as dec(\"1.19\"), a division as dec(a) / b, a power as dec(2) ** 3"
+	tree, err := exprparser.Parse(src)
+	if err != nil {
+		return general, from, true
+	}
+	var op *ast.BinaryNode
+	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+		if b, ok := node.(*ast.BinaryNode); ok && b.Location().From == from && op == nil {
+			op = b
+		}
+	}))
+	if op == nil {
+		return general, from, true
+	}
+	var lit *ast.FloatNode
+	for _, side := range []ast.Node{op.Left, op.Right} {
+		ast.Walk(&side, visitor(func(node ast.Node) {
+			if f, ok := node.(*ast.FloatNode); ok && lit == nil {
+				lit = f
+			}
+		}))
+	}
+	if lit == nil {
+		return general, from, true
+	}
+	return floatLiteralAdvice([]rune(src), lit), lit.Location().From, true
+}
+
 // powerHint is the hint for expr's message msg about ** or ^ with a
 // decimal whose exponent is not a whole number (a float, a decimal), or
 // whose base is a whole number or a float and exponent a decimal: a
@@ -1245,6 +1288,12 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if fe, ok := err.(*file.Error); ok && strings.HasPrefix(hint, unknownOperandPrefix) {
 			if h := unknownOperandHint(src, opts, fe.From); h != "" {
 				hint = h
+			}
+		}
+		if fe, ok := err.(*file.Error); ok && hint == "" {
+			if h, at, found := mismatchedFloatHint(src, msg, fe.From); found {
+				hint = h
+				line, col = position(src, at)
 			}
 		}
 		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+hint+nameHint(msg, src, env, opts)+commentCut(n, msg))
