@@ -260,7 +260,7 @@ invoice:
 		{7, 30, "invoice.customer.name", "mismatched types string and int"},
 		{8, 42, "invoice.due_date", "add_days"},
 		{10, 15, "invoice.lines.quantity", `write dec("2.5") instead of 2.5`},
-		{11, 33, "invoice.lines.unit_price", "mismatched types decimal and float64"},
+		{11, 35, "invoice.lines.unit_price", "mismatched types decimal and float64"}, // at the float, not the operator
 		{12, 23, "invoice.lines.item_code", `lookup table "itmes" is not declared under lookups (declared: items)`},
 		{13, 5, "invoice.lines.colour", "unknown key"},
 		{17, 12, "invoice.issue_date", "cannot use string as argument (type date) to call coalesce"},
