@@ -989,5 +989,9 @@ func baseOptions(strict bool) []expr.Option {
 		}
 		return p[0], nil
 	}, new(func(any) any)))
-	return append(opts, funcOptions()...)
+	opts = append(opts, funcOptions()...)
+	if strict {
+		opts = append(opts, structTextOptions()...)
+	}
+	return opts
 }

@@ -48,8 +48,8 @@ func ReferenceIsDealID(m Mapper) bool {
 		}
 		node := c.prog.Node()
 		for {
-			if c, ok := node.(*ast.CallNode); ok && (isCallOf(c, "_no_func") || isCallOf(c, "_nil_text")) && len(c.Arguments) > 0 {
-				node = c.Arguments[0] // string()'s guard (funcGuard)
+			if c, ok := node.(*ast.CallNode); ok && (isCallOf(c, "_no_func") || isCallOf(c, "_nil_text") || isCallOf(c, structTextFunc)) && len(c.Arguments) > 0 {
+				node = c.Arguments[0] // string()'s guards (funcGuard, structText)
 				continue
 			}
 			b, ok := node.(*ast.BuiltinNode)
