@@ -457,3 +457,35 @@ func TestRunGoldenFailsOnFilesThatArePartOfNoCase(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantResults, "\n"))
 	}
 }
+
+// An error.txt holds no mapping name: renaming the mapping failed every
+// case that expected a mapping error. A line of an earlier release, which
+// starts with `mapping "NAME": `, still matches, whatever the name now.
+func TestGoldenErrorsLeaveOutTheMappingsName(t *testing.T) {
+	src := "name: %s\nlookups:\n  codes:\n    missing: error\n    entries: {XX: x}\ninvoice:\n  memo: 'lookup(\"codes\", deal.currency)'\n"
+	before, after := parse(t, fmt.Sprintf(src, "before")), parse(t, fmt.Sprintf(src, "after"))
+	dir := goldenCase(t, "closed_won", true, map[string]string{})
+	if r := runCase(t, dir, before, true); !strings.Contains(r.Error, `mapping "before": `) {
+		t.Fatalf("the run's error names the mapping: %+v", r)
+	}
+	written, err := os.ReadFile(filepath.Join(dir, "c.error.txt"))
+	if err != nil || strings.Contains(string(written), `mapping "before"`) || !strings.HasPrefix(string(written), "field memo: ") {
+		t.Fatalf("error.txt: %q, %v; want the error without the mapping's name", written, err)
+	}
+	if r := runCase(t, dir, after, false); !r.OK {
+		t.Errorf("renamed: %+v", r)
+	}
+	old := `mapping "before": ` + string(written)
+	if err := os.WriteFile(filepath.Join(dir, "c.error.txt"), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCase(t, dir, after, false); !r.OK {
+		t.Errorf("an error.txt of an earlier release, of another name: %+v", r)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c.error.txt"), []byte(`mapping "after": field memo: no such thing`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCase(t, dir, after, false); r.OK {
+		t.Errorf("a line the error lacks passed: %+v", r)
+	}
+}
