@@ -81,6 +81,13 @@ type GoldenResult struct {
 	// error, now an invoice" (an update rewrites every case, and "updated"
 	// alone hid a case whose invoice had become an error).
 	Change string `json:"change,omitempty"`
+	// Wrote is the file an update wrote (NAME.invoice.json or
+	// NAME.error.txt; Change says how it compares with what it held), and
+	// Deleted the case's other file, which it removed: a case keeps one
+	// outcome. "unchanged" alone hid that an update had deleted a stale
+	// invoice beside an error.txt that held the error already.
+	Wrote   string `json:"wrote,omitempty"`
+	Deleted string `json:"deleted,omitempty"`
 }
 
 // GoldenOption changes how RunGolden judges its cases.
@@ -345,12 +352,24 @@ func runGoldenCase(dir, name, dealPath string, m Mapper, update bool, read Event
 		if outcome != "" {
 			text := []byte(outcome + "\n")
 			r.Change = goldenChange(invErr == nil, errErr == nil, errErr == nil && string(oldErr) == string(text), "was an invoice, now an error")
-			_ = os.Remove(invPath)
+			r.Wrote = filepath.Base(errPath)
+			if invErr == nil {
+				if err := os.Remove(invPath); err != nil {
+					return r, err
+				}
+				r.Deleted = filepath.Base(invPath)
+			}
 			return r, os.WriteFile(errPath, text, 0o644)
 		}
 		text := canonical(inv)
 		r.Change = goldenChange(errErr == nil, invErr == nil, invErr == nil && string(oldInv) == string(text), "was an error, now an invoice")
-		_ = os.Remove(errPath)
+		r.Wrote = filepath.Base(invPath)
+		if errErr == nil {
+			if err := os.Remove(errPath); err != nil {
+				return r, err
+			}
+			r.Deleted = filepath.Base(errPath)
+		}
 		return r, os.WriteFile(invPath, text, 0o644)
 	}
 	// A case expects one outcome: with both files, one of them would be

@@ -489,3 +489,28 @@ func TestGoldenErrorsLeaveOutTheMappingsName(t *testing.T) {
 		t.Errorf("a line the error lacks passed: %+v", r)
 	}
 }
+
+// An update that deletes the case's other file says so, also where the
+// file it keeps held what it writes already ("unchanged" alone hid a
+// stale invoice deleted beside an error.txt).
+func TestGoldenUpdateSaysWhatItDeleted(t *testing.T) {
+	broken := parse(t, "name: broken\ninvoice:\n  reference: 'string(dec(deal.id))'\n")
+	dir := goldenCase(t, "closed_won", true, map[string]string{})
+	if r := runCase(t, dir, broken, true); r.Change != "new" || r.Wrote != "c.error.txt" || r.Deleted != "" {
+		t.Fatalf("first update: %+v", r)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c.invoice.json"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCase(t, dir, broken, true)
+	if r.Change != "unchanged" || r.Wrote != "c.error.txt" || r.Deleted != "c.invoice.json" {
+		t.Errorf("a stale invoice beside the error.txt: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c.invoice.json")); err == nil {
+		t.Error("the stale invoice is still there")
+	}
+	good := mapping.Default{PaymentTermsDays: 30}
+	if r := runCase(t, dir, good, true); r.Change != "was an error, now an invoice" || r.Wrote != "c.invoice.json" || r.Deleted != "c.error.txt" {
+		t.Errorf("mended: %+v", r)
+	}
+}

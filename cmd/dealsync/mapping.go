@@ -287,9 +287,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 					// Written as a case that starts no run: said, since a
 					// deal judged by another connection's won stages than
 					// meant would be kept so, and pass from then on.
-					fmt.Fprintf(out, "updated %s: no run would start: %s%s\n", r.Name, r.Skipped, changeNote(r.Change))
+					fmt.Fprintf(out, "updated %s: no run would start: %s%s\n", r.Name, r.Skipped, changeNote(r))
 				case r.Updated:
-					fmt.Fprintf(out, "updated %s%s\n", r.Name, changeNote(r.Change))
+					fmt.Fprintf(out, "updated %s%s\n", r.Name, changeNote(r))
 				case r.OK:
 					fmt.Fprintf(out, "ok      %s\n", r.Name)
 				default:
@@ -957,15 +957,27 @@ func indent(s string) string {
 }
 
 // changeNote is what `mapping test --update` adds after a case it
-// rewrote: nothing for a new or rewritten file, the change otherwise.
-func changeNote(change string) string {
-	switch change {
+// rewrote: nothing for a new or rewritten file, the change otherwise,
+// and the case's other file when it deleted it (a case keeps one
+// outcome): "unchanged" alone hid a stale invoice deleted beside an
+// error.txt that held the error already. (A case that was an invoice
+// and is now an error, or the other way round, says so already.)
+func changeNote(r mapping.GoldenResult) string {
+	if r.Deleted != "" {
+		switch r.Change {
+		case "unchanged":
+			return fmt.Sprintf(" (%s unchanged; deleted %s, which the case no longer gives)", r.Wrote, r.Deleted)
+		case "", "new", "changed":
+			return fmt.Sprintf(" (wrote %s; deleted %s, which the case no longer gives)", r.Wrote, r.Deleted)
+		}
+	}
+	switch r.Change {
 	case "", "new", "changed":
 		return ""
 	case "unchanged":
 		return " (unchanged)"
 	}
-	return " (" + change + ")"
+	return " (" + r.Change + ")"
 }
 
 func newMappingLintCmd(g *globalFlags) *cobra.Command {

@@ -1144,3 +1144,28 @@ func TestMappingTestListsTheSkippedLines(t *testing.T) {
 		t.Errorf("--dir --json: %v\n%s\nwant skipped_lines on the trial case", err, out)
 	}
 }
+
+// --update says which file it deleted beside one it kept as it was: it
+// said "unchanged" while it deleted a stale invoice of a case that fails.
+func TestMappingTestUpdateSaysWhatItDeleted(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "m.yaml")
+	writeFile(t, m, "name: m\ninvoice:\n  reference: 'string(dec(deal.id))'\n")
+	cases := filepath.Join(dir, "cases")
+	if err := os.MkdirAll(cases, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	deal, err := os.ReadFile("../../examples/closed-won.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(cases, "c.deal.json"), string(deal))
+	if out, err := runOut(context.Background(), "mapping", "test", "--file", m, "--dir", cases, "--update"); err != nil || !strings.Contains(out, "updated c\n") {
+		t.Fatalf("--update: %v\n%s", err, out)
+	}
+	writeFile(t, filepath.Join(cases, "c.invoice.json"), "{}\n")
+	out, err := runOut(context.Background(), "mapping", "test", "--file", m, "--dir", cases, "--update")
+	if err != nil || !strings.Contains(out, "updated c (c.error.txt unchanged; deleted c.invoice.json, which the case no longer gives)\n") {
+		t.Errorf("--update beside a stale invoice: %v\n%s", err, out)
+	}
+}
