@@ -855,6 +855,7 @@ func (p *parser) parseLookups(n *yaml.Node) {
 			t.ignoreCase = b
 		}
 		entries := p.entries(e["entries"], key+".entries")
+		spelt := map[string]string{} // with ignore_case: each key lower-cased → as written
 		for _, k := range slices.Sorted(maps.Keys(entries)) {
 			val := entries[k]
 			s, ok := p.scalar(val, key+".entries."+k)
@@ -863,11 +864,17 @@ func (p *parser) parseLookups(n *yaml.Node) {
 			}
 			if t.ignoreCase {
 				// Two keys that differ only in case would make the
-				// table's answer depend on which came last.
-				if _, dup := t.entries[strings.ToLower(k)]; dup {
-					p.at(val, key+".entries."+k, "duplicate key ignoring case (ignore_case is true)")
+				// table's answer depend on which came last. Both are
+				// named, and the later in the file is the one marked.
+				if first, dup := spelt[strings.ToLower(k)]; dup {
+					later, other := k, first
+					if fv := entries[first]; fv != nil && (fv.Line > val.Line || fv.Line == val.Line && fv.Column > val.Column) {
+						later, other = first, k
+					}
+					p.at(entries[later], key+".entries."+later, "duplicate key ignoring case: %q and %q are one key when ignore_case is true; keep one of them", other, later)
 					continue
 				}
+				spelt[strings.ToLower(k)] = k
 				k = strings.ToLower(k)
 			}
 			t.entries[k] = s

@@ -481,7 +481,7 @@ func TestNondeterminismIsRefusedAtLoad(t *testing.T) {
 		"duration": {"name: m\ninvoice:\n  memo: 'string(duration(\"1h\"))'\n", "unknown name duration"},
 		"float":    {"name: m\ninvoice:\n  memo: 'string(float(1))'\n", "unknown name float"},
 		"timezone": {"name: m\ninvoice:\n  memo: 'string(timezone(\"UTC\"))'\n", "unknown name timezone"},
-		"the case": {"name: m\nlookups:\n  codes:\n    ignore_case: true\n    default: X\n    entries: {de: LOWER, DE: UPPER}\n", "duplicate key ignoring case"},
+		"the case": {"name: m\nlookups:\n  codes:\n    ignore_case: true\n    default: X\n    entries: {de: LOWER, DE: UPPER}\n", `lookups.codes.entries.DE: duplicate key ignoring case: "de" and "DE" are one key when ignore_case is true; keep one of them`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "m.yaml")
