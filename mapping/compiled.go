@@ -85,20 +85,20 @@ func (s SkippedLine) String() string {
 // SkippedLines lists the line items of ev that m's lines.skip leaves out
 // of the invoice, as Apply maps ev (a run does not say; `mapping test`
 // shows them). nil when m is no mapping file or has no lines.skip, when
-// none is left out, or when the mapping fails (its error says so).
+// none is left out, or when the mapping fails (its error says so), but
+// for a mapping that fails because lines.skip left out every line item:
+// those are listed (the error gives only their count).
 func SkippedLines(m Mapper, ev model.DealEvent) []SkippedLine {
 	f, ok := m.(*File)
 	if !ok || f.lineSkip.prog == nil {
 		return nil
 	}
-	_, skipped, err := f.mapEvent(asRunReads(ev))
-	if err != nil {
-		return nil
-	}
+	_, skipped, _ := f.mapEvent(asRunReads(ev)) // on an error, skipped is nil but for that one
 	return skipped
 }
 
-// mapEvent is Map, and the line items lines.skip left out.
+// mapEvent is Map, and the line items lines.skip left out: none on an
+// error, but for that of lines.skip leaving out every one.
 func (m *File) mapEvent(ev model.DealEvent) (model.Invoice, []SkippedLine, error) {
 	var skipped []SkippedLine
 	env := &Env{Deal: newDealEnv(ev.Deal, m.zone), Event: newEventEnv(ev, m.zone), Defaults: m.defaults}
@@ -158,7 +158,7 @@ func (m *File) mapEvent(ev model.DealEvent) (model.Invoice, []SkippedLine, error
 			}
 		}
 		if len(inv.Lines) == 0 {
-			return model.Invoice{}, nil, &Error{Mapping: m.name, Field: "lines.skip", Expression: oneLine(m.lineSkip.src),
+			return model.Invoice{}, skipped, &Error{Mapping: m.name, Field: "lines.skip", Expression: oneLine(m.lineSkip.src),
 				Message: fmt.Sprintf("leaves out every one of the deal's %d line items: an invoice needs a line (skip fewer, or bill the deal elsewhere)", len(ev.Deal.LineItems))}
 		}
 	} else if ev.Deal.Amount.Valid {

@@ -911,7 +911,8 @@ invoice:
 
 // SkippedLines names the line items lines.skip leaves out, by their index
 // in the deal and with the rule that left them out; none for a mapping
-// without skip, or whose mapping fails.
+// without skip, or whose mapping fails, but for failing because every
+// item was left out.
 func TestSkippedLinesNameTheItemsLeftOut(t *testing.T) {
 	m := parse(t, "name: t\ninvoice:\n  lines:\n    skip: item.quantity == 0\n")
 	ev := wonEvent("closedwon", "")
@@ -934,5 +935,15 @@ func TestSkippedLinesNameTheItemsLeftOut(t *testing.T) {
 	failing := parse(t, "name: t\ninvoice:\n  memo: 'lookup(\"t\", deal.name)'\n  lines:\n    skip: item.quantity == 0\nlookups:\n  t: {missing: error}\n")
 	if got := mapping.SkippedLines(failing, ev); got != nil {
 		t.Errorf("a mapping that fails: %v", got)
+	}
+
+	// Every line item left out: the mapping fails, saying how many; the
+	// items are listed all the same, as those of a deal partly left out.
+	all := parse(t, "name: t\ninvoice:\n  lines:\n    skip: item.sku != \"X\"\n")
+	if _, err := mapping.Apply(all, ev); err == nil || !strings.Contains(err.Error(), "leaves out every one of the deal's 3 line items") {
+		t.Fatalf("all left out: %v", err)
+	}
+	if got := mapping.SkippedLines(all, ev); len(got) != 3 || got[0].Index != 0 || got[1].SKU != "FREE" || got[2].Description != "Setup" {
+		t.Errorf("all left out: SkippedLines = %v, want the three items", got)
 	}
 }
