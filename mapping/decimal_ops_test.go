@@ -1,6 +1,8 @@
 package mapping_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -98,5 +100,24 @@ func TestUnaryMinusOnDecimals(t *testing.T) {
 	// Still refused where it would be on anything else: a string.
 	if _, err := mapping.Parse("m.yaml", []byte("name: m\ninvoice:\n  memo: -deal.name\n")); err == nil {
 		t.Error("-deal.name loaded")
+	}
+}
+
+// dec() of a number whose exponent is past what a decimal takes says it
+// is out of range, not that it is no number; text that is none says so.
+func TestDecOfAHugeExponentSaysOutOfRange(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Raw = map[string]json.RawMessage{"big": json.RawMessage(`"1e100000"`), "bad": json.RawMessage(`"12,5x"`)}
+	for _, c := range []struct{ memo, want string }{
+		{`string(dec(deal.raw["big"]))`, `dec: "1e100000" is out of range: a decimal's exponent goes from -10000 to 10000`},
+		{`string(dec(deal.raw["bad"]))`, `dec: "12,5x" is not a decimal number`},
+	} {
+		m := parse(t, "name: p\ninvoice:\n  memo: '"+c.memo+"'\n")
+		if _, err := mapping.Apply(m, ev); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.memo, err, c.want)
+		}
+	}
+	if _, err := mapping.Parse("p.yaml", []byte("name: p\ninvoice:\n  memo: 'string(dec(\"-1.5E-20000\"))'\n")); err == nil || !strings.Contains(err.Error(), `dec: "-1.5E-20000" is out of range`) {
+		t.Errorf("a literal: got %v", err)
 	}
 }

@@ -792,6 +792,24 @@ const (
 	maxAddDays     = 100000
 )
 
+// exponentRE is a number's text with an exponent ("1e100000").
+var exponentRE = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$`)
+
+// parseDec is s as dec() reads it: a number, whose exponent (if any) a
+// decimal takes; a number whose exponent is past that is said to be out
+// of range (it was "not a decimal number").
+func parseDec(s string) (decimal.Decimal, error) {
+	t := strings.TrimSpace(s)
+	d, err := decimal.NewFromString(t)
+	switch {
+	case err == nil:
+		return d, nil
+	case exponentRE.MatchString(t):
+		return d, fmt.Errorf("%q is out of range: a decimal's exponent goes from -%d to %d (an amount needs far less: check where the number comes from)", s, decimal.MaxDecodeExponent, decimal.MaxDecodeExponent)
+	}
+	return d, fmt.Errorf("%q is not a decimal number", s)
+}
+
 // floatText is a float's decimal text, never in exponent form: expr's
 // string() writes 4500012345 as "4.500012345e+09".
 func floatText(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
@@ -873,9 +891,9 @@ func baseOptions(strict bool) []expr.Option {
 			case decimal.Decimal:
 				return x, nil
 			case string:
-				d, err := decimal.NewFromString(strings.TrimSpace(x))
+				d, err := parseDec(x)
 				if err != nil {
-					return nil, fmt.Errorf("dec: %q is not a decimal number", x)
+					return nil, fmt.Errorf("dec: %w", err)
 				}
 				return d, nil
 			}

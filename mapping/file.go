@@ -1631,10 +1631,8 @@ func (p *parser) invoiceCurrency(s string) error {
 
 // decimalLiteral checks a string given to dec() as dec reads it.
 func decimalLiteral(s string) error {
-	if _, err := decimal.NewFromString(strings.TrimSpace(s)); err != nil {
-		return fmt.Errorf("%q is not a decimal number", s)
-	}
-	return nil
+	_, err := parseDec(s)
+	return err
 }
 
 // dateLiteral checks a string given to date() as date reads it.
