@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -325,6 +326,9 @@ func (m *File) runtimeMessage(c *compiled, err error) string {
 		// object: Go's words for it name no value a mapping has.
 		msg = "a list was needed, and the value is an object (a JSON object read with fromJSON, say): map, filter, find and the like take a list; read the object's values by their keys (x[\"key\"])"
 	}
+	if m := textJoinRE.FindStringSubmatch(msg); m != nil {
+		msg += textJoinHint(m[1] + m[2])
+	}
 	if c.node == nil {
 		return msg
 	}
@@ -334,6 +338,25 @@ func (m *File) runtimeMessage(c *compiled, err error) string {
 		return fmt.Sprintf("%s (at %s:%d:%d)", msg, m.file, line, col)
 	}
 	return fmt.Sprintf("%s (at %s:%d)", msg, m.file, line)
+}
+
+// textJoinRE is expr's message for text joined with + to a value that
+// is no text, which the type check lets through where the value's type
+// shows only as the run reads it ("PO " + fromJSON(x)["po"] of a number).
+var textJoinRE = regexp.MustCompile(`^invalid operation: (?:string \+ (.+)|(.+) \+ string)$`)
+
+// textJoinHint says what to write for text joined with a value of kind
+// other (float64, <nil>, bool, int, a map or a list of fromJSON).
+func textJoinHint(other string) string {
+	switch {
+	case other == "float64" || other == "int" || other == "bool":
+		return ": the value beside the text is a number or a yes/no here (a value read with fromJSON has the type its JSON gives, known only as the run reads it); join its text, string(x), as in \"PO \" + string(fromJSON(deal.raw[\"cf\"])[\"po\"])"
+	case other == "<nil>":
+		return ": the value beside the text is nothing here (a key the JSON lacks, a JSON null, what find() or ?. did not find); join string(x), which is \"\" for nothing, or give a fallback with ??"
+	case strings.HasPrefix(other, "map[") || strings.HasPrefix(other, "[]"):
+		return ": the value beside the text is an object or a list here (read with fromJSON): pick the part to write, as in x[\"value\"]"
+	}
+	return ""
 }
 
 // firstLine is msg's first line, trimmed.

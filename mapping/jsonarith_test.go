@@ -156,3 +156,27 @@ func TestFunctionsTakeNumbersReadWithFromJSON(t *testing.T) {
 		}
 	}
 }
+
+// Text joined with + to a value read with fromJSON that is no text (a
+// number, nothing, an object) fails as the run reads it; the error says
+// what the value is and what to write, as the load errors of a decimal
+// beside such a value do.
+func TestTextJoinedWithAFromJSONValueSaysWhatToWrite(t *testing.T) {
+	ev := wonEvent("closedwon", "")
+	ev.Deal.Raw = map[string]json.RawMessage{"cf": json.RawMessage(`{"po":"123","n":4500012345,"z":null,"o":{"a":1}}`)}
+	for _, c := range []struct{ memo, want string }{
+		{`"PO " + fromJSON(deal.raw["cf"])["n"]`, `invalid operation: string + float64: the value beside the text is a number or a yes/no here`},
+		{`fromJSON(deal.raw["cf"])["n"] + " PO"`, `join its text, string(x), as in "PO " + string(fromJSON(deal.raw["cf"])["po"])`},
+		{`"PO " + fromJSON(deal.raw["cf"])["missing"]`, `invalid operation: string + <nil>: the value beside the text is nothing here`},
+		{`"PO " + fromJSON(deal.raw["cf"])["o"]`, `is an object or a list here (read with fromJSON): pick the part to write`},
+	} {
+		m := parse(t, "name: p\ninvoice:\n  memo: '"+c.memo+"'\n")
+		if _, err := mapping.Apply(m, ev); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.memo, err, c.want)
+		}
+	}
+	m := parse(t, "name: p\ninvoice:\n  memo: '\"PO \" + string(fromJSON(deal.raw[\"cf\"])[\"n\"])'\n")
+	if inv, err := mapping.Apply(m, ev); err != nil || inv.Memo != "PO 4500012345" {
+		t.Errorf("the advice: %q %v", inv.Memo, err)
+	}
+}
