@@ -1063,6 +1063,10 @@ func builtinHint(msg string) string {
 		return unknownOperandPrefix + "the value beside the decimal has a type that shows only as the run reads it, so a decimal is not computed with it as written: " +
 			"convert it, dec(x) for a decimal or a whole number, dec(string(x)) for a number read with fromJSON (a float), or give both sides of a conditional one type"
 	}
+	if strings.HasPrefix(msg, "invalid argument for int (type decimal") {
+		return "; int() takes whole numbers, floats and a number's text, not a decimal: for a whole number of a decimal (add_days' days), write int(string(x)), " +
+			"rounded first where it may have a fraction, int(string(round_to(x, 0))); where a decimal is taken, keep x as it is"
+	}
 	for fn, instead := range map[string]string{
 		"round": "write round_to(x, places) or round_currency(x, currency)",
 		"ceil":  "there is no decimal ceil; round_to(x, places) rounds half away from zero",
@@ -1157,6 +1161,15 @@ func init() {
 	}
 }
 
+// noFieldsHints say, for the values that have no fields, what to write
+// for a field read of one (deal.close_time.date, deal.close_date.year).
+var noFieldsHints = map[string]string{
+	"moment": "a moment (deal.close_time, event.occurred_at) has no fields: its date in a zone is date_in(deal.close_time, \"Europe/Paris\") (deal.close_date and event.occurred_on are dated already), " +
+		"is_set(x) says whether it is set, string(x) is its RFC 3339 text in UTC",
+	"date":    "a date has no fields: string(d) is its text, YYYY-MM-DD (its year: string(d)[0:4]); add_days and end_of_month move it, is_set(d) says whether it is set",
+	"decimal": "a decimal has no fields: string(x) is its text; round_to(x, places) and round_currency(x, currency) round it",
+}
+
 // noFieldRE is expr's message for a field a value lacks.
 var noFieldRE = regexp.MustCompile(`^type (\S+) has no field (\S+)`)
 
@@ -1168,6 +1181,9 @@ var noFieldRE = regexp.MustCompile(`^type (\S+) has no field (\S+)`)
 // are. "" for other messages.
 func nameHint(msg, src string, env envKind, opts []expr.Option) string {
 	if m := noFieldRE.FindStringSubmatch(msg); m != nil {
+		if h, ok := noFieldsHints[typeNames.Replace(m[1])]; ok {
+			return "; " + h
+		}
 		t, ok := valueTypes[m[1]]
 		if !ok {
 			return ""

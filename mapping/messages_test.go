@@ -595,3 +595,24 @@ func TestFloatLiteralOfAnEntryNeverReadLoads(t *testing.T) {
 		}
 	}
 }
+
+// A field read of a value that has none (a moment, a date, a decimal)
+// says what to write instead, and int() of a decimal how to make a whole
+// number of it; what they advise loads and gives what it says.
+func TestNoFieldsAndIntOfADecimalSayWhatToWrite(t *testing.T) {
+	for _, c := range []struct{ memo, want string }{
+		{`string(deal.close_time.date)`, `type moment has no field date; a moment (deal.close_time, event.occurred_at) has no fields: its date in a zone is date_in(deal.close_time, "Europe/Paris")`},
+		{`string(deal.close_date.year)`, `type date has no field year; a date has no fields: string(d) is its text, YYYY-MM-DD (its year: string(d)[0:4])`},
+		{`string(deal.amount.value)`, `type decimal has no field value; a decimal has no fields`},
+		{`string(int(deal.amount))`, `invalid argument for int (type decimal); int() takes whole numbers, floats and a number's text, not a decimal: for a whole number of a decimal (add_days' days), write int(string(x))`},
+	} {
+		got := loadProblems(t, "name: y\ninvoice:\n  memo: '"+c.memo+"'\n")
+		if len(got) != 1 || !strings.Contains(got[0], c.want) {
+			t.Errorf("%s:\ngot  %q\nwant %q", c.memo, got, c.want)
+		}
+	}
+	m := parse(t, "name: y\ninvoice:\n  memo: 'string(deal.close_date)[0:4] + \" \" + string(add_days(deal.close_date, int(string(round_to(dec(\"1.6\"), 0)))))'\n")
+	if inv, err := mapping.Apply(m, wonEvent("closedwon", "")); err != nil || inv.Memo != "2026 2026-11-22" {
+		t.Errorf("the advice: %q %v", inv.Memo, err)
+	}
+}
