@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -731,10 +732,24 @@ func pickConnection(cfg *config.Config, f *mappingTestFlags, mappingName string)
 	}
 	if target != "" {
 		if _, ok := cfg.Targets[target]; !ok {
-			return "", nil, "", usage("no target %q in the config", target)
+			return "", nil, "", usage("no target %q in the config%s", target, targetNamesHint(cfg, target))
 		}
 	}
 	return conn, won, target, nil
+}
+
+// targetNamesHint is what `no target X` adds: the name X is a typo of,
+// and the config's targets (the built-in sandbox among them).
+func targetNamesHint(cfg *config.Config, name string) string {
+	names := slices.Sorted(maps.Keys(cfg.Targets))
+	if len(names) == 0 {
+		return " (it has no targets)"
+	}
+	hint := " (its targets: " + wording.SomeOf(names, 10) + ")"
+	if best, ok := wording.TypoOf(name, names); ok {
+		hint = fmt.Sprintf(" (did you mean %s? its targets: %s)", best, wording.SomeOf(names, 10))
+	}
+	return hint
 }
 
 // connectionsUsing lists the connections whose mapping is mappingName:

@@ -110,3 +110,17 @@ func TestMappingTestDirFailsOnFilesThatArePartOfNoCase(t *testing.T) {
 		t.Errorf("no folder: exit %d: %v", exitCode(err), err)
 	}
 }
+
+// An unknown --target names the config's targets, and the one it is a
+// typo of.
+func TestMappingTestUnknownTargetNamesTheTargets(t *testing.T) {
+	args := []string{"mapping", "test", "--config", "../../examples/dealsync.yaml", "--mapping", "generic-standard", "--deal", "../../examples/closed-won.json", "--target"}
+	_, err := runOut(context.Background(), append(args, "sanbox")...)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), `no target "sanbox" in the config (did you mean sandbox? its targets: sandbox)`) {
+		t.Errorf("a typo: exit %d: %v", exitCode(err), err)
+	}
+	_, err = runOut(context.Background(), append(args, "nope")...)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), `no target "nope" in the config (its targets: sandbox)`) {
+		t.Errorf("another name: exit %d: %v", exitCode(err), err)
+	}
+}
