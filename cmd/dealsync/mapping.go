@@ -1004,7 +1004,9 @@ func newMappingLintCmd(g *globalFlags) *cobra.Command {
 every mapping file of the config (mappings.files and mappings.dir), and
 prints every problem with file:line:col. With --config it loads and checks
 the whole config first, but not its secrets (env:, file:), which a CI job
-seldom has: dealsync config check resolves them.
+seldom has: dealsync config check resolves them. Files and --config: the
+config is checked, and the files with its mapping files (a new file is
+checked for a mapping name one of them defines too).
 
 Exit status: 0 every mapping is clean; 1 a mapping has problems (it does
 not compile, or defines a name another file does; with --config, a
@@ -1070,6 +1072,21 @@ func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([
 			return nil, err
 		}
 		return cfg.Mappings.Loaded.Names(), nil
+	}
+	if g.configPath != "" {
+		// Files and --config: the config is checked as with --config
+		// alone, and the files are compiled with its mapping files, so
+		// that a file that is not in it yet (a new mapping) is checked
+		// for a name one of them defines too. --config was ignored.
+		cfg, err := loadForMappings(g, false)
+		if err != nil {
+			return nil, err
+		}
+		paths, err := cfg.Mappings.Sources.Paths()
+		if err != nil {
+			return nil, usage("%v", err)
+		}
+		files = append(slices.Clone(files), paths...) // Load reads a file given twice once
 	}
 	set, err := mapping.Load(mapping.Sources{Files: files})
 	var le *mapping.LoadError

@@ -124,3 +124,27 @@ func TestMappingTestUnknownTargetNamesTheTargets(t *testing.T) {
 		t.Errorf("another name: exit %d: %v", exitCode(err), err)
 	}
 }
+
+// mapping lint with files and --config checks the config, and the files
+// with its mapping files: --config was silently ignored.
+func TestMappingLintFilesWithConfigUsesTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clash := writeFile(t, filepath.Join(dir, "clash.yaml"), string(src))
+	draft := writeFile(t, filepath.Join(dir, "draft.yaml"), strings.Replace(string(src), "name: generic-standard", "name: draft", 1))
+	out, err := runOut(context.Background(), "mapping", "lint", "--config", "../../examples/dealsync.yaml", clash)
+	if exitCode(err) != 1 || !strings.Contains(out, `mapping "generic-standard" is also defined in `+clash) {
+		t.Errorf("a file defining a name the config's files define: exit %d: %v\n%s", exitCode(err), err, out)
+	}
+	out, err = runOut(context.Background(), "mapping", "lint", "--config", "../../examples/dealsync.yaml", draft)
+	if err != nil || !strings.Contains(out, "ok: 2 mapping(s): draft, generic-standard") {
+		t.Errorf("a new file: %v\n%s", err, out)
+	}
+	_, err = runOut(context.Background(), "mapping", "lint", "--config", filepath.Join(dir, "missing.yaml"), draft)
+	if exitCode(err) != 2 {
+		t.Errorf("a config that cannot be read: exit %d: %v", exitCode(err), err)
+	}
+}
