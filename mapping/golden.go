@@ -445,6 +445,9 @@ func readGoldenInvoice(data []byte) (model.Invoice, error) {
 	data = jsonpos.WithoutBOM(data) // an editor may write one
 	var inv model.Invoice
 	if err := json.Unmarshal(data, &inv); err != nil {
+		if plain := plainJSONError(err); plain != "" {
+			err = fmt.Errorf("%s (%w)", plain, err)
+		}
 		if at, ok := jsonpos.Of(data, err); ok {
 			err = fmt.Errorf("%s: %w", at, err)
 		}
@@ -462,6 +465,56 @@ func readGoldenInvoice(data []byte) (model.Invoice, error) {
 	}
 	return inv, nil
 }
+
+// plainJSONError says in plain words what is wrong where encoding/json
+// stopped reading an expected invoice (its message, which follows, is
+// Go's): "" where there is nothing to add.
+func plainJSONError(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typ):
+		what := map[reflect.Kind]string{reflect.Slice: "a list [...]", reflect.Struct: "an object {...}", reflect.String: "a text in double quotes", reflect.Bool: "true or false"}[typ.Type.Kind()]
+		if typ.Type == decimalType {
+			what = "a number, in double quotes or not"
+		}
+		if what == "" || typ.Field == "" {
+			return ""
+		}
+		return fmt.Sprintf("not an invoice: %s should be %s, not %s", typ.Field, what, jsonKindWords[typ.Value])
+	case !errors.As(err, &syntax):
+		return ""
+	}
+	msg := syntax.Error()
+	var c string
+	if i := strings.Index(msg, "'"); i >= 0 {
+		if j := strings.Index(msg[i+1:], "'"); j >= 0 {
+			c = msg[i+1 : i+1+j]
+		}
+	}
+	switch {
+	case msg == "unexpected end of JSON input":
+		return "not JSON: the file ends before the JSON does (a } or ] missing?)"
+	case strings.HasSuffix(msg, "looking for beginning of object key string"):
+		return fmt.Sprintf("not JSON: a key in double quotes should come here, not '%s' (a comma after the last entry is not JSON)", c)
+	case strings.HasSuffix(msg, "looking for beginning of value"):
+		return fmt.Sprintf("not JSON: '%s' cannot start a value: a text is written in double quotes, a number, true, false and null as they are", c)
+	case strings.HasSuffix(msg, "after object key:value pair"):
+		return fmt.Sprintf("not JSON: a comma or } should come here, not '%s' (a comma missing between two entries?)", c)
+	case strings.HasSuffix(msg, "after object key"):
+		return fmt.Sprintf("not JSON: a colon should come after the key, not '%s'", c)
+	case strings.HasSuffix(msg, "after array element"):
+		return fmt.Sprintf("not JSON: a comma or ] should come here, not '%s' (a comma missing between two elements?)", c)
+	case strings.HasSuffix(msg, "in string literal"):
+		return "not JSON: a text holds a character JSON takes only escaped (a line break or a tab: write \\n, \\t)"
+	case strings.HasSuffix(msg, "after top-level value"):
+		return fmt.Sprintf("not JSON: the invoice ends before '%s' (one object per file)", c)
+	}
+	return ""
+}
+
+// jsonKindWords say what a JSON value is, by encoding/json's words.
+var jsonKindWords = map[string]string{"string": "a text", "number": "a number", "object": "an object", "array": "a list", "bool": "true or false", "null": "null"}
 
 // unknownKey is the first key in v (a JSON value, decoded into any) that
 // a value of type t does not have, with where it is (`"discont" in

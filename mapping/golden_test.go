@@ -350,12 +350,26 @@ func TestGoldenErrorsLeaveOutTheMappingsPosition(t *testing.T) {
 	}
 }
 
-// An expected invoice that is not JSON says where it stops being JSON.
+// An expected invoice that is not JSON, or not an invoice, says where it
+// stops being one and what is wrong there in plain words.
 func TestGoldenInvoiceThatIsNoJSONSaysWhere(t *testing.T) {
 	dir := goldenCase(t, "closed_won", true, map[string]string{"c.invoice.json": "{\n  \"reference\": \"D-1\",\n  \"memo\": oops\n}\n"})
 	_, err := mapping.RunGolden(dir, mapping.Default{PaymentTermsDays: 30}, false, dealfile.Read)
-	if err == nil || !strings.Contains(err.Error(), "c.invoice.json: line 3, column 11: invalid character 'o'") {
-		t.Fatalf("got %v; want the file, line 3, column 11", err)
+	if err == nil || !strings.Contains(err.Error(), "c.invoice.json: line 3, column 11: not JSON: 'o' cannot start a value: a text is written in double quotes, "+
+		"a number, true, false and null as they are (invalid character 'o' looking for beginning of value)") {
+		t.Fatalf("got %v; want the file, line 3, column 11, and what is wrong", err)
+	}
+	for _, c := range []struct{ invoice, want string }{
+		{`{"reference": "D-1",}`, "c.invoice.json: line 1, column 21: not JSON: a key in double quotes should come here, not '}' (a comma after the last entry is not JSON)"},
+		{`{"reference": "D-1"`, "c.invoice.json: line 1, column 19: not JSON: the file ends before the JSON does (a } or ] missing?)"},
+		{`{"reference": "D-1" "memo": "x"}`, `not JSON: a comma or } should come here, not '"' (a comma missing between two entries?)`},
+		{`{"lines": "x"}`, "c.invoice.json: line 1, column 13: not an invoice: lines should be a list [...], not a text"},
+		{`{"reference": 5}`, "not an invoice: reference should be a text in double quotes, not a number"},
+	} {
+		dir := goldenCase(t, "closed_won", true, map[string]string{"c.invoice.json": c.invoice})
+		if _, err := mapping.RunGolden(dir, mapping.Default{PaymentTermsDays: 30}, false, dealfile.Read); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.invoice, err, c.want)
+		}
 	}
 }
 
