@@ -403,9 +403,40 @@ func loadZone(name string) (*time.Location, error) {
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
+		if fix, ok := zoneCase(name); ok {
+			return nil, fmt.Errorf("%q is not an IANA time zone name: did you mean %s? (the names are case-sensitive)", name, fix)
+		}
 		return nil, notZone
 	}
 	return loc, nil
+}
+
+// zoneCase is the IANA name that name is written in another case of
+// ("europe/paris": Europe/Paris, "utc": UTC), when there is one.
+func zoneCase(name string) (string, bool) {
+	for _, c := range []string{strings.ToUpper(name), titleZone(name)} {
+		if c == name || !zoneNameRE.MatchString(c) {
+			continue
+		}
+		if _, err := time.LoadLocation(c); err == nil {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// titleZone is name with each word (after "/", "_" or "-") capitalised
+// and the rest in lower case, as most IANA names are (America/New_York).
+func titleZone(name string) string {
+	b := []byte(strings.ToLower(name))
+	for i := range b {
+		if i == 0 || b[i-1] == '/' || b[i-1] == '_' || b[i-1] == '-' {
+			if b[i] >= 'a' && b[i] <= 'z' {
+				b[i] -= 'a' - 'A'
+			}
+		}
+	}
+	return string(b)
 }
 
 // lookupMiss is the runtime error of a lookup with no entry and a declared

@@ -222,3 +222,20 @@ func TestMomentsPrintAsRFC3339InUTC(t *testing.T) {
 		}
 	}
 }
+
+// A zone name written in another case than its IANA name is refused
+// naming the right one; any other unknown name says it is none, with
+// examples.
+func TestZoneInAnotherCaseSaysTheName(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"name: y\ntime_zone: europe/paris\n", `"europe/paris" is not an IANA time zone name: did you mean Europe/Paris? (the names are case-sensitive)`},
+		{"name: y\ntime_zone: utc\n", `"utc" is not an IANA time zone name: did you mean UTC?`},
+		{"name: y\ninvoice:\n  issue_date: 'date_in(deal.close_time, \"AMERICA/NEW_YORK\")'\n", `did you mean America/New_York?`},
+		{"name: y\ntime_zone: Europe/Pariss\n", `"Europe/Pariss" is not an IANA time zone name (such as Europe/Paris, America/New_York or UTC)`},
+	} {
+		got := loadProblems(t, c.src)
+		if len(got) != 1 || !strings.Contains(got[0], c.want) {
+			t.Errorf("%q:\ngot  %q\nwant %q", c.src, got, c.want)
+		}
+	}
+}
