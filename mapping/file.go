@@ -633,7 +633,11 @@ func (p *parser) entries(n *yaml.Node, path string, known ...string) map[string]
 			continue
 		}
 		if known != nil && !contains(known, k.Value) {
-			p.at(k, key, "unknown key (known keys: %s)", strings.Join(known, ", "))
+			if best, ok := wording.TypoOf(k.Value, known); ok {
+				p.at(k, key, "unknown key (did you mean %s? known keys: %s)", best, strings.Join(known, ", "))
+			} else {
+				p.at(k, key, "unknown key (known keys: %s)", strings.Join(known, ", "))
+			}
 			continue
 		}
 		out[k.Value] = v
