@@ -76,7 +76,7 @@ var (
 	}, []string{"connection", "outcome"})
 	steps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_steps_total",
-		Help: "Attempts of run steps (map, validate, fetch_deal, previous_run, customer, invoice, write_back), by step, connection and outcome: ok or the error type shown in the Web UI (MappingError, ValidationError, ERPRejected, ERPUnauthorized, ERPRateLimited, ERPUnavailable, the same four CRM* for fetch_deal and write_back, TemporalUnavailable and RunsUnreadable for previous_run, LocalFileUnavailable for a token or link file of the host, ConnectionUnavailable on a worker without the run's connection, Error for an error of no type).",
+		Help: "Attempts of run steps (map, validate, fetch_deal, previous_run, customer, invoice, write_back), by step, connection and outcome: ok or the error type shown in the Web UI (MappingError, ValidationError, ERPRejected, ERPUnauthorized, ERPRateLimited, ERPUnavailable, the same four CRM* for fetch_deal and write_back, TemporalUnavailable and RunsUnreadable for previous_run, LocalFileUnavailable for a token or link file of the host, ConnectionUnavailable on a worker without the run's connection, ERPTargetMismatch for customer and invoice on a worker whose config sends the connection to another ERP target than the run was started for, Error for an error of no type).",
 	}, []string{"step", "connection", "outcome"})
 	stepSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "dealsync_step_duration_seconds",

@@ -116,7 +116,9 @@ const (
 // readFailures sets the failure of each run that has one (hasFailure),
 // reading their close events, and the workflow-task attempt of each
 // running run whose task fails (Run.WorkflowTaskAttempt), describing it,
-// with that task's failure (taskFailure), failureReads at a time. A read
+// with that task's failure (taskFailure), or else the last failure of the
+// step it retries (Run.Retrying: pendingRetry, else
+// retryingFromHistory), failureReads at a time. A read
 // of a close event that fails leaves the run's failure empty and says why
 // in its FailureReadError. namespace is the client's ("" is Temporal's
 // default).
@@ -131,13 +133,24 @@ func readFailures(ctx context.Context, c client.Client, namespace string, runs [
 				// worker refuses it) shows nothing else of it in the
 				// list; a read that fails leaves it unsaid.
 				d, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID)
-				if err != nil || d.GetPendingWorkflowTask().GetAttempt() <= 1 {
+				if err != nil {
 					return nil
 				}
-				r.WorkflowTaskAttempt = d.GetPendingWorkflowTask().GetAttempt()
-				// Why it fails is in the history only: a read that
-				// fails, or finds none, leaves it unsaid.
-				r.WorkflowTaskFailure, _ = taskFailure(ctx, c, namespace, r.WorkflowID, r.RunID)
+				if d.GetPendingWorkflowTask().GetAttempt() > 1 {
+					r.WorkflowTaskAttempt = d.GetPendingWorkflowTask().GetAttempt()
+					// Why it fails is in the history only: a read that
+					// fails, or finds none, leaves it unsaid.
+					r.WorkflowTaskFailure, _ = taskFailure(ctx, c, namespace, r.WorkflowID, r.RunID)
+					return nil
+				}
+				// A step retried: an activity's last failure is in the
+				// describe (external_calls: activity); a local call's,
+				// or a failed attempt of the invoice step's made one at
+				// a time, in the end of the history. A read that fails,
+				// or finds none, leaves it unsaid.
+				if r.Retrying = pendingRetry(d.GetPendingActivities()); r.Retrying == nil {
+					r.Retrying, _ = retryingFromHistory(ctx, c, namespace, r.WorkflowID, r.RunID)
+				}
 				return nil
 			})
 			continue

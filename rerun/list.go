@@ -31,7 +31,8 @@ type ListOptions struct {
 	TaskQueue string
 	// Namespace is the client's namespace, for messages, as
 	// Options.Namespace, and for reading a running run's history from its
-	// end (Run.WorkflowTaskFailure; "": Temporal's default namespace).
+	// end (Run.WorkflowTaskFailure, Run.Retrying; "": Temporal's default
+	// namespace).
 	Namespace string
 	// Query narrows the selection, as Options.Query (a Temporal list
 	// filter, e.g. `SyncStatus = "failed"`).
@@ -104,6 +105,15 @@ type Run struct {
 	// at most 1000 characters. Empty otherwise, or when the history could
 	// not be read.
 	WorkflowTaskFailure string `json:"workflow_task_failure,omitempty"`
+	// Retrying is the last failure of the step a running run retries (an
+	// ERP that does not answer, a worker refusing the step for another
+	// ERP target), when its workflow task does not fail: a pending
+	// activity's last failure (external_calls: activity), or the last
+	// failed call its history ends with (a local call's attempt whose
+	// back-off became a timer, an attempt of the invoice step's made one
+	// at a time), read from its end (at most two pages, as
+	// WorkflowTaskFailure). nil otherwise, or when it could not be read.
+	Retrying *Retrying `json:"retrying,omitempty"`
 }
 
 // List returns up to o.Limit runs of o.Filter() in Temporal's order
@@ -115,7 +125,10 @@ type Run struct {
 // (a *MissingAttributeError). The runs that failed or were
 // terminated have their failure, read from their close events (one read
 // each, 8 at a time); a read that fails is noted in the run
-// (Run.FailureReadError), not returned.
+// (Run.FailureReadError), not returned. Each running run is described,
+// and the end of its history read (at most two pages), for why it does
+// not move (Run.WorkflowTaskFailure, Run.Retrying); a read that fails
+// leaves it unsaid.
 func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more bool, err error) {
 	if o.Limit < 1 || o.Limit > MaxListLimit {
 		return nil, false, fmt.Errorf("a limit of %d runs: give 1 to %d", o.Limit, MaxListLimit)

@@ -52,6 +52,9 @@ type listedRuns struct {
 	// taskAttempts is the attempt of running run i's pending workflow
 	// task (DescribeWorkflowExecution); absent: none pending.
 	taskAttempts map[int]int32
+	// pendingActivities are running run i's pending activities
+	// (DescribeWorkflowExecution).
+	pendingActivities map[int][]*workflowpb.PendingActivityInfo
 	// histories is running run i's history from its end, a page per
 	// element, each page followed by a next-page token but the last
 	// (GetWorkflowExecutionHistoryReverse); absent: the read fails.
@@ -75,6 +78,7 @@ func (l *listedRuns) DescribeWorkflowExecution(_ context.Context, _, runID strin
 	if n, ok := l.taskAttempts[i]; ok {
 		resp.PendingWorkflowTask = &workflowpb.PendingWorkflowTaskInfo{Attempt: n}
 	}
+	resp.PendingActivities = l.pendingActivities[i]
 	return resp, nil
 }
 
@@ -639,7 +643,8 @@ func TestSyntaxErrorPositionIsTheQuerys(t *testing.T) {
 // without its connection refuses it) says its attempt, and why, from the
 // last WorkflowTaskFailed event of its history read from its end (its
 // first line), within two pages; one whose task is on its first attempt,
-// or has none pending, says nothing, and its history is not read.
+// or has none pending, says nothing of a failing task (its history is
+// read for a retried step only).
 func TestListSaysARunningRunsFailingWorkflowTask(t *testing.T) {
 	event := func(typ enumspb.EventType) *historypb.HistoryEvent { return &historypb.HistoryEvent{EventType: typ} }
 	failed := func(msg string) *historypb.HistoryEvent {
@@ -679,8 +684,10 @@ func TestListSaysARunningRunsFailingWorkflowTask(t *testing.T) {
 			t.Errorf("run %d (%s): workflow task attempt %d, failure %q; want %d, %q", i, r.ExecutionStatus, r.WorkflowTaskAttempt, r.WorkflowTaskFailure, want, wantFailure)
 		}
 	}
-	if len(runs) != 12 || l.pagesRead[3] != 0 || l.pagesRead[9] != 2 || l.pagesRead[1] != 2 {
-		t.Errorf("%d runs, pages read: %v; want 12, none of run 3 (first attempt), two of runs 1 and 9", len(runs), l.pagesRead)
+	// Run 3 (first attempt) has its history read for a step retried
+	// (its WorkflowTaskFailed events are not that): one page.
+	if len(runs) != 12 || l.pagesRead[3] != 1 || runs[3].Retrying != nil || l.pagesRead[9] != 2 || l.pagesRead[1] != 2 {
+		t.Errorf("%d runs, pages read: %v, run 3 retrying %+v; want 12, one of run 3 (first attempt: a step's retry looked for), two of runs 1 and 9", len(runs), l.pagesRead, runs[3].Retrying)
 	}
 }
 
@@ -733,5 +740,112 @@ func TestFilterOfAnAttributeTheNamespaceLacks(t *testing.T) {
 	named := (&MissingAttributeError{Name: "DealId", Refusal: "invalid query: invalid search attribute: DealId", Namespace: "prod"}).Error()
 	if !strings.HasPrefix(named, `namespace "prod" lacks dealsync's search attributes`) {
 		t.Errorf("with its namespace: %s", named)
+	}
+}
+
+// laMarker is the SDK's marker of a local activity's call id of type typ,
+// its attempt attempt, failed with f (nil: it succeeded).
+func laMarker(t *testing.T, id, typ string, attempt int32, f *failurepb.Failure) *historypb.HistoryEvent {
+	data, err := converter.GetDefaultDataConverter().ToPayloads(map[string]any{"ActivityID": id, "ActivityType": typ, "ReplayTime": listStart, "Attempt": attempt, "Backoff": 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_MARKER_RECORDED, Attributes: &historypb.HistoryEvent_MarkerRecordedEventAttributes{
+		MarkerRecordedEventAttributes: &historypb.MarkerRecordedEventAttributes{MarkerName: "LocalActivity", Failure: f,
+			Details: map[string]*commonpb.Payloads{"data": data}},
+	}}
+}
+
+// retryable is a retryable application error's failure.
+func retryable(typ, msg string) *failurepb.Failure {
+	return &failurepb.Failure{Message: msg, FailureInfo: &failurepb.Failure_ApplicationFailureInfo{
+		ApplicationFailureInfo: &failurepb.ApplicationFailureInfo{Type: typ}}}
+}
+
+// A running run whose step is retried says the step's last failure, its
+// first line, and its attempt when known: a pending activity's (from the
+// describe, its history unread), or the last failed call its history ends
+// with, a local call's marker or an activity's failure; a call that
+// succeeded since, or a failing workflow task, wins over it.
+func TestListSaysARunningRunsRetriedStep(t *testing.T) {
+	event := func(typ enumspb.EventType) *historypb.HistoryEvent { return &historypb.HistoryEvent{EventType: typ} }
+	timer, fired := event(enumspb.EVENT_TYPE_TIMER_STARTED), event(enumspb.EVENT_TYPE_TIMER_FIRED)
+	wftCompleted, signaled := event(enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED), event(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
+	version := &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_MARKER_RECORDED, Attributes: &historypb.HistoryEvent_MarkerRecordedEventAttributes{
+		MarkerRecordedEventAttributes: &historypb.MarkerRecordedEventAttributes{MarkerName: "Version"}}}
+	refused := "ERP unreachable: dial tcp 127.0.0.1:9: connect: connection refused\nmore"
+	mismatch := "this worker sends the ERP calls of connection \"shop\" to B, but the run was started for A: nothing was sent"
+	activity := func(sched int64, typ, id string, attempt int32, f *failurepb.Failure) []*historypb.HistoryEvent {
+		closed := &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, Attributes: &historypb.HistoryEvent_ActivityTaskCompletedEventAttributes{
+			ActivityTaskCompletedEventAttributes: &historypb.ActivityTaskCompletedEventAttributes{ScheduledEventId: sched}}}
+		if f != nil {
+			closed = &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED, Attributes: &historypb.HistoryEvent_ActivityTaskFailedEventAttributes{
+				ActivityTaskFailedEventAttributes: &historypb.ActivityTaskFailedEventAttributes{ScheduledEventId: sched, Failure: f}}}
+		}
+		return []*historypb.HistoryEvent{closed,
+			{EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED, Attributes: &historypb.HistoryEvent_ActivityTaskStartedEventAttributes{
+				ActivityTaskStartedEventAttributes: &historypb.ActivityTaskStartedEventAttributes{ScheduledEventId: sched, Attempt: attempt}}},
+			{EventId: sched, EventType: enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, Attributes: &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{
+				ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{ActivityId: id, ActivityType: &commonpb.ActivityType{Name: typ}}}},
+		}
+	}
+	page := func(parts ...[]*historypb.HistoryEvent) []*historypb.HistoryEvent { return slices.Concat(parts...) }
+	one := func(evs ...*historypb.HistoryEvent) []*historypb.HistoryEvent { return evs }
+	l := &listedRuns{t: t, n: 20, pageMax: 20, taskAttempts: map[int]int32{15: 3},
+		pendingActivities: map[int][]*workflowpb.PendingActivityInfo{
+			// external_calls: activity: the describe says it, no history read.
+			1: {{ActivityType: &commonpb.ActivityType{Name: "WriteBack"}, Attempt: 1},
+				{ActivityType: &commonpb.ActivityType{Name: "FindOrCreateCustomer"}, Attempt: 8, LastFailure: retryable("ERPUnavailable", refused)}},
+		},
+		histories: map[int][][]*historypb.HistoryEvent{
+			1: {{laMarker(t, "9", "CreateInvoice", 2, retryable("ERPUnavailable", "not read"))}},
+			// A local call retried with a timer, its retries in one call
+			// (the SDK counts them), back to the step before it.
+			3: {one(wftCompleted, fired, signaled, timer, version, laMarker(t, "4", "CreateInvoice", 7, retryable("ERPUnavailable", refused)), wftCompleted),
+				one(timer, laMarker(t, "4", "CreateInvoice", 6, retryable("ERPUnavailable", "older")), laMarker(t, "3", "FindOrCreateCustomer", 1, nil))},
+			// The invoice step's attempts one at a time (one call each),
+			// the deal read between them: three attempts.
+			5: {one(timer, laMarker(t, "12", "CreateInvoice", 1, retryable("ERPTargetMismatch", mismatch)), laMarker(t, "11", "FetchDeal", 1, nil),
+				timer, laMarker(t, "10", "CreateInvoice", 1, retryable("ERPTargetMismatch", mismatch)),
+				timer, laMarker(t, "9", "CreateInvoice", 1, retryable("ERPTargetMismatch", mismatch)), laMarker(t, "8", "FindOrCreateCustomer", 1, nil))},
+			// A call that succeeded since: nothing retried.
+			7: {one(timer, laMarker(t, "5", "WriteBack", 1, nil), laMarker(t, "4", "CreateInvoice", 3, retryable("ERPUnavailable", "past")))},
+			// Attempts one at a time past the pages read: the attempt is
+			// not known.
+			9: {one(laMarker(t, "12", "CreateInvoice", 1, retryable("ERPUnavailable", refused)), timer),
+				one(laMarker(t, "10", "CreateInvoice", 1, retryable("ERPUnavailable", refused))),
+				one(laMarker(t, "3", "FindOrCreateCustomer", 1, nil))},
+			// Activities (external_calls: activity) made one at a time: two
+			// failed attempts of the invoice step since the customer's.
+			11: {page(one(timer), activity(20, "CreateInvoice", "20", 1, retryable("ERPUnavailable", refused)), one(timer),
+				activity(14, "CreateInvoice", "14", 1, retryable("ERPUnavailable", "older")), activity(8, "FindOrCreateCustomer", "8", 1, nil))},
+			// A local call's retries past the pages: the SDK's count.
+			13: {one(timer, laMarker(t, "7", "FindOrCreateCustomer", 40, retryable("ERPUnavailable", refused))), one(signaled), one(timer)},
+			// A failing workflow task wins.
+			15: {one(laMarker(t, "7", "FindOrCreateCustomer", 4, retryable("ERPUnavailable", refused)))},
+			// A history back to the run's start, no failure.
+			17: {one(timer, event(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED))},
+			// 19: the read fails.
+		}}
+	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := "ERP unreachable: dial tcp 127.0.0.1:9: connect: connection refused"
+	want := map[int]*Retrying{
+		1:  {Step: "customer", Attempt: 7, Type: "ERPUnavailable", Message: first},
+		3:  {Step: "invoice", Attempt: 7, Type: "ERPUnavailable", Message: first},
+		5:  {Step: "invoice", Attempt: 3, Type: "ERPTargetMismatch", Message: mismatch},
+		9:  {Step: "invoice", Type: "ERPUnavailable", Message: first},
+		11: {Step: "invoice", Attempt: 2, Type: "ERPUnavailable", Message: first},
+		13: {Step: "customer", Attempt: 40, Type: "ERPUnavailable", Message: first},
+	}
+	for i, r := range runs {
+		if w := want[i]; (w == nil) != (r.Retrying == nil) || w != nil && *w != *r.Retrying {
+			t.Errorf("run %d (%s): retrying %+v; want %+v", i, r.ExecutionStatus, r.Retrying, w)
+		}
+	}
+	if l.pagesRead[1] != 0 || l.pagesRead[15] != 1 || l.pagesRead[9] != 2 || runs[15].WorkflowTaskAttempt != 3 {
+		t.Errorf("pages read %v, run 15's task attempt %d; want none of run 1 (its describe says), two of run 9, run 15's task failing", l.pagesRead, runs[15].WorkflowTaskAttempt)
 	}
 }

@@ -43,9 +43,19 @@ without its connection refuses it) is followed by a line saying so, with
 the attempt (workflow_task_attempt) and the message of its last
 WorkflowTaskFailed event, its first line (workflow_task_failure), read
 from the end of its history: each running run listed is described once,
-and one whose task fails has at most two pages of its history read. Runs
-that timed out or were canceled have nothing more to say than their
-status.
+and one whose task fails has at most two pages of its history read. A
+running run whose step is retried (an ERP that does not answer, a worker
+that refuses the step for another ERP target) is followed by
+"retrying STEP step, attempt N: " and the first line of its last
+attempt's failure (retrying in --json: step, attempt, type, message): a
+pending activity's (external_calls: activity), from the describe, or else
+the last failed call the end of its history tells (a local call whose
+back-off became a timer, an invoice attempt made one at a time), at most
+two pages read per running run; the attempt is left out when those pages
+do not reach the step's start. A local call retried within a worker's
+workflow task (its back-off under 10 s) is not in the history yet: the
+row says nothing of it. Runs that timed out or were canceled have
+nothing more to say than their status.
 
 It prints at most --limit runs (default 50, at most 1000), and says when
 more may match: narrow --query (e.g. by StartTime) to see the others.
@@ -169,6 +179,8 @@ const failureWidth = 120
 // none: "MappingError: mapping …", "terminated: reason (by identity)",
 // "workflow task failing, attempt N: connection …" (its last
 // WorkflowTaskFailed event's message, or, unread, what may cause it),
+// "retrying invoice step, attempt N: ERP unreachable: …" (the last failure
+// of the step a running run retries, Run.Retrying),
 // its message made one line and, when longer than failureWidth
 // characters, cut to them with an ellipsis (cut says so); or why it could
 // not be read.
@@ -180,6 +192,13 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 		return line + cutMessage(r.WorkflowTaskFailure, &cut), cut
 	case r.WorkflowTaskAttempt > 1:
 		return fmt.Sprintf("workflow task failing, attempt %d: a worker refuses the run (it lacks its connection) or its code fails; its page in the Web UI shows WorkflowTaskFailed", r.WorkflowTaskAttempt), false
+	case r.Retrying != nil && r.Retrying.Message != "":
+		// The step's last attempt failed: the run waits to retry it.
+		line = "retrying " + oneLine(r.Retrying.Step) + " step"
+		if r.Retrying.Attempt > 0 {
+			line += fmt.Sprintf(", attempt %d", r.Retrying.Attempt)
+		}
+		return line + ": " + cutMessage(r.Retrying.Message, &cut), cut
 	case r.FailureReadError != "":
 		return "failure not read: " + oneLine(r.FailureReadError), false
 	case r.FailureType == "" && r.FailureMessage == "":

@@ -517,3 +517,25 @@ func TestRunsListTableShowsAFailingWorkflowTask(t *testing.T) {
 		t.Errorf("table:\n%s", out.String())
 	}
 }
+
+// A running run whose step is retried is shown with its last attempt's
+// failure under its row, its attempt when known, cut as failures are; a
+// failing workflow task wins.
+func TestRunsListTableShowsARetriedStep(t *testing.T) {
+	refused := "ERP unreachable: dial tcp 127.0.0.1:9: connect: connection refused " + strings.Repeat("x", 100)
+	var out bytes.Buffer
+	printRuns(&out, rerun.ListOptions{TaskQueue: "dealsync", Limit: 5}, []rerun.Run{
+		{WorkflowID: "invoice/shop/D-1", ExecutionStatus: "Running", SyncStatus: "pending", Retrying: &rerun.Retrying{Step: "invoice", Attempt: 7, Type: "ERPUnavailable", Message: refused}},
+		{WorkflowID: "invoice/shop/D-2", ExecutionStatus: "Running", SyncStatus: "pending", Retrying: &rerun.Retrying{Step: "customer", Type: "ERPTargetMismatch", Message: "this worker sends\x1b[31m"}},
+		{WorkflowID: "invoice/shop/D-3", ExecutionStatus: "Running", SyncStatus: "pending", WorkflowTaskAttempt: 3, WorkflowTaskFailure: "panic: boom",
+			Retrying: &rerun.Retrying{Step: "invoice", Attempt: 2, Message: "not shown"}},
+	}, false)
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 10 || !strings.Contains(lines[2], "invoice/shop/D-1") ||
+		lines[3] != "    retrying invoice step, attempt 7: "+string([]rune(refused)[:119])+"…" ||
+		!strings.Contains(lines[4], "invoice/shop/D-2") || lines[5] != "    retrying customer step: this worker sends [31m" ||
+		!strings.Contains(lines[6], "invoice/shop/D-3") || lines[7] != "    workflow task failing, attempt 3: panic: boom" ||
+		lines[9] != "failure messages cut to 120 characters (…): --json gives them whole" {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
