@@ -1005,8 +1005,9 @@ every mapping file of the config (mappings.files and mappings.dir), and
 prints every problem with file:line:col. With --config it loads and checks
 the whole config first, but not its secrets (env:, file:), which a CI job
 seldom has: dealsync config check resolves them. Files and --config: the
-config is checked, and the files with its mapping files (a new file is
-checked for a mapping name one of them defines too).
+config is checked, and the files; a file that defines a mapping name a
+config's file defines (an edited copy of it) stands in for that file, in
+a note ("notes" with --json), and "ok" lists the config's mappings too.
 
 Exit status: 0 every mapping is clean; 1 a mapping has problems (it does
 not compile, or defines a name another file does; with --config, a
@@ -1019,7 +1020,7 @@ them prints one JSON document, the error in it, not on stderr:
 "problems": [...]}.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
-			names, err := lintMappings(out, g, args, asJSON)
+			names, notes, err := lintMappings(out, g, args, asJSON)
 			if err == nil {
 				// "ok" over nothing would pass a CI job that checks
 				// nothing.
@@ -1047,8 +1048,15 @@ them prints one JSON document, the error in it, not on stderr:
 				return err
 			}
 			if asJSON {
-				writeJSON(out, map[string]any{"ok": true, "mappings": names})
+				doc := map[string]any{"ok": true, "mappings": names}
+				if len(notes) > 0 {
+					doc["notes"] = notes
+				}
+				writeJSON(out, doc)
 			} else {
+				for _, n := range notes {
+					fmt.Fprintln(out, "note: "+n)
+				}
 				fmt.Fprintf(out, "ok: %d mapping(s): %s\n", len(names), strings.Join(names, ", "))
 			}
 			return nil
@@ -1059,42 +1067,58 @@ them prints one JSON document, the error in it, not on stderr:
 }
 
 // lintMappings compiles the mapping files given (files), or with none
-// those of the config, and gives their mappings' names. The problems of
+// those of the config, and gives their mappings' names (with files and
+// --config, the config's too) and the notes to print before "ok" (a file
+// that stands in for a config's file of its mapping name). The problems of
 // files given are printed on out (with asJSON, as {"ok": false, "error",
 // "problems"}), and the error returned says only the exit status: 1, or 2
 // when a file cannot be read (not there, a directory), a usage error, not
 // a finding. Any other error (the config's, exit 1 or 2) is for the
 // caller to print.
-func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([]string, error) {
+func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([]string, []string, error) {
 	if len(files) == 0 {
 		cfg, err := loadForMappings(g, false)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return cfg.Mappings.Loaded.Names(), nil
+		return cfg.Mappings.Loaded.Names(), nil, nil
 	}
+	var cfg *config.Config
 	if g.configPath != "" {
 		// Files and --config: the config is checked as with --config
-		// alone, and the files are compiled with its mapping files, so
-		// that a file that is not in it yet (a new mapping) is checked
-		// for a name one of them defines too. --config was ignored.
-		cfg, err := loadForMappings(g, false)
-		if err != nil {
-			return nil, err
+		// alone (--config was ignored), and the files as without it; a
+		// file that defines a mapping name one of the config's files
+		// defines stands in for that file (an edited copy of it, checked
+		// before it replaces it), said in a note, not a clash: the
+		// config's file is checked already.
+		var err error
+		if cfg, err = loadForMappings(g, false); err != nil {
+			return nil, nil, err
 		}
-		paths, err := cfg.Mappings.Sources.Paths()
-		if err != nil {
-			return nil, usage("%v", err)
-		}
-		files = append(slices.Clone(files), paths...) // Load reads a file given twice once
 	}
 	set, err := mapping.Load(mapping.Sources{Files: files})
 	var le *mapping.LoadError
 	switch {
 	case err == nil:
-		return set.Names(), nil
+		if cfg == nil {
+			return set.Names(), nil, nil
+		}
+		names := set.Names()
+		var notes []string
+		for _, name := range cfg.Mappings.Loaded.Names() {
+			own, _ := cfg.Mappings.Loaded.Get(name)
+			given, ok := set.Get(name)
+			switch {
+			case !ok:
+				names = append(names, name)
+			case !sameFile(given.Path(), own.Path()):
+				notes = append(notes, fmt.Sprintf("%s: mapping %q stands in for the config's %s (checked in its place; the config keeps its own until that file is replaced)", given.Path(), name, own.Path()))
+			}
+		}
+		slices.Sort(names)
+		return names, notes, nil
 	case !errors.As(err, &le):
-		return nil, usage("%v", err)
+		return nil, nil, usage("%v", err)
 	case asJSON:
 		writeJSON(out, map[string]any{"ok": false, "error": le.Error(), "problems": le.Problems})
 	default:
@@ -1103,7 +1127,19 @@ func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([
 		}
 	}
 	if slices.ContainsFunc(le.Problems, func(p mapping.Problem) bool { return p.Unread }) {
-		return nil, &exitError{code: 2}
+		return nil, nil, &exitError{code: 2}
 	}
-	return nil, &exitError{code: 1}
+	return nil, nil, &exitError{code: 1}
+}
+
+// sameFile reports whether paths a and b name one file.
+func sameFile(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(sa, sb)
+	}
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }

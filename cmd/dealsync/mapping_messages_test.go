@@ -125,22 +125,44 @@ func TestMappingTestUnknownTargetNamesTheTargets(t *testing.T) {
 	}
 }
 
-// mapping lint with files and --config checks the config, and the files
-// with its mapping files: --config was silently ignored.
+// mapping lint with files and --config checks the config, and the files:
+// --config was silently ignored. A file that defines a mapping name a
+// config's file defines (an edited copy of it) stands in for that file,
+// said in a note: it failed as a clash with the very file it is a draft
+// of, at that file.
 func TestMappingLintFilesWithConfigUsesTheConfig(t *testing.T) {
 	dir := t.TempDir()
 	src, err := os.ReadFile("../../examples/mappings/generic-standard.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	clash := writeFile(t, filepath.Join(dir, "clash.yaml"), string(src))
+	edited := writeFile(t, filepath.Join(dir, "edited.yaml"), string(src))
 	draft := writeFile(t, filepath.Join(dir, "draft.yaml"), strings.Replace(string(src), "name: generic-standard", "name: draft", 1))
-	out, err := runOut(context.Background(), "mapping", "lint", "--config", "../../examples/dealsync.yaml", clash)
-	if exitCode(err) != 1 || !strings.Contains(out, `mapping "generic-standard" is also defined in `+clash) {
-		t.Errorf("a file defining a name the config's files define: exit %d: %v\n%s", exitCode(err), err, out)
+	cfg := "../../examples/dealsync.yaml"
+	out, err := runOut(context.Background(), "mapping", "lint", "--config", cfg, edited)
+	if err != nil || !strings.Contains(out, "note: "+edited+`: mapping "generic-standard" stands in for the config's ../../examples/mappings/generic-standard.yaml`) ||
+		!strings.Contains(out, "ok: 1 mapping(s): generic-standard") {
+		t.Errorf("an edited copy of the config's file: %v\n%s", err, out)
 	}
-	out, err = runOut(context.Background(), "mapping", "lint", "--config", "../../examples/dealsync.yaml", draft)
-	if err != nil || !strings.Contains(out, "ok: 2 mapping(s): draft, generic-standard") {
+	out, err = runOut(context.Background(), "mapping", "lint", "--config", cfg, edited, "--json")
+	if err != nil || !strings.Contains(out, `"notes": [`) || !strings.Contains(out, `stands in for the config's`) {
+		t.Errorf("--json: %v\n%s", err, out)
+	}
+	broken := writeFile(t, filepath.Join(dir, "broken.yaml"), strings.Replace(string(src), `reference: '"DS-" + deal.id'`, "reference: 'deal.nope'", 1))
+	out, err = runOut(context.Background(), "mapping", "lint", "--config", cfg, broken)
+	if exitCode(err) != 1 || !strings.Contains(out, broken+":") || !strings.Contains(out, "no field nope") {
+		t.Errorf("a broken edited copy: exit %d: %v\n%s", exitCode(err), err, out)
+	}
+	out, err = runOut(context.Background(), "mapping", "lint", "--config", cfg, edited, "../../examples/mappings/generic-standard.yaml")
+	if exitCode(err) != 1 || !strings.Contains(out, `mapping "generic-standard" is also defined in `) {
+		t.Errorf("two files given that define one name: exit %d: %v\n%s", exitCode(err), err, out)
+	}
+	out, err = runOut(context.Background(), "mapping", "lint", "--config", cfg, "../../examples/mappings/generic-standard.yaml")
+	if err != nil || strings.Contains(out, "note:") || !strings.Contains(out, "ok: 1 mapping(s): generic-standard") {
+		t.Errorf("the config's own file: %v\n%s", err, out)
+	}
+	out, err = runOut(context.Background(), "mapping", "lint", "--config", cfg, draft)
+	if err != nil || strings.Contains(out, "note:") || !strings.Contains(out, "ok: 2 mapping(s): draft, generic-standard") {
 		t.Errorf("a new file: %v\n%s", err, out)
 	}
 	_, err = runOut(context.Background(), "mapping", "lint", "--config", filepath.Join(dir, "missing.yaml"), draft)
