@@ -34,8 +34,9 @@ import (
 // toJSON() where it may be or hold one (known at load, or of a type that
 // shows only as the run reads it); _struct_text gives the JSON where it
 // is or holds one, any other value as it is. Only for a file taken into
-// use now (strict): a run's snapshot writes what it wrote when the run
-// started.
+// use now (strict): a run that maps with its snapshot (its file changed
+// since it started) writes Go's text, as before this release, even when
+// it started after the upgrade.
 type structText struct{}
 
 const structTextFunc = "_struct_text"
