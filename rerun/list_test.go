@@ -744,9 +744,26 @@ func TestFilterOfAnAttributeTheNamespaceLacks(t *testing.T) {
 }
 
 // laMarker is the SDK's marker of a local activity's call id of type typ,
-// its attempt attempt, failed with f (nil: it succeeded).
+// its attempt attempt, failed with f (nil: it succeeded); a failed one is
+// retried after a timer of 20 s (its Backoff), as the SDK records a
+// retried call's attempt (the next attempt is a call of another id).
 func laMarker(t *testing.T, id, typ string, attempt int32, f *failurepb.Failure) *historypb.HistoryEvent {
-	data, err := converter.GetDefaultDataConverter().ToPayloads(map[string]any{"ActivityID": id, "ActivityType": typ, "ReplayTime": listStart, "Attempt": attempt, "Backoff": 20 * time.Second})
+	backoff := time.Duration(0)
+	if f != nil {
+		backoff = 20 * time.Second
+	}
+	return laMarkerWith(t, id, typ, attempt, backoff, f)
+}
+
+// laOnce is laMarker of a call's last attempt (no Backoff): the invoice
+// step's attempts made one at a time, each a call of one attempt.
+func laOnce(t *testing.T, id, typ string, f *failurepb.Failure) *historypb.HistoryEvent {
+	return laMarkerWith(t, id, typ, 1, 0, f)
+}
+
+// laMarkerWith is laMarker with the marker's Backoff.
+func laMarkerWith(t *testing.T, id, typ string, attempt int32, backoff time.Duration, f *failurepb.Failure) *historypb.HistoryEvent {
+	data, err := converter.GetDefaultDataConverter().ToPayloads(map[string]any{"ActivityID": id, "ActivityType": typ, "ReplayTime": listStart, "Attempt": attempt, "Backoff": backoff})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -791,7 +808,7 @@ func TestListSaysARunningRunsRetriedStep(t *testing.T) {
 	}
 	page := func(parts ...[]*historypb.HistoryEvent) []*historypb.HistoryEvent { return slices.Concat(parts...) }
 	one := func(evs ...*historypb.HistoryEvent) []*historypb.HistoryEvent { return evs }
-	l := &listedRuns{t: t, n: 20, pageMax: 20, taskAttempts: map[int]int32{15: 3},
+	l := &listedRuns{t: t, n: 26, pageMax: 26, taskAttempts: map[int]int32{15: 3},
 		pendingActivities: map[int][]*workflowpb.PendingActivityInfo{
 			// external_calls: activity: the describe says it, no history read.
 			1: {{ActivityType: &commonpb.ActivityType{Name: "WriteBack"}, Attempt: 1},
@@ -801,19 +818,21 @@ func TestListSaysARunningRunsRetriedStep(t *testing.T) {
 			1: {{laMarker(t, "9", "CreateInvoice", 2, retryable("ERPUnavailable", "not read"))}},
 			// A local call retried with a timer, its retries in one call
 			// (the SDK counts them), back to the step before it.
-			3: {one(wftCompleted, fired, signaled, timer, version, laMarker(t, "4", "CreateInvoice", 7, retryable("ERPUnavailable", refused)), wftCompleted),
+			// (Each retry after a timer is a call of its own id, whose
+			// attempt goes on from the one before.)
+			3: {one(wftCompleted, fired, signaled, timer, version, laMarker(t, "5", "CreateInvoice", 7, retryable("ERPUnavailable", refused)), wftCompleted),
 				one(timer, laMarker(t, "4", "CreateInvoice", 6, retryable("ERPUnavailable", "older")), laMarker(t, "3", "FindOrCreateCustomer", 1, nil))},
 			// The invoice step's attempts one at a time (one call each),
 			// the deal read between them: three attempts.
-			5: {one(timer, laMarker(t, "12", "CreateInvoice", 1, retryable("ERPTargetMismatch", mismatch)), laMarker(t, "11", "FetchDeal", 1, nil),
-				timer, laMarker(t, "10", "CreateInvoice", 1, retryable("ERPTargetMismatch", mismatch)),
-				timer, laMarker(t, "9", "CreateInvoice", 1, retryable("ERPTargetMismatch", mismatch)), laMarker(t, "8", "FindOrCreateCustomer", 1, nil))},
+			5: {one(timer, laOnce(t, "12", "CreateInvoice", retryable("ERPTargetMismatch", mismatch)), laMarker(t, "11", "FetchDeal", 1, nil),
+				timer, laOnce(t, "10", "CreateInvoice", retryable("ERPTargetMismatch", mismatch)),
+				timer, laOnce(t, "9", "CreateInvoice", retryable("ERPTargetMismatch", mismatch)), laMarker(t, "8", "FindOrCreateCustomer", 1, nil))},
 			// A call that succeeded since: nothing retried.
 			7: {one(timer, laMarker(t, "5", "WriteBack", 1, nil), laMarker(t, "4", "CreateInvoice", 3, retryable("ERPUnavailable", "past")))},
 			// Attempts one at a time past the pages read: the attempt is
 			// not known.
-			9: {one(laMarker(t, "12", "CreateInvoice", 1, retryable("ERPUnavailable", refused)), timer),
-				one(laMarker(t, "10", "CreateInvoice", 1, retryable("ERPUnavailable", refused))),
+			9: {one(laOnce(t, "12", "CreateInvoice", retryable("ERPUnavailable", refused)), timer),
+				one(laOnce(t, "10", "CreateInvoice", retryable("ERPUnavailable", refused))),
 				one(laMarker(t, "3", "FindOrCreateCustomer", 1, nil))},
 			// Activities (external_calls: activity) made one at a time: two
 			// failed attempts of the invoice step since the customer's.
@@ -826,8 +845,23 @@ func TestListSaysARunningRunsRetriedStep(t *testing.T) {
 			// A history back to the run's start, no failure.
 			17: {one(timer, event(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED))},
 			// 19: the read fails.
+			// A local call retried after timers, its first attempts in
+			// the pages: each retry a call of its own, counting on.
+			21: {one(timer, laMarker(t, "6", "WriteBack", 3, retryable("CRMUnavailable", refused)), timer,
+				laMarker(t, "5", "WriteBack", 2, retryable("CRMUnavailable", refused)), timer,
+				laMarker(t, "4", "WriteBack", 1, retryable("CRMUnavailable", refused)), laMarker(t, "3", "CreateInvoice", 1, nil))},
+			// A marker of another format (its step and outcome unknown)
+			// since an older failure: nothing said.
+			23: {one(timer, &historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_MARKER_RECORDED, Attributes: &historypb.HistoryEvent_MarkerRecordedEventAttributes{
+				MarkerRecordedEventAttributes: &historypb.MarkerRecordedEventAttributes{MarkerName: "LocalActivity",
+					Details: map[string]*commonpb.Payloads{"data": {Payloads: []*commonpb.Payload{{Metadata: map[string][]byte{"encoding": []byte("binary/encrypted")}, Data: []byte("x")}}}}}}},
+				laMarker(t, "4", "WriteBack", 2, retryable("CRMUnavailable", "past")))},
+			// The deal read (an event came) while the invoice step waits
+			// between attempts made one at a time: that step is retried.
+			25: {one(laMarker(t, "13", "FetchDeal", 1, nil), timer, laOnce(t, "12", "CreateInvoice", retryable("ERPUnavailable", refused)),
+				timer, laOnce(t, "10", "CreateInvoice", retryable("ERPUnavailable", refused)), laMarker(t, "8", "FindOrCreateCustomer", 1, nil))},
 		}}
-	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 20})
+	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 26})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -839,6 +873,8 @@ func TestListSaysARunningRunsRetriedStep(t *testing.T) {
 		9:  {Step: "invoice", Type: "ERPUnavailable", Message: first},
 		11: {Step: "invoice", Attempt: 2, Type: "ERPUnavailable", Message: first},
 		13: {Step: "customer", Attempt: 40, Type: "ERPUnavailable", Message: first},
+		21: {Step: "write_back", Attempt: 3, Type: "CRMUnavailable", Message: first},
+		25: {Step: "invoice", Attempt: 2, Type: "ERPUnavailable", Message: first},
 	}
 	for i, r := range runs {
 		if w := want[i]; (w == nil) != (r.Retrying == nil) || w != nil && *w != *r.Retrying {

@@ -2,6 +2,7 @@ package rerun
 
 import (
 	"context"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -91,6 +92,11 @@ type localActivityMarkerData struct {
 	ActivityID   string
 	ActivityType string
 	Attempt      int32
+	// Backoff is the wait before the call's next attempt, set on a failed
+	// attempt that the SDK retries after a timer: that next attempt is a
+	// call of its own (another ActivityID) whose Attempt goes on counting,
+	// so this one's attempts are in it. 0 on a call's last attempt.
+	Backoff time.Duration
 }
 
 // callResult is a step's call as the end of a run's history tells it: a
@@ -98,7 +104,14 @@ type localActivityMarkerData struct {
 type callResult struct {
 	id, typ string
 	attempt int32
+	// retried says that the call is a local call's failed attempt that
+	// the SDK retries after a timer (its marker's Backoff): the attempt
+	// after it counts it.
+	retried bool
 	failure *Failure
+	// unread says that the call is a local call whose marker could not be
+	// decoded (another SDK's format): its step and outcome are unknown.
+	unread bool
 }
 
 // retryingFromHistory reads run runID of workflow id's history from its
@@ -107,18 +120,24 @@ type callResult struct {
 // failure, or an activity's ActivityTaskFailed or ActivityTaskTimedOut),
 // and is not followed by one that succeeded: the step that the run
 // retries (its back-off a timer; with the invoice step's attempts made one
-// at a time, between them). Its attempt counts the step's failed calls
-// read before it back to the step's start (another step's call that
-// succeeded, or the run's start); 0 when the pages end first. nil when
-// none is found, or a call that succeeded comes first.
+// at a time, between them). Its attempt adds up the attempts of the
+// step's failed calls read before it back to the step's start (another
+// step's call that succeeded, or the run's start), a local call retried
+// after timers counted once, by its last attempt (the SDK counts on);
+// when the pages end first, the SDK's count of the one call read, else
+// 0. A read of the deal while the invoice step waits between attempts
+// is passed over. nil when none is found, or a call that succeeded, or a
+// local call's marker that cannot be decoded, comes first.
 func retryingFromHistory(ctx context.Context, c client.Client, namespace, id, runID string) (*Retrying, error) {
 	if namespace == "" {
 		namespace = client.DefaultNamespace
 	}
 	var (
 		last *Retrying
-		// calls is the highest attempt of each failed call of last's
-		// step read, by call (its retries keep its id).
+		// calls is the attempt of each failed call of last's step read,
+		// by call: an activity's retries keep its id; a local call's
+		// retry after a timer is a call of another id whose attempt
+		// counts the ones before (those are passed over: retried).
 		calls = map[string]int32{}
 		// activities are the activities whose close was read, by
 		// scheduled event id, until their scheduled event is.
@@ -127,7 +146,20 @@ func retryingFromHistory(ctx context.Context, c client.Client, namespace, id, ru
 	)
 	// take takes r, a call read; done says that the reading is over.
 	take := func(r callResult) (done bool) {
+		if r.unread {
+			// A call of unknown step and outcome: what is behind it
+			// may have succeeded since.
+			return true
+		}
 		if last == nil {
+			if r.failure == nil && r.typ == "FetchDeal" {
+				// A read of the deal between the invoice step's attempts
+				// (an event came while it waited): the attempt before it
+				// is the one retried. (The deal's first read is followed
+				// by the map step's call; the one after the customer
+				// step by the invoice step's.)
+				return false
+			}
 			if r.failure == nil {
 				return true // a call succeeded since
 			}
@@ -146,6 +178,11 @@ func retryingFromHistory(ctx context.Context, c client.Client, namespace, id, ru
 		if r.failure == nil {
 			return true // the step's earlier run, which succeeded
 		}
+		if r.retried {
+			// An attempt of a local call that the SDK retried after a
+			// timer: the call's attempt read since counts it.
+			return false
+		}
 		calls[r.id] = max(calls[r.id], r.attempt)
 		return false
 	}
@@ -160,12 +197,16 @@ func retryingFromHistory(ctx context.Context, c client.Client, namespace, id, ru
 		}
 	}
 	for range taskFailurePages {
-		resp, err := c.WorkflowService().GetWorkflowExecutionHistoryReverse(ctx, &workflowservice.GetWorkflowExecutionHistoryReverseRequest{
+		// Each page within taskFailureTimeout, as taskFailure's: a
+		// frontend that does not answer must not hold the list.
+		rctx, cancel := context.WithTimeout(ctx, taskFailureTimeout)
+		resp, err := c.WorkflowService().GetWorkflowExecutionHistoryReverse(rctx, &workflowservice.GetWorkflowExecutionHistoryReverseRequest{
 			Namespace:       namespace,
 			Execution:       &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
 			MaximumPageSize: taskFailurePage,
 			NextPageToken:   token,
 		})
+		cancel()
 		if err != nil {
 			return nil, err
 		}
@@ -218,13 +259,16 @@ func callOf(ev *historypb.HistoryEvent, activities map[int64]*callResult) (callR
 			return callResult{}, false // a version marker, a side effect
 		}
 		var data localActivityMarkerData
-		if converter.GetDefaultDataConverter().FromPayloads(m.GetDetails()[localActivityData], &data) != nil {
-			return callResult{}, false
+		if converter.GetDefaultDataConverter().FromPayloads(m.GetDetails()[localActivityData], &data) != nil || data.ActivityType == "" {
+			// Not the format read here: a call all the same, one whose
+			// step and outcome are unknown (skipping it could show an
+			// older failure that this call succeeded after).
+			return callResult{unread: true}, true
 		}
 		if m.GetFailure() != nil {
 			f = failed(m.GetFailure())
 		}
-		return callResult{id: data.ActivityID, typ: data.ActivityType, attempt: data.Attempt, failure: f}, true
+		return callResult{id: data.ActivityID, typ: data.ActivityType, attempt: data.Attempt, retried: f != nil && data.Backoff > 0, failure: f}, true
 	case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 		activities[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()] = &callResult{}
 	case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:

@@ -51,8 +51,9 @@ attempt's failure (retrying in --json: step, attempt, type, message): a
 pending activity's (external_calls: activity), from the describe, or else
 the last failed call the end of its history tells (a local call whose
 back-off became a timer, an invoice attempt made one at a time), at most
-two pages read per running run; the attempt is left out when those pages
-do not reach the step's start. A local call retried within a worker's
+two pages read per running run, each given 10 s; the attempt is left out
+when the step's attempts were made one at a time further back than those
+pages. A local call retried within a worker's
 workflow task (its back-off under 10 s) is not in the history yet: the
 row says nothing of it. Runs that timed out or were canceled have
 nothing more to say than their status.
