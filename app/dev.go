@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,7 +51,11 @@ type Dev struct {
 	Connections *connections.Set
 	IntakeURL   string
 	SandboxURL  string
-	UIURL       string
+	// SandboxConnections are the connections whose target (or one of
+	// whose account_targets) is the sandbox ERP of this dev, sorted:
+	// the invoices of the others go elsewhere (SandboxUsers).
+	SandboxConnections []string
+	UIURL              string
 	// MetricsURL serves GET /metrics ("" without metrics.listen).
 	MetricsURL string
 
@@ -122,6 +128,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	// URLs a browser and curl reach: a listener on all interfaces is
 	// shown as 127.0.0.1, not [::].
 	d.SandboxURL = "http://" + config.DialAddr(sandboxL.Addr().String())
+	d.SandboxConnections = SandboxUsers(cfg, sandboxL.Addr().String())
 	sandboxCtx, sandboxCancel := context.WithCancel(context.Background())
 	sandboxDone := serveUntil(func() error { return Serve(sandboxCtx, sandboxL, d.Sandbox.Handler()) })
 	d.stopSandbox = func() { sandboxCancel(); <-sandboxDone }
@@ -320,6 +327,35 @@ func CheckSandboxTarget(cfg *config.Config, addr string) (warning string, err er
 	return fmt.Sprintf("targets.sandbox.base_url (%s) is not the sandbox ERP of dealsync dev (%s, dev.sandbox_listen %s): runs of connections with target sandbox will not reach it; "+
 		"set targets.sandbox.base_url (DEALSYNC_TARGETS_SANDBOX_BASE_URL) to its address, or leave targets.sandbox out of the file so that it follows dev.sandbox_listen",
 		shown, dial, cfg.Dev.SandboxListen), nil
+}
+
+// SandboxUsers are the connections of cfg, sorted, that invoice in the
+// sandbox ERP listening on addr: their target, or one their
+// account_targets give an account, is an http target whose base_url is
+// that address. A connection whose target is another ERP (a test
+// instance of the real one) sends it nothing, and the banner does not
+// send its reader there to look for the invoices.
+func SandboxUsers(cfg *config.Config, addr string) []string {
+	isSandbox := func(target string) bool {
+		tc, ok := cfg.Targets[strings.ToLower(target)]
+		if !ok {
+			return false
+		}
+		hc, ok := tc.Spec.(*httptarget.Config)
+		return ok && config.SameHostPort(hc.BaseURL, addr)
+	}
+	var out []string
+	for name, c := range cfg.Connections {
+		uses := isSandbox(c.Target)
+		for _, t := range c.AccountTargets {
+			uses = uses || isSandbox(t)
+		}
+		if uses {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // serveUntil runs serve (a server until its context ends); the channel

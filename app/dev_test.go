@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -260,8 +261,10 @@ func TestStartDevGivesItsWorkerDevStopTimeout(t *testing.T) {
 		{"the caller's", sdkworker.Options{WorkerStopTimeout: time.Minute}, time.Minute},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := devConfig(t, "dev: {data_dir: %s}\nlog: {level: error}\n")
-			cfg.Dev.SandboxListen, cfg.Intake.Listen = "127.0.0.1:0", "127.0.0.1:0"
+			// The sandbox's address in the file: the built-in target
+			// follows it.
+			cfg := devConfig(t, "dev: {data_dir: %s, sandbox_listen: \""+freeAddr(t)+"\"}\nlog: {level: error}\n")
+			cfg.Intake.Listen = "127.0.0.1:0"
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			d, err := StartDev(ctx, cfg, slog.New(slog.DiscardHandler), DevOptions{InMemory: true, FrontendPort: -1, UIPort: -1, WorkerOptions: c.opts})
@@ -271,6 +274,53 @@ func TestStartDevGivesItsWorkerDevStopTimeout(t *testing.T) {
 			defer d.Close()
 			if got := d.StopTimeout(); got != c.want {
 				t.Errorf("dev's worker stop timeout %v, want %v", got, c.want)
+			}
+			// The banner names the connections its sandbox ERP invoices.
+			if !slices.Equal(d.SandboxConnections, []string{"demo"}) {
+				t.Errorf("dev's sandbox connections %q, want demo", d.SandboxConnections)
+			}
+		})
+	}
+}
+
+// The connections that invoice in dev's sandbox ERP, which the banner
+// names: none when every connection's target is another ERP (the banner
+// then says so, instead of pointing at an ERP that stays empty).
+func TestSandboxUsersAreTheConnectionsThatInvoiceThere(t *testing.T) {
+	const listen = "127.0.0.1:19103"
+	for _, c := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"the built-in demo", "dev: {data_dir: %s, sandbox_listen: \"" + listen + "\"}\n", []string{"demo"}},
+		{"every connection elsewhere", "dev: {data_dir: %s, sandbox_listen: \"" + listen + "\"}\n" + `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:19110"}
+connections:
+  demo: {target: erp}
+  listen:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    target: erp
+`, nil},
+		{"a target of its own at the sandbox's address, and an account's", "dev: {data_dir: %s, sandbox_listen: \"" + listen + "\"}\n" + `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:19110"}
+  local: {type: http, base_url: "http://localhost:19103/"}
+connections:
+  demo: {target: erp}
+  shop:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    target: erp
+    account_targets: {acme: sandbox}
+  zeta:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+    target: LOCAL
+`, []string{"shop", "zeta"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := devConfig(t, c.yaml)
+			if got := SandboxUsers(cfg, listen); !slices.Equal(got, c.want) {
+				t.Errorf("SandboxUsers = %q, want %q", got, c.want)
 			}
 		})
 	}

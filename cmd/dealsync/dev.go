@@ -76,7 +76,15 @@ func banner(cfg *config.Config, d *app.Dev, configPath string) string {
 	fmt.Fprintf(&b, "  Webhook intake   %s/webhooks/{connection}   connections: %s\n", d.IntakeURL, strings.Join(d.Connections.Names(), ", "))
 	fmt.Fprintf(&b, "  Temporal Web UI  %s/namespaces/%s/workflows\n", d.UIURL, cfg.Temporal.Namespace)
 	fmt.Fprintf(&b, "  Temporal gRPC    %s   (namespace %s, task queue %s)\n", d.Temporal.FrontendAddress(), cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
-	fmt.Fprintf(&b, "  Sandbox ERP      %s/invoices\n", d.SandboxURL)
+	b.WriteString(bannerTail(cfg, d, configPath))
+	return b.String()
+}
+
+// bannerTail is the banner from its sandbox ERP's line on: where the
+// invoices go, the data dir and the commands to try.
+func bannerTail(cfg *config.Config, d *app.Dev, configPath string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  Sandbox ERP      %s/invoices   %s\n", d.SandboxURL, sandboxUse(d.SandboxConnections))
 	if d.MetricsURL != "" {
 		fmt.Fprintf(&b, "  Metrics          %s\n", d.MetricsURL)
 	}
@@ -85,12 +93,28 @@ func banner(cfg *config.Config, d *app.Dev, configPath string) string {
 		data = abs // a second shell may be elsewhere
 	}
 	fmt.Fprintf(&b, "  Data             %s\n\n", data)
-	b.WriteString(tryIt(cfg, configPath, d.IntakeURL, d.SandboxURL))
+	// Its invoices are worth a look only when a connection makes them.
+	sandboxURL := ""
+	if len(d.SandboxConnections) > 0 {
+		sandboxURL = d.SandboxURL
+	}
+	b.WriteString(tryIt(cfg, configPath, d.IntakeURL, sandboxURL))
 	return b.String()
 }
 
+// sandboxUse is what the banner says after the sandbox ERP's URL: the
+// connections that invoice there, or that none does (their targets are
+// other ERPs, whose invoices the sandbox never sees).
+func sandboxUse(users []string) string {
+	if len(users) == 0 {
+		return "(no connection invoices here: every connection's target is another ERP)"
+	}
+	return "connections: " + strings.Join(users, ", ")
+}
+
 // tryIt is the banner's "Try it": a `webhook send` to the demo connection
-// that this dev takes. A second terminal has not the flags and the
+// that this dev takes, and a look at the sandbox ERP's invoices when
+// sandboxURL is not "" (a connection invoices there). A second terminal has not the flags and the
 // DEALSYNC_* variables of this one: --url names the intake (which they may
 // have moved), --config the file (whose demo connection may have its own
 // secret), and a line names the variables the secret is read from.
@@ -131,7 +155,9 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 	if vars := demoSecretVars(cfg); len(vars) > 0 {
 		fmt.Fprintf(&b, "  (it signs with demo's secret: export %s in that shell too)\n", strings.Join(vars, " and "))
 	}
-	fmt.Fprintf(&b, "  curl -s %s/invoices\n", sandboxURL)
+	if sandboxURL != "" {
+		fmt.Fprintf(&b, "  curl -s %s/invoices\n", sandboxURL)
+	}
 	fmt.Fprintf(&b, "  %s   # its runs (runs retry, deals sync and config check take --dev too)\n\n", runs)
 	return b.String()
 }

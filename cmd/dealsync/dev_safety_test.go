@@ -392,3 +392,23 @@ func TestBannerSaysWhichVariableTheSecretIsReadFrom(t *testing.T) {
 		t.Errorf("banner:\n%s", text)
 	}
 }
+
+// The banner says which connections invoice in the sandbox ERP, and when
+// none does (every connection's target is another ERP), says so and does
+// not offer the curl of its invoices, which would stay empty.
+func TestBannerSaysWhoUsesTheSandboxERP(t *testing.T) {
+	cfg, err := config.Load("", config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &app.Dev{SandboxURL: "http://127.0.0.1:8090", IntakeURL: "http://127.0.0.1:8080"}
+	text := bannerTail(cfg, d, "")
+	if strings.Contains(text, "curl") || !strings.Contains(text, "Sandbox ERP      http://127.0.0.1:8090/invoices   (no connection invoices here: every connection's target is another ERP)\n") {
+		t.Errorf("no connection on the sandbox:\n%s", text)
+	}
+	d.SandboxConnections = []string{"demo", "shop"}
+	text = bannerTail(cfg, d, "")
+	if !strings.Contains(text, "Sandbox ERP      http://127.0.0.1:8090/invoices   connections: demo, shop\n") || !strings.Contains(text, "  curl -s http://127.0.0.1:8090/invoices\n") {
+		t.Errorf("demo and shop on the sandbox:\n%s", text)
+	}
+}
