@@ -611,6 +611,12 @@ func readinessInterval() time.Duration {
 // and the webhooks in hand get as long as one may take to finish. Any cut
 // off anyway was not acknowledged, so its CRM delivers it again.
 func ServeIntake(ctx context.Context, l net.Listener, h *intake.Handler, drainDelay time.Duration, logger *slog.Logger) error {
+	return serveIntake(ctx, l, h, drainDelay, h.MaxHandlerTime()+shutdownMargin, logger)
+}
+
+// serveIntake is ServeIntake waiting at most closeWait for the webhooks
+// in hand once it closes.
+func serveIntake(ctx context.Context, l net.Listener, h *intake.Handler, drainDelay, closeWait time.Duration, logger *slog.Logger) error {
 	go h.Watch(ctx, readinessInterval())
 	err := serve(ctx, l, h, func() {
 		h.Drain()
@@ -618,8 +624,8 @@ func ServeIntake(ctx context.Context, l net.Listener, h *intake.Handler, drainDe
 			logger.Info("intake draining: /readyz fails, webhooks are still taken", "for", drainDelay)
 			drainSleep(drainDelay)
 		}
-		logger.Info("intake closing: no new webhooks; waiting for those in hand", "for_at_most", h.MaxHandlerTime()+shutdownMargin)
-	}, h.MaxHandlerTime()+shutdownMargin)
+		logger.Info("intake closing: no new webhooks; waiting for those in hand", "for_at_most", closeWait)
+	}, closeWait)
 	if err == nil {
 		logger.Info("intake stopped")
 	}

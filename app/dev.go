@@ -70,11 +70,13 @@ type Dev struct {
 	// calls in flight it answers.
 	stopSandbox func()
 	closeOnce   sync.Once
+	// logger takes the line that says dev has stopped.
+	logger *slog.Logger
 }
 
 // StartDev starts everything and returns once the intake accepts webhooks.
 func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o DevOptions) (_ *Dev, err error) {
-	d := &Dev{}
+	d := &Dev{logger: logger}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -226,7 +228,9 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	d.IntakeURL = "http://" + config.DialAddr(intakeL.Addr().String())
 	// No balancer on a laptop: no drain delay.
 	intakeH := IntakeHandler(cfg, d.Connections, Starter(cfg, d.Client, true), logger)
-	d.servers = append(d.servers, serveUntil(func() error { return ServeIntake(runCtx, intakeL, intakeH, 0, logger) }))
+	d.servers = append(d.servers, serveUntil(func() error {
+		return serveIntake(runCtx, intakeL, intakeH, 0, DevIntakeStopTimeout, logger)
+	}))
 	return d, nil
 }
 
@@ -234,8 +238,9 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 // waits before it cuts off what is still running: the SDK stops the
 // workflow worker (the workflow tasks in hand), then the local calls'
 // worker, then the activity worker, each waiting up to its stop timeout,
-// so a stop takes up to 3 × DevStopTimeout, 6 s (with external_calls:
-// activity, a call in flight at each stage); `worker` waits StopTimeout,
+// so the worker's stop takes up to 3 × DevStopTimeout, 6 s (with
+// external_calls: activity, a call in flight at each stage), after the
+// intake's (DevIntakeStopTimeout, Dev.StopBound); `worker` waits StopTimeout,
 // the activity timeout and 5 s, not to cut off a deploy's calls. In dev
 // that wait was spent on nothing: a workflow task whose local call is
 // being retried (the sandbox ERP's faults: a 503 every second) never ends
@@ -250,6 +255,15 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 // see docs/connectors/erp.md). A run in flight goes on where Temporal has
 // it; the sandbox ERP answers until the worker has stopped.
 const DevStopTimeout = 2 * time.Second
+
+// DevIntakeStopTimeout is how long dev's intake, stopping, waits for the
+// webhooks in hand (their starts of runs in the embedded server, which
+// answers at once when it is up) before the worker stops: `serve` waits
+// the longest a webhook may take, intake.start_timeout and 5 s (25 s by
+// default), for a load balancer's clients. A webhook cut off is refused
+// (its sender sends it again, and meets the run as a duplicate if the
+// start went through).
+const DevIntakeStopTimeout = DevStopTimeout
 
 // devWorkerOptions are the options of dev's worker: opts with
 // DevStopTimeout unless they set a stop timeout.
@@ -382,11 +396,26 @@ func (d *Dev) Fatal() <-chan error { return d.fatal }
 // DevOptions.WorkerOptions set one.
 func (d *Dev) StopTimeout() time.Duration { return d.stopTimeout }
 
+// StopBound is the longest a stop takes: the intake's wait for the
+// webhooks in hand (DevIntakeStopTimeout), then the worker's three
+// (StopTimeout each).
+func (d *Dev) StopBound() time.Duration { return DevIntakeStopTimeout + 3*d.StopTimeout() }
+
 // Close stops the intake first (no new work), then the worker (which waits
-// for the calls in flight), the server and the sandbox ERP.
+// for the calls in flight), the server and the sandbox ERP. A dev that
+// had started says, last, that it has stopped, and how long that took.
 func (d *Dev) Close() { d.closeOnce.Do(d.close) }
 
 func (d *Dev) close() {
+	began := time.Now()
+	if d.IntakeURL != "" && d.logger != nil {
+		// Started (the intake's URL is set last): the SDK's "Stopped
+		// Worker" was the last line, and did not say that the server,
+		// the Web UI and the sandbox ERP had stopped too.
+		defer func() {
+			d.logger.Info("dealsync dev stopped: intake, worker, Temporal server, Web UI and sandbox ERP", "took", time.Since(began).Round(time.Millisecond))
+		}()
+	}
 	if d.cancel != nil {
 		d.cancel()
 		for _, c := range d.servers {

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,7 +268,8 @@ func TestStartDevGivesItsWorkerDevStopTimeout(t *testing.T) {
 			cfg.Intake.Listen = "127.0.0.1:0"
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			d, err := StartDev(ctx, cfg, slog.New(slog.DiscardHandler), DevOptions{InMemory: true, FrontendPort: -1, UIPort: -1, WorkerOptions: c.opts})
+			var logs syncBuffer
+			d, err := StartDev(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), DevOptions{InMemory: true, FrontendPort: -1, UIPort: -1, WorkerOptions: c.opts})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,9 +277,22 @@ func TestStartDevGivesItsWorkerDevStopTimeout(t *testing.T) {
 			if got := d.StopTimeout(); got != c.want {
 				t.Errorf("dev's worker stop timeout %v, want %v", got, c.want)
 			}
+			if got, want := d.StopBound(), DevIntakeStopTimeout+3*c.want; got != want {
+				t.Errorf("dev's stop bound %v, want %v", got, want)
+			}
 			// The banner names the connections its sandbox ERP invoices.
 			if !slices.Equal(d.SandboxConnections, []string{"demo"}) {
 				t.Errorf("dev's sandbox connections %q, want demo", d.SandboxConnections)
+			}
+			// The intake's wait is dev's, not serve's 25 s, and the last
+			// line says that dev stopped, and how long that took.
+			d.Close()
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			if !strings.Contains(logs.String(), `msg="intake closing: no new webhooks; waiting for those in hand" for_at_most=`+DevIntakeStopTimeout.String()+"\n") {
+				t.Errorf("no intake closing line with for_at_most=%v:\n%s", DevIntakeStopTimeout, logs.String())
+			}
+			if last := lines[len(lines)-1]; !strings.Contains(last, `level=INFO msg="dealsync dev stopped: intake, worker, Temporal server, Web UI and sandbox ERP" took=`) {
+				t.Errorf("last line %q, want dealsync dev stopped with took", last)
 			}
 		})
 	}
@@ -324,4 +339,23 @@ connections:
 			}
 		})
 	}
+}
+
+// syncBuffer is a bytes.Buffer that the goroutines of a dev may log to
+// at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

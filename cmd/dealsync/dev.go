@@ -55,11 +55,12 @@ server's four internal ports are picked free and have no setting.`,
 			// In the log's own format (log.format json: a line of text
 			// among JSON ones broke its readers).
 			if err == nil {
-				// A call in flight holds each of the worker's three stops
-				// (workflow tasks, local calls, activities) for up to its
-				// stop timeout: say so, and how not to wait.
-				logger.Info(fmt.Sprintf("shutting down (up to %s for the calls in flight; Ctrl-C again stops at once)",
-					3*d.StopTimeout()))
+				// A webhook in hand holds the intake's stop, and a call in
+				// flight each of the worker's three (workflow tasks, local
+				// calls, activities), for up to their timeouts: say so,
+				// and how not to wait.
+				logger.Info(fmt.Sprintf("shutting down (up to %s: %s for the webhooks in hand, then %s for the calls in flight; Ctrl-C again stops at once)",
+					d.StopBound(), app.DevIntakeStopTimeout, 3*d.StopTimeout()))
 			} else {
 				logger.Info("shutting down")
 			}
