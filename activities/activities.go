@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -101,6 +102,11 @@ type Activities struct {
 	Connections Resolver
 	// Runs reads earlier runs of a deal (PreviousRun); nil reads none.
 	Runs RunReader
+	// ConfigPath is the worker's config file, absolute ("" when it has
+	// none: defaults and DEALSYNC_* variables): a MappingError's advice
+	// gives it to `dealsync mapping test --config`, which finds the
+	// mapping by its name there.
+	ConfigPath string
 
 	failures lastFailures
 }
@@ -138,9 +144,26 @@ func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err
 		err = inv.CheckDates()
 	}
 	if err != nil {
+		var me *mapping.Error
+		if errors.As(err, &me) {
+			return MapResult{}, mappingError(me, mappingPath(mapper), a.ConfigPath)
+		}
 		return MapResult{}, temporalError(err)
 	}
 	return MapResult{Invoice: inv, Mapping: mapper.Name(), MappingHash: mapper.Hash(), Tolerance: mapper.Tolerance()}, nil
+}
+
+// mappingPath is m's file, absolute (the worker's working directory may
+// not be the reader's), or "" for the built-in mapping.
+func mappingPath(m mapping.Mapper) string {
+	f, ok := m.(interface{ Path() string })
+	if !ok || f.Path() == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(f.Path()); err == nil {
+		return abs
+	}
+	return f.Path()
 }
 
 // runMapper is the mapping the run started with: the file version of its

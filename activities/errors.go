@@ -76,10 +76,45 @@ func crmError(err error) error { return classify(err, crmTypes, false, 0) }
 // What a run's failure says to do when its own message names no command:
 // the failure is what an integration engineer reads in the Web UI.
 const (
-	adviceMapping     = "fix the mapping (dealsync mapping test --mapping NAME --deal FILE dry-runs it), then start the run again with dealsync runs retry (which says why when it does not)"
 	adviceValidation  = "fix the mapping or the deal's data in the CRM (dealsync mapping test shows the invoice a mapping makes), then start the run again with dealsync runs retry (which says why when it does not)"
 	adviceERPRejected = "once the cause is fixed (in the ERP, the mapping or the target's settings), start the run again with dealsync runs retry (which says why when it does not)"
 )
+
+// retryTail ends the advice of a run's failure that a fix and a retry
+// mend.
+const retryTail = ", then start the run again with dealsync runs retry (which says why when it does not)"
+
+// mappingAdvicePrefix begins mappingAdvice.
+const mappingAdvicePrefix = "fix the mapping (dealsync mapping test "
+
+// mappingAdvice is what a MappingError says to do: fix the mapping, try
+// it with `dealsync mapping test` (filled in: the mapping's name with
+// the worker's config, configPath, when the worker knows it; else the
+// mapping's file, path, which needs no config; else the name alone, for
+// a config the reader gives), then retry the run. FILE stays to fill in:
+// a deal event saved as JSON.
+func mappingAdvice(name, path, configPath string) string {
+	cmd := "dealsync mapping test"
+	switch {
+	case configPath != "" && name != "":
+		cmd += " --config " + quote(configPath) + " --mapping " + quote(name)
+	case path != "":
+		cmd += " --file " + quote(path)
+	case name != "":
+		cmd += " --mapping " + quote(name)
+	default:
+		cmd += " --mapping NAME"
+	}
+	return "fix the mapping (" + cmd + " --deal FILE dry-runs it on a deal event saved as FILE)" + retryTail
+}
+
+// quote quotes s for a POSIX shell when it needs it.
+func quote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-:@+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 // withRetryAdvice is msg with advice after it, unless msg already says
 // how to retry (names runs retry, or says to retry the run).
@@ -93,16 +128,25 @@ func withRetryAdvice(msg, advice string) string {
 // WithoutRetryAdvice is msg without the advice withRetryAdvice added, for
 // a message that goes on to say what to do otherwise.
 func WithoutRetryAdvice(msg string) string {
-	for _, a := range []string{adviceMapping, adviceValidation, adviceERPRejected} {
+	for _, a := range []string{adviceValidation, adviceERPRejected} {
 		msg = strings.TrimSuffix(msg, "; "+a)
 	}
+	if i := strings.LastIndex(msg, "; "+mappingAdvicePrefix); i >= 0 && strings.HasSuffix(msg, retryTail) {
+		msg = msg[:i]
+	}
 	return msg
+}
+
+// mappingError is the failure of a run on me, with mappingAdvice for the
+// mapping's file path and the worker's config, configPath.
+func mappingError(me *mapping.Error, path, configPath string) error {
+	return temporal.NewNonRetryableApplicationError(withRetryAdvice(me.Error(), mappingAdvice(me.Mapping, path, configPath)), ErrTypeMapping, nil, me)
 }
 
 func classify(err error, types apiErrorTypes, wrote bool, attempt int32) error {
 	var me *mapping.Error
 	if errors.As(err, &me) {
-		return temporal.NewNonRetryableApplicationError(withRetryAdvice(me.Error(), adviceMapping), ErrTypeMapping, nil, me)
+		return mappingError(me, "", "")
 	}
 	var ve *model.ValidationError
 	if errors.As(err, &ve) {

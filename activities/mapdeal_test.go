@@ -123,3 +123,33 @@ type noConnection struct{}
 func (noConnection) Resolve(string) (activities.Connection, bool) {
 	return activities.Connection{}, false
 }
+
+// A run's MappingError says how to try the mapping with the names filled
+// in: the worker's config and the mapping's name when the worker has a
+// config file, else the mapping's file; never "--mapping NAME".
+func TestMapDealMappingErrorNamesTheMappingToTest(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/my maps/bad.yaml"
+	file, err := mapping.Parse(path, []byte("name: bad\ninvoice:\n  reference: 'string(dec(deal.name))'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := model.DealEvent{EventID: "e", Deal: model.Deal{
+		ID: "D-1", Name: "Acme deal", Stage: "won", Currency: "EUR", Amount: decimal.NewNullDecimal(decimal.RequireFromString("100")),
+		Company: model.Company{ID: "C", Name: "Acme"},
+	}}
+	for _, c := range []struct{ config, want string }{
+		{"/etc/dealsync/dealsync.yaml", "; fix the mapping (dealsync mapping test --config /etc/dealsync/dealsync.yaml --mapping bad --deal FILE dry-runs it on a deal event saved as FILE), then start the run again with dealsync runs retry"},
+		{"", "; fix the mapping (dealsync mapping test --file '" + path + "' --deal FILE dry-runs it on a deal event saved as FILE), then start the run again with dealsync runs retry"},
+	} {
+		a := &activities.Activities{Connections: oneConnection{activities.Connection{Mapper: file}}, ConfigPath: c.config}
+		_, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "c", Event: ev})
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeMapping || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "NAME") {
+			t.Errorf("config %q: %v\nwant %q", c.config, err, c.want)
+		}
+		if msg := activities.WithoutRetryAdvice(appErr.Message()); strings.Contains(msg, "fix the mapping") || !strings.HasPrefix(msg, `mapping "bad": field `) {
+			t.Errorf("WithoutRetryAdvice: %q", msg)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -243,6 +244,19 @@ func connectorClient(cfg *config.Config) *http.Client {
 // earlier runs with the worker's Temporal client.
 func Activities(set *connections.Set, runs activities.RunReader) *activities.Activities {
 	return &activities.Activities{Connections: set, Runs: runs}
+}
+
+// AbsConfigPath is path, the config file a worker was started with,
+// made absolute (its working directory may not be the reader's of the
+// messages that name it); "" stays "".
+func AbsConfigPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // Warnings are what may keep a valid connection from invoicing: its CRM

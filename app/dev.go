@@ -39,6 +39,9 @@ type DevOptions struct {
 	FrontendPort, UIPort int
 	// WorkerOptions tune the embedded worker.
 	WorkerOptions sdkworker.Options
+	// ConfigPath is the config file dev was started with ("" for none),
+	// which a run's MappingError names for `dealsync mapping test`.
+	ConfigPath string
 }
 
 // Dev is the running all-in-one stack of `dealsync dev`: an embedded
@@ -208,7 +211,9 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		default:
 		}
 	}
-	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, Activities(d.Connections, d.Client), cfg.Workflow.ActivityTimeout, wopts, copts.Logger)
+	acts := Activities(d.Connections, d.Client)
+	acts.ConfigPath = AbsConfigPath(o.ConfigPath)
+	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, acts, cfg.Workflow.ActivityTimeout, wopts, copts.Logger)
 	// worker.New's rule: without a stop timeout, the activity timeout and 5 s.
 	if d.stopTimeout = wopts.WorkerStopTimeout; d.stopTimeout == 0 {
 		d.stopTimeout = worker.StopTimeout(cfg.Workflow.ActivityTimeout)

@@ -45,7 +45,7 @@ server's four internal ports are picked free and have no setting.`,
 				cfg.Dev.DataDir = dataDir
 			}
 			logger := app.NewLogger(cfg.Log, os.Stderr)
-			d, err := app.StartDev(cmd.Context(), cfg, logger, app.DevOptions{})
+			d, err := app.StartDev(cmd.Context(), cfg, logger, app.DevOptions{ConfigPath: g.configPath})
 			if err != nil {
 				return err
 			}

@@ -147,7 +147,9 @@ second signal stops it at once).`,
 				logger.Warn("could not read the namespace's retention", "error", err)
 			}
 			fatal := make(chan error, 1)
-			w := worker.New(c, cfg.Temporal.TaskQueue, app.Activities(set, c), cfg.Workflow.ActivityTimeout, sdkworker.Options{
+			acts := app.Activities(set, c)
+			acts.ConfigPath = app.AbsConfigPath(g.configPath)
+			w := worker.New(c, cfg.Temporal.TaskQueue, acts, cfg.Workflow.ActivityTimeout, sdkworker.Options{
 				// The SDK stops a worker whose polls keep failing for
 				// good (the namespace deleted, say): the process must
 				// end then, not stay up polling nothing.
