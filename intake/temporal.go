@@ -59,6 +59,14 @@ type TemporalStarter struct {
 	Logger *slog.Logger
 }
 
+// Input is the input a run of ev would start with: the settings of this
+// starter's config (retry policy, activity timeout, external calls) and
+// of conn (mapping, settle time, linger). `runs retry` compares it with
+// a failed run's.
+func (s *TemporalStarter) Input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput {
+	return s.input(conn, ev)
+}
+
 func (s *TemporalStarter) input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput {
 	var snapshot *mapping.Snapshot
 	if sn, ok := conn.Mapper.(mapping.Snapshotter); ok {

@@ -34,6 +34,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/mapping"
@@ -50,6 +51,13 @@ type Starter interface {
 	// workflow ID, or under id when that is a write-back run's own
 	// (workflows.WriteBackWorkflowID).
 	StartWriteBack(ctx context.Context, conn *connections.Connection, ev model.DealEvent, invoiced connectors.InvoiceResult, madeWith, madeWithHash, id string) (connectors.EventResult, error)
+}
+
+// InputMaker is a Starter that says the input it would start a run of ev
+// with (intake.TemporalStarter): Failed then warns when its settings
+// differ from the failed run's (Result.SettingsWarning).
+type InputMaker interface {
+	Input(conn *connections.Connection, ev model.DealEvent) workflows.InvoiceDealInput
 }
 
 // Options select the runs.
@@ -134,6 +142,14 @@ type Result struct {
 	// be the fix, or the config of a shell that lacks the workers'
 	// DEALSYNC_* settings.
 	MappingWarning string `json:"mapping_warning,omitempty"`
+	// SettingsWarning names, old → new, the settings the new run starts
+	// with (or would) that differ from those the failed run was started
+	// with: the retry policy, the activity timeout, the external calls,
+	// and for a full run the connection's settle time and linger, each
+	// with its config key and DEALSYNC_* variable. As with the mapping,
+	// the difference may be the fix, or the config of a shell that lacks
+	// the workers' DEALSYNC_* settings.
+	SettingsWarning string `json:"settings_warning,omitempty"`
 	// FailureType and FailureMessage are the failed run's failure, from
 	// its close event (as Run's), on a dry run for the runs it would
 	// start; empty when its close event tells none or could not be read.
@@ -165,6 +181,52 @@ func (r *Result) noteMapping(m mapping.Mapper, failedRun *commonpb.Memo) {
 	if r.MappingChanged() {
 		r.MappingWarning = fmt.Sprintf("the mapping differs from the failed run's: new run %s (hash %s), failed run %s (hash %s)",
 			r.Mapping, r.MappingHash, r.FailedMapping, r.FailedMappingHash)
+	}
+}
+
+// noteSettings records in SettingsWarning the settings of now, the input
+// the new run starts with, that differ from was, the failed run's; a
+// write-back-only run (writeBack) waits for no event, and its settle time
+// and linger are not compared. A setting the failed run's input does not
+// have (zero: a run of an older release) is not compared.
+func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack bool) {
+	var diffs []string
+	note := func(key, old, new string) {
+		if old != new {
+			diffs = append(diffs, fmt.Sprintf("%s (env %s) %s → %s", key, config.EnvVar(key), old, new))
+		}
+	}
+	attempts := func(n int32) string {
+		if n == 0 {
+			return "0 (unlimited)"
+		}
+		return fmt.Sprint(n)
+	}
+	dur := func(key string, old, new time.Duration) {
+		if old != 0 {
+			note(key, old.String(), new.String())
+		}
+	}
+	note("workflow.retry.maximum_attempts", attempts(was.Retry.MaximumAttempts), attempts(now.Retry.MaximumAttempts))
+	dur("workflow.retry.initial_interval", was.Retry.InitialInterval, now.Retry.InitialInterval)
+	if was.Retry.BackoffCoefficient != 0 {
+		note("workflow.retry.backoff_coefficient", fmt.Sprint(was.Retry.BackoffCoefficient), fmt.Sprint(now.Retry.BackoffCoefficient))
+	}
+	dur("workflow.retry.maximum_interval", was.Retry.MaximumInterval, now.Retry.MaximumInterval)
+	dur("workflow.activity_timeout", was.ActivityTimeout, now.ActivityTimeout)
+	calls := func(local bool) string {
+		if local {
+			return "local"
+		}
+		return "activity"
+	}
+	note("workflow.external_calls", calls(was.LocalCalls), calls(now.LocalCalls))
+	if !writeBack {
+		note("connections."+now.Connection+".settle_time", was.SettleTime.String(), now.SettleTime.String())
+		note("connections."+now.Connection+".linger", was.Linger.String(), now.Linger.String())
+	}
+	if len(diffs) > 0 {
+		r.SettingsWarning = "the settings differ from the failed run's (failed run → new run): " + strings.Join(diffs, "; ")
 	}
 }
 
@@ -772,6 +834,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		if !o.WriteBack {
 			r.noteMapping(conn.Mapper, memo)
 		}
+		r.compareSettings(starter, conn, in, ev, o.WriteBack)
 		if hasFailure(status) {
 			// What to fix before starting it: a courtesy, one read of
 			// its close event; unread, it is left out.
@@ -804,8 +867,24 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		if !o.WriteBack {
 			r.noteMapping(conn.Mapper, memo)
 		}
+		r.compareSettings(starter, conn, in, ev, o.WriteBack)
 	}
 	return r
+}
+
+// compareSettings notes the settings a run of ev started by starter has
+// that differ from the failed run's input, in (noteSettings), when the
+// starter says its input (InputMaker). A write-back-only run starts from
+// the failed run's event.
+func (r *Result) compareSettings(starter Starter, conn *connections.Connection, in workflows.InvoiceDealInput, ev model.DealEvent, writeBack bool) {
+	im, ok := starter.(InputMaker)
+	if !ok {
+		return
+	}
+	if writeBack {
+		ev = in.Event
+	}
+	r.noteSettings(in, im.Input(conn, ev), writeBack)
 }
 
 // retryEvent is the deal event a re-run starts from: the newest event of

@@ -35,8 +35,11 @@ retry policy. The new run has the same workflow ID, so its ERP writes keep
 their idempotency keys; thin CRM events fetch the deal again. Each run
 started (or listed by --dry-run) to invoice again (not with --writeback,
 whose runs map nothing) names the mapping and hash the new run uses, the one this config gives the connection, with a WARNING line when
-it differs from the failed run's (its memo): run it with the workers'
-config and DEALSYNC_* environment, unless the change is the fix.
+it differs from the failed run's (its memo), and another when the retry
+policy, activity timeout, external calls, settle time or linger the
+failed run was started with differ from this config's (naming the key,
+its variable and both values): run it with the workers' config and
+DEALSYNC_* environment, unless the change is the fix.
 
 A reset in the Temporal Web UI replays the run's own input instead, which
 pins the mapping file the run started with: a run that failed on its
@@ -239,6 +242,9 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 		fmt.Fprintf(tw, "  %s\t%s\n", r.WorkflowID, what)
 		if r.MappingWarning != "" {
 			fmt.Fprintf(tw, "  \tWARNING %s\n", r.MappingWarning)
+		}
+		if r.SettingsWarning != "" {
+			fmt.Fprintf(tw, "  \tWARNING %s\n", r.SettingsWarning)
 		}
 	}
 	tw.Flush()

@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
@@ -572,5 +573,66 @@ func TestPrintRetriesSummary(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output:\n%s\nlacks %q", out.String(), want)
 		}
+	}
+}
+
+// The workers started runs with a retry policy a DEALSYNC_* variable gave
+// them (maximum_attempts 2), which the operator's shell does not set:
+// `runs retry` (and --dry-run) warns, naming the setting, its variable
+// and both values, that the new run retries without limit; it starts the
+// run all the same, with its own config's policy.
+func TestRunsRetryWarnsOfAnotherRetryPolicyThanTheFailedRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := startTemporal(ctx, t, false)
+	_, erpURL := startSandbox(t)
+	// Both shells map with the example mapping (no mapping warning); only
+	// the workers' (and the intake's) limit the attempts.
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_MAPPING", "generic-standard")
+	t.Setenv("DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS", "2")
+	cfg, listen := startShopCLI(ctx, t, srv, erpURL, "")
+	id := sendShopWon(ctx, t, cfg, listen, "D-CH", "CH", "500.00", "CHF")
+	c := temporalClient(ctx, t, srv)
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "CH") {
+		t.Fatalf("the run should fail on the example mapping's tax table: %v", err)
+	}
+	failedRun := c.GetWorkflow(ctx, id, "").GetRunID()
+	if err := os.Unsetenv("DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS"); err != nil {
+		t.Fatal(err)
+	}
+
+	const want = "WARNING the settings differ from the failed run's (failed run → new run): workflow.retry.maximum_attempts (env DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS) 2 → 0 (unlimited)\n"
+	var dry []rerun.Result
+	for len(dry) == 0 && ctx.Err() == nil {
+		dry = retryRuns(ctx, t, cfg, "--dry-run")
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(dry) != 1 || dry[0].Skipped != "dry run" || dry[0].MappingWarning != "" || "WARNING "+dry[0].SettingsWarning+"\n" != want {
+		t.Fatalf("dry run: %+v\nwant the settings warning %q and no mapping warning", dry, want)
+	}
+	out, err := runOut(ctx, "--config", cfg, "runs", "retry", "--dry-run")
+	if err != nil || !strings.Contains(out, want) {
+		t.Fatalf("runs retry --dry-run: %v\n%s\nwant the line %q", err, out, want)
+	}
+	out, err = runOut(ctx, "--config", cfg, "runs", "retry")
+	if err != nil || !strings.Contains(out, want) {
+		t.Fatalf("runs retry: %v\n%s\nwant the line %q", err, out, want)
+	}
+	newRun := c.GetWorkflow(ctx, id, "").GetRunID()
+	if newRun == failedRun {
+		t.Fatalf("no new run of %s", id)
+	}
+	// The new run's input has the shell's policy, as the warning said.
+	it := c.GetWorkflowHistory(ctx, id, newRun, false, 0)
+	first, err := it.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in workflows.InvoiceDealInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(first.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); err != nil || in.Retry.MaximumAttempts != 0 {
+		t.Fatalf("the new run's input: %v, retry %+v; want maximum_attempts 0", err, in.Retry)
 	}
 }
