@@ -322,6 +322,10 @@ type EventResult struct {
 	Duplicate  bool   `json:"duplicate"`
 	// Skipped gives the reason an event started no run (e.g. not closed-won).
 	Skipped string `json:"skipped,omitempty"`
+	// Reason says what a duplicate met when it is not the deal's
+	// invoicing run: a win that reached the run recording the deal's
+	// loss (RecordDealLoss), which invoices it only if it is the newer.
+	Reason string `json:"reason,omitempty"`
 }
 
 // DealFetcher is implemented by sources whose events are thin: the full

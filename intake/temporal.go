@@ -138,9 +138,17 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
 	opts := s.options(conn, ev)
 	if ev.Thin || conn.Listens() {
-		res, _, err := s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
+		res, metRunning, err := s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
 			return s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.DealEventSignal, ev, opts, workflows.InvoiceDealName, s.input(conn, ev))
 		})
+		if err == nil && metRunning {
+			// The run it reached: one that records the deal's loss is
+			// not a duplicate of an invoiced win, whatever the answer's
+			// duplicate says. Unread, the answer is left as it is.
+			if desc, derr := s.Client.DescribeWorkflowExecution(ctx, opts.ID, res.RunID); derr == nil {
+				res.Reason = metReason(desc.GetWorkflowExecutionInfo().GetType().GetName(), res.RunID)
+			}
+		}
 		return res, err
 	}
 	opts.EnableEagerStart = s.EagerStart
@@ -159,10 +167,13 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 		if err != nil || !metRunning {
 			return res, err
 		}
-		again, err := s.toListeningRun(ctx, res.WorkflowID, ev)
+		again, typ, err := s.toListeningRun(ctx, res.WorkflowID, ev)
 		switch {
-		case err != nil || !again:
+		case err != nil:
 			return res, err
+		case !again:
+			res.Reason = metReason(typ, res.RunID)
+			return res, nil
 		case attempt == 2:
 			return res, fmt.Errorf("%w: starting %s: the deal's runs ended twice before the event reached one", ErrUnavailable, opts.ID)
 		}
@@ -176,30 +187,43 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 // to start again when the run ended before it was signalled; a run that
 // does not listen is left alone (ev is its duplicate: no history event,
 // no change recorded).
-func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev model.DealEvent) (startAgain bool, err error) {
+func (s *TemporalStarter) toListeningRun(ctx context.Context, id string, ev model.DealEvent) (startAgain bool, runType string, err error) {
 	var nf *serviceerror.NotFound
 	desc, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
 	switch {
 	case errors.As(err, &nf):
-		return true, nil
+		return true, "", nil
 	case err != nil:
-		return false, classifyStartError(id, fmt.Errorf("reading the deal's running run: %w", err))
+		return false, "", classifyStartError(id, fmt.Errorf("reading the deal's running run: %w", err))
 	}
 	info := desc.GetWorkflowExecutionInfo()
+	runType = info.GetType().GetName()
 	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return true, nil
+		return true, "", nil
 	}
-	if info.GetType().GetName() != workflows.RecordDealLossName && !workflows.Listens(info.GetMemo()) {
-		return false, nil
+	if runType != workflows.RecordDealLossName && !workflows.Listens(info.GetMemo()) {
+		return false, runType, nil
 	}
 	err = s.Client.SignalWorkflow(ctx, id, "", workflows.DealEventSignal, ev)
 	switch {
 	case err == nil:
-		return false, nil
+		return false, runType, nil
 	case errors.As(err, &nf):
-		return true, nil
+		return true, "", nil
 	}
-	return false, classifyStartError(id, fmt.Errorf("signalling the deal's running run: %w", err))
+	return false, "", classifyStartError(id, fmt.Errorf("signalling the deal's running run: %w", err))
+}
+
+// metReason is the reason of the answer to a win whose start met the
+// deal's running run, of type runType: a RecordDealLoss run, which
+// records the deal's loss, took the win, and invoices it only if it is
+// newer than the loss; "" for an InvoiceDeal run (a duplicate indeed).
+func metReason(runType, runID string) string {
+	if runType != workflows.RecordDealLossName {
+		return ""
+	}
+	return "the deal's loss is being recorded by run " + runID + " (RecordDealLoss), which was handed this win: a win older than the loss is not invoiced; " +
+		"a newer one is (the run goes on as an InvoiceDeal run)"
 }
 
 // StartWriteBack starts a run of the deal that only writes its existing

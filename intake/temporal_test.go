@@ -383,10 +383,12 @@ func TestAnswersSayWhatHappenedToEachEvent(t *testing.T) {
 		Duplicate *bool  `json:"duplicate"`
 		Notified  *bool  `json:"notified"`
 		Skipped   string `json:"skipped"`
+		Reason    string `json:"reason"`
 	}
 	for _, c := range []struct {
 		name, body, outcome, runID string
 		complete                   string // a workflow ID whose run completes first
+		reason                     string // what the answer's reason says ("": none)
 	}{
 		{name: "a win starts the deal's run", body: event("evt_w1", "D", "2026-11-20T10:00:00Z", "won", "open"), outcome: metrics.EventStarted, runID: "run-1"},
 		{name: "the win sent again", body: event("evt_w1", "D", "2026-11-20T10:00:00Z", "won", "open"), outcome: metrics.EventDuplicate, runID: "run-1"},
@@ -394,7 +396,8 @@ func TestAnswersSayWhatHappenedToEachEvent(t *testing.T) {
 		{name: "the loss sent again is handed over again", body: event("evt_l3", "D", "2026-11-20T10:05:00Z", "lost", "won"), outcome: metrics.EventNotified, runID: "run-1"},
 		{name: "an amount correction is signalled", body: event("evt_a4", "D", "2026-11-20T10:06:00Z", "won", "won"), outcome: metrics.EventNotified},
 		{name: "a loss that meets no run starts its own", body: event("evt_e1", "E", "2026-11-20T10:05:00Z", "lost", "won"), outcome: metrics.EventStarted, runID: "run-2"},
-		{name: "a newer win meets the loss's run", body: event("evt_e2", "E", "2026-11-20T10:10:00Z", "won", "lost"), outcome: metrics.EventDuplicate, runID: "run-2"},
+		{name: "a newer win meets the loss's run", body: event("evt_e2", "E", "2026-11-20T10:10:00Z", "won", "lost"), outcome: metrics.EventDuplicate, runID: "run-2",
+			reason: "the deal's loss is being recorded by run run-2 (RecordDealLoss), which was handed this win: a win older than the loss is not invoiced; a newer one is (the run goes on as an InvoiceDeal run)"},
 		{name: "a loss after the deal's run completed", body: event("evt_l5", "D", "2026-11-20T11:00:00Z", "lost", "won"), outcome: metrics.EventIgnored, complete: "D"},
 		{name: "the win sent again after its run completed", body: event("evt_w1", "D", "2026-11-20T10:00:00Z", "won", "open"), outcome: metrics.EventDuplicate, runID: "run-1"},
 		{name: "an amount correction after the run completed", body: event("evt_a6", "D", "2026-11-20T11:01:00Z", "won", "won"), outcome: metrics.EventIgnored},
@@ -444,6 +447,11 @@ func TestAnswersSayWhatHappenedToEachEvent(t *testing.T) {
 		if status != wantStatus || said != c.outcome || a.Duplicate == nil || *a.Duplicate != (c.outcome == metrics.EventDuplicate) ||
 			(a.Notified != nil && !*a.Notified) || a.RunID != c.runID || a.EventID != sent[0].EventID {
 			t.Errorf("%s: answered %d %s; want %d saying %s with event_id %q and run_id %q (no notified:false, duplicate always)", c.name, status, body, wantStatus, c.outcome, sent[0].EventID, c.runID)
+		}
+		// A duplicate that met the run recording the deal's loss says
+		// so: the win is not taken for one already invoiced.
+		if a.Reason != c.reason {
+			t.Errorf("%s: reason %q, want %q", c.name, a.Reason, c.reason)
 		}
 	}
 	// What reached the runs: the loss (twice: the run drops an event id it
