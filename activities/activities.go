@@ -18,6 +18,7 @@ import (
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/erpkit"
+	"github.com/dealsync/dealsync/internal/localcalls"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
@@ -501,6 +502,14 @@ func observe(ctx context.Context, step, connection, deal string, start time.Time
 	if p := recover(); p != nil {
 		metrics.Step(step, connection, "Panic", time.Since(start))
 		panic(p)
+	}
+	// A local call that failed (its retry's back-off follows, in the same
+	// workflow task) or took long holds its run's workflow task: the
+	// SDK's warning of a long task is then expected (app's logger).
+	if activity.IsActivity(ctx) && (*err != nil || time.Since(start) > time.Second) {
+		if info := activity.GetInfo(ctx); info.IsLocalActivity {
+			localcalls.Ran(info.WorkflowExecution.RunID, time.Now())
+		}
 	}
 	outcome := metrics.StepOK
 	if len(outcomeOf) > 0 && *outcomeOf[0] != "" && *err == nil {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/internal/localcalls"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 )
@@ -151,5 +154,28 @@ func TestMapDealMappingErrorNamesTheMappingToTest(t *testing.T) {
 		if msg := activities.WithoutRetryAdvice(appErr.Message()); strings.Contains(msg, "fix the mapping") || !strings.HasPrefix(msg, `mapping "bad": field `) {
 			t.Errorf("WithoutRetryAdvice: %q", msg)
 		}
+	}
+}
+
+// A local call that fails is noted for its run (localcalls.Ran): the
+// SDK's warning of the long workflow task its retries hold is then
+// expected (app's logger says so at info).
+func TestAFailedLocalCallIsNotedForItsRun(t *testing.T) {
+	file, err := mapping.Parse("bad.yaml", []byte("name: bad\ninvoice:\n  reference: 'string(dec(deal.name))'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &activities.Activities{Connections: oneConnection{activities.Connection{Mapper: file}}}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	ev := model.DealEvent{EventID: "e", Deal: model.Deal{ID: "D-1", Name: "Acme deal", Stage: "won", Currency: "EUR", Company: model.Company{ID: "C", Name: "Acme"}}}
+	began := time.Now()
+	if _, err := env.ExecuteLocalActivity(a.MapDeal, activities.MapInput{Connection: "c", Event: ev}); err == nil {
+		t.Fatal("the mapping did not fail")
+	}
+	// The SDK's test environment runs every call under this run id.
+	const run = "default-test-run-id"
+	if held, _ := localcalls.HeldTask(run, time.Since(began)+time.Second, time.Now()); !held {
+		t.Errorf("the failed local call of run %q was not noted", run)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // register every connector
 	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/internal/localcalls"
 	"github.com/dealsync/dealsync/internal/refusal"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
@@ -133,6 +134,40 @@ func stepFailure(keyvals []any) bool {
 		}
 	}
 	return false
+}
+
+// Warn writes the SDK's "[TMPRL1104] … Workflow task duration exceeded 5
+// seconds" at info, once per run, as dealsync's own line, when the task
+// was held by the run's local calls (localcalls.HeldTask: a call failed,
+// and its retries' back-offs run in the task, or took long), and at
+// debug for the run's later tasks: with external_calls: local, every run
+// whose ERP or CRM is down has such tasks, and each outage warned once
+// per run. A long task without a local call of its run stays a warning
+// (a slow worker, a huge history); a deadlock is the SDK's TMPRL1101
+// panic, which this leaves alone.
+func (l quietActivityErrors) Warn(msg string, keyvals ...any) {
+	if strings.HasPrefix(msg, "[TMPRL1104]") {
+		var run string
+		var took time.Duration
+		for i := 0; i+1 < len(keyvals); i += 2 {
+			switch k, _ := keyvals[i].(string); k {
+			case "RunID":
+				run, _ = keyvals[i+1].(string)
+			case "WorkflowTaskDuration":
+				took, _ = keyvals[i+1].(time.Duration)
+			}
+		}
+		if held, first := localcalls.HeldTask(run, took, time.Now()); held {
+			if first {
+				l.Logger.Info("workflow task held by its run's local calls being retried (workflow.external_calls: local): expected while an ERP or CRM call fails, "+
+					"not a deadlock; each attempt has its step attempt failed line; the run's later long tasks are logged at debug", keyvals...)
+			} else {
+				l.Logger.Debug(msg, keyvals...)
+			}
+			return
+		}
+	}
+	l.Logger.Warn(msg, keyvals...)
 }
 
 func (l quietActivityErrors) With(keyvals ...any) sdklog.Logger {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/internal/localcalls"
 	"github.com/dealsync/dealsync/internal/refusal"
 	"github.com/dealsync/dealsync/internal/testlog"
 	"github.com/dealsync/dealsync/secret"
@@ -133,6 +134,44 @@ func TestGuardRefusalIsNoCrash(t *testing.T) {
 	for _, l := range lines[1:] {
 		if !strings.Contains(l, `level=ERROR msg="Workflow panic"`) || !strings.Contains(l, "StackTrace=") {
 			t.Errorf("a panic that is not the guard's refusal of its run: %s", l)
+		}
+	}
+}
+
+// Journey: with the ERP down, every run logged the SDK's `[TMPRL1104] …
+// Workflow task duration exceeded 5 seconds.` at warn: its local calls'
+// retries (and their back-offs) run inside its workflow task, which the
+// SDK heartbeats after 8 s. A long task of a run whose local call failed
+// during it is said once per run at info, as dealsync's own line, and at
+// debug after that; a long task without one (a slow worker) stays a
+// warning.
+func TestLongWorkflowTaskOfLocalCallRetriesIsNoWarning(t *testing.T) {
+	var buf testlog.Buffer
+	l := quietActivityErrors{sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))}
+	long := func(run string) {
+		sdklog.With(l, "Namespace", "default").Warn("[TMPRL1104] "+run+":4:1 Workflow task duration exceeded 5 seconds.",
+			"WorkflowType", "InvoiceDeal", "WorkflowID", "invoice/demo/"+run, "RunID", run, "Attempt", 1, "EventID", 4, "WorkflowTaskDuration", 8*time.Second)
+	}
+	localcalls.Ran("run-retrying", time.Now())
+	long("run-retrying")
+	long("run-retrying")
+	long("run-slow") // no local call of its own during the task
+	localcalls.Ran("run-earlier", time.Now().Add(-time.Minute))
+	long("run-earlier") // its local call ended before the task began
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("log:\n%s", buf.String())
+	}
+	if !strings.Contains(lines[0], `level=INFO msg="workflow task held by its run's local calls being retried (workflow.external_calls: local): expected while an ERP or CRM call fails, not a deadlock;`) ||
+		!strings.Contains(lines[0], "Namespace=default") || !strings.Contains(lines[0], "RunID=run-retrying") || !strings.Contains(lines[0], "WorkflowTaskDuration=8s") {
+		t.Errorf("the run's first long task: %s", lines[0])
+	}
+	if !strings.Contains(lines[1], `level=DEBUG msg="[TMPRL1104] run-retrying:4:1`) {
+		t.Errorf("the run's second long task: %s", lines[1])
+	}
+	for _, line := range lines[2:] {
+		if !strings.Contains(line, `level=WARN msg="[TMPRL1104]`) {
+			t.Errorf("a long task its local calls did not hold: %s", line)
 		}
 	}
 }
