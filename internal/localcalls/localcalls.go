@@ -21,13 +21,19 @@ var (
 	// told, the runs whose long task was told at info already.
 	last = map[string]time.Time{}
 	told = map[string]bool{}
+	// pruned is when the runs not noted for forget were last dropped.
+	pruned time.Time
 )
 
-// keep bounds the runs remembered: past it, those not noted for
-// forget are dropped.
+// Past keep runs remembered, those not noted for forget are dropped, at
+// most once every pruneEvery: an outage that holds more runs than keep
+// (all noted within forget, none to drop) does not have every local
+// call's failure walk all of them under the lock. The runs remembered
+// are those noted in the last forget and pruneEvery.
 const (
-	keep   = 4096
-	forget = 10 * time.Minute
+	keep       = 4096
+	forget     = 10 * time.Minute
+	pruneEvery = time.Minute
 )
 
 // Ran notes that a local call of run ended at at, failed or after a long
@@ -36,12 +42,18 @@ func Ran(run string, at time.Time) {
 	mu.Lock()
 	defer mu.Unlock()
 	last[run] = at
-	if len(last) > keep {
-		for r, t := range last {
-			if at.Sub(t) > forget {
-				delete(last, r)
-				delete(told, r)
-			}
+	if len(last) > keep && at.Sub(pruned) >= pruneEvery {
+		prune(at)
+	}
+}
+
+// prune drops the runs not noted for forget before now (mu held).
+func prune(now time.Time) {
+	pruned = now
+	for r, t := range last {
+		if now.Sub(t) > forget {
+			delete(last, r)
+			delete(told, r)
 		}
 	}
 }
