@@ -141,10 +141,14 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 		res, metRunning, err := s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
 			return s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.DealEventSignal, ev, opts, workflows.InvoiceDealName, s.input(conn, ev))
 		})
-		if err == nil && metRunning {
+		if err == nil && metRunning && !ev.Thin {
 			// The run it reached: one that records the deal's loss is
 			// not a duplicate of an invoiced win, whatever the answer's
-			// duplicate says. Unread, the answer is left as it is.
+			// duplicate says. Unread, the answer is left as it is. A
+			// thin event (a burst of them meets the deal's run) is not
+			// read for: only a whole-deal loss starts such a run, and it
+			// tells a newer win by the event's stage, which a thin one
+			// has not.
 			if desc, derr := s.Client.DescribeWorkflowExecution(ctx, opts.ID, res.RunID); derr == nil {
 				res.Reason = metReason(desc.GetWorkflowExecutionInfo().GetType().GetName(), res.RunID)
 			}

@@ -807,3 +807,25 @@ func TestARunIsStartedForItsAccountsTarget(t *testing.T) {
 		t.Errorf("a connection without a known target: the run is started for %+v, want none", capture.in.ERPTarget)
 	}
 }
+
+// The events of a thin CRM (HubSpot, Salesforce, Pipedrive) come in
+// bursts, each meeting the deal's running run: only a whole-deal loss
+// starts a RecordDealLoss run, so the run a thin event meets is never
+// one, and reading its type cost every such event one more call to
+// Temporal before its answer. (A thin event has no stage either: the
+// loss's run could not tell it a newer win, and the answer's reason
+// would be wrong.)
+func TestAThinEventMeetingItsRunReadsNoRunType(t *testing.T) {
+	runs := newDealRuns()
+	s := &TemporalStarter{Client: runs, TaskQueue: "q"}
+	conn := &connections.Connection{Name: "crm", Mapper: mapping.Default{PaymentTermsDays: 30}}
+	for i, want := range []bool{false, true, true} {
+		res, err := s.Start(context.Background(), conn, model.DealEvent{EventID: fmt.Sprint("e", i), Thin: true, Deal: model.Deal{ID: "D"}})
+		if err != nil || res.Duplicate != want || res.Reason != "" {
+			t.Fatalf("event %d: %+v, %v; want duplicate %v and no reason", i, res, err, want)
+		}
+	}
+	if runs.describes != 0 {
+		t.Errorf("the deal's run was described %d times for thin events", runs.describes)
+	}
+}
