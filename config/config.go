@@ -89,6 +89,8 @@ type Config struct {
 	unresolved []Problem
 	// given: see Given.
 	given map[string]bool
+	// keyVars: see KeyVar.
+	keyVars map[string]string
 }
 
 // IgnoredEnv lists the DEALSYNC_* environment variables that set no key of
@@ -209,6 +211,13 @@ func (c *Config) Skipped() []Problem { return c.skipped }
 // for a warning about a setting whose default is a choice the config
 // should make on purpose.
 func (c *Config) Given(key string) bool { return c.given[strings.ToLower(key)] }
+
+// KeyVar is the environment variable that can set key (a dotted path such
+// as "targets.books.client_id"), as EnvVar spells it, for advice to name
+// beside the key; "" when no variable can set it: the environment sets
+// only the keys the config knows, so a key in a map of data (a CRM's
+// `accounts`) that the file does not write has none.
+func (c *Config) KeyVar(key string) string { return c.keyVars[strings.ToLower(key)] }
 
 // UnresolvedSecrets are the secrets of a config loaded with WithoutSecrets
 // that do not resolve here (an env: variable not set, a file: not there),
@@ -641,6 +650,7 @@ func Load(path string, opts ...Option) (*Config, error) {
 		}
 		cfg.ignoredEnv, cfg.envHints = ignoredEnv(v, settings, os.Environ())
 		cfg.given = givenKeys(v)
+		cfg.keyVars = keyVars(v)
 		cfg.relative = relativePaths(cfg)
 	} else if errors.As(err, &ce) {
 		ce.IgnoredEnv, ce.envHints = ignoredEnv(v, settings, os.Environ())
@@ -683,6 +693,26 @@ func givenKeys(v *viper.Viper) map[string]bool {
 		}
 	}
 	return given
+}
+
+// keyVars are the keys of v by the variable that sets each (see
+// Config.KeyVar): EnvVar's spelling, which bindUnderscoreSpellings binds
+// for a key with a `-` unless another key shares it (then the spelling
+// AutomaticEnv reads, the hyphens kept).
+func keyVars(v *viper.Viper) map[string]string {
+	keys := v.AllKeys()
+	keysPerVar := map[string]int{}
+	for _, k := range keys {
+		keysPerVar[EnvVar(k)]++
+	}
+	vars := make(map[string]string, len(keys))
+	for _, k := range keys {
+		vars[k] = EnvVar(k)
+		if keysPerVar[EnvVar(k)] > 1 {
+			vars[k] = autoEnvVar(k)
+		}
+	}
+	return vars
 }
 
 // DevFrontend is the address of the embedded Temporal frontend of

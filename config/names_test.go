@@ -116,3 +116,37 @@ connections:
 	}
 	equal(t, "problems", cerr.Problems, want)
 }
+
+// KeyVar names the variable that can set a key, for advice to name beside
+// it: EnvVar's spelling (a `-` written `_`, an account id in capitals),
+// for every key of an entry, in the file or not; none for a key of a map
+// of data that the file does not write (the environment sets only keys
+// the config knows), nor for the map itself.
+func TestKeyVarNamesOnlyVariablesThatSetAKey(t *testing.T) {
+	path := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example"}
+connections:
+  crm-eu:
+    source: {type: test-per-account, accounts: {"00DAb": a}}
+    target: erp
+`)
+	t.Setenv("DEALSYNC_CONNECTIONS_CRM_EU_SOURCE_ACCOUNTS_00DAB", "from-env")
+	cfg := mustLoad(t, path)
+	for key, want := range map[string]string{
+		"connections.crm-eu.source.accounts.00DAb": "DEALSYNC_CONNECTIONS_CRM_EU_SOURCE_ACCOUNTS_00DAB",
+		"targets.erp.token":                        "DEALSYNC_TARGETS_ERP_TOKEN", // not in the file
+		"targets.erp.base_url":                     "DEALSYNC_TARGETS_ERP_BASE_URL",
+		"connections.crm-eu.source.accounts.222":   "", // an account the file does not write
+		"connections.crm-eu.source.accounts":       "", // the map
+		"targets.nowhere.token":                    "",
+	} {
+		if got := cfg.KeyVar(key); got != want {
+			t.Errorf("KeyVar(%s) = %q, want %q", key, got, want)
+		}
+	}
+	// The variable named is one that sets the key.
+	if got := cfg.Connections["crm-eu"].Source.Spec.(*perAccountSource).Accounts["00dab"]; got != "from-env" {
+		t.Errorf("the account's value is %q, want the variable's", got)
+	}
+}

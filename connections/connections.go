@@ -119,6 +119,7 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 		}
 		tenv := env
 		tenv.ConfigKey = "targets." + name
+		tenv.KeyVar = cfg.KeyVar
 		t, err := spec.Build(tc.Spec, tenv)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("targets.%s: %w", name, err))
@@ -157,6 +158,7 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 		}
 		senv := env
 		senv.ConfigKey = "connections." + name + ".source"
+		senv.KeyVar = cfg.KeyVar
 		src, err := spec.Build(cc.Source.Spec, senv)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("connections.%s.source: %w", name, err))

@@ -478,7 +478,9 @@ connections:
 
 // Each connector is built knowing its config key (targets.<name>,
 // connections.<name>.source): its advice names a setting by the full key
-// an engineer edits, not as "the target's auth_value".
+// an engineer edits, not as "the target's auth_value", and the variable
+// that can set it, where operators mostly set secrets (a `-` of a name
+// written `_`).
 func TestConnectorsKnowTheirConfigKeys(t *testing.T) {
 	erp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
@@ -489,7 +491,7 @@ func TestConnectorsKnowTheirConfigKeys(t *testing.T) {
 targets:
   books: {type: http, base_url: "`+erp.URL+`", auth_value: "Bearer expired"}
 connections:
-  inhouse:
+  in-house:
     target: books
     source: {type: generic, secret: "whsec_AA=="}
 `), 0o600); err != nil {
@@ -503,12 +505,13 @@ connections:
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := set.Get("inhouse")
-	if w := c.Source.(connectors.ConfigWarner).ConfigWarnings(); len(w) != 1 || !strings.HasPrefix(w[0], "connections.inhouse.source.secret is 1 bytes") {
-		t.Errorf("source's warnings %q; want its secret named connections.inhouse.source.secret", w)
+	c, _ := set.Get("in-house")
+	if w := c.Source.(connectors.ConfigWarner).ConfigWarnings(); len(w) != 1 || !strings.HasPrefix(w[0], "connections.in-house.source.secret (or DEALSYNC_CONNECTIONS_IN_HOUSE_SOURCE_SECRET) is 1 bytes") {
+		t.Errorf("source's warnings %q; want its secret named connections.in-house.source.secret and its variable", w)
 	}
 	_, err = c.Target.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme"}, "k")
-	if err == nil || !strings.Contains(err.Error(), "check targets.books.auth_value (the whole value of header Authorization") {
-		t.Errorf("target's 401: %v; want its auth_value named targets.books.auth_value", err)
+	if err == nil || !strings.Contains(err.Error(), "check targets.books.auth_value (or DEALSYNC_TARGETS_BOOKS_AUTH_VALUE), the whole value of header Authorization") ||
+		!strings.Contains(err.Error(), "and targets.books.auth_header (or DEALSYNC_TARGETS_BOOKS_AUTH_HEADER), the header") {
+		t.Errorf("target's 401: %v; want its auth_value named targets.books.auth_value, with its variable", err)
 	}
 }

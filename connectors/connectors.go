@@ -423,10 +423,31 @@ type Env struct {
 	// (Keys), the key an engineer edits; "" when the connector is built
 	// outside a config (tests).
 	ConfigKey string
+	// KeyVar is the environment variable that can set a config key
+	// (config.Config.KeyVar), which advice names beside the key (Keys):
+	// "" for a key no variable can set; nil outside a config.
+	KeyVar func(key string) string
+}
+
+// TargetKeys are the keys of the target's block (ConfigKey), naming
+// each one's variable (KeyVar).
+func (e Env) TargetKeys() Keys {
+	k := TargetKeys(e.ConfigKey)
+	k.KeyVar = e.KeyVar
+	return k
+}
+
+// SourceKeys are the keys of the source's block (ConfigKey), naming
+// each one's variable (KeyVar).
+func (e Env) SourceKeys() Keys {
+	k := SourceKeys(e.ConfigKey)
+	k.KeyVar = e.KeyVar
+	return k
 }
 
 // Keys names the settings of a connector's config block in advice, by
-// their full config keys: "targets.qbo-us.realm_id".
+// their full config keys and the environment variables that can set
+// them: "targets.qbo-us.realm_id (or DEALSYNC_TARGETS_QBO_US_REALM_ID)".
 type Keys struct {
 	// Block is the block's config key (Env.ConfigKey).
 	Block string
@@ -436,7 +457,13 @@ type Keys struct {
 	// Prefix is the path of a part of the block a setting is under
 	// ("accounts.62515."): see Under.
 	Prefix string
+	// KeyVar is Env.KeyVar: the variable named beside a key, when there
+	// is one (nil: none named).
+	KeyVar func(key string) string
 }
+
+// IsZero says whether k names no block and no owner (a zero Keys).
+func (k Keys) IsZero() bool { return k.Block == "" && k.Whose == "" && k.Prefix == "" }
 
 // TargetKeys are the keys of a target's block (Env.ConfigKey); without
 // one, a setting is named as the target's.
@@ -447,13 +474,21 @@ func TargetKeys(block string) Keys { return Keys{Block: block, Whose: "target"} 
 func SourceKeys(block string) Keys { return Keys{Block: block, Whose: "source"} }
 
 // Key names setting ("realm_id", "accounts.62515.access_token") for
-// advice: "targets.qbo-us.realm_id", or "the target's realm_id" when the
-// block is not known.
+// advice: "targets.qbo-us.realm_id", with the variable that can set it
+// when there is one (operators mostly set secrets so), "targets.qbo-us.realm_id
+// (or DEALSYNC_TARGETS_QBO_US_REALM_ID)"; or "the target's realm_id" when
+// the block is not known.
 func (k Keys) Key(setting string) string {
 	setting = k.Prefix + setting
 	switch {
 	case k.Block != "":
-		return k.Block + "." + setting
+		key := k.Block + "." + setting
+		if k.KeyVar != nil {
+			if v := k.KeyVar(key); v != "" {
+				return key + " (or " + v + ")"
+			}
+		}
+		return key
 	case k.Whose != "":
 		return "the " + k.Whose + "'s " + setting
 	}

@@ -22,3 +22,34 @@ func TestKeys(t *testing.T) {
 		}
 	}
 }
+
+// With the variables of the config (Env.KeyVar), a key is named with the
+// variable that can set it, in a part and in a list too; a key no variable
+// sets (KeyVar says "") is named alone.
+func TestKeysNameTheirVariables(t *testing.T) {
+	vars := map[string]string{
+		"targets.books.client_id":                     "DEALSYNC_TARGETS_BOOKS_CLIENT_ID",
+		"targets.books.client_secret":                 "DEALSYNC_TARGETS_BOOKS_CLIENT_SECRET",
+		"connections.pd.source.accounts.42.api_token": "DEALSYNC_CONNECTIONS_PD_SOURCE_ACCOUNTS_42_API_TOKEN",
+	}
+	env := Env{KeyVar: func(key string) string { return vars[key] }}
+	env.ConfigKey = "targets.books"
+	books := env.TargetKeys()
+	env.ConfigKey = "connections.pd.source"
+	pd := env.SourceKeys().Under("accounts.42")
+	for _, c := range []struct{ got, want string }{
+		{books.Key("client_id"), "targets.books.client_id (or DEALSYNC_TARGETS_BOOKS_CLIENT_ID)"},
+		{books.List("client_id", "client_secret"), "targets.books.client_id (or DEALSYNC_TARGETS_BOOKS_CLIENT_ID) and targets.books.client_secret (or DEALSYNC_TARGETS_BOOKS_CLIENT_SECRET)"},
+		{books.Key("token_file"), "targets.books.token_file"},
+		{pd.Key("api_token"), "connections.pd.source.accounts.42.api_token (or DEALSYNC_CONNECTIONS_PD_SOURCE_ACCOUNTS_42_API_TOKEN)"},
+		{pd.Key("oauth.client_id"), "connections.pd.source.accounts.42.oauth.client_id"},
+		{Env{KeyVar: env.KeyVar}.TargetKeys().Key("client_id"), "the target's client_id"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+	if (Keys{KeyVar: env.KeyVar}).IsZero() != true || books.IsZero() {
+		t.Errorf("IsZero: a Keys with only KeyVar is zero, one with a block is not")
+	}
+}

@@ -860,6 +860,7 @@ func buildTarget(cfg *config.Config, name string) (connectors.Target, error) {
 		HTTPClient: &http.Client{Timeout: time.Second},
 		Logger:     quietLogger(),
 		ConfigKey:  "targets." + name,
+		KeyVar:     cfg.KeyVar,
 	})
 }
 

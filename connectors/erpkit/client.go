@@ -69,7 +69,7 @@ type Client struct {
 
 // keys are c.Keys, or the target's without a block.
 func (c *Client) keys() connectors.Keys {
-	if c.Keys == (connectors.Keys{}) {
+	if c.Keys.IsZero() {
 		return connectors.TargetKeys("")
 	}
 	return c.Keys

@@ -494,7 +494,7 @@ func (s *RefreshingSource) authorize(when string) string {
 // keys name the grant's settings in advice: s.Keys, or without them the
 // target's for an ERP target's (Target), else the settings' names alone.
 func (s *RefreshingSource) keys() connectors.Keys {
-	if s.Keys == (connectors.Keys{}) && s.Target {
+	if s.Keys.IsZero() && s.Target {
 		return connectors.TargetKeys("")
 	}
 	return s.Keys

@@ -91,7 +91,7 @@ func Build(cfg Config, env connectors.Env) (connectors.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.keys = connectors.SourceKeys(env.ConfigKey)
+	s.keys = env.SourceKeys()
 	wb := cfg.WriteBack
 	if strings.TrimSpace(wb.URL) == "" {
 		if !wb.Secret.IsZero() {
@@ -285,7 +285,7 @@ func (w *WritingSource) apiError(op string, resp *http.Response, data []byte) *c
 		if keys.Block == "" {
 			unset = "its write_back.secret" // not "the source's secret (the source's write_back.secret …)"
 		}
-		with := keys.Key("secret") + " (" + unset + " is not set)"
+		with := keys.Key("secret") + ", as " + unset + " is not set"
 		if w.ownKey {
 			with = keys.Key("write_back.secret")
 		}

@@ -208,7 +208,7 @@ func TestWriteBackPermanentAnswers(t *testing.T) {
 	r = newReceiver(t, other)
 	w = build(t, Config{Secret: secret.New(vecSecret), WriteBack: WriteBackConfig{URL: r.URL}}).(*WritingSource)
 	err = w.WriteBack(context.Background(), "", "D-1001", testResult)
-	if class, _ := connectors.Classify(err); class != connectors.Unauthorized || !strings.Contains(err.Error(), "with the secret dealsync signs with, the source's secret (its write_back.secret is not set)?") {
+	if class, _ := connectors.Classify(err); class != connectors.Unauthorized || !strings.Contains(err.Error(), "with the secret dealsync signs with, the source's secret, as its write_back.secret is not set?") {
 		t.Fatalf("a 401: %v (%v)", err, class)
 	}
 	// Built from a config, the settings are named by their config keys,
@@ -219,7 +219,7 @@ func TestWriteBackPermanentAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = built.(*WritingSource).WriteBack(context.Background(), "", "D-1001", testResult)
-	if err == nil || !strings.Contains(err.Error(), "with the secret dealsync signs with, connections.inhouse.source.secret (connections.inhouse.source.write_back.secret is not set)?") {
+	if err == nil || !strings.Contains(err.Error(), "with the secret dealsync signs with, connections.inhouse.source.secret, as connections.inhouse.source.write_back.secret is not set?") {
 		t.Fatalf("a 401, built from a config: %v", err)
 	}
 	// Signed with write_back.secret, it is taken.

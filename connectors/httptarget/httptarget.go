@@ -181,7 +181,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			t.keys = connectors.TargetKeys(env.ConfigKey)
+			t.keys = env.TargetKeys()
 			return t, nil
 		})
 }
@@ -1231,14 +1231,14 @@ func (t *Target) apiError(op string, resp *http.Response, body []byte) *connecto
 func (t *Target) credentialAdvice(resp *http.Response) string {
 	switch {
 	case t.auth == "":
-		return "the API wants a credential, and the target sends none: set " + t.keys.Key("auth_value") + " (the header's whole value, e.g. \"Bearer <token>\"), " +
+		return "the API wants a credential, and the target sends none: set " + t.keys.Key("auth_value") + ", the header's whole value (e.g. \"Bearer <token>\"), " +
 			"and " + t.keys.Key("auth_header") + " if the API reads another header than Authorization"
 	case resp.Request != nil && resp.Request.Header.Get(t.authHeader) == "":
 		return fmt.Sprintf("the API refused the request a redirect sent to %s, without the target's credential (never sent to another origin): "+
 			"set %s to where the API answers", erpkit.ShownURL(resp.Request.URL), t.keys.Key("base_url"))
 	}
-	return fmt.Sprintf("the API refused the target's credential: check %s (the whole value of header %s, e.g. \"Bearer <token>\": a token expired, revoked, "+
-		"or missing its scheme) and %s (the header the API reads it from)", t.keys.Key("auth_value"), t.authHeader, t.keys.Key("auth_header"))
+	return fmt.Sprintf("the API refused the target's credential: check %s, the whole value of header %s (e.g. \"Bearer <token>\": a token expired, revoked, "+
+		"or missing its scheme), and %s, the header the API reads it from", t.keys.Key("auth_value"), t.authHeader, t.keys.Key("auth_header"))
 }
 
 // parenthesized is " (msg)", or "" for an answer that said nothing.

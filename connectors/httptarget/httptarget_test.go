@@ -300,8 +300,8 @@ func TestAPIErrors(t *testing.T) {
 			t.Errorf("classified %v", c)
 		}
 		// The fix is in the target's settings: the message names them.
-		if !strings.HasPrefix(api.Message, "the API refused the target's credential: check the target's auth_value (the whole value of header Authorization") ||
-			!strings.Contains(api.Message, "and the target's auth_header (the header the API reads it from)") {
+		if !strings.HasPrefix(api.Message, "the API refused the target's credential: check the target's auth_value, the whole value of header Authorization (e.g.") ||
+			!strings.Contains(api.Message, ", and the target's auth_header, the header the API reads it from") {
 			t.Errorf("message %q does not name auth_value and auth_header", api.Message)
 		}
 		// Without auth_value, the target sends no credential.
@@ -310,7 +310,7 @@ func TestAPIErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = none.FindOrCreateCustomer(ctx, inv.Customer, "k")
-		if api := apiError(t, err); api.StatusCode != 401 || !strings.HasPrefix(api.Message, "the API wants a credential, and the target sends none: set the target's auth_value") {
+		if api := apiError(t, err); api.StatusCode != 401 || !strings.HasPrefix(api.Message, "the API wants a credential, and the target sends none: set the target's auth_value, the header's whole value (e.g.") {
 			t.Errorf("no credential: %+v", api)
 		}
 		// Built from a config (through the registry, as the processes
@@ -322,8 +322,8 @@ func TestAPIErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = built.FindOrCreateCustomer(ctx, inv.Customer, "k")
-		if api := apiError(t, err); api.StatusCode != 401 || !strings.HasPrefix(api.Message, "the API refused the target's credential: check targets.erp.auth_value (the whole value of header Authorization") ||
-			!strings.Contains(api.Message, "and targets.erp.auth_header (the header the API reads it from)") {
+		if api := apiError(t, err); api.StatusCode != 401 || !strings.HasPrefix(api.Message, "the API refused the target's credential: check targets.erp.auth_value, the whole value of header Authorization (e.g.") ||
+			!strings.Contains(api.Message, ", and targets.erp.auth_header, the header the API reads it from") {
 			t.Errorf("built from a config: %+v", api)
 		}
 	})

@@ -299,7 +299,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	client, logger := env.Client(), env.Log()
 	s := &Source{
-		keys:        connectors.SourceKeys(env.ConfigKey),
+		keys:        env.SourceKeys(),
 		tolerance:   cfg.Tolerance,
 		wonStages:   crmkit.StageSet(cfg.WonStages, []string{StageWon}),
 		stageLookup: cfg.StageLookup,

@@ -246,7 +246,7 @@ type ClientCredentials struct {
 
 // keys are c.Keys, or the target's without a block.
 func (c *ClientCredentials) keys() connectors.Keys {
-	if c.Keys == (connectors.Keys{}) {
+	if c.Keys.IsZero() {
 		return connectors.TargetKeys("")
 	}
 	return c.Keys

@@ -147,7 +147,7 @@ func AccountHost(accountID string) string {
 func init() {
 	connectors.RegisterTargetType("netsuite", "NetSuite REST web services (OAuth 2.0 client credentials with a certificate, upsert by external id)", DefaultConfig,
 		func(c Config, env connectors.Env) (*Target, error) {
-			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey})
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey, KeyVar: env.KeyVar})
 		})
 }
 
@@ -161,6 +161,9 @@ type Deps struct {
 	// ConfigKey is the target's config key (targets.<name>), which its
 	// advice names its settings under (connectors.Env.ConfigKey).
 	ConfigKey string
+	// KeyVar names a setting's variable in that advice
+	// (connectors.Env.KeyVar).
+	KeyVar func(key string) string
 }
 
 // Target is the NetSuite target. It is safe for concurrent use.
@@ -291,7 +294,7 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		hc = &http.Client{}
 	}
 	conn := "NetSuite account " + cfg.AccountID
-	keys := connectors.TargetKeys(deps.ConfigKey)
+	keys := connectors.Env{ConfigKey: deps.ConfigKey, KeyVar: deps.KeyVar}.TargetKeys()
 	tokens := &ClientCredentials{
 		TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, CertificateID: cfg.CertificateID,
 		Algorithm: cfg.Algorithm, Scope: cfg.Scope, Key: key, HTTPClient: hc, Connection: conn, Keys: keys, Now: deps.Now,

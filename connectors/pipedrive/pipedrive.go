@@ -202,7 +202,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 		return nil, errors.New("pipedrive source: accounts: at least one company is required")
 	}
 	client, logger := env.Client(), env.Log()
-	s := &Source{keys: connectors.SourceKeys(env.ConfigKey), accounts: map[string]*account{}, client: client, fetch: cfg.Fetch, write: cfg.WriteBack, log: logger}
+	s := &Source{keys: env.SourceKeys(), accounts: map[string]*account{}, client: client, fetch: cfg.Fetch, write: cfg.WriteBack, log: logger}
 	if _, err := s.addCredentials("pipedrive source: ", cfg.WebhookUser, cfg.WebhookPassword,
 		cfg.PreviousWebhookUser, cfg.PreviousWebhookPassword, ""); err != nil {
 		return nil, err

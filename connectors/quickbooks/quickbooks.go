@@ -101,7 +101,7 @@ func DefaultConfig() Config {
 func init() {
 	connectors.RegisterTargetType("quickbooks", "QuickBooks Online Accounting API v3 (OAuth 2.0 with refresh-token rotation, requestid + DocNumber check)", DefaultConfig,
 		func(c Config, env connectors.Env) (*Target, error) {
-			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey})
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey, KeyVar: env.KeyVar})
 		})
 }
 
@@ -114,6 +114,9 @@ type Deps struct {
 	// ConfigKey is the target's config key (targets.<name>), which its
 	// advice names its settings under (connectors.Env.ConfigKey).
 	ConfigKey string
+	// KeyVar names a setting's variable in that advice
+	// (connectors.Env.KeyVar).
+	KeyVar func(key string) string
 }
 
 // Target is the QuickBooks Online target. It is safe for concurrent use.
@@ -193,7 +196,7 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	keys := connectors.TargetKeys(deps.ConfigKey)
+	keys := connectors.Env{ConfigKey: deps.ConfigKey, KeyVar: deps.KeyVar}.TargetKeys()
 	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
 		Service: "quickbooks", Connection: conn, Target: true, Keys: keys, Key: "quickbooks: ",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,

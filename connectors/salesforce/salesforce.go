@@ -289,7 +289,7 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 	}
 	client, logger := env.Client(), env.Log()
 	s := &Source{
-		keys:       connectors.SourceKeys(env.ConfigKey),
+		keys:       env.SourceKeys(),
 		apiVersion: cfg.APIVersion,
 		wonStages:  crmkit.StageSetFold(cfg.WonStages, []string{StageWon}),
 		accounts:   map[string]*account{},

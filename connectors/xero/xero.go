@@ -123,7 +123,7 @@ func DefaultConfig() Config {
 func init() {
 	connectors.RegisterTargetType("xero", "Xero Accounting API (OAuth 2.0 with refresh-token rotation, Idempotency-Key)", DefaultConfig,
 		func(c Config, env connectors.Env) (*Target, error) {
-			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey})
+			return New(c, Deps{HTTPClient: env.HTTPClient, Logger: env.Logger, ConfigKey: env.ConfigKey, KeyVar: env.KeyVar})
 		})
 }
 
@@ -136,6 +136,9 @@ type Deps struct {
 	// ConfigKey is the target's config key (targets.<name>), which its
 	// advice names its settings under (connectors.Env.ConfigKey).
 	ConfigKey string
+	// KeyVar names a setting's variable in that advice
+	// (connectors.Env.KeyVar).
+	KeyVar func(key string) string
 }
 
 // Target is the Xero target. It is safe for concurrent use.
@@ -230,7 +233,7 @@ func New(cfg Config, deps Deps) (*Target, error) {
 		hc = &http.Client{}
 	}
 	conn := fmt.Sprintf("Xero tenant %s", cfg.TenantID)
-	keys := connectors.TargetKeys(deps.ConfigKey)
+	keys := connectors.Env{ConfigKey: deps.ConfigKey, KeyVar: deps.KeyVar}.TargetKeys()
 	tokens, err := erpkit.NewRefreshingSource(erpkit.RefreshGrant{
 		Service: "xero", Connection: conn, Target: true, Keys: keys, Key: "xero: ",
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RefreshToken: cfg.RefreshToken,
