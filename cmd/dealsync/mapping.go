@@ -370,7 +370,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		judged = *webhook
 	}
 	triggered, reason, terr := trigger.Evaluate(judged)
-	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, ConnectionNote: note, NotBuilt: notBuilt, Triggered: triggered, Skipped: reason, NoConnection: noConn, ThinTrigger: judged.Thin}
+	res := testResult{Mapping: m.Name(), Hash: m.Hash(), Connection: connName, ConnectionNote: note, NotBuilt: notBuilt, Triggered: triggered, Skipped: reason, NoConnection: noConn, NoConfig: g.configPath == "", ThinTrigger: judged.Thin}
 	if terr != nil {
 		res.TriggerError = terr.Error()
 	}
@@ -633,7 +633,10 @@ type testResult struct {
 	// NoConnection: no connection of the config uses the mapping; it was
 	// evaluated as one named Connection with the default won stages.
 	NoConnection bool `json:"no_connection,omitempty"`
-	Triggered    bool `json:"triggered"`
+	// NoConfig: no --config was given, so the connections are dev's
+	// built-in ones (the text says so).
+	NoConfig  bool `json:"-"`
+	Triggered bool `json:"triggered"`
 	// ThinTrigger: the trigger was judged on a thin webhook of the deal
 	// (its id, stage and raw fields), as the intake judges a thin source's.
 	ThinTrigger bool   `json:"thin_trigger,omitempty"`
@@ -867,7 +870,11 @@ func buildTarget(cfg *config.Config, name string) (connectors.Target, error) {
 func printTestResult(out io.Writer, r testResult) {
 	fmt.Fprintf(out, "mapping:    %s (hash %s)\n", r.Mapping, r.Hash)
 	if r.NoConnection {
-		fmt.Fprintf(out, "connection: none of the config's connections uses this mapping: evaluated as one named %q with the default won stages (the idempotency key below is that name's; --connection NAME picks one)\n", r.Connection)
+		none := "none of the config's connections uses this mapping"
+		if r.NoConfig {
+			none = "none of dev's built-in connections uses this mapping (no --config given)"
+		}
+		fmt.Fprintf(out, "connection: %s: evaluated as one named %q with the default won stages (the idempotency key below is that name's; --connection NAME picks one)\n", none, r.Connection)
 	} else if r.ConnectionNote != "" {
 		fmt.Fprintf(out, "connection: %s (%s)\n", r.Connection, r.ConnectionNote)
 	} else {

@@ -1169,3 +1169,26 @@ func TestMappingTestUpdateSaysWhatItDeleted(t *testing.T) {
 		t.Errorf("--update beside a stale invoice: %v\n%s", err, out)
 	}
 }
+
+// Without --config the connections are dev's built-in ones: a mapping
+// file none of them uses is said to be so, not "none of the config's"
+// (the user gave none); with --config, the config's. --json is the same
+// either way.
+func TestMappingTestOfAFileWithoutConfigSaysNoConfigWasGiven(t *testing.T) {
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.yaml"), "name: m\n")
+	const deal = "../../examples/closed-won.json"
+	const builtIn = `connection: none of dev's built-in connections uses this mapping (no --config given): evaluated as one named "test" with the default won stages`
+	out, err := runOut(context.Background(), "mapping", "test", "--file", m, "--deal", deal)
+	if err != nil || !strings.Contains(out, builtIn) || strings.Contains(out, "the config's") {
+		t.Errorf("--file without --config: %v\n%s\nwant %q", err, out, builtIn)
+	}
+	cfg := writeFile(t, filepath.Join(dir, "dealsync.yaml"), "connections:\n  shop:\n    source: {type: generic, secret: \"whsec_c2hvcC1zZWNyZXQtZm9yLWEtdGVzdC0zMmJ5dGVz\"}\n    target: sandbox\n")
+	out, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--file", m, "--deal", deal)
+	if want := "connection: none of the config's connections uses this mapping: evaluated as one named \"test\""; err != nil || !strings.Contains(out, want) {
+		t.Errorf("--file with --config: %v\n%s\nwant %q", err, out, want)
+	}
+	if r, err := mappingTest(t, "--file", m, "--deal", deal); err != nil || !r.NoConnection || r.Connection != "test" {
+		t.Errorf("--json without --config: %v, no_connection %v, connection %q", err, r.NoConnection, r.Connection)
+	}
+}
