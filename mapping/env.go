@@ -671,7 +671,7 @@ func decimalPower(op string) func(p ...any) (any, error) {
 			return nil, err
 		}
 		if n < 0 || n > maxPowerExponent {
-			return nil, powerExponentError(op, n)
+			return nil, powerExponentError(op, n, "")
 		}
 		if d := powerDigits(x, n); d > maxPowerDigits {
 			return nil, fmt.Errorf("the operator %s: %s to the power %d would have about %d digits, more than the %d a power may have; round the base first (round_to)", op, abbreviated(x), n, d, maxPowerDigits)
@@ -682,9 +682,20 @@ func decimalPower(op string) func(p ...any) (any, error) {
 
 // powerExponentError is the error of an exponent of a decimal outside 0
 // to maxPowerExponent, at load (a literal) or as the run computes it.
-func powerExponentError(op string, n int) error {
+// base is the base's text as the file writes it (powerBase), for the
+// advice on a negative exponent to write in; "" (as the run computes it):
+// x, said to be the base.
+func powerExponentError(op string, n int, base string) error {
 	if n < 0 {
-		return fmt.Errorf("the operator %s: a decimal to the power %d divides, which is not exact; write dec(1) / x %s %d and round it (round_to, round_currency)", op, n, op, -n)
+		x, what := base, ""
+		if base == "" {
+			x, what = "x", ", x being the base,"
+		}
+		inverse := "dec(1) / " + x
+		if n != -1 {
+			inverse += fmt.Sprintf(" %s %d", op, -n)
+		}
+		return fmt.Errorf("the operator %s: a decimal to the power %d divides, which is not exact; write %s%s and round it (round_to, round_currency)", op, n, inverse, what)
 	}
 	return fmt.Errorf("the operator %s: a decimal to the power %d; give an exponent from 0 to %d", op, n, maxPowerExponent)
 }

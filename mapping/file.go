@@ -1405,7 +1405,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 				// refused now.
 				if e, ok := constantIndex(call.Arguments[1]); ok && (e < 0 || e > maxPowerExponent) {
 					line, col := position(src, call.Arguments[1].Location().From)
-					p.exprProblem(n, key, src, line, col, powerExponentError(operatorOf[id.Value], e).Error())
+					p.exprProblem(n, key, src, line, col, powerExponentError(operatorOf[id.Value], e, powerBase(src, call.Location())).Error())
 				}
 			}
 			if (id.Value == "round_to" || id.Value == "round_currency") && len(call.Arguments) == 3 {
@@ -1817,4 +1817,28 @@ func (m *File) options(env envKind, strict bool) []expr.Option {
 		}, new(func(string, string) string)),
 	)
 	return opts
+}
+
+// powerBase is the text of the base of the power operator (** or ^) at
+// loc of src, the operator's own location, which the patch that makes it
+// a call keeps: in parentheses where the base is an operation
+// ((1 + dec("0.05"))); "" when it is not found.
+func powerBase(src string, loc file.Location) string {
+	tree, err := exprparser.Parse(src)
+	if err != nil {
+		return ""
+	}
+	base := ""
+	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+		b, ok := node.(*ast.BinaryNode)
+		if !ok || base != "" || b.Operator != "**" && b.Operator != "^" || b.Location() != loc {
+			return
+		}
+		base = b.Left.String()
+		switch b.Left.(type) {
+		case *ast.BinaryNode, *ast.ConditionalNode, *ast.UnaryNode:
+			base = "(" + base + ")"
+		}
+	}))
+	return base
 }

@@ -43,7 +43,8 @@ func TestPowerOfADecimalIsExact(t *testing.T) {
 	// An exponent the run cannot compute exactly, or at all: a mapping
 	// error saying what to write.
 	for _, c := range []struct{ expression, want string }{
-		{`deal.amount ** (len(deal.line_items) - 3)`, "a decimal to the power -1 divides, which is not exact; write dec(1) / x ** 1"},
+		{`deal.amount ** (len(deal.line_items) - 3)`, "a decimal to the power -1 divides, which is not exact; write dec(1) / x, x being the base, and round it"},
+		{`deal.amount ** (len(deal.line_items) - 4)`, "a decimal to the power -2 divides, which is not exact; write dec(1) / x ** 2, x being the base, and round it"},
 		{`deal.amount ** (len(deal.line_items) * 51)`, "a decimal to the power 102; give an exponent from 0 to 100"},
 		// A power of a power: bounded by its digits, not only its
 		// exponent (it would build millions of digits and hang the worker).
@@ -198,12 +199,17 @@ func TestRoundingModes(t *testing.T) {
 
 // An exponent of a decimal's power written in the file that no run can
 // take (negative, above 100) is a load error, at the exponent: it would
-// fail every run. One computed from the deal is the run's (above).
+// fail every run. One computed from the deal is the run's (above). The
+// advice on a negative one writes the base in, as the file does, in
+// parentheses where it is an operation.
 func TestPowerExponentWrittenInTheFileIsCheckedAtLoad(t *testing.T) {
 	for _, c := range []struct{ expression, want string }{
-		{`dec("1.05") ** -1`, `bad/y.yaml:3:32: invoice.memo: the operator **: a decimal to the power -1 divides, which is not exact; write dec(1) / x ** 1 and round it`},
+		{`dec("1.05") ** -1`, `bad/y.yaml:3:32: invoice.memo: the operator **: a decimal to the power -1 divides, which is not exact; write dec(1) / dec("1.05") and round it (round_to, round_currency)`},
+		{`deal.amount * (1 + dec("0.05")) ** -1`, `the operator **: a decimal to the power -1 divides, which is not exact; write dec(1) / (1 + dec("0.05")) and round it (`},
+		{`deal.amount * (1 + dec("0.05")) ^ -3`, `the operator ^: a decimal to the power -3 divides, which is not exact; write dec(1) / (1 + dec("0.05")) ^ 3 and round it (`},
+		{`deal.amount ** -2`, `write dec(1) / deal.amount ** 2 and round it (`},
 		{`deal.amount * dec("1.05") ^ 101`, `bad/y.yaml:3:45: invoice.memo: the operator ^: a decimal to the power 101; give an exponent from 0 to 100`},
-		{`deal.amount ** (0 - 2)`, `the operator **: a decimal to the power -2 divides`},
+		{`deal.amount ** (0 - 2)`, `the operator **: a decimal to the power -2 divides, which is not exact; write dec(1) / deal.amount ** 2 and round it (`},
 	} {
 		got := loadProblems(t, "name: y\ninvoice:\n  memo: 'string("+c.expression+")'\n")
 		if len(got) != 1 || !strings.Contains(got[0], c.want) {
