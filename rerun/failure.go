@@ -10,6 +10,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
@@ -181,6 +182,30 @@ func readFailures(ctx context.Context, c client.Client, namespace string, runs [
 // events, after those a signal added since. "" when none is found there,
 // or a WorkflowTaskCompleted comes first (an older failure is past).
 func taskFailure(ctx context.Context, c client.Client, namespace, id, runID string) (string, error) {
+	var msg string
+	_, err := historyFromEnd(ctx, c, namespace, id, runID, func(ev *historypb.HistoryEvent) bool {
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			return true
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+			msg = firstLine(ev.GetWorkflowTaskFailedEventAttributes().GetFailure().GetMessage(), maxTaskFailure)
+			return true
+		}
+		return false
+	})
+	if err != nil {
+		return "", err
+	}
+	return msg, nil
+}
+
+// historyFromEnd gives visit the events of run runID of workflow id's
+// history from its end (GetWorkflowExecutionHistoryReverse), at most
+// taskFailurePages pages of taskFailurePage events, each page read within
+// taskFailureTimeout, until visit says it is done (stopped) or the pages
+// run out. namespace "" is Temporal's default. taskFailure and
+// retryingFromHistory read a running run's history so.
+func historyFromEnd(ctx context.Context, c client.Client, namespace, id, runID string, visit func(*historypb.HistoryEvent) (done bool)) (stopped bool, err error) {
 	if namespace == "" {
 		namespace = client.DefaultNamespace
 	}
@@ -195,21 +220,18 @@ func taskFailure(ctx context.Context, c client.Client, namespace, id, runID stri
 		})
 		cancel()
 		if err != nil {
-			return "", err
+			return false, err
 		}
 		for _, ev := range resp.GetHistory().GetEvents() {
-			switch ev.GetEventType() {
-			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-				return "", nil
-			case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-				return firstLine(ev.GetWorkflowTaskFailedEventAttributes().GetFailure().GetMessage(), maxTaskFailure), nil
+			if visit(ev) {
+				return true, nil
 			}
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
 			break
 		}
 	}
-	return "", nil
+	return false, nil
 }
 
 // firstLine is s's first non-blank line, trimmed, cut to most characters

@@ -4,12 +4,10 @@ import (
 	"context"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 )
@@ -129,9 +127,6 @@ type callResult struct {
 // is passed over. nil when none is found, or a call that succeeded, or a
 // local call's marker that cannot be decoded, comes first.
 func retryingFromHistory(ctx context.Context, c client.Client, namespace, id, runID string) (*Retrying, error) {
-	if namespace == "" {
-		namespace = client.DefaultNamespace
-	}
 	var (
 		last *Retrying
 		// calls is the attempt of each failed call of last's step read,
@@ -142,7 +137,6 @@ func retryingFromHistory(ctx context.Context, c client.Client, namespace, id, ru
 		// activities are the activities whose close was read, by
 		// scheduled event id, until their scheduled event is.
 		activities = map[int64]*callResult{}
-		token      []byte
 	)
 	// take takes r, a call read; done says that the reading is over.
 	take := func(r callResult) (done bool) {
@@ -196,46 +190,24 @@ func retryingFromHistory(ctx context.Context, c client.Client, namespace, id, ru
 			last.Attempt += n
 		}
 	}
-	for range taskFailurePages {
-		// Each page within taskFailureTimeout, as taskFailure's: a
-		// frontend that does not answer must not hold the list.
-		rctx, cancel := context.WithTimeout(ctx, taskFailureTimeout)
-		resp, err := c.WorkflowService().GetWorkflowExecutionHistoryReverse(rctx, &workflowservice.GetWorkflowExecutionHistoryReverseRequest{
-			Namespace:       namespace,
-			Execution:       &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
-			MaximumPageSize: taskFailurePage,
-			NextPageToken:   token,
-		})
-		cancel()
-		if err != nil {
-			return nil, err
+	stopped, err := historyFromEnd(ctx, c, namespace, id, runID, func(ev *historypb.HistoryEvent) bool {
+		r, ok := callOf(ev, activities)
+		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED {
+			return true
 		}
-		for _, ev := range resp.GetHistory().GetEvents() {
-			r, ok := callOf(ev, activities)
-			if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED {
-				if last != nil {
-					count()
-				}
-				return last, nil
-			}
-			if ok && take(r) {
-				if last != nil {
-					count()
-				}
-				return last, nil
-			}
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			break
-		}
+		return ok && take(r)
+	})
+	if err != nil {
+		return nil, err
 	}
-	// The pages ended before the step's start: its attempt is known only
-	// when the SDK counted them in one call (a local call's retries; an
-	// invoice step whose first attempts were made one at a time counts
-	// from the call that made the rest).
 	if last != nil {
 		count()
-		if len(calls) > 1 {
+		if !stopped && len(calls) > 1 {
+			// The pages ended before the step's start: its attempt is
+			// known only when the SDK counted them in one call (a local
+			// call's retries; an invoice step whose first attempts were
+			// made one at a time counts from the call that made the
+			// rest).
 			last.Attempt = 0
 		}
 	}
