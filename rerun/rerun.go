@@ -146,7 +146,8 @@ type Result struct {
 	// with (or would) that differ from those the failed run was started
 	// with: the retry policy, the activity timeout, the external calls,
 	// and for a full run the connection's settle time and linger, each
-	// with its config key and DEALSYNC_* variable. As with the mapping,
+	// with its config key and DEALSYNC_* variable, and the ERP target the
+	// run is started for (its description). As with the mapping,
 	// the difference may be the fix, or the config of a shell that lacks
 	// the workers' DEALSYNC_* settings.
 	SettingsWarning string `json:"settings_warning,omitempty"`
@@ -187,8 +188,9 @@ func (r *Result) noteMapping(m mapping.Mapper, failedRun *commonpb.Memo) {
 // noteSettings records in SettingsWarning the settings of now, the input
 // the new run starts with, that differ from was, the failed run's; a
 // write-back-only run (writeBack) waits for no event, and its settle time
-// and linger are not compared. A setting the failed run's input does not
-// have (zero: a run of an older release) is not compared.
+// and linger, and the ERP target it has no step for, are not compared. A
+// setting the failed run's input does not have (zero or nil: a run of an
+// older release) is not compared.
 func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack bool) {
 	var diffs []string
 	note := func(key, old, new string) {
@@ -224,6 +226,15 @@ func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack boo
 	if !writeBack {
 		note("connections."+now.Connection+".settle_time", was.SettleTime.String(), now.SettleTime.String())
 		note("connections."+now.Connection+".linger", was.Linger.String(), now.Linger.String())
+		// The ERP target the new run is started for (pinned in its
+		// input): a retry from a shell whose config or DEALSYNC_TARGETS_*
+		// variables send the connection elsewhere than the workers' makes
+		// runs they refuse (ERPTargetMismatch), or, on a target changed on
+		// purpose, says where the invoice now goes.
+		if w, n := was.ERPTarget, now.ERPTarget; w != nil && n != nil && w.Comparable(*n) && w.Fingerprint != n.Fingerprint {
+			diffs = append(diffs, fmt.Sprintf("the ERP target (connections.%s.target or account_targets, or a DEALSYNC_TARGETS_ variable) %s → %s",
+				now.Connection, w.Description, n.Description))
+		}
 	}
 	if len(diffs) > 0 {
 		r.SettingsWarning = "the settings differ from the failed run's (failed run → new run): " + strings.Join(diffs, "; ")

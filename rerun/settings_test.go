@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -48,5 +49,37 @@ func TestSettingsWarningNamesWhatDiffers(t *testing.T) {
 	r.noteSettings(old, was, false)
 	if r.SettingsWarning != "" {
 		t.Errorf("an input without the activity timeout and initial interval: %q", r.SettingsWarning)
+	}
+}
+
+// A retry that starts its run for another ERP target than the failed
+// run's (a target changed on purpose, or a shell without the workers'
+// DEALSYNC_TARGETS_ variables) says so, naming both; a run of an older
+// release (no target pinned) and a write-back run (no ERP step) do not.
+func TestSettingsWarningNamesAChangedTarget(t *testing.T) {
+	books := connectors.IdentifyTarget("books", "xero", nil)
+	other := connectors.IdentifyTarget("books2", "quickbooks", nil)
+	was := workflows.InvoiceDealInput{Connection: "shop", ERPTarget: &books}
+	now := was
+	now.ERPTarget = &other
+	var r Result
+	r.noteSettings(was, now, false)
+	want := `the ERP target (connections.shop.target or account_targets, or a DEALSYNC_TARGETS_ variable) target "books" (xero) → target "books2" (quickbooks)`
+	if !strings.Contains(r.SettingsWarning, want) {
+		t.Errorf("warning %q does not say %q", r.SettingsWarning, want)
+	}
+	for name, c := range map[string]struct {
+		was, now  workflows.InvoiceDealInput
+		writeBack bool
+	}{
+		"same target":         {was, was, false},
+		"older release's run": {workflows.InvoiceDealInput{Connection: "shop"}, now, false},
+		"write-back-only run": {was, now, true},
+	} {
+		r = Result{}
+		r.noteSettings(c.was, c.now, c.writeBack)
+		if r.SettingsWarning != "" {
+			t.Errorf("%s: %q", name, r.SettingsWarning)
+		}
 	}
 }

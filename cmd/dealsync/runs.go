@@ -36,9 +36,9 @@ their idempotency keys; thin CRM events fetch the deal again. Each run
 started (or listed by --dry-run) to invoice again (not with --writeback,
 whose runs map nothing) names the mapping and hash the new run uses, the one this config gives the connection, with a WARNING line when
 it differs from the failed run's (its memo), and another when the retry
-policy, activity timeout, external calls, settle time or linger the
-failed run was started with differ from this config's (naming the key,
-its variable and both values): run it with the workers' config and
+policy, activity timeout, external calls, settle time, linger or ERP
+target the failed run was started with differ from this config's (naming
+the key, its variable and both values): run it with the workers' config and
 DEALSYNC_* environment, unless the change is the fix.
 
 A reset in the Temporal Web UI replays the run's own input instead, which
