@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -95,9 +97,13 @@ func IdentifyTarget(name, typ string, cfg any) TargetIdentity {
 }
 
 // IdentityURL is a configured URL as a target identifies itself by it:
-// scheme://host/path with the scheme and host in lower case and no
-// trailing slash, without the user info, query and fragment, which may
-// hold a credential (rotated without changing where calls go). A value
+// scheme://host/path with the scheme and host in lower case, no
+// trailing slash, and no port when it is the scheme's default (80 for
+// http, 443 for https: https://api.example:443/v1 is
+// https://api.example/v1), without the user info, query and fragment,
+// which may hold a credential (rotated without changing where calls go).
+// Two names of one host (localhost and 127.0.0.1, an IP address and
+// its DNS name) stay apart: in general they are other hosts. A value
 // url.Parse refuses (which the target refuses when built) is not shown:
 // a hash of it stands for it.
 func IdentityURL(raw string) string {
@@ -107,5 +113,22 @@ func IdentityURL(raw string) string {
 		sum := sha256.Sum256([]byte(raw))
 		return "(a URL that does not parse, " + hex.EncodeToString(sum[:6]) + ")"
 	}
-	return strings.TrimRight((&url.URL{Scheme: strings.ToLower(u.Scheme), Host: strings.ToLower(u.Host), Path: u.Path, RawPath: u.RawPath}).String(), "/")
+	scheme := strings.ToLower(u.Scheme)
+	return strings.TrimRight((&url.URL{Scheme: scheme, Host: identityHost(scheme, u), Path: u.Path, RawPath: u.RawPath}).String(), "/")
+}
+
+// identityHost is u's host in lower case, with its port in decimal unless
+// it is scheme's default (or empty, "https://api.example:/v1").
+func identityHost(scheme string, u *url.URL) string {
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10) // 0443 is 443
+	}
+	if port == "" || port == map[string]string{"http": "80", "https": "443"}[scheme] {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]" // an IPv6 address
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }

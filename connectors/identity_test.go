@@ -57,6 +57,51 @@ func TestIdentityURLLeavesOutCredentials(t *testing.T) {
 	}
 }
 
+// A port written as its scheme's default is the same API as none (and a
+// host in another case the same host), so that a target whose base_url
+// gains or loses ":443" keeps its identity, and its runs under way are not
+// refused; another port, or another name of the host (localhost and
+// 127.0.0.1, which need not be the same host), is another target.
+func TestIdentityURLLeavesOutTheDefaultPort(t *testing.T) {
+	for _, same := range [][]string{
+		{"https://api.x.com/v1", "https://api.x.com:443/v1", "HTTPS://API.X.COM:443/v1/", "https://api.x.com:/v1", "https://api.x.com:0443/v1"},
+		{"http://h", "http://h:80", "http://H:80/"},
+		{"http://h:8080/api", "http://h:08080/api/"},
+		{"https://[::1]/v1", "https://[::1]:443/v1"},
+		{"http://[::1]:8443", "http://[::1]:08443"},
+	} {
+		for _, raw := range same[1:] {
+			if got, want := IdentityURL(raw), IdentityURL(same[0]); got != want {
+				t.Errorf("IdentityURL(%q) = %q, want %q as for %q", raw, got, want, same[0])
+			}
+		}
+		id := func(raw string) string {
+			return IdentifyTarget("books", "http", settings{{"base_url", IdentityURL(raw)}}).Fingerprint
+		}
+		if id(same[0]) != id(same[len(same)-1]) {
+			t.Errorf("%q and %q: two identities", same[0], same[len(same)-1])
+		}
+	}
+	if got := IdentityURL("https://api.x.com:443/v1"); got != "https://api.x.com/v1" {
+		t.Errorf("shown as %q; want https://api.x.com/v1", got)
+	}
+	if got := IdentityURL("http://[::1]:8443/"); got != "http://[::1]:8443" {
+		t.Errorf("an IPv6 address with a port shown as %q", got)
+	}
+	for _, other := range [][2]string{
+		{"https://api.x.com/v1", "https://api.x.com:8443/v1"},
+		{"http://h", "http://h:443"},  // https's default port, not http's
+		{"https://h", "https://h:80"}, // and the other way
+		{"http://h", "https://h"},     // another scheme
+		{"http://localhost:8080", "http://127.0.0.1:8080"},
+		{"http://localhost", "http://[::1]"},
+	} {
+		if IdentityURL(other[0]) == IdentityURL(other[1]) {
+			t.Errorf("%q and %q: one identity %q; want two", other[0], other[1], IdentityURL(other[0]))
+		}
+	}
+}
+
 // Fingerprints of two schemes are not compared (a later release that
 // hashes other settings): neither is a zero identity.
 func TestTargetIdentitiesOfOneSchemeAreComparable(t *testing.T) {
