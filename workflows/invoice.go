@@ -417,7 +417,8 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	// (the SDK's bare TimeoutError, naming no step), as the step's own
 	// failure (stepTimedOut) naming the connection and the target, as its
 	// other failures do: the target's name, which only the worker's
-	// config holds, is read by a local activity (TargetName), only then.
+	// config holds, is read by a local activity (TargetName), only then;
+	// a run started for a target (in.ERPTarget) names that one instead.
 	// Runs whose step timed out before the change replay without it.
 	// made, the invoice step's note (timedOutMayHaveMade), says that the
 	// timed-out attempt may have sent its request and made the invoice
@@ -444,7 +445,14 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			target = "" // the connection alone, rather than no failure
 		}
 		where := fmt.Sprintf("connection %q: ", in.Connection)
-		if target != "" {
+		if in.ERPTarget != nil && in.ERPTarget.Description != "" {
+			// The target the run was started for, which its steps
+			// called (checkTarget), not the one the worker's config
+			// names now (changed since): TargetName's answer is left
+			// unused, its call kept, so that the commands stay those
+			// of runs started before targets were pinned.
+			where += in.ERPTarget.Description + ": "
+		} else if target != "" {
 			where += fmt.Sprintf("target %q: ", target)
 		}
 		// Not retryable: its message says what to do (retriesSpent, which

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,6 +181,64 @@ func TestERPStepTimedOutNamesConnectionAndTarget(t *testing.T) {
 		}
 		if says := strings.Contains(appErr.Message(), made); says != (c.step == "invoice") || strings.Count(appErr.Message(), "may have made") > 1 {
 			t.Errorf("%s, local calls %v, older run %v: %q; want %q in the invoice step's failure alone, once", c.step, c.local, c.older, appErr.Message(), made)
+		}
+	}
+}
+
+// renamedAfterTimeout is a worker's config that names the connection's
+// target "books" (the run's pinned one) until its step calls the ERP,
+// and another one after: the config changed between the step and the read of
+// the target's name for its failure (TargetName).
+type renamedAfterTimeout struct {
+	before, after activities.Connection
+	moved         *atomic.Bool
+}
+
+func (r renamedAfterTimeout) Resolve(string) (activities.Connection, bool) {
+	if r.moved.Load() {
+		return r.after, true
+	}
+	return r.before, true
+}
+
+// movesOnTimeout is a slowTarget that moves the config once its step
+// has resolved the connection and checked its target: while it waits.
+type movesOnTimeout struct {
+	slowTarget
+	moved *atomic.Bool
+}
+
+func (m movesOnTimeout) FindOrCreateCustomer(ctx context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
+	m.moved.Store(true)
+	return m.slowTarget.FindOrCreateCustomer(ctx, c, key)
+}
+
+// A run started for a target whose ERP step timed out names, in its
+// failure, the target it was started for (its pinned description), which
+// its steps called, not the one the worker's config names when the
+// failure is written (TargetName reads the config then): after a config
+// change they differ.
+func TestERPStepTimedOutNamesThePinnedTarget(t *testing.T) {
+	pinned := connectors.IdentifyTarget("books", "http", nil)
+	for _, local := range []bool{true, false} {
+		erp := &fakeTarget{keys: map[string]bool{}}
+		moved := new(atomic.Bool)
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+		env.RegisterActivityWithOptions(&activities.Activities{Connections: renamedAfterTimeout{
+			before: activities.Connection{Mapper: mapping.Default{}, Target: movesOnTimeout{slowTarget{fakeTarget: erp, in: "customer"}, moved}, TargetName: "books", TargetIdentity: pinned},
+			after:  activities.Connection{Mapper: mapping.Default{}, Target: erp, TargetName: "books-new", TargetIdentity: connectors.IdentifyTarget("books-new", "xero", nil)},
+			moved:  moved,
+		}}, activity.RegisterOptions{})
+		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-45", "100.00")})
+		in.LocalCalls, in.ActivityTimeout, in.Retry.MaximumAttempts, in.ERPTarget = local, 50*time.Millisecond, 1, &pinned
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var appErr *temporal.ApplicationError
+		err := env.GetWorkflowError()
+		const want = `connection "c": target "books" (http): FindOrCreateCustomer got no answer in time on its last attempt`
+		if !errors.As(err, &appErr) || !strings.HasPrefix(appErr.Message(), want) || strings.Contains(appErr.Message(), "books-new") || !moved.Load() {
+			t.Errorf("local calls %v: %v (config moved: %v); want %q…, not the config's new target", local, err, moved.Load(), want)
 		}
 	}
 }
