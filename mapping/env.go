@@ -782,7 +782,16 @@ func roundingOptions(mode string) []expr.Option {
 		if len(p) < 3 {
 			return mode, nil
 		}
-		m, _ := p[2].(string)
+		m, ok := p[2].(string)
+		if !ok {
+			// nil (a field the deal lacks, fromJSON's null) or a
+			// number: not "" is no rounding, which reads as a typo.
+			what := "nothing (nil)"
+			if p[2] != nil {
+				what = fmt.Sprintf("a %T, %v", p[2], p[2])
+			}
+			return "", fmt.Errorf("%s: the rounding mode is %s, not a text; give %s, or leave the argument out for the mapping's rounding", fn, what, roundingModes)
+		}
 		if err := roundingMode(m); err != nil {
 			return "", fmt.Errorf("%s: %w", fn, err)
 		}

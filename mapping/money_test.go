@@ -195,6 +195,17 @@ func TestRoundingModes(t *testing.T) {
 	if _, err := m.Map(opsEvent()); err == nil || !strings.Contains(err.Error(), `round_to: "`) || !strings.Contains(err.Error(), "is no rounding; give half_up") {
 		t.Errorf("a mode that is none, from the deal: %v", err)
 	}
+	// A mode the deal does not have (fromJSON's null, a missing key) or
+	// that is no text says so, not `"" is no rounding`.
+	for expression, want := range map[string]string{
+		`round_to(deal.amount, 2, fromJSON("{}")["mode"])`:     `round_to: the rounding mode is nothing (nil), not a text; give half_up`,
+		`round_to(deal.amount, 2, fromJSON("{\"m\":2}")["m"])`: `round_to: the rounding mode is a float64, 2, not a text`,
+	} {
+		m := parse(t, "name: r\ninvoice:\n  memo: 'string("+expression+")'\n")
+		if _, err := m.Map(opsEvent()); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error saying %q", expression, err, want)
+		}
+	}
 }
 
 // An exponent of a decimal's power written in the file that no run can
