@@ -228,16 +228,6 @@ func floatLiteralsReaching(root ast.Node, lets map[string]ast.Node, found func(a
 			if x.Operator == "-" || x.Operator == "+" {
 				reach(x.Node, depth+1)
 			}
-		case *ast.ConditionalNode:
-			reach(x.Exp1, depth+1)
-			reach(x.Exp2, depth+1)
-		case *ast.BinaryNode:
-			if x.Operator == "??" {
-				reach(x.Left, depth+1)
-				reach(x.Right, depth+1)
-			}
-		case *ast.ChainNode:
-			reach(x.Node, depth+1)
 		case *ast.MemberNode:
 			switch c := x.Node.(type) {
 			case *ast.MapNode:
@@ -266,19 +256,13 @@ func floatLiteralsReaching(root ast.Node, lets map[string]ast.Node, found func(a
 					reach(e, depth+1)
 				}
 			}
-		case *ast.VariableDeclaratorNode:
-			reach(x.Expr, depth+1)
-		case *ast.SequenceNode:
-			if len(x.Nodes) > 0 {
-				reach(x.Nodes[len(x.Nodes)-1], depth+1)
-			}
-		case *ast.IdentifierNode:
-			if v, ok := lets[x.Value]; ok {
-				reach(v, depth+1)
-			}
 		case *ast.CallNode:
 			if isCallOf(x, jsonDecArg) && len(x.Arguments) == 1 {
 				reach(x.Arguments[0], depth+1) // jsonDecArgs' patch
+			}
+		default:
+			for _, v := range valueSources(x, lets) {
+				reach(v, depth+1)
 			}
 		}
 	}
@@ -432,29 +416,41 @@ func textsReaching(root ast.Node, lets map[string]ast.Node, found func(*ast.Buil
 			case x.Name == "trim" && len(x.Arguments) >= 1:
 				reach(x.Arguments[0], depth+1)
 			}
-		case *ast.ConditionalNode:
-			reach(x.Exp1, depth+1)
-			reach(x.Exp2, depth+1)
-		case *ast.BinaryNode:
-			if x.Operator == "??" {
-				reach(x.Left, depth+1)
-				reach(x.Right, depth+1)
-			}
-		case *ast.ChainNode:
-			reach(x.Node, depth+1)
-		case *ast.VariableDeclaratorNode:
-			reach(x.Expr, depth+1)
-		case *ast.SequenceNode:
-			if len(x.Nodes) > 0 {
-				reach(x.Nodes[len(x.Nodes)-1], depth+1)
-			}
-		case *ast.IdentifierNode:
-			if v, ok := lets[x.Value]; ok {
+		default:
+			for _, v := range valueSources(x, lets) {
 				reach(v, depth+1)
 			}
 		}
 	}
 	reach(root, 0)
+}
+
+// valueSources are the nodes whose value n passes on as it is: a
+// conditional's branches, either side of ??, a chain's node, a let's
+// body (the value of the expression after it), the last of a sequence,
+// and a let variable's value. None for other nodes.
+func valueSources(n ast.Node, lets map[string]ast.Node) []ast.Node {
+	switch x := n.(type) {
+	case *ast.ConditionalNode:
+		return []ast.Node{x.Exp1, x.Exp2}
+	case *ast.BinaryNode:
+		if x.Operator == "??" {
+			return []ast.Node{x.Left, x.Right}
+		}
+	case *ast.ChainNode:
+		return []ast.Node{x.Node}
+	case *ast.VariableDeclaratorNode:
+		return []ast.Node{x.Expr}
+	case *ast.SequenceNode:
+		if len(x.Nodes) > 0 {
+			return []ast.Node{x.Nodes[len(x.Nodes)-1]}
+		}
+	case *ast.IdentifierNode:
+		if v, ok := lets[x.Value]; ok {
+			return []ast.Node{v}
+		}
+	}
+	return nil
 }
 
 // staticFloat says whether n is a float known at load to be one: typed a
