@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -266,8 +267,11 @@ func InvoiceDeal(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, 
 	var sent bool // the invoice step was sent, and the run has not waited since
 	r, err := invoiceDeal(ctx, in, &sent)
 	if checkpointDue(ctx, in, sent) {
-		_ = workflow.Sleep(ctx, time.Millisecond)
+		_ = workflow.NewTimerWithOptions(ctx, time.Millisecond, workflow.TimerOptions{Summary: checkpointSummary}).Get(ctx, nil)
 	}
+	// The run's current details said its last step or wait: an ended run
+	// says nothing there (its result or failure says how it ended).
+	workflow.SetCurrentDetails(ctx, "")
 	return r, err
 }
 
@@ -349,7 +353,17 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		}
 		changedAfter(ev.EventID)
 	}
-	listen := func(d time.Duration) { listenFor(ctx, signals, d, receive) }
+	// sum makes the summaries of the run's steps and waits (the Web UI's
+	// rows); doing sets one as the run's current details as the step
+	// starts, and returns it.
+	sum := newStepSummaries(in)
+	doing := func(summary string) string {
+		workflow.SetCurrentDetails(ctx, summary)
+		return summary
+	}
+	listen := func(d time.Duration, summary func(now, until time.Time) string) {
+		listenFor(ctx, signals, d, summary, receive)
+	}
 	// takeWaiting takes in the events waiting, without counting them as
 	// changes after the invoice, and returns the ids of those that were new.
 	takeWaiting := func() (fresh []string) {
@@ -379,7 +393,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			// A write-back-only run exists for the write-back: a worker
 			// whose config lacks it must not take it as done.
 			Required: in.Invoiced != nil,
-		}).Get(ctx, nil); err != nil {
+		}, doing(sum.writeBack(created))).Get(ctx, nil); err != nil {
 			if canceledInStep(ctx, err) {
 				// The invoice exists, its write-back was not made: the run
 				// stays "invoiced", as one that timed out then does (it
@@ -440,6 +454,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		var target string
 		lookup := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: 10 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+			Summary: doing(targetNameSummary),
 		})
 		if workflow.ExecuteLocalActivity(lookup, a.TargetName, activities.TargetInput{Connection: in.Connection, Account: account}).Get(ctx, &target) != nil {
 			target = "" // the connection alone, rather than no failure
@@ -501,10 +516,10 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		if err := call(a.PreviousRun, activities.PreviousRunInput{
 			Connection: in.Connection, WorkflowID: keyBase, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Signal: DealEventSignal,
 			DealID: in.Event.Deal.ID, // for its log lines: the input only, no command changes
-		}).Get(ctx, &prev); err != nil {
+		}, doing(previousRunSummary)).Get(ctx, &prev); err != nil {
 			return failed("PreviousRun", err)
 		}
-		listen(0)
+		listen(0, nil)
 		if prev.ErrorType == ErrTypeDealNotWon && prev.NotWon != nil && staleWin(events.latest, *prev.NotWon) {
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusSkipped))
 			r := result()
@@ -526,7 +541,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	if !in.ChainStart.IsZero() {
 		settle = lingerWithin(ctx, settle, in.ChainStart)
 	}
-	listen(settle)
+	listen(settle, sum.settle)
 	if ctx.Err() != nil && workflow.GetVersion(ctx, canceledWhileSettlingChange, workflow.DefaultVersion, 1) == 1 {
 		// Canceled while it settled (an operator's cancel): nothing was
 		// mapped or sent, so the run ends canceled as it stands
@@ -552,7 +567,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			events.stateAt = workflow.Now(ctx).Add(-staleAllowance)
 			if err := call(a.FetchDeal, activities.FetchInput{
 				Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
-			}).Get(ctx, &deal); err != nil {
+			}, doing(sum.fetch(fetches > 1))).Get(ctx, &deal); err != nil {
 				return fail(ctx, result(), "FetchDeal", err)
 			}
 			if len(in.WonStages) == 0 || containsFold(in.WonStages, deal.Stage) {
@@ -574,12 +589,15 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		ev.Thin = false
 	}
 
-	pure := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
-	})
+	pure := func(summary string) workflow.Context {
+		return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 30 * time.Second,
+			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+			Summary:             doing(summary),
+		})
+	}
 	var mapped activities.MapResult
-	if err := workflow.ExecuteLocalActivity(pure, a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev, Snapshot: in.MappingSnapshot, Mapping: in.Mapping}).Get(ctx, &mapped); err != nil {
+	if err := workflow.ExecuteLocalActivity(pure(sum.mapDeal(in.Mapping)), a.MapDeal, activities.MapInput{Connection: in.Connection, Event: ev, Snapshot: in.MappingSnapshot, Mapping: in.Mapping}).Get(ctx, &mapped); err != nil {
 		return failed("MapDeal", err)
 	}
 	// The intake records the mapping version it expects in the memo at
@@ -590,7 +608,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	}
 
 	var invoice model.Invoice
-	if err := workflow.ExecuteLocalActivity(pure, a.ValidateInvoice, activities.ValidateInput{
+	if err := workflow.ExecuteLocalActivity(pure(sum.validate(mapped.Invoice.Reference)), a.ValidateInvoice, activities.ValidateInput{
 		Connection: in.Connection, Invoice: mapped.Invoice, DealAmount: ev.Deal.Amount, Tolerance: mapped.Tolerance,
 	}).Get(ctx, &invoice); err != nil {
 		return failed("ValidateInvoice", err)
@@ -602,7 +620,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
 		DealID: invoice.SourceDealID, Target: in.ERPTarget, // inputs only: no command changes
-	}).Get(ctx, &customer); err != nil {
+	}, doing(sum.customer(billed.Name))).Get(ctx, &customer); err != nil {
 		return failed("FindOrCreateCustomer", retriesSpent(in, erpTimedOut("FindOrCreateCustomer", ev.Account, "", err), 0, false))
 	}
 	// A whole-deal event delivered since the deal was mapped (the customer
@@ -631,7 +649,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 				var now model.Deal
 				if err := call(a.FetchDeal, activities.FetchInput{
 					Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
-				}).Get(ctx, &now); err != nil {
+				}, doing(sum.fetch(true))).Get(ctx, &now); err != nil {
 					return fail(ctx, result(), "FetchDeal", err)
 				}
 				if containsFold(in.WonStages, now.Stage) {
@@ -690,12 +708,18 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			attempt: func(before int32) workflow.Future {
 				once := invoiceInput
 				once.AttemptsBefore = before
-				return callOnce(a.CreateInvoice, once)
+				return callOnce(a.CreateInvoice, once, doing(sum.invoice(invoice.Reference, " (attempt "+strconv.Itoa(int(before)+1)+")")))
 			},
 			rest: func(retry *temporal.RetryPolicy, budget time.Duration, before int32, earlierMay bool) workflow.Future {
 				rest := invoiceInput
 				rest.AttemptsBefore, rest.EarlierMayHaveMade = before, earlierMay
-				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, rest)
+				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, rest,
+					doing(sum.invoice(invoice.Reference, " (attempts "+strconv.Itoa(int(before)+1)+"+)")))
+			},
+			backOff: func(n int, wait time.Duration, err error) string {
+				now := workflow.Now(ctx)
+				workflow.SetCurrentDetails(ctx, sum.retrying(invoice.Reference, n, now, now.Add(wait), firstLine(rootMessage("CreateInvoice", err))))
+				return sum.backOff(invoice.Reference, n, now, now.Add(wait))
 			}}
 		*sent = true
 		attemptsNotSent = &attempts.notSent
@@ -719,7 +743,8 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 				case in.Fetch && len(in.WonStages) > 0 && attempts.notSent:
 					// A thin event: the deal is read again (one attempt).
 					var now model.Deal
-					if callOnce(a.FetchDeal, activities.FetchInput{Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID}).Get(ctx, &now) != nil {
+					if callOnce(a.FetchDeal, activities.FetchInput{Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID},
+						doing(sum.fetch(true))).Get(ctx, &now) != nil {
 						unread = fresh
 						return ""
 					}
@@ -766,7 +791,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		}
 	} else {
 		*sent = true
-		err = call(a.CreateInvoice, invoiceInput).Get(ctx, &created)
+		err = call(a.CreateInvoice, invoiceInput, doing(sum.invoice(invoice.Reference, ""))).Get(ctx, &created)
 	}
 	if err != nil {
 		if canceledInStep(ctx, err) {
@@ -831,18 +856,18 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 				if checkpointDue(ctx, in, *sent) {
 					wait = time.Millisecond
 				}
-				listen(wait)
+				listen(wait, checkpoint)
 				*sent = *sent && wait == 0
 			}
 			return r, err
 		}
 	}
 
-	linger := lingerWithin(ctx, in.Linger, in.ChainStart)
+	linger, lingerSummary := lingerWithin(ctx, in.Linger, in.ChainStart), sum.linger
 	if linger <= 0 && checkpointDue(ctx, in, *sent) {
-		linger = time.Millisecond // the checkpoint (see InvoiceDeal)
+		linger, lingerSummary = time.Millisecond, checkpoint // the checkpoint (see InvoiceDeal)
 	}
-	listen(linger)
+	listen(linger, lingerSummary)
 	if linger > 0 {
 		*sent = false // the linger's timer ended the task that sent it
 	}
@@ -856,7 +881,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 // sets to the StartToCloseTimeout (one attempt's) when none is given: the
 // retries of a local call may last as long as the run, as those of an
 // activity do.
-func externalCalls(ctx workflow.Context, in InvoiceDealInput) func(fn, arg any) workflow.Future {
+func externalCalls(ctx workflow.Context, in InvoiceDealInput) externalCall {
 	return externalCallsWith(ctx, in, runRetryPolicy(in), localBudget(ctx, in))
 }
 
@@ -872,19 +897,23 @@ func runRetryPolicy(in InvoiceDealInput) *temporal.RetryPolicy {
 
 // externalCallOnce is externalCalls with one attempt per call: its caller
 // retries (invoiceAttempts).
-func externalCallOnce(ctx workflow.Context, in InvoiceDealInput) func(fn, arg any) workflow.Future {
+func externalCallOnce(ctx workflow.Context, in InvoiceDealInput) externalCall {
 	return externalCallsWith(ctx, in, &temporal.RetryPolicy{MaximumAttempts: 1}, 0)
 }
+
+// externalCall runs a step that calls the outside world (fn with arg),
+// whose row in the Web UI says summary.
+type externalCall func(fn, arg any, summary string) workflow.Future
 
 // externalCallsWith runs a call with the retry policy, as a local
 // activity (whose retries last budget) or as an activity (whose retries
 // last budget when it is set, else as long as the run).
-func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *temporal.RetryPolicy, budget time.Duration) func(fn, arg any) workflow.Future {
-	return func(fn, arg any) workflow.Future {
+func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *temporal.RetryPolicy, budget time.Duration) externalCall {
+	return func(fn, arg any, summary string) workflow.Future {
 		if in.LocalCalls {
 			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 				ScheduleToCloseTimeout: max(budget, in.ActivityTimeout),
-				StartToCloseTimeout:    in.ActivityTimeout, RetryPolicy: retry,
+				StartToCloseTimeout:    in.ActivityTimeout, RetryPolicy: retry, Summary: summary,
 			}), fn, arg)
 		}
 		// localBudget gives activities no budget: only a call that must
@@ -896,7 +925,7 @@ func externalCallsWith(ctx workflow.Context, in InvoiceDealInput, retry *tempora
 		// command's attributes change: runs under way replay as they did.
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: in.ActivityTimeout, ScheduleToCloseTimeout: budget, RetryPolicy: retry,
-			HeartbeatTimeout: ActivityHeartbeatTimeout,
+			HeartbeatTimeout: ActivityHeartbeatTimeout, Summary: summary,
 		}), fn, arg)
 	}
 }
@@ -934,7 +963,10 @@ type invoiceAttempts struct {
 	// a local call, budget, after before attempts of which one may have
 	// made the invoice when earlierMay is set.
 	rest func(retry *temporal.RetryPolicy, budget time.Duration, before int32, earlierMay bool) workflow.Future
-	n    int // attempts made
+	// backOff is the summary of the wait before attempt n, after err:
+	// the timer's; it sets the run's current details.
+	backOff func(n int, wait time.Duration, err error) string
+	n       int // attempts made
 	// notSent says that no attempt so far may have made the invoice:
 	// each was refused before the ERP acted on it, or never sent.
 	notSent bool
@@ -975,7 +1007,7 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 		if budget > 0 && workflow.Now(ia.ctx).Add(wait).Sub(ia.start) > budget {
 			return "", err
 		}
-		if stage := ia.wait(wait, signals, stillWon); stage != "" {
+		if stage := ia.wait(wait, ia.backOff(ia.n+1, wait, err), signals, stillWon); stage != "" {
 			return stage, nil
 		}
 		if ia.ctx.Err() != nil && workflow.GetVersion(ia.ctx, canceledDuringStepChange, workflow.DefaultVersion, 1) == 1 {
@@ -1022,8 +1054,8 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 // wait waits d, reading the deal's events as they come (stillWon); it
 // stops early with the stage of a deal that left the won stages while no
 // attempt may have made the invoice.
-func (ia *invoiceAttempts) wait(d time.Duration, signals workflow.ReceiveChannel, stillWon func() string) string {
-	timer := workflow.NewTimer(ia.ctx, d)
+func (ia *invoiceAttempts) wait(d time.Duration, summary string, signals workflow.ReceiveChannel, stillWon func() string) string {
+	timer := workflow.NewTimerWithOptions(ia.ctx, d, workflow.TimerOptions{Summary: summary})
 	// What waits already, or could not be read at the last look.
 	if stage := stillWon(); stage != "" && ia.notSent {
 		return stage
@@ -1090,11 +1122,15 @@ func notSent(err error) bool {
 }
 
 // listenFor hands receive the deal events signalled until d has passed,
-// then those waiting (only those when d <= 0).
-func listenFor(ctx workflow.Context, signals workflow.ReceiveChannel, d time.Duration, receive func(model.DealEvent)) {
+// then those waiting (only those when d <= 0). The wait's timer says
+// summary(now, its end), which the run's current details say meanwhile.
+func listenFor(ctx workflow.Context, signals workflow.ReceiveChannel, d time.Duration, summary func(now, until time.Time) string, receive func(model.DealEvent)) {
 	if d > 0 {
 		done := false
-		timer := workflow.NewTimer(ctx, d)
+		now := workflow.Now(ctx)
+		what := summary(now, now.Add(d))
+		workflow.SetCurrentDetails(ctx, what)
+		timer := workflow.NewTimerWithOptions(ctx, d, workflow.TimerOptions{Summary: what})
 		for !done {
 			sel := workflow.NewSelector(ctx)
 			sel.AddFuture(timer, func(workflow.Future) { done = true })
@@ -1111,6 +1147,15 @@ func listenFor(ctx workflow.Context, signals workflow.ReceiveChannel, d time.Dur
 		receive(ev)
 		ev = model.DealEvent{}
 	}
+}
+
+// checkpoint is the summary of the checkpoint's timer (see InvoiceDeal).
+func checkpoint(time.Time, time.Time) string { return checkpointSummary }
+
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // lingerMargin is the time an invoiced run keeps, after lingering, to

@@ -51,6 +51,9 @@ func IsLoss(wonStages []string, ev model.DealEvent) bool {
 // would run an InvoiceDeal of a lost deal through to an invoice, leaves
 // the run to one that knows it.
 func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResult, error) {
+	// Its current details say its wait or its read while it runs, nothing
+	// once it has ended.
+	defer workflow.SetCurrentDetails(ctx, "")
 	// The deal's events as InvoiceDeal keeps them: an id sent again with a
 	// newer time is a new event (unversioned: this workflow type has
 	// always taken it so).
@@ -58,7 +61,8 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 	events.add(in.Event)
 	signals := workflow.GetSignalChannel(ctx, DealEventSignal)
 	receive := func(ev model.DealEvent) { events.add(ev) }
-	listenFor(ctx, signals, in.SettleTime, receive)
+	sum := newStepSummaries(in)
+	listenFor(ctx, signals, in.SettleTime, sum.settleLoss, receive)
 	// wonAgain continues as a run of a win newer than the loss: that win
 	// is invoiced, by a run that starts as pending (its search attributes
 	// are this run's) and counts its time from this run's start (the run
@@ -95,7 +99,7 @@ func RecordDealLoss(ctx workflow.Context, in InvoiceDealInput) (InvoiceDealResul
 	// task that ends the run, so an event arriving later still makes
 	// Temporal run that task again.
 	if signals.Len() > 0 && workflow.GetVersion(ctx, lossLastLookChange, workflow.DefaultVersion, 1) == 1 {
-		listenFor(ctx, signals, 0, receive)
+		listenFor(ctx, signals, 0, nil, receive)
 		if containsFold(in.WonStages, events.latest.Deal.Stage) {
 			return wonAgain()
 		}
@@ -154,5 +158,6 @@ func readPreviousRun(ctx workflow.Context, in InvoiceDealInput, a *activities.Ac
 			call = externalCallsWith(ctx, in, runRetryPolicy(in), left)
 		}
 	}
-	return call(a.PreviousRun, read).Get(ctx, prev)
+	workflow.SetCurrentDetails(ctx, earlierRunsSummary)
+	return call(a.PreviousRun, read, earlierRunsSummary).Get(ctx, prev)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	historypb "go.temporal.io/api/history/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
@@ -91,5 +92,93 @@ func TestReplayFailsOnAnotherWorkflow(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "nondeterministic") {
 		t.Errorf("want a non-determinism error, got %v", err)
+	}
+}
+
+// summaryOf is the summary an event's user metadata carries ("" for none).
+func summaryOf(t *testing.T, ev *historypb.HistoryEvent) string {
+	t.Helper()
+	p := ev.GetUserMetadata().GetSummary()
+	if p == nil {
+		return ""
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Runs started before dealsync gave its runs, steps and waits summaries
+// (the Web UI's user metadata) replay against today's code, which gives
+// them: a run in flight during the upgrade goes on. The kept histories
+// recorded before then carry none (but the SDK's own "Sleep" on a
+// workflow.Sleep's timer) on their start, markers, activities and
+// timers; at least minKeptHistories of them are kept, with local calls
+// (markers), activities and timers among them.
+func TestHistoriesWithoutSummariesReplay(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before int
+	kinds := map[string]bool{}
+	for _, file := range files {
+		history, _ := keptHistory(t, file)
+		summaries := 0
+		for _, ev := range history.GetEvents() {
+			if s := summaryOf(t, ev); s != "" && s != "Sleep" {
+				summaries++
+			}
+			switch {
+			case ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity":
+				kinds["marker"] = true
+			case ev.GetActivityTaskScheduledEventAttributes() != nil:
+				kinds["activity"] = true
+			case ev.GetTimerStartedEventAttributes() != nil:
+				kinds["timer"] = true
+			}
+		}
+		if summaries > 0 {
+			continue
+		}
+		before++
+		replayer := worker.NewWorkflowReplayer()
+		replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+		replayer.RegisterWorkflowWithOptions(workflows.RecordDealLoss, workflow.RegisterOptions{Name: workflows.RecordDealLossName})
+		if err := replayer.ReplayWorkflowHistory(nil, history); err != nil {
+			t.Errorf("%s, recorded without summaries, does not replay: %v", file, err)
+		}
+	}
+	if before < minKeptHistories || len(kinds) != 3 {
+		t.Fatalf("%d kept histories without summaries, with %v; want at least %d, with markers, activities and timers", before, kinds, minKeptHistories)
+	}
+}
+
+// Summaries are not part of what a replay compares: a history whose
+// start, markers, activities and timers carry other summaries than the
+// code gives (another release's wording, a deal name cut otherwise)
+// replays all the same, so that a change of wording needs no
+// workflow.GetVersion.
+func TestHistoriesWithOtherSummariesReplay(t *testing.T) {
+	for _, name := range []string{"generic-settle-linger-invoiced", "generic-activity-erp-retried", "hubspot-signals-fetch-writeback", "generic-local-listening-invoice-attempts"} {
+		history, _ := keptHistory(t, filepath.Join("testdata", "histories", name+".json"))
+		other, err := converter.GetDefaultDataConverter().ToPayload("a summary of another release")
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := 0
+		for _, ev := range history.GetEvents() {
+			if ev.GetWorkflowExecutionStartedEventAttributes() != nil || ev.GetMarkerRecordedEventAttributes() != nil ||
+				ev.GetActivityTaskScheduledEventAttributes() != nil || ev.GetTimerStartedEventAttributes() != nil {
+				ev.UserMetadata = &sdkpb.UserMetadata{Summary: other, Details: other}
+				changed++
+			}
+		}
+		replayer := worker.NewWorkflowReplayer()
+		replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+		if err := replayer.ReplayWorkflowHistory(nil, history); err != nil || changed < 5 {
+			t.Errorf("%s with other summaries on %d events does not replay: %v", name, changed, err)
+		}
 	}
 }

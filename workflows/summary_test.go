@@ -1,0 +1,359 @@
+package workflows
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/mock"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
+)
+
+// summaryInput is the input of a run of deal id of Acme Ltd on connection
+// demo, of amount in currency.
+func summaryInput(id, amount, currency string) InvoiceDealInput {
+	d := model.Deal{ID: id, Name: "Pro plan renewal", Stage: "closed_won", Currency: currency, Company: model.Company{Name: "Acme Ltd"}}
+	if amount != "" {
+		d.Amount = decimal.NewNullDecimal(decimal.RequireFromString(amount))
+	}
+	return InvoiceDealInput{Connection: "demo", Event: model.DealEvent{EventID: "e1", Deal: d}}
+}
+
+// A run's summary says in one line which deal it is (its id, its company
+// or else its name, its amount with thousands grouped and the currency's
+// minor units) and what the run does with it: invoice it, read it from
+// the CRM first, write its invoice back, record its loss.
+func TestStartSummaries(t *testing.T) {
+	thin := summaryInput("123", "", "")
+	thin.Event.Deal = model.Deal{ID: "123", Stage: "closedwon"}
+	thin.Event.Thin, thin.Fetch, thin.Connection = true, true, "hubspot"
+	noCompany := summaryInput("D-2", "99.999", "EUR")
+	noCompany.Event.Deal.Company.Name = "  "
+	writeBack := summaryInput("D-3", "1200", "EUR")
+	writeBack.Invoiced = &connectors.InvoiceResult{InvoiceID: "inv_9f3", Number: "INV-0009"}
+	writeBackNoNumber := summaryInput("D-3", "1200", "EUR")
+	writeBackNoNumber.Invoiced = &connectors.InvoiceResult{InvoiceID: "inv_9f3"}
+	lost := summaryInput("D-4", "1200.00", "EUR")
+	lost.Event.Deal.Stage = "closed_lost"
+	for _, c := range []struct {
+		name    string
+		runType string
+		in      InvoiceDealInput
+		want    string
+	}{
+		{"a won deal", InvoiceDealName, summaryInput("D-1", "1200", "EUR"), `Deal D-1 (Acme Ltd) · 1,200.00 EUR · won → invoice via connection "demo"`},
+		{"millions", InvoiceDealName, summaryInput("D-1", "1234567.5", "usd"), `Deal D-1 (Acme Ltd) · 1,234,567.50 usd · won → invoice via connection "demo"`},
+		{"no decimals", InvoiceDealName, summaryInput("D-1", "150000", "JPY"), `Deal D-1 (Acme Ltd) · 150,000 JPY · won → invoice via connection "demo"`},
+		{"three decimals, negative", InvoiceDealName, summaryInput("D-1", "-0.005", "KWD"), `Deal D-1 (Acme Ltd) · -0.005 KWD · won → invoice via connection "demo"`},
+		{"no currency", InvoiceDealName, summaryInput("D-1", "999", ""), `Deal D-1 (Acme Ltd) · 999.00 · won → invoice via connection "demo"`},
+		{"no amount", InvoiceDealName, summaryInput("D-1", "", "EUR"), `Deal D-1 (Acme Ltd) · won → invoice via connection "demo"`},
+		{"an amount too long to show", InvoiceDealName, summaryInput("D-1", "1e30", "EUR"), `Deal D-1 (Acme Ltd) · won → invoice via connection "demo"`},
+		{"more decimals than the currency's, no company", InvoiceDealName, noCompany, `Deal D-2 (Pro plan renewal) · 99.999 EUR · won → invoice via connection "demo"`},
+		{"a thin event", InvoiceDealName, thin, `Deal 123 · won → invoice via connection "hubspot" (deal read from the CRM)`},
+		{"a write-back", InvoiceDealName, writeBack, `Deal D-3 (Acme Ltd) · 1,200.00 EUR · write invoice INV-0009 back to the CRM via connection "demo"`},
+		{"a write-back of an invoice without a number", InvoiceDealName, writeBackNoNumber, `Deal D-3 (Acme Ltd) · 1,200.00 EUR · write invoice inv_9f3 back to the CRM via connection "demo"`},
+		{"a loss", RecordDealLossName, lost, `Deal D-4 (Acme Ltd) · 1,200.00 EUR · lost (stage closed_lost) → record the loss via connection "demo"`},
+	} {
+		if got := StartSummary(c.runType, c.in); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}
+
+// What a CRM sends is written as plain text: markdown's formatting
+// characters escaped (not an underscore within a word, nor an & that
+// starts no entity), a line break as a space.
+func TestStartSummaryEscapesMarkdown(t *testing.T) {
+	in := summaryInput("D_1*", "10", "EUR")
+	in.Event.Deal.Company.Name = "*Acme* & Co\nGmbH"
+	want := `Deal D_1\* (\*Acme\* & Co GmbH) · 10.00 EUR · won → invoice via connection "demo"`
+	if got := StartSummary(InvoiceDealName, in); got != want {
+		t.Errorf("\n got %s\nwant %s", got, want)
+	}
+	name := "**Acme** [pay](https://evil.example) <b>x</b> `c` ~~s~~ |t| _u_ a_b Smith & Sons &amp; &#42; \\\r\nNext line"
+	want = `\*\*Acme\*\* \[pay\](https://evil.example) \<b\>x\</b\> \` + "`" + `c\` + "`" + ` \~\~s\~\~ \|t\| \_u\_ a_b Smith & Sons \&amp; \&#42; \\  Next line`
+	if got := plainText(name, 200); got != want {
+		t.Errorf("\n got %s\nwant %s", got, want)
+	}
+}
+
+// A deal whose texts are huge (a 10 KB name, id, currency and stage)
+// costs its run's start a summary of a few hundred bytes at most, each
+// text cut with "…" on a character's boundary.
+func TestStartSummaryIsBounded(t *testing.T) {
+	huge := strings.Repeat("Zoë*", 2500)
+	in := summaryInput(huge, "1200", huge)
+	in.Event.Deal.Company.Name, in.Event.Deal.Stage, in.Connection = huge, huge, huge
+	for _, runType := range []string{InvoiceDealName, RecordDealLossName} {
+		got := StartSummary(runType, in)
+		if len(got) > 600 || !utf8.ValidString(got) || strings.Count(got, "…") < 4 {
+			t.Errorf("%s: a summary of %d bytes (valid UTF-8 %v): %s", runType, len(got), utf8.ValidString(got), got)
+		}
+		if !strings.HasPrefix(got, "Deal "+strings.Repeat(`Zoë\*`, 10)+"…") {
+			t.Errorf("%s: the deal id is not cut after 40 characters: %s", runType, got)
+		}
+	}
+	in.Invoiced = &connectors.InvoiceResult{InvoiceID: huge}
+	if got := StartSummary(InvoiceDealName, in); len(got) > 600 {
+		t.Errorf("a write-back's summary of %d bytes", len(got))
+	}
+	if got := StartDetails(in, huge, huge, huge); len(got) > 600 || !utf8.ValidString(got) {
+		t.Errorf("details of %d bytes: %s", len(got), got)
+	}
+}
+
+// A run's details list its connection and CRM account, the mapping it
+// maps with (or, for a write-back, the one its invoice was made with),
+// the ERP target it is pinned to, and what started it.
+func TestStartDetails(t *testing.T) {
+	books := connectors.IdentifyTarget("books", "http", nil)
+	in := summaryInput("D-1", "1200", "EUR")
+	in.Event.Account, in.ERPTarget = "62515", &books
+	want := "- connection demo, CRM account 62515\n- mapping default (hash 35f00bb5fa22)\n- ERP target \"books\" (http)\n- started by a webhook"
+	if got := StartDetails(in, "", "default", "35f00bb5fa22"); got != want {
+		t.Errorf("\n got %q\nwant %q", got, want)
+	}
+	in.Event.Account, in.ERPTarget = "", nil
+	in.Invoiced = &connectors.InvoiceResult{InvoiceID: "INV-1"}
+	want = "- connection demo\n- invoice made with mapping shop_invoices (hash 593fc46cac74)\n- started by dealsync runs retry"
+	if got := StartDetails(in, "dealsync runs retry", "shop_invoices", "593fc46cac74"); got != want {
+		t.Errorf("\n got %q\nwant %q", got, want)
+	}
+	want = "- connection demo\n- started by dealsync deals sync"
+	if got := StartDetails(in, "dealsync deals sync", "", ""); got != want {
+		t.Errorf("\n got %q\nwant %q", got, want)
+	}
+}
+
+// The ERP steps name the target the run was started for, by the name its
+// description gives; a run without one (started before targets were
+// pinned) says the ERP.
+func TestStepsNameTheirTarget(t *testing.T) {
+	books := connectors.IdentifyTarget("books *EU*", "xero", nil)
+	for _, c := range []struct {
+		target *connectors.TargetIdentity
+		want   string
+	}{
+		{&books, `ERP target "books \*EU\*"`},
+		{nil, "the ERP"},
+		{&connectors.TargetIdentity{Fingerprint: "t1:x", Description: "something else"}, "the ERP"},
+	} {
+		if got := targetName(c.target); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.target, got, c.want)
+		}
+	}
+}
+
+// A wait's end is its time of day in UTC, with its date when it is not
+// the day it began.
+func TestClock(t *testing.T) {
+	now := time.Date(2026, 11, 20, 23, 0, 0, 0, time.FixedZone("CET", 3600))
+	for d, want := range map[time.Duration]string{
+		5 * time.Minute: "22:05:00 UTC",
+		2 * time.Hour:   "2026-11-21 00:00:00 UTC",
+	} {
+		if got := clock(now, now.Add(d)); got != want {
+			t.Errorf("%v later: %s, want %s", d, got, want)
+		}
+	}
+}
+
+// summaryRecorder is a worker interceptor that records the summary of
+// each step (local activity, activity) and timer a workflow starts, as
+// "Type: summary" and "timer: summary".
+type summaryRecorder struct {
+	interceptor.WorkerInterceptorBase
+	rows []string
+}
+
+func (r *summaryRecorder) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &summaryInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, r: r}
+}
+
+type summaryInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	r *summaryRecorder
+}
+
+func (i *summaryInbound) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
+	return i.Next.Init(&summaryOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}, r: i.r})
+}
+
+type summaryOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+	r *summaryRecorder
+}
+
+func (o *summaryOutbound) ExecuteLocalActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	o.r.rows = append(o.r.rows, activityType+": "+workflow.GetLocalActivityOptions(ctx).Summary)
+	return o.Next.ExecuteLocalActivity(ctx, activityType, args...)
+}
+
+func (o *summaryOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	o.r.rows = append(o.r.rows, activityType+": "+workflow.GetActivityOptions(ctx).Summary)
+	return o.Next.ExecuteActivity(ctx, activityType, args...)
+}
+
+func (o *summaryOutbound) NewTimerWithOptions(ctx workflow.Context, d time.Duration, options workflow.TimerOptions) workflow.Future {
+	o.r.rows = append(o.r.rows, "timer: "+options.Summary)
+	return o.Next.NewTimerWithOptions(ctx, d, options)
+}
+
+// currentDetails asks a running workflow of env for its current details.
+func currentDetails(t *testing.T, env *testsuite.TestWorkflowEnvironment) string {
+	t.Helper()
+	v, err := env.QueryWorkflow("__temporal_workflow_metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md sdkpb.WorkflowMetadata
+	if err := v.Get(&md); err != nil {
+		t.Fatal(err)
+	}
+	return md.GetCurrentDetails()
+}
+
+// Each step and wait of a run says in the Web UI what it does, from the
+// run's input and its earlier steps' results: the settle time and the
+// linger until when (UTC), the deal's fetch, its map with the mapping,
+// the invoice's validation, the customer and the invoice in the ERP
+// target the run is pinned to, the write-back; local calls and activities
+// alike. The run's current details say its step or wait while it runs,
+// nothing once it has ended.
+func TestStepsAndWaitsSaySummaries(t *testing.T) {
+	start := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	books := connectors.IdentifyTarget("books", "xero", nil)
+	for _, local := range []bool{true, false} {
+		erp := &fakeTarget{keys: map[string]bool{}}
+		deal := wonDeal("D-7", "100.00")
+		deal.Company.Name = "Acme_Ltd & Co"
+		crm := &fakeCRM{deal: deal}
+		rec := &summaryRecorder{}
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
+		env.SetStartTime(start)
+		env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+		env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{
+			Mapper: mapping.Default{PaymentTermsDays: 30}, Target: erp, Fetcher: crm, WriteBacker: crm}}})
+		in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-7", Stage: "closedwon"}})
+		in.Fetch, in.WriteBack, in.WonStages, in.LocalCalls = true, true, []string{"closedwon"}, local
+		in.SettleTime, in.Linger, in.ERPTarget, in.Mapping = 30*time.Second, time.Hour, &books, "default"
+		var during []string
+		env.RegisterDelayedCallback(func() { during = append(during, currentDetails(t, env)) }, 10*time.Second)
+		env.RegisterDelayedCallback(func() { during = append(during, currentDetails(t, env)) }, 10*time.Minute)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"timer: settle: wait for more events of deal D-7 until 14:00:30 UTC",
+			"FetchDeal: fetch deal D-7 from the CRM",
+			`MapDeal: map deal D-7 with mapping "default"`,
+			"ValidateInvoice: validate invoice D-7 against the deal's amount",
+			`FindOrCreateCustomer: ensure customer "Acme_Ltd & Co" in ERP target "books"`,
+			`CreateInvoice: create invoice D-7 in ERP target "books" (attempt 1)`,
+			"WriteBack: write invoice N-1 back to deal D-7 in the CRM",
+			"timer: linger: record later changes of deal D-7 until 15:00:30 UTC",
+		}
+		if got := strings.Join(rec.rows, "\n"); got != strings.Join(want, "\n") {
+			t.Errorf("local %v: the steps and waits say\n%s\nwant\n%s", local, got, strings.Join(want, "\n"))
+		}
+		if want := []string{want[0][len("timer: "):], want[7][len("timer: "):]}; strings.Join(during, "\n") != strings.Join(want, "\n") {
+			t.Errorf("local %v: current details during the settle time and the linger %q, want %q", local, during, want)
+		}
+	}
+}
+
+// A listening run that makes its invoice step an attempt at a time says
+// each attempt, and each back-off until when; its current details say
+// why it waits (the last attempt's error).
+func TestInvoiceAttemptsSayTheirBackOffs(t *testing.T) {
+	start := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+		&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Minute},
+	}}
+	rec := &summaryRecorder{}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
+	env.SetStartTime(start)
+	env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+	env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{Mapper: mapping.Default{}, Target: erp}}})
+	var a *activities.Activities
+	env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-8", "100.00")})
+	in.WonStages, in.SettleTime, in.LocalCalls = []string{"closedwon"}, 5*time.Second, true
+	var during string
+	env.RegisterDelayedCallback(func() { during = currentDetails(t, env) }, 30*time.Second)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"PreviousRun: read how the deal's previous run ended",
+		"timer: settle: wait for more events of deal D-8 until 14:00:05 UTC",
+		"MapDeal: map deal D-8 with the connection's mapping",
+		"ValidateInvoice: validate invoice D-8 against the deal's amount",
+		`FindOrCreateCustomer: ensure customer "Acme GmbH" in the ERP`,
+		"CreateInvoice: create invoice D-8 in the ERP (attempt 1)",
+		"timer: back-off: retry invoice D-8 (attempt 2) at 14:01:05 UTC",
+		"CreateInvoice: create invoice D-8 in the ERP (attempt 2)",
+		"timer: checkpoint: end the workflow task that sent the invoice step",
+	}
+	if got := strings.Join(rec.rows, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("the steps and waits say\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+	if !strings.HasPrefix(during, "retrying invoice D-8 (attempt 2 at 14:01:05 UTC): ") || !strings.Contains(during, "429") {
+		t.Errorf("current details during the back-off: %q", during)
+	}
+	// Once ended, the run's details say nothing.
+	if got := currentDetails(t, env); got != "" {
+		t.Errorf("current details of the ended run: %q", got)
+	}
+}
+
+// A RecordDealLoss run says its settle time until when, and its read of
+// the deal's earlier runs.
+func TestLossRunSaysItsWaitAndRead(t *testing.T) {
+	rec := &summaryRecorder{}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
+	env.SetStartTime(time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC))
+	env.RegisterWorkflowWithOptions(RecordDealLoss, workflow.RegisterOptions{Name: RecordDealLossName})
+	env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{Mapper: mapping.Default{}}}})
+	var a *activities.Activities
+	env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+	in := input(model.DealEvent{EventID: "l", Deal: model.Deal{ID: "D-9", PreviousStage: "closed_won", Stage: "closed_lost"}})
+	in.WonStages, in.SettleTime, in.LocalCalls = []string{"closed_won"}, 2*time.Minute, true
+	env.ExecuteWorkflow(RecordDealLoss, in)
+	want := "timer: settle: wait for more events of lost deal D-9 until 14:02:00 UTC\n" +
+		"PreviousRun: read the deal's earlier runs (a loss they recorded)"
+	if got := strings.Join(rec.rows, "\n"); got != want {
+		t.Errorf("the run's steps and waits say\n%s\nwant\n%s", got, want)
+	}
+}
+
+// What a start pays for its summary and details, in the intake's path.
+func BenchmarkStartSummaryAndDetails(b *testing.B) {
+	books := connectors.IdentifyTarget("books", "xero", nil)
+	in := summaryInput("D-1001", "12000.00", "EUR")
+	in.Event.Account, in.ERPTarget, in.Mapping, in.MappingHash = "62515", &books, "default", "35f00bb5fa22"
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = StartSummary(InvoiceDealName, in)
+		_ = StartDetails(in, "", in.Mapping, in.MappingHash)
+	}
+}
