@@ -57,6 +57,25 @@ type TemporalStarter struct {
 	// Logger takes what the starter notes at debug (a trigger that
 	// fails on a change judged as a win, winWouldStart); nil: none.
 	Logger *slog.Logger
+	// Origin says what starts the runs, as their details in the Web UI
+	// say it: "" for the intake's webhooks, else OriginDealsSync or
+	// OriginRunsRetry.
+	Origin string
+}
+
+// Origins of the runs a TemporalStarter starts (TemporalStarter.Origin).
+const (
+	OriginDealsSync = "dealsync deals sync"
+	OriginRunsRetry = "dealsync runs retry"
+)
+
+// describe sets the summary and details the Web UI shows for the run opts
+// starts, of type runType with in (workflows.StartSummary, StartDetails);
+// mapping and hash name the mapping the memo names. Built from what the
+// start has: no I/O.
+func (s *TemporalStarter) describe(opts *client.StartWorkflowOptions, runType string, in workflows.InvoiceDealInput, mapping, hash string) {
+	opts.StaticSummary = workflows.StartSummary(runType, in)
+	opts.StaticDetails = workflows.StartDetails(in, s.Origin, mapping, hash)
 }
 
 // Input is the input a run of ev would start with: the settings of this
@@ -136,10 +155,11 @@ func (s *TemporalStarter) options(conn *connections.Connection, ev model.DealEve
 // runs listen for later events, are signalled with start, so that a burst
 // of events for one deal all reach its one run.
 func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
-	opts := s.options(conn, ev)
+	opts, in := s.options(conn, ev), s.input(conn, ev)
+	s.describe(&opts, workflows.InvoiceDealName, in, in.Mapping, in.MappingHash)
 	if ev.Thin || conn.Listens() {
 		res, metRunning, err := s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
-			return s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.DealEventSignal, ev, opts, workflows.InvoiceDealName, s.input(conn, ev))
+			return s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.DealEventSignal, ev, opts, workflows.InvoiceDealName, in)
 		})
 		if err == nil && metRunning && !ev.Thin {
 			// The run it reached: one that records the deal's loss is
@@ -157,7 +177,7 @@ func (s *TemporalStarter) Start(ctx context.Context, conn *connections.Connectio
 	}
 	opts.EnableEagerStart = s.EagerStart
 	begin := func(ctx context.Context) (client.WorkflowRun, error) {
-		return s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, s.input(conn, ev))
+		return s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, in)
 	}
 	// A win that meets a running run of the deal is most often a duplicate
 	// of the win that run invoices. But a run that listens for later
@@ -265,6 +285,7 @@ func (s *TemporalStarter) StartWriteBack(ctx context.Context, conn *connections.
 	}
 	in := s.input(conn, ev)
 	in.Invoiced = &invoiced
+	s.describe(&opts, workflows.InvoiceDealName, in, madeWith, madeWithHash)
 	res, _, err := s.start(ctx, opts.ID, ev, func(ctx context.Context) (client.WorkflowRun, error) {
 		return s.Client.ExecuteWorkflow(ctx, opts, workflows.InvoiceDealName, in)
 	})
@@ -307,9 +328,10 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 	res := connectors.EventResult{EventID: ev.EventID, DealID: ev.Deal.ID, WorkflowID: id}
 	if recordsLoss(conn, ev) {
 		// Started as skipped: `runs retry` never selects it.
-		opts := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusSkipped))
+		opts, in := s.options(conn, ev, workflows.SyncStatusKey.ValueSet(workflows.StatusSkipped)), s.input(conn, ev)
+		s.describe(&opts, workflows.RecordDealLossName, in, in.Mapping, in.MappingHash)
 		probe := &startProbe{}
-		run, err := s.Client.SignalWithStartWorkflow(withStartProbe(ctx, probe), id, workflows.DealEventSignal, ev, opts, workflows.RecordDealLossName, s.input(conn, ev))
+		run, err := s.Client.SignalWithStartWorkflow(withStartProbe(ctx, probe), id, workflows.DealEventSignal, ev, opts, workflows.RecordDealLossName, in)
 		if err != nil {
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {

@@ -829,3 +829,77 @@ func TestAThinEventMeetingItsRunReadsNoRunType(t *testing.T) {
 		t.Errorf("the deal's run was described %d times for thin events", runs.describes)
 	}
 }
+
+// optionsCapture is a Temporal client that keeps the options and the
+// workflow type of each run it is asked to start, by start or signal
+// with start.
+type optionsCapture struct {
+	client.Client
+	opts  []client.StartWorkflowOptions
+	types []string
+}
+
+func (c *optionsCapture) ExecuteWorkflow(_ context.Context, opts client.StartWorkflowOptions, workflow any, _ ...any) (client.WorkflowRun, error) {
+	c.opts, c.types = append(c.opts, opts), append(c.types, workflow.(string))
+	return runOf("new"), nil
+}
+
+func (c *optionsCapture) SignalWithStartWorkflow(_ context.Context, _, _ string, _ any, opts client.StartWorkflowOptions, workflow any, _ ...any) (client.WorkflowRun, error) {
+	c.opts, c.types = append(c.opts, opts), append(c.types, workflow.(string))
+	return runOf("new"), nil
+}
+
+// Every run dealsync starts says in the Web UI which deal it is for and
+// what it does with it (its summary), and where its calls go and what
+// started it (its details): a win started or signalled with start, the
+// write-back of an invoice (naming the mapping it was made with), a
+// loss's RecordDealLoss run; the starter's Origin names `deals sync` or
+// `runs retry`.
+func TestStartsSayWhatTheRunIs(t *testing.T) {
+	books := connectors.IdentifyTarget("books", "http", nil)
+	conn := &connections.Connection{Name: "shop", Mapper: mapping.Default{PaymentTermsDays: 30}, TargetIdentity: books, WonStages: []string{"closed_won"}}
+	hash := conn.Mapper.Hash()
+	deal := model.Deal{ID: "D-1", Stage: "closed_won", PreviousStage: "negotiation", Amount: decimal.NewNullDecimal(decimal.RequireFromString("1200")),
+		Currency: "EUR", Company: model.Company{Name: "Acme Ltd"}}
+	won := model.DealEvent{EventID: "e1", Account: "62515", Deal: deal}
+	lost := won
+	lost.EventID, lost.Deal.Stage, lost.Deal.PreviousStage = "e2", "closed_lost", "closed_won"
+
+	capture := &optionsCapture{}
+	s := &TemporalStarter{Client: capture, TaskQueue: "q"}
+	if _, err := s.Start(context.Background(), conn, won); err != nil {
+		t.Fatal(err)
+	}
+	s.Origin = OriginRunsRetry
+	if _, err := s.StartWriteBack(context.Background(), conn, won, connectors.InvoiceResult{InvoiceID: "inv-5", Number: "INV-0005"}, "shop-invoices", "593fc46cac74", ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Origin = OriginDealsSync
+	listening := *conn
+	listening.SettleTime = time.Minute
+	if _, err := s.Start(context.Background(), &listening, won); err != nil {
+		t.Fatal(err)
+	}
+	s.Origin = ""
+	if _, _, err := s.Notify(context.Background(), &listening, lost); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ typ, summary, details string }{
+		{workflows.InvoiceDealName, `Deal D-1 (Acme Ltd) · 1,200.00 EUR · won → invoice via connection "shop"`,
+			"- connection shop, CRM account 62515\n- mapping default (hash " + hash + ")\n- ERP target \"books\" (http)\n- started by a webhook"},
+		{workflows.InvoiceDealName, `Deal D-1 (Acme Ltd) · 1,200.00 EUR · write invoice INV-0005 back to the CRM via connection "shop"`,
+			"- connection shop, CRM account 62515\n- invoice made with mapping shop-invoices (hash 593fc46cac74)\n- ERP target \"books\" (http)\n- started by dealsync runs retry"},
+		{workflows.InvoiceDealName, `Deal D-1 (Acme Ltd) · 1,200.00 EUR · won → invoice via connection "shop"`,
+			"- connection shop, CRM account 62515\n- mapping default (hash " + hash + ")\n- ERP target \"books\" (http)\n- started by dealsync deals sync"},
+		{workflows.RecordDealLossName, `Deal D-1 (Acme Ltd) · 1,200.00 EUR · lost (stage closed_lost) → record the loss via connection "shop"`,
+			"- connection shop, CRM account 62515\n- mapping default (hash " + hash + ")\n- ERP target \"books\" (http)\n- started by a webhook"},
+	}
+	if len(capture.opts) != len(want) {
+		t.Fatalf("%d runs started, want %d", len(capture.opts), len(want))
+	}
+	for i, w := range want {
+		if o := capture.opts[i]; capture.types[i] != w.typ || o.StaticSummary != w.summary || o.StaticDetails != w.details {
+			t.Errorf("run %d (%s):\n summary %s\n details %q\nwant %s\n summary %s\n details %q", i, capture.types[i], o.StaticSummary, o.StaticDetails, w.typ, w.summary, w.details)
+		}
+	}
+}

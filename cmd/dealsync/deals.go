@@ -10,6 +10,7 @@ import (
 
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/backfill"
+	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/internal/wording"
 )
 
@@ -89,7 +90,7 @@ the listing failed), 2 the config or the options are invalid.`,
 				return &exitError{code: 1, err: err}
 			}
 			defer c.Close()
-			results, err := backfill.Sync(cmd.Context(), c, conn, app.Starter(cfg, c, false), o)
+			results, err := backfill.Sync(cmd.Context(), c, conn, startedBy(app.Starter(cfg, c, false), intake.OriginDealsSync), o)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				// open_ended: no --until; HubSpot then listed past until (the

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/dealsync/dealsync/backfill"
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
 	"github.com/dealsync/dealsync/workflows"
@@ -96,6 +98,13 @@ func TestDealsSyncInvoicesWonDealsWithoutARun(t *testing.T) {
 		}
 		if hs.WriteBacks("62515", id) != 1 {
 			t.Errorf("deal %s written back %d times", id, hs.WriteBacks("62515", id))
+		}
+	}
+	// The Web UI says what started each run: the webhook's, the sync's.
+	for id, by := range map[string]string{"4711": "a webhook", "4712": "dealsync deals sync"} {
+		summary, details := runMetadata(ctx, t, c, workflows.DealWorkflowID("hs", "62515", id))
+		if want := "Deal " + id + ` · won → invoice via connection "hs" (deal read from the CRM)`; summary != want || !strings.HasSuffix(details, "\n- started by "+by) {
+			t.Errorf("the run of %s says %q, details %q; want %q, started by %s", id, summary, details, want, by)
 		}
 	}
 	refs := map[string]int{}
@@ -200,4 +209,21 @@ func TestPrintSyncSummary(t *testing.T) {
 			t.Errorf("a failed listing summed up as nothing to do:\n%s", out.String())
 		}
 	}
+}
+
+// runMetadata is the summary and details the Web UI shows of the latest
+// run of workflowID (its start's user metadata).
+func runMetadata(ctx context.Context, t *testing.T, c client.Client, workflowID string) (summary, details string) {
+	t.Helper()
+	desc, err := c.DescribeWorkflow(ctx, workflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if summary, err = desc.GetStaticSummary(); err != nil {
+		t.Fatal(err)
+	}
+	if details, err = desc.GetStaticDetails(); err != nil {
+		t.Fatal(err)
+	}
+	return summary, details
 }

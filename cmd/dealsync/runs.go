@@ -15,6 +15,7 @@ import (
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
+	"github.com/dealsync/dealsync/intake"
 	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/rerun"
 )
@@ -138,7 +139,7 @@ is invalid.`,
 			}
 			defer c.Close()
 			o.TaskQueue, o.Namespace = cfg.Temporal.TaskQueue, cfg.Temporal.Namespace
-			results, err := rerun.Failed(cmd.Context(), c, set, app.Starter(cfg, c, false), o)
+			results, err := rerun.Failed(cmd.Context(), c, set, startedBy(app.Starter(cfg, c, false), intake.OriginRunsRetry), o)
 			if errors.Is(err, rerun.ErrInvalidQuery) {
 				return usageError(cmd, err)
 			}
@@ -286,4 +287,11 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// startedBy is starter with origin as what its runs' details in the Web
+// UI say started them (`runs retry`, `deals sync`).
+func startedBy(starter *intake.TemporalStarter, origin string) *intake.TemporalStarter {
+	starter.Origin = origin
+	return starter
 }

@@ -349,6 +349,9 @@ func TestRunsRetryWriteBack(t *testing.T) {
 	if err := c.GetWorkflow(ctx, id, res[0].NewRun).Get(ctx, &result); err != nil {
 		t.Fatalf("the write-back run: %v", err)
 	}
+	if summary, details := runMetadata(ctx, t, c, id); !strings.Contains(summary, "· write invoice ") || !strings.HasSuffix(details, "\n- started by dealsync runs retry") {
+		t.Errorf("the write-back run says %q, details %q; want its write-back, started by runs retry", summary, details)
+	}
 	invs := erp.Invoices()
 	if len(invs) != 1 || result.InvoiceID != invs[0].ID || hs.WriteBacks("62515", "4711") != 1 {
 		t.Fatalf("invoices %+v, run %+v, %d write-backs", invs, result, hs.WriteBacks("62515", "4711"))
