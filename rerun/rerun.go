@@ -37,6 +37,7 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
@@ -190,7 +191,8 @@ func (r *Result) noteMapping(m mapping.Mapper, failedRun *commonpb.Memo) {
 // write-back-only run (writeBack) waits for no event, and its settle time
 // and linger, and the ERP target it has no step for, are not compared. A
 // setting the failed run's input does not have (zero or nil: a run of an
-// older release) is not compared.
+// older release) is not compared. Durations are written as the config
+// writes them (wording.Duration: 1m, 1h30m, not 1m0s, 1h30m0s).
 func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack bool) {
 	var diffs []string
 	note := func(key, old, new string) {
@@ -206,7 +208,7 @@ func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack boo
 	}
 	dur := func(key string, old, new time.Duration) {
 		if old != 0 {
-			note(key, old.String(), new.String())
+			note(key, wording.Duration(old), wording.Duration(new))
 		}
 	}
 	note("workflow.retry.maximum_attempts", attempts(was.Retry.MaximumAttempts), attempts(now.Retry.MaximumAttempts))
@@ -224,8 +226,8 @@ func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack boo
 	}
 	note("workflow.external_calls", calls(was.LocalCalls), calls(now.LocalCalls))
 	if !writeBack {
-		note("connections."+now.Connection+".settle_time", was.SettleTime.String(), now.SettleTime.String())
-		note("connections."+now.Connection+".linger", was.Linger.String(), now.Linger.String())
+		note("connections."+now.Connection+".settle_time", wording.Duration(was.SettleTime), wording.Duration(now.SettleTime))
+		note("connections."+now.Connection+".linger", wording.Duration(was.Linger), wording.Duration(now.Linger))
 		// The ERP target the new run is started for (pinned in its
 		// input): a retry from a shell whose config or DEALSYNC_TARGETS_*
 		// variables send the connection elsewhere than the workers' makes
