@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -34,6 +36,51 @@ func targetMismatch(connection, account string, here, pinned connectors.TargetId
 		"(add --timed-out once it has timed out, as a run whose retries last until its run_timeout does): "+
 		"the new run is started for the target configured then",
 		whose, here.Description, pinned.Description)
+}
+
+// TargetMismatch is what the message of an ErrTypeTargetMismatch
+// failure (targetMismatch's) names: the connection, the CRM account when
+// the deal's account was named, and the descriptions of the target this
+// worker would call (Here) and of the one the run was started for
+// (Pinned), as connectors.TargetIdentity.Description gives them.
+type TargetMismatch struct {
+	Connection, Account string
+	Here, Pinned        string
+}
+
+// ParseTargetMismatch reads a TargetMismatch back from the message of an
+// ErrTypeTargetMismatch failure, for a list to say it in short (the
+// message names both targets whole, then what to do); false for another
+// message.
+func ParseTargetMismatch(msg string) (TargetMismatch, bool) {
+	var m TargetMismatch
+	rest, ok := strings.CutPrefix(msg, "this worker sends the ERP calls of connection ")
+	if !ok {
+		return m, false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return m, false
+	}
+	m.Connection, _ = strconv.Unquote(q)
+	rest = rest[len(q):]
+	if r, ok := strings.CutPrefix(rest, " for account "); ok {
+		i := strings.Index(r, " to target ")
+		if i < 0 {
+			return m, false
+		}
+		m.Account, rest = r[:i], r[i:]
+	}
+	if rest, ok = strings.CutPrefix(rest, " to "); !ok {
+		return m, false
+	}
+	if m.Here, rest, ok = strings.Cut(rest, ", but the run was started for "); !ok {
+		return m, false
+	}
+	if m.Pinned, _, ok = strings.Cut(rest, ": nothing was sent"); !ok {
+		return m, false
+	}
+	return m, true
 }
 
 // checkTarget refuses an ERP step whose run was started for another

@@ -142,3 +142,28 @@ func TestAnInvoiceStepOfAnotherTargetFailsWhenItsRetriesRunOut(t *testing.T) {
 		t.Errorf("the failure says an attempt may have made the invoice: %v", err)
 	}
 }
+
+// settingsOf is a target config that names the settings it holds.
+type settingsOf []connectors.Setting
+
+func (s settingsOf) IdentifyingSettings() []connectors.Setting { return s }
+
+// The message of a refused step reads back as the connection, the
+// account and both targets' descriptions, whatever follows it (a note,
+// the run's spent retries); another message does not read.
+func TestParseTargetMismatchReadsTheMessageBack(t *testing.T) {
+	here := connectors.IdentifyTarget("books", "xero", identified{"https://a.example"})
+	pinned := connectors.IdentifyTarget(`old "books"`, "http", settingsOf{{Key: "base_url", Value: "(a URL: x, y)"}, {Key: "realm_id", Value: "9"}})
+	for _, account := range []string{"", "0015e00000AbCdE"} {
+		msg := targetMismatch("shop eu", account, here, pinned) + "; all 2 attempts failed (workflow.retry.maximum_attempts)"
+		want := TargetMismatch{Connection: "shop eu", Account: account, Here: here.Description, Pinned: pinned.Description}
+		if got, ok := ParseTargetMismatch(msg); !ok || got != want {
+			t.Errorf("ParseTargetMismatch(%q) = %+v, %v; want %+v", msg, got, ok, want)
+		}
+	}
+	for _, msg := range []string{"", "ERP unreachable: connection refused", `this worker sends the ERP calls of connection "x" to somewhere`} {
+		if m, ok := ParseTargetMismatch(msg); ok {
+			t.Errorf("ParseTargetMismatch(%q) read %+v", msg, m)
+		}
+	}
+}

@@ -96,6 +96,42 @@ func IdentifyTarget(name, typ string, cfg any) TargetIdentity {
 	}
 }
 
+// ParseDescription reads a TargetIdentity's Description back: the
+// target's name, and what the parentheses show, its type and then each
+// identifying setting as "key value" (a value's own parentheses and
+// commas kept within it); false for a text that is not one.
+func ParseDescription(desc string) (name string, shown []string, ok bool) {
+	rest, ok := strings.CutPrefix(desc, "target ")
+	if !ok {
+		return "", nil, false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", nil, false
+	}
+	name, _ = strconv.Unquote(q)
+	inner, ok := strings.CutPrefix(rest[len(q):], " (")
+	if !ok {
+		return "", nil, false
+	}
+	if inner, ok = strings.CutSuffix(inner, ")"); !ok {
+		return "", nil, false
+	}
+	depth, start := 0, 0
+	for i := 0; i < len(inner); i++ {
+		switch {
+		case inner[i] == '(':
+			depth++
+		case inner[i] == ')':
+			depth--
+		case depth == 0 && strings.HasPrefix(inner[i:], ", "):
+			shown = append(shown, inner[start:i])
+			start = i + 2
+		}
+	}
+	return name, append(shown, inner[start:]), true
+}
+
 // IdentityURL is a configured URL as a target identifies itself by it:
 // scheme://host/path with the scheme and host in lower case, no
 // trailing slash, and no port when it is the scheme's default (80 for

@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,5 +109,32 @@ func TestTargetIdentitiesOfOneSchemeAreComparable(t *testing.T) {
 	a := IdentifyTarget("a", "http", nil)
 	if !a.Comparable(IdentifyTarget("b", "http", nil)) || a.Comparable(TargetIdentity{Fingerprint: "t9:x"}) || a.Comparable(TargetIdentity{}) || (TargetIdentity{}).Comparable(a) {
 		t.Error("comparable: want only two identities of one scheme")
+	}
+}
+
+// A description reads back as the target's name and what its parentheses
+// show, a value's own parentheses and commas within it (a URL that does
+// not parse); another text does not read.
+func TestParseDescriptionReadsADescriptionBack(t *testing.T) {
+	for _, c := range []struct {
+		id    TargetIdentity
+		name  string
+		shown []string
+	}{
+		{IdentifyTarget("books", "xero", settings{{"tenant_id", "t-1"}, {"base_url", "https://api.example"}}),
+			"books", []string{"xero", "tenant_id t-1", "base_url https://api.example"}},
+		{IdentifyTarget(`odd "name", (x)`, "http", nil), `odd "name", (x)`, []string{"http"}},
+		{IdentifyTarget("erp", "http", settings{{"base_url", IdentityURL("https://erp/%zz")}, {"realm_id", "9"}}),
+			"erp", []string{"http", "base_url " + IdentityURL("https://erp/%zz"), "realm_id 9"}},
+	} {
+		name, shown, ok := ParseDescription(c.id.Description)
+		if !ok || name != c.name || !slices.Equal(shown, c.shown) {
+			t.Errorf("ParseDescription(%q) = %q, %q, %v; want %q, %q", c.id.Description, name, shown, ok, c.name, c.shown)
+		}
+	}
+	for _, text := range []string{"", `target books (xero)`, `target "books"`, `target "books" (xero`, `the target "books" (xero)`} {
+		if _, _, ok := ParseDescription(text); ok {
+			t.Errorf("ParseDescription(%q) read it", text)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/rerun"
 )
 
@@ -32,7 +35,11 @@ namespace on that task queue. A table of the workflow ID,
 execution status, SyncStatus, ErpInvoiceId, start time and mapping (the
 memo's name and hash), each run that failed or was terminated followed by
 an indented line of its failure's type and message (a terminated run's
-reason) on one line, cut to 120 characters; with --json each run's
+reason) on one line, cut to 120 characters: a longer message leaves out
+first the DEALSYNC_ variables that connector advice names beside config
+keys, and an ERPTargetMismatch is said short, both targets' names and
+the settings they differ in (connection "shop": this worker's target is
+"books", the run's is "books" (other tenant_id)); with --json each run's
 workflow ID, run ID, workflow type, execution status, start and close
 times, dealsync's search attributes, the memo's mapping and hash, and
 failure_type and failure_message whole. The failures are read from the
@@ -128,7 +135,8 @@ connections, which leaves temporal.* at its defaults).`,
 
 // printRuns prints the listed runs as a table, each run that failed or
 // was terminated followed by an indented line of its failure: its type
-// and message on one line, cut to failureWidth characters.
+// and message on one line, shortened to failureWidth characters
+// (listMessage).
 func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 	fmt.Fprintf(w, "runs: %s\n", o.Filter())
 	cut := false
@@ -182,15 +190,14 @@ const failureWidth = 120
 // WorkflowTaskFailed event's message, or, unread, what may cause it),
 // "retrying invoice step, attempt N: ERP unreachable: …" (the last failure
 // of the step a running run retries, Run.Retrying),
-// its message made one line and, when longer than failureWidth
-// characters, cut to them with an ellipsis (cut says so); or why it could
-// not be read.
+// its message made one line and shortened to failureWidth characters
+// (listMessage: cut says so); or why it could not be read.
 func failureLine(r rerun.Run) (line string, cut bool) {
 	switch {
 	case r.WorkflowTaskAttempt > 1 && r.WorkflowTaskFailure != "":
 		// The last WorkflowTaskFailed event's message says why.
 		line = fmt.Sprintf("workflow task failing, attempt %d: ", r.WorkflowTaskAttempt)
-		return line + cutMessage(r.WorkflowTaskFailure, &cut), cut
+		return line + listMessage("", r.WorkflowTaskFailure, &cut), cut
 	case r.WorkflowTaskAttempt > 1:
 		return fmt.Sprintf("workflow task failing, attempt %d: a worker refuses the run (it lacks its connection) or its code fails; its page in the Web UI shows WorkflowTaskFailed", r.WorkflowTaskAttempt), false
 	case r.Retrying != nil && r.Retrying.Message != "":
@@ -199,7 +206,7 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 		if r.Retrying.Attempt > 0 {
 			line += fmt.Sprintf(", attempt %d", r.Retrying.Attempt)
 		}
-		return line + ": " + cutMessage(r.Retrying.Message, &cut), cut
+		return line + ": " + listMessage(r.Retrying.Type, r.Retrying.Message, &cut), cut
 	case r.FailureReadError != "":
 		return "failure not read: " + oneLine(r.FailureReadError), false
 	case r.FailureType == "" && r.FailureMessage == "":
@@ -209,23 +216,103 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 	if label == "" {
 		label = strings.ToLower(r.ExecutionStatus) // a terminated run's reason
 	}
-	msg := cutMessage(r.FailureMessage, &cut)
+	msg := listMessage(r.FailureType, r.FailureMessage, &cut)
 	if msg == "" {
 		return oneLine(label), false
 	}
 	return oneLine(label) + ": " + msg, cut
 }
 
-// cutMessage is msg on one line and, when longer than failureWidth
-// characters, cut to them with an ellipsis, setting *cut.
-func cutMessage(msg string, cut *bool) string {
-	r := []rune(oneLine(msg))
+// listMessage is a failure's message of type typ as the table shows it,
+// on one line and at most failureWidth characters, setting *cut when it
+// is not whole. A longer one keeps what says what to do first:
+// an ERPTargetMismatch is said short (shortTargetMismatch: both targets'
+// names and which of their settings differ, which the whole message
+// names only after both targets' settings); the DEALSYNC_ variables that
+// connector advice names beside config keys ("(or DEALSYNC_…)") are left
+// out, the keys kept; then what is still too long is cut, with an
+// ellipsis.
+func listMessage(typ, msg string, cut *bool) string {
+	line := oneLine(msg)
+	if len([]rune(line)) <= failureWidth {
+		return line
+	}
+	*cut = true
+	if typ == activities.ErrTypeTargetMismatch {
+		if short, ok := shortTargetMismatch(line); ok {
+			line = short + "…"
+		}
+	}
+	line = varAside.ReplaceAllString(line, "")
+	r := []rune(line)
 	if len(r) > failureWidth {
 		// dealsync's messages say what first, then the details in
 		// parentheses (a mapping error's expression and value).
-		r, *cut = append(r[:failureWidth-1], '…'), true
+		r = append(r[:failureWidth-1], '…')
 	}
 	return string(r)
+}
+
+// varAside is a variable named beside a config key in connector advice
+// (connectors.Keys.Key): "targets.qbo.realm_id (or DEALSYNC_TARGETS_QBO_REALM_ID)".
+var varAside = regexp.MustCompile(` \(or ` + config.EnvPrefix + `_[^\s()]*\)`)
+
+// shortTargetMismatch is an ERPTargetMismatch's message
+// (activities.ParseTargetMismatch) in short: `connection "shop": this
+// worker's target is "books", the run's is "books" (other tenant_id)`,
+// the run's being the one it was started for, and the settings named
+// those whose values differ (or that one of the targets lacks); false
+// for another message.
+func shortTargetMismatch(msg string) (string, bool) {
+	m, ok := activities.ParseTargetMismatch(msg)
+	if !ok {
+		return "", false
+	}
+	here, hereShown, ok1 := connectors.ParseDescription(m.Here)
+	pinned, pinnedShown, ok2 := connectors.ParseDescription(m.Pinned)
+	if !ok1 || !ok2 {
+		return "", false
+	}
+	whose := "connection " + strconv.Quote(m.Connection)
+	if m.Account != "" {
+		whose += ", account " + m.Account
+	}
+	short := fmt.Sprintf("%s: this worker's target is %q, the run's is %q", whose, here, pinned)
+	if keys := differingSettings(hereShown, pinnedShown); len(keys) > 0 {
+		short += " (other " + strings.Join(keys, ", ") + ")"
+	}
+	return short, true
+}
+
+// differingSettings are the keys of the settings two target descriptions
+// show (connectors.ParseDescription: the type, then "key value") whose
+// values differ or that one lacks, in a's order then b's.
+func differingSettings(a, b []string) []string {
+	values := func(shown []string) (keys []string, byKey map[string]string) {
+		byKey = map[string]string{}
+		for i, s := range shown {
+			key, value, _ := strings.Cut(s, " ")
+			if i == 0 {
+				key, value = "type", s
+			}
+			keys, byKey[key] = append(keys, key), value
+		}
+		return keys, byKey
+	}
+	aKeys, aVals := values(a)
+	bKeys, bVals := values(b)
+	var out []string
+	for _, k := range aKeys {
+		if v, ok := bVals[k]; !ok || v != aVals[k] {
+			out = append(out, k)
+		}
+	}
+	for _, k := range bKeys {
+		if _, ok := aVals[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // oneLine is s on one line: its line breaks and other control characters

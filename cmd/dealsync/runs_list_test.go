@@ -9,14 +9,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
@@ -539,3 +542,70 @@ func TestRunsListTableShowsARetriedStep(t *testing.T) {
 		t.Errorf("table:\n%s", out.String())
 	}
 }
+
+// A long failure keeps what matters within the table's 120 characters:
+// an ERPTargetMismatch, whose message names both targets whole (two
+// descriptions that fill the width), says both targets' names and which
+// of their settings differ; connector advice leaves out the variables it
+// names beside config keys, so the keys and what to do come in; the rest
+// is cut as before. A message that fits is whole, asides and all; a
+// message of the mismatch's type that does not read as one is cut as
+// any other.
+func TestRunsListTableShortensLongFailuresKeepingWhatMatters(t *testing.T) {
+	tenant := func(id string) connectors.TargetIdentity {
+		return connectors.IdentifyTarget("books", "xero", settingsOf{{Key: "tenant_id", Value: id}, {Key: "base_url", Value: "https://api.xero.com/api.xro/2.0"}})
+	}
+	here, pinned := tenant("0b6fa0a1-5a4b-4d7e-9e1c-1234567890ab"), tenant("5c1e2f3a-5a4b-4d7e-9e1c-1234567890ab")
+	qbo := connectors.IdentifyTarget("qbo", "quickbooks", settingsOf{{Key: "realm_id", Value: "9130"}, {Key: "base_url", Value: "https://quickbooks.api.intuit.com"}})
+	mismatch := func(whose string, here, pinned connectors.TargetIdentity) string {
+		return "this worker sends the ERP calls of " + whose + " to " + here.Description + ", but the run was started for " + pinned.Description +
+			": nothing was sent, so that the deal's customer and invoice are not made in another ERP than the one its run began with. …; all 2 attempts failed (workflow.retry.maximum_attempts)"
+	}
+	advice := "quickbooks: 401 Unauthorized for connection shop: check targets.qbo-us.realm_id (or DEALSYNC_TARGETS_QBO_US_REALM_ID) first: " +
+		"QuickBooks refuses a token for a company other than the one its refresh token was issued for; then targets.qbo-us.token_file (or DEALSYNC_TARGETS_QBO_US_TOKEN_FILE)"
+	short := "quickbooks: 401 Unauthorized: set targets.qbo.realm_id (or DEALSYNC_TARGETS_QBO_REALM_ID)"
+	odd := "this worker sends the ERP calls of connection \"shop\" somewhere else than the run's target " + strings.Repeat("x", 80)
+	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	runs := []rerun.Run{
+		{WorkflowID: "invoice/shop/D-1", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed",
+			FailureType: "ERPTargetMismatch", FailureMessage: mismatch(`connection "shop"`, here, pinned)},
+		{WorkflowID: "invoice/pd/D-2", ExecutionStatus: "Running", StartTime: start, SyncStatus: "pending",
+			Retrying: &rerun.Retrying{Step: "customer", Attempt: 3, Type: "ERPTargetMismatch", Message: mismatch(`connection "pd" for account 42`, qbo, here)}},
+		{WorkflowID: "invoice/shop/D-3", ExecutionStatus: "Running", StartTime: start, SyncStatus: "pending",
+			Retrying: &rerun.Retrying{Step: "invoice", Attempt: 2, Type: "ERPUnavailable", Message: advice}},
+		{WorkflowID: "invoice/shop/D-4", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ERPRejected", FailureMessage: short},
+		{WorkflowID: "invoice/shop/D-5", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ERPTargetMismatch", FailureMessage: odd},
+	}
+	var b bytes.Buffer
+	printRuns(&b, rerun.ListOptions{TaskQueue: "dealsync"}, runs, false)
+	var got []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, "    ") {
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		`    ERPTargetMismatch: connection "shop": this worker's target is "books", the run's is "books" (other tenant_id)…`,
+		// Still too long: cut as any other.
+		`    retrying customer step, attempt 3: connection "pd", account 42: this worker's target is "qbo", the run's is "books" (other type, realm_id, base_url, tenan…`,
+		"    retrying invoice step, attempt 2: " + string([]rune(strings.NewReplacer(" (or DEALSYNC_TARGETS_QBO_US_REALM_ID)", "", " (or DEALSYNC_TARGETS_QBO_US_TOKEN_FILE)", "").Replace(advice))[:119]) + "…",
+		"    ERPRejected: " + short,
+		"    ERPTargetMismatch: " + odd[:119] + "…",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("failure lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, line := range got {
+		if n := utf8.RuneCountInString(line[strings.Index(line, ": ")+2:]); n > 120 && !strings.HasPrefix(line, "    retrying") {
+			t.Errorf("%q has %d characters after its label, more than 120", line, n)
+		}
+	}
+	if !strings.HasSuffix(b.String(), "failure messages cut to 120 characters (…): --json gives them whole\n") {
+		t.Errorf("the table does not end saying --json gives them whole:\n%s", b.String())
+	}
+}
+
+// settingsOf is a target config that names the settings it holds.
+type settingsOf []connectors.Setting
+
+func (s settingsOf) IdentifyingSettings() []connectors.Setting { return s }
