@@ -34,7 +34,6 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/dealsync/dealsync/activities"
-	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/internal/wording"
@@ -102,6 +101,11 @@ type Options struct {
 	Completed bool
 	// DryRun lists what would be started, and starts nothing.
 	DryRun bool
+	// KeyVar is the environment variable that can set a config key, as
+	// the config read spells it (config.Config.KeyVar, which connector
+	// advice names too): the settings warning names it beside each key.
+	// nil, or "" for a key, names none.
+	KeyVar func(key string) string
 }
 
 // Result is what happened to one selected run.
@@ -147,8 +151,9 @@ type Result struct {
 	// with (or would) that differ from those the failed run was started
 	// with: the retry policy, the activity timeout, the external calls,
 	// and for a full run the connection's settle time and linger, each
-	// with its config key and DEALSYNC_* variable, and the ERP target the
-	// run is started for (its description). As with the mapping,
+	// with its config key and DEALSYNC_* variable (Options.KeyVar), and
+	// the ERP target the run is started for (its description). As with
+	// the mapping,
 	// the difference may be the fix, or the config of a shell that lacks
 	// the workers' DEALSYNC_* settings.
 	SettingsWarning string `json:"settings_warning,omitempty"`
@@ -192,13 +197,21 @@ func (r *Result) noteMapping(m mapping.Mapper, failedRun *commonpb.Memo) {
 // and linger, and the ERP target it has no step for, are not compared. A
 // setting the failed run's input does not have (zero or nil: a run of an
 // older release) is not compared. Durations are written as the config
-// writes them (wording.Duration: 1m, 1h30m, not 1m0s, 1h30m0s).
-func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack bool) {
+// writes them (wording.Duration: 1m, 1h30m, not 1m0s, 1h30m0s). Each
+// key is named with the variable keyVar gives it (Options.KeyVar), when
+// it gives one.
+func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack bool, keyVar func(string) string) {
 	var diffs []string
 	note := func(key, old, new string) {
-		if old != new {
-			diffs = append(diffs, fmt.Sprintf("%s (env %s) %s → %s", key, config.EnvVar(key), old, new))
+		if old == new {
+			return
 		}
+		if keyVar != nil {
+			if v := keyVar(key); v != "" {
+				key += " (env " + v + ")"
+			}
+		}
+		diffs = append(diffs, fmt.Sprintf("%s %s → %s", key, old, new))
 	}
 	attempts := func(n int32) string {
 		if n == 0 {
@@ -847,7 +860,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		if !o.WriteBack {
 			r.noteMapping(conn.Mapper, memo)
 		}
-		r.compareSettings(starter, conn, in, ev, o.WriteBack)
+		r.compareSettings(starter, conn, in, ev, o)
 		if hasFailure(status) {
 			// What to fix before starting it: a courtesy, one read of
 			// its close event; unread, it is left out.
@@ -880,24 +893,24 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		if !o.WriteBack {
 			r.noteMapping(conn.Mapper, memo)
 		}
-		r.compareSettings(starter, conn, in, ev, o.WriteBack)
+		r.compareSettings(starter, conn, in, ev, o)
 	}
 	return r
 }
 
 // compareSettings notes the settings a run of ev started by starter has
 // that differ from the failed run's input, in (noteSettings), when the
-// starter says its input (InputMaker). A write-back-only run starts from
-// the failed run's event.
-func (r *Result) compareSettings(starter Starter, conn *connections.Connection, in workflows.InvoiceDealInput, ev model.DealEvent, writeBack bool) {
+// starter says its input (InputMaker). A write-back-only run
+// (o.WriteBack) starts from the failed run's event.
+func (r *Result) compareSettings(starter Starter, conn *connections.Connection, in workflows.InvoiceDealInput, ev model.DealEvent, o Options) {
 	im, ok := starter.(InputMaker)
 	if !ok {
 		return
 	}
-	if writeBack {
+	if o.WriteBack {
 		ev = in.Event
 	}
-	r.noteSettings(in, im.Input(conn, ev), writeBack)
+	r.noteSettings(in, im.Input(conn, ev), o.WriteBack, o.KeyVar)
 }
 
 // retryEvent is the deal event a re-run starts from: the newest event of

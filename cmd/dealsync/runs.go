@@ -139,6 +139,7 @@ is invalid.`,
 			}
 			defer c.Close()
 			o.TaskQueue, o.Namespace = cfg.Temporal.TaskQueue, cfg.Temporal.Namespace
+			o.KeyVar = cfg.KeyVar // the settings warning names the variables connector advice names
 			results, err := rerun.Failed(cmd.Context(), c, set, startedBy(app.Starter(cfg, c, false), intake.OriginRunsRetry), o)
 			if errors.Is(err, rerun.ErrInvalidQuery) {
 				return usageError(cmd, err)
