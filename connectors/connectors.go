@@ -477,7 +477,9 @@ func SourceKeys(block string) Keys { return Keys{Block: block, Whose: "source"} 
 // advice: "targets.qbo-us.realm_id", with the variable that can set it
 // when there is one (operators mostly set secrets so), "targets.qbo-us.realm_id
 // (or DEALSYNC_TARGETS_QBO_US_REALM_ID)"; or "the target's realm_id" when
-// the block is not known.
+// the block is not known. A message names it outside parentheses (write
+// "the consumer key in X", not "the consumer key (X)"), so that the
+// variable's own do not nest in others.
 func (k Keys) Key(setting string) string {
 	setting = k.Prefix + setting
 	switch {

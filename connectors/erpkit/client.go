@@ -300,7 +300,7 @@ func (c *Client) apiError(op string, resp *http.Response, body []byte, refreshed
 			why = "the access token was rejected even after a refresh"
 		}
 		keys := c.keys()
-		msg = fmt.Sprintf("%s for %s: %s%s", why, c.Connection, advice(resp.StatusCode, "authorize the app for it again (the authorization-code flow with "+keys.Key("client_id")+") "+
+		msg = fmt.Sprintf("%s for %s: %s%s", why, c.Connection, advice(resp.StatusCode, "authorize the app for it again, by the authorization-code flow with "+keys.Key("client_id")+", "+
 			`and write the new refresh token into `+keys.Key("token_file")+` as {"refresh_token":"<new token>"}`), parenthesized(msg))
 	case http.StatusForbidden:
 		msg = fmt.Sprintf("access denied for %s: %s%s", c.Connection, advice(resp.StatusCode, "check the scopes of the app of "+c.keys().Key("client_id")+" and that it is still connected to it"), parenthesized(msg))

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 type staticTokens struct{}
@@ -381,18 +382,28 @@ func TestRefusedAccessNamesTheTargetsSettings(t *testing.T) {
 	ctx := context.Background()
 	c := &Client{Service: "erp", Connection: "QuickBooks company 9130", HTTP: srv.Client(), Tokens: &tokenSource{}, Timeout: 20 * time.Second}
 	// Built from a config, the settings are named by their config keys,
-	// where an engineer edits them; without one, as the target's.
-	for block, whose := range map[string]string{"targets.books": "targets.books.", "": "the target's "} {
+	// where an engineer edits them, with the variables that can set them
+	// (in parentheses not within others); without one, as the target's.
+	envVar := func(key string) string {
+		return "DEALSYNC_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+	}
+	for block, key := range map[string]func(string) string{
+		"targets.books": func(s string) string {
+			return "targets.books." + s + " (or DEALSYNC_TARGETS_BOOKS_" + strings.ToUpper(s) + ")"
+		},
+		"": func(s string) string { return "the target's " + s },
+	} {
 		c.Keys = connectors.TargetKeys(block)
+		c.Keys.KeyVar = envVar
 		for code, want := range map[int]string{
-			http.StatusUnauthorized: `the access token was rejected even after a refresh for QuickBooks company 9130: authorize the app for it again ` +
-				`(the authorization-code flow with ` + whose + `client_id) and write the new refresh token into ` + whose + `token_file`,
-			http.StatusForbidden: "access denied for QuickBooks company 9130: check the scopes of the app of " + whose + "client_id and that it is still connected to it",
+			http.StatusUnauthorized: `the access token was rejected even after a refresh for QuickBooks company 9130: authorize the app for it again, ` +
+				`by the authorization-code flow with ` + key("client_id") + `, and write the new refresh token into ` + key("token_file"),
+			http.StatusForbidden: "access denied for QuickBooks company 9130: check the scopes of the app of " + key("client_id") + " and that it is still connected to it",
 		} {
 			status.Store(int32(code))
 			_, err := c.Do(ctx, Call{Op: "create invoice", Method: http.MethodPost, URL: srv.URL, Body: []byte(`{}`)})
 			if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || err == nil || !strings.Contains(err.Error(), want) ||
-				!strings.HasSuffix(err.Error(), "(refused)") || strings.Contains(err.Error(), "connection") {
+				!strings.HasSuffix(err.Error(), "(refused)") || strings.Contains(err.Error(), "connection") || wording.ParenDepth(err.Error()) > 1 {
 				t.Errorf("%d: %v (class %v); want %q", code, err, cl, want)
 			}
 		}

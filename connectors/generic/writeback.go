@@ -289,7 +289,8 @@ func (w *WritingSource) apiError(op string, resp *http.Response, data []byte) *c
 		if w.ownKey {
 			with = keys.Key("write_back.secret")
 		}
-		e.Message += " (the receiver refused the request: does it check the signature with the secret dealsync signs with, " + with + "?)"
+		// Not in parentheses: Keys.Key may name a variable in its own.
+		e.Message += "; the receiver refused the request: does it check the signature with the secret dealsync signs with, " + with + "?"
 	}
 	return e
 }

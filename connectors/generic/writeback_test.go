@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -212,14 +213,19 @@ func TestWriteBackPermanentAnswers(t *testing.T) {
 		t.Fatalf("a 401: %v (%v)", err, class)
 	}
 	// Built from a config, the settings are named by their config keys,
-	// where an engineer edits them.
+	// where an engineer edits them, with the variables that can set them,
+	// in parentheses not within others.
 	spec, _ := connectors.LookupSource("generic")
-	built, err := spec.Build(&Config{Secret: secret.New(vecSecret), WriteBack: WriteBackConfig{URL: r.URL}}, connectors.Env{ConfigKey: "connections.inhouse.source"})
+	built, err := spec.Build(&Config{Secret: secret.New(vecSecret), WriteBack: WriteBackConfig{URL: r.URL}}, connectors.Env{ConfigKey: "connections.inhouse.source", KeyVar: func(key string) string {
+		return "DEALSYNC_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = built.(*WritingSource).WriteBack(context.Background(), "", "D-1001", testResult)
-	if err == nil || !strings.Contains(err.Error(), "with the secret dealsync signs with, connections.inhouse.source.secret, as connections.inhouse.source.write_back.secret is not set?") {
+	if err == nil || !strings.Contains(err.Error(), "; the receiver refused the request: does it check the signature with the secret dealsync signs with, "+
+		"connections.inhouse.source.secret (or DEALSYNC_CONNECTIONS_INHOUSE_SOURCE_SECRET), as connections.inhouse.source.write_back.secret "+
+		"(or DEALSYNC_CONNECTIONS_INHOUSE_SOURCE_WRITE_BACK_SECRET) is not set?") || wording.ParenDepth(err.Error()) > 1 {
 		t.Fatalf("a 401, built from a config: %v", err)
 	}
 	// Signed with write_back.secret, it is taken.

@@ -603,12 +603,12 @@ func (s *Source) send(ctx context.Context, acc *account, op, method, path string
 			// credentials not found" names neither the setting nor what
 			// to do.
 			if acc.oauth == nil {
-				return nil, fmt.Errorf("%w; HubSpot refused the private app's access token of portal %s (%s): it was rotated, "+
+				return nil, fmt.Errorf("%w; HubSpot refused the private app's access token of portal %s, %s: it was rotated, "+
 					"or the app was deleted from the portal; set the app's current token (Settings > Integrations > Private Apps in HubSpot) and restart dealsync, "+
 					"then retry the runs that failed so (dealsync runs retry; --writeback for those that failed writing back)", err, acc.id, s.keys.Key("accounts."+acc.id+".access_token"))
 			}
 			oauth := s.keys.Under("accounts." + acc.id + ".oauth")
-			return nil, fmt.Errorf("%w; HubSpot refused portal %s's OAuth access token, one just refreshed too (%s): check that "+
+			return nil, fmt.Errorf("%w; HubSpot refused portal %s's OAuth access token, one just refreshed too, of the app set in %s: check that "+
 				"the app is still installed in the portal and that %s are that app's, restart dealsync, "+
 				"then retry the runs that failed so (dealsync runs retry; --writeback for those that failed writing back)", err, acc.id, s.keys.Key("accounts."+acc.id+".oauth"), oauth.List("client_id", "client_secret"))
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -217,14 +218,16 @@ func TestFetchDealErrors(t *testing.T) {
 		t.Errorf("401 classified %v", c)
 	}
 	// It names the setting and what to do.
-	if !strings.Contains(err.Error(), "HubSpot refused the private app's access token of portal 5799819 (the source's accounts.5799819.access_token)") ||
+	if !strings.Contains(err.Error(), "HubSpot refused the private app's access token of portal 5799819, the source's accounts.5799819.access_token: it was rotated") ||
 		!strings.Contains(err.Error(), "dealsync runs retry") {
 		t.Errorf("401 says neither the setting nor what to do: %v", err)
 	}
-	// Built from a config, by its config key, where an engineer edits it.
-	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.hubspot-eu.source"}, func(c *Config) { c.BaseURL = f.URL })
+	// Built from a config, by its config key, where an engineer edits it,
+	// with the variable that can set it, in parentheses not within others.
+	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.hubspot-eu.source", KeyVar: envVar}, func(c *Config) { c.BaseURL = f.URL })
 	_, err = built.FetchDeal(ctx, "5799819", "1234567890")
-	if err == nil || !strings.Contains(err.Error(), "HubSpot refused the private app's access token of portal 5799819 (connections.hubspot-eu.source.accounts.5799819.access_token)") {
+	if err == nil || !strings.Contains(err.Error(), "HubSpot refused the private app's access token of portal 5799819, connections.hubspot-eu.source.accounts.5799819.access_token "+
+		"(or DEALSYNC_CONNECTIONS_HUBSPOT_EU_SOURCE_ACCOUNTS_5799819_ACCESS_TOKEN): it was rotated") || wording.ParenDepth(err.Error()) > 1 {
 		t.Errorf("401 of a source built from a config: %v", err)
 	}
 }
@@ -752,15 +755,19 @@ func TestOAuthAccessTokenRefusedIsRenewedOnce(t *testing.T) {
 	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || patches.Load() != 2 || tokenCalls.Load() != 1 {
 		t.Errorf("a 401 a new token does not cure: %v (class %v) after %d calls and %d token requests; want unauthorized after 2 and 1", err, cl, patches.Load(), tokenCalls.Load())
 	}
-	if err == nil || !strings.Contains(err.Error(), "HubSpot refused portal 62515's OAuth access token, one just refreshed too (the source's accounts.62515.oauth)") ||
+	if err == nil || !strings.Contains(err.Error(), "HubSpot refused portal 62515's OAuth access token, one just refreshed too, of the app set in the source's accounts.62515.oauth: check") ||
 		!strings.Contains(err.Error(), "that the source's accounts.62515.oauth.client_id and accounts.62515.oauth.client_secret are that app's") {
 		t.Errorf("a 401 a new token does not cure does not name the setting: %v", err)
 	}
-	// Built from a config, by their config keys, where an engineer edits them.
-	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.hubspot-eu.source"}, oauth)
+	// Built from a config, by their config keys, where an engineer edits
+	// them, with the variables that can set them (not the block's: no
+	// variable sets a block), in parentheses not within others.
+	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.hubspot-eu.source", KeyVar: envVar}, oauth)
 	err = built.WriteBack(context.Background(), "62515", "401", connectors.InvoiceResult{InvoiceID: "i"})
-	if err == nil || !strings.Contains(err.Error(), "one just refreshed too (connections.hubspot-eu.source.accounts.62515.oauth): check that the app is still installed "+
-		"in the portal and that connections.hubspot-eu.source.accounts.62515.oauth.client_id and connections.hubspot-eu.source.accounts.62515.oauth.client_secret are that app's") {
+	const keys = "connections.hubspot-eu.source.accounts.62515.oauth"
+	const vars = "DEALSYNC_CONNECTIONS_HUBSPOT_EU_SOURCE_ACCOUNTS_62515_OAUTH"
+	if err == nil || !strings.Contains(err.Error(), "one just refreshed too, of the app set in "+keys+" (or "+vars+"): check that the app is still installed "+
+		"in the portal and that "+keys+".client_id (or "+vars+"_CLIENT_ID) and "+keys+".client_secret (or "+vars+"_CLIENT_SECRET) are that app's") || wording.ParenDepth(err.Error()) > 1 {
 		t.Errorf("a 401 of a source built from a config: %v", err)
 	}
 }

@@ -761,7 +761,7 @@ func (s *Source) send(ctx context.Context, api *crmkit.Client, acc *account, op,
 		if acc.oauth == nil && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized {
 			// A bare "unauthorized access" names neither the token nor
 			// what to do.
-			return resp, fmt.Errorf("%w; Pipedrive refused the API token of company %s (%s): it was regenerated, or its user lost access to the company; "+
+			return resp, fmt.Errorf("%w; Pipedrive refused the API token of company %s, %s: it was regenerated, or its user lost access to the company; "+
 				"set that user's current API token (Personal preferences > API in Pipedrive) and restart dealsync; then retry what failed on it (dealsync runs retry, with --writeback for a write-back)", err, acc.id, s.keys.Key("accounts."+acc.id+".api_token"))
 		}
 		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusPaymentRequired {

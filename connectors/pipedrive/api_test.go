@@ -22,6 +22,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
 	"github.com/dealsync/dealsync/connectors/pipedrive/pipedrivefake"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -182,10 +183,14 @@ func TestFetchDealErrors(t *testing.T) {
 	if c, _ := connectors.Classify(err); c != connectors.Unauthorized {
 		t.Errorf("401: class %v, want Unauthorized", c)
 	}
-	// Built from a config, by its config key, where an engineer edits it.
-	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.pd.source"}, func(c *Config) { c.BaseURL = f.URL })
+	// Built from a config, by its config key, where an engineer edits it,
+	// with the variable that can set it, in parentheses not within others.
+	built := testSourceIn(t, connectors.Env{ConfigKey: "connections.pd.source", KeyVar: func(key string) string {
+		return "DEALSYNC_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+	}}, func(c *Config) { c.BaseURL = f.URL })
 	_, err = built.FetchDeal(context.Background(), "15747575", "213973")
-	if err == nil || !strings.Contains(err.Error(), "Pipedrive refused the API token of company 15747575 (connections.pd.source.accounts.15747575.api_token)") {
+	if err == nil || !strings.Contains(err.Error(), "Pipedrive refused the API token of company 15747575, connections.pd.source.accounts.15747575.api_token "+
+		"(or DEALSYNC_CONNECTIONS_PD_SOURCE_ACCOUNTS_15747575_API_TOKEN): it was regenerated") || wording.ParenDepth(err.Error()) > 1 {
 		t.Errorf("401 of a source built from a config: %v", err)
 	}
 	if _, err := s.FetchDeal(context.Background(), "42", "213973"); !errors.Is(err, connectors.ErrUnknownAccount) {

@@ -249,7 +249,7 @@ func accessAdvice(keys connectors.Keys, status int, body []byte) string {
 	if status != http.StatusUnauthorized && status != http.StatusForbidden {
 		return ""
 	}
-	authorize := "authorize the app for the company again (the authorization-code flow with " + keys.Key("client_id") + `, choosing that company) and write the new refresh token into ` +
+	authorize := "authorize the app for the company again, by the authorization-code flow with " + keys.Key("client_id") + `, choosing that company, and write the new refresh token into ` +
 		keys.Key("token_file") + ` as {"refresh_token":"<new token>"}`
 	realmID := "the realmId the authorization-code flow gave with the refresh token in " + keys.Key("token_file")
 	hosts := "a production company is at " + DefaultBaseURL + ", a sandbox company at " + SandboxBaseURL

@@ -21,6 +21,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/erpkit"
 	"github.com/dealsync/dealsync/connectors/quickbooks"
 	"github.com/dealsync/dealsync/connectors/quickbooks/qbofake"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
@@ -1477,7 +1478,9 @@ func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
 	cfg.BaseURL, cfg.TokenURL = f.URL, f.TokenURL()
 	// Built from a config, the advice names the settings by their config
 	// keys (targets.<name>.realm_id), where an engineer edits them.
-	other, err := quickbooks.New(cfg, quickbooks.Deps{ConfigKey: "targets.qbo-us"})
+	other, err := quickbooks.New(cfg, quickbooks.Deps{ConfigKey: "targets.qbo-us", KeyVar: func(key string) string {
+		return "DEALSYNC_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1486,12 +1489,20 @@ func TestAnotherCompanySaysToCheckRealmID(t *testing.T) {
 	if cl, _ := connectors.Classify(err); cl != connectors.Unauthorized || !errors.As(err, &api) || api.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("another company: %v (class %v); want an Unauthorized 401", err, cl)
 	}
-	for _, want := range []string{"QuickBooks company 4620816365000000000", "even after a refresh", "check targets.qbo-us.realm_id first",
-		"the realmId the authorization-code flow gave with the refresh token in targets.qbo-us.token_file", "General Authentication Error", "(code 100)",
-		"if it is, authorize the app for the company again (the authorization-code flow with targets.qbo-us.client_id, choosing that company)"} {
+	// ... with the variables that can set them, each in parentheses of
+	// its own, never within others.
+	for _, want := range []string{"QuickBooks company 4620816365000000000", "even after a refresh", "check targets.qbo-us.realm_id (or DEALSYNC_TARGETS_QBO_US_REALM_ID) first",
+		"the realmId the authorization-code flow gave with the refresh token in targets.qbo-us.token_file (or DEALSYNC_TARGETS_QBO_US_TOKEN_FILE)", "General Authentication Error", "(code 100)",
+		"if it is, authorize the app for the company again, by the authorization-code flow with targets.qbo-us.client_id (or DEALSYNC_TARGETS_QBO_US_CLIENT_ID), choosing that company, " +
+			"and write the new refresh token into targets.qbo-us.token_file (or DEALSYNC_TARGETS_QBO_US_TOKEN_FILE) as"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("another company: %q lacks %q", err, want)
 		}
+	}
+	// (QuickBooks' own answer follows the advice, in parentheses.)
+	advice, _, _ := strings.Cut(err.Error(), " (AuthenticationFault")
+	if d := wording.ParenDepth(advice); d > 1 {
+		t.Errorf("another company: the advice %q nests parentheses %d deep", advice, d)
 	}
 	if n := f.Refreshes(); n != 2 {
 		t.Errorf("%d refreshes; want the first token and one more after the 401", n)
@@ -1519,7 +1530,7 @@ func TestRefusalAdviceByFaultCode(t *testing.T) {
 			[]string{"realm_id first", "authorize the app"}}},
 		{"120", []qbofake.Fault{{UserAccessLost: true}, {UserAccessLost: true}}, http.StatusUnauthorized, want{
 			[]string{"check that the user who connected the app to the company still has access to it: QuickBooks answers Authorization Failure (code 120)",
-				"if so, have a user of the company authorize the app for the company again (the authorization-code flow with targets.qbo.client_id",
+				"if so, have a user of the company authorize the app for the company again, by the authorization-code flow with targets.qbo.client_id, choosing that company,",
 				"targets.qbo.token_file", "AuthorizationFault: Authorization Failure"},
 			[]string{"realm_id", "base_url"}}},
 		{"3100", []qbofake.Fault{{AuthorizationFailed: true}}, http.StatusForbidden, want{

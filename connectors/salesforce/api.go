@@ -450,7 +450,7 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 			// The token endpoint's refusal of the credentials names
 			// neither the org nor the setting to look at (its 429 or
 			// 503, retried, is no matter of the config).
-			return fmt.Errorf("%w; org %s (%s): %s", err, acc.id, s.keys.Key("accounts."+acc.id), tokenHint(s.keys.Under("accounts."+acc.id), apiErr.Message))
+			return fmt.Errorf("%w; org %s, configured under %s: %s", err, acc.id, s.keys.Key("accounts."+acc.id), tokenHint(s.keys.Under("accounts."+acc.id), apiErr.Message))
 		}
 		return err
 	}
@@ -458,7 +458,8 @@ func (s *Source) call(ctx context.Context, acc *account, op, method, path string
 
 // tokenHint says what to check after the token endpoint refused the
 // credentials of an org, by its message ("error: error_description");
-// org names the org's settings (accounts.<org>).
+// org names the org's settings (accounts.<org>). A setting is never named
+// within parentheses: Keys.Key may add its variable in its own.
 func tokenHint(org connectors.Keys, msg string) string {
 	switch {
 	case strings.Contains(msg, "not installed in this org") || strings.Contains(strings.ToLower(msg), "app_not_found"):
@@ -466,14 +467,14 @@ func tokenHint(org connectors.Keys, msg string) string {
 		// JWT names the login host as audience gets it too, and that the
 		// org's My Domain URL is taken there (Salesforce's pages name the
 		// login hosts only).
-		return "the org has no External Client App of this consumer key (" + org.Key("client_id") + ") installed: make the app in this org, or install its package there; with jwt, also try " +
-			org.Key("jwt.audience") + ": the org's My Domain URL (its " + org.Key("instance_url") + "), which External Client Apps are reported to need"
+		return "the org has no External Client App installed of the consumer key in " + org.Key("client_id") + ": make the app in this org, or install its package there; with jwt, also try " +
+			org.Key("jwt.audience") + ": the org's My Domain URL, its " + org.Key("instance_url") + ", which External Client Apps are reported to need"
 	case strings.Contains(msg, "audience is invalid"):
 		return "the JWT's audience is not the org's login host: a sandbox org needs " + org.Key("jwt.audience") + ": https://test.salesforce.com (production and Developer Edition: https://login.salesforce.com)"
 	case strings.HasPrefix(msg, "invalid_client"):
-		return "check the app's consumer key (" + org.Key("client_id") + ") and secret (" + org.Key("client_secret") + "), and that the app (External Client App or connected app) is enabled for the org"
+		return "check the app's consumer key and secret, " + org.List("client_id", "client_secret") + ", and that the app (External Client App or connected app) is enabled for the org"
 	case strings.HasPrefix(msg, "invalid_grant"):
-		return "the grant was refused: check the user (" + org.Key("jwt.username") + ", or the client credentials flow's run-as user) is approved for the app (pre-authorized in its policies), and for jwt the certificate uploaded to the app and the audience"
+		return "the grant was refused: check that the user, " + org.Key("jwt.username") + " or the client credentials flow's run-as user, is approved for the app (pre-authorized in its policies), and for jwt the certificate uploaded to the app and the audience"
 	}
 	return "check the org's credentials in the config"
 }

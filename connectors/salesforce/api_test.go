@@ -27,6 +27,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
 	"github.com/dealsync/dealsync/connectors/salesforce/salesforcefake"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -152,17 +153,33 @@ func TestFetchDealErrorsAndSessionExpiry(t *testing.T) {
 	}
 	// ... naming the org's key and what to check.
 	if msg := err.Error(); !strings.Contains(strings.ToLower(msg), "org "+strings.ToLower(orgA)) ||
-		!strings.Contains(msg, "consumer key (the source's accounts."+orgA+".client_id) and secret (the source's accounts."+orgA+".client_secret)") {
+		!strings.Contains(msg, "consumer key and secret, the source's accounts."+orgA+".client_id and accounts."+orgA+".client_secret, and") {
 		t.Errorf("bad client secret: %v; want the org and the settings to check named", err)
 	}
-	// Built from a config, by their config keys, where an engineer edits them.
-	bad = testSourceIn(t, connectors.Env{ConfigKey: "connections.sf.source"}, func(c *Config) {
+	// Built from a config, by their config keys, where an engineer edits
+	// them, with the variables that can set them: never within other
+	// parentheses.
+	org, v := "connections.sf.source.accounts."+orgA, "DEALSYNC_CONNECTIONS_SF_SOURCE_ACCOUNTS_"+strings.ToUpper(orgA)
+	keyVar := func(key string) string {
+		if key == org {
+			return "" // an account's block, no setting: no variable sets it
+		}
+		return envVar(key)
+	}
+	bad = testSourceIn(t, connectors.Env{ConfigKey: "connections.sf.source", KeyVar: keyVar}, func(c *Config) {
 		c.Accounts = map[string]Account{orgA: {InstanceURL: f.URL, ClientID: "cid-a", ClientSecret: secret.New("wrong")}}
 	})
 	_, err = bad.FetchDeal(ctx, orgA, "0065w000023STAmAAO")
-	if msg, org := err.Error(), "connections.sf.source.accounts."+orgA; !strings.Contains(msg, "("+org+"): check the app's consumer key ("+org+".client_id) and secret ("+org+".client_secret)") {
+	if msg := err.Error(); !strings.Contains(msg, "org "+orgA+", configured under "+org+": check the app's consumer key and secret, "+
+		org+".client_id (or "+v+"_CLIENT_ID) and "+org+".client_secret (or "+v+"_CLIENT_SECRET), and that") || wording.ParenDepth(msg) > 1 {
 		t.Errorf("bad client secret, built from a config: %v", err)
 	}
+}
+
+// envVar is the variable of a config key as the config spells it when
+// no other key shares it (config.Config.KeyVar).
+func envVar(key string) string {
+	return "DEALSYNC_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
 }
 
 func TestTokenHints(t *testing.T) {
@@ -171,11 +188,18 @@ func TestTokenHints(t *testing.T) {
 		"invalid_client: invalid client credentials":                       "client_secret",
 		"invalid_grant: user hasn't approved this consumer":                "approved for the app",
 		"invalid_client: External client app is not installed in this org": "jwt.audience: the org's My Domain URL",
-		"OAUTH_EC_APP_NOT_FOUND: app not found":                            "External Client App of this consumer key",
+		"OAUTH_EC_APP_NOT_FOUND: app not found":                            "no External Client App installed of the consumer key in",
 		"unsupported_grant_type: grant type not supported":                 "check the org's credentials",
 	} {
 		if got := tokenHint(connectors.Keys{}, msg); !strings.Contains(got, want) {
 			t.Errorf("tokenHint(%q) = %q, want it to say %q", msg, got, want)
+		}
+		// With the variables beside the keys, no parentheses nest.
+		org := connectors.SourceKeys("connections.sf.source").Under("accounts." + orgA)
+		org.KeyVar = envVar
+		if got := tokenHint(org, msg); wording.ParenDepth(got) > 1 ||
+			(want != "check the org's credentials" && !strings.Contains(got, " (or DEALSYNC_CONNECTIONS_SF_SOURCE_ACCOUNTS_")) {
+			t.Errorf("tokenHint(%q) with the config's keys = %q, want the keys' variables, no parentheses in others", msg, got)
 		}
 	}
 }

@@ -25,6 +25,24 @@ func Duration(d time.Duration) string {
 	return s
 }
 
+// ParenDepth is how deep the parentheses of s nest: 0 without any, 1
+// for "a (b) c (d)", 2 for "a (b (c))". A message keeps it at 1: the
+// variable advice names beside a config key is in parentheses of its own
+// ("targets.x.realm_id (or DEALSYNC_TARGETS_X_REALM_ID)").
+func ParenDepth(s string) int {
+	depth, deepest := 0, 0
+	for _, r := range s {
+		switch r {
+		case '(':
+			depth++
+			deepest = max(deepest, depth)
+		case ')':
+			depth = max(depth-1, 0)
+		}
+	}
+	return deepest
+}
+
 // ListOrNone joins names with commas, or says "none".
 func ListOrNone(names []string) string {
 	if len(names) == 0 {

@@ -84,3 +84,18 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+func TestParenDepth(t *testing.T) {
+	for s, want := range map[string]int{
+		"":                            0,
+		"no parentheses":              0,
+		"a (b) c (d)":                 1,
+		"a (b (c)) d":                 2,
+		"check x (or X (y)), and (z)": 2,
+		"a) (b":                       1,
+	} {
+		if got := ParenDepth(s); got != want {
+			t.Errorf("ParenDepth(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
