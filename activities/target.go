@@ -89,13 +89,15 @@ func ParseTargetMismatch(msg string) (TargetMismatch, bool) {
 // ErrTypeTargetMismatch whose attempt sent nothing (sent, unless
 // earlierMay: an earlier attempt of the step may have written). A run
 // started before targets were pinned (pinned nil), or a pin this worker
-// cannot compare (connectors.TargetIdentity.Comparable), is not refused.
+// cannot compare (connectors.TargetIdentity.Comparable), is not refused;
+// nor is the pin the release before this one made of the same target
+// (connectors.TargetIdentity.Matches).
 func checkTarget(ctx context.Context, connection, account string, conn Connection, pinned *connectors.TargetIdentity, note string, earlierMay bool) error {
 	if pinned == nil {
 		return nil
 	}
 	here := conn.TargetIdentityFor(account)
-	if !here.Comparable(*pinned) || here.Fingerprint == pinned.Fingerprint {
+	if !here.Comparable(*pinned) || here.Matches(*pinned) {
 		return nil
 	}
 	return temporal.NewApplicationError(targetMismatch(connection, account, here, *pinned)+note, ErrTypeTargetMismatch,

@@ -36,7 +36,7 @@ func (e countingERP) CreateInvoice(context.Context, model.Invoice, connectors.Cu
 type identified struct{ baseURL string }
 
 func (i identified) IdentifyingSettings() []connectors.Setting {
-	return []connectors.Setting{{Key: "base_url", Value: connectors.IdentityURL(i.baseURL)}}
+	return []connectors.Setting{connectors.URLSetting("base_url", i.baseURL)}
 }
 
 // A worker whose config sends the run's connection to another ERP target
@@ -49,10 +49,14 @@ func (i identified) IdentifyingSettings() []connectors.Setting {
 func TestAnERPStepRefusesAnotherTargetThanTheRuns(t *testing.T) {
 	erpA := connectors.IdentifyTarget("books", "http", identified{"https://a.example"})
 	erpB := connectors.IdentifyTarget("books", "http", identified{"https://b.example"})
+	// A base_url whose host is written with a trailing dot, which the
+	// release before this one pinned as written.
+	erpC := connectors.IdentifyTarget("books", "http", identified{"https://c.example./v1"})
+	erpCEarlier := connectors.IdentifyTarget("books", "http", settingsOf{{Key: "base_url", Value: "https://c.example./v1"}})
 	calls := &atomic.Int32{}
 	erp := countingERP{calls: calls}
 	conn := Connection{Target: erp, TargetName: "books", TargetIdentity: erpB,
-		AccountTargets: map[string]NamedTarget{"7": {Name: "books", Target: erp, Identity: erpA}}}
+		AccountTargets: map[string]NamedTarget{"7": {Name: "books", Target: erp, Identity: erpA}, "8": {Name: "books", Target: erp, Identity: erpC}}}
 	a := &Activities{Connections: oneConnection{"pd": conn}}
 	ctx := context.Background()
 	steps := func(account string, pinned *connectors.TargetIdentity) (cerr, ierr error) {
@@ -101,6 +105,8 @@ func TestAnERPStepRefusesAnotherTargetThanTheRuns(t *testing.T) {
 		{"a run started before targets were pinned", "", nil},
 		{"an account routed to the run's target", "7", &erpA},
 		{"a pin of another scheme (a later release's)", "", &connectors.TargetIdentity{Fingerprint: "t9:abc", Description: "elsewhere"}},
+		{"the earlier release's pin of a host written with its trailing dot", "8", &erpCEarlier},
+		{"this release's pin of it", "8", &connectors.TargetIdentity{Fingerprint: erpC.Fingerprint, Description: erpC.Description}},
 	} {
 		calls.Store(0)
 		if cerr, ierr := steps(c.account, c.pinned); cerr != nil || ierr != nil || calls.Load() != 2 {

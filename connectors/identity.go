@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,6 +17,12 @@ import (
 type Setting struct {
 	Key   string
 	Value string
+	// Earlier is the value as the release before this one identified the
+	// target by it, when that differs from Value, "" when it does not: a
+	// base URL whose host ends with a dot, or is an IPv6 address written
+	// another way (URLSetting). The runs that release's intake pinned are
+	// not refused for it (TargetIdentity.Matches).
+	Earlier string
 }
 
 // TargetIdentifier is implemented by a target type's config: the
@@ -41,6 +48,20 @@ type TargetIdentity struct {
 	// Description says it for an operator: `target "books" (xero,
 	// tenant_id …, base_url https://api.xero.com/api.xro/2.0)`.
 	Description string `json:"description"`
+	// EarlierFingerprint is the Fingerprint the release before this one
+	// gave the same target, when one of its settings was identified
+	// otherwise then (Setting.Earlier); "" when it is Fingerprint. Never
+	// pinned: a step matches the pin of an earlier intake by it (Matches).
+	EarlierFingerprint string `json:"-"`
+}
+
+// Matches says whether pinned, the target a run was started for, is t:
+// the same fingerprint, or the one the release before this one gave t
+// (EarlierFingerprint), so that the runs an earlier intake pinned are
+// not refused for a setting this release identifies otherwise (a host
+// written with a trailing dot). Both must be Comparable.
+func (t TargetIdentity) Matches(pinned TargetIdentity) bool {
+	return t.Fingerprint == pinned.Fingerprint || (t.EarlierFingerprint != "" && t.EarlierFingerprint == pinned.Fingerprint)
 }
 
 // identityScheme starts every Fingerprint. A release that hashes other
@@ -80,20 +101,39 @@ func IdentifyTarget(name, typ string, cfg any) TargetIdentity {
 			}
 		}
 	}
-	pairs := make([][2]string, 0, len(settings)+2)
-	pairs = append(pairs, [2]string{"name", name}, [2]string{"type", typ})
 	shown := make([]string, 0, len(settings)+1)
 	shown = append(shown, typ)
+	earlier := false
 	for _, s := range settings {
-		pairs = append(pairs, [2]string{s.Key, s.Value})
 		shown = append(shown, s.Key+" "+s.Value)
+		earlier = earlier || (s.Earlier != "" && s.Earlier != s.Value)
+	}
+	id := TargetIdentity{
+		Fingerprint: fingerprint(name, typ, settings, false),
+		Description: fmt.Sprintf("target %q (%s)", name, strings.Join(shown, ", ")),
+	}
+	if earlier {
+		id.EarlierFingerprint = fingerprint(name, typ, settings, true)
+	}
+	return id
+}
+
+// fingerprint hashes the name, type and settings of a target, each
+// setting's Earlier value in place of its Value when earlier and it has
+// one.
+func fingerprint(name, typ string, settings []Setting, earlier bool) string {
+	pairs := make([][2]string, 0, len(settings)+2)
+	pairs = append(pairs, [2]string{"name", name}, [2]string{"type", typ})
+	for _, s := range settings {
+		v := s.Value
+		if earlier && s.Earlier != "" {
+			v = s.Earlier
+		}
+		pairs = append(pairs, [2]string{s.Key, v})
 	}
 	b, _ := json.Marshal(pairs) // strings only: cannot fail
 	sum := sha256.Sum256(b)
-	return TargetIdentity{
-		Fingerprint: identityScheme + hex.EncodeToString(sum[:12]),
-		Description: fmt.Sprintf("target %q (%s)", name, strings.Join(shown, ", ")),
-	}
+	return identityScheme + hex.EncodeToString(sum[:12])
 }
 
 // ParseDescription reads a TargetIdentity's Description back: the
@@ -138,11 +178,31 @@ func ParseDescription(desc string) (name string, shown []string, ok bool) {
 // http, 443 for https: https://api.example:443/v1 is
 // https://api.example/v1), without the user info, query and fragment,
 // which may hold a credential (rotated without changing where calls go).
-// Two names of one host (localhost and 127.0.0.1, an IP address and
-// its DNS name) stay apart: in general they are other hosts. A value
-// url.Parse refuses (which the target refuses when built) is not shown:
-// a hash of it stands for it.
-func IdentityURL(raw string) string {
+// A host's name is without its trailing dot (api.example. is the fully
+// qualified api.example), an IPv6 address in its short form, in lower
+// case ([0:0:0:0:0:0:0:1] is [::1]). Two names of one host (localhost and
+// 127.0.0.1, an IP address and its DNS name, an IPv4 address and the
+// IPv6 address that maps it) stay apart: in general they are other
+// hosts. A value url.Parse refuses (which the target refuses when built)
+// is not shown: a hash of it stands for it.
+func IdentityURL(raw string) string { return identityURL(raw, true) }
+
+// URLSetting is the identifying setting key of a configured URL, raw
+// (IdentityURL), with the value the release before this one identified
+// it by when that differs (Setting.Earlier: it kept a host's trailing
+// dot, and an IPv6 address as written).
+func URLSetting(key, raw string) Setting {
+	s := Setting{Key: key, Value: IdentityURL(raw)}
+	if earlier := identityURL(raw, false); earlier != s.Value {
+		s.Earlier = earlier
+	}
+	return s
+}
+
+// identityURL is IdentityURL, or, without canonicalHost, the form of
+// the release before this one, which kept a host's trailing dot and an
+// IPv6 address as written.
+func identityURL(raw string, canonicalHost bool) string {
 	raw = strings.TrimSpace(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -150,13 +210,22 @@ func IdentityURL(raw string) string {
 		return "(a URL that does not parse, " + hex.EncodeToString(sum[:6]) + ")"
 	}
 	scheme := strings.ToLower(u.Scheme)
-	return strings.TrimRight((&url.URL{Scheme: scheme, Host: identityHost(scheme, u), Path: u.Path, RawPath: u.RawPath}).String(), "/")
+	return strings.TrimRight((&url.URL{Scheme: scheme, Host: identityHost(scheme, u, canonicalHost), Path: u.Path, RawPath: u.RawPath}).String(), "/")
 }
 
 // identityHost is u's host in lower case, with its port in decimal unless
-// it is scheme's default (or empty, "https://api.example:/v1").
-func identityHost(scheme string, u *url.URL) string {
+// it is scheme's default (or empty, "https://api.example:/v1"); with
+// canonical, a name without its trailing dot and an IPv6 address in its
+// short form (netip).
+func identityHost(scheme string, u *url.URL, canonical bool) string {
 	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if canonical {
+		if addr, err := netip.ParseAddr(host); err == nil && addr.Is6() {
+			host = addr.String()
+		} else if err != nil {
+			host = strings.TrimSuffix(host, ".")
+		}
+	}
 	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
 		port = strconv.FormatUint(n, 10) // 0443 is 443
 	}

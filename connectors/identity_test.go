@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -14,20 +15,20 @@ func (s settings) IdentifyingSettings() []Setting { return s }
 // a change of any of them changes the fingerprint; the description says
 // them for an operator, leaving out settings without a value.
 func TestTargetIdentityIsNameTypeAndSettings(t *testing.T) {
-	base := IdentifyTarget("books", "xero", settings{{"tenant_id", "t-1"}, {"base_url", "https://api.example"}, {"unset", ""}})
+	base := IdentifyTarget("books", "xero", settings{{Key: "tenant_id", Value: "t-1"}, {Key: "base_url", Value: "https://api.example"}, {Key: "unset", Value: ""}})
 	if !strings.HasPrefix(base.Fingerprint, identityScheme) || base.Description != `target "books" (xero, tenant_id t-1, base_url https://api.example)` {
 		t.Fatalf("identity %+v", base)
 	}
-	if again := IdentifyTarget("books", "xero", settings{{"tenant_id", "t-1"}, {"base_url", "https://api.example"}}); again != base {
+	if again := IdentifyTarget("books", "xero", settings{{Key: "tenant_id", Value: "t-1"}, {Key: "base_url", Value: "https://api.example"}}); again != base {
 		t.Errorf("the same target: %+v, then %+v", base, again)
 	}
 	for name, other := range map[string]TargetIdentity{
-		"another name":   IdentifyTarget("books2", "xero", settings{{"tenant_id", "t-1"}, {"base_url", "https://api.example"}}),
-		"another type":   IdentifyTarget("books", "quickbooks", settings{{"tenant_id", "t-1"}, {"base_url", "https://api.example"}}),
-		"another tenant": IdentifyTarget("books", "xero", settings{{"tenant_id", "t-2"}, {"base_url", "https://api.example"}}),
-		"another URL":    IdentifyTarget("books", "xero", settings{{"tenant_id", "t-1"}, {"base_url", "https://other.example"}}),
+		"another name":   IdentifyTarget("books2", "xero", settings{{Key: "tenant_id", Value: "t-1"}, {Key: "base_url", Value: "https://api.example"}}),
+		"another type":   IdentifyTarget("books", "quickbooks", settings{{Key: "tenant_id", Value: "t-1"}, {Key: "base_url", Value: "https://api.example"}}),
+		"another tenant": IdentifyTarget("books", "xero", settings{{Key: "tenant_id", Value: "t-2"}, {Key: "base_url", Value: "https://api.example"}}),
+		"another URL":    IdentifyTarget("books", "xero", settings{{Key: "tenant_id", Value: "t-1"}, {Key: "base_url", Value: "https://other.example"}}),
 		// The values are not run together: "a b" + "c" is not "a" + "b c".
-		"values shifted": IdentifyTarget("books", "xero", settings{{"tenant_id", "t-1 base_url"}, {"base_url", "https://api.example"}}),
+		"values shifted": IdentifyTarget("books", "xero", settings{{Key: "tenant_id", Value: "t-1 base_url"}, {Key: "base_url", Value: "https://api.example"}}),
 	} {
 		if other.Fingerprint == base.Fingerprint {
 			t.Errorf("%s: the same fingerprint %s", name, base.Fingerprint)
@@ -77,7 +78,7 @@ func TestIdentityURLLeavesOutTheDefaultPort(t *testing.T) {
 			}
 		}
 		id := func(raw string) string {
-			return IdentifyTarget("books", "http", settings{{"base_url", IdentityURL(raw)}}).Fingerprint
+			return IdentifyTarget("books", "http", settings{{Key: "base_url", Value: IdentityURL(raw)}}).Fingerprint
 		}
 		if id(same[0]) != id(same[len(same)-1]) {
 			t.Errorf("%q and %q: two identities", same[0], same[len(same)-1])
@@ -121,10 +122,10 @@ func TestParseDescriptionReadsADescriptionBack(t *testing.T) {
 		name  string
 		shown []string
 	}{
-		{IdentifyTarget("books", "xero", settings{{"tenant_id", "t-1"}, {"base_url", "https://api.example"}}),
+		{IdentifyTarget("books", "xero", settings{{Key: "tenant_id", Value: "t-1"}, {Key: "base_url", Value: "https://api.example"}}),
 			"books", []string{"xero", "tenant_id t-1", "base_url https://api.example"}},
 		{IdentifyTarget(`odd "name", (x)`, "http", nil), `odd "name", (x)`, []string{"http"}},
-		{IdentifyTarget("erp", "http", settings{{"base_url", IdentityURL("https://erp/%zz")}, {"realm_id", "9"}}),
+		{IdentifyTarget("erp", "http", settings{{Key: "base_url", Value: IdentityURL("https://erp/%zz")}, {Key: "realm_id", Value: "9"}}),
 			"erp", []string{"http", "base_url " + IdentityURL("https://erp/%zz"), "realm_id 9"}},
 	} {
 		name, shown, ok := ParseDescription(c.id.Description)
@@ -136,5 +137,79 @@ func TestParseDescriptionReadsADescriptionBack(t *testing.T) {
 		if _, _, ok := ParseDescription(text); ok {
 			t.Errorf("ParseDescription(%q) read it", text)
 		}
+	}
+}
+
+// A host written with its trailing dot (the fully qualified name) is the
+// host without it, and an IPv6 address is one however it is written
+// ([0:0:0:0:0:0:0:1] is [::1]): a base_url written so keeps its target's
+// identity. An IPv4 address and the IPv6 address that maps it, or ::1 and
+// 127.0.0.1, stay two hosts, as localhost and 127.0.0.1 do.
+func TestIdentityURLTakesAHostHoweverWritten(t *testing.T) {
+	for _, same := range [][]string{
+		{"https://api.example.com/v1", "https://api.example.com./v1", "HTTPS://API.Example.COM.:443/v1/"},
+		{"http://localhost:8090", "http://localhost.:8090"},
+		{"http://127.0.0.1:8090", "http://127.0.0.1.:8090"},
+		{"http://[::1]:8080/x", "http://[0:0:0:0:0:0:0:1]:8080/x", "http://[0::1]:8080/x/", "http://[0000:0000::0001]:08080/x"},
+		{"https://[2001:db8::1]/api", "https://[2001:DB8:0:0:0:0:0:1]:443/api", "https://[2001:0db8::0001]/api"},
+	} {
+		for _, raw := range same[1:] {
+			if got, want := IdentityURL(raw), IdentityURL(same[0]); got != want {
+				t.Errorf("IdentityURL(%q) = %q, want %q as for %q", raw, got, want, same[0])
+			}
+		}
+		id := func(raw string) TargetIdentity {
+			return IdentifyTarget("books", "http", settings{URLSetting("base_url", raw)})
+		}
+		if first, last := id(same[0]), id(same[len(same)-1]); first.Fingerprint != last.Fingerprint {
+			t.Errorf("%q and %q: two identities", same[0], same[len(same)-1])
+		}
+	}
+	if got := IdentityURL("http://[0:0:0:0:0:0:0:1]:8080/"); got != "http://[::1]:8080" {
+		t.Errorf("an IPv6 address shown as %q, want http://[::1]:8080", got)
+	}
+	if got := IdentityURL("https://api.example.com./v1"); got != "https://api.example.com/v1" {
+		t.Errorf("a name with its trailing dot shown as %q, want https://api.example.com/v1", got)
+	}
+	for _, other := range [][2]string{
+		{"http://[::1]", "http://127.0.0.1"},
+		{"http://[::ffff:127.0.0.1]", "http://127.0.0.1"},
+		{"http://[::1]", "http://[::2]"},
+		{"https://api.example.com", "https://api.example.co"},
+		{"http://localhost.", "http://127.0.0.1"},
+	} {
+		if IdentityURL(other[0]) == IdentityURL(other[1]) {
+			t.Errorf("%q and %q: one identity %q; want two", other[0], other[1], IdentityURL(other[0]))
+		}
+	}
+}
+
+// The release before this one identified such a base_url as written: the
+// runs its intake pinned to it match the target (Matches, by its
+// EarlierFingerprint), which is never pinned itself; another target, or
+// the pin of the host written without the dot then, does not match.
+func TestAnEarlierReleasesPinOfTheSameTargetMatches(t *testing.T) {
+	for _, c := range []struct{ raw, earlier string }{
+		{"https://api.example.com./v1", "https://api.example.com./v1"},
+		{"http://[0:0:0:0:0:0:0:1]:8080/", "http://[0:0:0:0:0:0:0:1]:8080"},
+	} {
+		here := IdentifyTarget("books", "http", settings{{Key: "realm_id", Value: "9"}, URLSetting("base_url", c.raw)})
+		// The earlier release's pin: its identity of the URL as written.
+		pin := IdentifyTarget("books", "http", settings{{Key: "realm_id", Value: "9"}, {Key: "base_url", Value: c.earlier}})
+		if pin.Fingerprint == here.Fingerprint || !here.Matches(pin) || !here.Matches(here) {
+			t.Errorf("%s: %+v does not match the earlier release's pin %+v (or itself)", c.raw, here, pin)
+		}
+		b, err := json.Marshal(here)
+		if err != nil || strings.Contains(string(b), here.EarlierFingerprint) || strings.Contains(string(b), "arlier") {
+			t.Errorf("%s: pinned as %s (%v): want no earlier fingerprint", c.raw, b, err)
+		}
+		other := IdentifyTarget("books", "http", settings{{Key: "realm_id", Value: "10"}, {Key: "base_url", Value: c.earlier}})
+		if here.Matches(other) {
+			t.Errorf("%s: matches another realm's earlier pin", c.raw)
+		}
+	}
+	plain := IdentifyTarget("books", "http", settings{URLSetting("base_url", "https://api.example.com/v1")})
+	if plain.EarlierFingerprint != "" || plain.Matches(IdentifyTarget("books", "http", settings{{Key: "base_url", Value: "https://api.example.com./v1"}})) {
+		t.Errorf("a base_url written as before: %+v; want no earlier fingerprint, matching no other pin", plain)
 	}
 }

@@ -246,7 +246,7 @@ func (r *Result) noteSettings(was, now workflows.InvoiceDealInput, writeBack boo
 		// variables send the connection elsewhere than the workers' makes
 		// runs they refuse (ERPTargetMismatch), or, on a target changed on
 		// purpose, says where the invoice now goes.
-		if w, n := was.ERPTarget, now.ERPTarget; w != nil && n != nil && w.Comparable(*n) && w.Fingerprint != n.Fingerprint {
+		if w, n := was.ERPTarget, now.ERPTarget; w != nil && n != nil && w.Comparable(*n) && !n.Matches(*w) {
 			diffs = append(diffs, fmt.Sprintf("the ERP target (connections.%s.target or account_targets, or a DEALSYNC_TARGETS_ variable) %s → %s",
 				now.Connection, w.Description, n.Description))
 		}

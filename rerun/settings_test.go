@@ -70,11 +70,17 @@ func TestSettingsWarningNamesAChangedTarget(t *testing.T) {
 	if !strings.Contains(r.SettingsWarning, want) {
 		t.Errorf("warning %q does not say %q", r.SettingsWarning, want)
 	}
+	// The target of a base_url written with its host's trailing dot, as
+	// this release identifies it, and as the release before pinned it.
+	dotted := connectors.IdentifyTarget("books", "http", targetSettings{connectors.URLSetting("base_url", "https://erp.example./v1")})
+	pinnedBefore := connectors.IdentifyTarget("books", "http", targetSettings{{Key: "base_url", Value: "https://erp.example./v1"}})
 	for name, c := range map[string]struct {
 		was, now  workflows.InvoiceDealInput
 		writeBack bool
 	}{
-		"same target":         {was, was, false},
+		"same target": {was, was, false},
+		"same target, pinned by the release before": {workflows.InvoiceDealInput{Connection: "shop", ERPTarget: &pinnedBefore},
+			workflows.InvoiceDealInput{Connection: "shop", ERPTarget: &dotted}, false},
 		"older release's run": {workflows.InvoiceDealInput{Connection: "shop"}, now, false},
 		"write-back-only run": {was, now, true},
 	} {
@@ -152,3 +158,8 @@ connections:
 		t.Errorf("without KeyVar: %q", got)
 	}
 }
+
+// targetSettings is a target config that names the settings it holds.
+type targetSettings []connectors.Setting
+
+func (s targetSettings) IdentifyingSettings() []connectors.Setting { return s }

@@ -157,7 +157,7 @@ type Config struct {
 // (connectors.TargetIdentifier): base_url without user info or query,
 // never auth_value.
 func (c Config) IdentifyingSettings() []connectors.Setting {
-	return []connectors.Setting{{Key: "base_url", Value: connectors.IdentityURL(c.BaseURL)}}
+	return []connectors.Setting{connectors.URLSetting("base_url", c.BaseURL)}
 }
 
 // DefaultConfig is a Config with every default filled in but BaseURL.

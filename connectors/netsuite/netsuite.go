@@ -129,7 +129,7 @@ func (c Config) IdentifyingSettings() []connectors.Setting {
 	}
 	return []connectors.Setting{
 		{Key: "account_id", Value: strings.ToUpper(strings.TrimSpace(c.AccountID))},
-		{Key: "base_url", Value: connectors.IdentityURL(base)},
+		connectors.URLSetting("base_url", base),
 	}
 }
 

@@ -89,7 +89,7 @@ type Config struct {
 func (c Config) IdentifyingSettings() []connectors.Setting {
 	return []connectors.Setting{
 		{Key: "realm_id", Value: strings.TrimSpace(c.RealmID)},
-		{Key: "base_url", Value: connectors.IdentityURL(c.BaseURL)},
+		connectors.URLSetting("base_url", c.BaseURL),
 	}
 }
 

@@ -108,7 +108,7 @@ func (c Config) RotatingGrant() (clientID string, refreshToken secret.Secret, to
 func (c Config) IdentifyingSettings() []connectors.Setting {
 	return []connectors.Setting{
 		{Key: "tenant_id", Value: strings.ToLower(strings.TrimSpace(c.TenantID))},
-		{Key: "base_url", Value: connectors.IdentityURL(c.BaseURL)},
+		connectors.URLSetting("base_url", c.BaseURL),
 	}
 }
 
