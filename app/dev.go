@@ -311,8 +311,8 @@ func ListenOn(what, key, addr string) (net.Listener, error) {
 // the dev connections invoice) when the file defines it, for a dev whose
 // sandbox ERP listens on addr: a `sandbox` target written in the file
 // keeps its base_url when dev.sandbox_listen changes, and its runs would
-// call another port. On this machine (a loopback base_url) that is
-// another program, another dealsync dev's sandbox ERP most likely, which
+// call another port. On this machine (a loopback base_url, or an address
+// of one of its interfaces: config.IsLocal) that is another program, another dealsync dev's sandbox ERP most likely, which
 // would take the invoices while this one's stays empty
 // (examples/dealsync.yaml with the ports moved by DEALSYNC_* variables):
 // dev refuses to start (the error), saying what to set. Elsewhere it is a
@@ -336,7 +336,7 @@ func CheckSandboxTarget(cfg *config.Config, addr string) (warning string, err er
 	if err == nil {
 		shown = erpkit.ShownURL(u)
 	}
-	if err == nil && config.IsLoopback(u.Hostname()) && !cfg.IsDevDefault("targets", "sandbox") {
+	if err == nil && config.IsLocal(u.Hostname()) && !cfg.IsDevDefault("targets", "sandbox") {
 		return "", fmt.Errorf("targets.sandbox.base_url is %s, on this machine but not the sandbox ERP of this dealsync dev (%s, dev.sandbox_listen): "+
 			"the runs' invoices would go to whatever listens there (another dealsync dev?), not to this one's sandbox; "+
 			"set DEALSYNC_TARGETS_SANDBOX_BASE_URL=%s as well (targets.sandbox.base_url), or leave targets.sandbox out of the file so that it follows dev.sandbox_listen "+
@@ -350,10 +350,12 @@ func CheckSandboxTarget(cfg *config.Config, addr string) (warning string, err er
 
 // SandboxUsers are the connections of cfg, sorted, that invoice in the
 // sandbox ERP listening on addr: their target, or one their
-// account_targets give an account, is an http target whose base_url is
-// that address. A connection whose target is another ERP (a test
-// instance of the real one) sends it nothing, and the banner does not
-// send its reader there to look for the invoices.
+// account_targets give an account, is an http target whose base_url
+// reaches that address (config.SameHostPort: a LAN address of this
+// machine reaches a sandbox on every interface). A connection whose
+// target is another ERP (a test instance of the real one) sends it
+// nothing, and the banner does not send its reader there to look for the
+// invoices.
 func SandboxUsers(cfg *config.Config, addr string) []string {
 	isSandbox := func(target string) bool {
 		tc, ok := cfg.Targets[strings.ToLower(target)]

@@ -341,6 +341,42 @@ connections:
 	}
 }
 
+// A sandbox ERP listening on every interface is reached on any address of
+// this machine, a loopback alias (127.0.0.2) or an interface's (a LAN
+// address): the banner names the connections whose target's base_url is
+// one, and the sandbox target check takes it for dev's sandbox. On one
+// address only, another address of this machine is another program's:
+// named by neither, and refused by the check, as a loopback address is.
+func TestSandboxUsersAndTheSandboxTargetCheckTakeAnAddressOfThisMachine(t *testing.T) {
+	const port = "19103"
+	hosts := []string{"127.0.0.2"}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipnet, ok := a.(*net.IPNet); ok && !ipnet.IP.IsLoopback() && !ipnet.IP.IsLinkLocalUnicast() {
+				hosts = append(hosts, ipnet.IP.String()) // a LAN address of this machine
+				break
+			}
+		}
+	}
+	if len(hosts) == 1 {
+		t.Log("this machine has no interface address but loopback: only 127.0.0.2 is tried")
+	}
+	for _, host := range hosts {
+		cfg := devConfig(t, "dev: {data_dir: %s}\ntargets:\n  sandbox: {type: http, base_url: \"http://"+net.JoinHostPort(host, port)+"\"}\n")
+		for _, listen := range []string{"0.0.0.0:" + port, "[::]:" + port} {
+			warning, err := CheckSandboxTarget(cfg, listen)
+			if users := SandboxUsers(cfg, listen); !slices.Equal(users, []string{"demo"}) || warning != "" || err != nil {
+				t.Errorf("%s, sandbox on %s: users %q, check %q, %v; want demo, no warning, no refusal", host, listen, users, warning, err)
+			}
+		}
+		listen := "127.0.0.1:" + port
+		warning, err := CheckSandboxTarget(cfg, listen)
+		if users := SandboxUsers(cfg, listen); len(users) != 0 || warning != "" || err == nil || !strings.Contains(err.Error(), "on this machine but not the sandbox ERP of this dealsync dev") {
+			t.Errorf("%s, sandbox on %s: users %q, check %q, %v; want none, refused as on this machine", host, listen, users, warning, err)
+		}
+	}
+}
+
 // syncBuffer is a bytes.Buffer that the goroutines of a dev may log to
 // at once.
 type syncBuffer struct {

@@ -895,10 +895,16 @@ func DialAddr(listen string) string {
 }
 
 // SameHostPort reports whether baseURL addresses the server listening on
-// listen: the same port, and the same host, where a listen address on
-// every interface ("", 0.0.0.0, ::) is reached on 127.0.0.1 and localhost
-// is the loopback address.
-func SameHostPort(baseURL, listen string) bool {
+// listen: the same port, and a host that reaches it: the same host, where
+// localhost is the loopback address, or, for a listen address on every
+// interface ("", 0.0.0.0, ::), any address of this machine (IsLocal: a
+// loopback address, 127.0.0.2 too, or one of its interfaces', a LAN
+// address). A name other than localhost is not looked up.
+func SameHostPort(baseURL, listen string) bool { return reachesListener(baseURL, listen, interfaceIPs) }
+
+// reachesListener is SameHostPort with the addresses of this machine's
+// interfaces given by local.
+func reachesListener(baseURL, listen string, local func() []net.IP) bool {
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Host == "" {
 		return false
@@ -907,7 +913,7 @@ func SameHostPort(baseURL, listen string) bool {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	lhost, lport, err := net.SplitHostPort(DialAddr(listen))
+	lhost, lport, err := net.SplitHostPort(listen)
 	if err != nil {
 		return false
 	}
@@ -915,6 +921,9 @@ func SameHostPort(baseURL, listen string) bool {
 		return false
 	} else if p2, err2 := strconv.Atoi(lport); err2 != nil || p1 != p2 {
 		return false
+	}
+	if ip := net.ParseIP(lhost); lhost == "" || (ip != nil && ip.IsUnspecified()) {
+		return isLocal(host, local)
 	}
 	return sameHost(host, lhost)
 }
@@ -935,6 +944,44 @@ func sameHost(a, b string) bool {
 func IsLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+}
+
+// IsLocal reports whether host (as url.URL.Hostname gives it) is this
+// machine: its loopback (IsLoopback), or an address of one of its network
+// interfaces (net.InterfaceAddrs: a LAN address). A name other than
+// localhost is not looked up.
+func IsLocal(host string) bool { return isLocal(host, interfaceIPs) }
+
+// isLocal is IsLocal with the addresses of this machine's interfaces
+// given by local.
+func isLocal(host string, local func() []net.IP) bool {
+	if IsLoopback(host) {
+		return true
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return false
+	}
+	return slices.ContainsFunc(local(), ip.Equal)
+}
+
+// interfaceIPs are the addresses of this machine's network interfaces;
+// none when they cannot be read.
+func interfaceIPs() []net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var ips []net.IP
+	for _, a := range addrs {
+		switch a := a.(type) {
+		case *net.IPNet:
+			ips = append(ips, a.IP)
+		case *net.IPAddr:
+			ips = append(ips, a.IP)
+		}
+	}
+	return ips
 }
 
 // connectionNames lists the connections known from file and defaults.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -1113,6 +1114,57 @@ func TestSameHostPortComparesTheParsedAddress(t *testing.T) {
 			t.Errorf("SameHostPort(%q, %q) = %v, want %v", c.baseURL, c.listen, got, c.want)
 		}
 	}
+}
+
+// A server listening on every interface is reached on any address of
+// this machine: a loopback alias (127.0.0.2, ::1) or an address of one of
+// its interfaces (a LAN address, which a base_url may name to reach dev's
+// sandbox), not on another machine's; a server listening on one address
+// only on that one (and on localhost for the loopback's).
+func TestSameHostPortOfAServerOnEveryInterface(t *testing.T) {
+	lan := func() []net.IP {
+		return []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("192.168.1.5"), net.ParseIP("fd00::5")}
+	}
+	for _, c := range []struct {
+		baseURL, listen string
+		want            bool
+	}{
+		{"http://192.168.1.5:8090", "0.0.0.0:8090", true},
+		{"http://192.168.1.5:8090/api", ":8090", true},
+		{"http://[fd00::5]:8090", "[::]:8090", true},
+		{"http://127.0.0.2:8090", "0.0.0.0:8090", true},
+		{"http://[::1]:8090", ":8090", true},
+		{"http://localhost:8090", "[::]:8090", true},
+		{"http://192.168.1.6:8090", "0.0.0.0:8090", false}, // another machine
+		{"http://192.168.1.5:8091", "0.0.0.0:8090", false}, // another port
+		{"http://erp.example.com:8090", "0.0.0.0:8090", false},
+		{"http://0.0.0.0:8090", "0.0.0.0:8090", false},
+		// Listening on one address: only that one reaches it.
+		{"http://192.168.1.5:8090", "127.0.0.1:8090", false},
+		{"http://127.0.0.2:8090", "127.0.0.1:8090", false},
+		{"http://127.0.0.1:8090", "192.168.1.5:8090", false},
+		{"http://192.168.1.5:8090", "192.168.1.5:8090", true},
+	} {
+		if got := config.SameHostPortWith(c.baseURL, c.listen, lan); got != c.want {
+			t.Errorf("SameHostPort(%q, %q) on a machine at 192.168.1.5 = %v, want %v", c.baseURL, c.listen, got, c.want)
+		}
+	}
+	// This machine's own interfaces, read: an address of one that is not
+	// loopback (when it has one) reaches a server on every interface.
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ipnet, ok := a.(*net.IPNet); ok && !ipnet.IP.IsLoopback() && !ipnet.IP.IsLinkLocalUnicast() {
+			base := "http://" + net.JoinHostPort(ipnet.IP.String(), "19104")
+			if !config.SameHostPort(base, "0.0.0.0:19104") || !config.IsLocal(ipnet.IP.String()) || config.SameHostPort(base, "127.0.0.1:19104") {
+				t.Errorf("%s, an address of this machine: not taken for it", base)
+			}
+			return
+		}
+	}
+	t.Log("this machine has no interface address but loopback: only the given addresses were tried")
 }
 
 // Under the dev defaults Temporal is dev's embedded server,
