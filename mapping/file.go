@@ -294,6 +294,11 @@ type parser struct {
 	// evaluated before the expression being compiled: all of them for
 	// the lines and amount_line.
 	evaluated int
+	// via are the key paths reached through an alias or a merge key, and
+	// where (see usedAt); merged and merging are pairs' (anchors.go).
+	via     map[string]use
+	merged  map[*yaml.Node][]pair
+	merging map[*yaml.Node]bool
 }
 
 func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
@@ -350,7 +355,10 @@ func parse(file string, data []byte, strict bool) (*File, error) {
 		p.at(&doc, "", "a mapping file must be a YAML mapping with at least a `name`")
 		return nil, &LoadError{Problems: p.problems}
 	}
-	p.parse(doc.Content[0])
+	if !p.checkSelfAliases(doc.Content[0]) {
+		p.parse(doc.Content[0])
+		p.usedAt()
+	}
 	if len(p.problems) > 0 {
 		sort.SliceStable(p.problems, func(i, j int) bool {
 			a, b := p.problems[i], p.problems[j]
@@ -367,9 +375,16 @@ func parse(file string, data []byte, strict bool) (*File, error) {
 // yamlLineRE is the line YAML starts its messages with ("line 3: ...").
 var yamlLineRE = regexp.MustCompile(`^line (\d+): `)
 
-// yamlKeyRE is a line of a block mapping: its indentation, its key and the
-// value written after the key, if any.
-var yamlKeyRE = regexp.MustCompile(`^( *)([A-Za-z_][A-Za-z0-9_]*):(?:[ \t]+(.*))?$`)
+// yamlKeyRE is a line of a block mapping: its indentation, its key (or
+// the merge key, <<) and the value written after the key, if any.
+var yamlKeyRE = regexp.MustCompile(`^( *)([A-Za-z_][A-Za-z0-9_]*|<<):(?:[ \t]+(.*))?$`)
+
+// anchorOnlyRE is a value that is only an anchor or a tag (`lines:
+// &line`), which opens a block on the lines below, as no value does.
+var anchorOnlyRE = regexp.MustCompile(`^(?:[&!]\S*[ \t]*)+(?:#.*)?$`)
+
+// anchorRE is an anchor before a value (`tax_code: &tc "OUTPUT2"`).
+var anchorRE = regexp.MustCompile(`^&\S+[ \t]+`)
 
 // yamlProblem is the problem of a file that YAML cannot read: YAML's
 // message, its line given once (as the position, not again in the
@@ -457,7 +472,13 @@ func yamlProblem(file string, lines []string, err error) Problem {
 	if e.cont {
 		pr.Message = fmt.Sprintf("%s: %s; quote the whole expression, or write it as a literal block (`%s: |`, the expression on the lines below)", msg, why, e.name)
 	} else {
-		pr.Message = fmt.Sprintf("%s: %s; quote the whole expression: `%s: %s`", msg, why, e.name, yamlQuoted(stripComment(e.text)))
+		name := e.name
+		if e.anchor != "" {
+			name += ": " + e.anchor
+		} else {
+			name += ":"
+		}
+		pr.Message = fmt.Sprintf("%s: %s; quote the whole expression: `%s %s`", msg, why, name, yamlQuoted(stripComment(e.text)))
 	}
 	return pr
 }
@@ -470,6 +491,8 @@ type exprLine struct {
 	col  int    // 1-based column, in characters, where text starts
 	// cont: the line continues the value of the key on a line above.
 	cont bool
+	// anchor is the anchor written before the value (`&ref`), if any.
+	anchor string
 }
 
 // expressionAt is the expression that line l (1-based) of a mapping file
@@ -482,10 +505,15 @@ func expressionAt(lines []string, l int) (e exprLine, ok bool) {
 	}
 	raw := strings.TrimSuffix(lines[l-1], "\r")
 	indent := len(raw) - len(strings.TrimLeft(raw, " "))
-	inline := func(m []string) bool { return m != nil && m[3] != "" && !strings.HasPrefix(m[3], "#") }
+	inline := func(m []string) bool {
+		return m != nil && m[3] != "" && !strings.HasPrefix(m[3], "#") && !anchorOnlyRE.MatchString(m[3])
+	}
 	if m := yamlKeyRE.FindStringSubmatch(raw); inline(m) {
 		e.name, e.text = m[2], m[3]
-		e.col = utf8.RuneCountInString(raw[:len(raw)-len(m[3])]) + 1
+		if a := anchorRE.FindString(e.text); a != "" {
+			e.anchor, e.text = strings.TrimSpace(a), e.text[len(a):] // the value is after its anchor
+		}
+		e.col = utf8.RuneCountInString(raw[:len(raw)-len(e.text)]) + 1
 	}
 	var keys []string
 	first := true
@@ -505,6 +533,9 @@ func expressionAt(lines []string, l int) (e exprLine, ok bool) {
 			e = exprLine{name: m[2], text: strings.TrimLeft(raw, " "), col: utf8.RuneCountInString(raw[:len(raw)-len(strings.TrimLeft(raw, " "))]) + 1, cont: true}
 		case inline(m):
 			return e, false
+		case m[2] == "<<":
+			// A mapping merged in (`<<:` and its keys below): they
+			// are the keys of the mapping the merge key is in.
 		default:
 			keys = append([]string{m[2]}, keys...)
 		}
@@ -611,6 +642,7 @@ func (p *parser) entries(n *yaml.Node, path string, known ...string) map[string]
 	if n == nil {
 		return out
 	}
+	n = p.resolve(n, path)
 	if n.Kind != yaml.MappingNode {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			return out
@@ -625,22 +657,30 @@ func (p *parser) entries(n *yaml.Node, path string, known ...string) map[string]
 		p.at(n, path, "%s", msg)
 		return out
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		key := joinKey(path, k.Value)
-		if _, dup := out[k.Value]; dup {
-			p.at(k, key, "duplicate key")
+	seen := map[string]bool{}
+	for _, kv := range p.pairs(n, path) {
+		k, name := kv.key, p.keyText(kv.key)
+		key := joinKey(path, name)
+		if seen[name] {
+			p.at(k, key, "duplicate key") // merged keys are never twice (pairs)
 			continue
 		}
-		if known != nil && !contains(known, k.Value) {
-			if best, ok := wording.TypoOf(k.Value, known); ok {
+		seen[name] = true
+		if kv.merged != nil {
+			if p.via == nil {
+				p.via = map[string]use{}
+			}
+			p.via[key] = *kv.merged
+		}
+		if known != nil && !contains(known, name) {
+			if best, ok := wording.TypoOf(name, known); ok {
 				p.at(k, key, "unknown key (did you mean %s? known keys: %s)", best, strings.Join(known, ", "))
 			} else {
 				p.at(k, key, "unknown key (known keys: %s)", strings.Join(known, ", "))
 			}
 			continue
 		}
-		out[k.Value] = v
+		out[name] = p.resolve(kv.value, key)
 	}
 	return out
 }

@@ -1,0 +1,209 @@
+package mapping
+
+import (
+	"fmt"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// A mapping file is read as any YAML reader reads it: an alias (*name)
+// stands for the value anchored &name, and a merge key (`<<: *name`,
+// `<<: [*a, *b]`, or a mapping written after `<<:`) puts the keys of the
+// mappings it names into the mapping it is in, where the keys written
+// beside it win over the merged ones, and a mapping earlier in the list
+// over a later one. The parser follows them as it walks the file
+// (entries), so only what it reads is expanded: a file whose aliases
+// would expand to millions of values (a "billion laughs") costs no more
+// than its text. A problem of a value reached through an alias or a merge
+// is reported where the value is written, naming where it is used.
+
+// use is where a value of the file reached through an alias or a merge
+// key is used.
+type use struct {
+	// at is the alias (*name) that stands for the value, or the merge key
+	// (<<) that merged it.
+	at *yaml.Node
+	// source is, for a merge, the merged mapping as the merge key's
+	// value gives it: an alias, or a mapping written there.
+	source *yaml.Node
+}
+
+// String words u for a message: `used as *ref at line 4`, `merged by
+// <<: *line at line 20`.
+func (u use) String() string {
+	if u.at.Kind == yaml.AliasNode {
+		return fmt.Sprintf("used as *%s at line %d", u.at.Value, u.at.Line)
+	}
+	if u.source != nil && u.source.Kind == yaml.AliasNode {
+		return fmt.Sprintf("merged by <<: *%s at line %d", u.source.Value, u.at.Line)
+	}
+	return fmt.Sprintf("merged by << at line %d", u.at.Line)
+}
+
+// pair is a key of a mapping and its value; merged is set for a key that
+// a merge key gave the mapping.
+type pair struct {
+	key, value *yaml.Node
+	merged     *use
+}
+
+// isMerge says whether the key n is YAML's merge key, <<, unquoted.
+func isMerge(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!merge"
+}
+
+// resolve is the node an alias stands for (n itself when it is none);
+// when n is an alias, the value at path is remembered as used through it.
+func (p *parser) resolve(n *yaml.Node, path string) *yaml.Node {
+	if n == nil || n.Kind != yaml.AliasNode {
+		return n
+	}
+	at := n
+	// An anchor is never put on an alias: one step, bounded anyway.
+	for i := 0; i < 8 && n.Kind == yaml.AliasNode && n.Alias != nil; i++ {
+		n = n.Alias
+	}
+	if p.via == nil {
+		p.via = map[string]use{}
+	}
+	p.via[path] = use{at: at}
+	return n
+}
+
+// pairs are the keys of the mapping n (at path) as YAML reads them: its
+// own, in the file's order (duplicates kept: entries reports them), then
+// those its merge keys give it that it does not have already. A merge
+// key's value that is no mapping, nor an alias of one, nor a list of
+// those, is reported.
+func (p *parser) pairs(n *yaml.Node, path string) []pair {
+	if out, ok := p.merged[n]; ok {
+		return out
+	}
+	if p.merging[n] {
+		// Not reached: checkSelfAliases refuses a value that merges
+		// itself before the file is walked.
+		return nil
+	}
+	if p.merging == nil {
+		p.merging, p.merged = map[*yaml.Node]bool{}, map[*yaml.Node][]pair{}
+	}
+	p.merging[n] = true
+	defer delete(p.merging, n)
+	var out []pair
+	have := map[string]bool{}
+	var merges [][2]*yaml.Node // the merge keys and their values
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			merges = append(merges, [2]*yaml.Node{k, v})
+			continue
+		}
+		out = append(out, pair{key: k, value: v})
+		have[p.keyText(k)] = true
+	}
+	if len(merges) > 1 {
+		for _, m := range merges[1:] {
+			p.at(m[0], joinKey(path, "<<"), "duplicate key: a mapping has one merge key; merge several mappings with a list, <<: [*a, *b] (the first one's keys win)")
+		}
+		merges = merges[:1]
+	}
+	for _, m := range merges {
+		key, val := m[0], m[1]
+		sources := []*yaml.Node{val}
+		if val.Kind == yaml.SequenceNode {
+			sources = val.Content
+		}
+		for _, src := range sources {
+			target := src
+			if target.Kind == yaml.AliasNode && target.Alias != nil {
+				target = target.Alias
+			}
+			if target.Kind != yaml.MappingNode {
+				p.at(src, joinKey(path, "<<"), "a merge key takes a mapping, an alias of one (<<: *name) or a list of them (<<: [*a, *b]), not %s", nodeWord(target))
+				continue
+			}
+			u := &use{at: key, source: src}
+			for _, kv := range p.pairs(target, path) {
+				if have[p.keyText(kv.key)] {
+					continue
+				}
+				have[p.keyText(kv.key)] = true
+				out = append(out, pair{key: kv.key, value: kv.value, merged: u})
+			}
+		}
+	}
+	p.merged[n] = out
+	return out
+}
+
+// keyText is the text of a key as entries compares it: an alias's is
+// that of the key it stands for.
+func (p *parser) keyText(k *yaml.Node) string {
+	for i := 0; i < 8 && k.Kind == yaml.AliasNode && k.Alias != nil; i++ {
+		k = k.Alias
+	}
+	return k.Value
+}
+
+// nodeWord names the kind of YAML value n is, for a message.
+func nodeWord(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	if n.ShortTag() == "!!null" {
+		return "an empty value"
+	}
+	return "a single value"
+}
+
+// checkSelfAliases reports each alias written inside the value of the
+// anchor it names (`lines: &l {<<: *l}`): YAML cannot expand it, and
+// every YAML reader refuses it ("anchor 'l' value contains itself").
+// The file is walked once, aliases not followed.
+func (p *parser) checkSelfAliases(root *yaml.Node) bool {
+	open := map[*yaml.Node]bool{}
+	found := false
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.AliasNode {
+			if open[n.Alias] {
+				p.at(n, "", "*%s is written inside the value of &%s (line %d), which it stands for: YAML cannot expand a value that contains itself",
+					n.Value, n.Value, n.Alias.Line)
+				found = true
+			}
+			return
+		}
+		open[n] = true
+		for _, c := range n.Content {
+			walk(c)
+		}
+		delete(open, n)
+	}
+	walk(root)
+	return found
+}
+
+// usedAt adds to each problem of a value reached through an alias or a
+// merge key, which is reported where the value is written, where it is
+// used (the innermost alias or merge on the way to its key).
+func (p *parser) usedAt() {
+	for i, pr := range p.problems {
+		for key := pr.Key; key != ""; {
+			if u, ok := p.via[key]; ok {
+				if u.at.Line != pr.Line {
+					p.problems[i].Message += " (" + u.String() + ")"
+				}
+				break
+			}
+			dot := strings.LastIndexByte(key, '.')
+			if dot < 0 {
+				break
+			}
+			key = key[:dot]
+		}
+	}
+}
