@@ -1267,6 +1267,11 @@ func TestMisindentedKeyLeadsTheMessage(t *testing.T) {
 			": line 6: key mapping is indented 3 spaces, neither as its siblings nor as their parent: indent it as the keys beside it (YAML: line 3: did not find expected key)"},
 		{"log:\n  level: info\nconnections:\n  shop:\n    target: sandbox\n    source:\n     type: generic\n      secret: x\n",
 			": line 7: key type is indented 5 spaces, not 6 as the key after it: indent it as the keys beside it (YAML: line 8: mapping values are not allowed in this context)"},
+		// A block merged with `<<: &anchor`: the keys beside << are its
+		// siblings, and the misindented one is named, not a correct one
+		// after the merged block.
+		{"targets:\n  erp:\n    <<: &erp\n      type: http\n      timeout: 30s\n    lookup_invoices: false\n    base_url: \"http://127.0.0.1:9\"\n     auth_header: X-Key\n",
+			": line 8: key auth_header is indented 5 spaces, deeper than the key above it, whose value is on its own line, so YAML reads it as more of that value: indent it as the keys beside it (YAML: line 2: did not find expected key)"},
 	} {
 		path := writeFile(t, tc.yaml)
 		_, err := config.Load(path)

@@ -220,6 +220,10 @@ func TestYAMLErrorsOnAMisindentedKeyNameIt(t *testing.T) {
 			"bad/y.yaml:5:6: key line1 is indented 5 spaces, not 6 as the keys after it: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
 		{"name: y\ninvoice:\n  lines:\n  item_code: item.sku\n    description: item.description\n    quantity: item.quantity\n",
 			"bad/y.yaml:4:3: key item_code is indented 2 spaces, as lines above it, which it leaves with no value, while the 2 keys after it are indented 4: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
+		// A block merged with `<<: &anchor`: the keys beside << are its
+		// siblings, not those of its parent.
+		{"name: y\ninvoice:\n  amount_line:\n    <<: &line\n      item_code: '\"MISC\"'\n      tax_code: '\"T\"'\n    quantity: dec(\"1\")\n    description: '\"d\"'\n     unit_price: deal.amount\n",
+			"bad/y.yaml:9:6: key unit_price is indented 5 spaces, deeper than the key above it, whose value is on its own line, so YAML reads it as more of that value: indent it as the keys beside it (YAML: did not find expected key)"},
 	}
 	for _, c := range cases {
 		got := loadProblems(t, c.src)

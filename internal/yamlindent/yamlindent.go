@@ -11,8 +11,10 @@ import (
 )
 
 // keyLine is a line of a block mapping: its indentation, an optional
-// sequence dash, its key and what follows the colon.
-var keyLine = regexp.MustCompile(`^( *)(- +)?([A-Za-z0-9_$][A-Za-z0-9_.$/~-]*|"[^"]*"|'[^']*')([ \t]*):(?:[ \t]+(.*))?$`)
+// sequence dash, its key (YAML's merge key, <<, among them: the keys of
+// a block merged with `<<: &anchor` sit under it, and the keys beside
+// it are its siblings) and what follows the colon.
+var keyLine = regexp.MustCompile(`^( *)(- +)?(<<|[A-Za-z0-9_$][A-Za-z0-9_.$/~-]*|"[^"]*"|'[^']*')([ \t]*):(?:[ \t]+(.*))?$`)
 
 // blockScalar is a value that starts a block scalar (|, >, with
 // indicators), after an anchor or a tag or not.

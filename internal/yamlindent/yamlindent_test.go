@@ -159,6 +159,59 @@ invoice:
   item_code: lookup("item_codes", item.sku)
     description: item.description
 `, 5, "description"},
+		// YAML's merge key is a key like the others: a block merged with
+		// `<<: &anchor` sits under it, the keys beside it are its
+		// siblings (the journey's c-indent.yaml and c-indent6.yaml).
+		{"a merge key's block and the keys beside it", `
+targets:
+  xero:
+    <<: &xero_common
+      type: xero
+      timeout: 30s
+    tenant_id: 6a3c
+    default_tax_type: OUTPUT2
+  other:
+    <<: *xero_common
+    tenant_id: 7b4d
+connections:
+  shop:
+    <<: [*a, *b]
+    target: xero
+`, 0, ""},
+		{"a key deeper than its sibling after a merge key's block", `
+targets:
+  xero-unit-a:
+    <<: &xero_common
+      type: xero
+      client_id: 9F2E
+      timeout: 30s
+    tenant_id: 6a3c1f0e
+    token_file: /tmp/xero.token.json
+    default_account_code: "200"
+     default_tax_type: OUTPUT2
+  qbo-unit-b:
+    type: quickbooks
+`, 11, "default_tax_type"},
+		{"a key deeper than its sibling after a one-key merge block", `
+connections:
+  shop:
+    <<: &t
+      settle_time: 0s
+    trigger:
+      won_stages: [won]
+    target: sandbox
+    mapping: ""
+     linger: 15m
+`, 10, "linger"},
+		{"a key of a merge key's block out of line", `
+connections:
+  shop:
+    <<: &t
+      settle_time: 0s
+     linger: 15m
+      trigger: {}
+    target: sandbox
+`, 6, "linger"},
 		{"the file's first key indented, the keys after it not", `
   log:
     level: info
