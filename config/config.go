@@ -232,6 +232,9 @@ func ignoredEnv(v *viper.Viper, settings map[string]any, environ []string) ([]st
 	known := map[string]bool{}
 	var keyVars []string
 	for _, key := range v.AllKeys() {
+		if extensionKey(key) {
+			continue // x-…: the file's anchors, which no variable changes where they are used
+		}
 		known[autoEnvVar(key)] = true
 		known[EnvVar(key)] = true // bindUnderscoreSpellings
 		keyVars = append(keyVars, key)

@@ -254,7 +254,8 @@ func valueWord(v any) string {
 
 // checkKeys reports every key of m that the struct type t (or a pointer to
 // it) does not have, recursively, at its dotted key path. A struct with a
-// ",remain" field accepts any key.
+// ",remain" field accepts any key, and the top level (path "") those
+// that start with x- (extensionKey).
 func checkKeys(m map[string]any, t reflect.Type, path string, ps *problems) {
 	t = deref(t)
 	if t.Kind() != reflect.Struct {
@@ -262,6 +263,9 @@ func checkKeys(m map[string]any, t reflect.Type, path string, ps *problems) {
 	}
 	fields, remain := fieldsOf(t)
 	for k, val := range m {
+		if path == "" && extensionKey(k) {
+			continue // x-…: holds YAML anchors for the keys that use them
+		}
 		key := joinKey(path, k)
 		ft, ok := fields[strings.ToLower(k)]
 		if !ok {

@@ -196,6 +196,9 @@ func sectionsSetByEnv(v *viper.Viper) []Problem {
 	seen := map[string]bool{}
 	var out []Problem
 	for _, key := range keys {
+		if extensionKey(key) {
+			continue // x-…: ignored, its variables too (ignoredEnv)
+		}
 		parts := strings.Split(key, ".")
 		for i := 1; i < len(parts); i++ {
 			section := strings.Join(parts[:i], ".")

@@ -125,6 +125,7 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	// The file as written (the settings have lost its text), read once.
 	doc := readYAML(file)
 	if doc != nil {
+		hintExtensionKeys(doc, ps)
 		checkNameCase(doc, ps)
 		checkKeyCase(doc, "", ps)
 		walkNumbers(doc, "", ps)
@@ -179,14 +180,22 @@ func build(settings map[string]any, file string, o options, skip func(key string
 		}
 	})
 
+	var uses map[string][]string // of a key of an anchored block: the keys it is used at
 	if doc != nil {
+		uses = anchoredUnknownKeys(doc, ps)
 		scalarLists(doc, ps)
 	}
 
 	var skipped []Problem
 	if skip != nil {
+		skipProblem := func(p Problem) bool {
+			if at, ok := uses[p.Key]; ok {
+				return !slices.ContainsFunc(at, func(k string) bool { return !skip(k) })
+			}
+			return skip(p.Key)
+		}
 		ps.list = slices.DeleteFunc(ps.list, func(p Problem) bool {
-			if skip(p.Key) {
+			if skipProblem(p) {
 				skipped = append(skipped, p)
 				return true
 			}
