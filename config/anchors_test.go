@@ -223,3 +223,17 @@ connections:
 		}
 	}
 }
+
+// A list written as one value in a merged block is reported at the list,
+// as one written in the entry is (not at an item the file lacks).
+func TestAListWrittenAsOneValueInAMergedBlock(t *testing.T) {
+	_, err := config.Load(writeFile(t, `
+x-erp: &erp {type: test-target, base_url: "https://erp.example.com", schemes: v3}
+targets:
+  erp: {<<: *erp}
+`))
+	want := "targets.erp.schemes: must be one of: v1, v2 (written as one value, it is read as a list of one)"
+	if err == nil || !strings.Contains(err.Error(), "\n  "+want) || strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("Load: %v\nwant the one problem %q", err, want)
+	}
+}

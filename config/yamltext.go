@@ -215,24 +215,20 @@ func writtenPart(value string, index int) int {
 }
 
 // yamlAt is the node of the file's document doc at key (a dotted path, its
-// segments in any case, as the config reads them), nil when the file does
-// not have it.
+// segments in any case, as the config reads them), through aliases and
+// merge keys as YAML reads them (findKey), nil when the file does not
+// have it.
 func yamlAt(doc *yaml.Node, key string) *yaml.Node {
 	n := unalias(doc)
 	for _, seg := range strings.Split(key, ".") {
 		if n.Kind != yaml.MappingNode {
 			return nil
 		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if strings.EqualFold(n.Content[i].Value, seg) {
-				next = unalias(n.Content[i+1])
-			}
-		}
-		if next == nil {
+		k, v := findKey(n, seg, "", &keyTrace{}, map[*yaml.Node]bool{})
+		if k == nil {
 			return nil
 		}
-		n = next
+		n = unalias(v)
 	}
 	return n
 }
