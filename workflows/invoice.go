@@ -716,10 +716,10 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, rest,
 					doing(sum.invoice(invoice.Reference, " (attempts "+strconv.Itoa(int(before)+1)+"+)")))
 			},
-			backOff: func(n int, wait time.Duration, err error) string {
+			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
 				now := workflow.Now(ctx)
-				workflow.SetCurrentDetails(ctx, sum.retrying(invoice.Reference, n, now, now.Add(wait), firstLine(rootMessage("CreateInvoice", err))))
-				return sum.backOff(invoice.Reference, n, now, now.Add(wait))
+				return sum.backOff(invoice.Reference, n, now, now.Add(wait)),
+					sum.retrying(invoice.Reference, n, now, now.Add(wait), firstLine(rootMessage("CreateInvoice", err)))
 			}}
 		*sent = true
 		attemptsNotSent = &attempts.notSent
@@ -963,9 +963,9 @@ type invoiceAttempts struct {
 	// a local call, budget, after before attempts of which one may have
 	// made the invoice when earlierMay is set.
 	rest func(retry *temporal.RetryPolicy, budget time.Duration, before int32, earlierMay bool) workflow.Future
-	// backOff is the summary of the wait before attempt n, after err:
-	// the timer's; it sets the run's current details.
-	backOff func(n int, wait time.Duration, err error) string
+	// backOff says the wait before attempt n, after err: the timer's
+	// summary, and the run's current details meanwhile.
+	backOff func(n int, wait time.Duration, err error) (summary, details string)
 	n       int // attempts made
 	// notSent says that no attempt so far may have made the invoice:
 	// each was refused before the ERP acted on it, or never sent.
@@ -1007,7 +1007,8 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 		if budget > 0 && workflow.Now(ia.ctx).Add(wait).Sub(ia.start) > budget {
 			return "", err
 		}
-		if stage := ia.wait(wait, ia.backOff(ia.n+1, wait, err), signals, stillWon); stage != "" {
+		summary, details := ia.backOff(ia.n+1, wait, err)
+		if stage := ia.wait(wait, summary, details, signals, stillWon); stage != "" {
 			return stage, nil
 		}
 		if ia.ctx.Err() != nil && workflow.GetVersion(ia.ctx, canceledDuringStepChange, workflow.DefaultVersion, 1) == 1 {
@@ -1053,11 +1054,18 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 
 // wait waits d, reading the deal's events as they come (stillWon); it
 // stops early with the stage of a deal that left the won stages while no
-// attempt may have made the invoice.
-func (ia *invoiceAttempts) wait(d time.Duration, summary string, signals workflow.ReceiveChannel, stillWon func() string) string {
+// attempt may have made the invoice. Its timer says summary, the run's
+// current details say details while it waits, again after each read of
+// the deal stillWon makes (whose step says the read meanwhile).
+func (ia *invoiceAttempts) wait(d time.Duration, summary, details string, signals workflow.ReceiveChannel, stillWon func() string) string {
 	timer := workflow.NewTimerWithOptions(ia.ctx, d, workflow.TimerOptions{Summary: summary})
+	look := func() string {
+		stage := stillWon()
+		workflow.SetCurrentDetails(ia.ctx, details)
+		return stage
+	}
 	// What waits already, or could not be read at the last look.
-	if stage := stillWon(); stage != "" && ia.notSent {
+	if stage := look(); stage != "" && ia.notSent {
 		return stage
 	}
 	for fired := false; !fired; {
@@ -1065,7 +1073,7 @@ func (ia *invoiceAttempts) wait(d time.Duration, summary string, signals workflo
 		sel.AddFuture(timer, func(workflow.Future) { fired = true })
 		sel.AddReceive(signals, func(workflow.ReceiveChannel, bool) {}) // read by stillWon
 		sel.Select(ia.ctx)
-		if stage := stillWon(); stage != "" && ia.notSent {
+		if stage := look(); stage != "" && ia.notSent {
 			return stage
 		}
 	}

@@ -322,6 +322,50 @@ func TestInvoiceAttemptsSayTheirBackOffs(t *testing.T) {
 	if got := currentDetails(t, env); got != "" {
 		t.Errorf("current details of the ended run: %q", got)
 	}
+	t.Run("the deal read again during the back-off", backOffAfterARead)
+}
+
+// A thin event delivered during a back-off has the deal read again; the
+// deal still won, the run waits on, and its current details say why
+// again, not the read it made.
+func backOffAfterARead(t *testing.T) {
+	start := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+		&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429, RetryAfter: time.Hour},
+	}}
+	crm := &fakeCRM{deal: wonDeal("", "100.00")}
+	rec := &summaryRecorder{}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
+	env.SetStartTime(start)
+	env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+	env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm}}})
+	var a *activities.Activities
+	env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+	in := input(model.DealEvent{EventID: "e1", Thin: true, Deal: model.Deal{ID: "D-8", Stage: "closedwon"}})
+	in.Fetch, in.WonStages, in.SettleTime, in.LocalCalls = true, []string{"closedwon"}, 5*time.Second, true
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DealEventSignal, model.DealEvent{EventID: "e2", Thin: true, Deal: model.Deal{ID: "D-8", Stage: "closedwon"}})
+	}, 10*time.Minute)
+	var during string
+	env.RegisterDelayedCallback(func() { during = currentDetails(t, env) }, 20*time.Minute)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if crm.fetches != 2 || erp.invoices != 1 {
+		t.Fatalf("%d reads of the deal, %d invoices; want 2 (the event's during the back-off), 1", crm.fetches, erp.invoices)
+	}
+	want := "timer: back-off: retry invoice D-8 (attempt 2) at 15:00:05 UTC\n" +
+		"FetchDeal: fetch deal D-8 from the CRM again\n" +
+		"CreateInvoice: create invoice D-8 in the ERP (attempt 2)"
+	if got := strings.Join(rec.rows, "\n"); !strings.Contains(got, want) {
+		t.Errorf("the steps and waits say\n%s\nwant among them\n%s", got, want)
+	}
+	if !strings.HasPrefix(during, "retrying invoice D-8 (attempt 2 at 15:00:05 UTC): ") || !strings.Contains(during, "429") {
+		t.Errorf("current details in the back-off, after the deal was read again: %q", during)
+	}
 }
 
 // A RecordDealLoss run says its settle time until when, and its read of
