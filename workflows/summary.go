@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -192,31 +193,65 @@ func amountShown(d decimal.Decimal) bool {
 // entities, and the backslash that escapes them.
 const markdownSpecial = "\\`*_[]<>~|&"
 
-// plain writes s, trimmed, as plain text within a markdown line: control
-// characters (line breaks) as spaces, markdownSpecial escaped with a
-// backslash (but an underscore within a word, closed_won, and an & that
-// starts no entity, "Smith & Sons", which markdown leaves alone), cut
-// after max characters with "…".
+// plain writes s, trimmed, as plain text within a markdown line, cut
+// after max characters with "…":
+//   - a control character (a line break; "\r\n" is one), a format
+//     character (\p{Cf}: a bidi override such as U+202E that would show
+//     the text reversed, a zero-width space) and a line or paragraph
+//     separator as a space;
+//   - markdownSpecial escaped with a backslash (but an underscore within a
+//     word, closed_won, and an & that starts no entity, "Smith & Sons",
+//     which markdown leaves alone);
+//   - what GitHub's markdown would make a link of although no bracket
+//     says so (its autolinks extension) broken by a backslash that
+//     renders as nothing: the colon of "://" (https\://evil.example), the
+//     dot of a "www." that starts a word (www\.evil.example), an @ before
+//     a letter or digit (an e-mail address, mailto: and xmpp: links).
 func plain(b *strings.Builder, s string, max int) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimFunc(s, blank)
 	n := 0
 	for i, r := range s {
+		if r == '\n' && i > 0 && s[i-1] == '\r' {
+			continue // "\r\n": one line break, one space
+		}
 		if n == max {
 			b.WriteString("…")
 			return
 		}
 		n++
 		switch {
-		case r < 0x20 || r == 0x7f || r == 0x85 || r == '\u2028' || r == '\u2029':
+		case blank(r):
 			b.WriteByte(' ')
-		case r < utf8.RuneSelf && strings.IndexByte(markdownSpecial, byte(r)) >= 0:
-			if !(r == '_' && wordAt(s, i-1) && wordAt(s, i+1)) && !(r == '&' && !wordAt(s, i+1) && !(i+1 < len(s) && s[i+1] == '#')) {
-				b.WriteByte('\\')
-			}
+		case r < utf8.RuneSelf && escaped(s, i):
+			b.WriteByte('\\')
 			b.WriteByte(byte(r))
 		default:
 			b.WriteRune(r)
 		}
+	}
+}
+
+// blank says whether plain writes r as a space (or trims it): a space, a
+// control or format character, a line or paragraph separator.
+func blank(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+// escaped says whether plain escapes the ASCII character at byte i of s.
+func escaped(s string, i int) bool {
+	switch c := s[i]; c {
+	case '_':
+		return !(wordAt(s, i-1) && wordAt(s, i+1))
+	case '&':
+		return wordAt(s, i+1) || i+1 < len(s) && s[i+1] == '#'
+	case ':':
+		return strings.HasPrefix(s[i+1:], "//")
+	case '.':
+		return i >= 3 && strings.EqualFold(s[i-3:i], "www") && !wordAt(s, i-4)
+	case '@':
+		return wordAt(s, i+1)
+	default:
+		return strings.IndexByte(markdownSpecial, c) >= 0
 	}
 }
 

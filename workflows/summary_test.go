@@ -82,9 +82,39 @@ func TestStartSummaryEscapesMarkdown(t *testing.T) {
 		t.Errorf("\n got %s\nwant %s", got, want)
 	}
 	name := "**Acme** [pay](https://evil.example) <b>x</b> `c` ~~s~~ |t| _u_ a_b Smith & Sons &amp; &#42; \\\r\nNext line"
-	want = `\*\*Acme\*\* \[pay\](https://evil.example) \<b\>x\</b\> \` + "`" + `c\` + "`" + ` \~\~s\~\~ \|t\| \_u\_ a_b Smith & Sons \&amp; \&#42; \\  Next line`
+	want = `\*\*Acme\*\* \[pay\](https\://evil.example) \<b\>x\</b\> \` + "`" + `c\` + "`" + ` \~\~s\~\~ \|t\| \_u\_ a_b Smith & Sons \&amp; \&#42; \\ Next line`
 	if got := plainText(name, 200); got != want {
 		t.Errorf("\n got %s\nwant %s", got, want)
+	}
+}
+
+// What GitHub's markdown would make a link of without brackets (a bare
+// URL, a www. address, an e-mail address) is broken by an escape that
+// renders as nothing; a bidi override, another format or control
+// character is a space, so that a name cannot show reversed or hide
+// characters.
+func TestPlainBreaksAutolinksAndFormatCharacters(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://evil.example/pay":            `https\://evil.example/pay`,
+		"Pay at ftp://x.example now":          `Pay at ftp\://x.example now`,
+		"www.evil.example":                    `www\.evil.example`,
+		"see WWW.evil.example, (www.x.io)":    `see WWW\.evil.example, (www\.x.io)`,
+		"awww.example and www":                `awww.example and www`,
+		"billing@evil.example":                `billing\@evil.example`,
+		"mailto:a@b.example @ 10:30":          `mailto:a\@b.example @ 10:30`,
+		"Acme\u202egnp.exe":                   `Acme gnp.exe`,
+		"A\u200bc\u00adm\ufeffe\u2066x\u2069": `A c m e x`,
+		"C1\u0085\u009bx\x7f\x00y\u2028z":     `C1  x  y z`,
+		"\u202e\u200b Acme \r\n":              `Acme`,
+		"two\r\nlines\n\nthree":               `two lines  three`,
+	} {
+		if got := plainText(in, 200); got != want {
+			t.Errorf("%q: %s, want %s", in, got, want)
+		}
+	}
+	// "\r\n" counts as one character.
+	if got := plainText("ab\r\ncd", 5); got != "ab cd" {
+		t.Errorf(`"ab\r\ncd" cut at 5 characters: %q`, got)
 	}
 }
 
