@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,8 @@ import (
 // as a space, the characters markdown would read as formatting escaped
 // with a backslash, and each cut to a bound with "…", so that a deal
 // name of 10 KB does not bloat every start event and marker of its run.
+// A whole text is then cut further, names first, to a size Temporal
+// takes (summaryLimit, detailsLimit).
 //
 // Only the user metadata of commands carries them, which Temporal does not
 // compare when it replays a history: runs begun before the summaries (or
@@ -34,6 +38,181 @@ const (
 	reasonBound   = 160 // an error's message in the current details
 )
 
+// Bounds of a text's encoded size: the length of the payload's data the
+// SDK's default data converter makes of it (JSON, which writes < > & as
+// \u003c, a quote or backslash with a backslash). Temporal refuses user
+// metadata whose summary's payload is larger than the namespace's
+// limit.userMetadataSummarySize, 400 bytes by default (the data and the
+// payload's encoding), its details' larger than
+// limit.userMetadataDetailsSize, 20,000 bytes: server 1.32 checks them
+// for standalone activities and Nexus operations only, a later one may
+// for a workflow's start, step or timer too, and refuse them.
+const (
+	summaryLimit = 300  // a run's, a step's or a wait's summary
+	detailsLimit = 4000 // a run's details, its current details
+)
+
+// A text is what a run, a step or a wait says: fixed wording, and parts
+// from a CRM or a config, written as plain writes them, that fit cuts
+// further to keep the whole within a size.
+type text struct {
+	parts []textPart
+}
+
+// A textPart is a part of a text: fixed wording (bound 0), else a text
+// from outside with its bound in characters and its cut, the round of
+// fit that cuts it further (cutName, then cutID).
+type textPart struct {
+	s     string
+	bound int
+	cut   int
+	out   string // as the text writes it
+}
+
+// The kinds of text fit cuts: names, then the other texts.
+const (
+	cutName = 1 + iota
+	cutID
+)
+
+// fitRounds are the rounds in which fit cuts a text too large: its names
+// to nameFloor bytes (a few characters, however escaped), then its other
+// parts, then its names further; each part to "…" at least.
+var fitRounds = [...]struct{ cut, floor int }{{cutName, nameFloor}, {cutID, 0}, {cutName, 0}}
+
+// nameFloor is the size fit leaves a name before it cuts the other parts.
+const nameFloor = 64
+
+// add adds part p.
+func (t *text) add(p textPart) {
+	if t.parts == nil {
+		t.parts = make([]textPart, 0, 12) // most texts' parts
+	}
+	t.parts = append(t.parts, p)
+}
+
+// fixed adds wording of dealsync's, written as is.
+func (t *text) fixed(s string) *text {
+	t.add(textPart{s: s})
+	return t
+}
+
+// name adds a name from outside (a deal's, a company's, a customer's).
+func (t *text) name(s string) *text {
+	t.add(textPart{s: s, bound: nameBound, cut: cutName})
+	return t
+}
+
+// id adds another text from outside (an id, a stage, a reason), cut to
+// bound characters.
+func (t *text) id(s string, bound int) *text {
+	t.add(textPart{s: s, bound: bound, cut: cutID})
+	return t
+}
+
+// fit writes t within limit bytes encoded (the payload's data): its parts
+// from outside as plain writes them and, when the whole is larger, cut
+// further in fitRounds, those of a round to an equal share of what is
+// left (a shorter one whole).
+func (t *text) fit(limit int) string {
+	// Most texts fit: written at once.
+	var b strings.Builder
+	b.Grow(160)
+	for _, p := range t.parts {
+		if p.bound == 0 {
+			b.WriteString(p.s)
+		} else {
+			plain(&b, p.s, p.bound)
+		}
+	}
+	if whole := b.String(); jsonLen(whole)+2 <= limit {
+		return whole
+	}
+	size := 2 // the JSON string's quotes
+	for i := range t.parts {
+		p := &t.parts[i]
+		if p.bound == 0 {
+			p.out = p.s
+		} else {
+			p.out = plainText(p.s, p.bound)
+		}
+		size += jsonLen(p.out)
+	}
+	for _, round := range fitRounds {
+		if size <= limit {
+			break
+		}
+		var sizes []int
+		total := 0
+		for _, p := range t.parts {
+			if p.cut == round.cut {
+				n := jsonLen(p.out)
+				sizes, total = append(sizes, n), total+n
+			}
+		}
+		if len(sizes) == 0 {
+			continue
+		}
+		share := max(fairShare(sizes, total-(size-limit)), round.floor, len("…"))
+		for i := range t.parts {
+			if p := &t.parts[i]; p.cut == round.cut && jsonLen(p.out) > share {
+				size -= jsonLen(p.out)
+				p.out = plainWithin(p.s, p.bound, share)
+				size += jsonLen(p.out)
+			}
+		}
+	}
+	b = strings.Builder{}
+	b.Grow(size)
+	for _, p := range t.parts {
+		b.WriteString(p.out)
+	}
+	return b.String()
+}
+
+// fairShare is the largest share such that sizes, each cut to it (a
+// smaller one left whole), add up to at most total (0 when total < 0).
+func fairShare(sizes []int, total int) int {
+	if total <= 0 {
+		return 0
+	}
+	slices.Sort(sizes)
+	for i, n := range sizes {
+		if left := len(sizes) - i; n*left > total {
+			return total / left
+		}
+		total -= n
+	}
+	return sizes[len(sizes)-1]
+}
+
+// jsonLen is the length of s as a JSON string (encoding/json's, which
+// the SDK's JSON payload converter uses), its quotes left out.
+func jsonLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			n += len(`\ufffd`)
+		} else {
+			n += jsonRuneLen(r)
+		}
+		i += size
+	}
+	return n
+}
+
+// jsonRuneLen is the length of r in a JSON string.
+func jsonRuneLen(r rune) int {
+	switch {
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t' || r == '\b' || r == '\f':
+		return 2
+	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029':
+		return len(`\u0000`)
+	}
+	return utf8.RuneLen(r)
+}
+
 // StartSummary is the StaticSummary of a run of workflow type runType
 // (InvoiceDealName, RecordDealLossName) that dealsync starts with in:
 //
@@ -46,42 +225,35 @@ const (
 // the amount is left out when the deal has none (a thin event's).
 func StartSummary(runType string, in InvoiceDealInput) string {
 	d := in.Event.Deal
-	var b strings.Builder
-	b.Grow(112)
-	b.WriteString("Deal ")
-	plain(&b, d.ID, idBound)
+	var t text
+	t.fixed("Deal ").id(d.ID, idBound)
 	if who := dealParty(d); who != "" {
-		b.WriteString(" (")
-		plain(&b, who, nameBound)
-		b.WriteByte(')')
+		t.fixed(" (").name(who).fixed(")")
 	}
 	if d.Amount.Valid && amountShown(d.Amount.Decimal) {
-		b.WriteString(" · ")
-		amount(&b, d.Amount.Decimal, d.Currency)
+		c := model.Currency(strings.TrimSpace(d.Currency))
+		t.fixed(" · " + amount(d.Amount.Decimal, c))
+		if c != "" {
+			t.fixed(" ").id(string(c), currencyBound)
+		}
 	}
 	switch {
 	case runType == RecordDealLossName:
-		b.WriteString(" · lost")
+		t.fixed(" · lost")
 		if stage := strings.TrimSpace(d.Stage); stage != "" {
-			b.WriteString(" (stage ")
-			plain(&b, stage, idBound)
-			b.WriteByte(')')
+			t.fixed(" (stage ").id(stage, idBound).fixed(")")
 		}
-		b.WriteString(" → record the loss")
+		t.fixed(" → record the loss")
 	case in.Invoiced != nil:
-		b.WriteString(" · write invoice ")
-		plain(&b, invoiceName(*in.Invoiced), idBound)
-		b.WriteString(" back to the CRM")
+		t.fixed(" · write invoice ").id(invoiceName(*in.Invoiced), idBound).fixed(" back to the CRM")
 	default:
-		b.WriteString(" · won → invoice")
+		t.fixed(" · won → invoice")
 	}
-	b.WriteString(" via connection \"")
-	plain(&b, in.Connection, idBound)
-	b.WriteByte('"')
+	t.fixed(` via connection "`).id(in.Connection, idBound).fixed(`"`)
 	if in.Fetch && in.Invoiced == nil && runType != RecordDealLossName {
-		b.WriteString(" (deal read from the CRM)")
+		t.fixed(" (deal read from the CRM)")
 	}
-	return b.String()
+	return t.fit(summaryLimit)
 }
 
 // StartDetails is the StaticDetails of a run dealsync starts with in: a
@@ -96,38 +268,31 @@ func StartSummary(runType string, in InvoiceDealInput) string {
 //   - ERP target "books" (xero, tenant_id …)
 //   - started by a webhook
 func StartDetails(in InvoiceDealInput, origin, mapping, hash string) string {
-	var b strings.Builder
-	b.Grow(160)
-	b.WriteString("- connection ")
-	plain(&b, in.Connection, idBound)
+	var t text
+	t.fixed("- connection ").id(in.Connection, idBound)
 	if acct := strings.TrimSpace(in.Event.Account); acct != "" {
-		b.WriteString(", CRM account ")
-		plain(&b, acct, idBound)
+		t.fixed(", CRM account ").id(acct, idBound)
 	}
 	if mapping != "" {
-		b.WriteString("\n- ")
+		t.fixed("\n- ")
 		if in.Invoiced != nil {
-			b.WriteString("invoice made with ")
+			t.fixed("invoice made with ")
 		}
-		b.WriteString("mapping ")
-		plain(&b, mapping, idBound)
+		t.fixed("mapping ").id(mapping, idBound)
 		if hash != "" {
-			b.WriteString(" (hash ")
-			plain(&b, hash, idBound)
-			b.WriteByte(')')
+			t.fixed(" (hash ").id(hash, idBound).fixed(")")
 		}
 	}
-	if t := in.ERPTarget; t != nil && t.Description != "" {
-		b.WriteString("\n- ERP ")
-		plain(&b, t.Description, targetBound)
+	if tg := in.ERPTarget; tg != nil && tg.Description != "" {
+		t.fixed("\n- ERP ").id(tg.Description, targetBound)
 	}
-	b.WriteString("\n- started by ")
+	t.fixed("\n- started by ")
 	if origin == "" {
-		b.WriteString("a webhook")
+		t.fixed("a webhook")
 	} else {
-		plain(&b, origin, idBound)
+		t.id(origin, idBound)
 	}
-	return b.String()
+	return t.fit(detailsLimit)
 }
 
 // dealParty is who a deal is with, as a summary names it: its company,
@@ -148,16 +313,16 @@ func invoiceName(r connectors.InvoiceResult) string {
 	return r.InvoiceID
 }
 
-// amount writes d with the currency's minor units (more when it has more:
-// rounding would show another amount), its thousands grouped by commas,
-// and the currency as the deal has it: "1,200.00 EUR", "1500 JPY",
-// "-0.005 KWD".
-func amount(b *strings.Builder, d decimal.Decimal, currency string) {
-	c := model.Currency(strings.TrimSpace(currency))
+// amount is d with currency c's minor units (more when it has more:
+// rounding would show another amount), its thousands grouped by commas:
+// "1,200.00" (EUR), "1500" (JPY), "-0.005" (KWD).
+func amount(d decimal.Decimal, c model.Currency) string {
 	text := c.Format(d)
 	if !d.Equal(d.Round(c.MinorUnits())) {
 		text = model.ExactString(d)
 	}
+	var b strings.Builder
+	b.Grow(len(text) + len(text)/3)
 	if strings.HasPrefix(text, "-") {
 		b.WriteByte('-')
 		text = text[1:]
@@ -173,10 +338,7 @@ func amount(b *strings.Builder, d decimal.Decimal, currency string) {
 		b.WriteByte('.')
 		b.WriteString(frac)
 	}
-	if c != "" {
-		b.WriteByte(' ')
-		plain(b, string(c), currencyBound)
-	}
+	return b.String()
 }
 
 // amountShown says whether a summary shows amount d: not a number too long
@@ -208,25 +370,76 @@ const markdownSpecial = "\\`*_[]<>~|&"
 //     dot of a "www." that starts a word (www\.evil.example), an @ before
 //     a letter or digit (an e-mail address, mailto: and xmpp: links).
 func plain(b *strings.Builder, s string, max int) {
+	plainTo(b, s, max, -1)
+}
+
+// plainTo writes s as plain does, cut further when what it writes would
+// be larger than budget bytes encoded (jsonLen; no such cut when budget
+// < 0): then as many characters as fit with the "…" that ends them, at
+// least the "…".
+func plainTo(b *strings.Builder, s string, max, budget int) {
 	s = strings.TrimFunc(s, blank)
-	n := 0
-	for i, r := range s {
-		if r == '\n' && i > 0 && s[i-1] == '\r' {
-			continue // "\r\n": one line break, one space
-		}
+	cut := budget >= 0 && plainSize(s, max) > budget
+	n, size := 0, len("…")
+	for r, esc := range plainRunes(s) {
 		if n == max {
 			b.WriteString("…")
 			return
 		}
+		if cut {
+			if size += escapedLen(r, esc); size > budget {
+				b.WriteString("…")
+				return
+			}
+		}
 		n++
-		switch {
-		case blank(r):
-			b.WriteByte(' ')
-		case r < utf8.RuneSelf && escaped(s, i):
+		if esc {
 			b.WriteByte('\\')
-			b.WriteByte(byte(r))
-		default:
-			b.WriteRune(r)
+		}
+		b.WriteRune(r)
+	}
+}
+
+// plainSize is the encoded size (jsonLen) of what plain writes of s,
+// trimmed.
+func plainSize(s string, max int) int {
+	n, size := 0, 0
+	for r, esc := range plainRunes(s) {
+		if n == max {
+			return size + len("…")
+		}
+		n++
+		size += escapedLen(r, esc)
+	}
+	return size
+}
+
+// escapedLen is the encoded size of r, escaped with a backslash (esc) or
+// not.
+func escapedLen(r rune, esc bool) int {
+	if esc {
+		return len(`\\`) + jsonRuneLen(r)
+	}
+	return jsonRuneLen(r)
+}
+
+// plainRunes yields the characters plain writes for those of s (trimmed
+// already), each with whether a backslash escapes it.
+func plainRunes(s string) iter.Seq2[rune, bool] {
+	return func(yield func(rune, bool) bool) {
+		for i, r := range s {
+			var ok bool
+			switch {
+			case r == '\n' && i > 0 && s[i-1] == '\r':
+				continue // "\r\n": one line break, one space
+			case blank(r):
+				ok = yield(' ', false)
+			default:
+				ok = yield(r, r < utf8.RuneSelf && escaped(s, i))
+			}
+			if !ok {
+				return
+			}
 		}
 	}
 }
@@ -264,16 +477,6 @@ func wordAt(s string, i int) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
-// quoted is s as plain text in double quotes: `"Acme Ltd"`.
-func quoted(s string, max int) string {
-	var b strings.Builder
-	b.Grow(len(s) + 4)
-	b.WriteByte('"')
-	plain(&b, s, max)
-	b.WriteByte('"')
-	return b.String()
-}
-
 // plainText is s as plain writes it.
 func plainText(s string, max int) string {
 	var b strings.Builder
@@ -282,67 +485,97 @@ func plainText(s string, max int) string {
 	return b.String()
 }
 
+// plainWithin is s as plainTo writes it within budget bytes.
+func plainWithin(s string, max, budget int) string {
+	var b strings.Builder
+	b.Grow(budget)
+	plainTo(&b, s, max, budget)
+	return b.String()
+}
+
 // targetName is the name of the ERP target a run was started for, from
-// its description (`target "books" (xero, …)`): `ERP target "books"`, or
-// "the ERP" when the run has none pinned (started before targets were) or
-// its description does not name one.
+// its description (`target "books" (xero, …)`): "books", or "" when the
+// run has none pinned (started before targets were) or its description
+// does not name one.
 func targetName(t *connectors.TargetIdentity) string {
 	if t != nil {
 		if rest, ok := strings.CutPrefix(t.Description, "target "); ok {
 			if q, err := strconv.QuotedPrefix(rest); err == nil {
-				if name, err := strconv.Unquote(q); err == nil && name != "" {
-					return "ERP target " + quoted(name, idBound)
+				if name, err := strconv.Unquote(q); err == nil {
+					return name
 				}
 			}
 		}
 	}
-	return "the ERP"
+	return ""
 }
 
 // stepSummaries are the summaries of a run's steps and waits, made from
 // its input and its earlier steps' results only (a replay makes the same).
 type stepSummaries struct {
-	deal   string // the deal's id, as plain writes it
-	target string // where the ERP steps go (targetName)
+	deal   string // the deal's id
+	target string // the name of the ERP target the ERP steps go to (targetName)
 }
 
 func newStepSummaries(in InvoiceDealInput) stepSummaries {
-	return stepSummaries{deal: plainText(in.Event.Deal.ID, idBound), target: targetName(in.ERPTarget)}
+	return stepSummaries{deal: in.Event.Deal.ID, target: targetName(in.ERPTarget)}
+}
+
+// in adds where the ERP steps go: ` in ERP target "books"`, or " in the
+// ERP" when the run's target has no name.
+func (s stepSummaries) in(t *text) *text {
+	if s.target == "" {
+		return t.fixed(" in the ERP")
+	}
+	return t.fixed(` in ERP target "`).id(s.target, idBound).fixed(`"`)
 }
 
 func (s stepSummaries) fetch(again bool) string {
+	var t text
+	t.fixed("fetch deal ").id(s.deal, idBound).fixed(" from the CRM")
 	if again {
-		return "fetch deal " + s.deal + " from the CRM again"
+		t.fixed(" again")
 	}
-	return "fetch deal " + s.deal + " from the CRM"
+	return t.fit(summaryLimit)
 }
 
 func (s stepSummaries) mapDeal(mapping string) string {
+	var t text
+	t.fixed("map deal ").id(s.deal, idBound)
 	if mapping == "" {
-		return "map deal " + s.deal + " with the connection's mapping"
+		t.fixed(" with the connection's mapping")
+	} else {
+		t.fixed(` with mapping "`).id(mapping, idBound).fixed(`"`)
 	}
-	return "map deal " + s.deal + " with mapping " + quoted(mapping, idBound)
+	return t.fit(summaryLimit)
 }
 
 func (s stepSummaries) validate(reference string) string {
-	return "validate invoice " + plainText(reference, idBound) + " against the deal's amount"
+	var t text
+	return t.fixed("validate invoice ").id(reference, idBound).fixed(" against the deal's amount").fit(summaryLimit)
 }
 
 func (s stepSummaries) customer(name string) string {
+	var t text
 	if strings.TrimSpace(name) == "" {
-		return "ensure the customer of deal " + s.deal + " in " + s.target
+		t.fixed("ensure the customer of deal ").id(s.deal, idBound)
+	} else {
+		t.fixed(`ensure customer "`).name(name).fixed(`"`)
 	}
-	return "ensure customer " + quoted(name, nameBound) + " in " + s.target
+	return s.in(&t).fit(summaryLimit)
 }
 
 // invoice is the invoice step's summary; attempt, when set, says which of
 // its attempts one call makes: " (attempt 2)", " (attempts 3+)".
 func (s stepSummaries) invoice(reference, attempt string) string {
-	return "create invoice " + plainText(reference, idBound) + " in " + s.target + attempt
+	var t text
+	t.fixed("create invoice ").id(reference, idBound)
+	return s.in(&t).fixed(attempt).fit(summaryLimit)
 }
 
 func (s stepSummaries) writeBack(r connectors.InvoiceResult) string {
-	return "write invoice " + plainText(invoiceName(r), idBound) + " back to deal " + s.deal + " in the CRM"
+	var t text
+	return t.fixed("write invoice ").id(invoiceName(r), idBound).fixed(" back to deal ").id(s.deal, idBound).fixed(" in the CRM").fit(summaryLimit)
 }
 
 // Summaries of the steps and waits that take nothing from the run.
@@ -355,30 +588,35 @@ const (
 
 // settle is the timer's summary of a settle time that ends at until.
 func (s stepSummaries) settle(now, until time.Time) string {
-	return "settle: wait for more events of deal " + s.deal + " until " + clock(now, until)
+	var t text
+	return t.fixed("settle: wait for more events of deal ").id(s.deal, idBound).fixed(" until " + clock(now, until)).fit(summaryLimit)
 }
 
 // settleLoss is settle's for a RecordDealLoss run.
 func (s stepSummaries) settleLoss(now, until time.Time) string {
-	return "settle: wait for more events of lost deal " + s.deal + " until " + clock(now, until)
+	var t text
+	return t.fixed("settle: wait for more events of lost deal ").id(s.deal, idBound).fixed(" until " + clock(now, until)).fit(summaryLimit)
 }
 
 // linger is the timer's summary of an invoiced run's linger.
 func (s stepSummaries) linger(now, until time.Time) string {
-	return "linger: record later changes of deal " + s.deal + " until " + clock(now, until)
+	var t text
+	return t.fixed("linger: record later changes of deal ").id(s.deal, idBound).fixed(" until " + clock(now, until)).fit(summaryLimit)
 }
 
 // backOff is the timer's summary of the wait before attempt n of the
 // invoice step (made an attempt at a time).
 func (s stepSummaries) backOff(reference string, n int, now, until time.Time) string {
-	return "back-off: retry invoice " + plainText(reference, idBound) + " (attempt " + strconv.Itoa(n) + ") at " + clock(now, until)
+	var t text
+	return t.fixed("back-off: retry invoice ").id(reference, idBound).fixed(" (attempt " + strconv.Itoa(n) + ") at " + clock(now, until)).fit(summaryLimit)
 }
 
 // retrying is the current details of a run that waits until until to
 // make attempt n of the invoice step, after an attempt failed with reason.
 func (s stepSummaries) retrying(reference string, n int, now, until time.Time, reason string) string {
-	return "retrying invoice " + plainText(reference, idBound) + " (attempt " + strconv.Itoa(n) + " at " + clock(now, until) + "): " +
-		plainText(reason, reasonBound)
+	var t text
+	t.fixed("retrying invoice ").id(reference, idBound).fixed(" (attempt " + strconv.Itoa(n) + " at " + clock(now, until) + "): ")
+	return t.id(reason, reasonBound).fit(detailsLimit)
 }
 
 // clock writes t in UTC, its time of day ("14:05:07 UTC"), with its date

@@ -9,10 +9,12 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/mock"
 	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dealsync/dealsync/activities"
 	"github.com/dealsync/dealsync/connectors"
@@ -118,30 +120,139 @@ func TestPlainBreaksAutolinksAndFormatCharacters(t *testing.T) {
 	}
 }
 
-// A deal whose texts are huge (a 10 KB name, id, currency and stage)
-// costs its run's start a summary of a few hundred bytes at most, each
-// text cut with "…" on a character's boundary.
-func TestStartSummaryIsBounded(t *testing.T) {
-	huge := strings.Repeat("Zoë*", 2500)
-	in := summaryInput(huge, "1200", huge)
-	in.Event.Deal.Company.Name, in.Event.Deal.Stage, in.Connection = huge, huge, huge
-	for _, runType := range []string{InvoiceDealName, RecordDealLossName} {
-		got := StartSummary(runType, in)
-		if len(got) > 600 || !utf8.ValidString(got) || strings.Count(got, "…") < 4 {
-			t.Errorf("%s: a summary of %d bytes (valid UTF-8 %v): %s", runType, len(got), utf8.ValidString(got), got)
-		}
-		if !strings.HasPrefix(got, "Deal "+strings.Repeat(`Zoë\*`, 10)+"…") {
-			t.Errorf("%s: the deal id is not cut after 40 characters: %s", runType, got)
-		}
+// payloadSize is the size of text as the SDK sends it as user metadata:
+// its payload's data, and the whole payload (data and encoding), which
+// Temporal's limit.userMetadataSummarySize bounds.
+func payloadSize(t *testing.T, text string) (data, whole int) {
+	t.Helper()
+	p, err := converter.GetDefaultDataConverter().ToPayload(text)
+	if err != nil {
+		t.Fatal(err)
 	}
-	in.Invoiced = &connectors.InvoiceResult{InvoiceID: huge}
-	if got := StartSummary(InvoiceDealName, in); len(got) > 600 {
-		t.Errorf("a write-back's summary of %d bytes", len(got))
-	}
-	if got := StartDetails(in, huge, huge, huge); len(got) > 600 || !utf8.ValidString(got) {
-		t.Errorf("details of %d bytes: %s", len(got), got)
+	return len(p.GetData()), proto.Size(p)
+}
+
+// The worst texts a CRM or config can send for the summaries' size: many
+// characters JSON writes as \u003c once escaped (8 bytes each), 4-byte
+// characters, quotes and backslashes, 10 KB of each.
+var worstTexts = map[string]string{
+	"escaped":     strings.Repeat("<", 10000),
+	"entities":    strings.Repeat("&a", 5000),
+	"4-byte":      strings.Repeat("𝔄", 10000),
+	"mixed":       strings.Repeat(`<𝔄&x"\>`, 1500),
+	"backslashes": strings.Repeat(`\`, 10000),
+}
+
+// Every summary dealsync gives a run, a step or a wait encodes in at most
+// 300 bytes (a payload well within Temporal's 400-byte default limit on
+// a summary), and its details and current details in at most 4,000 (the
+// limit is 20,000), however long and escape-laden the deal's texts: each
+// text from outside is cut with "…", on a character's boundary, and the
+// wording around them is kept.
+func TestTextsFitTemporalLimits(t *testing.T) {
+	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	for kind, w := range worstTexts {
+		target := connectors.IdentifyTarget(w, "xero", map[string]string{"tenant_id": w})
+		in := summaryInput(w, "-123456789012345678901234.5", w)
+		in.Event.Deal.Company.Name, in.Event.Deal.Stage, in.Event.Account, in.Connection = w, w, w, w
+		in.ERPTarget = &target
+		thin := in
+		thin.Fetch = true
+		writeBack := in
+		writeBack.Invoiced = &connectors.InvoiceResult{InvoiceID: w, Number: w}
+		sum := newStepSummaries(in)
+		summaries := map[string]string{
+			"start":               StartSummary(InvoiceDealName, in),
+			"start, thin":         StartSummary(InvoiceDealName, thin),
+			"start, write-back":   StartSummary(InvoiceDealName, writeBack),
+			"start, loss":         StartSummary(RecordDealLossName, in),
+			"fetch":               sum.fetch(true),
+			"map":                 sum.mapDeal(w),
+			"validate":            sum.validate(w),
+			"customer":            sum.customer(w),
+			"invoice":             sum.invoice(w, " (attempts 12+)"),
+			"write-back":          sum.writeBack(connectors.InvoiceResult{InvoiceID: w}),
+			"settle":              sum.settle(now, now.Add(48*time.Hour)),
+			"settle, loss":        sum.settleLoss(now, now.Add(48*time.Hour)),
+			"linger":              sum.linger(now, now.Add(48*time.Hour)),
+			"back-off":            sum.backOff(w, 12, now, now.Add(48*time.Hour)),
+			"details":             StartDetails(in, w, w, w),
+			"details, write-back": StartDetails(writeBack, w, w, w),
+			"current, retrying":   sum.retrying(w, 12, now, now.Add(48*time.Hour), w),
+		}
+		for name, text := range summaries {
+			limit := 300
+			if strings.HasPrefix(name, "details") || strings.HasPrefix(name, "current") {
+				limit = 4000
+			}
+			data, whole := payloadSize(t, text)
+			if data > limit || whole > limit+100 || !utf8.ValidString(text) || !strings.Contains(text, "…") {
+				t.Errorf("%s, %s texts: %d bytes of data, %d of payload (valid UTF-8 %v), want at most %d, cut with …: %s",
+					name, kind, data, whole, utf8.ValidString(text), limit, text)
+			}
+			if data != jsonLen(text)+2 {
+				t.Errorf("%s, %s texts: %d bytes of data, jsonLen says %d", name, kind, data, jsonLen(text)+2)
+			}
+		}
+		for name, want := range map[string][]string{
+			"start":             {"Deal ", " (", ") · -123,456,789,012,345,678,901,234.50 ", ` · won → invoice via connection "`},
+			"start, thin":       {` · won → invoice via connection "`, `" (deal read from the CRM)`},
+			"start, write-back": {" · write invoice ", ` back to the CRM via connection "`},
+			"start, loss":       {" · lost (stage ", `) → record the loss via connection "`},
+			"invoice":           {"create invoice ", ` in ERP target "`, `" (attempts 12+)`},
+			"back-off":          {"back-off: retry invoice ", " (attempt 12) at 2026-11-22 14:00:00 UTC"},
+			"details":           {"- connection ", ", CRM account ", "\n- mapping ", " (hash ", "\n- ERP target ", "\n- started by "},
+		} {
+			got := summaries[name]
+			for _, part := range want {
+				if !strings.Contains(got, part) {
+					t.Errorf("%s, %s texts, says no %q: %s", name, kind, part, got)
+				}
+			}
+		}
 	}
 }
+
+// jsonLen counts what encoding/json writes of a text, as the SDK's
+// payload converter sends it.
+func TestJSONLen(t *testing.T) {
+	for _, s := range []string{"", "plain", `"\`, "<>&", "\n\r\t\b\f\x01\x1f\x7f", "\u2028\u2029", "zoë 𝔄 …", "\xff\xc3", "\u00a0\u202e"} {
+		data, _ := payloadSize(t, s)
+		if got := jsonLen(s); got != data-2 {
+			t.Errorf("%q: jsonLen %d, encoded %d", s, got, data-2)
+		}
+	}
+}
+
+// A summary too large is cut in its name first: the deal's id and
+// connection stay whole while the name takes what room is left; only a
+// summary still too large with its name cut to a few characters has its
+// ids cut, each to an equal share (a shorter one whole).
+func TestSummaryCutsTheNameFirst(t *testing.T) {
+	in := summaryInput("D-1", "1200", "EUR")
+	in.Event.Deal.Company.Name = strings.Repeat("<", nameBound)
+	got := StartSummary(InvoiceDealName, in)
+	prefix, suffix := "Deal D-1 (", `…) · 1,200.00 EUR · won → invoice via connection "demo"`
+	if data, _ := payloadSize(t, got); !strings.HasPrefix(got, prefix) || !strings.HasSuffix(got, suffix) || data > 300 || data < 290 {
+		t.Errorf("a summary of %d bytes: %s", data, got)
+	}
+	if name := strings.TrimSuffix(strings.TrimPrefix(got, prefix), suffix); name != strings.Repeat(`\<`, len(name)/2) || len(name) < 2*20 {
+		t.Errorf("the name cut to %q", name)
+	}
+
+	in.Event.Deal.ID, in.Connection = strings.Repeat("<", idBound), strings.Repeat("&a", idBound)
+	got = StartSummary(InvoiceDealName, in)
+	id, rest, _ := strings.Cut(strings.TrimPrefix(got, "Deal "), " (")
+	name, rest, _ := strings.Cut(rest, ") · 1,200.00 EUR · won → invoice via connection \"")
+	conn := strings.TrimSuffix(rest, `"`)
+	// Each cut leaves less than a character's 8 bytes unused.
+	if data, _ := payloadSize(t, got); data > 300 || data < 300-3*8 || !strings.HasSuffix(id, "…") || !strings.HasSuffix(conn, "…") ||
+		jsonLen(name) > nameFloor || jsonLen(name) < nameFloor-8 || abs(jsonLen(id)-jsonLen(conn)) > 8 {
+		t.Errorf("a summary of %d bytes, its name cut to %d bytes, its ids to %d and %d: %s", data, jsonLen(name), jsonLen(id), jsonLen(conn), got)
+	}
+}
+
+func abs(n int) int { return max(n, -n) }
 
 // A run's details list its connection and CRM account, the mapping it
 // maps with (or, for a write-back, the one its invoice was made with),
@@ -175,11 +286,11 @@ func TestStepsNameTheirTarget(t *testing.T) {
 		target *connectors.TargetIdentity
 		want   string
 	}{
-		{&books, `ERP target "books \*EU\*"`},
-		{nil, "the ERP"},
-		{&connectors.TargetIdentity{Fingerprint: "t1:x", Description: "something else"}, "the ERP"},
+		{&books, `create invoice D-1 in ERP target "books \*EU\*"`},
+		{nil, "create invoice D-1 in the ERP"},
+		{&connectors.TargetIdentity{Fingerprint: "t1:x", Description: "something else"}, "create invoice D-1 in the ERP"},
 	} {
-		if got := targetName(c.target); got != c.want {
+		if got := newStepSummaries(InvoiceDealInput{ERPTarget: c.target}).invoice("D-1", ""); got != c.want {
 			t.Errorf("%+v: %s, want %s", c.target, got, c.want)
 		}
 	}
