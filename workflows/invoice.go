@@ -713,8 +713,11 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			rest: func(retry *temporal.RetryPolicy, budget time.Duration, before int32, earlierMay bool) workflow.Future {
 				rest := invoiceInput
 				rest.AttemptsBefore, rest.EarlierMayHaveMade = before, earlierMay
-				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, rest,
-					doing(sum.invoice(invoice.Reference, " (attempts "+strconv.Itoa(int(before)+1)+"+)")))
+				attempt := " (attempts " + strconv.Itoa(int(before)+1) + "+)"
+				if retry.MaximumAttempts == 1 {
+					attempt = " (attempt " + strconv.Itoa(int(before)+1) + ")" // the last one
+				}
+				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, rest, doing(sum.invoice(invoice.Reference, attempt)))
 			},
 			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
 				now := workflow.Now(ctx)

@@ -110,6 +110,19 @@ func (t *text) id(s string, bound int) *text {
 	return t
 }
 
+// named adds noun and id, "deal D-7", or "the deal" when id is blank.
+func (t *text) named(noun, id string) *text {
+	if blankText(id) {
+		return t.fixed("the " + noun)
+	}
+	return t.fixed(noun+" ").id(id, idBound)
+}
+
+// blankText says whether plain writes nothing of s.
+func blankText(s string) bool {
+	return strings.TrimFunc(s, blank) == ""
+}
+
 // fit writes t within limit bytes encoded (the payload's data): its parts
 // from outside as plain writes them and, when the whole is larger, cut
 // further in fitRounds, those of a round to an equal share of what is
@@ -226,8 +239,11 @@ func jsonRuneLen(r rune) int {
 func StartSummary(runType string, in InvoiceDealInput) string {
 	d := in.Event.Deal
 	var t text
-	t.fixed("Deal ").id(d.ID, idBound)
-	if who := dealParty(d); who != "" {
+	t.fixed("Deal")
+	if !blankText(d.ID) {
+		t.fixed(" ").id(d.ID, idBound)
+	}
+	if who := dealParty(d); !blankText(who) {
 		t.fixed(" (").name(who).fixed(")")
 	}
 	if d.Amount.Valid && amountShown(d.Amount.Decimal) {
@@ -240,16 +256,18 @@ func StartSummary(runType string, in InvoiceDealInput) string {
 	switch {
 	case runType == RecordDealLossName:
 		t.fixed(" · lost")
-		if stage := strings.TrimSpace(d.Stage); stage != "" {
-			t.fixed(" (stage ").id(stage, idBound).fixed(")")
+		if !blankText(d.Stage) {
+			t.fixed(" (stage ").id(d.Stage, idBound).fixed(")")
 		}
 		t.fixed(" → record the loss")
 	case in.Invoiced != nil:
-		t.fixed(" · write invoice ").id(invoiceName(*in.Invoiced), idBound).fixed(" back to the CRM")
+		t.fixed(" · write ").named("invoice", invoiceName(*in.Invoiced)).fixed(" back to the CRM")
 	default:
 		t.fixed(" · won → invoice")
 	}
-	t.fixed(` via connection "`).id(in.Connection, idBound).fixed(`"`)
+	if !blankText(in.Connection) {
+		t.fixed(` via connection "`).id(in.Connection, idBound).fixed(`"`)
+	}
 	if in.Fetch && in.Invoiced == nil && runType != RecordDealLossName {
 		t.fixed(" (deal read from the CRM)")
 	}
@@ -270,16 +288,16 @@ func StartSummary(runType string, in InvoiceDealInput) string {
 func StartDetails(in InvoiceDealInput, origin, mapping, hash string) string {
 	var t text
 	t.fixed("- connection ").id(in.Connection, idBound)
-	if acct := strings.TrimSpace(in.Event.Account); acct != "" {
-		t.fixed(", CRM account ").id(acct, idBound)
+	if !blankText(in.Event.Account) {
+		t.fixed(", CRM account ").id(in.Event.Account, idBound)
 	}
-	if mapping != "" {
+	if !blankText(mapping) {
 		t.fixed("\n- ")
 		if in.Invoiced != nil {
 			t.fixed("invoice made with ")
 		}
 		t.fixed("mapping ").id(mapping, idBound)
-		if hash != "" {
+		if !blankText(hash) {
 			t.fixed(" (hash ").id(hash, idBound).fixed(")")
 		}
 	}
@@ -298,10 +316,13 @@ func StartDetails(in InvoiceDealInput, origin, mapping, hash string) string {
 // dealParty is who a deal is with, as a summary names it: its company,
 // else its own name ("" when it has neither).
 func dealParty(d model.Deal) string {
-	if name := strings.TrimSpace(d.Company.Name); name != "" {
-		return name
+	if !blankText(d.Company.Name) {
+		return d.Company.Name
 	}
-	return strings.TrimSpace(d.Name)
+	if !blankText(d.Name) {
+		return d.Name
+	}
+	return ""
 }
 
 // invoiceName is how a summary names an invoice the ERP made: its number,
@@ -532,7 +553,7 @@ func (s stepSummaries) in(t *text) *text {
 
 func (s stepSummaries) fetch(again bool) string {
 	var t text
-	t.fixed("fetch deal ").id(s.deal, idBound).fixed(" from the CRM")
+	t.fixed("fetch ").named("deal", s.deal).fixed(" from the CRM")
 	if again {
 		t.fixed(" again")
 	}
@@ -541,8 +562,8 @@ func (s stepSummaries) fetch(again bool) string {
 
 func (s stepSummaries) mapDeal(mapping string) string {
 	var t text
-	t.fixed("map deal ").id(s.deal, idBound)
-	if mapping == "" {
+	t.fixed("map ").named("deal", s.deal)
+	if blankText(mapping) {
 		t.fixed(" with the connection's mapping")
 	} else {
 		t.fixed(` with mapping "`).id(mapping, idBound).fixed(`"`)
@@ -552,13 +573,13 @@ func (s stepSummaries) mapDeal(mapping string) string {
 
 func (s stepSummaries) validate(reference string) string {
 	var t text
-	return t.fixed("validate invoice ").id(reference, idBound).fixed(" against the deal's amount").fit(summaryLimit)
+	return t.fixed("validate ").named("invoice", reference).fixed(" against the deal's amount").fit(summaryLimit)
 }
 
 func (s stepSummaries) customer(name string) string {
 	var t text
-	if strings.TrimSpace(name) == "" {
-		t.fixed("ensure the customer of deal ").id(s.deal, idBound)
+	if blankText(name) {
+		t.fixed("ensure the customer of ").named("deal", s.deal)
 	} else {
 		t.fixed(`ensure customer "`).name(name).fixed(`"`)
 	}
@@ -569,13 +590,13 @@ func (s stepSummaries) customer(name string) string {
 // its attempts one call makes: " (attempt 2)", " (attempts 3+)".
 func (s stepSummaries) invoice(reference, attempt string) string {
 	var t text
-	t.fixed("create invoice ").id(reference, idBound)
+	t.fixed("create ").named("invoice", reference)
 	return s.in(&t).fixed(attempt).fit(summaryLimit)
 }
 
 func (s stepSummaries) writeBack(r connectors.InvoiceResult) string {
 	var t text
-	return t.fixed("write invoice ").id(invoiceName(r), idBound).fixed(" back to deal ").id(s.deal, idBound).fixed(" in the CRM").fit(summaryLimit)
+	return t.fixed("write ").named("invoice", invoiceName(r)).fixed(" back to ").named("deal", s.deal).fixed(" in the CRM").fit(summaryLimit)
 }
 
 // Summaries of the steps and waits that take nothing from the run.
@@ -589,34 +610,37 @@ const (
 // settle is the timer's summary of a settle time that ends at until.
 func (s stepSummaries) settle(now, until time.Time) string {
 	var t text
-	return t.fixed("settle: wait for more events of deal ").id(s.deal, idBound).fixed(" until " + clock(now, until)).fit(summaryLimit)
+	return t.fixed("settle: wait for more events of ").named("deal", s.deal).fixed(" until " + clock(now, until)).fit(summaryLimit)
 }
 
 // settleLoss is settle's for a RecordDealLoss run.
 func (s stepSummaries) settleLoss(now, until time.Time) string {
 	var t text
-	return t.fixed("settle: wait for more events of lost deal ").id(s.deal, idBound).fixed(" until " + clock(now, until)).fit(summaryLimit)
+	return t.fixed("settle: wait for more events of ").named("lost deal", s.deal).fixed(" until " + clock(now, until)).fit(summaryLimit)
 }
 
 // linger is the timer's summary of an invoiced run's linger.
 func (s stepSummaries) linger(now, until time.Time) string {
 	var t text
-	return t.fixed("linger: record later changes of deal ").id(s.deal, idBound).fixed(" until " + clock(now, until)).fit(summaryLimit)
+	return t.fixed("linger: record later changes of ").named("deal", s.deal).fixed(" until " + clock(now, until)).fit(summaryLimit)
 }
 
 // backOff is the timer's summary of the wait before attempt n of the
 // invoice step (made an attempt at a time).
 func (s stepSummaries) backOff(reference string, n int, now, until time.Time) string {
 	var t text
-	return t.fixed("back-off: retry invoice ").id(reference, idBound).fixed(" (attempt " + strconv.Itoa(n) + ") at " + clock(now, until)).fit(summaryLimit)
+	return t.fixed("back-off: retry ").named("invoice", reference).fixed(" (attempt " + strconv.Itoa(n) + ") at " + clock(now, until)).fit(summaryLimit)
 }
 
 // retrying is the current details of a run that waits until until to
 // make attempt n of the invoice step, after an attempt failed with reason.
 func (s stepSummaries) retrying(reference string, n int, now, until time.Time, reason string) string {
 	var t text
-	t.fixed("retrying invoice ").id(reference, idBound).fixed(" (attempt " + strconv.Itoa(n) + " at " + clock(now, until) + "): ")
-	return t.id(reason, reasonBound).fit(detailsLimit)
+	t.fixed("retrying ").named("invoice", reference).fixed(" (attempt " + strconv.Itoa(n) + " at " + clock(now, until) + ")")
+	if !blankText(reason) {
+		t.fixed(": ").id(reason, reasonBound)
+	}
+	return t.fit(detailsLimit)
 }
 
 // clock writes t in UTC, its time of day ("14:05:07 UTC"), with its date

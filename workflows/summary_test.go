@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -506,6 +507,76 @@ func backOffAfterARead(t *testing.T) {
 	}
 	if !strings.HasPrefix(during, "retrying invoice D-8 (attempt 2 at 15:00:05 UTC): ") || !strings.Contains(during, "429") {
 		t.Errorf("current details in the back-off, after the deal was read again: %q", during)
+	}
+}
+
+// Once an attempt of the invoice step may have made the invoice, the rest
+// are one call, which says "(attempts N+)", or "(attempt N)" when the
+// retry policy leaves it one.
+func TestInvoiceRestSaysItsAttempts(t *testing.T) {
+	for maxAttempts, want := range map[int32]string{2: " (attempt 2)", 3: " (attempts 2+)", 0: " (attempts 2+)"} {
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+			&connectors.OutcomeUnknownError{Err: errors.New("create invoice: no answer"), Wait: 30 * time.Second},
+		}}
+		rec := &summaryRecorder{}
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
+		env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+		env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{Mapper: mapping.Default{}, Target: erp}}})
+		var a *activities.Activities
+		env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
+		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-8", "100.00")})
+		in.WonStages, in.SettleTime, in.LocalCalls, in.Retry.MaximumAttempts = []string{"closedwon"}, 5*time.Second, true, maxAttempts
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err != nil || erp.invoices != 1 {
+			t.Fatalf("maximum attempts %d: %v, %d invoices", maxAttempts, err, erp.invoices)
+		}
+		var calls []string
+		for _, row := range rec.rows {
+			if strings.HasPrefix(row, "CreateInvoice: ") {
+				calls = append(calls, row)
+			}
+		}
+		if got := strings.Join(calls, "\n"); got != "CreateInvoice: create invoice D-8 in the ERP (attempt 1)\nCreateInvoice: create invoice D-8 in the ERP"+want {
+			t.Errorf("maximum attempts %d: the invoice step's calls say\n%s\nwant the second%s", maxAttempts, got, want)
+		}
+	}
+}
+
+// A text from outside that is blank (or only format characters) is left
+// out with the space before it: the run, step or wait says "the deal",
+// "the invoice", rather than a double space.
+func TestBlankTextsAreLeftOut(t *testing.T) {
+	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	in := summaryInput(" \u202e ", "", "")
+	in.Event.Deal.Company.Name, in.Event.Deal.Name = "\u200b", "  "
+	writeBack := in
+	writeBack.Invoiced = &connectors.InvoiceResult{}
+	lost := in
+	lost.Event.Deal.Stage = " "
+	sum := newStepSummaries(in)
+	for _, c := range []struct{ got, want string }{
+		{StartSummary(InvoiceDealName, in), `Deal · won → invoice via connection "demo"`},
+		{StartSummary(InvoiceDealName, writeBack), `Deal · write the invoice back to the CRM via connection "demo"`},
+		{StartSummary(RecordDealLossName, lost), `Deal · lost → record the loss via connection "demo"`},
+		{StartDetails(in, "", " ", " "), "- connection demo\n- started by a webhook"},
+		{sum.fetch(false), "fetch the deal from the CRM"},
+		{sum.mapDeal(""), "map the deal with the connection's mapping"},
+		{sum.validate(""), "validate the invoice against the deal's amount"},
+		{sum.customer(""), "ensure the customer of the deal in the ERP"},
+		{sum.invoice("\n", " (attempt 2)"), "create the invoice in the ERP (attempt 2)"},
+		{sum.writeBack(connectors.InvoiceResult{}), "write the invoice back to the deal in the CRM"},
+		{sum.settle(now, now), "settle: wait for more events of the deal until 14:00:00 UTC"},
+		{sum.settleLoss(now, now), "settle: wait for more events of the lost deal until 14:00:00 UTC"},
+		{sum.linger(now, now), "linger: record later changes of the deal until 14:00:00 UTC"},
+		{sum.backOff("", 2, now, now), "back-off: retry the invoice (attempt 2) at 14:00:00 UTC"},
+		{sum.retrying("", 2, now, now, ""), "retrying the invoice (attempt 2 at 14:00:00 UTC)"},
+		{newStepSummaries(summaryInput("D-1", "", "")).writeBack(connectors.InvoiceResult{}), "write the invoice back to deal D-1 in the CRM"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%q, want %q", c.got, c.want)
+		}
 	}
 }
 
