@@ -852,9 +852,10 @@ func (c *optionsCapture) SignalWithStartWorkflow(_ context.Context, _, _ string,
 // Every run dealsync starts says in the Web UI which deal it is for and
 // what it does with it (its summary), and where its calls go and what
 // started it (its details): a win started or signalled with start, the
-// write-back of an invoice (naming the mapping it was made with), a
-// loss's RecordDealLoss run; the starter's Origin names `deals sync` or
-// `runs retry`.
+// write-back of an invoice (naming the mapping it was made with, and no
+// ERP target: it calls none, and the connection's today may not be the
+// one the invoice was made on), a loss's RecordDealLoss run; the
+// starter's Origin names `deals sync` or `runs retry`.
 func TestStartsSayWhatTheRunIs(t *testing.T) {
 	books := connectors.IdentifyTarget("books", "http", nil)
 	conn := &connections.Connection{Name: "shop", Mapper: mapping.Default{PaymentTermsDays: 30}, TargetIdentity: books, WonStages: []string{"closed_won"}}
@@ -888,7 +889,7 @@ func TestStartsSayWhatTheRunIs(t *testing.T) {
 		{workflows.InvoiceDealName, `Deal D-1 (Acme Ltd) · 1,200.00 EUR · won → invoice via connection "shop"`,
 			"- connection shop, CRM account 62515\n- mapping default (hash " + hash + ")\n- ERP target \"books\" (http)\n- started by a webhook"},
 		{workflows.InvoiceDealName, `Deal D-1 (Acme Ltd) · 1,200.00 EUR · write invoice INV-0005 back to the CRM via connection "shop"`,
-			"- connection shop, CRM account 62515\n- invoice made with mapping shop-invoices (hash 593fc46cac74)\n- ERP target \"books\" (http)\n- started by dealsync runs retry"},
+			"- connection shop, CRM account 62515\n- invoice made with mapping shop-invoices (hash 593fc46cac74)\n- started by dealsync runs retry"},
 		{workflows.InvoiceDealName, `Deal D-1 (Acme Ltd) · 1,200.00 EUR · won → invoice via connection "shop"`,
 			"- connection shop, CRM account 62515\n- mapping default (hash " + hash + ")\n- ERP target \"books\" (http)\n- started by dealsync deals sync"},
 		{workflows.RecordDealLossName, `Deal D-1 (Acme Ltd) · 1,200.00 EUR · lost (stage closed_lost) → record the loss via connection "shop"`,

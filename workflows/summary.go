@@ -279,7 +279,9 @@ func StartSummary(runType string, in InvoiceDealInput) string {
 // a webhook, else the command, "dealsync runs retry"). mapping and hash
 // name the mapping the run maps with or, for a run that only writes an
 // invoice back (in.Invoiced), the one its invoice was made with ("" when
-// unknown: no line).
+// unknown: no line). The ERP target is the one the run is pinned to; a
+// write-back run, which never calls the ERP, names none: its input pins
+// the target of its start, not the one its invoice was made on.
 //
 //   - connection demo, CRM account 62515
 //   - mapping default (hash 35f00bb5fa22)
@@ -301,7 +303,7 @@ func StartDetails(in InvoiceDealInput, origin, mapping, hash string) string {
 			t.fixed(" (hash ").id(hash, idBound).fixed(")")
 		}
 	}
-	if tg := in.ERPTarget; tg != nil && tg.Description != "" {
+	if tg := in.ERPTarget; tg != nil && !blankText(tg.Description) && in.Invoiced == nil {
 		t.fixed("\n- ERP ").id(tg.Description, targetBound)
 	}
 	t.fixed("\n- started by ")
