@@ -122,27 +122,31 @@ func TestHistoriesWithoutSummariesReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	var before int
-	kinds := map[string]bool{}
+	kinds := map[string]bool{} // of the histories without summaries
 	for _, file := range files {
 		history, _ := keptHistory(t, file)
 		summaries := 0
+		has := map[string]bool{}
 		for _, ev := range history.GetEvents() {
 			if s := summaryOf(t, ev); s != "" && s != "Sleep" {
 				summaries++
 			}
 			switch {
 			case ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity":
-				kinds["marker"] = true
+				has["marker"] = true
 			case ev.GetActivityTaskScheduledEventAttributes() != nil:
-				kinds["activity"] = true
+				has["activity"] = true
 			case ev.GetTimerStartedEventAttributes() != nil:
-				kinds["timer"] = true
+				has["timer"] = true
 			}
 		}
 		if summaries > 0 {
 			continue
 		}
 		before++
+		for kind := range has {
+			kinds[kind] = true
+		}
 		replayer := worker.NewWorkflowReplayer()
 		replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
 		replayer.RegisterWorkflowWithOptions(workflows.RecordDealLoss, workflow.RegisterOptions{Name: workflows.RecordDealLossName})

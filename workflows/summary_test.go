@@ -12,6 +12,7 @@ import (
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -584,7 +585,8 @@ func TestBlankTextsAreLeftOut(t *testing.T) {
 }
 
 // A RecordDealLoss run says its settle time until when, and its read of
-// the deal's earlier runs.
+// the deal's earlier runs; its current details say its wait while it
+// runs, nothing once it has ended.
 func TestLossRunSaysItsWaitAndRead(t *testing.T) {
 	rec := &summaryRecorder{}
 	var s testsuite.WorkflowTestSuite
@@ -597,11 +599,25 @@ func TestLossRunSaysItsWaitAndRead(t *testing.T) {
 	env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil)
 	in := input(model.DealEvent{EventID: "l", Deal: model.Deal{ID: "D-9", PreviousStage: "closed_won", Stage: "closed_lost"}})
 	in.WonStages, in.SettleTime, in.LocalCalls = []string{"closed_won"}, 2*time.Minute, true
+	var during string
+	env.RegisterDelayedCallback(func() { during = currentDetails(t, env) }, time.Minute)
 	env.ExecuteWorkflow(RecordDealLoss, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeDealNotWon {
+		t.Fatalf("the run ended with %v, want its loss recorded (%s)", err, ErrTypeDealNotWon)
+	}
 	want := "timer: settle: wait for more events of lost deal D-9 until 14:02:00 UTC\n" +
 		"PreviousRun: read the deal's earlier runs (a loss they recorded)"
 	if got := strings.Join(rec.rows, "\n"); got != want {
 		t.Errorf("the run's steps and waits say\n%s\nwant\n%s", got, want)
+	}
+	// Its current details say its settle time while it waits, nothing
+	// once it has ended (its last read no longer).
+	if want := "settle: wait for more events of lost deal D-9 until 14:02:00 UTC"; during != want {
+		t.Errorf("current details during the settle time %q, want %q", during, want)
+	}
+	if got := currentDetails(t, env); got != "" {
+		t.Errorf("current details of the ended run: %q", got)
 	}
 }
 
