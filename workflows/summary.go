@@ -18,10 +18,11 @@ import (
 // What a run, its steps and its waits say in the Temporal Web UI and CLI
 // (user metadata): a one-line summary each, in Temporal markdown. The
 // texts that come from a CRM or a config (deal and company names, ids,
-// stages, an ERP target's description) are written plain: a line break
-// as a space, the characters markdown would read as formatting escaped
-// with a backslash, and each cut to a bound with "…", so that a deal
-// name of 10 KB does not bloat every start event and marker of its run.
+// stages, an ERP target's description) are written plain (see plain): a
+// line break or format character as a space, the characters markdown
+// would read as formatting or a link escaped with a backslash, and each
+// cut to a bound with "…", so that a deal name of 10 KB does not bloat
+// every start event and marker of its run.
 // A whole text is then cut further, names first, to a size Temporal
 // takes (summaryLimit, detailsLimit).
 //
