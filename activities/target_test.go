@@ -53,10 +53,15 @@ func TestAnERPStepRefusesAnotherTargetThanTheRuns(t *testing.T) {
 	// release before this one pinned as written.
 	erpC := connectors.IdentifyTarget("books", "http", identified{"https://c.example./v1"})
 	erpCEarlier := connectors.IdentifyTarget("books", "http", settingsOf{{Key: "base_url", Value: "https://c.example./v1"}})
+	// One since rewritten without the dot, which the release before this
+	// one pinned with it.
+	erpD := connectors.IdentifyTarget("books", "http", identified{"https://d.example/v1"})
+	erpDEarlier := connectors.IdentifyTarget("books", "http", settingsOf{{Key: "base_url", Value: "https://d.example./v1"}})
 	calls := &atomic.Int32{}
 	erp := countingERP{calls: calls}
 	conn := Connection{Target: erp, TargetName: "books", TargetIdentity: erpB,
-		AccountTargets: map[string]NamedTarget{"7": {Name: "books", Target: erp, Identity: erpA}, "8": {Name: "books", Target: erp, Identity: erpC}}}
+		AccountTargets: map[string]NamedTarget{"7": {Name: "books", Target: erp, Identity: erpA}, "8": {Name: "books", Target: erp, Identity: erpC},
+			"9": {Name: "books", Target: erp, Identity: erpD}}}
 	a := &Activities{Connections: oneConnection{"pd": conn}}
 	ctx := context.Background()
 	steps := func(account string, pinned *connectors.TargetIdentity) (cerr, ierr error) {
@@ -107,6 +112,7 @@ func TestAnERPStepRefusesAnotherTargetThanTheRuns(t *testing.T) {
 		{"a pin of another scheme (a later release's)", "", &connectors.TargetIdentity{Fingerprint: "t9:abc", Description: "elsewhere"}},
 		{"the earlier release's pin of a host written with its trailing dot", "8", &erpCEarlier},
 		{"this release's pin of it", "8", &connectors.TargetIdentity{Fingerprint: erpC.Fingerprint, Description: erpC.Description}},
+		{"the earlier release's pin of a host written with its trailing dot, since rewritten without it", "9", &erpDEarlier},
 	} {
 		calls.Store(0)
 		if cerr, ierr := steps(c.account, c.pinned); cerr != nil || ierr != nil || calls.Load() != 2 {

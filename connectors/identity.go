@@ -57,11 +57,53 @@ type TargetIdentity struct {
 
 // Matches says whether pinned, the target a run was started for, is t:
 // the same fingerprint, or the one the release before this one gave t
-// (EarlierFingerprint), so that the runs an earlier intake pinned are
-// not refused for a setting this release identifies otherwise (a host
-// written with a trailing dot). Both must be Comparable.
+// (EarlierFingerprint), or pinned is the release before's pin of a
+// target whose URLs this release identifies as t's (pinnedAsNow: its
+// host written with a trailing dot, or an IPv6 address in another form,
+// where t's config now writes it plainly), so that the runs an earlier
+// intake pinned are not refused for a setting this release identifies
+// otherwise. Both must be Comparable.
 func (t TargetIdentity) Matches(pinned TargetIdentity) bool {
-	return t.Fingerprint == pinned.Fingerprint || (t.EarlierFingerprint != "" && t.EarlierFingerprint == pinned.Fingerprint)
+	if t.Fingerprint == pinned.Fingerprint || (t.EarlierFingerprint != "" && t.EarlierFingerprint == pinned.Fingerprint) {
+		return true
+	}
+	fp, ok := pinnedAsNow(pinned)
+	return ok && fp == t.Fingerprint
+}
+
+// pinnedAsNow is the fingerprint this release gives the target that
+// pinned, a pin the release before this one made, identifies, when that
+// differs: its Description read back (ParseDescription) hashes, as that
+// release did, to its Fingerprint, and a setting's value there that is a
+// URL whose host this release writes otherwise (IdentityURL: without its
+// trailing dot, an IPv6 address in its short form) is taken as this
+// release takes it. False for any other pin: one whose description does
+// not hash to it (a value the description cannot show apart), or whose
+// URLs this release writes as that release did.
+func pinnedAsNow(pinned TargetIdentity) (string, bool) {
+	name, shown, ok := ParseDescription(pinned.Description)
+	if !ok || len(shown) == 0 {
+		return "", false
+	}
+	settings := make([]Setting, 0, len(shown)-1)
+	changed := false
+	for _, s := range shown[1:] {
+		key, value, ok := strings.Cut(s, " ")
+		if !ok || value == "" {
+			return "", false
+		}
+		set := Setting{Key: key, Value: value}
+		if u, err := url.Parse(value); err == nil && u.Scheme != "" && u.Host != "" && identityURL(value, false) == value {
+			if now := identityURL(value, true); now != value {
+				set.Value, set.Earlier, changed = now, value, true
+			}
+		}
+		settings = append(settings, set)
+	}
+	if !changed || fingerprint(name, shown[0], settings, true) != pinned.Fingerprint {
+		return "", false
+	}
+	return fingerprint(name, shown[0], settings, false), true
 }
 
 // identityScheme starts every Fingerprint. A release that hashes other
@@ -178,8 +220,9 @@ func ParseDescription(desc string) (name string, shown []string, ok bool) {
 // http, 443 for https: https://api.example:443/v1 is
 // https://api.example/v1), without the user info, query and fragment,
 // which may hold a credential (rotated without changing where calls go).
-// A host's name is without its trailing dot (api.example. is the fully
-// qualified api.example), an IPv6 address in its short form, in lower
+// A host's name of more than one label is without its trailing dot
+// (api.example. is the fully qualified api.example; erp. and 127.0.0.1.
+// keep it: fullyQualified), an IPv6 address in its short form, in lower
 // case ([0:0:0:0:0:0:0:1] is [::1]). Two names of one host (localhost and
 // 127.0.0.1, an IP address and its DNS name, an IPv4 address and the
 // IPv6 address that maps it) stay apart: in general they are other
@@ -215,15 +258,17 @@ func identityURL(raw string, canonicalHost bool) string {
 
 // identityHost is u's host in lower case, with its port in decimal unless
 // it is scheme's default (or empty, "https://api.example:/v1"); with
-// canonical, a name without its trailing dot and an IPv6 address in its
-// short form (netip).
+// canonical, a name of more than one label without its trailing dot
+// (fullyQualified) and an IPv6 address in its short form (netip).
 func identityHost(scheme string, u *url.URL, canonical bool) string {
 	host, port := strings.ToLower(u.Hostname()), u.Port()
 	if canonical {
-		if addr, err := netip.ParseAddr(host); err == nil && addr.Is6() {
-			host = addr.String()
-		} else if err != nil {
-			host = strings.TrimSuffix(host, ".")
+		if addr, err := netip.ParseAddr(host); err == nil {
+			if addr.Is6() {
+				host = addr.String()
+			}
+		} else if name, ok := strings.CutSuffix(host, "."); ok && fullyQualified(name) {
+			host = name
 		}
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
@@ -236,4 +281,17 @@ func identityHost(scheme string, u *url.URL, canonical bool) string {
 		return host
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// fullyQualified says whether name, a host name whose trailing dot was
+// cut, is the same name without the dot: it has more than one label
+// (erp. is looked up as written, erp through the search domains, which
+// may give another host) and is not an IP address (127.0.0.1. is a DNS
+// name, not the address).
+func fullyQualified(name string) bool {
+	if _, err := netip.ParseAddr(name); err == nil {
+		return false
+	}
+	label, rest, ok := strings.Cut(name, ".")
+	return ok && label != "" && rest != "" && !strings.HasSuffix(rest, ".")
 }

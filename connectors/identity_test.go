@@ -148,8 +148,7 @@ func TestParseDescriptionReadsADescriptionBack(t *testing.T) {
 func TestIdentityURLTakesAHostHoweverWritten(t *testing.T) {
 	for _, same := range [][]string{
 		{"https://api.example.com/v1", "https://api.example.com./v1", "HTTPS://API.Example.COM.:443/v1/"},
-		{"http://localhost:8090", "http://localhost.:8090"},
-		{"http://127.0.0.1:8090", "http://127.0.0.1.:8090"},
+		{"http://erp.internal:8090", "http://erp.internal.:8090"},
 		{"http://[::1]:8080/x", "http://[0:0:0:0:0:0:0:1]:8080/x", "http://[0::1]:8080/x/", "http://[0000:0000::0001]:08080/x"},
 		{"https://[2001:db8::1]/api", "https://[2001:DB8:0:0:0:0:0:1]:443/api", "https://[2001:0db8::0001]/api"},
 	} {
@@ -177,6 +176,12 @@ func TestIdentityURLTakesAHostHoweverWritten(t *testing.T) {
 		{"http://[::1]", "http://[::2]"},
 		{"https://api.example.com", "https://api.example.co"},
 		{"http://localhost.", "http://127.0.0.1"},
+		// One label: erp. is looked up as written, erp through the search
+		// domains (another host, maybe).
+		{"http://localhost.:8090", "http://localhost:8090"},
+		{"https://erp./v1", "https://erp/v1"},
+		// A dotted address with a trailing dot is a DNS name.
+		{"http://127.0.0.1.:8090", "http://127.0.0.1:8090"},
 	} {
 		if IdentityURL(other[0]) == IdentityURL(other[1]) {
 			t.Errorf("%q and %q: one identity %q; want two", other[0], other[1], IdentityURL(other[0]))
@@ -209,7 +214,56 @@ func TestAnEarlierReleasesPinOfTheSameTargetMatches(t *testing.T) {
 		}
 	}
 	plain := IdentifyTarget("books", "http", settings{URLSetting("base_url", "https://api.example.com/v1")})
-	if plain.EarlierFingerprint != "" || plain.Matches(IdentifyTarget("books", "http", settings{{Key: "base_url", Value: "https://api.example.com./v1"}})) {
-		t.Errorf("a base_url written as before: %+v; want no earlier fingerprint, matching no other pin", plain)
+	if plain.EarlierFingerprint != "" || plain.Matches(IdentifyTarget("books", "http", settings{{Key: "base_url", Value: "https://api.example.co./v1"}})) {
+		t.Errorf("a base_url written as before: %+v; want no earlier fingerprint, matching no other host's pin", plain)
+	}
+}
+
+// A base_url rewritten without its trailing dot, or with its IPv6 address
+// in the short form, once every host is upgraded, is the target the runs
+// the earlier release's intake started are pinned to (as it wrote the
+// URL then): its description, read back, hashes as that release did to
+// the pin's fingerprint, and its URL taken as this release takes it is
+// the config's. Another target's pin, a pin whose description does not
+// hash to its fingerprint, a host of one label (erp. is not erp), or a
+// dotted address with a dot (a DNS name) does not match.
+func TestAnEarlierReleasesPinMatchesTheURLRewrittenPlainly(t *testing.T) {
+	earlierPin := func(name string, s ...Setting) TargetIdentity {
+		return IdentifyTarget(name, "xero", settings(s)) // the values as that release wrote them
+	}
+	now := func(raw string) TargetIdentity {
+		return IdentifyTarget("books", "xero", settings{{Key: "tenant_id", Value: "t-1"}, URLSetting("base_url", raw)})
+	}
+	for _, c := range []struct{ pinned, now string }{
+		{"https://erp.example./v1", "https://erp.example/v1"},
+		{"https://erp.example./v1", "https://ERP.example:443/v1/"},
+		{"http://[0:0:0:0:0:0:0:1]:8080", "http://[::1]:8080"},
+		// The release before's pin of a (plain) host that was the same.
+		{"https://erp.example/v1", "https://erp.example./v1"},
+	} {
+		pin := earlierPin("books", Setting{Key: "tenant_id", Value: "t-1"}, Setting{Key: "base_url", Value: c.pinned})
+		if here := now(c.now); !here.Matches(pin) {
+			t.Errorf("config %s: refuses the earlier release's pin of %s (%+v, %+v)", c.now, c.pinned, here, pin)
+		}
+	}
+	here := now("https://erp.example/v1")
+	for name, pin := range map[string]TargetIdentity{
+		"another tenant": earlierPin("books", Setting{Key: "tenant_id", Value: "t-2"}, Setting{Key: "base_url", Value: "https://erp.example./v1"}),
+		"another name":   earlierPin("books2", Setting{Key: "tenant_id", Value: "t-1"}, Setting{Key: "base_url", Value: "https://erp.example./v1"}),
+		"another host":   earlierPin("books", Setting{Key: "tenant_id", Value: "t-1"}, Setting{Key: "base_url", Value: "https://erp.example.com./v1"}),
+		"another path":   earlierPin("books", Setting{Key: "tenant_id", Value: "t-1"}, Setting{Key: "base_url", Value: "https://erp.example./v2"}),
+		"a forged pin":   {Fingerprint: "t1:0123456789abcdef01234567", Description: `target "books" (xero, tenant_id t-1, base_url https://erp.example./v1)`},
+		"another type":   {Fingerprint: IdentifyTarget("books", "http", settings{{Key: "tenant_id", Value: "t-1"}, {Key: "base_url", Value: "https://erp.example./v1"}}).Fingerprint, Description: `target "books" (xero, tenant_id t-1, base_url https://erp.example./v1)`},
+		"no description": {Fingerprint: earlierPin("books", Setting{Key: "tenant_id", Value: "t-1"}, Setting{Key: "base_url", Value: "https://erp.example./v1"}).Fingerprint},
+	} {
+		if here.Matches(pin) {
+			t.Errorf("%s: %+v matches %+v", name, here, pin)
+		}
+	}
+	for _, c := range [][2]string{{"https://erp./v1", "https://erp/v1"}, {"http://127.0.0.1.:8090", "http://127.0.0.1:8090"}} {
+		pin := earlierPin("books", Setting{Key: "tenant_id", Value: "t-1"}, Setting{Key: "base_url", Value: c[0]})
+		if now(c[1]).Matches(pin) {
+			t.Errorf("config %s matches the earlier release's pin of %s", c[1], c[0])
+		}
 	}
 }
