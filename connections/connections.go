@@ -4,6 +4,7 @@
 package connections
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -355,10 +356,20 @@ func (s *Set) Resolve(name string) (activities.Connection, bool) {
 // its base_url is dev.sandbox_listen's, is dev's own sandbox ERP whatever
 // the port: its invoices are in the data dir's journal, which a dev
 // restarted on another dev.sandbox_listen (the port was taken) serves
-// again, so its runs under way must not be refused for the port.
+// again, so its runs under way must not be refused for the port. The
+// release before this one took only 127.0.0.1 and localhost for a
+// sandbox on every interface: a base_url naming another address of this
+// machine (a LAN address, 127.0.0.2) it identified by that URL, as any
+// http target, and the runs it pinned so still match
+// (connectors.TargetIdentity.EarlierFingerprint).
 func identifyTarget(cfg *config.Config, name string, tc config.Component) connectors.TargetIdentity {
 	if hc, ok := tc.Spec.(*httptarget.Config); ok && cfg.IsDevDefault("targets", name) && config.SameHostPort(hc.BaseURL, cfg.Dev.SandboxListen) {
-		return connectors.IdentifyTarget(name, tc.Type, devSandbox{})
+		id := connectors.IdentifyTarget(name, tc.Type, devSandbox{})
+		if !config.SameHostPort(hc.BaseURL, config.DialAddr(cfg.Dev.SandboxListen)) {
+			byURL := connectors.IdentifyTarget(name, tc.Type, tc.Spec)
+			id.EarlierFingerprint = cmp.Or(byURL.EarlierFingerprint, byURL.Fingerprint)
+		}
+		return id
 	}
 	return connectors.IdentifyTarget(name, tc.Type, tc.Spec)
 }

@@ -210,3 +210,50 @@ func TestDevsSandboxTargetIsTheSameOnAnotherPort(t *testing.T) {
 		t.Errorf("the sandbox target pointed at another host: %+v; want another identity, naming it", elsewhere)
 	}
 }
+
+// pinnedByURL is a pin of the dev sandbox target as an http target at
+// baseURL, as the release before this one made it for a base_url it did
+// not take for the sandbox: its base_url written as that release wrote
+// it (no trailing dot, an IPv4 address: as this one does).
+func pinnedByURL(baseURL string) connectors.TargetIdentity {
+	return connectors.IdentifyTarget("sandbox", "http", byURL{baseURL})
+}
+
+type byURL struct{ baseURL string }
+
+func (b byURL) IdentifyingSettings() []connectors.Setting {
+	return []connectors.Setting{{Key: "base_url", Value: b.baseURL}}
+}
+
+// A sandbox on every interface is reached on any address of this
+// machine, which this release takes for dev's sandbox (its port may
+// change); the release before took only 127.0.0.1 and localhost, and
+// identified the built-in sandbox target at another address of this
+// machine (127.0.0.2, a LAN address) by its base_url: the runs a dev
+// data dir had pinned so go on. A pin of another address does not match,
+// and at 127.0.0.1 (the sandbox for both releases) there is no earlier
+// identity.
+func TestDevsSandboxTargetAtAnotherLocalAddressMatchesTheEarlierPin(t *testing.T) {
+	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", "0.0.0.0:19090")
+	t.Setenv("DEALSYNC_TARGETS_SANDBOX_BASE_URL", "http://127.0.0.1:19090")
+	onLoopback := devIdentity(t)
+	t.Setenv("DEALSYNC_TARGETS_SANDBOX_BASE_URL", "http://127.0.0.2:19090/")
+	here := devIdentity(t)
+	if here.Fingerprint != onLoopback.Fingerprint || !strings.Contains(here.Description, "dev.sandbox_listen") {
+		t.Fatalf("the sandbox at 127.0.0.2: %+v; want dev's sandbox %+v", here, onLoopback)
+	}
+	if pin := pinnedByURL("http://127.0.0.2:19090"); !here.Matches(pin) {
+		t.Errorf("dev's sandbox at 127.0.0.2 refuses the earlier release's pin %+v (%+v)", pin, here)
+	}
+	if pin := pinnedByURL("http://127.0.0.3:19090"); here.Matches(pin) {
+		t.Errorf("dev's sandbox at 127.0.0.2 matches a pin of 127.0.0.3: %+v", pin)
+	}
+	if onLoopback.EarlierFingerprint != "" || onLoopback.Matches(pinnedByURL("http://127.0.0.2:19090")) {
+		t.Errorf("dev's sandbox at 127.0.0.1: %+v; want no earlier identity", onLoopback)
+	}
+	// Listening on one address, only that one is the sandbox, as before.
+	t.Setenv("DEALSYNC_DEV_SANDBOX_LISTEN", "127.0.0.2:19090")
+	if one := devIdentity(t); one.Fingerprint != onLoopback.Fingerprint || one.EarlierFingerprint != "" {
+		t.Errorf("the sandbox listening on 127.0.0.2 only: %+v; want dev's sandbox, as the release before identified it", one)
+	}
+}
