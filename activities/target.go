@@ -24,7 +24,7 @@ const ErrTypeTargetMismatch = "ERPTargetMismatch"
 func targetMismatch(connection, account string, here, pinned connectors.TargetIdentity) string {
 	whose := fmt.Sprintf("the ERP calls of connection %q", connection)
 	if account != "" {
-		whose += " for account " + account
+		whose += " for account " + strconv.Quote(account)
 	}
 	return fmt.Sprintf("this worker sends %s to %s, but the run was started for %s: nothing was sent, "+
 		"so that the deal's customer and invoice are not made in another ERP than the one its run began with. "+
@@ -51,36 +51,68 @@ type TargetMismatch struct {
 // ParseTargetMismatch reads a TargetMismatch back from the message of an
 // ErrTypeTargetMismatch failure, for a list to say it in short (the
 // message names both targets whole, then what to do); false for another
-// message.
+// message. The account is quoted, as are the targets' names within their
+// descriptions, so that a name holding the message's own words reads
+// right; the messages of the release before, whose account was not
+// quoted, read as well.
 func ParseTargetMismatch(msg string) (TargetMismatch, bool) {
 	var m TargetMismatch
 	rest, ok := strings.CutPrefix(msg, "this worker sends the ERP calls of connection ")
 	if !ok {
 		return m, false
 	}
-	q, err := strconv.QuotedPrefix(rest)
-	if err != nil {
+	if m.Connection, rest, ok = quoted(rest); !ok {
 		return m, false
 	}
-	m.Connection, _ = strconv.Unquote(q)
-	rest = rest[len(q):]
 	if r, ok := strings.CutPrefix(rest, " for account "); ok {
-		i := strings.Index(r, " to target ")
-		if i < 0 {
+		if account, after, ok := quoted(r); ok && strings.HasPrefix(after, " to target ") {
+			m.Account, rest = account, after
+		} else if i := strings.Index(r, " to target "); i >= 0 {
+			m.Account, rest = r[:i], r[i:] // the release before's, unquoted
+		} else {
 			return m, false
 		}
-		m.Account, rest = r[:i], r[i:]
 	}
 	if rest, ok = strings.CutPrefix(rest, " to "); !ok {
 		return m, false
 	}
-	if m.Here, rest, ok = strings.Cut(rest, ", but the run was started for "); !ok {
+	if m.Here, rest, ok = description(rest, ", but the run was started for "); !ok {
 		return m, false
 	}
-	if m.Pinned, _, ok = strings.Cut(rest, ": nothing was sent"); !ok {
+	if m.Pinned, _, ok = description(rest, ": nothing was sent"); !ok {
 		return m, false
 	}
 	return m, true
+}
+
+// quoted is the Go-quoted string s starts with, unquoted, and what
+// follows it.
+func quoted(s string) (string, string, bool) {
+	q, err := strconv.QuotedPrefix(s)
+	if err != nil {
+		return "", "", false
+	}
+	v, _ := strconv.Unquote(q)
+	return v, s[len(q):], true
+}
+
+// description is the target description s starts with, up to sep, which
+// is looked for after the target's quoted name, and what follows sep.
+func description(s, sep string) (string, string, bool) {
+	r, ok := strings.CutPrefix(s, "target ")
+	if !ok {
+		return "", "", false
+	}
+	_, after, ok := quoted(r)
+	if !ok {
+		return "", "", false
+	}
+	i := strings.Index(after, sep)
+	if i < 0 {
+		return "", "", false
+	}
+	end := len(s) - len(after) + i
+	return s[:end], s[end+len(sep):], true
 }
 
 // checkTarget refuses an ERP step whose run was started for another

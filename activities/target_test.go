@@ -120,7 +120,7 @@ func TestAnERPStepRefusesAnotherTargetThanTheRuns(t *testing.T) {
 		}
 	}
 	calls.Store(0)
-	if _, ierr := steps("7", &erpB); calls.Load() != 0 || !strings.Contains(ierr.Error(), `connection "pd" for account 7 to target "books" (http, base_url https://a.example)`) {
+	if _, ierr := steps("7", &erpB); calls.Load() != 0 || !strings.Contains(ierr.Error(), `connection "pd" for account "7" to target "books" (http, base_url https://a.example)`) {
 		t.Errorf("an account routed elsewhere than the run's target: %d calls, %v; want none, naming the account", calls.Load(), ierr)
 	}
 }
@@ -162,18 +162,43 @@ func (s settingsOf) IdentifyingSettings() []connectors.Setting { return s }
 
 // The message of a refused step reads back as the connection, the
 // account and both targets' descriptions, whatever follows it (a note,
-// the run's spent retries); another message does not read.
+// the run's spent retries), names and accounts holding the message's own
+// words included; the release before's message, whose account was not
+// quoted, reads too; another message does not read.
 func TestParseTargetMismatchReadsTheMessageBack(t *testing.T) {
 	here := connectors.IdentifyTarget("books", "xero", identified{"https://a.example"})
 	pinned := connectors.IdentifyTarget(`old "books"`, "http", settingsOf{{Key: "base_url", Value: "(a URL: x, y)"}, {Key: "realm_id", Value: "9"}})
-	for _, account := range []string{"", "0015e00000AbCdE"} {
-		msg := targetMismatch("shop eu", account, here, pinned) + "; all 2 attempts failed (workflow.retry.maximum_attempts)"
-		want := TargetMismatch{Connection: "shop eu", Account: account, Here: here.Description, Pinned: pinned.Description}
+	tricky := connectors.IdentifyTarget(`a, but the run was started for target "b" (http): nothing was sent`, "http", identified{"https://b.example"})
+	for _, c := range []struct {
+		account      string
+		here, pinned connectors.TargetIdentity
+	}{
+		{"", here, pinned},
+		{"0015e00000AbCdE", here, pinned},
+		{`42 to target "x", but the run was started for "y"`, tricky, tricky},
+		{"7", here, tricky},
+	} {
+		msg := targetMismatch("shop eu", c.account, c.here, c.pinned) + "; all 2 attempts failed (workflow.retry.maximum_attempts)"
+		want := TargetMismatch{Connection: "shop eu", Account: c.account, Here: c.here.Description, Pinned: c.pinned.Description}
 		if got, ok := ParseTargetMismatch(msg); !ok || got != want {
 			t.Errorf("ParseTargetMismatch(%q) = %+v, %v; want %+v", msg, got, ok, want)
 		}
 	}
-	for _, msg := range []string{"", "ERP unreachable: connection refused", `this worker sends the ERP calls of connection "x" to somewhere`} {
+	if msg := targetMismatch("shop", "42", here, pinned); !strings.Contains(msg, `connection "shop" for account "42" to target "books"`) {
+		t.Errorf("the account not quoted: %q", msg)
+	}
+	// The release before's messages: the account as it is.
+	for _, account := range []string{"42", "0015e00000AbCdE", "acme gmbh", `"acme" gmbh`} {
+		msg := `this worker sends the ERP calls of connection "shop" for account ` + account + " to " + here.Description +
+			", but the run was started for " + pinned.Description + ": nothing was sent, so that …"
+		want := TargetMismatch{Connection: "shop", Account: account, Here: here.Description, Pinned: pinned.Description}
+		if got, ok := ParseTargetMismatch(msg); !ok || got != want {
+			t.Errorf("ParseTargetMismatch(%q) = %+v, %v; want %+v", msg, got, ok, want)
+		}
+	}
+	for _, msg := range []string{"", "ERP unreachable: connection refused", `this worker sends the ERP calls of connection "x" to somewhere`,
+		`this worker sends the ERP calls of connection "x" to target "a" (http), but the run was started for target "b (http): nothing was sent`,
+		`this worker sends the ERP calls of connection "x" for account 7 to somewhere`} {
 		if m, ok := ParseTargetMismatch(msg); ok {
 			t.Errorf("ParseTargetMismatch(%q) read %+v", msg, m)
 		}

@@ -230,27 +230,28 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 // names and which of their settings differ, which the whole message
 // names only after both targets' settings); the DEALSYNC_ variables that
 // connector advice names beside config keys ("(or DEALSYNC_…)") are left
-// out, the keys kept; then what is still too long is cut, with an
-// ellipsis.
+// out, the keys kept; then what is still too long is cut. A message
+// shortened so ends with an ellipsis, even when what is left fits.
 func listMessage(typ, msg string, cut *bool) string {
 	line := oneLine(msg)
 	if len([]rune(line)) <= failureWidth {
 		return line
 	}
 	*cut = true
+	short, ok := "", false
 	if typ == activities.ErrTypeTargetMismatch {
-		if short, ok := shortTargetMismatch(line); ok {
-			line = short + "…"
-		}
+		short, ok = shortTargetMismatch(msg) // read before oneLine: names keep their spaces
 	}
-	line = varAside.ReplaceAllString(line, "")
-	r := []rune(line)
-	if len(r) > failureWidth {
+	if !ok {
+		short = varAside.ReplaceAllString(line, "")
+	}
+	r := []rune(short)
+	if len(r) > failureWidth-1 {
 		// dealsync's messages say what first, then the details in
 		// parentheses (a mapping error's expression and value).
-		r = append(r[:failureWidth-1], '…')
+		r = r[:failureWidth-1]
 	}
-	return string(r)
+	return string(append(r, '…'))
 }
 
 // varAside is a variable named beside a config key in connector advice
@@ -258,11 +259,14 @@ func listMessage(typ, msg string, cut *bool) string {
 var varAside = regexp.MustCompile(` \(or ` + config.EnvPrefix + `_[^\s()]*\)`)
 
 // shortTargetMismatch is an ERPTargetMismatch's message
-// (activities.ParseTargetMismatch) in short: `connection "shop": this
-// worker's target is "books", the run's is "books" (other tenant_id)`,
-// the run's being the one it was started for, and the settings named
-// those whose values differ (or that one of the targets lacks); false
-// for another message.
+// (activities.ParseTargetMismatch) in short, on one line: `connection
+// "shop": this worker's target is "books", the run's is "books" (other
+// tenant_id)`, the run's being the one it was started for, and the
+// settings named those whose values differ (or that one of the targets
+// lacks), "other settings" when the descriptions do not show them apart;
+// false for another message. msg is read as the failure has it, so that
+// the names, quoted again, are as written (oneLine would make two spaces
+// in them one).
 func shortTargetMismatch(msg string) (string, bool) {
 	m, ok := activities.ParseTargetMismatch(msg)
 	if !ok {
@@ -273,13 +277,23 @@ func shortTargetMismatch(msg string) (string, bool) {
 	if !ok1 || !ok2 {
 		return "", false
 	}
+	// Quoted (strconv.Quote), a name is on one line, its control
+	// characters escaped.
 	whose := "connection " + strconv.Quote(m.Connection)
 	if m.Account != "" {
-		whose += ", account " + m.Account
+		whose += ", account " + strconv.Quote(m.Account)
 	}
 	short := fmt.Sprintf("%s: this worker's target is %q, the run's is %q", whose, here, pinned)
-	if keys := differingSettings(hereShown, pinnedShown); len(keys) > 0 {
+	keys := differingSettings(hereShown, pinnedShown)
+	for i, k := range keys {
+		keys[i] = oneLine(k)
+	}
+	switch {
+	case len(keys) > 0:
 		short += " (other " + strings.Join(keys, ", ") + ")"
+	case here == pinned:
+		// Fingerprints differ by what the descriptions do not show.
+		short += " (other settings)"
 	}
 	return short, true
 }

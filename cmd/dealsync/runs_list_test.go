@@ -548,9 +548,12 @@ func TestRunsListTableShowsARetriedStep(t *testing.T) {
 // descriptions that fill the width), says both targets' names and which
 // of their settings differ; connector advice leaves out the variables it
 // names beside config keys, so the keys and what to do come in; the rest
-// is cut as before. A message that fits is whole, asides and all; a
+// is cut as before, and a message shortened ends with an ellipsis even
+// when what is left fits. A message that fits is whole, asides and all; a
 // message of the mismatch's type that does not read as one is cut as
-// any other.
+// any other. The names in a mismatch are as written (two spaces kept);
+// targets whose descriptions are the same are said to differ in other
+// settings.
 func TestRunsListTableShortensLongFailuresKeepingWhatMatters(t *testing.T) {
 	tenant := func(id string) connectors.TargetIdentity {
 		return connectors.IdentifyTarget("books", "xero", settingsOf{{Key: "tenant_id", Value: id}, {Key: "base_url", Value: "https://api.xero.com/api.xro/2.0"}})
@@ -565,6 +568,16 @@ func TestRunsListTableShortensLongFailuresKeepingWhatMatters(t *testing.T) {
 		"QuickBooks refuses a token for a company other than the one its refresh token was issued for; then targets.qbo-us.token_file (or DEALSYNC_TARGETS_QBO_US_TOKEN_FILE)"
 	short := "quickbooks: 401 Unauthorized: set targets.qbo.realm_id (or DEALSYNC_TARGETS_QBO_REALM_ID)"
 	odd := "this worker sends the ERP calls of connection \"shop\" somewhere else than the run's target " + strings.Repeat("x", 80)
+	// Names with two spaces in a row, kept as written.
+	spaced := func(id string) connectors.TargetIdentity {
+		return connectors.IdentifyTarget("bk  two", "xero", settingsOf{{Key: "tenant_id", Value: id}})
+	}
+	// Longer than the width with its asides, shorter without them.
+	asides := "quickbooks: 401 Unauthorized: check targets.qbo.realm_id (or DEALSYNC_TARGETS_QBO_REALM_ID), then targets.qbo.token_file (or DEALSYNC_TARGETS_QBO_TOKEN_FILE)"
+	withoutAsides := "quickbooks: 401 Unauthorized: check targets.qbo.realm_id, then targets.qbo.token_file"
+	if len(asides) <= 120 || len(withoutAsides) >= 119 {
+		t.Fatalf("asides: %d characters, %d without them", len(asides), len(withoutAsides))
+	}
 	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	runs := []rerun.Run{
 		{WorkflowID: "invoice/shop/D-1", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed",
@@ -575,6 +588,11 @@ func TestRunsListTableShortensLongFailuresKeepingWhatMatters(t *testing.T) {
 			Retrying: &rerun.Retrying{Step: "invoice", Attempt: 2, Type: "ERPUnavailable", Message: advice}},
 		{WorkflowID: "invoice/shop/D-4", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ERPRejected", FailureMessage: short},
 		{WorkflowID: "invoice/shop/D-5", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ERPTargetMismatch", FailureMessage: odd},
+		{WorkflowID: "invoice/shop/D-6", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ERPTargetMismatch",
+			FailureMessage: mismatch(`connection "shop  eu" for account "ac  me"`, spaced("t-1"), spaced("t-2"))},
+		{WorkflowID: "invoice/shop/D-7", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ERPRejected", FailureMessage: asides},
+		{WorkflowID: "invoice/shop/D-8", ExecutionStatus: "Failed", StartTime: start, SyncStatus: "failed", FailureType: "ERPTargetMismatch",
+			FailureMessage: mismatch(`connection "shop"`, here, connectors.TargetIdentity{Fingerprint: "t1:00", Description: here.Description})},
 	}
 	var b bytes.Buffer
 	printRuns(&b, rerun.ListOptions{TaskQueue: "dealsync"}, runs, false)
@@ -587,10 +605,15 @@ func TestRunsListTableShortensLongFailuresKeepingWhatMatters(t *testing.T) {
 	want := []string{
 		`    ERPTargetMismatch: connection "shop": this worker's target is "books", the run's is "books" (other tenant_id)…`,
 		// Still too long: cut as any other.
-		`    retrying customer step, attempt 3: connection "pd", account 42: this worker's target is "qbo", the run's is "books" (other type, realm_id, base_url, tenan…`,
+		`    retrying customer step, attempt 3: connection "pd", account "42": this worker's target is "qbo", the run's is "books" (other type, realm_id, base_url, ten…`,
 		"    retrying invoice step, attempt 2: " + string([]rune(strings.NewReplacer(" (or DEALSYNC_TARGETS_QBO_US_REALM_ID)", "", " (or DEALSYNC_TARGETS_QBO_US_TOKEN_FILE)", "").Replace(advice))[:119]) + "…",
 		"    ERPRejected: " + short,
 		"    ERPTargetMismatch: " + odd[:119] + "…",
+		`    ERPTargetMismatch: connection "shop  eu", account "ac  me": this worker's target is "bk  two", the run's is "bk  two" (other tenant_id)…`,
+		// Shortened, though it fits: it says so.
+		"    ERPRejected: " + withoutAsides + "…",
+		// The same descriptions, other fingerprints.
+		`    ERPTargetMismatch: connection "shop": this worker's target is "books", the run's is "books" (other settings)…`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("failure lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
