@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/viper"
@@ -969,22 +970,47 @@ func isLocal(host string, local func() []net.IP) bool {
 }
 
 // interfaceIPs are the addresses of this machine's network interfaces;
-// none when they cannot be read.
-func interfaceIPs() []net.IP {
-	addrs, err := net.InterfaceAddrs()
+// none when they cannot be read. They are read once for a few seconds
+// (interfaceIPsLife), not on every SameHostPort or IsLocal: a check
+// (dev's start, a config's targets) asks for each target.
+func interfaceIPs() []net.IP { return localIPs.get(time.Now(), net.InterfaceAddrs) }
+
+// interfaceIPsLife is how long interfaceIPs keeps the addresses it read:
+// a few seconds, so that a machine whose addresses change (a new lease, a
+// VPN) is soon seen as it is.
+const interfaceIPsLife = 5 * time.Second
+
+var localIPs addrCache
+
+// addrCache keeps the addresses read, when read.
+type addrCache struct {
+	mu   sync.Mutex
+	read time.Time // zero: never
+	ips  []net.IP
+}
+
+// get is the addresses read at most interfaceIPsLife before now, or
+// read again (by read).
+func (c *addrCache) get(now time.Time, read func() ([]net.Addr, error)) []net.IP {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if age := now.Sub(c.read); !c.read.IsZero() && age >= 0 && age < interfaceIPsLife {
+		return c.ips
+	}
+	c.ips, c.read = nil, now
+	addrs, err := read()
 	if err != nil {
 		return nil
 	}
-	var ips []net.IP
 	for _, a := range addrs {
 		switch a := a.(type) {
 		case *net.IPNet:
-			ips = append(ips, a.IP)
+			c.ips = append(c.ips, a.IP)
 		case *net.IPAddr:
-			ips = append(ips, a.IP)
+			c.ips = append(c.ips, a.IP)
 		}
 	}
-	return ips
+	return c.ips
 }
 
 // connectionNames lists the connections known from file and defaults.

@@ -1167,6 +1167,49 @@ func TestSameHostPortOfAServerOnEveryInterface(t *testing.T) {
 	t.Log("this machine has no interface address but loopback: only the given addresses were tried")
 }
 
+// The addresses of this machine's interfaces are read once for a few
+// seconds, not on each SameHostPort or IsLocal (a check asks for every
+// target): asked again within that time, the addresses read are given;
+// asked later, or after a clock set back, they are read again. A read
+// that fails gives none, and is not read again at once either.
+func TestInterfaceAddressesAreReadOnceForAFewSeconds(t *testing.T) {
+	reads := 0
+	addrs := [][]net.Addr{
+		{&net.IPNet{IP: net.ParseIP("192.168.1.5"), Mask: net.CIDRMask(24, 32)}},
+		{&net.IPAddr{IP: net.ParseIP("10.0.0.7")}},
+	}
+	read := func() ([]net.Addr, error) {
+		reads++
+		if reads > len(addrs) {
+			return nil, errors.New("no interfaces")
+		}
+		return addrs[reads-1], nil
+	}
+	c := new(config.AddrCache)
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for _, step := range []struct {
+		at    time.Time
+		want  string
+		reads int
+	}{
+		{t0, "192.168.1.5", 1},
+		{t0.Add(time.Second), "192.168.1.5", 1},
+		{t0.Add(config.InterfaceIPsLife - 1), "192.168.1.5", 1},
+		{t0.Add(config.InterfaceIPsLife), "10.0.0.7", 2},
+		{t0.Add(config.InterfaceIPsLife + time.Second), "10.0.0.7", 2},
+		{t0, "", 3}, // the clock set back
+		{t0.Add(time.Second), "", 3},
+	} {
+		var got []string
+		for _, ip := range config.CachedIPs(c, step.at, read) {
+			got = append(got, ip.String())
+		}
+		if strings.Join(got, " ") != step.want || reads != step.reads {
+			t.Errorf("at %s: %q after %d reads; want %q after %d", step.at.Format(time.TimeOnly), got, reads, step.want, step.reads)
+		}
+	}
+}
+
 // Under the dev defaults Temporal is dev's embedded server,
 // 127.0.0.1:<dev.frontend_port>, where `dealsync dev` serves whatever
 // temporal.address says: a command run with --dev never dials another
