@@ -13,10 +13,47 @@ import (
 // mappings it names into the mapping it is in, where the keys written
 // beside it win over the merged ones, and a mapping earlier in the list
 // over a later one. The parser follows them as it walks the file
-// (entries), so only what it reads is expanded: a file whose aliases
-// would expand to millions of values (a "billion laughs") costs no more
-// than its text. A problem of a value reached through an alias or a merge
-// is reported where the value is written, naming where it is used.
+// (entries), so only what it reads is expanded, and each mapping's keys
+// are worked out once however often it is merged (pairs); a lookup table,
+// or its entries, used under several names is read once (parseLookups).
+// What the walk reads is still more than the text when mappings merge
+// mappings that merge others (a chain of n merges, each adding a key to
+// the one before, holds n²/2 keys): it is counted (spend), and a file
+// that expands past a multiple of the values it writes is refused, so a
+// file costs at most a bounded multiple of its own values. A problem of a
+// value reached through an alias or a merge is reported where the value
+// is written, naming where it is used.
+
+// The expansion budget: the keys the walk reads (entries) and that merges
+// add to mappings (pairs) may be expansionRatio times the values the file
+// writes (its YAML nodes, aliases not followed), and at least
+// expansionFloor, which a small file with a few large merged blocks
+// (lookup tables that extend a common one) stays well under.
+const (
+	expansionRatio = 5
+	expansionFloor = 100_000
+)
+
+// spend counts n keys read or merged at the node at (at path, "" when
+// the walk reached it through merges of merges), and says whether the
+// file is still within its expansion budget; past it, the file is
+// refused with one problem (tooLarge), and the walk reads no more.
+func (p *parser) spend(n int, at *yaml.Node, path string) bool {
+	if p.tooLarge != nil {
+		return false
+	}
+	p.expanded += n
+	limit := max(expansionFloor, expansionRatio*p.nodes)
+	if p.expanded <= limit {
+		return true
+	}
+	p.tooLarge = &Problem{File: p.file, Key: path, Line: at.Line, Column: at.Column, Message: fmt.Sprintf(
+		"the file's aliases and merge keys expand it to more than %d keys, the most allowed for its %d values (%d times as many, at least %d): "+
+			"a mapping that merges another holds all of its keys, so a chain of merges, each merging the one before, "+
+			"grows as the square of its length; merge a block into each mapping that uses it rather than into one another, or write the keys out",
+		limit, p.nodes, expansionRatio, expansionFloor)}
+	return false
+}
 
 // use is where a value of the file reached through an alias or a merge
 // key is used.
@@ -80,6 +117,9 @@ func (p *parser) pairs(n *yaml.Node, path string) []pair {
 	if out, ok := p.merged[n]; ok {
 		return out
 	}
+	if p.tooLarge != nil {
+		return nil
+	}
 	if p.merging[n] {
 		// Not reached: checkSelfAliases refuses a value that merges
 		// itself before the file is walked.
@@ -124,7 +164,13 @@ func (p *parser) pairs(n *yaml.Node, path string) []pair {
 				continue
 			}
 			u := &use{at: key, source: src}
-			for _, kv := range p.pairs(target, path) {
+			merged := p.pairs(target, path)
+			// Named by its line only: path is the mapping the walk
+			// reads, which may merge this one through others.
+			if !p.spend(len(merged), key, "") {
+				return nil
+			}
+			for _, kv := range merged {
 				if have[p.keyText(kv.key)] {
 					continue
 				}
@@ -163,12 +209,14 @@ func nodeWord(n *yaml.Node) string {
 // checkSelfAliases reports each alias written inside the value of the
 // anchor it names (`lines: &l {<<: *l}`): YAML cannot expand it, and
 // every YAML reader refuses it ("anchor 'l' value contains itself").
-// The file is walked once, aliases not followed.
+// The file is walked once, aliases not followed; its nodes are counted
+// (p.nodes, for the expansion budget).
 func (p *parser) checkSelfAliases(root *yaml.Node) bool {
 	open := map[*yaml.Node]bool{}
 	found := false
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
+		p.nodes++
 		if n.Kind == yaml.AliasNode {
 			if open[n.Alias] {
 				p.at(n, "", "*%s is written inside the value of &%s (line %d), which it stands for: YAML cannot expand a value that contains itself",

@@ -269,3 +269,19 @@ func TestYAMLErrorHintsUnderAnchorsAndMergeKeys(t *testing.T) {
 		}
 	}
 }
+
+// A lookup table, or a table's entries, that other names alias is read
+// once, where it is written: its problem is reported once, at the name
+// that writes it, not again (at a path the file lacks) at each alias.
+func TestProblemOfAnAliasedLookupTableIsReportedOnceWhereWritten(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"name: x\nlookups:\n  z: &t {default: x, entries: {k: [1]}}\n  a: *t\n  b: *t\n",
+			"m.yaml:3:35: lookups.z.entries.k: must be a single value"},
+		{"name: x\nlookups:\n  z: {default: x, entries: &e {k: [1]}}\n  a: {default: y, entries: *e}\n",
+			"m.yaml:3:35: lookups.z.entries.k: must be a single value"},
+	} {
+		if got := loadProblem(t, c.src, c.src).String(); got != c.want {
+			t.Errorf("got\n%s\nwant\n%s", got, c.want)
+		}
+	}
+}

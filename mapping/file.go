@@ -299,6 +299,24 @@ type parser struct {
 	via     map[string]use
 	merged  map[*yaml.Node][]pair
 	merging map[*yaml.Node]bool
+	// nodes are the file's YAML nodes (aliases not followed), expanded
+	// the keys read and merged so far, and tooLarge the problem of a file
+	// past its expansion budget (spend, anchors.go).
+	nodes    int
+	expanded int
+	tooLarge *Problem
+	// tables are the lookup tables read, by their mapping, and
+	// tableEntries their entries, by their mapping and ignore_case: an
+	// alias of either is read once (parseLookups).
+	tables       map[*yaml.Node]*lookupTable
+	tableEntries map[tableEntriesKey]map[string]string
+}
+
+// tableEntriesKey is a lookup table's entries mapping and its
+// ignore_case, which the entries read depend on.
+type tableEntriesKey struct {
+	node       *yaml.Node
+	ignoreCase bool
 }
 
 func (p *parser) at(n *yaml.Node, key, format string, args ...any) {
@@ -319,12 +337,18 @@ func Parse(file string, data []byte) (*File, error) {
 // into use now, which a run's snapshot, accepted when the run started,
 // is spared (FromSnapshot).
 func parse(file string, data []byte, strict bool) (*File, error) {
+	return (&parser{file: file, strict: strict}).load(data)
+}
+
+// load is parse, with the parser p of file and strict.
+func (p *parser) load(data []byte) (*File, error) {
+	file, strict := p.file, p.strict
 	if strict && len(data) > MaxFileBytes {
 		return nil, &LoadError{Problems: []Problem{{File: file, Message: fmt.Sprintf(
 			"the file has %d bytes, more than %d: every run carries its mapping file in its input (base64, a third more), "+
 				"and Temporal refuses an input over 2 MB; move large lookup tables out (or split the mapping)", len(data), MaxFileBytes)}}}
 	}
-	p := &parser{file: file, lines: strings.Split(string(data), "\n"), strict: strict}
+	p.lines = strings.Split(string(data), "\n")
 	p.m = &File{file: file, hash: HashOf(data), source: append([]byte(nil), data...), lookups: map[string]*lookupTable{}}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -358,6 +382,10 @@ func parse(file string, data []byte, strict bool) (*File, error) {
 	if !p.checkSelfAliases(doc.Content[0]) {
 		p.parse(doc.Content[0])
 		p.usedAt()
+	}
+	if p.tooLarge != nil {
+		// What the walk did not read is not the file's problem.
+		return nil, &LoadError{Problems: []Problem{*p.tooLarge}}
 	}
 	if len(p.problems) > 0 {
 		sort.SliceStable(p.problems, func(i, j int) bool {
@@ -657,8 +685,12 @@ func (p *parser) entries(n *yaml.Node, path string, known ...string) map[string]
 		p.at(n, path, "%s", msg)
 		return out
 	}
+	pairs := p.pairs(n, path)
+	if !p.spend(len(pairs), n, path) {
+		return out
+	}
 	seen := map[string]bool{}
-	for _, kv := range p.pairs(n, path) {
+	for _, kv := range pairs {
 		k, name := kv.key, p.keyText(kv.key)
 		key := joinKey(path, name)
 		if seen[name] {
@@ -885,11 +917,51 @@ func (p *parser) parseDefaults(n *yaml.Node) {
 	}
 }
 
+// parseLookups reads the lookup tables. A table, or a table's entries,
+// that several names share through an alias (`tax_codes_eu: *rates`,
+// `entries: *codes`) is read once, at the first name, and the names share
+// it: read again at each, a large table aliased by many names cost the
+// product of the two.
 func (p *parser) parseLookups(n *yaml.Node) {
-	for name, v := range p.entries(n, "lookups") {
+	if p.tables == nil {
+		p.tables, p.tableEntries = map[*yaml.Node]*lookupTable{}, map[tableEntriesKey]map[string]string{}
+	}
+	lookups := p.entries(n, "lookups")
+	// A table, and its entries, are read at a name where they are
+	// written, not one that uses them through an alias or a merge (their
+	// problems are reported there).
+	written := func(name string) bool {
+		if _, ok := p.via["lookups."+name]; ok {
+			return false
+		}
+		t := lookups[name]
+		for i := 0; i+1 < len(t.Content); i += 2 {
+			if k := t.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "entries" {
+				return t.Content[i+1].Kind != yaml.AliasNode
+			}
+		}
+		return false // merged, or none
+	}
+	names := slices.Sorted(maps.Keys(lookups))
+	slices.SortStableFunc(names, func(a, b string) int {
+		wa, wb := written(a), written(b)
+		switch {
+		case wa == wb:
+			return 0
+		case wa:
+			return -1
+		}
+		return 1
+	})
+	for _, name := range names {
+		v := lookups[name]
+		if t, ok := p.tables[v]; ok {
+			p.m.lookups[name] = t
+			continue
+		}
 		key := "lookups." + name
 		e := p.entries(v, key, "entries", "default", "missing", "ignore_case")
-		t := &lookupTable{entries: map[string]string{}}
+		t := &lookupTable{}
 		if ic, ok := e["ignore_case"]; ok {
 			s, _ := p.scalar(ic, key+".ignore_case")
 			b, err := strconv.ParseBool(s)
@@ -898,31 +970,7 @@ func (p *parser) parseLookups(n *yaml.Node) {
 			}
 			t.ignoreCase = b
 		}
-		entries := p.entries(e["entries"], key+".entries")
-		spelt := map[string]string{} // with ignore_case: each key lower-cased → as written
-		for _, k := range slices.Sorted(maps.Keys(entries)) {
-			val := entries[k]
-			s, ok := p.scalar(val, key+".entries."+k)
-			if !ok {
-				continue
-			}
-			if t.ignoreCase {
-				// Two keys that differ only in case would make the
-				// table's answer depend on which came last. Both are
-				// named, and the later in the file is the one marked.
-				if first, dup := spelt[strings.ToLower(k)]; dup {
-					later, other := k, first
-					if fv := entries[first]; fv != nil && (fv.Line > val.Line || fv.Line == val.Line && fv.Column > val.Column) {
-						later, other = first, k
-					}
-					p.at(entries[later], key+".entries."+later, "duplicate key ignoring case: %q and %q are one key when ignore_case is true; keep one of them", other, later)
-					continue
-				}
-				spelt[strings.ToLower(k)] = k
-				k = strings.ToLower(k)
-			}
-			t.entries[k] = s
-		}
+		t.entries = p.lookupEntries(e["entries"], key, t.ignoreCase)
 		def, hasDef := e["default"]
 		miss, hasMiss := e["missing"]
 		switch {
@@ -938,8 +986,49 @@ func (p *parser) parseLookups(n *yaml.Node) {
 		default:
 			p.at(v, key, "declare what a missing key gives: `default: VALUE` or `missing: error`")
 		}
+		p.tables[v] = t
 		p.m.lookups[name] = t
 	}
+}
+
+// lookupEntries are the entries n of the lookup table at key, read once
+// for each mapping and ignore_case (see parseLookups).
+func (p *parser) lookupEntries(n *yaml.Node, key string, ignoreCase bool) map[string]string {
+	if n != nil {
+		if out, ok := p.tableEntries[tableEntriesKey{n, ignoreCase}]; ok {
+			return out
+		}
+	}
+	out := map[string]string{}
+	entries := p.entries(n, key+".entries")
+	spelt := map[string]string{} // with ignore_case: each key lower-cased → as written
+	for _, k := range slices.Sorted(maps.Keys(entries)) {
+		val := entries[k]
+		s, ok := p.scalar(val, key+".entries."+k)
+		if !ok {
+			continue
+		}
+		if ignoreCase {
+			// Two keys that differ only in case would make the
+			// table's answer depend on which came last. Both are
+			// named, and the later in the file is the one marked.
+			if first, dup := spelt[strings.ToLower(k)]; dup {
+				later, other := k, first
+				if fv := entries[first]; fv != nil && (fv.Line > val.Line || fv.Line == val.Line && fv.Column > val.Column) {
+					later, other = first, k
+				}
+				p.at(entries[later], key+".entries."+later, "duplicate key ignoring case: %q and %q are one key when ignore_case is true; keep one of them", other, later)
+				continue
+			}
+			spelt[strings.ToLower(k)] = k
+			k = strings.ToLower(k)
+		}
+		out[k] = s
+	}
+	if n != nil {
+		p.tableEntries[tableEntriesKey{n, ignoreCase}] = out
+	}
+	return out
 }
 
 func (p *parser) field(n *yaml.Node, key string, s fieldSpec, env envKind) compiled {
