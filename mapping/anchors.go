@@ -170,17 +170,39 @@ func (p *parser) pairs(n *yaml.Node, path string) []pair {
 			if !p.spend(len(merged), key, "") {
 				return nil
 			}
+			inSource := map[string]bool{}
 			for _, kv := range merged {
-				if have[p.keyText(kv.key)] {
+				name := p.keyText(kv.key)
+				if inSource[name] && kv.merged == nil {
+					// Written twice in the merged mapping (its own keys
+					// are all in merged): a duplicate key, as it is
+					// written in a mapping the walk reads.
+					p.duplicate(kv.key, joinKey(path, name))
+				}
+				inSource[name] = true
+				if have[name] {
 					continue
 				}
-				have[p.keyText(kv.key)] = true
+				have[name] = true
 				out = append(out, pair{key: kv.key, value: kv.value, merged: u})
 			}
 		}
 	}
 	p.merged[n] = out
 	return out
+}
+
+// duplicate reports the key k, at key, as a key its mapping has twice:
+// once, however often the mapping is read or merged.
+func (p *parser) duplicate(k *yaml.Node, key string) {
+	if p.duplicates[k] {
+		return
+	}
+	if p.duplicates == nil {
+		p.duplicates = map[*yaml.Node]bool{}
+	}
+	p.duplicates[k] = true
+	p.at(k, key, "duplicate key")
 }
 
 // keyText is the text of a key as entries compares it: an alias's is

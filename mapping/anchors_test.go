@@ -285,3 +285,20 @@ func TestProblemOfAnAliasedLookupTableIsReportedOnceWhereWritten(t *testing.T) {
 		}
 	}
 }
+
+// A key written twice in a mapping that is only merged is a duplicate
+// key, as it is in a mapping written where it is read (the first one was
+// merged, silently); in a mapping both read and merged, it is reported
+// once.
+func TestDuplicateKeyInAMergedMapping(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"name: x\ninvoice:\n  lines:\n    <<: {account_code: '\"a\"', account_code: '\"b\"'}\n",
+			"m.yaml:4:31: invoice.lines.account_code: duplicate key"},
+		{"name: x\ninvoice:\n  lines: &l {account_code: '\"a\"', account_code: '\"b\"'}\n  amount_line: {<<: *l}\n",
+			"m.yaml:3:35: invoice.lines.account_code: duplicate key"},
+	} {
+		if got := loadProblem(t, c.src, c.src).String(); got != c.want {
+			t.Errorf("got\n%s\nwant\n%s", got, c.want)
+		}
+	}
+}

@@ -310,6 +310,9 @@ type parser struct {
 	// alias of either is read once (parseLookups).
 	tables       map[*yaml.Node]*lookupTable
 	tableEntries map[tableEntriesKey]map[string]string
+	// duplicates are the keys reported as given twice in their mapping
+	// (duplicate).
+	duplicates map[*yaml.Node]bool
 }
 
 // tableEntriesKey is a lookup table's entries mapping and its
@@ -694,7 +697,7 @@ func (p *parser) entries(n *yaml.Node, path string, known ...string) map[string]
 		k, name := kv.key, p.keyText(kv.key)
 		key := joinKey(path, name)
 		if seen[name] {
-			p.at(k, key, "duplicate key") // merged keys are never twice (pairs)
+			p.duplicate(k, key) // merged keys are never twice (pairs)
 			continue
 		}
 		seen[name] = true
