@@ -13,9 +13,11 @@ import (
 // keys (<<: *name) are read as any YAML reader reads them. A block that
 // only holds anchors goes under a top-level key that starts with x- (the
 // docker-compose convention, x-defaults: &defaults), which the config
-// ignores (checkKeys). A key of an anchored block that no setting has is
-// reported once, where it is written (anchoredUnknownKeys), not once at
-// each place the block is used, at paths the file does not have.
+// ignores (checkKeys), and that the checks of the file's text walk only
+// where it is used (walkRead). A problem of a value of an anchored block
+// (a key that no setting has, an invalid value) is reported once, where
+// it is written (anchoredProblems), not once at each place the block is
+// used, at paths the file does not have.
 
 // extensionKey says whether the top-level key k is an extension field,
 // x-…, which holds YAML anchors and is otherwise ignored.
@@ -24,8 +26,9 @@ func extensionKey(k string) bool {
 }
 
 // hintExtensionKeys adds to the problem of each unknown top-level key
-// whose value holds an anchor that such a block goes under an x- key: it
-// was most likely written to hold anchors for other places to use.
+// whose value holds an anchor, and that is no typo of a section, that
+// such a block goes under an x- key: it was most likely written to hold
+// anchors for other places to use.
 func hintExtensionKeys(doc *yaml.Node, ps *problems) {
 	root := unalias(doc)
 	if root.Kind != yaml.MappingNode {
@@ -33,6 +36,11 @@ func hintExtensionKeys(doc *yaml.Node, ps *problems) {
 	}
 	for i, p := range ps.list {
 		if strings.ContainsAny(p.Key, ".[") || !strings.HasPrefix(p.Message, "unknown key") {
+			continue
+		}
+		if strings.HasPrefix(p.Message, "unknown key (did you mean") {
+			// A misspelt section (tagets: for targets:): to be mended,
+			// not hidden under x-.
 			continue
 		}
 		for j := 0; j+1 < len(root.Content); j += 2 {
@@ -60,6 +68,88 @@ func hasAnchor(n *yaml.Node) bool {
 		}
 	}
 	return false
+}
+
+// mergedPairs are the keys and values of the mapping n (an alias: the
+// mapping it stands for) as YAML reads it: those written in it, in order,
+// then those of the mappings its merge key names, the first one's first
+// (their own before those they merge), each unless a key of the same text
+// came before. A merge key whose value is no mapping (YAML refused the
+// file) merges nothing.
+func mergedPairs(n *yaml.Node) [][2]*yaml.Node {
+	var out [][2]*yaml.Node
+	have := map[string]bool{}
+	open := map[*yaml.Node]bool{}
+	var add func(n *yaml.Node)
+	add = func(n *yaml.Node) {
+		n = unalias(n)
+		if n.Kind != yaml.MappingNode || open[n] {
+			return // open: a mapping that merges itself, which YAML refuses
+		}
+		open[n] = true
+		defer delete(open, n)
+		var merge *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := unalias(n.Content[i])
+			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+				merge = n.Content[i+1]
+				continue
+			}
+			if have[k.Value] {
+				continue
+			}
+			have[k.Value] = true
+			out = append(out, [2]*yaml.Node{k, n.Content[i+1]})
+		}
+		if merge == nil {
+			return
+		}
+		if merge.Kind == yaml.SequenceNode {
+			for _, src := range merge.Content {
+				add(src)
+			}
+			return
+		}
+		add(merge)
+	}
+	add(n)
+	return out
+}
+
+// walkRead walks the file's document doc as the config reads it: aliases
+// followed, the mappings that merge keys name merged (mergedPairs), the
+// top-level x- keys, which the config ignores, left out (a block there is
+// walked where it is used, and not at all when nothing uses it). visit
+// is given each value and its path as the config reads it (the keys
+// lower-cased, a list's item as [i]); it returns false to walk nothing
+// under the value. A value used at several paths is visited at each: its
+// problems, reported at each, are told once where the value is written
+// (anchoredProblems).
+func walkRead(doc *yaml.Node, visit func(n *yaml.Node, path string) bool) {
+	open := map[*yaml.Node]bool{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		n = unalias(n)
+		if open[n] || !visit(n, path) {
+			return // open: a value that contains itself, which YAML refuses
+		}
+		open[n] = true
+		defer delete(open, n)
+		switch n.Kind {
+		case yaml.MappingNode:
+			for _, kv := range mergedPairs(n) {
+				if path == "" && extensionKey(kv[0].Value) {
+					continue
+				}
+				walk(kv[1], joinKey(path, strings.ToLower(kv[0].Value)))
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(doc, "")
 }
 
 // keyTrace is where a key path of the settings is written in the file.
@@ -220,36 +310,53 @@ func writtenPaths(doc *yaml.Node) map[*yaml.Node]string {
 	return out
 }
 
-// anchoredUnknownKeys reports a key that no setting has once, where the
-// file writes it, when it is in an anchored block that aliases or merge
-// keys use: it was reported at each path the block is used at (twice for
-// a typo in a block two connections merge), none of which the file has.
-// The problem names the key as written (its path in the file, a merge key
-// as <<), its line, the anchor and where it is used. uses are, by the key
-// of each such problem, the paths it was reported at (for TemporalOnly,
-// which leaves some sections unchecked).
-func anchoredUnknownKeys(doc *yaml.Node, ps *problems) (uses map[string][]string) {
+// anchoredProblems tells a problem of a value in an anchored block that
+// aliases or merge keys use once, where the file writes it: it was
+// reported at each path the block is used at (twice for a typo in a block
+// two connections merge), none of which the file has, and without a line.
+// A problem is grouped by the key as written (traceKey) and its message;
+// the one problem names the key as written (its path in the file, a merge
+// key as <<), its line, the anchor and where it is used. Left where they
+// are: a problem of a value written where it is used, and used there
+// only; one of a value the environment sets (the file's is not the one
+// read); one about the file a list's item names (problems.ofFile). uses
+// are, by the key of each problem told so, the paths it was reported at
+// (for TemporalOnly, which leaves some sections unchecked).
+func anchoredProblems(doc *yaml.Node, ps *problems) (uses map[string][]string) {
 	type group struct {
 		key      *yaml.Node
+		suffix   string // a list's items after the key ([0]), as reported
 		msg      string
 		traces   []keyTrace
 		at       []int // the problems', in ps.list
 		indirect bool
 	}
 	var groups []*group
-	byKey := map[[2]any]*group{}
+	byKey := map[[3]any]*group{}
 	for i, p := range ps.list {
-		if !strings.HasPrefix(p.Message, "unknown key") {
+		if ps.ofFile[i] || envSetting(p.Key) != "" {
 			continue
 		}
-		t, ok := traceKey(doc, p.Key)
+		// A list's item (won_stages[0]) is told under its list's key.
+		base, suffix := p.Key, ""
+		for strings.HasSuffix(base, "]") {
+			open := strings.LastIndexByte(base, '[')
+			if open <= 0 {
+				break
+			}
+			base, suffix = base[:open], base[open:]+suffix
+		}
+		if envSetting(base) != "" {
+			continue
+		}
+		t, ok := traceKey(doc, base)
 		if !ok {
 			continue
 		}
-		id := [2]any{t.key, p.Message}
+		id := [3]any{t.key, suffix, p.Message}
 		g := byKey[id]
 		if g == nil {
-			g = &group{key: t.key, msg: p.Message}
+			g = &group{key: t.key, suffix: suffix, msg: p.Message}
 			byKey[id], groups = g, append(groups, g)
 		}
 		g.traces, g.at = append(g.traces, t), append(g.at, i)
@@ -277,7 +384,9 @@ func anchoredUnknownKeys(doc *yaml.Node, ps *problems) (uses map[string][]string
 		}
 		slices.Sort(at)
 		path, ok := written[g.key]
-		if !ok {
+		if ok {
+			path += g.suffix
+		} else {
 			path = keys[0]
 		}
 		where := fmt.Sprintf("written at line %d", g.key.Line)

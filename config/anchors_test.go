@@ -224,16 +224,231 @@ connections:
 	}
 }
 
-// A list written as one value in a merged block is reported at the list,
-// as one written in the entry is (not at an item the file lacks).
+// A list written as one value in a merged block is reported at the list
+// as written, as one written in the entry is (not at an item the file
+// lacks), with where the block is used.
 func TestAListWrittenAsOneValueInAMergedBlock(t *testing.T) {
 	_, err := config.Load(writeFile(t, `
 x-erp: &erp {type: test-target, base_url: "https://erp.example.com", schemes: v3}
 targets:
   erp: {<<: *erp}
 `))
-	want := "targets.erp.schemes: must be one of: v1, v2 (written as one value, it is read as a list of one)"
+	want := "x-erp.schemes: must be one of: v1, v2 (written as one value, it is read as a list of one); written at line 2, in the block anchored &erp, which targets.erp merges"
 	if err == nil || !strings.Contains(err.Error(), "\n  "+want) || strings.Count(err.Error(), "\n") != 1 {
 		t.Errorf("Load: %v\nwant the one problem %q", err, want)
+	}
+}
+
+// anchorConn is the rest of a connection of the anchor tests.
+const anchorConn = `    target: sandbox
+    source: {type: generic, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+`
+
+// loadProblems loads the config src and returns its problems, as
+// written; none when it loads.
+func loadProblems(t *testing.T, src string, opts ...config.Option) []string {
+	t.Helper()
+	_, err := config.Load(writeFile(t, src), opts...)
+	if err == nil {
+		return nil
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Load: %v, want a *config.Error", err)
+	}
+	var out []string
+	for _, p := range ce.Problems {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// A merged key that differs only in letter case from one written beside
+// << is the same key given twice (the config reads keys in any case, and
+// which of the two it used was not said: the merged Linger: 15m won over
+// linger: 1m); so are two merged ones. A key of the same text beside <<
+// wins over the merged one, as in YAML, and is no problem.
+func TestMergedKeysDifferingInCaseAreGivenTwice(t *testing.T) {
+	for _, c := range []struct{ name, yaml, want string }{
+		{"beside <<", `
+x-defaults: &defaults {Linger: 15m, settle_time: 5s}
+` + anchorTargets + `
+connections:
+  shop:
+    <<: *defaults
+    linger: 1m
+` + anchorConn, "connections.shop.linger: is given twice, as Linger (merged, line 2) and linger: keys are read whatever their case, so only one would be used; keep one"},
+		{"two merged", `
+x-a: &a {Linger: 15m}
+x-b: &b {linger: 1m}
+` + anchorTargets + `
+connections:
+  shop:
+    <<: [*a, *b]
+` + anchorConn, "x-a.Linger: is given twice, as Linger (merged, line 2) and linger (merged, line 3): keys are read whatever their case, so only one would be used; keep one; " +
+			"written at line 2, in the block anchored &a, which connections.shop merges"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := loadProblems(t, c.yaml); len(got) != 1 || got[0] != c.want {
+				t.Errorf("got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}
+
+// A connection or target name that a merge key gives its section must be
+// lower-case too (it was silently shop): reported at the name as
+// written, saying where it is merged.
+func TestMergedNamesMustBeLowerCase(t *testing.T) {
+	got := loadProblems(t, `
+x-conns: &conns
+  Shop:
+`+anchorConn+`
+x-targets: &targets
+  ERP: {type: http, base_url: "http://127.0.0.1:9", lookup_invoices: false}
+targets:
+  <<: *targets
+  sandbox: {type: http, base_url: "http://127.0.0.1:9", lookup_invoices: false}
+connections: {<<: *conns}
+`)
+	want := []string{
+		`x-conns.Shop: connection name must be lower-case: names are read lower-cased, so this is connection "shop" (webhook URL /webhooks/shop); write it shop; ` +
+			"written at line 3, in the block anchored &conns, which connections merges",
+		`x-targets.ERP: target name must be lower-case: names are read lower-cased, so this is target "erp"; write it erp (a connection's target and account_targets may name it in any letter case); ` +
+			"written at line 8, in the block anchored &targets, which targets merges",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// An unknown top-level key that is a typo of a section is told so, and
+// not also to be named x-… though it holds an anchor: hidden under x-,
+// the misspelt section would be ignored.
+func TestMisspeltSectionWithAnAnchorIsNoExtensionKey(t *testing.T) {
+	got := loadProblems(t, `
+tagets: {sandbox: &erp {type: http, base_url: "http://127.0.0.1:9", lookup_invoices: false}}
+targets: {sandbox: *erp}
+connections:
+  shop:
+`+anchorConn)
+	if want := "tagets: unknown key (did you mean targets?)"; len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// The checks of the file's text (numbers in another base, text in
+// braces, keys differing in case) check an x- block where it is used, as
+// the config reads it: a block that nothing uses is not checked (it is
+// ignored), and a problem of one that is used is reported once, where it
+// is written, saying where it is used; the braces were three problems
+// for a block two connections use.
+func TestTextChecksOfExtensionBlocksFollowTheirUses(t *testing.T) {
+	for _, c := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unused", `
+x-notes: {zip: 0123, secret: {whsec_x}, Linger: 1m, linger: 2m}
+` + anchorTargets + `
+connections:
+  shop:
+` + anchorConn, nil},
+		{"number in a merged block", `
+x-d: &d {trigger: {won_stages: [won, 0123]}}
+` + anchorTargets + `
+connections:
+  shop:
+    <<: *d
+` + anchorConn + `  shop2:
+    <<: *d
+` + anchorConn, []string{"x-d.trigger.won_stages[1]: an unquoted number in another base (YAML reads a leading 0 as octal, 0x as hex, 0o as octal, 0b as binary) " +
+			"is not the text written: write it in quotes for the text, or in decimals for the number; written at line 2, in the block anchored &d, which connections.shop and connections.shop2 merge"}},
+		{"braces in an aliased block", `
+x-src: &src {type: generic, secret: {whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}}
+` + anchorTargets + `
+connections:
+  shop:
+    target: sandbox
+    source: *src
+  shop2:
+    target: sandbox
+    source: *src
+`, []string{"x-src.secret: is written in braces, which YAML reads as a mapping of keys without values, not as text: write text starting with { in quotes, or leave the braces out; " +
+			"written at line 2, in the value anchored &src, used at connections.shop.source and connections.shop2.source"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := loadProblems(t, c.yaml); !slices.Equal(got, c.want) {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+// TemporalOnly (runs list) skips a problem of the file's text in an x-
+// block that only connections use, as it skips one written in a
+// connection: it failed on the block's.
+func TestTemporalOnlySkipsTextProblemsOfBlocksOnlyConnectionsUse(t *testing.T) {
+	for _, block := range []string{
+		"x-d: &d {trigger: {won_stages: [0123]}}",
+		"x-d: &d {source: {type: generic, secret: {whsec_x}}}",
+		"x-d: &d {Linger: 1m, linger: 2m}",
+	} {
+		cfg, err := config.Load(writeFile(t, "\n"+block+"\n"+anchorTargets+`
+connections:
+  shop:
+    <<: *d
+    target: sandbox
+`), config.TemporalOnly())
+		if err != nil {
+			t.Errorf("%s: Load TemporalOnly: %v", block, err)
+			continue
+		}
+		if s := cfg.Skipped(); !slices.ContainsFunc(s, func(p config.Problem) bool { return strings.HasPrefix(p.Key, "x-d.") }) {
+			t.Errorf("%s: skipped %v, want the block's problem at x-d", block, s)
+		}
+	}
+}
+
+// An invalid value in an anchored block that two connections merge is
+// one problem, where it is written, with its line and where the block is
+// used (it was one per connection, at paths the file lacks); one that
+// the environment sets is reported where the environment sets it.
+func TestInvalidValueOfAMergedBlockIsReportedOnceWhereWritten(t *testing.T) {
+	src := `
+x-d: &d {linger: zz}
+` + anchorTargets + `
+connections:
+  shop:
+    <<: *d
+` + anchorConn + `  shop2:
+    <<: *d
+` + anchorConn
+	want := "x-d.linger: invalid duration (use a number with a unit: 500ms, 30s, 5m, 1h30m); written at line 2, in the block anchored &d, which connections.shop and connections.shop2 merge"
+	if got := loadProblems(t, src); len(got) != 1 || got[0] != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_LINGER", "yy")
+	got := loadProblems(t, src)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "connections.shop.linger: invalid duration") || !strings.HasPrefix(got[1], "x-d.linger: invalid duration") ||
+		!strings.HasSuffix(got[1], "which connections.shop2 merges") {
+		t.Errorf("got\n%s\nwant the variable's at connections.shop.linger, the file's at x-d.linger used by shop2", strings.Join(got, "\n"))
+	}
+}
+
+// A merge key whose value is no mapping is YAML's error, which names no
+// line: the line and the key are found and named.
+func TestMergeOfASingleValueNamesItsLine(t *testing.T) {
+	_, err := config.Load(writeFile(t, `
+x-d: &d 5
+`+anchorTargets+`
+connections:
+  shop:
+    <<: *d
+`+anchorConn))
+	want := "line 12: connections.shop.<<: a merge key takes a mapping, an alias of one (<<: *name) or a list of them (<<: [*a, *b]), not a single value " +
+		"(YAML: map merge requires map or sequence of maps as the value)"
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Load: %v\nwant it to end %q", err, want)
 	}
 }

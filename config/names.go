@@ -19,24 +19,26 @@ import (
 
 // checkNameCase reports each connection and target name of the config
 // file's YAML document doc (readYAML: the keys as written, where the merged
-// settings have only the lower-cased ones) that has upper-case letters, at
-// its key as written.
+// settings have only the lower-cased ones) that has upper-case letters,
+// those a merge key gives the section too (connections: {<<: *conns}):
+// at its path as the config reads it, which anchoredProblems tells at
+// the key as written.
 func checkNameCase(doc *yaml.Node, ps *problems) {
 	root := unalias(doc)
 	if root.Kind != yaml.MappingNode {
 		return
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		section := strings.ToLower(root.Content[i].Value)
+	for _, kv := range mergedPairs(root) {
+		section := strings.ToLower(kv[0].Value)
 		if section != "connections" && section != "targets" {
 			continue
 		}
-		entries := unalias(root.Content[i+1])
+		entries := unalias(kv[1])
 		if entries.Kind != yaml.MappingNode {
 			continue // reported as the wrong shape
 		}
-		for j := 0; j+1 < len(entries.Content); j += 2 {
-			name := entries.Content[j].Value
+		for _, e := range mergedPairs(entries) {
+			name := e[0].Value
 			if lower := strings.ToLower(name); lower != name {
 				ps.add(section+"."+name, upperCaseNameMessage(section, lower))
 			}

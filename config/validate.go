@@ -127,9 +127,9 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	if doc != nil {
 		hintExtensionKeys(doc, ps)
 		checkNameCase(doc, ps)
-		checkKeyCase(doc, "", ps)
-		walkNumbers(doc, "", ps)
-		walkKeylessFlowMaps(doc, "", ps)
+		checkKeyCase(doc, ps)
+		walkNumbers(doc, ps)
+		walkKeylessFlowMaps(doc, ps)
 	}
 	// The named entries are decoded one by one, and kept even when partly
 	// wrong, so that the checks below still see (and report on) them.
@@ -182,8 +182,8 @@ func build(settings map[string]any, file string, o options, skip func(key string
 
 	var uses map[string][]string // of a key of an anchored block: the keys it is used at
 	if doc != nil {
-		uses = anchoredUnknownKeys(doc, ps)
 		scalarLists(doc, ps)
+		uses = anchoredProblems(doc, ps)
 	}
 
 	var skipped []Problem

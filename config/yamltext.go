@@ -1,10 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,98 +19,102 @@ import (
 // nonDecimalInt matches the integer forms YAML reads in another base.
 var nonDecimalInt = regexp.MustCompile(`^[-+]?(0[0-9_]+|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+)$`)
 
-// walkNumbers reports each unquoted number of the YAML document under n
-// whose value is not what its text says to a reader of decimals: YAML
-// reads 0200 as the octal 128, 0x1F as 31, 0o17 as 15 and 0b11 as 3, and
-// the settings keep only the number, so an account code 0200 would be sent
-// as "128" and a stage id 0123 compared as "83". Written in quotes, the
-// text is kept; written in decimals, the number is what it says.
-func walkNumbers(n *yaml.Node, path string, ps *problems) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			walkNumbers(n.Content[i+1], joinKey(path, strings.ToLower(n.Content[i].Value)), ps)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			walkNumbers(c, fmt.Sprintf("%s[%d]", path, i), ps)
-		}
-	case yaml.ScalarNode:
-		if n.Style != 0 || n.ShortTag() != "!!int" || !nonDecimalInt.MatchString(n.Value) {
-			return
+// walkNumbers reports each unquoted number of the file's document doc,
+// as the config reads it (walkRead), whose value is not what its text
+// says to a reader of decimals: YAML reads 0200 as the octal 128, 0x1F as
+// 31, 0o17 as 15 and 0b11 as 3, and the settings keep only the number, so
+// an account code 0200 would be sent as "128" and a stage id 0123
+// compared as "83". Written in quotes, the text is kept; written in
+// decimals, the number is what it says.
+func walkNumbers(doc *yaml.Node, ps *problems) {
+	walkRead(doc, func(n *yaml.Node, path string) bool {
+		if n.Kind != yaml.ScalarNode || n.Style != 0 || n.ShortTag() != "!!int" || !nonDecimalInt.MatchString(n.Value) {
+			return true
 		}
 		// The value is not quoted in the message: the key may hold a
 		// secret.
 		ps.add(path, "an unquoted number in another base (YAML reads a leading 0 as octal, 0x as hex, 0o as octal, 0b as binary) "+
 			"is not the text written: write it in quotes for the text, or in decimals for the number")
-	}
+		return true
+	})
 }
 
-// checkKeyCase reports the keys of a mapping of the file (n, at path) that
-// differ only in case (listen and Listen): the config reads keys whatever
-// their case, so they are one key given twice, and YAML, which tells
-// them apart, does not refuse them; which one was used was not said
-// (intake.Listen: 0.0.0.0:… silently won over listen: 127.0.0.1:…).
-func checkKeyCase(n *yaml.Node, path string, ps *problems) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		seen := map[string]string{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
+// checkKeyCase reports the keys of each mapping of the file's document
+// doc, as the config reads it (walkRead: with the keys its merge key
+// gives it), that differ only in case (listen and Listen): the config
+// reads keys whatever their case, so they are one key given twice, and
+// YAML, which tells them apart, does not refuse them; which one was used
+// was not said (intake.Listen: 0.0.0.0:… silently won over listen:
+// 127.0.0.1:…, and a merged Linger: 15m over linger: 1m written beside
+// <<). The keys are named in the order the file writes them.
+func checkKeyCase(doc *yaml.Node, ps *problems) {
+	walkRead(doc, func(n *yaml.Node, path string) bool {
+		if n.Kind != yaml.MappingNode {
+			return true
+		}
+		keys := make([]*yaml.Node, 0, len(n.Content)/2)
+		for _, kv := range mergedPairs(n) {
+			keys = append(keys, kv[0])
+		}
+		own := map[*yaml.Node]bool{}
+		for i := 0; i < len(n.Content); i += 2 {
+			own[unalias(n.Content[i])] = true
+		}
+		// A merged key is named with its line: it is written elsewhere.
+		word := func(k *yaml.Node) string {
+			if own[k] {
+				return k.Value
+			}
+			return fmt.Sprintf("%s (merged, line %d)", k.Value, k.Line)
+		}
+		slices.SortStableFunc(keys, func(a, b *yaml.Node) int {
+			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		})
+		seen := map[string]*yaml.Node{}
+		for _, key := range keys {
+			k := key.Value
 			lower := strings.ToLower(k)
-			if first, ok := seen[lower]; ok && first != k {
+			if path == "" && extensionKey(k) {
+				continue
+			}
+			if first, ok := seen[lower]; ok && first.Value != k {
 				fix := "keep one"
 				if strings.HasSuffix(path, "accounts") {
 					// Two Salesforce orgs whose 15-character ids differ
 					// only in case are two accounts.
 					fix = "keep one, or, for two accounts whose ids differ only in case (Salesforce's 15-character org ids), write them in their 18-character form"
 				}
-				ps.add(joinKey(path, lower), fmt.Sprintf("is given twice, as %s and %s: keys are read whatever their case, so only one would be used; %s", first, k, fix))
+				ps.add(joinKey(path, lower), fmt.Sprintf("is given twice, as %s and %s: keys are read whatever their case, so only one would be used; %s", word(first), word(key), fix))
 			}
-			seen[lower] = k
-			checkKeyCase(n.Content[i+1], joinKey(path, lower), ps)
+			seen[lower] = key
 		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			checkKeyCase(c, fmt.Sprintf("%s[%d]", path, i), ps)
-		}
-	}
+		return true
+	})
 }
 
 // walkKeylessFlowMaps reports each mapping written on one line in braces
-// whose keys all lack a value (`secret: {whsec_…}`): YAML reads the text
-// in braces as the keys of a mapping, not as the text, and the config
-// then drops keys of no value, so the setting vanished ("is required"),
-// and with it, when it was the last of its entry, an account of a CRM
-// source. An empty {} is left alone: it is an empty mapping on purpose.
-func walkKeylessFlowMaps(n *yaml.Node, path string, ps *problems) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		if n.Style&yaml.FlowStyle != 0 && len(n.Content) > 0 {
-			keyless := true
-			for i := 1; i < len(n.Content); i += 2 {
-				// No text at all ({X}, {a: }): a null written as null or
-				// ~ (JSON's null) is one on purpose.
-				if v := n.Content[i]; v.Kind != yaml.ScalarNode || v.ShortTag() != "!!null" || v.Value != "" {
-					keyless = false
-					break
-				}
-			}
-			if keyless {
-				// The keys are not quoted in the message: they may be a
-				// secret.
-				ps.addFailed(path, "is written in braces, which YAML reads as a mapping of keys without values, not as text: write text starting with { in quotes, or leave the braces out")
-				return
+// whose keys all lack a value (`secret: {whsec_…}`), in the file's
+// document doc as the config reads it (walkRead): YAML reads the text in
+// braces as the keys of a mapping, not as the text, and the config then
+// drops keys of no value, so the setting vanished ("is required"), and
+// with it, when it was the last of its entry, an account of a CRM source.
+// An empty {} is left alone: it is an empty mapping on purpose.
+func walkKeylessFlowMaps(doc *yaml.Node, ps *problems) {
+	walkRead(doc, func(n *yaml.Node, path string) bool {
+		if n.Kind != yaml.MappingNode || n.Style&yaml.FlowStyle == 0 || len(n.Content) == 0 {
+			return true
+		}
+		for i := 1; i < len(n.Content); i += 2 {
+			// No text at all ({X}, {a: }): a null written as null or
+			// ~ (JSON's null) is one on purpose.
+			if v := n.Content[i]; v.Kind != yaml.ScalarNode || v.ShortTag() != "!!null" || v.Value != "" {
+				return true
 			}
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			walkKeylessFlowMaps(n.Content[i+1], joinKey(path, strings.ToLower(n.Content[i].Value)), ps)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			walkKeylessFlowMaps(c, fmt.Sprintf("%s[%d]", path, i), ps)
-		}
-	}
+		// The keys are not quoted in the message: they may be a secret.
+		ps.addFailed(path, "is written in braces, which YAML reads as a mapping of keys without values, not as text: write text starting with { in quotes, or leave the braces out")
+		return false
+	})
 }
 
 // misindented is err, viper's error reading the YAML file at path, led
@@ -125,6 +131,9 @@ func misindented(path string, err error) error {
 	if rerr != nil {
 		return err
 	}
+	if strings.Contains(err.Error(), mergeWantsMap) {
+		return badMergeValue(data, err)
+	}
 	m := yamlErrorLine.FindStringSubmatch(err.Error())
 	if m == nil {
 		return err
@@ -139,6 +148,79 @@ func misindented(path string, err error) error {
 		yamlMsg = inner.Error()
 	}
 	return &misindentedError{msg: fmt.Sprintf("line %d: %s (YAML: %s)", p.Line, p.Message, strings.TrimPrefix(yamlMsg, "yaml: ")), err: err}
+}
+
+// mergeWantsMap is YAML's error for a merge key whose value is no
+// mapping, which names no line.
+const mergeWantsMap = "map merge requires map or sequence of maps as the value"
+
+// badMergeValue is err, YAML's mergeWantsMap reading the file data, led
+// by the line and the path of the first merge key whose value is no
+// mapping, nor an alias of one, nor a list of those (`<<: *name` where
+// &name is a single value); err when the file has none.
+func badMergeValue(data []byte, err error) error {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return err
+	}
+	isMap := func(n *yaml.Node) bool { return unalias(n).Kind == yaml.MappingNode }
+	var found *misindentedError
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		if found != nil {
+			return
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				key := joinKey(path, k.Value)
+				if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+					bad := v
+					if v.Kind == yaml.SequenceNode {
+						bad = nil
+						for _, c := range v.Content {
+							if !isMap(c) {
+								bad = c
+								break
+							}
+						}
+					} else if isMap(v) {
+						bad = nil
+					}
+					if bad != nil {
+						found = &misindentedError{msg: fmt.Sprintf("line %d: %s: a merge key takes a mapping, an alias of one (<<: *name) or a list of them (<<: [*a, *b]), not %s (YAML: %s)",
+							bad.Line, key, nodeWord(unalias(bad)), mergeWantsMap), err: err}
+						return
+					}
+				}
+				walk(v, key)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(doc.Content[0], "")
+	if found == nil {
+		return err
+	}
+	return found
+}
+
+// nodeWord names the kind of YAML value n is, for a message.
+func nodeWord(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	if n.ShortTag() == "!!null" {
+		return "an empty value"
+	}
+	return "a single value"
 }
 
 // misindentedError is viper's error reading a YAML file (err) told as msg,
