@@ -437,6 +437,11 @@ func dealHeader(dealID string, pd pdDeal) (model.Deal, error) {
 			d.Raw[k] = identRaw(v)
 		}
 	}
+	// Always an object, {} for a deal without custom fields (Pipedrive
+	// answers {} or leaves the key out): a mapping's
+	// coalesce(fromJSON(deal.raw["custom_fields"])["<key>"], "") reads ""
+	// then, where fromJSON of a missing key ("") failed the run.
+	d.Raw["custom_fields"] = json.RawMessage(`{}`)
 	if len(pd.CustomFields) > 0 {
 		b, _ := json.Marshal(pd.CustomFields)
 		d.Raw["custom_fields"] = b

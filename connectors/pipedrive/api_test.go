@@ -23,6 +23,8 @@ import (
 	_ "github.com/dealsync/dealsync/connectors/httptarget" // target "http" for the config test
 	"github.com/dealsync/dealsync/connectors/pipedrive/pipedrivefake"
 	"github.com/dealsync/dealsync/internal/wording"
+	"github.com/dealsync/dealsync/mapping"
+	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/secret"
 )
 
@@ -823,6 +825,42 @@ func TestFetchDealOfAPersonWithoutOrganization(t *testing.T) {
 	}
 	if c := d.Company; c.ID != "person-179" || c.Name != "Jane Doe" || c.Email != "jane@home.example" {
 		t.Errorf("company %+v, want the person", c)
+	}
+}
+
+// A deal without custom fields (Pipedrive answers {} or leaves the key
+// out) still has deal.raw["custom_fields"], an empty object, so the
+// snippet docs/connectors/crm.md gives for a field that may be empty reads
+// "" rather than failing the run on fromJSON of a missing key.
+func TestFetchDealWithoutCustomFieldsReadsTheDocsSnippet(t *testing.T) {
+	const key = "d1f0aa3f0c5e4b2a9c8e7d6c5b4a3f2e1d0c9b8a"
+	m, err := mapping.Parse("po.yaml", []byte("name: po\ninvoice:\n  memo: '\"PO \" + coalesce(fromJSON(deal.raw[\"custom_fields\"])[\""+key+"\"], \"\")'\n"))
+	if err != nil {
+		t.Fatalf("the docs' snippet does not load: %v", err)
+	}
+	for _, c := range []struct{ name, record, memo string }{
+		{"custom fields {}", strings.Replace(dealRecord, `{"`+key+`":"PO-77"}`, `{}`, 1), "PO "},
+		{"no custom_fields key", strings.Replace(dealRecord, `,"custom_fields":{"`+key+`":"PO-77"}`, ``, 1), "PO "},
+		{"the field set", dealRecord, "PO PO-77"},
+	} {
+		if (c.record == dealRecord) != (c.memo == "PO PO-77") {
+			t.Fatalf("%s: the record was not changed", c.name)
+		}
+		f := fakePipedrive(t, "token-6083095")
+		f.PutDeal("6083095", pipedrivefake.ParseRecord(c.record))
+		s := apiSource(t, f.URL, nil)
+		d, err := s.FetchDeal(context.Background(), "6083095", "213973")
+		if err != nil {
+			t.Fatalf("%s: FetchDeal: %v", c.name, err)
+		}
+		inv, err := m.Map(model.DealEvent{Deal: d})
+		if err != nil {
+			t.Errorf("%s: Map: %v", c.name, err)
+			continue
+		}
+		if inv.Memo != c.memo {
+			t.Errorf("%s: memo %q, want %q", c.name, inv.Memo, c.memo)
+		}
 	}
 }
 
