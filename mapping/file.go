@@ -1203,12 +1203,7 @@ func builtinHint(msg string) string {
 		return "; int() takes whole numbers, floats and a number's text, not a decimal: for a whole number of a decimal (add_days' days), write int(string(x)), " +
 			"rounded first where it may have a fraction, int(string(round_to(x, 0))); where a decimal is taken, keep x as it is"
 	}
-	for fn, instead := range map[string]string{
-		"round": "write round_to(x, places) or round_currency(x, currency)",
-		"ceil":  "there is no decimal ceil; round_to(x, places) rounds half away from zero",
-		"floor": "there is no decimal floor; round_to(x, places) rounds half away from zero",
-		"abs":   "write x < 0 ? -x : x",
-	} {
+	for fn, instead := range floatBuiltinInstead {
 		if strings.HasPrefix(msg, "invalid argument for "+fn+" (type decimal") {
 			return fmt.Sprintf("; expr's %s() takes floats, and money is exact decimals in a mapping: %s", fn, instead)
 		}
@@ -1448,6 +1443,9 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			if h := unknownOperandHint(src, opts, fe.From); h != "" {
 				hint = h
 			}
+		}
+		if fe, ok := err.(*file.Error); ok && hint == "" {
+			hint = builtinArityHint(msg, src, fe.From, fe.To)
 		}
 		if fe, ok := err.(*file.Error); ok && hint == "" {
 			if h, at, found := mismatchedFloatHint(src, msg, fe.From); found {

@@ -342,6 +342,10 @@ func TestLeftOutBuiltinsSayWhatToWriteInstead(t *testing.T) {
 		{`join(keys({"a": 1}), ",")`, "keys() is expr's, left out of mappings: it lists a map in Go's random order", `"a"`},
 		{`string(round(deal.amount))`, "expr's round() takes floats, and money is exact decimals in a mapping: write round_to(x, places)", `string(round_to(deal.amount, 0))`},
 		{`string(abs(deal.amount))`, "write x < 0 ? -x : x", `string(deal.amount < 0 ? -deal.amount : deal.amount)`},
+		// With places, as round_to takes them: expr's arity error alone
+		// did not say what to write.
+		{`string(round(deal.amount, 2))`, "expr's round() takes one float, and money is exact decimals in a mapping: write round_to(x, places) or round_currency(x, currency)", `string(round_to(deal.amount, 2))`},
+		{`"x" + string(floor(dec("1.5"), 2))`, "expr's floor() takes one float, and money is exact decimals in a mapping: there is no decimal floor", `"x" + string(round_to(dec("1.5"), 2))`},
 	} {
 		_, err := mapping.Parse("b.yaml", fmt.Appendf(nil, "name: b\ninvoice:\n  memo: %q\n", c.expr))
 		if err == nil || !strings.Contains(err.Error(), c.says) {
