@@ -319,7 +319,27 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	out = append(out, ThinTriggerWarnings(c)...)
 	out = append(out, rawFieldWarnings(c)...)
 	out = append(out, companyFieldWarnings(c)...)
+	out = append(out, mappingFileWarnings(c)...)
 	return append(out, grossLineWarnings(cfg, c)...)
+}
+
+// mappingFileWarnings are the warnings of the connection's mapping file
+// (mapping.File.Warnings: a time_zone that reads otherwise than it
+// counts, a tax rate written as a fraction), each with its place in the
+// file.
+func mappingFileWarnings(c *connections.Connection) []string {
+	f, ok := c.Mapper.(interface {
+		mapping.Mapper
+		Warnings() []mapping.Problem
+	})
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, w := range f.Warnings() {
+		out = append(out, fmt.Sprintf("connection %s: mapping %q: %s", c.Name, f.Name(), w.String()))
+	}
+	return out
 }
 
 // rawFieldWarnings name each key of deal.raw the connection's mapping file

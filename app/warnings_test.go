@@ -303,3 +303,25 @@ connections:
 		}
 	}
 }
+
+// The warnings of a connection's mapping file (a time_zone that reads
+// otherwise than it counts) are the connection's, with their place in the
+// file: config check and the start print them.
+func TestWarningsOfTheMappingFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
+	tz := write("tz.yaml", "name: tz\ntime_zone: EST\n")
+	berlin := write("berlin.yaml", "name: berlin\ntime_zone: Europe/Berlin\n")
+	yaml := fmt.Sprintf("mappings: {files: [%s, %s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n", tz, berlin) +
+		genericConn("shop", "erp", "tz") + genericConn("other", "erp", "berlin")
+	cfg, set := loadAndBuild(t, write("dealsync.yaml", yaml))
+	shop, _ := set.Get("shop")
+	want := fmt.Sprintf(`connection shop: mapping "tz": %s:2:12: time_zone: "EST" is a legacy zone name: UTC-05:00 all year, without daylight saving`, tz)
+	if got := strings.Join(Warnings(cfg, shop), "\n"); !strings.Contains(got, want) {
+		t.Errorf("warnings of shop:\n%s\nwant %q", got, want)
+	}
+	other, _ := set.Get("other")
+	if got := strings.Join(Warnings(cfg, other), "\n"); strings.Contains(got, "time_zone") {
+		t.Errorf("warnings of other (Europe/Berlin):\n%s", got)
+	}
+}

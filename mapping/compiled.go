@@ -33,6 +33,7 @@ type File struct {
 	lineSkip      compiled // lines.skip: leaves an item's line out when true (no prog: none left out)
 	amountLine    []compiled
 	source        []byte // the file's content, for Snapshot
+	warnings      []Problem
 }
 
 // Snapshot implements Snapshotter: the file's name, path, hash and content.

@@ -809,6 +809,8 @@ func (p *parser) parse(root *yaml.Node) {
 			loc, err := loadZone(s)
 			if err != nil {
 				p.at(n, "time_zone", "%v", err)
+			} else {
+				p.warnZone(n, s, loc)
 			}
 			m.zone = loc
 		}

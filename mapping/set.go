@@ -280,6 +280,9 @@ func (s *Store) reloadLocked() error {
 		m, _ := set.Get(name)
 		if prev, ok := old.Get(name); !ok || prev.Hash() != m.Hash() {
 			s.logger.Info("mapping loaded", "mapping", name, "hash", m.Hash(), "file", m.Path())
+			for _, w := range m.Warnings() {
+				s.logger.Warn(w.String(), "mapping", name)
+			}
 		}
 	}
 	return nil

@@ -1016,6 +1016,9 @@ seldom has: dealsync config check resolves them. Files and --config: the
 config is checked, and the files; a file that defines a mapping name a
 config's file defines (an edited copy of it) stands in for that file, in
 a note ("notes" with --json), and "ok" lists the config's mappings too.
+A mapping that loads but may not say what it means (a time_zone such as
+Etc/GMT+1 or EST) is a "warning:" line ("warnings" with --json); the
+exit status stays 0.
 
 Exit status: 0 every mapping is clean; 1 a mapping has problems (it does
 not compile, or defines a name another file does; with --config, a
@@ -1028,7 +1031,7 @@ them prints one JSON document, the error in it, not on stderr:
 "problems": [...]}.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
-			names, notes, err := lintMappings(out, g, args, asJSON)
+			names, notes, warnings, err := lintMappings(out, g, args, asJSON)
 			if err == nil {
 				// "ok" over nothing would pass a CI job that checks
 				// nothing.
@@ -1060,10 +1063,16 @@ them prints one JSON document, the error in it, not on stderr:
 				if len(notes) > 0 {
 					doc["notes"] = notes
 				}
+				if len(warnings) > 0 {
+					doc["warnings"] = warnings
+				}
 				writeJSON(out, doc)
 			} else {
 				for _, n := range notes {
 					fmt.Fprintln(out, "note: "+n)
+				}
+				for _, w := range warnings {
+					fmt.Fprintln(out, "warning: "+w.String())
 				}
 				fmt.Fprintf(out, "ok: %d mapping(s): %s\n", len(names), strings.Join(names, ", "))
 			}
@@ -1077,19 +1086,20 @@ them prints one JSON document, the error in it, not on stderr:
 // lintMappings compiles the mapping files given (files), or with none
 // those of the config, and gives their mappings' names (with files and
 // --config, the config's too) and the notes to print before "ok" (a file
-// that stands in for a config's file of its mapping name). The problems of
+// that stands in for a config's file of its mapping name) and the
+// warnings of the mappings checked (mapping.File.Warnings). The problems of
 // files given are printed on out (with asJSON, as {"ok": false, "error",
 // "problems"}), and the error returned says only the exit status: 1, or 2
 // when a file cannot be read (not there, a directory), a usage error, not
 // a finding. Any other error (the config's, exit 1 or 2) is for the
 // caller to print.
-func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([]string, []string, error) {
+func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([]string, []string, []mapping.Problem, error) {
 	if len(files) == 0 {
 		cfg, err := loadForMappings(g, false)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return cfg.Mappings.Loaded.Names(), nil, nil
+		return cfg.Mappings.Loaded.Names(), nil, mappingWarnings(cfg.Mappings.Loaded, nil), nil
 	}
 	var cfg *config.Config
 	if g.configPath != "" {
@@ -1101,7 +1111,7 @@ func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([
 		// config's file is checked already.
 		var err error
 		if cfg, err = loadForMappings(g, false); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	set, err := mapping.Load(mapping.Sources{Files: files})
@@ -1109,7 +1119,7 @@ func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([
 	switch {
 	case err == nil:
 		if cfg == nil {
-			return set.Names(), nil, nil
+			return set.Names(), nil, mappingWarnings(set, nil), nil
 		}
 		names := set.Names()
 		var notes []string
@@ -1124,9 +1134,9 @@ func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([
 			}
 		}
 		slices.Sort(names)
-		return names, notes, nil
+		return names, notes, mappingWarnings(set, cfg.Mappings.Loaded), nil
 	case !errors.As(err, &le):
-		return nil, nil, usage("%v", err)
+		return nil, nil, nil, usage("%v", err)
 	case asJSON:
 		writeJSON(out, map[string]any{"ok": false, "error": le.Error(), "problems": le.Problems})
 	default:
@@ -1135,9 +1145,28 @@ func lintMappings(out io.Writer, g *globalFlags, files []string, asJSON bool) ([
 		}
 	}
 	if slices.ContainsFunc(le.Problems, func(p mapping.Problem) bool { return p.Unread }) {
-		return nil, nil, &exitError{code: 2}
+		return nil, nil, nil, &exitError{code: 2}
 	}
-	return nil, nil, &exitError{code: 1}
+	return nil, nil, nil, &exitError{code: 1}
+}
+
+// mappingWarnings are the warnings of set's mappings and of those of
+// also (a config's) that set has no mapping of the name of, by mapping
+// name.
+func mappingWarnings(set, also *mapping.Set) []mapping.Problem {
+	var out []mapping.Problem
+	names := slices.Concat(set.Names(), also.Names())
+	slices.Sort(names)
+	for _, name := range slices.Compact(names) {
+		f, ok := set.Get(name)
+		if !ok {
+			f, ok = also.Get(name)
+		}
+		if ok {
+			out = append(out, f.Warnings()...)
+		}
+	}
+	return out
 }
 
 // sameFile reports whether paths a and b name one file.

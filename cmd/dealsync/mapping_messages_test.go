@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,5 +170,38 @@ func TestMappingLintFilesWithConfigUsesTheConfig(t *testing.T) {
 	_, err = runOut(context.Background(), "mapping", "lint", "--config", filepath.Join(dir, "missing.yaml"), draft)
 	if exitCode(err) != 2 {
 		t.Errorf("a config that cannot be read: exit %d: %v", exitCode(err), err)
+	}
+}
+
+// A mapping that loads but may not say what it means (time_zone EST) is a
+// "warning:" line of mapping lint, with its file:line:col ("warnings" with
+// --json), files given or a config's, and the exit status stays 0.
+func TestMappingLintPrintsWarnings(t *testing.T) {
+	dir := t.TempDir()
+	tz := writeFile(t, filepath.Join(dir, "tz.yaml"), "name: tz\ntime_zone: EST\ninvoice:\n  memo: deal.name\n")
+	clean := writeFile(t, filepath.Join(dir, "clean.yaml"), "name: clean\ntime_zone: America/New_York\n")
+	want := "warning: " + tz + `:2:12: time_zone: "EST" is a legacy zone name: UTC-05:00 all year, without daylight saving`
+	out, err := runOut(context.Background(), "mapping", "lint", tz, clean)
+	if err != nil || !strings.Contains(out, want) || strings.Count(out, "warning:") != 1 || !strings.Contains(out, "ok: 2 mapping(s): clean, tz") {
+		t.Errorf("files: %v\n%s\nwant exit 0 and %q", err, out, want)
+	}
+	cfg := writeFile(t, filepath.Join(dir, "dealsync.yaml"), fmt.Sprintf("mappings: {files: [%q, %q]}\n", tz, clean))
+	out, err = runOut(context.Background(), "mapping", "lint", "--config", cfg)
+	if err != nil || !strings.Contains(out, want) || strings.Count(out, "warning:") != 1 {
+		t.Errorf("--config: %v\n%s\nwant exit 0 and %q", err, out, want)
+	}
+	out, err = runOut(context.Background(), "mapping", "lint", tz, "--json")
+	var doc struct {
+		OK       bool `json:"ok"`
+		Warnings []struct {
+			File    string `json:"file"`
+			Line    int    `json:"line"`
+			Key     string `json:"key"`
+			Message string `json:"message"`
+		} `json:"warnings"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &doc) != nil || !doc.OK || len(doc.Warnings) != 1 || doc.Warnings[0].File != tz ||
+		doc.Warnings[0].Line != 2 || doc.Warnings[0].Key != "time_zone" || !strings.HasPrefix(doc.Warnings[0].Message, `"EST" is a legacy zone name`) {
+		t.Errorf("--json: %v\n%s", err, out)
 	}
 }

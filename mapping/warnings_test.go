@@ -1,0 +1,75 @@
+package mapping_test
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/mapping"
+)
+
+// A time_zone that is an IANA name but reads otherwise than it counts
+// loads, with a warning saying what it is and the city zone to name:
+// Etc/GMT+1 is UTC-01:00 (POSIX's sign), EST a fixed UTC-05:00 without
+// New York's daylight saving, CET a region's rules. A city zone, UTC and
+// Etc/GMT+0 are not warned of.
+func TestTimeZoneWarnings(t *testing.T) {
+	for _, c := range []struct{ zone, want string }{
+		{"Etc/GMT+1", `w.yaml:2:12: time_zone: "Etc/GMT+1" is UTC-01:00 all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich (Etc/GMT-1 is UTC+01:00); ` +
+			"for a place's time, name its city zone, such as America/New_York or Europe/Berlin"},
+		{"Etc/GMT-10", `"Etc/GMT-10" is UTC+10:00 all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich (Etc/GMT+10 is UTC-10:00)`},
+		{"EST", `w.yaml:2:12: time_zone: "EST" is a legacy zone name: UTC-05:00 all year, without daylight saving; for a place's time, name its city zone, such as America/New_York (which has daylight saving)`},
+		{"MST", `"MST" is a legacy zone name: UTC-07:00 all year, without daylight saving; for a place's time, name its city zone, such as America/Denver (which has daylight saving)`},
+		{"HST", `"HST" is a legacy zone name: UTC-10:00 all year, without daylight saving; for a place's time, name its city zone, such as Pacific/Honolulu`},
+		{"CET", `"CET" is a legacy zone name: UTC+01:00, UTC+02:00 with daylight saving, by a region's rules under no place's name; name the city zone whose time you mean, such as Europe/Berlin`},
+		{"PST8PDT", `"PST8PDT" is a legacy zone name: UTC-08:00, UTC-07:00 with daylight saving`},
+		{"Europe/Berlin", ""},
+		{"America/New_York", ""},
+		{"UTC", ""},
+		{"Etc/GMT+0", ""},
+		{"Etc/UTC", ""},
+	} {
+		f, err := mapping.Parse("w.yaml", []byte("name: w\ntime_zone: "+c.zone+"\ninvoice:\n  memo: deal.name\n"))
+		if err != nil {
+			t.Errorf("%s: %v; want it loaded", c.zone, err)
+			continue
+		}
+		var got []string
+		for _, w := range f.Warnings() {
+			got = append(got, w.String())
+		}
+		switch {
+		case c.want == "" && len(got) != 0:
+			t.Errorf("%s: warned %q; want nothing", c.zone, got)
+		case c.want != "" && (len(got) != 1 || !strings.Contains(got[0], c.want)):
+			t.Errorf("%s: warned %q; want one warning with %q", c.zone, got, c.want)
+		}
+	}
+}
+
+// A reload that takes a changed file into use logs its warnings, as the
+// start (config check, the intake) prints those of the files it loads.
+func TestReloadLogsTheWarningsOfAChangedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "live.yaml")
+	if err := os.WriteFile(path, []byte("name: live\ntime_zone: Europe/Berlin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	store, err := mapping.NewStore(mapping.Sources{Dir: dir}, mapping.StoreOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("name: live\ntime_zone: EST\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, `time_zone: \"EST\" is a legacy zone name`) {
+		t.Errorf("log after a reload of a file with time_zone EST:\n%s", out)
+	}
+}
