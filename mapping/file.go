@@ -912,6 +912,7 @@ func (p *parser) parseDefaults(n *yaml.Node) {
 				continue
 			}
 			d.TaxRate = r
+			p.warnTaxRate(v, key, s, "%", r)
 		case "account_code":
 			d.AccountCode = s
 		case "tax_code":
@@ -1490,6 +1491,9 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		p.checkZeroDivisors(n, key, src, root)
 		p.checkNilCoalescing(n, key, src, root)
 		p.checkNilComparisons(n, key, src, root)
+		if s.key == "tax_rate" {
+			p.warnTaxRateLiterals(n, key, src)
+		}
 	}
 	if p.strict && env != envTrigger {
 		p.checkInvoiceReads(n, key, src, root)

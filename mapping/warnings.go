@@ -6,13 +6,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/expr-lang/expr/ast"
+	exprparser "github.com/expr-lang/expr/parser"
+	"github.com/shopspring/decimal"
 	yaml "go.yaml.in/yaml/v3"
 )
 
 // Warnings are what the file says that loads but may not mean what it
 // says: a time_zone whose name reads otherwise than it counts
-// (Etc/GMT+1, a legacy name such as EST or CET), a defaults.tax_rate
-// written as a fraction (0.19 for 19 %). `mapping lint`, `config check`
+// (Etc/GMT+1, a legacy name such as EST or CET), a tax rate written as a
+// fraction (defaults.tax_rate 0.19, tax_rate: dec("0.19"), for 19 %). `mapping lint`, `config check`
 // and the start print them; they keep nothing from loading.
 func (m *File) Warnings() []Problem {
 	return append([]Problem(nil), m.warnings...)
@@ -93,4 +96,53 @@ func utcOffset(sec int) string {
 		sign, sec = "-", -sec
 	}
 	return fmt.Sprintf("UTC%s%02d:%02d", sign, sec/3600, sec%3600/60)
+}
+
+// warnTaxRate warns of a tax rate r (written as written) between 0 and 1,
+// a fraction where a percentage is meant: 0.19 is 0.19 %, not 19 %.
+func (p *parser) warnTaxRate(n *yaml.Node, key, written, instead string, r decimal.Decimal) {
+	if !r.IsPositive() || r.GreaterThanOrEqual(decimal.NewFromInt(1)) {
+		return
+	}
+	pct := r.Shift(2).String()
+	p.warn(n, key, "%s is %s %%: tax rates are percentages; for %s %% write %s", written, r.String(), pct, strings.Replace(instead, "%", pct, 1))
+}
+
+// warnTaxRateLiterals warns of each dec("…") written in a tax_rate
+// field's expression (src) that can be its value (itself, a
+// conditional's branch, either side of ??, a let variable) and is a
+// fraction (warnTaxRate): tax_rate: dec("0.19").
+func (p *parser) warnTaxRateLiterals(n *yaml.Node, key, src string) {
+	tree, err := exprparser.Parse(src)
+	if err != nil {
+		return
+	}
+	lets := letValues(tree.Node)
+	runes := []rune(src)
+	var reach func(node ast.Node, depth int)
+	reach = func(node ast.Node, depth int) {
+		if depth > maxNeverDecimalDepth {
+			return
+		}
+		if c, ok := node.(*ast.CallNode); ok {
+			id, ok := c.Callee.(*ast.IdentifierNode)
+			if !ok || id.Value != "dec" || len(c.Arguments) != 1 {
+				return
+			}
+			s, ok := c.Arguments[0].(*ast.StringNode)
+			if !ok {
+				return
+			}
+			r, err := decimal.NewFromString(strings.TrimSpace(s.Value))
+			if err != nil {
+				return
+			}
+			p.warnTaxRate(n, key, nodeText(runes, c), `dec("%")`, r)
+			return
+		}
+		for _, v := range valueSources(node, lets) {
+			reach(v, depth+1)
+		}
+	}
+	reach(tree.Node, 0)
 }

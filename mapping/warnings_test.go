@@ -73,3 +73,39 @@ func TestReloadLogsTheWarningsOfAChangedFile(t *testing.T) {
 		t.Errorf("log after a reload of a file with time_zone EST:\n%s", out)
 	}
 }
+
+// A tax rate written as a fraction (0.19 where 19 % is meant) loads, as
+// 0.19 %, with a warning saying so and what to write: defaults.tax_rate,
+// and a dec("…") a tax_rate field's expression can give. A rate of 0, 1
+// or more, and a fraction the rate is computed with, are not warned of.
+func TestTaxRateFractionWarnings(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"defaults:\n  tax_rate: 0.19\n", `t.yaml:3:13: defaults.tax_rate: 0.19 is 0.19 %: tax rates are percentages; for 19 % write 19`},
+		{"defaults:\n  tax_rate: \"0.075\"\n", `defaults.tax_rate: 0.075 is 0.075 %: tax rates are percentages; for 7.5 % write 7.5`},
+		{"invoice:\n  lines:\n    tax_rate: 'dec(\"0.19\")'\n", `t.yaml:4:15: invoice.lines.tax_rate: dec("0.19") is 0.19 %: tax rates are percentages; for 19 % write dec("19")`},
+		{"invoice:\n  lines:\n    tax_rate: 'item.has_tax_rate ? item.tax_rate : dec(\"0.07\")'\n", `invoice.lines.tax_rate: dec("0.07") is 0.07 %`},
+		{"invoice:\n  amount_line:\n    tax_rate: 'let r = dec(\"0.19\"); r'\n", `invoice.amount_line.tax_rate: dec("0.19") is 0.19 %`},
+		{"defaults:\n  tax_rate: 19\n", ""},
+		{"defaults:\n  tax_rate: 0\n", ""},
+		{"defaults:\n  tax_rate: 1\n", ""},
+		{"invoice:\n  lines:\n    tax_rate: 'dec(\"7.5\")'\n", ""},
+		{"invoice:\n  lines:\n    tax_rate: 'item.tax_rate * dec(\"0.5\")'\n", ""},
+		{"invoice:\n  lines:\n    discount: 'dec(\"0.19\")'\n", ""},
+	} {
+		f, err := mapping.Parse("t.yaml", []byte("name: t\n"+c.yaml))
+		if err != nil {
+			t.Errorf("%q: %v; want it loaded", c.yaml, err)
+			continue
+		}
+		var got []string
+		for _, w := range f.Warnings() {
+			got = append(got, w.String())
+		}
+		switch {
+		case c.want == "" && len(got) != 0:
+			t.Errorf("%q: warned %q; want nothing", c.yaml, got)
+		case c.want != "" && (len(got) != 1 || !strings.Contains(got[0], c.want)):
+			t.Errorf("%q: warned %q; want one warning with %q", c.yaml, got, c.want)
+		}
+	}
+}

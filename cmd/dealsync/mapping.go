@@ -1017,8 +1017,8 @@ config is checked, and the files; a file that defines a mapping name a
 config's file defines (an edited copy of it) stands in for that file, in
 a note ("notes" with --json), and "ok" lists the config's mappings too.
 A mapping that loads but may not say what it means (a time_zone such as
-Etc/GMT+1 or EST) is a "warning:" line ("warnings" with --json); the
-exit status stays 0.
+Etc/GMT+1 or EST, a tax rate of 0.19 for 19 %) is a "warning:" line
+("warnings" with --json); the exit status stays 0.
 
 Exit status: 0 every mapping is clean; 1 a mapping has problems (it does
 not compile, or defines a name another file does; with --config, a
