@@ -147,11 +147,23 @@ func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err
 	if err != nil {
 		var me *mapping.Error
 		if errors.As(err, &me) {
-			return MapResult{}, mappingError(me, mappingPath(mapper), a.ConfigPath)
+			return MapResult{}, mappingError(me, mappingPath(mapper), a.ConfigPath, a.fetchedDeal(in))
 		}
 		return MapResult{}, temporalError(err)
 	}
 	return MapResult{Invoice: inv, Mapping: mapper.Name(), MappingHash: mapper.Hash(), Tolerance: mapper.Tolerance()}, nil
+}
+
+// fetchedDeal is the deal of in as read from its connection's CRM, for a
+// connection that reads its deals there (a thin source's: its event says
+// little more than the deal's id), or nil: a MappingError's advice then
+// names `mapping test --fetch`, not a deal file the user does not have.
+func (a *Activities) fetchedDeal(in MapInput) *fetchedDeal {
+	conn, ok := a.Connections.Resolve(in.Connection)
+	if !ok || conn.Fetcher == nil || in.Event.Deal.ID == "" {
+		return nil
+	}
+	return &fetchedDeal{connection: in.Connection, account: in.Event.Account, dealID: in.Event.Deal.ID}
 }
 
 // mappingPath is m's file, absolute (the worker's working directory may

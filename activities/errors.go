@@ -92,8 +92,14 @@ const mappingAdvicePrefix = "fix the mapping (dealsync mapping test "
 // the worker's config, configPath, when the worker knows it; else the
 // mapping's file, path, which needs no config; else the name alone, for
 // a config the reader gives), then retry the run. FILE stays to fill in:
-// a deal event saved as JSON.
-func mappingAdvice(name, path, configPath string) string {
+// a deal event saved as JSON. For a run that read its deal from the CRM
+// (a thin source's: fetched set), whose user has no deal file, the test
+// reads the same deal: --connection, --fetch and the account, as
+// fetchedMappingAdvice says.
+func mappingAdvice(name, path, configPath string, fetched *fetchedDeal) string {
+	if fetched != nil {
+		return fetchedMappingAdvice(configPath, *fetched)
+	}
 	cmd := "dealsync mapping test"
 	switch {
 	case configPath != "" && name != "":
@@ -106,6 +112,28 @@ func mappingAdvice(name, path, configPath string) string {
 		cmd += " --mapping NAME"
 	}
 	return "fix the mapping (" + cmd + " --deal FILE dry-runs it on a deal event saved as FILE)" + retryTail
+}
+
+// fetchedDeal is the deal a run read from its connection's CRM.
+type fetchedDeal struct {
+	connection, account, dealID string
+}
+
+// fetchedMappingAdvice is mappingAdvice for a run that read its deal d
+// from the CRM: `dealsync mapping test --connection … --fetch …` reads it
+// again, as the run did, and dry-runs the connection's mapping on it
+// (--account when the run names one; --config the worker's, when it has
+// one).
+func fetchedMappingAdvice(configPath string, d fetchedDeal) string {
+	cmd := "dealsync mapping test"
+	if configPath != "" {
+		cmd += " --config " + quote(configPath)
+	}
+	cmd += " --connection " + quote(d.connection) + " --fetch " + quote(d.dealID)
+	if d.account != "" {
+		cmd += " --account " + quote(d.account)
+	}
+	return "fix the mapping (" + cmd + " reads the deal from the CRM as the run did and dry-runs the mapping on it)" + retryTail
 }
 
 // quote quotes s for a POSIX shell when it needs it.
@@ -138,15 +166,16 @@ func WithoutRetryAdvice(msg string) string {
 }
 
 // mappingError is the failure of a run on me, with mappingAdvice for the
-// mapping's file path and the worker's config, configPath.
-func mappingError(me *mapping.Error, path, configPath string) error {
-	return temporal.NewNonRetryableApplicationError(withRetryAdvice(me.Error(), mappingAdvice(me.Mapping, path, configPath)), ErrTypeMapping, nil, me)
+// mapping's file path and the worker's config, configPath, and the deal
+// the run read from the CRM (nil: the deal came with the event).
+func mappingError(me *mapping.Error, path, configPath string, fetched *fetchedDeal) error {
+	return temporal.NewNonRetryableApplicationError(withRetryAdvice(me.Error(), mappingAdvice(me.Mapping, path, configPath, fetched)), ErrTypeMapping, nil, me)
 }
 
 func classify(err error, types apiErrorTypes, wrote bool, attempt int32) error {
 	var me *mapping.Error
 	if errors.As(err, &me) {
-		return mappingError(me, "", "")
+		return mappingError(me, "", "", nil)
 	}
 	var ve *model.ValidationError
 	if errors.As(err, &ve) {

@@ -157,6 +157,44 @@ func TestMapDealMappingErrorNamesTheMappingToTest(t *testing.T) {
 	}
 }
 
+// A run that read its deal from the CRM (a HubSpot, Salesforce or
+// Pipedrive connection: its events are thin) has no deal file to give
+// `mapping test --deal`: its MappingError names the --fetch of the same
+// deal, with the connection and the account, and the worker's config.
+func TestMapDealMappingErrorOfAFetchedDealNamesTheFetch(t *testing.T) {
+	file, err := mapping.Parse("bad.yaml", []byte("name: bad\ninvoice:\n  reference: 'string(dec(deal.name))'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := model.DealEvent{EventID: "e", Account: "6083095", Deal: model.Deal{
+		ID: "213973", Name: "Acme deal", Stage: "won", Currency: "EUR", Amount: decimal.NewNullDecimal(decimal.RequireFromString("100")),
+		Company: model.Company{ID: "C", Name: "Acme"},
+	}}
+	for _, c := range []struct{ config, account, want string }{
+		{"/etc/dealsync/dealsync.yaml", "6083095", "; fix the mapping (dealsync mapping test --config /etc/dealsync/dealsync.yaml --connection pd --fetch 213973 --account 6083095 " +
+			"reads the deal from the CRM as the run did and dry-runs the mapping on it), then start the run again with dealsync runs retry"},
+		{"", "", "; fix the mapping (dealsync mapping test --connection pd --fetch 213973 reads the deal from the CRM as the run did and dry-runs the mapping on it), then start"},
+	} {
+		a := &activities.Activities{Connections: oneConnection{activities.Connection{Mapper: file, Fetcher: noFetch{}}}, ConfigPath: c.config}
+		ev.Account = c.account
+		_, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "pd", Event: ev})
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeMapping || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "--deal FILE") {
+			t.Errorf("config %q: %v\nwant %q", c.config, err, c.want)
+		}
+		if msg := activities.WithoutRetryAdvice(appErr.Message()); strings.Contains(msg, "fix the mapping") || !strings.HasPrefix(msg, `mapping "bad": field `) {
+			t.Errorf("WithoutRetryAdvice: %q", msg)
+		}
+	}
+}
+
+// noFetch is a connection's DealFetcher that is never called.
+type noFetch struct{}
+
+func (noFetch) FetchDeal(context.Context, string, string) (model.Deal, error) {
+	return model.Deal{}, errors.New("not called")
+}
+
 // A local call that fails is noted for its run (localcalls.Ran): the
 // SDK's warning of the long workflow task its retries hold is then
 // expected (app's logger says so at info).
