@@ -1456,7 +1456,11 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 				line, col = position(src, at)
 			}
 		}
-		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+hint+nameHint(msg, src, env, opts)+commentCut(n, msg))
+		more := nameHint(msg, src, env, opts) + commentCut(n, msg)
+		if th := templateHint(src, key, opts); th != "" {
+			hint, more = th, ""
+		}
+		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+hint+more)
 		return c
 	}
 	c.prog = prog

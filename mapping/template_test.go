@@ -1,0 +1,45 @@
+package mapping_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/dealsync/dealsync/mapping"
+)
+
+// An expression written as a text template (DS-{deal.id}, ${…}, {{…}})
+// got expr's bare parse error; it says that an expression joins texts
+// with +, with the rewrite when it compiles (a value that is no text in
+// string()), which loads. Braces inside quotes, or around a map literal,
+// are no template.
+func TestATemplateStyleExpressionSaysHowToJoinTexts(t *testing.T) {
+	const tail = " (the whole YAML value in single quotes)"
+	for _, c := range []struct{ key, value, says, rewrite string }{
+		{"reference", `DS-{deal.id}`, `unexpected token Operator("."); an expression is no template, {…} does not put a value into a text: join texts written in quotes and values with +, write reference: '"DS-" + deal.id'`, `"DS-" + deal.id`},
+		{"reference", `"DS-{deal.id}"`, `write reference: '"DS-" + deal.id'`, `"DS-" + deal.id`},
+		{"reference", `DS-${deal.id}`, `write reference: '"DS-" + deal.id'`, `"DS-" + deal.id`},
+		{"reference", `INV-{{ deal.id }}`, `write reference: '"INV-" + deal.id'`, `"INV-" + deal.id`},
+		{"reference", `DS-{deal.id}-{event.account}`, `write reference: '"DS-" + deal.id + "-" + event.account'`, `"DS-" + deal.id + "-" + event.account`},
+		{"memo", `PO {deal.raw["po"]}`, `write memo: '"PO " + deal.raw["po"]'`, `"PO " + deal.raw["po"]`},
+		{"memo", `Total {deal.amount} {deal.currency}`, `write memo: '"Total " + string(deal.amount) + " " + deal.currency'`, `"Total " + string(deal.amount) + " " + deal.currency`},
+		{"memo", `'"PO " + {deal.name}'`, `an expression is no template, {…} does not put a value into a text: join texts written in quotes and values with +, as in '"DS-" + deal.id'`, ""},
+	} {
+		_, err := mapping.Parse("t.yaml", fmt.Appendf(nil, "name: t\ninvoice:\n  %s: %s\n", c.key, c.value))
+		if err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), tail) {
+			t.Errorf("%s: %v\nwant it to say %q", c.value, err, c.says)
+		}
+		if c.rewrite == "" {
+			continue
+		}
+		if _, err := mapping.Parse("t.yaml", fmt.Appendf(nil, "name: t\ninvoice:\n  %s: '%s'\n", c.key, c.rewrite)); err != nil {
+			t.Errorf("%s (the rewrite): %v", c.rewrite, err)
+		}
+	}
+	for _, value := range []string{`'"{" + deal.nam'`, `'{"a": 1}["a"] + deal.nam'`, `'DS- + deal.id'`} {
+		_, err := mapping.Parse("t.yaml", fmt.Appendf(nil, "name: t\ninvoice:\n  memo: %s\n", value))
+		if err == nil || strings.Contains(err.Error(), "template") {
+			t.Errorf("%s: %v; want an error that does not speak of a template", value, err)
+		}
+	}
+}
