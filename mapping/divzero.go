@@ -12,7 +12,8 @@ import (
 )
 
 // checkZeroDivisors refuses a division, or a remainder, by a literal zero
-// (`deal.amount / 0`, `x / dec("0.00")`, `n % 0`): it would fail every
+// (`deal.amount / 0`, `x / dec("0.00")`, `n % 0`), or in amount_line by
+// the number of line items (noLineItemsDivisor): it would fail every
 // run with "division by zero", so it is a load error, where lint and
 // `mapping test` show it. A divisor that is zero only for some deals is
 // the run's error, with the file's position.
@@ -29,7 +30,11 @@ func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node)
 				divisor = x.Arguments[1]
 			}
 		}
-		if divisor == nil || !literalZero(divisor) {
+		if divisor == nil {
+			return
+		}
+		noItems := noLineItemsDivisor(key, root, node, divisor)
+		if !noItems && !literalZero(divisor) {
 			return
 		}
 		from, ok := startOf(divisor)
@@ -37,6 +42,11 @@ func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node)
 			from = node.Location().From
 		}
 		line, col := position(src, from)
+		if noItems {
+			p.exprProblem(n, key, src, line, col, "division by zero: amount_line is the one line of a deal without line items, so len(deal.line_items) is always 0 here and "+
+				"every deal it maps would fail; its unit_price is the deal's whole amount (deal.amount, with quantity 1), and a division among the line items belongs under invoice.lines")
+			return
+		}
 		p.exprProblem(n, key, src, line, col, "division by zero: the divisor is always 0, so every run would fail; divide by a value that is not 0, or guard it, as in x == 0 ? 0 : y / x")
 	}))
 }
