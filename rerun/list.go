@@ -105,6 +105,13 @@ type Run struct {
 	// at most 1000 characters. Empty otherwise, or when the history could
 	// not be read.
 	WorkflowTaskFailure string `json:"workflow_task_failure,omitempty"`
+	// Warning is what the ERP target noticed about the invoice a
+	// completed run made (the ERP's total differs from the invoice's:
+	// `invoice total differs in the ERP erp_total=112.00
+	// invoice_total=131.84`), from its result (the close event's), which
+	// the run completed with for someone to look at. Empty for other
+	// runs, and when the read failed.
+	Warning string `json:"warning,omitempty"`
 	// Retrying is the last failure of the step a running run retries (an
 	// ERP that does not answer, a worker refusing the step for another
 	// ERP target), when its workflow task does not fail: a pending

@@ -45,6 +45,8 @@ type listedRuns struct {
 	// ended makes run i end with another status than run's (Terminated,
 	// TimedOut, Canceled).
 	ended map[int]enumspb.WorkflowExecutionStatus
+	// syncStatus is run i's SyncStatus, when not that of run's.
+	syncStatus map[int]string
 	// closes is run i's close event, or the error reading it; nil: every
 	// run failed on its mapping (mappingFailed).
 	closes func(i int) (*historypb.HistoryEvent, error)
@@ -235,6 +237,9 @@ func (l *listedRuns) run(i int) *workflowpb.WorkflowExecutionInfo {
 		ex.Memo = &commonpb.Memo{Fields: map[string]*commonpb.Payload{
 			workflows.MemoMapping: l.payload("generic-standard"), workflows.MemoMappingHash: l.payload("0123456789ab"),
 		}}
+	}
+	if st, ok := l.syncStatus[i]; ok {
+		sa[workflows.SyncStatusKey.GetName()] = st
 	}
 	ex.SearchAttributes = &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{}}
 	for k, v := range sa {
@@ -883,5 +888,56 @@ func TestListSaysARunningRunsRetriedStep(t *testing.T) {
 	}
 	if l.pagesRead[1] != 0 || l.pagesRead[15] != 1 || l.pagesRead[9] != 2 || runs[15].WorkflowTaskAttempt != 3 {
 		t.Errorf("pages read %v, run 15's task attempt %d; want none of run 1 (its describe says), two of run 9, run 15's task failing", l.pagesRead, runs[15].WorkflowTaskAttempt)
+	}
+}
+
+// completedWith is the close event of a run that completed with result.
+func completedWith(t *testing.T, result any) *historypb.HistoryEvent {
+	p, err := converter.GetDefaultDataConverter().ToPayloads(result)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &historypb.HistoryEvent{EventId: 30, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+		Attributes: &historypb.HistoryEvent_WorkflowExecutionCompletedEventAttributes{WorkflowExecutionCompletedEventAttributes: &historypb.WorkflowExecutionCompletedEventAttributes{Result: p}}}
+}
+
+// A completed run whose ERP noticed something about the invoice it made
+// (its total differs) has that warning in its result alone: List reads
+// the close event of each completed run that invoiced, and gives it
+// (warning in JSON); a run without one, or completed without invoicing
+// (skipped: nothing to read), says nothing, and a read that fails
+// leaves it unsaid.
+func TestListReadsACompletedRunsWarning(t *testing.T) {
+	const warning = "Xero's total of invoice inv-1 (INV-0001) is EUR 112.00, not the invoice's EUR 131.84: Xero computes the tax by the tax type, so check the invoice and the tax setup before sending it"
+	completed := enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	l := &listedRuns{t: t, n: 8, pageMax: 10,
+		ended:      map[int]enumspb.WorkflowExecutionStatus{0: completed, 2: completed, 4: completed, 6: completed},
+		syncStatus: map[int]string{0: workflows.StatusInvoiced, 2: workflows.StatusInvoiced, 4: workflows.StatusSkipped, 6: workflows.StatusInvoiced},
+		closes: func(i int) (*historypb.HistoryEvent, error) {
+			switch i {
+			case 0:
+				return completedWith(t, workflows.InvoiceDealResult{InvoiceID: "inv-1", Number: "INV-0001", Warning: warning}), nil
+			case 2:
+				return completedWith(t, workflows.InvoiceDealResult{InvoiceID: "inv-2", Number: "INV-0002"}), nil
+			case 6:
+				return nil, serviceerror.NewUnavailable("frontend unavailable")
+			}
+			t.Errorf("run %d's close event read", i)
+			return nil, errors.New("not read")
+		}}
+	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 8})
+	if err != nil || len(runs) != 8 {
+		t.Fatalf("%d runs, %v", len(runs), err)
+	}
+	for i, want := range map[int]string{0: warning, 1: "", 2: "", 4: "", 6: ""} {
+		if r := runs[i]; r.Warning != want || r.FailureType != "" || r.FailureReadError != "" {
+			t.Errorf("run %d (%s, %s): warning %q, failure %q %q; want warning %q", i, r.ExecutionStatus, r.SyncStatus, r.Warning, r.FailureType, r.FailureReadError, want)
+		}
+	}
+	if got := mustJSON(t, runs[0]); !strings.Contains(got, `"warning":"Xero's total of invoice inv-1 (INV-0001) is EUR 112.00`) {
+		t.Errorf("run 0's JSON: %s", got)
+	}
+	if got := mustJSON(t, runs[2]); strings.Contains(got, `"warning"`) {
+		t.Errorf("run 2's JSON (no warning): %s", got)
 	}
 }

@@ -39,13 +39,17 @@ reason) on one line, cut to 120 characters: a longer message leaves out
 first the DEALSYNC_ variables that connector advice names beside config
 keys, and an ERPTargetMismatch is said short, both targets' names and
 the settings they differ in (connection "shop": this worker's target is
-"books", the run's is "books" (other tenant_id)); with --json each run's
+"books", the run's is "books" (other tenant_id)); each completed run
+whose ERP noticed something about the invoice it made (its total
+differs) is followed by "warning: " and that warning from the run's
+result, cut alike; with --json each run's
 workflow ID, run ID, workflow type, execution status, start and close
 times, dealsync's search attributes, the memo's mapping and hash, and
-failure_type and failure_message whole. The failures are read from the
-runs' close events, one read per failed or terminated run listed; one
-that cannot be read is noted (failure_read_error) and does not stop the
-list. A running run whose workflow task fails again and again (a worker
+failure_type and failure_message (or warning) whole. The failures are
+read from the runs' close events, one read per failed or terminated run
+listed (and per completed run whose SyncStatus is invoiced, for its
+warning); one that cannot be read is noted (failure_read_error) and does
+not stop the list. A running run whose workflow task fails again and again (a worker
 without its connection refuses it) is followed by a line saying so, with
 the attempt (workflow_task_attempt) and the message of its last
 WorkflowTaskFailed event, its first line (workflow_task_failure), read
@@ -207,6 +211,9 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 			line += fmt.Sprintf(", attempt %d", r.Retrying.Attempt)
 		}
 		return line + ": " + listMessage(r.Retrying.Type, r.Retrying.Message, &cut), cut
+	case r.Warning != "":
+		// A completed run's: the invoice is made, the ERP's differs.
+		return "warning: " + listMessage("", r.Warning, &cut), cut
 	case r.FailureReadError != "":
 		return "failure not read: " + oneLine(r.FailureReadError), false
 	case r.FailureType == "" && r.FailureMessage == "":

@@ -632,3 +632,21 @@ func TestRunsListTableShortensLongFailuresKeepingWhatMatters(t *testing.T) {
 type settingsOf []connectors.Setting
 
 func (s settingsOf) IdentifyingSettings() []connectors.Setting { return s }
+
+// A completed run whose ERP noticed something about the invoice it made
+// (its total differs) is followed by a line of that warning, cut as
+// failures are; a completed run without one by none.
+func TestRunsListTableShowsACompletedRunsWarning(t *testing.T) {
+	warning := "Xero's total of invoice inv-1 (INV-0001) is EUR 112.00, not the invoice's EUR 131.84: Xero computes the tax by the tax type, so check the invoice and the tax setup before sending it"
+	var out bytes.Buffer
+	printRuns(&out, rerun.ListOptions{TaskQueue: "dealsync", Limit: 5}, []rerun.Run{
+		{WorkflowID: "invoice/shop/D-1", ExecutionStatus: "Completed", SyncStatus: "invoiced", ErpInvoiceID: "inv-1", Warning: warning},
+		{WorkflowID: "invoice/shop/D-2", ExecutionStatus: "Completed", SyncStatus: "invoiced", ErpInvoiceID: "inv-2"},
+	}, false)
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) != 8 || !strings.Contains(lines[2], "invoice/shop/D-1") ||
+		lines[3] != "    warning: "+string([]rune(warning)[:119])+"…" ||
+		!strings.Contains(lines[4], "invoice/shop/D-2") || lines[5] != "2 runs" || !strings.Contains(lines[6], "--json gives them whole") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
