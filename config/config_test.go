@@ -1314,7 +1314,7 @@ func TestMisindentedKeyLeadsTheMessage(t *testing.T) {
 		// siblings, and the misindented one is named, not a correct one
 		// after the merged block.
 		{"targets:\n  erp:\n    <<: &erp\n      type: http\n      timeout: 30s\n    lookup_invoices: false\n    base_url: \"http://127.0.0.1:9\"\n     auth_header: X-Key\n",
-			": line 8: key auth_header is indented 5 spaces, deeper than the key above it, whose value is on its own line, so YAML reads it as more of that value: indent it as the keys beside it (YAML: line 2: did not find expected key)"},
+			": line 8: key auth_header is indented 5 spaces, deeper than the key above it, base_url, whose value is on the same line as it, so YAML reads this line as more of that value: indent it as the keys beside it (YAML: line 2: did not find expected key)"},
 	} {
 		path := writeFile(t, tc.yaml)
 		_, err := config.Load(path)

@@ -205,11 +205,11 @@ func TestLiteralZeroDivisorIsALoadError(t *testing.T) {
 func TestYAMLErrorsOnAMisindentedKeyNameIt(t *testing.T) {
 	cases := []struct{ src, want string }{
 		{"name: y\ninvoice:\n  issue_date: deal.close_date\n   due_date: add_days(deal.close_date, 30)\n",
-			"bad/y.yaml:4:4: key due_date is indented 3 spaces, deeper than the key above it, whose value is on its own line, " +
-				"so YAML reads it as more of that value: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
+			"bad/y.yaml:4:4: key due_date is indented 3 spaces, deeper than the key above it, issue_date, whose value is on the same line as it, " +
+				"so YAML reads this line as more of that value: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
 		{"name: y\ninvoice:\n  lines:\n    description: item.description\n     quantity: item.quantity\n",
-			"bad/y.yaml:5:6: key quantity is indented 5 spaces, deeper than the key above it, whose value is on its own line, " +
-				"so YAML reads it as more of that value: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
+			"bad/y.yaml:5:6: key quantity is indented 5 spaces, deeper than the key above it, description, whose value is on the same line as it, " +
+				"so YAML reads this line as more of that value: indent it as the keys beside it (YAML: mapping values are not allowed in this context)"},
 		{"name: y\ninvoice:\n  lines:\n    description: item.description\n   quantity: item.quantity\n",
 			"bad/y.yaml:5:4: key quantity is indented 3 spaces, neither as its siblings nor as their parent: indent it as the keys beside it (YAML: did not find expected key)"},
 		{"name: y\ninvoice:\n  lines:\n\tquantity: item.quantity\n",
@@ -223,7 +223,7 @@ func TestYAMLErrorsOnAMisindentedKeyNameIt(t *testing.T) {
 		// A block merged with `<<: &anchor`: the keys beside << are its
 		// siblings, not those of its parent.
 		{"name: y\ninvoice:\n  amount_line:\n    <<: &line\n      item_code: '\"MISC\"'\n      tax_code: '\"T\"'\n    quantity: dec(\"1\")\n    description: '\"d\"'\n     unit_price: deal.amount\n",
-			"bad/y.yaml:9:6: key unit_price is indented 5 spaces, deeper than the key above it, whose value is on its own line, so YAML reads it as more of that value: indent it as the keys beside it (YAML: did not find expected key)"},
+			"bad/y.yaml:9:6: key unit_price is indented 5 spaces, deeper than the key above it, description, whose value is on the same line as it, so YAML reads this line as more of that value: indent it as the keys beside it (YAML: did not find expected key)"},
 	}
 	for _, c := range cases {
 		got := loadProblems(t, c.src)

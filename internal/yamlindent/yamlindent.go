@@ -36,7 +36,7 @@ type Problem struct {
 
 // Find reports the first key of lines (a YAML file split at "\n") indented
 // unlike its siblings: deeper than the key before it although that key's
-// value is on its own line (so YAML reads it as more of that value), or
+// value is on the key's line (so YAML reads it as more of that value), or
 // between the indentation of its parent's keys and its siblings'. Of two
 // keys that disagree, it names the odd one out: the first key of a block
 // rather than the key after it when the keys from that one on are indented
@@ -163,7 +163,7 @@ func Find(lines []string) (Problem, bool) {
 					p.stop = i + 1
 					return p, true
 				}
-				return misplaced(i, indent, key, "deeper than the key above it, whose value is on its own line, so YAML reads it as more of that value")
+				return misplaced(i, indent, key, fmt.Sprintf("deeper than the key above it, %s, whose value is on the same line as it, so YAML reads this line as more of that value", above.key))
 			}
 			popped := false
 			var first level // the outermost key popped: the first of its block, when it is the only one

@@ -246,6 +246,11 @@ func TestFindSaysTheSiblingsIndentation(t *testing.T) {
 		{"address:\n line1: a\n  city: b\n  zip: c\n", "key line1 is indented 1 space, not 2 as the keys after it: indent it as the keys beside it"},
 		{"lines:\nitem_code: a\n  description: b\n  quantity: c\n",
 			"key item_code is indented 0 spaces, as lines above it, which it leaves with no value, while the 2 keys after it are indented 2: indent it as the keys beside it"},
+		// The key above has its value on its line (mapping: ""): the
+		// deeper key is read as more of that value, which is not on a
+		// line of its own.
+		{"connections:\n  shop:\n    target: sandbox\n    mapping: \"\"\n     linger: 15m\n",
+			"key linger is indented 5 spaces, deeper than the key above it, mapping, whose value is on the same line as it, so YAML reads this line as more of that value: indent it as the keys beside it"},
 	} {
 		if p, ok := Find(strings.Split(tc.yaml, "\n")); !ok || p.Message != tc.want {
 			t.Errorf("%q: %+v, %v; want %q", tc.yaml, p, ok, tc.want)
