@@ -402,12 +402,23 @@ func companyFieldWarnings(c *connections.Connection) []string {
 		return nil
 	}
 	unset := cf.UnsetCompanyFields()
+	// A read by the default expression of a field the file does not
+	// write (customer.email's) is not in the file: the warning says
+	// where it comes from.
+	var defaults map[string][]string
+	if d, ok := f.(interface{ DefaultDealReads() map[string][]string }); ok {
+		defaults = d.DefaultDealReads()
+	}
 	var out []string
 	for _, path := range f.InvoiceDealReads() {
 		field, ok := strings.CutPrefix(path, "deal.company.")
 		if setting, unread := unset[field]; ok && unread {
+			read := path
+			if keys := defaults[path]; len(keys) > 0 {
+				read += fmt.Sprintf(" (in the default expression of %s, which the mapping does not write)", strings.Join(keys, " and "))
+			}
 			out = append(out, fmt.Sprintf("connection %s: %s reads %s, which its %s source leaves empty: it is \"\" for every deal; set connections.%s.source.%s to the field the CRM keeps it in",
-				c.Name, which, path, c.SourceType, c.Name, setting))
+				c.Name, which, read, c.SourceType, c.Name, setting))
 		}
 	}
 	return out

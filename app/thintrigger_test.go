@@ -252,3 +252,22 @@ func TestCompanyFieldWarningsOfTheBuiltinMapping(t *testing.T) {
 		t.Errorf("pipedrive: %s; want both warned of", got)
 	}
 }
+
+// A company field read by the default expression of a field the mapping
+// does not write (customer.email's deal.company.email) is warned of as
+// one the file reads, saying where the read comes from: the file does not
+// show it. A field the file writes itself is warned of as before.
+func TestCompanyFieldWarningsNameTheDefaultExpression(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string { return writeIn(t, dir, name, content) }
+	m := write("memo.yaml", "name: memo\ninvoice:\n  memo: deal.name\n  customer:\n    tax_id: deal.company.tax_id\n")
+	yaml := fmt.Sprintf("mappings: {files: [%s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n"+
+		"  pd:\n    target: erp\n    mapping: memo\n    source: {type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {\"6083095\": {api_token: t}}}\n", m)
+	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
+	pd, _ := set.Get("pd")
+	got := strings.Join(companyFieldWarnings(pd), "\n")
+	if !strings.Contains(got, `connection pd: mapping "memo" reads deal.company.email (in the default expression of invoice.customer.email, which the mapping does not write), which its pipedrive source leaves empty`) ||
+		!strings.Contains(got, `mapping "memo" reads deal.company.tax_id, which its pipedrive source leaves empty`) {
+		t.Errorf("pipedrive: %s\nwant the email's read named as the default expression's, the tax id's as the file's", got)
+	}
+}

@@ -210,6 +210,35 @@ func (m *File) InvoiceDealReads() []string {
 	return joinedPaths(m.invoiceDealReads())
 }
 
+// DefaultDealReads are the paths of InvoiceDealReads that only the
+// default expressions of fields the file does not write read
+// (customer.email's deal.company.email), each with the keys of those
+// fields ("invoice.customer.email"): a warning of such a read names the
+// field, which the file does not show.
+func (m *File) DefaultDealReads() map[string][]string {
+	written := map[string]bool{}
+	defaults := map[string][]string{}
+	for _, c := range slices.Concat(m.header, m.lines, []compiled{m.lineSkip}, m.amountLine) {
+		if c.prog == nil {
+			continue
+		}
+		for _, path := range joinedPaths(dealReads(c.prog.Node())) {
+			if c.node != nil {
+				written[path] = true
+			} else if !slices.Contains(defaults[path], c.key) {
+				defaults[path] = append(defaults[path], c.key)
+			}
+		}
+	}
+	for path := range written {
+		delete(defaults, path)
+	}
+	if len(defaults) == 0 {
+		return nil
+	}
+	return defaults
+}
+
 // invoiceDealReads are the paths InvoiceDealReads lists, as segments.
 func (m *File) invoiceDealReads() [][]string {
 	var out [][]string
