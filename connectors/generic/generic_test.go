@@ -294,6 +294,24 @@ func TestParseRepeatsAndSpaces(t *testing.T) {
 	}
 }
 
+// Invisible characters are refused in ids only: names, e-mail addresses
+// and descriptions keep them as sent (a Persian name's zero-width
+// non-joiner, an emoji's joiner, a bidi mark in mixed-script text), and
+// spaces that show as spaces are kept in ids too. A line separator around
+// a trimmed id is white space, trimmed as the others.
+func TestParseInvisibleOutsideIDs(t *testing.T) {
+	evs, err := ParseEvents([]byte(`{"event_id":"e","deal":{"id":"D\u00a01\u2028","stage":"won\u3000x","name":"Acme\u200b annual \u200f","owner":"jane",`+
+		`"company":{"id":"C-1","name":"\u0645\u06cc\u200c\u0631\u0648\u0645","email":"ap@acme.example"},`+
+		`"line_items":[{"sku":"S-1","description":"Plan \u202bA\u202c","quantity":1,"unit_price":"1"}]}}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := evs[0].Deal
+	if d.ID != "D\u00a01" || d.Stage != "won\u3000x" || d.Name != "Acme\u200b annual \u200f" || d.Company.Name != "\u0645\u06cc\u200c\u0631\u0648\u0645" || d.LineItems[0].Description != "Plan \u202bA\u202c" {
+		t.Errorf("id %+q, stage %+q, name %+q, company %+q, description %+q: want the names kept as sent, the no-break and ideographic spaces kept, the line separator around the id trimmed", d.ID, d.Stage, d.Name, d.Company.Name, d.LineItems[0].Description)
+	}
+}
+
 func TestParseBatch(t *testing.T) {
 	body := `[
   {"event_id":"evt_a","deal":{"id":"D-1","stage":"closed_won","amount":100}},
@@ -385,6 +403,16 @@ func TestParseRequiredFields(t *testing.T) {
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","line_items":[{"sku":"SKU-1\t","quantity":1,"unit_price":"1"}]}}`, "deal.line_items[0].sku: holds the control character U+0009"},
 		{`{"event_id":"e","deal":{"id":"SUR-\ud800","stage":"won"}}`, "deal.id: holds U+FFFD, the replacement character, or bytes that are not UTF-8 (what a lone UTF-16 surrogate escape such as \\ud800 decodes to)"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"K-M\udbffller"}}}`, "deal.company.id: holds U+FFFD"},
+		// Invisible characters: "M-50" and "M-50\u200b" would be two deals
+		// (and customers, and invoices) that look the same.
+		{`{"event_id":"e","deal":{"id":"M-50\u200b","stage":"won"}}`, "deal.id: holds U+200B, an invisible format character (a zero-width space or joiner, a byte order mark, a bidi control, a soft hyphen): ids, stages and SKUs are printable text"},
+		{`{"event_id":"e","deal":{"id":"\ufeffM-50","stage":"won"}}`, "deal.id: holds U+FEFF, an invisible format character"},
+		{`{"event_id":"e","deal":{"id":"M-27\u202eX","stage":"won"}}`, "deal.id: holds U+202E, an invisible format character"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C-1\u200d"}}}`, "deal.company.id: holds U+200D, an invisible format character"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"w\u2066on"}}`, "deal.stage: holds U+2066, an invisible format character"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","line_items":[{"sku":"SKU\u00ad1","quantity":1,"unit_price":"1"}]}}`, "deal.line_items[0].sku: holds U+00AD, an invisible format character"},
+		{`{"event_id":"e\u2028f","deal":{"id":"D-1","stage":"won"}}`, "event_id: holds U+2028, a line or paragraph separator: ids, stages and SKUs are printable text"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C-1\u2029"}}}`, "deal.company.id: holds U+2029, a line or paragraph separator"},
 		{"{\"event_id\":\"e\",\"deal\":{\"id\":\"Zo\xeb-7\",\"stage\":\"won\"}}", "the body is not UTF-8: byte 0xEB at byte offset 32 (line 1, column 33) is not"},
 		{"[\n{\"event_id\":\"e\",\"deal\":{\"id\":\"D\",\"stage\":\"won\",\n\"company\":{\"id\":\"K-M\xfcller\"}}}]", "byte 0xFC at byte offset 70 (line 3, column 21)"},
 		{`{"event_id":"e","deal":{"id":"D","stage":"won","currency":"` + strings.Repeat("E", 17) + `"}}`, "deal.currency: " + `"EEEEEEEEEEEEEEEEE" is not a currency code`},

@@ -274,15 +274,21 @@ func (p *problems) ident(path string, raw json.RawMessage, trimmed bool) string 
 }
 
 // text refuses an id-like value s that two different values could share
-// or that no one can type: a control character (a line break, a NUL), or
+// or that no one can type: a control character (a line break, a NUL),
 // U+FFFD (what JSON decoding makes of a lone surrogate escape such as
-// "\ud800", or a header of bytes that are not UTF-8). An id travels into
-// workflow ids, search attributes, the ERP's reference and log lines,
-// where such a character is refused (every retry of the delivery failing
-// alike) or makes two ids one. White space around a value that is trimmed
-// (trimmed: event_id, deal.id, the stages) is let through, as it always
-// was; around one kept as sent (a company id, an owner, a SKU), a line
-// break or tab is refused too.
+// "\ud800", or a header of bytes that are not UTF-8), or an invisible
+// character (invisible: a format character such as a zero-width space, a
+// byte order mark or a bidi control, or a line or paragraph separator),
+// with which "M-50" and "M-50\u200b" would be two deals, customers and
+// invoices that look the same everywhere they are shown. An id travels
+// into workflow ids, search attributes, the ERP's reference and log
+// lines, where such a character is refused (every retry of the delivery
+// failing alike) or makes two ids of what looks like one. White space
+// around a value that is trimmed (trimmed: event_id, deal.id, the stages)
+// is let through, as it always was; around one kept as sent (a company
+// id, an owner, a SKU), a line break or tab is refused too. Spaces other
+// than U+0020 (a no-break space, an ideographic space) are kept: they show
+// as spaces, and are typed (French and CJK typography).
 func (p *problems) text(path, s string, trimmed bool) {
 	inner := s
 	if trimmed {
@@ -293,7 +299,24 @@ func (p *problems) text(path, s string, trimmed bool) {
 		p.add(path, fmt.Sprintf("holds the control character %U: ids, stages and SKUs are printable text", r))
 	} else if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
 		p.add(path, "holds U+FFFD, the replacement character, or bytes that are not UTF-8 (what a lone UTF-16 surrogate escape such as \\ud800 decodes to): ids, stages and SKUs are text that two different values cannot share")
+	} else if i := strings.IndexFunc(inner, invisible); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(inner[i:])
+		what := "an invisible format character (a zero-width space or joiner, a byte order mark, a bidi control, a soft hyphen)"
+		if !unicode.Is(unicode.Cf, r) {
+			what = "a line or paragraph separator"
+		}
+		p.add(path, fmt.Sprintf("holds %U, %s: ids, stages and SKUs are printable text; with it, an id looks like the id without it and would be another deal, customer or invoice", r, what))
 	}
+}
+
+// invisible says whether r is a character an id may not hold although it
+// is no control character: a format character (Unicode's Cf: U+200B zero
+// width space, U+200C/U+200D zero width (non-)joiner, U+FEFF byte order
+// mark, the bidi controls U+202A–U+202E and U+2066–U+2069, U+00AD soft
+// hyphen, …), shown as nothing, or a line or paragraph separator (U+2028,
+// U+2029), a line break.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // dec reads an exact decimal from a JSON string or number. Absent, null and
