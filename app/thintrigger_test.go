@@ -28,8 +28,12 @@ func TestThinTriggerWarnings(t *testing.T) {
 		write("plain.yaml", "name: plain\ninvoice:\n  memo: deal.name\n"),
 		write("custom.yaml", "name: custom\ntrigger: 'is_won(deal.stage) && fromJSON(deal.raw[\"custom_fields\"])[\"rate\"] > 0.1'\n"),
 	}
+	// A target each: connections that list one CRM account and invoice it
+	// into one target are refused (each would invoice its deals).
+	var targets string
 	conn := func(name, mapping, source string) string {
-		return fmt.Sprintf("  %s:\n    target: erp\n    mapping: %q\n    trigger: {won_stages: [won]}\n    source: %s\n", name, mapping, source)
+		targets += fmt.Sprintf("  erp-%s: {type: http, base_url: \"https://erp.example.com/api\"}\n", name)
+		return fmt.Sprintf("  %s:\n    target: erp-%s\n    mapping: %q\n    trigger: {won_stages: [won]}\n    source: %s\n", name, name, mapping, source)
 	}
 	const (
 		pipedrive  = `{type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {"6083095": {api_token: t}}}`
@@ -37,14 +41,14 @@ func TestThinTriggerWarnings(t *testing.T) {
 		salesforce = `{type: salesforce, endpoint_token: tok, accounts: {"00D5w000004qGTOEA2": {instance_url: "https://a.my.salesforce.com", client_id: c, client_secret: s}}}`
 		generic    = `{type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}`
 	)
-	yaml := fmt.Sprintf("intake: {public_base_url: \"https://hooks.example.com\"}\nmappings: {files: [%s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n",
-		strings.Join(files, ", ")) +
-		conn("pd-amount", "amount", pipedrive) + conn("hs-amount", "amount", hubspot) + conn("sf-amount", "amount", salesforce) +
+	conns := conn("pd-amount", "amount", pipedrive) + conn("hs-amount", "amount", hubspot) + conn("sf-amount", "amount", salesforce) +
 		conn("generic-amount", "amount", generic) +
 		conn("pd-company", "company", pipedrive) +
 		conn("hs-named", "named", hubspot) + conn("sf-named", "named", salesforce) +
 		conn("pd-stage", "stage", pipedrive) + conn("hs-stage", "stage", hubspot) + conn("sf-stage", "stage", salesforce) +
 		conn("pd-plain", "plain", pipedrive) + conn("hs-builtin", "", hubspot) + conn("pd-custom", "custom", pipedrive)
+	yaml := fmt.Sprintf("intake: {public_base_url: \"https://hooks.example.com\"}\nmappings: {files: [%s], reload_interval: 0}\ntargets:\n%sconnections:\n",
+		strings.Join(files, ", "), targets) + conns
 	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
 	// The connections warned about, with what the warning must say.
 	want := map[string][]string{
@@ -212,10 +216,13 @@ func TestWarningsFollowReadsThroughLetVariablesAndGet(t *testing.T) {
 			"invoice:\n  customer:\n    tax_id: 'let c = deal.company; c.tax_id'\n"),
 		write("get.yaml", "name: get\ntrigger: 'is_won(deal.stage) && get(deal.raw, \"custom_fields\") != \"\"'\n"),
 	}
+	// A target each: one company on two connections into one target is
+	// refused.
 	conn := func(name, mapping string) string {
-		return fmt.Sprintf("  %s:\n    target: erp\n    mapping: %q\n    trigger: {won_stages: [won]}\n    source: {type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {\"6083095\": {api_token: t}}}\n", name, mapping)
+		return fmt.Sprintf("  %s:\n    target: erp-%s\n    mapping: %q\n    trigger: {won_stages: [won]}\n    source: {type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {\"6083095\": {api_token: t}}}\n", name, name, mapping)
 	}
-	yaml := fmt.Sprintf("intake: {public_base_url: \"https://hooks.example.com\"}\nmappings: {files: [%s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n",
+	yaml := fmt.Sprintf("intake: {public_base_url: \"https://hooks.example.com\"}\nmappings: {files: [%s], reload_interval: 0}\ntargets:\n"+
+		"  erp-pd-alias: {type: http, base_url: \"https://erp.example.com/api\"}\n  erp-pd-get: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n",
 		strings.Join(files, ", ")) + conn("pd-alias", "alias") + conn("pd-get", "get")
 	_, set := loadAndBuild(t, write("dealsync.yaml", yaml))
 	alias, _ := set.Get("pd-alias")

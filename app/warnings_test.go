@@ -33,10 +33,11 @@ mappings: {files: [%s], reload_interval: 0}
 targets:
   books: {type: xero, tenant_id: 0a5d2d8c-1f1e-4c4b-9d6e-3f2a1b0c9d8e, client_id: abc, client_secret: s, token_file: %q}
   books-unchecked: {type: xero, tenant_id: 0a5d2d8c-1f1e-4c4b-9d6e-3f2a1b0c9d8e, client_id: abc, client_secret: s, token_file: %q, check_reference: false}
+  books-too: {type: xero, tenant_id: 0a5d2d8c-1f1e-4c4b-9d6e-3f2a1b0c9d8e, client_id: abc, client_secret: s, token_file: %q}
   erp: {type: http, base_url: "https://erp.example.com/api", lookup_invoices: true}
   erp-plain: {type: http, base_url: "https://erp.example.com/api"}
 connections:
-`, strings.Join(files, ", "), filepath.Join(dir, "t1.json"), filepath.Join(dir, "t2.json"))
+`, strings.Join(files, ", "), filepath.Join(dir, "t1.json"), filepath.Join(dir, "t2.json"), filepath.Join(dir, "t3.json"))
 	yaml += genericConn("xero-company", "books", "company") +
 		genericConn("xero-unchecked", "books-unchecked", "company") +
 		genericConn("xero-prefixed", "books", "prefixed") +
@@ -59,9 +60,9 @@ connections:
         "6083095": {api_token: t}
         "15747575": {api_token: t}
   routed-too:
-    target: books
+    target: books-too # a target of its own: one company on two connections into one target is refused
     mapping: company
-    account_targets: {"6083095": books}
+    account_targets: {"6083095": books-too}
     trigger: {won_stages: [won]}
     source:
       type: pipedrive
@@ -78,7 +79,7 @@ connections:
 			"include deal.id", "set check_reference: false on target books", "a second invoice"},
 		"http-company": {"connection http-company: target erp looks", "(lookup_invoices)", "`deal.company.name`", "set lookup_invoices: false on target erp"},
 		"routed":       {"connection routed: target books (account_targets 6083095) looks", "(check_reference)", "set check_reference: false on target books"},
-		"routed-too":   {"connection routed-too: target books (and account_targets 6083095) looks"},
+		"routed-too":   {"connection routed-too: target books-too (and account_targets 6083095) looks"},
 	}
 	if n := len(set.Names()); n != 11 {
 		t.Fatalf("%d connections, want 11: %v", n, set.Names())
@@ -208,11 +209,13 @@ func TestWarningsOfNetLinesBilledAsGross(t *testing.T) {
     source: {type: pipedrive, webhook_user: dealsync, webhook_password: correct-horse, accounts: {"6083095": {api_token: t}}}
 `, name, target, routed)
 	}
-	yaml := "targets:\n" + xero("gross", "Inclusive") + xero("net", "Exclusive") + "connections:\n" +
-		pipedrive("pd-gross", "gross", "gross") + pipedrive("pd-routed", "net", "gross") + pipedrive("pd-net", "net", "net") +
+	// A target each for the company: one company on two connections
+	// into one target is refused.
+	yaml := "targets:\n" + xero("gross", "Inclusive") + xero("gross-too", "Inclusive") + xero("net", "Exclusive") + xero("net-too", "Exclusive") + "connections:\n" +
+		pipedrive("pd-gross", "gross", "gross") + pipedrive("pd-routed", "net", "gross-too") + pipedrive("pd-net", "net-too", "net-too") +
 		genericConn("generic-gross", "gross", "")
 	cfg, set := loadAndBuild(t, writeIn(t, dir, "dealsync.yaml", yaml))
-	want := map[string]string{"pd-gross": "target gross (and account_targets 6083095)", "pd-routed": "target gross (account_targets 6083095)"}
+	want := map[string]string{"pd-gross": "target gross (and account_targets 6083095)", "pd-routed": "target gross-too (account_targets 6083095)"}
 	if n := len(set.Names()); n != 4 {
 		t.Fatalf("%d connections built, want the 4 of the config: %v", n, set.Names())
 	}

@@ -622,7 +622,7 @@ connections:
 		"connections.shop.target":             `target "missing" is not defined under targets (defined: api, erp, odd)`,
 		"connections.shop.trigger.won_stages": "must have at least 1 entry",
 		"connections.shop.settle_time":        "must be less than workflow.run_timeout (24h): every run would time out before invoicing",
-		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-per-account, test-source)`,
+		"connections.crm.source.type":         `unknown source type "hubspot" (registered source types: generic, test-org, test-per-account, test-source)`,
 		"connections.-bad":                    "connection name must match",
 		"connections.-bad.color":              "unknown key (known keys: account_targets,",
 		"connections.-bad.source.limit":       "must be a whole number",

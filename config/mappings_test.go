@@ -147,10 +147,39 @@ func (s perAccountSource) AccountsWithOwnIDs() []string {
 	return out
 }
 
+// CRMAccounts: as Pipedrive, whose events name their company.
+func (s perAccountSource) CRMAccounts() (string, map[string]string) {
+	keys := map[string]string{}
+	for a := range s.Accounts {
+		keys[a] = a
+	}
+	return "test company", keys
+}
+
+// orgSource stands in for a source whose events name their account and
+// whose deal ids do not repeat across accounts (HubSpot, Salesforce), an
+// account being written in more than one way: its first 5 characters are
+// the account (as a Salesforce org's 15 of 18).
+type orgSource struct {
+	Accounts map[string]string `mapstructure:"accounts"`
+}
+
+func (s orgSource) CRMAccounts() (string, map[string]string) {
+	keys := map[string]string{}
+	for a := range s.Accounts {
+		keys[a] = a[:min(5, len(a))]
+	}
+	return "test org", keys
+}
+
 func init() {
 	connectors.RegisterSource(connectors.SourceSpec{
 		Name:      "test-per-account",
 		NewConfig: func() any { return &perAccountSource{} },
+	})
+	connectors.RegisterSource(connectors.SourceSpec{
+		Name:      "test-org",
+		NewConfig: func() any { return &orgSource{} },
 	})
 }
 
@@ -253,12 +282,76 @@ connections:
 		t.Errorf("routed by account_targets: %v", err)
 	}
 	for _, c := range [][3]string{
-		{"111", "erp", ""},      // one company, two connections
+		{"111", "erp2", ""},     // one company, a target each
 		{"222", "erp2", ""},     // a target each
 		{"222", "erp", "keyed"}, // keys of its own
 	} {
 		if err := load(c[0], c[1], c[2]); err != nil {
 			t.Errorf("%v: %v", c, err)
+		}
+	}
+	// One company on two connections into one target: two runs of each of
+	// its deals, two invoices (checkSharedAccounts), whatever the mapping.
+	for _, m := range []string{"", "keyed"} {
+		if err := load("111", "erp", m); !errors.As(err, &cerr) || len(cerr.Problems) != 1 ||
+			cerr.Problems[0].Key != "connections.pd-b.target" || !strings.Contains(cerr.Problems[0].Message, "connections pd-a and pd-b both list test company 111") {
+			t.Errorf("mapping %q: one company on two connections into one target: %v", m, err)
+		}
+	}
+}
+
+// One account listed by two connections that invoice it into one target
+// is invoiced twice for a deal whose webhooks reach both (each connection
+// starts runs of its own): refused at the second connection's target (or
+// account_targets entry), naming both and the account, however each
+// writes it. A target each is accepted, and so are different accounts of
+// a source whose ids do not repeat across accounts.
+func TestConnectionsSharingAnAccountInOneTarget(t *testing.T) {
+	load := func(b string) error {
+		path := writeFile(t, `
+targets:
+  erp: {type: test-target, base_url: "https://erp.example.com"}
+  erp2: {type: test-target, base_url: "https://erp2.example.com"}
+connections:
+  hs:
+    source:
+      type: test-org
+      accounts: {"62515": a, "77777": b}
+    target: erp
+  hs2:
+    source:
+      type: test-org
+`+b)
+		_, err := config.Load(path)
+		return err
+	}
+	for b, want := range map[string]struct{ key, msg string }{
+		"      accounts: {\"62515\": a}\n    target: erp\n": {"connections.hs2.target",
+			`connections hs and hs2 both list test org 62515 and invoice it into target "erp"; each connection starts runs of its own for a deal ` +
+				"(invoice/hs/62515/<deal> and invoice/hs2/62515/<deal>, with idempotency keys of their own), so a deal whose webhooks reach both " +
+				"would be invoiced twice. List each account on one connection only, or give each connection its own target"},
+		// Written another way, the same account.
+		"      accounts: {\"62515xyz\": a}\n    target: erp\n":            {"connections.hs2.target", "both list test org 62515xyz and invoice it into target \"erp\""},
+		"      accounts: {\"62515\": a, \"77777\": b}\n    target: erp\n": {"connections.hs2.target", "both list test orgs 62515, 77777 and invoice them into target \"erp\""},
+		// Routed there by account_targets.
+		"      accounts: {\"62515\": a, \"1\": b}\n    target: erp2\n    account_targets: {\"62515\": erp}\n": {"connections.hs2.account_targets.62515", "both list test org 62515 and invoice it into target \"erp\""},
+	} {
+		var cerr *config.Error
+		if err := load(b); !errors.As(err, &cerr) || len(cerr.Problems) != 1 {
+			t.Errorf("%q: %v, want one problem", b, err)
+			continue
+		}
+		if p := cerr.Problems[0]; p.Key != want.key || !strings.Contains(p.Message, want.msg) {
+			t.Errorf("%q: problem %s\nwant at %s: %s", b, p, want.key, want.msg)
+		}
+	}
+	for _, b := range []string{
+		"      accounts: {\"62515\": a}\n    target: erp2\n",
+		"      accounts: {\"62515\": a, \"1\": b}\n    target: erp\n    account_targets: {\"62515\": erp2}\n",
+		"      accounts: {\"11111\": a}\n    target: erp\n",
+	} {
+		if err := load(b); err != nil {
+			t.Errorf("%q: %v", b, err)
 		}
 	}
 }

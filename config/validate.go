@@ -1,10 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -161,6 +163,7 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	}
 	loadMappings(cfg, file, ps, !o.noMappings)
 	checkSharedIDs(cfg, ps)
+	checkSharedAccounts(cfg, ps)
 	checkSharedGrants(cfg, ps)
 	checkPublicBaseURL(cfg, ps)
 	checkMetricsListen(cfg, ps)
@@ -630,6 +633,74 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 				"would be taken for deal 1 of another. Give each its own target, or use mappings whose invoice.reference and "+
 				"invoice.customer.external_id include event.account; "+keepOneAccountBare,
 			strings.Join(parts, "; "), target))
+	}
+}
+
+// checkSharedAccounts refuses two connections that list one CRM account
+// (connectors.ConfiguredAccounts: a HubSpot portal, a Salesforce org, a
+// Pipedrive company) and invoice it into one target. Each connection
+// starts runs of its own (invoice/<connection>/<account>/<deal>, whose
+// idempotency keys are their own too), so a deal whose webhooks reach
+// both (two apps of one portal, two webhooks of one company) is invoiced
+// twice in that target. Into targets of their own, they are two ERPs'
+// invoices. A generic connection names no account: two of them with one
+// secret may be two senders of different deals, which the config cannot
+// tell from one sender posting to both.
+func checkSharedAccounts(cfg *Config, ps *problems) {
+	type use struct{ conn, account string }
+	type pair struct{ first, second, target string }
+	type shared struct {
+		kind, via string
+		accounts  [][2]string // as the first and the second connection write them
+	}
+	firsts := map[[3]string]use{} // source type, account key, target → first connection
+	pairs := map[pair]*shared{}
+	for _, name := range sortedNames(cfg.Connections) {
+		c := cfg.Connections[name]
+		src, ok := c.Source.Spec.(connectors.ConfiguredAccounts)
+		if !ok {
+			continue
+		}
+		kind, keys := src.CRMAccounts()
+		for _, account := range sortedNames(keys) {
+			target, via := c.Target, "connections."+name+".target"
+			if t, ok := c.AccountTargets[account]; ok {
+				target, via = t, "connections."+name+".account_targets."+account
+			}
+			k := [3]string{c.Source.Type, keys[account], target}
+			first, seen := firsts[k]
+			if !seen {
+				firsts[k] = use{conn: name, account: account}
+				continue
+			}
+			if first.conn == name {
+				continue // one account written twice in one connection
+			}
+			p := pair{first.conn, name, target}
+			if pairs[p] == nil {
+				pairs[p] = &shared{kind: kind, via: via}
+			}
+			pairs[p].accounts = append(pairs[p].accounts, [2]string{first.account, account})
+		}
+	}
+	order := slices.SortedFunc(maps.Keys(pairs), func(a, b pair) int {
+		return cmp.Or(cmp.Compare(a.second, b.second), cmp.Compare(a.first, b.first), cmp.Compare(a.target, b.target))
+	})
+	for _, p := range order {
+		sh := pairs[p]
+		var names []string
+		for _, a := range sh.accounts {
+			names = append(names, a[1])
+		}
+		what, it := sh.kind+" "+names[0], "it"
+		if len(names) > 1 {
+			what, it = sh.kind+"s "+strings.Join(names, ", "), "them"
+		}
+		ps.add(sh.via, fmt.Sprintf(
+			"connections %s and %s both list %s and invoice %s into target %q; each connection starts runs of its own for a deal "+
+				"(invoice/%s/%s/<deal> and invoice/%s/%s/<deal>, with idempotency keys of their own), so a deal whose webhooks reach both "+
+				"would be invoiced twice. List each account on one connection only, or give each connection its own target",
+			p.first, p.second, what, it, p.target, p.first, sh.accounts[0][0], p.second, sh.accounts[0][1]))
 	}
 }
 

@@ -43,6 +43,17 @@ type IDsPerAccount interface {
 	AccountsWithOwnIDs() []string
 }
 
+// ConfiguredAccounts is implemented by the config of a source whose
+// events name the CRM account they come from (a HubSpot portal, a
+// Salesforce org, a Pipedrive company). CRMAccounts says what an account
+// is ("HubSpot portal") and maps each account the config names, as it
+// writes it, to a key that is one for every spelling of one account (a
+// Salesforce org's 15- and 18-character ids): `config check` refuses two
+// connections that list one account and invoice it into one target.
+type ConfiguredAccounts interface {
+	CRMAccounts() (kind string, keys map[string]string)
+}
+
 var (
 	mu      sync.RWMutex
 	sources = map[string]SourceSpec{}

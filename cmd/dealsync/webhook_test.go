@@ -167,6 +167,8 @@ func TestWebhookSendRefusesToSignWithoutACredential(t *testing.T) {
 	ctx := context.Background()
 	cfg := writeConfig(t, `
 log: {level: error}
+targets:
+  other: {type: http, base_url: "https://erp.example.com/api"}
 connections:
   hs-private:
     target: sandbox
@@ -186,7 +188,7 @@ connections:
       accounts:
         "7654321": {api_token: pd-token, webhook_user: dealsync, webhook_password: pd-secret}
   pd-no-password:
-    target: sandbox
+    target: other # one company on two connections: a target each
     trigger: {won_stages: [won]}
     source:
       type: pipedrive

@@ -129,6 +129,17 @@ type Config struct {
 	Accounts map[string]Account `mapstructure:"accounts" validate:"required,min=1,dive"`
 }
 
+var _ connectors.ConfiguredAccounts = Config{}
+
+// CRMAccounts implements connectors.ConfiguredAccounts: the portal ids.
+func (c Config) CRMAccounts() (string, map[string]string) {
+	keys := make(map[string]string, len(c.Accounts))
+	for id := range c.Accounts {
+		keys[id] = id
+	}
+	return "HubSpot portal", keys
+}
+
 // Account is one HubSpot portal of a connection. Give exactly one of
 // AccessToken (private app) and OAuth.
 type Account struct {

@@ -79,6 +79,17 @@ type Config struct {
 // numbers deals and organizations per company.
 func (c Config) AccountsWithOwnIDs() []string { return slices.Sorted(maps.Keys(c.Accounts)) }
 
+var _ connectors.ConfiguredAccounts = Config{}
+
+// CRMAccounts implements connectors.ConfiguredAccounts: the company ids.
+func (c Config) CRMAccounts() (string, map[string]string) {
+	keys := make(map[string]string, len(c.Accounts))
+	for id := range c.Accounts {
+		keys[id] = id
+	}
+	return "Pipedrive company", keys
+}
+
 // Account is one Pipedrive company. Give exactly one of APIToken and OAuth.
 type Account struct {
 	APIToken secret.Secret `mapstructure:"api_token"`

@@ -684,3 +684,13 @@ func TestParseWarnsOfAMessageWithoutIsWon(t *testing.T) {
 		t.Errorf("warned of a message with IsWon or a won stage: %s", logged.String())
 	}
 }
+
+// An org is one account for config check's refusal of two connections
+// that list it (connectors.ConfiguredAccounts) in its 15- and its
+// 18-character form, as the config loader writes them (lower case).
+func TestCRMAccountsKeyAnOrgByItsFirst15Characters(t *testing.T) {
+	kind, keys := Config{Accounts: map[string]Account{"00d5w000004qgtoea2": {}, "00d5w000004qgto": {}, "00d5w000004qgtpaaa": {}}}.CRMAccounts()
+	if kind != "Salesforce org" || keys["00d5w000004qgtoea2"] != keys["00d5w000004qgto"] || keys["00d5w000004qgtpaaa"] == keys["00d5w000004qgto"] {
+		t.Errorf("%s %v: want the 15- and 18-character forms of one org under one key, another org under another", kind, keys)
+	}
+}

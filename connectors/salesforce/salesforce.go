@@ -105,6 +105,23 @@ type Config struct {
 	Accounts map[string]Account `mapstructure:"accounts" validate:"required,min=1,dive"`
 }
 
+var _ connectors.ConfiguredAccounts = Config{}
+
+// CRMAccounts implements connectors.ConfiguredAccounts: the org ids, each
+// keyed by its first 15 characters in lower case (the config loader
+// lower-cases keys), which its 15- and 18-character forms share.
+func (c Config) CRMAccounts() (string, map[string]string) {
+	keys := make(map[string]string, len(c.Accounts))
+	for id := range c.Accounts {
+		key := strings.ToLower(strings.TrimSpace(id))
+		if len(key) > 15 {
+			key = key[:15]
+		}
+		keys[id] = key
+	}
+	return "Salesforce org", keys
+}
+
 // Account is one Salesforce org. Give ClientSecret (client credentials
 // flow) or JWT (JWT bearer flow).
 type Account struct {
