@@ -355,7 +355,7 @@ func (h *Handler) refuseTooLarge(w http.ResponseWriter, reply connectors.Acknowl
 // is one message, "webhook refused", with the status answered and the
 // reason (what the sender got, and what only the log says), and more
 // attributes. The failures that are the intake's own, not the
-// sender's, say what they are: "webhook not recorded; sender must
+// sender's, say what they are: "webhook not acknowledged; sender must
 // retry" (or "not judged", the CRM's API), with the error.
 func refused(log *slog.Logger, level slog.Level, status int, reason string, more ...any) {
 	log.Log(context.Background(), level, "webhook refused", append([]any{"status", status, "reason", reason}, more...)...)
@@ -549,8 +549,14 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			refused(log, slog.LevelInfo, status, err.Error(), "note", heldReason)
 		default:
 			// Not the sender's fault: the error is the intake's own
-			// (Temporal's answer, a trigger that failed).
-			log.Log(r.Context(), level, "webhook not recorded; sender must retry", "status", status, "error", err.Error())
+			// (Temporal's answer, a trigger that failed). The events that
+			// reached their runs before are counted (taken): the delivery
+			// sent again meets them, a start as a duplicate.
+			more := []any{"status", status}
+			if re, ok := errors.AsType[*refusedError](err); ok && re.taken > 0 {
+				more = append(more, "taken", re.taken, "events", re.events)
+			}
+			log.Log(r.Context(), level, "webhook not acknowledged; sender must retry", append(more, "error", err.Error())...)
 		}
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", retryAfter(err, h.opts.Now()))
@@ -841,9 +847,18 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			return tooLarge // nil, or 413
 		}
 		var public []string
+		// The events that reached their runs before the refusal (a start,
+		// a duplicate, a hand-over): the engine recorded them, and the
+		// delivery sent again meets them (a start as a duplicate).
+		taken := 0
+		for _, o := range outcomes {
+			if o != "" && o != metrics.EventIgnored {
+				taken++
+			}
+		}
 		switch {
 		case firstErr != nil && errors.Is(firstErr, ErrUnavailable):
-			public = append(public, engineRefusal)
+			public = append(public, engineRefusalText(taken, len(events)))
 		case firstErr != nil:
 			public = append(public, firstErr.Error())
 		}
@@ -865,7 +880,7 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 			joined = errors.Join(firstErr, held, triggerErr, errors.New(tooLarge.Error()))
 			public = append(public, tooLarge.Error())
 		}
-		return &refusedError{err: joined, public: strings.Join(public, "\n"), held: firstErr == nil && triggerErr == nil}
+		return &refusedError{err: joined, public: strings.Join(public, "\n"), held: firstErr == nil && triggerErr == nil, taken: taken, events: len(events)}
 	}
 	if len(deals) == 1 {
 		// Most deliveries carry one deal: no goroutine for it.
@@ -897,10 +912,27 @@ func (h *Handler) startAll(ctx context.Context, conn *connections.Connection, ev
 	return results, outcomes, refusal()
 }
 
-// engineRefusal is what the sender is told of starts the engine did not
-// take (ErrUnavailable): a fixed sentence, since the engine's own error
-// (its address, in a dial error) is for the log only.
-const engineRefusal = "the workflow engine did not record this delivery's runs (unavailable or too slow to answer): nothing was acknowledged; send it again"
+// engineRefusalText is what the sender is told of starts the engine did
+// not confirm (ErrUnavailable), taken of the delivery's events having
+// reached their runs before: fixed sentences, since the engine's own
+// error (its address, in a dial error) is for the log only. Some of the
+// runs may have started (those taken, and a start that timed out after
+// the engine recorded it), and sending the delivery again is safe: a
+// start meets its run as a duplicate.
+func engineRefusalText(taken, events int) string {
+	if taken == 0 {
+		return engineRefusal
+	}
+	return fmt.Sprintf("the workflow engine did not confirm all of this delivery's runs (unavailable or too slow to answer): %d of its %d events reached their runs before it failed, "+
+		"and others may have; nothing was acknowledged. %s", taken, events, resendIsSafe)
+}
+
+// engineRefusal is engineRefusalText of a delivery none of whose events
+// was taken.
+const engineRefusal = "the workflow engine did not confirm this delivery's runs (unavailable or too slow to answer): nothing was acknowledged, though a run may have started. " + resendIsSafe
+
+// resendIsSafe ends engineRefusalText.
+const resendIsSafe = "Send it again: a run that started is answered as a duplicate, and no deal is invoiced twice"
 
 // crmRefusal is what the sender is told when the CRM's API, asked whether
 // the delivery's deals are won (connectors.EventResolver), did not answer
@@ -915,6 +947,9 @@ type refusedError struct {
 	err    error
 	public string
 	held   bool // refused only to hold changes of won deals (heldOnly)
+	// taken of the delivery's events reached their runs before it was
+	// refused (a start, a duplicate, a hand-over).
+	taken, events int
 }
 
 func (e *refusedError) Error() string { return e.err.Error() }

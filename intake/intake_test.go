@@ -1143,9 +1143,11 @@ func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
 		t.Fatalf("started %v, notified %v: want A and C started and nothing of the deal whose trigger failed", st.started, st.notified)
 	}
 	// Logged for an integration engineer, as docs/mappings.md says: at
-	// error level, "webhook not recorded", with the trigger's error.
+	// error level, "webhook not acknowledged", with the trigger's error,
+	// and how many of the delivery's events reached their runs (A's and
+	// C's: sent again, they meet them as duplicates).
 	logged := logs.String()
-	if !strings.Contains(logged, `level=ERROR msg="webhook not recorded; sender must retry" connection=crm status=500`) || !strings.Contains(logged, "index out of range") {
+	if !strings.Contains(logged, `level=ERROR msg="webhook not acknowledged; sender must retry" connection=crm status=500 taken=2 events=4 error=`) || !strings.Contains(logged, "index out of range") {
 		t.Errorf("the log does not say the trigger failed at error level:\n%s", logged)
 	}
 
@@ -1161,7 +1163,7 @@ func TestFailingTriggerRefusesTheDelivery(t *testing.T) {
 	srv, st = setup()
 	st.failDeal, st.failWith = "A", fmt.Errorf("%w: starting wf/A: dial tcp 10.0.0.5:7233: frontend down", ErrUnavailable)
 	status, body = post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}},`+bad+`]`)
-	if status != http.StatusServiceUnavailable || !strings.Contains(body, "workflow engine did not record") || !strings.Contains(body, "trigger could not be evaluated") ||
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "workflow engine did not confirm") || !strings.Contains(body, "trigger could not be evaluated") ||
 		strings.Contains(body, "10.0.0.5") || strings.Contains(body, "index out of range") {
 		t.Fatalf("%d %s, want 503 naming the engine's failure without its address, and the trigger's failure without its error", status, body)
 	}
@@ -1392,6 +1394,73 @@ func TestARetriedBatchReachesEveryDeal(t *testing.T) {
 		if try == 60 {
 			t.Fatalf("after %d tries %d of 20 deals have a run: each try spends its time on the same deals", try, n)
 		}
+	}
+}
+
+// partialStarter starts every deal but Z, which fails as the engine being
+// unavailable once the others have started: a batch part of whose runs
+// started before the engine failed.
+type partialStarter struct {
+	fakeStarter
+	others int           // deals started before Z fails
+	done   chan struct{} // one per start of another deal
+}
+
+func (s *partialStarter) Start(ctx context.Context, conn *connections.Connection, ev model.DealEvent) (connectors.EventResult, error) {
+	if ev.Deal.ID != "Z" {
+		res, err := s.fakeStarter.Start(ctx, conn, ev)
+		s.done <- struct{}{}
+		return res, err
+	}
+	for range s.others {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return connectors.EventResult{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		}
+	}
+	return connectors.EventResult{}, fmt.Errorf("%w: starting wf/Z: context deadline exceeded", ErrUnavailable)
+}
+
+// A batch refused because the engine failed part-way says what is true of
+// it: how many of its events reached their runs before (the answer and
+// the log), that others may have, and that sending it again is safe (a
+// start meets its run as a duplicate). One none of whose events reached a
+// run says that a run may still have started.
+func TestEngineFailurePartWaySaysWhatStarted(t *testing.T) {
+	st := &partialStarter{fakeStarter: fakeStarter{running: map[string]bool{}}, others: 3, done: make(chan struct{}, 8)}
+	logs := &testlog.Buffer{}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	var events []string
+	for i, deal := range []string{"A", "B", "C", "Z"} {
+		events = append(events, fmt.Sprintf(`{"event_id":"e%d","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":%q,"stage":"won"}}`, i, deal))
+	}
+	// An event that reaches no run (not won) is not counted as taken.
+	events = append(events, `{"event_id":"e9","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"N","stage":"open"}}`)
+	status, body := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(events, ",")+"]")
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "the workflow engine did not confirm all of this delivery's runs (unavailable or too slow to answer): "+
+		"3 of its 5 events reached their runs before it failed, and others may have; nothing was acknowledged. "+
+		"Send it again: a run that started is answered as a duplicate, and no deal is invoiced twice") {
+		t.Fatalf("%d %s; want 503 saying 3 of 5 events reached their runs and that sending it again is safe", status, body)
+	}
+	if want := `level=WARN msg="webhook not acknowledged; sender must retry" connection=crm status=503 taken=3 events=5 error=`; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, logs.String())
+	}
+	// Nothing taken: no count, but a run may have started all the same (a
+	// start the engine recorded and did not confirm in time).
+	st.others = 0
+	status, body = post(t, srv.URL+"/webhooks/crm", "["+events[3]+"]")
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "the workflow engine did not confirm this delivery's runs (unavailable or too slow to answer): "+
+		"nothing was acknowledged, though a run may have started. Send it again: a run that started is answered as a duplicate") {
+		t.Fatalf("%d %s; want 503 saying a run may have started", status, body)
+	}
+	if n := strings.Count(logs.String(), "taken="); n != 1 {
+		t.Errorf("%d lines count events taken, want only the first delivery's:\n%s", n, logs.String())
 	}
 }
 

@@ -301,7 +301,7 @@ func TestAChangeBeforeItsWinIsRefusedUntilTheWinsRunExists(t *testing.T) {
 	// A refusal on purpose, logged as one (at info, with its reason), not
 	// as a failure of the intake's to record the delivery.
 	if want := `level=INFO msg="webhook refused" connection=settles status=503 reason="event c0 of deal R-0 changes a won deal`; !strings.Contains(logs.String(), want) ||
-		strings.Contains(logs.String(), "not recorded") {
+		strings.Contains(logs.String(), "webhook not acknowledged") {
 		t.Errorf("the log lacks %q:\n%s", want, logs.String())
 	}
 	// The win starts the run; the change sent again reaches it.
