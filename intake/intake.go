@@ -204,6 +204,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	note := &answerNote{}
 	r = r.WithContext(context.WithValue(r.Context(), answerNoteKey{}, note))
+	// The bytes of the body read, whatever it declared (a sender that
+	// stalls, a chunked body): the access log's bytes_in.
+	body := &countingBody{ReadCloser: r.Body}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = body
+	}
 	h.mux.ServeHTTP(&routeRefusals{ResponseWriter: rec, r: r, conns: h.opts.Connections}, r)
 	// Every request to a webhook URL counts, the router's refusals too (a
 	// CRM given /webhooks/demo/ or a GET): what the CRMs get.
@@ -215,9 +221,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if _, ok := h.opts.Connections.Get(name); !ok {
 			name = "" // not configured: no label per made-up name
 		}
-		if note.held && rec.status == http.StatusServiceUnavailable {
+		switch {
+		case note.held && rec.status == http.StatusServiceUnavailable:
 			metrics.WebhookHeld(name, time.Since(start))
-		} else {
+		case note.clientGone:
+			metrics.WebhookClientGone(name, time.Since(start))
+		default:
 			metrics.Webhook(name, rec.status, time.Since(start))
 		}
 	}
@@ -231,21 +240,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rec.status >= 500 && !note.held:
 		level = slog.LevelWarn
 	}
-	h.opts.Logger.LogAttrs(r.Context(), level, "http request",
+	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status),
-		slog.Int64("bytes_in", r.ContentLength),
+		slog.Int64("bytes_in", body.n),
+	}
+	if r.ContentLength >= 0 && r.ContentLength != body.n {
+		// Declared and not read (refused before, or cut off): both said.
+		attrs = append(attrs, slog.Int64("content_length", r.ContentLength))
+	}
+	if note.clientGone {
+		attrs = append(attrs, slog.Bool("client_gone", true))
+	}
+	h.opts.Logger.LogAttrs(r.Context(), level, "http request", append(attrs,
 		slog.Duration("duration", time.Since(start)),
 		slog.String("remote", r.RemoteAddr),
-	)
+	)...)
+}
+
+// countingBody counts the bytes read of a request's body.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
 }
 
 // answerNote is what the webhook handler tells ServeHTTP of its answer
 // beyond the status: held, a 503 that only holds changes of won deals
 // until their runs exist (ErrWinPending), counted apart from an outage's
-// (metrics.CodeHeld) and logged at info.
-type answerNote struct{ held bool }
+// (metrics.CodeHeld) and logged at info; clientGone, a body its sender
+// stopped sending, the connection closed or reset before it was whole:
+// answered 400, which no one may read, and counted apart from the
+// payloads that cannot be read (metrics.CodeClientGone).
+type answerNote struct{ held, clientGone bool }
 
 type answerNoteKey struct{}
 
@@ -432,11 +465,31 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 			reply.Refuse(w, http.StatusRequestTimeout, "the body did not arrive within the intake's read timeout; send it again, whole")
 			return
 		}
-		refused(log, slog.LevelInfo, http.StatusBadRequest, "reading the body failed: "+err.Error())
 		msg := "reading body: " + err.Error()
 		if errors.As(err, &netErr) {
 			msg = "reading body: the connection failed before the body was read"
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
+			// The sender closed (or reset) the connection before its
+			// body was whole: no payload to judge, and likely no one to
+			// read the answer. Counted apart (client_gone), not as a
+			// 400 of a payload the source cannot read.
+			if note, ok := r.Context().Value(answerNoteKey{}).(*answerNote); ok {
+				note.clientGone = true
+			}
+			read := ""
+			if c, ok := r.Body.(*countingBody); ok {
+				read = fmt.Sprintf("%d bytes read, ", c.n)
+				if r.ContentLength >= 0 {
+					read = fmt.Sprintf("%d of its %d bytes read, ", c.n, r.ContentLength)
+				}
+			}
+			refused(log, slog.LevelInfo, http.StatusBadRequest, "the sender closed the connection before its body was whole ("+read+
+				"counted as client_gone): "+err.Error())
+			reply.Refuse(w, http.StatusBadRequest, msg)
+			return
+		}
+		refused(log, slog.LevelInfo, http.StatusBadRequest, "reading the body failed: "+err.Error())
 		reply.Refuse(w, http.StatusBadRequest, msg)
 		return
 	}

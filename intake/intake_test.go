@@ -860,6 +860,88 @@ func TestBodiesGiveBackWhatTheyHeld(t *testing.T) {
 	whole("a 413")
 }
 
+// The access log's bytes_in is what was read of the body, not what it
+// declared: a sender that sent 2 bytes of 3,000 and closed its side is
+// logged bytes_in=2 beside content_length=3000, a chunked body with its
+// length, a body refused unread with 0. A body cut off (the connection
+// closed or reset before it was whole) is answered 400 but counted as
+// client_gone, not as a 400 of a payload the source cannot read, and
+// logged as such.
+func TestBytesInAreTheBytesRead(t *testing.T) {
+	srv, h, logged := loggedHandler(t, slog.LevelInfo, &fakeStarter{running: map[string]bool{}})
+	count := func(code string) float64 {
+		return metrics.Read("dealsync_webhooks_total", "connection", "crm", "code", code)
+	}
+	gone0, bad0 := count(metrics.CodeClientGone), count("400")
+
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "POST /webhooks/crm HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000\r\n\r\n[{")
+	c.(*net.TCPConn).CloseWrite()
+	answer, _ := io.ReadAll(c)
+	c.Close()
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 400") {
+		t.Fatalf("a body cut off: %q, want 400", answer)
+	}
+	for _, want := range []string{
+		`msg="webhook refused" connection=crm status=400 reason="the sender closed the connection before its body was whole (2 of its 3000 bytes read, counted as client_gone): unexpected EOF"`,
+		`msg="http request" method=POST path=/webhooks/crm status=400 bytes_in=2 content_length=3000 client_gone=true duration=`,
+	} {
+		if !strings.Contains(logged(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, logged())
+		}
+	}
+	if gone, bad := count(metrics.CodeClientGone)-gone0, count("400")-bad0; gone != 1 || bad != 0 {
+		t.Errorf("counted client_gone %v, 400 %v; want the body cut off as client_gone only", gone, bad)
+	}
+
+	// Chunked, whole: its length, and nothing declared.
+	delivery := `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}}]`
+	if resp, body := postBody(t, srv.URL+"/webhooks/crm", io.MultiReader(strings.NewReader(delivery))); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("chunked: %d %s", resp.StatusCode, body)
+	}
+	if want := fmt.Sprintf(`status=202 bytes_in=%d duration=`, len(delivery)); !strings.Contains(logged(), want) {
+		t.Errorf("the log lacks %s:\n%s", want, logged())
+	}
+	// Refused before its body is read: 0 read of what it declared.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader(delivery))
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := fmt.Sprintf(`status=415 bytes_in=0 content_length=%d duration=`, len(delivery)); resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(logged(), want) {
+		t.Errorf("%d; the log lacks %s:\n%s", resp.StatusCode, want, logged())
+	}
+
+	// Reset mid-body (chunked): client_gone too.
+	c, err = net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "POST /webhooks/crm HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[{\"\r\n")
+	// Once the handler reads the body (it holds its first read), reset.
+	for deadline := time.Now().Add(10 * time.Second); h.inFlight.TryAcquire(h.opts.MaxInFlightBytes); time.Sleep(10 * time.Millisecond) {
+		h.inFlight.Release(h.opts.MaxInFlightBytes)
+		if time.Now().After(deadline) {
+			t.Fatal("the chunked body is not being read")
+		}
+	}
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	for deadline := time.Now().Add(10 * time.Second); count(metrics.CodeClientGone)-gone0 != 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a body reset mid-way is not counted as client_gone:\n%s", logged())
+		}
+	}
+	if bad := count("400") - bad0; bad != 0 {
+		t.Errorf("counted 400 %v; want none", bad)
+	}
+}
+
 // gatedStarter holds every start until the test lets it through.
 type gatedStarter struct {
 	fakeStarter

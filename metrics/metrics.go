@@ -52,10 +52,17 @@ const StepWriteBackSkipped = "WriteBackSkipped"
 // an unreachable Temporal.
 const CodeHeld = "503_held"
 
+// CodeClientGone is the code of a webhook delivery whose sender closed or
+// reset the connection before its body was whole: answered 400, which
+// the sender most likely does not read, and counted apart from the 400s
+// of payloads the source cannot read (a client that gave up, a network
+// cut, not a malformed payload).
+const CodeClientGone = "client_gone"
+
 var (
 	webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dealsync_webhooks_total",
-		Help: "Webhook deliveries answered by the intake, by connection and HTTP status code (2xx: recorded durably; 401/400/413: refused; 503: Temporal unreachable, the CRM retries; 503_held: a 503 that holds a change of a won deal until the deal's run exists, not an outage).",
+		Help: "Webhook deliveries answered by the intake, by connection and HTTP status code (2xx: recorded durably; 401/400/413: refused; 503: Temporal unreachable, the CRM retries; 503_held: a 503 that holds a change of a won deal until the deal's run exists, not an outage; client_gone: the sender closed the connection before its body was whole).",
 	}, []string{"connection", "code"})
 	webhookSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "dealsync_webhook_duration_seconds",
@@ -108,6 +115,13 @@ func Webhook(connection string, code int, took time.Duration) {
 // a won deal (CodeHeld).
 func WebhookHeld(connection string, took time.Duration) {
 	webhooks.WithLabelValues(connection, CodeHeld).Inc()
+	webhookSeconds.WithLabelValues(connection).Observe(took.Seconds())
+}
+
+// WebhookClientGone records one delivery whose sender left before its
+// body was whole (CodeClientGone).
+func WebhookClientGone(connection string, took time.Duration) {
+	webhooks.WithLabelValues(connection, CodeClientGone).Inc()
 	webhookSeconds.WithLabelValues(connection).Observe(took.Seconds())
 }
 
