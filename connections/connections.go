@@ -160,6 +160,9 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 		senv := env
 		senv.ConfigKey = "connections." + name + ".source"
 		senv.KeyVar = cfg.KeyVar
+		// What a source logs names its connection (the intake gives a
+		// delivery's lines its own logger: connectors.Webhook.Log).
+		senv.Logger = env.Log().With("connection", name)
 		src, err := spec.Build(cc.Source.Spec, senv)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("connections.%s.source: %w", name, err))

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -513,5 +514,42 @@ connections:
 	if err == nil || !strings.Contains(err.Error(), "check targets.books.auth_value (or DEALSYNC_TARGETS_BOOKS_AUTH_VALUE), the whole value of header Authorization") ||
 		!strings.Contains(err.Error(), "and targets.books.auth_header (or DEALSYNC_TARGETS_BOOKS_AUTH_HEADER), the header") {
 		t.Errorf("target's 401: %v; want its auth_value named targets.books.auth_value, with its variable", err)
+	}
+}
+
+// What a source logs on its own (a run's fetch or write-back, a delivery
+// parsed without the intake's logger) names its connection.
+func TestSourcesLogTheirConnection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dealsync.yaml")
+	yaml := `targets:
+  erp: {type: http, base_url: "https://a.example"}
+connections:
+  hs-eu:
+    target: erp
+    source:
+      type: hubspot
+      client_secret: hubspot-client-secret
+      accounts:
+        "62515": {access_token: pat-na1-62515}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	set, err := connections.Build(cfg, connectors.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := set.Get("hs-eu")
+	merge := `[{"eventId":1,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.merge","attemptNumber":0,"objectId":113,"primaryObjectId":113,"mergedObjectIds":[114]}]`
+	if _, err := c.Source.Parse(&connectors.Webhook{Body: []byte(merge)}); err != nil {
+		t.Fatal(err)
+	}
+	if want := `msg="hubspot: deals were merged; a merge starts no run.`; !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "connection=hs-eu portal=62515") {
+		t.Errorf("the source's line lacks its connection:\n%s", logs.String())
 	}
 }

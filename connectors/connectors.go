@@ -53,6 +53,36 @@ type Webhook struct {
 	// (skipped) and counts it as ignored, so that every event of a
 	// delivery is accounted for.
 	Ignored []IgnoredEvent
+	// Log is the logger of the delivery's receiver (the intake's, naming
+	// its component and the connection): Parse logs what it says of the
+	// delivery through it (LogOf), nil when there is none.
+	Log *slog.Logger
+}
+
+// LogOf is w's logger (Webhook.Log), or fallback when it has none.
+func (w *Webhook) LogOf(fallback *slog.Logger) *slog.Logger {
+	if w != nil && w.Log != nil {
+		return w.Log
+	}
+	return fallback
+}
+
+type loggerKey struct{}
+
+// WithLogger gives ctx the logger of whoever calls a source with it (the
+// intake's, naming its component and the connection, for an
+// EventResolver's Resolve): what the source logs on that call goes there
+// (LoggerFrom), beside that caller's own lines.
+func WithLogger(ctx context.Context, log *slog.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey{}, log)
+}
+
+// LoggerFrom is the logger ctx carries (WithLogger), or fallback.
+func LoggerFrom(ctx context.Context, fallback *slog.Logger) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok && l != nil {
+		return l
+	}
+	return fallback
 }
 
 // IgnoredEvent is an event Parse read and left out, and why.

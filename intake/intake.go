@@ -493,7 +493,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(w, http.StatusBadRequest, msg)
 		return
 	}
-	hook := &connectors.Webhook{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: body, Received: h.opts.Now()}
+	hook := &connectors.Webhook{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: body, Received: h.opts.Now(), Log: log}
 	if err := conn.Source.Verify(hook); err != nil {
 		// A body that authenticated but cannot say whose it is (a
 		// portal- or company-bound credential) is malformed: 400.
@@ -541,7 +541,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		log.Warn("webhook event cannot be read; left out, the delivery's other events are taken", "event_id", connectors.UnreadableEventID(err), "reason", err.Error())
 	}
 	if res, ok := conn.Source.(connectors.EventResolver); ok {
-		ctx, cancel := context.WithTimeout(r.Context(), h.opts.StartTimeout)
+		ctx, cancel := context.WithTimeout(connectors.WithLogger(r.Context(), log), h.opts.StartTimeout)
 		err := res.Resolve(ctx, events)
 		cancel()
 		if err != nil {

@@ -520,6 +520,36 @@ func (s *resolvingSource) Resolve(_ context.Context, evs []model.DealEvent) erro
 	return nil
 }
 
+// loggingSource logs what it reads of a delivery through the delivery's
+// logger, as HubSpot's source does: Parse through the Webhook's, Resolve
+// through the context's.
+type loggingSource struct{ resolvingSource }
+
+func (s *loggingSource) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
+	w.LogOf(slog.New(slog.DiscardHandler)).Warn("parsed by the source")
+	return s.resolvingSource.Parse(w)
+}
+
+func (s *loggingSource) Resolve(ctx context.Context, evs []model.DealEvent) error {
+	connectors.LoggerFrom(ctx, slog.New(slog.DiscardHandler)).Warn("resolved by the source")
+	return s.resolvingSource.Resolve(ctx, evs)
+}
+
+// The intake gives a source the delivery's logger, so that what the source
+// logs of it names the connection (and the intake's component) as the
+// intake's own lines do.
+func TestSourcesLogThroughTheDeliverysLogger(t *testing.T) {
+	srv, _, logged := loggedHandlerOf(t, &loggingSource{})
+	if status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"A","stage":"won"}}]`); status != http.StatusAccepted {
+		t.Fatalf("%d %s", status, body)
+	}
+	for _, want := range []string{`level=WARN msg="parsed by the source" connection=crm`, `level=WARN msg="resolved by the source" connection=crm`} {
+		if !strings.Contains(logged(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, logged())
+		}
+	}
+}
+
 // A source's look-up runs between parsing and the trigger; when the CRM
 // cannot be asked, nothing starts and the answer makes the CRM retry.
 func TestEventResolverRunsBeforeTheTrigger(t *testing.T) {
@@ -2111,6 +2141,20 @@ func TestNamespaceProblemIsLoggedWithoutAProbe(t *testing.T) {
 	if n := strings.Count(logged(), "not ready: the Temporal namespace cannot be used"); n != 1 {
 		t.Errorf("%d warnings for one problem checked every millisecond, want 1:\n%s", n, logged())
 	}
+}
+
+// loggedHandlerOf is loggedHandler of connection "crm" with src, at info.
+func loggedHandlerOf(t *testing.T, src connectors.Source) (srv *httptest.Server, h *Handler, logged func() string) {
+	t.Helper()
+	buf := &testlog.Buffer{}
+	h = New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: src, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     &fakeStarter{running: map[string]bool{}}, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(buf, nil)),
+	})
+	srv = httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, h, buf.String
 }
 
 // loggedHandler serves an intake of one connection, crm (won stage

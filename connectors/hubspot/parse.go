@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -131,7 +132,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 				Reason: fmt.Sprintf("dealsync's own write-back of %s (changeSource %s)", e.PropertyName, e.ChangeSource)})
 			continue
 		}
-		ev, err := s.dealEvent(i, &e, acc)
+		ev, err := s.dealEvent(w.LogOf(s.log), i, &e, acc)
 		if err != nil {
 			w.Unreadable = append(w.Unreadable, &connectors.UnreadableEvent{EventID: e.EventID.String(), Err: err})
 			continue
@@ -152,8 +153,8 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		w.Dropped = 0
 		return nil, unknown // nothing of ours: 403, the operator's signal
 	}
-	if w.Dropped > 0 && s.log != nil {
-		s.log.Warn("hubspot: events of portals the connection does not list dropped", "events", w.Dropped, "first", unknown.Error())
+	if log := w.LogOf(s.log); w.Dropped > 0 && log != nil {
+		log.Warn("hubspot: events of portals the connection does not list dropped", "events", w.Dropped, "first", unknown.Error())
 	}
 	return out, nil
 }
@@ -246,7 +247,7 @@ func decodeEvent(i int, item json.RawMessage) (Event, error) {
 	return e, nil
 }
 
-func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, error) {
+func (s *Source) dealEvent(log *slog.Logger, i int, e *Event, acc *account) (model.DealEvent, error) {
 	id := e.ObjectID.String()
 	if !connectors.IsIntegerID(id) {
 		return model.DealEvent{}, malformed("[%d].objectId: want the deal id (a 64-bit integer), got %s", i, connectors.QuoteShort(id))
@@ -288,7 +289,7 @@ func (s *Source) dealEvent(i int, e *Event, acc *account) (model.DealEvent, erro
 		raw["restored"] = json.RawMessage("true")
 		ev.Deal.Stage = StageWon
 	case e.IsMerge():
-		s.merged(e, raw)
+		merged(log, e, raw)
 	}
 	if e.IsStageChange() {
 		stage, err := valueString(e.PropertyValue)
@@ -345,7 +346,7 @@ func (s *Source) writeBackProperty(e *Event) bool {
 // primary one), and only its webhooks say whether that deal is won. Were a
 // merge to start one, a deal made of two already invoiced would bill their
 // sale again; so an operator decides (`dealsync deals sync`).
-func (s *Source) merged(e *Event, raw map[string]json.RawMessage) {
+func merged(log *slog.Logger, e *Event, raw map[string]json.RawMessage) {
 	ids := make([]string, 0, len(e.MergedObjectIDs))
 	for _, id := range e.MergedObjectIDs {
 		ids = append(ids, id.String())
@@ -361,8 +362,8 @@ func (s *Source) merged(e *Event, raw map[string]json.RawMessage) {
 		b, _ := json.Marshal(ids)
 		raw["merged_ids"] = b
 	}
-	if s.log != nil {
-		s.log.Warn("hubspot: deals were merged; a merge starts no run. If the deal they made is won and not invoiced, "+
+	if log != nil {
+		log.Warn("hubspot: deals were merged; a merge starts no run. If the deal they made is won and not invoiced, "+
 			"start its run with `dealsync deals sync`; if a merged deal was invoiced already, mind that invoicing the new deal bills that sale again",
 			"portal", e.PortalID.String(), "event_id", e.EventID.String(), "deal_id", e.ObjectID.String(),
 			"merged_into", into, "merged_ids", ids)

@@ -120,8 +120,12 @@ func (s *Source) wonSince(ctx context.Context, acc *account, stage string, asked
 			return false, unavailable(acc, stage, err)
 		}
 		c.failed, c.retryAt = err, now.Add(stagesRetry)
-		s.log.Warn("hubspot: reading the deal pipelines failed", "portal", acc.id, "stage", stage,
-			"stages_read_at", c.fetched, "retry_after", stagesRetry, "error", err)
+		attrs := []any{"portal", acc.id, "stage", stage}
+		if !c.fetched.IsZero() {
+			// Never read before: no time to give.
+			attrs = append(attrs, "stages_read_at", c.fetched)
+		}
+		connectors.LoggerFrom(ctx, s.log).Warn("hubspot: reading the deal pipelines failed", append(attrs, "retry_after", stagesRetry, "error", err)...)
 		err = &notAskedBefore{err: err, at: c.retryAt}
 	}
 	if known {
@@ -211,7 +215,7 @@ func (s *Source) Resolve(ctx context.Context, events []model.DealEvent) error {
 			if errors.Is(err, connectors.ErrCRMUnavailable) || !refused(err) {
 				return fmt.Errorf("event %s: %w", ev.EventID, err)
 			}
-			s.log.Error("hubspot: the deal pipelines look-up was refused; the stage is taken as possibly won and the deal's run started, "+
+			connectors.LoggerFrom(ctx, s.log).Error("hubspot: the deal pipelines look-up was refused; the stage is taken as possibly won and the deal's run started, "+
 				"whose fetch fails until the refusal is mended (then retry it: dealsync runs retry)",
 				"portal", acc.id, "event_id", ev.EventID, "deal_id", ev.Deal.ID, "stage", ev.Deal.Stage, "error", err)
 			won = true

@@ -371,3 +371,60 @@ func TestResolveWhenThePipelinesLookUpIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// What the source logs of a delivery goes to the delivery's logger (the
+// intake's, naming its component and the connection): through the
+// Webhook for Parse (events of portals not listed dropped, a merge), and
+// through the context for Resolve (the pipelines' read failing, a
+// refused look-up). A portal whose pipelines were never read logs no
+// stages_read_at (it was 0001-01-01). Without them, the source's own
+// logger is used (the connection's, from connections.Build).
+func TestDeliveryLinesGoToTheDeliverysLogger(t *testing.T) {
+	f, s := renewalsPortal(t, nil)
+	var own, delivery bytes.Buffer
+	s.log = slog.New(slog.NewTextHandler(&own, nil))
+	log := slog.New(slog.NewTextHandler(&delivery, nil)).With("component", "intake", "connection", "hs")
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	s.Now = func() time.Time { return now }
+
+	body := `[{"eventId":1,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.merge","attemptNumber":0,"objectId":113,"primaryObjectId":113,"mergedObjectIds":[114]},
+ {"eventId":2,"subscriptionId":1,"portalId":999,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.creation","attemptNumber":0,"objectId":5}]`
+	if _, err := s.Parse(&connectors.Webhook{Body: []byte(body), Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	f.FailPipelines(hubspotfake.Fault{Status: http.StatusServiceUnavailable})
+	ctx := connectors.WithLogger(context.Background(), log)
+	if err := s.Resolve(ctx, stageEvents("98765431")); !errors.Is(err, connectors.ErrCRMUnavailable) {
+		t.Fatalf("Resolve with the pipelines API down: %v", err)
+	}
+	now = now.Add(time.Minute)
+	f.FailPipelines(hubspotfake.Fault{Status: http.StatusUnauthorized})
+	if err := s.Resolve(ctx, stageEvents("98765432")); err != nil {
+		t.Fatalf("Resolve with the look-up refused: %v", err)
+	}
+	for _, want := range []string{
+		`level=WARN msg="hubspot: deals were merged; a merge starts no run.`,
+		`level=WARN msg="hubspot: events of portals the connection does not list dropped" component=intake connection=hs events=1`,
+		`level=WARN msg="hubspot: reading the deal pipelines failed" component=intake connection=hs portal=62515 stage=98765431 retry_after=30s error=`,
+		`level=ERROR msg="hubspot: the deal pipelines look-up was refused; the stage is taken as possibly won and the deal's run started, whose fetch fails until the refusal is mended (then retry it: dealsync runs retry)" component=intake connection=hs portal=62515`,
+	} {
+		if !strings.Contains(delivery.String(), want) {
+			t.Errorf("the delivery's log lacks %s:\n%s", want, delivery.String())
+		}
+	}
+	if strings.Contains(delivery.String(), "stages_read_at") || own.Len() != 0 {
+		t.Errorf("a portal never read logged stages_read_at, or the source's own logger was used:\n%s\n%s", delivery.String(), own.String())
+	}
+	// Read once, then failing: its time is said. Without a delivery's
+	// logger, the source's own is used.
+	now = now.Add(time.Minute)
+	if _, err := s.won(context.Background(), s.accounts["62515"], "77777777"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Minute)
+	f.FailPipelines(hubspotfake.Fault{Status: http.StatusServiceUnavailable})
+	_, _ = s.won(context.Background(), s.accounts["62515"], "88888888")
+	if want := `msg="hubspot: reading the deal pipelines failed" portal=62515 stage=88888888 stages_read_at=2026-11-27T12:02:00.000Z`; !strings.Contains(own.String(), want) {
+		t.Errorf("the source's own log lacks %s:\n%s", want, own.String())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -198,7 +199,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		if isWon == "true" || s.wonStages[strings.ToLower(stage)] || acc.wonStages[strings.ToLower(stage)] {
 			stage = StageWon
 		} else if !hasIsWon {
-			s.warnNoIsWon(org, stage)
+			s.warnNoIsWon(w.LogOf(s.log), org, stage)
 		}
 		ev.Deal.Stage = stage
 		for _, name := range []string{"LastModifiedDate", "SystemModstamp"} {
@@ -232,11 +233,11 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 // stage of the org's own (renamed from Closed Won, or a second one) is
 // then taken as not won and the deal is not invoiced, which the 200 and
 // its skipped reason alone would not make anyone notice.
-func (s *Source) warnNoIsWon(org, stage string) {
+func (s *Source) warnNoIsWon(log *slog.Logger, org, stage string) {
 	if _, seen := s.noIsWon.LoadOrStore(org+"\x00"+stage, true); seen {
 		return
 	}
-	s.log.Warn("salesforce: an Opportunity outbound message without IsWon, in a stage not listed as won, is taken as not won: "+
+	log.Warn("salesforce: an Opportunity outbound message without IsWon, in a stage not listed as won, is taken as not won: "+
 		"if that stage means won in this org, add IsWon to the outbound message's fields (Setup > Outbound Messages) or the stage to won_stages; "+
 		"warned once per org and stage",
 		"org", org, "stage", stage)
