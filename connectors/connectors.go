@@ -35,11 +35,12 @@ type Webhook struct {
 	// secret being rotated out (a previous_… key) and by no current one:
 	// the intake counts them, so operators see when the CRM has switched.
 	PreviousSecret bool
-	// Dropped is set by Parse to the number of events it left out because
-	// their CRM account is not listed, in a delivery that also carries
-	// listed accounts' events (a HubSpot batch of several portals): the
-	// intake counts them.
-	Dropped int
+	// Dropped is set by Parse to the events it left out because their
+	// CRM account is not listed, in a delivery that also carries listed
+	// accounts' events (a HubSpot batch of several portals), each with
+	// why: the intake answers each with its reason (skipped) and counts it
+	// as dropped.
+	Dropped []IgnoredEvent
 	// Unreadable is set by Parse to why it left out events it could not
 	// read, in a delivery whose other events it could (a batch with one
 	// malformed event): the intake acknowledges the others and reports
@@ -85,7 +86,8 @@ func LoggerFrom(ctx context.Context, fallback *slog.Logger) *slog.Logger {
 	return fallback
 }
 
-// IgnoredEvent is an event Parse read and left out, and why.
+// IgnoredEvent is an event Parse read and left out, and why (Ignored,
+// Dropped).
 type IgnoredEvent struct {
 	EventID string
 	DealID  string // when the event names a deal

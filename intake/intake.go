@@ -630,6 +630,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	for _, ig := range hook.Ignored {
 		results = append(results, connectors.EventResult{EventID: ig.EventID, DealID: ig.DealID, Skipped: ig.Reason})
 	}
+	for _, dr := range hook.Dropped {
+		results = append(results, connectors.EventResult{EventID: dr.EventID, DealID: dr.DealID, Skipped: dr.Reason})
+	}
 	for _, err := range hook.Unreadable {
 		results = append(results, connectors.EventResult{EventID: connectors.UnreadableEventID(err), Skipped: "cannot be read, left out: " + err.Error()})
 	}

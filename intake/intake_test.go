@@ -53,7 +53,7 @@ func (s *listSource) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		case "stranger":
 			return nil, fmt.Errorf("account %q: %w", ev.Account, connectors.ErrUnknownAccount)
 		case "unlisted": // dropped from a batch, as HubSpot's source does
-			w.Dropped++
+			w.Dropped = append(w.Dropped, connectors.IgnoredEvent{EventID: ev.EventID, DealID: ev.Deal.ID, Reason: "dropped: account unlisted is not listed"})
 			continue
 		case "echo": // read and left out, as a write-back coming back is
 			w.Ignored = append(w.Ignored, connectors.IgnoredEvent{EventID: ev.EventID, DealID: ev.Deal.ID, Reason: "dealsync's own write-back"})
@@ -1123,13 +1123,22 @@ func TestADeliveryHasADeadlineOfItsOwn(t *testing.T) {
 }
 
 // Events a source dropped from a delivery (of CRM accounts the connection
-// does not list) are counted, so operators see them.
+// does not list) are counted, so operators see them, and answered with
+// their reason, as every event of a delivery is.
 func TestDroppedEventsAreCounted(t *testing.T) {
 	srv, st, _ := setup(t, "")
 	before := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped)
 	status, body := post(t, srv.URL+"/webhooks/crm", `[{"event_id":"e1","account":"unlisted","deal":{"id":"X","stage":"won"}},{"event_id":"e2","occurred_at":"2026-11-20T10:01:00Z","deal":{"id":"A","stage":"won"}}]`)
 	if status != http.StatusAccepted || len(st.started) != 1 {
 		t.Fatalf("%d %s, started %v", status, body, st.started)
+	}
+	var reply struct{ Results []connectors.EventResult }
+	if err := json.Unmarshal([]byte(body), &reply); err != nil {
+		t.Fatal(err)
+	}
+	want := connectors.EventResult{EventID: "e1", DealID: "X", Skipped: "dropped: account unlisted is not listed"}
+	if len(reply.Results) != 2 || reply.Results[0].EventID != "e2" || reply.Results[1] != want {
+		t.Errorf("results %+v; want e2's, then the dropped e1 with its reason", reply.Results)
 	}
 	if got := metrics.Read("dealsync_webhook_events_total", "connection", "crm", "outcome", metrics.EventDropped) - before; got != 1 {
 		t.Errorf("dropped events counted: %v, want 1", got)

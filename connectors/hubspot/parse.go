@@ -96,7 +96,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		return nil, malformed("no delivery")
 	}
 	// Set on every path: a Webhook given again carries no earlier count.
-	w.Dropped, w.Unreadable, w.Ignored = 0, nil, nil
+	w.Dropped, w.Unreadable, w.Ignored = nil, nil, nil
 	items, err := decodeBatch(w.Body)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,12 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 			if unknown == nil {
 				unknown = fmt.Errorf("event [%d] (eventId %s): %w", i, e.EventID, err)
 			}
-			w.Dropped++
+			drop := connectors.IgnoredEvent{EventID: e.EventID.String(),
+				Reason: fmt.Sprintf("dropped: HubSpot portal %s is not among the connection's accounts, so its events start no run", portal)}
+			if e.IsDeal() {
+				drop.DealID = e.ObjectID.String()
+			}
+			w.Dropped = append(w.Dropped, drop)
 			continue
 		}
 		if !e.IsDeal() {
@@ -140,21 +145,21 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 		out = append(out, ev)
 	}
 	switch {
-	case len(w.Unreadable) > 0 && w.Dropped+len(w.Unreadable) == len(items):
+	case len(w.Unreadable) > 0 && len(w.Dropped)+len(w.Unreadable) == len(items):
 		// Nothing readable of a listed portal, but events that cannot be
 		// read (which may be ours): malformed, not "not our account".
 		err := w.UnreadableError("events")
-		if w.Dropped > 0 {
-			err = fmt.Errorf("%w; the %d other events are of portals the connection does not list", err, w.Dropped)
+		if len(w.Dropped) > 0 {
+			err = fmt.Errorf("%w; the %d other events are of portals the connection does not list", err, len(w.Dropped))
 		}
-		w.Dropped = 0
+		w.Dropped = nil
 		return nil, err
-	case w.Dropped == len(items):
-		w.Dropped = 0
+	case len(w.Dropped) == len(items):
+		w.Dropped = nil
 		return nil, unknown // nothing of ours: 403, the operator's signal
 	}
-	if log := w.LogOf(s.log); w.Dropped > 0 && log != nil {
-		log.Warn("hubspot: events of portals the connection does not list dropped", "events", w.Dropped, "first", unknown.Error())
+	if log := w.LogOf(s.log); len(w.Dropped) > 0 && log != nil {
+		log.Warn("hubspot: events of portals the connection does not list dropped", "events", len(w.Dropped), "first", unknown.Error())
 	}
 	return out, nil
 }

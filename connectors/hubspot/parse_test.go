@@ -156,13 +156,23 @@ func TestParseUnknownAccount(t *testing.T) {
 	mixed := "[" + strings.Trim(constructedClosedwon, "[]") + "," + strings.Trim(capturedDealstage, "[]") + "]"
 	hook := &connectors.Webhook{Body: []byte(mixed)}
 	evs, err := s.Parse(hook)
-	if err != nil || len(evs) != 1 || evs[0].Account != "62515" || hook.Dropped != 1 {
-		t.Fatalf("mixed batch: %+v, %v, %d dropped; want the configured portal's event only, 1 dropped", evs, err, hook.Dropped)
+	if err != nil || len(evs) != 1 || evs[0].Account != "62515" || len(hook.Dropped) != 1 {
+		t.Fatalf("mixed batch: %+v, %v, %v dropped; want the configured portal's event only, 1 dropped", evs, err, hook.Dropped)
+	}
+	// Each dropped event says which it is and why, for the intake's answer.
+	var other Event
+	if err := json.Unmarshal([]byte(strings.Trim(capturedDealstage, "[] \n")), &other); err != nil {
+		t.Fatal(err)
+	}
+	want := connectors.IgnoredEvent{EventID: other.EventID.String(), DealID: other.ObjectID.String(),
+		Reason: "dropped: HubSpot portal 5799819 is not among the connection's accounts, so its events start no run"}
+	if hook.Dropped[0] != want {
+		t.Errorf("dropped %+v, want %+v", hook.Dropped[0], want)
 	}
 	// Parsed again, the counts are set anew, also when the body is refused.
 	hook.Body = []byte("not a batch")
-	if _, err := s.Parse(hook); !errors.Is(err, connectors.ErrMalformed) || hook.Dropped != 0 {
-		t.Fatalf("the same Webhook with a malformed body: %v, %d dropped; want ErrMalformed, 0 dropped", err, hook.Dropped)
+	if _, err := s.Parse(hook); !errors.Is(err, connectors.ErrMalformed) || len(hook.Dropped) != 0 {
+		t.Fatalf("the same Webhook with a malformed body: %v, %v dropped; want ErrMalformed, 0 dropped", err, hook.Dropped)
 	}
 	// A batch with no event of a configured portal is refused (403).
 	_, err = s.Parse(&connectors.Webhook{Body: []byte(capturedDealstage)})
@@ -250,8 +260,8 @@ func TestParseLeavesOutAnUnreadableEventOfABatch(t *testing.T) {
 	// bad one may be ours), not "unknown portal".
 	w = &connectors.Webhook{Body: []byte(`[{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"},` +
 		`{"eventId":3,"portalId":999,"subscriptionType":"deal.creation","objectId":1}]`)}
-	if _, err := s.Parse(w); !errors.Is(err, connectors.ErrMalformed) || errors.Is(err, connectors.ErrUnknownAccount) || w.Dropped != 0 {
-		t.Errorf("unreadable and unlisted: %v (dropped %d); want ErrMalformed", err, w.Dropped)
+	if _, err := s.Parse(w); !errors.Is(err, connectors.ErrMalformed) || errors.Is(err, connectors.ErrUnknownAccount) || len(w.Dropped) != 0 {
+		t.Errorf("unreadable and unlisted: %v (dropped %v); want ErrMalformed", err, w.Dropped)
 	}
 	// Two bad events and nothing else: the delivery is malformed.
 	w = &connectors.Webhook{Body: []byte(`[{"eventId":2,"portalId":62515,"subscriptionType":"deal.creation"},"x"]`)}

@@ -148,7 +148,7 @@ func (s *Source) Parse(w *connectors.Webhook) ([]model.DealEvent, error) {
 	// Set on every path: nothing is dropped (an org that is not configured
 	// fails the whole message), and a Webhook given again carries no
 	// earlier count.
-	w.Dropped, w.Unreadable, w.Ignored = 0, nil, nil
+	w.Dropped, w.Unreadable, w.Ignored = nil, nil, nil
 	m, err := DecodeMessage(w.Body)
 	if err != nil {
 		return nil, err

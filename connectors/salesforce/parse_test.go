@@ -232,19 +232,19 @@ func TestParseLeavesOutAnUnreadableNotification(t *testing.T) {
 func TestParseResetsCountsOfAWebhookParsedAgain(t *testing.T) {
 	s := testSource(t, nil)
 	stale := func(body string) *connectors.Webhook {
-		return &connectors.Webhook{Body: []byte(body), Dropped: 3, Unreadable: []error{errors.New("an earlier delivery's")}}
+		return &connectors.Webhook{Body: []byte(body), Dropped: []connectors.IgnoredEvent{{EventID: "an earlier delivery's"}}, Unreadable: []error{errors.New("an earlier delivery's")}}
 	}
 	w := stale(captured)
-	if evs, err := s.Parse(w); err != nil || len(evs) != 1 || w.Dropped != 0 || w.Unreadable != nil {
-		t.Errorf("readable message: %d events, %v, dropped %d, unreadable %v; want 1 event, 0, none", len(evs), err, w.Dropped, w.Unreadable)
+	if evs, err := s.Parse(w); err != nil || len(evs) != 1 || w.Dropped != nil || w.Unreadable != nil {
+		t.Errorf("readable message: %d events, %v, dropped %v, unreadable %v; want 1 event, none, none", len(evs), err, w.Dropped, w.Unreadable)
 	}
 	for name, body := range map[string]string{
 		"malformed":   captured[:400],
 		"unknown org": strings.Replace(captured, orgA, "00Dxx0000000001AAA", 1),
 	} {
 		w := stale(body)
-		if _, err := s.Parse(w); err == nil || w.Dropped != 0 || w.Unreadable != nil {
-			t.Errorf("%s: %v, dropped %d, unreadable %v; want an error, 0, none", name, err, w.Dropped, w.Unreadable)
+		if _, err := s.Parse(w); err == nil || w.Dropped != nil || w.Unreadable != nil {
+			t.Errorf("%s: %v, dropped %v, unreadable %v; want an error, none, none", name, err, w.Dropped, w.Unreadable)
 		}
 	}
 }
