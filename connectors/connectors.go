@@ -625,9 +625,19 @@ func CustomerRunKey(key string) string {
 // of a body in ISO-8859-1 would both be "Zo\ufffd-7", one deal (the
 // second answered as a duplicate, never invoiced) or one customer (an
 // invoice billed to another company).
+// A body compressed with gzip, which is never UTF-8, says so (Gzipped).
 func NotUTF8(what string, data []byte) string {
+	return NotUTF8Because(what, data, "JSON is UTF-8 (RFC 8259): send (or save) the text as UTF-8, not in another encoding such as ISO-8859-1")
+}
+
+// NotUTF8Because is NotUTF8 of a format whose rule, and what to do, is
+// why (for XML, what the sender is known to send).
+func NotUTF8Because(what string, data []byte, why string) string {
 	if utf8.Valid(data) {
 		return ""
+	}
+	if msg := Gzipped(what, data); msg != "" {
+		return msg
 	}
 	off := 0
 	for off < len(data) {
@@ -638,9 +648,21 @@ func NotUTF8(what string, data []byte) string {
 		off += size
 	}
 	line, col := jsonpos.Position(data, int64(off)+1)
-	return fmt.Sprintf("%s is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; "+
-		"JSON is UTF-8 (RFC 8259): send (or save) the text as UTF-8, not in another encoding such as ISO-8859-1",
-		what, data[off], off, line, col)
+	return fmt.Sprintf("%s is not UTF-8: byte 0x%02X at byte offset %d (line %d, column %d) is not; %s",
+		what, data[off], off, line, col, why)
+}
+
+// Gzipped says that data (what: "the body") starts as a gzip stream does
+// (the bytes 1f 8b), "" when it does not: a sender that compressed its
+// body without saying so in a Content-Encoding (which the intake refuses,
+// the signature being over the bytes as sent) is told so, not that its
+// text is in another encoding.
+func Gzipped(what string, data []byte) string {
+	if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		return ""
+	}
+	return what + " looks gzip-compressed (it starts with the bytes 1f 8b) and came without a Content-Encoding: " +
+		"send it uncompressed (a Content-Encoding is refused: the signature is over the bytes as sent)"
 }
 
 // QuoteShort quotes an untrusted value for an error message, cut to 40

@@ -2,6 +2,7 @@ package generic
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -309,6 +310,21 @@ func TestParseInvisibleOutsideIDs(t *testing.T) {
 	d := evs[0].Deal
 	if d.ID != "D\u00a01" || d.Stage != "won\u3000x" || d.Name != "Acme\u200b annual \u200f" || d.Company.Name != "\u0645\u06cc\u200c\u0631\u0648\u0645" || d.LineItems[0].Description != "Plan \u202bA\u202c" {
 		t.Errorf("id %+q, stage %+q, name %+q, company %+q, description %+q: want the names kept as sent, the no-break and ideographic spaces kept, the line separator around the id trimmed", d.ID, d.Stage, d.Name, d.Company.Name, d.LineItems[0].Description)
+	}
+}
+
+// A body compressed with gzip and sent without a Content-Encoding (which
+// the intake refuses) is told so, not that its text is in another
+// encoding than UTF-8.
+func TestParseGzippedBody(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"event_id":"e","deal":{"id":"D-1","stage":"won"}}`))
+	zw.Close()
+	_, err := ParseEvents(gz.Bytes(), "msg_1")
+	wantMalformed(t, err, "the body looks gzip-compressed (it starts with the bytes 1f 8b) and came without a Content-Encoding: send it uncompressed (a Content-Encoding is refused")
+	if strings.Contains(err.Error(), "ISO-8859-1") {
+		t.Errorf("%v: suggests another encoding", err)
 	}
 }
 

@@ -188,6 +188,9 @@ func decodeBatch(body []byte) ([]json.RawMessage, error) {
 	if len(trimmed) == 0 {
 		return nil, malformed("empty body: want a JSON array of events")
 	}
+	if msg := connectors.Gzipped("the body", body); msg != "" {
+		return nil, malformed("%s", msg)
+	}
 	if trimmed[0] != '[' {
 		return nil, malformed("body is not a JSON array: HubSpot sends an array of events")
 	}

@@ -1,6 +1,8 @@
 package hubspot
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,6 +208,15 @@ func TestParseMalformed(t *testing.T) {
 		if _, err := s.Parse(&connectors.Webhook{Body: []byte(body)}); !errors.Is(err, connectors.ErrMalformed) {
 			t.Errorf("%s: got %v, want ErrMalformed", name, err)
 		}
+	}
+	// Compressed without a Content-Encoding: said so, not "not JSON".
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(constructedClosedwon))
+	zw.Close()
+	if _, err := s.Parse(&connectors.Webhook{Body: gz.Bytes()}); !errors.Is(err, connectors.ErrMalformed) ||
+		!strings.Contains(err.Error(), "the body looks gzip-compressed (it starts with the bytes 1f 8b) and came without a Content-Encoding: send it uncompressed") {
+		t.Errorf("gzip: %v", err)
 	}
 	// 100 events is fine.
 	hundred := "[" + strings.Repeat(strings.Trim(constructedClosedwon, "[]")+",", 99) + strings.Trim(constructedClosedwon, "[]") + "]"

@@ -93,6 +93,9 @@ func malformed(format string, args ...any) error {
 // DecodeDelivery reads a webhooks v2 body. Errors wrap connectors.ErrMalformed.
 func DecodeDelivery(body []byte) (*Delivery, error) {
 	trimmed := bytes.TrimSpace(body)
+	if msg := connectors.Gzipped("the body", body); msg != "" {
+		return nil, malformed("%s", msg)
+	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, malformed("body is not a JSON object: want a webhooks v2 delivery {meta, data, previous}")
 	}

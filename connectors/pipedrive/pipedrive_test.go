@@ -1,6 +1,8 @@
 package pipedrive
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -413,6 +415,16 @@ func TestParseSkipsAndRejects(t *testing.T) {
 		if _, err := s.Parse(delivery(body, "")); !errors.Is(err, connectors.ErrMalformed) {
 			t.Errorf("%s: got %v, want ErrMalformed", name, err)
 		}
+	}
+	// Compressed without a Content-Encoding: said so, not "not a JSON
+	// object".
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(changeStage))
+	zw.Close()
+	if _, err := s.Parse(delivery(gz.String(), "")); !errors.Is(err, connectors.ErrMalformed) ||
+		!strings.Contains(err.Error(), "the body looks gzip-compressed (it starts with the bytes 1f 8b) and came without a Content-Encoding: send it uncompressed") {
+		t.Errorf("gzip: %v", err)
 	}
 }
 

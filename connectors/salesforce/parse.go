@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -93,6 +94,10 @@ type envelope struct {
 	} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Body"`
 }
 
+// xmlDeclaration reads the encoding an XML declaration names, at the
+// start of a message (after a byte order mark).
+var xmlDeclaration = regexp.MustCompile(`\A(?:\x{FEFF})?\s*<\?xml\s[^>]*?\bencoding\s*=\s*["']([^"']*)["']`)
+
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: salesforce: "+format, append([]any{connectors.ErrMalformed}, args...)...)
 }
@@ -104,6 +109,17 @@ func DecodeMessage(body []byte) (*Message, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, malformed("empty body: want a SOAP outbound message")
 	}
+	// Outbound messages are UTF-8: a message in another encoding was
+	// re-encoded on its way (a proxy, a hand-made test), and is told so
+	// rather than that it is no SOAP envelope.
+	if m := xmlDeclaration.FindSubmatch(body); m != nil && !strings.EqualFold(string(m[1]), "utf-8") {
+		return nil, malformed("the message's XML declaration says encoding %q: Salesforce's outbound messages are UTF-8, and dealsync reads no other "+
+			"(is something between Salesforce and dealsync re-encoding them?)", m[1])
+	}
+	if msg := connectors.NotUTF8Because("the message", body, "Salesforce's outbound messages are UTF-8, and dealsync reads no other "+
+		"(is something between Salesforce and dealsync re-encoding them, into ISO-8859-1 for one?)"); msg != "" {
+		return nil, malformed("%s", msg)
+	}
 	var env envelope
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
@@ -112,7 +128,7 @@ func DecodeMessage(body []byte) (*Message, error) {
 		if strings.EqualFold(charset, "utf-8") {
 			return r, nil
 		}
-		return nil, fmt.Errorf("charset %q not supported", charset)
+		return nil, fmt.Errorf("encoding %q: Salesforce's outbound messages are UTF-8, and dealsync reads no other", charset)
 	}
 	if err := d.Decode(&env); err != nil {
 		return nil, malformed("not a SOAP envelope (dealsync takes Salesforce's outbound messages, SOAP XML; Change Data Capture and Pub/Sub events are not pushed to a URL): %v", err)

@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -281,6 +282,33 @@ func TestParseMalformed(t *testing.T) {
 		if _, err := s.Parse(&connectors.Webhook{Body: []byte(body)}); !errors.Is(err, connectors.ErrMalformed) {
 			t.Errorf("%s: got %v, want ErrMalformed", name, err)
 		}
+	}
+}
+
+// A message in another encoding than UTF-8 (re-encoded on its way) is
+// told so, not that it is no SOAP envelope: by its XML declaration, by
+// its bytes, or as gzip-compressed.
+func TestParseSaysWhatIsWrongWithTheEncoding(t *testing.T) {
+	s := testSource(t, nil)
+	latin1 := strings.Replace(strings.Replace(captured, `encoding="UTF-8"`, `encoding="ISO-8859-1"`, 1), "</sf:Name>", "\xe9</sf:Name>", 1)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(captured))
+	zw.Close()
+	for name, c := range map[string]struct{ body, want string }{
+		"declared ISO-8859-1":                    {latin1, `the message's XML declaration says encoding "ISO-8859-1": Salesforce's outbound messages are UTF-8, and dealsync reads no other`},
+		"declared in single quotes, after a BOM": {"\ufeff" + strings.Replace(captured, `encoding="UTF-8"`, `encoding='windows-1252'`, 1), `says encoding "windows-1252"`},
+		"not UTF-8, undeclared":                  {strings.Replace(latin1, ` encoding="ISO-8859-1"`, "", 1), "the message is not UTF-8: byte 0xE9 at byte offset "},
+		"gzip":                                   {gz.String(), "the message looks gzip-compressed (it starts with the bytes 1f 8b) and came without a Content-Encoding: send it uncompressed"},
+	} {
+		_, err := s.Parse(&connectors.Webhook{Body: []byte(c.body)})
+		if !errors.Is(err, connectors.ErrMalformed) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "not a SOAP envelope") {
+			t.Errorf("%s: %v\nwant %s", name, err, c.want)
+		}
+	}
+	// UTF-8 declared in any case is read.
+	if evs, err := s.Parse(&connectors.Webhook{Body: []byte(strings.Replace(captured, `encoding="UTF-8"`, `encoding="utf-8"`, 1))}); err != nil || len(evs) != 1 {
+		t.Errorf("utf-8 declared in lower case: %v", err)
 	}
 }
 
