@@ -24,6 +24,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -275,7 +276,14 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		return mismatch
 	}
 	// v1 signs the secret and the body only: the URL cannot be why.
-	hint := fmt.Sprintf(" (is the public URL %q what HubSpot calls?)", stripQuery(w.URL))
+	// HubSpot signs the URL with its query: the hint shows it as
+	// received, but for the values of parameters that look like a
+	// credential (shownURL).
+	shown, hidden := shownURL(w.URL)
+	hint := fmt.Sprintf(" (is the public URL %q what HubSpot calls?)", shown)
+	if len(hidden) > 0 {
+		hint = fmt.Sprintf(" (is the public URL %q what HubSpot calls? the value of %s is not shown)", shown, wording.SomeOf(hidden, 3))
+	}
 	if what == "v1" {
 		hint = " (v1 signs the client secret and the body: is it the app's client secret?)"
 	}
@@ -299,11 +307,46 @@ func portalName(p string) string {
 	return "portal " + p
 }
 
-func stripQuery(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
+// shownURL is u, a URL HubSpot signed with its query, as a message shows
+// it: the query as received (signed as it is), but for the value of a
+// parameter whose name looks like a credential (token, key, secret,
+// password, signature, auth, code, credential, session), which is "…".
+// hidden names those parameters.
+func shownURL(u string) (shown string, hidden []string) {
+	base, query, ok := strings.Cut(u, "?")
+	if !ok {
+		return u, nil
 	}
-	return u
+	parts := strings.Split(query, "&")
+	for i, p := range parts {
+		name, _, hasValue := strings.Cut(p, "=")
+		if !hasValue {
+			continue
+		}
+		plain, err := url.QueryUnescape(name)
+		if err != nil {
+			plain = name
+		}
+		if credentialLike(plain) {
+			parts[i] = name + "=…"
+			hidden = append(hidden, plain)
+		}
+	}
+	return base + "?" + strings.Join(parts, "&"), hidden
+}
+
+// credentialWords are what the name of a query parameter that may hold
+// a credential has in it.
+var credentialWords = []string{"token", "key", "secret", "pass", "pwd", "sig", "auth", "code", "cred", "session"}
+
+func credentialLike(name string) bool {
+	name = strings.ToLower(name)
+	for _, w := range credentialWords {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // portalOnly is what Verify reads of a body: before the signature is

@@ -550,3 +550,31 @@ func TestPreviousSecretOnlyWhenNoCurrentKeyAdmits(t *testing.T) {
 		t.Errorf("a refused delivery: %v (previous %v, want false)", err, w.PreviousSecret)
 	}
 }
+
+// HubSpot signs the URL it calls with its query: a signature that does
+// not match names the public URL verified with the query as received, so
+// that a query the proxy drops or adds shows, but not the values of
+// parameters that look like a credential.
+func TestMismatchHintNamesTheURLWithItsQuery(t *testing.T) {
+	s := testSource(t, nil)
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	refuse := func(uri string) string {
+		// Signed for the URL without its query (what a proxy that adds one
+		// would make of it).
+		sig := SignV3(oursSecret, "POST", oursURI, []byte(constructedClosedwon), ts)
+		err := s.Verify(hook("POST", uri, constructedClosedwon, map[string]string{HeaderSignatureV3: sig, HeaderTimestamp: ts}, now))
+		if !errors.Is(err, connectors.ErrUnauthorized) {
+			t.Fatalf("%s: %v, want a refusal", uri, err)
+		}
+		return err.Error()
+	}
+	if got, want := refuse(oursURI+"?a=1&b=2"), `(is the public URL "`+oursURI+`?a=1&b=2" what HubSpot calls?)`; !strings.Contains(got, want) {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+	got := refuse(oursURI + "?a=1&token=s3cr3t-value&API%5FKey=k3y-value&flag")
+	if want := `(is the public URL "` + oursURI + `?a=1&token=…&API%5FKey=…&flag" what HubSpot calls? the value of token, API_Key is not shown)`; !strings.Contains(got, want) ||
+		strings.Contains(got, "s3cr3t-value") || strings.Contains(got, "k3y-value") {
+		t.Errorf("got %s\nwant %s, without the values", got, want)
+	}
+}
