@@ -15,8 +15,10 @@ const amountLineKey = "invoice.amount_line."
 // always 0, so every deal that uses it fails with "division by zero"
 // (`unit_price: round_to(deal.amount / len(deal.line_items), 2)`).
 // Written as len(deal.line_items), as dec() of it, or as a let variable
-// of it; not a division in a conditional's branch, or on the right of
-// &&, || or ??, which a guard may keep from running.
+// of it; not a division in a conditional's branch, on the right of &&,
+// || or ??, which a guard may keep from running, or in the closure of a
+// builtin (map, filter, count, sum, reduce, ...), which runs once per
+// element: over deal.line_items, never here.
 func noLineItemsDivisor(key string, root, division, divisor ast.Node) bool {
 	if !strings.HasPrefix(key, amountLineKey) || guardedIn(root, division) {
 		return false
@@ -56,8 +58,9 @@ func isDealLineItems(n ast.Node) bool {
 }
 
 // guardedIn says whether node is in a part of root that a condition may
-// keep from being evaluated: a conditional's branch, or the right side
-// of &&, || or ??.
+// keep from being evaluated: a conditional's branch, the right side of
+// &&, || or ??, or the body of a builtin's closure (map(xs, {...}),
+// count(xs, ... > 1)), which runs only for the elements there are.
 func guardedIn(root, node ast.Node) bool {
 	found := false
 	ast.Walk(&root, visitor(func(n ast.Node) {
@@ -69,6 +72,8 @@ func guardedIn(root, node ast.Node) bool {
 			if x.Operator == "&&" || x.Operator == "||" || x.Operator == "??" || x.Operator == "and" || x.Operator == "or" {
 				branches = []ast.Node{x.Right}
 			}
+		case *ast.PredicateNode:
+			branches = []ast.Node{x.Node}
 		}
 		for _, b := range branches {
 			ast.Walk(&b, visitor(func(y ast.Node) {

@@ -25,6 +25,15 @@ func TestAmountLineDivisionByTheNumberOfLineItemsIsRefused(t *testing.T) {
 		{"lines", `round_to(deal.amount / len(deal.line_items), 2)`, ""},
 		{"amount_line", `len(deal.line_items) > 0 ? deal.amount / len(deal.line_items) : deal.amount`, ""},
 		{"amount_line", `deal.amount / 2`, ""},
+		// A builtin's closure runs once per element: over the deal's
+		// line items, never in amount_line.
+		{"amount_line", `sum(map(deal.line_items, deal.amount / len(deal.line_items)))`, ""},
+		{"amount_line", `count(deal.line_items, deal.amount / len(deal.line_items) > 1) > 0 ? dec(0) : deal.amount`, ""},
+		{"amount_line", `sum(deal.line_items, deal.amount / len(deal.line_items))`, ""},
+		{"amount_line", `reduce(deal.line_items, dec(#acc) + deal.amount / len(deal.line_items), dec(0))`, ""},
+		{"amount_line", `any(deal.line_items, {deal.amount / len(deal.line_items) > 1}) ? dec(0) : deal.amount`, ""},
+		// Outside the closure it still runs: refused.
+		{"amount_line", `sum(map(deal.line_items, #.unit_price)) + deal.amount / len(deal.line_items)`, "invoice.amount_line.unit_price: " + says},
 	} {
 		_, err := mapping.Parse("a.yaml", fmt.Appendf(nil, "name: a\ninvoice:\n  %s:\n    unit_price: '%s'\n", c.section, c.expr))
 		switch {
