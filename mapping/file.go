@@ -1457,8 +1457,11 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 			}
 		}
 		more := nameHint(msg, src, env, opts) + commentCut(n, msg)
-		if th := templateHint(src, key, opts); th != "" {
-			hint, more = th, ""
+		if _, perr := exprparser.Parse(src); perr != nil {
+			// Only what expr cannot read is a template: a block's or a
+			// closure's braces ({ deal.nam }, map(xs, {#.skuu})) are
+			// expr's own, and their error has its own hint.
+			more += templateHint(src, key, opts)
 		}
 		p.exprProblem(n, key, src, line, col, compilerCrash(msg)+hint+more)
 		return c

@@ -9,7 +9,7 @@ import (
 )
 
 // templateHint is the hint for an expression, src of the field key, that
-// does not compile and is written as a text template: braces around
+// expr cannot parse (the caller checks) and is written as a text template: braces around
 // values outside any quotes, `DS-{deal.id}` (also ${…} and {{…}}). An
 // expression is no template; the hint says how it joins texts, with the
 // rewrite when it compiles (with opts): `'"DS-" + deal.id'`, a value that

@@ -36,10 +36,19 @@ func TestATemplateStyleExpressionSaysHowToJoinTexts(t *testing.T) {
 			t.Errorf("%s (the rewrite): %v", c.rewrite, err)
 		}
 	}
-	for _, value := range []string{`'"{" + deal.nam'`, `'{"a": 1}["a"] + deal.nam'`, `'DS- + deal.id'`} {
-		_, err := mapping.Parse("t.yaml", fmt.Appendf(nil, "name: t\ninvoice:\n  memo: %s\n", value))
-		if err == nil || strings.Contains(err.Error(), "template") {
-			t.Errorf("%s: %v; want an error that does not speak of a template", value, err)
+	// Braces that expr reads (an if block, a closure) are no template:
+	// the error keeps its own hint.
+	for _, c := range []struct{ value, says string }{
+		{`'"{" + deal.nam'`, ""},
+		{`'{"a": 1}["a"] + deal.nam'`, ""},
+		{`'DS- + deal.id'`, ""},
+		{`'if deal.amount > 0 { deal.nam } else { "x" }'`, "(did you mean name?)"},
+		{`'join(map(deal.line_items, {#.sku + now()}), ", ")'`, "now() is expr's, left out of mappings"},
+		{`'join(map(deal.line_items, {#.skuu}), ", ")'`, "(did you mean sku?)"},
+	} {
+		_, err := mapping.Parse("t.yaml", fmt.Appendf(nil, "name: t\ninvoice:\n  memo: %s\n", c.value))
+		if err == nil || strings.Contains(err.Error(), "template") || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v; want an error that does not speak of a template, saying %q", c.value, err, c.says)
 		}
 	}
 }
