@@ -13,11 +13,9 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dealsync/dealsync/activities"
-	"github.com/dealsync/dealsync/workflows"
 )
 
 // Failure is what a closed run's close event says of how it ended, as
@@ -69,25 +67,6 @@ func runFailure(ctx context.Context, c client.Client, id, runID string) (Failure
 	return Failure{}, nil
 }
 
-// runWarning is the warning in the result of completed run runID of
-// workflow id (workflows.InvoiceDealResult.Warning: the ERP's total
-// differs from the invoice's), read from its close event; "" when it has
-// none.
-func runWarning(ctx context.Context, c client.Client, id, runID string) (string, error) {
-	last, err := activities.CloseEvent(ctx, c, id, runID)
-	if err != nil || last == nil {
-		return "", err
-	}
-	result := last.GetWorkflowExecutionCompletedEventAttributes().GetResult()
-	var r struct {
-		Warning string `json:"warning"`
-	}
-	if result == nil || converter.GetDefaultDataConverter().FromPayloads(result, &r) != nil {
-		return "", nil
-	}
-	return r.Warning, nil
-}
-
 // failureOf is the type and message of a run's failure. A run failed by
 // an activity's or a child run's error the workflow returned as it was
 // (its message "activity error", say) is told by that error, its cause;
@@ -136,9 +115,9 @@ const (
 )
 
 // readFailures sets the failure of each run that has one (hasFailure),
-// reading their close events, the warning of each completed run that
-// invoiced (runWarning, its close event too), and the workflow-task attempt of each
-// running run whose task fails (Run.WorkflowTaskAttempt), describing it,
+// reading their close events (a completed run's warning is in its memo:
+// listed), and the workflow-task attempt of each running run whose task
+// fails (Run.WorkflowTaskAttempt), describing it,
 // with that task's failure (taskFailure), or else the last failure of the
 // step it retries (Run.Retrying: pendingRetry, else
 // retryingFromHistory), failureReads at a time. A read
@@ -174,16 +153,6 @@ func readFailures(ctx context.Context, c client.Client, namespace string, runs [
 				if r.Retrying = pendingRetry(d.GetPendingActivities()); r.Retrying == nil {
 					r.Retrying, _ = retryingFromHistory(ctx, c, namespace, r.WorkflowID, r.RunID)
 				}
-				return nil
-			})
-			continue
-		}
-		if statusOf(r.ExecutionStatus) == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && r.SyncStatus == workflows.StatusInvoiced {
-			g.Go(func() error {
-				// What the ERP target noticed about the invoice it made
-				// is in the run's result alone; a read that fails
-				// leaves it unsaid.
-				r.Warning, _ = runWarning(ctx, c, r.WorkflowID, r.RunID)
 				return nil
 			})
 			continue

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -108,9 +109,10 @@ type Run struct {
 	// Warning is what the ERP target noticed about the invoice a
 	// completed run made (the ERP's total differs from the invoice's:
 	// `invoice total differs in the ERP erp_total=112.00
-	// invoice_total=131.84`), from its result (the close event's), which
-	// the run completed with for someone to look at. Empty for other
-	// runs, and when the read failed.
+	// invoice_total=131.84`), from the run's memo (workflows.MemoWarning),
+	// which the list returns: no read of its own. Empty for other runs,
+	// and for runs completed before the release that records it there
+	// (their result still has it).
 	Warning string `json:"warning,omitempty"`
 	// Retrying is the last failure of the step a running run retries (an
 	// ERP that does not answer, a worker refusing the step for another
@@ -132,7 +134,9 @@ type Run struct {
 // (a *MissingAttributeError). The runs that failed or were
 // terminated have their failure, read from their close events (one read
 // each, 8 at a time); a read that fails is noted in the run
-// (Run.FailureReadError), not returned. Each running run is described,
+// (Run.FailureReadError), not returned. No other closed run is read: a
+// completed run's warning comes with the list, in its memo
+// (Run.Warning). Each running run is described,
 // and the end of its history read (at most two pages), for why it does
 // not move (Run.WorkflowTaskFailure, Run.Retrying); a read that fails
 // leaves it unsaid.
@@ -287,6 +291,11 @@ func listed(ex *workflowpb.WorkflowExecutionInfo) Run {
 		Currency:        keyword(sa, workflows.CurrencyKey.GetName()),
 		Mapping:         memoString(ex.GetMemo(), workflows.MemoMapping),
 		MappingHash:     memoString(ex.GetMemo(), workflows.MemoMappingHash),
+	}
+	if ex.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		// A run that failed after its invoice step (its write-back)
+		// shows its failure, not the warning.
+		r.Warning = memoString(ex.GetMemo(), workflows.MemoWarning)
 	}
 	if ex.GetCloseTime() != nil {
 		t := ex.GetCloseTime().AsTime()

@@ -47,6 +47,8 @@ type listedRuns struct {
 	ended map[int]enumspb.WorkflowExecutionStatus
 	// syncStatus is run i's SyncStatus, when not that of run's.
 	syncStatus map[int]string
+	// memos are run i's memo fields besides the mapping's.
+	memos map[int]map[string]any
 	// closes is run i's close event, or the error reading it; nil: every
 	// run failed on its mapping (mappingFailed).
 	closes func(i int) (*historypb.HistoryEvent, error)
@@ -237,6 +239,12 @@ func (l *listedRuns) run(i int) *workflowpb.WorkflowExecutionInfo {
 		ex.Memo = &commonpb.Memo{Fields: map[string]*commonpb.Payload{
 			workflows.MemoMapping: l.payload("generic-standard"), workflows.MemoMappingHash: l.payload("0123456789ab"),
 		}}
+	}
+	for k, v := range l.memos[i] {
+		if ex.Memo == nil {
+			ex.Memo = &commonpb.Memo{Fields: map[string]*commonpb.Payload{}}
+		}
+		ex.Memo.Fields[k] = l.payload(v)
 	}
 	if st, ok := l.syncStatus[i]; ok {
 		sa[workflows.SyncStatusKey.GetName()] = st
@@ -891,48 +899,34 @@ func TestListSaysARunningRunsRetriedStep(t *testing.T) {
 	}
 }
 
-// completedWith is the close event of a run that completed with result.
-func completedWith(t *testing.T, result any) *historypb.HistoryEvent {
-	p, err := converter.GetDefaultDataConverter().ToPayloads(result)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &historypb.HistoryEvent{EventId: 30, EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-		Attributes: &historypb.HistoryEvent_WorkflowExecutionCompletedEventAttributes{WorkflowExecutionCompletedEventAttributes: &historypb.WorkflowExecutionCompletedEventAttributes{Result: p}}}
-}
-
 // A completed run whose ERP noticed something about the invoice it made
-// (its total differs) has that warning in its result alone: List reads
-// the close event of each completed run that invoiced, and gives it
-// (warning in JSON); a run without one, or completed without invoicing
-// (skipped: nothing to read), says nothing, and a read that fails
-// leaves it unsaid.
-func TestListReadsACompletedRunsWarning(t *testing.T) {
+// (its total differs) has that warning in its memo (the workflow records
+// it there): List gives it (warning in JSON) from the list alone, reading
+// no completed run's close event; a run without one, one completed
+// before the memo had it, or one that failed after its invoice step
+// (its failure shows) says none.
+func TestListGivesACompletedRunsWarningFromItsMemo(t *testing.T) {
 	const warning = "Xero's total of invoice inv-1 (INV-0001) is EUR 112.00, not the invoice's EUR 131.84: Xero computes the tax by the tax type, so check the invoice and the tax setup before sending it"
 	completed := enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
-	l := &listedRuns{t: t, n: 8, pageMax: 10,
+	l := &listedRuns{t: t, n: 10, pageMax: 10,
 		ended:      map[int]enumspb.WorkflowExecutionStatus{0: completed, 2: completed, 4: completed, 6: completed},
 		syncStatus: map[int]string{0: workflows.StatusInvoiced, 2: workflows.StatusInvoiced, 4: workflows.StatusSkipped, 6: workflows.StatusInvoiced},
-		closes: func(i int) (*historypb.HistoryEvent, error) {
-			switch i {
-			case 0:
-				return completedWith(t, workflows.InvoiceDealResult{InvoiceID: "inv-1", Number: "INV-0001", Warning: warning}), nil
-			case 2:
-				return completedWith(t, workflows.InvoiceDealResult{InvoiceID: "inv-2", Number: "INV-0002"}), nil
-			case 6:
-				return nil, serviceerror.NewUnavailable("frontend unavailable")
-			}
-			t.Errorf("run %d's close event read", i)
-			return nil, errors.New("not read")
-		}}
-	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 8})
-	if err != nil || len(runs) != 8 {
+		memos:      map[int]map[string]any{0: {workflows.MemoWarning: warning}, 8: {workflows.MemoWarning: warning}},
+	}
+	runs, _, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 10})
+	if err != nil || len(runs) != 10 {
 		t.Fatalf("%d runs, %v", len(runs), err)
 	}
-	for i, want := range map[int]string{0: warning, 1: "", 2: "", 4: "", 6: ""} {
-		if r := runs[i]; r.Warning != want || r.FailureType != "" || r.FailureReadError != "" {
-			t.Errorf("run %d (%s, %s): warning %q, failure %q %q; want warning %q", i, r.ExecutionStatus, r.SyncStatus, r.Warning, r.FailureType, r.FailureReadError, want)
+	for i, want := range map[int]string{0: warning, 1: "", 2: "", 4: "", 6: "", 8: ""} {
+		if r := runs[i]; r.Warning != want {
+			t.Errorf("run %d (%s, %s): warning %q; want %q", i, r.ExecutionStatus, r.SyncStatus, r.Warning, want)
 		}
+	}
+	if runs[8].FailureType != activities.ErrTypeMapping {
+		t.Errorf("run 8 (failed, with a warning in its memo): failure %q, want its own", runs[8].FailureType)
+	}
+	if want := []string{"invoice/shop/D-8 run-8"}; !slices.Equal(l.reads, want) {
+		t.Errorf("close events read: %v; want the failed run's alone, none of a completed run", l.reads)
 	}
 	if got := mustJSON(t, runs[0]); !strings.Contains(got, `"warning":"Xero's total of invoice inv-1 (INV-0001) is EUR 112.00`) {
 		t.Errorf("run 0's JSON: %s", got)

@@ -186,6 +186,11 @@ const (
 	// MemoListens: whether the run takes later events of its deal (its
 	// connection had a settle_time or linger when it started).
 	MemoListens = "listens"
+	// MemoWarning: what the ERP target noticed about the invoice the run
+	// made (InvoiceDealResult.Warning), recorded only when it noticed
+	// something, so that `runs list` shows it without reading the run's
+	// result. Runs invoiced before warningMemoChange lack it.
+	MemoWarning = "warning"
 )
 
 // ErrTypeDealNotWon ends a run whose deal is no longer won (fetched, or
@@ -840,6 +845,10 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		attrs = append(attrs, ChangedAfterInvoiceKey.ValueSet(true))
 	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	// A warning is rare: the memo gets it then only, for the run list.
+	if created.Warning != "" && workflow.GetVersion(ctx, warningMemoChange, workflow.DefaultVersion, 1) == 1 {
+		_ = workflow.UpsertMemo(ctx, map[string]any{MemoWarning: created.Warning})
+	}
 
 	if in.WriteBack {
 		if r, err := writeBack(r, ev.Account, ev.Deal.ID, created); err != nil {
@@ -1244,6 +1253,11 @@ const restMaySendChange = "rest-may-have-sent"
 // hugeSubtotalChange versions leaving out of the invoiced run's search
 // attributes a subtotal no float holds.
 const hugeSubtotalChange = "huge-subtotal-left-out"
+
+// warningMemoChange versions recording the ERP target's warning about
+// the invoice in the run's memo (MemoWarning): runs invoiced with a
+// warning before it replay without that upsert.
+const warningMemoChange = "warning-in-memo"
 
 // refetchChange versions the fetch again of a deal found not won when an
 // event arrived during the fetch (runs whose history decided before the

@@ -44,6 +44,8 @@ type fakeTarget struct {
 	// duringInvoice, if set, runs in the nth invoice attempt (from 1).
 	duringInvoice func(n int)
 	attempts      int
+	// warning, if set, is what the target notices about each invoice.
+	warning string
 }
 
 func (f *fakeTarget) FindOrCreateCustomer(_ context.Context, c model.Customer, key string) (connectors.CustomerRef, error) {
@@ -79,7 +81,7 @@ func (f *fakeTarget) CreateInvoice(ctx context.Context, inv model.Invoice, _ con
 	f.keys[key] = true
 	f.invoices++
 	f.totals = append(f.totals, inv.Total.StringFixed(2))
-	return connectors.InvoiceResult{InvoiceID: "INV-" + inv.Reference, Number: "N-1"}, nil
+	return connectors.InvoiceResult{InvoiceID: "INV-" + inv.Reference, Number: "N-1", Warning: f.warning}, nil
 }
 
 func (f *fakeTarget) PlanInvoice(model.Invoice, connectors.CustomerRef, string) (connectors.Request, error) {
@@ -771,6 +773,37 @@ func TestInvoiceDealRechecksTheStageBeforeTheInvoice(t *testing.T) {
 // before the change replay with it: the SDK's test environment panics on
 // that refused upsert, which a worker returns as an error, so that branch
 // is not run here.)
+// What the ERP target noticed about the invoice (its total differs) is
+// in the run's result and, for the run list, in its memo; a run without
+// a warning upserts no memo for it.
+func TestInvoiceDealRecordsTheTargetsWarningInTheMemo(t *testing.T) {
+	for _, warning := range []string{"invoice total differs in the ERP erp_total=112.00 invoice_total=131.84", ""} {
+		erp := &fakeTarget{keys: map[string]bool{}, warning: warning}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		var memos []map[string]any
+		env.OnUpsertMemo(mock.Anything).Run(func(args mock.Arguments) {
+			memos = append(memos, args.Get(0).(map[string]any))
+		}).Return(nil)
+		env.ExecuteWorkflow(InvoiceDeal, input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-12", "100.00")}))
+		var r InvoiceDealResult
+		if err := env.GetWorkflowResult(&r); err != nil || r.Warning != warning {
+			t.Fatalf("%v, result warning %q, want %q", err, r.Warning, warning)
+		}
+		var recorded []any
+		for _, m := range memos {
+			if w, ok := m[MemoWarning]; ok {
+				recorded = append(recorded, w)
+			}
+		}
+		switch {
+		case warning != "" && !slices.Equal(recorded, []any{warning}):
+			t.Errorf("memo warnings %v, want [%s]", recorded, warning)
+		case warning == "" && len(recorded) > 0:
+			t.Errorf("memo warnings %v, want none without a warning", recorded)
+		}
+	}
+}
+
 func TestInvoiceDealLeavesOutASubtotalNoFloatHolds(t *testing.T) {
 	huge := "1" + strings.Repeat("0", 400)
 	erp := &fakeTarget{keys: map[string]bool{}}

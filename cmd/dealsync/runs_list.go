@@ -42,14 +42,14 @@ the settings they differ in (connection "shop": this worker's target is
 "books", the run's is "books" (other tenant_id)); each completed run
 whose ERP noticed something about the invoice it made (its total
 differs) is followed by "warning: " and that warning from the run's
-result, cut alike; with --json each run's
+memo, cut alike (runs completed before this release show none);
+with --json each run's
 workflow ID, run ID, workflow type, execution status, start and close
 times, dealsync's search attributes, the memo's mapping and hash, and
 failure_type and failure_message (or warning) whole. The failures are
 read from the runs' close events, one read per failed or terminated run
-listed (and per completed run whose SyncStatus is invoiced, for its
-warning); one that cannot be read is noted (failure_read_error) and does
-not stop the list. A running run whose workflow task fails again and again (a worker
+listed (no other closed run is read); one that cannot be read is noted
+(failure_read_error) and does not stop the list. A running run whose workflow task fails again and again (a worker
 without its connection refuses it) is followed by a line saying so, with
 the attempt (workflow_task_attempt) and the message of its last
 WorkflowTaskFailed event, its first line (workflow_task_failure), read
