@@ -97,21 +97,30 @@ const mappingAdvicePrefix = "fix the mapping (dealsync mapping test "
 // reads the same deal: --connection, --fetch and the account, as
 // fetchedMappingAdvice says.
 func mappingAdvice(name, path, configPath string, fetched *fetchedDeal) string {
+	cmd := "dealsync mapping test" + mappingToTest(name, path, configPath)
 	if fetched != nil {
-		return fetchedMappingAdvice(configPath, *fetched)
+		return fetchedMappingAdvice(cmd, *fetched)
 	}
-	cmd := "dealsync mapping test"
-	switch {
-	case configPath != "" && name != "":
-		cmd += " --config " + quote(configPath) + " --mapping " + quote(name)
-	case path != "":
-		cmd += " --file " + quote(path)
-	case name != "":
-		cmd += " --mapping " + quote(name)
-	default:
+	if name == "" && path == "" {
 		cmd += " --mapping NAME"
 	}
 	return "fix the mapping (" + cmd + " --deal FILE dry-runs it on a deal event saved as FILE)" + retryTail
+}
+
+// mappingToTest is the flags of `mapping test` that name the mapping a
+// run used: --config and --mapping when the worker has a config file,
+// else the mapping's file (--file), else its name; "" when neither is
+// known.
+func mappingToTest(name, path, configPath string) string {
+	switch {
+	case configPath != "" && name != "":
+		return " --config " + quote(configPath) + " --mapping " + quote(name)
+	case path != "":
+		return " --file " + quote(path)
+	case name != "":
+		return " --mapping " + quote(name)
+	}
+	return ""
 }
 
 // fetchedDeal is the deal a run read from its connection's CRM.
@@ -120,15 +129,12 @@ type fetchedDeal struct {
 }
 
 // fetchedMappingAdvice is mappingAdvice for a run that read its deal d
-// from the CRM: `dealsync mapping test --connection … --fetch …` reads it
-// again, as the run did, and dry-runs the connection's mapping on it
-// (--account when the run names one; --config the worker's, when it has
-// one).
-func fetchedMappingAdvice(configPath string, d fetchedDeal) string {
-	cmd := "dealsync mapping test"
-	if configPath != "" {
-		cmd += " --config " + quote(configPath)
-	}
+// from the CRM: cmd, `dealsync mapping test` with the run's mapping
+// (mappingToTest: not the connection's current one, which a reload may
+// have changed since), and `--connection … --fetch …`, which reads the
+// deal again, as the run did, and dry-runs that mapping on it
+// (--account when the run names one).
+func fetchedMappingAdvice(cmd string, d fetchedDeal) string {
 	cmd += " --connection " + quote(d.connection) + " --fetch " + quote(d.dealID)
 	if d.account != "" {
 		cmd += " --account " + quote(d.account)

@@ -160,9 +160,12 @@ func TestMapDealMappingErrorNamesTheMappingToTest(t *testing.T) {
 // A run that read its deal from the CRM (a HubSpot, Salesforce or
 // Pipedrive connection: its events are thin) has no deal file to give
 // `mapping test --deal`: its MappingError names the --fetch of the same
-// deal, with the connection and the account, and the worker's config.
+// deal, with the connection and the account, and the mapping the run
+// used: the worker's config and the mapping's name, else the mapping's
+// file (not the connection's current mapping, which may be another).
 func TestMapDealMappingErrorOfAFetchedDealNamesTheFetch(t *testing.T) {
-	file, err := mapping.Parse("bad.yaml", []byte("name: bad\ninvoice:\n  reference: 'string(dec(deal.name))'\n"))
+	path := t.TempDir() + "/my maps/bad.yaml"
+	file, err := mapping.Parse(path, []byte("name: bad\ninvoice:\n  reference: 'string(dec(deal.name))'\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,9 +174,9 @@ func TestMapDealMappingErrorOfAFetchedDealNamesTheFetch(t *testing.T) {
 		Company: model.Company{ID: "C", Name: "Acme"},
 	}}
 	for _, c := range []struct{ config, account, want string }{
-		{"/etc/dealsync/dealsync.yaml", "6083095", "; fix the mapping (dealsync mapping test --config /etc/dealsync/dealsync.yaml --connection pd --fetch 213973 --account 6083095 " +
+		{"/etc/dealsync/dealsync.yaml", "6083095", "; fix the mapping (dealsync mapping test --config /etc/dealsync/dealsync.yaml --mapping bad --connection pd --fetch 213973 --account 6083095 " +
 			"reads the deal from the CRM as the run did and dry-runs the mapping on it), then start the run again with dealsync runs retry"},
-		{"", "", "; fix the mapping (dealsync mapping test --connection pd --fetch 213973 reads the deal from the CRM as the run did and dry-runs the mapping on it), then start"},
+		{"", "", "; fix the mapping (dealsync mapping test --file '" + path + "' --connection pd --fetch 213973 reads the deal from the CRM as the run did and dry-runs the mapping on it), then start"},
 	} {
 		a := &activities.Activities{Connections: oneConnection{activities.Connection{Mapper: file, Fetcher: noFetch{}}}, ConfigPath: c.config}
 		ev.Account = c.account
