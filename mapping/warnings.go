@@ -54,12 +54,16 @@ var legacyZones = map[string]string{
 func (p *parser) warnZone(n *yaml.Node, name string, loc *time.Location) {
 	winter, summer := zoneOffsets(loc)
 	if m := etcGMTRE.FindStringSubmatch(name); m != nil && strings.TrimLeft(m[2], "0") != "" {
-		other := "Etc/GMT-" + m[2]
-		if m[1] == "-" {
-			other = "Etc/GMT+" + m[2]
+		// The opposite zone, as an example of the sign, when it exists:
+		// Etc/GMT-13 and -14 (UTC+13, +14) have no Etc/GMT+13, +14.
+		opposite := ""
+		if m[1] == "+" {
+			opposite = fmt.Sprintf(" (Etc/GMT-%s is %s)", m[2], utcOffset(-winter))
+		} else if -winter >= -12*3600 {
+			opposite = fmt.Sprintf(" (Etc/GMT+%s is %s)", m[2], utcOffset(-winter))
 		}
-		p.warn(n, "time_zone", "%q is %s all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich (%s is %s); "+
-			"for a place's time, name its city zone, such as America/New_York or Europe/Berlin", name, utcOffset(winter), other, utcOffset(-winter))
+		p.warn(n, "time_zone", "%q is %s all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich%s; "+
+			"for a place's time, name its city zone, such as America/New_York or Europe/Berlin", name, utcOffset(winter), opposite)
 		return
 	}
 	city, ok := legacyZones[name]
@@ -105,7 +109,8 @@ func (p *parser) warnTaxRate(n *yaml.Node, key, written, instead string, r decim
 		return
 	}
 	pct := r.Shift(2).String()
-	p.warn(n, key, "%s is %s %%: tax rates are percentages; for %s %% write %s", written, r.String(), pct, strings.Replace(instead, "%", pct, 1))
+	p.warn(n, key, "%s is %s %%: tax rates are percentages; for %s %% write %s; if %s %% is meant, ignore this warning",
+		written, r.String(), pct, strings.Replace(instead, "%", pct, 1), r.String())
 }
 
 // warnTaxRateLiterals warns of each dec("…") written in a tax_rate

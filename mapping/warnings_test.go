@@ -21,6 +21,10 @@ func TestTimeZoneWarnings(t *testing.T) {
 		{"Etc/GMT+1", `w.yaml:2:12: time_zone: "Etc/GMT+1" is UTC-01:00 all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich (Etc/GMT-1 is UTC+01:00); ` +
 			"for a place's time, name its city zone, such as America/New_York or Europe/Berlin"},
 		{"Etc/GMT-10", `"Etc/GMT-10" is UTC+10:00 all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich (Etc/GMT+10 is UTC-10:00)`},
+		{"Etc/GMT+12", `"Etc/GMT+12" is UTC-12:00 all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich (Etc/GMT-12 is UTC+12:00); `},
+		// No Etc/GMT+13, +14 exists to name.
+		{"Etc/GMT-13", `"Etc/GMT-13" is UTC+13:00 all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich; for a place's time`},
+		{"Etc/GMT-14", `"Etc/GMT-14" is UTC+14:00 all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich; for a place's time`},
 		{"EST", `w.yaml:2:12: time_zone: "EST" is a legacy zone name: UTC-05:00 all year, without daylight saving; for a place's time, name its city zone, such as America/New_York (which has daylight saving)`},
 		{"MST", `"MST" is a legacy zone name: UTC-07:00 all year, without daylight saving; for a place's time, name its city zone, such as America/Denver (which has daylight saving)`},
 		{"HST", `"HST" is a legacy zone name: UTC-10:00 all year, without daylight saving; for a place's time, name its city zone, such as Pacific/Honolulu`},
@@ -80,7 +84,8 @@ func TestReloadLogsTheWarningsOfAChangedFile(t *testing.T) {
 // or more, and a fraction the rate is computed with, are not warned of.
 func TestTaxRateFractionWarnings(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
-		{"defaults:\n  tax_rate: 0.19\n", `t.yaml:3:13: defaults.tax_rate: 0.19 is 0.19 %: tax rates are percentages; for 19 % write 19`},
+		{"defaults:\n  tax_rate: 0.19\n", `t.yaml:3:13: defaults.tax_rate: 0.19 is 0.19 %: tax rates are percentages; for 19 % write 19; if 0.19 % is meant, ignore this warning`},
+		{"defaults:\n  tax_rate: 0.5\n", `defaults.tax_rate: 0.5 is 0.5 %: tax rates are percentages; for 50 % write 50; if 0.5 % is meant, ignore this warning`},
 		{"defaults:\n  tax_rate: \"0.075\"\n", `defaults.tax_rate: 0.075 is 0.075 %: tax rates are percentages; for 7.5 % write 7.5`},
 		{"invoice:\n  lines:\n    tax_rate: 'dec(\"0.19\")'\n", `t.yaml:4:15: invoice.lines.tax_rate: dec("0.19") is 0.19 %: tax rates are percentages; for 19 % write dec("19")`},
 		{"invoice:\n  lines:\n    tax_rate: 'item.has_tax_rate ? item.tax_rate : dec(\"0.07\")'\n", `invoice.lines.tax_rate: dec("0.07") is 0.07 %`},
