@@ -767,12 +767,6 @@ func TestInvoiceDealRechecksTheStageBeforeTheInvoice(t *testing.T) {
 	})
 }
 
-// An invoice whose subtotal no float holds still marks its run invoiced,
-// with its id: the Amount is left out. Before, it made the SDK refuse the
-// whole upsert, and the run stayed "pending" for operators. (Runs from
-// before the change replay with it: the SDK's test environment panics on
-// that refused upsert, which a worker returns as an error, so that branch
-// is not run here.)
 // What the ERP target noticed about the invoice (its total differs) is
 // in the run's result and, for the run list, in its memo; a run without
 // a warning upserts no memo for it.
@@ -804,6 +798,12 @@ func TestInvoiceDealRecordsTheTargetsWarningInTheMemo(t *testing.T) {
 	}
 }
 
+// An invoice whose subtotal no float holds still marks its run invoiced,
+// with its id: the Amount is left out. Before, it made the SDK refuse the
+// whole upsert, and the run stayed "pending" for operators. (Runs from
+// before the change replay with it: the SDK's test environment panics on
+// that refused upsert, which a worker returns as an error, so that branch
+// is not run here.)
 func TestInvoiceDealLeavesOutASubtotalNoFloatHolds(t *testing.T) {
 	huge := "1" + strings.Repeat("0", 400)
 	erp := &fakeTarget{keys: map[string]bool{}}
