@@ -313,6 +313,43 @@ func TestParseInvisibleOutsideIDs(t *testing.T) {
 	}
 }
 
+// Stages and owners are words, not keys: a Persian stage or name written
+// with a zero-width non-joiner, an emoji sequence with a joiner, a bidi
+// mark are taken as sent (a batch with one such owner was refused whole).
+// The format characters that show, such as the Arabic number sign U+0600,
+// are taken in ids too.
+func TestParseInvisibleInStagesAndOwners(t *testing.T) {
+	const (
+		won    = "\u0628\u0631\u0646\u062f\u0647\u200c\u0634\u062f\u0647" // برنده‌شده
+		owner  = "\u0639\u0644\u06cc\u200c\u0631\u0636\u0627"             // علی‌رضا
+		emoji  = "\U0001f9d1\u200d\U0001f4bc Won"                         // 🧑‍💼 Won
+		number = "\u0600\u0661\u0662"                                     // ؀١٢
+	)
+	body, _ := json.Marshal([]map[string]any{
+		{"event_id": "a", "deal": map[string]any{"id": "D-1", "stage": won, "previous_stage": "open\u200f", "owner": owner}},
+		{"event_id": "b", "deal": map[string]any{"id": "D-2", "stage": emoji, "previous_stage": emoji, "owner": "Ana\u200d"}},
+		{"event_id": "c" + number, "deal": map[string]any{"id": number, "stage": "won", "company": map[string]any{"id": "C" + number},
+			"line_items": []any{map[string]any{"sku": "S\u06dd1\U000110bd", "quantity": 1, "unit_price": "1"}}}},
+	})
+	evs, err := ParseEvents(body, "")
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("%d events, %v; want the three taken", len(evs), err)
+	}
+	if d := evs[0].Deal; d.Stage != won || d.Owner != owner || d.PreviousStage != "open\u200f" {
+		t.Errorf("stage %+q, previous %+q, owner %+q: want them as sent", d.Stage, d.PreviousStage, d.Owner)
+	}
+	if d := evs[1].Deal; d.Stage != emoji || d.PreviousStage != emoji || d.Owner != "Ana\u200d" {
+		t.Errorf("stage %+q, previous %+q, owner %+q: want them as sent", d.Stage, d.PreviousStage, d.Owner)
+	}
+	if e := evs[2]; e.EventID != "c"+number || e.Deal.ID != number || e.Deal.Company.ID != "C"+number || e.Deal.LineItems[0].SKU != "S\u06dd1\U000110bd" {
+		t.Errorf("event %+q, deal %+q, company %+q, sku %+q: want the number signs kept", e.EventID, e.Deal.ID, e.Deal.Company.ID, e.Deal.LineItems[0].SKU)
+	}
+	// The header's id is a key too.
+	if _, err := ParseEvents([]byte(`{"deal":{"id":"D-1","stage":"won"}}`), "msg\u200b1"); !errors.Is(err, connectors.ErrMalformed) {
+		t.Errorf("webhook-id with U+200B: %v, want malformed", err)
+	}
+}
+
 // A body compressed with gzip and sent without a Content-Encoding (which
 // the intake refuses) is told so, not that its text is in another
 // encoding than UTF-8.
@@ -421,13 +458,16 @@ func TestParseRequiredFields(t *testing.T) {
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"K-M\udbffller"}}}`, "deal.company.id: holds U+FFFD"},
 		// Invisible characters: "M-50" and "M-50\u200b" would be two deals
 		// (and customers, and invoices) that look the same.
-		{`{"event_id":"e","deal":{"id":"M-50\u200b","stage":"won"}}`, "deal.id: holds U+200B, an invisible format character (a zero-width space or joiner, a byte order mark, a bidi control, a soft hyphen): ids, stages and SKUs are printable text"},
+		{`{"event_id":"e","deal":{"id":"M-50\u200b","stage":"won"}}`, "deal.id: holds U+200B, an invisible format character (a zero-width space or joiner, a byte order mark, a bidi control, a soft hyphen): ids and SKUs are printable text"},
 		{`{"event_id":"e","deal":{"id":"\ufeffM-50","stage":"won"}}`, "deal.id: holds U+FEFF, an invisible format character"},
 		{`{"event_id":"e","deal":{"id":"M-27\u202eX","stage":"won"}}`, "deal.id: holds U+202E, an invisible format character"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C-1\u200d"}}}`, "deal.company.id: holds U+200D, an invisible format character"},
-		{`{"event_id":"e","deal":{"id":"D-1","stage":"w\u2066on"}}`, "deal.stage: holds U+2066, an invisible format character"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","line_items":[{"sku":"S\u2066-1","quantity":1,"unit_price":"1"}]}}`, "deal.line_items[0].sku: holds U+2066, an invisible format character"},
+		{`{"event_id":"\ufeffe","deal":{"id":"D-1","stage":"won"}}`, "event_id: holds U+FEFF, an invisible format character"},
+		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C\u200b-1"}}}`, "deal.company.id: holds U+200B, an invisible format character"},
+		{`{"event_id":"e","deal":{"id":"\u0600M\u200b-50","stage":"won"}}`, "deal.id: holds U+200B, an invisible format character"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","line_items":[{"sku":"SKU\u00ad1","quantity":1,"unit_price":"1"}]}}`, "deal.line_items[0].sku: holds U+00AD, an invisible format character"},
-		{`{"event_id":"e\u2028f","deal":{"id":"D-1","stage":"won"}}`, "event_id: holds U+2028, a line or paragraph separator: ids, stages and SKUs are printable text"},
+		{`{"event_id":"e\u2028f","deal":{"id":"D-1","stage":"won"}}`, "event_id: holds U+2028, a line or paragraph separator: ids and SKUs are printable text"},
 		{`{"event_id":"e","deal":{"id":"D-1","stage":"won","company":{"id":"C-1\u2029"}}}`, "deal.company.id: holds U+2029, a line or paragraph separator"},
 		{"{\"event_id\":\"e\",\"deal\":{\"id\":\"Zo\xeb-7\",\"stage\":\"won\"}}", "the body is not UTF-8: byte 0xEB at byte offset 32 (line 1, column 33) is not"},
 		{"[\n{\"event_id\":\"e\",\"deal\":{\"id\":\"D\",\"stage\":\"won\",\n\"company\":{\"id\":\"K-M\xfcller\"}}}]", "byte 0xFC at byte offset 70 (line 3, column 21)"},

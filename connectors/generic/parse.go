@@ -105,7 +105,7 @@ func ParseEvents(body []byte, webhookID string) ([]model.DealEvent, error) {
 					// A header value may hold a tab or bytes that are not
 					// UTF-8, which an event_id in the body may not.
 					before := len(p.list) + p.extra
-					p.text(join(base, "event_id")+" (missing: the id made of the webhook-id header)", ev.EventID, false)
+					p.text(join(base, "event_id")+" (missing: the id made of the webhook-id header)", ev.EventID, false, true)
 					if len(p.list)+p.extra > before {
 						ev.EventID = ""
 					}
@@ -251,8 +251,9 @@ const maxCurrency = 16
 
 // ident reads an id-like value: a JSON string, or a JSON number kept exactly
 // as written, at most maxIdent bytes, of text (p.text; trimmed says the
-// caller trims the white space around it).
-func (p *problems) ident(path string, raw json.RawMessage, trimmed bool) string {
+// caller trims the white space around it, key that the value tells deals,
+// customers or events apart).
+func (p *problems) ident(path string, raw json.RawMessage, trimmed, key bool) string {
 	if isNull(raw) {
 		return ""
 	}
@@ -269,27 +270,34 @@ func (p *problems) ident(path string, raw json.RawMessage, trimmed bool) string 
 	if len(s) > maxIdent {
 		p.add(path, fmt.Sprintf("is %d bytes long; at most %d", len(s), maxIdent))
 	}
-	p.text(path, s, trimmed)
+	p.text(path, s, trimmed, key)
 	return s
 }
 
 // text refuses an id-like value s that two different values could share
-// or that no one can type: a control character (a line break, a NUL),
+// or that no one can type: a control character (a line break, a NUL), or
 // U+FFFD (what JSON decoding makes of a lone surrogate escape such as
-// "\ud800", or a header of bytes that are not UTF-8), or an invisible
-// character (invisible: a format character such as a zero-width space, a
-// byte order mark or a bidi control, or a line or paragraph separator),
-// with which "M-50" and "M-50\u200b" would be two deals, customers and
-// invoices that look the same everywhere they are shown. An id travels
-// into workflow ids, search attributes, the ERP's reference and log
-// lines, where such a character is refused (every retry of the delivery
-// failing alike) or makes two ids of what looks like one. White space
-// around a value that is trimmed (trimmed: event_id, deal.id, the stages)
-// is let through, as it always was; around one kept as sent (a company
-// id, an owner, a SKU), a line break or tab is refused too. Spaces other
-// than U+0020 (a no-break space, an ideographic space) are kept: they show
-// as spaces, and are typed (French and CJK typography).
-func (p *problems) text(path, s string, trimmed bool) {
+// "\ud800", or a header of bytes that are not UTF-8). An id travels into
+// workflow ids, search attributes, the ERP's reference and log lines,
+// where such a character is refused (every retry of the delivery failing
+// alike) or makes two ids of what looks like one. White space around a
+// value that is trimmed (trimmed: event_id, deal.id, the stages) is let
+// through, as it always was; around one kept as sent (a company id, an
+// owner, a SKU), a line break or tab is refused too.
+//
+// A key (key: event_id, deal.id, company.id, a SKU: the values by which
+// two events, deals, customers or products are told apart) may not hold
+// an invisible character either (invisible: a format character such as a
+// zero-width space, a byte order mark or a bidi control, or a line or
+// paragraph separator), with which "M-50" and "M-50\u200b" would be two
+// deals, customers and invoices that look the same everywhere they are
+// shown. Stages and owners are words, matched against the configuration
+// or only shown, and keep them: a Persian stage or name is written with a
+// zero-width non-joiner (U+200C), an emoji sequence with a joiner
+// (U+200D). Spaces other than U+0020 (a no-break space, an ideographic
+// space) are kept in keys too: they show as spaces, and are typed (French
+// and CJK typography).
+func (p *problems) text(path, s string, trimmed, key bool) {
 	inner := s
 	if trimmed {
 		inner = strings.TrimSpace(s)
@@ -299,24 +307,27 @@ func (p *problems) text(path, s string, trimmed bool) {
 		p.add(path, fmt.Sprintf("holds the control character %U: ids, stages and SKUs are printable text", r))
 	} else if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
 		p.add(path, "holds U+FFFD, the replacement character, or bytes that are not UTF-8 (what a lone UTF-16 surrogate escape such as \\ud800 decodes to): ids, stages and SKUs are text that two different values cannot share")
-	} else if i := strings.IndexFunc(inner, invisible); i >= 0 {
+	} else if i := strings.IndexFunc(inner, invisible); key && i >= 0 {
 		r, _ := utf8.DecodeRuneInString(inner[i:])
 		what := "an invisible format character (a zero-width space or joiner, a byte order mark, a bidi control, a soft hyphen)"
 		if !unicode.Is(unicode.Cf, r) {
 			what = "a line or paragraph separator"
 		}
-		p.add(path, fmt.Sprintf("holds %U, %s: ids, stages and SKUs are printable text; with it, an id looks like the id without it and would be another deal, customer or invoice", r, what))
+		p.add(path, fmt.Sprintf("holds %U, %s: ids and SKUs are printable text; with it, an id looks like the id without it and would be another deal, customer or invoice", r, what))
 	}
 }
 
-// invisible says whether r is a character an id may not hold although it
+// invisible says whether r is a character a key may not hold although it
 // is no control character: a format character (Unicode's Cf: U+200B zero
 // width space, U+200C/U+200D zero width (non-)joiner, U+FEFF byte order
 // mark, the bidi controls U+202A–U+202E and U+2066–U+2069, U+00AD soft
 // hyphen, …), shown as nothing, or a line or paragraph separator (U+2028,
-// U+2029), a line break.
+// U+2029), a line break. The format characters that show (Unicode's
+// prepended concatenation marks: U+0600–U+0605 such as the Arabic number
+// sign, U+06DD, U+070F, U+0890–U+0891, U+08E2, U+110BD, U+110CD) are
+// written in numbers and are no more invisible than a digit.
 func invisible(r rune) bool {
-	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) && !unicode.Is(unicode.Prepended_Concatenation_Mark, r)
 }
 
 // dec reads an exact decimal from a JSON string or number. Absent, null and
@@ -374,7 +385,7 @@ func (p *problems) event(base string, raw json.RawMessage) model.DealEvent {
 		}
 		return ev
 	}
-	ev.EventID = strings.TrimSpace(p.ident(join(base, "event_id"), m["event_id"], true))
+	ev.EventID = strings.TrimSpace(p.ident(join(base, "event_id"), m["event_id"], true, true))
 	if s := p.str(join(base, "occurred_at"), m["occurred_at"]); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -403,16 +414,16 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 	// Ids and stages are compared and keyed as sent: " D-1" would be
 	// another deal's run, "won " no won stage. Spaces around them are a
 	// sender's, not part of them.
-	d.ID = strings.TrimSpace(p.ident(f("id"), m["id"], true))
+	d.ID = strings.TrimSpace(p.ident(f("id"), m["id"], true, true))
 	if d.ID == "" {
 		p.add(f("id"), "is required")
 	}
 	d.Name = p.str(f("name"), m["name"])
-	d.Stage = strings.TrimSpace(p.ident(f("stage"), m["stage"], true))
+	d.Stage = strings.TrimSpace(p.ident(f("stage"), m["stage"], true, false))
 	if d.Stage == "" {
 		p.add(f("stage"), "is required")
 	}
-	d.PreviousStage = strings.TrimSpace(p.ident(f("previous_stage"), m["previous_stage"], true))
+	d.PreviousStage = strings.TrimSpace(p.ident(f("previous_stage"), m["previous_stage"], true, false))
 	if amount, ok := p.dec(f("amount"), m["amount"]); ok {
 		d.Amount = decimal.NewNullDecimal(amount)
 	}
@@ -437,7 +448,7 @@ func (p *problems) deal(path string, raw json.RawMessage) model.Deal {
 			}
 		}
 	}
-	d.Owner = p.ident(f("owner"), m["owner"], false)
+	d.Owner = p.ident(f("owner"), m["owner"], false, false)
 	d.Company = p.company(f("company"), m["company"])
 	d.LineItems = p.lineItems(f("line_items"), m["line_items"])
 	d.Raw = m
@@ -451,7 +462,7 @@ func (p *problems) company(path string, raw json.RawMessage) model.Company {
 		return c
 	}
 	f := func(name string) string { return path + "." + name }
-	c.ID = p.ident(f("id"), m["id"], false)
+	c.ID = p.ident(f("id"), m["id"], false, true)
 	c.Name = p.str(f("name"), m["name"])
 	c.Email = p.str(f("email"), m["email"])
 	c.TaxID = p.str(f("tax_id"), m["tax_id"])
@@ -497,7 +508,7 @@ func (p *problems) lineItems(path string, raw json.RawMessage) []model.LineItem 
 		}
 		f := func(name string) string { return ip + "." + name }
 		var li model.LineItem
-		li.SKU = p.ident(f("sku"), m["sku"], false)
+		li.SKU = p.ident(f("sku"), m["sku"], false, true)
 		li.Description = p.str(f("description"), m["description"])
 		li.Quantity, _ = p.dec(f("quantity"), m["quantity"])
 		li.UnitPrice, _ = p.dec(f("unit_price"), m["unit_price"])
