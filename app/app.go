@@ -586,7 +586,9 @@ func connectionTargets(cfg *config.Config, c *connections.Connection) []connecti
 // which of its timings work against each other
 // (config.Config.TimingWarnings), which files it writes are in a
 // directory this process cannot write (config.Config.UnwritableFileWarnings),
-// and which files it gives by a path relative to the working directory
+// which two connections list one CRM account and invoice it into one
+// target (config.Config.SharedAccountWarnings), and which files it gives
+// by a path relative to the working directory
 // (config.Config.RelativePathWarnings).
 func EnvWarnings(cfg *config.Config) []string {
 	var out []string
@@ -598,6 +600,7 @@ func EnvWarnings(cfg *config.Config) []string {
 	}
 	out = append(out, cfg.TimingWarnings()...)
 	out = append(out, cfg.UnwritableFileWarnings()...)
+	out = append(out, cfg.SharedAccountWarnings()...)
 	return append(out, cfg.RelativePathWarnings()...)
 }
 

@@ -163,7 +163,6 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	}
 	loadMappings(cfg, file, ps, !o.noMappings)
 	checkSharedIDs(cfg, ps)
-	checkSharedAccounts(cfg, ps)
 	checkSharedGrants(cfg, ps)
 	checkPublicBaseURL(cfg, ps)
 	checkMetricsListen(cfg, ps)
@@ -636,17 +635,20 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 	}
 }
 
-// checkSharedAccounts refuses two connections that list one CRM account
-// (connectors.ConfiguredAccounts: a HubSpot portal, a Salesforce org, a
-// Pipedrive company) and invoice it into one target. Each connection
-// starts runs of its own (invoice/<connection>/<account>/<deal>, whose
-// idempotency keys are their own too), so a deal whose webhooks reach
-// both (two apps of one portal, two webhooks of one company) is invoiced
-// twice in that target. Into targets of their own, they are two ERPs'
+// SharedAccountWarnings name each two connections that list one CRM
+// account (connectors.ConfiguredAccounts: a HubSpot portal, a Salesforce
+// org, a Pipedrive company) and invoice it into one target. Each
+// connection starts runs of its own (invoice/<connection>/<account>/<deal>,
+// whose idempotency keys are their own too), so a deal whose webhooks
+// reach both and that both trigger on (two apps of one portal, two
+// webhooks of one company) is invoiced twice in that target. It is a
+// warning, not an error: connections of one account whose triggers never
+// take the same deal (one per pipeline, with won stages of their own)
+// invoice each deal once. Into targets of their own, they are two ERPs'
 // invoices. A generic connection names no account: two of them with one
 // secret may be two senders of different deals, which the config cannot
 // tell from one sender posting to both.
-func checkSharedAccounts(cfg *Config, ps *problems) {
+func (cfg *Config) SharedAccountWarnings() []string {
 	type use struct{ conn, account string }
 	type pair struct{ first, second, target string }
 	type shared struct {
@@ -686,6 +688,7 @@ func checkSharedAccounts(cfg *Config, ps *problems) {
 	order := slices.SortedFunc(maps.Keys(pairs), func(a, b pair) int {
 		return cmp.Or(cmp.Compare(a.second, b.second), cmp.Compare(a.first, b.first), cmp.Compare(a.target, b.target))
 	})
+	var out []string
 	for _, p := range order {
 		sh := pairs[p]
 		var names []string
@@ -696,12 +699,17 @@ func checkSharedAccounts(cfg *Config, ps *problems) {
 		if len(names) > 1 {
 			what, it = sh.kind+"s "+strings.Join(names, ", "), "them"
 		}
-		ps.add(sh.via, fmt.Sprintf(
-			"connections %s and %s both list %s and invoice %s into target %q; each connection starts runs of its own for a deal "+
+		out = append(out, fmt.Sprintf(
+			"%s: connections %s and %s both list %s and invoice %s into target %q; each connection starts runs of its own for a deal "+
 				"(invoice/%s/%s/<deal> and invoice/%s/%s/<deal>, with idempotency keys of their own), so a deal whose webhooks reach both "+
-				"would be invoiced twice. List each account on one connection only, or give each connection its own target",
-			p.first, p.second, what, it, p.target, p.first, sh.accounts[0][0], p.second, sh.accounts[0][1]))
+				"and that both trigger on is invoiced twice. Connections whose triggers never take the same deal (a pipeline each, "+
+				"won stages of their own) are fine as they are. Otherwise list each account on one connection only, or give each "+
+				"connection its own target; merging the two into one changes the workflow ids of their runs (invoice/<connection>/…), "+
+				"so a deal invoiced under the name removed is no longer seen as a duplicate by the connection kept: an event of it "+
+				"that the kept connection triggers on invoices it again",
+			sh.via, p.first, p.second, what, it, p.target, p.first, sh.accounts[0][0], p.second, sh.accounts[0][1]))
 	}
+	return out
 }
 
 // rotatingGrant is implemented by the config of a target whose OAuth

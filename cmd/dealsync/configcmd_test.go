@@ -287,6 +287,29 @@ connections:
 	}
 }
 
+// Two connections of one Pipedrive company into one target (a pipeline
+// each, won stages of their own) are a valid config, with a warning that
+// a deal both trigger on is invoiced twice.
+func TestConfigCheckWarnsOfTwoConnectionsOfOneAccount(t *testing.T) {
+	conn := func(name, stage string) string {
+		return fmt.Sprintf(`  %s:
+    target: sandbox
+    trigger: {won_stages: [%s]}
+    source:
+      type: pipedrive
+      webhook_user: dealsync
+      webhook_password: correct-horse
+      accounts:
+        "6083095": {api_token: t}
+`, name, stage)
+	}
+	cfg := writeConfig(t, "connections:\n"+conn("pd-sales", "won")+conn("pd-renewals", "renewed"))
+	out, err := runOut(context.Background(), "--config", cfg, "config", "check", "--dev")
+	if err != nil || !regexp.MustCompile(`warning +connections.pd-sales.target: connections pd-renewals and pd-sales both list Pipedrive company 6083095 and invoice it into target "sandbox"; .* is invoiced twice`).MatchString(out) {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+}
+
 // A DEALSYNC_* variable that sets no key (misspelt, or of a connection the
 // file does not have) is named as a warning, not silently ignored.
 func TestConfigCheckWarnsOfEnvironmentThatSetsNothing(t *testing.T) {
