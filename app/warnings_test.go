@@ -328,3 +328,26 @@ func TestWarningsOfTheMappingFile(t *testing.T) {
 		t.Errorf("warnings of other (Europe/Berlin):\n%s", got)
 	}
 }
+
+// Two Salesforce orgs whose 18-character ids differ in case only are two
+// accounts: connections of one each, into one target, are not warned of;
+// a connection listing the 15 characters they share (its case lost to the
+// config loader) is, with each, as the source would take either org's
+// messages on it.
+func TestSharedAccountWarningsTellSalesforceOrgsApart(t *testing.T) {
+	sf := func(name, org string) string {
+		return fmt.Sprintf("  %s:\n    target: erp\n    trigger: {won_stages: [won]}\n    source: {type: salesforce, endpoint_token: tok-%s, accounts: {%q: {instance_url: \"https://a.my.salesforce.com\", client_id: c, client_secret: s}}}\n", name, name, org)
+	}
+	yaml := "targets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n" +
+		sf("sf-a", "00D5w000004qGTOEA2") + sf("sf-b", "00D5w000004QGTOEA4")
+	cfg, _ := loadAndBuild(t, writeIn(t, t.TempDir(), "dealsync.yaml", yaml))
+	if ws := cfg.SharedAccountWarnings(); len(ws) != 0 {
+		t.Errorf("two orgs: warnings %q, want none", ws)
+	}
+	cfg, _ = loadAndBuild(t, writeIn(t, t.TempDir(), "dealsync.yaml", yaml+sf("sf-c", "00D5w000004qGTO")))
+	ws := cfg.SharedAccountWarnings()
+	if len(ws) != 2 || !strings.HasPrefix(ws[0], "connections.sf-c.target: connections sf-a and sf-c both list Salesforce org 00d5w000004qgto ") ||
+		!strings.HasPrefix(ws[1], "connections.sf-c.target: connections sf-b and sf-c both list Salesforce org 00d5w000004qgto ") {
+		t.Errorf("a 15-character id of both: warnings %q, want one with each", ws)
+	}
+}

@@ -348,6 +348,12 @@ connections:
 			t.Errorf("%q: warnings %q\nwant one starting %s", b, ws, want)
 		}
 	}
+	// A third connection of it is named with the first only.
+	ws := load("      accounts: {\"62515\": a}\n    target: erp\n  hs3:\n    source:\n      type: test-org\n      accounts: {\"62515\": a}\n    target: erp\n")
+	if len(ws) != 2 || !strings.HasPrefix(ws[0], "connections.hs2.target: connections hs and hs2 both list test org 62515 ") ||
+		!strings.HasPrefix(ws[1], "connections.hs3.target: connections hs and hs3 both list test org 62515 ") {
+		t.Errorf("three connections of one account: warnings %q, want hs with hs2, hs with hs3", ws)
+	}
 	for _, b := range []string{
 		"      accounts: {\"62515\": a}\n    target: erp2\n",
 		"      accounts: {\"62515\": a, \"1\": b}\n    target: erp\n    account_targets: {\"62515\": erp2}\n",

@@ -649,13 +649,16 @@ func checkSharedIDs(cfg *Config, ps *problems) {
 // secret may be two senders of different deals, which the config cannot
 // tell from one sender posting to both.
 func (cfg *Config) SharedAccountWarnings() []string {
-	type use struct{ conn, account string }
+	type use struct {
+		conn, account, key string
+		second             bool // found under an earlier connection
+	}
 	type pair struct{ first, second, target string }
 	type shared struct {
 		kind, via string
 		accounts  [][2]string // as the first and the second connection write them
 	}
-	firsts := map[[3]string]use{} // source type, account key, target → first connection
+	uses := map[[2]string][]use{} // source type, target → the accounts of the connections before
 	pairs := map[pair]*shared{}
 	for _, name := range sortedNames(cfg.Connections) {
 		c := cfg.Connections[name]
@@ -663,26 +666,36 @@ func (cfg *Config) SharedAccountWarnings() []string {
 		if !ok {
 			continue
 		}
+		same := func(a, b use) bool { return a.key == b.key }
+		if m, ok := src.(connectors.AccountMatcher); ok {
+			same = func(a, b use) bool { return m.SameCRMAccount(a.account, b.account) }
+		}
 		kind, keys := src.CRMAccounts()
 		for _, account := range sortedNames(keys) {
 			target, via := c.Target, "connections."+name+".target"
 			if t, ok := c.AccountTargets[account]; ok {
 				target, via = t, "connections."+name+".account_targets."+account
 			}
-			k := [3]string{c.Source.Type, keys[account], target}
-			first, seen := firsts[k]
-			if !seen {
-				firsts[k] = use{conn: name, account: account}
-				continue
+			k := [2]string{c.Source.Type, target}
+			u := use{conn: name, account: account, key: keys[account]}
+			// Each connection before this one that lists it first (one
+			// account written twice in one connection is not two; a
+			// third connection of it is named with the first only). A
+			// Salesforce org's 15 characters may be the start of two orgs'
+			// ids, each on a connection of its own: named with both.
+			seen := map[string]bool{}
+			for _, prev := range uses[k] {
+				if prev.conn == name || prev.second || seen[prev.conn] || !same(prev, u) {
+					continue
+				}
+				seen[prev.conn], u.second = true, true
+				p := pair{prev.conn, name, target}
+				if pairs[p] == nil {
+					pairs[p] = &shared{kind: kind, via: via}
+				}
+				pairs[p].accounts = append(pairs[p].accounts, [2]string{prev.account, account})
 			}
-			if first.conn == name {
-				continue // one account written twice in one connection
-			}
-			p := pair{first.conn, name, target}
-			if pairs[p] == nil {
-				pairs[p] = &shared{kind: kind, via: via}
-			}
-			pairs[p].accounts = append(pairs[p].accounts, [2]string{first.account, account})
+			uses[k] = append(uses[k], u)
 		}
 	}
 	order := slices.SortedFunc(maps.Keys(pairs), func(a, b pair) int {

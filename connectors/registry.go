@@ -48,10 +48,19 @@ type IDsPerAccount interface {
 // Salesforce org, a Pipedrive company). CRMAccounts says what an account
 // is ("HubSpot portal") and maps each account the config names, as it
 // writes it, to a key that is one for every spelling of one account (a
-// Salesforce org's 15- and 18-character ids): `config check` refuses two
+// Salesforce org's 15- and 18-character ids): `config check` warns of two
 // connections that list one account and invoice it into one target.
 type ConfiguredAccounts interface {
 	CRMAccounts() (kind string, keys map[string]string)
+}
+
+// AccountMatcher is implemented by the config of a source (Salesforce)
+// whose accounts' spellings are not one key each: a 15-character org id
+// names every org whose 18-character id begins with it. SameCRMAccount
+// says whether two accounts, as the configs write them, are one; without
+// it, two accounts are one when their CRMAccounts keys are equal.
+type AccountMatcher interface {
+	SameCRMAccount(a, b string) bool
 }
 
 var (

@@ -713,12 +713,40 @@ func TestParseWarnsOfAMessageWithoutIsWon(t *testing.T) {
 	}
 }
 
-// An org is one account for config check's refusal of two connections
-// that list it (connectors.ConfiguredAccounts) in its 15- and its
-// 18-character form, as the config loader writes them (lower case).
-func TestCRMAccountsKeyAnOrgByItsFirst15Characters(t *testing.T) {
-	kind, keys := Config{Accounts: map[string]Account{"00d5w000004qgtoea2": {}, "00d5w000004qgto": {}, "00d5w000004qgtpaaa": {}}}.CRMAccounts()
-	if kind != "Salesforce org" || keys["00d5w000004qgtoea2"] != keys["00d5w000004qgto"] || keys["00d5w000004qgtpaaa"] == keys["00d5w000004qgto"] {
-		t.Errorf("%s %v: want the 15- and 18-character forms of one org under one key, another org under another", kind, keys)
+// An org is one account for config check's warning of two connections
+// that list it (connectors.ConfiguredAccounts, AccountMatcher) as the
+// source finds it: two 18-character ids are one org when they are equal
+// (lower-cased by the config loader, two orgs whose ids differ in case
+// only still differ in their last characters), a 15-character id is the
+// org of the 18-character ids that begin with it.
+func TestSameCRMAccountAsTheSourceFindsAnOrg(t *testing.T) {
+	const (
+		org   = "00d5w000004qgtoea2" // 00D5w000004qGTOEA2
+		other = "00d5w000004qgtoea4" // 00D5w000004QGTOEA4: differs in case only
+	)
+	var c Config
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{org, org, true},
+		{org, " 00D5W000004QGTOEA2", true},
+		{org, other, false},
+		{org, "00d5w000004qgto", true},
+		{"00d5w000004qgto", other, true}, // its case lost: both orgs' 15 characters
+		{"00d5w000004qgto", "00d5w000004qgto", true},
+		{org, "00d5w000004qgtp", false},
+		{org, "00d5w000004qgtpaaa", false},
+	} {
+		if got := c.SameCRMAccount(tc.a, tc.b); got != tc.want {
+			t.Errorf("SameCRMAccount(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := c.SameCRMAccount(tc.b, tc.a); got != tc.want {
+			t.Errorf("SameCRMAccount(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+	kind, keys := Config{Accounts: map[string]Account{org: {}, other: {}}}.CRMAccounts()
+	if kind != "Salesforce org" || keys[org] == keys[other] {
+		t.Errorf("%s %v: want two orgs under two keys", kind, keys)
 	}
 }

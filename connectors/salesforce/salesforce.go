@@ -108,18 +108,34 @@ type Config struct {
 var _ connectors.ConfiguredAccounts = Config{}
 
 // CRMAccounts implements connectors.ConfiguredAccounts: the org ids, each
-// keyed by its first 15 characters in lower case (the config loader
-// lower-cases keys), which its 15- and 18-character forms share.
+// keyed by itself in lower case (the config loader lower-cases keys);
+// SameCRMAccount says which of them are one org.
 func (c Config) CRMAccounts() (string, map[string]string) {
 	keys := make(map[string]string, len(c.Accounts))
 	for id := range c.Accounts {
-		key := strings.ToLower(strings.TrimSpace(id))
-		if len(key) > 15 {
-			key = key[:15]
-		}
-		keys[id] = key
+		keys[id] = strings.ToLower(strings.TrimSpace(id))
 	}
 	return "Salesforce org", keys
+}
+
+var _ connectors.AccountMatcher = Config{}
+
+// SameCRMAccount implements connectors.AccountMatcher as the source finds
+// an org (account): two 18-character ids are one org when they are equal
+// (in lower case, as the config loader writes them: the last three
+// characters say the case of the first 15, so two orgs whose ids differ
+// in case only differ there too); a 15-character id (its case lost to the
+// config loader) is the org of every 18-character id that begins with it,
+// and of the same 15 characters.
+func (Config) SameCRMAccount(a, b string) bool {
+	a, b = strings.ToLower(strings.TrimSpace(a)), strings.ToLower(strings.TrimSpace(b))
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(a) == 15 && len(b) == 18 {
+		return b[:15] == a
+	}
+	return a == b
 }
 
 // Account is one Salesforce org. Give ClientSecret (client credentials
