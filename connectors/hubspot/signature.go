@@ -24,10 +24,10 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/crmkit"
@@ -276,14 +276,9 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		return mismatch
 	}
 	// v1 signs the secret and the body only: the URL cannot be why.
-	// HubSpot signs the URL with its query: the hint shows it as
-	// received, but for the values of parameters that look like a
-	// credential (shownURL).
-	shown, hidden := shownURL(w.URL)
-	hint := fmt.Sprintf(" (is the public URL %q what HubSpot calls?)", shown)
-	if len(hidden) > 0 {
-		hint = fmt.Sprintf(" (is the public URL %q what HubSpot calls? the value of %s is not shown)", shown, wording.SomeOf(hidden, 3))
-	}
+	// HubSpot signs the URL with its query: the hint shows its parameters'
+	// names as received, never their values (shownURL).
+	hint := fmt.Sprintf(" (is the public URL %q what HubSpot calls?)", shownURL(w.URL))
 	if what == "v1" {
 		hint = " (v1 signs the client secret and the body: is it the app's client secret?)"
 	}
@@ -307,46 +302,35 @@ func portalName(p string) string {
 	return "portal " + p
 }
 
+// maxShownQuery bounds the query shownURL shows, in bytes: it is the
+// sender's, answered to a caller not authenticated and logged.
+const maxShownQuery = 100
+
 // shownURL is u, a URL HubSpot signed with its query, as a message shows
-// it: the query as received (signed as it is), but for the value of a
-// parameter whose name looks like a credential (token, key, secret,
-// password, signature, auth, code, credential, session), which is "…".
-// hidden names those parameters.
-func shownURL(u string) (shown string, hidden []string) {
+// it: the query's parameter names as received (signed as they are), in
+// their order, each value as "…" (a value may be a credential, whatever
+// its parameter is named: jwt, hmac, bearer, t), the query cut to
+// maxShownQuery bytes.
+func shownURL(u string) string {
 	base, query, ok := strings.Cut(u, "?")
 	if !ok {
-		return u, nil
+		return u
 	}
 	parts := strings.Split(query, "&")
 	for i, p := range parts {
-		name, _, hasValue := strings.Cut(p, "=")
-		if !hasValue {
-			continue
-		}
-		plain, err := url.QueryUnescape(name)
-		if err != nil {
-			plain = name
-		}
-		if credentialLike(plain) {
+		if name, _, hasValue := strings.Cut(p, "="); hasValue {
 			parts[i] = name + "=…"
-			hidden = append(hidden, plain)
 		}
 	}
-	return base + "?" + strings.Join(parts, "&"), hidden
-}
-
-// credentialWords are what the name of a query parameter that may hold
-// a credential has in it.
-var credentialWords = []string{"token", "key", "secret", "pass", "pwd", "sig", "auth", "code", "cred", "session"}
-
-func credentialLike(name string) bool {
-	name = strings.ToLower(name)
-	for _, w := range credentialWords {
-		if strings.Contains(name, w) {
-			return true
+	query = strings.Join(parts, "&")
+	if len(query) > maxShownQuery {
+		cut := maxShownQuery
+		for cut > 0 && !utf8.RuneStart(query[cut]) {
+			cut--
 		}
+		query = query[:cut] + "…"
 	}
-	return false
+	return base + "?" + query
 }
 
 // portalOnly is what Verify reads of a body: before the signature is

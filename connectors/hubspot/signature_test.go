@@ -552,9 +552,10 @@ func TestPreviousSecretOnlyWhenNoCurrentKeyAdmits(t *testing.T) {
 }
 
 // HubSpot signs the URL it calls with its query: a signature that does
-// not match names the public URL verified with the query as received, so
-// that a query the proxy drops or adds shows, but not the values of
-// parameters that look like a credential.
+// not match names the public URL verified with the query's parameter
+// names as received, so that a query the proxy drops or adds shows, but
+// no value (any may be a credential, whatever its name: jwt, hmac,
+// bearer, t), and no more than 100 bytes of the query, the sender's.
 func TestMismatchHintNamesTheURLWithItsQuery(t *testing.T) {
 	s := testSource(t, nil)
 	now := time.Now()
@@ -569,12 +570,18 @@ func TestMismatchHintNamesTheURLWithItsQuery(t *testing.T) {
 		}
 		return err.Error()
 	}
-	if got, want := refuse(oursURI+"?a=1&b=2"), `(is the public URL "`+oursURI+`?a=1&b=2" what HubSpot calls?)`; !strings.Contains(got, want) {
+	if got, want := refuse(oursURI+"?a=1&b=2"), `(is the public URL "`+oursURI+`?a=…&b=…" what HubSpot calls?)`; !strings.Contains(got, want) {
 		t.Errorf("got %s\nwant %s", got, want)
 	}
-	got := refuse(oursURI + "?a=1&token=s3cr3t-value&API%5FKey=k3y-value&flag")
-	if want := `(is the public URL "` + oursURI + `?a=1&token=…&API%5FKey=…&flag" what HubSpot calls? the value of token, API_Key is not shown)`; !strings.Contains(got, want) ||
-		strings.Contains(got, "s3cr3t-value") || strings.Contains(got, "k3y-value") {
+	got := refuse(oursURI + "?jwt=j-value&hmac=h-value&bearer=b-value&hash=x-value&t=t-value&token=s3cr3t-value&API%5FKey=k3y-value&flag")
+	if want := `(is the public URL "` + oursURI + `?jwt=…&hmac=…&bearer=…&hash=…&t=…&token=…&API%5FKey=…&flag" what HubSpot calls?)`; !strings.Contains(got, want) ||
+		strings.Contains(got, "-value") || strings.Contains(got, "not shown") {
 		t.Errorf("got %s\nwant %s, without the values", got, want)
+	}
+	// A long query: cut, its first 100 bytes shown.
+	long := strings.Repeat("p", 150) + "=v"
+	got = refuse(oursURI + "?" + long)
+	if want := `(is the public URL "` + oursURI + `?` + strings.Repeat("p", 100) + `…" what HubSpot calls?)`; !strings.Contains(got, want) {
+		t.Errorf("got %s\nwant %s", got, want)
 	}
 }
