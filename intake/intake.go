@@ -469,11 +469,13 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &netErr) {
 			msg = "reading body: the connection failed before the body was read"
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr) {
+		if (errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr)) && !errors.Is(err, net.ErrClosed) {
 			// The sender closed (or reset) the connection before its
 			// body was whole: no payload to judge, and likely no one to
 			// read the answer. Counted apart (client_gone), not as a
-			// 400 of a payload the source cannot read.
+			// 400 of a payload the source cannot read. A connection this
+			// process closed itself (net.ErrClosed: the server shutting
+			// down) is not the sender's doing.
 			if note, ok := r.Context().Value(answerNoteKey{}).(*answerNote); ok {
 				note.clientGone = true
 			}

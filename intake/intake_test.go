@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/dealsync/dealsync/connections"
@@ -969,6 +970,32 @@ func TestBytesInAreTheBytesRead(t *testing.T) {
 	}
 	if bad := count("400") - bad0; bad != 0 {
 		t.Errorf("counted 400 %v; want none", bad)
+	}
+}
+
+// A body whose read fails because this process closed the connection
+// itself (net.ErrClosed, as in the server's own shutdown) is not counted
+// as the sender's leaving (client_gone), nor logged as the sender having
+// closed it.
+func TestABodyTheServerClosedIsNotClientGone(t *testing.T) {
+	_, h, logged := loggedHandler(t, slog.LevelInfo, &fakeStarter{running: map[string]bool{}})
+	count := func(code string) float64 {
+		return metrics.Read("dealsync_webhooks_total", "connection", "crm", "code", code)
+	}
+	gone0, bad0 := count(metrics.CodeClientGone), count("400")
+	closed := &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/crm", io.MultiReader(strings.NewReader("[{"), iotest.ErrReader(closed)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("%d %s, want 400", rec.Code, rec.Body)
+	}
+	if gone, bad := count(metrics.CodeClientGone)-gone0, count("400")-bad0; gone != 0 || bad != 1 {
+		t.Errorf("counted client_gone %v, 400 %v; want a 400 only", gone, bad)
+	}
+	if strings.Contains(logged(), "the sender closed the connection") || !strings.Contains(logged(), "reading the body failed") {
+		t.Errorf("the log blames the sender, or lacks the failed read:\n%s", logged())
 	}
 }
 
