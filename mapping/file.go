@@ -1501,6 +1501,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if s.key == "tax_rate" {
 			p.warnTaxRateLiterals(n, key, src)
 		}
+		p.warnTemplateTexts(n, key, root, opts)
 	}
 	if p.strict && env != envTrigger {
 		p.checkInvoiceReads(n, key, src, root)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"go.yaml.in/yaml/v3"
 )
 
 // templateHint is the hint for an expression, src of the field key, that
@@ -149,4 +151,52 @@ func templateParts(src string) (parts []templatePart, literal, ok bool) {
 		}
 	}
 	return parts, literal, ok
+}
+
+// warnTemplateTexts warns of each text written in quotes in the field
+// key's expression (root, compiled with opts) that reads as a template
+// whose braces hold a value the mapping could give: '"DS-{deal.id}"'
+// loads, and is the same text for every deal (an invoice reference
+// that does not change made every deal's invoice look like the first's).
+// The warning gives the rewrite. Braces around what is no expression of
+// the mapping ("{}", "{customer}" when there is no such value) are text.
+func (p *parser) warnTemplateTexts(n *yaml.Node, key string, root ast.Node, opts []expr.Option) {
+	seen := map[string]bool{}
+	ast.Find(root, func(node ast.Node) bool {
+		str, ok := node.(*ast.StringNode)
+		if !ok || seen[str.Value] || !strings.ContainsRune(str.Value, '{') {
+			return false
+		}
+		seen[str.Value] = true
+		parts, literal, ok := templateParts(str.Value)
+		if !ok || !literal {
+			return false
+		}
+		var b strings.Builder
+		values := 0
+		for i, part := range parts {
+			if i > 0 {
+				b.WriteString(" + ")
+			}
+			if !part.value {
+				b.WriteString(strconv.Quote(part.text))
+				continue
+			}
+			if _, err := expr.Compile(part.text, opts...); err != nil {
+				return false
+			}
+			values++
+			if compilesToString(part.text, opts) {
+				b.WriteString(part.text)
+			} else {
+				b.WriteString("string(" + part.text + ")")
+			}
+		}
+		if values == 0 {
+			return false
+		}
+		p.warn(n, key, "the text %s is the same for every deal: {…} in a text written in quotes puts no value in it; to join texts and values write %s",
+			strconv.Quote(str.Value), b.String())
+		return false
+	})
 }

@@ -114,3 +114,35 @@ func TestTaxRateFractionWarnings(t *testing.T) {
 		}
 	}
 }
+
+// A text written in quotes whose braces hold a value of the mapping
+// ('"DS-{deal.id}"') loads, but is the same text for every deal: it is
+// warned of, with the rewrite that joins texts and values. Braces around
+// what is no value of the mapping, a text without braces and the joined
+// form are not warned of.
+func TestTemplateTextWarnings(t *testing.T) {
+	for _, c := range []struct{ field, want string }{
+		{`'"DS-{deal.id}"'`, `w.yaml:3:14: invoice.reference: the text "DS-{deal.id}" is the same for every deal: {…} in a text written in quotes puts no value in it; to join texts and values write "DS-" + deal.id`},
+		{`'"Deal {deal.name} of {deal.amount}"'`, `write "Deal " + deal.name + " of " + string(deal.amount)`},
+		{`'"DS-" + deal.id + "-{{deal.stage}}"'`, `the text "-{{deal.stage}}" is the same for every deal`},
+		{`'"DS-" + deal.id'`, ""},
+		{`'"DS-{customer}-" + deal.id'`, ""},
+		{`'"DS-{}-" + deal.id'`, ""},
+	} {
+		f, err := mapping.Parse("w.yaml", []byte("name: w\ninvoice:\n  reference: "+c.field+"\n"))
+		if err != nil {
+			t.Errorf("%s: %v; want it loaded", c.field, err)
+			continue
+		}
+		var got []string
+		for _, w := range f.Warnings() {
+			got = append(got, w.String())
+		}
+		switch {
+		case c.want == "" && len(got) != 0:
+			t.Errorf("%s: warned %q; want nothing", c.field, got)
+		case c.want != "" && (len(got) != 1 || !strings.Contains(got[0], c.want)):
+			t.Errorf("%s: warned %q; want one warning with %q", c.field, got, c.want)
+		}
+	}
+}
