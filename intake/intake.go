@@ -981,7 +981,7 @@ func engineRefusalText(taken, events int) string {
 	if taken == 0 {
 		return engineRefusal
 	}
-	return fmt.Sprintf("the workflow engine did not confirm all of this delivery's runs (unavailable or too slow to answer): %d of its %d events reached their runs before it failed, "+
+	return fmt.Sprintf("the workflow engine did not confirm all of this delivery's runs (unavailable or too slow to answer): %d of the %d events it hands to runs reached them before it failed, "+
 		"and others may have; nothing was acknowledged. %s", taken, events, resendIsSafe)
 }
 

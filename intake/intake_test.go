@@ -1592,7 +1592,7 @@ func TestEngineFailurePartWaySaysWhatStarted(t *testing.T) {
 	events = append(events, `{"event_id":"e9","occurred_at":"2026-11-20T10:00:00Z","deal":{"id":"N","stage":"open"}}`)
 	status, body := post(t, srv.URL+"/webhooks/crm", "["+strings.Join(events, ",")+"]")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "the workflow engine did not confirm all of this delivery's runs (unavailable or too slow to answer): "+
-		"3 of its 5 events reached their runs before it failed, and others may have; nothing was acknowledged. "+
+		"3 of the 5 events it hands to runs reached them before it failed, and others may have; nothing was acknowledged. "+
 		"Send it again: a run that started is answered as a duplicate, and no deal is invoiced twice") {
 		t.Fatalf("%d %s; want 503 saying 3 of 5 events reached their runs and that sending it again is safe", status, body)
 	}
