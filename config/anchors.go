@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/dealsync/dealsync/internal/yamlnode"
 )
 
 // The config file is YAML: its anchors (&name), aliases (*name) and merge
@@ -30,7 +32,7 @@ func extensionKey(k string) bool {
 // such a block goes under an x- key: it was most likely written to hold
 // anchors for other places to use.
 func hintExtensionKeys(doc *yaml.Node, ps *problems) {
-	root := unalias(doc)
+	root := yamlnode.Unalias(doc)
 	if root.Kind != yaml.MappingNode {
 		return
 	}
@@ -82,7 +84,7 @@ func mergedPairs(n *yaml.Node) [][2]*yaml.Node {
 	open := map[*yaml.Node]bool{}
 	var add func(n *yaml.Node)
 	add = func(n *yaml.Node) {
-		n = unalias(n)
+		n = yamlnode.Unalias(n)
 		if n.Kind != yaml.MappingNode || open[n] {
 			return // open: a mapping that merges itself, which YAML refuses
 		}
@@ -90,7 +92,7 @@ func mergedPairs(n *yaml.Node) [][2]*yaml.Node {
 		defer delete(open, n)
 		var merge *yaml.Node
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := unalias(n.Content[i])
+			k := yamlnode.Unalias(n.Content[i])
 			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
 				merge = n.Content[i+1]
 				continue
@@ -129,7 +131,7 @@ func walkRead(doc *yaml.Node, visit func(n *yaml.Node, path string) bool) {
 	open := map[*yaml.Node]bool{}
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
-		n = unalias(n)
+		n = yamlnode.Unalias(n)
 		if open[n] || !visit(n, path) {
 			return // open: a value that contains itself, which YAML refuses
 		}
@@ -243,10 +245,7 @@ func findKey(n *yaml.Node, seg, path string, t *keyTrace, seen map[*yaml.Node]bo
 		sources = merge.Content
 	}
 	for _, src := range sources {
-		m := src
-		if m.Kind == yaml.AliasNode && m.Alias != nil {
-			m = m.Alias
-		}
+		m := yamlnode.Unalias(src)
 		if m.Kind != yaml.MappingNode {
 			continue
 		}
@@ -306,7 +305,7 @@ func writtenPaths(doc *yaml.Node) map[*yaml.Node]string {
 			}
 		}
 	}
-	walk(unalias(doc), "")
+	walk(yamlnode.Unalias(doc), "")
 	return out
 }
 

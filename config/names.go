@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/viper"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/dealsync/dealsync/internal/yamlnode"
 )
 
 // Names of connections and targets are lower-case: viper lower-cases every
@@ -24,7 +26,7 @@ import (
 // at its path as the config reads it, which anchoredProblems tells at
 // the key as written.
 func checkNameCase(doc *yaml.Node, ps *problems) {
-	root := unalias(doc)
+	root := yamlnode.Unalias(doc)
 	if root.Kind != yaml.MappingNode {
 		return
 	}
@@ -33,7 +35,7 @@ func checkNameCase(doc *yaml.Node, ps *problems) {
 		if section != "connections" && section != "targets" {
 			continue
 		}
-		entries := unalias(kv[1])
+		entries := yamlnode.Unalias(kv[1])
 		if entries.Kind != yaml.MappingNode {
 			continue // reported as the wrong shape
 		}
@@ -73,14 +75,6 @@ func readYAML(file string) *yaml.Node {
 		return nil
 	}
 	return doc.Content[0]
-}
-
-// unalias follows a YAML alias (*name) to the node it stands for.
-func unalias(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
 }
 
 // lowerTargetRefs lower-cases the target names that connections refer to

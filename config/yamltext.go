@@ -14,6 +14,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/dealsync/dealsync/internal/yamlindent"
+	"github.com/dealsync/dealsync/internal/yamlnode"
 )
 
 // nonDecimalInt matches the integer forms YAML reads in another base.
@@ -58,7 +59,7 @@ func checkKeyCase(doc *yaml.Node, ps *problems) {
 		}
 		own := map[*yaml.Node]bool{}
 		for i := 0; i < len(n.Content); i += 2 {
-			own[unalias(n.Content[i])] = true
+			own[yamlnode.Unalias(n.Content[i])] = true
 		}
 		// A merged key is named with its line: it is written elsewhere.
 		word := func(k *yaml.Node) string {
@@ -163,7 +164,7 @@ func badMergeValue(data []byte, err error) error {
 	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
 		return err
 	}
-	isMap := func(n *yaml.Node) bool { return unalias(n).Kind == yaml.MappingNode }
+	isMap := func(n *yaml.Node) bool { return yamlnode.Unalias(n).Kind == yaml.MappingNode }
 	var found *misindentedError
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
@@ -190,7 +191,7 @@ func badMergeValue(data []byte, err error) error {
 					}
 					if bad != nil {
 						found = &misindentedError{msg: fmt.Sprintf("line %d: %s: a merge key takes a mapping, an alias of one (<<: *name) or a list of them (<<: [*a, *b]), not %s (YAML: %s)",
-							bad.Line, key, nodeWord(unalias(bad)), mergeWantsMap), err: err}
+							bad.Line, key, yamlnode.KindWord(yamlnode.Unalias(bad)), mergeWantsMap), err: err}
 						return
 					}
 				}
@@ -207,20 +208,6 @@ func badMergeValue(data []byte, err error) error {
 		return err
 	}
 	return found
-}
-
-// nodeWord names the kind of YAML value n is, for a message.
-func nodeWord(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.MappingNode:
-		return "a mapping"
-	}
-	if n.ShortTag() == "!!null" {
-		return "an empty value"
-	}
-	return "a single value"
 }
 
 // misindentedError is viper's error reading a YAML file (err) told as msg,
@@ -301,7 +288,7 @@ func writtenPart(value string, index int) int {
 // merge keys as YAML reads them (findKey), nil when the file does not
 // have it.
 func yamlAt(doc *yaml.Node, key string) *yaml.Node {
-	n := unalias(doc)
+	n := yamlnode.Unalias(doc)
 	for _, seg := range strings.Split(key, ".") {
 		if n.Kind != yaml.MappingNode {
 			return nil
@@ -310,7 +297,7 @@ func yamlAt(doc *yaml.Node, key string) *yaml.Node {
 		if k == nil {
 			return nil
 		}
-		n = unalias(v)
+		n = yamlnode.Unalias(v)
 	}
 	return n
 }

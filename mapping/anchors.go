@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/dealsync/dealsync/internal/yamlnode"
 )
 
 // A mapping file is read as any YAML reader reads it: an alias (*name)
@@ -97,10 +99,7 @@ func (p *parser) resolve(n *yaml.Node, path string) *yaml.Node {
 		return n
 	}
 	at := n
-	// An anchor is never put on an alias: one step, bounded anyway.
-	for i := 0; i < 8 && n.Kind == yaml.AliasNode && n.Alias != nil; i++ {
-		n = n.Alias
-	}
+	n = yamlnode.Unalias(n)
 	if p.via == nil {
 		p.via = map[string]use{}
 	}
@@ -155,12 +154,9 @@ func (p *parser) pairs(n *yaml.Node, path string) []pair {
 			sources = val.Content
 		}
 		for _, src := range sources {
-			target := src
-			if target.Kind == yaml.AliasNode && target.Alias != nil {
-				target = target.Alias
-			}
+			target := yamlnode.Unalias(src)
 			if target.Kind != yaml.MappingNode {
-				p.at(src, joinKey(path, "<<"), "a merge key takes a mapping, an alias of one (<<: *name) or a list of them (<<: [*a, *b]), not %s", nodeWord(target))
+				p.at(src, joinKey(path, "<<"), "a merge key takes a mapping, an alias of one (<<: *name) or a list of them (<<: [*a, *b]), not %s", yamlnode.KindWord(target))
 				continue
 			}
 			u := &use{at: key, source: src}
@@ -208,24 +204,7 @@ func (p *parser) duplicate(k *yaml.Node, key string) {
 // keyText is the text of a key as entries compares it: an alias's is
 // that of the key it stands for.
 func (p *parser) keyText(k *yaml.Node) string {
-	for i := 0; i < 8 && k.Kind == yaml.AliasNode && k.Alias != nil; i++ {
-		k = k.Alias
-	}
-	return k.Value
-}
-
-// nodeWord names the kind of YAML value n is, for a message.
-func nodeWord(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.MappingNode:
-		return "a mapping"
-	}
-	if n.ShortTag() == "!!null" {
-		return "an empty value"
-	}
-	return "a single value"
+	return yamlnode.Unalias(k).Value
 }
 
 // checkSelfAliases reports each alias written inside the value of the
