@@ -470,7 +470,11 @@ func tokenHint(org connectors.Keys, msg string) string {
 		return "the org has no External Client App installed of the consumer key in " + org.Key("client_id") + ": make the app in this org, or install its package there; with jwt, also try " +
 			org.Key("jwt.audience") + ": the org's My Domain URL, its " + org.Key("instance_url") + ", which External Client Apps are reported to need"
 	case strings.Contains(msg, "audience is invalid"):
-		return "the JWT's audience is not the org's login host: a sandbox org needs " + org.Key("jwt.audience") + ": https://test.salesforce.com (production and Developer Edition: https://login.salesforce.com)"
+		// Salesforce's page on the flow names the login hosts; External
+		// Client Apps are reported (Salesforce CLI's tracker, 2026) to
+		// answer this to a login host too, and to take the My Domain URL.
+		return "the JWT's audience is not the org's login host: a sandbox org needs " + org.Key("jwt.audience") + ": https://test.salesforce.com (production and Developer Edition: https://login.salesforce.com); " +
+			"with an External Client App, the org's My Domain URL, its " + org.Key("instance_url") + ", which such apps are reported to need"
 	case strings.HasPrefix(msg, "invalid_client"):
 		return "check the app's consumer key and secret, " + org.List("client_id", "client_secret") + ", and that the app (External Client App or connected app) is enabled for the org"
 	case strings.HasPrefix(msg, "invalid_grant"):

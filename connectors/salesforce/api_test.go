@@ -184,7 +184,8 @@ func envVar(key string) string {
 
 func TestTokenHints(t *testing.T) {
 	for msg, want := range map[string]string{
-		"invalid_grant: audience is invalid":                               "jwt.audience: https://test.salesforce.com",
+		"invalid_grant: audience is invalid": "jwt.audience: https://test.salesforce.com",
+		"invalid_grant: audience is invalid [audience=https://login.salesforce.com/ login=https://acme--full.sandbox.my.salesforce.com]": "External Client App, the org's My Domain URL, its instance_url",
 		"invalid_client: invalid client credentials":                       "client_secret",
 		"invalid_grant: user hasn't approved this consumer":                "approved for the app",
 		"invalid_client: External client app is not installed in this org": "jwt.audience: the org's My Domain URL",
