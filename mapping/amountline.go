@@ -17,8 +17,10 @@ const amountLineKey = "invoice.amount_line."
 // Written as len(deal.line_items), as dec() of it, or as a let variable
 // of it; not a division in a conditional's branch, on the right of &&,
 // || or ??, which a guard may keep from running, or in the closure of a
-// builtin (map, filter, count, sum, reduce, ...), which runs once per
-// element: over deal.line_items, never here.
+// builtin (map, filter, count, sum, reduce, ...) over deal.line_items
+// (or what is taken from them, as filter(deal.line_items, …)), which
+// runs once per line item: never here. A closure over anything else
+// (map([1], …), map(deal.raw["x"], …)) runs here, so it is no guard.
 func noLineItemsDivisor(key string, root, division, divisor ast.Node) bool {
 	if !strings.HasPrefix(key, amountLineKey) || guardedIn(root, division) {
 		return false
@@ -59,11 +61,16 @@ func isDealLineItems(n ast.Node) bool {
 
 // guardedIn says whether node is in a part of root that a condition may
 // keep from being evaluated: a conditional's branch, the right side of
-// &&, || or ??, or the body of a builtin's closure (map(xs, {...}),
-// count(xs, ... > 1)), which runs only for the elements there are.
+// &&, || or ??, or the body of the closure of a builtin over the deal's
+// line items (map(deal.line_items, {...}), count(deal.line_items, ... >
+// 1)), which runs only for the line items there are. The closure of a
+// builtin over another collection (map([1], ...), map(deal.raw["x"],
+// ...)) is no guard of a division by their number: it runs whether the
+// deal has line items or not.
 func guardedIn(root, node ast.Node) bool {
+	lets := letValues(root)
 	found := false
-	ast.Walk(&root, visitor(func(n ast.Node) {
+	walkAll(root, func(n ast.Node) {
 		var branches []ast.Node
 		switch x := n.(type) {
 		case *ast.ConditionalNode:
@@ -72,14 +79,69 @@ func guardedIn(root, node ast.Node) bool {
 			if x.Operator == "&&" || x.Operator == "||" || x.Operator == "??" || x.Operator == "and" || x.Operator == "or" {
 				branches = []ast.Node{x.Right}
 			}
-		case *ast.PredicateNode:
-			branches = []ast.Node{x.Node}
+		case *ast.BuiltinNode:
+			if len(x.Arguments) > 0 && ofDealLineItems(x.Arguments[0], lets) {
+				for _, a := range x.Arguments[1:] {
+					if pr, ok := a.(*ast.PredicateNode); ok {
+						branches = append(branches, pr.Node)
+					}
+				}
+				if x.Map != nil {
+					branches = append(branches, x.Map)
+				}
+			}
 		}
 		for _, b := range branches {
-			ast.Walk(&b, visitor(func(y ast.Node) {
+			walkAll(b, func(y ast.Node) {
 				found = found || y == node
-			}))
+			})
+		}
+	})
+	return found
+}
+
+// walkAll calls f for each node of root, as ast.Walk does, and for those
+// of the closure that expr's optimizer moves out of the arguments of a
+// builtin (map(filter(xs, p), q) becomes filter(xs, p) with q as its Map,
+// which ast.Walk does not visit; sum(filter(xs, p), q) of decimals too).
+func walkAll(root ast.Node, f func(ast.Node)) {
+	ast.Walk(&root, visitor(func(n ast.Node) {
+		f(n)
+		if b, ok := n.(*ast.BuiltinNode); ok && b.Map != nil {
+			walkAll(b.Map, f)
 		}
 	}))
-	return found
+}
+
+// takesElements are the builtins whose result holds elements of their
+// first argument (or one per element, map's): empty when it is.
+var takesElements = map[string]bool{
+	"filter": true, "map": true, "sortBy": true, "sort": true, "reverse": true, "uniq": true,
+}
+
+// ofDealLineItems says whether n, the collection of a builtin, is the
+// deal's line items, or taken from them (filter(deal.line_items, …),
+// map, sortBy, ...; a let variable of either): a closure over it runs
+// only when the deal has line items.
+func ofDealLineItems(n ast.Node, lets map[string]ast.Node) bool {
+	for depth := 0; depth <= maxNeverDecimalDepth; depth++ {
+		switch x := n.(type) {
+		case *ast.MemberNode:
+			return isDealLineItems(x)
+		case *ast.BuiltinNode:
+			if !takesElements[x.Name] || len(x.Arguments) == 0 {
+				return false
+			}
+			n = x.Arguments[0]
+		case *ast.IdentifierNode:
+			v, ok := lets[x.Value]
+			if !ok {
+				return false
+			}
+			n = v
+		default:
+			return false
+		}
+	}
+	return false
 }

@@ -32,6 +32,15 @@ func TestAmountLineDivisionByTheNumberOfLineItemsIsRefused(t *testing.T) {
 		{"amount_line", `sum(deal.line_items, deal.amount / len(deal.line_items))`, ""},
 		{"amount_line", `reduce(deal.line_items, dec(#acc) + deal.amount / len(deal.line_items), dec(0))`, ""},
 		{"amount_line", `any(deal.line_items, {deal.amount / len(deal.line_items) > 1}) ? dec(0) : deal.amount`, ""},
+		{"amount_line", `sum(map(filter(deal.line_items, #.quantity > 0), deal.amount / len(deal.line_items)))`, ""},
+		{"amount_line", `let xs = deal.line_items; sum(map(xs, deal.amount / len(deal.line_items)))`, ""},
+		// A closure over another collection runs whether the deal has
+		// line items or not: refused.
+		{"amount_line", `sum(map([1], deal.amount / len(deal.line_items)))`, "a.yaml:4:45: invoice.amount_line.unit_price: " + says},
+		{"amount_line", `sum(map(fromJSON(deal.raw["x"]), deal.amount / len(deal.line_items)))`, "invoice.amount_line.unit_price: " + says},
+		{"amount_line", `let xs = [1, 2]; sum(xs, deal.amount / len(deal.line_items))`, "invoice.amount_line.unit_price: " + says},
+		{"amount_line", `sum(map(filter([1], true), deal.amount / len(deal.line_items)))`, "a.yaml:4:59: invoice.amount_line.unit_price: " + says},
+		{"amount_line", `sum(filter([1, 2], # > 1), deal.amount / len(deal.line_items))`, "invoice.amount_line.unit_price: " + says},
 		// Outside the closure it still runs: refused.
 		{"amount_line", `sum(map(deal.line_items, #.unit_price)) + deal.amount / len(deal.line_items)`, "invoice.amount_line.unit_price: " + says},
 	} {

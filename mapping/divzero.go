@@ -18,7 +18,7 @@ import (
 // `mapping test` show it. A divisor that is zero only for some deals is
 // the run's error, with the file's position.
 func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node) {
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		var divisor ast.Node
 		switch x := node.(type) {
 		case *ast.BinaryNode:
@@ -48,7 +48,7 @@ func (p *parser) checkZeroDivisors(n *yaml.Node, key, src string, root ast.Node)
 			return
 		}
 		p.exprProblem(n, key, src, line, col, "division by zero: the divisor is always 0, so every run would fail; divide by a value that is not 0, or guard it, as in x == 0 ? 0 : y / x")
-	}))
+	})
 }
 
 // literalZero reports whether n is a zero written in the expression: 0,

@@ -456,6 +456,9 @@ func yamlProblem(file string, lines []string, err error) Problem {
 		ok  bool
 		at  int // the index, in e.text, of the character to point at
 		why string
+		// template is the rewrite of a text template (templateHint),
+		// given instead of the quoted value.
+		template string
 	)
 	switch {
 	case strings.HasPrefix(msg, "mapping values are not allowed"):
@@ -481,12 +484,22 @@ func yamlProblem(file string, lines []string, err error) Problem {
 			if ok {
 				at = afterQuoted(e.text)
 				ok = at > 0
+				why = "a YAML value that starts with a quote ends where the quote closes"
+				if !ok {
+					// `reference: {deal.id}-{deal.name}`: a map,
+					// {"deal.id": null}, and text after it.
+					at = afterBraces(e.text)
+					ok = at > 0
+					why = "YAML reads a value without quotes that starts with { as a map, which ends at its }"
+					if ok {
+						template = templateHint(stripComment(e.text), e.key, hintOptions(e.key))
+					}
+				}
 			}
 			if ok {
 				pr.Line = l
 			}
 		}
-		why = "a YAML value that starts with a quote ends where the quote closes"
 	}
 	if !ok {
 		if expectedKey {
@@ -509,7 +522,11 @@ func yamlProblem(file string, lines []string, err error) Problem {
 		} else {
 			name += ":"
 		}
-		pr.Message = fmt.Sprintf("%s: %s; quote the whole expression: `%s %s`", msg, why, name, yamlQuoted(stripComment(e.text)))
+		if template != "" {
+			pr.Message = msg + ": " + why + template
+		} else {
+			pr.Message = fmt.Sprintf("%s: %s; quote the whole expression: `%s %s`", msg, why, name, yamlQuoted(stripComment(e.text)))
+		}
 	}
 	return pr
 }
@@ -607,6 +624,22 @@ func colonBlank(s string) int {
 		}
 	}
 	return -1
+}
+
+// afterBraces is the index, in characters, of what follows the braces
+// that s starts with ({deal.id}-{deal.name}), other than blanks or a
+// comment: 0 when s does not start with a brace closed on its line, or
+// nothing follows them.
+func afterBraces(s string) int {
+	end := closingBrace(s)
+	if end < 0 {
+		return 0
+	}
+	rest := string([]rune(s)[end+1:])
+	if strings.TrimSpace(stripComment(" "+rest)) == "" {
+		return 0
+	}
+	return end + 1 + utf8.RuneCountInString(rest) - utf8.RuneCountInString(strings.TrimLeft(rest, " \t"))
 }
 
 // afterQuoted is the index, in characters, of what follows the quoted
@@ -754,7 +787,12 @@ func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {
 // expression quoted (not in a run's snapshot, accepted as it was when the
 // run started). A tag followed by a value (`memo: !x deal.name`) loaded
 // before, the tag dropped, and still does.
-func (p *parser) expression(n *yaml.Node, key string) (string, bool) {
+func (p *parser) expression(n *yaml.Node, key string, env envKind) (string, bool) {
+	if n.Kind == yaml.MappingNode && n.Style&yaml.FlowStyle != 0 {
+		// `reference: {deal.id}`, braces without quotes.
+		p.flowMapHint(n, key, env)
+		return "", false
+	}
 	s, ok := p.scalar(n, key)
 	if ok && p.strict && strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") && strings.TrimSpace(n.Value) == "" {
 		name := key[strings.LastIndex(key, ".")+1:]
@@ -822,7 +860,7 @@ func (p *parser) parse(root *yaml.Node) {
 	src := DefaultTrigger
 	var tn *yaml.Node
 	if n, ok := top["trigger"]; ok {
-		if s, ok := p.expression(n, "trigger"); ok && strings.TrimSpace(s) != "" {
+		if s, ok := p.expression(n, "trigger", envTrigger); ok && strings.TrimSpace(s) != "" {
 			src, tn = s, n
 			m.customTrigger = true
 		}
@@ -1040,7 +1078,7 @@ func (p *parser) lookupEntries(n *yaml.Node, key string, ignoreCase bool) map[st
 func (p *parser) field(n *yaml.Node, key string, s fieldSpec, env envKind) compiled {
 	src := s.builtin
 	if n != nil {
-		v, ok := p.expression(n, key)
+		v, ok := p.expression(n, key, env)
 		if !ok {
 			return compiled{key: key, spec: s}
 		}
@@ -1564,6 +1602,9 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 				_, err := loadZone(name)
 				return err
 			})
+			// Those that load and read otherwise than they count
+			// (date_in(x, "EST")) are warned of, as a time_zone is.
+			p.warnZoneLiterals(n, key, src, call.Arguments[1])
 			return
 		}
 		if !ok || id.Value != "lookup" || len(call.Arguments) == 0 {

@@ -15,7 +15,8 @@ import (
 // values outside any quotes, `DS-{deal.id}` (also ${…} and {{…}}). An
 // expression is no template; the hint says how it joins texts, with the
 // rewrite when it compiles (with opts): `'"DS-" + deal.id'`, a value that
-// is no text given to string(). "" when src has no such braces.
+// is no text given to string(), or a value alone without its braces
+// (`{deal.id}`: `deal.id`). "" when src has no such braces.
 func templateHint(src, key string, opts []expr.Option) string {
 	parts, literal, ok := templateParts(src)
 	if !ok {
@@ -27,6 +28,15 @@ func templateHint(src, key string, opts []expr.Option) string {
 		return general
 	}
 	field := key[strings.LastIndex(key, ".")+1:]
+	if len(parts) == 1 {
+		// The value alone, {deal.id}: it needs no braces, of any type
+		// (quantity: {item.quantity}).
+		if _, err := expr.Compile(parts[0].text, opts...); err == nil {
+			return fmt.Sprintf("; an expression is no template: write the value without braces, %s: '%s' (the whole YAML value in single quotes)",
+				field, strings.ReplaceAll(parts[0].text, "'", "''"))
+		}
+		return general
+	}
 	for _, wrap := range []bool{false, true} {
 		var b strings.Builder
 		for i, p := range parts {
@@ -199,4 +209,78 @@ func (p *parser) warnTemplateTexts(n *yaml.Node, key string, root ast.Node, opts
 			strconv.Quote(str.Value), b.String())
 		return false
 	})
+}
+
+// flowMapHint is the problem of the field key whose value, written
+// without quotes, starts with a brace: YAML reads `reference: {deal.id}`
+// as a map, {"deal.id": null}, not as a text, so the field is no
+// expression. It says so, with the rewrite of templateHint (with the
+// options of env) when the map, as written on the line of n, reads as a
+// template.
+func (p *parser) flowMapHint(n *yaml.Node, key string, env envKind) {
+	text := ""
+	if n.Line >= 1 && n.Line <= len(p.lines) {
+		line := []rune(strings.TrimSuffix(p.lines[n.Line-1], "\r"))
+		if n.Column >= 1 && n.Column <= len(line) {
+			rest := string(line[n.Column-1:])
+			if end := closingBrace(rest); end > 0 {
+				text = string([]rune(rest)[:end+1])
+			}
+		}
+	}
+	what, hint := "the value", ""
+	if text != "" {
+		what = text
+		hint = templateHint(text, key, p.m.options(env, false))
+	}
+	if hint == "" {
+		hint = fmt.Sprintf("; quote the whole expression (`%s: '…'`)", key[strings.LastIndex(key, ".")+1:])
+	}
+	p.at(n, key, "YAML reads %s as a map, not as an expression: a value without quotes that starts with { is one%s", what, hint)
+}
+
+// closingBrace is the index, in characters, of the } that closes the {
+// s starts with (quotes and nested braces skipped); -1 when s does not
+// start with { or the line does not close it.
+func closingBrace(s string) int {
+	rs := []rune(s)
+	if len(rs) == 0 || rs[0] != '{' {
+		return -1
+	}
+	depth := 0
+	var quote rune
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		switch {
+		case quote != 0:
+			if r == '\\' && quote == '"' {
+				i++
+			} else if r == quote {
+				quote = 0
+			}
+		case r == '"' || r == '\'':
+			quote = r
+		case r == '{':
+			depth++
+		case r == '}':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// hintOptions are the options of an expression of the field key, for a
+// hint of a file that YAML cannot read (no lookup table declared).
+func hintOptions(key string) []expr.Option {
+	env := envHeader
+	switch {
+	case key == "trigger":
+		env = envTrigger
+	case strings.HasPrefix(key, "invoice.lines."):
+		env = envLine
+	}
+	return (&File{rounding: roundHalfUp, lookups: map[string]*lookupTable{}}).options(env, false)
 }

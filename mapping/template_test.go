@@ -52,3 +52,47 @@ func TestATemplateStyleExpressionSaysHowToJoinTexts(t *testing.T) {
 		}
 	}
 }
+
+// A field's value written without quotes that starts with a brace,
+// `reference: {deal.id}`, is a map for YAML ({"deal.id": null}), and with
+// text after the braces a YAML syntax error: the problem says so at the
+// line, with the rewrite of a template, which loads.
+func TestABraceValueWithoutQuotesIsAMapForYAML(t *testing.T) {
+	const tail = " (the whole YAML value in single quotes)"
+	const isMap = "YAML reads {deal.id} as a map, not as an expression: a value without quotes that starts with { is one; "
+	const endsMap = "did not find expected key: YAML reads a value without quotes that starts with { as a map, which ends at its }; "
+	for _, c := range []struct{ section, key, value, says, rewrite string }{
+		{"", "reference", `{deal.id}`, "t.yaml:3:14: invoice.reference: " + isMap + "an expression is no template: write the value without braces, reference: 'deal.id'" + tail, "deal.id"},
+		{"", "reference", `{ deal.id }  # the deal's id`, "t.yaml:3:14: invoice.reference: YAML reads { deal.id } as a map", "deal.id"},
+		{"lines", "quantity", `{item.quantity}`, "t.yaml:4:15: invoice.lines.quantity: YAML reads {item.quantity} as a map, not as an expression: a value without quotes that starts with { is one; " +
+			"an expression is no template: write the value without braces, quantity: 'item.quantity'" + tail, "item.quantity"},
+		{"", "reference", `{deal.id}-{deal.name}`, "t.yaml:3:23: invoice.reference: " + endsMap + "an expression is no template, {…} does not put a value into a text: " +
+			`join texts written in quotes and values with +, write reference: 'deal.id + "-" + deal.name'` + tail, `deal.id + "-" + deal.name`},
+		{"", "memo", `{deal.amount} EUR`, "t.yaml:3:23: invoice.memo: " + endsMap + `an expression is no template, {…} does not put a value into a text: ` +
+			`join texts written in quotes and values with +, write memo: 'string(deal.amount) + " EUR"'`, `string(deal.amount) + " EUR"`},
+		{"", "memo", `{a: b}`, "t.yaml:3:9: invoice.memo: YAML reads {a: b} as a map, not as an expression: a value without quotes that starts with { is one; quote the whole expression (`memo: '…'`)", ""},
+	} {
+		doc := "name: t\ninvoice:\n"
+		indent := "  "
+		if c.section != "" {
+			doc += "  " + c.section + ":\n"
+			indent = "    "
+		}
+		_, err := mapping.Parse("t.yaml", []byte(doc+indent+c.key+": "+c.value+"\n"))
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %s: %v\nwant it to say %q", c.key, c.value, err, c.says)
+		}
+		if c.rewrite == "" {
+			continue
+		}
+		if _, err := mapping.Parse("t.yaml", []byte(doc+indent+c.key+": '"+strings.ReplaceAll(c.rewrite, "'", "''")+"'\n")); err != nil {
+			t.Errorf("%s (the rewrite): %v", c.rewrite, err)
+		}
+	}
+	// The trigger too, in its own environment.
+	_, err := mapping.Parse("t.yaml", []byte("name: t\ntrigger: {is_won(deal.stage)}\n"))
+	if want := "t.yaml:2:10: trigger: YAML reads {is_won(deal.stage)} as a map, not as an expression: a value without quotes that starts with { is one; " +
+		"an expression is no template: write the value without braces, trigger: 'is_won(deal.stage)'"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("trigger: %v\nwant %q", err, want)
+	}
+}

@@ -49,9 +49,57 @@ var legacyZones = map[string]string{
 }
 
 // warnZone warns of a time_zone name (loaded as loc) that reads
-// otherwise than it counts: Etc/GMT+1 is UTC-01:00, EST has no daylight
-// saving.
+// otherwise than it counts (zoneWarning).
 func (p *parser) warnZone(n *yaml.Node, name string, loc *time.Location) {
+	if msg := zoneWarning(name, loc); msg != "" {
+		p.warn(n, "time_zone", "%s", msg)
+	}
+}
+
+// warnZoneLiterals warns, as of a time_zone (zoneWarning), of each zone
+// written in the file that node, date_in's zone in the field key's
+// expression src, can give: a literal (date_in(x, "EST")), either branch
+// of a condition, the values and default of a lookup table that gives it
+// (literalValues); each at the literal, or at the lookup. A zone that
+// does not load is the load error of the same call (compile).
+func (p *parser) warnZoneLiterals(n *yaml.Node, key, src string, node ast.Node) {
+	for _, l := range p.literalValues(node) {
+		loc, err := loadZone(l.value)
+		if err != nil {
+			continue
+		}
+		msg := zoneWarning(l.value, loc)
+		if msg == "" {
+			continue
+		}
+		if l.from != "" {
+			msg += " (the " + l.from + ")"
+		}
+		line, col := position(src, l.node.Location().From)
+		p.exprWarn(n, key, src, line, col, "date_in: "+msg)
+	}
+}
+
+// exprWarn is warn at line/col (1-based line, 0-based column) of the
+// expression src held by YAML node n, as exprProblem places a problem.
+func (p *parser) exprWarn(n *yaml.Node, key, src string, line, col int, msg string) {
+	if !p.strict || n == nil {
+		return
+	}
+	w := Problem{File: p.file, Key: key, Message: fmt.Sprintf("%s (in `%s`)", msg, oneLine(src))}
+	w.Line, w.Column = filePosition(p.lines, n, src, line, col)
+	for _, o := range p.m.warnings {
+		if o == w {
+			return // one lookup table in two calls of one expression
+		}
+	}
+	p.m.warnings = append(p.m.warnings, w)
+}
+
+// zoneWarning is the warning of a zone name (loaded as loc) that reads
+// otherwise than it counts: Etc/GMT+1 is UTC-01:00, EST has no daylight
+// saving; "" for any other.
+func zoneWarning(name string, loc *time.Location) string {
 	winter, summer := zoneOffsets(loc)
 	if m := etcGMTRE.FindStringSubmatch(name); m != nil && strings.TrimLeft(m[2], "0") != "" {
 		// The opposite zone, as an example of the sign, when it exists:
@@ -62,13 +110,12 @@ func (p *parser) warnZone(n *yaml.Node, name string, loc *time.Location) {
 		} else if -winter >= -12*3600 {
 			opposite = fmt.Sprintf(" (Etc/GMT+%s is %s)", m[2], utcOffset(-winter))
 		}
-		p.warn(n, "time_zone", "%q is %s all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich%s; "+
+		return fmt.Sprintf("%q is %s all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich%s; "+
 			"for a place's time, name its city zone, such as America/New_York or Europe/Berlin", name, utcOffset(winter), opposite)
-		return
 	}
 	city, ok := legacyZones[name]
 	if !ok {
-		return
+		return ""
 	}
 	if winter == summer {
 		has := ""
@@ -77,11 +124,10 @@ func (p *parser) warnZone(n *yaml.Node, name string, loc *time.Location) {
 				has = " (which has daylight saving)"
 			}
 		}
-		p.warn(n, "time_zone", "%q is a legacy zone name: %s all year, without daylight saving; for a place's time, name its city zone, such as %s%s",
+		return fmt.Sprintf("%q is a legacy zone name: %s all year, without daylight saving; for a place's time, name its city zone, such as %s%s",
 			name, utcOffset(winter), city, has)
-		return
 	}
-	p.warn(n, "time_zone", "%q is a legacy zone name: %s, %s with daylight saving, by a region's rules under no place's name; name the city zone whose time you mean, such as %s",
+	return fmt.Sprintf("%q is a legacy zone name: %s, %s with daylight saving, by a region's rules under no place's name; name the city zone whose time you mean, such as %s",
 		name, utcOffset(min(winter, summer)), utcOffset(max(winter, summer)), city)
 }
 

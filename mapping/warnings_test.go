@@ -146,3 +146,45 @@ func TestTemplateTextWarnings(t *testing.T) {
 		}
 	}
 }
+
+// A zone written in an expression for date_in that reads otherwise than
+// it counts (EST, Etc/GMT+1) is warned of as a time_zone is, at the
+// literal: a literal, either branch of a condition, the values and
+// default of a lookup table that gives it (naming the entry). A city
+// zone and a zone read from the deal are not.
+func TestDateInZoneWarnings(t *testing.T) {
+	const est = `"EST" is a legacy zone name: UTC-05:00 all year, without daylight saving; for a place's time, name its city zone, such as America/New_York (which has daylight saving)`
+	for _, c := range []struct {
+		memo   string
+		tables string
+		want   []string
+	}{
+		{`'string(date_in(deal.close_time, "EST"))'`, "", []string{`w.yaml:3:42: invoice.memo: date_in: ` + est + " (in `string(date_in(deal.close_time, \"EST\"))`)"}},
+		{`'string(date_in(deal.close_time, "Europe/Berlin")) + string(date_in(event.occurred_at, "Etc/GMT+1"))'`, "", []string{
+			`w.yaml:3:96: invoice.memo: date_in: "Etc/GMT+1" is UTC-01:00 all year, without daylight saving: the sign of the Etc/GMT zones is POSIX's, + west of Greenwich (Etc/GMT-1 is UTC+01:00)`}},
+		{"|\n    string(date_in(deal.close_time,\n      deal.raw[\"x\"] == \"1\" ? \"Europe/Berlin\" : \"CET\"))", "", []string{
+			`w.yaml:5:48: invoice.memo: date_in: "CET" is a legacy zone name: UTC+01:00, UTC+02:00 with daylight saving`}},
+		{`'string(date_in(deal.close_time, lookup("zones", deal.raw["region"])))'`, "lookups:\n  zones:\n    default: HST\n    entries: {ny: America/New_York, de: CET}\n", []string{
+			`w.yaml:3:42: invoice.memo: date_in: "CET" is a legacy zone name: UTC+01:00, UTC+02:00 with daylight saving, by a region's rules under no place's name; name the city zone whose time you mean, such as Europe/Berlin (the entry "de" of lookup table "zones")`,
+			`w.yaml:3:42: invoice.memo: date_in: "HST" is a legacy zone name: UTC-10:00 all year, without daylight saving; for a place's time, name its city zone, such as Pacific/Honolulu (the default of lookup table "zones")`}},
+		{`'string(date_in(deal.close_time, "America/New_York"))'`, "", nil},
+		{`'string(date_in(deal.close_time, deal.raw["zone"]))'`, "", nil},
+	} {
+		f, err := mapping.Parse("w.yaml", []byte("name: w\ninvoice:\n  memo: "+c.memo+"\n"+c.tables))
+		if err != nil {
+			t.Errorf("%s: %v; want it loaded", c.memo, err)
+			continue
+		}
+		var got []string
+		for _, w := range f.Warnings() {
+			got = append(got, w.String())
+		}
+		ok := len(got) == len(c.want)
+		for i := 0; ok && i < len(got); i++ {
+			ok = strings.HasPrefix(got[i], c.want[i])
+		}
+		if !ok {
+			t.Errorf("%s: warned\n%s\nwant\n%s", c.memo, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+		}
+	}
+}
