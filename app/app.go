@@ -301,7 +301,9 @@ func AbsConfigPath(path string) string {
 // a target that looks invoices up by reference with a mapping whose
 // reference does not read deal.id (referenceWarnings); a target that
 // numbers its own invoices in the reference's field with a mapping whose
-// reference is the bare deal id (numberedReferenceWarnings).
+// reference is the bare deal id (numberedReferenceWarnings). The
+// warnings of its mapping file are not among them: MappingWarnings gives
+// them once for all the connections that use the mapping.
 func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	var out []string
 	if c.SourceType == "hubspot" && cfg.Intake.PublicBaseURL == "" {
@@ -319,25 +321,62 @@ func Warnings(cfg *config.Config, c *connections.Connection) []string {
 	out = append(out, ThinTriggerWarnings(c)...)
 	out = append(out, rawFieldWarnings(c)...)
 	out = append(out, companyFieldWarnings(c)...)
-	out = append(out, mappingFileWarnings(c)...)
 	return append(out, grossLineWarnings(cfg, c)...)
 }
 
-// mappingFileWarnings are the warnings of the connection's mapping file
-// (mapping.File.Warnings: a time_zone that reads otherwise than it
-// counts, a tax rate written as a fraction), each with its place in the
-// file.
-func mappingFileWarnings(c *connections.Connection) []string {
-	f, ok := c.Mapper.(interface {
+// MappingWarning is a warning of a mapping file (mapping.File.Warnings: a
+// time_zone that reads otherwise than it counts, a tax rate written as a
+// fraction), with its place in the file and the connections that use
+// the mapping.
+type MappingWarning struct {
+	Mapping     string
+	Connections []string
+	Warning     mapping.Problem
+}
+
+func (w MappingWarning) String() string {
+	used := "connection "
+	if len(w.Connections) > 1 {
+		used = "connections "
+	}
+	return fmt.Sprintf("mapping %q (%s%s): %s", w.Mapping, used, strings.Join(w.Connections, ", "), w.Warning.String())
+}
+
+// MappingWarnings are the warnings of the mapping files of set's
+// connections, each once, however many connections use its mapping
+// (they are named): config check and the start print them.
+func MappingWarnings(set *connections.Set) []MappingWarning {
+	type warner interface {
 		mapping.Mapper
 		Warnings() []mapping.Problem
-	})
-	if !ok {
-		return nil
 	}
-	var out []string
-	for _, w := range f.Warnings() {
-		out = append(out, fmt.Sprintf("connection %s: mapping %q: %s", c.Name, f.Name(), w.String()))
+	users := map[string][]string{}
+	files := map[string]warner{}
+	var names []string
+	for _, name := range set.Names() {
+		c, ok := set.Get(name)
+		if !ok {
+			continue
+		}
+		f, ok := c.Mapper.(warner)
+		if !ok {
+			continue
+		}
+		// One file per mapping name in a set; its hash tells two apart
+		// all the same.
+		k := f.Name() + "\x00" + f.Hash()
+		if _, seen := files[k]; !seen {
+			files[k] = f
+			names = append(names, k)
+		}
+		users[k] = append(users[k], name)
+	}
+	slices.Sort(names)
+	var out []MappingWarning
+	for _, k := range names {
+		for _, w := range files[k].Warnings() {
+			out = append(out, MappingWarning{Mapping: files[k].Name(), Connections: users[k], Warning: w})
+		}
 	}
 	return out
 }
@@ -605,7 +644,7 @@ func EnvWarnings(cfg *config.Config) []string {
 }
 
 // IntakeHandler is the HTTP intake for the config. It logs the Warnings
-// of each connection.
+// of each connection, and the MappingWarnings, each once.
 func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Starter, logger *slog.Logger) *intake.Handler {
 	for _, name := range set.Names() {
 		if c, ok := set.Get(name); ok {
@@ -613,6 +652,9 @@ func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Star
 				logger.Warn(w, "connection", name)
 			}
 		}
+	}
+	for _, w := range MappingWarnings(set) {
+		logger.Warn(w.String(), "mapping", w.Mapping, "connections", strings.Join(w.Connections, ", "))
 	}
 	if ts, ok := starter.(*intake.TemporalStarter); ok && ts.Logger == nil {
 		ts.Logger = logger.With("component", "intake")

@@ -307,25 +307,31 @@ connections:
 	}
 }
 
-// The warnings of a connection's mapping file (a time_zone that reads
-// otherwise than it counts) are the connection's, with their place in the
-// file: config check and the start print them.
+// The warnings of a mapping file (a time_zone that reads otherwise than
+// it counts) are given once, with their place in the file, naming the
+// connections that use the mapping, not once per connection: config
+// check and the start print them.
 func TestWarningsOfTheMappingFile(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string { return writeIn(t, dir, name, content) }
 	tz := write("tz.yaml", "name: tz\ntime_zone: EST\n")
 	berlin := write("berlin.yaml", "name: berlin\ntime_zone: Europe/Berlin\n")
 	yaml := fmt.Sprintf("mappings: {files: [%s, %s], reload_interval: 0}\ntargets:\n  erp: {type: http, base_url: \"https://erp.example.com/api\"}\nconnections:\n", tz, berlin) +
-		genericConn("shop", "erp", "tz") + genericConn("other", "erp", "berlin")
+		genericConn("shop", "erp", "tz") + genericConn("other", "erp", "berlin") + genericConn("outlet", "erp", "tz")
 	cfg, set := loadAndBuild(t, write("dealsync.yaml", yaml))
-	shop, _ := set.Get("shop")
-	want := fmt.Sprintf(`connection shop: mapping "tz": %s:2:12: time_zone: "EST" is a legacy zone name: UTC-05:00 all year, without daylight saving`, tz)
-	if got := strings.Join(Warnings(cfg, shop), "\n"); !strings.Contains(got, want) {
-		t.Errorf("warnings of shop:\n%s\nwant %q", got, want)
+	var got []string
+	for _, w := range MappingWarnings(set) {
+		got = append(got, w.String())
 	}
-	other, _ := set.Get("other")
-	if got := strings.Join(Warnings(cfg, other), "\n"); strings.Contains(got, "time_zone") {
-		t.Errorf("warnings of other (Europe/Berlin):\n%s", got)
+	want := fmt.Sprintf(`mapping "tz" (connections outlet, shop): %s:2:12: time_zone: "EST" is a legacy zone name: UTC-05:00 all year, without daylight saving`, tz)
+	if len(got) != 1 || !strings.HasPrefix(got[0], want) {
+		t.Errorf("mapping warnings:\n%s\nwant one: %q", strings.Join(got, "\n"), want)
+	}
+	for _, name := range []string{"shop", "other", "outlet"} {
+		c, _ := set.Get(name)
+		if got := strings.Join(Warnings(cfg, c), "\n"); strings.Contains(got, "time_zone") {
+			t.Errorf("warnings of connection %s repeat the mapping's:\n%s", name, got)
+		}
 	}
 }
 

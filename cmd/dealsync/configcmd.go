@@ -184,6 +184,10 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set, notices []a
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", kind, n.Msg)
 	}
+	// A mapping's warnings once, naming the connections that use it.
+	for _, w := range app.MappingWarnings(set) {
+		fmt.Fprintf(tw, "warning\t%s\n", w)
+	}
 	names := make([]string, 0, len(cfg.Targets))
 	for name := range cfg.Targets {
 		names = append(names, name)
