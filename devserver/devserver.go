@@ -81,6 +81,7 @@ type Server struct {
 	server   temporal.Server
 	ui       *uiserver.Server
 	level    *atomic.Int64
+	stopping *atomic.Bool
 	frontend string
 	uiAddr   string
 	stopOnce sync.Once
@@ -117,6 +118,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	level := &atomic.Int64{}
 	level.Store(int64(o.LogLevel))
+	stopping := &atomic.Bool{}
 
 	sqlConfigs := o.sqlConfigs
 	if o.Postgres != nil {
@@ -219,7 +221,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			temporal.WithConfig(conf),
 			temporal.ForServices(temporal.DefaultServices),
 			temporal.WithStaticHosts(hosts),
-			temporal.WithLogger(slogLogger{log: o.Logger, level: level, fatal: fatal}),
+			temporal.WithLogger(slogLogger{log: o.Logger, level: level, fatal: fatal, stopping: stopping}),
 			temporal.WithDynamicConfigClient(dynClient),
 		)
 		if err == nil {
@@ -250,7 +252,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	givenUI := o.UIPort > 0
 	o.FrontendPort, o.UIPort = frontendPort, uiPort
-	s := &Server{opts: o, level: level, frontend: net.JoinHostPort(o.IP, strconv.Itoa(frontendPort))}
+	s := &Server{opts: o, level: level, stopping: stopping, frontend: net.JoinHostPort(o.IP, strconv.Itoa(frontendPort))}
 	if o.DatabaseFile != "" && o.Postgres == nil {
 		s.files = slices.Compact([]string{sqlConf.DatabaseName, visConf.DatabaseName})
 	}
@@ -526,10 +528,12 @@ func (s *Server) finishNamespace(ctx context.Context) (added bool, err error) {
 }
 
 // Stop shuts the UI and the server down. Logs below error are silenced first:
-// a stopping server logs a burst of harmless poll warnings.
+// a stopping server logs a burst of harmless poll warnings, and the errors
+// in harmlessWhenStopping.
 func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
 
 func (s *Server) stop() {
+	s.stopping.Store(true)
 	s.level.Store(int64(slog.LevelError))
 	if s.ui != nil {
 		s.ui.Stop()

@@ -22,6 +22,9 @@ type slogLogger struct {
 	level *atomic.Int64
 	// fatal, if set, keeps the first Fatal message.
 	fatal *fatalLog
+	// stopping, if set and true, says the server is being stopped: the
+	// errors of stopping are logged at debug.
+	stopping *atomic.Bool
 }
 
 var _ log.Logger = slogLogger{}
@@ -92,8 +95,17 @@ func (f *fatalLog) err() error {
 // alerts on the log's warnings).
 var harmless = map[string]bool{"GetHistory page size is larger than threshold": true}
 
+// harmlessWhenStopping are server errors of a clean stop, nothing to act
+// on: logged at debug while the server stops. A call the stop cuts short
+// has sent its headers already, and the server's metrics interceptor then
+// fails to add its trailer ("… SendHeader called multiple times").
+var harmlessWhenStopping = map[string]bool{"unable to add metrics baggage to gRPC trailer": true}
+
 func (s slogLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
 	if level == slog.LevelWarn && harmless[msg] {
+		level = slog.LevelDebug
+	}
+	if level == slog.LevelError && harmlessWhenStopping[msg] && s.stopping != nil && s.stopping.Load() {
 		level = slog.LevelDebug
 	}
 	if int64(level) < s.level.Load() {
