@@ -643,18 +643,73 @@ func EnvWarnings(cfg *config.Config) []string {
 	return append(out, cfg.RelativePathWarnings()...)
 }
 
-// IntakeHandler is the HTTP intake for the config. It logs the Warnings
-// of each connection, and the MappingWarnings, each once.
-func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Starter, logger *slog.Logger) *intake.Handler {
-	for _, name := range set.Names() {
-		if c, ok := set.Get(name); ok {
-			for _, w := range Warnings(cfg, c) {
-				logger.Warn(w, "connection", name)
+// SharedWarning is a warning of one or more connections.
+type SharedWarning struct {
+	Connections []string
+	Msg         string
+}
+
+// GroupWarnings joins the warnings of the connections (their names in
+// order, each with its Warnings) that say the same thing of several into
+// one, naming them all: "connection shop: target erp (http) does not say
+// …" and the same of shop2 become "connections shop, shop2: target erp
+// (http) does not say …". A warning of one connection stays as it is.
+// The warnings keep the order in which each first appears.
+func GroupWarnings(names []string, warnings map[string][]string) []SharedWarning {
+	var out []SharedWarning
+	at := map[string]int{}
+	prefixed := map[string]bool{}
+	for _, name := range names {
+		for _, w := range warnings[name] {
+			rest, ok := strings.CutPrefix(w, "connection "+name+": ")
+			key := fmt.Sprintf("%t\x00%s", ok, rest)
+			if i, seen := at[key]; seen {
+				if !slices.Contains(out[i].Connections, name) {
+					out[i].Connections = append(out[i].Connections, name)
+				}
+				continue
 			}
+			at[key] = len(out)
+			prefixed[key] = ok
+			out = append(out, SharedWarning{Connections: []string{name}, Msg: w})
 		}
 	}
+	for key, i := range at {
+		if len(out[i].Connections) > 1 && prefixed[key] {
+			_, rest, _ := strings.Cut(key, "\x00")
+			out[i].Msg = "connections " + strings.Join(out[i].Connections, ", ") + ": " + rest
+		}
+	}
+	return out
+}
+
+// logWarnings logs the Warnings of the set's connections, one line for a
+// warning several share (GroupWarnings), with the connection ("connection"),
+// or the connections, comma-separated ("connections").
+func logWarnings(cfg *config.Config, set *connections.Set, logger *slog.Logger) {
+	names := set.Names()
+	warnings := map[string][]string{}
+	for _, name := range names {
+		if c, ok := set.Get(name); ok {
+			warnings[name] = Warnings(cfg, c)
+		}
+	}
+	for _, w := range GroupWarnings(names, warnings) {
+		if len(w.Connections) == 1 {
+			logger.Warn(w.Msg, "connection", w.Connections[0])
+		} else {
+			logger.Warn(w.Msg, "connections", strings.Join(w.Connections, ","))
+		}
+	}
+}
+
+// IntakeHandler is the HTTP intake for the config. It logs the Warnings
+// of each connection, a warning several share once (logWarnings), and
+// the MappingWarnings, each once.
+func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Starter, logger *slog.Logger) *intake.Handler {
+	logWarnings(cfg, set, logger)
 	for _, w := range MappingWarnings(set) {
-		logger.Warn(w.String(), "mapping", w.Mapping, "connections", strings.Join(w.Connections, ", "))
+		logger.Warn(w.String(), "mapping", w.Mapping, "connections", strings.Join(w.Connections, ","))
 	}
 	if ts, ok := starter.(*intake.TemporalStarter); ok && ts.Logger == nil {
 		ts.Logger = logger.With("component", "intake")

@@ -91,6 +91,9 @@ func CheckDevSecret(cfg *config.Config) ([]Notice, error) {
 	exposed := !listensOnLoopback(cfg.Intake.Listen)
 	var notices []Notice
 	var refusals []error
+	// The warnings of the connections other than dev's demo: one notice
+	// naming them all (GroupWarnings does the same for Warnings).
+	var warned, warnedKeys []string
 	for _, name := range slices.Sorted(maps.Keys(cfg.Connections)) {
 		keys := devSecretKeys("connections."+name+".source", reflect.ValueOf(cfg.Connections[name].Source.Spec))
 		if len(keys) == 0 {
@@ -102,21 +105,47 @@ func CheckDevSecret(cfg *config.Config) ([]Notice, error) {
 		}
 		fix := fmt.Sprintf("set %s to a secret of your own, e.g. %s=env:NAME with NAME holding a new one",
 			strings.Join(set, " and "), config.EnvVar(keys[0]))
-		what := fmt.Sprintf("connection %s takes webhooks signed with dealsync's public dev secret (config.DevSecret, published in the README and examples/dealsync.yaml: anyone can sign with it)", name)
+		what := fmt.Sprintf("connection %s takes webhooks signed with %s", name, devSecretWhat)
 		if exposed {
 			refusals = append(refusals, fmt.Errorf("%s, and intake.listen is %s, not a loopback address: dealsync serve and dealsync dev refuse to start; %s, or listen on 127.0.0.1 (%s)",
 				what, cfg.Intake.Listen, fix, config.EnvVar("intake.listen")))
 			continue
 		}
-		n := Notice{slog.LevelWarn, fmt.Sprintf("%s; accepted because intake.listen (%s) is a loopback address. Before the intake is reachable from elsewhere (dealsync serve and dealsync dev refuse the public secret on any other address), %s",
-			what, cfg.Intake.Listen, fix)}
-		if cfg.IsDevDefault("connections", name) {
-			n.Level = slog.LevelInfo
-			n.Msg = "built-in " + n.Msg
+		if !cfg.IsDevDefault("connections", name) {
+			warned = append(warned, name)
+			warnedKeys = append(warnedKeys, set...)
+			continue
 		}
-		notices = append(notices, n)
+		notices = append(notices, Notice{slog.LevelInfo, "built-in " + loopbackDevSecret(what, cfg.Intake.Listen, fix)})
+	}
+	switch len(warned) {
+	case 0:
+	case 1:
+		notices = append(notices, Notice{slog.LevelWarn, loopbackDevSecret(
+			fmt.Sprintf("connection %s takes webhooks signed with %s", warned[0], devSecretWhat), cfg.Intake.Listen,
+			fmt.Sprintf("set %s to a secret of your own, e.g. %s=env:NAME with NAME holding a new one", strings.Join(warnedKeys, " and "), config.EnvVar(firstKey(warnedKeys))))})
+	default:
+		notices = append(notices, Notice{slog.LevelWarn, loopbackDevSecret(
+			fmt.Sprintf("connections %s take webhooks signed with %s", strings.Join(warned, ", "), devSecretWhat), cfg.Intake.Listen,
+			fmt.Sprintf("set %s to secrets of your own, e.g. %s=env:NAME with NAME holding a new one", strings.Join(warnedKeys, ", "), config.EnvVar(firstKey(warnedKeys))))})
 	}
 	return notices, errors.Join(refusals...)
+}
+
+const devSecretWhat = "dealsync's public dev secret (config.DevSecret, published in the README and examples/dealsync.yaml: anyone can sign with it)"
+
+// loopbackDevSecret is CheckDevSecret's warning of connections (what)
+// that take the public dev secret on a loopback intake.listen, with the fix.
+func loopbackDevSecret(what, listen, fix string) string {
+	return fmt.Sprintf("%s; accepted because intake.listen (%s) is a loopback address. Before the intake is reachable from elsewhere (dealsync serve and dealsync dev refuse the public secret on any other address), %s",
+		what, listen, fix)
+}
+
+// firstKey is the config key of the first of CheckDevSecret's "KEY (env
+// VAR)" entries.
+func firstKey(entries []string) string {
+	k, _, _ := strings.Cut(entries[0], " (env ")
+	return k
 }
 
 // listensOnLoopback reports whether the listen address (host:port) is on

@@ -94,14 +94,28 @@ connections:
 			got = append(got, n.Msg)
 		}
 		all := strings.Join(got, "\n")
-		for _, want := range []string{"connection bare ", "connections.bare.source.secret", "connection shop ", "connections.shop.source.secret",
-			"connection rotating ", "connections.rotating.source.previous_secret (env DEALSYNC_CONNECTIONS_ROTATING_SOURCE_PREVIOUS_SECRET)"} {
+		// One warning names them all, and each key to set.
+		for _, want := range []string{"connections bare, rotating, shop take webhooks signed with dealsync's public dev secret", "connections.bare.source.secret", "connections.shop.source.secret",
+			"connections.rotating.source.previous_secret (env DEALSYNC_CONNECTIONS_ROTATING_SOURCE_PREVIOUS_SECRET)", "to secrets of your own, e.g. DEALSYNC_CONNECTIONS_BARE_SOURCE_SECRET=env:NAME"} {
 			if !strings.Contains(all, want) {
 				t.Errorf("the warnings do not say %q:\n%s", want, all)
 			}
 		}
-		if len(notices) != 3 || strings.Contains(all, "connection demo") || strings.Contains(all, "rotating.source.secret") {
-			t.Errorf("want 3 warnings, none for another secret:\n%s", all)
+		if len(notices) != 1 || strings.Contains(all, "demo") || strings.Contains(all, "rotating.source.secret") {
+			t.Errorf("want 1 warning, none for another secret:\n%s", all)
+		}
+	})
+	t.Run("one connection", func(t *testing.T) {
+		notices, err := CheckDevSecret(devCfg(t, `
+connections:
+  shop:
+    source: {type: generic, secret: "`+config.DevSecret+`"}
+    target: sandbox
+`))
+		if err != nil || len(notices) != 2 || notices[1].Level != slog.LevelWarn ||
+			!strings.HasPrefix(notices[1].Msg, "connection shop takes webhooks signed with dealsync's public dev secret") ||
+			!strings.HasSuffix(notices[1].Msg, "set connections.shop.source.secret (env DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET) to a secret of your own, e.g. DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET=env:NAME with NAME holding a new one") {
+			t.Errorf("refusal %v, notices %+v; want the demo's note and shop's warning", err, notices)
 		}
 	})
 }
