@@ -411,7 +411,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage("WriteBack", err)+
 					" (once the cause is fixed, write the invoice back with `dealsync runs retry --writeback`, which creates no second invoice; "+
 					"for HubSpot, Pipedrive and Salesforce, `dealsync config check --crm` names a write-back field the CRM refuses)",
-				ErrTypeWriteBackFailed, err, created)
+				ErrTypeWriteBackFailed, nil, created) // no cause: its message says the step's (fail)
 		}
 		return r, nil
 	}
@@ -1516,6 +1516,14 @@ const ErrTypeStepTimedOut = "StepTimedOut"
 // fail marks the run failed for operators and ends it with the step's own
 // message (not the SDK's "activity error" wrapper), so the Web UI shows
 // what went wrong in the run's failure.
+//
+// The run's failure has no cause (runFailure): the step's error, kept as
+// its cause, would show the same message a second time (and a third,
+// through its own causes) in the Web UI's result of the run. The step's
+// activity type, attempt and retry state stay in the run's history (its
+// ActivityTaskFailed event, or a local call's marker), where the Web UI
+// shows them; nothing of dealsync reads them from the run's failure.
+// Only the content of the run's failure changes: runs replay alike.
 func fail(ctx workflow.Context, r InvoiceDealResult, step string, err error) (InvoiceDealResult, error) {
 	if canceledInStep(ctx, err) {
 		// Canceled during a step before the invoice's: nothing of the
@@ -1528,16 +1536,22 @@ func fail(ctx workflow.Context, r InvoiceDealResult, step string, err error) (In
 		if !appErr.HasDetails() {
 			// No details rather than one null detail, which the Web UI
 			// cannot parse ("Unexpected end of JSON input").
-			return r, temporal.NewNonRetryableApplicationError(appErr.Message(), appErr.Type(), err)
+			return r, runFailure(appErr.Message(), appErr.Type())
 		}
 		var details any
 		_ = appErr.Details(&details)
-		return r, temporal.NewNonRetryableApplicationError(appErr.Message(), appErr.Type(), err, details)
+		return r, runFailure(appErr.Message(), appErr.Type(), details)
 	}
 	if msg, typ, ok := stepTimedOut(step, err); ok {
-		return r, temporal.NewNonRetryableApplicationError(msg, typ, err)
+		return r, runFailure(msg, typ)
 	}
 	return r, err
+}
+
+// runFailure is the failure a run ends with, of type typ: its message
+// once, with no cause (fail), and its details.
+func runFailure(msg, typ string, details ...any) error {
+	return temporal.NewNonRetryableApplicationError(msg, typ, nil, details...)
 }
 
 // mergedInto notes the deal a fetched deal was merged into, as its source

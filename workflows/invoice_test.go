@@ -306,6 +306,34 @@ func TestInvoiceDealERPRejectionIsNotRetried(t *testing.T) {
 	}
 }
 
+// A failed run's failure, as Temporal stores it and the Web UI shows it
+// (its Result panel), has the step's message once: at failure.message,
+// with no cause repeating it (the step's error, its activity failure and
+// that one's cause).
+func TestInvoiceDealFailureHasItsMessageOnce(t *testing.T) {
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{
+		&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 422, Message: "AccountCode 999 is not valid", Field: "lines[0].account_code"},
+	}}
+	env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	env.ExecuteWorkflow(InvoiceDeal, input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-3", "100.00")}))
+	var wfErr *temporal.WorkflowExecutionError
+	if err := env.GetWorkflowError(); !errors.As(err, &wfErr) {
+		t.Fatalf("want the run to fail, got %v", err)
+	}
+	// The run's failure is the workflow error's cause, converted as the
+	// SDK converts what a workflow returns into its close event.
+	f := temporal.GetDefaultFailureConverter().ErrorToFailure(wfErr.Unwrap())
+	if f.GetApplicationFailureInfo().GetType() != activities.ErrTypeERPRejected || !f.GetApplicationFailureInfo().GetNonRetryable() {
+		t.Fatalf("run failure %v: want a non-retryable ERPRejected", f)
+	}
+	if f.GetCause() != nil {
+		t.Errorf("the run's failure has a cause (%v): the Web UI shows its message again", f.GetCause())
+	}
+	if n := strings.Count(f.String(), "AccountCode 999 is not valid"); n != 1 {
+		t.Errorf("the run's failure says the ERP's message %d times, want once: %v", n, f)
+	}
+}
+
 // A step whose last attempt timed out (the SDK's bare TimeoutError of a
 // local activity, which names no step) ends the run with a message naming
 // the step and the type of the system it calls, not the SDK's "activity
