@@ -37,7 +37,9 @@ memo's name and hash), each run that failed or was terminated followed by
 an indented line of its failure's type and message (a terminated run's
 reason) on one line, cut to 120 characters: a longer message leaves out
 first the DEALSYNC_ variables that connector advice names beside config
-keys, and an ERPTargetMismatch is said short, both targets' names and
+keys, then its middle, keeping its innermost cause (what follows its last
+": " before any "; ", "…: connection refused"), or else its end,
+and an ERPTargetMismatch is said short, both targets' names and
 the settings they differ in (connection "shop": this worker's target is
 "books", the run's is "books" (other tenant_id)); each completed run
 whose ERP noticed something about the invoice it made (its total
@@ -237,8 +239,9 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 // names and which of their settings differ, which the whole message
 // names only after both targets' settings); the DEALSYNC_ variables that
 // connector advice names beside config keys ("(or DEALSYNC_…)") are left
-// out, the keys kept; then what is still too long is cut. A message
-// shortened so ends with an ellipsis, even when what is left fits.
+// out, the keys kept; then what is still too long is cut, keeping its
+// innermost cause (cutKeepingCause). A message shortened so ends with an
+// ellipsis, even when what is left fits.
 func listMessage(typ, msg string, cut *bool) string {
 	line := oneLine(msg)
 	if len([]rune(line)) <= failureWidth {
@@ -252,13 +255,53 @@ func listMessage(typ, msg string, cut *bool) string {
 	if !ok {
 		short = varAside.ReplaceAllString(line, "")
 	}
-	r := []rune(short)
-	if len(r) > failureWidth-1 {
-		// dealsync's messages say what first, then the details in
-		// parentheses (a mapping error's expression and value).
-		r = r[:failureWidth-1]
+	return cutKeepingCause(short, failureWidth)
+}
+
+// minHead is the fewest characters of a message's beginning that
+// cutKeepingCause keeps before the cause it moves up.
+const minHead = 40
+
+// cutKeepingCause is s, on one line, in at most width characters (an
+// ellipsis among them), ending or cut with an ellipsis even when it fits
+// (listMessage shortened it). A message that says what first (a
+// mapping's, a connection's), then the error's chain to its innermost
+// cause ("…: dial tcp 127.0.0.1:19105: connect: connection refused"),
+// then, after "; ", what to do, is cut where the cause stays: its
+// end, when the cause (what follows the last ": " of its first clause,
+// before any "; ") is past the width; shortened in the middle, with an
+// ellipsis, keeping the beginning, the cause and, when it fits, what
+// follows; or, when that does not fit, the beginning and the cause,
+// each followed by an ellipsis. A cause within parentheses (a mapping
+// error's expression and value) or longer than leaves minHead of the
+// beginning is cut at the end as any other.
+func cutKeepingCause(s string, width int) string {
+	r := []rune(s)
+	if len(r) <= width-1 {
+		return s + "…"
 	}
-	return string(append(r, '…'))
+	clauseEnd := len(r)
+	if i := strings.Index(s, "; "); i >= 0 {
+		clauseEnd = utf8.RuneCountInString(s[:i])
+	}
+	causeStart := -1
+	if i := strings.LastIndex(string(r[:clauseEnd]), ": "); i >= 0 {
+		causeStart = utf8.RuneCountInString(s[:i])
+	}
+	if causeStart < 0 || clauseEnd <= width-1 ||
+		strings.Count(string(r[:causeStart]), "(") > strings.Count(string(r[:causeStart]), ")") {
+		// No cause, one the end's cut keeps, or one within parentheses.
+		return string(r[:width-1]) + "…"
+	}
+	cause, rest := r[causeStart:clauseEnd], r[clauseEnd:]
+	head := func(n int) string { return strings.TrimRight(string(r[:n]), " ") }
+	switch {
+	case minHead+1+len(cause)+len(rest) <= width:
+		return head(width-1-len(cause)-len(rest)) + "…" + string(cause) + string(rest)
+	case minHead+2+len(cause) <= width:
+		return head(width-2-len(cause)) + "…" + string(cause) + "…"
+	}
+	return string(r[:width-1]) + "…"
 }
 
 // varAside is a variable named beside a config key in connector advice

@@ -650,3 +650,45 @@ func TestRunsListTableShowsACompletedRunsWarning(t *testing.T) {
 		t.Errorf("table:\n%s", out.String())
 	}
 }
+
+// A long message whose innermost cause (after its last ": ") is past the
+// width is shortened in the middle, keeping the cause: an ERP that
+// refuses connections says "connection refused" in the retrying line,
+// and in the failure line after its attempts ran out, where what to do
+// follows the cause (after "; ") and is cut when it does not fit.
+func TestRunsListTableKeepsTheCauseOfALongMessage(t *testing.T) {
+	refused := `connection "flaky": target "erp2": http create customer: Post "http://127.0.0.1:19105/customers": dial tcp 127.0.0.1:19105: connect: connection refused`
+	spent := refused + "; all 5 attempts failed (workflow.retry.maximum_attempts): once the ERP answers again, start the run again with dealsync runs retry"
+	rejected := `connection "c": target targets.erp2.url (or DEALSYNC_TARGETS_ERP2_URL): erp create invoice: HTTP 422 on lines[0].account_code of invoice D-3 (EUR 100.00): AccountCode 999 is not valid; fix it`
+	var out bytes.Buffer
+	printRuns(&out, rerun.ListOptions{TaskQueue: "dealsync"}, []rerun.Run{
+		{WorkflowID: "invoice/flaky/D-1", ExecutionStatus: "Running", SyncStatus: "pending",
+			Retrying: &rerun.Retrying{Step: "customer", Attempt: 5, Type: "ERPUnavailable", Message: refused}},
+		{WorkflowID: "invoice/flaky/D-2", ExecutionStatus: "Failed", SyncStatus: "failed", FailureType: "ERPUnavailable", FailureMessage: spent},
+		{WorkflowID: "invoice/flaky/D-3", ExecutionStatus: "Failed", SyncStatus: "failed", FailureType: "ERPRejected", FailureMessage: rejected},
+	}, false)
+	var got []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "    ") {
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		`    retrying customer step, attempt 5: connection "flaky": target "erp2": http create customer: Post "http://127.0.0.1:19105/customers": d…: connection refused`,
+		`    ERPUnavailable: connection "flaky": target "erp2": http create customer: Post "http://127.0.0.1:19105/customers":…: connection refused…`,
+		// The DEALSYNC_ aside goes first; what follows the cause is kept when it fits.
+		`    ERPRejected: connection "c": target targets.erp2.url: erp create invoice: HTTP 422 on lines[0]…: AccountCode 999 is not valid; fix it`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, line := range got {
+		msg := line[strings.Index(line, ": ")+2:]
+		if strings.HasPrefix(line, "    retrying") {
+			msg = msg[strings.Index(msg, ": ")+2:]
+		}
+		if n := utf8.RuneCountInString(msg); n > 120 {
+			t.Errorf("%q: its message has %d characters, more than 120", line, n)
+		}
+	}
+}
