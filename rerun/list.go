@@ -123,6 +123,12 @@ type Run struct {
 	// at a time), read from its end (at most two pages, as
 	// WorkflowTaskFailure). nil otherwise, or when it could not be read.
 	Retrying *Retrying `json:"retrying,omitempty"`
+	// Superseded is the newest later run of the workflow ID of a run
+	// that failed, was terminated, timed out or was canceled (readSuperseded):
+	// a `runs retry` started it, say, so the run's failure may be
+	// resolved, though it keeps its SyncStatus. nil otherwise, or when
+	// the later runs could not be read.
+	Superseded *Superseded `json:"superseded,omitempty"`
 }
 
 // List returns up to o.Limit runs of o.Filter() in Temporal's order
@@ -139,7 +145,9 @@ type Run struct {
 // (Run.Warning). Each running run is described,
 // and the end of its history read (at most two pages), for why it does
 // not move (Run.WorkflowTaskFailure, Run.Retrying); a read that fails
-// leaves it unsaid.
+// leaves it unsaid. A run that did not complete and of whose workflow ID
+// a later run exists says so (Run.Superseded: one read of the run list
+// for all of them, readSuperseded).
 func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more bool, err error) {
 	if o.Limit < 1 || o.Limit > MaxListLimit {
 		return nil, false, fmt.Errorf("a limit of %d runs: give 1 to %d", o.Limit, MaxListLimit)
@@ -166,6 +174,7 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 		token = resp.GetNextPageToken()
 		if len(token) == 0 || more {
 			readFailures(ctx, c, o.Namespace, runs)
+			readSuperseded(ctx, c, runs)
 			return runs, more, nil
 		}
 	}

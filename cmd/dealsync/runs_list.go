@@ -44,7 +44,13 @@ the settings they differ in (connection "shop": this worker's target is
 "books", the run's is "books" (other tenant_id)); each completed run
 whose ERP noticed something about the invoice it made (its total
 differs) is followed by "warning: " and that warning from the run's
-memo, cut alike (runs completed before this release show none);
+memo, cut alike (runs completed before this release show none); each
+run that failed, was terminated, timed out or was canceled, of whose
+workflow ID a later run exists (runs retry started one), by "superseded
+by a later run (completed, invoiced, closed TIME)": the newest one's
+status, SyncStatus and close or start time (superseded in --json), read
+with one run-list filter for all of them (WorkflowId IN (…)), as the old
+run keeps its SyncStatus;
 with --json each run's
 workflow ID, run ID, workflow type, execution status, start and close
 times, dealsync's search attributes, the memo's mapping and hash, and
@@ -170,6 +176,9 @@ func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 			if line != "" {
 				fmt.Fprintf(w, "    %s\n", line)
 			}
+			if line := supersededLine(r); line != "" {
+				fmt.Fprintf(w, "    %s\n", line)
+			}
 			cut = cut || truncated
 		}
 	}
@@ -184,6 +193,27 @@ func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 	if cut {
 		fmt.Fprintf(w, "failure messages cut to %d characters (…): --json gives them whole\n", failureWidth)
 	}
+}
+
+// supersededLine is the table's line of a run that a later run of its
+// workflow ID superseded (rerun.Run.Superseded), "" for another:
+// "superseded by a later run (completed, invoiced, closed 2026-12-07T17:30:00Z)",
+// "… (running, pending, started …)".
+func supersededLine(r rerun.Run) string {
+	s := r.Superseded
+	if s == nil {
+		return ""
+	}
+	what := []string{strings.ToLower(s.ExecutionStatus)}
+	if s.SyncStatus != "" {
+		what = append(what, oneLine(s.SyncStatus))
+	}
+	if s.CloseTime != nil {
+		what = append(what, "closed "+s.CloseTime.UTC().Format(time.RFC3339))
+	} else {
+		what = append(what, "started "+s.StartTime.UTC().Format(time.RFC3339))
+	}
+	return "superseded by a later run (" + strings.Join(what, ", ") + ")"
 }
 
 // failureWidth is the most characters of a failure's message the table

@@ -405,6 +405,34 @@ func TestRunsRetryWarnsOfAnotherMappingThanTheFailedRuns(t *testing.T) {
 	if err := c.GetWorkflow(ctx, id, newRun).Get(ctx, &result); err != nil || result.Mapping != "default" || result.MappingHash != dry[0].MappingHash {
 		t.Fatalf("the new run: %v, %+v; want it mapped with default (hash %s)", err, result, dry[0].MappingHash)
 	}
+
+	// The failed run keeps SyncStatus "failed": runs list says a later
+	// run superseded it, and how that one ended; not of the new run.
+	var failed runsListing
+	for ctx.Err() == nil {
+		failed = listRuns(ctx, t, cfg, "--query", `SyncStatus = "failed" OR SyncStatus = "invoiced"`)
+		if len(failed.Runs) == 2 && failed.Runs[0].SyncStatus == workflows.StatusInvoiced {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(failed.Runs) != 2 || failed.Runs[0].RunID != newRun || failed.Runs[1].RunID != failedRun {
+		t.Fatalf("runs list: %+v; want the new run, then the failed one", failed.Runs)
+	}
+	s := failed.Runs[1].Superseded
+	if s == nil || s.RunID != newRun || s.ExecutionStatus != "Completed" || s.SyncStatus != workflows.StatusInvoiced || s.CloseTime == nil ||
+		failed.Runs[0].Superseded != nil {
+		t.Fatalf("superseded: %+v, of the new run %+v; want the failed run superseded by the completed one", s, failed.Runs[0].Superseded)
+	}
+	if obj, ok := failed.Objects[1]["superseded"].(map[string]any); !ok || obj["run_id"] != newRun || obj["execution_status"] != "Completed" {
+		t.Errorf("the failed run's JSON: %v", failed.Objects[1])
+	}
+	out, err = runOut(ctx, "--config", cfg, "runs", "list", "--query", `SyncStatus = "failed"`)
+	want := "    superseded by a later run (completed, invoiced, closed " + s.CloseTime.UTC().Format(time.RFC3339) + ")\n"
+	if err != nil || strings.Count(out, "superseded") != 1 || !strings.Contains(out, "\n    MappingError: ") || !strings.Contains(out, want) ||
+		strings.Index(out, want) < strings.Index(out, "MappingError") {
+		t.Errorf("runs list --query 'SyncStatus = \"failed\"': %v\n%s\nwant its failure line, then %q", err, out, want)
+	}
 }
 
 // Review: a failed run's failure message could not be read without a
