@@ -115,7 +115,7 @@ func plainFloats(n ast.Node) bool {
 // sum(deal.line_items, .sku), a float). Where expr's own aggregate is
 // kept, its own check refuses such values.
 func (p *parser) checkAggregates(n *yaml.Node, key, src string, root ast.Node) {
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		c, ok := node.(*ast.CallNode)
 		if !ok || len(c.Arguments) != 1 {
 			return
@@ -179,18 +179,18 @@ func (p *parser) checkAggregates(n *yaml.Node, key, src string, root ast.Node) {
 				report(arg, "this is "+what)
 			}
 		}
-	}))
+	})
 }
 
 // startOf is where the text of n starts: the first position of the
 // nodes under it (a member access's or an operator's own is not its
 // start); ok is false when none has one, all made by patches.
 func startOf(n ast.Node) (from int, ok bool) {
-	ast.Walk(&n, visitor(func(node ast.Node) {
+	walkAll(n, func(node ast.Node) {
 		if loc := node.Location(); loc != (file.Location{}) && (!ok || loc.From < from) {
 			from, ok = loc.From, true
 		}
-	}))
+	})
 	return from, ok
 }
 

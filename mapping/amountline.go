@@ -100,19 +100,6 @@ func guardedIn(root, node ast.Node) bool {
 	return found
 }
 
-// walkAll calls f for each node of root, as ast.Walk does, and for those
-// of the closure that expr's optimizer moves out of the arguments of a
-// builtin (map(filter(xs, p), q) becomes filter(xs, p) with q as its Map,
-// which ast.Walk does not visit; sum(filter(xs, p), q) of decimals too).
-func walkAll(root ast.Node, f func(ast.Node)) {
-	ast.Walk(&root, visitor(func(n ast.Node) {
-		f(n)
-		if b, ok := n.(*ast.BuiltinNode); ok && b.Map != nil {
-			walkAll(b.Map, f)
-		}
-	}))
-}
-
 // takesElements are the builtins whose result holds elements of their
 // first argument (or one per element, map's): empty when it is.
 var takesElements = map[string]bool{

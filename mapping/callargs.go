@@ -43,7 +43,7 @@ func callArgMessage(msg, src string, from int) string {
 	}
 	runes := []rune(src)
 	index, written, digits := -1, "", ""
-	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+	walkAll(tree.Node, func(node ast.Node) {
 		call, ok := node.(*ast.CallNode)
 		if !ok || index >= 0 {
 			return
@@ -66,7 +66,7 @@ func callArgMessage(msg, src string, from int) string {
 				}
 			}
 		}
-	}))
+	})
 	if index < 0 || index >= len(takes) {
 		return strings.TrimRight(msg, " ")
 	}

@@ -264,7 +264,7 @@ func collectionOptions(strict bool) []expr.Option {
 // checkGroupKeys refuses a groupBy whose key is known to be a decimal:
 // it would fail every run (_group_key).
 func (p *parser) checkGroupKeys(n *yaml.Node, key, src string, root ast.Node) {
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		c, ok := node.(*ast.CallNode)
 		if !ok || !isCallOf(c, "_group_key") || len(c.Arguments) != 1 || c.Arguments[0].Type() != decimalType {
 			return
@@ -275,7 +275,7 @@ func (p *parser) checkGroupKeys(n *yaml.Node, key, src string, root ast.Node) {
 		}
 		line, col := position(src, from)
 		p.exprProblem(n, key, src, line, col, errGroupByDecimal.Error())
-	}))
+	})
 }
 
 // sortedBy is items in the order of keys (one per item), ascending or as

@@ -97,7 +97,7 @@ type divisor struct {
 func divisorsOf(src string, root ast.Node) map[int]divisor {
 	var out map[int]divisor
 	runes := []rune(src)
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		var d ast.Node
 		switch x := node.(type) {
 		case *ast.BinaryNode:
@@ -120,7 +120,7 @@ func divisorsOf(src string, root ast.Node) map[int]divisor {
 			out = map[int]divisor{}
 		}
 		out[node.Location().From] = divisor{text: shortText(oneLine(string(runes[from:to]))), from: from}
-	}))
+	})
 	return out
 }
 

@@ -1110,11 +1110,11 @@ func recheckCallArguments(src string, opts []expr.Option) error {
 	if err != nil {
 		return err
 	}
-	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+	walkAll(tree.Node, func(node ast.Node) {
 		if call, ok := node.(*ast.CallNode); ok {
 			call.SetNature(nature.Nature{})
 		}
-	}))
+	})
 	_, err = checker.Check(tree, config)
 	return err
 }
@@ -1151,7 +1151,7 @@ func floatHint(src string, opts []expr.Option) (hint string, from int, ok bool) 
 		return "", 0, false
 	}
 	runes := []rune(src)
-	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+	walkAll(tree.Node, func(node ast.Node) {
 		if ok {
 			return
 		}
@@ -1184,7 +1184,7 @@ func floatHint(src string, opts []expr.Option) (hint string, from int, ok bool) 
 				l.String(), right, l.String(), right)
 			from, ok = startOf(x)
 		}
-	}))
+	})
 	return hint, from, ok
 }
 
@@ -1273,21 +1273,21 @@ func mismatchedFloatHint(src, msg string, from int) (hint string, at int, found 
 		return general, from, true
 	}
 	var op *ast.BinaryNode
-	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+	walkAll(tree.Node, func(node ast.Node) {
 		if b, ok := node.(*ast.BinaryNode); ok && b.Location().From == from && op == nil {
 			op = b
 		}
-	}))
+	})
 	if op == nil {
 		return general, from, true
 	}
 	var lit *ast.FloatNode
 	for _, side := range []ast.Node{op.Left, op.Right} {
-		ast.Walk(&side, visitor(func(node ast.Node) {
+		walkAll(side, func(node ast.Node) {
 			if f, ok := node.(*ast.FloatNode); ok && lit == nil {
 				lit = f
 			}
-		}))
+		})
 	}
 	if lit == nil {
 		return general, from, true
@@ -1550,7 +1550,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		p.checkLiterals(n, key, src, root, "", p.invoiceCurrency)
 	}
 	// Every lookup must name a declared table, as a literal.
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		call, ok := node.(*ast.CallNode)
 		if !ok {
 			return
@@ -1619,7 +1619,7 @@ func (p *parser) compile(n *yaml.Node, key, src string, s fieldSpec, env envKind
 		if _, ok := p.m.lookups[str.Value]; !ok {
 			p.exprProblem(n, key, src, line, col, fmt.Sprintf("lookup table %q is not declared under lookups (declared: %s)", str.Value, wording.ListOrNone(p.m.lookupNames())))
 		}
-	}))
+	})
 	return c
 }
 
@@ -1633,13 +1633,13 @@ func (p *parser) checkInvoiceReads(n *yaml.Node, key, src string, root ast.Node)
 	// The nodes that are the base of a member access: a chain is judged
 	// whole, at its outermost node.
 	bases := map[ast.Node]bool{}
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		if m, ok := node.(*ast.MemberNode); ok {
 			bases[m.Node] = true
 		}
-	}))
+	})
 	reported := map[string]bool{}
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		switch node.(type) {
 		case *ast.IdentifierNode, *ast.MemberNode:
 		default:
@@ -1689,7 +1689,7 @@ func (p *parser) checkInvoiceReads(n *yaml.Node, key, src string, root ast.Node)
 				"(header fields are evaluated in the order %s; an expression reads only those before it)", what, zeroWords(s.kind), headerOrder))
 			return
 		}
-	}))
+	})
 }
 
 // zeroWords is what reading a field of kind k that is not evaluated yet gives.
@@ -2014,7 +2014,7 @@ func powerBase(src string, loc file.Location) string {
 		return ""
 	}
 	base := ""
-	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+	walkAll(tree.Node, func(node ast.Node) {
 		b, ok := node.(*ast.BinaryNode)
 		if !ok || base != "" || b.Operator != "**" && b.Operator != "^" || b.Location() != loc {
 			return
@@ -2024,6 +2024,6 @@ func powerBase(src string, loc file.Location) string {
 		case *ast.BinaryNode, *ast.ConditionalNode, *ast.UnaryNode:
 			base = "(" + base + ")"
 		}
-	}))
+	})
 	return base
 }

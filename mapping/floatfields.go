@@ -45,11 +45,11 @@ func (p *parser) checkJSONNumberFields(n *yaml.Node, key, src string, root ast.N
 		text = "x"
 	}
 	what := "a float"
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		if b, ok := node.(*ast.BuiltinNode); ok && b.Name == "fromJSON" {
 			what = "what fromJSON reads (a JSON number is a float, and +, -, * and / on one give a float; a JSON text stays a text)"
 		}
-	}))
+	})
 	line, col := position(src, from)
 	p.exprProblem(n, key, src, line, col, fmt.Sprintf("expression gives %s, never a decimal, so every run that maps this field would fail: "+
 		"money never goes through floats; convert it exactly, dec(string(%s)), and round it where it needs to (round_to, round_currency)", what, text))
@@ -173,7 +173,7 @@ func (p *parser) checkFloatArgLiterals(n *yaml.Node, key, src string, opts []exp
 	runes := []rune(src)
 	lets := letValues(tree.Node)
 	seen := map[ast.Node]bool{}
-	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+	walkAll(tree.Node, func(node ast.Node) {
 		c, ok := node.(*ast.CallNode)
 		if !ok {
 			return
@@ -195,7 +195,7 @@ func (p *parser) checkFloatArgLiterals(n *yaml.Node, key, src string, opts []exp
 				p.exprProblem(n, key, src, line, col, fmt.Sprintf("%s can be %s's argument, which takes a decimal: the deals that take it would fail the run", floatWords(f), id.Value)+floatAdvice(runes, f))
 			})
 		}
-	}))
+	})
 }
 
 // floatLiteralsReaching calls found with each float written in the
@@ -364,7 +364,7 @@ func (p *parser) checkLaunderedFloats(n *yaml.Node, key, src string, opts []expr
 	runes := []rune(src)
 	lets := letValues(tree.Node)
 	seen := map[ast.Node]bool{}
-	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+	walkAll(tree.Node, func(node ast.Node) {
 		c, ok := node.(*ast.CallNode)
 		if !ok || !isCallOf(c, "dec") || len(c.Arguments) != 1 {
 			return
@@ -396,7 +396,7 @@ func (p *parser) checkLaunderedFloats(n *yaml.Node, key, src string, opts []expr
 			p.exprProblem(n, key, src, line, col, fmt.Sprintf("%s is a float, and string() writes a float's binary approximation, which dec() reads as it is (dec(string(0.07 * 100)) is 7.000000000000001)%s",
 				written, advice))
 		})
-	}))
+	})
 }
 
 // textsReaching calls found with each string() call whose text can be the
@@ -466,7 +466,7 @@ func staticFloat(n ast.Node, lets map[string]ast.Node) bool {
 			return true // unsure: left to the run
 		}
 		found := false
-		ast.Walk(&node, visitor(func(x ast.Node) {
+		walkAll(node, func(x ast.Node) {
 			switch y := x.(type) {
 			case *ast.BuiltinNode:
 				found = found || y.Name == "fromJSON"
@@ -477,7 +477,7 @@ func staticFloat(n ast.Node, lets map[string]ast.Node) bool {
 					found = fromJSON(v, depth+1)
 				}
 			}
-		}))
+		})
 		return found
 	}
 	return floatPowerIn(n, lets, 0) || !fromJSON(n, 0)

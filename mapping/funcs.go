@@ -269,7 +269,7 @@ func isNil(v any) bool {
 // to be a function (string(is_won), a let variable holding it): its text
 // would be a memory address. A method so read is checkMethods' to report.
 func (p *parser) checkFuncValues(n *yaml.Node, key, src string, root ast.Node) {
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		c, ok := node.(*ast.CallNode)
 		if !ok || !isCallOf(c, "_no_func") || len(c.Arguments) != 2 {
 			return
@@ -302,5 +302,5 @@ func (p *parser) checkFuncValues(n *yaml.Node, key, src string, root ast.Node) {
 			msg += ", as in is_won(deal.stage)"
 		}
 		p.exprProblem(n, key, src, line, col, msg)
-	}))
+	})
 }

@@ -26,7 +26,7 @@ func (m *File) KeysReadAccount() bool {
 // invoice field that earlier says reads it.
 func readsAccount(n ast.Node, earlier map[string]bool) bool {
 	v := &accountReader{earlier: earlier}
-	ast.Walk(&n, v)
+	walkAll(n, func(node ast.Node) { v.Visit(&node) })
 	return v.found
 }
 

@@ -22,11 +22,11 @@ import (
 // fails on the function rather than write its address (funcs.go).
 func (p *parser) checkMethods(n *yaml.Node, key, src string, root ast.Node) {
 	vars := map[string]bool{}
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		if v, ok := node.(*ast.VariableDeclaratorNode); ok {
 			vars[v.Name] = true
 		}
-	}))
+	})
 	at := map[int]bool{} // one problem per position: x.m() is a call and a member
 	report := func(where ast.Node, msg string) {
 		from := where.Location().From
@@ -37,7 +37,7 @@ func (p *parser) checkMethods(n *yaml.Node, key, src string, root ast.Node) {
 		line, col := position(src, from)
 		p.exprProblem(n, key, src, line, col, msg)
 	}
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		switch x := node.(type) {
 		case *ast.CallNode:
 			switch c := x.Callee.(type) {
@@ -60,7 +60,7 @@ func (p *parser) checkMethods(n *yaml.Node, key, src string, root ast.Node) {
 				report(memberName(x), methodMessage(x))
 			}
 		}
-	}))
+	})
 }
 
 // afterMethod says whether m is a member of what a method call gives

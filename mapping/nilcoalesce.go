@@ -27,7 +27,7 @@ func (p *parser) checkNilCoalescing(n *yaml.Node, key, src string, root ast.Node
 	lets := func(name string) bool { return declared[name] }
 	inner := map[ast.Node]bool{} // a ?? that is the left side of another
 	var chains []*ast.BinaryNode
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		switch x := node.(type) {
 		case *ast.VariableDeclaratorNode:
 			declared[x.Name] = true
@@ -40,7 +40,7 @@ func (p *parser) checkNilCoalescing(n *yaml.Node, key, src string, root ast.Node
 				inner[l] = true
 			}
 		}
-	}))
+	})
 	runes := []rune(src)
 	for _, outer := range chains {
 		if inner[outer] {
@@ -208,7 +208,7 @@ func nodeText(src []rune, n ast.Node) string {
 // after it, is left out. ok is false when that fails.
 func nodeSpan(src []rune, n ast.Node) (from, to int, ok bool) {
 	from, to = -1, -1
-	ast.Walk(&n, visitor(func(node ast.Node) {
+	walkAll(n, func(node ast.Node) {
 		if _, cond := node.(*ast.ConditionalNode); cond {
 			return // at the token after its last branch: ")", "," or the end
 		}
@@ -227,7 +227,7 @@ func nodeSpan(src []rune, n ast.Node) (from, to int, ok bool) {
 			to = loc.To
 		}
 		ok = true
-	}))
+	})
 	if !ok || from < 0 || to > len(src) || from >= to {
 		return 0, 0, false
 	}

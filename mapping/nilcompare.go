@@ -20,7 +20,7 @@ import (
 func (p *parser) checkNilComparisons(n *yaml.Node, key, src string, root ast.Node) {
 	declared := map[string]bool{}
 	negated := map[ast.Node]bool{} // a _dec_equal that is a != (under not)
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		switch x := node.(type) {
 		case *ast.VariableDeclaratorNode:
 			declared[x.Name] = true
@@ -29,10 +29,10 @@ func (p *parser) checkNilComparisons(n *yaml.Node, key, src string, root ast.Nod
 				negated[x.Node] = true
 			}
 		}
-	}))
+	})
 	lets := func(name string) bool { return declared[name] }
 	runes := []rune(src)
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		// x == nil, or the call a comparison that may meet a decimal
 		// becomes (decimalEquality), nil being of no known type.
 		var left, right ast.Node
@@ -110,5 +110,5 @@ func (p *parser) checkNilComparisons(n *yaml.Node, key, src string, root ast.Nod
 			msg = fmt.Sprintf("%s nil here tells only whether the deal has any raw field (%s is nil for a deal without any, else %s); %s", op, text, what, fix)
 		}
 		p.exprProblem(n, key, src, line, col, msg)
-	}))
+	})
 }

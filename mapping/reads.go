@@ -44,7 +44,7 @@ func (m *File) TriggerRawKeysRead() []string {
 func dealReads(root ast.Node) [][]string {
 	r := newReadResolver(root)
 	var out [][]string
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		switch x := node.(type) {
 		case *ast.IdentifierNode, *ast.MemberNode, *ast.ChainNode:
 		case *ast.BuiltinNode:
@@ -68,7 +68,7 @@ func dealReads(root ast.Node) [][]string {
 			return
 		}
 		out = append(out, segs)
-	}))
+	})
 	return out
 }
 
@@ -116,20 +116,20 @@ func newReadResolver(root ast.Node) *readResolver {
 	// last, and a name is bound to the innermost that declares it (the
 	// value of a declaration is outside its scope).
 	var decls []*ast.VariableDeclaratorNode
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		if d, ok := node.(*ast.VariableDeclaratorNode); ok {
 			decls = append(decls, d)
 		}
-	}))
+	})
 	for i := len(decls) - 1; i >= 0; i-- {
 		d := decls[i]
-		ast.Walk(&d.Expr, visitor(func(node ast.Node) {
+		walkAll(d.Expr, func(node ast.Node) {
 			if id, ok := node.(*ast.IdentifierNode); ok && id.Value == d.Name {
 				r.bound[id] = d
 			}
-		}))
+		})
 	}
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		switch x := node.(type) {
 		case *ast.MemberNode:
 			r.bases[x.Node] = true
@@ -138,7 +138,7 @@ func newReadResolver(root ast.Node) *readResolver {
 				r.bases[x.Arguments[0]] = true
 			}
 		}
-	}))
+	})
 	for _, d := range decls {
 		if segs, _ := r.path(d.Value, 0); segs != nil {
 			r.bases[d.Value] = true

@@ -26,10 +26,10 @@ func (m *File) ReferenceReadsDealID() bool {
 	}
 	found := false
 	root := c.prog.Node()
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		path := memberPath(node)
 		found = found || path == "deal.id" || path == "$env.deal.id"
-	}))
+	})
 	return found
 }
 

@@ -42,11 +42,11 @@ func unknownOperandHint(src string, opts []expr.Option, from int) string {
 		return ""
 	}
 	var op *ast.BinaryNode
-	ast.Walk(&tree.Node, visitor(func(node ast.Node) {
+	walkAll(tree.Node, func(node ast.Node) {
 		if b, ok := node.(*ast.BinaryNode); ok && b.Location().From == from && op == nil {
 			op = b
 		}
-	}))
+	})
 	if op == nil {
 		return ""
 	}
@@ -230,14 +230,14 @@ func letValue(n ast.Node, lets map[string]ast.Node) ast.Node {
 func letValues(root ast.Node) map[string]ast.Node {
 	lets := map[string]ast.Node{}
 	twice := map[string]bool{}
-	ast.Walk(&root, visitor(func(node ast.Node) {
+	walkAll(root, func(node ast.Node) {
 		if d, ok := node.(*ast.VariableDeclaratorNode); ok {
 			if _, seen := lets[d.Name]; seen {
 				twice[d.Name] = true
 			}
 			lets[d.Name] = d.Value
 		}
-	}))
+	})
 	for name := range twice {
 		delete(lets, name)
 	}
