@@ -103,18 +103,24 @@ func guardedIn(root, node ast.Node) bool {
 // takesElements are the builtins whose result holds elements of their
 // first argument (or one per element, map's): empty when it is.
 var takesElements = map[string]bool{
-	"filter": true, "map": true, "sortBy": true, "sort": true, "reverse": true, "uniq": true,
+	"filter": true, "map": true, "sortBy": true, "sort": true, "reverse": true, "uniq": true, "take": true,
 }
 
 // ofDealLineItems says whether n, the collection of a builtin, is the
 // deal's line items, or taken from them (filter(deal.line_items, …),
-// map, sortBy, ...; a let variable of either): a closure over it runs
-// only when the deal has line items.
+// map, sortBy, take, a slice, ...; a let variable of either; read with
+// ?. too): a closure over it runs only when the deal has line items.
 func ofDealLineItems(n ast.Node, lets map[string]ast.Node) bool {
 	for depth := 0; depth <= maxNeverDecimalDepth; depth++ {
 		switch x := n.(type) {
 		case *ast.MemberNode:
 			return isDealLineItems(x)
+		case *ast.ChainNode:
+			// deal?.line_items
+			n = x.Node
+		case *ast.SliceNode:
+			// deal.line_items[1:], empty when they are
+			n = x.Node
 		case *ast.BuiltinNode:
 			if !takesElements[x.Name] || len(x.Arguments) == 0 {
 				return false

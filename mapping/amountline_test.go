@@ -34,6 +34,9 @@ func TestAmountLineDivisionByTheNumberOfLineItemsIsRefused(t *testing.T) {
 		{"amount_line", `any(deal.line_items, {deal.amount / len(deal.line_items) > 1}) ? dec(0) : deal.amount`, ""},
 		{"amount_line", `sum(map(filter(deal.line_items, #.quantity > 0), deal.amount / len(deal.line_items)))`, ""},
 		{"amount_line", `let xs = deal.line_items; sum(map(xs, deal.amount / len(deal.line_items)))`, ""},
+		{"amount_line", `sum(deal?.line_items, deal.amount / len(deal.line_items))`, ""},
+		{"amount_line", `sum(deal.line_items[1:], deal.amount / len(deal.line_items))`, ""},
+		{"amount_line", `sum(take(deal.line_items, 2), deal.amount / len(deal.line_items))`, ""},
 		// A closure over another collection runs whether the deal has
 		// line items or not: refused.
 		{"amount_line", `sum(map([1], deal.amount / len(deal.line_items)))`, "a.yaml:4:45: invoice.amount_line.unit_price: " + says},
