@@ -434,6 +434,9 @@ func TestDivisionByZeroNamesTheDivisor(t *testing.T) {
 		{`dec(string(fromJSON(deal.raw["cf"])["n"] / fromJSON(deal.raw["cf"])["zero"]))`, `fromJSON(deal.raw["cf"])["zero"]`, "4:61"},
 		{`dec(len(deal.line_items) % (len(deal.line_items) - 1))`, "len(deal.line_items) - 1", "4:46"},
 		{`sum(deal.line_items, .unit_price / .discount)`, ".discount", "4:53"},
+		// In map's closure after a filter, which expr's optimizer moves
+		// out of ast.Walk's reach.
+		{`sum(map(filter(deal.line_items, true), deal.amount / #.discount))`, "#.discount", "4:71"},
 		// Without the parentheses around it, at its start, whatever it is.
 		{`deal.amount / (deal.has_amount ? item.discount : dec(1))`, "deal.has_amount ? item.discount : dec(1)", "4:33"},
 		{`deal.amount / ((item.quantity - 1))`, "item.quantity - 1", "4:34"},
