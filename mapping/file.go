@@ -500,6 +500,22 @@ func yamlProblem(file string, lines []string, err error) Problem {
 				pr.Line = l
 			}
 		}
+	case strings.HasPrefix(msg, "did not find expected ',' or '}'"):
+		// `reference: {"DS-" + deal.id}`, `{coalesce(deal.id, "x")}`:
+		// braces without quotes, a map whose entries YAML cannot read.
+		// YAML gives the line before the value's, or the value's.
+		for l := max(pr.Line, 1); l <= min(pr.Line+1, len(lines)) && !ok; l++ {
+			e, ok = expressionAt(lines, l)
+			ok = ok && !e.cont && strings.HasPrefix(e.text, "{")
+			if ok {
+				pr.Line = l
+				why = "YAML reads a value without quotes that starts with { as a map, and reads this one's text as no map"
+				template = templateHint(stripComment(e.text), e.key, hintOptions(e.key))
+				if template == "" {
+					template = fmt.Sprintf("; quote the whole expression (`%s: '…'`)", e.name)
+				}
+			}
+		}
 	}
 	if !ok {
 		if expectedKey {

@@ -96,3 +96,22 @@ func TestABraceValueWithoutQuotesIsAMapForYAML(t *testing.T) {
 		t.Errorf("trigger: %v\nwant %q", err, want)
 	}
 }
+
+// Braces without quotes around text YAML cannot read as a map's entries
+// (`reference: {"DS-" + deal.id}`, a quote inside) were a bare
+// YAML error on the line above the field's: the problem is at the field,
+// says YAML read the braces as a map, with the rewrite when it has one.
+func TestABraceValueYAMLCannotReadAsAMap(t *testing.T) {
+	const says = "did not find expected ',' or '}': YAML reads a value without quotes that starts with { as a map, and reads this one's text as no map; "
+	for _, c := range []struct{ doc, want string }{
+		{"name: t\ninvoice:\n  memo: '\"x\"'\n  reference: {\"DS-\" + deal.id}\n",
+			"t.yaml:4:14: invoice.reference: " + says + `an expression is no template: write the value without braces, reference: '"DS-" + deal.id'`},
+		{"name: t\ninvoice:\n  lines:\n    description: {coalesce(item.description, \"x\")}  # c\n",
+			"t.yaml:4:18: invoice.lines.description: " + says + "quote the whole expression (`description: '…'`)"},
+	} {
+		_, err := mapping.Parse("t.yaml", []byte(c.doc))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v\nwant %q", c.doc, err, c.want)
+		}
+	}
+}
