@@ -46,22 +46,44 @@ func ended(status string) bool {
 	return false
 }
 
+// filterable says whether a run-list filter finds workflow ID id. One
+// with a double quote or a backslash (a generic source's deal id, say:
+// invoice/shop/D"1) matches no filter on Temporal's SQL visibility store,
+// however it is escaped: the server writes the value into its SQL query
+// with a backslash before each, which SQLite's strings keep as written.
+func filterable(id string) bool {
+	return !strings.ContainsAny(id, `"\`)
+}
+
 // readSuperseded sets the Superseded of each run that ended without
 // completing and of whose workflow ID a later run (started after it)
 // exists, in any task queue: the newest of them. It asks Temporal's run
 // list for the runs of all those workflow IDs at once (WorkflowId IN
 // (…), supersededIDs IDs a filter, at most supersededPages pages of
-// supersededPage runs each); a read that fails leaves the runs unmarked.
+// supersededPage runs each), but those of workflow IDs no filter finds
+// (filterable), whose current runs it describes one by one; a read that
+// fails leaves the runs unmarked.
 func readSuperseded(ctx context.Context, c client.Client, runs []Run) {
 	var ids []string
 	seen := map[string]bool{}
-	for _, r := range runs {
-		if ended(r.ExecutionStatus) && !seen[r.WorkflowID] {
-			seen[r.WorkflowID] = true
-			ids = append(ids, r.WorkflowID)
-		}
-	}
 	newest := map[string]Run{} // by workflow ID
+	for _, r := range runs {
+		if !ended(r.ExecutionStatus) || seen[r.WorkflowID] {
+			continue
+		}
+		seen[r.WorkflowID] = true
+		if !filterable(r.WorkflowID) {
+			// The current run of the ID is its newest.
+			pctx, cancel := context.WithTimeout(ctx, taskFailureTimeout)
+			d, err := c.DescribeWorkflowExecution(pctx, r.WorkflowID, "")
+			cancel()
+			if err == nil && d.GetWorkflowExecutionInfo() != nil {
+				newest[r.WorkflowID] = listed(d.GetWorkflowExecutionInfo())
+			}
+			continue
+		}
+		ids = append(ids, r.WorkflowID)
+	}
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), supersededIDs)]
 		ids = ids[len(chunk):]

@@ -2,6 +2,7 @@ package rerun
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -10,7 +11,11 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/workflows"
 )
 
 // laterRuns answers a run list with its runs, whatever the filter.
@@ -67,6 +72,72 @@ func TestReadSupersededMarksRunsWithALaterRun(t *testing.T) {
 	for _, i := range []int{1, 2, 3} {
 		if runs[i].Superseded != nil {
 			t.Errorf("run %s superseded by %+v, want none", runs[i].RunID, runs[i].Superseded)
+		}
+	}
+}
+
+// A later run of a workflow ID with a double quote or a backslash (a
+// generic source's deal id: invoice/shop/D"1) marks the run before it,
+// as one of a plain ID does: the embedded server's run list finds no such
+// ID by any filter, so its current run is described instead.
+func TestReadSupersededFindsIDsWithQuotes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress(), Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var runs []Run
+	later := map[string]string{}
+	for _, id := range []string{`invoice/shop/D"1`, `invoice/shop/D\2`, `invoice/shop/D-3`} {
+		// No worker takes the runs: the first is terminated, the
+		// second stays running.
+		first, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "nobody"}, workflows.InvoiceDealName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.TerminateWorkflow(ctx, id, first.GetRunID(), "test"); err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.DescribeWorkflowExecution(ctx, id, first.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "nobody"}, workflows.InvoiceDealName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later[id] = second.GetRunID()
+		runs = append(runs, Run{WorkflowID: id, RunID: first.GetRunID(), ExecutionStatus: "Terminated", StartTime: d.GetWorkflowExecutionInfo().GetStartTime().AsTime()})
+	}
+	// The run list has the later runs once the plain ID's is listed.
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: `WorkflowId = "invoice/shop/D-3" AND ExecutionStatus = "Running"`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetExecutions()) > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the run list never showed the later run")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	readSuperseded(ctx, c, runs)
+	for _, r := range runs {
+		if s := r.Superseded; s == nil || s.RunID != later[r.WorkflowID] || s.ExecutionStatus != "Running" {
+			t.Errorf("run of %s superseded by %+v, want the running %s", r.WorkflowID, s, later[r.WorkflowID])
 		}
 	}
 }
