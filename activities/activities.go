@@ -147,7 +147,11 @@ func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err
 	if err != nil {
 		var me *mapping.Error
 		if errors.As(err, &me) {
-			return MapResult{}, mappingError(me, mappingPath(mapper), a.ConfigPath, a.fetchedDeal(in))
+			var snapshot string
+			if in.Snapshot != nil {
+				snapshot = in.Snapshot.Hash
+			}
+			return MapResult{}, mappingError(me, mappingPath(mapper), a.ConfigPath, a.fetchedDeal(in), snapshot)
 		}
 		return MapResult{}, temporalError(err)
 	}

@@ -165,23 +165,46 @@ func WithoutRetryAdvice(msg string) string {
 	for _, a := range []string{adviceValidation, adviceERPRejected} {
 		msg = strings.TrimSuffix(msg, "; "+a)
 	}
-	if i := strings.LastIndex(msg, "; "+mappingAdvicePrefix); i >= 0 && strings.HasSuffix(msg, retryTail) {
-		msg = msg[:i]
+	if i := strings.LastIndex(msg, "; "+mappingAdvicePrefix); i >= 0 {
+		advice := msg
+		if j := strings.LastIndex(msg, snapshotNotePrefix); j > i {
+			advice = msg[:j] // the snapshot's note goes with the advice
+		}
+		if strings.HasSuffix(advice, retryTail) {
+			msg = msg[:i]
+		}
 	}
 	return msg
 }
 
 // mappingError is the failure of a run on me, with mappingAdvice for the
 // mapping's file path and the worker's config, configPath, and the deal
-// the run read from the CRM (nil: the deal came with the event).
-func mappingError(me *mapping.Error, path, configPath string, fetched *fetchedDeal) error {
-	return temporal.NewNonRetryableApplicationError(withRetryAdvice(me.Error(), mappingAdvice(me.Mapping, path, configPath, fetched)), ErrTypeMapping, nil, me)
+// the run read from the CRM (nil: the deal came with the event). A run
+// that mapped with its snapshot, of hash snapshot ("" for none: the
+// built-in mapping), says so at the end (snapshotNote).
+func mappingError(me *mapping.Error, path, configPath string, fetched *fetchedDeal, snapshot string) error {
+	return temporal.NewNonRetryableApplicationError(withRetryAdvice(me.Error(), mappingAdvice(me.Mapping, path, configPath, fetched))+snapshotNote(snapshot), ErrTypeMapping, nil, me)
+}
+
+// snapshotNotePrefix begins snapshotNote.
+const snapshotNotePrefix = "; this is the run's mapping as it started (hash "
+
+// snapshotNote is what a MappingError of a run that mapped with its
+// snapshot (hash) adds at its end: the file's lines it names are that
+// version's, which a Reset in the Web UI replays, failing again after a
+// fix, while runs retry starts a run with the mapping as it is now.
+// "" for no snapshot.
+func snapshotNote(hash string) string {
+	if hash == "" {
+		return ""
+	}
+	return snapshotNotePrefix + hash + "), which a Web UI Reset replays; dealsync runs retry uses the mapping as it is now"
 }
 
 func classify(err error, types apiErrorTypes, wrote bool, attempt int32) error {
 	var me *mapping.Error
 	if errors.As(err, &me) {
-		return mappingError(me, "", "", nil)
+		return mappingError(me, "", "", nil, "")
 	}
 	var ve *model.ValidationError
 	if errors.As(err, &ve) {

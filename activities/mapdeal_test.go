@@ -220,3 +220,43 @@ func TestAFailedLocalCallIsNotedForItsRun(t *testing.T) {
 		t.Errorf("the failed local call of run %q was not noted", run)
 	}
 }
+
+// A run that mapped with its snapshot (a mapping file's version as the
+// run started) says so at the end of its MappingError, with the hash:
+// a Reset in the Web UI replays that version, failing again after a fix,
+// and runs retry uses the mapping as it is now. The snapshot's file
+// edited since (another hash on the connection) changes nothing. A run
+// without a snapshot (the built-in mapping) says nothing of it.
+func TestMapDealMappingErrorSaysTheRunUsedItsSnapshot(t *testing.T) {
+	path := t.TempDir() + "/bad.yaml"
+	file, err := mapping.Parse(path, []byte("name: bad\ninvoice:\n  reference: 'string(dec(deal.name))'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := mapping.Parse(path, []byte("name: bad\ninvoice:\n  reference: 'deal.name'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := file.Snapshot()
+	ev := model.DealEvent{EventID: "e", Deal: model.Deal{
+		ID: "D-1", Name: "Acme deal", Stage: "won", Currency: "EUR", Amount: decimal.NewNullDecimal(decimal.RequireFromString("100")),
+		Company: model.Company{ID: "C", Name: "Acme"},
+	}}
+	want := "then start the run again with dealsync runs retry (which says why when it does not); this is the run's mapping as it started (hash " +
+		snap.Hash + "), which a Web UI Reset replays; dealsync runs retry uses the mapping as it is now"
+	for _, now := range []*mapping.File{file, fixed} {
+		a := &activities.Activities{Connections: oneConnection{activities.Connection{Mapper: now}}}
+		_, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "c", Event: ev, Snapshot: snap, Mapping: "bad"})
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeMapping || !strings.HasSuffix(appErr.Message(), want) {
+			t.Fatalf("the connection's mapping %s: %v\nwant it to end %q", now.Hash(), err, want)
+		}
+		if msg := activities.WithoutRetryAdvice(appErr.Message()); strings.Contains(msg, "fix the mapping") || strings.Contains(msg, "Reset") || !strings.HasPrefix(msg, `mapping "bad": field `) {
+			t.Errorf("WithoutRetryAdvice: %q", msg)
+		}
+	}
+	a := &activities.Activities{Connections: oneConnection{activities.Connection{Mapper: file}}}
+	if _, err := a.MapDeal(context.Background(), activities.MapInput{Connection: "c", Event: ev}); err == nil || strings.Contains(err.Error(), "Reset") || strings.Contains(err.Error(), "hash") {
+		t.Errorf("a run without a snapshot: %v", err)
+	}
+}

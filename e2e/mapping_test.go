@@ -78,7 +78,9 @@ func TestMappingFileEndToEnd(t *testing.T) {
 		if appErr.Type() != activities.ErrTypeMapping || !appErr.NonRetryable() {
 			t.Fatalf("failure type %q non-retryable %v, want %s, non-retryable", appErr.Type(), appErr.NonRetryable(), activities.ErrTypeMapping)
 		}
-		for _, frag := range []string{`mapping "generic-standard"`, "field lines[0].tax_code", `lookup("tax_codes", deal.company.address.country)`, `"CH"`} {
+		for _, frag := range []string{`mapping "generic-standard"`, "field lines[0].tax_code", `lookup("tax_codes", deal.company.address.country)`, `"CH"`,
+			// The run mapped with its snapshot, which a Reset replays.
+			"; this is the run's mapping as it started (hash " + m.Hash() + "), which a Web UI Reset replays; dealsync runs retry uses the mapping as it is now"} {
 			if !strings.Contains(appErr.Error(), frag) {
 				t.Errorf("failure message %q does not contain %q", appErr.Error(), frag)
 			}
