@@ -365,8 +365,14 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	if activity.IsActivity(ctx) {
 		// The one line at info a run leaves for its deal: an operator
 		// follows a deal to its invoice by grepping its id (the SDK's
-		// activity logger adds the run's workflow and run ids).
-		activity.GetLogger(ctx).Info("invoice made", "connection", in.Connection, "deal_id", in.Invoice.SourceDealID,
+		// activity logger adds the run's workflow and run ids). An
+		// answer the ERP replayed (a reset or retried run's, under the
+		// same idempotency key) made nothing: it says so.
+		msg := "invoice made"
+		if res.Replayed {
+			msg = "invoice found: the ERP already had it (idempotent replay)"
+		}
+		activity.GetLogger(ctx).Info(msg, "connection", in.Connection, "deal_id", in.Invoice.SourceDealID,
 			"reference", in.Invoice.Reference, "invoice_id", res.InvoiceID, "invoice_number", res.Number, "replayed", res.Replayed)
 	}
 	return res, nil

@@ -67,6 +67,20 @@ func TestTheWorkerLogsTheInvoiceAndTheFailuresThatEndARun(t *testing.T) {
 		t.Errorf("a made invoice's line %q in:\n%s", l, made)
 	}
 
+	if strings.Contains(made, "invoice found") || strings.Contains(made, "replayed=true") {
+		t.Errorf("a made invoice logged as found:\n%s", made)
+	}
+	// An answer the ERP replayed (a reset or retried run's) made nothing:
+	// its line says the invoice was found, with the same attributes.
+	found := run(answeringERP{res: connectors.InvoiceResult{InvoiceID: "INV-9", Number: "N-9", Replayed: true}})
+	if l := lineWith(found, "invoice found: the ERP already had it (idempotent replay)"); !strings.Contains(l, "level=INFO") || !strings.Contains(l, "deal_id=D-77") ||
+		!strings.Contains(l, "invoice_id=INV-9") || !strings.Contains(l, "replayed=true") || !strings.Contains(l, "WorkflowID=") {
+		t.Errorf("a replayed invoice's line %q in:\n%s", l, found)
+	}
+	if strings.Contains(found, "invoice made") {
+		t.Errorf("a replayed invoice logged as made:\n%s", found)
+	}
+
 	refused := run(answeringERP{err: &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 400, Message: "bad date"}})
 	if l := lineWith(refused, "step failed: the run ends"); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "bad date") || !strings.Contains(l, "deal_id=D-77") {
 		t.Errorf("a refusal's line %q in:\n%s", l, refused)
