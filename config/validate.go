@@ -893,6 +893,13 @@ func component(c Component, kind, key string, ps *problems) any {
 	if deref(reflect.TypeOf(cfg)).Kind() == reflect.Struct {
 		validateStruct(cfg, key, ps)
 	}
+	if cc, ok := cfg.(connectors.ConfigChecker); ok {
+		for _, p := range cc.CheckConfig() {
+			if k := joinKey(key, p.Key); !ps.isFailed(k) {
+				ps.add(k, p.Message)
+			}
+		}
+	}
 	return cfg
 }
 

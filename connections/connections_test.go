@@ -195,6 +195,52 @@ targets:
 	}
 }
 
+// account_id makes the NetSuite hosts: a URL, a host or the id in its
+// hosts' form (1234567-sb1) made https://https//….suitetalk.api.netsuite.com,
+// and every run retried a DNS error for a day. The config now refuses
+// it at the key, saying the id to write where the value names one.
+func TestNetSuiteAccountIDIsAnAccountID(t *testing.T) {
+	t.Setenv("NS_KEY", "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n")
+	load := func(account string) error {
+		p := filepath.Join(t.TempDir(), "dealsync.yaml")
+		body := `
+targets:
+  erp:
+    type: netsuite
+    account_id: ` + account + `
+    client_id: c
+    certificate_id: k
+    private_key: env:NS_KEY
+`
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(p, config.WithDevDefaults())
+		return err
+	}
+	for _, ok := range []string{`"1234567"`, `"1234567_SB1"`, `1234567_sb2`, `TSTDRV1234567`, `"1234567_RP"`} {
+		if err := load(ok); err != nil {
+			t.Errorf("account_id %s refused: %v", ok, err)
+		}
+	}
+	const key = "targets.erp.account_id: must be a NetSuite account id"
+	for bad, write := range map[string]string{
+		`"https://1234567-sb1.app.netsuite.com"`:                             `write account_id: "1234567_SB1"`,
+		`https://1234567.suitetalk.api.netsuite.com/services/rest/record/v1`: `write account_id: "1234567"`,
+		`TSTDRV1234567.app.netsuite.com`:                                     `write account_id: "TSTDRV1234567"`,
+		`1234567-sb1`:                                                        `write account_id: "1234567_SB1"`,
+		`"TSTDRV 1234567"`:                                                   "has a space in it",
+		`acme.example.com`:                                                   "",
+		`"1234567__SB1"`:                                                     "",
+	} {
+		err := load(bad)
+		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), write) ||
+			(write == "" && strings.Contains(err.Error(), "write account_id")) || strings.Contains(err.Error(), "base_url") {
+			t.Errorf("account_id %s: err = %v; want %q and %q", bad, err, key, write)
+		}
+	}
+}
+
 // currency_ids is keyed by ISO code as the docs write it (EUR); the config
 // reader lower-cases keys, and the target must still find the invoice's
 // currency. A key that is no currency code is a config error.

@@ -54,6 +54,22 @@ type ConfiguredAccounts interface {
 	CRMAccounts() (kind string, keys map[string]string)
 }
 
+// ConfigProblem is a problem a connector's config check finds: Key is
+// the key under the source's or target's block ("account_id"), Message
+// what is wrong, as a config problem words it.
+type ConfigProblem struct {
+	Key, Message string
+}
+
+// ConfigChecker is implemented by the config of a source or target whose
+// values have rules the validate tags cannot say (the form of a NetSuite
+// account id): CheckConfig runs after the tags' checks, on a decoded
+// config, and its problems are the config's (`config check` exits 2,
+// naming the key), not found only when the connector is built or called.
+type ConfigChecker interface {
+	CheckConfig() []ConfigProblem
+}
+
 // AccountMatcher is implemented by the config of a source (Salesforce)
 // whose accounts' spellings are not one key each: a 15-character org id
 // names every org whose 18-character id begins with it. SameCRMAccount

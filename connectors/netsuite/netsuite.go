@@ -221,6 +221,9 @@ func New(cfg Config, deps Deps) (*Target, error) {
 	if cfg.AccountID == "" || cfg.ClientID == "" || cfg.CertificateID == "" {
 		return nil, errors.New("netsuite: account_id, client_id and certificate_id are required")
 	}
+	if msg := AccountIDProblem(cfg.AccountID); msg != "" {
+		return nil, fmt.Errorf("netsuite: account_id %s", msg)
+	}
 	if cfg.PrivateKey.IsZero() {
 		return nil, errors.New("netsuite: private_key is required (the certificate's private key, e.g. file:/etc/dealsync/netsuite.pem)")
 	}
