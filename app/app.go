@@ -261,6 +261,43 @@ func BuildConnections(cfg *config.Config, logger *slog.Logger) (*connections.Set
 	return connections.Build(cfg, connectors.Env{HTTPClient: connectorClient(cfg), Logger: logger})
 }
 
+// UnbuiltConnectionsError is a config whose connections cannot be built:
+// it passed the config's checks, but a source or target refused what it
+// was given (a base_url with the API's path, a private_key that is no
+// PEM key). It is the config's to fix, so it reads as the config's
+// errors do: "invalid configuration in FILE", the problems below.
+type UnbuiltConnectionsError struct {
+	// File is the config file ("" when there was none).
+	File string
+	Err  error
+}
+
+func (e *UnbuiltConnectionsError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid configuration")
+	if e.File != "" {
+		fmt.Fprintf(&b, " in %s", e.File)
+	}
+	b.WriteString(" (a source or target cannot be built from it):")
+	for _, line := range strings.Split(e.Err.Error(), "\n") {
+		b.WriteString("\n  ")
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+func (e *UnbuiltConnectionsError) Unwrap() error { return e.Err }
+
+// BuildConnectionsOf is BuildConnections of the config read from file,
+// whose error (an *UnbuiltConnectionsError) names it.
+func BuildConnectionsOf(cfg *config.Config, file string, logger *slog.Logger) (*connections.Set, error) {
+	set, err := BuildConnections(cfg, logger)
+	if err != nil {
+		return nil, &UnbuiltConnectionsError{File: file, Err: err}
+	}
+	return set, nil
+}
+
 // connectorClient is the HTTP client of the connectors' calls.
 func connectorClient(cfg *config.Config) *http.Client {
 	// Keep connections to each ERP/CRM host alive across concurrent runs:

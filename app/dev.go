@@ -142,7 +142,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	// that cannot be (a write_back.url over plain HTTP to another machine,
 	// a base_url of the wrong scheme) stops dev before it makes or opens
 	// its databases.
-	if d.Connections, err = BuildConnections(cfg, logger); err != nil {
+	if d.Connections, err = BuildConnectionsOf(cfg, o.ConfigPath, logger); err != nil {
 		intakeL.Close()
 		return nil, err
 	}

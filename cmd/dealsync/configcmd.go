@@ -87,7 +87,9 @@ back.
 
 Exit status: 0 all good; 2 the config is invalid (every problem listed with its
 key, mapping files that do not compile with file:line:col); 1 anything else: a
-source or target that cannot be built from a valid config, Temporal not
+source or target that cannot be built from the config (also said as an
+invalid configuration, found when it is built: a base_url with the API's
+path, a private key that is no PEM key), Temporal not
 reachable, or its namespace lacks the search attributes, a write-back field
 a CRM would refuse, a fetch field it does not have, or a CRM account that did
 not answer or refused the check (--crm), or a refusal of serve or (with --dev) dev.`,
@@ -105,7 +107,7 @@ not answer or refused the check (--crm), or a refusal of serve or (with --dev) d
 			if err := cfg.DevAddressConflict(); err != nil {
 				return &exitError{code: 2, err: err} // as the --dev commands stop
 			}
-			cfg, set, quiet, err := buildQuietly(cfg)
+			cfg, set, quiet, err := g.buildQuietly(cfg)
 			if err != nil {
 				return err
 			}
@@ -132,7 +134,7 @@ not answer or refused the check (--crm), or a refusal of serve or (with --dev) d
 			// why (a relative path).
 			if !dev {
 				if _, err := app.ClientOptions(cfg, quiet); err != nil {
-					return &exitError{code: 1, err: fmt.Errorf("the config is valid, but serve and worker would not start: %w", err)}
+					return &exitError{code: 1, err: fmt.Errorf("invalid configuration%s: serve and worker would not start: %w", inFile(g.configPath), err)}
 				}
 			}
 			var failed []error
@@ -387,4 +389,13 @@ func checkFetchFields(ctx context.Context, w io.Writer, name string, c *connecti
 			}
 		}
 	}
+}
+
+// inFile is " in path", or "" without a config file, as the config's
+// errors name it.
+func inFile(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " in " + path
 }

@@ -368,6 +368,29 @@ connections:
 	}
 }
 
+// A source or target that cannot be built from what the config gives it
+// (an http base_url with a query) is the config's to fix: config check,
+// and the commands that build connections, say "invalid configuration in
+// FILE" with the connector's words below, where they said "the config
+// is valid, but:" and then failed.
+func TestAnUnbuildableTargetIsAnInvalidConfig(t *testing.T) {
+	cfg := writeConfig(t, `
+targets:
+  erp: {type: http, base_url: "https://erp.example.com/api?x=1", lookup_invoices: true}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}
+    target: erp
+`)
+	for _, args := range [][]string{{"config", "check"}} {
+		out, err := runOut(context.Background(), append([]string{"--config", cfg}, args...)...)
+		want := "invalid configuration in " + cfg + " (a source or target cannot be built from it):\n  targets.erp: httptarget: base_url"
+		if exitCode(err) != 1 || err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "is valid") {
+			t.Errorf("%v: exit %d, %v\n%s; want exit 1 and %q", args, exitCode(err), err, out, want)
+		}
+	}
+}
+
 // The Temporal client's TLS files are read by config check as serve and
 // worker read them before they dial: a CA file with no certificate in it,
 // which the validator takes (the file exists), fails the check, naming

@@ -89,16 +89,16 @@ func (g *globalFlags) loadAndBuild(dev bool) (*config.Config, *connections.Set, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return buildQuietly(cfg)
+	return g.buildQuietly(cfg)
 }
 
 // buildQuietly builds the config's connections with a silent logger; one
-// that cannot be built is exit 1.
-func buildQuietly(cfg *config.Config) (*config.Config, *connections.Set, *slog.Logger, error) {
+// that cannot be built is exit 1, an invalid configuration naming the file.
+func (g *globalFlags) buildQuietly(cfg *config.Config) (*config.Config, *connections.Set, *slog.Logger, error) {
 	quiet := quietLogger()
-	set, err := app.BuildConnections(cfg, quiet)
+	set, err := app.BuildConnectionsOf(cfg, g.configPath, quiet)
 	if err != nil {
-		return nil, nil, nil, &exitError{code: 1, err: fmt.Errorf("the config is valid, but: %w", err)}
+		return nil, nil, nil, &exitError{code: 1, err: err}
 	}
 	return cfg, set, quiet, nil
 }

@@ -26,7 +26,7 @@ func (g *globalFlags) clusterSetup() (*config.Config, *slog.Logger, *connections
 		return nil, nil, nil, client.Options{}, err
 	}
 	logger := app.NewLogger(cfg.Log, stderr)
-	set, err := app.BuildConnections(cfg, logger)
+	set, err := app.BuildConnectionsOf(cfg, g.configPath, logger)
 	if err != nil {
 		return nil, nil, nil, client.Options{}, err
 	}
