@@ -186,3 +186,30 @@ func TestHistoriesWithOtherSummariesReplay(t *testing.T) {
 		}
 	}
 }
+
+// Runs whose customer step the SDK retried after its own back-off timer
+// ("Sleep": local calls, a back-off longer than the workflow task
+// timeout), recorded before the customer step's back-offs became timers
+// of the run's (customer-back-off-timers), replay: one invoiced after a
+// Retry-After of 12 s, one waiting the policy's 15 s and 30 s.
+func TestCustomerStepRetriedBySDKReplays(t *testing.T) {
+	for _, name := range []string{"generic-local-customer-sdk-back-off", "generic-local-customer-sdk-back-off-waiting"} {
+		file := filepath.Join("testdata", "histories", name+".json")
+		history, _ := keptHistory(t, file)
+		sleeps := 0
+		for i, ev := range history.GetEvents() {
+			if ev.GetTimerStartedEventAttributes() != nil && summaryOf(t, ev) == "Sleep" &&
+				strings.Contains(summaryOf(t, history.GetEvents()[i-1]), "ensure customer") {
+				sleeps++
+			}
+		}
+		if sleeps == 0 {
+			t.Fatalf("%s: no SDK back-off timer after a customer step", name)
+		}
+		replayer := worker.NewWorkflowReplayer()
+		replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+		if err := replayer.ReplayWorkflowHistory(nil, history); err != nil {
+			t.Errorf("%s does not replay: %v", name, err)
+		}
+	}
+}
