@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/converter"
+
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
@@ -16,8 +20,9 @@ import (
 // A run whose ERP is down is Running and pending, and the run list says
 // why: the customer step's last failed attempt. With local calls (the
 // default) the ERP refuses connections and the back-off outlasts a
-// workflow task, so the SDK records the failed attempt in a marker and
-// waits with a timer, which the end of the history tells; with calls as
+// workflow task, so the failed attempt is recorded in a marker and the
+// run waits with a timer that says what for (its current details why),
+// which the end of the history tells; with calls as
 // activities the ERP answers 503, and the describe's pending activity
 // tells it.
 func TestRunsListSaysWhyARunIsRetrying(t *testing.T) {
@@ -71,6 +76,37 @@ func TestRunsListSaysWhyARunIsRetrying(t *testing.T) {
 			if tc.calls == "local" && r.Attempt != 1 {
 				// The back-off (15 s) is one timer: the first attempt's.
 				t.Errorf("retrying %+v; want attempt 1", r)
+			}
+			if tc.calls == "local" {
+				// The timer says what it waits for, and the run's current
+				// details why (customer-back-off-timers).
+				var timers []string
+				iter := s.Client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+				for iter.HasNext() {
+					ev, err := iter.Next()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if ev.GetTimerStartedEventAttributes() != nil {
+						var summary string
+						_ = converter.GetDefaultDataConverter().FromPayload(ev.GetUserMetadata().GetSummary(), &summary)
+						timers = append(timers, summary)
+					}
+				}
+				if len(timers) != 1 || !strings.HasPrefix(timers[0], `back-off: retry customer "Acme GmbH" (attempt 2) at `) {
+					t.Errorf("timers %q; want one, the customer step's back-off", timers)
+				}
+				v, err := s.Client.QueryWorkflow(context.Background(), id, "", "__temporal_workflow_metadata")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var md sdkpb.WorkflowMetadata
+				if err := v.Get(&md); err != nil {
+					t.Fatal(err)
+				}
+				if d := md.GetCurrentDetails(); !strings.HasPrefix(d, `retrying customer "Acme GmbH" (attempt 2 at `) || !strings.Contains(d, "connection refused") {
+					t.Errorf("current details %q; want the customer step's retry, its error", d)
+				}
 			}
 		})
 	}

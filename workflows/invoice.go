@@ -622,11 +622,21 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	var customer connectors.CustomerRef
 	billed := invoice.Customer
 	billed.Currency = invoice.Currency
-	if err := call(a.FindOrCreateCustomer, activities.CustomerInput{
+	customerInput := activities.CustomerInput{
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
 		DealID: invoice.SourceDealID, Target: in.ERPTarget, // inputs only: no command changes
-	}, doing(sum.customer(billed.Name))).Get(ctx, &customer); err != nil {
-		return failed("FindOrCreateCustomer", retriesSpent(in, erpTimedOut("FindOrCreateCustomer", ev.Account, "", err), 0, false))
+	}
+	customerBefore, err := stepRetries{ctx: ctx, in: in, change: customerBackOffChange,
+		call: func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future {
+			return externalCallsWith(ctx, in, retry, budget)(a.FindOrCreateCustomer, customerInput, doing(sum.customer(billed.Name)))
+		},
+		backOff: func(n int, wait time.Duration, err error) (summary, details string) {
+			now := workflow.Now(ctx)
+			return sum.customerBackOff(billed.Name, n, now, now.Add(wait)),
+				sum.customerRetrying(billed.Name, n, now, now.Add(wait), firstLine(rootMessage("FindOrCreateCustomer", err)))
+		}}.run(&customer)
+	if err != nil {
+		return failed("FindOrCreateCustomer", retriesSpent(in, erpTimedOut("FindOrCreateCustomer", ev.Account, "", err), customerBefore, false))
 	}
 	// A whole-deal event delivered since the deal was mapped (the customer
 	// step can take hours when the ERP is down) may say the deal left the
@@ -693,7 +703,6 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		// was sent (a step started now would fail at once, canceled).
 		return result(), ctx.Err()
 	}
-	var err error
 	// mayExist: an attempt of the step before the one that failed last
 	// may have made the invoice (its answer lost): the run's failure says
 	// so (mayHaveMade), as the last attempt's own error cannot.
@@ -1035,11 +1044,11 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 			// history is long: the remaining attempts in one call.
 			// The back-off goes on from where the attempts left it, under
 			// the policy's ceiling.
-			rest := &temporal.RetryPolicy{InitialInterval: retryDelay(policy, ia.n+1, nil), BackoffCoefficient: policy.BackoffCoefficient,
-				MaximumInterval: retryDelay(policy, math.MaxInt32, nil)}
+			most := int32(0)
 			if policy.MaximumAttempts > 0 {
-				rest.MaximumAttempts = policy.MaximumAttempts - int32(ia.n)
+				most = policy.MaximumAttempts - int32(ia.n)
 			}
+			rest := restPolicy(policy, ia.n, most)
 			left := time.Duration(0)
 			if budget > 0 {
 				left = max(time.Millisecond, budget-workflow.Now(ia.ctx).Sub(ia.start))
@@ -1062,6 +1071,114 @@ func (ia *invoiceAttempts) retry(created *connectors.InvoiceResult, err error, s
 		}
 		ia.notSent = ia.notSent && notSent(err)
 	}
+}
+
+// stepRetries runs a step of local calls (external_calls: local) with the
+// run's retry policy, as one call retried by the SDK, but for its long
+// back-offs: the SDK retries a local call within the worker while its
+// back-off is at most the workflow task timeout, and waits longer ones
+// with a timer of its own that says only "Sleep". Each call here makes
+// the attempts whose back-offs stay within the worker; a longer back-off
+// (the policy's, or the delay the failure asked for) is a timer that says
+// what it waits for and until when (backOff), while the run's current
+// details say why; the call after it says the step again. Once the
+// history is long (maxAttemptsHistory), the rest of the attempts are one
+// call, as before. Activities (external_calls: activity), retried by
+// Temporal, and runs whose step failed so before change, are one call.
+type stepRetries struct {
+	ctx    workflow.Context
+	in     InvoiceDealInput
+	change string // the workflow.GetVersion change id of the step's waits
+	// call makes the step's attempts with retry, whose retries last
+	// budget.
+	call func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future
+	// backOff says the wait before attempt n, after err: the timer's
+	// summary, and the run's current details meanwhile.
+	backOff func(n int, wait time.Duration, err error) (summary, details string)
+}
+
+// run makes the step's attempts into out until one succeeds, one fails
+// for good, or the policy's attempts or the local budget are spent; it
+// returns the last call's failure and the attempts made before that call.
+func (r stepRetries) run(out any) (before int32, _ error) {
+	ctx, policy := r.ctx, r.in.Retry
+	budget, start := localBudget(ctx, r.in), workflow.Now(ctx)
+	if !r.in.LocalCalls {
+		return 0, r.call(runRetryPolicy(r.in), budget).Get(ctx, out)
+	}
+	inWorker := workflow.GetInfo(ctx).WorkflowTaskTimeout
+	if inWorker <= 0 {
+		inWorker = 10 * time.Second // the SDK's default
+	}
+	n := 0 // attempts made
+	for whole := false; ; {
+		// The attempts of this call: up to the first back-off longer
+		// than the workflow task timeout, else all that are left (0: as
+		// many as the budget lets).
+		k := 0
+		if !whole && retryDelay(policy, math.MaxInt32, nil) > inWorker {
+			k = 1
+			for m := n + 1; retryDelay(policy, m, nil) <= inWorker; m++ {
+				k++
+			}
+		}
+		left := policy.MaximumAttempts
+		if left > 0 {
+			left -= int32(n)
+			if k == 0 || int32(k) > left {
+				k = int(left)
+			}
+		}
+		retry := restPolicy(policy, n, int32(k))
+		callBudget := budget
+		if n > 0 {
+			callBudget = max(time.Millisecond, budget-workflow.Now(ctx).Sub(start))
+		}
+		before = int32(n)
+		err := r.call(retry, callBudget).Get(ctx, out)
+		if err == nil || !retryable(err) || k == 0 || (left > 0 && int32(k) >= left) {
+			return before, err
+		}
+		// The call made k attempts, as its last attempt's failure numbers
+		// it (a timeout's cause is an earlier attempt's failure): fewer
+		// when its budget ran out, more when it is a call of a run under
+		// way before the change, which the SDK retried after its own
+		// timers and went on counting.
+		made := k
+		var app *temporal.ApplicationError
+		var te *temporal.TimeoutError
+		var at activities.Attempt
+		if !errors.As(err, &te) && errors.As(err, &app) && app.HasDetails() && app.Details(&at) == nil && at.Number > 0 {
+			made = int(at.Number)
+		}
+		n += made
+		if policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts) {
+			return before, err
+		}
+		wait := retryDelay(policy, n, err)
+		if budget > 0 && workflow.Now(ctx).Add(wait).Sub(start) > budget {
+			return before, err
+		}
+		if workflow.GetVersion(ctx, r.change, workflow.DefaultVersion, 1) != 1 {
+			// Runs before the change made their attempts in one call.
+			return before, err
+		}
+		summary, details := r.backOff(n+1, wait, err)
+		workflow.SetCurrentDetails(ctx, details)
+		if werr := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: summary}).Get(ctx, nil); werr != nil {
+			return before, werr // canceled while it waited
+		}
+		whole = workflow.GetInfo(ctx).GetCurrentHistoryLength() > maxAttemptsHistory
+	}
+}
+
+// restPolicy is the run's retry policy for the attempts after the first
+// n of a step: its back-off goes on from where the attempts left it,
+// under the policy's ceiling, for at most attempts (0: as many as the
+// call's time lets).
+func restPolicy(policy RetryPolicy, n int, attempts int32) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{InitialInterval: retryDelay(policy, n+1, nil), BackoffCoefficient: policy.BackoffCoefficient,
+		MaximumInterval: retryDelay(policy, math.MaxInt32, nil), MaximumAttempts: attempts}
 }
 
 // wait waits d, reading the deal's events as they come (stillWon); it
@@ -1238,6 +1355,11 @@ const maxLocalRetries = 24 * time.Hour
 // whose first attempt failed before it fail as they did (that attempt held
 // all their retries).
 const invoiceAttemptsChange = "invoice-attempts-read-events"
+
+// customerBackOffChange versions the customer step's long back-offs as
+// timers of its own, which say what they wait for (stepRetries): runs
+// whose step was retried by the SDK alone replay as they ran.
+const customerBackOffChange = "customer-back-off-timers"
 
 // invoiceLastLookChange versions the last look at the deal's events when
 // the invoice step's attempts are over and none was sent: runs that failed

@@ -581,12 +581,7 @@ func (s stepSummaries) validate(reference string) string {
 
 func (s stepSummaries) customer(name string) string {
 	var t text
-	if blankText(name) {
-		t.fixed("ensure the customer of ").named("deal", s.deal)
-	} else {
-		t.fixed(`ensure customer "`).name(name).fixed(`"`)
-	}
-	return s.in(&t).fit(summaryLimit)
+	return s.in(s.customerWhat(t.fixed("ensure "), name)).fit(summaryLimit)
 }
 
 // invoice is the invoice step's summary; attempt, when set, says which of
@@ -632,14 +627,54 @@ func (s stepSummaries) linger(now, until time.Time) string {
 // invoice step (made an attempt at a time).
 func (s stepSummaries) backOff(reference string, n int, now, until time.Time) string {
 	var t text
-	return t.fixed("back-off: retry ").named("invoice", reference).fixed(" (attempt " + strconv.Itoa(n) + ") at " + clock(now, until)).fit(summaryLimit)
+	return backOffOf(t.named("invoice", reference), n, now, until)
 }
 
 // retrying is the current details of a run that waits until until to
 // make attempt n of the invoice step, after an attempt failed with reason.
 func (s stepSummaries) retrying(reference string, n int, now, until time.Time, reason string) string {
 	var t text
-	t.fixed("retrying ").named("invoice", reference).fixed(" (attempt " + strconv.Itoa(n) + " at " + clock(now, until) + ")")
+	return retryingOf(t.named("invoice", reference), n, now, until, reason)
+}
+
+// customerWhat is what the customer step ensures, as its summary names
+// it: customer "Acme", or the customer of deal D-7 when it has no name.
+func (s stepSummaries) customerWhat(t *text, name string) *text {
+	if blankText(name) {
+		return t.fixed("the customer of ").named("deal", s.deal)
+	}
+	return t.fixed(`customer "`).name(name).fixed(`"`)
+}
+
+// customerBackOff is backOff's for the customer step.
+func (s stepSummaries) customerBackOff(name string, n int, now, until time.Time) string {
+	var t text
+	return backOffOf(s.customerWhat(&t, name), n, now, until)
+}
+
+// customerRetrying is retrying's for the customer step.
+func (s stepSummaries) customerRetrying(name string, n int, now, until time.Time, reason string) string {
+	var t text
+	return retryingOf(s.customerWhat(&t, name), n, now, until, reason)
+}
+
+// backOffOf is the timer's summary of the wait before attempt n of a step
+// that makes what: "back-off: retry <what> (attempt n) at <until>".
+func backOffOf(what *text, n int, now, until time.Time) string {
+	var t text
+	t.fixed("back-off: retry ")
+	t.parts = append(t.parts, what.parts...)
+	return t.fixed(" (attempt " + strconv.Itoa(n) + ") at " + clock(now, until)).fit(summaryLimit)
+}
+
+// retryingOf is the current details of a run that waits until until to
+// make attempt n of a step that makes what, after an attempt failed with
+// reason: "retrying <what> (attempt n at <until>): <reason>".
+func retryingOf(what *text, n int, now, until time.Time, reason string) string {
+	var t text
+	t.fixed("retrying ")
+	t.parts = append(t.parts, what.parts...)
+	t.fixed(" (attempt " + strconv.Itoa(n) + " at " + clock(now, until) + ")")
 	if !blankText(reason) {
 		t.fixed(": ").id(reason, reasonBound)
 	}

@@ -181,6 +181,8 @@ func TestTextsFitTemporalLimits(t *testing.T) {
 			"details":             StartDetails(in, w, w, w),
 			"details, write-back": StartDetails(writeBack, w, w, w),
 			"current, retrying":   sum.retrying(w, 12, now, now.Add(48*time.Hour), w),
+			"customer back-off":   sum.customerBackOff(w, 12, now, now.Add(48*time.Hour)),
+			"current, customer":   sum.customerRetrying(w, 12, now, now.Add(48*time.Hour), w),
 		}
 		for name, text := range summaries {
 			limit := 300
@@ -576,6 +578,8 @@ func TestBlankTextsAreLeftOut(t *testing.T) {
 		{sum.linger(now, now), "linger: record later changes of the deal until 14:00:00 UTC"},
 		{sum.backOff("", 2, now, now), "back-off: retry the invoice (attempt 2) at 14:00:00 UTC"},
 		{sum.retrying("", 2, now, now, ""), "retrying the invoice (attempt 2 at 14:00:00 UTC)"},
+		{sum.customerBackOff("", 2, now, now), "back-off: retry the customer of the deal (attempt 2) at 14:00:00 UTC"},
+		{sum.customerRetrying(" ", 2, now, now, ""), "retrying the customer of the deal (attempt 2 at 14:00:00 UTC)"},
 		{newStepSummaries(summaryInput("D-1", "", "")).writeBack(connectors.InvoiceResult{}), "write the invoice back to deal D-1 in the CRM"},
 	} {
 		if c.got != c.want {
