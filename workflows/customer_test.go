@@ -259,3 +259,46 @@ func TestStepRetriesCountTheCallsAttempts(t *testing.T) {
 		}
 	}
 }
+
+// The write-back step's long back-offs are timers that say so too, and
+// the run's current details why.
+func TestWriteBackBackOffsSayWhatTheyWaitFor(t *testing.T) {
+	crm := &fakeCRM{failWriteBack: 4}
+	rec := &summaryRecorder{}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
+	env.SetStartTime(time.Date(2036, 11, 20, 14, 0, 0, 0, time.UTC)) // as customerEnv's
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second})
+	env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+	env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{
+		Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}, WriteBacker: crm}}})
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+	in.LocalCalls, in.WriteBack = true, true
+	in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+	var during string
+	env.RegisterDelayedCallback(func() { during = currentDetails(t, env) }, time.Minute)
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if crm.writeBacks != 1 || crm.failWriteBack != 0 {
+		t.Fatalf("%d write-backs, %d failures left; want 1, 0", crm.writeBacks, crm.failWriteBack)
+	}
+	var rows []string
+	for _, r := range rec.rows {
+		if strings.HasPrefix(r, "WriteBack: ") || strings.HasPrefix(r, "timer: ") {
+			rows = append(rows, r)
+		}
+	}
+	step := "WriteBack: write invoice N-1 back to deal D-9 in the CRM"
+	want := []string{step, "timer: Sleep", "timer: Sleep", // within the worker (see TestCustomerBackOffsSayWhatTheyWaitFor)
+		"timer: back-off: retry write-back of invoice N-1 to deal D-9 (attempt 4) at 14:00:35 UTC", step,
+		"timer: back-off: retry write-back of invoice N-1 to deal D-9 (attempt 5) at 14:01:15 UTC", step}
+	if got := strings.Join(rows, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("the write-back step and its waits say\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+	if !strings.HasPrefix(during, "retrying write-back of invoice N-1 to deal D-9 (attempt 5 at 14:01:15 UTC): ") || !strings.Contains(during, "503") {
+		t.Errorf("current details during the back-off: %q", during)
+	}
+}

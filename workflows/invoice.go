@@ -392,13 +392,23 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	// writeBack records the invoice on the CRM deal, as its own step: a
 	// failing write-back is retried on its own and never re-creates the
 	// invoice.
+	// Its long back-offs are timers that say so, as the customer step's.
 	writeBack := func(r InvoiceDealResult, account, dealID string, created connectors.InvoiceResult) (InvoiceDealResult, error) {
-		if err := call(a.WriteBack, activities.WriteBackInput{
+		writeBackInput := activities.WriteBackInput{
 			Connection: in.Connection, Account: account, DealID: dealID, Result: created,
 			// A write-back-only run exists for the write-back: a worker
 			// whose config lacks it must not take it as done.
 			Required: in.Invoiced != nil,
-		}, doing(sum.writeBack(created))).Get(ctx, nil); err != nil {
+		}
+		if _, err := (stepRetries{ctx: ctx, in: in, change: writeBackBackOffChange,
+			call: func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future {
+				return externalCallsWith(ctx, in, retry, budget)(a.WriteBack, writeBackInput, doing(sum.writeBack(created)))
+			},
+			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
+				now := workflow.Now(ctx)
+				return sum.writeBackBackOff(created, n, now, now.Add(wait)),
+					sum.writeBackRetrying(created, n, now, now.Add(wait), firstLine(rootMessage("WriteBack", err)))
+			}}).run(nil); err != nil {
 			if canceledInStep(ctx, err) {
 				// The invoice exists, its write-back was not made: the run
 				// stays "invoiced", as one that timed out then does (it
@@ -1360,6 +1370,10 @@ const invoiceAttemptsChange = "invoice-attempts-read-events"
 // timers of its own, which say what they wait for (stepRetries): runs
 // whose step was retried by the SDK alone replay as they ran.
 const customerBackOffChange = "customer-back-off-timers"
+
+// writeBackBackOffChange is customerBackOffChange's for the write-back
+// step.
+const writeBackBackOffChange = "writeback-back-off-timers"
 
 // invoiceLastLookChange versions the last look at the deal's events when
 // the invoice step's attempts are over and none was sent: runs that failed

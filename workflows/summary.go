@@ -658,6 +658,24 @@ func (s stepSummaries) customerRetrying(name string, n int, now, until time.Time
 	return retryingOf(s.customerWhat(&t, name), n, now, until, reason)
 }
 
+// writeBackWhat is what the write-back step makes: write-back of
+// invoice INV-9 to deal D-7.
+func (s stepSummaries) writeBackWhat(t *text, r connectors.InvoiceResult) *text {
+	return t.fixed("write-back of ").named("invoice", invoiceName(r)).fixed(" to ").named("deal", s.deal)
+}
+
+// writeBackBackOff is backOff's for the write-back step.
+func (s stepSummaries) writeBackBackOff(r connectors.InvoiceResult, n int, now, until time.Time) string {
+	var t text
+	return backOffOf(s.writeBackWhat(&t, r), n, now, until)
+}
+
+// writeBackRetrying is retrying's for the write-back step.
+func (s stepSummaries) writeBackRetrying(r connectors.InvoiceResult, n int, now, until time.Time, reason string) string {
+	var t text
+	return retryingOf(s.writeBackWhat(&t, r), n, now, until, reason)
+}
+
 // backOffOf is the timer's summary of the wait before attempt n of a step
 // that makes what: "back-off: retry <what> (attempt n) at <until>".
 func backOffOf(what *text, n int, now, until time.Time) string {

@@ -183,6 +183,8 @@ func TestTextsFitTemporalLimits(t *testing.T) {
 			"current, retrying":   sum.retrying(w, 12, now, now.Add(48*time.Hour), w),
 			"customer back-off":   sum.customerBackOff(w, 12, now, now.Add(48*time.Hour)),
 			"current, customer":   sum.customerRetrying(w, 12, now, now.Add(48*time.Hour), w),
+			"write-back back-off": sum.writeBackBackOff(connectors.InvoiceResult{InvoiceID: w}, 12, now, now.Add(48*time.Hour)),
+			"current, write-back": sum.writeBackRetrying(connectors.InvoiceResult{InvoiceID: w}, 12, now, now.Add(48*time.Hour), w),
 		}
 		for name, text := range summaries {
 			limit := 300
@@ -580,6 +582,7 @@ func TestBlankTextsAreLeftOut(t *testing.T) {
 		{sum.retrying("", 2, now, now, ""), "retrying the invoice (attempt 2 at 14:00:00 UTC)"},
 		{sum.customerBackOff("", 2, now, now), "back-off: retry the customer of the deal (attempt 2) at 14:00:00 UTC"},
 		{sum.customerRetrying(" ", 2, now, now, ""), "retrying the customer of the deal (attempt 2 at 14:00:00 UTC)"},
+		{sum.writeBackBackOff(connectors.InvoiceResult{}, 2, now, now), "back-off: retry write-back of the invoice to the deal (attempt 2) at 14:00:00 UTC"},
 		{newStepSummaries(summaryInput("D-1", "", "")).writeBack(connectors.InvoiceResult{}), "write the invoice back to deal D-1 in the CRM"},
 	} {
 		if c.got != c.want {
