@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"unicode"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/connectors/netsuite"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -331,5 +333,93 @@ func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
 	}
 	if packages < 30 {
 		t.Fatalf("found %d packages: the walk did not see the repository", packages)
+	}
+}
+
+// keyCommands returns the openssl and ssh-keygen commands of the README and
+// docs/ (code spans and code block lines) with where each is.
+func keyCommands(t *testing.T) map[string]string {
+	t.Helper()
+	files := []string{"../README.md"}
+	err := filepath.WalkDir("../docs", func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".md") {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := regexp.MustCompile("`((?:openssl req|ssh-keygen) -[^`]*)`")
+	cmds := map[string]string{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			where := fmt.Sprintf("%s:%d", strings.TrimPrefix(f, "../"), i+1)
+			for _, m := range span.FindAllStringSubmatch(line, -1) {
+				cmds[where] = m[1]
+			}
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, "openssl req ") || strings.HasPrefix(l, "ssh-keygen ") {
+				cmds[where] = l
+			}
+		}
+	}
+	return cmds
+}
+
+// The key and certificate commands of the docs are pasted as written, often
+// into scripts: one that prompts (openssl req without -subj asks for the
+// subject and, without a terminal, fails after writing the key but before the
+// certificate) leaves the reader half done. Where openssl is installed the
+// openssl ones are run without a terminal, and a private key they write must
+// be one the NetSuite target reads.
+func TestDocsKeyCommandsRunWithoutATerminal(t *testing.T) {
+	cmds := keyCommands(t)
+	if len(cmds) == 0 {
+		t.Fatal("no openssl req or ssh-keygen command found in the docs; the test reads nothing")
+	}
+	_, lookErr := exec.LookPath("openssl")
+	for where, cmd := range cmds {
+		switch {
+		case strings.HasPrefix(cmd, "openssl req"):
+			if !strings.Contains(cmd, " -subj ") && !strings.Contains(cmd, " -batch") {
+				t.Errorf("%s: %q prompts for the certificate's subject: give it -subj", where, cmd)
+				continue
+			}
+		case strings.HasPrefix(cmd, "ssh-keygen"):
+			if !strings.Contains(cmd, " -N ") || !strings.Contains(cmd, " -f ") {
+				t.Errorf("%s: %q prompts (for a file or passphrase): give it -f and -N", where, cmd)
+			}
+			continue
+		}
+		if lookErr != nil || testing.Short() {
+			continue
+		}
+		dir := t.TempDir()
+		run := exec.Command("sh", "-c", cmd) // stdin is the null device: no terminal
+		run.Dir = dir
+		if out, err := run.CombinedOutput(); err != nil {
+			t.Errorf("%s: %q without a terminal: %v\n%s", where, cmd, err, out)
+			continue
+		}
+		for _, flag := range []string{"-keyout", "-out"} {
+			m := regexp.MustCompile(regexp.QuoteMeta(flag) + `\s+(\S+)`).FindStringSubmatch(cmd)
+			if m == nil {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(dir, m[1]))
+			if err != nil {
+				t.Errorf("%s: %q wrote no %s: %v", where, cmd, m[1], err)
+				continue
+			}
+			if flag == "-keyout" && strings.Contains(m[1], "netsuite") {
+				if _, err := netsuite.ParsePrivateKey(data); err != nil {
+					t.Errorf("%s: the NetSuite target does not read the key %q writes: %v", where, cmd, err)
+				}
+			}
+		}
 	}
 }
