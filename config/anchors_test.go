@@ -452,3 +452,38 @@ connections:
 		t.Errorf("Load: %v\nwant it to end %q", err, want)
 	}
 }
+
+// A key that is the first words of exactly one known key (certificate for
+// a NetSuite target's certificate_id) gets it suggested, as a typo does;
+// one that starts two (auth: auth_header, auth_value) gets the known keys,
+// and a key of fewer than three letters no guess.
+func TestUnknownKeyThatStartsAKnownOneSuggestsIt(t *testing.T) {
+	for _, c := range []struct{ key, want string }{
+		{"idempotency", "unknown key (did you mean idempotency_header?)"},
+		{"Lookup", "unknown key (did you mean lookup_invoices?)"},
+		{"auth", "unknown key (known keys: "},
+		{"invoices", "unknown key (did you mean invoices_path?)"},
+	} {
+		_, err := config.Load(writeFile(t, `
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:9", `+c.key+`: x}
+connections:
+  shop:
+    target: erp
+    source: {type: generic, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+`))
+		var ce *config.Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 {
+			t.Fatalf("%s: Load: %v, want one problem", c.key, err)
+		}
+		if p := ce.Problems[0]; p.Key != "targets.erp."+strings.ToLower(c.key) || !strings.HasPrefix(p.Message, c.want) {
+			t.Errorf("%s: got %s: %q, want %q…", c.key, p.Key, p.Message, c.want)
+		}
+	}
+	known := []string{"account_id", "certificate_id", "client_id", "id_field"}
+	for k, want := range map[string]string{"certificate": "certificate_id", "CERTIFICATE": "certificate_id", "id": "", "certificate_i": "", "client_id_x": ""} {
+		if got, ok := config.ShortFor(k, known); got != want || ok != (want != "") {
+			t.Errorf("ShortFor(%q) = %q, %v; want %q", k, got, ok, want)
+		}
+	}
+}

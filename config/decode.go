@@ -279,13 +279,37 @@ func checkKeys(m map[string]any, t reflect.Type, path string, ps *problems) {
 }
 
 // unknownKey is the problem of a key k that fields lack: with the known
-// key it is a typo of, else with the known keys.
+// key it is a typo of or the first words of, else with the known keys.
 func unknownKey(k string, fields map[string]reflect.Type) string {
 	known := slices.Sorted(maps.Keys(fields))
 	if best, ok := wording.TypoOf(k, known); ok {
 		return fmt.Sprintf("unknown key (did you mean %s?)", best)
 	}
+	if best, ok := shortFor(k, known); ok {
+		return fmt.Sprintf("unknown key (did you mean %s?)", best)
+	}
 	return "unknown key (known keys: " + strings.Join(known, ", ") + ")"
+}
+
+// shortFor is the one of known that k writes the first words of
+// (certificate for certificate_id: k then _ and more), when exactly one
+// is; false for keys of fewer than three letters, which would match
+// too much to say.
+func shortFor(k string, known []string) (string, bool) {
+	k = strings.ToLower(k)
+	if len(k) < 3 {
+		return "", false
+	}
+	best := ""
+	for _, n := range known {
+		if strings.HasPrefix(n, k+"_") {
+			if best != "" {
+				return "", false
+			}
+			best = n
+		}
+	}
+	return best, best != ""
 }
 
 func checkValue(val any, t reflect.Type, key string, ps *problems) {

@@ -12,3 +12,6 @@ type AddrCache = addrCache
 var CachedIPs = (*addrCache).get
 
 const InterfaceIPsLife = interfaceIPsLife
+
+// ShortFor is the known key that k writes the first words of.
+var ShortFor = shortFor
