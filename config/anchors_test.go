@@ -487,3 +487,39 @@ connections:
 		}
 	}
 }
+
+// A key with a dot (a Salesforce org written as its URL) is read as keys
+// within keys: it is named whole, once, with what accounts: is keyed by,
+// not in pieces at paths the file does not have (accounts.https://acme.my:
+// unknown key, accounts.https://acme.client_id: is required).
+func TestKeyWithADotIsNamedWhole(t *testing.T) {
+	for _, c := range []struct{ source, hint string }{
+		{"type: salesforce\n      accounts:\n        \"https://Acme.my.salesforce.com\":\n          instance_url: https://acme.my.salesforce.com\n          client_id: x",
+			"; accounts: is keyed by Salesforce org id (18 characters, 00D…"},
+		{"type: test-org\n      accounts:\n        \"https://Acme.my.salesforce.com\": x",
+			"; accounts: is keyed by the CRM's account id"},
+	} {
+		_, err := config.Load(writeFile(t, anchorTargets+`
+connections:
+  sf:
+    target: sandbox
+    source:
+      `+c.source+`
+`))
+		var ce *config.Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("Load: %v", err)
+		}
+		want := `connections.sf.source.accounts["https://Acme.my.salesforce.com"]: a key with a dot is read as keys within keys (https://Acme, then my, then salesforce, then com); written at line 14` + c.hint
+		found := false
+		for _, p := range ce.Problems {
+			if strings.Contains(p.Key, "https://acme") {
+				t.Errorf("a piece of the key: %s", p)
+			}
+			found = found || strings.HasPrefix(p.String(), want)
+		}
+		if !found {
+			t.Errorf("got %v, want a problem %q…", ce.Problems, want)
+		}
+	}
+}

@@ -186,6 +186,13 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	if doc != nil {
 		scalarLists(doc, ps)
 		uses = anchoredProblems(doc, ps)
+		// A key with a dot, named whole, after anchoredProblems, which
+		// traces keys by their dots; its pieces' problems are dropped.
+		for _, piece := range checkDottedKeys(doc, ps) {
+			ps.list = slices.DeleteFunc(ps.list, func(p Problem) bool {
+				return p.Key == piece || strings.HasPrefix(p.Key, piece+".") || strings.HasPrefix(p.Key, piece+"[")
+			})
+		}
 	}
 
 	var skipped []Problem

@@ -301,3 +301,52 @@ func yamlAt(doc *yaml.Node, key string) *yaml.Node {
 	}
 	return n
 }
+
+// checkDottedKeys reports each key of the file with a dot in it
+// (accounts: {"https://acme.my.salesforce.com": …}): the config reads
+// a.b as a key a holding b, so such a key was reported in pieces, at
+// paths the file does not have (accounts.https://acme.my: unknown key).
+// It is named whole, accounts["https://acme.my.salesforce.com"], with what
+// an accounts: key of the source is, and the paths of its pieces are
+// returned, for their problems to be dropped.
+func checkDottedKeys(doc *yaml.Node, ps *problems) (pieces []string) {
+	sourceType := map[string]string{} // of a path of accounts: its source's type
+	walkRead(doc, func(n *yaml.Node, path string) bool {
+		if n.Kind != yaml.MappingNode {
+			return true
+		}
+		for _, kv := range mergedPairs(n) {
+			if strings.EqualFold(kv[0].Value, "type") && kv[1].Kind == yaml.ScalarNode {
+				sourceType[joinKey(path, "accounts")] = strings.ToLower(kv[1].Value)
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := yamlnode.Unalias(n.Content[i])
+			if k.Kind != yaml.ScalarNode || !strings.Contains(k.Value, ".") {
+				continue
+			}
+			parts := strings.Split(k.Value, ".")
+			msg := fmt.Sprintf("a key with a dot is read as keys within keys (%s); written at line %d", strings.Join(parts, ", then "), k.Line)
+			if strings.HasSuffix(path, ".accounts") {
+				msg += "; " + accountsKeyHint(sourceType[path])
+			}
+			ps.add(path+"["+strconv.Quote(k.Value)+"]", msg)
+			pieces = append(pieces, joinKey(path, strings.ToLower(parts[0])))
+		}
+		return true
+	})
+	return pieces
+}
+
+// accountsKeyHint says what the keys of accounts: are for a source of type t.
+func accountsKeyHint(t string) string {
+	switch t {
+	case "salesforce":
+		return "accounts: is keyed by Salesforce org id (18 characters, 00D…, Setup > Company Information), not by URL: the My Domain URL goes in the account's instance_url"
+	case "hubspot":
+		return "accounts: is keyed by HubSpot portal (hub) id, quoted (\"62515\")"
+	case "pipedrive":
+		return "accounts: is keyed by Pipedrive company id"
+	}
+	return "accounts: is keyed by the CRM's account id"
+}
