@@ -26,15 +26,13 @@ func targetMismatch(connection, account string, here, pinned connectors.TargetId
 	if account != "" {
 		whose += " for account " + strconv.Quote(account)
 	}
-	return fmt.Sprintf("this worker sends %s to %s, but the run was started for %s: nothing was sent, "+
-		"so that the deal's customer and invoice are not made in another ERP than the one its run began with. "+
-		"This worker's config disagrees with that of the intake that started the run (or of the host whose `dealsync deals sync` or retry of a run started it): "+
-		"another target, account_targets, or a DEALSYNC_TARGETS_ variable; or the target was changed while the run was under way: "+
-		"run `dealsync config check` on every host and give every worker and intake "+
-		"the same config file and the same DEALSYNC_ variables; the step is retried meanwhile, by whichever worker takes it. "+
-		"If the target was changed on purpose, start the run again with `dealsync runs retry` once it has failed "+
-		"(add --timed-out once it has timed out, as a run whose retries last until its run_timeout does): "+
-		"the new run is started for the target configured then",
+	return fmt.Sprintf("this worker sends %s to %s, but the run was started for %s: nothing was sent. "+
+		"This worker's target, account_targets or DEALSYNC_TARGETS_ variables differ from the run starter's "+
+		"(an intake, `deals sync` or `runs retry`), or the target changed since: "+
+		"run `dealsync config check` on every host and give every worker and intake the same config file and DEALSYNC_ variables; "+
+		"the step is retried until the run's run_timeout meanwhile. A run started for the wrong target stays stuck: "+
+		"terminate it (Web UI, or `temporal workflow terminate`) and `dealsync runs retry --terminated --query …` "+
+		"(once failed: `runs retry`; timed out: --timed-out) starts it again for the target configured then",
 		whose, here.Description, pinned.Description)
 }
 

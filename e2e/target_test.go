@@ -87,7 +87,7 @@ func TestARunStartedForOneTargetMakesNothingInAnother(t *testing.T) {
 		for _, want := range []string{
 			`this worker sends the ERP calls of connection "demo" to target "sandbox" (http, base_url ` + erpB.URL + `), ` +
 				`but the run was started for target "sandbox" (http, base_url dev.sandbox_listen): nothing was sent`,
-			"`dealsync config check` on every host", "`dealsync runs retry` once it has failed",
+			"`dealsync config check` on every host", "`dealsync runs retry --terminated --query …`",
 			"all 2 attempts failed (workflow.retry.maximum_attempts)",
 		} {
 			if !strings.Contains(appErr.Message(), want) {

@@ -235,15 +235,12 @@ func historyFromEnd(ctx context.Context, c client.Client, namespace, id, runID s
 	return false, nil
 }
 
-// firstLine is s's first non-blank line, trimmed, cut to most characters
-// with an ellipsis.
+// firstLine is s's first non-blank line, trimmed, cut in the middle to
+// most characters (CutKeepingEnd): a long message's end says what to do.
 func firstLine(s string, most int) string {
 	for line := range strings.Lines(s) {
 		if line = strings.TrimSpace(line); line != "" {
-			if r := []rune(line); len(r) > most {
-				return string(r[:most-1]) + "…"
-			}
-			return line
+			return CutKeepingEnd(line, most)
 		}
 	}
 	return ""

@@ -103,7 +103,7 @@ type Run struct {
 	// is set and the run's history tells it: the message of its last
 	// WorkflowTaskFailed event (a worker's refusal, `connection "x" is not
 	// configured on this worker: …`, or a panic's value), its first line,
-	// at most 1000 characters. Empty otherwise, or when the history could
+	// at most 1000 characters (cut in the middle, keeping its end). Empty otherwise, or when the history could
 	// not be read.
 	WorkflowTaskFailure string `json:"workflow_task_failure,omitempty"`
 	// Warning is what the ERP target noticed about the invoice a

@@ -29,7 +29,8 @@ type Retrying struct {
 	// or the SDK's name of a failure of another kind: TimeoutError).
 	Type string `json:"type,omitempty"`
 	// Message is the failure's message, its first line, at most 1000
-	// characters.
+	// characters: a longer one is cut in the middle, keeping its end
+	// (what to do).
 	Message string `json:"message"`
 }
 

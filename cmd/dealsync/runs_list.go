@@ -270,7 +270,7 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 // names only after both targets' settings); the DEALSYNC_ variables that
 // connector advice names beside config keys ("(or DEALSYNC_…)") are left
 // out, the keys kept; then what is still too long is cut, keeping its
-// innermost cause (cutKeepingCause). A message shortened so ends with an
+// innermost cause (rerun.CutKeepingCause). A message shortened so ends with an
 // ellipsis, even when what is left fits.
 func listMessage(typ, msg string, cut *bool) string {
 	line := oneLine(msg)
@@ -285,53 +285,7 @@ func listMessage(typ, msg string, cut *bool) string {
 	if !ok {
 		short = varAside.ReplaceAllString(line, "")
 	}
-	return cutKeepingCause(short, failureWidth)
-}
-
-// minHead is the fewest characters of a message's beginning that
-// cutKeepingCause keeps before the cause it moves up.
-const minHead = 40
-
-// cutKeepingCause is s, on one line, in at most width characters (an
-// ellipsis among them), ending or cut with an ellipsis even when it fits
-// (listMessage shortened it). A message that says what first (a
-// mapping's, a connection's), then the error's chain to its innermost
-// cause ("…: dial tcp 127.0.0.1:19105: connect: connection refused"),
-// then, after "; ", what to do, is cut where the cause stays: its
-// end, when the cause (what follows the last ": " of its first clause,
-// before any "; ") is past the width; shortened in the middle, with an
-// ellipsis, keeping the beginning, the cause and, when it fits, what
-// follows; or, when that does not fit, the beginning and the cause,
-// each followed by an ellipsis. A cause within parentheses (a mapping
-// error's expression and value) or longer than leaves minHead of the
-// beginning is cut at the end as any other.
-func cutKeepingCause(s string, width int) string {
-	r := []rune(s)
-	if len(r) <= width-1 {
-		return s + "…"
-	}
-	clauseEnd := len(r)
-	if i := strings.Index(s, "; "); i >= 0 {
-		clauseEnd = utf8.RuneCountInString(s[:i])
-	}
-	causeStart := -1
-	if i := strings.LastIndex(string(r[:clauseEnd]), ": "); i >= 0 {
-		causeStart = utf8.RuneCountInString(s[:i])
-	}
-	if causeStart < 0 || clauseEnd <= width-1 ||
-		strings.Count(string(r[:causeStart]), "(") > strings.Count(string(r[:causeStart]), ")") {
-		// No cause, one the end's cut keeps, or one within parentheses.
-		return string(r[:width-1]) + "…"
-	}
-	cause, rest := r[causeStart:clauseEnd], r[clauseEnd:]
-	head := func(n int) string { return strings.TrimRight(string(r[:n]), " ") }
-	switch {
-	case minHead+1+len(cause)+len(rest) <= width:
-		return head(width-1-len(cause)-len(rest)) + "…" + string(cause) + string(rest)
-	case minHead+2+len(cause) <= width:
-		return head(width-2-len(cause)) + "…" + string(cause) + "…"
-	}
-	return string(r[:width-1]) + "…"
+	return rerun.CutKeepingCause(short, failureWidth)
 }
 
 // varAside is a variable named beside a config key in connector advice
