@@ -750,3 +750,28 @@ func TestSameCRMAccountAsTheSourceFindsAnOrg(t *testing.T) {
 		t.Errorf("%s %v: want two orgs under two keys", kind, keys)
 	}
 }
+
+// An 18-character org id whose last 3 characters are not the checksum of
+// its first 15 is refused, as Salesforce writes it (mixed case), and,
+// lower-cased as the config loader gives it or in capitals, when the
+// checksum sets the case of a digit or is no checksum; a right one, in
+// any case, and a 15-character id are accepted.
+func TestAnOrgIDWithAWrongChecksumIsRefused(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"00D5w000004qGTOEA2": true, "00d5w000004qgtoea2": true, "00D5W000004QGTOEA2": true, "00D5w000004qGTO": true,
+		"00D5w000009zZZZEA2": true,
+		"00D5w000004qGTOEA3": false, // another case for the last chunk
+		"00D5w000004qGTOAA2": false,
+		"00d5w000004qgtoba2": false, // bit 0 set on a digit
+		"00d5w000004qgtoe9a": false, // 9 is no checksum character
+		"00D5W000004QGTOBA2": false,
+	} {
+		cfg := DefaultConfig()
+		cfg.Accounts = map[string]Account{id: {InstanceURL: "https://a.my.salesforce.com", ClientID: "c", ClientSecret: secret.New("s")}}
+		cfg.AllowUnauthenticated = true
+		_, err := New(cfg, connectors.Env{})
+		if got := err == nil; got != ok || !ok && !strings.Contains(err.Error(), "not the checksum") {
+			t.Errorf("%s: %v; want accepted: %v", id, err, ok)
+		}
+	}
+}

@@ -353,6 +353,10 @@ func New(cfg Config, env connectors.Env) (*Source, error) {
 			return nil, fmt.Errorf("%s: the key must be the org id (00D..., its 18-character form; 15 characters are "+
 				"accepted, but the config loader lower-cases keys and the letter case is part of a 15-character id)", key)
 		}
+		if !caseSafeSuffixValid(id) {
+			return nil, fmt.Errorf("%s: the org id's last 3 characters are not the checksum of its first 15 (a typo, or an id of another org): "+
+				"copy it from Setup, Company Information (Salesforce ID), in its 18-character form", key)
+		}
 		// instance_url may hold a credential (user info, a query): shown
 		// without it, and url.Parse's error, which quotes the whole value,
 		// not at all.
@@ -453,6 +457,34 @@ func readsBackFromAQuery(v string) bool {
 // caseSafeSuffixChars are the characters of the 3-character suffix that
 // makes an 18-character Salesforce id of a 15-character one.
 const caseSafeSuffixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+// caseSafeSuffixValid reports whether an 18-character id's last 3
+// characters can be the checksum (caseSafeID) of its first 15: each a
+// character of caseSafeSuffixChars (in either case) whose bits fall on
+// letters only, and, when the first 15 are in mixed case (as Salesforce
+// gives them: not a key the config loader lower-cased, nor an id written
+// in capitals), exactly theirs. Ids of other lengths are valid.
+func caseSafeSuffixValid(id string) bool {
+	if len(id) != 18 {
+		return true
+	}
+	if prefix := id[:15]; strings.ToLower(prefix) != prefix && strings.ToUpper(prefix) != prefix {
+		full, _ := caseSafeID(id[:15])
+		return strings.EqualFold(full[15:], id[15:])
+	}
+	for chunk := 0; chunk < 3; chunk++ {
+		bits := strings.IndexByte(caseSafeSuffixChars, strings.ToUpper(id[15+chunk : 16+chunk])[0])
+		if bits < 0 {
+			return false
+		}
+		for i := 0; i < 5; i++ {
+			if c := id[chunk*5+i]; bits&(1<<i) != 0 && !('a' <= c|0x20 && c|0x20 <= 'z') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // caseSafeID returns the 18-character form of a Salesforce id given in 15
 // characters (case-sensitive) or 18 (returned as given); false for anything
