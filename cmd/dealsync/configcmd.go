@@ -76,7 +76,12 @@ company's organization fields and names a fetch.organization_email_field
 or fetch.organization_tax_id_field that is not the key of a custom one
 (saying which field it may have meant: the one whose name it is, or whose
 key or name it is a typo of) or whose value is not text or a number, as
-such a field is read empty from every deal; else "fetch fields ok". It
+such a field is read empty from every deal; else "fetch fields ok". For
+Salesforce it names a fetch.currency_field or fetch.extra_fields field the
+Opportunity's describe does not list (saying which field it may be a typo
+of), as Salesforce refuses the fetch's query of it (INVALID_FIELD) and every
+run fails, and an account whose credentials log into another org than its
+key names (the token's answer names the org). It
 gets tokens as the workers do: run it where their token_file is. Nothing is written
 to the CRM. Without the check such a field is found only once an invoice
 exists: every deal's run then ends WriteBackFailed. A CRM that does not
@@ -278,7 +283,7 @@ func checkCRM(ctx context.Context, w io.Writer, set *connections.Set) error {
 		why = append(why, fmt.Sprintf("%d write-back field(s) a CRM would refuse (listed above): every deal's run would end WriteBackFailed, after its invoice is made", n.problems))
 	}
 	if n.fetchProblems > 0 {
-		why = append(why, fmt.Sprintf("%d fetch field(s) a CRM does not have as configured (listed above): what they name would be read empty from every deal", n.fetchProblems))
+		why = append(why, fmt.Sprintf("%d fetch field(s) a CRM does not have as configured (listed above): each says what it breaks", n.fetchProblems))
 	}
 	if n.unanswered > 0 {
 		why = append(why, fmt.Sprintf("%d CRM account(s) did not answer: their fields are not checked; run the check again", n.unanswered))

@@ -118,7 +118,7 @@ connections:
 	// may mean, exit 1.
 	pd.PutOrganizationField(company, pipedrivefake.DealField{Key: pdVAT, Name: "VAT ID (old)", Type: "enum", Options: []string{"none"}})
 	out, err = runOut(ctx, "--config", cfg, "config", "check", "--crm")
-	if exitCode(err) != 1 || !strings.Contains(err.Error(), "1 fetch field(s) a CRM does not have as configured (listed above): what they name would be read empty from every deal") ||
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "1 fetch field(s) a CRM does not have as configured (listed above): each says what it breaks") ||
 		strings.Contains(err.Error(), "write-back field(s)") {
 		t.Fatalf("a fetch field: exit %d, %v\n%s", exitCode(err), err, out)
 	}

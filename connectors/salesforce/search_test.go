@@ -111,6 +111,9 @@ func TestExtraFieldsAreReadOnEveryPath(t *testing.T) {
 	f := salesforcefake.New(orgA, "cid-a", "cs-a")
 	t.Cleanup(f.Close)
 	f.MultiCurrency = true
+	// Fields of the org: one it does not have is refused (INVALID_FIELD).
+	f.PutField(salesforcefake.Field{Name: "RecordTypeId", Type: "reference", Length: 18})
+	f.AddFields("PO_Number__c")
 	f.PutOpportunity(salesforcefake.ParseRecord(`{"Id":"0065w0000000001AAA","Name":"Partner deal","StageName":"Closed Won","IsWon":true,"CurrencyIsoCode":"EUR",` +
 		`"CloseDate":"2026-11-03","SystemModstamp":"2026-11-03T10:00:00.000+0000","Amount":100,"RecordTypeId":"0125w00000PartnAAA","PO_Number__c":"PO-7"}`))
 	s := apiSource(t, f, func(c *Config) { c.Fetch.ExtraFields = []string{"RecordTypeId", "PO_Number__c"} })

@@ -82,6 +82,9 @@ func (s *Source) checkWriteBack(ctx context.Context, acc *account, fields []crmk
 	callCtx, cancel := context.WithTimeout(ctx, connectors.WriteBackCheckCallTimeout)
 	err := s.call(callCtx, acc, "describe opportunity", http.MethodGet, "/services/data/"+s.apiVersion+"/sobjects/Opportunity/describe", nil, &d)
 	cancel()
+	if err == nil {
+		err = s.otherOrg(acc)
+	}
 	if err != nil {
 		check.Err = err
 		return check
@@ -142,3 +145,46 @@ func judgeField(all []describedField, f crmkit.WriteBackField) (problem, fix str
 	}
 	return "", "", false
 }
+
+// otherOrg is an error when the credentials configured for org acc log
+// into another org: the token's answer names its org in its id
+// (https://login.salesforce.com/id/<org id>/<user id>): credentials of
+// another org would pass the check of that org's fields, and the runs
+// of acc's messages would ask that org for their deals. Nil when the
+// answer names none.
+func (s *Source) otherOrg(acc *account) error {
+	tok, err := acc.token.Token()
+	if err != nil {
+		return nil // the describe got one: nothing to compare
+	}
+	idURL, _ := tok.Extra("id").(string)
+	parts := strings.Split(strings.TrimRight(idURL, "/"), "/")
+	if len(parts) < 3 || parts[len(parts)-3] != "id" {
+		return nil
+	}
+	org := parts[len(parts)-2]
+	got, ok := caseSafeID(org)
+	want, wantOK := caseSafeID(acc.id)
+	if !ok || !wantOK {
+		return nil
+	}
+	if len(acc.id) == 15 {
+		// A 15-character key lost its case to the loader: its first 15
+		// characters are compared ignoring case, as messages are matched.
+		got, want = got[:15], want[:15]
+	}
+	if strings.EqualFold(got, want) {
+		return nil
+	}
+	return otherOrgError(fmt.Sprintf("the credentials configured under %s log into Salesforce org %s, not %s: "+
+		"set the key to the org id of those credentials' org (Setup → Company Information), or give the account the credentials of org %s; "+
+		"every run of a message of org %s would ask org %s for its deal", s.keys.Key("accounts."+acc.id), org, acc.id, acc.id, acc.id, org))
+}
+
+// otherOrgError is otherOrg's: a refusal of the check (permanent), not
+// a CRM that did not answer.
+type otherOrgError string
+
+func (e otherOrgError) Error() string { return string(e) }
+
+func (e otherOrgError) Is(target error) bool { return target == connectors.ErrPermanent }

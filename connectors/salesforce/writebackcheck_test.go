@@ -133,3 +133,26 @@ func TestCheckWriteBackRefusedOrCRMDown(t *testing.T) {
 		t.Errorf("connection refused: %+v", c)
 	}
 }
+
+// Credentials that log into another org than the key's (the token's id
+// names it) fail the check of that key, a refusal (not a CRM that did not
+// answer), naming both orgs, where the
+// other org's fields passed it before; a key of the credentials' org, in
+// 18 characters or as a 15-character key lower-cased, passes.
+func TestCheckWriteBackNamesTheOrgTheCredentialsLogInto(t *testing.T) {
+	const other = "00D5w000009zZZZEA2"
+	f := salesforcefake.New(other, "cid-a", "cs-a")
+	t.Cleanup(f.Close)
+	c := checkOrg(t, f, nil)
+	if c.Err == nil || !strings.Contains(c.Err.Error(), "log into Salesforce org "+other+", not "+orgA) || len(c.Problems) != 0 || c.Unanswered() {
+		t.Fatalf("check: %+v; want it refused, naming both orgs", c)
+	}
+	for _, key := range []string{strings.ToLower(other), strings.ToLower(other[:15])} {
+		s := testSource(t, func(c *Config) {
+			c.Accounts = map[string]Account{key: {InstanceURL: f.URL, ClientID: "cid-a", ClientSecret: secret.New("cs-a")}}
+		})
+		if checks := s.CheckWriteBack(context.Background()); len(checks) != 1 || checks[0].Err != nil {
+			t.Errorf("key %s: %+v; want the org's check to pass", key, checks)
+		}
+	}
+}

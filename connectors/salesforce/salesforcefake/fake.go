@@ -17,7 +17,9 @@
 // INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST for a value a restricted
 // picklist does not have; 404 NOT_FOUND for an unknown record). A query
 // that selects a field twice, ignoring case as SOQL does, is refused as
-// Salesforce refuses it (400 INVALID_FIELD "duplicate field selected: X");
+// Salesforce refuses it (400 INVALID_FIELD "duplicate field selected: X"),
+// and so is an Opportunity query that selects an Opportunity field the
+// describe does not list (400 INVALID_FIELD "No such column");
 // records are answered with their fields spelt as stored, whatever the
 // case they were selected in.
 //
@@ -72,9 +74,11 @@ var StandardFields = []Field{
 	{Name: "CloseDate", Type: "date"},
 	{Name: "IsWon", Type: "boolean", ReadOnly: true},
 	{Name: "AccountId", Type: "reference", Length: 18},
+	{Name: "OwnerId", Type: "reference", Length: 18},
 	{Name: "Description", Type: "textarea", Length: 32000},
 	{Name: "NextStep", Type: "string", Length: 255},
 	{Name: "SystemModstamp", Type: "datetime", ReadOnly: true},
+	{Name: "IsDeleted", Type: "boolean", ReadOnly: true},
 }
 
 // Record is an sObject row as the query endpoint answers it.
@@ -139,7 +143,8 @@ type Server struct {
 	APIVersion                    string
 	// MultiCurrency makes the org a multi-currency one: its Opportunities
 	// have CurrencyIsoCode. Otherwise a query of that field is refused as
-	// Salesforce refuses it (400 INVALID_FIELD).
+	// Salesforce refuses it (400 INVALID_FIELD), as is one of any field
+	// the describe does not list.
 	MultiCurrency bool
 	// LineItemPageSize is the most line items per query page (default 2000,
 	// Salesforce's default batch size).
@@ -622,13 +627,14 @@ func (s *Server) query(w http.ResponseWriter, q string, all bool) {
 		return
 	}
 	if m := wonQuery.FindStringSubmatch(q); m != nil {
+		if s.refuseUnknownField(w, q) {
+			return
+		}
 		s.wonPage(w, m[1], m[2], m[3], m[4], selectList(q))
 		return
 	}
 	if m := oppQuery.FindStringSubmatch(q); m != nil {
-		if !s.MultiCurrency && slices.ContainsFunc(selectList(q), func(f string) bool { return strings.EqualFold(f, "CurrencyIsoCode") }) {
-			writeErrors(w, http.StatusBadRequest, "INVALID_FIELD", "\nSELECT Id, CurrencyIsoCode FROM Opportunity\n                ^\nERROR at Row:1:Column:12\n"+
-				"No such column 'CurrencyIsoCode' on entity 'Opportunity'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name.")
+		if s.refuseUnknownField(w, q) {
 			return
 		}
 		records := []any{}
@@ -643,6 +649,28 @@ func (s *Server) query(w http.ResponseWriter, q string, all bool) {
 		return
 	}
 	writeErrors(w, http.StatusBadRequest, "MALFORMED_QUERY", "unexpected query: "+q)
+}
+
+// refuseUnknownField answers an Opportunity query that selects a field
+// of the Opportunity the describe does not list (CurrencyIsoCode in an
+// org that is not multi-currency, a misspelt custom field) as Salesforce
+// does, 400 INVALID_FIELD "No such column", and reports whether it did.
+// A field of a related record (Account.Name) is not judged.
+func (s *Server) refuseUnknownField(w http.ResponseWriter, q string) bool {
+	for _, f := range selectList(q) {
+		if strings.Contains(f, ".") {
+			continue
+		}
+		if _, ok := s.field(f); ok {
+			continue
+		}
+		col := strings.Index(q, f) + 1
+		writeErrors(w, http.StatusBadRequest, "INVALID_FIELD", "\n"+q+"\n"+strings.Repeat(" ", col-1)+"^\nERROR at Row:1:Column:"+strconv.Itoa(col)+"\n"+
+			"No such column '"+f+"' on entity 'Opportunity'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. "+
+			"Please reference your WSDL or the describe call for the appropriate names.")
+		return true
+	}
+	return false
 }
 
 // wonPage answers the won-Opportunities query in one page, by
