@@ -112,4 +112,44 @@ func TestARunStartedForOneTargetMakesNothingInAnother(t *testing.T) {
 			t.Errorf("%s: runs list: %+v; want the run failed %s", c.deal, listed, activities.ErrTypeTargetMismatch)
 		}
 	}
+
+	// A run started for the wrong target (the intake's config, fixed
+	// since) is retried until its run_timeout with unlimited attempts;
+	// the message's way out: terminate it, then `runs retry --terminated`
+	// with the fixed config (here the worker's) starts it again for that
+	// config's target, which its steps call (B, which answers 500 here:
+	// the run fails on the ERP's answer, no longer on the mismatch).
+	starter := app.Starter(s.cfg, s.Client, false)
+	starter.TaskQueue, starter.LocalCalls = queue, true
+	evs, err := generic.ParseEvents(event("evt-D-PIN-STUCK", "D-PIN-STUCK", nil), "msg-D-PIN-STUCK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := starter.Start(context.Background(), conn, evs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.Client.TerminateWorkflow(ctx, res.WorkflowID, "", "started for the wrong target"); err != nil {
+		t.Fatal(err)
+	}
+	fixed := app.Starter(&workerCfg, s.Client, false)
+	fixed.TaskQueue, fixed.LocalCalls = queue, true
+	fixed.Retry.MaximumAttempts = 2
+	var results []rerun.Result
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && len(results) == 0; time.Sleep(100 * time.Millisecond) {
+		// The run list is eventually consistent.
+		if results, err = rerun.Failed(ctx, s.Client, workerSet, fixed, rerun.Options{TaskQueue: queue, Terminated: true, Query: `DealId = "D-PIN-STUCK"`}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(results) != 1 || results[0].NewRun == "" {
+		t.Fatalf("runs retry --terminated: %+v; want the terminated run started again", results)
+	}
+	err = s.Client.GetWorkflow(ctx, res.WorkflowID, results[0].NewRun).Get(ctx, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() == activities.ErrTypeTargetMismatch || calls.Load() == 0 {
+		t.Fatalf("the new run ended %v after %d calls to the fixed config's target; want it to call that target", err, calls.Load())
+	}
 }
