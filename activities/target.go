@@ -28,11 +28,11 @@ func targetMismatch(connection, account string, here, pinned connectors.TargetId
 	}
 	return fmt.Sprintf("this worker sends %s to %s, but the run was started for %s: nothing was sent. "+
 		"This worker's target, account_targets or DEALSYNC_TARGETS_ variables differ from the run starter's "+
-		"(an intake, `deals sync` or `runs retry`), or the target changed since: "+
+		"(an intake, or a `deals sync` or retry), or the target changed since: "+
 		"run `dealsync config check` on every host and give every worker and intake the same config file and DEALSYNC_ variables; "+
 		"the step is retried until the run's run_timeout meanwhile. A run started for the wrong target stays stuck: "+
 		"terminate it (Web UI, or `temporal workflow terminate`) and `dealsync runs retry --terminated --query …` "+
-		"(once failed: `runs retry`; timed out: --timed-out) starts it again for the target configured then",
+		"(a run that failed: without --terminated; timed out: --timed-out) starts it again for the target configured then",
 		whose, here.Description, pinned.Description)
 }
 

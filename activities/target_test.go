@@ -89,13 +89,13 @@ func TestAnERPStepRefusesAnotherTargetThanTheRuns(t *testing.T) {
 			"`dealsync config check` on every host", "DEALSYNC_ variables",
 			// The run's target is the starter's: a worker that agrees with
 			// every other worker may still disagree with it.
-			"differ from the run starter's (an intake, `deals sync` or `runs retry`)",
+			"differ from the run starter's (an intake, or a `deals sync` or retry)",
 			"give every worker and intake the same config file",
 			// Unlimited attempts (the default) end at the run's timeout:
 			// the quick way out of a run started for the wrong target.
 			"retried until the run's run_timeout meanwhile",
 			"terminate it (Web UI, or `temporal workflow terminate`) and `dealsync runs retry --terminated --query …`",
-			"(once failed: `runs retry`; timed out: --timed-out) starts it again for the target configured then",
+			"(a run that failed: without --terminated; timed out: --timed-out) starts it again for the target configured then",
 		} {
 			if !strings.Contains(appErr.Message(), want) {
 				t.Errorf("%s step: message %q\nwant it to say %q", step, appErr.Message(), want)
