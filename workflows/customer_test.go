@@ -302,3 +302,61 @@ func TestWriteBackBackOffsSayWhatTheyWaitFor(t *testing.T) {
 		t.Errorf("current details during the back-off: %q", during)
 	}
 }
+
+// A run recorded before customer-back-off-timers (or
+// writeback-back-off-timers), replayed after the step's first call
+// failed with attempts and time left (a failure of an earlier release,
+// numbered 0; a write-back, whose failures are not numbered; a budget
+// the SDK found spent a little earlier than the workflow does), keeps
+// what it recorded: the call's failure ends the step, no timer of the
+// run's is made (one would not match the history: nondeterminism).
+func TestStepBackOffsOfRunsBeforeTheChange(t *testing.T) {
+	t.Run("customer", func(t *testing.T) {
+		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: unavailable(10)}
+		rec := &summaryRecorder{}
+		env, in := customerEnv(erp, rec, 0, true)
+		env.OnGetVersion(customerBackOffChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "503") {
+			t.Fatalf("want the run failed with the ERP's 503, got %v", err)
+		}
+		// The call's attempts: 1 to 3 (5 s, 10 s within the worker).
+		if made := 10 - len(erp.failCustomer); made != 3 {
+			t.Errorf("%d attempts, want 3", made)
+		}
+		for _, r := range rowsOf(rec) {
+			if strings.HasPrefix(r, "timer: back-off") {
+				t.Errorf("a timer of the run's: %s", r)
+			}
+		}
+	})
+	t.Run("write-back", func(t *testing.T) {
+		crm := &fakeCRM{failWriteBack: 10}
+		rec := &summaryRecorder{}
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
+		env.SetStartTime(time.Date(2036, 11, 20, 14, 0, 0, 0, time.UTC)) // as customerEnv's
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second})
+		env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+		env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{
+			Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}, WriteBacker: crm}}})
+		env.OnGetVersion(writeBackBackOffChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+		in.LocalCalls, in.WriteBack = true, true
+		in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var app *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != ErrTypeWriteBackFailed {
+			t.Fatalf("want the run failed WriteBackFailed, got %v", err)
+		}
+		if crm.failWriteBack != 7 || crm.writeBacks != 0 {
+			t.Errorf("%d attempts, %d write-backs; want 3, 0", 10-crm.failWriteBack, crm.writeBacks)
+		}
+		for _, r := range rec.rows {
+			if strings.HasPrefix(r, "timer: back-off") {
+				t.Errorf("a timer of the run's: %s", r)
+			}
+		}
+	})
+}
