@@ -490,7 +490,7 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteB
 		return WriteBackOutcome{}, temporal.NewApplicationError(fmt.Sprintf("connection %q writes nothing back to its CRM on this worker, and this run exists to write invoice %s back: "+
 			"retried; give every worker the config `runs retry --writeback` ran with "+
 			"(with external_calls: local the run stays on this worker until it stops, or the step's retries run out)",
-			in.Connection, in.Result.InvoiceID), ErrTypeConnectionUnavailable, Attempt{NotSent: true})
+			in.Connection, in.Result.InvoiceID), ErrTypeConnectionUnavailable, Attempt{NotSent: true, Number: attemptOf(ctx)})
 	}
 	if conn.WriteBacker == nil {
 		// The run started with a write-back its connection no longer has
@@ -506,7 +506,7 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteB
 		return out, nil
 	}
 	if err := a.failures.withEarlier(ctx, conn.WriteBacker.WriteBack(ctx, in.Account, in.DealID, in.Result)); err != nil {
-		return WriteBackOutcome{}, crmError(fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
+		return WriteBackOutcome{}, writeBackError(ctx, fmt.Errorf("connection %q: writing back to deal %s: %w", in.Connection, in.DealID, err))
 	}
 	return WriteBackOutcome{}, nil
 }

@@ -333,3 +333,29 @@ func TestInvoiceAttemptsOfAnotherCallAreNotTakenForThisCallsOwn(t *testing.T) {
 		})
 	}
 }
+
+// A write-back's failed attempt says its number (Attempt.Number), as the
+// ERP steps' do: the workflow counts by it the attempts of a call the SDK
+// went on retrying after its own timer (a run under way at the upgrade
+// to writeback-back-off-timers), which would otherwise start counting
+// again, past workflow.retry.maximum_attempts.
+func TestAFailedWriteBackSaysItsAttempt(t *testing.T) {
+	a := &Activities{Connections: oneConnection{"m": {Target: rateLimitedERP{},
+		WriteBacker: refusingCRM{&connectors.APIError{Service: "crm", Op: "write back", StatusCode: 503}}}}}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 3}})
+		return workflow.ExecuteLocalActivity(ctx, a.WriteBack, WriteBackInput{Connection: "m", DealID: "D-7"}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "writeback"})
+	env.ExecuteWorkflow("writeback")
+	var app *temporal.ApplicationError
+	var at Attempt
+	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != ErrTypeCRMUnavailable || !app.HasDetails() || app.Details(&at) != nil {
+		t.Fatalf("want a CRMUnavailable failure with details, got %v", err)
+	}
+	if at.Number != 3 {
+		t.Errorf("the last attempt says it is attempt %d, want 3", at.Number)
+	}
+}

@@ -73,6 +73,15 @@ func writeError(ctx context.Context, err error, wrote bool) error {
 // crmError is temporalError for the calls to the CRM.
 func crmError(err error) error { return classify(err, crmTypes, false, 0) }
 
+// writeBackError is crmError for the failed attempt of the write-back
+// step running in ctx, whose number its details carry (Attempt.Number):
+// the workflow counts the attempts of a call the SDK went on retrying
+// after its own timer (a run under way before writeback-back-off-timers)
+// by it.
+func writeBackError(ctx context.Context, err error) error {
+	return classify(err, crmTypes, false, attemptOf(ctx))
+}
+
 // What a run's failure says to do when its own message names no command:
 // the failure is what an integration engineer reads in the Web UI.
 const (
