@@ -360,3 +360,69 @@ func TestStepBackOffsOfRunsBeforeTheChange(t *testing.T) {
 		}
 	})
 }
+
+// versionRecorder records the change ids a run asks workflow.GetVersion
+// for: each asked for the first time is a marker in the run's history.
+type versionRecorder struct {
+	interceptor.WorkerInterceptorBase
+	changes []string
+}
+
+func (r *versionRecorder) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &versionInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, r: r}
+}
+
+type versionInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	r *versionRecorder
+}
+
+func (i *versionInbound) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
+	return i.Next.Init(&versionOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}, r: i.r})
+}
+
+type versionOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+	r *versionRecorder
+}
+
+func (o *versionOutbound) GetVersion(ctx workflow.Context, changeID string, minSupported, maxSupported workflow.Version) workflow.Version {
+	o.r.changes = append(o.r.changes, changeID)
+	return o.Next.GetVersion(ctx, changeID, minSupported, maxSupported)
+}
+
+// A customer or write-back step that succeeds at once, or after retries
+// within its first call (back-offs of 5 s and 10 s), adds nothing to the
+// run's history: it asks for neither customer-back-off-timers nor
+// writeback-back-off-timers (a marker, then the timers they gate; the
+// benchmarks count on the happy path's events).
+func TestStepsThatDoNotWaitAddNoEvents(t *testing.T) {
+	for _, failures := range []int{0, 2} {
+		crm := &fakeCRM{failWriteBack: failures}
+		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: unavailable(failures)}
+		rec := &versionRecorder{}
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
+		env.SetStartTime(time.Date(2036, 11, 20, 14, 0, 0, 0, time.UTC)) // as customerEnv's
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second})
+		env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+		env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{
+			Mapper: mapping.Default{}, Target: erp, WriteBacker: crm}}})
+		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+		in.LocalCalls, in.WriteBack = true, true
+		in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		if erp.customers != 1 || crm.writeBacks != 1 || len(erp.failCustomer) != 0 || crm.failWriteBack != 0 {
+			t.Fatalf("%d failures: %d customers, %d write-backs; want 1, 1", failures, erp.customers, crm.writeBacks)
+		}
+		for _, c := range rec.changes {
+			if c == customerBackOffChange || c == writeBackBackOffChange {
+				t.Errorf("%d failures: the run asked for %s", failures, c)
+			}
+		}
+	}
+}
