@@ -229,16 +229,7 @@ func anchorsOf(text string) map[string]bool {
 // and, when it names a heading (#…), a heading of that file: a renamed
 // heading breaks the links to it silently on GitHub.
 func TestDocsLinksReachTheirFilesAndHeadings(t *testing.T) {
-	files := []string{"../README.md"}
-	err := filepath.WalkDir("../docs", func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".md") {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := docFiles(t)
 	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	links := 0
 	for _, f := range files {
@@ -340,16 +331,7 @@ func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
 // docs/ (code spans and code block lines) with where each is.
 func keyCommands(t *testing.T) map[string]string {
 	t.Helper()
-	files := []string{"../README.md"}
-	err := filepath.WalkDir("../docs", func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".md") {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := docFiles(t)
 	span := regexp.MustCompile("`((?:openssl req|ssh-keygen) -[^`]*)`")
 	cmds := map[string]string{}
 	for _, f := range files {
@@ -422,4 +404,20 @@ func TestDocsKeyCommandsRunWithoutATerminal(t *testing.T) {
 			}
 		}
 	}
+}
+
+// docFiles are the README and every Markdown file under docs/.
+func docFiles(t *testing.T) []string {
+	t.Helper()
+	files := []string{"../README.md"}
+	err := filepath.WalkDir("../docs", func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".md") {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
