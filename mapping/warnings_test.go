@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,21 +37,7 @@ func TestTimeZoneWarnings(t *testing.T) {
 		{"Etc/GMT+0", ""},
 		{"Etc/UTC", ""},
 	} {
-		f, err := mapping.Parse("w.yaml", []byte("name: w\ntime_zone: "+c.zone+"\ninvoice:\n  memo: deal.name\n"))
-		if err != nil {
-			t.Errorf("%s: %v; want it loaded", c.zone, err)
-			continue
-		}
-		var got []string
-		for _, w := range f.Warnings() {
-			got = append(got, w.String())
-		}
-		switch {
-		case c.want == "" && len(got) != 0:
-			t.Errorf("%s: warned %q; want nothing", c.zone, got)
-		case c.want != "" && (len(got) != 1 || !strings.Contains(got[0], c.want)):
-			t.Errorf("%s: warned %q; want one warning with %q", c.zone, got, c.want)
-		}
+		wantOneWarning(t, c.zone, "w.yaml", []byte("name: w\ntime_zone: "+c.zone+"\ninvoice:\n  memo: deal.name\n"), c.want)
 	}
 }
 
@@ -97,21 +84,7 @@ func TestTaxRateFractionWarnings(t *testing.T) {
 		{"invoice:\n  lines:\n    tax_rate: 'item.tax_rate * dec(\"0.5\")'\n", ""},
 		{"invoice:\n  lines:\n    discount: 'dec(\"0.19\")'\n", ""},
 	} {
-		f, err := mapping.Parse("t.yaml", []byte("name: t\n"+c.yaml))
-		if err != nil {
-			t.Errorf("%q: %v; want it loaded", c.yaml, err)
-			continue
-		}
-		var got []string
-		for _, w := range f.Warnings() {
-			got = append(got, w.String())
-		}
-		switch {
-		case c.want == "" && len(got) != 0:
-			t.Errorf("%q: warned %q; want nothing", c.yaml, got)
-		case c.want != "" && (len(got) != 1 || !strings.Contains(got[0], c.want)):
-			t.Errorf("%q: warned %q; want one warning with %q", c.yaml, got, c.want)
-		}
+		wantOneWarning(t, strconv.Quote(c.yaml), "t.yaml", []byte("name: t\n"+c.yaml), c.want)
 	}
 }
 
@@ -129,21 +102,7 @@ func TestTemplateTextWarnings(t *testing.T) {
 		{`'"DS-{customer}-" + deal.id'`, ""},
 		{`'"DS-{}-" + deal.id'`, ""},
 	} {
-		f, err := mapping.Parse("w.yaml", []byte("name: w\ninvoice:\n  reference: "+c.field+"\n"))
-		if err != nil {
-			t.Errorf("%s: %v; want it loaded", c.field, err)
-			continue
-		}
-		var got []string
-		for _, w := range f.Warnings() {
-			got = append(got, w.String())
-		}
-		switch {
-		case c.want == "" && len(got) != 0:
-			t.Errorf("%s: warned %q; want nothing", c.field, got)
-		case c.want != "" && (len(got) != 1 || !strings.Contains(got[0], c.want)):
-			t.Errorf("%s: warned %q; want one warning with %q", c.field, got, c.want)
-		}
+		wantOneWarning(t, c.field, "w.yaml", []byte("name: w\ninvoice:\n  reference: "+c.field+"\n"), c.want)
 	}
 }
 
@@ -170,21 +129,47 @@ func TestDateInZoneWarnings(t *testing.T) {
 		{`'string(date_in(deal.close_time, "America/New_York"))'`, "", nil},
 		{`'string(date_in(deal.close_time, deal.raw["zone"]))'`, "", nil},
 	} {
-		f, err := mapping.Parse("w.yaml", []byte("name: w\ninvoice:\n  memo: "+c.memo+"\n"+c.tables))
-		if err != nil {
-			t.Errorf("%s: %v; want it loaded", c.memo, err)
+		got, ok := warningsOf(t, c.memo, "w.yaml", []byte("name: w\ninvoice:\n  memo: "+c.memo+"\n"+c.tables))
+		if !ok {
 			continue
 		}
-		var got []string
-		for _, w := range f.Warnings() {
-			got = append(got, w.String())
-		}
-		ok := len(got) == len(c.want)
+		ok = len(got) == len(c.want)
 		for i := 0; ok && i < len(got); i++ {
 			ok = strings.HasPrefix(got[i], c.want[i])
 		}
 		if !ok {
 			t.Errorf("%s: warned\n%s\nwant\n%s", c.memo, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
 		}
+	}
+}
+
+// warningsOf loads the mapping file src (named file) and gives its
+// warnings as they are printed; false (reported under label) when it
+// does not load.
+func warningsOf(t *testing.T, label, file string, src []byte) ([]string, bool) {
+	t.Helper()
+	f, err := mapping.Parse(file, src)
+	if err != nil {
+		t.Errorf("%s: %v; want it loaded", label, err)
+		return nil, false
+	}
+	var got []string
+	for _, w := range f.Warnings() {
+		got = append(got, w.String())
+	}
+	return got, true
+}
+
+// wantOneWarning checks that src loads with one warning holding want, or
+// with none when want is "".
+func wantOneWarning(t *testing.T, label, file string, src []byte, want string) {
+	t.Helper()
+	got, ok := warningsOf(t, label, file, src)
+	switch {
+	case !ok:
+	case want == "" && len(got) != 0:
+		t.Errorf("%s: warned %q; want nothing", label, got)
+	case want != "" && (len(got) != 1 || !strings.Contains(got[0], want)):
+		t.Errorf("%s: warned %q; want one warning with %q", label, got, want)
 	}
 }
