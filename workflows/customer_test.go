@@ -27,6 +27,19 @@ import (
 // minute, so that its first two back-offs stay within the worker and
 // the later ones do not.
 func customerEnv(erp *fakeTarget, rec *summaryRecorder, maxAttempts int32, local bool) (*testsuite.TestWorkflowEnvironment, InvoiceDealInput) {
+	env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	var a *activities.Activities
+	env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil).Maybe()
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+	in.LocalCalls = local
+	in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: maxAttempts}
+	return env, in
+}
+
+// backOffEnv is a test environment of InvoiceDeal with the connection's
+// activities, whose interceptor is rec (a summaryRecorder, a
+// versionRecorder), for the steps' back-offs.
+func backOffEnv(rec interceptor.WorkerInterceptor, conn activities.Connection) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
@@ -36,13 +49,8 @@ func customerEnv(erp *fakeTarget, rec *summaryRecorder, maxAttempts int32, local
 	env.SetStartTime(time.Date(2036, 11, 20, 14, 0, 0, 0, time.UTC))
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second})
 	env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
-	env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{Mapper: mapping.Default{}, Target: erp}}})
-	var a *activities.Activities
-	env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(activities.PreviousRun{}, nil).Maybe()
-	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
-	in.LocalCalls = local
-	in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: maxAttempts}
-	return env, in
+	env.RegisterActivity(&activities.Activities{Connections: resolver{conn}})
+	return env
 }
 
 // unavailable is n failures of the ERP (a 503 without Retry-After).
@@ -265,14 +273,7 @@ func TestStepRetriesCountTheCallsAttempts(t *testing.T) {
 func TestWriteBackBackOffsSayWhatTheyWaitFor(t *testing.T) {
 	crm := &fakeCRM{failWriteBack: 4}
 	rec := &summaryRecorder{}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
-	env.SetStartTime(time.Date(2036, 11, 20, 14, 0, 0, 0, time.UTC)) // as customerEnv's
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second})
-	env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
-	env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{
-		Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}, WriteBacker: crm}}})
+	env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}, WriteBacker: crm})
 	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
 	in.LocalCalls, in.WriteBack = true, true
 	in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
@@ -333,14 +334,7 @@ func TestStepBackOffsOfRunsBeforeTheChange(t *testing.T) {
 	t.Run("write-back", func(t *testing.T) {
 		crm := &fakeCRM{failWriteBack: 10}
 		rec := &summaryRecorder{}
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
-		env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
-		env.SetStartTime(time.Date(2036, 11, 20, 14, 0, 0, 0, time.UTC)) // as customerEnv's
-		env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second})
-		env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
-		env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{
-			Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}, WriteBacker: crm}}})
+		env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}, WriteBacker: crm})
 		env.OnGetVersion(writeBackBackOffChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
 		in.LocalCalls, in.WriteBack = true, true
@@ -401,14 +395,7 @@ func TestStepsThatDoNotWaitAddNoEvents(t *testing.T) {
 		crm := &fakeCRM{failWriteBack: failures}
 		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: unavailable(failures)}
 		rec := &versionRecorder{}
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
-		env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rec}})
-		env.SetStartTime(time.Date(2036, 11, 20, 14, 0, 0, 0, time.UTC)) // as customerEnv's
-		env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second})
-		env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
-		env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{
-			Mapper: mapping.Default{}, Target: erp, WriteBacker: crm}}})
+		env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp, WriteBacker: crm})
 		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
 		in.LocalCalls, in.WriteBack = true, true
 		in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
