@@ -124,14 +124,29 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ Pr
 // invoicedRun reads the newest earlier run of in.WorkflowID that made the
 // deal's invoice and failed writing it back; nil when there is none.
 func (a *Activities) invoicedRun(ctx context.Context, in PreviousRunInput) (*InvoicedRun, error) {
-	resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query:    `WorkflowId = ` + QueryString(in.WorkflowID) + ` AND ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed"`,
-		PageSize: previousPageSize,
-	})
-	if err != nil {
-		return nil, runsError("listing the earlier runs of "+in.WorkflowID+" that failed writing their invoice back", err)
+	runs := RunsOfID(in.WorkflowID)
+	var execs []*workflowpb.WorkflowExecutionInfo
+	var token []byte
+	// One page of the ID's runs; a filter that lists other IDs' runs too
+	// reads on until it has a page of the ID's own, or all of them.
+	for page := 0; page < maxPreviousPages && len(execs) < previousPageSize; page++ {
+		resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         runs.Query + ` AND ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed"`,
+			PageSize:      runs.pageSize(),
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, runsError("listing the earlier runs of "+in.WorkflowID+" that failed writing their invoice back", err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			if runs.Matches(ex) && ex.GetExecution().GetRunId() != in.RunID {
+				execs = append(execs, ex)
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 || !runs.Prefixed() {
+			break
+		}
 	}
-	execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool { return ex.GetExecution().GetRunId() == in.RunID })
 	slices.SortStableFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
 		return b.GetCloseTime().AsTime().Compare(a.GetCloseTime().AsTime())
 	})
@@ -153,17 +168,20 @@ func (a *Activities) invoicedRun(ctx context.Context, in PreviousRunInput) (*Inv
 
 // previousLoss is PreviousRun without Invoiced.
 func (a *Activities) previousLoss(ctx context.Context, in PreviousRunInput) (PreviousRun, error) {
+	runs := RunsOfID(in.WorkflowID)
 	var token []byte
 	for range maxPreviousPages {
 		resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         `WorkflowId = ` + QueryString(in.WorkflowID) + ` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`,
-			PageSize:      previousPageSize,
+			Query:         runs.Query + ` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`,
+			PageSize:      runs.pageSize(),
 			NextPageToken: token,
 		})
 		if err != nil {
 			return PreviousRun{}, runsError("listing the earlier runs of "+in.WorkflowID, err)
 		}
-		execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool { return ex.GetExecution().GetRunId() == in.RunID })
+		execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool {
+			return !runs.Matches(ex) || ex.GetExecution().GetRunId() == in.RunID
+		})
 		// The run list gives the newest closed first, across pages; each
 		// page is sorted again all the same (a page of a store that
 		// orders otherwise is read newest first; the pages are not).
@@ -189,6 +207,12 @@ func (a *Activities) previousLoss(ctx context.Context, in PreviousRunInput) (Pre
 	// More skipped runs that failed otherwise than a deal can plausibly
 	// have: say so rather than answer "none", which would read a late
 	// won event as a new win.
+	if runs.Prefixed() {
+		return PreviousRun{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the newest %d skipped runs that failed of the workflow ids starting %q (the run list cannot match %s exactly: it holds a %s) include none of it that ended %s, and dealsync reads no further for the loss that would tell an old win from a new one; delete skipped runs of those ids that failed with another type (keep those that ended %[5]s: they record the deals' losses), then re-run it",
+				maxPreviousPages*runs.pageSize(), runs.prefix(), in.WorkflowID, runs.special(), ErrTypeDealNotWon),
+			ErrTypeRunsUnreadable, nil)
+	}
 	return PreviousRun{}, temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("the newest %d skipped runs of %s that failed include none that ended %s, and dealsync reads no further for the loss that would tell an old win from a new one; delete the skipped runs of this workflow id that failed with another type (keep those that ended %[3]s: they record the deal's losses), then re-run it", maxPreviousPages*previousPageSize, in.WorkflowID, ErrTypeDealNotWon),
 		ErrTypeRunsUnreadable, nil)
@@ -199,6 +223,9 @@ func (a *Activities) previousLoss(ctx context.Context, in PreviousRunInput) (Pre
 const (
 	previousPageSize = 20
 	maxPreviousPages = 25
+	// prefixedPageSize is the page size when the filter lists other
+	// IDs' runs too (RunsOf.Prefixed): at most 2,500 runs.
+	prefixedPageSize = 100
 )
 
 // EndedRun reads how run of workflowID ended, as PreviousRun reads the
@@ -327,4 +354,57 @@ func runsError(what string, err error) error {
 // parser reads as other characters.
 func QueryString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// RunsOf is a run-list filter for the runs of one workflow ID.
+//
+// Temporal's SQL run list (SQLite, PostgreSQL) writes a filter's string
+// into its SQL with a backslash before each `"` and `\`, which those
+// databases keep as written: `WorkflowId = "a\"b"` matches no run whose
+// ID holds a `"` or a `\`, however it is written. For such an ID
+// (a generic source's deal id `D"1`) the filter lists the runs whose
+// IDs start with its part before the first of those characters, and
+// Matches drops the runs of other IDs.
+type RunsOf struct {
+	// Query is the filter, `WorkflowId = …` or `WorkflowId STARTS_WITH …`.
+	Query string
+	id    string
+}
+
+// RunsOfID is RunsOf for workflow ID id.
+func RunsOfID(id string) RunsOf {
+	if i := strings.IndexAny(id, `"\`); i >= 0 {
+		return RunsOf{Query: "WorkflowId STARTS_WITH " + QueryString(id[:i]), id: id}
+	}
+	return RunsOf{Query: "WorkflowId = " + QueryString(id), id: id}
+}
+
+// Prefixed says whether the filter lists runs of other IDs too (the ID
+// holds a `"` or a `\`): a reader then reads more pages for the same
+// runs, and its bounds count more.
+func (f RunsOf) Prefixed() bool { return strings.HasPrefix(f.Query, "WorkflowId STARTS_WITH") }
+
+// pageSize is the page size of a reader of the ID's runs: larger where
+// the filter lists other IDs' runs too, for the same bound of pages.
+func (f RunsOf) pageSize() int32 {
+	if f.Prefixed() {
+		return prefixedPageSize
+	}
+	return previousPageSize
+}
+
+// prefix is the part of the ID a prefixed filter lists by.
+func (f RunsOf) prefix() string { return f.id[:strings.IndexAny(f.id, `"\`)] }
+
+// special names the first character of the ID the run list cannot match.
+func (f RunsOf) special() string {
+	if f.id[len(f.prefix())] == '"' {
+		return "double quote"
+	}
+	return "backslash"
+}
+
+// Matches says whether a listed run is a run of the ID.
+func (f RunsOf) Matches(ex *workflowpb.WorkflowExecutionInfo) bool {
+	return ex.GetExecution().GetWorkflowId() == f.id
 }

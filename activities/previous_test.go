@@ -89,7 +89,11 @@ func (e *events) Next() (*historypb.HistoryEvent, error) {
 }
 
 func failedRun(id string, closed time.Time) *workflowpb.WorkflowExecutionInfo {
-	return &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "invoice/demo/D-1", RunId: id}, CloseTime: timestamppb.New(closed)}
+	return failedRunOf("invoice/demo/D-1", id, closed)
+}
+
+func failedRunOf(workflowID, id string, closed time.Time) *workflowpb.WorkflowExecutionInfo {
+	return &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: id}, CloseTime: timestamppb.New(closed)}
 }
 
 func failure(t *testing.T, typ string, details any) *historypb.HistoryEvent {
@@ -208,9 +212,12 @@ func TestPreviousRunReadsLaterPages(t *testing.T) {
 // A run that ended DealNotWon before failures carried their events: the
 // events it saw are read from its history (start and signals; a payload of
 // another codec is passed over). A listed run whose history is gone
-// (retention) gives way to the next one. A deal id with a quote and a
-// control character is quoted for the filter.
+// (retention) gives way to the next one. A deal id with a quote is
+// listed by the part of its workflow ID before the quote (the SQL run list
+// matches no filter written with it), and a run of another ID the filter
+// lists (newer, and a loss too) is passed over.
 func TestPreviousRunReadsAnOlderRunsHistory(t *testing.T) {
+	const id = `invoice/demo/D-"1"`
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	dc := converter.GetDefaultDataConverter()
 	start, _ := dc.ToPayloads(map[string]any{"connection": "demo", "event": map[string]any{"event_id": "evt_1", "occurred_at": t0, "deal": map[string]any{"id": `D-"1"`, "stage": "closed_won"}}})
@@ -225,12 +232,12 @@ func TestPreviousRunReadsAnOlderRunsHistory(t *testing.T) {
 		failure(t, "DealNotWon", nil),
 	}
 	f := &runsFake{
-		listed: []*workflowpb.WorkflowExecutionInfo{failedRun("old", t0), failedRun("gone", t0.Add(time.Hour))},
-		closes: map[string]*historypb.HistoryEvent{"old": old[len(old)-1]},
+		listed: []*workflowpb.WorkflowExecutionInfo{failedRunOf(id, "old", t0), failedRunOf(id, "gone", t0.Add(time.Hour)), failedRunOf("invoice/demo/D-2", "other", t0.Add(2*time.Hour))},
+		closes: map[string]*historypb.HistoryEvent{"old": old[len(old)-1], "other": failure(t, "DealNotWon", activities.NotWonDetails{EventIDs: []string{"evt_other"}})},
 		all:    map[string][]*historypb.HistoryEvent{"old": old},
 	}
 	a := &activities.Activities{Runs: f}
-	got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: "invoice/demo/D-\"1\"\x01", RunID: "self", Signal: "deal-event"})
+	got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: id, RunID: "self", Signal: "deal-event"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,10 +245,11 @@ func TestPreviousRunReadsAnOlderRunsHistory(t *testing.T) {
 		!got.NotWon.LatestAt.Equal(t0.Add(time.Minute)) || got.NotWon.Stage != "closed_lost" {
 		t.Fatalf("got %+v (%+v)", got, got.NotWon)
 	}
-	// Only the quote is escaped; the control character goes as it is (Go's
-	// %q would write \x01, which the filter's parser reads as "x01").
-	if want := "WorkflowId = \"invoice/demo/D-\\\"1\\\"\x01\" AND ExecutionStatus = \"Failed\" AND SyncStatus = \"skipped\""; f.query != want {
+	if want := `WorkflowId STARTS_WITH "invoice/demo/D-" AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`; f.query != want {
 		t.Errorf("query %s, want %s", f.query, want)
+	}
+	if strings.Contains(strings.Join(f.read, ","), "other") {
+		t.Errorf("read the runs %v; want none of another workflow ID", f.read)
 	}
 }
 
@@ -290,6 +298,61 @@ func TestPreviousRunWithInvoiceNamesARunThatFailedWritingBack(t *testing.T) {
 	f.listErr = map[string]error{"writeback_failed": errors.New("visibility unavailable")}
 	if got, err := a.PreviousRun(context.Background(), in); err != nil || got.Invoiced != nil || !strings.Contains(got.InvoicedUnread, "visibility unavailable") {
 		t.Errorf("the list failing: %+v, %v; want no error and the reason in InvoicedUnread", got, err)
+	}
+}
+
+// A deal whose workflow ID holds a backslash: its runs are listed by the
+// part before it, page by page, past pages of other IDs' runs, until one
+// of its own made the invoice.
+func TestPreviousRunWithInvoiceOfAPrefixedIDReadsPastOtherIDs(t *testing.T) {
+	const id = `invoice/demo/D\1`
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	f := &runsFake{
+		closes: map[string]*historypb.HistoryEvent{
+			"other": failure(t, activities.ErrTypeWriteBackFailed, map[string]any{"invoice_id": "INV-OTHER"}),
+			"made":  failure(t, activities.ErrTypeWriteBackFailed, map[string]any{"invoice_id": "INV-7"}),
+		},
+		pages: [][]*workflowpb.WorkflowExecutionInfo{
+			{failedRunOf("invoice/demo/D2", "other", t0.Add(time.Hour))},
+			{failedRunOf(id, "made", t0)},
+		},
+	}
+	a := &activities.Activities{Runs: f}
+	got, err := a.PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: id, RunID: "self", WithInvoice: true})
+	if err != nil || got.Invoiced == nil || got.Invoiced.InvoiceID != "INV-7" {
+		t.Fatalf("got %+v (%+v), %v; want run made's invoice INV-7", got, got.Invoiced, err)
+	}
+	if want := `WorkflowId STARTS_WITH "invoice/demo/D" AND ExecutionStatus = "Failed" AND SyncStatus = "writeback_failed"`; f.query != want {
+		t.Errorf("query %s, want %s", f.query, want)
+	}
+}
+
+// RunsOfID: an ID the SQL run list can match is filtered by equality; one
+// with a `"` or a `\` by the part before it, matched exactly after.
+func TestRunsOfID(t *testing.T) {
+	for _, c := range []struct{ id, query string }{
+		{"invoice/shop/D-1", `WorkflowId = "invoice/shop/D-1"`},
+		{"invoice/shop/it's", `WorkflowId = "invoice/shop/it's"`},
+		{`invoice/shop/D"1\2`, `WorkflowId STARTS_WITH "invoice/shop/D"`},
+		{`invoice/shop/D\1"2`, `WorkflowId STARTS_WITH "invoice/shop/D"`},
+		{`"`, `WorkflowId STARTS_WITH ""`},
+	} {
+		f := activities.RunsOfID(c.id)
+		if f.Query != c.query || f.Prefixed() != (c.query != `WorkflowId = "`+c.id+`"`) {
+			t.Errorf("RunsOfID(%q) = %q (prefixed %v), want %q", c.id, f.Query, f.Prefixed(), c.query)
+		}
+		run := func(id string) *workflowpb.WorkflowExecutionInfo {
+			return &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id}}
+		}
+		if !f.Matches(run(c.id)) || f.Matches(run(c.id+"x")) || f.Matches(run("invoice/shop/D")) {
+			t.Errorf("RunsOfID(%q) matches another ID or not its own", c.id)
+		}
+	}
+	// Only backslash and quote are escaped: a control character goes as
+	// it is (Go's %q would write \x01, which the filter's parser reads as
+	// "x01").
+	if got, want := activities.QueryString("a\"b\\c\x01"), "\"a\\\"b\\\\c\x01\""; got != want {
+		t.Errorf("QueryString = %q, want %q", got, want)
 	}
 }
 

@@ -40,13 +40,13 @@ type SearchAttributeError struct {
 // given). Without them the CLI goes to its default, 127.0.0.1:7233, which
 // may be a `dealsync dev` rather than the cluster.
 func TemporalCLIFlags(t config.Temporal) string {
-	flags := []string{"--address " + shellWord(t.Address)}
+	flags := []string{"--address " + wording.ShellWord(t.Address)}
 	if tls := t.TLS; usesTLS(t) {
 		flags = append(flags, "--tls")
 		for _, f := range []struct{ flag, value string }{{"--tls-ca-path", tls.CAFile}, {"--tls-cert-path", tls.CertFile},
 			{"--tls-key-path", tls.KeyFile}, {"--tls-server-name", tls.ServerName}} {
 			if f.value != "" {
-				flags = append(flags, f.flag+" "+shellWord(f.value))
+				flags = append(flags, f.flag+" "+wording.ShellWord(f.value))
 			}
 		}
 	}
@@ -54,16 +54,6 @@ func TemporalCLIFlags(t config.Temporal) string {
 		flags = append(flags, `--api-key "$TEMPORAL_API_KEY"`)
 	}
 	return strings.Join(flags, " ")
-}
-
-// shellWord is s as one word of a POSIX shell command.
-func shellWord(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@=,+", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // OnServer gives err, when it is a *SearchAttributeError, the CLI flags
@@ -107,7 +97,7 @@ func (e *SearchAttributeError) Error() string {
 		flags = e.CLIFlags + " "
 	}
 	for _, m := range e.Missing {
-		fmt.Fprintf(&b, "\n  temporal operator search-attribute create %s--namespace %s --name %s --type %s", flags, shellWord(e.Namespace), m.Name, m.Want)
+		fmt.Fprintf(&b, "\n  temporal operator search-attribute create %s--namespace %s --name %s --type %s", flags, wording.ShellWord(e.Namespace), m.Name, m.Want)
 	}
 	if strings.Contains(flags, "$TEMPORAL_API_KEY") {
 		b.WriteString("\n  (with TEMPORAL_API_KEY set to temporal.api_key, and a key allowed to manage the namespace)")
@@ -297,5 +287,5 @@ func retentionWarning(namespace, cliFlags string, retention time.Duration) strin
 	}
 	return fmt.Sprintf("namespace %q keeps finished runs for %s only: a CRM's late redelivery, `runs retry` or `deals sync` of a deal whose runs are gone starts it again, "+
 		"and only the ERP's look-up (by reference, or its memory of the idempotency key) keeps it from a second invoice; "+
-		"keep them 30 days or more, e.g. temporal operator namespace update %s--namespace %s --retention 30d", namespace, wording.Duration(retention), cliFlags, shellWord(namespace))
+		"keep them 30 days or more, e.g. temporal operator namespace update %s--namespace %s --retention 30d", namespace, wording.Duration(retention), cliFlags, wording.ShellWord(namespace))
 }

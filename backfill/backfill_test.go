@@ -70,7 +70,7 @@ func (d describer) ListWorkflow(_ context.Context, req *workflowservice.ListWork
 	}
 	resp := &workflowservice.ListWorkflowExecutionsResponse{}
 	if d.invoicedBy != "" {
-		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{RunId: d.invoicedBy}})
+		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "invoice/hs/62515/4711", RunId: d.invoicedBy}})
 	}
 	return resp, nil
 }

@@ -1335,6 +1335,66 @@ func TestGenericLossAfterAFailedWriteBackNamesTheInvoice(t *testing.T) {
 	}
 }
 
+// A deal id holding a quote and a backslash (a generic source's): its runs
+// read the deal's earlier loss all the same, though Temporal's SQL run
+// list matches no filter written with those characters (its runs are
+// listed by the part of the ID before them), and a loss of another deal
+// whose ID shares that part is not taken for this deal's. Before, the old
+// win after the loss found no loss and was invoiced.
+func TestGenericDealIDWithAQuoteReadsItsEarlierLoss(t *testing.T) {
+	s := startStack(t, stackOptions{env: map[string]string{"DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "100ms"}})
+	at := func(eventID, dealID, when, stage string) []byte {
+		previous := "closed_won" // a won deal lost
+		if stage == "closed_won" {
+			previous = "closed_lost"
+		}
+		b := event(eventID, dealID, func(d map[string]any) { d["stage"], d["previous_stage"] = stage, previous })
+		return bytes.Replace(b, []byte(`"2026-11-20T10:00:00Z"`), []byte(`"`+when+`"`), 1)
+	}
+	const deal, other = `DQ"1\x`, `DQ-2`
+	id := workflows.WorkflowID("demo", deal)
+	prefixed := `WorkflowId STARTS_WITH "` + workflows.WorkflowID("demo", "DQ") + `"`
+	var appErr *temporal.ApplicationError
+	// The loss comes first and is recorded by a run of its own.
+	if r := s.send(t, delivery{body: at("evt_q_2", deal, "2026-11-20T10:05:00Z", "closed_lost")}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != id {
+		t.Fatalf("loss: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon {
+		t.Fatalf("the loss's run: want DealNotWon, got %v", err)
+	}
+	// Another deal's loss, later, whose ID starts alike.
+	if r := s.send(t, delivery{body: at("evt_q_o", other, "2026-11-20T11:00:00Z", "closed_lost")}); r.status != http.StatusAccepted {
+		t.Fatalf("the other deal's loss: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, workflows.WorkflowID("demo", other), nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon {
+		t.Fatalf("the other deal's loss: want DealNotWon, got %v", err)
+	}
+	if n := s.countRuns(t, prefixed+` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`, 2); n != 2 {
+		t.Fatalf("the losses are not in the run list (count %d)", n)
+	}
+	// The old win, delivered late, is refused: the deal's loss is newer.
+	if r := s.send(t, delivery{body: at("evt_q_1", deal, "2026-11-20T10:00:00Z", "closed_won")}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != id {
+		t.Fatalf("the old win: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, id, nil); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeDealNotWon || !strings.Contains(err.Error(), "a delivery of an old win") {
+		t.Fatalf("the old win after the loss: want DealNotWon naming an old win, got %v", err)
+	}
+	if n := s.invoicesFor(deal); n != 0 {
+		t.Fatalf("%d invoices of a deal whose loss came before its older win", n)
+	}
+	// A newer win (after this deal's loss, before the other deal's) is
+	// invoiced, once.
+	if n := s.countRuns(t, prefixed+` AND ExecutionStatus = "Failed"`, 3); n != 3 {
+		t.Fatalf("the refused run is not in the run list (count %d)", n)
+	}
+	if r := s.send(t, delivery{body: at("evt_q_3", deal, "2026-11-20T10:10:00Z", "closed_won")}); r.status != http.StatusAccepted {
+		t.Fatalf("won again: %d %s", r.status, r.body)
+	}
+	if err := s.waitRun(t, id, nil); err != nil || s.invoicesFor(deal) != 1 {
+		t.Fatalf("won again after the loss: %v, %d invoices; want one", err, s.invoicesFor(deal))
+	}
+}
+
 // The same loss, when the ERP then refuses the customer for good: the run
 // ends DealNotWon, recording the loss for a later delivery of the older
 // win, not failed (loss-during-failed-step).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +55,7 @@ func (o *oneRun) ListWorkflow(_ context.Context, req *workflowservice.ListWorkfl
 
 // isInvoicedByQuery says whether q is InvoicedBy's query of workflow id.
 func isInvoicedByQuery(q, id string) bool {
-	return q == `WorkflowId = "`+id+`" AND SyncStatus IN ("invoiced", "writeback_failed")`
+	return q == activities.RunsOfID(id).Query+` AND SyncStatus IN ("invoiced", "writeback_failed")`
 }
 
 // InvoicedBy names a run of the workflow, other than the one given, that
@@ -70,6 +71,56 @@ func TestInvoicedBy(t *testing.T) {
 	c.sync["r3"] = workflows.StatusFailed
 	if got, err := InvoicedBy(ctx, c, "wf", "r1"); err != nil || got != "" {
 		t.Errorf("only the run excepted made the invoice: %q, %v; want none", got, err)
+	}
+}
+
+// pagedRuns is a run list of pages (a page token is the next page's
+// index) that records the queries asked.
+type pagedRuns struct {
+	client.Client
+	pages   [][]*workflowpb.WorkflowExecutionInfo
+	queries []string
+}
+
+func (p *pagedRuns) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	p.queries = append(p.queries, req.GetQuery())
+	i := 0
+	if tok := req.GetNextPageToken(); len(tok) > 0 {
+		fmt.Sscan(string(tok), &i)
+	}
+	resp := &workflowservice.ListWorkflowExecutionsResponse{Executions: p.pages[i]}
+	if i+1 < len(p.pages) {
+		resp.NextPageToken = []byte(fmt.Sprint(i + 1))
+	}
+	return resp, nil
+}
+
+// A workflow ID holding a quote (the run list matches no filter written
+// with it): InvoicedBy lists by the part before the quote and reads past
+// the runs of other IDs that share it; none of its own: none.
+func TestInvoicedByOfAWorkflowIDWithAQuote(t *testing.T) {
+	run := func(wf, id string) *workflowpb.WorkflowExecutionInfo {
+		return &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: wf, RunId: id}}
+	}
+	const id = `invoice/shop/D"1`
+	c := &pagedRuns{pages: [][]*workflowpb.WorkflowExecutionInfo{{run("invoice/shop/D2", "other")}, {run(id, "self"), run(id, "made")}}}
+	got, err := InvoicedBy(context.Background(), c, id, "self")
+	if err != nil || got != "made" {
+		t.Errorf("InvoicedBy = %q, %v; want made", got, err)
+	}
+	if want := `WorkflowId STARTS_WITH "invoice/shop/D" AND SyncStatus IN ("invoiced", "writeback_failed")`; len(c.queries) != 2 || c.queries[0] != want {
+		t.Errorf("queries %q; want two of %s", c.queries, want)
+	}
+	c.pages = [][]*workflowpb.WorkflowExecutionInfo{{run("invoice/shop/D2", "other")}, {run(id, "self")}}
+	if got, err := InvoicedBy(context.Background(), c, id, "self"); err != nil || got != "" {
+		t.Errorf("only other IDs' runs and the one excepted: %q, %v; want none", got, err)
+	}
+	// `runs retry` of its failed write-back run selects it by run ID.
+	if got, want := retryFilter(id, "r-1"), `'RunId = "r-1"'`; got != want {
+		t.Errorf("retryFilter = %s, want %s", got, want)
+	}
+	if got, want := retryFilter("invoice/shop/it's", "r-1"), `'WorkflowId = "invoice/shop/it'\''s"'`; got != want {
+		t.Errorf("retryFilter = %s, want %s", got, want)
 	}
 }
 
@@ -194,6 +245,15 @@ connections:
 	}
 }
 
+func mustPayload(t *testing.T, v any) *commonpb.Payload {
+	t.Helper()
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // noWriteBackRun is oneRun without any write-back run.
 type noWriteBackRun struct{ oneRun }
 
@@ -213,31 +273,42 @@ type runs struct {
 	sync   map[string]string // SyncStatus
 	events map[string][]*historypb.HistoryEvent
 	lag    int // the last runs the run list does not show yet
+	// wf is the workflow ID ("wf" when empty); others are runs of other
+	// IDs that a filter by its prefix lists too (one holding a quote).
+	wf     string
+	others []*workflowpb.WorkflowExecutionInfo
+}
+
+func (o *runs) id() string {
+	if o.wf == "" {
+		return "wf"
+	}
+	return o.wf
 }
 
 // ListWorkflow lists the runs after the first (the query asks for those
 // started after the run being retried, the first here).
 func (o *runs) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
-	if isInvoicedByQuery(req.GetQuery(), "wf") {
-		resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	if isInvoicedByQuery(req.GetQuery(), o.id()) {
+		resp := &workflowservice.ListWorkflowExecutionsResponse{Executions: slices.Clone(o.others)}
 		for _, id := range o.ids[:len(o.ids)-o.lag] {
 			if st := o.sync[id]; st == workflows.StatusInvoiced || st == workflows.StatusWriteBackFailed {
-				resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{RunId: id}, Status: o.status[id]})
+				resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: o.id(), RunId: id}, Status: o.status[id]})
 			}
 		}
 		return resp, nil
 	}
-	if !strings.Contains(req.GetQuery(), `WorkflowId = "wf" AND StartTime >=`) {
-		return nil, fmt.Errorf("query %q does not select the runs of wf after one", req.GetQuery())
+	if !strings.HasPrefix(req.GetQuery(), activities.RunsOfID(o.id()).Query+` AND StartTime >=`) {
+		return nil, fmt.Errorf("query %q does not select the runs of %s after one", req.GetQuery(), o.id())
 	}
-	resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	resp := &workflowservice.ListWorkflowExecutionsResponse{Executions: slices.Clone(o.others)}
 	for _, id := range o.ids[1 : len(o.ids)-o.lag] {
 		p, err := converter.GetDefaultDataConverter().ToPayload(o.sync[id])
 		if err != nil {
 			return nil, err
 		}
 		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{
-			Execution: &commonpb.WorkflowExecution{RunId: id}, Status: o.status[id],
+			Execution: &commonpb.WorkflowExecution{WorkflowId: o.id(), RunId: id}, Status: o.status[id],
 			SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.SyncStatusKey.GetName(): p}},
 		})
 	}
@@ -299,6 +370,18 @@ connections:
 		events: map[string][]*historypb.HistoryEvent{"r2": r2, "r3": {oldWin}}}
 	if r := one(ctx, c, set, st, "wf", "r2", Options{}); r.NewRun != "new" || st.full != 1 {
 		t.Fatalf("a later run that only refused an older win: %+v, starter %+v; want r2 retried", r, st)
+	}
+
+	// The same of a workflow ID holding a quote, listed by its prefix with
+	// a run of another ID that made its invoice: that one is not this
+	// deal's, so r2 is retried all the same.
+	st = &recordingStarter{}
+	quoted := &runs{ids: c.ids, status: c.status, sync: c.sync, events: c.events, wf: `w"f`, others: []*workflowpb.WorkflowExecutionInfo{{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: "w-other", RunId: "other"}, Status: failed,
+		SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.SyncStatusKey.GetName(): mustPayload(t, workflows.StatusWriteBackFailed)}},
+	}}}
+	if r := one(ctx, quoted, set, st, `w"f`, "r2", Options{}); r.NewRun != "new" || st.full != 1 {
+		t.Fatalf("a workflow ID with a quote: %+v, starter %+v; want r2 retried", r, st)
 	}
 
 	// A run between them made the invoice (its write-back then failed): a

@@ -481,9 +481,10 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 	supersedes func(*workflowpb.WorkflowExecutionInfo) (bool, error)) (string, error) {
 	var token []byte
 	seen := false
+	runs := activities.RunsOfID(id)
 	for page := 0; page < 10; page++ {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         "WorkflowId = " + activities.QueryString(id) + " AND StartTime >= " + activities.QueryString(started.UTC().Format(time.RFC3339Nano)),
+			Query:         runs.Query + " AND StartTime >= " + activities.QueryString(started.UTC().Format(time.RFC3339Nano)),
 			PageSize:      100,
 			NextPageToken: token,
 		})
@@ -492,7 +493,7 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 		}
 		for _, ex := range resp.GetExecutions() {
 			run := ex.GetExecution().GetRunId()
-			if run == runID {
+			if run == runID || !runs.Matches(ex) {
 				continue
 			}
 			seen = seen || run == latest
@@ -508,6 +509,9 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 			}
 			return "", nil
 		}
+	}
+	if runs.Prefixed() {
+		return "", fmt.Errorf("more than 1,000 runs listed after this one by the filter %s (the run list cannot match %s exactly), none of them the latest or one that supersedes it", runs.Query, id)
 	}
 	return "", errors.New("more than 1,000 runs after this one")
 }
@@ -556,7 +560,7 @@ func writtenBackBy(ctx context.Context, c client.Client, id string) (skip string
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
 		// A failed write-back (SyncStatus "writeback_failed") is what
 		// --writeback selects, and starts again under its ID.
-		return fmt.Sprintf("its write-back run %s (run %s) failed: `dealsync runs retry --writeback --query 'WorkflowId = %q'` starts it again", id, run, id), false, nil
+		return fmt.Sprintf("its write-back run %s (run %s) failed: `dealsync runs retry --writeback --query %s` starts it again", id, run, retryFilter(id, run)), false, nil
 	}
 	// Timed out, terminated or canceled: after its write-back, maybe.
 	h, err := historyOf(ctx, c, id, run)
@@ -618,19 +622,47 @@ func tookOverWriteBack(ctx context.Context, c client.Client, id string) func(*wo
 // by the ERP's memory of the key or a look-up by reference; the latest run
 // is not always that run (a later delivery's run that failed, say).
 func InvoicedBy(ctx context.Context, c client.Client, id, except string) (string, error) {
-	q := "WorkflowId = " + activities.QueryString(id) + " AND " + workflows.SyncStatusKey.GetName() + " IN (" +
+	runs := activities.RunsOfID(id)
+	q := runs.Query + " AND " + workflows.SyncStatusKey.GetName() + " IN (" +
 		activities.QueryString(workflows.StatusInvoiced) + ", " + activities.QueryString(workflows.StatusWriteBackFailed) + ")"
-	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 2})
-	if err != nil {
-		return "", fmt.Errorf("listing the runs of %s that made an invoice: %w", id, err)
+	// Two runs are enough when the filter lists the ID's runs alone; a
+	// prefixed one reads on past other IDs' runs, a bounded number.
+	size, pages := int32(2), 1
+	if runs.Prefixed() {
+		size, pages = 100, invoicedByPages
 	}
-	for _, e := range resp.GetExecutions() {
-		if run := e.GetExecution().GetRunId(); run != except {
-			return run, nil
+	var token []byte
+	for range pages {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: size, NextPageToken: token})
+		if err != nil {
+			return "", fmt.Errorf("listing the runs of %s that made an invoice: %w", id, err)
+		}
+		for _, e := range resp.GetExecutions() {
+			if run := e.GetExecution().GetRunId(); run != except && runs.Matches(e) {
+				return run, nil
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return "", nil
 		}
 	}
-	return "", nil
+	return "", fmt.Errorf("listing the runs of %s that made an invoice: the filter %s (the run list cannot match the ID exactly) lists more than %d runs of other IDs; dealsync reads no further", id, q, invoicedByPages*100)
 }
+
+// retryFilter is a `runs retry --query` filter, as a shell word, that
+// selects run of workflow id: by its ID where the run list can match it,
+// else by the run's ID (a workflow ID holding a `"` or a `\`, which
+// Temporal's SQL run list matches in no filter).
+func retryFilter(id, run string) string {
+	if activities.RunsOfID(id).Prefixed() {
+		return wording.ShellWord("RunId = " + activities.QueryString(run))
+	}
+	return wording.ShellWord("WorkflowId = " + activities.QueryString(id))
+}
+
+// invoicedByPages bounds InvoicedBy's read of a prefixed filter: pages
+// of 100 runs.
+const invoicedByPages = 20
 
 // SyncStatus reads a run's SyncStatus search attribute ("" when unset).
 func SyncStatus(sa *commonpb.SearchAttributes) string {

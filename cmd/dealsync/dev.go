@@ -11,6 +11,7 @@ import (
 	"github.com/dealsync/dealsync/app"
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/generic"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 func newDevCmd(g *globalFlags) *cobra.Command {
@@ -130,7 +131,7 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 	// (its server's port, the namespace and task queue runs list reads).
 	for _, key := range []string{"temporal.task_queue", "temporal.namespace", "dev.frontend_port"} {
 		if v := os.Getenv(config.EnvVar(key)); v != "" {
-			runs = config.EnvVar(key) + "=" + shellQuote(v) + " " + runs
+			runs = config.EnvVar(key) + "=" + wording.ShellWord(v) + " " + runs
 		}
 	}
 	if configPath != "" {
@@ -139,8 +140,8 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 		if abs, err := filepath.Abs(configPath); err == nil {
 			configPath = abs
 		}
-		send += " --config " + shellQuote(configPath)
-		runs += " --config " + shellQuote(configPath)
+		send += " --config " + wording.ShellWord(configPath)
+		runs += " --config " + wording.ShellWord(configPath)
 	}
 	// The repository's sample deal, by its absolute path when it is here
 	// (the second shell may be elsewhere; the file is there to read and
@@ -149,7 +150,7 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 	sample := "--sample"
 	if abs, err := filepath.Abs(filepath.Join("examples", "closed-won.json")); err == nil {
 		if _, err := os.Stat(abs); err == nil {
-			sample = shellQuote(abs)
+			sample = wording.ShellWord(abs)
 		}
 	}
 	fmt.Fprintf(&b, "Try it:\n  %s --connection demo --url %s/webhooks/demo %s\n", send, intakeURL, sample)
@@ -183,17 +184,17 @@ func selfCommand() string {
 func commandOf(exe, arg0 string) string {
 	if exe == "" || strings.Contains(exe, string(filepath.Separator)+"go-build") {
 		if root := moduleRoot(); root != "" {
-			return "go run -C " + shellQuote(root) + " ./cmd/dealsync"
+			return "go run -C " + wording.ShellWord(root) + " ./cmd/dealsync"
 		}
 		return "go run ./cmd/dealsync"
 	}
 	if !strings.ContainsRune(arg0, filepath.Separator) {
-		return shellQuote(arg0)
+		return wording.ShellWord(arg0)
 	}
 	if abs, err := filepath.Abs(arg0); err == nil {
 		arg0 = abs
 	}
-	return shellQuote(arg0)
+	return wording.ShellWord(arg0)
 }
 
 // moduleRoot is the directory of dealsync's go.mod at or above the
@@ -240,12 +241,4 @@ func demoSecretVars(cfg *config.Config) []string {
 		}
 	}
 	return vars
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-:@+=,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

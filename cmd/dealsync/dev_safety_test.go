@@ -20,6 +20,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/examples"
 	"github.com/dealsync/dealsync/internal/testlog"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 const exampleConfig = "../../examples/dealsync.yaml"
@@ -320,7 +321,7 @@ func goRunSelf(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "go run -C " + shellQuote(root) + " ./cmd/dealsync"
+	return "go run -C " + wording.ShellWord(root) + " ./cmd/dealsync"
 }
 
 // Away from the repository (no dealsync go.mod up from the working

@@ -118,3 +118,12 @@ func TypoOf(word string, names []string) (string, bool) {
 	}
 	return best, best != ""
 }
+
+// ShellWord is s as one word of a POSIX shell command: as it is when it
+// holds only characters no shell reads specially, else in single quotes.
+func ShellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-:@+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
