@@ -127,7 +127,7 @@ func Build(cfg *config.Config, env connectors.Env) (*Set, error) {
 			continue
 		}
 		targets[name] = t
-		identities[name] = identifyTarget(cfg, name, tc)
+		identities[name] = identifyTarget(cfg, name, tc, t)
 	}
 	s := &Set{}
 	var mappings *mapping.Set
@@ -365,16 +365,23 @@ func (s *Set) Resolve(name string) (activities.Connection, bool) {
 // machine (a LAN address, 127.0.0.2) it identified by that URL, as any
 // http target, and the runs it pinned so still match
 // (connectors.TargetIdentity.EarlierFingerprint).
-func identifyTarget(cfg *config.Config, name string, tc config.Component) connectors.TargetIdentity {
+//
+// Its InvoiceRetry is the built target's (connectors.InvoiceRetryOf); dev's
+// sandbox ERP keeps the idempotency keys, and answers a key sent again
+// with the invoice it made: a retry finds it.
+func identifyTarget(cfg *config.Config, name string, tc config.Component, t connectors.Target) connectors.TargetIdentity {
 	if hc, ok := tc.Spec.(*httptarget.Config); ok && cfg.IsDevDefault("targets", name) && config.SameHostPort(hc.BaseURL, cfg.Dev.SandboxListen) {
 		id := connectors.IdentifyTarget(name, tc.Type, devSandbox{})
+		id.InvoiceRetry = connectors.InvoiceRetryFinds
 		if !config.SameHostPort(hc.BaseURL, config.DialAddr(cfg.Dev.SandboxListen)) {
 			byURL := connectors.IdentifyTarget(name, tc.Type, tc.Spec)
 			id.EarlierFingerprint = cmp.Or(byURL.EarlierFingerprint, byURL.Fingerprint)
 		}
 		return id
 	}
-	return connectors.IdentifyTarget(name, tc.Type, tc.Spec)
+	id := connectors.IdentifyTarget(name, tc.Type, tc.Spec)
+	id.InvoiceRetry = connectors.InvoiceRetryOf(t)
+	return id
 }
 
 // devSandbox identifies dev's built-in sandbox target by the setting its

@@ -53,6 +53,51 @@ type TargetIdentity struct {
 	// otherwise then (Setting.Earlier); "" when it is Fingerprint. Never
 	// pinned: a step matches the pin of an earlier intake by it (Matches).
 	EarlierFingerprint string `json:"-"`
+	// InvoiceRetry says whether a retry of the run's invoice step, or a
+	// new run of its deal, finds an invoice an earlier attempt may have
+	// made (InvoiceRetryOf). Not part of the fingerprint: a change of it
+	// refuses no run. Pins of the release before this one lack it
+	// (InvoiceRetryUnsaid), and their runs' messages promise nothing.
+	InvoiceRetry InvoiceRetry `json:"invoice_retry,omitempty"`
+}
+
+// InvoiceRetry says what a retry of an invoice step (or `dealsync runs
+// retry`, which starts the deal's run again under the same idempotency
+// keys) does about an invoice an earlier attempt may have made, its
+// answer lost: the message of a failure that says the invoice may exist
+// promises that the retry finds it only where that is so.
+type InvoiceRetry string
+
+const (
+	// InvoiceRetryUnsaid is a target that does not say (a type that does
+	// not implement InvoiceRetrier, a pin of the release before this
+	// one): nothing is promised.
+	InvoiceRetryUnsaid InvoiceRetry = ""
+	// InvoiceRetryFinds is a target that finds the invoice before making
+	// one (by reference, number or external id) or whose ERP answers the
+	// idempotency key with it: xero, quickbooks, netsuite, an http target
+	// with lookup_invoices, dealsync dev's sandbox ERP.
+	InvoiceRetryFinds InvoiceRetry = "finds"
+	// InvoiceRetryKeyOnly is an http target without lookup_invoices: a
+	// retry sends the invoice again, and gets the one made only if the
+	// API honours the idempotency header; one that ignores it makes a
+	// second invoice.
+	InvoiceRetryKeyOnly InvoiceRetry = "key_only"
+)
+
+// InvoiceRetrier is implemented by targets that say what a retry of
+// their invoice step does (InvoiceRetry).
+type InvoiceRetrier interface {
+	InvoiceRetry() InvoiceRetry
+}
+
+// InvoiceRetryOf is what a retry of t's invoice step does:
+// InvoiceRetryUnsaid for a target that does not say.
+func InvoiceRetryOf(t Target) InvoiceRetry {
+	if r, ok := t.(InvoiceRetrier); ok {
+		return r.InvoiceRetry()
+	}
+	return InvoiceRetryUnsaid
 }
 
 // Matches says whether pinned, the target a run was started for, is t:

@@ -267,3 +267,26 @@ func TestAnEarlierReleasesPinMatchesTheURLRewrittenPlainly(t *testing.T) {
 		}
 	}
 }
+
+// A run's pin says what a retry of its invoice step does (InvoiceRetry)
+// in an optional field: a pin of the release before, without it, reads
+// as unsaid (its runs' messages promise nothing), and a pin that does not
+// say is written as that release wrote it.
+func TestThePinsInvoiceRetryIsOptional(t *testing.T) {
+	var older TargetIdentity
+	if err := json.Unmarshal([]byte(`{"fingerprint":"t1:abc","description":"target \"books\" (xero)"}`), &older); err != nil {
+		t.Fatal(err)
+	}
+	if older.InvoiceRetry != InvoiceRetryUnsaid || older.Fingerprint != "t1:abc" {
+		t.Errorf("a pin of the release before: %+v; want InvoiceRetry unsaid", older)
+	}
+	if b, _ := json.Marshal(older); string(b) != `{"fingerprint":"t1:abc","description":"target \"books\" (xero)"}` {
+		t.Errorf("an unsaid pin is written %s; want it as the release before wrote it", b)
+	}
+	pin := TargetIdentity{Fingerprint: "t1:abc", Description: `target "erp" (http)`, InvoiceRetry: InvoiceRetryKeyOnly}
+	b, _ := json.Marshal(pin)
+	var back TargetIdentity
+	if err := json.Unmarshal(b, &back); err != nil || back != pin {
+		t.Errorf("%s read back as %+v (%v); want %+v", b, back, err, pin)
+	}
+}

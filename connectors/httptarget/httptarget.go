@@ -206,6 +206,7 @@ type Target struct {
 var (
 	_ connectors.Target                 = (*Target)(nil)
 	_ connectors.InvoiceReferenceLookup = (*Target)(nil)
+	_ connectors.InvoiceRetrier         = (*Target)(nil)
 )
 
 // LooksUpInvoicesByReference implements connectors.InvoiceReferenceLookup:
@@ -213,6 +214,17 @@ var (
 // the same reference as the deal's.
 func (t *Target) LooksUpInvoicesByReference() (bool, string) {
 	return t.lookup, "lookup_invoices"
+}
+
+// InvoiceRetry implements connectors.InvoiceRetrier: with
+// lookup_invoices, a retry finds the deal's invoice by its reference;
+// without, it sends the invoice again, which the API answers with the
+// one made only if it honours the idempotency header.
+func (t *Target) InvoiceRetry() connectors.InvoiceRetry {
+	if t.lookup {
+		return connectors.InvoiceRetryFinds
+	}
+	return connectors.InvoiceRetryKeyOnly
 }
 
 // New makes a Target. Empty fields of cfg take their defaults; AuthValue is

@@ -190,7 +190,14 @@ type Target struct {
 // in NetSuite is seen at most this long after.
 var currenciesFor = 5 * time.Minute
 
-var _ connectors.Target = (*Target)(nil)
+var (
+	_ connectors.Target         = (*Target)(nil)
+	_ connectors.InvoiceRetrier = (*Target)(nil)
+)
+
+// InvoiceRetry implements connectors.InvoiceRetrier: a retry finds the
+// invoice by its external id.
+func (t *Target) InvoiceRetry() connectors.InvoiceRetry { return connectors.InvoiceRetryFinds }
 
 // currencyIDsByCode keys currency_ids by the upper-case ISO code the
 // invoices carry: the config reader lower-cases every key it reads

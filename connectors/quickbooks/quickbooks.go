@@ -142,7 +142,15 @@ type Target struct {
 // off again.
 var prefsOffFor = 5 * time.Minute
 
-var _ connectors.Target = (*Target)(nil)
+var (
+	_ connectors.Target         = (*Target)(nil)
+	_ connectors.InvoiceRetrier = (*Target)(nil)
+)
+
+// InvoiceRetry implements connectors.InvoiceRetrier: a retry finds the
+// invoice by its DocNumber and note, or QuickBooks answers the requestid
+// with it.
+func (t *Target) InvoiceRetry() connectors.InvoiceRetry { return connectors.InvoiceRetryFinds }
 
 // New makes a Target.
 func New(cfg Config, deps Deps) (*Target, error) {

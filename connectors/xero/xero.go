@@ -158,7 +158,13 @@ type Target struct {
 var (
 	_ connectors.Target                 = (*Target)(nil)
 	_ connectors.InvoiceReferenceLookup = (*Target)(nil)
+	_ connectors.InvoiceRetrier         = (*Target)(nil)
 )
+
+// InvoiceRetry implements connectors.InvoiceRetrier: with check_reference,
+// a retry finds the invoice by its Reference; without, Xero answers the
+// idempotency key with it.
+func (t *Target) InvoiceRetry() connectors.InvoiceRetry { return connectors.InvoiceRetryFinds }
 
 // LooksUpInvoicesByReference implements connectors.InvoiceReferenceLookup:
 // with check_reference, CreateInvoice takes the contact's invoice with the
