@@ -330,6 +330,10 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	res, err := conn.TargetFor(in.Account).CreateInvoice(ctx, in.Invoice, in.Customer, in.IdempotencyKey)
 	if err = a.failures.withEarlier(ctx, err); err != nil {
 		err = erpFailure(in.Connection, target, err)
+		// What `runs retry` does about an invoice this step may have made
+		// is the target's, as this worker's config has it (the run's pin
+		// when the worker's says nothing).
+		retry := InvoiceRetryAdvice(invoiceRetry(conn.TargetIdentityFor(in.Account), in.Target), "dealsync runs retry")
 		if connectors.IsEarlierAnswer(err) {
 			// Answered with an invoice other than the one sent (billed to
 			// another customer: made by an earlier request of the key,
@@ -343,7 +347,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			// lost), so this failure, which may end the run, says so,
 			// and claims nothing was sent by none of them.
 			return connectors.InvoiceResult{}, writeError(ctx, fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
-				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, n+in.AttemptsBefore, in.Invoice.Reference), true)
+				"look for it there before invoicing by hand%s", err, n+in.AttemptsBefore, in.Invoice.Reference, retry), true)
 		}
 		// This attempt's own write may have made the invoice (no answer, a
 		// gateway's), or did (a read after it failed): its failure, which
@@ -352,11 +356,11 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 		switch {
 		case wrote():
 			err = fmt.Errorf("%w; the ERP made the invoice (reference %q) before this failure: "+
-				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, in.Invoice.Reference)
+				"look for it there before invoicing by hand%s", err, in.Invoice.Reference, retry)
 		case erpkit.IsTokenFailure(err):
 		case connectors.MayHaveActed(err):
 			err = fmt.Errorf("%w; the ERP may have made the invoice (reference %q) all the same: "+
-				"look for it there before invoicing by hand; dealsync runs retry finds it under the same idempotency key", err, in.Invoice.Reference)
+				"look for it there before invoicing by hand%s", err, in.Invoice.Reference, retry)
 		}
 		err = writeError(ctx, err, wrote())
 		a.failures.noteAttempt(ctx, in.AttemptsBefore, wroteNothing(err))
@@ -376,6 +380,16 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			"reference", in.Invoice.Reference, "invoice_id", res.InvoiceID, "invoice_number", res.Number, "replayed", res.Replayed)
 	}
 	return res, nil
+}
+
+// invoiceRetry is what a retry of the invoice step does (InvoiceRetryAdvice):
+// here's, the identity this worker's config gives the run's target, or,
+// when that is not known, pinned's, the run's.
+func invoiceRetry(here connectors.TargetIdentity, pinned *connectors.TargetIdentity) connectors.InvoiceRetry {
+	if here.IsZero() && pinned != nil {
+		return pinned.InvoiceRetry
+	}
+	return here.InvoiceRetry
 }
 
 // TargetInput is the input of TargetName.

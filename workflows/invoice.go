@@ -459,6 +459,13 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			return err
 		}
 		msg, typ, _ := stepTimedOut(step, err)
+		if made != "" && pinnedInvoiceRetry(in) != connectors.InvoiceRetryFinds {
+			// made says to look in the ERP before retrying: the step's
+			// own "retry the run" goes (only the message changes).
+			if i := strings.LastIndex(msg, "; retry the run once "); i >= 0 {
+				msg = msg[:i]
+			}
+		}
 		msg += made
 		if workflow.GetVersion(ctx, timeoutNamesTargetChange, workflow.DefaultVersion, 1) != 1 {
 			if made == "" {
@@ -821,6 +828,12 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		err = call(a.CreateInvoice, invoiceInput, doing(sum.invoice(invoice.Reference, ""))).Get(ctx, &created)
 	}
 	if err != nil {
+		// What `runs retry` does about an invoice the step may have made,
+		// as the run's pinned target says: a run whose pin does not say
+		// (started by the release before this one, or before targets were
+		// pinned) promises nothing. Only the failure's message depends on
+		// it: runs replay alike.
+		retry := pinnedInvoiceRetry(in)
 		if canceledInStep(ctx, err) {
 			if attemptsNotSent != nil && *attemptsNotSent {
 				// Canceled between attempts that were each refused before
@@ -831,11 +844,11 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			// invoice step that failed so.
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusFailed))
 			return result(), temporal.NewCanceledError(fmt.Sprintf("canceled during the invoice step, which may have made the invoice (reference %q) in the ERP: "+
-				"look for it there before invoicing by hand; dealsync runs retry --canceled finds it under the same idempotency key", invoice.Reference))
+				"look for it there before invoicing by hand%s", invoice.Reference, activities.InvoiceRetryAdvice(retry, "dealsync runs retry --canceled")))
 		}
-		err = retriesSpent(in, erpTimedOut("CreateInvoice", ev.Account, timedOutMayHaveMade(invoice.Reference, mayExist), err), attemptsBefore, mayExist)
+		err = retriesSpent(in, erpTimedOut("CreateInvoice", ev.Account, timedOutMayHaveMade(invoice.Reference, mayExist, retry), err), attemptsBefore, mayExist)
 		if mayExist {
-			err = mayHaveMade(err, invoice.Reference)
+			err = mayHaveMade(err, invoice.Reference, retry)
 		}
 		return fail(ctx, result(), "CreateInvoice", err)
 	}
@@ -1557,12 +1570,26 @@ var stepSystems = map[string]string{
 	"PreviousRun": activities.ErrTypeTemporalUnavailable,
 }
 
+// pinnedInvoiceRetry is what a retry of the run's invoice step does about
+// an invoice an earlier attempt may have made, as the target the run was
+// pinned to says (connectors.TargetIdentity.InvoiceRetry): unsaid for a
+// pin of the release before this one, or a run started before targets
+// were pinned.
+func pinnedInvoiceRetry(in InvoiceDealInput) connectors.InvoiceRetry {
+	if in.ERPTarget == nil {
+		return connectors.InvoiceRetryUnsaid
+	}
+	return in.ERPTarget.InvoiceRetry
+}
+
 // mayHaveMade is the invoice step's failure err, after attempts of which
 // one before the last may have made the invoice (reference): its message
 // says so, once (the step's own attempts say it when the SDK retried
-// them), and it no longer claims that nothing was sent. Only the message
-// and details of the run's failure change: runs replay alike.
-func mayHaveMade(err error, reference string) error {
+// them), with what runs retry does about it as the run's target says
+// (retry, activities.InvoiceRetryAdvice), and it no longer claims that
+// nothing was sent. Only the message and details of the run's failure
+// change: runs replay alike.
+func mayHaveMade(err error, reference string, retry connectors.InvoiceRetry) error {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) {
 		return err
@@ -1571,8 +1598,8 @@ func mayHaveMade(err error, reference string) error {
 	if !strings.Contains(msg, "may have made the invoice") {
 		// Its own advice (look in the ERP first) replaces the step's.
 		msg = activities.WithoutRetryAdvice(msg)
-		msg += fmt.Sprintf("; an earlier attempt may have made the invoice (reference %q) in the ERP: look for it there before invoicing by hand; "+
-			"dealsync runs retry finds it under the same idempotency key", reference)
+		msg += fmt.Sprintf("; an earlier attempt may have made the invoice (reference %q) in the ERP: look for it there before invoicing by hand%s",
+			reference, activities.InvoiceRetryAdvice(retry, "dealsync runs retry"))
 	}
 	if appErr.NonRetryable() {
 		return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err, activities.Attempt{})
@@ -1583,14 +1610,15 @@ func mayHaveMade(err error, reference string) error {
 // timedOutMayHaveMade is what the failure of an invoice step whose last
 // attempt timed out adds: that attempt may have sent its request and made
 // the invoice (reference), its answer lost, or (earlier) so may an
-// attempt before it; and what to do.
-func timedOutMayHaveMade(reference string, earlier bool) string {
+// attempt before it; and what to do, as the run's target says (retry,
+// activities.InvoiceRetryAdvice).
+func timedOutMayHaveMade(reference string, earlier bool, retry connectors.InvoiceRetry) string {
 	who := "its request may have been sent, and the ERP may have made the invoice"
 	if earlier {
 		who = "this attempt, or an earlier one, may have made the invoice"
 	}
-	return fmt.Sprintf("; %s (reference %q): look for it in the ERP before invoicing by hand; "+
-		"dealsync runs retry finds it under the same idempotency key", who, reference)
+	return fmt.Sprintf("; %s (reference %q): look for it in the ERP before invoicing by hand%s",
+		who, reference, activities.InvoiceRetryAdvice(retry, "dealsync runs retry"))
 }
 
 // retriesSpent is err, the failure of an ERP step whose retries ended
