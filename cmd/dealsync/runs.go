@@ -51,8 +51,10 @@ e.g. an ERP down for longer) while still "pending". Such a run may have had
 its invoice created without hearing back: the new run's ERP writes keep
 their idempotency keys, and the xero, quickbooks and netsuite targets look
 the invoice up first (by Reference, DocNumber, external id), so the new run
-finds that invoice instead of making a second one; with the http target that
-depends on the ERP honouring its idempotency header that long.
+finds that invoice instead of making a second one; so does the http target
+with lookup_invoices, and without it only if the ERP honours its idempotency
+header that long (the run's failure says which: look for the invoice in the
+ERP first where it says a retry may make a second one).
 
 With --terminated it also selects runs an operator terminated while still
 "pending" (e.g. stuck in retries during an outage), with the same care, and
@@ -60,8 +62,8 @@ with --canceled runs an operator canceled (the Web UI's "Request
 cancellation") while "pending" (before their invoice call was sent, or
 between invoice attempts each refused before the ERP acted) or "failed"
 (during their invoice call, which may have made the invoice: the new run
-finds it under the same key; or during any step, by a worker of an earlier
-release). Runs of these endings that were past their
+finds it where the target does, as above; or during any step, by a worker of
+an earlier release). Runs of these endings that were past their
 invoice ("invoiced", as a run canceled while it wrote its invoice back
 ends; "writeback_failed" for one canceled so by a worker of an earlier
 release) are listed too, skipped with the command that writes their
