@@ -243,12 +243,18 @@ type CustomerInput struct {
 	// (InvoiceDealInput.ERPTarget): the step refuses to call another
 	// (checkTarget). Nil in runs started before it was pinned.
 	Target *connectors.TargetIdentity `json:"erp_target,omitempty"`
+	// ReturnWaitsOver: a local call's failure that asks for a retry after
+	// longer than it (a Retry-After) ends the call (returnLongWait), for
+	// the workflow to wait with a timer that says so. 0 in the calls of
+	// steps the workflow does not retry so.
+	ReturnWaitsOver time.Duration `json:"return_waits_over,omitempty"`
 }
 
 // FindOrCreateCustomer returns the ERP's customer for the invoice, created
 // under connectors.CustomerKey(in.IdempotencyKey, in.Customer).
 func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (_ connectors.CustomerRef, err error) {
 	defer observe(ctx, "customer", in.Connection, in.DealID, time.Now(), &err)
+	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.CustomerRef{}, err
@@ -443,12 +449,15 @@ type FetchInput struct {
 	Connection string `json:"connection"`
 	Account    string `json:"account,omitempty"`
 	DealID     string `json:"deal_id"`
+	// ReturnWaitsOver is CustomerInput's.
+	ReturnWaitsOver time.Duration `json:"return_waits_over,omitempty"`
 }
 
 // FetchDeal reads the deal's current state (company, line items) from the
 // CRM, for sources whose webhooks only say that something changed.
 func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal, err error) {
 	defer observe(ctx, "fetch_deal", in.Connection, in.DealID, time.Now(), &err)
+	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return model.Deal{}, err
@@ -458,7 +467,7 @@ func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal
 	}
 	deal, err := conn.Fetcher.FetchDeal(ctx, in.Account, in.DealID)
 	if err = a.failures.withEarlier(ctx, err); err != nil {
-		return model.Deal{}, crmError(fmt.Errorf("connection %q: fetching deal %s: %w", in.Connection, in.DealID, err))
+		return model.Deal{}, fetchError(ctx, fmt.Errorf("connection %q: fetching deal %s: %w", in.Connection, in.DealID, err))
 	}
 	return deal, nil
 }
@@ -474,6 +483,8 @@ type WriteBackInput struct {
 	// step, retried, rather than taking it as done (a replay does not
 	// compare a step's input).
 	Required bool `json:"required,omitempty"`
+	// ReturnWaitsOver is CustomerInput's.
+	ReturnWaitsOver time.Duration `json:"return_waits_over,omitempty"`
 }
 
 // WriteBackOutcome is the result of WriteBack: empty when the invoice was
@@ -494,6 +505,7 @@ type WriteBackOutcome struct {
 func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteBackOutcome, err error) {
 	skipped := ""
 	defer observe(ctx, "write_back", in.Connection, in.DealID, time.Now(), &err, &skipped)
+	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return WriteBackOutcome{}, err

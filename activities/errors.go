@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
@@ -80,6 +82,68 @@ func crmError(err error) error { return classify(err, crmTypes, false, 0) }
 // by it.
 func writeBackError(ctx context.Context, err error) error {
 	return classify(err, crmTypes, false, attemptOf(ctx))
+}
+
+// fetchError is crmError for the failed attempt of the fetch step
+// running in ctx, whose number its details carry (Attempt.Number), as
+// writeBackError's do.
+func fetchError(ctx context.Context, err error) error {
+	return classify(err, crmTypes, false, attemptOf(ctx))
+}
+
+// returnLongWait makes *err, the classified failure of a local call's
+// attempt that asks to be retried after longer than over (a vendor's
+// Retry-After: NextRetryDelay), end the call: the same failure, not
+// retried (LongWait says what it is), so that the workflow waits it with
+// a timer of its own that says what it waits for, instead of the SDK,
+// which waits a back-off longer than the workflow task timeout with a
+// timer of its own that says only "Sleep". over is 0 (nothing changes)
+// unless the workflow asks for it (ReturnWaitsOver of the step's input):
+// for a step it retries so. A regular activity (retried by Temporal, no
+// worker held) is left alone.
+func returnLongWait(ctx context.Context, err *error, over time.Duration) {
+	var app *temporal.ApplicationError
+	if over <= 0 || *err == nil || !activity.IsActivity(ctx) || !activity.GetInfo(ctx).IsLocalActivity ||
+		!errors.As(*err, &app) || app.NonRetryable() || app.NextRetryDelay() <= over {
+		return
+	}
+	*err = temporal.NewApplicationErrorWithOptions(app.Message(), app.Type(), temporal.ApplicationErrorOptions{
+		NonRetryable: true, NextRetryDelay: app.NextRetryDelay(), Details: attemptDetails(app),
+	})
+}
+
+// attemptDetails is app's details, an Attempt, as options take them
+// (none when it has none).
+func attemptDetails(app *temporal.ApplicationError) []any {
+	var at Attempt
+	if !app.HasDetails() || app.Details(&at) != nil {
+		return nil
+	}
+	return []any{at}
+}
+
+// LongWait says whether err is the failure of a local call's attempt
+// that returnLongWait ended (not retried, with the delay it asks for):
+// the delay to wait before the step's next attempt.
+func LongWait(err error) (time.Duration, bool) {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.NonRetryable() && app.NextRetryDelay() > 0 {
+		return app.NextRetryDelay(), true
+	}
+	return 0, false
+}
+
+// Retried is err as the SDK would have retried it: a failure LongWait
+// takes as retryable again (with its delay and details, the step's
+// failure when it is the last), any other as it is.
+func Retried(err error) error {
+	var app *temporal.ApplicationError
+	if _, ok := LongWait(err); !ok || !errors.As(err, &app) {
+		return err
+	}
+	return temporal.NewApplicationErrorWithOptions(app.Message(), app.Type(), temporal.ApplicationErrorOptions{
+		NextRetryDelay: app.NextRetryDelay(), Details: attemptDetails(app),
+	})
 }
 
 // What a run's failure says to do when its own message names no command:

@@ -235,7 +235,7 @@ func TestStepRetriesCountTheCallsAttempts(t *testing.T) {
 			in := InvoiceDealInput{LocalCalls: true, ActivityTimeout: 10 * time.Second,
 				Retry: RetryPolicy{InitialInterval: tc.initial, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: tc.most}}
 			return stepRetries{ctx: ctx, in: in, change: "test-change",
-				call: func(*temporal.RetryPolicy, time.Duration) workflow.Future {
+				call: func(*temporal.RetryPolicy, time.Duration, time.Duration) workflow.Future {
 					calls++
 					f, set := workflow.NewFuture(ctx)
 					if calls == 1 {
@@ -385,29 +385,34 @@ func (o *versionOutbound) GetVersion(ctx workflow.Context, changeID string, minS
 	return o.Next.GetVersion(ctx, changeID, minSupported, maxSupported)
 }
 
-// A customer or write-back step that succeeds at once, or after retries
-// within its first call (back-offs of 5 s and 10 s), adds nothing to the
-// run's history: it asks for neither customer-back-off-timers nor
-// writeback-back-off-timers (a marker, then the timers they gate; the
-// benchmarks count on the happy path's events).
+// A fetch, customer or write-back step that succeeds at once, or after
+// retries within its first call (back-offs of 5 s and 10 s, a
+// Retry-After of 8 s), adds nothing to the run's history: it asks for
+// none of fetch-back-off-timers, customer-back-off-timers,
+// writeback-back-off-timers and long-retry-after-timers (a marker, then
+// the timers they gate; the benchmarks count on the happy path's
+// events).
 func TestStepsThatDoNotWaitAddNoEvents(t *testing.T) {
 	for _, failures := range []int{0, 2} {
-		crm := &fakeCRM{failWriteBack: failures}
+		crm := &fakeCRM{failWriteBack: failures, deal: wonDeal("D-9", "100.00"), failFetch: map[int]error{}}
 		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: unavailable(failures)}
+		for i := 1; i <= failures; i++ {
+			crm.failFetch[i] = rateLimited("crm", "fetch deal", 8*time.Second)
+		}
 		rec := &versionRecorder{}
-		env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp, WriteBacker: crm})
-		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
-		in.LocalCalls, in.WriteBack = true, true
+		env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp, WriteBacker: crm, Fetcher: crm})
+		in := input(model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-9", Stage: "closedwon"}, Thin: true})
+		in.LocalCalls, in.WriteBack, in.Fetch, in.WonStages = true, true, true, []string{"closedwon"}
 		in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
 		env.ExecuteWorkflow(InvoiceDeal, in)
 		if err := env.GetWorkflowError(); err != nil {
 			t.Fatal(err)
 		}
-		if erp.customers != 1 || crm.writeBacks != 1 || len(erp.failCustomer) != 0 || crm.failWriteBack != 0 {
-			t.Fatalf("%d failures: %d customers, %d write-backs; want 1, 1", failures, erp.customers, crm.writeBacks)
+		if erp.customers != 1 || crm.writeBacks != 1 || crm.fetches != failures+1 || len(erp.failCustomer) != 0 || crm.failWriteBack != 0 {
+			t.Fatalf("%d failures: %d customers, %d write-backs, %d fetches; want 1, 1, %d", failures, erp.customers, crm.writeBacks, crm.fetches, failures+1)
 		}
 		for _, c := range rec.changes {
-			if c == customerBackOffChange || c == writeBackBackOffChange {
+			if c == customerBackOffChange || c == writeBackBackOffChange || c == fetchBackOffChange || c == longRetryAfterChange {
 				t.Errorf("%d failures: the run asked for %s", failures, c)
 			}
 		}

@@ -401,8 +401,10 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			Required: in.Invoiced != nil,
 		}
 		if _, err := (stepRetries{ctx: ctx, in: in, change: writeBackBackOffChange,
-			call: func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future {
-				return externalCallsWith(ctx, in, retry, budget)(a.WriteBack, writeBackInput, doing(sum.writeBack(created)))
+			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration) workflow.Future {
+				once := writeBackInput
+				once.ReturnWaitsOver = waitsOver
+				return externalCallsWith(ctx, in, retry, budget)(a.WriteBack, once, doing(sum.writeBack(created)))
 			},
 			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
 				now := workflow.Now(ctx)
@@ -582,14 +584,29 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		// the deal out of the stage that started the run.
 		return notWon(ev.Deal.Stage)
 	}
+	// fetch reads the deal from the CRM into out (again: not the run's
+	// first read). Its long back-offs are timers that say so, as the
+	// customer step's.
+	fetch := func(again bool, out *model.Deal) error {
+		_, err := stepRetries{ctx: ctx, in: in, change: fetchBackOffChange,
+			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration) workflow.Future {
+				return externalCallsWith(ctx, in, retry, budget)(a.FetchDeal, activities.FetchInput{
+					Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID, ReturnWaitsOver: waitsOver,
+				}, doing(sum.fetch(again)))
+			},
+			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
+				now := workflow.Now(ctx)
+				return sum.fetchBackOff(n, now, now.Add(wait)),
+					sum.fetchRetrying(n, now, now.Add(wait), firstLine(rootMessage("FetchDeal", err)))
+			}}.run(out)
+		return err
+	}
 	if in.Fetch {
 		var deal model.Deal
 		for fetches := 1; ; fetches++ {
 			deal = model.Deal{} // decoded afresh: nothing of an earlier fetch stays
 			events.stateAt = workflow.Now(ctx).Add(-staleAllowance)
-			if err := call(a.FetchDeal, activities.FetchInput{
-				Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
-			}, doing(sum.fetch(fetches > 1))).Get(ctx, &deal); err != nil {
+			if err := fetch(fetches > 1, &deal); err != nil {
 				return fail(ctx, result(), "FetchDeal", err)
 			}
 			if len(in.WonStages) == 0 || containsFold(in.WonStages, deal.Stage) {
@@ -644,8 +661,10 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		DealID: invoice.SourceDealID, Target: in.ERPTarget, // inputs only: no command changes
 	}
 	customerBefore, err := stepRetries{ctx: ctx, in: in, change: customerBackOffChange,
-		call: func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future {
-			return externalCallsWith(ctx, in, retry, budget)(a.FindOrCreateCustomer, customerInput, doing(sum.customer(billed.Name)))
+		call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration) workflow.Future {
+			once := customerInput
+			once.ReturnWaitsOver = waitsOver
+			return externalCallsWith(ctx, in, retry, budget)(a.FindOrCreateCustomer, once, doing(sum.customer(billed.Name)))
 		},
 		backOff: func(n int, wait time.Duration, err error) (summary, details string) {
 			now := workflow.Now(ctx)
@@ -679,9 +698,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		if fresh := takeWaiting(); len(fresh) > 0 {
 			for fetches := 1; ; fetches++ {
 				var now model.Deal
-				if err := call(a.FetchDeal, activities.FetchInput{
-					Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID,
-				}, doing(sum.fetch(true))).Get(ctx, &now); err != nil {
+				if err := fetch(true, &now); err != nil {
 					return fail(ctx, result(), "FetchDeal", err)
 				}
 				if containsFold(in.WonStages, now.Stage) {
@@ -1113,8 +1130,11 @@ type stepRetries struct {
 	in     InvoiceDealInput
 	change string // the workflow.GetVersion change id of the step's waits
 	// call makes the step's attempts with retry, whose retries last
-	// budget.
-	call func(retry *temporal.RetryPolicy, budget time.Duration) workflow.Future
+	// budget; a local call's attempt whose failure asks for a retry after
+	// longer than waitsOver (a vendor's Retry-After) ends the call
+	// (activities.LongWait; the input's ReturnWaitsOver; 0 for
+	// activities).
+	call func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration) workflow.Future
 	// backOff says the wait before attempt n, after err: the timer's
 	// summary, and the run's current details meanwhile.
 	backOff func(n int, wait time.Duration, err error) (summary, details string)
@@ -1127,12 +1147,9 @@ func (r stepRetries) run(out any) (before int32, _ error) {
 	ctx, policy := r.ctx, r.in.Retry
 	budget, start := localBudget(ctx, r.in), workflow.Now(ctx)
 	if !r.in.LocalCalls {
-		return 0, r.call(runRetryPolicy(r.in), budget).Get(ctx, out)
+		return 0, r.call(runRetryPolicy(r.in), budget, 0).Get(ctx, out)
 	}
-	inWorker := workflow.GetInfo(ctx).WorkflowTaskTimeout
-	if inWorker <= 0 {
-		inWorker = 10 * time.Second // the SDK's default
-	}
+	inWorker := workflowTaskTimeout(ctx)
 	n := 0 // attempts made
 	for whole := false; ; {
 		// The attempts of this call: up to the first back-off longer
@@ -1158,15 +1175,18 @@ func (r stepRetries) run(out any) (before int32, _ error) {
 			callBudget = max(time.Millisecond, budget-workflow.Now(ctx).Sub(start))
 		}
 		before = int32(n)
-		err := r.call(retry, callBudget).Get(ctx, out)
-		if err == nil || !retryable(err) || k == 0 || (left > 0 && int32(k) >= left) {
+		err := r.call(retry, callBudget, inWorker).Get(ctx, out)
+		// An attempt that asked for a longer wait than the worker keeps
+		// (a Retry-After) ended the call, which had attempts left.
+		_, long := activities.LongWait(err)
+		if err == nil || !long && (!retryable(err) || k == 0 || (left > 0 && int32(k) >= left)) {
 			return before, err
 		}
 		// The call made k attempts, as its last attempt's failure numbers
 		// it (a timeout's cause is an earlier attempt's failure): fewer
-		// when its budget ran out, more when it is a call of a run under
-		// way before the change, which the SDK retried after its own
-		// timers and went on counting.
+		// when its budget ran out or an attempt asked for a long wait,
+		// more when it is a call of a run under way before the change,
+		// which the SDK retried after its own timers and went on counting.
 		made := k
 		var app *temporal.ApplicationError
 		var te *temporal.TimeoutError
@@ -1174,17 +1194,27 @@ func (r stepRetries) run(out any) (before int32, _ error) {
 		if !errors.As(err, &te) && errors.As(err, &app) && app.HasDetails() && app.Details(&at) == nil && at.Number > 0 {
 			made = int(at.Number)
 		}
+		if long {
+			made = max(made, 1) // (a failure that does not number its attempt)
+		}
 		n += made
 		if policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts) {
-			return before, err
+			return before, activities.Retried(err)
 		}
 		wait := retryDelay(policy, n, err)
 		if budget > 0 && workflow.Now(ctx).Add(wait).Sub(start) > budget {
-			return before, err
+			return before, activities.Retried(err)
 		}
-		if workflow.GetVersion(ctx, r.change, workflow.DefaultVersion, 1) != 1 {
+		change := r.change
+		if long {
+			// Asked only when an attempt asks for a long wait: the
+			// calls of runs before it were retried by the SDK, after
+			// its own timer ("Sleep"), and never ended so.
+			change = longRetryAfterChange
+		}
+		if workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) != 1 {
 			// Runs before the change made their attempts in one call.
-			return before, err
+			return before, activities.Retried(err)
 		}
 		summary, details := r.backOff(n+1, wait, err)
 		workflow.SetCurrentDetails(ctx, details)
@@ -1193,6 +1223,16 @@ func (r stepRetries) run(out any) (before int32, _ error) {
 		}
 		whole = workflow.GetInfo(ctx).GetCurrentHistoryLength() > maxAttemptsHistory
 	}
+}
+
+// workflowTaskTimeout is the run's workflow task timeout: the longest
+// back-off the SDK waits within the worker between attempts of a local
+// call (a longer one is a timer of the SDK's, "Sleep").
+func workflowTaskTimeout(ctx workflow.Context) time.Duration {
+	if d := workflow.GetInfo(ctx).WorkflowTaskTimeout; d > 0 {
+		return d
+	}
+	return 10 * time.Second // the SDK's default
 }
 
 // restPolicy is the run's retry policy for the attempts after the first
@@ -1387,6 +1427,18 @@ const customerBackOffChange = "customer-back-off-timers"
 // writeBackBackOffChange is customerBackOffChange's for the write-back
 // step.
 const writeBackBackOffChange = "writeback-back-off-timers"
+
+// longRetryAfterChange versions ending a local call of a step retried
+// by stepRetries when an attempt asks to be retried after longer than
+// the worker keeps (a vendor's Retry-After over the workflow task
+// timeout), and waiting that with a timer of the run's that says what
+// it waits for, as the policy's long back-offs are: the SDK waited it
+// with its own timer ("Sleep"), within the call. Asked only then.
+const longRetryAfterChange = "long-retry-after-timers"
+
+// fetchBackOffChange is customerBackOffChange's for the fetch step (a
+// thin CRM event's read of the deal).
+const fetchBackOffChange = "fetch-back-off-timers"
 
 // invoiceLastLookChange versions the last look at the deal's events when
 // the invoice step's attempts are over and none was sent: runs that failed

@@ -100,6 +100,9 @@ type fakeCRM struct {
 	duringFetch func(n int)
 	dealAt      map[int]func(*model.Deal) // changes the deal of fetch n
 	failFetch   map[int]error             // the failure of fetch n
+	// writeBackFaults are the failures of the first write-backs, before
+	// those of failWriteBack.
+	writeBackFaults []error
 }
 
 func (f *fakeCRM) FetchDeal(_ context.Context, account, dealID string) (model.Deal, error) {
@@ -122,6 +125,11 @@ func (f *fakeCRM) FetchDeal(_ context.Context, account, dealID string) (model.De
 }
 
 func (f *fakeCRM) WriteBack(_ context.Context, account, dealID string, r connectors.InvoiceResult) error {
+	if len(f.writeBackFaults) > 0 {
+		err := f.writeBackFaults[0]
+		f.writeBackFaults = f.writeBackFaults[1:]
+		return err
+	}
 	if f.failWriteBack > 0 {
 		f.failWriteBack--
 		return &connectors.APIError{Service: "crm", Op: "write back", StatusCode: 503}

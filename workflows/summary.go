@@ -658,6 +658,24 @@ func (s stepSummaries) customerRetrying(name string, n int, now, until time.Time
 	return retryingOf(s.customerWhat(&t, name), n, now, until, reason)
 }
 
+// fetchWhat is what the fetch step reads: fetch of deal D-7 from the
+// CRM.
+func (s stepSummaries) fetchWhat(t *text) *text {
+	return t.fixed("fetch of ").named("deal", s.deal).fixed(" from the CRM")
+}
+
+// fetchBackOff is backOff's for the fetch step.
+func (s stepSummaries) fetchBackOff(n int, now, until time.Time) string {
+	var t text
+	return backOffOf(s.fetchWhat(&t), n, now, until)
+}
+
+// fetchRetrying is retrying's for the fetch step.
+func (s stepSummaries) fetchRetrying(n int, now, until time.Time, reason string) string {
+	var t text
+	return retryingOf(s.fetchWhat(&t), n, now, until, reason)
+}
+
 // writeBackWhat is what the write-back step makes: write-back of
 // invoice INV-9 to deal D-7.
 func (s stepSummaries) writeBackWhat(t *text, r connectors.InvoiceResult) *text {
