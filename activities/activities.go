@@ -293,12 +293,15 @@ type CreateInvoiceInput struct {
 	// Target is the ERP target the run was started for, as
 	// CustomerInput's.
 	Target *connectors.TargetIdentity `json:"erp_target,omitempty"`
+	// ReturnWaitsOver is CustomerInput's.
+	ReturnWaitsOver time.Duration `json:"return_waits_over,omitempty"`
 }
 
 // CreateInvoice creates the invoice in the ERP exactly once: the key is the
 // same on every attempt, so a retry after a lost response is a replay.
 func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (_ connectors.InvoiceResult, err error) {
 	defer observe(ctx, "invoice", in.Connection, in.Invoice.SourceDealID, time.Now(), &err)
+	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.InvoiceResult{}, err

@@ -235,7 +235,7 @@ func TestStepRetriesCountTheCallsAttempts(t *testing.T) {
 			in := InvoiceDealInput{LocalCalls: true, ActivityTimeout: 10 * time.Second,
 				Retry: RetryPolicy{InitialInterval: tc.initial, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute, MaximumAttempts: tc.most}}
 			return stepRetries{ctx: ctx, in: in, change: "test-change",
-				call: func(*temporal.RetryPolicy, time.Duration, time.Duration) workflow.Future {
+				call: func(*temporal.RetryPolicy, time.Duration, time.Duration, int32) workflow.Future {
 					calls++
 					f, set := workflow.NewFuture(ctx)
 					if calls == 1 {
@@ -385,35 +385,48 @@ func (o *versionOutbound) GetVersion(ctx workflow.Context, changeID string, minS
 	return o.Next.GetVersion(ctx, changeID, minSupported, maxSupported)
 }
 
-// A fetch, customer or write-back step that succeeds at once, or after
-// retries within its first call (back-offs of 5 s and 10 s, a
-// Retry-After of 8 s), adds nothing to the run's history: it asks for
-// none of fetch-back-off-timers, customer-back-off-timers,
-// writeback-back-off-timers and long-retry-after-timers (a marker, then
-// the timers they gate; the benchmarks count on the happy path's
-// events).
+// A fetch, customer, invoice (of a run that does not listen) or
+// write-back step that succeeds at once, or after retries within its
+// first call (back-offs of 5 s and 10 s, a Retry-After of 8 s), adds
+// nothing to the run's history: it asks for none of
+// fetch-back-off-timers, customer-back-off-timers,
+// invoice-back-off-timers, writeback-back-off-timers and
+// long-retry-after-timers (a marker, then the timers they gate; the
+// benchmarks count on the happy path's events).
 func TestStepsThatDoNotWaitAddNoEvents(t *testing.T) {
-	for _, failures := range []int{0, 2} {
-		crm := &fakeCRM{failWriteBack: failures, deal: wonDeal("D-9", "100.00"), failFetch: map[int]error{}}
-		erp := &fakeTarget{keys: map[string]bool{}, failCustomer: unavailable(failures)}
-		for i := 1; i <= failures; i++ {
-			crm.failFetch[i] = rateLimited("crm", "fetch deal", 8*time.Second)
-		}
-		rec := &versionRecorder{}
-		env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp, WriteBacker: crm, Fetcher: crm})
-		in := input(model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-9", Stage: "closedwon"}, Thin: true})
-		in.LocalCalls, in.WriteBack, in.Fetch, in.WonStages = true, true, true, []string{"closedwon"}
-		in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
-		env.ExecuteWorkflow(InvoiceDeal, in)
-		if err := env.GetWorkflowError(); err != nil {
-			t.Fatal(err)
-		}
-		if erp.customers != 1 || crm.writeBacks != 1 || crm.fetches != failures+1 || len(erp.failCustomer) != 0 || crm.failWriteBack != 0 {
-			t.Fatalf("%d failures: %d customers, %d write-backs, %d fetches; want 1, 1, %d", failures, erp.customers, crm.writeBacks, crm.fetches, failures+1)
-		}
-		for _, c := range rec.changes {
-			if c == customerBackOffChange || c == writeBackBackOffChange || c == fetchBackOffChange || c == longRetryAfterChange {
-				t.Errorf("%d failures: the run asked for %s", failures, c)
+	for _, fetch := range []bool{false, true} {
+		for _, failures := range []int{0, 2} {
+			crm := &fakeCRM{failWriteBack: failures, deal: wonDeal("D-9", "100.00"), failFetch: map[int]error{}}
+			erp := &fakeTarget{keys: map[string]bool{}, failCustomer: unavailable(failures)}
+			for i := 1; i <= failures; i++ {
+				crm.failFetch[i] = rateLimited("crm", "fetch deal", 8*time.Second)
+				erp.failInvoice = append(erp.failInvoice, rateLimited("erp", "create invoice", 8*time.Second))
+			}
+			rec := &versionRecorder{}
+			env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp, WriteBacker: crm, Fetcher: crm})
+			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+			if fetch {
+				in = input(model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-9", Stage: "closedwon"}, Thin: true})
+				in.Fetch, in.WonStages = true, []string{"closedwon"}
+			}
+			in.LocalCalls, in.WriteBack = true, true
+			in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+			env.ExecuteWorkflow(InvoiceDeal, in)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			fetches := 0
+			if fetch {
+				fetches = failures + 1
+			}
+			if erp.customers != 1 || erp.invoices != 1 || crm.writeBacks != 1 || crm.fetches != fetches || len(erp.failCustomer) != 0 || crm.failWriteBack != 0 {
+				t.Fatalf("fetch %v, %d failures: %d customers, %d invoices, %d write-backs, %d fetches; want 1, 1, 1, %d",
+					fetch, failures, erp.customers, erp.invoices, crm.writeBacks, crm.fetches, fetches)
+			}
+			for _, c := range rec.changes {
+				if c == customerBackOffChange || c == writeBackBackOffChange || c == fetchBackOffChange || c == invoiceBackOffChange || c == longRetryAfterChange {
+					t.Errorf("fetch %v, %d failures: the run asked for %s", fetch, failures, c)
+				}
 			}
 		}
 	}

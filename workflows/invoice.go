@@ -401,7 +401,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			Required: in.Invoiced != nil,
 		}
 		if _, err := (stepRetries{ctx: ctx, in: in, change: writeBackBackOffChange,
-			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration) workflow.Future {
+			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, _ int32) workflow.Future {
 				once := writeBackInput
 				once.ReturnWaitsOver = waitsOver
 				return externalCallsWith(ctx, in, retry, budget)(a.WriteBack, once, doing(sum.writeBack(created)))
@@ -589,7 +589,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	// customer step's.
 	fetch := func(again bool, out *model.Deal) error {
 		_, err := stepRetries{ctx: ctx, in: in, change: fetchBackOffChange,
-			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration) workflow.Future {
+			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, _ int32) workflow.Future {
 				return externalCallsWith(ctx, in, retry, budget)(a.FetchDeal, activities.FetchInput{
 					Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID, ReturnWaitsOver: waitsOver,
 				}, doing(sum.fetch(again)))
@@ -661,7 +661,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		DealID: invoice.SourceDealID, Target: in.ERPTarget, // inputs only: no command changes
 	}
 	customerBefore, err := stepRetries{ctx: ctx, in: in, change: customerBackOffChange,
-		call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration) workflow.Future {
+		call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, _ int32) workflow.Future {
 			once := customerInput
 			once.ReturnWaitsOver = waitsOver
 			return externalCallsWith(ctx, in, retry, budget)(a.FindOrCreateCustomer, once, doing(sum.customer(billed.Name)))
@@ -841,8 +841,33 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			attemptsBefore = attempts.before
 		}
 	} else {
+		// A run that does not listen makes the invoice step's attempts
+		// as the customer step's (stepRetries): its long back-offs are
+		// timers that say so. Each call after the first says how many
+		// attempts the calls before it made, and whether one of them may
+		// have made the invoice (its failure said it may have written),
+		// as the rest of a listening run's attempts do; the run's failure
+		// says so too (mayExist). Activities, and runs whose step failed
+		// before invoice-back-off-timers, make one call, as before.
 		*sent = true
-		err = call(a.CreateInvoice, invoiceInput, doing(sum.invoice(invoice.Reference, ""))).Get(ctx, &created)
+		earlierMay := false
+		attemptsBefore, err = stepRetries{ctx: ctx, in: in, change: invoiceBackOffChange,
+			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, before int32) workflow.Future {
+				once := invoiceInput
+				once.ReturnWaitsOver, once.AttemptsBefore, once.EarlierMayHaveMade = waitsOver, before, earlierMay
+				mayExist = earlierMay
+				attempt := ""
+				if before > 0 {
+					attempt = " (attempts " + strconv.Itoa(int(before)+1) + "+)"
+				}
+				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, once, doing(sum.invoice(invoice.Reference, attempt)))
+			},
+			retried: func(err error) { earlierMay = earlierMay || !notSent(err) },
+			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
+				now := workflow.Now(ctx)
+				return sum.backOff(invoice.Reference, n, now, now.Add(wait)),
+					sum.retrying(invoice.Reference, n, now, now.Add(wait), firstLine(rootMessage("CreateInvoice", err)))
+			}}.run(&created)
 	}
 	if err != nil {
 		// What `runs retry` does about an invoice the step may have made,
@@ -1130,11 +1155,14 @@ type stepRetries struct {
 	in     InvoiceDealInput
 	change string // the workflow.GetVersion change id of the step's waits
 	// call makes the step's attempts with retry, whose retries last
-	// budget; a local call's attempt whose failure asks for a retry after
-	// longer than waitsOver (a vendor's Retry-After) ends the call
-	// (activities.LongWait; the input's ReturnWaitsOver; 0 for
-	// activities).
-	call func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration) workflow.Future
+	// budget, after before attempts of earlier calls; a local call's
+	// attempt whose failure asks for a retry after longer than waitsOver
+	// (a vendor's Retry-After) ends the call (activities.LongWait; the
+	// input's ReturnWaitsOver; 0 for activities).
+	call func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, before int32) workflow.Future
+	// retried, if set, is told of each call's failure that the step
+	// retries after a timer, before the wait.
+	retried func(err error)
 	// backOff says the wait before attempt n, after err: the timer's
 	// summary, and the run's current details meanwhile.
 	backOff func(n int, wait time.Duration, err error) (summary, details string)
@@ -1147,7 +1175,7 @@ func (r stepRetries) run(out any) (before int32, _ error) {
 	ctx, policy := r.ctx, r.in.Retry
 	budget, start := localBudget(ctx, r.in), workflow.Now(ctx)
 	if !r.in.LocalCalls {
-		return 0, r.call(runRetryPolicy(r.in), budget, 0).Get(ctx, out)
+		return 0, r.call(runRetryPolicy(r.in), budget, 0, 0).Get(ctx, out)
 	}
 	inWorker := workflowTaskTimeout(ctx)
 	n := 0 // attempts made
@@ -1175,7 +1203,7 @@ func (r stepRetries) run(out any) (before int32, _ error) {
 			callBudget = max(time.Millisecond, budget-workflow.Now(ctx).Sub(start))
 		}
 		before = int32(n)
-		err := r.call(retry, callBudget, inWorker).Get(ctx, out)
+		err := r.call(retry, callBudget, inWorker, before).Get(ctx, out)
 		// An attempt that asked for a longer wait than the worker keeps
 		// (a Retry-After) ended the call, which had attempts left.
 		_, long := activities.LongWait(err)
@@ -1215,6 +1243,9 @@ func (r stepRetries) run(out any) (before int32, _ error) {
 		if workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) != 1 {
 			// Runs before the change made their attempts in one call.
 			return before, activities.Retried(err)
+		}
+		if r.retried != nil {
+			r.retried(err)
 		}
 		summary, details := r.backOff(n+1, wait, err)
 		workflow.SetCurrentDetails(ctx, details)
@@ -1435,6 +1466,11 @@ const writeBackBackOffChange = "writeback-back-off-timers"
 // it waits for, as the policy's long back-offs are: the SDK waited it
 // with its own timer ("Sleep"), within the call. Asked only then.
 const longRetryAfterChange = "long-retry-after-timers"
+
+// invoiceBackOffChange is customerBackOffChange's for the invoice step
+// of a run that does not listen to its deal's events (one that does
+// makes its attempts one at a time: invoiceAttempts).
+const invoiceBackOffChange = "invoice-back-off-timers"
 
 // fetchBackOffChange is customerBackOffChange's for the fetch step (a
 // thin CRM event's read of the deal).

@@ -210,3 +210,104 @@ func TestFetchBackOffsOfRunsBeforeTheChange(t *testing.T) {
 		}
 	}
 }
+
+// The invoice step of a run that does not listen to its deal's events
+// waits its long back-offs, the policy's and an ERP's long Retry-After,
+// with timers that say what they wait for, as the customer step does;
+// the call after a wait says which attempts it makes.
+func TestInvoiceBackOffsSayWhatTheyWaitFor(t *testing.T) {
+	limited := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429}
+	for _, tc := range []struct {
+		name   string
+		policy RetryPolicy
+		fail   []error
+		want   []string
+		during string
+	}{
+		{name: "policy", policy: RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+			fail: []error{limited, limited, limited, limited},
+			want: []string{"CreateInvoice: create invoice D-9 in the ERP", "timer: Sleep", "timer: Sleep",
+				"timer: back-off: retry invoice D-9 (attempt 4) at 14:00:35 UTC", "CreateInvoice: create invoice D-9 in the ERP (attempts 4+)",
+				"timer: back-off: retry invoice D-9 (attempt 5) at 14:01:15 UTC", "CreateInvoice: create invoice D-9 in the ERP (attempts 5+)"},
+			during: "retrying invoice D-9 (attempt 5 at 14:01:15 UTC): "},
+		{name: "Retry-After", policy: RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
+			fail: []error{limited, rateLimited("erp", "create invoice", 2*time.Minute)},
+			want: []string{"CreateInvoice: create invoice D-9 in the ERP", "timer: Sleep",
+				"timer: back-off: retry invoice D-9 (attempt 3) at 14:02:01 UTC", "CreateInvoice: create invoice D-9 in the ERP (attempts 3+)"},
+			during: "retrying invoice D-9 (attempt 3 at 14:02:01 UTC): "},
+	} {
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: tc.fail}
+		rec := &summaryRecorder{}
+		env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+		in.LocalCalls, in.Retry = true, tc.policy
+		var during string
+		env.RegisterDelayedCallback(func() { during = currentDetails(t, env) }, time.Minute)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if erp.invoices != 1 || len(erp.failInvoice) != 0 {
+			t.Errorf("%s: %d invoices, %d failures left; want 1, 0", tc.name, erp.invoices, len(erp.failInvoice))
+		}
+		if got := strings.Join(rowsNamed(rec, "CreateInvoice"), "\n"); got != strings.Join(tc.want, "\n") {
+			t.Errorf("%s: the invoice step and its waits say\n%s\nwant\n%s", tc.name, got, strings.Join(tc.want, "\n"))
+		}
+		if !strings.HasPrefix(during, tc.during) || !strings.Contains(during, "HTTP 429") {
+			t.Errorf("%s: current details during the wait: %q", tc.name, during)
+		}
+	}
+}
+
+// A call of the invoice step after a wait knows the attempts before it
+// and that one of them may have made the invoice (a 502: no answer to
+// the write): the run's failure, once the attempts are spent, counts
+// them all and says that an earlier one may have made the invoice.
+func TestInvoiceCallAfterAWaitKnowsTheEarlierAttempts(t *testing.T) {
+	gateway := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 502}
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{gateway, gateway, gateway, gateway}}
+	rec := &summaryRecorder{}
+	env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+	in.LocalCalls = true
+	in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 4}
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	err := env.GetWorkflowError()
+	if err == nil {
+		t.Fatal("the run did not fail")
+	}
+	for _, want := range []string{"this was attempt 4: an earlier one may have made the invoice", "all 4 attempts failed (workflow.retry.maximum_attempts)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the run's failure %q does not say %q", err, want)
+		}
+	}
+	if erp.attempts != 4 {
+		t.Errorf("%d attempts, want 4", erp.attempts)
+	}
+}
+
+// A run whose invoice step (not listening) failed before
+// invoice-back-off-timers, with attempts and time left, replays as it
+// ran: the call's failure ends the run, no timer of the run's.
+func TestInvoiceBackOffsOfRunsBeforeTheChange(t *testing.T) {
+	limited := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429}
+	erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{limited, limited, limited, limited, limited}}
+	rec := &summaryRecorder{}
+	env := backOffEnv(rec, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+	env.OnGetVersion(invoiceBackOffChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+	in.LocalCalls = true
+	in.Retry = RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("want the run failed with the ERP's 429, got %v", err)
+	}
+	if erp.attempts != 3 {
+		t.Errorf("%d attempts, want 3", erp.attempts)
+	}
+	for _, r := range rec.rows {
+		if strings.HasPrefix(r, "timer: back-off") {
+			t.Errorf("a timer of the run's: %s", r)
+		}
+	}
+}
