@@ -187,24 +187,32 @@ func TestHistoriesWithOtherSummariesReplay(t *testing.T) {
 	}
 }
 
-// Runs whose customer step the SDK retried after its own back-off timer
-// ("Sleep": local calls, a back-off longer than the workflow task
-// timeout), recorded before the customer step's back-offs became timers
-// of the run's (customer-back-off-timers), replay: one invoiced after a
-// Retry-After of 12 s, one waiting the policy's 15 s and 30 s.
-func TestCustomerStepRetriedBySDKReplays(t *testing.T) {
-	for _, name := range []string{"generic-local-customer-sdk-back-off", "generic-local-customer-sdk-back-off-waiting"} {
+// Runs whose customer, invoice or fetch step the SDK retried after its
+// own back-off timer ("Sleep": local calls, a back-off longer than the
+// workflow task timeout), recorded before those steps' back-offs became
+// timers of the run's (customer-back-off-timers, invoice-back-off-timers,
+// fetch-back-off-timers, long-retry-after-timers), replay: a customer
+// step invoiced after a Retry-After of 12 s, one waiting the policy's 15
+// s and 30 s; the invoice step of a run that does not listen, and a
+// HubSpot run's fetch, each invoiced after a Retry-After of 12 s.
+func TestStepsRetriedBySDKReplay(t *testing.T) {
+	for name, step := range map[string]string{
+		"generic-local-customer-sdk-back-off":         "ensure customer",
+		"generic-local-customer-sdk-back-off-waiting": "ensure customer",
+		"generic-local-invoice-sdk-back-off":          "create invoice",
+		"hubspot-local-fetch-sdk-back-off":            "fetch deal",
+	} {
 		file := filepath.Join("testdata", "histories", name+".json")
 		history, _ := keptHistory(t, file)
 		sleeps := 0
 		for i, ev := range history.GetEvents() {
 			if ev.GetTimerStartedEventAttributes() != nil && summaryOf(t, ev) == "Sleep" &&
-				strings.Contains(summaryOf(t, history.GetEvents()[i-1]), "ensure customer") {
+				strings.Contains(summaryOf(t, history.GetEvents()[i-1]), step) {
 				sleeps++
 			}
 		}
 		if sleeps == 0 {
-			t.Fatalf("%s: no SDK back-off timer after a customer step", name)
+			t.Fatalf("%s: no SDK back-off timer after a step %q", name, step)
 		}
 		replayer := worker.NewWorkflowReplayer()
 		replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
