@@ -185,6 +185,8 @@ func TestTextsFitTemporalLimits(t *testing.T) {
 			"current, customer":   sum.customerRetrying(w, 12, now, now.Add(48*time.Hour), w),
 			"write-back back-off": sum.writeBackBackOff(connectors.InvoiceResult{InvoiceID: w}, 12, now, now.Add(48*time.Hour)),
 			"current, write-back": sum.writeBackRetrying(connectors.InvoiceResult{InvoiceID: w}, 12, now, now.Add(48*time.Hour), w),
+			"fetch back-off":      sum.fetchBackOff(12, now, now.Add(48*time.Hour)),
+			"current, fetch":      sum.fetchRetrying(12, now, now.Add(48*time.Hour), w),
 		}
 		for name, text := range summaries {
 			limit := 300
@@ -207,6 +209,7 @@ func TestTextsFitTemporalLimits(t *testing.T) {
 			"start, loss":       {" · lost (stage ", `) → record the loss via connection "`},
 			"invoice":           {"create invoice ", ` in ERP target "`, `" (attempts 12+)`},
 			"back-off":          {"back-off: retry invoice ", " (attempt 12) at 2026-11-22 14:00:00 UTC"},
+			"fetch back-off":    {"back-off: retry fetch of deal ", " from the CRM (attempt 12) at 2026-11-22 14:00:00 UTC"},
 			"details":           {"- connection ", ", CRM account ", "\n- mapping ", " (hash ", "\n- ERP target ", "\n- started by "},
 		} {
 			got := summaries[name]
@@ -583,6 +586,8 @@ func TestBlankTextsAreLeftOut(t *testing.T) {
 		{sum.customerBackOff("", 2, now, now), "back-off: retry the customer of the deal (attempt 2) at 14:00:00 UTC"},
 		{sum.customerRetrying(" ", 2, now, now, ""), "retrying the customer of the deal (attempt 2 at 14:00:00 UTC)"},
 		{sum.writeBackBackOff(connectors.InvoiceResult{}, 2, now, now), "back-off: retry write-back of the invoice to the deal (attempt 2) at 14:00:00 UTC"},
+		{sum.fetchBackOff(2, now, now), "back-off: retry fetch of the deal from the CRM (attempt 2) at 14:00:00 UTC"},
+		{sum.fetchRetrying(2, now, now, ""), "retrying fetch of the deal from the CRM (attempt 2 at 14:00:00 UTC)"},
 		{newStepSummaries(summaryInput("D-1", "", "")).writeBack(connectors.InvoiceResult{}), "write the invoice back to deal D-1 in the CRM"},
 	} {
 		if c.got != c.want {
