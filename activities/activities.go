@@ -391,14 +391,14 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	return res, nil
 }
 
-// invoiceRetry is what a retry of the invoice step does (InvoiceRetryAdvice):
-// here's, the identity this worker's config gives the run's target, or,
-// when that is not known, pinned's, the run's.
-func invoiceRetry(here connectors.TargetIdentity, pinned *connectors.TargetIdentity) connectors.InvoiceRetry {
+// invoiceRetry is the identity that says what a retry of the invoice step
+// does (InvoiceRetryAdvice): here, the one this worker's config gives the
+// run's target, or, when that is not known, pinned, the run's.
+func invoiceRetry(here connectors.TargetIdentity, pinned *connectors.TargetIdentity) connectors.TargetIdentity {
 	if here.IsZero() && pinned != nil {
-		return pinned.InvoiceRetry
+		return *pinned
 	}
-	return here.InvoiceRetry
+	return here
 }
 
 // TargetInput is the input of TargetName.

@@ -6,23 +6,29 @@ import "github.com/dealsync/dealsync/connectors"
 // may exist in the ERP (its reference named before), after "look for it
 // there before invoicing by hand": what retry (the command that starts
 // the deal's run again, "dealsync runs retry" with the flag that selects
-// the run) does about it, as the run's target says (how,
+// the run) does about it, as the run's target says (t.InvoiceRetry,
 // connectors.InvoiceRetry). A target that finds the invoice an earlier
-// attempt made: the retry finds it under the same idempotency key. An
-// http target without lookup_invoices: the retry sends it again, which
-// makes a second invoice unless the API honours the key, so look first.
-// A target that does not say (a run started by the release before this
-// one, which did not pin it): nothing is promised.
-func InvoiceRetryAdvice(how connectors.InvoiceRetry, retry string) string {
-	switch how {
+// attempt made: the retry finds it under the same idempotency key. A
+// target whose look-up is off (an http target without lookup_invoices,
+// xero with check_reference: false): the retry sends it again, which
+// makes a second invoice unless the ERP still honours the key, so look
+// first; the advice names the setting (t.LookupSetting). A target that
+// does not say (a run started by the release before this one, which did
+// not pin it): nothing is promised.
+func InvoiceRetryAdvice(t connectors.TargetIdentity, retry string) string {
+	switch t.InvoiceRetry {
 	case connectors.InvoiceRetryFinds:
 		return "; " + retry + " finds it under the same idempotency key"
 	case connectors.InvoiceRetryKeyOnly:
-		return " or with " + retry + ": this http target does not look invoices up (lookup_invoices is off), so the retry sends the invoice again " +
-			"under the same idempotency key, which makes a second invoice unless the API honours that key; " +
-			"set lookup_invoices: true on the target if the API lists invoices by reference"
+		off, on := "its look-up of invoices by reference is off", "turn that look-up on"
+		if t.LookupSetting != "" {
+			off, on = t.LookupSetting+" is off", "set "+t.LookupSetting+": true on the target"
+		}
+		return " or with " + retry + ": this target does not look invoices up (" + off + "), so the retry sends the invoice again " +
+			"under the same idempotency key, which makes a second invoice unless the ERP still honours that key; " +
+			on + " if the ERP can find the deal's invoice by its reference"
 	default:
 		return " or with " + retry + ", which finds it under the same idempotency key only where the target looks invoices up " +
-			"(xero, quickbooks, netsuite; http with lookup_invoices) or the ERP honours that key, and otherwise makes a second invoice"
+			"(xero with check_reference, quickbooks, netsuite; http with lookup_invoices) or the ERP still honours that key, and otherwise makes a second invoice"
 	}
 }

@@ -16,24 +16,30 @@ import (
 
 // The promise that `dealsync runs retry` finds an invoice the step may
 // have made under the same idempotency key holds only where the target
-// finds it: a vendor target, an http target with lookup_invoices, dev's
-// sandbox. An http target without lookup_invoices sends the invoice again,
-// which makes a second one where the API ignores the key: its advice says
-// so, and to look first; a target that does not say (a pin of the release
+// finds it: quickbooks, netsuite, xero with check_reference, an http
+// target with lookup_invoices, dev's sandbox. An http target without
+// lookup_invoices, or xero with check_reference: false, sends the invoice
+// again, which makes a second one where the ERP no longer honours the key
+// (Xero keeps its keys a limited time): its advice says so, names the
+// setting, and says to look first; a target that does not say (a pin of the release
 // before) promises nothing.
 func TestInvoiceRetryAdvicePromisesOnlyWhereTheTargetFindsTheInvoice(t *testing.T) {
 	const promise = "dealsync runs retry finds it under the same idempotency key"
 	for _, c := range []struct {
 		name    string
-		how     connectors.InvoiceRetry
+		how     connectors.TargetIdentity
 		promise bool
 		says    []string
 	}{
-		{"a target that finds it", connectors.InvoiceRetryFinds, true, nil},
-		{"an http target without lookup_invoices", connectors.InvoiceRetryKeyOnly, false,
-			[]string{"makes a second invoice unless the API honours that key", "lookup_invoices: true", "does not look invoices up"}},
-		{"a target that does not say", connectors.InvoiceRetryUnsaid, false,
-			[]string{"only where the target looks invoices up", "otherwise makes a second invoice", "lookup_invoices"}},
+		{"a target that finds it", connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryFinds}, true, nil},
+		{"an http target without lookup_invoices", connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryKeyOnly, LookupSetting: "lookup_invoices"}, false,
+			[]string{"makes a second invoice unless the ERP still honours that key", "set lookup_invoices: true", "(lookup_invoices is off)"}},
+		{"xero with check_reference: false", connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryKeyOnly, LookupSetting: "check_reference"}, false,
+			[]string{"makes a second invoice unless the ERP still honours that key", "set check_reference: true", "(check_reference is off)"}},
+		{"a look-up off whose setting is not named", connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryKeyOnly}, false,
+			[]string{"makes a second invoice", "its look-up of invoices by reference is off", "turn that look-up on"}},
+		{"a target that does not say", connectors.TargetIdentity{}, false,
+			[]string{"only where the target looks invoices up", "otherwise makes a second invoice", "xero with check_reference", "lookup_invoices"}},
 	} {
 		advice := "look for it there before invoicing by hand" + InvoiceRetryAdvice(c.how, "dealsync runs retry")
 		if got := strings.HasSuffix(advice, "; "+promise); got != c.promise {
@@ -56,11 +62,11 @@ func TestInvoiceRetryAdvicePromisesOnlyWhereTheTargetFindsTheInvoice(t *testing.
 // (its config's identity; the run's pin when the worker's is not known).
 func TestAnInvoiceStepThatMayHaveMadeItPromisesARetryOnlyWhereTheTargetFindsIt(t *testing.T) {
 	const promise = "dealsync runs retry finds it under the same idempotency key"
-	const second = "which makes a second invoice unless the API honours that key"
+	const second = "which makes a second invoice unless the ERP still honours that key; set lookup_invoices: true"
 	noAnswer := writeThenRead{failure: &connectors.OutcomeUnknownError{Err: errors.New("create invoice: timeout"), Wait: time.Millisecond}}
 	noID := writeThenRead{write: true, failure: errors.New(`erp create invoice: the API answered 2xx, but its answer has no id: permanent`)}
 	finds := connectors.TargetIdentity{Fingerprint: "t1:a", Description: `target "books" (xero)`, InvoiceRetry: connectors.InvoiceRetryFinds}
-	keyOnly := connectors.TargetIdentity{Fingerprint: "t1:b", Description: `target "erp" (http)`, InvoiceRetry: connectors.InvoiceRetryKeyOnly}
+	keyOnly := connectors.TargetIdentity{Fingerprint: "t1:b", Description: `target "erp" (http)`, InvoiceRetry: connectors.InvoiceRetryKeyOnly, LookupSetting: "lookup_invoices"}
 	for _, c := range []struct {
 		name   string
 		target connectors.Target

@@ -366,7 +366,8 @@ func (s *Set) Resolve(name string) (activities.Connection, bool) {
 // http target, and the runs it pinned so still match
 // (connectors.TargetIdentity.EarlierFingerprint).
 //
-// Its InvoiceRetry is the built target's (connectors.InvoiceRetryOf); dev's
+// Its InvoiceRetry and LookupSetting are the built target's
+// (connectors.InvoiceRetryOf); dev's
 // sandbox ERP keeps the idempotency keys, and answers a key sent again
 // with the invoice it made: a retry finds it.
 func identifyTarget(cfg *config.Config, name string, tc config.Component, t connectors.Target) connectors.TargetIdentity {
@@ -380,7 +381,7 @@ func identifyTarget(cfg *config.Config, name string, tc config.Component, t conn
 		return id
 	}
 	id := connectors.IdentifyTarget(name, tc.Type, tc.Spec)
-	id.InvoiceRetry = connectors.InvoiceRetryOf(t)
+	id.InvoiceRetry, id.LookupSetting = connectors.InvoiceRetryOf(t)
 	return id
 }
 

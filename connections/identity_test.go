@@ -260,39 +260,46 @@ func TestDevsSandboxTargetAtAnotherLocalAddressMatchesTheEarlierPin(t *testing.T
 
 // The identity a run is pinned to says whether a retry of its invoice
 // step finds an invoice an earlier attempt may have made, which its
-// failures' advice follows: the vendor targets and an http target with
-// lookup_invoices do, and dev's sandbox, which keeps the keys; an http
-// target without lookup_invoices rests on the API keeping
-// Idempotency-Key. Turning lookup_invoices on refuses no run under way:
+// failures' advice follows: quickbooks, netsuite, xero with
+// check_reference and an http target with lookup_invoices do, and dev's
+// sandbox, which keeps the keys; an http target without lookup_invoices,
+// and xero with check_reference: false, rest on the ERP keeping
+// Idempotency-Key (Xero keeps it a limited time), and name the setting
+// that turns the look-up on. Turning lookup_invoices on refuses no run under way:
 // the fingerprint stays.
 func TestTheTargetIdentitySaysWhetherARetryFindsTheInvoice(t *testing.T) {
 	xero := `{type: xero, tenant_id: "11111111-2222-3333-4444-555555555555", client_id: c, client_secret: s, refresh_token: rt, token_file: DIR/x.json}`
+	xeroKeyOnly := `{type: xero, tenant_id: "11111111-2222-3333-4444-555555555555", client_id: c, client_secret: s, refresh_token: rt, token_file: DIR/x.json, check_reference: false}`
 	qbo := `{type: quickbooks, realm_id: "9130355555555555", client_id: c, client_secret: s, token_file: DIR/q.json, link_file: DIR/l.json}`
 	netsuite := `{type: netsuite, account_id: "1234567_SB1", client_id: c, certificate_id: k, private_key: "file:` + ecKeyFile(t) + `"}`
 	http := func(extra string) string { return `{type: http, base_url: "https://erp.example/api"` + extra + `}` }
 	without, with := identityOf(t, "books", http("")), identityOf(t, "books", http(", lookup_invoices: true"))
 	for _, c := range []struct {
-		name string
-		id   connectors.TargetIdentity
-		want connectors.InvoiceRetry
+		name    string
+		id      connectors.TargetIdentity
+		want    connectors.InvoiceRetry
+		setting string
 	}{
-		{"xero", identityOf(t, "books", xero), connectors.InvoiceRetryFinds},
-		{"quickbooks", identityOf(t, "books", qbo), connectors.InvoiceRetryFinds},
-		{"netsuite", identityOf(t, "books", netsuite), connectors.InvoiceRetryFinds},
-		{"http with lookup_invoices", with, connectors.InvoiceRetryFinds},
-		{"http without lookup_invoices", without, connectors.InvoiceRetryKeyOnly},
-		{"http with lookup_invoices: false", identityOf(t, "books", http(", lookup_invoices: false")), connectors.InvoiceRetryKeyOnly},
-		{"dev's sandbox", devIdentity(t), connectors.InvoiceRetryFinds},
+		{"xero", identityOf(t, "books", xero), connectors.InvoiceRetryFinds, ""},
+		// Xero keeps its idempotency keys a limited time: a retry days
+		// later makes a second invoice.
+		{"xero with check_reference: false", identityOf(t, "books", xeroKeyOnly), connectors.InvoiceRetryKeyOnly, "check_reference"},
+		{"quickbooks", identityOf(t, "books", qbo), connectors.InvoiceRetryFinds, ""},
+		{"netsuite", identityOf(t, "books", netsuite), connectors.InvoiceRetryFinds, ""},
+		{"http with lookup_invoices", with, connectors.InvoiceRetryFinds, ""},
+		{"http without lookup_invoices", without, connectors.InvoiceRetryKeyOnly, "lookup_invoices"},
+		{"http with lookup_invoices: false", identityOf(t, "books", http(", lookup_invoices: false")), connectors.InvoiceRetryKeyOnly, "lookup_invoices"},
+		{"dev's sandbox", devIdentity(t), connectors.InvoiceRetryFinds, ""},
 	} {
-		if c.id.InvoiceRetry != c.want {
-			t.Errorf("%s: %q, want %q", c.name, c.id.InvoiceRetry, c.want)
+		if c.id.InvoiceRetry != c.want || c.id.LookupSetting != c.setting {
+			t.Errorf("%s: %q (setting %q), want %q (setting %q)", c.name, c.id.InvoiceRetry, c.id.LookupSetting, c.want, c.setting)
 		}
 	}
 	if with.Fingerprint != without.Fingerprint || !with.Matches(without) {
 		t.Errorf("lookup_invoices changed the fingerprint: %+v, %+v", with, without)
 	}
 	t.Setenv("DEALSYNC_TARGETS_SANDBOX_BASE_URL", "http://sandbox.example:8090")
-	if elsewhere := devIdentity(t); elsewhere.InvoiceRetry != connectors.InvoiceRetryKeyOnly {
+	if elsewhere := devIdentity(t); elsewhere.InvoiceRetry != connectors.InvoiceRetryKeyOnly || elsewhere.LookupSetting != "lookup_invoices" {
 		t.Errorf("dev's sandbox target pointed at another host: %q; want an http target's without lookup_invoices", elsewhere.InvoiceRetry)
 	}
 }

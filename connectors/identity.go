@@ -59,6 +59,11 @@ type TargetIdentity struct {
 	// refuses no run. Pins of the release before this one lack it
 	// (InvoiceRetryUnsaid), and their runs' messages promise nothing.
 	InvoiceRetry InvoiceRetry `json:"invoice_retry,omitempty"`
+	// LookupSetting is, for InvoiceRetryKeyOnly, the target's setting
+	// that turns its look-up of the invoice by reference on
+	// (lookup_invoices, check_reference), which the failures' advice
+	// names; "" otherwise.
+	LookupSetting string `json:"lookup_setting,omitempty"`
 }
 
 // InvoiceRetry says what a retry of an invoice step (or `dealsync runs
@@ -74,14 +79,16 @@ const (
 	// one): nothing is promised.
 	InvoiceRetryUnsaid InvoiceRetry = ""
 	// InvoiceRetryFinds is a target that finds the invoice before making
-	// one (by reference, number or external id) or whose ERP answers the
-	// idempotency key with it: xero, quickbooks, netsuite, an http target
-	// with lookup_invoices, dealsync dev's sandbox ERP.
+	// one (by reference, number or external id) or whose ERP keeps the
+	// idempotency keys and answers one with it: xero with
+	// check_reference, quickbooks, netsuite, an http target with
+	// lookup_invoices, dealsync dev's sandbox ERP.
 	InvoiceRetryFinds InvoiceRetry = "finds"
-	// InvoiceRetryKeyOnly is an http target without lookup_invoices: a
-	// retry sends the invoice again, and gets the one made only if the
-	// API honours the idempotency header; one that ignores it makes a
-	// second invoice.
+	// InvoiceRetryKeyOnly is a target whose look-up of the invoice is off
+	// (an http target without lookup_invoices, xero with check_reference:
+	// false): a retry sends the invoice again, and gets the one made only
+	// if the ERP still honours the idempotency key (Xero keeps its keys
+	// for a limited time); otherwise it makes a second invoice.
 	InvoiceRetryKeyOnly InvoiceRetry = "key_only"
 )
 
@@ -91,13 +98,21 @@ type InvoiceRetrier interface {
 	InvoiceRetry() InvoiceRetry
 }
 
-// InvoiceRetryOf is what a retry of t's invoice step does:
-// InvoiceRetryUnsaid for a target that does not say.
-func InvoiceRetryOf(t Target) InvoiceRetry {
-	if r, ok := t.(InvoiceRetrier); ok {
-		return r.InvoiceRetry()
+// InvoiceRetryOf is what a retry of t's invoice step does
+// (InvoiceRetryUnsaid for a target that does not say) and, when it only
+// sends the invoice again under its key (InvoiceRetryKeyOnly), the
+// setting that turns its look-up on (InvoiceReferenceLookup).
+func InvoiceRetryOf(t Target) (how InvoiceRetry, lookupSetting string) {
+	r, ok := t.(InvoiceRetrier)
+	if !ok {
+		return InvoiceRetryUnsaid, ""
 	}
-	return InvoiceRetryUnsaid
+	if how = r.InvoiceRetry(); how == InvoiceRetryKeyOnly {
+		if l, ok := t.(InvoiceReferenceLookup); ok {
+			_, lookupSetting = l.LooksUpInvoicesByReference()
+		}
+	}
+	return how, lookupSetting
 }
 
 // Matches says whether pinned, the target a run was started for, is t:

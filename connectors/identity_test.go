@@ -283,7 +283,7 @@ func TestThePinsInvoiceRetryIsOptional(t *testing.T) {
 	if b, _ := json.Marshal(older); string(b) != `{"fingerprint":"t1:abc","description":"target \"books\" (xero)"}` {
 		t.Errorf("an unsaid pin is written %s; want it as the release before wrote it", b)
 	}
-	pin := TargetIdentity{Fingerprint: "t1:abc", Description: `target "erp" (http)`, InvoiceRetry: InvoiceRetryKeyOnly}
+	pin := TargetIdentity{Fingerprint: "t1:abc", Description: `target "erp" (http)`, InvoiceRetry: InvoiceRetryKeyOnly, LookupSetting: "lookup_invoices"}
 	b, _ := json.Marshal(pin)
 	var back TargetIdentity
 	if err := json.Unmarshal(b, &back); err != nil || back != pin {

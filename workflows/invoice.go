@@ -461,7 +461,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			return err
 		}
 		msg, typ, _ := stepTimedOut(step, err)
-		if made != "" && pinnedInvoiceRetry(in) != connectors.InvoiceRetryFinds {
+		if made != "" && pinnedTarget(in).InvoiceRetry != connectors.InvoiceRetryFinds {
 			// made says to look in the ERP before retrying: the step's
 			// own "retry the run" goes (only the message changes).
 			if i := strings.LastIndex(msg, "; retry the run once "); i >= 0 {
@@ -875,7 +875,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		// (started by the release before this one, or before targets were
 		// pinned) promises nothing. Only the failure's message depends on
 		// it: runs replay alike.
-		retry := pinnedInvoiceRetry(in)
+		retry := pinnedTarget(in)
 		if canceledInStep(ctx, err) {
 			if attemptsNotSent != nil && *attemptsNotSent {
 				// Canceled between attempts that were each refused before
@@ -1658,16 +1658,16 @@ var stepSystems = map[string]string{
 	"PreviousRun": activities.ErrTypeTemporalUnavailable,
 }
 
-// pinnedInvoiceRetry is what a retry of the run's invoice step does about
-// an invoice an earlier attempt may have made, as the target the run was
-// pinned to says (connectors.TargetIdentity.InvoiceRetry): unsaid for a
-// pin of the release before this one, or a run started before targets
-// were pinned.
-func pinnedInvoiceRetry(in InvoiceDealInput) connectors.InvoiceRetry {
+// pinnedTarget is the target the run was pinned to, which says what a
+// retry of the run's invoice step does about an invoice an earlier
+// attempt may have made (connectors.TargetIdentity.InvoiceRetry): unsaid
+// for a pin of the release before this one, or (the zero identity) for a
+// run started before targets were pinned.
+func pinnedTarget(in InvoiceDealInput) connectors.TargetIdentity {
 	if in.ERPTarget == nil {
-		return connectors.InvoiceRetryUnsaid
+		return connectors.TargetIdentity{}
 	}
-	return in.ERPTarget.InvoiceRetry
+	return *in.ERPTarget
 }
 
 // mayHaveMade is the invoice step's failure err, after attempts of which
@@ -1677,7 +1677,7 @@ func pinnedInvoiceRetry(in InvoiceDealInput) connectors.InvoiceRetry {
 // (retry, activities.InvoiceRetryAdvice), and it no longer claims that
 // nothing was sent. Only the message and details of the run's failure
 // change: runs replay alike.
-func mayHaveMade(err error, reference string, retry connectors.InvoiceRetry) error {
+func mayHaveMade(err error, reference string, retry connectors.TargetIdentity) error {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) {
 		return err
@@ -1700,7 +1700,7 @@ func mayHaveMade(err error, reference string, retry connectors.InvoiceRetry) err
 // the invoice (reference), its answer lost, or (earlier) so may an
 // attempt before it; and what to do, as the run's target says (retry,
 // activities.InvoiceRetryAdvice).
-func timedOutMayHaveMade(reference string, earlier bool, retry connectors.InvoiceRetry) string {
+func timedOutMayHaveMade(reference string, earlier bool, retry connectors.TargetIdentity) string {
 	who := "its request may have been sent, and the ERP may have made the invoice"
 	if earlier {
 		who = "this attempt, or an earlier one, may have made the invoice"

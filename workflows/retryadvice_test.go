@@ -18,8 +18,9 @@ import (
 // `dealsync runs retry` does about an invoice the run may have made, and
 // what its failure must say then: a target that finds the invoice (a
 // vendor target, an http one with lookup_invoices) is promised it; an
-// http target without lookup_invoices is told a retry makes a second
-// invoice unless its API honours the key; a pin of the release before
+// http target without lookup_invoices, and xero with check_reference:
+// false (Xero keeps its keys a limited time), are told a retry makes a
+// second invoice unless the ERP still honours the key; a pin of the release before
 // (no InvoiceRetry) and a run started before targets were pinned are
 // promised nothing.
 var retryPins = []struct {
@@ -30,10 +31,12 @@ var retryPins = []struct {
 }{
 	{"xero", &connectors.TargetIdentity{Fingerprint: "t1:x", Description: `target "books" (xero)`, InvoiceRetry: connectors.InvoiceRetryFinds}, true, ""},
 	{"http with lookup_invoices", &connectors.TargetIdentity{Fingerprint: "t1:l", Description: `target "erp" (http)`, InvoiceRetry: connectors.InvoiceRetryFinds}, true, ""},
-	{"http without lookup_invoices", &connectors.TargetIdentity{Fingerprint: "t1:h", Description: `target "erp" (http)`, InvoiceRetry: connectors.InvoiceRetryKeyOnly}, false,
-		"makes a second invoice unless the API honours that key; set lookup_invoices: true"},
+	{"http without lookup_invoices", &connectors.TargetIdentity{Fingerprint: "t1:h", Description: `target "erp" (http)`, InvoiceRetry: connectors.InvoiceRetryKeyOnly, LookupSetting: "lookup_invoices"}, false,
+		"makes a second invoice unless the ERP still honours that key; set lookup_invoices: true"},
+	{"xero with check_reference: false", &connectors.TargetIdentity{Fingerprint: "t1:y", Description: `target "books" (xero)`, InvoiceRetry: connectors.InvoiceRetryKeyOnly, LookupSetting: "check_reference"}, false,
+		"(check_reference is off), so the retry sends the invoice again under the same idempotency key, which makes a second invoice unless the ERP still honours that key; set check_reference: true"},
 	{"a pin of the release before", &connectors.TargetIdentity{Fingerprint: "t1:x", Description: `target "books" (xero)`}, false,
-		"only where the target looks invoices up (xero, quickbooks, netsuite; http with lookup_invoices) or the ERP honours that key, and otherwise makes a second invoice"},
+		"only where the target looks invoices up (xero with check_reference, quickbooks, netsuite; http with lookup_invoices) or the ERP still honours that key, and otherwise makes a second invoice"},
 	{"no pin", nil, false, "only where the target looks invoices up"},
 }
 
@@ -90,9 +93,9 @@ func TestAnInvoiceThatMayExistIsPromisedToARetryOnlyWhereThePinnedTargetFindsIt(
 // says.
 func TestMayHaveMadeWordsTheRetryAsTheTargetSays(t *testing.T) {
 	for _, c := range retryPins {
-		var how connectors.InvoiceRetry
+		var how connectors.TargetIdentity
 		if c.pin != nil {
-			how = c.pin.InvoiceRetry
+			how = *c.pin
 		}
 		err := mayHaveMade(temporal.NewApplicationError("erp create invoice: HTTP 503", activities.ErrTypeERPUnavailable), "D-52", how)
 		var appErr *temporal.ApplicationError

@@ -49,11 +49,12 @@ mapping fails again.
 With --timed-out it also selects runs that timed out (workflow.run_timeout,
 e.g. an ERP down for longer) while still "pending". Such a run may have had
 its invoice created without hearing back: the new run's ERP writes keep
-their idempotency keys, and the xero, quickbooks and netsuite targets look
-the invoice up first (by Reference, DocNumber, external id), so the new run
-finds that invoice instead of making a second one; so does the http target
-with lookup_invoices, and without it only if the ERP honours its idempotency
-header that long (the run's failure says which: look for the invoice in the
+their idempotency keys, and the xero (with check_reference, its default),
+quickbooks and netsuite targets look the invoice up first (by Reference,
+DocNumber, external id), so the new run finds that invoice instead of making
+a second one; so does the http target with lookup_invoices, and without it
+(or xero without check_reference) only if the ERP honours its idempotency
+key that long (the run's failure says which: look for the invoice in the
 ERP first where it says a retry may make a second one).
 
 With --terminated it also selects runs an operator terminated while still

@@ -162,9 +162,16 @@ var (
 )
 
 // InvoiceRetry implements connectors.InvoiceRetrier: with check_reference,
-// a retry finds the invoice by its Reference; without, Xero answers the
-// idempotency key with it.
-func (t *Target) InvoiceRetry() connectors.InvoiceRetry { return connectors.InvoiceRetryFinds }
+// a retry finds the invoice by its Reference; without, it sends the
+// invoice again, which Xero answers with the one made only while it
+// keeps the Idempotency-Key (a limited time: a run retried days later
+// makes a second invoice).
+func (t *Target) InvoiceRetry() connectors.InvoiceRetry {
+	if t.cfg.CheckReference {
+		return connectors.InvoiceRetryFinds
+	}
+	return connectors.InvoiceRetryKeyOnly
+}
 
 // LooksUpInvoicesByReference implements connectors.InvoiceReferenceLookup:
 // with check_reference, CreateInvoice takes the contact's invoice with the
