@@ -127,6 +127,7 @@ func (a *Activities) invoicedRun(ctx context.Context, in PreviousRunInput) (*Inv
 	runs := RunsOfID(in.WorkflowID)
 	var execs []*workflowpb.WorkflowExecutionInfo
 	var token []byte
+	listed := 0 // runs listed, of any ID
 	// One page of the ID's runs; a filter that lists other IDs' runs too
 	// reads on until it has a page of the ID's own, or all of them.
 	for page := 0; page < maxPreviousPages && len(execs) < previousPageSize; page++ {
@@ -138,6 +139,7 @@ func (a *Activities) invoicedRun(ctx context.Context, in PreviousRunInput) (*Inv
 		if err != nil {
 			return nil, runsError("listing the earlier runs of "+in.WorkflowID+" that failed writing their invoice back", err)
 		}
+		listed += len(resp.GetExecutions())
 		for _, ex := range resp.GetExecutions() {
 			if runs.Matches(ex) && ex.GetExecution().GetRunId() != in.RunID {
 				execs = append(execs, ex)
@@ -147,6 +149,10 @@ func (a *Activities) invoicedRun(ctx context.Context, in PreviousRunInput) (*Inv
 			break
 		}
 	}
+	// A prefixed filter whose pages ran out before a page of the ID's own
+	// runs may have left its newest such run unread: none found is then
+	// not "none".
+	unread := runs.Prefixed() && len(token) > 0 && len(execs) < previousPageSize
 	slices.SortStableFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
 		return b.GetCloseTime().AsTime().Compare(a.GetCloseTime().AsTime())
 	})
@@ -163,6 +169,12 @@ func (a *Activities) invoicedRun(ctx context.Context, in PreviousRunInput) (*Inv
 			return &InvoicedRun{RunID: run, InvoiceID: made.InvoiceID, Number: made.Number}, nil
 		}
 	}
+	if unread {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the run list cannot match %s exactly (it holds a %s): dealsync read the newest %d runs that failed writing their invoice back of the workflow ids starting %q (other deals' too), found none of this deal's that made its invoice, and reads no further",
+				in.WorkflowID, runs.special(), listed, runs.prefix()),
+			ErrTypeRunsUnreadable, nil)
+	}
 	return nil, nil
 }
 
@@ -170,6 +182,7 @@ func (a *Activities) invoicedRun(ctx context.Context, in PreviousRunInput) (*Inv
 func (a *Activities) previousLoss(ctx context.Context, in PreviousRunInput) (PreviousRun, error) {
 	runs := RunsOfID(in.WorkflowID)
 	var token []byte
+	listed := 0 // runs listed, of any ID
 	for range maxPreviousPages {
 		resp, err := a.Runs.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Query:         runs.Query + ` AND ExecutionStatus = "Failed" AND SyncStatus = "skipped"`,
@@ -179,6 +192,7 @@ func (a *Activities) previousLoss(ctx context.Context, in PreviousRunInput) (Pre
 		if err != nil {
 			return PreviousRun{}, runsError("listing the earlier runs of "+in.WorkflowID, err)
 		}
+		listed += len(resp.GetExecutions())
 		execs := slices.DeleteFunc(slices.Clone(resp.GetExecutions()), func(ex *workflowpb.WorkflowExecutionInfo) bool {
 			return !runs.Matches(ex) || ex.GetExecution().GetRunId() == in.RunID
 		})
@@ -208,9 +222,13 @@ func (a *Activities) previousLoss(ctx context.Context, in PreviousRunInput) (Pre
 	// have: say so rather than answer "none", which would read a late
 	// won event as a new win.
 	if runs.Prefixed() {
+		// Mostly other deals' runs, their losses among them, which are
+		// not to be deleted: the bound is met by deals whose IDs start
+		// alike, not by this deal's own runs.
 		return PreviousRun{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("the newest %d skipped runs that failed of the workflow ids starting %q (the run list cannot match %s exactly: it holds a %s) include none of it that ended %s, and dealsync reads no further for the loss that would tell an old win from a new one; delete skipped runs of those ids that failed with another type (keep those that ended %[5]s: they record the deals' losses), then re-run it",
-				maxPreviousPages*runs.pageSize(), runs.prefix(), in.WorkflowID, runs.special(), ErrTypeDealNotWon),
+			fmt.Sprintf("the run list cannot match %s exactly (it holds a %s), so dealsync lists the skipped runs that failed of every workflow id starting %q: the newest %d of them (other deals' too) include none of this deal's that ended %s, and dealsync reads no further for the loss that would tell an old win from a new one; "+
+				"this deal's runs fail so while that many such runs of ids starting alike are kept (the namespace's retention): if the deal is won, look for its invoice in the ERP and invoice it by hand",
+				in.WorkflowID, runs.special(), runs.prefix(), listed, ErrTypeDealNotWon),
 			ErrTypeRunsUnreadable, nil)
 	}
 	return PreviousRun{}, temporal.NewNonRetryableApplicationError(

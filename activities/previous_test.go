@@ -385,3 +385,54 @@ func TestPreviousRunLogsNameTheDeal(t *testing.T) {
 		}
 	}
 }
+
+// endlessRuns is a run list that answers a filter of the skipped runs
+// with none (skipped false) or with page after page, each of one run of
+// another workflow ID, and a token for the next.
+type endlessRuns struct {
+	*runsFake
+	skipped bool
+	lists   int
+}
+
+func (f *endlessRuns) ListWorkflow(_ context.Context, r *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	if !f.skipped && strings.Contains(r.GetQuery(), `SyncStatus = "skipped"`) {
+		return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+	}
+	f.lists++
+	return &workflowservice.ListWorkflowExecutionsResponse{
+		Executions:    []*workflowpb.WorkflowExecutionInfo{failedRunOf(fmt.Sprintf("invoice/demo/D%d", f.lists), fmt.Sprint("other-", f.lists), time.Now())},
+		NextPageToken: []byte("next"),
+	}, nil
+}
+
+// A deal id holding a quote, whose prefix the runs of more other deals
+// share than dealsync reads: the read of its loss fails saying so (the
+// bound met by other deals' runs, the count read, what to do), not
+// telling the operator to delete runs that record other deals' losses;
+// the read of an invoice whose write-back failed says it could not be
+// read, rather than "none".
+func TestPreviousRunOfAPrefixedIDPastItsBound(t *testing.T) {
+	const id = `invoice/demo/D"1`
+	f := &endlessRuns{runsFake: &runsFake{}, skipped: true}
+	_, err := (&activities.Activities{Runs: f}).PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: id, RunID: "self"})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeRunsUnreadable || !appErr.NonRetryable() {
+		t.Fatalf("got %v; want a RunsUnreadable failure", err)
+	}
+	for _, want := range []string{`cannot match invoice/demo/D"1 exactly (it holds a double quote)`, `starting "invoice/demo/D"`,
+		fmt.Sprintf("the newest %d of them (other deals' too)", f.lists), "invoice it by hand"} {
+		if !strings.Contains(appErr.Message(), want) {
+			t.Errorf("%q; want %q in it", appErr.Message(), want)
+		}
+	}
+	if strings.Contains(appErr.Message(), "delete") {
+		t.Errorf("%q; want no advice to delete runs (other deals' losses among them)", appErr.Message())
+	}
+
+	f = &endlessRuns{runsFake: &runsFake{}}
+	got, err := (&activities.Activities{Runs: f}).PreviousRun(context.Background(), activities.PreviousRunInput{WorkflowID: id, RunID: "self", WithInvoice: true})
+	if err != nil || got.Invoiced != nil || !strings.Contains(got.InvoicedUnread, fmt.Sprintf("read the newest %d runs that failed writing their invoice back", f.lists)) {
+		t.Errorf("got %+v, %v; want the invoiced run unread, saying why", got, err)
+	}
+}

@@ -607,3 +607,22 @@ connections:
 		t.Errorf("a later loss run: %+v; want r1's write-back not taken over by r2", r)
 	}
 }
+
+// runsAfter of a workflow ID holding a quote, whose filter lists more
+// runs of other IDs than it reads: the error says it read no further,
+// and does not claim the latest run unlisted when it was read.
+func TestRunsAfterOfAPrefixedIDPastItsBound(t *testing.T) {
+	const id = `invoice/shop/D"1`
+	run := func(wf, r string) *workflowpb.WorkflowExecutionInfo {
+		return &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: wf, RunId: r}}
+	}
+	c := &pagedRuns{pages: [][]*workflowpb.WorkflowExecutionInfo{{run(id, "latest")}}}
+	for i := range 10 {
+		c.pages = append(c.pages, []*workflowpb.WorkflowExecutionInfo{run(fmt.Sprint("invoice/shop/D", i), fmt.Sprint("other-", i))})
+	}
+	never := func(*workflowpb.WorkflowExecutionInfo) (bool, error) { return false, nil }
+	_, err := runsAfter(context.Background(), c, id, "self", "latest", time.Now(), never)
+	if err == nil || !strings.Contains(err.Error(), "none of them one of this workflow ID that supersedes it") || strings.Contains(err.Error(), "the latest") {
+		t.Errorf("got %v; want the bound said, not the latest run called unlisted", err)
+	}
+}

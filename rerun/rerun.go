@@ -511,7 +511,9 @@ func runsAfter(ctx context.Context, c client.Client, id, runID, latest string, s
 		}
 	}
 	if runs.Prefixed() {
-		return "", fmt.Errorf("more than 1,000 runs listed after this one by the filter %s (the run list cannot match %s exactly), none of them the latest or one that supersedes it", runs.Query, id)
+		// Mostly runs of other IDs that start alike: the latest may be
+		// among them, read, and only older runs of the ID left unread.
+		return "", fmt.Errorf("more than 1,000 runs started after this one listed by the filter %s (the run list cannot match %s exactly: other deals' runs too), none of them one of this workflow ID that supersedes it; dealsync reads no further", runs.Query, id)
 	}
 	return "", errors.New("more than 1,000 runs after this one")
 }
