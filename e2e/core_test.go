@@ -1335,8 +1335,10 @@ func TestGenericLossAfterAFailedWriteBackNamesTheInvoice(t *testing.T) {
 	}
 }
 
-// A deal id holding a quote and a backslash (a generic source's): its runs
-// read the deal's earlier loss all the same, though Temporal's SQL run
+// A deal id holding a quote and a backslash (a generic source's), and
+// before them an underscore, a percent sign and an exclamation mark (which
+// the prefix filter escapes): its runs read the deal's earlier loss all
+// the same, though Temporal's SQL run
 // list matches no filter written with those characters (its runs are
 // listed by the part of the ID before them), and a loss of another deal
 // whose ID shares that part is not taken for this deal's. Before, the old
@@ -1351,9 +1353,11 @@ func TestGenericDealIDWithAQuoteReadsItsEarlierLoss(t *testing.T) {
 		b := event(eventID, dealID, func(d map[string]any) { d["stage"], d["previous_stage"] = stage, previous })
 		return bytes.Replace(b, []byte(`"2026-11-20T10:00:00Z"`), []byte(`"`+when+`"`), 1)
 	}
-	const deal, other = `DQ"1\x`, `DQ-2`
+	// The part before the quote holds the characters Temporal's prefix
+	// filter (SQL LIKE … ESCAPE '!') escapes: '_', '%' and '!'.
+	const deal, other = `D_!%Q"1\x`, `D_!%Q-2`
 	id := workflows.WorkflowID("demo", deal)
-	prefixed := `WorkflowId STARTS_WITH "` + workflows.WorkflowID("demo", "DQ") + `"`
+	prefixed := `WorkflowId STARTS_WITH "` + workflows.WorkflowID("demo", "D_!%Q") + `"`
 	var appErr *temporal.ApplicationError
 	// The loss comes first and is recorded by a run of its own.
 	if r := s.send(t, delivery{body: at("evt_q_2", deal, "2026-11-20T10:05:00Z", "closed_lost")}); r.status != http.StatusAccepted || r.parsed.Results[0].WorkflowID != id {
