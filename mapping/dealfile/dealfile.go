@@ -79,6 +79,9 @@ func Read(path string) (model.DealEvent, error) {
 		if vendor := vendorWebhook(data); vendor != "" {
 			return model.DealEvent{}, fmt.Errorf("%s: %s", path, vendor)
 		}
+		if input := runInput(data); input != "" {
+			return model.DealEvent{}, fmt.Errorf("%s: %s", path, input)
+		}
 		return model.DealEvent{}, fmt.Errorf("%s: not a deal event of the generic source: %w", path, err)
 	}
 	if len(events) != 1 {
@@ -278,6 +281,46 @@ func vendorWebhook(data []byte) string {
 		}
 	}
 	return ""
+}
+
+// runInput says what to do instead when data is a run's input, as the
+// Web UI shows it on the run's page and copies it (connection, event,
+// retry, …), which a failed run's message invites one to save as the deal
+// file: its event is the deal event, in dealsync's event shape, that the
+// run started with, or, for a CRM that sends thin webhooks, that webhook,
+// whose deal is read by --fetch. "" when data is no such input.
+func runInput(data []byte) string {
+	var input struct {
+		Connection string `json:"connection"`
+		Event      *struct {
+			Account string `json:"account"`
+			Thin    bool   `json:"thin"`
+			Deal    *struct {
+				ID string `json:"id"`
+			} `json:"deal"`
+		} `json:"event"`
+	}
+	if json.Unmarshal(data, &input) != nil || input.Event == nil || input.Event.Deal == nil {
+		return ""
+	}
+	const what = "a run's input (connection, event, …, as the Web UI shows it), not a deal event; "
+	if input.Event.Thin {
+		id := input.Event.Deal.ID
+		if id == "" {
+			id = "DEAL_ID"
+		}
+		conn := input.Connection
+		if conn == "" {
+			conn = "NAME"
+		}
+		msg := what + "its event is the CRM's thin webhook, not the deal: read the deal from the CRM as the run did, and save it as a deal file: " +
+			fmt.Sprintf("dealsync mapping test --connection %s --fetch %s --save FILE", conn, id)
+		if input.Event.Account != "" {
+			msg += " --account " + input.Event.Account
+		}
+		return msg
+	}
+	return what + `its "event" is the deal event the run started with: save that object alone as the deal file (jq .event INPUT.json > FILE)`
 }
 
 // jsonText is a JSON string's or number's text; "" for anything else.

@@ -115,3 +115,36 @@ func TestReadPastAByteOrderMark(t *testing.T) {
 		t.Fatalf("%+v, %v; want the event shape read, with its account and raw field", ev, err)
 	}
 }
+
+// A run's input, as the Web UI shows and copies it on the run's page,
+// which a failed run's message invites one to save as the deal file, is
+// no deal event: Read says to save its event alone, or, for a CRM's thin
+// webhook, to read the deal from the CRM.
+func TestReadSaysWhatToDoWithARunsInput(t *testing.T) {
+	generic := `{"connection":"demo","event":{"event_id":"evt_ch","occurred_at":"2026-11-20T10:00:00Z",
+		"deal":{"id":"D-CH","stage":"closed_won","amount":"12000","raw":{"id":"D-CH"}}},
+		"retry":{"initial_interval":1000000000},"mapping":"generic-standard","mapping_hash":"35f00bb5fa22"}`
+	err := readBody(t, generic)
+	if want := `: a run's input (connection, event, …, as the Web UI shows it), not a deal event; its "event" is the deal event the run started with: save that object alone as the deal file (jq .event INPUT.json > FILE)`; !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("a generic run's input:\ngot  %v\nwant one ending %q", err, want)
+	}
+	thin := `{"connection":"hubspot-eu","event":{"event_id":"1","account":"62515","thin":true,"deal":{"id":"1234567890","stage":"closedwon"}},"won_stages":["closedwon"]}`
+	err = readBody(t, thin)
+	if want := "; its event is the CRM's thin webhook, not the deal: read the deal from the CRM as the run did, and save it as a deal file: dealsync mapping test --connection hubspot-eu --fetch 1234567890 --save FILE --account 62515"; !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("a thin run's input:\ngot  %v\nwant one ending %q", err, want)
+	}
+	// A body whose "event" holds no deal is no run's input: the generic
+	// source's own message stands.
+	if err := readBody(t, `{"event_id":"e","event":{"type":"deal.won"}}`); strings.Contains(err.Error(), "run's input") || !strings.Contains(err.Error(), "deal: is required") {
+		t.Errorf("an event field without a deal: %v", err)
+	}
+	// A body of the generic source that merely has an "event" field is
+	// read as the body it is.
+	path := filepath.Join(t.TempDir(), "x.deal.json")
+	if err := os.WriteFile(path, []byte(`{"event_id":"e","event":{"deal":{"id":"X"}},"deal":{"id":"D","stage":"won"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := dealfile.Read(path); err != nil || ev.Deal.ID != "D" {
+		t.Errorf("a body with an event field: %+v, %v", ev, err)
+	}
+}
