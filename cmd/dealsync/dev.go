@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -129,7 +130,9 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 	runs := self + " runs list --dev"
 	// Of this shell's variables, those that say which runs are dev's
 	// (its server's port, the namespace and task queue runs list reads).
+	given := map[string]bool{}
 	for _, key := range []string{"temporal.task_queue", "temporal.namespace", "dev.frontend_port"} {
+		given[config.EnvVar(key)] = true
 		if v := os.Getenv(config.EnvVar(key)); v != "" {
 			runs = config.EnvVar(key) + "=" + wording.ShellWord(v) + " " + runs
 		}
@@ -154,14 +157,52 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 		}
 	}
 	fmt.Fprintf(&b, "Try it:\n  %s --connection demo --url %s/webhooks/demo %s\n", send, intakeURL, sample)
-	if vars := demoSecretVars(cfg); len(vars) > 0 {
+	vars := demoSecretVars(cfg)
+	if len(vars) > 0 {
 		fmt.Fprintf(&b, "  (it signs with demo's secret: export %s in that shell too)\n", strings.Join(vars, " and "))
+	}
+	for _, v := range vars {
+		given[v] = true
 	}
 	if sandboxURL != "" {
 		fmt.Fprintf(&b, "  curl -s %s/invoices\n", sandboxURL)
 	}
-	fmt.Fprintf(&b, "  %s   # its runs (runs retry, deals sync and config check take --dev too)\n\n", runs)
+	fmt.Fprintf(&b, "  %s   # its runs (runs retry, deals sync and config check take --dev too)\n", runs)
+	if others := dealsyncEnv(cfg, given); len(others) > 0 {
+		it := "it"
+		if len(others) > 1 {
+			it = "them"
+		}
+		fmt.Fprintf(&b, "  (this shell sets %s: export %s in that shell too, or runs retry, deals sync and mapping test there start and dry-run runs with other settings than dev's, such as a connection's mapping)\n", strings.Join(others, ", "), it)
+	}
+	b.WriteString("\n")
 	return b.String()
+}
+
+// dealsyncEnv are the names of this shell's DEALSYNC_ variables that the
+// config reads (set and not empty), but for those the banner's commands
+// already carry (given): another shell without them loads another config
+// than dev's, so that runs retry and deals sync there would start runs
+// with, and mapping test dry-run, another mapping than the one a
+// DEALSYNC_CONNECTIONS_<NAME>_MAPPING gives dev's connection, say. Names
+// only: a value may be a secret. Sorted.
+func dealsyncEnv(cfg *config.Config, given map[string]bool) []string {
+	ignored := map[string]bool{}
+	for _, name := range cfg.IgnoredEnv() {
+		ignored[name] = true
+	}
+	var out []string
+	for _, kv := range os.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, config.EnvPrefix+"_") || value == "" || given[name] || ignored[name] ||
+			strings.HasPrefix(name, config.EnvPrefix+"_TEST_") || strings.HasPrefix(name, config.EnvPrefix+"_X_") ||
+			name == config.EnvPrefix+"_RECORD_HISTORIES" {
+			continue
+		}
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // selfCommand is how another shell runs this dealsync: `go run

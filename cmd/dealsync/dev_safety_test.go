@@ -413,3 +413,39 @@ func TestBannerSaysWhoUsesTheSandboxERP(t *testing.T) {
 		t.Errorf("demo and shop on the sandbox:\n%s", text)
 	}
 }
+
+// The banner names the DEALSYNC_ variables of dev's shell that another
+// shell needs too, names only, but for those its commands carry already
+// and those the config does not read: without them runs retry there
+// would start runs with another mapping than dev's connection has.
+func TestBannerNamesTheVariablesAnotherShellNeeds(t *testing.T) {
+	t.Setenv("DEALSYNC_DEV_FRONTEND_PORT", "47233")                                                           // on the runs list line
+	t.Setenv("DEALSYNC_CONNECTIONS_DEMO_SOURCE_SECRET", "whsec_ZGVhbHN5bmMtYmFubmVyLXRlc3Qtc2VjcmV0LTMyYiE=") // on the secret's line
+	t.Setenv("DEALSYNC_INTAKE_LISTN", "127.0.0.1:9")                                                          // read by nothing
+	t.Setenv("DEALSYNC_TEST_SOMETHING", "1")                                                                  // the tests'
+	t.Setenv("DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT", "")                                                        // empty: ignored
+	cfg, err := config.Load(exampleConfig, config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); strings.Contains(text, "this shell sets") {
+		t.Errorf("no variable to name:\n%s", text)
+	}
+	t.Setenv("DEALSYNC_CONNECTIONS_DEMO_MAPPING", "generic-standard")
+	cfg, err = config.Load(exampleConfig, config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090")
+	if want := "  (this shell sets DEALSYNC_CONNECTIONS_DEMO_MAPPING: export it in that shell too, or runs retry, deals sync and mapping test there start and dry-run runs with other settings than dev's, such as a connection's mapping)\n\n"; !strings.HasSuffix(text, want) {
+		t.Errorf("want it to end with %q:\n%s", want, text)
+	}
+	t.Setenv("DEALSYNC_WORKFLOW_RUN_TIMEOUT", "12h")
+	cfg, err = config.Load(exampleConfig, config.WithDevDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := tryIt(cfg, "", "http://127.0.0.1:8080", "http://127.0.0.1:8090"); !strings.Contains(text, "  (this shell sets DEALSYNC_CONNECTIONS_DEMO_MAPPING, DEALSYNC_WORKFLOW_RUN_TIMEOUT: export them in that shell too,") || strings.Contains(text, "12h") {
+		t.Errorf("two variables, names only:\n%s", text)
+	}
+}
