@@ -16,7 +16,8 @@ const minHead = 40
 // cause ("…: dial tcp 127.0.0.1:19105: connect: connection refused"),
 // then, after "; ", what to do, is cut where the cause stays: its
 // end, when the cause (what follows the last ": " of its first clause,
-// before any "; ") is past the width; shortened in the middle, with an
+// before any "; " and before what to do in parentheses at its end) is
+// past the width; shortened in the middle, with an
 // ellipsis, keeping the beginning, the cause and, when it fits, what
 // follows; or, when that does not fit, the beginning and the cause,
 // each followed by an ellipsis. A cause within parentheses (a mapping
@@ -44,12 +45,18 @@ func CutKeepingCause(s string, width int) string {
 }
 
 // causeOf is where, in runes, the innermost cause of message s starts
-// (its last ": " before any "; "), -1 when it has none or it is within
+// (its last ": " before any "; " and any trailingAside), -1 when it has none or it is within
 // parentheses, and where that first clause ends.
 func causeOf(s string) (causeStart, clauseEnd int) {
 	r := []rune(s)
 	clauseEnd = len(r)
 	if i := strings.Index(s, "; "); i >= 0 {
+		clauseEnd = utf8.RuneCountInString(s[:i])
+	}
+	// What to do said in parentheses at the end ("HTTP 400: {…} (once
+	// the cause is fixed, …; for HubSpot, …)") ends the clause too: its
+	// own "; " is no end of the cause, which would take the advice in.
+	if i := trailingAside(s); i >= 0 && utf8.RuneCountInString(s[:i]) < clauseEnd {
 		clauseEnd = utf8.RuneCountInString(s[:i])
 	}
 	causeStart = -1
@@ -60,6 +67,31 @@ func causeOf(s string) (causeStart, clauseEnd int) {
 		causeStart = -1
 	}
 	return causeStart, clauseEnd
+}
+
+// trailingAside is the byte index of the " (" that opens the parentheses
+// s ends with, at no depth of other parentheses, -1 when s does not end
+// so.
+func trailingAside(s string) int {
+	if !strings.HasSuffix(s, ")") {
+		return -1
+	}
+	depth := 0
+	for i := len(s) - 1; i >= 0; i-- {
+		switch s[i] {
+		case ')':
+			depth++
+		case '(':
+			depth--
+			if depth == 0 {
+				if i > 0 && s[i-1] == ' ' && strings.Count(s[:i], "(") == strings.Count(s[:i], ")") {
+					return i - 1
+				}
+				return -1
+			}
+		}
+	}
+	return -1
 }
 
 // CutKeepingEnd is s when it has at most width characters, else s cut

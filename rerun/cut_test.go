@@ -97,3 +97,20 @@ func TestCutKeepingEnd(t *testing.T) {
 		}
 	}
 }
+
+// A message that ends with what to do in parentheses, a "; " among it
+// (a generic write-back's refusal), keeps the receiver's answer, its
+// innermost cause, rather than its beginning alone: the "; " of the
+// advice is no end of the cause.
+func TestCutKeepingCauseStopsTheCauseAtATrailingAside(t *testing.T) {
+	msg := `invoice INV-0005 was created, but writing it back to the CRM failed: connection "demo": writing back to deal D-1004: generic write back to http://127.0.0.1:19200/dealsync/invoices: HTTP 400: {"error":"unknown deal"} (once the cause is fixed, write the invoice back with ` + "`dealsync runs retry --writeback`" + `, which creates no second invoice; for HubSpot, Pipedrive and Salesforce, ` + "`dealsync config check --crm`" + ` names a write-back field the CRM refuses)`
+	got := CutKeepingCause(msg, 120)
+	if !strings.HasSuffix(got, `…: {"error":"unknown deal"}…`) || utf8.RuneCountInString(got) != 120 || !strings.HasPrefix(got, "invoice INV-0005 was created") {
+		t.Errorf("got %q (%d characters)", got, utf8.RuneCountInString(got))
+	}
+	// Parentheses inside the clause, not at its end, change nothing.
+	inner := strings.Repeat("a", 60) + " (an aside) then more: the cause; " + strings.Repeat("do this ", 10)
+	if got, want := CutKeepingCause(inner, 80), strings.Repeat("a", 60)+" (an as…: the cause…"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
