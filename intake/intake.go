@@ -28,6 +28,7 @@ import (
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/internal/outagelog"
+	"github.com/dealsync/dealsync/internal/wording"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
@@ -402,7 +403,7 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		// answer, or net/http would read up to 256 KiB of the body first.
 		w.Header().Set("Connection", "close")
 		refused(h.opts.Logger.With("connection", name), slog.LevelInfo, http.StatusNotFound,
-			"no connection of that name in this intake's config (the CRM's URL, or a config not deployed to every replica?)")
+			"no connection of that name in this intake's config (the CRM's URL, or a config not deployed to every replica?)"+meantConnection(h.opts.Connections, name))
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown connection %q", name))
 		return
 	}
@@ -1210,6 +1211,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// meantConnection is what the log of a webhook to no connection adds:
+// the config's connection whose name name looks like a typo of
+// ("; did you mean demo?"), "" when none does or conns cannot list its
+// names. Only in the log: the answer names no connection to a sender.
+func meantConnection(conns Connections, name string) string {
+	lister, ok := conns.(interface{ Names() []string })
+	if !ok {
+		return ""
+	}
+	if meant, ok := wording.TypoOf(name, lister.Names()); ok {
+		return fmt.Sprintf("; did you mean %s?", meant)
+	}
+	return ""
 }
 
 // routeRefusals gives the mux's own refusals the intake's JSON error

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -2390,3 +2391,31 @@ func TestBodyAndStartRefusalsAreLoggedAsRefusals(t *testing.T) {
 type failingBody struct{}
 
 func (failingBody) Read([]byte) (int, error) { return 0, errors.New("the disk is on fire") }
+
+// namedConns are conns that list their names, as a *connections.Set does.
+type namedConns struct{ conns }
+
+func (c namedConns) Names() []string { return slices.Sorted(maps.Keys(c.conns)) }
+
+// A webhook to a connection the config does not have, whose name is a
+// typo of one it has (a CRM given a misspelt URL), says which in the
+// log, never in the answer, which names no connection to a sender.
+func TestUnknownConnectionLogNamesTheOneMeant(t *testing.T) {
+	buf := &testlog.Buffer{}
+	h := New(Options{
+		Connections: namedConns{conns{"demo": {Name: "demo", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}}},
+		Starter:     &fakeStarter{}, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	status, body := post(t, srv.URL+"/webhooks/dmeo", "[]")
+	if status != http.StatusNotFound || strings.Contains(body, "demo") {
+		t.Errorf("answer %d %s", status, body)
+	}
+	post(t, srv.URL+"/webhooks/invoices", "[]")
+	if !strings.Contains(buf.String(), `connection=dmeo status=404 reason="no connection of that name in this intake's config (the CRM's URL, or a config not deployed to every replica?); did you mean demo?"`) ||
+		strings.Count(buf.String(), "did you mean") != 1 {
+		t.Errorf("log:\n%s", buf.String())
+	}
+}
