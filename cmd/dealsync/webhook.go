@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -126,7 +127,17 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			wait := max(time.Minute, intake.MaxHandlerTime(cfg.Intake.StartTimeout)+10*time.Second)
 			resp, err := (&http.Client{Timeout: wait}).Do(d.req)
 			if err != nil {
-				return postError(err)
+				err = postError(err)
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					// Most often the tour's second terminal before (or
+					// after) the first one's dealsync dev.
+					where := "intake.listen (DEALSYNC_INTAKE_LISTEN) of the config, " + config.DialAddr(cfg.Intake.Listen)
+					if cmd.Flags().Changed("url") {
+						where = "--url"
+					}
+					err = fmt.Errorf("%w (nothing listens there: is dealsync dev or dealsync serve running? this command posts to %s)", err, where)
+				}
+				return err
 			}
 			defer resp.Body.Close()
 			reply, _ := io.ReadAll(resp.Body)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -139,5 +140,35 @@ func TestWebhookSendSampleIsFilesAlternative(t *testing.T) {
 	}
 	if sent != 0 {
 		t.Errorf("%d deliveries sent", sent)
+	}
+}
+
+// A delivery that finds nothing listening (dealsync dev not started, or
+// stopped) says so, and which address it tried: the config's
+// intake.listen, or --url.
+func TestWebhookSendToNothingListeningSaysSo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx := context.Background()
+	t.Setenv("DEALSYNC_INTAKE_LISTEN", addr)
+	_, err = runOut(ctx, "webhook", "send", "--sample")
+	if want := "(nothing listens there: is dealsync dev or dealsync serve running? this command posts to intake.listen (DEALSYNC_INTAKE_LISTEN) of the config, " + addr + ")"; exitCode(err) != 1 || err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("exit %d, %v; want 1 ending %q", exitCode(err), err, want)
+	}
+	_, err = runOut(ctx, "webhook", "send", "--url", "http://"+addr+"/webhooks/demo", "--sample")
+	if err == nil || !strings.HasSuffix(err.Error(), "this command posts to --url)") {
+		t.Errorf("--url: %v", err)
+	}
+	// Another failure says nothing of the kind.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic(http.ErrAbortHandler) // the connection is closed unanswered
+	}))
+	t.Cleanup(srv.Close)
+	if _, err = runOut(ctx, "webhook", "send", "--url", srv.URL, "--sample"); err == nil || strings.Contains(err.Error(), "nothing listens") {
+		t.Errorf("a connection closed unanswered: %v", err)
 	}
 }
