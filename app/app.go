@@ -250,6 +250,7 @@ func Starter(cfg *config.Config, c client.Client, eager bool) *intake.TemporalSt
 		// TLS files to anyone.
 		Check:     searchAttributeReadiness(c, cfg.Temporal.Namespace),
 		Namespace: namespaceReadiness(c, cfg.Temporal.Namespace),
+		Store:     intake.StoreProbe(c),
 	}
 }
 

@@ -87,6 +87,15 @@ type NamespaceError struct{ Err error }
 func (e *NamespaceError) Error() string { return e.Err.Error() }
 func (e *NamespaceError) Unwrap() error { return e.Err }
 
+// StoreError is a readiness failure of Temporal's database, the frontend
+// and the namespace answering: a read of a run (which the history
+// service makes in the database) got no answer. Every start fails
+// (503) until the database answers again.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return e.Err.Error() }
+func (e *StoreError) Unwrap() error { return e.Err }
+
 // ErrTrigger marks a delivery refused because a connection's trigger
 // expression failed on one of its deals (answered 500: the CRM sends it
 // again, and the deal starts its run once the mapping is fixed).
@@ -149,6 +158,9 @@ type Handler struct {
 	// namespace is the namespace's problems (NamespaceError), met while
 	// the frontend answers.
 	namespace outagelog.Log
+	// store is the outages of Temporal's database (StoreError), met while
+	// the frontend and the namespace answer.
+	store outagelog.Log
 }
 
 // Drain makes GET /readyz answer 503 from now on, while webhooks are still
@@ -297,6 +309,8 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 		msg := err.Error()
 		if errors.Is(err, ErrUnavailable) {
 			msg = "the Temporal frontend does not answer (the intake's log says why)"
+		} else if se := (*StoreError)(nil); errors.As(err, &se) {
+			msg = "the Temporal frontend answers, but Temporal cannot read its database: runs cannot be started (the intake's log says why)"
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
 		return
@@ -352,8 +366,17 @@ func (h *Handler) logReadiness(started time.Time, err error) error {
 		h.namespace.Down(started, func(unsaid int) {
 			h.opts.Logger.Warn(outagelog.NamespaceNotReady, outagelog.Attrs(unsaid, "error", ne.Error())...)
 		})
-	} else {
-		h.namespace.Up(started, func(unsaid int) { h.opts.Logger.Info(outagelog.NamespaceReady, outagelog.Attrs(unsaid)...) })
+		return err
+	}
+	h.namespace.Up(started, func(unsaid int) { h.opts.Logger.Info(outagelog.NamespaceReady, outagelog.Attrs(unsaid)...) })
+	// The store is checked after the namespace: its state is known when
+	// the check ended with it, or passed it (no error).
+	if se := (*StoreError)(nil); errors.As(err, &se) {
+		h.store.Down(started, func(unsaid int) {
+			h.opts.Logger.Warn(outagelog.StoreNotReady, outagelog.Attrs(unsaid, "error", se.Error())...)
+		})
+	} else if err == nil {
+		h.store.Up(started, func(unsaid int) { h.opts.Logger.Info(outagelog.StoreReady, outagelog.Attrs(unsaid)...) })
 	}
 	return err
 }

@@ -2152,6 +2152,41 @@ func TestNamespaceProblemIsLoggedOnceAMinute(t *testing.T) {
 	}
 }
 
+// Temporal's database down while the frontend and the namespace answer
+// (a cluster whose PostgreSQL stopped): /readyz fails naming it, and the
+// intake says so once, and once when it answers again, not as the
+// frontend's outage nor the namespace's.
+func TestAStoreOutageFailsReadinessAndIsLoggedOnce(t *testing.T) {
+	st := &fakeStarter{running: map[string]bool{}, nsFailWith: &StoreError{Err: errors.New("reading a run: context deadline exceeded")}}
+	srv, _, logged := loggedHandler(t, slog.LevelInfo, st)
+	probe := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for range 3 {
+		if code, body := probe(); code != http.StatusServiceUnavailable || !strings.Contains(body, "Temporal cannot read its database") {
+			t.Fatalf("readyz while the store is down: %d %s", code, body)
+		}
+	}
+	count := func(s string) int { return strings.Count(logged(), s) }
+	if n := count(`level=WARN msg="not ready: the Temporal frontend answers, but Temporal cannot read its database`); n != 1 ||
+		count("reading a run: context deadline exceeded") != 1 || count("not ready: the Temporal frontend does not answer")+count("namespace cannot be used") != 0 {
+		t.Fatalf("three probes of a store that is down: %d warnings, want 1 with its error, and none of the frontend or the namespace:\n%s", n, logged())
+	}
+	st.setNSFailWith(nil)
+	probe()
+	probe()
+	if code, _ := probe(); code != http.StatusOK || count("ready: Temporal reads its database again") != 1 {
+		t.Errorf("the store back: readyz %d, want 200 and one recovery line:\n%s", code, logged())
+	}
+}
+
 // With nothing probing /readyz, a namespace deleted under a running
 // intake is logged by Watch, and its return too.
 func TestNamespaceProblemIsLoggedWithoutAProbe(t *testing.T) {

@@ -51,6 +51,10 @@ type TemporalStarter struct {
 	// namespace, a *NamespaceError when it fails): Watch's check, after
 	// the frontend's (NamespaceChecker).
 	Namespace func(context.Context) error
+	// Store, if set, checks that Temporal reads its database (StoreProbe:
+	// a *StoreError when it does not), after the namespace: Ready's and
+	// Watch's last check.
+	Store func(context.Context) error
 	// Now is the clock that tells a recent change of a won deal from an
 	// old one (awaitsWin; tests); default time.Now.
 	Now func() time.Time
@@ -485,7 +489,12 @@ func (s *TemporalStarter) Ready(ctx context.Context) error {
 		return err
 	}
 	if s.Check != nil {
-		return s.Check(ctx)
+		if err := s.Check(ctx); err != nil {
+			return err
+		}
+	}
+	if s.Store != nil {
+		return s.Store(ctx)
 	}
 	return nil
 }
@@ -495,12 +504,55 @@ var (
 	_ NamespaceChecker = (*TemporalStarter)(nil)
 )
 
-// CheckNamespace implements NamespaceChecker: Namespace, nil when unset.
+// CheckNamespace implements NamespaceChecker: Namespace, then Store (each
+// skipped when unset).
 func (s *TemporalStarter) CheckNamespace(ctx context.Context) error {
-	if s.Namespace == nil {
+	if s.Namespace != nil {
+		if err := s.Namespace(ctx); err != nil {
+			return err
+		}
+	}
+	if s.Store != nil {
+		return s.Store(ctx)
+	}
+	return nil
+}
+
+// StoreProbeID is the workflow ID StoreProbe reads: no run has it.
+const StoreProbeID = "dealsync-readiness-probe/no-such-run"
+
+// StoreProbe checks that Temporal reads its database: it describes a run
+// that does not exist, which the history service looks up in the
+// database (a run that does not exist is in no cache). The frontend's
+// health check and the read of the namespace (which Temporal answers
+// from its cache) pass while the database is down, and every start then
+// fails after intake.start_timeout: only this read says so. It costs
+// the server one read of the database per check.
+func StoreProbe(c client.Client) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.DescribeWorkflowExecution(ctx, StoreProbeID, "")
+		return storeProbeError(err)
+	}
+}
+
+// storeProbeError is StoreProbe's verdict on the read's error: the run
+// not found is the database's answer (nil); no answer in time, or the
+// server unavailable, a *StoreError; anything else (a permission the
+// intake's credentials lack) is not the database's, and holds nothing
+// back.
+func storeProbeError(err error) error {
+	var notFound *serviceerror.NotFound
+	if err == nil || errors.As(err, &notFound) {
 		return nil
 	}
-	return s.Namespace(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &StoreError{Err: fmt.Errorf("reading a run got no answer in time: %w", err)}
+	}
+	switch serviceerror.ToStatus(err).Code() {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return &StoreError{Err: fmt.Errorf("reading a run: %w", err)}
+	}
+	return nil
 }
 
 // CheckFrontend implements FrontendChecker: the frontend's health check

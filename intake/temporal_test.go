@@ -904,3 +904,43 @@ func TestStartsSayWhatTheRunIs(t *testing.T) {
 		}
 	}
 }
+
+// The store probe's run not found is the database's answer; no answer
+// in time, or an unavailable server, is the database's outage; a refusal
+// of the intake's credentials is not, and holds nothing back.
+func TestStoreProbeTellsTheDatabasesOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		store bool
+	}{
+		{"found", nil, false},
+		{"not found", serviceerror.NewNotFound("workflow not found for ID: " + StoreProbeID), false},
+		{"no answer in time", context.DeadlineExceeded, true},
+		{"deadline status", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), true},
+		{"unavailable", serviceerror.NewUnavailable("GetWorkflowExecution operation failed. Error: dial tcp: connection refused"), true},
+		{"permission", serviceerror.NewPermissionDenied("Request unauthorized.", ""), false},
+	} {
+		err := storeProbeError(tc.err)
+		var se *StoreError
+		if got := errors.As(err, &se); got != tc.store {
+			t.Errorf("%s: %v, want a StoreError: %v", tc.name, err, tc.store)
+		}
+	}
+}
+
+// Watch's namespace check and Ready end with the store probe, after the
+// namespace: a namespace that cannot be used is said first.
+func TestTheStoreIsCheckedAfterTheNamespace(t *testing.T) {
+	down := &StoreError{Err: errors.New("reading a run: context deadline exceeded")}
+	probed := 0
+	s := &TemporalStarter{Store: func(context.Context) error { probed++; return down }}
+	if err := s.CheckNamespace(context.Background()); !errors.Is(err, down) || probed != 1 {
+		t.Errorf("CheckNamespace: %v after %d probes, want the store's error after 1", err, probed)
+	}
+	gone := &NamespaceError{Err: errors.New("namespace gone")}
+	s.Namespace = func(context.Context) error { return gone }
+	if err := s.CheckNamespace(context.Background()); !errors.Is(err, gone) || probed != 1 {
+		t.Errorf("CheckNamespace of a namespace gone: %v after %d probes, want the namespace's error, no probe", err, probed)
+	}
+}

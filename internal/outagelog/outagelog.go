@@ -29,6 +29,17 @@ const (
 	NamespaceReady = "ready: the Temporal namespace can be used again"
 )
 
+// StoreNotReady and StoreReady are the lines of the intake's outages of
+// Temporal's database (PostgreSQL, MySQL, Cassandra), met while the
+// frontend and the namespace answer: the frontend's health check and the
+// namespace's read (which Temporal answers from its cache) pass, but no
+// run can be started.
+const (
+	StoreNotReady = "not ready: the Temporal frontend answers, but Temporal cannot read its database: runs cannot be started, webhooks are answered 503 " +
+		"(said when it starts, then once a minute while it lasts; an outage that starts within a minute of this line is counted, not said)"
+	StoreReady = "ready: Temporal reads its database again"
+)
+
 // Attrs is a line's attributes: attrs, then unsaid (Down's and Up's
 // count of outages not said) as brief_outages_not_logged when not 0.
 func Attrs(unsaid int, attrs ...any) []any {
