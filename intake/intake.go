@@ -310,7 +310,7 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrUnavailable) {
 			msg = "the Temporal frontend does not answer (the intake's log says why)"
 		} else if se := (*StoreError)(nil); errors.As(err, &se) {
-			msg = "the Temporal frontend answers, but Temporal cannot read its database: runs cannot be started (the intake's log says why)"
+			msg = "the Temporal frontend answers, but Temporal cannot read runs (its database or history service): runs cannot be started (the intake's log says why)"
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
 		return

@@ -2170,19 +2170,19 @@ func TestAStoreOutageFailsReadinessAndIsLoggedOnce(t *testing.T) {
 		return resp.StatusCode, string(body)
 	}
 	for range 3 {
-		if code, body := probe(); code != http.StatusServiceUnavailable || !strings.Contains(body, "Temporal cannot read its database") {
+		if code, body := probe(); code != http.StatusServiceUnavailable || !strings.Contains(body, "Temporal cannot read runs (its database or history service)") {
 			t.Fatalf("readyz while the store is down: %d %s", code, body)
 		}
 	}
 	count := func(s string) int { return strings.Count(logged(), s) }
-	if n := count(`level=WARN msg="not ready: the Temporal frontend answers, but Temporal cannot read its database`); n != 1 ||
+	if n := count(`level=WARN msg="not ready: the Temporal frontend answers, but Temporal cannot read runs (its database, or its history service, is down`); n != 1 ||
 		count("reading a run: context deadline exceeded") != 1 || count("not ready: the Temporal frontend does not answer")+count("namespace cannot be used") != 0 {
 		t.Fatalf("three probes of a store that is down: %d warnings, want 1 with its error, and none of the frontend or the namespace:\n%s", n, logged())
 	}
 	st.setNSFailWith(nil)
 	probe()
 	probe()
-	if code, _ := probe(); code != http.StatusOK || count("ready: Temporal reads its database again") != 1 {
+	if code, _ := probe(); code != http.StatusOK || count("ready: Temporal reads runs again") != 1 {
 		t.Errorf("the store back: readyz %d, want 200 and one recovery line:\n%s", code, logged())
 	}
 }

@@ -30,14 +30,16 @@ const (
 )
 
 // StoreNotReady and StoreReady are the lines of the intake's outages of
-// Temporal's database (PostgreSQL, MySQL, Cassandra), met while the
-// frontend and the namespace answer: the frontend's health check and the
-// namespace's read (which Temporal answers from its cache) pass, but no
-// run can be started.
+// Temporal's database (PostgreSQL, MySQL, Cassandra) or history service,
+// met while the frontend and the namespace answer: the frontend's health
+// check and the namespace's read (which Temporal answers from its cache)
+// pass, but no run can be started. A cluster node that dies makes one for
+// a few seconds, while its history shards move to the other nodes.
 const (
-	StoreNotReady = "not ready: the Temporal frontend answers, but Temporal cannot read its database: runs cannot be started, webhooks are answered 503 " +
+	StoreNotReady = "not ready: the Temporal frontend answers, but Temporal cannot read runs (its database, or its history service, is down, " +
+		"or the history shards are moving to other hosts): runs cannot be started, webhooks are answered 503 " +
 		"(said when it starts, then once a minute while it lasts; an outage that starts within a minute of this line is counted, not said)"
-	StoreReady = "ready: Temporal reads its database again"
+	StoreReady = "ready: Temporal reads runs again"
 )
 
 // Attrs is a line's attributes: attrs, then unsaid (Down's and Up's
