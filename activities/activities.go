@@ -135,7 +135,7 @@ type MapResult struct {
 // MapDeal evaluates the connection's mapping on the event. The result is
 // recorded, so the run keeps this version of the mapping to its end.
 func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err error) {
-	defer observe(ctx, "map", in.Connection, in.Event.Deal.ID, time.Now(), &err)
+	defer observe(ctx, "map", in.Connection, in.Event.Deal.ID, 0, time.Now(), &err)
 	mapper, err := a.runMapper(in)
 	if err != nil {
 		return MapResult{}, err
@@ -221,7 +221,7 @@ type ValidateInput struct {
 // ValidateInvoice computes the totals and checks the invoice. A problem is
 // a non-retryable failure that names every offending field.
 func (a *Activities) ValidateInvoice(ctx context.Context, in ValidateInput) (_ model.Invoice, err error) {
-	defer observe(ctx, "validate", in.Connection, in.Invoice.SourceDealID, time.Now(), &err)
+	defer observe(ctx, "validate", in.Connection, in.Invoice.SourceDealID, 0, time.Now(), &err)
 	inv := in.Invoice
 	inv.ComputeTotals()
 	if err := inv.Validate(model.ValidateOptions{DealAmount: in.DealAmount, Tolerance: in.Tolerance}); err != nil {
@@ -248,13 +248,20 @@ type CustomerInput struct {
 	// the workflow to wait with a timer that says so. 0 in the calls of
 	// steps the workflow does not retry so.
 	ReturnWaitsOver time.Duration `json:"return_waits_over,omitempty"`
+	// AttemptsBefore is the number of the step's attempts made by earlier
+	// calls (the workflow waits a long back-off between two calls): the
+	// step's log lines number its attempts in the step, as the run's
+	// failure counts them, not in the call.
+	AttemptsBefore int32 `json:"attempts_before,omitempty"`
 }
 
 // FindOrCreateCustomer returns the ERP's customer for the invoice, created
 // under connectors.CustomerKey(in.IdempotencyKey, in.Customer).
 func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput) (_ connectors.CustomerRef, err error) {
-	defer observe(ctx, "customer", in.Connection, in.DealID, time.Now(), &err)
+	// (Deferred first, run last: the attempt is logged and counted with
+	// its own failure, retried, not as returnLongWait ends the call.)
 	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
+	defer observe(ctx, "customer", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.CustomerRef{}, err
@@ -284,7 +291,8 @@ type CreateInvoiceInput struct {
 	// calls (a run that listens to its deal's events makes its first
 	// attempts one call each, then the rest in one call): what this
 	// worker noted of another call's attempts is not taken for this
-	// call's, and its failures number their attempt in the step.
+	// call's, and its failures and log lines number their attempt in the
+	// step.
 	AttemptsBefore int32 `json:"attempts_before,omitempty"`
 	// EarlierMayHaveMade says that an attempt of an earlier call may have
 	// made the invoice (its outcome unknown): every attempt's failure
@@ -300,8 +308,10 @@ type CreateInvoiceInput struct {
 // CreateInvoice creates the invoice in the ERP exactly once: the key is the
 // same on every attempt, so a retry after a lost response is a replay.
 func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (_ connectors.InvoiceResult, err error) {
-	defer observe(ctx, "invoice", in.Connection, in.Invoice.SourceDealID, time.Now(), &err)
+	// (Deferred first, run last: the attempt is logged and counted with
+	// its own failure, retried, not as returnLongWait ends the call.)
 	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
+	defer observe(ctx, "invoice", in.Connection, in.Invoice.SourceDealID, in.AttemptsBefore, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.InvoiceResult{}, err
@@ -452,15 +462,18 @@ type FetchInput struct {
 	Connection string `json:"connection"`
 	Account    string `json:"account,omitempty"`
 	DealID     string `json:"deal_id"`
-	// ReturnWaitsOver is CustomerInput's.
+	// ReturnWaitsOver and AttemptsBefore are CustomerInput's.
 	ReturnWaitsOver time.Duration `json:"return_waits_over,omitempty"`
+	AttemptsBefore  int32         `json:"attempts_before,omitempty"`
 }
 
 // FetchDeal reads the deal's current state (company, line items) from the
 // CRM, for sources whose webhooks only say that something changed.
 func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal, err error) {
-	defer observe(ctx, "fetch_deal", in.Connection, in.DealID, time.Now(), &err)
+	// (Deferred first, run last: the attempt is logged and counted with
+	// its own failure, retried, not as returnLongWait ends the call.)
 	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
+	defer observe(ctx, "fetch_deal", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return model.Deal{}, err
@@ -486,8 +499,9 @@ type WriteBackInput struct {
 	// step, retried, rather than taking it as done (a replay does not
 	// compare a step's input).
 	Required bool `json:"required,omitempty"`
-	// ReturnWaitsOver is CustomerInput's.
+	// ReturnWaitsOver and AttemptsBefore are CustomerInput's.
 	ReturnWaitsOver time.Duration `json:"return_waits_over,omitempty"`
+	AttemptsBefore  int32         `json:"attempts_before,omitempty"`
 }
 
 // WriteBackOutcome is the result of WriteBack: empty when the invoice was
@@ -507,8 +521,10 @@ type WriteBackOutcome struct {
 // log, unless the step is Required.
 func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteBackOutcome, err error) {
 	skipped := ""
-	defer observe(ctx, "write_back", in.Connection, in.DealID, time.Now(), &err, &skipped)
+	// (Deferred first, run last: the attempt is logged and counted with
+	// its own failure, retried, not as returnLongWait ends the call.)
 	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
+	defer observe(ctx, "write_back", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err, &skipped)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return WriteBackOutcome{}, err
@@ -547,9 +563,11 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteB
 // logged at warn too: a step made as a local call
 // (external_calls: local, the default) shows no pending step in the Web UI
 // while the worker retries it, so the worker's log is where an operator
-// sees why a run waits. A panic (a connector's bug) is recorded as
+// sees why a run waits; its attempt is numbered in the step (before: the
+// attempts of the step's earlier calls, which a long back-off of the
+// workflow's own separates), as the run's failure counts them. A panic (a connector's bug) is recorded as
 // "Panic", then goes on: the SDK fails the attempt and retries it.
-func observe(ctx context.Context, step, connection, deal string, start time.Time, err *error, outcomeOf ...*string) {
+func observe(ctx context.Context, step, connection, deal string, before int32, start time.Time, err *error, outcomeOf ...*string) {
 	if p := recover(); p != nil {
 		metrics.Step(step, connection, "Panic", time.Since(start))
 		panic(p)
@@ -594,7 +612,7 @@ func observe(ctx context.Context, step, connection, deal string, start time.Time
 			if deal != "" {
 				attrs = append(attrs, "deal_id", deal)
 			}
-			log(msg, append(attrs, "attempt", activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())...)
+			log(msg, append(attrs, "attempt", before+activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())...)
 		}
 	}
 	metrics.Step(step, connection, outcome, time.Since(start))

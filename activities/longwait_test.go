@@ -1,11 +1,15 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -74,5 +78,33 @@ func TestLongRetryAfterEndsALocalCall(t *testing.T) {
 		if _, still := LongWait(again); still {
 			t.Errorf("%s: Retried is still a long wait", tc.name)
 		}
+	}
+}
+
+// The attempt that asks for a long wait is logged, and counted, as the
+// attempt it is: a warning of a retried failure (the workflow retries
+// it after its timer), not one its call ended not retried; and the
+// step's log lines number its attempts in the step (AttemptsBefore, the
+// attempts of the step's earlier calls), as the run's failure counts
+// them, not from 1 again in each call.
+func TestALongWaitIsLoggedAsTheRetriedAttemptItIs(t *testing.T) {
+	var out bytes.Buffer
+	a := &Activities{Connections: oneConnection{"m": {Target: limitingERP{wait: time.Minute}}}}
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	_, err := env.ExecuteLocalActivity(a.FindOrCreateCustomer, CustomerInput{Connection: "m", DealID: "D-5", ReturnWaitsOver: 10 * time.Second, AttemptsBefore: 3})
+	if _, long := LongWait(err); !long {
+		t.Fatalf("%v; want the call ended on a long wait", err)
+	}
+	var line string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "step attempt failed") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "attempt=4 ") || !strings.Contains(line, "retryable: true") {
+		t.Errorf("the attempt's line %q; want a warning of attempt 4, retryable, in:\n%s", line, out.String())
 	}
 }

@@ -401,9 +401,9 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			Required: in.Invoiced != nil,
 		}
 		if _, err := (stepRetries{ctx: ctx, in: in, change: writeBackBackOffChange,
-			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, _ int32) workflow.Future {
+			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, before int32) workflow.Future {
 				once := writeBackInput
-				once.ReturnWaitsOver = waitsOver
+				once.ReturnWaitsOver, once.AttemptsBefore = waitsOver, before
 				return externalCallsWith(ctx, in, retry, budget)(a.WriteBack, once, doing(sum.writeBack(created)))
 			},
 			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
@@ -589,9 +589,9 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	// customer step's.
 	fetch := func(again bool, out *model.Deal) error {
 		_, err := stepRetries{ctx: ctx, in: in, change: fetchBackOffChange,
-			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, _ int32) workflow.Future {
+			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, before int32) workflow.Future {
 				return externalCallsWith(ctx, in, retry, budget)(a.FetchDeal, activities.FetchInput{
-					Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID, ReturnWaitsOver: waitsOver,
+					Connection: in.Connection, Account: ev.Account, DealID: ev.Deal.ID, ReturnWaitsOver: waitsOver, AttemptsBefore: before,
 				}, doing(sum.fetch(again)))
 			},
 			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
@@ -661,9 +661,9 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		DealID: invoice.SourceDealID, Target: in.ERPTarget, // inputs only: no command changes
 	}
 	customerBefore, err := stepRetries{ctx: ctx, in: in, change: customerBackOffChange,
-		call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, _ int32) workflow.Future {
+		call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, before int32) workflow.Future {
 			once := customerInput
-			once.ReturnWaitsOver = waitsOver
+			once.ReturnWaitsOver, once.AttemptsBefore = waitsOver, before
 			return externalCallsWith(ctx, in, retry, budget)(a.FindOrCreateCustomer, once, doing(sum.customer(billed.Name)))
 		},
 		backOff: func(n int, wait time.Duration, err error) (summary, details string) {

@@ -1,12 +1,16 @@
 package workflows
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -308,6 +312,60 @@ func TestInvoiceBackOffsOfRunsBeforeTheChange(t *testing.T) {
 	for _, r := range rec.rows {
 		if strings.HasPrefix(r, "timer: back-off") {
 			t.Errorf("a timer of the run's: %s", r)
+		}
+	}
+}
+
+// The worker's `step attempt failed` lines of a step whose attempts are
+// several calls, a long back-off of the run's own between two (the
+// policy's or a Retry-After), number the attempts in the step, as the
+// run's failure counts them (1 to 4 here), not from 1 again in each
+// call: the fetch, customer, invoice and write-back steps alike.
+func TestStepAttemptsAreNumberedInTheStepAcrossCalls(t *testing.T) {
+	policy := RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+	crmDown := &connectors.APIError{Service: "crm", Op: "fetch deal", StatusCode: 503}
+	erpDown := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 429}
+	for _, step := range []string{"fetch_deal", "customer", "invoice", "write_back"} {
+		var out bytes.Buffer
+		var s testsuite.WorkflowTestSuite
+		s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+		env := s.NewTestWorkflowEnvironment()
+		env.SetStartTime(time.Date(2036, 11, 20, 14, 0, 0, 0, time.UTC))
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second})
+		env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+		erp := &fakeTarget{keys: map[string]bool{}}
+		crm := &fakeCRM{deal: wonDeal("D-9", "100.00")}
+		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-9", "100.00")})
+		in.LocalCalls, in.Retry = true, policy
+		switch step {
+		case "fetch_deal":
+			crm.failFetch = map[int]error{1: crmDown, 2: crmDown, 3: crmDown, 4: crmDown}
+			in.Event = model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-9", Stage: "closedwon"}, Thin: true}
+			in.Fetch, in.WonStages = true, []string{"closedwon"}
+		case "customer":
+			erp.failCustomer = unavailable(4)
+		case "invoice":
+			erp.failInvoice = []error{erpDown, erpDown, erpDown, erpDown}
+		case "write_back":
+			wbDown := &connectors.APIError{Service: "crm", Op: "write back", StatusCode: 503}
+			crm.writeBackFaults = []error{wbDown, wbDown, wbDown, wbDown}
+			in.WriteBack = true
+		}
+		env.RegisterActivity(&activities.Activities{Connections: resolver{activities.Connection{Mapper: mapping.Default{}, Target: erp, Fetcher: crm, WriteBacker: crm}}})
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		var attempts []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.Contains(l, `msg="step attempt failed"`) && strings.Contains(l, " step="+step+" ") {
+				_, n, _ := strings.Cut(l, " attempt=")
+				n, _, _ = strings.Cut(n, " ")
+				attempts = append(attempts, n)
+			}
+		}
+		if got := strings.Join(attempts, " "); got != "1 2 3 4" {
+			t.Errorf("%s: the failed attempts are logged as attempts %q, want 1 2 3 4, in:\n%s", step, got, out.String())
 		}
 	}
 }
