@@ -221,3 +221,44 @@ func TestStepsRetriedBySDKReplay(t *testing.T) {
 		}
 	}
 }
+
+// A run recorded with long-retry-after-timers replays: the invoice step
+// of a run that does not listen, whose attempts the ERP answered with a
+// 503 and a 429 asking for 12 s (over the workflow task timeout), each
+// ending its call not retried (the marker's failure non-retryable, its
+// next retry delay the Retry-After), waited on a timer of the run's
+// that says so, then invoiced. The kept histories before it were all
+// recorded before the change; this one keeps its shape from being
+// broken by a later change.
+func TestLongRetryAfterTimersReplay(t *testing.T) {
+	const name = "generic-local-invoice-long-retry-after"
+	history, dealID := keptHistory(t, filepath.Join("testdata", "histories", name+".json"))
+	ended := 0
+	events := history.GetEvents()
+	for i, ev := range events {
+		m := ev.GetMarkerRecordedEventAttributes()
+		app := m.GetFailure().GetApplicationFailureInfo()
+		if m.GetMarkerName() != "LocalActivity" || app == nil || !app.GetNonRetryable() || app.GetNextRetryDelay().AsDuration() != 12*time.Second {
+			continue
+		}
+		// The run's own timer follows, after its version marker the
+		// first time.
+		for _, next := range events[i+1:] {
+			if next.GetTimerStartedEventAttributes() != nil {
+				if s := summaryOf(t, next); strings.HasPrefix(s, "back-off: retry invoice ") {
+					ended++
+				}
+				break
+			}
+		}
+	}
+	if ended != 2 {
+		t.Fatalf("%s: %d calls ended on a long Retry-After and waited on the run's timer, want 2", name, ended)
+	}
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+	if err := replayer.ReplayWorkflowHistoryWithOptions(nil, history, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: dealID, RunID: "replay"}}); err != nil {
+		t.Errorf("%s does not replay: %v", name, err)
+	}
+}
