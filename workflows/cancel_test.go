@@ -171,3 +171,34 @@ func TestInvoiceDealCanceledDuringWriteBackStaysInvoiced(t *testing.T) {
 		t.Errorf("%d invoices, SyncStatus %v, cancellation %q; want the invoice, invoiced, and the write-back's command", erp.invoices, *statuses, msg)
 	}
 }
+
+// A run that does not listen, canceled while its invoice step waits a
+// long back-off on a timer of its own (local calls, a Retry-After over
+// the workflow task timeout) after attempts each refused before the ERP
+// acted, made no invoice: it ends canceled, pending, as a listening
+// run does. After an attempt that may have made the invoice (a 502) it
+// ends canceled, "failed", saying what to look for.
+func TestNotListeningRunCanceledWhileItsInvoiceStepWaits(t *testing.T) {
+	gateway := &connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 502}
+	for _, tc := range []struct {
+		name     string
+		fail     []error
+		statuses []string
+		says     string
+	}{
+		{"refused", []error{rateLimited("erp", "create invoice", time.Hour)}, nil, ""},
+		{"refused after a 502", []error{gateway, rateLimited("erp", "create invoice", time.Hour)}, []string{StatusFailed}, `may have made the invoice (reference "D-3")`},
+	} {
+		erp := &fakeTarget{keys: map[string]bool{}, failInvoice: tc.fail}
+		env := backOffEnv(&summaryRecorder{}, activities.Connection{Mapper: mapping.Default{}, Target: erp})
+		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-3", "100.00")})
+		in.LocalCalls = true
+		statuses := syncStatuses(env)
+		env.RegisterDelayedCallback(env.CancelWorkflow, 30*time.Minute)
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		msg := canceledWith(t, env)
+		if erp.attempts != len(tc.fail) || !slices.Equal(*statuses, tc.statuses) || (tc.says == "") != (msg == "") || !strings.Contains(msg, tc.says) {
+			t.Errorf("%s: %d attempts, SyncStatus set to %v, cancellation %q; want %d attempts, %v, %q", tc.name, erp.attempts, *statuses, msg, len(tc.fail), tc.statuses, tc.says)
+		}
+	}
+}

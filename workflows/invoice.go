@@ -849,25 +849,32 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 		// as the rest of a listening run's attempts do; the run's failure
 		// says so too (mayExist). Activities, and runs whose step failed
 		// before invoice-back-off-timers, make one call, as before.
+		// Canceled while it waits on such a timer after attempts that
+		// were each refused before the ERP acted (waiting, !earlierMay),
+		// it made nothing: pending, as a listening run then.
 		*sent = true
-		earlierMay := false
+		earlierMay, waiting := false, false
 		attemptsBefore, err = stepRetries{ctx: ctx, in: in, change: invoiceBackOffChange,
 			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, before int32) workflow.Future {
 				once := invoiceInput
 				once.ReturnWaitsOver, once.AttemptsBefore, once.EarlierMayHaveMade = waitsOver, before, earlierMay
-				mayExist = earlierMay
+				mayExist, waiting = earlierMay, false
 				attempt := ""
 				if before > 0 {
 					attempt = " (attempts " + strconv.Itoa(int(before)+1) + "+)"
 				}
 				return externalCallsWith(ctx, in, retry, budget)(a.CreateInvoice, once, doing(sum.invoice(invoice.Reference, attempt)))
 			},
-			retried: func(err error) { earlierMay = earlierMay || !notSent(err) },
+			retried: func(err error) { earlierMay, waiting = earlierMay || !notSent(err), true },
 			backOff: func(n int, wait time.Duration, err error) (summary, details string) {
 				now := workflow.Now(ctx)
 				return sum.backOff(invoice.Reference, n, now, now.Add(wait)),
 					sum.retrying(invoice.Reference, n, now, now.Add(wait), firstLine(rootMessage("CreateInvoice", err)))
 			}}.run(&created)
+		if waiting {
+			nothingMade := !earlierMay
+			attemptsNotSent = &nothingMade
+		}
 	}
 	if err != nil {
 		// What `runs retry` does about an invoice the step may have made,
