@@ -3,6 +3,7 @@ package generic
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,6 +213,66 @@ func TestSourceVerify(t *testing.T) {
 	}
 	if _, err := New(Config{Secret: secret.New(vecSecret), PreviousSecret: secret.New("whsec_this-is-not-base64!")}); err == nil || !strings.Contains(err.Error(), "previous_secret") {
 		t.Fatalf("a previous_secret that is not one: %v", err)
+	}
+}
+
+// A signature that does not match says what to check (the setting the
+// secret is read from, what the signature covers), by the names of the
+// settings and headers only: neither secret nor the expected signature,
+// which the answer would hand a forger. A refusal for another reason
+// (a stale timestamp) says what it says without that advice.
+func TestSourceVerifyMismatchSaysWhatToCheck(t *testing.T) {
+	other := "whsec_" + strings.Repeat("QUJD", 8)
+	src, err := Build(Config{Secret: secret.New(other), Tolerance: DefaultTolerance}, connectors.Env{
+		ConfigKey: "connections.shop.source",
+		KeyVar: func(key string) string {
+			return "DEALSYNC_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := signedWebhook(t, vecMsgID, vecTime, vecBody)
+	err = src.Verify(w)
+	if !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("Verify(other secret) = %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"no matching signature (1 v1 signature(s) checked)",
+		"check that the sender signs with the secret in connections.shop.source.secret (or DEALSYNC_CONNECTIONS_SHOP_SOURCE_SECRET)",
+		"signs the webhook-id and webhook-timestamp it sends and the body byte for byte as sent",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Verify(other secret) = %q, want it to contain %q", msg, want)
+		}
+	}
+	key, _ := decodeSecret(other)
+	expected := base64.StdEncoding.EncodeToString(computeSignature(key, vecMsgID, vecTime.Unix(), []byte(vecBody)))
+	for _, leak := range []string{other, strings.TrimPrefix(other, "whsec_"), vecSecret, strings.TrimPrefix(vecSecret, "whsec_"), expected, strings.TrimPrefix(vecSig, "v1,")} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("Verify(other secret) = %q: it contains %q", msg, leak)
+		}
+	}
+
+	// svix- headers are named as sent; a previous secret is named too.
+	rotating, err := New(Config{Secret: secret.New(other), PreviousSecret: secret.New("whsec_" + strings.Repeat("REVG", 8))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svix := http.Header{}
+	for _, h := range [][2]string{{"webhook-id", "svix-id"}, {"webhook-timestamp", "svix-timestamp"}, {"webhook-signature", "svix-signature"}} {
+		svix.Set(h[1], w.Header.Get(h[0]))
+	}
+	err = rotating.Verify(&connectors.Webhook{Header: svix, Body: []byte(vecBody), Received: vecTime})
+	if want := "signs with the secret in the source's secret or the source's previous_secret, and signs the svix-id and svix-timestamp it sends"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Verify(svix, rotating) = %v, want it to contain %q", err, want)
+	}
+
+	// A stale delivery is refused for its time, without the advice.
+	w.Received = vecTime.Add(6 * time.Minute)
+	if err := src.Verify(w); err == nil || !strings.Contains(err.Error(), "timestamp too old") || strings.Contains(err.Error(), "check that") {
+		t.Errorf("Verify(stale) = %v, want the timestamp's refusal alone", err)
 	}
 }
 

@@ -221,10 +221,14 @@ func verifyWithKey(key []byte, header http.Header, body []byte, now time.Time, t
 		}
 	}
 	if v1 == 0 {
-		return unauthorized("no matching signature: %s has no v1 signature", names.signature)
+		return fmt.Errorf("%w: %w: %s has no v1 signature", connectors.ErrUnauthorized, errNoMatch, names.signature)
 	}
-	return unauthorized("no matching signature (%d v1 signature(s) checked)", v1)
+	return fmt.Errorf("%w: %w (%d v1 signature(s) checked)", connectors.ErrUnauthorized, errNoMatch, v1)
 }
+
+// errNoMatch is a delivery whose timestamp was within the tolerance but
+// whose signatures none matched: the secret, or what was signed, differs.
+var errNoMatch = errors.New("no matching signature")
 
 // parseTimestamp accepts plain decimal digits only (no sign, no fraction).
 func parseTimestamp(s string) (int64, bool) {

@@ -117,6 +117,20 @@ func TestVerifyBasicAuth(t *testing.T) {
 	}
 }
 
+// Wrong credentials say where the right ones are set (by the settings'
+// names, never a value, sent or configured).
+func TestWrongCredentialsSayWhatToCheck(t *testing.T) {
+	s := testSourceIn(t, connectors.Env{ConfigKey: "connections.pd.source"}, nil)
+	err := s.Verify(delivery(changeStage, basic(hookUser, "guessed-password")))
+	want := "wrong webhook user or password: check that the webhook's http_auth_user and http_auth_password in Pipedrive are connections.pd.source.webhook_user and connections.pd.source.webhook_password (or an account's own, under accounts)"
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want it to contain %q", err, want)
+	}
+	if strings.Contains(err.Error(), hookPass) || strings.Contains(err.Error(), "guessed") {
+		t.Fatalf("%v: names a password", err)
+	}
+}
+
 func TestVerifyAccountCredentialsAreBound(t *testing.T) {
 	s := testSource(t, func(c *Config) {
 		c.WebhookUser, c.WebhookPassword = "", secret.Secret{}

@@ -333,6 +333,21 @@ func TestVerifyEndpointToken(t *testing.T) {
 	}
 }
 
+// A wrong endpoint token says where the right one is set (by the
+// setting's name, never its value or the token sent).
+func TestWrongEndpointTokenSaysWhatToCheck(t *testing.T) {
+	env := connectors.Env{ConfigKey: "connections.sf.source", KeyVar: func(key string) string { return "DEALSYNC_X" }}
+	s := testSourceIn(t, env, func(c *Config) { c.EndpointToken = secret.New("s3cr3t-t0ken") })
+	err := s.Verify(&connectors.Webhook{URL: "https://sync.example.com/webhooks/sf?token=guessed-t0ken"})
+	want := "wrong endpoint token: check that the outbound message's endpoint URL carries ?token= with the value of connections.sf.source.endpoint_token (or DEALSYNC_X)"
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want it to contain %q", err, want)
+	}
+	if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "guessed") {
+		t.Fatalf("%v: names a token", err)
+	}
+}
+
 // A rotation of the endpoint token: while previous_endpoint_token is
 // configured, deliveries with it are accepted beside those with the new
 // endpoint_token; once it is removed they are refused. The org check of

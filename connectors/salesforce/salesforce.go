@@ -593,7 +593,7 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		previous = same(s.previousToken)
 	}
 	if current|previous != 1 {
-		return fmt.Errorf("%w: salesforce: wrong endpoint token", connectors.ErrUnauthorized)
+		return fmt.Errorf("%w: salesforce: wrong endpoint token: check that the outbound message's endpoint URL carries ?token= with the value of %s", connectors.ErrUnauthorized, s.keys.Key("endpoint_token"))
 	}
 	w.PreviousSecret = current != 1
 	return nil
