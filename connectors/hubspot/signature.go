@@ -280,8 +280,10 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	// names as received, never their values (shownURL).
 	hint := fmt.Sprintf(" (is the public URL %q what HubSpot calls?)", shownURL(w.URL))
 	if what == "v1" {
-		hint = " (v1 signs the client secret and the body: is it the app's client secret?)"
+		hint = " (v1 signs the client secret and the body only)"
 	}
+	// The secret, by the setting's name only, as the other sources say.
+	hint += fmt.Sprintf(": check that %s is the app's client secret (or a portal's own, under accounts)", s.keys.Key("client_secret"))
 	if narrowed {
 		return crmkit.Unauthorized(service, "%s signature does not match the keys that may sign %s's events%s", what, portalName(portal), hint)
 	}

@@ -551,6 +551,27 @@ func TestPreviousSecretOnlyWhenNoCurrentKeyAdmits(t *testing.T) {
 	}
 }
 
+// A v3 signature that does not match names, beside the URL, the setting
+// the app's client secret is read from, as the other sources do: its
+// name, never the secret or the signature expected.
+func TestMismatchNamesTheClientSecretSetting(t *testing.T) {
+	s := testSourceIn(t, connectors.Env{ConfigKey: "connections.hs.source"}, nil)
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	sig := SignV3("another-app-secret", "POST", oursURI, []byte(constructedClosedwon), ts)
+	err := s.Verify(hook("POST", oursURI, constructedClosedwon, map[string]string{HeaderSignatureV3: sig, HeaderTimestamp: ts}, now))
+	want := `what HubSpot calls?): check that connections.hs.source.client_secret is the app's client secret (or a portal's own, under accounts)`
+	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v\nwant it to contain %s", err, want)
+	}
+	expected := SignV3(oursSecret, "POST", oursURI, []byte(constructedClosedwon), ts)
+	for _, leak := range []string{oursSecret, "another-app-secret", expected, sig} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("%v: contains %q", err, leak)
+		}
+	}
+}
+
 // HubSpot signs the URL it calls with its query: a signature that does
 // not match names the public URL verified with the query's parameter
 // names as received, so that a query the proxy drops or adds shows, but
