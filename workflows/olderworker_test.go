@@ -1,0 +1,105 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// asWorker makes the SDK's replayer process a history as a worker that
+// takes the run over does: the SDK reads the replayer's namespace to
+// compare the whole history with the code's commands even once the code
+// has ended (which a worker does not).
+type asWorker struct{ worker.PluginBase }
+
+func (asWorker) Name() string { return "dealsync-test-as-worker" }
+
+func (asWorker) ReplayWorkflow(ctx context.Context, o worker.PluginReplayWorkflowOptions, next func(context.Context, worker.PluginReplayWorkflowOptions) error) error {
+	o.Namespace = "default"
+	return next(ctx, o)
+}
+
+// Why a worker of an older release fails a run that waited on a newer
+// back-off timer instead of refusing it with TMPRL1100, and why no
+// release can change that (docs/limitations.md, "An older worker fails a
+// run that waited on a newer back-off timer"): the call before the wait
+// hands the older code its recorded failure within the replay, the older
+// code (which made the step as one call) ends the run on it, and the SDK
+// compares the history's version marker and timer that follow the call
+// with the code's commands only while the code has not ended. Shown here
+// with today's code on a kept history whose call's failure is made what
+// older code reads of it (a failure that ends the step): a worker taking
+// the run after its waits ends it failed, where the SDK's replayer says
+// TMPRL1100 for the same history (a replay test of older code would not
+// show what its workers do).
+func TestAWorkerDoesNotCheckTheHistoryAfterTheRunsCodeEnded(t *testing.T) {
+	file := filepath.Join("testdata", "histories", "generic-local-invoice-long-retry-after.json")
+	history, _ := keptHistory(t, file)
+	events := history.GetEvents()
+	// The call an attempt's Retry-After ended (the first), made a
+	// failure that ends the step, as older code takes it.
+	ended, timers := -1, 0
+	for i, ev := range events {
+		info := ev.GetMarkerRecordedEventAttributes().GetFailure().GetApplicationFailureInfo()
+		if ended < 0 && info.GetNonRetryable() && info.GetNextRetryDelay().AsDuration() > 0 {
+			ended = i
+			info.NextRetryDelay = nil
+		}
+		if ended >= 0 && ev.GetTimerStartedEventAttributes() != nil {
+			timers++
+		}
+		// A worker takes the run over once it has waited twice.
+		if timers == 2 && ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED {
+			history = &historypb.History{Events: events[:i+1]}
+			break
+		}
+	}
+	if ended < 0 || timers != 2 || len(history.GetEvents()) == len(events) {
+		t.Fatalf("%s: want a call ended by its Retry-After, then two timers and a workflow task (found the call: %v, %d timers)", file, ended >= 0, timers)
+	}
+
+	replay := func(plugins []worker.Plugin, h *historypb.History) (done bool, runErr, err error) {
+		t.Helper()
+		r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{Plugins: plugins})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := func(ctx workflow.Context, in workflows.InvoiceDealInput) (workflows.InvoiceDealResult, error) {
+			res, err := workflows.InvoiceDeal(ctx, in)
+			done, runErr = true, err
+			return res, err
+		}
+		r.RegisterWorkflowWithOptions(run, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
+		quiet := log.NewStructuredLogger(slog.New(slog.DiscardHandler)) // the SDK logs the panic it expects
+		err = r.ReplayWorkflowHistory(quiet, proto.Clone(h).(*historypb.History))
+		return done, runErr, err
+	}
+
+	// The worker: no non-determinism, the run ended failed with the
+	// step's failure, its waits and the calls after them unread.
+	done, runErr, err := replay([]worker.Plugin{asWorker{}}, history)
+	if err != nil {
+		t.Fatalf("a worker refused the run: %v", err)
+	}
+	var app *temporal.ApplicationError
+	if !done || !errors.As(runErr, &app) || app.Type() != "ERPUnavailable" {
+		t.Fatalf("the run's code ended %v with %v; want it failed ERPUnavailable at the call", done, runErr)
+	}
+	// The replayer, which reads on after the code ended: TMPRL1100.
+	if _, _, err := replay(nil, history); err == nil || !strings.Contains(err.Error(), "TMPRL1100") {
+		t.Fatalf("the replayer: want TMPRL1100, got %v", err)
+	}
+}
