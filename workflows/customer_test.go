@@ -63,6 +63,17 @@ func unavailable(n int) []error {
 }
 
 // rowsOf is the rows of rec that name a customer step or a timer.
+// noBackOffTimer fails the test for each back-off timer of the run's
+// that rec saw (what: the failure's words for one).
+func noBackOffTimer(t *testing.T, rec *summaryRecorder, what string) {
+	t.Helper()
+	for _, r := range rec.rows {
+		if strings.HasPrefix(r, "timer: back-off") {
+			t.Errorf("%s: %s", what, r)
+		}
+	}
+}
+
 func rowsOf(rec *summaryRecorder) []string {
 	var rows []string
 	for _, r := range rec.rows {
@@ -325,11 +336,7 @@ func TestStepBackOffsOfRunsBeforeTheChange(t *testing.T) {
 		if made := 10 - len(erp.failCustomer); made != 3 {
 			t.Errorf("%d attempts, want 3", made)
 		}
-		for _, r := range rowsOf(rec) {
-			if strings.HasPrefix(r, "timer: back-off") {
-				t.Errorf("a timer of the run's: %s", r)
-			}
-		}
+		noBackOffTimer(t, rec, "a timer of the run's")
 	})
 	t.Run("write-back", func(t *testing.T) {
 		crm := &fakeCRM{failWriteBack: 10}
@@ -347,11 +354,7 @@ func TestStepBackOffsOfRunsBeforeTheChange(t *testing.T) {
 		if crm.failWriteBack != 7 || crm.writeBacks != 0 {
 			t.Errorf("%d attempts, %d write-backs; want 3, 0", 10-crm.failWriteBack, crm.writeBacks)
 		}
-		for _, r := range rec.rows {
-			if strings.HasPrefix(r, "timer: back-off") {
-				t.Errorf("a timer of the run's: %s", r)
-			}
-		}
+		noBackOffTimer(t, rec, "a timer of the run's")
 	})
 }
 

@@ -106,11 +106,7 @@ func TestLongRetryAfterKeepsMaximumAttempts(t *testing.T) {
 	if len(erp.failCustomer) != 1 {
 		t.Errorf("%d attempts, want 2", 3-len(erp.failCustomer))
 	}
-	for _, r := range rowsOf(rec) {
-		if strings.HasPrefix(r, "timer: back-off") {
-			t.Errorf("a timer after the last attempt: %s", r)
-		}
-	}
+	noBackOffTimer(t, rec, "a timer after the last attempt")
 }
 
 // The write-back step's long Retry-After is a timer that says so too.
@@ -208,11 +204,7 @@ func TestFetchBackOffsOfRunsBeforeTheChange(t *testing.T) {
 	if crm.fetches != 3 {
 		t.Errorf("%d fetches, want 3", crm.fetches)
 	}
-	for _, r := range rec.rows {
-		if strings.HasPrefix(r, "timer: back-off") {
-			t.Errorf("a timer of the run's: %s", r)
-		}
-	}
+	noBackOffTimer(t, rec, "a timer of the run's")
 }
 
 // The invoice step of a run that does not listen to its deal's events
@@ -309,11 +301,7 @@ func TestInvoiceBackOffsOfRunsBeforeTheChange(t *testing.T) {
 	if erp.attempts != 3 {
 		t.Errorf("%d attempts, want 3", erp.attempts)
 	}
-	for _, r := range rec.rows {
-		if strings.HasPrefix(r, "timer: back-off") {
-			t.Errorf("a timer of the run's: %s", r)
-		}
-	}
+	noBackOffTimer(t, rec, "a timer of the run's")
 }
 
 // The worker's `step attempt failed` lines of a step whose attempts are
