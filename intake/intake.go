@@ -325,7 +325,17 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 // drains says nothing: its client is closing.
 func (h *Handler) checkReady(ctx context.Context) error {
 	started := h.frontend.Start()
-	return h.logReadiness(started, h.opts.Starter.Ready(ctx))
+	err := h.opts.Starter.Ready(ctx)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// The prober gave up (a load balancer's probe timeout shorter
+		// than the check): what the check met then, a call cut short, says
+		// nothing of Temporal, neither an outage nor its end.
+		if err == nil {
+			err = ctx.Err()
+		}
+		return err
+	}
+	return h.logReadiness(started, err)
 }
 
 // checkWatched is Watch's check: the frontend's health (FrontendChecker),

@@ -2454,3 +2454,51 @@ func TestUnknownConnectionLogNamesTheOneMeant(t *testing.T) {
 		t.Errorf("log:\n%s", buf.String())
 	}
 }
+
+// cutShortStarter is a fakeStarter whose Ready, once block is set, waits
+// for its context to end and then says nothing is wrong, as a read of a
+// run cut short by its context did (a canceled call is no outage).
+type cutShortStarter struct {
+	*fakeStarter
+	block   bool
+	entered chan struct{}
+}
+
+func (s *cutShortStarter) Ready(ctx context.Context) error {
+	if !s.block {
+		return s.fakeStarter.Ready(ctx)
+	}
+	close(s.entered)
+	<-ctx.Done()
+	return nil
+}
+
+// A probe whose asker gives up during an outage (a load balancer's probe
+// timeout shorter than the check) says nothing of Temporal: not "ready:
+// Temporal reads runs again" while it still cannot.
+func TestAProbeGivenUpSaysNoRecovery(t *testing.T) {
+	st := &cutShortStarter{fakeStarter: &fakeStarter{running: map[string]bool{}, nsFailWith: &StoreError{Err: errors.New("reading a run: context deadline exceeded")}},
+		entered: make(chan struct{})}
+	buf := &testlog.Buffer{}
+	h := New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}}},
+		Starter:     st, MaxBodyBytes: 4096, Logger: slog.New(slog.NewTextHandler(buf, nil)),
+	})
+	probe := func(ctx context.Context) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil).WithContext(ctx))
+		return rec.Code
+	}
+	if code := probe(context.Background()); code != http.StatusServiceUnavailable || !strings.Contains(buf.String(), "Temporal cannot read runs") {
+		t.Fatalf("the store down: readyz %d, log:\n%s", code, buf.String())
+	}
+	st.block = true
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-st.entered; cancel() }()
+	if code := probe(ctx); code == http.StatusOK {
+		t.Errorf("a probe given up answered 200")
+	}
+	if out := buf.String(); strings.Contains(out, "reads runs again") || strings.Count(out, "cannot read runs") != 1 {
+		t.Errorf("a probe given up during the outage: want no recovery line, one warning:\n%s", out)
+	}
+}

@@ -537,9 +537,10 @@ func StoreProbe(c client.Client) func(context.Context) error {
 
 // storeProbeError is StoreProbe's verdict on the read's error: the run
 // not found is the database's answer (nil); no answer in time, or the
-// server unavailable, a *StoreError; anything else (a permission the
-// intake's credentials lack) is not the database's, and holds nothing
-// back.
+// server unavailable, a *StoreError; the read canceled (the asker of
+// /readyz gone), an error that is not the database's; anything else (a
+// permission the intake's credentials lack) is not the database's, and
+// holds nothing back.
 func storeProbeError(err error) error {
 	var notFound *serviceerror.NotFound
 	if err == nil || errors.As(err, &notFound) {
@@ -551,6 +552,10 @@ func storeProbeError(err error) error {
 	switch serviceerror.ToStatus(err).Code() {
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return &StoreError{Err: fmt.Errorf("reading a run: %w", err)}
+	case codes.Canceled:
+		// The check's asker went away: no answer either way, and no
+		// "ready" for a read that was not made.
+		return fmt.Errorf("reading a run was canceled: %w", err)
 	}
 	return nil
 }

@@ -920,11 +920,20 @@ func TestStoreProbeTellsTheDatabasesOutage(t *testing.T) {
 		{"deadline status", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), true},
 		{"unavailable", serviceerror.NewUnavailable("GetWorkflowExecution operation failed. Error: dial tcp: connection refused"), true},
 		{"permission", serviceerror.NewPermissionDenied("Request unauthorized.", ""), false},
+		{"canceled", status.Error(codes.Canceled, "context canceled"), false},
+		{"context canceled", context.Canceled, false},
 	} {
 		err := storeProbeError(tc.err)
 		var se *StoreError
 		if got := errors.As(err, &se); got != tc.store {
 			t.Errorf("%s: %v, want a StoreError: %v", tc.name, err, tc.store)
+		}
+		// A read cut short (its asker gone) is no answer either way: not
+		// "ready".
+		if strings.Contains(tc.name, "canceled") {
+			if err == nil {
+				t.Errorf("%s: nil, want the read's cancellation", tc.name)
+			}
 		}
 	}
 }
