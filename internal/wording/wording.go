@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -107,12 +108,20 @@ func TypoDistance(a, b string) int {
 // TypoOf is the one of names that word is a typo of (one or two letters
 // added, dropped, changed or swapped, and fewer than half of the name's;
 // the case of letters aside), the first of the closest; false when it is
-// none's.
+// none's. A name whose length differs from word's by more than the
+// distance it would need is not compared: a word of any length (an
+// intake's 404 logs a URL's, up to its header limit) costs no more than
+// the names' lengths allow.
 func TypoOf(word string, names []string) (string, bool) {
 	best, bestDist := "", 3
 	word = strings.ToLower(word)
+	runes := utf8.RuneCountInString(word)
 	for _, n := range names {
-		if d := TypoDistance(word, strings.ToLower(n)); d < bestDist && d < len(n)/2+1 {
+		lower := strings.ToLower(n)
+		if diff := runes - utf8.RuneCountInString(lower); diff >= bestDist || -diff >= bestDist {
+			continue // at least diff letters apart
+		}
+		if d := TypoDistance(word, lower); d < bestDist && d < len(n)/2+1 {
 			best, bestDist = n, d
 		}
 	}

@@ -1,6 +1,8 @@
 package wording
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,6 +76,33 @@ func TestTypoOf(t *testing.T) {
 	}
 	if d := TypoDistance("ab", "ba"); d != 1 {
 		t.Errorf("a swap is one edit, got %d", d)
+	}
+	// Two letters added or dropped at most: "amounts" still, and a name
+	// two letters shorter.
+	if got, ok := TypoOf("amounts", names); got != "amount" || !ok {
+		t.Errorf("TypoOf(amounts) = %q, %v", got, ok)
+	}
+	if got, ok := TypoOf("roundto", []string{"round"}); got != "round" || !ok {
+		t.Errorf("TypoOf(roundto) = %q, %v", got, ok)
+	}
+}
+
+// A word far longer than every name (an intake's 404 of a URL as long as
+// its header limit allows) is compared to none: no table of its length
+// per name, which made each such request cost its length times the
+// names' for a sender who knows no secret.
+func TestTypoOfALongWordComparesNothing(t *testing.T) {
+	names := make([]string, 50)
+	for i := range names {
+		names[i] = fmt.Sprintf("connection-%02d", i)
+	}
+	word := strings.Repeat("x", 100_000)
+	if allocs := testing.AllocsPerRun(3, func() {
+		if _, ok := TypoOf(word, names); ok {
+			t.Fatal("a typo of a long word")
+		}
+	}); allocs != 0 {
+		t.Errorf("%v allocations: the word was compared to names it is too long to be a typo of", allocs)
 	}
 }
 
