@@ -303,6 +303,16 @@ func runInput(data []byte) string {
 	if json.Unmarshal(data, &input) != nil || input.Event == nil || input.Event.Deal == nil {
 		return ""
 	}
+	// A run's input has no deal of its own: a body with one is a deal
+	// event, with a field named event among its others, whose own error
+	// is the one to say.
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return ""
+	}
+	if _, ok := top["deal"]; ok {
+		return ""
+	}
 	const what = "a run's input (connection, event, …, as the Web UI shows it), not a deal event; "
 	if input.Event.Thin {
 		id := input.Event.Deal.ID

@@ -147,4 +147,10 @@ func TestReadSaysWhatToDoWithARunsInput(t *testing.T) {
 	if ev, err := dealfile.Read(path); err != nil || ev.Deal.ID != "D" {
 		t.Errorf("a body with an event field: %+v, %v", ev, err)
 	}
+	// Such a body that does not read says its own error, not a run's
+	// input's.
+	if err := readBody(t, `{"event_id":"e","event":{"deal":{"id":"X"}},"deal":{"id":"D","stage":"won","amount":"abc"}}`); strings.Contains(err.Error(), "run's input") ||
+		!strings.Contains(err.Error(), "amount") {
+		t.Errorf("a deal event with an event field, its amount wrong: %v", err)
+	}
 }
