@@ -184,8 +184,10 @@ func tryIt(cfg *config.Config, configPath, intakeURL, sandboxURL string) string 
 // already carry (given): another shell without them loads another config
 // than dev's, so that runs retry and deals sync there would start runs
 // with, and mapping test dry-run, another mapping than the one a
-// DEALSYNC_CONNECTIONS_<NAME>_MAPPING gives dev's connection, say. Names
-// only: a value may be a secret. Sorted.
+// DEALSYNC_CONNECTIONS_<NAME>_MAPPING gives dev's connection, say. Not
+// the log's (DEALSYNC_LOG_LEVEL, DEALSYNC_LOG_FORMAT): they change how
+// the other shell's commands log, not what they do. Names only: a value
+// may be a secret. Sorted.
 func dealsyncEnv(cfg *config.Config, given map[string]bool) []string {
 	ignored := map[string]bool{}
 	for _, name := range cfg.IgnoredEnv() {
@@ -196,6 +198,7 @@ func dealsyncEnv(cfg *config.Config, given map[string]bool) []string {
 		name, value, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(name, config.EnvPrefix+"_") || value == "" || given[name] || ignored[name] ||
 			strings.HasPrefix(name, config.EnvPrefix+"_TEST_") || strings.HasPrefix(name, config.EnvPrefix+"_X_") ||
+			strings.HasPrefix(name, config.EnvVar("log")+"_") ||
 			name == config.EnvPrefix+"_RECORD_HISTORIES" {
 			continue
 		}

@@ -424,6 +424,7 @@ func TestBannerNamesTheVariablesAnotherShellNeeds(t *testing.T) {
 	t.Setenv("DEALSYNC_INTAKE_LISTN", "127.0.0.1:9")                                                          // read by nothing
 	t.Setenv("DEALSYNC_TEST_SOMETHING", "1")                                                                  // the tests'
 	t.Setenv("DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT", "")                                                        // empty: ignored
+	t.Setenv("DEALSYNC_LOG_LEVEL", "debug")                                                                   // the log's only
 	cfg, err := config.Load(exampleConfig, config.WithDevDefaults())
 	if err != nil {
 		t.Fatal(err)
