@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -128,7 +129,7 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 			resp, err := (&http.Client{Timeout: wait}).Do(d.req)
 			if err != nil {
 				err = postError(err)
-				if errors.Is(err, syscall.ECONNREFUSED) {
+				if nothingListens(err) {
 					// Most often the tour's second terminal before (or
 					// after) the first one's dealsync dev.
 					where := "intake.listen (DEALSYNC_INTAKE_LISTEN) of the config, " + config.DialAddr(cfg.Intake.Listen)
@@ -154,6 +155,21 @@ Use it to replay a captured delivery against ` + "`dealsync dev`" + ` or a stagi
 	send.Flags().StringVar(&msgID, "id", "", "generic source: webhook-id (default random; reuse one to simulate a retried delivery)")
 	root.AddCommand(send)
 	return root
+}
+
+// nothingListens reports whether err, a post's, is a connection the
+// intake's address refused: not one a proxy (HTTP_PROXY, HTTPS_PROXY)
+// refused, whose address is not the intake's.
+func nothingListens(err error) bool {
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	for op := (*net.OpError)(nil); errors.As(err, &op); err = op.Err {
+		if op.Op == "proxyconnect" {
+			return false
+		}
+	}
+	return true
 }
 
 // postError is the error of posting a delivery, with the values of the

@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,5 +173,18 @@ func TestWebhookSendToNothingListeningSaysSo(t *testing.T) {
 	t.Cleanup(srv.Close)
 	if _, err = runOut(ctx, "webhook", "send", "--url", srv.URL, "--sample"); err == nil || strings.Contains(err.Error(), "nothing listens") {
 		t.Errorf("a connection closed unanswered: %v", err)
+	}
+}
+
+// A connection a proxy refused (HTTP_PROXY of a staging URL) is no
+// intake that does not listen: its address is the proxy's.
+func TestNothingListensIsTheIntakesRefusal(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	if !nothingListens(postError(&url.Error{Op: "Post", URL: "http://127.0.0.1:9/webhooks/demo", Err: refused})) {
+		t.Error("the intake's address refused: want the hint")
+	}
+	viaProxy := &url.Error{Op: "Post", URL: "http://intake.internal/webhooks/demo", Err: &net.OpError{Op: "proxyconnect", Net: "tcp", Err: refused}}
+	if nothingListens(postError(viaProxy)) {
+		t.Error("the proxy refused: want no hint of the intake")
 	}
 }
