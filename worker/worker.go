@@ -35,9 +35,13 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, activit
 }
 
 // withDefaults is opts with dealsync's defaults where opts leaves them
-// unset: the stop timeout (StopTimeout) and the workflow task pollers
-// (WorkflowTaskPollers).
+// unset: the stop timeout (StopTimeout), the workflow task pollers
+// (WorkflowTaskPollers) and, for a versioned worker (worker deployments),
+// its runs pinned to its build (Pinned).
 func withDefaults(opts sdkworker.Options, activityTimeout time.Duration) sdkworker.Options {
+	if opts.DeploymentOptions.UseVersioning && opts.DeploymentOptions.DefaultVersioningBehavior == workflow.VersioningBehaviorUnspecified {
+		opts.DeploymentOptions.DefaultVersioningBehavior = Pinned
+	}
 	if opts.WorkerStopTimeout == 0 {
 		opts.WorkerStopTimeout = StopTimeout(activityTimeout)
 	}
@@ -56,6 +60,32 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(workflows.InvoiceDeal, workflow.RegisterOptions{Name: workflows.InvoiceDealName})
 	r.RegisterWorkflowWithOptions(workflows.RecordDealLoss, workflow.RegisterOptions{Name: workflows.RecordDealLossName})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
+}
+
+// Pinned is how a versioned worker's runs are versioned: each run stays on
+// the build (worker deployment version) that started it, to its end,
+// whichever build is made current meanwhile; only that build's workers
+// take its workflow tasks. A run waits minutes (settle time, linger) or a
+// day (the retries' back-off) between its tasks: taken over by another
+// build, it may not replay, and a build older than the one that started
+// it fails it (docs/limitations.md). AutoUpgrade would move a waiting run
+// to the current build at its next task: the very hazard. The price: a
+// build's workers must keep running until its runs end (docs/operations.md,
+// rolling upgrades).
+const Pinned = workflow.VersioningBehaviorPinned
+
+// DeploymentOptions are the worker deployment options of a worker of
+// build buildID of deployment name (config's worker.deployment): none
+// (an unversioned worker) when name is "".
+func DeploymentOptions(name, buildID string) sdkworker.DeploymentOptions {
+	if name == "" {
+		return sdkworker.DeploymentOptions{}
+	}
+	return sdkworker.DeploymentOptions{
+		UseVersioning:             true,
+		Version:                   sdkworker.WorkerDeploymentVersion{DeploymentName: name, BuildID: buildID},
+		DefaultVersioningBehavior: Pinned,
+	}
 }
 
 // WorkflowTaskPollers is how a worker polls for workflow tasks: pollers of

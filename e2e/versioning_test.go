@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/connectors/generic"
+	dsworker "github.com/dealsync/dealsync/worker"
+	"github.com/dealsync/dealsync/workflows"
+)
+
+// With worker deployments (worker.deployment), a run stays on the build
+// that started it: a run of build A that waits (here it lingers, and a
+// later event of its deal reaches it) is continued by A's worker only,
+// though a worker of build B polls the task queue and B is made current
+// meanwhile; a new run goes to B. Unpinned (AutoUpgrade), the lingering
+// run's next workflow task would go to B, the current build: the older or
+// newer code taking over a run it may not replay (docs/limitations.md).
+func TestPinnedRunStaysOnItsBuild(t *testing.T) {
+	s := startStack(t, stackOptions{env: map[string]string{
+		// The run lingers after its invoice: it waits, and listens.
+		"DEALSYNC_CONNECTIONS_DEMO_LINGER": "1h",
+	}})
+	const queue, deployment = "versioning-test", "dealsync-test" // polled by this test's workers only
+	starter := app.Starter(s.cfg, s.Client, false)
+	starter.TaskQueue = queue
+	conn, ok := s.Connections.Get("demo")
+	if !ok {
+		t.Fatal("no demo connection")
+	}
+	start := func(eventID, dealID string) string {
+		t.Helper()
+		evs, err := generic.ParseEvents(event(eventID, dealID, nil), "msg-"+eventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := starter.Start(context.Background(), conn, evs[0])
+		if err != nil {
+			t.Fatalf("start %s: %v", eventID, err)
+		}
+		return res.WorkflowID
+	}
+	build := func(id string) sdkworker.Worker {
+		t.Helper()
+		w := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout,
+			sdkworker.Options{DeploymentOptions: dsworker.DeploymentOptions(deployment, id)}, nil)
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	// setCurrent makes build id current, once the server knows it (its
+	// worker's first poll registers it).
+	setCurrent := func(id string) {
+		t.Helper()
+		h := s.Client.WorkerDeploymentClient().GetHandle(deployment)
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if _, err = h.SetCurrentVersion(context.Background(), client.WorkerDeploymentSetCurrentVersionOptions{BuildID: id}); err == nil {
+				return
+			}
+		}
+		t.Fatalf("setting %s current: %v", id, err)
+	}
+	// builds are the builds that completed the run's workflow tasks, in
+	// order; taken says whether one completed after the run's second
+	// signal (the later event: the first came with the start).
+	builds := func(id string) (out []string, taken bool) {
+		t.Helper()
+		iter := s.Client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		signals := 0
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetWorkflowExecutionSignaledEventAttributes() != nil {
+				signals++
+			}
+			if a := ev.GetWorkflowTaskCompletedEventAttributes(); a != nil {
+				v := a.GetDeploymentVersion()
+				out = append(out, v.GetDeploymentName()+"/"+v.GetBuildId())
+				taken = taken || signals >= 2
+			}
+		}
+		return out, taken
+	}
+	waitStatus := func(dealID, status string) {
+		t.Helper()
+		if n := s.countRuns(t, `DealId = "`+dealID+`" AND SyncStatus = "`+status+`" AND ExecutionStatus = "Running"`, 1); n != 1 {
+			t.Fatalf("the run of %s is not %s and running (count %d)", dealID, status, n)
+		}
+	}
+
+	a := build("A")
+	aStopped := false
+	defer func() {
+		if !aStopped {
+			a.Stop()
+		}
+	}()
+	setCurrent("A")
+	runA := start("evt-ver-a", "D-VER-A")
+	waitStatus("D-VER-A", workflows.StatusInvoiced)
+	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), runA, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vi := desc.GetWorkflowExecutionInfo().GetVersioningInfo(); vi.GetBehavior() != enumspb.VERSIONING_BEHAVIOR_PINNED || vi.GetDeploymentVersion().GetBuildId() != "A" {
+		t.Fatalf("run A's versioning: %v; want pinned to build A", vi)
+	}
+
+	// Build A's worker stops (a deploy), build B's starts and is made
+	// current. A later event of the deal reaches the lingering run: its
+	// workflow task waits for build A.
+	a.Stop()
+	aStopped = true
+	b := build("B")
+	defer b.Stop()
+	setCurrent("B")
+	later := start("evt-ver-a2", "D-VER-A")
+	if later != runA {
+		t.Fatalf("the later event went to %s, not the run %s", later, runA)
+	}
+	// A new run goes to build B, and is invoiced there.
+	runB := start("evt-ver-b", "D-VER-B")
+	waitStatus("D-VER-B", workflows.StatusInvoiced)
+	if got, _ := builds(runB); len(got) == 0 || got[len(got)-1] != deployment+"/B" {
+		t.Fatalf("run B's workflow tasks were completed by %v; want build B", got)
+	}
+
+	// Build B's worker, polling since before run B, has not taken run
+	// A's later event.
+	got, taken := builds(runA)
+	if taken {
+		t.Fatalf("run A's later event was taken while build A had no worker (builds %v)", got)
+	}
+	// Build A's worker comes back, and takes the event: every workflow
+	// task of run A is build A's.
+	a = build("A")
+	aStopped = false
+	for deadline := time.Now().Add(30 * time.Second); !taken && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got, taken = builds(runA)
+	}
+	if !taken {
+		t.Fatalf("run A did not take its later event (builds %v)", got)
+	}
+	for _, v := range got {
+		if v != deployment+"/A" {
+			t.Fatalf("run A's workflow tasks were completed by %v; want build A's only", got)
+		}
+	}
+	if s.invoicesFor("D-VER-A") != 1 || s.invoicesFor("D-VER-B") != 1 {
+		t.Errorf("%d and %d invoices; want one each", s.invoicesFor("D-VER-A"), s.invoicesFor("D-VER-B"))
+	}
+}
