@@ -57,6 +57,7 @@ type Config struct {
 	Temporal Temporal `mapstructure:"temporal"`
 	Intake   Intake   `mapstructure:"intake"`
 	Workflow Workflow `mapstructure:"workflow"`
+	Worker   Worker   `mapstructure:"worker"`
 	Dev      Dev      `mapstructure:"dev"`
 	Sandbox  Sandbox  `mapstructure:"sandbox"`
 	Metrics  Metrics  `mapstructure:"metrics"`
@@ -391,6 +392,29 @@ type Workflow struct {
 	// activities: each call is its own task any worker can pick up).
 	ExternalCalls string `mapstructure:"external_calls" validate:"oneof=local activity"`
 }
+
+// Worker configures `dealsync worker`.
+type Worker struct {
+	// Deployment opts the worker into Temporal's worker versioning.
+	Deployment Deployment `mapstructure:"deployment"`
+}
+
+// Deployment is the Temporal worker deployment, and the build of it, a
+// worker polls as (worker versioning): each run stays on the build that
+// started it (pinned), and new runs go to the deployment's current build,
+// which the operator sets (docs/operations.md, rolling upgrades). Both
+// empty (the default): an unversioned worker. `dealsync dev` ignores it.
+type Deployment struct {
+	// Name of the deployment: the same for every build of one
+	// installation's workers of the task queue.
+	Name string `mapstructure:"name"`
+	// BuildID of this release of the worker (its version, an image tag):
+	// another for each release.
+	BuildID string `mapstructure:"build_id"`
+}
+
+// Versioned reports whether d opts into worker versioning.
+func (d Deployment) Versioned() bool { return d.Name != "" }
 
 // RetryPolicy is the activity retry policy. MaximumAttempts 0 = unlimited.
 type RetryPolicy struct {
@@ -839,6 +863,8 @@ func setDefaults(v *viper.Viper) {
 		"workflow.activity_timeout":          "30s",
 		"workflow.external_calls":            "local",
 		"workflow.run_timeout":               "24h",
+		"worker.deployment.name":             "",
+		"worker.deployment.build_id":         "",
 
 		"dev.data_dir":       "./.dealsync",
 		"dev.frontend_port":  7233,

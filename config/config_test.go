@@ -851,6 +851,7 @@ func TestExampleFile(t *testing.T) {
 	equal(t, "temporal", cfg.Temporal, def.Temporal)
 	equal(t, "intake", cfg.Intake, def.Intake)
 	equal(t, "workflow", cfg.Workflow, def.Workflow)
+	equal(t, "worker", cfg.Worker, def.Worker)
 	equal(t, "dev", cfg.Dev, def.Dev)
 	equal(t, "sandbox", cfg.Sandbox, def.Sandbox)
 
@@ -1871,5 +1872,43 @@ func TestTimingWarningOfATinyCoefficientEnds(t *testing.T) {
 	}
 	if w := cfg.TimingWarnings(); len(w) != 0 {
 		t.Errorf("warnings %q", w)
+	}
+}
+
+// worker.deployment (worker versioning) is off by default, set by the file
+// or the environment, and both or neither, as Temporal takes them.
+func TestWorkerDeployment(t *testing.T) {
+	def := mustLoad(t, "")
+	equal(t, "default", def.Worker.Deployment, config.Deployment{})
+	equal(t, "default versioned", def.Worker.Deployment.Versioned(), false)
+
+	t.Setenv("DEALSYNC_WORKER_DEPLOYMENT_NAME", "dealsync")
+	t.Setenv("DEALSYNC_WORKER_DEPLOYMENT_BUILD_ID", "v1.4.0")
+	cfg := mustLoad(t, "")
+	equal(t, "from the environment", cfg.Worker.Deployment, config.Deployment{Name: "dealsync", BuildID: "v1.4.0"})
+	equal(t, "versioned", cfg.Worker.Deployment.Versioned(), true)
+
+	for _, c := range []struct {
+		yaml string
+		want []config.Problem
+	}{
+		{"worker: {deployment: {name: dealsync}}", []config.Problem{{Key: "worker.deployment.build_id", Message: "is required when worker.deployment.name is set (the build of this release: another for each release)"}}},
+		{"worker: {deployment: {build_id: v1}}", []config.Problem{{Key: "worker.deployment.name", Message: "is required when worker.deployment.build_id is set"}}},
+		{"worker: {deployment: {name: deal.sync, build_id: v1}}", []config.Problem{{Key: "worker.deployment.name", Message: `must not contain "." or ":" (Temporal refuses them)`}}},
+		{"worker: {deployment: {name: __dealsync, build_id: __v1}}", []config.Problem{
+			{Key: "worker.deployment.build_id", Message: `must not start with "__" (Temporal refuses it)`},
+			{Key: "worker.deployment.name", Message: `must not start with "__" (Temporal refuses it)`},
+		}},
+	} {
+		t.Setenv("DEALSYNC_WORKER_DEPLOYMENT_NAME", "")
+		t.Setenv("DEALSYNC_WORKER_DEPLOYMENT_BUILD_ID", "")
+		os.Unsetenv("DEALSYNC_WORKER_DEPLOYMENT_NAME")
+		os.Unsetenv("DEALSYNC_WORKER_DEPLOYMENT_BUILD_ID")
+		_, err := config.Load(writeFile(t, c.yaml))
+		var cerr *config.Error
+		if !errors.As(err, &cerr) {
+			t.Fatalf("%s: got %v, want *config.Error", c.yaml, err)
+		}
+		equal(t, c.yaml, cerr.Problems, c.want)
 	}
 }

@@ -405,6 +405,8 @@ func crossCheck(cfg *Config, ps *problems) {
 		ps.add("temporal.tls.cert_file", "is required when key_file is set")
 	}
 
+	checkDeployment(cfg.Worker.Deployment, ps)
+
 	r := cfg.Workflow.Retry
 	if r.MaximumInterval > 0 && r.InitialInterval > 0 && r.MaximumInterval < r.InitialInterval &&
 		!ps.isFailed("workflow.retry.maximum_interval") && !ps.isFailed("workflow.retry.initial_interval") {
@@ -1052,4 +1054,25 @@ func validHostPort(s string) bool {
 		return false
 	}
 	return host == "" || net.ParseIP(host) != nil || hostnameRE.MatchString(host)
+}
+
+// checkDeployment checks worker.deployment as Temporal does (a name with
+// "." or ":", or either starting with "__", is refused by the server at
+// the worker's first poll: the worker would stop): both or neither.
+func checkDeployment(d Deployment, ps *problems) {
+	switch {
+	case d.Name != "" && d.BuildID == "":
+		ps.add("worker.deployment.build_id", "is required when worker.deployment.name is set (the build of this release: another for each release)")
+	case d.BuildID != "" && d.Name == "":
+		ps.add("worker.deployment.name", "is required when worker.deployment.build_id is set")
+	}
+	if strings.ContainsAny(d.Name, ".:") {
+		ps.add("worker.deployment.name", `must not contain "." or ":" (Temporal refuses them)`)
+	}
+	if strings.HasPrefix(d.Name, "__") {
+		ps.add("worker.deployment.name", `must not start with "__" (Temporal refuses it)`)
+	}
+	if strings.HasPrefix(d.BuildID, "__") {
+		ps.add("worker.deployment.build_id", `must not start with "__" (Temporal refuses it)`)
+	}
 }

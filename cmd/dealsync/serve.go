@@ -87,7 +87,7 @@ and serve refuses to start when intake.listen is not a loopback address.`,
 }
 
 func newWorkerCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "worker",
 		Args:  cobra.NoArgs,
 		Short: "Run the Temporal worker only (workflows and activities), against the frontend of the config",
@@ -98,6 +98,11 @@ connection leaves the run to one that has it). It waits for Temporal to
 answer, and refuses to start on a namespace without dealsync's search
 attributes (` + "`dealsync config check --temporal`" + ` prints the commands that add
 them).
+
+With worker.deployment set it polls as that build of that worker deployment
+(Temporal's worker versioning): each run stays on the build that started it,
+and new runs go to the build ` + "`dealsync worker set-current`" + ` made current
+(docs/operations.md, rolling upgrades).
 
 With metrics.listen set it serves GET /metrics, GET /healthz (the process
 runs) and GET /readyz (it polls and the frontend answers), before it has
@@ -150,6 +155,9 @@ second signal stops it at once).`,
 			acts := app.Activities(set, c)
 			acts.ConfigPath = app.AbsConfigPath(g.configPath)
 			w := worker.New(c, cfg.Temporal.TaskQueue, acts, cfg.Workflow.ActivityTimeout, sdkworker.Options{
+				// worker.deployment: runs pinned to this build
+				// (docs/operations.md, rolling upgrades).
+				DeploymentOptions: worker.DeploymentOptions(cfg.Worker.Deployment.Name, cfg.Worker.Deployment.BuildID),
 				// The SDK stops a worker whose polls keep failing for
 				// good (the namespace deleted, say): the process must
 				// end then, not stay up polling nothing.
@@ -167,7 +175,12 @@ second signal stops it at once).`,
 			// The frontend's outages are logged when they start and end,
 			// probed or not (without metrics.listen nothing probes).
 			go health.Watch(cmd.Context())
-			logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
+			if d := cfg.Worker.Deployment; d.Versioned() {
+				logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue,
+					"deployment", d.Name, "build_id", d.BuildID)
+			} else {
+				logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
+			}
 			err = untilStopped(cmd.Context(), fatal)
 			health.Stopping()
 			// The SDK waits its stop timeout for the workflow tasks in
@@ -183,6 +196,8 @@ second signal stops it at once).`,
 			return err
 		},
 	}
+	cmd.AddCommand(newWorkerSetCurrentCmd(g))
+	return cmd
 }
 
 // untilStopped waits for the command's end (a signal: nil) or the

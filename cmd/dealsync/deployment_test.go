@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// `dealsync worker` with worker.deployment polls as its build, which
+// `dealsync worker set-current` makes current once one of its workers
+// polls (before, it says to start them); making the next build current
+// names the one before and lists it.
+func TestWorkerSetCurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := startTemporal(ctx, t, false)
+	_, erpURL := startSandbox(t)
+	dir := t.TempDir()
+	free := freeAddrs(t, 2)
+	files := map[string]string{}
+	for i, build := range []string{"A", "B"} {
+		files[build] = writeFile(t, filepath.Join(dir, build+".yaml"), fmt.Sprintf(`
+log: {level: warn}
+temporal: {address: %q}
+metrics: {listen: %q}
+worker:
+  deployment: {name: dealsync-cli, build_id: %s}
+targets:
+  erp: {type: http, base_url: %q}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_dGVzdA==}
+    target: erp
+`, srv.FrontendAddress(), free[i], build, erpURL))
+	}
+	// setCurrent runs the command until Temporal knows the build (its
+	// worker's first poll registers it, just after the worker is ready).
+	setCurrent := func(args ...string) string {
+		t.Helper()
+		var out string
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if out, err = runOut(ctx, args...); err == nil {
+				return out
+			}
+		}
+		t.Fatalf("dealsync %s: %v\n%s", strings.Join(args, " "), err, out)
+		return ""
+	}
+
+	out, err := runOut(ctx, "--config", files["A"], "worker", "set-current")
+	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "start build A's workers, with worker.deployment, first") {
+		t.Fatalf("before any worker of build A polls: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+
+	startCommand(ctx, t, "--config", files["A"], "worker")
+	waitReady(t, "http://"+free[0]+"/readyz")
+	if out := setCurrent("--config", files["A"], "worker", "set-current"); out != "build A of worker deployment dealsync-cli is current (was none): new runs go to its workers\n" {
+		t.Fatalf("set-current A:\n%s", out)
+	}
+
+	startCommand(ctx, t, "--config", files["B"], "worker")
+	waitReady(t, "http://"+free[1]+"/readyz")
+	out = setCurrent("--config", files["A"], "worker", "set-current", "--build-id", "B")
+	if !strings.HasPrefix(out, "build B of worker deployment dealsync-cli is current (was A): new runs go to its workers\nbuild A: ") {
+		t.Fatalf("set-current B:\n%s", out)
+	}
+}
