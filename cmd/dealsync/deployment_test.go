@@ -65,6 +65,12 @@ connections:
 		t.Fatalf("set-current A:\n%s", out)
 	}
 
+	// A build of a deployment Temporal knows, none of whose workers polls.
+	out, err = runOut(ctx, "--config", files["A"], "worker", "set-current", "--build-id", "B")
+	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "start build B's workers, with worker.deployment, first") {
+		t.Fatalf("before any worker of build B polls: exit %d, %v\n%s", exitCode(err), err, out)
+	}
+
 	startCommand(ctx, t, "--config", files["B"], "worker")
 	waitReady(t, "http://"+free[1]+"/readyz")
 	out = setCurrent("--config", files["A"], "worker", "set-current", "--build-id", "B")
