@@ -170,3 +170,32 @@ func isDigits(s string) bool {
 	}
 	return true
 }
+
+// Advised is err with advice for the operator: what to check, by the
+// names of settings and headers ("check that the sender signs with the
+// secret in connections.shop.source.secret"). Its text is err's, then
+// ": " and the advice: the intake's log line says both. The answer to
+// the sender, whom a refused signature or credential leaves
+// unauthenticated, says Terse's: err's alone, as Stripe's or GitHub's
+// receivers answer, naming none of this installation's settings (nor
+// whether a previous secret is being rotated out).
+func Advised(err error, advice string) error { return &advisedError{err: err, advice: advice} }
+
+type advisedError struct {
+	err    error
+	advice string
+}
+
+func (e *advisedError) Error() string { return e.err.Error() + ": " + e.advice }
+func (e *advisedError) Unwrap() error { return e.err }
+
+// Terse is err's text without the advice Advised gave it (wherever err
+// wraps it): for the answer to a sender not authenticated.
+func Terse(err error) string {
+	text := err.Error()
+	var a *advisedError
+	if errors.As(err, &a) {
+		text = strings.Replace(text, a.Error(), a.err.Error(), 1)
+	}
+	return text
+}

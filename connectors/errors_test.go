@@ -216,3 +216,29 @@ func TestUnknownOutcomeWaitIsBounded(t *testing.T) {
 		t.Errorf("30s wait: %v after %v", c, d)
 	}
 }
+
+// An advised refusal says its advice in its text (the log's) and not in
+// Terse's (the sender's), wrapped or not; it still is what it wraps.
+func TestAdvisedIsTerseForTheSender(t *testing.T) {
+	refusal := fmt.Errorf("%w: wrong endpoint token", ErrUnauthorized)
+	err := Advised(refusal, "check that the URL carries ?token= with the value of connections.sf.source.endpoint_token")
+	wrapped := fmt.Errorf("salesforce: %w (delivery 7)", err)
+	for _, c := range []struct {
+		err        error
+		log, terse string
+	}{
+		{err, "unauthorized: wrong endpoint token: check that the URL carries ?token= with the value of connections.sf.source.endpoint_token", "unauthorized: wrong endpoint token"},
+		{wrapped, "salesforce: unauthorized: wrong endpoint token: check that the URL carries ?token= with the value of connections.sf.source.endpoint_token (delivery 7)", "salesforce: unauthorized: wrong endpoint token (delivery 7)"},
+		{refusal, "unauthorized: wrong endpoint token", "unauthorized: wrong endpoint token"},
+	} {
+		if got := c.err.Error(); got != c.log {
+			t.Errorf("Error() = %q, want %q", got, c.log)
+		}
+		if got := Terse(c.err); got != c.terse {
+			t.Errorf("Terse = %q, want %q", got, c.terse)
+		}
+		if !errors.Is(c.err, ErrUnauthorized) {
+			t.Errorf("%v: not ErrUnauthorized", c.err)
+		}
+	}
+}

@@ -541,7 +541,9 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 		if c, ok := conn.Source.(connectors.Challenger); ok && status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", c.Challenge())
 		}
-		reply.Refuse(w, status, err.Error())
+		// The log's line says what to check (the settings' names); the
+		// sender, not authenticated, is answered without it.
+		reply.Refuse(w, status, connectors.Terse(err))
 		return
 	}
 	if hook.PreviousSecret {

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,9 @@ func (s *listSource) Verify(w *connectors.Webhook) error {
 	s.seenURL = w.URL
 	if w.Header.Get("X-Ok") == "" {
 		return fmt.Errorf("no X-Ok: %w", connectors.ErrUnauthorized)
+	}
+	if w.Header.Get("X-Ok") == "wrong" { // refused with what to check
+		return connectors.Advised(fmt.Errorf("wrong X-Ok: %w", connectors.ErrUnauthorized), "check that X-Ok is connections.crm.source.ok")
 	}
 	if w.Header.Get("X-Ok") == "unreadable" { // authenticated, but whose is it?
 		return fmt.Errorf("no account in the body: %w", connectors.ErrMalformed)
@@ -413,6 +417,34 @@ func TestRejections(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("authenticated, unreadable: %d, want 400", resp.StatusCode)
+	}
+}
+
+// A refusal with advice (what to check, by the settings' names) says it
+// in the log's line; the sender, not authenticated, is answered the
+// refusal alone.
+func TestRefusalAdviceIsLoggedNotAnswered(t *testing.T) {
+	var logged bytes.Buffer
+	srv := httptest.NewServer(New(Options{
+		Connections: conns{"crm": {Name: "crm", Source: &listSource{}, Trigger: mapping.StageTrigger{WonStages: []string{"won"}}, WonStages: []string{"won"}}},
+		Starter:     &fakeStarter{running: map[string]bool{}}, MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+	}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/crm", strings.NewReader("[]"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Ok", "wrong")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"message":"wrong X-Ok: unauthorized"`) || strings.Contains(string(body), "check that") {
+		t.Errorf("answered %d %s, want 401 and the refusal alone", resp.StatusCode, body)
+	}
+	if want := `reason="wrong X-Ok: unauthorized: check that X-Ok is connections.crm.source.ok"`; !strings.Contains(logged.String(), want) {
+		t.Errorf("logged %s\nwant it to contain %s", logged.String(), want)
 	}
 }
 

@@ -166,15 +166,16 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		return nil
 	}
 	if errors.Is(err, errNoMatch) {
-		// What to check, for the sender and the operator alike: names
-		// of settings and of headers only, never a secret or the
-		// signature that was expected.
+		// What to check, for the operator (the log's line only: the
+		// sender is answered without it, connectors.Terse): names of
+		// settings and of headers only, never a secret or the signature
+		// that was expected.
 		names := headerNames(w.Header)
 		secrets := "the secret in " + s.keys.Key("secret")
 		if s.previousKey != nil {
 			secrets = "the secret in " + s.keys.Key("secret") + " or " + s.keys.Key("previous_secret")
 		}
-		return fmt.Errorf("%w: check that the sender signs with %s, and signs the %s and %s it sends and the body byte for byte as sent", err, secrets, names.id, names.timestamp)
+		return connectors.Advised(err, fmt.Sprintf("check that the sender signs with %s, and signs the %s and %s it sends and the body byte for byte as sent", secrets, names.id, names.timestamp))
 	}
 	return err
 }

@@ -237,6 +237,10 @@ func TestSourceVerifyMismatchSaysWhatToCheck(t *testing.T) {
 	if !errors.Is(err, connectors.ErrUnauthorized) {
 		t.Fatalf("Verify(other secret) = %v", err)
 	}
+	// The sender is answered the refusal alone (connectors.Terse).
+	if got, want := connectors.Terse(err), "unauthorized: no matching signature (1 v1 signature(s) checked)"; got != want {
+		t.Errorf("Terse(Verify(other secret)) = %q, want %q", got, want)
+	}
 	msg := err.Error()
 	for _, want := range []string{
 		"no matching signature (1 v1 signature(s) checked)",
@@ -267,6 +271,15 @@ func TestSourceVerifyMismatchSaysWhatToCheck(t *testing.T) {
 	err = rotating.Verify(&connectors.Webhook{Header: svix, Body: []byte(vecBody), Received: vecTime})
 	if want := "signs with the secret in the source's secret or the source's previous_secret, and signs the svix-id and svix-timestamp it sends"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Verify(svix, rotating) = %v, want it to contain %q", err, want)
+	}
+
+	// A signature header without a v1 signature compared none: the
+	// secret is not what to check.
+	nov1 := w.Header.Clone()
+	nov1.Set("webhook-signature", "v1a,"+strings.TrimPrefix(vecSig, "v1,"))
+	err = src.Verify(&connectors.Webhook{Header: nov1, Body: []byte(vecBody), Received: vecTime})
+	if err == nil || !strings.Contains(err.Error(), "webhook-signature has no v1 signature (each is written v1,<base64>)") || strings.Contains(err.Error(), "check that") {
+		t.Errorf("Verify(no v1) = %v, want its refusal alone", err)
 	}
 
 	// A stale delivery is refused for its time, without the advice.

@@ -221,13 +221,16 @@ func verifyWithKey(key []byte, header http.Header, body []byte, now time.Time, t
 		}
 	}
 	if v1 == 0 {
-		return fmt.Errorf("%w: %w: %s has no v1 signature", connectors.ErrUnauthorized, errNoMatch, names.signature)
+		// Not errNoMatch: no signature was compared, so the secret is
+		// not what to check (a v1a one, or one without its "v1,").
+		return unauthorized("no matching signature: %s has no v1 signature (each is written v1,<base64>)", names.signature)
 	}
 	return fmt.Errorf("%w: %w (%d v1 signature(s) checked)", connectors.ErrUnauthorized, errNoMatch, v1)
 }
 
 // errNoMatch is a delivery whose timestamp was within the tolerance but
-// whose signatures none matched: the secret, or what was signed, differs.
+// whose v1 signatures, one or more, none matched: the secret, or what was
+// signed, differs.
 var errNoMatch = errors.New("no matching signature")
 
 // parseTimestamp accepts plain decimal digits only (no sign, no fraction).

@@ -282,12 +282,13 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 	if what == "v1" {
 		hint = " (v1 signs the client secret and the body only)"
 	}
-	// The secret, by the setting's name only, as the other sources say.
-	hint += fmt.Sprintf(": check that %s is the app's client secret (or a portal's own, under accounts)", s.keys.Key("client_secret"))
+	// The secret, by the setting's name only, as the other sources say:
+	// in the log's line only (connectors.Terse).
+	advice := fmt.Sprintf("check that %s is the app's client secret (or a portal's own, under accounts)", s.keys.Key("client_secret"))
 	if narrowed {
-		return crmkit.Unauthorized(service, "%s signature does not match the keys that may sign %s's events%s", what, portalName(portal), hint)
+		return connectors.Advised(crmkit.Unauthorized(service, "%s signature does not match the keys that may sign %s's events%s", what, portalName(portal), hint), advice)
 	}
-	return crmkit.Unauthorized(service, "%s signature does not match%s", what, hint)
+	return connectors.Advised(crmkit.Unauthorized(service, "%s signature does not match%s", what, hint), advice)
 }
 
 // computed counts one signature computed by Verify, for tests.

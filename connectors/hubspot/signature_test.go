@@ -570,6 +570,11 @@ func TestMismatchNamesTheClientSecretSetting(t *testing.T) {
 			t.Errorf("%v: contains %q", err, leak)
 		}
 	}
+	// The sender is answered the refusal and its URL's hint, not the
+	// setting (connectors.Terse).
+	if got := connectors.Terse(err); !strings.HasSuffix(got, "what HubSpot calls?)") {
+		t.Errorf("Terse = %q, want it to end with the URL's hint", got)
+	}
 }
 
 // HubSpot signs the URL it calls with its query: a signature that does

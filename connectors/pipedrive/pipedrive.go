@@ -398,7 +398,9 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		return nil
 	}
 	if len(bound) == 0 {
-		return crmkit.Unauthorized(service, "wrong webhook user or password: check that the webhook's http_auth_user and http_auth_password in Pipedrive are %s (or an account's own, under accounts)", s.keys.List("webhook_user", "webhook_password"))
+		// What to check, in the log's line only (connectors.Terse).
+		return connectors.Advised(crmkit.Unauthorized(service, "wrong webhook user or password"),
+			fmt.Sprintf("check that the webhook's http_auth_user and http_auth_password in Pipedrive are %s (or an account's own, under accounts)", s.keys.List("webhook_user", "webhook_password")))
 	}
 	company, err := CompanyOf(w.Body)
 	if err == nil && company == "" {

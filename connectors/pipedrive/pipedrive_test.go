@@ -129,6 +129,10 @@ func TestWrongCredentialsSayWhatToCheck(t *testing.T) {
 	if strings.Contains(err.Error(), hookPass) || strings.Contains(err.Error(), "guessed") {
 		t.Fatalf("%v: names a password", err)
 	}
+	// The sender is answered the refusal alone (connectors.Terse).
+	if got, want := connectors.Terse(err), "unauthorized: pipedrive: wrong webhook user or password"; got != want {
+		t.Fatalf("Terse = %q, want %q", got, want)
+	}
 }
 
 func TestVerifyAccountCredentialsAreBound(t *testing.T) {

@@ -346,6 +346,10 @@ func TestWrongEndpointTokenSaysWhatToCheck(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "guessed") {
 		t.Fatalf("%v: names a token", err)
 	}
+	// The sender is answered the refusal alone (connectors.Terse).
+	if got, want := connectors.Terse(err), "unauthorized: salesforce: wrong endpoint token"; got != want {
+		t.Fatalf("Terse = %q, want %q", got, want)
+	}
 }
 
 // A rotation of the endpoint token: while previous_endpoint_token is

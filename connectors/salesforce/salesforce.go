@@ -593,7 +593,9 @@ func (s *Source) Verify(w *connectors.Webhook) error {
 		previous = same(s.previousToken)
 	}
 	if current|previous != 1 {
-		return fmt.Errorf("%w: salesforce: wrong endpoint token: check that the outbound message's endpoint URL carries ?token= with the value of %s", connectors.ErrUnauthorized, s.keys.Key("endpoint_token"))
+		// What to check, in the log's line only (connectors.Terse).
+		return connectors.Advised(fmt.Errorf("%w: salesforce: wrong endpoint token", connectors.ErrUnauthorized),
+			"check that the outbound message's endpoint URL carries ?token= with the value of "+s.keys.Key("endpoint_token"))
 	}
 	w.PreviousSecret = current != 1
 	return nil
