@@ -391,6 +391,15 @@ type Workflow struct {
 	// timers; about three times the throughput) or "activity" (regular
 	// activities: each call is its own task any worker can pick up).
 	ExternalCalls string `mapstructure:"external_calls" validate:"oneof=local activity"`
+	// TargetMismatchGrace is how long a worker retries a run's ERP step
+	// that it refuses because its config sends the run's connection to
+	// another ERP target than the run was started for (ERPTargetMismatch):
+	// long enough for a rolling config change to reach every worker, or
+	// another worker to take the step; past it, counted from the step's
+	// first attempt, the refusal is not retried and the run fails, for
+	// `dealsync runs retry` to start it again for the target configured
+	// then. Each worker reads its own.
+	TargetMismatchGrace time.Duration `mapstructure:"target_mismatch_grace" validate:"gt=0"`
 }
 
 // Worker configures `dealsync worker`.
@@ -865,6 +874,7 @@ func setDefaults(v *viper.Viper) {
 		"workflow.run_timeout":               "24h",
 		"worker.deployment.name":             "",
 		"worker.deployment.build_id":         "",
+		"workflow.target_mismatch_grace":     "15m",
 
 		"dev.data_dir":       "./.dealsync",
 		"dev.frontend_port":  7233,

@@ -149,9 +149,10 @@ func TestDefaults(t *testing.T) {
 			MaximumInterval:    time.Minute,
 			MaximumAttempts:    0,
 		},
-		ActivityTimeout: 30 * time.Second,
-		RunTimeout:      24 * time.Hour,
-		ExternalCalls:   "local",
+		ActivityTimeout:     30 * time.Second,
+		RunTimeout:          24 * time.Hour,
+		ExternalCalls:       "local",
+		TargetMismatchGrace: 15 * time.Minute,
 	})
 	equal(t, "dev", cfg.Dev, config.Dev{
 		DataDir:       "./.dealsync",
@@ -286,6 +287,7 @@ func TestEnvOverrides(t *testing.T) {
 	t.Setenv("DEALSYNC_TEMPORAL_TASK_QUEUE", "from-env")                    // default only
 	t.Setenv("DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS", "3")               // nested, number
 	t.Setenv("DEALSYNC_WORKFLOW_ACTIVITY_TIMEOUT", "45s")                   // duration
+	t.Setenv("DEALSYNC_WORKFLOW_TARGET_MISMATCH_GRACE", "2m")               // duration, default only
 	t.Setenv("DEALSYNC_TEMPORAL_TLS_ENABLED", "true")                       // bool
 	t.Setenv("DEALSYNC_SANDBOX_ERROR_RATE", "0.1")                          // float
 	t.Setenv("DEALSYNC_SANDBOX_LOST_RESPONSE_RATE", "0.2")                  // float, over the file's
@@ -302,6 +304,7 @@ func TestEnvOverrides(t *testing.T) {
 	equal(t, "temporal.task_queue", cfg.Temporal.TaskQueue, "from-env")
 	equal(t, "workflow.retry.maximum_attempts", cfg.Workflow.Retry.MaximumAttempts, 3)
 	equal(t, "workflow.activity_timeout", cfg.Workflow.ActivityTimeout, 45*time.Second)
+	equal(t, "workflow.target_mismatch_grace", cfg.Workflow.TargetMismatchGrace, 2*time.Minute)
 	equal(t, "temporal.tls.enabled", cfg.Temporal.TLS.Enabled, true)
 	equal(t, "sandbox.error_rate", cfg.Sandbox.ErrorRate, 0.1)
 	equal(t, "sandbox.lost_response_rate", cfg.Sandbox.LostResponseRate, 0.2)
@@ -532,6 +535,7 @@ intake:
   public_base_url: ftp://example.com
 workflow:
   activity_timeout: 30
+  target_mismatch_grace: 0s
   retry:
     backoff_coefficient: 0.5
     maximum_interval: 100ms
@@ -602,6 +606,7 @@ connections:
 		"intake.start_timeout":                "invalid duration",
 		"intake.public_base_url":              "http",
 		"workflow.activity_timeout":           "needs a unit",
+		"workflow.target_mismatch_grace":      "must be more than 0",
 		"workflow.retry.backoff_coefficient":  "must be at least 1",
 		"workflow.retry.maximum_attempts":     "must be at most 2147483647", // Temporal's int32: it wrapped to 1
 		"workflow.retry.maximum_interval":     "must not be less than workflow.retry.initial_interval",
