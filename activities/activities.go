@@ -108,6 +108,14 @@ type Activities struct {
 	// gives it to `dealsync mapping test --config`, which finds the
 	// mapping by its name there.
 	ConfigPath string
+	// TargetMismatchGrace is how long an ERP step this worker refuses for
+	// another target than its run's (checkTarget) is retried, counted
+	// from the step's first attempt (workflow.target_mismatch_grace):
+	// past it the refusal is not retryable and the run fails. 0 retries
+	// it as long as the run's retries last.
+	TargetMismatchGrace time.Duration
+	// Now is the clock that counts it (nil: time.Now).
+	Now func() time.Time
 
 	failures lastFailures
 }
@@ -243,6 +251,11 @@ type CustomerInput struct {
 	// (InvoiceDealInput.ERPTarget): the step refuses to call another
 	// (checkTarget). Nil in runs started before it was pinned.
 	Target *connectors.TargetIdentity `json:"erp_target,omitempty"`
+	// StepStart is when the step's first attempt was scheduled (the
+	// workflow's time): a refusal for another target than Target is
+	// retried for Activities.TargetMismatchGrace from it. Zero in calls
+	// scheduled by an earlier release's worker: retried as before.
+	StepStart time.Time `json:"step_start,omitempty"`
 	// ReturnWaitsOver: a local call's failure that asks for a retry after
 	// longer than it (a Retry-After) ends the call (returnLongWait), for
 	// the workflow to wait with a timer that says so. 0 in the calls of
@@ -266,7 +279,7 @@ func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput)
 	if err != nil {
 		return connectors.CustomerRef{}, err
 	}
-	if err := checkTarget(ctx, in.Connection, in.Account, conn, in.Target, "", false); err != nil {
+	if err := a.checkTarget(ctx, in.Connection, in.Account, conn, in.Target, in.StepStart, "", false); err != nil {
 		return connectors.CustomerRef{}, err
 	}
 	target := conn.TargetNameFor(in.Account)
@@ -301,6 +314,8 @@ type CreateInvoiceInput struct {
 	// Target is the ERP target the run was started for, as
 	// CustomerInput's.
 	Target *connectors.TargetIdentity `json:"erp_target,omitempty"`
+	// StepStart is CustomerInput's.
+	StepStart time.Time `json:"step_start,omitempty"`
 	// ReturnWaitsOver is CustomerInput's.
 	ReturnWaitsOver time.Duration `json:"return_waits_over,omitempty"`
 }
@@ -341,7 +356,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 		note = fmt.Sprintf("; an earlier attempt of this step, sent to %s, may have made the invoice (reference %q) there: "+
 			"look for it there before retrying the run for another target or invoicing by hand", in.Target.Description, in.Invoice.Reference)
 	}
-	if err := checkTarget(ctx, in.Connection, in.Account, conn, in.Target, note, earlierMay); err != nil {
+	if err := a.checkTarget(ctx, in.Connection, in.Account, conn, in.Target, in.StepStart, note, earlierMay); err != nil {
 		a.failures.noteAttempt(ctx, in.AttemptsBefore, !earlierMay)
 		return connectors.InvoiceResult{}, err
 	}

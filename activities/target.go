@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 // ErrTypeTargetMismatch is an ERP step that a worker refused because its
@@ -20,20 +22,34 @@ import (
 const ErrTypeTargetMismatch = "ERPTargetMismatch"
 
 // targetMismatch is the message of an ERP step refused by checkTarget:
-// here is the target this worker would call, pinned the run's.
-func targetMismatch(connection, account string, here, pinned connectors.TargetIdentity) string {
+// here is the target this worker would call, pinned the run's. grace is
+// how long the step is retried so (Activities.TargetMismatchGrace), 0
+// for as long as the run's retries; spent, when it is past: how long the
+// step has been under way, and the run fails.
+func targetMismatch(connection, account string, here, pinned connectors.TargetIdentity, grace, spent time.Duration) string {
 	whose := fmt.Sprintf("the ERP calls of connection %q", connection)
 	if account != "" {
 		whose += " for account " + strconv.Quote(account)
 	}
-	return fmt.Sprintf("this worker sends %s to %s, but the run was started for %s: nothing was sent. "+
+	msg := fmt.Sprintf("this worker sends %s to %s, but the run was started for %s: nothing was sent. "+
 		"This worker's target, account_targets or DEALSYNC_TARGETS_ variables differ from the run starter's "+
 		"(an intake, or a `deals sync` or retry), or the target changed since: "+
-		"run `dealsync config check` on every host and give every worker and intake the same config file and DEALSYNC_ variables; "+
-		"the step is retried until the run's run_timeout meanwhile. A run started for the wrong target stays stuck: "+
-		"terminate it (Web UI, or `temporal workflow terminate`) and `dealsync runs retry --terminated --query …` "+
-		"(a run that failed: without --terminated; timed out: --timed-out) starts it again for the target configured then",
+		"run `dealsync config check` on every host and give every worker and intake the same config file and DEALSYNC_ variables; ",
 		whose, here.Description, pinned.Description)
+	switch {
+	case grace <= 0:
+		return msg + "the step is retried until the run's run_timeout meanwhile. A run started for the wrong target stays stuck: " +
+			"terminate it (Web UI, or `temporal workflow terminate`) and `dealsync runs retry --terminated --query …` " +
+			"(a run that failed: without --terminated; timed out: --timed-out) starts it again for the target configured then"
+	case spent <= 0:
+		return msg + fmt.Sprintf("the step is retried meanwhile, for up to workflow.target_mismatch_grace (%s) from its first attempt, "+
+			"then the run fails: `dealsync runs retry --query …` (a run that timed out: --timed-out; terminated: --terminated) "+
+			"starts it again for the target configured then", wording.Duration(grace))
+	default:
+		return msg + fmt.Sprintf("the step was retried for %s since its first attempt, past workflow.target_mismatch_grace (%s), "+
+			"and is not retried again: the run fails. Once the config is the one meant, `dealsync runs retry --query …` "+
+			"starts it again for the target configured then", wording.Duration(spent.Round(time.Second)), wording.Duration(grace))
+	}
 }
 
 // TargetMismatch is what the message of an ErrTypeTargetMismatch
@@ -115,14 +131,17 @@ func description(s, sep string) (string, string, bool) {
 
 // checkTarget refuses an ERP step whose run was started for another
 // target (pinned, from the run's input) than the one this worker's
-// config gives the connection for the deal's account: a retryable
+// config gives the connection for the deal's account: an
 // ErrTypeTargetMismatch whose attempt sent nothing (sent, unless
-// earlierMay: an earlier attempt of the step may have written). A run
-// started before targets were pinned (pinned nil), or a pin this worker
-// cannot compare (connectors.TargetIdentity.Comparable), is not refused;
-// nor is the pin the release before this one made of the same target
+// earlierMay: an earlier attempt of the step may have written),
+// retryable until the worker's TargetMismatchGrace has passed since the
+// step's first attempt (stepStart; zero in a call scheduled by an earlier
+// release's worker: retryable), then not. A run started before targets
+// were pinned (pinned nil), or a pin this worker cannot compare
+// (connectors.TargetIdentity.Comparable), is not refused; nor is the pin
+// the release before this one made of the same target
 // (connectors.TargetIdentity.Matches).
-func checkTarget(ctx context.Context, connection, account string, conn Connection, pinned *connectors.TargetIdentity, note string, earlierMay bool) error {
+func (a *Activities) checkTarget(ctx context.Context, connection, account string, conn Connection, pinned *connectors.TargetIdentity, stepStart time.Time, note string, earlierMay bool) error {
 	if pinned == nil {
 		return nil
 	}
@@ -130,6 +149,24 @@ func checkTarget(ctx context.Context, connection, account string, conn Connectio
 	if !here.Comparable(*pinned) || here.Matches(*pinned) {
 		return nil
 	}
-	return temporal.NewApplicationError(targetMismatch(connection, account, here, *pinned)+note, ErrTypeTargetMismatch,
-		Attempt{NotSent: !earlierMay, Number: attemptOf(ctx)})
+	grace := a.TargetMismatchGrace
+	if stepStart.IsZero() {
+		grace = 0
+	}
+	var spent time.Duration
+	if grace > 0 {
+		now := time.Now
+		if a.Now != nil {
+			now = a.Now
+		}
+		if d := now().Sub(stepStart); d >= grace {
+			spent = d
+		}
+	}
+	msg := targetMismatch(connection, account, here, *pinned, grace, spent) + note
+	at := Attempt{NotSent: !earlierMay, Number: attemptOf(ctx)}
+	if spent > 0 {
+		return temporal.NewNonRetryableApplicationError(msg, ErrTypeTargetMismatch, nil, at)
+	}
+	return temporal.NewApplicationError(msg, ErrTypeTargetMismatch, at)
 }

@@ -157,6 +157,65 @@ func TestAnInvoiceStepOfAnotherTargetFailsWhenItsRetriesRunOut(t *testing.T) {
 	}
 }
 
+// With a grace (workflow.target_mismatch_grace), a refused step is
+// retryable until the grace has passed since its first attempt
+// (StepStart), saying for how long it is retried and what then; past it,
+// not retryable, saying how long it was retried and what to do, its
+// invoice note kept. A call without StepStart (scheduled by an earlier
+// release's worker) is retried as before.
+func TestATargetMismatchIsRetriedForTheGraceOnly(t *testing.T) {
+	erpA := connectors.IdentifyTarget("books", "http", identified{"https://a.example"})
+	erpB := connectors.IdentifyTarget("books", "http", identified{"https://b.example"})
+	calls := &atomic.Int32{}
+	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	now := start
+	a := &Activities{Connections: oneConnection{"pd": {Target: countingERP{calls: calls}, TargetName: "books", TargetIdentity: erpB}},
+		TargetMismatchGrace: 15 * time.Minute, Now: func() time.Time { return now }}
+	steps := func(stepStart time.Time) map[string]error {
+		_, cerr := a.FindOrCreateCustomer(context.Background(), CustomerInput{Connection: "pd", Target: &erpA, StepStart: stepStart})
+		_, ierr := a.CreateInvoice(context.Background(), CreateInvoiceInput{Connection: "pd", Target: &erpA, StepStart: stepStart,
+			Invoice: model.Invoice{Reference: "DS-1"}, EarlierMayHaveMade: true})
+		return map[string]error{"customer": cerr, "invoice": ierr}
+	}
+	check := func(when string, errs map[string]error, retryable bool, says ...string) {
+		t.Helper()
+		for step, err := range errs {
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != ErrTypeTargetMismatch || appErr.NonRetryable() == retryable {
+				t.Errorf("%s, %s step: %v; want an %s, retryable %v", when, step, err, ErrTypeTargetMismatch, retryable)
+				continue
+			}
+			if _, ok := ParseTargetMismatch(appErr.Message()); !ok {
+				t.Errorf("%s, %s step: %q does not read back", when, step, appErr.Message())
+			}
+			for _, want := range says {
+				if !strings.Contains(appErr.Message(), want) {
+					t.Errorf("%s, %s step: %q\nwant it to say %q", when, step, appErr.Message(), want)
+				}
+			}
+		}
+		if !strings.Contains(errs["invoice"].Error(), `may have made the invoice (reference "DS-1") there`) {
+			t.Errorf("%s: %v; want the invoice step's note kept", when, errs["invoice"])
+		}
+	}
+	now = start.Add(14*time.Minute + 59*time.Second)
+	check("within the grace", steps(start), true,
+		"the step is retried meanwhile, for up to workflow.target_mismatch_grace (15m) from its first attempt, then the run fails: "+
+			"`dealsync runs retry --query …` (a run that timed out: --timed-out; terminated: --terminated) starts it again for the target configured then")
+	now = start.Add(15 * time.Minute)
+	check("at the grace", steps(start), false,
+		"the step was retried for 15m since its first attempt, past workflow.target_mismatch_grace (15m), and is not retried again: the run fails. "+
+			"Once the config is the one meant, `dealsync runs retry --query …` starts it again for the target configured then")
+	now = start.Add(3 * time.Hour)
+	check("long past it", steps(start), false, "the step was retried for 3h since its first attempt")
+	check("a call of an earlier release's worker", steps(time.Time{}), true, "the step is retried until the run's run_timeout meanwhile")
+	a.TargetMismatchGrace = 0
+	check("without a grace", steps(start), true, "the step is retried until the run's run_timeout meanwhile")
+	if calls.Load() != 0 {
+		t.Errorf("%d calls to the ERP; want none", calls.Load())
+	}
+}
+
 // settingsOf is a target config that names the settings it holds.
 type settingsOf []connectors.Setting
 
@@ -180,13 +239,13 @@ func TestParseTargetMismatchReadsTheMessageBack(t *testing.T) {
 		{`42 to target "x", but the run was started for "y"`, tricky, tricky},
 		{"7", here, tricky},
 	} {
-		msg := targetMismatch("shop eu", c.account, c.here, c.pinned) + "; all 2 attempts failed (workflow.retry.maximum_attempts)"
+		msg := targetMismatch("shop eu", c.account, c.here, c.pinned, 0, 0) + "; all 2 attempts failed (workflow.retry.maximum_attempts)"
 		want := TargetMismatch{Connection: "shop eu", Account: c.account, Here: c.here.Description, Pinned: c.pinned.Description}
 		if got, ok := ParseTargetMismatch(msg); !ok || got != want {
 			t.Errorf("ParseTargetMismatch(%q) = %+v, %v; want %+v", msg, got, ok, want)
 		}
 	}
-	if msg := targetMismatch("shop", "42", here, pinned); !strings.Contains(msg, `connection "shop" for account "42" to target "books"`) {
+	if msg := targetMismatch("shop", "42", here, pinned, 0, 0); !strings.Contains(msg, `connection "shop" for account "42" to target "books"`) {
 		t.Errorf("the account not quoted: %q", msg)
 	}
 	// The release before's messages: the account as it is.

@@ -213,6 +213,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	}
 	acts := Activities(d.Connections, d.Client)
 	acts.ConfigPath = AbsConfigPath(o.ConfigPath)
+	acts.TargetMismatchGrace = cfg.Workflow.TargetMismatchGrace
 	d.worker = worker.New(d.Client, cfg.Temporal.TaskQueue, acts, cfg.Workflow.ActivityTimeout, wopts, copts.Logger)
 	// worker.New's rule: without a stop timeout, the activity timeout and 5 s.
 	if d.stopTimeout = wopts.WorkerStopTimeout; d.stopTimeout == 0 {

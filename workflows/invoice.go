@@ -659,6 +659,10 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	customerInput := activities.CustomerInput{
 		Connection: in.Connection, Account: ev.Account, Customer: billed, IdempotencyKey: keyBase + "/customer",
 		DealID: invoice.SourceDealID, Target: in.ERPTarget, // inputs only: no command changes
+		// The grace of a refusal for another target counts from here
+		// (activities.Activities.TargetMismatchGrace): the workflow's
+		// time, the same in every call of the step and on replay.
+		StepStart: workflow.Now(ctx),
 	}
 	customerBefore, err := stepRetries{ctx: ctx, in: in, change: customerBackOffChange,
 		call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, before int32) workflow.Future {
@@ -730,7 +734,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 	var created connectors.InvoiceResult
 	invoiceInput := activities.CreateInvoiceInput{
 		Connection: in.Connection, Account: ev.Account, Invoice: invoice, Customer: customer, IdempotencyKey: keyBase + "/invoice",
-		Target: in.ERPTarget, // inputs only: no command changes
+		Target: in.ERPTarget, StepStart: workflow.Now(ctx), // inputs only: no command changes
 	}
 	if ctx.Err() != nil && workflow.GetVersion(ctx, canceledDuringStepChange, workflow.DefaultVersion, 1) == 1 {
 		// Canceled as the customer step ended: nothing of the invoice

@@ -303,9 +303,14 @@ type movingTarget struct {
 	erp    *fakeTarget
 	a, b   connectors.TargetIdentity
 	moveAt int // customers made when it moves (0: B from the start)
+	// resolves, when set, counts the steps' look-ups of the connection.
+	resolves *atomic.Int32
 }
 
 func (m movingTarget) Resolve(string) (activities.Connection, bool) {
+	if m.resolves != nil {
+		m.resolves.Add(1)
+	}
 	id := m.a
 	if m.erp.customers >= m.moveAt {
 		id = m.b
@@ -363,6 +368,130 @@ func TestAnERPStepOfAnotherTargetFailsTheRunWhenItsRetriesRunOut(t *testing.T) {
 			}
 			if strings.Count(msg, "runs retry") != 1 || erp.invoices != 0 || erp.attempts != 0 || erp.customers != c.customers {
 				t.Errorf("%q: %d customers, %d invoice attempts; want %d customers, none, and runs retry named once", msg, erp.customers, erp.attempts, c.customers)
+			}
+		})
+	}
+}
+
+// A run whose ERP step meets a worker that sends its connection to
+// another target, with unlimited attempts, is retried for the worker's
+// workflow.target_mismatch_grace from the step's first attempt, then
+// fails ERPTargetMismatch, not retried again (the SDK's retries, and
+// those of the workflow's own timers, end), saying for how long and what
+// to do: in its customer step, and in its invoice step, by local calls,
+// activities, or attempts made one at a time. Nothing is sent.
+func TestATargetMismatchFailsTheRunOnceItsGraceIsPast(t *testing.T) {
+	a := connectors.IdentifyTarget("books", "http", nil)
+	b := connectors.IdentifyTarget("books", "xero", nil)
+	for _, c := range []struct {
+		name           string
+		local, listens bool
+		moveAt         int
+		customers      int
+	}{
+		{"customer, local", true, false, 0, 0},
+		{"customer, activities", false, false, 0, 0},
+		{"invoice, local", true, false, 1, 1},
+		{"invoice, activities", false, false, 1, 1},
+		{"invoice, one at a time", true, true, 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			erp := &fakeTarget{keys: map[string]bool{}}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+			refused := &atomic.Int32{}
+			env.RegisterActivityWithOptions(&activities.Activities{Connections: movingTarget{erp: erp, a: a, b: b, moveAt: c.moveAt, resolves: refused},
+				TargetMismatchGrace: 30 * time.Second, Now: env.Now}, activity.RegisterOptions{})
+			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-42", "100.00")})
+			in.LocalCalls, in.ERPTarget = c.local, &a // unlimited attempts
+			if c.listens {
+				in.Linger = time.Second
+			}
+			env.ExecuteWorkflow(InvoiceDeal, in)
+			var appErr *temporal.ApplicationError
+			err := env.GetWorkflowError()
+			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeTargetMismatch {
+				t.Fatalf("%v; want the run failed %s", err, activities.ErrTypeTargetMismatch)
+			}
+			msg := appErr.Message()
+			for _, want := range []string{
+				`this worker sends the ERP calls of connection "c" to target "books" (xero), but the run was started for target "books" (http): nothing was sent`,
+				"since its first attempt, past workflow.target_mismatch_grace (30s), and is not retried again: the run fails",
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("%q\nwant it to say %q", msg, want)
+				}
+			}
+			// Retried within the grace (back-offs of 1 s to 10 s), then
+			// not: 7 refusals in 35 s, not a day's.
+			if n := refused.Load(); n < 6 || n > 30 {
+				t.Errorf("%d look-ups of the connection; want the step retried for the grace, then not", n)
+			}
+			if strings.Count(msg, "runs retry") != 1 || erp.invoices != 0 || erp.attempts != 0 || erp.customers != c.customers {
+				t.Errorf("%q: %d customers, %d invoice attempts; want %d customers, none, and runs retry named once", msg, erp.customers, erp.attempts, c.customers)
+			}
+		})
+	}
+}
+
+// movesAfterInvoiceAttempt is a worker's config that sends the connection
+// to target A until the invoice step's first attempt, then to B.
+type movesAfterInvoiceAttempt struct {
+	erp  *fakeTarget
+	a, b connectors.TargetIdentity
+}
+
+func (m movesAfterInvoiceAttempt) Resolve(string) (activities.Connection, bool) {
+	id := m.a
+	if m.erp.attempts > 0 {
+		id = m.b
+	}
+	return activities.Connection{Mapper: mapping.Default{}, Target: m.erp, TargetName: "books", TargetIdentity: id}, true
+}
+
+// A run whose invoice attempt got no answer from the run's target (it may
+// have made the invoice there), and whose later attempts meet a worker
+// that sends the connection elsewhere, fails ERPTargetMismatch once the
+// grace is past, saying that an attempt on the run's target may have made
+// the invoice there, to look for it before retrying the run for another
+// target: by local calls, activities, or attempts made one at a time.
+func TestATargetMismatchPastItsGraceSaysAnEarlierAttemptMayHaveMadeTheInvoice(t *testing.T) {
+	a := connectors.IdentifyTarget("books", "http", nil)
+	b := connectors.IdentifyTarget("books", "xero", nil)
+	for _, c := range []struct {
+		name           string
+		local, listens bool
+	}{{"local", true, false}, {"activities", false, false}, {"one at a time", true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{&connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Millisecond}}}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+			env.RegisterActivityWithOptions(&activities.Activities{Connections: movesAfterInvoiceAttempt{erp: erp, a: a, b: b},
+				TargetMismatchGrace: 30 * time.Second, Now: env.Now}, activity.RegisterOptions{})
+			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-46", "100.00")})
+			in.LocalCalls, in.ERPTarget = c.local, &a // unlimited attempts
+			if c.listens {
+				in.Linger = time.Second
+			}
+			env.ExecuteWorkflow(InvoiceDeal, in)
+			var appErr *temporal.ApplicationError
+			err := env.GetWorkflowError()
+			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeTargetMismatch {
+				t.Fatalf("%v; want the run failed %s", err, activities.ErrTypeTargetMismatch)
+			}
+			msg := appErr.Message()
+			for _, want := range []string{
+				"past workflow.target_mismatch_grace (30s), and is not retried again: the run fails",
+				`an earlier attempt of this step, sent to target "books" (http), may have made the invoice (reference "D-46") there: look for it there before retrying the run for another target`,
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("%q\nwant it to say %q", msg, want)
+				}
+			}
+			if erp.attempts != 1 {
+				t.Errorf("%d invoice attempts sent; want the first only", erp.attempts)
 			}
 		})
 	}

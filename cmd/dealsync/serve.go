@@ -154,6 +154,7 @@ second signal stops it at once).`,
 			fatal := make(chan error, 1)
 			acts := app.Activities(set, c)
 			acts.ConfigPath = app.AbsConfigPath(g.configPath)
+			acts.TargetMismatchGrace = cfg.Workflow.TargetMismatchGrace
 			w := worker.New(c, cfg.Temporal.TaskQueue, acts, cfg.Workflow.ActivityTimeout, sdkworker.Options{
 				// worker.deployment: runs pinned to this build
 				// (docs/operations.md, rolling upgrades).
