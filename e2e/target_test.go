@@ -152,4 +152,49 @@ func TestARunStartedForOneTargetMakesNothingInAnother(t *testing.T) {
 	if !errors.As(err, &appErr) || appErr.Type() == activities.ErrTypeTargetMismatch || calls.Load() == 0 {
 		t.Fatalf("the new run ended %v after %d calls to the fixed config's target; want it to call that target", err, calls.Load())
 	}
+
+	// With workflow.target_mismatch_grace (here 1 s, on a worker of its
+	// own queue), such a run, with unlimited attempts, is not stuck: its
+	// step is retried for the grace, then the run fails ERPTargetMismatch
+	// by itself, and `runs retry` (no --terminated) starts it again for
+	// the fixed config's target, warning that it differs from the run's.
+	const graceQueue = "target-grace-test"
+	gw := dsworker.New(s.Client, graceQueue, &activities.Activities{Connections: workerSet, TargetMismatchGrace: time.Second},
+		s.cfg.Workflow.ActivityTimeout, sdkworker.Options{}, nil)
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Stop()
+	graced := app.Starter(s.cfg, s.Client, false)
+	graced.TaskQueue, graced.LocalCalls = graceQueue, true // unlimited attempts
+	evs, err = generic.ParseEvents(event("evt-D-PIN-GRACE", "D-PIN-GRACE", nil), "msg-D-PIN-GRACE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err = graced.Start(context.Background(), conn, evs[0]); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Client.GetWorkflow(ctx, res.WorkflowID, "").Get(ctx, nil)
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeTargetMismatch || !appErr.NonRetryable() ||
+		!strings.Contains(appErr.Message(), "past workflow.target_mismatch_grace (1s), and is not retried again: the run fails") {
+		t.Fatalf("the run ended %v; want it failed %s once the grace was past", err, activities.ErrTypeTargetMismatch)
+	}
+	before := calls.Load()
+	fixed.TaskQueue = graceQueue
+	results = nil
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && len(results) == 0; time.Sleep(100 * time.Millisecond) {
+		if results, err = rerun.Failed(ctx, s.Client, workerSet, fixed, rerun.Options{TaskQueue: graceQueue, Query: `DealId = "D-PIN-GRACE"`}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(results) != 1 || results[0].NewRun == "" {
+		t.Fatalf("runs retry: %+v; want the failed run started again", results)
+	}
+	if w := results[0].SettingsWarning; !strings.Contains(w, `target "sandbox" (http, base_url dev.sandbox_listen) → target "sandbox" (http, base_url `+erpB.URL+`)`) {
+		t.Errorf("runs retry's warning %q; want it to name both targets", w)
+	}
+	err = s.Client.GetWorkflow(ctx, res.WorkflowID, results[0].NewRun).Get(ctx, nil)
+	if !errors.As(err, &appErr) || appErr.Type() == activities.ErrTypeTargetMismatch || calls.Load() == before {
+		t.Fatalf("the new run ended %v after %d calls to the fixed config's target; want it to call that target", err, calls.Load()-before)
+	}
 }
