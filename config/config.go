@@ -872,9 +872,9 @@ func setDefaults(v *viper.Viper) {
 		"workflow.activity_timeout":          "30s",
 		"workflow.external_calls":            "local",
 		"workflow.run_timeout":               "24h",
+		"workflow.target_mismatch_grace":     "15m",
 		"worker.deployment.name":             "",
 		"worker.deployment.build_id":         "",
-		"workflow.target_mismatch_grace":     "15m",
 
 		"dev.data_dir":       "./.dealsync",
 		"dev.frontend_port":  7233,
