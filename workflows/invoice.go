@@ -1728,8 +1728,10 @@ func timedOutMayHaveMade(reference string, earlier bool, retry connectors.Target
 // the call that failed, and that call's) and what to do: the last
 // attempt's message alone read as one failure, to be retried at once.
 // Other failures are returned as they are. named says that what follows
-// (mayHaveMade) names runs retry, as the message may already. Only the
-// message of the run's failure changes: runs replay alike.
+// (mayHaveMade) names runs retry, as the message may already. After such
+// advice, unless the run's target finds the invoice, what to do asks to
+// look for the invoice first. Only the message of the run's failure
+// changes: runs replay alike.
 func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) error {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.NonRetryable() {
@@ -1744,6 +1746,13 @@ func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) erro
 		back = "" // its message says what to do
 	default:
 		return err
+	}
+	if back != "" && (named || strings.Contains(appErr.Message(), "may have made the invoice")) && pinnedTarget(in).InvoiceRetry != connectors.InvoiceRetryFinds {
+		// The message says that an attempt may have made the invoice and
+		// that a retry may make a second one (the target does not look
+		// invoices up, or the run's pin does not say): what to do must not
+		// undo that advice by asking for a retry alone.
+		back += " and you have found no invoice of its reference there"
 	}
 	var at activities.Attempt
 	if appErr.HasDetails() {

@@ -105,3 +105,35 @@ func TestMayHaveMadeWordsTheRetryAsTheTargetSays(t *testing.T) {
 		checkRetryAdvice(t, "an earlier attempt", c.name, appErr.Message(), "dealsync runs retry", c.promised, c.says)
 	}
 }
+
+// An invoice step whose retries ran out after attempts that may have
+// made the invoice ends saying what to do once the ERP answers again:
+// where the run's target does not find the invoice, that is to start the
+// run again only after finding none in the ERP, not a retry alone, which
+// would undo the advice before it (a second invoice); where it finds it,
+// the retry alone.
+func TestRetriesSpentAfterAnInvoiceThatMayExistDoNotAskForARetryAlone(t *testing.T) {
+	const alone, looked = "; all 2 attempts failed (workflow.retry.maximum_attempts): once the ERP answers again, start the run again",
+		"; all 2 attempts failed (workflow.retry.maximum_attempts): once the ERP answers again and you have found no invoice of its reference there, start the run again"
+	for _, c := range retryPins {
+		erp := &fakeTarget{keys: map[string]bool{}}
+		for range 2 {
+			erp.failInvoice = append(erp.failInvoice, &connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Second})
+		}
+		env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: erp, TargetName: "erp"})
+		in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-53", "100.00")})
+		in.LocalCalls, in.Retry.MaximumAttempts, in.ERPTarget = true, 2, c.pin
+		env.ExecuteWorkflow(InvoiceDeal, in)
+		var appErr *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || !strings.Contains(appErr.Message(), `may have made the invoice (reference "D-53")`) {
+			t.Fatalf("%s: %v; want the failure saying the invoice may exist", c.name, err)
+		}
+		want := looked
+		if c.promised {
+			want = alone
+		}
+		if msg := appErr.Message(); !strings.HasSuffix(msg, want) {
+			t.Errorf("%s: %q; want %q", c.name, msg, want)
+		}
+	}
+}

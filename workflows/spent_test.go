@@ -57,9 +57,10 @@ func TestRetriesSpentSayHowManyAttemptsAndWhatToDo(t *testing.T) {
 		{"one attempt", "invoice", true, false, 1, unavailable, activities.ErrTypeERPUnavailable, "its only attempt failed (workflow.retry.maximum_attempts is 1)", back, nil, ""},
 		// The first attempt got no answer: the rest are one call, whose
 		// last attempt's failure says an earlier one may have made the
-		// invoice, naming runs retry there.
+		// invoice, naming runs retry there; the run's unpinned target
+		// does not say it finds it: look first.
 		{"invoice, the rest in one call", "invoice", true, true, 3, unavailable, activities.ErrTypeERPUnavailable, "all 3 attempts failed (workflow.retry.maximum_attempts)",
-			"once the ERP answers again, start the run again", &connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Second},
+			"once the ERP answers again and you have found no invoice of its reference there, start the run again", &connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Second},
 			`this was attempt 3: an earlier one may have made the invoice (reference "D-40")`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
