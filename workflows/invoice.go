@@ -1769,6 +1769,12 @@ func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) erro
 	default:
 		spent = fmt.Sprintf("%d attempts failed in the time its retries had (workflow.run_timeout; with external_calls: local, at most 24 h)", n)
 	}
+	if at.Number > 0 {
+		// The details number the step's attempt, as the message counts
+		// them (the Web UI shows both in the run's result), not the
+		// attempt within the last call.
+		at.Number += before
+	}
 	msg := fmt.Sprintf("%s; %s: once %s, start the run again", appErr.Message(), spent, back)
 	if back == "" {
 		msg = appErr.Message() + "; " + spent

@@ -92,6 +92,12 @@ func TestRetriesSpentSayHowManyAttemptsAndWhatToDo(t *testing.T) {
 				strings.Count(msg, "runs retry") != 1 || erp.invoices != 0 {
 				t.Errorf("%q (%d invoices); want the last attempt's failure, then %q", msg, erp.invoices, want)
 			}
+			// Its details number the last attempt as the message counts
+			// them (but where the note on an earlier attempt replaced them).
+			var at activities.Attempt
+			if c.first == nil && (!appErr.HasDetails() || appErr.Details(&at) != nil || at.Number != c.attempts) {
+				t.Errorf("details %+v; want the step's attempt %d", at, c.attempts)
+			}
 		})
 	}
 }
