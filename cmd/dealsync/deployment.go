@@ -88,3 +88,31 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, d config.De
 	}
 	return nil
 }
+
+// currentBuildNote says, at a versioned worker's start, what Temporal's
+// current build of deployment d means for it: a warning when no build is
+// current (new runs wait for a build to be made current, unless
+// unversioned workers still poll the task queue), a note when another
+// build is (this one takes only the runs pinned to it), "" when d's build
+// is current. One read of the deployment; a deployment Temporal does not
+// know yet (its first worker's poll registers it) has no current build.
+func currentBuildNote(ctx context.Context, c client.Client, d config.Deployment) (warning, info string, err error) {
+	desc, err := c.WorkerDeploymentClient().GetHandle(d.Name).Describe(ctx, client.WorkerDeploymentDescribeOptions{})
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) {
+		return "", "", err
+	}
+	var current string
+	if err == nil {
+		if v := desc.Info.RoutingConfig.CurrentVersion; v != nil {
+			current = v.BuildID
+		}
+	}
+	switch current {
+	case d.BuildID:
+		return "", "", nil
+	case "":
+		return fmt.Sprintf("no build of worker deployment %s is current: new runs wait (the intake takes their webhooks; `runs list` shows them running) unless unversioned workers poll the task queue, until a build is made current: `dealsync worker set-current` makes this one (%s) current", d.Name, d.BuildID), "", nil
+	}
+	return "", fmt.Sprintf("build %s of worker deployment %s is current: this build (%s) takes only the runs pinned to it until `dealsync worker set-current` makes it current", current, d.Name, d.BuildID), nil
+}

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dealsync/dealsync/config"
 )
 
 // `dealsync worker` with worker.deployment polls as its build, which
@@ -54,6 +58,26 @@ connections:
 		return ""
 	}
 
+	// note is what a worker of build id logs at its start about the
+	// current build: warning, info.
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	note := func(id string) (string, string) {
+		t.Helper()
+		warning, info, err := currentBuildNote(ctx, c, config.Deployment{Name: "dealsync-cli", BuildID: id})
+		if err != nil {
+			t.Fatalf("currentBuildNote %s: %v", id, err)
+		}
+		return warning, info
+	}
+	// A deployment Temporal does not know yet has no current build.
+	if w, i := note("A"); !strings.HasPrefix(w, "no build of worker deployment dealsync-cli is current: new runs wait") || i != "" {
+		t.Fatalf("unknown deployment: warning %q, info %q", w, i)
+	}
+
 	out, err := runOut(ctx, "--config", files["A"], "worker", "set-current")
 	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "start build A's workers, with worker.deployment, first") {
 		t.Fatalf("before any worker of build A polls: exit %d, %v\n%s", exitCode(err), err, out)
@@ -61,8 +85,18 @@ connections:
 
 	startCommand(ctx, t, "--config", files["A"], "worker")
 	waitReady(t, "http://"+free[0]+"/readyz")
+	if w, _ := note("A"); !strings.Contains(w, "`dealsync worker set-current` makes this one (A) current") {
+		t.Fatalf("build A polls, none current: warning %q", w)
+	}
 	if out := setCurrent("--config", files["A"], "worker", "set-current"); out != "build A of worker deployment dealsync-cli is current (was none): new runs go to its workers\n" {
 		t.Fatalf("set-current A:\n%s", out)
+	}
+
+	if w, i := note("A"); w != "" || i != "" {
+		t.Fatalf("build A current, at A's start: warning %q, info %q", w, i)
+	}
+	if w, i := note("B"); w != "" || i != "build A of worker deployment dealsync-cli is current: this build (B) takes only the runs pinned to it until `dealsync worker set-current` makes it current" {
+		t.Fatalf("build A current, at B's start: warning %q, info %q", w, i)
 	}
 
 	// A build of a deployment Temporal knows, none of whose workers polls.

@@ -179,6 +179,17 @@ second signal stops it at once).`,
 			if d := cfg.Worker.Deployment; d.Versioned() {
 				logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue,
 					"deployment", d.Name, "build_id", d.BuildID)
+				// A build started while none is current takes no new run:
+				// say so where the operator looks first.
+				readCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+				if warning, info, err := currentBuildNote(readCtx, c, d); warning != "" {
+					logger.Warn(warning)
+				} else if info != "" {
+					logger.Info(info)
+				} else if err != nil && cmd.Context().Err() == nil {
+					logger.Warn("could not read the worker deployment's current build", "deployment", d.Name, "error", err)
+				}
+				cancel()
 			} else {
 				logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
 			}
