@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/dealsync/dealsync/app"
+	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/generic"
 	dsworker "github.com/dealsync/dealsync/worker"
 	"github.com/dealsync/dealsync/workflows"
@@ -160,3 +162,139 @@ func TestPinnedRunStaysOnItsBuild(t *testing.T) {
 		t.Errorf("%d and %d invoices; want one each", s.invoicesFor("D-VER-A"), s.invoicesFor("D-VER-B"))
 	}
 }
+
+// A pinned run that continues as new (a RecordDealLoss run that a newer
+// win reaches continues as the InvoiceDeal run of that win) passes its
+// build on: the continued run is pinned to the build of the run before,
+// though another build is current (Temporal's default for a pinned run's
+// continue-as-new, which dealsync keeps: the continued run's first task
+// would otherwise go to the current build, the hazard pinning avoids).
+func TestPinnedRunContinuedAsNewStaysOnItsBuild(t *testing.T) {
+	s := startStack(t, stackOptions{env: map[string]string{
+		// The loss's run waits before recording it: a win reaches it.
+		"DEALSYNC_CONNECTIONS_DEMO_SETTLE_TIME": "2s",
+	}})
+	const queue, deployment = "versioning-can-test", "dealsync-can-test" // polled by this test's workers only
+	starter := app.Starter(s.cfg, s.Client, false)
+	starter.TaskQueue = queue
+	conn, ok := s.Connections.Get("demo")
+	if !ok {
+		t.Fatal("no demo connection")
+	}
+	start := func(eventID, stage, previous, at string) connectorsResult {
+		t.Helper()
+		body := bytes.Replace(event(eventID, "D-VER-CAN", func(d map[string]any) { d["stage"], d["previous_stage"] = stage, previous }),
+			[]byte(`"2026-11-20T10:00:00Z"`), []byte(`"`+at+`"`), 1)
+		evs, err := generic.ParseEvents(body, "msg-"+eventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A loss meeting no run is recorded by a run of its own (Notify),
+		// a win starts or reaches the deal's run (Start), as the intake does.
+		var res connectors.EventResult
+		if workflows.IsLoss(conn.WonStages, evs[0]) {
+			res, _, err = starter.Notify(context.Background(), conn, evs[0])
+		} else {
+			res, err = starter.Start(context.Background(), conn, evs[0])
+		}
+		if err != nil {
+			t.Fatalf("start %s: %v", eventID, err)
+		}
+		return connectorsResult{res.WorkflowID, res.RunID}
+	}
+	build := func(id string) sdkworker.Worker {
+		t.Helper()
+		w := dsworker.New(s.Client, queue, app.Activities(s.Connections, s.Client), s.cfg.Workflow.ActivityTimeout,
+			sdkworker.Options{DeploymentOptions: dsworker.DeploymentOptions(deployment, id)}, nil)
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	setCurrent := func(id string) {
+		t.Helper()
+		h := s.Client.WorkerDeploymentClient().GetHandle(deployment)
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if _, err = h.SetCurrentVersion(context.Background(), client.WorkerDeploymentSetCurrentVersionOptions{BuildID: id}); err == nil {
+				return
+			}
+		}
+		t.Fatalf("setting %s current: %v", id, err)
+	}
+	// builds are the builds that completed the run's workflow tasks.
+	builds := func(id, runID string) (out []string) {
+		t.Helper()
+		iter := s.Client.GetWorkflowHistory(context.Background(), id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := ev.GetWorkflowTaskCompletedEventAttributes(); a != nil {
+				v := a.GetDeploymentVersion()
+				out = append(out, v.GetDeploymentName()+"/"+v.GetBuildId())
+			}
+		}
+		return out
+	}
+
+	a := build("A")
+	setCurrent("A")
+	loss := start("evt-can-lost", "closed_lost", "closed_won", "2026-11-20T10:00:00Z")
+	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), loss.workflowID, loss.runID)
+	for deadline := time.Now().Add(30 * time.Second); err == nil && desc.GetWorkflowExecutionInfo().GetVersioningInfo().GetBehavior() == enumspb.VERSIONING_BEHAVIOR_UNSPECIFIED && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		desc, err = s.Client.DescribeWorkflowExecution(context.Background(), loss.workflowID, loss.runID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ := desc.GetWorkflowExecutionInfo().GetType().GetName(); typ != workflows.RecordDealLossName {
+		t.Fatalf("the loss started a %s run; want %s", typ, workflows.RecordDealLossName)
+	}
+	if vi := desc.GetWorkflowExecutionInfo().GetVersioningInfo(); vi.GetBehavior() != enumspb.VERSIONING_BEHAVIOR_PINNED || vi.GetDeploymentVersion().GetBuildId() != "A" {
+		t.Fatalf("the loss's run versioning: %v; want pinned to build A", vi)
+	}
+
+	// Build A's worker stops, build B's starts and is made current; a
+	// win newer than the loss reaches the loss's run, which waits for A.
+	a.Stop()
+	b := build("B")
+	defer b.Stop()
+	setCurrent("B")
+	if won := start("evt-can-won", "closed_won", "closed_lost", "2026-11-20T10:05:00Z"); won.workflowID != loss.workflowID {
+		t.Fatalf("the win went to %s, not the loss's run %s", won.workflowID, loss.workflowID)
+	}
+	// Build A's worker comes back: the loss's run continues as the win's
+	// InvoiceDeal run, which build A's worker runs to its invoice.
+	a = build("A")
+	defer a.Stop()
+	var res workflows.InvoiceDealResult
+	if err := s.waitRun(t, loss.workflowID, &res); err != nil {
+		t.Fatalf("the continued run: %v", err)
+	}
+	last, err := s.Client.DescribeWorkflowExecution(context.Background(), loss.workflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := last.GetWorkflowExecutionInfo()
+	if info.GetExecution().GetRunId() == loss.runID || info.GetType().GetName() != workflows.InvoiceDealName {
+		t.Fatalf("the last run is %s %s; want an InvoiceDeal run continued from %s", info.GetType().GetName(), info.GetExecution().GetRunId(), loss.runID)
+	}
+	for _, run := range []string{loss.runID, info.GetExecution().GetRunId()} {
+		got := builds(loss.workflowID, run)
+		if len(got) == 0 {
+			t.Fatalf("run %s completed no workflow task", run)
+		}
+		for _, v := range got {
+			if v != deployment+"/A" {
+				t.Fatalf("run %s's workflow tasks were completed by %v; want build A's only", run, got)
+			}
+		}
+	}
+	if n := s.invoicesFor("D-VER-CAN"); n != 1 {
+		t.Errorf("%d invoices; want 1", n)
+	}
+}
+
+type connectorsResult struct{ workflowID, runID string }
