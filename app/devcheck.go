@@ -33,7 +33,7 @@ func LogNotices(logger *slog.Logger, notices []Notice) {
 // takes a webhook, and `config check --dev` checks without binding a port
 // (sandboxAddr is then dev.sandbox_listen; dev passes the address its
 // sandbox ERP listens on): the Temporal settings dev does not use
-// (config.Config.DevTemporalWarnings), the connections signed with the
+// (config.Config.DevTemporalWarnings) and worker.deployment, the connections signed with the
 // public dev secret (CheckDevSecret, where dev's built-in demo connection
 // is only a note) and a `sandbox` target that is not dev's sandbox ERP
 // (CheckSandboxTarget). A non-nil error is a refusal, every reason joined.
@@ -41,6 +41,10 @@ func CheckDevConfig(cfg *config.Config, sandboxAddr string) ([]Notice, error) {
 	var notices []Notice
 	for _, w := range cfg.DevTemporalWarnings() {
 		notices = append(notices, Notice{slog.LevelWarn, w})
+	}
+	if d := cfg.Worker.Deployment; d.Versioned() {
+		notices = append(notices, Notice{slog.LevelWarn, fmt.Sprintf(
+			"worker.deployment (%s, build %s) is not used by dealsync dev: its worker is unversioned, on its own embedded server (only dealsync worker polls as a build)", d.Name, d.BuildID)})
 	}
 	secretNotices, secretErr := CheckDevSecret(cfg)
 	notices = append(notices, secretNotices...)

@@ -174,6 +174,28 @@ func TestCheckDevConfigChecksTheSandboxTargetAsDevDoes(t *testing.T) {
 	}
 }
 
+// dev (and config check --dev) warns that it does not use
+// worker.deployment: its worker is unversioned; nothing without it.
+func TestCheckDevConfigSaysWorkerDeploymentIsNotUsed(t *testing.T) {
+	for _, versioned := range []bool{false, true} {
+		yaml := "dev: {data_dir: %s}\n"
+		if versioned {
+			yaml += "worker: {deployment: {name: dealsync, build_id: v2}}\n"
+		}
+		notices, err := CheckDevConfig(devConfig(t, yaml), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		warned := false
+		for _, n := range notices {
+			warned = warned || (n.Level == slog.LevelWarn && strings.Contains(n.Msg, "worker.deployment (dealsync, build v2) is not used by dealsync dev: its worker is unversioned"))
+		}
+		if warned != versioned {
+			t.Errorf("versioned %v: warned %v: %+v", versioned, warned, notices)
+		}
+	}
+}
+
 // devSecretKeys walks lists as it walks maps, and a missing spec is none.
 func TestDevSecretKeysWalksListsAndNoSpec(t *testing.T) {
 	type account struct {
