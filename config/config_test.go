@@ -1904,6 +1904,9 @@ func TestWorkerDeployment(t *testing.T) {
 			{Key: "worker.deployment.build_id", Message: `must not start with "__" (Temporal refuses it)`},
 			{Key: "worker.deployment.name", Message: `must not start with "__" (Temporal refuses it)`},
 		}},
+		{"worker: {deployment: {name: " + strings.Repeat("d", 481) + ", build_id: " + strings.Repeat("b", 480) + "}}", []config.Problem{
+			{Key: "worker.deployment.name", Message: "is 481 bytes long: at most 480 (Temporal refuses longer ones with its default limit.maxIDLength)"},
+		}},
 	} {
 		t.Setenv("DEALSYNC_WORKER_DEPLOYMENT_NAME", "")
 		t.Setenv("DEALSYNC_WORKER_DEPLOYMENT_BUILD_ID", "")

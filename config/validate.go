@@ -1056,9 +1056,11 @@ func validHostPort(s string) bool {
 	return host == "" || net.ParseIP(host) != nil || hostnameRE.MatchString(host)
 }
 
-// checkDeployment checks worker.deployment as Temporal does (a name with
-// "." or ":", or either starting with "__", is refused by the server at
-// the worker's first poll: the worker would stop): both or neither.
+// checkDeployment checks worker.deployment as Temporal 1.32 does: a name
+// with "." or ":" is refused at the worker's first poll (the worker would
+// stop); either starting with "__", or too long, is polled with but
+// refused when made current (set-current could never succeed). Both or
+// neither.
 func checkDeployment(d Deployment, ps *problems) {
 	switch {
 	case d.Name != "" && d.BuildID == "":
@@ -1075,4 +1077,14 @@ func checkDeployment(d Deployment, ps *problems) {
 	if strings.HasPrefix(d.BuildID, "__") {
 		ps.add("worker.deployment.build_id", `must not start with "__" (Temporal refuses it)`)
 	}
+	// Temporal's limit: (limit.maxIDLength, 1000 by default, less 39) / 2.
+	for _, f := range [][2]string{{"worker.deployment.name", d.Name}, {"worker.deployment.build_id", d.BuildID}} {
+		if key, v := f[0], f[1]; len(v) > maxDeploymentField {
+			ps.add(key, fmt.Sprintf("is %d bytes long: at most %d (Temporal refuses longer ones with its default limit.maxIDLength)", len(v), maxDeploymentField))
+		}
+	}
 }
+
+// maxDeploymentField is the longest deployment name or build ID Temporal
+// takes with its default limit.maxIDLength (1000): (1000 - 39) / 2.
+const maxDeploymentField = 480
