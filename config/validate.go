@@ -1056,11 +1056,10 @@ func validHostPort(s string) bool {
 	return host == "" || net.ParseIP(host) != nil || hostnameRE.MatchString(host)
 }
 
-// checkDeployment checks worker.deployment as Temporal 1.32 does: a name
-// with "." or ":" is refused at the worker's first poll (the worker would
-// stop); either starting with "__", or too long, is polled with but
-// refused when made current (set-current could never succeed). Both or
-// neither.
+// checkDeployment checks worker.deployment as Temporal 1.32 does (a name
+// with "." or ":", either starting with "__" or longer than
+// maxDeploymentField, is refused by the server at the worker's first
+// poll: the worker would stop): both or neither.
 func checkDeployment(d Deployment, ps *problems) {
 	switch {
 	case d.Name != "" && d.BuildID == "":
