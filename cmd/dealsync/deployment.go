@@ -25,9 +25,11 @@ and runs not pinned to a build yet, go to that build's workers; a run
 started by another build stays on that build's workers to its end (docs/operations.md,
 rolling upgrades). Start the build's workers first: Temporal knows a build
 once one of its workers polls. Then it lists the deployment's builds with
-what Temporal says of their runs: a build "draining" still has runs open,
-and its workers must keep running; "drained", they can stop (Temporal
-updates this every few minutes).`,
+what Temporal says of their runs: a build "draining" may still have runs
+open (for at least 3 minutes after it stops being current), and its
+workers must keep running; "drained", they can stop (Temporal checks
+every 3 minutes). Run it again, for the build already current, to read
+them again.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(config.TemporalOnly())
 			if err != nil {
@@ -68,7 +70,11 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, d config.De
 	if p := res.PreviousVersion; p != nil && p.BuildID != "" {
 		was = p.BuildID
 	}
-	fmt.Fprintf(out, "build %s of worker deployment %s is current (was %s): new runs go to its workers\n", d.BuildID, d.Name, was)
+	if was == d.BuildID {
+		fmt.Fprintf(out, "build %s of worker deployment %s was already current: new runs go to its workers\n", d.BuildID, d.Name)
+	} else {
+		fmt.Fprintf(out, "build %s of worker deployment %s is current (was %s): new runs go to its workers\n", d.BuildID, d.Name, was)
+	}
 	desc, err := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{})
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("reading worker deployment %s: %w", d.Name, err)}
@@ -80,7 +86,7 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, d config.De
 		state := "not known yet: keep its workers running"
 		switch v.DrainageStatus {
 		case client.WorkerDeploymentVersionDrainageStatusDraining:
-			state = "draining: its runs are open, keep its workers running"
+			state = "draining: runs pinned to it may be open (Temporal says so for at least 3 minutes after it stops being current, and checks every 3 minutes), keep its workers running"
 		case client.WorkerDeploymentVersionDrainageStatusDrained:
 			state = "drained: no open runs, its workers can stop"
 		}

@@ -111,4 +111,9 @@ connections:
 	if !strings.HasPrefix(out, "build B of worker deployment dealsync-cli is current (was A): new runs go to its workers\nbuild A: ") {
 		t.Fatalf("set-current B:\n%s", out)
 	}
+	// Again (as the docs say, to read the other builds' drainage).
+	out, err = runOut(ctx, "--config", files["B"], "worker", "set-current")
+	if err != nil || !strings.HasPrefix(out, "build B of worker deployment dealsync-cli was already current: new runs go to its workers\nbuild A: draining: ") {
+		t.Fatalf("set-current B again: %v\n%s", err, out)
+	}
 }
