@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/dealsync/dealsync/connectors"
 	"github.com/dealsync/dealsync/connectors/generic"
 	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/rerun"
 	dsworker "github.com/dealsync/dealsync/worker"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -145,6 +147,14 @@ func TestPinnedRunStaysOnItsBuild(t *testing.T) {
 	got, taken := builds(runA)
 	if taken {
 		t.Fatalf("run A's later event was taken while build A had no worker (builds %v)", got)
+	}
+	// `runs list` says what run A waits for (at once here: the list
+	// tells a waiting task after WaitingTaskAfter).
+	defer func(after time.Duration) { rerun.WaitingTaskAfter = after }(rerun.WaitingTaskAfter)
+	rerun.WaitingTaskAfter = 0
+	listed, _, err := rerun.List(context.Background(), s.Client, rerun.ListOptions{TaskQueue: queue, Query: `DealId = "D-VER-A"`, Limit: 5})
+	if err != nil || len(listed) != 1 || !strings.Contains(listed[0].WaitingForWorker, "for a worker of build A of worker deployment "+deployment+", which the run is pinned to") {
+		t.Fatalf("runs list of run A waiting for build A: %v %+v", err, listed)
 	}
 	// Build A's worker comes back, and takes the event: every workflow
 	// task of run A is build A's.

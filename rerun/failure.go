@@ -138,6 +138,12 @@ func readFailures(ctx context.Context, c client.Client, namespace string, runs [
 				if err != nil {
 					return nil
 				}
+				// A task failing again and again says why first.
+				if d.GetPendingWorkflowTask().GetAttempt() <= 1 {
+					if r.WaitingForWorker = waitingForWorker(d, time.Now()); r.WaitingForWorker != "" {
+						return nil
+					}
+				}
 				if d.GetPendingWorkflowTask().GetAttempt() > 1 {
 					r.WorkflowTaskAttempt = d.GetPendingWorkflowTask().GetAttempt()
 					// Why it fails is in the history only: a read that
@@ -253,4 +259,30 @@ func statusOf(s string) enumspb.WorkflowExecutionStatus {
 		return enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED
 	}
 	return status
+}
+
+// WaitingTaskAfter is how long a run's workflow task must have waited,
+// scheduled and not taken, for `runs list` to say it waits for a worker
+// (Run.WaitingForWorker): a worker's restart, or its sticky queue's
+// hand-over, leaves a task waiting for seconds only.
+var WaitingTaskAfter = time.Minute
+
+// waitingForWorker is Run.WaitingForWorker of a running run described by
+// d at now: why its workflow task, scheduled at least WaitingTaskAfter
+// ago, is taken by no worker; "" when it is not.
+func waitingForWorker(d *workflowservice.DescribeWorkflowExecutionResponse, now time.Time) string {
+	task := d.GetPendingWorkflowTask()
+	if task.GetState() != enumspb.PENDING_WORKFLOW_TASK_STATE_SCHEDULED || task.GetScheduledTime() == nil {
+		return ""
+	}
+	since := task.GetScheduledTime().AsTime()
+	if now.Sub(since) < WaitingTaskAfter {
+		return ""
+	}
+	at := since.UTC().Format(time.RFC3339)
+	vi := d.GetWorkflowExecutionInfo().GetVersioningInfo()
+	if v := vi.GetDeploymentVersion(); vi.GetBehavior() == enumspb.VERSIONING_BEHAVIOR_PINNED && v.GetBuildId() != "" {
+		return fmt.Sprintf("workflow task waiting since %s for a worker of build %s of worker deployment %s, which the run is pinned to: start that build's workers (worker.deployment)", at, v.GetBuildId(), v.GetDeploymentName())
+	}
+	return fmt.Sprintf("workflow task waiting since %s for a worker: none polls the task queue (or all are busy), or, with worker.deployment, no build is current (dealsync worker set-current)", at)
 }

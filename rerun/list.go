@@ -123,6 +123,12 @@ type Run struct {
 	// at a time), read from its end (at most two pages, as
 	// WorkflowTaskFailure). nil otherwise, or when it could not be read.
 	Retrying *Retrying `json:"retrying,omitempty"`
+	// WaitingForWorker says why a running run has not moved when its
+	// workflow task has been scheduled, and taken by no worker, for
+	// WaitingTaskAfter or longer (waitingForWorker): no worker of the
+	// build the run is pinned to polls (worker.deployment), or none
+	// polls the task queue, or no build is current. Empty otherwise.
+	WaitingForWorker string `json:"waiting_for_worker,omitempty"`
 	// Superseded is the newest later run of the workflow ID of a run
 	// that failed, was terminated, timed out or was canceled (readSuperseded):
 	// a `runs retry` started it, say, so the run's failure may be

@@ -236,6 +236,8 @@ func failureLine(r rerun.Run) (line string, cut bool) {
 		return line + listMessage("", r.WorkflowTaskFailure, &cut), cut
 	case r.WorkflowTaskAttempt > 1:
 		return fmt.Sprintf("workflow task failing, attempt %d: a worker refuses the run (it lacks its connection) or its code fails; its page in the Web UI shows WorkflowTaskFailed", r.WorkflowTaskAttempt), false
+	case r.WaitingForWorker != "":
+		return oneLine(r.WaitingForWorker), false
 	case r.Retrying != nil && r.Retrying.Message != "":
 		// The step's last attempt failed: the run waits to retry it.
 		line = "retrying " + oneLine(r.Retrying.Step) + " step"
