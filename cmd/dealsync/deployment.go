@@ -58,17 +58,26 @@ them again.`,
 // prints the deployment's builds.
 func setCurrent(ctx context.Context, out io.Writer, c client.Client, d config.Deployment) error {
 	h := c.WorkerDeploymentClient().GetHandle(d.Name)
-	res, err := h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: d.BuildID})
-	if err != nil {
+	// The build current before, read first (the answer's PreviousVersion is
+	// deprecated for this): a deployment Temporal does not know yet has
+	// none, and the set then says why it fails.
+	was := "none"
+	before, err := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{})
+	var unknown *serviceerror.NotFound
+	switch {
+	case err == nil:
+		if v := before.Info.RoutingConfig.CurrentVersion; v != nil && v.BuildID != "" {
+			was = v.BuildID
+		}
+	case !errors.As(err, &unknown):
+		return &exitError{code: 1, err: fmt.Errorf("reading worker deployment %s: %w", d.Name, err)}
+	}
+	if _, err := h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: d.BuildID}); err != nil {
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
 			err = fmt.Errorf("%w (Temporal knows a build once one of its workers polls: start build %s's workers, with worker.deployment, first)", err, d.BuildID)
 		}
 		return &exitError{code: 1, err: fmt.Errorf("making build %s of worker deployment %s current: %w", d.BuildID, d.Name, err)}
-	}
-	was := "none"
-	if p := res.PreviousVersion; p != nil && p.BuildID != "" {
-		was = p.BuildID
 	}
 	if was == d.BuildID {
 		fmt.Fprintf(out, "build %s of worker deployment %s was already current: new runs go to its workers\n", d.BuildID, d.Name)
