@@ -353,7 +353,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	// would not find.
 	note := ""
 	if earlierMay && in.Target != nil {
-		note = fmt.Sprintf("; an earlier attempt of this step, sent to %s, may have made the invoice (reference %q) there: "+
+		note = fmt.Sprintf("; an earlier attempt of this step, sent to %s, "+MayHaveMadeInvoice+" (reference %q) there: "+
 			"look for it there before retrying the run for another target or invoicing by hand", in.Target.Description, in.Invoice.Reference)
 	}
 	if err := a.checkTarget(ctx, in.Connection, in.Account, conn, in.Target, in.StepStart, note, earlierMay); err != nil {
@@ -380,7 +380,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 			// An earlier attempt may have made the invoice (its answer
 			// lost), so this failure, which may end the run, says so,
 			// and claims nothing was sent by none of them.
-			return connectors.InvoiceResult{}, writeError(ctx, fmt.Errorf("%w; this was attempt %d: an earlier one may have made the invoice (reference %q) in the ERP: "+
+			return connectors.InvoiceResult{}, writeError(ctx, fmt.Errorf("%w; this was attempt %d: an earlier one "+MayHaveMadeInvoice+" (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand%s", err, n+in.AttemptsBefore, in.Invoice.Reference, retry), true)
 		}
 		// This attempt's own write may have made the invoice (no answer, a
@@ -389,11 +389,11 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 		// endpoint's failure sent nothing.
 		switch {
 		case wrote():
-			err = fmt.Errorf("%w; the ERP made the invoice (reference %q) before this failure: "+
+			err = fmt.Errorf("%w; "+MadeInvoiceBefore+" (reference %q) before this failure: "+
 				"look for it there before invoicing by hand%s", err, in.Invoice.Reference, retry)
 		case erpkit.IsTokenFailure(err):
 		case connectors.MayHaveActed(err):
-			err = fmt.Errorf("%w; the ERP may have made the invoice (reference %q) all the same: "+
+			err = fmt.Errorf("%w; the ERP "+MayHaveMadeInvoice+" (reference %q) all the same: "+
 				"look for it there before invoicing by hand%s", err, in.Invoice.Reference, retry)
 		}
 		err = writeError(ctx, err, wrote())

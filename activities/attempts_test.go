@@ -86,6 +86,11 @@ func TestAnOnlyAttemptWithoutAnAnswerSaysItMayHaveMadeIt(t *testing.T) {
 		if c.want == "" && (strings.Contains(msg, may) || strings.Contains(msg, made)) || c.want != "" && !strings.Contains(msg, c.want) {
 			t.Errorf("%s: %v; want the note %q", c.name, err, c.want)
 		}
+		// `dealsync runs retry` reads a run's failure by these words: it
+		// holds back the retry of a run whose invoice may exist.
+		if SaysInvoiceMayExist(msg) != (c.want != "") {
+			t.Errorf("%s: SaysInvoiceMayExist(%q) = %v", c.name, msg, !(c.want != ""))
+		}
 	}
 }
 

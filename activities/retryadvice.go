@@ -1,6 +1,10 @@
 package activities
 
-import "github.com/dealsync/dealsync/connectors"
+import (
+	"strings"
+
+	"github.com/dealsync/dealsync/connectors"
+)
 
 // InvoiceRetryAdvice ends the advice of a failure that says the invoice
 // may exist in the ERP (its reference named before), after "look for it
@@ -31,4 +35,24 @@ func InvoiceRetryAdvice(t connectors.TargetIdentity, retry string) string {
 		return " or with " + retry + ", which finds it under the same idempotency key only where the target looks invoices up " +
 			"(xero with check_reference, quickbooks, netsuite; http with lookup_invoices) or the ERP still honours that key, and otherwise makes a second invoice"
 	}
+}
+
+// Phrases of the failures that say the invoice may exist in the ERP: an
+// attempt of the invoice step may have made it, its answer lost (no
+// answer, a timeout, a gateway's 502, a cancellation during the step), or
+// the ERP made it before the step failed (a 2xx without the invoice's
+// id). The workflow's and the activities' messages are written with them,
+// and `dealsync runs retry` reads a failed run's failure by them
+// (SaysInvoiceMayExist): a retry of such a run, for a target that does
+// not look invoices up, may make a second invoice.
+const (
+	MayHaveMadeInvoice = "may have made the invoice"
+	MadeInvoiceBefore  = "the ERP made the invoice"
+)
+
+// SaysInvoiceMayExist says whether msg, a run's failure, says that the
+// run's invoice may exist in the ERP (MayHaveMadeInvoice,
+// MadeInvoiceBefore).
+func SaysInvoiceMayExist(msg string) bool {
+	return strings.Contains(msg, MayHaveMadeInvoice) || strings.Contains(msg, MadeInvoiceBefore)
 }

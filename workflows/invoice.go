@@ -896,7 +896,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			// An attempt may have made the invoice: "failed", as an
 			// invoice step that failed so.
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusFailed))
-			return result(), temporal.NewCanceledError(fmt.Sprintf("canceled during the invoice step, which may have made the invoice (reference %q) in the ERP: "+
+			return result(), temporal.NewCanceledError(fmt.Sprintf("canceled during the invoice step, which "+activities.MayHaveMadeInvoice+" (reference %q) in the ERP: "+
 				"look for it there before invoicing by hand%s", invoice.Reference, activities.InvoiceRetryAdvice(retry, "dealsync runs retry --canceled")))
 		}
 		err = retriesSpent(in, erpTimedOut("CreateInvoice", ev.Account, timedOutMayHaveMade(invoice.Reference, mayExist, retry), err), attemptsBefore, mayExist)
@@ -1694,10 +1694,10 @@ func mayHaveMade(err error, reference string, retry connectors.TargetIdentity) e
 		return err
 	}
 	msg := appErr.Message()
-	if !strings.Contains(msg, "may have made the invoice") {
+	if !strings.Contains(msg, activities.MayHaveMadeInvoice) {
 		// Its own advice (look in the ERP first) replaces the step's.
 		msg = activities.WithoutRetryAdvice(msg)
-		msg += fmt.Sprintf("; an earlier attempt may have made the invoice (reference %q) in the ERP: look for it there before invoicing by hand%s",
+		msg += fmt.Sprintf("; an earlier attempt "+activities.MayHaveMadeInvoice+" (reference %q) in the ERP: look for it there before invoicing by hand%s",
 			reference, activities.InvoiceRetryAdvice(retry, "dealsync runs retry"))
 	}
 	if appErr.NonRetryable() {
@@ -1712,9 +1712,9 @@ func mayHaveMade(err error, reference string, retry connectors.TargetIdentity) e
 // attempt before it; and what to do, as the run's target says (retry,
 // activities.InvoiceRetryAdvice).
 func timedOutMayHaveMade(reference string, earlier bool, retry connectors.TargetIdentity) string {
-	who := "its request may have been sent, and the ERP may have made the invoice"
+	who := "its request may have been sent, and the ERP " + activities.MayHaveMadeInvoice
 	if earlier {
-		who = "this attempt, or an earlier one, may have made the invoice"
+		who = "this attempt, or an earlier one, " + activities.MayHaveMadeInvoice
 	}
 	return fmt.Sprintf("; %s (reference %q): look for it in the ERP before invoicing by hand%s",
 		who, reference, activities.InvoiceRetryAdvice(retry, "dealsync runs retry"))
@@ -1747,7 +1747,7 @@ func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) erro
 	default:
 		return err
 	}
-	if back != "" && (named || strings.Contains(appErr.Message(), "may have made the invoice")) && pinnedTarget(in).InvoiceRetry != connectors.InvoiceRetryFinds {
+	if back != "" && (named || strings.Contains(appErr.Message(), activities.MayHaveMadeInvoice)) && pinnedTarget(in).InvoiceRetry != connectors.InvoiceRetryFinds {
 		// The message says that an attempt may have made the invoice and
 		// that a retry may make a second one (the target does not look
 		// invoices up, or the run's pin does not say): what to do must not

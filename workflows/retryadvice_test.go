@@ -69,6 +69,9 @@ func TestAnInvoiceThatMayExistIsPromisedToARetryOnlyWhereThePinnedTargetFindsIt(
 			t.Fatalf("timed out, %s: %v; want the failure saying the invoice may exist", c.name, err)
 		}
 		checkRetryAdvice(t, "timed out", c.name, appErr.Message(), "dealsync runs retry", c.promised, c.says)
+		if !activities.SaysInvoiceMayExist(appErr.Message()) {
+			t.Errorf("timed out, %s: `runs retry` does not read %q as saying the invoice may exist", c.name, appErr.Message())
+		}
 		if says := strings.Contains(appErr.Message(), "retry the run once it does"); says != c.promised {
 			t.Errorf("timed out, %s: %q; want the step's own \"retry the run once it does\" only where a retry finds the invoice", c.name, appErr.Message())
 		}
@@ -85,6 +88,9 @@ func TestAnInvoiceThatMayExistIsPromisedToARetryOnlyWhereThePinnedTargetFindsIt(
 			t.Fatalf("canceled, %s: %q; want the cancellation saying the invoice may exist", c.name, msg)
 		}
 		checkRetryAdvice(t, "canceled", c.name, msg, "dealsync runs retry --canceled", c.promised, c.says)
+		if !activities.SaysInvoiceMayExist(msg) {
+			t.Errorf("canceled, %s: `runs retry` does not read %q as saying the invoice may exist", c.name, msg)
+		}
 	}
 }
 
@@ -103,6 +109,9 @@ func TestMayHaveMadeWordsTheRetryAsTheTargetSays(t *testing.T) {
 			t.Fatalf("%s: %v; want the note that an earlier attempt may have made it", c.name, err)
 		}
 		checkRetryAdvice(t, "an earlier attempt", c.name, appErr.Message(), "dealsync runs retry", c.promised, c.says)
+		if !activities.SaysInvoiceMayExist(appErr.Message()) {
+			t.Errorf("%s: `runs retry` does not read %q as saying the invoice may exist", c.name, appErr.Message())
+		}
 	}
 }
 
