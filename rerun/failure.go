@@ -13,6 +13,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dealsync/dealsync/activities"
@@ -53,6 +54,14 @@ func runFailure(ctx context.Context, c client.Client, id, runID string) (Failure
 	}
 	if f := last.GetWorkflowExecutionFailedEventAttributes().GetFailure(); f != nil {
 		return failureOf(f), nil
+	}
+	if d := last.GetWorkflowExecutionCanceledEventAttributes().GetDetails(); len(d.GetPayloads()) > 0 {
+		// A run canceled during its invoice step says why in its
+		// cancellation's details (the workflow's CanceledError).
+		var msg string
+		if converter.GetDefaultDataConverter().FromPayload(d.GetPayloads()[0], &msg) == nil {
+			return Failure{Type: "CanceledError", Message: msg}, nil
+		}
 	}
 	if t := last.GetWorkflowExecutionTerminatedEventAttributes(); t != nil {
 		msg := t.GetReason()

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -101,6 +102,15 @@ type Options struct {
 	Completed bool
 	// DryRun lists what would be started, and starts nothing.
 	DryRun bool
+	// NoInvoiceFound says that the operator looked in the ERP for the
+	// invoice of each selected run whose failure says it may exist there
+	// (activities.SaysInvoiceMayExist) and found none: such a run is then
+	// started again even where its target does not look invoices up
+	// (connectors.InvoiceRetryKeyOnly, or a target that does not say),
+	// which Failed otherwise skips (mayExistSkip): its retry would send the
+	// invoice again, and make a second one unless the ERP still honours
+	// the idempotency key.
+	NoInvoiceFound bool
 	// KeyVar is the environment variable that can set a config key, as
 	// the config read spells it (config.Config.KeyVar, which connector
 	// advice names too): the settings warning names it beside each key.
@@ -882,9 +892,30 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 			skip = "run " + by + " of this deal made its invoice: a full run would create it again (if that run's write-back is still to do, `dealsync runs retry --writeback` with its ending's flag selects it)"
 		}
 	}
+	// The run's failure, read once: whether it says the invoice may
+	// exist (a full run only), and what a dry run names.
+	var f Failure
+	var fErr error
+	read := false
+	if !o.WriteBack && skip == "" && saysFailure(status) {
+		f, fErr = runFailure(ctx, c, id, runID)
+		read = true
+		if fErr == nil && activities.SaysInvoiceMayExist(f.Message) && !o.NoInvoiceFound {
+			skip = mayExistSkip(f.Message, conn.TargetIdentityFor(in.Event.Account), status)
+		}
+		if fErr != nil && !o.NoInvoiceFound {
+			// Unread, the failure may say the invoice exists: not
+			// started blind.
+			r.Error = fErr.Error() + ": it may say that the run's invoice exists in the ERP; look for it there, and if there is none, retry with --no-invoice-found"
+			return r
+		}
+	}
 	switch {
 	case !o.WriteBack && skip != "":
 		r.Skipped = skip
+		if read && fErr == nil && hasFailure(status) {
+			r.FailureType, r.FailureMessage = f.Type, f.Message
+		}
 		return r
 	case o.DryRun:
 		r.Skipped = dryRun
@@ -898,7 +929,10 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		if hasFailure(status) {
 			// What to fix before starting it: a courtesy, one read of
 			// its close event; unread, it is left out.
-			if f, err := runFailure(ctx, c, id, runID); err == nil {
+			if !read {
+				f, fErr = runFailure(ctx, c, id, runID)
+			}
+			if fErr == nil {
 				r.FailureType, r.FailureMessage = f.Type, f.Message
 			}
 		}
@@ -931,6 +965,55 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	}
 	return r
 }
+
+// saysFailure says whether the close event of a run that ended with
+// status may say that its invoice may exist: a failed run's failure, a
+// run canceled during its invoice step (its cancellation's details).
+func saysFailure(status enumspb.WorkflowExecutionStatus) bool {
+	return status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED || status == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED
+}
+
+// mayExistSkip is why a run whose failure, msg, says that its invoice
+// may exist in the ERP (activities.SaysInvoiceMayExist) is not started
+// again in full for target, the ERP target the new run would use (this
+// config's for the deal's account): "" when that target finds the
+// invoice an earlier attempt made (connectors.InvoiceRetryFinds), and
+// the retry does no harm. Otherwise the retry would send the invoice
+// again, and make a second one unless the ERP still honours the
+// idempotency key: the operator looks for it first, and retries with
+// --no-invoice-found when there is none.
+func mayExistSkip(msg string, target connectors.TargetIdentity, status enumspb.WorkflowExecutionStatus) string {
+	if target.InvoiceRetry == connectors.InvoiceRetryFinds {
+		return ""
+	}
+	ref := "the deal's reference"
+	if m := referenceRE.FindStringSubmatch(msg); m != nil {
+		ref = "reference " + m[1]
+	}
+	where := "the ERP"
+	if target.Description != "" {
+		where = "the ERP of " + target.Description
+	}
+	why := "does not say whether it looks invoices up"
+	switch {
+	case target.InvoiceRetry == connectors.InvoiceRetryKeyOnly && target.LookupSetting != "":
+		why = "does not look invoices up (" + target.LookupSetting + " is off)"
+	case target.InvoiceRetry == connectors.InvoiceRetryKeyOnly:
+		why = "does not look invoices up"
+	}
+	cmd := "dealsync runs retry"
+	if e, ok := endings[status]; ok {
+		cmd += " " + e.flag
+	}
+	return "not retried: the run's failure says its invoice may exist in the ERP, and the target it would run against " + why +
+		", so a retry would send the invoice again and make a second one unless the ERP still honours the idempotency key: " +
+		"look for an invoice with " + ref + " in " + where + "; if there is none, `" + cmd + " --no-invoice-found` (with this selection) retries it; " +
+		"if there is one, write it back by hand"
+}
+
+// referenceRE finds the invoice's reference a failure names
+// (`(reference "R")`), as a quoted Go string.
+var referenceRE = regexp.MustCompile(`\(reference ("(?:[^"\\]|\\.)*")\)`)
 
 // compareSettings notes the settings a run of ev started by starter has
 // that differ from the failed run's input, in (noteSettings), when the

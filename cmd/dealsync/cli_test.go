@@ -482,3 +482,12 @@ func TestRunsRetryRefusesANegativeLimit(t *testing.T) {
 		t.Fatalf("exit %d, %v; want a usage error naming --limit -1", exitCode(err), err)
 	}
 }
+
+// --no-invoice-found retries in full runs whose invoice may exist: with
+// --writeback, whose runs make no invoice, it is a usage error.
+func TestRunsRetryRefusesNoInvoiceFoundWithWriteBack(t *testing.T) {
+	_, err := runOut(context.Background(), "runs", "retry", "--dev", "--writeback", "--no-invoice-found")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "--no-invoice-found") {
+		t.Fatalf("exit %d, %v; want a usage error naming --no-invoice-found", exitCode(err), err)
+	}
+}

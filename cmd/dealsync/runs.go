@@ -25,7 +25,7 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	var o rerun.Options
 	var dev, asJSON bool
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback [--completed]] [--limit N] [--dry-run] [--json] [--dev]",
+		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback [--completed]] [--no-invoice-found] [--limit N] [--dry-run] [--json] [--dev]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
@@ -109,7 +109,16 @@ Skipped: runs that are not the latest of their workflow ID (a later webhook
 started another; unless every later run only refused an older win), runs of
 deals any of whose runs recorded their invoice (a full run would make it
 again: --writeback writes it back), and runs of connections no longer in
-the config. Runs of deals that were no longer won ("skipped") are never
+the config. Also skipped, on a dry run too: a run whose failure says its
+invoice may exist in the ERP (an invoice attempt got no answer, timed out,
+got a gateway's 502 or a 2xx without the invoice's id, or the run was
+canceled during it), unless the target the new run would use (this
+config's) finds that invoice (xero with check_reference, quickbooks,
+netsuite, http with lookup_invoices): elsewhere the retry sends the
+invoice again, which makes a second one unless the ERP still honours the
+idempotency key. The row names the reference and the target: look for
+that invoice in the ERP, and if there is none, run the command again with
+--no-invoice-found to retry it (if there is one, write it back by hand). Runs of deals that were no longer won ("skipped") are never
 selected.
 
 With --limit N it stops once N runs were started (with --dry-run: would be
@@ -129,6 +138,9 @@ is invalid.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Limit < 0 {
 				return usageError(cmd, fmt.Errorf("--limit %d: give a number of runs, or 0 for all", o.Limit))
+			}
+			if o.NoInvoiceFound && o.WriteBack {
+				return usageError(cmd, errors.New("--no-invoice-found retries runs in full whose invoice may exist: a run of --writeback makes no invoice, so give it without --writeback"))
 			}
 			if o.Completed && !o.WriteBack {
 				return usageError(cmd, errors.New("--completed selects completed runs to write their invoices back: give it with --writeback (a completed run is never run again in full)"))
@@ -165,6 +177,7 @@ is invalid.`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
 	f.BoolVar(&o.Completed, "completed", false, "with --writeback: also the runs that completed with their invoice and wrote nothing back (their connection had no write-back when they started, or their worker had none)")
+	f.BoolVar(&o.NoInvoiceFound, "no-invoice-found", false, "you looked in the ERP for the invoice of each selected run whose failure says it may exist there, and found none: retry those runs too where the target does not look invoices up (skipped otherwise)")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")
 	f.BoolVar(&o.Terminated, "terminated", false, "also runs an operator terminated")
 	f.BoolVar(&o.Canceled, "canceled", false, "also runs an operator canceled (the Web UI's \"Request cancellation\")")
