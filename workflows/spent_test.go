@@ -333,51 +333,11 @@ func (m movingTarget) Resolve(string) (activities.Connection, bool) {
 // step once its customer was made, by local calls, activities, or
 // attempts made one at a time. The customer made before the move stays.
 func TestAnERPStepOfAnotherTargetFailsTheRunWhenItsRetriesRunOut(t *testing.T) {
-	a := connectors.IdentifyTarget("books", "http", nil)
-	b := connectors.IdentifyTarget("books", "xero", nil)
-	for _, c := range []struct {
-		name           string
-		local, listens bool
-		moveAt         int
-		customers      int
-	}{
-		{"customer, local", true, false, 0, 0},
-		{"customer, activities", false, false, 0, 0},
-		{"invoice, local", true, false, 1, 1},
-		{"invoice, activities", false, false, 1, 1},
-		{"invoice, one at a time", true, true, 1, 1},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			erp := &fakeTarget{keys: map[string]bool{}}
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestWorkflowEnvironment()
-			env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
-			env.RegisterActivityWithOptions(&activities.Activities{Connections: movingTarget{erp: erp, a: a, b: b, moveAt: c.moveAt}}, activity.RegisterOptions{})
-			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-42", "100.00")})
-			in.LocalCalls, in.Retry.MaximumAttempts, in.ERPTarget = c.local, 3, &a
-			if c.listens {
-				in.Linger = time.Second
-			}
-			env.ExecuteWorkflow(InvoiceDeal, in)
-			var appErr *temporal.ApplicationError
-			err := env.GetWorkflowError()
-			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeTargetMismatch {
-				t.Fatalf("%v; want the run failed %s", err, activities.ErrTypeTargetMismatch)
-			}
-			msg := appErr.Message()
-			for _, want := range []string{
-				`this worker sends the ERP calls of connection "c" to target "books" (xero), but the run was started for target "books" (http): nothing was sent`,
-				"; all 3 attempts failed (workflow.retry.maximum_attempts)",
-			} {
-				if !strings.Contains(msg, want) {
-					t.Errorf("%q\nwant it to say %q", msg, want)
-				}
-			}
-			if strings.Count(msg, "runs retry") != 1 || erp.invoices != 0 || erp.attempts != 0 || erp.customers != c.customers {
-				t.Errorf("%q: %d customers, %d invoice attempts; want %d customers, none, and runs retry named once", msg, erp.customers, erp.attempts, c.customers)
-			}
-		})
-	}
+	forEachMismatch(t, 3, func(*activities.Activities) {}, func(t *testing.T, msg string, _ int32) {
+		if want := "; all 3 attempts failed (workflow.retry.maximum_attempts)"; !strings.Contains(msg, want) {
+			t.Errorf("%q\nwant it to say %q", msg, want)
+		}
+	})
 }
 
 // A run whose ERP step meets a worker that sends its connection to
@@ -388,6 +348,28 @@ func TestAnERPStepOfAnotherTargetFailsTheRunWhenItsRetriesRunOut(t *testing.T) {
 // to do: in its customer step, and in its invoice step, by local calls,
 // activities, or attempts made one at a time. Nothing is sent.
 func TestATargetMismatchFailsTheRunOnceItsGraceIsPast(t *testing.T) {
+	forEachMismatch(t, 0, func(a *activities.Activities) { a.TargetMismatchGrace = 30 * time.Second }, func(t *testing.T, msg string, refused int32) {
+		if want := "since its first attempt, past workflow.target_mismatch_grace (30s), and is not retried again: the run fails"; !strings.Contains(msg, want) {
+			t.Errorf("%q\nwant it to say %q", msg, want)
+		}
+		// Retried within the grace (back-offs of 1 s to 10 s), then
+		// not: 7 refusals in 35 s, not a day's.
+		if refused < 6 || refused > 30 {
+			t.Errorf("%d look-ups of the connection; want the step retried for the grace, then not", refused)
+		}
+	})
+}
+
+// forEachMismatch runs a run started for target A ("books", http) whose
+// worker sends its connection to B ("books", xero), in its customer step
+// and in its invoice step once its customer was made, by local calls,
+// activities, or attempts made one at a time, with maxAttempts (0:
+// unlimited) and the worker's activities as worker sets them; each run
+// must fail ERPTargetMismatch saying both targets and that nothing was
+// sent, name runs retry once, send nothing, and keep the customer made
+// before the move; check says the rest of its message (and the worker's
+// look-ups of the connection).
+func forEachMismatch(t *testing.T, maxAttempts int32, worker func(*activities.Activities), check func(t *testing.T, msg string, refused int32)) {
 	a := connectors.IdentifyTarget("books", "http", nil)
 	b := connectors.IdentifyTarget("books", "xero", nil)
 	for _, c := range []struct {
@@ -408,10 +390,11 @@ func TestATargetMismatchFailsTheRunOnceItsGraceIsPast(t *testing.T) {
 			env := s.NewTestWorkflowEnvironment()
 			env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
 			refused := &atomic.Int32{}
-			env.RegisterActivityWithOptions(&activities.Activities{Connections: movingTarget{erp: erp, a: a, b: b, moveAt: c.moveAt, resolves: refused},
-				TargetMismatchGrace: 30 * time.Second, Now: env.Now}, activity.RegisterOptions{})
+			acts := &activities.Activities{Connections: movingTarget{erp: erp, a: a, b: b, moveAt: c.moveAt, resolves: refused}, Now: env.Now}
+			worker(acts)
+			env.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
 			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-42", "100.00")})
-			in.LocalCalls, in.ERPTarget = c.local, &a // unlimited attempts
+			in.LocalCalls, in.Retry.MaximumAttempts, in.ERPTarget = c.local, maxAttempts, &a
 			if c.listens {
 				in.Linger = time.Second
 			}
@@ -422,19 +405,10 @@ func TestATargetMismatchFailsTheRunOnceItsGraceIsPast(t *testing.T) {
 				t.Fatalf("%v; want the run failed %s", err, activities.ErrTypeTargetMismatch)
 			}
 			msg := appErr.Message()
-			for _, want := range []string{
-				`this worker sends the ERP calls of connection "c" to target "books" (xero), but the run was started for target "books" (http): nothing was sent`,
-				"since its first attempt, past workflow.target_mismatch_grace (30s), and is not retried again: the run fails",
-			} {
-				if !strings.Contains(msg, want) {
-					t.Errorf("%q\nwant it to say %q", msg, want)
-				}
+			if want := `this worker sends the ERP calls of connection "c" to target "books" (xero), but the run was started for target "books" (http): nothing was sent`; !strings.Contains(msg, want) {
+				t.Errorf("%q\nwant it to say %q", msg, want)
 			}
-			// Retried within the grace (back-offs of 1 s to 10 s), then
-			// not: 7 refusals in 35 s, not a day's.
-			if n := refused.Load(); n < 6 || n > 30 {
-				t.Errorf("%d look-ups of the connection; want the step retried for the grace, then not", n)
-			}
+			check(t, msg, refused.Load())
 			if strings.Count(msg, "runs retry") != 1 || erp.invoices != 0 || erp.attempts != 0 || erp.customers != c.customers {
 				t.Errorf("%q: %d customers, %d invoice attempts; want %d customers, none, and runs retry named once", msg, erp.customers, erp.attempts, c.customers)
 			}
