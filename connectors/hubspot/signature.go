@@ -298,11 +298,31 @@ func (s *Source) computed() {
 	}
 }
 
+// portalName is how a message names portal p, read from a body before its
+// signature is verified: any JSON number the body holds, answered to a
+// caller not authenticated and logged, so cut to maxShownPortal bytes.
 func portalName(p string) string {
 	if p == "" {
 		return "a portal with no portalId"
 	}
-	return "portal " + p
+	return "portal " + shownCut(p, maxShownPortal)
+}
+
+// maxShownPortal bounds the portalId a message shows, in bytes: a HubSpot
+// portal ID is far shorter (a uint64 has 20 digits).
+const maxShownPortal = 20
+
+// shownCut is s cut to at most n bytes (at a rune's start), "…" marking
+// the cut.
+func shownCut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // maxShownQuery bounds the query shownURL shows, in bytes: it is the
@@ -325,15 +345,7 @@ func shownURL(u string) string {
 			parts[i] = name + "=…"
 		}
 	}
-	query = strings.Join(parts, "&")
-	if len(query) > maxShownQuery {
-		cut := maxShownQuery
-		for cut > 0 && !utf8.RuneStart(query[cut]) {
-			cut--
-		}
-		query = query[:cut] + "…"
-	}
-	return base + "?" + query
+	return base + "?" + shownCut(strings.Join(parts, "&"), maxShownQuery)
 }
 
 // portalOnly is what Verify reads of a body: before the signature is

@@ -611,3 +611,35 @@ func TestMismatchHintNamesTheURLWithItsQuery(t *testing.T) {
 		t.Errorf("got %s\nwant %s", got, want)
 	}
 }
+
+// A body's portalId is read before its signature is verified: whatever
+// JSON number it is (the body may be megabytes of digits), the refusal,
+// answered and logged, shows at most maxShownPortal bytes of it, for a
+// portal no key is bound to (no client secret for it) and for one the
+// app's secret does not sign.
+func TestVerifyShownPortalIsCut(t *testing.T) {
+	huge := strings.Repeat("9", 10_000)
+	body := strings.Replace(constructedClosedwon, `"portalId":62515`, `"portalId":`+huge, 1)
+	now := time.Now()
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	w := func() *connectors.Webhook {
+		return hook("POST", oursURI, body, map[string]string{HeaderSignatureV3: SignV3("wrong", "POST", oursURI, []byte(body), ts), HeaderTimestamp: ts}, now)
+	}
+	noApp := testSource(t, func(c *Config) {
+		c.ClientSecret = secret.Secret{}
+		c.Accounts = map[string]Account{"62515": {AccessToken: secret.New("pat-a"), ClientSecret: secret.New("own")}}
+	})
+	withApp := testSource(t, func(c *Config) {
+		c.Accounts = map[string]Account{"62515": {AccessToken: secret.New("pat-a"), ClientSecret: secret.New("own")}}
+	})
+	shown := "portal " + huge[:maxShownPortal] + "…"
+	for name, s := range map[string]*Source{"no key for the portal": noApp, "the app's secret": withApp} {
+		err := s.Verify(w())
+		if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), shown+",") && !strings.Contains(err.Error(), shown+"'s") || len(err.Error()) > 400 {
+			t.Errorf("%s: %d bytes: %.300v, want unauthorized showing %q", name, len(err.Error()), err, shown)
+		}
+	}
+	if got := portalName("62515"); got != "portal 62515" {
+		t.Errorf("portalName(62515) = %q", got)
+	}
+}
