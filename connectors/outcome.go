@@ -122,14 +122,21 @@ type writesDone struct{ done atomic.Bool }
 type writesDoneKey struct{}
 
 // OutcomeUnknownError is a write whose outcome is unknown. Classify retries
-// it after Wait.
+// it after Wait: the request's timeout (by then the vendor has carried the
+// request out or dropped it), or the vendor's Retry-After when
+// RetryAfter is set.
 type OutcomeUnknownError struct {
-	Err  error
-	Wait time.Duration
+	Err        error
+	Wait       time.Duration
+	RetryAfter bool
 }
 
 func (e *OutcomeUnknownError) Error() string {
-	return fmt.Sprintf("%v (the request may still be carried out: a retry, if one comes, waits %s, the vendor's time)", e.Err, wording.Duration(min(e.Wait, MaxRetryAfter)))
+	why := "the request timeout, by which the vendor has carried it out or dropped it"
+	if e.RetryAfter {
+		why = "the vendor's Retry-After"
+	}
+	return fmt.Sprintf("%v (the request may still be carried out: a retry, if one comes, waits %s, %s)", e.Err, wording.Duration(min(e.Wait, MaxRetryAfter)), why)
 }
 
 func (e *OutcomeUnknownError) Unwrap() error { return e.Err }

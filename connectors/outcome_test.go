@@ -115,16 +115,22 @@ func TestWriteMoved(t *testing.T) {
 }
 
 // The wait of a write whose outcome is unknown is said as the config
-// writes durations (2m, 1m30s, 24h), not in Go's form (2m0s).
+// writes durations (2m, 1m30s, 24h), not in Go's form (2m0s), with what
+// it is: the request timeout, or the vendor's Retry-After.
 func TestOutcomeUnknownSaysItsWaitAsTheConfigWritesIt(t *testing.T) {
+	const timeout = ", the request timeout, by which the vendor has carried it out or dropped it)"
 	for wait, want := range map[time.Duration]string{
-		2 * time.Minute:  "waits 2m, the vendor's time",
-		90 * time.Second: "waits 1m30s, the vendor's time",
-		48 * time.Hour:   "waits 24h, the vendor's time", // at most MaxRetryAfter
+		2 * time.Minute:  "waits 2m" + timeout,
+		90 * time.Second: "waits 1m30s" + timeout,
+		48 * time.Hour:   "waits 24h" + timeout, // at most MaxRetryAfter
 	} {
 		err := &connectors.OutcomeUnknownError{Err: errors.New("create invoice: no answer"), Wait: wait}
-		if !strings.Contains(err.Error(), want) {
+		if !strings.HasSuffix(err.Error(), want) {
 			t.Errorf("Wait %s: %q, want %q", wait, err.Error(), want)
 		}
+	}
+	err := &connectors.OutcomeUnknownError{Err: errors.New("create invoice: 409"), Wait: 30 * time.Second, RetryAfter: true}
+	if want := "waits 30s, the vendor's Retry-After)"; !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("a Retry-After's wait: %q, want %q", err.Error(), want)
 	}
 }

@@ -696,7 +696,7 @@ func keyInProgress(conflict error) error {
 		"(should the API answer 409 for another reason, every retry fails the same way: read its message)", conflict)
 	var api *connectors.APIError
 	if errors.As(conflict, &api) && api.RetryAfter > 0 {
-		return &connectors.OutcomeUnknownError{Err: err, Wait: api.RetryAfter}
+		return &connectors.OutcomeUnknownError{Err: err, Wait: api.RetryAfter, RetryAfter: true}
 	}
 	return err
 }

@@ -1246,7 +1246,7 @@ func TestKeyInProgressKeepsRetryAfter(t *testing.T) {
 	for what, err := range map[string]error{"invoice": ierr, "customer without external id": cerr} {
 		var unknown *connectors.OutcomeUnknownError
 		if c, d := connectors.Classify(err); c != connectors.RetryAfter || d != 30*time.Second || !errors.As(err, &unknown) ||
-			!strings.Contains(err.Error(), "still being processed") {
+			!strings.Contains(err.Error(), "still being processed") || !strings.Contains(err.Error(), "waits 30s, the vendor's Retry-After") {
 			t.Errorf("%s: %v (class %v after %v); want the key in progress, retried after the 409's 30s", what, err, c, d)
 		}
 	}
