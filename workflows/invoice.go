@@ -400,7 +400,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			// whose config lacks it must not take it as done.
 			Required: in.Invoiced != nil,
 		}
-		if _, err := (stepRetries{ctx: ctx, in: in, change: writeBackBackOffChange,
+		if before, err := (stepRetries{ctx: ctx, in: in, change: writeBackBackOffChange,
 			call: func(retry *temporal.RetryPolicy, budget, waitsOver time.Duration, before int32) workflow.Future {
 				once := writeBackInput
 				once.ReturnWaitsOver, once.AttemptsBefore = waitsOver, before
@@ -420,7 +420,7 @@ func invoiceDeal(ctx workflow.Context, in InvoiceDealInput, sent *bool) (Invoice
 			}
 			_ = workflow.UpsertTypedSearchAttributes(ctx, SyncStatusKey.ValueSet(StatusWriteBackFailed))
 			return r, temporal.NewNonRetryableApplicationError(
-				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage("WriteBack", err)+
+				"invoice "+created.InvoiceID+" was created, but writing it back to the CRM failed: "+rootMessage("WriteBack", err)+writeBackSpent(in, err, before)+
 					" (once the cause is fixed, write the invoice back with `dealsync runs retry --writeback`, which creates no second invoice; "+
 					"for HubSpot, Pipedrive and Salesforce, `dealsync config check --crm` names a write-back field the CRM refuses)",
 				ErrTypeWriteBackFailed, nil, created) // no cause: its message says the step's (fail)
@@ -1759,16 +1759,9 @@ func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) erro
 		_ = appErr.Details(&at)
 	}
 	spent := "its retries ran out"
-	switch n, most := before+at.Number, in.Retry.MaximumAttempts; {
-	case at.Number <= 0:
-		// A failure of an earlier release's worker: its number unknown.
-	case most > 0 && n >= most && n == 1:
-		spent = "its only attempt failed (workflow.retry.maximum_attempts is 1)"
-	case most > 0 && n >= most:
-		spent = fmt.Sprintf("all %d attempts failed (workflow.retry.maximum_attempts)", n)
-	default:
-		spent = fmt.Sprintf("%d attempts failed in the time its retries had (workflow.run_timeout; with external_calls: local, at most 24 h)", n)
-	}
+	if at.Number > 0 {
+		spent = attemptsSpent(in, before+at.Number)
+	} // else a failure of an earlier release's worker: its number unknown
 	if at.Number > 0 {
 		// The details number the step's attempt, as the message counts
 		// them (the Web UI shows both in the run's result), not the
@@ -1785,6 +1778,39 @@ func retriesSpent(in InvoiceDealInput, err error, before int32, named bool) erro
 	return temporal.NewApplicationErrorWithOptions(msg, appErr.Type(), temporal.ApplicationErrorOptions{
 		NextRetryDelay: appErr.NextRetryDelay(), Details: []any{at},
 	})
+}
+
+// attemptsSpent says how the n attempts of a step whose retries ended
+// while it could still be retried failed: all that
+// workflow.retry.maximum_attempts allows, or as many as the time its
+// retries had.
+func attemptsSpent(in InvoiceDealInput, n int32) string {
+	switch most := in.Retry.MaximumAttempts; {
+	case most > 0 && n >= most && n == 1:
+		return "its only attempt failed (workflow.retry.maximum_attempts is 1)"
+	case most > 0 && n >= most:
+		return fmt.Sprintf("all %d attempts failed (workflow.retry.maximum_attempts)", n)
+	default:
+		return fmt.Sprintf("%d attempts failed in the time its retries had (workflow.run_timeout; with external_calls: local, at most 24 h)", n)
+	}
+}
+
+// writeBackSpent is "; " and how many attempts the write-back made
+// (attemptsSpent), when err, its failure, is one it could still retry and
+// numbers its attempt (before, the attempts of the step's earlier calls);
+// "" otherwise (a CRM's refusal fails its one attempt; a timeout or an
+// earlier release's failure does not say). Only the message of the run's
+// failure changes: runs replay alike.
+func writeBackSpent(in InvoiceDealInput, err error, before int32) string {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.NonRetryable() || !appErr.HasDetails() {
+		return ""
+	}
+	var at activities.Attempt
+	if appErr.Details(&at) != nil || at.Number <= 0 {
+		return ""
+	}
+	return "; " + attemptsSpent(in, before+at.Number)
 }
 
 // ErrTypeStepTimedOut ends a run whose pure step (map, validate) ran out

@@ -477,3 +477,69 @@ func TestATargetMismatchPastItsGraceSaysAnEarlierAttemptMayHaveMadeTheInvoice(t 
 		})
 	}
 }
+
+// A run whose write-back's retries ran out on a CRM outage says how many
+// attempts failed, as an ERP step's failure does; the attempts made in
+// earlier calls (a long back-off waited by the run's timer) count. A
+// CRM's refusal, not retried, says nothing of attempts.
+func TestWriteBackFailedSaysHowManyAttempts(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		local        bool
+		interval     time.Duration
+		attempts     int32
+		fault        error
+		spent        string // "" for none
+		attemptsMade int
+	}{
+		{"local", true, time.Second, 3, nil, "; all 3 attempts failed (workflow.retry.maximum_attempts) (once the cause", 3},
+		{"activities", false, time.Second, 4, nil, "; all 4 attempts failed (workflow.retry.maximum_attempts) (once the cause", 4},
+		{"local, a long back-off between calls", true, 5 * time.Second, 4, nil, "; all 4 attempts failed (workflow.retry.maximum_attempts) (once the cause", 4},
+		{"one attempt", true, time.Second, 1, nil, "; its only attempt failed (workflow.retry.maximum_attempts is 1) (once the cause", 1},
+		{"refused", true, time.Second, 3, &connectors.APIError{Service: "crm", Op: "write back", StatusCode: 400, Message: "no such property"}, "", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			crm := &fakeCRM{failWriteBack: 10}
+			if c.fault != nil {
+				crm.writeBackFaults = []error{c.fault}
+			}
+			env := newEnv(t, activities.Connection{Mapper: mapping.Default{}, Target: &fakeTarget{keys: map[string]bool{}}, WriteBacker: crm})
+			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-42", "100.00")})
+			in.LocalCalls, in.WriteBack = c.local, true
+			in.Retry = RetryPolicy{InitialInterval: c.interval, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: c.attempts}
+			env.ExecuteWorkflow(InvoiceDeal, in)
+			var appErr *temporal.ApplicationError
+			if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeWriteBackFailed {
+				t.Fatalf("%v; want the run failed WriteBackFailed", err)
+			}
+			made := 10 - crm.failWriteBack
+			if c.fault != nil {
+				made = 1 - len(crm.writeBackFaults) + 10 - crm.failWriteBack
+			}
+			msg := appErr.Message()
+			if made != c.attemptsMade || c.spent != "" && !strings.Contains(msg, c.spent) || c.spent == "" && strings.Contains(msg, "attempt") {
+				t.Errorf("%q after %d attempts; want %d attempts, then %q", msg, made, c.attemptsMade, c.spent)
+			}
+		})
+	}
+}
+
+// A write-back failure that does not number its attempt (an earlier
+// release's worker, a connection not configured on the worker) says
+// nothing of attempts, rather than "all 0 attempts".
+func TestWriteBackSpentWithoutANumber(t *testing.T) {
+	in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-43", "100.00")})
+	in.Retry.MaximumAttempts = 3
+	for name, err := range map[string]error{
+		"no number":  temporal.NewApplicationError("crm down", activities.ErrTypeCRMUnavailable, activities.Attempt{NotSent: true}),
+		"no details": temporal.NewApplicationError("crm down", activities.ErrTypeCRMUnavailable),
+		"refused":    temporal.NewNonRetryableApplicationError("crm: 400", activities.ErrTypeCRMRejected, nil, activities.Attempt{Number: 1}),
+	} {
+		if got := writeBackSpent(in, err, 2); got != "" {
+			t.Errorf("%s: %q, want nothing", name, got)
+		}
+	}
+	if got := writeBackSpent(in, temporal.NewApplicationError("crm down", activities.ErrTypeCRMUnavailable, activities.Attempt{Number: 1}), 2); got != "; all 3 attempts failed (workflow.retry.maximum_attempts)" {
+		t.Errorf("the third attempt: %q", got)
+	}
+}
