@@ -3,6 +3,7 @@ package rerun
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -55,6 +56,18 @@ connections:
 	failed := enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
 	mayExist := []*historypb.HistoryEvent{started(t, in), failedWith(appFailure(activities.ErrTypeERPUnavailable, mayExistMessage))}
 	mapping := []*historypb.HistoryEvent{started(t, in), mappingFailed()}
+	// The same run, pinned to the target the config gives it now, and to
+	// another one (the config changed since, or the run failed
+	// ERPTargetMismatch after an attempt on its own target).
+	conn, _ := finds.Get("shop")
+	here := conn.TargetIdentityFor("")
+	other := here
+	other.Fingerprint, other.Description = here.Fingerprint+"-old", `target "old" (http, base_url http://old.invalid)`
+	pinned := func(to connectors.TargetIdentity) []*historypb.HistoryEvent {
+		in := in
+		in.ERPTarget = &to
+		return []*historypb.HistoryEvent{started(t, in), failedWith(appFailure(activities.ErrTypeERPUnavailable, mayExistMessage))}
+	}
 
 	for _, tc := range []struct {
 		name     string
@@ -64,11 +77,18 @@ connections:
 		o        Options
 		held     bool
 		flagSaid string
+		says     []string // what the skip says, if not the key_only target's
 	}{
 		{name: "finds", status: failed, events: mayExist},
 		{name: "finds, dry run", status: failed, events: mayExist, o: Options{DryRun: true}},
 		{name: "key_only", keyOnly: true, status: failed, events: mayExist, held: true, flagSaid: "`dealsync runs retry --no-invoice-found`"},
 		{name: "key_only, dry run", keyOnly: true, status: failed, events: mayExist, o: Options{DryRun: true}, held: true, flagSaid: "`dealsync runs retry --no-invoice-found`"},
+		{name: "finds, pinned to it", status: failed, events: pinned(here)},
+		{name: "finds, pinned to another target", status: failed, events: pinned(other), held: true, says: []string{
+			`the run was started for target "old" (http, base_url http://old.invalid), where an attempt may have made it, and the new run would go to ` + here.Description,
+			`look for an invoice with reference "DS-4711" in the ERP of target "old" (http, base_url http://old.invalid);`,
+			"`dealsync runs retry --no-invoice-found`"}},
+		{name: "finds, pinned to another target, --no-invoice-found", status: failed, events: pinned(other), o: Options{NoInvoiceFound: true}},
 		{name: "key_only, --no-invoice-found", keyOnly: true, status: failed, events: mayExist, o: Options{NoInvoiceFound: true}},
 		{name: "key_only, another failure", keyOnly: true, status: failed, events: mapping},
 		{name: "key_only, canceled in the invoice step", keyOnly: true, status: enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED,
@@ -88,13 +108,22 @@ connections:
 		case r.Error != "":
 			t.Errorf("%s: %+v", tc.name, r)
 		case tc.held:
-			for _, want := range []string{`look for an invoice with reference "DS-4711" in the ERP of target "erp"`, "lookup_invoices is off", tc.flagSaid} {
+			says := tc.says
+			if says == nil {
+				says = []string{`look for an invoice with reference "DS-4711" in the ERP of target "erp"`, "lookup_invoices is off", tc.flagSaid}
+			}
+			for _, want := range says {
 				if !strings.Contains(r.Skipped, want) {
 					t.Errorf("%s: skipped %q, want it to say %s", tc.name, r.Skipped, want)
 				}
 			}
 			if st.full != 0 || r.NewRun != "" {
 				t.Errorf("%s: started %+v", tc.name, r)
+			}
+			// The row says what the run failed with (--json:
+			// failure_type, failure_message), a cancellation too.
+			if r.FailureType == "" || !strings.Contains(r.FailureMessage, activities.MayHaveMadeInvoice) {
+				t.Errorf("%s: failure %q %q; want the run's", tc.name, r.FailureType, r.FailureMessage)
 			}
 		case tc.o.DryRun:
 			if r.Skipped != dryRun || st.full != 0 {
@@ -114,20 +143,33 @@ connections:
 // without a reference names the deal's.
 func TestMayExistSkip(t *testing.T) {
 	failed := enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
-	if s := mayExistSkip(mayExistMessage, connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryFinds}, failed); s != "" {
+	if s := mayExistSkip(mayExistMessage, nil, connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryFinds}, failed); s != "" {
 		t.Errorf("finds: %q", s)
 	}
-	s := mayExistSkip(mayExistMessage, connectors.TargetIdentity{Description: `target "books" (custom)`}, failed)
+	s := mayExistSkip(mayExistMessage, nil, connectors.TargetIdentity{Description: `target "books" (custom)`}, failed)
 	for _, want := range []string{"does not say whether it looks invoices up", `reference "DS-4711" in the ERP of target "books" (custom)`, "`dealsync runs retry --no-invoice-found`"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("unsaid: %q, want it to say %s", s, want)
 		}
 	}
-	s = mayExistSkip("the ERP "+activities.MayHaveMadeInvoice, connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryKeyOnly}, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT)
+	s = mayExistSkip("the ERP "+activities.MayHaveMadeInvoice, nil, connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryKeyOnly}, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT)
 	for _, want := range []string{"does not look invoices up,", "look for an invoice with the deal's reference in the ERP;", "`dealsync runs retry --timed-out --no-invoice-found`"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("key_only, no setting, no reference: %q, want it to say %s", s, want)
 		}
+	}
+}
+
+// The skip names the reference of dealsync's note, the last one: the
+// ERP's own message before it may name another; a reference with quotes
+// is named as the failure quotes it.
+func TestMayExistSkipNamesTheNotesReference(t *testing.T) {
+	keyOnly := connectors.TargetIdentity{InvoiceRetry: connectors.InvoiceRetryKeyOnly}
+	ref := `DS-"47" (11)`
+	msg := fmt.Sprintf(`ERPUnavailable: POST /invoices: 504: gateway timeout (reference "GW-1"); the ERP %s (reference %q) all the same: look for it there`, activities.MayHaveMadeInvoice, ref)
+	s := mayExistSkip(msg, nil, keyOnly, enumspb.WORKFLOW_EXECUTION_STATUS_FAILED)
+	if want := fmt.Sprintf("look for an invoice with reference %q in the ERP;", ref); !strings.Contains(s, want) {
+		t.Errorf("%q\nwant it to say %s", s, want)
 	}
 }
 

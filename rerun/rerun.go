@@ -18,6 +18,7 @@
 package rerun
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -169,7 +170,10 @@ type Result struct {
 	SettingsWarning string `json:"settings_warning,omitempty"`
 	// FailureType and FailureMessage are the failed run's failure, from
 	// its close event (as Run's), on a dry run for the runs it would
-	// start; empty when its close event tells none or could not be read.
+	// start, and for a run held back because its failure (or a canceled
+	// run's cancellation, "CanceledError") says its invoice may exist
+	// (mayExistSkip); empty when its close event tells none or could not
+	// be read.
 	FailureType    string `json:"failure_type,omitempty"`
 	FailureMessage string `json:"failure_message,omitempty"`
 }
@@ -901,7 +905,7 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		f, fErr = runFailure(ctx, c, id, runID)
 		read = true
 		if fErr == nil && activities.SaysInvoiceMayExist(f.Message) && !o.NoInvoiceFound {
-			skip = mayExistSkip(f.Message, conn.TargetIdentityFor(in.Event.Account), status)
+			skip = mayExistSkip(f.Message, in.ERPTarget, conn.TargetIdentityFor(ev.Account), status)
 		}
 		if fErr != nil && !o.NoInvoiceFound {
 			// Unread, the failure may say the invoice exists: not
@@ -913,7 +917,9 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	switch {
 	case !o.WriteBack && skip != "":
 		r.Skipped = skip
-		if read && fErr == nil && hasFailure(status) {
+		if read && fErr == nil {
+			// What it failed with (a canceled run's cancellation too,
+			// whose details may be why it is held back).
 			r.FailureType, r.FailureMessage = f.Type, f.Message
 		}
 		return r
@@ -977,36 +983,54 @@ func saysFailure(status enumspb.WorkflowExecutionStatus) bool {
 // may exist in the ERP (activities.SaysInvoiceMayExist) is not started
 // again in full for target, the ERP target the new run would use (this
 // config's for the deal's account): "" when that target finds the
-// invoice an earlier attempt made (connectors.InvoiceRetryFinds), and
-// the retry does no harm. Otherwise the retry would send the invoice
-// again, and make a second one unless the ERP still honours the
-// idempotency key: the operator looks for it first, and retries with
-// --no-invoice-found when there is none.
-func mayExistSkip(msg string, target connectors.TargetIdentity, status enumspb.WorkflowExecutionStatus) string {
-	if target.InvoiceRetry == connectors.InvoiceRetryFinds {
+// invoice an earlier attempt made (connectors.InvoiceRetryFinds) and is
+// the one the run was started for, pinned (or the run has no pin to
+// compare), and the retry does no harm. Otherwise the retry would send
+// the invoice again, and make a second one unless the ERP still honours
+// the idempotency key; or, for a target other than the pinned one (the
+// config changed since, or the run failed ERPTargetMismatch after an
+// attempt on its own target), it would look the invoice up, if at all,
+// in another ERP than the one the attempts were sent to, and make it
+// there whatever its look-up: the operator looks for it first, in the
+// pinned target's ERP, and retries with --no-invoice-found when there is
+// none.
+func mayExistSkip(msg string, pinned *connectors.TargetIdentity, target connectors.TargetIdentity, status enumspb.WorkflowExecutionStatus) string {
+	moved := pinned != nil && pinned.Comparable(target) && !target.Matches(*pinned)
+	if target.InvoiceRetry == connectors.InvoiceRetryFinds && !moved {
 		return ""
 	}
 	ref := "the deal's reference"
-	if m := referenceRE.FindStringSubmatch(msg); m != nil {
-		ref = "reference " + m[1]
+	if m := referenceRE.FindAllStringSubmatch(msg, -1); m != nil {
+		// The last: the note dealsync appends after the ERP's own
+		// message, which may name a reference of its own.
+		ref = "reference " + m[len(m)-1][1]
 	}
 	where := "the ERP"
 	if target.Description != "" {
 		where = "the ERP of " + target.Description
 	}
-	why := "does not say whether it looks invoices up"
+	why := "the target it would run against does not say whether it looks invoices up"
 	switch {
+	case moved:
+		why = "the run was started for " + cmp.Or(pinned.Description, "another target") +
+			", where an attempt may have made it, and the new run would go to " + cmp.Or(target.Description, "another target") +
+			" (the ERP target configured now), whose look-up, if it has one, does not search that ERP"
+		where = "the ERP of " + cmp.Or(pinned.Description, "the run's target")
 	case target.InvoiceRetry == connectors.InvoiceRetryKeyOnly && target.LookupSetting != "":
-		why = "does not look invoices up (" + target.LookupSetting + " is off)"
+		why = "the target it would run against does not look invoices up (" + target.LookupSetting + " is off)"
 	case target.InvoiceRetry == connectors.InvoiceRetryKeyOnly:
-		why = "does not look invoices up"
+		why = "the target it would run against does not look invoices up"
+	}
+	again := "a retry would send the invoice again and make a second one unless the ERP still honours the idempotency key"
+	if moved {
+		again = "a retry may invoice the deal a second time"
 	}
 	cmd := "dealsync runs retry"
 	if e, ok := endings[status]; ok {
 		cmd += " " + e.flag
 	}
-	return "not retried: the run's failure says its invoice may exist in the ERP, and the target it would run against " + why +
-		", so a retry would send the invoice again and make a second one unless the ERP still honours the idempotency key: " +
+	return "not retried: the run's failure says its invoice may exist in the ERP, and " + why +
+		", so " + again + ": " +
 		"look for an invoice with " + ref + " in " + where + "; if there is none, `" + cmd + " --no-invoice-found` (with this selection) retries it; " +
 		"if there is one, write it back by hand"
 }

@@ -114,9 +114,11 @@ invoice may exist in the ERP (an invoice attempt got no answer, timed out,
 got a gateway's 502 or a 2xx without the invoice's id, or the run was
 canceled during it), unless the target the new run would use (this
 config's) finds that invoice (xero with check_reference, quickbooks,
-netsuite, http with lookup_invoices): elsewhere the retry sends the
-invoice again, which makes a second one unless the ERP still honours the
-idempotency key. The row names the reference and the target: look for
+netsuite, http with lookup_invoices) and is the one the run was started
+for: elsewhere the retry sends the invoice again, which makes a second
+one unless the ERP still honours the idempotency key, and a new run for
+another target does not search the ERP of the run's. The row names the
+reference and the ERP to look in: look for
 that invoice in the ERP, and if there is none, run the command again with
 --no-invoice-found to retry it (if there is one, write it back by hand). Runs of deals that were no longer won ("skipped") are never
 selected.
@@ -177,7 +179,7 @@ is invalid.`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
 	f.BoolVar(&o.Completed, "completed", false, "with --writeback: also the runs that completed with their invoice and wrote nothing back (their connection had no write-back when they started, or their worker had none)")
-	f.BoolVar(&o.NoInvoiceFound, "no-invoice-found", false, "you looked in the ERP for the invoice of each selected run whose failure says it may exist there, and found none: retry those runs too where the target does not look invoices up (skipped otherwise)")
+	f.BoolVar(&o.NoInvoiceFound, "no-invoice-found", false, "you looked in the ERP for the invoice of each selected run whose failure says it may exist there, and found none: retry those runs too where the target does not look invoices up or is another than the run's (skipped otherwise)")
 	f.BoolVar(&o.TimedOut, "timed-out", false, "also runs that timed out (workflow.run_timeout), e.g. after a long ERP or CRM outage")
 	f.BoolVar(&o.Terminated, "terminated", false, "also runs an operator terminated")
 	f.BoolVar(&o.Canceled, "canceled", false, "also runs an operator canceled (the Web UI's \"Request cancellation\")")
