@@ -144,16 +144,7 @@ func TestCheckSearchAttributesWithoutTheOperatorAPI(t *testing.T) {
 // typo in temporal.namespace): every start would fail. It was, because the
 // attributes of such a namespace "cannot be checked".
 func TestReadinessNeedsTheNamespace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an embedded Temporal server")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	ctx, srv := embeddedServer(t)
 	cl, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress(), Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		t.Fatal(err)
@@ -288,4 +279,22 @@ type allAttributes struct {
 
 func (allAttributes) ListSearchAttributes(context.Context, *operatorservice.ListSearchAttributesRequest, ...grpc.CallOption) (*operatorservice.ListSearchAttributesResponse, error) {
 	return &operatorservice.ListSearchAttributesResponse{CustomAttributes: workflows.SearchAttributeTypes()}, nil
+}
+
+// embeddedServer starts an embedded Temporal server with dealsync's
+// search attributes for the test (skipped with -short), stopped when it
+// ends, and a context bounding the test's calls to it.
+func embeddedServer(t *testing.T) (context.Context, *devserver.Server) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return ctx, srv
 }

@@ -14,9 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/intake"
-	"github.com/dealsync/dealsync/workflows"
 )
 
 // The intake's store probe on a real server (SQLite): the run it reads
@@ -24,16 +22,7 @@ import (
 // a namespace that does not exist (the namespace's check says that), nor
 // a frontend refusing the read for the intake's credentials.
 func TestStoreProbeOnARealServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an embedded Temporal server")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	ctx, srv := embeddedServer(t)
 	denyDescribe := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if strings.HasSuffix(method, "/DescribeWorkflowExecution") {
 			return status.Error(codes.PermissionDenied, "Request unauthorized.")

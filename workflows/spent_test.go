@@ -386,25 +386,12 @@ func forEachMismatch(t *testing.T, maxAttempts int32, worker func(*activities.Ac
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			erp := &fakeTarget{keys: map[string]bool{}}
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestWorkflowEnvironment()
-			env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
 			refused := &atomic.Int32{}
-			acts := &activities.Activities{Connections: movingTarget{erp: erp, a: a, b: b, moveAt: c.moveAt, resolves: refused}, Now: env.Now}
+			acts := &activities.Activities{Connections: movingTarget{erp: erp, a: a, b: b, moveAt: c.moveAt, resolves: refused}}
 			worker(acts)
-			env.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
 			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-42", "100.00")})
-			in.LocalCalls, in.Retry.MaximumAttempts, in.ERPTarget = c.local, maxAttempts, &a
-			if c.listens {
-				in.Linger = time.Second
-			}
-			env.ExecuteWorkflow(InvoiceDeal, in)
-			var appErr *temporal.ApplicationError
-			err := env.GetWorkflowError()
-			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeTargetMismatch {
-				t.Fatalf("%v; want the run failed %s", err, activities.ErrTypeTargetMismatch)
-			}
-			msg := appErr.Message()
+			in.Retry.MaximumAttempts = maxAttempts
+			msg := mismatchMessage(t, acts, in, &a, c.local, c.listens)
 			if want := `this worker sends the ERP calls of connection "c" to target "books" (xero), but the run was started for target "books" (http): nothing was sent`; !strings.Contains(msg, want) {
 				t.Errorf("%q\nwant it to say %q", msg, want)
 			}
@@ -414,6 +401,29 @@ func forEachMismatch(t *testing.T, maxAttempts int32, worker func(*activities.Ac
 			}
 		})
 	}
+}
+
+// mismatchMessage runs in, pinned to target, by local calls or
+// activities, listening (a linger) or not, with the worker's activities
+// acts (their clock the test environment's), and returns the message of
+// the run's failure, which must be ERPTargetMismatch.
+func mismatchMessage(t *testing.T, acts *activities.Activities, in InvoiceDealInput, target *connectors.TargetIdentity, local, listens bool) string {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
+	acts.Now = env.Now
+	env.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
+	in.LocalCalls, in.ERPTarget = local, target
+	if listens {
+		in.Linger = time.Second
+	}
+	env.ExecuteWorkflow(InvoiceDeal, in)
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeTargetMismatch {
+		t.Fatalf("%v; want the run failed %s", err, activities.ErrTypeTargetMismatch)
+	}
+	return appErr.Message()
 }
 
 // movesAfterInvoiceAttempt is a worker's config that sends the connection
@@ -446,23 +456,9 @@ func TestATargetMismatchPastItsGraceSaysAnEarlierAttemptMayHaveMadeTheInvoice(t 
 	}{{"local", true, false}, {"activities", false, false}, {"one at a time", true, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			erp := &fakeTarget{keys: map[string]bool{}, failInvoice: []error{&connectors.OutcomeUnknownError{Err: errors.New("erp create: no answer"), Wait: time.Millisecond}}}
-			var s testsuite.WorkflowTestSuite
-			env := s.NewTestWorkflowEnvironment()
-			env.RegisterWorkflowWithOptions(InvoiceDeal, workflow.RegisterOptions{Name: InvoiceDealName})
-			env.RegisterActivityWithOptions(&activities.Activities{Connections: movesAfterInvoiceAttempt{erp: erp, a: a, b: b},
-				TargetMismatchGrace: 30 * time.Second, Now: env.Now}, activity.RegisterOptions{})
-			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-46", "100.00")})
-			in.LocalCalls, in.ERPTarget = c.local, &a // unlimited attempts
-			if c.listens {
-				in.Linger = time.Second
-			}
-			env.ExecuteWorkflow(InvoiceDeal, in)
-			var appErr *temporal.ApplicationError
-			err := env.GetWorkflowError()
-			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeTargetMismatch {
-				t.Fatalf("%v; want the run failed %s", err, activities.ErrTypeTargetMismatch)
-			}
-			msg := appErr.Message()
+			acts := &activities.Activities{Connections: movesAfterInvoiceAttempt{erp: erp, a: a, b: b}, TargetMismatchGrace: 30 * time.Second}
+			in := input(model.DealEvent{EventID: "e1", Deal: wonDeal("D-46", "100.00")}) // unlimited attempts
+			msg := mismatchMessage(t, acts, in, &a, c.local, c.listens)
 			for _, want := range []string{
 				"past workflow.target_mismatch_grace (30s), and is not retried again: the run fails",
 				`an earlier attempt of this step, sent to target "books" (http), may have made the invoice (reference "D-46") there: look for it there before retrying the run for another target`,

@@ -331,16 +331,24 @@ type summaryRecorder struct {
 }
 
 func (r *summaryRecorder) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
-	return &summaryInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, r: r}
+	return withOutbound(next, func(out interceptor.WorkflowOutboundInterceptor) interceptor.WorkflowOutboundInterceptor {
+		return &summaryOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: out}, r: r}
+	})
 }
 
-type summaryInbound struct {
+// withOutbound is next, with the workflow's outbound calls going through
+// the interceptor wrap makes of them: for a recorder of what a run asks.
+func withOutbound(next interceptor.WorkflowInboundInterceptor, wrap func(interceptor.WorkflowOutboundInterceptor) interceptor.WorkflowOutboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &outboundWrapper{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, wrap: wrap}
+}
+
+type outboundWrapper struct {
 	interceptor.WorkflowInboundInterceptorBase
-	r *summaryRecorder
+	wrap func(interceptor.WorkflowOutboundInterceptor) interceptor.WorkflowOutboundInterceptor
 }
 
-func (i *summaryInbound) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
-	return i.Next.Init(&summaryOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}, r: i.r})
+func (i *outboundWrapper) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
+	return i.Next.Init(i.wrap(outbound))
 }
 
 type summaryOutbound struct {
