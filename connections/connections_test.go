@@ -23,6 +23,7 @@ import (
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all"
+	"github.com/dealsync/dealsync/internal/testconfig"
 	"github.com/dealsync/dealsync/model"
 )
 
@@ -35,16 +36,7 @@ func TestMappingReloadSwapsConnections(t *testing.T) {
 		}
 	}
 	write(`is_won(deal.stage)`)
-	cfgPath := filepath.Join(dir, "dealsync.yaml")
-	os.WriteFile(cfgPath, []byte("mappings: {files: [m.yaml], reload_interval: 0s}\nconnections:\n  demo:\n    mapping: m\n    trigger: {won_stages: [signed]}\n"), 0o644)
-	cfg, err := config.Load(cfgPath, config.WithDevDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := connections.Build(cfg, connectors.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set := testconfig.Build(t, dir, "mappings: {files: [m.yaml], reload_interval: 0s}\nconnections:\n  demo:\n    mapping: m\n    trigger: {won_stages: [signed]}\n", connectors.Env{}, config.WithDevDefaults())
 	ev := model.DealEvent{Deal: model.Deal{ID: "D", Stage: "Signed", PreviousStage: "signed"}}
 	before, _ := set.Get("demo")
 	if ok, why, err := before.Trigger.Evaluate(ev); !ok || err != nil {
@@ -84,8 +76,6 @@ func TestMappingReloadSwapsConnections(t *testing.T) {
 func TestWonStagesAndTheStageTheSourceReports(t *testing.T) {
 	build := func(t *testing.T, trigger string) *connections.Set {
 		t.Helper()
-		dir := t.TempDir()
-		p := filepath.Join(dir, "dealsync.yaml")
 		body := `
 connections:
   sf:
@@ -105,17 +95,7 @@ connections:
       accounts:
         "62515": {access_token: t}
 `
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(p, config.WithDevDefaults())
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, err := connections.Build(cfg, connectors.Env{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, set := testconfig.Build(t, "", body, connectors.Env{}, config.WithDevDefaults())
 		return set
 	}
 	t.Run("defaults", func(t *testing.T) {
@@ -165,7 +145,6 @@ connections:
 func TestNetSuiteTaxIDFieldTakesCustomFields(t *testing.T) {
 	t.Setenv("NS_KEY", "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n")
 	load := func(field string) error {
-		p := filepath.Join(t.TempDir(), "dealsync.yaml")
 		body := `
 targets:
   erp:
@@ -176,10 +155,7 @@ targets:
     private_key: env:NS_KEY
     tax_id_field: ` + field + `
 `
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err := config.Load(p, config.WithDevDefaults())
+		_, err := config.Load(testconfig.Write(t, "", body), config.WithDevDefaults())
 		return err
 	}
 	for _, ok := range []string{"custentity_vat_no", "vatregnumber", `""`} {
@@ -202,7 +178,6 @@ targets:
 func TestNetSuiteAccountIDIsAnAccountID(t *testing.T) {
 	t.Setenv("NS_KEY", "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n")
 	load := func(account string) error {
-		p := filepath.Join(t.TempDir(), "dealsync.yaml")
 		body := `
 targets:
   erp:
@@ -212,10 +187,7 @@ targets:
     certificate_id: k
     private_key: env:NS_KEY
 `
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err := config.Load(p, config.WithDevDefaults())
+		_, err := config.Load(testconfig.Write(t, "", body), config.WithDevDefaults())
 		return err
 	}
 	for _, ok := range []string{`"1234567"`, `"1234567_SB1"`, `1234567_sb2`, `TSTDRV1234567`, `"1234567_RP"`} {
@@ -259,7 +231,6 @@ func TestNetSuiteCurrencyIDsKeepTheirCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	build := func(ids string) (*connections.Set, error) {
-		p := filepath.Join(dir, "dealsync.yaml")
 		body := `
 targets:
   erp:
@@ -275,10 +246,7 @@ connections:
     source: {type: generic, secret: whsec_c2hvcC1zZWNyZXQ=}
     target: erp
 `
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(p)
+		cfg, err := config.Load(testconfig.Write(t, dir, body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +282,6 @@ connections:
 // An item id of the config is an internal id (digits), checked at load:
 // a SKU there failed every invoice at run time.
 func TestDefaultItemIDsAreInternalIDs(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "dealsync.yaml")
 	body := `
 targets:
   qbo:
@@ -339,10 +306,7 @@ targets:
     default_tax_code_id: VAT19
     currency_ids: {eur: "1", usd: US Dollar}
 `
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := config.Load(p, config.WithDevDefaults())
+	_, err := config.Load(testconfig.Write(t, "", body), config.WithDevDefaults())
 	var cerr *config.Error
 	if !errors.As(err, &cerr) || !cerr.Has("targets.qbo.default_item_id") || !cerr.Has("targets.ns.discount_item_id") || cerr.Has("targets.ns.default_item_id") {
 		t.Fatalf("want problems at qbo's default_item_id and ns's discount_item_id alone, got %v", err)
@@ -368,8 +332,7 @@ targets:
 // are refused at load, saying what is wanted; the right shapes load.
 func TestVendorIdentifiersOfTheWrongShapeAreRefused(t *testing.T) {
 	write := func(tenant, realm, field string, minor int, globalTax string) string {
-		p := filepath.Join(t.TempDir(), "dealsync.yaml")
-		body := fmt.Sprintf(`
+		return testconfig.Write(t, "", fmt.Sprintf(`
 targets:
   xero: {type: xero, tenant_id: %q, client_id: c, client_secret: s, token_file: /tmp/x.json}
   qbo: {type: quickbooks, realm_id: %q, client_id: c, client_secret: s, token_file: /tmp/q.json, link_file: /tmp/l.json, minor_version: %d, global_tax_calculation: %q}
@@ -382,11 +345,7 @@ connections:
       webhook_password: p
       write_back: {invoice_number_field: %q}
       accounts: {"1": {api_token: t}}
-`, tenant, realm, minor, globalTax, field)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+`, tenant, realm, minor, globalTax, field))
 	}
 	_, err := config.Load(write("Acme Ltd", "abc", "erp_number", 65, "TaxInclusive"))
 	for key, want := range map[string]string{
@@ -417,8 +376,6 @@ func TestAccountTargetsAreTheSourcesAccounts(t *testing.T) {
 	t.Setenv("DEALSYNC_TEST_HS_SECRET", "hubspot-client-secret")
 	t.Setenv("DEALSYNC_TEST_HS_TOKEN", "pat-na1-62515")
 	build := func(routes string) (*connections.Set, error) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "dealsync.yaml")
 		yaml := `targets:
   erp-a: {type: http, base_url: "https://a.example"}
   erp-b: {type: http, base_url: "https://b.example"}
@@ -433,10 +390,7 @@ connections:
         "62515": {access_token: env:DEALSYNC_TEST_HS_TOKEN}
         "70001": {access_token: env:DEALSYNC_TEST_HS_TOKEN}
 `
-		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(path)
+		cfg, err := config.Load(testconfig.Write(t, "", yaml))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -463,7 +417,6 @@ connections:
 // by: account_targets on it is refused at build, naming the target every
 // invoice would go to, rather than accepted and never used.
 func TestAccountTargetsNeedASourceWithAccounts(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dealsync.yaml")
 	yaml := `targets:
   erp: {type: http, base_url: "https://a.example"}
   erp-acme: {type: http, base_url: "https://acme.example"}
@@ -473,10 +426,7 @@ connections:
     account_targets: {acme: erp-acme}
     source: {type: generic, secret: whsec_ZGVhbHN5bmMtdGVzdC1zZWNyZXQtb2YtMzItYnl0ZXM=}
 `
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(testconfig.Write(t, "", yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,8 +442,7 @@ connections:
 // tells its runs apart once a field is set.
 func TestACRMConnectionWithoutWriteBackFieldsHasNoWriteBack(t *testing.T) {
 	for field, writes := range map[string]bool{"": false, "8f3a0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b": true} {
-		p := filepath.Join(t.TempDir(), "dealsync.yaml")
-		if err := os.WriteFile(p, []byte(fmt.Sprintf(`
+		_, set := testconfig.Build(t, "", fmt.Sprintf(`
 targets:
   erp: {type: http, base_url: "https://erp.example.com"}
 connections:
@@ -505,17 +454,7 @@ connections:
       webhook_password: p
       write_back: {invoice_number_field: %q}
       accounts: {"1": {api_token: t}}
-`, field)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, err := connections.Build(cfg, connectors.Env{})
-		if err != nil {
-			t.Fatal(err)
-		}
+`, field), connectors.Env{})
 		c, _ := set.Get("pd")
 		if (c.WriteBacker != nil) != writes {
 			t.Errorf("write-back field %q: WriteBacker %T, want one %v", field, c.WriteBacker, writes)
@@ -533,30 +472,19 @@ func TestConnectorsKnowTheirConfigKeys(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	t.Cleanup(erp.Close)
-	p := filepath.Join(t.TempDir(), "dealsync.yaml")
-	if err := os.WriteFile(p, []byte(`
+	_, set := testconfig.Build(t, "", `
 targets:
   books: {type: http, base_url: "`+erp.URL+`", auth_value: "Bearer expired"}
 connections:
   in-house:
     target: books
     source: {type: generic, secret: "whsec_AA=="}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := connections.Build(cfg, connectors.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, connectors.Env{})
 	c, _ := set.Get("in-house")
 	if w := c.Source.(connectors.ConfigWarner).ConfigWarnings(); len(w) != 1 || !strings.HasPrefix(w[0], "connections.in-house.source.secret (or DEALSYNC_CONNECTIONS_IN_HOUSE_SOURCE_SECRET) is 1 bytes") {
 		t.Errorf("source's warnings %q; want its secret named connections.in-house.source.secret and its variable", w)
 	}
-	_, err = c.Target.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme"}, "k")
+	_, err := c.Target.FindOrCreateCustomer(context.Background(), model.Customer{ExternalID: "C-1", Name: "Acme"}, "k")
 	if err == nil || !strings.Contains(err.Error(), "check targets.books.auth_value (or DEALSYNC_TARGETS_BOOKS_AUTH_VALUE), the whole value of header Authorization") ||
 		!strings.Contains(err.Error(), "and targets.books.auth_header (or DEALSYNC_TARGETS_BOOKS_AUTH_HEADER), the header") {
 		t.Errorf("target's 401: %v; want its auth_value named targets.books.auth_value, with its variable", err)
@@ -566,7 +494,6 @@ connections:
 // What a source logs on its own (a run's fetch or write-back, a delivery
 // parsed without the intake's logger) names its connection.
 func TestSourcesLogTheirConnection(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dealsync.yaml")
 	yaml := `targets:
   erp: {type: http, base_url: "https://a.example"}
 connections:
@@ -578,18 +505,8 @@ connections:
       accounts:
         "62515": {access_token: pat-na1-62515}
 `
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs strings.Builder
-	set, err := connections.Build(cfg, connectors.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set := testconfig.Build(t, "", yaml, connectors.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	c, _ := set.Get("hs-eu")
 	merge := `[{"eventId":1,"subscriptionId":1,"portalId":62515,"appId":9,"occurredAt":1716900000001,"subscriptionType":"deal.merge","attemptNumber":0,"objectId":113,"primaryObjectId":113,"mergedObjectIds":[114]}]`
 	if _, err := c.Source.Parse(&connectors.Webhook{Body: []byte(merge)}); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
+	"github.com/dealsync/dealsync/internal/testconfig"
 )
 
 // identityOf builds a config whose connection shop (generic source) calls
@@ -22,23 +23,12 @@ import (
 func identityOf(t *testing.T, name, spec string) connectors.TargetIdentity {
 	t.Helper()
 	dir := t.TempDir()
-	p := filepath.Join(dir, "dealsync.yaml")
 	body := "targets:\n  " + name + ": " + strings.ReplaceAll(spec, "DIR", dir) + `
 connections:
   shop:
     source: {type: generic, secret: whsec_c2hvcC1zZWNyZXQ=}
     target: ` + name + "\n"
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := connections.Build(cfg, connectors.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set := testconfig.Build(t, dir, body, connectors.Env{})
 	shop, _ := set.Get("shop")
 	resolved, _ := set.Resolve("shop")
 	if got, want := shop.TargetIdentityFor(""), resolved.TargetIdentityFor(""); got != want || got.IsZero() {
@@ -135,7 +125,6 @@ func TestTheTargetIdentityIsWhereTheCallsGoNotTheirCredentials(t *testing.T) {
 func TestTheTargetIdentityOfAnAccountIsItsTargets(t *testing.T) {
 	t.Setenv("DEALSYNC_TEST_HS_SECRET", "hubspot-client-secret")
 	t.Setenv("DEALSYNC_TEST_HS_TOKEN", "pat-na1-62515")
-	path := filepath.Join(t.TempDir(), "dealsync.yaml")
 	yaml := `targets:
   erp-a: {type: http, base_url: "https://a.example"}
   erp-b: {type: http, base_url: "https://b.example"}
@@ -150,17 +139,7 @@ connections:
         "62515": {access_token: env:DEALSYNC_TEST_HS_TOKEN}
         "70001": {access_token: env:DEALSYNC_TEST_HS_TOKEN}
 `
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := connections.Build(cfg, connectors.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set := testconfig.Build(t, "", yaml, connectors.Env{})
 	hs, _ := set.Get("hs")
 	routed, other := hs.TargetIdentityFor("62515"), hs.TargetIdentityFor("70001")
 	if routed.Description != `target "erp-b" (http, base_url https://b.example)` || other.Description != `target "erp-a" (http, base_url https://a.example)` ||
