@@ -3,8 +3,6 @@ package rerun
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,10 +20,10 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 
 	"github.com/dealsync/dealsync/activities"
-	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connections"
 	"github.com/dealsync/dealsync/connectors"
 	_ "github.com/dealsync/dealsync/connectors/all" // the generic source and http target of the test's config
+	"github.com/dealsync/dealsync/internal/testconfig"
 	"github.com/dealsync/dealsync/model"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -549,18 +547,7 @@ connections:
 // buildSet loads the config text yaml and builds its connections.
 func buildSet(t *testing.T, yaml string) *connections.Set {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "dealsync.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := connections.Build(cfg, connectors.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set := testconfig.Build(t, "", yaml, connectors.Env{})
 	return set
 }
 
