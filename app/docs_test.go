@@ -18,6 +18,7 @@ import (
 
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/netsuite"
+	"github.com/dealsync/dealsync/internal/testdocs"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -409,15 +410,5 @@ func TestDocsKeyCommandsRunWithoutATerminal(t *testing.T) {
 // docFiles are the README and every Markdown file under docs/.
 func docFiles(t *testing.T) []string {
 	t.Helper()
-	files := []string{"../README.md"}
-	err := filepath.WalkDir("../docs", func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".md") {
-			files = append(files, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
+	return testdocs.Files(t, "..", "docs")
 }

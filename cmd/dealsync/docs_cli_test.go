@@ -9,25 +9,15 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dealsync/dealsync/internal/testdocs"
 )
 
 // docFiles are the Markdown files a user reads: the README, docs/ and the
 // examples' notes.
 func docFiles(t *testing.T) []string {
 	t.Helper()
-	files := []string{"../../README.md"}
-	for _, dir := range []string{"../../docs", "../../examples"} {
-		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".md") {
-				files = append(files, path)
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return files
+	return testdocs.Files(t, "../..", "docs", "examples")
 }
 
 // codeSnippets are the inline code spans (which may run over a line
