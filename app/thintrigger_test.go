@@ -68,23 +68,7 @@ func TestThinTriggerWarnings(t *testing.T) {
 	}
 	for _, name := range set.Names() {
 		c, _ := set.Get(name)
-		got := ThinTriggerWarnings(c)
-		words, warned := want[name]
-		if !warned {
-			if len(got) > 0 {
-				t.Errorf("%s: warned %q", name, got)
-			}
-			continue
-		}
-		if len(got) != 1 {
-			t.Errorf("%s: %d warnings, want 1: %q", name, len(got), got)
-			continue
-		}
-		for _, w := range words {
-			if !strings.Contains(got[0], w) {
-				t.Errorf("%s: warning lacks %q:\n%s", name, w, got[0])
-			}
-		}
+		checkOneWarning(t, name, ThinTriggerWarnings(c), want[name])
 	}
 }
 
