@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dealsync/dealsync/config"
@@ -70,6 +71,25 @@ func sendShopWon(ctx context.Context, t *testing.T, cfg, listen, id, country, am
 		t.Fatal(err)
 	}
 	return workflows.WorkflowID("shop", id)
+}
+
+// failShopRunOnTheTaxTable starts Temporal, the sandbox ERP and the shop
+// connection's serve and worker (startShopCLI, its config naming no
+// mapping: the DEALSYNC_* variables the test set give the workers theirs),
+// and sends the won deal D-CH of a Swiss company, whose run fails on the
+// example mapping's tax table. It returns the config, a Temporal client,
+// the deal's workflow ID and the failed run's ID.
+func failShopRunOnTheTaxTable(ctx context.Context, t *testing.T) (cfg string, c client.Client, id, failedRun string) {
+	t.Helper()
+	srv := startTemporal(ctx, t, false)
+	_, erpURL := startSandbox(t)
+	cfg, listen := startShopCLI(ctx, t, srv, erpURL, "")
+	id = sendShopWon(ctx, t, cfg, listen, "D-CH", "CH", "500.00", "CHF")
+	c = temporalClient(ctx, t, srv)
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "CH") {
+		t.Fatalf("the run should fail on the example mapping's tax table: %v", err)
+	}
+	return cfg, c, id, c.GetWorkflow(ctx, id, "").GetRunID()
 }
 
 // runsListing is the --json output of `runs list`, its runs both as the
@@ -356,18 +376,10 @@ func TestRunsRetryWarnsOfAnotherMappingThanTheFailedRuns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv := startTemporal(ctx, t, false)
-	_, erpURL := startSandbox(t)
 	// The config names no mapping (the built-in one); the workers' (and
 	// the intake's) environment sets the example mapping.
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_MAPPING", "generic-standard")
-	cfg, listen := startShopCLI(ctx, t, srv, erpURL, "")
-	id := sendShopWon(ctx, t, cfg, listen, "D-CH", "CH", "500.00", "CHF")
-	c := temporalClient(ctx, t, srv)
-	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "CH") {
-		t.Fatalf("the run should fail on the example mapping's tax table: %v", err)
-	}
-	failedRun := c.GetWorkflow(ctx, id, "").GetRunID()
+	cfg, c, id, failedRun := failShopRunOnTheTaxTable(ctx, t)
 	// The operator's shell.
 	if err := os.Unsetenv("DEALSYNC_CONNECTIONS_SHOP_MAPPING"); err != nil {
 		t.Fatal(err)

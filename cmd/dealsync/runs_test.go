@@ -590,19 +590,11 @@ func TestRunsRetryWarnsOfAnotherRetryPolicyThanTheFailedRuns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv := startTemporal(ctx, t, false)
-	_, erpURL := startSandbox(t)
 	// Both shells map with the example mapping (no mapping warning); only
 	// the workers' (and the intake's) limit the attempts.
 	t.Setenv("DEALSYNC_CONNECTIONS_SHOP_MAPPING", "generic-standard")
 	t.Setenv("DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS", "2")
-	cfg, listen := startShopCLI(ctx, t, srv, erpURL, "")
-	id := sendShopWon(ctx, t, cfg, listen, "D-CH", "CH", "500.00", "CHF")
-	c := temporalClient(ctx, t, srv)
-	if err := c.GetWorkflow(ctx, id, "").Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "CH") {
-		t.Fatalf("the run should fail on the example mapping's tax table: %v", err)
-	}
-	failedRun := c.GetWorkflow(ctx, id, "").GetRunID()
+	cfg, c, id, failedRun := failShopRunOnTheTaxTable(ctx, t)
 	if err := os.Unsetenv("DEALSYNC_WORKFLOW_RETRY_MAXIMUM_ATTEMPTS"); err != nil {
 		t.Fatal(err)
 	}
