@@ -486,14 +486,7 @@ func (m *memoRun) DescribeWorkflowExecution(ctx context.Context, id, runID strin
 // names another (the workers had a DEALSYNC_* mapping the operator's shell
 // lacks); it still starts the run.
 func TestRetryNamesTheNewRunsMapping(t *testing.T) {
-	set := buildSet(t, `
-targets:
-  erp: {type: http, base_url: "http://127.0.0.1:1"}
-connections:
-  shop:
-    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
-    target: erp
-`)
+	set := genericSet(t, "shop", "")
 	ctx := context.Background()
 	in := workflows.InvoiceDealInput{Connection: "shop", Event: model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-1", Stage: "won"}}}
 	failed := func(mapping, hash string) *memoRun {
@@ -539,14 +532,7 @@ connections:
 // the mapping the invoice was made with, the failed run's memo, for its
 // own memo, not the connection's current mapping.
 func TestWriteBackRunKeepsTheInvoicesMapping(t *testing.T) {
-	set := buildSet(t, `
-targets:
-  erp: {type: http, base_url: "http://127.0.0.1:1"}
-connections:
-  shop:
-    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, write_back: {url: "http://127.0.0.1:1/invoices"}}
-    target: erp
-`)
+	set := genericSet(t, "shop", "http://127.0.0.1:1/invoices")
 	in := workflows.InvoiceDealInput{Connection: "shop", WriteBack: true, Event: model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-1", Stage: "won"}}}
 	failed := &memoRun{
 		oneRun: oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
@@ -566,14 +552,7 @@ connections:
 // A dry run names what the runs it would start failed with (their close
 // events'); a retry does not read it.
 func TestDryRunNamesTheFailure(t *testing.T) {
-	set := buildSet(t, `
-targets:
-  erp: {type: http, base_url: "http://127.0.0.1:1"}
-connections:
-  shop:
-    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
-    target: erp
-`)
+	set := genericSet(t, "shop", "")
 	ctx := context.Background()
 	in := workflows.InvoiceDealInput{Connection: "shop", Event: model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "D-1", Stage: "won"}}}
 	failed := &oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, events: []*historypb.HistoryEvent{started(t, in), mappingFailed()}}

@@ -195,14 +195,7 @@ func (o *closeUnread) GetWorkflowHistory(ctx context.Context, id, runID string, 
 // exists: it is not started blind (an error that says so), unless
 // --no-invoice-found says the operator looked.
 func TestRetryOfARunWhoseFailureIsUnread(t *testing.T) {
-	set := buildSet(t, `
-targets:
-  erp: {type: http, base_url: "http://127.0.0.1:1"}
-connections:
-  shop:
-    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
-    target: erp
-`)
+	set := genericSet(t, "shop", "")
 	in := workflows.InvoiceDealInput{Connection: "shop", Event: model.DealEvent{EventID: "e1", Deal: model.Deal{ID: "4711", Stage: "won"}}}
 	c := &closeUnread{oneRun{runID: "r1", status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, events: []*historypb.HistoryEvent{started(t, in)}}}
 	st := &recordingStarter{}

@@ -54,17 +54,7 @@ func (d *dealWithAWriteBackRun) GetWorkflowHistory(_ context.Context, id, _ stri
 // each would start a run of the deal's write-back ID. Whichever is read
 // first is listed to start; the other is skipped, naming it.
 func TestDryRunListsEachDealsWriteBackOnce(t *testing.T) {
-	set := buildSet(t, `
-targets:
-  erp: {type: http, base_url: "http://127.0.0.1:1"}
-connections:
-  hs:
-    source:
-      type: generic
-      secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-      write_back: {url: "https://crm.example.com/dealsync"}
-    target: erp
-`)
+	set := genericSet(t, "hs", "https://crm.example.com/dealsync")
 	inv := connectors.InvoiceResult{InvoiceID: "INV-1"}
 	ev := model.DealEvent{Deal: model.Deal{ID: "4711", Stage: "won"}}
 	dealID, wbID := workflows.DealWorkflowID("hs", "", "4711"), workflows.WriteBackWorkflowID("hs", "", "4711")

@@ -151,14 +151,7 @@ func (s *recordingStarter) StartWriteBack(_ context.Context, _ *connections.Conn
 // while its history has an invoice, the skip naming the command that
 // selects it.
 func TestTerminatedPendingRuns(t *testing.T) {
-	set := buildSet(t, `
-targets:
-  erp: {type: http, base_url: "http://127.0.0.1:1"}
-connections:
-  hs:
-    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
-    target: erp
-`)
+	set := genericSet(t, "hs", "")
 	in := workflows.InvoiceDealInput{Connection: "hs", WriteBack: true, Event: model.DealEvent{Deal: model.Deal{ID: "4711", Stage: "won"}}}
 	inv := connectors.InvoiceResult{InvoiceID: "INV-1"}
 	withInvoice := []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", inv)}
@@ -199,17 +192,7 @@ connections:
 // command. A completed run started by hand under another ID is skipped:
 // the deal's own run may have written the invoice back.
 func TestLateWriteBackOfARunThatEndedOtherwise(t *testing.T) {
-	set := buildSet(t, `
-targets:
-  erp: {type: http, base_url: "http://127.0.0.1:1"}
-connections:
-  hs:
-    source:
-      type: generic
-      secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
-      write_back: {url: "https://crm.example.com/dealsync"}
-    target: erp
-`)
+	set := genericSet(t, "hs", "https://crm.example.com/dealsync")
 	in := workflows.InvoiceDealInput{Connection: "hs", Event: model.DealEvent{Deal: model.Deal{ID: "4711", Stage: "won"}}}
 	events := []*historypb.HistoryEvent{started(t, in), marker(t, 3, "CreateInvoice", connectors.InvoiceResult{InvoiceID: "INV-1"})}
 	terminated := enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED
@@ -544,6 +527,25 @@ connections:
 	}
 }
 
+// genericSet is the connection set of a config whose one connection,
+// name, has a generic source (writing back to writeBackURL, or not when
+// "") and invoices to an http target no test reaches.
+func genericSet(t *testing.T, name, writeBackURL string) *connections.Set {
+	t.Helper()
+	writeBack := ""
+	if writeBackURL != "" {
+		writeBack = fmt.Sprintf(", write_back: {url: %q}", writeBackURL)
+	}
+	return buildSet(t, fmt.Sprintf(`
+targets:
+  erp: {type: http, base_url: "http://127.0.0.1:1"}
+connections:
+  %s:
+    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw%s}
+    target: erp
+`, name, writeBack))
+}
+
 // buildSet loads the config text yaml and builds its connections.
 func buildSet(t *testing.T, yaml string) *connections.Set {
 	t.Helper()
@@ -576,14 +578,7 @@ func TestCreatedInvoiceOfALossRun(t *testing.T) {
 
 	// r1 failed writing its invoice back; a later loss run r2 that still
 	// said "pending" when it ended does not take the write-back over.
-	set := buildSet(t, `
-targets:
-  erp: {type: http, base_url: "http://127.0.0.1:1"}
-connections:
-  hs:
-    source: {type: generic, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
-    target: erp
-`)
+	set := genericSet(t, "hs", "")
 	inv := connectors.InvoiceResult{InvoiceID: "INV-1"}
 	c := &runs{ids: []string{"r1", "r2"},
 		status: map[string]enumspb.WorkflowExecutionStatus{"r1": enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "r2": enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED},
