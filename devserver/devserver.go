@@ -605,7 +605,29 @@ func (o Options) sqlConfigs() (main, visibility *config.SQL, err error) {
 	if err := dropUnusedVisibilityIndexes(visibility.DatabaseName); err != nil {
 		return nil, nil, err
 	}
+	if err := ownerOnly(main.DatabaseName, visibility.DatabaseName); err != nil {
+		return nil, nil, err
+	}
 	return main, visibility, o.createNamespace(main)
+}
+
+// ownerOnly makes the SQLite databases, and their WAL and shared-memory
+// files, readable and writable by their owner only (0600). The SQLite
+// driver creates them with the umask's mode (0644 commonly), and the 0700
+// of the data dir does not hold for a dir that existed already (a
+// --data-dir given, made by a checkout or by an earlier release): the
+// runs, deals' payloads among them, would be readable by every user of
+// the machine. SQLite gives the WAL and shared-memory files it creates
+// later the database's mode. A file that is not there is let be.
+func ownerOnly(databases ...string) error {
+	for _, db := range databases {
+		for _, f := range []string{db, db + "-wal", db + "-shm"} {
+			if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("making %s readable by its owner only: %w", f, err)
+			}
+		}
+	}
+	return nil
 }
 
 // fileSQLConfig is a file-backed SQLite store with its own connection
