@@ -182,7 +182,10 @@ func printSync(w io.Writer, results []backfill.Result, dryRun bool, listErr erro
 		if existing == "" {
 			existing = "no run"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\tclosed %s\t%s\t%s\n", r.WorkflowID, r.Stage, r.CloseDate, existing, what)
+		// The stage and the errors are the CRM's words (a trigger's
+		// failure quotes the deal): on one line, no escape sequence of
+		// theirs reaching the terminal.
+		fmt.Fprintf(tw, "  %s\t%s\tclosed %s\t%s\t%s\n", cell(r.WorkflowID), cell(r.Stage), cell(r.CloseDate), oneLine(existing), oneLine(what))
 	}
 	tw.Flush()
 	done := plural(started, "run started", "runs started")

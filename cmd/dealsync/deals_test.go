@@ -12,6 +12,7 @@ import (
 
 	"github.com/dealsync/dealsync/backfill"
 	"github.com/dealsync/dealsync/connectors/hubspot/hubspotfake"
+	"github.com/dealsync/dealsync/rerun"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -226,4 +227,27 @@ func runMetadata(ctx context.Context, t *testing.T, c client.Client, workflowID 
 		t.Fatal(err)
 	}
 	return summary, details
+}
+
+// A deal's stage and the errors printed beside it are the CRM's (a
+// trigger's failure quotes the deal's values): a terminal escape sequence
+// or a line break in them reaches neither the operator's terminal nor the
+// table as such, in `deals sync` and in `runs retry`.
+func TestSyncAndRetryTablesEscapeControlCharacters(t *testing.T) {
+	const evil = "\x1b]0;owned\x07\x1b[2J"
+	var out strings.Builder
+	printSync(&out, []backfill.Result{
+		{DealID: "4711", WorkflowID: "invoice/hubspot-eu/62515/4711", Stage: "won" + evil, Error: "the trigger failed on " + evil + "\nsecond line"},
+	}, false, nil)
+	printRetries(&out, rerun.Options{TaskQueue: "dealsync", DryRun: true}, []rerun.Result{
+		{WorkflowID: "invoice/shop/D-1", FailedRun: "r1", Skipped: "the ERP said " + evil + "\nsecond line", MappingWarning: "w" + evil, SettingsWarning: "s" + evil},
+	}, nil, []string{"shop"})
+	if strings.ContainsAny(out.String(), "\x1b\x07") {
+		t.Errorf("a control character reached the output:\n%q", out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "second line") {
+			t.Errorf("a line break in a message split the table's row:\n%s", out.String())
+		}
+	}
 }

@@ -259,12 +259,15 @@ func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr 
 			// --json give the message)
 			what += ", failed with " + oneLine(r.FailureType)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\n", r.WorkflowID, what)
+		// what may carry a run's failure message (the ERP's words, a
+		// deal's values in them): on one line, no escape sequence of its
+		// reaching the terminal.
+		fmt.Fprintf(tw, "  %s\t%s\n", cell(r.WorkflowID), oneLine(what))
 		if r.MappingWarning != "" {
-			fmt.Fprintf(tw, "  \tWARNING %s\n", r.MappingWarning)
+			fmt.Fprintf(tw, "  \tWARNING %s\n", oneLine(r.MappingWarning))
 		}
 		if r.SettingsWarning != "" {
-			fmt.Fprintf(tw, "  \tWARNING %s\n", r.SettingsWarning)
+			fmt.Fprintf(tw, "  \tWARNING %s\n", oneLine(r.SettingsWarning))
 		}
 	}
 	tw.Flush()
