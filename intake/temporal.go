@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -310,7 +311,7 @@ func (s *TemporalStarter) start(ctx context.Context, id string, ev model.DealEve
 			res.RunID, res.Duplicate = started.RunId, true
 			return res, false, nil
 		}
-		return res, false, classifyStartError(id, err)
+		return res, false, classifyStartError(id, probe.withLastAnswer(err))
 	}
 	res.RunID = run.GetRunID()
 	res.Duplicate = probe.seen && !probe.started
@@ -341,7 +342,7 @@ func (s *TemporalStarter) Notify(ctx context.Context, conn *connections.Connecti
 			if errors.As(err, &started) {
 				return res, false, nil // the deal was invoiced: nothing to record
 			}
-			return res, false, classifyStartError(id, err)
+			return res, false, classifyStartError(id, probe.withLastAnswer(err))
 		}
 		// A new run, or the deal's running run (of either type) the loss
 		// was signalled to: Duplicate, as a start that meets it says, which
@@ -528,30 +529,45 @@ const StoreProbeID = "dealsync-readiness-probe/no-such-run"
 // from its cache) pass while the database is down, and every start then
 // fails after intake.start_timeout: only this read says so. It costs
 // the server one read of the database per check.
+//
+// The read's client must have StartProbeInterceptor: the SDK retries a
+// read the server answers Unavailable, ResourceExhausted, Unknown (or
+// Internal, for a server that does not say it is final) until the
+// check's deadline, and then says only "context deadline exceeded"; the
+// interceptor keeps the server's last answer, which the StoreError says.
 func StoreProbe(c client.Client) func(context.Context) error {
 	return func(ctx context.Context) error {
-		_, err := c.DescribeWorkflowExecution(ctx, StoreProbeID, "")
-		return storeProbeError(err)
+		probe := &startProbe{}
+		_, err := c.DescribeWorkflowExecution(withStartProbe(ctx, probe), StoreProbeID, "")
+		return storeProbeError(err, probe.lastAnswer())
 	}
 }
 
-// storeProbeError is StoreProbe's verdict on the read's error: the run
-// not found is the database's answer (nil); no answer in time, or the
-// server unavailable, a *StoreError; the read canceled (the asker of
-// /readyz gone), an error that is not the database's; anything else (a
-// permission the intake's credentials lack) is not the database's, and
+// storeProbeError is StoreProbe's verdict on the read's error, last the
+// server's last answer to an attempt of it (nil when none failed, or
+// unknown): the run not found is the database's answer (nil); no answer
+// in time, or an answer that the server cannot read it now (Unavailable:
+// its database down or full, its history shards moving; ResourceExhausted:
+// it sheds load; Internal, Unknown: it failed), a *StoreError, which
+// names the server's last answer; the read canceled (the asker of
+// /readyz gone), an error that is not the database's; a refusal of the
+// intake's credentials (PermissionDenied, Unauthenticated: a gRPC proxy's
+// HTTP 401 and 403 too) or any other answer is not the database's, and
 // holds nothing back.
-func storeProbeError(err error) error {
+func storeProbeError(err, last error) error {
 	var notFound *serviceerror.NotFound
 	if err == nil || errors.As(err, &notFound) {
 		return nil
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || serviceerror.ToStatus(err).Code() == codes.DeadlineExceeded {
+		if last != nil {
+			return &StoreError{Err: fmt.Errorf("reading a run got no answer in time: %w (Temporal's last answer: %v)", err, last)}
+		}
 		return &StoreError{Err: fmt.Errorf("reading a run got no answer in time: %w", err)}
 	}
-	switch serviceerror.ToStatus(err).Code() {
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return &StoreError{Err: fmt.Errorf("reading a run: %w", err)}
+	switch code := serviceerror.ToStatus(err).Code(); code {
+	case codes.Unavailable, codes.ResourceExhausted, codes.Internal, codes.Unknown, codes.Aborted:
+		return &StoreError{Err: fmt.Errorf("reading a run: %s: %w", code, err)}
 	case codes.Canceled:
 		// The check's asker went away: no answer either way, and no
 		// "ready" for a read that was not made.
@@ -623,8 +639,44 @@ func classifyStartError(id string, err error) error {
 // startProbe learns from the server's answer whether a start created a new
 // run or met an existing one (USE_EXISTING). The SDK does not surface the
 // response's `started` flag, so a gRPC interceptor reads it.
+//
+// It also keeps the server's answer to the last failed attempt of a call
+// the SDK retries (lastAnswer), which the call's own error, once its
+// deadline passed, no longer says.
 type startProbe struct {
 	seen, started bool
+
+	mu   sync.Mutex // the SDK's retries are made one after another; for the race detector's sake
+	last error
+}
+
+// answered records an attempt's error: a server's answer, not the end of
+// the caller's context.
+func (p *startProbe) answered(err error) {
+	switch serviceerror.ToStatus(err).Code() {
+	case codes.OK, codes.DeadlineExceeded, codes.Canceled:
+		return
+	}
+	p.mu.Lock()
+	p.last = err
+	p.mu.Unlock()
+}
+
+// withLastAnswer adds the server's last answer to err, a call's error
+// that ran out of time (the SDK's retries say nothing more of it).
+func (p *startProbe) withLastAnswer(err error) error {
+	last := p.lastAnswer()
+	if last == nil || !(errors.Is(err, context.DeadlineExceeded) || serviceerror.ToStatus(err).Code() == codes.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w (Temporal's last answer: %v)", err, last)
+}
+
+// lastAnswer is the server's answer to the last failed attempt, or nil.
+func (p *startProbe) lastAnswer() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
 }
 
 type startProbeKey struct{}
@@ -635,10 +687,14 @@ func withStartProbe(ctx context.Context, p *startProbe) context.Context {
 
 // StartProbeInterceptor must be installed on the client used by
 // TemporalStarter (client.Options.ConnectionOptions.DialOptions) so that
-// duplicates are reported as such.
+// duplicates are reported as such, and so that a start or a StoreProbe
+// read that ran out of time says the server's last answer to it.
 func StartProbeInterceptor() grpc.DialOption {
 	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		err := invoker(ctx, method, req, reply, cc, opts...)
+		if p, ok := ctx.Value(startProbeKey{}).(*startProbe); ok && err != nil {
+			p.answered(err)
+		}
 		if err == nil {
 			if p, ok := ctx.Value(startProbeKey{}).(*startProbe); ok {
 				switch resp := reply.(type) {

@@ -906,8 +906,9 @@ func TestStartsSayWhatTheRunIs(t *testing.T) {
 }
 
 // The store probe's run not found is the database's answer; no answer
-// in time, or an unavailable server, is the database's outage; a refusal
-// of the intake's credentials is not, and holds nothing back.
+// in time, or an answer that the server cannot read it now (unavailable,
+// shedding load, failing), is the database's outage; a refusal of the
+// intake's credentials is not, and holds nothing back.
 func TestStoreProbeTellsTheDatabasesOutage(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -919,14 +920,22 @@ func TestStoreProbeTellsTheDatabasesOutage(t *testing.T) {
 		{"no answer in time", context.DeadlineExceeded, true},
 		{"deadline status", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), true},
 		{"unavailable", serviceerror.NewUnavailable("GetWorkflowExecution operation failed. Error: dial tcp: connection refused"), true},
+		{"resource exhausted", &serviceerror.ResourceExhausted{Message: "persistence max QPS reached"}, true},
+		{"internal", serviceerror.NewInternal("Error in deserialization"), true},
+		{"unknown", status.Error(codes.Unknown, "unexpected HTTP status code received from server: 500"), true},
 		{"permission", serviceerror.NewPermissionDenied("Request unauthorized.", ""), false},
+		{"a proxy's 401", status.Error(codes.Unauthenticated, "unexpected HTTP status code received from server: 401"), false},
 		{"canceled", status.Error(codes.Canceled, "context canceled"), false},
 		{"context canceled", context.Canceled, false},
 	} {
-		err := storeProbeError(tc.err)
+		err := storeProbeError(tc.err, nil)
 		var se *StoreError
 		if got := errors.As(err, &se); got != tc.store {
 			t.Errorf("%s: %v, want a StoreError: %v", tc.name, err, tc.store)
+		}
+		// The server's answer is kept, for the log.
+		if tc.store && tc.err != nil && !strings.Contains(err.Error(), serviceerror.ToStatus(tc.err).Message()) {
+			t.Errorf("%s: %q does not say the server's answer %q", tc.name, err, serviceerror.ToStatus(tc.err).Message())
 		}
 		// A read cut short (its asker gone) is no answer either way: not
 		// "ready".
@@ -935,6 +944,28 @@ func TestStoreProbeTellsTheDatabasesOutage(t *testing.T) {
 				t.Errorf("%s: nil, want the read's cancellation", tc.name)
 			}
 		}
+	}
+}
+
+// A read that ran out of time while the SDK retried the server's answers
+// (a full disk: "shard status unknown") says the last of them, which the
+// SDK's "context deadline exceeded" does not; an attempt cut off by the
+// deadline is no answer.
+func TestStoreProbeSaysTheServersLastAnswer(t *testing.T) {
+	p := &startProbe{}
+	p.answered(status.Error(codes.Unavailable, "shard status unknown"))
+	p.answered(status.Error(codes.DeadlineExceeded, "context deadline exceeded"))
+	err := storeProbeError(serviceerror.NewDeadlineExceeded("context deadline exceeded"), p.lastAnswer())
+	var se *StoreError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "Temporal's last answer: rpc error: code = Unavailable desc = shard status unknown") {
+		t.Errorf("%v, want a StoreError that says the last answer", err)
+	}
+	start := classifyStartError("wf/1", p.withLastAnswer(context.DeadlineExceeded))
+	if !errors.Is(start, ErrUnavailable) || !strings.Contains(start.Error(), "shard status unknown") {
+		t.Errorf("a start out of time: %v, want unavailable, saying the last answer", start)
+	}
+	if err := p.withLastAnswer(serviceerror.NewInvalidArgument("bad")); strings.Contains(err.Error(), "last answer") {
+		t.Errorf("an answer of its own: %v, want it alone", err)
 	}
 }
 
