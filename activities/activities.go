@@ -118,6 +118,15 @@ type Activities struct {
 	Now func() time.Time
 
 	failures lastFailures
+	attempts attemptLog
+}
+
+// now is a.Now, or time.Now.
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // MapInput is the input of MapDeal.
@@ -143,7 +152,7 @@ type MapResult struct {
 // MapDeal evaluates the connection's mapping on the event. The result is
 // recorded, so the run keeps this version of the mapping to its end.
 func (a *Activities) MapDeal(ctx context.Context, in MapInput) (_ MapResult, err error) {
-	defer observe(ctx, "map", in.Connection, in.Event.Deal.ID, 0, time.Now(), &err)
+	defer a.observe(ctx, "map", in.Connection, in.Event.Deal.ID, 0, time.Now(), &err)
 	mapper, err := a.runMapper(in)
 	if err != nil {
 		return MapResult{}, err
@@ -229,7 +238,7 @@ type ValidateInput struct {
 // ValidateInvoice computes the totals and checks the invoice. A problem is
 // a non-retryable failure that names every offending field.
 func (a *Activities) ValidateInvoice(ctx context.Context, in ValidateInput) (_ model.Invoice, err error) {
-	defer observe(ctx, "validate", in.Connection, in.Invoice.SourceDealID, 0, time.Now(), &err)
+	defer a.observe(ctx, "validate", in.Connection, in.Invoice.SourceDealID, 0, time.Now(), &err)
 	inv := in.Invoice
 	inv.ComputeTotals()
 	if err := inv.Validate(model.ValidateOptions{DealAmount: in.DealAmount, Tolerance: in.Tolerance}); err != nil {
@@ -274,7 +283,7 @@ func (a *Activities) FindOrCreateCustomer(ctx context.Context, in CustomerInput)
 	// (Deferred first, run last: the attempt is logged and counted with
 	// its own failure, retried, not as returnLongWait ends the call.)
 	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
-	defer observe(ctx, "customer", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err)
+	defer a.observe(ctx, "customer", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.CustomerRef{}, err
@@ -326,7 +335,7 @@ func (a *Activities) CreateInvoice(ctx context.Context, in CreateInvoiceInput) (
 	// (Deferred first, run last: the attempt is logged and counted with
 	// its own failure, retried, not as returnLongWait ends the call.)
 	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
-	defer observe(ctx, "invoice", in.Connection, in.Invoice.SourceDealID, in.AttemptsBefore, time.Now(), &err)
+	defer a.observe(ctx, "invoice", in.Connection, in.Invoice.SourceDealID, in.AttemptsBefore, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return connectors.InvoiceResult{}, err
@@ -488,7 +497,7 @@ func (a *Activities) FetchDeal(ctx context.Context, in FetchInput) (_ model.Deal
 	// (Deferred first, run last: the attempt is logged and counted with
 	// its own failure, retried, not as returnLongWait ends the call.)
 	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
-	defer observe(ctx, "fetch_deal", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err)
+	defer a.observe(ctx, "fetch_deal", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return model.Deal{}, err
@@ -539,7 +548,7 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteB
 	// (Deferred first, run last: the attempt is logged and counted with
 	// its own failure, retried, not as returnLongWait ends the call.)
 	defer returnLongWait(ctx, &err, in.ReturnWaitsOver)
-	defer observe(ctx, "write_back", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err, &skipped)
+	defer a.observe(ctx, "write_back", in.Connection, in.DealID, in.AttemptsBefore, time.Now(), &err, &skipped)
 	conn, err := a.resolve(in.Connection)
 	if err != nil {
 		return WriteBackOutcome{}, err
@@ -580,9 +589,12 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteB
 // while the worker retries it, so the worker's log is where an operator
 // sees why a run waits; its attempt is numbered in the step (before: the
 // attempts of the step's earlier calls, which a long back-off of the
-// workflow's own separates), as the run's failure counts them. A panic (a connector's bug) is recorded as
-// "Panic", then goes on: the SDK fails the attempt and retries it.
-func observe(ctx context.Context, step, connection, deal string, before int32, start time.Time, err *error, outcomeOf ...*string) {
+// workflow's own separates), as the run's failure counts them. Those
+// warnings of a run's step are throttled (attemptLog): past its first
+// few, at most one a minute, with how many were not logged. A panic (a
+// connector's bug) is recorded as "Panic", then goes on: the SDK fails
+// the attempt and retries it.
+func (a *Activities) observe(ctx context.Context, step, connection, deal string, before int32, start time.Time, err *error, outcomeOf ...*string) {
 	if p := recover(); p != nil {
 		metrics.Step(step, connection, "Panic", time.Since(start))
 		panic(p)
@@ -619,16 +631,34 @@ func observe(ctx context.Context, step, connection, deal string, before int32, s
 			// them itself.
 			log := activity.GetLogger(ctx).Warn
 			msg := "step attempt failed"
+			var notLogged int
+			var throttleNext bool
 			if appErr := (*temporal.ApplicationError)(nil); errors.As(*err, &appErr) && appErr.NonRetryable() &&
 				(endsTheRun[outcome] || step == "write_back" && crmRefusals[outcome]) {
 				log, msg = activity.GetLogger(ctx).Error, "step failed: the run ends"
+				notLogged = a.attempts.ended(stepKey(ctx))
+			} else {
+				var logIt bool
+				if logIt, notLogged, throttleNext = a.attempts.failed(stepKey(ctx), outcome, a.now()); !logIt {
+					metrics.Step(step, connection, outcome, time.Since(start))
+					return
+				}
 			}
 			attrs := []any{"step", step, "connection", connection}
 			if deal != "" {
 				attrs = append(attrs, "deal_id", deal)
 			}
-			log(msg, append(attrs, "attempt", before+activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())...)
+			attrs = append(attrs, "attempt", before+activity.GetInfo(ctx).Attempt, "error_type", outcome, "error", (*err).Error())
+			if notLogged > 0 {
+				attrs = append(attrs, "attempts_not_logged", notLogged)
+			}
+			if throttleNext {
+				attrs = append(attrs, "throttled", "this step's later failed attempts of the same error_type are logged at most once a minute, with attempts_not_logged")
+			}
+			log(msg, attrs...)
 		}
+	} else if activity.IsActivity(ctx) {
+		a.attempts.ended(stepKey(ctx))
 	}
 	metrics.Step(step, connection, outcome, time.Since(start))
 }

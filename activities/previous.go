@@ -101,7 +101,7 @@ const ErrTypeTemporalUnavailable = "TemporalUnavailable"
 // run that ended before failures carried them, from its history. Without
 // a RunReader it reports none.
 func (a *Activities) PreviousRun(ctx context.Context, in PreviousRunInput) (_ PreviousRun, err error) {
-	defer observe(ctx, "previous_run", in.Connection, in.DealID, 0, time.Now(), &err)
+	defer a.observe(ctx, "previous_run", in.Connection, in.DealID, 0, time.Now(), &err)
 	if a.Runs == nil {
 		return PreviousRun{}, nil
 	}
