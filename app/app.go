@@ -38,8 +38,30 @@ import (
 	"github.com/dealsync/dealsync/workflows"
 )
 
-// NewLogger builds the process logger from the config's log section.
+// ReplicaName names this process: log.replica, or <pid>@<hostname>@, the
+// Temporal SDK's default identity of a client. It is the replica
+// attribute of every line of NewLogger's logger and the identity of
+// ClientOptions' client, which the Web UI shows as the Identity of the
+// events a worker or an intake caused (a workflow or activity task
+// completed, a run started or signalled): the same string in both.
+func ReplicaName(c config.Log) string {
+	if c.Replica != "" {
+		return c.Replica
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "Unknown" // as the SDK says
+	}
+	return fmt.Sprintf("%d@%s@", os.Getpid(), host)
+}
+
+// NewLogger builds the process logger from the config's log section;
+// each of its lines names the process (replica=, ReplicaName).
 func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	return newHandlerLogger(c, w).With("replica", ReplicaName(c))
+}
+
+func newHandlerLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -182,6 +204,7 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 	opts := client.Options{
 		HostPort:  c.Address,
 		Namespace: c.Namespace,
+		Identity:  ReplicaName(cfg.Log),
 		Logger:    quietActivityErrors{sdklog.NewStructuredLogger(logger.With("component", "temporal-client"))},
 		ConnectionOptions: client.ConnectionOptions{
 			DialOptions: []grpc.DialOption{intake.StartProbeInterceptor()},

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -113,5 +114,45 @@ func TestJSONLogWritesDurationsAsText(t *testing.T) {
 	NewLogger(config.Log{Level: "info", Format: "json"}, &b).Info("draining", "for", 5*time.Second, "count", 3)
 	if out := b.String(); !strings.Contains(out, `"for":"5s"`) || !strings.Contains(out, `"count":3`) {
 		t.Errorf("JSON log line: %s", out)
+	}
+}
+
+// Every line of the process logger names the process, in both formats:
+// log.replica, or <pid>@<hostname>@; and the Temporal client's identity,
+// which the Web UI shows as the Identity of the events the process
+// caused, is the same string.
+func TestEveryLogLineNamesTheReplicaAsTemporalDoes(t *testing.T) {
+	host, _ := os.Hostname()
+	byDefault := fmt.Sprintf("%d@%s@", os.Getpid(), host)
+	for _, c := range []struct {
+		log  config.Log
+		want string
+	}{
+		{config.Log{Level: "info", Format: "text"}, "replica=" + byDefault + " "},
+		{config.Log{Level: "info", Format: "json"}, `"replica":"` + byDefault + `"`},
+		{config.Log{Level: "info", Format: "text", Replica: "intake-2"}, "replica=intake-2 "},
+		{config.Log{Level: "info", Format: "json", Replica: "worker-eu-1"}, `"replica":"worker-eu-1"`},
+	} {
+		var b strings.Builder
+		logger := NewLogger(c.log, &b)
+		logger.Info("one")
+		logger.With("component", "temporal-client").Warn("two", "k", 1)
+		lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%+v: %d lines: %s", c.log, len(lines), b.String())
+		}
+		for _, l := range lines {
+			if !strings.Contains(l+" ", c.want) {
+				t.Errorf("%+v: line %s lacks %s", c.log, l, c.want)
+			}
+		}
+		cfg := &config.Config{Log: c.log, Temporal: config.Temporal{Address: "127.0.0.1:7233", Namespace: "default"}}
+		opts, err := ClientOptions(cfg, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ReplicaName(c.log); opts.Identity != want || !strings.Contains(c.want, want) {
+			t.Errorf("%+v: client identity %q, want %q as logged", c.log, opts.Identity, want)
+		}
 	}
 }

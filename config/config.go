@@ -327,6 +327,11 @@ type Metrics struct {
 type Log struct {
 	Level  string `mapstructure:"level" validate:"oneof=debug info warn error"`
 	Format string `mapstructure:"format" validate:"oneof=text json"`
+	// Replica names this process on each of its log lines (replica=)
+	// and as its Temporal client's identity, the Web UI's Identity of
+	// the events it caused. "": <pid>@<hostname>@, the SDK's default
+	// identity.
+	Replica string `mapstructure:"replica" validate:"printascii,max=200"`
 }
 
 // Temporal says how to reach the Temporal frontend.
@@ -845,8 +850,9 @@ func (c *Config) IsDevDefault(kind, name string) bool {
 
 func setDefaults(v *viper.Viper) {
 	for k, val := range map[string]any{
-		"log.level":  "info",
-		"log.format": "text",
+		"log.level":   "info",
+		"log.format":  "text",
+		"log.replica": "",
 
 		"temporal.address":                   DefaultTemporalAddress,
 		"temporal.namespace":                 "default",

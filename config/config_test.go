@@ -1920,3 +1920,19 @@ func TestWorkerDeployment(t *testing.T) {
 		equal(t, c.yaml, cerr.Problems, c.want)
 	}
 }
+
+// log.replica names the process (each replica its own, from the
+// environment most often); a name with a control character, which would
+// break a log line, is refused.
+func TestLogReplica(t *testing.T) {
+	path := writeFile(t, fileYAML)
+	equal(t, "log.replica by default", mustLoad(t, path).Log.Replica, "")
+	t.Setenv("DEALSYNC_LOG_REPLICA", "intake-2")
+	equal(t, "log.replica", mustLoad(t, path).Log.Replica, "intake-2")
+	t.Setenv("DEALSYNC_LOG_REPLICA", "intake\n2")
+	_, err := config.Load(path)
+	var ce *config.Error
+	if !errors.As(err, &ce) || !ce.Has("log.replica") || !strings.Contains(err.Error(), "printable ASCII") {
+		t.Errorf("Load = %v, want log.replica refused as not printable", err)
+	}
+}

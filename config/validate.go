@@ -371,6 +371,8 @@ func fieldMessage(fe validator.FieldError) string {
 		return "must name an existing file"
 	case "dir":
 		return "must name an existing directory"
+	case "printascii":
+		return "must be printable ASCII characters (no control characters, no line breaks)"
 	}
 	if p != "" {
 		return fmt.Sprintf("fails the %s=%s check", fe.Tag(), p)
