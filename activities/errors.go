@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -151,6 +152,11 @@ func Retried(err error) error {
 const (
 	adviceValidation  = "fix the mapping or the deal's data in the CRM (dealsync mapping test shows the invoice a mapping makes), then start the run again with dealsync runs retry (which says why when it does not)"
 	adviceERPRejected = "once the cause is fixed (in the ERP, the mapping or the target's settings), start the run again with dealsync runs retry (which says why when it does not)"
+	// adviceERPUnauthorized ends an ERP's refusal of the credentials: a
+	// run failed so is not started again by the fix, and every run of the
+	// target that failed meanwhile needs a retry (unauthorizedAdvice fills
+	// in the connection).
+	adviceERPUnauthorized = "once the credentials are mended (no restart needed), start the runs that failed so meanwhile again with dealsync runs retry (which says why when it does not): mending them restarts no failed run"
 )
 
 // retryTail ends the advice of a run's failure that a fix and a retry
@@ -238,6 +244,9 @@ func WithoutRetryAdvice(msg string) string {
 	for _, a := range []string{adviceValidation, adviceERPRejected} {
 		msg = strings.TrimSuffix(msg, "; "+a)
 	}
+	if i := strings.LastIndex(msg, "; "+unauthorizedAdvicePrefix); i >= 0 && strings.HasSuffix(msg, unauthorizedAdviceSuffix) {
+		msg = msg[:i]
+	}
 	if i := strings.LastIndex(msg, "; "+mappingAdvicePrefix); i >= 0 {
 		advice := msg
 		if j := strings.LastIndex(msg, snapshotNotePrefix); j > i {
@@ -299,7 +308,11 @@ func classify(err error, types apiErrorTypes, wrote bool, attempt int32) error {
 		}
 		return temporal.NewNonRetryableApplicationError(msg, types.rejected, nil)
 	case connectors.Unauthorized:
-		return temporal.NewNonRetryableApplicationError(err.Error(), types.unauthorized, nil)
+		msg := err.Error()
+		if types.unauthorized == ErrTypeERPUnauthorized {
+			msg = withRetryAdvice(msg, unauthorizedAdvice(msg))
+		}
+		return temporal.NewNonRetryableApplicationError(msg, types.unauthorized, nil)
 	}
 	// The type says what happened (a 429 is a rate limit, whether or not
 	// it says how long to wait); the delay, when the API gave one (on a
@@ -334,6 +347,27 @@ type Attempt struct {
 	// by the ERP steps: the run's failure, when it is the last, says how
 	// many were made. 0 when not known (a failure of an earlier release).
 	Number int32 `json:"attempt,omitempty"`
+}
+
+// unauthorizedAdvicePrefix and unauthorizedAdviceSuffix begin and end
+// unauthorizedAdvice, whichever connection it names.
+var (
+	unauthorizedAdvicePrefix = adviceERPUnauthorized[:strings.Index(adviceERPUnauthorized, " dealsync runs retry")]
+	unauthorizedAdviceSuffix = adviceERPUnauthorized[strings.Index(adviceERPUnauthorized, " (which says why"):]
+)
+
+// leadingConnection is the connection an activity's error names first
+// (`connection "shop": …`).
+var leadingConnection = regexp.MustCompile(`^connection ("(?:[^"\\]|\\.)*")`)
+
+// unauthorizedAdvice is adviceERPUnauthorized for msg, the runs retry
+// narrowed to msg's connection when it names one.
+func unauthorizedAdvice(msg string) string {
+	m := leadingConnection.FindStringSubmatch(msg)
+	if m == nil {
+		return adviceERPUnauthorized
+	}
+	return strings.Replace(adviceERPUnauthorized, "dealsync runs retry", "dealsync runs retry --query 'Connection = "+m[1]+"'", 1)
 }
 
 // wroteNothing says whether err, a classified failure, says that its

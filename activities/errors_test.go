@@ -166,6 +166,36 @@ func TestFailuresThatNeedSomeoneSayWhatToDo(t *testing.T) {
 	}
 }
 
+// TestUnauthorizedAdvice: an ERP's refusal of the credentials (a refresh
+// token rejected, a 401 after a refresh) fails the run for good, and
+// mending the credentials restarts none of the runs that failed so: the
+// failure says to retry them, narrowed to its connection; a CRM's refusal
+// (a write-back's: runs retry --writeback) gets none.
+func TestUnauthorizedAdvice(t *testing.T) {
+	err := appMessage(t, temporalError(fmt.Errorf("connection %q: target %q: %w", "pd", "qbo",
+		&connectors.APIError{Service: "quickbooks", Op: "create invoice", StatusCode: 401, Message: "write the new refresh token into targets.qbo.token_file"})))
+	want := `; once the credentials are mended (no restart needed), start the runs that failed so meanwhile again with dealsync runs retry --query 'Connection = "pd"' (which says why when it does not): mending them restarts no failed run`
+	if !strings.HasSuffix(err, want) {
+		t.Errorf("ERP 401: %q\nwant it to end %q", err, want)
+	}
+	if got := WithoutRetryAdvice(err); strings.Contains(got, "runs retry") || !strings.HasSuffix(got, "token_file") {
+		t.Errorf("WithoutRetryAdvice: %q", got)
+	}
+	// Without a connection named first, the advice names none.
+	bare := appMessage(t, temporalError(&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 401}))
+	if !strings.HasSuffix(bare, "; "+adviceERPUnauthorized) {
+		t.Errorf("ERP 401 without a connection: %q", bare)
+	}
+	// A message that already names runs retry keeps its own advice.
+	own := temporalError(&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 403, Message: "reconnect, then dealsync runs retry"})
+	if strings.Contains(own.Error(), "mending them") {
+		t.Errorf("advice added twice: %q", own)
+	}
+	if crm := crmError(&connectors.APIError{Service: "crm", Op: "write back", StatusCode: 401}); strings.Contains(crm.Error(), "runs retry") {
+		t.Errorf("CRM 401: %q", crm)
+	}
+}
+
 // refusingERP refuses every customer and invoice with err.
 type refusingERP struct {
 	rateLimitedERP
@@ -207,4 +237,14 @@ func TestERPFailuresNameTheTarget(t *testing.T) {
 			}
 		}
 	}
+}
+
+// appMessage is the message of err, an application error.
+func appMessage(t *testing.T, err error) string {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		t.Fatalf("%v: not an application error", err)
+	}
+	return appErr.Message()
 }
