@@ -338,6 +338,9 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 			return dealNotFetched(out, f, m, connName, err)
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
+		if webhookOf != nil {
+			return usage("%s", fetchCommandFor(err.Error(), cfg.Connections[connName].Source.Type, g.configPath, m.Name(), connName))
+		}
 		return usage("%v", err)
 	}
 	if conn != nil && f.fetch == "" {
@@ -1179,4 +1182,30 @@ func sameFile(a, b string) bool {
 	absA, errA := filepath.Abs(a)
 	absB, errB := filepath.Abs(b)
 	return errA == nil && errB == nil && absA == absB
+}
+
+// fetchCommandFor fills in the mapping test command that msg, the error of
+// a deal file that is a CRM's own webhook body, gives with a placeholder
+// (--connection NAME): the config, the mapping and the connection the
+// test runs with, when that connection's source, of type sourceType, is
+// the CRM the body is of. Otherwise msg is returned as it is.
+func fetchCommandFor(msg, sourceType, configPath, mappingName, connName string) string {
+	const placeholder = "dealsync mapping test --connection NAME "
+	if !strings.Contains(msg, placeholder) || !strings.Contains(strings.ToLower(msg), ": a "+sourceType+" ") {
+		return msg
+	}
+	cmd := "dealsync mapping test "
+	if configPath != "" {
+		cmd += "--config " + shellWord(configPath) + " "
+	}
+	cmd += "--mapping " + shellWord(mappingName) + " --connection " + shellWord(connName) + " "
+	return strings.Replace(msg, placeholder, cmd, 1)
+}
+
+// shellWord quotes s for a POSIX shell when it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-:@+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

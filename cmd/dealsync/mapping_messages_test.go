@@ -23,6 +23,35 @@ func TestMappingTestOnAVendorWebhookSaysToFetchTheDeal(t *testing.T) {
 	}
 }
 
+// With a config whose connection of the mapping is of the CRM the body
+// is from, the --fetch command is filled in: the config, the mapping and
+// the connection, ready to run; a body of another CRM keeps NAME.
+func TestMappingTestOnAVendorWebhookFillsInTheConnection(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "pd.yaml"), "name: pd-qbo\ninvoice:\n  reference: '\"DS-\" + event.account + \"-\" + deal.id'\n")
+	cfg := writeFile(t, filepath.Join(dir, "dealsync.yaml"), `mappings: {files: [pd.yaml]}
+targets: {books: {type: http, base_url: "http://127.0.0.1:1"}}
+connections:
+  pd:
+    target: books
+    mapping: pd-qbo
+    trigger: {won_stages: [won]}
+    source: {type: pipedrive, webhook_user: u, webhook_password: p, accounts: {"15747575": {api_token: t}}}
+`)
+	deal := writeFile(t, filepath.Join(dir, "pipedrive.json"), `{"data":{"id":178,"title":"KIPFFLOW"},"previous":null,
+ "meta":{"action":"create","company_id":"15747575","entity_id":"178","entity":"deal","version":"2.0"}}`)
+	_, err := runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "pd-qbo", "--deal", deal)
+	want := "dealsync mapping test --config " + cfg + " --mapping pd-qbo --connection pd --fetch 178 --save FILE"
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), want) {
+		t.Errorf("exit %d: %v\nwant it to contain %q", exitCode(err), err, want)
+	}
+	hubspot := writeFile(t, filepath.Join(dir, "hubspot.json"), `[{"objectId":697680835,"propertyName":"dealstage","portalId":5799819,"subscriptionType":"deal.propertyChange","eventId":1}]`)
+	_, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "pd-qbo", "--deal", hubspot)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "dealsync mapping test --connection NAME --fetch 697680835") {
+		t.Errorf("a HubSpot body for a Pipedrive connection: exit %d: %v", exitCode(err), err)
+	}
+}
+
 // --dir on a case without an expected file says that --update writes it.
 func TestMappingTestDirSaysUpdateWritesANewCase(t *testing.T) {
 	dir := t.TempDir()
