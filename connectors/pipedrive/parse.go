@@ -90,6 +90,29 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: pipedrive: "+format, append([]any{connectors.ErrMalformed}, args...)...)
 }
 
+// v1Delivery says whether body is a delivery of Pipedrive's webhooks v1
+// ({v, event, meta: {v, action, object}, current, previous}), and what
+// its event is (`event "updated.deal"`, or `meta.v 1` without one).
+func v1Delivery(body []byte) (string, bool) {
+	var v1 struct {
+		Event string `json:"event"`
+		Meta  struct {
+			V json.RawMessage `json:"v"`
+		} `json:"meta"`
+		Current json.RawMessage `json:"current"`
+	}
+	if json.Unmarshal(body, &v1) != nil || (len(v1.Meta.V) == 0 && v1.Current == nil) {
+		return "", false
+	}
+	if v1.Event != "" {
+		return fmt.Sprintf("event %q", v1.Event), true
+	}
+	if len(v1.Meta.V) > 0 {
+		return "meta.v " + string(v1.Meta.V), true
+	}
+	return "current and previous", true
+}
+
 // DecodeDelivery reads a webhooks v2 body. Errors wrap connectors.ErrMalformed.
 func DecodeDelivery(body []byte) (*Delivery, error) {
 	trimmed := bytes.TrimSpace(body)
@@ -111,6 +134,10 @@ func DecodeDelivery(body []byte) (*Delivery, error) {
 		return nil, malformed("not JSON: %v", err)
 	}
 	if d.Meta.Action == "" || d.Meta.Entity == "" {
+		if event, ok := v1Delivery(body); ok {
+			return nil, malformed("a webhooks v1 delivery (%s), and only webhooks v2 are supported: in Pipedrive, create the webhook again with version 2.0 "+
+				"(POST /v1/webhooks with \"version\": \"2.0\", the same HTTP auth), then delete this one (docs/connectors/crm.md, pipedrive)", event)
+		}
 		return nil, malformed("no meta.action or meta.entity: not a webhooks v2 delivery (create the webhook with version 2.0)")
 	}
 	if v := string(d.Meta.Version); v != "" && !strings.HasPrefix(v, "2") {

@@ -434,6 +434,15 @@ func TestParseSkipsAndRejects(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrMalformed", name, err)
 		}
 	}
+	// A webhooks v1 delivery is named as one, with what to do.
+	v1 := `{"v":1,"matches_filters":{"current":[]},"meta":{"v":1,"action":"updated","object":"deal","id":213973,"company_id":6083095},"current":{"id":213973,"status":"won"},"previous":{"status":"open"},"event":"updated.deal"}`
+	if _, err := s.Parse(delivery(v1, "")); !errors.Is(err, connectors.ErrMalformed) ||
+		!strings.Contains(err.Error(), `a webhooks v1 delivery (event "updated.deal"), and only webhooks v2 are supported: in Pipedrive, create the webhook again with version 2.0`) {
+		t.Errorf("v1: %v", err)
+	}
+	if _, err := s.Parse(delivery(`{"data":{"id":1,"status":"won"}}`, "")); err == nil || strings.Contains(err.Error(), "v1") {
+		t.Errorf("no meta, not v1: %v", err)
+	}
 	// Compressed without a Content-Encoding: said so, not "not a JSON
 	// object".
 	var gz bytes.Buffer
