@@ -8,3 +8,6 @@ var NotesDeal = notesDeal
 
 // StaleCustomer is staleCustomer, for tests.
 var StaleCustomer = staleCustomer
+
+// ErrorDetail is errorDetail, for tests.
+var ErrorDetail = errorDetail

@@ -992,8 +992,27 @@ func errorDetail(status int, h http.Header, body []byte) (msg, field string) {
 	if f.Fault.Type != "" {
 		msg = f.Fault.Type + ": " + msg
 	}
-	return erpkit.Truncate(msg), field
+	msg = erpkit.Truncate(msg)
+	for _, e := range f.Fault.Error {
+		if itemNotFound.MatchString(e.Detail) || strings.Contains(e.Element, "ItemRef") && strings.Contains(strings.ToLower(e.Message), "invalid reference") {
+			msg += "; " + itemRefAdvice
+			break
+		}
+	}
+	return msg, field
 }
+
+// itemNotFound is QBO's Detail for a line's ItemRef that names no item
+// the company has, or one deleted: "Invalid Reference Id : Item elements
+// id 10 is invalid", "… : Item assigned to this transaction has been
+// deleted" (the wording varies; the Message is "Invalid Reference Id").
+var itemNotFound = regexp.MustCompile(`(?i)invalid reference id\s*:\s*item\b`)
+
+// itemRefAdvice says where a refused ItemRef came from: QBO's faults name
+// the item's Id, not the invoice line or the mapping.
+const itemRefAdvice = "an invoice line's ItemRef is its item_code, which must be the Id of an active item of the company " +
+	"(in QuickBooks: Sales, Products and services; the Id is in the address of the item's page): check the mapping's lines.item_code " +
+	"(a lookup table from the CRM's SKUs to Item Ids) and, for lines without one, the target's default_item_id"
 
 // namesElementNotFound is QBO's Detail for a reference to a name (a
 // customer, on an invoice) that does not exist: "Invalid Reference Id :

@@ -1569,3 +1569,28 @@ func TestRefusalAdviceByFaultCode(t *testing.T) {
 		}
 	}
 }
+
+// A refused ItemRef (QBO names the item's Id alone) says where the Id
+// came from: the mapping's item_code or the target's default_item_id;
+// other refusals do not.
+func TestItemRefFaultSaysWhereTheIdComesFrom(t *testing.T) {
+	for _, body := range []string{
+		`{"Fault":{"Error":[{"Message":"Invalid Reference Id","Detail":"Invalid Reference Id : Item elements id 10 is invalid","code":"2500"}],"type":"ValidationFault"}}`,
+		`{"Fault":{"Error":[{"Message":"Invalid Reference Id","Detail":"Invalid Reference Id : Item assigned to this transaction has been deleted","code":"2500"}],"type":"ValidationFault"}}`,
+		`{"Fault":{"Error":[{"Message":"Invalid Reference Id","Detail":"","code":"2500","element":"Line.SalesItemLineDetail.ItemRef"}],"type":"ValidationFault"}}`,
+	} {
+		msg, _ := quickbooks.ErrorDetail(400, nil, []byte(body))
+		if !strings.HasPrefix(msg, "ValidationFault: Invalid Reference Id") || !strings.Contains(msg, "; an invoice line's ItemRef is its item_code") ||
+			!strings.Contains(msg, "lines.item_code") || !strings.Contains(msg, "default_item_id") {
+			t.Errorf("%s:\n%s", body, msg)
+		}
+	}
+	for _, body := range []string{
+		`{"Fault":{"Error":[{"Message":"Invalid Reference Id","Detail":"Invalid Reference Id : Names element id 58 not found","code":"2500"}],"type":"ValidationFault"}}`,
+		`{"Fault":{"Error":[{"Message":"Duplicate Document Number Error","Detail":"Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=Item 7","code":"6140"}],"type":"ValidationFault"}}`,
+	} {
+		if msg, _ := quickbooks.ErrorDetail(400, nil, []byte(body)); strings.Contains(msg, "ItemRef") {
+			t.Errorf("%s: %s", body, msg)
+		}
+	}
+}
