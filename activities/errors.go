@@ -156,7 +156,7 @@ const (
 	// run failed so is not started again by the fix, and every run of the
 	// target that failed meanwhile needs a retry (unauthorizedAdvice fills
 	// in the connection).
-	adviceERPUnauthorized = "once the credentials are mended (no restart needed), start the runs that failed so meanwhile again with dealsync runs retry (which says why when it does not): mending them restarts no failed run"
+	adviceERPUnauthorized = "once the credentials are mended, start the runs that failed so meanwhile again with dealsync runs retry (which says why when it does not): mending them restarts no failed run"
 )
 
 // retryTail ends the advice of a run's failure that a fix and a retry
