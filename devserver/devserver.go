@@ -605,9 +605,7 @@ func (o Options) sqlConfigs() (main, visibility *config.SQL, err error) {
 	if err := dropUnusedVisibilityIndexes(visibility.DatabaseName); err != nil {
 		return nil, nil, err
 	}
-	if err := ownerOnly(main.DatabaseName, visibility.DatabaseName); err != nil {
-		return nil, nil, err
-	}
+	ownerOnly(o.Logger, main.DatabaseName, visibility.DatabaseName)
 	return main, visibility, o.createNamespace(main)
 }
 
@@ -618,17 +616,28 @@ func (o Options) sqlConfigs() (main, visibility *config.SQL, err error) {
 // --data-dir given, made by a checkout or by an earlier release): the
 // runs, deals' payloads among them, would be readable by every user of
 // the machine. SQLite gives the WAL and shared-memory files it creates
-// later the database's mode. A file that is not there is let be.
-func ownerOnly(databases ...string) error {
+// later the database's mode. A file that is not there, or is its owner's
+// only already, is let be. A file whose mode cannot be changed (another
+// user's in a shared data dir, or on a filesystem without Unix modes)
+// is warned of on logger, and the server starts on it as before: SQLite
+// reads and writes it if its mode lets it.
+func ownerOnly(logger *slog.Logger, databases ...string) {
 	for _, db := range databases {
 		for _, f := range []string{db, db + "-wal", db + "-shm"} {
-			if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("making %s readable by its owner only: %w", f, err)
+			fi, err := os.Stat(f)
+			if err != nil || fi.Mode().Perm()&0o077 == 0 {
+				continue
+			}
+			if err := chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) && logger != nil {
+				logger.Warn("temporal: cannot make a database file readable by its owner only: other users of this machine may read the runs in it; make the files yours (their owner is who runs dealsync dev), or keep the data dir where only you reach it (mode 0700)",
+					"file", f, "mode", fi.Mode().Perm().String(), "error", err)
 			}
 		}
 	}
-	return nil
 }
+
+// chmod is os.Chmod; a test makes it fail as a file of another user would.
+var chmod = os.Chmod
 
 // fileSQLConfig is a file-backed SQLite store with its own connection
 // (SQLite has one writer; the plugin's store is not made for more).

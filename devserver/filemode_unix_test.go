@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -58,4 +59,30 @@ func TestDatabasesAreReadableByTheirOwnerOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("an earlier release's database")
+}
+
+// A database file whose mode cannot be changed (another user's, in a
+// shared data dir; a filesystem without Unix modes) does not stop the
+// server: it starts on it as before, and the warning names the file.
+func TestADatabaseWhoseModeCannotBeChangedIsWarnedOf(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chmod = os.Chmod })
+	chmod = func(name string, mode os.FileMode) error {
+		return &os.PathError{Op: "chmod", Path: name, Err: syscall.EPERM}
+	}
+	var logs strings.Builder
+	o := Options{DatabaseFile: filepath.Join(dir, "temporal.db"), Namespace: "default", Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if _, _, err := o.sqlConfigs(); err != nil {
+		t.Fatalf("a database whose mode cannot be changed: %v, want the server to start on it", err)
+	}
+	for _, f := range []string{"temporal.db", "temporal-visibility.db"} {
+		if !strings.Contains(logs.String(), "cannot make a database file readable by its owner only") || !strings.Contains(logs.String(), filepath.Join(dir, f)) {
+			t.Errorf("the log does not warn of %s:\n%s", f, logs.String())
+		}
+	}
 }
