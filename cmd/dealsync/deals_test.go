@@ -232,7 +232,8 @@ func runMetadata(ctx context.Context, t *testing.T, c client.Client, workflowID 
 // A deal's stage and the errors printed beside it are the CRM's (a
 // trigger's failure quotes the deal's values): a terminal escape sequence
 // or a line break in them reaches neither the operator's terminal nor the
-// table as such, in `deals sync` and in `runs retry`.
+// table as such, in `deals sync` and in `runs retry`, nor in the error
+// they exit with.
 func TestSyncAndRetryTablesEscapeControlCharacters(t *testing.T) {
 	const evil = "\x1b]0;owned\x07\x1b[2J"
 	var out strings.Builder
@@ -242,6 +243,13 @@ func TestSyncAndRetryTablesEscapeControlCharacters(t *testing.T) {
 	printRetries(&out, rerun.Options{TaskQueue: "dealsync", DryRun: true}, []rerun.Result{
 		{WorkflowID: "invoice/shop/D-1", FailedRun: "r1", Skipped: "the ERP said " + evil + "\nsecond line", MappingWarning: "w" + evil, SettingsWarning: "s" + evil},
 	}, nil, []string{"shop"})
+	// The command's exit then says the first item's error on stderr.
+	exit := exitFor(nil, []backfill.Result{{DealID: "4711" + evil, Error: "the trigger failed on " + evil + "\nsecond line"}},
+		func(r backfill.Result) (string, string) { return "deal " + r.DealID, r.Error })
+	if exit == nil {
+		t.Fatal("exitFor of a failed deal: no error")
+	}
+	fmt.Fprintln(&out, "dealsync:", exit)
 	if strings.ContainsAny(out.String(), "\x1b\x07") {
 		t.Errorf("a control character reached the output:\n%q", out.String())
 	}

@@ -207,14 +207,17 @@ func (g *globalFlags) runsClient(ctx context.Context, dev bool) (*config.Config,
 
 // exitFor is the exit of a command that acted on many items: 1 with the
 // error that stopped it, else 1 with the first item's error (failure says
-// an item's name and error, "" for none), else success.
+// an item's name and error, "" for none), else success. The item's error
+// is a CRM's or ERP's words (a trigger's failure quotes the deal): it is
+// printed on one line, as in the table, no escape sequence of its
+// reaching the terminal.
 func exitFor[R any](err error, results []R, failure func(R) (name, msg string)) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	for _, r := range results {
 		if name, msg := failure(r); msg != "" {
-			return &exitError{code: 1, err: fmt.Errorf("%s: %s", name, msg)}
+			return &exitError{code: 1, err: fmt.Errorf("%s: %s", cell(name), oneLine(msg))}
 		}
 	}
 	return nil
