@@ -531,8 +531,8 @@ const StoreProbeID = "dealsync-readiness-probe/no-such-run"
 // the server one read of the database per check.
 //
 // The read's client must have StartProbeInterceptor: the SDK retries a
-// read the server answers Unavailable, ResourceExhausted, Unknown (or
-// Internal, for a server that does not say it is final) until the
+// read the server answers Unavailable, ResourceExhausted, Unknown, Aborted
+// (or Internal, for a server that does not say it is final) until the
 // check's deadline, and then says only "context deadline exceeded"; the
 // interceptor keeps the server's last answer, which the StoreError says.
 func StoreProbe(c client.Client) func(context.Context) error {
@@ -548,7 +548,7 @@ func StoreProbe(c client.Client) func(context.Context) error {
 // unknown): the run not found is the database's answer (nil); no answer
 // in time, or an answer that the server cannot read it now (Unavailable:
 // its database down or full, its history shards moving; ResourceExhausted:
-// it sheds load; Internal, Unknown: it failed), a *StoreError, which
+// it sheds load; Internal, Unknown, Aborted: it failed), a *StoreError, which
 // names the server's last answer; the read canceled (the asker of
 // /readyz gone), an error that is not the database's; a refusal of the
 // intake's credentials (PermissionDenied, Unauthenticated: a gRPC proxy's
@@ -559,11 +559,8 @@ func storeProbeError(err, last error) error {
 	if err == nil || errors.As(err, &notFound) {
 		return nil
 	}
-	if errors.Is(err, context.DeadlineExceeded) || serviceerror.ToStatus(err).Code() == codes.DeadlineExceeded {
-		if last != nil {
-			return &StoreError{Err: fmt.Errorf("reading a run got no answer in time: %w (Temporal's last answer: %v)", err, last)}
-		}
-		return &StoreError{Err: fmt.Errorf("reading a run got no answer in time: %w", err)}
+	if ranOutOfTime(err) {
+		return &StoreError{Err: fmt.Errorf("reading a run got no answer in time: %w", withLastAnswer(err, last))}
 	}
 	switch code := serviceerror.ToStatus(err).Code(); code {
 	case codes.Unavailable, codes.ResourceExhausted, codes.Internal, codes.Unknown, codes.Aborted:
@@ -665,11 +662,23 @@ func (p *startProbe) answered(err error) {
 // withLastAnswer adds the server's last answer to err, a call's error
 // that ran out of time (the SDK's retries say nothing more of it).
 func (p *startProbe) withLastAnswer(err error) error {
-	last := p.lastAnswer()
-	if last == nil || !(errors.Is(err, context.DeadlineExceeded) || serviceerror.ToStatus(err).Code() == codes.DeadlineExceeded) {
+	return withLastAnswer(err, p.lastAnswer())
+}
+
+// withLastAnswer adds last, the server's answer to the last failed attempt
+// of a call (nil when none failed), to err, the call's error, when that
+// ran out of time; any other error says the server's answer itself.
+func withLastAnswer(err, last error) error {
+	if last == nil || !ranOutOfTime(err) {
 		return err
 	}
 	return fmt.Errorf("%w (Temporal's last answer: %v)", err, last)
+}
+
+// ranOutOfTime says whether err is a call's deadline passing, as the
+// context says it or as gRPC does.
+func ranOutOfTime(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || serviceerror.ToStatus(err).Code() == codes.DeadlineExceeded
 }
 
 // lastAnswer is the server's answer to the last failed attempt, or nil.

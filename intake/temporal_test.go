@@ -923,6 +923,7 @@ func TestStoreProbeTellsTheDatabasesOutage(t *testing.T) {
 		{"resource exhausted", &serviceerror.ResourceExhausted{Message: "persistence max QPS reached"}, true},
 		{"internal", serviceerror.NewInternal("Error in deserialization"), true},
 		{"unknown", status.Error(codes.Unknown, "unexpected HTTP status code received from server: 500"), true},
+		{"aborted", status.Error(codes.Aborted, "operation aborted"), true},
 		{"permission", serviceerror.NewPermissionDenied("Request unauthorized.", ""), false},
 		{"a proxy's 401", status.Error(codes.Unauthenticated, "unexpected HTTP status code received from server: 401"), false},
 		{"canceled", status.Error(codes.Canceled, "context canceled"), false},
