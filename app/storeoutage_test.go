@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/dealsync/dealsync/devserver"
 	"github.com/dealsync/dealsync/intake"
+	"github.com/dealsync/dealsync/internal/testpg"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -112,21 +111,14 @@ func (g *tcpGate) reopen() {
 // StoreError while it is down (the frontend answers; the read, and a
 // start, get no answer in time: the SDK retries the server's Unavailable)
 // that says the server's last answer, and nil again once it is back. It
-// needs a PostgreSQL server, as cmd/dealsync's
-// TestServeAndWorkersAgainstAPostgresBackedTemporal, and skips without
-// one.
+// needs a PostgreSQL server (internal/testpg), and skips without one.
 func TestStoreProbeWhileThePostgresStoreIsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an embedded Temporal server")
 	}
-	pgAddr := envOr("DEALSYNC_TEST_POSTGRES_ADDR", "127.0.0.1:5432")
-	if !devserver.PostgresReachable(pgAddr) {
-		t.Skipf("no PostgreSQL server on %s", pgAddr)
-	}
-	gate := newTCPGate(t, pgAddr)
-	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
-	pg := &devserver.Postgres{Addr: gate.addr, User: envOr("DEALSYNC_TEST_POSTGRES_USER", "postgres"), Password: os.Getenv("DEALSYNC_TEST_POSTGRES_PASSWORD"),
-		Database: "dealsync_test_" + suffix, VisibilityDatabase: "dealsync_test_" + suffix + "_visibility"}
+	pg := testpg.Postgres(t)
+	gate := newTCPGate(t, pg.Addr)
+	pg.Addr = gate.addr
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Postgres: pg, SearchAttributes: workflows.SearchAttributeTypes()})
@@ -203,11 +195,4 @@ func TestStoreProbeSaysTheServersLastAnswer(t *testing.T) {
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "database or disk is full") {
 		t.Errorf("the store probe: %v, want a StoreError saying the server's answer", err)
 	}
-}
-
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return fallback
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/dealsync/dealsync/config"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/internal/testpg"
 	"github.com/dealsync/dealsync/metrics"
 	"github.com/dealsync/dealsync/workflows"
 )
@@ -129,23 +129,12 @@ func TestServeAndWorkersAgainstAnExternalTemporal(t *testing.T) {
 // The same on a Temporal server whose stores are PostgreSQL, as in a
 // production cluster (docker-compose.yml): the search attributes, the
 // deduplication and the operators' queries hold there too. It needs a
-// PostgreSQL server (DEALSYNC_TEST_POSTGRES_ADDR, default 127.0.0.1:5432,
-// user DEALSYNC_TEST_POSTGRES_USER or postgres, password
-// DEALSYNC_TEST_POSTGRES_PASSWORD) and skips without one.
+// PostgreSQL server (internal/testpg) and skips without one.
 func TestServeAndWorkersAgainstAPostgresBackedTemporal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	pg := &devserver.Postgres{
-		Addr:     envOr("DEALSYNC_TEST_POSTGRES_ADDR", "127.0.0.1:5432"),
-		User:     envOr("DEALSYNC_TEST_POSTGRES_USER", "postgres"),
-		Password: os.Getenv("DEALSYNC_TEST_POSTGRES_PASSWORD"),
-	}
-	if !devserver.PostgresReachable(pg.Addr) {
-		t.Skipf("no PostgreSQL server on %s", pg.Addr)
-	}
-	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
-	pg.Database, pg.VisibilityDatabase = "dealsync_test_"+suffix, "dealsync_test_"+suffix+"_visibility"
+	pg := testpg.Postgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	srv, err := devserver.Start(ctx, devserver.Options{UIPort: -1, Postgres: pg, SearchAttributes: workflows.SearchAttributeTypes()})
@@ -163,13 +152,6 @@ func TestServeAndWorkersAgainstAPostgresBackedTemporal(t *testing.T) {
 		}
 	}()
 	testProductionShape(ctx, t, srv)
-}
-
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return fallback
 }
 
 func testProductionShape(ctx context.Context, t *testing.T, srv *devserver.Server) {
