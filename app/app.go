@@ -35,6 +35,7 @@ import (
 	"github.com/dealsync/dealsync/internal/refusal"
 	"github.com/dealsync/dealsync/mapping"
 	"github.com/dealsync/dealsync/metrics"
+	"github.com/dealsync/dealsync/payloadcodec"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -240,6 +241,15 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 		}
 		opts.ConnectionOptions.TLS = tc
 	}
+	codec, err := PayloadCodec(cfg)
+	if err != nil {
+		return opts, err
+	}
+	if codec != nil {
+		// On the connection, not in a data converter: the run list and
+		// retry read histories and memos raw, and see them decoded too.
+		opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions, grpc.WithChainUnaryInterceptor(codec.Interceptor()))
+	}
 	if !c.APIKey.IsZero() {
 		key, err := c.APIKey.Reveal()
 		if err != nil {
@@ -250,6 +260,26 @@ func ClientOptions(cfg *config.Config, logger *slog.Logger) (client.Options, err
 		opts.Credentials = client.NewAPIKeyDynamicCredentials(apiKeySource(c.APIKey, key))
 	}
 	return opts, nil
+}
+
+// PayloadCodec is the payload codec of temporal.encryption; nil when it
+// is off (no keys).
+func PayloadCodec(cfg *config.Config) (*payloadcodec.Codec, error) {
+	e := cfg.Temporal.Encryption
+	if !e.On() {
+		return nil, nil
+	}
+	keys := make(map[string][]byte, len(e.Keys))
+	for id, s := range e.Keys {
+		v, err := s.Reveal()
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", payloadcodec.KeysSetting, id, err)
+		}
+		if keys[id], err = config.EncryptionKey(v); err != nil {
+			return nil, fmt.Errorf("%s.%s: secret %s %v", payloadcodec.KeysSetting, id, s.Describe(), err)
+		}
+	}
+	return payloadcodec.New(e.KeyID, keys)
 }
 
 // Starter is the intake's Temporal starter for the config.
@@ -786,6 +816,10 @@ func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Star
 	})
 }
 
+// CodecPath is where the codec endpoint of the Temporal Web UI is served
+// (temporal.encryption.codec_endpoint): POST /codec/decode, /codec/encode.
+const CodecPath = "/codec"
+
 // ServeMetrics serves GET /metrics on cfg's metrics.listen until ctx ends,
 // and a worker's health checks when health is not nil; without that
 // setting it does nothing. It returns once listening, with the address
@@ -802,6 +836,14 @@ func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	mux.Handle("GET /metrics", metrics.Handler())
 	if health != nil {
 		health.mount(mux)
+	}
+	if e := cfg.Temporal.Encryption; e.CodecEndpoint {
+		codec, err := PayloadCodec(cfg)
+		if err != nil {
+			l.Close()
+			return "", err
+		}
+		mux.Handle(CodecPath+"/", codec.Handler(CodecPath, e.CodecOrigins))
 	}
 	go func() {
 		if err := Serve(ctx, l, mux); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -24,6 +24,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/payloadcodec"
 	"github.com/dealsync/dealsync/secret"
 	"github.com/dealsync/dealsync/worker"
 	"github.com/dealsync/dealsync/workflows"
@@ -59,6 +60,9 @@ type Dev struct {
 	// the invoices of the others go elsewhere (SandboxUsers).
 	SandboxConnections []string
 	UIURL              string
+	// CodecURL is the Web UI's codec endpoint (temporal.encryption: POST
+	// <CodecURL>/decode), "" without encryption.
+	CodecURL string
 	// MetricsURL serves GET /metrics ("" without metrics.listen).
 	MetricsURL string
 
@@ -146,7 +150,24 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		intakeL.Close()
 		return nil, err
 	}
+	// The Web UI's codec endpoint, when payloads are encrypted: on a
+	// loopback port of its own (not the intake's, which a tunnel may
+	// expose to a CRM), answering the UI's pages only (see serveCodec).
+	codec, err := PayloadCodec(cfg)
+	if err != nil {
+		intakeL.Close()
+		return nil, err
+	}
+	var codecL net.Listener
+	if codec != nil {
+		if codecL, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			intakeL.Close()
+			return nil, fmt.Errorf("codec endpoint: %w", err)
+		}
+		d.CodecURL = "http://" + codecL.Addr().String() + CodecPath
+	}
 	srvOpts := devserver.Options{
+		CodecEndpoint:    d.CodecURL,
 		FrontendPort:     cfg.Dev.FrontendPort,
 		UIPort:           cfg.Dev.UIPort,
 		Namespace:        cfg.Temporal.Namespace,
@@ -171,10 +192,16 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	}
 	if d.Temporal, err = devserver.Start(ctx, srvOpts); err != nil {
 		intakeL.Close()
+		if codecL != nil {
+			codecL.Close()
+		}
 		return nil, err
 	}
 	if addr := d.Temporal.UIAddress(); addr != "" {
 		d.UIURL = "http://" + addr
+	}
+	if codecL != nil {
+		serveCodec(runCtx, codecL, codec, d.UIURL, logger)
 	}
 
 	devCfg := *cfg
@@ -477,4 +504,22 @@ func NewSandbox(cfg *config.Config, logger *slog.Logger, journal string) (*sandb
 		return nil, err
 	}
 	return s, nil
+}
+
+// serveCodec serves the codec endpoint of dev's Web UI on l until ctx
+// ends, for the pages of uiURL (its port on 127.0.0.1 and on localhost):
+// l is on loopback, but any page a browser shows could call it, so no
+// other origin's page is let read what it answers.
+func serveCodec(ctx context.Context, l net.Listener, codec *payloadcodec.Codec, uiURL string, logger *slog.Logger) {
+	var origins []string
+	if u, err := url.Parse(uiURL); err == nil && uiURL != "" {
+		origins = []string{uiURL, "http://localhost:" + u.Port()}
+	}
+	mux := http.NewServeMux()
+	mux.Handle(CodecPath+"/", codec.Handler(CodecPath, origins))
+	go func() {
+		if err := Serve(ctx, l, mux); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("codec endpoint stopped", "error", err)
+		}
+	}()
 }

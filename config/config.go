@@ -345,7 +345,39 @@ type Temporal struct {
 	// default: less traffic to a remote cluster) or "none" (less CPU on
 	// both ends; `dealsync dev` always uses none for its embedded server).
 	Compression string `mapstructure:"compression" validate:"oneof=gzip none"`
+	// Encryption of the payloads dealsync stores in Temporal (off unless
+	// keys are given): see Encryption.
+	Encryption Encryption `mapstructure:"encryption"`
 }
+
+// Encryption configures the AES-256-GCM encryption of the payloads
+// (workflow and activity inputs and results, signals, memos) every
+// dealsync client and worker sends to Temporal (package payloadcodec). Off
+// when Keys is empty (the default). Search attributes, workflow IDs and
+// failure messages stay plaintext.
+type Encryption struct {
+	// KeyID is the key new payloads are encrypted with: one of Keys.
+	// Empty with Keys given: nothing new is encrypted, and payloads
+	// encrypted earlier are still decrypted (to turn encryption off).
+	KeyID string `mapstructure:"key_id"`
+	// Keys are the keys by id, each 32 bytes in standard base64, given as
+	// other secrets are (env:NAME, file:PATH or, not advised, literally).
+	// A payload is decrypted with the key its metadata names, so an old
+	// key is kept here until no run that used it is left.
+	Keys map[string]secret.Secret `mapstructure:"keys"`
+	// CodecEndpoint serves POST /codec/decode and /codec/encode for the
+	// Temporal Web UI's codec server setting on metrics.listen (`serve`,
+	// `worker`): it hands out plaintext to whoever reaches it, so it is
+	// off unless set, and metrics.listen must not be reachable but by
+	// operators. `dealsync dev` always serves one for its own UI.
+	CodecEndpoint bool `mapstructure:"codec_endpoint"`
+	// CodecOrigins are the Web UI origins (https://temporal.example.com)
+	// whose pages may call the codec endpoint (CORS).
+	CodecOrigins []string `mapstructure:"codec_origins" validate:"dive,http_url"`
+}
+
+// On reports whether payload encryption is configured (keys given).
+func (e Encryption) On() bool { return len(e.Keys) > 0 }
 
 // TLS configures the client side of the Temporal connection.
 type TLS struct {
@@ -864,6 +896,9 @@ func setDefaults(v *viper.Viper) {
 		"temporal.tls.key_file":              "",
 		"temporal.tls.server_name":           "",
 		"temporal.compression":               "gzip",
+		"temporal.encryption.key_id":         "",
+		"temporal.encryption.codec_endpoint": false,
+		"temporal.encryption.codec_origins":  []string{},
 		"metrics.listen":                     "",
 		"intake.listen":                      "127.0.0.1:8080",
 		"intake.max_body_bytes":              1 << 20,

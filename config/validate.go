@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -166,6 +167,7 @@ func build(settings map[string]any, file string, o options, skip func(key string
 	checkSharedGrants(cfg, ps)
 	checkPublicBaseURL(cfg, ps)
 	checkMetricsListen(cfg, ps)
+	checkEncryption(cfg, ps)
 
 	var unresolved []Problem
 	walkSecrets(reflect.ValueOf(cfg), "", func(key string, s secret.Secret) {
@@ -181,6 +183,8 @@ func build(settings map[string]any, file string, o options, skip func(key string
 			}
 		}
 	})
+
+	checkEncryptionKeys(cfg, ps, skip)
 
 	var uses map[string][]string // of a key of an anchored block: the keys it is used at
 	if doc != nil {
@@ -742,6 +746,56 @@ func (cfg *Config) SharedAccountWarnings() []string {
 // token file.
 type rotatingGrant interface {
 	RotatingGrant() (clientID string, refreshToken secret.Secret, tokenFile string)
+}
+
+// checkEncryption checks temporal.encryption: key_id names one of keys,
+// and the codec endpoint has a server to be served on.
+func checkEncryption(cfg *Config, ps *problems) {
+	e := cfg.Temporal.Encryption
+	if e.KeyID != "" && !ps.isFailed("temporal.encryption.keys") {
+		if _, ok := e.Keys[e.KeyID]; !ok {
+			ps.add("temporal.encryption.key_id", fmt.Sprintf("key %q is not defined under temporal.encryption.keys (defined: %s)",
+				e.KeyID, wording.ListOrNone(sortedNames(e.Keys))))
+		}
+	}
+	if e.CodecEndpoint && !e.On() {
+		ps.add("temporal.encryption.codec_endpoint", "is set, but temporal.encryption.keys is empty: nothing to decode")
+	}
+	if e.CodecEndpoint && cfg.Metrics.Listen == "" {
+		ps.add("temporal.encryption.codec_endpoint", "is served on metrics.listen, which is not set: give metrics.listen an address only operators reach")
+	}
+}
+
+// checkEncryptionKeys checks that each key of temporal.encryption.keys
+// that resolves is 32 bytes in standard base64 (an unresolved one is
+// named by the secrets' check already).
+func checkEncryptionKeys(cfg *Config, ps *problems, skip func(key string) bool) {
+	for id, s := range cfg.Temporal.Encryption.Keys {
+		key := "temporal.encryption.keys." + id
+		if ps.isFailed(key) || (skip != nil && skip(key)) {
+			continue
+		}
+		v, err := s.Reveal()
+		if err != nil || v == "" {
+			continue
+		}
+		if _, err := EncryptionKey(v); err != nil {
+			ps.add(key, fmt.Sprintf("secret %s %v", s.Describe(), err))
+		}
+	}
+}
+
+// EncryptionKey decodes a key of temporal.encryption.keys: 32 bytes (an
+// AES-256 key) in standard base64, as `openssl rand -base64 32` prints.
+func EncryptionKey(v string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil {
+		return nil, errors.New("is not standard base64 (make one with: openssl rand -base64 32)")
+	}
+	if len(b) != 32 {
+		return nil, fmt.Errorf("is %d bytes, not the 32 of an AES-256 key (make one with: openssl rand -base64 32)", len(b))
+	}
+	return b, nil
 }
 
 // checkMetricsListen refuses a metrics.listen on the intake's own address

@@ -70,6 +70,10 @@ type Options struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// DynamicConfig values added to the dev defaults.
 	DynamicConfig map[string]any
+	// CodecEndpoint is the URL of the payload codec endpoint the Web UI
+	// decodes payloads through (a browser on the UI's page calls
+	// <CodecEndpoint>/decode); empty: none, payloads are shown as stored.
+	CodecEndpoint string
 	// Logger receives the server's logs at LogLevel and above.
 	Logger   *slog.Logger
 	LogLevel slog.Level
@@ -293,6 +297,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			// internet with the cluster's id on every page.
 			StartWorkflowDisabled: true,
 			DisableNewsFetch:      true,
+			Codec:                 uiconfig.Codec{Endpoint: o.CodecEndpoint},
 		}))
 		go func() {
 			if err := s.ui.Start(); err != nil && !errors.Is(err, context.Canceled) {

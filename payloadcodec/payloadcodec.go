@@ -1,0 +1,180 @@
+// Package payloadcodec encrypts the payloads dealsync stores in Temporal
+// (workflow and activity inputs and results, signals, memos, failure
+// details) with AES-256-GCM: a Temporal payload codec, the gRPC client
+// interceptor that applies it to everything a client sends and receives,
+// and the HTTP codec endpoint the Temporal Web UI decodes them through.
+//
+// An encrypted payload is the original payload (its metadata and data,
+// protobuf-serialized) sealed with a random 12-byte nonce; its metadata
+// says encoding binary/encrypted and the id of the key, which is bound to
+// the ciphertext as additional data. A payload without that encoding
+// (written before encryption was turned on) is passed through as it is.
+// Search attributes are never encoded (Temporal indexes them).
+package payloadcodec
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	// Encoding is the metadata encoding of an encrypted payload.
+	Encoding = "binary/encrypted"
+	// MetadataKeyID is the metadata key naming the payload's key id.
+	MetadataKeyID = "encryption-key-id"
+	// KeysSetting is the setting that holds the keys, named by errors.
+	KeysSetting = "temporal.encryption.keys"
+)
+
+// Codec is the AES-256-GCM payload codec (a converter.PayloadCodec).
+type Codec struct {
+	keyID string
+	aeads map[string]cipher.AEAD
+}
+
+var _ converter.PayloadCodec = (*Codec)(nil)
+
+// New is the codec of keys (each 32 bytes, by id) that encrypts with the
+// key keyID; keyID "" encrypts nothing and still decrypts with keys.
+func New(keyID string, keys map[string][]byte) (*Codec, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no keys")
+	}
+	c := &Codec{keyID: keyID, aeads: make(map[string]cipher.AEAD, len(keys))}
+	for id, k := range keys {
+		if len(k) != 32 {
+			return nil, fmt.Errorf("%s.%s: %d bytes, not the 32 of an AES-256 key", KeysSetting, id, len(k))
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", KeysSetting, id, err)
+		}
+		if c.aeads[id], err = cipher.NewGCM(block); err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", KeysSetting, id, err)
+		}
+	}
+	if _, ok := c.aeads[keyID]; keyID != "" && !ok {
+		return nil, fmt.Errorf("key id %q is not one of %s", keyID, KeysSetting)
+	}
+	return c, nil
+}
+
+// Encode encrypts each payload with the codec's key id (none without one).
+func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	if c.keyID == "" {
+		return payloads, nil
+	}
+	aead := c.aeads[c.keyID]
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		plain, err := proto.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("encrypting a payload: %w", err)
+		}
+		nonce := make([]byte, aead.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, fmt.Errorf("encrypting a payload: %w", err)
+		}
+		out[i] = &commonpb.Payload{
+			Metadata: map[string][]byte{
+				converter.MetadataEncoding: []byte(Encoding),
+				MetadataKeyID:              []byte(c.keyID),
+			},
+			Data: aead.Seal(nonce, nonce, plain, []byte(c.keyID)),
+		}
+	}
+	return out, nil
+}
+
+// Decode decrypts each encrypted payload with the key its metadata names;
+// others are returned as they are.
+func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		if string(p.GetMetadata()[converter.MetadataEncoding]) != Encoding {
+			out[i] = p
+			continue
+		}
+		id := string(p.GetMetadata()[MetadataKeyID])
+		aead, ok := c.aeads[id]
+		if !ok {
+			return nil, fmt.Errorf("payload encrypted with key id %q, which %s does not have (have: %s): add that key to decrypt it",
+				id, KeysSetting, c.ids())
+		}
+		data := p.GetData()
+		if len(data) < aead.NonceSize() {
+			return nil, fmt.Errorf("payload encrypted with key id %q is too short to be one", id)
+		}
+		plain, err := aead.Open(nil, data[:aead.NonceSize()], data[aead.NonceSize():], []byte(id))
+		if err != nil {
+			return nil, fmt.Errorf("payload encrypted with key id %q does not decrypt with %s.%s: altered, or another key of that id", id, KeysSetting, id)
+		}
+		var dec commonpb.Payload
+		if err := proto.Unmarshal(plain, &dec); err != nil {
+			return nil, fmt.Errorf("payload encrypted with key id %q: %w", id, err)
+		}
+		out[i] = &dec
+	}
+	return out, nil
+}
+
+func (c *Codec) ids() string {
+	ids := make([]string, 0, len(c.aeads))
+	for id := range c.aeads {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return fmt.Sprint(ids)
+}
+
+// Interceptor is the gRPC client interceptor that encodes every payload a
+// Temporal client sends and decodes every payload it receives, search
+// attributes excepted. On a client's connection it encrypts for its
+// workers too, and decodes what is read raw from the service (histories
+// read with GetWorkflowHistory, memos of DescribeWorkflowExecution), which
+// a data converter alone would leave encrypted.
+func (c *Codec) Interceptor() grpc.UnaryClientInterceptor {
+	i, err := converter.NewPayloadCodecGRPCClientInterceptor(converter.PayloadCodecGRPCClientInterceptorOptions{Codecs: []converter.PayloadCodec{c}})
+	if err != nil {
+		// It only fails on options it does not take.
+		panic(err)
+	}
+	return i
+}
+
+// Handler serves the codec endpoint of the Temporal Web UI under prefix
+// (POST <prefix>/decode and <prefix>/encode with {"payloads": [...]}),
+// answering the CORS preflight of the pages of origins. It hands out
+// plaintext to whoever reaches it.
+func (c *Codec) Handler(prefix string, origins []string) http.Handler {
+	h := converter.NewPayloadCodecHTTPHandler(c)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && slices.Contains(origins, o) {
+			w.Header().Set("Access-Control-Allow-Origin", o)
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+			w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
+			w.Header().Add("Vary", "Origin")
+		}
+		if r.URL.Path != prefix+"/decode" && r.URL.Path != prefix+"/encode" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 4<<20)
+		h.ServeHTTP(w, r)
+	})
+}
