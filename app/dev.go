@@ -201,7 +201,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		d.UIURL = "http://" + addr
 	}
 	if codecL != nil {
-		serveCodec(runCtx, codecL, codec, d.UIURL, logger)
+		d.servers = append(d.servers, serveCodec(runCtx, codecL, codec, d.UIURL))
 	}
 
 	devCfg := *cfg
@@ -510,16 +510,12 @@ func NewSandbox(cfg *config.Config, logger *slog.Logger, journal string) (*sandb
 // ends, for the pages of uiURL (its port on 127.0.0.1 and on localhost):
 // l is on loopback, but any page a browser shows could call it, so no
 // other origin's page is let read what it answers.
-func serveCodec(ctx context.Context, l net.Listener, codec *payloadcodec.Codec, uiURL string, logger *slog.Logger) {
+func serveCodec(ctx context.Context, l net.Listener, codec *payloadcodec.Codec, uiURL string) chan error {
 	var origins []string
 	if u, err := url.Parse(uiURL); err == nil && uiURL != "" {
 		origins = []string{uiURL, "http://localhost:" + u.Port()}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(CodecPath+"/", codec.Handler(CodecPath, origins))
-	go func() {
-		if err := Serve(ctx, l, mux); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("codec endpoint stopped", "error", err)
-		}
-	}()
+	return serveUntil(func() error { return Serve(ctx, l, mux) })
 }

@@ -1936,3 +1936,39 @@ func TestLogReplica(t *testing.T) {
 		t.Errorf("Load = %v, want log.replica refused as not printable", err)
 	}
 }
+
+func TestEncryptionSettings(t *testing.T) {
+	good := "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=" // 32 bytes of 1
+	t.Setenv("TEST_ENC_K1", good)
+	cfg := mustLoad(t, writeFile(t, "temporal:\n  encryption:\n    key_id: k1\n    keys:\n      k1: env:TEST_ENC_K1\n      k0: env:TEST_ENC_K1\n"))
+	e := cfg.Temporal.Encryption
+	if !e.On() || e.KeyID != "k1" || len(e.Keys) != 2 || reveal(t, e.Keys["k1"]) != good {
+		t.Fatalf("encryption %+v", e)
+	}
+	if off := mustLoad(t, ""); off.Temporal.Encryption.On() || off.Temporal.Encryption.CodecEndpoint {
+		t.Fatalf("encryption on by default: %+v", off.Temporal.Encryption)
+	}
+
+	t.Setenv("TEST_ENC_SHORT", "AQEBAQ==")
+	_, err := config.Load(writeFile(t, "temporal:\n  encryption:\n    key_id: k2\n    codec_endpoint: true\n    keys:\n      k1: env:TEST_ENC_SHORT\n"))
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("load: %v, want a config error", err)
+	}
+	want := map[string]string{
+		"temporal.encryption.key_id":         `key "k2" is not defined under temporal.encryption.keys (defined: k1)`,
+		"temporal.encryption.keys.k1":        "is 4 bytes, not the 32 of an AES-256 key",
+		"temporal.encryption.codec_endpoint": "metrics.listen, which is not set",
+	}
+	for _, p := range ce.Problems {
+		if w, ok := want[p.Key]; ok && strings.Contains(p.Message, w) {
+			delete(want, p.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("problems %v lack %v", ce.Problems, want)
+	}
+	if strings.Contains(err.Error(), "AQEBAQ") {
+		t.Fatalf("the key is in the error: %v", err)
+	}
+}
