@@ -179,6 +179,9 @@ func describe(w io.Writer, cfg *config.Config, set *connections.Set, notices []a
 		public = "http://" + config.DialAddr(cfg.Intake.Listen)
 	}
 	fmt.Fprintf(tw, "intake\tlistens on %s; webhooks at %s/webhooks/<connection>\n", cfg.Intake.Listen, strings.TrimRight(public, "/"))
+	if e := cfg.Temporal.Encryption; e.On() {
+		fmt.Fprintf(tw, "payloads\t%s\n", encryptionSays(e))
+	}
 	fmt.Fprintf(tw, "external calls\t%s activities, retried from %s up to %s apart\n", cfg.Workflow.ExternalCalls,
 		wording.Duration(cfg.Workflow.Retry.InitialInterval), wording.Duration(cfg.Workflow.Retry.MaximumInterval))
 	for _, w := range app.EnvWarnings(cfg) {
@@ -403,4 +406,17 @@ func inFile(path string) string {
 		return ""
 	}
 	return " in " + path
+}
+
+// encryptionSays tells how temporal.encryption treats the payloads.
+func encryptionSays(e config.Encryption) string {
+	ids := make([]string, 0, len(e.Keys))
+	for id := range e.Keys {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if e.KeyID == "" {
+		return "not encrypted, those stored encrypted decrypted with keys " + strings.Join(ids, ", ") + " (temporal.encryption.key_id unset)"
+	}
+	return "encrypted with key " + e.KeyID + ", decrypted with keys " + strings.Join(ids, ", ")
 }

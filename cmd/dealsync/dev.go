@@ -37,7 +37,9 @@ Its ports, each a config key or its variable: intake.listen
 (DEALSYNC_DEV_FRONTEND_PORT, Temporal's gRPC frontend: give other commands
 the same and --dev), dev.ui_port (DEALSYNC_DEV_UI_PORT, the Web UI) and
 metrics.listen (DEALSYNC_METRICS_LISTEN, off unless set). The embedded
-server's four internal ports are picked free and have no setting.`,
+server's four internal ports are picked free and have no setting, and so
+is the loopback port of the Web UI's payload codec endpoint, served when
+temporal.encryption has keys (docs/operations.md, "Encrypting payloads").`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(config.WithDevDefaults())
 			if err != nil {
@@ -79,6 +81,9 @@ func banner(cfg *config.Config, d *app.Dev, configPath string) string {
 	fmt.Fprintf(&b, "  Webhook intake   %s/webhooks/{connection}   connections: %s\n", d.IntakeURL, strings.Join(d.Connections.Names(), ", "))
 	fmt.Fprintf(&b, "  Temporal Web UI  %s/namespaces/%s/workflows\n", d.UIURL, cfg.Temporal.Namespace)
 	fmt.Fprintf(&b, "  Temporal gRPC    %s   (namespace %s, task queue %s)\n", d.Temporal.FrontendAddress(), cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
+	if d.CodecURL != "" {
+		fmt.Fprintf(&b, "  Payload codec    %s   (%s; the Web UI decodes through it)\n", d.CodecURL, encryptionSays(cfg.Temporal.Encryption))
+	}
 	b.WriteString(bannerTail(cfg, d, configPath))
 	return b.String()
 }
