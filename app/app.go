@@ -821,8 +821,9 @@ func IntakeHandler(cfg *config.Config, set *connections.Set, starter intake.Star
 const CodecPath = "/codec"
 
 // ServeMetrics serves GET /metrics on cfg's metrics.listen until ctx ends,
-// and a worker's health checks when health is not nil; without that
-// setting it does nothing. It returns once listening, with the address
+// a worker's health checks when health is not nil, and the Web UI's codec
+// endpoint at CodecPath with temporal.encryption.codec_endpoint; without
+// metrics.listen it does nothing. It returns once listening, with the address
 // (for logs and banners).
 func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger, health *WorkerHealth) (string, error) {
 	if cfg.Metrics.Listen == "" {
@@ -844,6 +845,8 @@ func ServeMetrics(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 			return "", err
 		}
 		mux.Handle(CodecPath+"/", codec.Handler(CodecPath, e.CodecOrigins))
+		logger.Info("serving the Web UI's payload codec endpoint (temporal.encryption.codec_endpoint): it decrypts for whoever reaches metrics.listen",
+			"url", "http://"+config.DialAddr(l.Addr().String())+CodecPath, "origins", e.CodecOrigins)
 	}
 	go func() {
 		if err := Serve(ctx, l, mux); err != nil && !errors.Is(err, http.ErrServerClosed) {
