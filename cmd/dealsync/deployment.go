@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/internal/wording"
 )
 
 func newWorkerSetCurrentCmd(g *globalFlags) *cobra.Command {
@@ -47,35 +50,48 @@ them again.`,
 				return &exitError{code: 1, err: err}
 			}
 			defer c.Close()
-			return setCurrent(cmd.Context(), cmd.OutOrStdout(), c, d)
+			return setCurrent(cmd.Context(), cmd.OutOrStdout(), c, c.WorkerDeploymentClient().GetHandle(d.Name), d, cfg.Temporal.TaskQueue)
 		},
 	}
 	cmd.Flags().StringVar(&buildID, "build-id", "", "the build to make current (default: worker.deployment.build_id)")
 	return cmd
 }
 
-// setCurrent makes build d.BuildID of deployment d.Name current and
-// prints the deployment's builds.
-func setCurrent(ctx context.Context, out io.Writer, c client.Client, d config.Deployment) error {
-	h := c.WorkerDeploymentClient().GetHandle(d.Name)
+// setCurrent makes build d.BuildID of deployment d.Name (h) current and
+// prints the deployment's builds, saying of each whether its workers poll
+// taskQueue. The set passes the conflict token of the deployment as read
+// first: when another operator changed the deployment in between,
+// nothing is changed and the error says what the other change was.
+func setCurrent(ctx context.Context, out io.Writer, c client.Client, h client.WorkerDeploymentHandle, d config.Deployment, taskQueue string) error {
 	// The build current before, read first (the answer's PreviousVersion is
 	// deprecated for this): a deployment Temporal does not know yet has
 	// none, and the set then says why it fails.
 	was := "none"
+	var token []byte
 	before, err := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{})
 	var unknown *serviceerror.NotFound
 	switch {
 	case err == nil:
-		if v := before.Info.RoutingConfig.CurrentVersion; v != nil && v.BuildID != "" {
-			was = v.BuildID
-		}
+		was = currentOf(before.Info)
+		token = before.ConflictToken
 	case !errors.As(err, &unknown):
 		return &exitError{code: 1, err: fmt.Errorf("reading worker deployment %s: %w", d.Name, err)}
 	}
-	if _, err := h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: d.BuildID}); err != nil {
+	if _, err := h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: d.BuildID, ConflictToken: token}); err != nil {
 		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
+		var fp *serviceerror.FailedPrecondition
+		switch {
+		case errors.As(err, &nf):
 			err = fmt.Errorf("%w (Temporal knows a build once one of its workers polls: start build %s's workers, with worker.deployment, first)", err, d.BuildID)
+		case token != nil && errors.As(err, &fp) && strings.Contains(fp.Message, "conflict token"):
+			now := "could not be read again"
+			if after, derr := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{}); derr == nil {
+				now = "is now " + currentOf(after.Info)
+				if who := after.Info.LastModifierIdentity; who != "" {
+					now += ", last changed by " + who
+				}
+			}
+			return &exitError{code: 1, err: fmt.Errorf("worker deployment %s changed while this command ran (its current build was %s, and %s): another operator or tool changed it, and this command changed nothing; look at the change, then run it again to make build %s current", d.Name, was, now, d.BuildID)}
 		}
 		return &exitError{code: 1, err: fmt.Errorf("making build %s of worker deployment %s current: %w", d.BuildID, d.Name, err)}
 	}
@@ -88,6 +104,15 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, d config.De
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("reading worker deployment %s: %w", d.Name, err)}
 	}
+	// Which builds' workers poll the task queue (Temporal keeps a poller
+	// a few minutes after its last poll): a build with runs to take and no
+	// worker is the alarm nothing else raises.
+	polling, perr := pollingBuilds(ctx, c, d.Name, taskQueue)
+	if perr != nil {
+		fmt.Fprintf(out, "(could not read task queue %s's pollers: %v)\n", taskQueue, perr)
+	} else if !polling[d.BuildID] {
+		fmt.Fprintf(out, "warning: no worker of build %s polls task queue %s now: new runs wait until one does\n", d.BuildID, taskQueue)
+	}
 	for _, v := range desc.Info.VersionSummaries {
 		if v.Version.BuildID == d.BuildID {
 			continue
@@ -96,12 +121,64 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, d config.De
 		switch v.DrainageStatus {
 		case client.WorkerDeploymentVersionDrainageStatusDraining:
 			state = "draining: runs pinned to it may be open (Temporal says so for at least 3 minutes after it stops being current, and checks every 3 minutes), keep its workers running"
+			if perr == nil && !polling[v.Version.BuildID] {
+				state += "; no worker of it polls task queue " + taskQueue + " now: its open runs, if any, wait until one does"
+			}
 		case client.WorkerDeploymentVersionDrainageStatusDrained:
 			state = "drained: no open runs, its workers can stop"
 		}
 		fmt.Fprintf(out, "build %s: %s\n", v.Version.BuildID, state)
 	}
 	return nil
+}
+
+// currentOf is the build id current in a deployment, or "none".
+func currentOf(info client.WorkerDeploymentInfo) string {
+	if v := info.RoutingConfig.CurrentVersion; v != nil && v.BuildID != "" {
+		return v.BuildID
+	}
+	return "none"
+}
+
+// pollingBuilds is the set of builds of deployment name whose workers
+// Temporal has seen poll taskQueue's workflow tasks lately.
+func pollingBuilds(ctx context.Context, c client.Client, name, taskQueue string) (map[string]bool, error) {
+	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return nil, err
+	}
+	builds := map[string]bool{}
+	for _, p := range resp.GetPollers() {
+		if o := p.GetDeploymentOptions(); o.GetDeploymentName() == name {
+			builds[o.GetBuildId()] = true
+		}
+	}
+	return builds, nil
+}
+
+// taskQueueCurrent is the build new runs of taskQueue go to: its
+// deployment and build id, "" and "" when they go to unversioned workers.
+func taskQueueCurrent(ctx context.Context, c client.Client, taskQueue string) (deployment, buildID string, err error) {
+	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return "", "", err
+	}
+	v := resp.GetVersioningInfo().GetCurrentDeploymentVersion()
+	if v.GetBuildId() == "" {
+		return "", "", nil
+	}
+	return v.GetDeploymentName(), v.GetBuildId(), nil
+}
+
+// unversionedNote warns, at an unversioned worker's start, when the new
+// runs of taskQueue go to a build of a worker deployment: this worker
+// then takes none. One read of the task queue.
+func unversionedNote(ctx context.Context, c client.Client, taskQueue string) (string, error) {
+	name, build, err := taskQueueCurrent(ctx, c, taskQueue)
+	if err != nil || build == "" {
+		return "", err
+	}
+	return fmt.Sprintf("task queue %s is versioned: its new runs go to build %s of worker deployment %s, and this worker, without worker.deployment, takes none of them; set worker.deployment on it (name %s, a build_id of this release) or stop it", taskQueue, build, name, name), nil
 }
 
 // currentBuildNote says, at a versioned worker's start, what Temporal's
@@ -111,7 +188,12 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, d config.De
 // build is (this one takes only the runs pinned to it), "" when d's build
 // is current. One read of the deployment; a deployment Temporal does not
 // know yet (its first worker's poll registers it) has no current build.
-func currentBuildNote(ctx context.Context, c client.Client, d config.Deployment) (warning, info string, err error) {
+// With none current, the warning names the deployment whose build the
+// task queue's new runs go to instead, or one whose name d.Name may be a
+// typo of (a second read each, of the task queue and of the list of
+// deployments). A read that fails returns its error with the warning
+// so far.
+func currentBuildNote(ctx context.Context, c client.Client, d config.Deployment, taskQueue string) (warning, info string, err error) {
 	desc, err := c.WorkerDeploymentClient().GetHandle(d.Name).Describe(ctx, client.WorkerDeploymentDescribeOptions{})
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {
@@ -127,7 +209,43 @@ func currentBuildNote(ctx context.Context, c client.Client, d config.Deployment)
 	case d.BuildID:
 		return "", "", nil
 	case "":
-		return fmt.Sprintf("no build of worker deployment %s is current: new runs wait (the intake takes their webhooks; `runs list` shows them running) unless unversioned workers poll the task queue, until a build is made current: `dealsync worker set-current` makes this one (%s) current", d.Name, d.BuildID), "", nil
+		warning = fmt.Sprintf("no build of worker deployment %s is current: new runs wait (the intake takes their webhooks; `runs list` shows them running) unless unversioned workers poll the task queue, until a build is made current: `dealsync worker set-current` makes this one (%s) current", d.Name, d.BuildID)
+		if other, build, err := taskQueueCurrent(ctx, c, taskQueue); err != nil {
+			return warning, "", err
+		} else if build != "" && other != d.Name {
+			return fmt.Sprintf("no build of worker deployment %s is current, and task queue %s's new runs go to build %s of worker deployment %s: this build (%s) takes none of them; if %s is a typo of %s, fix worker.deployment.name, or else `dealsync worker set-current` makes this one current (moving the task queue to %s)", d.Name, taskQueue, build, other, d.BuildID, d.Name, other, d.Name), "", nil
+		}
+		if near, err := nearDeployment(ctx, c, d.Name); err != nil {
+			return warning, "", err
+		} else if near != "" {
+			warning += fmt.Sprintf(" (or is worker.deployment.name a typo? worker deployment %s exists)", near)
+		}
+		return warning, "", nil
 	}
 	return "", fmt.Sprintf("build %s of worker deployment %s is current: this build (%s) takes only the runs pinned to it until `dealsync worker set-current` makes it current", current, d.Name, d.BuildID), nil
+}
+
+// maxDeploymentsRead bounds the deployments a worker's start reads.
+const maxDeploymentsRead = 1000
+
+// nearDeployment is the worker deployment other than name whose name
+// name may be a typo of (wording.TypoOf), "" when none is; it reads up to
+// maxDeploymentsRead of the namespace's deployments.
+func nearDeployment(ctx context.Context, c client.Client, name string) (string, error) {
+	it, err := c.WorkerDeploymentClient().List(ctx, client.WorkerDeploymentListOptions{})
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for len(names) < maxDeploymentsRead && it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return "", err
+		}
+		if e.Name != name {
+			names = append(names, e.Name)
+		}
+	}
+	near, _ := wording.TypoOf(name, names)
+	return near, nil
 }

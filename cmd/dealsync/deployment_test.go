@@ -43,9 +43,9 @@ connections:
     target: erp
 `, srv.FrontendAddress(), free[i], build, erpURL))
 	}
-	// setCurrent runs the command until Temporal knows the build (its
+	// setCurrentCmd runs the command until Temporal knows the build (its
 	// worker's first poll registers it, just after the worker is ready).
-	setCurrent := func(args ...string) string {
+	setCurrentCmd := func(args ...string) string {
 		t.Helper()
 		var out string
 		var err error
@@ -67,11 +67,24 @@ connections:
 	defer c.Close()
 	note := func(id string) (string, string) {
 		t.Helper()
-		warning, info, err := currentBuildNote(ctx, c, config.Deployment{Name: "dealsync-cli", BuildID: id})
+		warning, info, err := currentBuildNote(ctx, c, config.Deployment{Name: "dealsync-cli", BuildID: id}, "dealsync")
 		if err != nil {
 			t.Fatalf("currentBuildNote %s: %v", id, err)
 		}
 		return warning, info
+	}
+	// unversioned is what an unversioned worker of task queue dealsync
+	// logs at its start.
+	unversioned := func() string {
+		t.Helper()
+		w, err := unversionedNote(ctx, c, "dealsync")
+		if err != nil {
+			t.Fatalf("unversionedNote: %v", err)
+		}
+		return w
+	}
+	if w := unversioned(); w != "" {
+		t.Fatalf("task queue not versioned: warning %q", w)
 	}
 	// A deployment Temporal does not know yet has no current build.
 	if w, i := note("A"); !strings.HasPrefix(w, "no build of worker deployment dealsync-cli is current: new runs wait") || i != "" {
@@ -88,12 +101,53 @@ connections:
 	if w, _ := note("A"); !strings.Contains(w, "`dealsync worker set-current` makes this one (A) current") {
 		t.Fatalf("build A polls, none current: warning %q", w)
 	}
-	if out := setCurrent("--config", files["A"], "worker", "set-current"); out != "build A of worker deployment dealsync-cli is current (was none): new runs go to its workers\n" {
+	if out := setCurrentCmd("--config", files["A"], "worker", "set-current"); out != "build A of worker deployment dealsync-cli is current (was none): new runs go to its workers\n" {
 		t.Fatalf("set-current A:\n%s", out)
 	}
 
 	if w, i := note("A"); w != "" || i != "" {
 		t.Fatalf("build A current, at A's start: warning %q, info %q", w, i)
+	}
+	if w := unversioned(); w != "task queue dealsync is versioned: its new runs go to build A of worker deployment dealsync-cli, and this worker, without worker.deployment, takes none of them; set worker.deployment on it (name dealsync-cli, a build_id of this release) or stop it" {
+		t.Fatalf("build A current, at an unversioned worker's start: warning %q", w)
+	}
+	// An unversioned worker started now logs it.
+	logs := captureStderr(t)
+	stopUnversioned := startCommand(ctx, t, "--config", writeFile(t, filepath.Join(dir, "unversioned.yaml"), fmt.Sprintf(`
+log: {level: warn}
+temporal: {address: %q}
+targets:
+  erp: {type: http, base_url: %q}
+connections:
+  shop:
+    source: {type: generic, secret: whsec_dGVzdA==}
+    target: erp
+`, srv.FrontendAddress(), erpURL)), "worker")
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "task queue dealsync is versioned: its new runs go to build A"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("an unversioned worker's start on a versioned task queue logged:\n%s", logs.String())
+		}
+	}
+	stopUnversioned()
+	// A misspelt deployment name: the task queue's new runs go to the
+	// deployment it was meant to be; on a task queue of its own, the
+	// warning names the close name.
+	typo := func(name, taskQueue string) string {
+		t.Helper()
+		w, i, err := currentBuildNote(ctx, c, config.Deployment{Name: name, BuildID: "A"}, taskQueue)
+		if err != nil || i != "" {
+			t.Fatalf("currentBuildNote %s on %s: info %q, %v", name, taskQueue, i, err)
+		}
+		return w
+	}
+	if w := typo("dealsync-cil", "dealsync"); !strings.HasPrefix(w, "no build of worker deployment dealsync-cil is current, and task queue dealsync's new runs go to build A of worker deployment dealsync-cli: this build (A) takes none of them; if dealsync-cil is a typo of dealsync-cli, fix worker.deployment.name") {
+		t.Fatalf("misspelt deployment on the versioned task queue: %q", w)
+	}
+	if w := typo("dealsync-cil", "elsewhere"); !strings.HasPrefix(w, "no build of worker deployment dealsync-cil is current: new runs wait") || !strings.HasSuffix(w, "(or is worker.deployment.name a typo? worker deployment dealsync-cli exists)") {
+		t.Fatalf("misspelt deployment on a task queue of its own: %q", w)
+	}
+	if w := typo("payments", "elsewhere"); !strings.HasPrefix(w, "no build of worker deployment payments is current: new runs wait") || strings.Contains(w, "typo") {
+		t.Fatalf("another deployment on a task queue of its own: %q", w)
 	}
 	if w, i := note("B"); w != "" || i != "build A of worker deployment dealsync-cli is current: this build (B) takes only the runs pinned to it until `dealsync worker set-current` makes it current" {
 		t.Fatalf("build A current, at B's start: warning %q, info %q", w, i)
@@ -107,7 +161,7 @@ connections:
 
 	startCommand(ctx, t, "--config", files["B"], "worker")
 	waitReady(t, "http://"+free[1]+"/readyz")
-	out = setCurrent("--config", files["A"], "worker", "set-current", "--build-id", "B")
+	out = setCurrentCmd("--config", files["A"], "worker", "set-current", "--build-id", "B")
 	if !strings.HasPrefix(out, "build B of worker deployment dealsync-cli is current (was A): new runs go to its workers\nbuild A: ") {
 		t.Fatalf("set-current B:\n%s", out)
 	}
@@ -116,4 +170,50 @@ connections:
 	if err != nil || !strings.HasPrefix(out, "build B of worker deployment dealsync-cli was already current: new runs go to its workers\nbuild A: draining: ") {
 		t.Fatalf("set-current B again: %v\n%s", err, out)
 	}
+
+	// Builds whose workers poll no task queue of that name: set-current
+	// says so of the current one and of a draining one.
+	h := c.WorkerDeploymentClient().GetHandle("dealsync-cli")
+	var buf strings.Builder
+	if err := setCurrent(ctx, &buf, c, h, config.Deployment{Name: "dealsync-cli", BuildID: "B"}, "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.HasPrefix(out, "build B of worker deployment dealsync-cli was already current: new runs go to its workers\nwarning: no worker of build B polls task queue elsewhere now: new runs wait until one does\nbuild A: draining: ") ||
+		!strings.HasSuffix(out, "; no worker of it polls task queue elsewhere now: its open runs, if any, wait until one does\n") {
+		t.Fatalf("set-current B on a task queue nobody polls:\n%s", out)
+	}
+
+	// Two operators: the other makes A current between this one's read
+	// and its change; this one's change is refused, says what happened,
+	// and changes nothing.
+	raced := &racedHandle{WorkerDeploymentHandle: h, race: func() {
+		if _, err := h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: "A", Identity: "other-operator"}); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	buf.Reset()
+	err = setCurrent(ctx, &buf, c, raced, config.Deployment{Name: "dealsync-cli", BuildID: "B"}, "dealsync")
+	if exitCode(err) != 1 || err.Error() != "worker deployment dealsync-cli changed while this command ran (its current build was B, and is now A, last changed by other-operator): another operator or tool changed it, and this command changed nothing; look at the change, then run it again to make build B current" {
+		t.Fatalf("set-current B raced by set-current A: exit %d, %v\n%s", exitCode(err), err, buf.String())
+	}
+	if desc, err := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{}); err != nil || currentOf(desc.Info) != "A" {
+		t.Fatalf("after the raced set-current: current %q, %v", currentOf(desc.Info), err)
+	}
+}
+
+// racedHandle is a worker deployment handle whose first Describe is
+// followed by race: another operator's change.
+type racedHandle struct {
+	client.WorkerDeploymentHandle
+	race  func()
+	raced bool
+}
+
+func (h *racedHandle) Describe(ctx context.Context, o client.WorkerDeploymentDescribeOptions) (client.WorkerDeploymentDescribeResponse, error) {
+	r, err := h.WorkerDeploymentHandle.Describe(ctx, o)
+	if !h.raced {
+		h.raced = true
+		h.race()
+	}
+	return r, err
 }

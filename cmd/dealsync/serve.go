@@ -182,7 +182,7 @@ second signal stops it at once).`,
 				// A build started while none is current takes no new run:
 				// say so where the operator looks first.
 				readCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-				if warning, info, err := currentBuildNote(readCtx, c, d); warning != "" {
+				if warning, info, err := currentBuildNote(readCtx, c, d, cfg.Temporal.TaskQueue); warning != "" {
 					logger.Warn(warning)
 				} else if info != "" {
 					logger.Info(info)
@@ -192,6 +192,15 @@ second signal stops it at once).`,
 				cancel()
 			} else {
 				logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
+				// An unversioned worker on a task queue whose new runs go
+				// to a worker deployment's build takes none: say so.
+				readCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+				if warning, err := unversionedNote(readCtx, c, cfg.Temporal.TaskQueue); warning != "" {
+					logger.Warn(warning)
+				} else if err != nil && cmd.Context().Err() == nil {
+					logger.Warn("could not read whether the task queue is versioned", "task_queue", cfg.Temporal.TaskQueue, "error", err)
+				}
+				cancel()
 			}
 			err = untilStopped(cmd.Context(), fatal)
 			health.Stopping()
