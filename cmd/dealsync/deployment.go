@@ -32,7 +32,11 @@ what Temporal says of their runs: a build "draining" may still have runs
 open (for at least 3 minutes after it stops being current), and its
 workers must keep running; "drained", they can stop (Temporal checks
 every 3 minutes). Run it again, for the build already current, to read
-them again.`,
+them again. It warns of a build (the current one, a draining one) none of
+whose workers polled temporal.task_queue in the last 5 minutes: runs that
+build must take wait. The change passes the deployment's conflict token:
+when another operator or tool changes the deployment meanwhile, it
+changes nothing and says what changed; run it again.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(config.TemporalOnly())
 			if err != nil {
@@ -104,14 +108,14 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, h client.Wo
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("reading worker deployment %s: %w", d.Name, err)}
 	}
-	// Which builds' workers poll the task queue (Temporal keeps a poller
-	// a few minutes after its last poll): a build with runs to take and no
-	// worker is the alarm nothing else raises.
+	// Which builds' workers polled the task queue in the last 5 minutes
+	// (Temporal's matching.PollerHistoryTTL): a build with runs to take
+	// and no worker is the alarm nothing else raises.
 	polling, perr := pollingBuilds(ctx, c, d.Name, taskQueue)
 	if perr != nil {
 		fmt.Fprintf(out, "(could not read task queue %s's pollers: %v)\n", taskQueue, perr)
 	} else if !polling[d.BuildID] {
-		fmt.Fprintf(out, "warning: no worker of build %s polls task queue %s now: new runs wait until one does\n", d.BuildID, taskQueue)
+		fmt.Fprintf(out, "warning: no worker of build %s has polled task queue %s lately (in 5 minutes): new runs wait until one does\n", d.BuildID, taskQueue)
 	}
 	for _, v := range desc.Info.VersionSummaries {
 		if v.Version.BuildID == d.BuildID {
@@ -122,7 +126,7 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, h client.Wo
 		case client.WorkerDeploymentVersionDrainageStatusDraining:
 			state = "draining: runs pinned to it may be open (Temporal says so for at least 3 minutes after it stops being current, and checks every 3 minutes), keep its workers running"
 			if perr == nil && !polling[v.Version.BuildID] {
-				state += "; no worker of it polls task queue " + taskQueue + " now: its open runs, if any, wait until one does"
+				state += "; no worker of it has polled task queue " + taskQueue + " lately (in 5 minutes): its open runs, if any, wait until one does"
 			}
 		case client.WorkerDeploymentVersionDrainageStatusDrained:
 			state = "drained: no open runs, its workers can stop"
@@ -141,7 +145,7 @@ func currentOf(info client.WorkerDeploymentInfo) string {
 }
 
 // pollingBuilds is the set of builds of deployment name whose workers
-// Temporal has seen poll taskQueue's workflow tasks lately.
+// Temporal has seen poll taskQueue's workflow tasks in the last 5 minutes.
 func pollingBuilds(ctx context.Context, c client.Client, name, taskQueue string) (map[string]bool, error) {
 	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 	if err != nil {

@@ -178,8 +178,8 @@ connections:
 	if err := setCurrent(ctx, &buf, c, h, config.Deployment{Name: "dealsync-cli", BuildID: "B"}, "elsewhere"); err != nil {
 		t.Fatal(err)
 	}
-	if out := buf.String(); !strings.HasPrefix(out, "build B of worker deployment dealsync-cli was already current: new runs go to its workers\nwarning: no worker of build B polls task queue elsewhere now: new runs wait until one does\nbuild A: draining: ") ||
-		!strings.HasSuffix(out, "; no worker of it polls task queue elsewhere now: its open runs, if any, wait until one does\n") {
+	if out := buf.String(); !strings.HasPrefix(out, "build B of worker deployment dealsync-cli was already current: new runs go to its workers\nwarning: no worker of build B has polled task queue elsewhere lately (in 5 minutes): new runs wait until one does\nbuild A: draining: ") ||
+		!strings.HasSuffix(out, "; no worker of it has polled task queue elsewhere lately (in 5 minutes): its open runs, if any, wait until one does\n") {
 		t.Fatalf("set-current B on a task queue nobody polls:\n%s", out)
 	}
 
