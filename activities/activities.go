@@ -591,9 +591,9 @@ func (a *Activities) WriteBack(ctx context.Context, in WriteBackInput) (_ WriteB
 // attempts of the step's earlier calls, which a long back-off of the
 // workflow's own separates), as the run's failure counts them. Those
 // warnings of a run's step are throttled (attemptLog): past its first
-// few, at most one a minute, with how many were not logged. A panic (a
-// connector's bug) is recorded as "Panic", then goes on: the SDK fails
-// the attempt and retries it.
+// few, at most one a minute of each failure type, with how many were not
+// logged. A panic (a connector's bug) is recorded as "Panic", then goes
+// on: the SDK fails the attempt and retries it.
 func (a *Activities) observe(ctx context.Context, step, connection, deal string, before int32, start time.Time, err *error, outcomeOf ...*string) {
 	if p := recover(); p != nil {
 		metrics.Step(step, connection, "Panic", time.Since(start))

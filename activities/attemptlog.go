@@ -9,11 +9,14 @@ import (
 // run's step: a worker whose retry policy has short back-offs
 // (workflow.retry.initial_interval of milliseconds, a coefficient of 1)
 // wrote thousands a minute while an ERP was down. The first
-// attemptBurst failed attempts of a step are each logged, as are those
-// whose failure type differs from the last line's; past them, at most
-// one line every attemptEvery, which counts the attempts not logged
-// since the line before (the metrics count each one). A line that ends
-// the run (`step failed: the run ends`) is never held back (observe).
+// attemptBurst failed attempts of a step are each logged; past them, at
+// most one line of each failure type every attemptEvery (a type not
+// logged for as long, a new one say, is logged at once), which counts
+// the attempts not logged since the line before (the metrics count each
+// one). A step whose failures alternate between two types (a 502, then
+// a timeout) is thus throttled too: two lines a minute, not every one.
+// A line that ends the run (`step failed: the run ends`) is never held
+// back (observe).
 //
 // Activities only: it reads the clock and holds state across attempts,
 // which workflow code must not.
@@ -24,17 +27,17 @@ type attemptLog struct {
 
 // attemptRecord is what attemptLog knows of one run's step.
 type attemptRecord struct {
-	logged    int       // lines written
-	lastLine  time.Time // when the last was
-	lastSeen  time.Time // when the last failed attempt was
-	errType   string    // the failure type of the last line
-	notLogged int       // failed attempts since the last line, not logged
+	logged    int                  // lines written
+	lastSeen  time.Time            // when the last failed attempt was
+	lineOf    map[string]time.Time // when the last line of each failure type was
+	notLogged int                  // failed attempts since the last line, not logged
 }
 
 const (
 	// attemptBurst failed attempts of a step are each logged.
 	attemptBurst = 5
-	// attemptEvery is, past them, the least time between two lines.
+	// attemptEvery is, past them, the least time between two lines of
+	// one failure type.
 	attemptEvery = time.Minute
 	// maxAttemptRecords bounds attemptLog: past it, the steps quiet for
 	// attemptEvery are forgotten, and if none is, all are (a step
@@ -52,14 +55,15 @@ func (l *attemptLog) failed(key, errType string, now time.Time) (log bool, notLo
 	rec, ok := l.m[key]
 	if !ok {
 		l.room(now)
-		rec = &attemptRecord{}
+		rec = &attemptRecord{lineOf: map[string]time.Time{}}
 		l.m[key] = rec
 	}
 	rec.lastSeen = now
-	if rec.logged < attemptBurst || rec.errType != errType || now.Sub(rec.lastLine) >= attemptEvery {
+	// (A type never logged: the zero time, long before now.)
+	if rec.logged < attemptBurst || now.Sub(rec.lineOf[errType]) >= attemptEvery {
 		notLogged = rec.notLogged
 		rec.logged++
-		rec.lastLine, rec.errType, rec.notLogged = now, errType, 0
+		rec.lineOf[errType], rec.notLogged = now, 0
 		return true, notLogged, rec.logged == attemptBurst
 	}
 	rec.notLogged++

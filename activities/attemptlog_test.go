@@ -22,8 +22,9 @@ import (
 var t0 = time.Date(2036, 5, 1, 9, 0, 0, 0, time.UTC)
 
 // A step's first attemptBurst failures are each logged; past them one
-// line every attemptEvery, counting the attempts not logged since the
-// line before; a new failure type is logged at once.
+// line of each failure type every attemptEvery, counting the attempts
+// not logged since the line before; a new failure type is logged at once,
+// one that comes back within the minute is not.
 func TestAttemptLogThrottlesRepeatsOfAStep(t *testing.T) {
 	var l attemptLog
 	type want struct {
@@ -47,7 +48,14 @@ func TestAttemptLogThrottlesRepeatsOfAStep(t *testing.T) {
 		{65 * time.Second, "ERPUnavailable", want{false, 0, false}},
 		{66 * time.Second, "ERPRateLimited", want{true, 1, false}}, // another failure
 		{67 * time.Second, "ERPRateLimited", want{false, 0, false}},
-		{68 * time.Second, "ERPUnavailable", want{true, 1, false}}, // and back
+		// Back and forth between two types: each at most once a minute.
+		{68 * time.Second, "ERPUnavailable", want{false, 0, false}},
+		{69 * time.Second, "ERPRateLimited", want{false, 0, false}},
+		{123 * time.Second, "ERPUnavailable", want{false, 0, false}},
+		{124 * time.Second, "ERPUnavailable", want{true, 4, false}}, // a minute after its line
+		{125 * time.Second, "ERPRateLimited", want{false, 0, false}},
+		{126 * time.Second, "ERPRateLimited", want{true, 1, false}}, // a minute after its line
+		{127 * time.Second, "ERPUnavailable", want{false, 0, false}},
 	}
 	for i, s := range steps {
 		log, n, throttle := l.failed("run\x00invoice", s.errType, t0.Add(s.at))
@@ -56,18 +64,18 @@ func TestAttemptLogThrottlesRepeatsOfAStep(t *testing.T) {
 		}
 	}
 	// Another run's step, and another step of the run, are their own.
-	if log, _, _ := l.failed("other\x00invoice", "ERPUnavailable", t0.Add(69*time.Second)); !log {
+	if log, _, _ := l.failed("other\x00invoice", "ERPUnavailable", t0.Add(128*time.Second)); !log {
 		t.Error("another run's first failure not logged")
 	}
-	if log, _, _ := l.failed("run\x00customer", "ERPUnavailable", t0.Add(69*time.Second)); !log {
+	if log, _, _ := l.failed("run\x00customer", "ERPUnavailable", t0.Add(128*time.Second)); !log {
 		t.Error("another step's first failure not logged")
 	}
 	// A step that ended is forgotten, with its attempts not logged.
-	l.failed("run\x00invoice", "ERPUnavailable", t0.Add(70*time.Second))
-	if n := l.ended("run\x00invoice"); n != 1 {
-		t.Errorf("ended: %d attempts not logged, want 1", n)
+	l.failed("run\x00invoice", "ERPUnavailable", t0.Add(129*time.Second))
+	if n := l.ended("run\x00invoice"); n != 2 {
+		t.Errorf("ended: %d attempts not logged, want 2", n)
 	}
-	if log, n, _ := l.failed("run\x00invoice", "ERPUnavailable", t0.Add(71*time.Second)); !log || n != 0 {
+	if log, n, _ := l.failed("run\x00invoice", "ERPUnavailable", t0.Add(130*time.Second)); !log || n != 0 {
 		t.Errorf("the first failure after the step ended: log %v, %d not logged; want logged as a first", log, n)
 	}
 	if got := l.size(); got != 3 {
@@ -102,26 +110,43 @@ func TestAttemptLogIsBounded(t *testing.T) {
 	}
 }
 
-// attemptLog is safe for concurrent use (go test -race).
+// attemptLog is safe for concurrent use: each failed attempt of many
+// goroutines' steps is logged, or counted as not logged by the step's
+// next line or its end, exactly once (go test -race checks more).
 func TestAttemptLogIsGoroutineSafe(t *testing.T) {
 	var l attemptLog
 	var wg sync.WaitGroup
-	for g := range 8 {
+	var mu sync.Mutex
+	var accounted int
+	const goroutines, each = 8, 200
+	for g := range goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 200 {
+			n := 0
+			for i := range each {
 				key := fmt.Sprint("run", i%10)
-				l.failed(key, "ERPUnavailable", t0.Add(time.Duration(g)*time.Second))
+				if log, notLogged, _ := l.failed(key, "ERPUnavailable", t0.Add(time.Duration(g)*time.Second)); log {
+					n += 1 + notLogged
+				}
 				if i%7 == 0 {
-					l.ended(key)
+					n += l.ended(key)
 				}
 			}
+			mu.Lock()
+			accounted += n
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	if got := l.size(); got > 10 {
-		t.Errorf("%d steps remembered, want at most 10", got)
+	for i := range 10 {
+		accounted += l.ended(fmt.Sprint("run", i))
+	}
+	if accounted != goroutines*each {
+		t.Errorf("%d failed attempts logged or counted as not logged, want %d", accounted, goroutines*each)
+	}
+	if got := l.size(); got != 0 {
+		t.Errorf("%d steps remembered after all ended, want 0", got)
 	}
 }
 
