@@ -339,7 +339,7 @@ func runMappingTest(ctx context.Context, out io.Writer, g *globalFlags, f *mappi
 		}
 	} else if ev, err = dealfile.Read(f.deal); err != nil {
 		if webhookOf != nil {
-			return usage("%s", fetchCommandFor(err.Error(), cfg.Connections[connName].Source.Type, g.configPath, m.Name(), connName))
+			return usage("%s", fetchCommandFor(err.Error(), cfg.Connections[connName].Source.Type, g.configPath, f.file, m.Name(), connName))
 		}
 		return usage("%v", err)
 	}
@@ -1186,10 +1186,12 @@ func sameFile(a, b string) bool {
 
 // fetchCommandFor fills in the mapping test command that msg, the error of
 // a deal file that is a CRM's own webhook body, gives with a placeholder
-// (--connection NAME): the config, the mapping and the connection the
-// test runs with, when that connection's source, of type sourceType, is
-// the CRM the body is of. Otherwise msg is returned as it is.
-func fetchCommandFor(msg, sourceType, configPath, mappingName, connName string) string {
+// (--connection NAME): the config, the mapping (the file mappingFile
+// when the test read it with --file, else the config's mappingName) and
+// the connection the test runs with, when that connection's source, of
+// type sourceType, is the CRM the body is of. Otherwise msg is returned
+// as it is.
+func fetchCommandFor(msg, sourceType, configPath, mappingFile, mappingName, connName string) string {
 	const placeholder = "dealsync mapping test --connection NAME "
 	if !strings.Contains(msg, placeholder) || !strings.Contains(strings.ToLower(msg), ": a "+sourceType+" ") {
 		return msg
@@ -1198,7 +1200,14 @@ func fetchCommandFor(msg, sourceType, configPath, mappingName, connName string) 
 	if configPath != "" {
 		cmd += "--config " + shellWord(configPath) + " "
 	}
-	cmd += "--mapping " + shellWord(mappingName) + " --connection " + shellWord(connName) + " "
+	if mappingFile != "" {
+		// --mapping would test the config's mapping of that name, not
+		// the file being worked on.
+		cmd += "--file " + shellWord(mappingFile)
+	} else {
+		cmd += "--mapping " + shellWord(mappingName)
+	}
+	cmd += " --connection " + shellWord(connName) + " "
 	return strings.Replace(msg, placeholder, cmd, 1)
 }
 

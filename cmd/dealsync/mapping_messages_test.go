@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,6 +45,14 @@ connections:
 	want := "dealsync mapping test --config " + cfg + " --mapping pd-qbo --connection pd --fetch 178 --save FILE"
 	if exitCode(err) != 2 || !strings.Contains(err.Error(), want) {
 		t.Errorf("exit %d: %v\nwant it to contain %q", exitCode(err), err, want)
+	}
+	// A mapping read with --file is the file in the command: --mapping
+	// would test the config's own of that name.
+	draft := writeFile(t, filepath.Join(dir, "draft.yaml"), "name: pd-qbo\ninvoice:\n  reference: '\"DS-\" + deal.id'\n")
+	_, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--file", draft, "--deal", deal)
+	want = "dealsync mapping test --config " + cfg + " --file " + draft + " --connection pd --fetch 178 --save FILE"
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), want) {
+		t.Errorf("--file: exit %d: %v\nwant it to contain %q", exitCode(err), err, want)
 	}
 	hubspot := writeFile(t, filepath.Join(dir, "hubspot.json"), `[{"objectId":697680835,"propertyName":"dealstage","portalId":5799819,"subscriptionType":"deal.propertyChange","eventId":1}]`)
 	_, err = runOut(context.Background(), "mapping", "test", "--config", cfg, "--mapping", "pd-qbo", "--deal", hubspot)
@@ -232,5 +241,30 @@ func TestMappingLintPrintsWarnings(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &doc) != nil || !doc.OK || len(doc.Warnings) != 1 || doc.Warnings[0].File != tz ||
 		doc.Warnings[0].Line != 2 || doc.Warnings[0].Key != "time_zone" || !strings.HasPrefix(doc.Warnings[0].Message, `"EST" is a legacy zone name`) {
 		t.Errorf("--json: %v\n%s", err, out)
+	}
+}
+
+// shellWord's words read back as themselves in a POSIX shell, whatever
+// they hold (a config path with a space or a quote).
+func TestShellWordQuotesForTheShell(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	words := []string{"plain.yaml", "/etc/dealsync/a b.yaml", "it's.yaml", `"$HOME"`, "a;b", "", "-x", "~/x", "*"}
+	var line []string
+	for _, w := range words {
+		line = append(line, shellWord(w))
+	}
+	out, err := exec.Command(sh, "-c", "printf '[%s]\\n' "+strings.Join(line, " ")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for _, w := range words {
+		want.WriteString("[" + w + "]\n")
+	}
+	if string(out) != want.String() {
+		t.Errorf("the shell read %s as:\n%s\nwant:\n%s", strings.Join(line, " "), out, want.String())
 	}
 }
