@@ -56,6 +56,20 @@ func ReplicaName(c config.Log) string {
 	return fmt.Sprintf("%d@%s@", os.Getpid(), host)
 }
 
+// CommandIdentity is the Temporal client identity of a command that logs
+// nothing and ends (`dealsync runs retry`, command its path): ReplicaName,
+// then the command, `<pid>@<hostname>@dealsync runs retry` or
+// `worker-eu-1@dealsync runs retry`. Run where a long-running process's
+// log.replica is set (its container), the command would otherwise pass,
+// in the Web UI, for that process, whose log says nothing of it.
+func CommandIdentity(c config.Log, command string) string {
+	name := ReplicaName(c)
+	if !strings.HasSuffix(name, "@") {
+		name += "@"
+	}
+	return name + command
+}
+
 // NewLogger builds the process logger from the config's log section;
 // each of its lines names the process (replica=, ReplicaName).
 func NewLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -75,6 +75,11 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// The command's path goes with its context: dial names it in the
+	// client's identity.
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		cmd.SetContext(context.WithValue(cmd.Context(), commandPathKey{}, cmd.CommandPath()))
+	}
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "YAML config file (default: built-in defaults; every key can also be set with DEALSYNC_<KEY_PATH>)")
 	root.AddCommand(newDevCmd(g), newServeCmd(g), newWorkerCmd(g), newWebhookCmd(g), newBenchCmd(g), newMappingCmd(g), newSandboxCmd(g), newConfigCmd(g), newRunsCmd(g), newDealsCmd(g), newProbeCmd())
 	usageErrorsExit2(root)
@@ -107,9 +112,15 @@ func (g *globalFlags) buildQuietly(cfg *config.Config) (*config.Config, *connect
 // their own print their results, not the components' logs.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// dial connects to the config's Temporal frontend.
+// commandPathKey is the context key of the running command's path
+// (`dealsync runs retry`).
+type commandPathKey struct{}
+
+// dial connects to the config's Temporal frontend, as the command ctx
+// carries (app.CommandIdentity): not as a process that logs, although
+// run where one's log.replica is set.
 func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
-	copts, err := app.ClientOptions(cfg, logger)
+	copts, err := commandClientOptions(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +140,21 @@ func dial(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w%s", cfg.Temporal.Address, err, hint)
 	}
 	return c, nil
+}
+
+// commandClientOptions is app.ClientOptions with the identity of the
+// command ctx carries (app.CommandIdentity).
+func commandClientOptions(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Options, error) {
+	copts, err := app.ClientOptions(cfg, logger)
+	if err != nil {
+		return client.Options{}, err
+	}
+	command, _ := ctx.Value(commandPathKey{}).(string)
+	if command == "" {
+		command = "dealsync"
+	}
+	copts.Identity = app.CommandIdentity(cfg.Log, command)
+	return copts, nil
 }
 
 // loadFor reads the config, with `dealsync dev`'s defaults when dev: then
