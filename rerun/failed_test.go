@@ -3,6 +3,7 @@ package rerun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -35,6 +36,11 @@ type failedRuns struct {
 	completed     map[string]bool
 	read          int // runs listed so far
 	conn          string
+	// failures are the failure types of the runs' close events, by
+	// workflow ID ("unreadable": the read fails); nil: every close
+	// event read is the history's first event, which tells none.
+	failures   map[string]string
+	closeReads int
 }
 
 func (f *failedRuns) status(id string) enumspb.WorkflowExecutionStatus {
@@ -75,7 +81,14 @@ func (f *failedRuns) DescribeWorkflowExecution(_ context.Context, id, _ string) 
 	}}, nil
 }
 
-func (f *failedRuns) GetWorkflowHistory(_ context.Context, id, _ string, _ bool, _ enumspb.HistoryEventFilterType) client.HistoryEventIterator {
+func (f *failedRuns) GetWorkflowHistory(_ context.Context, id, _ string, _ bool, filter enumspb.HistoryEventFilterType) client.HistoryEventIterator {
+	if filter == enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT && f.failures != nil {
+		f.closeReads++
+		if f.failures[id] == "unreadable" {
+			return &closeEvent{l: &listedRuns{}, err: errors.New("frontend unavailable")}
+		}
+		return &sliceEvents{failedWith(appFailure(f.failures[id], "failed with "+f.failures[id]))}
+	}
 	conn := "demo"
 	if f.conn != "" {
 		conn = f.conn

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/workflows"
 )
 
 // Failure is what a closed run's close event says of how it ended, as
@@ -294,4 +296,67 @@ func waitingForWorker(d *workflowservice.DescribeWorkflowExecutionResponse, now 
 		return fmt.Sprintf("workflow task waiting since %s for a worker of build %s of worker deployment %s, which the run is pinned to: start that build's workers (worker.deployment)", at, v.GetBuildId(), v.GetDeploymentName())
 	}
 	return fmt.Sprintf("workflow task waiting since %s for a worker: none polls the task queue (or all are busy), or, with worker.deployment, no build is current (dealsync worker set-current)", at)
+}
+
+// FailureTypes are the types of the failures dealsync's runs end with
+// (the application errors its activities and workflows raise, as Failure
+// and `runs list` give them), sorted: what --failure of `runs list` and
+// `runs retry` takes, and what docs/operations.md's table of failures
+// ("What a failure means and what to do") lists. A run that timed out,
+// was terminated or was canceled has none of them.
+var FailureTypes = []string{
+	activities.ErrTypeCRMRateLimited,
+	activities.ErrTypeCRMRejected,
+	activities.ErrTypeCRMUnauthorized,
+	activities.ErrTypeCRMUnavailable,
+	activities.ErrTypeConnectionUnavailable,
+	activities.ErrTypeDealNotWon,
+	activities.ErrTypeERPRateLimited,
+	activities.ErrTypeERPRejected,
+	activities.ErrTypeTargetMismatch,
+	activities.ErrTypeERPUnauthorized,
+	activities.ErrTypeERPUnavailable,
+	activities.ErrTypeLocalFile,
+	activities.ErrTypeMapping,
+	activities.ErrTypeRunsUnreadable,
+	workflows.ErrTypeStepTimedOut,
+	activities.ErrTypeTemporalUnavailable,
+	activities.ErrTypeValidation,
+	activities.ErrTypeWriteBackFailed,
+}
+
+// ErrUnknownFailureType says that a --failure value names no type of
+// FailureTypes.
+var ErrUnknownFailureType = errors.New("unknown failure type")
+
+// ParseFailureTypes reads the values of --failure (each a type, or types
+// separated by commas) as FailureTypes spells them, matched without
+// regard to case, each once, in the order given. A value naming none of
+// them is ErrUnknownFailureType, listing the types known.
+func ParseFailureTypes(values []string) ([]string, error) {
+	var types []string
+	for _, v := range values {
+		for name := range strings.SplitSeq(v, ",") {
+			name = strings.TrimSpace(name)
+			known := ""
+			for _, t := range FailureTypes {
+				if strings.EqualFold(t, name) {
+					known = t
+				}
+			}
+			if known == "" {
+				return nil, fmt.Errorf("%w %q: give one or more of %s (separated by commas)", ErrUnknownFailureType, name, strings.Join(FailureTypes, ", "))
+			}
+			if !slices.Contains(types, known) {
+				types = append(types, known)
+			}
+		}
+	}
+	return types, nil
+}
+
+// failureIn says whether a run's failure type, typ (Failure.Type), is one
+// of types; every type is when types is empty (no --failure).
+func failureIn(types []string, typ string) bool {
+	return len(types) == 0 || slices.Contains(types, typ)
 }

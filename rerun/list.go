@@ -40,6 +40,12 @@ type ListOptions struct {
 	Query string
 	// Limit is the most runs listed, 1 to MaxListLimit.
 	Limit int
+	// Failure keeps, of the runs Query selects, the failed runs whose
+	// failure type (Run.FailureType) is one of these (ParseFailureTypes),
+	// and those whose failure could not be read (Run.FailureReadError);
+	// none: every run. Filter then selects failed runs only, and List
+	// reads at most readsPerRetry × Limit of them.
+	Failure []string
 }
 
 // Filter is the list filter of the runs List returns: those of dealsync's
@@ -47,6 +53,11 @@ type ListOptions struct {
 // cannot widen it).
 func (o ListOptions) Filter() string {
 	q := "TaskQueue = " + activities.QueryString(o.TaskQueue)
+	if len(o.Failure) > 0 {
+		// Only a failed run has a failure type: a terminated one has a
+		// reason, a run that timed out or was canceled none.
+		q += ` AND ExecutionStatus = "Failed"`
+	}
 	if o.Query != "" {
 		q += " AND (" + o.Query + ")"
 	}
@@ -161,6 +172,9 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 	if err := o.CheckQuery(); err != nil {
 		return nil, false, err
 	}
+	if len(o.Failure) > 0 {
+		return listByFailure(ctx, c, o)
+	}
 	var token []byte
 	for {
 		// One more than the limit leaves: whether it comes says whether
@@ -180,6 +194,52 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 		token = resp.GetNextPageToken()
 		if len(token) == 0 || more {
 			readFailures(ctx, c, o.Namespace, runs)
+			readSuperseded(ctx, c, runs)
+			return runs, more, nil
+		}
+	}
+}
+
+// listByFailure is List with o.Failure: it reads the failed runs of
+// o.Filter() a page of 100 at a time, their failures with them
+// (readFailures), and keeps those of o.Failure's types and those whose
+// failure could not be read, until o.Limit are kept, or
+// readsPerRetry × o.Limit were read; more then says that more may match.
+func listByFailure(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more bool, err error) {
+	var token []byte
+	read := 0
+	for {
+		resp, err := listPage(ctx, c, o.Namespace, o.Filter(), o.Query, token, 100)
+		if err != nil {
+			return runs, false, err
+		}
+		execs := resp.GetExecutions()
+		if left := FailureReads(o.Limit) - read; len(execs) > left {
+			execs, more = execs[:left], true
+		}
+		page := make([]Run, 0, len(execs))
+		for _, ex := range execs {
+			page = append(page, listed(ex))
+		}
+		readFailures(ctx, c, o.Namespace, page)
+		for i, r := range page {
+			read++
+			if r.FailureReadError == "" && !failureIn(o.Failure, r.FailureType) {
+				continue
+			}
+			if len(runs) == o.Limit {
+				// One more kept than the limit: more match.
+				more = true
+				break
+			}
+			runs = append(runs, r)
+			if len(runs) == o.Limit && i == len(page)-1 && len(resp.GetNextPageToken()) > 0 {
+				// The page's last, with more to read: they may match.
+				more = true
+			}
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 || more {
 			readSuperseded(ctx, c, runs)
 			return runs, more, nil
 		}
@@ -343,3 +403,7 @@ func memoString(memo *commonpb.Memo, key string) string {
 func decode(p *commonpb.Payload, v any) bool {
 	return p != nil && converter.GetDefaultDataConverter().FromPayload(p, v) == nil
 }
+
+// FailureReads is the most failed runs List reads, with
+// ListOptions.Failure, for a limit of limit runs.
+func FailureReads(limit int) int { return readsPerRetry * limit }

@@ -72,9 +72,16 @@ type Options struct {
 	// Query narrows the selection (a Temporal list filter, e.g.
 	// `Connection = "shop" AND CloseTime > "2026-11-01T00:00:00Z"`).
 	Query string
+	// Failure keeps, of the runs Query selects, those whose failure type
+	// (Failure.Type, as `runs list` shows it) is one of these
+	// (ParseFailureTypes); none: every run. Failed reads each listed run's
+	// close event for it, and leaves the others out of its results. It
+	// selects failed runs only (CheckFailure).
+	Failure []string
 	// Limit stops after this many runs were started again, or would be on
 	// a dry run (0: no limit). Runs skipped or failing to start do not
-	// count; Failed reads at most readsPerRetry × Limit runs.
+	// count; Failed reads at most readsPerRetry × Limit runs, those that
+	// Failure leaves out included.
 	Limit int
 	// TimedOut also selects runs that timed out (workflow.run_timeout):
 	// an ERP or CRM that stayed down longer.
@@ -379,6 +386,45 @@ func (o Options) CheckQuery() error {
 	return nil
 }
 
+// ErrInvalidFailure says that Options.Failure does not go with the other
+// options: it would select no run.
+var ErrInvalidFailure = errors.New("invalid --failure")
+
+// CheckFailure refuses a Failure that would select no run, saying why:
+// the runs of TimedOut, Terminated, Canceled and Completed have no
+// failure type, and the runs Failed selects never failed DealNotWon
+// (SyncStatus "skipped"); with WriteBack every run selected failed
+// WriteBackFailed (the write-back's own error type is in its message
+// only), and without it none did.
+func (o Options) CheckFailure() error {
+	if len(o.Failure) == 0 {
+		return nil
+	}
+	var flags []string
+	for _, f := range []struct {
+		on   bool
+		flag string
+	}{{o.TimedOut, "--timed-out"}, {o.Terminated, "--terminated"}, {o.Canceled, "--canceled"}, {o.Completed, "--completed"}} {
+		if f.on {
+			flags = append(flags, f.flag)
+		}
+	}
+	if len(flags) > 0 {
+		return fmt.Errorf("%w: --failure selects failed runs by their failure type, and the runs %s adds have none (they did not fail): retry them in a command of their own, without --failure (--query can narrow it)", ErrInvalidFailure, strings.Join(flags, ", "))
+	}
+	for _, t := range o.Failure {
+		switch {
+		case t == activities.ErrTypeDealNotWon:
+			return fmt.Errorf("%w %s: runs of deals no longer won (SyncStatus \"skipped\") are never retried; the deal's next win starts a run", ErrInvalidFailure, t)
+		case o.WriteBack && t != activities.ErrTypeWriteBackFailed:
+			return fmt.Errorf("%w %s: every run --writeback selects failed %s (the write-back's own error, a %s say, is in its message): leave --failure out, or give %[3]s", ErrInvalidFailure, t, activities.ErrTypeWriteBackFailed, activities.ErrTypeCRMUnauthorized)
+		case !o.WriteBack && t == activities.ErrTypeWriteBackFailed:
+			return fmt.Errorf("%w %s: these runs made their invoice, and only their write-back is retried: give --writeback (with or without --failure %[2]s)", ErrInvalidFailure, t)
+		}
+	}
+	return nil
+}
+
 // endedStatuses are the execution statuses beyond "Failed" the options
 // select, as the list filter spells them.
 func (o Options) endedStatuses() []string {
@@ -412,9 +458,14 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 	if err := o.CheckQuery(); err != nil {
 		return nil, err
 	}
+	if err := o.CheckFailure(); err != nil {
+		return nil, err
+	}
 	var results []Result
 	var token []byte
 	retried := 0
+	// The runs read: those in results, and those o.Failure left out.
+	read, leftOut := 0, 0
 	// A dry run's: the selected run that would start a run of each
 	// workflow ID (see onceEach).
 	wouldStart := map[string]Result{}
@@ -427,12 +478,35 @@ func Failed(ctx context.Context, c client.Client, set *connections.Set, starter 
 			return results, fmt.Errorf("listing failed runs: %w", err)
 		}
 		for _, ex := range resp.GetExecutions() {
-			// len(results) >= readsPerRetry*o.Limit, without overflow.
-			if o.Limit > 0 && len(results)/readsPerRetry >= o.Limit {
-				return results, fmt.Errorf("stopped after reading %d selected runs, the most a limit of %d reads, with %d of them started (or, on a dry run, to be started): narrow the selection with a query to reach the others", len(results), o.Limit, retried)
+			// read >= readsPerRetry*o.Limit, without overflow.
+			if o.Limit > 0 && read/readsPerRetry >= o.Limit {
+				of := ""
+				if len(o.Failure) > 0 {
+					of = fmt.Sprintf(" (%d of them left out by --failure)", leftOut)
+				}
+				return results, fmt.Errorf("stopped after reading %d selected runs%s, the most a limit of %d reads, with %d of them started (or, on a dry run, to be started): narrow the selection with a query to reach the others", read, of, o.Limit, retried)
 			}
+			read++
 			id, runID := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
-			r := one(ctx, c, set, starter, id, runID, o)
+			var known *Failure // the run's failure, when read here
+			if len(o.Failure) > 0 {
+				// Its failure type is in its close event only (no search
+				// attribute holds it): one read, before any other.
+				f, err := runFailure(ctx, c, id, runID)
+				if err != nil {
+					// Its type unknown, it may be one of o.Failure's:
+					// said, not left out unseen.
+					results = append(results, Result{WorkflowID: id, FailedRun: runID,
+						Error: err.Error() + ": its failure type is unknown, so --failure can neither select it nor leave it out"})
+					continue
+				}
+				if !failureIn(o.Failure, f.Type) {
+					leftOut++
+					continue
+				}
+				known = &f
+			}
+			r := oneRead(ctx, c, set, starter, id, runID, o, known)
 			if ex.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 				// Not a failed run: a completed one whose invoice is
 				// to be written back (--writeback --completed).
@@ -698,6 +772,12 @@ func (r Result) retried() bool { return r.NewRun != "" || r.Skipped == dryRun }
 const dryRun = "dry run"
 
 func one(ctx context.Context, c client.Client, set *connections.Set, starter Starter, id, runID string, o Options) Result {
+	return oneRead(ctx, c, set, starter, id, runID, o, nil)
+}
+
+// oneRead is one, given the run's failure when it was read already
+// (known, for --failure): its close event is then not read again.
+func oneRead(ctx context.Context, c client.Client, set *connections.Set, starter Starter, id, runID string, o Options, known *Failure) Result {
 	r := Result{WorkflowID: id, FailedRun: runID}
 	latest, err := c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
@@ -902,7 +982,11 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 	var fErr error
 	read := false
 	if !o.WriteBack && skip == "" && saysFailure(status) {
-		f, fErr = runFailure(ctx, c, id, runID)
+		if known != nil {
+			f = *known
+		} else {
+			f, fErr = runFailure(ctx, c, id, runID)
+		}
 		read = true
 		if fErr == nil && activities.SaysInvoiceMayExist(f.Message) && !o.NoInvoiceFound {
 			skip = mayExistSkip(f.Message, in.ERPTarget, conn.TargetIdentityFor(ev.Account), status)
@@ -935,7 +1019,10 @@ func one(ctx context.Context, c client.Client, set *connections.Set, starter Sta
 		if hasFailure(status) {
 			// What to fix before starting it: a courtesy, one read of
 			// its close event; unread, it is left out.
-			if !read {
+			switch {
+			case !read && known != nil:
+				f = *known
+			case !read:
 				f, fErr = runFailure(ctx, c, id, runID)
 			}
 			if fErr == nil {
