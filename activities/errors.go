@@ -155,8 +155,9 @@ const (
 	// adviceERPUnauthorized ends an ERP's refusal of the credentials: a
 	// run failed so is not started again by the fix, and every run of the
 	// target that failed meanwhile needs a retry (unauthorizedAdvice fills
-	// in the connection).
-	adviceERPUnauthorized = "once the credentials are mended, start the runs that failed so meanwhile again with dealsync runs retry (which says why when it does not): mending them restarts no failed run"
+	// in the connection), and only those: --failure leaves out the runs
+	// that failed for another reason, which would fail again.
+	adviceERPUnauthorized = "once the credentials are mended, start the runs that failed so meanwhile again with dealsync runs retry --failure " + ErrTypeERPUnauthorized + " (which says why when it does not): mending them restarts no failed run"
 )
 
 // retryTail ends the advice of a run's failure that a fix and a retry

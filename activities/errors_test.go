@@ -174,7 +174,7 @@ func TestFailuresThatNeedSomeoneSayWhatToDo(t *testing.T) {
 func TestUnauthorizedAdvice(t *testing.T) {
 	err := appMessage(t, temporalError(fmt.Errorf("connection %q: target %q: %w", "pd", "qbo",
 		&connectors.APIError{Service: "quickbooks", Op: "create invoice", StatusCode: 401, Message: "write the new refresh token into targets.qbo.token_file"})))
-	want := `; once the credentials are mended, start the runs that failed so meanwhile again with dealsync runs retry --query 'Connection = "pd"' (which says why when it does not): mending them restarts no failed run`
+	want := `; once the credentials are mended, start the runs that failed so meanwhile again with dealsync runs retry --query 'Connection = "pd"' --failure ERPUnauthorized (which says why when it does not): mending them restarts no failed run`
 	if !strings.HasSuffix(err, want) {
 		t.Errorf("ERP 401: %q\nwant it to end %q", err, want)
 	}

@@ -43,11 +43,11 @@ func targetMismatch(connection, account string, here, pinned connectors.TargetId
 			"(a run that failed: without --terminated; timed out: --timed-out) starts it again for the target configured then"
 	case spent <= 0:
 		return msg + fmt.Sprintf("the step is retried meanwhile, for up to workflow.target_mismatch_grace (%s) from its first attempt, "+
-			"then the run fails: `dealsync runs retry --query …` (a run that timed out: --timed-out; terminated: --terminated) "+
+			"then the run fails: `dealsync runs retry --query … --failure "+ErrTypeTargetMismatch+"` (a run that timed out: --timed-out, without --failure; terminated: --terminated, without it) "+
 			"starts it again for the target configured then", wording.Duration(grace))
 	default:
 		return msg + fmt.Sprintf("the step was retried for %s since its first attempt, past workflow.target_mismatch_grace (%s), "+
-			"and is not retried again: the run fails. Once the config is the one meant, `dealsync runs retry --query …` "+
+			"and is not retried again: the run fails. Once the config is the one meant, `dealsync runs retry --query … --failure "+ErrTypeTargetMismatch+"` "+
 			"starts it again for the target configured then", wording.Duration(spent.Round(time.Second)), wording.Duration(grace))
 	}
 }

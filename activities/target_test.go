@@ -201,11 +201,11 @@ func TestATargetMismatchIsRetriedForTheGraceOnly(t *testing.T) {
 	now = start.Add(14*time.Minute + 59*time.Second)
 	check("within the grace", steps(start), true,
 		"the step is retried meanwhile, for up to workflow.target_mismatch_grace (15m) from its first attempt, then the run fails: "+
-			"`dealsync runs retry --query …` (a run that timed out: --timed-out; terminated: --terminated) starts it again for the target configured then")
+			"`dealsync runs retry --query … --failure ERPTargetMismatch` (a run that timed out: --timed-out, without --failure; terminated: --terminated, without it) starts it again for the target configured then")
 	now = start.Add(15 * time.Minute)
 	check("at the grace", steps(start), false,
 		"the step was retried for 15m since its first attempt, past workflow.target_mismatch_grace (15m), and is not retried again: the run fails. "+
-			"Once the config is the one meant, `dealsync runs retry --query …` starts it again for the target configured then")
+			"Once the config is the one meant, `dealsync runs retry --query … --failure ERPTargetMismatch` starts it again for the target configured then")
 	now = start.Add(3 * time.Hour)
 	check("long past it", steps(start), false, "the step was retried for 3h since its first attempt")
 	check("a call of an earlier release's worker", steps(time.Time{}), true, "the step is retried until the run's run_timeout meanwhile")

@@ -167,8 +167,14 @@ func TestListByFailure(t *testing.T) {
 	if runs[2].FailureReadError == "" || runs[0].FailureType != "ERPUnauthorized" {
 		t.Errorf("%+v", runs)
 	}
-	if q := l.queries[0]; q != `TaskQueue = "dealsync" AND ExecutionStatus = "Failed"` {
-		t.Errorf("filter %q; want the failed runs only", q)
+	if q := l.queries[0]; q != `TaskQueue = "dealsync" AND ExecutionStatus = "Failed"` || strings.HasPrefix(l.queries[1], "TaskQueue") {
+		t.Errorf("filters %q; want the failed runs only, one page read (the limit reached at its end)", l.queries)
+	}
+	// A limit reached within a page, another of the page matching: more.
+	l.queries = nil
+	runs, more, err = List(ctx, l, ListOptions{TaskQueue: "dealsync", Limit: 2, Failure: []string{"ERPUnauthorized"}})
+	if err != nil || !more || len(runs) != 2 || runs[1].RunID != "run-4" {
+		t.Errorf("%+v, more %v, %v; want run-0 and run-4, more", runs, more, err)
 	}
 	// All of them, when fewer match than the limit: no more.
 	l.queries = nil

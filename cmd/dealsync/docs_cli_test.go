@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dealsync/dealsync/internal/testdocs"
+	"github.com/dealsync/dealsync/rerun"
 )
 
 // docFiles are the Markdown files a user reads: the README, docs/ and the
@@ -203,5 +204,37 @@ func TestCommandsInFindsWhatDoesNotExist(t *testing.T) {
 	got, at := codeSnippets(text)
 	if want := []string{" ` ", "dealsync runs\nlist --nope", "dealsync dev"}; !slices.Equal(got, want) || !slices.Equal(at, []int{1, 1, 6}) {
 		t.Errorf("codeSnippets: %q at %v, want %q at [1 1 6]", got, at, want)
+	}
+}
+
+// The table of failures in docs/operations.md ("What a failure means and
+// what to do") names each type --failure takes (rerun.FailureTypes), and
+// no other: a type added in code without its row, or a row of a type
+// --failure refuses, fails here.
+func TestDocsFailureTableNamesTheFailureTypes(t *testing.T) {
+	text, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(text), "\n## What a failure means and what to do\n")
+	if !ok {
+		t.Fatal("no section What a failure means and what to do")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	typeName := regexp.MustCompile("`([A-Z][A-Za-z]+)`")
+	var documented []string
+	for line := range strings.Lines(section) {
+		first, ok := strings.CutPrefix(line, "| ")
+		if !ok {
+			continue
+		}
+		first, _, _ = strings.Cut(first, " |")
+		for _, m := range typeName.FindAllStringSubmatch(first, -1) {
+			documented = append(documented, m[1])
+		}
+	}
+	slices.Sort(documented)
+	if !slices.Equal(documented, rerun.FailureTypes) {
+		t.Errorf("the table names the failure types %v;\nrerun.FailureTypes (what --failure takes) are %v", documented, rerun.FailureTypes)
 	}
 }

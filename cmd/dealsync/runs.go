@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -24,8 +25,9 @@ func newRunsCmd(g *globalFlags) *cobra.Command {
 	root := &cobra.Command{Use: "runs", Short: "Work with the runs of a Temporal namespace"}
 	var o rerun.Options
 	var dev, asJSON bool
+	var failure []string
 	retry := &cobra.Command{
-		Use:   "retry [--query FILTER] [--timed-out] [--terminated] [--canceled] [--writeback [--completed]] [--no-invoice-found] [--limit N] [--dry-run] [--json] [--dev]",
+		Use:   "retry [--query FILTER] [--failure TYPE[,TYPE…]] [--timed-out] [--terminated] [--canceled] [--writeback [--completed]] [--no-invoice-found] [--limit N] [--dry-run] [--json] [--dev]",
 		Short: "Start failed runs again with the current config (after fixing a mapping, a lookup or an ERP setting)",
 		Long: `retry starts a new run for each failed run of dealsync's task queue that
 failed before any invoice was made (SyncStatus "failed": a mapping,
@@ -123,17 +125,34 @@ that invoice in the ERP, and if there is none, run the command again with
 --no-invoice-found to retry it (if there is one, write it back by hand). Runs of deals that were no longer won ("skipped") are never
 selected.
 
+With --failure TYPE[,TYPE…] it keeps, of the failed runs selected, those
+whose failure type (as runs list shows it: MappingError, ERPUnauthorized,
+…) is one of those: once one cause is mended (an ERP's credentials
+renewed, a mapping fixed), it restarts the runs that failed for it, not
+those that failed for another reason. No search attribute holds the
+type: each run the selection lists has its close event read for it (one
+read), and the others are left out of the list printed. A run whose
+failure cannot be read is listed with an error (exit status 1). A name
+that is no failure type of dealsync is exit status 2, listing the types.
+Runs that timed out, were terminated or were canceled have no failure
+type: --failure with --timed-out, --terminated, --canceled or --completed
+is exit status 2 (retry them in a command of their own); so is DealNotWon
+(never retried), WriteBackFailed without --writeback, and another type
+with --writeback (its runs all failed WriteBackFailed).
+
 With --limit N it stops once N runs were started (with --dry-run: would be
 started); the skipped runs and those that failed to start do not count. It
-reads at most 100 × N failed runs: when that many gave fewer than N started
-and more remain, it stops with exit status 1, and --query can narrow the
-selection to the others (e.g. by CloseTime).
+reads at most 100 × N failed runs (with --failure, those it leaves out
+count too): when that many gave fewer than N started and more remain, it
+stops with exit status 1, and --query can narrow the selection to the
+others (e.g. by CloseTime).
 
 Exit status: 0 every selected run was started or skipped for the reason
 shown (or none was selected), 1 some could not be, 2 the config or a flag
 is invalid.`,
 		Example: `  dealsync runs retry --config dealsync.yaml --dry-run
   dealsync runs retry --config dealsync.yaml --query 'Connection = "shop"'
+  dealsync runs retry --config dealsync.yaml --failure ERPUnauthorized --dry-run
   dealsync runs retry --config dealsync.yaml --writeback --completed --dry-run
   dealsync runs retry --dev          # against ` + "`dealsync dev`" + `'s server`,
 		Args: cobra.NoArgs,
@@ -150,6 +169,13 @@ is invalid.`,
 			if err := o.CheckQuery(); err != nil {
 				return usageError(cmd, err)
 			}
+			var err error
+			if o.Failure, err = rerun.ParseFailureTypes(failure); err != nil {
+				return usageError(cmd, fmt.Errorf("--failure: %w", err))
+			}
+			if err := o.CheckFailure(); err != nil {
+				return usageError(cmd, err)
+			}
 			cfg, set, c, err := g.runsClient(cmd.Context(), dev)
 			if err != nil {
 				return err
@@ -158,7 +184,7 @@ is invalid.`,
 			o.TaskQueue, o.Namespace = cfg.Temporal.TaskQueue, cfg.Temporal.Namespace
 			o.KeyVar = cfg.KeyVar // the settings warning names the variables connector advice names
 			results, err := rerun.Failed(cmd.Context(), c, set, startedBy(app.Starter(cfg, c, false), intake.OriginRunsRetry), o)
-			if errors.Is(err, rerun.ErrInvalidQuery) {
+			if errors.Is(err, rerun.ErrInvalidQuery) || errors.Is(err, rerun.ErrInvalidFailure) {
 				return usageError(cmd, err)
 			}
 			out := cmd.OutOrStdout()
@@ -166,7 +192,11 @@ is invalid.`,
 				if results == nil {
 					results = []rerun.Result{}
 				}
-				writeJSON(out, map[string]any{"query": o.Filter(), "runs": results})
+				v := map[string]any{"query": o.Filter(), "runs": results}
+				if len(o.Failure) > 0 {
+					v["failure"] = o.Failure
+				}
+				writeJSON(out, v)
 			} else {
 				printRetries(out, o, results, err, slices.Sorted(maps.Keys(cfg.Connections)))
 			}
@@ -175,7 +205,8 @@ is invalid.`,
 	}
 	f := retry.Flags()
 	f.StringVar(&o.Query, "query", "", "Temporal list filter narrowing the failed runs, e.g. 'Connection = \"shop\"'")
-	f.IntVar(&o.Limit, "limit", 0, "start at most this many runs again (0: all); skipped runs do not count, and at most 100 × N runs are read")
+	f.StringSliceVar(&failure, "failure", nil, "only the failed runs whose failure type is one of these, e.g. ERPUnauthorized or MappingError,ValidationError (as runs list shows it)")
+	f.IntVar(&o.Limit, "limit", 0, "start at most this many runs again (0: all); skipped runs do not count, and at most 100 × N runs are read (those --failure leaves out too)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the runs that would be started, start nothing")
 	f.BoolVar(&o.WriteBack, "writeback", false, "instead: the runs whose invoice was created but not written back; the new runs only write the invoice back")
 	f.BoolVar(&o.Completed, "completed", false, "with --writeback: also the runs that completed with their invoice and wrote nothing back (their connection had no write-back when they started, or their worker had none)")
@@ -233,6 +264,9 @@ func exitFor[R any](err error, results []R, failure func(R) (name, msg string)) 
 // wrong one.
 func printRetries(w io.Writer, o rerun.Options, results []rerun.Result, stopErr error, configured []string) {
 	fmt.Fprintf(w, "runs: %s\n", o.Filter())
+	if len(o.Failure) > 0 {
+		fmt.Fprintf(w, "failure type: %s (the runs of other types are left out)\n", strings.Join(o.Failure, ", "))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	started := 0
 	for _, r := range results {

@@ -24,8 +24,9 @@ import (
 func newRunsListCmd(g *globalFlags) *cobra.Command {
 	var o rerun.ListOptions
 	var dev, asJSON bool
+	var failure []string
 	list := &cobra.Command{
-		Use:   "list [--query FILTER] [--limit N] [--json] [--dev]",
+		Use:   "list [--query FILTER] [--failure TYPE[,TYPE…]] [--limit N] [--json] [--dev]",
 		Short: "List the runs of dealsync's task queue that match a filter, as the Web UI's run list does",
 		Long: `list prints the runs of dealsync's task queue (temporal.task_queue) that
 match --query, a filter as the Temporal Web UI's run list takes it (the
@@ -80,10 +81,21 @@ nothing more to say than their status.
 It prints at most --limit runs (default 50, at most 1000), and says when
 more may match: narrow --query (e.g. by StartTime) to see the others.
 
+With --failure TYPE[,TYPE…] it lists the failed runs (ExecutionStatus
+"Failed") whose failure type is one of those (MappingError,
+ERPUnauthorized, …: the types of the table's failure lines), and those
+whose failure could not be read (they may be of them). No search
+attribute holds the type: the failed runs --query selects are read 100 a
+page, each one's close event read, until --limit runs are kept or
+100 × --limit were read (then it says that more may match). Runs that
+timed out, were terminated or were canceled have no failure type, and
+are not listed with --failure. A name that is no failure type of
+dealsync is exit status 2, listing the types.
+
 Exit status: 0 listed (none matching included), 1 Temporal could not be
 asked (or its namespace lacks dealsync's search attributes, which the
 filter names: dealsync config check --temporal prints the commands that
-register them), 2 the config, --query or --limit is invalid. Of the config only
+register them), 2 the config, --query, --failure or --limit is invalid. Of the config only
 temporal.*, dev.* and log.* must be valid: its mapping files are not
 compiled, nor its other secrets resolved, nor its connections built, so a
 mapping being edited, a secret this shell lacks, a connection's mistake or
@@ -94,6 +106,7 @@ the runs from being listed. Such problems are named on stderr as warnings
 connections, which leaves temporal.* at its defaults).`,
 		Example: `  dealsync runs list --config dealsync.yaml --query 'SyncStatus = "failed"'
   dealsync runs list --config dealsync.yaml --query 'DealId = "D-1001"' --json
+  dealsync runs list --config dealsync.yaml --failure ERPUnauthorized,CRMUnauthorized
   dealsync runs list --dev --limit 10    # against ` + "`dealsync dev`" + `'s server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -102,6 +115,10 @@ connections, which leaves temporal.* at its defaults).`,
 			}
 			if err := o.CheckQuery(); err != nil {
 				return usageError(cmd, err)
+			}
+			var err error
+			if o.Failure, err = rerun.ParseFailureTypes(failure); err != nil {
+				return usageError(cmd, fmt.Errorf("--failure: %w", err))
 			}
 			// The list needs the Temporal settings alone: a connection
 			// that cannot be built, a mapping file being edited or a
@@ -130,7 +147,11 @@ connections, which leaves temporal.* at its defaults).`,
 				if runs == nil {
 					runs = []rerun.Run{}
 				}
-				writeJSON(out, map[string]any{"query": o.Filter(), "runs": runs, "more": more})
+				v := map[string]any{"query": o.Filter(), "runs": runs, "more": more}
+				if len(o.Failure) > 0 {
+					v["failure"] = o.Failure
+				}
+				writeJSON(out, v)
 			} else {
 				printRuns(out, o, runs, more)
 			}
@@ -139,6 +160,7 @@ connections, which leaves temporal.* at its defaults).`,
 	}
 	f := list.Flags()
 	f.StringVar(&o.Query, "query", "", "Temporal list filter, as the Web UI takes it, e.g. 'SyncStatus = \"failed\"' (default: every run of the task queue)")
+	f.StringSliceVar(&failure, "failure", nil, "only the failed runs whose failure type is one of these, e.g. ERPUnauthorized or MappingError,ValidationError")
 	f.IntVar(&o.Limit, "limit", 50, fmt.Sprintf("list at most this many runs (1 to %d)", rerun.MaxListLimit))
 	f.BoolVar(&dev, "dev", false, "use the config defaults of dealsync dev (its demo connection and sandbox target)")
 	f.BoolVar(&asJSON, "json", false, "print the runs as JSON")
@@ -151,6 +173,9 @@ connections, which leaves temporal.* at its defaults).`,
 // (listMessage).
 func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 	fmt.Fprintf(w, "runs: %s\n", o.Filter())
+	if len(o.Failure) > 0 {
+		fmt.Fprintf(w, "failure type: %s\n", strings.Join(o.Failure, ", "))
+	}
 	cut := false
 	if len(runs) > 0 {
 		// The table's rows, aligned as a whole, then each with its
@@ -183,6 +208,9 @@ func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 		}
 	}
 	switch {
+	case more && len(o.Failure) > 0 && len(runs) < o.Limit:
+		// The reads ran out before the limit.
+		fmt.Fprintf(w, "%s of these failure types among the %d failed runs read, the most --limit %d reads with --failure: more may match (narrow --query, e.g. by StartTime)\n", plural(len(runs), "run", "runs"), rerun.FailureReads(o.Limit), o.Limit)
 	case more:
 		fmt.Fprintf(w, "%s, as many as --limit allows: more may match (narrow --query, or raise --limit up to %d)\n", plural(len(runs), "run", "runs"), rerun.MaxListLimit)
 	case len(runs) == 1:
