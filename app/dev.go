@@ -24,6 +24,7 @@ import (
 	"github.com/dealsync/dealsync/connectors/httptarget"
 	"github.com/dealsync/dealsync/connectors/sandbox"
 	"github.com/dealsync/dealsync/devserver"
+	"github.com/dealsync/dealsync/internal/hostcheck"
 	"github.com/dealsync/dealsync/payloadcodec"
 	"github.com/dealsync/dealsync/secret"
 	"github.com/dealsync/dealsync/worker"
@@ -139,7 +140,8 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	d.SandboxURL = "http://" + config.DialAddr(sandboxL.Addr().String())
 	d.SandboxConnections = SandboxUsers(cfg, sandboxL.Addr().String())
 	sandboxCtx, sandboxCancel := context.WithCancel(context.Background())
-	sandboxDone := serveUntil(func() error { return Serve(sandboxCtx, sandboxL, d.Sandbox.Handler()) })
+	sandboxH := SandboxHostCheck(cfg, sandboxL.Addr().String()).Handler(d.Sandbox.Handler())
+	sandboxDone := serveUntil(func() error { return Serve(sandboxCtx, sandboxL, sandboxH) })
 	d.stopSandbox = func() { sandboxCancel(); <-sandboxDone }
 
 	// The connections are built before the embedded server starts: one
@@ -168,6 +170,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 	}
 	srvOpts := devserver.Options{
 		CodecEndpoint:    d.CodecURL,
+		AllowedHosts:     cfg.Dev.AllowedHosts,
 		FrontendPort:     cfg.Dev.FrontendPort,
 		UIPort:           cfg.Dev.UIPort,
 		Namespace:        cfg.Temporal.Namespace,
@@ -201,7 +204,7 @@ func StartDev(ctx context.Context, cfg *config.Config, logger *slog.Logger, o De
 		d.UIURL = "http://" + addr
 	}
 	if codecL != nil {
-		d.servers = append(d.servers, serveCodec(runCtx, codecL, codec, d.UIURL))
+		d.servers = append(d.servers, serveCodec(runCtx, codecL, codec, d.UIURL, cfg.Dev.AllowedHosts))
 	}
 
 	devCfg := *cfg
@@ -507,15 +510,49 @@ func NewSandbox(cfg *config.Config, logger *slog.Logger, journal string) (*sandb
 }
 
 // serveCodec serves the codec endpoint of dev's Web UI on l until ctx
-// ends, for the pages of uiURL (its port on 127.0.0.1 and on localhost):
-// l is on loopback, but any page a browser shows could call it, so no
-// other origin's page is let read what it answers.
-func serveCodec(ctx context.Context, l net.Listener, codec *payloadcodec.Codec, uiURL string) chan error {
+// ends, for the pages of uiURL (its port on 127.0.0.1, on localhost and
+// on the allowed hosts, dev.allowed_hosts): l is on loopback, but any
+// page a browser shows could call it, so no other origin's page is let
+// read what it answers, and a request whose Host is not a loopback name
+// or an allowed one (a page that rebound its name to 127.0.0.1, whose
+// requests are same-origin) is refused.
+func serveCodec(ctx context.Context, l net.Listener, codec *payloadcodec.Codec, uiURL string, allowed []string) chan error {
 	var origins []string
 	if u, err := url.Parse(uiURL); err == nil && uiURL != "" {
 		origins = []string{uiURL, "http://localhost:" + u.Port()}
+		for _, h := range allowed {
+			origins = append(origins, "http://"+net.JoinHostPort(strings.Trim(h, "[]"), u.Port()))
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(CodecPath+"/", codec.Handler(CodecPath, origins))
-	return serveUntil(func() error { return Serve(ctx, l, mux) })
+	host, _, _ := net.SplitHostPort(l.Addr().String())
+	check := hostcheck.New("the payload codec endpoint of dealsync dev's Web UI", AllowedHostsSetting, host, allowed, nil)
+	return serveUntil(func() error { return Serve(ctx, l, check.Handler(mux)) })
+}
+
+// AllowedHostsSetting is the setting that names the hosts, besides the
+// loopback ones, that dev's Web UI, codec endpoint and sandbox ERP
+// answer (internal/hostcheck).
+var AllowedHostsSetting = "dev.allowed_hosts (env " + config.EnvVar("dev.allowed_hosts") + ")"
+
+// SandboxHostCheck is the Host check of dev's sandbox ERP listening on
+// addr: a web page that rebinds its name to 127.0.0.1 must not create
+// invoices in it. It answers the loopback names, the address it is
+// bound to (any of this machine's for one on every interface),
+// dev.allowed_hosts, and the host of every http target whose base_url
+// has its port (the names dealsync's own calls reach it by).
+func SandboxHostCheck(cfg *config.Config, addr string) *hostcheck.Checker {
+	host, port, _ := net.SplitHostPort(addr)
+	allowed := slices.Clone(cfg.Dev.AllowedHosts)
+	for _, tc := range cfg.Targets {
+		hc, ok := tc.Spec.(*httptarget.Config)
+		if !ok {
+			continue
+		}
+		if u, err := url.Parse(hc.BaseURL); err == nil && u.Port() == port {
+			allowed = append(allowed, u.Hostname())
+		}
+	}
+	return hostcheck.New("the sandbox ERP of dealsync dev", AllowedHostsSetting, host, allowed, nil)
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -394,4 +395,88 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// A web page that rebinds its own name to 127.0.0.1 gets nothing from
+// dev's Web UI, its codec endpoint or its sandbox ERP: a request whose
+// Host is not a loopback name, nor one of dev.allowed_hosts, is refused
+// with 403 naming the setting; 127.0.0.1:<port> and an allowed name get
+// the UI (and the endpoint, and the ERP).
+func TestDevRefusesARequestForAnotherHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded Temporal server: skipped with -short")
+	}
+	ports, err := devserver.FreePorts("127.0.0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := devConfig(t, "dev: {data_dir: %s, sandbox_listen: \""+freeAddr(t)+"\", allowed_hosts: [MyLaptop.test]}\nlog: {level: error}\n")
+	cfg.Intake.Listen = "127.0.0.1:0"
+	cfg.Dev.UIPort = ports[0]
+	cfg.Temporal.Encryption = encryptionConfig(t, false).Temporal.Encryption
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := StartDev(ctx, cfg, slog.New(slog.DiscardHandler), DevOptions{InMemory: true, FrontendPort: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.CodecURL == "" {
+		t.Fatal("no codec endpoint with temporal.encryption")
+	}
+	uiHostPort := strings.TrimPrefix(d.UIURL, "http://")
+	get := func(method, url, host string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(`{"payloads":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s (Host %s): %v", method, url, host, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	refused := func(what string, code int, body string) {
+		t.Helper()
+		if code != http.StatusForbidden || !strings.Contains(body, "dev.allowed_hosts (env DEALSYNC_DEV_ALLOWED_HOSTS)") || strings.Count(strings.TrimSpace(body), "\n") > 0 {
+			t.Errorf("%s for Host evil.example: %d %q; want 403 with one line naming dev.allowed_hosts", what, code, body)
+		}
+	}
+	settings := d.UIURL + "/api/v1/settings"
+	code, body := get(http.MethodGet, settings, "evil.example")
+	refused("the Web UI", code, body)
+	code, body = get(http.MethodGet, settings, "evil.example:"+strconv.Itoa(ports[0]))
+	refused("the Web UI", code, body)
+	// The UI's own server starts in a goroutine: the proxy answers 502
+	// until it listens.
+	for _, host := range []string{uiHostPort, "mylaptop.test:" + strconv.Itoa(ports[0]), "localhost"} {
+		for {
+			code, body = get(http.MethodGet, settings, host)
+			if code != http.StatusBadGateway || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if code != http.StatusOK || !strings.Contains(body, "DefaultNamespace") {
+			t.Errorf("the Web UI for Host %s: %d %q; want its settings", host, code, body)
+		}
+	}
+
+	code, body = get(http.MethodPost, d.CodecURL+"/decode", "evil.example")
+	refused("the codec endpoint", code, body)
+	if code, body = get(http.MethodPost, d.CodecURL+"/decode", ""); code != http.StatusOK {
+		t.Errorf("the codec endpoint for its own Host: %d %q", code, body)
+	}
+
+	code, body = get(http.MethodGet, d.SandboxURL+"/invoices", "evil.example")
+	refused("the sandbox ERP", code, body)
+	if code, body = get(http.MethodGet, d.SandboxURL+"/invoices", ""); code != http.StatusOK {
+		t.Errorf("the sandbox ERP for its own Host: %d %q", code, body)
+	}
 }

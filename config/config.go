@@ -477,6 +477,12 @@ type Dev struct {
 	UIPort        int           `mapstructure:"ui_port" validate:"min=1,max=65535"`
 	SandboxListen string        `mapstructure:"sandbox_listen" validate:"required,hostport"`
 	Retention     time.Duration `mapstructure:"retention" validate:"gte=1h"`
+	// AllowedHosts are the host names (or IP addresses) besides
+	// localhost, 127.0.0.1 and [::1] under which dev's Web UI, its codec
+	// endpoint and its sandbox ERP answer a request (its Host header):
+	// any other is refused with 403, so that a web page that rebinds its
+	// own name to 127.0.0.1 reaches none of them (internal/hostcheck).
+	AllowedHosts []string `mapstructure:"allowed_hosts" validate:"dive,host"`
 }
 
 // Sandbox configures fault injection of the sandbox ERP.
@@ -922,6 +928,7 @@ func setDefaults(v *viper.Viper) {
 		"dev.ui_port":        8233,
 		"dev.sandbox_listen": "127.0.0.1:8090",
 		"dev.retention":      "720h",
+		"dev.allowed_hosts":  []string{},
 
 		"sandbox.error_rate":         0.0,
 		"sandbox.rate_limit_rate":    0.0,

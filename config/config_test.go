@@ -160,6 +160,7 @@ func TestDefaults(t *testing.T) {
 		UIPort:        8233,
 		SandboxListen: "127.0.0.1:8090",
 		Retention:     720 * time.Hour,
+		AllowedHosts:  []string{},
 	})
 	equal(t, "sandbox", cfg.Sandbox, config.Sandbox{RetryAfter: time.Second})
 	equal(t, "number of targets", len(cfg.Targets), 0)
@@ -546,6 +547,7 @@ sandbox:
   lost_response_rate: 1.5
 dev:
   retention: 30m
+  allowed_hosts: [mylaptop.local, "[::1]", "http://mylaptop.local:8233"]
 mappings:
   reload_interval: 3000000h # over Go's 292 years
 temporal:
@@ -613,6 +615,7 @@ connections:
 		"sandbox.rate_limit_rate":             "must not exceed 1",
 		"sandbox.lost_response_rate":          "must be at most 1",
 		"dev.retention":                       "must be at least 1h",
+		"dev.allowed_hosts[2]":                "must be a host name or an IP address, without a port",
 		"mappings.reload_interval":            "out of range: a duration is at most 2562047h",
 		"temporal.address":                    "host:port",
 		"temporal.tls.cert_file":              "existing file",

@@ -55,6 +55,14 @@ func newValidator() *validator.Validate {
 	}); err != nil {
 		panic(err)
 	}
+	// host: a DNS name or an IP address (an IPv6 one in brackets or not),
+	// without a port or a scheme.
+	if err := v.RegisterValidation("host", func(fl validator.FieldLevel) bool {
+		h := fl.Field().String()
+		return net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")) != nil || hostnameRE.MatchString(h)
+	}); err != nil {
+		panic(err)
+	}
 	// grpctarget: a hostport, or one behind a gRPC resolver scheme, as the
 	// Temporal SDK dials it (dns:///frontend:7233 resolves every address of
 	// the name and balances over them; passthrough:///host:port).
@@ -351,6 +359,8 @@ func fieldMessage(fe validator.FieldError) string {
 		return size("exactly")
 	case "hostport":
 		return "must be host:port (e.g. 127.0.0.1:8080)"
+	case "host":
+		return "must be a host name or an IP address, without a port or a scheme (e.g. mylaptop.local)"
 	case "grpctarget":
 		return "must be host:port (e.g. temporal:7233), or one behind dns:/// or passthrough:///"
 	case "number":

@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +41,8 @@ import (
 	"go.temporal.io/server/temporal"
 	"go.uber.org/fx"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/dealsync/dealsync/internal/hostcheck"
 )
 
 // devClusterID is fixed so that a data dir keeps its identity across restarts.
@@ -74,6 +79,13 @@ type Options struct {
 	// decodes payloads through (a browser on the UI's page calls
 	// <CodecEndpoint>/decode); empty: none, payloads are shown as stored.
 	CodecEndpoint string
+	// AllowedHosts are the names (or IP addresses) the Web UI answers
+	// besides localhost, 127.0.0.1 and [::1] (and IP, when it is not a
+	// loopback address): a request with another Host is refused with 403
+	// (internal/hostcheck), so that a web page that rebinds its own name
+	// to 127.0.0.1 cannot use the UI. The UI's own server listens on an
+	// internal loopback port, behind a proxy on UIPort that checks Host.
+	AllowedHosts []string
 	// Logger receives the server's logs at LogLevel and above.
 	Logger   *slog.Logger
 	LogLevel slog.Level
@@ -81,15 +93,18 @@ type Options struct {
 
 // Server is a running embedded Temporal server.
 type Server struct {
-	opts     Options
-	server   temporal.Server
-	ui       *uiserver.Server
+	opts   Options
+	server temporal.Server
+	ui     *uiserver.Server
+	// uiProxy serves UIPort: the Host check, in front of ui.
+	uiProxy  *http.Server
 	level    *atomic.Int64
 	stopping *atomic.Bool
 	frontend string
 	uiAddr   string
 	stopOnce sync.Once
-	// releaseUI lets the Web UI's port go, once its server has stopped.
+	// releaseUI lets the Web UI's internal port go, once its server has
+	// stopped.
 	releaseUI func()
 	// files are the SQLite files of a file-backed server, written back
 	// from their logs at Stop.
@@ -270,21 +285,44 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// afresh), for where it could not be held, and for a program that
 		// bound that very port meanwhile: only a bind in between can
 		// still exit the process.
-		checked := o.UIPort
 		if o.UIPort, err = uiPortStillFree(o.IP, o.UIPort, givenUI); err != nil {
 			s.Stop()
 			return nil, err
 		}
-		if o.UIPort != checked {
-			releaseUI()
-		} else {
-			s.releaseUI = releaseUI
+		// The proxy's listener holds the port from here on.
+		uiL, err := net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)))
+		releaseUI()
+		if err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("web UI port %d (dev.ui_port, env DEALSYNC_DEV_UI_PORT) was taken while the server started: %w", o.UIPort, err)
 		}
 		s.opts.UIPort = o.UIPort
 		s.uiAddr = net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort))
+		// The UI's own server, on an internal loopback port, held as the
+		// services' are until it is bound (its server exits the process
+		// when it cannot bind).
+		internal, internalReleases, err := holdFreePorts(loopback, 1)
+		if err != nil {
+			uiL.Close()
+			s.Stop()
+			return nil, err
+		}
+		backendPort, err := uiPortStillFree(loopback, internal[0], false)
+		if err != nil {
+			internalReleases[0]()
+			uiL.Close()
+			s.Stop()
+			return nil, err
+		}
+		if backendPort != internal[0] {
+			internalReleases[0]()
+		} else {
+			s.releaseUI = internalReleases[0]
+		}
+		s.uiProxy = uiProxy(uiL, net.JoinHostPort(loopback, strconv.Itoa(backendPort)), o)
 		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
-			Host:                o.IP,
-			Port:                o.UIPort,
+			Host:                loopback,
+			Port:                backendPort,
 			TemporalGRPCAddress: s.frontend,
 			EnableUI:            true,
 			DefaultNamespace:    o.Namespace,
@@ -320,6 +358,34 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	started = true
 	return s, nil
+}
+
+// loopback is where the Web UI's own server listens, behind its proxy.
+const loopback = "127.0.0.1"
+
+// uiProxy serves the Web UI on l: the requests whose Host the UI answers
+// (Options.AllowedHosts) are passed to the UI's own server at backend,
+// unchanged (their Host too); the others are refused with 403. Answers
+// are passed on as they come (FlushInterval -1), and an upgraded
+// connection (a websocket) is relayed as such.
+func uiProxy(l net.Listener, backend string, o Options) *http.Server {
+	target := &url.URL{Scheme: "http", Host: backend}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host
+		},
+		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	check := hostcheck.New("the Temporal Web UI of dealsync dev", "dev.allowed_hosts (env DEALSYNC_DEV_ALLOWED_HOSTS)", o.IP, o.AllowedHosts, nil)
+	srv := &http.Server{Handler: check.Handler(proxy), ReadHeaderTimeout: 10 * time.Second, ErrorLog: proxy.ErrorLog}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.Logger.Error("temporal web UI's proxy stopped", "error", err)
+		}
+	}()
+	return srv
 }
 
 // afterTemporalStart, when set (tests), runs once the Temporal server has
@@ -540,6 +606,9 @@ func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
 func (s *Server) stop() {
 	s.stopping.Store(true)
 	s.level.Store(int64(slog.LevelError))
+	if s.uiProxy != nil {
+		_ = s.uiProxy.Close()
+	}
 	if s.ui != nil {
 		s.ui.Stop()
 	}
