@@ -38,8 +38,15 @@ Its ports, each a config key or its variable: intake.listen
 the same and --dev), dev.ui_port (DEALSYNC_DEV_UI_PORT, the Web UI) and
 metrics.listen (DEALSYNC_METRICS_LISTEN, off unless set). The embedded
 server's four internal ports are picked free and have no setting, and so
-is the loopback port of the Web UI's payload codec endpoint, served when
-temporal.encryption has keys (docs/operations.md, "Encrypting payloads").`,
+are the loopback ports of Temporal's UI server (behind dealsync's proxy on
+dev.ui_port) and of the Web UI's payload codec endpoint, served when
+temporal.encryption has keys (docs/operations.md, "Encrypting payloads").
+
+The Web UI, its codec endpoint and the sandbox ERP answer only requests
+whose Host is localhost, 127.0.0.1 or [::1] (any port), or a name in
+dev.allowed_hosts (DEALSYNC_DEV_ALLOWED_HOSTS): others get 403, so that
+a web page that rebinds its name to 127.0.0.1 cannot use them
+(docs/operations.md, "Security notes").`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(config.WithDevDefaults())
 			if err != nil {
