@@ -70,6 +70,10 @@ func New(keyID string, keys map[string][]byte) (*Codec, error) {
 }
 
 // Encode encrypts each payload with the codec's key id (none without one).
+// A payload encrypted already is left as it is: the SDK retries a call
+// (the service unavailable, say) with the request the interceptor
+// encrypted in place, and encrypting it again would store a payload that
+// decrypts to a still encrypted one, which no worker or reader decodes.
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	if c.keyID == "" {
 		return payloads, nil
@@ -77,6 +81,10 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	aead := c.aeads[c.keyID]
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
+		if encrypted(p) {
+			out[i] = p
+			continue
+		}
 		plain, err := proto.Marshal(p)
 		if err != nil {
 			return nil, fmt.Errorf("encrypting a payload: %w", err)
@@ -101,7 +109,7 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
-		if string(p.GetMetadata()[converter.MetadataEncoding]) != Encoding {
+		if !encrypted(p) {
 			out[i] = p
 			continue
 		}
@@ -126,6 +134,11 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 		out[i] = &dec
 	}
 	return out, nil
+}
+
+// encrypted reports whether p is a payload this codec encrypted.
+func encrypted(p *commonpb.Payload) bool {
+	return string(p.GetMetadata()[converter.MetadataEncoding]) == Encoding
 }
 
 func (c *Codec) ids() string {
