@@ -168,16 +168,23 @@ func (c *Codec) Interceptor() grpc.UnaryClientInterceptor {
 // Handler serves the codec endpoint of the Temporal Web UI under prefix
 // (POST <prefix>/decode and <prefix>/encode with {"payloads": [...]}),
 // answering the CORS preflight of the pages of origins. It hands out
-// plaintext to whoever reaches it.
+// plaintext to whoever reaches it, but a browser page of another origin
+// is refused (403) rather than only kept from reading the answer: a page
+// that reaches it as its own origin through DNS rebinding sends its
+// Origin too.
 func (c *Codec) Handler(prefix string, origins []string) http.Handler {
 	h := converter.NewPayloadCodecHTTPHandler(c)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && slices.Contains(origins, o) {
+		w.Header().Add("Vary", "Origin")
+		if o := r.Header.Get("Origin"); o != "" {
+			if !slices.Contains(origins, o) {
+				http.Error(w, "origin "+o+" is not one the codec endpoint answers (temporal.encryption.codec_origins)", http.StatusForbidden)
+				return
+			}
 			w.Header().Set("Access-Control-Allow-Origin", o)
 			w.Header().Set("Access-Control-Allow-Credentials", "true")
 			w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
-			w.Header().Add("Vary", "Origin")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization, Authorization-Extras")
 		}
 		if r.URL.Path != prefix+"/decode" && r.URL.Path != prefix+"/encode" {
 			http.NotFound(w, r)

@@ -175,8 +175,26 @@ func TestHandlerDecodesForTheUIsOriginOnly(t *testing.T) {
 	req.Header.Set("Origin", "https://evil.example")
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
-		t.Fatalf("another origin allowed: %v", rec.Header())
+	if rec.Code != http.StatusForbidden || rec.Header().Get("Access-Control-Allow-Origin") != "" || strings.Contains(rec.Body.String(), b64([]byte(`"Ada"`))) {
+		t.Fatalf("another origin's page (or a DNS-rebound one) was answered: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	// The UI's preflight (it sends JSON with its namespace) is answered.
+	req = httptest.NewRequest(http.MethodOptions, "/codec/decode?preserveStorageRefs=true", nil)
+	req.Header.Set("Origin", "http://127.0.0.1:8233")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type,x-namespace")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Header().Get("Access-Control-Allow-Origin") != "http://127.0.0.1:8233" ||
+		!strings.Contains(rec.Header().Get("Access-Control-Allow-Headers"), "X-Namespace") {
+		t.Fatalf("preflight: %d %v", rec.Code, rec.Header())
+	}
+	// Only POST decodes.
+	req = httptest.NewRequest(http.MethodGet, "/codec/decode", strings.NewReader(body))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code == 200 {
+		t.Fatalf("GET decoded: %s", rec.Body)
 	}
 }
 
