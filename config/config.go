@@ -372,7 +372,10 @@ type Encryption struct {
 	// operators. `dealsync dev` always serves one for its own UI.
 	CodecEndpoint bool `mapstructure:"codec_endpoint"`
 	// CodecOrigins are the Web UI origins (https://temporal.example.com)
-	// whose pages may call the codec endpoint (CORS).
+	// whose pages may call the codec endpoint (CORS); a page of another
+	// origin is refused. Each is compared with the Origin header exactly,
+	// so it is given as browsers send it: lower case, no path or final
+	// slash, no default port.
 	CodecOrigins []string `mapstructure:"codec_origins" validate:"dive,http_url"`
 }
 

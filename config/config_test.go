@@ -1975,3 +1975,18 @@ func TestEncryptionSettings(t *testing.T) {
 		t.Fatalf("the key is in the error: %v", err)
 	}
 }
+
+// The codec endpoint compares a page's Origin header with codec_origins
+// exactly: a value no browser sends is refused rather than never matched.
+func TestEncryptionCodecOriginsAreOrigins(t *testing.T) {
+	t.Setenv("TEST_ENC_K1", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
+	head := "metrics:\n  listen: 127.0.0.1:9090\ntemporal:\n  encryption:\n    key_id: k1\n    codec_endpoint: true\n    keys:\n      k1: env:TEST_ENC_K1\n    codec_origins:\n"
+	mustLoad(t, writeFile(t, head+"      - https://temporal.example.com\n      - http://127.0.0.1:8233\n"))
+	for _, bad := range []string{"https://temporal.example.com/", "https://temporal.example.com/ui", "https://Temporal.example.com", "https://temporal.example.com:443", "temporal.example.com"} {
+		_, err := config.Load(writeFile(t, head+"      - https://ok.example\n      - "+bad+"\n"))
+		var ce *config.Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Key != "temporal.encryption.codec_origins[1]" {
+			t.Errorf("codec_origins %q: %v, want one problem at temporal.encryption.codec_origins[1]", bad, err)
+		}
+	}
+}

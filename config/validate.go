@@ -774,6 +774,36 @@ func checkEncryption(cfg *Config, ps *problems) {
 	if e.CodecEndpoint && cfg.Metrics.Listen == "" {
 		ps.add("temporal.encryption.codec_endpoint", "is served on metrics.listen, which is not set: give metrics.listen an address only operators reach")
 	}
+	for i, o := range e.CodecOrigins {
+		key := fmt.Sprintf("temporal.encryption.codec_origins[%d]", i)
+		if ps.isFailed(key) {
+			continue
+		}
+		if msg := notAnOrigin(o); msg != "" {
+			ps.add(key, msg)
+		}
+	}
+}
+
+// notAnOrigin says why o is not an origin as a browser sends it in its
+// Origin header (scheme://host[:port], nothing after), which the codec
+// endpoint compares codec_origins with exactly; "" when it is one, or
+// not an http(s) URL at all (which the field's validate tag refuses).
+func notAnOrigin(o string) string {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "" // not an http(s) URL: its validate tag says so
+	}
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
+		return fmt.Sprintf("%q is not an origin: a browser sends %s (no path, not even a final /), and no other value ever matches", o, u.Scheme+"://"+u.Host)
+	}
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		return fmt.Sprintf("%q is not an origin as a browser sends it: without its scheme's default port, %s", o, u.Scheme+"://"+u.Hostname())
+	}
+	if o != strings.ToLower(o) {
+		return fmt.Sprintf("%q is not an origin as a browser sends it: give it in lower case, %s", o, strings.ToLower(o))
+	}
+	return ""
 }
 
 // checkEncryptionKeys checks that each key of temporal.encryption.keys
