@@ -2,8 +2,10 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -82,5 +84,49 @@ func TestClientOptionsRefuseABadPayloadKey(t *testing.T) {
 	}
 	if opts, err := ClientOptions(encryptionConfig(t, false), slog.New(slog.DiscardHandler)); err != nil || len(opts.ConnectionOptions.DialOptions) != 2 {
 		t.Fatalf("with encryption: %v, %d dial options, want the start probe's and the codec's", err, len(opts.ConnectionOptions.DialOptions))
+	}
+}
+
+// dev's codec endpoint answers the pages of its own Web UI, at 127.0.0.1
+// and at localhost, and refuses every other page (another port of the
+// same host included).
+func TestDevCodecEndpointAnswersItsUIOnly(t *testing.T) {
+	codec, err := PayloadCodec(encryptionConfig(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ui, origin string
+		want       int
+	}{
+		{"http://127.0.0.1:8233", "http://127.0.0.1:8233", http.StatusOK},
+		{"http://127.0.0.1:8233", "http://localhost:8233", http.StatusOK},
+		{"http://127.0.0.1:8233", "http://127.0.0.1:8234", http.StatusForbidden},
+		{"http://127.0.0.1:8233", "http://localhost.example:8233", http.StatusForbidden},
+		{"", "http://127.0.0.1:8233", http.StatusForbidden}, // no UI
+		{"http://127.0.0.1:8233", "", http.StatusOK},        // not a browser page
+	} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(t.Context())
+		done := serveCodec(ctx, l, codec, c.ui)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+l.Addr().String()+CodecPath+"/decode", strings.NewReader(`{"payloads":[]}`))
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want || (c.want == http.StatusOK && resp.Header.Get("Access-Control-Allow-Origin") != c.origin) {
+			t.Errorf("UI %q, page of %q: %d %v, want %d", c.ui, c.origin, resp.StatusCode, resp.Header, c.want)
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
