@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/dealsync/dealsync/activities"
+	"github.com/dealsync/dealsync/payloadcodec"
 	"github.com/dealsync/dealsync/workflows"
 )
 
@@ -94,6 +95,10 @@ type Run struct {
 	// mapped the deal, the one it started with.
 	Mapping     string `json:"mapping,omitempty"`
 	MappingHash string `json:"mapping_hash,omitempty"`
+	// MemoEncrypted says the run's memo (its mapping, its warning) is
+	// stored encrypted (temporal.encryption) and this client has no key
+	// to read it: Mapping, MappingHash and Warning are empty then.
+	MemoEncrypted bool `json:"memo_encrypted,omitempty"`
 	// FailureType and FailureMessage are how a run that failed or was
 	// terminated ended, from its close event (Failure): the error's type
 	// and whole message (e.g. "MappingError", `mapping "acme": … no entry
@@ -366,6 +371,7 @@ func listed(ex *workflowpb.WorkflowExecutionInfo) Run {
 		Currency:        keyword(sa, workflows.CurrencyKey.GetName()),
 		Mapping:         memoString(ex.GetMemo(), workflows.MemoMapping),
 		MappingHash:     memoString(ex.GetMemo(), workflows.MemoMappingHash),
+		MemoEncrypted:   memoEncrypted(ex.GetMemo()),
 	}
 	if ex.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 		// A run that failed after its invoice step (its write-back)
@@ -396,6 +402,17 @@ func memoString(memo *commonpb.Memo, key string) string {
 	var s string
 	decode(memo.GetFields()[key], &s)
 	return s
+}
+
+// memoEncrypted reports whether a field of memo is still encrypted
+// (payloadcodec.Encoding): the client that read it has no key for it.
+func memoEncrypted(memo *commonpb.Memo) bool {
+	for _, p := range memo.GetFields() {
+		if string(p.GetMetadata()[converter.MetadataEncoding]) == payloadcodec.Encoding {
+			return true
+		}
+	}
+	return false
 }
 
 // decode decodes p, a search attribute's or a memo's value, into v; false

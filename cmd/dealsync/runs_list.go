@@ -186,6 +186,9 @@ func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 		fmt.Fprintln(tw, "WORKFLOW ID\tSTATUS\tSYNCSTATUS\tERPINVOICEID\tSTARTED\tMAPPING")
 		for _, r := range runs {
 			mapping := orDash(r.Mapping)
+			if r.MemoEncrypted && r.Mapping == "" {
+				mapping = "(encrypted)"
+			}
 			if r.MappingHash != "" {
 				mapping += " (" + r.MappingHash + ")"
 			}
@@ -220,6 +223,16 @@ func printRuns(w io.Writer, o rerun.ListOptions, runs []rerun.Run, more bool) {
 	}
 	if cut {
 		fmt.Fprintf(w, "failure messages cut to %d characters (…): --json gives them whole\n", failureWidth)
+	}
+	encrypted := 0
+	for _, r := range runs {
+		if r.MemoEncrypted {
+			encrypted++
+		}
+	}
+	if n := encrypted; n > 0 {
+		fmt.Fprintf(w, "%s stored encrypted (temporal.encryption): give this command the keys its workers have to see the mapping and warning\n",
+			plural(n, "run's memo is", "runs' memos are"))
 	}
 }
 

@@ -732,3 +732,23 @@ func TestRunsListTableKeepsTheCauseOfALongMessage(t *testing.T) {
 		}
 	}
 }
+
+// A run whose memo this command could not decrypt shows "(encrypted)" as
+// its mapping, and the table ends saying what to give the command.
+func TestRunsListTableSaysMemosAreEncrypted(t *testing.T) {
+	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	printRuns(&b, rerun.ListOptions{TaskQueue: "dealsync"}, []rerun.Run{
+		{WorkflowID: "invoice/shop/D-1", ExecutionStatus: "Completed", StartTime: start, SyncStatus: "invoiced", MemoEncrypted: true},
+		{WorkflowID: "invoice/shop/D-2", ExecutionStatus: "Completed", StartTime: start, SyncStatus: "invoiced", Mapping: "acme"},
+	}, false)
+	out := b.String()
+	if !strings.Contains(out, "  (encrypted)\n") || !strings.HasSuffix(out, "2 runs\n1 run's memo is stored encrypted (temporal.encryption): give this command the keys its workers have to see the mapping and warning\n") {
+		t.Errorf("the table:\n%s", out)
+	}
+	b.Reset()
+	printRuns(&b, rerun.ListOptions{TaskQueue: "dealsync"}, []rerun.Run{{WorkflowID: "invoice/shop/D-2", ExecutionStatus: "Completed", StartTime: start, Mapping: "acme"}}, false)
+	if strings.Contains(b.String(), "encrypted") {
+		t.Errorf("a table without an encrypted memo:\n%s", b.String())
+	}
+}
