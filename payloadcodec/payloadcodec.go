@@ -24,6 +24,8 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -156,13 +158,32 @@ func (c *Codec) ids() string {
 // workers too, and decodes what is read raw from the service (histories
 // read with GetWorkflowHistory, memos of DescribeWorkflowExecution), which
 // a data converter alone would leave encrypted.
+//
+// A payload it cannot decode (a key id it lacks, an altered ciphertext)
+// fails the call with FailedPrecondition: the SDK retries an error of no
+// gRPC code (Unknown) until the call's deadline, which hid the message
+// behind "context deadline exceeded" and had a worker's poll take, and
+// lose, a task on each try; FailedPrecondition is not retried, nor ends a
+// worker (its poller logs it and polls again).
 func (c *Codec) Interceptor() grpc.UnaryClientInterceptor {
-	i, err := converter.NewPayloadCodecGRPCClientInterceptor(converter.PayloadCodecGRPCClientInterceptorOptions{Codecs: []converter.PayloadCodec{c}})
+	i, err := converter.NewPayloadCodecGRPCClientInterceptor(converter.PayloadCodecGRPCClientInterceptorOptions{Codecs: []converter.PayloadCodec{grpcCodec{c}}})
 	if err != nil {
 		// It only fails on options it does not take.
 		panic(err)
 	}
 	return i
+}
+
+// grpcCodec is the codec whose decode failures are gRPC statuses the SDK
+// does not retry (see Interceptor).
+type grpcCodec struct{ *Codec }
+
+func (g grpcCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out, err := g.Codec.Decode(payloads)
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return out, nil
 }
 
 // Handler serves the codec endpoint of the Temporal Web UI under prefix

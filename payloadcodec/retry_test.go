@@ -4,11 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -78,5 +81,67 @@ func TestARetriedCallIsEncryptedOnce(t *testing.T) {
 	}
 	if got := value(t, dec[0]); got != "Ada Lovelace Ltd" {
 		t.Fatalf("retried signal's input %q", got)
+	}
+}
+
+// describeFrontend answers every DescribeWorkflowExecution with a memo
+// encrypted with a key the client does not have, counting the calls.
+type describeFrontend struct {
+	workflowservice.UnimplementedWorkflowServiceServer
+	mu    sync.Mutex
+	calls int
+	memo  *commonpb.Payload
+}
+
+func (f *describeFrontend) GetSystemInfo(context.Context, *workflowservice.GetSystemInfoRequest) (*workflowservice.GetSystemInfoResponse, error) {
+	return &workflowservice.GetSystemInfoResponse{}, nil
+}
+
+func (f *describeFrontend) DescribeWorkflowExecution(context.Context, *workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Memo: &commonpb.Memo{Fields: map[string]*commonpb.Payload{"mapping": f.memo}},
+	}}, nil
+}
+
+// A payload of a key the client lacks fails the call once, with the
+// message naming the key id and the setting: the SDK retries an error of
+// unknown kind until the call's deadline, and the caller then saw only
+// "context deadline exceeded" (and a worker's poll lost a task each try).
+func TestAPayloadOfAnUnknownKeyFailsTheCallOnceSayingSo(t *testing.T) {
+	old, err := mustNew(t, "k1", map[string][]byte{"k1": key(1)}).Encode([]*commonpb.Payload{payload(t, "acme")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	f := &describeFrontend{memo: old[0]}
+	workflowservice.RegisterWorkflowServiceServer(srv, f)
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Stop()
+
+	c := mustNew(t, "k2", map[string][]byte{"k2": key(2)})
+	cl, err := client.Dial(client.Options{
+		HostPort: l.Addr().String(), Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(c.Interceptor())}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// The deadline only ends a call the SDK would retry for ever.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	_, err = cl.DescribeWorkflowExecution(ctx, "invoice/demo/D-1", "")
+	if err == nil || !strings.Contains(err.Error(), `key id "k1"`) || !strings.Contains(err.Error(), payloadcodec.KeysSetting) {
+		t.Errorf("describing a run with a memo of key k1: %v; want an error naming k1 and %s", err, payloadcodec.KeysSetting)
+	}
+	if f.calls != 1 {
+		t.Errorf("the call was made %d times, want once: the decode failure was retried", f.calls)
 	}
 }
