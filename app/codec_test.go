@@ -111,7 +111,7 @@ func TestDevCodecEndpointAnswersItsUIOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, stop := context.WithCancel(t.Context())
-		done := serveCodec(ctx, l, codec, c.ui)
+		done := serveCodec(ctx, l, codec, c.ui, nil)
 		req, _ := http.NewRequest(http.MethodPost, "http://"+l.Addr().String()+CodecPath+"/decode", strings.NewReader(`{"payloads":[]}`))
 		if c.origin != "" {
 			req.Header.Set("Origin", c.origin)
