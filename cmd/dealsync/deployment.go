@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -88,12 +89,19 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, h client.Wo
 		case errors.As(err, &nf):
 			err = fmt.Errorf("%w (Temporal knows a build once one of its workers polls: start build %s's workers, with worker.deployment, first)", err, d.BuildID)
 		case token != nil && errors.As(err, &fp) && strings.Contains(fp.Message, "conflict token"):
+			after, derr := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{})
+			if derr == nil && currentOf(after.Info) == d.BuildID {
+				// The other change made this build current: done.
+				fmt.Fprintf(out, "build %s of worker deployment %s was made current meanwhile%s (was %s): new runs go to its workers\n", d.BuildID, d.Name, lastChangedBy(after.Info), was)
+				return printBuilds(ctx, out, c, h, d, taskQueue)
+			}
 			now := "could not be read again"
-			if after, derr := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{}); derr == nil {
+			if derr == nil {
 				now = "is now " + currentOf(after.Info)
-				if who := after.Info.LastModifierIdentity; who != "" {
-					now += ", last changed by " + who
+				if currentOf(after.Info) == was {
+					now = "is still " + was + ": its ramping build or manager changed, or the build was set again"
 				}
+				now += lastChangedBy(after.Info)
 			}
 			return &exitError{code: 1, err: fmt.Errorf("worker deployment %s changed while this command ran (its current build was %s, and %s): another operator or tool changed it, and this command changed nothing; look at the change, then run it again to make build %s current", d.Name, was, now, d.BuildID)}
 		}
@@ -104,6 +112,13 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, h client.Wo
 	} else {
 		fmt.Fprintf(out, "build %s of worker deployment %s is current (was %s): new runs go to its workers\n", d.BuildID, d.Name, was)
 	}
+	return printBuilds(ctx, out, c, h, d, taskQueue)
+}
+
+// printBuilds prints, after build d.BuildID of deployment d.Name (h) is
+// made current, whether its workers poll taskQueue and the state of the
+// deployment's other builds.
+func printBuilds(ctx context.Context, out io.Writer, c client.Client, h client.WorkerDeploymentHandle, d config.Deployment, taskQueue string) error {
 	desc, err := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{})
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("reading worker deployment %s: %w", d.Name, err)}
@@ -111,7 +126,8 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, h client.Wo
 	// Which builds' workers polled the task queue in the last 5 minutes
 	// (Temporal's matching.PollerHistoryTTL): a build with runs to take
 	// and no worker is the alarm nothing else raises.
-	polling, perr := pollingBuilds(ctx, c, d.Name, taskQueue)
+	tq, perr := readTaskQueue(ctx, c, taskQueue)
+	polling := tq.polling[d.Name]
 	if perr != nil {
 		fmt.Fprintf(out, "(could not read task queue %s's pollers: %v)\n", taskQueue, perr)
 	} else if !polling[d.BuildID] {
@@ -136,6 +152,15 @@ func setCurrent(ctx context.Context, out io.Writer, c client.Client, h client.Wo
 	return nil
 }
 
+// lastChangedBy is ", last changed by " and the identity that last
+// changed a deployment, "" when Temporal does not say.
+func lastChangedBy(info client.WorkerDeploymentInfo) string {
+	if info.LastModifierIdentity == "" {
+		return ""
+	}
+	return ", last changed by " + info.LastModifierIdentity
+}
+
 // currentOf is the build id current in a deployment, or "none".
 func currentOf(info client.WorkerDeploymentInfo) string {
 	if v := info.RoutingConfig.CurrentVersion; v != nil && v.BuildID != "" {
@@ -144,59 +169,70 @@ func currentOf(info client.WorkerDeploymentInfo) string {
 	return "none"
 }
 
-// pollingBuilds is the set of builds of deployment name whose workers
-// Temporal has seen poll taskQueue's workflow tasks in the last 5 minutes.
-func pollingBuilds(ctx context.Context, c client.Client, name, taskQueue string) (map[string]bool, error) {
-	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
-	if err != nil {
-		return nil, err
-	}
-	builds := map[string]bool{}
-	for _, p := range resp.GetPollers() {
-		if o := p.GetDeploymentOptions(); o.GetDeploymentName() == name {
-			builds[o.GetBuildId()] = true
-		}
-	}
-	return builds, nil
+// taskQueueState is what Temporal says of a task queue's workflow tasks:
+// the build its new runs go to and the workers that polled it in the last
+// 5 minutes (Temporal's matching.PollerHistoryTTL).
+type taskQueueState struct {
+	// deployment and buildID are the build new runs go to, "" and ""
+	// when unversioned workers take them.
+	deployment, buildID string
+	// rampedToUnversioned: while a build is current, a share of the new
+	// runs is ramped to unversioned workers.
+	rampedToUnversioned bool
+	// polling holds the builds whose workers polled, by deployment name;
+	// unversioned workers under "".
+	polling map[string]map[string]bool
 }
 
-// taskQueueCurrent is the build new runs of taskQueue go to: its
-// deployment and build id, "" and "" when they go to unversioned workers.
-func taskQueueCurrent(ctx context.Context, c client.Client, taskQueue string) (deployment, buildID string, err error) {
+// readTaskQueue reads taskQueue's state: one read.
+func readTaskQueue(ctx context.Context, c client.Client, taskQueue string) (taskQueueState, error) {
 	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 	if err != nil {
-		return "", "", err
+		return taskQueueState{}, err
 	}
-	v := resp.GetVersioningInfo().GetCurrentDeploymentVersion()
-	if v.GetBuildId() == "" {
-		return "", "", nil
+	s := taskQueueState{polling: map[string]map[string]bool{}}
+	vi := resp.GetVersioningInfo()
+	if v := vi.GetCurrentDeploymentVersion(); v.GetBuildId() != "" {
+		s.deployment, s.buildID = v.GetDeploymentName(), v.GetBuildId()
+		s.rampedToUnversioned = vi.GetRampingDeploymentVersion().GetBuildId() == "" && vi.GetRampingVersionPercentage() > 0
 	}
-	return v.GetDeploymentName(), v.GetBuildId(), nil
+	for _, p := range resp.GetPollers() {
+		name, build := "", ""
+		if o := p.GetDeploymentOptions(); o.GetDeploymentName() != "" && o.GetWorkerVersioningMode() != enumspb.WORKER_VERSIONING_MODE_UNVERSIONED {
+			name, build = o.GetDeploymentName(), o.GetBuildId()
+		}
+		if s.polling[name] == nil {
+			s.polling[name] = map[string]bool{}
+		}
+		s.polling[name][build] = true
+	}
+	return s, nil
 }
 
 // unversionedNote warns, at an unversioned worker's start, when the new
-// runs of taskQueue go to a build of a worker deployment: this worker
-// then takes none. One read of the task queue.
+// runs of taskQueue go to a build of a worker deployment (none ramped to
+// unversioned workers): this worker then takes none. One read of the
+// task queue.
 func unversionedNote(ctx context.Context, c client.Client, taskQueue string) (string, error) {
-	name, build, err := taskQueueCurrent(ctx, c, taskQueue)
-	if err != nil || build == "" {
+	tq, err := readTaskQueue(ctx, c, taskQueue)
+	if err != nil || tq.buildID == "" || tq.rampedToUnversioned {
 		return "", err
 	}
-	return fmt.Sprintf("task queue %s is versioned: its new runs go to build %s of worker deployment %s, and this worker, without worker.deployment, takes none of them; set worker.deployment on it (name %s, a build_id of this release) or stop it", taskQueue, build, name, name), nil
+	return fmt.Sprintf("task queue %s is versioned: its new runs go to build %s of worker deployment %s, and this worker, without worker.deployment, takes none of them; set worker.deployment on it (name %s, a build_id of this release) or stop it", taskQueue, tq.buildID, tq.deployment, tq.deployment), nil
 }
 
 // currentBuildNote says, at a versioned worker's start, what Temporal's
-// current build of deployment d means for it: a warning when no build is
-// current (new runs wait for a build to be made current, unless
-// unversioned workers still poll the task queue), a note when another
-// build is (this one takes only the runs pinned to it), "" when d's build
-// is current. One read of the deployment; a deployment Temporal does not
-// know yet (its first worker's poll registers it) has no current build.
-// With none current, the warning names the deployment whose build the
-// task queue's new runs go to instead, or one whose name d.Name may be a
-// typo of (a second read each, of the task queue and of the list of
-// deployments). A read that fails returns its error with the warning
-// so far.
+// current build of deployment d means for it: a note when another build
+// is current (this one takes only the runs pinned to it), "" when d's
+// build is. With none current, it reads taskQueue too: a warning when
+// its new runs go to another deployment's build (a misspelt d.Name makes
+// a second deployment), or when they wait (no unversioned worker polled
+// the task queue lately) for a build to be made current; a note when
+// unversioned workers take them meanwhile (turning versioning on); either
+// names a deployment of a close name whose workers poll the task queue
+// too, and is then a warning. A deployment Temporal does not know yet
+// (its first worker's poll registers it) has no current build. A read
+// that fails returns its error with the warning so far.
 func currentBuildNote(ctx context.Context, c client.Client, d config.Deployment, taskQueue string) (warning, info string, err error) {
 	desc, err := c.WorkerDeploymentClient().GetHandle(d.Name).Describe(ctx, client.WorkerDeploymentDescribeOptions{})
 	var nf *serviceerror.NotFound
@@ -213,43 +249,34 @@ func currentBuildNote(ctx context.Context, c client.Client, d config.Deployment,
 	case d.BuildID:
 		return "", "", nil
 	case "":
-		warning = fmt.Sprintf("no build of worker deployment %s is current: new runs wait (the intake takes their webhooks; `runs list` shows them running) unless unversioned workers poll the task queue, until a build is made current: `dealsync worker set-current` makes this one (%s) current", d.Name, d.BuildID)
-		if other, build, err := taskQueueCurrent(ctx, c, taskQueue); err != nil {
-			return warning, "", err
-		} else if build != "" && other != d.Name {
-			return fmt.Sprintf("no build of worker deployment %s is current, and task queue %s's new runs go to build %s of worker deployment %s: this build (%s) takes none of them; if %s is a typo of %s, fix worker.deployment.name, or else `dealsync worker set-current` makes this one current (moving the task queue to %s)", d.Name, taskQueue, build, other, d.BuildID, d.Name, other, d.Name), "", nil
-		}
-		if near, err := nearDeployment(ctx, c, d.Name); err != nil {
-			return warning, "", err
-		} else if near != "" {
-			warning += fmt.Sprintf(" (or is worker.deployment.name a typo? worker deployment %s exists)", near)
-		}
-		return warning, "", nil
+	default:
+		return "", fmt.Sprintf("build %s of worker deployment %s is current: this build (%s) takes only the runs pinned to it until `dealsync worker set-current` makes it current", current, d.Name, d.BuildID), nil
 	}
-	return "", fmt.Sprintf("build %s of worker deployment %s is current: this build (%s) takes only the runs pinned to it until `dealsync worker set-current` makes it current", current, d.Name, d.BuildID), nil
-}
-
-// maxDeploymentsRead bounds the deployments a worker's start reads.
-const maxDeploymentsRead = 1000
-
-// nearDeployment is the worker deployment other than name whose name
-// name may be a typo of (wording.TypoOf), "" when none is; it reads up to
-// maxDeploymentsRead of the namespace's deployments.
-func nearDeployment(ctx context.Context, c client.Client, name string) (string, error) {
-	it, err := c.WorkerDeploymentClient().List(ctx, client.WorkerDeploymentListOptions{})
+	waiting := fmt.Sprintf("no build of worker deployment %s is current: new runs wait (the intake takes their webhooks; `runs list` shows them running) unless unversioned workers poll the task queue, until a build is made current: `dealsync worker set-current` makes this one (%s) current", d.Name, d.BuildID)
+	tq, err := readTaskQueue(ctx, c, taskQueue)
 	if err != nil {
-		return "", err
+		return waiting, "", fmt.Errorf("reading task queue %s: %w", taskQueue, err)
 	}
-	var names []string
-	for len(names) < maxDeploymentsRead && it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			return "", err
-		}
-		if e.Name != name {
-			names = append(names, e.Name)
+	if tq.buildID != "" && tq.deployment != d.Name {
+		return fmt.Sprintf("no build of worker deployment %s is current, and task queue %s's new runs go to build %s of worker deployment %s: this build (%s) takes none of them; if %s is a typo of %s, fix worker.deployment.name, or else `dealsync worker set-current` makes this one current (moving the task queue to %s)", d.Name, taskQueue, tq.buildID, tq.deployment, d.BuildID, d.Name, tq.deployment, d.Name), "", nil
+	}
+	var others []string
+	for name := range tq.polling {
+		if name != "" && name != d.Name {
+			others = append(others, name)
 		}
 	}
-	near, _ := wording.TypoOf(name, names)
-	return near, nil
+	sort.Strings(others) // of two names as close, the first
+	near, typo := wording.TypoOf(d.Name, others)
+	note := waiting
+	if tq.buildID == "" && len(tq.polling[""]) > 0 {
+		note = fmt.Sprintf("no build of worker deployment %s is current: task queue %s's new runs go to its unversioned workers (one polled in the last 5 minutes) until `dealsync worker set-current` makes this one (%s) current", d.Name, taskQueue, d.BuildID)
+		if !typo {
+			return "", note, nil
+		}
+	}
+	if typo {
+		return note + fmt.Sprintf(" (or is worker.deployment.name a typo? workers of worker deployment %s poll task queue %s too)", near, taskQueue), "", nil
+	}
+	return note, "", nil
 }

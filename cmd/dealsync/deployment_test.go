@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dealsync/dealsync/config"
+	"github.com/dealsync/dealsync/worker"
 )
 
 // `dealsync worker` with worker.deployment polls as its build, which
@@ -143,11 +146,27 @@ connections:
 	if w := typo("dealsync-cil", "dealsync"); !strings.HasPrefix(w, "no build of worker deployment dealsync-cil is current, and task queue dealsync's new runs go to build A of worker deployment dealsync-cli: this build (A) takes none of them; if dealsync-cil is a typo of dealsync-cli, fix worker.deployment.name") {
 		t.Fatalf("misspelt deployment on the versioned task queue: %q", w)
 	}
-	if w := typo("dealsync-cil", "elsewhere"); !strings.HasPrefix(w, "no build of worker deployment dealsync-cil is current: new runs wait") || !strings.HasSuffix(w, "(or is worker.deployment.name a typo? worker deployment dealsync-cli exists)") {
-		t.Fatalf("misspelt deployment on a task queue of its own: %q", w)
+	// A close name whose workers poll another task queue is another
+	// installation (dealsync-eu beside dealsync-us), not a typo.
+	if w := typo("dealsync-cil", "elsewhere"); !strings.HasPrefix(w, "no build of worker deployment dealsync-cil is current: new runs wait") || strings.Contains(w, "typo") {
+		t.Fatalf("close name on a task queue of its own: %q", w)
 	}
 	if w := typo("payments", "elsewhere"); !strings.HasPrefix(w, "no build of worker deployment payments is current: new runs wait") || strings.Contains(w, "typo") {
 		t.Fatalf("another deployment on a task queue of its own: %q", w)
+	}
+	// Workers of deployment payments poll task queue payq, none current:
+	// a close name on payq is a typo, named.
+	defer poll(t, c, "payq", "payments", "1")()
+	if w := typo("paymnets", "payq"); !strings.HasPrefix(w, "no build of worker deployment paymnets is current: new runs wait") || !strings.HasSuffix(w, " (or is worker.deployment.name a typo? workers of worker deployment payments poll task queue payq too)") {
+		t.Fatalf("misspelt deployment beside the right one's workers: %q", w)
+	}
+	// Turning versioning on: the first versioned worker, before any
+	// build is current, beside the unversioned workers that take the new
+	// runs meanwhile, is told so, not warned.
+	defer poll(t, c, "migrating", "", "")()
+	if w, i, err := currentBuildNote(ctx, c, config.Deployment{Name: "fresh", BuildID: "1"}, "migrating"); err != nil || w != "" ||
+		i != "no build of worker deployment fresh is current: task queue migrating's new runs go to its unversioned workers (one polled in the last 5 minutes) until `dealsync worker set-current` makes this one (1) current" {
+		t.Fatalf("first versioned worker beside unversioned ones: warning %q, info %q, %v", w, i, err)
 	}
 	if w, i := note("B"); w != "" || i != "build A of worker deployment dealsync-cli is current: this build (B) takes only the runs pinned to it until `dealsync worker set-current` makes it current" {
 		t.Fatalf("build A current, at B's start: warning %q, info %q", w, i)
@@ -198,6 +217,48 @@ connections:
 	}
 	if desc, err := h.Describe(ctx, client.WorkerDeploymentDescribeOptions{}); err != nil || currentOf(desc.Info) != "A" {
 		t.Fatalf("after the raced set-current: current %q, %v", currentOf(desc.Info), err)
+	}
+	// The other operator makes current the build this one asked for:
+	// done, not "run it again".
+	raced = &racedHandle{WorkerDeploymentHandle: h, race: func() {
+		if _, err := h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: "B", Identity: "other-operator"}); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	buf.Reset()
+	if err := setCurrent(ctx, &buf, c, raced, config.Deployment{Name: "dealsync-cli", BuildID: "B"}, "dealsync"); err != nil ||
+		!strings.HasPrefix(buf.String(), "build B of worker deployment dealsync-cli was made current meanwhile, last changed by other-operator (was A): new runs go to its workers\nbuild A: ") {
+		t.Fatalf("set-current B raced by set-current B: %v\n%s", err, buf.String())
+	}
+
+	// A share of the new runs ramped back to unversioned workers: an
+	// unversioned worker takes some, no warning.
+	if _, err := h.SetRampingVersion(ctx, client.WorkerDeploymentSetRampingVersionOptions{Percentage: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if w := unversioned(); w != "" {
+		t.Fatalf("10%% ramped to unversioned workers: warning %q", w)
+	}
+}
+
+// poll starts an SDK worker of taskQueue, of build buildID of deployment
+// name (unversioned when name is ""), and returns once Temporal lists it
+// among the task queue's pollers; the function returned stops it.
+func poll(t *testing.T, c client.Client, taskQueue, name, buildID string) (stop func()) {
+	t.Helper()
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{DeploymentOptions: worker.DeploymentOptions(name, buildID)})
+	w.RegisterWorkflowWithOptions(func(workflow.Context) error { return nil }, workflow.RegisterOptions{Name: "noop"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		tq, err := readTaskQueue(context.Background(), c, taskQueue)
+		if err == nil && tq.polling[name][buildID] {
+			return w.Stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task queue %s: no poller of %q %q: %+v, %v", taskQueue, name, buildID, tq, err)
+		}
 	}
 }
 

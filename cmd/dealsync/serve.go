@@ -182,12 +182,20 @@ second signal stops it at once).`,
 				// A build started while none is current takes no new run:
 				// say so where the operator looks first.
 				readCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-				if warning, info, err := currentBuildNote(readCtx, c, d, cfg.Temporal.TaskQueue); warning != "" {
+				warning, info, err := currentBuildNote(readCtx, c, d, cfg.Temporal.TaskQueue)
+				switch {
+				case warning != "":
 					logger.Warn(warning)
-				} else if info != "" {
+				case info != "":
 					logger.Info(info)
-				} else if err != nil && cmd.Context().Err() == nil {
-					logger.Warn("could not read the worker deployment's current build", "deployment", d.Name, "error", err)
+				}
+				if err != nil && cmd.Context().Err() == nil {
+					// With a warning, only its check of the task queue failed.
+					level := slog.LevelWarn
+					if warning != "" {
+						level = slog.LevelInfo
+					}
+					logger.Log(cmd.Context(), level, "could not read the worker deployment's current build or its task queue", "deployment", d.Name, "task_queue", cfg.Temporal.TaskQueue, "error", err)
 				}
 				cancel()
 			} else {
@@ -198,7 +206,9 @@ second signal stops it at once).`,
 				if warning, err := unversionedNote(readCtx, c, cfg.Temporal.TaskQueue); warning != "" {
 					logger.Warn(warning)
 				} else if err != nil && cmd.Context().Err() == nil {
-					logger.Warn("could not read whether the task queue is versioned", "task_queue", cfg.Temporal.TaskQueue, "error", err)
+					// Info: most workers are unversioned, on servers or
+					// with roles that may not describe a task queue.
+					logger.Info("could not read whether the task queue is versioned", "task_queue", cfg.Temporal.TaskQueue, "error", err)
 				}
 				cancel()
 			}
