@@ -37,7 +37,8 @@ them again. It warns of a build (the current one, a draining one) none of
 whose workers polled temporal.task_queue in the last 5 minutes: runs that
 build must take wait. The change passes the deployment's conflict token:
 when another operator or tool changes the deployment meanwhile, it
-changes nothing and says what changed; run it again.`,
+changes nothing and says what changed; run it again (when the other
+change made this build current, it says so and is done).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(config.TemporalOnly())
 			if err != nil {
