@@ -239,6 +239,20 @@ connections:
 	if w := unversioned(); w != "" {
 		t.Fatalf("10%% ramped to unversioned workers: warning %q", w)
 	}
+
+	// Another operator changes the ramp between this one's read and its
+	// change: the current build is still the one read, and the error
+	// says so rather than naming it twice.
+	raced = &racedHandle{WorkerDeploymentHandle: h, race: func() {
+		if _, err := h.SetRampingVersion(ctx, client.WorkerDeploymentSetRampingVersionOptions{Percentage: 20, Identity: "other-operator"}); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	buf.Reset()
+	err = setCurrent(ctx, &buf, c, raced, config.Deployment{Name: "dealsync-cli", BuildID: "A"}, "dealsync")
+	if exitCode(err) != 1 || !strings.HasPrefix(err.Error(), "worker deployment dealsync-cli changed while this command ran (its current build was B, and is still B: its ramping build or manager changed, or the build was set again, last changed by other-operator): ") {
+		t.Fatalf("set-current A raced by a ramp: exit %d, %v\n%s", exitCode(err), err, buf.String())
+	}
 }
 
 // poll starts an SDK worker of taskQueue, of build buildID of deployment
