@@ -47,25 +47,9 @@ func (f *flakyFrontend) SignalWorkflowExecution(_ context.Context, r *workflowse
 // encrypted in place: the retry must not encrypt it a second time, which
 // no reader would decrypt back to the value.
 func TestARetriedCallIsEncryptedOnce(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
 	f := &flakyFrontend{}
-	workflowservice.RegisterWorkflowServiceServer(srv, f)
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Stop()
-
 	c := mustNew(t, "k1", map[string][]byte{"k1": key(1)})
-	cl, err := client.Dial(client.Options{
-		HostPort: l.Addr().String(), Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(c.Interceptor())}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := dialFake(t, f, c)
 	if err := cl.SignalWorkflow(t.Context(), "deal-1", "", "deal-event", "Ada Lovelace Ltd"); err != nil {
 		t.Fatal(err)
 	}
@@ -115,25 +99,8 @@ func TestAPayloadOfAnUnknownKeyFailsTheCallOnceSayingSo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
 	f := &describeFrontend{memo: old[0]}
-	workflowservice.RegisterWorkflowServiceServer(srv, f)
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Stop()
-
-	c := mustNew(t, "k2", map[string][]byte{"k2": key(2)})
-	cl, err := client.Dial(client.Options{
-		HostPort: l.Addr().String(), Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(c.Interceptor())}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := dialFake(t, f, mustNew(t, "k2", map[string][]byte{"k2": key(2)}))
 	// The deadline only ends a call the SDK would retry for ever.
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
@@ -144,4 +111,28 @@ func TestAPayloadOfAnUnknownKeyFailsTheCallOnceSayingSo(t *testing.T) {
 	if f.calls != 1 {
 		t.Errorf("the call was made %d times, want once: the decode failure was retried", f.calls)
 	}
+}
+
+// dialFake serves frontend, a fake of Temporal's frontend, on a loopback
+// port for the test's length, and dials it with c's interceptor, as
+// app.ClientOptions does.
+func dialFake(t *testing.T, frontend workflowservice.WorkflowServiceServer, c *payloadcodec.Codec) client.Client {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	workflowservice.RegisterWorkflowServiceServer(srv, frontend)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	cl, err := client.Dial(client.Options{
+		HostPort: l.Addr().String(), Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(c.Interceptor())}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }
