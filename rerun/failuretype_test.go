@@ -192,3 +192,31 @@ func TestListByFailure(t *testing.T) {
 		t.Errorf("%d runs, more %v, %v, %d close events read; want none, more, the 50 failed of the first 100 read", len(runs), more, err, len(l.reads))
 	}
 }
+
+// Once --limit runs are kept, `runs list --failure` reads no further
+// page for whether more match (each run a close event read): the rest of
+// the page says it, or else more may match. Here the limit is kept by
+// the first page's first run, the next match is on the fifth page.
+func TestListByFailureStopsReadingAtTheLimit(t *testing.T) {
+	l := &listedRuns{t: t, n: 40, pageMax: 7, closes: func(i int) (*historypb.HistoryEvent, error) {
+		if i == 0 || i == 30 {
+			return failedWith(appFailure(activities.ErrTypeERPUnauthorized, "401")), nil
+		}
+		return mappingFailed(), nil
+	}}
+	runs, more, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 1, Failure: []string{"ERPUnauthorized"}})
+	if err != nil || !more || len(runs) != 1 || runs[0].RunID != "run-0" {
+		t.Fatalf("%+v, more %v, %v; want run-0, more", runs, more, err)
+	}
+	if len(l.reads) != 4 {
+		t.Errorf("close events read of %v; want the first page's 4 failed runs only", l.reads)
+	}
+	// The reads spent at a page's end: no page more is listed.
+	l = &listedRuns{t: t, n: 250, pageMax: 100}
+	if runs, more, err := List(context.Background(), l, ListOptions{TaskQueue: "dealsync", Limit: 1, Failure: []string{"ValidationError"}}); err != nil || !more || len(runs) != 0 {
+		t.Fatalf("%+v, more %v, %v; want none, more", runs, more, err)
+	}
+	if len(l.queries) != 1 {
+		t.Errorf("filters %q; want the first page's alone", l.queries)
+	}
+}

@@ -208,8 +208,10 @@ func List(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more
 // listByFailure is List with o.Failure: it reads the failed runs of
 // o.Filter() a page of 100 at a time, their failures with them
 // (readFailures), and keeps those of o.Failure's types and those whose
-// failure could not be read, until o.Limit are kept, or
-// readsPerRetry × o.Limit were read; more then says that more may match.
+// failure could not be read, until o.Limit are kept (the rest of that
+// page read, no page after it: each would cost a close event per run
+// for "more" alone), or readsPerRetry × o.Limit were read; more then
+// says that more may match.
 func listByFailure(ctx context.Context, c client.Client, o ListOptions) (runs []Run, more bool, err error) {
 	var token []byte
 	read := 0
@@ -227,8 +229,8 @@ func listByFailure(ctx context.Context, c client.Client, o ListOptions) (runs []
 			page = append(page, listed(ex))
 		}
 		readFailures(ctx, c, o.Namespace, page)
-		for i, r := range page {
-			read++
+		read += len(page)
+		for _, r := range page {
 			if r.FailureReadError == "" && !failureIn(o.Failure, r.FailureType) {
 				continue
 			}
@@ -238,16 +240,18 @@ func listByFailure(ctx context.Context, c client.Client, o ListOptions) (runs []
 				break
 			}
 			runs = append(runs, r)
-			if len(runs) == o.Limit && i == len(page)-1 && len(resp.GetNextPageToken()) > 0 {
-				// The page's last, with more to read: they may match.
-				more = true
-			}
 		}
 		token = resp.GetNextPageToken()
-		if len(token) == 0 || more {
-			readSuperseded(ctx, c, runs)
-			return runs, more, nil
+		switch {
+		case len(token) > 0 && (len(runs) == o.Limit || read >= FailureReads(o.Limit)):
+			// The limit kept, or the reads spent, with more to read:
+			// they may match.
+			more = true
+		case len(token) > 0 && !more:
+			continue
 		}
+		readSuperseded(ctx, c, runs)
+		return runs, more, nil
 	}
 }
 
