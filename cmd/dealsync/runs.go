@@ -170,8 +170,8 @@ is invalid.`,
 				return usageError(cmd, err)
 			}
 			var err error
-			if o.Failure, err = rerun.ParseFailureTypes(failure); err != nil {
-				return usageError(cmd, fmt.Errorf("--failure: %w", err))
+			if o.Failure, err = failureFlag(cmd, failure); err != nil {
+				return err
 			}
 			if err := o.CheckFailure(); err != nil {
 				return usageError(cmd, err)

@@ -123,3 +123,19 @@ func TestRunsRetryAndListByFailureType(t *testing.T) {
 		t.Errorf("retried run %s, want %s", results[0].FailedRun, authRun)
 	}
 }
+
+// --failure "" (a script's empty variable) is refused, exit 2, before
+// Temporal is asked: read as no --failure, runs retry would restart the
+// failed runs of every type.
+func TestFailureFlagGivenEmptyIsRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"runs", "retry", "--failure", ""},
+		{"runs", "retry", "--failure", "", "--dry-run"},
+		{"runs", "list", "--failure", ""},
+	} {
+		out, err := runOut(context.Background(), args...)
+		if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), `--failure: unknown failure type "": give one or more of`) {
+			t.Errorf("%q: exit %d, %v\n%s; want exit 2 refusing the empty --failure", args, exitCode(err), err, out)
+		}
+	}
+}

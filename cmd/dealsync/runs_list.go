@@ -117,8 +117,8 @@ connections, which leaves temporal.* at its defaults).`,
 				return usageError(cmd, err)
 			}
 			var err error
-			if o.Failure, err = rerun.ParseFailureTypes(failure); err != nil {
-				return usageError(cmd, fmt.Errorf("--failure: %w", err))
+			if o.Failure, err = failureFlag(cmd, failure); err != nil {
+				return err
 			}
 			// The list needs the Temporal settings alone: a connection
 			// that cannot be built, a mapping file being edited or a
@@ -453,4 +453,19 @@ func warnSkipped(skipped []config.Problem) {
 		}
 		fmt.Fprintf(stderr, "  %s: %s\n", p.Key, p.Message)
 	}
+}
+
+// failureFlag is the types --failure gives (rerun.ParseFailureTypes), a
+// usage error when it names none it knows. --failure "" (a script's
+// empty variable, say) is refused too: read as no --failure, it would
+// select the runs of every type, `runs retry` restarting them all.
+func failureFlag(cmd *cobra.Command, values []string) ([]string, error) {
+	types, err := rerun.ParseFailureTypes(values)
+	if err == nil && len(types) == 0 && cmd.Flags().Changed("failure") {
+		err = fmt.Errorf("%w \"\": give one or more of %s (separated by commas)", rerun.ErrUnknownFailureType, strings.Join(rerun.FailureTypes, ", "))
+	}
+	if err != nil {
+		return nil, usageError(cmd, fmt.Errorf("--failure: %w", err))
+	}
+	return types, nil
 }
