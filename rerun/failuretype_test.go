@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -218,5 +223,59 @@ func TestListByFailureStopsReadingAtTheLimit(t *testing.T) {
 	}
 	if len(l.queries) != 1 {
 		t.Errorf("filters %q; want the first page's alone", l.queries)
+	}
+}
+
+// FailureTypes names every failure type dealsync declares (an ErrType
+// constant of activities or workflows, the types its runs fail with): a
+// type added there without being added here, which --failure would
+// refuse, fails this test.
+func TestFailureTypesNameEveryDeclaredType(t *testing.T) {
+	var declared []string
+	for _, dir := range []string{"../activities", "../workflows"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, file := range files {
+			if strings.HasSuffix(file, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range f.Decls {
+				g, ok := d.(*ast.GenDecl)
+				if !ok || g.Tok != token.CONST {
+					continue
+				}
+				for _, spec := range g.Specs {
+					v := spec.(*ast.ValueSpec)
+					for i, name := range v.Names {
+						if !strings.HasPrefix(name.Name, "ErrType") || i >= len(v.Values) {
+							continue
+						}
+						lit, ok := v.Values[i].(*ast.BasicLit)
+						if !ok || lit.Kind != token.STRING {
+							continue // another's constant (workflows.ErrTypeDealNotWon)
+						}
+						typ, err := strconv.Unquote(lit.Value)
+						if err != nil {
+							t.Fatal(err)
+						}
+						declared = append(declared, typ)
+					}
+				}
+			}
+		}
+	}
+	if len(declared) < 10 {
+		t.Fatalf("found only %v declared", declared)
+	}
+	for _, typ := range declared {
+		if !slices.Contains(FailureTypes, typ) {
+			t.Errorf("failure type %s is declared, but not in FailureTypes (what --failure takes)", typ)
+		}
 	}
 }
