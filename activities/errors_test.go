@@ -181,6 +181,17 @@ func TestUnauthorizedAdvice(t *testing.T) {
 	if got := WithoutRetryAdvice(err); strings.Contains(got, "runs retry") || !strings.HasSuffix(got, "token_file") {
 		t.Errorf("WithoutRetryAdvice: %q", got)
 	}
+	// The advice of an earlier release's worker (no --failure), which
+	// a workflow worker of this one may meet in a rolling upgrade, is
+	// taken off too.
+	for _, earlier := range []string{
+		`; once the credentials are mended, start the runs that failed so meanwhile again with dealsync runs retry --query 'Connection = "pd"' (which says why when it does not): mending them restarts no failed run`,
+		`; once the credentials are mended, start the runs that failed so meanwhile again with dealsync runs retry (which says why when it does not): mending them restarts no failed run`,
+	} {
+		if got := WithoutRetryAdvice("quickbooks: 401 token_file" + earlier); got != "quickbooks: 401 token_file" {
+			t.Errorf("WithoutRetryAdvice of an earlier release's advice: %q", got)
+		}
+	}
 	// Without a connection named first, the advice names none.
 	bare := appMessage(t, temporalError(&connectors.APIError{Service: "erp", Op: "create invoice", StatusCode: 401}))
 	if !strings.HasSuffix(bare, "; "+adviceERPUnauthorized) {
