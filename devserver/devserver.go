@@ -23,7 +23,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/labstack/echo/v4"
 	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiapi "github.com/temporalio/ui-server/v2/server/api"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -97,12 +100,16 @@ type Server struct {
 	server temporal.Server
 	ui     *uiserver.Server
 	// uiProxy serves UIPort: the Host check, in front of ui.
-	uiProxy  *http.Server
-	level    *atomic.Int64
-	stopping *atomic.Bool
-	frontend string
-	uiAddr   string
-	stopOnce sync.Once
+	uiProxy *http.Server
+	// frontendHTTP is the address of the frontend's HTTP API.
+	frontendHTTP string
+	// uiBackend is the address of the UI's own server, behind uiProxy.
+	uiBackend string
+	level     *atomic.Int64
+	stopping  *atomic.Bool
+	frontend  string
+	uiAddr    string
+	stopOnce  sync.Once
 	// releaseUI lets the Web UI's internal port go, once its server has
 	// stopped.
 	releaseUI func()
@@ -161,6 +168,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// not walk every event's payloads to add up their external sizes:
 		// 0.3 ms of CPU per invoice in the benchmark (docs/benchmarks.md).
 		dynamicconfig.ExternalPayloadsEnabled.Key(): false,
+		// The frontend's HTTP API (on a picked port of o.IP, no
+		// authentication) answers, like the Web UI, only a loopback
+		// Host: a web page that rebinds its name to 127.0.0.1 and finds
+		// the port must not drive it.
+		dynamicconfig.FrontendHTTPAllowedHosts.Key(): httpAllowedHosts(o.IP),
 	}
 	for k, v := range o.DynamicConfig {
 		dyn[dynamicconfig.MakeKey(k)] = v
@@ -205,6 +217,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	var srv temporal.Server
 	frontendPort, uiPort := o.FrontendPort, o.UIPort
+	var httpPort int
 	for attempt := 1; ; attempt++ {
 		// frontend HTTP, history, matching, worker; then the frontend's
 		// and the UI's when they are to be picked.
@@ -212,6 +225,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		httpPort = ports[0]
 		if o.FrontendPort == 0 {
 			frontendPort = ports[4]
 		}
@@ -271,7 +285,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	givenUI := o.UIPort > 0
 	o.FrontendPort, o.UIPort = frontendPort, uiPort
-	s := &Server{opts: o, level: level, stopping: stopping, frontend: net.JoinHostPort(o.IP, strconv.Itoa(frontendPort))}
+	s := &Server{opts: o, level: level, stopping: stopping, frontend: net.JoinHostPort(o.IP, strconv.Itoa(frontendPort)), frontendHTTP: net.JoinHostPort(o.IP, strconv.Itoa(httpPort))}
 	if o.DatabaseFile != "" && o.Postgres == nil {
 		s.files = slices.Compact([]string{sqlConf.DatabaseName, visConf.DatabaseName})
 	}
@@ -320,7 +334,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			s.releaseUI = internalReleases[0]
 		}
 		s.uiProxy = uiProxy(uiL, net.JoinHostPort(loopback, strconv.Itoa(backendPort)), o)
-		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
+		s.uiBackend = net.JoinHostPort(loopback, strconv.Itoa(backendPort))
+		s.ui = uiserver.NewServer(apiHostCheck(uiHostCheck(o)), uiserveroptions.WithConfigProvider(&uiconfig.Config{
 			Host:                loopback,
 			Port:                backendPort,
 			TemporalGRPCAddress: s.frontend,
@@ -378,14 +393,48 @@ func uiProxy(l net.Listener, backend string, o Options) *http.Server {
 		FlushInterval: -1,
 		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
-	check := hostcheck.New("the Temporal Web UI of dealsync dev", "dev.allowed_hosts (env DEALSYNC_DEV_ALLOWED_HOSTS)", o.IP, o.AllowedHosts, nil)
-	srv := &http.Server{Handler: check.Handler(proxy), ReadHeaderTimeout: 10 * time.Second, ErrorLog: proxy.ErrorLog}
+	srv := &http.Server{Handler: uiHostCheck(o).Handler(proxy), ReadHeaderTimeout: 10 * time.Second, ErrorLog: proxy.ErrorLog}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.Logger.Error("temporal web UI's proxy stopped", "error", err)
 		}
 	}()
 	return srv
+}
+
+// uiHostCheck is the Host check of the Web UI: its proxy's, and its own
+// server's for the API (apiHostCheck).
+func uiHostCheck(o Options) *hostcheck.Checker {
+	return hostcheck.New("the Temporal Web UI of dealsync dev", "dev.allowed_hosts (env DEALSYNC_DEV_ALLOWED_HOSTS)", o.IP, o.AllowedHosts, nil)
+}
+
+// apiHostCheck has the UI's own server refuse the API requests (runs
+// listed, terminated, reset, signalled) check refuses: its internal port
+// has no proxy in front, and a web page that rebinds its name to
+// 127.0.0.1 can find it by trying ports.
+func apiHostCheck(check *hostcheck.Checker) uiserveroptions.ServerOption {
+	return uiserveroptions.WithAPIMiddleware([]uiapi.Middleware{func(echo.Context) runtime.ServeMuxOption {
+		return runtime.WithMiddlewares(func(next runtime.HandlerFunc) runtime.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+				if !check.Allows(r.Host) {
+					http.Error(w, check.Refusal(r.Host), http.StatusForbidden)
+					return
+				}
+				next(w, r, params)
+			}
+		})
+	}})
+}
+
+// httpAllowedHosts are the Host headers the frontend's HTTP API (on
+// ip) answers, frontend.httpAllowedHosts: ip and localhost, with a port
+// (its port is never 80). No more than two: Temporal joins the patterns
+// into ^(p1)|(p2)|…$, which anchors the first at the start only, the
+// last at the end only and any other nowhere, so a Host beginning with
+// "ip:" or ending with "localhost:<port>" passes, which no rebound name
+// can be (and dev.allowed_hosts, the UI's, is not added).
+func httpAllowedHosts(ip string) []string {
+	return []string{net.JoinHostPort(ip, "*"), "localhost:*"}
 }
 
 // afterTemporalStart, when set (tests), runs once the Temporal server has

@@ -489,3 +489,61 @@ func TestWebUIOffersNoStartWorkflowAndFetchesNoNews(t *testing.T) {
 		t.Errorf("settings %+v; want start workflow and the news feed off", settings)
 	}
 }
+
+// The Web UI's own server (on its internal port, without the proxy in
+// front) and the frontend's HTTP API refuse an API request for another
+// Host: a web page that rebinds its name to 127.0.0.1 and tries ports
+// until it finds theirs gets none of the runs.
+func TestUIBackendAndFrontendHTTPAPIRefuseAnotherHost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{UIPort: 0, AllowedHosts: []string{"MyLaptop.test."}, Logger: slog.New(slog.DiscardHandler), LogLevel: slog.LevelError})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	get := func(addr, host string) (int, string) {
+		t.Helper()
+		for {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/namespaces/default/workflows", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = host
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return resp.StatusCode, string(body)
+			}
+			// The UI's server starts in a goroutine.
+			if ctx.Err() != nil {
+				t.Fatalf("GET %s: %v", addr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+	for _, c := range []struct {
+		what, addr        string
+		refused, answered []string
+	}{
+		{"the UI's own server", s.uiBackend,
+			[]string{"evil.example", "evil.example:" + port(s.uiBackend), "localhost.evil.example", "127.0.0.1.evil.example:80"},
+			[]string{s.uiBackend, "localhost", "[::1]:8233", "mylaptop.test:8233"}},
+		{"the frontend's HTTP API", s.frontendHTTP,
+			[]string{"evil.example", "evil.example:" + port(s.frontendHTTP), "localhost.evil.example:80", "127.0.0.1.evil.example:80", "mylaptop.test:8233"},
+			[]string{s.frontendHTTP, "localhost:" + port(s.frontendHTTP)}},
+	} {
+		for _, host := range c.refused {
+			if code, body := get(c.addr, host); code != http.StatusForbidden {
+				t.Errorf("%s for Host %s: %d %.200q; want 403", c.what, host, code, body)
+			}
+		}
+		for _, host := range c.answered {
+			if code, body := get(c.addr, host); code != http.StatusOK {
+				t.Errorf("%s for Host %s: %d %.200q; want 200", c.what, host, code, body)
+			}
+		}
+	}
+}
