@@ -87,9 +87,10 @@ func TestClientOptionsRefuseABadPayloadKey(t *testing.T) {
 	}
 }
 
-// dev's codec endpoint answers the pages of its own Web UI, at 127.0.0.1
-// and at localhost, and refuses every other page (another port of the
-// same host included).
+// dev's codec endpoint answers the pages of its own Web UI, at 127.0.0.1,
+// at localhost and at the names of dev.allowed_hosts (as the browser
+// writes them: lower case, without a trailing dot), and refuses every
+// other page (another port of the same host included).
 func TestDevCodecEndpointAnswersItsUIOnly(t *testing.T) {
 	codec, err := PayloadCodec(encryptionConfig(t, false))
 	if err != nil {
@@ -98,20 +99,24 @@ func TestDevCodecEndpointAnswersItsUIOnly(t *testing.T) {
 	for _, c := range []struct {
 		ui, origin string
 		want       int
+		allowed    []string
 	}{
-		{"http://127.0.0.1:8233", "http://127.0.0.1:8233", http.StatusOK},
-		{"http://127.0.0.1:8233", "http://localhost:8233", http.StatusOK},
-		{"http://127.0.0.1:8233", "http://127.0.0.1:8234", http.StatusForbidden},
-		{"http://127.0.0.1:8233", "http://localhost.example:8233", http.StatusForbidden},
-		{"", "http://127.0.0.1:8233", http.StatusForbidden}, // no UI
-		{"http://127.0.0.1:8233", "", http.StatusOK},        // not a browser page
+		{"http://127.0.0.1:8233", "http://mylaptop.test:8233", http.StatusOK, []string{"MyLaptop.Test."}},
+		{"http://127.0.0.1:8233", "http://[::1]:8233", http.StatusOK, []string{"[0:0::1]"}},
+		{"http://127.0.0.1:8233", "http://other.test:8233", http.StatusForbidden, []string{"MyLaptop.Test."}},
+		{"http://127.0.0.1:8233", "http://127.0.0.1:8233", http.StatusOK, nil},
+		{"http://127.0.0.1:8233", "http://localhost:8233", http.StatusOK, nil},
+		{"http://127.0.0.1:8233", "http://127.0.0.1:8234", http.StatusForbidden, nil},
+		{"http://127.0.0.1:8233", "http://localhost.example:8233", http.StatusForbidden, nil},
+		{"", "http://127.0.0.1:8233", http.StatusForbidden, nil}, // no UI
+		{"http://127.0.0.1:8233", "", http.StatusOK, nil},        // not a browser page
 	} {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, stop := context.WithCancel(t.Context())
-		done := serveCodec(ctx, l, codec, c.ui, nil)
+		done := serveCodec(ctx, l, codec, c.ui, c.allowed)
 		req, _ := http.NewRequest(http.MethodPost, "http://"+l.Addr().String()+CodecPath+"/decode", strings.NewReader(`{"payloads":[]}`))
 		if c.origin != "" {
 			req.Header.Set("Origin", c.origin)

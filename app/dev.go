@@ -521,7 +521,9 @@ func serveCodec(ctx context.Context, l net.Listener, codec *payloadcodec.Codec, 
 	if u, err := url.Parse(uiURL); err == nil && uiURL != "" {
 		origins = []string{uiURL, "http://localhost:" + u.Port()}
 		for _, h := range allowed {
-			origins = append(origins, "http://"+net.JoinHostPort(strings.Trim(h, "[]"), u.Port()))
+			// As the browser sends it: MyLaptop.test. is allowed, its
+			// page's Origin is http://mylaptop.test:<port>.
+			origins = append(origins, "http://"+net.JoinHostPort(hostcheck.Normalize(h), u.Port()))
 		}
 	}
 	mux := http.NewServeMux()

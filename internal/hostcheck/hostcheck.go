@@ -45,7 +45,7 @@ func New(what, setting, listenHost string, allowed []string, isLocalIP func(stri
 	}
 	c := &Checker{what: what, setting: setting, allowed: map[string]bool{}, isLocalIP: isLocalIP}
 	for _, h := range allowed {
-		c.allowed[normalize(h)] = true
+		c.allowed[Normalize(h)] = true
 	}
 	switch ip := net.ParseIP(strings.Trim(listenHost, "[]")); {
 	case listenHost == "" || (ip != nil && ip.IsUnspecified()):
@@ -100,12 +100,14 @@ func hostOf(hostport string) string {
 	if host, _, err := net.SplitHostPort(hostport); err == nil {
 		h = host
 	}
-	return normalize(h)
+	return Normalize(h)
 }
 
-// normalize is a host as compared: lower case, without one trailing dot
-// (a fully qualified name), an IP address in its canonical form.
-func normalize(h string) string {
+// Normalize is a host (a name or an IP address, an IPv6 one in brackets
+// or not) as compared, and as a browser writes it in an Origin: lower
+// case, without one trailing dot (a fully qualified name), an IP address
+// in its canonical form, without brackets.
+func Normalize(h string) string {
 	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
 	if ip := net.ParseIP(h); ip != nil {
 		return ip.String()
