@@ -382,7 +382,9 @@ const loopback = "127.0.0.1"
 // (Options.AllowedHosts) are passed to the UI's own server at backend,
 // unchanged (their Host too); the others are refused with 403. Answers
 // are passed on as they come (FlushInterval -1), and an upgraded
-// connection (a websocket) is relayed as such.
+// connection (a websocket) is relayed as such. A request the browser
+// gave up is not logged; one the UI's server did not answer is, and
+// gets 502.
 func uiProxy(l net.Listener, backend string, o Options) *http.Server {
 	target := &url.URL{Scheme: "http", Host: backend}
 	proxy := &httputil.ReverseProxy{
@@ -392,6 +394,16 @@ func uiProxy(l net.Listener, backend string, o Options) *http.Server {
 		},
 		FlushInterval: -1,
 		ErrorLog:      slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() != nil {
+				// The browser gave up the request (a page left while
+				// its long poll of a run's history waited): no one to
+				// answer, nothing wrong.
+				return
+			}
+			o.Logger.Warn("temporal web UI's proxy: Temporal's UI server did not answer", "path", r.URL.Path, "error", err)
+			http.Error(w, "dealsync dev's Web UI: Temporal's UI server did not answer: "+err.Error(), http.StatusBadGateway)
+		},
 	}
 	srv := &http.Server{Handler: uiHostCheck(o).Handler(proxy), ReadHeaderTimeout: 10 * time.Second, ErrorLog: proxy.ErrorLog}
 	go func() {

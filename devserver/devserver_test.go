@@ -1,6 +1,7 @@
 package devserver
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -545,5 +547,63 @@ func TestUIBackendAndFrontendHTTPAPIRefuseAnotherHost(t *testing.T) {
 				t.Errorf("%s for Host %s: %d %.200q; want 200", c.what, host, code, body)
 			}
 		}
+	}
+}
+
+// The Web UI's proxy logs no warning for a request its browser gave up
+// (a long poll of a page left), and answers 502, with a warning, one
+// Temporal's UI server did not answer.
+func TestUIProxyLogsNoWarningForARequestGivenUp(t *testing.T) {
+	polled := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(polled)
+		<-r.Context().Done()
+	}))
+	defer backend.Close()
+	var logs bytes.Buffer
+	o := Options{IP: "127.0.0.1", Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	proxyTo := func(backend string) (*http.Server, string) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uiProxy(l, backend, o), "http://" + l.Addr().String()
+	}
+	srv, url := proxyTo(strings.TrimPrefix(backend.URL, "http://"))
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/v1/namespaces/default/workflows/w/history?waitNewEvent=true", nil)
+	go func() { <-polled; cancel() }()
+	if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the given-up request: %v", err)
+	}
+	// Shutdown waits for the proxy's handler to return.
+	if err := srv.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("logs for a request given up: %s", logs.String())
+	}
+
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.Close()
+	srv, url = proxyTo(down.Addr().String())
+	defer srv.Close()
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "Temporal's UI server did not answer") {
+		t.Errorf("UI server down: %d %q, want 502 saying so", resp.StatusCode, body)
+	}
+	if err := srv.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "did not answer") {
+		t.Errorf("logs for the UI server down: %q; want a warning", logs.String())
 	}
 }
