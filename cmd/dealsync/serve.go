@@ -136,7 +136,10 @@ second signal stops it at once).`,
 			defer c.Close()
 			// Without dealsync's search attributes every run would fail
 			// its first workflow task: stop here and say how to add them.
-			if err := app.CheckSearchAttributes(cmd.Context(), c, cfg.Temporal.Namespace); err != nil {
+			saCtx, cancelSA := context.WithTimeout(cmd.Context(), startReadTimeout)
+			err = app.CheckSearchAttributes(saCtx, c, cfg.Temporal.Namespace)
+			cancelSA()
+			if err != nil {
 				var sae *app.SearchAttributeError
 				if errors.As(err, &sae) {
 					return app.OnServer(err, cfg.Temporal)
@@ -146,7 +149,10 @@ second signal stops it at once).`,
 				}
 				logger.Warn("could not check the namespace's search attributes; starting anyway", "error", err)
 			}
-			if warning, err := app.RetentionWarning(cmd.Context(), c, cfg.Temporal); warning != "" {
+			retentionCtx, cancelRetention := context.WithTimeout(cmd.Context(), startReadTimeout)
+			warning, err := app.RetentionWarning(retentionCtx, c, cfg.Temporal)
+			cancelRetention()
+			if warning != "" {
 				logger.Warn(warning)
 			} else if err != nil {
 				logger.Warn("could not read the namespace's retention", "error", err)
@@ -181,7 +187,7 @@ second signal stops it at once).`,
 					"deployment", d.Name, "build_id", d.BuildID)
 				// A build started while none is current takes no new run:
 				// say so where the operator looks first.
-				readCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+				readCtx, cancel := context.WithTimeout(cmd.Context(), startReadTimeout)
 				warning, info, err := currentBuildNote(readCtx, c, d, cfg.Temporal.TaskQueue)
 				switch {
 				case warning != "":
@@ -202,7 +208,7 @@ second signal stops it at once).`,
 				logger.Info("worker started", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue)
 				// An unversioned worker on a task queue whose new runs go
 				// to a worker deployment's build takes none: say so.
-				readCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+				readCtx, cancel := context.WithTimeout(cmd.Context(), startReadTimeout)
 				if warning, err := unversionedNote(readCtx, c, cfg.Temporal.TaskQueue); warning != "" {
 					logger.Warn(warning)
 				} else if err != nil && cmd.Context().Err() == nil {
@@ -242,3 +248,10 @@ func untilStopped(ctx context.Context, fatal <-chan error) error {
 		return fmt.Errorf("the worker stopped: %w", err)
 	}
 }
+
+// startReadTimeout bounds each read of Temporal a worker makes at start
+// to check its set-up (search attributes, retention, worker versioning):
+// a server that takes the connection and does not answer delays the
+// start by that much, then the worker logs that it could not check and
+// starts.
+const startReadTimeout = 10 * time.Second
