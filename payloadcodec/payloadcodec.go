@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 
@@ -143,13 +144,9 @@ func encrypted(p *commonpb.Payload) bool {
 	return string(p.GetMetadata()[converter.MetadataEncoding]) == Encoding
 }
 
+// ids are the codec's key ids, sorted, as an error names them.
 func (c *Codec) ids() string {
-	ids := make([]string, 0, len(c.aeads))
-	for id := range c.aeads {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return fmt.Sprint(ids)
+	return fmt.Sprint(slices.Sorted(maps.Keys(c.aeads)))
 }
 
 // Interceptor is the gRPC client interceptor that encodes every payload a

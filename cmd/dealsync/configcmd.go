@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -410,11 +411,7 @@ func inFile(path string) string {
 
 // encryptionSays tells how temporal.encryption treats the payloads.
 func encryptionSays(e config.Encryption) string {
-	ids := make([]string, 0, len(e.Keys))
-	for id := range e.Keys {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(e.Keys))
 	if e.KeyID == "" {
 		return "not encrypted, those stored encrypted decrypted with keys " + strings.Join(ids, ", ") + " (temporal.encryption.key_id unset)"
 	}
