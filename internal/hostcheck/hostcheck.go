@@ -14,8 +14,10 @@ package hostcheck
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -87,10 +89,30 @@ func (c *Checker) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// Refusal is the one line a refused request for host is answered with.
+// Refusal is the one line a refused request for host is answered with:
+// the hosts the server does answer, and the setting that adds one.
 func (c *Checker) Refusal(host string) string {
-	return fmt.Sprintf("%s refuses requests for host %q (a protection against DNS rebinding): it answers localhost, 127.0.0.1 and [::1]; to use another name, add it to %s",
-		c.what, host, c.setting)
+	return fmt.Sprintf("%s refuses requests for host %q (a protection against DNS rebinding): it answers %s; to use another name, add it to %s",
+		c.what, host, c.answers(), c.setting)
+}
+
+// answers says the hosts the checker allows: the loopback ones, then
+// the others it was given or listens on, sorted, then this machine's
+// addresses when it listens on every interface.
+func (c *Checker) answers() string {
+	hosts := []string{"localhost", "127.0.0.1", "[::1]"}
+	for _, h := range slices.Sorted(maps.Keys(c.allowed)) {
+		if ip := net.ParseIP(h); ip != nil && ip.To4() == nil {
+			h = "[" + h + "]"
+		}
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	if c.anyLocalIP {
+		hosts = append(hosts, "this machine's addresses")
+	}
+	return strings.Join(hosts[:len(hosts)-1], ", ") + " and " + hosts[len(hosts)-1]
 }
 
 // hostOf is the host of a Host header (without its port and the brackets

@@ -79,3 +79,18 @@ func TestHandlerRefusesWith403NamingTheSetting(t *testing.T) {
 		}
 	}
 }
+
+// A refusal names every host the server answers: the loopback ones, the
+// names allowed and the address it listens on, so that the one line says
+// what to use instead.
+func TestRefusalNamesTheHostsAnswered(t *testing.T) {
+	got := New("the UI", "dev.allowed_hosts", "192.168.1.20", []string{"MyLaptop.test.", "fd00::1"}, nil).Refusal("evil.example")
+	want := `it answers localhost, 127.0.0.1, [::1], 192.168.1.20, [fd00::1] and mylaptop.test; to use another name, add it to dev.allowed_hosts`
+	if !strings.Contains(got, want) {
+		t.Errorf("refusal %q, want it to hold %q", got, want)
+	}
+	got = New("the UI", "dev.allowed_hosts", "0.0.0.0", nil, func(string) bool { return false }).Refusal("evil.example")
+	if want := "it answers localhost, 127.0.0.1, [::1] and this machine's addresses;"; !strings.Contains(got, want) {
+		t.Errorf("refusal %q, want it to hold %q", got, want)
+	}
+}
