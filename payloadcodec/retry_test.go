@@ -20,17 +20,23 @@ import (
 	"github.com/dealsync/dealsync/payloadcodec"
 )
 
+// fakeFrontend is the part of Temporal's frontend every fake here
+// answers: the system info a client reads when it dials.
+type fakeFrontend struct {
+	workflowservice.UnimplementedWorkflowServiceServer
+}
+
+func (fakeFrontend) GetSystemInfo(context.Context, *workflowservice.GetSystemInfoRequest) (*workflowservice.GetSystemInfoResponse, error) {
+	return &workflowservice.GetSystemInfoResponse{}, nil
+}
+
 // flakyFrontend refuses the first signal as unavailable (the SDK retries
 // it) and records the input of the next.
 type flakyFrontend struct {
-	workflowservice.UnimplementedWorkflowServiceServer
+	fakeFrontend
 	mu       sync.Mutex
 	attempts int
 	input    *commonpb.Payloads
-}
-
-func (f *flakyFrontend) GetSystemInfo(context.Context, *workflowservice.GetSystemInfoRequest) (*workflowservice.GetSystemInfoResponse, error) {
-	return &workflowservice.GetSystemInfoResponse{}, nil
 }
 
 func (f *flakyFrontend) SignalWorkflowExecution(_ context.Context, r *workflowservice.SignalWorkflowExecutionRequest) (*workflowservice.SignalWorkflowExecutionResponse, error) {
@@ -71,14 +77,10 @@ func TestARetriedCallIsEncryptedOnce(t *testing.T) {
 // describeFrontend answers every DescribeWorkflowExecution with a memo
 // encrypted with a key the client does not have, counting the calls.
 type describeFrontend struct {
-	workflowservice.UnimplementedWorkflowServiceServer
+	fakeFrontend
 	mu    sync.Mutex
 	calls int
 	memo  *commonpb.Payload
-}
-
-func (f *describeFrontend) GetSystemInfo(context.Context, *workflowservice.GetSystemInfoRequest) (*workflowservice.GetSystemInfoResponse, error) {
-	return &workflowservice.GetSystemInfoResponse{}, nil
 }
 
 func (f *describeFrontend) DescribeWorkflowExecution(context.Context, *workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {

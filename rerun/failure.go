@@ -338,16 +338,11 @@ func ParseFailureTypes(values []string) ([]string, error) {
 	for _, v := range values {
 		for name := range strings.SplitSeq(v, ",") {
 			name = strings.TrimSpace(name)
-			known := ""
-			for _, t := range FailureTypes {
-				if strings.EqualFold(t, name) {
-					known = t
-				}
-			}
-			if known == "" {
+			i := slices.IndexFunc(FailureTypes, func(t string) bool { return strings.EqualFold(t, name) })
+			if i < 0 {
 				return nil, fmt.Errorf("%w %q: give one or more of %s (separated by commas)", ErrUnknownFailureType, name, strings.Join(FailureTypes, ", "))
 			}
-			if !slices.Contains(types, known) {
+			if known := FailureTypes[i]; !slices.Contains(types, known) {
 				types = append(types, known)
 			}
 		}
